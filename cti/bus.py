@@ -1,0 +1,108 @@
+"""The event bus port and its in-process adapter.
+
+Subscriptions are by event class (subclasses included). Each subscription owns a bounded queue
+and one worker task, so a slow subscriber applies backpressure to publishers instead of growing
+memory without limit, and events reach each subscriber in publish order. A handler that raises
+is logged with the event's call id and the bus carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from cti.events import Event
+
+log = logging.getLogger(__name__)
+E = TypeVar("E", bound=Event)
+Handler = Callable[[E], Awaitable[None]]
+
+
+class EventBus(Protocol):
+    """Publish typed events; subscribe handlers by event class."""
+
+    async def publish(self, ev: Event) -> None: ...
+
+    def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(eq=False)
+class _Subscription:
+    name: str
+    event_type: type[Event]
+    handler: Handler  # type: ignore[type-arg]
+    queue: asyncio.Queue[Event | None]
+    task: asyncio.Task[None] | None = None
+    failures: int = 0
+    handled: int = 0
+
+
+@dataclass
+class InProcessBus:
+    """Default bus: in one process, supervised handlers, bounded per-subscriber queues."""
+
+    queue_size: int = 10_000
+    _subs: list[_Subscription] = field(default_factory=list)
+    _started: bool = False
+
+    def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None:
+        sub = _Subscription(name, event_type, handler, asyncio.Queue(self.queue_size))
+        self._subs.append(sub)
+        if self._started:
+            sub.task = asyncio.create_task(self._run(sub), name=f"bus:{name}")
+
+    async def publish(self, ev: Event) -> None:
+        for sub in self._subs:
+            if isinstance(ev, sub.event_type):
+                await sub.queue.put(ev)  # blocks when the subscriber is behind: backpressure
+
+    async def start(self) -> None:
+        self._started = True
+        for sub in self._subs:
+            if sub.task is None:
+                sub.task = asyncio.create_task(self._run(sub), name=f"bus:{sub.name}")
+
+    async def drain(self) -> None:
+        """Wait until every subscriber has handled everything published so far (tests, shutdown)."""
+        for sub in self._subs:
+            await sub.queue.join()
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            if sub.task is not None:
+                await sub.queue.put(None)
+        for sub in self._subs:
+            if sub.task is not None:
+                await sub.task
+                sub.task = None
+        self._started = False
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {
+            s.name: {"handled": s.handled, "failures": s.failures, "backlog": s.queue.qsize()}
+            for s in self._subs
+        }
+
+    async def _run(self, sub: _Subscription) -> None:
+        while True:
+            ev = await sub.queue.get()
+            try:
+                if ev is None:
+                    return
+                await sub.handler(ev)
+                sub.handled += 1
+            except Exception:
+                sub.failures += 1
+                log.exception(
+                    "bus handler %s failed on %s (call %s)", sub.name, ev.name if ev else "-",
+                    ev.call_id if ev else "-",
+                )
+            finally:
+                sub.queue.task_done()

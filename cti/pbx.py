@@ -1,0 +1,259 @@
+"""Provision and run a real Asterisk 22 for development, tests and the demo.
+
+``managed`` mode keeps a Debian sid root file system with Asterisk (built once by
+``scripts/build-asterisk-rootfs.sh`` and cached), writes one instance's configuration from the
+templates in ``config/asterisk/`` into ``<rootfs>/srv/cti/<instance>/etc``, and runs
+``chroot <rootfs> asterisk -C ... -f`` in its own session, stopped by pid. The chroot shares the
+host's network namespace, so AMI, FastAGI and SIP on 127.0.0.1 reach the engine directly.
+Several instances (a developer's and each test run's) can run side by side on their own ports.
+
+``system`` mode drives an Asterisk that is already installed and configured: nothing is written
+or started, ``status`` and ``cli`` talk to it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+
+from cti.errors import PbxError
+from cti.settings import PROJECT_ROOT, Settings
+
+BUILD_SCRIPT = PROJECT_ROOT / "scripts" / "build-asterisk-rootfs.sh"
+
+
+@dataclass(frozen=True)
+class PbxStatus:
+    running: bool
+    pid: int | None
+    ami_ready: bool
+    detail: str
+
+
+class ManagedPbx:
+    """One Asterisk instance inside the cached chroot."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rootfs = settings.pbx.rootfs
+        self.instance_path = f"/srv/cti/{settings.pbx.instance}"  # as seen inside the chroot
+        self.instance_dir = self.rootfs / self.instance_path.lstrip("/")
+        self.pid_file = self.instance_dir / "cti.pid"
+        self.log_file = self.instance_dir / "log" / "messages"
+        self.console_log = self.instance_dir / "console.log"
+        self._proc: subprocess.Popen[bytes] | None = None  # kept so it is reaped, not leaked
+
+    # -- provisioning -------------------------------------------------------------------------
+    def ensure_rootfs(self) -> None:
+        if (self.rootfs / ".cti-rootfs-ok").exists():
+            return
+        if os.geteuid() != 0:
+            raise PbxError("building the Asterisk root file system needs root (debootstrap, chroot)")
+        proc = subprocess.run(["bash", str(BUILD_SCRIPT), str(self.rootfs)], check=False)
+        if proc.returncode != 0:
+            raise PbxError(f"building the Asterisk root file system failed (see {self.rootfs}.partial.log)")
+
+    def write_config(self) -> None:
+        s = self.settings
+        values = {
+            "inst": self.instance_path,
+            "ami_host": s.ami.host,
+            "ami_port": str(s.ami.port),
+            "ami_user": s.ami.username,
+            "ami_secret": s.ami.secret.get_secret_value(),
+            "agi_host": s.agi.host,
+            "agi_port": str(s.agi.port),
+            "sip_port": str(s.pbx.sip_port),
+            "rtp_start": str(s.pbx.rtp_start),
+            "rtp_end": str(s.pbx.rtp_end),
+            "agent_endpoints": _agent_endpoints(s.pbx.agent_endpoints),
+        }
+        etc = self.instance_dir / "etc"
+        for sub in ("etc", "run", "log", "spool", "lib", "spool/voicemail", "spool/monitor"):
+            (self.instance_dir / sub).mkdir(parents=True, exist_ok=True)
+        templates = s.config_dir / "asterisk"
+        for template in sorted(templates.glob("*.conf")):
+            text = template.read_text(encoding="utf-8")
+            for key, value in values.items():
+                text = text.replace(f"@@{key}@@", value)
+            if "@@" in text:
+                raise PbxError(f"{template}: unknown placeholder left after rendering")
+            target = etc / template.name
+            target.write_text(text, encoding="utf-8")
+            target.chmod(0o600)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def up(self, *, progress: bool = True) -> PbxStatus:
+        if self.settings.pbx.mode == "system":
+            raise PbxError("pbx.mode is 'system': the engine uses the installed Asterisk and does "
+                           "not start one; use `cti pbx status`")
+        if self.pid() is not None:
+            self.wait_ready()
+            return self.status()
+        _check_port_free(self.settings.ami.host, self.settings.ami.port, "ami.port")
+        self.ensure_rootfs()
+        self.write_config()
+        self.log_file.unlink(missing_ok=True)
+        if progress:
+            print(f"pbx: starting Asterisk instance '{self.settings.pbx.instance}' "
+                  f"(AMI {self.settings.ami.port}, SIP {self.settings.pbx.sip_port})", flush=True)
+        with open(self.console_log, "wb") as out:
+            proc = subprocess.Popen(
+                ["chroot", str(self.rootfs), "asterisk", "-C", f"{self.instance_path}/etc/asterisk.conf",
+                 "-f", "-U", "root", "-G", "root", "-n"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._proc = proc
+        self.pid_file.write_text(str(proc.pid))
+        try:
+            self.wait_ready(proc=proc)
+        except PbxError:
+            self.down()
+            raise
+        return self.status()
+
+    def wait_ready(self, proc: subprocess.Popen[bytes] | None = None) -> None:
+        deadline = time.monotonic() + self.settings.pbx.ready_timeout_s
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                tail = self.console_log.read_text(errors="replace")[-2000:]
+                raise PbxError(f"Asterisk exited with code {proc.returncode} while starting:\n{tail}")
+            if ami_fully_booted(self.settings):
+                return
+            time.sleep(0.3)
+        raise PbxError(f"AMI did not answer on {self.settings.ami.host}:{self.settings.ami.port} "
+                       f"within {self.settings.pbx.ready_timeout_s:.0f} s (see {self.log_file})")
+
+    def down(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            _reap(pid)
+            time.sleep(0.1)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _reap(pid)
+        if self._proc is not None:
+            self._proc.wait(5)
+            self._proc = None
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> PbxStatus:
+        if self.settings.pbx.mode == "system":
+            ready = ami_fully_booted(self.settings)
+            return PbxStatus(ready, None, ready, "system Asterisk" + ("" if ready else " (AMI not answering)"))
+        pid = self.pid()
+        ready = pid is not None and ami_fully_booted(self.settings)
+        detail = f"instance '{self.settings.pbx.instance}' in {self.rootfs}"
+        return PbxStatus(pid is not None, pid, ready, detail)
+
+    def cli(self, command: str) -> str:
+        if "\n" in command or "\r" in command:
+            raise PbxError("the CLI command must be one line")
+        if self.settings.pbx.mode == "system":
+            argv = [self.settings.pbx.system_cli, "-rx", command]
+        else:
+            if self.pid() is None:
+                raise PbxError("Asterisk is not running (cti pbx up)")
+            argv = ["chroot", str(self.rootfs), "asterisk", "-C",
+                    f"{self.instance_path}/etc/asterisk.conf", "-rx", command]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        if proc.returncode != 0:
+            raise PbxError(f"asterisk -rx failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        return proc.stdout
+
+    def logs(self, lines: int = 100) -> str:
+        path = self.log_file if self.log_file.exists() else self.console_log
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def remove_instance(self) -> None:
+        """Delete this instance's files (tests clean up their own instances)."""
+        self.down()
+        shutil.rmtree(self.instance_dir, ignore_errors=True)
+
+
+def ami_fully_booted(settings: Settings, timeout: float = 2.0) -> bool:
+    """True when AMI accepts our login and Asterisk reports FullyBooted."""
+    try:
+        with socket.create_connection((settings.ami.host, settings.ami.port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            secret = settings.ami.secret.get_secret_value()
+            sock.sendall(f"Action: Login\r\nUsername: {settings.ami.username}\r\n"
+                         f"Secret: {secret}\r\nEvents: system\r\n\r\n".encode())
+            data = b""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and b"FullyBooted" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return False
+                data += chunk
+                if b"Authentication failed" in data:
+                    raise PbxError("AMI refused the configured username/secret")
+            try:
+                sock.sendall(b"Action: Logoff\r\n\r\n")
+            except OSError:
+                pass
+            return b"FullyBooted" in data
+    except (OSError, TimeoutError):
+        return False
+
+
+def _agent_endpoints(count: int) -> str:
+    blocks = []
+    for n in range(1001, 1001 + count):
+        blocks.append(
+            f"[{n}](agent-template)\nauth = {n}-auth\naors = {n}\ncallerid = Agent {n} <{n}>\n\n"
+            f"[{n}-auth]\ntype = auth\nauth_type = userpass\nusername = {n}\npassword = agent{n}\n\n"
+            f"[{n}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+        )
+    return "\n".join(blocks)
+
+
+def _check_port_free(host: str, port: int, field: str) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise PbxError(f"{field}: port {port} on {host} is already in use ({err.strerror}); "
+                           f"stop what holds it or set CTI_{field.upper().replace('.', '__')}") from None
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,41 @@
+"""Checks for every value that reaches an AMI action header or an AGI command line."""
+
+from __future__ import annotations
+
+import re
+
+from cti.errors import UnsafeValue
+
+# CR and LF end an AMI header or an AGI command: a value holding one could smuggle a second
+# header (e.g. "Application: System") or a second command. Other C0 controls and DEL have no
+# business in a channel name, number or variable either.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+MAX_VALUE_LENGTH = 1024
+
+
+def check_value(field: str, value: object) -> str:
+    """Return ``value`` as a string, or raise UnsafeValue naming ``field``."""
+    text = str(value)
+    match = _CONTROL.search(text)
+    if match:
+        raise UnsafeValue(field, f"contains control character {match.group()!r}; CR/LF and other "
+                          "control characters are refused")
+    if len(text) > MAX_VALUE_LENGTH:
+        raise UnsafeValue(field, f"is {len(text)} characters long (at most {MAX_VALUE_LENGTH})")
+    return text
+
+
+def check_header_name(name: str) -> str:
+    """Header and variable names are restricted to letters, digits, '_' and '-'."""
+    if not _HEADER_NAME.match(name):
+        raise UnsafeValue(name, "is not a valid header or variable name")
+    return name
+
+
+def check_agi_argument(field: str, value: object) -> str:
+    """AGI arguments are space-separated and may be quoted; a quote inside breaks the framing."""
+    text = check_value(field, value)
+    if '"' in text:
+        raise UnsafeValue(field, 'contains a double quote, which would break AGI argument quoting')
+    return text

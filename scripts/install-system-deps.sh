@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the engine and its test tiers need, only those missing.
+# Idempotent; safe to run on every `make run` / `make test`.
+set -euo pipefail
+PKGS=(debootstrap redis-server postgresql chromium sip-tester espeak-ng sox procps iproute2)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "error: missing Debian packages (${missing[*]}); run as root or install them" >&2
+  exit 1
+fi
+echo "system packages: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The postgresql package starts a cluster service on Debian; the project runs its own
+# clusters from its scripts, so the packaged one is left alone.

@@ -1,0 +1,98 @@
+"""Test tiers and shared fixtures.
+
+Tiers are directories under tests/ (unit, replay, web, db, redis, asterisk, browser); every test
+gets its tier's marker from its path. ``make test`` sets CTI_REQUIRE_TIERS so that a tier that
+ran no test fails the run instead of passing silently, and skips are refused outright.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cti.settings import Settings, load_settings
+from tests.servers import free_port, postgres_server, redis_server
+
+TIERS = ("unit", "replay", "web", "db", "redis", "asterisk", "browser")
+_ran: dict[str, int] = dict.fromkeys(TIERS, 0)
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(_TESTS)
+        tier = rel.parts[0] if len(rel.parts) > 1 else ""
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{rel}: tests live under a tier directory, one of {TIERS}")
+        item.add_marker(getattr(pytest.mark, tier))
+        item.user_properties.append(("tier", tier))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        # A skipped test is a tier that did not run: refuse it loudly.
+        report.outcome = "failed"
+        report.longrepr = f"skipped tests are not allowed (tiers must run): {report.longrepr}"
+        return
+    if report.when == "call" and report.passed:
+        tier = dict(report.user_properties).get("tier")
+        if tier:
+            _ran[tier] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    required = [t for t in os.environ.get("CTI_REQUIRE_TIERS", "").split(",") if t]
+    missing = [t for t in required if _ran.get(t, 0) == 0]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        counts = ", ".join(f"{t}={_ran[t]}" for t in TIERS)
+        reporter.write_line(f"tiers passed: {counts}")
+    if missing:
+        if reporter is not None:
+            reporter.write_line(f"ERROR: tiers that ran no passing test: {', '.join(missing)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# -- shared fixtures ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for a test-only Asterisk instance on free ports (never the developer's)."""
+    pid = os.getpid()
+    rtp = 30000 + (pid % 250) * 100
+    return load_settings(
+        database_url="sqlite+aiosqlite:///" + str(tmp_path_factory.mktemp("db") / "cti.db"),
+        ami={"port": free_port(), "secret": "test-secret"},
+        agi={"port": free_port()},
+        pbx={"instance": f"t{pid}", "sip_port": free_port(), "rtp_start": rtp,
+             "rtp_end": rtp + 99, "agent_endpoints": 5},
+        web={"port": free_port()},
+    )
+
+
+@pytest.fixture(scope="session")
+def pbx(pbx_settings: Settings) -> Iterator[object]:
+    """A real Asterisk 22 for the asterisk and browser tiers; fails (never skips) if it cannot run."""
+    from cti.pbx import ManagedPbx
+
+    managed = ManagedPbx(pbx_settings)
+    managed.up(progress=False)
+    try:
+        yield managed
+    finally:
+        managed.remove_instance()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url

@@ -1,0 +1,88 @@
+"""Real servers for the test tiers: Asterisk (via cti.pbx), redis-server and PostgreSQL.
+
+Each starts on free loopback ports in its own directory and is stopped by the fixture that
+started it. A server that cannot start fails the test loudly; nothing here ever skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on 127.0.0.1:{port} within {timeout} s")
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throw-away redis-server; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (scripts/install-system-deps.sh)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="cti-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _pg_bin() -> Path:
+    base = Path("/usr/lib/postgresql")
+    versions = sorted(base.glob("*/bin/pg_ctl")) if base.exists() else []
+    if not versions:
+        raise RuntimeError("PostgreSQL is not installed (scripts/install-system-deps.sh)")
+    return versions[-1].parent
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster run as the 'postgres' user; yields an asyncpg URL."""
+    bindir = _pg_bin()
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="cti-pg-"))
+    os.chmod(workdir, 0o777)
+    data = workdir / "data"
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "cti",
+                    "--no-sync"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(workdir / "log"),
+                    "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "start"], check=True, stdout=subprocess.DEVNULL)
+    try:
+        subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "cti",
+                        "cti"], check=True)
+        yield f"postgresql+asyncpg://cti@127.0.0.1:{port}/cti"
+    finally:
+        subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,55 @@
+import pytest
+
+from cti.errors import ConfigError, UnsafeValue
+from cti.safety import check_agi_argument, check_header_name, check_value
+from cti.settings import describe, load_settings
+
+
+def test_env_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTI_AMI__PORT", "6038")
+    monkeypatch.setenv("CTI_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    s = load_settings()
+    assert s.ami.port == 6038
+    assert s.database_url == "postgresql+asyncpg://u@h/db"
+
+
+def test_bad_value_names_field_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTI_AMI__PORT", "99999")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "ami.port" in err.value.message
+    assert "CTI_AMI__PORT" in err.value.message
+    assert "engine.yaml" in err.value.message
+
+
+def test_bad_yaml_names_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "engine.yaml").write_text("bus: carrier-pigeon\n")
+    monkeypatch.setenv("CTI_CONFIG_DIR", str(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(tmp_path / "engine.yaml") in err.value.message
+    assert "bus" in err.value.message
+
+
+def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTI_AMI__SECRET", "hunter2")
+    s = load_settings()
+    assert "hunter2" not in repr(s)
+    assert "hunter2" not in str(describe(s))
+    assert s.ami.secret.get_secret_value() == "hunter2"
+
+
+@pytest.mark.parametrize("bad", ["1001\r\nAction: Hangup", "x\n", "a\x00b", "tab\there"])
+def test_control_characters_refused(bad: str) -> None:
+    with pytest.raises(UnsafeValue) as err:
+        check_value("Exten", bad)
+    assert err.value.field == "Exten"
+
+
+def test_safe_values_pass() -> None:
+    assert check_value("Exten", "+8613800138000") == "+8613800138000"
+    assert check_header_name("CTI_QUEUE") == "CTI_QUEUE"
+    with pytest.raises(UnsafeValue):
+        check_header_name("Bad: header")
+    with pytest.raises(UnsafeValue):
+        check_agi_argument("file", 'x" 2')
