@@ -1,0 +1,153 @@
+"""The call's journey as bus events: the contract between the IVR, the ACD, the console and the
+CRM call logger. Every event names the call by ``linkedid`` (Asterisk's Linkedid of the caller's
+channel, unique per call) and carries ``ts`` (event time, seconds since the epoch).
+
+Order for an inbound call: CallArrived -> IvrFinished -> QueueEntered -> (AgentRinging ->
+AgentRingNoAnswer)* -> AgentRinging -> CallConnected -> (HoldStarted/HoldEnded, CallTransferred)*
+-> CallEnded -> WrapUpDone. Any step may be cut short by CallEnded (abandon). Publishers: cti (call
+model: CallArrived for outbound/internal, CallEnded), ivr (CallArrived, IvrFinished), acd
+(Queue*, Agent*, CallConnected), agent_console (holds, transfers, wrap-up, outbound).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cti.events import Event, event
+
+
+@event("call.arrived")
+class CallArrived(Event):
+    linkedid: str
+    channel: str
+    caller_number: str
+    caller_name: str = ""
+    dnis: str = ""
+    direction: str = "inbound"  # inbound | outbound | internal
+    agent_id: str | None = None  # outbound: the agent who placed it
+
+
+@event("call.ivr_finished")
+class IvrFinished(Event):
+    """The IVR let go of the call. ``outcome``: queue, voicemail, callback, transfer, hangup
+    (the flow ended it), abandoned (the caller hung up in the IVR)."""
+
+    linkedid: str
+    flow: str
+    outcome: str
+    path: tuple[dict[str, Any], ...] = ()  # [{"node": id, "at": ts, "input": masked, "choice": ...}]
+    queue: str | None = None
+    skills: dict[str, int] | None = None  # skill -> minimum proficiency
+    priority: int = 0
+    customer_id: int | None = None
+    language: str = "en"
+    attributes: dict[str, str] | None = None  # carried to the agent's screen pop
+    transfer_to: str | None = None
+    started_at: float = 0.0
+
+
+@event("call.queue_entered")
+class QueueEntered(Event):
+    linkedid: str
+    queue: str
+    channel: str = ""
+    priority: int = 0
+    skills: dict[str, int] | None = None
+    customer_id: int | None = None
+
+
+@event("call.agent_ringing")
+class AgentRinging(Event):
+    linkedid: str
+    agent_id: str
+    queue: str
+
+
+@event("call.agent_no_answer")
+class AgentRingNoAnswer(Event):
+    linkedid: str
+    agent_id: str
+    queue: str
+
+
+@event("call.connected")
+class CallConnected(Event):
+    """Caller and agent are talking."""
+
+    linkedid: str
+    agent_id: str
+    queue: str | None = None
+
+
+@event("call.queue_left")
+class QueueLeft(Event):
+    """The call left the queue without an agent. ``reason``: abandoned (caller hung up),
+    overflow (to ``target`` queue), voicemail, callback, timeout (max wait action)."""
+
+    linkedid: str
+    queue: str
+    reason: str
+    waited_s: float
+    target: str | None = None
+
+
+@event("call.hold_started")
+class HoldStarted(Event):
+    linkedid: str
+    agent_id: str
+
+
+@event("call.hold_ended")
+class HoldEnded(Event):
+    linkedid: str
+    agent_id: str
+
+
+@event("call.transferred")
+class CallTransferred(Event):
+    linkedid: str
+    from_agent: str
+    target: str  # agent id, queue name or number
+    target_kind: str  # agent | queue | number
+    kind: str = "blind"  # blind | attended
+
+
+@event("call.voicemail")
+class VoicemailLeft(Event):
+    linkedid: str
+    mailbox: str
+
+
+@event("call.callback_requested")
+class CallbackRequested(Event):
+    linkedid: str
+    number: str
+    queue: str | None = None
+    due_at: float | None = None
+    customer_id: int | None = None
+
+
+@event("call.ended")
+class CallEnded(Event):
+    """The last channel of the call hung up (from the call model)."""
+
+    linkedid: str
+    cause: int = 16
+    cause_text: str = ""
+
+
+@event("call.wrapup_done")
+class WrapUpDone(Event):
+    linkedid: str
+    agent_id: str
+    disposition: str
+    notes: str = ""
+    resolved_first_contact: bool = False
+    case_id: int | None = None
+    wrapup_s: float = 0.0
+
+
+@event("call.recording")
+class RecordingStarted(Event):
+    linkedid: str
+    file: str
