@@ -35,6 +35,8 @@ class IvrFinished(Event):
     linkedid: str
     flow: str
     outcome: str
+    channel: str = ""  # the caller's channel, parked in cti-queue when outcome is "queue"
+    caller_number: str = ""
     path: tuple[dict[str, Any], ...] = ()  # [{"node": id, "at": ts, "input": masked, "choice": ...}]
     queue: str | None = None
     skills: dict[str, int] | None = None  # skill -> minimum proficiency
