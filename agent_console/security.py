@@ -1,0 +1,323 @@
+"""Who is asking: principals, password hashing, signed session tokens, login throttling, FastAPI deps.
+
+Tokens are stateless, signed with HMAC-SHA256 under ``settings.web.session_secret``:
+``v1.<base64url(json payload)>.<base64url(mac)>``; the payload holds the principal, a random
+session id ``sid``, ``iat`` and ``exp``. Logout revokes the ``sid`` in this process (a revocation
+list pruned at expiry), so with several nodes a logged-out token stays valid elsewhere until it
+expires (default 8 h, one shift). The browser gets the token in an HttpOnly, SameSite=Strict
+cookie; API clients send ``Authorization: Bearer <token>``; websocket clients may also pass
+``?token=``. A websocket authenticated by cookie must come from the same origin.
+
+Other packages protect their routes with::
+
+    @router.get("/x")
+    async def x(p: Principal = Depends(require_roles("supervisor", "admin"))): ...
+
+and their tests either mount the router in ``agent_console.app.create_app`` or call
+``install_auth(app, ConsoleAuth.from_settings(settings))`` and send ``auth.signer.issue(p)[0]``,
+or simply set ``app.dependency_overrides[current_principal] = lambda: Principal(...)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import Depends, HTTPException, WebSocketException
+from pydantic import SecretStr
+from starlette.requests import HTTPConnection
+
+from agent_console.errors import ConsoleError, Forbidden, LoginThrottled, NotAuthenticated
+
+Role = Literal["agent", "supervisor", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+COOKIE_NAME = "cti_session"
+DEFAULT_TTL_S = 8 * 3600.0
+WS_POLICY_VIOLATION = 1008  # RFC 6455 close code used when a websocket is refused for auth
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user; ``agent_id`` is set for users who take calls."""
+
+    user_id: int
+    username: str
+    role: Role
+    agent_id: str | None
+    display_name: str = ""
+
+    def may_act_for(self, agent_id: str) -> bool:
+        """Agents act only for themselves; supervisors and admins may act for anyone."""
+        return self.role in ("supervisor", "admin") or self.agent_id == agent_id
+
+
+# -- passwords ---------------------------------------------------------------------------------
+
+_HASHER = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+
+
+def hash_password(password: str, *, hasher: PasswordHasher | None = None) -> str:
+    return (hasher or _HASHER).hash(password)
+
+
+def verify_password(stored_hash: str, password: str, *, hasher: PasswordHasher | None = None) -> bool:
+    """True when the password matches; a malformed stored hash counts as a mismatch."""
+    try:
+        return (hasher or _HASHER).verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(stored_hash: str, *, hasher: PasswordHasher | None = None) -> bool:
+    return (hasher or _HASHER).check_needs_rehash(stored_hash)
+
+
+_DUMMY_HASH: str | None = None
+
+
+def burn_password_check(password: str) -> None:
+    """Spend the time of one verification for an unknown username, so timing does not tell
+    whether a username exists."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+    verify_password(_DUMMY_HASH, password)
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class TokenSigner:
+    """Issues and verifies ``v1`` tokens; keeps this process's revocations until they expire."""
+
+    secret: SecretStr | str | bytes
+    ttl_s: float = DEFAULT_TTL_S
+    clock: Callable[[], float] = time.time
+    _revoked: dict[str, float] = field(default_factory=dict)
+
+    def _key(self) -> bytes:
+        s = self.secret
+        if isinstance(s, SecretStr):
+            s = s.get_secret_value()
+        return s.encode() if isinstance(s, str) else s
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._key(), b"v1." + body.encode(), hashlib.sha256).digest())
+
+    def issue(self, p: Principal) -> tuple[str, float]:
+        """A new token for ``p`` and its expiry time (epoch seconds)."""
+        now = self.clock()
+        exp = now + self.ttl_s
+        payload = {"sid": secrets.token_urlsafe(12), "uid": p.user_id, "usr": p.username, "role": p.role,
+                   "aid": p.agent_id, "name": p.display_name, "iat": int(now), "exp": exp}
+        body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+        return f"v1.{body}.{self._mac(body)}", exp
+
+    def _payload(self, token: str) -> dict[str, Any]:
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != "v1":
+            raise NotAuthenticated("malformed token")
+        body, mac = parts[1], parts[2]
+        if not hmac.compare_digest(mac, self._mac(body)):
+            raise NotAuthenticated("bad token signature")
+        try:
+            payload = json.loads(_unb64(body))
+        except ValueError:
+            raise NotAuthenticated("malformed token") from None
+        if not isinstance(payload, dict):
+            raise NotAuthenticated("malformed token")
+        return payload
+
+    def verify(self, token: str) -> Principal:
+        payload = self._payload(token)
+        if float(payload.get("exp", 0)) <= self.clock():
+            raise NotAuthenticated("session expired")
+        if payload.get("sid") in self._revoked:
+            raise NotAuthenticated("session ended")
+        if payload.get("role") not in ROLES:
+            raise NotAuthenticated("malformed token")
+        return Principal(user_id=int(payload["uid"]), username=str(payload["usr"]), role=payload["role"],
+                         agent_id=payload.get("aid"), display_name=str(payload.get("name") or ""))
+
+    def revoke(self, token: str) -> None:
+        """End this session (logout). Invalid tokens are ignored."""
+        try:
+            payload = self._payload(token)
+        except NotAuthenticated:
+            return
+        now = self.clock()
+        self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
+        self._revoked[str(payload.get("sid"))] = float(payload.get("exp", now))
+
+
+# -- login throttling --------------------------------------------------------------------------
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+@dataclass
+class LoginThrottle:
+    """Per (username, client address): ``free_attempts`` failures cost nothing, then every further
+    attempt must wait ``base_delay_s * 2**(n - free_attempts)`` (capped at ``max_delay_s``) after
+    the last failure. A success clears the record; idle records are forgotten after
+    ``forget_after_s`` and the table is bounded."""
+
+    free_attempts: int = 3
+    base_delay_s: float = 1.0
+    max_delay_s: float = 300.0
+    forget_after_s: float = 3600.0
+    max_entries: int = 100_000
+    clock: Callable[[], float] = time.time
+    _table: dict[tuple[str, str], _Failures] = field(default_factory=dict)
+
+    @staticmethod
+    def _key(username: str, address: str) -> tuple[str, str]:
+        return username.strip().casefold(), address
+
+    def retry_after(self, username: str, address: str) -> float:
+        """Seconds before another attempt is allowed (0 when it is allowed now)."""
+        f = self._table.get(self._key(username, address))
+        if f is None or f.count < self.free_attempts:
+            return 0.0
+        delay = min(self.max_delay_s, self.base_delay_s * 2 ** (f.count - self.free_attempts))
+        return max(0.0, f.last + delay - self.clock())
+
+    def check(self, username: str, address: str) -> None:
+        wait = self.retry_after(username, address)
+        if wait > 0:
+            raise LoginThrottled(wait)
+
+    def failed(self, username: str, address: str) -> None:
+        now = self.clock()
+        if len(self._table) >= self.max_entries:
+            self._table = {k: v for k, v in self._table.items() if now - v.last < self.forget_after_s}
+            while len(self._table) >= self.max_entries:  # still full: drop the oldest records
+                self._table.pop(min(self._table, key=lambda k: self._table[k].last))
+        key = self._key(username, address)
+        f = self._table.get(key)
+        if f is None or now - f.last >= self.forget_after_s:
+            self._table[key] = _Failures(1, now)
+        else:
+            f.count += 1
+            f.last = now
+
+    def succeeded(self, username: str, address: str) -> None:
+        self._table.pop(self._key(username, address), None)
+
+
+# -- FastAPI wiring ----------------------------------------------------------------------------
+
+@dataclass
+class ConsoleAuth:
+    """What the auth dependencies need, kept on ``app.state.console_auth``."""
+
+    signer: TokenSigner
+    throttle: LoginThrottle
+    secure_cookie: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, ttl_s: float = DEFAULT_TTL_S,
+                      throttle: LoginThrottle | None = None) -> ConsoleAuth:
+        public = settings.web.public_url or ""
+        return cls(signer=TokenSigner(settings.web.session_secret, ttl_s=ttl_s),
+                   throttle=throttle or LoginThrottle(), secure_cookie=public.startswith("https://"))
+
+
+def install_auth(app: Any, auth: ConsoleAuth) -> None:
+    app.state.console_auth = auth
+
+
+def _auth_of(conn: HTTPConnection) -> ConsoleAuth:
+    auth = getattr(conn.app.state, "console_auth", None)
+    if auth is None:
+        raise RuntimeError("install_auth(app, ...) was not called for this app")
+    return auth
+
+
+def token_of(conn: HTTPConnection) -> tuple[str | None, str]:
+    """The token the client sent and where it came from: header, cookie or query."""
+    header = conn.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip(), "header"
+    if conn.scope.get("type") == "websocket" and conn.query_params.get("token"):
+        return conn.query_params["token"], "query"
+    cookie = conn.cookies.get(COOKIE_NAME)
+    return (cookie, "cookie") if cookie else (None, "")
+
+
+def _same_origin(conn: HTTPConnection) -> bool:
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True  # not a browser (browsers always send Origin on websocket handshakes)
+    return urlsplit(origin).netloc == conn.headers.get("host", "")
+
+
+def principal_of(conn: HTTPConnection) -> Principal:
+    """The principal behind an HTTP request or websocket handshake; raises NotAuthenticated."""
+    token, source = token_of(conn)
+    if not token:
+        raise NotAuthenticated("log in first (no session token)")
+    if source == "cookie" and conn.scope.get("type") == "websocket" and not _same_origin(conn):
+        raise NotAuthenticated("cross-origin websocket refused")
+    return _auth_of(conn).signer.verify(token)
+
+
+def _refuse(conn: HTTPConnection, err: ConsoleError) -> Exception:
+    if conn.scope.get("type") == "websocket":
+        return WebSocketException(code=WS_POLICY_VIOLATION, reason=err.code)
+    headers = {"WWW-Authenticate": "Bearer"} if err.http_status == 401 else None
+    return HTTPException(err.http_status, detail={"code": err.code, "message": err.message}, headers=headers)
+
+
+async def current_principal(conn: HTTPConnection) -> Principal:
+    """FastAPI dependency: the authenticated principal, or 401 (websocket: close 1008)."""
+    try:
+        return principal_of(conn)
+    except NotAuthenticated as err:
+        raise _refuse(conn, err) from None
+
+
+def require_roles(*roles: Role) -> Callable[..., Any]:
+    """Dependency factory: the principal when its role is one of ``roles``, else 403."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"require_roles: unknown or no roles {sorted(unknown)}")
+
+    async def _dep(conn: HTTPConnection, p: Principal = Depends(current_principal)) -> Principal:
+        if p.role not in roles:
+            raise _refuse(conn, Forbidden(f"role {p.role!r} may not do this (needs {', '.join(roles)})"))
+        return p
+
+    return _dep
+
+
+def client_address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
+
+
+__all__ = [
+    "COOKIE_NAME", "ROLES", "ConsoleAuth", "LoginThrottle", "LoginThrottled", "Principal", "Role",
+    "TokenSigner", "burn_password_check", "client_address", "current_principal", "hash_password",
+    "install_auth", "password_needs_rehash", "principal_of", "require_roles", "token_of", "verify_password",
+]
