@@ -1,0 +1,213 @@
+"""The AGI wire protocol shared by both adapters: command lines out, reply lines in, and every
+``AgiSession`` method built on one round trip, so FastAGI and classic AGI behave identically.
+
+Errors (besides ``cti.errors.AgiHangup`` and ``UnsafeValue``)::
+
+    CtiError
+    └── AgiCommandError   Asterisk refused a command (510/520) or it failed on a live channel
+
+A transport only supplies ``_write(line)`` and ``_readline()``; everything else lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from cti.agi.session import AgiReply, Digits
+from cti.errors import AgiHangup, CtiError, UnsafeValue
+from cti.safety import check_agi_argument, check_header_name
+
+log = logging.getLogger(__name__)
+
+_VERB = re.compile(r"^[A-Za-z]+( [A-Za-z]+)*$")
+_APPLICATION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_REPLY = re.compile(r"^(\d{3})(?:[ -](.*))?$")
+# "result=" may be empty ("200 result= (timeout)" from GET DATA with no digits); the data in
+# parentheses may itself hold parentheses (a variable's value), so it runs to the last ')'.
+_RESULT = re.compile(r"result=(\S*)(?:\s+\((.*)\))?")
+
+
+class AgiCommandError(CtiError):
+    code = "agi_command_failed"
+    http_status = 502
+
+
+def quote_word(field: str, word: object) -> str:
+    """One argument, checked; quoted when empty or holding blanks; backslashes doubled because
+    Asterisk's parse_args treats ``\\`` as an escape even inside quotes."""
+    text = check_agi_argument(field, word).replace("\\", "\\\\")
+    if text == "" or " " in text:
+        return f'"{text}"'
+    return text
+
+
+def build_command(words: tuple[object, ...]) -> bytes:
+    """``words[0]`` is the command name (``"STREAM FILE"``), the rest its arguments."""
+    if not words:
+        raise UnsafeValue("command", "is empty")
+    verb = check_agi_argument("command", words[0])
+    if not _VERB.match(verb):
+        raise UnsafeValue("command", f"{verb!r} is not an AGI command name")
+    args = [quote_word(f"{verb.lower()} argument {n}", w) for n, w in enumerate(words[1:], 1)]
+    return (" ".join([verb, *args]) + "\n").encode()
+
+
+def parse_reply(line: str) -> AgiReply:
+    """Parse one final reply line (not 100, not the 520 usage block)."""
+    if line == "HANGUP":
+        raise AgiHangup("the channel hung up (HANGUP from Asterisk)")
+    m = _REPLY.match(line)
+    if m is None:
+        raise AgiCommandError(f"unreadable AGI reply {line!r}")
+    code, rest = int(m.group(1)), m.group(2) or ""
+    if code == 200:
+        r = _RESULT.search(rest)
+        if r is None:
+            raise AgiCommandError(f"AGI reply without result: {line!r}")
+        return AgiReply(200, r.group(1), r.group(2) or "")
+    if code == 511:
+        # "511 Command Not Permitted on a dead channel or intercept routine"
+        raise AgiHangup(f"the channel is gone: {rest}")
+    raise AgiCommandError(f"Asterisk answered {line!r}")
+
+
+def parse_env(lines: list[str]) -> dict[str, str]:
+    """``agi_channel: PJSIP/1001-0001`` lines to ``{"channel": "PJSIP/1001-0001"}``."""
+    env: dict[str, str] = {}
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.startswith("agi_"):
+            env[key[4:]] = value.strip()
+    return env
+
+
+class AgiConversation:
+    """All AgiSession methods over an abstract line transport."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = MappingProxyType(dict(env))
+        self._dead = False
+        self.commands = 0
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self._env
+
+    @property
+    def hung_up(self) -> bool:
+        return self._dead
+
+    def describe(self) -> str:
+        return f"channel {self._env.get('channel', '?')} uniqueid {self._env.get('uniqueid', '?')}"
+
+    # -- transport ------------------------------------------------------------------------------
+    async def _write(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    async def _readline(self) -> str | None:
+        """One line without its newline; None at end of stream."""
+        raise NotImplementedError
+
+    # -- protocol -------------------------------------------------------------------------------
+    async def command(self, *words: str) -> AgiReply:
+        line = build_command(words)  # refuses unsafe words before anything is written
+        reply = await self._roundtrip(line)
+        if reply.result == "-1":
+            await self._confirm_hangup(str(words[0]))
+        return reply
+
+    async def _roundtrip(self, line: bytes) -> AgiReply:
+        if self._dead:
+            raise AgiHangup(f"the channel already hung up ({self.describe()})")
+        self.commands += 1
+        try:
+            await self._write(line)
+            while True:
+                raw = await self._readline()
+                if raw is None:
+                    raise AgiHangup(f"AGI connection closed ({self.describe()})")
+                if raw.startswith("100"):  # "100 result=0 Trying..." precedes the real reply
+                    continue
+                if raw.startswith("520-"):
+                    await self._usage_error(raw)
+                return parse_reply(raw)
+        except AgiHangup:
+            self._dead = True
+            raise
+        except (ConnectionError, BrokenPipeError) as err:
+            self._dead = True
+            raise AgiHangup(f"AGI connection lost ({self.describe()}): {err}") from err
+
+    async def _usage_error(self, first: str) -> None:
+        usage = [first[4:]]
+        while True:
+            raw = await self._readline()
+            if raw is None:
+                raise AgiHangup(f"AGI connection closed ({self.describe()})")
+            if raw.startswith("520 "):
+                raise AgiCommandError("invalid command syntax: " + " ".join(usage))
+            usage.append(raw.strip())
+
+    async def _confirm_hangup(self, verb: str) -> None:
+        """``result=-1`` means hangup, but STREAM FILE also answers -1 for a missing file on a
+        live channel: CHANNEL STATUS tells them apart (refused with 511 or preceded by the
+        HANGUP line on a dead channel), so a missing prompt is not counted as an abandon."""
+        await self._roundtrip(b"CHANNEL STATUS\n")
+        raise AgiCommandError(f"{verb} failed (result=-1) on a live channel ({self.describe()})")
+
+    # -- AgiSession -----------------------------------------------------------------------------
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def stream_file(self, sound: str, escape_digits: str = "") -> str:
+        return _digit(await self.command("STREAM FILE", sound, escape_digits))
+
+    async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> Digits:
+        reply = await self.command("GET DATA", sound, str(int(timeout_ms)), str(int(max_digits)))
+        return Digits(reply.result, reply.data == "timeout")
+
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        return _digit(await self.command("WAIT FOR DIGIT", str(int(timeout_ms))))
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        return _digit(await self.command("SAY DIGITS", digits, escape_digits))
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        return _digit(await self.command("SAY NUMBER", str(int(number)), escape_digits))
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.command("SET VARIABLE", check_header_name(name), value)
+
+    async def get_variable(self, name: str) -> str | None:
+        reply = await self.command("GET VARIABLE", check_header_name(name))
+        return reply.data if reply.result == "1" else None
+
+    async def exec(self, application: str, *args: str) -> AgiReply:
+        if not _APPLICATION.match(application):
+            raise UnsafeValue("application", f"{application!r} is not an application name")
+        for n, arg in enumerate(args, 1):
+            # EXEC passes one option string that the application splits on ','; a comma inside
+            # one argument would smuggle in extra application arguments.
+            if "," in check_agi_argument(f"{application} argument {n}", arg):
+                raise UnsafeValue(f"{application} argument {n}", "contains ',' (application argument separator)")
+        if args:
+            return await self.command("EXEC", application, ",".join(args))
+        return await self.command("EXEC", application)
+
+    async def hangup(self) -> None:
+        try:
+            await self.command("HANGUP")
+        finally:
+            self._dead = True
+
+
+def _digit(reply: AgiReply) -> str:
+    """STREAM FILE & co answer the ASCII code of the key pressed, 0 for none."""
+    try:
+        code = int(reply.result)
+    except ValueError:
+        raise AgiCommandError(f"expected a digit code, got result={reply.result!r}") from None
+    return chr(code) if code > 0 else ""

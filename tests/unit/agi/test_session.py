@@ -1,0 +1,152 @@
+import pytest
+
+from cti.agi.protocol import AgiCommandError, build_command, parse_env, parse_reply
+from cti.agi.session import AgiReply, AgiSession, Digits
+from cti.errors import AgiHangup, UnsafeValue
+from tests.unit.agi.fake_asterisk import scripted_session
+
+
+@pytest.mark.parametrize(("line", "reply"), [
+    ("200 result=0", AgiReply(200, "0", "")),
+    ("200 result=1 (some value)", AgiReply(200, "1", "some value")),
+    ("200 result= (timeout)", AgiReply(200, "", "timeout")),
+    ("200 result=42 (timeout)", AgiReply(200, "42", "timeout")),
+    ("200 result=0 endpos=7360", AgiReply(200, "0", "")),
+    ("200 result=1 (f(x) = (y))", AgiReply(200, "1", "f(x) = (y)")),
+])
+def test_parse_reply(line: str, reply: AgiReply) -> None:
+    assert parse_reply(line) == reply
+
+
+@pytest.mark.parametrize("line", ["HANGUP", "511 Command Not Permitted on a dead channel or intercept routine"])
+def test_hangup_replies(line: str) -> None:
+    with pytest.raises(AgiHangup):
+        parse_reply(line)
+
+
+@pytest.mark.parametrize("line", ["510 Invalid or unknown command", "garbage", "200 endpos=1"])
+def test_refused_or_unreadable_replies(line: str) -> None:
+    with pytest.raises(AgiCommandError):
+        parse_reply(line)
+
+
+@pytest.mark.parametrize(("words", "line"), [
+    (("ANSWER",), "ANSWER\n"),
+    (("STREAM FILE", "beep", ""), 'STREAM FILE beep ""\n'),
+    (("SET VARIABLE", "CTI_NOTE", "two words"), 'SET VARIABLE CTI_NOTE "two words"\n'),
+    (("SET VARIABLE", "X", "a\\b"), "SET VARIABLE X a\\\\b\n"),
+])
+def test_build_command_quotes_and_escapes(words: tuple[str, ...], line: str) -> None:
+    assert build_command(words).decode() == line
+
+
+def test_env_drops_the_agi_prefix() -> None:
+    env = parse_env(["agi_channel: Local/5000@x-1;2", "agi_extension: 5000", "agi_arg_1: a: b", "junk"])
+    assert env == {"channel": "Local/5000@x-1;2", "extension": "5000", "arg_1": "a: b"}
+
+
+async def test_menu_flow_over_scripted_replies() -> None:
+    session, asterisk = scripted_session(
+        "200 result=0",
+        ["100 result=0 Trying...", "200 result=50 endpos=1200"],  # caller pressed '2'
+        "200 result=12 (timeout)",
+        "200 result=1",
+        "200 result=1 (queue)",
+        "200 result=0",
+    )
+    agi: AgiSession = session
+    await agi.answer()
+    assert await agi.stream_file("welcome", "12") == "2"
+    assert await agi.get_data("menu", 3000, 4) == Digits("12", timed_out=True)
+    await agi.set_variable("CTI_NEXT", "queue")
+    assert await agi.get_variable("CTI_NEXT") == "queue"
+    assert await agi.get_variable("UNSET") is None
+    assert asterisk.written == [
+        "ANSWER\n", 'STREAM FILE welcome 12\n', "GET DATA menu 3000 4\n", "SET VARIABLE CTI_NEXT queue\n",
+        "GET VARIABLE CTI_NEXT\n", "GET VARIABLE UNSET\n",
+    ]
+    assert agi.env["extension"] == "5000"
+
+
+async def test_get_data_without_timeout_and_without_digits() -> None:
+    session, _ = scripted_session("200 result=1234", "200 result= (timeout)", "200 result=")
+    assert await session.get_data("menu", 3000, 4) == Digits("1234", timed_out=False)
+    assert await session.get_data("menu", 3000, 4) == Digits("", timed_out=True)
+    assert await session.get_data("menu", 3000, 4) == Digits("", timed_out=False)  # '#' at once
+
+
+async def test_hangup_mid_command_then_every_command_refused() -> None:
+    session, asterisk = scripted_session(["200 result=-1 endpos=0", "HANGUP"])
+    with pytest.raises(AgiHangup):
+        await session.stream_file("long-prompt")
+    assert session.hung_up
+    with pytest.raises(AgiHangup):
+        await session.answer()
+    assert asterisk.written == ["STREAM FILE long-prompt \"\"\n", "CHANNEL STATUS\n"]
+
+
+async def test_minus_one_on_a_live_channel_is_a_command_error_not_a_hangup() -> None:
+    # STREAM FILE answers -1 for a missing sound file while the channel is fine.
+    session, _ = scripted_session("200 result=-1 endpos=0", "200 result=6")
+    with pytest.raises(AgiCommandError, match="live channel"):
+        await session.stream_file("no-such-prompt")
+    assert not session.hung_up
+
+
+async def test_dead_channel_511_and_eof_are_hangups() -> None:
+    session, _ = scripted_session("511 Command Not Permitted on a dead channel or intercept routine")
+    with pytest.raises(AgiHangup):
+        await session.answer()
+    session, _ = scripted_session()  # Asterisk closes the connection
+    with pytest.raises(AgiHangup):
+        await session.answer()
+
+
+async def test_usage_error_block_is_consumed() -> None:
+    session, _ = scripted_session(
+        ["520-Invalid command syntax.  Proper usage follows:", " Usage: GET DATA <file>", "520 End of proper usage."],
+        "200 result=0",
+    )
+    with pytest.raises(AgiCommandError, match="Usage: GET DATA"):
+        await session.command("GET DATA")
+    await session.answer()  # the stream is still in step
+
+
+@pytest.mark.parametrize("bad", ["queue\r\nEXEC System rm", "a\nb", 'say "hi"', "x\x00"])
+async def test_unsafe_word_refused_before_anything_is_written(bad: str) -> None:
+    session, asterisk = scripted_session("200 result=1")
+    with pytest.raises(UnsafeValue):
+        await session.set_variable("CTI_NEXT", bad)
+    with pytest.raises(UnsafeValue):
+        await session.command("STREAM FILE", bad, "")
+    assert asterisk.written == []
+
+
+async def test_names_and_exec_arguments_are_checked() -> None:
+    session, asterisk = scripted_session("200 result=0")
+    with pytest.raises(UnsafeValue):
+        await session.set_variable("CTI NEXT", "queue")
+    with pytest.raises(UnsafeValue):
+        await session.exec("System;", "x")
+    with pytest.raises(UnsafeValue):
+        await session.exec("Playback", "beep,noanswer")
+    with pytest.raises(UnsafeValue):
+        await session.command("ANSWER\nHANGUP")
+    assert asterisk.written == []
+    assert await session.exec("Playback", "beep", "noanswer") == AgiReply(200, "0", "")
+    assert asterisk.written == ["EXEC Playback beep,noanswer\n"]
+
+
+async def test_digits_and_numbers() -> None:
+    session, asterisk = scripted_session("200 result=0", "200 result=35", "200 result=0")
+    assert await session.wait_for_digit(2000) == ""
+    assert await session.say_digits("123", "#") == "#"
+    assert await session.say_number(42) == ""
+    assert asterisk.written == ["WAIT FOR DIGIT 2000\n", "SAY DIGITS 123 #\n", 'SAY NUMBER 42 ""\n']
+
+
+async def test_hangup_marks_the_session_dead() -> None:
+    session, _ = scripted_session("200 result=1")
+    await session.hangup()
+    with pytest.raises(AgiHangup):
+        await session.answer()
