@@ -1,0 +1,57 @@
+"""Errors of the CRM core, each with a stable code; the web layer maps them in one table.
+
+    CtiError
+    └── CrmError
+        ├── NotFound               no row with that id (names the noun and id)          (404)
+        ├── InvalidField           a field is wrong (names the field)                   (422)
+        ├── Conflict               unique value taken (account number, username, code)  (409)
+        ├── IllegalCaseStep        a case cannot go from its status to the one asked    (409)
+        └── DatabaseUnavailable    the database cannot be reached right now             (503)
+"""
+
+from __future__ import annotations
+
+from cti.errors import CtiError
+
+
+class CrmError(CtiError):
+    code = "crm_error"
+    http_status = 500
+
+
+class NotFound(CrmError):
+    code = "not_found"
+    http_status = 404
+
+    def __init__(self, noun: str, key: object) -> None:
+        super().__init__(f"{noun} {key} does not exist")
+        self.noun = noun
+        self.key = key
+
+
+class InvalidField(CrmError):
+    code = "invalid_field"
+    http_status = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+class Conflict(CrmError):
+    code = "conflict"
+    http_status = 409
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+class IllegalCaseStep(CrmError):
+    code = "illegal_case_step"
+    http_status = 409
+
+
+class DatabaseUnavailable(CrmError):
+    code = "database_unavailable"
+    http_status = 503

@@ -1,0 +1,255 @@
+"""SQLAlchemy models of the CRM: customers, interactions with segments, cases, catalogue, users.
+
+Times are stored in UTC (``UtcDateTime``) and always come back timezone-aware. KPI fields of
+interactions (queue, wait_s, talk_s, hold_s, acw_s, answered_at, outcome, abandoned,
+resolved_first_contact) are plain indexed columns so reports can aggregate them in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+TIERS = ("standard", "silver", "gold", "key_account")
+LIFECYCLES = ("potential", "new", "mature", "loyal", "dormant")
+DIRECTIONS = ("inbound", "outbound", "internal")
+OUTCOMES = ("answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed")
+SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "hold", "transfer", "wrapup")
+ROLES = ("agent", "supervisor", "admin")
+CASE_STATUSES = ("open", "in_progress", "pending", "resolved", "closed")
+CASE_PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both databases (SQLite keeps no zone, so it stores naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        list[dict[str, Any]]: JSON,
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    agent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    extension: Mapped[str | None] = mapped_column(String(32))
+    skills: Mapped[dict[str, Any]] = mapped_column(default=dict)  # skill -> proficiency 1..10
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    company: Mapped[str | None] = mapped_column(String(200))
+    emails: Mapped[list[str]] = mapped_column(default=list)
+    account_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    tier: Mapped[str] = mapped_column(String(16), default="standard", index=True)
+    lifecycle: Mapped[str] = mapped_column(String(16), default="new")
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    pin_hash: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", lazy="selectin", order_by="CustomerPhone.id")
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+    __table_args__ = (UniqueConstraint("customer_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    e164: Mapped[str] = mapped_column(String(20), index=True)
+    label: Mapped[str] = mapped_column(String(20), default="mobile")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+    __table_args__ = (
+        Index("ix_interactions_queue_started", "queue", "started_at"),
+        Index("ix_interactions_agent_started", "agent_id", "started_at"),
+        Index("ix_interactions_customer_started", "customer_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(10), default="inbound")
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | ended | complete
+    caller_number: Mapped[str] = mapped_column(String(40), default="")
+    caller_name: Mapped[str] = mapped_column(String(120), default="")
+    dialled_number: Mapped[str] = mapped_column(String(40), default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(20), index=True)
+    abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    ivr_flow: Mapped[str | None] = mapped_column(String(64))
+    ivr_outcome: Mapped[str | None] = mapped_column(String(16))
+    ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    language: Mapped[str | None] = mapped_column(String(8))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    ivr_s: Mapped[float] = mapped_column(Float, default=0.0)
+    wait_s: Mapped[float] = mapped_column(Float, default=0.0)
+    ring_s: Mapped[float] = mapped_column(Float, default=0.0)
+    talk_s: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_s: Mapped[float] = mapped_column(Float, default=0.0)
+    acw_s: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_count: Mapped[int] = mapped_column(Integer, default=0)
+    transfer_count: Mapped[int] = mapped_column(Integer, default=0)
+    disposition: Mapped[str | None] = mapped_column(String(40))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    recording_file: Mapped[str | None] = mapped_column(String(255))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    resolved_first_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+    callback_number: Mapped[str | None] = mapped_column(String(40))
+    voicemail_mailbox: Mapped[str | None] = mapped_column(String(40))
+    events: Mapped[list[dict[str, Any]]] = mapped_column(default=list)  # the journey events, wire form
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    segments: Mapped[list[Segment]] = relationship(
+        cascade="all, delete-orphan", lazy="raise", order_by="Segment.seq")
+
+
+class Segment(Base):
+    __tablename__ = "interaction_segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(40), default="general")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    due_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+    history: Mapped[list[CaseEvent]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="CaseEvent.id")
+
+
+class CaseEvent(Base):
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Disposition(Base):
+    __tablename__ = "dispositions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(120))
+    label_zh: Mapped[str] = mapped_column(String(120), default="")
+    category: Mapped[str] = mapped_column(String(40), default="general")
+    resolves: Mapped[bool] = mapped_column(Boolean, default=False)  # counts as resolved for FCR
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Script(Base):
+    __tablename__ = "scripts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    intent: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    category: Mapped[str] = mapped_column(String(40), default="general")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
