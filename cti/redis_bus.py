@@ -1,0 +1,312 @@
+"""Redis adapters: the multi-node event bus on Redis Streams, and a lease for cross-node exclusivity.
+The only module that imports redis.
+
+Errors::
+
+    CtiError
+    └── BusUnavailable   Redis refused or dropped a publish / lease call (wraps redis errors)
+
+Bus semantics (``RedisStreamsBus``):
+  - One stream, ``<prefix>:events``, for every event type: a single stream keeps the global
+    publish order across types (QueueEntered before CallConnected for one call), which one
+    stream per event name would lose. XADD trims it with ``MAXLEN ~ maxlen``.
+  - Every node sees every event, its own included: each node reads through its own consumer
+    group (``group``, e.g. ``cti:node-1``), with one consumer in it. Local subscribers receive
+    events in stream order, the same order on every node.
+  - A group that already exists resumes where it stopped, and entries a crashed process had
+    read but not acknowledged are delivered again first: delivery is at-least-once, so
+    handlers must tolerate a repeat. A new group starts at the stream's end (``$``).
+  - An entry is XACKed once every local subscriber it matched has handled it (a handler that
+    raises is logged with the call id and counts as handled: no retry loop on a bug).
+  - Backpressure: each subscription owns a bounded queue; when one is full the reader stops
+    reading and the backlog waits in Redis (bounded by ``maxlen``; a node lagging further
+    loses the trimmed entries). Publishers are never blocked by another node's slow handler.
+  - Connection loss: publish raises ``BusUnavailable`` (the caller decides); the reader retries
+    with exponential backoff (0.1 s doubling to 5 s) and re-creates its group if Redis lost it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from cti.errors import CtiError
+from cti.events import Event, from_wire, to_wire
+
+log = logging.getLogger(__name__)
+E = TypeVar("E", bound=Event)
+Handler = Callable[[E], Awaitable[None]]
+
+_FIELD = b"e"
+_BACKOFF_MIN_S = 0.1
+_BACKOFF_MAX_S = 5.0
+
+
+class BusUnavailable(CtiError):
+    code = "bus_unavailable"
+    http_status = 503
+
+
+def _client(url: str, *, read_timeout_s: float) -> aioredis.Redis:
+    # redis-py's default retry policy can hold a failing call for many seconds; the bus and the
+    # ACD would rather hear about an outage quickly and decide themselves.
+    return aioredis.Redis.from_url(
+        url, socket_connect_timeout=2.0, socket_timeout=read_timeout_s,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2), health_check_interval=30,
+    )
+
+
+def _id_key(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(eq=False)
+class _Subscription:
+    name: str
+    event_type: type[Event]
+    handler: Handler  # type: ignore[type-arg]
+    queue: asyncio.Queue[tuple[bytes, Event] | None]
+    task: asyncio.Task[None] | None = None
+    handled: int = 0
+    failures: int = 0
+
+
+class RedisStreamsBus:
+    """``cti.bus.EventBus`` over one Redis stream, one consumer group per node."""
+
+    def __init__(self, url: str, *, stream_prefix: str = "cti", group: str, consumer: str,
+                 maxlen: int = 100_000, queue_size: int = 10_000, batch: int = 100,
+                 block_ms: int = 1000) -> None:
+        self.stream = f"{stream_prefix}:events"
+        self.group = group
+        self.consumer = consumer
+        self.maxlen = maxlen
+        self._queue_size = queue_size
+        self._batch = batch
+        self._block_ms = block_ms
+        self._pub = _client(url, read_timeout_s=5.0)
+        # The reader blocks in XREADGROUP for block_ms: its socket timeout must be longer.
+        self._sub = _client(url, read_timeout_s=block_ms / 1000 + 5.0)
+        self._subs: list[_Subscription] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._remaining: dict[bytes, int] = {}
+        self._last_published: tuple[int, int] = (0, 0)
+        self._last_dispatched: tuple[int, int] = (0, 0)
+        self._progress = asyncio.Condition()
+        self.reconnects = 0
+        self.skipped = 0
+
+    def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None:
+        sub = _Subscription(name, event_type, handler, asyncio.Queue(self._queue_size))
+        self._subs.append(sub)
+        if self._reader is not None:
+            sub.task = asyncio.create_task(self._work(sub), name=f"redis-bus:{name}")
+
+    async def publish(self, ev: Event) -> None:
+        try:
+            entry_id = await self._pub.xadd(self.stream, {_FIELD: to_wire(ev)}, maxlen=self.maxlen,
+                                            approximate=True)
+        except RedisError as err:
+            raise BusUnavailable(f"could not publish {ev.name} (call {ev.call_id}): {err}") from err
+        self._last_published = max(self._last_published, _id_key(entry_id))
+
+    async def start(self) -> None:
+        if self._reader is not None:
+            return
+        try:
+            await self._ensure_group("$")
+        except RedisError as err:
+            raise BusUnavailable(f"Redis unreachable while creating group {self.group}: {err}") from err
+        for sub in self._subs:
+            if sub.task is None:
+                sub.task = asyncio.create_task(self._work(sub), name=f"redis-bus:{sub.name}")
+        self._reader = asyncio.create_task(self._read_loop(), name=f"redis-bus-reader:{self.group}")
+
+    async def drain(self) -> None:
+        """Wait until everything this instance published so far has been handled locally."""
+        target = self._last_published
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._last_dispatched >= target)
+        for sub in self._subs:
+            await sub.queue.join()
+
+    async def stop(self) -> None:
+        """Stop reading, let each subscriber finish what it already holds, close connections."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+            self._reader = None
+        for sub in self._subs:
+            if sub.task is not None:
+                await sub.queue.put(None)
+        for sub in self._subs:
+            if sub.task is not None:
+                await sub.task
+                sub.task = None
+        await self._pub.aclose()
+        await self._sub.aclose()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {s.name: {"handled": s.handled, "failures": s.failures, "backlog": s.queue.qsize()}
+                for s in self._subs}
+
+    # -- reading --------------------------------------------------------------------------------
+    async def _ensure_group(self, start_id: str) -> None:
+        try:
+            await self._sub.xgroup_create(self.stream, self.group, id=start_id, mkstream=True)
+        except ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+
+    async def _read_loop(self) -> None:
+        backoff = _BACKOFF_MIN_S
+        cursor = b"0"  # first our own pending entries (read before a crash, never acked), then new
+        while True:
+            try:
+                pending = cursor != b">"
+                reply: Any = await self._sub.xreadgroup(
+                    self.group, self.consumer, {self.stream: cursor}, count=self._batch,
+                    block=None if pending else self._block_ms,
+                )
+                backoff = _BACKOFF_MIN_S
+                entries = reply[0][1] if reply else []
+                if pending:
+                    # Reading our pending list: move past what we got, or on to new entries.
+                    cursor = entries[-1][0] if entries else b">"
+                for entry_id, fields in entries:
+                    await self._dispatch(entry_id, fields)
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as err:
+                if "NOGROUP" in str(err):
+                    # Redis restarted without persistence: the group and stream are gone.
+                    log.warning("redis bus: group %s vanished; re-creating it", self.group)
+                    await self._retry_later(backoff)
+                    await self._recreate_group()
+                    cursor = b"0"
+                else:
+                    log.exception("redis bus: XREADGROUP refused")
+                    await self._retry_later(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+            except (RedisError, OSError) as err:
+                self.reconnects += 1
+                log.warning("redis bus: connection lost (%s); retrying in %.1f s", err, backoff)
+                await self._retry_later(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+
+    async def _retry_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+
+    async def _recreate_group(self) -> None:
+        try:
+            await self._ensure_group("0")
+        except RedisError as err:
+            log.warning("redis bus: could not re-create group %s: %s", self.group, err)
+
+    async def _dispatch(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        raw = fields.get(_FIELD)
+        ev: Event | None = None
+        try:
+            ev = from_wire(raw) if raw is not None else None
+        except (ValueError, TypeError) as err:
+            log.warning("redis bus: skipping entry %s: %s", entry_id.decode(), err)
+        targets = [s for s in self._subs if ev is not None and isinstance(ev, s.event_type)]
+        if ev is None or not targets:
+            if ev is None:
+                self.skipped += 1
+            await self._ack(entry_id)
+        else:
+            self._remaining[entry_id] = len(targets)
+            for sub in targets:
+                await sub.queue.put((entry_id, ev))  # blocks while the subscriber is behind
+        async with self._progress:
+            self._last_dispatched = max(self._last_dispatched, _id_key(entry_id))
+            self._progress.notify_all()
+
+    async def _ack(self, entry_id: bytes) -> None:
+        try:
+            await self._pub.xack(self.stream, self.group, entry_id)
+        except RedisError as err:
+            # Not fatal: the entry stays pending and is delivered again after a restart.
+            log.warning("redis bus: XACK %s failed: %s", entry_id.decode(), err)
+
+    async def _work(self, sub: _Subscription) -> None:
+        while True:
+            item = await sub.queue.get()
+            try:
+                if item is None:
+                    return
+                entry_id, ev = item
+                try:
+                    await sub.handler(ev)
+                    sub.handled += 1
+                except Exception:
+                    sub.failures += 1
+                    log.exception("bus handler %s failed on %s (call %s)", sub.name, ev.name, ev.call_id)
+                left = self._remaining.get(entry_id, 1) - 1
+                if left <= 0:
+                    self._remaining.pop(entry_id, None)
+                    await self._ack(entry_id)
+                else:
+                    self._remaining[entry_id] = left
+            finally:
+                sub.queue.task_done()
+
+
+# -- lease --------------------------------------------------------------------------------------
+
+# Delete/extend only when we still own the key: a lease that expired and was taken by another
+# node must not be released or renewed by the old owner.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
+          "else return 0 end")
+
+
+class RedisLease:
+    """A short exclusive claim on a key across nodes (e.g. "agent 1001 is being offered a call")."""
+
+    def __init__(self, url: str, *, prefix: str = "cti:lease:") -> None:
+        self._redis = _client(url, read_timeout_s=2.0)
+        self._prefix = prefix
+        self._release = self._redis.register_script(_RELEASE)
+        self._renew = self._redis.register_script(_RENEW)
+
+    async def try_acquire(self, key: str, owner: str, ttl_ms: int) -> bool:
+        """True when ``owner`` now holds ``key`` for ``ttl_ms``; False when someone else does."""
+        try:
+            return bool(await self._redis.set(self._prefix + key, owner, nx=True, px=ttl_ms))
+        except RedisError as err:
+            raise BusUnavailable(f"lease {key}: {err}") from err
+
+    async def release(self, key: str, owner: str) -> bool:
+        """Release ``key`` if ``owner`` still holds it; False when it expired or changed hands."""
+        try:
+            return bool(await self._release(keys=[self._prefix + key], args=[owner]))
+        except RedisError as err:
+            raise BusUnavailable(f"lease {key}: {err}") from err
+
+    async def renew(self, key: str, owner: str, ttl_ms: int) -> bool:
+        """Extend ``owner``'s hold on ``key``; False when it no longer holds it."""
+        try:
+            return bool(await self._renew(keys=[self._prefix + key], args=[owner, ttl_ms]))
+        except RedisError as err:
+            raise BusUnavailable(f"lease {key}: {err}") from err
+
+    async def holder(self, key: str) -> str | None:
+        try:
+            value = await self._redis.get(self._prefix + key)
+        except RedisError as err:
+            raise BusUnavailable(f"lease {key}: {err}") from err
+        return value.decode() if value is not None else None
+
+    async def close(self) -> None:
+        await self._redis.aclose()

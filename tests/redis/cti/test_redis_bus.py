@@ -1,0 +1,218 @@
+"""RedisStreamsBus and RedisLease against a real redis-server."""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from cti.events import Event, event, to_wire
+from cti.redis_bus import BusUnavailable, RedisLease, RedisStreamsBus
+from tests.servers import free_port
+
+
+@event("test.redis.tick")
+class Tick(Event):
+    linkedid: str
+    node: str
+    n: int
+
+
+@event("test.redis.other")
+class Other(Event):
+    linkedid: str
+
+
+def tick(node: str, n: int) -> Tick:
+    return Tick(ts=float(n), linkedid=f"call-{node}-{n}", node=node, n=n)
+
+
+class Seen:
+    """Collects events; ``wait(n)`` until n arrived."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, ev: Event) -> None:
+        self.events.append(ev)
+        self._changed.set()
+
+    async def wait(self, n: int, within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
+            while len(self.events) < n:
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@pytest.fixture
+async def make_bus(redis_url: str) -> AsyncIterator[Callable[..., RedisStreamsBus]]:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    buses: list[RedisStreamsBus] = []
+
+    def make(node: str, **kw: object) -> RedisStreamsBus:
+        bus = RedisStreamsBus(redis_url, stream_prefix=prefix, group=f"{prefix}:{node}", consumer=node,
+                              block_ms=200, **kw)  # type: ignore[arg-type]
+        buses.append(bus)
+        return bus
+
+    yield make
+    for bus in buses:
+        await bus.stop()
+
+
+async def test_two_nodes_see_every_event_in_the_same_order(make_bus: Callable[..., RedisStreamsBus]) -> None:
+    a, b = make_bus("a"), make_bus("b")
+    seen_a, seen_b, others = Seen(), Seen(), Seen()
+    a.subscribe(Tick, seen_a, name="ticks")
+    b.subscribe(Tick, seen_b, name="ticks")
+    b.subscribe(Other, others, name="others")
+    await a.start()
+    await b.start()
+    for n in range(30):
+        await a.publish(tick("a", n))
+        await b.publish(tick("b", n))
+    await a.publish(Other(ts=0.0, linkedid="x"))
+    await seen_a.wait(60)
+    await seen_b.wait(60)
+    await others.wait(1)
+    assert seen_a.events == seen_b.events  # one stream: the same global order on every node
+    for node in ("a", "b"):
+        assert [e.n for e in seen_a.events if e.node == node] == list(range(30))  # type: ignore[attr-defined]
+    assert others.events == [Other(ts=0.0, linkedid="x")] and len(seen_b.events) == 60
+    await a.drain()
+    assert a.stats()["ticks"] == {"handled": 60, "failures": 0, "backlog": 0}
+
+
+async def test_failing_handler_is_logged_and_the_bus_keeps_going(
+        make_bus: Callable[..., RedisStreamsBus], redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    bus = make_bus("a")
+    ok = Seen()
+
+    async def boom(ev: Tick) -> None:
+        raise RuntimeError("handler bug")
+
+    bus.subscribe(Tick, boom, name="boom")
+    bus.subscribe(Tick, ok, name="ok")
+    await bus.start()
+    with caplog.at_level(logging.ERROR):
+        for n in range(5):
+            await bus.publish(tick("a", n))
+        await bus.drain()
+    assert [e.n for e in ok.events] == [0, 1, 2, 3, 4]  # type: ignore[attr-defined]
+    assert bus.stats()["boom"]["failures"] == 5
+    assert "call-a-4" in caplog.text and "boom" in caplog.text
+    raw = aioredis.Redis.from_url(redis_url)
+    pending = await raw.xpending(bus.stream, bus.group)
+    await raw.aclose()
+    assert pending["pending"] == 0  # every entry acknowledged once all its subscribers ran
+
+
+async def test_restarted_node_gets_its_unacknowledged_entries_again(
+        make_bus: Callable[..., RedisStreamsBus], redis_url: str) -> None:
+    bus = make_bus("a")
+    # A previous process of node a read entry 1 and died before acknowledging it.
+    raw = aioredis.Redis.from_url(redis_url)
+    await raw.xgroup_create(bus.stream, bus.group, id="$", mkstream=True)
+    await raw.xadd(bus.stream, {"e": to_wire(tick("a", 1))})
+    await raw.xreadgroup(bus.group, bus.consumer, {bus.stream: ">"})
+    await raw.xadd(bus.stream, {"e": to_wire(tick("a", 2))})
+    seen = Seen()
+    bus.subscribe(Tick, seen, name="ticks")
+    await bus.start()
+    await bus.publish(tick("a", 3))
+    await seen.wait(3)
+    await bus.drain()
+    assert [e.n for e in seen.events] == [1, 2, 3]  # type: ignore[attr-defined]
+    assert (await raw.xpending(bus.stream, bus.group))["pending"] == 0
+    await raw.aclose()
+
+
+async def test_bus_survives_dropped_connections(make_bus: Callable[..., RedisStreamsBus], redis_url: str) -> None:
+    bus = make_bus("a")
+    seen = Seen()
+    bus.subscribe(Tick, seen, name="ticks")
+    await bus.start()
+    await bus.publish(tick("a", 0))
+    await seen.wait(1)
+    raw = aioredis.Redis.from_url(redis_url)
+    await raw.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    await raw.aclose()
+    for n in range(1, 4):
+        await bus.publish(tick("a", n))
+    await seen.wait(4)
+    assert [e.n for e in seen.events] == [0, 1, 2, 3]  # type: ignore[attr-defined]
+
+
+async def test_unreachable_redis_raises_bus_unavailable() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    bus = RedisStreamsBus(url, group="g", consumer="c")
+    with pytest.raises(BusUnavailable):
+        await bus.publish(tick("a", 0))
+    with pytest.raises(BusUnavailable):
+        await bus.start()
+    await bus.stop()
+    lease = RedisLease(url)
+    with pytest.raises(BusUnavailable):
+        await lease.try_acquire("agent:1001", "node-a", 1000)
+    await lease.close()
+
+
+async def test_backpressure_stops_reading_not_publishing(make_bus: Callable[..., RedisStreamsBus]) -> None:
+    bus = make_bus("a", queue_size=2)
+    gate = asyncio.Event()
+    seen = Seen()
+
+    async def slow(ev: Tick) -> None:
+        await gate.wait()
+        await seen(ev)
+
+    bus.subscribe(Tick, slow, name="slow")
+    await bus.start()
+    for n in range(20):
+        await asyncio.wait_for(bus.publish(tick("a", n)), 1)  # never blocked by a slow reader
+    await asyncio.sleep(0.3)
+    assert bus.stats()["slow"]["backlog"] <= 2
+    gate.set()
+    await seen.wait(20)
+    assert [e.n for e in seen.events] == list(range(20))  # type: ignore[attr-defined]
+
+
+# -- lease --------------------------------------------------------------------------------------
+
+async def test_lease_concurrent_contenders_never_both_win(redis_url: str) -> None:
+    nodes = [RedisLease(redis_url) for _ in range(4)]
+    key = f"agent:{uuid.uuid4().hex[:6]}"
+    try:
+        for round_ in range(25):
+            owners = [f"node-{i}-r{round_}" for i in range(len(nodes) * 5)]
+            won = await asyncio.gather(*(nodes[i % len(nodes)].try_acquire(key, o, 5000)
+                                         for i, o in enumerate(owners)))
+            winners = [o for o, w in zip(owners, won, strict=True) if w]
+            assert len(winners) == 1
+            assert await nodes[0].holder(key) == winners[0]
+            losers = [o for o in owners if o != winners[0]]
+            assert not await nodes[1].release(key, losers[0])  # a loser cannot release it
+            assert await nodes[2].release(key, winners[0])
+            assert await nodes[3].holder(key) is None
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_expired_lease_is_not_released_or_renewed_by_its_old_owner(redis_url: str) -> None:
+    lease = RedisLease(redis_url)
+    key = f"agent:{uuid.uuid4().hex[:6]}"
+    try:
+        assert await lease.try_acquire(key, "old", 50)
+        assert await lease.renew(key, "old", 80)
+        assert not await lease.try_acquire(key, "new", 1000)
+        await asyncio.sleep(0.15)
+        assert await lease.try_acquire(key, "new", 1000)
+        assert not await lease.release(key, "old")
+        assert not await lease.renew(key, "old", 1000)
+        assert await lease.holder(key) == "new"
+    finally:
+        await lease.close()
