@@ -1,0 +1,94 @@
+"""Loading the flows shipped in ``config/ivr/*.yaml``: all or nothing, every problem listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from cti.settings import Settings
+from ivr import flow as f
+from ivr.errors import FlowInvalid
+from ivr.sounds import SoundIndex
+from ivr.validate import parse, validate
+
+
+def flows_dir(settings: Settings) -> Path:
+    return settings.config_dir / "ivr"
+
+
+def sound_index(settings: Settings) -> SoundIndex | None:
+    """The sounds the configured Asterisk has, when they can be seen from here; None otherwise."""
+    if settings.pbx.mode == "managed":
+        root = settings.pbx.rootfs / "usr/share/asterisk/sounds"
+        return SoundIndex(root, settings.pbx.rootfs) if root.is_dir() else None
+    root = Path("/usr/share/asterisk/sounds")
+    return SoundIndex(root) if root.is_dir() else None
+
+
+def check_file(path: Path, sounds: SoundIndex | None) -> tuple[f.Flow | None, list[str]]:
+    """Parse and validate one flow file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        return None, [f"{path}: cannot read: {err.strerror}"]
+    except yaml.YAMLError as err:
+        return None, [f"{path}: not valid YAML: {err}"]
+    flow, problems = parse(data, str(path))
+    if flow is None:
+        return None, problems
+    problems = validate(flow, str(path), sounds)
+    return (flow if not problems else None), problems
+
+
+def _load(paths: list[Path], sounds: SoundIndex | None) -> tuple[dict[str, f.Flow], list[str]]:
+    problems: list[str] = []
+    by_key: dict[str, f.Flow] = {}
+    origin: dict[str, Path] = {}
+    names: dict[str, Path] = {}
+    for path in paths:
+        flow, errs = check_file(path, sounds)
+        problems.extend(errs)
+        if flow is None:
+            continue
+        if flow.flow in names:
+            problems.append(f"{path}: field 'flow': name '{flow.flow}' already used by {names[flow.flow]}")
+        names[flow.flow] = path
+        for i, entry in enumerate(flow.entries):
+            key = entry_key(entry)
+            if key in by_key:
+                problems.append(f"{path}: field 'entries.{i}': {key} already routed to flow "
+                                f"'{by_key[key].flow}' in {origin[key]}")
+                continue
+            by_key[key] = flow
+            origin[key] = path
+    return by_key, problems
+
+
+def entry_key(entry: f.Entry) -> str:
+    """DNIS entries are keyed by the number, context entries by ``@context``."""
+    return entry.dnis if entry.dnis is not None else f"@{entry.context}"
+
+
+def check_paths(paths: list[Path], sounds: SoundIndex | None) -> list[str]:
+    return _load(paths, sounds)[1]
+
+
+def check_flows(settings: Settings) -> list[str]:
+    """Problems of every shipped flow (empty: all good)."""
+    d = flows_dir(settings)
+    if not d.is_dir():
+        return [f"{d}: missing IVR flow directory"]
+    paths = sorted(d.glob("*.yaml"))
+    if not paths:
+        return [f"{d}: no IVR flow (*.yaml)"]
+    return check_paths(paths, sound_index(settings))
+
+
+def load_flows(settings: Settings) -> dict[str, f.Flow]:
+    """Flows keyed by DNIS (and ``@context``); raises FlowInvalid listing every problem."""
+    problems = check_flows(settings)
+    if problems:
+        raise FlowInvalid(problems)
+    by_key, _ = _load(sorted(flows_dir(settings).glob("*.yaml")), sound_index(settings))
+    return by_key

@@ -1,0 +1,231 @@
+"""Runs a flow over an ``AgiSession``: carries out the stepper's actions, asks the customer
+directory, tells the dialplan where the call goes next (CTI_NEXT, CTI_QUEUE, CTI_MAILBOX,
+CTI_TRANSFER_TO) and publishes ``CallArrived`` / ``IvrFinished`` on the bus.
+
+A caller who hangs up mid-IVR (``AgiHangup``) ends the session as outcome ``abandoned`` with the
+path so far; nothing more is sent to the dead channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cti.agi.session import AgiSession
+from cti.bus import EventBus
+from cti.errors import AgiHangup, CtiError
+from cti.journey import CallArrived, IvrFinished
+from ivr import flow as f
+from ivr import stepper as s
+from ivr.directory import CustomerDirectory
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], float]
+
+# CTI_NEXT for the dialplan (extensions.conf, cti-inbound) by the final action; anything else hangs up.
+_NEXT_BY_FINAL = {s.Handoff: "queue", s.Voicemail: "voicemail", s.Transfer: "transfer"}
+
+
+@dataclass(frozen=True)
+class IvrOutcome:
+    """What the IVR decided, for the composition root to hand to the ACD."""
+
+    linkedid: str
+    flow: str
+    outcome: str  # queue | voicemail | callback | transfer | hangup | abandoned
+    channel: str
+    caller_number: str
+    path: tuple[dict[str, Any], ...]
+    queue: str | None = None
+    skills: Mapping[str, int] = field(default_factory=dict)
+    priority: int = 0
+    customer_id: int | None = None
+    language: str = "en"
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    mailbox: str | None = None
+    transfer_to: str | None = None
+    callback_number: str | None = None
+    started_at: float = 0.0
+
+
+async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirectory, bus: EventBus,
+                  clock: Clock = time.time, *, entry: f.Entry | None = None) -> IvrOutcome:
+    """Run one call through ``flow``; return the outcome (also published as IvrFinished)."""
+    env = session.env
+    started_at = clock()
+    linkedid = await _linkedid(session)
+    caller = env.get("callerid", "")
+    if caller in ("unknown", "<unknown>"):
+        caller = ""
+    dnis = env.get("extension", "") or env.get("dnid", "")
+    channel = env.get("channel", "")
+    await bus.publish(CallArrived(ts=started_at, linkedid=linkedid, channel=channel, caller_number=caller,
+                                  caller_name=env.get("calleridname", "") if env.get("calleridname") != "unknown"
+                                  else "", dnis=dnis))
+    start_vars = {"caller_number": caller, "dnis": dnis, **(entry.vars if entry else {})}
+    state = s.start_state(flow)
+    event: s.Event = s.Started(vars=start_vars, language=entry.language if entry else None)
+    try:
+        while True:
+            result = s.step(flow, state, event, clock())
+            state = result.state
+            reply = await _carry_out(session, directory, result.actions, state)
+            if state.phase is s.Phase.FINISHED:
+                break
+            assert reply is not None
+            event = reply
+        await _tell_dialplan(session, state)
+    except AgiHangup:
+        if state.phase is not s.Phase.FINISHED:
+            state = s.step(flow, state, s.HungUp(), clock()).state
+        else:  # hung up during the final prompt: the decision was made but nobody is left to route
+            state = _abandon_after_finish(state, clock())
+        log.info("ivr %s: caller hung up at node %s (linkedid %s)", flow.flow, state.node, linkedid)
+    outcome = _outcome(flow, state, linkedid, channel, caller, started_at)
+    await bus.publish(IvrFinished(
+        ts=clock(), linkedid=linkedid, flow=flow.flow, outcome=outcome.outcome, channel=channel,
+        caller_number=caller, path=outcome.path, queue=outcome.queue,
+        skills=dict(outcome.skills) if outcome.queue else None, priority=outcome.priority,
+        customer_id=outcome.customer_id, language=outcome.language,
+        attributes=dict(outcome.attributes) or None, transfer_to=outcome.transfer_to, started_at=started_at))
+    return outcome
+
+
+def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirectory, bus: EventBus,
+                   clock: Clock = time.time, *, fallback_queue: str = "general",
+                   on_outcome: Callable[[IvrOutcome], Awaitable[None]] | None = None,
+                   ) -> Callable[[AgiSession], Awaitable[None]]:
+    """The FastAGI route ``ivr``: picks the flow by the dialled number (``agi_extension``), else by
+    ``@context``; a call matching no flow goes straight to ``fallback_queue`` (a human)."""
+
+    async def route(session: AgiSession) -> None:
+        env = session.env
+        dnis = env.get("extension", "")
+        flow = flows_by_dnis.get(dnis) or flows_by_dnis.get(f"@{env.get('context', '')}")
+        if flow is None:
+            log.error("ivr: no flow for DNIS %r / context %r; sending the call to queue %s", dnis,
+                      env.get("context"), fallback_queue)
+            await session.set_variable("CTI_QUEUE", fallback_queue)
+            await session.set_variable("CTI_NEXT", "queue")
+            return
+        entry = next((e for e in flow.entries if e.dnis == dnis), None) or next(
+            (e for e in flow.entries if e.context == env.get("context")), None)
+        outcome = await run_ivr(session, flow, directory, bus, clock, entry=entry)
+        if on_outcome is not None:
+            await on_outcome(outcome)
+
+    return route
+
+
+# -- carrying out actions ---------------------------------------------------------------------
+async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions: tuple[s.Action, ...],
+                     state: s.IvrState) -> s.Event | None:
+    """Run the actions in order; return the event that answers the one the stepper waits on."""
+    reply: s.Event | None = s.PromptDone() if state.phase is s.Phase.PLAYING else None
+    interrupted = False
+    for action in actions:
+        if isinstance(action, s.Play):
+            if interrupted:
+                continue
+            for sound in action.sounds:
+                key = await _guarded(session.stream_file(sound, "0123456789*#" if action.interruptible else ""),
+                                     f"sound {sound}")
+                if key:
+                    interrupted = True
+                    break
+        elif isinstance(action, s.SayDigits):
+            await _guarded(session.say_digits(action.digits), "say digits")
+        elif isinstance(action, s.SayNumber):
+            await _guarded(session.say_number(action.number), "say number")
+        elif isinstance(action, s.SayDate):
+            await _guarded(session.exec("SayUnixTime", str(action.epoch), action.timezone, "ABdY"), "say date")
+        elif isinstance(action, s.Collect):
+            got = await session.get_data("&".join(action.prompt), action.timeout_ms, action.max)
+            reply = s.Digits(got.digits.rstrip(action.terminator), got.timed_out)
+        elif isinstance(action, s.Lookup):
+            if action.kind == "caller_id":
+                ident = await directory.lookup_by_number(action.value)
+            else:
+                ident = await directory.verify_account(action.value, action.pin)
+            reply = s.LookupResult(ident)
+        elif isinstance(action, s.SetVar):
+            await _set(session, action.name, action.value)
+    return reply
+
+
+async def _guarded(call: Awaitable[Any], what: str) -> Any:
+    """A prompt that fails on a live channel (missing file) must not end the call."""
+    try:
+        return await call
+    except AgiHangup:
+        raise
+    except CtiError as err:
+        log.warning("ivr: %s failed: %s", what, err.message)
+        return ""
+
+
+async def _set(session: AgiSession, name: str, value: str) -> None:
+    if "(" in name:
+        # Dialplan functions such as CHANNEL(language): AgiSession.set_variable only takes plain
+        # variable names, SET VARIABLE itself accepts a function.
+        await session.command("SET VARIABLE", name, value)
+    else:
+        await session.set_variable(name, value)
+
+
+async def _linkedid(session: AgiSession) -> str:
+    """The call's Linkedid (shared by every channel of the call); the channel's uniqueid if unknown."""
+    try:
+        reply = await session.command("GET VARIABLE", "CHANNEL(linkedid)")
+        if reply.result == "1" and reply.data:
+            return reply.data
+    except AgiHangup:
+        raise
+    except CtiError as err:
+        log.warning("ivr: cannot read CHANNEL(linkedid): %s", err.message)
+    return session.env.get("uniqueid", "")
+
+
+async def _tell_dialplan(session: AgiSession, state: s.IvrState) -> None:
+    final = state.final
+    nxt = _NEXT_BY_FINAL.get(type(final), "hangup")
+    if isinstance(final, s.Handoff):
+        await session.set_variable("CTI_QUEUE", final.queue)
+        await session.set_variable("CTI_PRIORITY", str(final.priority))
+    elif isinstance(final, s.Voicemail):
+        await session.set_variable("CTI_MAILBOX", final.mailbox)
+    elif isinstance(final, s.Transfer):
+        await session.set_variable("CTI_TRANSFER_TO", final.number)
+    await session.set_variable("CTI_NEXT", nxt)
+
+
+def _abandon_after_finish(state: s.IvrState, now: float) -> s.IvrState:
+    path = (*state.path, {"node": state.node, "at": now, "input": None, "choice": "hangup"})
+    return replace(state, path=path, outcome="abandoned")
+
+
+def _outcome(flow: f.Flow, state: s.IvrState, linkedid: str, channel: str, caller: str,
+             started_at: float) -> IvrOutcome:
+    final = state.final
+    ident = state.identity
+    common: dict[str, Any] = {
+        "linkedid": linkedid, "flow": flow.flow, "outcome": state.outcome or "hangup", "channel": channel,
+        "caller_number": caller, "path": state.path, "customer_id": ident.customer_id if ident else None,
+        "language": state.language, "attributes": dict(state.attributes), "started_at": started_at,
+    }
+    if state.outcome == "abandoned":
+        return IvrOutcome(**common)
+    if isinstance(final, s.Handoff):
+        return IvrOutcome(**{**common, "attributes": dict(final.attributes)}, queue=final.queue,
+                          skills=dict(final.skills), priority=final.priority)
+    if isinstance(final, s.Voicemail):
+        return IvrOutcome(**common, mailbox=final.mailbox)
+    if isinstance(final, s.Transfer):
+        return IvrOutcome(**common, transfer_to=final.number)
+    if isinstance(final, s.Callback):
+        attrs = {**common.pop("attributes"), "callback_number": final.number}
+        return IvrOutcome(**common, attributes=attrs, queue=final.queue, callback_number=final.number)
+    return IvrOutcome(**common)
