@@ -1,0 +1,142 @@
+"""The console's FastAPI app: REST, the agent websocket, the SPA. Built by ``create_app`` from ports.
+
+Domain errors become HTTP statuses (and websocket error frames) through ``ERROR_STATUS``, the one
+table: errors of other packages not listed there keep their own ``http_status``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from agent_console.errors import LoginThrottled, NotAuthenticated
+from agent_console.http import build_router
+from agent_console.hub import AgentHub
+from agent_console.ports import AgentDesk, CustomerSearch, PopSource, UserStore
+from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, install_auth, principal_of
+from agent_console.service import ConsoleService
+from cti.bus import EventBus
+from cti.errors import CtiError
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+# code -> HTTP status: the one table. Websocket actions answer with an error frame of the same code.
+ERROR_STATUS: dict[str, int] = {
+    "not_authenticated": 401, "invalid_credentials": 401, "login_throttled": 429, "forbidden": 403,
+    "not_your_call": 403, "call_not_found": 404, "target_not_found": 404, "illegal_agent_action": 409,
+    "invalid_input": 422, "unsafe_value": 422, "desk_unavailable": 503, "ami_unavailable": 503,
+    "ami_action_failed": 502,
+}
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                               "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass
+class ConsoleParts:
+    users: UserStore
+    desk: AgentDesk
+    pops: PopSource
+    search: CustomerSearch
+    bus: EventBus
+    auth: ConsoleAuth
+    service: ConsoleService
+    hub: AgentHub
+
+
+def status_of(err: CtiError) -> int:
+    return ERROR_STATUS.get(err.code, err.http_status)
+
+
+def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSource, search: CustomerSearch,
+               bus: EventBus, extra_routers: Iterable[APIRouter] = (), auth: ConsoleAuth | None = None,
+               manage_bus: bool = False, pop_timeout_s: float = 0.3, send_queue_size: int = 256) -> FastAPI:
+    """The console app. ``manage_bus``: start and stop ``bus`` with the app (demo, tests); the
+    engine's composition root starts its bus itself."""
+    auth = auth or ConsoleAuth.from_settings(settings)
+    service = ConsoleService(desk)
+    hub = AgentHub(desk=desk, pops=pops, service=service, pop_timeout_s=pop_timeout_s,
+                   queue_size=send_queue_size)
+    hub.subscribe(bus)
+    parts = ConsoleParts(users, desk, pops, search, bus, auth, service, hub)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_bus:
+            await bus.start()
+        try:
+            yield
+        finally:
+            await hub.shutdown()
+            if manage_bus:
+                await bus.stop()
+
+    app = FastAPI(title="CTI agent console", version="1", lifespan=lifespan,
+                  description="Agent console REST API; the websocket protocol is in docs/websocket-protocol.md.")
+    app.state.console = parts
+    install_auth(app, auth)
+
+    @app.exception_handler(CtiError)
+    async def _domain_error(request: Request, err: CtiError) -> JSONResponse:
+        body: dict[str, Any] = {"code": err.code, "message": err.message}
+        headers = {}
+        if getattr(err, "field", None):
+            body["field"] = err.field  # type: ignore[attr-defined]
+        if isinstance(err, LoginThrottled):
+            headers["Retry-After"] = str(max(1, round(err.retry_after_s)))
+        if isinstance(err, NotAuthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse({"detail": body}, status_code=status_of(err), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(x) for x in first["loc"] if x not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        return JSONResponse({"detail": {"code": "invalid_input", "message": f"{field or 'request'}: {first['msg']}",
+                                        "field": field}}, status_code=422)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for k, v in _SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        return response
+
+    app.include_router(build_router(parts))
+    for router in extra_routers:
+        app.include_router(router)
+
+    @app.websocket("/ws/agent")
+    async def agent_socket(ws: WebSocket) -> None:
+        try:
+            who = principal_of(ws)
+        except NotAuthenticated as err:
+            await ws.close(WS_POLICY_VIOLATION, reason=err.code)
+            return
+        if who.agent_id is None:
+            await ws.close(WS_POLICY_VIOLATION, reason="not_an_agent")
+            return
+        await ws.accept()
+        await hub.serve(ws, who)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,107 @@
+"""The console on in-memory fakes: for ``cti console-demo``, the web and browser tiers and the
+benchmark. ``DemoConsole`` holds the app and the fakes; ``serve`` runs it under uvicorn in the
+current event loop until the context exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import BaseModel, Field
+
+from agent_console.app import create_app
+from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
+from agent_console.security import ConsoleAuth, LoginThrottle, Principal, require_roles
+from cti.bus import InProcessBus
+
+DEMO_PASSWORD = "demo-pass-1"
+DEMO_AGENTS = (("alice", "a1001", "Alice Wang 王丽"), ("bob", "a1002", "Bob Li 李博"))
+
+
+class DemoOfferBody(BaseModel):
+    caller_number: str = Field("+8613800138000", pattern=r"^\+?[0-9]{3,20}$")
+    customer_id: int | None = None
+    queue: str = "support"
+    agent_id: str | None = Field(None, description="Default: the caller's own agent id.")
+
+
+class DemoOfferResult(BaseModel):
+    call_id: str
+
+
+@dataclass
+class DemoConsole:
+    app: FastAPI
+    bus: InProcessBus
+    desk: FakeDesk
+    crm: FakeCrm
+    users: FakeUserStore
+    auth: ConsoleAuth
+
+
+_DEMO_IVR = [
+    {"node": "welcome", "label": "Welcome / language", "choice": "1 中文"},
+    {"node": "identify", "label": "Account number", "input": "******4821"},
+    {"node": "pin", "label": "PIN", "input": "****"},
+    {"node": "menu", "label": "Main menu", "choice": "2 Technical support"},
+]
+
+
+def demo_router(desk: FakeDesk) -> APIRouter:
+    """``POST /api/demo/offer``: play the ACD and offer a call (demo and tests only)."""
+    r = APIRouter(tags=["demo"])
+
+    @r.post("/api/demo/offer", response_model=DemoOfferResult)
+    async def offer(body: DemoOfferBody, who: Principal = Depends(require_roles("agent", "supervisor", "admin"))
+                    ) -> DemoOfferResult:
+        agent = body.agent_id if who.role != "agent" and body.agent_id else who.agent_id
+        call_id = await desk.offer_call(agent or "", caller_number=body.caller_number, customer_id=body.customer_id,
+                                        queue=body.queue, ivr_path=_DEMO_IVR, intent=body.queue)
+        return DemoOfferResult(call_id=call_id)
+
+    return r
+
+
+def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int = 0,
+               throttle: LoginThrottle | None = None, demo_routes: bool = True, **app_kw: Any) -> DemoConsole:
+    """The app on fakes with demo users (password ``DEMO_PASSWORD``): alice, bob (agents), sue
+    (supervisor), and ``agents`` more named agent0001... (for the benchmark)."""
+    bus = InProcessBus()
+    crm = FakeCrm()
+    desk = FakeDesk(bus, crm, answer_after_s=answer_after_s)
+    users = FakeUserStore()
+    for username, agent_id, name in DEMO_AGENTS:
+        users.add(username, DEMO_PASSWORD, agent_id=agent_id, display_name=name)
+    users.add("sue", DEMO_PASSWORD, role="supervisor", display_name="Sue Supervisor")
+    for i in range(agents):
+        users.users[f"agent{i:04d}"] = ("!", Principal(10_000 + i, f"agent{i:04d}", "agent", f"b{i:04d}"))
+    auth = ConsoleAuth.from_settings(settings, throttle=throttle)
+    routers = [demo_router(desk)] if demo_routes else []
+    app = create_app(settings, users=users, desk=desk, pops=crm, search=crm, bus=bus, extra_routers=routers,
+                     auth=auth, manage_bus=True, **app_kw)
+    return DemoConsole(app, bus, desk, crm, users, auth)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI, host: str, port: int, *, ws_max_size: int = 1024 * 1024) -> AsyncIterator[None]:
+    """Run ``app`` under uvicorn in this loop; frames over ``ws_max_size`` are closed with 1009."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="websockets-sansio",
+                            ws_max_size=ws_max_size, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.02)
+        yield
+    finally:
+        server.should_exit = True
+        await task

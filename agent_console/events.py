@@ -1,0 +1,69 @@
+"""Console-facing bus events: what the agent's screen must learn. The lead's ACD/telephony adapter
+publishes them; ``agent_console.hub`` consumes them (one subscription on ``ConsoleEvent``, so the
+order of one agent's events is kept). Every event names the agent; call events name the call by
+``linkedid``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from cti.events import Event, event
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleEvent(Event):
+    """Base of the events routed to one agent's console."""
+
+    agent_id: str
+
+
+@event("agent.state_changed")
+class AgentStateChanged(ConsoleEvent):
+    """``state``: logged_out, available, reserved, on_call, wrap_up, not_ready (with ``reason``)."""
+
+    state: str
+    reason: str | None = None
+    since: float = 0.0
+    queues: tuple[str, ...] = ()
+    not_ready_after_call: str | None = None
+
+
+@event("agent.offer")
+class AgentOffer(ConsoleEvent):
+    """The ACD chose this agent and the phone starts ringing. ``ts`` is the offer decision time.
+    ``pop`` is the screen pop when the publisher built it; when None the hub asks its PopSource."""
+
+    linkedid: str
+    queue: str | None = None
+    caller_number: str = ""
+    customer_id: int | None = None
+    waited_s: float = 0.0
+    skills: dict[str, int] | None = None
+    ring_timeout_s: float = 20.0
+    direction: str = "inbound"
+    pop: dict[str, Any] | None = None
+
+
+@event("agent.offer_withdrawn")
+class AgentOfferWithdrawn(ConsoleEvent):
+    """The offer ended without a connected call: ``reason`` no_answer, caller_hangup, taken, error."""
+
+    linkedid: str
+    reason: str = "no_answer"
+
+
+@event("agent.call_update")
+class AgentCallUpdate(ConsoleEvent):
+    """A call of this agent changed. ``status``: dialing, ringing, talking, held, consulting,
+    ended (caller gone, wrap-up pending), closed (wrapped up: remove from the screen), transferred."""
+
+    linkedid: str
+    status: str
+    direction: str = "inbound"
+    peer_number: str = ""
+    customer_id: int | None = None
+    queue: str | None = None
+    started_at: float = 0.0
+    detail: dict[str, Any] | None = None

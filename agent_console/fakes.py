@@ -1,0 +1,525 @@
+"""In-memory fakes of the console's ports, for tests, the browser tier, the benchmark and
+``cti console-demo``. ``FakeDesk`` keeps a small agent state machine (transition table below) and
+publishes the same console events the real ACD adapter will; ``FakeCrm`` is the pop source and
+customer search over a seeded demo book, and records wrap-ups as interactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, NotYourCall, TargetNotFound
+from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
+from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
+from agent_console.protocol import AgentStateView, CallView, Catalog, Choice, OfferView, Pop
+from agent_console.security import Principal, burn_password_check, hash_password, verify_password
+from cti.bus import EventBus
+
+log = logging.getLogger(__name__)
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeUserStore:
+    users: dict[str, tuple[str, Principal]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def add(self, username: str, password: str, *, role: str = "agent", agent_id: str | None = None,
+            display_name: str = "") -> Principal:
+        p = Principal(next(self._ids), username, role, agent_id, display_name or username)  # type: ignore[arg-type]
+        self.users[username.casefold()] = (hash_password(password), p)
+        return p
+
+    async def authenticate(self, username: str, password: str) -> Principal | None:
+        entry = self.users.get(username.strip().casefold())
+        if entry is None:
+            burn_password_check(password)
+            return None
+        return entry[1] if verify_password(entry[0], password) else None
+
+
+# -- desk ----------------------------------------------------------------------------------------
+
+# (action, from state) -> to state; a missing pair is an illegal step. "keep" keeps the state.
+_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("login", "logged_out"): "not_ready", ("login", "not_ready"): "keep", ("login", "available"): "keep",
+    ("logout", "not_ready"): "logged_out", ("logout", "available"): "logged_out",
+    ("ready", "not_ready"): "available", ("ready", "available"): "keep",
+    ("not_ready", "available"): "not_ready", ("not_ready", "not_ready"): "not_ready",
+    ("offer", "available"): "reserved",
+    ("withdraw", "reserved"): "available",
+    ("connect", "reserved"): "on_call", ("connect", "available"): "on_call", ("connect", "not_ready"): "on_call",
+    ("connect", "on_call"): "keep",
+    ("end", "on_call"): "wrap_up",
+    ("wrapped", "wrap_up"): "available",
+}
+# While busy, "not ready" is remembered and applied after the wrap-up.
+_BUSY = ("reserved", "on_call", "wrap_up")
+
+REASONS = [Choice(code=c, label=label) for c, label in (
+    ("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
+    ("after_call_work", "After-call work"), ("logged_in", "Just logged in"))]
+DISPOSITIONS = [Choice(code=c, label=label) for c, label in (
+    ("resolved", "Resolved"), ("info_given", "Information given"), ("sale", "Sale"),
+    ("escalated", "Escalated"), ("callback_scheduled", "Callback scheduled"), ("wrong_number", "Wrong number"),
+    ("complaint", "Complaint"))]
+
+
+@dataclass
+class _Call:
+    call_id: str
+    agent_id: str
+    status: str
+    direction: str
+    peer_number: str
+    customer_id: int | None
+    queue: str | None
+    started_at: float
+    detail: dict[str, Any] | None = None
+
+    def view(self) -> CallView:
+        return CallView(call_id=self.call_id, status=self.status, direction=self.direction,
+                        peer_number=self.peer_number, customer_id=self.customer_id, queue=self.queue,
+                        started_at=self.started_at, detail=self.detail)
+
+
+@dataclass
+class _Agent:
+    agent_id: str
+    state: str = "logged_out"
+    reason: str | None = None
+    since: float = 0.0
+    queues: list[str] = field(default_factory=list)
+    after_call: str | None = None
+    offer: OfferView | None = None
+
+
+@dataclass
+class FakeDesk:
+    """The ACD + telephony side, in memory. ``offer_call`` plays the ACD choosing this agent."""
+
+    bus: EventBus
+    crm: FakeCrm | None = None
+    queues: tuple[str, ...] = ("support", "sales", "billing")
+    agents_known: set[str] | None = None  # None: any agent id exists
+    answer_after_s: float | None = 1.0  # the simulated phone answers after this; None: never
+    clock: Any = time.time
+    agents: dict[str, _Agent] = field(default_factory=dict)
+    calls: dict[str, _Call] = field(default_factory=dict)
+    wrapups: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (action, agent, args)
+    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    # -- state machine --
+    def _agent(self, agent_id: str) -> _Agent:
+        if agent_id not in self.agents:
+            self.agents[agent_id] = _Agent(agent_id, since=self.clock())
+        return self.agents[agent_id]
+
+    async def _step(self, agent_id: str, action: str, *, reason: str | None = None) -> None:
+        a = self._agent(agent_id)
+        to = _TRANSITIONS.get((action, a.state))
+        if to is None:
+            raise IllegalAgentAction(f"cannot {action.replace('_', ' ')} while {a.state.replace('_', ' ')}")
+        old = a.state
+        if to != "keep":
+            a.state, a.since = to, self.clock()
+            a.reason = reason if to == "not_ready" else None
+        elif to == "keep" and action == "not_ready":
+            a.reason = reason
+        log.info("agent %s: %s -[%s]-> %s", agent_id, old, action, a.state)
+        await self._publish_state(a)
+
+    async def _publish_state(self, a: _Agent) -> None:
+        await self.bus.publish(AgentStateChanged(ts=self.clock(), agent_id=a.agent_id, state=a.state, reason=a.reason,
+                                                 since=a.since, queues=tuple(a.queues),
+                                                 not_ready_after_call=a.after_call))
+
+    def _own(self, agent_id: str, call_id: str) -> _Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise CallNotFound(f"no call {call_id}")
+        if call.agent_id != agent_id:
+            raise NotYourCall(f"call {call_id} is not yours")
+        return call
+
+    async def _call_update(self, call: _Call) -> None:
+        await self.bus.publish(AgentCallUpdate(
+            ts=self.clock(), agent_id=call.agent_id, linkedid=call.call_id, status=call.status,
+            direction=call.direction, peer_number=call.peer_number, customer_id=call.customer_id, queue=call.queue,
+            started_at=call.started_at, detail=call.detail))
+
+    def _later(self, delay: float, coro_fn: Any, *args: Any) -> None:
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            try:
+                await coro_fn(*args)
+            except Exception:  # the simulated party acts on its own: log, never lose
+                log.exception("fake desk timer failed")
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- AgentDesk --
+    async def snapshot(self, agent_id: str) -> DeskSnapshot:
+        a = self._agent(agent_id)
+        calls = tuple(c.view() for c in self.calls.values() if c.agent_id == agent_id)
+        return DeskSnapshot(AgentStateView(agent_id=agent_id, state=a.state, reason=a.reason,  # type: ignore[arg-type]
+                                           since=a.since, queues=list(a.queues),
+                                           not_ready_after_call=a.after_call), a.offer, calls)
+
+    async def catalog(self, agent_id: str) -> Catalog:
+        return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=list(self.queues))
+
+    async def login_queues(self, agent_id: str, queues: list[str]) -> None:
+        unknown = [q for q in queues if q not in self.queues]
+        if unknown:
+            raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
+        a = self._agent(agent_id)
+        a.queues = sorted(set(a.queues) | set(queues or self.queues))
+        self.actions.append(("login_queues", agent_id, {"queues": queues}))
+        await self._step(agent_id, "login", reason="logged_in")
+
+    async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
+        a = self._agent(agent_id)
+        self.actions.append(("logout_queues", agent_id, {"queues": queues}))
+        if queues and set(a.queues) - set(queues):
+            a.queues = sorted(set(a.queues) - set(queues))
+            await self._publish_state(a)
+            return
+        await self._step(agent_id, "logout")
+        a.queues = []
+        await self._publish_state(a)
+
+    async def set_ready(self, agent_id: str) -> None:
+        a = self._agent(agent_id)
+        self.actions.append(("ready", agent_id, {}))
+        if a.state in _BUSY:
+            a.after_call = None
+            await self._publish_state(a)
+            return
+        await self._step(agent_id, "ready")
+
+    async def set_not_ready(self, agent_id: str, reason: str) -> None:
+        if reason not in {r.code for r in REASONS}:
+            raise InvalidInput("reason", f"unknown not-ready reason {reason!r}")
+        a = self._agent(agent_id)
+        self.actions.append(("not_ready", agent_id, {"reason": reason}))
+        if a.state in _BUSY:
+            a.after_call = reason
+            await self._publish_state(a)
+            return
+        await self._step(agent_id, "not_ready", reason=reason)
+
+    async def hangup(self, agent_id: str, call_id: str) -> None:
+        call = self._own(agent_id, call_id)
+        self.actions.append(("hangup", agent_id, {"call_id": call_id}))
+        if call.status in ("ended", "transferred"):
+            raise IllegalAgentAction("the call has already ended")
+        await self._end(call, "transferred" if call.status == "consulting" else "ended")
+
+    async def _end(self, call: _Call, status: str) -> None:
+        call.status = status
+        await self._call_update(call)
+        a = self._agent(call.agent_id)
+        if a.state == "on_call":
+            await self._step(call.agent_id, "end")
+
+    async def hold(self, agent_id: str, call_id: str) -> None:
+        call = self._own(agent_id, call_id)
+        if call.status != "talking":
+            raise IllegalAgentAction(f"cannot hold a call that is {call.status}")
+        call.status = "held"
+        self.actions.append(("hold", agent_id, {"call_id": call_id}))
+        await self._call_update(call)
+
+    async def resume(self, agent_id: str, call_id: str) -> None:
+        call = self._own(agent_id, call_id)
+        if call.status != "held":
+            raise IllegalAgentAction(f"cannot resume a call that is {call.status}")
+        call.status = "talking"
+        self.actions.append(("resume", agent_id, {"call_id": call_id}))
+        await self._call_update(call)
+
+    async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
+                       target: str) -> None:
+        call = self._own(agent_id, call_id)
+        if call.status not in ("talking", "held"):
+            raise IllegalAgentAction(f"cannot transfer a call that is {call.status}")
+        if target_kind == "queue" and target not in self.queues:
+            raise TargetNotFound(f"unknown queue {target!r}")
+        if target_kind == "agent" and (target == agent_id or (self.agents_known is not None
+                                                              and target not in self.agents_known)):
+            raise TargetNotFound(f"no agent {target!r} to transfer to")
+        self.actions.append(("transfer", agent_id, {"call_id": call_id, "kind": kind, "target_kind": target_kind,
+                                                   "target": target}))
+        if kind == "attended":
+            call.status = "consulting"
+            call.detail = {"target": target, "target_kind": target_kind}
+            await self._call_update(call)
+            return
+        call.detail = {"target": target, "target_kind": target_kind}
+        await self._end(call, "transferred")
+
+    async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
+        a = self._agent(agent_id)
+        if a.state not in ("available", "not_ready"):
+            raise IllegalAgentAction(f"cannot dial while {a.state.replace('_', ' ')}")
+        call = _Call(f"out-{next(self._seq)}", agent_id, "dialing", "outbound", number, customer_id, None,
+                     self.clock())
+        self.calls[call.call_id] = call
+        self.actions.append(("dial", agent_id, {"number": number, "customer_id": customer_id}))
+        await self._call_update(call)
+        self._later(0.3, self._connect, call)
+        return call.call_id
+
+    async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
+        call = self._own(agent_id, call_id)
+        if call.status not in ("talking", "consulting"):
+            raise IllegalAgentAction(f"cannot send tones on a call that is {call.status}")
+        self.actions.append(("dtmf", agent_id, {"call_id": call_id, "digits": digits}))
+
+    async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
+        call = self._own(agent_id, call_id)
+        if call.status not in ("ended", "transferred"):
+            raise IllegalAgentAction("hang up before wrapping up")
+        if wrap.disposition not in {d.code for d in DISPOSITIONS}:
+            raise InvalidInput("disposition", f"unknown disposition {wrap.disposition!r}")
+        result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
+        if self.crm is not None:
+            result = self.crm.record_wrap_up(call, agent_id, wrap, now=self.clock())
+        self.wrapups.append({"call_id": call_id, "agent_id": agent_id, "disposition": wrap.disposition,
+                             "notes": wrap.notes, "resolved": wrap.resolved, **result})
+        del self.calls[call_id]
+        call.status = "closed"
+        await self._call_update(call)
+        a = self._agent(agent_id)
+        after = wrap.not_ready_reason or a.after_call
+        a.after_call = None
+        if a.state == "wrap_up":
+            await self._step(agent_id, "wrapped")
+            if after:
+                await self._step(agent_id, "not_ready", reason=after)
+        return result
+
+    # -- the simulated ACD and phones --
+    async def offer_call(self, agent_id: str, *, caller_number: str, customer_id: int | None = None,
+                         queue: str = "support", waited_s: float = 12.0, skills: dict[str, int] | None = None,
+                         ivr_path: list[dict[str, Any]] | None = None, intent: str | None = None,
+                         pop: dict[str, Any] | None = None) -> str:
+        """Play the ACD: reserve the agent, ring their phone (publish the offer), answer later."""
+        a = self._agent(agent_id)
+        call_id = f"call-{int(self.clock())}-{next(self._seq)}"
+        await self._step(agent_id, "offer")
+        if self.crm is not None:
+            self.crm.ivr[call_id] = {"path": ivr_path or [], "intent": intent, "flow": "main"}
+        call = _Call(call_id, agent_id, "ringing", "inbound", caller_number, customer_id, queue, self.clock())
+        self.calls[call_id] = call
+        a.offer = OfferView(call_id=call_id, queue=queue, caller_number=caller_number, offered_at=self.clock(),
+                            pop=Pop(call_id=call_id, caller_number=caller_number, complete=False))
+        await self.bus.publish(AgentOffer(ts=self.clock(), agent_id=agent_id, linkedid=call_id, queue=queue,
+                                          caller_number=caller_number, customer_id=customer_id, waited_s=waited_s,
+                                          skills=skills or {"general": 1}, pop=pop))
+        if self.answer_after_s is not None:
+            self._later(self.answer_after_s, self._connect, call)
+        return call_id
+
+    async def answer(self, call_id: str) -> None:
+        """The agent picked up the phone (tests drive this when ``answer_after_s`` is None)."""
+        await self._connect(self.calls[call_id])
+
+    async def caller_hangs_up(self, call_id: str) -> None:
+        call = self.calls[call_id]
+        if call.status == "ringing":
+            await self.withdraw(call_id, "caller_hangup")
+            return
+        await self._end(call, "ended")
+
+    async def withdraw(self, call_id: str, reason: str = "no_answer") -> None:
+        call = self.calls.pop(call_id)
+        a = self._agent(call.agent_id)
+        a.offer = None
+        await self.bus.publish(AgentOfferWithdrawn(ts=self.clock(), agent_id=call.agent_id, linkedid=call_id,
+                                                   reason=reason))
+        await self._step(call.agent_id, "withdraw")
+
+    async def _connect(self, call: _Call) -> None:
+        if self.calls.get(call.call_id) is not call or call.status not in ("ringing", "dialing"):
+            return
+        a = self._agent(call.agent_id)
+        a.offer = None
+        call.status = "talking"
+        await self._call_update(call)
+        await self._step(call.agent_id, "connect")
+
+
+# -- CRM -----------------------------------------------------------------------------------------
+
+_DAY = 86400.0
+
+
+def _seed(now: float) -> dict[int, dict[str, Any]]:
+    def hist(*rows: tuple[float, str, str, str, str]) -> list[dict[str, Any]]:
+        return [{"id": 1000 + i, "at": now - days * _DAY, "channel": ch, "direction": "inbound", "agent": agent,
+                 "disposition": disp, "outcome": "answered", "notes": notes, "resolved": disp == "resolved"}
+                for i, (days, ch, agent, disp, notes) in enumerate(rows)]
+
+    return {
+        1: {"customer": {"id": 1, "name": "李伟 Li Wei", "company": "Hangzhou Tea Co.", "tier": "gold",
+                         "lifecycle": "loyal", "phone": "+8613800138000", "email": "li.wei@example.cn",
+                         "language": "zh", "tags": ["key account"]},
+            "interactions": hist(
+                (2, "phone", "Ann", "info_given", "Asked about the invoice for October; sent a copy."),
+                (9, "phone", "Bo", "resolved", "Router replaced, service restored."),
+                (15, "email", "Ann", "escalated", "Outage in the Xihu office, escalated to field team."),
+                (40, "phone", "Chen", "sale", "Upgraded to the 500 Mbit plan."),
+                (75, "phone", "Bo", "resolved", "Password reset."),
+                (120, "phone", "Ann", "info_given", "Opening hours of the service centre.")),
+            "open_cases": [{"id": 501, "subject": "Intermittent drops at Xihu office", "status": "open",
+                            "priority": "high", "opened_at": now - 15 * _DAY}]},
+        2: {"customer": {"id": 2, "name": "Emma Clarke", "company": "Clarke & Sons", "tier": "platinum",
+                         "lifecycle": "mature", "phone": "+441632960123", "email": "emma@clarke.example",
+                         "language": "en", "tags": ["vip"]},
+            "interactions": hist((1, "phone", "Ann", "complaint", "Double charge on the last bill."),
+                                 (30, "web", "Dan", "resolved", "Changed billing address.")),
+            "open_cases": [{"id": 502, "subject": "Refund double charge", "status": "pending", "priority": "normal",
+                            "opened_at": now - 1 * _DAY}]},
+        3: {"customer": {"id": 3, "name": "张敏 Zhang Min", "company": None, "tier": "standard", "lifecycle": "new",
+                         "phone": "+8613900001111", "email": None, "language": "zh", "tags": []},
+            "interactions": [], "open_cases": []},
+    }
+
+
+_SCRIPTS = {
+    "support": {"title": "Technical support greeting",
+                "body": "Greet the caller by name. Confirm the open case before asking new questions. "
+                        "Offer a callback if the fix needs more than 10 minutes."},
+    "billing": {"title": "Billing", "body": "Verify the last 4 digits of the account. Never read out card numbers."},
+    "sales": {"title": "Sales", "body": "Ask what the customer uses today; suggest the plan that fits."},
+}
+_ARTICLES = {
+    "support": [{"id": "KB-12", "title": "Restart the router remotely", "summary": "Steps 1-4, takes 3 minutes."},
+                {"id": "KB-31", "title": "Known outages this week", "summary": "Xihu district, fibre works."}],
+    "billing": [{"id": "KB-7", "title": "Refund a double charge", "summary": "Refund within 5 working days."}],
+    "sales": [{"id": "KB-3", "title": "Plans and prices 2026", "summary": "100/500/1000 Mbit."}],
+}
+
+
+@dataclass
+class FakeCrm:
+    """Customers, history, cases, scripts and articles in memory; PopSource and CustomerSearch."""
+
+    clock: Any = time.time
+    book: dict[int, dict[str, Any]] = field(default_factory=dict)
+    ivr: dict[str, dict[str, Any]] = field(default_factory=dict)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(2000))
+
+    def __post_init__(self) -> None:
+        if not self.book:
+            self.book = _seed(self.clock())
+
+    def _by_number(self, number: str) -> int | None:
+        digits = number.lstrip("+")
+        for cid, entry in self.book.items():
+            phone = (entry["customer"].get("phone") or "").lstrip("+")
+            if phone and (phone == digits or (phone.endswith(digits[-8:]) and len(digits) >= 8)):
+                return cid
+        return None
+
+    async def build_pop(self, linkedid: str, agent_id: str, offer_info: dict[str, Any]) -> dict[str, Any]:
+        number = str(offer_info.get("caller_number") or "")
+        cid = offer_info.get("customer_id") or self._by_number(number)
+        entry = self.book.get(cid) if cid else None
+        queue = offer_info.get("queue")
+        ivr = self.ivr.get(linkedid, {})
+        intent = ivr.get("intent") or queue
+        return {
+            "call_id": linkedid, "caller_number": number,
+            "customer": entry["customer"] if entry else None,
+            "interactions": sorted(entry["interactions"], key=lambda r: -r["at"])[:5] if entry else [],
+            "open_cases": [c for c in entry["open_cases"] if c["status"] in ("open", "pending")] if entry else [],
+            "ivr_flow": ivr.get("flow"), "ivr_path": ivr.get("path", []), "intent": intent,
+            "waited_s": float(offer_info.get("waited_s") or 0.0), "queue": queue,
+            "skills": offer_info.get("skills") or {},
+            "script": _SCRIPTS.get(intent or "", _SCRIPTS.get(queue or "")),
+            "articles": _ARTICLES.get(intent or "", _ARTICLES.get(queue or "", [])),
+        }
+
+    async def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        q = query.strip().casefold()
+        if not q:
+            return []
+        out = []
+        for entry in self.book.values():
+            c = entry["customer"]
+            hay = " ".join(str(c.get(k) or "") for k in ("name", "company", "phone", "email")).casefold()
+            if q in hay or (q.lstrip("+").isdigit() and q.lstrip("+") in hay.replace("+", "")):
+                out.append(c)
+        return out[:limit]
+
+    async def customer(self, customer_id: int) -> dict[str, Any] | None:
+        entry = self.book.get(customer_id)
+        if entry is None:
+            return None
+        return {"customer": entry["customer"], "interactions": await self.history(customer_id, 20),
+                "open_cases": [c for c in entry["open_cases"] if c["status"] in ("open", "pending")]}
+
+    async def history(self, customer_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        entry = self.book.get(customer_id)
+        return sorted(entry["interactions"], key=lambda r: -r["at"])[:limit] if entry else []
+
+    def record_wrap_up(self, call: Any, agent_id: str, wrap: WrapUpInput, *, now: float) -> dict[str, Any]:
+        cid = call.customer_id or self._by_number(call.peer_number)
+        if wrap.case is not None:  # check the case first: nothing half-written on a bad case
+            if cid is None or cid not in self.book:
+                raise InvalidInput("case", "the caller is not a known customer; no case can be attached")
+            if wrap.case.id is None and not wrap.case.subject:
+                raise InvalidInput("case.subject", "a new case needs a subject")
+            if wrap.case.id is not None and all(c["id"] != wrap.case.id for c in self.book[cid]["open_cases"]):
+                raise TargetNotFound(f"no open case {wrap.case.id} for this customer")
+        interaction_id = next(self._ids)
+        case_id = None
+        if cid is not None and cid in self.book:
+            entry = self.book[cid]
+            entry["interactions"].append({"id": interaction_id, "at": now, "channel": "phone",
+                                          "direction": call.direction, "agent": agent_id,
+                                          "disposition": wrap.disposition, "outcome": "answered",
+                                          "notes": wrap.notes, "resolved": wrap.resolved, "call_id": call.call_id})
+            if wrap.case is not None:
+                case_id = self._apply_case(entry, wrap, now)
+        if wrap.callback_at is not None:
+            self.callbacks.append({"id": next(self._ids), "customer_id": cid, "due_at": wrap.callback_at,
+                                   "number": wrap.callback_number or call.peer_number, "agent_id": agent_id})
+        return {"interaction_id": interaction_id, "case_id": case_id,
+                "callback_id": self.callbacks[-1]["id"] if wrap.callback_at is not None else None}
+
+    def _apply_case(self, entry: dict[str, Any], wrap: WrapUpInput, now: float) -> int:
+        case = wrap.case
+        assert case is not None
+        if case.id is not None:
+            for c in entry["open_cases"]:
+                if c["id"] == case.id:
+                    c.update({k: v for k, v in (("subject", case.subject), ("status", case.status),
+                                                ("priority", case.priority)) if v})
+                    c.setdefault("notes", []).append(case.note)
+                    return case.id
+            raise TargetNotFound(f"no case {case.id} for this customer")
+        if not case.subject:
+            raise InvalidInput("case.subject", "a new case needs a subject")
+        new = {"id": next(self._ids), "subject": case.subject, "status": case.status or "open",
+               "priority": case.priority or "normal", "opened_at": now, "notes": [case.note]}
+        entry["open_cases"].append(new)
+        return int(new["id"])

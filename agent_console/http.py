@@ -1,0 +1,170 @@
+"""REST routes of the console: auth, agent actions mirroring the websocket ones, customer search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from agent_console import protocol as p
+from agent_console.errors import InvalidCredentials, TargetNotFound
+from agent_console.security import (
+    COOKIE_NAME,
+    ConsoleAuth,
+    Principal,
+    client_address,
+    current_principal,
+    token_of,
+)
+from agent_console.service import agent_of
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LoginResult(BaseModel):
+    token: str
+    expires_at: float
+    principal: p.AgentView
+    redirect: str = Field(description="Where the browser goes next: / for agents, /wallboard for supervisors.")
+
+
+class Ok(BaseModel):
+    ok: bool = True
+
+
+class Ack(BaseModel):
+    action: str
+    result: dict[str, Any] | None = None
+
+
+class StateBody(BaseModel):
+    state: str = Field(pattern="^(ready|not_ready)$")
+    reason: str | None = Field(None, max_length=32, pattern=r"^[a-z0-9_]+$")
+
+
+class CustomerDetail(BaseModel):
+    customer: p.CustomerCard
+    interactions: list[p.InteractionView] = Field(default_factory=list)
+    open_cases: list[p.CaseView] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    connections: int
+
+
+def _view(who: Principal) -> p.AgentView:
+    return p.AgentView(user_id=who.user_id, username=who.username, role=who.role, agent_id=who.agent_id,
+                       display_name=who.display_name)
+
+
+def build_router(console: Any) -> APIRouter:
+    """``console`` is the app's ``ConsoleParts`` (users, hub, service, search, auth)."""
+    r = APIRouter()
+    auth: ConsoleAuth = console.auth
+
+    @r.post("/api/auth/login", response_model=LoginResult, tags=["auth"])
+    async def login(body: LoginBody, request: Request, response: Response) -> LoginResult:
+        addr = client_address(request)
+        auth.throttle.check(body.username, addr)
+        who = await console.users.authenticate(body.username, body.password)
+        if who is None:
+            auth.throttle.failed(body.username, addr)
+            raise InvalidCredentials("wrong username or password")
+        auth.throttle.succeeded(body.username, addr)
+        token, exp = auth.signer.issue(who)
+        response.set_cookie(COOKIE_NAME, token, max_age=int(auth.signer.ttl_s), httponly=True, samesite="strict",
+                            secure=auth.secure_cookie, path="/")
+        return LoginResult(token=token, expires_at=exp, principal=_view(who),
+                           redirect="/wallboard" if who.role == "supervisor" else "/")
+
+    @r.post("/api/auth/logout", response_model=Ok, tags=["auth"])
+    async def logout(request: Request, response: Response, who: Principal = Depends(current_principal)) -> Ok:
+        token, _ = token_of(request)
+        if token:
+            auth.signer.revoke(token)
+        response.delete_cookie(COOKIE_NAME, path="/")
+        if who.agent_id:
+            console.hub.disconnect_agent(who.agent_id)
+        return Ok()
+
+    @r.get("/api/me", response_model=p.AgentView, tags=["auth"])
+    async def me(who: Principal = Depends(current_principal)) -> p.AgentView:
+        return _view(who)
+
+    @r.get("/api/agent/snapshot", response_model=p.Hello, tags=["agent"])
+    async def snapshot(who: Principal = Depends(current_principal)) -> p.Hello:
+        agent_of(who)
+        return await console.hub.hello(who)
+
+    async def act(who: Principal, msg: Any) -> Ack:
+        return Ack(action=msg.type, result=await console.service.act(who, msg))
+
+    @r.post("/api/agent/state", response_model=Ack, tags=["agent"])
+    async def set_state(body: StateBody, who: Principal = Depends(current_principal)) -> Ack:
+        if body.state == "ready":
+            return await act(who, p.Ready(type="ready"))
+        return await act(who, p.NotReady(type="not_ready", reason=body.reason or ""))
+
+    @r.post("/api/agent/queues/login", response_model=Ack, tags=["agent"])
+    async def queues_login(body: p.QueuesFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.QueuesLogin(type="queues_login", queues=body.queues))
+
+    @r.post("/api/agent/queues/logout", response_model=Ack, tags=["agent"])
+    async def queues_logout(body: p.QueuesFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.QueuesLogout(type="queues_logout", queues=body.queues))
+
+    @r.post("/api/calls/dial", response_model=Ack, tags=["calls"])
+    async def dial(body: p.DialFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Dial(type="dial", **body.model_dump()))
+
+    @r.post("/api/calls/{call_id}/hangup", response_model=Ack, tags=["calls"])
+    async def hangup(call_id: str, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Hangup(type="hangup", call_id=call_id))
+
+    @r.post("/api/calls/{call_id}/hold", response_model=Ack, tags=["calls"])
+    async def hold(call_id: str, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Hold(type="hold", call_id=call_id))
+
+    @r.post("/api/calls/{call_id}/resume", response_model=Ack, tags=["calls"])
+    async def resume(call_id: str, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Resume(type="resume", call_id=call_id))
+
+    @r.post("/api/calls/{call_id}/transfer", response_model=Ack, tags=["calls"])
+    async def transfer(call_id: str, body: p.TransferFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Transfer(type="transfer", call_id=call_id, **body.model_dump()))
+
+    @r.post("/api/calls/{call_id}/dtmf", response_model=Ack, tags=["calls"])
+    async def dtmf(call_id: str, body: p.DtmfFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Dtmf(type="dtmf", call_id=call_id, digits=body.digits))
+
+    @r.post("/api/calls/{call_id}/wrap-up", response_model=Ack, tags=["calls"])
+    async def wrap_up(call_id: str, body: p.WrapUpFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.WrapUp(type="wrap_up", call_id=call_id, **dict(body)))
+
+    @r.get("/api/customers", response_model=list[p.CustomerCard], tags=["customers"])
+    async def search(q: str = Query(..., min_length=1, max_length=100), limit: int = Query(20, ge=1, le=100),
+                     who: Principal = Depends(current_principal)) -> list[p.CustomerCard]:
+        return [p.CustomerCard.model_validate(c) for c in await console.search.search(q, limit)]
+
+    @r.get("/api/customers/{customer_id}", response_model=CustomerDetail, tags=["customers"])
+    async def customer(customer_id: int, who: Principal = Depends(current_principal)) -> CustomerDetail:
+        found = await console.search.customer(customer_id)
+        if found is None:
+            raise TargetNotFound(f"no customer {customer_id}")
+        return CustomerDetail.model_validate(found)
+
+    @r.get("/api/customers/{customer_id}/history", response_model=list[p.InteractionView], tags=["customers"])
+    async def history(customer_id: int, limit: int = Query(20, ge=1, le=200),
+                      who: Principal = Depends(current_principal)) -> list[p.InteractionView]:
+        return [p.InteractionView.model_validate(r) for r in await console.search.history(customer_id, limit)]
+
+    @r.get("/healthz", response_model=Health, tags=["ops"])
+    async def healthz() -> Health:
+        return Health(status="ok", connections=len(console.hub.conns))
+
+    return r

@@ -1,0 +1,325 @@
+"""The agent websocket hub: one live connection per agent, a per-agent snapshot, bounded sends.
+
+* One connection per agent: a new connection for the same agent **replaces** the old one (the old
+  gets ``bye{reason: replaced}`` and is closed with 4000). A browser refresh opens the new socket
+  before the old one's close is noticed, and two live consoles for one agent would double actions.
+* The hub keeps each agent's state, current offer, calls and their pops from the bus events, so
+  a (re)connecting client's first frame ``hello`` holds everything its screen needs. An agent the
+  hub has not seen yet is seeded from ``AgentDesk.snapshot``.
+* Frames are serialized once and put on the connection's bounded queue; one writer task per
+  connection sends them. A client whose queue is full is dropped (close 4008, it reconnects and
+  gets a fresh ``hello``) instead of stalling the bus or other agents.
+* Offers: when the event carries no pop the hub asks its PopSource, waiting at most
+  ``pop_timeout_s``; after that the offer goes out with a placeholder pop and a ``pop`` frame
+  follows when the CRM answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from agent_console import protocol as p
+from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged, ConsoleEvent
+from agent_console.ports import AgentDesk, PopSource
+from agent_console.security import Principal
+from agent_console.service import ConsoleService
+from cti.bus import EventBus
+from cti.errors import CtiError
+
+log = logging.getLogger(__name__)
+
+CLOSE_REPLACED = 4000
+CLOSE_LOGGED_OUT = 4001
+CLOSE_SLOW = 4008
+
+
+@dataclass
+class _Snap:
+    state: p.AgentStateView
+    offer: p.OfferView | None = None
+    calls: dict[str, p.CallView] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: WebSocket
+    who: Principal
+    queue: asyncio.Queue[str | None]
+    writer: asyncio.Task[None] | None = None
+    closing: int | None = None
+    tokens: float = 0.0
+    refill_at: float = 0.0
+
+
+class AgentHub:
+    def __init__(self, *, desk: AgentDesk, pops: PopSource, service: ConsoleService,
+                 clock: Callable[[], float] = time.time, queue_size: int = 256, pop_timeout_s: float = 0.3,
+                 rate_per_s: float = 20.0, burst: float = 40.0) -> None:
+        self.desk, self.pops, self.service, self.clock = desk, pops, service, clock
+        self.queue_size, self.pop_timeout_s = queue_size, pop_timeout_s
+        self.rate_per_s, self.burst = rate_per_s, burst
+        self.conns: dict[str, _Conn] = {}
+        self.snaps: dict[str, _Snap] = {}
+        self.dropped_slow = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(ConsoleEvent, self.on_event, name="agent_console.hub")
+
+    # -- bus side --------------------------------------------------------------------------------
+
+    def _snap(self, agent_id: str) -> _Snap:
+        snap = self.snaps.get(agent_id)
+        if snap is None:
+            snap = self.snaps[agent_id] = _Snap(p.AgentStateView(agent_id=agent_id))
+        return snap
+
+    async def on_event(self, ev: ConsoleEvent) -> None:
+        match ev:
+            case AgentStateChanged():
+                view = p.AgentStateView(agent_id=ev.agent_id, state=ev.state, reason=ev.reason,  # type: ignore[arg-type]
+                                        since=ev.since or ev.ts, queues=list(ev.queues),
+                                        not_ready_after_call=ev.not_ready_after_call)
+                self._snap(ev.agent_id).state = view
+                self._send(ev.agent_id, p.StateFrame(state=view).model_dump_json())
+            case AgentOffer():
+                await self._offer(ev)
+            case AgentOfferWithdrawn():
+                snap = self._snap(ev.agent_id)
+                if snap.offer is not None and snap.offer.call_id == ev.linkedid:
+                    snap.offer = None
+                snap.calls.pop(ev.linkedid, None)
+                self._send(ev.agent_id, p.OfferWithdrawnFrame(call_id=ev.linkedid, reason=ev.reason).model_dump_json())
+            case AgentCallUpdate():
+                self._call_update(ev)
+
+    def _call_update(self, ev: AgentCallUpdate) -> None:
+        snap = self._snap(ev.agent_id)
+        old = snap.calls.get(ev.linkedid)
+        pop = old.pop if old is not None else None
+        if snap.offer is not None and snap.offer.call_id == ev.linkedid:
+            pop = pop or snap.offer.pop
+            if ev.status != "ringing":
+                snap.offer = None
+        view = p.CallView(call_id=ev.linkedid, status=ev.status, direction=ev.direction, peer_number=ev.peer_number,
+                          customer_id=ev.customer_id, queue=ev.queue, started_at=ev.started_at or ev.ts,
+                          detail=ev.detail, pop=pop)
+        if ev.status == "closed":
+            snap.calls.pop(ev.linkedid, None)
+        else:
+            snap.calls[ev.linkedid] = view
+        self._send(ev.agent_id, p.CallFrame(call=view).model_dump_json())
+        if old is None and ev.direction == "outbound" and pop is None:
+            info = {"caller_number": ev.peer_number, "customer_id": ev.customer_id, "queue": ev.queue,
+                    "direction": "outbound"}
+            self._spawn(self._late_pop(ev.agent_id, ev.linkedid, self._build(ev.linkedid, ev.agent_id, info)))
+
+    async def _build(self, linkedid: str, agent_id: str, info: dict[str, Any]) -> p.Pop:
+        raw = await self.pops.build_pop(linkedid, agent_id, info)
+        return p.Pop.model_validate({**raw, "call_id": linkedid, "complete": True})
+
+    def _placeholder(self, ev: AgentOffer) -> p.Pop:
+        return p.Pop(call_id=ev.linkedid, caller_number=ev.caller_number, waited_s=ev.waited_s, queue=ev.queue,
+                     skills=ev.skills or {}, complete=False)
+
+    async def _offer(self, ev: AgentOffer) -> None:
+        snap = self._snap(ev.agent_id)
+        offer = p.OfferView(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number, offered_at=ev.ts,
+                            ring_timeout_s=ev.ring_timeout_s, direction=ev.direction, pop=self._placeholder(ev))
+        snap.offer = offer  # a reconnect during the CRM look-up still sees the offer
+        if ev.pop is not None:
+            try:
+                offer.pop = p.Pop.model_validate({**ev.pop, "call_id": ev.linkedid, "complete": True})
+            except ValidationError:
+                log.exception("offer %s: malformed pop from publisher", ev.linkedid)
+            self._send(ev.agent_id, p.OfferFrame(offer=offer).model_dump_json())
+            return
+        # The CRM look-up runs beside the bus worker, so a slow CRM never delays other agents' events.
+        self._spawn(self._deliver_offer(ev, offer))
+
+    async def _deliver_offer(self, ev: AgentOffer, offer: p.OfferView) -> None:
+        info = {"caller_number": ev.caller_number, "customer_id": ev.customer_id, "queue": ev.queue,
+                "waited_s": ev.waited_s, "skills": ev.skills or {}, "direction": ev.direction}
+        task = asyncio.ensure_future(self._build(ev.linkedid, ev.agent_id, info))
+        done, _ = await asyncio.wait({task}, timeout=self.pop_timeout_s)
+        if task in done and task.exception() is None:
+            offer.pop = task.result()
+        if self._snap(ev.agent_id).offer is not offer:
+            return  # withdrawn or answered meanwhile: the call frame carries the pop
+        self._send(ev.agent_id, p.OfferFrame(offer=offer).model_dump_json())
+        if task not in done:
+            log.warning("offer %s: pop not ready in %.0f ms, sent placeholder", ev.linkedid, self.pop_timeout_s * 1e3)
+            self._spawn(self._late_pop(ev.agent_id, ev.linkedid, task))
+        elif task.exception() is not None:
+            log.error("offer %s: pop failed: %r", ev.linkedid, task.exception())
+
+    async def _late_pop(self, agent_id: str, call_id: str, pending: Any) -> None:
+        try:
+            pop = await pending
+        except Exception:
+            log.exception("pop for %s failed", call_id)
+            return
+        snap = self._snap(agent_id)
+        if snap.offer is not None and snap.offer.call_id == call_id:
+            snap.offer.pop = pop
+        elif call_id in snap.calls:
+            snap.calls[call_id].pop = pop
+        else:
+            return
+        self._send(agent_id, p.PopFrame(call_id=call_id, pop=pop).model_dump_json())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- connection side -------------------------------------------------------------------------
+
+    def _send(self, agent_id: str, frame: str) -> None:
+        conn = self.conns.get(agent_id)
+        if conn is None or conn.closing is not None:
+            return
+        try:
+            conn.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped_slow += 1
+            log.warning("agent %s: console too slow (%d frames queued), dropping it", agent_id, self.queue_size)
+            self._close(conn, CLOSE_SLOW, None)
+
+    def _close(self, conn: _Conn, code: int, bye: str | None) -> None:
+        """Close after the queued frames (and ``bye``) are sent; a slow client is cut at once."""
+        if conn.closing is not None:
+            return
+        conn.closing = code
+        if self.conns.get(conn.who.agent_id or "") is conn:
+            del self.conns[conn.who.agent_id or ""]
+        if bye is None:
+            if conn.writer is not None:
+                conn.writer.cancel()
+            self._spawn(self._hard_close(conn, code))
+            return
+        with contextlib.suppress(asyncio.QueueFull):
+            conn.queue.put_nowait(p.Bye(reason=bye).model_dump_json())
+        with contextlib.suppress(asyncio.QueueFull):
+            conn.queue.put_nowait(None)
+
+    async def _hard_close(self, conn: _Conn, code: int) -> None:
+        with contextlib.suppress(Exception):
+            if conn.ws.application_state == WebSocketState.CONNECTED:
+                await conn.ws.close(code)
+
+    async def _writer(self, conn: _Conn) -> None:
+        try:
+            while True:
+                frame = await conn.queue.get()
+                if frame is None:
+                    break
+                await conn.ws.send_text(frame)
+            await conn.ws.close(conn.closing or 1000)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client went away; the reader notices too
+
+    def disconnect_agent(self, agent_id: str, reason: str = "logged_out") -> None:
+        conn = self.conns.get(agent_id)
+        if conn is not None:
+            self._close(conn, CLOSE_LOGGED_OUT, reason)
+
+    async def hello(self, who: Principal) -> p.Hello:
+        """The snapshot frame (seeds the hub from the desk for an agent it has not seen)."""
+        agent_id = who.agent_id or ""
+        catalog = await self.desk.catalog(agent_id)
+        if agent_id not in self.snaps:
+            ds = await self.desk.snapshot(agent_id)
+            if agent_id not in self.snaps:  # an event may have arrived meanwhile: it is newer
+                self.snaps[agent_id] = _Snap(ds.state, ds.offer, {c.call_id: c for c in ds.calls})
+        snap = self.snaps[agent_id]
+        return p.Hello(server_time=self.clock(), state=snap.state, offer=snap.offer, calls=list(snap.calls.values()),
+                       catalog=catalog, agent=p.AgentView(user_id=who.user_id, username=who.username, role=who.role,
+                                                          agent_id=who.agent_id, display_name=who.display_name))
+
+    async def serve(self, ws: WebSocket, who: Principal) -> None:
+        """Run one accepted agent connection until it closes."""
+        agent_id = who.agent_id or ""
+        hello = await self.hello(who)
+        # No await between building hello and registering: no event can fall in between.
+        hello_frame = hello.model_copy(update={"server_time": self.clock()}).model_dump_json()
+        old = self.conns.get(agent_id)
+        if old is not None:
+            self._close(old, CLOSE_REPLACED, "replaced")
+        conn = _Conn(ws, who, asyncio.Queue(self.queue_size), tokens=self.burst, refill_at=self.clock())
+        conn.queue.put_nowait(hello_frame)
+        self.conns[agent_id] = conn
+        conn.writer = asyncio.ensure_future(self._writer(conn))
+        try:
+            await self._reader(conn)
+        finally:
+            if self.conns.get(agent_id) is conn:
+                del self.conns[agent_id]
+            if conn.closing is None:
+                conn.closing = 1000
+                conn.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await conn.writer
+
+    def _allow(self, conn: _Conn) -> bool:
+        now = self.clock()
+        conn.tokens = min(self.burst, conn.tokens + (now - conn.refill_at) * self.rate_per_s)
+        conn.refill_at = now
+        if conn.tokens < 1:
+            return False
+        conn.tokens -= 1
+        return True
+
+    async def _reader(self, conn: _Conn) -> None:
+        while conn.closing is None:
+            try:
+                msg = await conn.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if msg["type"] == "websocket.disconnect":
+                return
+            raw = msg.get("text") if msg.get("text") is not None else msg.get("bytes") or b""
+            reply = await self.handle_frame(conn.who, raw, allowed=self._allow(conn))
+            if reply is not None:
+                self._send(conn.who.agent_id or "", reply)
+
+    async def handle_frame(self, who: Principal, raw: str | bytes, *, allowed: bool = True) -> str | None:
+        """One client frame -> the frame to answer with (ack, error, pong, hello)."""
+        try:
+            msg = p.parse_client_frame(raw)
+        except p.FrameError as err:
+            return p.ErrorFrame(code=err.code, message=err.message, field=err.field, ref=err.ref).model_dump_json()
+        if not allowed:
+            return p.ErrorFrame(code="rate_limited", message=f"more than {self.rate_per_s:.0f} messages per second",
+                                ref=msg.ref).model_dump_json()
+        if isinstance(msg, p.Ping):
+            return p.Pong(ref=msg.ref, server_time=self.clock()).model_dump_json()
+        if isinstance(msg, p.SnapshotRequest):
+            return (await self.hello(who)).model_dump_json()
+        try:
+            result = await self.service.act(who, msg)
+        except CtiError as err:
+            return p.ErrorFrame(code=err.code, message=err.message, field=getattr(err, "field", None),
+                                ref=msg.ref).model_dump_json()
+        except Exception:
+            log.exception("agent %s: %s failed", who.agent_id, msg.type)
+            return p.ErrorFrame(code="internal", message="the server failed to do this; it was logged",
+                                ref=msg.ref).model_dump_json()
+        return p.AckFrame(ref=msg.ref, action=msg.type, result=result).model_dump_json()
+
+    async def shutdown(self) -> None:
+        for conn in list(self.conns.values()):
+            self._close(conn, 1001, "shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

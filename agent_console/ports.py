@@ -1,0 +1,94 @@
+"""What the console needs from the rest of the engine, as Protocols. In-memory fakes live in
+``agent_console.fakes``; the real adapters (crm_core users and screen pop, the ACD router and
+CallControl) are wired by the composition root.
+
+Every ``AgentDesk`` call names the acting agent; methods on a call check that the agent owns it and
+raise ``NotYourCall`` (or ``CallNotFound``) otherwise, ``IllegalAgentAction`` when the agent's state
+forbids it. Outcomes reach the screen as bus events (``agent_console.events``), not return values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from agent_console.protocol import AgentStateView, CallView, CaseInput, Catalog, OfferView
+from agent_console.security import Principal
+
+TransferKind = Literal["blind", "attended"]
+TargetKind = Literal["agent", "queue", "number"]
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpInput:
+    disposition: str
+    notes: str = ""
+    resolved: bool = False
+    case: CaseInput | None = None
+    callback_at: float | None = None  # epoch seconds
+    callback_number: str | None = None
+    not_ready_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeskSnapshot:
+    """The desk's truth for one agent: used for ``hello`` when the hub has not seen the agent yet."""
+
+    state: AgentStateView
+    offer: OfferView | None = None
+    calls: tuple[CallView, ...] = ()
+
+
+class UserStore(Protocol):
+    async def authenticate(self, username: str, password: str) -> Principal | None:
+        """The principal when the password matches (argon2), else None. Must take about the same
+        time for unknown usernames (see ``security.burn_password_check``)."""
+
+
+class AgentDesk(Protocol):
+    async def snapshot(self, agent_id: str) -> DeskSnapshot: ...
+
+    async def catalog(self, agent_id: str) -> Catalog: ...
+
+    async def login_queues(self, agent_id: str, queues: list[str]) -> None: ...
+
+    async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
+        """Empty ``queues``: log off the ACD entirely (state logged_out)."""
+
+    async def set_ready(self, agent_id: str) -> None: ...
+
+    async def set_not_ready(self, agent_id: str, reason: str) -> None: ...
+
+    async def hangup(self, agent_id: str, call_id: str) -> None: ...
+
+    async def hold(self, agent_id: str, call_id: str) -> None: ...
+
+    async def resume(self, agent_id: str, call_id: str) -> None: ...
+
+    async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
+                       target: str) -> None: ...
+
+    async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
+        """Originate: the agent's phone first, then ``number``. Returns the new call id."""
+
+    async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None: ...
+
+    async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
+        """Write the wrap-up to the call's CRM interaction (case, callback too); returns ids
+        written, e.g. ``{"interaction_id": 7, "case_id": 3, "callback_id": None}``."""
+
+
+class PopSource(Protocol):
+    async def build_pop(self, linkedid: str, agent_id: str, offer_info: dict[str, Any]) -> dict[str, Any]:
+        """The screen pop (shape: ``agent_console.protocol.Pop``). ``offer_info`` holds the
+        offer event's fields (caller_number, customer_id, queue, waited_s, skills, direction)."""
+
+
+class CustomerSearch(Protocol):
+    async def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Customers matching a name, phone, email or account (shape: ``protocol.CustomerCard``)."""
+
+    async def customer(self, customer_id: int) -> dict[str, Any] | None:
+        """``{"customer": card, "interactions": [...], "open_cases": [...]}`` or None."""
+
+    async def history(self, customer_id: int, limit: int = 20) -> list[dict[str, Any]]: ...

@@ -1,0 +1,424 @@
+"""The agent websocket protocol, version ``PROTOCOL_VERSION``: JSON text frames, one union per
+direction keyed on ``"type"`` (documented in docs/websocket-protocol.md).
+
+Every client message may carry ``ref`` (a string the client chooses); the server answers each
+action with ``ack`` or ``error`` carrying the same ``ref``. Frames over ``MAX_FRAME_BYTES``,
+invalid JSON, unknown types and wrong fields get an ``error`` frame; the connection stays open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+
+AgentStateName = Literal["logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready"]
+_DIGITS = r"^[0-9*#A-Da-d]{1,32}$"
+_NUMBER = r"^\+?[0-9*#]{1,32}$"
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    ref: str | None = Field(None, max_length=64, description="Client correlation id, echoed in ack/error.")
+
+
+# -- client -> server ----------------------------------------------------------------------------
+
+class Ping(_Msg):
+    type: Literal["ping"]
+
+
+class SnapshotRequest(_Msg):
+    """Ask for a fresh ``hello`` (the server also sends one right after connecting)."""
+
+    type: Literal["snapshot"]
+
+
+class QueuesFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    queues: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=64)
+
+
+class QueuesLogin(_Msg, QueuesFields):
+    """Log in to queues (empty list: every queue the agent is assigned to)."""
+
+    type: Literal["queues_login"]
+
+
+class QueuesLogout(_Msg, QueuesFields):
+    """Log out of the given queues (empty list: log off the ACD entirely)."""
+
+    type: Literal["queues_logout"]
+
+
+class Ready(_Msg):
+    type: Literal["ready"]
+
+
+class NotReadyFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
+
+
+class NotReady(_Msg, NotReadyFields):
+    type: Literal["not_ready"]
+
+
+class _CallMsg(_Msg):
+    call_id: str = Field(min_length=1, max_length=64)
+
+
+class Hangup(_CallMsg):
+    type: Literal["hangup"]
+
+
+class Hold(_CallMsg):
+    type: Literal["hold"]
+
+
+class Resume(_CallMsg):
+    type: Literal["resume"]
+
+
+class TransferFields(BaseModel):
+    """``blind``: the call goes to the target at once. ``attended``: the agent first talks to the
+    target (the call shows ``consulting``) and completes the transfer by hanging up."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    kind: Literal["blind", "attended"] = "blind"
+    target_kind: Literal["agent", "queue", "number"]
+    target: str = Field(min_length=1, max_length=64)
+
+    @field_validator("target")
+    @classmethod
+    def _target_safe(cls, v: str) -> str:
+        if any(ord(c) < 32 or c in ",;|&" for c in v):
+            raise ValueError("must not contain control characters or , ; | &")
+        return v
+
+
+class Transfer(_CallMsg, TransferFields):
+    type: Literal["transfer"]
+
+
+class DialFields(BaseModel):
+    """Click-to-dial: the agent's phone rings first, then the customer's number."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    number: str = Field(pattern=_NUMBER)
+    customer_id: int | None = Field(None, ge=1)
+
+
+class Dial(_Msg, DialFields):
+    type: Literal["dial"]
+
+
+class DtmfFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    digits: str = Field(pattern=_DIGITS)
+
+
+class Dtmf(_CallMsg, DtmfFields):
+    type: Literal["dtmf"]
+
+
+class CaseInput(BaseModel):
+    """Create a case (no ``id``) or update one (``id``) from the wrap-up."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    id: int | None = Field(None, ge=1)
+    subject: str | None = Field(None, min_length=1, max_length=200)
+    status: Literal["open", "pending", "resolved", "closed"] | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    note: str = Field("", max_length=4000)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_line(cls, v: str | None) -> str | None:
+        if v is not None and any(ord(c) < 32 for c in v):
+            raise ValueError("must be one line of text")
+        return v
+
+
+class WrapUpFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    disposition: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
+    notes: str = Field("", max_length=8000)
+    resolved: bool = False
+    case: CaseInput | None = None
+    callback_at: dt.datetime | None = Field(None, description="ISO 8601 with offset; must be in the future.")
+    callback_number: str | None = Field(None, pattern=_NUMBER)
+    not_ready_reason: str | None = Field(None, max_length=32, pattern=r"^[a-z0-9_]+$",
+                                         description="Go not ready with this reason after wrap-up.")
+
+    @field_validator("callback_at")
+    @classmethod
+    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2026-11-23T15:00:00+08:00")
+        return v
+
+
+class WrapUp(_CallMsg, WrapUpFields):
+    type: Literal["wrap_up"]
+
+
+ClientMessage = Annotated[
+    Ping | SnapshotRequest | QueuesLogin | QueuesLogout | Ready | NotReady | Hangup | Hold | Resume | Transfer
+    | Dial | Dtmf | WrapUp,
+    Field(discriminator="type"),
+]
+CLIENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+CLIENT_TYPES = ("ping", "snapshot", "queues_login", "queues_logout", "ready", "not_ready", "hangup", "hold",
+                "resume", "transfer", "dial", "dtmf", "wrap_up")
+
+
+class FrameError(Exception):
+    """A client frame that cannot be acted on; becomes an ``error`` frame."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.field, self.ref = code, message, field, ref
+
+
+def parse_client_frame(raw: str | bytes) -> Any:
+    """One client frame -> a ClientMessage model, or FrameError naming the problem."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_FRAME_BYTES:
+        raise FrameError("frame_too_large", f"frame of {size} bytes exceeds {MAX_FRAME_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise FrameError("bad_json", f"frame is not JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise FrameError("bad_frame", "frame must be a JSON object with a \"type\"")
+    ref = data.get("ref") if isinstance(data.get("ref"), str) else None
+    kind = data.get("type")
+    if kind not in CLIENT_TYPES:
+        raise FrameError("unknown_type", f"unknown message type {kind!r}; known: {', '.join(CLIENT_TYPES)}",
+                         field="type", ref=ref)
+    try:
+        return CLIENT_ADAPTER.validate_python(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = [str(p) for p in first["loc"]][1:]  # drop the union tag
+        field = ".".join(loc) or None
+        raise FrameError("invalid_field", f"{field or kind}: {first['msg']}", field=field, ref=ref) from None
+
+
+# -- views shared by websocket and REST ------------------------------------------------------------
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AgentStateView(_View):
+    agent_id: str
+    state: AgentStateName = "logged_out"
+    reason: str | None = None
+    since: float = 0.0
+    queues: list[str] = Field(default_factory=list)
+    not_ready_after_call: str | None = None
+
+
+class CustomerCard(_View):
+    id: int
+    name: str
+    company: str | None = None
+    tier: str | None = None
+    lifecycle: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    language: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class InteractionView(_View):
+    id: int | None = None
+    at: float | str | None = None
+    channel: str | None = None
+    direction: str | None = None
+    agent: str | None = None
+    disposition: str | None = None
+    outcome: str | None = None
+    notes: str | None = None
+    resolved: bool | None = None
+
+
+class CaseView(_View):
+    id: int
+    subject: str
+    status: str = "open"
+    priority: str | None = None
+    opened_at: float | str | None = None
+
+
+class IvrStep(_View):
+    node: str
+    label: str | None = None
+    input: str | None = Field(None, description="What the caller entered, already masked (e.g. ****1234).")
+    choice: str | None = None
+    at: float | None = None
+
+
+class ScriptView(_View):
+    title: str
+    body: str
+
+
+class ArticleView(_View):
+    id: int | str
+    title: str
+    summary: str | None = None
+    url: str | None = None
+
+
+class Pop(_View):
+    """The screen pop. Unknown caller: ``customer`` is null and ``caller_number`` tells who calls."""
+
+    call_id: str
+    caller_number: str = ""
+    customer: CustomerCard | None = None
+    interactions: list[InteractionView] = Field(default_factory=list, max_length=5)
+    open_cases: list[CaseView] = Field(default_factory=list)
+    ivr_flow: str | None = None
+    ivr_path: list[IvrStep] = Field(default_factory=list)
+    intent: str | None = None
+    waited_s: float = 0.0
+    queue: str | None = None
+    skills: dict[str, int] = Field(default_factory=dict)
+    script: ScriptView | None = None
+    articles: list[ArticleView] = Field(default_factory=list)
+    complete: bool = Field(True, description="False when the CRM did not answer in time; a pop frame follows.")
+
+
+class CallView(_View):
+    call_id: str
+    status: str
+    direction: str = "inbound"
+    peer_number: str = ""
+    customer_id: int | None = None
+    queue: str | None = None
+    started_at: float = 0.0
+    detail: dict[str, Any] | None = None
+    pop: Pop | None = None
+
+
+class OfferView(_View):
+    call_id: str
+    queue: str | None = None
+    caller_number: str = ""
+    offered_at: float
+    ring_timeout_s: float = 20.0
+    direction: str = "inbound"
+    pop: Pop
+
+
+class Choice(_View):
+    code: str
+    label: str
+
+
+class Catalog(_View):
+    """What the agent may pick: not-ready reasons, dispositions, queues."""
+
+    reasons: list[Choice] = Field(default_factory=list)
+    dispositions: list[Choice] = Field(default_factory=list)
+    queues: list[str] = Field(default_factory=list)
+
+
+class AgentView(_View):
+    user_id: int
+    username: str
+    role: str
+    agent_id: str | None
+    display_name: str = ""
+
+
+# -- server -> client ----------------------------------------------------------------------------
+
+class Hello(BaseModel):
+    """First frame after connecting, and the answer to ``snapshot``: all a fresh screen needs."""
+
+    type: Literal["hello"] = "hello"
+    protocol_version: int = PROTOCOL_VERSION
+    server_time: float
+    agent: AgentView
+    state: AgentStateView
+    offer: OfferView | None = None
+    calls: list[CallView] = Field(default_factory=list)
+    catalog: Catalog = Field(default_factory=Catalog)
+
+
+class StateFrame(BaseModel):
+    type: Literal["state"] = "state"
+    state: AgentStateView
+
+
+class OfferFrame(BaseModel):
+    type: Literal["offer"] = "offer"
+    offer: OfferView
+
+
+class OfferWithdrawnFrame(BaseModel):
+    type: Literal["offer_withdrawn"] = "offer_withdrawn"
+    call_id: str
+    reason: str
+
+
+class CallFrame(BaseModel):
+    type: Literal["call"] = "call"
+    call: CallView
+
+
+class PopFrame(BaseModel):
+    """A pop that completes or replaces an earlier one (slow CRM, outbound dial)."""
+
+    type: Literal["pop"] = "pop"
+    call_id: str
+    pop: Pop
+
+
+class AckFrame(BaseModel):
+    type: Literal["ack"] = "ack"
+    ref: str | None = None
+    action: str
+    result: dict[str, Any] | None = None
+
+
+class ErrorFrame(BaseModel):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    field: str | None = None
+    ref: str | None = None
+
+
+class Pong(BaseModel):
+    type: Literal["pong"] = "pong"
+    ref: str | None = None
+    server_time: float
+
+
+class Bye(BaseModel):
+    """The server is closing this connection: ``replaced`` (another connection for this agent),
+    ``logged_out``, ``slow_consumer``, ``shutdown``."""
+
+    type: Literal["bye"] = "bye"
+    reason: str
+
+
+ServerMessage = Annotated[
+    Hello | StateFrame | OfferFrame | OfferWithdrawnFrame | CallFrame | PopFrame | AckFrame | ErrorFrame | Pong | Bye,
+    Field(discriminator="type"),
+]
+SERVER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServerMessage)
+
+
+def encode(msg: BaseModel) -> str:
+    return msg.model_dump_json()
