@@ -1,0 +1,11 @@
+"""The Asterisk Manager Interface side of the CTI bridge.
+
+    codec       bytes <-> AMI header dicts (fast framing, skips events nobody models)
+    translate   header dicts -> typed events (events.py); nothing else sees an AMI header name
+    callmodel   pure CallModel: calls by Linkedid, channels, Local halves, bridges, transfers
+    manager     AmiClient: the one place panoramisk's Manager is used; login, ping, backoff, resync
+    control     CallControl port, AmiCallControl adapter, FakeCallControl for tests
+    bridge      AmiBridge: client -> model -> bus, and .control
+
+Errors: see cti.ami.errors.
+"""

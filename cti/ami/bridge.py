@@ -1,0 +1,131 @@
+"""AmiBridge: AMI connection -> typed events -> call model -> bus, plus the CallControl port.
+
+    bridge = AmiBridge(settings, bus)
+    await bridge.start()          # connects in the background; reconnects and resyncs by itself
+    bridge.control                # CallControl
+    bridge.model                  # CallModel (read it, never mutate it)
+    await bridge.stop()
+
+The connection's reader only frames, translates and queues (it must never wait: Asterisk drops a
+reader slower than ``writetimeout``). A pump task folds the queue into the model and publishes
+each AMI event and then the journey events it caused, in slices, yielding to the loop between
+slices. If the bus applies backpressure long enough for the queue to pass ``high_water`` the
+socket stops being read; should Asterisk then drop us, the reconnect's resync repairs the picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+from cti.ami.callmodel import CallModel
+from cti.ami.control import AmiCallControl
+from cti.ami.manager import AmiClient
+from cti.bus import EventBus
+from cti.events import Event
+from cti.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Pump:
+    """Folds queued events into the model and publishes them; shared by the bridge and the benchmark."""
+
+    def __init__(self, model: CallModel, bus: EventBus, *, slice_events: int = 500, slice_s: float = 0.005,
+                 high_water: int = 50_000, on_pressure: Callable[[bool], None] | None = None) -> None:
+        self.model, self.bus = model, bus
+        self.inbox: deque[Event] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.slice_events, self.slice_s = slice_events, slice_s
+        self.high_water = high_water
+        self._on_pressure = on_pressure
+        self._paused = False
+        self.published = 0
+
+    def push(self, events: list[Event]) -> None:
+        """Called from the connection's reader: never blocks."""
+        self.inbox.extend(events)
+        self._idle.clear()
+        self._wake.set()
+        if not self._paused and len(self.inbox) > self.high_water and self._on_pressure is not None:
+            self._paused = True
+            log.warning("AMI ingest backlog %d events: pausing the socket", len(self.inbox))
+            self._on_pressure(True)
+
+    async def run(self) -> None:
+        inbox, model, publish = self.inbox, self.model, self.bus.publish
+        clock = time.perf_counter
+        while True:
+            if not inbox:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            deadline = clock() + self.slice_s
+            n = 0
+            while inbox and n < self.slice_events:
+                ev = inbox.popleft()
+                out = model.apply(ev)
+                await publish(ev)
+                for j in out:
+                    await publish(j)
+                n += 1
+                if not n & 63 and clock() > deadline:
+                    break
+            self.published += n
+            if self._paused and len(inbox) < self.high_water // 2 and self._on_pressure is not None:
+                self._paused = False
+                self._on_pressure(False)
+            await asyncio.sleep(0)  # let the reader and everyone else run between slices
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been folded and published (tests, shutdown)."""
+        await self._idle.wait()
+
+
+class AmiBridge:
+    """The composition root's handle on Asterisk: connection, call model and call control."""
+
+    def __init__(self, settings: Settings, bus: EventBus, *, model: CallModel | None = None) -> None:
+        self.settings = settings
+        self.model = model or CallModel()
+        self.pump = Pump(self.model, bus, on_pressure=self._pressure)
+        self.client = AmiClient(settings.ami, self.pump.push)
+        self.control = AmiCallControl(self.client, linkedid_of=self._linkedid_of)
+        self._task: asyncio.Task[None] | None = None
+
+    def _linkedid_of(self, uniqueid: str) -> str | None:
+        chan = self.model.channel(uniqueid)
+        return chan.linkedid if chan is not None else None
+
+    def _pressure(self, on: bool) -> None:
+        if on:
+            self.client.pause_reading()
+        else:
+            self.client.resume_reading()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.pump.run(), name="ami-pump")
+        await self.client.start()
+
+    async def wait_connected(self, timeout_s: float = 10.0) -> None:
+        await self.client.wait_connected(timeout_s)
+
+    async def settle(self) -> None:
+        await self.pump.drain()
+
+    async def stop(self) -> None:
+        await self.client.stop()
+        await self.pump.drain()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,514 @@
+"""The calls Asterisk has now, folded from typed AMI events: pure, synchronous, no I/O.
+
+``CallModel.apply(event)`` updates the picture and returns the journey events to publish
+(``CallEnded`` when the last channel of a call hangs up). Calls are keyed by Linkedid.
+
+Asterisk quirks the model absorbs:
+- A Local channel is two channels (``;1`` and ``;2``) joined back to back; the model links the
+  halves (``local_peer``) from LocalBridge or from their names.
+- When a channel enters a bridge with another call, Asterisk moves *that* channel to the other
+  call's Linkedid but leaves its Local ``;2`` half on the old one. The model moves both halves
+  and, when nothing live is left in the old call, folds it into the new one (no CallEnded: the
+  conversation goes on) and remembers the old Linkedid as an alias.
+- After a reconnect the resync lists (ResyncStarted, *Snapshot, ResyncFinished) replace what we
+  knew: channels that vanished meanwhile are hung up (their calls end), unknown ones are added,
+  and whatever live events arrived during the resync win over the older snapshot.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cti.ami import events as ev
+from cti.ami.errors import IllegalTransition
+from cti.events import Event
+from cti.journey import CallEnded
+
+log = logging.getLogger(__name__)
+
+
+class Phase(enum.Enum):
+    DOWN = "down"
+    RINGING = "ringing"
+    UP = "up"
+    HUNGUP = "hungup"
+
+
+_ALLOWED: dict[Phase, frozenset[Phase]] = {
+    Phase.DOWN: frozenset({Phase.RINGING, Phase.UP, Phase.HUNGUP}),
+    Phase.RINGING: frozenset({Phase.UP, Phase.HUNGUP, Phase.DOWN}),
+    Phase.UP: frozenset({Phase.HUNGUP}),
+    Phase.HUNGUP: frozenset(),
+}
+
+# Asterisk channel states: 0 Down, 1 Rsrvd, 2 OffHook, 3 Dialing, 4 Ring, 5 Ringing, 6 Up,
+# 7 Busy, 8 Dialing Offhook, 9 Pre-ring.
+_PHASE_OF_STATE = {3: Phase.RINGING, 4: Phase.RINGING, 5: Phase.RINGING, 6: Phase.UP, 9: Phase.RINGING}
+
+_DEVICE_STATES = {"not in use": "NOT_INUSE", "in use": "INUSE", "busy": "BUSY", "invalid": "INVALID",
+                  "unavailable": "UNAVAILABLE", "ringing": "RINGING", "ring+inuse": "RINGINUSE",
+                  "on hold": "ONHOLD", "unknown": "UNKNOWN"}
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    uniqueid: str
+    name: str
+    linkedid: str
+    phase: Phase
+    state: int
+    caller_num: str
+    caller_name: str
+    connected_num: str
+    connected_name: str
+    context: str
+    exten: str
+    created: float
+    ringing_at: float | None
+    answered_at: float | None
+    ended_at: float | None
+    cause: int
+    bridge_id: str | None
+    local_peer: str | None
+    on_hold: bool
+    moh: bool
+    dtmf: str
+
+    @property
+    def talk_s(self) -> float | None:
+        if self.answered_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.answered_at
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    kind: str  # blind | attended
+    ts: float
+    success: bool
+    transferer: str  # uniqueid
+    transferee: str  # uniqueid
+    target: str  # exten@context (blind) or the target channel's uniqueid (attended)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    linkedid: str
+    channels: tuple[Channel, ...]  # every channel the call had, hung up ones included
+    created: float
+    answered_at: float | None
+    ended_at: float | None
+    cause: int
+    cause_text: str
+    transfers: tuple[Transfer, ...]
+    merged: tuple[str, ...]  # Linkedids folded into this call
+
+    @property
+    def live(self) -> tuple[Channel, ...]:
+        return tuple(c for c in self.channels if c.phase is not Phase.HUNGUP)
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.created
+
+
+@dataclass(slots=True)
+class _Chan:
+    uniqueid: str
+    name: str
+    linkedid: str
+    created: float
+    phase: Phase = Phase.DOWN
+    state: int = 0
+    caller_num: str = ""
+    caller_name: str = ""
+    connected_num: str = ""
+    connected_name: str = ""
+    context: str = ""
+    exten: str = ""
+    ringing_at: float | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    cause: int = 0
+    bridge_id: str | None = None
+    local_peer: str | None = None
+    on_hold: bool = False
+    moh: bool = False
+    dtmf: str = ""
+
+    def view(self) -> Channel:
+        return Channel(self.uniqueid, self.name, self.linkedid, self.phase, self.state, self.caller_num,
+                       self.caller_name, self.connected_num, self.connected_name, self.context, self.exten,
+                       self.created, self.ringing_at, self.answered_at, self.ended_at, self.cause,
+                       self.bridge_id, self.local_peer, self.on_hold, self.moh, self.dtmf)
+
+
+@dataclass(slots=True)
+class _Call:
+    linkedid: str
+    created: float
+    chans: dict[str, _Chan] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)
+    answered_at: float | None = None
+    transfers: list[Transfer] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+
+    def view(self, ended_at: float | None = None, cause: int = 0, cause_text: str = "") -> Call:
+        return Call(self.linkedid, tuple(c.view() for c in self.chans.values()), self.created, self.answered_at,
+                    ended_at, cause, cause_text, tuple(self.transfers), tuple(self.merged))
+
+
+@dataclass(slots=True)
+class _Resync:
+    started: float
+    channels: dict[str, ev.ChannelSnapshot] = field(default_factory=dict)
+    bridges: dict[str, ev.BridgeSnapshot] = field(default_factory=dict)
+    born: set[str] = field(default_factory=set)  # channels and bridges created during the resync
+    gone: set[str] = field(default_factory=set)  # channels hung up during the resync
+
+
+class CallModel:
+    """Calls keyed by Linkedid; ``apply`` returns the journey events to publish."""
+
+    def __init__(self, *, keep_ended: int = 1000) -> None:
+        self._chans: dict[str, _Chan] = {}  # live channels by uniqueid
+        self._by_name: dict[str, str] = {}  # live channel name -> uniqueid
+        self._calls: dict[str, _Call] = {}
+        self._ended: OrderedDict[str, Call] = OrderedDict()
+        self._keep_ended = keep_ended
+        self._alias: dict[str, str] = {}
+        self._bridges: dict[str, dict[str, float]] = {}
+        self._devices: dict[str, str] = {}
+        self._resync: _Resync | None = None
+        self._out: list[Event] = []
+        self._handlers: dict[type[Event], Callable[[Event], None]] = {
+            ev.Newchannel: self._newchannel, ev.Newstate: self._newstate, ev.Hangup: self._hangup,
+            ev.DialBegin: self._dial, ev.DialEnd: self._dial, ev.BridgeCreate: self._bridge_create,
+            ev.BridgeEnter: self._bridge_enter, ev.BridgeLeave: self._bridge_leave,
+            ev.BridgeDestroy: self._bridge_destroy, ev.LocalBridge: self._local_bridge,
+            ev.DtmfEnd: self._dtmf, ev.MusicOnHoldStart: self._moh, ev.MusicOnHoldStop: self._moh,
+            ev.Hold: self._hold, ev.Unhold: self._hold, ev.BlindTransfer: self._blind_transfer,
+            ev.AttendedTransfer: self._attended_transfer, ev.DeviceStateChange: self._device_state,
+            ev.EndpointSnapshot: self._endpoint, ev.ResyncStarted: self._resync_started,
+            ev.ChannelSnapshot: self._channel_snapshot, ev.BridgeSnapshot: self._bridge_snapshot,
+            ev.ResyncFinished: self._resync_finished,
+        }
+
+    # -- queries ------------------------------------------------------------------------------
+    def calls(self) -> list[Call]:
+        """Calls with at least one live channel."""
+        return [c.view() for c in self._calls.values()]
+
+    def call(self, linkedid: str) -> Call | None:
+        """A live call, or a recently ended one (with its end time and cause)."""
+        linkedid = self._resolve(linkedid)
+        live = self._calls.get(linkedid)
+        return live.view() if live is not None else self._ended.get(linkedid)
+
+    def channel(self, name_or_uniqueid: str) -> Channel | None:
+        uid = self._by_name.get(name_or_uniqueid, name_or_uniqueid)
+        chan = self._chans.get(uid)
+        return chan.view() if chan is not None else None
+
+    def bridged_peer(self, name_or_uniqueid: str) -> Channel | None:
+        """The first other channel in the same bridge (the one that entered earliest)."""
+        uid = self._by_name.get(name_or_uniqueid, name_or_uniqueid)
+        chan = self._chans.get(uid)
+        if chan is None or chan.bridge_id is None:
+            return None
+        for other in self._bridges.get(chan.bridge_id, {}):
+            if other != uid and other in self._chans:
+                return self._chans[other].view()
+        return None
+
+    def bridges(self) -> dict[str, tuple[str, ...]]:
+        return {bid: tuple(members) for bid, members in self._bridges.items()}
+
+    def device_state(self, device: str) -> str | None:
+        return self._devices.get(device)
+
+    # -- folding ------------------------------------------------------------------------------
+    def apply(self, event: Event) -> list[Event]:
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return []
+        self._out = []
+        try:
+            handler(event)
+        except IllegalTransition as err:
+            log.warning("call model ignored %s: %s", event.name, err)
+        return self._out
+
+    def _resolve(self, linkedid: str) -> str:
+        seen = 0
+        while linkedid in self._alias and seen < 16:
+            linkedid = self._alias[linkedid]
+            seen += 1
+        return linkedid
+
+    def _get_call(self, linkedid: str, ts: float) -> _Call:
+        call = self._calls.get(linkedid)
+        if call is None:
+            call = self._calls[linkedid] = _Call(linkedid, ts)
+        return call
+
+    def _chan(self, uid: str, name: str, linkedid: str, ts: float) -> _Chan:
+        """The live channel, created if we missed its Newchannel, and placed in its current call."""
+        chan = self._chans.get(uid)
+        if chan is None:
+            chan = self._add_chan(uid, name, linkedid, ts)
+        elif linkedid and self._resolve(linkedid) != chan.linkedid:
+            self._move(chan, self._resolve(linkedid), ts)
+        return chan
+
+    def _add_chan(self, uid: str, name: str, linkedid: str, ts: float) -> _Chan:
+        linkedid = self._resolve(linkedid or uid)
+        chan = _Chan(uid, name, linkedid, ts)
+        self._chans[uid] = chan
+        self._by_name[name] = uid
+        call = self._get_call(linkedid, ts)
+        call.chans[uid] = chan
+        call.live.add(uid)
+        if name.startswith("Local/") and name[-2:] in (";1", ";2"):
+            sibling = self._by_name.get(name[:-1] + ("2" if name[-1] == "1" else "1"))
+            if sibling is not None:
+                self._link_local(uid, sibling)
+        if self._resync is not None:
+            self._resync.born.add(uid)
+        return chan
+
+    def _link_local(self, a: str, b: str) -> None:
+        ca, cb = self._chans.get(a), self._chans.get(b)
+        if ca is not None and cb is not None:
+            ca.local_peer, cb.local_peer = b, a
+
+    def _move(self, chan: _Chan, linkedid: str, ts: float) -> None:
+        old_id = chan.linkedid
+        old = self._calls.get(old_id)
+        new = self._get_call(linkedid, ts)
+        movers = [chan]
+        peer = self._chans.get(chan.local_peer) if chan.local_peer else None
+        if peer is not None and peer.linkedid == old_id:
+            movers.append(peer)
+        for c in movers:
+            log.debug("channel %s moves from call %s to %s", c.name, old_id, linkedid)
+            if old is not None:
+                old.chans.pop(c.uniqueid, None)
+                old.live.discard(c.uniqueid)
+            c.linkedid = linkedid
+            new.chans[c.uniqueid] = c
+            new.live.add(c.uniqueid)
+        if old is not None and not old.live:
+            del self._calls[old_id]
+            new.created = min(new.created, old.created)
+            for uid, c in old.chans.items():  # hung-up channels of the folded call stay in its history
+                new.chans.setdefault(uid, c)
+            new.merged.append(old_id)
+            new.merged.extend(old.merged)
+            new.transfers.extend(old.transfers)
+            self._alias[old_id] = linkedid
+            if len(self._alias) > 10 * self._keep_ended:
+                self._alias.pop(next(iter(self._alias)))
+
+    def _step(self, chan: _Chan, phase: Phase, ts: float) -> None:
+        if phase is chan.phase:
+            return
+        if phase not in _ALLOWED[chan.phase]:
+            raise IllegalTransition(f"{chan.name}: {chan.phase.value} -> {phase.value} is not allowed")
+        log.debug("channel %s: %s -> %s", chan.name, chan.phase.value, phase.value)
+        chan.phase = phase
+        if phase is Phase.RINGING and chan.ringing_at is None:
+            chan.ringing_at = ts
+        elif phase is Phase.UP and chan.answered_at is None:
+            chan.answered_at = ts
+            call = self._calls.get(chan.linkedid)
+            if call is not None and call.answered_at is None:
+                call.answered_at = ts
+
+    def _newchannel(self, e: Event) -> None:
+        assert isinstance(e, ev.Newchannel)
+        chan = self._chans.get(e.uniqueid) or self._add_chan(e.uniqueid, e.channel, e.linkedid, e.ts)
+        chan.state, chan.caller_num, chan.caller_name = e.state, e.caller_num, e.caller_name
+        chan.context, chan.exten = e.context, e.exten
+        self._step(chan, _PHASE_OF_STATE.get(e.state, Phase.DOWN), e.ts)
+
+    def _newstate(self, e: Event) -> None:
+        assert isinstance(e, ev.Newstate)
+        chan = self._chan(e.uniqueid, e.channel, e.linkedid, e.ts)
+        chan.state, chan.caller_num, chan.caller_name = e.state, e.caller_num, e.caller_name
+        chan.connected_num, chan.connected_name = e.connected_num, e.connected_name
+        phase = _PHASE_OF_STATE.get(e.state, Phase.DOWN)
+        if not (phase is Phase.DOWN and chan.phase is Phase.UP):  # Busy/OffHook after Up: not an end
+            self._step(chan, phase, e.ts)
+
+    def _hangup(self, e: Event) -> None:
+        assert isinstance(e, ev.Hangup)
+        chan = self._chans.get(e.uniqueid)
+        if chan is None:
+            return  # a channel we never saw (it lived and died while we were away)
+        if e.linkedid and self._resolve(e.linkedid) != chan.linkedid:
+            self._move(chan, self._resolve(e.linkedid), e.ts)
+        self._end_channel(chan, e.ts, e.cause, e.cause_text)
+
+    def _end_channel(self, chan: _Chan, ts: float, cause: int, cause_text: str) -> None:
+        self._step(chan, Phase.HUNGUP, ts)
+        chan.ended_at, chan.cause = ts, cause
+        del self._chans[chan.uniqueid]
+        if self._by_name.get(chan.name) == chan.uniqueid:
+            del self._by_name[chan.name]
+        if chan.bridge_id is not None:
+            self._bridges.get(chan.bridge_id, {}).pop(chan.uniqueid, None)
+        if self._resync is not None:
+            self._resync.gone.add(chan.uniqueid)
+        call = self._calls.get(chan.linkedid)
+        if call is None:
+            return
+        call.live.discard(chan.uniqueid)
+        if not call.live:
+            del self._calls[call.linkedid]
+            self._ended[call.linkedid] = call.view(ts, cause, cause_text)
+            while len(self._ended) > self._keep_ended:
+                self._ended.popitem(last=False)
+            self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text))
+
+    def _dial(self, e: Event) -> None:
+        assert isinstance(e, ev.DialBegin | ev.DialEnd)
+        if e.dest_uniqueid and e.dest_uniqueid not in self._chans:
+            self._add_chan(e.dest_uniqueid, e.dest_channel, e.linkedid, e.ts)
+
+    def _bridge_create(self, e: Event) -> None:
+        assert isinstance(e, ev.BridgeCreate)
+        self._bridges.setdefault(e.bridge_id, {})
+        if self._resync is not None:
+            self._resync.born.add(e.bridge_id)
+
+    def _bridge_enter(self, e: Event) -> None:
+        assert isinstance(e, ev.BridgeEnter)
+        chan = self._chan(e.uniqueid, e.channel, e.linkedid, e.ts)
+        self._bridges.setdefault(e.bridge_id, {})[chan.uniqueid] = e.ts
+        chan.bridge_id = e.bridge_id
+
+    def _bridge_leave(self, e: Event) -> None:
+        assert isinstance(e, ev.BridgeLeave)
+        self._bridges.get(e.bridge_id, {}).pop(e.uniqueid, None)
+        chan = self._chans.get(e.uniqueid)
+        if chan is not None and chan.bridge_id == e.bridge_id:
+            chan.bridge_id = None
+
+    def _bridge_destroy(self, e: Event) -> None:
+        assert isinstance(e, ev.BridgeDestroy)
+        for uid in self._bridges.pop(e.bridge_id, {}):
+            chan = self._chans.get(uid)
+            if chan is not None and chan.bridge_id == e.bridge_id:
+                chan.bridge_id = None
+
+    def _local_bridge(self, e: Event) -> None:
+        assert isinstance(e, ev.LocalBridge)
+        self._link_local(e.one_uniqueid, e.two_uniqueid)
+
+    def _dtmf(self, e: Event) -> None:
+        assert isinstance(e, ev.DtmfEnd)
+        chan = self._chans.get(e.uniqueid)
+        if chan is not None:
+            chan.dtmf = (chan.dtmf + e.digit)[-32:]
+
+    def _moh(self, e: Event) -> None:
+        assert isinstance(e, ev.MusicOnHoldStart | ev.MusicOnHoldStop)
+        chan = self._chans.get(e.uniqueid)
+        if chan is not None:
+            chan.moh = isinstance(e, ev.MusicOnHoldStart)
+
+    def _hold(self, e: Event) -> None:
+        assert isinstance(e, ev.Hold | ev.Unhold)
+        chan = self._chans.get(e.uniqueid)
+        if chan is not None:
+            chan.on_hold = isinstance(e, ev.Hold)
+
+    def _call_of(self, *uids: str) -> _Call | None:
+        for uid in uids:
+            chan = self._chans.get(uid)
+            if chan is not None:
+                return self._calls.get(chan.linkedid)
+        return None
+
+    def _blind_transfer(self, e: Event) -> None:
+        assert isinstance(e, ev.BlindTransfer)
+        call = self._call_of(e.transferee_uniqueid, e.transferer_uniqueid)
+        if call is not None:
+            call.transfers.append(Transfer("blind", e.ts, e.success, e.transferer_uniqueid,
+                                           e.transferee_uniqueid, f"{e.exten}@{e.context}"))
+
+    def _attended_transfer(self, e: Event) -> None:
+        assert isinstance(e, ev.AttendedTransfer)
+        call = self._call_of(e.transferee_uniqueid, e.transferer_uniqueid)
+        if call is not None:
+            call.transfers.append(Transfer("attended", e.ts, e.success, e.transferer_uniqueid,
+                                           e.transferee_uniqueid, e.target_uniqueid))
+
+    def _device_state(self, e: Event) -> None:
+        assert isinstance(e, ev.DeviceStateChange)
+        self._devices[e.device] = e.state
+
+    def _endpoint(self, e: Event) -> None:
+        assert isinstance(e, ev.EndpointSnapshot)
+        state = e.device_state.strip().lower()
+        self._devices[f"PJSIP/{e.endpoint}"] = _DEVICE_STATES.get(state, state.upper())
+
+    # -- resync -------------------------------------------------------------------------------
+    def _resync_started(self, e: Event) -> None:
+        self._resync = _Resync(e.ts)
+
+    def _channel_snapshot(self, e: Event) -> None:
+        assert isinstance(e, ev.ChannelSnapshot)
+        if self._resync is not None:
+            self._resync.channels[e.uniqueid] = e
+
+    def _bridge_snapshot(self, e: Event) -> None:
+        assert isinstance(e, ev.BridgeSnapshot)
+        if self._resync is not None:
+            self._resync.bridges[e.bridge_id] = e
+
+    def _resync_finished(self, e: Event) -> None:
+        rs, self._resync = self._resync, None
+        if rs is None:
+            return
+        ts = e.ts
+        for uid in list(self._chans):
+            if uid not in rs.channels and uid not in rs.born:
+                chan = self._chans[uid]
+                log.info("channel %s ended while AMI was disconnected", chan.name)
+                self._end_channel(chan, ts, 0, "ended while AMI was disconnected")
+        for snap in rs.channels.values():
+            if snap.uniqueid in rs.gone:
+                continue
+            chan = self._chans.get(snap.uniqueid)
+            if chan is None:
+                chan = self._add_chan(snap.uniqueid, snap.channel, snap.linkedid, ts - snap.duration_s)
+            elif self._resolve(snap.linkedid) != chan.linkedid and snap.uniqueid not in rs.born:
+                self._move(chan, self._resolve(snap.linkedid), ts)
+            if snap.uniqueid in rs.born:
+                continue  # live events since the resync started are newer than this snapshot
+            chan.state, chan.context, chan.exten = snap.state, snap.context, snap.exten
+            chan.caller_num, chan.caller_name = snap.caller_num, snap.caller_name
+            chan.connected_num, chan.connected_name = snap.connected_num, snap.connected_name
+            phase = _PHASE_OF_STATE.get(snap.state, Phase.DOWN)
+            if phase in _ALLOWED[chan.phase]:
+                self._step(chan, phase, ts)
+        for name, uid in list(self._by_name.items()):
+            if name.startswith("Local/") and name.endswith(";1"):
+                sibling = self._by_name.get(name[:-1] + "2")
+                if sibling is not None:
+                    self._link_local(uid, sibling)
+        for bid in list(self._bridges):
+            if bid not in rs.bridges and bid not in rs.born:
+                self._bridge_destroy(ev.BridgeDestroy(ts=ts, bridge_id=bid))
+        for bid, snap_b in rs.bridges.items():
+            members = self._bridges.setdefault(bid, {})
+            for uid in snap_b.uniqueids:
+                if uid in self._chans and uid not in rs.gone:
+                    members.setdefault(uid, ts)
+                    self._chans[uid].bridge_id = bid

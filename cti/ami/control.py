@@ -1,0 +1,306 @@
+"""The ``CallControl`` port (what the engine may do to calls), its AMI adapter and an in-memory fake.
+
+Every value is checked with cti.safety (field name = the AMI header) before anything is sent:
+"1001\\r\\nAction: Originate" raises UnsafeValue("Channel") and nothing reaches Asterisk.
+
+Hold on Asterisk 22: AMI has no "put this channel on hold" action (Hold/Unhold events come from
+phones' re-INVITEs), so ``hold`` redirects the held party into ``hold_context`` (music on hold)
+and its partner, as ExtraChannel of the same Redirect, into ``park_context`` (answer and wait in
+silence); ``unhold`` bridges the two back with the AMI Bridge action. The defaults use the
+shipped dialplan: cti-queue,s (MusicOnHold) and cti-sim-caller,s (Answer, Wait).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from cti.ami.manager import AmiReply
+from cti.ami.translate import translate
+from cti.errors import AmiActionFailed, UnsafeValue
+from cti.safety import check_header_name, check_value
+
+SpyMode = Literal["listen", "whisper", "barge"]
+_SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
+_DTMF = frozenset("0123456789*#ABCDabcd")
+
+
+@dataclass(frozen=True)
+class OriginateResult:
+    """``reason``: Asterisk's code (4 answered, 5 busy, 3 no answer, 8 congested, 0/1 failed) or
+    the error message when Asterisk refused the action outright."""
+
+    success: bool
+    reason: int | str
+    uniqueid: str | None = None
+    linkedid: str | None = None
+    channel: str | None = None
+
+
+class CallControl(Protocol):
+    """Actions on calls. Channel arguments are Asterisk channel names (or uniqueids for get_var)."""
+
+    async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
+                        priority: int = 1, application: str | None = None, data: str | None = None,
+                        caller_id: str | None = None, variables: Mapping[str, str] | None = None,
+                        timeout_ms: int = 30000) -> OriginateResult: ...
+
+    async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,
+                       extra_channel: str | None = None, extra_context: str | None = None,
+                       extra_exten: str | None = None, extra_priority: int = 1) -> None: ...
+
+    async def hangup(self, channel: str, cause: int = 16) -> None: ...
+
+    async def bridge(self, channel1: str, channel2: str) -> None: ...
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None: ...
+
+    async def attended_transfer(self, channel: str, exten: str, context: str) -> None: ...
+
+    async def hold(self, channel: str, peer: str | None = None) -> None: ...
+
+    async def unhold(self, channel: str, peer: str | None = None) -> None: ...
+
+    async def play_dtmf(self, channel: str, digit: str, duration_ms: int = 120) -> None: ...
+
+    async def start_recording(self, channel: str, file: str) -> None: ...
+
+    async def stop_recording(self, channel: str) -> None: ...
+
+    async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
+                  caller_id: str | None = None) -> OriginateResult: ...
+
+    async def set_var(self, channel: str, name: str, value: str) -> None: ...
+
+    async def get_var(self, channel: str, name: str) -> str | None: ...
+
+
+class _Sender(Protocol):
+    async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], *,
+                          expect: Literal["response", "list", "originate"] = "response",
+                          timeout_s: float = 10.0) -> AmiReply: ...
+
+
+def _originate_headers(channel: str, *, context: str | None, exten: str | None, priority: int,
+                       application: str | None, data: str | None, caller_id: str | None,
+                       variables: Mapping[str, str] | None, timeout_ms: int,
+                       channel_id: str) -> dict[str, str | list[str]]:
+    if (application is None) == (context is None or exten is None):
+        raise UnsafeValue("Application", "give either context+exten or application, not both or neither")
+    headers: dict[str, str | list[str]] = {"Channel": check_value("Channel", channel)}
+    if application is not None:
+        headers["Application"] = check_value("Application", application)
+        if data is not None:
+            headers["Data"] = check_value("Data", data)
+    else:
+        headers["Context"] = check_value("Context", context)
+        headers["Exten"] = check_value("Exten", exten)
+        headers["Priority"] = str(int(priority))
+    if caller_id is not None:
+        headers["CallerID"] = check_value("CallerID", caller_id)
+    if variables:
+        headers["Variable"] = [f"{check_header_name(k)}={check_value('Variable', v)}" for k, v in variables.items()]
+    headers["Timeout"] = str(int(timeout_ms))
+    headers["ChannelId"] = check_value("ChannelId", channel_id)
+    # Async: the Response comes at once and the outcome later as OriginateResponse (same ActionID).
+    headers["Async"] = "true"
+    return headers
+
+
+def _spy_data(target_channel: str, mode: str) -> str:
+    check_value("Data", target_channel)
+    if "," in target_channel or "|" in target_channel:
+        raise UnsafeValue("Data", "a channel name for ChanSpy must not contain ',' or '|'")
+    if mode not in _SPY_OPTIONS:
+        raise UnsafeValue("Data", f"spy mode must be one of {sorted(_SPY_OPTIONS)}")
+    return f"{target_channel},{_SPY_OPTIONS[mode]}"
+
+
+class AmiCallControl:
+    """CallControl over AMI actions (through AmiClient.send_action)."""
+
+    def __init__(self, sender: _Sender, *, linkedid_of: Callable[[str], str | None] | None = None,
+                 hold_context: str = "cti-queue", hold_exten: str = "s",
+                 park_context: str = "cti-sim-caller", park_exten: str = "s") -> None:
+        self._send = sender.send_action
+        self._linkedid_of = linkedid_of
+        self.hold_context, self.hold_exten = hold_context, hold_exten
+        self.park_context, self.park_exten = park_context, park_exten
+        self._held: dict[str, str] = {}
+
+    async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
+                        priority: int = 1, application: str | None = None, data: str | None = None,
+                        caller_id: str | None = None, variables: Mapping[str, str] | None = None,
+                        timeout_ms: int = 30000) -> OriginateResult:
+        channel_id = f"cti-{uuid.uuid4().hex}"
+        headers = _originate_headers(channel, context=context, exten=exten, priority=priority,
+                                     application=application, data=data, caller_id=caller_id,
+                                     variables=variables, timeout_ms=timeout_ms, channel_id=channel_id)
+        try:
+            # The outcome arrives when the far end answers or the dial times out: allow for both.
+            reply = await self._send("Originate", headers, expect="originate", timeout_s=timeout_ms / 1000 + 15)
+        except AmiActionFailed as err:
+            return OriginateResult(False, err.message)
+        final = translate(reply.final or {}, 0.0) if reply.final else None
+        if final is None:
+            return OriginateResult(False, "no OriginateResponse")
+        uniqueid = getattr(final, "uniqueid", "") or None
+        linkedid = None
+        if uniqueid is not None:
+            linkedid = (self._linkedid_of(uniqueid) if self._linkedid_of else None) or uniqueid
+        return OriginateResult(bool(getattr(final, "success", False)), int(getattr(final, "reason", 0)),
+                               uniqueid, linkedid, getattr(final, "channel", None) or None)
+
+    async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,
+                       extra_channel: str | None = None, extra_context: str | None = None,
+                       extra_exten: str | None = None, extra_priority: int = 1) -> None:
+        headers: dict[str, str | list[str]] = {"Channel": channel, "Context": context, "Exten": exten,
+                                               "Priority": str(int(priority))}
+        if extra_channel is not None:
+            headers.update(ExtraChannel=extra_channel, ExtraContext=extra_context or context,
+                           ExtraExten=extra_exten or exten, ExtraPriority=str(int(extra_priority)))
+        await self._send("Redirect", headers)
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        await self._send("Hangup", {"Channel": channel, "Cause": str(int(cause))})
+
+    async def bridge(self, channel1: str, channel2: str) -> None:
+        await self._send("Bridge", {"Channel1": channel1, "Channel2": channel2, "Tone": "no"})
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
+        await self._send("BlindTransfer", {"Channel": channel, "Context": context, "Exten": exten})
+
+    async def attended_transfer(self, channel: str, exten: str, context: str) -> None:
+        await self._send("Atxfer", {"Channel": channel, "Exten": exten, "Context": context})
+
+    async def hold(self, channel: str, peer: str | None = None) -> None:
+        if peer is None:
+            await self.redirect(channel, self.hold_context, self.hold_exten)
+        else:
+            await self.redirect(channel, self.hold_context, self.hold_exten, extra_channel=peer,
+                                extra_context=self.park_context, extra_exten=self.park_exten)
+            self._held[channel] = peer
+
+    async def unhold(self, channel: str, peer: str | None = None) -> None:
+        peer = peer or self._held.get(channel)
+        if peer is None:
+            raise AmiActionFailed(f"unhold: no partner known for {channel}; pass peer=")
+        await self.bridge(peer, channel)
+        self._held.pop(channel, None)
+
+    async def play_dtmf(self, channel: str, digit: str, duration_ms: int = 120) -> None:
+        if len(digit) != 1 or digit not in _DTMF:
+            raise UnsafeValue("Digit", "must be one of 0-9, *, #, A-D")
+        await self._send("PlayDTMF", {"Channel": channel, "Digit": digit, "Duration": str(int(duration_ms))})
+
+    async def start_recording(self, channel: str, file: str) -> None:
+        await self._send("MixMonitor", {"Channel": channel, "File": file})
+
+    async def stop_recording(self, channel: str) -> None:
+        await self._send("StopMixMonitor", {"Channel": channel})
+
+    async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
+                  caller_id: str | None = None) -> OriginateResult:
+        return await self.originate(supervisor_channel, application="ChanSpy", data=_spy_data(target_channel, mode),
+                                    caller_id=caller_id)
+
+    async def set_var(self, channel: str, name: str, value: str) -> None:
+        await self._send("Setvar", {"Channel": channel, "Variable": check_header_name(name), "Value": value})
+
+    async def get_var(self, channel: str, name: str) -> str | None:
+        reply = await self._send("Getvar", {"Channel": channel, "Variable": check_header_name(name)})
+        value = reply.response.get("Value")
+        return None if value in (None, "(null)") else value
+
+
+@dataclass
+class FakeCallControl:
+    """In-memory CallControl for other packages' tests: checks values like the real one, records
+    every call as (method, arguments) and answers originate with ``originate_result``."""
+
+    originate_result: OriginateResult = field(default_factory=lambda: OriginateResult(True, 4, "fake.1", "fake.1",
+                                                                                      "Local/fake-00000001;1"))
+    variables: dict[tuple[str, str], str] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail: set[str] = field(default_factory=set)  # method names that raise AmiActionFailed
+
+    def _record(self, method: str, **kwargs: Any) -> None:
+        for key, value in kwargs.items():
+            if isinstance(value, str):
+                check_value(_HEADER_OF.get(key, key), value)
+        if method in self.fail:
+            raise AmiActionFailed(f"{method}: failed (fake)")
+        self.calls.append((method, kwargs))
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        return [kw for m, kw in self.calls if m == method]
+
+    async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
+                        priority: int = 1, application: str | None = None, data: str | None = None,
+                        caller_id: str | None = None, variables: Mapping[str, str] | None = None,
+                        timeout_ms: int = 30000) -> OriginateResult:
+        _originate_headers(channel, context=context, exten=exten, priority=priority, application=application,
+                           data=data, caller_id=caller_id, variables=variables, timeout_ms=timeout_ms,
+                           channel_id="fake")
+        self._record("originate", channel=channel, context=context, exten=exten, priority=priority,
+                     application=application, data=data, caller_id=caller_id, variables=dict(variables or {}),
+                     timeout_ms=timeout_ms)
+        return self.originate_result
+
+    async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,
+                       extra_channel: str | None = None, extra_context: str | None = None,
+                       extra_exten: str | None = None, extra_priority: int = 1) -> None:
+        self._record("redirect", channel=channel, context=context, exten=exten, priority=priority,
+                     extra_channel=extra_channel, extra_context=extra_context, extra_exten=extra_exten)
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        self._record("hangup", channel=channel, cause=cause)
+
+    async def bridge(self, channel1: str, channel2: str) -> None:
+        self._record("bridge", channel1=channel1, channel2=channel2)
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
+        self._record("blind_transfer", channel=channel, context=context, exten=exten)
+
+    async def attended_transfer(self, channel: str, exten: str, context: str) -> None:
+        self._record("attended_transfer", channel=channel, exten=exten, context=context)
+
+    async def hold(self, channel: str, peer: str | None = None) -> None:
+        self._record("hold", channel=channel, peer=peer)
+
+    async def unhold(self, channel: str, peer: str | None = None) -> None:
+        self._record("unhold", channel=channel, peer=peer)
+
+    async def play_dtmf(self, channel: str, digit: str, duration_ms: int = 120) -> None:
+        if len(digit) != 1 or digit not in _DTMF:
+            raise UnsafeValue("Digit", "must be one of 0-9, *, #, A-D")
+        self._record("play_dtmf", channel=channel, digit=digit, duration_ms=duration_ms)
+
+    async def start_recording(self, channel: str, file: str) -> None:
+        self._record("start_recording", channel=channel, file=file)
+
+    async def stop_recording(self, channel: str) -> None:
+        self._record("stop_recording", channel=channel)
+
+    async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
+                  caller_id: str | None = None) -> OriginateResult:
+        _spy_data(target_channel, mode)
+        self._record("spy", supervisor_channel=supervisor_channel, target_channel=target_channel, mode=mode)
+        return self.originate_result
+
+    async def set_var(self, channel: str, name: str, value: str) -> None:
+        check_header_name(name)
+        self._record("set_var", channel=channel, name=name, value=value)
+        self.variables[(channel, name)] = value
+
+    async def get_var(self, channel: str, name: str) -> str | None:
+        self._record("get_var", channel=channel, name=name)
+        return self.variables.get((channel, name))
+
+
+_HEADER_OF = {"channel": "Channel", "context": "Context", "exten": "Exten", "application": "Application",
+              "data": "Data", "caller_id": "CallerID", "extra_channel": "ExtraChannel", "channel1": "Channel1",
+              "channel2": "Channel2", "file": "File", "supervisor_channel": "Channel", "value": "Value",
+              "target_channel": "Data", "peer": "ExtraChannel", "name": "Variable"}

@@ -1,0 +1,243 @@
+"""What Asterisk tells us, as typed frozen events (published on the bus as ``ami.*``).
+
+Channel events carry the channel name, its Uniqueid and the call's Linkedid. ``ts`` is Asterisk's
+own event time when manager.conf has ``timestampevents = yes``, else the time we read it.
+Resync items (``*Snapshot``) come between ResyncStarted and ResyncFinished after every
+(re)connect; they describe what exists now, not what happened.
+"""
+
+from __future__ import annotations
+
+from cti.events import Event, event
+
+
+@event("ami.newchannel")
+class Newchannel(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+    state: int
+    caller_num: str = ""
+    caller_name: str = ""
+    context: str = ""
+    exten: str = ""
+
+
+@event("ami.newstate")
+class Newstate(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+    state: int
+    caller_num: str = ""
+    caller_name: str = ""
+    connected_num: str = ""
+    connected_name: str = ""
+
+
+@event("ami.hangup")
+class Hangup(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+    cause: int = 0
+    cause_text: str = ""
+
+
+@event("ami.dial_begin")
+class DialBegin(Event):
+    channel: str  # the caller; empty for an Originate (no calling channel)
+    uniqueid: str
+    dest_channel: str
+    dest_uniqueid: str
+    linkedid: str
+    dial_string: str = ""
+
+
+@event("ami.dial_end")
+class DialEnd(Event):
+    channel: str
+    uniqueid: str
+    dest_channel: str
+    dest_uniqueid: str
+    linkedid: str
+    dial_status: str = ""
+
+
+@event("ami.bridge_create")
+class BridgeCreate(Event):
+    bridge_id: str
+    bridge_type: str = ""
+
+
+@event("ami.bridge_enter")
+class BridgeEnter(Event):
+    bridge_id: str
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
+@event("ami.bridge_leave")
+class BridgeLeave(Event):
+    bridge_id: str
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
+@event("ami.bridge_destroy")
+class BridgeDestroy(Event):
+    bridge_id: str
+
+
+@event("ami.local_bridge")
+class LocalBridge(Event):
+    """The two halves (``;1`` and ``;2``) of one Local channel were joined."""
+
+    one_channel: str
+    one_uniqueid: str
+    two_channel: str
+    two_uniqueid: str
+    linkedid: str
+
+
+@event("ami.dtmf")
+class DtmfEnd(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+    digit: str
+    duration_ms: int = 0
+    direction: str = ""
+
+
+@event("ami.moh_start")
+class MusicOnHoldStart(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+    moh_class: str = ""
+
+
+@event("ami.moh_stop")
+class MusicOnHoldStop(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
+@event("ami.hold")
+class Hold(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
+@event("ami.unhold")
+class Unhold(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
+@event("ami.originate_response")
+class OriginateResponse(Event):
+    """Reason: 0 failed, 1 hung up, 3 ringing timeout (no answer), 4 answered, 5 busy, 8 congested."""
+
+    action_id: str
+    success: bool
+    reason: int
+    channel: str
+    uniqueid: str = ""
+    context: str = ""
+    exten: str = ""
+
+
+@event("ami.blind_transfer")
+class BlindTransfer(Event):
+    success: bool
+    transferer_channel: str
+    transferer_uniqueid: str
+    transferee_channel: str
+    transferee_uniqueid: str
+    linkedid: str
+    bridge_id: str = ""
+    context: str = ""
+    exten: str = ""
+
+
+@event("ami.attended_transfer")
+class AttendedTransfer(Event):
+    success: bool
+    transferer_channel: str
+    transferer_uniqueid: str
+    transferee_channel: str
+    transferee_uniqueid: str
+    target_channel: str
+    target_uniqueid: str
+    linkedid: str
+    dest_type: str = ""
+
+
+@event("ami.device_state")
+class DeviceStateChange(Event):
+    device: str  # e.g. PJSIP/1001
+    state: str  # NOT_INUSE, INUSE, RINGING, UNAVAILABLE, ...
+
+
+@event("ami.contact_status")
+class ContactStatus(Event):
+    endpoint: str
+    aor: str
+    uri: str
+    status: str  # Created, Reachable, Unreachable, Removed, ...
+
+
+@event("ami.fully_booted")
+class FullyBooted(Event):
+    pass
+
+
+# -- resync --------------------------------------------------------------------------------------
+
+@event("ami.resync_started")
+class ResyncStarted(Event):
+    pass
+
+
+@event("ami.channel_snapshot")
+class ChannelSnapshot(Event):
+    channel: str
+    uniqueid: str
+    linkedid: str
+    state: int
+    caller_num: str = ""
+    caller_name: str = ""
+    connected_num: str = ""
+    connected_name: str = ""
+    context: str = ""
+    exten: str = ""
+    application: str = ""
+    bridge_id: str = ""
+    duration_s: int = 0
+
+
+@event("ami.bridge_snapshot")
+class BridgeSnapshot(Event):
+    bridge_id: str
+    bridge_type: str = ""
+    uniqueids: tuple[str, ...] = ()
+
+
+@event("ami.endpoint_snapshot")
+class EndpointSnapshot(Event):
+    endpoint: str
+    device_state: str
+    contacts: str = ""
+
+
+@event("ami.resync_finished")
+class ResyncFinished(Event):
+    channels: int = 0
+    bridges: int = 0

@@ -1,0 +1,244 @@
+"""AMI header dicts become typed events here, and nowhere else.
+
+``translate(msg, now)`` looks the event name up in one table of small functions (the hot path:
+no regex, no case folding; Asterisk spells its headers consistently). Messages we do not model
+return None. ``WANTED`` is the set of event names worth parsing at all (see codec).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cti.ami import events as ev
+from cti.events import Event
+
+Msg = dict[str, str]
+
+
+def _ts(m: Msg, now: float) -> float:
+    raw = m.get("Timestamp")
+    return float(raw) if raw else now
+
+
+def _int(raw: str | None, default: int = 0) -> int:
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _cid(raw: str) -> str:
+    return "" if raw == "<unknown>" else raw
+
+
+def _newchannel(m: Msg, now: float) -> Event:
+    return ev.Newchannel(
+        ts=_ts(m, now), channel=m["Channel"], uniqueid=m["Uniqueid"], linkedid=m.get("Linkedid", m["Uniqueid"]),
+        state=_int(m.get("ChannelState")), caller_num=_cid(m.get("CallerIDNum", "")),
+        caller_name=_cid(m.get("CallerIDName", "")), context=m.get("Context", ""), exten=m.get("Exten", ""),
+    )
+
+
+def _newstate(m: Msg, now: float) -> Event:
+    return ev.Newstate(
+        ts=_ts(m, now), channel=m["Channel"], uniqueid=m["Uniqueid"], linkedid=m.get("Linkedid", m["Uniqueid"]),
+        state=_int(m.get("ChannelState")), caller_num=_cid(m.get("CallerIDNum", "")),
+        caller_name=_cid(m.get("CallerIDName", "")), connected_num=_cid(m.get("ConnectedLineNum", "")),
+        connected_name=_cid(m.get("ConnectedLineName", "")),
+    )
+
+
+def _hangup(m: Msg, now: float) -> Event:
+    return ev.Hangup(
+        ts=_ts(m, now), channel=m["Channel"], uniqueid=m["Uniqueid"], linkedid=m.get("Linkedid", m["Uniqueid"]),
+        cause=_int(m.get("Cause")), cause_text=m.get("Cause-txt", ""),
+    )
+
+
+def _dial_begin(m: Msg, now: float) -> Event:
+    return ev.DialBegin(
+        ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+        dest_channel=m.get("DestChannel", ""), dest_uniqueid=m.get("DestUniqueid", ""),
+        linkedid=m.get("DestLinkedid", m.get("Linkedid", "")), dial_string=m.get("DialString", ""),
+    )
+
+
+def _dial_end(m: Msg, now: float) -> Event:
+    return ev.DialEnd(
+        ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+        dest_channel=m.get("DestChannel", ""), dest_uniqueid=m.get("DestUniqueid", ""),
+        linkedid=m.get("DestLinkedid", m.get("Linkedid", "")), dial_status=m.get("DialStatus", ""),
+    )
+
+
+def _bridge_create(m: Msg, now: float) -> Event:
+    return ev.BridgeCreate(ts=_ts(m, now), bridge_id=m["BridgeUniqueid"], bridge_type=m.get("BridgeType", ""))
+
+
+def _bridge_enter(m: Msg, now: float) -> Event:
+    return ev.BridgeEnter(ts=_ts(m, now), bridge_id=m["BridgeUniqueid"], channel=m["Channel"],
+                          uniqueid=m["Uniqueid"], linkedid=m.get("Linkedid", m["Uniqueid"]))
+
+
+def _bridge_leave(m: Msg, now: float) -> Event:
+    return ev.BridgeLeave(ts=_ts(m, now), bridge_id=m["BridgeUniqueid"], channel=m["Channel"],
+                          uniqueid=m["Uniqueid"], linkedid=m.get("Linkedid", m["Uniqueid"]))
+
+
+def _bridge_destroy(m: Msg, now: float) -> Event:
+    return ev.BridgeDestroy(ts=_ts(m, now), bridge_id=m["BridgeUniqueid"])
+
+
+def _local_bridge(m: Msg, now: float) -> Event:
+    return ev.LocalBridge(
+        ts=_ts(m, now), one_channel=m["LocalOneChannel"], one_uniqueid=m["LocalOneUniqueid"],
+        two_channel=m["LocalTwoChannel"], two_uniqueid=m["LocalTwoUniqueid"],
+        linkedid=m.get("LocalOneLinkedid", m["LocalOneUniqueid"]),
+    )
+
+
+def _dtmf_end(m: Msg, now: float) -> Event:
+    return ev.DtmfEnd(ts=_ts(m, now), channel=m["Channel"], uniqueid=m["Uniqueid"],
+                      linkedid=m.get("Linkedid", m["Uniqueid"]), digit=m.get("Digit", ""),
+                      duration_ms=_int(m.get("DurationMs")), direction=m.get("Direction", ""))
+
+
+def _chan_args(m: Msg, now: float) -> dict[str, object]:
+    return {"ts": _ts(m, now), "channel": m["Channel"], "uniqueid": m["Uniqueid"],
+            "linkedid": m.get("Linkedid", m["Uniqueid"])}
+
+
+def _moh_start(m: Msg, now: float) -> Event:
+    return ev.MusicOnHoldStart(moh_class=m.get("Class", ""), **_chan_args(m, now))  # type: ignore[arg-type]
+
+
+def _moh_stop(m: Msg, now: float) -> Event:
+    return ev.MusicOnHoldStop(**_chan_args(m, now))  # type: ignore[arg-type]
+
+
+def _hold(m: Msg, now: float) -> Event:
+    return ev.Hold(**_chan_args(m, now))  # type: ignore[arg-type]
+
+
+def _unhold(m: Msg, now: float) -> Event:
+    return ev.Unhold(**_chan_args(m, now))  # type: ignore[arg-type]
+
+
+def _originate_response(m: Msg, now: float) -> Event:
+    uniqueid = m.get("Uniqueid", "")
+    return ev.OriginateResponse(
+        ts=_ts(m, now), action_id=m.get("ActionID", ""), success=m.get("Response") == "Success",
+        reason=_int(m.get("Reason")), channel=m.get("Channel", ""),
+        uniqueid="" if uniqueid == "<unknown>" else uniqueid, context=m.get("Context", ""),
+        exten=m.get("Exten", ""),
+    )
+
+
+def _blind_transfer(m: Msg, now: float) -> Event:
+    return ev.BlindTransfer(
+        ts=_ts(m, now), success=m.get("Result") == "Success",
+        transferer_channel=m.get("TransfererChannel", ""), transferer_uniqueid=m.get("TransfererUniqueid", ""),
+        transferee_channel=m.get("TransfereeChannel", ""), transferee_uniqueid=m.get("TransfereeUniqueid", ""),
+        linkedid=m.get("TransfereeLinkedid", m.get("TransfererLinkedid", "")),
+        bridge_id=m.get("BridgeUniqueid", ""), context=m.get("Context", ""), exten=m.get("Extension", ""),
+    )
+
+
+def _attended_transfer(m: Msg, now: float) -> Event:
+    return ev.AttendedTransfer(
+        ts=_ts(m, now), success=m.get("Result") == "Success",
+        transferer_channel=m.get("OrigTransfererChannel", ""),
+        transferer_uniqueid=m.get("OrigTransfererUniqueid", ""),
+        transferee_channel=m.get("TransfereeChannel", ""), transferee_uniqueid=m.get("TransfereeUniqueid", ""),
+        target_channel=m.get("TransferTargetChannel", m.get("SecondTransfererChannel", "")),
+        target_uniqueid=m.get("TransferTargetUniqueid", m.get("SecondTransfererUniqueid", "")),
+        linkedid=m.get("TransfereeLinkedid", m.get("OrigTransfererLinkedid", "")),
+        dest_type=m.get("DestType", ""),
+    )
+
+
+def _device_state(m: Msg, now: float) -> Event:
+    return ev.DeviceStateChange(ts=_ts(m, now), device=m.get("Device", ""), state=m.get("State", ""))
+
+
+def _contact_status(m: Msg, now: float) -> Event:
+    return ev.ContactStatus(ts=_ts(m, now), endpoint=m.get("EndpointName", ""), aor=m.get("AOR", ""),
+                            uri=m.get("URI", ""), status=m.get("ContactStatus", ""))
+
+
+def _fully_booted(m: Msg, now: float) -> Event:
+    return ev.FullyBooted(ts=now)
+
+
+def _core_show_channel(m: Msg, now: float) -> Event:
+    return ev.ChannelSnapshot(
+        ts=now, channel=m["Channel"], uniqueid=m["Uniqueid"], linkedid=m.get("Linkedid", m["Uniqueid"]),
+        state=_int(m.get("ChannelState")), caller_num=_cid(m.get("CallerIDNum", "")),
+        caller_name=_cid(m.get("CallerIDName", "")), connected_num=_cid(m.get("ConnectedLineNum", "")),
+        connected_name=_cid(m.get("ConnectedLineName", "")), context=m.get("Context", ""),
+        exten=m.get("Exten", ""), application=m.get("Application", ""), bridge_id=m.get("BridgeId", ""),
+        duration_s=_duration(m.get("Duration", "")),
+    )
+
+
+def _endpoint_list(m: Msg, now: float) -> Event:
+    return ev.EndpointSnapshot(ts=now, endpoint=m.get("ObjectName", ""), device_state=m.get("DeviceState", ""),
+                               contacts=m.get("Contacts", ""))
+
+
+def _duration(raw: str) -> int:
+    """CoreShowChannel's Duration is HH:MM:SS."""
+    parts = raw.split(":")
+    if len(parts) != 3:
+        return 0
+    return _int(parts[0]) * 3600 + _int(parts[1]) * 60 + _int(parts[2])
+
+
+_LIVE: dict[str, Callable[[Msg, float], Event]] = {
+    "Newchannel": _newchannel,
+    "Newstate": _newstate,
+    "Hangup": _hangup,
+    "DialBegin": _dial_begin,
+    "DialEnd": _dial_end,
+    "BridgeCreate": _bridge_create,
+    "BridgeEnter": _bridge_enter,
+    "BridgeLeave": _bridge_leave,
+    "BridgeDestroy": _bridge_destroy,
+    "LocalBridge": _local_bridge,
+    "DTMFEnd": _dtmf_end,
+    "MusicOnHoldStart": _moh_start,
+    "MusicOnHoldStop": _moh_stop,
+    "Hold": _hold,
+    "Unhold": _unhold,
+    "OriginateResponse": _originate_response,
+    "BlindTransfer": _blind_transfer,
+    "AttendedTransfer": _attended_transfer,
+    "DeviceStateChange": _device_state,
+    "ContactStatus": _contact_status,
+    "FullyBooted": _fully_booted,
+}
+# List items answer our resync actions (they carry its ActionID; the client routes them).
+_LIST_ITEMS: dict[str, Callable[[Msg, float], Event]] = {
+    "CoreShowChannel": _core_show_channel,
+    "EndpointList": _endpoint_list,
+    "DeviceStateChange": _device_state,
+}
+
+# Events worth parsing at all; Shutdown matters to the connection, not to the model.
+WANTED: frozenset[str] = frozenset(_LIVE) | {"Shutdown"}
+
+
+def translate(m: Msg, now: float) -> Event | None:
+    """The typed event for a live AMI event, or None when we do not model it."""
+    fn = _LIVE.get(m.get("Event", ""))
+    return fn(m, now) if fn is not None else None
+
+
+def translate_list_item(m: Msg, now: float) -> Event | None:
+    fn = _LIST_ITEMS.get(m.get("Event", ""))
+    return fn(m, now) if fn is not None else None
+
+
+def bridge_member_uniqueids(items: list[Msg]) -> tuple[str, ...]:
+    """BridgeInfoChannel items do not repeat the bridge id; the caller knows which bridge it asked for."""
+    return tuple(m["Uniqueid"] for m in items if m.get("Event") == "BridgeInfoChannel" and "Uniqueid" in m)
