@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from cti.agi.protocol import AgiConversation, parse_env
+from cti.agi.protocol import AgiCommandError, AgiConversation, parse_env, run_route
 from cti.agi.session import AgiSession
 from cti.errors import AgiHangup
 from cti.settings import Settings
@@ -145,14 +145,11 @@ class FastAgiServer:
         if route is None:
             self.unknown_routes += 1
             log.error("FastAGI: no route %r (%s); hanging up", script, session.describe())
-            with contextlib.suppress(AgiHangup, ConnectionError):
+            with contextlib.suppress(AgiHangup, AgiCommandError, ConnectionError):
                 await session.hangup()
             return
-        try:
-            await route(session)
-        except AgiHangup as err:
+        outcome = await run_route(route, session, script)
+        if outcome == "hangup":
             self.sessions_hung_up += 1
-            log.info("FastAGI route %s ended by hangup (%s): %s", script, session.describe(), err.message)
-        except Exception:
+        elif outcome == "failed":
             self.sessions_failed += 1
-            log.exception("FastAGI route %s failed (%s)", script, session.describe())

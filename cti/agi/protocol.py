@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
+from typing import Literal
 
-from cti.agi.session import AgiReply, Digits
+from cti.agi.session import AgiReply, AgiSession, Digits
 from cti.errors import AgiHangup, CtiError, UnsafeValue
 from cti.safety import check_agi_argument, check_header_name
 
@@ -211,3 +212,20 @@ def _digit(reply: AgiReply) -> str:
     except ValueError:
         raise AgiCommandError(f"expected a digit code, got result={reply.result!r}") from None
     return chr(code) if code > 0 else ""
+
+
+Outcome = Literal["done", "hangup", "failed"]
+
+
+async def run_route(route: Callable[[AgiSession], Awaitable[None]], session: AgiConversation, name: str) -> Outcome:
+    """Run one handler to its end: a hangup ends it cleanly, any other error is logged with the
+    channel and uniqueid (never lost, never propagated into the server)."""
+    try:
+        await route(session)
+    except AgiHangup as err:
+        log.info("AGI route %s ended by hangup (%s): %s", name, session.describe(), err.message)
+        return "hangup"
+    except Exception:
+        log.exception("AGI route %s failed (%s)", name, session.describe())
+        return "failed"
+    return "done"

@@ -2,26 +2,16 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from cti.agi.fastagi import FastAgiServer
-from cti.agi.session import AgiSession
+from cti.agi.session import AgiSession, Digits
 from cti.errors import AgiHangup
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-
-
-async def cli(pbx: ManagedPbx, command: str) -> str:
-    return await asyncio.to_thread(pbx.cli, command)
-
-
-async def wait_until(check: Callable[[], object], within: float = 15.0) -> None:
-    """Poll ``check`` (in a thread: it may run the Asterisk CLI) until true."""
-    async with asyncio.timeout(within):
-        while not await asyncio.to_thread(check):  # noqa: ASYNC110 -- polls another process
-            await asyncio.sleep(0.1)
+from tests.asterisk.agi.helpers import cli, wait_until
 
 
 @pytest.fixture
@@ -43,6 +33,7 @@ async def test_inbound_call_drives_our_fastagi_session(pbx: ManagedPbx, pbx_sett
         started = time.monotonic()
         results["digit"] = await agi.stream_file("beep")
         results["beep_s"] = time.monotonic() - started
+        results["data"] = await agi.get_data("beep", 300, 2)
         await agi.set_variable("CTI_NEXT", "queue")
         results["next"] = await agi.get_variable("CTI_NEXT")
         results["dnis"] = await agi.get_variable("CTI_DNIS")
@@ -58,7 +49,8 @@ async def test_inbound_call_drives_our_fastagi_session(pbx: ManagedPbx, pbx_sett
         assert seen["network_script"] == "ivr" and seen["channel"].startswith("Local/5000@cti-inbound-")
         assert seen["uniqueid"]
         assert results["digit"] == "" and 0.1 < results["beep_s"] < 5  # type: ignore[operator]
-        assert results == results | {"next": "queue", "dnis": "5000", "missing": None}
+        assert results == results | {"next": "queue", "dnis": "5000", "missing": None,
+                                     "data": Digits("", timed_out=True)}
         # The dialplan read our CTI_NEXT after the AGI returned: the caller is on hold music.
         await wait_until(lambda: "MusicOnHold" in pbx.cli("core show channels"))
         assert server.sessions_failed == 0 and server.sessions_hung_up == 0
