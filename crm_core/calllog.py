@@ -1,0 +1,320 @@
+"""The call logger: consumes journey events from the bus and writes exactly one interaction per
+call (unique on linkedid) with its segments, idempotently, through a durable outbox.
+
+    bus --handle()--> outbox journal (append; fsync on CallEnded/WrapUpDone) --> memory (per call)
+        --writer task, batched--> fold(all events of the call) --> upsert interaction + segments
+
+Writes are batched (one transaction per batch) and SQLite work runs in aiosqlite's thread, so
+the event loop keeps turning while the database writes. If the database is away, calls keep
+flowing into the journal and memory; the writer retries with backoff and catches up when it
+returns. A restart replays the journal; since every write is the fold of the union of journal and
+stored events, replays change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from crm_core.db import Database
+from crm_core.fold import JOURNEY_EVENTS, TERMINAL_EVENTS, Folded, event_key, fold, masked
+from crm_core.models import CustomerPhone, Interaction, Segment
+from crm_core.outbox import Outbox, SyncPolicy
+from crm_core.phones import try_e164
+from cti.bus import EventBus
+from cti.events import Event, from_wire
+
+log = logging.getLogger(__name__)
+
+# Column widths of Interaction: a long value is cut rather than failing the whole batch.
+_WIDTHS = {"caller_number": 40, "caller_name": 120, "dialled_number": 40, "agent_id": 64, "queue": 64,
+           "disposition": 40, "ivr_flow": 64, "ivr_outcome": 16, "recording_file": 255,
+           "callback_number": 40, "voicemail_mailbox": 40, "language": 8, "direction": 10}
+_TIMES = ("started_at", "answered_at", "ended_at")
+
+
+@dataclass(eq=False)
+class _Call:
+    events: dict[str, Event] = field(default_factory=dict)
+    need_db: bool = True  # the database may hold events of this call that memory does not
+    db_id: int | None = None
+    customer_id: int | None = None
+    last_seen: float = 0.0
+    written: int = -1  # how many events the last successful write covered
+
+
+class CallLogger:
+    """Bus consumer folding cti.journey events into interactions; see the module docstring."""
+
+    def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "terminal",
+                 batch_size: int = 250, flush_interval_s: float = 0.02, retry_max_s: float = 5.0,
+                 evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20) -> None:
+        self.db = db
+        self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.retry_max_s = retry_max_s
+        self.evict_idle_s = evict_idle_s
+        self.compact_bytes = compact_bytes
+        self._calls: dict[str, _Call] = {}
+        self._dirty: dict[str, None] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.db_available = True
+        self.stats = {"events": 0, "duplicates": 0, "written": 0, "batches": 0, "write_failures": 0,
+                      "replayed": 0}
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def subscribe(self, bus: EventBus) -> None:
+        # One subscription for every event keeps the journal in publish order (order does not
+        # matter to the fold, but one worker is cheaper than fifteen).
+        bus.subscribe(Event, self.handle, name="crm.calllog")
+
+    async def start(self) -> None:
+        """Open the outbox, replay what it holds and start the writer."""
+        records = self.outbox.open()
+        for rec in records:
+            try:
+                ev = from_wire(json.dumps(rec))
+            except (ValueError, TypeError, KeyError):
+                log.warning("outbox: unreadable record skipped: %.200s", rec)
+                continue
+            self._remember(ev, event_key(ev))
+        self.stats["replayed"] = len(records)
+        if records:
+            log.info("call log: replaying %d journal events of %d calls", len(records), len(self._dirty))
+        self._task = asyncio.create_task(self._run(), name="crm.calllog.writer")
+
+    async def stop(self, *, flush_timeout_s: float = 5.0) -> None:
+        """Write what can be written within the timeout; the rest stays in the outbox."""
+        if self._task is not None:
+            try:
+                await self.flush(timeout_s=flush_timeout_s)
+            except TimeoutError:
+                log.warning("call log: %d calls not yet written; they stay in the outbox", len(self._dirty))
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+            if not self._dirty and self.db_available:
+                await self._compact()
+        await self.outbox.close()
+
+    async def flush(self, *, timeout_s: float = 10.0) -> None:
+        """Wait until everything handled so far is in the database (raises TimeoutError)."""
+        async with asyncio.timeout(timeout_s):
+            while self._dirty or not self._idle.is_set():
+                self._wake.set()
+                await self._idle.wait()
+                await asyncio.sleep(0)
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    # -- the bus handler ---------------------------------------------------------------------
+
+    async def handle(self, ev: Event) -> None:
+        """Journal the event (durably, see outbox) and schedule its call for writing."""
+        if not isinstance(ev, JOURNEY_EVENTS):
+            return
+        ev = masked(ev)
+        key = event_key(ev)
+        call = self._calls.get(ev.linkedid)  # type: ignore[attr-defined]
+        if call is not None and key in call.events:
+            self.stats["duplicates"] += 1
+            return
+        async with self._lock:
+            self.outbox.append(key)
+            policy = self.outbox.sync_policy
+            if policy == "always" or (policy == "terminal" and isinstance(ev, TERMINAL_EVENTS)):
+                await self.outbox.sync()
+        self.stats["events"] += 1
+        self._remember(ev, key)
+
+    def _remember(self, ev: Event, key: str) -> None:
+        linkedid: str = ev.linkedid  # type: ignore[attr-defined]
+        call = self._calls.get(linkedid)
+        if call is None:
+            call = self._calls[linkedid] = _Call()
+        call.events[key] = ev
+        call.last_seen = time.monotonic()
+        self._dirty[linkedid] = None
+        self._idle.clear()
+        self._wake.set()
+
+    # -- the writer --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            if not self._dirty:
+                self._evict_idle()
+                if self.outbox.bytes > self.compact_bytes:
+                    await self._compact()
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self.flush_interval_s and len(self._dirty) < self.batch_size:
+                await asyncio.sleep(self.flush_interval_s)  # let a batch gather
+            batch = list(islice(self._dirty, self.batch_size))
+            for linkedid in batch:
+                del self._dirty[linkedid]
+            try:
+                await self._write(batch)
+            except Exception as err:
+                for linkedid in batch:
+                    self._dirty.setdefault(linkedid, None)
+                self.stats["write_failures"] += 1
+                if self.db_available:
+                    log.warning("call log: database write failed (%s: %s); %d calls wait in the outbox",
+                                type(err).__name__, str(err)[:200], len(self._dirty))
+                self.db_available = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_max_s)
+                continue
+            if not self.db_available:
+                log.info("call log: database is back; catching up with %d calls", len(self._dirty))
+            self.db_available = True
+            backoff = 0.05
+            await asyncio.sleep(0)
+
+    async def _write(self, batch: list[str]) -> None:
+        calls = {lid: self._calls[lid] for lid in batch if lid in self._calls}
+        async with self.db.session() as s:
+            need = [lid for lid, c in calls.items() if c.need_db]
+            stored: dict[str, list[dict[str, Any]]] = {}
+            if need:
+                rows = await s.execute(select(Interaction.id, Interaction.linkedid, Interaction.events,
+                                              Interaction.customer_id).where(Interaction.linkedid.in_(need)))
+                for row in rows:
+                    c = calls[row.linkedid]
+                    c.db_id, c.customer_id = row.id, row.customer_id
+                    stored[row.linkedid] = row.events or []
+            folded: dict[str, Folded] = {}
+            for lid, c in calls.items():
+                if lid in stored:
+                    known = {event_key(e): e for e in _events(stored[lid])}
+                    if set(c.events) <= set(known):
+                        continue  # a replay of what the database already holds: change nothing
+                    for k, e in known.items():
+                        c.events.setdefault(k, e)
+                folded[lid] = fold(lid, c.events.values())
+            await self._resolve_customers(s, folded, calls)
+            new = [lid for lid in folded if calls[lid].db_id is None]
+            old = [lid for lid in folded if calls[lid].db_id is not None]
+            if new:
+                res = await s.execute(insert(Interaction).returning(Interaction.id, Interaction.linkedid),
+                                      [_row(folded[lid], calls[lid]) for lid in new])
+                for row in res:
+                    calls[row.linkedid].db_id = row.id
+            if old:
+                ids = [calls[lid].db_id for lid in old]
+                with_cust = [_row(folded[lid], calls[lid], id=calls[lid].db_id) for lid in old
+                             if calls[lid].customer_id is not None]
+                without = [_row(folded[lid], calls[lid], id=calls[lid].db_id) for lid in old
+                           if calls[lid].customer_id is None]
+                for row in without:
+                    row.pop("customer_id")  # never clear a customer an agent linked meanwhile
+                for rows_ in (with_cust, without):
+                    if rows_:
+                        await s.execute(update(Interaction), rows_)
+                await s.execute(delete(Segment).where(Segment.interaction_id.in_(ids)))
+            seg_rows = [_segment_row(calls[lid].db_id, i, seg)  # type: ignore[arg-type]
+                        for lid in folded for i, seg in enumerate(folded[lid].segments)]
+            if seg_rows:
+                await s.execute(insert(Segment), seg_rows)
+        self.stats["batches"] += 1
+        self.stats["written"] += len(folded)
+        for lid, c in calls.items():
+            c.need_db = False
+            c.written = len(c.events)
+            done = lid not in folded or folded[lid].fields["status"] == "complete"
+            if done and lid not in self._dirty:
+                del self._calls[lid]  # safely in the database; late events re-read it from there
+
+    async def _resolve_customers(self, s: Any, folded: dict[str, Folded], calls: dict[str, _Call]) -> None:
+        """Callers the IVR did not identify are matched on their number (one customer only)."""
+        wanted: dict[str, list[str]] = {}
+        for lid, f in folded.items():
+            fields = f.fields
+            if fields["customer_id"] is not None:
+                calls[lid].customer_id = fields["customer_id"]
+                continue
+            if calls[lid].customer_id is not None:
+                continue
+            number = fields["dialled_number"] if fields["direction"] == "outbound" else fields["caller_number"]
+            e164 = try_e164(number)
+            if e164:
+                wanted.setdefault(e164, []).append(lid)
+        if not wanted:
+            return
+        rows = await s.execute(select(CustomerPhone.e164, CustomerPhone.customer_id)
+                               .where(CustomerPhone.e164.in_(list(wanted))))
+        owners: dict[str, set[int]] = {}
+        for row in rows:
+            owners.setdefault(row.e164, set()).add(row.customer_id)
+        for e164, ids in owners.items():
+            if len(ids) == 1:
+                for lid in wanted[e164]:
+                    calls[lid].customer_id = next(iter(ids))
+
+    def _evict_idle(self) -> None:
+        cutoff = time.monotonic() - self.evict_idle_s
+        for lid in [lid for lid, c in self._calls.items()
+                    if c.last_seen < cutoff and lid not in self._dirty and c.written == len(c.events)]:
+            del self._calls[lid]
+
+    async def _compact(self) -> None:
+        """Keep in the journal only the events of calls that memory still holds."""
+        async with self._lock:
+            keep = [k for c in self._calls.values() for k in c.events]
+            await self.outbox.compact(keep)
+
+
+def _events(stored: Iterable[dict[str, Any]]) -> Iterable[Event]:
+    for d in stored:
+        try:
+            yield from_wire(json.dumps(d))
+        except (ValueError, TypeError, KeyError):
+            log.warning("stored event unreadable, ignored: %.200s", d)
+
+
+def _ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _row(f: Folded, call: _Call, **extra: Any) -> dict[str, Any]:
+    row = dict(f.fields)
+    for name in _TIMES:
+        row[name] = _ts(row[name])
+    for name, width in _WIDTHS.items():
+        if isinstance(row.get(name), str):
+            row[name] = row[name][:width]
+    row["customer_id"] = row["customer_id"] if row["customer_id"] is not None else call.customer_id
+    row["linkedid"] = f.linkedid
+    row["events"] = [json.loads(k) for k in sorted(call.events)]
+    row.update(extra)
+    return row
+
+
+def _segment_row(interaction_id: int, seq: int, seg: Any) -> dict[str, Any]:
+    return {"interaction_id": interaction_id, "seq": seq, "kind": seg.kind, "started_at": _ts(seg.started),
+            "ended_at": _ts(seg.ended), "duration_s": round(seg.duration, 3), "agent_id": seg.agent_id,
+            "queue": seg.queue, "detail": seg.detail}

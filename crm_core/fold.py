@@ -1,0 +1,321 @@
+"""Pure fold of one call's journey events into one interaction record with its segments.
+
+The same set of events always gives the same record, whatever order they arrived in and however
+often: events are de-duplicated on their wire form and applied in (ts, journey step) order. No
+I/O here; ``calllog`` owns the bus, the outbox and the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cti.events import Event
+from cti.journey import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    CallArrived,
+    CallbackRequested,
+    CallConnected,
+    CallEnded,
+    CallTransferred,
+    HoldEnded,
+    HoldStarted,
+    IvrFinished,
+    QueueEntered,
+    QueueLeft,
+    RecordingStarted,
+    VoicemailLeft,
+    WrapUpDone,
+)
+
+JOURNEY_EVENTS: tuple[type[Event], ...] = (
+    CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, CallConnected,
+    RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft, VoicemailLeft,
+    CallbackRequested, CallEnded, WrapUpDone,
+)
+# Tie-break for events stamped with the same time: the journey's own order.
+_RANK = {cls: i for i, cls in enumerate(JOURNEY_EVENTS)}
+TERMINAL_EVENTS = (CallEnded, WrapUpDone)
+
+# IvrFinished.outcome -> interaction outcome when the IVR let go of the call without a queue.
+IVR_OUTCOMES = {"voicemail": "voicemail", "callback": "callback_requested", "transfer": "abandoned_ivr",
+                "hangup": "abandoned_ivr", "abandoned": "abandoned_ivr"}
+_SECRET_HINTS = ("pin", "password", "passcode", "secret", "cvv", "card")
+
+
+def event_key(ev: Event) -> str:
+    """The identity of an event for de-duplication: its canonical JSON wire form."""
+    return json.dumps(wire_dict(ev), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def wire_dict(ev: Event) -> dict[str, Any]:
+    return {"type": ev.name, "data": {f.name: getattr(ev, f.name) for f in dataclasses.fields(ev)}}
+
+
+def mask_path(path: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """IVR steps with secret input (PINs...) keep only as many '*' as digits were typed."""
+    out = []
+    for step in path:
+        step = dict(step)
+        node = str(step.get("node", "")).lower()
+        secret = step.get("secret") or step.get("masked") or any(h in node for h in _SECRET_HINTS)
+        if secret and isinstance(step.get("input"), str) and set(step["input"]) != {"*"}:
+            step["input"] = "*" * len(step["input"])
+        out.append(step)
+    return tuple(out)
+
+
+def masked(ev: Event) -> Event:
+    if isinstance(ev, IvrFinished) and ev.path:
+        return dataclasses.replace(ev, path=mask_path(ev.path))
+    return ev
+
+
+@dataclass
+class FoldedSegment:
+    kind: str
+    started: float
+    ended: float | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended - self.started) if self.ended is not None else 0.0
+
+
+@dataclass
+class Folded:
+    """Interaction fields (times as epoch seconds) and its segments in time order."""
+
+    linkedid: str
+    fields: dict[str, Any]
+    segments: list[FoldedSegment]
+
+
+@dataclass
+class _State:
+    linkedid: str
+    f: dict[str, Any] = field(default_factory=dict)
+    segs: list[FoldedSegment] = field(default_factory=list)
+    open: dict[tuple[str, str | None], FoldedSegment] = field(default_factory=dict)
+    explicit_outcome: str | None = None
+    entered_queue: bool = False
+    queue_abandoned: bool = False
+    queue_waited: float = 0.0
+    wrapped: bool = False
+    acw_override: float = 0.0
+
+    def opens(self, kind: str, ts: float, key: str | None = None, **kw: Any) -> FoldedSegment:
+        self.closes(kind, ts, key)
+        seg = FoldedSegment(kind, ts, **kw)
+        self.segs.append(seg)
+        self.open[(kind, key)] = seg
+        return seg
+
+    def closes(self, kind: str, ts: float, key: str | None = None, **detail: Any) -> FoldedSegment | None:
+        seg = self.open.pop((kind, key), None)
+        if seg is not None:
+            seg.ended = max(ts, seg.started)
+            seg.detail.update(detail)
+        return seg
+
+    def closes_kind(self, kind: str, ts: float, **detail: Any) -> None:
+        for k in [k for k in self.open if k[0] == kind]:
+            self.closes(kind, ts, k[1], **detail)
+
+
+def fold(linkedid: str, events: Iterable[Event]) -> Folded:
+    """Fold the events of call ``linkedid`` (any order, duplicates allowed) into one interaction."""
+    unique = {event_key(ev): ev for ev in events}
+    ordered = sorted(unique.items(), key=lambda kv: (kv[1].ts, _RANK.get(type(kv[1]), 99), kv[0]))
+    st = _State(linkedid)
+    st.f.update(direction="inbound", caller_number="", caller_name="", dialled_number="", started_at=None,
+                answered_at=None, ended_at=None, customer_id=None, agent_id=None, queue=None, ivr_flow=None,
+                ivr_outcome=None, ivr_path=[], language=None, priority=0, hold_count=0, transfer_count=0,
+                disposition=None, notes="", recording_file=None, case_id=None, resolved_first_contact=False,
+                hangup_cause=None, callback_number=None, voicemail_mailbox=None)
+    for _, ev in ordered:
+        apply = _APPLY.get(type(ev))
+        if apply is not None:
+            apply(st, ev)
+    return _finish(st, [ev for _, ev in ordered])
+
+
+def _arrived(st: _State, ev: CallArrived) -> None:
+    if st.f["started_at"] is not None and st.f.get("_arrived"):
+        return
+    st.f.update(_arrived=True, direction=ev.direction, caller_number=ev.caller_number,
+                caller_name=ev.caller_name, dialled_number=ev.dnis, started_at=ev.ts)
+    if ev.agent_id:
+        st.f["agent_id"] = ev.agent_id
+
+
+def _ivr(st: _State, ev: IvrFinished) -> None:
+    start = ev.started_at or st.f["started_at"] or ev.ts
+    st.segs.append(FoldedSegment("ivr", min(start, ev.ts), ev.ts, detail={
+        "flow": ev.flow, "outcome": ev.outcome, **({"transfer_to": ev.transfer_to} if ev.transfer_to else {})}))
+    st.f.update(ivr_flow=ev.flow, ivr_outcome=ev.outcome, ivr_path=[dict(s) for s in mask_path(ev.path)],
+                language=ev.language, priority=max(st.f["priority"], ev.priority))
+    if ev.customer_id is not None:
+        st.f["customer_id"] = ev.customer_id
+    if ev.queue:
+        st.f["queue"] = ev.queue
+    if ev.caller_number and not st.f["caller_number"]:
+        st.f["caller_number"] = ev.caller_number
+    if ev.outcome in IVR_OUTCOMES:
+        st.explicit_outcome = IVR_OUTCOMES[ev.outcome]
+
+
+def _queue_entered(st: _State, ev: QueueEntered) -> None:
+    st.closes_kind("queue", ev.ts)
+    st.opens("queue", ev.ts, queue=ev.queue)
+    st.entered_queue = True
+    st.f["queue"] = ev.queue
+    st.f["priority"] = max(st.f["priority"], ev.priority)
+    if ev.customer_id is not None and st.f["customer_id"] is None:
+        st.f["customer_id"] = ev.customer_id
+
+
+def _ringing(st: _State, ev: AgentRinging) -> None:
+    st.opens("ringing", ev.ts, ev.agent_id, agent_id=ev.agent_id, queue=ev.queue)
+
+
+def _no_answer(st: _State, ev: AgentRingNoAnswer) -> None:
+    st.closes("ringing", ev.ts, ev.agent_id, result="no_answer")
+
+
+def _connected(st: _State, ev: CallConnected) -> None:
+    st.closes_kind("queue", ev.ts)
+    st.closes("ringing", ev.ts, ev.agent_id, result="answered")
+    st.closes_kind("ringing", ev.ts, result="cancelled")
+    st.closes_kind("hold", ev.ts)
+    st.closes_kind("talk", ev.ts)
+    if st.f["answered_at"] is None:
+        st.f["answered_at"] = ev.ts
+    queue = ev.queue or st.f["queue"]
+    st.f.update(agent_id=ev.agent_id, queue=queue)
+    st.opens("talk", ev.ts, agent_id=ev.agent_id, queue=queue)
+
+
+def _recording(st: _State, ev: RecordingStarted) -> None:
+    if st.f["recording_file"] is None:
+        st.f["recording_file"] = ev.file
+
+
+def _hold_started(st: _State, ev: HoldStarted) -> None:
+    if ("hold", None) not in st.open:
+        st.opens("hold", ev.ts, agent_id=ev.agent_id)
+        st.f["hold_count"] += 1
+
+
+def _hold_ended(st: _State, ev: HoldEnded) -> None:
+    st.closes("hold", ev.ts)
+
+
+def _transferred(st: _State, ev: CallTransferred) -> None:
+    st.segs.append(FoldedSegment("transfer", ev.ts, ev.ts, agent_id=ev.from_agent, detail={
+        "target": ev.target, "target_kind": ev.target_kind, "kind": ev.kind}))
+    st.f["transfer_count"] += 1
+    if ev.kind == "blind":  # the transferring agent drops out at once; attended ends on connect
+        st.closes_kind("hold", ev.ts)
+        st.closes_kind("talk", ev.ts)
+
+
+def _queue_left(st: _State, ev: QueueLeft) -> None:
+    seg = st.open.get(("queue", None))
+    st.closes_kind("queue", ev.ts, reason=ev.reason, **({"target": ev.target} if ev.target else {}))
+    st.closes_kind("ringing", ev.ts, result="cancelled")
+    if seg is None:
+        st.queue_waited += ev.waited_s
+        st.entered_queue = True
+        st.f["queue"] = st.f["queue"] or ev.queue
+    if ev.reason == "abandoned":
+        st.queue_abandoned = True
+
+
+def _voicemail(st: _State, ev: VoicemailLeft) -> None:
+    st.explicit_outcome = "voicemail"
+    st.f["voicemail_mailbox"] = ev.mailbox
+
+
+def _callback(st: _State, ev: CallbackRequested) -> None:
+    st.explicit_outcome = "callback_requested"
+    st.f["callback_number"] = ev.number
+    if ev.customer_id is not None and st.f["customer_id"] is None:
+        st.f["customer_id"] = ev.customer_id
+
+
+def _ended(st: _State, ev: CallEnded) -> None:
+    if st.f["ended_at"] is not None:
+        return
+    st.f.update(ended_at=ev.ts, hangup_cause=ev.cause)
+    st.closes_kind("ringing", ev.ts, result="caller_hung_up")
+    for kind, key in list(st.open):
+        if kind != "wrapup":
+            st.closes(kind, ev.ts, key)
+    if st.f["answered_at"] is not None and not st.wrapped:
+        st.opens("wrapup", ev.ts, agent_id=st.f["agent_id"])
+
+
+def _wrapped(st: _State, ev: WrapUpDone) -> None:
+    if st.wrapped:
+        return
+    st.wrapped = True
+    if st.closes("wrapup", ev.ts) is None:
+        start = ev.ts - ev.wrapup_s if ev.wrapup_s > 0 else ev.ts
+        st.segs.append(FoldedSegment("wrapup", start, ev.ts, agent_id=ev.agent_id))
+    st.acw_override = ev.wrapup_s
+    st.f.update(disposition=ev.disposition or None, notes=ev.notes, resolved_first_contact=ev.resolved_first_contact)
+    if ev.case_id is not None:
+        st.f["case_id"] = ev.case_id
+    st.f["agent_id"] = st.f["agent_id"] or ev.agent_id
+
+
+_APPLY: dict[type[Event], Any] = {
+    CallArrived: _arrived, IvrFinished: _ivr, QueueEntered: _queue_entered, AgentRinging: _ringing,
+    AgentRingNoAnswer: _no_answer, CallConnected: _connected, RecordingStarted: _recording,
+    HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
+    QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, CallEnded: _ended,
+    WrapUpDone: _wrapped,
+}
+
+
+def _total(segs: list[FoldedSegment], kind: str) -> float:
+    return sum(s.duration for s in segs if s.kind == kind)
+
+
+def _finish(st: _State, events: list[Event]) -> Folded:
+    f = st.f
+    f.pop("_arrived", None)
+    if f["started_at"] is None:
+        f["started_at"] = min((ev.ts for ev in events), default=0.0)
+    ended = f["ended_at"] is not None
+    if f["answered_at"] is not None:
+        outcome: str | None = "answered"
+    elif st.explicit_outcome is not None:
+        outcome = st.explicit_outcome
+    elif not ended:
+        outcome = None
+    elif st.entered_queue:
+        outcome = "abandoned_queue"
+    elif any(s.kind == "ivr" for s in st.segs):
+        outcome = "abandoned_ivr"
+    else:
+        outcome = "failed"
+    hold = _total(st.segs, "hold")
+    talk = max(0.0, _total(st.segs, "talk") - hold)  # holds happen inside talk: AHT adds them apart
+    acw = st.acw_override if st.acw_override > 0 else _total(st.segs, "wrapup")
+    wait = _total(st.segs, "queue") + st.queue_waited
+    complete = st.wrapped or (ended and f["answered_at"] is None)
+    f.update(outcome=outcome, abandoned=outcome in ("abandoned_ivr", "abandoned_queue"),
+             status="complete" if complete else ("ended" if ended else "open"),
+             ivr_s=round(_total(st.segs, "ivr"), 3), wait_s=round(wait, 3), ring_s=round(_total(st.segs, "ringing"), 3),
+             talk_s=round(talk, 3), hold_s=round(hold, 3), acw_s=round(acw, 3))
+    segs = sorted(enumerate(st.segs), key=lambda p: (p[1].started, p[0]))
+    return Folded(st.linkedid, f, [s for _, s in segs])
