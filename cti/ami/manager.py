@@ -122,6 +122,7 @@ class AmiClient:
         self.backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, jitter=0.2)
         self.connects = 0
         self.resyncs = 0
+        self.actions_sent = 0
         self.version: str | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -266,6 +267,7 @@ class AmiClient:
         pending = _Pending(action, expect, asyncio.get_running_loop().create_future())
         self._pending[action_id] = pending
         proto.transport.write(data)
+        self.actions_sent += 1
         try:
             return await asyncio.wait_for(pending.future, timeout_s)
         except TimeoutError:
