@@ -7,9 +7,19 @@ Templates ``{var}`` in say items, set values and attributes are filled from the 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 NODE_ID = r"^[a-z][a-z0-9_]*$"
 # Sound names travel into AGI commands: letters, digits, '_', '-', '.', '/' only (no spaces, quotes).
@@ -37,7 +47,25 @@ class Say(_Model):
         return self
 
 
-PromptItem = Annotated[str, Field(pattern=SOUND)] | Say
+def _prompt_item(value: Any) -> str | Say:
+    if isinstance(value, str):
+        if not re.match(SOUND, value):
+            raise ValueError(f"sound name {value!r} may only hold letters, digits and _ . / - "
+                             "(it goes into an AGI command)")
+        return value
+    if isinstance(value, Say):
+        return value
+    if isinstance(value, dict):
+        try:
+            return Say.model_validate(value)
+        except ValidationError as err:
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+    raise ValueError("a prompt item is a sound name or {digits|number|date: '{var}'}")
+
+
+# One plain validator instead of a str | Say union: pydantic would report a bad item once per
+# union member, with internal names in the error location.
+PromptItem = Annotated[str | Say, PlainValidator(_prompt_item)]
 
 
 class Entry(_Model):
@@ -151,11 +179,13 @@ class Collect(_Asking):
     sensitive: bool = False
     next: str
 
-    @model_validator(mode="after")
-    def _lengths(self) -> Collect:
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        return self
+    @field_validator("max")
+    @classmethod
+    def _lengths(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min")
+        if low is not None and low > value:
+            raise ValueError(f"max ({value}) is less than min ({low})")
+        return value
 
 
 class Lookup(_Node):

@@ -34,7 +34,7 @@ def parse(data: Any, source: str) -> tuple[f.Flow | None, list[str]]:
         out = []
         for e in err.errors():
             loc = [str(p) for p in e["loc"]]
-            msg = e["msg"]
+            msg = e["msg"].removeprefix("Value error, ")
             if len(loc) >= 2 and loc[0] == "nodes":
                 node = loc[1]
                 rest = loc[2:]
