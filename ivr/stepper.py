@@ -203,7 +203,7 @@ def step(flow: f.Flow, state: IvrState, event: Event, now: float) -> StepResult:
     elif isinstance(event, Started):
         w.vars.update(event.vars)
         if event.language:
-            w.language = event.language
+            w.set_language(event.language)
         w.run(flow.start)
     elif isinstance(event, PromptDone):
         node = w.current()
@@ -305,7 +305,7 @@ class _Work:
         if ident.account_number:
             self.vars["account_number"] = ident.account_number
         if ident.language:
-            self.language = ident.language
+            self.set_language(ident.language)
         self.record(self.node, None, "found")
         self.run(node.found)
 
@@ -367,9 +367,8 @@ class _Work:
             self.skills.update(node.skills)
             if node.priority is not None:
                 self.priority = node.priority
-            if node.language is not None and node.language != self.language:
-                self.language = node.language
-                self.actions.append(SetVar("CHANNEL(language)", node.language))
+            if node.language is not None:
+                self.set_language(node.language)
             return node.next
         self.record(node_id, None, node.type)
         self.finish(node, node.type)
@@ -435,6 +434,12 @@ class _Work:
         return self.flow.priorities.get(self.vars.get("tier", ""), 0)
 
     # -- helpers --------------------------------------------------------------------------------
+    def set_language(self, language: str) -> None:
+        if language != self.language:
+            self.language = language
+            # Asterisk picks sounds/<language>/ for every later prompt (falling back to en).
+            self.actions.append(SetVar("CHANNEL(language)", language))
+
     def render(self, items: list[f.PromptItem], interruptible: bool) -> list[Action]:
         out: list[Action] = []
         sounds: list[str] = []

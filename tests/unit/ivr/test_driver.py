@@ -1,0 +1,207 @@
+"""The async driver over a scripted in-memory AgiSession: dialplan variables, bus events, hang-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from cti.agi.session import AgiReply, Digits
+from cti.bus import InProcessBus
+from cti.errors import AgiHangup
+from cti.events import Event
+from cti.journey import CallArrived, IvrFinished
+from ivr.directory import InMemoryDirectory
+from ivr.driver import make_ivr_route, run_ivr
+from tests.unit.ivr.walk import GOLD, OPEN, SATURDAY, demo
+
+FLOW = demo()
+
+
+class ScriptedSession:
+    """Answers GET DATA from a script; 'HANGUP' in the script means the caller hung up there."""
+
+    def __init__(self, keys: list[str], *, extension: str = "5000", callerid: str = "+8613800000001",
+                 linkedid: str | None = "1700000000.11", hang_on_play: str | None = None) -> None:
+        self._env = {"channel": "Local/5000@cti-inbound-00000001;2", "uniqueid": "1700000000.12",
+                     "callerid": callerid, "calleridname": "unknown", "extension": extension,
+                     "context": "cti-inbound", "network_script": "ivr"}
+        self.keys = list(keys)
+        self.linkedid = linkedid
+        self.hang_on_play = hang_on_play
+        self.log: list[tuple[str, ...]] = []
+        self.vars: dict[str, str] = {}
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self._env
+
+    async def command(self, *words: str) -> AgiReply:
+        self.log.append(("command", *words))
+        if words[0] == "GET VARIABLE" and words[1] == "CHANNEL(linkedid)":
+            return AgiReply(200, "1", self.linkedid) if self.linkedid else AgiReply(200, "0")
+        if words[0] == "SET VARIABLE":
+            self.vars[words[1]] = words[2]
+            return AgiReply(200, "1")
+        raise AssertionError(words)
+
+    async def answer(self) -> None:
+        self.log.append(("answer",))
+
+    async def stream_file(self, sound: str, escape_digits: str = "") -> str:
+        self.log.append(("stream_file", sound))
+        if sound == self.hang_on_play:
+            raise AgiHangup("gone")
+        return ""
+
+    async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> Digits:
+        self.log.append(("get_data", sound, str(timeout_ms), str(max_digits)))
+        key = self.keys.pop(0)
+        if key == "HANGUP":
+            raise AgiHangup("caller hung up")
+        return Digits(key, key == "")
+
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        raise AssertionError("not used")
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> str:
+        self.log.append(("say_digits", digits))
+        return ""
+
+    async def say_number(self, number: int, escape_digits: str = "") -> str:
+        self.log.append(("say_number", str(number)))
+        return ""
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.log.append(("set_variable", name, value))
+        self.vars[name] = value
+
+    async def get_variable(self, name: str) -> str | None:
+        return self.vars.get(name)
+
+    async def exec(self, application: str, *args: str) -> AgiReply:
+        self.log.append(("exec", application, *args))
+        return AgiReply(200, "0")
+
+    async def hangup(self) -> None:
+        self.log.append(("hangup",))
+
+
+class Clock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 0.5
+        return self.now
+
+
+@pytest.fixture
+async def bus() -> Any:
+    b = InProcessBus()
+    seen: list[Event] = []
+
+    async def keep(ev: Event) -> None:
+        seen.append(ev)
+
+    b.subscribe(Event, keep, name="test")
+    await b.start()
+    b.seen = seen  # type: ignore[attr-defined]
+    yield b
+    await b.stop()
+
+
+def directory() -> InMemoryDirectory:
+    return InMemoryDirectory(numbers={"+8613800000002": GOLD}, accounts={"123456": ("1234", GOLD)})
+
+
+async def test_account_and_pin_to_billing(bus: Any) -> None:
+    session = ScriptedSession(["123456", "1234", "2"])
+    d = directory()
+    out = await run_ivr(session, FLOW, d, bus, Clock(OPEN))
+    await bus.drain()
+    assert session.vars == {"CTI_QUEUE": "billing", "CTI_PRIORITY": "5", "CTI_NEXT": "queue"}
+    assert ("get_data", "dir-pls-enter", "6000", "6") in session.log
+    assert ("get_data", "vm-password", "6000", "4") in session.log
+    assert session.log[-1] == ("set_variable", "CTI_NEXT", "queue")  # set last: the dialplan reads it next
+    assert d.calls == [("lookup_by_number", "+8613800000001"), ("verify_account", "123456")]
+    arrived, finished = bus.seen
+    assert isinstance(arrived, CallArrived) and isinstance(finished, IvrFinished)
+    assert (arrived.linkedid, arrived.caller_number, arrived.dnis, arrived.caller_name) == \
+        ("1700000000.11", "+8613800000001", "5000", "")
+    assert finished.linkedid == "1700000000.11" and finished.outcome == "queue" and finished.queue == "billing"
+    assert finished.skills == {"billing": 2} and finished.priority == 5 and finished.customer_id == 42
+    assert finished.attributes == {"customer": "Li Wei", "account": "123456", "identified_by": "account",
+                                   "topic": "billing"}
+    assert finished.channel == "Local/5000@cti-inbound-00000001;2" and finished.flow == "demo"
+    assert finished.started_at == OPEN + 0.5
+    pin = next(p for p in finished.path if p["node"] == "ask_pin")
+    assert pin["input"] == "****"
+    assert all(p["input"] != "1234" for p in finished.path)
+    assert out.queue == "billing" and out.outcome == "queue" and out.path == finished.path
+
+
+async def test_known_number_voicemail_after_hours(bus: Any) -> None:
+    session = ScriptedSession(["1"], callerid="+8613800000002")
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(SATURDAY))
+    assert session.vars == {"CTI_MAILBOX": "8000@cti", "CTI_NEXT": "voicemail"}
+    assert out.outcome == "voicemail" and out.customer_id == 42 and out.mailbox == "8000@cti"
+    assert ("get_data", "vm-tocallback", "5000", "1") in session.log
+
+
+async def test_hangup_mid_menu_is_an_abandon(bus: Any) -> None:
+    session = ScriptedSession(["HANGUP"], callerid="+8613800000002")
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    await bus.drain()
+    assert out.outcome == "abandoned" and out.queue is None
+    assert "CTI_NEXT" not in session.vars  # nothing is sent to a dead channel
+    finished = bus.seen[-1]
+    assert isinstance(finished, IvrFinished) and finished.outcome == "abandoned"
+    assert finished.path[-1]["node"] == "main_menu" and finished.path[-1]["choice"] == "hangup"
+    assert finished.customer_id == 42 and finished.skills is None
+
+
+async def test_hangup_during_the_final_prompt_is_an_abandon(bus: Any) -> None:
+    session = ScriptedSession(["1"], callerid="+8613800000002", hang_on_play="pls-hold-while-try")
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    assert out.outcome == "abandoned" and out.path[-1]["choice"] == "hangup"
+
+
+async def test_language_switch_sets_channel_language(bus: Any) -> None:
+    session = ScriptedSession(["9", "1"], callerid="+8613800000002")
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    assert ("command", "SET VARIABLE", "CHANNEL(language)", "zh") in session.log
+    assert out.language == "zh" and out.skills == {"support": 2, "mandarin": 1}
+
+
+async def test_linkedid_falls_back_to_uniqueid(bus: Any) -> None:
+    session = ScriptedSession(["0"], callerid="+8613800000002", linkedid=None)
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    assert out.linkedid == "1700000000.12" and out.queue == "general"
+
+
+async def test_route_picks_the_flow_by_dnis_and_entry_vars(bus: Any) -> None:
+    got = []
+
+    async def keep(outcome: Any) -> None:
+        got.append(outcome)
+
+    flows = {"5000": FLOW, "5002": FLOW}
+    route = make_ivr_route(flows, directory(), bus, Clock(SATURDAY), on_outcome=keep)
+    await route(ScriptedSession(["3"], extension="5002", callerid="+8613800000002"))  # always-open line
+    assert got[0].queue == "sales"
+    session = ScriptedSession([], extension="7777")
+    await route(session)
+    assert session.vars == {"CTI_QUEUE": "general", "CTI_NEXT": "queue"}
+    assert len(got) == 1
+
+
+async def test_chinese_line_starts_in_zh(bus: Any) -> None:
+    route = make_ivr_route({"5001": FLOW}, directory(), bus, Clock(OPEN))
+    session = ScriptedSession(["2"], extension="5001", callerid="+8613800000002")
+    await route(session)
+    await bus.drain()
+    finished = bus.seen[-1]
+    assert finished.language == "zh" and finished.skills == {"billing": 2, "mandarin": 1}
+    assert session.log[1] == ("command", "SET VARIABLE", "CHANNEL(language)", "zh")
