@@ -375,15 +375,21 @@ class _Work:
         return None
 
     def ask(self, node: f.Menu | f.Collect, prompt: list[f.PromptItem]) -> None:
-        *head, last = prompt
+        # The trailing run of sounds goes into the Collect itself (GET DATA plays "a&b" and stops at
+        # the first key); say items before it are played first, not interruptible.
+        cut = len(prompt)
+        while cut > 0 and isinstance(prompt[cut - 1], str):
+            cut -= 1
+        head, tail = prompt[:cut], prompt[cut:]
         self.actions.extend(self.render(head, False))
         if isinstance(node, f.Menu):
             width = max(len(k) for k in self.flow.menu_options(node))
             lo, hi = 1, width
         else:
             lo, hi = node.min, node.max
-        assert isinstance(last, str)  # the validator requires a sound last
-        self.actions.append(Collect((self.flow.sound_for(last, self.language),), lo, hi, node.timeout_ms))
+        sounds = tuple(self.flow.sound_for(x, self.language) for x in tail if isinstance(x, str))
+        assert sounds  # the validator requires a menu/collect prompt to end with a sound
+        self.actions.append(Collect(sounds, lo, hi, node.timeout_ms))
         self.phase = Phase.COLLECTING
 
     def lookup(self, node_id: str, node: f.Lookup) -> str | None:

@@ -147,7 +147,7 @@ async def test_known_number_voicemail_after_hours(bus: Any) -> None:
     out = await run_ivr(session, FLOW, directory(), bus, Clock(SATURDAY))
     assert session.vars == {"CTI_MAILBOX": "8000@cti", "CTI_NEXT": "voicemail"}
     assert out.outcome == "voicemail" and out.customer_id == 42 and out.mailbox == "8000@cti"
-    assert ("get_data", "vm-tocallback", "5000", "1") in session.log
+    assert ("get_data", "vm-nobodyavail&vm-leavemsg&vm-tocallback", "5000", "1") in session.log
 
 
 async def test_hangup_mid_menu_is_an_abandon(bus: Any) -> None:

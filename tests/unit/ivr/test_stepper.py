@@ -12,6 +12,7 @@ from ivr.errors import IllegalTransition
 from tests.unit.ivr.walk import EVENING, GOLD, HOLIDAY, KEY, OPEN, SATURDAY, demo, walk
 
 FLOW = demo()
+MENU = ("vm-press", "digits/1", "vm-press", "digits/2", "vm-press", "digits/3", "vm-press", "digits/0")
 CALLER = {"caller_number": "+8613800000001"}
 NO_CLI = {"caller_number": ""}
 
@@ -101,19 +102,18 @@ def test_menu_prompts_and_retry_prompts() -> None:
     res = s.step(FLOW, res.state, s.PromptDone(), OPEN)
     assert res.actions == (s.Lookup("caller_id", "+8613800000001"),)
     res = s.step(FLOW, res.state, s.LookupResult(GOLD), OPEN)
-    assert res.actions == (s.Collect(("basic-pbx-ivr-main",), 1, 1, 5000),)
+    assert res.actions == (s.Collect(MENU, 1, 1, 5000),)
     res = s.step(FLOW, res.state, s.Digits("5"), OPEN)
-    assert res.actions == (s.Play(("invalid",)), s.Collect(("basic-pbx-ivr-main",), 1, 1, 5000))
+    assert res.actions == (s.Collect(("invalid", *MENU), 1, 1, 5000),)
     assert res.state.attempts == 1
     res = s.step(FLOW, res.state, s.Digits("9"), OPEN)
-    assert res.actions == (s.SetVar("CHANNEL(language)", "zh"), s.Collect(("basic-pbx-ivr-main",), 1, 1, 5000))
+    assert res.actions == (s.SetVar("CHANNEL(language)", "zh"), s.Collect(MENU, 1, 1, 5000))
     assert res.state.attempts == 0 and res.state.language == "zh"
 
 
 def test_after_hours_prompt_is_played_then_collected() -> None:
     _, actions = walk(FLOW, [GOLD, "1"], SATURDAY, CALLER)
-    assert s.Play(("vm-nobodyavail", "vm-leavemsg")) in actions
-    assert s.Collect(("vm-tocallback",), 1, 1, 5000) in actions
+    assert s.Collect(("vm-nobodyavail", "vm-leavemsg", "vm-tocallback"), 1, 1, 5000) in actions
     assert actions[-1] == s.Voicemail("8000@cti")
 
 
