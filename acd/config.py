@@ -1,0 +1,201 @@
+"""Queues from ``config/queues.yaml``: ``load_queues`` for the engine, ``check_queues`` for ``cti check``.
+
+Agents are not configured here (they come from the CRM users); the optional ``agents:`` section only
+seeds the demo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from acd.model import MAX_LEVEL, MIN_LEVEL, LimitKind, LimitSpec, QueueConfig, RoutingStep, Strategy
+from cti.errors import ConfigError
+from cti.settings import Settings
+
+FILE_NAME = "queues.yaml"
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepSpec(_Model):
+    after_s: float = Field(0.0, ge=0)
+    skills: dict[str, int] = {}
+    call_skill_cap: int | None = Field(None, ge=0, le=MAX_LEVEL)
+
+
+class LimitActionSpec(_Model):
+    action: Literal["voicemail", "callback", "queue", "hangup"]
+    target: str | None = None  # the queue for "queue"; the announcement for "hangup"
+
+
+class OverflowSpec(_Model):
+    after_s: float = Field(gt=0)
+    to: str
+
+
+class QueueSpec(_Model):
+    strategy: Literal["longest_idle", "most_skilled", "round_robin"] = "longest_idle"
+    steps: list[StepSpec] = Field(default_factory=lambda: [StepSpec.model_validate({})])
+    wrap_up_s: float = Field(10.0, ge=0)
+    ring_timeout_s: float = Field(15.0, gt=0)
+    max_wait_s: float | None = Field(None, gt=0)
+    max_wait_action: LimitActionSpec | None = None
+    max_length: int | None = Field(None, ge=1)
+    max_length_action: LimitActionSpec | None = None
+    no_agents_action: LimitActionSpec | None = None
+    overflow: OverflowSpec | None = None
+    announce_every_s: float | None = Field(None, gt=0)
+    service_level_s: float | None = Field(None, gt=0)
+    short_abandon_s: float = Field(5.0, ge=0)
+    preferred_agent_s: float = Field(0.0, ge=0)
+
+
+class DemoAgentSpec(_Model):
+    name: str = ""
+    skills: dict[str, int] = {}
+    queues: list[str] = []
+    capacity: int = Field(1, ge=1)
+    wrap_up_s: float | None = Field(None, ge=0)
+
+
+class QueuesFile(_Model):
+    skills: list[str]
+    service_level_s: float = Field(20.0, gt=0)
+    queues: dict[str, QueueSpec]
+    agents: dict[str, DemoAgentSpec] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAgent:
+    agent_id: str
+    name: str
+    skills: dict[str, int]
+    queues: tuple[str, ...]
+    capacity: int
+    wrap_up_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AcdConfig:
+    skills: tuple[str, ...]
+    queues: tuple[QueueConfig, ...]
+    agents: tuple[DemoAgent, ...]
+
+    def queue(self, name: str) -> QueueConfig:
+        return next(q for q in self.queues if q.name == name)
+
+
+def queues_path(settings: Settings) -> Path:
+    return settings.config_dir / FILE_NAME
+
+
+def load_queues(settings: Settings) -> AcdConfig:
+    """The queue configuration; ``ConfigError`` naming the file, queue and field when it is invalid."""
+    path = queues_path(settings)
+    spec, problems = _read(path)
+    if spec is None or problems:
+        raise ConfigError("\n".join(problems))
+    return _build(spec)
+
+
+def check_queues(settings: Settings) -> list[str]:
+    """Every problem of the queue configuration, each naming the file, the queue and the field."""
+    return _read(queues_path(settings))[1]
+
+
+def _read(path: Path) -> tuple[QueuesFile | None, list[str]]:
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, [f"{path}: missing"]
+    except yaml.YAMLError as err:
+        return None, [f"{path}: not valid YAML: {err}"]
+    try:
+        spec = QueuesFile.model_validate(raw)
+    except ValidationError as err:
+        return None, [f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+                      for e in err.errors()]
+    return spec, [f"{path}: {p}" for p in _cross_check(spec)]
+
+
+def _cross_check(spec: QueuesFile) -> list[str]:
+    known = set(spec.skills)
+    problems: list[str] = []
+
+    def skills(where: str, values: dict[str, int]) -> None:
+        for skill, level in values.items():
+            if skill not in known:
+                problems.append(f"{where}.{skill}: unknown skill (declare it under skills:)")
+            if not MIN_LEVEL <= level <= MAX_LEVEL:
+                problems.append(f"{where}.{skill}: level {level} outside {MIN_LEVEL}..{MAX_LEVEL}")
+
+    if not spec.queues:
+        problems.append("queues: at least one queue is needed")
+    for name, q in spec.queues.items():
+        where = f"queues.{name}"
+        if not q.steps:
+            problems.append(f"{where}.steps: at least one step is needed")
+        elif q.steps[0].after_s != 0:
+            problems.append(f"{where}.steps[0].after_s: the first step starts at 0")
+        for i, step in enumerate(q.steps):
+            skills(f"{where}.steps[{i}].skills", step.skills)
+            if i and step.after_s <= q.steps[i - 1].after_s:
+                problems.append(f"{where}.steps[{i}].after_s: must be later than the step before")
+        if q.overflow is not None and q.overflow.to not in spec.queues:
+            problems.append(f"{where}.overflow.to: unknown queue {q.overflow.to!r}")
+        if q.overflow is not None and q.overflow.to == name:
+            problems.append(f"{where}.overflow.to: a queue cannot overflow to itself")
+        for field in ("max_wait_action", "max_length_action", "no_agents_action"):
+            action: LimitActionSpec | None = getattr(q, field)
+            if action is not None and action.action == "queue":
+                if action.target not in spec.queues or action.target == name:
+                    problems.append(f"{where}.{field}.target: needs another configured queue, got {action.target!r}")
+        if q.max_wait_s is not None and q.max_wait_action is None:
+            problems.append(f"{where}.max_wait_action: needed when max_wait_s is set")
+        if q.max_length is not None and q.max_length_action is None:
+            problems.append(f"{where}.max_length_action: needed when max_length is set")
+    for agent_id, agent in spec.agents.items():
+        skills(f"agents.{agent_id}.skills", agent.skills)
+        for queue in agent.queues:
+            if queue not in spec.queues:
+                problems.append(f"agents.{agent_id}.queues: unknown queue {queue!r}")
+    return problems
+
+
+def _limit(spec: LimitActionSpec | None) -> LimitSpec | None:
+    return None if spec is None else LimitSpec(LimitKind(spec.action), spec.target)
+
+
+def _build(spec: QueuesFile) -> AcdConfig:
+    queues = tuple(
+        QueueConfig(
+            name=name,
+            steps=tuple(RoutingStep(s.after_s, dict(s.skills), s.call_skill_cap) for s in q.steps),
+            strategy=Strategy(q.strategy),
+            wrap_up_s=q.wrap_up_s,
+            ring_timeout_s=q.ring_timeout_s,
+            max_wait_s=q.max_wait_s,
+            max_wait_action=_limit(q.max_wait_action),
+            max_length=q.max_length,
+            max_length_action=_limit(q.max_length_action),
+            no_agents_action=_limit(q.no_agents_action),
+            overflow_after_s=q.overflow.after_s if q.overflow else None,
+            overflow_to=q.overflow.to if q.overflow else None,
+            announce_every_s=q.announce_every_s,
+            service_level_s=q.service_level_s if q.service_level_s is not None else spec.service_level_s,
+            short_abandon_s=q.short_abandon_s,
+            preferred_agent_s=q.preferred_agent_s,
+        )
+        for name, q in spec.queues.items()
+    )
+    agents = tuple(
+        DemoAgent(agent_id, a.name, dict(a.skills), tuple(a.queues), a.capacity, a.wrap_up_s)
+        for agent_id, a in spec.agents.items()
+    )
+    return AcdConfig(tuple(spec.skills), queues, agents)

@@ -1,0 +1,95 @@
+"""What the router decides, as data. The ACD adapter carries each one out, in list order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from acd.model import AgentState, LimitKind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Offer:
+    """Ring ``agent_id`` with ``call_id``; report back answered / no answer within the timeout."""
+
+    call_id: str
+    agent_id: str
+    queue: str
+    ring_timeout_s: float
+    customer_id: int | str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelOffer:
+    """Stop ringing ``agent_id`` (reason: caller_hung_up, ring_timeout, agent_missed, logout)."""
+
+    call_id: str
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bridge:
+    call_id: str
+    agent_id: str
+    queue: str
+    wait_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Requeue:
+    """The call waits again (music on hold) in ``queue`` after an offer failed."""
+
+    call_id: str
+    queue: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overflow:
+    call_id: str
+    from_queue: str
+    to_queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Announce:
+    """Tell the caller its position (1 = next) and the estimated wait in seconds."""
+
+    call_id: str
+    queue: str
+    position: int
+    ewt_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitAction:
+    """A queue limit was hit (reason: max_wait, max_length, no_agents); carry out ``action``.
+
+    For ``queue`` the router already moved the call to ``target``; for the other actions the call
+    has left the router.
+    """
+
+    call_id: str
+    queue: str
+    reason: str
+    action: LimitKind
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Abandoned:
+    call_id: str
+    queue: str
+    wait_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStateChange:
+    agent_id: str
+    old: AgentState
+    new: AgentState
+    reason: str | None
+    at: float
+
+
+Decision = Offer | CancelOffer | Bridge | Requeue | Overflow | Announce | LimitAction | Abandoned | AgentStateChange

@@ -1,0 +1,60 @@
+"""Errors of the ACD, each with a stable code and the HTTP status the web layer maps it to.
+
+    CtiError (cti.errors)
+    └── AcdError
+        ├── IllegalTransition   an agent or call state step not in its transition table
+        ├── UnknownAgent        no agent with that id is known to the router
+        ├── UnknownCall         no call with that id is in the router
+        ├── UnknownQueue        no queue with that name is configured
+        ├── StaleOffer          answered/acted on an offer that is no longer ringing
+        └── InvalidRequest      the arguments of a router call are inconsistent (names the field)
+"""
+
+from __future__ import annotations
+
+from cti.errors import CtiError
+
+
+class AcdError(CtiError):
+    code = "acd_error"
+    http_status = 500
+
+
+class IllegalTransition(AcdError):
+    code = "acd_illegal_transition"
+    http_status = 409
+
+    def __init__(self, subject: str, state: str, event: str) -> None:
+        super().__init__(f"{subject}: no transition from {state} on {event}")
+        self.subject = subject
+        self.state = state
+        self.event = event
+
+
+class UnknownAgent(AcdError):
+    code = "acd_unknown_agent"
+    http_status = 404
+
+
+class UnknownCall(AcdError):
+    code = "acd_unknown_call"
+    http_status = 404
+
+
+class UnknownQueue(AcdError):
+    code = "acd_unknown_queue"
+    http_status = 404
+
+
+class StaleOffer(AcdError):
+    code = "acd_stale_offer"
+    http_status = 409
+
+
+class InvalidRequest(AcdError):
+    code = "acd_invalid_request"
+    http_status = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field

@@ -1,0 +1,289 @@
+"""The ACD's nouns: agents and their state machine, queue configuration, routing steps, queued calls.
+
+The agent state machine is one table for all queues (an agent is in one state, whatever queues it
+serves); a queued call has its own small table. Both raise ``IllegalTransition`` on a step that is
+not in the table and log every step as ``agent 1001: available -[offer]-> reserved``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from acd.errors import IllegalTransition
+
+log = logging.getLogger("acd.transitions")
+
+MIN_LEVEL = 1
+MAX_LEVEL = 5
+
+
+class AgentState(StrEnum):
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RESERVED = "reserved"  # an offer rings on the agent's phone
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    NOT_READY = "not_ready"
+
+
+class AgentEvent(StrEnum):
+    LOGIN = "login"
+    LOGOUT = "logout"
+    READY = "ready"
+    NOT_READY = "not_ready"
+    OFFER = "offer"
+    ANSWER = "answer"
+    NO_ANSWER = "no_answer"
+    CANCEL = "cancel"  # the offer was withdrawn (caller hung up, ring timeout backstop)
+    RELEASE = "release"  # one interaction ended while others remain (capacity > 1)
+    END = "end"  # the last interaction ended: wrap-up starts
+    WRAP_DONE = "wrap_done"
+
+
+_A = AgentState
+_E = AgentEvent
+
+# (state, event) -> next state. Offers go to AVAILABLE agents, or ON_CALL agents with spare capacity
+# (never a second offer while one rings). Self-loops in ON_CALL are the capacity > 1 cases.
+AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
+    (_A.LOGGED_OUT, _E.LOGIN): _A.NOT_READY,
+    (_A.NOT_READY, _E.READY): _A.AVAILABLE,
+    (_A.NOT_READY, _E.NOT_READY): _A.NOT_READY,  # a new reason code
+    (_A.NOT_READY, _E.LOGOUT): _A.LOGGED_OUT,
+    (_A.AVAILABLE, _E.OFFER): _A.RESERVED,
+    (_A.AVAILABLE, _E.NOT_READY): _A.NOT_READY,
+    (_A.AVAILABLE, _E.LOGOUT): _A.LOGGED_OUT,
+    (_A.RESERVED, _E.ANSWER): _A.ON_CALL,
+    (_A.RESERVED, _E.NO_ANSWER): _A.NOT_READY,  # reason "missed"
+    (_A.RESERVED, _E.CANCEL): _A.AVAILABLE,
+    (_A.ON_CALL, _E.OFFER): _A.ON_CALL,
+    (_A.ON_CALL, _E.ANSWER): _A.ON_CALL,
+    (_A.ON_CALL, _E.NO_ANSWER): _A.ON_CALL,  # goes not ready "missed" after the call
+    (_A.ON_CALL, _E.CANCEL): _A.ON_CALL,
+    (_A.ON_CALL, _E.RELEASE): _A.ON_CALL,
+    (_A.ON_CALL, _E.END): _A.WRAP_UP,
+    (_A.WRAP_UP, _E.WRAP_DONE): _A.AVAILABLE,
+    (_A.WRAP_UP, _E.READY): _A.AVAILABLE,  # the agent finished wrap-up early
+    (_A.WRAP_UP, _E.NOT_READY): _A.NOT_READY,  # includes "not ready after this call"
+}
+
+
+def next_agent_state(agent_id: str, state: AgentState, event: AgentEvent) -> AgentState:
+    """The state after ``event``; raises ``IllegalTransition`` when the table has no such step."""
+    try:
+        new = AGENT_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition(f"agent {agent_id}", state.value, event.value) from None
+    log.info("agent %s: %s -[%s]-> %s", agent_id, state.value, event.value, new.value)
+    return new
+
+
+class CallState(StrEnum):
+    WAITING = "waiting"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    DONE = "done"  # answered and ended, abandoned, or sent elsewhere by a limit
+
+
+class CallEvent(StrEnum):
+    OFFER = "offer"
+    ANSWER = "answer"
+    REQUEUE = "requeue"  # no answer, or the offer was cancelled while the caller still waits
+    MOVE = "move"  # overflow / limit action "queue": waits in another queue
+    ABANDON = "abandon"
+    END = "end"
+    LEAVE = "leave"  # a limit action took it out (voicemail, callback, hang-up)
+
+
+_C = CallState
+_CE = CallEvent
+CALL_TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
+    (_C.WAITING, _CE.OFFER): _C.RINGING,
+    (_C.WAITING, _CE.MOVE): _C.WAITING,
+    (_C.WAITING, _CE.ABANDON): _C.DONE,
+    (_C.WAITING, _CE.LEAVE): _C.DONE,
+    (_C.RINGING, _CE.ANSWER): _C.CONNECTED,
+    (_C.RINGING, _CE.REQUEUE): _C.WAITING,
+    (_C.RINGING, _CE.ABANDON): _C.DONE,
+    (_C.CONNECTED, _CE.END): _C.DONE,
+}
+
+
+def next_call_state(call_id: str, state: CallState, event: CallEvent) -> CallState:
+    try:
+        new = CALL_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition(f"call {call_id}", state.value, event.value) from None
+    log.debug("call %s: %s -[%s]-> %s", call_id, state.value, event.value, new.value)
+    return new
+
+
+class Strategy(StrEnum):
+    LONGEST_IDLE = "longest_idle"
+    MOST_SKILLED = "most_skilled"
+    ROUND_ROBIN = "round_robin"
+
+
+class LimitKind(StrEnum):
+    VOICEMAIL = "voicemail"
+    CALLBACK = "callback"
+    QUEUE = "queue"  # wait in ``target`` queue instead
+    HANGUP = "hangup"  # play the announcement ``target`` (if any), then hang up
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    action: LimitKind
+    target: str | None = None
+
+
+Requirement = tuple[tuple[str, int], ...]  # sorted (skill, minimum level); () = anyone in the queue
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingStep:
+    """From ``after_s`` seconds of waiting on, agents need ``skills`` (minimum levels).
+
+    The call's own required skills are added; ``call_skill_cap`` lowers their levels (0 drops
+    them), which is how a step widens skills the IVR asked for.
+    """
+
+    after_s: float = 0.0
+    skills: Mapping[str, int] = field(default_factory=dict)
+    call_skill_cap: int | None = None
+
+    def requirement(self, call_skills: Mapping[str, int] | None) -> Requirement:
+        need = dict(self.skills)
+        for skill, level in (call_skills or {}).items():
+            if self.call_skill_cap is not None:
+                level = min(level, self.call_skill_cap)
+            if level >= MIN_LEVEL and level > need.get(skill, 0):
+                need[skill] = level
+        return tuple(sorted(need.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    name: str
+    steps: tuple[RoutingStep, ...] = (RoutingStep(),)
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    wrap_up_s: float = 10.0
+    ring_timeout_s: float = 15.0
+    max_wait_s: float | None = None
+    max_wait_action: LimitSpec | None = None
+    max_length: int | None = None
+    max_length_action: LimitSpec | None = None
+    no_agents_action: LimitSpec | None = None
+    overflow_after_s: float | None = None
+    overflow_to: str | None = None
+    announce_every_s: float | None = None
+    service_level_s: float = 20.0
+    short_abandon_s: float = 5.0
+    preferred_agent_s: float = 0.0  # how long a call waits for the agent who served the customer last
+
+
+@dataclass(slots=True, eq=False)
+class Agent:
+    """An agent as the router tracks it; mutated only by the router."""
+
+    agent_id: str
+    skills: dict[str, int]
+    capacity: int
+    queues: tuple[str, ...]
+    rank: int  # login order, for round robin
+    state: AgentState = AgentState.LOGGED_OUT
+    reason: str | None = None  # the not-ready reason code
+    not_ready_after_call: str | None = None  # reason to apply when the current work ends
+    registered: bool = True
+    wrap_up_s: float | None = None  # overrides the queue's wrap-up time
+    wrap_until: float | None = None
+    idle_since: float = 0.0
+    idle_seq: int = 0  # ties of idle_since break by this, then by nothing else
+    offers: set[str] = field(default_factory=set)  # ringing call ids
+    calls: set[str] = field(default_factory=set)  # connected call ids
+    indexed: bool = False  # in the router's available-agent index
+    wrap_epoch: int = 0  # invalidates a pending wrap-up timer
+
+    @property
+    def load(self) -> int:
+        return len(self.offers) + len(self.calls)
+
+    @property
+    def idle_key(self) -> tuple[float, int]:
+        return (self.idle_since, self.idle_seq)
+
+    def eligible(self) -> bool:
+        """Could take a new offer now (skills and queue membership aside)."""
+        if not self.registered or self.offers or self.load >= self.capacity:
+            return False
+        if self.state is AgentState.AVAILABLE:
+            return True
+        return self.state is AgentState.ON_CALL and self.not_ready_after_call is None
+
+    def meets(self, need: Requirement) -> bool:
+        skills = self.skills
+        return all(skills.get(skill, 0) >= level for skill, level in need)
+
+
+@dataclass(slots=True, eq=False)
+class QueuedCall:
+    """A call the router holds: waiting, ringing an agent, or connected."""
+
+    call_id: str
+    queue: str
+    skills: dict[str, int] | None
+    priority: int
+    enqueued_at: float  # first queue entry; orders calls across queues
+    seq: int
+    entered_queue_at: float  # entry into the current queue (per-queue wait statistics)
+    preferred_agent: str | None = None
+    customer_id: int | str | None = None
+    state: CallState = CallState.WAITING
+    step: int = 0
+    need: Requirement = ()
+    agent_id: str | None = None  # offered to / connected with
+    offered_at: float | None = None
+    answered_at: float | None = None
+    misses: int = 0
+    pref_active: bool = False  # waits for its preferred agent only
+    epoch: int = 0  # one per queue stay: timers of an earlier stay are void
+    token: int = 0  # one per insertion among the waiting calls: older heap entries are void
+    offer_no: int = 0  # one per offer: a ring timer of an earlier offer is void
+
+    @property
+    def order(self) -> tuple[int, float, int]:
+        """Smaller goes first: higher priority, then older, then earlier seq."""
+        return (-self.priority, self.enqueued_at, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent_id: str
+    state: AgentState
+    reason: str | None
+    skills: Mapping[str, int]
+    capacity: int
+    queues: tuple[str, ...]
+    registered: bool
+    idle_since: float
+    not_ready_after_call: str | None
+    offers: tuple[str, ...]
+    calls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    call_id: str
+    queue: str
+    state: CallState
+    priority: int
+    enqueued_at: float
+    entered_queue_at: float
+    step: int
+    need: Requirement
+    preferred_agent: str | None
+    pref_active: bool
+    agent_id: str | None

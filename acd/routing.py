@@ -1,0 +1,689 @@
+"""The pure router: state + event + ``now`` in, decisions out. No I/O, no clock, no awaits.
+
+Every public method first runs the timers that fell due up to ``now`` (wrap-up ends, widening
+steps, preferred-agent windows, overflow, max wait, announcements, the ring backstop), each at its
+own due time, then handles its event, and returns every decision taken, in order.
+
+Speed: available agents are indexed per queue, in idle order (a dict keeps insertion order, and
+agents enter it when they become idle, so oldest idle first), both overall and per (skill, level).
+An offer for a call scans only the smallest index list its requirement names. Waiting calls are
+grouped per queue by requirement (a heap per group), so an agent that becomes free looks at the
+head of each group it qualifies for, not at every call.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+
+from acd.decisions import (
+    Abandoned,
+    AgentStateChange,
+    Announce,
+    Bridge,
+    CancelOffer,
+    Decision,
+    LimitAction,
+    Offer,
+    Overflow,
+    Requeue,
+)
+from acd.errors import InvalidRequest, StaleOffer, UnknownAgent, UnknownCall, UnknownQueue
+from acd.model import (
+    MAX_LEVEL,
+    MIN_LEVEL,
+    Agent,
+    AgentEvent,
+    AgentState,
+    AgentView,
+    CallEvent,
+    CallState,
+    CallView,
+    LimitKind,
+    LimitSpec,
+    QueueConfig,
+    QueuedCall,
+    Requirement,
+    Strategy,
+    next_agent_state,
+    next_call_state,
+)
+from acd.stats import QueueSnapshot, QueueStats
+
+# The adapter reports a ring-no-answer itself after ``ring_timeout_s``; the router's own timer
+# fires this much later, only as a backstop for a lost event (a dropped AMI connection).
+RING_GRACE_S = 5.0
+MISSED = "missed"
+
+_STEP, _PREF, _OVERFLOW, _MAX_WAIT, _ANNOUNCE, _RING, _WRAP = range(7)
+
+_HeapEntry = tuple[tuple[int, float, int], str, int]  # (call order, call id, token)
+
+
+class _QueueIndex:
+    """Available agents of one queue in idle order: all of them, and per (skill, minimum level)."""
+
+    __slots__ = ("any", "by")
+
+    def __init__(self) -> None:
+        self.any: dict[str, None] = {}
+        self.by: dict[tuple[str, int], dict[str, None]] = {}
+
+
+class Router:
+    """Skill-based routing for a set of queues; one instance owns every agent's state."""
+
+    def __init__(self, queues: Iterable[QueueConfig]) -> None:
+        self._queues: dict[str, QueueConfig] = {q.name: q for q in queues}
+        self._stats = {n: QueueStats(q.service_level_s, q.short_abandon_s) for n, q in self._queues.items()}
+        self._index = {n: _QueueIndex() for n in self._queues}
+        self._groups: dict[str, dict[Requirement, list[_HeapEntry]]] = {n: {} for n in self._queues}
+        self._pref_groups: dict[str, dict[str, list[_HeapEntry]]] = {n: {} for n in self._queues}
+        self._waiting: dict[str, dict[str, None]] = {n: {} for n in self._queues}
+        self._members: dict[str, set[str]] = {n: set() for n in self._queues}
+        self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)
+        self._agents: dict[str, Agent] = {}
+        self._calls: dict[str, QueuedCall] = {}
+        self._timers: list[tuple[float, int, int, str, int]] = []
+        self._seq = 0
+        self._now = float("-inf")
+
+    # ---- agents -------------------------------------------------------------------------------
+
+    def agent_login(
+        self, agent_id: str, skills: Mapping[str, int], now: float, *, capacity: int = 1,
+        queues: Sequence[str] = (), wrap_up_s: float | None = None, ready: bool = False,
+        registered: bool = True,
+    ) -> list[Decision]:
+        """Log in (state not ready, reason "login"), or straight to available with ``ready``."""
+        out, now = self._begin(now)
+        self._check_skills(skills)
+        if capacity < 1:
+            raise InvalidRequest("capacity", "must be at least 1")
+        for q in queues:
+            self._queue(q)
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = Agent(agent_id, dict(skills), capacity, tuple(queues), rank=len(self._agents))
+            self._agents[agent_id] = agent
+        elif agent.state is not AgentState.LOGGED_OUT:
+            raise InvalidRequest("agent_id", f"agent {agent_id} is already logged in")
+        agent.skills, agent.capacity, agent.queues = dict(skills), capacity, tuple(queues)
+        agent.wrap_up_s, agent.registered, agent.not_ready_after_call = wrap_up_s, registered, None
+        self._fire(agent, AgentEvent.LOGIN, "login", now, out)
+        for q in agent.queues:
+            self._members[q].add(agent_id)
+        if ready:
+            self._fire(agent, AgentEvent.READY, None, now, out)
+            self._agent_freed(agent, now, out)
+        return out
+
+    def agent_logout(self, agent_id: str, now: float) -> list[Decision]:
+        out, now = self._begin(now)
+        agent = self._agent(agent_id)
+        self._fire(agent, AgentEvent.LOGOUT, None, now, out)
+        self._index_remove(agent)
+        for q in agent.queues:
+            self._members[q].discard(agent_id)
+        return out
+
+    def set_ready(self, agent_id: str, now: float) -> list[Decision]:
+        """Available now; during a call it only withdraws a pending "not ready after this call"."""
+        out, now = self._begin(now)
+        agent = self._agent(agent_id)
+        if agent.state in (AgentState.ON_CALL, AgentState.RESERVED) and agent.not_ready_after_call:
+            agent.not_ready_after_call = None
+            self._agent_freed(agent, now, out)
+            return out
+        if agent.state is AgentState.WRAP_UP:
+            agent.wrap_epoch += 1
+        self._fire(agent, AgentEvent.READY, None, now, out)
+        self._agent_freed(agent, now, out)
+        return out
+
+    def set_not_ready(self, agent_id: str, reason: str, now: float) -> list[Decision]:
+        """Not ready with ``reason`` now; while ringing or talking, once the work ends."""
+        out, now = self._begin(now)
+        agent = self._agent(agent_id)
+        if agent.state in (AgentState.ON_CALL, AgentState.RESERVED):
+            agent.not_ready_after_call = reason
+            self._index_remove(agent)
+            return out
+        if agent.state is AgentState.WRAP_UP:
+            agent.wrap_epoch += 1
+        self._index_remove(agent)
+        self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+        return out
+
+    def not_ready_after_call(self, agent_id: str, now: float, reason: str = "after_call") -> list[Decision]:
+        """Go not ready when the current call and its wrap-up end (now, if there is no work)."""
+        out, now = self._begin(now)
+        agent = self._agent(agent_id)
+        if agent.state in (AgentState.ON_CALL, AgentState.RESERVED, AgentState.WRAP_UP):
+            agent.not_ready_after_call = reason
+            self._index_remove(agent)
+            return out
+        self._index_remove(agent)
+        self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+        return out
+
+    def set_device_registered(self, agent_id: str, registered: bool, now: float) -> list[Decision]:
+        """Agents whose phone is unregistered are not offered calls; they keep their idle seniority."""
+        out, now = self._begin(now)
+        agent = self._agent(agent_id)
+        agent.registered = registered
+        if registered:
+            self._agent_freed(agent, now, out, fresh=False)
+        else:
+            self._index_remove(agent)
+        return out
+
+    def set_skills(self, agent_id: str, skills: Mapping[str, int], now: float) -> list[Decision]:
+        """Live skill change; it counts from the next decision on (also the one it triggers)."""
+        out, now = self._begin(now)
+        self._check_skills(skills)
+        agent = self._agent(agent_id)
+        was_indexed = agent.indexed
+        self._index_remove(agent)
+        agent.skills = dict(skills)
+        if was_indexed:
+            self._agent_freed(agent, now, out, fresh=False)
+        return out
+
+    # ---- calls --------------------------------------------------------------------------------
+
+    def enqueue(
+        self, call_id: str, queue: str, now: float, *, skills: Mapping[str, int] | None = None,
+        priority: int = 0, preferred_agent: str | None = None, customer_id: int | str | None = None,
+    ) -> list[Decision]:
+        out, now = self._begin(now)
+        cfg = self._queue(queue)
+        if call_id in self._calls:
+            raise InvalidRequest("call_id", f"call {call_id} is already queued")
+        if skills:
+            self._check_skills(skills)
+        self._seq += 1
+        call = QueuedCall(
+            call_id, queue, dict(skills) if skills else None, priority, now, self._seq, now,
+            preferred_agent=preferred_agent, customer_id=customer_id,
+        )
+        self._calls[call_id] = call
+        self._stats[queue].entered()
+        if not self._members[queue] and cfg.no_agents_action is not None:
+            self._limit(call, "no_agents", cfg.no_agents_action, now, out)
+        elif cfg.max_length is not None and len(self._waiting[queue]) >= cfg.max_length:
+            self._limit(call, "max_length", cfg.max_length_action or LimitSpec(LimitKind.HANGUP), now, out)
+        else:
+            self._enter_queue(call, cfg, now, out)
+        return out
+
+    def offer_answered(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
+        out, now = self._begin(now)
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
+            raise StaleOffer(f"call {call_id} is not ringing agent {agent_id}")
+        agent = self._agents[agent_id]
+        call.state = next_call_state(call_id, call.state, CallEvent.ANSWER)
+        call.answered_at = now
+        agent.offers.discard(call_id)
+        agent.calls.add(call_id)
+        self._fire(agent, AgentEvent.ANSWER, None, now, out)
+        wait = now - call.entered_queue_at
+        self._stats[call.queue].answered_after(wait)
+        out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
+        self._agent_freed(agent, now, out)  # capacity > 1: may take another
+        return out
+
+    def offer_no_answer(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
+        """The agent did not answer: it goes not ready "missed", the call waits at its place again.
+
+        A report for an offer that is no longer ringing (the backstop fired first) is ignored.
+        """
+        out, now = self._begin(now)
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
+            return out
+        self._missed(call, self._agents[agent_id], now, out)
+        return out
+
+    def caller_hung_up(self, call_id: str, now: float) -> list[Decision]:
+        """The caller left: abandoned while waiting or ringing (the offer is cancelled)."""
+        out, now = self._begin(now)
+        call = self._call(call_id)
+        if call.state is CallState.CONNECTED:
+            self._end_connected(call, now, out)
+            return out
+        if call.state is CallState.RINGING:
+            agent = self._agents[call.agent_id or ""]
+            out.append(CancelOffer(call_id=call_id, agent_id=agent.agent_id, reason="caller_hung_up"))
+            agent.offers.discard(call_id)
+            self._fire(agent, AgentEvent.CANCEL, None, now, out)
+            self._settle(agent, call, now, out)
+        else:
+            self._waiting[call.queue].pop(call_id, None)
+        call.state = next_call_state(call_id, call.state, CallEvent.ABANDON)
+        wait = now - call.entered_queue_at
+        self._stats[call.queue].abandoned_after(wait)
+        del self._calls[call_id]
+        out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait))
+        if call.agent_id is not None:
+            self._agent_freed(self._agents[call.agent_id], now, out)
+        return out
+
+    def call_ended(self, call_id: str, now: float) -> list[Decision]:
+        """A bridged call ended: the agent wraps up (queue's or agent's wrap-up time)."""
+        out, now = self._begin(now)
+        call = self._call(call_id)
+        if call.state is not CallState.CONNECTED:
+            raise InvalidRequest("call_id", f"call {call_id} is {call.state.value}, not connected")
+        self._end_connected(call, now, out)
+        return out
+
+    def tick(self, now: float) -> list[Decision]:
+        out, _ = self._begin(now)
+        return out
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    def agent(self, agent_id: str) -> AgentView:
+        a = self._agent(agent_id)
+        return AgentView(
+            a.agent_id, a.state, a.reason, dict(a.skills), a.capacity, a.queues, a.registered, a.idle_since,
+            a.not_ready_after_call, tuple(sorted(a.offers)), tuple(sorted(a.calls)),
+        )
+
+    def agents(self) -> list[AgentView]:
+        return [self.agent(a) for a in self._agents]
+
+    def call(self, call_id: str) -> CallView:
+        c = self._call(call_id)
+        return CallView(
+            c.call_id, c.queue, c.state, c.priority, c.enqueued_at, c.entered_queue_at, c.step, c.need,
+            c.preferred_agent, c.pref_active, c.agent_id,
+        )
+
+    def calls(self) -> list[CallView]:
+        return [self.call(c) for c in self._calls]
+
+    def waiting(self, queue: str) -> list[str]:
+        """Waiting call ids of ``queue``, next first."""
+        self._queue(queue)
+        return sorted(self._waiting[queue], key=lambda c: self._calls[c].order)
+
+    def position(self, call_id: str) -> tuple[int, float]:
+        """(position, estimated wait in seconds) of a waiting call; position 1 is next."""
+        call = self._call(call_id)
+        order = call.order
+        pos = 1 + sum(1 for c in self._waiting[call.queue] if self._calls[c].order < order)
+        return pos, self._stats[call.queue].estimated_wait(pos, self._staffed(call.queue))
+
+    def queue_snapshot(self, queue: str, now: float) -> QueueSnapshot:
+        self._queue(queue)
+        calls = [c for c in self._calls.values() if c.queue == queue]
+        waiting = [c for c in calls if c.state is CallState.WAITING]
+        members = [self._agents[a] for a in self._members[queue]]
+        return self._stats[queue].snapshot(
+            queue,
+            waiting=len(waiting),
+            ringing=sum(1 for c in calls if c.state is CallState.RINGING),
+            connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
+            longest_wait_s=max((now - c.entered_queue_at for c in waiting), default=0.0),
+            agents_logged_in=len(members),
+            agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE),
+        )
+
+    def queue_snapshots(self, now: float) -> list[QueueSnapshot]:
+        return [self.queue_snapshot(q, now) for q in self._queues]
+
+    # ---- timers -------------------------------------------------------------------------------
+
+    def _begin(self, now: float) -> tuple[list[Decision], float]:
+        # A clock that steps back a little (NTP) must not reorder the idle index: clamp.
+        now = max(now, self._now)
+        out: list[Decision] = []
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            due, _, kind, subject, token = heapq.heappop(timers)
+            self._now = due
+            self._fire_timer(kind, subject, token, due, out)
+        self._now = now
+        return out, now
+
+    def _at(self, due: float, kind: int, subject: str, token: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (due, self._seq, kind, subject, token))
+
+    def _fire_timer(self, kind: int, subject: str, token: int, now: float, out: list[Decision]) -> None:
+        if kind == _WRAP:
+            agent = self._agents.get(subject)
+            if agent is not None and agent.wrap_epoch == token and agent.state is AgentState.WRAP_UP:
+                self._wrap_done(agent, now, out)
+            return
+        call = self._calls.get(subject)
+        if call is None:
+            return
+        if kind == _RING:
+            if call.state is CallState.RINGING and call.offer_no == token and call.agent_id is not None:
+                out.append(CancelOffer(call_id=call.call_id, agent_id=call.agent_id, reason="ring_timeout"))
+                self._missed(call, self._agents[call.agent_id], now, out)
+            return
+        if call.epoch != token:
+            return
+        cfg = self._queues[call.queue]
+        if kind == _STEP:
+            call.step += 1
+            call.need = cfg.steps[call.step].requirement(call.skills)
+            if call.state is CallState.WAITING:
+                self._requeue_waiting(call, now, out)
+        elif kind == _PREF:
+            call.pref_active = False
+            if call.state is CallState.WAITING:
+                self._requeue_waiting(call, now, out)
+        elif kind == _ANNOUNCE:
+            if call.state is CallState.WAITING:
+                pos, ewt = self.position(call.call_id)
+                out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt))
+            if cfg.announce_every_s:
+                self._at(now + cfg.announce_every_s, _ANNOUNCE, call.call_id, call.epoch)
+        elif call.state is CallState.WAITING:  # overflow or max wait; while ringing see _missed
+            self._check_limits(call, now, out)
+
+    def _check_limits(self, call: QueuedCall, now: float, out: list[Decision]) -> bool:
+        """Apply an expired overflow / max wait; True when the call left its queue."""
+        cfg = self._queues[call.queue]
+        waited = now - call.entered_queue_at
+        if cfg.max_wait_s is not None and waited >= cfg.max_wait_s:
+            self._limit(call, "max_wait", cfg.max_wait_action or LimitSpec(LimitKind.HANGUP), now, out)
+            return True
+        if cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s:
+            self._stats[call.queue].overflowed_out()
+            out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to))
+            self._move(call, cfg.overflow_to, now, out)
+            return True
+        return False
+
+    # ---- call flow ----------------------------------------------------------------------------
+
+    def _enter_queue(self, call: QueuedCall, cfg: QueueConfig, now: float, out: list[Decision]) -> None:
+        call.queue, call.entered_queue_at, call.step = cfg.name, now, 0
+        call.epoch += 1
+        call.need = cfg.steps[0].requirement(call.skills)
+        pref = self._agents.get(call.preferred_agent or "")
+        call.pref_active = bool(cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
+                                and pref.state is not AgentState.LOGGED_OUT)
+        for step in cfg.steps[1:]:
+            self._at(now + step.after_s, _STEP, call.call_id, call.epoch)
+        if call.pref_active:
+            self._at(now + cfg.preferred_agent_s, _PREF, call.call_id, call.epoch)
+        if cfg.overflow_after_s is not None and cfg.overflow_to is not None:
+            self._at(now + cfg.overflow_after_s, _OVERFLOW, call.call_id, call.epoch)
+        if cfg.max_wait_s is not None:
+            self._at(now + cfg.max_wait_s, _MAX_WAIT, call.call_id, call.epoch)
+        if cfg.announce_every_s:
+            self._at(now + cfg.announce_every_s, _ANNOUNCE, call.call_id, call.epoch)
+        self._requeue_waiting(call, now, out)
+
+    def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
+        self._waiting[call.queue].pop(call.call_id, None)
+        call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
+        self._stats[queue].entered()
+        self._enter_queue(call, self._queues[queue], now, out)
+
+    def _limit(self, call: QueuedCall, reason: str, spec: LimitSpec, now: float, out: list[Decision]) -> None:
+        self._stats[call.queue].left_by_limit()
+        out.append(LimitAction(call_id=call.call_id, queue=call.queue, reason=reason, action=spec.action,
+                               target=spec.target))
+        if spec.action is LimitKind.QUEUE and spec.target is not None:
+            self._move(call, spec.target, now, out)
+            return
+        self._waiting[call.queue].pop(call.call_id, None)
+        call.state = next_call_state(call.call_id, call.state, CallEvent.LEAVE)
+        del self._calls[call.call_id]
+
+    def _requeue_waiting(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
+        """(Re)insert a waiting call among its queue's waiting calls, then try to route it."""
+        call.token += 1
+        entry = (call.order, call.call_id, call.token)
+        if call.pref_active:
+            heapq.heappush(self._pref_groups[call.queue].setdefault(call.preferred_agent or "", []), entry)
+        else:
+            heapq.heappush(self._groups[call.queue].setdefault(call.need, []), entry)
+        self._waiting[call.queue][call.call_id] = None
+        if call.pref_active:
+            agent = self._agents.get(call.preferred_agent or "")
+            if agent is not None and agent.indexed and agent.meets(call.need):
+                self._offer(call, agent, now, out)
+            return
+        chosen = self._pick_agent(call, self._queues[call.queue])
+        if chosen is not None:
+            self._offer(call, chosen, now, out)
+
+    def _offer(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
+        cfg = self._queues[call.queue]
+        self._waiting[call.queue].pop(call.call_id, None)
+        call.state = next_call_state(call.call_id, call.state, CallEvent.OFFER)
+        call.agent_id, call.offered_at = agent.agent_id, now
+        call.offer_no += 1
+        self._index_remove(agent)
+        agent.offers.add(call.call_id)
+        if cfg.strategy is Strategy.ROUND_ROBIN:
+            self._rr_last[cfg.name] = agent.rank
+        out.append(Offer(call_id=call.call_id, agent_id=agent.agent_id, queue=call.queue,
+                         ring_timeout_s=cfg.ring_timeout_s, customer_id=call.customer_id))
+        self._fire(agent, AgentEvent.OFFER, None, now, out)
+        self._at(now + cfg.ring_timeout_s + RING_GRACE_S, _RING, call.call_id, call.offer_no)
+
+    def _missed(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
+        agent.offers.discard(call.call_id)
+        if agent.state is AgentState.RESERVED:
+            self._fire(agent, AgentEvent.NO_ANSWER, MISSED, now, out)
+        else:
+            self._fire(agent, AgentEvent.NO_ANSWER, None, now, out)
+            agent.not_ready_after_call = MISSED
+            self._settle(agent, call, now, out)
+        call.state = next_call_state(call.call_id, call.state, CallEvent.REQUEUE)
+        call.agent_id = None
+        call.misses += 1
+        out.append(Requeue(call_id=call.call_id, queue=call.queue, reason="no_answer"))
+        if not self._check_limits(call, now, out):
+            self._requeue_waiting(call, now, out)
+
+    def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
+        agent = self._agents[call.agent_id or ""]
+        call.state = next_call_state(call.call_id, call.state, CallEvent.END)
+        self._stats[call.queue].talked(now - (call.answered_at or now))
+        del self._calls[call.call_id]
+        agent.calls.discard(call.call_id)
+        self._settle(agent, call, now, out)
+        if agent.state is AgentState.ON_CALL:
+            self._agent_freed(agent, now, out)
+
+    def _settle(self, agent: Agent, call: QueuedCall, now: float, out: list[Decision]) -> None:
+        """After an interaction of an on-call agent ended: wrap-up if none is left."""
+        if agent.state is not AgentState.ON_CALL:
+            return
+        if agent.load:
+            self._fire(agent, AgentEvent.RELEASE, None, now, out)
+            return
+        self._fire(agent, AgentEvent.END, None, now, out)
+        wrap = agent.wrap_up_s if agent.wrap_up_s is not None else self._queues[call.queue].wrap_up_s
+        agent.wrap_epoch += 1
+        agent.wrap_until = now + wrap
+        if wrap <= 0:
+            self._wrap_done(agent, now, out)
+        else:
+            self._at(agent.wrap_until, _WRAP, agent.agent_id, agent.wrap_epoch)
+
+    def _wrap_done(self, agent: Agent, now: float, out: list[Decision]) -> None:
+        agent.wrap_until = None
+        if agent.not_ready_after_call is not None:
+            reason, agent.not_ready_after_call = agent.not_ready_after_call, None
+            self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+            return
+        self._fire(agent, AgentEvent.WRAP_DONE, None, now, out)
+        self._agent_freed(agent, now, out)
+
+    # ---- agent side ---------------------------------------------------------------------------
+
+    def _fire(self, agent: Agent, event: AgentEvent, reason: str | None, now: float, out: list[Decision]) -> None:
+        old = agent.state
+        new = next_agent_state(agent.agent_id, old, event)
+        agent.state = new
+        agent.reason = reason if new is AgentState.NOT_READY else None
+        if new is AgentState.AVAILABLE and old is not AgentState.AVAILABLE:
+            self._seq += 1
+            agent.idle_since, agent.idle_seq = now, self._seq
+        if new is not old or event is AgentEvent.NOT_READY:
+            out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now))
+
+    def _agent_freed(self, agent: Agent, now: float, out: list[Decision], *, fresh: bool = True) -> None:
+        """The agent may take work: offer it the best call it qualifies for, or index it as idle."""
+        if agent.indexed or not agent.eligible():
+            return
+        call = self._pick_call(agent)
+        if call is not None:
+            self._offer(call, agent, now, out)
+            return
+        if fresh and agent.state is AgentState.ON_CALL:  # capacity > 1: idle since its last change
+            self._seq += 1
+            agent.idle_since, agent.idle_seq = now, self._seq
+        self._index_add(agent)
+
+    def _pick_call(self, agent: Agent) -> QueuedCall | None:
+        """Best waiting call for ``agent`` over its queues: priority, then oldest (fair across queues)."""
+        best: QueuedCall | None = None
+        for q in agent.queues:
+            heap = self._pref_groups[q].get(agent.agent_id)
+            if heap:
+                head = self._head(heap)
+                if head is not None and agent.meets(head.need) and (best is None or head.order < best.order):
+                    best = head
+            groups = self._groups[q]
+            for need, heap in list(groups.items()):
+                if not agent.meets(need):
+                    continue
+                head = self._head(heap)
+                if head is None:
+                    del groups[need]
+                elif best is None or head.order < best.order:
+                    best = head
+        return best
+
+    def _head(self, heap: list[_HeapEntry]) -> QueuedCall | None:
+        calls = self._calls
+        while heap:
+            _, call_id, token = heap[0]
+            call = calls.get(call_id)
+            if call is not None and call.token == token and call.state is CallState.WAITING:
+                return call
+            heapq.heappop(heap)
+        return None
+
+    def _pick_agent(self, call: QueuedCall, cfg: QueueConfig) -> Agent | None:
+        """The agent the queue's strategy picks among indexed (idle, eligible) agents that qualify."""
+        index = self._index[cfg.name]
+        need = call.need
+        candidates = index.any
+        for skill_level in need:
+            lst = index.by.get(skill_level)
+            if not lst:
+                return None
+            if len(lst) < len(candidates):
+                candidates = lst
+        agents = self._agents
+        if cfg.strategy is Strategy.LONGEST_IDLE:
+            for agent_id in candidates:
+                agent = agents[agent_id]
+                if agent.meets(need):
+                    return agent
+            return None
+        best: Agent | None = None
+        best_key: tuple[int, int] = (0, 0)
+        rr_last = self._rr_last[cfg.name]
+        scored = [s for s, _ in cfg.steps[0].requirement(call.skills)] or [s for s, _ in need]
+        for agent_id in candidates:  # idle order: on equal keys the longest idle wins
+            agent = agents[agent_id]
+            if not agent.meets(need):
+                continue
+            if cfg.strategy is Strategy.MOST_SKILLED:
+                key = (-sum(agent.skills.get(s, 0) for s in scored), 0)
+            else:
+                key = (int(agent.rank <= rr_last), agent.rank)
+            if best is None or key < best_key:
+                best, best_key = agent, key
+        return best
+
+    def _index_add(self, agent: Agent) -> None:
+        agent.indexed = True
+        self._index_insert(agent)
+
+    def _index_remove(self, agent: Agent) -> None:
+        if agent.indexed:
+            agent.indexed = False
+            self._index_delete(agent)
+
+    def _index_insert(self, agent: Agent) -> None:
+        agent_id = agent.agent_id
+        for q in agent.queues:
+            index = self._index[q]
+            self._ordered_put(index.any, agent)
+            by = index.by
+            for skill, level in agent.skills.items():
+                for lvl in range(MIN_LEVEL, level + 1):
+                    lst = by.get((skill, lvl))
+                    if lst is None:
+                        by[(skill, lvl)] = {agent_id: None}
+                    else:
+                        self._ordered_put(lst, agent)
+
+    def _ordered_put(self, lst: dict[str, None], agent: Agent) -> None:
+        if lst and self._agents[next(reversed(lst))].idle_key > agent.idle_key:
+            # Only a returning agent (skills changed, phone re-registered) is older than the tail.
+            lst[agent.agent_id] = None
+            ordered = sorted(lst, key=lambda a: self._agents[a].idle_key)
+            lst.clear()
+            lst.update(dict.fromkeys(ordered))
+        else:
+            lst[agent.agent_id] = None
+
+    def _index_delete(self, agent: Agent) -> None:
+        agent_id = agent.agent_id
+        for q in agent.queues:
+            index = self._index[q]
+            index.any.pop(agent_id, None)
+            by = index.by
+            for skill, level in agent.skills.items():
+                for lvl in range(MIN_LEVEL, level + 1):
+                    lst = by.get((skill, lvl))
+                    if lst is not None:
+                        lst.pop(agent_id, None)
+
+    # ---- lookups ------------------------------------------------------------------------------
+
+    def _staffed(self, queue: str) -> int:
+        return sum(1 for a in self._members[queue]
+                   if self._agents[a].state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT))
+
+    def _agent(self, agent_id: str) -> Agent:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise UnknownAgent(f"no agent {agent_id}") from None
+
+    def _call(self, call_id: str) -> QueuedCall:
+        try:
+            return self._calls[call_id]
+        except KeyError:
+            raise UnknownCall(f"no call {call_id} in the ACD") from None
+
+    def _queue(self, name: str) -> QueueConfig:
+        try:
+            return self._queues[name]
+        except KeyError:
+            raise UnknownQueue(f"no queue {name!r}") from None
+
+    @staticmethod
+    def _check_skills(skills: Mapping[str, int]) -> None:
+        for skill, level in skills.items():
+            if not MIN_LEVEL <= level <= MAX_LEVEL:
+                raise InvalidRequest(f"skills.{skill}", f"level {level} is outside {MIN_LEVEL}..{MAX_LEVEL}")
