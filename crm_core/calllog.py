@@ -123,6 +123,11 @@ class CallLogger:
                 await self._idle.wait()
                 await asyncio.sleep(0)
 
+    def live(self, linkedid: str) -> Folded | None:
+        """The call as the events seen so far make it (for screen pops before the write lands)."""
+        call = self._calls.get(linkedid)
+        return fold(linkedid, call.events.values()) if call else None
+
     @property
     def pending(self) -> int:
         return len(self._dirty)

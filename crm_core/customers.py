@@ -1,0 +1,123 @@
+"""Customers: create, read, update and search (phone / name / account number), PIN checks."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.errors import Conflict, NotFound
+from crm_core.models import Customer, CustomerPhone
+from crm_core.phones import to_e164, try_e164
+from crm_core.schemas import CustomerIn, CustomerPatch, PhoneIn
+from crm_core.users import hash_secret, verify_secret
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with the LIKE wildcards in it escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _phones(phones: list[PhoneIn]) -> list[CustomerPhone]:
+    seen: dict[str, CustomerPhone] = {}
+    for i, p in enumerate(phones):
+        e164 = to_e164(p.number, field=f"phones[{i}].number")
+        seen.setdefault(e164, CustomerPhone(e164=e164, label=p.label))
+    return list(seen.values())
+
+
+async def _check_account(session: AsyncSession, account: str | None, customer_id: int | None = None) -> None:
+    if account is None:
+        return
+    stmt = select(Customer.id).where(Customer.account_number == account)
+    other = await session.scalar(stmt)
+    if other is not None and other != customer_id:
+        raise Conflict("account_number", f"{account!r} belongs to another customer")
+
+
+async def create_customer(*, session: AsyncSession, data: CustomerIn) -> Customer:
+    await _check_account(session, data.account_number)
+    fields = data.model_dump(exclude={"phones", "pin"})
+    customer = Customer(**fields, phones=_phones(data.phones),
+                        pin_hash=hash_secret(data.pin) if data.pin else None)
+    session.add(customer)
+    await session.flush()
+    return customer
+
+
+async def get_customer(*, session: AsyncSession, customer_id: int) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer", customer_id)
+    return customer
+
+
+async def update_customer(*, session: AsyncSession, customer_id: int, patch: CustomerPatch) -> Customer:
+    customer = await get_customer(session=session, customer_id=customer_id)
+    changes = patch.model_dump(exclude_unset=True)
+    if "account_number" in changes:
+        await _check_account(session, changes["account_number"], customer_id)
+    if "phones" in changes:
+        wanted = {p.e164: p for p in _phones(patch.phones or [])}
+        customer.phones[:] = [p for p in customer.phones if p.e164 in wanted]
+        have = {p.e164 for p in customer.phones}
+        for p in customer.phones:
+            p.label = wanted[p.e164].label
+        customer.phones.extend(p for e, p in wanted.items() if e not in have)
+    if "pin" in changes:
+        customer.pin_hash = hash_secret(changes["pin"]) if changes["pin"] else None
+    for name, value in changes.items():
+        if name not in ("phones", "pin"):
+            setattr(customer, name, value)
+    await session.flush()
+    return customer
+
+
+def _search(stmt: Select, *, q: str | None, phone: str | None, name: str | None,
+            account_number: str | None, tier: str | None) -> Select:
+    """Every input is a bound parameter; LIKE wildcards in it are escaped."""
+    if phone:
+        e164 = try_e164(phone)
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        sub = select(CustomerPhone.customer_id)
+        sub = sub.where(CustomerPhone.e164 == e164) if e164 else sub.where(
+            CustomerPhone.e164.like(like_pattern(digits or phone), escape="\\"))
+        stmt = stmt.where(Customer.id.in_(sub))
+    if name:
+        stmt = stmt.where(func.lower(Customer.name).like(like_pattern(name.lower()), escape="\\"))
+    if account_number:
+        stmt = stmt.where(Customer.account_number == account_number)
+    if tier:
+        stmt = stmt.where(Customer.tier == tier)
+    if q:
+        e164 = try_e164(q)
+        conds = [func.lower(Customer.name).like(like_pattern(q.lower()), escape="\\"),
+                 func.lower(func.coalesce(Customer.company, "")).like(like_pattern(q.lower()), escape="\\"),
+                 Customer.account_number == q]
+        if e164:
+            conds.append(Customer.id.in_(select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)))
+        stmt = stmt.where(or_(*conds))
+    return stmt
+
+
+async def search_customers(*, session: AsyncSession, q: str | None = None, phone: str | None = None,
+                           name: str | None = None, account_number: str | None = None,
+                           tier: str | None = None, offset: int = 0, limit: int = 50) -> tuple[list[Customer], int]:
+    filters = {"q": q, "phone": phone, "name": name, "account_number": account_number, "tier": tier}
+    total = await session.scalar(_search(select(func.count(Customer.id)), **filters)) or 0
+    stmt = _search(select(Customer), **filters).order_by(Customer.name, Customer.id).offset(offset).limit(limit)
+    return list((await session.scalars(stmt)).all()), total
+
+
+async def customers_by_number(*, session: AsyncSession, number: str) -> list[Customer]:
+    e164 = try_e164(number)
+    if not e164:
+        return []
+    stmt = select(Customer).join(CustomerPhone).where(CustomerPhone.e164 == e164).order_by(Customer.id)
+    return list((await session.scalars(stmt)).unique().all())
+
+
+async def verify_account_pin(*, session: AsyncSession, account_number: str, pin: str) -> Customer | None:
+    customer = await session.scalar(select(Customer).where(Customer.account_number == account_number))
+    ok = verify_secret(customer.pin_hash if customer else None, pin)
+    return customer if ok else None

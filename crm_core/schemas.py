@@ -1,0 +1,281 @@
+"""Pydantic shapes of the CRM's REST API and services (input validated, output serialised)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Tier = Literal["standard", "silver", "gold", "key_account"]
+Lifecycle = Literal["potential", "new", "mature", "loyal", "dormant"]
+Role = Literal["agent", "supervisor", "admin"]
+CaseStatus = Literal["open", "in_progress", "pending", "resolved", "closed"]
+CasePriority = Literal["low", "normal", "high", "urgent"]
+Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed"]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+T = TypeVar("T")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PhoneIn(_In):
+    number: str = Field(min_length=3, max_length=40)
+    label: str = Field("mobile", max_length=20)
+
+
+def _emails(value: list[str] | None) -> list[str] | None:
+    for i, e in enumerate(value or []):
+        if not _EMAIL.match(e):
+            raise ValueError(f"emails[{i}] {e!r} is not an e-mail address")
+    return value
+
+
+class CustomerIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    company: str | None = Field(None, max_length=200)
+    phones: list[PhoneIn] = Field(default_factory=list, max_length=10)
+    emails: list[str] = Field(default_factory=list, max_length=10)
+    account_number: str | None = Field(None, pattern=r"^[0-9A-Za-z-]{3,32}$")
+    tier: Tier = "standard"
+    lifecycle: Lifecycle = "new"
+    language: str = Field("zh-CN", max_length=8)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    custom_fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    notes: str = Field("", max_length=10_000)
+    pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")  # write-only, stored as an argon2 hash
+
+    _check_emails = field_validator("emails")(_emails)
+
+
+class CustomerPatch(_In):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    company: str | None = Field(None, max_length=200)
+    phones: list[PhoneIn] | None = Field(None, max_length=10)
+    emails: list[str] | None = Field(None, max_length=10)
+    account_number: str | None = Field(None, pattern=r"^[0-9A-Za-z-]{3,32}$")
+    tier: Tier | None = None
+    lifecycle: Lifecycle | None = None
+    language: str | None = Field(None, max_length=8)
+    tags: list[str] | None = Field(None, max_length=50)
+    custom_fields: dict[str, str | int | float | bool | None] | None = None
+    notes: str | None = Field(None, max_length=10_000)
+    pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")
+
+    _check_emails = field_validator("emails")(_emails)
+
+
+class PhoneOut(_Out):
+    number: str = Field(validation_alias="e164")
+    label: str
+
+
+class CustomerOut(_Out):
+    id: int
+    name: str
+    company: str | None
+    phones: list[PhoneOut]
+    emails: list[str]
+    account_number: str | None
+    tier: str
+    lifecycle: str
+    language: str
+    tags: list[str]
+    custom_fields: dict[str, Any]
+    notes: str
+    has_pin: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Any) -> CustomerOut:
+        out = cls.model_validate(c)
+        out.has_pin = c.pin_hash is not None
+        return out
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class SegmentOut(_Out):
+    seq: int
+    kind: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float
+    agent_id: str | None
+    queue: str | None
+    detail: dict[str, Any]
+
+
+class InteractionOut(_Out):
+    id: int
+    linkedid: str
+    direction: str
+    status: str
+    caller_number: str
+    caller_name: str
+    dialled_number: str
+    customer_id: int | None
+    agent_id: str | None
+    queue: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    abandoned: bool
+    ivr_flow: str | None
+    ivr_outcome: str | None
+    ivr_path: list[dict[str, Any]]
+    language: str | None
+    priority: int
+    ivr_s: float
+    wait_s: float
+    ring_s: float
+    talk_s: float
+    hold_s: float
+    acw_s: float
+    hold_count: int
+    transfer_count: int
+    disposition: str | None
+    notes: str
+    recording_file: str | None
+    case_id: int | None
+    resolved_first_contact: bool
+    callback_number: str | None
+    segments: list[SegmentOut] | None = None
+
+
+class LinkCustomer(_In):
+    customer_id: int = Field(gt=0)
+
+
+class CaseIn(_In):
+    subject: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=20_000)
+    category: str = Field("general", min_length=1, max_length=40)
+    priority: CasePriority = "normal"
+    customer_id: int | None = Field(None, gt=0)
+    owner_id: int | None = Field(None, gt=0)
+
+
+class CasePatch(_In):
+    subject: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=20_000)
+    category: str | None = Field(None, min_length=1, max_length=40)
+    priority: CasePriority | None = None
+    status: CaseStatus | None = None
+    note: str | None = Field(None, max_length=5_000)
+
+
+class CaseAssign(_In):
+    owner_id: int = Field(gt=0)
+
+
+class CaseEscalate(_In):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CaseEventOut(_Out):
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class CaseOut(_Out):
+    id: int
+    subject: str
+    description: str
+    category: str
+    status: str
+    priority: str
+    customer_id: int | None
+    owner_id: int | None
+    due_at: datetime | None
+    escalation_level: int
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    history: list[CaseEventOut] = Field(default_factory=list)
+
+
+class DispositionIn(_In):
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")
+    label: str = Field(min_length=1, max_length=120)
+    label_zh: str = Field("", max_length=120)
+    category: str = Field("general", max_length=40)
+    resolves: bool = False
+    active: bool = True
+
+
+class DispositionOut(_Out):
+    id: int
+    code: str
+    label: str
+    label_zh: str
+    category: str
+    resolves: bool
+    active: bool
+
+
+class ScriptIn(_In):
+    name: str = Field(min_length=1, max_length=80)
+    queue: str | None = Field(None, max_length=64)
+    intent: str | None = Field(None, max_length=64)
+    language: str = Field("zh-CN", max_length=8)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20_000)
+    active: bool = True
+
+
+class ScriptOut(_Out):
+    id: int
+    name: str
+    queue: str | None
+    intent: str | None
+    language: str
+    title: str
+    body: str
+    active: bool
+
+
+class ArticleIn(_In):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=50_000)
+    language: str = Field("zh-CN", max_length=8)
+    category: str = Field("general", max_length=40)
+    tags: list[str] = Field(default_factory=list, max_length=30)
+
+
+class ArticleOut(_Out):
+    id: int
+    title: str
+    body: str
+    language: str
+    category: str
+    tags: list[str]
+    updated_at: datetime
+
+
+class UserOut(_Out):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    agent_id: str | None
+    extension: str | None
+    skills: dict[str, Any]
+    language: str
+    active: bool

@@ -1,0 +1,118 @@
+"""The screen pop: everything an agent sees as the phone rings, assembled for a call or customer.
+
+The shape is the console's ``Pop`` (agent_console.protocol): customer card or unknown number,
+last five interactions with outcomes and notes, open cases, what the caller did in the IVR,
+the suggested script for the queue / intent, and matching knowledge articles.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.cases import list_cases
+from crm_core.catalog import search_articles, suggest_script
+from crm_core.customers import customers_by_number
+from crm_core.db import Database
+from crm_core.fold import Folded
+from crm_core.interactions import interaction_by_linkedid, recent_for_customer
+from crm_core.models import Case, Customer, Interaction
+
+INTENT_WORDS = {"billing": "账单 bill invoice", "sales": "购买 price order", "support": "故障 fault support",
+                "complaints": "投诉 complaint"}
+
+
+class LiveCalls(Protocol):
+    """Calls the logger holds in memory (not yet or only partly in the database)."""
+
+    def live(self, linkedid: str) -> Folded | None: ...
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return value.timestamp() if value else None
+
+
+def customer_card(c: Customer) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "company": c.company, "tier": c.tier, "lifecycle": c.lifecycle,
+            "phone": c.phones[0].e164 if c.phones else None, "email": c.emails[0] if c.emails else None,
+            "language": c.language, "tags": list(c.tags)}
+
+
+def interaction_view(i: Interaction) -> dict[str, Any]:
+    return {"id": i.id, "at": _epoch(i.started_at), "channel": "phone", "direction": i.direction,
+            "agent": i.agent_id, "disposition": i.disposition, "outcome": i.outcome, "notes": i.notes,
+            "resolved": i.resolved_first_contact}
+
+
+def case_view(c: Case) -> dict[str, Any]:
+    return {"id": c.id, "subject": c.subject, "status": c.status, "priority": c.priority,
+            "opened_at": _epoch(c.created_at)}
+
+
+async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str = "",
+                     customer_id: int | None = None, queue: str | None = None, intent: str | None = None,
+                     language: str | None = None, waited_s: float = 0.0, skills: dict[str, int] | None = None,
+                     live: Folded | None = None) -> dict[str, Any]:
+    """The pop for call ``linkedid``; what the call already told (IVR, queue) comes from the live
+    logger state or the stored interaction, the rest from the CRM."""
+    fields: dict[str, Any] = dict(live.fields) if live else {}
+    stored = None if live else await interaction_by_linkedid(session=session, linkedid=linkedid)
+    if stored is not None:
+        fields = {"customer_id": stored.customer_id, "queue": stored.queue, "ivr_flow": stored.ivr_flow,
+                  "ivr_path": stored.ivr_path, "caller_number": stored.caller_number, "language": stored.language}
+    customer_id = customer_id or fields.get("customer_id")
+    caller_number = caller_number or fields.get("caller_number") or ""
+    queue = queue or fields.get("queue")
+    customer: Customer | None = None
+    if customer_id:
+        customer = await session.get(Customer, customer_id)
+    elif caller_number:
+        found = await customers_by_number(session=session, number=caller_number)
+        customer = found[0] if len(found) == 1 else None
+    path = list(fields.get("ivr_path") or [])
+    intent = intent or next((s.get("choice") for s in reversed(path) if s.get("choice")), None)
+    language = language or fields.get("language") or (customer.language if customer else None)
+    pop: dict[str, Any] = {
+        "call_id": linkedid, "caller_number": caller_number, "customer": None, "interactions": [],
+        "open_cases": [], "ivr_flow": fields.get("ivr_flow"), "intent": intent, "waited_s": waited_s,
+        "queue": queue, "skills": dict(skills or {}), "script": None, "articles": [], "complete": True,
+        "ivr_path": [{"node": str(s.get("node", "")), "label": s.get("label"), "input": s.get("input"),
+                      "choice": s.get("choice"), "at": s.get("at")} for s in path],
+    }
+    if customer is not None:
+        pop["customer"] = customer_card(customer)
+        recent = await recent_for_customer(session=session, customer_id=customer.id, limit=6)
+        pop["interactions"] = [interaction_view(i) for i in recent if i.linkedid != linkedid][:5]
+        cases, _ = await list_cases(session=session, customer_id=customer.id, open_only=True, limit=10)
+        pop["open_cases"] = [case_view(c) for c in cases]
+    script = await suggest_script(session=session, queue=queue, intent=intent, language=language)
+    if script is not None:
+        pop["script"] = {"title": script.title, "body": _fill(script.body, customer)}
+    words = " ".join(w for w in (intent, queue, INTENT_WORDS.get(intent or queue or "", "")) if w)
+    if words:
+        articles = await search_articles(session=session, q=words, language=None, limit=3)
+        pop["articles"] = [{"id": a.id, "title": a.title, "summary": a.body[:160], "url": None} for a in articles]
+    return pop
+
+
+def _fill(body: str, customer: Customer | None) -> str:
+    name = customer.name if customer else ""
+    return body.replace("{customer_name}", name or "").replace("{tier}", customer.tier if customer else "")
+
+
+class SqlPopSource:
+    """The console's ``PopSource`` port on the CRM database (and the logger's live calls)."""
+
+    def __init__(self, db: Database, live: LiveCalls | None = None) -> None:
+        self.db = db
+        self.live = live
+
+    async def build_pop(self, linkedid: str, agent_id: str, offer_info: dict[str, Any]) -> dict[str, Any]:
+        live = self.live.live(linkedid) if self.live else None
+        async with self.db.session() as session:
+            return await screen_pop(
+                session=session, linkedid=linkedid, caller_number=offer_info.get("caller_number") or "",
+                customer_id=offer_info.get("customer_id"), queue=offer_info.get("queue"),
+                waited_s=float(offer_info.get("waited_s") or 0.0), skills=offer_info.get("skills"), live=live)
