@@ -143,8 +143,7 @@ async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions:
         elif isinstance(action, s.SayDate):
             await _guarded(session.exec("SayUnixTime", str(action.epoch), action.timezone, "ABdY"), "say date")
         elif isinstance(action, s.Collect):
-            got = await session.get_data("&".join(action.prompt), action.timeout_ms, action.max)
-            reply = s.Digits(got.digits.rstrip(action.terminator), got.timed_out)
+            reply = await _collect(session, action)
         elif isinstance(action, s.Lookup):
             if action.kind == "caller_id":
                 ident = await directory.lookup_by_number(action.value)
@@ -154,6 +153,31 @@ async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions:
         elif isinstance(action, s.SetVar):
             await _set(session, action.name, action.value)
     return reply
+
+
+_ALL_KEYS = "0123456789*#"
+# Played while reading the rest of the digits after a key cut a multi-sound prompt short.
+_QUIET = "silence/1"
+
+
+async def _collect(session: AgiSession, action: s.Collect) -> s.Digits:
+    """Play the prompt, any key cutting it short, then read up to ``max`` digits.
+
+    AGI GET DATA takes one sound file (unlike Read(), it does not split "a&b"), so all but the
+    last sound are streamed with every key as an escape digit; a key pressed there is the first
+    digit and GET DATA on a short silence reads the rest."""
+    *head, last = action.prompt
+    for sound in head:
+        key = await _guarded(session.stream_file(sound, _ALL_KEYS), f"sound {sound}")
+        if key == action.terminator:
+            return s.Digits("", False)
+        if key:
+            if action.max == 1:
+                return s.Digits(key, False)
+            rest = await session.get_data(_QUIET, action.timeout_ms, action.max - 1)
+            return s.Digits(key + rest.digits, rest.timed_out)
+    got = await session.get_data(last, action.timeout_ms, action.max)
+    return s.Digits(got.digits, got.timed_out)
 
 
 async def _guarded(call: Awaitable[Any], what: str) -> Any:

@@ -23,13 +23,15 @@ class ScriptedSession:
     """Answers GET DATA from a script; 'HANGUP' in the script means the caller hung up there."""
 
     def __init__(self, keys: list[str], *, extension: str = "5000", callerid: str = "+8613800000001",
-                 linkedid: str | None = "1700000000.11", hang_on_play: str | None = None) -> None:
+                 linkedid: str | None = "1700000000.11", hang_on_play: str | None = None,
+                 press_during: dict[str, str] | None = None) -> None:
         self._env = {"channel": "Local/5000@cti-inbound-00000001;2", "uniqueid": "1700000000.12",
                      "callerid": callerid, "calleridname": "unknown", "extension": extension,
                      "context": "cti-inbound", "network_script": "ivr"}
         self.keys = list(keys)
         self.linkedid = linkedid
         self.hang_on_play = hang_on_play
+        self.press_during = dict(press_during or {})  # sound -> key pressed while it plays
         self.log: list[tuple[str, ...]] = []
         self.vars: dict[str, str] = {}
 
@@ -50,10 +52,11 @@ class ScriptedSession:
         self.log.append(("answer",))
 
     async def stream_file(self, sound: str, escape_digits: str = "") -> str:
-        self.log.append(("stream_file", sound))
+        self.log.append(("stream_file", sound, escape_digits))
         if sound == self.hang_on_play:
             raise AgiHangup("gone")
-        return ""
+        key = self.press_during.pop(sound, "")
+        return key if key in escape_digits else ""
 
     async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> Digits:
         self.log.append(("get_data", sound, str(timeout_ms), str(max_digits)))
@@ -147,7 +150,10 @@ async def test_known_number_voicemail_after_hours(bus: Any) -> None:
     out = await run_ivr(session, FLOW, directory(), bus, Clock(SATURDAY))
     assert session.vars == {"CTI_MAILBOX": "8000@cti", "CTI_NEXT": "voicemail"}
     assert out.outcome == "voicemail" and out.customer_id == 42 and out.mailbox == "8000@cti"
-    assert ("get_data", "vm-nobodyavail&vm-leavemsg&vm-tocallback", "5000", "1") in session.log
+    keys = "0123456789*#"
+    i = session.log.index(("stream_file", "vm-nobodyavail", keys))
+    assert session.log[i:i + 3] == [("stream_file", "vm-nobodyavail", keys), ("stream_file", "vm-leavemsg", keys),
+                                    ("get_data", "vm-tocallback", "5000", "1")]
 
 
 async def test_hangup_mid_menu_is_an_abandon(bus: Any) -> None:
@@ -205,3 +211,26 @@ async def test_chinese_line_starts_in_zh(bus: Any) -> None:
     finished = bus.seen[-1]
     assert finished.language == "zh" and finished.skills == {"billing": 2, "mandarin": 1}
     assert session.log[1] == ("command", "SET VARIABLE", "CHANNEL(language)", "zh")
+
+
+async def test_a_key_during_the_menu_prompt_is_the_choice(bus: Any) -> None:
+    session = ScriptedSession([], callerid="+8613800000002", press_during={"digits/2": "2"})
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    assert out.queue == "billing"
+    assert not any(entry[0] == "get_data" for entry in session.log)
+    assert ("stream_file", "vm-press", "0123456789*#") in session.log
+
+
+async def test_a_key_during_a_long_prompt_starts_the_digits(bus: Any) -> None:
+    flow = FLOW.model_copy(update={"nodes": {**FLOW.nodes, "ask_account": FLOW.nodes["ask_account"].model_copy(
+        update={"prompt": ["beep", "dir-pls-enter"]})}})
+    session = ScriptedSession(["23456", "1234", "3"], press_during={"beep": "1"})
+    out = await run_ivr(session, flow, directory(), bus, Clock(OPEN))
+    assert out.queue == "sales" and out.customer_id == 42
+    assert ("get_data", "silence/1", "6000", "5") in session.log
+
+
+async def test_pound_during_the_prompt_is_an_empty_entry(bus: Any) -> None:
+    session = ScriptedSession(["7", "0"], callerid="+8613800000002", press_during={"vm-press": "#"})
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    assert [p["choice"] for p in out.path if p["node"] == "main_menu"] == ["timeout", "invalid", "operator"]
