@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from agent_console.app import create_app
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
-from agent_console.security import ConsoleAuth, LoginThrottle, Principal, require_roles
+from agent_console.security import ConsoleAuth, LoginThrottle, Principal, hash_password, require_roles
 from cti.bus import InProcessBus
 
 DEMO_PASSWORD = "demo-pass-1"
@@ -57,6 +58,10 @@ def demo_router(desk: FakeDesk) -> APIRouter:
     """``POST /api/demo/offer``: play the ACD and offer a call (demo and tests only)."""
     r = APIRouter(tags=["demo"])
 
+    @r.get("/api/demo/status", response_model=DemoOfferResult)
+    async def status(who: Principal = Depends(require_roles("agent", "supervisor", "admin"))) -> DemoOfferResult:
+        return DemoOfferResult(call_id="")
+
     @r.post("/api/demo/offer", response_model=DemoOfferResult)
     async def offer(body: DemoOfferBody, who: Principal = Depends(require_roles("agent", "supervisor", "admin"))
                     ) -> DemoOfferResult:
@@ -68,6 +73,11 @@ def demo_router(desk: FakeDesk) -> APIRouter:
     return r
 
 
+@functools.cache
+def _demo_hash() -> str:
+    return hash_password(DEMO_PASSWORD)
+
+
 def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int = 0,
                throttle: LoginThrottle | None = None, demo_routes: bool = True, **app_kw: Any) -> DemoConsole:
     """The app on fakes with demo users (password ``DEMO_PASSWORD``): alice, bob (agents), sue
@@ -76,9 +86,10 @@ def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int
     crm = FakeCrm()
     desk = FakeDesk(bus, crm, answer_after_s=answer_after_s)
     users = FakeUserStore()
+    hashed = _demo_hash()
     for username, agent_id, name in DEMO_AGENTS:
-        users.add(username, DEMO_PASSWORD, agent_id=agent_id, display_name=name)
-    users.add("sue", DEMO_PASSWORD, role="supervisor", display_name="Sue Supervisor")
+        users.add(username, DEMO_PASSWORD, agent_id=agent_id, display_name=name, password_hash=hashed)
+    users.add("sue", DEMO_PASSWORD, role="supervisor", display_name="Sue Supervisor", password_hash=hashed)
     for i in range(agents):
         users.users[f"agent{i:04d}"] = ("!", Principal(10_000 + i, f"agent{i:04d}", "agent", f"b{i:04d}"))
     auth = ConsoleAuth.from_settings(settings, throttle=throttle)

@@ -31,9 +31,9 @@ class FakeUserStore:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add(self, username: str, password: str, *, role: str = "agent", agent_id: str | None = None,
-            display_name: str = "") -> Principal:
+            display_name: str = "", password_hash: str | None = None) -> Principal:
         p = Principal(next(self._ids), username, role, agent_id, display_name or username)  # type: ignore[arg-type]
-        self.users[username.casefold()] = (hash_password(password), p)
+        self.users[username.casefold()] = (password_hash or hash_password(password), p)
         return p
 
     async def authenticate(self, username: str, password: str) -> Principal | None:

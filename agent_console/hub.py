@@ -154,8 +154,16 @@ class AgentHub:
         done, _ = await asyncio.wait({task}, timeout=self.pop_timeout_s)
         if task in done and task.exception() is None:
             offer.pop = task.result()
-        if self._snap(ev.agent_id).offer is not offer:
-            return  # withdrawn or answered meanwhile: the call frame carries the pop
+        snap = self._snap(ev.agent_id)
+        if snap.offer is not offer:
+            # Answered (or withdrawn) while the CRM looked up the caller: give the call its pop.
+            call = snap.calls.get(ev.linkedid)
+            if call is not None and task in done and task.exception() is None:
+                call.pop = offer.pop
+                self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=offer.pop).model_dump_json())
+            elif call is not None and task not in done:
+                self._spawn(self._late_pop(ev.agent_id, ev.linkedid, task))
+            return
         self._send(ev.agent_id, p.OfferFrame(offer=offer).model_dump_json())
         if task not in done:
             log.warning("offer %s: pop not ready in %.0f ms, sent placeholder", ev.linkedid, self.pop_timeout_s * 1e3)

@@ -1,0 +1,33 @@
+"""``cti console-demo``: the agent console on in-memory fakes, with a button that offers a call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from agent_console.demo import DEMO_AGENTS, DEMO_PASSWORD
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("console-demo")
+    def console_demo(host: str = typer.Option(None, help="Bind address (default: settings.web.host)."),
+                     port: int = typer.Option(None, help="Port (default: settings.web.port)."),
+                     answer_after: float = typer.Option(1.5, help="The simulated phone answers after this many s.")
+                     ) -> None:
+        """Serve the agent console on in-memory fakes (log in as alice or bob, password demo-pass-1)."""
+        import uvicorn
+
+        from agent_console.demo import build_demo
+        from cti.cli import settings_or_exit
+
+        settings = settings_or_exit()
+        h, p = host or settings.web.host, port or settings.web.port
+        demo = build_demo(settings, answer_after_s=answer_after)
+        users = ", ".join(u for u, _, _ in DEMO_AGENTS)
+        typer.echo(f"console demo on http://{h}:{p}/  users: {users}, sue (supervisor); password {DEMO_PASSWORD}")
+
+        # uvicorn handles SIGINT/SIGTERM itself and returns from serve(): a clean stop.
+        config = uvicorn.Config(demo.app, host=h, port=p, ws="websockets-sansio", ws_max_size=1024 * 1024,
+                                lifespan="on", log_level="info")
+        asyncio.run(uvicorn.Server(config).serve())

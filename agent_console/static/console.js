@@ -1,0 +1,611 @@
+/* Agent console SPA: no build step, no external resources. Talks to /api (REST, cookie session)
+   and /ws/agent (protocol v1, docs/websocket-protocol.md). All data is rendered with textContent. */
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const S = {
+    lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0,
+    state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [] },
+    focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
+  };
+
+  // ---------- i18n ----------
+  function t(key, vars) {
+    const dict = window.I18N[S.lang] || window.I18N.en;
+    let s = dict[key] ?? window.I18N.en[key] ?? key;
+    if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, v);
+    return s;
+  }
+  function label(prefix, code, fallback) {
+    const key = `${prefix}.${code}`;
+    const dict = window.I18N[S.lang] || window.I18N.en;
+    return dict[key] ?? window.I18N.en[key] ?? fallback ?? code;
+  }
+  function applyI18n() {
+    document.documentElement.lang = S.lang;
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+    document.title = t("app.title");
+    fillCatalog();
+    renderAll();
+  }
+  function setLang(lang) {
+    S.lang = lang;
+    localStorage.setItem("cti.lang", lang);
+    applyI18n();
+  }
+  function toggleLang() { setLang(S.lang === "en" ? "zh-CN" : "en"); }
+
+  // ---------- helpers ----------
+  const now = () => Date.now() / 1000 + S.clockSkew;
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function clock(sec) {
+    sec = Math.max(0, Math.floor(sec));
+    const h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
+    const mm = String(m).padStart(2, "0"), ss = String(s).padStart(2, "0");
+    return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+  }
+  function duration(sec) {
+    sec = Math.round(sec || 0);
+    return sec < 60 ? t("unit.s", { n: sec }) : t("unit.ms", { m: Math.floor(sec / 60), s: sec % 60 });
+  }
+  function ago(at) {
+    const ts = typeof at === "number" ? at : Date.parse(at) / 1000;
+    if (!ts) return "";
+    const d = now() - ts;
+    if (d < 60) return t("ago.now");
+    if (d < 3600) return t("ago.min", { n: Math.floor(d / 60) });
+    if (d < 86400) return t("ago.h", { n: Math.floor(d / 3600) });
+    return t("ago.d", { n: Math.floor(d / 86400) });
+  }
+  function toast(text, kind) {
+    const box = el("div", `toast ${kind || ""}`, text);
+    $("toasts").append(box);
+    setTimeout(() => box.remove(), kind === "error" ? 6000 : 3500);
+  }
+  async function api(method, path, body) {
+    const r = await fetch(path, {
+      method, credentials: "same-origin",
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    let data = null;
+    try { data = await r.json(); } catch (_) { /* empty body */ }
+    if (!r.ok) {
+      const d = (data && data.detail) || {};
+      const err = new Error(d.message || r.statusText);
+      err.status = r.status; err.code = d.code; err.field = d.field;
+      err.retryAfter = Number(r.headers.get("Retry-After") || 0);
+      throw err;
+    }
+    return data;
+  }
+
+  // ---------- login ----------
+  function showLogin(msg) {
+    S.me = null;
+    if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+    $("console-view").hidden = true;
+    $("login-view").hidden = false;
+    const e = $("login-error");
+    e.hidden = !msg; e.textContent = msg || "";
+    $("login-username").focus();
+  }
+  async function onLogin(ev) {
+    ev.preventDefault();
+    const btn = $("login-submit");
+    btn.disabled = true;
+    try {
+      const res = await api("POST", "/api/auth/login",
+        { username: $("login-username").value.trim(), password: $("login-password").value });
+      $("login-password").value = "";
+      if (res.principal.role === "supervisor" && !res.principal.agent_id) {
+        location.assign(res.redirect);
+        return;
+      }
+      startConsole(res.principal);
+    } catch (err) {
+      const e = $("login-error");
+      e.hidden = false;
+      e.textContent = err.status === 429 ? t("login.throttled", { s: err.retryAfter || "?" })
+        : err.status === 401 ? t("login.bad") : t("err.generic", { m: err.message });
+    } finally { btn.disabled = false; }
+  }
+  async function logout() {
+    try { await api("POST", "/api/auth/logout"); } catch (_) { /* already gone */ }
+    showLogin();
+  }
+
+  // ---------- websocket ----------
+  function startConsole(me) {
+    S.me = me;
+    $("login-view").hidden = true;
+    $("console-view").hidden = false;
+    $("who-name").textContent = me.display_name || me.username;
+    $("wallboard-link").hidden = me.role === "agent";
+    if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); return; }
+    connect();
+    api("GET", "/api/demo/status").then(() => { $("demo-card").hidden = false; }).catch(() => {});
+  }
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}/ws/agent`);
+    S.ws = ws;
+    ws.onopen = () => { S.wsRetry = 0; setConn(true); };
+    ws.onmessage = (m) => { try { onFrame(JSON.parse(m.data)); } catch (e) { console.error(e); } };
+    ws.onclose = (ev) => {
+      setConn(false);
+      if (S.ws !== ws) return;
+      S.ws = null;
+      if (ev.code === 4000) { S.replaced = true; toast(t("conn.replaced"), "error"); return; }
+      if (ev.code === 4001 || ev.code === 1008) {
+        api("GET", "/api/me").then(() => retry()).catch(() => showLogin(t("login.expired")));
+        return;
+      }
+      retry();
+    };
+  }
+  function retry() {
+    const delay = Math.min(10000, 300 * 2 ** S.wsRetry++);
+    setTimeout(() => { if (S.me && !S.ws) connect(); }, delay);
+  }
+  function setConn(ok) {
+    const c = $("conn-status");
+    c.dataset.ok = String(ok);
+    c.title = ok ? t("conn.ok") : t("conn.down");
+  }
+  function send(msg) {
+    return new Promise((resolve, reject) => {
+      if (!S.ws || S.ws.readyState !== WebSocket.OPEN) { reject(new Error(t("conn.down"))); return; }
+      const ref = String(++S.refSeq);
+      S.pending.set(ref, { resolve, reject });
+      S.ws.send(JSON.stringify({ ...msg, ref }));
+      setTimeout(() => { if (S.pending.delete(ref)) reject(new Error("timeout")); }, 8000);
+    });
+  }
+  function act(msg) {
+    return send(msg).catch((err) => { toast(t("err.generic", { m: err.message }), "error"); throw err; });
+  }
+
+  function onFrame(f) {
+    switch (f.type) {
+      case "hello":
+        S.clockSkew = f.server_time - Date.now() / 1000;
+        S.state = f.state; S.offer = f.offer; S.catalog = f.catalog;
+        S.calls = new Map(f.calls.map((c) => [c.call_id, c]));
+        fillCatalog();
+        break;
+      case "state": S.state = f.state; break;
+      case "offer": S.offer = f.offer; S.browseCustomer = null; break;
+      case "offer_withdrawn":
+        if (S.offer && S.offer.call_id === f.call_id) S.offer = null;
+        S.calls.delete(f.call_id);
+        toast(t("offer.withdrawn", { r: f.reason }));
+        break;
+      case "call": {
+        const old = S.calls.get(f.call.call_id);
+        if (f.call.status === "closed") S.calls.delete(f.call.call_id);
+        else S.calls.set(f.call.call_id, { ...f.call, pop: f.call.pop || (old && old.pop) });
+        if (S.offer && S.offer.call_id === f.call.call_id && f.call.status !== "ringing") S.offer = null;
+        break;
+      }
+      case "pop": {
+        if (S.offer && S.offer.call_id === f.call_id) S.offer.pop = f.pop;
+        const c = S.calls.get(f.call_id);
+        if (c) c.pop = f.pop;
+        break;
+      }
+      case "ack": case "error": {
+        const p = f.ref && S.pending.get(f.ref);
+        if (p) {
+          S.pending.delete(f.ref);
+          if (f.type === "ack") p.resolve(f.result);
+          else { const e = new Error(f.message); e.code = f.code; e.field = f.field; p.reject(e); }
+        } else if (f.type === "error") toast(f.message, "error");
+        return;
+      }
+      case "bye": return;
+      case "pong": return;
+      default: return;
+    }
+    renderAll();
+  }
+
+  // ---------- rendering ----------
+  function fillCatalog() {
+    const rs = $("reason-select");
+    const keep = rs.value;
+    rs.replaceChildren(...S.catalog.reasons.filter((r) => r.code !== "logged_in")
+      .map((r) => { const o = el("option", "", label("reason", r.code, r.label)); o.value = r.code; return o; }));
+    if (keep) rs.value = keep;
+    const ds = $("wrap-disposition");
+    const keepD = ds.value;
+    const first = el("option", "", t("wrap.choose")); first.value = "";
+    ds.replaceChildren(first, ...S.catalog.dispositions
+      .map((d) => { const o = el("option", "", label("disp", d.code, d.label)); o.value = d.code; return o; }));
+    ds.value = keepD;
+    $("xfer-queues").replaceChildren(...S.catalog.queues.map((q) => { const o = el("option"); o.value = q; return o; }));
+  }
+
+  function currentCall() {
+    const calls = [...S.calls.values()];
+    return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => !["ended", "transferred"].includes(c.status))
+      || calls[0] || null;
+  }
+  function wrapCall() { return [...S.calls.values()].find((c) => ["ended", "transferred"].includes(c.status)) || null; }
+
+  function renderAll() {
+    if (!S.me) return;
+    renderState();
+    const call = currentCall();
+    const pop = (S.offer && S.offer.pop) || (call && call.pop) || null;
+    // offer
+    $("offer-card").hidden = !S.offer;
+    if (S.offer) {
+      $("offer-number").textContent = S.offer.caller_number || "—";
+      $("offer-queue").textContent = S.offer.queue || "—";
+      $("offer-waited").textContent = duration(S.offer.pop && S.offer.pop.waited_s);
+    }
+    // call
+    const live = call && !["ended", "transferred"].includes(call.status) ? call : null;
+    $("call-card").hidden = !call || !!S.offer && !live;
+    if (call) {
+      const st = $("call-status");
+      st.textContent = label("status", call.status);
+      st.dataset.status = call.status;
+      $("call-direction").textContent = t(`call.${call.direction}`);
+      $("call-peer").textContent = call.peer_number || "";
+      const on = !!live;
+      for (const id of ["btn-hold", "btn-transfer", "btn-dtmf", "btn-hangup"]) $(id).disabled = !on;
+      $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
+      $("btn-hold").setAttribute("aria-pressed", String(call.status === "held"));
+      if (call.status === "consulting" && call.detail) toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: call.detail.target }));
+    }
+    // idle text
+    const idle = !S.offer && !call && !S.browseCustomer;
+    $("idle-card").hidden = !idle;
+    if (idle) {
+      const st = S.state && S.state.state;
+      $("idle-text").textContent = st === "available" ? t("call.idle_ready")
+        : st === "logged_out" ? t("call.idle_logged_out") : t("call.idle");
+    }
+    renderPop(pop || S.browseCustomer);
+    renderWrap();
+  }
+
+  const toasted = new Set();
+  function toastOnce(key, text) { if (!toasted.has(key)) { toasted.add(key); toast(text); } }
+
+  function renderState() {
+    const st = S.state || { state: "logged_out" };
+    const pill = $("state-pill");
+    pill.dataset.state = st.state;
+    $("state-label").textContent = label("state", st.state);
+    const reason = st.state === "not_ready" && st.reason ? label("reason", st.reason, st.reason)
+      : st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
+    $("state-reason").textContent = reason;
+    $("btn-ready").disabled = st.state === "available";
+    $("btn-not-ready").disabled = st.state === "logged_out";
+  }
+  function tick() {
+    if (S.state) $("state-timer").textContent = clock(now() - (S.state.since || now()));
+    const call = currentCall();
+    $("call-timer").textContent = call ? clock(now() - call.started_at) : "";
+  }
+
+  function renderPop(pop) {
+    const cust = pop && pop.customer;
+    $("customer-card").hidden = !cust;
+    $("unknown-card").hidden = !pop || !!cust;
+    $("script-card").hidden = !pop || (!pop.script && !(pop.articles || []).length);
+    if (!pop) return;
+    if (!cust) {
+      $("unknown-number").textContent = pop.caller_number || "—";
+      $("unknown-title").textContent = pop.complete === false ? t("pop.loading") : t("pop.unknown");
+    } else {
+      $("cust-avatar").textContent = (cust.name || "?").trim().charAt(0);
+      $("cust-name").textContent = cust.name;
+      $("cust-company").textContent = cust.company || "";
+      $("cust-phone").textContent = cust.phone || "";
+      $("cust-email").textContent = cust.email || "";
+      const tier = $("cust-tier");
+      tier.textContent = cust.tier ? label("tier", cust.tier, cust.tier) : "";
+      tier.dataset.tier = cust.tier || "";
+      tier.hidden = !cust.tier;
+      $("cust-lifecycle").textContent = cust.lifecycle ? label("life", cust.lifecycle) : "";
+      $("cust-lifecycle").hidden = !cust.lifecycle;
+      $("cust-tags").replaceChildren(...(cust.tags || []).map((x) => el("span", "chip tag", x)));
+      $("btn-dial-customer").hidden = !S.browseCustomer || !cust.phone;
+    }
+    const isCall = !S.browseCustomer || pop !== S.browseCustomer;
+    $("pop-facts").hidden = !isCall;
+    if (isCall) {
+      $("pop-queue").textContent = pop.queue || "—";
+      $("pop-skills").textContent = Object.entries(pop.skills || {}).map(([k, v]) => `${k}≥${v}`).join(", ") || "—";
+      $("pop-waited").textContent = duration(pop.waited_s);
+      $("pop-intent").textContent = pop.intent || "—";
+    }
+    const hist = $("cust-history");
+    const rows = (pop.interactions || []).slice(0, 5);
+    hist.replaceChildren(...(rows.length ? rows.map((r) => {
+      const li = el("li");
+      const head = el("div", "h-head");
+      head.append(el("span", "badge disp", label("disp", r.disposition, r.disposition || "—")),
+        el("span", "muted", `${ago(r.at)} · ${r.channel || ""} · ${r.agent || ""}`));
+      if (r.resolved) head.append(el("span", "ok", "✓"));
+      li.append(head, el("div", "h-notes", r.notes || ""));
+      return li;
+    }) : [el("li", "muted", t("pop.none"))]));
+    const cases = $("cust-cases");
+    cases.replaceChildren(...((pop.open_cases || []).length ? pop.open_cases.map((c) => {
+      const li = el("li");
+      li.append(el("span", `prio ${c.priority || ""}`, label("prio", c.priority || "normal")),
+        el("b", "", ` #${c.id} `), el("span", "", c.subject), el("span", "muted", ` · ${label("case", c.status)}`));
+      return li;
+    }) : [el("li", "muted", t("pop.none"))]));
+    const path = pop.ivr_path || [];
+    $("ivr-block").hidden = !path.length;
+    $("ivr-path").replaceChildren(...path.map((s) => {
+      const li = el("li");
+      li.append(el("span", "", s.label || s.node));
+      if (s.choice) li.append(el("b", "", ` → ${s.choice}`));
+      if (s.input) li.append(el("code", "", ` ${s.input}`));
+      return li;
+    }));
+    if (pop.script) {
+      $("script-title").textContent = pop.script.title;
+      $("script-body").textContent = pop.script.body;
+    }
+    $("articles").replaceChildren(...(pop.articles || []).map((a) => {
+      const li = el("li");
+      li.append(el("b", "", `${a.id} `), el("span", "", a.title));
+      if (a.summary) li.append(el("div", "muted", a.summary));
+      return li;
+    }));
+  }
+
+  let wrapShownFor = null;
+  function renderWrap() {
+    const call = wrapCall();
+    const form = $("wrap-form");
+    form.hidden = !call;
+    if (!call) { wrapShownFor = null; return; }
+    $("wrap-call").textContent = call.peer_number ? `· ${call.peer_number}` : "";
+    const cases = (call.pop && call.pop.open_cases) || [];
+    $("case-id").replaceChildren(...cases.map((c) => { const o = el("option", "", `#${c.id} ${c.subject}`); o.value = c.id; return o; }));
+    form.querySelector('input[value="update"]').disabled = !cases.length;
+    form.querySelector('input[value="new"]').disabled = !(call.pop && call.pop.customer) && !call.customer_id;
+    if (wrapShownFor !== call.call_id) {
+      wrapShownFor = call.call_id;
+      form.reset();
+      syncCaseMode();
+      $("wrap-error").hidden = true;
+      $("wrap-disposition").focus();
+    }
+  }
+  function syncCaseMode() {
+    const mode = document.querySelector('input[name="case-mode"]:checked').value;
+    $("case-new").hidden = mode !== "new";
+    $("case-update").hidden = mode !== "update";
+  }
+  async function submitWrap(ev) {
+    ev.preventDefault();
+    const call = wrapCall();
+    if (!call) return;
+    const err = $("wrap-error");
+    const disposition = $("wrap-disposition").value;
+    if (!disposition) { err.hidden = false; err.textContent = t("wrap.need_disp"); $("wrap-disposition").focus(); return; }
+    const msg = { type: "wrap_up", call_id: call.call_id, disposition, notes: $("wrap-notes").value,
+      resolved: $("wrap-resolved").checked };
+    const mode = document.querySelector('input[name="case-mode"]:checked').value;
+    if (mode === "new") msg.case = { subject: $("case-subject").value, priority: $("case-priority").value,
+      note: $("wrap-notes").value.slice(0, 4000) };
+    if (mode === "update") {
+      msg.case = { id: Number($("case-id").value), note: $("wrap-notes").value.slice(0, 4000) };
+      if ($("case-status").value) msg.case.status = $("case-status").value;
+    }
+    const cb = $("wrap-callback").value;
+    if (cb) msg.callback_at = new Date(cb).toISOString();
+    $("wrap-submit").disabled = true;
+    try {
+      await send(msg);
+      toast(t("wrap.done"), "ok");
+      const cid = (call.pop && call.pop.customer && call.pop.customer.id) || call.customer_id;
+      if (cid) await openCustomer(cid);
+    } catch (e) {
+      err.hidden = false;
+      err.textContent = e.field ? `${e.field}: ${e.message}` : e.message;
+    } finally { $("wrap-submit").disabled = false; }
+  }
+
+  // ---------- customers ----------
+  let searchTimer = null;
+  function onSearchInput() {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 180);
+  }
+  async function runSearch(ev) {
+    if (ev) ev.preventDefault();
+    const q = $("search-q").value.trim();
+    const list = $("search-results");
+    if (!q) { list.replaceChildren(); return; }
+    try {
+      const rows = await api("GET", `/api/customers?q=${encodeURIComponent(q)}&limit=8`);
+      list.replaceChildren(...(rows.length ? rows.map((c) => {
+        const li = el("li");
+        const b = el("button", "result");
+        b.type = "button";
+        b.append(el("b", "", c.name), el("span", "muted", ` ${c.phone || ""}`));
+        if (c.tier) { const tb = el("span", "tier small", label("tier", c.tier, c.tier)); tb.dataset.tier = c.tier; b.append(tb); }
+        b.addEventListener("click", () => openCustomer(c.id));
+        li.append(b);
+        return li;
+      }) : [el("li", "muted", t("search.none"))]));
+    } catch (e) { toast(e.message, "error"); }
+  }
+  async function openCustomer(id) {
+    try {
+      const d = await api("GET", `/api/customers/${id}`);
+      const busy = S.offer || [...S.calls.values()].some((c) => !["ended", "transferred"].includes(c.status));
+      if (busy || wrapCall()) {
+        const call = currentCall();
+        if (call && call.pop && call.pop.customer && call.pop.customer.id === id) {
+          call.pop = { ...call.pop, interactions: d.interactions.slice(0, 5), open_cases: d.open_cases };
+        }
+        S.browseCustomer = null;
+      } else {
+        S.browseCustomer = { call_id: "", customer: d.customer, interactions: d.interactions, open_cases: d.open_cases,
+          articles: [], skills: {}, ivr_path: [] };
+      }
+      renderAll();
+    } catch (e) { toast(e.message, "error"); }
+  }
+  function dial(number, customerId) {
+    if (!number) return;
+    act({ type: "dial", number: number.replace(/[\s()-]/g, ""), customer_id: customerId || null })
+      .then(() => { S.browseCustomer = null; renderAll(); }).catch(() => {});
+  }
+
+  // ---------- dialogs ----------
+  function openDialog(id) { const d = $(id); if (!d.open) d.showModal(); }
+  function openTransfer() {
+    const call = currentCall();
+    if (!call || ["ended", "transferred"].includes(call.status)) return;
+    $("xfer-error").hidden = true;
+    openDialog("transfer-dialog");
+    $("xfer-target").focus();
+  }
+  async function submitTransfer(ev) {
+    ev.preventDefault();
+    const call = currentCall();
+    if (!call) return;
+    const kind = document.querySelector('input[name="xfer-kind"]:checked').value;
+    try {
+      await send({ type: "transfer", call_id: call.call_id, kind, target_kind: $("xfer-target-kind").value,
+        target: $("xfer-target").value.trim() });
+      $("transfer-dialog").close();
+    } catch (e) { const x = $("xfer-error"); x.hidden = false; x.textContent = e.message; }
+  }
+  function buildPad() {
+    const pad = $("dtmf-pad");
+    for (const k of ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]) {
+      const b = el("button", "btn key", k);
+      b.type = "button";
+      b.addEventListener("click", () => sendDigit(k));
+      pad.append(b);
+    }
+  }
+  function sendDigit(k) {
+    const call = currentCall();
+    if (!call) return;
+    act({ type: "dtmf", call_id: call.call_id, digits: k }).then(() => { $("dtmf-sent").textContent += k; }).catch(() => {});
+  }
+  function openQueues() {
+    const box = $("queues-list");
+    const mine = new Set((S.state && S.state.queues) || []);
+    box.replaceChildren(...S.catalog.queues.map((q) => {
+      const lab = el("label", "check");
+      const cb = el("input"); cb.type = "checkbox"; cb.checked = mine.has(q);
+      cb.addEventListener("change", () => act({ type: cb.checked ? "queues_login" : "queues_logout", queues: [q] })
+        .catch(() => { cb.checked = !cb.checked; }));
+      lab.append(cb, el("span", "", ` ${q}`));
+      return lab;
+    }));
+    openDialog("queues-dialog");
+  }
+
+  // ---------- actions ----------
+  function goReady() {
+    const st = S.state && S.state.state;
+    if (st === "logged_out") { act({ type: "queues_login", queues: [] }).then(() => act({ type: "ready" })).catch(() => {}); return; }
+    act({ type: "ready" }).catch(() => {});
+  }
+  function goNotReady() { act({ type: "not_ready", reason: $("reason-select").value || "break" }).catch(() => {}); }
+  function holdToggle() {
+    const call = currentCall();
+    if (!call) return;
+    if (call.status === "held") act({ type: "resume", call_id: call.call_id }).catch(() => {});
+    else if (call.status === "talking") act({ type: "hold", call_id: call.call_id }).catch(() => {});
+  }
+  function hangup() {
+    const call = currentCall();
+    if (call && !["ended", "transferred"].includes(call.status)) act({ type: "hangup", call_id: call.call_id }).catch(() => {});
+  }
+
+  function typing(ev) {
+    const tag = (ev.target && ev.target.tagName) || "";
+    return ["INPUT", "TEXTAREA", "SELECT"].includes(tag) || (ev.target && ev.target.isContentEditable);
+  }
+  function onKey(ev) {
+    if (!S.me || $("console-view").hidden) return;
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !$("wrap-form").hidden) {
+      ev.preventDefault(); $("wrap-form").requestSubmit(); return;
+    }
+    if (document.querySelector("dialog[open]")) {
+      const open = document.querySelector("dialog[open]");
+      if (open.id === "dtmf-dialog" && /^[0-9*#]$/.test(ev.key) && !typing(ev)) { ev.preventDefault(); sendDigit(ev.key); }
+      return; // Esc closes dialogs natively
+    }
+    if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) {
+      if (ev.key === "Escape" && typing(ev)) ev.target.blur();
+      return;
+    }
+    const k = ev.key.toLowerCase();
+    const map = {
+      r: goReady, n: goNotReady, h: holdToggle, x: hangup, t: openTransfer, l: toggleLang,
+      d: () => { if (currentCall()) { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); } },
+      w: () => { if (!$("wrap-form").hidden) $("wrap-disposition").focus(); },
+      "/": () => $("search-q").focus(), "?": () => openDialog("help-dialog"),
+      escape: () => { S.browseCustomer = null; renderAll(); },
+    };
+    const fn = map[k];
+    if (fn) { ev.preventDefault(); fn(); }
+  }
+
+  // ---------- boot ----------
+  function wire() {
+    $("login-form").addEventListener("submit", onLogin);
+    document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", toggleLang));
+    $("btn-logout").addEventListener("click", logout);
+    $("btn-ready").addEventListener("click", goReady);
+    $("btn-not-ready").addEventListener("click", goNotReady);
+    $("btn-queues").addEventListener("click", openQueues);
+    $("btn-logoff").addEventListener("click", () => act({ type: "queues_logout", queues: [] })
+      .then(() => $("queues-dialog").close()).catch(() => {}));
+    $("btn-help").addEventListener("click", () => openDialog("help-dialog"));
+    $("btn-hold").addEventListener("click", holdToggle);
+    $("btn-hangup").addEventListener("click", hangup);
+    $("btn-transfer").addEventListener("click", openTransfer);
+    $("btn-dtmf").addEventListener("click", () => { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); });
+    $("transfer-form").addEventListener("submit", submitTransfer);
+    $("wrap-form").addEventListener("submit", submitWrap);
+    document.querySelectorAll('input[name="case-mode"]').forEach((r) => r.addEventListener("change", syncCaseMode));
+    $("search-form").addEventListener("submit", runSearch);
+    $("search-q").addEventListener("input", onSearchInput);
+    $("dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dial($("dial-number").value.trim()); });
+    $("btn-dial-customer").addEventListener("click", () => {
+      const c = S.browseCustomer && S.browseCustomer.customer;
+      if (c) dial(c.phone, c.id);
+    });
+    $("btn-demo-offer").addEventListener("click", () => api("POST", "/api/demo/offer",
+      { caller_number: $("demo-customer").value }).catch((e) => toast(e.message, "error")));
+    document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
+    document.addEventListener("keydown", onKey);
+    buildPad();
+    setInterval(tick, 1000);
+  }
+
+  async function boot() {
+    const saved = localStorage.getItem("cti.lang");
+    S.lang = saved || (navigator.language && navigator.language.toLowerCase().startsWith("zh") ? "zh-CN" : "en");
+    wire();
+    applyI18n();
+    try { startConsole(await api("GET", "/api/me")); } catch (_) { showLogin(); }
+  }
+  document.addEventListener("DOMContentLoaded", boot);
+})();

@@ -1,0 +1,146 @@
+"""Real Chromium: log in, go ready, an offer pops the right customer, control the call, wrap up,
+and the CRM (fake) holds the interaction with disposition and notes; Chinese labels; refresh mid-call."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from agent_console.demo import DEMO_PASSWORD
+from tests.browser.console.conftest import Site, shot
+
+IVR = [{"node": "identify", "label": "Account number", "input": "******4821"},
+       {"node": "menu", "label": "Main menu", "choice": "2 Technical support"}]
+
+
+async def login(page: Page, site: Site, user: str = "alice") -> None:
+    await page.goto(site.base + "/")
+    await expect(page.locator("#login-view")).to_be_visible()
+    await page.fill("#login-username", user)
+    await page.fill("#login-password", DEMO_PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true")
+
+
+async def test_login_ready_pop_hold_hangup_wrap_up(page: Page, site: Site) -> None:
+    await page.goto(site.base + "/")
+    await expect(page.locator("#login-form")).to_be_visible()
+    await page.screenshot(path=shot("login"))
+    await login(page, site)
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "logged_out")
+    await page.keyboard.press("r")  # R: log in to queues and go ready
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    await expect(page.locator("#state-label")).to_have_text("Ready")
+    await page.screenshot(path=shot("ready"))
+
+    desk = site.demo.desk
+    call_id = await desk.offer_call("a1001", caller_number="+8613800138000", ivr_path=IVR, intent="support")
+    await expect(page.locator("#offer-card")).to_be_visible()
+    await expect(page.locator("#cust-name")).to_have_text("李伟 Li Wei")
+    await expect(page.locator("#cust-tier")).to_have_text("Gold")
+    await expect(page.locator("#cust-history li")).to_have_count(5)
+    await expect(page.locator("#cust-cases")).to_contain_text("Intermittent drops at Xihu office")
+    await expect(page.locator("#ivr-path")).to_contain_text("******4821")
+    await expect(page.locator("#script-title")).to_have_text("Technical support greeting")
+    await expect(page.locator("#articles li")).to_have_count(2)
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "reserved")
+    await page.screenshot(path=shot("pop"))
+
+    await desk.answer(call_id)
+    await expect(page.locator("#call-status")).to_have_text("Talking")
+    await page.keyboard.press("h")
+    await expect(page.locator("#call-status")).to_have_text("On hold")
+    await page.keyboard.press("h")
+    await expect(page.locator("#call-status")).to_have_text("Talking")
+    await page.keyboard.press("d")
+    await page.keyboard.press("5")
+    await expect(page.locator("#dtmf-sent")).to_have_text("5")
+    await page.keyboard.press("Escape")
+    await page.click("#btn-hangup")
+
+    await expect(page.locator("#wrap-form")).to_be_visible()
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "wrap_up")
+    await page.select_option("#wrap-disposition", "resolved")
+    await page.fill("#wrap-notes", "Rebooted the router remotely; line stable.")
+    await page.check("#wrap-resolved")
+    await page.check('input[name="case-mode"][value="update"]')
+    await page.select_option("#case-status", "resolved")
+    await page.screenshot(path=shot("wrap-up"))
+    await page.keyboard.press("Control+Enter")
+
+    await expect(page.locator("#wrap-form")).to_be_hidden()
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    assert desk.wrapups[-1]["disposition"] == "resolved"
+    assert desk.wrapups[-1]["notes"] == "Rebooted the router remotely; line stable."
+    assert desk.wrapups[-1]["case_id"] == 501
+    crm_rows = [r for r in site.demo.crm.book[1]["interactions"] if r.get("call_id") == call_id]
+    assert crm_rows and crm_rows[0]["disposition"] == "resolved" and crm_rows[0]["resolved"] is True
+    # The customer's history on screen now shows the new interaction from the CRM.
+    await expect(page.locator("#cust-history li").first).to_contain_text("Rebooted the router remotely")
+
+
+async def test_transfer_to_queue_then_wrap_up(page: Page, site: Site) -> None:
+    await login(page, site)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    call_id = await site.demo.desk.offer_call("a1001", caller_number="+441632960123")
+    await expect(page.locator("#cust-name")).to_have_text("Emma Clarke")
+    await site.demo.desk.answer(call_id)
+    await expect(page.locator("#call-status")).to_have_text("Talking")
+    await page.keyboard.press("t")
+    await expect(page.locator("#transfer-dialog")).to_be_visible()
+    await page.select_option("#xfer-target-kind", "queue")
+    await page.fill("#xfer-target", "billing")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#transfer-dialog")).to_be_hidden()
+    await expect(page.locator("#call-status")).to_have_text("Transferred")
+    assert ("transfer", "a1001", {"call_id": call_id, "kind": "blind", "target_kind": "queue",
+                                  "target": "billing"}) in site.demo.desk.actions
+    await page.select_option("#wrap-disposition", "escalated")
+    await page.fill("#wrap-notes", "Sent to billing for the refund.")
+    await page.click("#wrap-submit")
+    await expect(page.locator("#wrap-form")).to_be_hidden()
+    assert site.demo.desk.wrapups[-1]["disposition"] == "escalated"
+
+
+async def test_refresh_mid_call_keeps_call_and_customer(page: Page, site: Site) -> None:
+    await login(page, site)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    call_id = await site.demo.desk.offer_call("a1001", caller_number="+8613800138000")
+    await site.demo.desk.answer(call_id)
+    await expect(page.locator("#call-status")).to_have_text("Talking")
+    await page.reload()
+    await expect(page.locator("#call-status")).to_have_text("Talking")
+    await expect(page.locator("#cust-name")).to_have_text("李伟 Li Wei")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "on_call")
+
+
+async def test_chinese_labels_are_remembered(page: Page, site: Site) -> None:
+    await login(page, site)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-label")).to_have_text("Ready")
+    await page.keyboard.press("l")
+    await expect(page.locator("#state-label")).to_have_text("就绪")
+    await expect(page.locator("#btn-hangup")).to_contain_text("挂断")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    call_id = await site.demo.desk.offer_call("a1001", caller_number="+8613800138000")
+    await expect(page.locator("#offer-card .offer-title")).to_have_text("来电")
+    await expect(page.locator("#cust-tier")).to_have_text("黄金")
+    await site.demo.desk.answer(call_id)
+    await expect(page.locator("#call-status")).to_have_text("通话中")
+    await page.screenshot(path=shot("call-zh"))
+    await page.reload()
+    await expect(page.locator("#state-label")).to_have_text("通话中")
+
+
+async def test_bad_password_and_supervisor_link(page: Page, site: Site) -> None:
+    await page.goto(site.base + "/")
+    await page.fill("#login-username", "alice")
+    await page.fill("#login-password", "nope")
+    await page.click("#login-submit")
+    await expect(page.locator("#login-error")).to_have_text("Wrong username or password.")
+    await page.fill("#login-password", DEMO_PASSWORD)
+    await page.fill("#login-username", "sue")
+    await page.click("#login-submit")
+    await page.wait_for_url("**/wallboard")
