@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.customers import like_pattern
@@ -148,7 +148,8 @@ async def search_articles(*, session: AsyncSession, q: str, language: str | None
     conds = []
     for t in terms:
         pat = like_pattern(t)
-        conds += [func.lower(Article.title).like(pat, escape="\\"), func.lower(Article.body).like(pat, escape="\\")]
+        conds += [func.lower(Article.title).like(pat, escape="\\"), func.lower(Article.body).like(pat, escape="\\"),
+                  func.lower(cast(Article.tags, String)).like(pat, escape="\\")]
     stmt = select(Article).where(or_(*conds)).limit(500)
     if language:
         stmt = stmt.where(func.lower(Article.language).like(like_pattern(language.split("-")[0].lower()),

@@ -6,6 +6,7 @@ Repositories and services never commit; ``Database.session()`` is the unit of wo
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,10 @@ from crm_core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -43,7 +48,8 @@ class Database:
                  pool_size: int = 5) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # JSON stays readable (and searchable with LIKE) for Chinese text: no \uXXXX escapes.
+        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps}
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
