@@ -7,6 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from acd import kpis
 from acd.errors import InvalidRequest
@@ -18,7 +20,8 @@ DAY = 86400.0
 
 
 def call(linkedid: str, at: float, outcome: Outcome, wait: float = 0.0, **kw: object) -> CallRecord:
-    offered = outcome is not Outcome.ABANDONED_IVR and kw.pop("offered", True) is not False
+    wanted = kw.pop("offered", True) is not False
+    offered = outcome is not Outcome.ABANDONED_IVR and wanted
     fields: dict[str, object] = {"queue": "support"} if offered else {}
     fields.update(kw)
     return CallRecord(linkedid=linkedid, arrived_at=at - 30 - wait, outcome=outcome, offered=offered,
@@ -198,3 +201,36 @@ def test_report_filters() -> None:
     assert rows[0].kpis.handled == 2
     with pytest.raises(InvalidRequest):
         kpis.interval_report(CALLS, interval="5m", tz=SH)  # type: ignore[arg-type]
+
+
+_outcomes = st.sampled_from(list(Outcome))
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> list[CallRecord]:
+    out = []
+    for i in range(draw(st.integers(0, 30))):
+        outcome = draw(_outcomes)
+        wait = draw(st.floats(0, 300))
+        agent = "a1" if outcome is A else None
+        out.append(call(f"h{i}", T0 + draw(st.floats(0, 3 * DAY)), outcome, wait, agent_id=agent,
+                        talk_s=draw(st.floats(0, 600)), hold_s=draw(st.floats(0, 60)),
+                        case_id=draw(st.sampled_from([None, "K1", "K2"])), resolved=draw(st.booleans()),
+                        offered=draw(st.booleans()) or outcome is Outcome.ABANDONED_QUEUE))
+    return out
+
+
+@given(records=_records(), exclude=st.booleans())
+def test_invariants(records: list[CallRecord], exclude: bool) -> None:
+    s = kpis.summarize(records, KpiPolicy(exclude_short_abandons=exclude))
+    assert s.answered_within_t <= s.answered <= s.offered and s.offered_counted <= s.offered
+    assert s.offered + s.ivr_only == len(records)
+    assert s.answered + s.abandoned_queue + (s.short_abandons if exclude else 0) <= s.offered
+    for rate in (s.service_level, s.abandon_rate, s.fcr):
+        assert rate is None or 0 <= rate <= 1
+    assert s.resolved_first_contact <= s.resolved_issues
+    # Interval rows add up to the whole, whatever the interval.
+    for interval in ("60m", "day"):
+        rows = kpis.interval_report(records, interval=interval, tz=SH)
+        assert sum(r.kpis.offered for r in rows) == s.offered
+        assert sum(r.kpis.resolved_issues for r in rows) == s.resolved_issues
