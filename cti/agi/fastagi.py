@@ -119,24 +119,19 @@ class FastAgiServer:
                 await writer.wait_closed()
 
     async def _read_env(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
-        lines: list[str] = []
         try:
             async with asyncio.timeout(HEADER_TIMEOUT_S):
-                while True:
-                    raw = await reader.readline()
-                    if not raw.endswith(b"\n"):
-                        log.warning("FastAGI peer closed before the end of the agi_* header")
-                        return None
-                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                    if not line:
-                        return parse_env(lines)
-                    lines.append(line)
+                raw = await reader.readuntil(b"\n\n")  # the agi_* block ends with an empty line
+        except asyncio.IncompleteReadError:
+            log.warning("FastAGI peer closed before the end of the agi_* header")
+            return None
         except TimeoutError:
             log.warning("FastAGI peer sent no complete agi_* header within %.0f s", HEADER_TIMEOUT_S)
             return None
-        except (ConnectionError, asyncio.LimitOverrunError, ValueError) as err:
+        except (ConnectionError, asyncio.LimitOverrunError) as err:
             log.warning("FastAGI header unreadable: %s", err)
             return None
+        return parse_env(raw.decode("utf-8", "replace").splitlines())
 
     async def _dispatch(self, session: FastAgiSession) -> None:
         self.sessions_total += 1
