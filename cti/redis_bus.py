@@ -64,8 +64,9 @@ def _client(url: str, *, read_timeout_s: float) -> aioredis.Redis:
     )
 
 
-def _id_key(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
+def _id_key(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
 
 
@@ -306,7 +307,9 @@ class RedisLease:
             value = await self._redis.get(self._prefix + key)
         except RedisError as err:
             raise BusUnavailable(f"lease {key}: {err}") from err
-        return value.decode() if value is not None else None
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     async def close(self) -> None:
         await self._redis.aclose()
