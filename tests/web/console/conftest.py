@@ -50,9 +50,9 @@ class Console:
         return conn
 
 
-async def recv(conn: ClientConnection, kind: str | None = None, timeout: float = 3.0) -> dict[str, Any]:
+async def recv(conn: ClientConnection, kind: str | None = None, within: float = 3.0) -> dict[str, Any]:
     """The next frame (of type ``kind`` when given, skipping others)."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             frame = json.loads(await conn.recv())
             if kind is None or frame["type"] == kind:
