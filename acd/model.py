@@ -77,7 +77,7 @@ def next_agent_state(agent_id: str, state: AgentState, event: AgentEvent) -> Age
         new = AGENT_TRANSITIONS[(state, event)]
     except KeyError:
         raise IllegalTransition(f"agent {agent_id}", state.value, event.value) from None
-    log.info("agent %s: %s -[%s]-> %s", agent_id, state.value, event.value, new.value)
+    log.info("agent %s: %s -[%s]-> %s", agent_id, state, event, new)  # StrEnum prints its value
     return new
 
 
@@ -117,7 +117,7 @@ def next_call_state(call_id: str, state: CallState, event: CallEvent) -> CallSta
         new = CALL_TRANSITIONS[(state, event)]
     except KeyError:
         raise IllegalTransition(f"call {call_id}", state.value, event.value) from None
-    log.debug("call %s: %s -[%s]-> %s", call_id, state.value, event.value, new.value)
+    log.debug("call %s: %s -[%s]-> %s", call_id, state, event, new)
     return new
 
 
@@ -225,7 +225,10 @@ class Agent:
 
     def meets(self, need: Requirement) -> bool:
         skills = self.skills
-        return all(skills.get(skill, 0) >= level for skill, level in need)
+        for skill, level in need:  # a plain loop: this is the innermost check of every scan
+            if skills.get(skill, 0) < level:
+                return False
+        return True
 
 
 @dataclass(slots=True, eq=False)

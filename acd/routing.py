@@ -13,6 +13,7 @@ head of each group it qualifies for, not at every call.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -77,12 +78,25 @@ class Router:
         self._queues: dict[str, QueueConfig] = {q.name: q for q in queues}
         self._stats = {n: QueueStats(q.service_level_s, q.short_abandon_s) for n, q in self._queues.items()}
         self._index = {n: _QueueIndex() for n in self._queues}
+        for name, q in self._queues.items():
+            levels = range(MIN_LEVEL, MAX_LEVEL + 1) if q.strategy is Strategy.MOST_SKILLED else None
+            for step in q.steps:
+                for skill, level in step.skills.items():
+                    for lvl in levels or (level,):
+                        self._index[name].by[(skill, lvl)] = {}
         self._groups: dict[str, dict[Requirement, list[_HeapEntry]]] = {n: {} for n in self._queues}
-        self._pref_groups: dict[str, dict[str, list[_HeapEntry]]] = {n: {} for n in self._queues}
+        # queue -> preferred agent -> requirement -> heap: calls waiting for that agent only
+        self._pref_groups: dict[str, dict[str, dict[Requirement, list[_HeapEntry]]]] = {n: {} for n in self._queues}
         self._waiting: dict[str, dict[str, None]] = {n: {} for n in self._queues}
         self._members: dict[str, set[str]] = {n: set() for n in self._queues}
         self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)
+        # round-robin queues: login ranks of their idle agents, sorted
+        self._rr_idle: dict[str, list[int]] = {
+            n: [] for n, q in self._queues.items() if q.strategy is Strategy.ROUND_ROBIN}
+        self._by_rank: list[Agent] = []
         self._agents: dict[str, Agent] = {}
+        self._slots: dict[str, list[dict[str, None]]] = {}  # agent -> the index lists it sits in when idle
+        self._newest_idle: tuple[float, int] = (float("-inf"), 0)
         self._calls: dict[str, QueuedCall] = {}
         self._timers: list[tuple[float, int, int, str, int]] = []
         self._seq = 0
@@ -106,9 +120,11 @@ class Router:
         if agent is None:
             agent = Agent(agent_id, dict(skills), capacity, tuple(queues), rank=len(self._agents))
             self._agents[agent_id] = agent
+            self._by_rank.append(agent)
         elif agent.state is not AgentState.LOGGED_OUT:
             raise InvalidRequest("agent_id", f"agent {agent_id} is already logged in")
         agent.skills, agent.capacity, agent.queues = dict(skills), capacity, tuple(queues)
+        self._slots.pop(agent_id, None)
         agent.wrap_up_s, agent.registered, agent.not_ready_after_call = wrap_up_s, registered, None
         self._fire(agent, AgentEvent.LOGIN, "login", now, out)
         for q in agent.queues:
@@ -186,6 +202,7 @@ class Router:
         was_indexed = agent.indexed
         self._index_remove(agent)
         agent.skills = dict(skills)
+        self._slots.pop(agent_id, None)
         if was_indexed:
             self._agent_freed(agent, now, out, fresh=False)
         return out
@@ -445,7 +462,8 @@ class Router:
         call.token += 1
         entry = (call.order, call.call_id, call.token)
         if call.pref_active:
-            heapq.heappush(self._pref_groups[call.queue].setdefault(call.preferred_agent or "", []), entry)
+            by_need = self._pref_groups[call.queue].setdefault(call.preferred_agent or "", {})
+            heapq.heappush(by_need.setdefault(call.need, []), entry)
         else:
             heapq.heappush(self._groups[call.queue].setdefault(call.need, []), entry)
         self._waiting[call.queue][call.call_id] = None
@@ -553,20 +571,23 @@ class Router:
         """Best waiting call for ``agent`` over its queues: priority, then oldest (fair across queues)."""
         best: QueuedCall | None = None
         for q in agent.queues:
-            heap = self._pref_groups[q].get(agent.agent_id)
-            if heap:
-                head = self._head(heap)
-                if head is not None and agent.meets(head.need) and (best is None or head.order < best.order):
-                    best = head
-            groups = self._groups[q]
-            for need, heap in list(groups.items()):
-                if not agent.meets(need):
-                    continue
-                head = self._head(heap)
-                if head is None:
-                    del groups[need]
-                elif best is None or head.order < best.order:
-                    best = head
+            best = self._best_head(agent, self._groups[q], best)
+            preferred = self._pref_groups[q].get(agent.agent_id)
+            if preferred:
+                best = self._best_head(agent, preferred, best)
+        return best
+
+    def _best_head(
+        self, agent: Agent, groups: dict[Requirement, list[_HeapEntry]], best: QueuedCall | None,
+    ) -> QueuedCall | None:
+        for need, heap in list(groups.items()):
+            if not agent.meets(need):
+                continue
+            head = self._head(heap)
+            if head is None:
+                del groups[need]
+            elif best is None or head.order < best.order:
+                best = head
         return best
 
     def _head(self, heap: list[_HeapEntry]) -> QueuedCall | None:
@@ -586,32 +607,54 @@ class Router:
         candidates = index.any
         for skill_level in need:
             lst = index.by.get(skill_level)
+            if lst is None:
+                lst = self._add_index_list(cfg.name, skill_level)
             if not lst:
                 return None
             if len(lst) < len(candidates):
                 candidates = lst
         agents = self._agents
-        if cfg.strategy is Strategy.LONGEST_IDLE:
+        strategy = cfg.strategy
+        if strategy is Strategy.LONGEST_IDLE:
             for agent_id in candidates:
                 agent = agents[agent_id]
                 if agent.meets(need):
                     return agent
             return None
-        best: Agent | None = None
-        best_key: tuple[int, int] = (0, 0)
-        rr_last = self._rr_last[cfg.name]
+        if strategy is Strategy.ROUND_ROBIN:
+            return self._next_in_turn(cfg.name, need)
         scored = [s for s, _ in cfg.steps[0].requirement(call.skills)] or [s for s, _ in need]
-        for agent_id in candidates:  # idle order: on equal keys the longest idle wins
+        if len(scored) == 1 and len(need) <= 1 and (not need or need[0][0] == scored[0]):
+            # Only that skill matters: the first agent of the top non-empty level list (idle order)
+            # has exactly that level, as the level above is empty.
+            skill = scored[0]
+            floor = need[0][1] if need else MIN_LEVEL
+            for level in range(MAX_LEVEL, floor - 1, -1):
+                top = index.by.get((skill, level))
+                if top:
+                    return agents[next(iter(top))]
+            # Nobody has the skill; a widened step lets anyone in the queue take it: longest idle.
+            return agents[next(iter(candidates))] if candidates else None
+        best: Agent | None = None
+        best_score = 0
+        for agent_id in candidates:  # idle order: on equal scores the longest idle wins
             agent = agents[agent_id]
-            if not agent.meets(need):
-                continue
-            if cfg.strategy is Strategy.MOST_SKILLED:
-                key = (-sum(agent.skills.get(s, 0) for s in scored), 0)
-            else:
-                key = (int(agent.rank <= rr_last), agent.rank)
-            if best is None or key < best_key:
-                best, best_key = agent, key
+            if agent.meets(need):
+                score = sum(agent.skills.get(s, 0) for s in scored)
+                if best is None or score > best_score:
+                    best, best_score = agent, score
         return best
+
+    def _next_in_turn(self, queue: str, need: Requirement) -> Agent | None:
+        """Round robin: the first qualifying idle agent after the last one offered, in login order."""
+        ranks = self._rr_idle[queue]
+        start = bisect.bisect_right(ranks, self._rr_last[queue])
+        by_rank = self._by_rank
+        for i in range(len(ranks)):
+            agent: Agent = by_rank[ranks[(start + i) % len(ranks)]]
+            if agent.meets(need):
+                return agent
+        return None
 
     def _index_add(self, agent: Agent) -> None:
         agent.indexed = True
@@ -624,39 +667,66 @@ class Router:
 
     def _index_insert(self, agent: Agent) -> None:
         agent_id = agent.agent_id
+        slots = self._slots.get(agent_id)
+        if slots is None:
+            slots = self._slots[agent_id] = self._index_lists(agent)
+        if agent.idle_key >= self._newest_idle:  # the usual case: appending keeps every list in order
+            self._newest_idle = agent.idle_key
+            for lst in slots:
+                lst[agent_id] = None
+        else:  # a returning agent (skills changed, phone re-registered) keeps its seniority
+            for lst in slots:
+                self._ordered_put(lst, agent)
+        for q in agent.queues:
+            ranks = self._rr_idle.get(q)
+            if ranks is not None:
+                bisect.insort(ranks, agent.rank)
+
+    def _index_lists(self, agent: Agent) -> list[dict[str, None]]:
+        """The index lists ``agent`` belongs to while idle: per queue, all, and each (skill, level) list
+        of that queue it qualifies for."""
+        lists: list[dict[str, None]] = []
+        skills = agent.skills
         for q in agent.queues:
             index = self._index[q]
-            self._ordered_put(index.any, agent)
-            by = index.by
-            for skill, level in agent.skills.items():
-                for lvl in range(MIN_LEVEL, level + 1):
-                    lst = by.get((skill, lvl))
-                    if lst is None:
-                        by[(skill, lvl)] = {agent_id: None}
-                    else:
-                        self._ordered_put(lst, agent)
+            lists.append(index.any)
+            lists.extend(lst for (skill, level), lst in index.by.items() if skills.get(skill, 0) >= level)
+        return lists
+
+    def _add_index_list(self, queue: str, key: tuple[str, int]) -> dict[str, None]:
+        """A (skill, level) list a queue's calls need for the first time: built once from its idle agents.
+
+        Queues only index the (skill, level) pairs their calls ask for, which keeps an agent in a few
+        lists instead of one per skill and level.
+        """
+        skill, level = key
+        agents = self._agents
+        lst = {a: None for a in self._index[queue].any if agents[a].skills.get(skill, 0) >= level}
+        self._index[queue].by[key] = lst
+        for agent_id in self._members[queue]:
+            if not agents[agent_id].indexed:
+                self._slots.pop(agent_id, None)  # rebuilt with the new list when next indexed
+        for agent_id in lst:
+            self._slots[agent_id].append(lst)
+        return lst
 
     def _ordered_put(self, lst: dict[str, None], agent: Agent) -> None:
-        if lst and self._agents[next(reversed(lst))].idle_key > agent.idle_key:
-            # Only a returning agent (skills changed, phone re-registered) is older than the tail.
-            lst[agent.agent_id] = None
+        lst[agent.agent_id] = None
+        if len(lst) > 1 and self._agents[next(reversed(lst))].idle_key > agent.idle_key:
             ordered = sorted(lst, key=lambda a: self._agents[a].idle_key)
             lst.clear()
             lst.update(dict.fromkeys(ordered))
-        else:
-            lst[agent.agent_id] = None
 
     def _index_delete(self, agent: Agent) -> None:
         agent_id = agent.agent_id
+        for lst in self._slots.get(agent_id, ()):
+            lst.pop(agent_id, None)
         for q in agent.queues:
-            index = self._index[q]
-            index.any.pop(agent_id, None)
-            by = index.by
-            for skill, level in agent.skills.items():
-                for lvl in range(MIN_LEVEL, level + 1):
-                    lst = by.get((skill, lvl))
-                    if lst is not None:
-                        lst.pop(agent_id, None)
+            ranks = self._rr_idle.get(q)
+            if ranks is not None:
+                i = bisect.bisect_left(ranks, agent.rank)
+                if i < len(ranks) and ranks[i] == agent.rank:
+                    del ranks[i]
 
     # ---- lookups ------------------------------------------------------------------------------
 
