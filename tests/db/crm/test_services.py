@@ -187,7 +187,8 @@ async def test_interactions_filters_and_link(db: Database) -> None:
     async with db.session() as s:
         c = await customers.create_customer(session=s, data=_customer())
         for i in range(6):
-            s.add(Interaction(linkedid=f"x.{i}", started_at=t0 + timedelta(hours=i), queue="billing" if i % 2 else "sales",
+            s.add(Interaction(linkedid=f"x.{i}", started_at=t0 + timedelta(hours=i),
+                              queue="billing" if i % 2 else "sales",
                               agent_id="1001" if i < 3 else "1002", outcome="answered" if i % 3 else "abandoned_queue",
                               customer_id=c.id if i < 4 else None))
         cid = c.id

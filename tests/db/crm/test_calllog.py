@@ -1,0 +1,255 @@
+"""The call logger on SQLite and PostgreSQL: recorded journeys become exactly one interaction each
+with its segments; replays change nothing; restarts and database outages lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from crm_core.calllog import CallLogger
+from crm_core.customers import create_customer
+from crm_core.db import Database
+from crm_core.interactions import link_customer
+from crm_core.models import Interaction, Segment
+from crm_core.schemas import CustomerIn, PhoneIn
+from cti.bus import InProcessBus
+from cti.events import Event
+from cti.journey import CallArrived, CallEnded, IvrFinished, WrapUpDone
+from tests.db.crm.pg import ControlledPostgres
+from tests.unit.crm.recorded import EXPECTED, NAMES, load_journey
+
+
+async def _rows(db: Database) -> dict[str, Any]:
+    """Every interaction with every column and its segments, for exact comparisons."""
+    out: dict[str, Any] = {}
+    async with db.session() as s:
+        for i in (await s.scalars(select(Interaction).order_by(Interaction.linkedid))).all():
+            cols = {c.key: getattr(i, c.key) for c in Interaction.__table__.columns}
+            segs = (await s.scalars(select(Segment).where(Segment.interaction_id == i.id).order_by(Segment.seq))).all()
+            cols["segments"] = [{c.key: getattr(x, c.key) for c in Segment.__table__.columns if c.key != "id"}
+                                for x in segs]
+            out[i.linkedid] = cols
+    return out
+
+
+async def _feed(logger: CallLogger, events: list[Event]) -> None:
+    for ev in events:
+        await logger.handle(ev)
+
+
+@pytest.mark.parametrize("order", ["recorded", "shuffled_with_duplicates"])
+@pytest.mark.parametrize("name", NAMES)
+async def test_recorded_journey_becomes_one_interaction(db: Database, tmp_path: Path, name: str, order: str) -> None:
+    events = load_journey(name)
+    if order != "recorded":
+        events = events + events[::2]
+        random.Random(7).shuffle(events)
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await _feed(logger, events)
+    await logger.flush()
+    await logger.stop()
+    rows = await _rows(db)
+    assert len(rows) == 1
+    row = next(iter(rows.values()))
+    fields, kinds = EXPECTED[name]
+    for key, value in fields.items():
+        assert row[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    assert [s["kind"] for s in row["segments"]] == kinds
+    assert all(s["ended_at"] is not None for s in row["segments"])
+    assert row["started_at"].timestamp() == pytest.approx(events[0].ts if order == "recorded" else
+                                                          min(e.ts for e in events if isinstance(e, CallArrived)))
+    if name == "answered":
+        pin_step = next(step for step in row["ivr_path"] if step["node"] == "pin")
+        assert pin_step["input"] == "****"
+        assert "1234" not in str(row["events"])
+
+
+async def test_replaying_everything_changes_nothing(db: Database, tmp_path: Path) -> None:
+    logger = CallLogger(db, tmp_path / "a")
+    await logger.start()
+    for name in NAMES:
+        await _feed(logger, load_journey(name))
+    await logger.flush()
+    await logger.stop()
+    before = await _rows(db)
+    assert len(before) == len(NAMES)
+    # A fresh logger (nothing in memory) gets every event again, in another order, some twice.
+    replay = [ev for name in NAMES for ev in load_journey(name)] * 2
+    random.Random(3).shuffle(replay)
+    logger = CallLogger(db, tmp_path / "b")
+    await logger.start()
+    await _feed(logger, replay)
+    await logger.flush()
+    await logger.stop()
+    assert await _rows(db) == before  # updated_at included: nothing was rewritten
+
+
+async def test_late_wrapup_after_restart_completes_the_same_interaction(db: Database, tmp_path: Path) -> None:
+    events = load_journey("answered")
+    first = CallLogger(db, tmp_path / "one")
+    await first.start()
+    await _feed(first, events[:-1])  # wrap-up not yet done
+    await first.flush()
+    await first.stop()
+    (row,) = (await _rows(db)).values()
+    assert (row["status"], row["disposition"], [s["kind"] for s in row["segments"]][-1]) == ("ended", None, "wrapup")
+    second = CallLogger(db, tmp_path / "two")
+    await second.start()
+    await second.handle(events[-1])
+    await second.flush()
+    await second.stop()
+    rows = await _rows(db)
+    assert len(rows) == 1
+    (row,) = rows.values()
+    assert (row["status"], row["disposition"], row["acw_s"]) == ("complete", "resolved", 30.0)
+    assert [s["kind"] for s in row["segments"]] == EXPECTED["answered"][1]
+
+
+async def test_unknown_caller_then_linked_and_known_number_matched(db: Database, tmp_path: Path) -> None:
+    async with db.session() as s:
+        known = await create_customer(session=s, data=CustomerIn(name="李娜", phones=[PhoneIn(number="13912345678")]))
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await _feed(logger, load_journey("abandoned_queue"))  # caller 13912345678: known by number
+    await _feed(logger, load_journey("abandoned_ivr"))  # +14155552671: nobody
+    await logger.flush()
+    rows = await _rows(db)
+    assert rows["1790000200.303"]["customer_id"] == known.id
+    unknown = rows["1790000100.202"]
+    assert unknown["customer_id"] is None
+    async with db.session() as s:
+        await link_customer(session=s, interaction_id=unknown["id"], customer_id=known.id)
+    # A replayed event of that call afterwards must not unlink the customer.
+    await logger.handle(load_journey("abandoned_ivr")[-1])
+    await logger.handle(CallEnded(ts=1790000109.1, linkedid="1790000100.202", cause=17))
+    await logger.flush()
+    await logger.stop()
+    assert (await _rows(db))["1790000100.202"]["customer_id"] == known.id
+
+
+async def test_bus_consumer_and_restart_without_database(db: Database, db_url: str, tmp_path: Path) -> None:
+    """Events acknowledged while the database is unreachable survive an engine restart."""
+    # PostgreSQL: nothing listens on the port; SQLite: a file nobody migrated (no such table).
+    dead = Database("postgresql+asyncpg://cti@127.0.0.1:9/cti" if "postgresql" in db_url else
+                    f"sqlite+aiosqlite:///{tmp_path}/empty.db", busy_timeout_ms=50)
+    bus = InProcessBus()
+    logger = CallLogger(dead, tmp_path / "state", retry_max_s=0.05)
+    logger.subscribe(bus)
+    await logger.start()
+    await bus.start()
+    for name in NAMES:
+        for ev in load_journey(name):
+            await bus.publish(ev)
+    await bus.drain()
+    await asyncio.sleep(0.2)
+    assert logger.db_available is False and logger.pending == len(NAMES)
+    await logger.stop(flush_timeout_s=0.2)  # the engine goes down with nothing written
+    await bus.stop()
+    await dead.dispose()
+    restarted = CallLogger(db, tmp_path / "state")
+    await restarted.start()
+    assert restarted.stats["replayed"] == sum(len(load_journey(n)) for n in NAMES)
+    await restarted.flush()
+    await restarted.stop()
+    rows = await _rows(db)
+    assert sorted(r["outcome"] for r in rows.values()) == sorted(EXPECTED[n][0]["outcome"] for n in NAMES)
+    # A second restart replays nothing new and duplicates nothing.
+    again = CallLogger(db, tmp_path / "state")
+    await again.start()
+    await again.flush()
+    await again.stop()
+    assert await _rows(db) == rows
+    assert (tmp_path / "state" / "calllog-outbox.jsonl").stat().st_size == 0  # compacted once all is safe
+
+
+def _calls(n: int, base: float = 1_800_000_000.0) -> list[Event]:
+    out: list[Event] = []
+    for i in range(n):
+        lid, t = f"outage.{i}", base + i
+        out += [CallArrived(ts=t, linkedid=lid, channel=f"PJSIP/t-{i}", caller_number="13800000000"),
+                IvrFinished(ts=t + 5, linkedid=lid, flow="main", outcome="abandoned"),
+                CallEnded(ts=t + 6, linkedid=lid)]
+    return out
+
+
+async def _count(db: Database) -> int:
+    async with db.session() as s:
+        return await s.scalar(select(func.count(Interaction.id))) or 0
+
+
+async def test_sqlite_outage_calls_continue_and_appear_once(tmp_path: Path) -> None:
+    path = tmp_path / "cti.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=100)
+    await db.upgrade()
+    logger = CallLogger(db, tmp_path / "state", retry_max_s=0.1)
+    await logger.start()
+    await _feed(logger, _calls(5))
+    await logger.flush()
+    # Another process holds the write lock: to the logger the database is away.
+    blocker = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        await _feed(logger, _calls(40)[15:])  # calls 5..39 arrive during the outage
+        await asyncio.sleep(0.5)
+        assert logger.db_available is False and logger.pending == 35
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await logger.flush(timeout_s=10)
+    assert logger.db_available is True
+    assert await _count(db) == 40
+    await _feed(logger, _calls(40))  # and a full replay duplicates nothing
+    await logger.flush()
+    await logger.stop()
+    assert await _count(db) == 40
+    await db.dispose()
+
+
+async def test_postgres_outage_calls_continue_and_appear_once(tmp_path: Path) -> None:
+    pg = ControlledPostgres()
+    try:
+        db = Database(pg.url)
+        await db.upgrade()
+        logger = CallLogger(db, tmp_path / "state", retry_max_s=0.2)
+        await logger.start()
+        await _feed(logger, _calls(5))
+        await logger.flush()
+        await asyncio.to_thread(pg.stop)
+        await _feed(logger, _calls(30)[15:])
+        await asyncio.sleep(0.5)
+        assert logger.db_available is False and logger.pending == 25
+        await asyncio.to_thread(pg.start)
+        await logger.flush(timeout_s=20)
+        assert await _count(db) == 30
+        await _feed(logger, _calls(30))
+        await logger.flush()
+        await logger.stop()
+        assert await _count(db) == 30
+        await db.dispose()
+    finally:
+        pg.remove()
+
+
+async def test_wrapup_links_case_and_disposition(db: Database, tmp_path: Path) -> None:
+    from crm_core.cases import create_case
+    from crm_core.schemas import CaseIn
+
+    async with db.session() as s:
+        case = await create_case(session=s, data=CaseIn(subject="退款"), actor="t")
+    events = load_journey("answered")
+    events[-1] = WrapUpDone(ts=events[-1].ts, linkedid=events[-1].linkedid, agent_id="agent2",  # type: ignore[attr-defined]
+                            disposition="case_opened", case_id=case.id, notes="工单已建")
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await _feed(logger, events)
+    await logger.flush()
+    await logger.stop()
+    (row,) = (await _rows(db)).values()
+    assert (row["case_id"], row["disposition"], row["resolved_first_contact"]) == (case.id, "case_opened", False)

@@ -1,0 +1,34 @@
+"""Recorded journey event sequences (wire form, one event a line) used by the call-log tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cti.events import Event, from_wire
+
+JOURNEYS = Path(__file__).parent / "journeys"
+NAMES = ("answered", "abandoned_ivr", "abandoned_queue", "transferred", "voicemail")
+
+
+def load_journey(name: str) -> list[Event]:
+    return [from_wire(line) for line in (JOURNEYS / f"{name}.jsonl").read_text().splitlines() if line.strip()]
+
+
+# What each recorded call must become: interaction fields and the kinds of its segments in order.
+EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
+    "answered": ({"outcome": "answered", "status": "complete", "queue": "billing", "agent_id": "agent2",
+                  "wait_s": 30.6, "ring_s": 19.0, "talk_s": 150.0, "hold_s": 30.0, "acw_s": 30.0, "hold_count": 1,
+                  "disposition": "resolved", "resolved_first_contact": True, "abandoned": False, "priority": 5,
+                  "recording_file": "/var/spool/asterisk/monitor/1790000000.101.wav", "caller_number": "13800138000",
+                  "notes": "账单已解释"},
+                 ["ivr", "queue", "ringing", "ringing", "talk", "hold", "wrapup"]),
+    "abandoned_ivr": ({"outcome": "abandoned_ivr", "status": "complete", "abandoned": True, "ivr_outcome": "abandoned",
+                       "wait_s": 0.0, "talk_s": 0.0, "agent_id": None, "answered_at": None}, ["ivr"]),
+    "abandoned_queue": ({"outcome": "abandoned_queue", "status": "complete", "abandoned": True, "queue": "sales",
+                         "wait_s": 35.0, "talk_s": 0.0, "answered_at": None}, ["ivr", "queue", "ringing"]),
+    "transferred": ({"outcome": "answered", "status": "complete", "agent_id": "agent5", "queue": "billing",
+                     "transfer_count": 1, "talk_s": 180.0, "wait_s": 12.8, "acw_s": 20.0, "disposition": "info_given"},
+                    ["ivr", "queue", "ringing", "talk", "transfer", "queue", "ringing", "talk", "wrapup"]),
+    "voicemail": ({"outcome": "voicemail", "status": "complete", "abandoned": False, "wait_s": 120.0,
+                   "voicemail_mailbox": "8000@cti", "queue": "sales"}, ["ivr", "queue"]),
+}

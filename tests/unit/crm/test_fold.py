@@ -1,0 +1,108 @@
+"""The pure fold of journey events into one interaction: recorded journeys, order and duplicate
+independence (property), outcome rules, masking."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crm_core.fold import fold, mask_path
+from cti.journey import (
+    AgentRinging,
+    CallArrived,
+    CallbackRequested,
+    CallConnected,
+    CallEnded,
+    HoldEnded,
+    HoldStarted,
+    IvrFinished,
+    QueueEntered,
+    QueueLeft,
+)
+from tests.unit.crm.recorded import EXPECTED, NAMES, load_journey
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_recorded_journeys(name: str) -> None:
+    events = load_journey(name)
+    folded = fold(events[0].linkedid, events)  # type: ignore[attr-defined]
+    fields, kinds = EXPECTED[name]
+    for key, value in fields.items():
+        if key in ("answered_at",):
+            continue
+        assert folded.fields[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+    assert [s.kind for s in folded.segments] == kinds
+
+
+def test_answered_call_ring_results_and_wrapup() -> None:
+    f = fold("1790000000.101", load_journey("answered"))
+    rings = [(s.agent_id, s.detail.get("result"), s.duration) for s in f.segments if s.kind == "ringing"]
+    assert rings == [("agent1", "no_answer", 15.0), ("agent2", "answered", 4.0)]
+    talk = next(s for s in f.segments if s.kind == "talk")
+    assert (talk.agent_id, talk.queue, talk.duration) == ("agent2", "billing", 180.0)
+    assert f.fields["answered_at"] == 1790000049.2 and f.fields["ended_at"] == 1790000229.2
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(NAMES), data=st.data())
+def test_any_order_and_duplicates_give_the_same_interaction(name: str, data: st.DataObject) -> None:
+    events = load_journey(name)
+    extra = data.draw(st.lists(st.sampled_from(events), max_size=len(events)))
+    shuffled = data.draw(st.permutations(events + extra))
+    assert fold("x", shuffled) == fold("x", events)
+
+
+@pytest.mark.parametrize(("ivr_outcome", "expected"), [
+    ("abandoned", "abandoned_ivr"), ("hangup", "abandoned_ivr"), ("transfer", "abandoned_ivr"),
+    ("voicemail", "voicemail"), ("callback", "callback_requested")])
+def test_ivr_outcomes(ivr_outcome: str, expected: str) -> None:
+    events = [CallArrived(ts=1.0, linkedid="a", channel="c", caller_number="1"),
+              IvrFinished(ts=5.0, linkedid="a", flow="main", outcome=ivr_outcome), CallEnded(ts=6.0, linkedid="a")]
+    f = fold("a", events)
+    assert (f.fields["outcome"], f.fields["status"]) == (expected, "complete")
+
+
+def test_outcomes_without_ivr_and_in_progress() -> None:
+    arrived = CallArrived(ts=1.0, linkedid="a", channel="c", caller_number="1001", direction="outbound",
+                          dnis="13800138000", agent_id="1001")
+    assert fold("a", [arrived]).fields["outcome"] is None
+    assert fold("a", [arrived]).fields["status"] == "open"
+    failed = fold("a", [arrived, CallEnded(ts=20.0, linkedid="a", cause=19)])
+    f = failed.fields
+    assert (f["outcome"], f["hangup_cause"], f["agent_id"]) == ("failed", 19, "1001")
+    answered = fold("a", [arrived, CallConnected(ts=5.0, linkedid="a", agent_id="1001"),
+                          CallEnded(ts=65.0, linkedid="a")])
+    f = answered.fields
+    assert (f["outcome"], f["status"], f["talk_s"]) == ("answered", "ended", 60.0)
+    assert [s.kind for s in answered.segments] == ["talk", "wrapup"] and answered.segments[-1].ended is None
+
+
+def test_callback_from_queue_and_hold_inside_talk() -> None:
+    evs = [CallArrived(ts=0.0, linkedid="b", channel="c", caller_number="2"),
+           QueueEntered(ts=1.0, linkedid="b", queue="sales"),
+           QueueLeft(ts=61.0, linkedid="b", queue="sales", reason="callback", waited_s=60.0),
+           CallbackRequested(ts=70.0, linkedid="b", number="13800138000"), CallEnded(ts=71.0, linkedid="b")]
+    f = fold("b", evs)
+    assert (f.fields["outcome"], f.fields["wait_s"], f.fields["callback_number"]) == ("callback_requested", 60.0,
+                                                                                      "13800138000")
+    evs = [CallArrived(ts=0.0, linkedid="c", channel="c", caller_number="2"),
+           QueueEntered(ts=0.0, linkedid="c", queue="q"), AgentRinging(ts=10.0, linkedid="c", agent_id="a", queue="q"),
+           CallConnected(ts=12.0, linkedid="c", agent_id="a", queue="q"),
+           HoldStarted(ts=20.0, linkedid="c", agent_id="a"), HoldStarted(ts=21.0, linkedid="c", agent_id="a"),
+           HoldEnded(ts=50.0, linkedid="c", agent_id="a"), HoldStarted(ts=60.0, linkedid="c", agent_id="a"),
+           CallEnded(ts=112.0, linkedid="c")]  # hung up while on hold: the hold closes at the end
+    f = fold("c", evs)
+    assert (f.fields["hold_s"], f.fields["hold_count"], f.fields["talk_s"], f.fields["wait_s"]) == (82.0, 2, 18.0, 12.0)
+
+
+def test_ivr_path_masking() -> None:
+    path = ({"node": "ask_pin", "input": "1234"}, {"node": "menu", "input": "2"},
+            {"node": "account", "input": "100001", "secret": True}, {"node": "pin", "input": "****"})
+    assert [s["input"] for s in mask_path(path)] == ["****", "2", "******", "****"]
+    ev = IvrFinished(ts=1.0, linkedid="m", flow="f", outcome="queue", path=path)
+    f = fold("m", [ev])
+    assert "1234" not in str(f.fields["ivr_path"]) and "100001" not in str(f.fields["ivr_path"])
+    assert dataclasses.asdict(ev)["path"][0]["input"] == "1234"  # the event itself is not mutated
