@@ -283,6 +283,8 @@ class RedisLease:
 
     async def try_acquire(self, key: str, owner: str, ttl_ms: int) -> bool:
         """True when ``owner`` now holds ``key`` for ``ttl_ms``; False when someone else does."""
+        if ttl_ms <= 0:
+            raise ValueError("ttl_ms must be positive: a lease without expiry would outlive a crashed node")
         try:
             return bool(await self._redis.set(self._prefix + key, owner, nx=True, px=ttl_ms))
         except RedisError as err:

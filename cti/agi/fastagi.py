@@ -76,6 +76,11 @@ class FastAgiServer:
     def open_sessions(self) -> int:
         return len(self._tasks)
 
+    def stats(self) -> dict[str, int]:
+        """Counters for metrics: open sessions now, and totals since start."""
+        return {"open": self.open_sessions, "total": self.sessions_total, "failed": self.sessions_failed,
+                "hung_up": self.sessions_hung_up, "unknown_route": self.unknown_routes}
+
     @property
     def port(self) -> int:
         """The bound port (useful when settings asked for port 0)."""

@@ -214,5 +214,7 @@ async def test_expired_lease_is_not_released_or_renewed_by_its_old_owner(redis_u
         assert not await lease.release(key, "old")
         assert not await lease.renew(key, "old", 1000)
         assert await lease.holder(key) == "new"
+        with pytest.raises(ValueError):
+            await lease.try_acquire(key, "forever", 0)
     finally:
         await lease.close()

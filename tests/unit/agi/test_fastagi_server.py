@@ -76,7 +76,7 @@ async def test_route_gets_env_and_runs_commands(serve: Callable[..., object]) ->
     await asyncio.wait_for(done.wait(), 2)
     assert await call.closed()
     assert seen["extension"] == "5000" and seen["context"] == "cti-inbound" and seen["network_script"] == "ivr"
-    assert server.sessions_total == 1 and server.sessions_failed == 0
+    assert server.stats() == {"open": 0, "total": 1, "failed": 0, "hung_up": 0, "unknown_route": 0}
     await call.close()
 
 
