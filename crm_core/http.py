@@ -47,9 +47,20 @@ from crm_core.screenpop import screen_pop
 router = APIRouter(prefix="/api/crm", tags=["crm"])
 _admin = require_roles("admin")
 _staff = require_roles("supervisor", "admin")
-_Offset = Query(0, ge=0, le=1_000_000)
-_Limit = Query(50, ge=1, le=200)
-_Text = Query(None, min_length=1, max_length=100)
+
+
+# FastAPI keeps per-parameter state in the Query object: each parameter needs its own.
+def _offset() -> Any:
+    return Query(0, ge=0, le=1_000_000)
+
+
+def _limit() -> Any:
+    return Query(50, ge=1, le=200)
+
+
+def _text() -> Any:
+    return Query(None, min_length=1, max_length=100)
+
 
 
 def get_db(request: Request) -> Database:
@@ -74,9 +85,9 @@ def _actor(p: Principal) -> str:
 # -- customers ------------------------------------------------------------------------------
 
 @router.get("/customers", response_model=Page[CustomerOut])
-async def search_customers(q: str | None = _Text, phone: str | None = _Text, name: str | None = _Text,
+async def search_customers(q: str | None = _text(), phone: str | None = _text(), name: str | None = _text(),
                            account_number: str | None = Query(None, min_length=1, max_length=32),
-                           tier: Tier | None = None, offset: int = _Offset, limit: int = _Limit,
+                           tier: Tier | None = None, offset: int = _offset(), limit: int = _limit(),
                            db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         items, total = await customers.search_customers(session=s, q=q, phone=phone, name=name,
@@ -109,10 +120,10 @@ async def update_customer(customer_id: int, patch: CustomerPatch, db: Database =
 # -- interactions ---------------------------------------------------------------------------
 
 @router.get("/interactions", response_model=Page[InteractionOut])
-async def list_interactions(customer_id: int | None = Query(None, ge=1), agent_id: str | None = _Text,
-                            queue: str | None = _Text, outcome: Outcome | None = None,
+async def list_interactions(customer_id: int | None = Query(None, ge=1), agent_id: str | None = _text(),
+                            queue: str | None = _text(), outcome: Outcome | None = None,
                             since: datetime | None = None, until: datetime | None = None,
-                            unknown: bool = False, offset: int = _Offset, limit: int = _Limit,
+                            unknown: bool = False, offset: int = _offset(), limit: int = _limit(),
                             db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
     if p.role == "agent":
         agent_id = p.agent_id or f"user:{p.user_id}"  # agents see their own calls only
@@ -157,7 +168,7 @@ async def link_customer(interaction_id: int, body: LinkCustomer, db: Database = 
 @router.get("/cases", response_model=Page[CaseOut])
 async def list_cases(customer_id: int | None = Query(None, ge=1), owner_id: int | None = Query(None, ge=1),
                      status: str | None = Query(None, pattern=r"^[a-z_]{1,16}$"), open: bool = False,
-                     offset: int = _Offset, limit: int = _Limit, db: Database = Depends(get_db),
+                     offset: int = _offset(), limit: int = _limit(), db: Database = Depends(get_db),
                      p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         items, total = await cases.list_cases(session=s, customer_id=customer_id, owner_id=owner_id, status=status,
@@ -237,14 +248,14 @@ async def delete_disposition(disposition_id: int, db: Database = Depends(get_db)
 # -- scripts --------------------------------------------------------------------------------
 
 @router.get("/scripts", response_model=list[ScriptOut])
-async def list_scripts(queue: str | None = _Text, db: Database = Depends(get_db),
+async def list_scripts(queue: str | None = _text(), db: Database = Depends(get_db),
                        p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         return [ScriptOut.model_validate(x) for x in await catalog.list_scripts(session=s, queue=queue)]
 
 
 @router.get("/scripts/suggest", response_model=ScriptOut | None)
-async def suggest_script(queue: str | None = _Text, intent: str | None = _Text,
+async def suggest_script(queue: str | None = _text(), intent: str | None = _text(),
                          language: str | None = Query(None, max_length=8), db: Database = Depends(get_db),
                          p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:

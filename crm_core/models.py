@@ -166,9 +166,6 @@ class Interaction(Base):
     events: Mapped[list[dict[str, Any]]] = mapped_column(default=list)  # the journey events, wire form
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    segments: Mapped[list[Segment]] = relationship(
-        cascade="all, delete-orphan", lazy="raise", order_by="Segment.seq")
-
 
 class Segment(Base):
     __tablename__ = "interaction_segments"

@@ -1,0 +1,215 @@
+"""The CRM REST API in-process: CRUD, search, pagination, roles, field-naming validation errors,
+404 on unknown ids, and search input that cannot inject SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from agent_console.security import Principal, current_principal
+from crm_core.calllog import CallLogger
+from crm_core.db import Database
+from crm_core.http import install_error_handler, router
+from tests.unit.crm.recorded import NAMES, load_journey
+
+ADMIN = Principal(user_id=1, username="admin", role="admin", agent_id=None)
+SUP = Principal(user_id=2, username="sup1", role="supervisor", agent_id=None)
+AGENT2 = Principal(user_id=4, username="agent2", role="agent", agent_id="agent2")
+
+
+class Client:
+    def __init__(self, http: httpx.AsyncClient, who: dict[str, Principal]) -> None:
+        self.http, self._who = http, who
+
+    def as_(self, p: Principal) -> httpx.AsyncClient:
+        self._who["p"] = p
+        return self.http
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Client]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/crm.db")
+    await db.upgrade()
+    app = FastAPI()
+    app.state.crm_db = db
+    app.include_router(router)
+    install_error_handler(app)
+    who = {"p": ADMIN}
+    app.dependency_overrides[current_principal] = lambda: who["p"]
+    logger = CallLogger(db, tmp_path / "state")
+    await logger.start()
+    for name in NAMES:
+        for ev in load_journey(name):
+            await logger.handle(ev)
+    await logger.flush()
+    await logger.stop()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm") as http:
+        yield Client(http, who)
+    await db.dispose()
+
+
+def _field_of(resp: httpx.Response) -> str:
+    detail = resp.json()["detail"]
+    if isinstance(detail, list):  # FastAPI's request validation: loc names the field
+        return ".".join(str(x) for x in detail[0]["loc"][1:])
+    return str(detail["field"])
+
+
+async def test_customer_crud_search_and_pagination(api: Client) -> None:
+    c = api.as_(AGENT2)
+    created = await c.post("/api/crm/customers", json={
+        "name": "张伟", "phones": [{"number": "138 0013 8000"}], "account_number": "100001", "tier": "key_account",
+        "pin": "1234", "emails": ["zw@example.com"]})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["phones"] == [{"number": "+8613800138000", "label": "mobile"}] and body["has_pin"] is True
+    assert "pin" not in body and "pin_hash" not in body
+    for i in range(12):
+        r = await c.post("/api/crm/customers", json={"name": f"李{i:02d}", "phones": [{"number": f"1391234{i:04d}"}]})
+        assert r.status_code == 201
+    page = (await c.get("/api/crm/customers", params={"name": "李", "limit": 5, "offset": 10})).json()
+    assert (page["total"], [x["name"] for x in page["items"]]) == (12, ["李10", "李11"])
+    by_phone = (await c.get("/api/crm/customers", params={"phone": "+8613800138000"})).json()
+    assert [x["id"] for x in by_phone["items"]] == [body["id"]]
+    assert (await c.get("/api/crm/customers", params={"account_number": "100001"})).json()["total"] == 1
+    patched = await c.patch(f"/api/crm/customers/{body['id']}", json={"lifecycle": "loyal", "tags": ["vip"]})
+    assert patched.status_code == 200 and patched.json()["lifecycle"] == "loyal"
+    assert (await c.get(f"/api/crm/customers/{body['id']}")).json()["tags"] == ["vip"]
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"phones": [{"number": "13800138000"}]}, "name"),
+    ({"name": "x", "tier": "platinum"}, "tier"),
+    ({"name": "x", "phones": [{"number": "13800138000"}, {"number": "not-a-phone"}]}, "phones.1.number"),
+    ({"name": "x", "emails": ["nope"]}, "emails"),
+    ({"name": "x", "pin": "12ab"}, "pin"),
+    ({"name": "x", "unexpected": 1}, "unexpected"),
+])
+async def test_validation_errors_name_the_field(api: Client, payload: dict[str, Any], field: str) -> None:
+    r = await api.as_(ADMIN).post("/api/crm/customers", json=payload)
+    assert r.status_code == 422
+    assert _field_of(r).replace("[", ".").replace("]", "") == field
+
+
+async def test_query_validation_and_unknown_ids(api: Client) -> None:
+    c = api.as_(ADMIN)
+    assert _field_of(await c.get("/api/crm/customers", params={"limit": 1000})) == "limit"
+    assert _field_of(await c.get("/api/crm/interactions", params={"outcome": "lost"})) == "outcome"
+    for path in ("customers/424242", "interactions/424242", "cases/424242", "scripts/424242", "articles/424242"):
+        r = await c.get(f"/api/crm/{path}")
+        assert r.status_code == 404 and r.json()["detail"]["code"] == "not_found", path
+    r = await c.put("/api/crm/interactions/1/customer", json={"customer_id": 424242})
+    assert r.status_code == 404 and "customer 424242" in r.json()["detail"]["message"]
+    assert (await c.delete("/api/crm/dispositions/424242")).status_code == 404
+
+
+@pytest.mark.parametrize("evil", ["' OR '1'='1", "'; DROP TABLE customers; --", "%", "_", "\\", "\" OR 1=1 --",
+                                  "张%' UNION SELECT pin_hash FROM customers --"])
+async def test_search_input_cannot_inject(api: Client, evil: str) -> None:
+    c = api.as_(ADMIN)
+    r = await c.post("/api/crm/customers", json={"name": "王芳", "phones": [{"number": "13800138001"}], "pin": "4321"})
+    assert r.status_code == 201
+    for params in ({"q": evil}, {"name": evil}, {"phone": evil}, {"account_number": evil[:32]}):
+        r = await c.get("/api/crm/customers", params=params)
+        assert r.status_code in (200, 422), r.text
+        if r.status_code == 200:
+            assert r.json()["items"] == [] and r.json()["total"] == 0, params
+        assert "argon2" not in r.text
+    r = await c.get("/api/crm/articles", params={"q": evil})
+    assert r.status_code == 200 and r.json() == []
+    assert (await c.get("/api/crm/customers")).json()["total"] == 1  # the table is still there
+
+
+async def test_interactions_by_role_and_filters(api: Client) -> None:
+    sup = api.as_(SUP)
+    everything = (await sup.get("/api/crm/interactions")).json()
+    assert everything["total"] == len(NAMES)
+    billing = (await sup.get("/api/crm/interactions", params={"queue": "billing", "outcome": "answered"})).json()
+    assert sorted(i["agent_id"] for i in billing["items"]) == ["agent2", "agent5"]
+    ranged = await sup.get("/api/crm/interactions", params={"since": "2026-09-21T14:14:00Z",
+                                                             "until": "2026-09-21T14:18:00Z"})
+    assert [i["linkedid"] for i in ranged.json()["items"]] == ["1790000200.303", "1790000100.202"]
+    agent = api.as_(AGENT2)
+    mine = (await agent.get("/api/crm/interactions", params={"agent_id": "agent5"})).json()
+    assert [i["agent_id"] for i in mine["items"]] == ["agent2"]  # agents see their own calls, whatever they ask
+    detail = await agent.get(f"/api/crm/interactions/{mine['items'][0]['id']}")
+    assert [s["kind"] for s in detail.json()["segments"]][:2] == ["ivr", "queue"]
+    other = next(i for i in everything["items"] if i["agent_id"] == "agent5")
+    assert (await agent.get(f"/api/crm/interactions/{other['id']}")).status_code == 404
+
+
+async def test_unknown_caller_linked_by_agent(api: Client) -> None:
+    sup = api.as_(SUP)
+    unknown = (await sup.get("/api/crm/interactions", params={"unknown": True})).json()
+    assert unknown["total"] == len(NAMES)
+    cust = (await sup.post("/api/crm/customers", json={"name": "Ann", "phones": [{"number": "+14155552671"}]})).json()
+    target = next(i for i in unknown["items"] if i["caller_number"] == "+14155552671")
+    r = await sup.put(f"/api/crm/interactions/{target['id']}/customer", json={"customer_id": cust["id"]})
+    assert r.status_code == 200 and r.json()["customer_id"] == cust["id"]
+    assert (await sup.get("/api/crm/interactions", params={"customer_id": cust["id"]})).json()["total"] == 1
+
+
+async def test_cases_create_update_assign_escalate(api: Client) -> None:
+    agent = api.as_(AGENT2)
+    r = await agent.post("/api/crm/cases", json={"subject": "账单金额有误", "priority": "urgent"})
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["status"] == "open" and case["due_at"] is not None
+    r = await agent.patch(f"/api/crm/cases/{case['id']}", json={"status": "in_progress", "note": "回电中"})
+    assert r.json()["status"] == "in_progress"
+    assert (await agent.post(f"/api/crm/cases/{case['id']}/assign", json={"owner_id": 1})).status_code == 403
+    r = await agent.post(f"/api/crm/cases/{case['id']}/escalate", json={"reason": "overdue"})
+    assert r.json()["escalation_level"] == 1
+    r = await agent.patch(f"/api/crm/cases/{case['id']}", json={"status": "closed"})
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "illegal_case_step"
+    r = await agent.post("/api/crm/cases", json={"subject": "x", "customer_id": 999})
+    assert r.status_code == 404
+    assert _field_of(await agent.post("/api/crm/cases", json={"subject": ""})) == "subject"
+    assert _field_of(await agent.patch(f"/api/crm/cases/{case['id']}", json={"status": "gone"})) == "status"
+    history = (await agent.get(f"/api/crm/cases/{case['id']}")).json()["history"]
+    assert [h["action"] for h in history] == ["created", "status", "note", "escalated"]
+
+
+async def test_only_admins_manage_the_catalogue(api: Client) -> None:
+    disposition = {"code": "resolved", "label": "Resolved", "label_zh": "已解决", "resolves": True}
+    script = {"name": "billing-zh", "queue": "billing", "title": "账单", "body": "您好 {customer_name}"}
+    article = {"title": "退款流程", "body": "3-5个工作日", "tags": ["refund"]}
+    for p in (AGENT2, SUP):
+        c = api.as_(p)
+        assert (await c.post("/api/crm/dispositions", json=disposition)).status_code == 403
+        assert (await c.post("/api/crm/scripts", json=script)).status_code == 403
+        assert (await c.post("/api/crm/articles", json=article)).status_code == 403
+    admin = api.as_(ADMIN)
+    assert (await admin.post("/api/crm/dispositions", json=disposition)).status_code == 201
+    assert (await admin.post("/api/crm/dispositions", json=disposition)).status_code == 409
+    s = (await admin.post("/api/crm/scripts", json=script)).json()
+    a = (await admin.post("/api/crm/articles", json=article)).json()
+    agent = api.as_(AGENT2)
+    assert [d["code"] for d in (await agent.get("/api/crm/dispositions")).json()] == ["resolved"]
+    assert (await agent.get("/api/crm/scripts/suggest", params={"queue": "billing"})).json()["id"] == s["id"]
+    assert [x["id"] for x in (await agent.get("/api/crm/articles", params={"q": "退款"})).json()] == [a["id"]]
+    admin = api.as_(ADMIN)
+    assert (await admin.delete(f"/api/crm/articles/{a['id']}")).status_code == 204
+    assert (await admin.get(f"/api/crm/articles/{a['id']}")).status_code == 404
+
+
+async def test_screen_pop_for_a_logged_call(api: Client) -> None:
+    admin = api.as_(ADMIN)
+    cust = (await admin.post("/api/crm/customers", json={
+        "name": "张伟", "phones": [{"number": "13800138000"}], "tier": "key_account"})).json()
+    await admin.post("/api/crm/scripts", json={"name": "b", "queue": "billing", "title": "账单",
+                                               "body": "您好{customer_name}"})
+    await admin.post("/api/crm/cases", json={"subject": "发票", "customer_id": cust["id"]})
+    pop = (await api.as_(AGENT2).get("/api/crm/screenpop/1790000000.101")).json()
+    assert pop["customer"]["name"] == "张伟" and pop["customer"]["tier"] == "key_account"
+    assert pop["queue"] == "billing" and pop["intent"] == "billing"
+    assert pop["script"]["body"] == "您好张伟"
+    assert [c["subject"] for c in pop["open_cases"]] == ["发票"]
+    assert [s["input"] for s in pop["ivr_path"] if s["node"] == "pin"] == ["****"]
+    unknown = (await api.as_(AGENT2).get("/api/crm/screenpop/nope.1")).json()
+    assert unknown["customer"] is None and unknown["interactions"] == []
