@@ -129,13 +129,17 @@ class AgentHub:
         return p.Pop.model_validate({**raw, "call_id": linkedid, "complete": True})
 
     def _placeholder(self, ev: AgentOffer) -> p.Pop:
-        return p.Pop(call_id=ev.linkedid, caller_number=ev.caller_number, waited_s=ev.waited_s, queue=ev.queue,
-                     skills=ev.skills or {}, complete=False)
+        # model_construct: the fields come from a typed event, validating them again costs ~30 µs per offer.
+        return p.Pop.model_construct(call_id=ev.linkedid, caller_number=ev.caller_number, waited_s=ev.waited_s,
+                                     queue=ev.queue, skills=dict(ev.skills or {}), complete=False, customer=None,
+                                     interactions=[], open_cases=[], ivr_flow=None, ivr_path=[], intent=None,
+                                     script=None, articles=[])
 
     async def _offer(self, ev: AgentOffer) -> None:
         snap = self._snap(ev.agent_id)
-        offer = p.OfferView(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number, offered_at=ev.ts,
-                            ring_timeout_s=ev.ring_timeout_s, direction=ev.direction, pop=self._placeholder(ev))
+        offer = p.OfferView.model_construct(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number,
+                                            offered_at=ev.ts, ring_timeout_s=ev.ring_timeout_s,
+                                            direction=ev.direction, pop=self._placeholder(ev))
         snap.offer = offer  # a reconnect during the CRM look-up still sees the offer
         if ev.pop is not None:
             try:

@@ -273,6 +273,7 @@
       const st = S.state && S.state.state;
       $("idle-text").textContent = st === "available" ? t("call.idle_ready")
         : st === "logged_out" ? t("call.idle_logged_out") : t("call.idle");
+      $("idle-queues").textContent = ((S.state && S.state.queues) || []).join(", ") || "—";
     }
     renderPop(pop || S.browseCustomer);
     renderWrap();

@@ -1,0 +1,295 @@
+"""Screen-pop latency with N agents connected over websockets, beside a bare websocket broadcast.
+
+Console: the agent console (hub + FakeCrm pop source) under uvicorn in a subprocess with N agents
+connected (``websockets`` clients in this process). An ``agent.offer`` event is published on the
+bus with ``ts`` = the offer decision time; the hub builds the pop and sends the ``offer`` frame;
+the client notes arrival. Latency = arrival - ts (same machine clock).
+Comparator: a bare ``websockets`` server in a subprocess that sends the same pop payload, with the
+same timestamp scheme, to the same number of clients.
+Two patterns: ``single`` (one offer at a time to a random agent, the normal case) and ``burst``
+(an offer to every agent at the same moment, the worst case).
+
+    .venv/bin/python bench/screen_pop.py [--quick] [--agents N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-secret-0123456789abcdef"
+
+
+# -- server processes --------------------------------------------------------------------------
+
+def serve_console(port: int, agents: int) -> None:
+    import uvicorn
+    from fastapi import APIRouter
+
+    from agent_console.demo import build_demo
+    from agent_console.events import AgentOffer
+    from cti.settings import load_settings
+
+    settings = load_settings(web={"session_secret": SECRET})
+    demo = build_demo(settings, agents=agents, answer_after_s=None, demo_routes=False, send_queue_size=1024)
+    router = APIRouter()
+
+    @router.post("/bench/offer")
+    async def offer(mode: str, agent: int = 0, seq: int = 0) -> dict[str, int]:
+        targets = range(agents) if mode == "burst" else [agent]
+        for i in targets:
+            # ts is the offer decision: the pop is built and sent after this moment.
+            await demo.bus.publish(AgentOffer(ts=time.time(), agent_id=f"b{i:04d}", linkedid=f"bench-{seq}-{i}",
+                                              queue="support", caller_number="+8613800138000", waited_s=8.0,
+                                              skills={"general": 1}))
+        return {"published": len(targets)}
+
+    demo.app.include_router(router)
+    config = uvicorn.Config(demo.app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
+                            lifespan="on", access_log=False, backlog=4096)
+    asyncio.run(uvicorn.Server(config).serve())
+
+
+def serve_bare(port: int) -> None:
+    from websockets.asyncio.server import broadcast, serve
+
+    conns: set[Any] = set()
+    payload_cache: dict[str, str] = {}
+
+    async def handler(ws: Any) -> None:
+        if ws.request.path == "/control":
+            async for raw in ws:
+                cmd = json.loads(raw)
+                pop = payload_cache.setdefault("pop", json.dumps(cmd["pop"]))
+                peers = list(conns) if cmd["mode"] == "burst" else [sorted(conns, key=id)[cmd["agent"] % len(conns)]]
+                ts = time.time()
+                # The same frame shape as the console's offer, timestamped like the bus event.
+                frame = f'{{"type":"offer","offer":{{"offered_at":{ts!r},"pop":{pop}}}}}'
+                broadcast(peers, frame)
+                await ws.send("ok")
+            return
+        conns.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            conns.discard(ws)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", port, max_size=1 << 20):
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# -- client side -------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited with {proc.returncode}")
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"server on {port} did not start")
+
+
+class Fleet:
+    """N websocket clients recording arrival - offered_at of every offer frame."""
+
+    def __init__(self) -> None:
+        self.lat: list[float] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.conns: list[Any] = []
+        self.got = 0
+
+    async def connect(self, urls: list[str]) -> None:
+        from websockets.asyncio.client import connect
+
+        sem = asyncio.Semaphore(50)
+
+        async def one(url: str) -> Any:
+            async with sem:
+                return await connect(url, max_size=1 << 20, open_timeout=30, ping_interval=None)
+
+        self.conns = list(await asyncio.gather(*(one(u) for u in urls)))
+        self.tasks = [asyncio.create_task(self._read(c)) for c in self.conns]
+
+    async def _read(self, conn: Any) -> None:
+        try:
+            async for raw in conn:
+                now = time.time()
+                if raw.startswith('{"type":"offer"'):
+                    frame = json.loads(raw)
+                    self.lat.append((now - frame["offer"]["offered_at"]) * 1000)
+                    self.got += 1
+        except Exception:
+            return
+
+    async def wait_for(self, n: int, limit_s: float = 60.0) -> None:
+        deadline = time.monotonic() + limit_s
+        while self.got < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {self.got} of {n} offers arrived")
+            await asyncio.sleep(0.005)
+
+    async def close(self) -> None:
+        for c in self.conns:
+            await c.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
+
+
+def _summary(name: str, lat: list[float]) -> dict[str, Any]:
+    return {"name": name, "n": len(lat), "p50": _pct(lat, 50), "p99": _pct(lat, 99), "max": max(lat),
+            "mean": statistics.fmean(lat)}
+
+
+async def run(agents: int, singles: int, bursts: int) -> list[dict[str, Any]]:
+    import httpx
+
+    from agent_console.security import Principal, TokenSigner
+
+    cport, bport = _free_port(), _free_port()
+    me = [sys.executable, __file__]
+    # Started once, before any timing: blocking Popen in async code is fine here.
+    console = subprocess.Popen([*me, "--serve-console", str(cport), "--agents", str(agents)])  # noqa: ASYNC220
+    bare = subprocess.Popen([*me, "--serve-bare", str(bport)])  # noqa: ASYNC220
+    results: list[dict[str, Any]] = []
+    try:
+        await _wait_port(cport, console)
+        await _wait_port(bport, bare)
+        signer = TokenSigner(SECRET)
+        urls = [f"ws://127.0.0.1:{cport}/ws/agent?token="
+                + signer.issue(Principal(10_000 + i, f"agent{i:04d}", "agent", f"b{i:04d}"))[0]
+                for i in range(agents)]
+        t0 = time.perf_counter()
+        fleet = Fleet()
+        await fleet.connect(urls)
+        print(f"console: {agents} agents connected in {time.perf_counter() - t0:.1f} s", flush=True)
+        pop_payload: dict[str, Any] = {}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cport}", timeout=60) as http:
+            for seq in range(singles):
+                await http.post("/bench/offer", params={"mode": "single", "agent": random.randrange(agents),
+                                                        "seq": seq})
+                await fleet.wait_for(seq + 1)
+                await asyncio.sleep(0.002)
+            results.append(_summary("console single", fleet.lat))
+            fleet.lat.clear()
+            for r in range(bursts):
+                fleet.got = 0
+                await http.post("/bench/offer", params={"mode": "burst", "seq": 100_000 + r})
+                await fleet.wait_for(agents)
+                await asyncio.sleep(0.2)
+            results.append(_summary("console burst", fleet.lat))
+        # capture one real pop to send the same payload from the bare server
+        sample = await _one_pop(cport, signer)
+        pop_payload = sample
+        await fleet.close()
+
+        fleet = Fleet()
+        await fleet.connect([f"ws://127.0.0.1:{bport}/agent"] * agents)
+        from websockets.asyncio.client import connect
+
+        async with connect(f"ws://127.0.0.1:{bport}/control", max_size=1 << 20) as ctl:
+            for seq in range(singles):
+                await ctl.send(json.dumps({"mode": "single", "agent": random.randrange(agents), "pop": pop_payload,
+                                           "seq": seq}))
+                await ctl.recv()
+                await fleet.wait_for(seq + 1)
+                await asyncio.sleep(0.002)
+            results.append(_summary("bare single", fleet.lat))
+            fleet.lat.clear()
+            for _ in range(bursts):
+                fleet.got = 0
+                await ctl.send(json.dumps({"mode": "burst", "pop": pop_payload}))
+                await ctl.recv()
+                await fleet.wait_for(agents)
+                await asyncio.sleep(0.2)
+            results.append(_summary("bare burst", fleet.lat))
+        await fleet.close()
+        results.append({"pop_bytes": len(json.dumps(pop_payload))})
+    finally:
+        for proc in (console, bare):
+            proc.terminate()
+            proc.wait(10)
+    return results
+
+
+async def _one_pop(port: int, signer: Any) -> dict[str, Any]:
+    """The pop the console built for agent 0 (from a fresh hello: the last burst's offer)."""
+    from websockets.asyncio.client import connect
+
+    from agent_console.security import Principal
+
+    token = signer.issue(Principal(10_000, "agent0000", "agent", "b0000"))[0]
+    async with connect(f"ws://127.0.0.1:{port}/ws/agent?token={token}", max_size=1 << 20) as ws:
+        hello = json.loads(await ws.recv())
+    return dict(hello["offer"]["pop"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--agents", type=int, default=None)
+    ap.add_argument("--serve-console", type=int, default=None)
+    ap.add_argument("--serve-bare", type=int, default=None)
+    args = ap.parse_args()
+    if args.serve_console:
+        serve_console(args.serve_console, args.agents or 1000)
+        return
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    agents = args.agents or (200 if args.quick else 1000)
+    singles, bursts = (100, 2) if args.quick else (300, 5)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, agents * 3 + 100)), hard))
+    print(f"screen_pop: {agents} agents, {singles} single offers, {bursts} bursts to all agents "
+          f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)")
+    results = asyncio.run(run(agents, singles, bursts))
+    rows = {r["name"]: r for r in results if "name" in r}
+    print(f"{'pattern':<16}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}")
+    for r in rows.values():
+        print(f"{r['name']:<16}{r['n']:>7}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['max']:>9.2f}{r['mean']:>9.2f}")
+    for kind in ("single", "burst"):
+        c, b = rows[f"console {kind}"], rows[f"bare {kind}"]
+        print(f"ratio console/bare ({kind}): p50 {c['p50'] / b['p50']:.2f}x, p99 {c['p99'] / b['p99']:.2f}x")
+    print(f"pop payload: {results[-1]['pop_bytes']} bytes")
+    target = rows["console single"]["p99"] < 50.0
+    print(f"target p99 < 50 ms (single offers): {'met' if target else 'NOT met'}; "
+          f"burst p99 {rows['console burst']['p99']:.1f} ms")
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak memory: clients (this process) {me:.0f} MiB, largest server process {kids:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
