@@ -93,6 +93,15 @@ class Rig:
         _, sound = await asyncio.wait_for(self.prompts.get(), timeout_s)
         assert sound == expected
 
+    async def playing(self, expected: str, timeout_s: float = 15.0) -> None:
+        """Wait until an interruptible sound (part of a menu/collect prompt) starts."""
+        sound = await asyncio.wait_for(self.streams.get(), timeout_s)
+        assert sound == expected
+
+    def forget_streams(self) -> None:
+        while not self.streams.empty():
+            self.streams.get_nowait()
+
     async def keys(self, channel: str, digits: str) -> None:
         for d in digits:
             await self.bridge.control.play_dtmf(channel, d, 120)
@@ -148,7 +157,7 @@ async def rig(pbx: ManagedPbx) -> AsyncIterator[Rig]:
         await bus.stop()
 
 
-def _parked_in_queue(pbx: ManagedPbx, linkedid_hint: str) -> bool:
+def _parked_in_queue(pbx: ManagedPbx) -> bool:
     out = pbx.cli("core show channels concise")
     return any("cti-queue" in line and "MusicOnHold" in line for line in out.splitlines())
 
@@ -185,16 +194,18 @@ async def test_account_and_pin_then_billing_reaches_the_queue(rig: Rig) -> None:
     arrived = next(a for a in rig.arrived if a.linkedid == linkedid)
     assert arrived.dnis == "5000" and arrived.caller_number == UNKNOWN
     # The dialplan read CTI_NEXT=queue: the caller now hears music in cti-queue.
-    await until(lambda: _parked_in_queue(rig.pbx, linkedid))
+    await until(lambda: _parked_in_queue(rig.pbx))
 
 
 async def test_known_number_wrong_key_and_timeout_then_sales(rig: Rig) -> None:
     chan, linkedid = await rig.call(KNOWN)
+    await rig.playing("vm-press")
+    await rig.keys(chan, "7")  # cuts the menu prompt short
+    await rig.playing("invalid")  # "invalid" then the menu again, nothing pressed
     await rig.prompt(MENU_PROMPT)
-    await rig.keys(chan, "7")
-    await rig.prompt(MENU_PROMPT)
+    rig.forget_streams()
     t = time.monotonic()
-    await rig.prompt(MENU_PROMPT)  # nothing pressed: the 1 s timeout after the prompt re-asks
+    await rig.playing("vm-press")  # the 1 s timeout ran out: the menu is asked a third time
     assert time.monotonic() - t >= 1.0
     await rig.keys(chan, "3")
     done = await rig.result(linkedid)
@@ -205,16 +216,17 @@ async def test_known_number_wrong_key_and_timeout_then_sales(rig: Rig) -> None:
 
 async def test_three_wrong_keys_reach_the_operator(rig: Rig) -> None:
     chan, linkedid = await rig.call(KNOWN)
-    await rig.prompt(MENU_PROMPT)
+    await rig.playing("vm-press")
     await rig.keys(chan, "7")
-    await rig.prompt(MENU_PROMPT)
+    await rig.playing("invalid")
     await rig.keys(chan, "8")
-    await rig.prompt(MENU_PROMPT)
+    await rig.playing("invalid")
     await rig.keys(chan, "6")
     done = await rig.result(linkedid)
     assert done.outcome == "queue" and done.queue == "general"
     assert [p["choice"] for p in done.path if p["node"] == "main_menu"] == [
         "invalid", "invalid", "invalid", "retries_exhausted"]
+    assert rig.prompts.empty()  # every key came in while a prompt played
 
 
 async def test_wrong_pin_goes_back_to_the_account_prompt(rig: Rig) -> None:
@@ -227,7 +239,7 @@ async def test_wrong_pin_goes_back_to_the_account_prompt(rig: Rig) -> None:
     await rig.keys(chan, "123456")
     await rig.prompt("vm-password")
     await rig.keys(chan, "9731")
-    await rig.prompt(MENU_PROMPT)
+    await rig.playing("vm-press")
     await rig.keys(chan, "1")
     done = await rig.result(linkedid)
     assert done.queue == "support" and done.skills == {"support": 2}
@@ -237,8 +249,8 @@ async def test_wrong_pin_goes_back_to_the_account_prompt(rig: Rig) -> None:
 
 async def test_hangup_mid_menu_is_recorded_as_an_ivr_abandon(rig: Rig) -> None:
     chan, linkedid = await rig.call(KNOWN)
-    await rig.prompt(MENU_PROMPT)
-    await asyncio.sleep(0.5)
+    await rig.playing("vm-press")
+    await asyncio.sleep(0.3)
     await rig.bridge.control.hangup(chan)
     done = await rig.result(linkedid)
     assert done.outcome == "abandoned" and done.queue is None and done.customer_id == 42
