@@ -321,7 +321,7 @@ class _Work:
                     self.emergency = True
                     target = self.flow.operator
                 else:
-                    self.finish(f.Hangup(type="hangup"), "hangup")
+                    self.end(Hangup(), "hangup")
                     return
             node = self.flow.nodes[target]
             self.node = target
@@ -427,6 +427,9 @@ class _Work:
             final = Transfer(node.number)
         else:
             final = Hangup()
+        self.end(final, outcome)
+
+    def end(self, final: Action, outcome: str) -> None:
         self.actions.append(final)
         self.final = final
         self.outcome = outcome

@@ -234,3 +234,29 @@ async def test_pound_during_the_prompt_is_an_empty_entry(bus: Any) -> None:
     session = ScriptedSession(["7", "0"], callerid="+8613800000002", press_during={"vm-press": "#"})
     out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
     assert [p["choice"] for p in out.path if p["node"] == "main_menu"] == ["timeout", "invalid", "operator"]
+
+
+async def test_transfer_and_context_routing(bus: Any) -> None:
+    from tests.unit.ivr.test_nodes import flow as misc_flow
+
+    route = make_ivr_route({"@from-trunk": misc_flow()}, directory(), bus, Clock(0.0))
+    session = ScriptedSession(["9912"], extension="s")
+    session._env["context"] = "from-trunk"
+    await route(session)
+    await bus.drain()
+    assert session.vars == {"CTI_TRANSFER_TO": "+4930123456", "CTI_NEXT": "transfer"}
+    assert ("say_digits", "9912") in session.log and ("say_number", "9912") in session.log
+    finished = bus.seen[-1]
+    assert finished.outcome == "transfer" and finished.transfer_to == "+4930123456" and finished.flow == "misc"
+
+
+async def test_callback_outcome_carries_the_number(bus: Any) -> None:
+    from tests.unit.ivr.walk import EVENING
+
+    session = ScriptedSession(["2"], callerid="+8613800000002")
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(EVENING))
+    await bus.drain()
+    assert session.vars == {"CTI_NEXT": "hangup"}
+    assert out.outcome == "callback" and out.callback_number == "+8613800000002" and out.queue == "support"
+    finished = bus.seen[-1]
+    assert finished.outcome == "callback" and finished.attributes["callback_number"] == "+8613800000002"
