@@ -1,7 +1,7 @@
 """The call logger: consumes journey events from the bus and writes exactly one interaction per
 call (unique on linkedid) with its segments, idempotently, through a durable outbox.
 
-    bus --handle()--> outbox journal (append; fsync on CallEnded/WrapUpDone) --> memory (per call)
+    bus --handle()--> outbox journal (append; flushed to disk when a call completes) --> memory
         --writer task, batched--> fold(all events of the call) --> upsert interaction + segments
 
 Writes are batched (one transaction per batch) and SQLite work runs in aiosqlite's thread, so
@@ -24,15 +24,16 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from crm_core.db import Database
-from crm_core.fold import JOURNEY_EVENTS, TERMINAL_EVENTS, Folded, event_key, fold, masked
+from crm_core.fold import JOURNEY_EVENTS, Folded, event_key, fold, masked
 from crm_core.models import CustomerPhone, Interaction, Segment
 from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import try_e164
 from cti.bus import EventBus
 from cti.events import Event, from_wire
+from cti.journey import CallConnected, CallEnded, WrapUpDone
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,17 @@ _WIDTHS = {"caller_number": 40, "caller_name": 120, "dialled_number": 40, "agent
            "disposition": 40, "ivr_flow": 64, "ivr_outcome": 16, "recording_file": 255,
            "callback_number": 40, "voicemail_mailbox": 40, "language": 8, "direction": 10}
 _TIMES = ("started_at", "answered_at", "ended_at")
+# Core tables, not ORM entities: executemany stays one round trip to the database thread.
+_I = Interaction.__table__
+_S = Segment.__table__
 
 
 @dataclass(eq=False)
 class _Call:
     events: dict[str, Event] = field(default_factory=dict)
+    answered: bool = False
+    number: str | None = None
+    e164: str | None = None
     need_db: bool = True  # the database may hold events of this call that memory does not
     db_id: int | None = None
     customer_id: int | None = None
@@ -56,8 +63,8 @@ class _Call:
 class CallLogger:
     """Bus consumer folding cti.journey events into interactions; see the module docstring."""
 
-    def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "terminal",
-                 batch_size: int = 250, flush_interval_s: float = 0.02, retry_max_s: float = 5.0,
+    def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "complete",
+                 batch_size: int = 100, flush_interval_s: float = 0.02, retry_max_s: float = 5.0,
                  evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20) -> None:
         self.db = db
         self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
@@ -68,6 +75,7 @@ class CallLogger:
         self.compact_bytes = compact_bytes
         self._calls: dict[str, _Call] = {}
         self._dirty: dict[str, None] = {}
+        self._inflight: set[str] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -130,7 +138,8 @@ class CallLogger:
 
     @property
     def pending(self) -> int:
-        return len(self._dirty)
+        """Calls whose latest events are not yet in the database (waiting or being written)."""
+        return len(self._dirty.keys() | self._inflight)
 
     # -- the bus handler ---------------------------------------------------------------------
 
@@ -144,10 +153,11 @@ class CallLogger:
         if call is not None and key in call.events:
             self.stats["duplicates"] += 1
             return
+        completes = isinstance(ev, WrapUpDone) or (isinstance(ev, CallEnded) and not (call and call.answered))
         async with self._lock:
             self.outbox.append(key)
             policy = self.outbox.sync_policy
-            if policy == "always" or (policy == "terminal" and isinstance(ev, TERMINAL_EVENTS)):
+            if policy == "always" or (policy == "complete" and completes):
                 await self.outbox.sync()
         self.stats["events"] += 1
         self._remember(ev, key)
@@ -158,6 +168,7 @@ class CallLogger:
         if call is None:
             call = self._calls[linkedid] = _Call()
         call.events[key] = ev
+        call.answered = call.answered or isinstance(ev, CallConnected)
         call.last_seen = time.monotonic()
         self._dirty[linkedid] = None
         self._idle.clear()
@@ -181,6 +192,7 @@ class CallLogger:
             batch = list(islice(self._dirty, self.batch_size))
             for linkedid in batch:
                 del self._dirty[linkedid]
+            self._inflight = set(batch)
             try:
                 await self._write(batch)
             except Exception as err:
@@ -191,9 +203,11 @@ class CallLogger:
                     log.warning("call log: database write failed (%s: %s); %d calls wait in the outbox",
                                 type(err).__name__, str(err)[:200], len(self._dirty))
                 self.db_available = False
+                self._inflight = set()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.retry_max_s)
                 continue
+            self._inflight = set()
             if not self.db_available:
                 log.info("call log: database is back; catching up with %d calls", len(self._dirty))
             self.db_available = True
@@ -204,16 +218,16 @@ class CallLogger:
         calls = {lid: self._calls[lid] for lid in batch if lid in self._calls}
         async with self.db.session() as s:
             need = [lid for lid, c in calls.items() if c.need_db]
-            stored: dict[str, list[dict[str, Any]]] = {}
+            stored: dict[str, str] = {}
             if need:
-                rows = await s.execute(select(Interaction.id, Interaction.linkedid, Interaction.events,
-                                              Interaction.customer_id).where(Interaction.linkedid.in_(need)))
+                rows = await s.execute(select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id)
+                                       .where(_I.c.linkedid.in_(need)))
                 for row in rows:
                     c = calls[row.linkedid]
                     c.db_id, c.customer_id = row.id, row.customer_id
-                    stored[row.linkedid] = row.events or []
+                    stored[row.linkedid] = row.events or "[]"
             folded: dict[str, Folded] = {}
-            for lid, c in calls.items():
+            for n, (lid, c) in enumerate(calls.items(), 1):
                 if lid in stored:
                     known = {event_key(e): e for e in _events(stored[lid])}
                     if set(c.events) <= set(known):
@@ -221,30 +235,32 @@ class CallLogger:
                     for k, e in known.items():
                         c.events.setdefault(k, e)
                 folded[lid] = fold(lid, c.events.values())
+                if n % 50 == 0:
+                    await asyncio.sleep(0)  # folding is CPU work on the loop: let other tasks in
             await self._resolve_customers(s, folded, calls)
             new = [lid for lid in folded if calls[lid].db_id is None]
             old = [lid for lid in folded if calls[lid].db_id is not None]
             if new:
-                res = await s.execute(insert(Interaction).returning(Interaction.id, Interaction.linkedid),
+                res = await s.execute(insert(_I).returning(_I.c.id, _I.c.linkedid),
                                       [_row(folded[lid], calls[lid]) for lid in new])
                 for row in res:
                     calls[row.linkedid].db_id = row.id
             if old:
                 ids = [calls[lid].db_id for lid in old]
-                with_cust = [_row(folded[lid], calls[lid], id=calls[lid].db_id) for lid in old
-                             if calls[lid].customer_id is not None]
-                without = [_row(folded[lid], calls[lid], id=calls[lid].db_id) for lid in old
-                           if calls[lid].customer_id is None]
-                for row in without:
-                    row.pop("customer_id")  # never clear a customer an agent linked meanwhile
-                for rows_ in (with_cust, without):
-                    if rows_:
-                        await s.execute(update(Interaction), rows_)
-                await s.execute(delete(Segment).where(Segment.interaction_id.in_(ids)))
+                rows_ = [_row(folded[lid], calls[lid], b_id=calls[lid].db_id) for lid in old]
+                with_cust = [r for r in rows_ if r["customer_id"] is not None]
+                without = [r for r in rows_ if r["customer_id"] is None]
+                for r in without:
+                    r.pop("customer_id")  # never clear a customer an agent linked meanwhile
+                for group in (with_cust, without):
+                    if group:
+                        cols = {k: bindparam(k) for k in group[0] if k not in ("b_id", "linkedid")}
+                        await s.execute(update(_I).where(_I.c.id == bindparam("b_id")).values(cols), group)
+                await s.execute(delete(_S).where(_S.c.interaction_id.in_(ids)))
             seg_rows = [_segment_row(calls[lid].db_id, i, seg)  # type: ignore[arg-type]
                         for lid in folded for i, seg in enumerate(folded[lid].segments)]
             if seg_rows:
-                await s.execute(insert(Segment), seg_rows)
+                await s.execute(insert(_S), seg_rows)
         self.stats["batches"] += 1
         self.stats["written"] += len(folded)
         for lid, c in calls.items():
@@ -265,13 +281,15 @@ class CallLogger:
             if calls[lid].customer_id is not None:
                 continue
             number = fields["dialled_number"] if fields["direction"] == "outbound" else fields["caller_number"]
-            e164 = try_e164(number)
+            if calls[lid].number != number:  # parsing a number costs ~50 us: once per call
+                calls[lid].number, calls[lid].e164 = number, try_e164(number)
+            e164 = calls[lid].e164
             if e164:
                 wanted.setdefault(e164, []).append(lid)
         if not wanted:
             return
-        rows = await s.execute(select(CustomerPhone.e164, CustomerPhone.customer_id)
-                               .where(CustomerPhone.e164.in_(list(wanted))))
+        phones = CustomerPhone.__table__
+        rows = await s.execute(select(phones.c.e164, phones.c.customer_id).where(phones.c.e164.in_(list(wanted))))
         owners: dict[str, set[int]] = {}
         for row in rows:
             owners.setdefault(row.e164, set()).add(row.customer_id)
@@ -293,8 +311,8 @@ class CallLogger:
             await self.outbox.compact(keep)
 
 
-def _events(stored: Iterable[dict[str, Any]]) -> Iterable[Event]:
-    for d in stored:
+def _events(stored: str) -> Iterable[Event]:
+    for d in json.loads(stored):
         try:
             yield from_wire(json.dumps(d))
         except (ValueError, TypeError, KeyError):
@@ -314,7 +332,8 @@ def _row(f: Folded, call: _Call, **extra: Any) -> dict[str, Any]:
             row[name] = row[name][:width]
     row["customer_id"] = row["customer_id"] if row["customer_id"] is not None else call.customer_id
     row["linkedid"] = f.linkedid
-    row["events"] = [json.loads(k) for k in sorted(call.events)]
+    row["events"] = "[" + ",".join(sorted(call.events)) + "]"
+    row["updated_at"] = datetime.now(UTC)
     row.update(extra)
     return row
 

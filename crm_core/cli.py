@@ -57,6 +57,10 @@ def seed_demo() -> None:
 
     added = _run(work)
     typer.echo("seed: done (" + ", ".join(f"{k} +{v}" for k, v in added.items()) + ")")
+    typer.echo("demo logins (development only): admin / admin-demo-1, sup1 / sup1-demo-1, "
+               "agent1..agent8 / agent1-demo..agent8-demo (agent ids = extensions 1001..1008)")
+    typer.echo("IVR demo accounts: 100001 PIN 1234 (张伟, key account, +8613800138000); "
+               "100002..100010 PIN 1002..1010")
 
 
 @app.command("stats")

@@ -163,7 +163,9 @@ class Interaction(Base):
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     callback_number: Mapped[str | None] = mapped_column(String(40))
     voicemail_mailbox: Mapped[str | None] = mapped_column(String(40))
-    events: Mapped[list[dict[str, Any]]] = mapped_column(default=list)  # the journey events, wire form
+    # The call's journey events as a JSON array of their wire forms (text: written as-is by the
+    # logger, which already holds each event's canonical JSON, and read back only to re-fold).
+    events: Mapped[str] = mapped_column(Text, default="[]")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

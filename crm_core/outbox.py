@@ -1,9 +1,12 @@
 """The call logger's durable outbox: an append-only JSON-lines journal of journey events.
 
 Every event is written to the file (``os.write`` on an O_APPEND descriptor, so it survives an
-engine crash) before the logger acknowledges it; events that complete an interaction
-(CallEnded, WrapUpDone) are also fsynced first, which makes every earlier line durable too
-(policy ``terminal``; ``always`` fsyncs every event, ``never`` leaves it to the OS). On start the
+engine crash or restart) before the logger acknowledges it. The sync policy says when the file
+is also flushed to the disk (fdatasync, in a private thread) before the acknowledgement:
+``complete`` (default) for the event that completes an interaction (WrapUpDone, or CallEnded of
+a call nobody answered), which makes every earlier line durable too, so a power loss can only
+cost the unsynced tail of calls still in progress on the machine that lost power; ``always`` for
+every event (strict, about seven disk flushes per call); ``never`` leaves it to the OS. On start the
 journal is replayed and re-written idempotently, so nothing acknowledged is lost while the
 database is away, and nothing is duplicated. ``compact`` rewrites the file with only the events
 of calls not yet safely in the database (new file, fsync, atomic rename).
@@ -21,13 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 log = logging.getLogger(__name__)
-SyncPolicy = Literal["always", "terminal", "never"]
+SyncPolicy = Literal["always", "complete", "never"]
 
 
 class Outbox:
     """Append-only journal file with fsync in a private thread (the event loop never waits on disk)."""
 
-    def __init__(self, path: Path, *, sync: SyncPolicy = "terminal") -> None:
+    def __init__(self, path: Path, *, sync: SyncPolicy = "complete") -> None:
         self.path = path
         self.sync_policy = sync
         self._fd: int | None = None
@@ -66,7 +69,7 @@ class Outbox:
 
     async def sync(self) -> None:
         if self._fd is not None:
-            await asyncio.get_running_loop().run_in_executor(self._pool, os.fsync, self._fd)
+            await asyncio.get_running_loop().run_in_executor(self._pool, os.fdatasync, self._fd)
 
     async def compact(self, keep: Iterable[str]) -> None:
         """Replace the journal with ``keep`` (JSON lines); the caller must not append meanwhile."""

@@ -182,7 +182,7 @@ def upgrade() -> None:
     sa.Column('hangup_cause', sa.Integer(), nullable=True),
     sa.Column('callback_number', sa.String(length=40), nullable=True),
     sa.Column('voicemail_mailbox', sa.String(length=40), nullable=True),
-    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('events', sa.Text(), nullable=False),
     sa.Column('updated_at', crm_core.models.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ondelete='SET NULL'),
