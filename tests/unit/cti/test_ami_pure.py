@@ -1,0 +1,153 @@
+"""Pure parts of cti.ami: framing, injection refusal, backoff, call-model resync semantics."""
+
+from __future__ import annotations
+
+import pytest
+
+from cti.ami import events as ev
+from cti.ami.backoff import Backoff
+from cti.ami.callmodel import CallModel, Phase
+from cti.ami.codec import AmiFrameParser, encode_action, parse_block
+from cti.ami.control import AmiCallControl, FakeCallControl
+from cti.ami.manager import AmiReply
+from cti.errors import UnsafeValue
+from cti.journey import CallEnded
+
+INJECTION = "1001\r\nAction: Originate\r\nChannel: Local/666@evil\r\nApplication: System"
+
+
+def test_parser_handles_greeting_split_messages_and_duplicates() -> None:
+    p = AmiFrameParser({"Newchannel"})
+    data = (b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nActionID: a\r\n\r\n"
+            b"Event: Newexten\r\nChannel: x\r\n\r\nEvent: Newchannel\r\nChannel: y\r\nAccountCode: \r\n\r\n"
+            b"Event: VarSet\r\nActionID: z\r\n\r\nResponse: Success\r\nOutput: a\r\nOutput: b\r\n\r\n")
+    out = [m for i in range(0, len(data), 7) for m in p.feed(data[i:i + 7])]
+    assert p.version == "11.0.0"
+    assert out == [{"Response": "Success", "ActionID": "a"}, {"Event": "Newchannel", "Channel": "y", "AccountCode": ""},
+                   {"Event": "VarSet", "ActionID": "z"}, {"Response": "Success", "Output": "a\nb"}]
+    assert p.dropped == 1  # Newexten without an ActionID was never split into headers
+    assert parse_block("Event: X\r\nno colon here\r\nKey:value") == {"Event": "X", "Key": "value"}
+
+
+def test_encode_action_refuses_crlf_and_names_the_header() -> None:
+    assert encode_action("Ping", "1", {}) == b"Action: Ping\r\nActionID: 1\r\n\r\n"
+    wire = encode_action("Originate", "2", {"Variable": ["A=1", "B=2"]})
+    assert wire.endswith(b"Variable: A=1\r\nVariable: B=2\r\n\r\n")
+    with pytest.raises(UnsafeValue) as err:
+        encode_action("Originate", "3", {"Channel": INJECTION})
+    assert err.value.field == "Channel"
+    with pytest.raises(UnsafeValue):
+        encode_action("Originate", "3", {"Bad Header": "x"})
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, object]]] = []
+
+    async def send_action(self, action, headers, *, expect="response", timeout_s=10.0):  # type: ignore[no-untyped-def]
+        encode_action(action, "t", headers)
+        self.sent.append((action, dict(headers)))
+        final = {"Event": "OriginateResponse", "Response": "Success", "Reason": "4",
+                 "Channel": headers.get("Channel", ""), "Uniqueid": "123.4"} if expect == "originate" else None
+        return AmiReply({"Response": "Success", "Value": "v"}, (), final)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"channel": INJECTION, "context": "c", "exten": "s"}, "Channel"),
+    ({"channel": "Local/1@c", "context": "c\nX: y", "exten": "s"}, "Context"),
+    ({"channel": "Local/1@c", "context": "c", "exten": "s", "caller_id": "A <1>\r\n"}, "CallerID"),
+    ({"channel": "Local/1@c", "context": "c", "exten": "s", "variables": {"CTI_X": "1\r\nAction: Hangup"}}, "Variable"),
+    ({"channel": "Local/1@c", "application": "Wait", "data": "5\x00"}, "Data"),
+])
+async def test_originate_injection_is_refused_before_sending(kwargs: dict[str, object], field: str) -> None:
+    sender = RecordingSender()
+    control = AmiCallControl(sender)
+    with pytest.raises(UnsafeValue) as err:
+        await control.originate(**kwargs)  # type: ignore[arg-type]
+    assert err.value.field == field
+    assert sender.sent == []
+    fake = FakeCallControl()
+    with pytest.raises(UnsafeValue) as err:
+        await fake.originate(**kwargs)  # type: ignore[arg-type]
+    assert err.value.field == field and fake.calls == []
+
+
+async def test_other_controls_check_their_values() -> None:
+    sender = RecordingSender()
+    control = AmiCallControl(sender)
+    with pytest.raises(UnsafeValue) as err:
+        await control.hangup("SIP/1\r\nAction: Command")
+    assert err.value.field == "Channel"
+    with pytest.raises(UnsafeValue):
+        await control.play_dtmf("Local/1@c;1", "12")
+    with pytest.raises(UnsafeValue):
+        await control.spy("PJSIP/1005", "PJSIP/1001,x", "listen")
+    with pytest.raises(UnsafeValue):
+        await control.set_var("Local/1@c;1", "A=B", "1")
+    assert sender.sent == []
+    result = await control.originate("Local/1001@cti-sim-phone", context="cti-sim-caller", exten="s")
+    assert result.success and result.reason == 4 and result.uniqueid == "123.4"
+    action, headers = sender.sent[-1]
+    assert action == "Originate" and headers["Async"] == "true" and str(headers["ChannelId"]).startswith("cti-")
+    await control.spy("PJSIP/1005", "PJSIP/1001-00000001", "whisper")
+    assert sender.sent[-1][1]["Application"] == "ChanSpy" and sender.sent[-1][1]["Data"] == "PJSIP/1001-00000001,qwE"
+    await control.hold("Local/s@cti-sim-caller-1;1", peer="PJSIP/1001-2")
+    assert sender.sent[-1][0] == "Redirect" and sender.sent[-1][1]["ExtraChannel"] == "PJSIP/1001-2"
+    await control.unhold("Local/s@cti-sim-caller-1;1")
+    assert sender.sent[-1] == ("Bridge", {"Channel1": "PJSIP/1001-2", "Channel2": "Local/s@cti-sim-caller-1;1",
+                                          "Tone": "no"})
+    assert await control.get_var("x", "CTI_Q") == "v"
+
+
+def test_backoff_doubles_caps_and_resets() -> None:
+    b = Backoff(0.5, 15.0)
+    assert [b.next_delay() for _ in range(8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0]
+    b.reset()
+    assert b.next_delay() == 0.5
+    j = Backoff(1.0, 4.0, jitter=0.5, rand=lambda: 1.0)
+    assert j.next_delay() == 0.5
+    with pytest.raises(ValueError):
+        Backoff(2.0, 1.0)
+
+
+def _chan(uid: str, name: str, linkedid: str, state: int, ts: float) -> ev.Newchannel:
+    return ev.Newchannel(ts=ts, channel=name, uniqueid=uid, linkedid=linkedid, state=state)
+
+
+def _snap(uid: str, name: str, linkedid: str, state: int, duration_s: int = 0, bridge: str = "") -> ev.ChannelSnapshot:
+    return ev.ChannelSnapshot(ts=100.0, channel=name, uniqueid=uid, linkedid=linkedid, state=state,
+                              duration_s=duration_s, bridge_id=bridge)
+
+
+def test_resync_ends_vanished_calls_adds_unknown_ones_and_keeps_newer_live_events() -> None:
+    m = CallModel()
+    m.apply(_chan("1", "PJSIP/a-1", "1", 6, 10.0))  # will vanish while we are away
+    m.apply(_chan("2", "PJSIP/b-2", "2", 5, 11.0))  # still there, answered meanwhile
+    assert m.apply(ev.ResyncStarted(ts=99.0)) == []
+    m.apply(_chan("5", "PJSIP/e-5", "5", 4, 99.5))  # born during the resync, not in the snapshot
+    m.apply(_chan("6", "PJSIP/f-6", "6", 4, 99.6))
+    m.apply(ev.Hangup(ts=99.7, channel="PJSIP/f-6", uniqueid="6", linkedid="6", cause=16))
+    for e in (_snap("2", "PJSIP/b-2", "2", 6), _snap("3", "Local/x@c-1;1", "3", 6, 40, "br1"),
+              _snap("4", "Local/x@c-1;2", "3", 6, 40), _snap("6", "PJSIP/f-6", "6", 4),
+              ev.BridgeSnapshot(ts=100.0, bridge_id="br1", uniqueids=("3",))):
+        assert m.apply(e) == []
+    out = m.apply(ev.ResyncFinished(ts=100.0))
+    assert out == [CallEnded(ts=100.0, linkedid="1", cause=0, cause_text="ended while AMI was disconnected")]
+    assert {c.linkedid for c in m.calls()} == {"2", "3", "5"}  # 6 hung up during the resync: not resurrected
+    b = m.channel("PJSIP/b-2")
+    assert b is not None and b.phase is Phase.UP and b.answered_at == 100.0
+    x1 = m.channel("Local/x@c-1;1")
+    assert x1 is not None and x1.created == 60.0 and x1.local_peer == "4" and x1.bridge_id == "br1"
+    assert m.bridges() == {"br1": ("3",)}
+    assert m.channel("5") is not None
+
+
+def test_illegal_steps_are_ignored_not_fatal() -> None:
+    m = CallModel()
+    m.apply(_chan("1", "PJSIP/a-1", "1", 6, 1.0))
+    m.apply(ev.Newstate(ts=2.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1", state=5))  # Up -> Ringing
+    chan = m.channel("1")
+    assert chan is not None and chan.phase is Phase.UP and chan.ringing_at is None
+    assert m.apply(ev.Hangup(ts=3.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1", cause=17))[0] == CallEnded(
+        ts=3.0, linkedid="1", cause=17, cause_text="")
+    assert m.apply(ev.Hangup(ts=4.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1")) == []
