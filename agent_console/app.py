@@ -22,7 +22,7 @@ from agent_console.errors import LoginThrottled, NotAuthenticated
 from agent_console.http import build_router
 from agent_console.hub import AgentHub
 from agent_console.ports import AgentDesk, CustomerSearch, PopSource, UserStore
-from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, install_auth, principal_of
+from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, install_auth, principal_of, token_of
 from agent_console.service import ConsoleService
 from cti.bus import EventBus
 from cti.errors import CtiError
@@ -131,8 +131,9 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         if who.agent_id is None:
             await ws.close(WS_POLICY_VIOLATION, reason="not_an_agent")
             return
+        token, _ = token_of(ws)
         await ws.accept()
-        await hub.serve(ws, who)
+        await hub.serve(ws, who, expires_at=auth.signer.expires_at(token or ""))
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -519,7 +519,8 @@ class FakeCrm:
             raise TargetNotFound(f"no case {case.id} for this customer")
         if not case.subject:
             raise InvalidInput("case.subject", "a new case needs a subject")
-        new = {"id": next(self._ids), "subject": case.subject, "status": case.status or "open",
+        case_id = next(self._ids)
+        new = {"id": case_id, "subject": case.subject, "status": case.status or "open",
                "priority": case.priority or "normal", "opened_at": now, "notes": [case.note]}
         entry["open_cases"].append(new)
-        return int(new["id"])
+        return case_id

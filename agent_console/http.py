@@ -29,7 +29,8 @@ class LoginResult(BaseModel):
     token: str
     expires_at: float
     principal: p.AgentView
-    redirect: str = Field(description="Where the browser goes next: / for agents, /wallboard for supervisors.")
+    redirect: str = Field(description="Where the browser goes next: / for agents, /wallboard for supervisors "
+                                      "and administrators (who can still open / when they take calls).")
 
 
 class Ok(BaseModel):
@@ -80,7 +81,7 @@ def build_router(console: Any) -> APIRouter:
         response.set_cookie(COOKIE_NAME, token, max_age=int(auth.signer.ttl_s), httponly=True, samesite="strict",
                             secure=auth.secure_cookie, path="/")
         return LoginResult(token=token, expires_at=exp, principal=_view(who),
-                           redirect="/wallboard" if who.role == "supervisor" else "/")
+                           redirect="/" if who.role == "agent" else "/wallboard")
 
     @r.post("/api/auth/logout", response_model=Ok, tags=["auth"])
     async def logout(request: Request, response: Response, who: Principal = Depends(current_principal)) -> Ok:

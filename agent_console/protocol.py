@@ -407,7 +407,7 @@ class Pong(BaseModel):
 
 class Bye(BaseModel):
     """The server is closing this connection: ``replaced`` (another connection for this agent),
-    ``logged_out``, ``slow_consumer``, ``shutdown``."""
+    ``logged_out``, ``session_expired``, ``shutdown`` (a too-slow client is closed at once with 4008)."""
 
     type: Literal["bye"] = "bye"
     reason: str

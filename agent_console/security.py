@@ -157,6 +157,13 @@ class TokenSigner:
         return Principal(user_id=int(payload["uid"]), username=str(payload["usr"]), role=payload["role"],
                          agent_id=payload.get("aid"), display_name=str(payload.get("name") or ""))
 
+    def expires_at(self, token: str) -> float:
+        """Expiry time of a token already verified (0 for a malformed one)."""
+        try:
+            return float(self._payload(token).get("exp", 0))
+        except NotAuthenticated:
+            return 0.0
+
     def revoke(self, token: str) -> None:
         """End this session (logout). Invalid tokens are ignored."""
         try:

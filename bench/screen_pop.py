@@ -14,21 +14,27 @@ Two patterns: ``single`` (one offer at a time to a random agent, the normal case
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
 import os
-import random
-import resource
-import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
-from typing import Any
+
+# Python puts bench/ first on sys.path; a bench module named like a stdlib one (bench/logging.py)
+# would shadow it. Import from the project root instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 SECRET = "bench-secret-0123456789abcdef"
 

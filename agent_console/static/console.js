@@ -104,7 +104,7 @@
       const res = await api("POST", "/api/auth/login",
         { username: $("login-username").value.trim(), password: $("login-password").value });
       $("login-password").value = "";
-      if (res.principal.role === "supervisor" && !res.principal.agent_id) {
+      if (res.redirect && res.redirect !== "/") {
         location.assign(res.redirect);
         return;
       }

@@ -144,3 +144,31 @@ async def test_bad_password_and_supervisor_link(page: Page, site: Site) -> None:
     await page.fill("#login-username", "sue")
     await page.click("#login-submit")
     await page.wait_for_url("**/wallboard")
+
+
+async def test_search_customer_then_click_to_dial(page: Page, site: Site) -> None:
+    await login(page, site)
+    await page.keyboard.press("r")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    await page.keyboard.press("/")
+    await page.keyboard.type("clarke")
+    await expect(page.locator("#search-results .result")).to_have_count(1)
+    await page.click("#search-results .result")
+    await expect(page.locator("#cust-name")).to_have_text("Emma Clarke")
+    await expect(page.locator("#cust-cases")).to_contain_text("Refund double charge")
+    await page.click("#btn-dial-customer")
+    await expect(page.locator("#call-direction")).to_have_text("outbound")
+    await expect(page.locator("#call-status")).to_have_text("Talking")  # the fake phone answers after 0.3 s
+    await expect(page.locator("#cust-name")).to_have_text("Emma Clarke")  # pop of the outbound call
+    assert ("dial", "a1001", {"number": "+441632960123", "customer_id": 2}) in site.demo.desk.actions
+
+
+async def test_not_ready_with_reason_by_keyboard(page: Page, site: Site) -> None:
+    await login(page, site)
+    await page.keyboard.press("r")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    await page.select_option("#reason-select", "lunch")
+    await page.locator("#reason-select").blur()
+    await page.keyboard.press("n")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "not_ready")
+    await expect(page.locator("#state-reason")).to_have_text("Lunch")

@@ -324,3 +324,12 @@ async def test_rate_limit_answers_with_an_error() -> None:
     ws.inbox.put_nowait({"type": "websocket.disconnect"})
     await asyncio.wait_for(task, 2)
     await bus.stop()
+
+
+async def test_websocket_closes_when_the_session_expires() -> None:
+    hub, _desk, bus = await _hub()
+    ws = StubSocket()
+    await asyncio.wait_for(hub.serve(ws, Principal(1, "a", "agent", "a1"), expires_at=hub.clock() + 0.1), 2)
+    assert [f["type"] for f in ws.sent] == ["hello", "bye"]
+    assert ws.sent[-1]["reason"] == "session_expired" and ws.closed == 4001
+    await bus.stop()
