@@ -1,0 +1,54 @@
+"""The console's and the IVR's ports on the real CRM database: login, customer search, screen pop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent_console.protocol import CustomerCard, InteractionView, Pop
+from crm_core.calllog import CallLogger
+from crm_core.console import SqlCustomerSearch, SqlUserStore
+from crm_core.db import Database
+from crm_core.screenpop import SqlPopSource
+from crm_core.seed import seed_demo
+from cti.journey import AgentRinging, CallArrived, IvrFinished, QueueEntered
+
+
+async def test_seeded_demo_through_the_console_ports(db: Database, tmp_path: Path) -> None:
+    lines: list[str] = []
+    added = await seed_demo(db, progress=lines.append)
+    assert added["customers"] == 200 and added["users"] == 10 and added["interactions"] == 600
+    again = await seed_demo(db, progress=lines.append)
+    assert set(again.values()) == {0}  # idempotent
+
+    store = SqlUserStore(db)
+    who = await store.authenticate("agent1", "agent1-demo")
+    assert who is not None and (who.role, who.agent_id) == ("agent", "1001")
+    assert await store.authenticate("agent1", "wrong") is None
+    assert (await store.authenticate("admin", "admin-demo-1")).role == "admin"  # type: ignore[union-attr]
+
+    search = SqlCustomerSearch(db)
+    cards = await search.search("13800138000")
+    assert [CustomerCard.model_validate(c).name for c in cards] == ["张伟"]
+    panel = await search.customer(cards[0]["id"])
+    assert panel is not None and panel["customer"]["tier"] == "key_account"
+    for i in await search.history(cards[0]["id"]):
+        InteractionView.model_validate(i)
+    assert await search.customer(999_999) is None
+
+    # A live call: the pop comes from the logger's memory before anything is written.
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    for ev in (CallArrived(ts=1.0, linkedid="live.1", channel="PJSIP/t-1", caller_number="13800138000"),
+               IvrFinished(ts=9.0, linkedid="live.1", flow="demo", outcome="queue", queue="billing",
+                           path=({"node": "ask_pin", "input": "1234"}, {"node": "menu", "input": "2",
+                                                                         "choice": "billing"})),
+               QueueEntered(ts=9.1, linkedid="live.1", queue="billing"),
+               AgentRinging(ts=20.0, linkedid="live.1", agent_id="1002", queue="billing")):
+        await logger.handle(ev)
+    pop = Pop.model_validate(await SqlPopSource(db, live=logger).build_pop("live.1", "1002", {"waited_s": 10.9}))
+    await logger.stop()
+    assert pop.customer is not None and pop.customer.name == "张伟"
+    assert pop.queue == "billing" and pop.intent == "billing" and pop.waited_s == 10.9
+    assert [s.input for s in pop.ivr_path] == ["****", "2"]
+    assert pop.script is not None and "张伟" in pop.script.body
+    assert len(pop.interactions) <= 5 and pop.articles
