@@ -9,12 +9,16 @@ demo flow to keep the tier fast; the nodes and paths are the shipped ones.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+
+import pytest
 
 from tests.asterisk.ivr.rig import KNOWN, MENU_PROMPT, UNKNOWN, Rig, parked_in_queue, until
 
 
-async def test_account_and_pin_then_billing_reaches_the_queue(rig: Rig) -> None:
+async def test_account_and_pin_then_billing_reaches_the_queue(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     chan, linkedid = await rig.call(UNKNOWN)
     await rig.prompt("dir-pls-enter")
     await rig.keys(chan, "123456")
@@ -35,6 +39,7 @@ async def test_account_and_pin_then_billing_reaches_the_queue(rig: Rig) -> None:
         ("open_check", None, "main_menu"), ("main_menu", "2", "billing"), ("billing", None, "queue"),
     ]
     assert "9731" not in repr(done)
+    assert "9731" not in caplog.text  # the PIN is in no log line either
     arrived = next(a for a in rig.arrived if a.linkedid == linkedid)
     assert arrived.dnis == "5000" and arrived.caller_number == UNKNOWN
     # The dialplan read CTI_NEXT=queue: the caller now hears music in cti-queue.

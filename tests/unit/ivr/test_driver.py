@@ -10,7 +10,7 @@ import pytest
 from cti.agi.session import AgiReply, Digits
 from cti.bus import InProcessBus
 from cti.errors import AgiHangup
-from cti.events import Event
+from cti.events import Event, from_wire, to_wire
 from cti.journey import CallArrived, IvrFinished
 from ivr.directory import InMemoryDirectory
 from ivr.driver import make_ivr_route, run_ivr
@@ -143,6 +143,7 @@ async def test_account_and_pin_to_billing(bus: Any) -> None:
     assert pin["input"] == "****"
     assert all(p["input"] != "1234" for p in finished.path)
     assert out.queue == "billing" and out.outcome == "queue" and out.path == finished.path
+    assert from_wire(to_wire(finished)) == finished  # travels over the Redis bus as it is
 
 
 async def test_known_number_voicemail_after_hours(bus: Any) -> None:
