@@ -6,7 +6,6 @@ or admin who takes no calls) may not act as an agent here. The desk checks call 
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
@@ -80,7 +79,3 @@ class ConsoleService:
         return WrapUpInput(disposition=msg.disposition, notes=msg.notes, resolved=msg.resolved, case=msg.case,
                            callback_at=at, callback_number=msg.callback_number,
                            not_ready_reason=msg.not_ready_reason)
-
-
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
