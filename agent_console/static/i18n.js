@@ -1,7 +1,7 @@
 /* English and Simplified Chinese strings of the agent console. Keys missing in zh-CN fall back to English. */
 "use strict";
 window.I18N = {
-  en: {
+  "en": {
     "skip": "Skip to content",
     "app.title": "Agent console",
     "lang.other": "中文",

@@ -1,0 +1,45 @@
+"""The SPA as served: pages, security headers, and complete translations."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.web.console.conftest import Console
+
+
+async def _dicts(console: Console) -> dict[str, dict[str, str]]:
+    js = (await console.http.get("/static/i18n.js")).text
+    body = js[js.index("{"): js.rindex("}") + 1]
+    return dict(json.loads(body))
+
+
+async def test_index_and_assets_are_served_with_a_strict_csp(console: Console) -> None:
+    r = await console.http.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'self'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    for ref in re.findall(r'(?:src|href)="(/static/[^"]+)"', r.text):
+        assert (await console.http.get(ref)).status_code == 200, ref
+    assert "http://" not in r.text and "https://" not in r.text  # nothing fetched from outside
+    assert "<script>" not in r.text and "style=" not in r.text  # nothing inline (CSP)
+
+
+async def test_every_label_is_translated_into_chinese(console: Console) -> None:
+    dicts = await _dicts(console)
+    en, zh = dicts["en"], dicts["zh-CN"]
+    assert set(en) == set(zh), set(en) ^ set(zh)
+    html = (await console.http.get("/")).text
+    used = set(re.findall(r'data-i18n(?:-placeholder)?="([^"]+)"', html))
+    js = (await console.http.get("/static/console.js")).text
+    used |= set(re.findall(r'\bt\("([a-z_.]+)"', js))
+    assert used - set(en) == set()
+    # Codes the server sends are translated too (reasons, dispositions, states, call statuses).
+    for prefix, codes in (("reason", ["break", "lunch", "meeting", "training", "after_call_work"]),
+                          ("disp", ["resolved", "info_given", "sale", "escalated", "complaint"]),
+                          ("state", ["logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready"]),
+                          ("status", ["ringing", "dialing", "talking", "held", "consulting", "ended",
+                                      "transferred"])):
+        for code in codes:
+            assert f"{prefix}.{code}" in zh, f"{prefix}.{code}"
