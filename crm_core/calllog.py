@@ -65,7 +65,7 @@ class CallLogger:
 
     def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "complete",
                  batch_size: int = 100, flush_interval_s: float = 0.02, retry_max_s: float = 5.0,
-                 evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20) -> None:
+                 evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20, max_pending: int = 1000) -> None:
         self.db = db
         self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
         self.batch_size = batch_size
@@ -73,6 +73,9 @@ class CallLogger:
         self.retry_max_s = retry_max_s
         self.evict_idle_s = evict_idle_s
         self.compact_bytes = compact_bytes
+        self.max_pending = max_pending
+        self._room = asyncio.Event()
+        self._room.set()
         self._calls: dict[str, _Call] = {}
         self._dirty: dict[str, None] = {}
         self._inflight: set[str] = set()
@@ -161,6 +164,11 @@ class CallLogger:
                 await self.outbox.sync()
         self.stats["events"] += 1
         self._remember(ev, key)
+        if len(self._dirty) > self.max_pending and self.db_available:
+            # Backpressure: while the database keeps up, the bus waits for the writer instead of
+            # piling calls up in memory. During an outage nothing waits (the journal holds it all).
+            self._room.clear()
+            await self._room.wait()
 
     def _remember(self, ev: Event, key: str) -> None:
         linkedid: str = ev.linkedid  # type: ignore[attr-defined]
@@ -179,6 +187,8 @@ class CallLogger:
     async def _run(self) -> None:
         backoff = 0.05
         while True:
+            if len(self._dirty) <= self.max_pending // 2 or not self.db_available:
+                self._room.set()
             if not self._dirty:
                 self._evict_idle()
                 if self.outbox.bytes > self.compact_bytes:
@@ -203,6 +213,7 @@ class CallLogger:
                     log.warning("call log: database write failed (%s: %s); %d calls wait in the outbox",
                                 type(err).__name__, str(err)[:200], len(self._dirty))
                 self.db_available = False
+                self._room.set()
                 self._inflight = set()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.retry_max_s)

@@ -253,3 +253,16 @@ async def test_wrapup_links_case_and_disposition(db: Database, tmp_path: Path) -
     await logger.stop()
     (row,) = (await _rows(db)).values()
     assert (row["case_id"], row["disposition"], row["resolved_first_contact"]) == (case.id, "case_opened", False)
+
+
+async def test_backpressure_bounds_calls_waiting_in_memory(db: Database, tmp_path: Path) -> None:
+    logger = CallLogger(db, tmp_path, max_pending=10, flush_interval_s=0.005, batch_size=5)
+    await logger.start()
+    seen = 0
+    for ev in _calls(60):
+        await logger.handle(ev)
+        seen = max(seen, logger.pending)
+    await logger.flush()
+    await logger.stop()
+    assert 10 <= seen <= 11  # the handler waited for the writer instead of piling calls up
+    assert await _count(db) == 60
