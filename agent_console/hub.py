@@ -150,6 +150,9 @@ class AgentHub:
             return
         # The CRM look-up runs beside the bus worker, so a slow CRM never delays other agents' events.
         self._spawn(self._deliver_offer(ev, offer))
+        # Let it (and the socket writers) run before the next event: in a burst of offers the first
+        # pops go out at once instead of after the whole burst has been taken off the bus.
+        await asyncio.sleep(0)
 
     async def _deliver_offer(self, ev: AgentOffer, offer: p.OfferView) -> None:
         info = {"caller_number": ev.caller_number, "customer_id": ev.customer_id, "queue": ev.queue,
