@@ -10,7 +10,7 @@ from cti.settings import Settings
 from ivr import flow as f
 from ivr.errors import FlowInvalid
 from ivr.sounds import SoundIndex
-from ivr.validate import parse, validate
+from ivr.validate import parse, resolve_prompts, validate
 
 
 def flows_dir(settings: Settings) -> Path:
@@ -38,7 +38,9 @@ def check_file(path: Path, sounds: SoundIndex | None) -> tuple[f.Flow | None, li
     if flow is None:
         return None, problems
     problems = validate(flow, str(path), sounds)
-    return (flow if not problems else None), problems
+    if problems:
+        return None, problems
+    return resolve_prompts(flow, sounds.exists if sounds is not None else None), []
 
 
 def _load(paths: list[Path], sounds: SoundIndex | None) -> tuple[dict[str, f.Flow], list[str]]:

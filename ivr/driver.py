@@ -176,7 +176,14 @@ async def _collect(session: AgiSession, action: s.Collect) -> s.Digits:
                 return s.Digits(key, False)
             rest = await session.get_data(_QUIET, action.timeout_ms, action.max - 1)
             return s.Digits(key + rest.digits, rest.timed_out)
-    got = await session.get_data(last, action.timeout_ms, action.max)
+    try:
+        got = await session.get_data(last, action.timeout_ms, action.max)
+    except AgiHangup:
+        raise
+    except CtiError as err:
+        # GET DATA answers -1 for a sound it cannot open: still listen for the keys.
+        log.warning("ivr: GET DATA %s failed (%s); listening without the prompt", last, err.message)
+        got = await session.get_data(_QUIET, action.timeout_ms, action.max)
     return s.Digits(got.digits, got.timed_out)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -61,6 +62,15 @@ def _prompt_item(value: Any) -> str | Say:
         except ValidationError as err:
             raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
     raise ValueError("a prompt item is a sound name or {digits|number|date: '{var}'}")
+
+
+def _candidates(value: Any) -> Any:
+    """``sound`` | ``[sound | [sound, ...], ...]`` -> a list of candidates, each a list of sounds."""
+    if isinstance(value, str):
+        return [[value]]
+    if isinstance(value, list):
+        return [[c] if isinstance(c, str) else c for c in value]
+    return value
 
 
 # One plain validator instead of a str | Say union: pydantic would report a bad item once per
@@ -261,7 +271,12 @@ class Flow(_Model):
     hours: Hours = Hours()
     priorities: dict[str, Annotated[int, Field(ge=0, le=100)]] = {}  # caller tier -> priority
     language_skills: dict[str, dict[str, int]] = {}  # language -> skills added at hand-off
-    prompts: dict[str, dict[str, Annotated[str, Field(pattern=SOUND)]]] = {}  # alias -> {lang: sound}
+    # alias -> {language: candidates}; a candidate is a sound or a list of sounds played in a row.
+    # The first candidate this Asterisk has is used (``resolve_prompts``): e.g. the project's own
+    # recording (cti/...), then stock sounds.
+    prompts: dict[str, dict[str, Annotated[list[Annotated[list[Annotated[str, Field(pattern=SOUND)]],
+                                                          Field(min_length=1)]],
+                                           BeforeValidator(_candidates), Field(min_length=1)]]] = {}
     max_steps: int = Field(200, ge=10, le=10000)  # hard ceiling, defence in depth
     nodes: dict[Annotated[str, Field(pattern=NODE_ID)], Node] = Field(min_length=1)
 
@@ -280,9 +295,9 @@ class Flow(_Model):
             return node.on_exhausted or self.fallback_of(node)
         return node.on_exhausted
 
-    def sound_for(self, name: str, language: str) -> str:
+    def sound_for(self, name: str, language: str) -> tuple[str, ...]:
         """Resolve a prompt alias for ``language`` (falling back to the flow's language)."""
         alias = self.prompts.get(name)
         if alias is None:
-            return name
-        return alias.get(language) or alias.get(self.language) or next(iter(alias.values()))
+            return (name,)
+        return tuple((alias.get(language) or alias.get(self.language) or next(iter(alias.values())))[0])

@@ -15,9 +15,13 @@ class SoundIndex:
     chroot: Path | None = None
     _cache: dict[str, frozenset[str]] = field(default_factory=dict)
 
+    def language_dir(self, language: str) -> Path | None:
+        """Where ``<root>/<language>`` really is (symlinks followed inside the chroot)."""
+        return self._resolve(self.root / language)
+
     def names(self, language: str) -> frozenset[str]:
         if language not in self._cache:
-            base = self._resolve(self.root / language)
+            base = self.language_dir(language)
             found: set[str] = set()
             if base is not None and base.is_dir():
                 for p in base.rglob("*"):

@@ -327,7 +327,7 @@ class _Work:
             lo, hi = 1, width
         else:
             lo, hi = node.min, node.max
-        sounds = tuple(self.flow.sound_for(x, self.language) for x in tail if isinstance(x, str))
+        sounds = tuple(snd for x in tail if isinstance(x, str) for snd in self.flow.sound_for(x, self.language))
         assert sounds  # the validator requires a menu/collect prompt to end with a sound
         self.actions.append(Collect(sounds, lo, hi, node.timeout_ms))
         self.phase = Phase.COLLECTING
@@ -394,7 +394,7 @@ class _Work:
         sounds: list[str] = []
         for item in items:
             if isinstance(item, str):
-                sounds.append(self.flow.sound_for(item, self.language))
+                sounds.extend(self.flow.sound_for(item, self.language))
                 continue
             if sounds:
                 out.append(Play(tuple(sounds), interruptible))

@@ -12,7 +12,7 @@ walk follows G' edges, so it enters at most N nodes; each entry consumes at most
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -105,9 +105,10 @@ def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None) -> lis
             if isinstance(item, str):
                 _check_sound(flow, item, sounds, lambda m, nid=nid, field=field: err(nid, field, m))
     for alias, by_lang in flow.prompts.items():
-        for lang, sound in by_lang.items():
-            if sounds is not None and not sounds.exists(sound, lang):
-                err(None, f"prompts.{alias}.{lang}", f"sound '{sound}' not found in {sounds.root}/{lang}")
+        for lang, candidates in by_lang.items():
+            if sounds is not None and _pick(candidates, lang, sounds.exists) is None:
+                shown = ", ".join(repr("+".join(c)) for c in candidates)
+                err(None, f"prompts.{alias}.{lang}", f"none of {shown} found in {sounds.root}/{lang}")
     if out:
         return out  # graph checks need every target to exist
 
@@ -266,3 +267,19 @@ def step_bound(flow: f.Flow) -> int:
     entries = (limits + 1) * (n + 1)
     retries = max([node.retries for node in flow.nodes.values() if isinstance(node, f.Menu | f.Collect)] or [0])
     return entries * (retries + 1) + 2
+
+
+def resolve_prompts(flow: f.Flow, exists: Callable[[str, str], bool] | None) -> f.Flow:
+    """Keep, per alias and language, the first candidate sound that ``exists``; all of them stay
+    (the first is used) when nothing is known about the sounds."""
+    if exists is None:
+        return flow
+    chosen: dict[str, dict[str, list[list[str]]]] = {}
+    for alias, by_lang in flow.prompts.items():
+        chosen[alias] = {lang: [_pick(candidates, lang, exists) or candidates[-1]]
+                         for lang, candidates in by_lang.items()}
+    return flow.model_copy(update={"prompts": chosen})
+
+
+def _pick(candidates: list[list[str]], lang: str, exists: Callable[[str, str], bool]) -> list[str] | None:
+    return next((c for c in candidates if all(exists(snd, lang) for snd in c)), None)

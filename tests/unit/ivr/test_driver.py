@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiReply, Digits
 from cti.bus import InProcessBus
 from cti.errors import AgiHangup
@@ -32,6 +33,7 @@ class ScriptedSession:
         self.linkedid = linkedid
         self.hang_on_play = hang_on_play
         self.press_during = dict(press_during or {})  # sound -> key pressed while it plays
+        self.broken: set[str] = set()  # sounds Asterisk cannot open
         self.log: list[tuple[str, ...]] = []
         self.vars: dict[str, str] = {}
 
@@ -60,6 +62,8 @@ class ScriptedSession:
 
     async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> Digits:
         self.log.append(("get_data", sound, str(timeout_ms), str(max_digits)))
+        if sound in self.broken:
+            raise AgiCommandError(f"GET DATA failed (result=-1) on a live channel: {sound}")
         key = self.keys.pop(0)
         if key == "HANGUP":
             raise AgiHangup("caller hung up")
@@ -261,3 +265,14 @@ async def test_callback_outcome_carries_the_number(bus: Any) -> None:
     assert out.outcome == "callback" and out.callback_number == "+8613800000002" and out.queue == "support"
     finished = bus.seen[-1]
     assert finished.outcome == "callback" and finished.attributes["callback_number"] == "+8613800000002"
+
+
+async def test_a_missing_prompt_does_not_lose_the_caller(bus: Any, caplog: pytest.LogCaptureFixture) -> None:
+    session = ScriptedSession(["123456", "9731", "1"])
+    session.broken = {"dir-pls-enter"}
+    d = InMemoryDirectory(accounts={"123456": ("9731", GOLD)})
+    out = await run_ivr(session, FLOW, d, bus, Clock(OPEN))
+    assert out.queue == "support"
+    assert ("get_data", "silence/1", "6000", "6") in session.log
+    assert "GET DATA dir-pls-enter failed" in caplog.text
+    assert "9731" not in caplog.text

@@ -15,7 +15,7 @@ from ivr.cli import app
 from ivr.config import check_flows, check_paths, load_flows
 from ivr.errors import FlowInvalid
 from ivr.sounds import SoundIndex
-from ivr.validate import parse, validate
+from ivr.validate import parse, resolve_prompts, validate
 from tests.unit.ivr.walk import DEMO
 
 BASE: dict[str, Any] = {
@@ -140,8 +140,35 @@ def test_missing_prompts_are_found(tmp_path: Path) -> None:
     data["prompts"] = {"greet": {"zh": "zh-only"}}
     flow, _ = parse(data, "t.yaml")
     assert flow is not None
-    assert f"t.yaml: field 'prompts.greet.zh': sound 'zh-only' not found in {tmp_path}/zh" in \
+    assert f"t.yaml: field 'prompts.greet.zh': none of 'zh-only' found in {tmp_path}/zh" in \
         validate(flow, "t.yaml", SoundIndex(tmp_path))
+
+
+def test_prompt_candidates_resolve_to_the_first_sound_present(tmp_path: Path) -> None:
+    (tmp_path / "en" / "cti").mkdir(parents=True)
+    (tmp_path / "zh" / "cti").mkdir(parents=True)
+    for name in ("en/beep.gsm", "en/invalid.gsm", "en/hello.gsm", "zh/cti/welcome.wav"):
+        (tmp_path / name).write_bytes(b"")
+    data = copy.deepcopy(BASE)
+    data["prompts"] = {"welcome": {"en": ["cti/welcome", "hello"], "zh": ["cti/welcome", "hello"]}}
+    data["nodes"]["hello"]["prompt"] = ["welcome"]
+    flow, _ = parse(data, "t.yaml")
+    assert flow is not None
+    index = SoundIndex(tmp_path)
+    assert validate(flow, "t.yaml", index) == []
+    resolved = resolve_prompts(flow, index.exists)
+    assert resolved.sound_for("welcome", "en") == ("hello",)
+    assert resolved.sound_for("welcome", "zh") == ("cti/welcome",)
+    assert resolve_prompts(flow, None).sound_for("welcome", "en") == ("cti/welcome",)
+    data["prompts"] = {"welcome": {"en": ["cti/welcome", ["hello", "beep"]]}}
+    flow, _ = parse(data, "t.yaml")
+    assert flow is not None
+    assert resolve_prompts(flow, index.exists).sound_for("welcome", "en") == ("hello", "beep")
+    data["prompts"] = {"welcome": {"en": ["cti/welcome", ["hello", "cti/hi"]]}}
+    flow, _ = parse(data, "t.yaml")
+    assert flow is not None
+    assert validate(flow, "t.yaml", index) == [
+        f"t.yaml: field 'prompts.welcome.en': none of 'cti/welcome', 'hello+cti/hi' found in {tmp_path}/en"]
 
 
 def test_chroot_symlinks_resolve_inside_the_rootfs(tmp_path: Path) -> None:
