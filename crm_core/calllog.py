@@ -64,7 +64,7 @@ class CallLogger:
     """Bus consumer folding cti.journey events into interactions; see the module docstring."""
 
     def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "complete",
-                 batch_size: int = 100, flush_interval_s: float = 0.02, retry_max_s: float = 5.0,
+                 batch_size: int = 50, flush_interval_s: float = 0.02, retry_max_s: float = 5.0,
                  evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20, max_pending: int = 1000) -> None:
         self.db = db
         self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
@@ -164,6 +164,11 @@ class CallLogger:
                 await self.outbox.sync()
         self.stats["events"] += 1
         self._remember(ev, key)
+        if self.stats["events"] % 32 == 0:
+            # The bus worker does not yield between queued events (Queue.get returns at once) and
+            # this handler rarely blocks: hand the loop over now and then, or a backlog of
+            # thousands of events would run as one long stall.
+            await asyncio.sleep(0)
         if len(self._dirty) > self.max_pending and self.db_available:
             # Backpressure: while the database keeps up, the bus waits for the writer instead of
             # piling calls up in memory. During an outage nothing waits (the journal holds it all).

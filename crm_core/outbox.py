@@ -6,7 +6,11 @@ is also flushed to the disk (fdatasync, in a private thread) before the acknowle
 ``complete`` (default) for the event that completes an interaction (WrapUpDone, or CallEnded of
 a call nobody answered), which makes every earlier line durable too, so a power loss can only
 cost the unsynced tail of calls still in progress on the machine that lost power; ``always`` for
-every event (strict, about seven disk flushes per call); ``never`` leaves it to the OS. On start the
+every event (strict, about seven disk flushes per call); ``interval`` acknowledges at once and
+flushes in the background every ``interval_s`` (group commit: a power loss costs at most that
+window, like PostgreSQL's synchronous_commit=off); ``never`` leaves it to the OS. The bus hands
+the logger one event at a time, so the policies that flush before the acknowledgement are bound
+by the disk's flush latency (one flush per call for ``complete``). On start the
 journal is replayed and re-written idempotently, so nothing acknowledged is lost while the
 database is away, and nothing is duplicated. ``compact`` rewrites the file with only the events
 of calls not yet safely in the database (new file, fsync, atomic rename).
@@ -24,15 +28,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 log = logging.getLogger(__name__)
-SyncPolicy = Literal["always", "complete", "never"]
+SyncPolicy = Literal["always", "complete", "interval", "never"]
 
 
 class Outbox:
     """Append-only journal file with fsync in a private thread (the event loop never waits on disk)."""
 
-    def __init__(self, path: Path, *, sync: SyncPolicy = "complete") -> None:
+    def __init__(self, path: Path, *, sync: SyncPolicy = "complete", interval_s: float = 0.01) -> None:
         self.path = path
         self.sync_policy = sync
+        self.interval_s = interval_s
+        self._synced_at = 0  # appended count covered by the last flush
+        self._flusher: asyncio.Task[None] | None = None
         self._fd: int | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="crm-outbox")
         self.bytes = 0
@@ -44,7 +51,15 @@ class Outbox:
         records = list(self._read())
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.bytes = os.fstat(self._fd).st_size
+        if self.sync_policy == "interval":
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_every(), name="crm.outbox.flush")
         return records
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            if self.appended != self._synced_at:
+                await self.sync()
 
     def _read(self) -> Iterable[dict[str, Any]]:
         if not self.path.exists():
@@ -69,7 +84,15 @@ class Outbox:
 
     async def sync(self) -> None:
         if self._fd is not None:
-            await asyncio.get_running_loop().run_in_executor(self._pool, os.fdatasync, self._fd)
+            upto = self.appended
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._fdatasync)
+            self._synced_at = upto
+
+    def _fdatasync(self) -> None:
+        # Runs in the outbox thread, after any compaction queued before it: the descriptor is
+        # read here, never one a compaction has already closed.
+        if self._fd is not None:
+            os.fdatasync(self._fd)
 
     async def compact(self, keep: Iterable[str]) -> None:
         """Replace the journal with ``keep`` (JSON lines); the caller must not append meanwhile."""
@@ -95,6 +118,13 @@ class Outbox:
         self.bytes = os.fstat(self._fd).st_size
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            try:
+                await self._flusher
+            except asyncio.CancelledError:
+                pass
+            self._flusher = None
         if self._fd is not None:
             await self.sync()
             os.close(self._fd)

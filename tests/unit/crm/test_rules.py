@@ -60,3 +60,19 @@ async def test_outbox_survives_a_torn_last_line(tmp_path: Path) -> None:
     again.append('{"x":2}')
     await again.close()
     assert (tmp_path / "o.jsonl").read_text() == '{"x":1}\n{"x":2}\n'
+
+
+async def test_outbox_interval_policy_flushes_in_the_background(tmp_path: Path) -> None:
+    import asyncio
+
+    box = Outbox(tmp_path / "o.jsonl", sync="interval", interval_s=0.01)
+    box.open()
+    box.append('{"x":1}')
+    box.append('{"x":2}')
+    assert box._synced_at == 0
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if box._synced_at == 2:
+            break
+    assert box._synced_at == 2
+    await box.close()
