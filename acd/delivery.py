@@ -1,0 +1,440 @@
+"""Call delivery: the adapter that carries out the router's decisions on the real PBX.
+
+The router (``acd.routing``) is pure; this service owns the clock, the AMI ``CallControl`` and the
+bus. Callers wait in the ``cti-queue`` context (music on hold). An ``Offer`` originates the
+agent's phone with the ``Bridge`` application pointed at the caller's channel: the phone rings (the
+console pops at that moment), and when the agent answers Asterisk bridges both; a failed or
+timed-out originate is a ring-no-answer and the router requeues the call at the head.
+
+Agent phones are SIP endpoints (``PJSIP/1001``) or simulated phones (``Local/1001@cti-sim-phone``,
+answering after a delay) for tests and the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from acd.decisions import (
+    Abandoned,
+    AgentStateChange,
+    Announce,
+    Bridge,
+    CancelOffer,
+    Decision,
+    LimitAction,
+    Offer,
+    Overflow,
+    Requeue,
+)
+from acd.errors import AcdError
+from acd.model import AgentState
+from acd.routing import Router
+from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+from cti.errors import CtiError
+from cti.journey import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    CallbackRequested,
+    CallConnected,
+    CallEnded,
+    CallTransferred,
+    HoldEnded,
+    HoldStarted,
+    IvrFinished,
+    QueueEntered,
+    QueueLeft,
+)
+
+log = logging.getLogger(__name__)
+
+CallStatus = Literal["queued", "ringing", "talking", "held", "ended", "gone"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPhone:
+    """How to ring an agent: a registered SIP endpoint or a simulated phone."""
+
+    extension: str
+    kind: Literal["sip", "sim"] = "sim"
+    answer_after_s: float = 2.0
+
+    @property
+    def dial(self) -> str:
+        if self.kind == "sip":
+            return f"PJSIP/{self.extension}"
+        # /n: no Local-channel optimisation, so the agent's channel keeps one name for the call.
+        return f"Local/{self.extension}@cti-sim-phone/n"
+
+    @property
+    def channel_prefix(self) -> str:
+        return f"PJSIP/{self.extension}-" if self.kind == "sip" else f"Local/{self.extension}@cti-sim-phone-"
+
+
+@dataclass(eq=False)
+class LiveCall:
+    linkedid: str
+    caller_channel: str
+    caller_number: str
+    queue: str
+    direction: str = "inbound"
+    customer_id: int | None = None
+    skills: dict[str, int] | None = None
+    priority: int = 0
+    attributes: dict[str, str] | None = None
+    queued_at: float = 0.0
+    status: CallStatus = "queued"
+    agent_id: str | None = None
+    agent_channel: str | None = None
+    answered_at: float | None = None
+    ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class AcdService:
+    """Runs the router against the PBX: enqueue from the IVR, offers, bridges, abandons, wrap-up."""
+
+    def __init__(self, router: Router, control: CallControl, bus: EventBus, *,
+                 phones: Mapping[str, AgentPhone] | None = None, clock: Callable[[], float] = time.time,
+                 tick_s: float = 0.25, preferred_window_s: float = 3600.0,
+                 live_channels: Callable[[], Iterable[str]] = tuple) -> None:
+        self.router, self.control, self.bus, self.clock = router, control, bus, clock
+        self.phones: dict[str, AgentPhone] = dict(phones or {})
+        self.calls: dict[str, LiveCall] = {}
+        self.tick_s = tick_s
+        self.live_channels = live_channels  # names of the PBX's live channels (from the call model)
+        self.preferred_window_s = preferred_window_s
+        self._last_agent: dict[int, tuple[str, float]] = {}  # customer -> (agent, when served)
+        self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
+        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def subscribe(self) -> None:
+        self.bus.subscribe(IvrFinished, self._on_ivr_finished, name="acd.ivr_finished")
+        self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
+
+    async def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- agents ---------------------------------------------------------------------------------
+    async def agent_login(self, agent_id: str, skills: Mapping[str, int], queues: Iterable[str], *,
+                          phone: AgentPhone | None = None, ready: bool = False,
+                          wrap_up_s: float | None = None) -> None:
+        if phone is not None:
+            self.phones[agent_id] = phone
+        self.phones.setdefault(agent_id, AgentPhone(agent_id))
+        await self._run(lambda now: self.router.agent_login(
+            agent_id, skills, now, queues=list(queues), ready=ready, wrap_up_s=wrap_up_s))
+
+    async def agent_logout(self, agent_id: str) -> None:
+        await self._run(lambda now: self.router.agent_logout(agent_id, now))
+
+    async def set_ready(self, agent_id: str) -> None:
+        await self._run(lambda now: self.router.set_ready(agent_id, now))
+
+    async def set_not_ready(self, agent_id: str, reason: str) -> None:
+        view = self.router.agent(agent_id)
+        if view.state in (AgentState.RESERVED, AgentState.ON_CALL):
+            await self._run(lambda now: self.router.not_ready_after_call(agent_id, now, reason))
+        else:
+            await self._run(lambda now: self.router.set_not_ready(agent_id, reason, now))
+
+    async def set_skills(self, agent_id: str, skills: Mapping[str, int]) -> None:
+        await self._run(lambda now: self.router.set_skills(agent_id, skills, now))
+
+    def agent_calls(self, agent_id: str) -> list[LiveCall]:
+        return [c for c in self.calls.values() if c.agent_id == agent_id and c.status != "gone"]
+
+    # -- calls ----------------------------------------------------------------------------------
+    async def enqueue(self, call: LiveCall) -> None:
+        now = self.clock()
+        call.queued_at, call.status = now, "queued"
+        self.calls[call.linkedid] = call
+        preferred = None
+        if call.customer_id is not None and call.customer_id in self._last_agent:
+            agent, when = self._last_agent[call.customer_id]
+            if now - when <= self.preferred_window_s:
+                preferred = agent
+        await self.bus.publish(QueueEntered(ts=now, linkedid=call.linkedid, queue=call.queue,
+                                            channel=call.caller_channel, priority=call.priority,
+                                            skills=call.skills, customer_id=call.customer_id))
+        await self._run(lambda t: self.router.enqueue(
+            call.linkedid, call.queue, t, skills=call.skills, priority=call.priority,
+            preferred_agent=preferred, customer_id=call.customer_id))
+
+    async def hangup(self, linkedid: str) -> None:
+        call = self.calls[linkedid]
+        await self.control.hangup(call.caller_channel)
+
+    async def hold(self, linkedid: str) -> None:
+        call = self.calls[linkedid]
+        if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
+            raise AcdError(f"call {linkedid} is not talking; only a connected call can be held")
+        await self.control.hold(call.caller_channel, peer=call.agent_channel)
+        call.status = "held"
+        await self.bus.publish(HoldStarted(ts=self.clock(), linkedid=linkedid, agent_id=call.agent_id))
+        await self._call_update(call, "held")
+
+    async def resume(self, linkedid: str) -> None:
+        call = self.calls[linkedid]
+        if call.status != "held" or call.agent_channel is None or call.agent_id is None:
+            raise AcdError(f"call {linkedid} is not on hold")
+        await self.control.unhold(call.caller_channel, peer=call.agent_channel)
+        call.status = "talking"
+        await self.bus.publish(HoldEnded(ts=self.clock(), linkedid=linkedid, agent_id=call.agent_id))
+        await self._call_update(call, "talking")
+
+    async def transfer(self, linkedid: str, *, target_kind: str, target: str, kind: str = "blind") -> None:
+        """Blind transfer of the caller to a number or a queue (the agent leaves the call)."""
+        call = self.calls[linkedid]
+        if call.agent_id is None or call.status not in ("talking", "held"):
+            raise AcdError(f"call {linkedid} is not connected to an agent")
+        agent = call.agent_id
+        if target_kind == "number":
+            await self.control.redirect(call.caller_channel, "cti-external", target)
+        elif target_kind in ("queue", "agent"):
+            await self.control.redirect(call.caller_channel, "cti-queue", "s")
+        else:
+            raise AcdError(f"target_kind: unknown kind {target_kind!r}")
+        await self.bus.publish(CallTransferred(ts=self.clock(), linkedid=linkedid, from_agent=agent,
+                                               target=target, target_kind=target_kind, kind=kind))
+        await self._release_agent(call)
+        if target_kind in ("queue", "agent"):
+            queue = target if target_kind == "queue" else call.queue
+            requeued = LiveCall(linkedid=linkedid, caller_channel=call.caller_channel,
+                                caller_number=call.caller_number, queue=queue, customer_id=call.customer_id,
+                                skills=call.skills if target_kind == "queue" else None,
+                                priority=call.priority, attributes=call.attributes)
+            await self.enqueue(requeued)
+            if target_kind == "agent":
+                # The transferring agent named a colleague: prefer them for this call.
+                if call.customer_id is not None:
+                    self._last_agent[call.customer_id] = (target, self.clock())
+
+    async def play_dtmf(self, linkedid: str, digits: str) -> None:
+        call = self.calls[linkedid]
+        if call.agent_channel is None:
+            raise AcdError(f"call {linkedid} has no agent leg to send DTMF on")
+        for digit in digits:
+            await self.control.play_dtmf(call.agent_channel, digit)
+
+    async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None) -> str:
+        """Click-to-dial: the agent's phone rings first, then the customer (``cti-external``)."""
+        phone = self.phones.get(agent_id) or AgentPhone(agent_id)
+        result = await self.control.originate(
+            phone.dial, context="cti-external", exten=number, caller_id=f"<{number}>",
+            variables={"CTI_ANSWER_S": str(phone.answer_after_s)}, timeout_ms=30000)
+        if not result.success:
+            raise AcdError(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
+        linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.clock()}"
+        call = LiveCall(linkedid=linkedid, caller_channel=result.channel or "", caller_number=number,
+                        queue="", direction="outbound", customer_id=customer_id, status="talking",
+                        agent_id=agent_id, agent_channel=result.channel, answered_at=self.clock())
+        self.calls[linkedid] = call
+        await self._call_update(call, "talking")
+        return linkedid
+
+    # -- bus handlers ---------------------------------------------------------------------------
+    async def _on_ivr_finished(self, ev: IvrFinished) -> None:
+        if ev.outcome != "queue" or not ev.queue:
+            return
+        await self.enqueue(LiveCall(
+            linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_number, queue=ev.queue,
+            customer_id=ev.customer_id, skills=dict(ev.skills) if ev.skills else None, priority=ev.priority,
+            attributes=dict(ev.attributes) if ev.attributes else None))
+
+    async def _on_call_ended(self, ev: CallEnded) -> None:
+        call = self.calls.get(ev.linkedid)
+        if call is None or call.status in ("ended", "gone"):
+            return
+        if call.status in ("queued", "ringing"):
+            await self._run(lambda now: self.router.caller_hung_up(call.linkedid, now))
+            call.status = "gone"
+            self.calls.pop(call.linkedid, None)
+        else:
+            await self._release_agent(call)
+
+    async def _release_agent(self, call: LiveCall) -> None:
+        """The agent's part of the call is over: wrap-up starts."""
+        if call.status in ("ended", "gone"):
+            return
+        call.status = "ended"
+        if call.direction == "inbound":
+            with contextlib.suppress(AcdError):
+                await self._run(lambda now: self.router.call_ended(call.linkedid, now))
+        await self._call_update(call, "ended")
+
+    def wrapped_up(self, linkedid: str) -> None:
+        """The agent submitted the wrap-up: forget the call."""
+        self.calls.pop(linkedid, None)
+
+    # -- decisions ------------------------------------------------------------------------------
+    async def _run(self, step: Callable[[float], list[Decision]]) -> None:
+        async with self._lock:
+            decisions = step(self.clock())
+        await self._execute(decisions)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                await self._run(self.router.tick)
+            except Exception:
+                log.exception("acd tick failed")
+
+    async def _execute(self, decisions: list[Decision]) -> None:
+        for d in decisions:
+            try:
+                await self._carry_out(d)
+            except CtiError as err:
+                log.warning("acd: could not carry out %s: %s", type(d).__name__, err.message)
+
+    async def _carry_out(self, d: Decision) -> None:
+        now = self.clock()
+        match d:
+            case AgentStateChange():
+                view = self.router.agent(d.agent_id)
+                await self.bus.publish(AgentStateChanged(
+                    ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
+                    queues=tuple(view.queues), not_ready_after_call=view.not_ready_after_call))
+            case Offer():
+                call = self.calls.get(d.call_id)
+                if call is None:
+                    return
+                call.status, call.agent_id = "ringing", d.agent_id
+                await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
+                await self.bus.publish(AgentOffer(
+                    ts=now, agent_id=d.agent_id, linkedid=d.call_id, queue=d.queue,
+                    caller_number=call.caller_number, customer_id=call.customer_id,
+                    waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s))
+                task = asyncio.create_task(self._ring(call, d), name=f"acd.ring:{d.call_id}")
+                call.ring_task = task
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            case CancelOffer():
+                call = self.calls.get(d.call_id)
+                if call is not None and call.ring_task is not None and d.reason != "ring_timeout":
+                    call.ring_task.cancel()
+                await self._hangup_ringing(d.agent_id)
+                await self.bus.publish(AgentOfferWithdrawn(
+                    ts=now, agent_id=d.agent_id, linkedid=d.call_id,
+                    reason="caller_hangup" if d.reason == "caller_hung_up" else "no_answer"))
+            case Bridge():
+                call = self.calls.get(d.call_id)
+                if call is None:
+                    return
+                call.status, call.answered_at = "talking", now
+                if call.customer_id is not None:
+                    self._last_agent[call.customer_id] = (d.agent_id, now)
+                await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
+                await self._call_update(call, "talking")
+            case Requeue():
+                call = self.calls.get(d.call_id)
+                if call is not None:
+                    call.status, call.agent_id, call.agent_channel = "queued", None, None
+            case Overflow():
+                call = self.calls.get(d.call_id)
+                if call is not None:
+                    await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
+                                                     reason="overflow", waited_s=now - call.queued_at,
+                                                     target=d.to_queue))
+                    call.queue = d.to_queue
+                    await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
+                                                        channel=call.caller_channel, priority=call.priority,
+                                                        skills=call.skills, customer_id=call.customer_id))
+            case Announce():
+                call = self.calls.get(d.call_id)
+                if call is not None and call.status == "queued":
+                    await self.control.set_var(call.caller_channel, "CTI_POSITION", str(d.position))
+                    await self.control.set_var(call.caller_channel, "CTI_EWT", str(int(d.ewt_s)))
+                    await self.control.redirect(call.caller_channel, "cti-announce", "s")
+            case LimitAction():
+                await self._limit(d, now)
+            case Abandoned():
+                await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="abandoned",
+                                                 waited_s=d.wait_s))
+
+    async def _limit(self, d: LimitAction, now: float) -> None:
+        call = self.calls.get(d.call_id)
+        if call is None:
+            return
+        waited = now - call.queued_at
+        action = d.action.value
+        if action == "queue":
+            await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",
+                                             waited_s=waited, target=d.target))
+            call.queue = d.target or call.queue
+            await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=call.queue,
+                                                channel=call.caller_channel, priority=call.priority,
+                                                skills=call.skills, customer_id=call.customer_id))
+            return
+        reason = {"voicemail": "voicemail", "callback": "callback"}.get(action, "timeout")
+        await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason=reason,
+                                         waited_s=waited, target=d.target))
+        self.calls.pop(d.call_id, None)
+        if action == "voicemail":
+            if d.target:
+                await self.control.set_var(call.caller_channel, "CTI_MAILBOX", d.target)
+            await self.control.redirect(call.caller_channel, "cti-voicemail", "s")
+        elif action == "callback":
+            await self.bus.publish(CallbackRequested(ts=now, linkedid=d.call_id, number=call.caller_number,
+                                                     queue=d.queue, customer_id=call.customer_id))
+            await self.control.hangup(call.caller_channel)
+        else:
+            await self.control.hangup(call.caller_channel)
+
+    async def _ring(self, call: LiveCall, offer: Offer) -> None:
+        phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
+        result = await self.control.originate(
+            phone.dial, application="Bridge", data=call.caller_channel,
+            caller_id=f"<{call.caller_number}>" if call.caller_number else None,
+            variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid},
+            timeout_ms=int(offer.ring_timeout_s * 1000))
+        if call.status != "ringing" or call.agent_id != offer.agent_id:
+            if result.success and result.channel:  # answered after the offer was withdrawn
+                await self.control.hangup(result.channel)
+            return
+        if result.success:
+            call.agent_channel = result.channel
+            await self._run(lambda now: self.router.offer_answered(call.linkedid, offer.agent_id, now))
+        else:
+            await self.bus.publish(AgentRingNoAnswer(ts=self.clock(), linkedid=call.linkedid,
+                                                     agent_id=offer.agent_id, queue=offer.queue))
+            await self.bus.publish(AgentOfferWithdrawn(ts=self.clock(), agent_id=offer.agent_id,
+                                                       linkedid=call.linkedid, reason="no_answer"))
+            await self._run(lambda now: self.router.offer_no_answer(call.linkedid, offer.agent_id, now))
+
+    async def _hangup_ringing(self, agent_id: str) -> None:
+        """Stop an agent's phone ringing; the originate then fails and its task ends."""
+        phone = self.phones.get(agent_id)
+        if phone is None:
+            return
+        for name in list(self.live_channels()):
+            if name.startswith(phone.channel_prefix):
+                with contextlib.suppress(CtiError):
+                    await self.control.hangup(name)
+
+    async def _call_update(self, call: LiveCall, status: str) -> None:
+        if call.agent_id is None:
+            return
+        await self.bus.publish(AgentCallUpdate(
+            ts=self.clock(), agent_id=call.agent_id, linkedid=call.linkedid, status=status,
+            direction=call.direction, peer_number=call.caller_number, customer_id=call.customer_id,
+            queue=call.queue or None, started_at=call.answered_at or call.queued_at,
+            detail={"attributes": call.attributes} if call.attributes else None))

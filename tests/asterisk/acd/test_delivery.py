@@ -1,0 +1,144 @@
+"""ACD call delivery on a real Asterisk 22: callers wait on music, simulated agent phones ring,
+answer and are bridged; ring-no-answer moves on; abandons and wrap-up are honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from acd.delivery import AcdService, AgentPhone, LiveCall
+from acd.model import AgentState, QueueConfig, RoutingStep
+from acd.routing import Router
+from cti.ami.bridge import AmiBridge
+from cti.bus import InProcessBus
+from cti.events import Event
+from cti.journey import AgentRingNoAnswer, CallConnected, QueueLeft
+from cti.pbx import ManagedPbx
+
+
+async def until(predicate: Callable[[], Any], timeout_s: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def __call__(self, ev: Event) -> None:
+        self.events.append(ev)
+
+    def of(self, kind: type[Event]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+async def acd(pbx: ManagedPbx) -> AsyncIterator[tuple[AcdService, AmiBridge, Recorder]]:
+    bus = InProcessBus()
+    rec = Recorder()
+    bus.subscribe(Event, rec, name="recorder")
+    bridge = AmiBridge(pbx.settings, bus)
+    queues = [
+        QueueConfig(name="support", steps=(RoutingStep(skills={"support": 3}),), wrap_up_s=2.0, ring_timeout_s=3.0),
+    ]
+    router = Router(queues)
+    service = AcdService(router, bridge.control, bus, tick_s=0.1,
+                         live_channels=lambda: [ch.name for c in bridge.model.calls() for ch in c.live])
+    service.subscribe()
+    await bus.start()
+    await bridge.start()
+    await bridge.wait_connected(10)
+    await service.start()
+    try:
+        yield service, bridge, rec
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.3)
+        await service.stop()
+        await bridge.stop()
+        await bus.stop()
+
+
+async def place_caller(bridge: AmiBridge, number: str) -> str:
+    """A caller parked in cti-queue (music on hold); returns the channel that waits there."""
+    result = await bridge.control.originate(
+        "Local/s@cti-queue/n", context="cti-sim-caller", exten="s", caller_id=f"<{number}>", timeout_ms=5000)
+    assert result.success, result
+
+    def waiting() -> str | None:
+        for call in bridge.model.calls():
+            for ch in call.live:
+                if ch.name.startswith("Local/s@cti-queue-") and ch.name.endswith(";2"):
+                    if not any(c.caller_channel == ch.name for c in placed):
+                        return ch.name
+        return None
+
+    name = await until(waiting)
+    placed.append(LiveCall(linkedid="", caller_channel=name, caller_number=number, queue=""))
+    return str(name)
+
+
+placed: list[LiveCall] = []
+
+
+async def test_caller_reaches_skilled_agent_and_wraps_up(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    service, bridge, rec = acd
+    await service.agent_login("1001", {"support": 1}, ["support"], phone=AgentPhone("1001", answer_after_s=0.5),
+                              ready=True)  # not skilled enough for step 1
+    await service.agent_login("1002", {"support": 4}, ["support"], phone=AgentPhone("1002", answer_after_s=0.5),
+                              ready=True)
+    channel = await place_caller(bridge, "13800138000")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13800138000",
+                                   queue="support", customer_id=7))
+    connected = await until(lambda: rec.of(CallConnected))
+    assert connected[0].agent_id == "1002"
+    # Asterisk really bridged the caller with the agent's phone.
+    peer = await until(lambda: bridge.model.bridged_peer(channel))
+    assert peer.name.startswith("Local/1002@cti-sim-phone-")
+    assert service.router.agent("1002").state is AgentState.ON_CALL
+    assert service.router.agent("1001").state is AgentState.AVAILABLE
+    # The caller hangs up: the call ends and the agent is held back in wrap-up for its timer.
+    await bridge.control.hangup(channel)
+    await until(lambda: service.router.agent("1002").state is AgentState.WRAP_UP)
+    t0 = time.monotonic()
+    await until(lambda: service.router.agent("1002").state is AgentState.AVAILABLE, timeout_s=10)
+    assert time.monotonic() - t0 > 1.0  # wrap_up_s = 2
+
+
+async def test_ring_no_answer_moves_on_and_abandon_is_recorded(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    service, bridge, rec = acd
+    # Extension 9xxx of the simulated phone never answers.
+    await service.agent_login("9001", {"support": 5}, ["support"], phone=AgentPhone("9001"), ready=True)
+    channel = await place_caller(bridge, "13900139000")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13900139000",
+                                   queue="support"))
+    await until(lambda: rec.of(AgentRingNoAnswer), timeout_s=15)
+    assert service.router.agent("9001").state is AgentState.NOT_READY
+    assert service.router.agent("9001").reason == "missed"
+    await service.agent_login("1003", {"support": 3}, ["support"], phone=AgentPhone("1003", answer_after_s=0.3),
+                              ready=True)
+    connected = await until(lambda: rec.of(CallConnected))
+    assert connected[0].agent_id == "1003"
+    await bridge.control.hangup(channel)
+
+    # A second caller with nobody available abandons: recorded with its wait.
+    channel2 = await place_caller(bridge, "13700137000")
+    linkedid2 = bridge.model.channel(channel2).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid2, caller_channel=channel2, caller_number="13700137000",
+                                   queue="support"))
+    await asyncio.sleep(1.0)
+    await bridge.control.hangup(channel2)
+    left = await until(lambda: [e for e in rec.of(QueueLeft) if e.linkedid == linkedid2])
+    assert left[0].reason == "abandoned" and left[0].waited_s >= 0.9
