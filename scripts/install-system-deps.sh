@@ -2,7 +2,7 @@
 # Installs the Debian packages the engine and its test tiers need, only those missing.
 # Idempotent; safe to run on every `make run` / `make test`.
 set -euo pipefail
-PKGS=(debootstrap redis-server postgresql chromium sip-tester espeak-ng sox procps iproute2)
+PKGS=(debootstrap redis-server postgresql chromium fonts-wqy-microhei sip-tester espeak-ng sox procps iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
