@@ -1,0 +1,25 @@
+"""`cti db upgrade` and `cti db stats` from another working directory, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cti.cli import app
+
+
+def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTI_DATABASE_URL", db_url)
+    monkeypatch.chdir(tmp_path)  # alembic finds its scripts from the package, not the cwd
+    runner = CliRunner()
+    up = runner.invoke(app, ["db", "upgrade"])
+    assert up.exit_code == 0, up.output
+    assert "revision 0001" in up.output
+    stats = runner.invoke(app, ["db", "stats"])
+    assert stats.exit_code == 0, stats.output
+    assert "interactions" in stats.output and "customers" in stats.output
+    assert not any(p.name.endswith(".ini") for p in tmp_path.iterdir())
+    assert os.getcwd() == str(tmp_path)
