@@ -14,8 +14,10 @@ head of each group it qualifies for, not at every call.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Concatenate, ParamSpec
 
 from acd.decisions import (
     Abandoned,
@@ -29,7 +31,7 @@ from acd.decisions import (
     Overflow,
     Requeue,
 )
-from acd.errors import InvalidRequest, StaleOffer, UnknownAgent, UnknownCall, UnknownQueue
+from acd.errors import AcdError, InvalidRequest, StaleOffer, UnknownAgent, UnknownCall, UnknownQueue
 from acd.model import (
     MAX_LEVEL,
     MIN_LEVEL,
@@ -59,6 +61,24 @@ MISSED = "missed"
 _STEP, _PREF, _OVERFLOW, _MAX_WAIT, _ANNOUNCE, _RING, _WRAP = range(7)
 
 _HeapEntry = tuple[tuple[int, float, int], str, int]  # (call order, call id, token)
+_P = ParamSpec("_P")
+
+
+def _keeps_timer_decisions(
+    method: Callable[Concatenate[Router, _P], list[Decision]],
+) -> Callable[Concatenate[Router, _P], list[Decision]]:
+    """When the event is refused (an AcdError), the decisions of the timers that ran before it are
+    not lost: the next call returns them first."""
+
+    @functools.wraps(method)
+    def wrapper(self: Router, /, *args: _P.args, **kwargs: _P.kwargs) -> list[Decision]:
+        try:
+            return method(self, *args, **kwargs)
+        except AcdError:
+            self._carry = self._current
+            raise
+
+    return wrapper
 
 
 class _QueueIndex:
@@ -101,9 +121,12 @@ class Router:
         self._timers: list[tuple[float, int, int, str, int]] = []
         self._seq = 0
         self._now = float("-inf")
+        self._carry: list[Decision] = []  # timer decisions of a refused call, returned by the next one
+        self._current: list[Decision] = []
 
     # ---- agents -------------------------------------------------------------------------------
 
+    @_keeps_timer_decisions
     def agent_login(
         self, agent_id: str, skills: Mapping[str, int], now: float, *, capacity: int = 1,
         queues: Sequence[str] = (), wrap_up_s: float | None = None, ready: bool = False,
@@ -134,6 +157,7 @@ class Router:
             self._agent_freed(agent, now, out)
         return out
 
+    @_keeps_timer_decisions
     def agent_logout(self, agent_id: str, now: float) -> list[Decision]:
         out, now = self._begin(now)
         agent = self._agent(agent_id)
@@ -143,6 +167,7 @@ class Router:
             self._members[q].discard(agent_id)
         return out
 
+    @_keeps_timer_decisions
     def set_ready(self, agent_id: str, now: float) -> list[Decision]:
         """Available now; during a call it only withdraws a pending "not ready after this call"."""
         out, now = self._begin(now)
@@ -157,6 +182,7 @@ class Router:
         self._agent_freed(agent, now, out)
         return out
 
+    @_keeps_timer_decisions
     def set_not_ready(self, agent_id: str, reason: str, now: float) -> list[Decision]:
         """Not ready with ``reason`` now; while ringing or talking, once the work ends."""
         out, now = self._begin(now)
@@ -171,6 +197,7 @@ class Router:
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
         return out
 
+    @_keeps_timer_decisions
     def not_ready_after_call(self, agent_id: str, now: float, reason: str = "after_call") -> list[Decision]:
         """Go not ready when the current call and its wrap-up end (now, if there is no work)."""
         out, now = self._begin(now)
@@ -183,6 +210,7 @@ class Router:
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
         return out
 
+    @_keeps_timer_decisions
     def set_device_registered(self, agent_id: str, registered: bool, now: float) -> list[Decision]:
         """Agents whose phone is unregistered are not offered calls; they keep their idle seniority."""
         out, now = self._begin(now)
@@ -194,6 +222,7 @@ class Router:
             self._index_remove(agent)
         return out
 
+    @_keeps_timer_decisions
     def set_skills(self, agent_id: str, skills: Mapping[str, int], now: float) -> list[Decision]:
         """Live skill change; it counts from the next decision on (also the one it triggers)."""
         out, now = self._begin(now)
@@ -209,6 +238,7 @@ class Router:
 
     # ---- calls --------------------------------------------------------------------------------
 
+    @_keeps_timer_decisions
     def enqueue(
         self, call_id: str, queue: str, now: float, *, skills: Mapping[str, int] | None = None,
         priority: int = 0, preferred_agent: str | None = None, customer_id: int | str | None = None,
@@ -234,6 +264,7 @@ class Router:
             self._enter_queue(call, cfg, now, out)
         return out
 
+    @_keeps_timer_decisions
     def offer_answered(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
         out, now = self._begin(now)
         call = self._calls.get(call_id)
@@ -251,6 +282,7 @@ class Router:
         self._agent_freed(agent, now, out)  # capacity > 1: may take another
         return out
 
+    @_keeps_timer_decisions
     def offer_no_answer(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
         """The agent did not answer: it goes not ready "missed", the call waits at its place again.
 
@@ -263,6 +295,7 @@ class Router:
         self._missed(call, self._agents[agent_id], now, out)
         return out
 
+    @_keeps_timer_decisions
     def caller_hung_up(self, call_id: str, now: float) -> list[Decision]:
         """The caller left: abandoned while waiting or ringing (the offer is cancelled)."""
         out, now = self._begin(now)
@@ -287,6 +320,7 @@ class Router:
             self._agent_freed(self._agents[call.agent_id], now, out)
         return out
 
+    @_keeps_timer_decisions
     def call_ended(self, call_id: str, now: float) -> list[Decision]:
         """A bridged call ended: the agent wraps up (queue's or agent's wrap-up time)."""
         out, now = self._begin(now)
@@ -296,6 +330,7 @@ class Router:
         self._end_connected(call, now, out)
         return out
 
+    @_keeps_timer_decisions
     def tick(self, now: float) -> list[Decision]:
         out, _ = self._begin(now)
         return out
@@ -357,7 +392,8 @@ class Router:
     def _begin(self, now: float) -> tuple[list[Decision], float]:
         # A clock that steps back a little (NTP) must not reorder the idle index: clamp.
         now = max(now, self._now)
-        out: list[Decision] = []
+        out, self._carry = self._carry, []
+        self._current = out
         timers = self._timers
         while timers and timers[0][0] <= now:
             due, _, kind, subject, token = heapq.heappop(timers)
@@ -711,8 +747,9 @@ class Router:
         return lst
 
     def _ordered_put(self, lst: dict[str, None], agent: Agent) -> None:
+        later = bool(lst) and self._agents[next(reversed(lst))].idle_key > agent.idle_key
         lst[agent.agent_id] = None
-        if len(lst) > 1 and self._agents[next(reversed(lst))].idle_key > agent.idle_key:
+        if later:
             ordered = sorted(lst, key=lambda a: self._agents[a].idle_key)
             lst.clear()
             lst.update(dict.fromkeys(ordered))

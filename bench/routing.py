@@ -21,11 +21,16 @@ import resource
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, bench/ comes first on sys.path, where a sibling module may shadow the standard
+# library (bench/logging.py does): import from the project root instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+if str(_HERE.parent) not in sys.path:
+    sys.path.insert(0, str(_HERE.parent))
 
 from acd.decisions import (  # noqa: E402
     Abandoned,
@@ -157,11 +162,12 @@ class Sim:
         self.seq += 1
         heapq.heappush(self.events, (t, self.seq, kind, args))
 
-    def op(self, kind: str, call: Callable[[Router], list[Decision]]) -> list[Decision]:
+    def op(self, kind: str, method: str, *args: Any, **kwargs: Any) -> list[Decision]:
         results = []
         for router, timing in zip(self.routers, self.timings, strict=True):
+            call = getattr(router, method)
             t0 = time.perf_counter_ns()
-            out = call(router)
+            out = call(*args, **kwargs)
             dt = time.perf_counter_ns() - t0
             results.append(out)
             if self.measuring:
@@ -204,14 +210,14 @@ class Sim:
             if now > until:
                 break
             self.measuring = now >= start_measuring_at
-            self.react(now, self.op("tick", lambda r: r.tick(now)))
+            self.react(now, self.op("tick", "tick", now))
             if kind == "arrival":
                 call_no += 1
                 cid = f"c{call_no}"
                 q = f"q{prio_rng.randrange(N_QUEUES):02d}"
                 skills = {prio_rng.choice(LANGS): 2} if prio_rng.random() < 0.3 else None
                 prio = 5 if prio_rng.random() < 0.05 else 0
-                out = self.op("enqueue", lambda r: r.enqueue(cid, q, now, skills=skills, priority=prio))
+                out = self.op("enqueue", "enqueue", cid, q, now, skills=skills, priority=prio)
                 self.react(now, out)
                 self.at(now + prio_rng.expovariate(1 / PATIENCE_MEAN_S), "abandon", cid)
                 self.at(now + prio_rng.expovariate(arrival_rate), "arrival")
@@ -220,21 +226,21 @@ class Sim:
                 if self.ringing.get(cid) != (aid, int(no)):
                     continue
                 if kind == "answer":
-                    out = self.op("answer", lambda r: r.offer_answered(cid, aid, now))
+                    out = self.op("answer", "offer_answered", cid, aid, now)
                 else:
-                    out = self.op("no_answer", lambda r: r.offer_no_answer(cid, aid, now))
+                    out = self.op("no_answer", "offer_no_answer", cid, aid, now)
                 self.react(now, out)
             elif kind == "end":
-                self.react(now, self.op("end", lambda r: r.call_ended(args[0], now)))
+                self.react(now, self.op("end", "call_ended", args[0], now))
             elif kind == "abandon":
                 cid = args[0]
                 view = self.routers[0]._calls.get(cid)
                 if view is not None and view.state in (CallState.WAITING, CallState.RINGING):
-                    self.react(now, self.op("abandon", lambda r: r.caller_hung_up(cid, now)))
+                    self.react(now, self.op("abandon", "caller_hung_up", cid, now))
             elif kind == "ready":
                 aid = args[0]
                 if self.routers[0]._agents[aid].state is AgentState.NOT_READY:
-                    self.react(now, self.op("ready", lambda r: r.set_ready(aid, now)))
+                    self.react(now, self.op("ready", "set_ready", aid, now))
 
 
 def pct(values: list[int], p: float) -> float:
@@ -291,8 +297,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1k agents only, a shorter simulation")
     args = parser.parse_args()
     held, rss_kb = memory_1k_200()
+    verdict = "MET" if rss_kb < 300 * 1024 else "MISSED"
     print(f"memory: 1,000 agents + 200 calls in flight: engine holds {held / 1e6:.2f} MB (tracemalloc); "
-          f"process peak RSS so far {rss_kb / 1024:.1f} MB; target < 300 MB: {'MET' if rss_kb < 300 * 1024 else 'MISSED'}")
+          f"process peak RSS so far {rss_kb / 1024:.1f} MB; target < 300 MB: {verdict}")
     sizes = [(1000, 900.0)] if args.quick else [(1000, 1800.0), (10000, 500.0)]
     failed = False
     for n, sim_s in sizes:
@@ -318,7 +325,8 @@ def main() -> int:
             failed |= not ok
             print(f"  target at 10k: p99 < 50us and >= 20x naive -> p99 {p99:.1f}us, {ratio:.0f}x: "
                   f"{'MET' if ok else 'MISSED'}")
-    print(f"\npeak RSS (ru_maxrss) of the whole run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS (ru_maxrss) of the whole run: {peak_mb:.1f} MB")
     return 1 if failed else 0
 
 
