@@ -22,6 +22,8 @@ What we keep from panoramisk 1.4 and what we replace:
 
 from __future__ import annotations
 
+# asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races with
+# the awaited future completing, and a supervisor that ignores cancel never stops.
 import asyncio
 import contextlib
 import itertools
@@ -149,7 +151,8 @@ class AmiClient:
 
     async def wait_connected(self, timeout_s: float) -> None:
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._ready.wait()
         except TimeoutError:
             raise AmiUnavailable(f"AMI {self.settings.host}:{self.settings.port} not connected "
                                  f"within {timeout_s:.1f} s") from None
@@ -207,7 +210,8 @@ class AmiClient:
         loop = asyncio.get_running_loop()
         connector = _Connector(host=s.host, port=s.port, loop=loop, protocol_factory=lambda: _Protocol(self))
         try:
-            _transport, protocol = await asyncio.wait_for(connector.connect(), s.connect_timeout_s)
+            async with asyncio.timeout(s.connect_timeout_s):
+                _transport, protocol = await connector.connect()
         except TimeoutError:
             raise AmiUnavailable(f"AMI {s.host}:{s.port}: no connection within {s.connect_timeout_s} s") from None
         except OSError as err:
@@ -222,7 +226,8 @@ class AmiClient:
         # FullyBooted follows the login at once on a running Asterisk; a booting one sends it
         # later, and a resync before that would see half the configuration.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._booted.wait(), s.connect_timeout_s)
+            async with asyncio.timeout(s.connect_timeout_s):
+                await self._booted.wait()
 
     def _close(self) -> None:
         proto, self._protocol = self._protocol, None
@@ -247,7 +252,7 @@ class AmiClient:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.send_action("Ping", {}, timeout_s=max(interval, 5.0))
+                await self.send_action("Ping", {}, timeout_s=min(max(2 * interval, 1.0), 10.0))
             except AmiActionFailed as err:  # no Pong in time: the link is dead even if TCP says not
                 log.warning("AMI ping failed (%s); dropping the connection", err)
                 self.drop_connection()
@@ -269,7 +274,8 @@ class AmiClient:
         proto.transport.write(data)
         self.actions_sent += 1
         try:
-            return await asyncio.wait_for(pending.future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await pending.future
         except TimeoutError:
             raise AmiActionFailed(f"{action}: no answer from Asterisk within {timeout_s:.1f} s") from None
         finally:
