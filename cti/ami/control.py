@@ -8,6 +8,11 @@ phones' re-INVITEs), so ``hold`` redirects the held party into ``hold_context`` 
 and its partner, as ExtraChannel of the same Redirect, into ``park_context`` (answer and wait in
 silence); ``unhold`` bridges the two back with the AMI Bridge action. The defaults use the
 shipped dialplan: cti-queue,s (MusicOnHold) and cti-sim-caller,s (Answer, Wait).
+
+``originate`` returns when Asterisk's OriginateResponse (matched by ActionID) arrives. That event
+comes from the originating thread while channel events come through stasis: it can overtake the
+channel's own Newstate Up, so wait on the call model for the channel's state, not on the order.
+The channel gets a ChannelId we choose (``cti-<uuid>``), so ``uniqueid``/``linkedid`` are known.
 """
 
 from __future__ import annotations
