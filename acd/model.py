@@ -252,6 +252,7 @@ class QueuedCall:
     answered_at: float | None = None
     misses: int = 0
     pref_active: bool = False  # waits for its preferred agent only
+    armed: bool = False  # the timers of this queue stay are scheduled
     epoch: int = 0  # one per queue stay: timers of an earlier stay are void
     token: int = 0  # one per insertion among the waiting calls: older heap entries are void
     offer_no: int = 0  # one per offer: a ring timer of an earlier offer is void

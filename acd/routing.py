@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import functools
 import heapq
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Concatenate, ParamSpec
 
@@ -57,6 +58,7 @@ from acd.stats import QueueSnapshot, QueueStats
 # fires this much later, only as a backstop for a lost event (a dropped AMI connection).
 RING_GRACE_S = 5.0
 MISSED = "missed"
+_RR_SCAN_MAX = 64  # round robin: up to this many candidates, scan them rather than walk the ranks
 
 _STEP, _PREF, _OVERFLOW, _MAX_WAIT, _ANNOUNCE, _RING, _WRAP = range(7)
 
@@ -460,21 +462,44 @@ class Router:
     def _enter_queue(self, call: QueuedCall, cfg: QueueConfig, now: float, out: list[Decision]) -> None:
         call.queue, call.entered_queue_at, call.step = cfg.name, now, 0
         call.epoch += 1
+        call.armed = False
         call.need = cfg.steps[0].requirement(call.skills)
         pref = self._agents.get(call.preferred_agent or "")
         call.pref_active = bool(cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
                                 and pref.state is not AgentState.LOGGED_OUT)
-        for step in cfg.steps[1:]:
-            self._at(now + step.after_s, _STEP, call.call_id, call.epoch)
-        if call.pref_active:
-            self._at(now + cfg.preferred_agent_s, _PREF, call.call_id, call.epoch)
-        if cfg.overflow_after_s is not None and cfg.overflow_to is not None:
-            self._at(now + cfg.overflow_after_s, _OVERFLOW, call.call_id, call.epoch)
-        if cfg.max_wait_s is not None:
-            self._at(now + cfg.max_wait_s, _MAX_WAIT, call.call_id, call.epoch)
-        if cfg.announce_every_s:
-            self._at(now + cfg.announce_every_s, _ANNOUNCE, call.call_id, call.epoch)
         self._requeue_waiting(call, now, out)
+
+    def _arm(self, call: QueuedCall, now: float) -> None:
+        """Schedule the timers of the call's stay in its queue, the first time it has to wait.
+
+        A call offered at once never needs them; one that comes back from a failed offer catches up
+        first with the steps and the preferred-agent window that passed while it rang.
+        """
+        call.armed = True
+        cfg = self._queues[call.queue]
+        base, epoch, call_id = call.entered_queue_at, call.epoch, call.call_id
+        elapsed = now - base
+        steps = cfg.steps
+        step = call.step
+        while step + 1 < len(steps) and steps[step + 1].after_s <= elapsed:
+            step += 1
+        if step != call.step:
+            call.step = step
+            call.need = steps[step].requirement(call.skills)
+        for later in steps[step + 1:]:
+            self._at(base + later.after_s, _STEP, call_id, epoch)
+        if call.pref_active:
+            if elapsed >= cfg.preferred_agent_s:
+                call.pref_active = False
+            else:
+                self._at(base + cfg.preferred_agent_s, _PREF, call_id, epoch)
+        if cfg.overflow_after_s is not None and cfg.overflow_to is not None:
+            self._at(max(now, base + cfg.overflow_after_s), _OVERFLOW, call_id, epoch)
+        if cfg.max_wait_s is not None:
+            self._at(max(now, base + cfg.max_wait_s), _MAX_WAIT, call_id, epoch)
+        if cfg.announce_every_s:
+            every = cfg.announce_every_s
+            self._at(base + every * (math.floor(elapsed / every) + 1), _ANNOUNCE, call_id, epoch)
 
     def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
         self._waiting[call.queue].pop(call.call_id, None)
@@ -494,7 +519,16 @@ class Router:
         del self._calls[call.call_id]
 
     def _requeue_waiting(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
-        """(Re)insert a waiting call among its queue's waiting calls, then try to route it."""
+        """Route a call that (again) waits: offer it now, or keep it among its queue's waiting calls."""
+        if call.pref_active:
+            agent = self._agents.get(call.preferred_agent or "")
+            chosen = (agent if agent is not None and agent.indexed and call.queue in agent.queues
+                      and agent.meets(call.need) else None)
+        else:
+            chosen = self._pick_agent(call, self._queues[call.queue])
+        if chosen is not None:
+            self._offer(call, chosen, now, out)
+            return
         call.token += 1
         entry = (call.order, call.call_id, call.token)
         if call.pref_active:
@@ -503,14 +537,8 @@ class Router:
         else:
             heapq.heappush(self._groups[call.queue].setdefault(call.need, []), entry)
         self._waiting[call.queue][call.call_id] = None
-        if call.pref_active:
-            agent = self._agents.get(call.preferred_agent or "")
-            if agent is not None and agent.indexed and agent.meets(call.need):
-                self._offer(call, agent, now, out)
-            return
-        chosen = self._pick_agent(call, self._queues[call.queue])
-        if chosen is not None:
-            self._offer(call, chosen, now, out)
+        if not call.armed:
+            self._arm(call, now)
 
     def _offer(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
         cfg = self._queues[call.queue]
@@ -540,6 +568,8 @@ class Router:
         call.misses += 1
         out.append(Requeue(call_id=call.call_id, queue=call.queue, reason="no_answer"))
         if not self._check_limits(call, now, out):
+            if not call.armed:
+                self._arm(call, now)
             self._requeue_waiting(call, now, out)
 
     def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
@@ -584,6 +614,8 @@ class Router:
         new = next_agent_state(agent.agent_id, old, event)
         agent.state = new
         agent.reason = reason if new is AgentState.NOT_READY else None
+        if agent.indexed and new is not AgentState.AVAILABLE and new is not AgentState.ON_CALL:
+            self._index_remove(agent)  # e.g. a capacity-2 agent idle on one call that wraps up
         if new is AgentState.AVAILABLE and old is not AgentState.AVAILABLE:
             self._seq += 1
             agent.idle_since, agent.idle_seq = now, self._seq
@@ -651,6 +683,7 @@ class Router:
                 candidates = lst
         agents = self._agents
         strategy = cfg.strategy
+        best: Agent | None = None
         if strategy is Strategy.LONGEST_IDLE:
             for agent_id in candidates:
                 agent = agents[agent_id]
@@ -658,7 +691,15 @@ class Router:
                     return agent
             return None
         if strategy is Strategy.ROUND_ROBIN:
-            return self._next_in_turn(cfg.name, need)
+            if len(candidates) > _RR_SCAN_MAX:  # qualifying agents are dense: walk the ranks
+                return self._next_in_turn(cfg.name, need)
+            rr_last = self._rr_last[cfg.name]
+            for agent_id in candidates:  # few candidates: the one next in turn among them
+                agent = agents[agent_id]
+                if agent.meets(need) and (best is None or (agent.rank <= rr_last, agent.rank)
+                                          < (best.rank <= rr_last, best.rank)):
+                    best = agent
+            return best
         scored = [s for s, _ in cfg.steps[0].requirement(call.skills)] or [s for s, _ in need]
         if len(scored) == 1 and len(need) <= 1 and (not need or need[0][0] == scored[0]):
             # Only that skill matters: the first agent of the top non-empty level list (idle order)
@@ -671,7 +712,6 @@ class Router:
                     return agents[next(iter(top))]
             # Nobody has the skill; a widened step lets anyone in the queue take it: longest idle.
             return agents[next(iter(candidates))] if candidates else None
-        best: Agent | None = None
         best_score = 0
         for agent_id in candidates:  # idle order: on equal scores the longest idle wins
             agent = agents[agent_id]

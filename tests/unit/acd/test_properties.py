@@ -148,10 +148,9 @@ def check_invariants(r: Router, out: list[Decision] | str, reskilled: set[str]) 
                 assert all(agent.skills.get(s, 0) >= lvl for s, lvl in c.need), (agent, c)
             assert c.call_id in agent.offers
     if not isinstance(out, str):
-        for call_id, agent_id in offers(out):
-            if call_id in calls and calls[call_id].state is CallState.RINGING:
-                a = agents[agent_id]
-                assert calls[call_id].queue in a.queues  # (the phone may unregister after the offer)
+        for d in out:
+            if isinstance(d, Offer):  # only to agents of the call's queue (at the time of the offer)
+                assert d.queue in agents[d.agent_id].queues, d
     # nobody idles while a call it qualifies for waits
     for a in agents.values():
         free = a.state is AgentState.AVAILABLE or (a.state is AgentState.ON_CALL and a.not_ready_after_call is None)
