@@ -42,6 +42,7 @@ from cti.errors import CtiError
 from cti.journey import (
     AgentRinging,
     AgentRingNoAnswer,
+    CallArrived,
     CallbackRequested,
     CallConnected,
     CallEnded,
@@ -107,6 +108,8 @@ class AcdService:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
         self.phones: dict[str, AgentPhone] = dict(phones or {})
         self.calls: dict[str, LiveCall] = {}
+        # Calls whose agent part is over, awaiting the agent's wrap-up: (agent, linkedid) -> call.
+        self.wrapups: dict[tuple[str, str], LiveCall] = {}
         self.tick_s = tick_s
         self.live_channels = live_channels  # names of the PBX's live channels (from the call model)
         self.preferred_window_s = preferred_window_s
@@ -159,7 +162,15 @@ class AcdService:
         await self._run(lambda now: self.router.set_skills(agent_id, skills, now))
 
     def agent_calls(self, agent_id: str) -> list[LiveCall]:
-        return [c for c in self.calls.values() if c.agent_id == agent_id and c.status != "gone"]
+        live = [c for c in self.calls.values() if c.agent_id == agent_id and c.status not in ("gone", "ended")]
+        return live + [c for (agent, _), c in self.wrapups.items() if agent == agent_id]
+
+    def agent_call(self, agent_id: str, linkedid: str) -> LiveCall | None:
+        """The agent's live call or the call it still has to wrap up."""
+        call = self.calls.get(linkedid)
+        if call is not None and call.agent_id == agent_id and call.status not in ("gone", "ended"):
+            return call
+        return self.wrapups.get((agent_id, linkedid))
 
     # -- calls ----------------------------------------------------------------------------------
     async def enqueue(self, call: LiveCall) -> None:
@@ -247,6 +258,10 @@ class AcdService:
                         queue="", direction="outbound", customer_id=customer_id, status="talking",
                         agent_id=agent_id, agent_channel=result.channel, answered_at=self.clock())
         self.calls[linkedid] = call
+        await self.bus.publish(CallArrived(ts=self.clock(), linkedid=linkedid, channel=call.caller_channel,
+                                           caller_number=number, dnis=number, direction="outbound",
+                                           agent_id=agent_id))
+        await self.bus.publish(CallConnected(ts=self.clock(), linkedid=linkedid, agent_id=agent_id))
         await self._call_update(call, "talking")
         return linkedid
 
@@ -275,14 +290,18 @@ class AcdService:
         if call.status in ("ended", "gone"):
             return
         call.status = "ended"
+        if call.agent_id is not None:
+            self.wrapups[(call.agent_id, call.linkedid)] = call
+        if self.calls.get(call.linkedid) is call:
+            del self.calls[call.linkedid]
         if call.direction == "inbound":
             with contextlib.suppress(AcdError):
                 await self._run(lambda now: self.router.call_ended(call.linkedid, now))
         await self._call_update(call, "ended")
 
-    def wrapped_up(self, linkedid: str) -> None:
+    def wrapped_up(self, agent_id: str, linkedid: str) -> None:
         """The agent submitted the wrap-up: forget the call."""
-        self.calls.pop(linkedid, None)
+        self.wrapups.pop((agent_id, linkedid), None)
 
     # -- decisions ------------------------------------------------------------------------------
     async def _run(self, step: Callable[[float], list[Decision]]) -> None:

@@ -50,15 +50,15 @@ Progress = Callable[[str], None]
 DEMO_CUSTOMERS = 200
 DEMO_INTERACTIONS = 600
 DEFAULT_QUEUES = {"general": ["general"], "support": ["support"], "billing": ["billing"], "sales": ["sales"]}
-AGENTS = [  # username, display name, skills
-    ("agent1", "王丽 Wang Li", {"general": 5, "support": 8, "mandarin": 9}),
-    ("agent2", "李博 Li Bo", {"general": 5, "billing": 8, "mandarin": 9}),
-    ("agent3", "陈静 Chen Jing", {"general": 6, "sales": 9, "mandarin": 9, "english": 6}),
-    ("agent4", "刘洋 Liu Yang", {"general": 5, "support": 6, "billing": 5, "mandarin": 9}),
-    ("agent5", "Emma Zhou", {"general": 7, "support": 5, "sales": 6, "english": 9, "mandarin": 7}),
-    ("agent6", "赵磊 Zhao Lei", {"general": 8, "billing": 6, "sales": 4, "mandarin": 9}),
-    ("agent7", "孙悦 Sun Yue", {"general": 4, "support": 9, "mandarin": 9}),
-    ("agent8", "James Wu", {"general": 6, "billing": 4, "support": 4, "english": 9, "mandarin": 5}),
+AGENTS = [  # username, display name, skills (proficiency 1..5) when config/queues.yaml has no agents:
+    ("agent1", "王丽 Wang Li", {"general": 3, "support": 5, "zh": 5, "en": 3}),
+    ("agent2", "李博 Li Bo", {"general": 2, "support": 3, "billing": 2, "en": 5}),
+    ("agent3", "陈静 Chen Jing", {"billing": 5, "zh": 5, "en": 2}),
+    ("agent4", "刘洋 Liu Yang", {"billing": 3, "sales": 2, "en": 5}),
+    ("agent5", "Emma Zhou", {"general": 2, "sales": 5, "zh": 4, "en": 4}),
+    ("agent6", "赵磊 Zhao Lei", {"general": 4, "support": 2, "sales": 3, "en": 5}),
+    ("agent7", "孙悦 Sun Yue", {"general": 5, "support": 1, "zh": 5}),
+    ("agent8", "James Wu", {"general": 2, "support": 4, "billing": 4, "sales": 1, "en": 5}),
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超",
@@ -82,6 +82,19 @@ DISPOSITIONS = [
     ("wrong_number", "Wrong number", "打错电话", "other", False),
     ("silent_call", "Silent call", "无声来电", "other", False),
 ]
+
+
+def _acd_agents(config_dir: Path | None) -> dict[str, dict[str, int]]:
+    """Agent id -> skills from the ``agents:`` section of config/queues.yaml, the ACD's own view."""
+    path = (config_dir or Path(__file__).resolve().parent.parent / "config") / "queues.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    agents = data.get("agents") if isinstance(data, dict) else None
+    if not isinstance(agents, dict):
+        return {}
+    return {str(k): {str(s): int(v) for s, v in (spec or {}).get("skills", {}).items()}
+            for k, spec in agents.items() if isinstance(spec, dict)}
 
 
 def _queues(config_dir: Path | None) -> dict[str, list[str]]:
@@ -195,10 +208,11 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
         have = set((await s.scalars(select(User.username))).all())
         wanted = [("admin", "admin-demo-1", "admin", "Administrator 管理员", None, None, {}),
                   ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, None, {})]
+        acd_agents = _acd_agents(config_dir)
         for i, (username, display, skills) in enumerate(AGENTS, 1):
-            known = {k: v for k, v in skills.items() if k in {x for q in queues.values() for x in q} | {
-                "mandarin", "english"}} or skills
-            wanted.append((username, f"{username}-demo", "agent", display, str(1000 + i), str(1000 + i), known))
+            agent_id = str(1000 + i)
+            wanted.append((username, f"{username}-demo", "agent", display, agent_id, agent_id,
+                           acd_agents.get(agent_id, skills)))
         for username, password, role, display, agent_id, ext, skills in wanted:
             if username not in have:
                 await create_user(session=s, username=username, password=password, role=role, display_name=display,

@@ -5,7 +5,7 @@ Prints interactions written per second, the event loop's worst stall while writi
 measures how late it wakes), the ratio logger / raw, and peak memory.
 Target: >= 2,000 interactions/s on SQLite with no stall over 20 ms.
 
-    .venv/bin/python bench/logging.py [--quick] [--calls N] [--sqlite-only]
+    .venv/bin/python bench/call_logging.py [--quick] [--calls N] [--sqlite-only]
 """
 
 # ruff: noqa: E402

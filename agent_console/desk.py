@@ -1,0 +1,203 @@
+"""The real ``AgentDesk``: agent actions carried out by the ACD delivery service on the PBX, and
+wrap-ups written to the CRM (through ``WrapUpDone`` on the bus, which the call logger folds into
+the call's interaction, and cases through the CRM services)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from acd.delivery import AcdService, AgentPhone, LiveCall
+from acd.errors import AcdError, UnknownAgent
+from acd.model import AgentState
+from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, NotYourCall, TargetNotFound
+from agent_console.events import AgentCallUpdate
+from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
+from agent_console.protocol import AgentStateView, CallView, Catalog, Choice, OfferView, Pop
+from crm_core import cases, catalog, users
+from crm_core.db import Database
+from crm_core.schemas import CaseIn, CasePatch
+from cti.bus import EventBus
+from cti.errors import CtiError
+from cti.journey import WrapUpDone
+
+REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
+           ("after_call_work", "After-call work"), ("missed", "Missed a call"), ("login", "Just logged in")]
+
+
+def level(value: Any) -> int:
+    """Proficiency on the router's 1..5 scale."""
+    return max(1, min(5, int(value)))
+
+
+class EngineDesk:
+    def __init__(self, acd: AcdService, db: Database, bus: EventBus, *, phone_kind: str = "sim",
+                 answer_after_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+        self.acd, self.db, self.bus, self.clock = acd, db, bus, clock
+        self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
+        self._wrap_started: dict[str, float] = {}
+
+    # -- reading ----------------------------------------------------------------------------------
+    async def snapshot(self, agent_id: str) -> DeskSnapshot:
+        try:
+            view = self.acd.router.agent(agent_id)
+        except UnknownAgent:
+            return DeskSnapshot(AgentStateView(agent_id=agent_id, state="logged_out"))
+        state = AgentStateView(agent_id=agent_id, state=view.state.value, reason=view.reason,  # type: ignore[arg-type]
+                               since=view.idle_since, queues=list(view.queues),
+                               not_ready_after_call=view.not_ready_after_call)
+        offer = None
+        calls = []
+        for call in self.acd.agent_calls(agent_id):
+            if call.status == "ringing":
+                offer = OfferView(call_id=call.linkedid, queue=call.queue, caller_number=call.caller_number,
+                                  offered_at=call.queued_at, pop=Pop(call_id=call.linkedid,
+                                                                     caller_number=call.caller_number, complete=False))
+            else:
+                calls.append(_call_view(call))
+        return DeskSnapshot(state, offer, tuple(calls))
+
+    async def catalog(self, agent_id: str) -> Catalog:
+        async with self.db.session() as session:
+            found = await catalog.list_dispositions(session=session)
+        return Catalog(reasons=[Choice(code=c, label=label) for c, label in REASONS],
+                       dispositions=[Choice(code=d.code, label=d.label) for d in found],
+                       queues=sorted(q.queue for q in self.acd.router.queue_snapshots(self.clock())))
+
+    # -- agent state --------------------------------------------------------------------------------
+    async def login_queues(self, agent_id: str, queues: list[str]) -> None:
+        async with self.db.session() as session:
+            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
+        if user is None:
+            raise TargetNotFound(f"no agent {agent_id} in the CRM")
+        known = {q.queue for q in self.acd.router.queue_snapshots(self.clock())}
+        unknown = [q for q in queues if q not in known]
+        if unknown:
+            raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
+        skills = {k: level(v) for k, v in (user.skills or {}).items()}
+        wanted = queues or sorted(q for q in known if q in skills or q == "general")
+        phone = AgentPhone(user.extension or agent_id, kind="sip" if self.phone_kind == "sip" else "sim",
+                           answer_after_s=self.answer_after_s)
+        try:
+            current = self.acd.router.agent(agent_id).state
+        except UnknownAgent:
+            current = AgentState.LOGGED_OUT
+        if current is not AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("already logged in to the ACD; log out first to change queues")
+        await self._acd(self.acd.agent_login(agent_id, skills, wanted, phone=phone))
+
+    async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
+        await self._acd(self.acd.agent_logout(agent_id))
+
+    async def set_ready(self, agent_id: str) -> None:
+        await self._acd(self.acd.set_ready(agent_id))
+
+    async def set_not_ready(self, agent_id: str, reason: str) -> None:
+        if reason not in {c for c, _ in REASONS}:
+            raise InvalidInput("reason", f"unknown not-ready reason {reason!r}")
+        await self._acd(self.acd.set_not_ready(agent_id, reason))
+
+    # -- calls --------------------------------------------------------------------------------------
+    async def hangup(self, agent_id: str, call_id: str) -> None:
+        call = self._own(agent_id, call_id)
+        await self._acd(self.acd.hangup(call.linkedid))
+
+    async def hold(self, agent_id: str, call_id: str) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.hold(call_id))
+
+    async def resume(self, agent_id: str, call_id: str) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.resume(call_id))
+
+    async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
+                       target: str) -> None:
+        self._own(agent_id, call_id)
+        if target_kind == "queue" and target not in {q.queue for q in self.acd.router.queue_snapshots(self.clock())}:
+            raise TargetNotFound(f"unknown queue {target!r}")
+        await self._acd(self.acd.transfer(call_id, target_kind=target_kind, target=target, kind=kind))
+
+    async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
+        if not number.lstrip("+").isdigit():
+            raise InvalidInput("number", "digits only (an optional leading +)")
+        return await self._acd(self.acd.dial(agent_id, number.lstrip("+"), customer_id=customer_id))
+
+    async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.play_dtmf(call_id, digits))
+
+    async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
+        call = self._own(agent_id, call_id)
+        if call.status != "ended":
+            raise IllegalAgentAction("hang up before wrapping up")
+        now = self.clock()
+        result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
+        async with self.db.session() as session:
+            codes = {d.code for d in await catalog.list_dispositions(session=session)}
+            if wrap.disposition not in codes:
+                raise InvalidInput("disposition", f"unknown disposition {wrap.disposition!r}")
+            actor = f"agent:{agent_id}"
+            case_id = None
+            if wrap.case is not None and wrap.case.id is not None:
+                patch = CasePatch(subject=wrap.case.subject, status=wrap.case.status, priority=wrap.case.priority)
+                case = await cases.update_case(session=session, case_id=wrap.case.id, patch=patch, actor=actor)
+                case_id = case.id
+            elif wrap.case is not None and wrap.case.subject:
+                case = await cases.create_case(session=session, data=CaseIn(
+                    subject=wrap.case.subject, description=wrap.case.note or wrap.notes,
+                    priority=wrap.case.priority or "normal", customer_id=call.customer_id), actor=actor)
+                case_id = case.id
+            if wrap.callback_at is not None:
+                when = datetime.fromtimestamp(wrap.callback_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                number = wrap.callback_number or call.caller_number
+                callback = await cases.create_case(session=session, data=CaseIn(
+                    subject=f"Call back {number} at {when}", category="callback",
+                    description=wrap.notes, customer_id=call.customer_id), actor=actor)
+                result["callback_id"] = callback.id
+            await session.commit()
+        result["case_id"] = case_id
+        started = self._wrap_started.pop(call_id, call.answered_at or now)
+        await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
+                                          disposition=wrap.disposition, notes=wrap.notes,
+                                          resolved_first_contact=wrap.resolved, case_id=case_id,
+                                          wrapup_s=max(0.0, now - started)))
+        self.acd.wrapped_up(agent_id, call.linkedid)
+        await self.bus.publish(AgentCallUpdate(ts=now, agent_id=agent_id, linkedid=call.linkedid, status="closed",
+                                               direction=call.direction, peer_number=call.caller_number,
+                                               customer_id=call.customer_id, queue=call.queue or None,
+                                               started_at=call.answered_at or call.queued_at))
+        view = self.acd.router.agent(agent_id)
+        if view.state is AgentState.WRAP_UP:
+            if wrap.not_ready_reason:
+                await self._acd(self.acd.set_not_ready(agent_id, wrap.not_ready_reason))
+            elif view.not_ready_after_call is None:
+                await self._acd(self.acd.set_ready(agent_id))
+        return result
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _own(self, agent_id: str, call_id: str) -> LiveCall:
+        call = self.acd.agent_call(agent_id, call_id)
+        if call is not None:
+            return call
+        if call_id in self.acd.calls or any(key[1] == call_id for key in self.acd.wrapups):
+            raise NotYourCall(f"call {call_id} belongs to another agent")
+        raise CallNotFound(f"no call {call_id}")
+
+    async def _acd(self, work: Any) -> Any:
+        """ACD and telephony errors become the console's own, with their message."""
+        try:
+            return await work
+        except AcdError as err:
+            raise IllegalAgentAction(err.message) from err
+        except CtiError as err:
+            if err.code.startswith(("not_your", "call_not", "target_", "illegal_", "invalid_")):
+                raise
+            raise IllegalAgentAction(err.message) from err
+
+
+def _call_view(call: LiveCall) -> CallView:
+    return CallView(call_id=call.linkedid, status=call.status, direction=call.direction,
+                    peer_number=call.caller_number, customer_id=call.customer_id, queue=call.queue or None,
+                    started_at=call.answered_at or call.queued_at)

@@ -1,0 +1,140 @@
+"""The composition root: every adapter is built here, from settings loaded once, and nowhere else.
+
+    engine = Engine(settings)
+    await engine.start()   # bus, CRM logger, AMI bridge, ACD, FastAGI (IVR + announcements), web app
+    ...
+    await engine.stop()
+
+Start order follows the call's journey backwards, so nothing is published before its consumers
+listen: subscriptions first, then the bus, the call logger (which replays its outbox), the AMI
+bridge, the ACD ticker, the FastAGI server that lets calls in, and the web console last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from acd.announce import announce_route
+from acd.config import load_queues
+from acd.delivery import AcdService
+from acd.routing import Router
+from agent_console.app import create_app
+from agent_console.desk import EngineDesk
+from crm_core.calllog import CallLogger
+from crm_core.console import SqlCustomerSearch, SqlUserStore
+from crm_core.db import Database
+from crm_core.directory import SqlCustomerDirectory
+from crm_core.http import router as crm_router
+from crm_core.screenpop import SqlPopSource
+from cti.agi.fastagi import FastAgiServer
+from cti.ami.bridge import AmiBridge
+from cti.bus import EventBus, InProcessBus
+from cti.errors import ConfigError
+from cti.settings import Settings
+from ivr.config import load_flows
+from ivr.driver import make_ivr_route
+
+log = logging.getLogger(__name__)
+
+
+def make_bus(settings: Settings) -> EventBus:
+    if settings.bus == "redis":
+        if not settings.redis_url:
+            raise ConfigError("bus: 'redis' needs redis_url (CTI_REDIS_URL)")
+        from cti.redis_bus import RedisStreamsBus
+
+        return RedisStreamsBus(settings.redis_url, group=settings.node_id, consumer=settings.node_id)
+    return InProcessBus()
+
+
+class Engine:
+    """The whole engine in one process."""
+
+    def __init__(self, settings: Settings, *, phone_kind: str = "sim", answer_after_s: float = 2.0,
+                 web: bool = True) -> None:
+        self.settings = settings
+        # Configuration first: the engine never starts half-configured.
+        self.acd_config = load_queues(settings)
+        flows = load_flows(settings)
+        self.bus = make_bus(settings)
+        self.db = Database.from_settings(settings)
+        self.logger = CallLogger(self.db, settings.state_dir)
+        self.ami = AmiBridge(settings, self.bus)
+        # Held callers hear music in cti-hold; their agent's leg waits silently in cti-park-agent.
+        self.ami.control.hold_context, self.ami.control.park_context = "cti-hold", "cti-park-agent"
+        self.router = Router(self.acd_config.queues)
+        self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels)
+        self.agi = FastAgiServer(settings, routes={
+            "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
+            "announce": announce_route,
+        })
+        self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s)
+        self.app: FastAPI | None = None
+        self._server: uvicorn.Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        if web:
+            self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
+                                  pops=SqlPopSource(self.db, self.logger), search=SqlCustomerSearch(self.db),
+                                  bus=self.bus, extra_routers=[crm_router])
+            self.app.state.crm_db = self.db
+            self.app.state.engine = self
+
+    def _live_channels(self) -> list[str]:
+        return [ch.name for call in self.ami.model.calls() for ch in call.live]
+
+    async def start(self) -> None:
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.logger.subscribe(self.bus)
+        self.acd.subscribe()
+        await self.bus.start()
+        await self.logger.start()
+        await self.ami.start()
+        await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
+        await self.acd.start()
+        await self.agi.start()
+        if self.app is not None:
+            config = uvicorn.Config(self.app, host=self.settings.web.host, port=self.settings.web.port,
+                                    log_level="warning", lifespan="on", ws_max_size=64 * 1024)
+            self._server = uvicorn.Server(config)
+            self._server_task = asyncio.create_task(self._server.serve(), name="web")
+            while not self._server.started:
+                if self._server_task.done():
+                    await self._server_task
+                    raise ConfigError(f"web: could not listen on {self.settings.web.host}:{self.settings.web.port}")
+                await asyncio.sleep(0.05)
+        # Long-lived start-up objects never die: keep them out of the collector's way, which cuts
+        # the long GC pauses seen with a thousand live sessions (bench/fastagi.py).
+        gc.collect()
+        gc.freeze()
+        log.info("engine started")
+
+    @property
+    def url(self) -> str:
+        return self.settings.web.public_url or f"http://{self.settings.web.host}:{self.settings.web.port}"
+
+    async def stop(self) -> None:
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._server_task
+        await self.agi.stop()
+        await self.acd.stop()
+        await self.ami.stop()
+        with contextlib.suppress(Exception):
+            await self.logger.stop()
+        await self.bus.stop()
+        await self.db.dispose()
+        log.info("engine stopped")
+
+    def summary(self) -> dict[str, Any]:
+        """Live counters for the terminal: calls in IVR, waiting, talking."""
+        waiting = sum(1 for c in self.acd.calls.values() if c.status in ("queued", "ringing"))
+        talking = sum(1 for c in self.acd.calls.values() if c.status in ("talking", "held"))
+        return {"in_ivr": self.agi.open_sessions, "waiting": waiting, "talking": talking}

@@ -1,0 +1,114 @@
+"""The whole engine on a real Asterisk: a known customer calls, the IVR identifies them by caller
+ID, the menu choice queues them for support, the logged-in agent's phone rings with the screen
+pop, they talk, the agent hangs up and wraps up, and the CRM holds exactly one interaction with
+its segments, disposition and notes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from agent_console.events import AgentOffer
+from agent_console.ports import WrapUpInput
+from crm_core.db import Database
+from crm_core.interactions import interaction_by_linkedid, segments_of
+from crm_core.models import Customer
+from crm_core.seed import seed_demo
+from cti.engine import Engine
+from cti.events import Event
+from cti.journey import CallConnected, IvrFinished, QueueEntered
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+
+
+async def until(predicate: Callable[[], Any], timeout_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> AsyncIterator[tuple[Engine, list[Event]]]:
+    settings = pbx_settings.model_copy(update={
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}", "state_dir": tmp_path / "state"})
+    db = Database.from_settings(settings)
+    await db.upgrade()
+    await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
+    await db.dispose()
+    eng = Engine(settings, answer_after_s=0.5)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    eng.bus.subscribe(Event, record, name="test.recorder")
+    await eng.start()
+    try:
+        yield eng, seen
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        await eng.stop()
+
+
+async def test_known_caller_reaches_agent_with_pop_and_is_logged_once(engine: tuple[Engine, list[Event]]) -> None:
+    eng, seen = engine
+    async with eng.db.session() as s:
+        customer = (await s.scalars(select(Customer).where(Customer.account_number == "100001"))).one()
+        number = customer.phones[0].e164
+    await eng.desk.login_queues("1001", ["support", "general"])
+    await eng.desk.set_ready("1001")
+
+    result = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
+                                             caller_id=f"<{number}>", timeout_ms=10000)
+    assert result.success, result
+    caller_half = await until(lambda: next((ch.name for c in eng.ami.model.calls() for ch in c.live
+                                            if ch.name.startswith("Local/5002@cti-inbound-")
+                                            and ch.name.endswith(";1")), None))
+    # Press 1 (support) until the IVR hands the call to the queue; digits are only heard while
+    # the menu listens, so a key sent during another prompt is simply sent again.
+    while not [e for e in seen if isinstance(e, QueueEntered)]:
+        await eng.ami.control.play_dtmf(caller_half, "1")
+        await asyncio.sleep(1.0)
+        assert len(seen) < 10_000
+    ivr = next(e for e in seen if isinstance(e, IvrFinished))
+    assert ivr.outcome == "queue" and ivr.queue == "support"
+    assert ivr.customer_id == customer.id
+    assert ivr.priority == 10  # key account
+
+    offer = await until(lambda: next((e for e in seen if isinstance(e, AgentOffer)), None))
+    assert offer.agent_id == "1001" and offer.customer_id == customer.id
+    connected = await until(lambda: next((e for e in seen if isinstance(e, CallConnected)), None))
+    assert connected.linkedid == offer.linkedid
+    snap = await eng.desk.snapshot("1001")
+    assert snap.calls and snap.calls[0].status == "talking" and snap.state.state == "on_call"
+
+    await asyncio.sleep(1.0)
+    await eng.desk.hangup("1001", offer.linkedid)
+    await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
+    written = await eng.desk.wrap_up("1001", offer.linkedid, WrapUpInput(
+        disposition="resolved", notes="Explained the invoice", resolved=True))
+    assert written["case_id"] is None
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+
+    async with eng.db.session() as s:
+        interaction = await interaction_by_linkedid(session=s, linkedid=offer.linkedid)
+        assert interaction is not None
+        assert interaction.outcome == "answered"
+        assert interaction.disposition == "resolved" and interaction.notes == "Explained the invoice"
+        assert interaction.customer_id == customer.id and interaction.agent_id == "1001"
+        assert interaction.queue == "support" and interaction.talk_s and interaction.talk_s >= 0.9
+        kinds = [seg.kind for seg in await segments_of(session=s, interaction_id=interaction.id)]
+    assert kinds[0] == "ivr" and "queue" in kinds and "talk" in kinds and kinds[-1] == "wrapup"
+    assert eng.router.agent("1001").state.value == "available"
