@@ -105,6 +105,28 @@ def pbx_cli(command: str = typer.Argument(..., help='An Asterisk CLI command, e.
         raise fail(err) from None
 
 
+@app.command("run")
+def run_command(
+    demo: bool = typer.Option(True, help="Demo callers and bot agents."),
+    rate: float = typer.Option(6.0, "--rate", help="Demo callers per minute."),
+    bots: int = typer.Option(6, "--bots", help="How many demo agents are bots (1001...)."),
+    duration: float | None = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
+) -> None:
+    """Start the PBX (if managed), the database with the demo company, the engine and the console."""
+    import asyncio
+
+    from cti.pbx import ManagedPbx
+    from cti.run import run
+
+    settings = settings_or_exit()
+    try:
+        if settings.pbx.mode == "managed":
+            ManagedPbx(settings).up()
+        asyncio.run(run(settings, demo=demo, callers_per_minute=rate, bot_agents=bots, duration_s=duration))
+    except CtiError as err:
+        raise fail(err) from None
+
+
 def _register_package_commands() -> None:
     """Sub-commands owned by the other packages (each defines ``app`` in its ``cli`` module)."""
     import importlib

@@ -1,0 +1,79 @@
+"""``cti run``: the PBX, the database with the demo company, the engine, the console and the demo,
+in one process, with a live summary in the terminal until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+
+from cti.settings import Settings
+
+DEMO_LOGINS = (
+    ("agent", "agent1 / agent1-demo  (agent 1001; agent2..agent8 likewise)"),
+    ("supervisor", "sup1 / sup1-demo-1"),
+    ("administrator", "admin / admin-demo-1"),
+)
+
+
+async def prepare_database(settings: Settings, *, seed: bool) -> None:
+    from crm_core.db import Database
+    from crm_core.seed import seed_demo
+
+    db = Database.from_settings(settings)
+    try:
+        print("database: applying migrations", flush=True)
+        await db.upgrade()
+        if seed:
+            await seed_demo(db, progress=lambda msg: print(f"database: {msg}", flush=True),
+                            config_dir=settings.config_dir)
+    finally:
+        await db.dispose()
+
+
+async def run(settings: Settings, *, demo: bool = True, callers_per_minute: float = 6.0,
+              bot_agents: int = 6, summary_every_s: float = 2.0, duration_s: float | None = None) -> None:
+    from cti.demo import Demo
+    from cti.engine import Engine
+
+    await prepare_database(settings, seed=True)
+    engine = Engine(settings)
+    await engine.start()
+    demo_run = Demo(engine, callers_per_minute=callers_per_minute, bot_agents=bot_agents) if demo else None
+    if demo_run is not None:
+        await demo_run.start()
+    print(f"\nconsole:   {engine.url}/", flush=True)
+    print(f"wallboard: {engine.url}/wallboard", flush=True)
+    print(f"API docs:  {engine.url}/docs", flush=True)
+    for role, login in DEMO_LOGINS:
+        print(f"  {role:<14} {login}", flush=True)
+    if demo_run is not None:
+        print(f"demo: callers arrive at about {callers_per_minute:g}/min; agents 1001..{1000 + bot_agents} "
+              f"are bots, log in as agent{bot_agents + 1} or higher to take calls yourself", flush=True)
+    print("Ctrl-C stops everything.\n", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), summary_every_s)
+            counts = engine.summary()
+            if demo_run is not None:
+                counts.update(demo_run.summary())
+            line = "  ".join(f"{k}={v}" for k, v in counts.items())
+            print(f"\r{time.strftime('%H:%M:%S')}  {line}", end="" if sys.stdout.isatty() else "\n", flush=True)
+            if duration_s is not None and time.monotonic() - started >= duration_s:
+                break
+    finally:
+        print("\nstopping...", flush=True)
+        if demo_run is not None:
+            await demo_run.stop()
+        await engine.stop()
+        print("stopped.", flush=True)
