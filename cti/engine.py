@@ -54,6 +54,19 @@ def make_bus(settings: Settings) -> EventBus:
     return InProcessBus()
 
 
+def _install_supervisor(app: FastAPI, engine: Engine) -> None:
+    """The supervisor's wallboard, alerts, interventions and reports (agent_console.supervisor)."""
+    import importlib
+
+    try:
+        module = importlib.import_module("agent_console.supervisor.install")
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("agent_console.supervisor"):
+            return
+        raise
+    module.install_supervisor(app, engine)
+
+
 class Engine:
     """The whole engine in one process."""
 
@@ -85,6 +98,7 @@ class Engine:
                                   bus=self.bus, extra_routers=[crm_router])
             self.app.state.crm_db = self.db
             self.app.state.engine = self
+            _install_supervisor(self.app, self)
 
     def _live_channels(self) -> list[str]:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]
