@@ -8,6 +8,7 @@ path so far; nothing more is sent to the dead channel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,7 +21,7 @@ from cti.errors import AgiHangup, CtiError
 from cti.journey import CallArrived, IvrFinished
 from ivr import flow as f
 from ivr import stepper as s
-from ivr.directory import CustomerDirectory
+from ivr.directory import CallerIdentity, CustomerDirectory
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -52,7 +53,8 @@ class IvrOutcome:
 
 
 async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirectory, bus: EventBus,
-                  clock: Clock = time.time, *, entry: f.Entry | None = None) -> IvrOutcome:
+                  clock: Clock = time.time, *, entry: f.Entry | None = None,
+                  fallback_queue: str = "general") -> IvrOutcome:
     """Run one call through ``flow``; return the outcome (also published as IvrFinished)."""
     env = session.env
     started_at = clock()
@@ -84,6 +86,15 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
         else:  # hung up during the final prompt: the decision was made but nobody is left to route
             state = _abandon_after_finish(state, clock())
         log.info("ivr %s: caller hung up at node %s (linkedid %s)", flow.flow, state.node, linkedid)
+    except Exception:
+        # A fault in the IVR must not drop the caller: hand them to a human with what is known.
+        log.exception("ivr %s: failed at node %s (linkedid %s); sending the caller to the operator",
+                      flow.flow, state.node, linkedid)
+        state = _rescue(flow, state, clock(), fallback_queue)
+        try:
+            await _tell_dialplan(session, state)
+        except AgiHangup:
+            state = _abandon_after_finish(state, clock())
     outcome = _outcome(flow, state, linkedid, channel, caller, started_at)
     await bus.publish(IvrFinished(
         ts=clock(), linkedid=linkedid, flow=flow.flow, outcome=outcome.outcome, channel=channel,
@@ -113,7 +124,7 @@ def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirec
             return
         entry = next((e for e in flow.entries if e.dnis == dnis), None) or next(
             (e for e in flow.entries if e.context == env.get("context")), None)
-        outcome = await run_ivr(session, flow, directory, bus, clock, entry=entry)
+        outcome = await run_ivr(session, flow, directory, bus, clock, entry=entry, fallback_queue=fallback_queue)
         if on_outcome is not None:
             await on_outcome(outcome)
 
@@ -145,11 +156,7 @@ async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions:
         elif isinstance(action, s.Collect):
             reply = await _collect(session, action)
         elif isinstance(action, s.Lookup):
-            if action.kind == "caller_id":
-                ident = await directory.lookup_by_number(action.value)
-            else:
-                ident = await directory.verify_account(action.value, action.pin)
-            reply = s.LookupResult(ident)
+            reply = s.LookupResult(await _lookup(directory, action))
         elif isinstance(action, s.SetVar):
             await _set(session, action.name, action.value)
     return reply
@@ -185,6 +192,24 @@ async def _collect(session: AgiSession, action: s.Collect) -> s.Digits:
         log.warning("ivr: GET DATA %s failed (%s); listening without the prompt", last, err.message)
         got = await session.get_data(_QUIET, action.timeout_ms, action.max)
     return s.Digits(got.digits, got.timed_out)
+
+
+# The caller hears silence while the CRM answers: past this, carry on as "not identified".
+LOOKUP_TIMEOUT_S = 3.0
+
+
+async def _lookup(directory: CustomerDirectory, action: s.Lookup) -> CallerIdentity | None:
+    try:
+        async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+            if action.kind == "caller_id":
+                return await directory.lookup_by_number(action.value)
+            return await directory.verify_account(action.value, action.pin)
+    except TimeoutError:
+        log.warning("ivr: customer %s lookup took over %.0f s; caller not identified", action.kind,
+                    LOOKUP_TIMEOUT_S)
+    except Exception as err:  # the CRM adapter's own errors: the call goes on unidentified
+        log.warning("ivr: customer %s lookup failed: %s: %s", action.kind, type(err).__name__, err)
+    return None
 
 
 async def _guarded(call: Awaitable[Any], what: str) -> Any:
@@ -231,6 +256,15 @@ async def _tell_dialplan(session: AgiSession, state: s.IvrState) -> None:
     elif isinstance(final, s.Transfer):
         await session.set_variable("CTI_TRANSFER_TO", final.number)
     await session.set_variable("CTI_NEXT", nxt)
+
+
+def _rescue(flow: f.Flow, state: s.IvrState, now: float, fallback_queue: str) -> s.IvrState:
+    op = flow.nodes.get(flow.operator or "")
+    queue = op.queue if isinstance(op, f.Queue) else fallback_queue
+    final = s.Handoff(queue, {}, flow.priorities.get(state.vars.get("tier", ""), 0), dict(state.attributes),
+                      state.language)
+    path = (*state.path, {"node": state.node, "at": now, "input": None, "choice": "error"})
+    return replace(state, phase=s.Phase.FINISHED, final=final, outcome="queue", path=path)
 
 
 def _abandon_after_finish(state: s.IvrState, now: float) -> s.IvrState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -276,3 +277,37 @@ async def test_a_missing_prompt_does_not_lose_the_caller(bus: Any, caplog: pytes
     assert ("get_data", "silence/1", "6000", "6") in session.log
     assert "GET DATA dir-pls-enter failed" in caplog.text
     assert "9731" not in caplog.text
+
+
+class BrokenDirectory:
+    async def lookup_by_number(self, e164_or_raw: str) -> Any:
+        raise ConnectionError("CRM down")
+
+    async def verify_account(self, account_number: str, pin: str) -> Any:
+        await asyncio.sleep(10)  # slower than the lookup timeout
+
+
+async def test_crm_failures_leave_the_caller_unidentified(bus: Any, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("ivr.driver.LOOKUP_TIMEOUT_S", 0.05)
+    session = ScriptedSession(["123456", "9731", "", "", ""], callerid="+8613800000002")
+    out = await run_ivr(session, FLOW, BrokenDirectory(), bus, Clock(OPEN))  # type: ignore[arg-type]
+    assert out.customer_id is None
+    assert [p["choice"] for p in out.path if p["node"] in ("identify_by_number", "verify")] == \
+        ["not_found", "not_found"]
+    assert "lookup failed: ConnectionError: CRM down" in caplog.text and "lookup took over" in caplog.text
+    assert "9731" not in caplog.text
+
+
+async def test_an_ivr_fault_hands_the_caller_to_the_operator(bus: Any, caplog: pytest.LogCaptureFixture) -> None:
+    session = ScriptedSession(["1"], callerid="+8613800000002")
+
+    async def boom(sound: str, timeout_ms: int, max_digits: int) -> Digits:
+        raise RuntimeError("bug")
+
+    session.get_data = boom  # type: ignore[method-assign]
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    await bus.drain()
+    assert session.vars == {"CTI_QUEUE": "general", "CTI_PRIORITY": "5", "CTI_NEXT": "queue"}
+    assert out.outcome == "queue" and out.path[-1]["choice"] == "error" and out.customer_id == 42
+    assert bus.seen[-1].outcome == "queue" and "failed at node main_menu" in caplog.text
