@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml
 
 pbx-rootfs:
 	@bash scripts/build-asterisk-rootfs.sh "$$($(PY) -c 'from cti.settings import load_settings; print(load_settings().pbx.rootfs)')"
+	@$(CTI) ivr prompts
 
 pbx: pbx-rootfs
 	$(CTI) pbx up

@@ -12,6 +12,7 @@ from cti.settings import Settings
 CHECKERS = [
     "ivr.config:check_flows",
     "acd.config:check_queues",
+    "acd.alerts:check_alerts",
 ]
 
 
@@ -27,4 +28,37 @@ def check_all(settings: Settings) -> list[str]:
         except (ModuleNotFoundError, AttributeError):
             continue  # that package does not ship configuration yet
         problems.extend(checker(settings))
+    return problems + cross_check(settings)
+
+
+def cross_check(settings: Settings) -> list[str]:
+    """What one file names must exist in another: the IVR's queues and skills in config/queues.yaml."""
+    from acd.config import load_queues, queues_path
+    from cti.errors import ConfigError
+    from ivr import flow as f
+    from ivr.config import flows_dir, load_flows
+
+    try:
+        acd = load_queues(settings)
+        flows = load_flows(settings)
+    except ConfigError:
+        return []  # each file's own checker reports its problems
+    queues, skills = {q.name for q in acd.queues}, set(acd.skills)
+    problems: list[str] = []
+    seen: set[int] = set()
+    for flow in flows.values():
+        if id(flow) in seen:
+            continue
+        seen.add(id(flow))
+        where = f"{flows_dir(settings)} flow {flow.flow!r}"
+        for lang, extra in flow.language_skills.items():
+            for skill in set(extra) - skills:
+                problems.append(f"{where}: language_skills.{lang}.{skill}: no such skill in {queues_path(settings)}")
+        for node_id, node in flow.nodes.items():
+            queue = getattr(node, "queue", None)
+            if isinstance(node, f.Queue | f.Callback) and queue and queue not in queues:
+                problems.append(f"{where}: node {node_id!r}: queue: {queue!r} is not a queue of "
+                                f"{queues_path(settings)}")
+            for skill in set(getattr(node, "skills", None) or {}) - skills:
+                problems.append(f"{where}: node {node_id!r}: skills.{skill}: no such skill in {queues_path(settings)}")
     return problems

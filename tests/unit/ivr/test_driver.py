@@ -184,7 +184,7 @@ async def test_language_switch_sets_channel_language(bus: Any) -> None:
     session = ScriptedSession(["9", "1"], callerid="+8613800000002")
     out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
     assert ("command", "SET VARIABLE", "CHANNEL(language)", "zh") in session.log
-    assert out.language == "zh" and out.skills == {"support": 2, "mandarin": 1}
+    assert out.language == "zh" and out.skills == {"support": 2, "zh": 1}
 
 
 async def test_linkedid_falls_back_to_uniqueid(bus: Any) -> None:
@@ -215,7 +215,7 @@ async def test_chinese_line_starts_in_zh(bus: Any) -> None:
     await route(session)
     await bus.drain()
     finished = bus.seen[-1]
-    assert finished.language == "zh" and finished.skills == {"billing": 2, "mandarin": 1}
+    assert finished.language == "zh" and finished.skills == {"billing": 2, "zh": 1}
     assert session.log[1] == ("command", "SET VARIABLE", "CHANNEL(language)", "zh")
 
 
