@@ -1,0 +1,107 @@
+"""The live demo on a real Asterisk: callers arrive on their own through the IVR (some keying an
+account and PIN), bot agents answer, talk, hang up and wrap up through the desk, some callers
+abandon, and stop() leaves no channel up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from crm_core.db import Database
+from crm_core.models import Interaction
+from crm_core.seed import seed_demo
+from cti.demo import Demo, DemoCounts
+from cti.engine import Engine
+from cti.events import Event
+from cti.journey import CallArrived, CallConnected, CallEnded, IvrFinished, QueueLeft, WrapUpDone
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+
+
+@pytest.fixture
+async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> AsyncIterator[tuple[Engine, list[Event]]]:
+    settings = pbx_settings.model_copy(update={
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", "state_dir": tmp_path / "state"})
+    db = Database.from_settings(settings)
+    await db.upgrade()
+    await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
+    await db.dispose()
+    eng = Engine(settings, web=False)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    eng.bus.subscribe(Event, record, name="test.recorder")
+    await eng.start()
+    try:
+        yield eng, seen
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        await eng.stop()
+
+
+async def test_demo_callers_and_bots_run_the_call_centre_and_stop_cleanly(
+        engine: tuple[Engine, list[Event]], pbx: ManagedPbx) -> None:
+    eng, seen = engine
+    demo = Demo(eng, callers_per_minute=40, bot_agents=3, talk_s=(2.0, 4.0), wrap_s=(0.5, 1.5),
+                abandon_ratio=0.3, patience_s=(1.0, 3.0), unknown_ratio=0.3, break_ratio=0.0, seed=7)
+    await demo.start()
+    assert [eng.router.agent(a).state.value for a in ("1001", "1002", "1003")] == ["available"] * 3
+    await asyncio.sleep(28)
+    mid = demo.summary()
+    await demo.stop()
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+
+    assert demo.placed >= 8 and demo.failed == 0, (demo.placed, demo.failed)
+    arrived = [e for e in seen if isinstance(e, CallArrived)]
+    assert len(arrived) >= 8
+    ivr = [e for e in seen if isinstance(e, IvrFinished)]
+    assert any(e.outcome == "queue" and e.customer_id is not None for e in ivr)
+    # Unknown callers keyed an account and PIN: identified by account, not by caller ID.
+    assert any(e.attributes and e.attributes.get("identified_by") == "account" for e in ivr), \
+        [(e.outcome, e.attributes) for e in ivr]
+    connected = {e.linkedid for e in seen if isinstance(e, CallConnected)}
+    wrapped = [e for e in seen if isinstance(e, WrapUpDone)]
+    assert len(connected) >= 3 and len(wrapped) >= 3
+    assert {w.agent_id for w in wrapped} <= {"1001", "1002", "1003"}
+    abandoned = [e for e in seen if isinstance(e, QueueLeft) and e.reason == "abandoned"]
+    summary = demo.summary()
+    assert summary["handled"] == len(wrapped)
+    assert summary["abandoned"] >= len(abandoned) >= 1
+    assert mid["in_ivr"] + mid["waiting"] + mid["talking"] >= 1
+
+    async with eng.db.session() as s:
+        ids = {w.linkedid for w in wrapped}
+        rows = (await s.scalars(select(Interaction).where(Interaction.linkedid.in_(ids)))).all()
+    assert {r.linkedid for r in rows} == ids and len(rows) == len(wrapped)
+    assert all(r.disposition in demo._dispositions for r in rows)
+    assert all(r.outcome == "answered" and r.notes and r.agent_id in ("1001", "1002", "1003") for r in rows)
+
+    # stop(): every demo call hung up, agent legs included, and the bots logged out.
+    out = pbx.cli("core show channels")
+    assert "0 active channels" in out, out
+    assert [eng.router.agent(a).state.value for a in ("1001", "1002", "1003")] == ["logged_out"] * 3
+    assert not demo.summary()["talking"] and not demo.summary()["waiting"]
+
+
+def test_counts_follow_the_journey_and_count_an_abandon_once() -> None:
+    counts = DemoCounts()
+    counts.apply(CallArrived(ts=1, linkedid="a", channel="c", caller_number="1"))
+    counts.apply(CallArrived(ts=1, linkedid="b", channel="c", caller_number="2"))
+    assert counts.summary()["in_ivr"] == 2
+    counts.apply(IvrFinished(ts=2, linkedid="a", flow="demo", outcome="queue", queue="support"))
+    counts.apply(IvrFinished(ts=2, linkedid="b", flow="demo", outcome="queue", queue="support"))
+    assert counts.summary()["waiting"] == 2
+    counts.apply(CallConnected(ts=3, linkedid="a", agent_id="1001"))
+    counts.apply(CallEnded(ts=4, linkedid="b"))
+    counts.apply(QueueLeft(ts=4, linkedid="b", queue="support", reason="abandoned", waited_s=2))
+    counts.apply(CallEnded(ts=5, linkedid="a"))
+    counts.apply(WrapUpDone(ts=6, linkedid="a", agent_id="1001", disposition="resolved"))
+    assert counts.summary() == {"in_ivr": 0, "waiting": 0, "talking": 0, "handled": 1, "abandoned": 1}
