@@ -5,10 +5,12 @@ steps, preferred-agent windows, overflow, max wait, announcements, the ring back
 own due time, then handles its event, and returns every decision taken, in order.
 
 Speed: available agents are indexed per queue, in idle order (a dict keeps insertion order, and
-agents enter it when they become idle, so oldest idle first), both overall and per (skill, level).
-An offer for a call scans only the smallest index list its requirement names. Waiting calls are
-grouped per queue by requirement (a heap per group), so an agent that becomes free looks at the
-head of each group it qualifies for, not at every call.
+agents enter it when they become idle, so oldest idle first): all of them, and one list per
+requirement the queue's calls have asked for, so the longest-idle qualified agent is the head of a
+list and most-skilled / round robin look only at qualified agents. Waiting calls are grouped per
+queue by requirement (a heap per group), so an agent that becomes free looks at the head of each
+group it qualifies for, not at every call. Queue timers (steps, limits, announcements) are only
+scheduled once a call has to wait.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from acd.stats import QueueSnapshot, QueueStats
 # fires this much later, only as a backstop for a lost event (a dropped AMI connection).
 RING_GRACE_S = 5.0
 MISSED = "missed"
-_RR_SCAN_MAX = 64  # round robin: up to this many candidates, scan them rather than walk the ranks
+_RR_SCAN_MAX = 8  # round robin: up to this many candidates, scan them rather than walk the ranks
 
 _STEP, _PREF, _OVERFLOW, _MAX_WAIT, _ANNOUNCE, _RING, _WRAP = range(7)
 
@@ -84,13 +86,14 @@ def _keeps_timer_decisions(
 
 
 class _QueueIndex:
-    """Available agents of one queue in idle order: all of them, and per (skill, minimum level)."""
+    """Available agents of one queue in idle order: all of them, and those meeting each requirement
+    the queue's calls have asked for (built on first use, then kept up to date)."""
 
     __slots__ = ("any", "by")
 
     def __init__(self) -> None:
         self.any: dict[str, None] = {}
-        self.by: dict[tuple[str, int], dict[str, None]] = {}
+        self.by: dict[Requirement, dict[str, None]] = {}
 
 
 class Router:
@@ -105,7 +108,7 @@ class Router:
             for step in q.steps:
                 for skill, level in step.skills.items():
                     for lvl in levels or (level,):
-                        self._index[name].by[(skill, lvl)] = {}
+                        self._index[name].by[((skill, lvl),)] = {}
         self._groups: dict[str, dict[Requirement, list[_HeapEntry]]] = {n: {} for n in self._queues}
         # queue -> preferred agent -> requirement -> heap: calls waiting for that agent only
         self._pref_groups: dict[str, dict[str, dict[Requirement, list[_HeapEntry]]]] = {n: {} for n in self._queues}
@@ -358,6 +361,10 @@ class Router:
 
     def calls(self) -> list[CallView]:
         return [self.call(c) for c in self._calls]
+
+    def next_due(self) -> float | None:
+        """When the earliest timer falls due (the adapter may sleep until then and ``tick``)."""
+        return self._timers[0][0] if self._timers else None
 
     def waiting(self, queue: str) -> list[str]:
         """Waiting call ids of ``queue``, next first."""
@@ -672,32 +679,26 @@ class Router:
         """The agent the queue's strategy picks among indexed (idle, eligible) agents that qualify."""
         index = self._index[cfg.name]
         need = call.need
-        candidates = index.any
-        for skill_level in need:
-            lst = index.by.get(skill_level)
-            if lst is None:
-                lst = self._add_index_list(cfg.name, skill_level)
-            if not lst:
-                return None
-            if len(lst) < len(candidates):
-                candidates = lst
+        if not need:
+            candidates = index.any
+        else:
+            found = index.by.get(need)
+            candidates = found if found is not None else self._add_index_list(cfg.name, need)
+        if not candidates:
+            return None
+        # every candidate meets the requirement, and they come longest idle first
         agents = self._agents
         strategy = cfg.strategy
         best: Agent | None = None
         if strategy is Strategy.LONGEST_IDLE:
-            for agent_id in candidates:
-                agent = agents[agent_id]
-                if agent.meets(need):
-                    return agent
-            return None
+            return agents[next(iter(candidates))]
         if strategy is Strategy.ROUND_ROBIN:
             if len(candidates) > _RR_SCAN_MAX:  # qualifying agents are dense: walk the ranks
                 return self._next_in_turn(cfg.name, need)
             rr_last = self._rr_last[cfg.name]
             for agent_id in candidates:  # few candidates: the one next in turn among them
                 agent = agents[agent_id]
-                if agent.meets(need) and (best is None or (agent.rank <= rr_last, agent.rank)
-                                          < (best.rank <= rr_last, best.rank)):
+                if best is None or (agent.rank <= rr_last, agent.rank) < (best.rank <= rr_last, best.rank):
                     best = agent
             return best
         scored = [s for s, _ in cfg.steps[0].requirement(call.skills)] or [s for s, _ in need]
@@ -707,18 +708,21 @@ class Router:
             skill = scored[0]
             floor = need[0][1] if need else MIN_LEVEL
             for level in range(MAX_LEVEL, floor - 1, -1):
-                top = index.by.get((skill, level))
+                top = index.by.get(((skill, level),))
+                if top is None:
+                    top = self._add_index_list(cfg.name, ((skill, level),))
                 if top:
                     return agents[next(iter(top))]
             # Nobody has the skill; a widened step lets anyone in the queue take it: longest idle.
-            return agents[next(iter(candidates))] if candidates else None
+            return agents[next(iter(candidates))]
         best_score = 0
         for agent_id in candidates:  # idle order: on equal scores the longest idle wins
-            agent = agents[agent_id]
-            if agent.meets(need):
-                score = sum(agent.skills.get(s, 0) for s in scored)
-                if best is None or score > best_score:
-                    best, best_score = agent, score
+            skills = agents[agent_id].skills
+            score = 0
+            for skill in scored:
+                score += skills.get(skill, 0)
+            if best is None or score > best_score:
+                best, best_score = agents[agent_id], score
         return best
 
     def _next_in_turn(self, queue: str, need: Requirement) -> Agent | None:
@@ -766,19 +770,22 @@ class Router:
         for q in agent.queues:
             index = self._index[q]
             lists.append(index.any)
-            lists.extend(lst for (skill, level), lst in index.by.items() if skills.get(skill, 0) >= level)
+            for need, lst in index.by.items():
+                for skill, level in need:
+                    if skills.get(skill, 0) < level:
+                        break
+                else:
+                    lists.append(lst)
         return lists
 
-    def _add_index_list(self, queue: str, key: tuple[str, int]) -> dict[str, None]:
-        """A (skill, level) list a queue's calls need for the first time: built once from its idle agents.
-
-        Queues only index the (skill, level) pairs their calls ask for, which keeps an agent in a few
-        lists instead of one per skill and level.
+    def _add_index_list(self, queue: str, need: Requirement) -> dict[str, None]:
+        """The list of a requirement a queue's calls ask for the first time: built once from its idle
+        agents, then kept up to date. A queue holds one list per requirement its steps and its calls'
+        skills produce (a handful), so an offer for any call starts at a qualified agent.
         """
-        skill, level = key
         agents = self._agents
-        lst = {a: None for a in self._index[queue].any if agents[a].skills.get(skill, 0) >= level}
-        self._index[queue].by[key] = lst
+        lst = {a: None for a in self._index[queue].any if agents[a].meets(need)}
+        self._index[queue].by[need] = lst
         for agent_id in self._members[queue]:
             if not agents[agent_id].indexed:
                 self._slots.pop(agent_id, None)  # rebuilt with the new list when next indexed

@@ -447,3 +447,13 @@ def test_a_refused_call_does_not_lose_the_decisions_of_timers_that_ran_before_it
     with pytest.raises(IllegalTransition):
         r.set_ready("a", 31.0)  # step 1 fired at 30 and offered c1 to a; then a refused ready
     assert offers(r.tick(31.0)) == [("c1", "a")]
+
+
+def test_next_due_tells_the_adapter_when_to_tick() -> None:
+    r = router(BILLING)
+    assert r.next_due() is None
+    r.agent_login("a", {"billing": 2}, 0.0, queues=["billing"])
+    r.enqueue("c1", "billing", 10.0)
+    assert r.next_due() == 40.0  # step 1 of billing
+    r.set_ready("a", 11.0)
+    assert offers(r.tick(40.0)) == [("c1", "a")]
