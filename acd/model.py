@@ -276,6 +276,7 @@ class AgentView:
     not_ready_after_call: str | None
     offers: tuple[str, ...]
     calls: tuple[str, ...]
+    wrap_until: float | None = None  # when wrap-up ends on its own (console countdown)
 
 
 @dataclass(frozen=True, slots=True)

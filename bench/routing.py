@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import heapq
+import os
 import random
 import resource
 import sys
@@ -323,7 +324,7 @@ def main() -> int:
     args = parser.parse_args()
     gc.set_threshold(args.gc_gen0, *gc.get_threshold()[1:])
     print(f"python {sys.version.split()[0]}, gc thresholds {gc.get_threshold()}, objects frozen out of the "
-          f"collector after setup (gc.freeze)")
+          f"collector after setup (gc.freeze); load average before the run {os.getloadavg()[0]:.2f} (2 shared cores)")
     held, rss_kb = memory_1k_200()
     verdict = "MET" if rss_kb < 300 * 1024 else "MISSED"
     print(f"memory: 1,000 agents + 200 calls in flight: engine holds {held / 1e6:.2f} MB (tracemalloc); "

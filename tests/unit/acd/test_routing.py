@@ -198,6 +198,7 @@ def test_answer_bridge_end_wrap_up_available() -> None:
     assert of(out, Bridge) == [Bridge(call_id="c1", agent_id="a", queue="billing", wait_s=4.0)]
     out = r.call_ended("c1", 100.0)
     assert changes(out) == [("a", "on_call", "wrap_up", None)]
+    assert r.agent("a").wrap_until == 120.0
     assert r.tick(119.9) == []
     assert changes(r.tick(120.0)) == [("a", "wrap_up", "available", None)]
 
