@@ -37,6 +37,7 @@ from acd.model import AgentState
 from acd.routing import Router
 from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
 from cti.ami.control import CallControl
+from cti.ami.events import DeviceStateChange
 from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import (
@@ -104,7 +105,8 @@ class AcdService:
     def __init__(self, router: Router, control: CallControl, bus: EventBus, *,
                  phones: Mapping[str, AgentPhone] | None = None, clock: Callable[[], float] = time.time,
                  tick_s: float = 0.25, preferred_window_s: float = 3600.0,
-                 live_channels: Callable[[], Iterable[str]] = tuple) -> None:
+                 live_channels: Callable[[], Iterable[str]] = tuple,
+                 device_state: Callable[[str], str | None] = lambda device: None) -> None:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
         self.phones: dict[str, AgentPhone] = dict(phones or {})
         self.calls: dict[str, LiveCall] = {}
@@ -112,6 +114,7 @@ class AcdService:
         self.wrapups: dict[tuple[str, str], LiveCall] = {}
         self.tick_s = tick_s
         self.live_channels = live_channels  # names of the PBX's live channels (from the call model)
+        self.device_state = device_state  # e.g. "PJSIP/1001" -> "UNAVAILABLE" (from the call model)
         self.preferred_window_s = preferred_window_s
         self._last_agent: dict[int, tuple[str, float]] = {}  # customer -> (agent, when served)
         self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
@@ -122,6 +125,7 @@ class AcdService:
     def subscribe(self) -> None:
         self.bus.subscribe(IvrFinished, self._on_ivr_finished, name="acd.ivr_finished")
         self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
+        self.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.device_state")
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
@@ -141,9 +145,24 @@ class AcdService:
                           wrap_up_s: float | None = None) -> None:
         if phone is not None:
             self.phones[agent_id] = phone
-        self.phones.setdefault(agent_id, AgentPhone(agent_id))
+        own = self.phones.setdefault(agent_id, AgentPhone(agent_id))
+        registered = self._registered(own, self.device_state(f"PJSIP/{own.extension}"))
         await self._run(lambda now: self.router.agent_login(
-            agent_id, skills, now, queues=list(queues), ready=ready, wrap_up_s=wrap_up_s))
+            agent_id, skills, now, queues=list(queues), ready=ready, wrap_up_s=wrap_up_s, registered=registered))
+
+    @staticmethod
+    def _registered(phone: AgentPhone, state: str | None) -> bool:
+        """A SIP phone Asterisk reports UNAVAILABLE (not registered) is not offered calls."""
+        return phone.kind != "sip" or state not in ("UNAVAILABLE", "INVALID")
+
+    async def _on_device_state(self, ev: DeviceStateChange) -> None:
+        for agent_id, phone in self.phones.items():
+            if phone.kind == "sip" and ev.device == f"PJSIP/{phone.extension}":
+                registered = self._registered(phone, ev.state)
+                try:
+                    await self._run(lambda now, a=agent_id, r=registered: self.router.set_device_registered(a, r, now))
+                except AcdError:
+                    pass  # not logged in to the ACD
 
     async def agent_logout(self, agent_id: str) -> None:
         await self._run(lambda now: self.router.agent_logout(agent_id, now))

@@ -53,7 +53,8 @@ async def acd(pbx: ManagedPbx) -> AsyncIterator[tuple[AcdService, AmiBridge, Rec
     ]
     router = Router(queues)
     service = AcdService(router, bridge.control, bus, tick_s=0.1,
-                         live_channels=lambda: [ch.name for c in bridge.model.calls() for ch in c.live])
+                         live_channels=lambda: [ch.name for c in bridge.model.calls() for ch in c.live],
+                         device_state=bridge.model.device_state)
     service.subscribe()
     await bus.start()
     await bridge.start()
@@ -142,3 +143,20 @@ async def test_ring_no_answer_moves_on_and_abandon_is_recorded(acd: tuple[AcdSer
     await bridge.control.hangup(channel2)
     left = await until(lambda: [e for e in rec.of(QueueLeft) if e.linkedid == linkedid2])
     assert left[0].reason == "abandoned" and left[0].waited_s >= 0.9
+
+
+async def test_unregistered_sip_phone_is_not_offered(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    service, bridge, rec = acd
+    await until(lambda: bridge.model.device_state("PJSIP/1004"))  # known after the resync
+    assert bridge.model.device_state("PJSIP/1004") == "UNAVAILABLE"  # nothing registered as 1004
+    await service.agent_login("1004", {"support": 5}, ["support"], phone=AgentPhone("1004", kind="sip"), ready=True)
+    await service.agent_login("1005", {"support": 3}, ["support"], phone=AgentPhone("1005", answer_after_s=0.3),
+                              ready=True)
+    assert service.router.agent("1004").registered is False
+    channel = await place_caller(bridge, "13600136000")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13600136000",
+                                   queue="support"))
+    connected = await until(lambda: rec.of(CallConnected))
+    assert connected[0].agent_id == "1005"
+    await bridge.control.hangup(channel)
