@@ -1,0 +1,102 @@
+"""Real Chromium against the real engine on a real Asterisk: an agent logs in and goes ready, a
+known customer calls through the IVR, the pop shows that customer while the phone rings, the
+agent hangs up and wraps up, and the CRM holds the interaction with disposition and notes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy import select
+
+from crm_core.db import Database
+from crm_core.interactions import interaction_by_linkedid
+from crm_core.models import Customer
+from crm_core.seed import seed_demo
+from cti.engine import Engine
+from cti.events import Event
+from cti.journey import QueueEntered
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+from tests.browser.console.conftest import shot
+
+
+@pytest.fixture
+async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Engine, list[Event]]]:
+    settings = pbx_settings.model_copy(update={
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}", "state_dir": tmp_path / "state"})
+    db = Database.from_settings(settings)
+    await db.upgrade()
+    await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
+    await db.dispose()
+    eng = Engine(settings, answer_after_s=1.0)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    eng.bus.subscribe(QueueEntered, record, name="test.queue_entered")
+    await eng.start()
+    try:
+        yield eng, seen
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        await eng.stop()
+
+
+async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[Engine, list[Event]],
+                                                                page: Page) -> None:
+    eng, queued = engine
+    async with eng.db.session() as s:
+        customer = (await s.scalars(select(Customer).where(Customer.account_number == "100001"))).one()
+        number, name = customer.phones[0].e164, customer.name
+
+    await page.goto(eng.url + "/")
+    await page.fill("#login-username", "agent1")
+    await page.fill("#login-password", "agent1-demo")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true")
+    await page.keyboard.press("r")  # log in to the queues and go ready
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+
+    result = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
+                                             caller_id=f"<{number}>", timeout_ms=10000)
+    assert result.success
+    caller = f"{result.channel}"
+    for _ in range(30):  # press 1 (support) until the IVR queues the call
+        if queued:
+            break
+        await eng.ami.control.play_dtmf(caller, "1")
+        await asyncio.sleep(1.0)
+    assert queued, "the IVR never handed the call to the queue"
+
+    # The pop appears while the phone rings, with the customer the IVR identified.
+    await expect(page.locator("#offer-card")).to_be_visible(timeout=15_000)
+    await expect(page.locator("#cust-name")).to_contain_text(name)
+    await expect(page.locator("#call-status")).to_have_text("Talking", timeout=15_000)
+    await page.screenshot(path=shot("real-call"))
+    linkedid = queued[0].linkedid  # type: ignore[attr-defined]
+
+    await page.click("#btn-hangup")
+    await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
+    await page.select_option("#wrap-disposition", "resolved")
+    await page.fill("#wrap-notes", "Confirmed the delivery date.")
+    await page.check("#wrap-resolved")
+    await page.click("#wrap-submit")
+    await expect(page.locator("#wrap-form")).to_be_hidden()
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+
+    for _ in range(50):
+        async with eng.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=linkedid)
+            if row is not None and row.disposition:
+                break
+        await asyncio.sleep(0.2)
+    assert row is not None and row.outcome == "answered"
+    assert row.disposition == "resolved" and row.notes == "Confirmed the delivery date."
+    assert row.customer_id == customer.id and row.agent_id == "1001" and row.resolved_first_contact
