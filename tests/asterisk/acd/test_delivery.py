@@ -160,3 +160,24 @@ async def test_unregistered_sip_phone_is_not_offered(acd: tuple[AcdService, AmiB
     connected = await until(lambda: rec.of(CallConnected))
     assert connected[0].agent_id == "1005"
     await bridge.control.hangup(channel)
+
+
+async def test_blind_transfer_to_a_queue_reaches_another_agent(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    service, bridge, rec = acd
+    await service.agent_login("1001", {"support": 4}, ["support"], phone=AgentPhone("1001", answer_after_s=0.3),
+                              ready=True)
+    channel = await place_caller(bridge, "13500135000")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13500135000",
+                                   queue="support"))
+    await until(lambda: rec.of(CallConnected))
+    await service.agent_login("1002", {"support": 4}, ["support"], phone=AgentPhone("1002", answer_after_s=0.3),
+                              ready=True)
+    await service.transfer(linkedid, target_kind="queue", target="support")
+    second = await until(lambda: [e for e in rec.of(CallConnected) if e.agent_id == "1002"])
+    assert second[0].linkedid == linkedid
+    peer = await until(lambda: bridge.model.bridged_peer(channel))
+    assert peer.name.startswith("Local/1002@cti-sim-phone-")
+    assert service.router.agent("1001").state is AgentState.WRAP_UP
+    assert service.agent_call("1001", linkedid) is not None  # 1001 still has to wrap up its part
+    await bridge.control.hangup(channel)
