@@ -85,6 +85,17 @@ def _keeps_timer_decisions(
     return wrapper
 
 
+class _Heap(list[_HeapEntry]):
+    """Waiting calls of one requirement group, next first; ``live`` counts those still in it, so a
+    group all of whose calls moved on is emptied at once instead of popped entry by entry."""
+
+    __slots__ = ("live",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+
+
 class _QueueIndex:
     """Available agents of one queue in idle order: all of them, and those meeting each requirement
     the queue's calls have asked for (built on first use, then kept up to date)."""
@@ -109,9 +120,10 @@ class Router:
                 for skill, level in step.skills.items():
                     for lvl in levels or (level,):
                         self._index[name].by[((skill, lvl),)] = {}
-        self._groups: dict[str, dict[Requirement, list[_HeapEntry]]] = {n: {} for n in self._queues}
+        self._groups: dict[str, dict[Requirement, _Heap]] = {n: {} for n in self._queues}
         # queue -> preferred agent -> requirement -> heap: calls waiting for that agent only
-        self._pref_groups: dict[str, dict[str, dict[Requirement, list[_HeapEntry]]]] = {n: {} for n in self._queues}
+        self._pref_groups: dict[str, dict[str, dict[Requirement, _Heap]]] = {n: {} for n in self._queues}
+        self._group_of: dict[str, _Heap] = {}  # waiting call -> the group it is live in
         self._waiting: dict[str, dict[str, None]] = {n: {} for n in self._queues}
         self._members: dict[str, set[str]] = {n: set() for n in self._queues}
         self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)
@@ -315,7 +327,7 @@ class Router:
             self._fire(agent, AgentEvent.CANCEL, None, now, out)
             self._settle(agent, call, now, out)
         else:
-            self._waiting[call.queue].pop(call_id, None)
+            self._unwait(call)
         call.state = next_call_state(call_id, call.state, CallEvent.ABANDON)
         wait = now - call.entered_queue_at
         self._stats[call.queue].abandoned_after(wait)
@@ -510,7 +522,7 @@ class Router:
             self._at(base + every * (math.floor(elapsed / every) + 1), _ANNOUNCE, call_id, epoch)
 
     def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
-        self._waiting[call.queue].pop(call.call_id, None)
+        self._unwait(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
         self._stats[queue].entered()
         self._enter_queue(call, self._queues[queue], now, out)
@@ -522,7 +534,7 @@ class Router:
         if spec.action is LimitKind.QUEUE and spec.target is not None:
             self._move(call, spec.target, now, out)
             return
-        self._waiting[call.queue].pop(call.call_id, None)
+        self._unwait(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.LEAVE)
         del self._calls[call.call_id]
 
@@ -537,20 +549,34 @@ class Router:
         if chosen is not None:
             self._offer(call, chosen, now, out)
             return
+        self._unwait(call)  # a regrouped call (widened step, window closed) leaves its old group
         call.token += 1
-        entry = (call.order, call.call_id, call.token)
         if call.pref_active:
-            by_need = self._pref_groups[call.queue].setdefault(call.preferred_agent or "", {})
-            heapq.heappush(by_need.setdefault(call.need, []), entry)
+            groups = self._pref_groups[call.queue].setdefault(call.preferred_agent or "", {})
         else:
-            heapq.heappush(self._groups[call.queue].setdefault(call.need, []), entry)
+            groups = self._groups[call.queue]
+        heap = groups.get(call.need)
+        if heap is None:
+            heap = groups[call.need] = _Heap()
+        heapq.heappush(heap, (call.order, call.call_id, call.token))
+        heap.live += 1
+        self._group_of[call.call_id] = heap
         self._waiting[call.queue][call.call_id] = None
         if not call.armed:
             self._arm(call, now)
 
+    def _unwait(self, call: QueuedCall) -> None:
+        """The call stops waiting where it waited (offered, gone, moved or regrouped)."""
+        self._waiting[call.queue].pop(call.call_id, None)
+        heap = self._group_of.pop(call.call_id, None)
+        if heap is not None:
+            heap.live -= 1
+            if not heap.live:
+                heap.clear()
+
     def _offer(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
         cfg = self._queues[call.queue]
-        self._waiting[call.queue].pop(call.call_id, None)
+        self._unwait(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.OFFER)
         call.agent_id, call.offered_at = agent.agent_id, now
         call.offer_no += 1
@@ -654,7 +680,7 @@ class Router:
         return best
 
     def _best_head(
-        self, agent: Agent, groups: dict[Requirement, list[_HeapEntry]], best: QueuedCall | None,
+        self, agent: Agent, groups: dict[Requirement, _Heap], best: QueuedCall | None,
     ) -> QueuedCall | None:
         for need, heap in list(groups.items()):
             if not agent.meets(need):
@@ -666,7 +692,7 @@ class Router:
                 best = head
         return best
 
-    def _head(self, heap: list[_HeapEntry]) -> QueuedCall | None:
+    def _head(self, heap: _Heap) -> QueuedCall | None:
         calls = self._calls
         while heap:
             _, call_id, token = heap[0]
