@@ -1,0 +1,97 @@
+"""Agent time as the supervisor sees it: when each agent entered its state, and logged-in /
+available-idle / handle seconds per 15-minute bucket (for occupancy and utilization).
+
+Pure and synchronous: ``changed(agent, state, since)`` is fed from ``agent.state_changed`` events,
+``times(now)`` closes the open periods at ``now``. Kept in memory only: after a restart the
+figures start again from the first state change seen (docs/supervisor.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from acd.kpis import AgentTime
+
+BUCKET_S = 900.0  # 15 min: every report interval (15 m, 30 m, 60 m, day, week) is a whole number of them
+HANDLE_STATES = frozenset({"on_call", "wrap_up"})  # talk + hold + after-call work (KPIS.md)
+IDLE_STATES = frozenset({"available"})
+
+
+@dataclass(slots=True)
+class _Buckets:
+    logged_in: dict[float, float] = field(default_factory=dict)
+    idle: dict[float, float] = field(default_factory=dict)
+    handle: dict[float, float] = field(default_factory=dict)
+
+
+def _spread(into: dict[float, float], start: float, end: float) -> None:
+    """Add [start, end) to ``into``, split on bucket boundaries (aligned on the epoch, i.e. UTC)."""
+    t = start
+    while t < end:
+        b = t - t % BUCKET_S
+        stop = min(end, b + BUCKET_S)
+        into[b] = into.get(b, 0.0) + (stop - t)
+        t = stop
+
+
+class AgentClock:
+    """Per agent: current state and since when, and the time spent per state class."""
+
+    def __init__(self, *, keep_s: float = 8 * 86400.0) -> None:
+        self._state: dict[str, tuple[str, float]] = {}
+        self._buckets: dict[str, _Buckets] = {}
+        self._keep_s = keep_s
+
+    def seed(self, agent_id: str, state: str, since: float) -> None:
+        """An agent already in ``state`` when the clock started (no time before ``since`` is counted)."""
+        self._state.setdefault(agent_id, (state, since))
+
+    def changed(self, agent_id: str, state: str, since: float) -> None:
+        old = self._state.get(agent_id)
+        if old is not None:
+            old_state, old_since = old
+            if old_state == state and since >= old_since:
+                # A new reason code in the same state: the time in state goes on.
+                return
+            self._account(agent_id, old_state, old_since, max(old_since, since))
+        self._state[agent_id] = (state, since)
+
+    def since(self, agent_id: str) -> float | None:
+        cur = self._state.get(agent_id)
+        return cur[1] if cur else None
+
+    def _account(self, agent_id: str, state: str, start: float, end: float) -> None:
+        if state == "logged_out" or end <= start:
+            return
+        b = self._buckets.setdefault(agent_id, _Buckets())
+        _spread(b.logged_in, start, end)
+        if state in IDLE_STATES:
+            _spread(b.idle, start, end)
+        elif state in HANDLE_STATES:
+            _spread(b.handle, start, end)
+
+    def times(self, now: float, since: float = 0.0) -> list[AgentTime]:
+        """AgentTime per agent and 15-minute bucket from ``since`` to ``now`` (open periods included)."""
+        horizon = now - self._keep_s
+        out: list[AgentTime] = []
+        for agent_id in set(self._buckets) | set(self._state):
+            b = self._buckets.get(agent_id, _Buckets())
+            for d in (b.logged_in, b.idle, b.handle):
+                for k in [k for k in d if k < horizon]:
+                    del d[k]
+            extra = _Buckets()
+            cur = self._state.get(agent_id)
+            if cur is not None and cur[0] != "logged_out" and now > cur[1]:
+                _spread(extra.logged_in, cur[1], now)
+                if cur[0] in IDLE_STATES:
+                    _spread(extra.idle, cur[1], now)
+                elif cur[0] in HANDLE_STATES:
+                    _spread(extra.handle, cur[1], now)
+            for k in sorted(set(b.logged_in) | set(extra.logged_in)):
+                if k + BUCKET_S <= since:
+                    continue
+                out.append(AgentTime(agent=agent_id, at=k,
+                                     logged_in_s=b.logged_in.get(k, 0.0) + extra.logged_in.get(k, 0.0),
+                                     available_idle_s=b.idle.get(k, 0.0) + extra.idle.get(k, 0.0),
+                                     handle_s=b.handle.get(k, 0.0) + extra.handle.get(k, 0.0)))
+        return out

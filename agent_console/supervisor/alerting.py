@@ -1,0 +1,126 @@
+"""Runs ``acd.alerts.AlertEngine`` against the live wallboard: evaluates the rules on each snapshot
+(at most every ``every_s``), escalates unacknowledged alerts, publishes ``alert.*`` events on the
+bus, records each step in the audit log and pushes it to the supervisors' screens at once.
+
+The snapshot the rules see: per queue, calls waiting and the longest wait now (router) and the
+service level over the rolling window (``offered_counted`` as its ``offered``); globally the
+window's all-queue SL; agents with the time they entered their state (``AgentClock``); open CRM
+cases with a due time (re-read every ``cases_every_s``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import select
+
+from acd.alerts import (
+    AgentStatus,
+    AlertAcknowledged,
+    AlertEngine,
+    AlertEvent,
+    AlertView,
+    CaseStatus,
+    QueueStatus,
+    Snapshot,
+)
+from agent_console.supervisor.audit import AuditLog
+from crm_core.db import Database
+from crm_core.models import Case
+from cti.bus import EventBus
+from cti.events import to_wire
+
+log = logging.getLogger(__name__)
+OPEN_CASE_STATUSES = ("open", "in_progress", "pending")
+
+
+def alert_view(v: AlertView) -> dict[str, Any]:
+    out = dataclasses.asdict(v)
+    out["kind"], out["state"] = v.kind.value, v.state.value
+    return out
+
+
+def snapshot_for_rules(board: dict[str, Any], agent_since: Callable[[str], float | None], now: float,
+                       cases: Sequence[CaseStatus]) -> Snapshot:
+    """The alert rules' view of one wallboard snapshot."""
+    queues = [QueueStatus(queue=q["queue"], waiting=q["waiting"], longest_wait_s=q["longest_wait_s"],
+                          service_level=q["window"]["service_level"], offered=q["window"]["offered_counted"])
+              for q in board["queues"]]
+    agents = []
+    for a in board["agents"]:
+        since = agent_since(a["agent_id"])
+        agents.append(AgentStatus(agent_id=a["agent_id"], state=a["state"], since=now if since is None else since,
+                                  queues=tuple(a["queues"])))
+    total = board["totals"]["window"]
+    return Snapshot(queues=queues, agents=agents, open_cases=list(cases), service_level=total["service_level"],
+                    offered=total["offered_counted"])
+
+
+async def load_open_cases(db: Database) -> list[CaseStatus]:
+    q = select(Case.id, Case.due_at, Case.category).where(Case.due_at.is_not(None),
+                                                           Case.status.in_(OPEN_CASE_STATUSES))
+    async with db.session() as s:
+        rows = (await s.execute(q)).all()
+    return [CaseStatus(case_id=str(r.id), due_at=(r.due_at if r.due_at.tzinfo else r.due_at.replace(tzinfo=UTC))
+                       .timestamp()) for r in rows]
+
+
+class AlertRunner:
+    def __init__(self, engine: AlertEngine, bus: EventBus, audit: AuditLog, *,
+                 agent_since: Callable[[str], float | None], load_cases: Callable[[], Any],
+                 push: Callable[[dict[str, Any]], None], every_s: float = 3.0, cases_every_s: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine, self.bus, self.audit = engine, bus, audit
+        self._agent_since, self._load_cases, self._push = agent_since, load_cases, push
+        self.every_s, self.cases_every_s, self.clock = every_s, cases_every_s, clock
+        self._last = float("-inf")
+        self._cases: list[CaseStatus] = []
+        self._cases_at = float("-inf")
+
+    async def on_board(self, board: dict[str, Any]) -> None:
+        """Wallboard listener: evaluate when due; the board gains the active alerts either way."""
+        now = board["ts"]
+        if now - self._last >= self.every_s:
+            self._last = now
+            await self.evaluate(board, now)
+        board["alerts"] = self.active()
+
+    async def evaluate(self, board: dict[str, Any], now: float) -> list[AlertEvent]:
+        if now - self._cases_at >= self.cases_every_s:
+            try:
+                self._cases = await self._load_cases()
+                self._cases_at = now
+            except Exception:
+                log.exception("alerts: could not read open cases")
+        snap = snapshot_for_rules(board, self._agent_since, now, self._cases)
+        events = [*self.engine.evaluate(snap, now), *self.engine.tick(now)]
+        for ev in events:
+            await self._emit(ev, "system", "system")
+        return events
+
+    async def acknowledge(self, alert_id: str, by: str, role: str) -> dict[str, Any]:
+        ev: AlertAcknowledged = self.engine.acknowledge(alert_id, by, self.clock())
+        await self._emit(ev, by, role)
+        return alert_view(self.engine.get(alert_id))
+
+    def active(self) -> list[dict[str, Any]]:
+        return [alert_view(v) for v in self.engine.active()]
+
+    def recent(self) -> list[dict[str, Any]]:
+        return [alert_view(v) for v in self.engine.recent_cleared()]
+
+    async def _emit(self, ev: AlertEvent, actor: str, role: str) -> None:
+        body = json.loads(to_wire(ev))
+        await self.bus.publish(ev)
+        try:
+            await self.audit.append(actor=actor, actor_role=role, action=body["type"], target=f"alert:{ev.alert_id}",
+                                    detail=body["data"], at=ev.ts)
+        except Exception:
+            log.exception("alerts: could not record %s", body["type"])
+        self._push({"type": "alert", "event": body})

@@ -1,0 +1,58 @@
+"""The audit log of supervisor interventions and alert steps (table ``supervisor_audit``, migration 0002).
+
+A database table rather than a file: it is queried by agent, action and time from the console, and
+it lives and is backed up with the CRM. The application only appends; the caller owns the
+transaction (``record`` takes a session), except ``AuditLog.append`` which is its own unit of work.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.audit import AuditEntry
+from crm_core.db import Database
+
+
+def _view(e: AuditEntry) -> dict[str, Any]:
+    return {"id": e.id, "at": e.at.astimezone(UTC).isoformat(), "actor": e.actor, "actor_role": e.actor_role,
+            "action": e.action, "target": e.target, "detail": e.detail}
+
+
+async def record(session: AsyncSession, *, actor: str, actor_role: str, action: str, target: str,
+                 detail: dict[str, Any] | None = None, at: float | None = None) -> AuditEntry:
+    entry = AuditEntry(actor=actor, actor_role=actor_role, action=action, target=target, detail=detail or {})
+    if at is not None:
+        entry.at = datetime.fromtimestamp(at, UTC)
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def append(self, *, actor: str, actor_role: str, action: str, target: str,
+                     detail: dict[str, Any] | None = None, at: float | None = None) -> dict[str, Any]:
+        async with self.db.session() as s:
+            entry = await record(s, actor=actor, actor_role=actor_role, action=action, target=target,
+                                 detail=detail, at=at)
+            return _view(entry)
+
+    async def list(self, *, target: str | None = None, action_prefix: str | None = None,
+                   since: float | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Newest first."""
+        q = select(AuditEntry)
+        if target:
+            q = q.where(AuditEntry.target == target)
+        if action_prefix:
+            q = q.where(AuditEntry.action.startswith(action_prefix, autoescape=True))
+        if since is not None:
+            q = q.where(AuditEntry.at >= datetime.fromtimestamp(since, UTC))
+        async with self.db.session() as s:
+            rows = (await s.scalars(q.order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000))))).all()
+        return [_view(e) for e in rows]

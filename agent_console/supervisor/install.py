@@ -1,0 +1,72 @@
+"""``install_supervisor(app, engine)``: mounts the supervisor side on the console app of an ``Engine``
+and ties its background task (the wallboard loop, which also runs the alert rules) to the app's
+lifespan. Idempotent. The wallboard pages are served at /wallboard, /reports and /staffing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+
+from acd.alerts import AlertRule, alerts_file, load_alert_rules
+from agent_console.supervisor.http import build_router, mount_websocket
+from agent_console.supervisor.service import SupervisorService
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+PAGES = {"/wallboard": "wallboard.html", "/reports": "reports.html", "/staffing": "staffing.html"}
+
+
+def _rules(settings: Any) -> list[AlertRule]:
+    path = alerts_file(settings)
+    if not path.exists():
+        log.warning("supervisor: %s not found: no escalation alerts", path)
+        return []
+    return load_alert_rules(path)  # an invalid file stops the engine: it never starts half-configured
+
+
+def install_supervisor(app: FastAPI, engine: Any, *, window_min: float = 60.0, every_s: float = 1.0,
+                       alerts_every_s: float = 3.0) -> SupervisorService:
+    """Mount REST (/api/supervisor), the websocket (/ws/supervisor) and the pages; start the
+    wallboard with the app. Returns the service (also on ``app.state.supervisor``)."""
+    existing = getattr(app.state, "supervisor", None)
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
+    settings = engine.settings
+    svc = SupervisorService(
+        acd=engine.acd, db=engine.db, bus=engine.bus, configs=engine.acd_config.queues, rules=_rules(settings),
+        control=lambda: engine.ami.control, tz=settings.timezone, window_min=window_min, every_s=every_s,
+        alerts_every_s=alerts_every_s, phone_kind=lambda: getattr(engine.desk, "phone_kind", "sim"))
+    svc.subscribe()
+    app.state.supervisor = svc
+    app.include_router(build_router(svc))
+    mount_websocket(app, svc)
+    for route, page in PAGES.items():
+        _page(app, route, STATIC_DIR / page)
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            svc.wallboard.start()
+            try:
+                yield state
+            finally:
+                await svc.wallboard.stop()
+
+    app.router.lifespan_context = lifespan
+    return svc
+
+
+def _page(app: FastAPI, route: str, path: Path) -> None:
+    async def page() -> FileResponse:
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    app.add_api_route(route, page, include_in_schema=False, methods=["GET"])

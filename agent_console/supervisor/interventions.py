@@ -1,0 +1,112 @@
+"""Interventions on an agent: listen / whisper / barge (ChanSpy), force not ready, force logout,
+live skill change. Each one is carried out, then written to the audit log and published as a
+``supervisor.intervention`` event (who, whom, what, when).
+
+Spying rings the supervisor's phone first: an Originate of the supervisor's phone into the
+``ChanSpy`` application on the agent's channel; when the phone answers it hears (listen), speaks
+to the agent only (whisper) or joins both (barge).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from acd.delivery import AcdService
+from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
+from agent_console.errors import IllegalAgentAction, InvalidInput, TargetNotFound
+from agent_console.security import Principal
+from agent_console.supervisor.audit import AuditLog
+from agent_console.supervisor.events import SupervisorIntervention
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+
+SpyMode = Literal["listen", "whisper", "barge"]
+_EXTENSION = re.compile(r"^[0-9]{2,15}$")
+_REASON = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_SKILL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def phone_channel(extension: str, kind: str) -> str:
+    """The supervisor's phone as an Originate channel (simulated phones answer by themselves)."""
+    if not _EXTENSION.match(extension):
+        raise InvalidInput("phone", "a phone extension is 2 to 15 digits")
+    return f"PJSIP/{extension}" if kind == "sip" else f"Local/{extension}@cti-sim-phone/n"
+
+
+class Interventions:
+    def __init__(self, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, audit: AuditLog, *,
+                 phone_kind: Callable[[], str] = lambda: "sim", clock: Callable[[], float] = time.time,
+                 on_change: Callable[[], Any] = lambda: None) -> None:
+        self.acd, self._control, self.bus, self.audit = acd, control, bus, audit
+        self._phone_kind, self.clock, self._on_change = phone_kind, clock, on_change
+
+    def _agent(self, agent_id: str) -> Any:
+        try:
+            return self.acd.router.agent(agent_id)
+        except Exception:  # acd.errors.UnknownAgent: never logged in since the engine started
+            raise TargetNotFound(f"agent {agent_id} is not known to the ACD (never logged in)") from None
+
+    async def _done(self, who: Principal, action: str, agent_id: str, linkedid: str | None = None,
+                    detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        now = self.clock()
+        entry = await self.audit.append(actor=who.username, actor_role=who.role, action=action,
+                                        target=f"agent:{agent_id}",
+                                        detail={**(detail or {}), **({"linkedid": linkedid} if linkedid else {})},
+                                        at=now)
+        await self.bus.publish(SupervisorIntervention(ts=now, actor=who.username, actor_role=who.role,
+                                                      action=action, agent_id=agent_id, linkedid=linkedid,
+                                                      detail=detail or None))
+        self._on_change()
+        return entry
+
+    async def spy(self, who: Principal, agent_id: str, mode: SpyMode, phone: str) -> dict[str, Any]:
+        if mode not in ("listen", "whisper", "barge"):
+            raise InvalidInput("mode", "listen, whisper or barge")
+        self._agent(agent_id)
+        calls = [c for c in self.acd.agent_calls(agent_id) if c.status in ("talking", "held") and c.agent_channel]
+        if not calls:
+            raise IllegalAgentAction(f"agent {agent_id} has no connected call to {mode} on")
+        call = calls[0]
+        channel = phone_channel(phone, self._phone_kind())
+        result = await self._control().spy(channel, call.agent_channel or "", mode,
+                                           caller_id=f"\"{mode} {agent_id}\" <{agent_id}>")
+        if not result.success:
+            raise IllegalAgentAction(f"the supervisor's phone {phone} did not answer (reason {result.reason})")
+        return await self._done(who, f"spy.{mode}", agent_id, call.linkedid,
+                                {"phone": phone, "spy_channel": result.channel or ""})
+
+    async def force_not_ready(self, who: Principal, agent_id: str, reason: str = "supervisor") -> dict[str, Any]:
+        if not _REASON.match(reason):
+            raise InvalidInput("reason", "a reason code: lower-case letters, digits and _")
+        view = self._agent(agent_id)
+        if view.state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction(f"agent {agent_id} is logged out")
+        await self.acd.set_not_ready(agent_id, reason)
+        after_call = view.state in (AgentState.RESERVED, AgentState.ON_CALL)
+        return await self._done(who, "agent.force_not_ready", agent_id,
+                                detail={"reason": reason, "from": view.state.value, "after_call": after_call})
+
+    async def force_logout(self, who: Principal, agent_id: str) -> dict[str, Any]:
+        view = self._agent(agent_id)
+        if view.state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction(f"agent {agent_id} is already logged out")
+        if view.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
+            # The router logs out only an agent without a call; force not ready first, log out after.
+            raise IllegalAgentAction(f"agent {agent_id} is {view.state.value}: force not ready, then log out "
+                                     "when the call and wrap-up are over")
+        await self.acd.agent_logout(agent_id)
+        return await self._done(who, "agent.force_logout", agent_id, detail={"from": view.state.value})
+
+    async def set_skills(self, who: Principal, agent_id: str, skills: Mapping[str, int]) -> dict[str, Any]:
+        for name, lvl in skills.items():
+            if not _SKILL.match(name):
+                raise InvalidInput("skills", f"bad skill name {name!r}")
+            if isinstance(lvl, bool) or not isinstance(lvl, int) or not MIN_LEVEL <= lvl <= MAX_LEVEL:
+                raise InvalidInput("skills", f"{name}: proficiency is a whole number {MIN_LEVEL}..{MAX_LEVEL}")
+        view = self._agent(agent_id)
+        await self.acd.set_skills(agent_id, dict(skills))
+        return await self._done(who, "agent.set_skills", agent_id,
+                                detail={"before": dict(view.skills), "after": dict(skills)})

@@ -1,0 +1,164 @@
+"""The supervisor side assembled from the engine's parts: wallboard, alerts, interventions, reports.
+
+Built by ``install.install_supervisor`` (or by tests from the same parts). Owns no transport: the
+REST router (``http``) and the websocket call its methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from acd.alerts import AlertEngine, AlertKind, AlertRule, Scope
+from acd.delivery import AcdService
+from acd.kpis import GroupBy, Interval, KpiPolicy, ReportRow, bucket_start, interval_report
+from acd.model import QueueConfig
+from acd.reports import chart, percent, report_csv, trend_series
+from acd.staffing import staff
+from agent_console.errors import InvalidInput
+from agent_console.events import AgentStateChanged
+from agent_console.security import Principal
+from agent_console.supervisor.agents import AgentClock
+from agent_console.supervisor.alerting import AlertRunner, load_open_cases
+from agent_console.supervisor.audit import AuditLog
+from agent_console.supervisor.interventions import Interventions
+from agent_console.supervisor.records import load_records
+from agent_console.supervisor.wallboard import LiveCallView, Wallboard, compute_board, kpi_dict
+from crm_core.db import Database
+from crm_core.models import User
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+
+log = logging.getLogger(__name__)
+
+RATE_FIELDS = frozenset({"service_level", "abandon_rate", "occupancy", "utilization", "fcr"})
+
+
+def sl_targets_of(rules: Sequence[AlertRule]) -> dict[str, float]:
+    """Each queue's SL target: the threshold of its ``sl_below`` rule (80 % when it has none)."""
+    return {r.queue: r.threshold for r in rules
+            if r.kind is AlertKind.SL_BELOW and r.scope is Scope.QUEUE and r.queue}
+
+
+class SupervisorService:
+    def __init__(self, *, acd: AcdService, db: Database, bus: EventBus, configs: Sequence[QueueConfig],
+                 rules: Sequence[AlertRule], control: Callable[[], CallControl], tz: str = "UTC",
+                 window_min: float = 60.0, every_s: float = 1.0, records_every_s: float = 2.0,
+                 alerts_every_s: float = 3.0, phone_kind: Callable[[], str] = lambda: "sim",
+                 clock: Callable[[], float] = time.time) -> None:
+        ZoneInfo(tz)  # fails early on a bad zone name
+        self.acd, self.db, self.bus, self.tz, self.clock = acd, db, bus, tz, clock
+        self.window_min = window_min
+        self.configs: Mapping[str, QueueConfig] = {c.name: c for c in configs}
+        self.sl_targets = sl_targets_of(rules)
+        self.agent_clock = AgentClock()
+        self.names: dict[str, str] = {}
+        self.audit = AuditLog(db)
+        self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
+                                   records_every_s=records_every_s, since_of=self._records_since, clock=clock)
+        self.alerts = AlertRunner(AlertEngine(rules), bus, self.audit, agent_since=self.agent_clock.since,
+                                  load_cases=lambda: load_open_cases(db), push=self.wallboard.push,
+                                  every_s=alerts_every_s, clock=clock)
+        self.wallboard.listeners.append(self.alerts.on_board)
+        self.interventions = Interventions(acd, control, bus, self.audit, phone_kind=phone_kind, clock=clock)
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def subscribe(self) -> None:
+        now = self.clock()
+        for a in self.acd.router.agents():
+            self.agent_clock.seed(a.agent_id, a.state.value, now)
+        self.bus.subscribe(AgentStateChanged, self._on_state, name="supervisor.agent_clock")
+
+    async def _on_state(self, ev: AgentStateChanged) -> None:
+        self.agent_clock.changed(ev.agent_id, ev.state, ev.since or ev.ts)
+
+    def _records_since(self, now: float) -> float:
+        return min(bucket_start(now, "day", self.tz), now - self.window_min * 60.0)
+
+    async def _load(self, since: float) -> Any:
+        records = await load_records(self.db, since)
+        async with self.db.session() as s:
+            rows = (await s.execute(select(User.agent_id, User.display_name).where(User.agent_id.is_not(None)))).all()
+        self.names = {r.agent_id: r.display_name for r in rows}
+        return records
+
+    def _board(self, now: float, records: Sequence[Any]) -> dict[str, Any]:
+        calls = [LiveCallView(c.linkedid, c.queue, c.status, c.agent_id, c.caller_number, c.queued_at,
+                              c.answered_at) for c in self.acd.calls.values()]
+        return compute_board(now=now, tz=self.tz, window_min=self.window_min,
+                             queues=self.acd.router.queue_snapshots(now), configs=self.configs,
+                             sl_targets=self.sl_targets, agents=self.acd.router.agents(), names=self.names,
+                             clock=self.agent_clock, calls=calls, records=records,
+                             agent_times=self.agent_clock.times(now, since=self._records_since(now)))
+
+    async def board(self) -> dict[str, Any]:
+        return self.wallboard.latest or await self.wallboard.refresh()
+
+    async def phone_of(self, who: Principal, phone: str | None) -> str:
+        if phone:
+            return phone
+        async with self.db.session() as s:
+            ext = await s.scalar(select(User.extension).where(User.id == who.user_id))
+        if not ext:
+            raise InvalidInput("phone", "you have no phone extension in the CRM: name the phone to ring")
+        return ext
+
+    # -- reports -------------------------------------------------------------------------------------
+    def _range(self, start: str | None, end: str | None) -> tuple[float, float]:
+        now = self.clock()
+        s = parse_time(start, self.tz, "start") if start else bucket_start(now, "day", self.tz)
+        e = parse_time(end, self.tz, "end") if end else now
+        if e <= s:
+            raise InvalidInput("end", "must be after start")
+        if e - s > 93 * 86400:
+            raise InvalidInput("end", "a report covers at most 93 days")
+        return s, e
+
+    async def report(self, *, interval: Interval, group_by: GroupBy | None, start: str | None, end: str | None,
+                     queues: Sequence[str] = (), agents: Sequence[str] = ()) -> tuple[list[ReportRow], float, float]:
+        s, e = self._range(start, end)
+        records = await load_records(self.db, s, e)
+        rows = interval_report(records, interval=interval, tz=self.tz, group_by=group_by, policy=KpiPolicy(),
+                               agent_times=self.agent_clock.times(self.clock(), since=s), start=s, end=e,
+                               queues=queues or None, agents=agents or None)
+        return rows, s, e
+
+    @staticmethod
+    def report_json(rows: Sequence[ReportRow]) -> list[dict[str, Any]]:
+        return [{"start": r.start, "start_local": r.start_local, "interval": r.interval, "group_by": r.group_by,
+                 "key": r.key, "kpis": kpi_dict(r.kpis)} for r in rows]
+
+    report_csv = staticmethod(report_csv)
+
+    @staticmethod
+    def report_chart(rows: Sequence[ReportRow], field: str, kind: str = "line") -> str:
+        labels, series = trend_series(rows, field)
+        rate = field in RATE_FIELDS
+        return chart("bar" if kind == "bar" else "line", labels, [series], title=field.replace("_", " "),
+                     y_max=1.0 if rate else None, target=0.8 if field == "service_level" else None,
+                     y_format=percent if rate else (lambda v: f"{v:g}"))
+
+    @staticmethod
+    def staffing(**kwargs: Any) -> dict[str, Any]:
+        return staff(**kwargs).to_dict()
+
+
+def parse_time(text: str, tz: str, field: str) -> float:
+    """Epoch seconds, or ISO 8601 (a date or a date-time; local time in ``tz`` when no offset)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(field, "an ISO 8601 date or date-time, or epoch seconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(tz))
+    return dt.astimezone(UTC).timestamp()

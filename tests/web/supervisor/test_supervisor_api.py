@@ -1,0 +1,227 @@
+"""Supervisor REST and websocket on a real (unstarted) Engine: authorization, wallboard figures from
+CRM interactions, interventions with their audit rows and bus events, alerts, reports, staffing."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+import websockets
+from sqlalchemy import delete
+from websockets.exceptions import InvalidStatus
+
+from acd.delivery import LiveCall
+from agent_console.supervisor.events import SupervisorIntervention
+from crm_core.models import Interaction, Segment
+from cti.ami.control import FakeCallControl
+from cti.events import Event
+from tests.web.supervisor.conftest import Site, login
+
+ENDPOINTS = [
+    ("GET", "/api/supervisor/wallboard", None), ("GET", "/api/supervisor/agents", None),
+    ("POST", "/api/supervisor/agents/1001/spy", {"mode": "listen", "phone": "2001"}),
+    ("POST", "/api/supervisor/agents/1002/not-ready", {"reason": "supervisor"}),
+    ("POST", "/api/supervisor/agents/1002/logout", None),
+    ("PUT", "/api/supervisor/agents/1002/skills", {"skills": {"support": 5}}),
+    ("GET", "/api/supervisor/alerts", None), ("POST", "/api/supervisor/alerts/x/ack", None),
+    ("GET", "/api/supervisor/audit", None), ("GET", "/api/supervisor/reports", None),
+    ("GET", "/api/supervisor/reports?format=csv", None), ("GET", "/api/supervisor/reports/chart.svg", None),
+    ("GET", "/api/supervisor/staffing?calls=100&aht_s=180", None),
+]
+
+
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+async def add_calls(site: Site, now: float) -> None:
+    rows = [
+        # answered in 5 s, 60 s talk, 10 s hold, 20 s ACW, resolved
+        dict(linkedid="c1", queue="support", outcome="answered", agent_id="1001", wait_s=5, talk_s=60, hold_s=10,
+             acw_s=20, hold_count=1, resolved_first_contact=True, disposition="resolved"),
+        # answered late (40 s)
+        dict(linkedid="c2", queue="support", outcome="answered", agent_id="1001", wait_s=40, talk_s=100, acw_s=10,
+             disposition="info_given"),
+        # abandoned in queue after 30 s (counts), and after 2 s (short: excluded)
+        dict(linkedid="c3", queue="support", outcome="abandoned_queue", wait_s=30, abandoned=True),
+        dict(linkedid="c4", queue="support", outcome="abandoned_queue", wait_s=2, abandoned=True),
+        dict(linkedid="c5", queue=None, outcome="abandoned_ivr"),
+        dict(linkedid="c6", queue="billing", outcome="answered", agent_id="1002", wait_s=3, talk_s=50),
+    ]
+    async with site.engine.db.session() as s:
+        # The demo seed brings its own history: these tests count only their own calls.
+        await s.execute(delete(Segment))
+        await s.execute(delete(Interaction))
+        for i, r in enumerate(rows):
+            started = now - 600 + i * 10
+            s.add(Interaction(started_at=_at(started), answered_at=_at(started + 5) if r["outcome"] == "answered"
+                              else None, ended_at=_at(started + 120), direction="inbound", status="complete",
+                              **r))
+    site.svc.wallboard.invalidate_records()
+
+
+async def test_agents_are_refused_everywhere_supervisors_and_admins_allowed(site: Site) -> None:
+    async with site.client() as anon:
+        r = await anon.get("/api/supervisor/wallboard")
+        assert r.status_code == 401
+    async with site.client() as agent:
+        await login(agent, "agent1", "agent1-demo")
+        for method, path, body in ENDPOINTS:
+            r = await agent.request(method, path, json=body)
+            assert r.status_code == 403, (method, path, r.status_code, r.text)
+            assert r.json()["detail"]["code"] == "forbidden"
+    for user, password in (("sup1", "sup1-demo-1"), ("admin", "admin-demo-1")):
+        async with site.client() as sup:
+            await login(sup, user, password)
+            r = await sup.get("/api/supervisor/wallboard")
+            assert r.status_code == 200 and r.json()["type"] == "wallboard"
+
+
+async def test_supervisor_websocket_refuses_agents_and_pushes_snapshots(site: Site) -> None:
+    ws_url = site.base.replace("http", "ws") + "/ws/supervisor"
+    async with site.client() as c:
+        agent_token = await login(c, "agent1", "agent1-demo")
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(f"{ws_url}?token={agent_token}"):
+            pass
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        async with websockets.connect(ws_url):
+            pass
+    async with site.client() as c:
+        token = await login(c, "sup1", "sup1-demo-1")
+    async with websockets.connect(f"{ws_url}?token={token}") as ws:
+        first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert first["type"] == "wallboard" and {q["queue"] for q in first["queues"]} >= {"support", "billing"}
+        second = first
+        while second["type"] != "wallboard" or second is first:
+            second = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert second["ts"] > first["ts"]  # the board keeps coming, about once a second
+        await ws.send(json.dumps({"type": "ping"}))
+        frames = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(3)]
+        assert any(f["type"] == "pong" for f in frames)
+
+
+async def test_wallboard_kpis_follow_the_crm_and_the_router(site: Site) -> None:
+    now = time.time()
+    await add_calls(site, now)
+    await site.engine.acd.agent_login("1001", {"support": 3}, ["support", "general"], ready=True)
+    await site.engine.acd.agent_login("1002", {"billing": 3}, ["billing"])
+    board = await site.svc.wallboard.refresh()
+    support = next(q for q in board["queues"] if q["queue"] == "support")
+    for k in (support["window"], support["today"]):
+        assert k["offered"] == 4 and k["offered_counted"] == 3 and k["short_abandons"] == 1
+        assert k["answered"] == 2 and k["answered_within_t"] == 1
+        assert k["service_level"] == pytest.approx(1 / 3) and k["abandon_rate"] == pytest.approx(1 / 3)
+        assert k["asa_s"] == pytest.approx(22.5)
+        assert k["aht_s"] == pytest.approx((90 + 110) / 2)
+        assert k["fcr"] == pytest.approx(1.0)
+    assert support["sl_seconds"] == 20 and support["sl_target"] == 0.8
+    assert support["agents"]["available"] == 1
+    assert board["totals"]["today"]["abandoned_ivr"] == 1
+    agents = {a["agent_id"]: a for a in board["agents"]}
+    assert agents["1001"]["state"] == "available" and agents["1001"]["handled_today"] == 2
+    assert agents["1002"]["state"] == "not_ready" and agents["1002"]["handled_today"] == 1
+    assert agents["1001"]["name"]
+
+
+async def test_interventions_are_carried_out_audited_and_published(site: Site) -> None:
+    eng = site.engine
+    seen: list[Event] = []
+
+    async def record(ev: SupervisorIntervention) -> None:
+        seen.append(ev)
+
+    eng.bus.subscribe(SupervisorIntervention, record, name="test.interventions")
+    await eng.bus.start()
+    fake = FakeCallControl()
+    eng.ami.control = fake  # type: ignore[assignment]
+    await eng.acd.agent_login("1001", {"support": 3}, ["support"], ready=True)
+    await eng.acd.agent_login("1002", {"support": 1}, ["support"], ready=True)
+    eng.acd.calls["L1"] = LiveCall(linkedid="L1", caller_channel="PJSIP/trunk-0001", caller_number="+8613800000000",
+                                   queue="support", status="talking", agent_id="1001",
+                                   agent_channel="Local/1001@cti-sim-phone-00000001;1", answered_at=time.time())
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        r = await c.post("/api/supervisor/agents/1001/spy", json={"mode": "whisper", "phone": "2001"})
+        assert r.status_code == 200, r.text
+        spy = fake.called("spy")[0]
+        assert spy["supervisor_channel"] == "Local/2001@cti-sim-phone/n"
+        assert spy["target_channel"] == "Local/1001@cti-sim-phone-00000001;1" and spy["mode"] == "whisper"
+        # No call to spy on, no phone to ring, a phone that is not an extension: refused.
+        assert (await c.post("/api/supervisor/agents/1002/spy", json={"phone": "2001"})).status_code == 409
+        assert (await c.post("/api/supervisor/agents/1001/spy", json={})).status_code == 422
+        assert (await c.post("/api/supervisor/agents/1001/spy", json={"phone": "20;1"})).status_code == 422
+
+        r = await c.post("/api/supervisor/agents/1002/not-ready", json={"reason": "supervisor"})
+        assert r.status_code == 200, r.text
+        assert eng.router.agent("1002").state.value == "not_ready"
+        assert eng.router.agent("1002").reason == "supervisor"
+        r = await c.post("/api/supervisor/agents/1002/logout")
+        assert r.status_code == 200 and eng.router.agent("1002").state.value == "logged_out"
+        assert (await c.post("/api/supervisor/agents/1002/logout")).status_code == 409
+        assert (await c.post("/api/supervisor/agents/nobody/logout")).status_code == 404
+
+        r = await c.put("/api/supervisor/agents/1001/skills", json={"skills": {"support": 5, "billing": 2}})
+        assert r.status_code == 200 and dict(eng.router.agent("1001").skills) == {"support": 5, "billing": 2}
+        assert (await c.put("/api/supervisor/agents/1001/skills", json={"skills": {"support": 9}})).status_code == 422
+
+        audit = [a for a in (await c.get("/api/supervisor/audit")).json() if not a["action"].startswith("alert.")]
+    assert [a["action"] for a in audit] == ["agent.set_skills", "agent.force_logout", "agent.force_not_ready",
+                                            "spy.whisper"]
+    assert all(a["actor"] == "sup1" and a["actor_role"] == "supervisor" for a in audit)
+    assert audit[-1]["target"] == "agent:1001" and audit[-1]["detail"]["linkedid"] == "L1"
+    assert audit[0]["detail"] == {"before": {"support": 3}, "after": {"support": 5, "billing": 2}}
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    assert [e.action for e in seen] == ["spy.whisper", "agent.force_not_ready", "agent.force_logout",
+                                        "agent.set_skills"]
+    await eng.bus.stop()
+
+
+async def test_live_skill_change_counts_at_the_next_routing_decision(site: Site) -> None:
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    # 1001 is the only one in billing with no billing skill: a billing call needing the skill waits.
+    await eng.acd.agent_login("1001", {"support": 3}, ["billing"], ready=True)
+    now = time.time()
+    eng.router.enqueue("B1", "billing", now, skills={"billing": 3})
+    assert eng.router.call("B1").state.value == "waiting"
+    async with site.client() as c:
+        await login(c, "admin", "admin-demo-1")
+        r = await c.put("/api/supervisor/agents/1001/skills", json={"skills": {"support": 3, "billing": 4}})
+        assert r.status_code == 200
+    assert eng.router.call("B1").state.value == "ringing" and eng.router.call("B1").agent_id == "1001"
+
+
+async def test_reports_csv_chart_and_staffing(site: Site) -> None:
+    now = time.time()
+    await add_calls(site, now)
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        r = await c.get("/api/supervisor/reports", params={"interval": "day", "group_by": "queue"})
+        assert r.status_code == 200, r.text
+        rows = {row["key"]: row["kpis"] for row in r.json()["rows"]}
+        assert rows["support"]["offered"] == 4 and rows["billing"]["answered"] == 1
+        r = await c.get("/api/supervisor/reports", params={"interval": "day", "group_by": "agent",
+                                                           "agent": "1001"})
+        assert [row["key"] for row in r.json()["rows"]] == ["1001"]
+        r = await c.get("/api/supervisor/reports", params={"interval": "60m", "format": "csv", "queue": "support"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        table = list(csv.DictReader(io.StringIO(r.text)))
+        assert sum(int(t["offered"]) for t in table) == 4
+        r = await c.get("/api/supervisor/reports/chart.svg", params={"field": "service_level", "interval": "15m"})
+        assert r.status_code == 200 and r.text.startswith("<svg") and 'data-series="service_level"' in r.text
+        assert (await c.get("/api/supervisor/reports", params={"interval": "7m"})).status_code == 422
+        r = await c.get("/api/supervisor/staffing", params={"calls": 100, "aht_s": 180, "interval_s": 1800,
+                                                            "agents": 14})
+        assert r.status_code == 200
+        assert r.json()["service_level"] == pytest.approx(0.88835, abs=1e-4)
+        r = await c.get("/api/supervisor/staffing", params={"calls": 100, "aht_s": 180, "shrinkage": 0.3})
+        assert r.json()["agents"] == 14 and r.json()["positions"] == 20
+        for page in ("/wallboard", "/reports", "/staffing"):
+            assert (await c.get(page)).status_code == 200
