@@ -181,3 +181,50 @@ async def test_blind_transfer_to_a_queue_reaches_another_agent(acd: tuple[AcdSer
     assert service.router.agent("1001").state is AgentState.WRAP_UP
     assert service.agent_call("1001", linkedid) is not None  # 1001 still has to wrap up its part
     await bridge.control.hangup(channel)
+
+
+async def test_waiting_caller_hears_position_then_reaches_agent(pbx: ManagedPbx) -> None:
+    from acd.announce import announce_route
+    from cti.agi.fastagi import FastAgiServer
+
+    heard: list[tuple[str, str]] = []
+
+    async def route(session):  # type: ignore[no-untyped-def]
+        heard.append((await session.get_variable("CTI_POSITION") or "", await session.get_variable("CTI_EWT") or ""))
+        await announce_route(session)
+
+    bus = InProcessBus()
+    rec = Recorder()
+    bus.subscribe(Event, rec, name="recorder")
+    bridge = AmiBridge(pbx.settings, bus)
+    router = Router([QueueConfig(name="support", announce_every_s=1.0, ring_timeout_s=5.0)])
+    service = AcdService(router, bridge.control, bus, tick_s=0.1,
+                         live_channels=lambda: [ch.name for c in bridge.model.calls() for ch in c.live])
+    service.subscribe()
+    agi = FastAgiServer(pbx.settings, routes={"announce": route})
+    await bus.start()
+    await bridge.start()
+    await bridge.wait_connected(10)
+    await service.start()
+    await agi.start()
+    try:
+        await service.agent_login("1001", {}, ["support"], phone=AgentPhone("1001", answer_after_s=0.3))  # not ready
+        channel = await place_caller(bridge, "13300133000")
+        linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+        await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13300133000",
+                                       queue="support"))
+        await until(lambda: heard, timeout_s=10)
+        assert heard[0][0] == "1"  # first in line
+        # After the announcement the caller is back on the music, still waiting, and is answered.
+        await service.set_ready("1001")
+        connected = await until(lambda: rec.of(CallConnected))
+        assert connected[0].linkedid == linkedid
+        peer = await until(lambda: bridge.model.bridged_peer(channel))
+        assert peer.name.startswith("Local/1001@cti-sim-phone-")
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.3)
+        await agi.stop()
+        await service.stop()
+        await bridge.stop()
+        await bus.stop()
