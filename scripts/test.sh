@@ -5,5 +5,8 @@ cd "$(dirname "$0")/.."
 export CTI_REQUIRE_TIERS=${CTI_REQUIRE_TIERS:-unit,replay,web,db,redis,asterisk,browser}
 echo "lint: ruff"
 .venv/bin/ruff check .
+echo "types: mypy (strict on the pure cores)"
+.venv/bin/mypy acd/routing.py acd/model.py acd/decisions.py acd/stats.py acd/staffing.py acd/kpis.py acd/alerts.py \
+  ivr/stepper.py ivr/flow.py ivr/actions.py
 echo "tests: tiers ${CTI_REQUIRE_TIERS}"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
