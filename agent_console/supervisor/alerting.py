@@ -30,7 +30,7 @@ from acd.alerts import (
     QueueStatus,
     Snapshot,
 )
-from agent_console.supervisor.audit import AuditLog
+from agent_console.supervisor.audit import AuditLog, record
 from crm_core.db import Database
 from crm_core.models import Case
 from cti.bus import EventBus
@@ -100,13 +100,13 @@ class AlertRunner:
                 log.exception("alerts: could not read open cases")
         snap = snapshot_for_rules(board, self._agent_since, now, self._cases)
         events = [*self.engine.evaluate(snap, now), *self.engine.tick(now)]
-        for ev in events:
-            await self._emit(ev, "system", "system")
+        if events:
+            await self._emit(events, "system", "system")
         return events
 
     async def acknowledge(self, alert_id: str, by: str, role: str) -> dict[str, Any]:
         ev: AlertAcknowledged = self.engine.acknowledge(alert_id, by, self.clock())
-        await self._emit(ev, by, role)
+        await self._emit([ev], by, role)
         return alert_view(self.engine.get(alert_id))
 
     def active(self) -> list[dict[str, Any]]:
@@ -115,12 +115,17 @@ class AlertRunner:
     def recent(self) -> list[dict[str, Any]]:
         return [alert_view(v) for v in self.engine.recent_cleared()]
 
-    async def _emit(self, ev: AlertEvent, actor: str, role: str) -> None:
-        body = json.loads(to_wire(ev))
-        await self.bus.publish(ev)
+    async def _emit(self, events: Sequence[AlertEvent], actor: str, role: str) -> None:
+        """Publish, record (one transaction for the batch) and push to the screens."""
+        bodies = [json.loads(to_wire(ev)) for ev in events]
+        for ev in events:
+            await self.bus.publish(ev)
         try:
-            await self.audit.append(actor=actor, actor_role=role, action=body["type"], target=f"alert:{ev.alert_id}",
-                                    detail=body["data"], at=ev.ts)
+            async with self.audit.db.session() as s:
+                for ev, body in zip(events, bodies, strict=True):
+                    await record(s, actor=actor, actor_role=role, action=body["type"],
+                                 target=f"alert:{ev.alert_id}", detail=body["data"], at=ev.ts)
         except Exception:
-            log.exception("alerts: could not record %s", body["type"])
-        self._push({"type": "alert", "event": body})
+            log.exception("alerts: could not record %d alert step(s)", len(events))
+        for body in bodies:
+            self._push({"type": "alert", "event": body})

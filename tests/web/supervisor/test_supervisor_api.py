@@ -96,7 +96,13 @@ async def test_supervisor_websocket_refuses_agents_and_pushes_snapshots(site: Si
     async with site.client() as c:
         token = await login(c, "sup1", "sup1-demo-1")
     async with websockets.connect(f"{ws_url}?token={token}") as ws:
-        first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        frames = []
+        while not frames or frames[-1]["type"] != "wallboard":
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+        first = frames[-1]
+        # The demo seed has overdue cases: their alerts came as frames of their own, and are on the board.
+        assert all(f["type"] == "alert" for f in frames[:-1])
+        assert any(a["kind"] == "case_overdue" for a in first["alerts"])
         assert first["type"] == "wallboard" and {q["queue"] for q in first["queues"]} >= {"support", "billing"}
         second = first
         while second["type"] != "wallboard" or second is first:
@@ -225,3 +231,36 @@ async def test_reports_csv_chart_and_staffing(site: Site) -> None:
         assert r.json()["agents"] == 14 and r.json()["positions"] == 20
         for page in ("/wallboard", "/reports", "/staffing"):
             assert (await c.get(page)).status_code == 200
+
+
+async def test_alerts_are_shown_acknowledged_and_recorded(site: Site) -> None:
+    await site.svc.wallboard.refresh()  # evaluates the rules: the seed's overdue cases raise alerts
+    async with site.client() as c:
+        token = await login(c, "sup1", "sup1-demo-1")
+        active = (await c.get("/api/supervisor/alerts")).json()["active"]
+        overdue = [a for a in active if a["kind"] == "case_overdue"]
+        assert len(overdue) >= 2 and all(a["state"] == "raised" and a["role"] == "supervisor" for a in overdue)
+        r = await c.post(f"/api/supervisor/alerts/{overdue[0]['alert_id']}/ack")
+        assert r.status_code == 200 and r.json()["state"] == "acknowledged" and r.json()["acknowledged_by"] == "sup1"
+        assert (await c.post(f"/api/supervisor/alerts/{overdue[0]['alert_id']}/ack")).status_code == 409
+        assert (await c.post("/api/supervisor/alerts/nope/ack")).status_code == 404
+        ws_url = site.base.replace("http", "ws") + f"/ws/supervisor?token={token}"
+        async with websockets.connect(ws_url) as ws:
+            await ws.send(json.dumps({"type": "ack", "alert_id": overdue[1]["alert_id"]}))
+            while True:
+                f = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                if f["type"] == "acked":
+                    break
+            assert f["alert"]["alert_id"] == overdue[1]["alert_id"] and f["alert"]["state"] == "acknowledged"
+        # Each alert step is written as it is emitted, maybe still under way: wait for the rows.
+        deadline = time.monotonic() + 10
+        while True:
+            audit = (await c.get("/api/supervisor/audit", params={"action": "alert.", "limit": 1000})).json()
+            if sum(a["action"] == "alert.raised" for a in audit) >= len(overdue) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    acks = [a for a in audit if a["action"] == "alert.acknowledged"]
+    assert {a["target"] for a in acks} == {f"alert:{overdue[0]['alert_id']}", f"alert:{overdue[1]['alert_id']}"}
+    assert all(a["actor"] == "sup1" for a in acks)
+    raised = [a for a in audit if a["action"] == "alert.raised"]
+    assert len(raised) >= len(overdue) and all(a["actor"] == "system" for a in raised)

@@ -1,0 +1,175 @@
+/* The live wallboard: snapshots from /ws/supervisor (about once a second), alerts with acknowledge,
+   interventions on agents through /api/supervisor. Time in state ticks locally between snapshots. */
+"use strict";
+(() => {
+  const { $, S, t, api, el, pct, secs, dur } = window.Sup;
+  const W = { board: null, ws: null, retry: 0, skew: 0 };
+
+  function setConn(on) {
+    const c = $("conn");
+    c.className = on ? "conn on" : "conn off";
+    c.dataset.i18n = on ? "wb.live" : "wb.offline";
+    c.textContent = t(c.dataset.i18n);
+  }
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}/ws/supervisor`);
+    W.ws = ws;
+    ws.onopen = () => { W.retry = 0; setConn(true); };
+    ws.onmessage = (m) => {
+      let f;
+      try { f = JSON.parse(m.data); } catch (_) { return; }
+      if (f.type === "wallboard") { W.skew = Date.now() / 1000 - f.ts; W.board = f; render(); }
+      else if (f.type === "alert" || f.type === "acked") { if (W.board) api("GET", "/api/supervisor/alerts").then((a) => { W.board.alerts = a.active; renderAlerts(); }).catch(() => {}); }
+      else if (f.type === "error") { $("act-msg").textContent = t("err", { m: f.message }); }
+    };
+    ws.onclose = (ev) => {
+      setConn(false);
+      if (ev.code === 1008) { location.href = "/"; return; }
+      W.retry = Math.min(W.retry + 1, 6);
+      setTimeout(connect, 500 * 2 ** W.retry);
+    };
+  }
+
+  function render() {
+    const b = W.board;
+    if (!b) return;
+    const tot = b.totals;
+    $("tot-waiting").textContent = tot.waiting;
+    $("tot-ringing").textContent = tot.ringing;
+    $("tot-talking").textContent = tot.talking;
+    $("tot-longest").textContent = dur(tot.longest_wait_s);
+    $("tot-longest").classList.toggle("bad", tot.longest_wait_s > 60);
+    $("win-label").textContent = t("wb.window", { m: b.window_min });
+    $("tot-sl").textContent = pct(tot.window.service_level);
+    $("tot-sl").classList.toggle("bad", tot.window.service_level !== null && tot.window.service_level < 0.8);
+    $("tot-sl-today").textContent = pct(tot.today.service_level);
+    $("tot-asa").textContent = secs(tot.window.asa_s);
+    $("tot-abandon").textContent = pct(tot.window.abandon_rate);
+    $("tot-aht").textContent = dur(tot.window.aht_s);
+    $("tot-fcr").textContent = pct(tot.today.fcr);
+    renderQueues(b);
+    renderAgents(b);
+    renderAlerts();
+  }
+
+  function renderQueues(b) {
+    const body = $("queues").querySelector("tbody");
+    body.replaceChildren();
+    for (const q of b.queues) {
+      const tr = el("tr");
+      tr.dataset.queue = q.queue;
+      const name = el("td");
+      name.append(el("b", "", q.queue), el("div", "muted small", t("q.target", { p: pct(q.sl_target), s: q.sl_seconds })));
+      const sl = el("td", "num", `${pct(q.window.service_level)} / ${pct(q.today.service_level)}`);
+      if (q.window.service_level !== null && q.window.service_level < q.sl_target) sl.classList.add("bad");
+      const ag = q.agents || {};
+      tr.append(name, el("td", "num waiting", q.waiting), el("td", "num talking", q.talking),
+        el("td", "num", dur(q.longest_wait_s)), sl, el("td", "num", secs(q.window.asa_s)),
+        el("td", "num", pct(q.window.abandon_rate)), el("td", "num", dur(q.window.aht_s)),
+        el("td", "num", pct(q.today.fcr)), el("td", "num", `${q.window.offered} / ${q.today.offered}`),
+        el("td", "small", `${t("state.available")} ${ag.available || 0} · ${t("state.on_call")} ${(ag.on_call || 0) + (ag.reserved || 0)} · ${t("state.wrap_up")} ${ag.wrap_up || 0} · ${t("state.not_ready")} ${ag.not_ready || 0}`));
+      body.append(tr);
+    }
+  }
+
+  function actionButton(key, cls, fn) {
+    const bt = el("button", `btn tiny ${cls}`, t(key));
+    bt.type = "button";
+    bt.addEventListener("click", fn);
+    return bt;
+  }
+  async function act(label, method, path, body) {
+    $("act-msg").textContent = "…";
+    try { await api(method, path, body); $("act-msg").textContent = t("act.done", { a: label }); }
+    catch (e) { $("act-msg").textContent = t("err", { m: e.message }); }
+  }
+  function spy(agent, mode) {
+    const phone = $("my-phone").value.trim();
+    localStorage.setItem("cti.sup.phone", phone);
+    act(`${t("act." + mode)} ${agent}`, "POST", `/api/supervisor/agents/${encodeURIComponent(agent)}/spy`,
+      phone ? { mode, phone } : { mode });
+  }
+  function editSkills(a) {
+    $("skills-title").textContent = t("act.skills_title", { a: a.agent_id });
+    $("skills-text").value = Object.entries(a.skills).map(([k, v]) => `${k}=${v}`).join("\n");
+    const dlg = $("skills-dlg");
+    dlg.onclose = () => {
+      if (dlg.returnValue !== "save") return;
+      const skills = {};
+      for (const line of $("skills-text").value.split("\n")) {
+        const [k, v] = line.split("=").map((x) => (x || "").trim());
+        if (k) skills[k] = Number(v);
+      }
+      act(`${t("act.skills")} ${a.agent_id}`, "PUT", `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/skills`, { skills });
+    };
+    dlg.showModal();
+  }
+
+  function renderAgents(b) {
+    const body = $("agents").querySelector("tbody");
+    body.replaceChildren();
+    const now = Date.now() / 1000 - W.skew;
+    for (const a of b.agents) {
+      const tr = el("tr", `st-${a.state}`);
+      tr.dataset.agent = a.agent_id;
+      const who = el("td");
+      who.append(el("b", "", a.agent_id), el("div", "muted small", a.name));
+      const state = el("td");
+      state.append(el("span", `pill st-${a.state}`, t(`state.${a.state}`)));
+      const time = el("td", "num tick", a.since ? dur(now - a.since) : "—");
+      if (a.since) time.dataset.since = a.since;
+      const call = el("td", "small");
+      if (a.call) call.append(el("div", "", `${a.call.queue || ""} · ${a.call.caller_number}`),
+        el("div", "muted tick", dur(now - a.call.since)));
+      else call.textContent = t("a.none");
+      if (a.call && a.call.since) call.lastChild.dataset.since = a.call.since;
+      const actions = el("td", "actions");
+      const talking = a.call && (a.call.status === "talking" || a.call.status === "held");
+      for (const mode of ["listen", "whisper", "barge"]) {
+        const bt = actionButton(`act.${mode}`, "", () => spy(a.agent_id, mode));
+        bt.disabled = !talking;
+        actions.append(bt);
+      }
+      const nr = actionButton("act.not_ready", "warn", () => act(`${t("act.not_ready")} ${a.agent_id}`, "POST",
+        `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/not-ready`, { reason: "supervisor" }));
+      nr.disabled = a.state === "logged_out" || a.state === "not_ready";
+      const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
+        `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
+      lo.disabled = !(a.state === "available" || a.state === "not_ready");
+      actions.append(nr, lo, actionButton("act.skills", "", () => editSkills(a)));
+      tr.append(who, state, el("td", "small", a.reason || ""), time, call, el("td", "num", a.handled_today), actions);
+      body.append(tr);
+    }
+  }
+
+  function renderAlerts() {
+    const list = $("alerts");
+    list.replaceChildren();
+    const alerts = (W.board && W.board.alerts) || [];
+    $("alerts-none").hidden = alerts.length > 0;
+    for (const al of alerts) {
+      const li = el("li", `alert ${al.state} lvl-${al.level}`);
+      li.dataset.alert = al.alert_id;
+      li.append(el("div", "al-kind", t(`kind.${al.kind}`)), el("div", "al-subject", al.subject),
+        el("div", "muted small", `${t("al.to", { r: t("role." + al.role) })} · ${t("al.since", { t: new Date(al.raised_at * 1000).toLocaleTimeString(S.lang) })}`));
+      if (al.state === "acknowledged") li.append(el("div", "small", t("al.acked", { b: al.acknowledged_by })));
+      else li.append(actionButton("al.ack", "primary", () => {
+        if (W.ws && W.ws.readyState === 1) W.ws.send(JSON.stringify({ type: "ack", alert_id: al.alert_id }));
+      }));
+      list.append(li);
+    }
+  }
+
+  function tick() {
+    const now = Date.now() / 1000 - W.skew;
+    document.querySelectorAll(".tick[data-since]").forEach((e) => { e.textContent = dur(now - Number(e.dataset.since)); });
+  }
+
+  S.onLang.push(render);
+  window.Sup.start(() => {
+    $("my-phone").value = localStorage.getItem("cti.sup.phone") || "";
+    connect();
+    setInterval(tick, 1000);
+  });
+})();
