@@ -1,0 +1,501 @@
+"""End-to-end load test with real SIP: sipp callers and sipp agents through a real Asterisk, routed
+(1) by this engine (FastAGI IVR + ACD) and (2) by Asterisk's own app_queue behind a plain dialplan
+IVR (Read), same call mix, same run.
+
+    .venv/bin/python bench/e2e_sipp.py              # 100 calls, 5 calls/s, <= 50 concurrent, 20 agents
+    .venv/bin/python bench/e2e_sipp.py --quick      # 20 calls, 2 calls/s, 10 agents
+    .venv/bin/python bench/e2e_sipp.py --calls 3000 --rate 10 --concurrency 200 --agents 150 --talk-ms 12000
+                                                    # the issue's target: 200 concurrent, 10 calls/s, 5 min
+
+What runs: a private Asterisk instance ("e2e", its own free ports; never the developer's one),
+sipp agents (one UAS process on one port; each agent endpoint 1001.. registered there with its
+PJSIP auth), sipp callers (UAC) that call DNIS 5002 from a seeded customer's number, key "1" as
+RFC 2833 telephone-events replayed from sipp's own pcap (dtmf_2833_1.pcap) while the menu
+listens, wait in the queue, talk until the agent hangs up (BYE from the agent after --talk-ms).
+Phase 1: the engine in this process (IVR over FastAGI, ACD rings the agents' PJSIP endpoints,
+the wrap-up is submitted through the desk as soon as the call ends, CRM logging on SQLite).
+Phase 2: the engine stopped; calls come from the endpoint "bench-appqueue" (identified by the
+From user) into the dialplan context bench-appqueue: Read(1 digit) then Queue(bench-support),
+whose members are the same PJSIP agents (added with `queue add member`).
+
+Measured per phase: calls completed / failed (sipp's own counters), queue entry -> agent
+ringing (engine: QueueEntered -> AgentRinging on the bus; app_queue: AMI QueueCallerJoin ->
+AgentCalled), CPU seconds of the Asterisk process (/proc/<pid>/stat utime+stime) and of the
+engine (this process's CPU time in phase 1) per call, and for the engine that every call sipp
+placed left exactly one CRM interaction with outcome "answered".
+Calls only go to 127.0.0.1; rate, count, concurrency and a global sipp timeout are bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+HERE = Path(__file__).resolve().parent
+SIPP_DIR = HERE / "sipp"
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MAX_RATE, MAX_CONCURRENCY, MAX_CALLS = 20.0, 400, 20_000
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Phase:
+    name: str
+    placed: int = 0
+    completed: int = 0
+    failed: int = 0
+    peak_concurrent: int = 0
+    queue_to_ring_ms: list[float] = field(default_factory=list)
+    key_to_ring_ms: list[float] = field(default_factory=list)
+    handoff_to_ring_ms: list[float] = field(default_factory=list)
+    keys_heard: int = 0
+    asterisk_cpu_s: float = 0.0
+    engine_cpu_s: float = 0.0
+    sipp_cpu_s: float = 0.0
+    wall_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        calls = max(1, self.placed)
+        ring = self.queue_to_ring_ms
+        return (f"{self.name}: placed {self.placed}, completed {self.completed}, failed {self.failed}, "
+                f"peak concurrent {self.peak_concurrent}, wall {self.wall_s:.0f} s\n"
+                f"  queue entry -> agent ringing: n={len(ring)} p50 {pct(ring, 50):.1f} ms, "
+                f"p99 {pct(ring, 99):.1f} ms, max {max(ring, default=float('nan')):.1f} ms\n"
+                f"  menu key (RFC 2833 DTMFEnd) -> agent channel created, both at Asterisk: "
+                f"n={len(self.key_to_ring_ms)} p50 {pct(self.key_to_ring_ms, 50):.1f} ms, "
+                f"p99 {pct(self.key_to_ring_ms, 99):.1f} ms; calls whose key was heard: {self.keys_heard}\n"
+                f"  IVR hand-off -> agent channel created: n={len(self.handoff_to_ring_ms)} "
+                f"p50 {pct(self.handoff_to_ring_ms, 50):.1f} ms, p99 {pct(self.handoff_to_ring_ms, 99):.1f} ms\n"
+                f"  CPU: Asterisk {self.asterisk_cpu_s:.1f} s ({self.asterisk_cpu_s / calls * 1000:.1f} ms/call), "
+                f"engine {self.engine_cpu_s:.1f} s ({self.engine_cpu_s / calls * 1000:.1f} ms/call), "
+                f"sipp {self.sipp_cpu_s:.1f} s")
+
+
+# -- sipp ----------------------------------------------------------------------------------------
+
+def render(src: Path, dst: Path, **values: str) -> Path:
+    text = src.read_text()
+    for key, value in values.items():
+        text = text.replace(f"@@{key}@@", value)
+    dst.write_text(text)
+    return dst
+
+
+def sipp_cmd(scenario: Path, *, local_port: int, media_port: int, extra: list[str]) -> list[str]:
+    return ["sipp", f"{HOST}:{SIP_PORT}", "-sf", str(scenario), "-i", HOST, "-p", str(local_port),
+            "-mi", HOST, "-mp", str(media_port), "-nostdin", "-max_recv_loops", "2000",
+            "-timeout_error", *TRACE, *extra]
+
+
+def read_stat(path: Path) -> tuple[int, int, int, int]:
+    """Total calls, successful, failed, and peak concurrent from sipp's -trace_stat CSV."""
+    placed = ok = failed = peak = 0
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh, delimiter=";"):
+            placed = int(row.get("TotalCallCreated", 0) or 0)
+            ok = int(row.get("SuccessfulCall(C)", 0) or 0)
+            failed = int(row.get("FailedCall(C)", 0) or 0)
+            peak = max(peak, int(row.get("CurrentCall", 0) or 0))
+    return placed, ok, failed, peak
+
+
+SIP_PORT = 0  # set in main()
+TRACE: list[str] = []  # --trace: sipp's message logs in the work dir
+
+
+async def run_callers(work: Path, tag: str, numbers: list[str], args: argparse.Namespace,
+                      ) -> tuple[int, int, int, int, float]:
+    inf = work / f"callers-{tag}.csv"
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in numbers))
+    scenario = render(SIPP_DIR / "caller_uac.xml", work / f"caller-{tag}.xml",
+                      pcap=str(SIPP_DIR / "dtmf_2833_1.pcap"), max_wait_ms=str(int(args.max_wait_s * 1000)))
+    stat = work / f"stat-{tag}.csv"
+    budget_s = int(args.calls / args.rate + args.max_wait_s + args.talk_ms / 1000 + 60)
+    cmd = sipp_cmd(scenario, local_port=free_port(socket.SOCK_DGRAM), media_port=free_port(socket.SOCK_DGRAM),
+                   extra=["-s", "5002", "-inf", str(inf), "-m", str(args.calls), "-r", str(args.rate),
+                          "-l", str(args.concurrency), "-timeout", f"{budget_s}s", "-trace_stat",
+                          "-stf", str(stat), "-fd", "1", "-trace_err", "-error_file", str(work / f"err-{tag}.log")])
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE, cwd=work)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _, err = await proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # grows by the sipp just reaped
+    sipp_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    if proc.returncode not in (0, 1):  # 1: some calls failed, still a report
+        print(f"sipp callers exited {proc.returncode}: {err.decode(errors='replace')[-800:]}", flush=True)
+    placed, ok, failed, peak = read_stat(stat)
+    return placed, ok, failed, peak, sipp_cpu
+
+
+# -- AMI listener (both phases) -------------------------------------------------------------------
+
+class AmiListener:
+    """A bare AMI reader (its own connection, both phases alike): timestamps the caller's received
+    RFC 2833 keys (DTMFEnd), app_queue's QueueCallerJoin / AgentCalled, and the creation of every
+    agent channel (Newchannel PJSIP/1xxx), so both routers can be timed the same way at Asterisk."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.joined: dict[str, float] = {}
+        self.called: dict[str, tuple[float, str]] = {}  # caller uniqueid -> (ts, agent channel)
+        self.keys: dict[str, list[float]] = {}  # caller uniqueid -> received DTMF "1" times
+        self.agent_channels: dict[str, float] = {}  # channel name -> created
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def start(self) -> None:
+        ami = self.settings.ami
+        reader, writer = await asyncio.open_connection(ami.host, ami.port)
+        self._writer = writer
+        await reader.readline()  # banner
+        writer.write(f"Action: Login\r\nUsername: {ami.username}\r\nSecret: {ami.secret.get_secret_value()}\r\n"
+                     "Events: call,agent,dtmf\r\n\r\n".encode())
+        await writer.drain()
+        self._task = asyncio.create_task(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        block: dict[str, str] = {}
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            text = line.decode(errors="replace").rstrip("\r\n")
+            if text:
+                key, _, value = text.partition(": ")
+                block[key] = value
+                continue
+            now = time.time()
+            name, uid = block.get("Event"), block.get("Uniqueid", "")
+            if name == "QueueCallerJoin":
+                self.joined.setdefault(uid, now)
+            elif name == "AgentCalled":
+                self.called.setdefault(uid, (now, block.get("DestChannel", "")))
+            elif name == "DTMFEnd" and block.get("Direction") == "Received" and block.get("Digit") == "1":
+                self.keys.setdefault(uid, []).append(now)
+            elif name == "Newchannel" and block.get("Channel", "").startswith("PJSIP/1"):
+                self.agent_channels.setdefault(block["Channel"], now)
+            block = {}
+
+    def last_key_before(self, uid: str, ts: float) -> float | None:
+        return max((k for k in self.keys.get(uid, ()) if k <= ts + 0.05), default=None)
+
+    def queue_to_ring_ms(self) -> list[float]:
+        return [(self.called[u][0] - t) * 1000 for u, t in self.joined.items() if u in self.called]
+
+    def key_to_agent_channel_ms(self) -> list[float]:
+        """app_queue: the caller's last key before joining -> the agent channel it called created."""
+        out = []
+        for uid, joined in self.joined.items():
+            key = self.last_key_before(uid, joined)
+            if key is not None and uid in self.called and self.called[uid][1] in self.agent_channels:
+                out.append((self.agent_channels[self.called[uid][1]] - key) * 1000)
+        return out
+
+    def agent_channel_after(self, agent: str, ts: float) -> float | None:
+        prefix = f"PJSIP/{agent}-"
+        return min((t for n, t in self.agent_channels.items() if n.startswith(prefix) and t >= ts), default=None)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._writer is not None:
+            self._writer.close()
+
+
+# -- phases ---------------------------------------------------------------------------------------
+
+async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], args: argparse.Namespace) -> Phase:
+    from sqlalchemy import func, select
+
+    from acd.delivery import AgentPhone
+    from agent_console.events import AgentCallUpdate
+    from agent_console.ports import WrapUpInput
+    from crm_core.models import Interaction
+    from cti.engine import Engine
+    from cti.errors import CtiError
+    from cti.journey import AgentRinging, CallArrived, IvrFinished, QueueEntered
+
+    phase = Phase("engine (FastAGI IVR + ACD)")
+    engine = Engine(settings, phone_kind="sip", web=False)
+    entered: dict[str, float] = {}
+    ringing: dict[str, tuple[float, str]] = {}
+    arrived: set[str] = set()
+    handed_off: dict[str, float] = {}
+    wraps: set[asyncio.Task[Any]] = set()
+
+    async def on_entered(ev: QueueEntered) -> None:
+        entered.setdefault(ev.linkedid, ev.ts)
+
+    async def on_ringing(ev: AgentRinging) -> None:
+        ringing.setdefault(ev.linkedid, (ev.ts, ev.agent_id))
+
+    async def on_arrived(ev: CallArrived) -> None:
+        arrived.add(ev.linkedid)
+
+    async def on_ivr_done(ev: IvrFinished) -> None:
+        handed_off.setdefault(ev.linkedid, ev.ts)
+
+    async def wrap(agent: str, linkedid: str) -> None:
+        with contextlib.suppress(CtiError):
+            await engine.desk.wrap_up(agent, linkedid, WrapUpInput(disposition="resolved", notes="e2e"))
+
+    async def on_update(ev: AgentCallUpdate) -> None:
+        # The agent's console: submit the wrap-up at once (app_queue's members have wrapuptime 0).
+        if ev.status == "ended":
+            task = asyncio.create_task(wrap(ev.agent_id, ev.linkedid))
+            wraps.add(task)
+            task.add_done_callback(wraps.discard)
+
+    engine.bus.subscribe(QueueEntered, on_entered, name="bench.entered")
+    engine.bus.subscribe(AgentRinging, on_ringing, name="bench.ringing")
+    engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")
+    engine.bus.subscribe(IvrFinished, on_ivr_done, name="bench.ivr_done")
+    engine.bus.subscribe(AgentCallUpdate, on_update, name="bench.wrapup")
+    await engine.start()
+    listener = AmiListener(settings)
+    await listener.start()
+    try:
+        for n in range(args.agents):
+            agent = str(1001 + n)
+            await engine.acd.agent_login(agent, {"support": 5, "general": 5, "billing": 5, "sales": 5},
+                                         ["support", "general", "billing", "sales"],
+                                         phone=AgentPhone(agent, kind="sip"), ready=True)
+        ast0, me0, t0 = cpu_s(pbx.pid()), time.process_time(), time.monotonic()
+        placed, ok, failed, peak, sipp_cpu = await run_callers(work, "engine", numbers, args)
+        # Let the last hang-ups and wrap-ups land before the clocks stop.
+        for _ in range(100):  # at most 20 s
+            if not (engine.acd.calls or wraps):
+                break
+            await asyncio.sleep(0.2)
+        phase.asterisk_cpu_s = cpu_s(pbx.pid()) - ast0
+        phase.engine_cpu_s = time.process_time() - me0
+        phase.wall_s = time.monotonic() - t0
+        phase.placed, phase.completed, phase.failed, phase.peak_concurrent = placed, ok, failed, peak
+        phase.sipp_cpu_s = sipp_cpu
+        phase.queue_to_ring_ms = [(ringing[k][0] - t) * 1000 for k, t in entered.items() if k in ringing]
+        # The caller's PJSIP channel opens its call: its uniqueid is the engine's linkedid.
+        for linkedid, queued in entered.items():
+            key = listener.last_key_before(linkedid, queued)
+            ring = listener.agent_channel_after(ringing[linkedid][1], ringing[linkedid][0]) \
+                if linkedid in ringing else None
+            if key is not None and ring is not None:
+                phase.key_to_ring_ms.append((ring - key) * 1000)
+            if ring is not None and linkedid in handed_off:
+                phase.handoff_to_ring_ms.append((ring - handed_off[linkedid]) * 1000)
+        phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
+        await engine.bus.drain()  # type: ignore[attr-defined]
+        await engine.logger.flush()
+        async with engine.db.session() as s:
+            rows = (await s.execute(select(Interaction.outcome, func.count()).where(
+                Interaction.linkedid.in_(arrived)).group_by(Interaction.outcome))).all()
+            total = await s.scalar(select(func.count()).select_from(Interaction).where(
+                Interaction.linkedid.in_(arrived)))
+        outcomes = {str(o): int(c) for o, c in rows}
+        phase.notes.append(f"CRM: {len(arrived)} calls reached the IVR, {total} interactions for them "
+                           f"(outcomes {outcomes}); sipp placed {placed}")
+        if total != placed or outcomes.get("answered", 0) != ok:
+            phase.notes.append("CRM CHECK FAILED: not exactly one answered interaction per completed sipp call")
+        else:
+            phase.notes.append("CRM check passed: one interaction per sipp call, 'answered' for every completed call")
+        never_queued = len(arrived) - len(entered)
+        if never_queued:
+            phase.notes.append(f"{never_queued} calls left the IVR without reaching the queue")
+    finally:
+        await listener.stop()
+        await engine.stop()
+    return phase
+
+
+async def appqueue_phase(settings: Any, pbx: Any, work: Path, args: argparse.Namespace) -> Phase:
+    phase = Phase("app_queue (dialplan Read + Queue)")
+    for n in range(args.agents):
+        pbx.cli(f"queue add member PJSIP/{1001 + n} to bench-support")
+    listener = AmiListener(settings)
+    await listener.start()
+    try:
+        ast0, t0 = cpu_s(pbx.pid()), time.monotonic()
+        placed, ok, failed, peak, sipp_cpu = await run_callers(work, "appqueue", ["bench-appqueue"], args)
+        phase.asterisk_cpu_s = cpu_s(pbx.pid()) - ast0
+        phase.wall_s = time.monotonic() - t0
+        phase.placed, phase.completed, phase.failed, phase.peak_concurrent = placed, ok, failed, peak
+        phase.sipp_cpu_s = sipp_cpu
+        phase.queue_to_ring_ms = listener.queue_to_ring_ms()
+        phase.key_to_ring_ms = listener.key_to_agent_channel_ms()
+        # Read() hands the call to Queue() the moment the key arrives: the key is the hand-off.
+        phase.handoff_to_ring_ms = list(phase.key_to_ring_ms)
+        phase.keys_heard = sum(1 for u in listener.joined if listener.keys.get(u))
+    finally:
+        await listener.stop()
+    return phase
+
+
+async def register_agents(work: Path, args: argparse.Namespace, uas_port: int, pbx: Any) -> None:
+    inf = work / "agents.csv"
+    inf.write_text("SEQUENTIAL\n" + "".join(
+        f"{1001 + n};[authentication username={1001 + n} password=agent{1001 + n}]\n" for n in range(args.agents)))
+    cmd = sipp_cmd(SIPP_DIR / "register.xml", local_port=uas_port, media_port=free_port(socket.SOCK_DGRAM),
+                   extra=["-inf", str(inf), "-m", str(args.agents), "-r", "50", "-timeout", "30s"])
+    done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, cwd=work, timeout=60, check=False)
+    contacts = pbx.cli("pjsip show contacts").count("Contact:  ")
+    if done.returncode != 0:
+        raise SystemExit(f"agent registration failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+    print(f"agents registered: {args.agents} (pjsip contacts: {contacts})", flush=True)
+
+
+async def customer_numbers(settings: Any) -> list[str]:
+    from sqlalchemy import select
+
+    from crm_core.db import Database
+    from crm_core.models import CustomerPhone
+    from crm_core.seed import seed_demo
+
+    db = Database.from_settings(settings)
+    try:
+        await db.upgrade()
+        await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
+        async with db.session() as s:
+            found = (await s.scalars(select(CustomerPhone.e164))).all()
+    finally:
+        await db.dispose()
+    return sorted({n for n in found if n.startswith("+861")})
+
+
+async def main_async(args: argparse.Namespace) -> list[Phase]:
+    global SIP_PORT
+    from cti.pbx import ManagedPbx
+    from cti.settings import load_settings
+
+    work = Path(tempfile.mkdtemp(prefix="cti-e2e-"))
+    SIP_PORT = free_port(socket.SOCK_DGRAM)
+    rtp = 40000 + (os.getpid() % 10) * 2000
+    settings = load_settings(
+        ami={"port": free_port(), "secret": "e2e-bench-secret"}, agi={"port": free_port()},
+        pbx={"instance": "e2e", "sip_port": SIP_PORT, "agent_endpoints": args.agents,
+             "rtp_start": rtp, "rtp_end": rtp + 1999},
+        web={"port": free_port()}, database_url=f"sqlite+aiosqlite:///{work / 'e2e.db'}", state_dir=work / "state")
+    numbers = await customer_numbers(settings)
+    pbx = ManagedPbx(settings)
+    uas: subprocess.Popen[bytes] | None = None
+    try:
+        pbx.up(progress=True)
+        print(f"asterisk pid {pbx.pid()}", flush=True)
+        uas_port = free_port(socket.SOCK_DGRAM)
+        await register_agents(work, args, uas_port, pbx)
+        uas_cmd = sipp_cmd(SIPP_DIR / "agent_uas.xml", local_port=uas_port, media_port=free_port(socket.SOCK_DGRAM),
+                           extra=["-d", str(args.talk_ms), "-timeout", f"{int(args.calls / args.rate * 2 + 1200)}s",
+                                  "-trace_err", "-error_file", str(work / "err-uas.log")])
+        uas = subprocess.Popen(uas_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)  # noqa: ASYNC220
+        await asyncio.sleep(0.5)
+        print(f"phase 1: engine, {args.calls} calls at {args.rate}/s, <= {args.concurrency} concurrent", flush=True)
+        first = await engine_phase(settings, pbx, work, numbers, args)
+        print(first.line(), flush=True)
+        await asyncio.sleep(3)
+        print("phase 2: app_queue", flush=True)
+        second = await appqueue_phase(settings, pbx, work, args)
+        print(second.line(), flush=True)
+        uas_cpu = cpu_s(uas.pid)
+        first.notes.append(f"sipp agents (UAS, both phases) CPU {uas_cpu:.1f} s")
+        return [first, second]
+    finally:
+        if uas is not None:
+            uas.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                uas.wait(5)
+            if uas.poll() is None:
+                uas.kill()
+                uas.wait()
+        pbx.remove_instance()
+        if args.keep:
+            print(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, phases: list[Phase]) -> str:
+    eng, aq = phases
+    out = [eng.line(), *("  " + n for n in eng.notes), aq.line()]
+    r_eng, r_aq = pct(eng.queue_to_ring_ms, 50), pct(aq.queue_to_ring_ms, 50)
+    per_call_aq = max(1e-9, aq.asterisk_cpu_s / max(1, aq.placed))
+    ast_ratio = (eng.asterisk_cpu_s / max(1, eng.placed)) / per_call_aq
+    total_ratio = ((eng.asterisk_cpu_s + eng.engine_cpu_s) / max(1, eng.placed)) / per_call_aq
+    h_eng, h_aq = pct(eng.handoff_to_ring_ms, 50), pct(aq.handoff_to_ring_ms, 50)
+    out.append(f"ratios engine/app_queue: queue->ring p50 {r_eng / r_aq:.2f}, "
+               f"p99 {pct(eng.queue_to_ring_ms, 99) / pct(aq.queue_to_ring_ms, 99):.2f}; "
+               f"hand-off->agent channel p50 {h_eng / h_aq:.2f}; Asterisk CPU per call {ast_ratio:.2f}; "
+               f"(Asterisk+engine) CPU per call / Asterisk(app_queue) {total_ratio:.2f}")
+    failed = "met" if eng.failed == 0 else f"MISSED ({eng.failed} failed)"
+    full = args.concurrency >= 200 and args.rate >= 10 and args.calls >= 3000
+    out.append(f"targets: no call failed by the engine: {failed}; queue->ring p50 no worse than app_queue: "
+               f"{'met' if r_eng <= r_aq else 'MISSED'} (Asterisk-side hand-off->agent channel: "
+               f"{'met' if h_eng <= h_aq else 'MISSED'}); peak concurrent {eng.peak_concurrent} "
+               f"(issue target 200 at 10 calls/s for 5 min{'' if full else ': not this run'})")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.append(f"peak RSS (bench process incl. engine): {rss_mb:.0f} MB")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20 calls, 2/s, 10 agents")
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=5.0, help="new calls per second")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--talk-ms", type=int, default=4000, help="agent talk time before its BYE")
+    parser.add_argument("--max-wait-s", type=float, default=120.0, help="a caller waits at most this for the BYE")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (sipp logs)")
+    parser.add_argument("--trace", action="store_true", help="sipp -trace_msg logs (implies --keep)")
+    args = parser.parse_args()
+    if args.trace:
+        TRACE.append("-trace_msg")
+        args.keep = True
+    if args.quick:
+        args.calls, args.rate, args.concurrency, args.agents = 20, 2.0, 10, 10
+    if not (0 < args.rate <= MAX_RATE and 0 < args.concurrency <= MAX_CONCURRENCY and 0 < args.calls <= MAX_CALLS):
+        raise SystemExit(f"bounds: rate <= {MAX_RATE}/s, concurrency <= {MAX_CONCURRENCY}, calls <= {MAX_CALLS}")
+    if shutil.which("sipp") is None:
+        raise SystemExit("sipp not found: apt-get install sip-tester")
+    phases = asyncio.run(main_async(args))
+    print("\n" + report(args, phases), flush=True)
+
+
+if __name__ == "__main__":
+    main()
