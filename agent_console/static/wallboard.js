@@ -7,7 +7,7 @@
 
   function setConn(on) {
     const c = $("conn");
-    c.className = on ? "conn on" : "conn off";
+    c.className = on ? "wb-conn on" : "wb-conn off";
     c.dataset.i18n = on ? "wb.live" : "wb.offline";
     c.textContent = t(c.dataset.i18n);
   }
@@ -137,7 +137,9 @@
       const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
         `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
       lo.disabled = !(a.state === "available" || a.state === "not_ready");
-      actions.append(nr, lo, actionButton("act.skills", "", () => editSkills(a)));
+      const sk = actionButton("act.skills", "", () => editSkills(a));
+      sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
+      actions.append(nr, lo, sk);
       tr.append(who, state, el("td", "small", a.reason || ""), time, call, el("td", "num", a.handled_today), actions);
       body.append(tr);
     }
@@ -148,6 +150,7 @@
     list.replaceChildren();
     const alerts = (W.board && W.board.alerts) || [];
     $("alerts-none").hidden = alerts.length > 0;
+    $("alert-count").textContent = alerts.length ? `(${alerts.length})` : "";
     for (const al of alerts) {
       const li = el("li", `alert ${al.state} lvl-${al.level}`);
       li.dataset.alert = al.alert_id;

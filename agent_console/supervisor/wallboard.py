@@ -110,6 +110,13 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
                 "since": call.answered_at if call.answered_at is not None else call.queued_at},
             "handled_today": handled_today.get(a.agent_id, 0),
         })
+    known = {a.agent_id for a in agents}
+    for agent_id in sorted(set(names) - known):  # in the CRM, never logged in since the engine started
+        out_agents.append({"agent_id": agent_id, "name": names[agent_id], "state": "logged_out", "reason": None,
+                           "since": None, "time_in_state_s": None, "queues": [], "skills": {},
+                           "not_ready_after_call": None, "call": None,
+                           "handled_today": handled_today.get(agent_id, 0)})
+    out_agents.sort(key=lambda a: a["agent_id"])
     default = KpiPolicy()
     day_times = [t for t in agent_times if t.at + 900 > midnight]
     win_times = [t for t in agent_times if t.at + 900 > now - window_min * 60]

@@ -1,0 +1,43 @@
+"""Interventions on the real Asterisk: a supervisor listens to an agent's live call (the
+supervisor's simulated phone is originated into ChanSpy on the agent's channel), then barges;
+both are audited. Forcing not ready during the call takes effect after it."""
+
+from __future__ import annotations
+
+import httpx
+
+from cti.journey import CallConnected
+from tests.asterisk.supervisor.conftest import Running, until
+
+
+async def test_listen_and_barge_on_a_live_call(running: Running) -> None:
+    eng = running.engine
+    await eng.desk.login_queues("1001", ["support", "general"])
+    await eng.desk.set_ready("1001")
+    linkedid = await running.place_support_call()
+    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
+    await until(lambda: eng.acd.agent_calls("1001") and eng.acd.agent_calls("1001")[0].agent_channel)
+
+    async with httpx.AsyncClient(base_url=eng.url, timeout=30) as c:
+        r = await c.post("/api/auth/login", json={"username": "agent1", "password": "agent1-demo"})
+        assert r.status_code == 200
+        r = await c.post("/api/supervisor/agents/1001/spy", json={"mode": "listen", "phone": "2001"})
+        assert r.status_code == 403  # an agent cannot listen to a colleague
+        r = await c.post("/api/auth/login", json={"username": "sup1", "password": "sup1-demo-1"})
+        assert r.status_code == 200
+        r = await c.post("/api/supervisor/agents/1001/spy", json={"mode": "listen", "phone": "2001"})
+        assert r.status_code == 200, r.text
+        # The supervisor's phone answered and runs ChanSpy on the agent's leg.
+        spying = await until(lambda: "ChanSpy" in running.pbx.cli("core show channels concise")
+                             and running.pbx.cli("core show channels concise"), timeout_s=10)
+        assert "Local/2001@cti-sim-phone" in spying
+        r = await c.post("/api/supervisor/agents/1001/spy", json={"mode": "barge", "phone": "2001"})
+        assert r.status_code == 200, r.text
+        r = await c.post("/api/supervisor/agents/1001/not-ready", json={"reason": "supervisor"})
+        assert r.status_code == 200
+        assert eng.router.agent("1001").state.value == "on_call"  # the call goes on
+        assert eng.router.agent("1001").not_ready_after_call == "supervisor"
+        audit = [a for a in (await c.get("/api/supervisor/audit")).json() if not a["action"].startswith("alert.")]
+    assert [a["action"] for a in audit] == ["agent.force_not_ready", "spy.barge", "spy.listen"]
+    assert all(a["actor"] == "sup1" and a["target"] == "agent:1001" for a in audit)
+    assert audit[-1]["detail"]["linkedid"] == linkedid

@@ -1,0 +1,79 @@
+"""Real headless Chromium on the real Engine and Asterisk: sup1 logs in and lands on the wallboard;
+a real call waits in the support queue (the board shows it waiting), an agent goes ready and takes
+it (the board shows it talking), then a screenshot for docs/screenshots/wallboard.png."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from cti.journey import CallConnected
+from tests.asterisk.supervisor.conftest import Running, running, until  # noqa: F401 - the fixture
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "wallboard.png"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    ctx = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US")
+    pg = await ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        yield pg
+    finally:
+        await ctx.close()
+    real = [e for e in errors if "Failed to load resource" not in e]  # the 401 on /api/me before login
+    assert not real, f"errors in the page: {real}"
+
+
+async def test_wallboard_follows_a_real_call(running: Running, page: Page) -> None:  # noqa: F811
+    eng = running.engine
+    await page.goto(eng.url + "/")
+    await page.fill("#login-username", "sup1")
+    await page.fill("#login-password", "sup1-demo-1")
+    await page.click("#login-submit")
+    await page.wait_for_url("**/wallboard")
+    await expect(page.locator("#conn")).to_have_class("wb-conn on")
+    support = page.locator('#queues tr[data-queue="support"]')
+    await expect(page.locator("#tot-waiting")).to_have_text("0")
+    await expect(page.locator("#tot-talking")).to_have_text("0")
+
+    # Agent 1001 is logged in to support but not ready (with nobody logged in the call would go on to
+    # general): the call waits in the support queue, and the board says so.
+    await eng.desk.login_queues("1001", ["support", "general"])
+    agent = page.locator('#agents tr[data-agent="1001"]')
+    await expect(agent.locator(".pill")).to_have_text("Not ready")
+    linkedid = await running.place_support_call()
+    await expect(page.locator("#tot-waiting")).to_have_text("1", timeout=5000)
+    await expect(support.locator("td.waiting")).to_have_text("1")
+
+    # The agent goes ready and takes it: waiting 0, talking 1, the agent on that call.
+    await eng.desk.set_ready("1001")
+    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
+    await expect(page.locator("#tot-talking")).to_have_text("1", timeout=5000)
+    await expect(page.locator("#tot-waiting")).to_have_text("0")
+    await expect(support.locator("td.talking")).to_have_text("1")
+    await expect(agent.locator(".pill")).to_have_text("On call")
+    await expect(agent).to_contain_text("support")
+    await expect(agent.get_by_role("button", name="Listen")).to_be_enabled()
+    await page.wait_for_timeout(1200)  # let the time-in-state counters tick once for the picture
+    SHOT.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOT), full_page=True)
