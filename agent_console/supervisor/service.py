@@ -27,9 +27,10 @@ from agent_console.security import Principal
 from agent_console.supervisor.agents import AgentClock
 from agent_console.supervisor.alerting import AlertRunner, load_open_cases
 from agent_console.supervisor.audit import AuditLog
+from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import load_records
-from agent_console.supervisor.wallboard import LiveCallView, Wallboard, compute_board, kpi_dict
+from agent_console.supervisor.wallboard import Wallboard
 from crm_core.db import Database
 from crm_core.models import User
 from cti.ami.control import CallControl

@@ -1,137 +1,24 @@
-"""The live wallboard: a snapshot every ``every_s`` pushed to supervisors over /ws/supervisor.
-
-``compute_board`` is pure: router views, live calls, agent clock and call records in, a JSON-ready
-dict out. KPIs are ``acd.kpis.summarize`` over the rolling window (``window_min``) and over today
-(local midnight in ``settings.timezone``), with each queue's own SL threshold (``service_level_s``
-and ``short_abandon_s`` from queues.yaml) and SL target (its ``sl_below`` alert rule, else 80 %).
-``Wallboard`` owns the loop: it re-reads today's records every ``records_every_s`` and keeps only
-the newest snapshot for each slow client.
+"""The live wallboard: a snapshot (``board.compute_board``) every ``every_s`` pushed to supervisors
+over /ws/supervisor. ``Wallboard`` owns the loop: it re-reads today's records every
+``records_every_s`` and keeps only the newest snapshot for each slow client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from acd.kpis import AgentTime, CallRecord, KpiPolicy, KpiSummary, bucket_start, in_window, summarize
-from acd.model import AgentView, QueueConfig
-from acd.stats import QueueSnapshot
-from agent_console.supervisor.agents import AgentClock
+from acd.kpis import CallRecord
 
 log = logging.getLogger(__name__)
-
-AGENT_STATES = ("logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LiveCallView:
-    """What the board shows of a live call (from ``acd.delivery.LiveCall``)."""
-
-    linkedid: str
-    queue: str
-    status: str
-    agent_id: str | None
-    caller_number: str
-    queued_at: float
-    answered_at: float | None
-
-
-def kpi_dict(k: KpiSummary) -> dict[str, Any]:
-    return dataclasses.asdict(k)
-
-
-def policy_for(cfg: QueueConfig | None, sl_target: float) -> KpiPolicy:
-    if cfg is None:
-        return KpiPolicy(sl_target=sl_target)
-    return KpiPolicy(sl_seconds=cfg.service_level_s, short_abandon_s=cfg.short_abandon_s, sl_target=sl_target)
-
-
-def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[QueueSnapshot],
-                  configs: Mapping[str, QueueConfig], sl_targets: Mapping[str, float],
-                  agents: Sequence[AgentView], names: Mapping[str, str], clock: AgentClock,
-                  calls: Iterable[LiveCallView], records: Sequence[CallRecord],
-                  agent_times: Sequence[AgentTime] = ()) -> dict[str, Any]:
-    """One wallboard snapshot (see docs/supervisor.md for the fields)."""
-    midnight = bucket_start(now, "day", tz)
-    day = [r for r in records if midnight <= r.at <= now]
-    window = in_window(records, now, window_min)
-    live = list(calls)
-    talking_by_queue: dict[str, int] = {}
-    for c in live:
-        if c.status in ("talking", "held"):
-            talking_by_queue[c.queue] = talking_by_queue.get(c.queue, 0) + 1
-    by_state_in: dict[str, dict[str, int]] = {q.queue: dict.fromkeys(AGENT_STATES, 0) for q in queues}
-    for a in agents:
-        for qn in a.queues:
-            if qn in by_state_in:
-                by_state_in[qn][a.state.value] += 1
-    out_queues = []
-    for q in queues:
-        target = sl_targets.get(q.queue, 0.8)
-        pol = policy_for(configs.get(q.queue), target)
-        q_day = [r for r in day if r.queue == q.queue]
-        q_win = [r for r in window if r.queue == q.queue]
-        out_queues.append({
-            "queue": q.queue, "waiting": q.waiting, "ringing": q.ringing,
-            "talking": talking_by_queue.get(q.queue, 0), "longest_wait_s": round(q.longest_wait_s, 1),
-            "sl_seconds": pol.sl_seconds, "sl_target": target,
-            "agents": by_state_in.get(q.queue, {}), "logged_in": q.agents_logged_in,
-            "available": q.agents_available,
-            "window": kpi_dict(summarize(q_win, pol)), "today": kpi_dict(summarize(q_day, pol)),
-        })
-    handled_today: dict[str, int] = {}
-    for r in day:
-        if r.handled and r.agent_id:
-            handled_today[r.agent_id] = handled_today.get(r.agent_id, 0) + 1
-    current: dict[str, LiveCallView] = {}
-    for c in live:
-        if c.agent_id and c.status in ("ringing", "talking", "held"):
-            current.setdefault(c.agent_id, c)
-    out_agents = []
-    for a in sorted(agents, key=lambda v: v.agent_id):
-        since = clock.since(a.agent_id)
-        call = current.get(a.agent_id)
-        out_agents.append({
-            "agent_id": a.agent_id, "name": names.get(a.agent_id, ""), "state": a.state.value, "reason": a.reason,
-            "since": since, "time_in_state_s": round(now - since, 1) if since is not None else None,
-            "queues": list(a.queues), "skills": dict(a.skills), "not_ready_after_call": a.not_ready_after_call,
-            "call": None if call is None else {
-                "linkedid": call.linkedid, "queue": call.queue, "status": call.status,
-                "caller_number": call.caller_number,
-                "since": call.answered_at if call.answered_at is not None else call.queued_at},
-            "handled_today": handled_today.get(a.agent_id, 0),
-        })
-    known = {a.agent_id for a in agents}
-    for agent_id in sorted(set(names) - known):  # in the CRM, never logged in since the engine started
-        out_agents.append({"agent_id": agent_id, "name": names[agent_id], "state": "logged_out", "reason": None,
-                           "since": None, "time_in_state_s": None, "queues": [], "skills": {},
-                           "not_ready_after_call": None, "call": None,
-                           "handled_today": handled_today.get(agent_id, 0)})
-    out_agents.sort(key=lambda a: a["agent_id"])
-    default = KpiPolicy()
-    day_times = [t for t in agent_times if t.at + 900 > midnight]
-    win_times = [t for t in agent_times if t.at + 900 > now - window_min * 60]
-    return {
-        "type": "wallboard", "ts": now, "tz": tz, "window_min": window_min,
-        "totals": {
-            "waiting": sum(q.waiting for q in queues), "ringing": sum(q.ringing for q in queues),
-            "talking": sum(1 for c in live if c.status in ("talking", "held")),
-            "longest_wait_s": round(max((q.longest_wait_s for q in queues), default=0.0), 1),
-            "agents": {s: sum(1 for a in agents if a.state.value == s) for s in AGENT_STATES},
-            "window": kpi_dict(summarize(window, default, win_times)),
-            "today": kpi_dict(summarize(day, default, day_times)),
-        },
-        "queues": out_queues, "agents": out_agents,
-    }
 
 
 class Subscriber:

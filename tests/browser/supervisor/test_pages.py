@@ -1,0 +1,71 @@
+"""Real Chromium on the supervisor pages (unstarted Engine, seeded CRM): reports with CSV export and
+SVG trend charts, the Erlang C calculator, Chinese labels, and an agent kept out."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from playwright.async_api import Page, expect
+
+from tests.web.supervisor.conftest import Site
+
+
+async def _login(page: Page, base: str, user: str, password: str) -> None:
+    await page.goto(base + "/")
+    await page.fill("#login-username", user)
+    await page.fill("#login-password", password)
+    await page.click("#login-submit")
+
+
+async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
+    await _login(page, site.base, "sup1", "sup1-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await expect(page.locator('#queues tr[data-queue="support"]')).to_be_visible()
+
+    await page.click("a[href='/reports']")
+    await expect(page.locator("#csv-link")).to_have_attribute("href", re.compile("format=csv"))  # first load done
+    await page.select_option("#f-interval", "day")
+    await page.select_option("#f-group", "queue")
+    await page.fill("#f-start", (datetime.now(UTC) - timedelta(days=20)).strftime("%Y-%m-%dT%H:%M"))
+    await page.click("#rep-form button[type=submit]")
+    await expect(page.locator("#csv-link")).to_have_attribute("href", re.compile("group_by=queue.*format=csv"))
+    rows = page.locator("#report tbody tr")
+    await expect(rows.first).to_be_visible()
+    assert await rows.count() >= 2  # the seed's history: several days and queues
+    href = await page.get_attribute("#csv-link", "href")
+    assert href
+    csv = await page.request.get(site.base + href)
+    assert csv.ok and (await csv.text()).startswith("interval_start,interval,group_by,key,offered")
+    for chart in ("#chart-sl", "#chart-offered", "#chart-aht"):
+        await expect(page.locator(chart)).to_have_attribute("src", re.compile("chart.svg.*interval=day"))
+        await page.wait_for_function(f"document.querySelector('{chart}').naturalWidth > 0")
+
+    await page.click("a[href='/staffing']")
+    await expect(page.locator("#r-need")).to_be_visible()  # the page computed its defaults
+    await page.fill("#s-calls", "100")
+    await page.fill("#s-interval", "1800")
+    await page.fill("#s-aht", "180")
+    await page.fill("#s-target", "80")
+    await page.fill("#s-seconds", "20")
+    await page.fill("#s-shrinkage", "30")
+    await page.click("#st-form button[type=submit]")
+    await expect(page.locator("#r-need")).to_have_text("14")
+    await expect(page.locator("#r-positions")).to_have_text("20")
+    await expect(page.locator("#r-traffic")).to_have_text("10.00")
+
+    await page.click(".lang-toggle")
+    await expect(page.locator("#r-need")).to_have_text("14")
+    await expect(page.locator("[data-i18n='st.title']").first).to_have_text("排班计算（Erlang C）")
+    await expect(page.locator("dt").nth(1)).to_have_text("所需坐席")
+    await page.click("a[href='/wallboard']")
+    await expect(page.locator("#queues th").first).to_have_text("队列")  # the choice is kept across pages
+
+
+async def test_an_agent_is_kept_out_of_the_wallboard(site: Site, page: Page) -> None:
+    await _login(page, site.base, "agent1", "agent1-demo")
+    await page.wait_for_url(site.base + "/")
+    await page.goto(site.base + "/wallboard")
+    await expect(page.locator("#forbidden")).to_be_visible()
+    await expect(page.locator("#main")).to_be_hidden()
+    assert not site.svc.wallboard.subscribers
