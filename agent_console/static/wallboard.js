@@ -172,6 +172,7 @@
   S.onLang.push(render);
   window.Sup.start(() => {
     $("my-phone").value = localStorage.getItem("cti.sup.phone") || "";
+    $("spy-stop").addEventListener("click", () => act(t("act.stop"), "POST", "/api/supervisor/spy/stop"));
     connect();
     setInterval(tick, 1000);
   });

@@ -9,7 +9,7 @@ from cti.events import Event, event
 
 @event("supervisor.intervention")
 class SupervisorIntervention(Event):
-    """A supervisor acted on an agent. ``action``: spy.listen, spy.whisper, spy.barge,
+    """A supervisor acted on an agent. ``action``: spy.listen, spy.whisper, spy.barge, spy.stop,
     agent.force_not_ready, agent.force_logout, agent.set_skills."""
 
     actor: str

@@ -51,6 +51,10 @@ def build_router(svc: SupervisorService) -> APIRouter:
         phone = await svc.phone_of(who, body.phone)
         return await svc.interventions.spy(who, agent_id, body.mode, phone)
 
+    @r.post("/spy/stop")
+    async def spy_stop(who: Supervisor) -> dict[str, Any]:
+        return await svc.interventions.stop_spy(who)
+
     @r.post("/agents/{agent_id}/not-ready")
     async def not_ready(agent_id: str, body: NotReadyBody, who: Supervisor) -> dict[str, Any]:
         return await svc.interventions.force_not_ready(who, agent_id, body.reason)

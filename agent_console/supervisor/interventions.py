@@ -1,6 +1,7 @@
 """Interventions on an agent: listen / whisper / barge (ChanSpy), force not ready, force logout,
 live skill change. Each one is carried out, then written to the audit log and published as a
-``supervisor.intervention`` event (who, whom, what, when).
+``supervisor.intervention`` event (who, whom, what, when). ``spy.stop`` hangs up the
+supervisor's spy leg (starting another spy does too).
 
 Spying rings the supervisor's phone first: an Originate of the supervisor's phone into the
 ``ChanSpy`` application on the agent's channel; when the phone answers it hears (listen), speaks
@@ -22,6 +23,7 @@ from agent_console.supervisor.audit import AuditLog
 from agent_console.supervisor.events import SupervisorIntervention
 from cti.ami.control import CallControl
 from cti.bus import EventBus
+from cti.errors import CtiError
 
 SpyMode = Literal["listen", "whisper", "barge"]
 _EXTENSION = re.compile(r"^[0-9]{2,15}$")
@@ -42,6 +44,8 @@ class Interventions:
                  on_change: Callable[[], Any] = lambda: None) -> None:
         self.acd, self._control, self.bus, self.audit = acd, control, bus, audit
         self._phone_kind, self.clock, self._on_change = phone_kind, clock, on_change
+        # supervisor username -> (spy channel, agent, linkedid): one spy per supervisor at a time
+        self.spies: dict[str, tuple[str, str, str]] = {}
 
     def _agent(self, agent_id: str) -> Any:
         try:
@@ -71,12 +75,31 @@ class Interventions:
             raise IllegalAgentAction(f"agent {agent_id} has no connected call to {mode} on")
         call = calls[0]
         channel = phone_channel(phone, self._phone_kind())
+        await self._end_spy(who.username)  # switching listen -> whisper -> barge: one spy leg at a time
         result = await self._control().spy(channel, call.agent_channel or "", mode,
                                            caller_id=f"\"{mode} {agent_id}\" <{agent_id}>")
         if not result.success:
             raise IllegalAgentAction(f"the supervisor's phone {phone} did not answer (reason {result.reason})")
+        if result.channel:
+            self.spies[who.username] = (result.channel, agent_id, call.linkedid)
         return await self._done(who, f"spy.{mode}", agent_id, call.linkedid,
                                 {"phone": phone, "spy_channel": result.channel or ""})
+
+    async def _end_spy(self, username: str) -> tuple[str, str, str] | None:
+        spy = self.spies.pop(username, None)
+        if spy is not None:
+            try:
+                await self._control().hangup(spy[0])
+            except CtiError:
+                pass  # already gone: ChanSpy's E option ends it with the agent's call, or the phone hung up
+        return spy
+
+    async def stop_spy(self, who: Principal) -> dict[str, Any]:
+        """Hang up this supervisor's spy leg."""
+        spy = await self._end_spy(who.username)
+        if spy is None:
+            raise IllegalAgentAction("you are not listening to any call")
+        return await self._done(who, "spy.stop", spy[1], spy[2], {"spy_channel": spy[0]})
 
     async def force_not_ready(self, who: Principal, agent_id: str, reason: str = "supervisor") -> dict[str, Any]:
         if not _REASON.match(reason):

@@ -9,7 +9,9 @@ queue-entry time); ``resolved`` is the wrap-up's resolved-on-first-contact flag.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -66,3 +68,57 @@ async def load_records(db: Database, since: float, until: float | None = None) -
     async with db.session() as s:
         rows = (await s.execute(query.order_by(Interaction.started_at))).all()
     return [r for r in (record_of(row) for row in rows) if r is not None]
+
+
+class RecordCache:
+    """Today's records for the wallboard, read incrementally: after one full read, each refresh
+    reads only interactions updated since the last one seen (minus ``overlap_s``, for clocks and
+    transactions that commit out of order); a full read every ``full_every_s`` drops rows that
+    were deleted."""
+
+    def __init__(self, db: Database, *, full_every_s: float = 300.0, overlap_s: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db, self.full_every_s, self.overlap_s, self.clock = db, full_every_s, overlap_s, clock
+        self._by_id: dict[str, CallRecord] = {}
+        self._since = math.inf
+        self._mark: datetime | None = None
+        self._full_at = -math.inf
+        self.full_reads = 0
+        self.partial_reads = 0
+
+    def reset(self) -> None:
+        """Read everything again next time (rows may have been deleted)."""
+        self._mark = None
+
+    async def load(self, since: float) -> list[CallRecord]:
+        now = self.clock()
+        full = self._mark is None or since < self._since or now - self._full_at >= self.full_every_s
+        query = select(*_COLUMNS, Interaction.updated_at).where(
+            Interaction.started_at >= datetime.fromtimestamp(since, UTC))
+        if full:
+            query = query.where(Interaction.outcome.is_not(None))
+        else:
+            assert self._mark is not None
+            query = query.where(Interaction.updated_at >= self._mark - timedelta(seconds=self.overlap_s))
+        async with self.db.session() as s:
+            rows = (await s.execute(query)).all()
+        if full:
+            self._by_id, self._full_at = {}, now
+            self.full_reads += 1
+        else:
+            self.partial_reads += 1
+        for row in rows:
+            rec = record_of(row)
+            if rec is None:
+                self._by_id.pop(row.linkedid, None)
+            else:
+                self._by_id[row.linkedid] = rec
+            mark = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+            if self._mark is None or mark > self._mark:
+                self._mark = mark
+        if self._mark is None:
+            self._mark = datetime.fromtimestamp(now, UTC)
+        if since > self._since or full:
+            self._by_id = {k: r for k, r in self._by_id.items() if r.arrived_at >= since}
+        self._since = since
+        return sorted(self._by_id.values(), key=lambda r: r.at)

@@ -29,7 +29,7 @@ from agent_console.supervisor.alerting import AlertRunner, load_open_cases
 from agent_console.supervisor.audit import AuditLog
 from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict
 from agent_console.supervisor.interventions import Interventions
-from agent_console.supervisor.records import load_records
+from agent_console.supervisor.records import RecordCache, load_records
 from agent_console.supervisor.wallboard import Wallboard
 from crm_core.db import Database
 from crm_core.models import User
@@ -61,6 +61,7 @@ class SupervisorService:
         self.agent_clock = AgentClock()
         self.names: dict[str, str] = {}
         self.audit = AuditLog(db)
+        self.record_cache = RecordCache(db, clock=clock)
         self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
                                    records_every_s=records_every_s, since_of=self._records_since, clock=clock)
         self.alerts = AlertRunner(AlertEngine(rules), bus, self.audit, agent_since=self.agent_clock.since,
@@ -83,7 +84,7 @@ class SupervisorService:
         return min(bucket_start(now, "day", self.tz), now - self.window_min * 60.0)
 
     async def _load(self, since: float) -> Any:
-        records = await load_records(self.db, since)
+        records = await self.record_cache.load(since)
         async with self.db.session() as s:
             rows = (await s.execute(select(User.agent_id, User.display_name).where(User.agent_id.is_not(None)))).all()
         self.names = {r.agent_id: r.display_name for r in rows}
@@ -97,6 +98,11 @@ class SupervisorService:
                              sl_targets=self.sl_targets, agents=self.acd.router.agents(), names=self.names,
                              clock=self.agent_clock, calls=calls, records=records,
                              agent_times=self.agent_clock.times(now, since=self._records_since(now)))
+
+    def invalidate_records(self) -> None:
+        """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
+        self.record_cache.reset()
+        self.wallboard.invalidate_records()
 
     async def board(self) -> dict[str, Any]:
         return self.wallboard.latest or await self.wallboard.refresh()

@@ -1,6 +1,6 @@
 """Interventions on the real Asterisk: a supervisor listens to an agent's live call (the
-supervisor's simulated phone is originated into ChanSpy on the agent's channel), then barges;
-both are audited. Forcing not ready during the call takes effect after it."""
+supervisor's simulated phone is originated into ChanSpy on the agent's channel), then barges
+(the listening leg is replaced), then stops; all audited. Forcing not ready during the call takes effect after it."""
 
 from __future__ import annotations
 
@@ -31,13 +31,23 @@ async def test_listen_and_barge_on_a_live_call(running: Running) -> None:
         spying = await until(lambda: "ChanSpy" in running.pbx.cli("core show channels concise")
                              and running.pbx.cli("core show channels concise"), timeout_s=10)
         assert "Local/2001@cti-sim-phone" in spying
+        listen_leg = r.json()["detail"]["spy_channel"]
+        assert listen_leg.startswith("Local/2001@cti-sim-phone-")
         r = await c.post("/api/supervisor/agents/1001/spy", json={"mode": "barge", "phone": "2001"})
         assert r.status_code == 200, r.text
+        barge_leg = r.json()["detail"]["spy_channel"]
+        # Barging replaced listening: the first spy leg was hung up.
+        await until(lambda: listen_leg not in running.pbx.cli("core show channels concise"), timeout_s=10)
+        assert barge_leg in running.pbx.cli("core show channels concise")
+        r = await c.post("/api/supervisor/spy/stop")
+        assert r.status_code == 200, r.text
+        await until(lambda: "ChanSpy" not in running.pbx.cli("core show channels concise"), timeout_s=10)
+        assert (await c.post("/api/supervisor/spy/stop")).status_code == 409
         r = await c.post("/api/supervisor/agents/1001/not-ready", json={"reason": "supervisor"})
         assert r.status_code == 200
         assert eng.router.agent("1001").state.value == "on_call"  # the call goes on
         assert eng.router.agent("1001").not_ready_after_call == "supervisor"
         audit = [a for a in (await c.get("/api/supervisor/audit")).json() if not a["action"].startswith("alert.")]
-    assert [a["action"] for a in audit] == ["agent.force_not_ready", "spy.barge", "spy.listen"]
+    assert [a["action"] for a in audit] == ["agent.force_not_ready", "spy.stop", "spy.barge", "spy.listen"]
     assert all(a["actor"] == "sup1" and a["target"] == "agent:1001" for a in audit)
     assert audit[-1]["detail"]["linkedid"] == linkedid

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 import websockets
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from websockets.exceptions import InvalidStatus
 
 from acd.delivery import LiveCall
@@ -62,7 +62,7 @@ async def add_calls(site: Site, now: float) -> None:
             s.add(Interaction(started_at=_at(started), answered_at=_at(started + 5) if r["outcome"] == "answered"
                               else None, ended_at=_at(started + 120), direction="inbound", status="complete",
                               **r))
-    site.svc.wallboard.invalidate_records()
+    site.svc.invalidate_records()
 
 
 async def test_agents_are_refused_everywhere_supervisors_and_admins_allowed(site: Site) -> None:
@@ -134,6 +134,17 @@ async def test_wallboard_kpis_follow_the_crm_and_the_router(site: Site) -> None:
     assert agents["1001"]["state"] == "available" and agents["1001"]["handled_today"] == 2
     assert agents["1002"]["state"] == "not_ready" and agents["1002"]["handled_today"] == 1
     assert agents["1001"]["name"]
+
+    # A wrap-up rewrites a row: the next read picks only that change up, and the board follows.
+    full = site.svc.record_cache.full_reads
+    async with site.engine.db.session() as s:
+        row = (await s.scalars(select(Interaction).where(Interaction.linkedid == "c2"))).one()
+        row.wait_s = 10.0
+    site.svc.wallboard.invalidate_records()
+    board = await site.svc.wallboard.refresh()
+    support = next(q for q in board["queues"] if q["queue"] == "support")
+    assert support["today"]["answered_within_t"] == 2 and support["today"]["asa_s"] == pytest.approx(7.5)
+    assert site.svc.record_cache.full_reads == full and site.svc.record_cache.partial_reads >= 1
 
 
 async def test_interventions_are_carried_out_audited_and_published(site: Site) -> None:
