@@ -6,8 +6,7 @@ its segments, disposition and notes."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,50 +14,27 @@ from sqlalchemy import select
 
 from agent_console.events import AgentOffer
 from agent_console.ports import WrapUpInput
-from crm_core.db import Database
 from crm_core.interactions import interaction_by_linkedid, segments_of
 from crm_core.models import Customer
-from crm_core.seed import seed_demo
 from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, IvrFinished, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-
-
-async def until(predicate: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+from tests.helpers import engine_settings, running_engine, until
 
 
 @pytest.fixture
 async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> AsyncIterator[tuple[Engine, list[Event]]]:
-    settings = pbx_settings.model_copy(update={
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}", "state_dir": tmp_path / "state"})
-    db = Database.from_settings(settings)
-    await db.upgrade()
-    await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
-    await db.dispose()
-    eng = Engine(settings, answer_after_s=0.5)
     seen: list[Event] = []
 
     async def record(ev: Event) -> None:
         seen.append(ev)
 
-    eng.bus.subscribe(Event, record, name="test.recorder")
-    await eng.start()
-    try:
+    settings = engine_settings(pbx_settings, tmp_path)
+    subscribe = lambda eng: eng.bus.subscribe(Event, record, name="test.recorder")  # noqa: E731
+    async with running_engine(pbx, settings, before_start=subscribe, answer_after_s=0.5) as eng:
         yield eng, seen
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        await eng.stop()
 
 
 async def test_known_caller_reaches_agent_with_pop_and_is_logged_once(engine: tuple[Engine, list[Event]]) -> None:

@@ -12,40 +12,28 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
-from crm_core.db import Database
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import Customer
-from crm_core.seed import seed_demo
 from cti.engine import Engine
 from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.browser.console.conftest import shot
+from tests.helpers import engine_settings, running_engine
 
 
 @pytest.fixture
 async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Engine, list[Event]]]:
-    settings = pbx_settings.model_copy(update={
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}", "state_dir": tmp_path / "state"})
-    db = Database.from_settings(settings)
-    await db.upgrade()
-    await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
-    await db.dispose()
-    eng = Engine(settings, answer_after_s=1.0)
     seen: list[Event] = []
 
     async def record(ev: Event) -> None:
         seen.append(ev)
 
-    eng.bus.subscribe(QueueEntered, record, name="test.queue_entered")
-    await eng.start()
-    try:
+    settings = engine_settings(pbx_settings, tmp_path)
+    subscribe = lambda eng: eng.bus.subscribe(QueueEntered, record, name="test.recorder")  # noqa: E731
+    async with running_engine(pbx, settings, before_start=subscribe, answer_after_s=3.0) as eng:
         yield eng, seen
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        await eng.stop()
 
 
 async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[Engine, list[Event]],
@@ -61,7 +49,7 @@ async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[En
     await page.keyboard.press("Enter")
     await expect(page.locator("#console-view")).to_be_visible()
     await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true")
-    await page.keyboard.press("r")  # log in to the queues and go ready
+    await page.click("#btn-ready")  # log in to the queues and go ready
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
 
     result = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
