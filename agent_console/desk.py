@@ -24,7 +24,8 @@ from cti.errors import CtiError
 from cti.journey import WrapUpDone
 
 REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
-           ("after_call_work", "After-call work"), ("missed", "Missed a call"), ("login", "Just logged in")]
+           ("after_call_work", "After-call work"), ("missed", "Missed a call"), ("login", "Just logged in"),
+           ("outbound", "On an outbound call")]
 
 
 def level(value: Any) -> int:
@@ -80,11 +81,7 @@ class EngineDesk:
         wanted = queues or sorted(q for q in known if q in skills or q == "general")
         phone = AgentPhone(user.extension or agent_id, kind="sip" if self.phone_kind == "sip" else "sim",
                            answer_after_s=self.answer_after_s)
-        try:
-            current = self.acd.router.agent(agent_id).state
-        except UnknownAgent:
-            current = AgentState.LOGGED_OUT
-        if current is not AgentState.LOGGED_OUT:
+        if self._state(agent_id) is not AgentState.LOGGED_OUT:
             raise IllegalAgentAction("already logged in to the ACD; log out first to change queues")
         await self._acd(self.acd.agent_login(agent_id, skills, wanted, phone=phone))
 
@@ -122,7 +119,16 @@ class EngineDesk:
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
+        # The ACD must not offer a queued call to an agent busy on an outbound call.
+        if self._state(agent_id) is AgentState.AVAILABLE:
+            await self._acd(self.acd.set_not_ready(agent_id, "outbound"))
         return await self._acd(self.acd.dial(agent_id, number.lstrip("+"), customer_id=customer_id))
+
+    def _state(self, agent_id: str) -> AgentState:
+        try:
+            return self.acd.router.agent(agent_id).state
+        except UnknownAgent:
+            return AgentState.LOGGED_OUT
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
         self._own(agent_id, call_id)
@@ -168,11 +174,14 @@ class EngineDesk:
                                                direction=call.direction, peer_number=call.caller_number,
                                                customer_id=call.customer_id, queue=call.queue or None,
                                                started_at=call.answered_at or call.queued_at))
-        view = self.acd.router.agent(agent_id)
-        if view.state is AgentState.WRAP_UP:
+        state = self._state(agent_id)
+        view = self.acd.router.agent(agent_id) if state is not AgentState.LOGGED_OUT else None
+        outbound_done = (call.direction == "outbound" and state is AgentState.NOT_READY
+                         and view is not None and view.reason == "outbound")
+        if state is AgentState.WRAP_UP or outbound_done:
             if wrap.not_ready_reason:
                 await self._acd(self.acd.set_not_ready(agent_id, wrap.not_ready_reason))
-            elif view.not_ready_after_call is None:
+            elif view is not None and view.not_ready_after_call is None:
                 await self._acd(self.acd.set_ready(agent_id))
         return result
 

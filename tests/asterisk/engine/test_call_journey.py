@@ -88,3 +88,27 @@ async def test_known_caller_reaches_agent_with_pop_and_is_logged_once(engine: tu
         kinds = [seg.kind for seg in await segments_of(session=s, interaction_id=interaction.id)]
     assert kinds[0] == "ivr" and "queue" in kinds and "talk" in kinds and kinds[-1] == "wrapup"
     assert eng.router.agent("1001").state.value == "available"
+
+
+async def test_click_to_dial_rings_agent_then_customer_and_is_logged(engine: tuple[Engine, list[Event]]) -> None:
+    eng, _ = engine
+    await eng.desk.login_queues("1002", ["support"])
+    await eng.desk.set_ready("1002")
+    linkedid = await eng.desk.dial("1002", "+8613912345678", customer_id=None)
+    # Busy on the outbound call: the ACD would not offer it a queued call.
+    assert eng.router.agent("1002").state.value == "not_ready" and eng.router.agent("1002").reason == "outbound"
+    customer_leg = await until(lambda: next((ch for c in eng.ami.model.calls() for ch in c.live
+                                             if ch.name.startswith("Local/8613912345678@cti-sim-customer-")
+                                             and ch.answered_at), None))
+    assert customer_leg is not None
+    await asyncio.sleep(1.0)
+    await eng.desk.hangup("1002", linkedid)
+    await until(lambda: eng.acd.agent_call("1002", linkedid) and eng.acd.agent_call("1002", linkedid).status == "ended")
+    await eng.desk.wrap_up("1002", linkedid, WrapUpInput(disposition="info_given", notes="Called back about the order"))
+    assert eng.router.agent("1002").state.value == "available"
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        row = await interaction_by_linkedid(session=s, linkedid=linkedid)
+    assert row is not None and row.direction == "outbound" and row.agent_id == "1002"
+    assert row.disposition == "info_given" and row.outcome == "answered"
