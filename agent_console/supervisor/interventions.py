@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from acd.delivery import AcdService
+from acd.errors import UnknownAgent
 from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
 from agent_console.errors import IllegalAgentAction, InvalidInput, TargetNotFound
 from agent_console.security import Principal
@@ -50,7 +51,7 @@ class Interventions:
     def _agent(self, agent_id: str) -> Any:
         try:
             return self.acd.router.agent(agent_id)
-        except Exception:  # acd.errors.UnknownAgent: never logged in since the engine started
+        except UnknownAgent:  # never logged in since the engine started
             raise TargetNotFound(f"agent {agent_id} is not known to the ACD (never logged in)") from None
 
     async def _done(self, who: Principal, action: str, agent_id: str, linkedid: str | None = None,

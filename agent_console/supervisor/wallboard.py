@@ -68,9 +68,14 @@ class Wallboard:
         self.listeners: list[Callable[[dict[str, Any]], Any]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._refreshing = asyncio.Lock()
 
     async def refresh(self) -> dict[str, Any]:
         """Re-read records when due, compute a snapshot, push it; returns it."""
+        async with self._refreshing:  # the loop and a REST request may ask at once: one at a time
+            return await self._refresh()
+
+    async def _refresh(self) -> dict[str, Any]:
         now = self.clock()
         if now - self._records_at >= self.records_every_s:
             try:
