@@ -2,7 +2,7 @@
 
 The router (``acd.routing``) is pure; this service owns the clock, the AMI ``CallControl`` and the
 bus. Callers wait in the ``cti-queue`` context (music on hold). An ``Offer`` originates the
-agent's phone with the ``Bridge`` application pointed at the caller's channel: the phone rings (the
+agent's phone into ``cti-agent-connect``, which bridges it with the caller's channel: the phone rings (the
 console pops at that moment), and when the agent answers Asterisk bridges both; a failed or
 timed-out originate is a ring-no-answer and the router requeues the call at the head.
 
@@ -57,7 +57,7 @@ from cti.journey import (
 
 log = logging.getLogger(__name__)
 
-CallStatus = Literal["queued", "ringing", "talking", "held", "ended", "gone"]
+CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "ended", "gone"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,8 @@ class LiveCall:
     status: CallStatus = "queued"
     agent_id: str | None = None
     agent_channel: str | None = None
+    consult_channel: str | None = None  # attended transfer: the target's leg, talking to the agent
+    consult_target: tuple[str, str] | None = None  # (target kind, target)
     answered_at: float | None = None
     ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -209,7 +211,11 @@ class AcdService:
             preferred_agent=preferred, customer_id=call.customer_id))
 
     async def hangup(self, linkedid: str) -> None:
+        """Hang up the caller; while consulting for an attended transfer, complete the transfer."""
         call = self.calls[linkedid]
+        if call.status == "consulting" and call.consult_channel and call.agent_channel:
+            await self._complete_attended(call)
+            return
         await self.control.hangup(call.caller_channel)
 
     async def hold(self, linkedid: str) -> None:
@@ -236,6 +242,9 @@ class AcdService:
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
         agent = call.agent_id
+        if kind == "attended" and target_kind in ("number", "agent"):
+            await self._consult(call, target_kind, target)
+            return
         if target_kind == "number":
             await self.control.redirect(call.caller_channel, "cti-external", target)
         elif target_kind in ("queue", "agent"):
@@ -256,6 +265,44 @@ class AcdService:
                 # The transferring agent named a colleague: prefer them for this call.
                 if call.customer_id is not None:
                     self._last_agent[call.customer_id] = (target, self.clock())
+
+    async def _consult(self, call: LiveCall, target_kind: str, target: str) -> None:
+        """Attended transfer, step 1: the caller goes on hold and the agent talks to the target."""
+        if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
+            raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
+        if target_kind == "number":
+            dial = f"Local/{target}@cti-external/n"
+            answer_after = self.phones.get(call.agent_id, AgentPhone(call.agent_id)).answer_after_s
+        else:
+            phone = self.phones.get(target) or AgentPhone(target)
+            dial, answer_after = phone.dial, phone.answer_after_s
+        await self.control.hold(call.caller_channel, peer=call.agent_channel)
+        call.status = "consulting"
+        await self.bus.publish(HoldStarted(ts=self.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+        await self._call_update(call, "consulting")
+        result = await self.control.originate(
+            dial, context="cti-agent-connect", exten="s",
+            variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel}, timeout_ms=30000)
+        if not result.success or not result.channel:
+            await self.control.unhold(call.caller_channel, peer=call.agent_channel)
+            call.status = "talking"
+            await self.bus.publish(HoldEnded(ts=self.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+            await self._call_update(call, "talking")
+            raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
+        call.consult_channel, call.consult_target = result.channel, (target_kind, target)
+
+    async def _complete_attended(self, call: LiveCall) -> None:
+        """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
+        assert call.consult_channel and call.agent_channel and call.agent_id and call.consult_target
+        await self.control.bridge(call.caller_channel, call.consult_channel)
+        with contextlib.suppress(CtiError):
+            await self.control.hangup(call.agent_channel)
+        now = self.clock()
+        await self.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id))
+        kind, target = call.consult_target
+        await self.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
+                                               target=target, target_kind=kind, kind="attended"))
+        await self._release_agent(call)
 
     async def play_dtmf(self, linkedid: str, digits: str) -> None:
         call = self.calls[linkedid]
@@ -440,9 +487,10 @@ class AcdService:
     async def _ring(self, call: LiveCall, offer: Offer) -> None:
         phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
         result = await self.control.originate(
-            phone.dial, application="Bridge", data=call.caller_channel,
+            phone.dial, context="cti-agent-connect", exten="s",
             caller_id=f"<{call.caller_number}>" if call.caller_number else None,
-            variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid},
+            variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
+                       "CTI_CALLER": call.caller_channel},
             timeout_ms=int(offer.ring_timeout_s * 1000))
         if call.status != "ringing" or call.agent_id != offer.agent_id:
             if result.success and result.channel:  # answered after the offer was withdrawn

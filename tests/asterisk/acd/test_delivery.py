@@ -16,7 +16,7 @@ from acd.routing import Router
 from cti.ami.bridge import AmiBridge
 from cti.bus import InProcessBus
 from cti.events import Event
-from cti.journey import AgentRingNoAnswer, CallConnected, QueueLeft
+from cti.journey import AgentRingNoAnswer, CallConnected, CallTransferred, QueueLeft
 from cti.pbx import ManagedPbx
 
 
@@ -228,3 +228,48 @@ async def test_waiting_caller_hears_position_then_reaches_agent(pbx: ManagedPbx)
         await service.stop()
         await bridge.stop()
         await bus.stop()
+
+
+async def test_attended_transfer_consults_then_connects_caller_to_target(
+        acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    service, bridge, rec = acd
+    await service.agent_login("1001", {"support": 4}, ["support"], phone=AgentPhone("1001", answer_after_s=0.3),
+                              ready=True)
+    channel = await place_caller(bridge, "13200132000")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13200132000",
+                                   queue="support"))
+    await until(lambda: rec.of(CallConnected))
+    agent_leg = service.calls[linkedid].agent_channel
+    await service.transfer(linkedid, target_kind="number", target="8610555", kind="attended")
+    # Consulting: the agent talks to the target while the caller hears music.
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg and target_leg.startswith("Local/8610555@cti-external-")
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)  # type: ignore[arg-type]
+    assert service.calls[linkedid].status == "consulting"
+    # The agent hangs up: the caller is connected to the target and the agent goes to wrap-up.
+    await service.hangup(linkedid)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == target_leg)
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
+    transferred = await until(lambda: rec.of(CallTransferred))
+    assert [(e.kind, e.target) for e in transferred] == [("attended", "8610555")]
+    await bridge.control.hangup(channel)
+
+
+async def test_hold_plays_music_and_resume_reconnects(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    service, bridge, rec = acd
+    await service.agent_login("1001", {"support": 4}, ["support"], phone=AgentPhone("1001", answer_after_s=0.3),
+                              ready=True)
+    channel = await place_caller(bridge, "13100131000")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13100131000",
+                                   queue="support"))
+    await until(lambda: rec.of(CallConnected))
+    agent_leg = service.calls[linkedid].agent_channel
+    await service.hold(linkedid)
+    # The caller left the bridge and hears music on hold.
+    await until(lambda: (ch := bridge.model.channel(channel)) and ch.moh and ch.bridge_id is None)
+    await service.resume(linkedid)
+    peer = await until(lambda: bridge.model.bridged_peer(channel))
+    assert peer.name == agent_leg and service.calls[linkedid].status == "talking"
+    await bridge.control.hangup(channel)
