@@ -207,7 +207,7 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
     async with db.session() as s:
         have = set((await s.scalars(select(User.username))).all())
         wanted = [("admin", "admin-demo-1", "admin", "Administrator 管理员", None, None, {}),
-                  ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, None, {})]
+                  ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, "1009", {})]
         acd_agents = _acd_agents(config_dir)
         for i, (username, display, skills) in enumerate(AGENTS, 1):
             agent_id = str(1000 + i)
