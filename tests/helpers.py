@@ -59,3 +59,32 @@ async def running_engine(pbx: ManagedPbx, settings: Settings, *,
         pbx.cli("channel request hangup all")
         await asyncio.sleep(0.5)
         await engine.stop()
+
+
+async def customer_number(engine: Engine, account: str = "100001") -> tuple[int, str, str]:
+    """A seeded customer's (id, name, E.164 number), by account number."""
+    from sqlalchemy import select
+
+    from crm_core.models import Customer
+
+    async with engine.db.session() as s:
+        customer = (await s.scalars(select(Customer).where(Customer.account_number == account))).one()
+        return customer.id, customer.name, customer.phones[0].e164
+
+
+async def place_call(engine: Engine, queued: Callable[[], list[Any]], number: str, *, dnis: str = "5002",
+                     key: str = "1", timeout_s: float = 30.0) -> Any:
+    """A caller dials ``dnis`` from ``number`` and presses ``key`` until a new QueueEntered shows up
+    in ``queued()``: digits are only heard while the IVR menu listens, so a key sent during another
+    prompt is simply sent again. Returns that QueueEntered."""
+    before = len(queued())
+    result = await engine.ami.control.originate(f"Local/{dnis}@cti-inbound/n", context="cti-sim-caller", exten="s",
+                                                caller_id=f"<{number}>", timeout_ms=10000)
+    assert result.success, result
+    caller_half = str(result.channel)  # the ;1 half: the caller's phone, where DTMF goes in
+    deadline = time.monotonic() + timeout_s
+    while len(queued()) == before:
+        assert time.monotonic() < deadline, "the call never reached the queue"
+        await engine.ami.control.play_dtmf(caller_half, key)
+        await asyncio.sleep(0.7)
+    return queued()[-1]

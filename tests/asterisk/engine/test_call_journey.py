@@ -10,18 +10,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from agent_console.events import AgentOffer
 from agent_console.ports import WrapUpInput
 from crm_core.interactions import interaction_by_linkedid, segments_of
-from crm_core.models import Customer
 from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, IvrFinished, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.helpers import engine_settings, running_engine, until
+from tests.helpers import customer_number, engine_settings, place_call, running_engine, until
 
 
 @pytest.fixture
@@ -39,31 +37,17 @@ async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> Asyn
 
 async def test_known_caller_reaches_agent_with_pop_and_is_logged_once(engine: tuple[Engine, list[Event]]) -> None:
     eng, seen = engine
-    async with eng.db.session() as s:
-        customer = (await s.scalars(select(Customer).where(Customer.account_number == "100001"))).one()
-        number = customer.phones[0].e164
+    customer_id, _, number = await customer_number(eng)
     await eng.desk.login_queues("1001", ["support", "general"])
     await eng.desk.set_ready("1001")
-
-    result = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
-                                             caller_id=f"<{number}>", timeout_ms=10000)
-    assert result.success, result
-    caller_half = await until(lambda: next((ch.name for c in eng.ami.model.calls() for ch in c.live
-                                            if ch.name.startswith("Local/5002@cti-inbound-")
-                                            and ch.name.endswith(";1")), None))
-    # Press 1 (support) until the IVR hands the call to the queue; digits are only heard while
-    # the menu listens, so a key sent during another prompt is simply sent again.
-    while not [e for e in seen if isinstance(e, QueueEntered)]:
-        await eng.ami.control.play_dtmf(caller_half, "1")
-        await asyncio.sleep(1.0)
-        assert len(seen) < 10_000
+    await place_call(eng, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
     ivr = next(e for e in seen if isinstance(e, IvrFinished))
     assert ivr.outcome == "queue" and ivr.queue == "support"
-    assert ivr.customer_id == customer.id
+    assert ivr.customer_id == customer_id
     assert ivr.priority == 10  # key account
 
     offer = await until(lambda: next((e for e in seen if isinstance(e, AgentOffer)), None))
-    assert offer.agent_id == "1001" and offer.customer_id == customer.id
+    assert offer.agent_id == "1001" and offer.customer_id == customer_id
     connected = await until(lambda: next((e for e in seen if isinstance(e, CallConnected)), None))
     assert connected.linkedid == offer.linkedid
     snap = await eng.desk.snapshot("1001")
@@ -83,7 +67,7 @@ async def test_known_caller_reaches_agent_with_pop_and_is_logged_once(engine: tu
         assert interaction is not None
         assert interaction.outcome == "answered"
         assert interaction.disposition == "resolved" and interaction.notes == "Explained the invoice"
-        assert interaction.customer_id == customer.id and interaction.agent_id == "1001"
+        assert interaction.customer_id == customer_id and interaction.agent_id == "1001"
         assert interaction.queue == "support" and interaction.talk_s and interaction.talk_s >= 0.9
         kinds = [seg.kind for seg in await segments_of(session=s, interaction_id=interaction.id)]
     assert kinds[0] == "ivr" and "queue" in kinds and "talk" in kinds and kinds[-1] == "wrapup"

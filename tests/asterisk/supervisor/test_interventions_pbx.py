@@ -7,7 +7,8 @@ from __future__ import annotations
 import httpx
 
 from cti.journey import CallConnected
-from tests.asterisk.supervisor.conftest import Running, until
+from tests.asterisk.supervisor.conftest import Running
+from tests.helpers import until
 
 
 async def test_listen_and_barge_on_a_live_call(running: Running) -> None:

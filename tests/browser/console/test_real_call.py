@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
-from sqlalchemy import select
 
 from crm_core.interactions import interaction_by_linkedid
-from crm_core.models import Customer
 from cti.engine import Engine
 from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.browser.console.conftest import shot
-from tests.helpers import engine_settings, running_engine
+from tests.helpers import customer_number, engine_settings, place_call, running_engine
 
 
 @pytest.fixture
@@ -39,9 +37,7 @@ async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> Asy
 async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[Engine, list[Event]],
                                                                 page: Page) -> None:
     eng, queued = engine
-    async with eng.db.session() as s:
-        customer = (await s.scalars(select(Customer).where(Customer.account_number == "100001"))).one()
-        number, name = customer.phones[0].e164, customer.name
+    customer_id, name, number = await customer_number(eng)
 
     await page.goto(eng.url + "/")
     await page.fill("#login-username", "agent1")
@@ -52,16 +48,7 @@ async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[En
     await page.click("#btn-ready")  # log in to the queues and go ready
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
 
-    result = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
-                                             caller_id=f"<{number}>", timeout_ms=10000)
-    assert result.success
-    caller = f"{result.channel}"
-    for _ in range(30):  # press 1 (support) until the IVR queues the call
-        if queued:
-            break
-        await eng.ami.control.play_dtmf(caller, "1")
-        await asyncio.sleep(1.0)
-    assert queued, "the IVR never handed the call to the queue"
+    await place_call(eng, lambda: queued, number)
 
     # The pop appears while the phone rings, with the customer the IVR identified.
     await expect(page.locator("#offer-card")).to_be_visible(timeout=15_000)
@@ -87,4 +74,4 @@ async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[En
         await asyncio.sleep(0.2)
     assert row is not None and row.outcome == "answered"
     assert row.disposition == "resolved" and row.notes == "Confirmed the delivery date."
-    assert row.customer_id == customer.id and row.agent_id == "1001" and row.resolved_first_contact
+    assert row.customer_id == customer_id and row.agent_id == "1001" and row.resolved_first_contact

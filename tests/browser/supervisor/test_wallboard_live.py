@@ -9,7 +9,8 @@ from pathlib import Path
 from playwright.async_api import Page, expect
 
 from cti.journey import CallConnected
-from tests.asterisk.supervisor.conftest import Running, until
+from tests.asterisk.supervisor.conftest import Running
+from tests.helpers import until
 
 SHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "wallboard.png"
 
