@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 E = TypeVar("E", bound="Event")
 
@@ -31,6 +31,7 @@ class Event:
         return getattr(self, "linkedid", None) or getattr(self, "call", None)
 
 
+@dataclass_transform(frozen_default=True, kw_only_default=True)
 def event(name: str) -> Any:
     """Class decorator: make a frozen, slotted, keyword-only dataclass and register it."""
 
