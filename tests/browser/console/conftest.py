@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,10 @@ from tests.servers import free_port
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+# Screenshots land in docs/screenshots (the README's pictures) only when CTI_UPDATE_SCREENSHOTS=1,
+# so an ordinary test run leaves the work tree clean.
+SHOTS = (Path(__file__).resolve().parents[3] / "docs" / "screenshots" if os.environ.get("CTI_UPDATE_SCREENSHOTS")
+         else Path(tempfile.gettempdir()) / "cti-screenshots")
 
 
 @dataclass

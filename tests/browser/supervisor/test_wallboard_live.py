@@ -4,15 +4,14 @@ it (the board shows it talking), then a screenshot for docs/screenshots/wallboar
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.async_api import Page, expect
 
 from cti.journey import CallConnected
 from tests.asterisk.supervisor.conftest import Running
+from tests.browser.console.conftest import shot
 from tests.helpers import until
 
-SHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "wallboard.png"
+SHOT = shot("wallboard")
 
 
 async def test_wallboard_follows_a_real_call(running: Running, page: Page) -> None:
