@@ -450,7 +450,7 @@ def parse_alert_rules(data: Any, source: str) -> tuple[list[AlertRule], list[str
     problems: list[str] = []
     if not isinstance(data, dict):
         return [], [f"{source}: expected a mapping with 'rules' (and optional 'defaults')"]
-    for key in sorted(set(data) - {"defaults", "rules"}):
+    for key in sorted(set(data) - {"defaults", "rules", "recipients"}):
         problems.append(f"{source}: unknown top-level key {key!r}")
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -518,6 +518,18 @@ def alerts_file(settings: Settings) -> Path:
     return settings.config_dir / "alerts.yaml"
 
 
+def load_alert_recipients(path: Path, rules: Sequence[AlertRule]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The ``recipients:`` section (see ``acd.recipients``); ConfigError on problems."""
+    from acd.recipients import parse_recipients
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    recipients, problems = parse_recipients(data.get("recipients") if isinstance(data, dict) else None,
+                                            str(path), {lv for r in rules for lv in r.levels})
+    if problems:
+        raise ConfigError("invalid alert recipients:\n" + "\n".join(f"  - {p}" for p in problems))
+    return recipients
+
+
 def load_alert_rules(path: Path) -> list[AlertRule]:
     """Read and validate an alerts file; ConfigError lists every problem."""
     try:
@@ -557,6 +569,10 @@ def check_alerts(settings: Settings) -> list[str]:
     except yaml.YAMLError as err:
         return [f"{path}: not valid YAML: {err}"]
     rules, problems = parse_alert_rules(data, str(path))
+    if isinstance(data, dict):
+        from acd.recipients import parse_recipients
+
+        problems += parse_recipients(data.get("recipients"), str(path), {lv for r in rules for lv in r.levels})[1]
     known = _known_queues(settings)
     if known is not None:
         for r in rules:

@@ -4,7 +4,7 @@ knowledge articles, cases and past interactions (written through the real call l
 Idempotent: customers are matched by their first phone number, users by username, catalogue
 rows by code / name / title, cases by customer + subject; past interactions are seeded once.
 
-Demo logins (development only): admin / admin-demo-1, sup1 / sup1-demo-1, agent1..agent8 /
+Demo logins (development only): admin / admin-demo-1, sup1 / sup1-demo-1, mgr1 / mgr1-demo-1, agent1..agent8 /
 agent1-demo..agent8-demo (extensions and agent ids 1001..1008). IVR accounts: 100001 PIN 1234
 (张伟, key account), 100002..100010 PIN "1" + the last three digits (100002 -> 1002); customers
 11..50 have account numbers 100011..100050 without a PIN.
@@ -207,7 +207,8 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
     async with db.session() as s:
         have = set((await s.scalars(select(User.username))).all())
         wanted = [("admin", "admin-demo-1", "admin", "Administrator 管理员", None, None, {}),
-                  ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, "1009", {})]
+                  ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, "1009", {}),
+                  ("mgr1", "mgr1-demo-1", "supervisor", "Manager 经理 吴刚", None, "1010", {})]
         acd_agents = _acd_agents(config_dir)
         for i, (username, display, skills) in enumerate(AGENTS, 1):
             agent_id = str(1000 + i)

@@ -25,11 +25,14 @@ from acd.alerts import (
     AlertAcknowledged,
     AlertEngine,
     AlertEvent,
+    AlertRule,
     AlertView,
     CaseStatus,
     QueueStatus,
     Snapshot,
 )
+from acd.recipients import Recipients, may_see, recipients_for
+from agent_console.errors import Forbidden
 from agent_console.supervisor.audit import AuditLog, record
 from crm_core.db import Database
 from crm_core.models import Case
@@ -40,9 +43,10 @@ log = logging.getLogger(__name__)
 OPEN_CASE_STATUSES = ("open", "in_progress", "pending")
 
 
-def alert_view(v: AlertView) -> dict[str, Any]:
+def alert_view(v: AlertView, to: Sequence[str] = ()) -> dict[str, Any]:
     out = dataclasses.asdict(v)
     out["kind"], out["state"] = v.kind.value, v.state.value
+    out["to"] = list(to)  # usernames it is addressed to so far (acd.recipients); empty: everyone
     return out
 
 
@@ -75,8 +79,11 @@ class AlertRunner:
     def __init__(self, engine: AlertEngine, bus: EventBus, audit: AuditLog, *,
                  agent_since: Callable[[str], float | None], load_cases: Callable[[], Any],
                  push: Callable[[dict[str, Any]], None], every_s: float = 3.0, cases_every_s: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, rules: Sequence[AlertRule] = (),
+                 recipients: Recipients | None = None) -> None:
         self.engine, self.bus, self.audit = engine, bus, audit
+        self._levels = {r.id: r.levels for r in rules}
+        self.recipients: Recipients = recipients or {}
         self._agent_since, self._load_cases, self._push = agent_since, load_cases, push
         self.every_s, self.cases_every_s, self.clock = every_s, cases_every_s, clock
         self._last = float("-inf")
@@ -105,15 +112,22 @@ class AlertRunner:
         return events
 
     async def acknowledge(self, alert_id: str, by: str, role: str) -> dict[str, Any]:
+        view = self.engine.get(alert_id)
+        if not may_see(self.view(view), by, role):
+            raise Forbidden(f"alert {alert_id} is not addressed to {by}")
         ev: AlertAcknowledged = self.engine.acknowledge(alert_id, by, self.clock())
         await self._emit([ev], by, role)
-        return alert_view(self.engine.get(alert_id))
+        return self.view(self.engine.get(alert_id))
+
+    def view(self, v: AlertView) -> dict[str, Any]:
+        levels = self._levels.get(v.rule_id, (v.role,))
+        return alert_view(v, recipients_for(self.recipients, levels, v.level, v.queue))
 
     def active(self) -> list[dict[str, Any]]:
-        return [alert_view(v) for v in self.engine.active()]
+        return [self.view(v) for v in self.engine.active()]
 
     def recent(self) -> list[dict[str, Any]]:
-        return [alert_view(v) for v in self.engine.recent_cleared()]
+        return [self.view(v) for v in self.engine.recent_cleared()]
 
     async def _emit(self, events: Sequence[AlertEvent], actor: str, role: str) -> None:
         """Publish, record (one transaction for the batch) and push to the screens."""
@@ -127,5 +141,5 @@ class AlertRunner:
                                  target=f"alert:{ev.alert_id}", detail=body["data"], at=ev.ts)
         except Exception:
             log.exception("alerts: could not record %d alert step(s)", len(events))
-        for body in bodies:
-            self._push({"type": "alert", "event": body})
+        for ev, body in zip(events, bodies, strict=True):
+            self._push({"type": "alert", "event": body, "to": self.view(self.engine.get(ev.alert_id))["to"]})

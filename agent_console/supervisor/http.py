@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from acd.kpis import GroupBy, Interval
+from acd.recipients import may_see
 from agent_console.errors import NotAuthenticated
 from agent_console.security import WS_POLICY_VIOLATION, Principal, principal_of, require_roles
 from agent_console.supervisor.service import SupervisorService
@@ -69,7 +70,8 @@ def build_router(svc: SupervisorService) -> APIRouter:
 
     @r.get("/alerts")
     async def alerts(who: Supervisor) -> dict[str, Any]:
-        return {"active": svc.alerts.active(), "recent": svc.alerts.recent(),
+        return {"active": [a for a in svc.alerts.active() if may_see(a, who.username, who.role)],
+                "recent": [a for a in svc.alerts.recent() if may_see(a, who.username, who.role)],
                 "rules": [{"id": x.id, "kind": x.kind.value, "scope": x.scope.value, "queue": x.queue,
                            "threshold": x.threshold, "ack_timeout_s": x.ack_timeout_s, "levels": list(x.levels)}
                           for x in svc.alerts.engine.rules]}
@@ -143,4 +145,4 @@ def mount_websocket(app: Any, svc: SupervisorService) -> None:
                 return {"type": "acked", "alert": view}
             return {"type": "error", "code": "invalid_input", "message": "frames: ping, ack {alert_id}"}
 
-        await svc.wallboard.serve(ws, who.username, on_message)
+        await svc.wallboard.serve(ws, who.username, on_message, role=who.role)

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from acd.alerts import AlertRule, alerts_file, load_alert_rules
+from acd.alerts import AlertRule, alerts_file, load_alert_recipients, load_alert_rules
 from agent_console.supervisor.http import build_router, mount_websocket
 from agent_console.supervisor.service import SupervisorService
 
@@ -39,8 +39,11 @@ def install_supervisor(app: FastAPI, engine: Any, *, window_min: float = 60.0, e
     if existing is not None:
         return existing  # type: ignore[no-any-return]
     settings = engine.settings
+    rules = _rules(settings)
+    recipients = load_alert_recipients(alerts_file(settings), rules) if rules else {}
     svc = SupervisorService(
-        acd=engine.acd, db=engine.db, bus=engine.bus, configs=engine.acd_config.queues, rules=_rules(settings),
+        acd=engine.acd, db=engine.db, bus=engine.bus, configs=engine.acd_config.queues, rules=rules,
+        recipients=recipients,
         control=lambda: engine.ami.control, tz=settings.timezone, window_min=window_min, every_s=every_s,
         alerts_every_s=alerts_every_s, phone_kind=lambda: getattr(engine.desk, "phone_kind", "sim"))
     svc.subscribe()

@@ -19,6 +19,7 @@ from acd.alerts import AlertEngine, AlertKind, AlertRule, Scope
 from acd.delivery import AcdService
 from acd.kpis import GroupBy, Interval, KpiPolicy, ReportRow, bucket_start, interval_report
 from acd.model import QueueConfig
+from acd.recipients import Recipients
 from acd.reports import chart, percent, report_csv, trend_series
 from acd.staffing import staff
 from agent_console.errors import InvalidInput
@@ -52,7 +53,7 @@ class SupervisorService:
                  rules: Sequence[AlertRule], control: Callable[[], CallControl], tz: str = "UTC",
                  window_min: float = 60.0, every_s: float = 1.0, records_every_s: float = 2.0,
                  alerts_every_s: float = 3.0, phone_kind: Callable[[], str] = lambda: "sim",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, recipients: Recipients | None = None) -> None:
         ZoneInfo(tz)  # fails early on a bad zone name
         self.acd, self.db, self.bus, self.tz, self.clock = acd, db, bus, tz, clock
         self.window_min = window_min
@@ -66,7 +67,7 @@ class SupervisorService:
                                    records_every_s=records_every_s, since_of=self._records_since, clock=clock)
         self.alerts = AlertRunner(AlertEngine(rules), bus, self.audit, agent_since=self.agent_clock.since,
                                   load_cases=lambda: load_open_cases(db), push=self.wallboard.push,
-                                  every_s=alerts_every_s, clock=clock)
+                                  every_s=alerts_every_s, clock=clock, rules=rules, recipients=recipients)
         self.wallboard.listeners.append(self.alerts.on_board)
         self.interventions = Interventions(acd, control, bus, self.audit, phone_kind=phone_kind, clock=clock)
 

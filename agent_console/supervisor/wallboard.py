@@ -17,6 +17,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from acd.kpis import CallRecord
+from acd.recipients import may_see
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ class Subscriber:
     """One supervisor websocket: event frames (alerts) queue up to a bound, of snapshots only the
     newest waits to be sent (a wallboard needs the present, not the backlog)."""
 
-    def __init__(self, ws: WebSocket, who: str, max_events: int = 200) -> None:
-        self.ws, self.who = ws, who
+    def __init__(self, ws: WebSocket, who: str, max_events: int = 200, role: str = "supervisor") -> None:
+        self.ws, self.who, self.role = ws, who, role
         self._latest: str | None = None
         self._events: deque[str] = deque(maxlen=max_events)
         self._ready = asyncio.Event()
@@ -89,10 +90,21 @@ class Wallboard:
             if asyncio.iscoroutine(result):
                 await result
         self.latest = snap
-        frame = json.dumps(snap, separators=(",", ":"), ensure_ascii=False)
+        frames: dict[tuple[str, ...], str] = {}  # one serialisation per distinct set of visible alerts
         for sub in list(self.subscribers):
-            sub.offer(frame)
+            view = self.view_for(snap, sub.who, sub.role)
+            key = tuple(a.get("alert_id", "") for a in view.get("alerts", ()))
+            if key not in frames:
+                frames[key] = json.dumps(view, separators=(",", ":"), ensure_ascii=False)
+            sub.offer(frames[key])
         return snap
+
+    @staticmethod
+    def view_for(snap: dict[str, Any], who: str, role: str) -> dict[str, Any]:
+        """The snapshot as one person may see it: only the alerts addressed to them."""
+        if "alerts" not in snap or role == "admin":
+            return snap
+        return {**snap, "alerts": [a for a in snap["alerts"] if may_see(a, who, role)]}
 
     def invalidate_records(self) -> None:
         self._records_at = float("-inf")
@@ -101,7 +113,8 @@ class Wallboard:
         """Send an extra frame (an alert) to every supervisor now."""
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         for sub in list(self.subscribers):
-            sub.event(text)
+            if may_see(frame, sub.who, sub.role):
+                sub.event(text)
 
     async def _loop(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -131,12 +144,13 @@ class Wallboard:
                     await self._task
             self._task = None
 
-    async def serve(self, ws: WebSocket, who: str, on_message: Callable[[dict[str, Any]], Any]) -> None:
+    async def serve(self, ws: WebSocket, who: str, on_message: Callable[[dict[str, Any]], Any], *,
+                    role: str = "supervisor") -> None:
         """Run one accepted supervisor websocket until it closes."""
-        sub = Subscriber(ws, who)
+        sub = Subscriber(ws, who, role=role)
         self.subscribers.add(sub)
         if self.latest is not None:
-            sub.offer(json.dumps(self.latest, separators=(",", ":"), ensure_ascii=False))
+            sub.offer(json.dumps(self.view_for(self.latest, who, role), separators=(",", ":"), ensure_ascii=False))
         pump = asyncio.create_task(sub.pump(), name=f"supervisor.ws.{who}")
         try:
             while True:

@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORES = ["acd.routing", "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.alerts",
+         "acd.recipients",
          "ivr.stepper", "ivr.flow", "ivr.actions"]
 FORBIDDEN = ("panoramisk", "asterisk", "fastapi", "starlette", "sqlalchemy", "redis", "uvicorn", "websockets",
              "httpx", "asyncio", "socket", "subprocess")

@@ -170,9 +170,11 @@ async def test_interventions_are_carried_out_audited_and_published(site: Site) -
         spy = fake.called("spy")[0]
         assert spy["supervisor_channel"] == "Local/2001@cti-sim-phone/n"
         assert spy["target_channel"] == "Local/1001@cti-sim-phone-00000001;1" and spy["mode"] == "whisper"
-        # No call to spy on, no phone to ring, a phone that is not an extension: refused.
+        # Without a phone named, the supervisor's own extension from the CRM (sup1: 1009) rings.
+        assert (await c.post("/api/supervisor/agents/1001/spy", json={})).status_code == 200
+        assert fake.called("spy")[-1]["supervisor_channel"] == "Local/1009@cti-sim-phone/n"
+        # No call to spy on, a phone that is not an extension: refused.
         assert (await c.post("/api/supervisor/agents/1002/spy", json={"phone": "2001"})).status_code == 409
-        assert (await c.post("/api/supervisor/agents/1001/spy", json={})).status_code == 422
         assert (await c.post("/api/supervisor/agents/1001/spy", json={"phone": "20;1"})).status_code == 422
 
         r = await c.post("/api/supervisor/agents/1002/not-ready", json={"reason": "supervisor"})
@@ -190,12 +192,12 @@ async def test_interventions_are_carried_out_audited_and_published(site: Site) -
 
         audit = [a for a in (await c.get("/api/supervisor/audit")).json() if not a["action"].startswith("alert.")]
     assert [a["action"] for a in audit] == ["agent.set_skills", "agent.force_logout", "agent.force_not_ready",
-                                            "spy.whisper"]
+                                            "spy.listen", "spy.whisper"]
     assert all(a["actor"] == "sup1" and a["actor_role"] == "supervisor" for a in audit)
     assert audit[-1]["target"] == "agent:1001" and audit[-1]["detail"]["linkedid"] == "L1"
     assert audit[0]["detail"] == {"before": {"support": 3}, "after": {"support": 5, "billing": 2}}
     await eng.bus.drain()  # type: ignore[attr-defined]
-    assert [e.action for e in seen] == ["spy.whisper", "agent.force_not_ready", "agent.force_logout",
+    assert [e.action for e in seen] == ["spy.whisper", "spy.listen", "agent.force_not_ready", "agent.force_logout",
                                         "agent.set_skills"]
     await eng.bus.stop()
 
@@ -275,3 +277,23 @@ async def test_alerts_are_shown_acknowledged_and_recorded(site: Site) -> None:
     assert all(a["actor"] == "sup1" for a in acks)
     raised = [a for a in audit if a["action"] == "alert.raised"]
     assert len(raised) >= len(overdue) and all(a["actor"] == "system" for a in raised)
+
+
+async def test_alerts_reach_the_queue_supervisor_before_the_manager(site: Site) -> None:
+    await site.svc.wallboard.refresh()  # the seed's overdue cases raise supervisor-level alerts
+    async with site.client() as c:
+        await login(c, "mgr1", "mgr1-demo-1")
+        # Addressed to sup1 (config/alerts.yaml recipients): the manager does not see them yet.
+        assert (await c.get("/api/supervisor/alerts")).json()["active"] == []
+        alert = site.svc.alerts.active()[0]
+        assert alert["to"] == ["sup1"] and alert["role"] == "supervisor"
+        assert (await c.post(f"/api/supervisor/alerts/{alert['alert_id']}/ack")).status_code == 403
+        # Not acknowledged within its time: escalated, it reaches the manager too.
+        engine = site.svc.alerts.engine
+        events = engine.tick(time.time() + 3600)
+        assert any(e.alert_id == alert["alert_id"] for e in events)
+        mine = (await c.get("/api/supervisor/alerts")).json()["active"]
+        escalated = next(a for a in mine if a["alert_id"] == alert["alert_id"])
+        assert escalated["to"] == ["sup1", "mgr1"] and escalated["role"] == "manager"
+        r = await c.post(f"/api/supervisor/alerts/{alert['alert_id']}/ack")
+        assert r.status_code == 200 and r.json()["acknowledged_by"] == "mgr1"
