@@ -219,6 +219,11 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
                 await create_user(session=s, username=username, password=password, role=role, display_name=display,
                                   agent_id=agent_id, extension=ext, skills=skills)
                 added["users"] += 1
+            else:
+                # Demo agents follow config/queues.yaml: a changed skill there reaches the next seed.
+                user = await s.scalar(select(User).where(User.username == username))
+                if user is not None and role == "agent" and user.skills != skills:
+                    user.skills = skills
     progress(f"users: {added['users']} added")
     async with db.session() as s:
         codes = set((await s.scalars(select(Disposition.code))).all())

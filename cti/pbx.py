@@ -104,6 +104,9 @@ class ManagedPbx:
             raise PbxError("pbx.mode is 'system': the engine uses the installed Asterisk and does "
                            "not start one; use `cti pbx status`")
         if self.pid() is not None:
+            # Already running: bring its configuration up to date with the templates and settings.
+            self.write_config()
+            self.cli("core reload")
             self.wait_ready()
             return self.status()
         _check_port_free(self.settings.ami.host, self.settings.ami.port, "ami.port")
