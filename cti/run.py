@@ -13,7 +13,7 @@ from cti.settings import Settings
 
 DEMO_LOGINS = (
     ("agent", "agent1 / agent1-demo  (agent 1001; agent2..agent8 likewise)"),
-    ("supervisor", "sup1 / sup1-demo-1"),
+    ("supervisor", "sup1 / sup1-demo-1  (manager: mgr1 / mgr1-demo-1)"),
     ("administrator", "admin / admin-demo-1"),
 )
 
