@@ -32,7 +32,7 @@ from acd.decisions import (
     Overflow,
     Requeue,
 )
-from acd.errors import AcdError
+from acd.errors import AcdError, StaleOffer
 from acd.model import AgentState
 from acd.routing import Router
 from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
@@ -498,7 +498,15 @@ class AcdService:
             return
         if result.success:
             call.agent_channel = result.channel
-            await self._run(lambda now: self.router.offer_answered(call.linkedid, offer.agent_id, now))
+            try:
+                await self._run(lambda now: self.router.offer_answered(call.linkedid, offer.agent_id, now))
+            except StaleOffer:
+                # The router moved on (ring backstop, caller gone) while the phone was answered.
+                log.info("acd: agent %s answered call %s after its offer ended", offer.agent_id, call.linkedid)
+                call.agent_channel = None
+                if result.channel:
+                    with contextlib.suppress(CtiError):
+                        await self.control.hangup(result.channel)
         else:
             await self.bus.publish(AgentRingNoAnswer(ts=self.clock(), linkedid=call.linkedid,
                                                      agent_id=offer.agent_id, queue=offer.queue))
