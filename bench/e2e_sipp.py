@@ -451,7 +451,7 @@ async def main_async(args: argparse.Namespace) -> list[Phase]:
 
 def report(args: argparse.Namespace, phases: list[Phase]) -> str:
     eng, aq = phases
-    out = [eng.line(), *("  " + n for n in eng.notes), aq.line()]
+    out = [eng.line(), *("  " + n for n in eng.notes), aq.line(), *("  " + n for n in aq.notes)]
     r_eng, r_aq = pct(eng.queue_to_ring_ms, 50), pct(aq.queue_to_ring_ms, 50)
     per_call_aq = max(1e-9, aq.asterisk_cpu_s / max(1, aq.placed))
     ast_ratio = (eng.asterisk_cpu_s / max(1, eng.placed)) / per_call_aq
