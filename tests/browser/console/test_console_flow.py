@@ -6,7 +6,8 @@ from __future__ import annotations
 from playwright.async_api import Page, expect
 
 from agent_console.demo import DEMO_PASSWORD
-from tests.browser.console.conftest import Site, shot
+from tests.browser.conftest import shot
+from tests.browser.console.conftest import Site
 
 IVR = [{"node": "identify", "label": "Account number", "input": "******4821"},
        {"node": "menu", "label": "Main menu", "choice": "2 Technical support"}]

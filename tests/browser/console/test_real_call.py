@@ -17,7 +17,7 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.browser.console.conftest import shot
+from tests.browser.conftest import shot
 from tests.helpers import customer_number, engine_settings, place_call, running_engine
 
 

@@ -8,7 +8,7 @@ from playwright.async_api import Page, expect
 
 from cti.journey import CallConnected
 from tests.asterisk.supervisor.conftest import Running
-from tests.browser.console.conftest import shot
+from tests.browser.conftest import shot
 from tests.helpers import until
 
 SHOT = shot("wallboard")
