@@ -11,39 +11,26 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from crm_core.db import Database
 from crm_core.models import Interaction
-from crm_core.seed import seed_demo
 from cti.demo import Demo, DemoCounts
 from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallArrived, CallConnected, CallEnded, IvrFinished, QueueLeft, WrapUpDone
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.helpers import engine_settings, running_engine
 
 
 @pytest.fixture
 async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> AsyncIterator[tuple[Engine, list[Event]]]:
-    settings = pbx_settings.model_copy(update={
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", "state_dir": tmp_path / "state"})
-    db = Database.from_settings(settings)
-    await db.upgrade()
-    await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
-    await db.dispose()
-    eng = Engine(settings, web=False)
     seen: list[Event] = []
 
     async def record(ev: Event) -> None:
         seen.append(ev)
 
-    eng.bus.subscribe(Event, record, name="test.recorder")
-    await eng.start()
-    try:
+    subscribe = lambda eng: eng.bus.subscribe(Event, record, name="test.recorder")  # noqa: E731
+    async with running_engine(pbx, engine_settings(pbx_settings, tmp_path), before_start=subscribe, web=False) as eng:
         yield eng, seen
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        await eng.stop()
 
 
 async def test_demo_callers_and_bots_run_the_call_centre_and_stop_cleanly(
