@@ -34,11 +34,11 @@ Route = Callable[[AgiSession], Awaitable[None]]
 
 
 class _DebugLog(io.TextIOBase):
-    """pyst2 narrates every command and reply on ``stderr``; keep that at debug level."""
+    """pyst2 narrates every command and reply on ``stderr``. Replies carry what the caller keyed
+    (GET DATA returns a PIN as ``result=1234``), so that narration is dropped, never logged; our own
+    protocol layer logs commands with sensitive input masked."""
 
     def write(self, text: str) -> int:
-        if text.strip():
-            log.debug("pyst2: %s", text.rstrip())
         return len(text)
 
 
