@@ -2,8 +2,8 @@
 available-idle / handle seconds per 15-minute bucket (for occupancy and utilization).
 
 Pure and synchronous: ``changed(agent, state, since)`` is fed from ``agent.state_changed`` events,
-``times(now)`` closes the open periods at ``now``. Kept in memory only: after a restart the
-figures start again from the first state change seen (docs/supervisor.md).
+``times(now)`` closes the open periods at ``now``. The supervisor service rebuilds it from the
+recorded history (``crm_core.agent_log``) at start-up and for past report intervals.
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ def install_supervisor(app: FastAPI, engine: Any, *, window_min: float = 60.0, e
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as state:
+            await svc.restore()
             svc.wallboard.start()
             try:
                 yield state

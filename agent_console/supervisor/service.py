@@ -32,6 +32,7 @@ from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import RecordCache, load_records
 from agent_console.supervisor.wallboard import Wallboard
+from crm_core.agent_log import append_state, states_between
 from crm_core.db import Database
 from crm_core.models import User
 from cti.ami.control import CallControl
@@ -79,7 +80,37 @@ class SupervisorService:
         self.bus.subscribe(AgentStateChanged, self._on_state, name="supervisor.agent_clock")
 
     async def _on_state(self, ev: AgentStateChanged) -> None:
-        self.agent_clock.changed(ev.agent_id, ev.state, ev.since or ev.ts)
+        at = ev.since or ev.ts
+        self.agent_clock.changed(ev.agent_id, ev.state, at)
+        try:
+            async with self.db.session() as s:
+                await append_state(session=s, agent_id=ev.agent_id, state=ev.state, reason=ev.reason, at=at)
+        except Exception:  # the database may be away: the live clock goes on, the history has a gap
+            log.exception("supervisor: could not record agent %s -> %s", ev.agent_id, ev.state)
+
+    async def restore(self) -> None:
+        """Rebuild the agent clock from the recorded history (a restart loses no occupancy)."""
+        now = self.clock()
+        history = await self._agent_history(now - 8 * 86400.0, now)
+        for agent_id, state, at in history:
+            self.agent_clock.changed(agent_id, state, at)
+        for agent_id, (state, at) in _last_states(history).items():
+            if state != "logged_out":  # whoever was logged in when the engine stopped: count no further
+                self.agent_clock.changed(agent_id, "logged_out", at)
+        for a in self.acd.router.agents():
+            self.agent_clock.changed(a.agent_id, a.state.value, max(now, a.idle_since))
+
+    async def _agent_history(self, since: float, until: float) -> list[tuple[str, str, float]]:
+        async with self.db.session() as s:
+            rows = await states_between(session=s, since=since, until=until)
+            return [(r.agent_id, r.state, r.at) for r in rows]
+
+    async def _report_agent_times(self, start: float, end: float) -> list[Any]:
+        """Agent time for a past interval, from the recorded history (a day back for the state then)."""
+        clock = AgentClock(keep_s=float("inf"))
+        for agent_id, state, at in await self._agent_history(start - 86400.0, end):
+            clock.changed(agent_id, state, max(at, start))  # nothing before the interval counts
+        return [t for t in clock.times(end, since=start) if t.at < end]
 
     def _records_since(self, now: float) -> float:
         return min(bucket_start(now, "day", self.tz), now - self.window_min * 60.0)
@@ -133,7 +164,7 @@ class SupervisorService:
         s, e = self._range(start, end)
         records = await load_records(self.db, s, e)
         rows = interval_report(records, interval=interval, tz=self.tz, group_by=group_by, policy=KpiPolicy(),
-                               agent_times=self.agent_clock.times(self.clock(), since=s), start=s, end=e,
+                               agent_times=await self._report_agent_times(s, e), start=s, end=e,
                                queues=queues or None, agents=agents or None)
         return rows, s, e
 
@@ -170,3 +201,10 @@ def parse_time(text: str, tz: str, field: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(tz))
     return dt.astimezone(UTC).timestamp()
+
+
+def _last_states(history: Sequence[tuple[str, str, float]]) -> dict[str, tuple[str, float]]:
+    last: dict[str, tuple[str, float]] = {}
+    for agent_id, state, at in history:
+        last[agent_id] = (state, at)
+    return last

@@ -297,3 +297,25 @@ async def test_alerts_reach_the_queue_supervisor_before_the_manager(site: Site) 
         assert escalated["to"] == ["sup1", "mgr1"] and escalated["role"] == "manager"
         r = await c.post(f"/api/supervisor/alerts/{alert['alert_id']}/ack")
         assert r.status_code == 200 and r.json()["acknowledged_by"] == "mgr1"
+
+
+async def test_agent_time_is_recorded_and_survives_a_restart(site: Site) -> None:
+    from agent_console.events import AgentStateChanged
+    from agent_console.supervisor.agents import AgentClock
+
+    t0 = time.time() - 7200
+    for state, offset in (("available", 0), ("on_call", 600), ("wrap_up", 900), ("available", 960),
+                          ("logged_out", 1200)):
+        await site.svc._on_state(AgentStateChanged(ts=t0 + offset, agent_id="1007", state=state, since=t0 + offset))
+
+    def totals(times: list) -> tuple[float, float, float]:  # type: ignore[type-arg]
+        mine = [t for t in times if t.agent == "1007"]
+        return (round(sum(t.logged_in_s for t in mine)), round(sum(t.available_idle_s for t in mine)),
+                round(sum(t.handle_s for t in mine)))
+
+    # A report over that past interval reads the recorded history: occupancy = 360 / (360 + 840).
+    assert totals(await site.svc._report_agent_times(t0 - 60, t0 + 3600)) == (1200, 840, 360)
+    # A restarted engine rebuilds its live clock from the same history.
+    site.svc.agent_clock = AgentClock()
+    await site.svc.restore()
+    assert totals(site.svc.agent_clock.times(time.time(), since=t0 - 60)) == (1200, 840, 360)
