@@ -242,6 +242,8 @@ class AcdService:
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
         agent = call.agent_id
+        if target_kind in ("number", "agent") and not target.isdigit():
+            raise AcdError(f"target: {target!r} is not a number or an agent extension (digits only)")
         if kind == "attended" and target_kind in ("number", "agent"):
             await self._consult(call, target_kind, target)
             return

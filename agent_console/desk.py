@@ -112,6 +112,10 @@ class EngineDesk:
     async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
                        target: str) -> None:
         self._own(agent_id, call_id)
+        if target_kind in ("number", "agent") and not target.lstrip("+").isdigit():
+            # It becomes a dialplan extension and part of a Dial string: '&' or '/' would dial more.
+            raise InvalidInput("target", f"a {target_kind} to transfer to is digits only")
+        target = target.lstrip("+")
         if target_kind == "queue" and target not in {q.queue for q in self.acd.router.queue_snapshots(self.clock())}:
             raise TargetNotFound(f"unknown queue {target!r}")
         await self._acd(self.acd.transfer(call_id, target_kind=target_kind, target=target, kind=kind))

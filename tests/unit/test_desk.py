@@ -1,0 +1,36 @@
+"""The real desk refuses transfer targets that would smuggle extra destinations into a Dial."""
+
+import pytest
+
+from acd.delivery import AcdService, LiveCall
+from acd.model import QueueConfig
+from acd.routing import Router
+from agent_console.desk import EngineDesk
+from agent_console.errors import InvalidInput, NotYourCall
+from cti.ami.control import FakeCallControl
+from cti.bus import InProcessBus
+
+
+@pytest.fixture
+def desk() -> tuple[EngineDesk, FakeCallControl]:
+    control = FakeCallControl()
+    acd = AcdService(Router([QueueConfig(name="support")]), control, InProcessBus())
+    acd.calls["L1"] = LiveCall(linkedid="L1", caller_channel="PJSIP/trunk-1", caller_number="138", queue="support",
+                               status="talking", agent_id="1001", agent_channel="PJSIP/1001-1")
+    return EngineDesk(acd, db=None, bus=acd.bus), control  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("target", ["100&PJSIP/1002", "8610/n", "12 34", "", "1001,10"])
+async def test_transfer_target_must_be_digits(desk: tuple[EngineDesk, FakeCallControl], target: str) -> None:
+    d, control = desk
+    with pytest.raises(InvalidInput) as err:
+        await d.transfer("1001", "L1", kind="blind", target_kind="number", target=target)
+    assert err.value.field == "target"
+    assert control.calls == []  # nothing reached Asterisk
+
+
+async def test_transfer_of_another_agents_call_is_refused(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    d, control = desk
+    with pytest.raises(NotYourCall):
+        await d.transfer("1002", "L1", kind="blind", target_kind="number", target="8610")
+    assert control.calls == []
