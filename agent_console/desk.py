@@ -69,24 +69,46 @@ class EngineDesk:
 
     # -- agent state --------------------------------------------------------------------------------
     async def login_queues(self, agent_id: str, queues: list[str]) -> None:
-        async with self.db.session() as session:
-            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
-        if user is None:
-            raise TargetNotFound(f"no agent {agent_id} in the CRM")
+        """Log in to the ACD (``queues`` empty: the agent's own queues), or add queues."""
         known = {q.queue for q in self.acd.router.queue_snapshots(self.clock())}
         unknown = [q for q in queues if q not in known]
         if unknown:
             raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
+        if self._state(agent_id) is not AgentState.LOGGED_OUT:
+            current = set(self.acd.router.agent(agent_id).queues)
+            if not set(queues) <= current:
+                await self._requeue(agent_id, sorted(current | set(queues)))
+            return
+        async with self.db.session() as session:
+            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
+        if user is None:
+            raise TargetNotFound(f"no agent {agent_id} in the CRM")
         skills = {k: level(v) for k, v in (user.skills or {}).items()}
         wanted = queues or sorted(q for q in known if q in skills or q == "general")
         phone = AgentPhone(user.extension or agent_id, kind="sip" if self.phone_kind == "sip" else "sim",
                            answer_after_s=self.answer_after_s)
-        if self._state(agent_id) is not AgentState.LOGGED_OUT:
-            raise IllegalAgentAction("already logged in to the ACD; log out first to change queues")
         await self._acd(self.acd.agent_login(agent_id, skills, wanted, phone=phone))
 
     async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
+        """Leave ``queues``; with none named (or none left), log off the ACD entirely."""
+        if self._state(agent_id) is AgentState.LOGGED_OUT:
+            return
+        remaining = sorted(set(self.acd.router.agent(agent_id).queues) - set(queues)) if queues else []
+        if remaining:
+            await self._requeue(agent_id, remaining)
+        else:
+            await self._acd(self.acd.agent_logout(agent_id))
+
+    async def _requeue(self, agent_id: str, queues: list[str]) -> None:
+        """Change a logged-in agent's queues: log out and back in, keeping ready / not-ready."""
+        view = self.acd.router.agent(agent_id)
+        if view.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
+            raise IllegalAgentAction("queues can change between calls, not during one")
         await self._acd(self.acd.agent_logout(agent_id))
+        await self._acd(self.acd.agent_login(agent_id, dict(view.skills), queues,
+                                             ready=view.state is AgentState.AVAILABLE))
+        if view.state is AgentState.NOT_READY and view.reason and view.reason != "login":
+            await self._acd(self.acd.set_not_ready(agent_id, view.reason))
 
     async def set_ready(self, agent_id: str) -> None:
         await self._acd(self.acd.set_ready(agent_id))

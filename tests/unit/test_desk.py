@@ -34,3 +34,20 @@ async def test_transfer_of_another_agents_call_is_refused(desk: tuple[EngineDesk
     with pytest.raises(NotYourCall):
         await d.transfer("1002", "L1", kind="blind", target_kind="number", target="8610")
     assert control.calls == []
+
+
+async def test_agent_adds_and_leaves_queues_between_calls(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    d, _ = desk
+    acd = d.acd
+    acd.router = router = Router([QueueConfig(name=q) for q in ("support", "billing", "sales")])
+    await acd.agent_login("1003", {"support": 3}, ["support"], ready=True)
+    await d.login_queues("1003", ["billing"])
+    assert router.agent("1003").queues == ("billing", "support") and router.agent("1003").state.value == "available"
+    await d.set_not_ready("1003", "break")
+    await d.logout_queues("1003", ["support"])
+    view = router.agent("1003")
+    assert view.queues == ("billing",) and view.state.value == "not_ready" and view.reason == "break"
+    with pytest.raises(Exception, match="unknown queue"):
+        await d.login_queues("1003", ["nope"])
+    await d.logout_queues("1003", ["billing"])  # the last queue: logged off the ACD
+    assert router.agent("1003").state.value == "logged_out"
