@@ -16,7 +16,7 @@ from cti.journey import AgentRinging, CallArrived, IvrFinished, QueueEntered
 async def test_seeded_demo_through_the_console_ports(db: Database, tmp_path: Path) -> None:
     lines: list[str] = []
     added = await seed_demo(db, progress=lines.append)
-    assert added["customers"] == 200 and added["users"] == 10 and added["interactions"] == 600
+    assert added["customers"] == 200 and added["users"] == 11 and added["interactions"] == 600
     again = await seed_demo(db, progress=lines.append)
     assert set(again.values()) == {0}  # idempotent
 
