@@ -117,7 +117,7 @@ class KpiPolicy:
     sl_seconds: float = 20.0
     sl_target: float = 0.8
     short_abandon_s: float = 5.0
-    exclude_short_abandons: bool = True  # as the live wallboard (acd.stats) does
+    exclude_short_abandons: bool = True  # as the live queue statistics (acd.stats) do
     fcr_days: float = 7.0
 
     def describe(self) -> str:

@@ -1,7 +1,10 @@
 """Live per-queue statistics for the wallboard, kept up to date as calls flow (KPIS.md definitions).
 
-Abandons within ``short_abandon_s`` are counted (``abandoned_short``) and left out of the
-service-level denominator; the snapshot says so with ``short_abandons_excluded``.
+Counted exactly as the reports count (``acd.kpis``): an abandon whose wait is <= ``short_abandon_s``
+is a short abandon (``abandoned_short``) and leaves every offered-based figure, service level and
+abandon rate alike; the snapshot says so with ``short_abandons_excluded``. Live figures count the
+calls that have left the queue (answered, abandoned, overflowed or sent elsewhere by a limit);
+calls still waiting join the denominator when they leave.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class QueueSnapshot:
     agents_logged_in: int
     agents_available: int
     service_level_s: float
-    service_level: float | None  # answered within T / (offered - short abandons - still open)
+    service_level: float | None  # answered within T / (calls that left the queue - short abandons)
     asa_s: float | None
     abandon_rate: float | None
     avg_talk_s: float | None
@@ -61,7 +64,7 @@ class QueueStats:
     def abandoned_after(self, wait_s: float) -> None:
         self.abandoned += 1
         self.wait_abandoned_s += wait_s
-        if wait_s < self.short_abandon_s:
+        if wait_s <= self.short_abandon_s:
             self.abandoned_short += 1
 
     def talked(self, talk_s: float) -> None:
@@ -83,7 +86,7 @@ class QueueStats:
         self, queue: str, *, waiting: int, ringing: int, connected: int, longest_wait_s: float,
         agents_logged_in: int, agents_available: int,
     ) -> QueueSnapshot:
-        closed = self.answered + self.abandoned - self.abandoned_short
+        closed = self.answered + self.abandoned + self.overflowed + self.limit_exits - self.abandoned_short
         return QueueSnapshot(
             queue=queue,
             waiting=waiting,
@@ -102,6 +105,6 @@ class QueueStats:
             service_level_s=self.service_level_s,
             service_level=self.answered_within_sl / closed if closed else None,
             asa_s=self.wait_answered_s / self.answered if self.answered else None,
-            abandon_rate=self.abandoned / self.offered if self.offered else None,
+            abandon_rate=(self.abandoned - self.abandoned_short) / closed if closed else None,
             avg_talk_s=self.talk_s / self.talks if self.talks else None,
         )

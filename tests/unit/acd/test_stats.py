@@ -1,0 +1,23 @@
+"""Live queue statistics count as the reports do (KPIS.md; acd.kpis)."""
+
+from acd.stats import QueueStats
+
+
+def test_short_abandons_leave_service_level_and_abandon_rate() -> None:
+    st = QueueStats(service_level_s=20.0, short_abandon_s=5.0)
+    for _ in range(7):
+        st.entered()
+    st.answered_after(10.0)
+    st.answered_after(20.0)  # within T (20 s counts)
+    st.answered_after(45.0)
+    st.abandoned_after(3.0)  # short
+    st.abandoned_after(5.0)  # short: "within 5 s" includes 5
+    st.abandoned_after(30.0)
+    st.overflowed_out()  # offered here, answered elsewhere
+    snap = st.snapshot("support", waiting=0, ringing=0, connected=0, longest_wait_s=0.0,
+                       agents_logged_in=1, agents_available=1)
+    assert snap.abandoned_short == 2
+    # Denominator: the 7 calls that left the queue minus the 2 short abandons.
+    assert snap.service_level == 2 / 5
+    assert snap.abandon_rate == 1 / 5
+    assert snap.short_abandons_excluded
