@@ -33,7 +33,6 @@ from acd.decisions import (
     Requeue,
 )
 from acd.errors import AcdError, StaleOffer
-from acd.model import AgentState
 from acd.routing import Router
 from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
 from cti.ami.control import CallControl
@@ -173,11 +172,8 @@ class AcdService:
         await self._run(lambda now: self.router.set_ready(agent_id, now))
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
-        view = self.router.agent(agent_id)
-        if view.state in (AgentState.RESERVED, AgentState.ON_CALL):
-            await self._run(lambda now: self.router.not_ready_after_call(agent_id, now, reason))
-        else:
-            await self._run(lambda now: self.router.set_not_ready(agent_id, reason, now))
+        """Not ready now, or once the current offer or call ends (the router decides which)."""
+        await self._run(lambda now: self.router.set_not_ready(agent_id, reason, now))
 
     async def set_skills(self, agent_id: str, skills: Mapping[str, int]) -> None:
         await self._run(lambda now: self.router.set_skills(agent_id, skills, now))

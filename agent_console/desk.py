@@ -10,9 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from acd.delivery import AcdService, AgentPhone, LiveCall
-from acd.errors import AcdError, UnknownAgent
+from acd.errors import UnknownAgent
 from acd.model import AgentState
-from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, NotYourCall, TargetNotFound
+from agent_console.errors import (
+    CallNotFound,
+    ConsoleError,
+    IllegalAgentAction,
+    InvalidInput,
+    NotYourCall,
+    TargetNotFound,
+)
 from agent_console.events import AgentCallUpdate
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import AgentStateView, CallView, Catalog, Choice, OfferView, Pop
@@ -188,7 +195,6 @@ class EngineDesk:
                     subject=f"Call back {number} at {when}", category="callback",
                     description=wrap.notes, customer_id=call.customer_id), actor=actor)
                 result["callback_id"] = callback.id
-            await session.commit()
         result["case_id"] = case_id
         started = self._wrap_started.pop(call_id, call.answered_at or now)
         await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
@@ -224,11 +230,9 @@ class EngineDesk:
         """ACD and telephony errors become the console's own, with their message."""
         try:
             return await work
-        except AcdError as err:
-            raise IllegalAgentAction(err.message) from err
-        except CtiError as err:
-            if err.code.startswith(("not_your", "call_not", "target_", "illegal_", "invalid_")):
-                raise
+        except ConsoleError:
+            raise
+        except CtiError as err:  # the ACD refused, or Asterisk did
             raise IllegalAgentAction(err.message) from err
 
 
