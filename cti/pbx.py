@@ -58,6 +58,17 @@ class ManagedPbx:
         if proc.returncode != 0:
             raise PbxError(f"building the Asterisk root file system failed (see {self.rootfs}.partial.log)")
 
+    def write_hosts(self) -> None:
+        """Name this machine in the chroot's /etc/hosts. Asterisk looks its own host name up for
+        every new RTP session (and then A.ROOT-SERVERS.NET when that fails); without a hosts file
+        each lookup goes to DNS from PJSIP's one SIP-receiving thread, and a slow resolver stalls
+        all SIP traffic for seconds (seen as INVITE retransmits and failed calls under load)."""
+        name = socket.gethostname()
+        hosts = self.rootfs / "etc" / "hosts"
+        text = f"127.0.0.1\tlocalhost {name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        if not hosts.exists() or hosts.read_text(encoding="utf-8") != text:
+            hosts.write_text(text, encoding="utf-8")
+
     def write_config(self) -> None:
         s = self.settings
         values = {
@@ -111,6 +122,7 @@ class ManagedPbx:
             return self.status()
         _check_port_free(self.settings.ami.host, self.settings.ami.port, "ami.port")
         self.ensure_rootfs()
+        self.write_hosts()
         self.write_config()
         self.log_file.unlink(missing_ok=True)
         if progress:
