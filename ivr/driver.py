@@ -247,15 +247,15 @@ async def _linkedid(session: AgiSession) -> str:
 
 async def _tell_dialplan(session: AgiSession, state: s.IvrState) -> None:
     final = state.final
-    nxt = _NEXT_BY_FINAL.get(type(final), "hangup")
+    values: dict[str, str] = {}
     if isinstance(final, s.Handoff):
-        await session.set_variable("CTI_QUEUE", final.queue)
-        await session.set_variable("CTI_PRIORITY", str(final.priority))
+        values = {"CTI_QUEUE": final.queue, "CTI_PRIORITY": str(final.priority)}
     elif isinstance(final, s.Voicemail):
-        await session.set_variable("CTI_MAILBOX", final.mailbox)
+        values = {"CTI_MAILBOX": final.mailbox}
     elif isinstance(final, s.Transfer):
-        await session.set_variable("CTI_TRANSFER_TO", final.number)
-    await session.set_variable("CTI_NEXT", nxt)
+        values = {"CTI_TRANSFER_TO": final.number}
+    values["CTI_NEXT"] = _NEXT_BY_FINAL.get(type(final), "hangup")
+    await session.set_variables(values)
 
 
 def _rescue(flow: f.Flow, state: s.IvrState, now: float, fallback_queue: str) -> s.IvrState:

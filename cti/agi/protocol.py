@@ -182,6 +182,19 @@ class AgiConversation:
     async def set_variable(self, name: str, value: str) -> None:
         await self.command("SET VARIABLE", check_header_name(name), value)
 
+    async def set_variables(self, values: Mapping[str, str]) -> None:
+        # One round trip (MSet) instead of one per variable: the IVR's hand-off to the queue waits
+        # on it. MSet splits its argument on ',', so a value holding one is set on its own.
+        checked = {check_header_name(k): v for k, v in values.items()}
+        batch = {k: v for k, v in checked.items() if "," not in v}
+        if len(batch) > 1:
+            await self.exec("MSet", *(f"{k}={v}" for k, v in batch.items()))
+        else:
+            batch = {}
+        for name, value in checked.items():
+            if name not in batch:
+                await self.set_variable(name, value)
+
     async def get_variable(self, name: str) -> str | None:
         reply = await self.command("GET VARIABLE", check_header_name(name))
         return reply.data if reply.result == "1" else None

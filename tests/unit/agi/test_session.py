@@ -150,3 +150,19 @@ async def test_hangup_marks_the_session_dead() -> None:
     await session.hangup()
     with pytest.raises(AgiHangup):
         await session.answer()
+
+
+async def test_set_variables_is_one_round_trip_unless_a_value_holds_a_comma() -> None:
+    session, asterisk = scripted_session("200 result=0", "200 result=0", "200 result=1", "200 result=1")
+    await session.set_variables({"CTI_QUEUE": "support", "CTI_PRIORITY": "5", "CTI_NEXT": "queue"})
+    assert asterisk.written == ["EXEC MSet CTI_QUEUE=support,CTI_PRIORITY=5,CTI_NEXT=queue\n"]
+    # MSet splits on ',': such a value is set on its own, the rest still in one go.
+    await session.set_variables({"CTI_NOTE": "a,b", "CTI_NEXT": "queue", "CTI_QUEUE": "sales"})
+    assert asterisk.written[1:] == ["EXEC MSet CTI_NEXT=queue,CTI_QUEUE=sales\n", "SET VARIABLE CTI_NOTE a,b\n"]
+    await session.set_variables({"CTI_NEXT": "hangup"})
+    assert asterisk.written[3:] == ["SET VARIABLE CTI_NEXT hangup\n"]
+    with pytest.raises(UnsafeValue):
+        await session.set_variables({"CTI NEXT": "queue", "CTI_QUEUE": "x"})
+    with pytest.raises(UnsafeValue):
+        await session.set_variables({"CTI_NEXT": "queue\nHANGUP", "CTI_QUEUE": "x"})
+    assert len(asterisk.written) == 4

@@ -85,6 +85,10 @@ class ScriptedSession:
         self.log.append(("set_variable", name, value))
         self.vars[name] = value
 
+    async def set_variables(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            await self.set_variable(name, value)
+
     async def get_variable(self, name: str) -> str | None:
         return self.vars.get(name)
 
