@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -100,6 +101,34 @@ class LiveCall:
     ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
+class RecentAgents:
+    """Customer -> the agent who last served them, for "preferred agent" routing. Entries older
+    than the window are dropped as new ones arrive (insertion order is time order), so memory
+    follows the window's traffic rather than growing all day."""
+
+    def __init__(self, window_s: float, *, cap: int = 200_000) -> None:
+        self.window_s, self.cap = window_s, cap
+        self._served: OrderedDict[int, tuple[str, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._served)
+
+    def remember(self, customer_id: int, agent_id: str, now: float) -> None:
+        self._served[customer_id] = (agent_id, now)
+        self._served.move_to_end(customer_id)
+        while self._served:
+            _, oldest = next(iter(self._served.values()))
+            if now - oldest <= self.window_s and len(self._served) <= self.cap:
+                break
+            self._served.popitem(last=False)
+
+    def get(self, customer_id: int, now: float) -> str | None:
+        served = self._served.get(customer_id)
+        if served is None or now - served[1] > self.window_s:
+            return None
+        return served[0]
+
+
 class AcdService:
     """Runs the router against the PBX: enqueue from the IVR, offers, bridges, abandons, wrap-up."""
 
@@ -117,7 +146,7 @@ class AcdService:
         self.live_channels = live_channels  # names of the PBX's live channels (from the call model)
         self.device_state = device_state  # e.g. "PJSIP/1001" -> "UNAVAILABLE" (from the call model)
         self.preferred_window_s = preferred_window_s
-        self._last_agent: dict[int, tuple[str, float]] = {}  # customer -> (agent, when served)
+        self._last_agent = RecentAgents(preferred_window_s)  # customer -> the agent who served them
         self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -190,15 +219,13 @@ class AcdService:
         return self.wrapups.get((agent_id, linkedid))
 
     # -- calls ----------------------------------------------------------------------------------
-    async def enqueue(self, call: LiveCall) -> None:
+    async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True) -> None:
+        """Queue a call; it prefers ``preferred``, else (``by_history``) the customer's last agent."""
         now = self.clock()
         call.queued_at, call.status = now, "queued"
         self.calls[call.linkedid] = call
-        preferred = None
-        if call.customer_id is not None and call.customer_id in self._last_agent:
-            agent, when = self._last_agent[call.customer_id]
-            if now - when <= self.preferred_window_s:
-                preferred = agent
+        if preferred is None and by_history and call.customer_id is not None:
+            preferred = self._last_agent.get(call.customer_id, now)
         await self.bus.publish(QueueEntered(ts=now, linkedid=call.linkedid, queue=call.queue,
                                             channel=call.caller_channel, priority=call.priority,
                                             skills=call.skills, customer_id=call.customer_id))
@@ -258,11 +285,9 @@ class AcdService:
                                 caller_number=call.caller_number, queue=queue, customer_id=call.customer_id,
                                 skills=call.skills if target_kind == "queue" else None,
                                 priority=call.priority, attributes=call.attributes)
-            await self.enqueue(requeued)
-            if target_kind == "agent":
-                # The transferring agent named a colleague: prefer them for this call.
-                if call.customer_id is not None:
-                    self._last_agent[call.customer_id] = (target, self.clock())
+            # The transferring agent named a colleague: prefer them. Sent to a queue, the call must
+            # not wait for the customer's last agent -- the very agent who just passed it on.
+            await self.enqueue(requeued, preferred=target if target_kind == "agent" else None, by_history=False)
 
     async def _consult(self, call: LiveCall, target_kind: str, target: str) -> None:
         """Attended transfer, step 1: the caller goes on hold and the agent talks to the target."""
@@ -409,7 +434,7 @@ class AcdService:
                 task = asyncio.create_task(self._ring(call, d), name=f"acd.ring:{d.call_id}")
                 call.ring_task = task
                 self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(self._ring_done)
             case CancelOffer():
                 call = self.calls.get(d.call_id)
                 if call is not None and call.ring_task is not None and d.reason != "ring_timeout":
@@ -424,7 +449,7 @@ class AcdService:
                     return
                 call.status, call.answered_at = "talking", now
                 if call.customer_id is not None:
-                    self._last_agent[call.customer_id] = (d.agent_id, now)
+                    self._last_agent.remember(call.customer_id, d.agent_id, now)
                 await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
                 await self._call_update(call, "talking")
             case Requeue():
@@ -481,6 +506,12 @@ class AcdService:
             await self.control.hangup(call.caller_channel)
         else:
             await self.control.hangup(call.caller_channel)
+
+    def _ring_done(self, task: asyncio.Task[None]) -> None:
+        """A ring task's fault is logged here, never lost as "exception was never retrieved"."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            log.error("acd: %s failed", task.get_name(), exc_info=err)
 
     async def _ring(self, call: LiveCall, offer: Offer) -> None:
         phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
