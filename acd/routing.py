@@ -4,24 +4,19 @@ Every public method first runs the timers that fell due up to ``now`` (wrap-up e
 steps, preferred-agent windows, overflow, max wait, announcements, the ring backstop), each at its
 own due time, then handles its event, and returns every decision taken, in order.
 
-Speed: available agents are indexed per queue, in idle order (a dict keeps insertion order, and
-agents enter it when they become idle, so oldest idle first): all of them, and one list per
-requirement the queue's calls have asked for, so the longest-idle qualified agent is the head of a
-list and most-skilled / round robin look only at qualified agents. Waiting calls are grouped per
-queue by requirement (a heap per group), so an agent that becomes free looks at the head of each
-group it qualifies for, not at every call. Queue timers (steps, limits, announcements) are only
-scheduled once a call has to wait.
+The router owns the agents and the calls and handles the events; three parts it composes keep
+the indexes that make it fast: ``AgentIndex`` (idle agents per queue, in idle order, and the
+strategy's pick), ``WaitingCalls`` (waiting calls per queue, a heap per requirement) and ``Timers``.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
-import heapq
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Concatenate, ParamSpec
 
+from acd import timers
+from acd.agent_index import AgentIndex
 from acd.decisions import (
     Abandoned,
     AgentStateChange,
@@ -49,22 +44,19 @@ from acd.model import (
     LimitSpec,
     QueueConfig,
     QueuedCall,
-    Requirement,
     Strategy,
     next_agent_state,
     next_call_state,
 )
 from acd.stats import QueueSnapshot, QueueStats
+from acd.timers import Timers
+from acd.waiting import WaitingCalls
 
 # The adapter reports a ring-no-answer itself after ``ring_timeout_s``; the router's own timer
 # fires this much later, only as a backstop for a lost event (a dropped AMI connection).
 RING_GRACE_S = 5.0
 MISSED = "missed"
-_RR_SCAN_MAX = 8  # round robin: up to this many candidates, scan them rather than walk the ranks
 
-_STEP, _PREF, _OVERFLOW, _MAX_WAIT, _ANNOUNCE, _RING, _WRAP = range(7)
-
-_HeapEntry = tuple[tuple[int, float, int], str, int]  # (call order, call id, token)
 _P = ParamSpec("_P")
 
 
@@ -85,57 +77,20 @@ def _keeps_timer_decisions(
     return wrapper
 
 
-class _Heap(list[_HeapEntry]):
-    """Waiting calls of one requirement group, next first; ``live`` counts those still in it, so a
-    group all of whose calls moved on is emptied at once instead of popped entry by entry."""
-
-    __slots__ = ("live",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live = 0
-
-
-class _QueueIndex:
-    """Available agents of one queue in idle order: all of them, and those meeting each requirement
-    the queue's calls have asked for (built on first use, then kept up to date)."""
-
-    __slots__ = ("any", "by")
-
-    def __init__(self) -> None:
-        self.any: dict[str, None] = {}
-        self.by: dict[Requirement, dict[str, None]] = {}
-
-
 class Router:
     """Skill-based routing for a set of queues; one instance owns every agent's state."""
 
     def __init__(self, queues: Iterable[QueueConfig]) -> None:
         self._queues: dict[str, QueueConfig] = {q.name: q for q in queues}
         self._stats = {n: QueueStats(q.service_level_s, q.short_abandon_s) for n, q in self._queues.items()}
-        self._index = {n: _QueueIndex() for n in self._queues}
-        for name, q in self._queues.items():
-            levels = range(MIN_LEVEL, MAX_LEVEL + 1) if q.strategy is Strategy.MOST_SKILLED else None
-            for step in q.steps:
-                for skill, level in step.skills.items():
-                    for lvl in levels or (level,):
-                        self._index[name].by[((skill, lvl),)] = {}
-        self._groups: dict[str, dict[Requirement, _Heap]] = {n: {} for n in self._queues}
-        # queue -> preferred agent -> requirement -> heap: calls waiting for that agent only
-        self._pref_groups: dict[str, dict[str, dict[Requirement, _Heap]]] = {n: {} for n in self._queues}
-        self._group_of: dict[str, _Heap] = {}  # waiting call -> the group it is live in
-        self._waiting: dict[str, dict[str, None]] = {n: {} for n in self._queues}
         self._members: dict[str, set[str]] = {n: set() for n in self._queues}
-        self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)
-        # round-robin queues: login ranks of their idle agents, sorted
-        self._rr_idle: dict[str, list[int]] = {
-            n: [] for n, q in self._queues.items() if q.strategy is Strategy.ROUND_ROBIN}
+        self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)  # rank of the agent last offered
         self._by_rank: list[Agent] = []
         self._agents: dict[str, Agent] = {}
-        self._slots: dict[str, list[dict[str, None]]] = {}  # agent -> the index lists it sits in when idle
-        self._newest_idle: tuple[float, int] = (float("-inf"), 0)
         self._calls: dict[str, QueuedCall] = {}
-        self._timers: list[tuple[float, int, int, str, int]] = []
+        self._idle = AgentIndex(self._queues.values(), self._agents, self._by_rank, self._members, self._rr_last)
+        self._wait = WaitingCalls(self._queues, self._calls)
+        self._timers = Timers()
         self._seq = 0
         self._now = float("-inf")
         self._carry: list[Decision] = []  # timer decisions of a refused call, returned by the next one
@@ -164,7 +119,7 @@ class Router:
         elif agent.state is not AgentState.LOGGED_OUT:
             raise InvalidRequest("agent_id", f"agent {agent_id} is already logged in")
         agent.skills, agent.capacity, agent.queues = dict(skills), capacity, tuple(queues)
-        self._slots.pop(agent_id, None)
+        self._idle.forget_lists(agent_id)
         agent.wrap_up_s, agent.registered, agent.not_ready_after_call = wrap_up_s, registered, None
         self._fire(agent, AgentEvent.LOGIN, "login", now, out)
         for q in agent.queues:
@@ -248,7 +203,7 @@ class Router:
         was_indexed = agent.indexed
         self._index_remove(agent)
         agent.skills = dict(skills)
-        self._slots.pop(agent_id, None)
+        self._idle.forget_lists(agent_id)
         if was_indexed:
             self._agent_freed(agent, now, out, fresh=False)
         return out
@@ -275,7 +230,7 @@ class Router:
         self._stats[queue].entered()
         if not self._members[queue] and cfg.no_agents_action is not None:
             self._limit(call, "no_agents", cfg.no_agents_action, now, out)
-        elif cfg.max_length is not None and len(self._waiting[queue]) >= cfg.max_length:
+        elif cfg.max_length is not None and len(self._wait.ids(queue)) >= cfg.max_length:
             self._limit(call, "max_length", cfg.max_length_action or LimitSpec(LimitKind.HANGUP), now, out)
         else:
             self._enter_queue(call, cfg, now, out)
@@ -327,7 +282,7 @@ class Router:
             self._fire(agent, AgentEvent.CANCEL, None, now, out)
             self._settle(agent, call, now, out)
         else:
-            self._unwait(call)
+            self._wait.remove(call)
         call.state = next_call_state(call_id, call.state, CallEvent.ABANDON)
         wait = now - call.entered_queue_at
         self._stats[call.queue].abandoned_after(wait)
@@ -377,18 +332,18 @@ class Router:
 
     def next_due(self) -> float | None:
         """When the earliest timer falls due (the adapter may sleep until then and ``tick``)."""
-        return self._timers[0][0] if self._timers else None
+        return self._timers.next_due()
 
     def waiting(self, queue: str) -> list[str]:
         """Waiting call ids of ``queue``, next first."""
         self._queue(queue)
-        return sorted(self._waiting[queue], key=lambda c: self._calls[c].order)
+        return sorted(self._wait.ids(queue), key=lambda c: self._calls[c].order)
 
     def position(self, call_id: str) -> tuple[int, float]:
         """(position, estimated wait in seconds) of a waiting call; position 1 is next."""
         call = self._call(call_id)
         order = call.order
-        pos = 1 + sum(1 for c in self._waiting[call.queue] if self._calls[c].order < order)
+        pos = 1 + sum(1 for c in self._wait.ids(call.queue) if self._calls[c].order < order)
         return pos, self._stats[call.queue].estimated_wait(pos, self._staffed(call.queue))
 
     def queue_snapshot(self, queue: str, now: float) -> QueueSnapshot:
@@ -416,20 +371,14 @@ class Router:
         now = max(now, self._now)
         out, self._carry = self._carry, []
         self._current = out
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            due, _, kind, subject, token = heapq.heappop(timers)
+        for due, kind, subject, token in self._timers.due(now):
             self._now = due
             self._fire_timer(kind, subject, token, due, out)
         self._now = now
         return out, now
 
-    def _at(self, due: float, kind: int, subject: str, token: int) -> None:
-        self._seq += 1
-        heapq.heappush(self._timers, (due, self._seq, kind, subject, token))
-
     def _fire_timer(self, kind: int, subject: str, token: int, now: float, out: list[Decision]) -> None:
-        if kind == _WRAP:
+        if kind == timers.WRAP:
             agent = self._agents.get(subject)
             if agent is not None and agent.wrap_epoch == token and agent.state is AgentState.WRAP_UP:
                 self._wrap_done(agent, now, out)
@@ -437,7 +386,7 @@ class Router:
         call = self._calls.get(subject)
         if call is None:
             return
-        if kind == _RING:
+        if kind == timers.RING:
             if call.state is CallState.RINGING and call.offer_no == token and call.agent_id is not None:
                 out.append(CancelOffer(call_id=call.call_id, agent_id=call.agent_id, reason="ring_timeout"))
                 self._missed(call, self._agents[call.agent_id], now, out)
@@ -445,21 +394,21 @@ class Router:
         if call.epoch != token:
             return
         cfg = self._queues[call.queue]
-        if kind == _STEP:
+        if kind == timers.STEP:
             call.step += 1
             call.need = cfg.steps[call.step].requirement(call.skills)
             if call.state is CallState.WAITING:
                 self._requeue_waiting(call, now, out)
-        elif kind == _PREF:
+        elif kind == timers.PREF:
             call.pref_active = False
             if call.state is CallState.WAITING:
                 self._requeue_waiting(call, now, out)
-        elif kind == _ANNOUNCE:
+        elif kind == timers.ANNOUNCE:
             if call.state is CallState.WAITING:
                 pos, ewt = self.position(call.call_id)
                 out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt))
             if cfg.announce_every_s:
-                self._at(now + cfg.announce_every_s, _ANNOUNCE, call.call_id, call.epoch)
+                self._timers.at(now + cfg.announce_every_s, timers.ANNOUNCE, call.call_id, call.epoch)
         elif call.state is CallState.WAITING:  # overflow or max wait; while ringing see _missed
             self._check_limits(call, now, out)
 
@@ -489,40 +438,8 @@ class Router:
                                 and pref.state is not AgentState.LOGGED_OUT)
         self._requeue_waiting(call, now, out)
 
-    def _arm(self, call: QueuedCall, now: float) -> None:
-        """Schedule the timers of the call's stay in its queue, the first time it has to wait.
-
-        A call offered at once never needs them; one that comes back from a failed offer catches up
-        first with the steps and the preferred-agent window that passed while it rang.
-        """
-        call.armed = True
-        cfg = self._queues[call.queue]
-        base, epoch, call_id = call.entered_queue_at, call.epoch, call.call_id
-        elapsed = now - base
-        steps = cfg.steps
-        step = call.step
-        while step + 1 < len(steps) and steps[step + 1].after_s <= elapsed:
-            step += 1
-        if step != call.step:
-            call.step = step
-            call.need = steps[step].requirement(call.skills)
-        for later in steps[step + 1:]:
-            self._at(base + later.after_s, _STEP, call_id, epoch)
-        if call.pref_active:
-            if elapsed >= cfg.preferred_agent_s:
-                call.pref_active = False
-            else:
-                self._at(base + cfg.preferred_agent_s, _PREF, call_id, epoch)
-        if cfg.overflow_after_s is not None and cfg.overflow_to is not None:
-            self._at(max(now, base + cfg.overflow_after_s), _OVERFLOW, call_id, epoch)
-        if cfg.max_wait_s is not None:
-            self._at(max(now, base + cfg.max_wait_s), _MAX_WAIT, call_id, epoch)
-        if cfg.announce_every_s:
-            every = cfg.announce_every_s
-            self._at(base + every * (math.floor(elapsed / every) + 1), _ANNOUNCE, call_id, epoch)
-
     def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
-        self._unwait(call)
+        self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
         self._stats[queue].entered()
         self._enter_queue(call, self._queues[queue], now, out)
@@ -534,7 +451,7 @@ class Router:
         if spec.action is LimitKind.QUEUE and spec.target is not None:
             self._move(call, spec.target, now, out)
             return
-        self._unwait(call)
+        self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.LEAVE)
         del self._calls[call.call_id]
 
@@ -549,34 +466,13 @@ class Router:
         if chosen is not None:
             self._offer(call, chosen, now, out)
             return
-        self._unwait(call)  # a regrouped call (widened step, window closed) leaves its old group
-        call.token += 1
-        if call.pref_active:
-            groups = self._pref_groups[call.queue].setdefault(call.preferred_agent or "", {})
-        else:
-            groups = self._groups[call.queue]
-        heap = groups.get(call.need)
-        if heap is None:
-            heap = groups[call.need] = _Heap()
-        heapq.heappush(heap, (call.order, call.call_id, call.token))
-        heap.live += 1
-        self._group_of[call.call_id] = heap
-        self._waiting[call.queue][call.call_id] = None
+        self._wait.add(call)
         if not call.armed:
-            self._arm(call, now)
-
-    def _unwait(self, call: QueuedCall) -> None:
-        """The call stops waiting where it waited (offered, gone, moved or regrouped)."""
-        self._waiting[call.queue].pop(call.call_id, None)
-        heap = self._group_of.pop(call.call_id, None)
-        if heap is not None:
-            heap.live -= 1
-            if not heap.live:
-                heap.clear()
+            self._timers.arm(call, self._queues[call.queue], now)
 
     def _offer(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
         cfg = self._queues[call.queue]
-        self._unwait(call)
+        self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.OFFER)
         call.agent_id, call.offered_at = agent.agent_id, now
         call.offer_no += 1
@@ -587,7 +483,7 @@ class Router:
         out.append(Offer(call_id=call.call_id, agent_id=agent.agent_id, queue=call.queue,
                          ring_timeout_s=cfg.ring_timeout_s, customer_id=call.customer_id))
         self._fire(agent, AgentEvent.OFFER, None, now, out)
-        self._at(now + cfg.ring_timeout_s + RING_GRACE_S, _RING, call.call_id, call.offer_no)
+        self._timers.at(now + cfg.ring_timeout_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
 
     def _missed(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
         agent.offers.discard(call.call_id)
@@ -603,7 +499,7 @@ class Router:
         out.append(Requeue(call_id=call.call_id, queue=call.queue, reason="no_answer"))
         if not self._check_limits(call, now, out):
             if not call.armed:
-                self._arm(call, now)
+                self._timers.arm(call, self._queues[call.queue], now)
             self._requeue_waiting(call, now, out)
 
     def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
@@ -630,7 +526,7 @@ class Router:
         if wrap <= 0:
             self._wrap_done(agent, now, out)
         else:
-            self._at(agent.wrap_until, _WRAP, agent.agent_id, agent.wrap_epoch)
+            self._timers.at(agent.wrap_until, timers.WRAP, agent.agent_id, agent.wrap_epoch)
 
     def _wrap_done(self, agent: Agent, now: float, out: list[Decision]) -> None:
         agent.wrap_until = None
@@ -669,99 +565,19 @@ class Router:
             agent.idle_since, agent.idle_seq = now, self._seq
         self._index_add(agent)
 
+    # The seams to the indexes; bench/routing.py's naive comparator overrides these four.
+
     def _pick_call(self, agent: Agent) -> QueuedCall | None:
-        """Best waiting call for ``agent`` over its queues: priority, then oldest (fair across queues)."""
-        best: QueuedCall | None = None
-        for q in agent.queues:
-            best = self._best_head(agent, self._groups[q], best)
-            preferred = self._pref_groups[q].get(agent.agent_id)
-            if preferred:
-                best = self._best_head(agent, preferred, best)
-        return best
-
-    def _best_head(
-        self, agent: Agent, groups: dict[Requirement, _Heap], best: QueuedCall | None,
-    ) -> QueuedCall | None:
-        for need, heap in list(groups.items()):
-            if not agent.meets(need):
-                continue
-            head = self._head(heap)
-            if head is None:
-                del groups[need]
-            elif best is None or head.order < best.order:
-                best = head
-        return best
-
-    def _head(self, heap: _Heap) -> QueuedCall | None:
-        calls = self._calls
-        while heap:
-            _, call_id, token = heap[0]
-            call = calls.get(call_id)
-            if call is not None and call.token == token and call.state is CallState.WAITING:
-                return call
-            heapq.heappop(heap)
-        return None
+        return self._wait.pick(agent)
 
     def _pick_agent(self, call: QueuedCall, cfg: QueueConfig) -> Agent | None:
-        """The agent the queue's strategy picks among indexed (idle, eligible) agents that qualify."""
-        index = self._index[cfg.name]
-        need = call.need
-        if not need:
-            candidates = index.any
-        else:
-            found = index.by.get(need)
-            candidates = found if found is not None else self._add_index_list(cfg.name, need)
-        if not candidates:
-            return None
-        # every candidate meets the requirement, and they come longest idle first
-        agents = self._agents
-        strategy = cfg.strategy
-        best: Agent | None = None
-        if strategy is Strategy.LONGEST_IDLE:
-            return agents[next(iter(candidates))]
-        if strategy is Strategy.ROUND_ROBIN:
-            if len(candidates) > _RR_SCAN_MAX:  # qualifying agents are dense: walk the ranks
-                return self._next_in_turn(cfg.name, need)
-            rr_last = self._rr_last[cfg.name]
-            for agent_id in candidates:  # few candidates: the one next in turn among them
-                agent = agents[agent_id]
-                if best is None or (agent.rank <= rr_last, agent.rank) < (best.rank <= rr_last, best.rank):
-                    best = agent
-            return best
-        scored = [s for s, _ in cfg.steps[0].requirement(call.skills)] or [s for s, _ in need]
-        if len(scored) == 1 and len(need) <= 1 and (not need or need[0][0] == scored[0]):
-            # Only that skill matters: the first agent of the top non-empty level list (idle order)
-            # has exactly that level, as the level above is empty.
-            skill = scored[0]
-            floor = need[0][1] if need else MIN_LEVEL
-            for level in range(MAX_LEVEL, floor - 1, -1):
-                top = index.by.get(((skill, level),))
-                if top is None:
-                    top = self._add_index_list(cfg.name, ((skill, level),))
-                if top:
-                    return agents[next(iter(top))]
-            # Nobody has the skill; a widened step lets anyone in the queue take it: longest idle.
-            return agents[next(iter(candidates))]
-        best_score = 0
-        for agent_id in candidates:  # idle order: on equal scores the longest idle wins
-            skills = agents[agent_id].skills
-            score = 0
-            for skill in scored:
-                score += skills.get(skill, 0)
-            if best is None or score > best_score:
-                best, best_score = agents[agent_id], score
-        return best
+        return self._idle.pick(call, cfg)
 
-    def _next_in_turn(self, queue: str, need: Requirement) -> Agent | None:
-        """Round robin: the first qualifying idle agent after the last one offered, in login order."""
-        ranks = self._rr_idle[queue]
-        start = bisect.bisect_right(ranks, self._rr_last[queue])
-        by_rank = self._by_rank
-        for i in range(len(ranks)):
-            agent: Agent = by_rank[ranks[(start + i) % len(ranks)]]
-            if agent.meets(need):
-                return agent
-        return None
+    def _index_insert(self, agent: Agent) -> None:
+        self._idle.insert(agent)
+
+    def _index_delete(self, agent: Agent) -> None:
+        self._idle.delete(agent)
 
     def _index_add(self, agent: Agent) -> None:
         agent.indexed = True
@@ -771,73 +587,6 @@ class Router:
         if agent.indexed:
             agent.indexed = False
             self._index_delete(agent)
-
-    def _index_insert(self, agent: Agent) -> None:
-        agent_id = agent.agent_id
-        slots = self._slots.get(agent_id)
-        if slots is None:
-            slots = self._slots[agent_id] = self._index_lists(agent)
-        if agent.idle_key >= self._newest_idle:  # the usual case: appending keeps every list in order
-            self._newest_idle = agent.idle_key
-            for lst in slots:
-                lst[agent_id] = None
-        else:  # a returning agent (skills changed, phone re-registered) keeps its seniority
-            for lst in slots:
-                self._ordered_put(lst, agent)
-        for q in agent.queues:
-            ranks = self._rr_idle.get(q)
-            if ranks is not None:
-                bisect.insort(ranks, agent.rank)
-
-    def _index_lists(self, agent: Agent) -> list[dict[str, None]]:
-        """The index lists ``agent`` belongs to while idle: per queue, all, and each (skill, level) list
-        of that queue it qualifies for."""
-        lists: list[dict[str, None]] = []
-        skills = agent.skills
-        for q in agent.queues:
-            index = self._index[q]
-            lists.append(index.any)
-            for need, lst in index.by.items():
-                for skill, level in need:
-                    if skills.get(skill, 0) < level:
-                        break
-                else:
-                    lists.append(lst)
-        return lists
-
-    def _add_index_list(self, queue: str, need: Requirement) -> dict[str, None]:
-        """The list of a requirement a queue's calls ask for the first time: built once from its idle
-        agents, then kept up to date. A queue holds one list per requirement its steps and its calls'
-        skills produce (a handful), so an offer for any call starts at a qualified agent.
-        """
-        agents = self._agents
-        lst = {a: None for a in self._index[queue].any if agents[a].meets(need)}
-        self._index[queue].by[need] = lst
-        for agent_id in self._members[queue]:
-            if not agents[agent_id].indexed:
-                self._slots.pop(agent_id, None)  # rebuilt with the new list when next indexed
-        for agent_id in lst:
-            self._slots[agent_id].append(lst)
-        return lst
-
-    def _ordered_put(self, lst: dict[str, None], agent: Agent) -> None:
-        later = bool(lst) and self._agents[next(reversed(lst))].idle_key > agent.idle_key
-        lst[agent.agent_id] = None
-        if later:
-            ordered = sorted(lst, key=lambda a: self._agents[a].idle_key)
-            lst.clear()
-            lst.update(dict.fromkeys(ordered))
-
-    def _index_delete(self, agent: Agent) -> None:
-        agent_id = agent.agent_id
-        for lst in self._slots.get(agent_id, ()):
-            lst.pop(agent_id, None)
-        for q in agent.queues:
-            ranks = self._rr_idle.get(q)
-            if ranks is not None:
-                i = bisect.bisect_left(ranks, agent.rank)
-                if i < len(ranks) and ranks[i] == agent.rank:
-                    del ranks[i]
 
     # ---- lookups ------------------------------------------------------------------------------
 
