@@ -4,6 +4,8 @@ Pure and synchronous: the snapshot and the time come in, ``alert.*`` events go o
 first to ``levels[0]`` (the queue's supervisor); while nobody acknowledges it, every
 ``ack_timeout_s`` it moves to the next level (manager, then head of service) and stays at the top.
 It clears when its condition recovers, acknowledged or not; a new breach after that is a new alert.
+After a restart ``restore`` takes back the alerts the previous run left open (as its records tell
+them), so they go on under the same ids instead of being raised again.
 
     raised -[escalate]-> escalated -[escalate]-> escalated
     raised | escalated -[acknowledge]-> acknowledged
@@ -18,15 +20,10 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-
-import yaml
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from acd.errors import AcdError, InvalidRequest
-from cti.errors import ConfigError
 from cti.events import Event
-from cti.settings import Settings
 
 if TYPE_CHECKING:
     from typing import dataclass_transform
@@ -292,6 +289,12 @@ class _Alert:
                          cleared_at=self.cleared_at)
 
 
+def _seq_of(alert_id: str) -> int:
+    """The sequence number ending an id this engine made (``rule:subject:seq``); 0 for any other."""
+    tail = alert_id.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdecimal() else 0
+
+
 def _message(rule: AlertRule, subject: str, value: float) -> str:
     where = subject.split(":", 1)[-1]
     if rule.kind is AlertKind.SL_BELOW:
@@ -377,15 +380,56 @@ class AlertEngine:
                     scope=rule.scope.value, queue=rule.queue, subject=subject, value=value,
                     threshold=rule.threshold, role=alert.role, level=0, message=_message(rule, subject, value)))
         for key in [k for k in self._active if k not in breaching]:
-            alert = self._active.pop(key)
-            acknowledged = alert.state is AlertState.ACKNOWLEDGED
-            alert.step(AlertAction.CLEAR)
-            alert.cleared_at = now
-            self._remember_cleared(alert.alert_id)
-            events.append(AlertCleared(
-                ts=now, alert_id=alert.alert_id, rule_id=alert.rule.id, kind=alert.rule.kind.value,
-                queue=alert.rule.queue, subject=alert.subject, role=alert.role, level=alert.level,
-                acknowledged=acknowledged))
+            events.append(self._clear(self._active.pop(key), now))
+        return events
+
+    def _clear(self, alert: _Alert, now: float) -> AlertCleared:
+        acknowledged = alert.state is AlertState.ACKNOWLEDGED
+        alert.step(AlertAction.CLEAR)
+        alert.cleared_at = now
+        self._remember_cleared(alert.alert_id)
+        return AlertCleared(ts=now, alert_id=alert.alert_id, rule_id=alert.rule.id, kind=alert.rule.kind.value,
+                            queue=alert.rule.queue, subject=alert.subject, role=alert.role, level=alert.level,
+                            acknowledged=acknowledged)
+
+    def restore(self, alerts: Iterable[AlertView], now: float, *, issued: Iterable[str] = ()) -> list[AlertEvent]:
+        """Take back the alerts a previous run left open, before the first ``evaluate``.
+
+        Each keeps its id, state, level (and the time it reached it), value, raise time and who
+        acknowledged it: the next ``evaluate`` does not raise it again and clears it if its condition
+        went away meanwhile; ``tick`` escalates it on from its level. ``issued``: other ids the previous
+        run gave out, so that no new alert takes one of them again. Returned: ``AlertCleared`` for the
+        alerts that cannot go on, those whose rule is no longer configured and, of two open alerts for
+        the same rule and subject, the older.
+        """
+        rules = {r.id: r for r in self._rules}
+        events: list[AlertEvent] = []
+        for alert_id in issued:
+            self._seq = max(self._seq, _seq_of(alert_id))
+        for v in sorted(alerts, key=lambda v: v.raised_at):
+            self._seq = max(self._seq, _seq_of(v.alert_id))
+            if v.state is AlertState.CLEARED or v.alert_id in self._by_id:
+                continue
+            rule = rules.get(v.rule_id)
+            if rule is None:
+                log.info("alert %s: %s -[clear]-> cleared (rule %s is gone)", v.alert_id, v.state.value, v.rule_id)
+                events.append(AlertCleared(
+                    ts=now, alert_id=v.alert_id, rule_id=v.rule_id, kind=v.kind.value, queue=v.queue,
+                    subject=v.subject, role=v.role, level=v.level, acknowledged=v.state is AlertState.ACKNOWLEDGED))
+                continue
+            alert = _Alert(v.alert_id, rule, v.subject, v.value, v.raised_at, state=v.state,
+                           level=min(v.level, len(rule.levels) - 1), level_since=v.level_since,
+                           acknowledged_by=v.acknowledged_by, acknowledged_at=v.acknowledged_at)
+            log.info("alert %s: restored %s at %s", alert.alert_id, alert.state.value, alert.role)
+            self._by_id[alert.alert_id] = alert
+            key = (rule.id, v.subject)
+            other = self._active.get(key)
+            if other is not None and other.raised_at > alert.raised_at:
+                events.append(self._clear(alert, now))
+                continue
+            if other is not None:
+                events.append(self._clear(other, now))
+            self._active[key] = alert
         return events
 
     def tick(self, now: float) -> list[AlertEvent]:
@@ -437,145 +481,3 @@ class AlertEngine:
         self._cleared.append(alert_id)
         while len(self._cleared) > self._history_size:
             self._by_id.pop(self._cleared.popleft(), None)
-
-
-# -- configuration (config/alerts.yaml) --------------------------------------------------------
-
-_RULE_KEYS = {"id", "kind", "scope", "queue", "threshold", "ack_timeout_s", "levels", "min_offered"}
-_DEFAULT_KEYS = {"ack_timeout_s", "levels"}
-
-
-def parse_alert_rules(data: Any, source: str) -> tuple[list[AlertRule], list[str]]:
-    """Rules from parsed YAML, and one problem string per bad field (naming file, rule and field)."""
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        return [], [f"{source}: expected a mapping with 'rules' (and optional 'defaults')"]
-    for key in sorted(set(data) - {"defaults", "rules", "recipients"}):
-        problems.append(f"{source}: unknown top-level key {key!r}")
-    defaults = data.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        problems.append(f"{source}: defaults: expected a mapping")
-        defaults = {}
-    for key in sorted(set(defaults) - _DEFAULT_KEYS):
-        problems.append(f"{source}: defaults.{key}: unknown key")
-    raw_rules = data.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        return [], [*problems, f"{source}: rules: expected a non-empty list"]
-    rules: list[AlertRule] = []
-    seen: set[str] = set()
-    for i, raw in enumerate(raw_rules):
-        where = f"{source}: rules[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected a mapping")
-            continue
-        where = f"{source}: rules[{i}] ({raw.get('id', '?')})"
-        for key in sorted(set(raw) - _RULE_KEYS):
-            problems.append(f"{where}.{key}: unknown key")
-        merged = {**{k: v for k, v in defaults.items() if k in _DEFAULT_KEYS}, **raw}
-        try:
-            rule = _rule_from(merged)
-        except InvalidRequest as err:
-            problems.append(f"{where}.{err.field}: {err.message.split(': ', 1)[-1]}")
-            continue
-        if rule.id in seen:
-            problems.append(f"{where}.id: duplicate rule id {rule.id!r}")
-        seen.add(rule.id)
-        rules.append(rule)
-    return rules, problems
-
-
-def _rule_from(raw: dict[str, Any]) -> AlertRule:
-    def number(field: str, default: float | None = None) -> float:
-        value = raw.get(field, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidRequest(field, f"expected a number (got {value!r})")
-        return float(value)
-
-    rule_id = raw.get("id")
-    if not isinstance(rule_id, str) or not rule_id:
-        raise InvalidRequest("id", "expected a non-empty string")
-    kinds = {k.value: k for k in AlertKind}
-    scopes = {s.value: s for s in Scope}
-    kind, scope = kinds.get(str(raw.get("kind"))), scopes.get(str(raw.get("scope")))
-    if kind is None:
-        raise InvalidRequest("kind", f"one of {', '.join(kinds)} (got {raw.get('kind')!r})")
-    if scope is None:
-        raise InvalidRequest("scope", f"queue or global (got {raw.get('scope')!r})")
-    queue = raw.get("queue")
-    if queue is not None and not isinstance(queue, str):
-        raise InvalidRequest("queue", f"expected a queue name (got {queue!r})")
-    levels = raw.get("levels", list(DEFAULT_LEVELS))
-    if not isinstance(levels, list) or not all(isinstance(x, str) for x in levels):
-        raise InvalidRequest("levels", "expected a list of role names")
-    min_offered = raw.get("min_offered", 0)
-    if isinstance(min_offered, bool) or not isinstance(min_offered, int):
-        raise InvalidRequest("min_offered", f"expected a whole number (got {min_offered!r})")
-    return AlertRule(id=rule_id, kind=kind, scope=scope, queue=queue, threshold=number("threshold"),
-                     ack_timeout_s=number("ack_timeout_s", 120.0), levels=tuple(levels), min_offered=min_offered)
-
-
-def alerts_file(settings: Settings) -> Path:
-    return settings.config_dir / "alerts.yaml"
-
-
-def load_alert_recipients(path: Path, rules: Sequence[AlertRule]) -> dict[str, dict[str, tuple[str, ...]]]:
-    """The ``recipients:`` section (see ``acd.recipients``); ConfigError on problems."""
-    from acd.recipients import parse_recipients
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    recipients, problems = parse_recipients(data.get("recipients") if isinstance(data, dict) else None,
-                                            str(path), {lv for r in rules for lv in r.levels})
-    if problems:
-        raise ConfigError("invalid alert recipients:\n" + "\n".join(f"  - {p}" for p in problems))
-    return recipients
-
-
-def load_alert_rules(path: Path) -> list[AlertRule]:
-    """Read and validate an alerts file; ConfigError lists every problem."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    rules, problems = parse_alert_rules(data, str(path))
-    if problems:
-        raise ConfigError("invalid alert rules:\n" + "\n".join(f"  - {p}" for p in problems))
-    return rules
-
-
-def _known_queues(settings: Settings) -> set[str] | None:
-    """Queue names from config/queues.yaml when it exists (a mapping or a list of {name: ...})."""
-    path = settings.config_dir / "queues.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None  # that file's own checker reports it
-    queues = data.get("queues") if isinstance(data, dict) else None
-    if isinstance(queues, dict):
-        return {str(k) for k in queues}
-    if isinstance(queues, list):
-        return {str(q.get("name")) for q in queues if isinstance(q, dict) and q.get("name")}
-    return None
-
-
-def check_alerts(settings: Settings) -> list[str]:
-    """Problems in config/alerts.yaml, each naming the file, the rule and the field."""
-    path = alerts_file(settings)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        return [f"{path}: cannot read: {err.strerror}"]
-    except yaml.YAMLError as err:
-        return [f"{path}: not valid YAML: {err}"]
-    rules, problems = parse_alert_rules(data, str(path))
-    if isinstance(data, dict):
-        from acd.recipients import parse_recipients
-
-        problems += parse_recipients(data.get("recipients"), str(path), {lv for r in rules for lv in r.levels})[1]
-    known = _known_queues(settings)
-    if known is not None:
-        for r in rules:
-            if r.queue is not None and r.queue not in known:
-                problems.append(f"{path}: rule {r.id!r}.queue: {r.queue!r} is not a queue in queues.yaml")
-    return problems

@@ -12,7 +12,7 @@ from cti.settings import Settings
 CHECKERS = [
     "ivr.config:check_flows",
     "acd.config:check_queues",
-    "acd.alerts:check_alerts",
+    "acd.alert_config:check_alerts",
 ]
 
 

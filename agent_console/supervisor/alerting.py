@@ -6,6 +6,11 @@ The snapshot the rules see: per queue, calls waiting and the longest wait now (r
 service level over the rolling window (``offered_counted`` as its ``offered``); globally the
 window's all-queue SL; agents with the time they entered their state (``AgentClock``); open CRM
 cases with a due time (re-read every ``cases_every_s``).
+
+On start-up ``restore`` rebuilds the alerts the previous run left open from their audit rows and
+gives them back to the engine: they keep their ids, state, level and acknowledgement, are not raised
+again, and those whose condition went away meanwhile clear at the first evaluation. A restored
+level's clock starts when its step was recorded (at most one evaluation after it was due).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -25,11 +30,14 @@ from acd.alerts import (
     AlertAcknowledged,
     AlertEngine,
     AlertEvent,
+    AlertKind,
     AlertRule,
+    AlertState,
     AlertView,
     CaseStatus,
     QueueStatus,
     Snapshot,
+    UnknownAlert,
 )
 from acd.recipients import Recipients, may_see, recipients_for
 from agent_console.errors import Forbidden
@@ -66,6 +74,39 @@ def snapshot_for_rules(board: dict[str, Any], agent_since: Callable[[str], float
                     offered=total["offered_counted"])
 
 
+def open_alerts_from(steps: Iterable[Mapping[str, Any]]) -> list[AlertView]:
+    """Replay recorded alert steps (audit rows, oldest first): the alerts not cleared, as they stood.
+
+    An ``alert.raised`` starts the alert afresh (ids made before alerts were restored may repeat);
+    a row that cannot be read is logged and skipped.
+    """
+    alerts: dict[str, AlertView] = {}
+    for row in steps:
+        d = row["detail"]
+        try:
+            alert_id, action, at = str(d["alert_id"]), row["action"], float(d["ts"])
+            v = alerts.get(alert_id)
+            if action == "alert.raised":
+                alerts[alert_id] = AlertView(
+                    alert_id=alert_id, rule_id=d["rule_id"], kind=AlertKind(d["kind"]), queue=d["queue"],
+                    subject=d["subject"], state=AlertState.RAISED, level=int(d["level"]), role=d["role"],
+                    value=float(d["value"]), threshold=float(d["threshold"]), raised_at=at, level_since=at,
+                    acknowledged_by=None, acknowledged_at=None, cleared_at=None)
+            elif v is None:
+                continue
+            elif action == "alert.escalated":
+                alerts[alert_id] = dataclasses.replace(v, state=AlertState.ESCALATED, level=int(d["level"]),
+                                                       role=d["role"], value=float(d["value"]), level_since=at)
+            elif action == "alert.acknowledged":
+                alerts[alert_id] = dataclasses.replace(v, state=AlertState.ACKNOWLEDGED, acknowledged_by=d["by"],
+                                                       acknowledged_at=at)
+            elif action == "alert.cleared":
+                del alerts[alert_id]
+        except (KeyError, TypeError, ValueError) as err:
+            log.warning("alerts: unreadable audit row %s (%s): %r", row.get("id"), row.get("action"), err)
+    return list(alerts.values())
+
+
 async def load_open_cases(db: Database) -> list[CaseStatus]:
     q = select(Case.id, Case.due_at, Case.category).where(Case.due_at.is_not(None),
                                                            Case.status.in_(OPEN_CASE_STATUSES))
@@ -89,6 +130,17 @@ class AlertRunner:
         self._last = float("-inf")
         self._cases: list[CaseStatus] = []
         self._cases_at = float("-inf")
+
+    async def restore(self) -> list[AlertEvent]:
+        """Give the engine back the alerts the audit log shows open; call it before the first evaluation."""
+        views = open_alerts_from(await self.audit.open_alert_steps())
+        last = await self.audit.last_alert_raised()
+        issued = [last.removeprefix("alert:")] if last else []
+        events = self.engine.restore(views, self.clock(), issued=issued)
+        log.info("alerts: %d open alert(s) restored, %d cleared", len(self.engine.active()), len(events))
+        if events:
+            await self._emit(events, "system", "system")
+        return events
 
     async def on_board(self, board: dict[str, Any]) -> None:
         """Wallboard listener: evaluate when due; the board gains the active alerts either way."""
@@ -142,4 +194,8 @@ class AlertRunner:
         except Exception:
             log.exception("alerts: could not record %d alert step(s)", len(events))
         for ev, body in zip(events, bodies, strict=True):
-            self._push({"type": "alert", "event": body, "to": self.view(self.engine.get(ev.alert_id))["to"]})
+            try:
+                to = self.view(self.engine.get(ev.alert_id))["to"]
+            except UnknownAlert:  # cleared on restore because its rule is gone: the engine never held it
+                to = []
+            self._push({"type": "alert", "event": body, "to": to})

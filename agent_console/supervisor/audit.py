@@ -3,6 +3,9 @@
 A database table rather than a file: it is queried by agent, action and time from the console, and
 it lives and is backed up with the CRM. The application only appends; the caller owns the
 transaction (``record`` takes a session), except ``AuditLog.append`` which is its own unit of work.
+
+An alert's steps are rows with target ``alert:<id>`` and the event's fields in ``detail``: enough to
+rebuild, after a restart, every alert whose last step is not ``alert.cleared`` (``open_alert_steps``).
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import AuditEntry
 from crm_core.db import Database
+
+ALERT_STEPS = ("alert.raised", "alert.escalated", "alert.acknowledged", "alert.cleared")
 
 
 def _view(e: AuditEntry) -> dict[str, Any]:
@@ -42,6 +47,26 @@ class AuditLog:
             entry = await record(s, actor=actor, actor_role=actor_role, action=action, target=target,
                                  detail=detail, at=at)
             return _view(entry)
+
+    async def open_alert_steps(self) -> list[dict[str, Any]]:
+        """Every step of the alerts whose last recorded step is not ``alert.cleared``, oldest first.
+
+        Read once at start-up: it groups every alert row ever recorded by target.
+        """
+        steps = AuditEntry.action.in_(ALERT_STEPS)
+        last = select(func.max(AuditEntry.id).label("id")).where(steps).group_by(AuditEntry.target).subquery()
+        still_open = (select(AuditEntry.target).join(last, AuditEntry.id == last.c.id)
+                      .where(AuditEntry.action != "alert.cleared"))
+        q = select(AuditEntry).where(steps, AuditEntry.target.in_(still_open)).order_by(AuditEntry.id)
+        async with self.db.session() as s:
+            rows = (await s.scalars(q)).all()
+        return [_view(e) for e in rows]
+
+    async def last_alert_raised(self) -> str | None:
+        """The target of the most recently recorded ``alert.raised``."""
+        q = select(AuditEntry.target).where(AuditEntry.action == "alert.raised").order_by(AuditEntry.id.desc())
+        async with self.db.session() as s:
+            return await s.scalar(q.limit(1))
 
     async def list(self, *, target: str | None = None, action_prefix: str | None = None,
                    since: float | None = None, limit: int = 200) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from acd.alerts import AlertRule, alerts_file, load_alert_recipients, load_alert_rules
+from acd.alert_config import alerts_file, load_alert_recipients, load_alert_rules
+from acd.alerts import AlertRule
 from agent_console.supervisor.http import build_router, mount_websocket
 from agent_console.supervisor.service import SupervisorService
 

@@ -89,7 +89,9 @@ class SupervisorService:
             log.exception("supervisor: could not record agent %s -> %s", ev.agent_id, ev.state)
 
     async def restore(self) -> None:
-        """Rebuild the agent clock from the recorded history (a restart loses no occupancy)."""
+        """Rebuild the agent clock and the open alerts from the recorded history (a restart loses no
+        occupancy and raises no alert twice)."""
+        await self.alerts.restore()
         now = self.clock()
         history = await self._agent_history(now - 8 * 86400.0, now)
         for agent_id, state, at in history:

@@ -1,11 +1,8 @@
-"""Escalation alerts with a controlled clock, the alert state machine and config/alerts.yaml."""
+"""Escalation alerts with a controlled clock, the alert state machine, and restoring open alerts."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from acd import alerts
 from acd.alerts import (
@@ -25,9 +22,7 @@ from acd.alerts import (
 )
 from acd.errors import InvalidRequest
 from acd.stats import QueueStats
-from cti.errors import ConfigError
 from cti.events import from_wire, to_wire
-from cti.settings import load_settings
 
 WAIT = AlertRule(id="support-wait", kind=AlertKind.LONGEST_WAIT_ABOVE, scope=Scope.QUEUE, queue="support",
                  threshold=60, ack_timeout_s=120)
@@ -179,41 +174,109 @@ def test_bad_rules_name_the_field(kwargs: dict[str, object], field: str) -> None
     assert info.value.field == field
 
 
-def test_shipped_alerts_yaml_is_valid_and_covers_the_demo_queues() -> None:
-    settings = load_settings()
-    assert alerts.check_alerts(settings) == []
-    rules = alerts.load_alert_rules(alerts.alerts_file(settings))
-    assert {r.queue for r in rules if r.kind is AlertKind.SL_BELOW and r.queue} == {
-        "support", "billing", "sales", "general"}
-    assert {r.kind for r in rules} == set(AlertKind)
-    AlertEngine(rules)
+# -- restoring the alerts a previous run left open ----------------------------------------------------
+
+def _left_open(steps: str) -> tuple[AlertEngine, str]:
+    """A first run's engine with one alert raised at 0 (longest wait 100 s) taken through ``steps``."""
+    eng = AlertEngine([WAIT])
+    [raised] = eng.evaluate(waiting(100), now=0)
+    for step in steps.split():
+        if step == "tick":
+            eng.tick(130)
+        elif step == "tick2":
+            eng.tick(250)
+        elif step == "ack":
+            eng.acknowledge(raised.alert_id, by="sup-wang", now=140)
+    return eng, raised.alert_id
 
 
-def test_check_alerts_names_file_rule_and_field(tmp_path: Path) -> None:
-    (tmp_path / "alerts.yaml").write_text(yaml.safe_dump({
-        "defaults": {"ack_timeout_s": 60, "colour": "red"},
-        "rules": [
-            {"id": "a", "kind": "sl_below", "scope": "queue", "queue": "support", "threshold": 0.8},
-            {"id": "a", "kind": "waiting_above", "scope": "global", "threshold": 3},
-            {"id": "b", "kind": "sl_above", "scope": "queue", "queue": "support", "threshold": 0.8},
-            {"id": "c", "kind": "waiting_above", "scope": "queue", "queue": "nowhere", "threshold": 3},
-            {"id": "d", "kind": "waiting_above", "scope": "queue", "queue": "support", "threshold": "x"},
-            {"id": "e", "kind": "waiting_above", "scope": "global", "threshold": 1, "levels": [], "extra": 1},
-        ],
-    }))
-    (tmp_path / "queues.yaml").write_text(yaml.safe_dump({"queues": {"support": {}, "billing": {}}}))
-    settings = load_settings(config_dir=tmp_path)
-    problems = alerts.check_alerts(settings)
-    path = str(tmp_path / "alerts.yaml")
-    assert all(p.startswith(path) for p in problems)
-    text = "\n".join(problems)
-    for needle in ("defaults.colour: unknown key", "rules[1] (a).id: duplicate", "rules[2] (b).kind",
-                   "rule 'c'.queue: 'nowhere' is not a queue", "rules[4] (d).threshold: expected a number",
-                   "rules[5] (e).extra: unknown key", "rules[5] (e).levels"):
-        assert needle in text, needle
-    assert len(problems) == 7
-    with pytest.raises(ConfigError, match="invalid alert rules"):
-        alerts.load_alert_rules(tmp_path / "alerts.yaml")
-    (tmp_path / "alerts.yaml").write_text("rules: [")
-    assert "not valid YAML" in alerts.check_alerts(settings)[0]
-    assert "cannot read" in alerts.check_alerts(load_settings(config_dir=tmp_path / "none"))[0]
+# steps in the first run -> state and level restored; when the restarted engine next escalates
+# (None: never, acknowledged or at the top) and to which role
+@pytest.mark.parametrize(("steps", "state", "level", "next_at", "next_role"), [
+    ("", AlertState.RAISED, 0, 120, "manager"),
+    ("tick", AlertState.ESCALATED, 1, 240, "head_of_service"),
+    ("tick2", AlertState.ESCALATED, 2, None, None),
+    ("ack", AlertState.ACKNOWLEDGED, 0, None, None),
+    ("tick ack", AlertState.ACKNOWLEDGED, 1, None, None),
+])
+def test_restored_alert_goes_on_where_it_was(steps: str, state: AlertState, level: int, next_at: float | None,
+                                             next_role: str | None) -> None:
+    first, alert_id = _left_open(steps)
+    views = first.active()
+    again = AlertEngine([WAIT])
+    assert again.restore(views, now=300) == []
+    assert again.active() == views  # same id, state, level, role, raise time, acknowledgement
+    [view] = views
+    assert (view.alert_id, view.state, view.level, view.raised_at) == (alert_id, state, level, 0)
+    assert view.acknowledged_by == ("sup-wang" if "ack" in steps else None)
+    # Still breaching: not raised again, however often it is evaluated.
+    for t in (300, 303, 306):
+        assert again.evaluate(waiting(400), now=t) == []
+    if next_at is None:
+        assert again.tick(10_000) == []
+    else:
+        assert again.tick(next_at - 0.1) == []
+        [up] = again.tick(next_at)
+        assert isinstance(up, AlertEscalated) and (up.alert_id, up.role) == (alert_id, next_role)
+    if "ack" in steps:
+        assert again.get(alert_id).state is AlertState.ACKNOWLEDGED
+        assert again.get(alert_id).acknowledged_by == "sup-wang"
+
+
+@pytest.mark.parametrize("steps", ["", "tick", "tick2", "ack", "tick ack"])
+def test_restored_alert_whose_condition_went_is_cleared_once(steps: str) -> None:
+    first, alert_id = _left_open(steps)
+    again = AlertEngine([WAIT])
+    again.restore(first.active(), now=300)
+    [cleared] = again.evaluate(waiting(0), now=300)
+    assert isinstance(cleared, AlertCleared)
+    assert (cleared.alert_id, cleared.acknowledged) == (alert_id, "ack" in steps)
+    assert again.evaluate(waiting(0), now=303) == [] and again.tick(10_000) == [] and again.active() == []
+    # A new breach is a new alert, with an id the first run never gave out.
+    [raised] = again.evaluate(waiting(90), now=400)
+    assert isinstance(raised, AlertRaised) and raised.alert_id != alert_id
+
+
+def test_restore_gives_out_no_id_twice() -> None:
+    first = AlertEngine([WAIT])
+    ids = []
+    for t in (0, 20, 40):  # three episodes, all cleared
+        ids += [e.alert_id for e in first.evaluate(waiting(100), now=t) + first.evaluate(waiting(0), now=t + 10)]
+    again = AlertEngine([WAIT])
+    assert again.restore([], now=100, issued=[ids[-1]]) == []
+    [raised] = again.evaluate(waiting(100), now=100)
+    assert isinstance(raised, AlertRaised) and raised.alert_id not in ids
+
+
+def test_restore_clears_what_cannot_go_on() -> None:
+    gone = AlertRule(id="old-rule", kind=AlertKind.WAITING_ABOVE, scope=Scope.QUEUE, queue="support", threshold=3)
+    first = AlertEngine([WAIT, gone])
+    first.evaluate(Snapshot(queues=[QueueStatus(queue="support", waiting=5, longest_wait_s=100)]), now=0)
+    first.tick(130)
+    older = first.active()
+    # Two open alerts for one rule and subject (a run before restores existed raised it again).
+    second = AlertEngine([WAIT])
+    second.restore([], now=200, issued=["x:9"])
+    [newer] = second.evaluate(waiting(100), now=200)
+    again = AlertEngine([WAIT])
+    events = again.restore([*older, *second.active()], now=300)
+    assert {(type(e).__name__, e.rule_id, e.alert_id) for e in events} == {
+        ("AlertCleared", "old-rule", next(v.alert_id for v in older if v.rule_id == "old-rule")),
+        ("AlertCleared", "support-wait", next(v.alert_id for v in older if v.rule_id == "support-wait"))}
+    [kept] = again.active()
+    assert kept.alert_id == newer.alert_id
+    assert again.evaluate(waiting(100), now=300) == []
+
+
+def test_restore_fits_a_rule_with_fewer_levels_and_skips_cleared_and_known_alerts() -> None:
+    first, alert_id = _left_open("tick2")
+    short = AlertRule(id=WAIT.id, kind=WAIT.kind, scope=WAIT.scope, queue=WAIT.queue, threshold=WAIT.threshold,
+                      levels=("supervisor", "manager"))
+    again = AlertEngine([short])
+    again.restore(first.active(), now=300)
+    assert (again.get(alert_id).level, again.get(alert_id).role) == (1, "manager")
+    assert again.restore(first.active(), now=301) == []  # already known: nothing changes
+    done, _ = _left_open("")
+    done.evaluate(waiting(0), now=5)
+    other = AlertEngine([WAIT])
+    assert other.restore(done.recent_cleared(), now=300) == [] and other.active() == []

@@ -54,3 +54,32 @@ async def test_escalation_follows_the_clock_and_every_step_is_recorded(site: Sit
 
 async def _no_cases() -> list[Any]:
     return []
+
+
+async def test_a_restarted_supervisor_service_takes_its_open_alerts_back(site: Site) -> None:
+    """The engine stops with the seed's overdue-case alerts open (one acknowledged); the service a
+    restarted engine builds on the same database shows the same alerts, and raises none again."""
+    from agent_console.supervisor.service import SupervisorService
+
+    await site.svc.wallboard.stop()  # the first engine stops; nothing evaluates in the background
+    await site.svc.wallboard.refresh()  # its last evaluation: the overdue cases are open alerts
+    before = {a["alert_id"]: a for a in site.svc.alerts.active() if a["kind"] == "case_overdue"}
+    assert len(before) >= 2
+    acked = await site.svc.alerts.acknowledge(next(iter(before)), "sup1", "supervisor")
+    before[acked["alert_id"]] = acked
+    raised_before = await site.svc.audit.list(action_prefix="alert.raised", limit=1000)
+
+    old = site.svc
+    again = SupervisorService(acd=site.engine.acd, db=site.engine.db, bus=site.engine.bus,
+                              configs=site.engine.acd_config.queues, rules=old.alerts.engine.rules,
+                              recipients=old.alerts.recipients, control=lambda: site.engine.ami.control,
+                              tz=site.engine.settings.timezone)
+    await again.restore()  # what the app's lifespan runs before the wallboard starts
+    await again.wallboard.refresh()  # the first evaluation of the restarted engine
+    after = {a["alert_id"]: a for a in again.alerts.active() if a["kind"] == "case_overdue"}
+    assert set(after) == set(before)
+    assert after[acked["alert_id"]]["state"] == "acknowledged"
+    assert after[acked["alert_id"]]["acknowledged_by"] == "sup1"
+    assert all(after[i]["raised_at"] == before[i]["raised_at"] for i in before)
+    raised_after = await again.audit.list(action_prefix="alert.raised", limit=1000)
+    assert [a["id"] for a in raised_after] == [a["id"] for a in raised_before]  # nothing raised twice
