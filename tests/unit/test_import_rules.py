@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORES = ["acd.routing", "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.alerts",
-         "acd.recipients",
+         "acd.recipients", "acd.agent_index", "acd.waiting", "acd.timers",
          "ivr.stepper", "ivr.flow", "ivr.actions"]
 FORBIDDEN = ("panoramisk", "asterisk", "fastapi", "starlette", "sqlalchemy", "redis", "uvicorn", "websockets",
              "httpx", "asyncio", "socket", "subprocess")
