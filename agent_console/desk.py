@@ -15,6 +15,7 @@ from acd.model import AgentState
 from agent_console.errors import (
     CallNotFound,
     ConsoleError,
+    Forbidden,
     IllegalAgentAction,
     InvalidInput,
     NotYourCall,
@@ -22,9 +23,12 @@ from agent_console.errors import (
 )
 from agent_console.events import AgentCallUpdate
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
-from agent_console.protocol import AgentStateView, CallView, Catalog, Choice, OfferView, Pop
-from crm_core import cases, catalog, users
+from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
+from crm_core import callbacks, cases, catalog, users
 from crm_core.db import Database
+from crm_core.errors import InvalidField, NotFound
+from crm_core.models import Callback, Customer
+from crm_core.phones import to_e164
 from crm_core.schemas import CaseIn, CasePatch
 from cti.bus import EventBus
 from cti.errors import CtiError
@@ -42,8 +46,10 @@ def level(value: Any) -> int:
 
 class EngineDesk:
     def __init__(self, acd: AcdService, db: Database, bus: EventBus, *, phone_kind: str = "sim",
-                 answer_after_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+                 answer_after_s: float = 2.0, clock: Callable[[], float] = time.time,
+                 callback_policy: callbacks.Policy | None = None) -> None:
         self.acd, self.db, self.bus, self.clock = acd, db, bus, clock
+        self.callback_policy = callback_policy or callbacks.Policy()
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self._wrap_started: dict[str, float] = {}
 
@@ -189,12 +195,11 @@ class EngineDesk:
                     priority=wrap.case.priority or "normal", customer_id=call.customer_id), actor=actor)
                 case_id = case.id
             if wrap.callback_at is not None:
-                when = datetime.fromtimestamp(wrap.callback_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-                number = wrap.callback_number or call.caller_number
-                callback = await cases.create_case(session=session, data=CaseIn(
-                    subject=f"Call back {number} at {when}", category="callback",
-                    description=wrap.notes, customer_id=call.customer_id), actor=actor)
-                result["callback_id"] = callback.id
+                result.update(await self._schedule_callback(session, agent_id, call, wrap))
+            settled = await callbacks.finish_call(session=session, linkedid=call.linkedid, reached=not wrap.no_answer,
+                                                  now=datetime.fromtimestamp(now, UTC), policy=self.callback_policy)
+            if settled is not None:
+                result["settled_callback"] = {"id": settled.id, "state": settled.state, "attempts": settled.attempts}
         result["case_id"] = case_id
         started = self._wrap_started.pop(call_id, call.answered_at or now)
         await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
@@ -216,6 +221,90 @@ class EngineDesk:
             elif view is not None and view.not_ready_after_call is None:
                 await self._acd(self.acd.set_ready(agent_id))
         return result
+
+    async def _schedule_callback(self, session: Any, agent_id: str, call: LiveCall, wrap: WrapUpInput
+                                 ) -> dict[str, Any]:
+        """A callback case (due at the callback time) and the callback itself: for the call's queue,
+        or the agent's own when the call had none (outbound, direct)."""
+        assert wrap.callback_at is not None
+        due = datetime.fromtimestamp(wrap.callback_at, UTC)
+        raw = wrap.callback_number or call.caller_number
+        try:
+            number = to_e164(raw, field="callback_number")
+        except InvalidField as err:
+            reason = err.message.split(": ", 1)[-1]
+            raise InvalidInput("callback_number", reason if wrap.callback_number else
+                               f"the caller's number cannot be called back ({reason}); give a number") from None
+        case = await cases.create_case(session=session, data=CaseIn(
+            subject=f"Call back {number} at {due.strftime('%Y-%m-%d %H:%M UTC')}", category="callback",
+            description=wrap.notes, customer_id=call.customer_id), actor=f"agent:{agent_id}")
+        case.due_at = due
+        cb = await callbacks.create_callback(
+            session=session, number=number, due_at=due, queue=call.queue or None,
+            agent_id=None if call.queue else agent_id, customer_id=call.customer_id, case_id=case.id,
+            max_attempts=self.callback_policy.max_attempts, note=wrap.notes[:4000])
+        return {"callback_id": cb.id, "callback_case_id": case.id}
+
+    # -- callbacks ----------------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _queues(self, agent_id: str) -> tuple[str, ...]:
+        """The queues the agent is logged into now (none when logged off)."""
+        if self._state(agent_id) is AgentState.LOGGED_OUT:
+            return ()
+        return tuple(self.acd.router.agent(agent_id).queues)
+
+    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
+        now = self._now()
+        async with self.db.session() as session:
+            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout)
+            rows = await callbacks.due_callbacks(session=session, now=now, agent_id=agent_id, limit=limit,
+                                                 queues=None if everyone else self._queues(agent_id or ""))
+        return [_callback_view(cb, name) for cb, name in rows]
+
+    async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
+        now = self._now()
+        async with self.db.session() as session:
+            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout)
+            cb = await self._callback(session, callback_id)
+            if not callbacks.visible_to(cb, agent_id, self._queues(agent_id)):
+                where = f"queue {cb.queue}, which you are not logged into" if cb.queue else "another agent"
+                raise Forbidden(f"callback {callback_id} is for {where}")
+            cb = await callbacks.claim(session=session, callback_id=callback_id, agent_id=agent_id, now=now)
+            return await _callback_view_of(session, cb)
+
+    async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView:
+        async with self.db.session() as session:
+            await self._callback(session, callback_id)
+            cb = await callbacks.release(session=session, callback_id=callback_id, agent_id=agent_id, now=self._now())
+            return await _callback_view_of(session, cb)
+
+    async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
+        if self._state(agent_id) is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before calling a callback")
+        if any(c.status != "ended" for c in self.acd.agent_calls(agent_id)):
+            raise IllegalAgentAction("finish your current call before calling a callback")
+        async with self.db.session() as session:
+            await self._callback(session, callback_id)
+            cb = await callbacks.start_call(session=session, callback_id=callback_id, agent_id=agent_id,
+                                            now=self._now())
+            number, customer_id = cb.number, cb.customer_id
+        try:
+            linkedid = await self.dial(agent_id, number, customer_id)
+        except BaseException:
+            async with self.db.session() as session:  # the claim stands; it may expire again
+                await callbacks.call_not_placed(session=session, callback_id=callback_id, now=self._now())
+            raise
+        async with self.db.session() as session:
+            cb = await callbacks.call_placed(session=session, callback_id=callback_id, linkedid=linkedid)
+            return linkedid, await _callback_view_of(session, cb)
+
+    async def _callback(self, session: Any, callback_id: int) -> Callback:
+        try:
+            return await callbacks.get_callback(session=session, callback_id=callback_id)
+        except NotFound:
+            raise TargetNotFound(f"no callback {callback_id}") from None
 
     # -- helpers ------------------------------------------------------------------------------------
     def _own(self, agent_id: str, call_id: str) -> LiveCall:
@@ -240,3 +329,21 @@ def _call_view(call: LiveCall) -> CallView:
     return CallView(call_id=call.linkedid, status=call.status, direction=call.direction,
                     peer_number=call.caller_number, customer_id=call.customer_id, queue=call.queue or None,
                     started_at=call.answered_at or call.queued_at)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _callback_view(cb: Callback, customer_name: str | None) -> CallbackView:
+    return CallbackView(id=cb.id, number=cb.number, queue=cb.queue, agent_id=cb.agent_id, customer_id=cb.customer_id,
+                        customer_name=customer_name, case_id=cb.case_id, due_at=cb.due_at.timestamp(),
+                        state=cb.state, attempts=cb.attempts, max_attempts=cb.max_attempts,
+                        claimed_by=cb.claimed_by, claimed_at=_epoch(cb.claimed_at),
+                        calling=cb.state == "claimed" and cb.called_at is not None, last_call_id=cb.last_linkedid,
+                        note=cb.note)
+
+
+async def _callback_view_of(session: Any, cb: Callback) -> CallbackView:
+    customer = await session.get(Customer, cb.customer_id) if cb.customer_id is not None else None
+    return _callback_view(cb, customer.name if customer is not None else None)

@@ -13,11 +13,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, NotYourCall, TargetNotFound
+from agent_console.errors import (
+    CallNotFound,
+    Forbidden,
+    IllegalAgentAction,
+    InvalidInput,
+    NotYourCall,
+    TargetNotFound,
+)
 from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
 from agent_console.fakecrm import FakeCrm
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
-from agent_console.protocol import AgentStateView, CallView, Catalog, Choice, OfferView, Pop
+from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
 from agent_console.security import Principal, burn_password_check, hash_password, verify_password
 from cti.bus import EventBus
 
@@ -115,6 +122,7 @@ class FakeDesk:
     calls: dict[str, _Call] = field(default_factory=dict)
     wrapups: list[dict[str, Any]] = field(default_factory=list)
     actions: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (action, agent, args)
+    callback_book: dict[int, CallbackView] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -301,6 +309,9 @@ class FakeDesk:
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
         if self.crm is not None:
             result = self.crm.record_wrap_up(call, agent_id, wrap, now=self.clock())
+        settled = self._settle_callback(call_id, wrap.no_answer)
+        if settled is not None:
+            result["settled_callback"] = settled
         self.wrapups.append({"call_id": call_id, "agent_id": agent_id, "disposition": wrap.disposition,
                              "notes": wrap.notes, "resolved": wrap.resolved, **result})
         del self.calls[call_id]
@@ -314,6 +325,74 @@ class FakeDesk:
             if after:
                 await self._step(agent_id, "not_ready", reason=after)
         return result
+
+    # -- callbacks (the real rules are crm_core.callbacks; no claim expiry or retry delay here) --
+    def add_callback(self, number: str, *, queue: str | None = "support", due_at: float | None = None,
+                     customer_id: int | None = None, customer_name: str | None = None,
+                     agent_id: str | None = None) -> int:
+        cb_id = max(self.callback_book, default=0) + 1
+        self.callback_book[cb_id] = CallbackView(
+            id=cb_id, number=number, queue=queue, agent_id=agent_id, customer_id=customer_id,
+            customer_name=customer_name, due_at=self.clock() if due_at is None else due_at, state="pending")
+        return cb_id
+
+    def _may_work(self, cb: CallbackView, agent_id: str) -> bool:
+        return cb.queue in self._agent(agent_id).queues or agent_id in (cb.agent_id, cb.claimed_by)
+
+    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
+        now = self.clock()
+        found = [cb for cb in self.callback_book.values()
+                 if (cb.state == "pending" and cb.due_at <= now) or cb.state == "claimed"]
+        if not everyone:
+            found = [cb for cb in found if self._may_work(cb, agent_id or "")
+                     and (cb.state == "pending" or cb.claimed_by == agent_id)]
+        return sorted(found, key=lambda cb: (cb.due_at, cb.id))[:limit]
+
+    def _callback(self, callback_id: int) -> CallbackView:
+        if callback_id not in self.callback_book:
+            raise TargetNotFound(f"no callback {callback_id}")
+        return self.callback_book[callback_id]
+
+    async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
+        cb = self._callback(callback_id)
+        if not self._may_work(cb, agent_id):
+            raise Forbidden(f"callback {callback_id} is for queue {cb.queue}, which you are not logged into")
+        if cb.state == "claimed" and cb.claimed_by != agent_id:
+            raise IllegalAgentAction(f"callback {callback_id} is already claimed by agent {cb.claimed_by}")
+        if cb.state not in ("pending", "claimed"):
+            raise IllegalAgentAction(f"callback {callback_id} is {cb.state}")
+        cb.state, cb.claimed_by, cb.claimed_at = "claimed", agent_id, self.clock()
+        self.actions.append(("claim_callback", agent_id, {"callback_id": callback_id}))
+        return cb
+
+    async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView:
+        cb = self._callback(callback_id)
+        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
+            raise IllegalAgentAction(f"callback {callback_id} is not your claim to release")
+        cb.state, cb.claimed_by, cb.claimed_at = "pending", None, None
+        return cb
+
+    async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
+        cb = self._callback(callback_id)
+        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
+            raise IllegalAgentAction(f"callback {callback_id}: claim it first")
+        call_id = await self.dial(agent_id, cb.number.lstrip("+"), cb.customer_id)
+        cb.calling, cb.last_call_id = True, call_id
+        return call_id, cb
+
+    def _settle_callback(self, call_id: str, no_answer: bool) -> dict[str, Any] | None:
+        cb = next((c for c in self.callback_book.values() if c.calling and c.last_call_id == call_id), None)
+        if cb is None:
+            return None
+        cb.attempts += 1
+        cb.calling = False
+        if not no_answer:
+            cb.state = "done"
+        elif cb.attempts >= cb.max_attempts:
+            cb.state = "failed"
+        else:
+            cb.state, cb.claimed_by, cb.claimed_at, cb.due_at = "pending", None, None, self.clock() + 900
+        return {"id": cb.id, "state": cb.state, "attempts": cb.attempts}
 
     # -- the simulated ACD and phones --
     async def offer_call(self, agent_id: str, *, caller_number: str, customer_id: int | None = None,

@@ -53,6 +53,24 @@ class CustomerDetail(BaseModel):
     open_cases: list[p.CaseView] = Field(default_factory=list)
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable error code, e.g. callback_taken, forbidden, invalid_input.")
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: ErrorDetail
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    texts = {401: "Not logged in", 403: "Not an agent, or not a callback of your queues",
+             404: "No such callback", 409: "Claimed by another agent (callback_taken), or not allowed in the "
+             "callback's or the agent's state (illegal_callback_step, illegal_agent_action)",
+             422: "A field is wrong (names it)", 502: "Asterisk refused the call", 503: "Telephony unavailable"}
+    return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
+
+
 class Health(BaseModel):
     status: str
     connections: int
@@ -146,6 +164,34 @@ def build_router(console: Any) -> APIRouter:
     @r.post("/api/calls/{call_id}/wrap-up", response_model=Ack, tags=["calls"])
     async def wrap_up(call_id: str, body: p.WrapUpFields, who: Principal = Depends(current_principal)) -> Ack:
         return await act(who, p.WrapUp(type="wrap_up", call_id=call_id, **dict(body)))
+
+    @r.get("/api/callbacks", response_model=list[p.CallbackView], tags=["callbacks"], responses=_errors(401, 403, 422))
+    async def list_callbacks(limit: int = Query(50, ge=1, le=200),
+                             who: Principal = Depends(current_principal)) -> list[p.CallbackView]:
+        """Due callbacks, oldest first: for an agent those of the queues they are logged into, their
+        personal ones and their own claims; for supervisors and admins every due or claimed one."""
+        return await console.service.callbacks(who, limit=limit)
+
+    @r.post("/api/callbacks/{callback_id}/claim", response_model=p.CallbackView, tags=["callbacks"],
+            responses=_errors(401, 403, 404, 409, 422))
+    async def claim_callback(callback_id: int, who: Principal = Depends(current_principal)) -> p.CallbackView:
+        """Take a due callback; when two agents claim at once one wins, the other gets 409 callback_taken.
+        A claim not called within the claim timeout goes back to the list."""
+        return await console.service.claim_callback(who, callback_id)
+
+    @r.post("/api/callbacks/{callback_id}/release", response_model=p.CallbackView, tags=["callbacks"],
+            responses=_errors(401, 403, 404, 409, 422))
+    async def release_callback(callback_id: int, who: Principal = Depends(current_principal)) -> p.CallbackView:
+        """Give a claimed callback back to the list without calling."""
+        return await console.service.release_callback(who, callback_id)
+
+    @r.post("/api/callbacks/{callback_id}/call", response_model=p.CallbackCall, tags=["callbacks"],
+            responses=_errors(401, 403, 404, 409, 422, 502, 503))
+    async def call_callback(callback_id: int, who: Principal = Depends(current_principal)) -> p.CallbackCall:
+        """Call the claimed callback: the agent's phone rings, then the customer's, with the customer's pop.
+        Its wrap-up settles the callback: done, or with ``no_answer`` tried again later (failed after the
+        last attempt)."""
+        return await console.service.call_callback(who, callback_id)
 
     @r.get("/api/customers", response_model=list[p.CustomerCard], tags=["customers"])
     async def search(q: str = Query(..., min_length=1, max_length=100), limit: int = Query(20, ge=1, le=100),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from agent_console.protocol import AgentStateView, CallView, CaseInput, Catalog, OfferView
+from agent_console.protocol import AgentStateView, CallbackView, CallView, CaseInput, Catalog, OfferView
 from agent_console.security import Principal
 
 TransferKind = Literal["blind", "attended"]
@@ -28,6 +28,7 @@ class WrapUpInput:
     callback_at: float | None = None  # epoch seconds
     callback_number: str | None = None
     not_ready_reason: str | None = None
+    no_answer: bool = False  # the customer did not answer (a callback's call is retried)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,22 @@ class AgentDesk(Protocol):
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
         """Write the wrap-up to the call's CRM interaction (case, callback too); returns ids
-        written, e.g. ``{"interaction_id": 7, "case_id": 3, "callback_id": None}``."""
+        written, e.g. ``{"interaction_id": 7, "case_id": 3, "callback_id": None}``. The wrap-up of
+        a callback's call also settles that callback (done, or retried when ``no_answer``)."""
+
+    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
+        """Due callbacks: those of the queues ``agent_id`` is logged into, their personal ones and
+        their claims; ``everyone`` (supervisors): all due and claimed callbacks."""
+
+    async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
+        """Take a due callback (``Forbidden`` if it is not for the agent's queues; a conflict
+        error if another agent claimed it first)."""
+
+    async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView: ...
+
+    async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
+        """Dial the agent's claimed callback like ``dial`` (agent first, then the customer, with
+        the customer's pop); returns the new call id and the callback."""
 
 
 class PopSource(Protocol):

@@ -155,6 +155,8 @@ class WrapUpFields(BaseModel):
     callback_number: str | None = Field(None, pattern=_NUMBER)
     not_ready_reason: str | None = Field(None, max_length=32, pattern=r"^[a-z0-9_]+$",
                                          description="Go not ready with this reason after wrap-up.")
+    no_answer: bool = Field(False, description="The customer did not answer: a callback's call is tried again "
+                                               "later (or fails after its last attempt) instead of being done.")
 
     @field_validator("callback_at")
     @classmethod
@@ -330,6 +332,37 @@ class Catalog(_View):
     reasons: list[Choice] = Field(default_factory=list)
     dispositions: list[Choice] = Field(default_factory=list)
     queues: list[str] = Field(default_factory=list)
+
+
+CallbackState = Literal["pending", "claimed", "done", "failed", "cancelled"]
+
+
+class CallbackView(_View):
+    """A callback in the agent's list. ``queue`` null: the personal callback of ``agent_id``."""
+
+    id: int
+    number: str = Field(description="E.164")
+    queue: str | None = None
+    agent_id: str | None = None
+    customer_id: int | None = None
+    customer_name: str | None = None
+    case_id: int | None = None
+    due_at: float = Field(description="Epoch seconds.")
+    state: CallbackState
+    attempts: int = 0
+    max_attempts: int = 3
+    claimed_by: str | None = None
+    claimed_at: float | None = None
+    calling: bool = Field(False, description="The claimer's call to the customer is placed (until its wrap-up).")
+    last_call_id: str | None = None
+    note: str = ""
+
+
+class CallbackCall(_View):
+    """``POST /api/callbacks/{id}/call``: the new outbound call and the callback it works."""
+
+    call_id: str
+    callback: CallbackView
 
 
 class AgentView(_View):

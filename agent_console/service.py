@@ -78,4 +78,19 @@ class ConsoleService:
                 raise InvalidInput("callback_at", "must be within a year")
         return WrapUpInput(disposition=msg.disposition, notes=msg.notes, resolved=msg.resolved, case=msg.case,
                            callback_at=at, callback_number=msg.callback_number,
-                           not_ready_reason=msg.not_ready_reason)
+                           not_ready_reason=msg.not_ready_reason, no_answer=msg.no_answer)
+
+    # -- callbacks: agents work those of their queues; supervisors and admins see them all ---------
+    async def callbacks(self, who: Principal, *, limit: int = 50) -> list[p.CallbackView]:
+        everyone = who.role in ("supervisor", "admin")
+        return await self.desk.callbacks(who.agent_id if everyone else agent_of(who), everyone=everyone, limit=limit)
+
+    async def claim_callback(self, who: Principal, callback_id: int) -> p.CallbackView:
+        return await self.desk.claim_callback(agent_of(who), callback_id)
+
+    async def release_callback(self, who: Principal, callback_id: int) -> p.CallbackView:
+        return await self.desk.release_callback(agent_of(who), callback_id)
+
+    async def call_callback(self, who: Principal, callback_id: int) -> p.CallbackCall:
+        call_id, view = await self.desk.call_callback(agent_of(who), callback_id)
+        return p.CallbackCall(call_id=call_id, callback=view)

@@ -33,6 +33,7 @@ SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "hold", "transfer", "wrapup"
 ROLES = ("agent", "supervisor", "admin")
 CASE_STATUSES = ("open", "in_progress", "pending", "resolved", "closed")
 CASE_PRIORITIES = ("low", "normal", "high", "urgent")
+CALLBACK_STATES = ("pending", "claimed", "done", "failed", "cancelled")
 
 
 def utcnow() -> datetime:
@@ -203,6 +204,35 @@ class Case(Base):
 
     history: Mapped[list[CaseEvent]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="CaseEvent.id")
+
+
+class Callback(Base):
+    """A call to place back to a customer (preview dialing: an agent claims it, then calls it).
+    A callback with a ``queue`` is for the agents of that queue; one without is the personal
+    callback of ``agent_id`` (scheduled at the wrap-up of a call that had no queue)."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    number: Mapped[str] = mapped_column(String(20))  # E.164
+    queue: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    called_at: Mapped[datetime | None]  # the current claim's call was placed (a called claim never expires)
+    # The call that asked for it: a request delivered twice (or seen by several nodes) makes one row.
+    origin_linkedid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    last_linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class CaseEvent(Base):

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -27,6 +28,7 @@ from acd.delivery import AcdService
 from acd.routing import Router
 from agent_console.app import create_app
 from agent_console.desk import EngineDesk
+from crm_core.callbacks import CallbackIntake, Policy
 from crm_core.calllog import CallLogger
 from crm_core.console import SqlCustomerSearch, SqlUserStore
 from crm_core.db import Database
@@ -92,7 +94,14 @@ class Engine:
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,
         })
-        self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s)
+        cb = settings.callbacks
+        self.callback_policy = Policy(retry_delay=timedelta(minutes=cb.retry_delay_min),
+                                      claim_timeout=timedelta(minutes=cb.claim_timeout_min),
+                                      max_attempts=cb.max_attempts)
+        # Callbacks the ACD's queue limits (and the IVR) ask for become pending callbacks in the CRM.
+        self.callback_intake = CallbackIntake(self.db, max_attempts=cb.max_attempts)
+        self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
+                               callback_policy=self.callback_policy)
         self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -110,6 +119,7 @@ class Engine:
     async def start(self) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.logger.subscribe(self.bus)
+        self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
         await self.bus.start()
         await self.logger.start()

@@ -62,6 +62,14 @@ class WebSettings(BaseModel):
     public_url: str | None = None
 
 
+class CallbackSettings(BaseModel):
+    """Preview callbacks: when a missed callback is tried again, how many tries, how long a claim holds."""
+
+    retry_delay_min: float = Field(15.0, gt=0, le=7 * 24 * 60)
+    max_attempts: int = Field(3, ge=1, le=20)
+    claim_timeout_min: float = Field(5.0, gt=0, le=24 * 60)
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs, loaded once."""
 
@@ -81,6 +89,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = AgiSettings()
     pbx: PbxSettings = PbxSettings()
     web: WebSettings = WebSettings()
+    callbacks: CallbackSettings = CallbackSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -54,6 +54,13 @@ window.I18N = {
     "help.lang": "Switch language", "help.esc": "Close dialog",
     "conn.ok": "Connected", "conn.down": "Reconnecting…", "conn.replaced": "This console was opened in another window.",
     "err.generic": "Something went wrong: {m}",
+    "cb.title": "Callbacks", "cb.refresh": "Refresh", "cb.hint": "Customers waiting for a call back. Claim one, then call it.",
+    "cb.none": "No callbacks due.", "cb.unknown": "Unknown customer", "cb.personal": "mine",
+    "cb.meta": "Due {due} · attempt {n} of {max} · {q}", "cb.overdue": "{t} (overdue {ago})",
+    "cb.claim": "Claim", "cb.call": "Call", "cb.release": "Release", "cb.calling": "Calling…",
+    "cb.claimed_by": "Claimed by {a}", "cb.claimed": "Claimed: call the customer now.",
+    "cb.taken": "Another agent claimed this callback first.",
+    "wrap.no_answer": "The customer did not answer (a callback is tried again later)",
     "ago.now": "just now", "ago.min": "{n} min ago", "ago.h": "{n} h ago", "ago.d": "{n} d ago",
     "unit.s": "{n} s", "unit.ms": "{m} min {s} s"
   },
@@ -109,6 +116,13 @@ window.I18N = {
     "help.lang": "切换语言", "help.esc": "关闭对话框",
     "conn.ok": "已连接", "conn.down": "正在重连…", "conn.replaced": "此工作台已在另一个窗口打开。",
     "err.generic": "出错了：{m}",
+    "cb.title": "回呼", "cb.refresh": "刷新", "cb.hint": "等待回电的客户。先认领，再拨打。",
+    "cb.none": "没有到期的回呼。", "cb.unknown": "未知客户", "cb.personal": "我的",
+    "cb.meta": "到期 {due} · 第 {n}/{max} 次 · {q}", "cb.overdue": "{t}（已超时 {ago}）",
+    "cb.claim": "认领", "cb.call": "拨打", "cb.release": "放弃", "cb.calling": "正在拨打…",
+    "cb.claimed_by": "已被 {a} 认领", "cb.claimed": "已认领：请立即拨打客户电话。",
+    "cb.taken": "该回呼已被其他坐席先认领。",
+    "wrap.no_answer": "客户未接听（回呼稍后重试）",
     "ago.now": "刚刚", "ago.min": "{n} 分钟前", "ago.h": "{n} 小时前", "ago.d": "{n} 天前",
     "unit.s": "{n} 秒", "unit.ms": "{m} 分 {s} 秒"
   }

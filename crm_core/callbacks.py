@@ -1,0 +1,311 @@
+"""Preview callbacks: calls to place back to customers, worked by agents from a list.
+
+    pending -[claim]-> claimed -[call]-> claimed -[reached]-> done
+                       claimed -[release | expire]-> pending
+                       claimed -[no_answer]-> pending (attempts + 1, due later) | failed (no attempts left)
+    pending | claimed -[cancel]-> cancelled
+
+A claim that was not called within the claim timeout goes back to pending the next time the list
+is read (``expire_claims``): no timer task, and nothing to lose on a restart. Claiming is one
+conditional UPDATE (``... WHERE state = 'pending'``), so of two agents claiming at once exactly one
+wins, on SQLite (the write lock) and PostgreSQL (the row lock) alike.
+
+Errors (beside ``crm_core.errors``; the console maps them by their ``http_status``):
+
+    CrmError
+    └── CallbackError
+        ├── CallbackTaken          another agent claimed it first                       (409)
+        └── IllegalCallbackStep    not allowed in the callback's state, or not yours    (409)
+
+Services take the session as a keyword argument and never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.db import Database
+from crm_core.errors import CrmError, InvalidField, NotFound
+from crm_core.models import Callback, Case, Customer, utcnow
+from crm_core.phones import to_e164
+from cti.bus import EventBus
+from cti.journey import CallbackRequested
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTEMPTS = 3
+OPEN_STATES = ("pending", "claimed")
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("pending", "claim"): "claimed",
+    ("claimed", "call"): "claimed",
+    ("claimed", "release"): "pending",
+    ("claimed", "expire"): "pending",
+    ("claimed", "reached"): "done",
+    ("claimed", "retry"): "pending",
+    ("claimed", "give_up"): "failed",
+    ("pending", "cancel"): "cancelled",
+    ("claimed", "cancel"): "cancelled",
+}
+
+
+class CallbackError(CrmError):
+    code = "callback_error"
+    http_status = 409
+
+
+class CallbackTaken(CallbackError):
+    code = "callback_taken"
+
+
+class IllegalCallbackStep(CallbackError):
+    code = "illegal_callback_step"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How callbacks are retried and how long a claim holds (from ``settings.callbacks``)."""
+
+    retry_delay: timedelta = timedelta(minutes=15)
+    claim_timeout: timedelta = timedelta(minutes=5)
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+def _next(cb: Callback, event: str) -> str:
+    new = TRANSITIONS.get((cb.state, event))
+    if new is None:
+        raise IllegalCallbackStep(f"callback {cb.id}: cannot {event.replace('_', ' ')} a {cb.state} callback")
+    return new
+
+
+def _step(cb: Callback, event: str, actor: str) -> None:
+    new = _next(cb, event)
+    log.info("callback %s: %s -[%s by %s]-> %s", cb.id, cb.state, event, actor, new)
+    cb.state = new
+
+
+async def create_callback(*, session: AsyncSession, number: str, due_at: datetime, queue: str | None = None,
+                          agent_id: str | None = None, customer_id: int | None = None, case_id: int | None = None,
+                          origin_linkedid: str | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+                          note: str = "", number_field: str = "number") -> Callback:
+    """A pending callback; ``number`` is normalised to E.164 (errors name ``number_field``)."""
+    e164 = to_e164(number, field=number_field)
+    if not 1 <= max_attempts <= 20:
+        raise InvalidField("max_attempts", "must be between 1 and 20")
+    if due_at.tzinfo is None:
+        raise InvalidField("due_at", "needs a time zone")
+    if len(note) > 4000:
+        raise InvalidField("note", "at most 4000 characters")
+    if customer_id is not None and await session.get(Customer, customer_id) is None:
+        raise NotFound("customer", customer_id)
+    if case_id is not None and await session.get(Case, case_id) is None:
+        raise NotFound("case", case_id)
+    now = utcnow()
+    cb = Callback(number=e164, due_at=due_at, queue=queue or None, agent_id=agent_id, customer_id=customer_id,
+                  case_id=case_id, origin_linkedid=origin_linkedid, max_attempts=max_attempts, note=note,
+                  state="pending", attempts=0, created_at=now, updated_at=now)
+    session.add(cb)
+    await session.flush()
+    log.info("callback %s: created for %s, queue %s, due %s", cb.id, e164, cb.queue or f"agent {agent_id}",
+             due_at.isoformat())
+    return cb
+
+
+async def callback_for_origin(*, session: AsyncSession, linkedid: str) -> Callback | None:
+    return await session.scalar(select(Callback).where(Callback.origin_linkedid == linkedid))
+
+
+async def get_callback(*, session: AsyncSession, callback_id: int) -> Callback:
+    cb = await session.get(Callback, callback_id)
+    if cb is None:
+        raise NotFound("callback", callback_id)
+    return cb
+
+
+def visible_to(cb: Callback, agent_id: str, queues: Collection[str]) -> bool:
+    """An agent works the callbacks of the queues they are logged into, and their own."""
+    return (cb.queue is not None and cb.queue in queues) or cb.agent_id == agent_id or cb.claimed_by == agent_id
+
+
+async def expire_claims(*, session: AsyncSession, now: datetime, claim_timeout: timedelta) -> int:
+    """Claims not called within ``claim_timeout`` go back to pending; returns how many."""
+    stale = list((await session.scalars(select(Callback).where(
+        Callback.state == "claimed", Callback.called_at.is_(None),
+        Callback.claimed_at < now - claim_timeout))).all())
+    for cb in stale:
+        _step(cb, "expire", "timer")
+        cb.claimed_by, cb.claimed_at, cb.updated_at = None, None, now
+    if stale:
+        await session.flush()
+    return len(stale)
+
+
+async def due_callbacks(*, session: AsyncSession, now: datetime, agent_id: str | None,
+                        queues: Collection[str] | None, limit: int = 50) -> list[tuple[Callback, str | None]]:
+    """Due pending callbacks and open claims with the customer's name, oldest due first.
+    ``queues`` None: all of them (supervisors); else those ``visible_to`` the agent, whose own
+    claims are listed too."""
+    stmt = (select(Callback, Customer.name).outerjoin(Customer, Customer.id == Callback.customer_id)
+            .where(or_(Callback.state == "claimed", (Callback.state == "pending") & (Callback.due_at <= now))))
+    if queues is not None:
+        mine = [Callback.agent_id == agent_id, Callback.claimed_by == agent_id] if agent_id else []
+        stmt = stmt.where(or_(Callback.queue.in_(list(queues)), *mine),
+                          or_(Callback.state == "pending", Callback.claimed_by == agent_id))
+    rows = await session.execute(stmt.order_by(Callback.due_at, Callback.id).limit(limit))
+    return [(cb, name) for cb, name in rows.all()]
+
+
+async def claim(*, session: AsyncSession, callback_id: int, agent_id: str, now: datetime) -> Callback:
+    """``agent_id`` takes the callback; exactly one of several agents claiming at once wins."""
+    cb = await get_callback(session=session, callback_id=callback_id)
+    if cb.state == "claimed" and cb.claimed_by != agent_id:
+        raise CallbackTaken(f"callback {cb.id} is already claimed by agent {cb.claimed_by}")
+    if cb.state == "claimed":
+        return cb  # claiming one's own claim again changes nothing
+    if cb.state == "pending" and cb.due_at > now:
+        raise IllegalCallbackStep(f"callback {cb.id} is not due until {cb.due_at.isoformat()}")
+    _next(cb, "claim")  # raises for done, failed, cancelled
+    result = await session.execute(
+        update(Callback).where(Callback.id == cb.id, Callback.state == "pending")
+        .values(state="claimed", claimed_by=agent_id, claimed_at=now, called_at=None, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.refresh(cb)
+        raise CallbackTaken(f"callback {cb.id} was just claimed by agent {cb.claimed_by or 'another agent'}")
+    await session.refresh(cb)
+    log.info("callback %s: pending -[claim by %s]-> claimed", cb.id, agent_id)
+    return cb
+
+
+def _own_claim(cb: Callback, agent_id: str) -> None:
+    if cb.state == "claimed" and cb.claimed_by != agent_id:
+        raise IllegalCallbackStep(f"callback {cb.id} is claimed by agent {cb.claimed_by}, not you")
+    if cb.state != "claimed":
+        raise IllegalCallbackStep(f"callback {cb.id} is {cb.state}: claim it first")
+
+
+async def release(*, session: AsyncSession, callback_id: int, agent_id: str, now: datetime) -> Callback:
+    """The agent gives the claim back without calling."""
+    cb = await get_callback(session=session, callback_id=callback_id)
+    _own_claim(cb, agent_id)
+    if cb.called_at is not None:
+        raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
+    _step(cb, "release", agent_id)
+    cb.claimed_by, cb.claimed_at, cb.updated_at = None, None, now
+    await session.flush()
+    return cb
+
+
+async def start_call(*, session: AsyncSession, callback_id: int, agent_id: str, now: datetime) -> Callback:
+    """The claimer is about to dial: the claim no longer expires."""
+    cb = await get_callback(session=session, callback_id=callback_id)
+    _own_claim(cb, agent_id)
+    if cb.called_at is not None:
+        raise IllegalCallbackStep(f"callback {cb.id} is already being called")
+    _step(cb, "call", agent_id)
+    cb.called_at, cb.updated_at = now, now
+    await session.flush()
+    return cb
+
+
+async def call_placed(*, session: AsyncSession, callback_id: int, linkedid: str) -> Callback:
+    cb = await get_callback(session=session, callback_id=callback_id)
+    cb.last_linkedid = linkedid
+    await session.flush()
+    return cb
+
+
+async def call_not_placed(*, session: AsyncSession, callback_id: int, now: datetime) -> Callback:
+    """The dial failed (the agent's phone did not answer): the claim stands, and may expire again."""
+    cb = await get_callback(session=session, callback_id=callback_id)
+    if cb.state == "claimed":
+        cb.called_at, cb.claimed_at, cb.updated_at = None, now, now
+        await session.flush()
+    return cb
+
+
+async def finish_call(*, session: AsyncSession, linkedid: str, reached: bool, now: datetime,
+                      policy: Policy) -> Callback | None:
+    """The wrap-up of the call placed for a callback (None when the call was not one): done when
+    the customer was reached, else retried after ``policy.retry_delay`` until no attempts are left."""
+    cb = await session.scalar(select(Callback).where(Callback.last_linkedid == linkedid,
+                                                     Callback.state == "claimed"))
+    if cb is None:
+        return None
+    actor = cb.claimed_by or "?"
+    cb.attempts += 1
+    if reached:
+        _step(cb, "reached", actor)
+    elif cb.attempts >= cb.max_attempts:
+        _step(cb, "give_up", actor)
+    else:
+        _step(cb, "retry", actor)
+        cb.due_at = now + policy.retry_delay
+        cb.claimed_by, cb.claimed_at, cb.called_at = None, None, None
+    cb.updated_at = now
+    await session.flush()
+    return cb
+
+
+async def cancel(*, session: AsyncSession, callback_id: int, actor: str, now: datetime) -> Callback:
+    cb = await get_callback(session=session, callback_id=callback_id)
+    if cb.state == "claimed" and cb.called_at is not None:
+        raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
+    _step(cb, "cancel", actor)
+    cb.updated_at = now
+    await session.flush()
+    return cb
+
+
+async def open_counts(*, session: AsyncSession, now: datetime) -> dict[str, dict[str, int]]:
+    """Per queue ("" for personal callbacks): pending (all), due (pending and due now), claimed."""
+    rows = await session.execute(select(Callback.queue, Callback.state, Callback.due_at)
+                                 .where(Callback.state.in_(OPEN_STATES)))
+    counts: dict[str, dict[str, int]] = {}
+    for queue, state, due_at in rows.all():
+        c = counts.setdefault(queue or "", {"pending": 0, "due": 0, "claimed": 0})
+        if state == "claimed":
+            c["claimed"] += 1
+        else:
+            c["pending"] += 1
+            c["due"] += due_at <= now
+    return counts
+
+
+class CallbackIntake:
+    """Bus consumer: a ``CallbackRequested`` (the ACD's callback limit action) becomes one pending
+    callback due at once (or at the requested time); a second delivery of the same request, or the
+    same request seen by another engine node, adds nothing (unique ``origin_linkedid``)."""
+
+    def __init__(self, db: Database, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
+        self.db = db
+        self.max_attempts = max_attempts
+
+    def subscribe(self, bus: EventBus) -> None:
+        bus.subscribe(CallbackRequested, self.handle, name="crm.callbacks")
+
+    async def handle(self, ev: CallbackRequested) -> None:
+        due = datetime.fromtimestamp(ev.due_at if ev.due_at is not None else ev.ts, UTC)
+        try:
+            async with self.db.session() as session:
+                if await callback_for_origin(session=session, linkedid=ev.linkedid) is not None:
+                    return
+                await create_callback(session=session, number=ev.number, due_at=due, queue=ev.queue,
+                                      customer_id=ev.customer_id, origin_linkedid=ev.linkedid,
+                                      max_attempts=self.max_attempts)
+        except IntegrityError:
+            log.info("callback request of call %s already recorded", ev.linkedid)
+        except InvalidField as err:
+            # An anonymous or internal caller: there is no number to call back.
+            log.warning("callback request of call %s dropped: %s", ev.linkedid, err.message)
+        except NotFound as err:
+            log.warning("callback request of call %s: %s; recorded without it", ev.linkedid, err.message)
+            async with self.db.session() as session:
+                await create_callback(session=session, number=ev.number, due_at=due, queue=ev.queue,
+                                      origin_linkedid=ev.linkedid, max_attempts=self.max_attempts)

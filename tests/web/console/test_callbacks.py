@@ -1,0 +1,183 @@
+"""The callbacks API of the console on a real Engine (not started: no PBX) over a seeded SQLite CRM:
+who sees and claims what, the claim race, validation, and the wrap-up that settles a callback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from acd.delivery import LiveCall
+from agent_console.demo import serve
+from crm_core import callbacks
+from crm_core.models import Callback, Case
+from cti.engine import Engine
+from cti.settings import load_settings
+from tests.servers import free_port
+from tests.web.supervisor.conftest import seeded_db
+
+
+@dataclass
+class Site:
+    engine: Engine
+    http: httpx.AsyncClient
+    tokens: dict[str, str]
+
+    async def as_(self, user: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        if user not in self.tokens:
+            r = await self.http.post("/api/auth/login", json={"username": user, "password": f"{user}-demo"
+                                                             if user.startswith("agent") else f"{user}-demo-1"})
+            assert r.status_code == 200, r.text
+            self.tokens[user] = r.json()["token"]
+        return await self.http.request(method, path, headers={"Authorization": f"Bearer {self.tokens[user]}"}, **kw)
+
+    async def add(self, **kw: Any) -> int:
+        args: dict[str, Any] = {"number": "13800138001", "queue": "support",
+                                "due_at": datetime.now(UTC) - timedelta(minutes=1)} | kw
+        async with self.engine.db.session() as s:
+            return (await callbacks.create_callback(session=s, **args)).id
+
+    async def row(self, cb_id: int) -> Callback:
+        async with self.engine.db.session() as s:
+            return await callbacks.get_callback(session=s, callback_id=cb_id)
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    port = free_port()
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
+                             web={"port": port, "session_secret": "callbacks-web-test-secret"})
+    await seeded_db(tmp_path / "crm.db", settings.config_dir)
+    engine = Engine(settings)
+    assert engine.app is not None
+    try:
+        async with serve(engine.app, "127.0.0.1", port):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+                yield Site(engine, http, {})
+    finally:
+        await engine.db.dispose()
+
+
+async def test_agents_see_and_claim_only_callbacks_of_their_queues(site: Site) -> None:
+    support, billing = await site.add(), await site.add(queue="billing", number="13800138002")
+    personal = await site.add(queue=None, agent_id="1001", number="13800138003")
+    await site.add(due_at=datetime.now(UTC) + timedelta(hours=1))  # not due yet
+    joined = await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    assert joined.status_code == 200
+
+    listed = await site.as_("agent1", "GET", "/api/callbacks")
+    assert listed.status_code == 200
+    assert [(c["id"], c["number"], c["queue"], c["state"]) for c in listed.json()] == [
+        (support, "+8613800138001", "support", "pending"), (personal, "+8613800138003", None, "pending")]
+    denied = await site.as_("agent1", "POST", f"/api/callbacks/{billing}/claim")
+    assert denied.status_code == 403 and denied.json()["detail"]["code"] == "forbidden"
+    assert "billing" in denied.json()["detail"]["message"]
+    assert (await site.row(billing)).state == "pending"
+
+    # Logged off the ACD, the agent sees only their personal callback.
+    assert (await site.as_("agent1", "POST", "/api/agent/queues/logout", json={"queues": []})).status_code == 200
+    assert [c["id"] for c in (await site.as_("agent1", "GET", "/api/callbacks")).json()] == [personal]
+
+    everyone = await site.as_("sup1", "GET", "/api/callbacks")
+    assert {c["id"] for c in everyone.json()} == {support, billing, personal}
+    not_agent = await site.as_("sup1", "POST", f"/api/callbacks/{support}/claim")
+    assert not_agent.status_code == 403
+    site.http.cookies.clear()  # the logins left their session cookie
+    anonymous = await site.http.get("/api/callbacks")
+    assert anonymous.status_code == 401 and anonymous.json()["detail"]["code"] == "not_authenticated"
+
+
+async def test_two_agents_claim_at_once_one_gets_409(site: Site) -> None:
+    cb = await site.add()
+    for user in ("agent1", "agent2"):
+        await site.as_(user, "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    r1, r2 = await asyncio.gather(site.as_("agent1", "POST", f"/api/callbacks/{cb}/claim"),
+                                  site.as_("agent2", "POST", f"/api/callbacks/{cb}/claim"))
+    assert sorted((r1.status_code, r2.status_code)) == [200, 409]
+    won, lost = (r1, r2) if r1.status_code == 200 else (r2, r1)
+    assert lost.json()["detail"]["code"] == "callback_taken"
+    winner = won.json()["claimed_by"]
+    assert (await site.row(cb)).claimed_by == winner and won.json()["state"] == "claimed"
+    # The loser no longer sees it; the winner sees their claim.
+    loser = "agent2" if winner == "1001" else "agent1"
+    assert (await site.as_(loser, "GET", "/api/callbacks")).json() == []
+
+
+async def test_validation_and_state_errors(site: Site) -> None:
+    cb = await site.add()
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    for method, path, status, code, field in (
+            ("GET", "/api/callbacks?limit=0", 422, "invalid_input", "limit"),
+            ("POST", "/api/callbacks/abc/claim", 422, "invalid_input", "callback_id"),
+            ("POST", "/api/callbacks/999999/claim", 404, "target_not_found", None),
+            ("POST", f"/api/callbacks/{cb}/call", 409, "illegal_callback_step", None),
+            ("POST", f"/api/callbacks/{cb}/release", 409, "illegal_callback_step", None)):
+        r = await site.as_("agent1", method, path)
+        assert r.status_code == status, (path, r.text)
+        assert r.json()["detail"]["code"] == code and r.json()["detail"].get("field") == field
+
+
+async def test_call_then_no_answer_wrap_up_retries_later(site: Site) -> None:
+    cb = await site.add(customer_id=None)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    dialled: list[tuple[str, str, int | None]] = []
+
+    async def dial(agent_id: str, number: str, customer_id: int | None) -> str:  # the PBX is not running
+        dialled.append((agent_id, number, customer_id))
+        site.engine.acd.wrapups[(agent_id, "out-1")] = LiveCall(
+            linkedid="out-1", caller_channel="", caller_number=number.lstrip("+"), queue="", direction="outbound",
+            status="ended", agent_id=agent_id)
+        return "out-1"
+
+    site.engine.desk.dial = dial  # type: ignore[method-assign]
+    assert (await site.as_("agent1", "POST", f"/api/callbacks/{cb}/claim")).status_code == 200
+    called = await site.as_("agent1", "POST", f"/api/callbacks/{cb}/call")
+    assert called.status_code == 200, called.text
+    assert called.json()["call_id"] == "out-1" and called.json()["callback"]["calling"] is True
+    assert dialled == [("1001", "+8613800138001", None)]
+    assert (await site.row(cb)).last_linkedid == "out-1"
+
+    before = datetime.now(UTC)
+    wrapped = await site.as_("agent1", "POST", "/api/calls/out-1/wrap-up",
+                             json={"disposition": "info_given", "no_answer": True})
+    assert wrapped.status_code == 200, wrapped.text
+    assert wrapped.json()["result"]["settled_callback"] == {"id": cb, "state": "pending", "attempts": 1}
+    row = await site.row(cb)
+    assert row.state == "pending" and row.claimed_by is None
+    assert timedelta(minutes=14) < row.due_at - before < timedelta(minutes=16)  # config: retry_delay_min 15
+
+
+async def test_wrap_up_with_callback_time_schedules_a_callback_and_its_case(site: Site) -> None:
+    site.engine.acd.wrapups[("1002", "in-9")] = LiveCall(
+        linkedid="in-9", caller_channel="", caller_number="1001", queue="billing", status="ended", agent_id="1002")
+    at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    bad = await site.as_("agent2", "POST", "/api/calls/in-9/wrap-up",
+                         json={"disposition": "callback_scheduled", "callback_at": at.isoformat()})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "callback_number"  # an extension
+    ok = await site.as_("agent2", "POST", "/api/calls/in-9/wrap-up", json={
+        "disposition": "callback_scheduled", "callback_at": at.isoformat(), "callback_number": "+8613912345678"})
+    assert ok.status_code == 200, ok.text
+    result = ok.json()["result"]
+    row = await site.row(result["callback_id"])
+    assert (row.number, row.queue, row.state, row.due_at, row.case_id) == (
+        "+8613912345678", "billing", "pending", at, result["callback_case_id"])
+    async with site.engine.db.session() as s:
+        case = await s.get(Case, row.case_id)
+        assert case is not None and case.category == "callback" and case.due_at == at
+
+
+async def test_openapi_documents_the_callback_endpoints(site: Site) -> None:
+    spec = (await site.http.get("/openapi.json")).json()
+    claim = spec["paths"]["/api/callbacks/{callback_id}/claim"]["post"]
+    assert claim["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/CallbackView")
+    assert claim["responses"]["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    call = spec["paths"]["/api/callbacks/{callback_id}/call"]["post"]
+    assert call["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/CallbackCall")
+    assert "no_answer" in spec["components"]["schemas"]["WrapUpFields"]["properties"]
+    assert {"/api/callbacks", "/api/callbacks/{callback_id}/release"} <= set(spec["paths"])
