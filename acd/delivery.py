@@ -426,15 +426,17 @@ class AcdService:
                 if call is None:
                     return
                 call.status, call.agent_id = "ringing", d.agent_id
+                # The ring task first: it is then scheduled ahead of the subscribers these events
+                # wake (the screen pop's lookup among them), so the phone rings sooner.
+                task = asyncio.create_task(self._ring(call, d), name=f"acd.ring:{d.call_id}")
+                call.ring_task = task
+                self._tasks.add(task)
+                task.add_done_callback(self._ring_done)
                 await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
                 await self.bus.publish(AgentOffer(
                     ts=now, agent_id=d.agent_id, linkedid=d.call_id, queue=d.queue,
                     caller_number=call.caller_number, customer_id=call.customer_id,
                     waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s))
-                task = asyncio.create_task(self._ring(call, d), name=f"acd.ring:{d.call_id}")
-                call.ring_task = task
-                self._tasks.add(task)
-                task.add_done_callback(self._ring_done)
             case CancelOffer():
                 call = self.calls.get(d.call_id)
                 if call is not None and call.ring_task is not None and d.reason != "ring_timeout":
