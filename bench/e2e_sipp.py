@@ -294,6 +294,19 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             wraps.add(task)
             task.add_done_callback(wraps.discard)
 
+    # Where the engine's time goes: the moment each agent Originate leaves this process.
+    originate_sent: dict[str, float] = {}
+    control = engine.ami.control
+    send = control._send
+
+    async def timed_send(action: str, headers: Any, **kw: Any) -> Any:
+        if action == "Originate":
+            for var in headers.get("Variable", ()):
+                if var.startswith("CTI_LINKEDID="):
+                    originate_sent.setdefault(var.partition("=")[2], time.time())
+        return await send(action, headers, **kw)
+
+    control._send = timed_send
     engine.bus.subscribe(QueueEntered, on_entered, name="bench.entered")
     engine.bus.subscribe(AgentRinging, on_ringing, name="bench.ringing")
     engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")
@@ -322,6 +335,8 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         phase.queue_to_ring_ms = [(ringing[k][0] - t) * 1000 for k, t in entered.items() if k in ringing]
         # The caller's PJSIP channel opens its call: its uniqueid is the engine's linkedid. The
         # agent's channel is the first PJSIP/<agent> channel Asterisk created after the offer.
+        in_engine: list[float] = []
+        at_asterisk: list[float] = []
         for linkedid, queued in entered.items():
             if linkedid not in ringing:
                 continue
@@ -330,9 +345,14 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             if channel is None:
                 continue
             phase.queue_to_channel_ms.append((channel - queued) * 1000)
+            if linkedid in originate_sent:
+                in_engine.append((originate_sent[linkedid] - queued) * 1000)
+                at_asterisk.append((channel - originate_sent[linkedid]) * 1000)
             key = listener.last_key_before(linkedid, queued)
             if key is not None:
                 phase.key_to_channel_ms.append((channel - key) * 1000)
+        phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
+                           f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}")
         phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
         await engine.bus.drain()  # type: ignore[attr-defined]
         await engine.logger.flush()
