@@ -10,12 +10,7 @@ is read (``expire_claims``): no timer task, and nothing to lose on a restart. Cl
 conditional UPDATE (``... WHERE state = 'pending'``), so of two agents claiming at once exactly one
 wins, on SQLite (the write lock) and PostgreSQL (the row lock) alike.
 
-Errors (beside ``crm_core.errors``; the console maps them by their ``http_status``):
-
-    CrmError
-    └── CallbackError
-        ├── CallbackTaken          another agent claimed it first                       (409)
-        └── IllegalCallbackStep    not allowed in the callback's state, or not yours    (409)
+Errors: ``CallbackTaken`` and ``IllegalCallbackStep`` in the CRM's tree (``crm_core.errors``).
 
 Services take the session as a keyword argument and never commit.
 """
@@ -32,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.db import Database
-from crm_core.errors import CrmError, InvalidField, NotFound
+from crm_core.errors import CallbackTaken, IllegalCallbackStep, InvalidField, NotFound
 from crm_core.models import Callback, Case, Customer, utcnow
 from crm_core.phones import to_e164
 from cti.bus import EventBus
@@ -53,19 +48,6 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("pending", "cancel"): "cancelled",
     ("claimed", "cancel"): "cancelled",
 }
-
-
-class CallbackError(CrmError):
-    code = "callback_error"
-    http_status = 409
-
-
-class CallbackTaken(CallbackError):
-    code = "callback_taken"
-
-
-class IllegalCallbackStep(CallbackError):
-    code = "illegal_callback_step"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@
         ├── InvalidField           a field is wrong (names the field)                   (422)
         ├── Conflict               unique value taken (account number, username, code)  (409)
         ├── IllegalCaseStep        a case cannot go from its status to the one asked    (409)
+        ├── CallbackError
+        │   ├── CallbackTaken      another agent claimed the callback first             (409)
+        │   └── IllegalCallbackStep  not allowed in the callback's state, or not yours  (409)
         └── DatabaseUnavailable    the database cannot be reached right now             (503)
 """
 
@@ -50,6 +53,19 @@ class Conflict(CrmError):
 class IllegalCaseStep(CrmError):
     code = "illegal_case_step"
     http_status = 409
+
+
+class CallbackError(CrmError):
+    code = "callback_error"
+    http_status = 409
+
+
+class CallbackTaken(CallbackError):
+    code = "callback_taken"
+
+
+class IllegalCallbackStep(CallbackError):
+    code = "illegal_callback_step"
 
 
 class DatabaseUnavailable(CrmError):

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_core import callbacks, customers
-from crm_core.callbacks import CallbackIntake, CallbackTaken, IllegalCallbackStep, Policy
+from crm_core.callbacks import CallbackIntake, Policy
 from crm_core.db import Database
-from crm_core.errors import InvalidField
+from crm_core.errors import CallbackTaken, IllegalCallbackStep, InvalidField
 from crm_core.models import Callback
 from crm_core.schemas import CustomerIn, PhoneIn
 from cti.bus import InProcessBus
