@@ -6,10 +6,6 @@ its segments, disposition and notes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
-
-import pytest
 
 from agent_console.events import AgentOffer
 from agent_console.ports import WrapUpInput
@@ -17,22 +13,7 @@ from crm_core.interactions import interaction_by_linkedid, segments_of
 from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, IvrFinished, QueueEntered
-from cti.pbx import ManagedPbx
-from cti.settings import Settings
-from tests.helpers import customer_number, engine_settings, place_call, running_engine, until
-
-
-@pytest.fixture
-async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> AsyncIterator[tuple[Engine, list[Event]]]:
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    settings = engine_settings(pbx_settings, tmp_path)
-    subscribe = lambda eng: eng.bus.subscribe(Event, record, name="test.recorder")  # noqa: E731
-    async with running_engine(pbx, settings, before_start=subscribe, answer_after_s=0.5) as eng:
-        yield eng, seen
+from tests.helpers import customer_number, place_call, until
 
 
 async def test_known_caller_reaches_agent_with_pop_and_is_logged_once(engine: tuple[Engine, list[Event]]) -> None:

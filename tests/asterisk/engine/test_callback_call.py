@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from agent_console.events import AgentCallUpdate
@@ -19,22 +16,7 @@ from crm_core.models import Interaction
 from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallbackRequested
-from cti.pbx import ManagedPbx
-from cti.settings import Settings
-from tests.helpers import customer_number, engine_settings, running_engine, until
-
-
-@pytest.fixture
-async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> AsyncIterator[tuple[Engine, list[Event]]]:
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    settings = engine_settings(pbx_settings, tmp_path)
-    subscribe = lambda eng: eng.bus.subscribe(Event, record, name="test.recorder")  # noqa: E731
-    async with running_engine(pbx, settings, before_start=subscribe, answer_after_s=0.5) as eng:
-        yield eng, seen
+from tests.helpers import customer_number, until
 
 
 async def test_claimed_callback_is_called_logged_once_and_done(engine: tuple[Engine, list[Event]]) -> None:
