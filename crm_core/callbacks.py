@@ -36,6 +36,8 @@ from cti.journey import CallbackRequested
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 3
+# A due callback still pending this long after its due time is overdue (the wallboard shows it apart).
+OVERDUE_AFTER = timedelta(minutes=15)
 OPEN_STATES = ("pending", "claimed")
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("pending", "claim"): "claimed",
@@ -245,18 +247,24 @@ async def cancel(*, session: AsyncSession, callback_id: int, actor: str, now: da
     return cb
 
 
-async def open_counts(*, session: AsyncSession, now: datetime) -> dict[str, dict[str, int]]:
-    """Per queue ("" for personal callbacks): pending (all), due (pending and due now), claimed."""
+async def open_counts(*, session: AsyncSession, now: datetime,
+                      overdue_after: timedelta | None = None) -> dict[str, dict[str, int]]:
+    """Per queue ("" for personal callbacks): pending (all), due (pending and due now), claimed;
+    with ``overdue_after`` also overdue (pending and due more than ``overdue_after`` ago, a part of due)."""
     rows = await session.execute(select(Callback.queue, Callback.state, Callback.due_at)
                                  .where(Callback.state.in_(OPEN_STATES)))
+    late = None if overdue_after is None else now - overdue_after
     counts: dict[str, dict[str, int]] = {}
     for queue, state, due_at in rows.all():
-        c = counts.setdefault(queue or "", {"pending": 0, "due": 0, "claimed": 0})
+        c = counts.setdefault(queue or "", {"pending": 0, "due": 0, "claimed": 0}
+                              | ({} if late is None else {"overdue": 0}))
         if state == "claimed":
             c["claimed"] += 1
         else:
             c["pending"] += 1
             c["due"] += due_at <= now
+            if late is not None:
+                c["overdue"] += due_at <= late
     return counts
 
 

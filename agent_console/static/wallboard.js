@@ -48,6 +48,11 @@
     $("tot-abandon").textContent = pct(tot.window.abandon_rate);
     $("tot-aht").textContent = dur(tot.window.aht_s);
     $("tot-fcr").textContent = pct(tot.today.fcr);
+    const cb = tot.callbacks || {};
+    $("tot-cb-due").textContent = cb.due || 0;
+    $("tot-cb-overdue").textContent = cb.overdue || 0;
+    $("tot-cb-overdue").classList.toggle("bad", (cb.overdue || 0) > 0);
+    $("tot-cb-claimed").textContent = cb.claimed || 0;
     renderQueues(b);
     renderAgents(b);
     renderAlerts();
@@ -68,9 +73,17 @@
         el("td", "num", dur(q.longest_wait_s)), sl, el("td", "num", secs(q.window.asa_s)),
         el("td", "num", pct(q.window.abandon_rate)), el("td", "num", dur(q.window.aht_s)),
         el("td", "num", pct(q.today.fcr)), el("td", "num", `${q.window.offered} / ${q.today.offered}`),
-        el("td", "small", `${t("state.available")} ${ag.available || 0} · ${t("state.on_call")} ${(ag.on_call || 0) + (ag.reserved || 0)} · ${t("state.wrap_up")} ${ag.wrap_up || 0} · ${t("state.not_ready")} ${ag.not_ready || 0}`));
+        el("td", "small", `${t("state.available")} ${ag.available || 0} · ${t("state.on_call")} ${(ag.on_call || 0) + (ag.reserved || 0)} · ${t("state.wrap_up")} ${ag.wrap_up || 0} · ${t("state.not_ready")} ${ag.not_ready || 0}`),
+        callbackCell(q.callbacks || {}));
       body.append(tr);
     }
+  }
+
+  function callbackCell(cb) {
+    const td = el("td", "small callbacks");
+    const late = el("span", (cb.overdue || 0) > 0 ? "bad" : "", `${t("cb.overdue")} ${cb.overdue || 0}`);
+    td.append(`${t("cb.due")} ${cb.due || 0} · `, late, ` · ${t("cb.claimed")} ${cb.claimed || 0}`);
+    return td;
   }
 
   function actionButton(key, cls, fn) {

@@ -18,6 +18,7 @@ from acd.stats import QueueSnapshot
 from agent_console.supervisor.agents import AgentClock
 
 AGENT_STATES = ("logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready")
+CALLBACK_COUNTS = ("pending", "due", "overdue", "claimed")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,12 +44,19 @@ def policy_for(cfg: QueueConfig | None, sl_target: float) -> KpiPolicy:
     return KpiPolicy(sl_seconds=cfg.service_level_s, short_abandon_s=cfg.short_abandon_s, sl_target=sl_target)
 
 
+def callback_counts(counts: Mapping[str, int] | None) -> dict[str, int]:
+    return {k: int((counts or {}).get(k, 0)) for k in CALLBACK_COUNTS}
+
+
 def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[QueueSnapshot],
                   configs: Mapping[str, QueueConfig], sl_targets: Mapping[str, float],
                   agents: Sequence[AgentView], names: Mapping[str, str], clock: AgentClock,
                   calls: Iterable[LiveCallView], records: Sequence[CallRecord],
-                  agent_times: Sequence[AgentTime] = ()) -> dict[str, Any]:
-    """One wallboard snapshot (see docs/supervisor.md for the fields)."""
+                  agent_times: Sequence[AgentTime] = (),
+                  callbacks: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+    """One wallboard snapshot (see docs/supervisor.md for the fields). ``callbacks``: open callback
+    counts per queue ("" for personal ones), as ``crm_core.callbacks.open_counts`` gives them."""
+    callbacks = callbacks or {}
     midnight = bucket_start(now, "day", tz)
     day = [r for r in records if midnight <= r.at <= now]
     window = in_window(records, now, window_min)
@@ -75,6 +83,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "agents": by_state_in.get(q.queue, {}), "logged_in": q.agents_logged_in,
             "available": q.agents_available,
             "window": kpi_dict(summarize(q_win, pol)), "today": kpi_dict(summarize(q_day, pol)),
+            "callbacks": callback_counts(callbacks.get(q.queue)),
         })
     handled_today: dict[str, int] = {}
     for r in day:
@@ -117,6 +126,8 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "agents": {s: sum(1 for a in agents if a.state.value == s) for s in AGENT_STATES},
             "window": kpi_dict(summarize(window, default, win_times)),
             "today": kpi_dict(summarize(day, default, day_times)),
+            # every open callback: personal ones and those of queues the router no longer has too
+            "callbacks": {k: sum(callback_counts(c)[k] for c in callbacks.values()) for k in CALLBACK_COUNTS},
         },
         "queues": out_queues, "agents": out_agents,
     }

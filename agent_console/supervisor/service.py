@@ -29,6 +29,7 @@ from agent_console.supervisor.agents import AgentClock
 from agent_console.supervisor.alerting import AlertRunner, load_open_cases
 from agent_console.supervisor.audit import AuditLog
 from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict
+from agent_console.supervisor.callbacks import SupervisorCallbacks
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import RecordCache, load_records
 from agent_console.supervisor.wallboard import Wallboard
@@ -64,6 +65,7 @@ class SupervisorService:
         self.names: dict[str, str] = {}
         self.audit = AuditLog(db)
         self.record_cache = RecordCache(db, clock=clock)
+        self.callbacks = SupervisorCallbacks(db, clock=clock)
         self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
                                    records_every_s=records_every_s, since_of=self._records_since, clock=clock)
         self.alerts = AlertRunner(AlertEngine(rules), bus, self.audit, agent_since=self.agent_clock.since,
@@ -122,6 +124,7 @@ class SupervisorService:
         async with self.db.session() as s:
             rows = (await s.execute(select(User.agent_id, User.display_name).where(User.agent_id.is_not(None)))).all()
         self.names = {r.agent_id: r.display_name for r in rows}
+        await self.callbacks.refresh_counts(self.clock())  # at its own, slower pace
         return records
 
     def _board(self, now: float, records: Sequence[Any]) -> dict[str, Any]:
@@ -131,7 +134,8 @@ class SupervisorService:
                              queues=self.acd.router.queue_snapshots(now), configs=self.configs,
                              sl_targets=self.sl_targets, agents=self.acd.router.agents(), names=self.names,
                              clock=self.agent_clock, calls=calls, records=records,
-                             agent_times=self.agent_clock.times(now, since=self._records_since(now)))
+                             agent_times=self.agent_clock.times(now, since=self._records_since(now)),
+                             callbacks=self.callbacks.counts)
 
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
