@@ -145,6 +145,23 @@ async def due_callbacks(*, session: AsyncSession, now: datetime, agent_id: str |
     return [(cb, name) for cb, name in rows.all()]
 
 
+async def find_callbacks(*, session: AsyncSession, states: Collection[str] | None = None, queue: str | None = None,
+                         limit: int = 200) -> list[tuple[Callback, str | None]]:
+    """Callbacks in ``states`` (None: any), of ``queue`` (None: any), with the customer's name: open
+    ones oldest due first (the order they are worked in), else the most recently changed first."""
+    stmt = select(Callback, Customer.name).outerjoin(Customer, Customer.id == Callback.customer_id)
+    if states is not None:
+        stmt = stmt.where(Callback.state.in_(list(states)))
+    if queue is not None:
+        stmt = stmt.where(Callback.queue == queue)
+    if states is not None and set(states) <= set(OPEN_STATES):
+        stmt = stmt.order_by(Callback.due_at, Callback.id)
+    else:
+        stmt = stmt.order_by(Callback.updated_at.desc(), Callback.id.desc())
+    rows = await session.execute(stmt.limit(limit))
+    return [(cb, name) for cb, name in rows.all()]
+
+
 async def claim(*, session: AsyncSession, callback_id: int, agent_id: str, now: datetime) -> Callback:
     """``agent_id`` takes the callback; exactly one of several agents claiming at once wins."""
     cb = await get_callback(session=session, callback_id=callback_id)
@@ -238,6 +255,7 @@ async def finish_call(*, session: AsyncSession, linkedid: str, reached: bool, no
 
 
 async def cancel(*, session: AsyncSession, callback_id: int, actor: str, now: datetime) -> Callback:
+    """Nobody is to call it any more; not while its call is on (wrap that up instead)."""
     cb = await get_callback(session=session, callback_id=callback_id)
     if cb.state == "claimed" and cb.called_at is not None:
         raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")

@@ -10,12 +10,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, WebSocket
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from acd.kpis import GroupBy, Interval
 from acd.recipients import may_see
 from agent_console.errors import NotAuthenticated
+from agent_console.http import ErrorBody
 from agent_console.security import WS_POLICY_VIOLATION, Principal, principal_of, require_roles
+from agent_console.supervisor.callbacks import StateFilter, SupervisorCallbackView, callbacks_csv
 from agent_console.supervisor.service import SupervisorService
 from cti.errors import CtiError
 
@@ -34,6 +36,23 @@ class NotReadyBody(BaseModel):
 
 class SkillsBody(BaseModel):
     skills: dict[str, int]
+
+
+class CancelBody(BaseModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="Why it is cancelled; recorded in the audit log.")
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    texts = {401: "Not logged in", 403: "Not a supervisor or administrator (forbidden)",
+             404: "No such callback (target_not_found)",
+             409: "Not allowed in the callback's state: already closed, or its call is on (illegal_callback_step)",
+             422: "A field is wrong (names it)"}
+    return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
+
+
+_CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+              "description": "JSON, or with format=csv one row per callback (times in ISO 8601 UTC)"}}
 
 
 def build_router(svc: SupervisorService) -> APIRouter:
@@ -108,6 +127,25 @@ def build_router(svc: SupervisorService) -> APIRouter:
         rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue)
         return Response(svc.report_chart(rows, field, kind), media_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})
+
+    @r.get("/callbacks", response_model=list[SupervisorCallbackView], responses={**_CSV, **_errors(401, 403, 422)})
+    async def callback_list(who: Supervisor, state: StateFilter = "open", queue: str | None = None,
+                            limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                            format: Literal["json", "csv"] = "json") -> Any:
+        """Every callback in ``state`` (open: pending or claimed; all: any), of ``queue`` when given:
+        open ones oldest due first, others most recently changed first."""
+        views = await svc.callbacks.list(state=state, queue=queue, limit=limit)
+        if format == "csv":
+            return Response(callbacks_csv(views), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="callbacks-{state}.csv"'})
+        return views
+
+    @r.post("/callbacks/{callback_id}/cancel", response_model=SupervisorCallbackView,
+            responses=_errors(401, 403, 404, 409, 422))
+    async def cancel_callback(callback_id: int, body: CancelBody, who: Supervisor) -> SupervisorCallbackView:
+        """Cancel a pending or claimed callback (not while its call is on); audit ``callback.cancel``
+        with the reason."""
+        return await svc.callbacks.cancel(who, callback_id, body.reason)
 
     @r.get("/staffing")
     async def staffing(who: Supervisor, calls: Annotated[float, Query(ge=0)],

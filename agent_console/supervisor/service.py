@@ -65,7 +65,7 @@ class SupervisorService:
         self.names: dict[str, str] = {}
         self.audit = AuditLog(db)
         self.record_cache = RecordCache(db, clock=clock)
-        self.callbacks = SupervisorCallbacks(db, clock=clock)
+        self.callbacks = SupervisorCallbacks(db, clock=clock, on_change=lambda: self.wallboard.invalidate_records())
         self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
                                    records_every_s=records_every_s, since_of=self._records_since, clock=clock)
         self.alerts = AlertRunner(AlertEngine(rules), bus, self.audit, agent_since=self.agent_clock.since,

@@ -1,12 +1,15 @@
 """Preview callbacks as supervisors work them, on SQLite and PostgreSQL: the wallboard's open counts
-(overdue apart), cancelling, and a called claim never wrapped up going back to the list."""
+(overdue apart), the supervisors' list, cancelling, and a called claim never wrapped up going back to the list."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from crm_core import callbacks
 from crm_core.db import Database
+from crm_core.errors import IllegalCallbackStep, NotFound
 
 T0 = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -37,3 +40,39 @@ async def test_open_counts_tell_overdue_from_due(db: Database) -> None:
     assert counts[""] == {"pending": 1, "due": 1, "overdue": 1, "claimed": 0}
     assert "billing" not in counts  # cancelled: no longer open
     assert "overdue" not in plain["support"]
+
+
+async def test_find_callbacks_by_state_and_queue(db: Database) -> None:
+    a = await _new(db, due_at=T0 + timedelta(minutes=10))
+    b = await _new(db, due_at=T0)
+    c = await _new(db, queue="billing", due_at=T0 - timedelta(minutes=5))
+    d = await _new(db, due_at=T0 - timedelta(minutes=1))
+    async with db.session() as s:
+        await callbacks.cancel(session=s, callback_id=d, actor="sup1", now=T0)
+        await callbacks.claim(session=s, callback_id=b, agent_id="1001", now=T0)
+    async with db.session() as s:
+        ids = [cb.id for cb, _ in await callbacks.find_callbacks(session=s, states=callbacks.OPEN_STATES)]
+        assert ids == [c, b, a]  # open: oldest due first
+        ids = [cb.id for cb, _ in await callbacks.find_callbacks(session=s, states=callbacks.OPEN_STATES,
+                                                                   queue="support", limit=1)]
+        assert ids == [b]
+        assert [cb.id for cb, _ in await callbacks.find_callbacks(session=s, states=["cancelled"])] == [d]
+        assert len(await callbacks.find_callbacks(session=s)) == 4
+
+
+async def test_cancel_pending_or_claimed_not_while_called(db: Database) -> None:
+    pending, claimed, called = await _new(db), await _new(db), await _new(db)
+    async with db.session() as s:
+        await callbacks.claim(session=s, callback_id=claimed, agent_id="1001", now=T0)
+        await callbacks.claim(session=s, callback_id=called, agent_id="1002", now=T0)
+        await callbacks.start_call(session=s, callback_id=called, agent_id="1002", now=T0)
+    async with db.session() as s:
+        for cb_id in (pending, claimed):
+            cb = await callbacks.cancel(session=s, callback_id=cb_id, actor="sup1", now=T0 + timedelta(minutes=1))
+            assert (cb.state, cb.updated_at) == ("cancelled", T0 + timedelta(minutes=1))
+        with pytest.raises(IllegalCallbackStep, match="being called"):
+            await callbacks.cancel(session=s, callback_id=called, actor="sup1", now=T0)
+        with pytest.raises(IllegalCallbackStep, match="cannot cancel a cancelled callback"):
+            await callbacks.cancel(session=s, callback_id=pending, actor="sup1", now=T0)
+        with pytest.raises(NotFound):
+            await callbacks.cancel(session=s, callback_id=999999, actor="sup1", now=T0)

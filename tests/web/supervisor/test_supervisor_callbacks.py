@@ -1,10 +1,12 @@
 """Preview callbacks on the supervisor side, on a real (unstarted) Engine over a seeded SQLite CRM:
 the wallboard's per-queue and total counts (REST and websocket), re-read at their own pace; the
-pure board part."""
+pure board part; the supervisors' list (JSON, CSV) and cancel (audit row), refused to agents."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -107,3 +109,103 @@ def test_board_shows_the_counts_it_is_given() -> None:
     empty = compute_board(now=1e9, tz="UTC", window_min=60, queues=queues, configs={}, sl_targets={}, agents=[],
                           names={}, clock=AgentClock(), calls=[], records=[])
     assert empty["totals"]["callbacks"] == {"pending": 0, "due": 0, "overdue": 0, "claimed": 0}
+
+
+async def test_agents_may_not_list_or_cancel_callbacks(site: Site) -> None:
+    ids = await some_callbacks(site)
+    requests = [("GET", "/api/supervisor/callbacks", None), ("GET", "/api/supervisor/callbacks?format=csv", None),
+                ("POST", f"/api/supervisor/callbacks/{ids['due']}/cancel", {"reason": "duplicate"})]
+    async with site.client() as anon:
+        for method, path, body in requests:
+            assert (await anon.request(method, path, json=body)).status_code == 401
+    async with site.client() as agent:
+        await login(agent, "agent1", "agent1-demo")
+        for method, path, body in requests:
+            r = await agent.request(method, path, json=body)
+            assert r.status_code == 403 and r.json()["detail"]["code"] == "forbidden", (path, r.text)
+    async with site.engine.db.session() as s:
+        assert (await callbacks.get_callback(session=s, callback_id=ids["due"])).state == "pending"
+
+
+async def test_supervisors_list_callbacks_by_state_and_queue_as_json_and_csv(site: Site) -> None:
+    ids = await some_callbacks(site)
+    async with site.client() as c:
+        await login(c, "admin", "admin-demo-1")
+        rows = (await c.get("/api/supervisor/callbacks")).json()
+        # open ones, oldest due first
+        assert [r["id"] for r in rows] == [ids[k] for k in ("late", "billing", "claimed", "due", "personal", "later")]
+        late = rows[0]
+        assert late["overdue"] and late["state"] == "pending" and late["number"] == "+8613800138001"
+        assert rows[1]["overdue"] and not rows[3]["overdue"]
+        assert rows[2]["claimed_by"] == "1001" and rows[2]["called_at"] is None
+        support = (await c.get("/api/supervisor/callbacks", params={"queue": "support", "limit": 2})).json()
+        assert [r["id"] for r in support] == [ids["late"], ids["claimed"]]
+        claimed = (await c.get("/api/supervisor/callbacks", params={"state": "claimed"})).json()
+        assert [r["id"] for r in claimed] == [ids["claimed"]]
+        assert (await c.get("/api/supervisor/callbacks", params={"state": "done"})).json() == []
+        r = await c.get("/api/supervisor/callbacks", params={"state": "nonsense"})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "state"
+        r = await c.get("/api/supervisor/callbacks", params={"format": "csv", "queue": "support"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="callbacks-open.csv"' in r.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(r.text)))
+    assert [int(row["id"]) for row in table] == [ids[k] for k in ("late", "claimed", "due", "later")]
+    assert table[0]["number"] == "'+8613800138001"  # a leading + is quoted for spreadsheets
+    assert table[0]["overdue"] == "true" and table[0]["due_at"].endswith("+00:00")
+    assert table[1]["claimed_by"] == "1001" and table[0]["claimed_by"] == ""
+
+
+async def test_supervisor_cancels_a_callback_with_a_reason_in_the_audit_log(site: Site) -> None:
+    ids = await some_callbacks(site)
+    board = await site.svc.wallboard.refresh()
+    assert board["totals"]["callbacks"]["claimed"] == 1
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        r = await c.post(f"/api/supervisor/callbacks/{ids['claimed']}/cancel", json={"reason": "  customer wrote in "})
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "cancelled" and r.json()["id"] == ids["claimed"]
+        audit = (await c.get("/api/supervisor/audit", params={"target": f"callback:{ids['claimed']}"})).json()
+        assert len(audit) == 1
+        assert (audit[0]["action"], audit[0]["actor"], audit[0]["actor_role"]) == ("callback.cancel", "sup1",
+                                                                                    "supervisor")
+        assert audit[0]["detail"]["reason"] == "customer wrote in"
+        assert audit[0]["detail"]["state"] == "claimed" and audit[0]["detail"]["claimed_by"] == "1001"
+        # cancelled: off the open list and off the wallboard at the next snapshot
+        assert ids["claimed"] not in {x["id"] for x in (await c.get("/api/supervisor/callbacks")).json()}
+        board = await site.svc.wallboard.refresh()
+        assert board["totals"]["callbacks"]["claimed"] == 0
+        r = await c.post(f"/api/supervisor/callbacks/{ids['claimed']}/cancel", json={"reason": "again"})
+        assert r.status_code == 409 and r.json()["detail"]["code"] == "illegal_callback_step"
+        r = await c.post("/api/supervisor/callbacks/999999/cancel", json={"reason": "x"})
+        assert r.status_code == 404 and r.json()["detail"]["code"] == "target_not_found"
+        for body in ({"reason": "   "}, {}):
+            r = await c.post(f"/api/supervisor/callbacks/{ids['due']}/cancel", json=body)
+            assert r.status_code == 422 and r.json()["detail"]["field"] == "reason", r.text
+        # its call is on: wrap it up instead
+        now = datetime.now(UTC)
+        async with site.engine.db.session() as s:
+            await callbacks.claim(session=s, callback_id=ids["due"], agent_id="1002", now=now)
+            await callbacks.start_call(session=s, callback_id=ids["due"], agent_id="1002", now=now)
+        r = await c.post(f"/api/supervisor/callbacks/{ids['due']}/cancel", json={"reason": "x"})
+        assert r.status_code == 409 and "wrap the call up" in r.json()["detail"]["message"]
+        audit = (await c.get("/api/supervisor/audit", params={"action": "callback."})).json()
+    assert len(audit) == 1  # nothing recorded for the refusals
+    async with site.client() as c:
+        await login(c, "admin", "admin-demo-1")
+        r = await c.post(f"/api/supervisor/callbacks/{ids['personal']}/cancel", json={"reason": "test call"})
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+
+
+async def test_openapi_describes_the_callback_endpoints(site: Site) -> None:
+    async with site.client() as c:
+        spec = (await c.get("/openapi.json")).json()
+    listing = spec["paths"]["/api/supervisor/callbacks"]["get"]
+    assert {"200", "401", "403", "422"} <= set(listing["responses"])
+    assert "text/csv" in listing["responses"]["200"]["content"]
+    assert {p["name"] for p in listing["parameters"]} == {"state", "queue", "limit", "format"}
+    cancel = spec["paths"]["/api/supervisor/callbacks/{callback_id}/cancel"]["post"]
+    assert {"200", "401", "403", "404", "409", "422"} <= set(cancel["responses"])
+    assert cancel["responses"]["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    view = spec["components"]["schemas"]["SupervisorCallbackView"]
+    assert {"overdue", "called_at", "state"} <= set(view["properties"])
+    assert "reason" in spec["components"]["schemas"]["CancelBody"]["required"]
