@@ -3,10 +3,13 @@
     pending -[claim]-> claimed -[call]-> claimed -[reached]-> done
                        claimed -[release | expire]-> pending
                        claimed -[no_answer]-> pending (attempts + 1, due later) | failed (no attempts left)
+                       claimed -[call_lost]-> pending (attempts + 1) | failed (no attempts left)
     pending | claimed -[cancel]-> cancelled
 
-A claim that was not called within the claim timeout goes back to pending the next time the list
-is read (``expire_claims``): no timer task, and nothing to lose on a restart. Claiming is one
+A claim that was not called within the claim timeout, or whose call was placed but never wrapped
+up within the call timeout (the agent's console died, the engine restarted mid-call), goes back to
+pending the next time the list is read (``expire_claims``): no timer task, and nothing to lose on a
+restart. Claiming is one
 conditional UPDATE (``... WHERE state = 'pending'``), so of two agents claiming at once exactly one
 wins, on SQLite (the write lock) and PostgreSQL (the row lock) alike.
 
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_ATTEMPTS = 3
 # A due callback still pending this long after its due time is overdue (the wallboard shows it apart).
 OVERDUE_AFTER = timedelta(minutes=15)
+# Generous: a long call plus its wrap-up. A placed call not wrapped up by then is taken as lost.
+DEFAULT_CALL_TIMEOUT = timedelta(hours=2)
 OPEN_STATES = ("pending", "claimed")
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("pending", "claim"): "claimed",
@@ -47,6 +52,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("claimed", "reached"): "done",
     ("claimed", "retry"): "pending",
     ("claimed", "give_up"): "failed",
+    ("claimed", "call_lost"): "pending",
     ("pending", "cancel"): "cancelled",
     ("claimed", "cancel"): "cancelled",
 }
@@ -54,10 +60,12 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """How callbacks are retried and how long a claim holds (from ``settings.callbacks``)."""
+    """How callbacks are retried, how long a claim holds and how long a placed call may go without
+    its wrap-up (from ``settings.callbacks``)."""
 
     retry_delay: timedelta = timedelta(minutes=15)
     claim_timeout: timedelta = timedelta(minutes=5)
+    call_timeout: timedelta = DEFAULT_CALL_TIMEOUT
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
@@ -117,17 +125,29 @@ def visible_to(cb: Callback, agent_id: str, queues: Collection[str]) -> bool:
     return (cb.queue is not None and cb.queue in queues) or cb.agent_id == agent_id or cb.claimed_by == agent_id
 
 
-async def expire_claims(*, session: AsyncSession, now: datetime, claim_timeout: timedelta) -> int:
-    """Claims not called within ``claim_timeout`` go back to pending; returns how many."""
+async def expire_claims(*, session: AsyncSession, now: datetime, claim_timeout: timedelta,
+                        call_timeout: timedelta = DEFAULT_CALL_TIMEOUT) -> int:
+    """Claims not called within ``claim_timeout`` go back to pending, and so do those whose call was
+    placed more than ``call_timeout`` ago and never wrapped up (that counts as an attempt: failed
+    when none is left); returns how many claims ended."""
     stale = list((await session.scalars(select(Callback).where(
         Callback.state == "claimed", Callback.called_at.is_(None),
         Callback.claimed_at < now - claim_timeout))).all())
     for cb in stale:
         _step(cb, "expire", "timer")
         cb.claimed_by, cb.claimed_at, cb.updated_at = None, None, now
-    if stale:
+    lost = list((await session.scalars(select(Callback).where(
+        Callback.state == "claimed", Callback.called_at < now - call_timeout))).all())
+    for cb in lost:
+        log.warning("callback %s: the call %s placed by agent %s at %s was never wrapped up", cb.id,
+                    cb.last_linkedid, cb.claimed_by, cb.called_at.isoformat() if cb.called_at else "?")
+        cb.attempts += 1
+        _step(cb, "give_up" if cb.attempts >= cb.max_attempts else "call_lost", "timer")
+        # last_linkedid goes too: a wrap-up of the lost call arriving later must not settle a new claim.
+        cb.claimed_by, cb.claimed_at, cb.called_at, cb.last_linkedid, cb.updated_at = None, None, None, None, now
+    if stale or lost:
         await session.flush()
-    return len(stale)
+    return len(stale) + len(lost)
 
 
 async def due_callbacks(*, session: AsyncSession, now: datetime, agent_id: str | None,

@@ -63,11 +63,13 @@ class WebSettings(BaseModel):
 
 
 class CallbackSettings(BaseModel):
-    """Preview callbacks: when a missed callback is tried again, how many tries, how long a claim holds."""
+    """Preview callbacks: when a missed callback is tried again, how many tries, how long a claim holds,
+    how long a placed call may go without its wrap-up before the callback goes back to the list."""
 
     retry_delay_min: float = Field(15.0, gt=0, le=7 * 24 * 60)
     max_attempts: int = Field(3, ge=1, le=20)
     claim_timeout_min: float = Field(5.0, gt=0, le=24 * 60)
+    call_timeout_min: float = Field(120.0, ge=10, le=7 * 24 * 60)
 
 
 class Settings(BaseSettings):

@@ -10,6 +10,7 @@ import pytest
 from crm_core import callbacks
 from crm_core.db import Database
 from crm_core.errors import IllegalCallbackStep, NotFound
+from crm_core.models import Callback
 
 T0 = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -76,3 +77,50 @@ async def test_cancel_pending_or_claimed_not_while_called(db: Database) -> None:
             await callbacks.cancel(session=s, callback_id=pending, actor="sup1", now=T0)
         with pytest.raises(NotFound):
             await callbacks.cancel(session=s, callback_id=999999, actor="sup1", now=T0)
+
+
+async def _called(db: Database, linkedid: str, **kw: object) -> int:
+    cb_id = await _new(db, **kw)
+    async with db.session() as s:
+        await callbacks.claim(session=s, callback_id=cb_id, agent_id="1001", now=T0)
+        await callbacks.start_call(session=s, callback_id=cb_id, agent_id="1001", now=T0)
+        await callbacks.call_placed(session=s, callback_id=cb_id, linkedid=linkedid)
+    return cb_id
+
+
+async def test_a_call_never_wrapped_up_gives_the_callback_back(db: Database) -> None:
+    stuck = await _called(db, "out-1")
+    last_try = await _called(db, "out-2", number="13800138002", max_attempts=1)
+    limit = callbacks.DEFAULT_CALL_TIMEOUT
+    assert limit == timedelta(hours=2) and callbacks.Policy().call_timeout == limit
+    async with db.session() as s:
+        assert await callbacks.expire_claims(session=s, now=T0 + limit - timedelta(minutes=1),
+                                             claim_timeout=timedelta(minutes=5)) == 0
+    assert (await _get(db, stuck)).state == "claimed"  # a long call: still the claimer's
+    async with db.session() as s:
+        assert await callbacks.expire_claims(session=s, now=T0 + limit + timedelta(minutes=1),
+                                             claim_timeout=timedelta(minutes=5)) == 2
+    cb = await _get(db, stuck)
+    assert (cb.state, cb.attempts, cb.claimed_by, cb.claimed_at, cb.called_at, cb.last_linkedid) == (
+        "pending", 1, None, None, None, None)
+    assert cb.due_at == T0  # due at once again
+    assert ((await _get(db, last_try)).state, (await _get(db, last_try)).attempts) == ("failed", 1)
+    async with db.session() as s:  # the lost call's wrap-up, late: it settles nothing
+        assert await callbacks.finish_call(session=s, linkedid="out-1", reached=True, now=T0 + limit * 2,
+                                           policy=callbacks.Policy()) is None
+        cb = await callbacks.claim(session=s, callback_id=stuck, agent_id="1002", now=T0 + limit * 2)
+        assert (cb.state, cb.claimed_by) == ("claimed", "1002")
+
+
+async def test_the_call_timeout_is_a_parameter(db: Database) -> None:
+    stuck = await _called(db, "out-1")
+    async with db.session() as s:
+        assert await callbacks.expire_claims(session=s, now=T0 + timedelta(minutes=31),
+                                             claim_timeout=timedelta(minutes=5),
+                                             call_timeout=timedelta(minutes=30)) == 1
+    assert ((await _get(db, stuck)).state, (await _get(db, stuck)).attempts) == ("pending", 1)
+
+
+async def _get(db: Database, cb_id: int) -> Callback:
+    async with db.session() as s:
+        return await callbacks.get_callback(session=s, callback_id=cb_id)

@@ -209,3 +209,19 @@ async def test_openapi_describes_the_callback_endpoints(site: Site) -> None:
     view = spec["components"]["schemas"]["SupervisorCallbackView"]
     assert {"overdue", "called_at", "state"} <= set(view["properties"])
     assert "reason" in spec["components"]["schemas"]["CancelBody"]["required"]
+
+
+async def test_a_call_never_wrapped_up_goes_back_to_the_list_when_it_is_read(site: Site) -> None:
+    assert site.engine.settings.callbacks.call_timeout_min == 120  # config/engine.yaml
+    ids = await some_callbacks(site)
+    placed = datetime.now(UTC) - timedelta(hours=3)
+    async with site.engine.db.session() as s:
+        await callbacks.start_call(session=s, callback_id=ids["claimed"], agent_id="1001", now=placed)
+        await callbacks.call_placed(session=s, callback_id=ids["claimed"], linkedid="lost-call")
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        before = {x["id"]: x for x in (await c.get("/api/supervisor/callbacks")).json()}
+        assert before[ids["claimed"]]["state"] == "claimed"  # the supervisors' list only reads
+        rows = {x["id"]: x for x in (await c.get("/api/callbacks")).json()}  # the console's list expires
+        assert (rows[ids["claimed"]]["state"], rows[ids["claimed"]]["attempts"]) == ("pending", 1)
+        assert rows[ids["claimed"]]["claimed_by"] is None and rows[ids["claimed"]]["last_call_id"] is None
