@@ -258,7 +258,8 @@ class EngineDesk:
     async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
         now = self._now()
         async with self.db.session() as session:
-            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout)
+            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout,
+                                          call_timeout=self.callback_policy.call_timeout)
             rows = await callbacks.due_callbacks(session=session, now=now, agent_id=agent_id, limit=limit,
                                                  queues=None if everyone else self._queues(agent_id or ""))
         return [_callback_view(cb, name) for cb, name in rows]
@@ -266,7 +267,8 @@ class EngineDesk:
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
         now = self._now()
         async with self.db.session() as session:
-            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout)
+            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout,
+                                          call_timeout=self.callback_policy.call_timeout)
             cb = await self._callback(session, callback_id)
             if not callbacks.visible_to(cb, agent_id, self._queues(agent_id)):
                 where = f"queue {cb.queue}, which you are not logged into" if cb.queue else "another agent"

@@ -97,6 +97,7 @@ class Engine:
         cb = settings.callbacks
         self.callback_policy = Policy(retry_delay=timedelta(minutes=cb.retry_delay_min),
                                       claim_timeout=timedelta(minutes=cb.claim_timeout_min),
+                                      call_timeout=timedelta(minutes=cb.call_timeout_min),
                                       max_attempts=cb.max_attempts)
         # Callbacks the ACD's queue limits (and the IVR) ask for become pending callbacks in the CRM.
         self.callback_intake = CallbackIntake(self.db, max_attempts=cb.max_attempts)

@@ -181,3 +181,26 @@ async def test_openapi_documents_the_callback_endpoints(site: Site) -> None:
     assert call["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/CallbackCall")
     assert "no_answer" in spec["components"]["schemas"]["WrapUpFields"]["properties"]
     assert {"/api/callbacks", "/api/callbacks/{callback_id}/release"} <= set(spec["paths"])
+
+
+async def test_the_engine_applies_the_configured_call_timeout(tmp_path: Path) -> None:
+    """callbacks.call_timeout_min reaches the desk: a call placed 45 min ago and never wrapped up
+    is lost with a 30 min limit (it would still be held under the 120 min default)."""
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
+                             callbacks={"call_timeout_min": 30})
+    await seeded_db(tmp_path / "crm.db", settings.config_dir)
+    engine = Engine(settings, web=False)
+    try:
+        async with engine.db.session() as s:
+            cb = await callbacks.create_callback(session=s, number="13800138001", queue="support",
+                                                 due_at=datetime.now(UTC) - timedelta(hours=1))
+            cb.state, cb.claimed_by = "claimed", "1001"
+            cb.claimed_at = cb.called_at = datetime.now(UTC) - timedelta(minutes=45)
+            await s.commit()
+            cb_id = cb.id
+        await engine.desk.callbacks(None, everyone=True)
+        async with engine.db.session() as s:
+            row = await callbacks.get_callback(session=s, callback_id=cb_id)
+        assert (row.state, row.attempts, row.claimed_by) == ("pending", 1, None)
+    finally:
+        await engine.db.dispose()
