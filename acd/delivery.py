@@ -48,6 +48,7 @@ from cti.journey import (
     CallConnected,
     CallEnded,
     CallTransferred,
+    FarEndResult,
     HoldEnded,
     HoldStarted,
     IvrFinished,
@@ -98,6 +99,7 @@ class LiveCall:
     consult_channel: str | None = None  # attended transfer: the target's leg, talking to the agent
     consult_target: tuple[str, str] | None = None  # (target kind, target)
     answered_at: float | None = None
+    far_end: str | None = None  # outbound: how the customer's leg ended (FarEndResult.result)
     ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -150,11 +152,15 @@ class AcdService:
         self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Far-end results that arrived before dial() registered their call (a busy number can
+        # answer the Dial before the originate's response reaches us): linkedid -> result.
+        self._early_far_end: OrderedDict[str, str] = OrderedDict()
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
         self.bus.subscribe(IvrFinished, self._on_ivr_finished, name="acd.ivr_finished")
         self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
+        self.bus.subscribe(FarEndResult, self._on_far_end, name="acd.far_end")
         self.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.device_state")
 
     async def start(self) -> None:
@@ -345,7 +351,8 @@ class AcdService:
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.clock()}"
         call = LiveCall(linkedid=linkedid, caller_channel=result.channel or "", caller_number=number,
                         queue="", direction="outbound", customer_id=customer_id, status="talking",
-                        agent_id=agent_id, agent_channel=result.channel, answered_at=self.clock())
+                        agent_id=agent_id, agent_channel=result.channel, answered_at=self.clock(),
+                        far_end=self._early_far_end.pop(linkedid, None))
         self.calls[linkedid] = call
         await self.bus.publish(CallArrived(ts=self.clock(), linkedid=linkedid, channel=call.caller_channel,
                                            caller_number=number, dnis=number, direction="outbound",
@@ -373,6 +380,21 @@ class AcdService:
             self.calls.pop(call.linkedid, None)
         else:
             await self._release_agent(call)
+
+    async def _on_far_end(self, ev: FarEndResult) -> None:
+        """An outbound call's customer leg stopped ringing: remember how, and show it."""
+        call = self.calls.get(ev.linkedid)
+        if call is None:
+            call = next((c for (_, lid), c in self.wrapups.items() if lid == ev.linkedid), None)
+        if call is None:
+            self._early_far_end[ev.linkedid] = ev.result
+            while len(self._early_far_end) > 1000:
+                self._early_far_end.popitem(last=False)
+            return
+        if call.direction != "outbound" or call.far_end == "answered":
+            return  # an inbound call's transfer to a number; or a later leg of an answered call
+        call.far_end = ev.result
+        await self._call_update(call, call.status)
 
     async def _release_agent(self, call: LiveCall) -> None:
         """The agent's part of the call is over: wrap-up starts."""
@@ -562,4 +584,14 @@ class AcdService:
             ts=self.clock(), agent_id=call.agent_id, linkedid=call.linkedid, status=status,
             direction=call.direction, peer_number=call.caller_number, customer_id=call.customer_id,
             queue=call.queue or None, started_at=call.answered_at or call.queued_at,
-            detail={"attributes": call.attributes} if call.attributes else None))
+            detail=_detail(call)))
+
+
+def _detail(call: LiveCall) -> dict[str, Any] | None:
+    """The console's ``detail`` of a call: IVR attributes, an outbound call's far-end result."""
+    detail: dict[str, Any] = {}
+    if call.attributes:
+        detail["attributes"] = call.attributes
+    if call.far_end is not None:
+        detail["far_end"] = call.far_end
+    return detail or None

@@ -196,7 +196,9 @@ class EngineDesk:
                 case_id = case.id
             if wrap.callback_at is not None:
                 result.update(await self._schedule_callback(session, agent_id, call, wrap))
-            settled = await callbacks.finish_call(session=session, linkedid=call.linkedid, reached=not wrap.no_answer,
+            # A customer leg that never answered (no answer, busy, ...) is not reached, ticked or not.
+            reached = not wrap.no_answer and call.far_end in (None, "answered")
+            settled = await callbacks.finish_call(session=session, linkedid=call.linkedid, reached=reached,
                                                   now=datetime.fromtimestamp(now, UTC), policy=self.callback_policy)
             if settled is not None:
                 result["settled_callback"] = {"id": settled.id, "state": settled.state, "attempts": settled.attempts}

@@ -156,7 +156,8 @@ class WrapUpFields(BaseModel):
     not_ready_reason: str | None = Field(None, max_length=32, pattern=r"^[a-z0-9_]+$",
                                          description="Go not ready with this reason after wrap-up.")
     no_answer: bool = Field(False, description="The customer did not answer: a callback's call is tried again "
-                                               "later (or fails after its last attempt) instead of being done.")
+                                               "later (or fails after its last attempt) instead of being done. A call "
+                                               "whose customer leg never answered counts so without it.")
 
     @field_validator("callback_at")
     @classmethod
@@ -307,7 +308,9 @@ class CallView(_View):
     customer_id: int | None = None
     queue: str | None = None
     started_at: float = 0.0
-    detail: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = Field(None, description=(
+        "attributes: what the IVR collected; far_end (outbound): how the customer's phone answered: "
+        "answered, no_answer, busy, congestion, unavailable, cancelled"))
     pop: Pop | None = None
 
 

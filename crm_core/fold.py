@@ -22,6 +22,7 @@ from cti.journey import (
     CallConnected,
     CallEnded,
     CallTransferred,
+    FarEndResult,
     HoldEnded,
     HoldStarted,
     IvrFinished,
@@ -35,7 +36,7 @@ from cti.journey import (
 JOURNEY_EVENTS: tuple[type[Event], ...] = (
     CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, CallConnected,
     RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft, VoicemailLeft,
-    CallbackRequested, CallEnded, WrapUpDone,
+    CallbackRequested, FarEndResult, CallEnded, WrapUpDone,
 )
 # Tie-break for events stamped with the same time: the journey's own order.
 _RANK = {cls: i for i, cls in enumerate(JOURNEY_EVENTS)}
@@ -44,6 +45,10 @@ TERMINAL_EVENTS = (CallEnded, WrapUpDone)
 # IvrFinished.outcome -> interaction outcome when the IVR let go of the call without a queue.
 IVR_OUTCOMES = {"voicemail": "voicemail", "callback": "callback_requested", "transfer": "abandoned_ivr",
                 "hangup": "abandoned_ivr", "abandoned": "abandoned_ivr"}
+# FarEndResult.result -> the outcome of an outbound call whose customer never answered ("cancelled":
+# the agent hung up while it rang). The customer's answer leaves the outcome "answered".
+FAR_END_OUTCOMES = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy",
+                    "congestion": "failed", "unavailable": "failed"}
 _SECRET_HINTS = ("pin", "password", "passcode", "secret", "cvv", "card")
 
 
@@ -110,6 +115,7 @@ class _State:
     queue_waited: float = 0.0
     wrapped: bool = False
     acw_override: float = 0.0
+    far_end: str | None = None  # the customer leg's result; "answered" once any leg answered
 
     def opens(self, kind: str, ts: float, key: str | None = None, **kw: Any) -> FoldedSegment:
         self.closes(kind, ts, key)
@@ -251,6 +257,11 @@ def _callback(st: _State, ev: CallbackRequested) -> None:
         st.f["customer_id"] = ev.customer_id
 
 
+def _far_end(st: _State, ev: FarEndResult) -> None:
+    if st.far_end != "answered":
+        st.far_end = ev.result
+
+
 def _ended(st: _State, ev: CallEnded) -> None:
     if st.f["ended_at"] is not None:
         return
@@ -281,8 +292,8 @@ _APPLY: dict[type[Event], Any] = {
     CallArrived: _arrived, IvrFinished: _ivr, QueueEntered: _queue_entered, AgentRinging: _ringing,
     AgentRingNoAnswer: _no_answer, CallConnected: _connected, RecordingStarted: _recording,
     HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
-    QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, CallEnded: _ended,
-    WrapUpDone: _wrapped,
+    QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, FarEndResult: _far_end,
+    CallEnded: _ended, WrapUpDone: _wrapped,
 }
 
 
@@ -296,8 +307,12 @@ def _finish(st: _State, events: list[Event]) -> Folded:
     if f["started_at"] is None:
         f["started_at"] = min((ev.ts for ev in events), default=0.0)
     ended = f["ended_at"] is not None
-    if f["answered_at"] is not None:
-        outcome: str | None = "answered"
+    # An outbound call is "answered" from the agent's side at once; its customer may not be.
+    far_end = FAR_END_OUTCOMES.get(st.far_end or "") if f["direction"] == "outbound" else None
+    if far_end is not None:
+        outcome: str | None = far_end
+    elif f["answered_at"] is not None:
+        outcome = "answered"
     elif st.explicit_outcome is not None:
         outcome = st.explicit_outcome
     elif not ended:

@@ -7,6 +7,7 @@ AgentRingNoAnswer)* -> AgentRinging -> CallConnected -> (HoldStarted/HoldEnded, 
 -> CallEnded -> WrapUpDone. Any step may be cut short by CallEnded (abandon). Publishers: cti (call
 model: CallArrived for outbound/internal, CallEnded), ivr (CallArrived, IvrFinished), acd
 (Queue*, Agent*, CallConnected), agent_console (holds, transfers, wrap-up, outbound).
+An outbound call also gets FarEndResult (from the call model) when its dial to the customer ends.
 """
 
 from __future__ import annotations
@@ -127,6 +128,22 @@ class CallbackRequested(Event):
     queue: str | None = None
     due_at: float | None = None
     customer_id: int | None = None
+
+
+# FarEndResult.result values.
+FAR_END_RESULTS = ("answered", "no_answer", "busy", "congestion", "unavailable", "cancelled")
+
+
+@event("call.far_end")
+class FarEndResult(Event):
+    """A leg the call dialled from the dialplan (the customer of an outbound call, a transfer's
+    number) stopped ringing: ``result`` is one of FAR_END_RESULTS; ``cancelled``: the calling side
+    hung up first. Not published for originated legs (the agent's own phone)."""
+
+    linkedid: str
+    channel: str  # the dialling channel (an outbound call: the agent's leg)
+    dest_channel: str
+    result: str
 
 
 @event("call.ended")

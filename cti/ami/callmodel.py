@@ -1,7 +1,8 @@
 """The calls Asterisk has now, folded from typed AMI events: pure, synchronous, no I/O.
 
 ``CallModel.apply(event)`` updates the picture and returns the journey events to publish
-(``CallEnded`` when the last channel of a call hangs up). Calls are keyed by Linkedid.
+(``CallEnded`` when the last channel of a call hangs up, ``FarEndResult`` when a Dial() ends).
+Calls are keyed by Linkedid.
 
 Asterisk quirks the model absorbs:
 - A Local channel is two channels (``;1`` and ``;2``) joined back to back; the model links the
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from cti.ami import events as ev
 from cti.ami.errors import IllegalTransition
 from cti.events import Event
-from cti.journey import CallEnded
+from cti.journey import CallEnded, FarEndResult
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ _ALLOWED: dict[Phase, frozenset[Phase]] = {
 # Asterisk channel states: 0 Down, 1 Rsrvd, 2 OffHook, 3 Dialing, 4 Ring, 5 Ringing, 6 Up,
 # 7 Busy, 8 Dialing Offhook, 9 Pre-ring.
 _PHASE_OF_STATE = {3: Phase.RINGING, 4: Phase.RINGING, 5: Phase.RINGING, 6: Phase.UP, 9: Phase.RINGING}
+
+# DialEnd's DialStatus -> FarEndResult.result. Other statuses (DONTCALL, TORTURE, INVALIDARGS)
+# are not a far end's answer and publish nothing.
+_FAR_END = {"ANSWER": "answered", "NOANSWER": "no_answer", "BUSY": "busy", "CONGESTION": "congestion",
+            "CHANUNAVAIL": "unavailable", "CANCEL": "cancelled"}
 
 _DEVICE_STATES = {"not in use": "NOT_INUSE", "in use": "INUSE", "busy": "BUSY", "invalid": "INVALID",
                   "unavailable": "UNAVAILABLE", "ringing": "RINGING", "ring+inuse": "RINGINUSE",
@@ -379,6 +385,12 @@ class CallModel:
         assert isinstance(e, ev.DialBegin | ev.DialEnd)
         if e.dest_uniqueid and e.dest_uniqueid not in self._chans:
             self._add_chan(e.dest_uniqueid, e.dest_channel, e.linkedid, e.ts)
+        # An Originate's DialEnd has no calling channel: that leg is the agent's phone, not a far end.
+        if isinstance(e, ev.DialEnd) and e.channel and (result := _FAR_END.get(e.dial_status.upper())):
+            caller = self._chans.get(e.uniqueid)
+            linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
+            self._out.append(FarEndResult(ts=e.ts, linkedid=linkedid, channel=e.channel,
+                                          dest_channel=e.dest_channel, result=result))
 
     def _bridge_create(self, e: Event) -> None:
         assert isinstance(e, ev.BridgeCreate)

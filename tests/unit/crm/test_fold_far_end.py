@@ -1,0 +1,39 @@
+"""An outbound call's outcome follows its customer's leg (FarEndResult), not the agent's answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_core.fold import fold
+from cti.events import Event
+from cti.journey import CallArrived, CallConnected, CallEnded, FarEndResult, WrapUpDone
+
+
+def _outbound(*far_end: str, direction: str = "outbound") -> list[Event]:
+    evs: list[Event] = [CallArrived(ts=1.0, linkedid="o1", channel="Local/1001@cti-sim-phone-1;1",
+                                    caller_number="86990001", dnis="86990001", direction=direction, agent_id="1001"),
+                        CallConnected(ts=1.0, linkedid="o1", agent_id="1001")]
+    evs += [FarEndResult(ts=2.0 + i, linkedid="o1", channel="Local/1001@cti-sim-phone-1;1",
+                         dest_channel=f"Local/86990001@cti-sim-customer-{i};1", result=r)
+            for i, r in enumerate(far_end)]
+    return [*evs, CallEnded(ts=40.0, linkedid="o1"),
+            WrapUpDone(ts=45.0, linkedid="o1", agent_id="1001", disposition="no_contact")]
+
+
+@pytest.mark.parametrize(("results", "outcome"), [
+    ((), "answered"), (("answered",), "answered"), (("no_answer",), "no_answer"), (("cancelled",), "no_answer"),
+    (("busy",), "busy"), (("congestion",), "failed"), (("unavailable",), "failed"),
+    (("busy", "answered"), "answered"), (("answered", "no_answer"), "answered")])
+def test_outbound_outcome_follows_the_far_end(results: tuple[str, ...], outcome: str) -> None:
+    folded = fold("o1", _outbound(*results))
+    assert folded.fields["outcome"] == outcome
+    assert folded.fields["status"] == "complete" and folded.fields["agent_id"] == "1001"
+
+
+def test_an_inbound_calls_transfer_to_a_number_that_does_not_answer_stays_answered() -> None:
+    assert fold("o1", _outbound("no_answer", direction="inbound")).fields["outcome"] == "answered"
+
+
+def test_the_far_end_result_is_order_and_duplicate_independent() -> None:
+    evs = _outbound("no_answer")
+    assert fold("o1", list(reversed(evs)) + evs).fields == fold("o1", evs).fields

@@ -1,0 +1,56 @@
+"""The call model's FarEndResult: a Dial() from the dialplan that ends says how its far end
+answered; an Originate's own leg (the agent's phone) says nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from cti.ami import events as ev
+from cti.ami.callmodel import CallModel
+from cti.journey import FarEndResult
+
+
+def _agent_leg(model: CallModel) -> None:
+    model.apply(ev.Newchannel(ts=1.0, channel="Local/1001@cti-sim-phone-00000001;1", uniqueid="a.1",
+                              linkedid="a.1", state=0, caller_num="", caller_name="", context="cti-external",
+                              exten="86990001"))
+
+
+@pytest.mark.parametrize(("status", "result"), [
+    ("ANSWER", "answered"), ("NOANSWER", "no_answer"), ("BUSY", "busy"), ("CONGESTION", "congestion"),
+    ("CHANUNAVAIL", "unavailable"), ("CANCEL", "cancelled")])
+def test_dial_end_from_a_channel_publishes_the_far_end_result(status: str, result: str) -> None:
+    model = CallModel()
+    _agent_leg(model)
+    begin = ev.DialBegin(ts=2.0, channel="Local/1001@cti-sim-phone-00000001;1", uniqueid="a.1",
+                         dest_channel="Local/86990001@cti-sim-customer-00000002;1", dest_uniqueid="c.1",
+                         linkedid="a.1", dial_string="86990001@cti-sim-customer")
+    assert model.apply(begin) == []
+    out = model.apply(ev.DialEnd(ts=32.0, channel=begin.channel, uniqueid="a.1", dest_channel=begin.dest_channel,
+                                 dest_uniqueid="c.1", linkedid="a.1", dial_status=status))
+    assert out == [FarEndResult(ts=32.0, linkedid="a.1", channel=begin.channel, dest_channel=begin.dest_channel,
+                                result=result)]
+
+
+def test_an_originates_dial_end_is_not_a_far_end() -> None:
+    model = CallModel()
+    out = model.apply(ev.DialEnd(ts=3.0, channel="", uniqueid="", dest_channel="Local/1001@cti-sim-phone-1;1",
+                                 dest_uniqueid="a.1", linkedid="a.1", dial_status="NOANSWER"))
+    assert out == []
+
+
+def test_unknown_dial_status_publishes_nothing() -> None:
+    model = CallModel()
+    _agent_leg(model)
+    out = model.apply(ev.DialEnd(ts=3.0, channel="Local/1001@cti-sim-phone-00000001;1", uniqueid="a.1",
+                                 dest_channel="", dest_uniqueid="", linkedid="a.1", dial_status="INVALIDARGS"))
+    assert out == []
+
+
+def test_the_far_end_result_names_the_dialling_channels_call_after_a_merge() -> None:
+    model = CallModel()
+    _agent_leg(model)
+    # The calling channel's Linkedid wins over the (stale) one a DialEnd carries.
+    out = model.apply(ev.DialEnd(ts=3.0, channel="Local/1001@cti-sim-phone-00000001;1", uniqueid="a.1",
+                                 dest_channel="x", dest_uniqueid="c.9", linkedid="other", dial_status="BUSY"))
+    assert [(e.linkedid, e.result) for e in out if isinstance(e, FarEndResult)] == [("a.1", "busy")]
