@@ -584,10 +584,10 @@ class AcdService:
             ts=self.clock(), agent_id=call.agent_id, linkedid=call.linkedid, status=status,
             direction=call.direction, peer_number=call.caller_number, customer_id=call.customer_id,
             queue=call.queue or None, started_at=call.answered_at or call.queued_at,
-            detail=_detail(call)))
+            detail=call_detail(call)))
 
 
-def _detail(call: LiveCall) -> dict[str, Any] | None:
+def call_detail(call: LiveCall) -> dict[str, Any] | None:
     """The console's ``detail`` of a call: IVR attributes, an outbound call's far-end result."""
     detail: dict[str, Any] = {}
     if call.attributes:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.delivery import AcdService, AgentPhone, LiveCall
+from acd.delivery import AcdService, AgentPhone, LiveCall, call_detail
 from acd.errors import UnknownAgent
 from acd.model import AgentState
 from agent_console.errors import (
@@ -332,7 +332,7 @@ class EngineDesk:
 def _call_view(call: LiveCall) -> CallView:
     return CallView(call_id=call.linkedid, status=call.status, direction=call.direction,
                     peer_number=call.caller_number, customer_id=call.customer_id, queue=call.queue or None,
-                    started_at=call.answered_at or call.queued_at)
+                    started_at=call.answered_at or call.queued_at, detail=call_detail(call))
 
 
 def _epoch(value: datetime | None) -> float | None:

@@ -28,7 +28,9 @@ from sqlalchemy.types import TypeDecorator
 TIERS = ("standard", "silver", "gold", "key_account")
 LIFECYCLES = ("potential", "new", "mature", "loyal", "dormant")
 DIRECTIONS = ("inbound", "outbound", "internal")
-OUTCOMES = ("answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed")
+# no_answer / busy: outbound calls whose customer did not pick up (the far end's Dial result).
+OUTCOMES = ("answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
+            "no_answer", "busy")
 SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "hold", "transfer", "wrapup")
 ROLES = ("agent", "supervisor", "admin")
 CASE_STATUSES = ("open", "in_progress", "pending", "resolved", "closed")

@@ -13,7 +13,8 @@ Lifecycle = Literal["potential", "new", "mature", "loyal", "dormant"]
 Role = Literal["agent", "supervisor", "admin"]
 CaseStatus = Literal["open", "in_progress", "pending", "resolved", "closed"]
 CasePriority = Literal["low", "normal", "high", "urgent"]
-Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed"]
+Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
+                  "no_answer", "busy"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 T = TypeVar("T")
 

@@ -51,3 +51,15 @@ async def test_agent_adds_and_leaves_queues_between_calls(desk: tuple[EngineDesk
         await d.login_queues("1003", ["nope"])
     await d.logout_queues("1003", ["billing"])  # the last queue: logged off the ACD
     assert router.agent("1003").state.value == "logged_out"
+
+
+async def test_snapshot_carries_the_calls_detail(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """A console that reloads sees what live updates showed: IVR attributes, the far end's result."""
+    d, _ = desk
+    acd = d.acd
+    await acd.agent_login("1001", {"support": 3}, ["support"], ready=True)
+    acd.calls["L1"].attributes = {"customer": "Li Lei"}
+    acd.calls["O1"] = LiveCall(linkedid="O1", caller_channel="PJSIP/1001-2", caller_number="8699001", queue="",
+                               direction="outbound", status="talking", agent_id="1001", far_end="no_answer")
+    views = {c.call_id: c.detail for c in (await d.snapshot("1001")).calls}
+    assert views == {"L1": {"attributes": {"customer": "Li Lei"}}, "O1": {"far_end": "no_answer"}}
