@@ -17,7 +17,7 @@ import contextlib
 import gc
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -43,6 +43,9 @@ from cti.settings import Settings
 from ivr.config import load_flows
 from ivr.driver import make_ivr_route
 
+if TYPE_CHECKING:  # redis is imported only when the redis bus is configured
+    from cti.redis_bus import RoutingLease
+
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +57,15 @@ def make_bus(settings: Settings) -> EventBus:
 
         return RedisStreamsBus(settings.redis_url, group=settings.node_id, consumer=settings.node_id)
     return InProcessBus()
+
+
+def make_routing_lease(settings: Settings) -> RoutingLease | None:
+    """Several nodes on one Redis: only one may route (see ``cti.redis_bus.RoutingLease``)."""
+    if settings.bus != "redis" or not settings.redis_url:
+        return None
+    from cti.redis_bus import RedisLease, RoutingLease
+
+    return RoutingLease(RedisLease(settings.redis_url), settings.node_id)
 
 
 def _install_supervisor(app: FastAPI, engine: Engine) -> None:
@@ -79,6 +91,7 @@ class Engine:
         self.acd_config = load_queues(settings)
         flows = load_flows(settings)
         self.bus = make_bus(settings)
+        self.routing_lease = make_routing_lease(settings)
         self.db = Database.from_settings(settings)
         # "interval": the outbox is written before each event is acknowledged and flushed to disk every
         # 10 ms, so a crashed or restarted engine loses nothing (a power cut, at most 10 ms); the
@@ -119,6 +132,8 @@ class Engine:
 
     async def start(self) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.routing_lease is not None:
+            await self.routing_lease.acquire()  # before any event is read: refused, nothing ran
         self.logger.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
@@ -161,6 +176,8 @@ class Engine:
         with contextlib.suppress(Exception):
             await self.logger.stop()
         await self.bus.stop()
+        if self.routing_lease is not None:
+            await self.routing_lease.release()
         await self.db.dispose()
         log.info("engine stopped")
 

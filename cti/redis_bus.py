@@ -28,6 +28,7 @@ Bus semantics (``RedisStreamsBus``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from cti.errors import CtiError
+from cti.errors import ConfigError, CtiError
 from cti.events import Event, from_wire, to_wire
 
 log = logging.getLogger(__name__)
@@ -315,3 +316,54 @@ class RedisLease:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class RoutingLease:
+    """One routing node per Redis: this node holds ``cti:lease:acd-router`` while its ACD routes.
+
+    Every node sees every event on the bus, so two routing nodes would each enqueue every caller
+    and ring two agents for one call. A node that finds the lease held by another refuses to
+    start (``ConfigError`` naming the holder); the same node restarting after a crash takes its
+    own lease back at once. The lease lives ``ttl_ms`` and is renewed every ``renew_every_s``, so
+    a crashed holder frees it within ``ttl_ms``.
+    """
+
+    KEY = "acd-router"
+
+    def __init__(self, lease: RedisLease, owner: str, *, ttl_ms: int = 15_000, renew_every_s: float = 5.0) -> None:
+        if renew_every_s * 1000 >= ttl_ms:
+            raise ValueError("renew_every_s must be well under ttl_ms, or the lease lapses between renewals")
+        self.lease, self.owner, self.ttl_ms, self.renew_every_s = lease, owner, ttl_ms, renew_every_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def acquire(self) -> None:
+        if not (await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
+                or await self.lease.renew(self.KEY, self.owner, self.ttl_ms)):
+            holder = await self.lease.holder(self.KEY)
+            raise ConfigError(
+                f"node {holder!r} is already routing calls on this Redis (lease {self.KEY}); two routing "
+                f"nodes would offer every call twice. Give this node's node_id ({self.owner!r}) to a "
+                f"standby only after {holder!r} has stopped (its lease lapses {self.ttl_ms / 1000:.0f} s "
+                "after it dies)")
+        self._task = asyncio.create_task(self._renew_loop(), name="routing-lease")
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            try:
+                if not await self.lease.renew(self.KEY, self.owner, self.ttl_ms):
+                    log.critical("routing lease %s lost by %s (Redis restarted, or this node stalled past "
+                                 "%d ms): another node may be routing too", self.KEY, self.owner, self.ttl_ms)
+                    await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
+            except BusUnavailable as err:
+                log.error("routing lease: %s", err)
+
+    async def release(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(BusUnavailable):
+            await self.lease.release(self.KEY, self.owner)
+        await self.lease.close()

@@ -4,12 +4,15 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
+from cti.errors import ConfigError
 from cti.events import Event, event, to_wire
-from cti.redis_bus import BusUnavailable, RedisLease, RedisStreamsBus
+from cti.redis_bus import BusUnavailable, RedisLease, RedisStreamsBus, RoutingLease
+from cti.settings import load_settings
 from tests.servers import free_port
 
 
@@ -218,3 +221,47 @@ async def test_expired_lease_is_not_released_or_renewed_by_its_old_owner(redis_u
             await lease.try_acquire(key, "forever", 0)
     finally:
         await lease.close()
+
+
+async def test_one_routing_node_per_redis(redis_url: str) -> None:
+    """A second node that would route on the same Redis is refused by name; the same node
+    restarting takes its lease back; a node that stops frees it; renewal outlives the TTL."""
+    prefix = f"cti:lease:{uuid.uuid4().hex[:6]}:"
+    first = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a", ttl_ms=300, renew_every_s=0.05)
+    await first.acquire()
+    try:
+        second = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-b", ttl_ms=300, renew_every_s=0.05)
+        with pytest.raises(ConfigError, match="'node-a' is already routing"):
+            await second.acquire()
+        await asyncio.sleep(0.6)  # twice the TTL: renewed, still node-a's
+        assert await second.lease.holder(RoutingLease.KEY) == "node-a"
+        restarted = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a", ttl_ms=300, renew_every_s=0.05)
+        await restarted.acquire()  # node-a back after a crash: its own lease, taken at once
+        await restarted.release()
+    finally:
+        await first.release()
+    await second.acquire()  # node-a stopped: the standby may route now
+    assert await second.lease.holder(RoutingLease.KEY) == "node-b"
+    await second.release()
+
+
+async def test_engine_refuses_to_route_beside_another_node(redis_url: str, tmp_path: Path) -> None:
+    from cti.engine import Engine
+
+    held = RedisLease(redis_url)
+    assert await held.try_acquire(RoutingLease.KEY, "node-a", 5000)
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
+                             bus="redis", redis_url=redis_url, node_id="node-b")
+    engine = Engine(settings, web=False)
+    try:
+        with pytest.raises(ConfigError, match="'node-a' is already routing"):
+            await engine.start()
+        # Refused before its bus started: node-b never joined the event stream.
+        r = aioredis.from_url(redis_url)
+        groups = await r.xinfo_groups("cti:events") if await r.exists("cti:events") else []
+        await r.aclose()
+        assert not any(g["name"] == b"node-b" for g in groups)
+    finally:
+        await engine.stop()
+        await held.release(RoutingLease.KEY, "node-a")
+        await held.close()
