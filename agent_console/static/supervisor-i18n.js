@@ -1,10 +1,10 @@
-/* English and Simplified Chinese strings of the supervisor pages (wallboard, reports, staffing).
+/* English and Simplified Chinese strings of the supervisor pages (wallboard, callbacks, reports, staffing).
    Keys missing in zh-CN fall back to English. The language choice is shared with the agent console. */
 "use strict";
 window.SUP_I18N = {
   "en": {
     "lang.other": "中文", "nav.console": "Console", "nav.wallboard": "Wallboard", "nav.reports": "Reports",
-    "nav.staffing": "Staffing", "nav.logout": "Log out",
+    "nav.staffing": "Staffing", "nav.callbacks": "Callbacks", "nav.logout": "Log out",
     "wb.title": "Wallboard", "wb.live": "live", "wb.offline": "reconnecting…", "wb.forbidden": "Supervisors and administrators only.",
     "wb.window": "last {m} min", "wb.today": "today",
     "k.waiting": "Waiting", "k.talking": "Talking", "k.longest": "Longest wait", "k.sl": "Service level",
@@ -27,6 +27,16 @@ window.SUP_I18N = {
     "kind.case_overdue": "Case overdue",
     "cb.title": "Callbacks", "cb.due": "due", "cb.overdue": "overdue", "cb.claimed": "claimed",
     "cb.due_tile": "Callbacks due", "cb.overdue_tile": "Callbacks overdue", "cb.claimed_tile": "Callbacks claimed",
+    "cb.open_list": "Open the callback list",
+    "cbp.title": "Callbacks", "cbp.state": "State", "cbp.queue": "Queue", "cbp.refresh": "Refresh",
+    "cbp.customer": "Customer", "cbp.number": "Number", "cbp.due": "Due", "cbp.attempts": "Attempts",
+    "cbp.claimed_by": "Claimed by", "cbp.note": "Note", "cbp.empty": "No callbacks.",
+    "cbp.personal": "personal ({a})", "cbp.calling": "call in progress", "cbp.cancel": "Cancel",
+    "cbp.cancel_title": "Cancel the callback to {c}", "cbp.reason": "Reason (recorded in the audit log)",
+    "cbp.do_cancel": "Cancel callback", "cbp.keep": "Keep it", "cbp.cancelled": "Callback to {n} cancelled.",
+    "cbp.cancel_failed": "Could not cancel the callback to {n}: {m}",
+    "cbs.open": "open", "cbs.pending": "pending", "cbs.claimed": "claimed", "cbs.done": "done",
+    "cbs.failed": "failed", "cbs.cancelled": "cancelled", "cbs.all": "all",
     "basis": "SL = answered within T / offered, abandons counted; abandons ≤ 5 s excluded; IVR abandons apart.",
     "rep.title": "Reports", "rep.interval": "Interval", "rep.group": "Group by", "rep.none": "(all)",
     "rep.start": "From", "rep.end": "To", "rep.queues": "Queues", "rep.agents": "Agents", "rep.run": "Show",
@@ -47,7 +57,7 @@ window.SUP_I18N = {
   },
   "zh-CN": {
     "lang.other": "English", "nav.console": "坐席台", "nav.wallboard": "监控墙", "nav.reports": "报表",
-    "nav.staffing": "排班计算", "nav.logout": "退出",
+    "nav.staffing": "排班计算", "nav.callbacks": "回拨", "nav.logout": "退出",
     "wb.title": "实时监控墙", "wb.live": "实时", "wb.offline": "正在重连…", "wb.forbidden": "仅限班长和管理员。",
     "wb.window": "最近 {m} 分钟", "wb.today": "今日",
     "k.waiting": "排队中", "k.talking": "通话中", "k.longest": "最长等待", "k.sl": "服务水平",
@@ -70,6 +80,16 @@ window.SUP_I18N = {
     "kind.case_overdue": "工单超期",
     "cb.title": "回拨", "cb.due": "待回拨", "cb.overdue": "已超时", "cb.claimed": "已领取",
     "cb.due_tile": "待回拨", "cb.overdue_tile": "回拨超时", "cb.claimed_tile": "回拨已领取",
+    "cb.open_list": "打开回拨列表",
+    "cbp.title": "回拨", "cbp.state": "状态", "cbp.queue": "队列", "cbp.refresh": "刷新",
+    "cbp.customer": "客户", "cbp.number": "号码", "cbp.due": "预约时间", "cbp.attempts": "尝试次数",
+    "cbp.claimed_by": "领取坐席", "cbp.note": "备注", "cbp.empty": "没有回拨。",
+    "cbp.personal": "个人（{a}）", "cbp.calling": "通话中", "cbp.cancel": "取消",
+    "cbp.cancel_title": "取消给 {c} 的回拨", "cbp.reason": "原因（记入审计日志）",
+    "cbp.do_cancel": "取消回拨", "cbp.keep": "保留", "cbp.cancelled": "已取消给 {n} 的回拨。",
+    "cbp.cancel_failed": "无法取消给 {n} 的回拨：{m}",
+    "cbs.open": "未完成", "cbs.pending": "待处理", "cbs.claimed": "已领取", "cbs.done": "已完成",
+    "cbs.failed": "失败", "cbs.cancelled": "已取消", "cbs.all": "全部",
     "basis": "服务水平 = T 秒内接听 / 来电量（含放弃）；5 秒内放弃不计；IVR 放弃单独统计。",
     "rep.title": "报表", "rep.interval": "时段", "rep.group": "分组", "rep.none": "（全部）",
     "rep.start": "开始", "rep.end": "结束", "rep.queues": "队列", "rep.agents": "坐席", "rep.run": "查询",

@@ -177,13 +177,30 @@
     }
   }
 
+  // The callback tiles open the callback list (/callbacks) on the state they count.
+  const CB_TILES = { "tot-cb-due": "pending", "tot-cb-overdue": "pending", "tot-cb-claimed": "claimed" };
+  function linkCallbackTiles() {
+    for (const [id, state] of Object.entries(CB_TILES)) {
+      const tile = $(id).closest(".tile");
+      const a = el("a", `${tile.className} tile-link`);
+      a.href = `/callbacks?state=${state}`;
+      a.append(...tile.childNodes);
+      tile.replaceWith(a);
+    }
+    titleCallbackTiles();
+  }
+  function titleCallbackTiles() {
+    document.querySelectorAll("a.tile-link").forEach((a) => { a.title = t("cb.open_list"); });
+  }
+
   function tick() {
     const now = Date.now() / 1000 - W.skew;
     document.querySelectorAll(".tick[data-since]").forEach((e) => { e.textContent = dur(now - Number(e.dataset.since)); });
   }
 
-  S.onLang.push(render);
+  S.onLang.push(render, titleCallbackTiles);
   window.Sup.start(() => {
+    linkCallbackTiles();
     $("my-phone").value = localStorage.getItem("cti.sup.phone") || "";
     $("spy-stop").addEventListener("click", () => act(t("act.stop"), "POST", "/api/supervisor/spy/stop"));
     connect();

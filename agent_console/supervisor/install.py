@@ -1,6 +1,7 @@
 """``install_supervisor(app, engine)``: mounts the supervisor side on the console app of an ``Engine``
 and ties its background task (the wallboard loop, which also runs the alert rules) to the app's
-lifespan. Idempotent. The wallboard pages are served at /wallboard, /reports and /staffing.
+lifespan. Idempotent. The supervisor pages are served at /wallboard, /callbacks,
+/reports and /staffing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from agent_console.supervisor.service import SupervisorService
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-PAGES = {"/wallboard": "wallboard.html", "/reports": "reports.html", "/staffing": "staffing.html"}
+PAGES = {"/wallboard": "wallboard.html", "/callbacks": "callbacks.html", "/reports": "reports.html",
+         "/staffing": "staffing.html"}
 
 
 def _rules(settings: Any) -> list[AlertRule]:
