@@ -10,8 +10,9 @@ half waits in ``cti-sim-caller``; their keys go in as AMI PlayDTMF on that half,
 real DTMF. Most callers use a seeded customer's number (identified by caller ID, straight to the
 menu); some call from unknown numbers and key a demo account and PIN. Bot agents are ordinary
 agents acting through the engine's desk (the same API the console uses): log in, ready, talk,
-hang up, wrap up with a disposition and notes, now and then a break. Agents above the bots are
-left for a person to log in as.
+hang up, wrap up with a disposition and notes, now and then a break, and now and then a callback
+due a few minutes later (so the callback list and the wallboard's callback tiles fill as in a
+real centre). Agents above the bots are left for a person to log in as.
 
 The counters come from the bus only (``DemoCounts``, a pure state machine per call), so they count
 every call the engine sees, the person's own included.
@@ -24,6 +25,7 @@ import contextlib
 import enum
 import logging
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +139,7 @@ class Demo:
                  talk_s: tuple[float, float] = (20.0, 60.0), wrap_s: tuple[float, float] = (3.0, 10.0),
                  abandon_ratio: float = 0.15, patience_s: tuple[float, float] = (10.0, 40.0),
                  unknown_ratio: float = 0.2, break_ratio: float = 0.1, break_s: tuple[float, float] = (10.0, 30.0),
+                 callback_ratio: float = 0.1, callback_in_s: tuple[float, float] = (60.0, 300.0),
                  max_callers: int = 50, seed: int | None = None) -> None:
         if callers_per_minute < 0 or bot_agents < 0:
             raise ValueError("callers_per_minute and bot_agents must not be negative")
@@ -145,6 +148,7 @@ class Demo:
         self.bot_agents = bot_agents
         self.talk_s, self.wrap_s, self.break_s, self.patience_s = talk_s, wrap_s, break_s, patience_s
         self.abandon_ratio, self.unknown_ratio, self.break_ratio = abandon_ratio, unknown_ratio, break_ratio
+        self.callback_ratio, self.callback_in_s = callback_ratio, callback_in_s
         self.max_callers = max_callers
         self.rng = random.Random(seed)
         self.counts = DemoCounts()
@@ -257,8 +261,11 @@ class Demo:
     async def _wrap_up(self, agent: str, call_id: str) -> None:
         await asyncio.sleep(self.rng.uniform(*self.wrap_s))
         pause = self.rng.random() < self.break_ratio
+        callback_at = time.time() + self.rng.uniform(*self.callback_in_s) \
+            if self.rng.random() < self.callback_ratio else None
         wrap = WrapUpInput(disposition=self.rng.choice(self._dispositions), notes=self.rng.choice(NOTES),
-                           resolved=self.rng.random() < 0.7, not_ready_reason="break" if pause else None)
+                           resolved=self.rng.random() < 0.7, not_ready_reason="break" if pause else None,
+                           callback_at=callback_at)
         try:
             await self.engine.desk.wrap_up(agent, call_id, wrap)
         except CtiError as err:
