@@ -17,6 +17,8 @@ The channel gets a ChannelId we choose (``cti-<uuid>``), so ``uniqueid``/``linke
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +125,11 @@ def _spy_data(target_channel: str, mode: str) -> str:
     return f"{target_channel},{_SPY_OPTIONS[mode]}"
 
 
+log = logging.getLogger(__name__)
+
+_MOVING_RETRY_S = (0.02, 0.05, 0.1)
+
+
 class AmiCallControl:
     """CallControl over AMI actions (through AmiClient.send_action)."""
 
@@ -166,13 +173,27 @@ class AmiCallControl:
         if extra_channel is not None:
             headers.update(ExtraChannel=extra_channel, ExtraContext=extra_context or context,
                            ExtraExten=extra_exten or exten, ExtraPriority=str(int(extra_priority)))
-        await self._send("Redirect", headers)
+        await self._send_to_moving("Redirect", headers)
+
+    async def _send_to_moving(self, action: str, headers: Mapping[str, str | Sequence[str]]) -> None:
+        """An action on channels that may be moving: Bridge() in the dialplan pulls a channel in by
+        swapping it for a clone of the same name (a masquerade), and for that instant Asterisk
+        answers "does not exist". Tried again over ~170 ms before the error is believed."""
+        for delay in (*_MOVING_RETRY_S, None):
+            try:
+                await self._send(action, headers)
+                return
+            except AmiActionFailed as err:
+                if delay is None or "does not exist" not in err.message:
+                    raise
+                log.info("%s: %s; trying again in %.0f ms (a channel being moved?)", action, err.message, delay * 1000)
+            await asyncio.sleep(delay)
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
         await self._send("Hangup", {"Channel": channel, "Cause": str(int(cause))})
 
     async def bridge(self, channel1: str, channel2: str) -> None:
-        await self._send("Bridge", {"Channel1": channel1, "Channel2": channel2, "Tone": "no"})
+        await self._send_to_moving("Bridge", {"Channel1": channel1, "Channel2": channel2, "Tone": "no"})
 
     async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
         await self._send("BlindTransfer", {"Channel": channel, "Context": context, "Exten": exten})

@@ -171,6 +171,7 @@ async def test_blind_transfer_to_a_queue_reaches_another_agent(acd: tuple[AcdSer
     await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13500135000",
                                    queue="support"))
     await until(lambda: rec.of(CallConnected))
+    await until(lambda: bridge.model.bridged_peer(channel))  # the agent's leg has pulled the caller in
     await service.agent_login("1002", {"support": 4}, ["support"], phone=AgentPhone("1002", answer_after_s=0.3),
                               ready=True)
     await service.transfer(linkedid, target_kind="queue", target="support")
@@ -240,6 +241,7 @@ async def test_attended_transfer_consults_then_connects_caller_to_target(
     await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13200132000",
                                    queue="support"))
     await until(lambda: rec.of(CallConnected))
+    await until(lambda: bridge.model.bridged_peer(channel))  # the agent's leg has pulled the caller in
     agent_leg = service.calls[linkedid].agent_channel
     await service.transfer(linkedid, target_kind="number", target="8610555", kind="attended")
     # Consulting: the agent talks to the target while the caller hears music.

@@ -10,7 +10,7 @@ from cti.ami.callmodel import CallModel, Phase
 from cti.ami.codec import AmiFrameParser, encode_action, parse_block
 from cti.ami.control import AmiCallControl, FakeCallControl
 from cti.ami.manager import AmiReply
-from cti.errors import UnsafeValue
+from cti.errors import AmiActionFailed, UnsafeValue
 from cti.journey import CallEnded
 
 INJECTION = "1001\r\nAction: Originate\r\nChannel: Local/666@evil\r\nApplication: System"
@@ -151,3 +151,38 @@ def test_illegal_steps_are_ignored_not_fatal() -> None:
     assert m.apply(ev.Hangup(ts=3.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1", cause=17))[0] == CallEnded(
         ts=3.0, linkedid="1", cause=17, cause_text="")
     assert m.apply(ev.Hangup(ts=4.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1")) == []
+
+
+class FlakySender(RecordingSender):
+    """Answers "does not exist" ``misses`` times (a channel in the middle of a masquerade)."""
+
+    def __init__(self, misses: int, message: str = "Channel does not exist: Local/s@cti-queue-1;2") -> None:
+        super().__init__()
+        self.misses, self.message = misses, message
+
+    async def send_action(self, action, headers, *, expect="response", timeout_s=10.0):  # type: ignore[no-untyped-def]
+        if self.misses:
+            self.misses -= 1
+            self.sent.append((action, dict(headers)))
+            raise AmiActionFailed(f"{action}: {self.message}")
+        return await super().send_action(action, headers, expect=expect, timeout_s=timeout_s)
+
+
+async def test_redirect_and_bridge_wait_out_a_channel_being_moved() -> None:
+    sender = FlakySender(misses=2)
+    await AmiCallControl(sender).redirect("Local/s@cti-queue-1;2", "cti-queue", "s")
+    assert [a for a, _ in sender.sent] == ["Redirect"] * 3
+    sender = FlakySender(misses=1)
+    await AmiCallControl(sender).bridge("PJSIP/1001-2", "Local/s@cti-queue-1;2")
+    assert [a for a, _ in sender.sent] == ["Bridge"] * 2
+
+
+async def test_a_channel_that_stays_gone_or_another_error_is_reported() -> None:
+    gone = FlakySender(misses=10)
+    with pytest.raises(AmiActionFailed, match="does not exist"):
+        await AmiCallControl(gone).redirect("Local/s@cti-queue-1;2", "cti-queue", "s")
+    assert len(gone.sent) == 4  # the first try and three more over ~170 ms
+    refused = FlakySender(misses=10, message="Permission denied")
+    with pytest.raises(AmiActionFailed, match="Permission denied"):
+        await AmiCallControl(refused).bridge("PJSIP/1001-2", "Local/s@cti-queue-1;2")
+    assert len(refused.sent) == 1
