@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from websockets.exceptions import InvalidStatus
 
 from acd.delivery import LiveCall
+from acd.kpis import bucket_start
 from agent_console.supervisor.events import SupervisorIntervention
 from crm_core.models import Interaction, Segment
 from cti.ami.control import FakeCallControl
@@ -57,8 +58,12 @@ async def add_calls(site: Site, now: float) -> None:
         # The demo seed brings its own history: these tests count only their own calls.
         await s.execute(delete(Segment))
         await s.execute(delete(Interaction))
+        # Within the last ten minutes, but inside the supervisors' local day: just after midnight
+        # the "today" figures and day reports must still see all of them.
+        first = max(now - 600, bucket_start(now, "day", site.svc.tz) + 1)
+        step = min(10.0, (now - first) / (len(rows) + 1))
         for i, r in enumerate(rows):
-            started = now - 600 + i * 10
+            started = first + i * step
             s.add(Interaction(started_at=_at(started), answered_at=_at(started + 5) if r["outcome"] == "answered"
                               else None, ended_at=_at(started + 120), direction="inbound", status="complete",
                               **r))
