@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from acd.reports import Cell, to_csv
 from agent_console.errors import TargetNotFound
+from agent_console.protocol import CallbackState
 from agent_console.security import Principal
 from agent_console.supervisor.audit import record
 from crm_core import callbacks
@@ -24,7 +25,6 @@ from crm_core.models import Callback, Customer
 
 log = logging.getLogger(__name__)
 
-CallbackState = Literal["pending", "claimed", "done", "failed", "cancelled"]
 StateFilter = Literal["open", "pending", "claimed", "done", "failed", "cancelled", "all"]
 
 
