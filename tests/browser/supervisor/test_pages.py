@@ -64,7 +64,7 @@ async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
 
 async def test_an_agent_is_kept_out_of_the_wallboard(site: Site, page: Page) -> None:
     await _login(page, site.base, "agent1", "agent1-demo")
-    await page.wait_for_url(site.base + "/")
+    await expect(page.locator("#console-view")).to_be_visible()  # logged in: "/" is also the login page
     await page.goto(site.base + "/wallboard")
     await expect(page.locator("#forbidden")).to_be_visible()
     await expect(page.locator("#main")).to_be_hidden()
