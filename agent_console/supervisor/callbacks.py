@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from acd.reports import Cell, to_csv
 from agent_console.errors import TargetNotFound
@@ -87,10 +88,15 @@ def callbacks_csv(views: Sequence[SupervisorCallbackView]) -> str:
 
 
 class SupervisorCallbacks:
+    """The supervisors' side of the callbacks. Like the agents' list, every read first ends the claims
+    that ran out (``crm_core.callbacks.expire_claims`` under ``policy``), so neither the wallboard's
+    counts nor the list show a claim nobody is working."""
+
     def __init__(self, db: Database, *, every_s: float = 10.0,
-                 overdue_after: timedelta = callbacks.OVERDUE_AFTER,
+                 overdue_after: timedelta = callbacks.OVERDUE_AFTER, policy: callbacks.Policy | None = None,
                  clock: Callable[[], float] = time.time, on_change: Callable[[], Any] = lambda: None) -> None:
         self.db, self.every_s, self.overdue_after, self.clock = db, every_s, overdue_after, clock
+        self.policy = policy or callbacks.Policy()
         self._on_change = on_change  # the wallboard reads again at its next snapshot
         self.counts: dict[str, dict[str, int]] = {}
         self._counts_at = float("-inf")
@@ -100,12 +106,19 @@ class SupervisorCallbacks:
         if now - self._counts_at >= self.every_s:
             try:
                 async with self.db.session() as s:
+                    await self._expire(s, datetime.fromtimestamp(now, UTC))
                     self.counts = await callbacks.open_counts(session=s, now=datetime.fromtimestamp(now, UTC),
                                                               overdue_after=self.overdue_after)
                 self._counts_at = now
             except Exception:  # the database may be away: the board keeps the last counts
                 log.exception("wallboard: could not count open callbacks")
         return self.counts
+
+    async def _expire(self, s: AsyncSession, now: datetime) -> None:
+        if await callbacks.expire_claims(session=s, now=now, claim_timeout=self.policy.claim_timeout,
+                                         call_timeout=self.policy.call_timeout):
+            self.invalidate()  # the wallboard's counts are stale (when counting, they are read next)
+            self._on_change()
 
     def invalidate(self) -> None:
         """Count again at the next snapshot (after a callback changed here)."""
@@ -116,6 +129,7 @@ class SupervisorCallbacks:
         states = (None if state == "all" else callbacks.OPEN_STATES if state == "open" else (state,))
         now = datetime.fromtimestamp(self.clock(), UTC)
         async with self.db.session() as s:
+            await self._expire(s, now)
             rows = await callbacks.find_callbacks(session=s, states=states, queue=queue or None, limit=limit)
             return [callback_view(cb, name, now, self.overdue_after) for cb, name in rows]
 

@@ -46,7 +46,7 @@ def install_supervisor(app: FastAPI, engine: Any, *, window_min: float = 60.0, e
     recipients = load_alert_recipients(alerts_file(settings), rules) if rules else {}
     svc = SupervisorService(
         acd=engine.acd, db=engine.db, bus=engine.bus, configs=engine.acd_config.queues, rules=rules,
-        recipients=recipients,
+        recipients=recipients, callback_policy=engine.callback_policy,
         control=lambda: engine.ami.control, tz=settings.timezone, window_min=window_min, every_s=every_s,
         alerts_every_s=alerts_every_s, phone_kind=lambda: getattr(engine.desk, "phone_kind", "sim"))
     svc.subscribe()

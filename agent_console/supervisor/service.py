@@ -34,6 +34,7 @@ from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import RecordCache, load_records
 from agent_console.supervisor.wallboard import Wallboard
 from crm_core.agent_log import append_state, states_between
+from crm_core.callbacks import Policy
 from crm_core.db import Database
 from crm_core.models import User
 from cti.ami.control import CallControl
@@ -55,7 +56,8 @@ class SupervisorService:
                  rules: Sequence[AlertRule], control: Callable[[], CallControl], tz: str = "UTC",
                  window_min: float = 60.0, every_s: float = 1.0, records_every_s: float = 2.0,
                  alerts_every_s: float = 3.0, phone_kind: Callable[[], str] = lambda: "sim",
-                 clock: Callable[[], float] = time.time, recipients: Recipients | None = None) -> None:
+                 clock: Callable[[], float] = time.time, recipients: Recipients | None = None,
+                 callback_policy: Policy | None = None) -> None:
         ZoneInfo(tz)  # fails early on a bad zone name
         self.acd, self.db, self.bus, self.tz, self.clock = acd, db, bus, tz, clock
         self.window_min = window_min
@@ -65,7 +67,8 @@ class SupervisorService:
         self.names: dict[str, str] = {}
         self.audit = AuditLog(db)
         self.record_cache = RecordCache(db, clock=clock)
-        self.callbacks = SupervisorCallbacks(db, clock=clock, on_change=lambda: self.wallboard.invalidate_records())
+        self.callbacks = SupervisorCallbacks(db, policy=callback_policy, clock=clock,
+                                             on_change=lambda: self.wallboard.invalidate_records())
         self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
                                    records_every_s=records_every_s, since_of=self._records_since, clock=clock)
         self.alerts = AlertRunner(AlertEngine(rules), bus, self.audit, agent_since=self.agent_clock.since,

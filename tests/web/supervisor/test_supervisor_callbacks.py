@@ -220,8 +220,28 @@ async def test_a_call_never_wrapped_up_goes_back_to_the_list_when_it_is_read(sit
         await callbacks.call_placed(session=s, callback_id=ids["claimed"], linkedid="lost-call")
     async with site.client() as c:
         await login(c, "sup1", "sup1-demo-1")
-        before = {x["id"]: x for x in (await c.get("/api/supervisor/callbacks")).json()}
-        assert before[ids["claimed"]]["state"] == "claimed"  # the supervisors' list only reads
         rows = {x["id"]: x for x in (await c.get("/api/callbacks")).json()}  # the console's list expires
         assert (rows[ids["claimed"]]["state"], rows[ids["claimed"]]["attempts"]) == ("pending", 1)
         assert rows[ids["claimed"]]["claimed_by"] is None and rows[ids["claimed"]]["last_call_id"] is None
+
+
+async def test_the_supervisors_never_see_a_claim_that_ran_out(site: Site) -> None:
+    """Their list and the wallboard's counts end stale claims as the agents' list does (with the
+    engine's policy: claim_timeout_min 5 in config/engine.yaml), instead of showing them claimed."""
+    assert site.engine.settings.callbacks.claim_timeout_min == 5
+    ids = await some_callbacks(site)
+    now = datetime.now(UTC)
+    stale = await add(site, due_at=now - timedelta(minutes=30))
+    async with site.engine.db.session() as s:
+        await callbacks.claim(session=s, callback_id=stale, agent_id="1002", now=now - timedelta(minutes=6))
+    site.svc.callbacks.invalidate()
+    board = await site.svc.wallboard.refresh()  # the counts: only the fresh claim is still claimed
+    assert board["totals"]["callbacks"]["claimed"] == 1
+    assert board["totals"]["callbacks"]["pending"] == 6
+    async with site.engine.db.session() as s:
+        await callbacks.claim(session=s, callback_id=stale, agent_id="1002", now=now - timedelta(minutes=6))
+    async with site.client() as c:  # claimed again long ago: the list ends it before showing it
+        await login(c, "sup1", "sup1-demo-1")
+        listed = {x["id"]: x for x in (await c.get("/api/supervisor/callbacks")).json()}
+    assert listed[stale]["state"] == "pending" and listed[stale]["claimed_by"] is None
+    assert listed[ids["claimed"]]["state"] == "claimed"  # a claim inside its timeout stands
