@@ -27,7 +27,7 @@ from agent_console.protocol import AgentStateView, CallbackView, CallView, Catal
 from crm_core import callbacks, cases, catalog, users
 from crm_core.db import Database
 from crm_core.errors import InvalidField, NotFound
-from crm_core.models import Callback, Customer
+from crm_core.models import Callback, Customer, epoch
 from crm_core.phones import to_e164
 from crm_core.schemas import CaseIn, CasePatch
 from cti.bus import EventBus
@@ -335,15 +335,11 @@ def _call_view(call: LiveCall) -> CallView:
                     started_at=call.answered_at or call.queued_at, detail=call_detail(call))
 
 
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
 def _callback_view(cb: Callback, customer_name: str | None) -> CallbackView:
     return CallbackView(id=cb.id, number=cb.number, queue=cb.queue, agent_id=cb.agent_id, customer_id=cb.customer_id,
                         customer_name=customer_name, case_id=cb.case_id, due_at=cb.due_at.timestamp(),
                         state=cb.state, attempts=cb.attempts, max_attempts=cb.max_attempts,
-                        claimed_by=cb.claimed_by, claimed_at=_epoch(cb.claimed_at),
+                        claimed_by=cb.claimed_by, claimed_at=epoch(cb.claimed_at),
                         calling=cb.state == "claimed" and cb.called_at is not None, last_call_id=cb.last_linkedid,
                         note=cb.note)
 

@@ -42,6 +42,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def epoch(value: datetime | None) -> float | None:
+    """A column's datetime as Unix seconds, as the JSON views carry times (None stays None)."""
+    return None if value is None else value.timestamp()
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on both databases (SQLite keeps no zone, so it stores naive UTC)."""
 

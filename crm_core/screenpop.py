@@ -7,7 +7,6 @@ the suggested script for the queue / intent, and matching knowledge articles.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +17,7 @@ from crm_core.customers import customers_by_number
 from crm_core.db import Database
 from crm_core.fold import Folded
 from crm_core.interactions import interaction_by_linkedid, recent_for_customer
-from crm_core.models import Case, Customer, Interaction
+from crm_core.models import Case, Customer, Interaction, epoch
 
 INTENT_WORDS = {"billing": "账单 bill invoice", "sales": "购买 price order", "support": "故障 fault support",
                 "complaints": "投诉 complaint"}
@@ -30,10 +29,6 @@ class LiveCalls(Protocol):
     def live(self, linkedid: str) -> Folded | None: ...
 
 
-def _epoch(value: datetime | None) -> float | None:
-    return value.timestamp() if value else None
-
-
 def customer_card(c: Customer) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "company": c.company, "tier": c.tier, "lifecycle": c.lifecycle,
             "phone": c.phones[0].e164 if c.phones else None, "email": c.emails[0] if c.emails else None,
@@ -41,14 +36,14 @@ def customer_card(c: Customer) -> dict[str, Any]:
 
 
 def interaction_view(i: Interaction) -> dict[str, Any]:
-    return {"id": i.id, "at": _epoch(i.started_at), "channel": "phone", "direction": i.direction,
+    return {"id": i.id, "at": epoch(i.started_at), "channel": "phone", "direction": i.direction,
             "agent": i.agent_id, "disposition": i.disposition, "outcome": i.outcome, "notes": i.notes,
             "resolved": i.resolved_first_contact}
 
 
 def case_view(c: Case) -> dict[str, Any]:
     return {"id": c.id, "subject": c.subject, "status": c.status, "priority": c.priority,
-            "opened_at": _epoch(c.created_at)}
+            "opened_at": epoch(c.created_at)}
 
 
 async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str = "",

@@ -22,7 +22,7 @@ from agent_console.supervisor.audit import record
 from crm_core import callbacks
 from crm_core.db import Database
 from crm_core.errors import NotFound
-from crm_core.models import Callback, Customer
+from crm_core.models import Callback, Customer, epoch
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ class SupervisorCallbackView(BaseModel):
 CSV_COLUMNS: tuple[str, ...] = tuple(SupervisorCallbackView.model_fields)
 
 
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
 def callback_view(cb: Callback, customer_name: str | None, now: datetime,
                   overdue_after: timedelta = callbacks.OVERDUE_AFTER) -> SupervisorCallbackView:
     return SupervisorCallbackView(
@@ -67,7 +63,7 @@ def callback_view(cb: Callback, customer_name: str | None, now: datetime,
         customer_name=customer_name, case_id=cb.case_id, due_at=cb.due_at.timestamp(),
         overdue=cb.state == "pending" and cb.due_at <= now - overdue_after, state=cb.state,
         attempts=cb.attempts, max_attempts=cb.max_attempts, claimed_by=cb.claimed_by,
-        claimed_at=_epoch(cb.claimed_at), called_at=_epoch(cb.called_at), last_call_id=cb.last_linkedid,
+        claimed_at=epoch(cb.claimed_at), called_at=epoch(cb.called_at), last_call_id=cb.last_linkedid,
         note=cb.note, created_at=cb.created_at.timestamp(), updated_at=cb.updated_at.timestamp())
 
 
