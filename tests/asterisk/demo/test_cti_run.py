@@ -1,0 +1,91 @@
+"""`cti run`, the command `make run` ends in, as a person starts it: its own process on the real
+Asterisk (the tests' instance, which it finds running and brings up to date), a fresh database it
+migrates and seeds, the URLs and demo logins printed, demo callers reaching bot agents in the live
+summary, a person able to log in as one more agent, and Ctrl-C (SIGINT) stopping it cleanly with
+no channel left up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+from tests.servers import free_port
+
+
+def _env(settings: Settings, tmp_path: Path, web_port: int) -> dict[str, str]:
+    """The tests' PBX instance and ports as `CTI_` overrides, with a database of its own."""
+    pbx = settings.pbx
+    return os.environ | {
+        "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
+        "CTI_STATE_DIR": str(tmp_path / "state"),
+        "CTI_AMI__PORT": str(settings.ami.port), "CTI_AMI__SECRET": settings.ami.secret.get_secret_value(),
+        "CTI_AGI__PORT": str(settings.agi.port),
+        "CTI_PBX__INSTANCE": pbx.instance, "CTI_PBX__SIP_PORT": str(pbx.sip_port),
+        "CTI_PBX__RTP_START": str(pbx.rtp_start), "CTI_PBX__RTP_END": str(pbx.rtp_end),
+        "CTI_PBX__AGENT_ENDPOINTS": str(pbx.agent_endpoints),
+        "CTI_WEB__PORT": str(web_port),
+    }
+
+
+async def _line(out: asyncio.StreamReader, seen: list[str], pattern: str, timeout_s: float) -> re.Match[str]:
+    """Read output lines until one matches (all of them kept in ``seen`` for the failure message)."""
+    async def scan() -> re.Match[str]:
+        while True:
+            raw = await out.readline()
+            if not raw:
+                raise AssertionError(f"`cti run` ended before printing {pattern!r}:\n" + "".join(seen[-40:]))
+            seen.append(raw.decode(errors="replace"))
+            if m := re.search(pattern, seen[-1]):
+                return m
+    try:
+        return await asyncio.wait_for(scan(), timeout_s)
+    except TimeoutError:
+        raise AssertionError(f"no {pattern!r} from `cti run` in {timeout_s:g} s:\n" + "".join(seen[-40:])) from None
+
+
+async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedPbx, pbx_settings: Settings,
+                                                                    tmp_path: Path) -> None:
+    web_port = free_port()
+    cti = Path(sys.executable).with_name("cti")
+    proc = await asyncio.create_subprocess_exec(
+        str(cti), "run", "--rate", "30", "--bots", "3", env=_env(pbx_settings, tmp_path, web_port),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        url = (await _line(proc.stdout, seen, r"console:\s+(http://\S+)/", 180)).group(1)
+        assert url == f"http://127.0.0.1:{web_port}" or url.endswith(f":{web_port}")
+        await _line(proc.stdout, seen, r"Ctrl-C stops everything", 10)
+        printed = "".join(seen)
+        assert "database: applying migrations" in printed
+        for login in ("agent1 / agent1-demo", "sup1 / sup1-demo-1", "admin / admin-demo-1", "/wallboard"):
+            assert login in printed
+        assert "log in as agent4 or higher" in printed  # --bots 3: 1001..1003 are bots
+
+        async with httpx.AsyncClient(base_url=url, timeout=10) as web:
+            page = await web.get("/")
+            assert page.status_code == 200 and "Agent console" in page.text
+            who = await web.post("/api/auth/login", json={"username": "agent4", "password": "agent4-demo"})
+            assert who.status_code == 200, who.text
+            assert (await web.get("/api/me")).json()["agent_id"] == "1004"
+
+        # A demo caller went through the IVR on the real Asterisk and a bot agent took the call.
+        await _line(proc.stdout, seen, r"\btalking=[1-9]", 90)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 60)
+        seen.append(rest.decode(errors="replace"))
+    tail = "".join(seen[-40:])
+    assert proc.returncode == 0, tail
+    assert "stopping..." in tail and tail.rstrip().endswith("stopped."), tail
+    assert "Traceback" not in "".join(seen), "".join(seen)
+    assert re.search(r"^0 active channels", pbx.cli("core show channels count"), re.M), pbx.cli("core show channels")
