@@ -1,9 +1,10 @@
 """Runs a flow over an ``AgiSession``: carries out the stepper's actions, asks the customer
 directory, tells the dialplan where the call goes next (CTI_NEXT, CTI_QUEUE, CTI_MAILBOX,
-CTI_TRANSFER_TO) and publishes ``CallArrived`` / ``IvrFinished`` on the bus.
+CTI_TRANSFER_TO) and publishes ``CallArrived`` / ``IvrFinished`` on the bus, and ``CallbackRequested``
+when the caller chose to be called back (the CRM puts it on the agents' callback list).
 
 A caller who hangs up mid-IVR (``AgiHangup``) ends the session as outcome ``abandoned`` with the
-path so far; nothing more is sent to the dead channel.
+path so far (a callback already chosen stands); nothing more is sent to the dead channel.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from cti.agi.session import AgiSession
 from cti.bus import EventBus
 from cti.errors import AgiHangup, CtiError
-from cti.journey import CallArrived, IvrFinished
+from cti.journey import CallArrived, CallbackRequested, IvrFinished
 from ivr import flow as f
 from ivr import stepper as s
 from ivr.directory import CallerIdentity, CustomerDirectory
@@ -83,7 +84,9 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
     except AgiHangup:
         if state.phase is not s.Phase.FINISHED:
             state = s.step(flow, state, s.HungUp(), clock()).state
-        else:  # hung up during the final prompt: the decision was made but nobody is left to route
+        elif not isinstance(state.final, s.Callback):
+            # Hung up during the final prompt: the decision was made but nobody is left to route. A
+            # callback needs nobody on the line: hanging up on "we will call you back" keeps it.
             state = _abandon_after_finish(state, clock())
         log.info("ivr %s: caller hung up at node %s (linkedid %s)", flow.flow, state.node, linkedid)
     except Exception:
@@ -102,6 +105,10 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
         skills=dict(outcome.skills) if outcome.queue else None, priority=outcome.priority,
         customer_id=outcome.customer_id, language=outcome.language,
         attributes=dict(outcome.attributes) or None, transfer_to=outcome.transfer_to, started_at=started_at))
+    if outcome.outcome == "callback" and outcome.callback_number is not None:
+        # The CRM's callback intake puts it on the agents' list (an anonymous caller's is dropped there).
+        await bus.publish(CallbackRequested(ts=clock(), linkedid=linkedid, number=outcome.callback_number,
+                                            queue=outcome.queue, customer_id=outcome.customer_id))
     return outcome
 
 

@@ -79,6 +79,12 @@ class Rig:
     finished: list[IvrFinished]
     arrived: list[CallArrived]
     route: Callable[[AgiSession], Awaitable[None]]  # the IVR route, watched; for other AGI transports
+    bus: InProcessBus  # the IVR's events
+    wall: list[float]  # the flow's clock reads wall[0] plus the real elapsed time (OPEN by default)
+
+    def set_time(self, ts: float) -> None:
+        """Move the flow's clock (business hours) to ``ts`` from now on."""
+        self.wall[0] = ts - (time.monotonic() - self.wall[1])
 
     async def call(self, caller: str, dnis: str = "5000", context: str = "cti-inbound") -> tuple[str, str]:
         """Place a call into ``context``; return (the caller's ;1 channel, linkedid)."""
@@ -134,7 +140,8 @@ async def rig(pbx: ManagedPbx) -> AsyncIterator[Rig]:
     t0 = time.monotonic()
     directory = InMemoryDirectory(numbers={KNOWN: GOLD}, accounts={"123456": ("9731", GOLD)})
     flow = demo_for_tests(pbx)
-    route = make_ivr_route({"5000": flow, "5001": flow}, directory, bus, lambda: OPEN + time.monotonic() - t0)
+    wall = [OPEN, t0]
+    route = make_ivr_route({"5000": flow, "5001": flow}, directory, bus, lambda: wall[0] + time.monotonic() - t0)
     prompts: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     streams: asyncio.Queue[str] = asyncio.Queue()
 
@@ -147,7 +154,7 @@ async def rig(pbx: ManagedPbx) -> AsyncIterator[Rig]:
     await bridge.start()
     await bridge.wait_connected(10)
     try:
-        yield Rig(pbx, bridge, prompts, streams, finished, arrived, watched_route)
+        yield Rig(pbx, bridge, prompts, streams, finished, arrived, watched_route, bus, wall)
     finally:
         pbx.cli("channel request hangup all")
         await asyncio.sleep(0.3)

@@ -11,10 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from crm_core.callbacks import CallbackIntake
+from crm_core.db import Database
+from crm_core.models import Callback, Customer
 from tests.asterisk.ivr.rig import KNOWN, MENU_PROMPT, UNKNOWN, Rig, parked_in_queue, until
+from tests.unit.ivr.walk import EVENING
 
 
 async def test_account_and_pin_then_billing_reaches_the_queue(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
@@ -115,3 +121,33 @@ async def test_a_key_during_the_menu_prompt_chooses_at_once(rig: Rig) -> None:
     done = await rig.result(linkedid)
     assert done.queue == "sales"
     assert rig.prompts.empty()  # no GET DATA was needed: the key cut the prompt short
+
+
+async def test_after_hours_a_caller_asks_to_be_called_back_and_the_crm_lists_it(rig: Rig, tmp_path: Path) -> None:
+    """Press 2 on the after-hours menu: the flow thanks and hangs up, and the request becomes a
+    pending callback for the support queue in the CRM (the intake on the same bus)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
+    await db.upgrade()
+    async with db.session() as s:  # the customer the test directory knows the caller as
+        s.add(Customer(id=42, name="Li Wei", account_number="123456"))
+    CallbackIntake(db).subscribe(rig.bus)
+    try:
+        rig.set_time(EVENING)
+        chan, linkedid = await rig.call(KNOWN)
+        await rig.prompt("vm-tocallback")  # the after-hours menu: 1 a message, 2 a callback
+        await rig.keys(chan, "2")
+        done = await rig.result(linkedid)
+        assert (done.outcome, done.queue, done.customer_id) == ("callback", "support", 42)
+        assert [p["node"] for p in done.path][-2:] == ["after_hours", "call_me_back"]
+        await until(lambda: "0 active channels" in rig.pbx.cli("core show channels"))  # thanked, hung up
+        rows: list[Callback] = []
+        for _ in range(50):
+            async with db.session() as s:
+                rows = list((await s.scalars(select(Callback))).all())
+            if rows:
+                break
+            await asyncio.sleep(0.1)
+        assert [(c.number, c.queue, c.customer_id, c.state, c.origin_linkedid) for c in rows] == [
+            (KNOWN, "support", 42, "pending", linkedid)]
+    finally:
+        await db.dispose()

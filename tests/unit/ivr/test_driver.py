@@ -13,7 +13,7 @@ from cti.agi.session import AgiReply, Digits
 from cti.bus import InProcessBus
 from cti.errors import AgiHangup
 from cti.events import Event, from_wire, to_wire
-from cti.journey import CallArrived, IvrFinished
+from cti.journey import CallArrived, CallbackRequested, IvrFinished
 from ivr.directory import InMemoryDirectory
 from ivr.driver import make_ivr_route, run_ivr
 from tests.unit.ivr.walk import GOLD, OPEN, SATURDAY, demo
@@ -268,8 +268,32 @@ async def test_callback_outcome_carries_the_number(bus: Any) -> None:
     await bus.drain()
     assert session.vars == {"CTI_NEXT": "hangup"}
     assert out.outcome == "callback" and out.callback_number == "+8613800000002" and out.queue == "support"
-    finished = bus.seen[-1]
+    finished, requested = bus.seen[-2:]
     assert finished.outcome == "callback" and finished.attributes["callback_number"] == "+8613800000002"
+    # ... and asks for the callback itself, so that it reaches the agents' list
+    assert isinstance(requested, CallbackRequested)
+    assert (requested.linkedid, requested.number, requested.queue) == (finished.linkedid, "+8613800000002", "support")
+
+
+async def test_hanging_up_on_the_callback_thanks_keeps_the_callback(bus: Any) -> None:
+    from tests.unit.ivr.walk import EVENING
+
+    session = ScriptedSession(["2"], callerid="+8613800000002", hang_on_play="auth-thankyou")
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(EVENING))
+    await bus.drain()
+    assert out.outcome == "callback" and out.callback_number == "+8613800000002"
+    assert ("stream_file", "auth-thankyou", "") in session.log  # it did hang up on the thanks
+    assert [type(e).__name__ for e in bus.seen[-2:]] == ["IvrFinished", "CallbackRequested"]
+
+
+async def test_a_caller_who_hangs_up_in_the_menu_asks_for_no_callback(bus: Any) -> None:
+    from tests.unit.ivr.walk import EVENING
+
+    session = ScriptedSession(["HANGUP"], callerid="+8613800000002")
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(EVENING))
+    await bus.drain()
+    assert out.outcome == "abandoned"
+    assert not any(isinstance(e, CallbackRequested) for e in bus.seen)
 
 
 async def test_a_missing_prompt_does_not_lose_the_caller(bus: Any, caplog: pytest.LogCaptureFixture) -> None:
