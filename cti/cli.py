@@ -111,20 +111,26 @@ def run_command(
     rate: float = typer.Option(6.0, "--rate", help="Demo callers per minute."),
     bots: int = typer.Option(6, "--bots", help="How many demo agents are bots (1001...)."),
     duration: float | None = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
+    keep_pbx: bool = typer.Option(False, "--keep-pbx", help="Leave the managed Asterisk running when this stops."),
 ) -> None:
-    """Start the PBX (if managed), the database with the demo company, the engine and the console."""
+    """Start the PBX (if managed), the database with the demo company, the engine and the console;
+    Ctrl-C stops them all (the managed Asterisk too, unless --keep-pbx)."""
     import asyncio
 
     from cti.pbx import ManagedPbx
     from cti.run import run
 
     settings = settings_or_exit()
+    pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" else None
     try:
-        if settings.pbx.mode == "managed":
-            ManagedPbx(settings).up()
+        if pbx is not None:
+            pbx.up()
         asyncio.run(run(settings, demo=demo, callers_per_minute=rate, bot_agents=bots, duration_s=duration))
     except CtiError as err:
         raise fail(err) from None
+    finally:
+        if pbx is not None and not keep_pbx and pbx.down():
+            typer.echo(f"pbx: Asterisk instance '{settings.pbx.instance}' stopped")
 
 
 def _register_package_commands() -> None:

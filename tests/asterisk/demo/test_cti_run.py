@@ -2,7 +2,7 @@
 Asterisk (the tests' instance, which it finds running and brings up to date), a fresh database it
 migrates and seeds, the URLs and demo logins printed, demo callers reaching bot agents in the live
 summary, a person able to log in as one more agent, and Ctrl-C (SIGINT) stopping it cleanly with
-no channel left up."""
+no channel left up -- and, on an Asterisk instance of its own, stopping that Asterisk too."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cti.pbx import ManagedPbx
-from cti.settings import Settings
+from cti.settings import Settings, load_settings
 from tests.servers import free_port
 
 
@@ -56,7 +57,7 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
     web_port = free_port()
     cti = Path(sys.executable).with_name("cti")
     proc = await asyncio.create_subprocess_exec(
-        str(cti), "run", "--rate", "30", "--bots", "3", env=_env(pbx_settings, tmp_path, web_port),
+        str(cti), "run", "--rate", "30", "--bots", "3", "--keep-pbx", env=_env(pbx_settings, tmp_path, web_port),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
     seen: list[str] = []
@@ -89,3 +90,35 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
     assert "stopping..." in tail and tail.rstrip().endswith("stopped."), tail
     assert "Traceback" not in "".join(seen), "".join(seen)
     assert re.search(r"^0 active channels", pbx.cli("core show channels count"), re.M), pbx.cli("core show channels")
+    assert pbx.pid() is not None and "pbx:" not in tail  # --keep-pbx: the shared instance still runs
+
+
+async def test_ctrl_c_stops_the_asterisk_cti_run_manages(tmp_path: Path) -> None:
+    """Without --keep-pbx the managed Asterisk stops with the rest (here an instance of its own)."""
+    own = load_settings(
+        ami={"port": free_port(), "secret": "run-test-secret"}, agi={"port": free_port()},
+        pbx={"instance": f"run{os.getpid()}", "sip_port": free_port(), "rtp_start": 20000, "rtp_end": 20099,
+             "agent_endpoints": 2})
+    pbx = ManagedPbx(own)
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("cti")), "run", "--no-demo", env=_env(own, tmp_path, free_port()),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        await _line(proc.stdout, seen, r"Ctrl-C stops everything", 180)
+        running = pbx.pid()
+        assert running is not None, "".join(seen)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 60)
+        out = "".join(seen) + rest.decode(errors="replace")
+        assert proc.returncode == 0, out
+        assert f"pbx: Asterisk instance 'run{os.getpid()}' stopped" in out
+        assert pbx.pid() is None
+        with pytest.raises(ProcessLookupError):
+            os.kill(running, 0)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        pbx.remove_instance()
