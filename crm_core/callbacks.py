@@ -23,18 +23,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.db import Database
 from crm_core.errors import CallbackTaken, IllegalCallbackStep, InvalidField, NotFound
 from crm_core.models import Callback, Case, Customer, utcnow
 from crm_core.phones import to_e164
-from cti.bus import EventBus
-from cti.journey import CallbackRequested
 
 log = logging.getLogger(__name__)
 
@@ -304,36 +300,3 @@ async def open_counts(*, session: AsyncSession, now: datetime,
             if late is not None:
                 c["overdue"] += due_at <= late
     return counts
-
-
-class CallbackIntake:
-    """Bus consumer: a ``CallbackRequested`` (the ACD's callback limit action) becomes one pending
-    callback due at once (or at the requested time); a second delivery of the same request, or the
-    same request seen by another engine node, adds nothing (unique ``origin_linkedid``)."""
-
-    def __init__(self, db: Database, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
-        self.db = db
-        self.max_attempts = max_attempts
-
-    def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(CallbackRequested, self.handle, name="crm.callbacks")
-
-    async def handle(self, ev: CallbackRequested) -> None:
-        due = datetime.fromtimestamp(ev.due_at if ev.due_at is not None else ev.ts, UTC)
-        try:
-            async with self.db.session() as session:
-                if await callback_for_origin(session=session, linkedid=ev.linkedid) is not None:
-                    return
-                await create_callback(session=session, number=ev.number, due_at=due, queue=ev.queue,
-                                      customer_id=ev.customer_id, origin_linkedid=ev.linkedid,
-                                      max_attempts=self.max_attempts)
-        except IntegrityError:
-            log.info("callback request of call %s already recorded", ev.linkedid)
-        except InvalidField as err:
-            # An anonymous or internal caller: there is no number to call back.
-            log.warning("callback request of call %s dropped: %s", ev.linkedid, err.message)
-        except NotFound as err:
-            log.warning("callback request of call %s: %s; recorded without it", ev.linkedid, err.message)
-            async with self.db.session() as session:
-                await create_callback(session=session, number=ev.number, due_at=due, queue=ev.queue,
-                                      origin_linkedid=ev.linkedid, max_attempts=self.max_attempts)

@@ -28,7 +28,8 @@ from acd.delivery import AcdService
 from acd.routing import Router
 from agent_console.app import create_app
 from agent_console.desk import EngineDesk
-from crm_core.callbacks import CallbackIntake, Policy
+from crm_core.callback_intake import CallbackIntake
+from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
 from crm_core.console import SqlCustomerSearch, SqlUserStore
 from crm_core.db import Database
@@ -113,7 +114,8 @@ class Engine:
                                       call_timeout=timedelta(minutes=cb.call_timeout_min),
                                       max_attempts=cb.max_attempts)
         # Callbacks the ACD's queue limits (and the IVR) ask for become pending callbacks in the CRM.
-        self.callback_intake = CallbackIntake(self.db, max_attempts=cb.max_attempts)
+        self.callback_intake = CallbackIntake(self.db, max_attempts=cb.max_attempts,
+                                              journal=settings.state_dir / "callback-outbox.jsonl")
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
                                callback_policy=self.callback_policy)
         self.app: FastAPI | None = None
@@ -137,6 +139,7 @@ class Engine:
         self.logger.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
+        await self.callback_intake.start()
         await self.bus.start()
         await self.logger.start()
         await self.ami.start()
@@ -176,6 +179,7 @@ class Engine:
         with contextlib.suppress(Exception):
             await self.logger.stop()
         await self.bus.stop()
+        await self.callback_intake.stop()
         if self.routing_lease is not None:
             await self.routing_lease.release()
         await self.db.dispose()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crm_core.callbacks import CallbackIntake
+from crm_core.callback_intake import CallbackIntake
 from crm_core.db import Database
 from crm_core.models import Callback, Customer
 from tests.asterisk.ivr.rig import KNOWN, MENU_PROMPT, UNKNOWN, Rig, parked_in_queue, until

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_core import callbacks, customers
-from crm_core.callbacks import CallbackIntake, Policy
+from crm_core.callback_intake import CallbackIntake
+from crm_core.callbacks import Policy
 from crm_core.db import Database
 from crm_core.errors import CallbackTaken, IllegalCallbackStep, InvalidField
 from crm_core.models import Callback
