@@ -128,6 +128,7 @@ def _spy_data(target_channel: str, mode: str) -> str:
 log = logging.getLogger(__name__)
 
 _MOVING_RETRY_S = (0.02, 0.05, 0.1)
+_CHANNEL_MISSING = ("does not exist", "No such channel")
 
 
 class AmiCallControl:
@@ -178,28 +179,30 @@ class AmiCallControl:
     async def _send_to_moving(self, action: str, headers: Mapping[str, str | Sequence[str]]) -> None:
         """An action on channels that may be moving: Bridge() in the dialplan pulls a channel in by
         swapping it for a clone of the same name (a masquerade), and for that instant Asterisk
-        answers "does not exist". Tried again over ~170 ms before the error is believed."""
+        answers "does not exist" (Redirect, Bridge) or "No such channel" (Hangup, transfers, DTMF).
+        Tried again over ~170 ms before the error is believed. Every action on a call's channel goes
+        through here: the agent may act the very moment the call connects."""
         for delay in (*_MOVING_RETRY_S, None):
             try:
                 await self._send(action, headers)
                 return
             except AmiActionFailed as err:
-                if delay is None or "does not exist" not in err.message:
+                if delay is None or not any(m in err.message for m in _CHANNEL_MISSING):
                     raise
                 log.info("%s: %s; trying again in %.0f ms (a channel being moved?)", action, err.message, delay * 1000)
             await asyncio.sleep(delay)
 
     async def hangup(self, channel: str, cause: int = 16) -> None:
-        await self._send("Hangup", {"Channel": channel, "Cause": str(int(cause))})
+        await self._send_to_moving("Hangup", {"Channel": channel, "Cause": str(int(cause))})
 
     async def bridge(self, channel1: str, channel2: str) -> None:
         await self._send_to_moving("Bridge", {"Channel1": channel1, "Channel2": channel2, "Tone": "no"})
 
     async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
-        await self._send("BlindTransfer", {"Channel": channel, "Context": context, "Exten": exten})
+        await self._send_to_moving("BlindTransfer", {"Channel": channel, "Context": context, "Exten": exten})
 
     async def attended_transfer(self, channel: str, exten: str, context: str) -> None:
-        await self._send("Atxfer", {"Channel": channel, "Exten": exten, "Context": context})
+        await self._send_to_moving("Atxfer", {"Channel": channel, "Exten": exten, "Context": context})
 
     async def hold(self, channel: str, peer: str | None = None) -> None:
         if peer is None:
@@ -219,7 +222,7 @@ class AmiCallControl:
     async def play_dtmf(self, channel: str, digit: str, duration_ms: int = 120) -> None:
         if len(digit) != 1 or digit not in _DTMF:
             raise UnsafeValue("Digit", "must be one of 0-9, *, #, A-D")
-        await self._send("PlayDTMF", {"Channel": channel, "Digit": digit, "Duration": str(int(duration_ms))})
+        await self._send_to_moving("PlayDTMF", {"Channel": channel, "Digit": digit, "Duration": str(int(duration_ms))})
 
     async def start_recording(self, channel: str, file: str) -> None:
         await self._send("MixMonitor", {"Channel": channel, "File": file})

@@ -177,6 +177,19 @@ async def test_redirect_and_bridge_wait_out_a_channel_being_moved() -> None:
     assert [a for a, _ in sender.sent] == ["Bridge"] * 2
 
 
+async def test_hangup_transfer_and_dtmf_wait_out_a_channel_being_moved() -> None:
+    """Those actions say "No such channel" for the same instant (an agent hanging up as the call connects)."""
+    control = AmiCallControl(sender := FlakySender(misses=2, message="No such channel"))
+    await control.hangup("Local/s@cti-queue-1;2")
+    assert [a for a, _ in sender.sent] == ["Hangup"] * 3
+    for act, name in ((lambda c: c.blind_transfer("PJSIP/1001-2", "cti-agents", "1002"), "BlindTransfer"),
+                      (lambda c: c.attended_transfer("PJSIP/1001-2", "1002", "cti-agents"), "Atxfer"),
+                      (lambda c: c.play_dtmf("Local/s@cti-queue-1;2", "5"), "PlayDTMF")):
+        sender = FlakySender(misses=1, message="No such channel")
+        await act(AmiCallControl(sender))
+        assert [a for a, _ in sender.sent] == [name] * 2
+
+
 async def test_a_channel_that_stays_gone_or_another_error_is_reported() -> None:
     gone = FlakySender(misses=10)
     with pytest.raises(AmiActionFailed, match="does not exist"):
