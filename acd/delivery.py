@@ -324,8 +324,8 @@ class AcdService:
         """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
         assert call.consult_channel and call.agent_channel and call.agent_id and call.consult_target
         await self.control.bridge(call.caller_channel, call.consult_channel)
-        with contextlib.suppress(CtiError):
-            await self.control.hangup(call.agent_channel)
+        with contextlib.suppress(CtiError):  # the agent's leg went with the bridge the consultee left
+            await self.control.hangup(call.agent_channel, may_be_gone=True)
         now = self.clock()
         await self.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id))
         kind, target = call.consult_target
@@ -559,7 +559,7 @@ class AcdService:
                 call.agent_channel = None
                 if result.channel:
                     with contextlib.suppress(CtiError):
-                        await self.control.hangup(result.channel)
+                        await self.control.hangup(result.channel, may_be_gone=True)
         else:
             await self.bus.publish(AgentRingNoAnswer(ts=self.clock(), linkedid=call.linkedid,
                                                      agent_id=offer.agent_id, queue=offer.queue))
@@ -575,7 +575,7 @@ class AcdService:
         for name in list(self.live_channels()):
             if name.startswith(phone.channel_prefix):
                 with contextlib.suppress(CtiError):
-                    await self.control.hangup(name)
+                    await self.control.hangup(name, may_be_gone=True)
 
     async def _call_update(self, call: LiveCall, status: str) -> None:
         if call.agent_id is None:

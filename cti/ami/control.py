@@ -58,7 +58,9 @@ class CallControl(Protocol):
                        extra_channel: str | None = None, extra_context: str | None = None,
                        extra_exten: str | None = None, extra_priority: int = 1) -> None: ...
 
-    async def hangup(self, channel: str, cause: int = 16) -> None: ...
+    async def hangup(self, channel: str, cause: int = 16, *, may_be_gone: bool = False) -> None:
+        """``may_be_gone``: a clean-up of a channel that has likely hung up already; a missing
+        channel is believed at once instead of waited out as one being moved."""
 
     async def bridge(self, channel1: str, channel2: str) -> None: ...
 
@@ -192,8 +194,9 @@ class AmiCallControl:
                 log.info("%s: %s; trying again in %.0f ms (a channel being moved?)", action, err.message, delay * 1000)
             await asyncio.sleep(delay)
 
-    async def hangup(self, channel: str, cause: int = 16) -> None:
-        await self._send_to_moving("Hangup", {"Channel": channel, "Cause": str(int(cause))})
+    async def hangup(self, channel: str, cause: int = 16, *, may_be_gone: bool = False) -> None:
+        headers = {"Channel": channel, "Cause": str(int(cause))}
+        await (self._send("Hangup", headers) if may_be_gone else self._send_to_moving("Hangup", headers))
 
     async def bridge(self, channel1: str, channel2: str) -> None:
         await self._send_to_moving("Bridge", {"Channel1": channel1, "Channel2": channel2, "Tone": "no"})
@@ -284,7 +287,7 @@ class FakeCallControl:
         self._record("redirect", channel=channel, context=context, exten=exten, priority=priority,
                      extra_channel=extra_channel, extra_context=extra_context, extra_exten=extra_exten)
 
-    async def hangup(self, channel: str, cause: int = 16) -> None:
+    async def hangup(self, channel: str, cause: int = 16, *, may_be_gone: bool = False) -> None:
         self._record("hangup", channel=channel, cause=cause)
 
     async def bridge(self, channel1: str, channel2: str) -> None:
