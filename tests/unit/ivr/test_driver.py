@@ -286,6 +286,17 @@ async def test_hanging_up_on_the_callback_thanks_keeps_the_callback(bus: Any) ->
     assert [type(e).__name__ for e in bus.seen[-2:]] == ["IvrFinished", "CallbackRequested"]
 
 
+async def test_a_caller_without_a_number_to_call_back_leaves_a_message(bus: Any) -> None:
+    from tests.unit.ivr.walk import EVENING
+
+    session = ScriptedSession(["123456", "1234", "2"], callerid="unknown")  # identified by account and PIN
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(EVENING))
+    await bus.drain()
+    assert out.outcome == "voicemail" and out.mailbox == "8000@cti"
+    assert [p["node"] for p in out.path][-3:] == ["after_hours", "number_to_call", "leave_message"]
+    assert not any(isinstance(e, CallbackRequested) for e in bus.seen)
+
+
 async def test_a_caller_who_hangs_up_in_the_menu_asks_for_no_callback(bus: Any) -> None:
     from tests.unit.ivr.walk import EVENING
 
