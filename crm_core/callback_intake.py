@@ -134,7 +134,8 @@ class CallbackIntake:
                 await self.outbox.compact([])
 
     async def _record(self, ev: CallbackRequested) -> None:
-        """Write one request; raises only when the database could not be asked (to be retried)."""
+        """Write one request. Settled (returns): written, already there, or impossible (no number);
+        anything raised (the database away or locked) leaves it waiting for the retries."""
         due = datetime.fromtimestamp(ev.due_at if ev.due_at is not None else ev.ts, UTC)
         try:
             async with self.db.session() as session:
