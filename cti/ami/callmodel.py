@@ -1,7 +1,8 @@
 """The calls Asterisk has now, folded from typed AMI events: pure, synchronous, no I/O.
 
 ``CallModel.apply(event)`` updates the picture and returns the journey events to publish
-(``CallEnded`` when the last channel of a call hangs up, ``FarEndResult`` when a Dial() ends).
+(``CallEnded`` when the last channel of a call hangs up, ``FarEndResult`` when a Dial() ends,
+``VoicemailLeft`` when the dialplan reports a message left).
 Calls are keyed by Linkedid.
 
 Asterisk quirks the model absorbs:
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from cti.ami import events as ev
 from cti.ami.errors import IllegalTransition
 from cti.events import Event
-from cti.journey import CallEnded, FarEndResult
+from cti.journey import CallEnded, FarEndResult, VoicemailLeft
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class CallModel:
             ev.AttendedTransfer: self._attended_transfer, ev.DeviceStateChange: self._device_state,
             ev.EndpointSnapshot: self._endpoint, ev.ResyncStarted: self._resync_started,
             ev.ChannelSnapshot: self._channel_snapshot, ev.BridgeSnapshot: self._bridge_snapshot,
-            ev.ResyncFinished: self._resync_finished,
+            ev.ResyncFinished: self._resync_finished, ev.VoicemailResult: self._voicemail,
         }
 
     # -- queries ------------------------------------------------------------------------------
@@ -391,6 +392,13 @@ class CallModel:
             linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
             self._out.append(FarEndResult(ts=e.ts, linkedid=linkedid, channel=e.channel,
                                           dest_channel=e.dest_channel, result=result))
+
+    def _voicemail(self, e: Event) -> None:
+        assert isinstance(e, ev.VoicemailResult)
+        if e.status.upper() == "SUCCESS" and e.mailbox:
+            caller = self._chans.get(e.uniqueid)
+            linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
+            self._out.append(VoicemailLeft(ts=e.ts, linkedid=linkedid, mailbox=e.mailbox))
 
     def _bridge_create(self, e: Event) -> None:
         assert isinstance(e, ev.BridgeCreate)

@@ -64,6 +64,18 @@ class DialEnd(Event):
     dial_status: str = ""
 
 
+@event("ami.voicemail_result")
+class VoicemailResult(Event):
+    """The dialplan's ``UserEvent(CtiVoicemail)`` when a caller leaves cti-voicemail; ``status`` is
+    VoiceMail()'s VMSTATUS (SUCCESS when a message was left)."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    mailbox: str
+    status: str = ""
+
+
 @event("ami.bridge_create")
 class BridgeCreate(Event):
     bridge_id: str

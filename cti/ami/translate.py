@@ -194,7 +194,15 @@ def _duration(raw: str) -> int:
     return _int(parts[0]) * 3600 + _int(parts[1]) * 60 + _int(parts[2])
 
 
-_LIVE: dict[str, Callable[[Msg, float], Event]] = {
+def _user_event(m: Msg, now: float) -> Event | None:
+    if m.get("UserEvent") != "CtiVoicemail":
+        return None  # somebody else's
+    return ev.VoicemailResult(
+        ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+        linkedid=m.get("Linkedid", m.get("Uniqueid", "")), mailbox=m.get("Mailbox", ""), status=m.get("Status", ""))
+
+
+_LIVE: dict[str, Callable[[Msg, float], Event | None]] = {
     "Newchannel": _newchannel,
     "Newstate": _newstate,
     "Hangup": _hangup,
@@ -216,6 +224,7 @@ _LIVE: dict[str, Callable[[Msg, float], Event]] = {
     "DeviceStateChange": _device_state,
     "ContactStatus": _contact_status,
     "FullyBooted": _fully_booted,
+    "UserEvent": _user_event,
 }
 # List items answer our resync actions (they carry its ActionID; the client routes them).
 _LIST_ITEMS: dict[str, Callable[[Msg, float], Event]] = {
