@@ -128,6 +128,8 @@
     S.me = me;
     $("login-view").hidden = true;
     $("console-view").hidden = false;
+    // Focus leaves the (now hidden) login form at once, so the keyboard shortcuts work from the first key.
+    $("main").focus({ preventScroll: true });
     $("who-name").textContent = me.display_name || me.username;
     $("wallboard-link").hidden = me.role === "agent";
     if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); loadCallbacks(); return; }

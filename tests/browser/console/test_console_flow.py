@@ -20,6 +20,7 @@ async def login(page: Page, site: Site, user: str = "alice") -> None:
     await page.fill("#login-password", DEMO_PASSWORD)
     await page.keyboard.press("Enter")
     await expect(page.locator("#console-view")).to_be_visible()
+    await expect(page.locator("#main")).to_be_focused()  # not the hidden password field: shortcuts work at once
     await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true")
 
 
