@@ -44,6 +44,13 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     demo_run = Demo(engine, callers_per_minute=callers_per_minute, bot_agents=bot_agents) if demo else None
     if demo_run is not None:
         await demo_run.start()
+    # Ours before the line that invites Ctrl-C: a SIGINT right after it stops everything cleanly
+    # (asyncio's own handler would cancel the run and exit with 130).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     print(f"\nconsole:   {engine.url}/", flush=True)
     print(f"wallboard: {engine.url}/wallboard", flush=True)
     print(f"API docs:  {engine.url}/docs", flush=True)
@@ -54,11 +61,6 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
               f"are bots, log in as agent{bot_agents + 1} or higher to take calls yourself", flush=True)
     print("Ctrl-C stops everything.\n", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
     try:
         while not stop.is_set():
