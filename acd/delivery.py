@@ -18,9 +18,10 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from acd.call_actions import CallActions
+from acd.calls import AgentPhone, LiveCall, RecentAgents, call_detail
 from acd.decisions import (
     Abandoned,
     AgentStateChange,
@@ -33,9 +34,11 @@ from acd.decisions import (
     Overflow,
     Requeue,
 )
-from acd.errors import AcdError, StaleOffer
+from acd.errors import AcdError, StaleOffer, UnknownAgent
+from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
+from acd.model import AgentState, AgentView
 from acd.routing import Router
-from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
+from acd.stats import QueueSnapshot
 from cti.ami.control import CallControl
 from cti.ami.events import DeviceStateChange
 from cti.bus import EventBus
@@ -43,93 +46,16 @@ from cti.errors import CtiError
 from cti.journey import (
     AgentRinging,
     AgentRingNoAnswer,
-    CallArrived,
     CallbackRequested,
     CallConnected,
     CallEnded,
-    CallTransferred,
     FarEndResult,
-    HoldEnded,
-    HoldStarted,
     IvrFinished,
     QueueEntered,
     QueueLeft,
 )
 
 log = logging.getLogger(__name__)
-
-CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "ended", "gone"]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentPhone:
-    """How to ring an agent: a registered SIP endpoint or a simulated phone."""
-
-    extension: str
-    kind: Literal["sip", "sim"] = "sim"
-    answer_after_s: float = 2.0
-
-    @property
-    def dial(self) -> str:
-        if self.kind == "sip":
-            return f"PJSIP/{self.extension}"
-        # /n: no Local-channel optimisation, so the agent's channel keeps one name for the call.
-        return f"Local/{self.extension}@cti-sim-phone/n"
-
-    @property
-    def channel_prefix(self) -> str:
-        return f"PJSIP/{self.extension}-" if self.kind == "sip" else f"Local/{self.extension}@cti-sim-phone-"
-
-
-@dataclass(eq=False)
-class LiveCall:
-    linkedid: str
-    caller_channel: str
-    caller_number: str
-    queue: str
-    direction: str = "inbound"
-    customer_id: int | None = None
-    skills: dict[str, int] | None = None
-    priority: int = 0
-    attributes: dict[str, str] | None = None
-    queued_at: float = 0.0
-    status: CallStatus = "queued"
-    agent_id: str | None = None
-    agent_channel: str | None = None
-    consult_channel: str | None = None  # attended transfer: the target's leg, talking to the agent
-    consult_target: tuple[str, str] | None = None  # (target kind, target)
-    answered_at: float | None = None
-    far_end: str | None = None  # outbound: how the customer's leg ended (FarEndResult.result)
-    ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
-
-
-class RecentAgents:
-    """Customer -> the agent who last served them, for "preferred agent" routing. Entries older
-    than the window are dropped as new ones arrive (insertion order is time order), so memory
-    follows the window's traffic rather than growing all day."""
-
-    def __init__(self, window_s: float, *, cap: int = 200_000) -> None:
-        self.window_s, self.cap = window_s, cap
-        self._served: OrderedDict[int, tuple[str, float]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._served)
-
-    def remember(self, customer_id: int, agent_id: str, now: float) -> None:
-        self._served[customer_id] = (agent_id, now)
-        self._served.move_to_end(customer_id)
-        while self._served:
-            _, oldest = next(iter(self._served.values()))
-            if now - oldest <= self.window_s and len(self._served) <= self.cap:
-                break
-            self._served.popitem(last=False)
-
-    def get(self, customer_id: int, now: float) -> str | None:
-        served = self._served.get(customer_id)
-        if served is None or now - served[1] > self.window_s:
-            return None
-        return served[0]
-
 
 class AcdService:
     """Runs the router against the PBX: enqueue from the IVR, offers, bridges, abandons, wrap-up."""
@@ -154,7 +80,8 @@ class AcdService:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
-        self._early_far_end: OrderedDict[str, str] = OrderedDict()
+        self.early_far_end: OrderedDict[str, str] = OrderedDict()
+        self.actions = CallActions(self)  # hold, transfer, DTMF, dial: on the calls held here
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -213,6 +140,29 @@ class AcdService:
     async def set_skills(self, agent_id: str, skills: Mapping[str, int]) -> None:
         await self._run(lambda now: self.router.set_skills(agent_id, skills, now))
 
+    def agent(self, agent_id: str) -> AgentView:
+        """The agent as the router sees it (raises UnknownAgent when not logged in)."""
+        return self.router.agent(agent_id)
+
+    def agent_state(self, agent_id: str) -> AgentState:
+        try:
+            return self.router.agent(agent_id).state
+        except UnknownAgent:
+            return AgentState.LOGGED_OUT
+
+    def agents(self) -> list[AgentView]:
+        return list(self.router.agents())
+
+    def queue_snapshots(self, now: float) -> list[QueueSnapshot]:
+        return list(self.router.queue_snapshots(now))
+
+    def queue_names(self) -> list[str]:
+        return sorted(q.queue for q in self.router.queue_snapshots(self.clock()))
+
+    def call_known(self, linkedid: str) -> bool:
+        """Whether the ACD holds this call, live or awaiting some agent's wrap-up."""
+        return linkedid in self.calls or any(lid == linkedid for _, lid in self.wrapups)
+
     def agent_calls(self, agent_id: str) -> list[LiveCall]:
         live = [c for c in self.calls.values() if c.agent_id == agent_id and c.status not in ("gone", "ended")]
         return live + [c for (agent, _), c in self.wrapups.items() if agent == agent_id]
@@ -239,128 +189,6 @@ class AcdService:
             call.linkedid, call.queue, t, skills=call.skills, priority=call.priority,
             preferred_agent=preferred, customer_id=call.customer_id))
 
-    async def hangup(self, linkedid: str) -> None:
-        """Hang up the caller; while consulting for an attended transfer, complete the transfer."""
-        call = self.calls[linkedid]
-        if call.status == "consulting" and call.consult_channel and call.agent_channel:
-            await self._complete_attended(call)
-            return
-        await self.control.hangup(call.caller_channel)
-
-    async def hold(self, linkedid: str) -> None:
-        call = self.calls[linkedid]
-        if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
-            raise AcdError(f"call {linkedid} is not talking; only a connected call can be held")
-        await self.control.hold(call.caller_channel, peer=call.agent_channel)
-        call.status = "held"
-        await self.bus.publish(HoldStarted(ts=self.clock(), linkedid=linkedid, agent_id=call.agent_id))
-        await self._call_update(call, "held")
-
-    async def resume(self, linkedid: str) -> None:
-        call = self.calls[linkedid]
-        if call.status != "held" or call.agent_channel is None or call.agent_id is None:
-            raise AcdError(f"call {linkedid} is not on hold")
-        await self.control.unhold(call.caller_channel, peer=call.agent_channel)
-        call.status = "talking"
-        await self.bus.publish(HoldEnded(ts=self.clock(), linkedid=linkedid, agent_id=call.agent_id))
-        await self._call_update(call, "talking")
-
-    async def transfer(self, linkedid: str, *, target_kind: str, target: str, kind: str = "blind") -> None:
-        """Blind transfer of the caller to a number or a queue (the agent leaves the call)."""
-        call = self.calls[linkedid]
-        if call.agent_id is None or call.status not in ("talking", "held"):
-            raise AcdError(f"call {linkedid} is not connected to an agent")
-        agent = call.agent_id
-        if target_kind in ("number", "agent") and not target.isdigit():
-            raise AcdError(f"target: {target!r} is not a number or an agent extension (digits only)")
-        if kind == "attended" and target_kind in ("number", "agent"):
-            await self._consult(call, target_kind, target)
-            return
-        if target_kind == "number":
-            await self.control.redirect(call.caller_channel, "cti-external", target)
-        elif target_kind in ("queue", "agent"):
-            await self.control.redirect(call.caller_channel, "cti-queue", "s")
-        else:
-            raise AcdError(f"target_kind: unknown kind {target_kind!r}")
-        await self.bus.publish(CallTransferred(ts=self.clock(), linkedid=linkedid, from_agent=agent,
-                                               target=target, target_kind=target_kind, kind=kind))
-        await self._release_agent(call)
-        if target_kind in ("queue", "agent"):
-            queue = target if target_kind == "queue" else call.queue
-            requeued = LiveCall(linkedid=linkedid, caller_channel=call.caller_channel,
-                                caller_number=call.caller_number, queue=queue, customer_id=call.customer_id,
-                                skills=call.skills if target_kind == "queue" else None,
-                                priority=call.priority, attributes=call.attributes)
-            # The transferring agent named a colleague: prefer them. Sent to a queue, the call must
-            # not wait for the customer's last agent -- the very agent who just passed it on.
-            await self.enqueue(requeued, preferred=target if target_kind == "agent" else None, by_history=False)
-
-    async def _consult(self, call: LiveCall, target_kind: str, target: str) -> None:
-        """Attended transfer, step 1: the caller goes on hold and the agent talks to the target."""
-        if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
-            raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
-        if target_kind == "number":
-            dial = f"Local/{target}@cti-external/n"
-            answer_after = self.phones.get(call.agent_id, AgentPhone(call.agent_id)).answer_after_s
-        else:
-            phone = self.phones.get(target) or AgentPhone(target)
-            dial, answer_after = phone.dial, phone.answer_after_s
-        await self.control.hold(call.caller_channel, peer=call.agent_channel)
-        call.status = "consulting"
-        await self.bus.publish(HoldStarted(ts=self.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
-        await self._call_update(call, "consulting")
-        result = await self.control.originate(
-            dial, context="cti-agent-connect", exten="s",
-            variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel}, timeout_ms=30000)
-        if not result.success or not result.channel:
-            await self.control.unhold(call.caller_channel, peer=call.agent_channel)
-            call.status = "talking"
-            await self.bus.publish(HoldEnded(ts=self.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
-            await self._call_update(call, "talking")
-            raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
-        call.consult_channel, call.consult_target = result.channel, (target_kind, target)
-
-    async def _complete_attended(self, call: LiveCall) -> None:
-        """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
-        assert call.consult_channel and call.agent_channel and call.agent_id and call.consult_target
-        await self.control.bridge(call.caller_channel, call.consult_channel)
-        with contextlib.suppress(CtiError):  # the agent's leg went with the bridge the consultee left
-            await self.control.hangup(call.agent_channel, may_be_gone=True)
-        now = self.clock()
-        await self.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id))
-        kind, target = call.consult_target
-        await self.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
-                                               target=target, target_kind=kind, kind="attended"))
-        await self._release_agent(call)
-
-    async def play_dtmf(self, linkedid: str, digits: str) -> None:
-        call = self.calls[linkedid]
-        if call.agent_channel is None:
-            raise AcdError(f"call {linkedid} has no agent leg to send DTMF on")
-        for digit in digits:
-            await self.control.play_dtmf(call.agent_channel, digit)
-
-    async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None) -> str:
-        """Click-to-dial: the agent's phone rings first, then the customer (``cti-external``)."""
-        phone = self.phones.get(agent_id) or AgentPhone(agent_id)
-        result = await self.control.originate(
-            phone.dial, context="cti-external", exten=number, caller_id=f"<{number}>",
-            variables={"CTI_ANSWER_S": str(phone.answer_after_s)}, timeout_ms=30000)
-        if not result.success:
-            raise AcdError(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
-        linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.clock()}"
-        call = LiveCall(linkedid=linkedid, caller_channel=result.channel or "", caller_number=number,
-                        queue="", direction="outbound", customer_id=customer_id, status="talking",
-                        agent_id=agent_id, agent_channel=result.channel, answered_at=self.clock(),
-                        far_end=self._early_far_end.pop(linkedid, None))
-        self.calls[linkedid] = call
-        await self.bus.publish(CallArrived(ts=self.clock(), linkedid=linkedid, channel=call.caller_channel,
-                                           caller_number=number, dnis=number, direction="outbound",
-                                           agent_id=agent_id))
-        await self.bus.publish(CallConnected(ts=self.clock(), linkedid=linkedid, agent_id=agent_id))
-        await self._call_update(call, "talking")
-        return linkedid
-
     # -- bus handlers ---------------------------------------------------------------------------
     async def _on_ivr_finished(self, ev: IvrFinished) -> None:
         if ev.outcome != "queue" or not ev.queue:
@@ -379,7 +207,7 @@ class AcdService:
             call.status = "gone"
             self.calls.pop(call.linkedid, None)
         else:
-            await self._release_agent(call)
+            await self.release_agent(call)
 
     async def _on_far_end(self, ev: FarEndResult) -> None:
         """An outbound call's customer leg stopped ringing: remember how, and show it."""
@@ -387,16 +215,16 @@ class AcdService:
         if call is None:
             call = next((c for (_, lid), c in self.wrapups.items() if lid == ev.linkedid), None)
         if call is None:
-            self._early_far_end[ev.linkedid] = ev.result
-            while len(self._early_far_end) > 1000:
-                self._early_far_end.popitem(last=False)
+            self.early_far_end[ev.linkedid] = ev.result
+            while len(self.early_far_end) > 1000:
+                self.early_far_end.popitem(last=False)
             return
         if call.direction != "outbound" or call.far_end == "answered":
             return  # an inbound call's transfer to a number; or a later leg of an answered call
         call.far_end = ev.result
-        await self._call_update(call, call.status)
+        await self.call_update(call, call.status)
 
-    async def _release_agent(self, call: LiveCall) -> None:
+    async def release_agent(self, call: LiveCall) -> None:
         """The agent's part of the call is over: wrap-up starts."""
         if call.status in ("ended", "gone"):
             return
@@ -408,7 +236,7 @@ class AcdService:
         if call.direction == "inbound":
             with contextlib.suppress(AcdError):
                 await self._run(lambda now: self.router.call_ended(call.linkedid, now))
-        await self._call_update(call, "ended")
+        await self.call_update(call, "ended")
 
     def wrapped_up(self, agent_id: str, linkedid: str) -> None:
         """The agent submitted the wrap-up: forget the call."""
@@ -475,7 +303,7 @@ class AcdService:
                 if call.customer_id is not None:
                     self._last_agent.remember(call.customer_id, d.agent_id, now)
                 await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
-                await self._call_update(call, "talking")
+                await self.call_update(call, "talking")
             case Requeue():
                 call = self.calls.get(d.call_id)
                 if call is not None:
@@ -577,7 +405,7 @@ class AcdService:
                 with contextlib.suppress(CtiError):
                     await self.control.hangup(name, may_be_gone=True)
 
-    async def _call_update(self, call: LiveCall, status: str) -> None:
+    async def call_update(self, call: LiveCall, status: str) -> None:
         if call.agent_id is None:
             return
         await self.bus.publish(AgentCallUpdate(
@@ -585,13 +413,3 @@ class AcdService:
             direction=call.direction, peer_number=call.caller_number, customer_id=call.customer_id,
             queue=call.queue or None, started_at=call.answered_at or call.queued_at,
             detail=call_detail(call)))
-
-
-def call_detail(call: LiveCall) -> dict[str, Any] | None:
-    """The console's ``detail`` of a call: IVR attributes, an outbound call's far-end result."""
-    detail: dict[str, Any] = {}
-    if call.attributes:
-        detail["attributes"] = call.attributes
-    if call.far_end is not None:
-        detail["far_end"] = call.far_end
-    return detail or None

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.delivery import AcdService, AgentPhone, LiveCall, call_detail
+from acd.calls import AgentPhone, LiveCall, call_detail
+from acd.delivery import AcdService
 from acd.errors import UnknownAgent
+from acd.events import AgentCallUpdate
 from acd.model import AgentState
 from agent_console.errors import (
     CallNotFound,
@@ -21,7 +23,6 @@ from agent_console.errors import (
     NotYourCall,
     TargetNotFound,
 )
-from agent_console.events import AgentCallUpdate
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
 from crm_core import callbacks, cases, catalog, users
@@ -56,7 +57,7 @@ class EngineDesk:
     # -- reading ----------------------------------------------------------------------------------
     async def snapshot(self, agent_id: str) -> DeskSnapshot:
         try:
-            view = self.acd.router.agent(agent_id)
+            view = self.acd.agent(agent_id)
         except UnknownAgent:
             return DeskSnapshot(AgentStateView(agent_id=agent_id, state="logged_out"))
         state = AgentStateView(agent_id=agent_id, state=view.state.value, reason=view.reason,  # type: ignore[arg-type]
@@ -78,17 +79,17 @@ class EngineDesk:
             found = await catalog.list_dispositions(session=session)
         return Catalog(reasons=[Choice(code=c, label=label) for c, label in REASONS],
                        dispositions=[Choice(code=d.code, label=d.label) for d in found],
-                       queues=sorted(q.queue for q in self.acd.router.queue_snapshots(self.clock())))
+                       queues=self.acd.queue_names())
 
     # -- agent state --------------------------------------------------------------------------------
     async def login_queues(self, agent_id: str, queues: list[str]) -> None:
         """Log in to the ACD (``queues`` empty: the agent's own queues), or add queues."""
-        known = {q.queue for q in self.acd.router.queue_snapshots(self.clock())}
+        known = set(self.acd.queue_names())
         unknown = [q for q in queues if q not in known]
         if unknown:
             raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
         if self._state(agent_id) is not AgentState.LOGGED_OUT:
-            current = set(self.acd.router.agent(agent_id).queues)
+            current = set(self.acd.agent(agent_id).queues)
             if not set(queues) <= current:
                 await self._requeue(agent_id, sorted(current | set(queues)))
             return
@@ -106,7 +107,7 @@ class EngineDesk:
         """Leave ``queues``; with none named (or none left), log off the ACD entirely."""
         if self._state(agent_id) is AgentState.LOGGED_OUT:
             return
-        remaining = sorted(set(self.acd.router.agent(agent_id).queues) - set(queues)) if queues else []
+        remaining = sorted(set(self.acd.agent(agent_id).queues) - set(queues)) if queues else []
         if remaining:
             await self._requeue(agent_id, remaining)
         else:
@@ -114,7 +115,7 @@ class EngineDesk:
 
     async def _requeue(self, agent_id: str, queues: list[str]) -> None:
         """Change a logged-in agent's queues: log out and back in, keeping ready / not-ready."""
-        view = self.acd.router.agent(agent_id)
+        view = self.acd.agent(agent_id)
         if view.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
             raise IllegalAgentAction("queues can change between calls, not during one")
         await self._acd(self.acd.agent_logout(agent_id))
@@ -134,15 +135,15 @@ class EngineDesk:
     # -- calls --------------------------------------------------------------------------------------
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
-        await self._acd(self.acd.hangup(call.linkedid))
+        await self._acd(self.acd.actions.hangup(call.linkedid))
 
     async def hold(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.hold(call_id))
+        await self._acd(self.acd.actions.hold(call_id))
 
     async def resume(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.resume(call_id))
+        await self._acd(self.acd.actions.resume(call_id))
 
     async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
                        target: str) -> None:
@@ -151,9 +152,9 @@ class EngineDesk:
             # It becomes a dialplan extension and part of a Dial string: '&' or '/' would dial more.
             raise InvalidInput("target", f"a {target_kind} to transfer to is digits only")
         target = target.lstrip("+")
-        if target_kind == "queue" and target not in {q.queue for q in self.acd.router.queue_snapshots(self.clock())}:
+        if target_kind == "queue" and target not in set(self.acd.queue_names()):
             raise TargetNotFound(f"unknown queue {target!r}")
-        await self._acd(self.acd.transfer(call_id, target_kind=target_kind, target=target, kind=kind))
+        await self._acd(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind))
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
@@ -161,17 +162,14 @@ class EngineDesk:
         # The ACD must not offer a queued call to an agent busy on an outbound call.
         if self._state(agent_id) is AgentState.AVAILABLE:
             await self._acd(self.acd.set_not_ready(agent_id, "outbound"))
-        return await self._acd(self.acd.dial(agent_id, number.lstrip("+"), customer_id=customer_id))
+        return await self._acd(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id))
 
     def _state(self, agent_id: str) -> AgentState:
-        try:
-            return self.acd.router.agent(agent_id).state
-        except UnknownAgent:
-            return AgentState.LOGGED_OUT
+        return self.acd.agent_state(agent_id)
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.play_dtmf(call_id, digits))
+        await self._acd(self.acd.actions.play_dtmf(call_id, digits))
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
         call = self._own(agent_id, call_id)
@@ -214,7 +212,7 @@ class EngineDesk:
                                                customer_id=call.customer_id, queue=call.queue or None,
                                                started_at=call.answered_at or call.queued_at))
         state = self._state(agent_id)
-        view = self.acd.router.agent(agent_id) if state is not AgentState.LOGGED_OUT else None
+        view = self.acd.agent(agent_id) if state is not AgentState.LOGGED_OUT else None
         outbound_done = (call.direction == "outbound" and state is AgentState.NOT_READY
                          and view is not None and view.reason == "outbound")
         if state is AgentState.WRAP_UP or outbound_done:
@@ -255,7 +253,7 @@ class EngineDesk:
         """The queues the agent is logged into now (none when logged off)."""
         if self._state(agent_id) is AgentState.LOGGED_OUT:
             return ()
-        return tuple(self.acd.router.agent(agent_id).queues)
+        return tuple(self.acd.agent(agent_id).queues)
 
     async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
         now = self._now()
@@ -315,7 +313,7 @@ class EngineDesk:
         call = self.acd.agent_call(agent_id, call_id)
         if call is not None:
             return call
-        if call_id in self.acd.calls or any(key[1] == call_id for key in self.acd.wrapups):
+        if self.acd.call_known(call_id):
             raise NotYourCall(f"call {call_id} belongs to another agent")
         raise CallNotFound(f"no call {call_id}")
 

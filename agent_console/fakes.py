@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
 from agent_console.errors import (
     CallNotFound,
     Forbidden,
@@ -21,7 +22,6 @@ from agent_console.errors import (
     NotYourCall,
     TargetNotFound,
 )
-from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
 from agent_console.fakecrm import FakeCrm
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop

@@ -28,8 +28,8 @@ from fastapi import WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged, ConsoleEvent
 from agent_console import protocol as p
-from agent_console.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged, ConsoleEvent
 from agent_console.ports import AgentDesk, PopSource
 from agent_console.security import Principal
 from agent_console.service import ConsoleService

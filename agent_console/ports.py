@@ -4,7 +4,7 @@ CallControl) are wired by the composition root.
 
 Every ``AgentDesk`` call names the acting agent; methods on a call check that the agent owns it and
 raise ``NotYourCall`` (or ``CallNotFound``) otherwise, ``IllegalAgentAction`` when the agent's state
-forbids it. Outcomes reach the screen as bus events (``agent_console.events``), not return values.
+forbids it. Outcomes reach the screen as bus events (``acd.events``), not return values.
 """
 
 from __future__ import annotations

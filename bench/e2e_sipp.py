@@ -259,11 +259,11 @@ class AmiListener:
 async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], args: argparse.Namespace) -> Phase:
     from sqlalchemy import func, select
 
-    from acd.delivery import AgentPhone
-    from agent_console.events import AgentCallUpdate
+    from acd.calls import AgentPhone
+    from acd.events import AgentCallUpdate
     from agent_console.ports import WrapUpInput
+    from callcenter.engine import Engine
     from crm_core.models import Interaction
-    from cti.engine import Engine
     from cti.errors import CtiError
     from cti.journey import AgentRinging, CallArrived, QueueEntered
 

@@ -46,8 +46,8 @@ def serve_console(port: int, agents: int) -> None:
     import uvicorn
     from fastapi import APIRouter
 
+    from acd.events import AgentOffer
     from agent_console.demo import build_demo
-    from agent_console.events import AgentOffer
     from cti.settings import load_settings
 
     settings = load_settings(web={"session_secret": SECRET})

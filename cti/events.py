@@ -2,7 +2,8 @@
 
 Every event is a frozen dataclass registered under a stable name with ``@event``, so the Redis
 backend can serialize it (``to_wire``/``from_wire``) and subscribers receive the same class back.
-Packages define their own events (``acd.events``, ``ivr.events``...) with this decorator.
+Publishers define their own events with this decorator (``cti.journey``, ``cti.ami.events``,
+``acd.events``, ``agent_console.supervisor.events``).
 Field types must be JSON-friendly: str, int, float, bool, None, tuples/lists and dicts of those,
 or nested registered events are not supported (keep events flat).
 """

@@ -4,10 +4,19 @@ channel, unique per call) and carries ``ts`` (event time, seconds since the epoc
 
 Order for an inbound call: CallArrived -> IvrFinished -> QueueEntered -> (AgentRinging ->
 AgentRingNoAnswer)* -> AgentRinging -> CallConnected -> (HoldStarted/HoldEnded, CallTransferred)*
--> CallEnded -> WrapUpDone. Any step may be cut short by CallEnded (abandon). Publishers: cti (call
-model: CallArrived for outbound/internal, CallEnded), ivr (CallArrived, IvrFinished), acd
-(Queue*, Agent*, CallConnected), agent_console (holds, transfers, wrap-up, outbound).
-An outbound call also gets FarEndResult (from the call model) when its dial to the customer ends.
+-> CallEnded -> WrapUpDone. Any step may be cut short by CallEnded (abandon).
+
+The journey is the one vocabulary every package shares, so it lives in the bridge, below all of
+them. Who publishes what:
+- ``cti.ami.callmodel`` (the PBX's view): CallEnded, FarEndResult (an outbound dial to the customer
+  ended), VoicemailLeft.
+- ``ivr.driver``: CallArrived (inbound), IvrFinished, CallbackRequested (the caller asked for one).
+- ``acd.delivery``: QueueEntered, QueueLeft, AgentRinging, AgentRingNoAnswer, CallConnected,
+  HoldStarted / HoldEnded, CallTransferred, CallArrived (outbound click-to-dial), CallbackRequested
+  (a queue's callback limit).
+- ``agent_console.desk``: WrapUpDone.
+``crm_core.calllog`` folds them all into one interaction per call; ``crm_core.seed`` replays them
+to make the demo's history.
 """
 
 from __future__ import annotations

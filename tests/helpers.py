@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from callcenter.engine import Engine
 from crm_core.db import Database
 from crm_core.seed import seed_demo
-from cti.engine import Engine
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 

@@ -1,5 +1,5 @@
-"""``install_supervisor(app, engine)``: mounts the supervisor side on the console app of an ``Engine``
-and ties its background task (the wallboard loop, which also runs the alert rules) to the app's
+"""``install_supervisor(app, parts)``: mounts the supervisor side on the console app and ties its
+background task (the wallboard loop, which also runs the alert rules) to the app's
 lifespan. Idempotent. The supervisor pages are served at /wallboard, /callbacks,
 /reports and /staffing.
 """
@@ -7,8 +7,9 @@ lifespan. Idempotent. The supervisor pages are served at /wallboard, /callbacks,
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,15 @@ from fastapi.responses import FileResponse
 
 from acd.alert_config import alerts_file, load_alert_recipients, load_alert_rules
 from acd.alerts import AlertRule
+from acd.delivery import AcdService
+from acd.model import QueueConfig
 from agent_console.supervisor.http import build_router, mount_websocket
 from agent_console.supervisor.service import SupervisorService
+from crm_core.callbacks import Policy
+from crm_core.db import Database
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+from cti.settings import Settings
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -26,7 +34,21 @@ PAGES = {"/wallboard": "wallboard.html", "/callbacks": "callbacks.html", "/repor
          "/staffing": "staffing.html"}
 
 
-def _rules(settings: Any) -> list[AlertRule]:
+@dataclass(frozen=True, slots=True)
+class SupervisorParts:
+    """What the supervisor side is built from (the composition root hands these over)."""
+
+    settings: Settings
+    acd: AcdService
+    db: Database
+    bus: EventBus
+    queues: Sequence[QueueConfig]
+    callback_policy: Policy
+    control: Callable[[], CallControl]
+    phone_kind: Callable[[], str]
+
+
+def _rules(settings: Settings) -> list[AlertRule]:
     path = alerts_file(settings)
     if not path.exists():
         log.warning("supervisor: %s not found: no escalation alerts", path)
@@ -34,21 +56,21 @@ def _rules(settings: Any) -> list[AlertRule]:
     return load_alert_rules(path)  # an invalid file stops the engine: it never starts half-configured
 
 
-def install_supervisor(app: FastAPI, engine: Any, *, window_min: float = 60.0, every_s: float = 1.0,
+def install_supervisor(app: FastAPI, parts: SupervisorParts, *, window_min: float = 60.0, every_s: float = 1.0,
                        alerts_every_s: float = 3.0) -> SupervisorService:
     """Mount REST (/api/supervisor), the websocket (/ws/supervisor) and the pages; start the
     wallboard with the app. Returns the service (also on ``app.state.supervisor``)."""
     existing = getattr(app.state, "supervisor", None)
     if existing is not None:
         return existing  # type: ignore[no-any-return]
-    settings = engine.settings
+    settings = parts.settings
     rules = _rules(settings)
     recipients = load_alert_recipients(alerts_file(settings), rules) if rules else {}
     svc = SupervisorService(
-        acd=engine.acd, db=engine.db, bus=engine.bus, configs=engine.acd_config.queues, rules=rules,
-        recipients=recipients, callback_policy=engine.callback_policy,
-        control=lambda: engine.ami.control, tz=settings.timezone, window_min=window_min, every_s=every_s,
-        alerts_every_s=alerts_every_s, phone_kind=lambda: getattr(engine.desk, "phone_kind", "sim"))
+        acd=parts.acd, db=parts.db, bus=parts.bus, configs=list(parts.queues), rules=rules,
+        recipients=recipients, callback_policy=parts.callback_policy,
+        control=parts.control, tz=settings.timezone, window_min=window_min, every_s=every_s,
+        alerts_every_s=alerts_every_s, phone_kind=parts.phone_kind)
     svc.subscribe()
     app.state.supervisor = svc
     app.include_router(build_router(svc))

@@ -50,7 +50,7 @@ class Interventions:
 
     def _agent(self, agent_id: str) -> Any:
         try:
-            return self.acd.router.agent(agent_id)
+            return self.acd.agent(agent_id)
         except UnknownAgent:  # never logged in since the engine started
             raise TargetNotFound(f"agent {agent_id} is not known to the ACD (never logged in)") from None
 

@@ -17,13 +17,13 @@ from sqlalchemy import select
 
 from acd.alerts import AlertEngine, AlertKind, AlertRule, Scope
 from acd.delivery import AcdService
+from acd.events import AgentStateChanged
 from acd.kpis import GroupBy, Interval, KpiPolicy, ReportRow, bucket_start, interval_report
 from acd.model import QueueConfig
 from acd.recipients import Recipients
 from acd.reports import chart, percent, report_csv, trend_series
 from acd.staffing import staff
 from agent_console.errors import InvalidInput
-from agent_console.events import AgentStateChanged
 from agent_console.security import Principal
 from agent_console.supervisor.agents import AgentClock
 from agent_console.supervisor.alerting import AlertRunner, load_open_cases
@@ -80,7 +80,7 @@ class SupervisorService:
     # -- wiring ------------------------------------------------------------------------------------
     def subscribe(self) -> None:
         now = self.clock()
-        for a in self.acd.router.agents():
+        for a in self.acd.agents():
             self.agent_clock.seed(a.agent_id, a.state.value, now)
         self.bus.subscribe(AgentStateChanged, self._on_state, name="supervisor.agent_clock")
 
@@ -104,7 +104,7 @@ class SupervisorService:
         for agent_id, (state, at) in _last_states(history).items():
             if state != "logged_out":  # whoever was logged in when the engine stopped: count no further
                 self.agent_clock.changed(agent_id, "logged_out", at)
-        for a in self.acd.router.agents():
+        for a in self.acd.agents():
             self.agent_clock.changed(a.agent_id, a.state.value, max(now, a.idle_since))
 
     async def _agent_history(self, since: float, until: float) -> list[tuple[str, str, float]]:
@@ -134,8 +134,8 @@ class SupervisorService:
         calls = [LiveCallView(c.linkedid, c.queue, c.status, c.agent_id, c.caller_number, c.queued_at,
                               c.answered_at) for c in self.acd.calls.values()]
         return compute_board(now=now, tz=self.tz, window_min=self.window_min,
-                             queues=self.acd.router.queue_snapshots(now), configs=self.configs,
-                             sl_targets=self.sl_targets, agents=self.acd.router.agents(), names=self.names,
+                             queues=self.acd.queue_snapshots(now), configs=self.configs,
+                             sl_targets=self.sl_targets, agents=self.acd.agents(), names=self.names,
                              clock=self.agent_clock, calls=calls, records=records,
                              agent_times=self.agent_clock.times(now, since=self._records_since(now)),
                              callbacks=self.callbacks.counts)

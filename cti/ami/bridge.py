@@ -8,7 +8,8 @@
 
 The connection's reader only frames, translates and queues (it must never wait: Asterisk drops a
 reader slower than ``writetimeout``). A pump task folds the queue into the model and publishes
-each AMI event and then the journey events it caused, in slices, yielding to the loop between
+the journey events each AMI event caused (raw AMI events only where a consumer above needs them:
+``PUBLISHED_RAW``), in slices, yielding to the loop between
 slices. If the bus applies backpressure long enough for the queue to pass ``high_water`` the
 socket stops being read; should Asterisk then drop us, the reconnect's resync repairs the picture.
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable
 
 from cti.ami.callmodel import CallModel
 from cti.ami.control import AmiCallControl
+from cti.ami.events import DeviceStateChange
 from cti.ami.manager import AmiClient
 from cti.bus import EventBus
 from cti.events import Event
@@ -32,12 +34,21 @@ from cti.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# The raw AMI events anything above the bridge consumes (the ACD follows SIP phones' registration).
+# Everything else stays inside the bridge: the call model turns it into journey events, and raw
+# DTMF (a caller's PIN, card digits) must never reach the bus, let alone Redis.
+PUBLISHED_RAW: frozenset[type[Event]] = frozenset({DeviceStateChange})
+
+
 class Pump:
-    """Folds queued events into the model and publishes them; shared by the bridge and the benchmark."""
+    """Folds queued events into the model and publishes the journey events it makes (plus the few
+    raw events in ``published_raw``); shared by the bridge and the benchmark."""
 
     def __init__(self, model: CallModel, bus: EventBus, *, slice_events: int = 500, slice_s: float = 0.005,
-                 high_water: int = 50_000, on_pressure: Callable[[bool], None] | None = None) -> None:
+                 high_water: int = 50_000, on_pressure: Callable[[bool], None] | None = None,
+                 published_raw: frozenset[type[Event]] = PUBLISHED_RAW) -> None:
         self.model, self.bus = model, bus
+        self.published_raw = published_raw
         self.inbox: deque[Event] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -59,7 +70,7 @@ class Pump:
             self._on_pressure(True)
 
     async def run(self) -> None:
-        inbox, model, publish = self.inbox, self.model, self.bus.publish
+        inbox, model, publish, raw = self.inbox, self.model, self.bus.publish, self.published_raw
         clock = time.perf_counter
         while True:
             if not inbox:
@@ -72,7 +83,8 @@ class Pump:
             while inbox and n < self.slice_events:
                 ev = inbox.popleft()
                 out = model.apply(ev)
-                await publish(ev)
+                if type(ev) in raw:
+                    await publish(ev)
                 for j in out:
                     await publish(j)
                 n += 1

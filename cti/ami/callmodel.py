@@ -499,9 +499,9 @@ class CallModel:
         ts = e.ts
         for uid in list(self._chans):
             if uid not in rs.channels and uid not in rs.born:
-                chan = self._chans[uid]
-                log.info("channel %s ended while AMI was disconnected", chan.name)
-                self._end_channel(chan, ts, 0, "ended while AMI was disconnected")
+                gone = self._chans[uid]
+                log.info("channel %s ended while AMI was disconnected", gone.name)
+                self._end_channel(gone, ts, 0, "ended while AMI was disconnected")
         for snap in rs.channels.values():
             if snap.uniqueid in rs.gone:
                 continue

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.config_check import check_all
+from callcenter.config_check import check_all
 from cti.settings import DEFAULT_CONFIG_DIR, load_settings
 
 

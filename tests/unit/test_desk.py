@@ -2,7 +2,8 @@
 
 import pytest
 
-from acd.delivery import AcdService, LiveCall
+from acd.calls import LiveCall
+from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from agent_console.desk import EngineDesk

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORES = ["acd.routing", "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.alerts",
          "acd.recipients", "acd.agent_index", "acd.waiting", "acd.timers",
-         "ivr.stepper", "ivr.flow", "ivr.actions"]
+         "ivr.stepper", "ivr.flow", "ivr.actions", "crm_core.fold", "cti.journey", "cti.events", "cti.ami.callmodel"]
 FORBIDDEN = ("panoramisk", "asterisk", "fastapi", "starlette", "sqlalchemy", "redis", "uvicorn", "websockets",
              "httpx", "asyncio", "socket", "subprocess")
 PROJECT = ("acd", "ivr", "cti", "crm_core", "agent_console")
@@ -49,3 +49,54 @@ def _closure(module: str) -> dict[str, str]:
 def test_pure_core_imports_no_io(core: str) -> None:
     bad = {name: via for name, via in _closure(core).items() if name.split(".")[0] in FORBIDDEN}
     assert not bad, f"{core} reaches I/O modules: {bad}"
+
+
+# The packages' layers: a module may import its own package and the layers below, never above, and
+# the two middle packages (ivr, acd) not each other. Lazy imports inside functions count too.
+LAYERS = {"cti": 0, "ivr": 1, "acd": 1, "crm_core": 2, "agent_console": 3, "callcenter": 4}
+
+
+def _all_modules() -> list[str]:
+    found = []
+    for package in LAYERS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            found.append(".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"))
+    return found
+
+
+def _upward(module: str) -> list[str]:
+    own = module.split(".")[0]
+    bad = []
+    for name in sorted(_imports(module)):
+        top = name.split(".")[0]
+        if top == own or top not in LAYERS:
+            continue
+        if LAYERS[top] >= LAYERS[own]:
+            bad.append(name)
+    return bad
+
+
+def test_packages_import_only_downwards() -> None:
+    problems = {m: bad for m in _all_modules() if (bad := _upward(m))}
+    assert not problems, f"imports that run sideways or back up the layers {LAYERS}: {problems}"
+
+
+def test_no_module_is_found_by_name_at_run_time() -> None:
+    """importlib hides an import from the layering rules (and from readers)."""
+    users = [m for m in _all_modules() if "importlib" in _imports(m) and m != "cti.agi.classic"]
+    assert not users, f"importlib used by {users}"
+
+
+def test_the_rule_sees_an_upward_import(tmp_path: Path) -> None:
+    """The checker itself: an acd module importing the console is caught."""
+    global ROOT
+    saved = ROOT
+    (tmp_path / "acd").mkdir()
+    (tmp_path / "acd" / "bad.py").write_text("def f():\n    from agent_console.hub import Hub\n")
+    ROOT = tmp_path
+    try:
+        assert _upward("acd.bad") == ["agent_console.hub"]
+    finally:
+        ROOT = saved

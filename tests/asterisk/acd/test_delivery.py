@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from acd.delivery import AcdService, AgentPhone, LiveCall
+from acd.calls import AgentPhone, LiveCall
+from acd.delivery import AcdService
 from acd.model import AgentState, QueueConfig, RoutingStep
 from acd.routing import Router
 from cti.ami.bridge import AmiBridge
@@ -174,7 +175,7 @@ async def test_blind_transfer_to_a_queue_reaches_another_agent(acd: tuple[AcdSer
     await until(lambda: bridge.model.bridged_peer(channel))  # the agent's leg has pulled the caller in
     await service.agent_login("1002", {"support": 4}, ["support"], phone=AgentPhone("1002", answer_after_s=0.3),
                               ready=True)
-    await service.transfer(linkedid, target_kind="queue", target="support")
+    await service.actions.transfer(linkedid, target_kind="queue", target="support")
     second = await until(lambda: [e for e in rec.of(CallConnected) if e.agent_id == "1002"])
     assert second[0].linkedid == linkedid
     peer = await until(lambda: bridge.model.bridged_peer(channel))
@@ -243,14 +244,14 @@ async def test_attended_transfer_consults_then_connects_caller_to_target(
     await until(lambda: rec.of(CallConnected))
     await until(lambda: bridge.model.bridged_peer(channel))  # the agent's leg has pulled the caller in
     agent_leg = service.calls[linkedid].agent_channel
-    await service.transfer(linkedid, target_kind="number", target="8610555", kind="attended")
+    await service.actions.transfer(linkedid, target_kind="number", target="8610555", kind="attended")
     # Consulting: the agent talks to the target while the caller hears music.
     target_leg = service.calls[linkedid].consult_channel
     assert target_leg and target_leg.startswith("Local/8610555@cti-external-")
     await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)  # type: ignore[arg-type]
     assert service.calls[linkedid].status == "consulting"
     # The agent hangs up: the caller is connected to the target and the agent goes to wrap-up.
-    await service.hangup(linkedid)
+    await service.actions.hangup(linkedid)
     await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == target_leg)
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
     transferred = await until(lambda: rec.of(CallTransferred))
@@ -268,10 +269,10 @@ async def test_hold_plays_music_and_resume_reconnects(acd: tuple[AcdService, Ami
                                    queue="support"))
     await until(lambda: rec.of(CallConnected))
     agent_leg = service.calls[linkedid].agent_channel
-    await service.hold(linkedid)
+    await service.actions.hold(linkedid)
     # The caller left the bridge and hears music on hold.
     await until(lambda: (ch := bridge.model.channel(channel)) and ch.moh and ch.bridge_id is None)
-    await service.resume(linkedid)
+    await service.actions.resume(linkedid)
     peer = await until(lambda: bridge.model.bridged_peer(channel))
     assert peer.name == agent_leg and service.calls[linkedid].status == "talking"
     await bridge.control.hangup(channel)

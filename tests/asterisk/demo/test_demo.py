@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from callcenter.demo import Demo, DemoCounts
+from callcenter.engine import Engine
 from crm_core.models import Callback, Interaction
-from cti.demo import Demo, DemoCounts
-from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallArrived, CallConnected, CallEnded, IvrFinished, QueueLeft, WrapUpDone
 from cti.pbx import ManagedPbx

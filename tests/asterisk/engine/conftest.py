@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cti.engine import Engine
+from callcenter.engine import Engine
 from cti.events import Event
 from cti.pbx import ManagedPbx
 from cti.settings import Settings

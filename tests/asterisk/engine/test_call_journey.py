@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_console.events import AgentOffer
+from acd.events import AgentOffer
 from agent_console.ports import WrapUpInput
+from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid, segments_of
-from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, IvrFinished, QueueEntered
 from tests.helpers import customer_number, place_call, until

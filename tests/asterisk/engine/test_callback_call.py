@@ -9,11 +9,11 @@ import time
 
 from sqlalchemy import select
 
-from agent_console.events import AgentCallUpdate
+from acd.events import AgentCallUpdate
 from agent_console.ports import WrapUpInput
+from callcenter.engine import Engine
 from crm_core import callbacks
 from crm_core.models import Interaction
-from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallbackRequested
 from tests.helpers import customer_number, until

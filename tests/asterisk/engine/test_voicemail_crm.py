@@ -8,8 +8,8 @@ import asyncio
 
 from sqlalchemy import select
 
+from callcenter.engine import Engine
 from crm_core.models import Interaction
-from cti.engine import Engine
 from cti.events import Event
 from cti.journey import CallEnded, VoicemailLeft
 from tests.helpers import until

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.engine import Engine
+from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
+from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
-from cti.engine import Engine
 from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
 from agent_console.protocol import CustomerCard, InteractionView, Pop
 from crm_core.calllog import CallLogger
-from crm_core.console import SqlCustomerSearch, SqlUserStore
 from crm_core.db import Database
 from crm_core.screenpop import SqlPopSource
 from crm_core.seed import seed_demo

@@ -9,8 +9,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
+from callcenter.cli import app
 from crm_core.db import alembic_config
-from cti.cli import app
 
 
 def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -246,7 +246,7 @@ async def test_one_routing_node_per_redis(redis_url: str) -> None:
 
 
 async def test_engine_refuses_to_route_beside_another_node(redis_url: str, tmp_path: Path) -> None:
-    from cti.engine import Engine
+    from callcenter.engine import Engine
 
     held = RedisLease(redis_url)
     assert await held.try_acquire(RoutingLease.KEY, "node-a", 5000)

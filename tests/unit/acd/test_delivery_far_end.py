@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from acd.delivery import AcdService, LiveCall
+from acd.calls import LiveCall
+from acd.delivery import AcdService
+from acd.events import AgentCallUpdate
 from acd.routing import Router
-from agent_console.events import AgentCallUpdate
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 from cti.journey import CallEnded, FarEndResult
@@ -39,7 +40,7 @@ async def _updates(acd: AcdService) -> list[AgentCallUpdate]:
 
 async def test_no_answer_is_recorded_and_shown_then_kept_through_wrap_up(acd: AcdService) -> None:
     seen = await _updates(acd)
-    linkedid = await acd.dial("1001", "86990001")
+    linkedid = await acd.actions.dial("1001", "86990001")
     await acd.bus.publish(_far_end("no_answer"))
     await acd.bus.drain()
     call = acd.agent_call("1001", linkedid)
@@ -53,7 +54,7 @@ async def test_no_answer_is_recorded_and_shown_then_kept_through_wrap_up(acd: Ac
 
 
 async def test_a_result_after_the_call_ended_still_reaches_the_wrap_up(acd: AcdService) -> None:
-    linkedid = await acd.dial("1001", "86980001")
+    linkedid = await acd.actions.dial("1001", "86980001")
     await acd.bus.publish(CallEnded(ts=1002.0, linkedid=linkedid))
     await acd.bus.drain()
     await acd.bus.publish(_far_end("busy"))
@@ -65,13 +66,13 @@ async def test_a_result_after_the_call_ended_still_reaches_the_wrap_up(acd: AcdS
 async def test_a_result_before_dial_registers_the_call_is_kept(acd: AcdService) -> None:
     await acd.bus.publish(_far_end("busy"))
     await acd.bus.drain()
-    linkedid = await acd.dial("1001", "86980001")
+    linkedid = await acd.actions.dial("1001", "86980001")
     call = acd.agent_call("1001", linkedid)
     assert call is not None and call.far_end == "busy"
 
 
 async def test_an_answer_is_not_overwritten_by_a_later_leg(acd: AcdService) -> None:
-    linkedid = await acd.dial("1001", "5551234")
+    linkedid = await acd.actions.dial("1001", "5551234")
     for result in ("answered", "no_answer"):
         await acd.bus.publish(_far_end(result))
     await acd.bus.drain()

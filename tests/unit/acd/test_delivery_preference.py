@@ -5,7 +5,8 @@ import asyncio
 
 import pytest
 
-from acd.delivery import AcdService, LiveCall, RecentAgents
+from acd.calls import LiveCall, RecentAgents
+from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
@@ -52,7 +53,7 @@ async def test_blind_transfer_prefers_the_named_agent_not_the_one_passing_it_on(
     for agent in ("1001", "1002", "1003"):
         await acd.agent_login(agent, {}, ["support"], ready=False)
     await _talking(acd, "1001")
-    await acd.transfer("L1", target_kind=target_kind, target=target)
+    await acd.actions.transfer("L1", target_kind=target_kind, target=target)
     assert acd.router.call("L1").preferred_agent == preferred
 
 

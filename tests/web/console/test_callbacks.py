@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from acd.delivery import LiveCall
+from acd.calls import LiveCall
 from agent_console.demo import serve
+from callcenter.engine import Engine
 from crm_core import callbacks
 from crm_core.models import Callback, Case
-from cti.engine import Engine
 from cti.settings import load_settings
 from tests.servers import free_port
 from tests.web.supervisor.conftest import seeded_db

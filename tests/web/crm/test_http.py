@@ -11,10 +11,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from agent_console.crm_http import install_error_handler, router
 from agent_console.security import Principal, current_principal
 from crm_core.calllog import CallLogger
 from crm_core.db import Database
-from crm_core.http import install_error_handler, router
 from tests.unit.crm.recorded import NAMES, load_journey
 
 ADMIN = Principal(user_id=1, username="admin", role="admin", agent_id=None)

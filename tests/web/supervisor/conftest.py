@@ -14,9 +14,9 @@ import pytest
 from agent_console.demo import serve
 from agent_console.supervisor.install import install_supervisor
 from agent_console.supervisor.service import SupervisorService
+from callcenter.engine import Engine
 from crm_core.db import Database
 from crm_core.seed import seed_demo
-from cti.engine import Engine
 from cti.settings import load_settings
 from tests.servers import free_port
 
@@ -59,7 +59,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await seeded_db(tmp_path / "crm.db", settings.config_dir)
     engine = Engine(settings)
     assert engine.app is not None
-    svc = install_supervisor(engine.app, engine)  # idempotent: the Engine may have installed it already
+    # idempotent: the Engine may have installed it already
+    svc = install_supervisor(engine.app, engine.supervisor_parts())
     try:
         async with serve(engine.app, "127.0.0.1", port):
             yield Site(engine, svc, f"http://127.0.0.1:{port}")

@@ -15,7 +15,7 @@ import websockets
 from sqlalchemy import delete, select
 from websockets.exceptions import InvalidStatus
 
-from acd.delivery import LiveCall
+from acd.calls import LiveCall
 from acd.kpis import bucket_start
 from agent_console.supervisor.events import SupervisorIntervention
 from crm_core.models import Interaction, Segment
@@ -305,7 +305,7 @@ async def test_alerts_reach_the_queue_supervisor_before_the_manager(site: Site) 
 
 
 async def test_agent_time_is_recorded_and_survives_a_restart(site: Site) -> None:
-    from agent_console.events import AgentStateChanged
+    from acd.events import AgentStateChanged
     from agent_console.supervisor.agents import AgentClock
 
     t0 = time.time() - 7200

@@ -35,8 +35,8 @@ async def prepare_database(settings: Settings, *, seed: bool) -> None:
 
 async def run(settings: Settings, *, demo: bool = True, callers_per_minute: float = 6.0,
               bot_agents: int = 6, summary_every_s: float = 2.0, duration_s: float | None = None) -> None:
-    from cti.demo import Demo
-    from cti.engine import Engine
+    from callcenter.demo import Demo
+    from callcenter.engine import Engine
 
     await prepare_database(settings, seed=True)
     engine = Engine(settings)

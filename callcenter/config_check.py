@@ -1,19 +1,19 @@
-"""Validation of everything shipped in ``config/``: each package contributes a checker."""
+"""Validation of everything shipped in ``config/``: each package contributes a checker, and the
+cross-checks (what one file names must exist in another) live here, above the packages."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
+from acd.alert_config import check_alerts
+from acd.config import check_queues, load_queues, queues_path
+from cti.errors import ConfigError
 from cti.settings import Settings
+from ivr import flow as f
+from ivr.config import check_flows, flows_dir, load_flows
 
-# Each entry: "module:function" taking Settings and returning a list of problem strings that
-# name the file and the field.
-CHECKERS = [
-    "ivr.config:check_flows",
-    "acd.config:check_queues",
-    "acd.alert_config:check_alerts",
-]
+# Each takes Settings and returns problem strings that name the file and the field.
+CHECKERS: tuple[Callable[[Settings], list[str]], ...] = (check_flows, check_queues, check_alerts)
 
 
 def check_all(settings: Settings) -> list[str]:
@@ -21,23 +21,13 @@ def check_all(settings: Settings) -> list[str]:
     templates = settings.config_dir / "asterisk"
     if not templates.is_dir():
         problems.append(f"{templates}: missing Asterisk configuration templates")
-    for spec in CHECKERS:
-        module, func = spec.split(":")
-        try:
-            checker: Callable[[Settings], list[str]] = getattr(importlib.import_module(module), func)
-        except (ModuleNotFoundError, AttributeError):
-            continue  # that package does not ship configuration yet
+    for checker in CHECKERS:
         problems.extend(checker(settings))
     return problems + cross_check(settings)
 
 
 def cross_check(settings: Settings) -> list[str]:
     """What one file names must exist in another: the IVR's queues and skills in config/queues.yaml."""
-    from acd.config import load_queues, queues_path
-    from cti.errors import ConfigError
-    from ivr import flow as f
-    from ivr.config import flows_dir, load_flows
-
     try:
         acd = load_queues(settings)
         flows = load_flows(settings)

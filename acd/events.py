@@ -1,7 +1,7 @@
-"""Console-facing bus events: what the agent's screen must learn. The lead's ACD/telephony adapter
-publishes them; ``agent_console.hub`` consumes them (one subscription on ``ConsoleEvent``, so the
-order of one agent's events is kept). Every event names the agent; call events name the call by
-``linkedid``.
+"""The ACD's agent-facing bus events: what an agent's screen must learn. ``acd.delivery`` (and the
+desk's wrap-up, for ``closed``) publish them; ``agent_console.hub`` consumes them (one subscription
+on ``ConsoleEvent``, so the order of one agent's events is kept). Every event names the agent;
+call events name the call by ``linkedid``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from agent_console.events import AgentCallUpdate
+from acd.events import AgentCallUpdate
 from agent_console.ports import WrapUpInput
 from cti.errors import CtiError
 from cti.events import Event
@@ -133,7 +133,7 @@ class _Caller:
 
 
 class Demo:
-    """Demo callers and bot agents on a started ``cti.engine.Engine``."""
+    """Demo callers and bot agents on a started ``callcenter.engine.Engine``."""
 
     def __init__(self, engine: Any, *, callers_per_minute: float = 6.0, bot_agents: int = 6,
                  talk_s: tuple[float, float] = (20.0, 60.0), wrap_s: tuple[float, float] = (3.0, 10.0),

@@ -27,14 +27,15 @@ from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.routing import Router
 from agent_console.app import create_app
+from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
+from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
+from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
-from crm_core.console import SqlCustomerSearch, SqlUserStore
 from crm_core.db import Database
 from crm_core.directory import SqlCustomerDirectory
-from crm_core.http import router as crm_router
 from crm_core.screenpop import SqlPopSource
 from cti.agi.fastagi import FastAgiServer
 from cti.ami.bridge import AmiBridge
@@ -67,19 +68,6 @@ def make_routing_lease(settings: Settings) -> RoutingLease | None:
     from cti.redis_bus import RedisLease, RoutingLease
 
     return RoutingLease(RedisLease(settings.redis_url), settings.node_id)
-
-
-def _install_supervisor(app: FastAPI, engine: Engine) -> None:
-    """The supervisor's wallboard, alerts, interventions and reports (agent_console.supervisor)."""
-    import importlib
-
-    try:
-        module = importlib.import_module("agent_console.supervisor.install")
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("agent_console.supervisor"):
-            return
-        raise
-    module.install_supervisor(app, engine)
 
 
 class Engine:
@@ -126,8 +114,13 @@ class Engine:
                                   pops=SqlPopSource(self.db, self.logger), search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[crm_router])
             self.app.state.crm_db = self.db
-            self.app.state.engine = self
-            _install_supervisor(self.app, self)
+            install_supervisor(self.app, self.supervisor_parts())
+
+    def supervisor_parts(self) -> SupervisorParts:
+        """The wallboard, alerts, interventions and reports are built from these."""
+        return SupervisorParts(settings=self.settings, acd=self.acd, db=self.db, bus=self.bus,
+                               queues=self.acd_config.queues, callback_policy=self.callback_policy,
+                               control=lambda: self.ami.control, phone_kind=lambda: self.desk.phone_kind)
 
     def _live_channels(self) -> list[str]:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]

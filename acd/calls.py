@@ -1,0 +1,90 @@
+"""The ACD's live calls and agents' phones: what delivery and the call actions share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "ended", "gone"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPhone:
+    """How to ring an agent: a registered SIP endpoint or a simulated phone."""
+
+    extension: str
+    kind: Literal["sip", "sim"] = "sim"
+    answer_after_s: float = 2.0
+
+    @property
+    def dial(self) -> str:
+        if self.kind == "sip":
+            return f"PJSIP/{self.extension}"
+        # /n: no Local-channel optimisation, so the agent's channel keeps one name for the call.
+        return f"Local/{self.extension}@cti-sim-phone/n"
+
+    @property
+    def channel_prefix(self) -> str:
+        return f"PJSIP/{self.extension}-" if self.kind == "sip" else f"Local/{self.extension}@cti-sim-phone-"
+
+
+@dataclass(eq=False)
+class LiveCall:
+    linkedid: str
+    caller_channel: str
+    caller_number: str
+    queue: str
+    direction: str = "inbound"
+    customer_id: int | None = None
+    skills: dict[str, int] | None = None
+    priority: int = 0
+    attributes: dict[str, str] | None = None
+    queued_at: float = 0.0
+    status: CallStatus = "queued"
+    agent_id: str | None = None
+    agent_channel: str | None = None
+    consult_channel: str | None = None  # attended transfer: the target's leg, talking to the agent
+    consult_target: tuple[str, str] | None = None  # (target kind, target)
+    answered_at: float | None = None
+    far_end: str | None = None  # outbound: how the customer's leg ended (FarEndResult.result)
+    ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class RecentAgents:
+    """Customer -> the agent who last served them, for "preferred agent" routing. Entries older
+    than the window are dropped as new ones arrive (insertion order is time order), so memory
+    follows the window's traffic rather than growing all day."""
+
+    def __init__(self, window_s: float, *, cap: int = 200_000) -> None:
+        self.window_s, self.cap = window_s, cap
+        self._served: OrderedDict[int, tuple[str, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._served)
+
+    def remember(self, customer_id: int, agent_id: str, now: float) -> None:
+        self._served[customer_id] = (agent_id, now)
+        self._served.move_to_end(customer_id)
+        while self._served:
+            _, oldest = next(iter(self._served.values()))
+            if now - oldest <= self.window_s and len(self._served) <= self.cap:
+                break
+            self._served.popitem(last=False)
+
+    def get(self, customer_id: int, now: float) -> str | None:
+        served = self._served.get(customer_id)
+        if served is None or now - served[1] > self.window_s:
+            return None
+        return served[0]
+
+
+def call_detail(call: LiveCall) -> dict[str, Any] | None:
+    """The console's ``detail`` of a call: IVR attributes, an outbound call's far-end result."""
+    detail: dict[str, Any] = {}
+    if call.attributes:
+        detail["attributes"] = call.attributes
+    if call.far_end is not None:
+        detail["far_end"] = call.far_end
+    return detail or None

@@ -1,0 +1,75 @@
+"""The ``cti`` command line, assembled from each package's own commands: ``cti pbx`` (the bridge),
+``cti ivr``, ``cti db``, ``cti staffing``, ``cti console-demo``, plus what only the composition root
+can do: ``cti config`` (every package's files checked together) and ``cti run`` (the whole engine)."""
+
+from __future__ import annotations
+
+import typer
+
+from acd import cli as acd_cli
+from agent_console import cli as console_cli
+from callcenter.config_check import check_all
+from crm_core import cli as crm_cli
+from cti.cli import fail, pbx_app, settings_or_exit
+from cti.errors import CtiError
+from cti.settings import describe
+from ivr import cli as ivr_cli
+
+app = typer.Typer(help="CTI engine: Asterisk bridge, IVR, ACD, agent console and CRM.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(pbx_app, name="pbx")
+app.add_typer(ivr_cli.app, name="ivr")
+app.add_typer(crm_cli.app, name="db")
+console_cli.register(app)
+acd_cli.register(app)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate engine settings and every shipped configuration file; print what is wrong."""
+    settings = settings_or_exit()
+    problems = check_all(settings)
+    if problems:
+        for p in problems:
+            typer.echo(f"error: {p}", err=True)
+        raise typer.Exit(2)
+    typer.echo("configuration OK")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings (secrets masked)."""
+    import yaml
+
+    typer.echo(yaml.safe_dump(describe(settings_or_exit()), sort_keys=False, allow_unicode=True))
+
+
+
+@app.command("run")
+def run_command(
+    demo: bool = typer.Option(True, help="Demo callers and bot agents."),
+    rate: float = typer.Option(6.0, "--rate", help="Demo callers per minute."),
+    bots: int = typer.Option(6, "--bots", help="How many demo agents are bots (1001...)."),
+    duration: float | None = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
+    keep_pbx: bool = typer.Option(False, "--keep-pbx", help="Leave the managed Asterisk running when this stops."),
+) -> None:
+    """Start the PBX (if managed), the database with the demo company, the engine and the console;
+    Ctrl-C stops them all (the managed Asterisk too, unless --keep-pbx)."""
+    import asyncio
+
+    from callcenter.run import run
+    from cti.pbx import ManagedPbx
+
+    settings = settings_or_exit()
+    pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" else None
+    try:
+        if pbx is not None:
+            pbx.up()
+        asyncio.run(run(settings, demo=demo, callers_per_minute=rate, bot_agents=bots, duration_s=duration))
+    except CtiError as err:
+        raise fail(err) from None
+    finally:
+        if pbx is not None and not keep_pbx and pbx.down():
+            typer.echo(f"pbx: Asterisk instance '{settings.pbx.instance}' stopped")

@@ -1,0 +1,46 @@
+"""What the AMI bridge's pump puts on the bus: journey events, and of the raw AMI events only those a
+consumer above the bridge needs. A caller's keypresses (PINs, card digits) never leave the bridge."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cti.ami import events as ev
+from cti.ami.bridge import Pump
+from cti.ami.callmodel import CallModel
+from cti.bus import InProcessBus
+from cti.events import Event
+from cti.journey import CallEnded
+
+
+async def test_only_journey_events_and_device_states_are_published() -> None:
+    bus = InProcessBus()
+    seen: list[Event] = []
+
+    async def keep(e: Event) -> None:
+        seen.append(e)
+
+    bus.subscribe(Event, keep, name="test")
+    await bus.start()
+    pump = Pump(CallModel(), bus)
+    task = asyncio.create_task(pump.run())
+    try:
+        pump.push([
+            ev.Newchannel(ts=1.0, channel="PJSIP/carrier-00000001", uniqueid="c.1", linkedid="c.1", state=4,
+                          caller_num="8613800000000", caller_name="", context="cti-inbound", exten="5000"),
+            ev.DtmfEnd(ts=2.0, channel="PJSIP/carrier-00000001", uniqueid="c.1", linkedid="c.1", digit="7",
+                       duration_ms=120, direction="Received"),
+            ev.DeviceStateChange(ts=2.5, device="PJSIP/1001", state="UNAVAILABLE"),
+            ev.Hangup(ts=3.0, channel="PJSIP/carrier-00000001", uniqueid="c.1", linkedid="c.1", cause=16,
+                      cause_text="Normal Clearing"),
+        ])
+        await pump.drain()
+        await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await bus.stop()
+    kinds = [type(e) for e in seen]
+    assert ev.DtmfEnd not in kinds, "a caller's keypress reached the bus"
+    assert ev.Newchannel not in kinds and ev.Hangup not in kinds
+    assert ev.DeviceStateChange in kinds
+    assert CallEnded in kinds, "the call model's journey events are published"
