@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from acd.errors import IllegalTransition
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
+from acd.model import AgentEvent, AgentState, next_agent_state
 from agent_console.errors import (
     CallNotFound,
     Forbidden,
@@ -54,25 +56,21 @@ class FakeUserStore:
 
 # -- desk ----------------------------------------------------------------------------------------
 
-# (action, from state) -> to state; a missing pair is an illegal step. "keep" keeps the state.
-_TRANSITIONS: dict[tuple[str, str], str] = {
-    ("login", "logged_out"): "not_ready", ("login", "not_ready"): "keep", ("login", "available"): "keep",
-    ("logout", "not_ready"): "logged_out", ("logout", "available"): "logged_out",
-    ("ready", "not_ready"): "available", ("ready", "available"): "keep",
-    ("not_ready", "available"): "not_ready", ("not_ready", "not_ready"): "not_ready",
-    ("offer", "available"): "reserved",
-    ("withdraw", "reserved"): "available",
-    ("connect", "reserved"): "on_call", ("connect", "available"): "on_call", ("connect", "not_ready"): "on_call",
-    ("connect", "on_call"): "keep",
-    ("end", "on_call"): "wrap_up",
-    ("wrapped", "wrap_up"): "available",
+# The agent's states and legal steps are the ACD's own (acd.model.AGENT_TRANSITIONS): the fake plays
+# the router's part, it does not keep a second state machine. Console actions map to its events.
+_EVENTS: dict[str, AgentEvent] = {
+    "login": AgentEvent.LOGIN, "logout": AgentEvent.LOGOUT, "ready": AgentEvent.READY,
+    "not_ready": AgentEvent.NOT_READY, "offer": AgentEvent.OFFER, "withdraw": AgentEvent.CANCEL,
+    "connect": AgentEvent.ANSWER, "end": AgentEvent.END, "wrapped": AgentEvent.WRAP_DONE,
 }
+# Repeating what already holds is not a step (logging in again, "ready" while ready).
+_ALREADY = {("login", AgentState.NOT_READY), ("login", AgentState.AVAILABLE), ("ready", AgentState.AVAILABLE)}
 # While busy, "not ready" is remembered and applied after the wrap-up.
-_BUSY = ("reserved", "on_call", "wrap_up")
+_BUSY = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 REASONS = [Choice(code=c, label=label) for c, label in (
     ("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
-    ("after_call_work", "After-call work"), ("logged_in", "Just logged in"))]
+    ("after_call_work", "After-call work"), ("logged_in", "Just logged in"), ("outbound", "On an outbound call"))]
 DISPOSITIONS = [Choice(code=c, label=label) for c, label in (
     ("resolved", "Resolved"), ("info_given", "Information given"), ("sale", "Sale"),
     ("escalated", "Escalated"), ("callback_scheduled", "Callback scheduled"), ("wrong_number", "Wrong number"),
@@ -100,7 +98,7 @@ class _Call:
 @dataclass
 class _Agent:
     agent_id: str
-    state: str = "logged_out"
+    state: AgentState = AgentState.LOGGED_OUT
     reason: str | None = None
     since: float = 0.0
     queues: list[str] = field(default_factory=list)
@@ -134,21 +132,20 @@ class FakeDesk:
 
     async def _step(self, agent_id: str, action: str, *, reason: str | None = None) -> None:
         a = self._agent(agent_id)
-        to = _TRANSITIONS.get((action, a.state))
-        if to is None:
-            raise IllegalAgentAction(f"cannot {action.replace('_', ' ')} while {a.state.replace('_', ' ')}")
-        old = a.state
-        if to != "keep":
-            a.state, a.since = to, self.clock()
-            a.reason = reason if to == "not_ready" else None
-        elif to == "keep" and action == "not_ready":
-            a.reason = reason
-        log.info("agent %s: %s -[%s]-> %s", agent_id, old, action, a.state)
+        if (action, a.state) not in _ALREADY:
+            try:
+                to = next_agent_state(agent_id, a.state, _EVENTS[action])
+            except IllegalTransition:
+                raise IllegalAgentAction(f"cannot {action.replace('_', ' ')} while "
+                                         f"{a.state.value.replace('_', ' ')}") from None
+            if to is not a.state or to is AgentState.NOT_READY:
+                a.state, a.since = to, self.clock()
+                a.reason = reason if to is AgentState.NOT_READY else None
         await self._publish_state(a)
 
     async def _publish_state(self, a: _Agent) -> None:
-        await self.bus.publish(AgentStateChanged(ts=self.clock(), agent_id=a.agent_id, state=a.state, reason=a.reason,
-                                                 since=a.since, queues=tuple(a.queues),
+        await self.bus.publish(AgentStateChanged(ts=self.clock(), agent_id=a.agent_id, state=a.state.value,
+                                                 reason=a.reason, since=a.since, queues=tuple(a.queues),
                                                  not_ready_after_call=a.after_call))
 
     def _own(self, agent_id: str, call_id: str) -> _Call:
@@ -185,7 +182,7 @@ class FakeDesk:
     async def snapshot(self, agent_id: str) -> DeskSnapshot:
         a = self._agent(agent_id)
         calls = tuple(c.view() for c in self.calls.values() if c.agent_id == agent_id)
-        return DeskSnapshot(AgentStateView(agent_id=agent_id, state=a.state, reason=a.reason,  # type: ignore[arg-type]
+        return DeskSnapshot(AgentStateView(agent_id=agent_id, state=a.state.value, reason=a.reason,  # type: ignore[arg-type]
                                            since=a.since, queues=list(a.queues),
                                            not_ready_after_call=a.after_call), a.offer, calls)
 
@@ -243,7 +240,7 @@ class FakeDesk:
         call.status = status
         await self._call_update(call)
         a = self._agent(call.agent_id)
-        if a.state == "on_call":
+        if a.state is AgentState.ON_CALL:
             await self._step(call.agent_id, "end")
 
     async def hold(self, agent_id: str, call_id: str) -> None:
@@ -284,8 +281,10 @@ class FakeDesk:
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         a = self._agent(agent_id)
-        if a.state not in ("available", "not_ready"):
-            raise IllegalAgentAction(f"cannot dial while {a.state.replace('_', ' ')}")
+        if a.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
+            raise IllegalAgentAction(f"cannot dial while {a.state.value.replace('_', ' ')}")
+        if a.state is AgentState.AVAILABLE:  # as the real desk: no queued call while on an outbound one
+            await self._step(agent_id, "not_ready", reason="outbound")
         call = _Call(f"out-{next(self._seq)}", agent_id, "dialing", "outbound", number, customer_id, None,
                      self.clock())
         self.calls[call.call_id] = call
@@ -320,8 +319,9 @@ class FakeDesk:
         a = self._agent(agent_id)
         after = wrap.not_ready_reason or a.after_call
         a.after_call = None
-        if a.state == "wrap_up":
-            await self._step(agent_id, "wrapped")
+        outbound_done = call.direction == "outbound" and a.state is AgentState.NOT_READY and a.reason == "outbound"
+        if a.state is AgentState.WRAP_UP or outbound_done:
+            await self._step(agent_id, "wrapped" if a.state is AgentState.WRAP_UP else "ready")
             if after:
                 await self._step(agent_id, "not_ready", reason=after)
         return result
@@ -442,6 +442,7 @@ class FakeDesk:
         a.offer = None
         call.status = "talking"
         await self._call_update(call)
-        await self._step(call.agent_id, "connect")
+        if a.state is AgentState.RESERVED:  # an outbound call leaves the agent not ready "outbound"
+            await self._step(call.agent_id, "connect")
 
 __all__ = ["DISPOSITIONS", "REASONS", "FakeCrm", "FakeDesk", "FakeUserStore"]
