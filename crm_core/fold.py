@@ -348,7 +348,7 @@ _APPLY: dict[type[Event], Any] = {
 
 
 def _total(segs: list[FoldedSegment], kind: str) -> float:
-    return sum(s.duration for s in segs if s.kind == kind)
+    return sum((s.duration for s in segs if s.kind == kind), 0.0)
 
 
 def _held_in_talk(segs: list[FoldedSegment]) -> float:
