@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from crm_core.db import Database
-from crm_core.fold import JOURNEY_EVENTS, Folded, event_key, fold, masked
+from crm_core.fold import JOURNEY_EVENTS, Folded, FoldedSegment, event_key, fold, masked
 from crm_core.models import CustomerPhone, Interaction, Segment
 from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import try_e164
@@ -354,7 +354,9 @@ def _row(f: Folded, call: _Call, **extra: Any) -> dict[str, Any]:
     return row
 
 
-def _segment_row(interaction_id: int, seq: int, seg: Any) -> dict[str, Any]:
+def _segment_row(interaction_id: int, seq: int, seg: FoldedSegment) -> dict[str, Any]:
     return {"interaction_id": interaction_id, "seq": seq, "kind": seg.kind, "started_at": _ts(seg.started),
             "ended_at": _ts(seg.ended), "duration_s": round(seg.duration, 3), "agent_id": seg.agent_id,
-            "queue": seg.queue, "detail": seg.detail}
+            "queue": seg.queue, "detail": seg.detail,
+            "disposition": seg.disposition[:_WIDTHS["disposition"]] if seg.disposition else seg.disposition,
+            "notes": seg.notes}

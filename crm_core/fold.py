@@ -88,6 +88,8 @@ class FoldedSegment:
     agent_id: str | None = None
     queue: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    disposition: str | None = None  # wrap-up segments: that agent's own wrap-up
+    notes: str | None = None
 
     @property
     def duration(self) -> float:
@@ -104,6 +106,16 @@ class Folded:
 
 
 @dataclass
+class _Handling:
+    """One agent's turn on the call: their talk (None: a wrap-up from an agent never connected)
+    and their own wrap-up."""
+
+    agent_id: str
+    talk: FoldedSegment | None
+    wrap: WrapUpDone | None = None
+
+
+@dataclass
 class _State:
     linkedid: str
     f: dict[str, Any] = field(default_factory=dict)
@@ -112,9 +124,11 @@ class _State:
     explicit_outcome: str | None = None
     entered_queue: bool = False
     queue_abandoned: bool = False
-    queue_waited: float = 0.0
-    wrapped: bool = False
-    acw_override: float = 0.0
+    queue_waited: float = 0.0  # waits known only from a QueueLeft (its QueueEntered never seen)
+    queued: list[FoldedSegment] = field(default_factory=list)  # queue visits since the last answer
+    handlings: list[_Handling] = field(default_factory=list)
+    latest: dict[str, _Handling] = field(default_factory=dict)  # agent -> their latest turn
+    current: str | None = None  # the agent on the call now (None: transferred away, or never)
     far_end: str | None = None  # the customer leg's result; "answered" once any leg answered
 
     def opens(self, kind: str, ts: float, key: str | None = None, **kw: Any) -> FoldedSegment:
@@ -180,7 +194,7 @@ def _ivr(st: _State, ev: IvrFinished) -> None:
 
 def _queue_entered(st: _State, ev: QueueEntered) -> None:
     st.closes_kind("queue", ev.ts)
-    st.opens("queue", ev.ts, queue=ev.queue)
+    st.queued.append(st.opens("queue", ev.ts, queue=ev.queue))
     st.entered_queue = True
     st.f["queue"] = ev.queue
     st.f["priority"] = max(st.f["priority"], ev.priority)
@@ -198,15 +212,19 @@ def _no_answer(st: _State, ev: AgentRingNoAnswer) -> None:
 
 def _connected(st: _State, ev: CallConnected) -> None:
     st.closes_kind("queue", ev.ts)
+    st.queued.clear()
     st.closes("ringing", ev.ts, ev.agent_id, result="answered")
     st.closes_kind("ringing", ev.ts, result="cancelled")
     st.closes_kind("hold", ev.ts)
-    st.closes_kind("talk", ev.ts)
+    st.closes_kind("talk", ev.ts)  # whoever was on the call before has left it
     if st.f["answered_at"] is None:
         st.f["answered_at"] = ev.ts
     queue = ev.queue or st.f["queue"]
     st.f.update(agent_id=ev.agent_id, queue=queue)
-    st.opens("talk", ev.ts, agent_id=ev.agent_id, queue=queue)
+    talk = st.opens("talk", ev.ts, ev.agent_id, agent_id=ev.agent_id, queue=queue)
+    st.latest[ev.agent_id] = _Handling(ev.agent_id, talk)
+    st.handlings.append(st.latest[ev.agent_id])
+    st.current = ev.agent_id
 
 
 def _recording(st: _State, ev: RecordingStarted) -> None:
@@ -215,32 +233,44 @@ def _recording(st: _State, ev: RecordingStarted) -> None:
 
 
 def _hold_started(st: _State, ev: HoldStarted) -> None:
-    if ("hold", None) not in st.open:
-        st.opens("hold", ev.ts, agent_id=ev.agent_id)
+    if ("hold", ev.agent_id) not in st.open:
+        st.opens("hold", ev.ts, ev.agent_id, agent_id=ev.agent_id)
         st.f["hold_count"] += 1
 
 
 def _hold_ended(st: _State, ev: HoldEnded) -> None:
-    st.closes("hold", ev.ts)
+    st.closes("hold", ev.ts, ev.agent_id)
 
 
 def _transferred(st: _State, ev: CallTransferred) -> None:
     st.segs.append(FoldedSegment("transfer", ev.ts, ev.ts, agent_id=ev.from_agent, detail={
         "target": ev.target, "target_kind": ev.target_kind, "kind": ev.kind}))
     st.f["transfer_count"] += 1
-    if ev.kind == "blind":  # the transferring agent drops out at once; attended ends on connect
-        st.closes_kind("hold", ev.ts)
-        st.closes_kind("talk", ev.ts)
+    # The transferring agent leaves the call here: at once for a blind transfer; an attended one is
+    # published when the agent completes it (acd.delivery hangs up their leg), the consultation
+    # being the hold just before. Their after-call work starts now.
+    st.closes("hold", ev.ts, ev.from_agent)
+    st.closes("talk", ev.ts, ev.from_agent)
+    if st.current == ev.from_agent:
+        st.current = None
 
 
 def _queue_left(st: _State, ev: QueueLeft) -> None:
-    seg = st.open.get(("queue", None))
-    st.closes_kind("queue", ev.ts, reason=ev.reason, **({"target": ev.target} if ev.target else {}))
-    st.closes_kind("ringing", ev.ts, result="cancelled")
+    # The visit this QueueLeft ends may be closed already: the ACD learns of an abandon from the
+    # call model's CallEnded (so its QueueLeft comes later), and publishes an overflow's QueueLeft
+    # and the next QueueEntered with one timestamp. Only a visit never seen adds ``waited_s``.
+    left = [s for s in st.queued if "reason" not in s.detail]
+    seg = next((s for s in reversed(left) if s.queue == ev.queue), left[-1] if left else None)
+    detail = {"reason": ev.reason, **({"target": ev.target} if ev.target else {})}
     if seg is None:
         st.queue_waited += ev.waited_s
-        st.entered_queue = True
         st.f["queue"] = st.f["queue"] or ev.queue
+    elif st.open.get(("queue", None)) is seg:
+        st.closes("queue", ev.ts, **detail)
+    else:
+        seg.detail.update(detail)
+    st.entered_queue = True
+    st.closes_kind("ringing", ev.ts, result="cancelled")
     if ev.reason == "abandoned":
         st.queue_abandoned = True
 
@@ -270,22 +300,42 @@ def _ended(st: _State, ev: CallEnded) -> None:
     for kind, key in list(st.open):
         if kind != "wrapup":
             st.closes(kind, ev.ts, key)
-    if st.f["answered_at"] is not None and not st.wrapped:
-        st.opens("wrapup", ev.ts, agent_id=st.f["agent_id"])
+    last = _last_handler(st)
+    if last is not None and last.wrap is None:  # the wrap-up the interaction waits for
+        start = last.talk.ended if last.talk is not None and last.talk.ended is not None else ev.ts
+        st.opens("wrapup", start, last.agent_id, agent_id=last.agent_id)
 
 
 def _wrapped(st: _State, ev: WrapUpDone) -> None:
-    if st.wrapped:
-        return
-    st.wrapped = True
-    if st.closes("wrapup", ev.ts) is None:
-        start = ev.ts - ev.wrapup_s if ev.wrapup_s > 0 else ev.ts
-        st.segs.append(FoldedSegment("wrapup", start, ev.ts, agent_id=ev.agent_id))
-    st.acw_override = ev.wrapup_s
-    st.f.update(disposition=ev.disposition or None, notes=ev.notes, resolved_first_contact=ev.resolved_first_contact)
-    if ev.case_id is not None:
-        st.f["case_id"] = ev.case_id
+    turn = st.latest.get(ev.agent_id)
+    if turn is None:  # a wrap-up from an agent the call never connected to
+        turn = st.latest[ev.agent_id] = _Handling(ev.agent_id, None)
+        st.handlings.append(turn)
+    if turn.wrap is not None:
+        return  # the agent's first wrap-up of their turn counts
+    turn.wrap = ev
+    # After-call work runs from the agent's own end of the call (their talk's end: the transfer
+    # away, or the hang-up) to the submission. WrapUpDone.wrapup_s is not used: the console counts
+    # it from the answer, talk included.
+    if turn.talk is not None:
+        start = turn.talk.ended if turn.talk.ended is not None else ev.ts
+    else:
+        start = st.f["ended_at"] if st.f["ended_at"] is not None else ev.ts
+    seg = st.closes("wrapup", ev.ts, ev.agent_id)
+    if seg is None:
+        seg = FoldedSegment("wrapup", min(start, ev.ts), ev.ts, agent_id=ev.agent_id)
+        st.segs.append(seg)
+    seg.disposition, seg.notes = ev.disposition or None, ev.notes
+    seg.detail.update(resolved_first_contact=ev.resolved_first_contact,
+                      **({"case_id": ev.case_id} if ev.case_id is not None else {}))
     st.f["agent_id"] = st.f["agent_id"] or ev.agent_id
+
+
+def _last_handler(st: _State) -> _Handling | None:
+    """The agent on the call now, else the last one who was (a transfer away to a number)."""
+    if st.current is not None:
+        return st.latest[st.current]
+    return st.handlings[-1] if st.handlings else None
 
 
 _APPLY: dict[type[Event], Any] = {
@@ -298,7 +348,15 @@ _APPLY: dict[type[Event], Any] = {
 
 
 def _total(segs: list[FoldedSegment], kind: str) -> float:
-    return sum(s.duration for s in segs if s.kind == kind)
+    return sum((s.duration for s in segs if s.kind == kind), 0.0)
+
+
+def _held_in_talk(segs: list[FoldedSegment]) -> float:
+    """Hold time inside talk segments (a hold is normally inside its agent's talk; this does not
+    rely on it)."""
+    talks = [(s.started, s.ended) for s in segs if s.kind == "talk" and s.ended is not None]
+    holds = [(s.started, s.ended) for s in segs if s.kind == "hold" and s.ended is not None]
+    return sum(max(0.0, min(te, he) - max(ts, hs)) for ts, te in talks for hs, he in holds)
 
 
 def _finish(st: _State, events: list[Event]) -> Folded:
@@ -324,10 +382,23 @@ def _finish(st: _State, events: list[Event]) -> Folded:
     else:
         outcome = "failed"
     hold = _total(st.segs, "hold")
-    talk = max(0.0, _total(st.segs, "talk") - hold)  # holds happen inside talk: AHT adds them apart
-    acw = st.acw_override if st.acw_override > 0 else _total(st.segs, "wrapup")
+    talk = max(0.0, _total(st.segs, "talk") - _held_in_talk(st.segs))  # AHT adds hold apart
+    acw = _total(st.segs, "wrapup")  # every agent's after-call work on this call
     wait = _total(st.segs, "queue") + st.queue_waited
-    complete = st.wrapped or (ended and f["answered_at"] is None)
+    # The interaction is the last handler's: their wrap-up completes it and gives its disposition
+    # and notes (each agent's own stay on their wrap-up segment). One who transferred away is the
+    # last handler only once the call ended without another agent.
+    last = _last_handler(st)
+    final = last.wrap if last is not None and (st.current is not None or ended) else None
+    if final is not None:
+        f.update(disposition=final.disposition or None, notes=final.notes,
+                 resolved_first_contact=final.resolved_first_contact)
+    cases = [t.wrap.case_id for t in st.handlings if t.wrap is not None and t.wrap.case_id is not None]
+    if final is not None and final.case_id is not None:
+        f["case_id"] = final.case_id
+    elif cases:
+        f["case_id"] = cases[-1]
+    complete = final is not None if last is not None else ended
     f.update(outcome=outcome, abandoned=outcome in ("abandoned_ivr", "abandoned_queue"),
              status="complete" if complete else ("ended" if ended else "open"),
              ivr_s=round(_total(st.segs, "ivr"), 3), wait_s=round(wait, 3), ring_s=round(_total(st.segs, "ringing"), 3),

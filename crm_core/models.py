@@ -190,6 +190,10 @@ class Segment(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))
     queue: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Wrap-up segments: that agent's own wrap-up (after a transfer, each agent who handled the
+    # call has one; the interaction's disposition and notes are the last handler's).
+    disposition: Mapped[str | None] = mapped_column(String(40))
+    notes: Mapped[str | None] = mapped_column(Text)
 
 
 class Case(Base):

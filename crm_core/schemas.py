@@ -118,6 +118,8 @@ class SegmentOut(_Out):
     agent_id: str | None
     queue: str | None
     detail: dict[str, Any]
+    disposition: str | None = None  # wrap-up segments: that agent's own wrap-up
+    notes: str | None = None
 
 
 class InteractionOut(_Out):

@@ -22,7 +22,7 @@ from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallArrived, CallEnded, IvrFinished, WrapUpDone
 from tests.db.crm.pg import ControlledPostgres
-from tests.unit.crm.recorded import EXPECTED, NAMES, load_journey
+from tests.unit.crm.recorded import ALL_NAMES, EXPECTED, NAMES, load_journey
 
 
 async def _rows(db: Database) -> dict[str, Any]:
@@ -44,7 +44,7 @@ async def _feed(logger: CallLogger, events: list[Event]) -> None:
 
 
 @pytest.mark.parametrize("order", ["recorded", "shuffled_with_duplicates"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 async def test_recorded_journey_becomes_one_interaction(db: Database, tmp_path: Path, name: str, order: str) -> None:
     events = load_journey(name)
     if order != "recorded":
@@ -268,3 +268,27 @@ async def test_backpressure_bounds_calls_waiting_in_memory(db: Database, tmp_pat
     # one more just handled, and one batch being written.
     assert 10 <= seen <= 10 + 1 + 5
     assert await _count(db) == 60
+
+
+async def test_each_agent_keeps_their_own_wrapup_after_a_transfer(db: Database, tmp_path: Path) -> None:
+    """The first agent wraps up while the caller waits for the second: the interaction stays open
+    (no disposition); the second's wrap-up completes it; each wrap-up stays on its own segment."""
+    events = load_journey("transferred_wrapups")
+    first_wrap = next(i for i, e in enumerate(events) if isinstance(e, WrapUpDone))
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await _feed(logger, events[:first_wrap + 1])
+    await logger.flush()
+    (row,) = (await _rows(db)).values()
+    assert (row["status"], row["disposition"], row["notes"], row["acw_s"]) == ("open", None, "", pytest.approx(5.3))
+    await _feed(logger, events[first_wrap + 1:])
+    await logger.flush()
+    await logger.stop()
+    (row,) = (await _rows(db)).values()
+    assert (row["status"], row["agent_id"], row["disposition"], row["notes"]) == (
+        "complete", "agent5", "info_given", "transferred from support")
+    wrapups = [(s["agent_id"], s["disposition"], s["notes"], s["duration_s"])
+               for s in row["segments"] if s["kind"] == "wrapup"]
+    assert wrapups == [("agent4", "transferred", "账单问题转 billing", 5.3),
+                       ("agent5", "info_given", "transferred from support", 5.3)]
+    assert all(s["disposition"] is None and s["notes"] is None for s in row["segments"] if s["kind"] != "wrapup")

@@ -22,10 +22,10 @@ from cti.journey import (
     QueueEntered,
     QueueLeft,
 )
-from tests.unit.crm.recorded import EXPECTED, NAMES, load_journey
+from tests.unit.crm.recorded import ALL_NAMES, EXPECTED, load_journey
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_recorded_journeys(name: str) -> None:
     events = load_journey(name)
     folded = fold(events[0].linkedid, events)  # type: ignore[attr-defined]
@@ -47,7 +47,7 @@ def test_answered_call_ring_results_and_wrapup() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(name=st.sampled_from(NAMES), data=st.data())
+@given(name=st.sampled_from(ALL_NAMES), data=st.data())
 def test_any_order_and_duplicates_give_the_same_interaction(name: str, data: st.DataObject) -> None:
     events = load_journey(name)
     extra = data.draw(st.lists(st.sampled_from(events), max_size=len(events)))
