@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -61,13 +62,13 @@ def make_bus(settings: Settings) -> EventBus:
     return InProcessBus()
 
 
-def make_routing_lease(settings: Settings) -> RoutingLease | None:
+def make_routing_lease(settings: Settings, on_lost: Callable[[str | None], None]) -> RoutingLease | None:
     """Several nodes on one Redis: only one may route (see ``cti.redis_bus.RoutingLease``)."""
     if settings.bus != "redis" or not settings.redis_url:
         return None
     from cti.redis_bus import RedisLease, RoutingLease
 
-    return RoutingLease(RedisLease(settings.redis_url), settings.node_id)
+    return RoutingLease(RedisLease(settings.redis_url), settings.node_id, on_lost=on_lost)
 
 
 class Engine:
@@ -80,7 +81,8 @@ class Engine:
         self.acd_config = load_queues(settings)
         flows = load_flows(settings)
         self.bus = make_bus(settings)
-        self.routing_lease = make_routing_lease(settings)
+        self.routing_lease = make_routing_lease(settings, self._lease_lost)
+        self.fenced = asyncio.Event()  # set when another node took the routing lease: stop
         self.db = Database.from_settings(settings)
         # "interval": the outbox is written before each event is acknowledged and flushed to disk every
         # 10 ms, so a crashed or restarted engine loses nothing (a power cut, at most 10 ms); the
@@ -122,13 +124,22 @@ class Engine:
                                queues=self.acd_config.queues, callback_policy=self.callback_policy,
                                control=lambda: self.ami.control, phone_kind=lambda: self.desk.phone_kind)
 
+    def _lease_lost(self, holder: str | None) -> None:
+        """Another node routes now (this one stalled past the lease): stop offering calls at once;
+        ``cti run`` sees ``fenced`` and stops the engine."""
+        self.fenced.set()
+        task = asyncio.get_running_loop().create_task(self.acd.stop(), name="acd.fence")
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
+                               or log.error("stopping the ACD after the lease was lost failed", exc_info=t.exception()))
+
     def _live_channels(self) -> list[str]:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]
 
     async def start(self) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         if self.routing_lease is not None:
-            await self.routing_lease.acquire()  # before any event is read: refused, nothing ran
+            # Before any event is read: a standby waits here; refused, nothing ran.
+            await self.routing_lease.acquire(wait=self.settings.routing_standby)
         self.logger.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()

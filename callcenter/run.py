@@ -73,6 +73,9 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
             print(f"\r{time.strftime('%H:%M:%S')}  {line}", end="" if sys.stdout.isatty() else "\n", flush=True)
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
+            if engine.fenced.is_set():
+                print("\nanother node took over routing (this one stalled past its lease): stopping", flush=True)
+                break
     finally:
         print("\nstopping...", flush=True)
         if demo_run is not None:

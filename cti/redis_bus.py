@@ -322,39 +322,64 @@ class RoutingLease:
     """One routing node per Redis: this node holds ``cti:lease:acd-router`` while its ACD routes.
 
     Every node sees every event on the bus, so two routing nodes would each enqueue every caller
-    and ring two agents for one call. A node that finds the lease held by another refuses to
-    start (``ConfigError`` naming the holder); the same node restarting after a crash takes its
-    own lease back at once. The lease lives ``ttl_ms`` and is renewed every ``renew_every_s``, so
-    a crashed holder frees it within ``ttl_ms``.
+    and ring two agents for one call. A standby node (``acquire(wait=True)``) waits for the lease
+    and takes over when the holder stops or dies; with ``wait=False`` it is refused at once
+    (``ConfigError`` naming the holder). The same node restarting after a crash takes its own
+    lease back at once. The lease lives ``ttl_ms`` and is renewed every ``renew_every_s``, so a
+    crashed holder frees it within ``ttl_ms`` and a standby polling every ``poll_s`` routes within
+    ``ttl_ms + poll_s`` of the crash. A holder that finds its lease taken by another node (it
+    stalled past the TTL) calls ``on_lost`` and must stop routing: two routers would double-offer.
     """
 
     KEY = "acd-router"
 
-    def __init__(self, lease: RedisLease, owner: str, *, ttl_ms: int = 15_000, renew_every_s: float = 5.0) -> None:
-        if renew_every_s * 1000 >= ttl_ms:
+    def __init__(self, lease: RedisLease, owner: str, *, ttl_ms: int = 2_000, renew_every_s: float = 0.5,
+                 poll_s: float = 0.25, on_lost: Callable[[str | None], None] | None = None) -> None:
+        if renew_every_s * 1000 >= ttl_ms / 2:
             raise ValueError("renew_every_s must be well under ttl_ms, or the lease lapses between renewals")
         self.lease, self.owner, self.ttl_ms, self.renew_every_s = lease, owner, ttl_ms, renew_every_s
+        self.poll_s, self.on_lost = poll_s, on_lost
         self._task: asyncio.Task[None] | None = None
 
-    async def acquire(self) -> None:
-        if not (await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
-                or await self.lease.renew(self.KEY, self.owner, self.ttl_ms)):
+    async def _take(self) -> bool:
+        return (await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
+                or await self.lease.renew(self.KEY, self.owner, self.ttl_ms))
+
+    async def acquire(self, *, wait: bool = False) -> None:
+        """Hold the lease; ``wait``: as a standby, until the holder lets go or dies."""
+        announced: str | None = None
+        while not await self._take():
             holder = await self.lease.holder(self.KEY)
-            raise ConfigError(
-                f"node {holder!r} is already routing calls on this Redis (lease {self.KEY}); two routing "
-                f"nodes would offer every call twice. Give this node's node_id ({self.owner!r}) to a "
-                f"standby only after {holder!r} has stopped (its lease lapses {self.ttl_ms / 1000:.0f} s "
-                "after it dies)")
+            if not wait:
+                raise ConfigError(
+                    f"node {holder!r} is already routing calls on this Redis (lease {self.KEY}); two routing "
+                    f"nodes would offer every call twice. Start this node ({self.owner!r}) as a standby "
+                    f"(routing_standby: true) to take over when {holder!r} stops (its lease lapses "
+                    f"{self.ttl_ms / 1000:g} s after it dies)")
+            if holder != announced and holder is not None:
+                log.warning("standby: node %s routes calls; %s takes over when it stops", holder, self.owner)
+                announced = holder
+            await asyncio.sleep(self.poll_s)
+        if announced is not None:
+            log.warning("routing lease %s taken over by %s from %s", self.KEY, self.owner, announced)
         self._task = asyncio.create_task(self._renew_loop(), name="routing-lease")
 
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(self.renew_every_s)
             try:
-                if not await self.lease.renew(self.KEY, self.owner, self.ttl_ms):
-                    log.critical("routing lease %s lost by %s (Redis restarted, or this node stalled past "
-                                 "%d ms): another node may be routing too", self.KEY, self.owner, self.ttl_ms)
-                    await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
+                if await self.lease.renew(self.KEY, self.owner, self.ttl_ms):
+                    continue
+                if await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms):
+                    log.error("routing lease %s had lapsed (Redis restarted, or this node stalled past %d ms); "
+                              "taken back by %s", self.KEY, self.ttl_ms, self.owner)
+                    continue
+                holder = await self.lease.holder(self.KEY)
+                log.critical("routing lease %s lost by %s to %s: this node stops routing", self.KEY, self.owner,
+                             holder)
+                if self.on_lost is not None:
+                    self.on_lost(holder)
+                return
             except BusUnavailable as err:
                 log.error("routing lease: %s", err)
 

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     bus: Literal["memory", "redis"] = "memory"
     node_id: str = "node-1"
+    # Several nodes on one Redis: a node that finds another routing waits as a standby and takes
+    # over when it stops or dies (false: refuse to start instead).
+    routing_standby: bool = True
     timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     ami: AmiSettings = AmiSettings()

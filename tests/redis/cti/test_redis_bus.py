@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -251,7 +252,7 @@ async def test_engine_refuses_to_route_beside_another_node(redis_url: str, tmp_p
     held = RedisLease(redis_url)
     assert await held.try_acquire(RoutingLease.KEY, "node-a", 5000)
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             bus="redis", redis_url=redis_url, node_id="node-b")
+                             bus="redis", redis_url=redis_url, node_id="node-b", routing_standby=False)
     engine = Engine(settings, web=False)
     try:
         with pytest.raises(ConfigError, match="'node-a' is already routing"):
@@ -265,3 +266,49 @@ async def test_engine_refuses_to_route_beside_another_node(redis_url: str, tmp_p
         await engine.stop()
         await held.release(RoutingLease.KEY, "node-a")
         await held.close()
+
+
+async def test_a_standby_takes_over_within_3_s_of_the_routing_node_dying(redis_url: str) -> None:
+    """The standby waits on the lease (it neither refuses nor routes); when the holder dies without
+    releasing (kill -9: its renewals just stop), the standby routes within TTL + poll."""
+    prefix = f"cti:lease:{uuid.uuid4().hex[:6]}:"
+    active = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a")
+    await active.acquire()
+    standby = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-b")
+    waiting = asyncio.create_task(standby.acquire(wait=True))
+    try:
+        await asyncio.sleep(2.5)  # longer than the TTL: node-a's renewals keep it
+        assert not waiting.done(), "the standby took the lease while the active node was alive"
+        assert active._task is not None
+        active._task.cancel()  # node-a dies: no more renewals, no release
+        died = time.monotonic()
+        await asyncio.wait_for(waiting, 5)
+        took_over = time.monotonic() - died
+        assert took_over < 3.0, f"took over after {took_over:.1f} s"
+        assert await standby.lease.holder(RoutingLease.KEY) == "node-b"
+    finally:
+        waiting.cancel()
+        await standby.release()
+        await active.lease.close()
+
+
+async def test_a_node_that_lost_its_lease_is_told_to_stop(redis_url: str) -> None:
+    """A holder that stalled past the TTL while another node took over must stop routing."""
+    prefix = f"cti:lease:{uuid.uuid4().hex[:6]}:"
+    lost: list[str | None] = []
+    stalled = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a", ttl_ms=400, renew_every_s=0.1,
+                           on_lost=lost.append)
+    await stalled.acquire()
+    other = RedisLease(redis_url, prefix=prefix)
+    try:
+        await stalled.lease.release(RoutingLease.KEY, "node-a")  # as if its lease had lapsed...
+        assert await other.try_acquire(RoutingLease.KEY, "node-b", 5000)  # ...and node-b took over
+        for _ in range(50):
+            if lost:
+                break
+            await asyncio.sleep(0.05)
+        assert lost == ["node-b"]
+    finally:
+        await stalled.release()
+        await other.release(RoutingLease.KEY, "node-b")
+        await other.close()
