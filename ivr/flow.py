@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from ivr.language import for_language
+
 NODE_ID = r"^[a-z][a-z0-9_]*$"
 # Sound names travel into AGI commands: letters, digits, '_', '-', '.', '/' only (no spaces, quotes).
 SOUND = r"^[A-Za-z0-9_][A-Za-z0-9_./\-]*$"
@@ -300,4 +302,9 @@ class Flow(_Model):
         alias = self.prompts.get(name)
         if alias is None:
             return (name,)
-        return tuple((alias.get(language) or alias.get(self.language) or next(iter(alias.values())))[0])
+        return tuple((for_language(alias, language) or for_language(alias, self.language)
+                      or next(iter(alias.values())))[0])
+
+    def skills_for(self, language: str) -> dict[str, int]:
+        """The skills ``language_skills`` adds at hand-off for a caller speaking ``language``."""
+        return for_language(self.language_skills, language) or {}

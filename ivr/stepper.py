@@ -42,6 +42,7 @@ from ivr.actions import (
 from ivr.directory import CallerIdentity
 from ivr.errors import IllegalTransition
 from ivr.hours import is_open
+from ivr.language import sound_language
 
 __all__ = [
     "FINAL_ACTIONS",
@@ -356,7 +357,7 @@ class _Work:
             self.actions.extend(self.render(node.prompt, False))
         final: Action
         if isinstance(node, f.Queue):
-            skills = {**self.skills, **self.flow.language_skills.get(self.language, {}), **node.skills}
+            skills = {**self.skills, **self.flow.skills_for(self.language), **node.skills}
             attrs = {**self.attributes, **{k: self.fill(v) for k, v in node.attributes.items()}}
             final = Handoff(node.queue, skills, self.handoff_priority(node), attrs, self.language)
         elif isinstance(node, f.Voicemail):
@@ -384,10 +385,11 @@ class _Work:
 
     # -- helpers --------------------------------------------------------------------------------
     def set_language(self, language: str) -> None:
-        if language != self.language:
-            self.language = language
+        # The CRM's zh-CN on a line already speaking zh changes no sound: only the tag is kept.
+        if sound_language(language) != sound_language(self.language):
             # Asterisk picks sounds/<language>/ for every later prompt (falling back to en).
-            self.actions.append(SetVar("CHANNEL(language)", language))
+            self.actions.append(SetVar("CHANNEL(language)", sound_language(language)))
+        self.language = language
 
     def render(self, items: list[f.PromptItem], interruptible: bool) -> list[Action]:
         out: list[Action] = []
