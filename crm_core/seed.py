@@ -291,7 +291,10 @@ def _journey(rng: random.Random, n: int, start: float, customer: Customer | None
         return [*evs, IvrFinished(ts=t, linkedid=lid, flow="demo", outcome="abandoned", started_at=start + 0.3,
                                   customer_id=cid), CallEnded(ts=t + 0.1, linkedid=lid)]
     evs += [IvrFinished(ts=t, linkedid=lid, flow="demo", outcome="queue", queue=queue, started_at=start + 0.3,
-                        customer_id=cid, path=({"node": "main_menu", "at": t - 3, "input": "1", "choice": queue},)),
+                        customer_id=cid, path=(
+                            {"node": "main_menu", "label": "Main menu", "at": t - 3, "input": "1", "choice": queue},
+                            {"node": queue, "label": queue.capitalize(), "at": t - 3, "input": None,
+                             "choice": "queue", "intent": queue})),
             QueueEntered(ts=t + 0.1, linkedid=lid, queue=queue, customer_id=cid)]
     wait = rng.expovariate(1 / 25)
     agent = str(1000 + rng.randrange(1, 9))
