@@ -1,7 +1,8 @@
 """Queues from ``config/queues.yaml``: ``load_queues`` for the engine, ``check_queues`` for ``cti check``.
 
-Agents are not configured here (they come from the CRM users); the optional ``agents:`` section only
-seeds the demo.
+Agents are not configured here (they come from the CRM users); the optional ``agents:`` section is
+the demo company's roster, the one list ``cti db seed-demo`` creates its agent users from
+(``demo_agents``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class QueueSpec(_Model):
 
 
 class DemoAgentSpec(_Model):
+    username: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.\-]{1,63}$")  # default: agent<id>
     name: str = ""
     skills: dict[str, int] = {}
     queues: list[str] = []
@@ -74,6 +76,7 @@ class QueuesFile(_Model):
 @dataclass(frozen=True, slots=True)
 class DemoAgent:
     agent_id: str
+    username: str
     name: str
     skills: dict[str, int]
     queues: tuple[str, ...]
@@ -102,6 +105,18 @@ def load_queues(settings: Settings) -> AcdConfig:
     if spec is None or problems:
         raise ConfigError("\n".join(problems))
     return _build(spec)
+
+
+def demo_agents(config_dir: Path) -> tuple[DemoAgent, ...]:
+    """The ``agents:`` roster of ``<config_dir>/queues.yaml`` (none without the file); ``ConfigError``
+    when the file is invalid."""
+    path = config_dir / FILE_NAME
+    if not path.exists():
+        return ()
+    spec, problems = _read(path)
+    if spec is None or problems:
+        raise ConfigError("\n".join(problems))
+    return _build(spec).agents
 
 
 def check_queues(settings: Settings) -> list[str]:
@@ -160,12 +175,21 @@ def _cross_check(spec: QueuesFile) -> list[str]:
             problems.append(f"{where}.max_wait_action: needed when max_wait_s is set")
         if q.max_length is not None and q.max_length_action is None:
             problems.append(f"{where}.max_length_action: needed when max_length is set")
+    logins: dict[str, str] = {}
     for agent_id, agent in spec.agents.items():
+        login = _username(agent_id, agent)
+        if login in logins:
+            problems.append(f"agents.{agent_id}.username: {login!r} is also agent {logins[login]}'s")
+        logins.setdefault(login, agent_id)
         skills(f"agents.{agent_id}.skills", agent.skills)
         for queue in agent.queues:
             if queue not in spec.queues:
                 problems.append(f"agents.{agent_id}.queues: unknown queue {queue!r}")
     return problems
+
+
+def _username(agent_id: str, agent: DemoAgentSpec) -> str:
+    return agent.username or f"agent{agent_id}"
 
 
 def _limit(spec: LimitActionSpec | None) -> LimitSpec | None:
@@ -195,7 +219,8 @@ def _build(spec: QueuesFile) -> AcdConfig:
         for name, q in spec.queues.items()
     )
     agents = tuple(
-        DemoAgent(agent_id, a.name, dict(a.skills), tuple(a.queues), a.capacity, a.wrap_up_s)
+        DemoAgent(agent_id, _username(agent_id, a), a.name, dict(a.skills), tuple(a.queues), a.capacity,
+                  a.wrap_up_s)
         for agent_id, a in spec.agents.items()
     )
     return AcdConfig(tuple(spec.skills), queues, agents)

@@ -12,6 +12,7 @@ from crm_core.customers import like_pattern
 from crm_core.errors import Conflict, NotFound
 from crm_core.models import Article, Disposition, Script
 from crm_core.schemas import ArticleIn, DispositionIn, ScriptIn
+from ivr.language import primary, same_language
 
 _TERMS = re.compile(r"[\w\u4e00-\u9fff]+", re.UNICODE)
 
@@ -99,7 +100,7 @@ async def suggest_script(*, session: AsyncSession, queue: str | None, intent: st
 
     def score(s: Script) -> tuple[int, int, int]:
         return ((s.queue == queue and queue is not None) * 2 + (s.intent == intent and intent is not None) * 3,
-                int(bool(language) and s.language.split("-")[0] == (language or "").split("-")[0]), -s.id)
+                int(same_language(s.language, language)), -s.id)
 
     rows = [s for s in rows if (s.queue in (None, queue)) and (s.intent in (None, intent))]
     return max(rows, key=score, default=None)
@@ -152,8 +153,11 @@ async def search_articles(*, session: AsyncSession, q: str, language: str | None
                   func.lower(cast(Article.tags, String)).like(pat, escape="\\")]
     stmt = select(Article).where(or_(*conds)).limit(500)
     if language:
-        stmt = stmt.where(func.lower(Article.language).like(like_pattern(language.split("-")[0].lower()),
-                                                            escape="\\"))
+        # Same primary subtag: "zh" finds zh, zh-CN and zh_TW articles, never "zha".
+        lang, stored = primary(language), func.lower(Article.language)
+        esc = like_pattern(lang)[1:-1]  # the wildcards of the query escaped
+        stmt = stmt.where(or_(stored == lang, stored.like(f"{esc}-%", escape="\\"),
+                              stored.like(f"{esc}\\_%", escape="\\")))
     found = list((await session.scalars(stmt)).all())
 
     def score(a: Article) -> tuple[int, int]:

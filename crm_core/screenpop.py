@@ -67,7 +67,7 @@ async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str
         found = await customers_by_number(session=session, number=caller_number)
         customer = found[0] if len(found) == 1 else None
     path = list(fields.get("ivr_path") or [])
-    intent = intent or next((s.get("choice") for s in reversed(path) if s.get("choice")), None)
+    intent = intent or _intent(path)
     language = language or fields.get("language") or (customer.language if customer else None)
     pop: dict[str, Any] = {
         "call_id": linkedid, "caller_number": caller_number, "customer": None, "interactions": [],
@@ -90,6 +90,21 @@ async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str
         articles = await search_articles(session=session, q=words, language=None, limit=3)
         pop["articles"] = [{"id": a.id, "title": a.title, "summary": a.body[:160], "url": None} for a in articles]
     return pop
+
+
+# Choices in an IVR path that say how a step ended, not what the caller wants.
+_STEP_RESULTS = frozenset({"ok", "invalid", "timeout", "retries_exhausted", "exhausted", "max_steps", "found",
+                           "not_found", "hangup", "error", "queue", "voicemail", "callback", "transfer"})
+
+
+def _intent(path: list[dict[str, Any]]) -> str | None:
+    """The caller's topic: the ``intent`` the IVR gave its hand-off, else (paths stored before the IVR
+    recorded one) the last menu choice."""
+    given = next((s["intent"] for s in reversed(path) if s.get("intent")), None)
+    if given is not None:
+        return str(given)
+    return next((str(s["choice"]) for s in reversed(path)
+                 if s.get("input") and s.get("choice") and s["choice"] not in _STEP_RESULTS), None)
 
 
 def _fill(body: str, customer: Customer | None) -> str:

@@ -4,8 +4,9 @@ knowledge articles, cases and past interactions (written through the real call l
 Idempotent: customers are matched by their first phone number, users by username, catalogue
 rows by code / name / title, cases by customer + subject; past interactions are seeded once.
 
-Demo logins (development only): admin / admin-demo-1, sup1 / sup1-demo-1, mgr1 / mgr1-demo-1, agent1..agent8 /
-agent1-demo..agent8-demo (extensions and agent ids 1001..1008). IVR accounts: 100001 PIN 1234
+Demo logins (development only): admin / admin-demo-1, sup1 / sup1-demo-1, mgr1 / mgr1-demo-1, and one agent
+per entry of the ``agents:`` roster in config/queues.yaml (the one list of agents: id, login, name,
+skills): agent1..agent8 / agent1-demo..agent8-demo, extensions and agent ids 1001..1008. IVR accounts: 100001 PIN 1234
 (张伟, key account), 100002..100010 PIN "1" + the last three digits (100002 -> 1002); customers
 11..50 have account numbers 100011..100050 without a PIN.
 """
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 
+from acd.config import demo_agents
 from crm_core import cases as case_service
 from crm_core.calllog import CallLogger
 from crm_core.customers import create_customer
@@ -45,21 +47,12 @@ from cti.journey import (
     VoicemailLeft,
     WrapUpDone,
 )
+from cti.settings import DEFAULT_CONFIG_DIR
 
 Progress = Callable[[str], None]
 DEMO_CUSTOMERS = 200
 DEMO_INTERACTIONS = 600
 DEFAULT_QUEUES = {"general": ["general"], "support": ["support"], "billing": ["billing"], "sales": ["sales"]}
-AGENTS = [  # username, display name, skills (proficiency 1..5) when config/queues.yaml has no agents:
-    ("agent1", "王丽 Wang Li", {"general": 3, "support": 5, "zh": 5, "en": 3}),
-    ("agent2", "李博 Li Bo", {"general": 2, "support": 3, "billing": 2, "en": 5}),
-    ("agent3", "陈静 Chen Jing", {"billing": 5, "zh": 5, "en": 2}),
-    ("agent4", "刘洋 Liu Yang", {"billing": 3, "sales": 2, "en": 5}),
-    ("agent5", "Emma Zhou", {"general": 2, "sales": 5, "zh": 4, "en": 4}),
-    ("agent6", "赵磊 Zhao Lei", {"general": 4, "support": 2, "sales": 3, "en": 5}),
-    ("agent7", "孙悦 Sun Yue", {"general": 5, "support": 1, "zh": 5}),
-    ("agent8", "James Wu", {"general": 2, "support": 4, "billing": 4, "sales": 1, "en": 5}),
-]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超",
          "秀兰", "霞", "平", "刚", "桂英", "建华", "文", "华", "红", "建国", "子涵", "浩然", "雨桐", "欣怡"]
@@ -84,22 +77,9 @@ DISPOSITIONS = [
 ]
 
 
-def _acd_agents(config_dir: Path | None) -> dict[str, dict[str, int]]:
-    """Agent id -> skills from the ``agents:`` section of config/queues.yaml, the ACD's own view."""
-    path = (config_dir or Path(__file__).resolve().parent.parent / "config") / "queues.yaml"
-    if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    agents = data.get("agents") if isinstance(data, dict) else None
-    if not isinstance(agents, dict):
-        return {}
-    return {str(k): {str(s): int(v) for s, v in (spec or {}).get("skills", {}).items()}
-            for k, spec in agents.items() if isinstance(spec, dict)}
-
-
 def _queues(config_dir: Path | None) -> dict[str, list[str]]:
     """Queue -> skills from config/queues.yaml when it exists (``queues:`` as a mapping or list)."""
-    path = (config_dir or Path(__file__).resolve().parent.parent / "config") / "queues.yaml"
+    path = (config_dir or DEFAULT_CONFIG_DIR) / "queues.yaml"
     if not path.exists():
         return DEFAULT_QUEUES
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -206,24 +186,24 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
     queues = _queues(config_dir)
     async with db.session() as s:
         have = set((await s.scalars(select(User.username))).all())
-        wanted = [("admin", "admin-demo-1", "admin", "Administrator 管理员", None, None, {}),
-                  ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, "1009", {}),
-                  ("mgr1", "mgr1-demo-1", "supervisor", "Manager 经理 吴刚", None, "1010", {})]
-        acd_agents = _acd_agents(config_dir)
-        for i, (username, display, skills) in enumerate(AGENTS, 1):
-            agent_id = str(1000 + i)
-            wanted.append((username, f"{username}-demo", "agent", display, agent_id, agent_id,
-                           acd_agents.get(agent_id, skills)))
+        wanted: list[tuple[str, str, str, str, str | None, str | None, dict[str, int]]] = [
+            ("admin", "admin-demo-1", "admin", "Administrator 管理员", None, None, {}),
+            ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, "1009", {}),
+            ("mgr1", "mgr1-demo-1", "supervisor", "Manager 经理 吴刚", None, "1010", {})]
+        # The agents are config/queues.yaml's roster (one list: the ACD's and the CRM's).
+        for a in demo_agents(config_dir or DEFAULT_CONFIG_DIR):
+            wanted.append((a.username, f"{a.username}-demo", "agent", a.name, a.agent_id, a.agent_id,
+                           dict(a.skills)))
         for username, password, role, display, agent_id, ext, skills in wanted:
             if username not in have:
                 await create_user(session=s, username=username, password=password, role=role, display_name=display,
                                   agent_id=agent_id, extension=ext, skills=skills)
                 added["users"] += 1
             else:
-                # Demo agents follow config/queues.yaml: a changed skill there reaches the next seed.
+                # Demo agents follow config/queues.yaml: a changed name or skill there reaches the next seed.
                 user = await s.scalar(select(User).where(User.username == username))
-                if user is not None and role == "agent" and user.skills != skills:
-                    user.skills = skills
+                if user is not None and role == "agent":
+                    user.skills, user.display_name = skills, display
     progress(f"users: {added['users']} added")
     async with db.session() as s:
         codes = set((await s.scalars(select(Disposition.code))).all())
@@ -291,7 +271,10 @@ def _journey(rng: random.Random, n: int, start: float, customer: Customer | None
         return [*evs, IvrFinished(ts=t, linkedid=lid, flow="demo", outcome="abandoned", started_at=start + 0.3,
                                   customer_id=cid), CallEnded(ts=t + 0.1, linkedid=lid)]
     evs += [IvrFinished(ts=t, linkedid=lid, flow="demo", outcome="queue", queue=queue, started_at=start + 0.3,
-                        customer_id=cid, path=({"node": "main_menu", "at": t - 3, "input": "1", "choice": queue},)),
+                        customer_id=cid, path=(
+                            {"node": "main_menu", "label": "Main menu", "at": t - 3, "input": "1", "choice": queue},
+                            {"node": queue, "label": queue.capitalize(), "at": t - 3, "input": None,
+                             "choice": "queue", "intent": queue})),
             QueueEntered(ts=t + 0.1, linkedid=lid, queue=queue, customer_id=cid)]
     wait = rng.expovariate(1 / 25)
     agent = str(1000 + rng.randrange(1, 9))

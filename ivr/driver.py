@@ -87,7 +87,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
         elif not isinstance(state.final, s.Callback):
             # Hung up during the final prompt: the decision was made but nobody is left to route. A
             # callback needs nobody on the line: hanging up on "we will call you back" keeps it.
-            state = _abandon_after_finish(state, clock())
+            state = _abandon_after_finish(flow, state, clock())
         log.info("ivr %s: caller hung up at node %s (linkedid %s)", flow.flow, state.node, linkedid)
     except Exception:
         # A fault in the IVR must not drop the caller: hand them to a human with what is known.
@@ -97,7 +97,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
         try:
             await _tell_dialplan(session, state)
         except AgiHangup:
-            state = _abandon_after_finish(state, clock())
+            state = _abandon_after_finish(flow, state, clock())
     outcome = _outcome(flow, state, linkedid, channel, caller, started_at)
     await bus.publish(IvrFinished(
         ts=clock(), linkedid=linkedid, flow=flow.flow, outcome=outcome.outcome, channel=channel,
@@ -270,12 +270,14 @@ def _rescue(flow: f.Flow, state: s.IvrState, now: float, fallback_queue: str) ->
     queue = op.queue if isinstance(op, f.Queue) else fallback_queue
     final = s.Handoff(queue, {}, flow.priorities.get(state.vars.get("tier", ""), 0), dict(state.attributes),
                       state.language)
-    path = (*state.path, {"node": state.node, "at": now, "input": None, "choice": "error"})
+    path = (*state.path, {"node": state.node, "label": flow.label_of(state.node), "at": now, "input": None,
+                          "choice": "error"})
     return replace(state, phase=s.Phase.FINISHED, final=final, outcome="queue", path=path)
 
 
-def _abandon_after_finish(state: s.IvrState, now: float) -> s.IvrState:
-    path = (*state.path, {"node": state.node, "at": now, "input": None, "choice": "hangup"})
+def _abandon_after_finish(flow: f.Flow, state: s.IvrState, now: float) -> s.IvrState:
+    path = (*state.path, {"node": state.node, "label": flow.label_of(state.node), "at": now, "input": None,
+                          "choice": "hangup"})
     return replace(state, path=path, outcome="abandoned")
 
 

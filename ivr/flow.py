@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from ivr.language import for_language
+
 NODE_ID = r"^[a-z][a-z0-9_]*$"
 # Sound names travel into AGI commands: letters, digits, '_', '-', '.', '/' only (no spaces, quotes).
 SOUND = r"^[A-Za-z0-9_][A-Za-z0-9_./\-]*$"
@@ -138,6 +140,8 @@ class Case(_Model):
 
 
 class _Node(_Model):
+    # What the agent's screen pop shows for this step ("Main menu"); default: the id in words.
+    label: str | None = Field(None, min_length=1, max_length=60)
     # Bounded visits: entering a node more than max_visits times sends the call to on_exhausted.
     max_visits: int | None = Field(None, ge=1, le=20)
     on_exhausted: str | None = None
@@ -295,9 +299,23 @@ class Flow(_Model):
             return node.on_exhausted or self.fallback_of(node)
         return node.on_exhausted
 
+    def label_of(self, node_id: str | None) -> str | None:
+        """The human label of a step: the node's ``label``, else its id in words (main_menu -> Main menu)."""
+        if node_id is None:
+            return None
+        node = self.nodes.get(node_id)
+        if node is not None and node.label:
+            return node.label
+        return node_id.replace("_", " ").capitalize()
+
     def sound_for(self, name: str, language: str) -> tuple[str, ...]:
         """Resolve a prompt alias for ``language`` (falling back to the flow's language)."""
         alias = self.prompts.get(name)
         if alias is None:
             return (name,)
-        return tuple((alias.get(language) or alias.get(self.language) or next(iter(alias.values())))[0])
+        return tuple((for_language(alias, language) or for_language(alias, self.language)
+                      or next(iter(alias.values())))[0])
+
+    def skills_for(self, language: str) -> dict[str, int]:
+        """The skills ``language_skills`` adds at hand-off for a caller speaking ``language``."""
+        return for_language(self.language_skills, language) or {}

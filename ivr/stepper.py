@@ -42,6 +42,7 @@ from ivr.actions import (
 from ivr.directory import CallerIdentity
 from ivr.errors import IllegalTransition
 from ivr.hours import is_open
+from ivr.language import sound_language
 
 __all__ = [
     "FINAL_ACTIONS",
@@ -137,7 +138,7 @@ def step(flow: f.Flow, state: IvrState, event: Event, now: float) -> StepResult:
                                 f"{state.phase.value} (node {state.node})")
     w = _Work(flow, state, now)
     if isinstance(event, HungUp):
-        w.path.append({"node": state.node, "at": now, "input": None, "choice": "hangup"})
+        w.record(state.node, None, "hangup")
         w.outcome = "abandoned"
         w.phase = Phase.FINISHED
     elif isinstance(event, Started):
@@ -193,8 +194,18 @@ class _Work:
         assert self.node is not None
         return self.flow.nodes[self.node]
 
-    def record(self, node: str, input_: str | None = None, choice: str | None = None) -> None:
-        self.path.append({"node": node, "at": self.now, "input": input_, "choice": choice})
+    def record(self, node: str | None, input_: str | None = None, choice: str | None = None,
+               **extra: str) -> None:
+        self.path.append({"node": node, "label": self.flow.label_of(node), "at": self.now, "input": input_,
+                          "choice": choice, **extra})
+
+    def intent(self, attributes: Mapping[str, str]) -> str | None:
+        """Why the caller came: the hand-off's ``topic`` attribute, else the last menu choice."""
+        if attributes.get("topic"):
+            return attributes["topic"]
+        menus = {nid for nid, n in self.flow.nodes.items() if isinstance(n, f.Menu)}
+        return next((str(p["choice"]) for p in reversed(self.path)
+                     if p["node"] in menus and p["choice"] in self.flow.nodes), None)
 
     # -- inputs ---------------------------------------------------------------------------------
     def on_digits(self, ev: Digits) -> None:
@@ -310,8 +321,7 @@ class _Work:
             if node.language is not None:
                 self.set_language(node.language)
             return node.next
-        self.record(node_id, None, node.type)
-        self.finish(node, node.type)
+        self.finish(node_id, node)
         return None
 
     def ask(self, node: f.Menu | f.Collect, prompt: list[f.PromptItem]) -> None:
@@ -350,14 +360,20 @@ class _Work:
         self.phase = Phase.LOOKING_UP
         return None
 
-    def finish(self, node: f.Node, outcome: str) -> None:
+    def finish(self, node_id: str, node: f.Node) -> None:
         assert isinstance(node, f.FINAL_TYPES)
+        outcome = node.type
+        if isinstance(node, f.Queue):
+            attrs = {**self.attributes, **{k: self.fill(v) for k, v in node.attributes.items()}}
+            intent = self.intent(attrs)
+            self.record(node_id, None, outcome, **({"intent": intent} if intent else {}))
+        else:
+            self.record(node_id, None, outcome)
         if node.prompt:
             self.actions.extend(self.render(node.prompt, False))
         final: Action
         if isinstance(node, f.Queue):
-            skills = {**self.skills, **self.flow.language_skills.get(self.language, {}), **node.skills}
-            attrs = {**self.attributes, **{k: self.fill(v) for k, v in node.attributes.items()}}
+            skills = {**self.skills, **self.flow.skills_for(self.language), **node.skills}
             final = Handoff(node.queue, skills, self.handoff_priority(node), attrs, self.language)
         elif isinstance(node, f.Voicemail):
             final = Voicemail(node.mailbox)
@@ -384,10 +400,11 @@ class _Work:
 
     # -- helpers --------------------------------------------------------------------------------
     def set_language(self, language: str) -> None:
-        if language != self.language:
-            self.language = language
+        # The CRM's zh-CN on a line already speaking zh changes no sound: only the tag is kept.
+        if sound_language(language) != sound_language(self.language):
             # Asterisk picks sounds/<language>/ for every later prompt (falling back to en).
-            self.actions.append(SetVar("CHANNEL(language)", language))
+            self.actions.append(SetVar("CHANNEL(language)", sound_language(language)))
+        self.language = language
 
     def render(self, items: list[f.PromptItem], interruptible: bool) -> list[Action]:
         out: list[Action] = []

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from ivr import flow as f
 from ivr.hours import problems as hours_problems
+from ivr.language import is_language_tag, same_language
 from ivr.sounds import SoundIndex
 
 _TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
@@ -93,6 +94,16 @@ def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None) -> lis
             err(None, "operator", f"'{flow.operator}' must be a queue node without max_visits")
     for field, msg in hours_problems(flow.hours):
         err(None, field, msg)
+    seen: list[str] = []
+    for lang in flow.language_skills:
+        if not is_language_tag(lang):
+            err(None, f"language_skills.{lang}", "not a language tag (e.g. zh, zh-CN, en-US)")
+            continue
+        twin = next((k for k in seen if same_language(k, lang)), None)
+        if twin is not None:
+            err(None, f"language_skills.{lang}", f"the same language as '{twin}' (languages match by "
+                "their primary subtag: zh-CN is zh)")
+        seen.append(lang)
 
     sensitive = {n.var for n in nodes.values() if isinstance(n, f.Collect) and n.sensitive}
     collected = {n.var for n in nodes.values() if isinstance(n, f.Collect)}

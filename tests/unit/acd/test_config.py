@@ -31,7 +31,7 @@ def test_shipped_queues_load_and_route() -> None:
     r = Router(cfg.queues)
     for a in cfg.agents:
         r.agent_login(a.agent_id, a.skills, 0.0, queues=a.queues, ready=True)
-    # billing >= 4, most skilled: Zhang Min (1003, billing 5)
+    # billing >= 4, most skilled: 陈静 Chen Jing (1003, billing 5)
     assert offers(r.enqueue("c1", "billing", 1.0)) == [("c1", "1003")]
 
 
@@ -48,6 +48,7 @@ queues:
     no_agents_action: {action: queue, target: billing}
 agents:
   "1001": {skills: {billing: 2}, queues: [sales]}
+  "1002": {username: agent1001, skills: {billing: 2}}
 """
 
 
@@ -66,6 +67,7 @@ def test_check_names_file_queue_and_field(tmp_path: Path) -> None:
         "queues.support.max_wait_action: needed when max_wait_s is set",
         "queues.billing.no_agents_action.target: needs another configured queue",
         "agents.1001.queues: unknown queue 'sales'",
+        "agents.1002.username: 'agent1001' is also agent 1001's",
     ]:
         assert expected in text, expected
     with pytest.raises(ConfigError) as err:

@@ -146,7 +146,8 @@ def test_hangup_anywhere_is_an_abandon(phase_inputs: list[Any]) -> None:
     done = s.step(FLOW, res.state, s.HungUp(), OPEN + 3)
     assert done.state.outcome == "abandoned" and done.state.phase is s.Phase.FINISHED
     assert done.actions == ()
-    assert done.state.path[-1] == {"node": node, "at": OPEN + 3, "input": None, "choice": "hangup"}
+    assert done.state.path[-1] == {"node": node, "label": FLOW.label_of(node), "at": OPEN + 3, "input": None,
+                                   "choice": "hangup"}
 
 
 @pytest.mark.parametrize(("phase_events", "bad"), [
