@@ -1,4 +1,4 @@
-"""Contact-center KPIs over recorded calls, exactly as docs/KPIS.md defines them.
+"""Contact-center KPIs over recorded calls, exactly as docs/kpis.md defines them.
 
 Pure functions: call records and agent time in, figures out; nothing is read from a clock or a
 database. Every summary carries the thresholds it used and how abandons were counted.
@@ -203,7 +203,7 @@ def fcr_issues(records: Iterable[CallRecord], days: float = 7.0) -> list[FcrIssu
 
 def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
               agent_times: Sequence[AgentTime] = (), issues: Sequence[FcrIssue] | None = None) -> KpiSummary:
-    """Every KPI of docs/KPIS.md over ``records`` (and occupancy/utilization over ``agent_times``).
+    """Every KPI of docs/kpis.md over ``records`` (and occupancy/utilization over ``agent_times``).
 
     ``issues`` lets a caller pass FCR issues computed over a wider set than ``records`` (so a repeat
     contact in a later interval still breaks FCR); by default they come from ``records``.
