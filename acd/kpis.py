@@ -7,8 +7,9 @@ Counting rules (stated once, used everywhere):
 - *Offered* = calls that entered a queue; IVR-only calls (including IVR abandons) are counted apart.
 - A call is *answered within T* when its queue wait is <= T seconds.
 - A *short abandon* is a queue abandon whose wait is <= ``short_abandon_s``. With
-  ``exclude_short_abandons`` they leave every offered-based denominator (SL, abandon rate, average
-  queue time) and the abandon count; otherwise they count like any other abandon.
+  ``exclude_short_abandons`` they leave the denominators of SL and abandon rate and the abandon
+  count; otherwise they count like any other abandon. The average queue time is always over every
+  offered call, short abandons included (its definition has no exclusion).
 - Voicemail / callback chosen while queued count as offered and not answered.
 - *Handled* = answered calls (queued or not) with an agent; AHT = (talk + hold + ACW) / handled,
   where talk excludes hold.
@@ -242,7 +243,7 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
         service_level=_ratio(len(within), len(counted)),
         asa_s=_ratio(sum(r.wait_s for r in answered), len(answered)),
         abandon_rate=_ratio(len(abandoned), len(counted)),
-        avg_queue_time_s=_ratio(sum(r.wait_s for r in counted), len(counted)),
+        avg_queue_time_s=_ratio(sum(r.wait_s for r in offered), len(offered)),
         aht_s=_ratio(sum(r.handle_s for r in handled), len(handled)),
         avg_hold_s=_ratio(sum(r.hold_s for r in held), len(held)),
         max_wait_s=max((r.wait_s for r in offered), default=0.0),

@@ -55,7 +55,8 @@ def test_summary_with_short_abandons_excluded() -> None:
     assert (s.abandoned_ivr, s.ivr_only, s.voicemail, s.callback_requested, s.failed) == (1, 1, 1, 0, 0)
     assert s.service_level == pytest.approx(3 / 6)
     assert s.abandon_rate == pytest.approx(1 / 6)
-    assert s.avg_queue_time_s == pytest.approx((10 + 30 + 20 + 45 + 90 + 0) / 6)
+    # Every offered call, the excluded short abandons (3 s and 5 s) too: its definition has no exclusion.
+    assert s.avg_queue_time_s == pytest.approx((10 + 30 + 20 + 45 + 90 + 0 + 3 + 5) / 8)
     assert s.asa_s == pytest.approx((10 + 30 + 20 + 0) / 4)
     assert s.handled == 4
     assert s.aht_s == pytest.approx((230 + 400 + 140 + 160) / 4)
