@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from agent_console.supervisor.install import install_supervisor
-from cti.engine import Engine
+from callcenter.engine import Engine
 from cti.settings import PROJECT_ROOT, load_settings
 
 DOC = PROJECT_ROOT / "docs" / "api.md"
