@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core.audit import AuditEntry
 from crm_core.errors import Conflict, NotFound
-from crm_core.models import Customer, CustomerPhone
+from crm_core.models import Customer, CustomerPhone, utcnow
 from crm_core.phones import to_e164, try_e164
 from crm_core.schemas import CustomerIn, CustomerPatch, PhoneIn
 from crm_core.users import hash_secret, verify_secret
 
+log = logging.getLogger(__name__)
 
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, with the LIKE wildcards in it escaped."""
@@ -117,7 +124,38 @@ async def customers_by_number(*, session: AsyncSession, number: str) -> list[Cus
     return list((await session.scalars(stmt)).unique().all())
 
 
-async def verify_account_pin(*, session: AsyncSession, account_number: str, pin: str) -> Customer | None:
+@dataclass(frozen=True, slots=True)
+class PinPolicy:
+    """``max_failures`` wrong PINs in a row (across calls) lock the account's PIN identification
+    for ``lock_for``; a right PIN resets the count."""
+
+    max_failures: int = 5
+    lock_for: timedelta = timedelta(minutes=15)
+
+
+async def verify_account_pin(*, session: AsyncSession, account_number: str, pin: str,
+                             policy: PinPolicy = PinPolicy(), now: datetime | None = None) -> Customer | None:
+    """The customer when the PIN is right and the account is not locked. The argon2 check runs in a
+    thread (never on the event loop), and costs the same whether or not the account exists."""
+    now = now or utcnow()
     customer = await session.scalar(select(Customer).where(Customer.account_number == account_number))
-    ok = verify_secret(customer.pin_hash if customer else None, pin)
-    return customer if ok else None
+    ok = await asyncio.to_thread(verify_secret, customer.pin_hash if customer else None, pin)
+    if customer is None:
+        return None
+    if customer.pin_locked_until is not None and customer.pin_locked_until > now:
+        log.warning("ivr: PIN identification of account %s is locked until %s", customer.account_number,
+                    customer.pin_locked_until.isoformat(timespec="seconds"))
+        return None
+    if ok:
+        customer.pin_failures, customer.pin_locked_until = 0, None
+        return customer
+    customer.pin_failures = (customer.pin_failures or 0) + 1
+    if customer.pin_failures >= policy.max_failures:
+        customer.pin_locked_until, customer.pin_failures = now + policy.lock_for, 0
+        log.warning("ivr: %d wrong PINs in a row for account %s: PIN identification locked for %s",
+                    policy.max_failures, customer.account_number, policy.lock_for)
+        until = customer.pin_locked_until.isoformat()
+        session.add(AuditEntry(actor="ivr", actor_role="system", action="customer.pin_locked",
+                               target=f"customer:{customer.id}",
+                               detail={"failures": policy.max_failures, "until": until}))
+    return None

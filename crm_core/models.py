@@ -108,6 +108,9 @@ class Customer(Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     pin_hash: Mapped[str | None] = mapped_column(String(256))
+    # Wrong IVR PINs in a row, across calls; at the limit the account's PIN identification locks.
+    pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    pin_locked_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

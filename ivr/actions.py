@@ -32,6 +32,9 @@ class PromptDone:
 @dataclass(frozen=True, slots=True)
 class LookupResult:
     identity: CallerIdentity | None
+    # "" the CRM answered; "cached": it is away and this is a recently seen customer;
+    # "unavailable": it is away and the caller goes on unidentified (the pop says why).
+    crm: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,12 @@ class CallerIdentity:
     tier: str = "standard"
     language: str | None = None
     account_number: str | None = None
+    cached: bool = False  # from the directory's recent-customers cache: the CRM was away
 
 
 class CustomerDirectory(Protocol):
-    """Look callers up by number, or verify an account number and PIN."""
+    """Look callers up by number, or verify an account number and PIN. Raises
+    ``ivr.errors.DirectoryUnavailable`` when it cannot answer (the CRM is away)."""
 
     async def lookup_by_number(self, e164_or_raw: str) -> CallerIdentity | None: ...
 

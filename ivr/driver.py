@@ -22,7 +22,8 @@ from cti.errors import AgiHangup, CtiError
 from cti.journey import CallArrived, CallbackRequested, IvrFinished
 from ivr import flow as f
 from ivr import stepper as s
-from ivr.directory import CallerIdentity, CustomerDirectory
+from ivr.directory import CustomerDirectory
+from ivr.errors import DirectoryUnavailable
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -163,7 +164,7 @@ async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions:
         elif isinstance(action, s.Collect):
             reply = await _collect(session, action)
         elif isinstance(action, s.Lookup):
-            reply = s.LookupResult(await _lookup(directory, action))
+            reply = await _lookup(directory, action)
         elif isinstance(action, s.SetVar):
             await _set(session, action.name, action.value)
     return reply
@@ -205,18 +206,22 @@ async def _collect(session: AgiSession, action: s.Collect) -> s.Digits:
 LOOKUP_TIMEOUT_S = 3.0
 
 
-async def _lookup(directory: CustomerDirectory, action: s.Lookup) -> CallerIdentity | None:
+async def _lookup(directory: CustomerDirectory, action: s.Lookup) -> s.LookupResult:
     try:
         async with asyncio.timeout(LOOKUP_TIMEOUT_S):
             if action.kind == "caller_id":
-                return await directory.lookup_by_number(action.value)
-            return await directory.verify_account(action.value, action.pin)
+                found = await directory.lookup_by_number(action.value)
+            else:
+                found = await directory.verify_account(action.value, action.pin)
+        return s.LookupResult(found, crm="cached" if found is not None and found.cached else "")
     except TimeoutError:
         log.warning("ivr: customer %s lookup took over %.0f s; caller not identified", action.kind,
                     LOOKUP_TIMEOUT_S)
+    except DirectoryUnavailable as err:
+        log.warning("ivr: customer %s lookup: %s; caller not identified", action.kind, err.message)
     except Exception as err:  # the CRM adapter's own errors: the call goes on unidentified
         log.warning("ivr: customer %s lookup failed: %s: %s", action.kind, type(err).__name__, err)
-    return None
+    return s.LookupResult(None, crm="unavailable")
 
 
 async def _guarded(call: Awaitable[Any], what: str) -> Any:

@@ -25,5 +25,12 @@ class IvrError(CtiError):
     http_status = 500
 
 
+class DirectoryUnavailable(IvrError):
+    """The customer directory (the CRM) cannot answer now: the caller goes on unidentified."""
+
+    code = "ivr_directory_unavailable"
+    http_status = 503
+
+
 class IllegalTransition(IvrError):
     code = "ivr_illegal_transition"

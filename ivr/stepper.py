@@ -245,6 +245,8 @@ class _Work:
         assert self.node is not None and isinstance(node, f.Lookup)
         if node.by == "account":
             self.vars.pop(node.pin_var, None)  # the PIN has served its purpose
+        if ev.crm:
+            self.attributes["crm"] = ev.crm  # the agent's pop says the CRM was away
         if ev.identity is None:
             self.record(self.node, None, "not_found")
             self.run(node.not_found)
