@@ -71,7 +71,14 @@ class Pump:
             n = 0
             while inbox and n < self.slice_events:
                 ev = inbox.popleft()
-                out = model.apply(ev)
+                try:
+                    out = model.apply(ev)
+                except Exception:
+                    # A model bug on one odd event must not end ingest for good (this task is
+                    # the only consumer); the event is still published, the next resync repairs.
+                    log.exception("call model failed on %s (call %s); event published, not folded",
+                                  ev.name, ev.call_id)
+                    out = []
                 await publish(ev)
                 for j in out:
                     await publish(j)
