@@ -53,3 +53,29 @@ def test_safe_values_pass() -> None:
         check_header_name("Bad: header")
     with pytest.raises(UnsafeValue):
         check_agi_argument("file", 'x" 2')
+
+
+@pytest.mark.parametrize("bad", ["Mars/Olympus_Mons", "", "../../etc/passwd", "UTC+8", "Asia/Shanghai\x00", "Asia",
+                                 "/etc/localtime"])
+def test_unknown_time_zone_is_refused_at_load_naming_the_field(bad: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(timezone=bad)
+    assert "timezone [CTI_TIMEZONE]" in err.value.message
+    assert "IANA time zone" in err.value.message
+
+
+def test_known_time_zones_load() -> None:
+    assert load_settings(timezone="Asia/Shanghai").timezone == "Asia/Shanghai"
+    assert load_settings(timezone="UTC").timezone == "UTC"
+
+
+def test_config_check_reports_a_bad_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cti.cli import app
+
+    monkeypatch.setenv("CTI_TIMEZONE", "Europe/Atlantis")
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code != 0
+    assert "timezone" in result.output and "Europe/Atlantis" in result.output
+    assert "configuration OK" not in result.output
