@@ -79,3 +79,15 @@ def test_config_check_reports_a_bad_time_zone(monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code != 0
     assert "timezone" in result.output and "Europe/Atlantis" in result.output
     assert "configuration OK" not in result.output
+
+
+def test_agi_limits_default_to_loopback_and_bad_networks_are_named() -> None:
+    agi = load_settings().agi
+    assert [str(n) for n in agi.allowed_clients] == ["127.0.0.0/8", "::1/128"]
+    assert agi.max_sessions >= 1000 and agi.read_timeout_s > 0
+    with pytest.raises(ConfigError) as err:
+        load_settings(agi={"allowed_clients": ["10.0.0.0/8", "asterisk.example"]})
+    assert "agi.allowed_clients.1" in err.value.message
+    with pytest.raises(ConfigError) as err:
+        load_settings(agi={"max_sessions": 0, "read_timeout_s": -1})
+    assert "agi.max_sessions" in err.value.message and "agi.read_timeout_s" in err.value.message
