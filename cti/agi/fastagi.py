@@ -146,8 +146,8 @@ class FastAgiServer:
         peer = _peer_address(writer)
         if peer is None or not any(peer in net for net in self._allowed if net.version == peer.version):
             self.refused_client += 1
-            self._log_refusal("client", f"FastAGI connection from {peer or 'an unknown address'} refused: "
-                              f"{peer} is not in agi.allowed_clients ({self.refused_client} refused so far)")
+            why = f"{peer} is not in agi.allowed_clients" if peer is not None else "no IP peer address"
+            self._log_refusal("client", f"FastAGI connection refused: {why} ({self.refused_client} refused so far)")
             writer.transport.abort()
             return
         if len(self._tasks) >= self._max_sessions:
@@ -176,7 +176,7 @@ class FastAgiServer:
                 with contextlib.suppress(ConnectionError, TimeoutError):
                     async with asyncio.timeout(self._read_timeout_s):
                         await writer.wait_closed()
-                if not writer.transport.is_closing() or writer.transport.get_write_buffer_size():
+                if writer.transport.get_write_buffer_size():  # not flushed within the timeout
                     writer.transport.abort()
 
     def _log_refusal(self, kind: str, message: str) -> None:
