@@ -195,6 +195,8 @@ class AmiClient:
                         await self.resync()
                     except CtiError as err:
                         log.warning("AMI resync failed: %s", err)
+                    except Exception:  # a bug of ours must not end the supervisor (no reconnects ever)
+                        log.exception("AMI resync failed")
                 if self._on_connected is not None:
                     await self._on_connected()
                 await self._lost.wait()

@@ -124,3 +124,31 @@ async def test_the_pump_survives_an_event_the_model_chokes_on(caplog: pytest.Log
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_an_unexpected_error_in_resync_does_not_end_the_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, anything but a CtiError out of resync ended the supervisor task: never a reconnect again."""
+    import cti.ami.manager as manager
+
+    def broken(item: dict[str, str], now: float) -> Event | None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(manager, "translate_list_item", broken)
+
+    def handler(action: dict[str, str]) -> list[str]:
+        if action.get("Action") != "CoreShowChannels":
+            return default_handler(action)
+        aid = action["ActionID"]
+        return [f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\nMessage: follows",
+                f"Event: CoreShowChannel\r\nActionID: {aid}\r\nChannel: PJSIP/1-1\r\nUniqueid: u1",
+                f"Event: CoreShowChannelsComplete\r\nActionID: {aid}\r\nEventList: Complete\r\nListItems: 1"]
+
+    async with fake_server() as server:
+        server.handler = handler
+        h = Harness(server)
+        await h.client.start()
+        await h.client.wait_connected(5)
+        await until(lambda: server.actions("CoreShowChannels") != [])
+        server.kill_connections()
+        await until(lambda: server.logins == 2)  # the supervisor is alive: it reconnected
+        await h.client.stop()
