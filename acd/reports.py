@@ -32,9 +32,24 @@ def _cell(value: Cell) -> str:
         return str(value)
     # A spreadsheet would run a cell that starts like a formula (queue or disposition names are
     # operator-entered text): quote it.
-    if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if _looks_like_formula(value):
         return "'" + value
     return value
+
+
+# Formula starters, with the full-width and small-form variants that East Asian spreadsheet
+# locales (and some importers' NFKC folding) read as the ASCII ones.
+_FORMULA_START = frozenset("=+-@＝＋－＠﹦﹢﹣﹫")
+# A tab, CR or LF first is refused outright (OWASP's list; an LF makes some importers start the
+# cell on the next line); other leading blanks (space, NBSP, ideographic space) are trimmed by
+# spreadsheets before they evaluate, so the first character after them decides.
+_CONTROL_START = frozenset("\t\r\n")
+
+
+def _looks_like_formula(text: str) -> bool:
+    if text[:1] in _CONTROL_START:
+        return True
+    return text.lstrip()[:1] in _FORMULA_START
 
 
 def to_csv(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:

@@ -19,6 +19,17 @@ from acd.errors import InvalidRequest
 # in floating point (1 - tiny rounds to 1 only after Pw*exp(...) drops below ~1e-16).
 _SEARCH_LIMIT = 100_000
 
+# Input bounds. The Erlang recursions are O(agents) Python steps, so the offered load and the agent
+# count are what bound the work: 20,000 erlangs (past any single queue's forecast; the largest
+# contact centres staff a few thousand agents per skill) keeps the worst case, an unreachable
+# target searched _SEARCH_LIMIT agents past the load, around a tenth of a second.
+MAX_TRAFFIC_ERLANGS = 20_000.0
+MAX_AGENTS = 100_000
+MAX_CALLS = 1_000_000.0  # per interval
+MAX_INTERVAL_S = 7 * 86_400.0
+MAX_AHT_S = 86_400.0
+MAX_SL_SECONDS = 86_400.0
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StaffingResult:
@@ -137,18 +148,34 @@ def _check(calls: float, interval_s: float, aht_s: float, sl_target: float, sl_s
         finite(field, value)
     if calls < 0:
         raise InvalidRequest("calls", f"must be >= 0 (got {calls})")
+    if calls > MAX_CALLS:
+        raise InvalidRequest("calls", f"must be at most {MAX_CALLS:.0f} per interval (got {calls:g})")
     if interval_s <= 0:
         raise InvalidRequest("interval_s", f"must be > 0 seconds (got {interval_s})")
+    if interval_s > MAX_INTERVAL_S:
+        raise InvalidRequest("interval_s", f"must be at most {MAX_INTERVAL_S:.0f} seconds (got {interval_s:g})")
     if aht_s <= 0:
         raise InvalidRequest("aht_s", f"must be > 0 seconds (got {aht_s})")
+    if aht_s > MAX_AHT_S:
+        raise InvalidRequest("aht_s", f"must be at most {MAX_AHT_S:.0f} seconds (got {aht_s:g})")
     if not 0 < sl_target <= 1:
         raise InvalidRequest("sl_target", f"must be in (0, 1], a fraction such as 0.8 (got {sl_target})")
     if sl_seconds < 0:
         raise InvalidRequest("sl_seconds", f"must be >= 0 seconds (got {sl_seconds})")
+    if sl_seconds > MAX_SL_SECONDS:
+        raise InvalidRequest("sl_seconds", f"must be at most {MAX_SL_SECONDS:.0f} seconds (got {sl_seconds:g})")
     if not 0 <= shrinkage < 1:
         raise InvalidRequest("shrinkage", f"must be in [0, 1), a fraction such as 0.3 (got {shrinkage})")
     if agents is not None and agents < 0:
         raise InvalidRequest("agents", f"must be >= 0 (got {agents})")
+    if agents is not None and agents > MAX_AGENTS:
+        raise InvalidRequest("agents", f"must be at most {MAX_AGENTS} (got {agents})")
+    a = traffic(calls, interval_s, aht_s)
+    if a > MAX_TRAFFIC_ERLANGS:
+        # Named after calls: the forecast is the figure that is usually off (a unit slip, an
+        # interval in minutes); the message gives all three.
+        raise InvalidRequest("calls", f"{calls:g} calls in {interval_s:g} s at {aht_s:g} s AHT is {a:.4g} erlangs; "
+                             f"at most {MAX_TRAFFIC_ERLANGS:.0f} erlangs are supported")
     if max_occupancy is not None:
         finite("max_occupancy", max_occupancy)
         if not 0 < max_occupancy <= 1:

@@ -7,11 +7,13 @@ file, defaults. Secrets are ``SecretStr`` and never printed.
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,9 +37,25 @@ class AmiSettings(BaseModel):
     reconnect_max_s: float = Field(15.0, gt=0)
 
 
+def _loopback() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+
+
 class AgiSettings(BaseModel):
+    """The FastAGI server. Anyone who can connect can drive the IVR's dialplan steps, so only
+    ``allowed_clients`` (the Asterisk hosts; loopback by default) may; every other peer is closed
+    at once."""
+
     host: str = "127.0.0.1"
     port: int = Field(4573, ge=1, le=65535)
+    # Open connections at once; more are closed at accept (Asterisk's AGI() then fails with
+    # AGISTATUS=FAILURE and the dialplan goes on). The benchmark holds 1,000 busy sessions.
+    max_sessions: int = Field(2000, ge=1, le=100_000)
+    # How long one reply line (and the agi_* header, capped at 5 s) may take to arrive, on top of
+    # the command's own wait (GET DATA's digit timeouts). STREAM FILE answers only when the prompt
+    # ends, so this must outlast the longest prompt.
+    read_timeout_s: float = Field(120.0, gt=0, le=3600)
+    allowed_clients: list[IPvAnyNetwork] = Field(default_factory=_loopback, min_length=1)
 
 
 class PbxSettings(BaseModel):
@@ -101,6 +119,18 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        # Checked here, at load, so `cti config check` reports it instead of the first report
+        # or callback schedule failing at run time.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # ValueError: not a valid key ("../x", NUL...); OSError: a directory such as "Asia"
+            raise ValueError(f"{value!r} is not an IANA time zone name (such as 'Europe/Paris' or 'UTC')") from None
         return value
 
     @classmethod

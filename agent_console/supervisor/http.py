@@ -6,6 +6,7 @@ Thin: parse, authorize, call ``SupervisorService``, shape the answer. Agents get
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, WebSocket
@@ -152,8 +153,11 @@ def build_router(svc: SupervisorService) -> APIRouter:
                        aht_s: Annotated[float, Query(gt=0)], interval_s: Annotated[float, Query(gt=0)] = 1800,
                        sl_target: float = 0.8, sl_seconds: float = 20.0, shrinkage: float = 0.0,
                        agents: int | None = None, max_occupancy: float | None = None) -> dict[str, Any]:
-        return svc.staffing(calls=calls, interval_s=interval_s, aht_s=aht_s, sl_target=sl_target,
-                            sl_seconds=sl_seconds, shrinkage=shrinkage, agents=agents, max_occupancy=max_occupancy)
+        """Erlang C for a forecast. acd.staffing bounds the inputs (422 naming the field); the maths
+        still takes up to ~0.1 s at those bounds, so it runs in a worker thread, not on the loop."""
+        return await asyncio.to_thread(
+            svc.staffing, calls=calls, interval_s=interval_s, aht_s=aht_s, sl_target=sl_target,
+            sl_seconds=sl_seconds, shrinkage=shrinkage, agents=agents, max_occupancy=max_occupancy)
 
     return r
 

@@ -12,16 +12,23 @@ comparator, ``bench/fastagi.py``). Reasons, checked against panoramisk 1.4:
     construction time.
 The protocol is small (a header block, then one line per command and reply), so owning it costs
 ~100 lines and makes both adapters behave identically.
+
+Limits (``settings.agi``): a peer outside ``allowed_clients`` is closed at accept, and so is any
+connection past ``max_sessions``; the header and every reply line must arrive within
+``read_timeout_s`` (plus the command's own wait), and every write must drain within it, or the
+connection is aborted: a stalled or hostile peer cannot pin a session forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from cti.agi.protocol import AgiCommandError, AgiConversation, parse_env, run_route
+from cti.agi.protocol import AgiCommandError, AgiConversation, AgiTimeout, parse_env, run_route
 from cti.agi.session import AgiSession
 from cti.errors import AgiHangup
 from cti.settings import Settings
@@ -36,23 +43,42 @@ HEADER_TIMEOUT_S = 5.0
 # A burst of calls connects at once (e.g. a trunk delivering many calls); the default listen
 # backlog of 100 would make Asterisk wait on SYN retries (1 s+) for the rest.
 LISTEN_BACKLOG = 4096
+# Refusals are logged at most this often per kind (a flood must not flood the log too).
+_REFUSAL_LOG_INTERVAL_S = 10.0
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class FastAgiSession(AgiConversation):
     """One call's FastAGI conversation over an asyncio stream pair."""
 
     def __init__(self, env: Mapping[str, str], reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, *, read_timeout_s: float = 120.0) -> None:
         super().__init__(env)
         self._reader = reader
         self._writer = writer
+        self._read_timeout_s = read_timeout_s
+        self.timed_out = False
 
     async def _write(self, line: bytes) -> None:
         self._writer.write(line)
-        await self._writer.drain()
+        try:
+            async with asyncio.timeout(self._read_timeout_s):
+                await self._writer.drain()  # a peer that stops reading fills the buffers
+        except TimeoutError:
+            self.timed_out = True
+            raise AgiTimeout(f"AGI peer read nothing for {self._read_timeout_s:g} s ({self.describe()})") from None
 
     async def _readline(self) -> str | None:
-        raw = await self._reader.readline()
+        limit = self._read_timeout_s + self._command_wait_s
+        try:
+            async with asyncio.timeout(limit):
+                raw = await self._reader.readline()
+        except TimeoutError:
+            self.timed_out = True
+            raise AgiTimeout(f"no complete AGI reply line within {limit:g} s ({self.describe()})") from None
+        except (ValueError, asyncio.LimitOverrunError):  # a line past the stream limit (64 KiB)
+            raise AgiCommandError(f"AGI reply line too long ({self.describe()})") from None
         if not raw.endswith(b"\n"):
             return None  # EOF (possibly mid-line): Asterisk closed the connection
         return raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -64,13 +90,20 @@ class FastAgiServer:
     def __init__(self, settings: Settings, routes: Mapping[str, Route]) -> None:
         self._host = settings.agi.host
         self._port = settings.agi.port
+        self._max_sessions = settings.agi.max_sessions
+        self._read_timeout_s = settings.agi.read_timeout_s
+        self._allowed: Sequence[_Network] = tuple(settings.agi.allowed_clients)
         self._routes = dict(routes)
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last_refusal_log: dict[str, float] = {}
         self.sessions_total = 0
         self.sessions_failed = 0
         self.sessions_hung_up = 0
+        self.sessions_timed_out = 0
         self.unknown_routes = 0
+        self.refused_busy = 0
+        self.refused_client = 0
 
     @property
     def open_sessions(self) -> int:
@@ -79,7 +112,9 @@ class FastAgiServer:
     def stats(self) -> dict[str, int]:
         """Counters for metrics: open sessions now, and totals since start."""
         return {"open": self.open_sessions, "total": self.sessions_total, "failed": self.sessions_failed,
-                "hung_up": self.sessions_hung_up, "unknown_route": self.unknown_routes}
+                "hung_up": self.sessions_hung_up, "unknown_route": self.unknown_routes,
+                "timed_out": self.sessions_timed_out, "refused_busy": self.refused_busy,
+                "refused_client": self.refused_client}
 
     @property
     def port(self) -> int:
@@ -108,30 +143,58 @@ class FastAgiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        peer = _peer_address(writer)
+        if peer is None or not any(peer in net for net in self._allowed if net.version == peer.version):
+            self.refused_client += 1
+            why = f"{peer} is not in agi.allowed_clients" if peer is not None else "no IP peer address"
+            self._log_refusal("client", f"FastAGI connection refused: {why} ({self.refused_client} refused so far)")
+            writer.transport.abort()
+            return
+        if len(self._tasks) >= self._max_sessions:
+            self.refused_busy += 1
+            self._log_refusal("busy", f"FastAGI connection from {peer} refused: {len(self._tasks)} sessions open, "
+                              f"agi.max_sessions is {self._max_sessions} ({self.refused_busy} refused so far)")
+            writer.transport.abort()
+            return
         self._tasks.add(task)
+        session: FastAgiSession | None = None
         try:
             env = await self._read_env(reader)
             if env is not None:
-                await self._dispatch(FastAgiSession(env, reader, writer))
+                session = FastAgiSession(env, reader, writer, read_timeout_s=self._read_timeout_s)
+                await self._dispatch(session)
         except asyncio.CancelledError:
             # stop() cancelled us. Ending normally matters: on 3.11 asyncio's stream callback calls
             # task.exception() on a cancelled connection task and logs the CancelledError.
             log.info("FastAGI session cancelled by server stop")
         finally:
             self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            if session is not None and session.timed_out:
+                writer.transport.abort()  # a stalled peer: do not wait for it to take our last bytes
+            else:
+                writer.close()
+                with contextlib.suppress(ConnectionError, TimeoutError):
+                    async with asyncio.timeout(self._read_timeout_s):
+                        await writer.wait_closed()
+                if writer.transport.get_write_buffer_size():  # not flushed within the timeout
+                    writer.transport.abort()
+
+    def _log_refusal(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_refusal_log.get(kind, -_REFUSAL_LOG_INTERVAL_S) >= _REFUSAL_LOG_INTERVAL_S:
+            self._last_refusal_log[kind] = now
+            log.warning("%s", message)
 
     async def _read_env(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
+        limit = min(HEADER_TIMEOUT_S, self._read_timeout_s)
         try:
-            async with asyncio.timeout(HEADER_TIMEOUT_S):
+            async with asyncio.timeout(limit):
                 raw = await reader.readuntil(b"\n\n")  # the agi_* block ends with an empty line
         except asyncio.IncompleteReadError:
             log.warning("FastAGI peer closed before the end of the agi_* header")
             return None
         except TimeoutError:
-            log.warning("FastAGI peer sent no complete agi_* header within %.0f s", HEADER_TIMEOUT_S)
+            log.warning("FastAGI peer sent no complete agi_* header within %g s", limit)
             return None
         except (ConnectionError, asyncio.LimitOverrunError) as err:
             log.warning("FastAGI header unreadable: %s", err)
@@ -149,7 +212,22 @@ class FastAgiServer:
                 await session.hangup()
             return
         outcome = await run_route(route, session, script)
-        if outcome == "hangup":
+        if session.timed_out:
+            self.sessions_timed_out += 1
+        elif outcome == "hangup":
             self.sessions_hung_up += 1
         elif outcome == "failed":
             self.sessions_failed += 1
+
+
+def _peer_address(writer: asyncio.StreamWriter) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    peer = writer.get_extra_info("peername")
+    if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
+        return None
+    try:
+        addr = ipaddress.ip_address(peer[0].split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
+    return addr

@@ -4,7 +4,10 @@
 Errors (besides ``cti.errors.AgiHangup`` and ``UnsafeValue``)::
 
     CtiError
-    └── AgiCommandError   Asterisk refused a command (510/520) or it failed on a live channel
+    ├── AgiCommandError   Asterisk refused a command (510/520) or it failed on a live channel
+    └── AgiHangup (cti.errors)
+        └── AgiTimeout    the peer sent no complete reply line (or read nothing) in time: the
+                          connection is given up like a hangup
 
 A transport only supplies ``_write(line)`` and ``_readline()``; everything else lives here.
 """
@@ -34,6 +37,11 @@ _RESULT = re.compile(r"result=(\S*)(?:\s+\((.*)\))?")
 class AgiCommandError(CtiError):
     code = "agi_command_failed"
     http_status = 502
+
+
+class AgiTimeout(AgiHangup):
+    code = "agi_timeout"
+    http_status = 504
 
 
 def quote_word(field: str, word: object) -> str:
@@ -92,6 +100,9 @@ class AgiConversation:
         self._env = MappingProxyType(dict(env))
         self._dead = False
         self.commands = 0
+        # Seconds the command in flight may legitimately keep the reply back on top of the
+        # transport's read timeout (GET DATA / WAIT FOR DIGIT wait for the caller's keys).
+        self._command_wait_s = 0.0
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -109,21 +120,26 @@ class AgiConversation:
         raise NotImplementedError
 
     async def _readline(self) -> str | None:
-        """One line without its newline; None at end of stream."""
+        """One line without its newline; None at end of stream. A transport with a read timeout
+        adds ``self._command_wait_s`` to it and raises AgiTimeout when it passes."""
         raise NotImplementedError
 
     # -- protocol -------------------------------------------------------------------------------
     async def command(self, *words: str) -> AgiReply:
+        return await self._command(words)
+
+    async def _command(self, words: tuple[str, ...], wait_s: float = 0.0) -> AgiReply:
         line = build_command(words)  # refuses unsafe words before anything is written
-        reply = await self._roundtrip(line)
+        reply = await self._roundtrip(line, wait_s)
         if reply.result == "-1":
             await self._confirm_hangup(str(words[0]))
         return reply
 
-    async def _roundtrip(self, line: bytes) -> AgiReply:
+    async def _roundtrip(self, line: bytes, wait_s: float = 0.0) -> AgiReply:
         if self._dead:
             raise AgiHangup(f"the channel already hung up ({self.describe()})")
         self.commands += 1
+        self._command_wait_s = wait_s
         try:
             await self._write(line)
             while True:
@@ -167,11 +183,15 @@ class AgiConversation:
         return _digit(await self.command("STREAM FILE", sound, escape_digits))
 
     async def get_data(self, sound: str, timeout_ms: int, max_digits: int) -> Digits:
-        reply = await self.command("GET DATA", sound, str(int(timeout_ms)), str(int(max_digits)))
+        # Asterisk's timeout runs again for each digit (after the prompt, which the transport's
+        # read timeout covers).
+        wait_s = max(int(timeout_ms), 0) / 1000 * max(int(max_digits), 1)
+        reply = await self._command(("GET DATA", sound, str(int(timeout_ms)), str(int(max_digits))), wait_s)
         return Digits(reply.result, reply.data == "timeout")
 
     async def wait_for_digit(self, timeout_ms: int) -> str:
-        return _digit(await self.command("WAIT FOR DIGIT", str(int(timeout_ms))))
+        wait_s = max(int(timeout_ms), 0) / 1000  # -1 waits forever: the read timeout still applies
+        return _digit(await self._command(("WAIT FOR DIGIT", str(int(timeout_ms))), wait_s))
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str:
         return _digit(await self.command("SAY DIGITS", digits, escape_digits))

@@ -82,7 +82,13 @@ class Pump:
             n = 0
             while inbox and n < self.slice_events:
                 ev = inbox.popleft()
-                out = model.apply(ev)
+                try:
+                    out = model.apply(ev)
+                except Exception:
+                    # A model bug on one odd event must not end ingest for good (this task is
+                    # the only consumer); the next resync repairs the picture.
+                    log.exception("call model failed on %s (call %s); event not folded", ev.name, ev.call_id)
+                    out = []
                 if type(ev) in raw:
                     await publish(ev)
                 for j in out:

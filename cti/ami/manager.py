@@ -29,6 +29,7 @@ import contextlib
 import itertools
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +40,7 @@ from panoramisk.ami_protocol import AMIProtocol as _PanoramiskProtocol
 from cti.ami import events as ev
 from cti.ami.backoff import Backoff
 from cti.ami.codec import AmiFrameParser, encode_action
+from cti.ami.errors import MalformedEvent
 from cti.ami.translate import WANTED, bridge_member_uniqueids, translate, translate_list_item
 from cti.errors import AmiActionFailed, AmiUnavailable, CtiError
 from cti.events import Event
@@ -125,6 +127,7 @@ class AmiClient:
         self.connects = 0
         self.resyncs = 0
         self.actions_sent = 0
+        self.malformed = 0  # events dropped because they could not be translated
         self.version: str | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -192,6 +195,8 @@ class AmiClient:
                         await self.resync()
                     except CtiError as err:
                         log.warning("AMI resync failed: %s", err)
+                    except Exception:  # a bug of ours must not end the supervisor (no reconnects ever)
+                        log.exception("AMI resync failed")
                 if self._on_connected is not None:
                     await self._on_connected()
                 await self._lost.wait()
@@ -286,23 +291,45 @@ class AmiClient:
         out: list[Event] = []
         pending = self._pending
         for m in self._parser.feed(data):
-            action_id = m.get("ActionID")
-            if action_id is not None:
-                p = pending.get(action_id)
-                if p is not None:
-                    self._route(p, m)
-                if m.get("Event") != "OriginateResponse":
-                    continue  # responses and list items are the action's, not the model's
-            name = m.get("Event")
-            if name == "FullyBooted":
-                self._booted.set()
-            elif name == "Shutdown":
-                log.warning("Asterisk is shutting down (%s)", m.get("Shutdown", ""))
-            e = translate(m, now)
+            # This runs inside the transport's data_received: anything raised here makes asyncio
+            # close the connection (and we would reconnect and resync once per bad event), so
+            # one message's failure is logged and that message alone is dropped.
+            try:
+                action_id = m.get("ActionID")
+                if action_id is not None:
+                    p = pending.get(action_id)
+                    if p is not None:
+                        self._route(p, m)
+                    if m.get("Event") != "OriginateResponse":
+                        continue  # responses and list items are the action's, not the model's
+                name = m.get("Event")
+                if name == "FullyBooted":
+                    self._booted.set()
+                elif name == "Shutdown":
+                    log.warning("Asterisk is shutting down (%s)", m.get("Shutdown", ""))
+                e = translate(m, now)
+            except MalformedEvent as err:
+                self._dropped(err)
+                continue
+            except Exception as err:  # a bug of ours: still one message, not the connection
+                self._dropped(err, m.get("Event", m.get("Response", "?")))
+                continue
             if e is not None:
                 out.append(e)
         if out:
             self._sink(out)
+
+    def _dropped(self, err: Exception, name: str = "") -> None:
+        """Log a dropped message by its event name and header names only: values can hold DTMF,
+        caller numbers or variables with secrets in them."""
+        self.malformed += 1
+        if isinstance(err, MalformedEvent):
+            log.warning("malformed AMI %s event dropped: header %r %s", err.event, err.header,
+                        err.reason)
+            return
+        frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+        where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
+        log.error("AMI %s message dropped: %s raised%s (values not logged)", name, type(err).__name__, where)
 
     @staticmethod
     def _route(p: _Pending, m: dict[str, str]) -> None:
@@ -344,7 +371,11 @@ class AmiClient:
         out: list[Event] = []
         for reply in (chans, *extra):
             for item in reply.items:
-                e = translate_list_item(item, now)
+                try:
+                    e = translate_list_item(item, now)
+                except MalformedEvent as err:
+                    self._dropped(err)
+                    continue
                 if e is not None:
                     out.append(e)
         count = 0

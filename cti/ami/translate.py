@@ -3,13 +3,18 @@
 ``translate(msg, now)`` looks the event name up in one table of small functions (the hot path:
 no regex, no case folding; Asterisk spells its headers consistently). Messages we do not model
 return None. ``WANTED`` is the set of event names worth parsing at all (see codec).
+
+A modelled event that lacks a header its class needs, or carries an unreadable Timestamp, raises
+``MalformedEvent`` naming the event and the header (never the value); the client logs and drops it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from cti.ami import events as ev
+from cti.ami.errors import MalformedEvent
 from cti.events import Event
 
 Msg = dict[str, str]
@@ -17,7 +22,15 @@ Msg = dict[str, str]
 
 def _ts(m: Msg, now: float) -> float:
     raw = m.get("Timestamp")
-    return float(raw) if raw else now
+    if not raw:
+        return now
+    try:
+        ts = float(raw)
+    except ValueError:
+        raise MalformedEvent(m.get("Event", "?"), "Timestamp", "is not a number") from None
+    if not math.isfinite(ts):
+        raise MalformedEvent(m.get("Event", "?"), "Timestamp", "is not a finite number")
+    return ts
 
 
 def _int(raw: str | None, default: int = 0) -> int:
@@ -240,12 +253,24 @@ WANTED: frozenset[str] = frozenset(_LIVE) | {"Shutdown"}
 def translate(m: Msg, now: float) -> Event | None:
     """The typed event for a live AMI event, or None when we do not model it."""
     fn = _LIVE.get(m.get("Event", ""))
-    return fn(m, now) if fn is not None else None
+    if fn is None:
+        return None
+    try:  # inline, not via _call: this is the ingest hot path
+        return fn(m, now)
+    except KeyError as err:  # the handlers index only the headers an event cannot do without
+        raise MalformedEvent(m.get("Event", "?"), str(err.args[0]), "is missing") from None
 
 
 def translate_list_item(m: Msg, now: float) -> Event | None:
     fn = _LIST_ITEMS.get(m.get("Event", ""))
-    return fn(m, now) if fn is not None else None
+    return _call(fn, m, now) if fn is not None else None
+
+
+def _call(fn: Callable[[Msg, float], Event | None], m: Msg, now: float) -> Event | None:
+    try:
+        return fn(m, now)
+    except KeyError as err:  # the handlers index only the headers an event cannot do without
+        raise MalformedEvent(m.get("Event", "?"), str(err.args[0]), "is missing") from None
 
 
 def bridge_member_uniqueids(items: list[Msg]) -> tuple[str, ...]:

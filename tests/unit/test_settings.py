@@ -53,3 +53,41 @@ def test_safe_values_pass() -> None:
         check_header_name("Bad: header")
     with pytest.raises(UnsafeValue):
         check_agi_argument("file", 'x" 2')
+
+
+@pytest.mark.parametrize("bad", ["Mars/Olympus_Mons", "", "../../etc/passwd", "UTC+8", "Asia/Shanghai\x00", "Asia",
+                                 "/etc/localtime"])
+def test_unknown_time_zone_is_refused_at_load_naming_the_field(bad: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(timezone=bad)
+    assert "timezone [CTI_TIMEZONE]" in err.value.message
+    assert "IANA time zone" in err.value.message
+
+
+def test_known_time_zones_load() -> None:
+    assert load_settings(timezone="Asia/Shanghai").timezone == "Asia/Shanghai"
+    assert load_settings(timezone="UTC").timezone == "UTC"
+
+
+def test_config_check_reports_a_bad_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cti.cli import app
+
+    monkeypatch.setenv("CTI_TIMEZONE", "Europe/Atlantis")
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code != 0
+    assert "timezone" in result.output and "Europe/Atlantis" in result.output
+    assert "configuration OK" not in result.output
+
+
+def test_agi_limits_default_to_loopback_and_bad_networks_are_named() -> None:
+    agi = load_settings().agi
+    assert [str(n) for n in agi.allowed_clients] == ["127.0.0.0/8", "::1/128"]
+    assert agi.max_sessions >= 1000 and agi.read_timeout_s > 0
+    with pytest.raises(ConfigError) as err:
+        load_settings(agi={"allowed_clients": ["10.0.0.0/8", "asterisk.example"]})
+    assert "agi.allowed_clients.1" in err.value.message
+    with pytest.raises(ConfigError) as err:
+        load_settings(agi={"max_sessions": 0, "read_timeout_s": -1})
+    assert "agi.max_sessions" in err.value.message and "agi.read_timeout_s" in err.value.message

@@ -76,7 +76,8 @@ async def test_route_gets_env_and_runs_commands(serve: Callable[..., object]) ->
     await asyncio.wait_for(done.wait(), 2)
     assert await call.closed()
     assert seen["extension"] == "5000" and seen["context"] == "cti-inbound" and seen["network_script"] == "ivr"
-    assert server.stats() == {"open": 0, "total": 1, "failed": 0, "hung_up": 0, "unknown_route": 0}
+    assert server.stats() == {"open": 0, "total": 1, "failed": 0, "hung_up": 0, "unknown_route": 0, "timed_out": 0,
+                              "refused_busy": 0, "refused_client": 0}
     await call.close()
 
 

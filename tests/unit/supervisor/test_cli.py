@@ -71,6 +71,14 @@ def test_human_output(app: typer.Typer) -> None:
     (("--calls", "5", "--aht-s", "180", "--shrinkage", "1"), "error: --shrinkage: must be in [0, 1)"),
     (("--calls", "5", "--aht-s", "180", "--interval-s", "-1"), "error: --interval-s: must be > 0"),
     (("--calls", "5", "--aht-s", "180", "--agents", "-1"), "error: --agents: must be >= 0"),
+    # these ran forever (1e300) or for tens of seconds (1e8) before the bounds
+    (("--calls", "1e300", "--aht-s", "180"), "error: --calls: must be at most 1000000 per interval"),
+    (("--calls", "1e8", "--aht-s", "180"), "error: --calls: must be at most 1000000 per interval"),
+    (("--calls", "900000", "--aht-s", "180"), "error: --calls: 900000 calls in 1800 s at 180 s AHT is 9e+04 erlangs"),
+    (("--calls", "5", "--aht-s", "180", "--agents", "1000000000000"), "error: --agents: must be at most 100000"),
+    (("--calls", "inf", "--aht-s", "180"), "error: --calls: must be a finite number"),
+    (("--calls", "5", "--aht-s", "nan"), "error: --aht-s: must be a finite number"),
+    (("--calls", "5", "--aht-s", "180", "--interval-s", "1e300"), "error: --interval-s: must be at most"),
 ])
 def test_bad_input_is_refused_with_the_flag_named(app: typer.Typer, args: tuple[str, ...], message: str) -> None:
     code, out, err = run(app, *args)

@@ -46,6 +46,27 @@ def test_csv_quotes_formula_like_text() -> None:
         reports.to_csv(["a", "b"], [[1]])
 
 
+@pytest.mark.parametrize(("cell", "written"), [
+    # the classic triggers (quoted before this table existed)
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\t=1+1", "'\t=1+1"), ("\r=1+1", "'\r=1+1"),
+    # a line feed first: some importers start the cell at the next line
+    ("\n=1+1", "'\n=1+1"), ("\n", "'\n"),
+    # blanks before a trigger: spreadsheets trim them and then evaluate the rest
+    (" =1+1", "' =1+1"), ("   +cmd|' /C calc'!A0", "'   +cmd|' /C calc'!A0"), ("\u00a0=1", "'\u00a0=1"),
+    ("\u3000=1", "'\u3000=1"),
+    # full-width (and small-form) variants that East Asian spreadsheet locales read as the ASCII ones
+    ("＝1+1", "'＝1+1"), ("＋1", "'＋1"), ("－1", "'－1"), ("＠SUM(A1)", "'＠SUM(A1)"),
+    (" ＝1", "' ＝1"), ("﹦1", "'﹦1"), ("﹢1", "'﹢1"), ("﹣1", "'﹣1"), ("﹫x", "'﹫x"),
+    # ordinary text is left alone, blanks included
+    ("billing", "billing"), (" billing", " billing"), ("a=b", "a=b"), ("", ""), ("   ", "   "),
+    ("1-800", "1-800"), ("中文＝", "中文＝"),
+])
+def test_csv_neutralises_every_formula_trigger(cell: str, written: str) -> None:
+    text = reports.to_csv(["key"], [[cell]])
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [["key"], [written]]
+
+
 def _series_groups(svg: str) -> dict[str, ET.Element]:
     root = ET.fromstring(svg)  # valid XML or this raises
     assert root.tag == SVG + "svg"

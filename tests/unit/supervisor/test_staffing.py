@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -127,3 +130,57 @@ def test_agents_required_is_the_smallest_meeting_the_target(calls: float, aht: f
     # More agents never lower the service level nor raise the wait.
     assert staffing.service_level(a, r.agents + 1, aht, t) >= r.service_level
     assert staffing.asa(a, r.agents + 1, aht) <= r.asa_s
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Fail (instead of hanging the run) when the body takes longer than ``seconds``."""
+    def _expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"took longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# Each ran forever (1e300) or for tens of seconds (1e8) before the bounds existed.
+@pytest.mark.parametrize(("kwargs", "field", "says"), [
+    ({"calls": 1e300}, "calls", "at most"),
+    ({"calls": 1e8}, "calls", "at most"),
+    ({"calls": 50_000, "interval_s": 60}, "calls", "erlangs"),  # few enough calls, too much traffic
+    ({"interval_s": 1e-300}, "calls", "erlangs"),
+    ({"interval_s": 1e300}, "interval_s", "at most"),
+    ({"aht_s": 1e300}, "aht_s", "at most"),
+    ({"sl_seconds": 1e300}, "sl_seconds", "at most"),
+    ({"agents": 10**12}, "agents", "at most"),
+    ({"calls": math.inf}, "calls", "finite"),
+    ({"aht_s": -math.inf}, "aht_s", "finite"),
+    ({"max_occupancy": math.nan}, "max_occupancy", "finite"),
+])
+def test_out_of_range_input_is_refused_at_once_naming_the_field(kwargs: dict[str, float], field: str,
+                                                                says: str) -> None:
+    args: dict[str, float] = {"calls": 100, "interval_s": 1800, "aht_s": 180, **kwargs}
+    with _deadline(2.0), pytest.raises(InvalidRequest) as info:
+        staffing.staff(**args)  # type: ignore[arg-type]
+    assert info.value.field == field and says in info.value.message
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"calls": staffing.MAX_TRAFFIC_ERLANGS * 1800 / 180, "interval_s": 1800, "aht_s": 180},  # the largest load
+    {"calls": 100, "interval_s": 1800, "aht_s": 180, "agents": staffing.MAX_AGENTS},  # the most agents
+])
+def test_the_largest_accepted_input_is_answered_quickly(kwargs: dict[str, float]) -> None:
+    with _deadline(3.0):
+        r = staffing.staff(**kwargs)  # type: ignore[arg-type]
+    assert r.agents >= 1
+
+
+def test_the_longest_search_at_the_largest_load_ends_quickly() -> None:
+    calls = staffing.MAX_TRAFFIC_ERLANGS * 1800 / 180
+    with _deadline(3.0):  # SL = 1.0 with T = 0 is met only once 1 - Pw rounds to 1.0, past the load
+        r = staffing.staff(calls=calls, interval_s=1800, aht_s=180, sl_target=1.0, sl_seconds=0)
+    assert r.service_level == 1.0 and r.agents > staffing.MAX_TRAFFIC_ERLANGS
