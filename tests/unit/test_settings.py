@@ -72,7 +72,7 @@ def test_known_time_zones_load() -> None:
 def test_config_check_reports_a_bad_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from cti.cli import app
+    from callcenter.cli import app
 
     monkeypatch.setenv("CTI_TIMEZONE", "Europe/Atlantis")
     result = CliRunner().invoke(app, ["config", "check"])

@@ -112,7 +112,7 @@ class _ListBus:
 
 async def test_the_pump_survives_an_event_the_model_chokes_on(caplog: pytest.LogCaptureFixture) -> None:
     bus = _ListBus()
-    pump = Pump(_Boom(), bus)  # type: ignore[arg-type]
+    pump = Pump(_Boom(), bus, published_raw=frozenset({ev.Hold, ev.Unhold}))  # type: ignore[arg-type]
     task = asyncio.create_task(pump.run())
     try:
         pump.push([ev.Hold(ts=1.0, channel="c", uniqueid="u", linkedid="u"),
