@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -295,9 +297,6 @@ def authorized(header: str | None, token: SecretStr | None) -> bool:
 
 def install_metrics(app: Any, metrics: EngineMetrics, *, token: SecretStr | None) -> None:
     """HTTP metrics for every request; ``/metrics`` itself only behind a token (never open here)."""
-    from fastapi import Request
-    from fastapi.responses import Response
-
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if token is None:
         return
