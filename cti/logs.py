@@ -36,7 +36,7 @@ queue_var: ContextVar[str | None] = ContextVar("cti_queue", default=None)
 MASK = "***"
 _PAIRS = re.compile(r"(?i)\b(pin|secret|password|passwd|pwd|token|cvv|cvc)(\s*[=:]\s*|\"\s*:\s*\"|'\s*:\s*')"
                     r"([^\s,;&\"'}]+)")
-_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)([^@\s/]+)(@)")
 _DIGIT_RUN = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
 _OURS = "_cti_handler"

@@ -101,7 +101,7 @@ def test_secrets_pins_and_card_numbers_never_appear(restore_logging: None, fmt: 
 def test_phone_numbers_and_call_ids_stay_readable() -> None:
     redact = Redactor()
     # E.164 without '+' (country code first), a linkedid, a 16-digit run failing Luhn.
-    text = "caller 8613912345678 call 1718000000.123 ref 4111111111111112"
+    text = "caller 8613912345678 call 1718000000.123 ref 4111111111111112, behind the bearer token"
     assert redact(text) == text
 
 
