@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -218,9 +218,9 @@ def _agent_family(agents: Sequence[AgentView], queues: Sequence[str]) -> Metric:
                             "its queues)", labels=["queue", "state"])
     counts: dict[tuple[str, str], int] = {}
     for q in queues:  # every state of every queue, zeros included: a graph never has holes
-        for st in AgentState:
-            if st is not AgentState.LOGGED_OUT:
-                counts[(q, st.value)] = 0
+        for state in AgentState:
+            if state is not AgentState.LOGGED_OUT:
+                counts[(q, state.value)] = 0
     for a in agents:
         for q in a.queues:
             counts[(q, a.state.value)] = counts.get((q, a.state.value), 0) + 1
@@ -295,7 +295,7 @@ def authorized(header: str | None, token: SecretStr | None) -> bool:
     return hmac.compare_digest(header[7:].strip().encode(), token.get_secret_value().encode())
 
 
-def install_metrics(app: Any, metrics: EngineMetrics, *, token: SecretStr | None) -> None:
+def install_metrics(app: FastAPI, metrics: EngineMetrics, *, token: SecretStr | None) -> None:
     """HTTP metrics for every request; ``/metrics`` itself only behind a token (never open here)."""
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if token is None:
