@@ -54,6 +54,7 @@ from cti.journey import (
     QueueEntered,
     QueueLeft,
 )
+from cti.logs import bind
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +367,7 @@ class AcdService:
             log.error("acd: %s failed", task.get_name(), exc_info=err)
 
     async def _ring(self, call: LiveCall, offer: Offer) -> None:
+        bind(call.linkedid, agent=offer.agent_id, queue=offer.queue)  # this task's log context (cti.logs)
         phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
         result = await self.control.originate(
             phone.dial, context="cti-agent-connect", exten="s",

@@ -17,10 +17,12 @@ from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import SecretStr
 
 from agent_console.errors import LoginThrottled, NotAuthenticated
 from agent_console.http import build_router
 from agent_console.hub import AgentHub
+from agent_console.metrics import EngineMetrics, install_metrics
 from agent_console.ports import AgentDesk, CustomerSearch, PopSource, UserStore
 from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, install_auth, principal_of, token_of
 from agent_console.service import ConsoleService
@@ -64,9 +66,11 @@ def status_of(err: CtiError) -> int:
 
 def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSource, search: CustomerSearch,
                bus: EventBus, extra_routers: Iterable[APIRouter] = (), auth: ConsoleAuth | None = None,
-               manage_bus: bool = False, pop_timeout_s: float = 0.3, send_queue_size: int = 256) -> FastAPI:
+               manage_bus: bool = False, pop_timeout_s: float = 0.3, send_queue_size: int = 256,
+               metrics: EngineMetrics | None = None, metrics_token: SecretStr | None = None) -> FastAPI:
     """The console app. ``manage_bus``: start and stop ``bus`` with the app (demo, tests); the
-    engine's composition root starts its bus itself."""
+    engine's composition root starts its bus itself. ``metrics``: HTTP and websocket metrics, and
+    ``/metrics`` behind ``metrics_token`` when there is one (agent_console.metrics)."""
     auth = auth or ConsoleAuth.from_settings(settings)
     service = ConsoleService(desk)
     hub = AgentHub(desk=desk, pops=pops, service=service, pop_timeout_s=pop_timeout_s,
@@ -117,6 +121,8 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
             response.headers.setdefault(k, v)
         return response
 
+    if metrics is not None:
+        install_metrics(app, metrics, token=metrics_token)
     app.include_router(build_router(parts))
     for router in extra_routers:
         app.include_router(router)

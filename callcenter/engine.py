@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from agent_console.app import create_app
 from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
+from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
@@ -89,6 +91,9 @@ class Engine:
         # stricter "complete" caps the logger near 500 calls/s on SQLite (bench/RESULTS.md).
         self.logger = CallLogger(self.db, settings.state_dir, sync="interval")
         self.ami = AmiBridge(settings, self.bus)
+        self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
+        self.ami.pump.on_lag = self.metrics.event_lag.observe
+        self.metrics.watch_database(self.db.engine)
         # Held callers hear music in cti-hold; their agent's leg waits silently in cti-park-agent.
         self.ami.control.hold_context, self.ami.control.park_context = "cti-hold", "cti-park-agent"
         self.router = Router(self.acd_config.queues)
@@ -108,13 +113,17 @@ class Engine:
                                               journal=settings.state_dir / "callback-outbox.jsonl")
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
                                callback_policy=self.callback_policy)
+        self.metrics.sources = self._metric_sources()
         self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
+        self._metrics_server: uvicorn.Server | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
         if web:
             self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
                                   pops=SqlPopSource(self.db, self.logger), search=SqlCustomerSearch(self.db),
-                                  bus=self.bus, extra_routers=[crm_router])
+                                  bus=self.bus, extra_routers=[crm_router], metrics=self.metrics,
+                                  metrics_token=settings.metrics.token)
             self.app.state.crm_db = self.db
             install_supervisor(self.app, self.supervisor_parts())
 
@@ -132,6 +141,22 @@ class Engine:
         task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
                                or log.error("stopping the ACD after the lease was lost failed", exc_info=t.exception()))
 
+    def _metric_sources(self) -> LiveSources:
+        """What /metrics reads at scrape time (agent_console.metrics)."""
+        client, pump, logger = self.ami.client, self.ami.pump, self.logger
+        bus_stats = getattr(self.bus, "stats", None)
+        return LiveSources(
+            ami_connected=lambda: client.connected,
+            ami_counts=lambda: {"connects": client.connects, "resyncs": client.resyncs,
+                                "events": pump.published, "backlog": len(pump.inbox)},
+            bus_stats=bus_stats,
+            calls_in_ivr=lambda: self.agi.open_sessions,
+            queues=lambda: self.acd.queue_snapshots(time.time()),
+            agents=self.acd.agents,
+            calllog=lambda: {"pending": logger.pending, "outbox_bytes": logger.outbox.bytes,
+                             "db_up": 1.0 if logger.db_available else 0.0,
+                             "write_failures": logger.stats["write_failures"]})
+
     def _live_channels(self) -> list[str]:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]
 
@@ -143,6 +168,7 @@ class Engine:
         self.logger.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
+        self.metrics.subscribe(self.bus)
         await self.callback_intake.start()
         await self.bus.start()
         await self.logger.start()
@@ -160,6 +186,7 @@ class Engine:
                     await self._server_task
                     raise ConfigError(f"web: could not listen on {self.settings.web.host}:{self.settings.web.port}")
                 await asyncio.sleep(0.05)
+        await self._start_metrics_listener()
         # Long-lived start-up objects never die: keep them out of the collector's way, which cuts
         # the long GC pauses seen with a thousand live sessions (bench/fastagi.py).
         # A larger young generation keeps collections out of the router's p99 (bench/routing.py).
@@ -167,6 +194,34 @@ class Engine:
         gc.freeze()
         gc.set_threshold(20_000, 10, 10)
         log.info("engine started")
+
+    async def _start_metrics_listener(self) -> None:
+        m = self.settings.metrics
+        if m.port is None:
+            if m.token is None:
+                log.info("metrics: /metrics is off (set metrics.token or metrics.port to serve it)")
+            else:
+                log.info("metrics: /metrics on the web port, behind the bearer token")
+            return
+        config = uvicorn.Config(metrics_asgi(self.metrics, token=m.token), host=m.host, port=m.port,
+                                log_level="warning", lifespan="off", access_log=False)
+        self._metrics_server = uvicorn.Server(config)
+        self._metrics_task = asyncio.create_task(self._metrics_server.serve(), name="metrics")
+        while not self._metrics_server.started:
+            if self._metrics_task.done():
+                await self._metrics_task
+                raise ConfigError(f"metrics: could not listen on {m.host}:{m.port}")
+            await asyncio.sleep(0.05)
+        log.info("metrics: /metrics on %s:%s%s", m.host, self.metrics_port,
+                 " behind the bearer token" if m.token is not None else "")
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The metrics listener's bound port (settings may ask for 0: any free port)."""
+        server = self._metrics_server
+        if server is None or not server.servers or not server.servers[0].sockets:
+            return self.settings.metrics.port
+        return int(server.servers[0].sockets[0].getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -177,6 +232,10 @@ class Engine:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
                 await self._server_task
+        if self._metrics_server is not None and self._metrics_task is not None:
+            self._metrics_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._metrics_task
         await self.agi.stop()
         await self.acd.stop()
         await self.ami.stop()

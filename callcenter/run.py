@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 
+from cti.logs import configure_logging
 from cti.settings import Settings
 
 DEMO_LOGINS = (
@@ -38,6 +39,9 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     from callcenter.demo import Demo
     from callcenter.engine import Engine
 
+    # Before anything logs: engine lines (AMI connected, resync, outbox replay, database back) on
+    # stderr with timestamps, or JSON lines, at the configured levels (docs/observability.md).
+    configure_logging(settings)
     await prepare_database(settings, seed=True)
     engine = Engine(settings)
     await engine.start()

@@ -3,7 +3,8 @@
 Subscriptions are by event class (subclasses included). Each subscription owns a bounded queue
 and one worker task, so a slow subscriber applies backpressure to publishers instead of growing
 memory without limit, and events reach each subscriber in publish order. A handler that raises
-is logged with the event's call id and the bus carries on.
+is logged with the event's call id and the bus carries on. Handlers run inside the event's log
+context (``cti.logs.event_context``): whatever they log names the call, agent and queue.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from cti.events import Event
+from cti.logs import event_context
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
@@ -84,6 +86,10 @@ class InProcessBus:
                 sub.task = None
         self._started = False
 
+    def queue_depths(self) -> dict[str, int]:
+        """Events waiting per subscriber (metrics)."""
+        return {s.name: s.queue.qsize() for s in self._subs}
+
     def stats(self) -> dict[str, dict[str, int]]:
         return {
             s.name: {"handled": s.handled, "failures": s.failures, "backlog": s.queue.qsize()}
@@ -96,7 +102,8 @@ class InProcessBus:
             try:
                 if ev is None:
                     return
-                await sub.handler(ev)
+                with event_context(ev):  # every record the handler makes names the call
+                    await sub.handler(ev)
                 sub.handled += 1
             except Exception:
                 sub.failures += 1

@@ -90,6 +90,27 @@ class CallbackSettings(BaseModel):
     call_timeout_min: float = Field(120.0, ge=10, le=7 * 24 * 60)
 
 
+# -- observability: logs and /metrics (docs/observability.md) ---------------------------------
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class MetricsSettings(BaseModel):
+    """``/metrics`` (Prometheus text format) is never open by default: it is served on the web port
+    only behind ``token`` (``Authorization: Bearer <token>``), and on its own listener only when
+    ``port`` is set (still behind ``token`` when there is one). Neither set: no endpoint at all."""
+
+    token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535)  # 0: any free port (tests)
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (it guards the metrics endpoint)")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs, loaded once."""
 
@@ -107,7 +128,15 @@ class Settings(BaseSettings):
     # over when it stops or dies (false: refuse to start instead).
     routing_standby: bool = True
     timezone: str = "UTC"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # -- observability (docs/observability.md) --
+    log_level: LogLevel = "INFO"
+    log_levels: dict[str, LogLevel] = {}  # per logger, e.g. {"cti.ami": "DEBUG"}
+    log_format: Literal["text", "json"] = "text"
+    log_file: Path | None = None  # also write here, rotated
+    log_file_max_bytes: int = Field(10 << 20, ge=4096)
+    log_file_backups: int = Field(5, ge=0, le=100)
+    metrics: MetricsSettings = MetricsSettings()
+    # -- end of observability --
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     pbx: PbxSettings = PbxSettings()

@@ -20,6 +20,7 @@ from cti.agi.session import AgiSession
 from cti.bus import EventBus
 from cti.errors import AgiHangup, CtiError
 from cti.journey import CallArrived, CallbackRequested, IvrFinished
+from cti.logs import bind
 from ivr import flow as f
 from ivr import stepper as s
 from ivr.directory import CustomerDirectory
@@ -61,6 +62,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
     env = session.env
     started_at = clock()
     linkedid = await _linkedid(session)
+    bind(linkedid)  # log records of this session name the call (cti.logs)
     caller = env.get("callerid", "")
     if caller in ("unknown", "<unknown>"):
         caller = ""

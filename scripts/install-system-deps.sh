@@ -2,7 +2,7 @@
 # Installs the Debian packages the engine and its test tiers need, only those missing.
 # Idempotent; safe to run on every `make run` / `make test`.
 set -euo pipefail
-PKGS=(debootstrap redis-server postgresql chromium fonts-wqy-microhei sip-tester espeak-ng sox procps iproute2)
+PKGS=(debootstrap redis-server postgresql chromium fonts-wqy-microhei sip-tester espeak-ng sox procps iproute2 prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,4 +20,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 # The postgresql package starts a cluster service on Debian; the project runs its own
-# clusters from its scripts, so the packaged one is left alone.
+# clusters from its scripts, so the packaged one is left alone. Likewise the prometheus package's
+# service: the asterisk tier starts its own server on a free port (tests/asterisk/engine/test_prometheus.py).

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from cti.agi.protocol import AgiCommandError, AgiConversation, AgiTimeout, parse_env, run_route
 from cti.agi.session import AgiSession
 from cti.errors import AgiHangup
+from cti.logs import bind
 from cti.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ class FastAgiServer:
 
     async def _dispatch(self, session: FastAgiSession) -> None:
         self.sessions_total += 1
+        # This connection's task owns its log context; the IVR narrows it to the linkedid once known.
+        bind(session.env.get("uniqueid") or None)
         script = session.env.get("network_script", "")
         route = self._routes.get(script.strip("/"))
         if route is None:

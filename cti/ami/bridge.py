@@ -46,7 +46,8 @@ class Pump:
 
     def __init__(self, model: CallModel, bus: EventBus, *, slice_events: int = 500, slice_s: float = 0.005,
                  high_water: int = 50_000, on_pressure: Callable[[bool], None] | None = None,
-                 published_raw: frozenset[type[Event]] = PUBLISHED_RAW) -> None:
+                 published_raw: frozenset[type[Event]] = PUBLISHED_RAW,
+                 on_lag: Callable[[float], None] | None = None) -> None:
         self.model, self.bus = model, bus
         self.published_raw = published_raw
         self.inbox: deque[Event] = deque()
@@ -58,6 +59,9 @@ class Pump:
         self._on_pressure = on_pressure
         self._paused = False
         self.published = 0
+        # Metrics: seconds from an event's time (Asterisk's own with timestampevents) to its folding,
+        # sampled once per slice on the slice's first (oldest) event: the hot loop stays untouched.
+        self.on_lag = on_lag
 
     def push(self, events: list[Event]) -> None:
         """Called from the connection's reader: never blocks."""
@@ -79,6 +83,8 @@ class Pump:
                 await self._wake.wait()
                 continue
             deadline = clock() + self.slice_s
+            if self.on_lag is not None:
+                self.on_lag(time.time() - inbox[0].ts)
             n = 0
             while inbox and n < self.slice_events:
                 ev = inbox.popleft()

@@ -187,7 +187,8 @@ class AmiClient:
             self.backoff.reset()
             self.connects += 1
             self._ready.set()
-            log.info("AMI connected to %s:%s (Asterisk Call Manager %s)", s.host, s.port, self.version)
+            log.info("AMI %s to %s:%s (Asterisk Call Manager %s)", "reconnected" if self.connects > 1 else "connected",
+                     s.host, s.port, self.version)
             pinger = asyncio.create_task(self._ping_loop(), name="ami-ping")
             try:
                 if self._auto_resync:
@@ -388,3 +389,4 @@ class AmiClient:
         out.append(ev.ResyncFinished(ts=now, channels=len(chans.items), bridges=count))
         self.resyncs += 1
         self._sink(out)
+        log.info("AMI resync done: %d channels, %d bridges", len(chans.items), count)

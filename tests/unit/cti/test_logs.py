@@ -1,0 +1,178 @@
+"""Logging as ``cti run`` configures it: timestamped lines (or JSON), per-logger levels, a rotated
+file, the call/agent/queue context of the bus, and secrets that never reach the output."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cti.bus import InProcessBus
+from cti.journey import CallConnected
+from cti.logs import Redactor, bind, call_context, configure_logging, secrets_of
+from cti.settings import Settings, load_settings
+
+TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR)\s+\S+: ")
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in ("cti.ami", "cti.bus", "acd")}
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    root.setLevel(level)
+    for name, lvl in levels.items():
+        logging.getLogger(name).setLevel(lvl)
+    logging.captureWarnings(False)
+
+
+def _configure(**overrides: object) -> tuple[Settings, io.StringIO]:
+    settings = load_settings(ami={"secret": "ami-Secret-42"}, web={"session_secret": "sess-Secret-0123456789"},
+                             **overrides)
+    buf = io.StringIO()
+    configure_logging(settings, stream=buf)
+    return settings, buf
+
+
+def test_text_lines_have_timestamps_level_logger_and_call_context(restore_logging: None) -> None:
+    _, buf = _configure()
+    log = logging.getLogger("cti.ami.manager")
+    log.info("AMI connected to %s", "127.0.0.1:5038")
+    with call_context("1718000000.42", agent="1001", queue="support"):
+        logging.getLogger("acd.delivery").warning("ring failed")
+    lines = buf.getvalue().splitlines()
+    assert all(TIMESTAMPED.match(line) for line in lines), lines
+    assert lines[0].endswith("cti.ami.manager: AMI connected to 127.0.0.1:5038")
+    assert lines[1].endswith("acd.delivery: ring failed [call=1718000000.42 agent=1001 queue=support]")
+
+
+def test_json_lines_carry_the_context(restore_logging: None) -> None:
+    _, buf = _configure(log_format="json")
+    with call_context("1718000000.7", queue="sales"):
+        logging.getLogger("ivr.driver").info("caller chose %s", "sales")
+    doc = json.loads(buf.getvalue().splitlines()[-1])
+    assert doc["msg"] == "caller chose sales" and doc["logger"] == "ivr.driver" and doc["level"] == "INFO"
+    assert doc["call_id"] == "1718000000.7" and doc["queue"] == "sales" and "agent" not in doc
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", doc["ts"])
+
+
+def test_levels_per_logger(restore_logging: None) -> None:
+    _, buf = _configure(log_level="WARNING", log_levels={"cti.ami": "DEBUG"})
+    logging.getLogger("cti.ami.manager").debug("frame parsed")
+    logging.getLogger("acd.delivery").info("not shown")
+    out = buf.getvalue()
+    assert "frame parsed" in out and "not shown" not in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_secrets_pins_and_card_numbers_never_appear(restore_logging: None, fmt: str) -> None:
+    _, buf = _configure(log_format=fmt)
+    log = logging.getLogger("ivr.driver")
+    log.info("login secret ami-Secret-42 with session sess-Secret-0123456789")
+    log.info("caller entered pin=4711 and PIN: 9922, password=hunter2x")
+    log.info("card 4111 1111 1111 1111 then 5500-0000-0000-0004 and 4012888888881881")
+    log.info("db postgresql+asyncpg://cti:pg-Pass-9@db/cti, header Authorization: Bearer abc.def-123")
+    try:
+        raise ValueError("secret=topsecret7 in a traceback")
+    except ValueError:
+        log.exception("failed")
+    out = buf.getvalue()
+    for leaked in ("ami-Secret-42", "sess-Secret-0123456789", "4711", "9922", "hunter2x", "4111 1111 1111 1111",
+                   "5500-0000-0000-0004", "4012888888881881", "pg-Pass-9", "abc.def-123", "topsecret7"):
+        assert leaked not in out, (leaked, out)
+    assert "***" in out
+
+
+def test_phone_numbers_and_call_ids_stay_readable() -> None:
+    redact = Redactor()
+    # E.164 without '+' (country code first), a linkedid, a 16-digit run failing Luhn.
+    text = "caller 8613912345678 call 1718000000.123 ref 4111111111111112, behind the bearer token"
+    assert redact(text) == text
+
+
+def test_secrets_of_finds_every_secret_and_url_password() -> None:
+    settings = load_settings(ami={"secret": "ami-Secret-42"}, database_url="postgresql+asyncpg://u:pw-777@h/db",
+                             metrics={"token": "metrics-token-0123456789"})
+    found = secrets_of(settings)
+    assert {"ami-Secret-42", "pw-777", "metrics-token-0123456789"} <= set(found)
+
+
+def test_rotating_log_file(restore_logging: None, tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "engine.log"
+    _configure(log_file=path, log_file_max_bytes=4096, log_file_backups=2)
+    log = logging.getLogger("cti.bus")
+    for i in range(200):
+        log.warning("line %03d %s", i, "x" * 60)
+    assert path.exists() and (tmp_path / "logs" / "engine.log.1").exists()
+    assert not (tmp_path / "logs" / "engine.log.3").exists()
+    assert TIMESTAMPED.match(path.read_text().splitlines()[0])
+
+
+def test_configure_twice_replaces_its_handlers(restore_logging: None) -> None:
+    _configure()
+    _, buf = _configure()
+    logging.getLogger("cti").warning("once")
+    assert buf.getvalue().count("once") == 1
+    assert sum(1 for h in logging.getLogger().handlers if getattr(h, "_cti_handler", False)) == 1
+
+
+async def test_bus_handlers_log_with_the_events_call_agent_and_queue(restore_logging: None) -> None:
+    _, buf = _configure()
+    bus = InProcessBus()
+    log = logging.getLogger("crm_core.calllog")
+
+    async def handler(ev: CallConnected) -> None:
+        log.info("connected")
+
+    bus.subscribe(CallConnected, handler, name="test")
+    await bus.start()
+    bind("outer")  # the publisher's own context is not the handler's
+    await bus.publish(CallConnected(ts=1.0, linkedid="1718000000.9", agent_id="1003", queue="billing"))
+    await bus.drain()
+    await bus.stop()
+    assert buf.getvalue().rstrip().endswith("connected [call=1718000000.9 agent=1003 queue=billing]")
+
+
+def test_cti_run_style_configuration_prints_timestamped_engine_lines(tmp_path: Path) -> None:
+    """What ``cti run`` does (configure_logging from settings, then the engine logs): here the AMI
+    client against a closed port, in a fresh interpreter with nothing else configured."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when this block ends: nothing listens there
+    script = textwrap.dedent(f"""
+        import asyncio
+        from cti.ami.manager import AmiClient
+        from cti.logs import configure_logging
+        from cti.settings import load_settings
+        settings = load_settings(ami={{"port": {port}, "secret": "never-Shown-1", "reconnect_min_s": 0.1,
+                                       "reconnect_max_s": 0.2}}, state_dir="{tmp_path}")
+        configure_logging(settings)
+        async def main():
+            client = AmiClient(settings.ami, lambda events: None)
+            await client.start()
+            await asyncio.sleep(0.5)
+            await client.stop()
+        asyncio.run(main())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "CTI_CONFIG_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines and all(TIMESTAMPED.match(line) for line in lines), done.stderr
+    assert any(f"WARNING cti.ami.manager: AMI 127.0.0.1:{port} unavailable" in line for line in lines), done.stderr
+    assert "never-Shown-1" not in done.stderr
