@@ -41,6 +41,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from cti.errors import ConfigError, CtiError
 from cti.events import Event, from_wire, to_wire
+from cti.logs import event_context
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
@@ -249,7 +250,8 @@ class RedisStreamsBus:
                     return
                 entry_id, ev = item
                 try:
-                    await sub.handler(ev)
+                    with event_context(ev):  # the handler's log records name the call, as on the in-process bus
+                        await sub.handler(ev)
                     sub.handled += 1
                 except Exception:
                     sub.failures += 1
