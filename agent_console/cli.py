@@ -20,8 +20,10 @@ def register(app: typer.Typer) -> None:
 
         from agent_console.demo import build_demo
         from cti.cli import settings_or_exit
+        from cti.credentials import with_installation_secrets
 
-        settings = settings_or_exit()
+        # No session secret configured: the installation's generated one, never an empty key.
+        settings = with_installation_secrets(settings_or_exit())
         h, p = host or settings.web.host, port or settings.web.port
         demo = build_demo(settings, answer_after_s=answer_after)
         users = ", ".join(u for u, _, _ in DEMO_AGENTS)

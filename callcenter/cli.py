@@ -22,6 +22,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(pbx_app, name="pbx")
 app.add_typer(ivr_cli.app, name="ivr")
 app.add_typer(crm_cli.app, name="db")
+app.add_typer(crm_cli.users_app, name="users")
 console_cli.register(app)
 acd_cli.register(app)
 
@@ -49,20 +50,29 @@ def config_show() -> None:
 
 @app.command("run")
 def run_command(
-    demo: bool = typer.Option(True, help="Demo callers and bot agents."),
+    demo: bool = typer.Option(True, help="The demo: demo company and users (published passwords), callers, bots."),
     rate: float = typer.Option(6.0, "--rate", help="Demo callers per minute."),
     bots: int = typer.Option(6, "--bots", help="How many demo agents are bots (1001...)."),
     duration: float | None = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),
     keep_pbx: bool = typer.Option(False, "--keep-pbx", help="Leave the managed Asterisk running when this stops."),
 ) -> None:
-    """Start the PBX (if managed), the database with the demo company, the engine and the console;
-    Ctrl-C stops them all (the managed Asterisk too, unless --keep-pbx)."""
+    """Start the PBX (if managed), the database (with the demo company and its published logins only
+    with the demo), the engine and the console; Ctrl-C stops them all (the managed Asterisk too,
+    unless --keep-pbx)."""
     import asyncio
 
     from callcenter.run import run
+    from cti.credentials import check_secrets, with_installation_secrets
     from cti.pbx import ManagedPbx
 
-    settings = settings_or_exit()
+    try:
+        # Unset secrets are generated (state_dir) and unsafe ones refused before anything starts;
+        # in dev_mode the engine itself warns (once) and goes on.
+        settings = with_installation_secrets(settings_or_exit())
+        if not settings.dev_mode:
+            check_secrets(settings)
+    except CtiError as err:
+        raise fail(err) from None
     pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" else None
     try:
         if pbx is not None:

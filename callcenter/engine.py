@@ -43,6 +43,7 @@ from crm_core.screenpop import SqlPopSource
 from cti.agi.fastagi import FastAgiServer
 from cti.ami.bridge import AmiBridge
 from cti.bus import EventBus, InProcessBus
+from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
 from cti.settings import Settings
 from ivr.config import load_flows
@@ -78,6 +79,9 @@ class Engine:
 
     def __init__(self, settings: Settings, *, phone_kind: str = "sim", answer_after_s: float = 2.0,
                  web: bool = True) -> None:
+        # Secrets first: generated per installation when unset, and a published one refused.
+        settings = with_installation_secrets(settings, session=web)
+        check_secrets(settings, web=web)
         self.settings = settings
         # Configuration first: the engine never starts half-configured.
         self.acd_config = load_queues(settings)

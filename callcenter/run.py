@@ -1,5 +1,9 @@
-"""``cti run``: the PBX, the database with the demo company, the engine, the console and the demo,
-in one process, with a live summary in the terminal until Ctrl-C."""
+"""``cti run``: the PBX, the database (with the demo company when the demo runs), the engine, the
+console and the demo, in one process, with a live summary in the terminal until Ctrl-C.
+
+Demo users have published passwords: they are created only when the demo is asked for
+(``cti run`` without ``--no-demo``); without it the first administrator comes from
+``cti users create-admin``."""
 
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ DEMO_LOGINS = (
 )
 
 
-async def prepare_database(settings: Settings, *, seed: bool) -> None:
+async def prepare_database(settings: Settings, *, seed: bool) -> int:
+    """Migrate, seed the demo company if ``seed``; returns how many administrators there are."""
     from crm_core.db import Database
     from crm_core.seed import seed_demo
+    from crm_core.users import list_users
 
     db = Database.from_settings(settings)
     try:
@@ -30,6 +36,8 @@ async def prepare_database(settings: Settings, *, seed: bool) -> None:
         if seed:
             await seed_demo(db, progress=lambda msg: print(f"database: {msg}", flush=True),
                             config_dir=settings.config_dir)
+        async with db.session() as s:
+            return len(await list_users(session=s, role="admin"))
     finally:
         await db.dispose()
 
@@ -42,7 +50,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     # Before anything logs: engine lines (AMI connected, resync, outbox replay, database back) on
     # stderr with timestamps, or JSON lines, at the configured levels (docs/observability.md).
     configure_logging(settings)
-    await prepare_database(settings, seed=True)
+    admins = await prepare_database(settings, seed=demo)
     engine = Engine(settings)
     await engine.start()
     demo_run = Demo(engine, callers_per_minute=callers_per_minute, bot_agents=bot_agents) if demo else None
@@ -58,8 +66,11 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     print(f"\nconsole:   {engine.url}/", flush=True)
     print(f"wallboard: {engine.url}/wallboard", flush=True)
     print(f"API docs:  {engine.url}/docs", flush=True)
-    for role, login in DEMO_LOGINS:
-        print(f"  {role:<14} {login}", flush=True)
+    if demo_run is not None:
+        for role, login in DEMO_LOGINS:
+            print(f"  {role:<14} {login}", flush=True)
+    elif not admins:
+        print("  no administrator yet: create one with `cti users create-admin <username>`", flush=True)
     if demo_run is not None:
         print(f"demo: callers arrive at about {callers_per_minute:g}/min; agents 1001..{1000 + bot_agents} "
               f"are bots, log in as agent{bot_agents + 1} or higher to take calls yourself", flush=True)

@@ -1,13 +1,20 @@
-"""``cti db``: migrate, seed the demo company, show what the database holds."""
+"""``cti db``: migrate, seed the demo company, show what the database holds; ``cti users``: the
+first administrator of a database without the demo."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import sys
 from typing import Any
 
 import typer
 
 app = typer.Typer(help="The CRM database: migrations, demo data, statistics.", no_args_is_help=True)
+users_app = typer.Typer(help="CRM users: create the first administrator.", no_args_is_help=True)
+
+# An administrator's password typed by a person: longer than create_user's floor of 8 for agents.
+MIN_ADMIN_PASSWORD = 12
 
 
 def _database() -> Any:
@@ -83,3 +90,43 @@ def stats() -> None:
 
     for line in _run(work):
         typer.echo(line)
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+@users_app.command("create-admin")
+def create_admin(
+    username: str = typer.Argument(..., help="Login name of the new administrator."),
+    generate: bool = typer.Option(False, "--generate", help="Generate a strong password and print it once."),
+    display_name: str = typer.Option("", "--display-name", help="Name shown in the console (default: username)."),
+) -> None:
+    """Create an administrator (migrating the database first): the password is asked on the terminal,
+    or generated with --generate and printed once. Stored as an argon2id hash, never in clear."""
+    from crm_core.users import create_user
+
+    if generate:
+        password = secrets.token_urlsafe(18)  # 24 characters, 144 random bits
+    elif _stdin_is_tty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        if len(password) < MIN_ADMIN_PASSWORD:
+            typer.echo(f"error: password: must be at least {MIN_ADMIN_PASSWORD} characters", err=True)
+            raise typer.Exit(1)
+    else:
+        # Never read a password from a pipe or a file: it ends up in shell history and scripts.
+        typer.echo("error: no terminal to ask the password on; run it on a terminal, or pass --generate "
+                   "(a strong password is printed once)", err=True)
+        raise typer.Exit(2)
+
+    async def work(db: Any) -> None:
+        await db.upgrade()
+        async with db.session() as s:
+            await create_user(session=s, username=username, password=password, role="admin",
+                              display_name=display_name or username)
+
+    _run(work)
+    typer.echo(f"administrator {username!r} created")
+    if generate:
+        typer.echo(f"password: {password}")
+        typer.echo("(shown once: store it now; it cannot be read back)")

@@ -20,11 +20,15 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from cti.credentials import with_installation_secrets
 from cti.errors import PbxError
 from cti.settings import PROJECT_ROOT, Settings
 
 BUILD_SCRIPT = PROJECT_ROOT / "scripts" / "build-asterisk-rootfs.sh"
+# Asterisk starts as root (chroot needs it) and drops to this user before loading any module.
+RUN_USER = "asterisk"
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ class ManagedPbx:
     """One Asterisk instance inside the cached chroot."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        # An AMI secret left unset is generated per installation; the engine reads the same file.
+        self.settings = settings = with_installation_secrets(settings, session=False)
         self.rootfs = settings.pbx.rootfs
         self.instance_path = f"/srv/cti/{settings.pbx.instance}"  # as seen inside the chroot
         self.instance_dir = self.rootfs / self.instance_path.lstrip("/")
@@ -85,6 +90,7 @@ class ManagedPbx:
             "agent_endpoints": _agent_endpoints(s.pbx.agent_endpoints),
         }
         etc = self.instance_dir / "etc"
+        owner = self.asterisk_ids()
         for sub in ("etc", "run", "log", "spool", "lib", "spool/voicemail", "spool/monitor"):
             (self.instance_dir / sub).mkdir(parents=True, exist_ok=True)
         templates = s.config_dir / "asterisk"
@@ -96,7 +102,17 @@ class ManagedPbx:
                 raise PbxError(f"{template}: unknown placeholder left after rendering")
             target = etc / template.name
             target.write_text(text, encoding="utf-8")
-            target.chmod(0o600)
+            target.chmod(0o600)  # secrets (AMI, SIP passwords): readable by Asterisk's user only
+        for sub in ("etc", "run", "log", "spool", "lib"):
+            _chown_tree(self.instance_dir / sub, *owner)
+
+    def asterisk_ids(self) -> tuple[int, int]:
+        """The uid and gid of ``RUN_USER`` in the root file system (not the host's passwd file)."""
+        ids = [_lookup(self.rootfs / "etc" / name, RUN_USER) for name in ("passwd", "group")]
+        if ids[0] is None or ids[1] is None:
+            raise PbxError(f"{self.rootfs}: no '{RUN_USER}' user or group (the Debian asterisk package creates "
+                           f"them); rebuild the root file system: rm -rf {self.rootfs} && make pbx")
+        return ids[0], ids[1]
 
     # -- life cycle ---------------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -131,7 +147,7 @@ class ManagedPbx:
         with open(self.console_log, "wb") as out:
             proc = subprocess.Popen(
                 ["chroot", str(self.rootfs), "asterisk", "-C", f"{self.instance_path}/etc/asterisk.conf",
-                 "-f", "-U", "root", "-G", "root", "-n"],
+                 "-f", "-U", RUN_USER, "-G", RUN_USER, "-n"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -265,6 +281,27 @@ def _check_port_free(host: str, port: int, field: str) -> None:
         except OSError as err:
             raise PbxError(f"{field}: port {port} on {host} is already in use ({err.strerror}); "
                            f"stop what holds it or set CTI_{field.upper().replace('.', '__')}") from None
+
+
+def _lookup(path: Path, name: str) -> int | None:
+    """The numeric id of ``name`` in a passwd or group file."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
+            return int(fields[2])
+    return None
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    """Give a tree to Asterisk's user (instances created when it ran as root included)."""
+    for path in (top, *top.rglob("*")):
+        st = path.lstat()
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.lchown(path, uid, gid)
 
 
 def _reap(pid: int) -> None:

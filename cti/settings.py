@@ -30,7 +30,8 @@ class AmiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(5038, ge=1, le=65535)
     username: str = "cti"
-    secret: SecretStr = SecretStr("change-me")
+    # Empty: generated per installation into <state_dir>/ami-secret (cti.credentials).
+    secret: SecretStr = SecretStr("")
     connect_timeout_s: float = Field(5.0, gt=0)
     ping_interval_s: float = Field(10.0, gt=0)
     reconnect_min_s: float = Field(0.5, gt=0)
@@ -76,7 +77,8 @@ class PbxSettings(BaseModel):
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    session_secret: SecretStr = SecretStr("dev-only-secret-change-me")
+    # Empty: generated per installation into <state_dir>/session-secret (cti.credentials).
+    session_secret: SecretStr = SecretStr("")
     public_url: str | None = None
 
 
@@ -137,6 +139,8 @@ class Settings(BaseSettings):
     log_file_backups: int = Field(5, ge=0, le=100)
     metrics: MetricsSettings = MetricsSettings()
     # -- end of observability --
+    # Development only: accept published or short secrets (with a loud warning) instead of refusing.
+    dev_mode: bool = False
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     pbx: PbxSettings = PbxSettings()

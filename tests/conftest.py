@@ -8,6 +8,7 @@ ran no test fails the run instead of passing silently, and skips are refused out
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         agi={"port": free_port()},
         pbx={"instance": f"t{pid}", "sip_port": free_port(), "rtp_start": rtp,
              "rtp_end": rtp + 99, "agent_endpoints": 5},
-        web={"port": free_port()},
+        # A random secret of the proper length: the engine refuses published or short ones.
+        web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)},
     )
 
 

@@ -2,6 +2,7 @@ import re
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 from cti.pbx import ManagedPbx
 
@@ -45,3 +46,59 @@ def test_a_sip_call_costs_no_dns_lookup(pbx: ManagedPbx) -> None:
         log = fh.read().decode(errors="replace")
     assert "cti-inbound" in log, "the SIP call did not reach the dialplan"
     assert "Unable to lookup" not in log and "getaddrinfo" not in log, log[-2000:]
+
+
+def test_asterisk_runs_as_an_unprivileged_user(pbx: ManagedPbx) -> None:
+    """Started as root (chroot needs it), Asterisk drops to the Debian package's user: real,
+    effective, saved and file-system uid and gid all non-zero."""
+    pid = pbx.pid()
+    assert pid is not None
+    status = Path(f"/proc/{pid}/status").read_text()
+    uids = re.search(r"^Uid:\s+(.*)$", status, re.M)
+    gids = re.search(r"^Gid:\s+(.*)$", status, re.M)
+    assert uids and gids, status
+    assert all(int(u) != 0 for u in uids.group(1).split()), uids.group(0)
+    assert all(int(g) != 0 for g in gids.group(1).split()), gids.group(0)
+    assert set(uids.group(1).split()) == {str(pbx.asterisk_ids()[0])}
+    # What it writes at run time is its own (a call, a voicemail, the astdb would fail otherwise).
+    assert (pbx.instance_dir / "lib" / "astdb.sqlite3").stat().st_uid == pbx.asterisk_ids()[0]
+
+
+def _ami(pbx: ManagedPbx, *actions: str) -> list[str]:
+    """Log in as the engine's AMI user, send each action (with an ActionID), return each reply."""
+    s = pbx.settings.ami
+    with socket.create_connection((s.host, s.port), timeout=10) as sock:
+        f = sock.makefile("rwb")
+        f.readline()  # banner
+        replies = []
+        for n, action in enumerate((f"Action: Login\r\nUsername: {s.username}\r\n"
+                                    f"Secret: {s.secret.get_secret_value()}\r\nEvents: off", *actions)):
+            f.write(f"{action}\r\nActionID: probe-{n}\r\n\r\n".encode())
+            f.flush()
+            while True:
+                block = b""
+                while (line := f.readline()) not in (b"\r\n", b""):
+                    block += line
+                if f"ActionID: probe-{n}".encode() in block and block.startswith(b"Response:"):
+                    replies.append(block.decode(errors="replace"))
+                    break
+                assert line, "AMI closed the connection"
+        return replies[1:] if "Success" in replies[0] else [f"login failed: {replies[0]}"]
+
+
+def test_the_engines_ami_user_cannot_run_commands_or_shell(pbx: ManagedPbx) -> None:
+    """manager.conf grants the classes the engine uses, not system/command: no CLI command over
+    AMI, no Originate into System() (a shell as Asterisk's user), no module reloads."""
+    command, shell, reload, ping, channels = _ami(
+        pbx,
+        "Action: Command\r\nCommand: core show version",
+        "Action: Originate\r\nChannel: Local/s@cti-sim-caller\r\nApplication: System\r\nData: true",
+        "Action: Reload\r\nModule: manager",
+        "Action: Ping",
+        "Action: CoreShowChannels",
+    )
+    assert "Response: Error" in command and "Permission denied" in command, command
+    assert "Response: Error" in shell and "Forbidden" in shell, shell
+    assert "Response: Error" in reload and "Permission denied" in reload, reload
+    assert "Response: Success" in ping, ping
+    assert "Response: Success" in channels, channels

@@ -10,6 +10,8 @@ import asyncio
 import os
 import re
 import signal
+import sqlite3
+import stat
 import sys
 from pathlib import Path
 
@@ -17,17 +19,22 @@ import httpx
 import pytest
 
 from cti.pbx import ManagedPbx
-from cti.settings import Settings, load_settings
+from cti.settings import PROJECT_ROOT, Settings, load_settings
 from tests.servers import free_port
+
+# `cti run` as `make run` starts it, from this checkout's code (the installed `cti` script may
+# belong to another checkout of the project).
+CTI = (sys.executable, "-c", "from callcenter.cli import app; app()")
 
 
 def _env(settings: Settings, tmp_path: Path, web_port: int) -> dict[str, str]:
     """The tests' PBX instance and ports as `CTI_` overrides, with a database of its own."""
     pbx = settings.pbx
-    return os.environ | {
+    secret = settings.ami.secret.get_secret_value()
+    return {k: v for k, v in os.environ.items() if not k.startswith("CTI_")} | {
         "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
         "CTI_STATE_DIR": str(tmp_path / "state"),
-        "CTI_AMI__PORT": str(settings.ami.port), "CTI_AMI__SECRET": settings.ami.secret.get_secret_value(),
+        "CTI_AMI__PORT": str(settings.ami.port), **({"CTI_AMI__SECRET": secret} if secret else {}),
         "CTI_AGI__PORT": str(settings.agi.port),
         "CTI_PBX__INSTANCE": pbx.instance, "CTI_PBX__SIP_PORT": str(pbx.sip_port),
         "CTI_PBX__RTP_START": str(pbx.rtp_start), "CTI_PBX__RTP_END": str(pbx.rtp_end),
@@ -55,10 +62,10 @@ async def _line(out: asyncio.StreamReader, seen: list[str], pattern: str, timeou
 async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedPbx, pbx_settings: Settings,
                                                                     tmp_path: Path) -> None:
     web_port = free_port()
-    cti = Path(sys.executable).with_name("cti")
     proc = await asyncio.create_subprocess_exec(
-        str(cti), "run", "--rate", "30", "--bots", "3", "--keep-pbx", env=_env(pbx_settings, tmp_path, web_port),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *CTI, "run", "--rate", "30", "--bots", "3", "--keep-pbx", env=_env(pbx_settings, tmp_path, web_port),
+        cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
     seen: list[str] = []
     try:
@@ -70,6 +77,9 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
         for login in ("agent1 / agent1-demo", "sup1 / sup1-demo-1", "admin / admin-demo-1", "/wallboard"):
             assert login in printed
         assert "log in as agent4 or higher" in printed  # --bots 3: 1001..1003 are bots
+        # No session secret configured: one was generated for this installation, private to it.
+        secret = tmp_path / "state" / "session-secret"
+        assert len(secret.read_text().strip()) >= 32 and stat.S_IMODE(secret.stat().st_mode) == 0o600
 
         async with httpx.AsyncClient(base_url=url, timeout=10) as web:
             page = await web.get("/")
@@ -95,13 +105,13 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
 
 async def test_ctrl_c_stops_the_asterisk_cti_run_manages(tmp_path: Path) -> None:
     """Without --keep-pbx the managed Asterisk stops with the rest (here an instance of its own)."""
-    own = load_settings(
-        ami={"port": free_port(), "secret": "run-test-secret"}, agi={"port": free_port()},
+    own = load_settings(  # no AMI secret, as shipped: one is generated into the state directory
+        state_dir=tmp_path / "state", ami={"port": free_port()}, agi={"port": free_port()},
         pbx={"instance": f"run{os.getpid()}", "sip_port": free_port(), "rtp_start": 20000, "rtp_end": 20099,
              "agent_endpoints": 2})
     pbx = ManagedPbx(own)
     proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("cti")), "run", "--no-demo", env=_env(own, tmp_path, free_port()),
+        *CTI, "run", "--no-demo", env=_env(own, tmp_path, free_port()), cwd=PROJECT_ROOT,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
     seen: list[str] = []
@@ -109,12 +119,24 @@ async def test_ctrl_c_stops_the_asterisk_cti_run_manages(tmp_path: Path) -> None
         await _line(proc.stdout, seen, r"Ctrl-C stops everything", 180)
         running = pbx.pid()
         assert running is not None, "".join(seen)
+        generated = tmp_path / "state" / "ami-secret"
+        assert stat.S_IMODE(generated.stat().st_mode) == 0o600
+        secret = generated.read_text().strip()
+        assert len(secret) >= 32 and pbx.settings.ami.secret.get_secret_value() == secret
+        assert f"secret = {secret}\n" in (pbx.instance_dir / "etc" / "manager.conf").read_text()
         proc.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(proc.communicate(), 60)
         out = "".join(seen) + rest.decode(errors="replace")
         assert proc.returncode == 0, out
         assert f"pbx: Asterisk instance 'run{os.getpid()}' stopped" in out
         assert pbx.pid() is None
+        # --no-demo: no demo company, so no user with a published password; the way to a first
+        # administrator is printed instead of demo logins.
+        assert "admin-demo-1" not in out and "agent1-demo" not in out
+        assert "cti users create-admin" in out
+        with sqlite3.connect(tmp_path / "run.db") as db:
+            assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
+            assert db.execute("SELECT count(*) FROM customers").fetchone() == (0,)
         with pytest.raises(ProcessLookupError):
             os.kill(running, 0)
     finally:

@@ -1,0 +1,103 @@
+"""Per-installation secrets and the refusal of published ones.
+
+    web.session_secret  signs console tokens     generated into <state_dir>/session-secret
+    ami.secret          the engine's AMI login    generated into <state_dir>/ami-secret (managed PBX)
+
+A secret left empty in the settings is generated once per installation (mode 0600, never
+printed) and read back by every process that needs it: ``cti pbx up`` writes the AMI one into the
+managed Asterisk's manager.conf, ``cti run`` logs in with it. A known (published) or short
+session secret lets anyone sign an administrator's token: the engine refuses it unless
+``dev_mode`` (``CTI_DEV_MODE=1``) is set, and then says so loudly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from cti.errors import ConfigError
+from cti.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SESSION_SECRET_FILE = "session-secret"
+AMI_SECRET_FILE = "ami-secret"
+MIN_SESSION_SECRET_BYTES = 32
+# Values this project (or its templates) ever published; never acceptable outside development mode.
+KNOWN_SECRETS = frozenset({"dev-only-secret-change-me", "change-me", "changeme", "cti-dev-secret", "secret",
+                           "password"})
+
+
+def installation_secret(state_dir: Path, name: str) -> str:
+    """The secret kept in ``state_dir/name``, generated (256 random bits, mode 0600) on first use."""
+    path = state_dir / name
+    if path.exists():
+        return _read(path)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # Written aside, then linked into place: a concurrent reader sees the whole secret or no file,
+    # and of two processes generating at once the first link wins and both use its value.
+    tmp = state_dir / f".{name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return _read(path)
+
+
+def _read(path: Path) -> str:
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise ConfigError(f"{path} is empty: delete it and a new secret is generated")
+    return value
+
+
+def with_installation_secrets(settings: Settings, *, session: bool = True) -> Settings:
+    """``settings`` with each empty secret filled from its per-installation file (created if needed).
+    The AMI secret is only generated for a managed Asterisk: a system one has its own manager.conf."""
+    web, ami = settings.web, settings.ami
+    if session and not web.session_secret.get_secret_value():
+        web = web.model_copy(update={"session_secret": SecretStr(
+            installation_secret(settings.state_dir, SESSION_SECRET_FILE))})
+    if not ami.secret.get_secret_value() and settings.pbx.mode == "managed":
+        ami = ami.model_copy(update={"secret": SecretStr(installation_secret(settings.state_dir, AMI_SECRET_FILE))})
+    if web is settings.web and ami is settings.ami:
+        return settings
+    return settings.model_copy(update={"web": web, "ami": ami})
+
+
+def check_secrets(settings: Settings, *, web: bool = True) -> None:
+    """Refuse a published or short session secret (and a published AMI secret) unless dev_mode."""
+    weak: list[str] = []
+    if web:
+        session = settings.web.session_secret.get_secret_value()
+        if session in KNOWN_SECRETS or len(session.encode()) < MIN_SESSION_SECRET_BYTES:
+            weak.append(f"web.session_secret [CTI_WEB__SESSION_SECRET] is a published default or shorter than "
+                        f"{MIN_SESSION_SECRET_BYTES} bytes: anyone could sign an administrator's token")
+    ami = settings.ami.secret.get_secret_value()
+    if not ami:
+        raise ConfigError("ami.secret [CTI_AMI__SECRET] is not set: with pbx.mode 'system' set it to the secret "
+                          f"of the manager user '{settings.ami.username}' in your Asterisk's manager.conf")
+    if ami in KNOWN_SECRETS:
+        weak.append("ami.secret [CTI_AMI__SECRET] is a published default")
+    if not weak:
+        return
+    if settings.dev_mode:
+        for problem in weak:
+            log.warning("DEVELOPMENT MODE (dev_mode / CTI_DEV_MODE): accepting an unsafe secret: %s. "
+                        "Never run a reachable engine like this.", problem)
+        return
+    raise ConfigError(
+        "refusing to start with an unsafe secret:\n" + "\n".join(f"  - {p}" for p in weak)
+        + "\nfix: remove it from config/engine.yaml and the environment (a random one is then generated into "
+          f"{settings.state_dir}), or set a random value of at least {MIN_SESSION_SECRET_BYTES} bytes, e.g. "
+          "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`; "
+          "on a development machine only, dev_mode: true (CTI_DEV_MODE=1) accepts it with a warning")

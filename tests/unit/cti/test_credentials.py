@@ -1,0 +1,113 @@
+"""Safe defaults: no published secret is used silently. The console's session secret and the AMI
+secret are generated per installation (state_dir, mode 0600) when none is configured; a known or
+short session secret stops the engine unless development mode is set explicitly."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from callcenter.engine import Engine
+from cti.errors import ConfigError
+from cti.pbx import ManagedPbx
+from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
+
+STRONG = "x" * 32
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
+                         **overrides)
+
+
+def test_the_shipped_configuration_publishes_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CTI_AMI__SECRET", "CTI_WEB__SESSION_SECRET", "CTI_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    shipped = yaml.safe_load((DEFAULT_CONFIG_DIR / "engine.yaml").read_text(encoding="utf-8"))
+    assert "secret" not in shipped.get("ami", {})
+    assert "session_secret" not in (shipped.get("web") or {})
+    s = load_settings()
+    assert s.ami.secret.get_secret_value() == "" and s.web.session_secret.get_secret_value() == ""
+    assert s.dev_mode is False
+
+
+@pytest.mark.parametrize("secret", ["dev-only-secret-change-me", "change-me", "cti-dev-secret", "s" * 31])
+def test_the_engine_refuses_a_known_or_short_session_secret(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        Engine(_settings(tmp_path, web={"session_secret": secret}))
+    message = err.value.message
+    assert "web.session_secret" in message and "CTI_WEB__SESSION_SECRET" in message
+    assert "dev_mode" in message  # and how to accept it on a development machine
+    assert secret not in message  # the secret itself is never printed
+
+
+def test_development_mode_accepts_it_with_a_loud_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTI_DEV_MODE", "1")
+    settings = _settings(tmp_path, web={"session_secret": "dev-only-secret-change-me"})
+    assert settings.dev_mode is True
+    with caplog.at_level(logging.WARNING):
+        engine = Engine(settings)
+    assert engine.settings.web.session_secret.get_secret_value() == "dev-only-secret-change-me"
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING and "DEVELOPMENT MODE" in r.getMessage()]
+    assert warned and "web.session_secret" in warned[0].getMessage()
+
+
+def test_a_strong_configured_secret_is_used_as_is(tmp_path: Path) -> None:
+    engine = Engine(_settings(tmp_path, web={"session_secret": STRONG}))
+    assert engine.settings.web.session_secret.get_secret_value() == STRONG
+    assert not (tmp_path / "state" / "session-secret").exists()
+
+
+def test_without_a_configured_secret_one_is_generated_per_installation(tmp_path: Path) -> None:
+    first = Engine(_settings(tmp_path)).settings.web.session_secret.get_secret_value()
+    path = tmp_path / "state" / "session-secret"
+    assert len(first.encode()) >= 32 and path.read_text().strip() == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert Engine(_settings(tmp_path)).settings.web.session_secret.get_secret_value() == first  # kept
+    other = Engine(_settings(tmp_path / "other")).settings.web.session_secret.get_secret_value()
+    assert other != first
+
+
+def _fake_rootfs(tmp_path: Path) -> Path:
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "asterisk:x:101:101:Asterisk PBX daemon:/var/lib/asterisk:/usr/sbin/nologin\n")
+    (rootfs / "etc" / "group").write_text("root:x:0:\nasterisk:x:101:\n")
+    return rootfs
+
+
+def test_the_managed_asterisk_gets_the_generated_ami_secret(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, pbx={"rootfs": _fake_rootfs(tmp_path), "instance": "unit"})
+    pbx = ManagedPbx(settings)
+    secret = pbx.settings.ami.secret.get_secret_value()
+    path = tmp_path / "state" / "ami-secret"
+    assert len(secret) >= 32 and path.read_text().strip() == secret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    pbx.write_config()
+    manager = (pbx.instance_dir / "etc" / "manager.conf").read_text()
+    assert f"secret = {secret}\n" in manager
+    # The engine's AMI user gets the classes it uses, never "all" (which includes system and command).
+    perms = {key: set(value.split(",")) for key, value in
+             (line.split(" = ", 1) for line in manager.splitlines() if line.startswith(("read =", "write =")))}
+    assert perms["write"] == {"originate", "call", "reporting"}
+    assert "all" not in perms["read"] and {"dialplan", "agi"}.isdisjoint(perms["read"])
+    # Asterisk's own files are its user's (uid 101 in this root file system), the secrets unreadable to others.
+    conf = pbx.instance_dir / "etc" / "manager.conf"
+    assert (conf.stat().st_uid, conf.stat().st_gid) == (101, 101) and stat.S_IMODE(conf.stat().st_mode) == 0o600
+    assert all((pbx.instance_dir / d).stat().st_uid == 101 for d in ("run", "log", "spool", "lib"))
+    # The engine built from the same settings logs in with the same secret.
+    assert Engine(_settings(tmp_path, web={"session_secret": STRONG}), web=False
+                  ).settings.ami.secret.get_secret_value() == secret
+
+
+def test_a_system_asterisk_needs_its_ami_secret_configured(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        Engine(_settings(tmp_path, pbx={"mode": "system"}, web={"session_secret": STRONG}))
+    assert "ami.secret" in err.value.message and "CTI_AMI__SECRET" in err.value.message
