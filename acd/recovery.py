@@ -133,11 +133,13 @@ def plan(channels: Iterable[ChannelFacts]) -> RecoveryPlan:
         assert entry is not None
         own = [leg for leg in legs if leg.for_call == linkedid]
         talking = next((leg for leg in own if leg.up and _talking(caller, leg)), None)
-        if talking is not None and talking.agent_id is not None and talking.agent_id not in busy:
+        if talking is not None and talking.agent_id is not None:
+            used_legs.update(leg.name for leg in own)
+            if talking.agent_id not in busy:
+                connected.append(Attach(entry, caller.name, talking.agent_id, talking.name, talking.created,
+                                        held=caller.context == HOLD_CONTEXT))
+            # else: a second conversation claiming the same agent; never cut, never attached
             busy.add(talking.agent_id)
-            used_legs.add(talking.name)
-            connected.append(Attach(entry, caller.name, talking.agent_id, talking.name, talking.created,
-                                    held=caller.context == HOLD_CONTEXT))
             continue
         for leg in own:
             used_legs.add(leg.name)
