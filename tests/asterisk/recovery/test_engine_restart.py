@@ -82,7 +82,7 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         report = eng.recovery_report
         assert report is not None
         assert started_s < 2.0 and report.took_s < 2.0, (started_s, report.took_s)
-        print(f"restarted engine: start() {started_s:.2f} s, recovery {report.took_s:.3f} s")  # noqa: T201
+        print(f"restarted engine: start() {started_s:.2f} s, recovery {report.took_s:.3f} s")
         # The engine's picture matches Asterisk's.
         assert report.waiting == before["waiting"]
         assert report.attached == {before["connected"]: "1001"}
