@@ -37,6 +37,7 @@ from acd.decisions import (
 from acd.errors import AcdError, StaleOffer, UnknownAgent
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
 from acd.model import AgentState, AgentView
+from acd.recovery import AGENT_VAR, ENTRY_VAR, QueueEntry, encode_entry
 from acd.routing import Router
 from acd.stats import QueueSnapshot
 from cti.ami.control import CallControl
@@ -83,6 +84,9 @@ class AcdService:
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
         self.actions = CallActions(self)  # hold, transfer, DTMF, dial: on the calls held here
+        # Calls that stayed connected through an engine restart, whose agent has not logged in again
+        # yet: agent -> call, attached at the agent's login (``attach``).
+        self.unattached: dict[str, LiveCall] = {}
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -111,8 +115,14 @@ class AcdService:
             self.phones[agent_id] = phone
         own = self.phones.setdefault(agent_id, AgentPhone(agent_id))
         registered = self._registered(own, self.device_state(f"PJSIP/{own.extension}"))
+        pending = self.unattached.pop(agent_id, None)  # still talking since before a restart: never offered first
         await self._run(lambda now: self.router.agent_login(
-            agent_id, skills, now, queues=list(queues), ready=ready, wrap_up_s=wrap_up_s, registered=registered))
+            agent_id, skills, now, queues=list(queues), ready=ready and pending is None, wrap_up_s=wrap_up_s,
+            registered=registered))
+        if pending is not None and pending.status in ("talking", "held"):
+            await self.attach(pending)
+            if ready:
+                await self.set_ready(agent_id)
 
     @staticmethod
     def _registered(phone: AgentPhone, state: str | None) -> bool:
@@ -189,6 +199,42 @@ class AcdService:
         await self._run(lambda t: self.router.enqueue(
             call.linkedid, call.queue, t, skills=call.skills, priority=call.priority,
             preferred_agent=preferred, customer_id=call.customer_id))
+        await self._remember_entry(call)
+
+    async def _remember_entry(self, call: LiveCall) -> None:
+        """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
+        entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
+                           call.skills, call.caller_number)
+        try:
+            await self.control.set_var(call.caller_channel, ENTRY_VAR, encode_entry(entry))
+        except CtiError as err:  # the caller may have hung up meanwhile
+            log.info("acd: could not record the queue entry of %s: %s", call.linkedid, err.message)
+
+    # -- recovery: calls a restarted engine takes back (callcenter.recovery) -----------------------
+    async def restore_waiting(self, call: LiveCall) -> None:
+        """A caller that kept waiting while no engine ran waits again at its original place
+        (``call.queued_at``); QueueEntered is not published twice."""
+        call.status = "queued"
+        self.calls[call.linkedid] = call
+        await self._run(lambda now: self.router.restore_waiting(
+            call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
+            customer_id=call.customer_id))
+
+    async def attach(self, call: LiveCall) -> bool:
+        """A call that stayed connected: its agent (once logged in) is on call with it and wraps up
+        when it ends. False while the agent is not logged in: attached at the agent's login."""
+        assert call.agent_id is not None
+        self.calls[call.linkedid] = call
+        try:
+            await self._run(lambda now: self.router.attach_connected(
+                call.linkedid, call.agent_id or "", call.queue, now, entered_at=call.queued_at,
+                answered_at=call.answered_at or now, skills=call.skills, priority=call.priority,
+                customer_id=call.customer_id))
+        except UnknownAgent:
+            self.unattached[call.agent_id] = call
+            return False
+        await self.call_update(call, call.status)
+        return True
 
     # -- bus handlers ---------------------------------------------------------------------------
     async def _on_ivr_finished(self, ev: IvrFinished) -> None:
@@ -316,6 +362,7 @@ class AcdService:
                                                      reason="overflow", waited_s=now - call.queued_at,
                                                      target=d.to_queue))
                     call.queue = d.to_queue
+                    await self._remember_entry(call)
                     await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
                                                         channel=call.caller_channel, priority=call.priority,
                                                         skills=call.skills, customer_id=call.customer_id))
@@ -373,7 +420,7 @@ class AcdService:
             phone.dial, context="cti-agent-connect", exten="s",
             caller_id=f"<{call.caller_number}>" if call.caller_number else None,
             variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
-                       "CTI_CALLER": call.caller_channel},
+                       "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id},
             timeout_ms=int(offer.ring_timeout_s * 1000))
         if call.status != "ringing" or call.agent_id != offer.agent_id:
             if result.success and result.channel:  # answered after the offer was withdrawn

@@ -237,6 +237,59 @@ class Router:
         return out
 
     @_keeps_timer_decisions
+    def restore_waiting(
+        self, call_id: str, queue: str, now: float, *, entered_at: float, skills: Mapping[str, int] | None = None,
+        priority: int = 0, customer_id: int | str | None = None,
+    ) -> list[Decision]:
+        """Take back a caller that kept waiting while no engine ran (``acd.recovery``): it keeps its
+        original entry time, hence its place among the waiting calls and its timers' due times.
+        No queue statistics are counted again: the first engine counted its entry."""
+        out, now = self._begin(now)
+        cfg = self._queue(queue)
+        if call_id in self._calls:
+            raise InvalidRequest("call_id", f"call {call_id} is already queued")
+        if skills:
+            self._check_skills(skills)
+        self._seq += 1
+        entered = min(entered_at, now)
+        call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq, entered,
+                          customer_id=customer_id)
+        self._calls[call_id] = call
+        call.need = cfg.steps[0].requirement(call.skills)
+        call.epoch += 1
+        self._requeue_waiting(call, now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def attach_connected(
+        self, call_id: str, agent_id: str, queue: str, now: float, *, entered_at: float, answered_at: float,
+        skills: Mapping[str, int] | None = None, priority: int = 0, customer_id: int | str | None = None,
+    ) -> list[Decision]:
+        """Re-attach a call that stayed connected while no engine ran (``acd.recovery``): the agent
+        (logged in, not on another call) goes on call with it through the usual offer and answer
+        steps, and wraps up when it ends. A not-ready reason the agent had applies after the call."""
+        out, now = self._begin(now)
+        self._queue(queue)
+        agent = self._agent(agent_id)
+        if call_id in self._calls:
+            raise InvalidRequest("call_id", f"call {call_id} is already known")
+        if agent.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
+            raise InvalidRequest("agent_id", f"agent {agent_id} is {agent.state.value}, cannot take a call")
+        self._seq += 1
+        call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered_at, self._seq,
+                          entered_at, customer_id=customer_id, state=CallState.CONNECTED, agent_id=agent_id,
+                          offered_at=answered_at, answered_at=answered_at)
+        self._calls[call_id] = call
+        self._index_remove(agent)
+        if agent.state is AgentState.NOT_READY:
+            agent.not_ready_after_call = agent.reason or "login"
+            self._fire(agent, AgentEvent.READY, None, now, out)
+        self._fire(agent, AgentEvent.OFFER, None, now, out)
+        self._fire(agent, AgentEvent.ANSWER, None, now, out)
+        agent.calls.add(call_id)
+        return out
+
+    @_keeps_timer_decisions
     def offer_answered(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
         out, now = self._begin(now)
         call = self._calls.get(call_id)

@@ -34,6 +34,7 @@ from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
+from callcenter.recovery import Recovery, RecoveryReport
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
@@ -45,6 +46,7 @@ from cti.ami.bridge import AmiBridge
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
+from cti.heartbeat import Heartbeat
 from cti.settings import Settings
 from ivr.config import load_flows
 from ivr.driver import make_ivr_route
@@ -118,6 +120,12 @@ class Engine:
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
                                callback_policy=self.callback_policy)
         self.metrics.sources = self._metric_sources()
+        # After a crash or restart the engine takes back what Asterisk kept (docs/resilience.md), and
+        # tells the dialplan it is alive: without a heartbeat, waiting callers go to the fallback.
+        self.heartbeat = Heartbeat(self.ami.client.send_action, settings.resilience)
+        self.recovery = Recovery(acd=self.acd, model=self.ami.model, control=self.ami.control, db=self.db,
+                                 bus=self.bus, login=lambda agent_id: self.desk.login_queues(agent_id, []))
+        self.recovery_report: RecoveryReport | None = None
         self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -178,6 +186,9 @@ class Engine:
         await self.logger.start()
         await self.ami.start()
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
+        self.heartbeat.start()
+        await self._resynced(self.settings.ami.connect_timeout_s * 3)
+        self.recovery_report = await self.recovery.run()
         await self.acd.start()
         await self.agi.start()
         if self.app is not None:
@@ -227,6 +238,16 @@ class Engine:
             return self.settings.metrics.port
         return int(server.servers[0].sockets[0].getsockname()[1])
 
+    async def _resynced(self, timeout_s: float) -> None:
+        """Wait until the AMI resync after connecting is folded into the call model: recovery reads it."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self.ami.client.resyncs < 1:  # noqa: ASYNC110 - the AMI client has no event for it
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            log.warning("no AMI resync within %.0f s: recovery works from what the call model has", timeout_s)
+        await self.ami.settle()
+
     @property
     def url(self) -> str:
         return self.settings.web.public_url or f"http://{self.settings.web.host}:{self.settings.web.port}"
@@ -241,6 +262,7 @@ class Engine:
             with contextlib.suppress(Exception):
                 await self._metrics_task
         await self.agi.stop()
+        await self.heartbeat.stop()
         await self.acd.stop()
         await self.ami.stop()
         with contextlib.suppress(Exception):

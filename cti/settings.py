@@ -113,6 +113,15 @@ class MetricsSettings(BaseModel):
         return value
 
 
+class ResilienceSettings(BaseModel):
+    """Engine crash or restart (docs/resilience.md): the heartbeat the dialplan watches, and how long
+    waiting callers wait for an absent engine before going to the fallback (voicemail)."""
+
+    heartbeat_s: float = Field(1.0, gt=0, le=60)
+    engine_timeout_s: float = Field(30.0, ge=2, le=3600)
+    check_every_s: int = Field(5, ge=1, le=60)  # how often cti-queue looks at the heartbeat
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs, loaded once."""
 
@@ -146,6 +155,7 @@ class Settings(BaseSettings):
     pbx: PbxSettings = PbxSettings()
     web: WebSettings = WebSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    resilience: ResilienceSettings = ResilienceSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -288,6 +288,20 @@ class CallModel:
             self._resync.born.add(uid)
         return chan
 
+    def _join_halves(self, a: str, b: str, ts: float) -> None:
+        """After a resync: a Local channel's halves on two Linkedids (one half bridged into another
+        call, the other left behind, as live events would have shown) go into one call, the call
+        of the half that has company. Otherwise the lone half would end as a call of its own."""
+        ca, cb = self._chans.get(a), self._chans.get(b)
+        if ca is None or cb is None or ca.linkedid == cb.linkedid:
+            return
+        alone_a = self._calls[ca.linkedid].live == {a}
+        alone_b = self._calls[cb.linkedid].live == {b}
+        if alone_b and not alone_a:
+            self._move(cb, ca.linkedid, ts)
+        elif alone_a and not alone_b:
+            self._move(ca, cb.linkedid, ts)
+
     def _link_local(self, a: str, b: str) -> None:
         ca, cb = self._chans.get(a), self._chans.get(b)
         if ca is not None and cb is not None:
@@ -523,6 +537,7 @@ class CallModel:
                 sibling = self._by_name.get(name[:-1] + "2")
                 if sibling is not None:
                     self._link_local(uid, sibling)
+                    self._join_halves(uid, sibling, ts)
         for bid in list(self._bridges):
             if bid not in rs.bridges and bid not in rs.born:
                 self._bridge_destroy(ev.BridgeDestroy(ts=ts, bridge_id=bid))

@@ -1,0 +1,164 @@
+"""Recovery after an engine restart: from what Asterisk still has to what the ACD must take back.
+
+Pure and synchronous. The adapter (``callcenter.recovery``) reads the call model's resync snapshot
+and two channel variables per channel, turns each live channel into ``ChannelFacts`` and carries
+out the ``RecoveryPlan`` this module decides:
+
+- a caller still in ``cti-queue`` / ``cti-announce`` waits again, at its original place (entry time,
+  queue, priority, skills and customer come back from ``CTI_ACD``, set when the ACD enqueued it);
+- a caller bridged with the agent leg the ACD originated for it (``CTI_AGENT`` and ``CTI_LINKEDID`` on
+  that leg), or on hold in ``cti-hold`` while that leg waits in ``cti-park-agent``, is re-attached to
+  its agent;
+- an agent leg that is not talking to its caller (still ringing, answered but not yet bridged, or
+  its caller gone) is hung up, and its caller (if any) waits again;
+- anything else (IVR sessions, voicemail, outbound and transfer legs) is left alone: it has its own
+  way of ending, and an agent leg in ``cti-agent-connect`` is never a new inbound call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+ENTRY_VAR = "CTI_ACD"  # on the caller's channel: its queue entry (``encode_entry``)
+AGENT_VAR = "CTI_AGENT"  # on an agent leg the ACD originated: the agent's id
+CALL_VAR = "CTI_LINKEDID"  # on that leg: the call it was originated for
+
+WAITING_CONTEXTS = frozenset({"cti-queue", "cti-announce"})
+HOLD_CONTEXT = "cti-hold"
+PARK_CONTEXT = "cti-park-agent"
+
+_VERSION = "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """What the router needs to put a caller back where it was."""
+
+    linkedid: str
+    queue: str
+    entered_at: float
+    priority: int = 0
+    customer_id: int | None = None
+    skills: Mapping[str, int] | None = None
+    caller_number: str = ""
+
+
+def encode_entry(entry: QueueEntry) -> str:
+    """``v1|linkedid|queue|entered_at|priority|customer|skill:level,...|caller_number``."""
+    skills = ",".join(f"{k}:{v}" for k, v in sorted((entry.skills or {}).items()))
+    customer = "" if entry.customer_id is None else str(entry.customer_id)
+    return "|".join((_VERSION, entry.linkedid, entry.queue, f"{entry.entered_at:.3f}", str(entry.priority),
+                     customer, skills, entry.caller_number))
+
+
+def decode_entry(text: str | None) -> QueueEntry | None:
+    """The entry ``encode_entry`` wrote, or None for anything else (absent, older, damaged)."""
+    if not text:
+        return None
+    parts = text.split("|", 7)
+    if len(parts) != 8 or parts[0] != _VERSION or not parts[1] or not parts[2]:
+        return None
+    try:
+        entered, priority = float(parts[3]), int(parts[4])
+        customer = int(parts[5]) if parts[5] else None
+        skills: dict[str, int] = {}
+        for item in filter(None, parts[6].split(",")):
+            name, _, level = item.partition(":")
+            skills[name] = int(level)
+    except ValueError:
+        return None
+    return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[7])
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFacts:
+    """One live channel as the adapter found it: the snapshot's facts and the ACD's variables."""
+
+    name: str
+    linkedid: str
+    context: str
+    up: bool
+    created: float
+    bridge_id: str | None = None
+    entry: QueueEntry | None = None  # from ENTRY_VAR: a caller the ACD queued
+    agent_id: str | None = None  # from AGENT_VAR: an agent leg the ACD originated
+    for_call: str | None = None  # from CALL_VAR on that leg
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreWaiting:
+    entry: QueueEntry
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    entry: QueueEntry
+    caller_channel: str
+    agent_id: str
+    agent_channel: str
+    answered_at: float  # the agent leg's creation: the offer, a few seconds before the answer
+    held: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HangupLeg:
+    channel: str
+    agent_id: str
+    reason: str  # "not_connected" (rang or answered, never bridged) or "orphan" (its caller is gone)
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryPlan:
+    waiting: tuple[RestoreWaiting, ...] = ()  # in original order (entry time)
+    connected: tuple[Attach, ...] = ()
+    hangups: tuple[HangupLeg, ...] = ()
+    busy_agents: frozenset[str] = field(default_factory=frozenset)  # talking, whether or not attached
+
+
+def plan(channels: Iterable[ChannelFacts]) -> RecoveryPlan:
+    """Decide, for every live channel, what the ACD takes back (see the module docstring)."""
+    chans = list(channels)
+    legs = [c for c in chans if c.agent_id is not None]
+    callers = {c.entry.linkedid: c for c in chans if c.entry is not None and c.agent_id is None}
+    waiting: list[RestoreWaiting] = []
+    connected: list[Attach] = []
+    hangups: list[HangupLeg] = []
+    busy: set[str] = set()
+    used_legs: set[str] = set()
+
+    for linkedid, caller in callers.items():
+        entry = caller.entry
+        assert entry is not None
+        own = [leg for leg in legs if leg.for_call == linkedid]
+        talking = next((leg for leg in own if leg.up and _talking(caller, leg)), None)
+        if talking is not None and talking.agent_id is not None:
+            used_legs.update(leg.name for leg in own)
+            if talking.agent_id not in busy:
+                connected.append(Attach(entry, caller.name, talking.agent_id, talking.name, talking.created,
+                                        held=caller.context == HOLD_CONTEXT))
+            # else: a second conversation claiming the same agent; never cut, never attached
+            busy.add(talking.agent_id)
+            continue
+        for leg in own:
+            used_legs.add(leg.name)
+            hangups.append(HangupLeg(leg.name, leg.agent_id or "", "not_connected"))
+        if caller.bridge_id is None and caller.context in WAITING_CONTEXTS:
+            waiting.append(RestoreWaiting(entry, caller.name))
+
+    for leg in legs:
+        if leg.name in used_legs:
+            continue
+        if leg.bridge_id is None:
+            hangups.append(HangupLeg(leg.name, leg.agent_id or "", "orphan"))
+        elif leg.agent_id is not None:
+            busy.add(leg.agent_id)  # talking to something we do not know: never offer it a call
+    waiting.sort(key=lambda w: (w.entry.entered_at, w.entry.linkedid))
+    return RecoveryPlan(tuple(waiting), tuple(connected), tuple(hangups), frozenset(busy))
+
+
+def _talking(caller: ChannelFacts, leg: ChannelFacts) -> bool:
+    if caller.bridge_id is not None and caller.bridge_id == leg.bridge_id:
+        return True
+    return caller.context == HOLD_CONTEXT and leg.context == PARK_CONTEXT

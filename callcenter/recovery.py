@@ -1,0 +1,195 @@
+"""Start-up recovery: the engine takes back the calls Asterisk kept while no engine ran.
+
+The adapter around ``acd.recovery.plan``: it reads the call model's resync snapshot and the ACD's
+channel variables (Getvar), restores the agents from the CRM's agent-state history, then carries
+out the plan in an order that never offers a busy agent a call: agents log in (not ready),
+connected calls are attached, half-rung agent legs are hung up, waiting callers are queued again
+in their original order, and only then do agents become ready as they were. Last, interactions
+the CRM still holds open for calls Asterisk no longer has (an IVR session the crash cut off) are
+ended. See docs/resilience.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from acd.calls import LiveCall
+from acd.delivery import AcdService
+from acd.errors import AcdError
+from acd.recovery import (
+    AGENT_VAR,
+    CALL_VAR,
+    ENTRY_VAR,
+    ChannelFacts,
+    QueueEntry,
+    RecoveryPlan,
+    decode_entry,
+    plan,
+)
+from crm_core.agent_log import states_between
+from crm_core.db import Database
+from crm_core.models import Interaction
+from cti.ami.callmodel import CallModel, Phase
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+from cti.errors import CtiError
+from cti.journey import CallEnded
+
+log = logging.getLogger(__name__)
+
+# Agents logged in within this window before the restart are logged in again (older history: a
+# shift that ended without a logout is not brought back).
+HISTORY_S = 12 * 3600.0
+_BUSY_STATES = frozenset({"available", "reserved", "on_call", "wrap_up"})
+
+
+@dataclass
+class RecoveryReport:
+    waiting: list[str] = field(default_factory=list)  # linkedids queued again, in order
+    attached: dict[str, str] = field(default_factory=dict)  # linkedid -> agent
+    unattached: dict[str, str] = field(default_factory=dict)  # linkedid -> agent not logged in yet
+    hung_up: list[str] = field(default_factory=list)  # agent legs
+    agents: dict[str, str] = field(default_factory=dict)  # agent -> state restored
+    closed: list[str] = field(default_factory=list)  # interactions ended for calls Asterisk no longer has
+    took_s: float = 0.0
+
+
+class Recovery:
+    """Runs once in ``Engine.start``, after the AMI resync and before the FastAGI server lets calls in."""
+
+    def __init__(self, *, acd: AcdService, model: CallModel, control: CallControl, db: Database, bus: EventBus,
+                 login: Callable[[str], Awaitable[None]], clock: Callable[[], float] = time.time) -> None:
+        self.acd, self.model, self.control, self.db, self.bus = acd, model, control, db, bus
+        self.login, self.clock = login, clock
+
+    async def facts(self) -> list[ChannelFacts]:
+        """Every live channel with the ACD's variables read back from Asterisk."""
+        chans = [ch for call in self.model.calls() for ch in call.live]
+
+        async def one(name: str) -> tuple[str | None, str | None, str | None]:
+            try:
+                entry, agent = await asyncio.gather(self.control.get_var(name, ENTRY_VAR),
+                                                    self.control.get_var(name, AGENT_VAR))
+                for_call = await self.control.get_var(name, CALL_VAR) if agent else None
+            except CtiError:  # hung up meanwhile
+                return None, None, None
+            return entry, agent, for_call
+
+        found = await asyncio.gather(*(one(ch.name) for ch in chans))
+        return [ChannelFacts(name=ch.name, linkedid=ch.linkedid, context=ch.context, up=ch.phase is Phase.UP,
+                             created=ch.created, bridge_id=ch.bridge_id, entry=decode_entry(entry),
+                             agent_id=agent or None, for_call=for_call or None)
+                for ch, (entry, agent, for_call) in zip(chans, found, strict=True)]
+
+    async def run(self) -> RecoveryReport:
+        started = time.monotonic()
+        report = RecoveryReport()
+        decided = plan(await self.facts())
+        last = await self._last_states()
+        for agent_id, (state, _) in last.items():
+            if state != "logged_out":
+                try:
+                    await self.login(agent_id)
+                except Exception as err:  # an agent removed from the CRM meanwhile, say
+                    log.warning("recovery: agent %s not logged in again: %s", agent_id, err)
+        await self._attach(decided, report)
+        for leg in decided.hangups:
+            log.info("recovery: hanging up agent %s's leg %s (%s)", leg.agent_id, leg.channel, leg.reason)
+            try:
+                await self.control.hangup(leg.channel, may_be_gone=True)
+                report.hung_up.append(leg.channel)
+            except CtiError as err:
+                log.info("recovery: %s: %s", leg.channel, err.message)
+        for w in decided.waiting:
+            try:
+                await self.acd.restore_waiting(_live(w.entry, w.channel))
+                report.waiting.append(w.entry.linkedid)
+            except AcdError as err:  # a queue removed from the configuration
+                log.warning("recovery: caller %s not queued again: %s", w.entry.linkedid, err.message)
+        for agent_id, (state, reason) in last.items():
+            report.agents[agent_id] = await self._restore_state(agent_id, state, reason, decided)
+        report.closed = await self._close_orphans()
+        report.took_s = time.monotonic() - started
+        log.info("recovery: %d waiting, %d attached, %d unattached, %d legs hung up, %d agents, %d closed in %.2f s",
+                 len(report.waiting), len(report.attached), len(report.unattached), len(report.hung_up),
+                 len(report.agents), len(report.closed), report.took_s)
+        return report
+
+    async def _attach(self, decided: RecoveryPlan, report: RecoveryReport) -> None:
+        for a in decided.connected:
+            call = _live(a.entry, a.caller_channel)
+            call.status = "held" if a.held else "talking"
+            call.agent_id, call.agent_channel, call.answered_at = a.agent_id, a.agent_channel, a.answered_at
+            try:
+                attached = await self.acd.attach(call)
+            except AcdError as err:
+                log.warning("recovery: call %s not attached to %s: %s", a.entry.linkedid, a.agent_id, err.message)
+                continue
+            (report.attached if attached else report.unattached)[a.entry.linkedid] = a.agent_id
+
+    async def _restore_state(self, agent_id: str, state: str, reason: str | None, decided: RecoveryPlan) -> str:
+        """Ready as before the restart, or not ready with the same reason; an agent talking to a call
+        the plan could not attach stays not ready (never offered a second call)."""
+        if state == "logged_out":
+            return state
+        attached = agent_id in {a.agent_id for a in decided.connected}
+        try:
+            if agent_id in decided.busy_agents and not attached:
+                return "not_ready"
+            if state in _BUSY_STATES:
+                await self.acd.set_ready(agent_id)
+                return "available"
+            if reason and reason != "login":
+                await self.acd.set_not_ready(agent_id, reason)
+        except AcdError as err:
+            log.warning("recovery: agent %s: %s", agent_id, err.message)
+        return "not_ready"
+
+    async def _last_states(self) -> dict[str, tuple[str, str | None]]:
+        now = self.clock()
+        try:
+            async with self.db.session() as s:
+                rows = await states_between(session=s, since=now - HISTORY_S, until=now + 1)
+        except Exception:
+            log.exception("recovery: no agent-state history; agents log in again themselves")
+            return {}
+        last: dict[str, tuple[str, str | None]] = {}
+        for r in rows:
+            last[r.agent_id] = (r.state, r.reason)
+        return last
+
+    async def _close_orphans(self) -> list[str]:
+        """End the interactions still open for calls that ended while no engine ran."""
+        live: set[str] = set()
+        for call in self.model.calls():
+            live.add(call.linkedid)
+            live.update(call.merged)
+        live.update(self.acd.calls)
+        since = datetime.fromtimestamp(self.clock() - HISTORY_S, UTC)  # as the call logger writes times
+        try:
+            async with self.db.session() as s:
+                stmt = select(Interaction.linkedid).where(Interaction.ended_at.is_(None),
+                                                          Interaction.started_at >= since)
+                open_ids = list((await s.scalars(stmt)).all())
+        except Exception:
+            log.exception("recovery: could not look for open interactions")
+            return []
+        closed = [lid for lid in open_ids if lid not in live]
+        now = self.clock()
+        for lid in closed:
+            await self.bus.publish(CallEnded(ts=now, linkedid=lid, cause=0, cause_text="ended while no engine ran"))
+        return closed
+
+
+def _live(entry: QueueEntry, channel: str) -> LiveCall:
+    return LiveCall(linkedid=entry.linkedid, caller_channel=channel, caller_number=entry.caller_number,
+                    queue=entry.queue, customer_id=entry.customer_id,
+                    skills=dict(entry.skills) if entry.skills else None, priority=entry.priority,
+                    queued_at=entry.entered_at)

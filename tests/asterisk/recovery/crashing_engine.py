@@ -1,0 +1,55 @@
+"""The engine that dies: run as ``python -m tests.asterisk.recovery.crashing_engine SETTINGS.json``.
+
+It seeds the demo company, starts the whole engine, logs agent 1001 in, connects one call to it,
+queues three more callers behind it and leaves one caller in the IVR, prints what it did as one
+JSON line, and then waits to be killed (SIGKILL: no clean shutdown, nothing hung up)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from acd.events import AgentOffer
+from callcenter.engine import Engine
+from cti.events import Event
+from cti.journey import CallConnected, QueueEntered
+from cti.settings import Settings, load_settings
+from tests.helpers import customer_number, place_call, seed, until
+
+
+async def main(settings: Settings) -> None:
+    await seed(settings)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    engine = Engine(settings, answer_after_s=0.5)
+    engine.bus.subscribe(Event, record, name="test.recorder")
+    await engine.start()
+    _, _, number = await customer_number(engine)
+    await engine.desk.login_queues("1001", ["support", "general"])
+    await engine.desk.set_ready("1001")
+
+    def queued() -> list[Event]:
+        return [e for e in seen if isinstance(e, QueueEntered)]
+
+    first = await place_call(engine, queued, number)
+    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == first.linkedid for e in seen))
+    waiting = [(await place_call(engine, queued, number)).linkedid for _ in range(3)]
+    await asyncio.sleep(0.5)
+    ivr = await engine.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
+                                             caller_id=f"<{number}>", timeout_ms=10000)
+    await until(lambda: ivr.linkedid and engine.agi.open_sessions > 0)
+    await engine.bus.drain()  # type: ignore[attr-defined]
+    await engine.logger.flush()
+    offers = [e.linkedid for e in seen if isinstance(e, AgentOffer)]
+    print(json.dumps({"connected": first.linkedid, "waiting": waiting, "ivr": ivr.linkedid, "offers": offers}),
+          flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(load_settings(**json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))))

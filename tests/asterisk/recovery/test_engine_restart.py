@@ -1,0 +1,161 @@
+"""An engine killed with SIGKILL and started again on the same Asterisk and database strands no
+caller: the waiting callers are routed in their original order, the connected call stays with its
+agent (on call, offered nothing else) and wraps up into exactly one interaction, the IVR call cut
+off by the crash gets its interaction closed, no agent leg becomes an interaction of its own, and
+no channel is left at the end. And with no engine at all, a waiting caller reaches voicemail once
+the heartbeat is older than the timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from acd.events import AgentOffer
+from agent_console.ports import WrapUpInput
+from callcenter.engine import Engine
+from crm_core.interactions import interaction_by_linkedid
+from crm_core.models import Interaction
+from cti.events import Event
+from cti.journey import QueueEntered
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+from tests.helpers import customer_number, engine_settings, place_call, running_engine, until
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _settings_file(settings: Settings, path: Path) -> Path:
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    data["ami"]["secret"] = settings.ami.secret.get_secret_value()
+    data["web"]["session_secret"] = settings.web.session_secret.get_secret_value()
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+async def _crashing_engine(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.asterisk.recovery.crashing_engine",
+        str(_settings_file(settings, tmp_path / "settings.json")),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 180)
+    assert line, f"the first engine died before it was ready (exit {proc.returncode})"
+    return proc, json.loads(line)
+
+
+def _live_names(eng: Engine) -> list[str]:
+    return [ch.name for c in eng.ami.model.calls() for ch in c.live]
+
+
+async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedPbx, pbx_settings: Settings,
+                                                                    tmp_path: Path) -> None:
+    settings = engine_settings(pbx_settings, tmp_path)
+    began = time.time()
+    proc, before = await _crashing_engine(settings, tmp_path)
+    try:
+        assert before["offers"] == [before["connected"]]  # the waiting callers were never offered
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no clean shutdown: nothing hung up, nothing flushed
+        await proc.wait()
+    await asyncio.sleep(3.0)  # callers wait on music; the IVR caller's AGI died with the engine
+
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    eng = Engine(settings, answer_after_s=0.5, web=False)
+    eng.bus.subscribe(Event, record, name="test.recorder")
+    t0 = time.monotonic()
+    await eng.start()
+    try:
+        started_s = time.monotonic() - t0
+        report = eng.recovery_report
+        assert report is not None
+        assert started_s < 2.0 and report.took_s < 2.0, (started_s, report.took_s)
+        print(f"restarted engine: start() {started_s:.2f} s, recovery {report.took_s:.3f} s")
+        # The engine's picture matches Asterisk's.
+        assert report.waiting == before["waiting"]
+        assert report.attached == {before["connected"]: "1001"}
+        assert before["ivr"] in report.closed
+        agent = eng.router.agent("1001")
+        assert agent.state.value == "on_call" and agent.calls == (before["connected"],)
+        assert [c.call_id for c in eng.router.calls() if c.state.value == "waiting"] == before["waiting"]
+        assert eng.summary()["waiting"] == 3 and eng.summary()["talking"] == 1
+
+        # Agents who log in now take the waiting callers in their original order; 1001 gets nothing
+        # until its restored call ends and it has wrapped up, and then the next caller in line.
+        def offers(agent_id: str) -> list[str]:
+            return [e.linkedid for e in seen if isinstance(e, AgentOffer) and e.agent_id == agent_id]
+
+        for n, agent_id in enumerate(("1002", "1008")):
+            await eng.desk.login_queues(agent_id, ["support", "general"])
+            await eng.desk.set_ready(agent_id)
+            await until(lambda a=agent_id: offers(a), what=f"an offer to {agent_id}")
+            assert offers(agent_id) == [before["waiting"][n]], (agent_id, offers(agent_id))
+        await until(lambda: all(eng.router.agent(a).state.value == "on_call" for a in ("1002", "1008")))
+        assert offers("1001") == []
+        assert not [e for e in seen if isinstance(e, QueueEntered)]  # nobody entered a queue twice
+
+        # The restored call ends as usual: wrap-up, then the agent is free for the last caller.
+        await eng.desk.hangup("1001", before["connected"])
+        await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
+        assert offers("1001") == []
+        await eng.desk.wrap_up("1001", before["connected"], WrapUpInput(disposition="resolved", notes="after restart"))
+        await until(lambda: offers("1001"), what="the last caller offered to 1001")
+        assert offers("1001") == [before["waiting"][2]]
+        await until(lambda: eng.router.agent("1001").state.value == "on_call")
+        for agent_id, lid in zip(("1002", "1008", "1001"), before["waiting"], strict=True):
+            await eng.desk.hangup(agent_id, lid)
+        await until(lambda: not _live_names(eng), what="every channel hung up")
+        await eng.bus.drain()  # type: ignore[attr-defined]
+        await eng.logger.flush()
+        async with eng.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=before["connected"])
+            assert row is not None and row.agent_id == "1001" and row.outcome == "answered"
+            assert row.disposition == "resolved" and row.ended_at is not None
+            ivr = await interaction_by_linkedid(session=s, linkedid=before["ivr"])
+            assert ivr is not None and ivr.ended_at is not None
+            ours = {before["connected"], before["ivr"], *before["waiting"]}
+            rows = (await s.scalars(select(Interaction).where(
+                Interaction.started_at >= datetime.fromtimestamp(began - 1, UTC)))).all()
+            recent = {r.linkedid: (r.direction, r.agent_id, r.outcome, r.caller_number) for r in rows
+                      if not r.linkedid.startswith("demo-")}  # the seeded history
+        assert set(recent) == ours, recent  # no phantom interaction from an agent leg
+        assert "0 active channels" in pbx.cli("core show channels count")
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        await eng.stop()
+
+
+async def test_waiting_caller_reaches_voicemail_when_no_engine_beats(pbx: ManagedPbx, pbx_settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
+        "resilience": pbx_settings.resilience.model_copy(update={"engine_timeout_s": 3, "check_every_s": 1})})
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    async with running_engine(pbx, settings, before_start=lambda e: e.bus.subscribe(Event, record, name="t"),
+                              answer_after_s=0.5, web=False) as eng:
+        _, _, number = await customer_number(eng)
+        await place_call(eng, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
+        await asyncio.sleep(2.5)  # the engine beats: the caller keeps waiting on music
+        assert "cti-voicemail" not in pbx.cli("core show channels concise")
+        await eng.heartbeat.stop()  # the engine is gone as far as the dialplan can tell
+        gone = time.monotonic()
+        await until(lambda: "cti-voicemail" in pbx.cli("core show channels concise"), timeout_s=15,
+                    what="the caller in voicemail")
+        waited = time.monotonic() - gone
+        assert 2.0 <= waited <= 7.0, waited  # the 3 s timeout, checked every second (EPOCH has whole seconds)

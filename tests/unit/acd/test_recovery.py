@@ -1,0 +1,124 @@
+"""acd.recovery: what a restarted engine takes back, decided from the PBX's live channels (tables),
+and the router's entry points for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from acd.decisions import Offer
+from acd.model import AgentState, QueueConfig
+from acd.recovery import (
+    Attach,
+    ChannelFacts,
+    HangupLeg,
+    QueueEntry,
+    RestoreWaiting,
+    decode_entry,
+    encode_entry,
+    plan,
+)
+from acd.routing import Router
+
+
+def entry(lid: str, at: float, queue: str = "support") -> QueueEntry:
+    return QueueEntry(lid, queue, at, priority=2, customer_id=7, skills={"support": 3}, caller_number="+8613900000000")
+
+
+def caller(lid: str, at: float, *, context: str = "cti-queue", bridge: str | None = None) -> ChannelFacts:
+    return ChannelFacts(f"Local/5002@cti-inbound-{lid};2", lid, context, True, at, bridge, entry(lid, at))
+
+
+def leg(agent: str, lid: str, *, up: bool = True, bridge: str | None = None, context: str = "cti-agent-connect",
+        created: float = 50.0) -> ChannelFacts:
+    return ChannelFacts(f"Local/{agent}@cti-sim-phone-{lid};1", lid, context, up, created, bridge,
+                        agent_id=agent, for_call=lid)
+
+
+def test_entry_round_trip_and_garbage() -> None:
+    e = entry("1700000000.12", 1700000000.5)
+    assert decode_entry(encode_entry(e)) == e
+    assert decode_entry(encode_entry(QueueEntry("l", "q", 1.0))) == QueueEntry("l", "q", 1.0)
+    for bad in (None, "", "v0|a|b|1|0|||", "v1|a|b|x|0|||", "v1||b|1|0|||", "v1|a|b|1"):
+        assert decode_entry(bad) is None
+
+
+@pytest.mark.parametrize(("channels", "waiting", "connected", "hangups", "busy"), [
+    # waiting callers come back in their original order, whatever order Asterisk lists them in
+    ([caller("c", 30), caller("a", 10), caller("b", 20, context="cti-announce")], ["a", "b", "c"], [], [], set()),
+    # bridged with its own agent leg: attached, agent busy
+    ([caller("a", 10, bridge="B1"), leg("1001", "a", bridge="B1")], [], [("a", "1001", False)], [], {"1001"}),
+    # on hold: caller in cti-hold, the agent's leg parked
+    ([caller("a", 10, context="cti-hold"), leg("1001", "a", context="cti-park-agent")], [],
+     [("a", "1001", True)], [], {"1001"}),
+    # half-rung offer: the leg is hung up and the caller waits again
+    ([caller("a", 10), leg("1001", "a", up=False)], ["a"], [], [("1001", "not_connected")], set()),
+    # answered but not yet bridged: same
+    ([caller("a", 10), leg("1001", "a")], ["a"], [], [("1001", "not_connected")], set()),
+    # an agent leg whose caller is gone: hung up, never a call of its own
+    ([leg("1001", "gone")], [], [], [("1001", "orphan")], set()),
+    # an agent leg bridged with something unknown: left alone, the agent is busy
+    ([leg("1001", "x", bridge="B9")], [], [], [], {"1001"}),
+    # a caller elsewhere (voicemail, a transfer's bridge, the IVR): left alone
+    ([caller("a", 10, context="cti-voicemail"), caller("b", 20, bridge="B2"),
+      ChannelFacts("Local/5002@cti-inbound-z;2", "z", "cti-inbound", True, 5.0)], [], [], [], set()),
+    # one agent, two calls claiming it (capacity 1): the first is attached, the second left alone
+    ([caller("a", 10, bridge="B1"), leg("1001", "a", bridge="B1"),
+      caller("b", 20, bridge="B2"), ChannelFacts("PJSIP/1001-2", "b", "cti-agent-connect", True, 60.0, "B2",
+                                                 agent_id="1001", for_call="b")],
+     [], [("a", "1001", False)], [], {"1001"}),
+])
+def test_plan(channels: list[ChannelFacts], waiting: list[str], connected: list[tuple[str, str, bool]],
+              hangups: list[tuple[str, str]], busy: set[str]) -> None:
+    p = plan(channels)
+    assert [w.entry.linkedid for w in p.waiting] == waiting
+    assert all(isinstance(w, RestoreWaiting) for w in p.waiting)
+    assert [(a.entry.linkedid, a.agent_id, a.held) for a in p.connected] == connected
+    assert all(isinstance(a, Attach) and a.answered_at == 50.0 for a in p.connected[:1])
+    assert [(h.agent_id, h.reason) for h in p.hangups] == hangups
+    assert all(isinstance(h, HangupLeg) for h in p.hangups)
+    assert p.busy_agents == busy
+
+
+def _router() -> Router:
+    return Router([QueueConfig("support", ring_timeout_s=15.0)])
+
+
+def test_restore_waiting_keeps_original_order_and_wait() -> None:
+    r = _router()
+    r.enqueue("new", "support", 100.0)  # arrived after the restart
+    r.restore_waiting("old2", "support", 101.0, entered_at=40.0)
+    r.restore_waiting("old1", "support", 101.0, entered_at=20.0)
+    assert r.waiting("support") == ["old1", "old2", "new"]
+    assert r.call("old1").entered_queue_at == 20.0
+    r.agent_login("a", {}, 102.0, queues=["support"])
+    out = r.set_ready("a", 103.0)
+    assert [d.call_id for d in out if isinstance(d, Offer)] == ["old1"]
+
+
+@pytest.mark.parametrize(("reason", "after"), [(None, AgentState.AVAILABLE), ("break", AgentState.NOT_READY)])
+def test_attach_connected_puts_agent_on_call_then_wrap_up(reason: str | None, after: AgentState) -> None:
+    r = _router()
+    r.agent_login("a", {}, 1.0, queues=["support"], wrap_up_s=0)
+    if reason:
+        r.set_not_ready("a", reason, 1.5)
+    r.restore_waiting("w", "support", 2.0, entered_at=1.0)
+    r.attach_connected("c", "a", "support", 2.0, entered_at=0.5, answered_at=1.0)
+    view = r.agent("a")
+    assert view.state is AgentState.ON_CALL and view.calls == ("c",)
+    assert r.waiting("support") == ["w"]  # not offered to the busy agent
+    if reason is None:
+        r.set_ready("a", 2.5)  # as before the restart: ready after this call
+    r.call_ended("c", 3.0)
+    view = r.agent("a")
+    if after is AgentState.AVAILABLE:
+        assert view.state is AgentState.RESERVED and view.offers == ("w",)  # freed: takes the next caller
+    else:
+        assert view.state is AgentState.NOT_READY and view.reason == "break"
+
+
+def test_attach_refuses_a_busy_agent() -> None:
+    r = _router()
+    r.agent_login("a", {}, 1.0, queues=["support"], ready=True)
+    r.attach_connected("c", "a", "support", 2.0, entered_at=0.5, answered_at=1.0)
+    with pytest.raises(Exception, match="on_call"):
+        r.attach_connected("d", "a", "support", 2.0, entered_at=0.5, answered_at=1.0)
