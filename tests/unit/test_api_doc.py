@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 from agent_console.supervisor.install import install_supervisor
@@ -14,10 +15,10 @@ DOC = PROJECT_ROOT / "docs" / "api.md"
 
 def test_every_openapi_path_is_in_the_api_guide(tmp_path: Path) -> None:
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": 8080, "session_secret": "api-doc-test-secret-0123456789"})
+                             web={"port": 8080, "session_secret": secrets.token_urlsafe(32)})
     engine = Engine(settings)  # built as the web tests build it; nothing is started
     assert engine.app is not None
-    install_supervisor(engine.app, engine)  # idempotent
+    install_supervisor(engine.app, engine.supervisor_parts())  # idempotent
     paths = set(engine.app.openapi()["paths"])
     assert len([p for p in paths if p.startswith("/api/crm/")]) == 17
     documented = set(re.findall(r"`(/[^`\s]*)`", DOC.read_text(encoding="utf-8")))
