@@ -125,8 +125,8 @@ class EventFeed:
         await self._room.wait()  # backpressure on the bus while the database is far behind
         async with self._journal_lock:
             self._seq += 1
-            self.outbox.append(json.dumps({"seq": self._seq, "e": public}, separators=(",", ":"),
-                                          ensure_ascii=False))
+            await self.outbox.append_in_thread(json.dumps({"seq": self._seq, "e": public}, separators=(",", ":"),
+                                                          ensure_ascii=False))
             self._pending.append((self._seq, public))
         if len(self._pending) >= self.max_pending:
             self._room.clear()
