@@ -120,7 +120,7 @@ def build_feed_router(feed: EventFeed, hooks: WebhookDispatcher, tokens: Sequenc
 
     @router.get("/api/webhooks")
     async def list_webhooks(_p: Principal = Depends(_admin)) -> list[dict[str, Any]]:
-        return hooks.list()
+        return hooks.views()
 
     @router.delete("/api/webhooks/{sid}", status_code=204)
     async def delete_webhook(sid: int, _p: Principal = Depends(_admin)) -> Response:

@@ -23,9 +23,9 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, delete, func, insert, select, text
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Table, Text, delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -57,7 +57,7 @@ class FeedEventRow(Base):
     body: Mapped[str] = mapped_column(Text)  # the envelope as JSON, without its cursor
 
 
-_T = FeedEventRow.__table__
+_T = cast(Table, FeedEventRow.__table__)
 
 
 def wire(cursor: int, body: str) -> str:
@@ -237,6 +237,9 @@ class EventFeed:
             if newest is None:
                 return 0
             result = await s.execute(delete(_T).where(_T.c.stored_at < cutoff, _T.c.id < newest))
+            oldest = int(await s.scalar(select(func.min(_T.c.id))) or newest)
+        while self._recent and self._recent[0][0] < oldest:  # the ring serves only what is kept
+            self._recent.popleft()
         count = int(getattr(result, "rowcount", 0) or 0)
         if count:
             log.info("event feed: pruned %d events older than %.0f h", count, self.retention_s / 3600)
@@ -246,7 +249,8 @@ class EventFeed:
 
     async def oldest(self) -> int | None:
         async with self.db.session() as s:
-            return await s.scalar(select(func.min(_T.c.id)))
+            oldest = await s.scalar(select(func.min(_T.c.id)))
+        return None if oldest is None else int(oldest)
 
     async def page(self, after: int, limit: int = 500, types: frozenset[str] | None = None) -> list[Row]:
         """Up to ``limit`` rows with a cursor above ``after``, in cursor order."""

@@ -24,7 +24,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +36,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     delete,
     insert,
@@ -82,8 +83,8 @@ class WebhookDeadLetter(Base):
     redelivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
-_SUB = WebhookSubscriber.__table__
-_DL = WebhookDeadLetter.__table__
+_SUB = cast(Table, WebhookSubscriber.__table__)
+_DL = cast(Table, WebhookDeadLetter.__table__)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -274,7 +275,7 @@ class WebhookDispatcher:
                 "cursor": str(sub.cursor), "delivered": sub.delivered, "failed_attempts": sub.failed_attempts,
                 "dead_letters": sub.dead}
 
-    def list(self) -> list[dict[str, Any]]:
+    def views(self) -> list[dict[str, Any]]:
         return [self.view(s) for s in sorted(self._subs.values(), key=lambda s: s.id)]
 
     def _sub(self, sid: int) -> _Sub:

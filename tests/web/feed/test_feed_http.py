@@ -173,3 +173,22 @@ def test_forged_signature_is_detected() -> None:
     assert not verify_signature("s3cret", body, None)
     assert not verify_signature("s3cret", body, "")
 
+
+
+async def test_a_cursor_older_than_the_retention_is_told_of_its_gap(feed_app: FeedApp) -> None:
+    admin = await feed_app.headers("ada")
+    await _publish(feed_app, range(0, 5))
+    await feed_app.demo.bus.drain()
+    await feed_app.feed.flush()
+    feed_app.feed.retention_s = -1.0  # everything is past the retention now
+    assert await feed_app.feed.prune() == 4  # the newest row stays
+    page = (await feed_app.http.get("/api/events", params={"since": "1"}, headers=admin)).json()
+    assert page["gap"] == {"since": "1", "oldest": "5"} and [e["ts"] for e in page["events"]] == [4]
+    async with asyncio.timeout(5), feed_app.http.stream("GET", "/api/events/stream", params={"since": "1"},
+                                                        headers=admin) as r:
+        lines = []
+        async for line in r.aiter_lines():
+            lines.append(line)
+            if line.startswith("data: "):
+                break
+    assert "event: gap" in lines and lines[-1] == 'data: {"since": "1", "oldest": "5"}'
