@@ -34,6 +34,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -71,6 +72,7 @@ class WebhookSubscriber(Base):
 
 class WebhookDeadLetter(Base):
     __tablename__ = "webhook_dead_letters"
+    __table_args__ = (Index("ix_webhook_dead_letters_subscriber", "subscriber_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscribers.id", ondelete="CASCADE"))
