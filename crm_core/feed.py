@@ -127,8 +127,11 @@ class EventFeed:
         await self._room.wait()  # backpressure on the bus while the database is far behind
         async with self._journal_lock:
             self._seq += 1
-            await self.outbox.append_in_thread(json.dumps({"seq": self._seq, "e": public}, separators=(",", ":"),
-                                                          ensure_ascii=False))
+            line = json.dumps({"seq": self._seq, "e": public}, separators=(",", ":"), ensure_ascii=False)
+            if self.outbox.sync_policy == "never":
+                self.outbox.append(line)  # page cache only: microseconds, nothing to wait behind
+            else:
+                await self.outbox.append_in_thread(line)  # may wait behind an fdatasync: not in the loop
             self._pending.append((self._seq, public))
         if len(self._pending) >= self.max_pending:
             self._room.clear()
@@ -278,9 +281,11 @@ class EventFeed:
         idle = 0.0
         while True:
             rows = await self.page(cursor, 500, types)
-            for row in rows:
+            for n, row in enumerate(rows, 1):
                 yield row
                 cursor = row[0]
+                if n % 100 == 0:
+                    await asyncio.sleep(0)  # a hundred readers catching up must not hold the loop in turn
             if rows:
                 idle = 0.0
                 if len(rows) == 500:
