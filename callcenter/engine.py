@@ -32,6 +32,7 @@ from agent_console.app import create_app
 from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
+from agent_console.feed_http import build_feed_router
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from callcenter.recovery import Recovery, RecoveryReport
@@ -40,7 +41,9 @@ from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
 from crm_core.db import Database
 from crm_core.directory import SqlCustomerDirectory
+from crm_core.feed import EventFeed
 from crm_core.screenpop import SqlPopSource
+from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
 from cti.ami.bridge import AmiBridge
 from cti.bus import EventBus, InProcessBus
@@ -96,6 +99,11 @@ class Engine:
         # 10 ms, so a crashed or restarted engine loses nothing (a power cut, at most 10 ms); the
         # stricter "complete" caps the logger near 500 calls/s on SQLite (bench/RESULTS.md).
         self.logger = CallLogger(self.db, settings.state_dir, sync="interval")
+        fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
+        self.feed = EventFeed(self.db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600)
+        self.webhooks = WebhookDispatcher(self.db, self.feed, max_attempts=fs.webhook_max_attempts,
+                                          backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
+                                          timeout_s=fs.webhook_timeout_s)
         self.ami = AmiBridge(settings, self.bus)
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
@@ -134,8 +142,9 @@ class Engine:
         if web:
             self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
                                   pops=SqlPopSource(self.db, self.logger), search=SqlCustomerSearch(self.db),
-                                  bus=self.bus, extra_routers=[crm_router], metrics=self.metrics,
-                                  metrics_token=settings.metrics.token)
+                                  bus=self.bus, extra_routers=[
+                                      crm_router, build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
+                                  metrics=self.metrics, metrics_token=settings.metrics.token)
             self.app.state.crm_db = self.db
             install_supervisor(self.app, self.supervisor_parts())
 
@@ -178,12 +187,15 @@ class Engine:
             # Before any event is read: a standby waits here; refused, nothing ran.
             await self.routing_lease.acquire(wait=self.settings.routing_standby)
         self.logger.subscribe(self.bus)
+        self.feed.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
         self.metrics.subscribe(self.bus)
         await self.callback_intake.start()
         await self.bus.start()
         await self.logger.start()
+        await self.feed.start()
+        await self.webhooks.start()
         await self.ami.start()
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
         self.heartbeat.start()
@@ -267,7 +279,9 @@ class Engine:
         await self.ami.stop()
         with contextlib.suppress(Exception):
             await self.logger.stop()
+        await self.webhooks.stop()
         await self.bus.stop()
+        await self.feed.stop()  # after the bus: what it handed over is stored
         await self.callback_intake.stop()
         if self.routing_lease is not None:
             await self.routing_lease.release()

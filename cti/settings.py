@@ -122,6 +122,17 @@ class ResilienceSettings(BaseModel):
     check_every_s: int = Field(5, ge=1, le=60)  # how often cti-queue looks at the heartbeat
 
 
+class FeedSettings(BaseModel):
+    """The public event feed (docs/event-feed.md): retention, integration tokens, webhook retries."""
+
+    retention_h: float = Field(72.0, ge=24, le=24 * 90)
+    integration_tokens: list[SecretStr] = []  # bearer tokens that may read the feed (role "integration")
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_backoff_s: float = Field(1.0, gt=0)
+    webhook_backoff_max_s: float = Field(300.0, gt=0)
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+
+
 class Settings(BaseSettings):
     """Everything the composition root needs, loaded once."""
 
@@ -156,6 +167,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     callbacks: CallbackSettings = CallbackSettings()
     resilience: ResilienceSettings = ResilienceSettings()
+    feed: FeedSettings = FeedSettings()
 
     @field_validator("database_url")
     @classmethod

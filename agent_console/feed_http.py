@@ -1,0 +1,138 @@
+"""The event feed's HTTP API (docs/event-feed.md): a page of events, the Server-Sent-Events stream,
+and the administrators' webhook subscriptions.
+
+Who may read the feed: administrators (session token) and integrations (a bearer token listed in
+``settings.feed.integration_tokens``, compared in constant time). Webhooks: administrators only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field, SecretStr
+from starlette.requests import HTTPConnection
+
+from agent_console.security import Principal, current_principal, require_roles, token_of
+from crm_core.errors import InvalidField
+from crm_core.feed import EventFeed, parse_cursor
+from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
+from crm_core.webhooks import WebhookDispatcher
+
+HEARTBEAT_S = 15.0  # below the idle timeout of common proxies (nginx: 60 s)
+_admin = require_roles("admin")
+
+
+def feed_reader(tokens: Sequence[SecretStr]) -> Any:
+    """Dependency: who reads the feed (``integration`` or an administrator's username); else 401/403."""
+    keys = [t.get_secret_value().encode() for t in tokens if t.get_secret_value()]
+
+    async def _dep(conn: HTTPConnection) -> str:
+        token, source = token_of(conn)
+        if token and source == "header":
+            given = token.encode()
+            if any(hmac.compare_digest(given, k) for k in keys):
+                return "integration"
+        p: Principal = await _admin(conn, await current_principal(conn))
+        return p.username
+
+    return _dep
+
+
+def _cursor(value: str | None, name: str) -> int | None:
+    try:
+        return parse_cursor(value)
+    except ValueError as err:
+        raise InvalidField(name, str(err)) from None
+
+
+def _types(value: str | None) -> frozenset[str] | None:
+    if not value:
+        return None
+    wanted = frozenset(t.strip() for t in value.split(",") if t.strip())
+    unknown = sorted(wanted - set(EVENT_TYPES))
+    if unknown:
+        raise InvalidField("types", f"unknown event types {unknown}")
+    return wanted
+
+
+class WebhookIn(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    url: str = Field(min_length=8, max_length=2000)
+    types: list[str] | None = None
+
+
+def build_feed_router(feed: EventFeed, hooks: WebhookDispatcher, tokens: Sequence[SecretStr] = ()) -> APIRouter:
+    router = APIRouter(tags=["event feed"])
+    reader = feed_reader(tokens)
+
+    async def _gap(since: int | None) -> dict[str, Any] | None:
+        if not since:
+            return None
+        oldest = await feed.oldest()
+        if oldest is not None and since < oldest - 1:
+            return {"since": str(since), "oldest": str(oldest)}
+        return None
+
+    @router.get("/api/events")
+    async def events_page(since: str | None = Query(None), limit: int = Query(500, ge=1, le=5000),
+                          types: str | None = Query(None), _who: str = Depends(reader)) -> Response:
+        after = _cursor(since, "since") or 0
+        rows = await feed.page(after, limit, _types(types))
+        gap = await _gap(after)
+        last = str(rows[-1][0]) if rows else str(after)
+        head = (f'{{"v":{SCHEMA_VERSION},"cursor":"{last}","gap":{json.dumps(gap)},'
+                f'"more":{"true" if len(rows) == limit else "false"},"events":[')
+        return Response(head + ",".join(r[2] for r in rows) + "]}", media_type="application/json")
+
+    @router.get("/api/events/stream")
+    async def events_stream(request: Request, since: str | None = Query(None), types: str | None = Query(None),
+                            _who: str = Depends(reader)) -> StreamingResponse:
+        # EventSource sends Last-Event-ID itself when it reconnects; an explicit since= wins.
+        after = _cursor(since, "since")
+        if after is None:
+            after = _cursor(request.headers.get("last-event-id"), "Last-Event-ID")
+        wanted = _types(types)
+        gap = await _gap(after)
+
+        async def frames() -> AsyncIterator[str]:
+            yield "retry: 2000\n\n"
+            if gap is not None:
+                yield f"event: gap\ndata: {json.dumps(gap)}\n\n"
+            async for row in feed.follow(after, types=wanted, idle_s=HEARTBEAT_S):
+                yield ": keepalive\n\n" if row is None else f"id: {row[0]}\ndata: {row[2]}\n\n"
+
+        return StreamingResponse(frames(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @router.get("/api/events/types")
+    async def event_types(_who: str = Depends(reader)) -> dict[str, Any]:
+        return {"v": SCHEMA_VERSION, "types": list(EVENT_TYPES)}
+
+    @router.post("/api/webhooks", status_code=201)
+    async def create_webhook(body: WebhookIn, p: Principal = Depends(_admin)) -> dict[str, Any]:
+        view, secret = await hooks.create(name=body.name, url=body.url, types=body.types, created_by=p.username)
+        return {**view, "secret": secret}  # the only time the secret is shown
+
+    @router.get("/api/webhooks")
+    async def list_webhooks(_p: Principal = Depends(_admin)) -> list[dict[str, Any]]:
+        return hooks.views()
+
+    @router.delete("/api/webhooks/{sid}", status_code=204)
+    async def delete_webhook(sid: int, _p: Principal = Depends(_admin)) -> Response:
+        await hooks.delete(sid)
+        return Response(status_code=204)
+
+    @router.get("/api/webhooks/{sid}/dead-letters")
+    async def dead_letters(sid: int, _p: Principal = Depends(_admin)) -> list[dict[str, Any]]:
+        return await hooks.dead_letters(sid)
+
+    @router.post("/api/webhooks/{sid}/dead-letters/{dead_id}/redeliver")
+    async def redeliver(sid: int, dead_id: int, _p: Principal = Depends(_admin)) -> dict[str, Any]:
+        return await hooks.redeliver(sid, dead_id)
+
+    return router

@@ -1,0 +1,150 @@
+"""The public event feed's vocabulary: internal bus events -> one versioned JSON envelope.
+
+This is the one place that decides what integrators see (docs/event-feed.md,
+docs/event-feed.schema.json). Only the fields listed here leave the engine: never DTMF, the IVR's
+path or attributes, PINs, channel names or an agent's free-text notes. Pure: no I/O.
+
+    {"v": 1, "cursor": "42", "type": "call.answered", "ts": 1.8e9, "call_id": "...",
+     "agent_id": "a7", "queue": "support", "data": {...}}
+
+``cursor`` is added by the store when the event is kept (it is the row's id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
+from acd.events import AgentStateChanged
+from cti.events import Event
+from cti.journey import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    CallArrived,
+    CallbackRequested,
+    CallConnected,
+    CallEnded,
+    CallTransferred,
+    HoldEnded,
+    HoldStarted,
+    IvrFinished,
+    QueueEntered,
+    QueueLeft,
+    VoicemailLeft,
+    WrapUpDone,
+)
+
+SCHEMA_VERSION = 1
+Public = dict[str, Any]
+
+
+def _env(ev: Event, type_: str, *, call_id: str | None = None, agent_id: str | None = None,
+         queue: str | None = None, **data: Any) -> Public:
+    return {"v": SCHEMA_VERSION, "type": type_, "ts": ev.ts, "call_id": call_id, "agent_id": agent_id,
+            "queue": queue, "data": data}
+
+
+def _arrived(e: CallArrived) -> Public:
+    return _env(e, "call.arrived", call_id=e.linkedid, agent_id=e.agent_id, direction=e.direction,
+                caller_number=e.caller_number, caller_name=e.caller_name, dnis=e.dnis)
+
+
+def _ivr(e: IvrFinished) -> Public:
+    # path (every key pressed) and attributes (whatever the flow collected) stay inside.
+    return _env(e, "call.ivr_finished", call_id=e.linkedid, queue=e.queue, flow=e.flow, outcome=e.outcome,
+                language=e.language, customer_id=e.customer_id, priority=e.priority,
+                transfer_to=e.transfer_to, ivr_s=round(e.ts - e.started_at, 3) if e.started_at else None)
+
+
+def _queued(e: QueueEntered) -> Public:
+    return _env(e, "call.queued", call_id=e.linkedid, queue=e.queue, priority=e.priority,
+                skills=dict(e.skills) if e.skills else None, customer_id=e.customer_id)
+
+
+def _queue_left(e: QueueLeft) -> Public:
+    return _env(e, "call.queue_left", call_id=e.linkedid, queue=e.queue, reason=e.reason, waited_s=e.waited_s,
+                target=e.target)
+
+
+def _offered(e: AgentRinging) -> Public:
+    return _env(e, "call.offered", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue)
+
+
+def _missed(e: AgentRingNoAnswer) -> Public:
+    return _env(e, "call.offer_missed", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue)
+
+
+def _answered(e: CallConnected) -> Public:
+    return _env(e, "call.answered", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue)
+
+
+def _held(e: HoldStarted) -> Public:
+    return _env(e, "call.held", call_id=e.linkedid, agent_id=e.agent_id)
+
+
+def _resumed(e: HoldEnded) -> Public:
+    return _env(e, "call.resumed", call_id=e.linkedid, agent_id=e.agent_id)
+
+
+def _transferred(e: CallTransferred) -> Public:
+    return _env(e, "call.transferred", call_id=e.linkedid, agent_id=e.from_agent, target=e.target,
+                target_kind=e.target_kind, kind=e.kind)
+
+
+def _voicemail(e: VoicemailLeft) -> Public:
+    return _env(e, "call.voicemail", call_id=e.linkedid, mailbox=e.mailbox)
+
+
+def _ended(e: CallEnded) -> Public:
+    return _env(e, "call.ended", call_id=e.linkedid, cause=e.cause, cause_text=e.cause_text)
+
+
+def _wrapped(e: WrapUpDone) -> Public:
+    # notes are the agent's free text about the customer: not for every integrator.
+    return _env(e, "call.wrapped_up", call_id=e.linkedid, agent_id=e.agent_id, disposition=e.disposition,
+                resolved_first_contact=e.resolved_first_contact, case_id=e.case_id, wrapup_s=e.wrapup_s)
+
+
+def _callback(e: CallbackRequested) -> Public:
+    return _env(e, "callback.requested", call_id=e.linkedid, queue=e.queue, number=e.number, due_at=e.due_at,
+                customer_id=e.customer_id)
+
+
+def _agent_state(e: AgentStateChanged) -> Public:
+    return _env(e, "agent.state_changed", agent_id=e.agent_id, state=e.state, reason=e.reason, since=e.since,
+                queues=list(e.queues))
+
+
+def _alert(type_: str) -> Callable[[Any], Public]:
+    def build(e: Any) -> Public:
+        data = {k: getattr(e, k) for k in ("alert_id", "rule_id", "kind", "subject", "value", "threshold",
+                                           "role", "level", "previous_role", "message", "by", "acknowledged")
+                if hasattr(e, k)}
+        agent = e.subject.split(":", 1)[1] if e.subject.startswith("agent:") else None
+        return _env(e, type_, agent_id=agent, queue=e.queue, **data)
+
+    return build
+
+
+MAPPERS: dict[type[Event], Callable[[Any], Public]] = {
+    CallArrived: _arrived, IvrFinished: _ivr, QueueEntered: _queued, QueueLeft: _queue_left,
+    AgentRinging: _offered, AgentRingNoAnswer: _missed, CallConnected: _answered, HoldStarted: _held,
+    HoldEnded: _resumed, CallTransferred: _transferred, VoicemailLeft: _voicemail, CallEnded: _ended,
+    WrapUpDone: _wrapped, CallbackRequested: _callback, AgentStateChanged: _agent_state,
+    AlertRaised: _alert("alert.raised"), AlertEscalated: _alert("alert.escalated"),
+    AlertAcknowledged: _alert("alert.acknowledged"), AlertCleared: _alert("alert.cleared"),
+}
+EVENT_TYPES: tuple[str, ...] = (
+    "call.arrived", "call.ivr_finished", "call.queued", "call.queue_left", "call.offered", "call.offer_missed",
+    "call.answered", "call.held", "call.resumed", "call.transferred", "call.voicemail", "call.ended",
+    "call.wrapped_up", "callback.requested", "agent.state_changed", "alert.raised", "alert.escalated",
+    "alert.acknowledged", "alert.cleared",
+)
+SOURCES: tuple[type[Event], ...] = tuple(MAPPERS)
+
+
+def to_public(ev: Event) -> Public | None:
+    """The public envelope of ``ev`` (without its cursor), or None when integrators never see it."""
+    build = MAPPERS.get(type(ev))
+    return None if build is None else build(ev)

@@ -1,0 +1,323 @@
+"""Webhooks: each subscriber gets the public feed POSTed to its URL, one event per request, in order.
+
+Every subscriber has one delivery task that reads the feed from its own cursor (``EventFeed.follow``)
+and POSTs each event of its types. A failure (connection error, timeout, any non-2xx answer,
+redirects included) is retried after 1 s, 2 s, 4 s ... (capped), and the next event waits, so a
+receiver sees its events in feed order. After ``max_attempts`` failures the event goes to the
+subscriber's dead-letter list (administrators see it and may re-deliver it) and delivery moves
+on. The cursor is saved every ``save_every_s``: after a crash a receiver may see the last few
+events again (at least once); they carry their ``cursor`` to dedupe on.
+
+The body is signed: ``X-CTI-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``, with a
+per-subscriber secret shown once at creation (``verify_signature`` checks it). This is the one
+module that makes outgoing HTTP requests (httpx; the transport is swappable for tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_core.db import Database
+from crm_core.errors import InvalidField, NotFound
+from crm_core.feed import EventFeed, Row
+from crm_core.feed_events import EVENT_TYPES
+from crm_core.models import Base
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-CTI-Signature"
+
+
+class WebhookSubscriber(Base):
+    __tablename__ = "webhook_subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))  # needed in clear to sign; never shown after creation
+    types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every type
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # last feed cursor handled
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class WebhookDeadLetter(Base):
+    __tablename__ = "webhook_dead_letters"
+    __table_args__ = (Index("ix_webhook_dead_letters_subscriber", "subscriber_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscribers.id", ondelete="CASCADE"))
+    cursor: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(String(300))
+    failed_at: Mapped[float] = mapped_column(Float)
+    redelivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+_SUB = cast(Table, WebhookSubscriber.__table__)
+_DL = cast(Table, WebhookDeadLetter.__table__)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """True when ``header`` is the signature of exactly ``body`` under ``secret`` (constant time)."""
+    return bool(header) and hmac.compare_digest(sign(secret, body), header or "")
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidField("url", "must be an absolute http:// or https:// URL")
+    if parts.username or parts.password:
+        raise InvalidField("url", "must not carry credentials (the signature authenticates the engine)")
+    return url.strip()
+
+
+def check_types(types: list[str] | None) -> list[str] | None:
+    if types is None:
+        return None
+    unknown = sorted(set(types) - set(EVENT_TYPES))
+    if unknown or not types:
+        raise InvalidField("types", f"unknown event types {unknown}" if unknown else "empty: omit it for every type")
+    return sorted(set(types))
+
+
+@dataclass(eq=False)
+class _Sub:
+    id: int
+    name: str
+    url: str
+    secret: str
+    types: frozenset[str] | None
+    cursor: int
+    saved: int
+    task: asyncio.Task[None] | None = None
+    delivered: int = 0
+    failed_attempts: int = 0
+    dead: int = 0
+    latencies: list[float] = field(default_factory=list)  # bench only: ts of delivery - feed accept
+
+
+class WebhookDispatcher:
+    """Delivers the feed to every active subscriber; see the module docstring."""
+
+    def __init__(self, db: Database, feed: EventFeed, *, max_attempts: int = 8, backoff_s: float = 1.0,
+                 backoff_max_s: float = 300.0, timeout_s: float = 5.0, save_every_s: float = 1.0,
+                 client: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.feed = feed
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.timeout_s = timeout_s
+        self.save_every_s = save_every_s
+        self.clock = clock
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(
+            timeout=timeout_s, follow_redirects=False,
+            limits=httpx.Limits(max_connections=500, max_keepalive_connections=500))
+        self._subs: dict[int, _Sub] = {}
+        self._saver: asyncio.Task[None] | None = None
+        self._started = False
+
+    # -- life ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self.db.session() as s:
+            rows = (await s.execute(select(_SUB).where(_SUB.c.active.is_(True)))).mappings().all()
+        for r in rows:
+            self._subs[r["id"]] = _Sub(r["id"], r["name"], r["url"], r["secret"],
+                                       frozenset(r["types"]) if r["types"] else None, r["cursor"], r["cursor"])
+        self._started = True
+        for sub in self._subs.values():
+            self._launch(sub)
+        self._saver = asyncio.create_task(self._save_every(), name="webhooks.saver")
+
+    async def stop(self) -> None:
+        self._started = False
+        tasks = [t for t in [self._saver, *(s.task for s in self._subs.values())] if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._saver = None
+        for sub in self._subs.values():
+            sub.task = None
+        await self.save_cursors()
+        if self._own_client:
+            await self.client.aclose()
+
+    def _launch(self, sub: _Sub) -> None:
+        sub.task = asyncio.create_task(self._run(sub), name=f"webhook:{sub.id}")
+        sub.task.add_done_callback(self._report)
+
+    @staticmethod
+    def _report(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook delivery task %s died", task.get_name(), exc_info=task.exception())
+
+    async def _save_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.save_every_s)
+            try:
+                await self.save_cursors()
+            except Exception:
+                log.exception("webhooks: saving cursors failed (retried)")
+
+    async def save_cursors(self) -> None:
+        moved = [(s.id, s.cursor) for s in self._subs.values() if s.cursor != s.saved]
+        if not moved:
+            return
+        async with self.db.session() as s:
+            for sid, cursor in moved:
+                await s.execute(update(_SUB).where(_SUB.c.id == sid).values(cursor=cursor))
+        for sid, cursor in moved:
+            if sid in self._subs:
+                self._subs[sid].saved = cursor
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    async def _run(self, sub: _Sub) -> None:
+        async for row in self.feed.follow(sub.cursor, types=sub.types, idle_s=3600.0):
+            if row is not None:
+                await self._deliver(sub, row)
+                sub.cursor = row[0]
+
+    async def _deliver(self, sub: _Sub, row: Row) -> None:
+        cursor, type_, line = row
+        error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            ok, error = await self.post(sub.url, sub.secret, row, attempt)
+            if ok:
+                sub.delivered += 1
+                return
+            sub.failed_attempts += 1
+            if attempt < self.max_attempts:
+                await asyncio.sleep(min(self.backoff_s * 2 ** (attempt - 1), self.backoff_max_s))
+        sub.dead += 1
+        log.warning("webhook %s: event %s (%s) dead-lettered after %d attempts: %s", sub.id, cursor, type_,
+                    self.max_attempts, error)
+        async with self.db.session() as s:
+            await s.execute(insert(_DL).values(subscriber_id=sub.id, cursor=cursor, type=type_, body=line,
+                                               attempts=self.max_attempts, last_error=error[:300],
+                                               failed_at=self.clock()))
+
+    async def post(self, url: str, secret: str, row: Row, attempt: int) -> tuple[bool, str]:
+        """One delivery attempt: (delivered, error text)."""
+        cursor, type_, line = row
+        body = line.encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
+                   "X-CTI-Event-Type": type_, "X-CTI-Cursor": str(cursor), "X-CTI-Attempt": str(attempt),
+                   "User-Agent": "cti-engine-webhooks/1"}
+        try:
+            r = await self.client.post(url, content=body, headers=headers, timeout=self.timeout_s)
+        except httpx.HTTPError as err:
+            return False, f"{type(err).__name__}: {err}"[:300]
+        if 200 <= r.status_code < 300:
+            return True, ""
+        return False, f"HTTP {r.status_code}"
+
+    # -- administration -----------------------------------------------------------------------
+
+    async def create(self, *, name: str, url: str, types: list[str] | None,
+                     created_by: str) -> tuple[dict[str, Any], str]:
+        """A new subscriber starting at the feed's head; returns its view and its secret (shown once)."""
+        url, types = check_url(url), check_types(types)
+        if not name.strip() or len(name) > 80:
+            raise InvalidField("name", "1 to 80 characters")
+        secret = secrets.token_urlsafe(32)
+        cursor = self.feed.head
+        async with self.db.session() as s:
+            sid = (await s.execute(insert(_SUB).returning(_SUB.c.id).values(
+                name=name.strip(), url=url, secret=secret, types=types, active=True, cursor=cursor,
+                created_by=created_by, created_at=self.clock()))).scalar_one()
+        sub = _Sub(sid, name.strip(), url, secret, frozenset(types) if types else None, cursor, cursor)
+        self._subs[sid] = sub
+        if self._started:
+            self._launch(sub)
+        return self.view(sub), secret
+
+    def view(self, sub: _Sub) -> dict[str, Any]:
+        return {"id": sub.id, "name": sub.name, "url": sub.url, "types": sorted(sub.types) if sub.types else None,
+                "cursor": str(sub.cursor), "delivered": sub.delivered, "failed_attempts": sub.failed_attempts,
+                "dead_letters": sub.dead}
+
+    def views(self) -> list[dict[str, Any]]:
+        return [self.view(s) for s in sorted(self._subs.values(), key=lambda s: s.id)]
+
+    def _sub(self, sid: int) -> _Sub:
+        sub = self._subs.get(sid)
+        if sub is None:
+            raise NotFound("webhook", sid)
+        return sub
+
+    async def delete(self, sid: int) -> None:
+        sub = self._sub(sid)
+        if sub.task is not None:
+            sub.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sub.task
+        del self._subs[sid]
+        async with self.db.session() as s:
+            await s.execute(delete(_DL).where(_DL.c.subscriber_id == sid))
+            await s.execute(delete(_SUB).where(_SUB.c.id == sid))
+
+    async def dead_letters(self, sid: int) -> list[dict[str, Any]]:
+        self._sub(sid)
+        async with self.db.session() as s:
+            rows = (await s.execute(select(_DL).where(_DL.c.subscriber_id == sid).order_by(_DL.c.id))).mappings().all()
+        return [{"id": r["id"], "cursor": str(r["cursor"]), "type": r["type"], "attempts": r["attempts"],
+                 "last_error": r["last_error"], "failed_at": r["failed_at"], "redelivered_at": r["redelivered_at"]}
+                for r in rows]
+
+    async def redeliver(self, sid: int, dead_id: int) -> dict[str, Any]:
+        """One more attempt now (out of order by nature); a success marks the dead letter redelivered."""
+        sub = self._sub(sid)
+        async with self.db.session() as s:
+            r = (await s.execute(select(_DL).where(_DL.c.id == dead_id, _DL.c.subscriber_id == sid))).mappings().first()
+        if r is None:
+            raise NotFound("dead letter", dead_id)
+        ok, error = await self.post(sub.url, sub.secret, (r["cursor"], r["type"], r["body"]), r["attempts"] + 1)
+        async with self.db.session() as s:
+            values: dict[str, Any] = {"attempts": r["attempts"] + 1}
+            if ok:
+                values["redelivered_at"] = self.clock()
+            else:
+                values["last_error"] = error[:300]
+            await s.execute(update(_DL).where(_DL.c.id == dead_id).values(**values))
+        return {"id": dead_id, "delivered": ok, "error": error or None}

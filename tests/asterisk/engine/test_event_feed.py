@@ -1,0 +1,78 @@
+"""The event feed on the whole engine and a real Asterisk: an integrator streaming the feed drops
+off while a real call goes on, resumes from its cursor, and has seen every event of the call
+exactly once, in order, as the stored feed holds them; no IVR keys reach it; agents are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+
+from agent_console.ports import WrapUpInput
+from callcenter.engine import Engine
+from cti.events import Event
+from cti.journey import CallConnected, QueueEntered
+from tests.helpers import customer_number, place_call, until
+
+
+async def _stream(http: httpx.AsyncClient, since: str, stop: Any, within: float = 30.0) -> list[dict[str, Any]]:
+    """Events from ``since`` until ``stop(event)`` is true; then the connection is dropped."""
+    got: list[dict[str, Any]] = []
+    async with asyncio.timeout(within), http.stream("GET", "/api/events/stream", params={"since": since}) as r:
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith("data: "):
+                got.append(json.loads(line[6:]))
+                if stop(got[-1]):
+                    break
+    return got
+
+
+async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list[Event]]) -> None:
+    eng, seen = engine
+    async with httpx.AsyncClient(base_url=eng.url, timeout=10) as http:
+        login = await http.post("/api/auth/login", json={"username": "agent1", "password": "agent1-demo"})
+        assert login.status_code == 200
+        assert (await http.get("/api/events", params={"since": "0"})).status_code == 403
+        http.cookies.clear()
+        login = await http.post("/api/auth/login", json={"username": "admin", "password": "admin-demo-1"})
+        http.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        http.cookies.clear()
+        await eng.bus.drain()  # type: ignore[attr-defined]
+        await eng.feed.flush()
+        start = str(eng.feed.head)
+
+        _, _, number = await customer_number(eng)
+        await eng.desk.login_queues("1001", ["support", "general"])
+        await eng.desk.set_ready("1001")
+        reader = asyncio.create_task(_stream(http, start, lambda e: e["type"] == "call.queued"))
+        queued = await place_call(eng, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
+        call = queued.linkedid
+        first = await reader  # the integrator goes away once the call is queued
+
+        await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == call for e in seen))
+        await asyncio.sleep(0.5)
+        await eng.desk.hangup("1001", call)
+        await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
+        await eng.desk.wrap_up("1001", call, WrapUpInput(disposition="resolved", notes="PIN reset 86420"))
+        second = await _stream(http, first[-1]["cursor"],
+                               lambda e: e["type"] == "call.wrapped_up" and e["call_id"] == call)
+        await eng.bus.drain()  # type: ignore[attr-defined]
+        await eng.feed.flush()
+        stored = (await http.get("/api/events", params={"since": start, "limit": 5000})).json()["events"]
+
+    streamed = first + second
+    assert [e["cursor"] for e in streamed] == [e["cursor"] for e in stored[:len(streamed)]]  # once each, in order
+    assert len({e["cursor"] for e in streamed}) == len(streamed)
+    of_call = [e["type"] for e in streamed if e["call_id"] == call]
+    for step in ("call.arrived", "call.ivr_finished", "call.queued", "call.offered", "call.answered",
+                 "call.ended", "call.wrapped_up"):
+        assert step in of_call, (step, of_call)
+    assert of_call.index("call.arrived") < of_call.index("call.queued") < of_call.index("call.answered") \
+        < of_call.index("call.ended") < of_call.index("call.wrapped_up")
+    states = [e["data"]["state"] for e in streamed if e["type"] == "agent.state_changed" and e["agent_id"] == "1001"]
+    assert "on_call" in states and "wrap_up" in states
+    text = json.dumps(streamed)
+    assert "86420" not in text and '"path"' not in text and "PJSIP/" not in text

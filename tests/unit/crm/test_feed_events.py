@@ -1,0 +1,109 @@
+"""The public feed's mapping: every source event becomes an envelope the documented JSON Schema
+describes exactly, and nothing private (IVR keys, flow attributes, agents' notes, channels) leaks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
+from acd.events import AgentOffer, AgentStateChanged
+from crm_core.feed_events import EVENT_TYPES, MAPPERS, to_public
+from cti.events import Event
+from cti.journey import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    CallArrived,
+    CallbackRequested,
+    CallConnected,
+    CallEnded,
+    CallTransferred,
+    HoldEnded,
+    HoldStarted,
+    IvrFinished,
+    QueueEntered,
+    QueueLeft,
+    RecordingStarted,
+    VoicemailLeft,
+    WrapUpDone,
+)
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "docs" / "event-feed.schema.json").read_text())
+_ALERT = {"alert_id": "al1", "rule_id": "r1", "queue": "support", "subject": "agent:a7", "role": "supervisor",
+          "level": 0}
+SAMPLES: list[Event] = [
+    CallArrived(ts=1, linkedid="L1", channel="PJSIP/secret-chan-1", caller_number="+33100000000"),
+    IvrFinished(ts=2, linkedid="L1", flow="main", outcome="queue", channel="PJSIP/secret-chan-1", queue="support",
+                path=({"node": "pin", "input": "86420"},), attributes={"pin": "86420"}, started_at=1.5),
+    QueueEntered(ts=3, linkedid="L1", queue="support", skills={"fr": 2}),
+    QueueLeft(ts=3.5, linkedid="L2", queue="support", reason="abandoned", waited_s=12.0),
+    AgentRinging(ts=4, linkedid="L1", agent_id="a7", queue="support"),
+    AgentRingNoAnswer(ts=4.5, linkedid="L1", agent_id="a7", queue="support"),
+    CallConnected(ts=5, linkedid="L1", agent_id="a7", queue="support"),
+    HoldStarted(ts=6, linkedid="L1", agent_id="a7"),
+    HoldEnded(ts=7, linkedid="L1", agent_id="a7"),
+    CallTransferred(ts=8, linkedid="L1", from_agent="a7", target="billing", target_kind="queue"),
+    VoicemailLeft(ts=8.5, linkedid="L3", mailbox="100"),
+    CallEnded(ts=9, linkedid="L1"),
+    WrapUpDone(ts=10, linkedid="L1", agent_id="a7", disposition="solved", notes="card 4970 1234 86420"),
+    CallbackRequested(ts=11, linkedid="L4", number="+33100000001", queue="support", due_at=20.0),
+    AgentStateChanged(ts=12, agent_id="a7", state="not_ready", reason="lunch", queues=("support",)),
+    AlertRaised(ts=13, kind="agent_state_duration", scope="agent", value=900.0, threshold=600.0, message="long",
+                **_ALERT),
+    AlertEscalated(ts=14, kind="agent_state_duration", value=900.0, threshold=600.0, previous_role="supervisor",
+                   message="long", **_ALERT),
+    AlertAcknowledged(ts=15, by="sue", **_ALERT),
+    AlertCleared(ts=16, kind="agent_state_duration", acknowledged=True, **_ALERT),
+]
+
+
+def _check(value: Any, spec: dict[str, Any]) -> bool:
+    """The few JSON Schema keywords the feed's schema uses."""
+    if "const" in spec:
+        return bool(value == spec["const"])
+    if "enum" in spec:
+        return value in spec["enum"]
+    kinds = spec.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds or []
+    py = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict,
+          "array": (list, tuple), "null": type(None)}
+    return not kinds or any(isinstance(value, py[k]) and not (k in ("integer", "number") and isinstance(value, bool))
+                            for k in kinds)
+
+
+def test_every_mapped_source_is_sampled_and_every_type_documented() -> None:
+    assert {type(e) for e in SAMPLES} == set(MAPPERS)
+    assert sorted(to_public(e)["type"] for e in SAMPLES) == sorted(EVENT_TYPES)  # type: ignore[index]
+    assert SCHEMA["properties"]["type"]["enum"] == list(EVENT_TYPES)
+    assert set(SCHEMA["$defs"]) == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("ev", SAMPLES, ids=lambda e: e.name)
+def test_envelope_matches_the_schema(ev: Event) -> None:
+    pub = to_public(ev)
+    assert pub is not None
+    envelope = {**pub, "cursor": "1"}
+    assert set(envelope) == set(SCHEMA["required"])
+    for key, spec in SCHEMA["properties"].items():
+        assert _check(envelope[key], spec), key
+    data_spec = SCHEMA["$defs"][pub["type"]]
+    assert set(pub["data"]) == set(data_spec["properties"])
+    for key, spec in data_spec["properties"].items():
+        assert _check(pub["data"][key], spec), (pub["type"], key)
+    json.dumps(envelope)  # JSON-serialisable as it is
+
+
+def test_nothing_private_leaks() -> None:
+    text = json.dumps([to_public(e) for e in SAMPLES])
+    for private in ("86420", "secret-chan", "4970", "path", "attributes", "notes"):
+        assert private not in text, private
+    ivr = to_public(SAMPLES[1])
+    assert ivr is not None and ivr["data"]["ivr_s"] == 0.5
+
+
+def test_internal_only_events_stay_inside() -> None:
+    assert to_public(RecordingStarted(ts=1, linkedid="L1", file="/var/spool/x.wav")) is None
+    assert to_public(AgentOffer(ts=1, agent_id="a7", linkedid="L1")) is None  # call.offered comes from AgentRinging
