@@ -252,6 +252,7 @@ class QueuedCall:
     answered_at: float | None = None
     misses: int = 0
     pref_active: bool = False  # waits for its preferred agent only
+    pinned: bool = False  # a transfer to a named agent: waits for ``preferred_agent`` only, no window
     armed: bool = False  # the timers of this queue stay are scheduled
     epoch: int = 0  # one per queue stay: timers of an earlier stay are void
     token: int = 0  # one per insertion among the waiting calls: older heap entries are void
@@ -292,3 +293,4 @@ class CallView:
     preferred_agent: str | None
     pref_active: bool
     agent_id: str | None
+    pinned: bool = False

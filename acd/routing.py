@@ -137,6 +137,13 @@ class Router:
         self._index_remove(agent)
         for q in agent.queues:
             self._members[q].discard(agent_id)
+        for call in [c for c in self._calls.values() if c.pinned and c.preferred_agent == agent_id
+                     and c.state is CallState.WAITING]:
+            # Its agent left: the transfer cannot reach them; the call goes to its queue's agents.
+            call.pinned = call.pref_active = False
+            call.need = self._queues[call.queue].steps[call.step].requirement(call.skills)
+            out.append(Requeue(call_id=call.call_id, queue=call.queue, reason="target_logged_out"))
+            self._requeue_waiting(call, now, out)
         return out
 
     @_keeps_timer_decisions
@@ -214,21 +221,35 @@ class Router:
     def enqueue(
         self, call_id: str, queue: str, now: float, *, skills: Mapping[str, int] | None = None,
         priority: int = 0, preferred_agent: str | None = None, customer_id: int | str | None = None,
+        required_agent: str | None = None,
     ) -> list[Decision]:
+        """Queue a call. ``required_agent`` (a transfer to a named agent) pins it: it waits for that
+        agent only, whatever their skills, and is refused when that agent is not logged in."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
             raise InvalidRequest("call_id", f"call {call_id} is already queued")
         if skills:
             self._check_skills(skills)
+        if required_agent is not None:
+            target = self._agents.get(required_agent)
+            if target is None or target.state is AgentState.LOGGED_OUT:
+                raise InvalidRequest("required_agent", f"agent {required_agent} is not logged in")
+            if queue not in target.queues:
+                if not target.queues:
+                    raise InvalidRequest("required_agent", f"agent {required_agent} serves no queue")
+                queue, cfg = target.queues[0], self._queues[target.queues[0]]
+            preferred_agent, skills = required_agent, None
         self._seq += 1
         call = QueuedCall(
             call_id, queue, dict(skills) if skills else None, priority, now, self._seq, now,
-            preferred_agent=preferred_agent, customer_id=customer_id,
+            preferred_agent=preferred_agent, customer_id=customer_id, pinned=required_agent is not None,
         )
         self._calls[call_id] = call
         self._stats[queue].entered()
-        if not self._members[queue] and cfg.no_agents_action is not None:
+        if call.pinned:
+            self._enter_queue(call, cfg, now, out)
+        elif not self._members[queue] and cfg.no_agents_action is not None:
             self._limit(call, "no_agents", cfg.no_agents_action, now, out)
         elif cfg.max_length is not None and len(self._wait.ids(queue)) >= cfg.max_length:
             self._limit(call, "max_length", cfg.max_length_action or LimitSpec(LimitKind.HANGUP), now, out)
@@ -265,6 +286,52 @@ class Router:
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
             return out
         self._missed(call, self._agents[agent_id], now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def offer_failed(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
+        """The offer could not be carried out (the PBX connection dropped while the phone rang): the
+        offer is withdrawn without blaming the agent, and the call waits at its place (the head,
+        for a call that was next) again. A report for an offer no longer ringing is ignored."""
+        out, now = self._begin(now)
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
+            return out
+        agent = self._agents[agent_id]
+        out.append(CancelOffer(call_id=call_id, agent_id=agent_id, reason="error"))
+        agent.offers.discard(call_id)
+        self._fire(agent, AgentEvent.CANCEL, None, now, out)
+        call.state = next_call_state(call_id, call.state, CallEvent.REQUEUE)
+        call.agent_id = None
+        out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))
+        if not self._check_limits(call, now, out):
+            if not call.armed:
+                self._timers.arm(call, self._queues[call.queue], now)
+            self._requeue_waiting(call, now, out)
+        self._agent_freed(agent, now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def withdraw(self, call_id: str, now: float) -> list[Decision]:
+        """Take a call out of the ACD without counting it as abandoned (a cancelled consultation):
+        waiting, it leaves; ringing, the offer is cancelled; connected, it ends (the agent wraps up)."""
+        out, now = self._begin(now)
+        call = self._call(call_id)
+        if call.state is CallState.CONNECTED:
+            self._end_connected(call, now, out)
+            return out
+        agent = self._agents[call.agent_id] if call.state is CallState.RINGING and call.agent_id else None
+        if agent is not None:
+            out.append(CancelOffer(call_id=call_id, agent_id=agent.agent_id, reason="withdrawn"))
+            agent.offers.discard(call_id)
+            self._fire(agent, AgentEvent.CANCEL, None, now, out)
+            self._settle(agent, call, now, out)
+            call.state = next_call_state(call_id, call.state, CallEvent.REQUEUE)
+        self._wait.remove(call)
+        call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
+        del self._calls[call_id]
+        if agent is not None:
+            self._agent_freed(agent, now, out)
         return out
 
     @_keeps_timer_decisions
@@ -324,7 +391,7 @@ class Router:
         c = self._call(call_id)
         return CallView(
             c.call_id, c.queue, c.state, c.priority, c.enqueued_at, c.entered_queue_at, c.step, c.need,
-            c.preferred_agent, c.pref_active, c.agent_id,
+            c.preferred_agent, c.pref_active, c.agent_id, c.pinned,
         )
 
     def calls(self) -> list[CallView]:
@@ -395,6 +462,8 @@ class Router:
             return
         cfg = self._queues[call.queue]
         if kind == timers.STEP:
+            if call.pinned:
+                return
             call.step += 1
             call.need = cfg.steps[call.step].requirement(call.skills)
             if call.state is CallState.WAITING:
@@ -419,7 +488,8 @@ class Router:
         if cfg.max_wait_s is not None and waited >= cfg.max_wait_s:
             self._limit(call, "max_wait", cfg.max_wait_action or LimitSpec(LimitKind.HANGUP), now, out)
             return True
-        if cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s:
+        if (cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s
+                and not call.pinned):
             self._stats[call.queue].overflowed_out()
             out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to))
             self._move(call, cfg.overflow_to, now, out)
@@ -432,10 +502,16 @@ class Router:
         call.queue, call.entered_queue_at, call.step = cfg.name, now, 0
         call.epoch += 1
         call.armed = False
-        call.need = cfg.steps[0].requirement(call.skills)
+        call.need = () if call.pinned else cfg.steps[0].requirement(call.skills)
         pref = self._agents.get(call.preferred_agent or "")
-        call.pref_active = bool(cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
-                                and pref.state is not AgentState.LOGGED_OUT)
+        call.pref_active = call.pinned or bool(
+            cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
+            and pref.state is not AgentState.LOGGED_OUT)
+        if (not call.pref_active and pref is not None and pref.indexed and cfg.name in pref.queues
+                and pref.meets(call.need)):
+            # No window to wait for the customer's last agent, but they are free: they take it.
+            self._offer(call, pref, now, out)
+            return
         self._requeue_waiting(call, now, out)
 
     def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
