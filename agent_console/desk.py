@@ -146,7 +146,7 @@ class EngineDesk:
         await self._acd(self.acd.actions.resume(call_id))
 
     async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
-                       target: str) -> None:
+                       target: str, note: str = "") -> None:
         self._own(agent_id, call_id)
         if target_kind in ("number", "agent") and not target.lstrip("+").isdigit():
             # It becomes a dialplan extension and part of a Dial string: '&' or '/' would dial more.
@@ -154,7 +154,21 @@ class EngineDesk:
         target = target.lstrip("+")
         if target_kind == "queue" and target not in set(self.acd.queue_names()):
             raise TargetNotFound(f"unknown queue {target!r}")
-        await self._acd(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind))
+        await self._acd(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind,
+                                                  note=note))
+
+    async def cancel_consult(self, agent_id: str, call_id: str) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.actions.cancel_consult(call_id))
+
+    async def conference(self, agent_id: str, call_id: str) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.actions.conference(call_id))
+
+    async def set_call_attributes(self, agent_id: str, call_id: str, *, tags: list[str],
+                                  values: dict[str, str]) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.actions.set_attributes(call_id, tags=tags, values=values))
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
