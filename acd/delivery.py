@@ -175,14 +175,18 @@ class AcdService:
 
     def agent_calls(self, agent_id: str) -> list[LiveCall]:
         live = [c for c in self.calls.values() if c.agent_id == agent_id and c.status not in ("gone", "ended")]
-        return live + [c for (agent, _), c in self.wrapups.items() if agent == agent_id]
+        consults = [c for c in self.consults.values() if c.agent_id == agent_id and c.status != "queued"]
+        return live + consults + [c for (agent, _), c in self.wrapups.items() if agent == agent_id]
 
     def agent_call(self, agent_id: str, linkedid: str) -> LiveCall | None:
-        """The agent's live call or the call it still has to wrap up."""
+        """The agent's live call, a consultation it was called into (``router_id`` set), or the
+        call it still has to wrap up."""
         call = self.calls.get(linkedid)
         if call is not None and call.agent_id == agent_id and call.status not in ("gone", "ended"):
             return call
-        return self.wrapups.get((agent_id, linkedid))
+        consult = next((c for c in self.consults.values() if c.linkedid == linkedid and c.agent_id == agent_id
+                        and c.status != "queued"), None)
+        return consult or self.wrapups.get((agent_id, linkedid))
 
     # -- calls ----------------------------------------------------------------------------------
     async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True,

@@ -134,7 +134,10 @@ class EngineDesk:
 
     # -- calls --------------------------------------------------------------------------------------
     async def hangup(self, agent_id: str, call_id: str) -> None:
-        call = self._own(agent_id, call_id)
+        call = self._own(agent_id, call_id, consult_ok=True)
+        if call.router_id is not None:  # the consulted agent hangs up: the first agent is back with the caller
+            await self._acd(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"))
+            return
         await self._acd(self.acd.actions.hangup(call.linkedid))
 
     async def hold(self, agent_id: str, call_id: str) -> None:
@@ -323,8 +326,11 @@ class EngineDesk:
             raise TargetNotFound(f"no callback {callback_id}") from None
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _own(self, agent_id: str, call_id: str) -> LiveCall:
+    def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> LiveCall:
         call = self.acd.agent_call(agent_id, call_id)
+        if call is not None and call.router_id is not None and call.status != "ended" and not consult_ok:
+            # The call is still the transferring agent's: the consulted one may only hang up.
+            raise IllegalAgentAction("during a consultation you can only hang up; the call is not yours yet")
         if call is not None:
             return call
         if self.acd.call_known(call_id):

@@ -101,6 +101,8 @@ async def test_attended_transfer_to_an_agent_reserves_and_pops_the_target(rig: R
     target_leg = await until(lambda: service.calls[linkedid].consult_channel)
     assert target_leg.startswith("Local/1002@cti-sim-phone-")
     await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)  # type: ignore[arg-type]
+    mine = service.agent_call("1002", linkedid)  # the target's console sees the consultation
+    assert mine is not None and mine.status == "consulting" and mine.router_id is not None
     # The first agent hangs up: the caller is with 1002, who now holds the call in the ACD.
     await service.actions.hangup(linkedid)
     await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == target_leg)
