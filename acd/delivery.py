@@ -408,6 +408,10 @@ class AcdService:
                 if call is not None and call.status == "queued":
                     await self.control.set_var(call.caller_channel, "CTI_POSITION", str(d.position))
                     await self.control.set_var(call.caller_channel, "CTI_EWT", str(int(d.ewt_s)))
+                    await self.control.set_var(call.caller_channel, "CTI_EWT_LOW",
+                                               "" if d.ewt_low_s is None else str(int(d.ewt_low_s)))
+                    await self.control.set_var(call.caller_channel, "CTI_EWT_HIGH",
+                                               "" if d.ewt_high_s is None else str(int(d.ewt_high_s)))
                     await self.control.redirect(call.caller_channel, "cti-announce", "s")
             case LimitAction():
                 await self._limit(d, now)

@@ -206,6 +206,8 @@ class Agent:
     calls: set[str] = field(default_factory=set)  # connected call ids
     indexed: bool = False  # in the router's available-agent index
     wrap_epoch: int = 0  # invalidates a pending wrap-up timer
+    work_queue: str | None = None  # queue of the call being handled (its handle time ends with wrap-up)
+    work_since: float | None = None  # when that call was answered
 
     @property
     def load(self) -> int:
@@ -257,6 +259,8 @@ class QueuedCall:
     epoch: int = 0  # one per queue stay: timers of an earlier stay are void
     token: int = 0  # one per insertion among the waiting calls: older heap entries are void
     offer_no: int = 0  # one per offer: a ring timer of an earlier offer is void
+    ewt_s: float | None = None  # the wait estimated when it started waiting in this queue
+    ewt_at: float | None = None  # ... and when
 
     @property
     def order(self) -> tuple[int, float, int]:

@@ -268,9 +268,13 @@ class Router:
         call.answered_at = now
         agent.offers.discard(call_id)
         agent.calls.add(call_id)
+        if agent.work_since is None:
+            agent.work_queue, agent.work_since = call.queue, now
         self._fire(agent, AgentEvent.ANSWER, None, now, out)
         wait = now - call.entered_queue_at
         self._stats[call.queue].answered_after(wait)
+        if call.ewt_s is not None and call.ewt_at is not None:
+            self._stats[call.queue].ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
         self._agent_freed(agent, now, out)  # capacity > 1: may take another
         return out
@@ -411,7 +415,13 @@ class Router:
         call = self._call(call_id)
         order = call.order
         pos = 1 + sum(1 for c in self._wait.ids(call.queue) if self._calls[c].order < order)
-        return pos, self._stats[call.queue].estimated_wait(pos, self._staffed(call.queue))
+        return pos, self._stats[call.queue].estimated_wait(pos, self._servers(call.queue))
+
+    def estimate(self, call_id: str) -> tuple[int, float, float, float]:
+        """(position, estimated wait, low, high): the estimate and the range its known error allows."""
+        pos, ewt = self.position(call_id)
+        low, high = self._stats[self._call(call_id).queue].ewt_range(ewt)
+        return pos, ewt, low, high
 
     def queue_snapshot(self, queue: str, now: float) -> QueueSnapshot:
         self._queue(queue)
@@ -474,8 +484,9 @@ class Router:
                 self._requeue_waiting(call, now, out)
         elif kind == timers.ANNOUNCE:
             if call.state is CallState.WAITING:
-                pos, ewt = self.position(call.call_id)
-                out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt))
+                pos, ewt, low, high = self.estimate(call.call_id)
+                out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt,
+                                    ewt_low_s=low, ewt_high_s=high))
             if cfg.announce_every_s:
                 self._timers.at(now + cfg.announce_every_s, timers.ANNOUNCE, call.call_id, call.epoch)
         elif call.state is CallState.WAITING:  # overflow or max wait; while ringing see _missed
@@ -500,6 +511,7 @@ class Router:
 
     def _enter_queue(self, call: QueuedCall, cfg: QueueConfig, now: float, out: list[Decision]) -> None:
         call.queue, call.entered_queue_at, call.step = cfg.name, now, 0
+        call.ewt_s = call.ewt_at = None
         call.epoch += 1
         call.armed = False
         call.need = () if call.pinned else cfg.steps[0].requirement(call.skills)
@@ -543,6 +555,11 @@ class Router:
             self._offer(call, chosen, now, out)
             return
         self._wait.add(call)
+        if call.ewt_s is None:  # its first estimate in this queue, checked when an agent answers
+            # Calls ahead: all those waiting (exact for calls of equal priority, O(1) unlike position()).
+            ahead = len(self._wait.ids(call.queue))
+            call.ewt_s = self._stats[call.queue].estimated_wait(ahead, self._servers(call.queue))
+            call.ewt_at = now
         if not call.armed:
             self._timers.arm(call, self._queues[call.queue], now)
 
@@ -581,7 +598,7 @@ class Router:
     def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
         agent = self._agents[call.agent_id or ""]
         call.state = next_call_state(call.call_id, call.state, CallEvent.END)
-        self._stats[call.queue].talked(now - (call.answered_at or now))
+        self._stats[call.queue].talked(now - call.answered_at if call.answered_at is not None else 0.0)
         del self._calls[call.call_id]
         agent.calls.discard(call.call_id)
         self._settle(agent, call, now, out)
@@ -625,6 +642,11 @@ class Router:
         if new is AgentState.AVAILABLE and old is not AgentState.AVAILABLE:
             self._seq += 1
             agent.idle_since, agent.idle_seq = now, self._seq
+        if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and agent.work_since is not None:
+            # Handle time ends with the wrap-up: the queue's service rate is what estimates use.
+            if agent.work_queue in self._stats:
+                self._stats[agent.work_queue].handled(now - agent.work_since)
+            agent.work_queue = agent.work_since = None
         if new is not old or event is AgentEvent.NOT_READY:
             out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now))
 
@@ -666,9 +688,12 @@ class Router:
 
     # ---- lookups ------------------------------------------------------------------------------
 
-    def _staffed(self, queue: str) -> int:
-        return sum(1 for a in self._members[queue]
-                   if self._agents[a].state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT))
+    def _servers(self, queue: str) -> float:
+        """The agents serving ``queue``: ready or working (busy agents come back after their handle
+        time, which the AHT includes), each shared equally among the queues it serves."""
+        return sum(1.0 / len(agent.queues) for a in self._members[queue]
+                   if (agent := self._agents[a]).state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT)
+                   and agent.registered)
 
     def _agent(self, agent_id: str) -> Agent:
         try:
