@@ -110,8 +110,10 @@ class Engine:
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
         if web:
+            pops = SqlPopSource(self.db, self.logger)
+            self.acd.pop_builder = pops.build_pop  # a transferred call's pop: the customer and the note
             self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
-                                  pops=SqlPopSource(self.db, self.logger), search=SqlCustomerSearch(self.db),
+                                  pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[crm_router])
             self.app.state.crm_db = self.db
             install_supervisor(self.app, self.supervisor_parts())
