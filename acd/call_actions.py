@@ -36,6 +36,9 @@ class CallActions:
         if call.status == "consulting" and call.consult_channel and call.agent_channel:
             await self._complete_attended(call)
             return
+        if call.status == "consulting":  # the target still rings: hanging up would drop the held caller
+            raise AcdError(f"call {linkedid}: the transfer target has not answered yet; cancel the consultation "
+                           "to go back to the caller")
         if call.status == "conference" and call.agent_channel:
             await self._leave_conference(call)
             return
@@ -123,7 +126,7 @@ class CallActions:
         await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
         await self.acd.call_update(call, "consulting")
         result = await self.acd.control.originate(
-            dial, context="cti-agent-connect", exten="s",
+            dial, context="cti-consult-connect", exten="s",
             variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel}, timeout_ms=30000)
         if not result.success or not result.channel:
             await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)

@@ -212,7 +212,7 @@ class AcdService:
         try:
             await self._run(lambda t: self.router.enqueue(
                 consult.rid, consult.queue, t, priority=consult.priority, customer_id=consult.customer_id,
-                required_agent=target))
+                required_agent=target, counted=False))
         except AcdError:
             self.consults.pop(consult.rid, None)
             raise
@@ -477,8 +477,10 @@ class AcdService:
     async def _ring(self, call: LiveCall, offer: Offer) -> None:
         phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
         try:
+            # A consultation's leg keeps the agent's leg alive when it hangs up (cti-consult-connect).
+            context = "cti-consult-connect" if call.router_id is not None else "cti-agent-connect"
             result = await self.control.originate(
-                phone.dial, context="cti-agent-connect", exten="s",
+                phone.dial, context=context, exten="s",
                 caller_id=f"<{call.caller_number}>" if call.caller_number else None,
                 variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
                            "CTI_CALLER": call.caller_channel},

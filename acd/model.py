@@ -255,6 +255,7 @@ class QueuedCall:
     misses: int = 0
     pref_active: bool = False  # waits for its preferred agent only
     pinned: bool = False  # a transfer to a named agent: waits for ``preferred_agent`` only, no window
+    counted: bool = True  # False: a consultation between agents, left out of the queue's statistics
     armed: bool = False  # the timers of this queue stay are scheduled
     epoch: int = 0  # one per queue stay: timers of an earlier stay are void
     token: int = 0  # one per insertion among the waiting calls: older heap entries are void

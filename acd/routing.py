@@ -83,6 +83,7 @@ class Router:
     def __init__(self, queues: Iterable[QueueConfig]) -> None:
         self._queues: dict[str, QueueConfig] = {q.name: q for q in queues}
         self._stats = {n: QueueStats(q.service_level_s, q.short_abandon_s) for n, q in self._queues.items()}
+        self._uncounted = QueueStats()  # where the figures of calls no statistic sees go (consultations)
         self._members: dict[str, set[str]] = {n: set() for n in self._queues}
         self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)  # rank of the agent last offered
         self._by_rank: list[Agent] = []
@@ -221,10 +222,12 @@ class Router:
     def enqueue(
         self, call_id: str, queue: str, now: float, *, skills: Mapping[str, int] | None = None,
         priority: int = 0, preferred_agent: str | None = None, customer_id: int | str | None = None,
-        required_agent: str | None = None,
+        required_agent: str | None = None, counted: bool = True,
     ) -> list[Decision]:
         """Queue a call. ``required_agent`` (a transfer to a named agent) pins it: it waits for that
-        agent only, whatever their skills, and is refused when that agent is not logged in."""
+        agent only, whatever their skills, and is refused when that agent is not logged in.
+        ``counted`` False (an agent consulting a colleague): routed like any call, but no queue
+        statistic sees it (no offered call, no talk or handle time, no estimate checked)."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -244,9 +247,10 @@ class Router:
         call = QueuedCall(
             call_id, queue, dict(skills) if skills else None, priority, now, self._seq, now,
             preferred_agent=preferred_agent, customer_id=customer_id, pinned=required_agent is not None,
+            counted=counted,
         )
         self._calls[call_id] = call
-        self._stats[queue].entered()
+        self._stats_of(call).entered()
         if call.pinned:
             self._enter_queue(call, cfg, now, out)
         elif not self._members[queue] and cfg.no_agents_action is not None:
@@ -268,13 +272,13 @@ class Router:
         call.answered_at = now
         agent.offers.discard(call_id)
         agent.calls.add(call_id)
-        if agent.work_since is None:
+        if agent.work_since is None and call.counted:
             agent.work_queue, agent.work_since = call.queue, now
         self._fire(agent, AgentEvent.ANSWER, None, now, out)
         wait = now - call.entered_queue_at
-        self._stats[call.queue].answered_after(wait)
+        self._stats_of(call).answered_after(wait)
         if call.ewt_s is not None and call.ewt_at is not None:
-            self._stats[call.queue].ewt_observed(call.ewt_s, now - call.ewt_at)
+            self._stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
         self._agent_freed(agent, now, out)  # capacity > 1: may take another
         return out
@@ -356,7 +360,7 @@ class Router:
             self._wait.remove(call)
         call.state = next_call_state(call_id, call.state, CallEvent.ABANDON)
         wait = now - call.entered_queue_at
-        self._stats[call.queue].abandoned_after(wait)
+        self._stats_of(call).abandoned_after(wait)
         del self._calls[call_id]
         out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait))
         if call.agent_id is not None:
@@ -425,7 +429,7 @@ class Router:
 
     def queue_snapshot(self, queue: str, now: float) -> QueueSnapshot:
         self._queue(queue)
-        calls = [c for c in self._calls.values() if c.queue == queue]
+        calls = [c for c in self._calls.values() if c.queue == queue and c.counted]
         waiting = [c for c in calls if c.state is CallState.WAITING]
         members = [self._agents[a] for a in self._members[queue]]
         return self._stats[queue].snapshot(
@@ -501,7 +505,7 @@ class Router:
             return True
         if (cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s
                 and not call.pinned):
-            self._stats[call.queue].overflowed_out()
+            self._stats_of(call).overflowed_out()
             out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to))
             self._move(call, cfg.overflow_to, now, out)
             return True
@@ -529,11 +533,12 @@ class Router:
     def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
         self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
-        self._stats[queue].entered()
+        call.queue = queue
+        self._stats_of(call).entered()
         self._enter_queue(call, self._queues[queue], now, out)
 
     def _limit(self, call: QueuedCall, reason: str, spec: LimitSpec, now: float, out: list[Decision]) -> None:
-        self._stats[call.queue].left_by_limit()
+        self._stats_of(call).left_by_limit()
         out.append(LimitAction(call_id=call.call_id, queue=call.queue, reason=reason, action=spec.action,
                                target=spec.target))
         if spec.action is LimitKind.QUEUE and spec.target is not None:
@@ -598,7 +603,7 @@ class Router:
     def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
         agent = self._agents[call.agent_id or ""]
         call.state = next_call_state(call.call_id, call.state, CallEvent.END)
-        self._stats[call.queue].talked(now - call.answered_at if call.answered_at is not None else 0.0)
+        self._stats_of(call).talked(now - call.answered_at if call.answered_at is not None else 0.0)
         del self._calls[call.call_id]
         agent.calls.discard(call.call_id)
         self._settle(agent, call, now, out)
@@ -687,6 +692,9 @@ class Router:
             self._index_delete(agent)
 
     # ---- lookups ------------------------------------------------------------------------------
+
+    def _stats_of(self, call: QueuedCall) -> QueueStats:
+        return self._stats[call.queue] if call.counted else self._uncounted
 
     def _servers(self, queue: str) -> float:
         """The agents serving ``queue``: ready or working (busy agents come back after their handle

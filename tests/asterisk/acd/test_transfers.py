@@ -231,3 +231,27 @@ async def test_hangup_limit_plays_its_announcement_first(pbx: ManagedPbx) -> Non
         assert time.monotonic() - t0 > 0.5  # the prompt played before the hang-up
     finally:
         await _stop(pbx, r)
+
+
+async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the_caller(rig: Rig) -> None:
+    service, bridge, _ = rig
+    linkedid, channel = await _connected_call(rig, "13200132008")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.transfer(linkedid, target_kind="number", target="8610558", kind="attended")
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)
+    with pytest.raises(AcdError):  # hanging up an unanswered agent consultation would drop the caller
+        service.calls[linkedid].consult_channel = None
+        try:
+            await service.actions.hangup(linkedid)
+        finally:
+            service.calls[linkedid].consult_channel = target_leg
+    await bridge.control.hangup(target_leg)  # the third party hangs up on the agent
+    await asyncio.sleep(1.0)
+    agent = bridge.model.channel(agent_leg)
+    assert agent is not None and agent.ended_at is None  # the agent's leg survives, parked
+    await service.actions.cancel_consult(linkedid)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg)
+    assert service.calls[linkedid].status == "talking"

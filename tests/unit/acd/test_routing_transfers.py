@@ -87,3 +87,14 @@ def test_withdrawing_a_ringing_call_frees_the_agent_without_an_abandon() -> None
     assert [d.reason for d in of(out, CancelOffer)] == ["withdrawn"]
     assert r.agent("a").state is AgentState.AVAILABLE
     assert r.queue_snapshot("support", 2.0).abandoned == 0
+
+
+def test_a_consultation_between_agents_is_routed_but_not_counted() -> None:
+    r = router(QueueConfig("support", wrap_up_s=0))
+    ready_agent(r, "a", {}, 0.0)
+    assert offers(r.enqueue("c1#consult", "support", 1.0, required_agent="a", counted=False)) == [("c1#consult", "a")]
+    assert r.agent("a").state is AgentState.RESERVED
+    r.offer_answered("c1#consult", "a", 2.0)
+    r.call_ended("c1#consult", 30.0)
+    snap = r.queue_snapshot("support", 30.0)
+    assert (snap.offered, snap.answered, snap.avg_talk_s, snap.avg_handle_s) == (0, 0, None, None)
