@@ -45,8 +45,8 @@ def test_attended_transfer_moves_the_caller_from_the_agent_to_the_target() -> No
     consult = next(i for i, g in enumerate(groups) if {agent, target} in g and i > first)
     done = next(i for i, g in enumerate(groups) if {caller, target} in g and i > consult)
     assert all(caller not in s for g in groups[consult:done] for s in g if agent in s)
-    # The agent's leg, left alone in the consultation bridge, goes: Bridge() hangs up the channel
-    # it pulled in once the bridging one (the target's leg, moved by AMI Bridge) has left.
+    # The agent's leg leaves the consultation bridge once the target's leg is moved out by AMI
+    # Bridge (cti-consult-connect's F sends it to cti-park-agent), and is then hung up.
     assert any({caller, target} in g and not any(agent in s for s in g) for g in groups[done:])
     assert all(not c.live for c in model.calls())  # everything hung up at the end
 
