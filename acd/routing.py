@@ -85,6 +85,8 @@ class Router:
         self._stats = {n: QueueStats(q.service_level_s, q.short_abandon_s) for n, q in self._queues.items()}
         self._uncounted = QueueStats()  # where the figures of calls no statistic sees go (consultations)
         self._members: dict[str, set[str]] = {n: set() for n in self._queues}
+        # queue -> {number of queues an agent serves: serving agents with that many}: see _servers
+        self._serving: dict[str, dict[int, int]] = {n: {} for n in self._queues}
         self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)  # rank of the agent last offered
         self._by_rank: list[Agent] = []
         self._agents: dict[str, Agent] = {}
@@ -195,7 +197,9 @@ class Router:
         """Agents whose phone is unregistered are not offered calls; they keep their idle seniority."""
         out, now = self._begin(now)
         agent = self._agent(agent_id)
+        was = self._is_serving(agent)
         agent.registered = registered
+        self._serving_changed(agent, was)
         if registered:
             self._agent_freed(agent, now, out, fresh=False)
         else:
@@ -640,7 +644,9 @@ class Router:
     def _fire(self, agent: Agent, event: AgentEvent, reason: str | None, now: float, out: list[Decision]) -> None:
         old = agent.state
         new = next_agent_state(agent.agent_id, old, event)
+        was = self._is_serving(agent)
         agent.state = new
+        self._serving_changed(agent, was)
         agent.reason = reason if new is AgentState.NOT_READY else None
         if agent.indexed and new is not AgentState.AVAILABLE and new is not AgentState.ON_CALL:
             self._index_remove(agent)  # e.g. a capacity-2 agent idle on one call that wraps up
@@ -698,10 +704,22 @@ class Router:
 
     def _servers(self, queue: str) -> float:
         """The agents serving ``queue``: ready or working (busy agents come back after their handle
-        time, which the AHT includes), each shared equally among the queues it serves."""
-        return sum(1.0 / len(agent.queues) for a in self._members[queue]
-                   if (agent := self._agents[a]).state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT)
-                   and agent.registered)
+        time, which the AHT includes), each shared equally among the queues it serves. Kept up to
+        date on every state change, so an estimate costs no scan of the queue's agents."""
+        return sum(n / k for k, n in self._serving[queue].items())
+
+    @staticmethod
+    def _is_serving(agent: Agent) -> bool:
+        return agent.registered and agent.state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT)
+
+    def _serving_changed(self, agent: Agent, was: bool) -> None:
+        now_serving = self._is_serving(agent)
+        if now_serving is was or not agent.queues:
+            return
+        k, step = len(agent.queues), 1 if now_serving else -1
+        for q in agent.queues:
+            counts = self._serving[q]
+            counts[k] = counts.get(k, 0) + step
 
     def _agent(self, agent_id: str) -> Agent:
         try:

@@ -57,3 +57,45 @@ def test_the_announced_range_narrows_to_the_known_error() -> None:
     announced = of(r.tick(t + 31), Announce)
     assert announced == [Announce(call_id="c1", queue="support", position=1, ewt_s=60.0,
                                   ewt_low_s=50.0, ewt_high_s=70.0)]
+
+
+def test_the_serving_agent_count_kept_on_the_fly_matches_a_recount() -> None:
+    import random
+
+    from acd.errors import AcdError
+    from acd.model import AgentState
+
+    rng = random.Random(7)
+    r = router(QueueConfig("support", wrap_up_s=5), QueueConfig("sales", wrap_up_s=5))
+    agents = [f"a{i}" for i in range(8)]
+    t = 0.0
+    for step in range(600):
+        t += rng.random() * 3
+        a = rng.choice(agents)
+        try:
+            match rng.randrange(7):
+                case 0:
+                    r.agent_login(a, {}, t, queues=rng.choice([["support"], ["sales"], ["support", "sales"]]),
+                                  ready=rng.random() < 0.5)
+                case 1:
+                    r.agent_logout(a, t)
+                case 2:
+                    r.set_ready(a, t)
+                case 3:
+                    r.set_not_ready(a, "break", t)
+                case 4:
+                    r.set_device_registered(a, rng.random() < 0.7, t)
+                case 5:
+                    r.enqueue(f"c{step}", rng.choice(["support", "sales"]), t)
+                case _:
+                    for c in r.calls():
+                        if c.agent_id and c.state.value == "ringing":
+                            r.offer_answered(c.call_id, c.agent_id, t)
+                        elif c.agent_id and c.state.value == "connected" and rng.random() < 0.5:
+                            r.call_ended(c.call_id, t)
+        except AcdError:
+            pass
+        for q in ("support", "sales"):
+            recount = sum(1 / len(v.queues) for v in r.agents() if q in v.queues and v.registered
+                          and v.state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT))
+            assert abs(r._servers(q) - recount) < 1e-9, (step, q)
