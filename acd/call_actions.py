@@ -220,7 +220,7 @@ class CallActions:
             kind, target = call.consult_target
             await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=call.linkedid,
                                                        from_agent=call.agent_id, target=target, target_kind=kind,
-                                                       kind="conference"))
+                                                       kind="attended"))  # journey kinds: blind | attended
         await self.acd.release_agent(call)
         if consult is not None:
             await self.acd.adopt_consult(consult, call)

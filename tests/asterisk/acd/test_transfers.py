@@ -210,7 +210,8 @@ async def test_three_way_conference_then_the_agent_leaves(rig: Rig) -> None:
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
     await asyncio.sleep(0.5)
     assert together(channel, target_leg)
-    assert [e.kind for e in rec.of(CallTransferred)] == ["conference"]
+    # To the journey, leaving a conference is an attended transfer to the third party.
+    assert [(e.kind, e.target) for e in rec.of(CallTransferred)] == [("attended", "8610557")]
 
 
 async def test_hangup_limit_plays_its_announcement_first(pbx: ManagedPbx) -> None:
