@@ -245,6 +245,8 @@ class AcdService:
         consult.caller_channel = original.caller_channel
         consult.status, consult.answered_at = "talking", now
         self.calls[consult.linkedid] = consult
+        with contextlib.suppress(AcdError):
+            await self._run(lambda t: self.router.take_over(consult.rid, t))
         if consult.customer_id is not None and consult.agent_id is not None:
             self._last_agent.remember(consult.customer_id, consult.agent_id, now)
         await self.bus.publish(CallConnected(ts=now, linkedid=consult.linkedid, agent_id=consult.agent_id or "",

@@ -347,6 +347,20 @@ class Router:
         return out
 
     @_keeps_timer_decisions
+    def take_over(self, call_id: str, now: float) -> list[Decision]:
+        """A consultation became the customer's call (the transfer completed): from now on the
+        queue's statistics count its talk and its agent's handle time."""
+        out, now = self._begin(now)
+        call = self._call(call_id)
+        if call.state is not CallState.CONNECTED or call.agent_id is None:
+            raise InvalidRequest("call_id", f"call {call_id} is {call.state.value}, not connected")
+        call.counted = True
+        agent = self._agents[call.agent_id]
+        if agent.work_since is None:
+            agent.work_queue, agent.work_since = call.queue, call.answered_at if call.answered_at is not None else now
+        return out
+
+    @_keeps_timer_decisions
     def caller_hung_up(self, call_id: str, now: float) -> list[Decision]:
         """The caller left: abandoned while waiting or ringing (the offer is cancelled)."""
         out, now = self._begin(now)

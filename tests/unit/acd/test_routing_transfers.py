@@ -98,3 +98,14 @@ def test_a_consultation_between_agents_is_routed_but_not_counted() -> None:
     r.call_ended("c1#consult", 30.0)
     snap = r.queue_snapshot("support", 30.0)
     assert (snap.offered, snap.answered, snap.avg_talk_s, snap.avg_handle_s) == (0, 0, None, None)
+
+
+def test_a_consultation_that_becomes_the_call_is_counted_from_then_on() -> None:
+    r = router(QueueConfig("support", wrap_up_s=0))
+    ready_agent(r, "a", {}, 0.0)
+    r.enqueue("c1#consult", "support", 1.0, required_agent="a", counted=False)
+    r.offer_answered("c1#consult", "a", 2.0)
+    r.take_over("c1#consult", 10.0)
+    r.call_ended("c1#consult", 30.0)
+    snap = r.queue_snapshot("support", 30.0)
+    assert snap.avg_talk_s == 28.0 and snap.avg_handle_s == 28.0 and snap.offered == 0
