@@ -173,10 +173,17 @@ class CallActions:
         await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
         await self.acd.call_update(call, "talking")
 
+    def _live(self, linkedid: str) -> LiveCall:
+        """The live call, or AcdError (a call being wrapped up is no longer live)."""
+        call = self.acd.calls.get(linkedid)
+        if call is None:
+            raise AcdError(f"call {linkedid} is not live (ended, or never the ACD's)")
+        return call
+
     async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled") -> None:
         """Cancel a consultation: the target's leg (ringing or talking) goes, the caller is back
         with the agent. Also what happens when an agent target does not answer."""
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.status != "consulting" or call.agent_channel is None:
             raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
         consult, channel = call.consult, call.consult_channel
@@ -195,7 +202,7 @@ class CallActions:
     async def conference(self, linkedid: str) -> None:
         """Three-way call: caller, agent and the consulted party meet in a ConfBridge named after the
         call (cti-conference); any of them may leave and the others talk on."""
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         channel = call.consult_channel
         if call.status != "consulting" or not channel or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid}: a conference needs an answered consultation")
@@ -244,7 +251,7 @@ class CallActions:
     async def set_attributes(self, linkedid: str, *, tags: list[str] | None = None,
                              values: dict[str, str] | None = None) -> None:
         """The agent tags the call and writes key-value attributes; they follow transfers."""
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.agent_id is None or call.status in ("queued", "ringing", "ended", "gone"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
         if values:
