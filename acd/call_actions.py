@@ -209,7 +209,7 @@ class CallActions:
         room = "".join(c for c in linkedid if c.isdigit()) or "0"
         await self.acd.control.redirect(call.agent_channel, "cti-conference", room, extra_channel=channel,
                                         extra_context="cti-conference", extra_exten=room)
-        await self.acd.control.redirect(call.caller_channel, "cti-conference", room)
+        await self.acd.control.redirect(call.caller_channel, "cti-conference-customer", room)
         call.status = "conference"
         await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
         await self.acd.call_update(call, "conference")

@@ -212,6 +212,9 @@ async def test_three_way_conference_then_the_agent_leaves(rig: Rig) -> None:
     assert together(channel, target_leg)
     # To the journey, leaving a conference is an attended transfer to the third party.
     assert [(e.kind, e.target) for e in rec.of(CallTransferred)] == [("attended", "8610557")]
+    # The caller leaves: the conference ends, the third party's leg goes too.
+    await bridge.control.hangup(channel)
+    await until(lambda: (ch := bridge.model.channel(target_leg)) is None or ch.ended_at is not None)
 
 
 async def test_hangup_limit_plays_its_announcement_first(pbx: ManagedPbx) -> None:
@@ -256,3 +259,31 @@ async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the
     await service.actions.cancel_consult(linkedid)
     await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg)
     assert service.calls[linkedid].status == "talking"
+
+
+async def test_conference_with_a_consulted_agent_who_then_keeps_the_call(rig: Rig) -> None:
+    service, bridge, _ = rig
+    linkedid, channel = await _connected_call(rig, "13200132009")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.5), ready=True)
+    await service.actions.transfer(linkedid, target_kind="agent", target="1002", kind="attended", note="3-way")
+    target_leg = await until(lambda: service.calls[linkedid].consult_channel)
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)
+    await service.actions.conference(linkedid)
+
+    def bridge_of(name: str) -> str | None:
+        ch = bridge.model.channel(name)
+        return ch.bridge_id if ch is not None else None
+
+    await until(lambda: bridge_of(channel) is not None
+                and bridge_of(channel) == bridge_of(agent_leg) == bridge_of(target_leg))
+    assert service.agent_call("1002", linkedid).status == "conference"  # type: ignore[union-attr]
+    await service.actions.hangup(linkedid)  # the first agent leaves: 1002 holds the call now
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
+    assert service.calls[linkedid].agent_id == "1002"
+    assert service.router.agent("1002").state is AgentState.ON_CALL
+    await asyncio.sleep(0.5)
+    assert bridge_of(channel) is not None and bridge_of(channel) == bridge_of(target_leg)
+    await bridge.control.hangup(channel)
+    await until(lambda: service.router.agent("1002").state is AgentState.WRAP_UP)
