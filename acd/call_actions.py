@@ -1,5 +1,7 @@
 """What an agent does with a connected call, carried out on the PBX: hang up, hold and resume,
-blind and attended transfer, DTMF, and click-to-dial. ``acd.delivery`` routes calls to agents; this
+blind and attended transfer (to an agent: through the ACD, which reserves and pops the target),
+cancelling a consultation, a three-way conference, the call's tags and attributes, DTMF, and
+click-to-dial. ``acd.delivery`` routes calls to agents; this
 module acts on the calls once they are the agent's. Both share the service's live calls.
 
     actions = CallActions(acd)      # acd: AcdService (it builds one: ``acd.actions``)
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from acd.calls import AgentPhone, LiveCall
 from acd.errors import AcdError
+from acd.model import AgentState
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
 
@@ -27,10 +30,17 @@ class CallActions:
         self.acd = acd
 
     async def hangup(self, linkedid: str) -> None:
-        """Hang up the caller; while consulting for an attended transfer, complete the transfer."""
+        """Hang up the caller; while consulting for an attended transfer, complete the transfer; in
+        a conference, the agent leaves it (caller and third party talk on)."""
         call = self.acd.calls[linkedid]
         if call.status == "consulting" and call.consult_channel and call.agent_channel:
             await self._complete_attended(call)
+            return
+        if call.status == "consulting":  # the target still rings: hanging up would drop the held caller
+            raise AcdError(f"call {linkedid}: the transfer target has not answered yet; cancel the consultation "
+                           "to go back to the caller")
+        if call.status == "conference" and call.agent_channel:
+            await self._leave_conference(call)
             return
         await self.acd.control.hangup(call.caller_channel)
 
@@ -52,15 +62,26 @@ class CallActions:
         await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
         await self.acd.call_update(call, "talking")
 
-    async def transfer(self, linkedid: str, *, target_kind: str, target: str, kind: str = "blind") -> None:
-        """Blind transfer of the caller to a number or a queue (the agent leaves the call)."""
+    async def transfer(self, linkedid: str, *, target_kind: str, target: str, kind: str = "blind",
+                       note: str = "") -> None:
+        """Transfer the caller to a number, a queue or a named agent: blind (the agent leaves the
+        call) or attended (the agent first talks to the target). ``note`` travels with the call to
+        the next agent's pop. A named agent is waited for, never replaced by another one."""
         call = self.acd.calls[linkedid]
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
         agent = call.agent_id
         if target_kind in ("number", "agent") and not target.isdigit():
             raise AcdError(f"target: {target!r} is not a number or an agent extension (digits only)")
-        if kind == "attended" and target_kind in ("number", "agent"):
+        if target_kind == "agent":
+            if target == agent:
+                raise AcdError(f"target: the call is already yours, agent {agent}")
+            if self.acd.agent_state(target) is AgentState.LOGGED_OUT:
+                raise AcdError(f"target: agent {target} is not logged in; the call stays with you")
+        if kind == "attended" and target_kind == "agent":
+            await self._consult_agent(call, target, note)
+            return
+        if kind == "attended" and target_kind == "number":
             await self._consult(call, target_kind, target)
             return
         if target_kind == "number":
@@ -77,10 +98,18 @@ class CallActions:
             requeued = LiveCall(linkedid=linkedid, caller_channel=call.caller_channel,
                                 caller_number=call.caller_number, queue=queue, customer_id=call.customer_id,
                                 skills=call.skills if target_kind == "queue" else None,
-                                priority=call.priority, attributes=call.attributes)
-            # The transferring agent named a colleague: prefer them. Sent to a queue, the call must
-            # not wait for the customer's last agent -- the very agent who just passed it on.
-            await self.acd.enqueue(requeued, preferred=target if target_kind == "agent" else None, by_history=False)
+                                priority=call.priority, attributes=call.attributes, tags=list(call.tags),
+                                note=note, transfer_from=agent)
+            # The transferring agent named a colleague: the call waits for them (the router refuses
+            # a colleague who logged out meanwhile; it then waits in the queue). Sent to a queue, it
+            # must not wait for the customer's last agent -- the very agent who just passed it on.
+            try:
+                await self.acd.enqueue(requeued, required=target if target_kind == "agent" else None,
+                                       by_history=False)
+            except AcdError:
+                if target_kind != "agent":
+                    raise
+                await self.acd.enqueue(requeued, by_history=False)
 
     async def _consult(self, call: LiveCall, target_kind: str, target: str) -> None:
         """Attended transfer, step 1: the caller goes on hold and the agent talks to the target."""
@@ -97,7 +126,7 @@ class CallActions:
         await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
         await self.acd.call_update(call, "consulting")
         result = await self.acd.control.originate(
-            dial, context="cti-agent-connect", exten="s",
+            dial, context="cti-consult-connect", exten="s",
             variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel}, timeout_ms=30000)
         if not result.success or not result.channel:
             await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
@@ -106,6 +135,102 @@ class CallActions:
             await self.acd.call_update(call, "talking")
             raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
         call.consult_channel, call.consult_target = result.channel, (target_kind, target)
+
+    async def _consult_agent(self, call: LiveCall, target: str, note: str) -> None:
+        """Attended transfer to an agent, step 1: the caller goes on hold and the consultation is
+        offered to the target through the ACD (reserved, screen pop with the note), ringing them
+        as soon as they are free. Their phone, once answered, talks to this agent."""
+        if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
+            raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
+        await self._hold_for_consult(call)
+        # Its queue: the call's, or (an outbound call has none) the router picks one of the target's.
+        queue = call.queue or next(iter(self.acd.queue_names()), "")
+        consult = LiveCall(linkedid=call.linkedid, router_id=f"{call.linkedid}#consult",
+                           caller_channel=call.agent_channel, caller_number=call.caller_number, queue=queue,
+                           customer_id=call.customer_id,
+                           priority=call.priority, attributes=call.attributes, tags=list(call.tags), note=note,
+                           transfer_from=call.agent_id)
+        call.consult, call.consult_target = consult, ("agent", target)
+        try:
+            await self.acd.enqueue_consult(consult, target)
+        except AcdError:
+            call.consult = call.consult_target = None
+            await self._back_from_consult(call)
+            raise
+
+    async def _hold_for_consult(self, call: LiveCall) -> None:
+        assert call.agent_channel is not None and call.agent_id is not None
+        await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
+        call.status = "consulting"
+        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+        await self.acd.call_update(call, "consulting")
+
+    async def _back_from_consult(self, call: LiveCall) -> None:
+        """The caller and the agent talk again (the agent's leg leaves any consultation bridge)."""
+        assert call.agent_channel is not None and call.agent_id is not None
+        await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
+        call.status = "talking"
+        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+        await self.acd.call_update(call, "talking")
+
+    def _live(self, linkedid: str) -> LiveCall:
+        """The live call, or AcdError (a call being wrapped up is no longer live)."""
+        call = self.acd.calls.get(linkedid)
+        if call is None:
+            raise AcdError(f"call {linkedid} is not live (ended, or never the ACD's)")
+        return call
+
+    async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled") -> None:
+        """Cancel a consultation: the target's leg (ringing or talking) goes, the caller is back
+        with the agent. Also what happens when an agent target does not answer."""
+        call = self._live(linkedid)
+        if call.status != "consulting" or call.agent_channel is None:
+            raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
+        consult, channel = call.consult, call.consult_channel
+        call.consult = None
+        call.consult_channel = call.consult_target = None
+        if consult is not None:
+            channel = channel or consult.agent_channel
+            await self.acd.drop_consult(consult, wrap_up=False)
+        # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
+        # so hanging up the target's leg afterwards cannot take the agent's leg with it.
+        await self._back_from_consult(call)
+        if channel:
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(channel, may_be_gone=True)
+
+    async def conference(self, linkedid: str) -> None:
+        """Three-way call: caller, agent and the consulted party meet in a ConfBridge named after the
+        call (cti-conference); any of them may leave and the others talk on."""
+        call = self._live(linkedid)
+        channel = call.consult_channel
+        if call.status != "consulting" or not channel or call.agent_channel is None or call.agent_id is None:
+            raise AcdError(f"call {linkedid}: a conference needs an answered consultation")
+        room = "".join(c for c in linkedid if c.isdigit()) or "0"
+        await self.acd.control.redirect(call.agent_channel, "cti-conference", room, extra_channel=channel,
+                                        extra_context="cti-conference", extra_exten=room)
+        await self.acd.control.redirect(call.caller_channel, "cti-conference-customer", room)
+        call.status = "conference"
+        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
+        await self.acd.call_update(call, "conference")
+        if call.consult is not None:
+            call.consult.status = "conference"
+            await self.acd.call_update(call.consult, "conference")
+
+    async def _leave_conference(self, call: LiveCall) -> None:
+        """The agent leaves the conference: a consulted agent takes the call over."""
+        assert call.agent_channel is not None and call.agent_id is not None
+        with contextlib.suppress(CtiError):
+            await self.acd.control.hangup(call.agent_channel, may_be_gone=True)
+        consult, call.consult = call.consult, None
+        if call.consult_target is not None:
+            kind, target = call.consult_target
+            await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=call.linkedid,
+                                                       from_agent=call.agent_id, target=target, target_kind=kind,
+                                                       kind="attended"))  # journey kinds: blind | attended
+        await self.acd.release_agent(call)
+        if consult is not None:
+            await self.acd.adopt_consult(consult, call)
 
     async def _complete_attended(self, call: LiveCall) -> None:
         """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
@@ -118,7 +243,23 @@ class CallActions:
         kind, target = call.consult_target
         await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
                                                target=target, target_kind=kind, kind="attended"))
+        consult, call.consult = call.consult, None
         await self.acd.release_agent(call)
+        if consult is not None:
+            await self.acd.adopt_consult(consult, call)
+
+    async def set_attributes(self, linkedid: str, *, tags: list[str] | None = None,
+                             values: dict[str, str] | None = None) -> None:
+        """The agent tags the call and writes key-value attributes; they follow transfers."""
+        call = self._live(linkedid)
+        if call.agent_id is None or call.status in ("queued", "ringing", "ended", "gone"):
+            raise AcdError(f"call {linkedid} is not connected to an agent")
+        if values:
+            call.attributes = {**(call.attributes or {}), **values}
+        for tag in tags or ():
+            if tag not in call.tags:
+                call.tags.append(tag)
+        await self.acd.call_update(call, call.status)
 
     async def play_dtmf(self, linkedid: str, digits: str) -> None:
         call = self.acd.calls[linkedid]

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "ended", "gone"]
+CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "conference", "ended", "gone"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,18 @@ class LiveCall:
     answered_at: float | None = None
     far_end: str | None = None  # outbound: how the customer's leg ended (FarEndResult.result)
     ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    tags: list[str] = field(default_factory=list)  # what agents tagged the call with; follows transfers
+    note: str = ""  # the transferring agent's note, shown in the next agent's pop
+    transfer_from: str | None = None  # the agent who transferred the call here
+    # An attended transfer to an agent goes through the ACD as a call of its own (pinned to the
+    # target): ``router_id`` names it in the router; ``linkedid`` stays the customer's call.
+    router_id: str | None = None
+    consult: LiveCall | None = field(default=None, repr=False)  # that consultation, on the original call
+
+    @property
+    def rid(self) -> str:
+        """The call's id in the router."""
+        return self.router_id or self.linkedid
 
 
 class RecentAgents:
@@ -81,10 +93,15 @@ class RecentAgents:
 
 
 def call_detail(call: LiveCall) -> dict[str, Any] | None:
-    """The console's ``detail`` of a call: IVR attributes, an outbound call's far-end result."""
+    """The console's ``detail`` of a call: attributes (IVR's and agents'), tags, the transfer that
+    brought it (agent and note), an outbound call's far-end result."""
     detail: dict[str, Any] = {}
     if call.attributes:
         detail["attributes"] = call.attributes
+    if call.tags:
+        detail["tags"] = list(call.tags)
+    if call.transfer_from is not None:
+        detail["transfer"] = {"from_agent": call.transfer_from, "note": call.note}
     if call.far_end is not None:
         detail["far_end"] = call.far_end
     return detail or None

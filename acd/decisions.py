@@ -53,12 +53,15 @@ class Overflow:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Announce:
-    """Tell the caller its position (1 = next) and the estimated wait in seconds."""
+    """Tell the caller its position (1 = next) and the estimated wait in seconds, with the range
+    (``ewt_low_s``..``ewt_high_s``) the estimate's known error allows."""
 
     call_id: str
     queue: str
     position: int
     ewt_s: float
+    ewt_low_s: float | None = None
+    ewt_high_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

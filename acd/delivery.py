@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from acd.call_actions import CallActions
@@ -43,7 +43,7 @@ from acd.stats import QueueSnapshot
 from cti.ami.control import CallControl
 from cti.ami.events import DeviceStateChange
 from cti.bus import EventBus
-from cti.errors import CtiError
+from cti.errors import AmiActionFailed, CtiError
 from cti.journey import (
     AgentRinging,
     AgentRingNoAnswer,
@@ -59,6 +59,9 @@ from cti.logs import bind
 
 log = logging.getLogger(__name__)
 
+PopBuilder = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
 class AcdService:
     """Runs the router against the PBX: enqueue from the IVR, offers, bridges, abandons, wrap-up."""
 
@@ -66,10 +69,17 @@ class AcdService:
                  phones: Mapping[str, AgentPhone] | None = None, clock: Callable[[], float] = time.time,
                  tick_s: float = 0.25, preferred_window_s: float = 3600.0,
                  live_channels: Callable[[], Iterable[str]] = tuple,
-                 device_state: Callable[[str], str | None] = lambda device: None) -> None:
+                 device_state: Callable[[str], str | None] = lambda device: None,
+                 pop_builder: PopBuilder | None = None, retry_s: float = 0.5) -> None:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
         self.phones: dict[str, AgentPhone] = dict(phones or {})
         self.calls: dict[str, LiveCall] = {}
+        # Attended transfers to an agent, ringing or talking with the transferring agent: router id -> call.
+        self.consults: dict[str, LiveCall] = {}
+        # Builds a transferred call's screen pop (the console's PopSource); without it the pop
+        # carries what the ACD knows: number, queue, the transfer and its note.
+        self.pop_builder = pop_builder
+        self.retry_s = retry_s  # between tries to reach the PBX again after a failed offer
         # Calls whose agent part is over, awaiting the agent's wrap-up: (agent, linkedid) -> call.
         self.wrapups: dict[tuple[str, str], LiveCall] = {}
         self.tick_s = tick_s
@@ -176,18 +186,24 @@ class AcdService:
 
     def agent_calls(self, agent_id: str) -> list[LiveCall]:
         live = [c for c in self.calls.values() if c.agent_id == agent_id and c.status not in ("gone", "ended")]
-        return live + [c for (agent, _), c in self.wrapups.items() if agent == agent_id]
+        consults = [c for c in self.consults.values() if c.agent_id == agent_id and c.status != "queued"]
+        return live + consults + [c for (agent, _), c in self.wrapups.items() if agent == agent_id]
 
     def agent_call(self, agent_id: str, linkedid: str) -> LiveCall | None:
-        """The agent's live call or the call it still has to wrap up."""
+        """The agent's live call, a consultation it was called into (``router_id`` set), or the
+        call it still has to wrap up."""
         call = self.calls.get(linkedid)
         if call is not None and call.agent_id == agent_id and call.status not in ("gone", "ended"):
             return call
-        return self.wrapups.get((agent_id, linkedid))
+        consult = next((c for c in self.consults.values() if c.linkedid == linkedid and c.agent_id == agent_id
+                        and c.status != "queued"), None)
+        return consult or self.wrapups.get((agent_id, linkedid))
 
     # -- calls ----------------------------------------------------------------------------------
-    async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True) -> None:
-        """Queue a call; it prefers ``preferred``, else (``by_history``) the customer's last agent."""
+    async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True,
+                      required: str | None = None) -> None:
+        """Queue a call; it prefers ``preferred``, else (``by_history``) the customer's last agent;
+        with ``required`` (a transfer to a named agent) it waits for that agent only."""
         now = self.clock()
         call.queued_at, call.status = now, "queued"
         self.calls[call.linkedid] = call
@@ -198,7 +214,7 @@ class AcdService:
                                             skills=call.skills, customer_id=call.customer_id))
         await self._run(lambda t: self.router.enqueue(
             call.linkedid, call.queue, t, skills=call.skills, priority=call.priority,
-            preferred_agent=preferred, customer_id=call.customer_id))
+            preferred_agent=preferred, customer_id=call.customer_id, required_agent=required))
         await self._remember_entry(call)
 
     async def _remember_entry(self, call: LiveCall) -> None:
@@ -236,6 +252,58 @@ class AcdService:
         await self.call_update(call, call.status)
         return True
 
+
+    async def enqueue_consult(self, consult: LiveCall, target: str) -> None:
+        """An attended transfer's consultation rings ``target`` through the ACD (reserved, popped)."""
+        consult.queued_at, consult.status = self.clock(), "queued"
+        self.consults[consult.rid] = consult
+        try:
+            await self._run(lambda t: self.router.enqueue(
+                consult.rid, consult.queue, t, priority=consult.priority, customer_id=consult.customer_id,
+                required_agent=target, counted=False))
+        except AcdError:
+            self.consults.pop(consult.rid, None)
+            raise
+
+    async def drop_consult(self, consult: LiveCall, *, wrap_up: bool) -> None:
+        """End a consultation in the ACD: an offer still ringing is withdrawn; a target who talked
+        wraps up (``wrap_up``) or is available again at once."""
+        talked = consult.status in ("consulting", "conference")
+        with contextlib.suppress(AcdError):
+            await self._run(lambda now: self.router.withdraw(consult.rid, now))
+        self.consults.pop(consult.rid, None)
+        if not talked or consult.agent_id is None:
+            consult.status = "gone"
+            return
+        if wrap_up:
+            consult.status = "ended"
+            self.wrapups[(consult.agent_id, consult.linkedid)] = consult
+            await self.call_update(consult, "ended")
+            return
+        consult.status = "gone"
+        await self.call_update(consult, "closed")
+        if self.agent_state(consult.agent_id) is AgentState.WRAP_UP:
+            with contextlib.suppress(AcdError):
+                await self.set_ready(consult.agent_id)
+
+    async def adopt_consult(self, consult: LiveCall, original: LiveCall) -> None:
+        """The transfer completed: the consulted agent now holds the customer's call."""
+        now = self.clock()
+        self.consults.pop(consult.rid, None)
+        consult.caller_channel = original.caller_channel
+        consult.status, consult.answered_at = "talking", now
+        self.calls[consult.linkedid] = consult
+        with contextlib.suppress(AcdError):
+            await self._run(lambda t: self.router.take_over(consult.rid, t))
+        if consult.customer_id is not None and consult.agent_id is not None:
+            self._last_agent.remember(consult.customer_id, consult.agent_id, now)
+        await self.bus.publish(CallConnected(ts=now, linkedid=consult.linkedid, agent_id=consult.agent_id or "",
+                                             queue=consult.queue))
+        await self.call_update(consult, "talking")
+
+    def _live(self, router_id: str) -> LiveCall | None:
+        return self.calls.get(router_id) or self.consults.get(router_id)
+
     # -- bus handlers ---------------------------------------------------------------------------
     async def _on_ivr_finished(self, ev: IvrFinished) -> None:
         if ev.outcome != "queue" or not ev.queue:
@@ -250,11 +318,14 @@ class AcdService:
         if call is None or call.status in ("ended", "gone"):
             return
         if call.status in ("queued", "ringing"):
-            await self._run(lambda now: self.router.caller_hung_up(call.linkedid, now))
+            await self._run(lambda now: self.router.caller_hung_up(call.rid, now))
             call.status = "gone"
             self.calls.pop(call.linkedid, None)
         else:
+            consult, call.consult = call.consult, None
             await self.release_agent(call)
+            if consult is not None:  # the caller left during a consultation or conference
+                await self.drop_consult(consult, wrap_up=True)
 
     async def _on_far_end(self, ev: FarEndResult) -> None:
         """An outbound call's customer leg stopped ringing: remember how, and show it."""
@@ -282,7 +353,7 @@ class AcdService:
             del self.calls[call.linkedid]
         if call.direction == "inbound":
             with contextlib.suppress(AcdError):
-                await self._run(lambda now: self.router.call_ended(call.linkedid, now))
+                await self._run(lambda now: self.router.call_ended(call.rid, now))
         await self.call_update(call, "ended")
 
     def wrapped_up(self, agent_id: str, linkedid: str) -> None:
@@ -319,7 +390,7 @@ class AcdService:
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
                     queues=tuple(view.queues), not_ready_after_call=view.not_ready_after_call))
             case Offer():
-                call = self.calls.get(d.call_id)
+                call = self._live(d.call_id)
                 if call is None:
                     return
                 call.status, call.agent_id = "ringing", d.agent_id
@@ -329,22 +400,34 @@ class AcdService:
                 call.ring_task = task
                 self._tasks.add(task)
                 task.add_done_callback(self._ring_done)
-                await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
+                if call.router_id is None:  # a consultation is no new journey step of the call
+                    await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id,
+                                                        queue=d.queue))
                 await self.bus.publish(AgentOffer(
-                    ts=now, agent_id=d.agent_id, linkedid=d.call_id, queue=d.queue,
+                    ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,
                     caller_number=call.caller_number, customer_id=call.customer_id,
-                    waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s))
+                    waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s,
+                    pop=await self._transfer_pop(call, d.agent_id, now)))
             case CancelOffer():
-                call = self.calls.get(d.call_id)
-                if call is not None and call.ring_task is not None and d.reason != "ring_timeout":
+                call = self._live(d.call_id)
+                # "error": the ring task itself reports the failed offer; it must not be cancelled.
+                if call is not None and call.ring_task is not None and d.reason not in ("ring_timeout", "error"):
                     call.ring_task.cancel()
                 await self._hangup_ringing(d.agent_id)
+                reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn"}
                 await self.bus.publish(AgentOfferWithdrawn(
-                    ts=now, agent_id=d.agent_id, linkedid=d.call_id,
-                    reason="caller_hangup" if d.reason == "caller_hung_up" else "no_answer"))
+                    ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
+                    reason=reason.get(d.reason, "no_answer")))
             case Bridge():
-                call = self.calls.get(d.call_id)
+                call = self._live(d.call_id)
                 if call is None:
+                    return
+                if call.router_id is not None:  # the consulted agent answered the transferring agent
+                    call.status, call.answered_at = "consulting", now
+                    original = self.calls.get(call.linkedid)
+                    if original is not None and original.consult is call:
+                        original.consult_channel = call.agent_channel
+                    await self.call_update(call, "consulting")
                     return
                 call.status, call.answered_at = "talking", now
                 if call.customer_id is not None:
@@ -352,9 +435,14 @@ class AcdService:
                 await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
                 await self.call_update(call, "talking")
             case Requeue():
-                call = self.calls.get(d.call_id)
+                call = self._live(d.call_id)
                 if call is not None:
                     call.status, call.agent_id, call.agent_channel = "queued", None, None
+                if call is not None and call.router_id is not None and d.reason != "offer_failed":
+                    # The consulted agent did not answer (or left): the caller goes back to the agent.
+                    original = self.calls.get(call.linkedid)
+                    if original is not None and original.consult is call:
+                        await self.actions.cancel_consult(original.linkedid, reason=d.reason)
             case Overflow():
                 call = self.calls.get(d.call_id)
                 if call is not None:
@@ -371,6 +459,10 @@ class AcdService:
                 if call is not None and call.status == "queued":
                     await self.control.set_var(call.caller_channel, "CTI_POSITION", str(d.position))
                     await self.control.set_var(call.caller_channel, "CTI_EWT", str(int(d.ewt_s)))
+                    await self.control.set_var(call.caller_channel, "CTI_EWT_LOW",
+                                               "" if d.ewt_low_s is None else str(int(d.ewt_low_s)))
+                    await self.control.set_var(call.caller_channel, "CTI_EWT_HIGH",
+                                               "" if d.ewt_high_s is None else str(int(d.ewt_high_s)))
                     await self.control.redirect(call.caller_channel, "cti-announce", "s")
             case LimitAction():
                 await self._limit(d, now)
@@ -404,8 +496,28 @@ class AcdService:
             await self.bus.publish(CallbackRequested(ts=now, linkedid=d.call_id, number=call.caller_number,
                                                      queue=d.queue, customer_id=call.customer_id))
             await self.control.hangup(call.caller_channel)
+        elif d.target:  # the announcement, then the dialplan hangs up
+            await self.control.set_var(call.caller_channel, "CTI_ANNOUNCE", d.target)
+            await self.control.redirect(call.caller_channel, "cti-announce-hangup", "s")
         else:
             await self.control.hangup(call.caller_channel)
+
+    async def _transfer_pop(self, call: LiveCall, agent_id: str, now: float) -> dict[str, Any] | None:
+        """A transferred call's pop: the customer (``pop_builder``) and the transfer with its note."""
+        if call.transfer_from is None:
+            return None  # the console builds the pop of a call from the queue
+        info: dict[str, Any] = {"caller_number": call.caller_number, "customer_id": call.customer_id,
+                                "queue": call.queue, "waited_s": now - call.queued_at,
+                                "skills": call.skills or {}, "direction": call.direction}
+        pop: dict[str, Any] = {k: v for k, v in info.items() if k in ("caller_number", "queue", "waited_s", "skills")}
+        if self.pop_builder is not None:
+            try:
+                pop = dict(await asyncio.wait_for(self.pop_builder(call.linkedid, agent_id, info), 2.0))
+            except Exception:  # the CRM failing must not stop the phone ringing
+                log.exception("acd: pop of transferred call %s failed", call.linkedid)
+        pop["transfer"] = {"from_agent": call.transfer_from, "note": call.note, "tags": list(call.tags),
+                           "attributes": dict(call.attributes or {})}
+        return pop
 
     def _ring_done(self, task: asyncio.Task[None]) -> None:
         """A ring task's fault is logged here, never lost as "exception was never retrieved"."""
@@ -416,12 +528,18 @@ class AcdService:
     async def _ring(self, call: LiveCall, offer: Offer) -> None:
         bind(call.linkedid, agent=offer.agent_id, queue=offer.queue)  # this task's log context (cti.logs)
         phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
-        result = await self.control.originate(
-            phone.dial, context="cti-agent-connect", exten="s",
-            caller_id=f"<{call.caller_number}>" if call.caller_number else None,
-            variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
-                       "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id},
-            timeout_ms=int(offer.ring_timeout_s * 1000))
+        try:
+            # A consultation's leg keeps the agent's leg alive when it hangs up (cti-consult-connect).
+            context = "cti-consult-connect" if call.router_id is not None else "cti-agent-connect"
+            result = await self.control.originate(
+                phone.dial, context=context, exten="s",
+                caller_id=f"<{call.caller_number}>" if call.caller_number else None,
+                variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
+                           "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id},
+                timeout_ms=int(offer.ring_timeout_s * 1000))
+        except CtiError as err:
+            await self._offer_failed(call, offer, err)
+            return
         if call.status != "ringing" or call.agent_id != offer.agent_id:
             if result.success and result.channel:  # answered after the offer was withdrawn
                 await self.control.hangup(result.channel)
@@ -429,7 +547,7 @@ class AcdService:
         if result.success:
             call.agent_channel = result.channel
             try:
-                await self._run(lambda now: self.router.offer_answered(call.linkedid, offer.agent_id, now))
+                await self._run(lambda now: self.router.offer_answered(call.rid, offer.agent_id, now))
             except StaleOffer:
                 # The router moved on (ring backstop, caller gone) while the phone was answered.
                 log.info("acd: agent %s answered call %s after its offer ended", offer.agent_id, call.linkedid)
@@ -442,17 +560,41 @@ class AcdService:
                                                      agent_id=offer.agent_id, queue=offer.queue))
             await self.bus.publish(AgentOfferWithdrawn(ts=self.clock(), agent_id=offer.agent_id,
                                                        linkedid=call.linkedid, reason="no_answer"))
-            await self._run(lambda now: self.router.offer_no_answer(call.linkedid, offer.agent_id, now))
+            await self._run(lambda now: self.router.offer_no_answer(call.rid, offer.agent_id, now))
 
-    async def _hangup_ringing(self, agent_id: str) -> None:
-        """Stop an agent's phone ringing; the originate then fails and its task ends."""
+    async def _offer_failed(self, call: LiveCall, offer: Offer, err: CtiError) -> None:
+        """The PBX could not carry the offer out (AMI dropped while the phone rang): not the agent's
+        fault. The phone may still ring (the originate had gone out), so it is stopped once the PBX
+        answers again -- before the router may offer the call anew, to this very phone perhaps."""
+        log.warning("acd: offer of %s to %s failed (%s); withdrawn, the call waits again",
+                    call.linkedid, offer.agent_id, err.message)
+        deadline = self.clock() + offer.ring_timeout_s
+        await asyncio.sleep(self.retry_s)  # a PBX still down must not make offers spin
+        while True:
+            try:
+                await self._hangup_ringing(offer.agent_id, strict=True)
+                break
+            except CtiError:
+                if self.clock() > deadline:
+                    break
+                await asyncio.sleep(self.retry_s)
+        await self._run(lambda now: self.router.offer_failed(call.rid, offer.agent_id, now))
+
+    async def _hangup_ringing(self, agent_id: str, *, strict: bool = False) -> None:
+        """Stop an agent's phone ringing; the originate then fails and its task ends. ``strict``:
+        an unreachable PBX raises (a channel already gone never does)."""
         phone = self.phones.get(agent_id)
         if phone is None:
             return
         for name in list(self.live_channels()):
             if name.startswith(phone.channel_prefix):
-                with contextlib.suppress(CtiError):
+                try:
                     await self.control.hangup(name, may_be_gone=True)
+                except AmiActionFailed:
+                    pass
+                except CtiError:
+                    if strict:
+                        raise
 
     async def call_update(self, call: LiveCall, status: str) -> None:
         if call.agent_id is None:

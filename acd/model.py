@@ -206,6 +206,8 @@ class Agent:
     calls: set[str] = field(default_factory=set)  # connected call ids
     indexed: bool = False  # in the router's available-agent index
     wrap_epoch: int = 0  # invalidates a pending wrap-up timer
+    work_queue: str | None = None  # queue of the call being handled (its handle time ends with wrap-up)
+    work_since: float | None = None  # when that call was answered
 
     @property
     def load(self) -> int:
@@ -252,10 +254,14 @@ class QueuedCall:
     answered_at: float | None = None
     misses: int = 0
     pref_active: bool = False  # waits for its preferred agent only
+    pinned: bool = False  # a transfer to a named agent: waits for ``preferred_agent`` only, no window
+    counted: bool = True  # False: a consultation between agents, left out of the queue's statistics
     armed: bool = False  # the timers of this queue stay are scheduled
     epoch: int = 0  # one per queue stay: timers of an earlier stay are void
     token: int = 0  # one per insertion among the waiting calls: older heap entries are void
     offer_no: int = 0  # one per offer: a ring timer of an earlier offer is void
+    ewt_s: float | None = None  # the wait estimated when it started waiting in this queue
+    ewt_at: float | None = None  # ... and when
 
     @property
     def order(self) -> tuple[int, float, int]:
@@ -292,3 +298,4 @@ class CallView:
     preferred_agent: str | None
     pref_active: bool
     agent_id: str | None
+    pinned: bool = False

@@ -83,7 +83,10 @@ class Router:
     def __init__(self, queues: Iterable[QueueConfig]) -> None:
         self._queues: dict[str, QueueConfig] = {q.name: q for q in queues}
         self._stats = {n: QueueStats(q.service_level_s, q.short_abandon_s) for n, q in self._queues.items()}
+        self._uncounted = QueueStats()  # where the figures of calls no statistic sees go (consultations)
         self._members: dict[str, set[str]] = {n: set() for n in self._queues}
+        # queue -> {number of queues an agent serves: serving agents with that many}: see _servers
+        self._serving: dict[str, dict[int, int]] = {n: {} for n in self._queues}
         self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)  # rank of the agent last offered
         self._by_rank: list[Agent] = []
         self._agents: dict[str, Agent] = {}
@@ -137,6 +140,13 @@ class Router:
         self._index_remove(agent)
         for q in agent.queues:
             self._members[q].discard(agent_id)
+        for call in [c for c in self._calls.values() if c.pinned and c.preferred_agent == agent_id
+                     and c.state is CallState.WAITING]:
+            # Its agent left: the transfer cannot reach them; the call goes to its queue's agents.
+            call.pinned = call.pref_active = False
+            call.need = self._queues[call.queue].steps[call.step].requirement(call.skills)
+            out.append(Requeue(call_id=call.call_id, queue=call.queue, reason="target_logged_out"))
+            self._requeue_waiting(call, now, out)
         return out
 
     @_keeps_timer_decisions
@@ -187,7 +197,9 @@ class Router:
         """Agents whose phone is unregistered are not offered calls; they keep their idle seniority."""
         out, now = self._begin(now)
         agent = self._agent(agent_id)
+        was = self._is_serving(agent)
         agent.registered = registered
+        self._serving_changed(agent, was)
         if registered:
             self._agent_freed(agent, now, out, fresh=False)
         else:
@@ -214,21 +226,38 @@ class Router:
     def enqueue(
         self, call_id: str, queue: str, now: float, *, skills: Mapping[str, int] | None = None,
         priority: int = 0, preferred_agent: str | None = None, customer_id: int | str | None = None,
+        required_agent: str | None = None, counted: bool = True,
     ) -> list[Decision]:
+        """Queue a call. ``required_agent`` (a transfer to a named agent) pins it: it waits for that
+        agent only, whatever their skills, and is refused when that agent is not logged in.
+        ``counted`` False (an agent consulting a colleague): routed like any call, but no queue
+        statistic sees it (no offered call, no talk or handle time, no estimate checked)."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
             raise InvalidRequest("call_id", f"call {call_id} is already queued")
         if skills:
             self._check_skills(skills)
+        if required_agent is not None:
+            target = self._agents.get(required_agent)
+            if target is None or target.state is AgentState.LOGGED_OUT:
+                raise InvalidRequest("required_agent", f"agent {required_agent} is not logged in")
+            if queue not in target.queues:
+                if not target.queues:
+                    raise InvalidRequest("required_agent", f"agent {required_agent} serves no queue")
+                queue, cfg = target.queues[0], self._queues[target.queues[0]]
+            preferred_agent, skills = required_agent, None
         self._seq += 1
         call = QueuedCall(
             call_id, queue, dict(skills) if skills else None, priority, now, self._seq, now,
-            preferred_agent=preferred_agent, customer_id=customer_id,
+            preferred_agent=preferred_agent, customer_id=customer_id, pinned=required_agent is not None,
+            counted=counted,
         )
         self._calls[call_id] = call
-        self._stats[queue].entered()
-        if not self._members[queue] and cfg.no_agents_action is not None:
+        self._stats_of(call).entered()
+        if call.pinned:
+            self._enter_queue(call, cfg, now, out)
+        elif not self._members[queue] and cfg.no_agents_action is not None:
             self._limit(call, "no_agents", cfg.no_agents_action, now, out)
         elif cfg.max_length is not None and len(self._wait.ids(queue)) >= cfg.max_length:
             self._limit(call, "max_length", cfg.max_length_action or LimitSpec(LimitKind.HANGUP), now, out)
@@ -300,9 +329,13 @@ class Router:
         call.answered_at = now
         agent.offers.discard(call_id)
         agent.calls.add(call_id)
+        if agent.work_since is None and call.counted:
+            agent.work_queue, agent.work_since = call.queue, now
         self._fire(agent, AgentEvent.ANSWER, None, now, out)
         wait = now - call.entered_queue_at
-        self._stats[call.queue].answered_after(wait)
+        self._stats_of(call).answered_after(wait)
+        if call.ewt_s is not None and call.ewt_at is not None:
+            self._stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
         self._agent_freed(agent, now, out)  # capacity > 1: may take another
         return out
@@ -318,6 +351,66 @@ class Router:
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
             return out
         self._missed(call, self._agents[agent_id], now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def offer_failed(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
+        """The offer could not be carried out (the PBX connection dropped while the phone rang): the
+        offer is withdrawn without blaming the agent, and the call waits at its place (the head,
+        for a call that was next) again. A report for an offer no longer ringing is ignored."""
+        out, now = self._begin(now)
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
+            return out
+        agent = self._agents[agent_id]
+        out.append(CancelOffer(call_id=call_id, agent_id=agent_id, reason="error"))
+        agent.offers.discard(call_id)
+        self._fire(agent, AgentEvent.CANCEL, None, now, out)
+        call.state = next_call_state(call_id, call.state, CallEvent.REQUEUE)
+        call.agent_id = None
+        out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))
+        if not self._check_limits(call, now, out):
+            if not call.armed:
+                self._timers.arm(call, self._queues[call.queue], now)
+            self._requeue_waiting(call, now, out)
+        self._agent_freed(agent, now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def withdraw(self, call_id: str, now: float) -> list[Decision]:
+        """Take a call out of the ACD without counting it as abandoned (a cancelled consultation):
+        waiting, it leaves; ringing, the offer is cancelled; connected, it ends (the agent wraps up)."""
+        out, now = self._begin(now)
+        call = self._call(call_id)
+        if call.state is CallState.CONNECTED:
+            self._end_connected(call, now, out)
+            return out
+        agent = self._agents[call.agent_id] if call.state is CallState.RINGING and call.agent_id else None
+        if agent is not None:
+            out.append(CancelOffer(call_id=call_id, agent_id=agent.agent_id, reason="withdrawn"))
+            agent.offers.discard(call_id)
+            self._fire(agent, AgentEvent.CANCEL, None, now, out)
+            self._settle(agent, call, now, out)
+            call.state = next_call_state(call_id, call.state, CallEvent.REQUEUE)
+        self._wait.remove(call)
+        call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
+        del self._calls[call_id]
+        if agent is not None:
+            self._agent_freed(agent, now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def take_over(self, call_id: str, now: float) -> list[Decision]:
+        """A consultation became the customer's call (the transfer completed): from now on the
+        queue's statistics count its talk and its agent's handle time."""
+        out, now = self._begin(now)
+        call = self._call(call_id)
+        if call.state is not CallState.CONNECTED or call.agent_id is None:
+            raise InvalidRequest("call_id", f"call {call_id} is {call.state.value}, not connected")
+        call.counted = True
+        agent = self._agents[call.agent_id]
+        if agent.work_since is None:
+            agent.work_queue, agent.work_since = call.queue, call.answered_at if call.answered_at is not None else now
         return out
 
     @_keeps_timer_decisions
@@ -338,7 +431,7 @@ class Router:
             self._wait.remove(call)
         call.state = next_call_state(call_id, call.state, CallEvent.ABANDON)
         wait = now - call.entered_queue_at
-        self._stats[call.queue].abandoned_after(wait)
+        self._stats_of(call).abandoned_after(wait)
         del self._calls[call_id]
         out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait))
         if call.agent_id is not None:
@@ -377,7 +470,7 @@ class Router:
         c = self._call(call_id)
         return CallView(
             c.call_id, c.queue, c.state, c.priority, c.enqueued_at, c.entered_queue_at, c.step, c.need,
-            c.preferred_agent, c.pref_active, c.agent_id,
+            c.preferred_agent, c.pref_active, c.agent_id, c.pinned,
         )
 
     def calls(self) -> list[CallView]:
@@ -397,11 +490,17 @@ class Router:
         call = self._call(call_id)
         order = call.order
         pos = 1 + sum(1 for c in self._wait.ids(call.queue) if self._calls[c].order < order)
-        return pos, self._stats[call.queue].estimated_wait(pos, self._staffed(call.queue))
+        return pos, self._stats[call.queue].estimated_wait(pos, self._servers(call.queue))
+
+    def estimate(self, call_id: str) -> tuple[int, float, float, float]:
+        """(position, estimated wait, low, high): the estimate and the range its known error allows."""
+        pos, ewt = self.position(call_id)
+        low, high = self._stats[self._call(call_id).queue].ewt_range(ewt)
+        return pos, ewt, low, high
 
     def queue_snapshot(self, queue: str, now: float) -> QueueSnapshot:
         self._queue(queue)
-        calls = [c for c in self._calls.values() if c.queue == queue]
+        calls = [c for c in self._calls.values() if c.queue == queue and c.counted]
         waiting = [c for c in calls if c.state is CallState.WAITING]
         members = [self._agents[a] for a in self._members[queue]]
         return self._stats[queue].snapshot(
@@ -448,6 +547,8 @@ class Router:
             return
         cfg = self._queues[call.queue]
         if kind == timers.STEP:
+            if call.pinned:
+                return
             call.step += 1
             call.need = cfg.steps[call.step].requirement(call.skills)
             if call.state is CallState.WAITING:
@@ -458,8 +559,9 @@ class Router:
                 self._requeue_waiting(call, now, out)
         elif kind == timers.ANNOUNCE:
             if call.state is CallState.WAITING:
-                pos, ewt = self.position(call.call_id)
-                out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt))
+                pos, ewt, low, high = self.estimate(call.call_id)
+                out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt,
+                                    ewt_low_s=low, ewt_high_s=high))
             if cfg.announce_every_s:
                 self._timers.at(now + cfg.announce_every_s, timers.ANNOUNCE, call.call_id, call.epoch)
         elif call.state is CallState.WAITING:  # overflow or max wait; while ringing see _missed
@@ -472,8 +574,9 @@ class Router:
         if cfg.max_wait_s is not None and waited >= cfg.max_wait_s:
             self._limit(call, "max_wait", cfg.max_wait_action or LimitSpec(LimitKind.HANGUP), now, out)
             return True
-        if cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s:
-            self._stats[call.queue].overflowed_out()
+        if (cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s
+                and not call.pinned):
+            self._stats_of(call).overflowed_out()
             out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to))
             self._move(call, cfg.overflow_to, now, out)
             return True
@@ -483,22 +586,30 @@ class Router:
 
     def _enter_queue(self, call: QueuedCall, cfg: QueueConfig, now: float, out: list[Decision]) -> None:
         call.queue, call.entered_queue_at, call.step = cfg.name, now, 0
+        call.ewt_s = call.ewt_at = None
         call.epoch += 1
         call.armed = False
-        call.need = cfg.steps[0].requirement(call.skills)
+        call.need = () if call.pinned else cfg.steps[0].requirement(call.skills)
         pref = self._agents.get(call.preferred_agent or "")
-        call.pref_active = bool(cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
-                                and pref.state is not AgentState.LOGGED_OUT)
+        call.pref_active = call.pinned or bool(
+            cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
+            and pref.state is not AgentState.LOGGED_OUT)
+        if (not call.pref_active and pref is not None and pref.indexed and cfg.name in pref.queues
+                and pref.meets(call.need)):
+            # No window to wait for the customer's last agent, but they are free: they take it.
+            self._offer(call, pref, now, out)
+            return
         self._requeue_waiting(call, now, out)
 
     def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
         self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
-        self._stats[queue].entered()
+        call.queue = queue
+        self._stats_of(call).entered()
         self._enter_queue(call, self._queues[queue], now, out)
 
     def _limit(self, call: QueuedCall, reason: str, spec: LimitSpec, now: float, out: list[Decision]) -> None:
-        self._stats[call.queue].left_by_limit()
+        self._stats_of(call).left_by_limit()
         out.append(LimitAction(call_id=call.call_id, queue=call.queue, reason=reason, action=spec.action,
                                target=spec.target))
         if spec.action is LimitKind.QUEUE and spec.target is not None:
@@ -520,6 +631,11 @@ class Router:
             self._offer(call, chosen, now, out)
             return
         self._wait.add(call)
+        if call.ewt_s is None:  # its first estimate in this queue, checked when an agent answers
+            # Calls ahead: all those waiting (exact for calls of equal priority, O(1) unlike position()).
+            ahead = len(self._wait.ids(call.queue))
+            call.ewt_s = self._stats[call.queue].estimated_wait(ahead, self._servers(call.queue))
+            call.ewt_at = now
         if not call.armed:
             self._timers.arm(call, self._queues[call.queue], now)
 
@@ -558,7 +674,7 @@ class Router:
     def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
         agent = self._agents[call.agent_id or ""]
         call.state = next_call_state(call.call_id, call.state, CallEvent.END)
-        self._stats[call.queue].talked(now - (call.answered_at or now))
+        self._stats_of(call).talked(now - call.answered_at if call.answered_at is not None else 0.0)
         del self._calls[call.call_id]
         agent.calls.discard(call.call_id)
         self._settle(agent, call, now, out)
@@ -595,13 +711,20 @@ class Router:
     def _fire(self, agent: Agent, event: AgentEvent, reason: str | None, now: float, out: list[Decision]) -> None:
         old = agent.state
         new = next_agent_state(agent.agent_id, old, event)
+        was = self._is_serving(agent)
         agent.state = new
+        self._serving_changed(agent, was)
         agent.reason = reason if new is AgentState.NOT_READY else None
         if agent.indexed and new is not AgentState.AVAILABLE and new is not AgentState.ON_CALL:
             self._index_remove(agent)  # e.g. a capacity-2 agent idle on one call that wraps up
         if new is AgentState.AVAILABLE and old is not AgentState.AVAILABLE:
             self._seq += 1
             agent.idle_since, agent.idle_seq = now, self._seq
+        if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and agent.work_since is not None:
+            # Handle time ends with the wrap-up: the queue's service rate is what estimates use.
+            if agent.work_queue in self._stats:
+                self._stats[agent.work_queue].handled(now - agent.work_since)
+            agent.work_queue = agent.work_since = None
         if new is not old or event is AgentEvent.NOT_READY:
             out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now))
 
@@ -643,9 +766,27 @@ class Router:
 
     # ---- lookups ------------------------------------------------------------------------------
 
-    def _staffed(self, queue: str) -> int:
-        return sum(1 for a in self._members[queue]
-                   if self._agents[a].state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT))
+    def _stats_of(self, call: QueuedCall) -> QueueStats:
+        return self._stats[call.queue] if call.counted else self._uncounted
+
+    def _servers(self, queue: str) -> float:
+        """The agents serving ``queue``: ready or working (busy agents come back after their handle
+        time, which the AHT includes), each shared equally among the queues it serves. Kept up to
+        date on every state change, so an estimate costs no scan of the queue's agents."""
+        return sum(n / k for k, n in self._serving[queue].items())
+
+    @staticmethod
+    def _is_serving(agent: Agent) -> bool:
+        return agent.registered and agent.state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT)
+
+    def _serving_changed(self, agent: Agent, was: bool) -> None:
+        now_serving = self._is_serving(agent)
+        if now_serving is was or not agent.queues:
+            return
+        k, step = len(agent.queues), 1 if now_serving else -1
+        for q in agent.queues:
+            counts = self._serving[q]
+            counts[k] = counts.get(k, 0) + step
 
     def _agent(self, agent_id: str) -> Agent:
         try:

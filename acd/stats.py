@@ -5,11 +5,21 @@ is a short abandon (``abandoned_short``) and leaves every offered-based figure, 
 abandon rate alike; the snapshot says so with ``short_abandons_excluded``. Live figures count the
 calls that have left the queue (answered, abandoned, overflowed or sent elsewhere by a limit);
 calls still waiting join the denominator when they leave.
+
+Estimated wait (EWT): position x average handle time (talk + hold + wrap-up, KPIS.md's AHT, as the
+queue's agents really took it) / the agents serving the queue (each agent counts 1 / the number of
+queues it serves, so an agent shared by two queues is half a server to each; agents not ready or
+logged out count 0). Each call's first estimate is compared with the wait it then had until an agent
+answered: ``ewt_error_s`` (mean absolute error) and ``ewt_bias_s`` (mean of actual - estimate) say how
+good the estimates are, and the error sizes the range announced to callers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+DEFAULT_AHT_S = 180.0  # handle time assumed before a queue handled any call
+MIN_EWT_SAMPLES = 5  # checked estimates needed before their error sizes the announced range
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,10 @@ class QueueSnapshot:
     abandon_rate: float | None
     avg_talk_s: float | None
     short_abandons_excluded: bool = True
+    avg_handle_s: float | None = None  # talk + wrap-up per handled call, what estimates use
+    ewt_samples: int = 0  # answered calls whose first estimated wait was checked against their wait
+    ewt_error_s: float | None = None  # mean absolute error of those estimates
+    ewt_bias_s: float | None = None  # mean (actual wait - estimate): > 0, callers waited longer than told
 
 
 @dataclass(slots=True)
@@ -51,6 +65,11 @@ class QueueStats:
     wait_abandoned_s: float = 0.0
     talk_s: float = 0.0
     talks: int = 0
+    handle_s: float = 0.0
+    handles: int = 0
+    ewt_samples: int = 0
+    ewt_abs_err_s: float = 0.0
+    ewt_err_s: float = 0.0
 
     def entered(self) -> None:
         self.offered += 1
@@ -77,10 +96,35 @@ class QueueStats:
     def overflowed_out(self) -> None:
         self.overflowed += 1
 
-    def estimated_wait(self, position: int, staffed: int) -> float:
-        """Position x average handle time / staffed agents; 180 s handle time until calls were talked."""
-        aht = self.talk_s / self.talks if self.talks else 180.0
-        return round(position * aht / max(staffed, 1), 1)
+    def handled(self, handle_s: float) -> None:
+        """An agent finished a call of this queue, wrap-up included."""
+        self.handles += 1
+        self.handle_s += handle_s
+
+    def aht(self) -> float:
+        """Average handle time; before any call was handled, the talk time so far, else 180 s."""
+        if self.handles:
+            return self.handle_s / self.handles
+        return self.talk_s / self.talks if self.talks else DEFAULT_AHT_S
+
+    def estimated_wait(self, position: int, servers: float) -> float:
+        """Position x AHT / servers (the agents serving the queue; with none, as if one came)."""
+        return round(position * self.aht() / (servers if servers > 0 else 1.0), 1)
+
+    def ewt_range(self, ewt_s: float) -> tuple[float, float]:
+        """The range to announce around an estimate: +- the estimates' mean error once there are
+        enough of them, +- half the estimate before."""
+        if self.ewt_samples >= MIN_EWT_SAMPLES:
+            spread = self.ewt_abs_err_s / self.ewt_samples
+        else:
+            spread = ewt_s / 2
+        return round(max(0.0, ewt_s - spread), 1), round(ewt_s + spread, 1)
+
+    def ewt_observed(self, estimate_s: float, waited_s: float) -> None:
+        """A call estimated to wait ``estimate_s`` was answered after ``waited_s``."""
+        self.ewt_samples += 1
+        self.ewt_abs_err_s += abs(waited_s - estimate_s)
+        self.ewt_err_s += waited_s - estimate_s
 
     def snapshot(
         self, queue: str, *, waiting: int, ringing: int, connected: int, longest_wait_s: float,
@@ -107,4 +151,8 @@ class QueueStats:
             asa_s=self.wait_answered_s / self.answered if self.answered else None,
             abandon_rate=(self.abandoned - self.abandoned_short) / closed if closed else None,
             avg_talk_s=self.talk_s / self.talks if self.talks else None,
+            avg_handle_s=self.handle_s / self.handles if self.handles else None,
+            ewt_samples=self.ewt_samples,
+            ewt_error_s=self.ewt_abs_err_s / self.ewt_samples if self.ewt_samples else None,
+            ewt_bias_s=self.ewt_err_s / self.ewt_samples if self.ewt_samples else None,
         )

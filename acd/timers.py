@@ -62,7 +62,7 @@ class Timers:
             call.need = steps[step].requirement(call.skills)
         for later in steps[step + 1:]:
             self.at(base + later.after_s, STEP, call_id, epoch)
-        if call.pref_active:
+        if call.pref_active and not call.pinned:  # a pinned call waits for its agent, no window
             if elapsed >= cfg.preferred_agent_s:
                 call.pref_active = False
             else:

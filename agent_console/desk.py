@@ -134,7 +134,10 @@ class EngineDesk:
 
     # -- calls --------------------------------------------------------------------------------------
     async def hangup(self, agent_id: str, call_id: str) -> None:
-        call = self._own(agent_id, call_id)
+        call = self._own(agent_id, call_id, consult_ok=True)
+        if call.router_id is not None:  # the consulted agent hangs up: the first agent is back with the caller
+            await self._acd(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"))
+            return
         await self._acd(self.acd.actions.hangup(call.linkedid))
 
     async def hold(self, agent_id: str, call_id: str) -> None:
@@ -146,7 +149,7 @@ class EngineDesk:
         await self._acd(self.acd.actions.resume(call_id))
 
     async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
-                       target: str) -> None:
+                       target: str, note: str = "") -> None:
         self._own(agent_id, call_id)
         if target_kind in ("number", "agent") and not target.lstrip("+").isdigit():
             # It becomes a dialplan extension and part of a Dial string: '&' or '/' would dial more.
@@ -154,7 +157,21 @@ class EngineDesk:
         target = target.lstrip("+")
         if target_kind == "queue" and target not in set(self.acd.queue_names()):
             raise TargetNotFound(f"unknown queue {target!r}")
-        await self._acd(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind))
+        await self._acd(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind,
+                                                  note=note))
+
+    async def cancel_consult(self, agent_id: str, call_id: str) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.actions.cancel_consult(call_id))
+
+    async def conference(self, agent_id: str, call_id: str) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.actions.conference(call_id))
+
+    async def set_call_attributes(self, agent_id: str, call_id: str, *, tags: list[str],
+                                  values: dict[str, str]) -> None:
+        self._own(agent_id, call_id)
+        await self._acd(self.acd.actions.set_attributes(call_id, tags=tags, values=values))
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
@@ -309,8 +326,11 @@ class EngineDesk:
             raise TargetNotFound(f"no callback {callback_id}") from None
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _own(self, agent_id: str, call_id: str) -> LiveCall:
+    def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> LiveCall:
         call = self.acd.agent_call(agent_id, call_id)
+        if call is not None and call.router_id is not None and call.status != "ended" and not consult_ok:
+            # The call is still the transferring agent's: the consulted one may only hang up.
+            raise IllegalAgentAction("during a consultation you can only hang up; the call is not yours yet")
         if call is not None:
             return call
         if self.acd.call_known(call_id):

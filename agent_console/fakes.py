@@ -260,7 +260,7 @@ class FakeDesk:
         await self._call_update(call)
 
     async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
-                       target: str) -> None:
+                       target: str, note: str = "") -> None:
         call = self._own(agent_id, call_id)
         if call.status not in ("talking", "held"):
             raise IllegalAgentAction(f"cannot transfer a call that is {call.status}")
@@ -270,7 +270,7 @@ class FakeDesk:
                                                               and target not in self.agents_known)):
             raise TargetNotFound(f"no agent {target!r} to transfer to")
         self.actions.append(("transfer", agent_id, {"call_id": call_id, "kind": kind, "target_kind": target_kind,
-                                                   "target": target}))
+                                                   "target": target, **({"note": note} if note else {})}))
         if kind == "attended":
             call.status = "consulting"
             call.detail = {"target": target, "target_kind": target_kind}
@@ -278,6 +278,32 @@ class FakeDesk:
             return
         call.detail = {"target": target, "target_kind": target_kind}
         await self._end(call, "transferred")
+
+    async def cancel_consult(self, agent_id: str, call_id: str) -> None:
+        call = self._own(agent_id, call_id)
+        if call.status != "consulting":
+            raise IllegalAgentAction(f"no consultation to cancel on a call that is {call.status}")
+        call.status, call.detail = "talking", None
+        self.actions.append(("cancel_consult", agent_id, {"call_id": call_id}))
+        await self._call_update(call)
+
+    async def conference(self, agent_id: str, call_id: str) -> None:
+        call = self._own(agent_id, call_id)
+        if call.status != "consulting":
+            raise IllegalAgentAction(f"a conference needs a consultation; the call is {call.status}")
+        call.status = "conference"
+        self.actions.append(("conference", agent_id, {"call_id": call_id}))
+        await self._call_update(call)
+
+    async def set_call_attributes(self, agent_id: str, call_id: str, *, tags: list[str],
+                                  values: dict[str, str]) -> None:
+        call = self._own(agent_id, call_id)
+        detail = dict(call.detail or {})
+        detail["tags"] = sorted(set(detail.get("tags", [])) | set(tags))
+        detail["attributes"] = {**detail.get("attributes", {}), **values}
+        call.detail = detail
+        self.actions.append(("call_attributes", agent_id, {"call_id": call_id, "tags": tags, "values": values}))
+        await self._call_update(call)
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         a = self._agent(agent_id)

@@ -87,12 +87,16 @@ class Resume(_CallMsg):
 
 class TransferFields(BaseModel):
     """``blind``: the call goes to the target at once. ``attended``: the agent first talks to the
-    target (the call shows ``consulting``) and completes the transfer by hanging up."""
+    target (the call shows ``consulting``) and completes the transfer by hanging up, cancels it
+    (``cancel_consult``) or joins all three (``conference``). An ``agent`` target is that agent,
+    never another: the call waits for them; one logged out is refused. ``note`` shows in the next
+    agent's pop (a warm transfer)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     kind: Literal["blind", "attended"] = "blind"
     target_kind: Literal["agent", "queue", "number"]
     target: str = Field(min_length=1, max_length=64)
+    note: str = Field("", max_length=2000)
 
     @field_validator("target")
     @classmethod
@@ -104,6 +108,40 @@ class TransferFields(BaseModel):
 
 class Transfer(_CallMsg, TransferFields):
     type: Literal["transfer"]
+
+
+class CancelConsult(_CallMsg):
+    """End the consultation of an attended transfer: the target's leg goes, the caller is back."""
+
+    type: Literal["cancel_consult"]
+
+
+class Conference(_CallMsg):
+    """Turn the answered consultation into a three-way call (caller, agent, target)."""
+
+    type: Literal["conference"]
+
+
+class CallAttributesFields(BaseModel):
+    """Tags and key-value attributes the agent writes on the call; they follow transfers and show
+    in the call's ``detail`` (``tags``, ``attributes``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    tags: list[Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]] = Field(
+        default_factory=list, max_length=20)
+    values: dict[Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")],
+                 Annotated[str, Field(max_length=200)]] = Field(default_factory=dict, max_length=20)
+
+    @field_validator("values")
+    @classmethod
+    def _one_line(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(ord(c) < 32 for value in v.values() for c in value):
+            raise ValueError("values must be one line of text")
+        return v
+
+
+class CallAttributes(_CallMsg, CallAttributesFields):
+    type: Literal["call_attributes"]
 
 
 class DialFields(BaseModel):
@@ -173,12 +211,12 @@ class WrapUp(_CallMsg, WrapUpFields):
 
 ClientMessage = Annotated[
     Ping | SnapshotRequest | QueuesLogin | QueuesLogout | Ready | NotReady | Hangup | Hold | Resume | Transfer
-    | Dial | Dtmf | WrapUp,
+    | CancelConsult | Conference | CallAttributes | Dial | Dtmf | WrapUp,
     Field(discriminator="type"),
 ]
 CLIENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 CLIENT_TYPES = ("ping", "snapshot", "queues_login", "queues_logout", "ready", "not_ready", "hangup", "hold",
-                "resume", "transfer", "dial", "dtmf", "wrap_up")
+                "resume", "transfer", "cancel_consult", "conference", "call_attributes", "dial", "dtmf", "wrap_up")
 
 
 class FrameError(Exception):
@@ -281,6 +319,15 @@ class ArticleView(_View):
     url: str | None = None
 
 
+class TransferView(_View):
+    """How a transferred call reached this agent: from whom, their note, the call's tags and attributes."""
+
+    from_agent: str
+    note: str = ""
+    tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
 class Pop(_View):
     """The screen pop. Unknown caller: ``customer`` is null and ``caller_number`` tells who calls."""
 
@@ -297,6 +344,7 @@ class Pop(_View):
     skills: dict[str, int] = Field(default_factory=dict)
     script: ScriptView | None = None
     articles: list[ArticleView] = Field(default_factory=list)
+    transfer: TransferView | None = None
     complete: bool = Field(True, description="False when the CRM did not answer in time; a pop frame follows.")
 
 
@@ -309,7 +357,8 @@ class CallView(_View):
     queue: str | None = None
     started_at: float = 0.0
     detail: dict[str, Any] | None = Field(None, description=(
-        "attributes: what the IVR collected; far_end (outbound): how the customer's phone answered: "
+        "attributes: what the IVR collected and agents wrote; tags: agents' tags; transfer: from_agent and "
+        "note of the transfer that brought the call; far_end (outbound): how the customer's phone answered: "
         "answered, no_answer, busy, congestion, unavailable, cancelled"))
     pop: Pop | None = None
 

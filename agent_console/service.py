@@ -57,7 +57,13 @@ class ConsoleService:
                 await d.resume(agent, _safe("call_id", call_id))
             case p.Transfer():
                 await d.transfer(agent, _safe("call_id", msg.call_id), kind=msg.kind, target_kind=msg.target_kind,
-                                 target=_safe("target", msg.target))
+                                 target=_safe("target", msg.target), note=msg.note)
+            case p.CancelConsult(call_id=call_id):
+                await d.cancel_consult(agent, _safe("call_id", call_id))
+            case p.Conference(call_id=call_id):
+                await d.conference(agent, _safe("call_id", call_id))
+            case p.CallAttributes(call_id=call_id, tags=tags, values=values):
+                await d.set_call_attributes(agent, _safe("call_id", call_id), tags=tags, values=values)
             case p.Dial(number=number, customer_id=customer_id):
                 return {"call_id": await d.dial(agent, _safe("number", number), customer_id)}
             case p.Dtmf(call_id=call_id, digits=digits):

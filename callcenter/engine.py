@@ -140,8 +140,10 @@ class Engine:
         self._metrics_server: uvicorn.Server | None = None
         self._metrics_task: asyncio.Task[None] | None = None
         if web:
+            pops = SqlPopSource(self.db, self.logger)
+            self.acd.pop_builder = pops.build_pop  # a transferred call's pop: the customer and the note
             self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
-                                  pops=SqlPopSource(self.db, self.logger), search=SqlCustomerSearch(self.db),
+                                  pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
                                       crm_router, build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token)

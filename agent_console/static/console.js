@@ -269,6 +269,9 @@
       for (const id of ["btn-hold", "btn-transfer", "btn-dtmf", "btn-hangup"]) $(id).disabled = !on;
       $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
       $("btn-hold").setAttribute("aria-pressed", String(call.status === "held"));
+      // A consultation can be cancelled (back to the caller) or joined into a three-way call.
+      $("btn-cancel-consult").hidden = $("btn-conference").hidden = call.status !== "consulting";
+      $("btn-cancel-consult").disabled = $("btn-conference").disabled = !on;
       if (call.status === "consulting" && call.detail) toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: call.detail.target }));
     }
     // idle text
@@ -555,7 +558,8 @@
     const kind = document.querySelector('input[name="xfer-kind"]:checked').value;
     try {
       await send({ type: "transfer", call_id: call.call_id, kind, target_kind: $("xfer-target-kind").value,
-        target: $("xfer-target").value.trim() });
+        target: $("xfer-target").value.trim(), note: $("xfer-note").value.trim() });
+      $("xfer-note").value = "";
       $("transfer-dialog").close();
     } catch (e) { const x = $("xfer-error"); x.hidden = false; x.textContent = e.message; }
   }
@@ -599,6 +603,14 @@
     if (!call) return;
     if (call.status === "held") act({ type: "resume", call_id: call.call_id }).catch(() => {});
     else if (call.status === "talking") act({ type: "hold", call_id: call.call_id }).catch(() => {});
+  }
+  function cancelConsult() {
+    const call = currentCall();
+    if (call && call.status === "consulting") act({ type: "cancel_consult", call_id: call.call_id }).catch(() => {});
+  }
+  function conference() {
+    const call = currentCall();
+    if (call && call.status === "consulting") act({ type: "conference", call_id: call.call_id }).catch(() => {});
   }
   function hangup() {
     const call = currentCall();
@@ -647,6 +659,8 @@
       .then(() => $("queues-dialog").close()).catch(() => {}));
     $("btn-help").addEventListener("click", () => openDialog("help-dialog"));
     $("btn-hold").addEventListener("click", holdToggle);
+    $("btn-cancel-consult").addEventListener("click", cancelConsult);
+    $("btn-conference").addEventListener("click", conference);
     $("btn-hangup").addEventListener("click", hangup);
     $("btn-transfer").addEventListener("click", openTransfer);
     $("btn-dtmf").addEventListener("click", () => { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); });

@@ -64,3 +64,30 @@ async def test_snapshot_carries_the_calls_detail(desk: tuple[EngineDesk, FakeCal
                                direction="outbound", status="talking", agent_id="1001", far_end="no_answer")
     views = {c.call_id: c.detail for c in (await d.snapshot("1001")).calls}
     assert views == {"L1": {"attributes": {"customer": "Li Lei"}}, "O1": {"far_end": "no_answer"}}
+
+
+async def test_a_consulted_agent_may_only_hang_up_which_returns_the_caller(
+        desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """The target of an attended transfer sees the consultation; hanging up ends it (the first agent
+    is back with the caller); holding or transferring a call not yet theirs is refused."""
+    from agent_console.errors import IllegalAgentAction
+
+    d, control = desk
+    acd = d.acd
+    await acd.agent_login("1001", {}, ["support"], ready=True)
+    acd.router.enqueue("L1", "support", 0.0)  # the router's side of 1001's call
+    acd.router.offer_answered("L1", "1001", 0.0)
+    await acd.agent_login("1002", {}, ["support"], ready=True)
+    await acd.actions.transfer("L1", target_kind="agent", target="1002", kind="attended", note="refund")
+    assert acd.router.agent("1002").state.value == "reserved"
+    consult = acd.consults["L1#consult"]
+    consult.status, consult.agent_channel = "consulting", "PJSIP/1002-1"
+    acd.calls["L1"].consult_channel = "PJSIP/1002-1"
+    assert d.acd.agent_call("1002", "L1") is consult
+    with pytest.raises(IllegalAgentAction, match="only hang up"):
+        await d.hold("1002", "L1")
+    await d.hangup("1002", "L1")
+    assert acd.calls["L1"].status == "talking" and acd.calls["L1"].consult is None
+    hangups = [c["channel"] for m, c in control.calls if m == "hangup"]
+    assert "PJSIP/1002-1" in hangups and "PJSIP/trunk-1" not in hangups  # the caller stays
+    assert acd.router.agent("1002").state.value == "available"  # no wrap-up for a consultation

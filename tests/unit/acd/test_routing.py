@@ -381,8 +381,11 @@ def test_announcements_every_n_seconds_with_position_and_estimate() -> None:
     r.set_not_ready("a", "lunch", 0.0)
     r.enqueue("c1", "support", 1.0)
     r.enqueue("c2", "support", 2.0)
-    assert r.tick(31.0) == [Announce(call_id="c1", queue="support", position=1, ewt_s=180.0)]
-    assert r.tick(32.0) == [Announce(call_id="c2", queue="support", position=2, ewt_s=360.0)]
+    # Nobody serves the queue yet: as if one agent came; no checked estimates: a +-50 % range.
+    assert r.tick(31.0) == [Announce(call_id="c1", queue="support", position=1, ewt_s=180.0,
+                                     ewt_low_s=90.0, ewt_high_s=270.0)]
+    assert r.tick(32.0) == [Announce(call_id="c2", queue="support", position=2, ewt_s=360.0,
+                                     ewt_low_s=180.0, ewt_high_s=540.0)]
     assert [d.call_id for d in r.tick(62.0) if isinstance(d, Announce)] == ["c1", "c2"]
 
 

@@ -1,0 +1,289 @@
+"""Transfers, consultations and conferences on a real Asterisk 22, the way agents expect them:
+a transfer to an agent goes through the ACD (the target is reserved and popped, the note travels),
+a named agent is waited for, a consultation can be cancelled or turned into a three-way call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from acd.calls import AgentPhone, LiveCall
+from acd.delivery import AcdService
+from acd.errors import AcdError
+from acd.events import AgentOffer, AgentOfferWithdrawn
+from acd.model import AgentState, LimitKind, LimitSpec, QueueConfig
+from acd.routing import Router
+from cti.ami.bridge import AmiBridge
+from cti.bus import InProcessBus
+from cti.events import Event
+from cti.journey import CallConnected, CallTransferred
+from cti.pbx import ManagedPbx
+
+from .test_delivery import Recorder, place_caller, until
+
+Rig = tuple[AcdService, AmiBridge, Recorder]
+
+
+async def _rig(pbx: ManagedPbx, queues: list[QueueConfig]) -> Rig:
+    bus = InProcessBus()
+    rec = Recorder()
+    bus.subscribe(Event, rec, name="recorder")
+    bridge = AmiBridge(pbx.settings, bus)
+    service = AcdService(Router(queues), bridge.control, bus, tick_s=0.1,
+                         live_channels=lambda: [ch.name for c in bridge.model.calls() for ch in c.live],
+                         device_state=bridge.model.device_state)
+    service.subscribe()
+    await bus.start()
+    await bridge.start()
+    await bridge.wait_connected(10)
+    await service.start()
+    return service, bridge, rec
+
+
+async def _stop(pbx: ManagedPbx, rig: Rig) -> None:
+    service, bridge, _ = rig
+    pbx.cli("channel request hangup all")
+    await asyncio.sleep(0.3)
+    await service.stop()
+    await bridge.stop()
+    await service.bus.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def rig(pbx: ManagedPbx) -> AsyncIterator[Rig]:
+    r = await _rig(pbx, [QueueConfig(name="support", wrap_up_s=2.0, ring_timeout_s=5.0)])
+    try:
+        yield r
+    finally:
+        await _stop(pbx, r)
+
+
+async def _connected_call(rig: Rig, number: str, agent: str = "1001") -> tuple[str, str]:
+    """A caller talking to ``agent`` (a simulated phone); returns (linkedid, caller channel)."""
+    service, bridge, rec = rig
+    await service.agent_login(agent, {}, ["support"], phone=AgentPhone(agent, answer_after_s=0.3), ready=True)
+    channel = await place_caller(bridge, number)
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number=number,
+                                   queue="support", customer_id=42))
+    await until(lambda: [e for e in rec.of(CallConnected) if e.linkedid == linkedid])
+    await until(lambda: bridge.model.bridged_peer(channel))  # the agent's leg has pulled the caller in
+    return linkedid, channel
+
+
+async def test_attended_transfer_to_an_agent_reserves_and_pops_the_target(rig: Rig) -> None:
+    service, bridge, rec = rig
+    linkedid, channel = await _connected_call(rig, "13200132001")
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=1.0), ready=True)
+    await service.actions.set_attributes(linkedid, tags=["vip"], values={"order": "A-17"})
+    await service.actions.transfer(linkedid, target_kind="agent", target="1002", kind="attended",
+                                   note="wants a refund for A-17")
+    # The ACD reserved the target: its phone rings as an ACD offer, with the pop and the note.
+    assert service.router.agent("1002").state is AgentState.RESERVED
+    offer = await until(lambda: [e for e in rec.of(AgentOffer) if e.agent_id == "1002"])
+    assert offer[0].linkedid == linkedid and offer[0].pop is not None
+    assert offer[0].pop["transfer"]["from_agent"] == "1001"
+    assert offer[0].pop["transfer"]["note"] == "wants a refund for A-17"
+    assert offer[0].pop["transfer"]["tags"] == ["vip"]
+    assert offer[0].pop["transfer"]["attributes"]["order"] == "A-17"
+    # While 1002 is busy with the consultation, another caller is not offered to them.
+    other = await place_caller(bridge, "13200132002")
+    other_id = bridge.model.channel(other).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=other_id, caller_channel=other, caller_number="13200132002",
+                                   queue="support"))
+    assert other_id in service.router.waiting("support")
+    # The target answers and talks to the first agent; the caller waits on hold.
+    await until(lambda: service.router.agent("1002").state is AgentState.ON_CALL)
+    agent_leg = service.calls[linkedid].agent_channel
+    target_leg = await until(lambda: service.calls[linkedid].consult_channel)
+    assert target_leg.startswith("Local/1002@cti-sim-phone-")
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)  # type: ignore[arg-type]
+    mine = service.agent_call("1002", linkedid)  # the target's console sees the consultation
+    assert mine is not None and mine.status == "consulting" and mine.router_id is not None
+    # The first agent hangs up: the caller is with 1002, who now holds the call in the ACD.
+    await service.actions.hangup(linkedid)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == target_leg)
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
+    assert service.calls[linkedid].agent_id == "1002" and service.calls[linkedid].status == "talking"
+    await until(lambda: [e.agent_id for e in rec.of(CallConnected) if e.linkedid == linkedid] == ["1001", "1002"])
+    assert service.calls[linkedid].tags == ["vip"]
+    # The caller leaves: the target wraps up its call.
+    await bridge.control.hangup(channel)
+    await until(lambda: service.router.agent("1002").state is AgentState.WRAP_UP)
+    assert service.agent_call("1002", linkedid) is not None
+
+
+async def test_blind_transfer_to_a_named_agent_waits_for_that_agent(rig: Rig) -> None:
+    service, bridge, rec = rig
+    linkedid, channel = await _connected_call(rig, "13200132003")
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.3))  # not ready
+    await service.agent_login("1003", {}, ["support"], phone=AgentPhone("1003", answer_after_s=0.3), ready=True)
+    with pytest.raises(AcdError, match="not logged in"):
+        await service.actions.transfer(linkedid, target_kind="agent", target="1009")
+    assert service.calls[linkedid].agent_id == "1001"  # a failed transfer leaves the call where it was
+    await service.actions.transfer(linkedid, target_kind="agent", target="1002", note="billing question")
+    await asyncio.sleep(1.0)
+    assert service.router.agent("1003").state is AgentState.AVAILABLE  # not "any agent"
+    assert service.router.call(linkedid).pinned
+    await service.set_ready("1002")
+    connected = await until(lambda: [e for e in rec.of(CallConnected) if e.agent_id != "1001"])
+    assert connected[0].agent_id == "1002"
+    peer = await until(lambda: bridge.model.bridged_peer(channel))
+    assert peer.name.startswith("Local/1002@cti-sim-phone-")
+    offer = next(e for e in rec.of(AgentOffer) if e.agent_id == "1002")
+    assert offer.pop is not None and offer.pop["transfer"]["note"] == "billing question"
+
+
+async def test_ami_dropping_while_the_phone_rings_withdraws_the_offer_without_blame(rig: Rig) -> None:
+    service, bridge, rec = rig
+    await service.agent_login("1001", {}, ["support"], phone=AgentPhone("1001", answer_after_s=3.0), ready=True)
+    channel = await place_caller(bridge, "13200132004")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13200132004",
+                                   queue="support"))
+    await until(lambda: [ch for c in bridge.model.calls() for ch in c.live if ch.name.startswith("Local/1001@")])
+    await asyncio.sleep(0.3)
+    bridge.client.drop_connection()  # the pending Originate fails with AmiUnavailable
+    withdrawn = await until(lambda: rec.of(AgentOfferWithdrawn), timeout_s=10)
+    assert withdrawn[0].reason == "error"
+    # AMI comes back, the call is offered again at the head and answered; never "missed".
+    connected = await until(lambda: rec.of(CallConnected), timeout_s=20)
+    assert connected[0].agent_id == "1001" and connected[0].linkedid == linkedid
+    states = [(e.state, e.reason) for e in rec.events if getattr(e, "agent_id", None) == "1001"
+              and type(e).__name__ == "AgentStateChanged"]
+    assert ("not_ready", "missed") not in states
+    peer = await until(lambda: bridge.model.bridged_peer(channel))
+    assert peer.name.startswith("Local/1001@cti-sim-phone-")
+
+
+async def test_cancel_consultation_returns_to_the_caller(rig: Rig) -> None:
+    service, bridge, _ = rig
+    linkedid, channel = await _connected_call(rig, "13200132005")
+    agent_leg = service.calls[linkedid].agent_channel
+    await service.actions.transfer(linkedid, target_kind="number", target="8610556", kind="attended")
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)  # type: ignore[arg-type]
+    await service.actions.cancel_consult(linkedid)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg)
+    await until(lambda: bridge.model.channel(target_leg) is None or bridge.model.channel(target_leg).ended_at)  # type: ignore[union-attr]
+    assert service.calls[linkedid].status == "talking" and service.calls[linkedid].consult_channel is None
+    # A consultation of an agent who does not answer can be cancelled while it rings: no "missed".
+    await service.agent_login("9002", {}, ["support"], phone=AgentPhone("9002"), ready=True)
+    await service.actions.transfer(linkedid, target_kind="agent", target="9002", kind="attended")
+    await until(lambda: [ch for c in bridge.model.calls() for ch in c.live if ch.name.startswith("Local/9002@")])
+    await service.actions.cancel_consult(linkedid)
+    assert service.router.agent("9002").state is AgentState.AVAILABLE
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg)
+    assert service.calls[linkedid].status == "talking"
+    await until(lambda: not [ch for c in bridge.model.calls() for ch in c.live if ch.name.startswith("Local/9002@")])
+
+
+async def test_three_way_conference_then_the_agent_leaves(rig: Rig) -> None:
+    service, bridge, rec = rig
+    linkedid, channel = await _connected_call(rig, "13200132006")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.transfer(linkedid, target_kind="number", target="8610557", kind="attended")
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)
+    await service.actions.conference(linkedid)
+
+    def together(*names: str) -> bool:
+        chans = [bridge.model.channel(n) for n in names]
+        ids = {c.bridge_id for c in chans if c is not None}
+        return len(ids) == 1 and None not in ids and all(c is not None for c in chans)
+
+    try:
+        await until(lambda: together(channel, agent_leg, target_leg))
+    except AssertionError:
+        print("DEBUG", [(n, bridge.model.channel(n)) for n in (channel, agent_leg, target_leg)])
+        print("DEBUG", rig[0].calls[linkedid])
+        raise
+    assert service.calls[linkedid].status == "conference"
+    # The agent leaves: caller and third party talk on; the agent wraps up.
+    await service.actions.hangup(linkedid)
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
+    await asyncio.sleep(0.5)
+    assert together(channel, target_leg)
+    # To the journey, leaving a conference is an attended transfer to the third party.
+    assert [(e.kind, e.target) for e in rec.of(CallTransferred)] == [("attended", "8610557")]
+    # The caller leaves: the conference ends, the third party's leg goes too.
+    await bridge.control.hangup(channel)
+    await until(lambda: (ch := bridge.model.channel(target_leg)) is None or ch.ended_at is not None)
+
+
+async def test_hangup_limit_plays_its_announcement_first(pbx: ManagedPbx) -> None:
+    """The limit action ``hangup`` with an announcement: the caller hears it, then is hung up."""
+    queue = QueueConfig(name="support", max_length=0,
+                        max_length_action=LimitSpec(LimitKind.HANGUP, "queue-thankyou"))
+    r = await _rig(pbx, [queue])
+    service, bridge, _ = r
+    try:
+        channel = await place_caller(bridge, "13200132007")
+        linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+        t0 = time.monotonic()
+        await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13200132007",
+                                       queue="support"))
+        # The call model keeps a channel's first context; the CLI tells where it runs now.
+        await until(lambda: "cti-announce-hangup" in pbx.cli(f"core show channel {channel}"), timeout_s=5)
+        await until(lambda: (ch := bridge.model.channel(channel)) is None or ch.ended_at is not None)
+        assert time.monotonic() - t0 > 0.5  # the prompt played before the hang-up
+    finally:
+        await _stop(pbx, r)
+
+
+async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the_caller(rig: Rig) -> None:
+    service, bridge, _ = rig
+    linkedid, channel = await _connected_call(rig, "13200132008")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.transfer(linkedid, target_kind="number", target="8610558", kind="attended")
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)
+    with pytest.raises(AcdError):  # hanging up an unanswered agent consultation would drop the caller
+        service.calls[linkedid].consult_channel = None
+        try:
+            await service.actions.hangup(linkedid)
+        finally:
+            service.calls[linkedid].consult_channel = target_leg
+    await bridge.control.hangup(target_leg)  # the third party hangs up on the agent
+    await asyncio.sleep(1.0)
+    agent = bridge.model.channel(agent_leg)
+    assert agent is not None and agent.ended_at is None  # the agent's leg survives, parked
+    await service.actions.cancel_consult(linkedid)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg)
+    assert service.calls[linkedid].status == "talking"
+
+
+async def test_conference_with_a_consulted_agent_who_then_keeps_the_call(rig: Rig) -> None:
+    service, bridge, _ = rig
+    linkedid, channel = await _connected_call(rig, "13200132009")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.5), ready=True)
+    await service.actions.transfer(linkedid, target_kind="agent", target="1002", kind="attended", note="3-way")
+    target_leg = await until(lambda: service.calls[linkedid].consult_channel)
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)
+    await service.actions.conference(linkedid)
+
+    def bridge_of(name: str) -> str | None:
+        ch = bridge.model.channel(name)
+        return ch.bridge_id if ch is not None else None
+
+    await until(lambda: bridge_of(channel) is not None
+                and bridge_of(channel) == bridge_of(agent_leg) == bridge_of(target_leg))
+    assert service.agent_call("1002", linkedid).status == "conference"  # type: ignore[union-attr]
+    await service.actions.hangup(linkedid)  # the first agent leaves: 1002 holds the call now
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
+    assert service.calls[linkedid].agent_id == "1002"
+    assert service.router.agent("1002").state is AgentState.ON_CALL
+    await asyncio.sleep(0.5)
+    assert bridge_of(channel) is not None and bridge_of(channel) == bridge_of(target_leg)
+    await bridge.control.hangup(channel)
+    await until(lambda: service.router.agent("1002").state is AgentState.WRAP_UP)

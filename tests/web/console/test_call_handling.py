@@ -1,0 +1,45 @@
+"""The console's call-handling messages over the websocket: warm transfer note, cancel consultation,
+conference, and the agent's tags and attributes on the call."""
+
+from __future__ import annotations
+
+from tests.web.console.conftest import Console, recv, send
+from tests.web.console.test_websocket import live_call, ready_agent
+
+
+async def test_consult_then_cancel_then_conference_and_attributes(console: Console) -> None:
+    ws = await ready_agent(console)
+    call_id = await live_call(console, "a1001")
+    await send(ws, type="transfer", call_id=call_id, kind="attended", target_kind="number", target="8610555",
+               note="  asks about the refund  ", ref="t")
+    assert (await recv(ws, "ack"))["action"] == "transfer"
+    assert ("transfer", "a1001", {"call_id": call_id, "kind": "attended", "target_kind": "number",
+                                  "target": "8610555", "note": "asks about the refund"}) in console.demo.desk.actions
+    await send(ws, type="cancel_consult", call_id=call_id, ref="c")
+    assert (await recv(ws, "ack"))["action"] == "cancel_consult"
+    while (await recv(ws, "call"))["call"]["status"] != "talking":
+        pass
+    await send(ws, type="cancel_consult", call_id=call_id, ref="again")
+    err = await recv(ws, "error")
+    assert err["ref"] == "again" and "consultation" in err["message"]
+    await send(ws, type="transfer", call_id=call_id, kind="attended", target_kind="number", target="8610555",
+               ref="t2")
+    assert (await recv(ws, "ack"))["ref"] == "t2"
+    await send(ws, type="conference", call_id=call_id, ref="conf")
+    assert (await recv(ws, "ack"))["ref"] == "conf"
+    while (await recv(ws, "call"))["call"]["status"] != "conference":
+        pass
+    await send(ws, type="call_attributes", call_id=call_id, tags=["vip"], values={"order": "A-17"}, ref="a")
+    assert (await recv(ws, "ack"))["action"] == "call_attributes"
+    call = (await recv(ws, "call"))["call"]
+    assert call["detail"]["tags"] == ["vip"] and call["detail"]["attributes"]["order"] == "A-17"
+
+
+async def test_attribute_values_are_checked(console: Console) -> None:
+    ws = await ready_agent(console)
+    call_id = await live_call(console, "a1001")
+    await send(ws, type="call_attributes", call_id=call_id, values={"Bad Key": "x"}, ref="k")
+    err = await recv(ws, "error")
+    assert err["code"] == "invalid_field" and err["ref"] == "k"
+    await send(ws, type="call_attributes", call_id=call_id, values={"note": "two\nlines"}, ref="v")
+    assert (await recv(ws, "error"))["field"] == "values"
