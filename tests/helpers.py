@@ -72,6 +72,20 @@ async def customer_number(engine: Engine, account: str = "100001") -> tuple[int,
         return customer.id, customer.name, customer.phones[0].e164
 
 
+async def english_customer_number(engine: Engine) -> str:
+    """A seeded English-speaking customer's E.164 number: their calls need no zh skill (most seeded
+    customers speak Chinese, and the IVR asks for an agent with the caller's language)."""
+    from sqlalchemy import select
+
+    from crm_core.models import Customer
+
+    async with engine.db.session() as s:
+        found = (await s.scalars(select(Customer).where(Customer.language.like("en%"))
+                                 .order_by(Customer.id))).first()
+        assert found is not None and found.phones, "the demo seed has English-speaking customers"
+        return found.phones[0].e164
+
+
 async def place_call(engine: Engine, queued: Callable[[], list[Any]], number: str, *, dnis: str = "5002",
                      key: str = "1", timeout_s: float = 30.0) -> Any:
     """A caller dials ``dnis`` from ``number`` and presses ``key`` until a new QueueEntered shows up
