@@ -7,15 +7,16 @@ the demo company's roster, the one list ``cti db seed-demo`` creates its agent u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from acd.recording import RecordingPolicy, SurveyPolicy
 from acd.model import MAX_LEVEL, MIN_LEVEL, LimitKind, LimitSpec, QueueConfig, RoutingStep, Strategy
+from acd.recording import RecordingPolicy, SurveyPolicy
 from cti.errors import ConfigError
 from cti.settings import Settings
 
@@ -116,8 +117,8 @@ class AcdConfig:
     queues: tuple[QueueConfig, ...]
     agents: tuple[DemoAgent, ...]
     # Per queue name (docs/recording.md); queues left out are not recorded and ask no survey.
-    recording: dict[str, RecordingPolicy] = field(default_factory=dict)
-    surveys: dict[str, SurveyPolicy] = field(default_factory=dict)
+    recording: dict[str, RecordingPolicy] = dataclasses.field(default_factory=dict)
+    surveys: dict[str, SurveyPolicy] = dataclasses.field(default_factory=dict)
 
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
