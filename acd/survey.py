@@ -9,10 +9,12 @@ caller there (``CallActions.survey_queues``). The ``survey`` FastAGI route asks 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from acd.recording import SurveyPolicy
+from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus
@@ -52,7 +54,7 @@ def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy],
                       clock: Callable[[], float]) -> Callable[[AgiSession], Awaitable[None]]:
     async def survey_route(session: AgiSession) -> None:
         queue = await session.get_variable("CTI_SURVEY_QUEUE") or ""
-        linkedid = await session.get_variable("CHANNEL(linkedid)") or session.env.get("uniqueid", "")
+        linkedid = await session.get_variable("CTI_SURVEY_LINKEDID") or session.env.get("uniqueid", "")
         policy = surveys.get(queue)
         if policy is None:
             log.warning("survey: caller %s reached the survey for queue %r, which has none", linkedid, queue)
@@ -62,7 +64,7 @@ def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy],
             for question in policy.questions:
                 answer: int | None = None
                 for _ in range(_TRIES):
-                    digit = await session.stream_file(question, "12345")
+                    digit = await _prompt(session, question, "12345")
                     if not digit:
                         got = await session.get_data("beep", policy.timeout_ms, 1)
                         digit = got.digits
@@ -70,10 +72,20 @@ def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy],
                     if answer is not None:
                         break
                 scores.append(answer)
-            await session.stream_file(policy.thanks)
         except AgiHangup:
             pass  # hung up half-way: what was answered still counts
         if any(s is not None for s in scores):
             await bus.publish(SurveyAnswered(ts=clock(), linkedid=linkedid, queue=queue, scores=tuple(scores)))
+        with contextlib.suppress(AgiHangup):
+            await _prompt(session, policy.thanks)
 
     return survey_route
+
+
+async def _prompt(session: AgiSession, sound: str, escape_digits: str = "") -> str:
+    """Play a prompt; a missing sound file is skipped (logged), not the end of the survey."""
+    try:
+        return await session.stream_file(sound, escape_digits)
+    except AgiCommandError as err:
+        log.warning("survey: could not play %r: %s", sound, err)
+        return ""

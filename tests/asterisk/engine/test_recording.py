@@ -169,13 +169,11 @@ async def test_caller_answers_the_survey_after_the_agent_hangs_up(
     # The agent is released to wrap-up while the caller is still on the line, in the survey.
     await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
     assert any(ch.name == caller_half for c in eng.ami.model.calls() for ch in c.live)
-    for digit in "42":  # first question 4, second 2: each sent until the survey moves on
-        for _ in range(20):
-            await asyncio.sleep(0.6)
-            await eng.ami.control.play_dtmf(caller_half, digit)
-            answered = next((e for e in seen if isinstance(e, SurveyAnswered)), None)
-            if answered is not None or digit == "4":
-                break
+    await until(lambda: eng.agi.open_sessions > 0, what="the survey AGI session")
+    await asyncio.sleep(0.5)
+    for digit in "42":  # first question 4, second 2 (each heard by the prompt or the GET DATA after it)
+        await eng.ami.control.play_dtmf(caller_half, digit)
+        await asyncio.sleep(1.0)
     answered = await until(lambda: next((e for e in seen if isinstance(e, SurveyAnswered)), None), timeout_s=20)
     assert answered.linkedid == linkedid and answered.queue == "support" and answered.scores == (4, 2)
     assert not any(isinstance(e, RecordingStarted) for e in seen)
