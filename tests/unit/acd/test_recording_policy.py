@@ -70,3 +70,20 @@ def test_layout_is_hourly_in_utc_and_safe() -> None:
                                                  ("#", None), ("12", None)])
 def test_survey_keys(digit: str, expected: int | None) -> None:
     assert score(digit) == expected
+
+
+def test_every_shipped_flow_tells_callers_of_recording_queues() -> None:
+    """A queue that may record is announced: its IVR queue nodes play ``recorded_notice``."""
+    import ivr.flow as f
+    from ivr.config import flows_dir
+
+    settings = load_settings()
+    cfg = load_queues(settings)
+    checked = 0
+    for path in sorted(flows_dir(settings).glob("*.yaml")):
+        flow = f.Flow.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        for node_id, node in flow.nodes.items():
+            if isinstance(node, f.Queue) and cfg.recording.get(node.queue, RecordingPolicy()).announces:
+                assert "recorded_notice" in [str(p) for p in node.prompt], (path.name, node_id)
+                checked += 1
+    assert checked >= 3
