@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from agent_console.crm_http import get_db
 from agent_console.errors import Forbidden
-from agent_console.security import Principal, current_principal
+from agent_console.security import Principal, current_principal, require_roles
 from crm_core import interactions, recordings
 from crm_core.db import Database
 from crm_core.errors import NotFound
@@ -66,6 +66,18 @@ async def list_recordings(interaction_id: int, db: Database = Depends(get_db),
         found = await interactions.get_interaction(session=s, interaction_id=interaction_id)
         await _may_listen(s, p, found)
         return [_out(r) for r in await recordings.recordings_of(session=s, interaction=found)]
+
+
+@router.get("/api/recordings")
+async def recent_recordings(queue: str | None = Query(None, max_length=64),
+                            agent_id: str | None = Query(None, max_length=64),
+                            limit: int = Query(50, ge=1, le=200), db: Database = Depends(get_db),
+                            p: Principal = Depends(require_roles("supervisor", "admin"))) -> Any:
+    """The supervisor pages' list: the newest recordings with their call's queue, agent and CSAT."""
+    async with db.session() as s:
+        rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, limit=limit)
+        return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,
+                 "csat": i.csat if i else None, "caller_number": i.caller_number if i else None} for r, i in rows]
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -73,6 +73,17 @@ async def handling_agents(*, session: AsyncSession, interaction: Interaction) ->
     return agents
 
 
+async def recent(*, session: AsyncSession, queue: str | None = None, agent_id: str | None = None,
+                 limit: int = 50) -> list[tuple[Recording, Interaction | None]]:
+    query = (select(Recording, Interaction).outerjoin(Interaction, Interaction.linkedid == Recording.linkedid)
+             .order_by(Recording.started_at.desc()).limit(limit))
+    if queue:
+        query = query.where(Interaction.queue == queue)
+    if agent_id:
+        query = query.where(Interaction.agent_id == agent_id)
+    return [(r, i) for r, i in (await session.execute(query)).all()]
+
+
 async def older_than(*, session: AsyncSession, cutoff: datetime, limit: int = 500) -> Sequence[Recording]:
     rows = await session.scalars(select(Recording).where(Recording.started_at < cutoff)
                                  .order_by(Recording.started_at).limit(limit))

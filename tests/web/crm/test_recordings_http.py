@@ -90,12 +90,21 @@ async def test_only_handlers_supervisors_and_admins_listen_and_each_playback_is_
         assert r.headers["content-type"] == "audio/wav"
     who["p"] = OTHER
     assert (await http.get(rec["url"])).status_code == 403
+    assert (await http.get("/api/recordings")).status_code == 403  # the supervisor pages' list
     assert (await http.get("/api/crm/interactions/1/recordings")).status_code == 403
     audits = await _audits(db)
     assert [(a.actor, a.action, a.target) for a in audits] == [
         ("agent1", "recording.played", "recording:1"), ("agent2", "recording.played", "recording:1"),
         ("sup1", "recording.played", "recording:1")]
     assert audits[0].detail["path"] == PATH
+
+
+async def test_supervisors_list_recent_recordings_with_their_call(api: tuple) -> None:
+    http, who, _, _ = api
+    who["p"] = SUP
+    listed = (await http.get("/api/recordings", params={"queue": "support"})).json()
+    assert [(r["path"], r["queue"], r["agent_id"]) for r in listed] == [(PATH, "support", "1002")]
+    assert (await http.get("/api/recordings", params={"queue": "billing"})).json() == []
 
 
 async def test_range_requests_get_206_with_the_exact_bytes(api: tuple) -> None:
