@@ -183,3 +183,33 @@ async def test_caller_answers_the_survey_after_the_agent_hangs_up(
         interaction = await interaction_by_linkedid(session=s, linkedid=linkedid)
         assert interaction is not None and interaction.csat == 4 and interaction.csat2 == 2
         assert interaction.agent_id == "1001"
+
+
+async def test_one_recording_follows_the_caller_across_a_transfer(
+        recording_engine: tuple[Engine, list[Event]]) -> None:
+    """Agent 1001 transfers the caller to agent 1002: one file holds both conversations, and the
+    caller's wait between them (music in cti-queue) is not in it."""
+    eng, seen = recording_engine
+    await eng.desk.login_queues("1002", ["support"])
+    eng.acd.phones["1002"] = TonePhone("1002", answer_after_s=0.5)
+    linkedid, _, first_at = await _call_support(eng, seen, "1001")
+    await asyncio.sleep(2.0)
+    first_s = time.time() - first_at
+    await eng.desk.set_ready("1002")
+    await eng.desk.transfer("1001", linkedid, kind="blind", target_kind="agent", target="1002")
+    second = await until(lambda: next((e for e in seen if isinstance(e, CallConnected) and e.agent_id == "1002"),
+                                      None))
+    second_at = time.time()
+    await asyncio.sleep(2.0)
+    second_s = time.time() - second_at
+    await eng.desk.hangup("1002", linkedid)
+    assert second.linkedid == linkedid
+    row = await _filed(eng, linkedid)
+    assert row.path.endswith(f"/{linkedid}-1.wav")
+    assert len([e for e in seen if isinstance(e, RecordingStarted)]) == 1
+    path = eng.recorder.store.store / row.path
+    # Both conversations, not the ~1 s the caller waited on music between them.
+    waited = second_at - first_at - first_s  # requeued, the second phone rang: ~0.5 s of music
+    assert waited > 0.4
+    assert abs(row.duration_s - (first_s + second_s)) < 0.35, (row.duration_s, first_s, second_s, waited)
+    assert _sox_stat(path, "trim", f"{row.duration_s - 1.5:.2f}", "1.0")["RMS     amplitude"] > 0.05
