@@ -213,3 +213,22 @@ async def test_one_recording_follows_the_caller_across_a_transfer(
     assert waited > 0.4
     assert abs(row.duration_s - (first_s + second_s)) < 0.35, (row.duration_s, first_s, second_s, waited)
     assert _sox_stat(path, "trim", f"{row.duration_s - 1.5:.2f}", "1.0")["RMS     amplitude"] > 0.05
+
+
+@pytest.mark.parametrize("recording_engine", [{"recording": "on_demand"}], indirect=True)
+async def test_on_demand_recording_keeps_only_what_follows_record(
+        recording_engine: tuple[Engine, list[Event]]) -> None:
+    eng, seen = recording_engine
+    linkedid, _, connected_at = await _call_support(eng, seen, "1001")
+    await until(lambda: eng.recorder.agents_of(linkedid) == {"1001"})
+    assert eng.recorder.status(linkedid)["state"] == "available"  # type: ignore[index]
+    await asyncio.sleep(2.0)
+    record_at = time.time()
+    assert (await eng.recorder.record(linkedid, by="agent1"))["state"] == "recording"
+    await asyncio.sleep(2.0)
+    await eng.desk.hangup("1001", linkedid)
+    row = await _filed(eng, linkedid)
+    path = eng.recorder.store.store / row.path
+    assert _sox_stat(path, "trim", "0.2", f"{record_at - connected_at - 0.6:.2f}")["Maximum amplitude"] < 0.001
+    assert _sox_stat(path, "trim", f"{record_at - connected_at + 0.4:.2f}", "1.0")["RMS     amplitude"] > 0.05
+    assert [(p["reason"], p["by"], p["ended_by"]) for p in row.pauses] == [("not_started", "system", "agent1")]

@@ -138,3 +138,33 @@ def test_parse_range(header: str | None, size: int, expected: tuple[int, int] | 
 def test_parse_range_refuses(header: str) -> None:
     with pytest.raises(ValueError):
         parse_range(header, 10)
+
+
+async def test_only_the_calls_agent_or_staff_pause_and_resume(api: tuple, tmp_path: Path) -> None:
+    from crm_core.recorder import ActiveRecording, Recorder, RecordingStore
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+
+    http, who, db, _ = api
+    control = FakeCallControl()
+    recorder = Recorder(db, InProcessBus(), lambda: control, {},
+                        store=RecordingStore("/x", tmp_path / "spool", tmp_path / "store"))
+    recorder.active["L1"] = ActiveRecording("L1", "Local/5002@cti-inbound-0001;2", PATH, 1.0, agents={"1001"})
+    http._transport.app.state.recorder = recorder  # type: ignore[attr-defined]
+    who["p"] = OTHER
+    assert (await http.post("/api/calls/L1/recording/pause")).status_code == 403
+    assert (await http.get("/api/calls/L1/recording")).status_code == 403
+    who["p"] = HANDLER
+    paused = await http.post("/api/calls/L1/recording/pause")
+    assert paused.status_code == 200 and paused.json()["state"] == "paused"
+    assert paused.json()["pauses"][0]["by"] == "agent1"
+    assert (await http.post("/api/calls/L1/recording/pause")).status_code == 409  # already paused
+    who["p"] = SUP
+    resumed = await http.post("/api/calls/L1/recording/resume")
+    assert resumed.status_code == 200 and resumed.json()["state"] == "recording"
+    assert resumed.json()["pauses"][0]["ended_by"] == "sup1"
+    assert [(c["channel"], c["muted"]) for _, c in control.calls if _ == "mute_recording"] == [
+        ("Local/5002@cti-inbound-0001;2", True), ("Local/5002@cti-inbound-0001;2", False)]
+    assert (await http.post("/api/calls/L1/recording/start")).status_code == 409  # not on demand
+    assert (await http.post("/api/calls/nope/recording/pause")).status_code == 409
+    assert (await http.get("/api/calls/nope/recording")).json() == {"linkedid": "nope", "state": "off"}
