@@ -50,11 +50,20 @@ def score(digit: str) -> int | None:
     return int(digit) if len(digit) == 1 and digit in "12345" else None
 
 
-def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy],
-                      clock: Callable[[], float]) -> Callable[[AgiSession], Awaitable[None]]:
+def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy], clock: Callable[[], float], *,
+                      on_start: Callable[[str], Awaitable[None]] | None = None,
+                      ) -> Callable[[AgiSession], Awaitable[None]]:
+    """``on_start(linkedid)``: the agent's part is over (the engine releases the agent to wrap-up
+    when the agent hung up their phone, which the ACD does not otherwise see while the caller stays)."""
+
     async def survey_route(session: AgiSession) -> None:
         queue = await session.get_variable("CTI_SURVEY_QUEUE") or ""
         linkedid = await session.get_variable("CTI_SURVEY_LINKEDID") or session.env.get("uniqueid", "")
+        if on_start is not None:
+            try:
+                await on_start(linkedid)
+            except CtiError as err:
+                log.warning("survey: releasing the agent of %s failed: %s", linkedid, err.message)
         policy = surveys.get(queue)
         if policy is None:
             log.warning("survey: caller %s reached the survey for queue %r, which has none", linkedid, queue)

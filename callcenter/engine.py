@@ -134,7 +134,7 @@ class Engine:
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,
-            "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time),
+            "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
         })
         cb = settings.callbacks
         self.callback_policy = Policy(retry_delay=timedelta(minutes=cb.retry_delay_min),
@@ -161,6 +161,12 @@ class Engine:
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store
             install_supervisor(self.app, self.supervisor_parts())
+
+    async def _survey_started(self, linkedid: str) -> None:
+        """The caller reached the survey: its agent's part is over (they may have hung up their phone)."""
+        call = self.acd.calls.get(linkedid)
+        if call is not None:
+            await self.acd.release_agent(call)
 
     def supervisor_parts(self) -> SupervisorParts:
         """The wallboard, alerts, interventions and reports are built from these."""

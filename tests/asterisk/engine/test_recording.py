@@ -160,12 +160,18 @@ async def test_recorded_call_holds_both_parties_and_a_silent_pause(
 
 @pytest.mark.parametrize("recording_engine", [{"recording": "none", "survey": {"questions": ["beep", "beep"]}}],
                          indirect=True)
+@pytest.mark.parametrize("hung_up_by", ["console", "phone"])
 async def test_caller_answers_the_survey_after_the_agent_hangs_up(
-        recording_engine: tuple[Engine, list[Event]]) -> None:
+        recording_engine: tuple[Engine, list[Event]], hung_up_by: str) -> None:
     eng, seen = recording_engine
     linkedid, caller_half, _ = await _call_support(eng, seen, "1001")
     await asyncio.sleep(1.0)
-    await eng.desk.hangup("1001", linkedid)
+    if hung_up_by == "console":
+        await eng.desk.hangup("1001", linkedid)
+    else:  # the agent puts the phone down: cti-agent-connect's Bridge F() option sends the caller on
+        agent_leg = eng.acd.calls[linkedid].agent_channel
+        assert agent_leg is not None
+        await eng.ami.control.hangup(agent_leg)
     # The agent is released to wrap-up while the caller is still on the line, in the survey.
     await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
     assert any(ch.name == caller_half for c in eng.ami.model.calls() for ch in c.live)
