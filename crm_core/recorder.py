@@ -41,6 +41,10 @@ from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
 
 log = logging.getLogger(__name__)
 
+# A file left in the spool this long after its last write belongs to no live call (an engine that
+# stopped mid-call never filed it): ``recover`` files it. Far longer than any hold (MixMonitor's b
+# option writes nothing while the caller is on hold, so a live file can be quiet for minutes).
+_ORPHAN_AGE_S = 6 * 3600.0
 # MixMonitor closes its file on its own thread after the channel hangs up: wait for the size to
 # settle before moving it (a few hundred ms at most on a loaded machine).
 _SETTLE_S = 0.3
@@ -98,6 +102,7 @@ class Recorder:
 
     async def start(self) -> None:
         self.store.store.mkdir(parents=True, exist_ok=True)
+        self._track(self.recover(), "recorder.recover")
         if self.retention_days is not None:
             self._retention = asyncio.create_task(self._retention_loop(), name="recorder.retention")
 
@@ -235,6 +240,27 @@ class Recorder:
             await s.commit()
         log.info("recorder: filed %s (%.1f s) for call %s", rec.path, duration, rec.linkedid)
 
+    async def recover(self, *, now: float | None = None) -> int:
+        """File recordings an earlier engine left in the PBX's spool (it stopped before their call
+        ended): pauses are unknown, the start is the file's last write minus its length."""
+        cutoff = (now if now is not None else self.clock()) - _ORPHAN_AGE_S
+        found = await asyncio.to_thread(_orphans, self.store.spool, cutoff)
+        for path, mtime in found:
+            rel = path.relative_to(self.store.spool).as_posix()
+            linkedid = path.stem.rsplit("-", 1)[0]
+            target = self.store.store / rel
+            await asyncio.to_thread(_move, path, target)
+            duration = await asyncio.to_thread(wav_duration, target)
+            async with self.db.session() as s:
+                await recordings.add_recording(
+                    session=s, linkedid=linkedid, path=rel, duration_s=duration, size_bytes=target.stat().st_size,
+                    started_at=datetime.fromtimestamp(mtime - duration, UTC),
+                    ended_at=datetime.fromtimestamp(mtime, UTC),
+                    pauses=[{"start": None, "end": None, "by": "system", "reason": "unknown (recovered)"}])
+                await s.commit()
+            log.warning("recorder: filed %s, left in the spool by an earlier engine", rel)
+        return len(found)
+
     # -- retention ----------------------------------------------------------------------------------
     async def _retention_loop(self) -> None:
         while True:
@@ -285,6 +311,17 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return -1
+
+
+def _orphans(spool: Path, cutoff: float) -> list[tuple[Path, float]]:
+    if not spool.is_dir():
+        return []
+    found = []
+    for path in spool.rglob("*.wav"):
+        mtime = path.stat().st_mtime
+        if mtime < cutoff:
+            found.append((path, mtime))
+    return sorted(found)
 
 
 def _move(source: Path, target: Path) -> None:
