@@ -220,6 +220,8 @@ class Recorder:
 
     async def _file(self, rec: ActiveRecording, ended: float) -> None:
         source = self.store.spool / rec.path
+        if not rec.agents and _size(source) < 0:
+            return  # never connected to an agent (abandoned, voicemail): MixMonitor wrote nothing
         if not await _settled(source):
             log.warning("recorder: no recording file %s for call %s (never bridged?)", source, rec.linkedid)
             return
