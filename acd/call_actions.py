@@ -28,6 +28,8 @@ class CallActions:
 
     def __init__(self, acd: AcdService) -> None:
         self.acd = acd
+        # Queues whose callers answer a survey after the agent hangs up (acd.survey): the engine sets it.
+        self.survey_queues: frozenset[str] = frozenset()
 
     async def hangup(self, linkedid: str) -> None:
         """Hang up the caller; while consulting for an attended transfer, complete the transfer; in
@@ -41,6 +43,14 @@ class CallActions:
                            "to go back to the caller")
         if call.status == "conference" and call.agent_channel:
             await self._leave_conference(call)
+            return
+        if call.direction == "inbound" and call.queue in self.survey_queues and call.status == "talking":
+            # The caller goes on to the survey; the agent's leg ends with the bridge it leaves.
+            await self.acd.control.redirect(call.caller_channel, "cti-survey", "s")
+            if call.agent_channel:
+                with contextlib.suppress(CtiError):
+                    await self.acd.control.hangup(call.agent_channel, may_be_gone=True)
+            await self.acd.release_agent(call)
             return
         await self.acd.control.hangup(call.caller_channel)
 

@@ -7,14 +7,16 @@ the demo company's roster, the one list ``cti db seed-demo`` creates its agent u
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from acd.model import MAX_LEVEL, MIN_LEVEL, LimitKind, LimitSpec, QueueConfig, RoutingStep, Strategy
+from acd.recording import RecordingPolicy, SurveyPolicy
 from cti.errors import ConfigError
 from cti.settings import Settings
 
@@ -40,6 +42,29 @@ class OverflowSpec(_Model):
     to: str
 
 
+class RecordingSpec(_Model):
+    """``recording:`` of a queue: all | none | on_demand, or {percent: N}."""
+
+    mode: Literal["all", "none", "percent", "on_demand"] = "none"
+    percent: float = Field(0.0, ge=0, le=100)
+
+
+class SurveySpec(_Model):
+    """``survey:`` of a queue: the questions (prompt names) callers answer with 1-5."""
+
+    questions: list[str] = Field(default_factory=lambda: ["cti/survey_q1"], min_length=1, max_length=2)
+    thanks: str = "cti/survey_thanks"
+    timeout_ms: int = Field(5000, ge=1000, le=30000)
+
+
+def _recording_spec(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"mode": value}
+    if isinstance(value, dict) and "percent" in value and "mode" not in value:
+        return {"mode": "percent", **value}
+    return value
+
+
 class QueueSpec(_Model):
     strategy: Literal["longest_idle", "most_skilled", "round_robin"] = "longest_idle"
     steps: list[StepSpec] = Field(default_factory=lambda: [StepSpec.model_validate({})])
@@ -55,6 +80,8 @@ class QueueSpec(_Model):
     service_level_s: float | None = Field(None, gt=0)
     short_abandon_s: float = Field(5.0, ge=0)
     preferred_agent_s: float = Field(0.0, ge=0)
+    recording: Annotated[RecordingSpec, BeforeValidator(_recording_spec)] = RecordingSpec()
+    survey: SurveySpec | None = None
 
 
 class DemoAgentSpec(_Model):
@@ -89,6 +116,9 @@ class AcdConfig:
     skills: tuple[str, ...]
     queues: tuple[QueueConfig, ...]
     agents: tuple[DemoAgent, ...]
+    # Per queue name (docs/recording.md); queues left out are not recorded and ask no survey.
+    recording: dict[str, RecordingPolicy] = dataclasses.field(default_factory=dict)
+    surveys: dict[str, SurveyPolicy] = dataclasses.field(default_factory=dict)
 
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
@@ -223,4 +253,7 @@ def _build(spec: QueuesFile) -> AcdConfig:
                   a.wrap_up_s)
         for agent_id, a in spec.agents.items()
     )
-    return AcdConfig(tuple(spec.skills), queues, agents)
+    recording = {name: RecordingPolicy(q.recording.mode, q.recording.percent) for name, q in spec.queues.items()}
+    surveys = {name: SurveyPolicy(tuple(q.survey.questions), q.survey.thanks, q.survey.timeout_ms)
+               for name, q in spec.queues.items() if q.survey is not None}
+    return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys)

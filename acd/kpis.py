@@ -69,6 +69,7 @@ class CallRecord:
     resolved: bool = False  # the wrap-up's resolved flag
     case_id: str | None = None
     repeat_contact: bool = False  # the CRM knows of another contact on this case within the FCR window
+    csat: int | None = None  # the caller's survey answer 1-5 after the call (docs/recording.md)
 
     def __post_init__(self) -> None:
         for name in ("wait_s", "talk_s", "hold_s", "acw_s"):
@@ -157,6 +158,9 @@ class KpiSummary:
     fcr: float | None
     resolved_issues: int
     resolved_first_contact: int
+    csat_answers: int  # surveyed calls with an answer
+    csat_avg: float | None  # mean score 1-5
+    csat_satisfied: float | None  # share of answers 4 or 5 (the usual "CSAT %")
     sl_seconds: float
     short_abandon_s: float
     short_abandons_excluded: bool
@@ -226,6 +230,7 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
     resolved = [i for i in issues if i.resolved]
     first = [i for i in resolved if i.first_contact]
     outcomes = [r.outcome for r in records]
+    scores = [r.csat for r in records if r.csat is not None]
     return KpiSummary(
         offered=len(offered),
         offered_counted=len(counted),
@@ -252,6 +257,9 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
         fcr=_ratio(len(first), len(resolved)),
         resolved_issues=len(resolved),
         resolved_first_contact=len(first),
+        csat_answers=len(scores),
+        csat_avg=_ratio(sum(scores), len(scores)),
+        csat_satisfied=_ratio(sum(1 for x in scores if x >= 4), len(scores)),
         sl_seconds=policy.sl_seconds,
         short_abandon_s=policy.short_abandon_s,
         short_abandons_excluded=policy.exclude_short_abandons,

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -28,12 +29,14 @@ from acd.announce import announce_route
 from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.routing import Router
+from acd.survey import SurveyInvites, make_survey_route
 from agent_console.app import create_app
 from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
 from agent_console.feed_http import build_feed_router
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
+from agent_console.recordings_http import router as recordings_router
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from callcenter.recovery import Recovery, RecoveryReport
 from crm_core.callback_intake import CallbackIntake
@@ -42,6 +45,7 @@ from crm_core.calllog import CallLogger
 from crm_core.db import Database
 from crm_core.directory import SqlCustomerDirectory
 from crm_core.feed import EventFeed
+from crm_core.recorder import Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
 from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
@@ -50,7 +54,7 @@ from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
 from cti.heartbeat import Heartbeat
-from cti.settings import Settings
+from cti.settings import PROJECT_ROOT, Settings
 from ivr.config import load_flows
 from ivr.driver import make_ivr_route
 
@@ -77,6 +81,23 @@ def make_routing_lease(settings: Settings, on_lost: Callable[[str | None], None]
     from cti.redis_bus import RedisLease, RoutingLease
 
     return RoutingLease(RedisLease(settings.redis_url), settings.node_id, on_lost=on_lost)
+
+
+def recording_store(settings: Settings) -> RecordingStore:
+    """Where Asterisk writes recordings and where the engine keeps them. A managed Asterisk runs
+    in a chroot that cannot see the project's var/: it writes into its instance's spool/monitor
+    (owned by Asterisk's user), and the engine moves each finished file out."""
+    rec = settings.recordings
+    store = rec.dir if rec.dir.is_absolute() else PROJECT_ROOT / rec.dir
+    if rec.pbx_dir is not None:
+        spool = Path(rec.pbx_dir)
+        if settings.pbx.mode == "managed":
+            spool = settings.pbx.rootfs / rec.pbx_dir.lstrip("/")
+        return RecordingStore(rec.pbx_dir, spool, store)
+    if settings.pbx.mode == "system":
+        return RecordingStore(str(store), store, store)  # the system Asterisk writes there directly
+    pbx_dir = f"/srv/cti/{settings.pbx.instance}/spool/monitor/cti"
+    return RecordingStore(pbx_dir, settings.pbx.rootfs / pbx_dir.lstrip("/"), store)
 
 
 class Engine:
@@ -113,9 +134,17 @@ class Engine:
         self.router = Router(self.acd_config.queues)
         self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels,
                               device_state=self.ami.model.device_state)
+        # Recording and the caller's survey (docs/recording.md).
+        rec = settings.recordings
+        self.recorder = Recorder(self.db, self.bus, lambda: self.ami.control, self.acd_config.recording,
+                                 store=recording_store(settings), retention_days=rec.retention_days,
+                                 retention_check_s=rec.retention_check_s)
+        self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
+        self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,
+            "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
         })
         cb = settings.callbacks
         self.callback_policy = Policy(retry_delay=timedelta(minutes=cb.retry_delay_min),
@@ -145,10 +174,19 @@ class Engine:
             self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
-                                      crm_router, build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
+                                      crm_router, recordings_router,
+                                      build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token)
             self.app.state.crm_db = self.db
+            self.app.state.recorder = self.recorder
+            self.app.state.recordings_dir = self.recorder.store.store
             install_supervisor(self.app, self.supervisor_parts())
+
+    async def _survey_started(self, linkedid: str) -> None:
+        """The caller reached the survey: its agent's part is over (they may have hung up their phone)."""
+        call = self.acd.calls.get(linkedid)
+        if call is not None:
+            await self.acd.release_agent(call)
 
     def supervisor_parts(self) -> SupervisorParts:
         """The wallboard, alerts, interventions and reports are built from these."""
@@ -192,6 +230,8 @@ class Engine:
         self.feed.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
+        self.recorder.subscribe()
+        self.survey_invites.subscribe()
         self.metrics.subscribe(self.bus)
         await self.callback_intake.start()
         await self.bus.start()
@@ -204,6 +244,7 @@ class Engine:
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
         self.recovery_report = await self.recovery.run()
         await self.acd.start()
+        await self.recorder.start()
         await self.agi.start()
         if self.app is not None:
             config = uvicorn.Config(self.app, host=self.settings.web.host, port=self.settings.web.port,
@@ -278,6 +319,7 @@ class Engine:
         await self.agi.stop()
         await self.heartbeat.stop()
         await self.acd.stop()
+        await self.recorder.stop()
         await self.ami.stop()
         with contextlib.suppress(Exception):
             await self.logger.stop()

@@ -29,6 +29,7 @@ from cti.journey import (
     QueueEntered,
     QueueLeft,
     RecordingStarted,
+    SurveyAnswered,
     VoicemailLeft,
     WrapUpDone,
 )
@@ -36,7 +37,7 @@ from cti.journey import (
 JOURNEY_EVENTS: tuple[type[Event], ...] = (
     CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, CallConnected,
     RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft, VoicemailLeft,
-    CallbackRequested, FarEndResult, CallEnded, WrapUpDone,
+    CallbackRequested, FarEndResult, SurveyAnswered, CallEnded, WrapUpDone,
 )
 # Tie-break for events stamped with the same time: the journey's own order.
 _RANK = {cls: i for i, cls in enumerate(JOURNEY_EVENTS)}
@@ -159,7 +160,8 @@ def fold(linkedid: str, events: Iterable[Event]) -> Folded:
                 answered_at=None, ended_at=None, customer_id=None, agent_id=None, queue=None, ivr_flow=None,
                 ivr_outcome=None, ivr_path=[], language=None, priority=0, hold_count=0, transfer_count=0,
                 disposition=None, notes="", recording_file=None, case_id=None, resolved_first_contact=False,
-                hangup_cause=None, callback_number=None, voicemail_mailbox=None)
+                hangup_cause=None, callback_number=None, voicemail_mailbox=None,
+                csat=None, csat2=None)
     for _, ev in ordered:
         apply = _APPLY.get(type(ev))
         if apply is not None:
@@ -230,6 +232,12 @@ def _connected(st: _State, ev: CallConnected) -> None:
 def _recording(st: _State, ev: RecordingStarted) -> None:
     if st.f["recording_file"] is None:
         st.f["recording_file"] = ev.file
+
+
+def _survey(st: _State, ev: SurveyAnswered) -> None:
+    """CSAT: the first question's answer is the call's score, the second (if any) kept beside it."""
+    scores = [*ev.scores, None, None]
+    st.f["csat"], st.f["csat2"] = scores[0], scores[1]
 
 
 def _hold_started(st: _State, ev: HoldStarted) -> None:
@@ -343,7 +351,7 @@ _APPLY: dict[type[Event], Any] = {
     AgentRingNoAnswer: _no_answer, CallConnected: _connected, RecordingStarted: _recording,
     HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
     QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, FarEndResult: _far_end,
-    CallEnded: _ended, WrapUpDone: _wrapped,
+    CallEnded: _ended, WrapUpDone: _wrapped, SurveyAnswered: _survey,
 }
 
 

@@ -174,6 +174,9 @@ class Interaction(Base):
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     callback_number: Mapped[str | None] = mapped_column(String(40))
     voicemail_mailbox: Mapped[str | None] = mapped_column(String(40))
+    # The caller's survey after the call (docs/recording.md): 1-5, None when not asked or not answered.
+    csat: Mapped[int | None] = mapped_column(Integer)
+    csat2: Mapped[int | None] = mapped_column(Integer)
     # The call's journey events as a JSON array of their wire forms (text: written as-is by the
     # logger, which already holds each event's canonical JSON, and read back only to re-fold).
     events: Mapped[str] = mapped_column(Text, default="[]")

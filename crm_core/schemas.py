@@ -154,6 +154,8 @@ class InteractionOut(_Out):
     disposition: str | None
     notes: str
     recording_file: str | None
+    csat: int | None = None  # the caller's survey answer (1-5), docs/recording.md
+    csat2: int | None = None
     case_id: int | None
     resolved_first_contact: bool
     callback_number: str | None

@@ -38,7 +38,7 @@ def customer_card(c: Customer) -> dict[str, Any]:
 def interaction_view(i: Interaction) -> dict[str, Any]:
     return {"id": i.id, "at": epoch(i.started_at), "channel": "phone", "direction": i.direction,
             "agent": i.agent_id, "disposition": i.disposition, "outcome": i.outcome, "notes": i.notes,
-            "resolved": i.resolved_first_contact}
+            "resolved": i.resolved_first_contact, "csat": i.csat}
 
 
 def case_view(c: Case) -> dict[str, Any]:

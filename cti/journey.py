@@ -179,3 +179,13 @@ class WrapUpDone(Event):
 class RecordingStarted(Event):
     linkedid: str
     file: str
+
+
+@event("call.survey_answered")
+class SurveyAnswered(Event):
+    """The caller rated the call after the agent hung up (keys 1-5); ``scores`` holds one answer
+    per question of the queue's survey, ``None`` for a question left unanswered."""
+
+    linkedid: str
+    queue: str
+    scores: tuple[int | None, ...] = ()

@@ -92,6 +92,17 @@ class CallbackSettings(BaseModel):
     call_timeout_min: float = Field(120.0, ge=10, le=7 * 24 * 60)
 
 
+class RecordingSettings(BaseModel):
+    """Call recordings (docs/recording.md). Asterisk writes into ``pbx_dir`` (as Asterisk sees it;
+    default: the managed instance's spool/monitor/cti inside the chroot), the engine moves each
+    finished file into ``dir`` (relative paths are taken from the project root)."""
+
+    dir: Path = Path("var/recordings")
+    pbx_dir: str | None = None  # system mode: a directory Asterisk can write and the engine can read
+    retention_days: float | None = Field(90.0, gt=0)  # None: keep forever
+    retention_check_s: float = Field(3600.0, gt=0)
+
+
 # -- observability: logs and /metrics (docs/observability.md) ---------------------------------
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -168,6 +179,7 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     resilience: ResilienceSettings = ResilienceSettings()
     feed: FeedSettings = FeedSettings()
+    recordings: RecordingSettings = RecordingSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -29,9 +29,10 @@ async def until(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str
 
 
 def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
-    """The test PBX's settings with a private database and state directory."""
+    """The test PBX's settings with a private database, state and recordings directory."""
     return pbx_settings.model_copy(update={
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}", "state_dir": tmp_path / "state"})
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}", "state_dir": tmp_path / "state",
+        "recordings": pbx_settings.recordings.model_copy(update={"dir": tmp_path / "recordings"})})
 
 
 async def seed(settings: Settings) -> None:

@@ -88,6 +88,52 @@
     return data;
   }
 
+  // ---------- recording: pause/resume on the live call, playback in the history ----------
+  // (docs/recording.md) The server says whether the call is recorded; only its agent may pause.
+  function syncRecording(live) {
+    const btn = $("btn-rec");
+    if (!live) { btn.hidden = true; S.rec = null; return; }
+    if (!S.rec || S.rec.linkedid !== live.call_id) {
+      S.rec = { linkedid: live.call_id, state: "off" };
+      api("GET", `/api/calls/${encodeURIComponent(live.call_id)}/recording`)
+        .then((r) => { if (S.rec && S.rec.linkedid === r.linkedid) { S.rec = r; paintRecording(); } })
+        .catch(() => {});
+    }
+    paintRecording();
+  }
+  function paintRecording() {
+    const btn = $("btn-rec");
+    const st = S.rec ? S.rec.state : "off";
+    btn.hidden = st === "off";
+    btn.firstElementChild.textContent = t(st === "paused" ? "rec.resume" : st === "available" ? "rec.start" : "rec.pause");
+    btn.setAttribute("aria-pressed", String(st === "paused"));
+  }
+  function recordingToggle() {
+    if (!S.rec || S.rec.state === "off") return;
+    const action = S.rec.state === "paused" ? "resume" : S.rec.state === "available" ? "start" : "pause";
+    api("POST", `/api/calls/${encodeURIComponent(S.rec.linkedid)}/recording/${action}`)
+      .then((r) => { S.rec = r; paintRecording(); })
+      .catch((e) => toast(e.message, "error"));
+  }
+  function playbackButton(interactionId) {
+    const box = el("div", "h-rec");
+    const btn = el("button", "btn small", t("rec.play"));
+    btn.type = "button";
+    btn.addEventListener("click", () => {
+      btn.disabled = true;
+      api("GET", `/api/crm/interactions/${interactionId}/recordings`).then((recs) => {
+        if (!recs.length) { box.replaceChildren(el("span", "muted", t("rec.none"))); return; }
+        box.replaceChildren(...recs.map((r) => {
+          const audio = document.createElement("audio");
+          audio.controls = true; audio.preload = "none"; audio.src = r.url;  // streamed with Range, audited
+          return audio;
+        }));
+      }).catch((e) => { btn.disabled = false; toast(e.message, "error"); });
+    });
+    box.append(btn);
+    return box;
+  }
+
   // ---------- login ----------
   function showLogin(msg) {
     S.me = null;
@@ -272,6 +318,7 @@
       // A consultation can be cancelled (back to the caller) or joined into a three-way call.
       $("btn-cancel-consult").hidden = $("btn-conference").hidden = call.status !== "consulting";
       $("btn-cancel-consult").disabled = $("btn-conference").disabled = !on;
+      syncRecording(live);
       if (call.status === "consulting" && call.detail) toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: call.detail.target }));
     }
     // idle text
@@ -347,7 +394,9 @@
       head.append(el("span", "badge disp", label("disp", r.disposition, r.disposition || "—")),
         el("span", "muted", `${ago(r.at)} · ${r.channel || ""} · ${r.agent || ""}`));
       if (r.resolved) head.append(el("span", "ok", "✓"));
+      if (r.csat) head.append(el("span", "chip", `${t("rec.csat")} ${r.csat}/5`));
       li.append(head, el("div", "h-notes", r.notes || ""));
+      if (r.id) li.append(playbackButton(r.id));
       return li;
     }) : [el("li", "muted", t("pop.none"))]));
     const cases = $("cust-cases");
@@ -661,6 +710,7 @@
     $("btn-hold").addEventListener("click", holdToggle);
     $("btn-cancel-consult").addEventListener("click", cancelConsult);
     $("btn-conference").addEventListener("click", conference);
+    $("btn-rec").addEventListener("click", recordingToggle);
     $("btn-hangup").addEventListener("click", hangup);
     $("btn-transfer").addEventListener("click", openTransfer);
     $("btn-dtmf").addEventListener("click", () => { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); });

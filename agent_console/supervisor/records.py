@@ -25,7 +25,7 @@ _COLUMNS = (Interaction.linkedid, Interaction.direction, Interaction.started_at,
             Interaction.ended_at, Interaction.outcome, Interaction.queue, Interaction.agent_id,
             Interaction.ivr_s, Interaction.wait_s, Interaction.talk_s, Interaction.hold_s, Interaction.acw_s,
             Interaction.hold_count, Interaction.disposition, Interaction.resolved_first_contact,
-            Interaction.case_id)
+            Interaction.case_id, Interaction.csat)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -56,6 +56,7 @@ def record_of(row: Any) -> CallRecord | None:
         ended_at=_ts(row.ended_at), wait_s=_dur(row.wait_s), talk_s=_dur(row.talk_s), hold_s=_dur(row.hold_s),
         acw_s=_dur(row.acw_s), held=bool(row.hold_count), disposition=row.disposition,
         resolved=bool(row.resolved_first_contact), case_id=str(row.case_id) if row.case_id is not None else None,
+        csat=getattr(row, "csat", None),
     )
 
 

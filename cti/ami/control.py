@@ -78,6 +78,8 @@ class CallControl(Protocol):
 
     async def stop_recording(self, channel: str) -> None: ...
 
+    async def mute_recording(self, channel: str, muted: bool) -> None: ...
+
     async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
                   caller_id: str | None = None) -> OriginateResult: ...
 
@@ -233,6 +235,11 @@ class AmiCallControl:
     async def stop_recording(self, channel: str) -> None:
         await self._send("StopMixMonitor", {"Channel": channel})
 
+    async def mute_recording(self, channel: str, muted: bool) -> None:
+        """Pause (a silent gap in the file) or resume a MixMonitor; the call class allows it."""
+        await self._send_to_moving("MixMonitorMute", {"Channel": channel, "Direction": "both",
+                                                      "State": "1" if muted else "0"})
+
     async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
                   caller_id: str | None = None) -> OriginateResult:
         return await self.originate(supervisor_channel, application="ChanSpy", data=_spy_data(target_channel, mode),
@@ -315,6 +322,9 @@ class FakeCallControl:
 
     async def stop_recording(self, channel: str) -> None:
         self._record("stop_recording", channel=channel)
+
+    async def mute_recording(self, channel: str, muted: bool) -> None:
+        self._record("mute_recording", channel=channel, muted=muted)
 
     async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
                   caller_id: str | None = None) -> OriginateResult:

@@ -106,3 +106,15 @@ def test_ivr_path_masking() -> None:
     f = fold("m", [ev])
     assert "1234" not in str(f.fields["ivr_path"]) and "100001" not in str(f.fields["ivr_path"])
     assert dataclasses.asdict(ev)["path"][0]["input"] == "1234"  # the event itself is not mutated
+
+
+def test_survey_answer_is_the_interactions_csat() -> None:
+    from cti.journey import SurveyAnswered
+
+    events = [CallArrived(ts=1.0, linkedid="s1", channel="Local/x;2", caller_number="+8613800000000"),
+              CallConnected(ts=5.0, linkedid="s1", agent_id="1001", queue="billing"),
+              SurveyAnswered(ts=20.0, linkedid="s1", queue="billing", scores=(4, None)),
+              CallEnded(ts=30.0, linkedid="s1")]
+    folded = fold("s1", events)
+    assert folded.fields["csat"] == 4 and folded.fields["csat2"] is None
+    assert fold("s1", events[:2] + events[3:]).fields["csat"] is None

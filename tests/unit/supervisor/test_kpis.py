@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acd import kpis
+from acd import kpis, reports
 from acd.errors import InvalidRequest
 from acd.kpis import AgentTime, CallRecord, KpiPolicy, Outcome
 
@@ -235,3 +235,16 @@ def test_invariants(records: list[CallRecord], exclude: bool) -> None:
         rows = kpis.interval_report(records, interval=interval, tz=SH)
         assert sum(r.kpis.offered for r in rows) == s.offered
         assert sum(r.kpis.resolved_issues for r in rows) == s.resolved_issues
+
+
+def test_csat_per_agent_and_queue() -> None:
+    """CSAT: the mean survey score and the share of 4-5 answers, over answered surveys only."""
+    scored = [dataclasses.replace(CALLS[0], csat=5), dataclasses.replace(CALLS[1], csat=2),
+              dataclasses.replace(CALLS[2], csat=4), *CALLS[3:]]
+    s = kpis.summarize(scored)
+    assert (s.csat_answers, s.csat_avg, s.csat_satisfied) == (3, pytest.approx(11 / 3), pytest.approx(2 / 3))
+    a1 = kpis.summarize([r for r in scored if r.agent_id == "a1"])
+    assert (a1.csat_answers, a1.csat_avg, a1.csat_satisfied) == (2, 4.5, 1.0)
+    none = kpis.summarize(CALLS)
+    assert (none.csat_answers, none.csat_avg, none.csat_satisfied) == (0, None, None)
+    assert {"csat_avg", "csat_satisfied", "csat_answers"} <= set(reports.KPI_COLUMNS)

@@ -1,0 +1,100 @@
+"""The caller's satisfaction survey (``survey:`` of a queue in config/queues.yaml).
+
+``SurveyInvites`` marks a queued caller's channel (CTI_SURVEY=1, CTI_SURVEY_QUEUE) when its queue
+asks for a survey; ``cti-agent-connect`` then bridges with ``F(cti-survey^s^1)`` so the agent
+hanging up their phone sends the caller on to the survey, and the console's hang-up redirects the
+caller there (``CallActions.survey_queues``). The ``survey`` FastAGI route asks the questions (keys
+1-5, two tries each) and publishes ``SurveyAnswered``, which the CRM folds into the interaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from acd.recording import SurveyPolicy
+from cti.agi.protocol import AgiCommandError
+from cti.agi.session import AgiSession
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+from cti.errors import AgiHangup, CtiError
+from cti.journey import QueueEntered, SurveyAnswered
+
+log = logging.getLogger(__name__)
+
+_TRIES = 2
+
+
+class SurveyInvites:
+    """Marks callers of surveyed queues as they enter the queue."""
+
+    def __init__(self, bus: EventBus, control: Callable[[], CallControl], surveys: Mapping[str, SurveyPolicy]) -> None:
+        self.bus, self.control, self.surveys = bus, control, surveys
+
+    def subscribe(self) -> None:
+        if self.surveys:
+            self.bus.subscribe(QueueEntered, self._on_queue_entered, name="survey.queue_entered")
+
+    async def _on_queue_entered(self, ev: QueueEntered) -> None:
+        if ev.queue not in self.surveys or not ev.channel:
+            return
+        try:
+            await self.control().set_var(ev.channel, "CTI_SURVEY", "1")
+            await self.control().set_var(ev.channel, "CTI_SURVEY_QUEUE", ev.queue)
+        except CtiError as err:
+            log.warning("survey: could not mark caller %s: %s", ev.channel, err.message)
+
+
+def score(digit: str) -> int | None:
+    return int(digit) if len(digit) == 1 and digit in "12345" else None
+
+
+def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy], clock: Callable[[], float], *,
+                      on_start: Callable[[str], Awaitable[None]] | None = None,
+                      ) -> Callable[[AgiSession], Awaitable[None]]:
+    """``on_start(linkedid)``: the agent's part is over (the engine releases the agent to wrap-up
+    when the agent hung up their phone, which the ACD does not otherwise see while the caller stays)."""
+
+    async def survey_route(session: AgiSession) -> None:
+        queue = await session.get_variable("CTI_SURVEY_QUEUE") or ""
+        linkedid = await session.get_variable("CTI_SURVEY_LINKEDID") or session.env.get("uniqueid", "")
+        if on_start is not None:
+            try:
+                await on_start(linkedid)
+            except CtiError as err:
+                log.warning("survey: releasing the agent of %s failed: %s", linkedid, err.message)
+        policy = surveys.get(queue)
+        if policy is None:
+            log.warning("survey: caller %s reached the survey for queue %r, which has none", linkedid, queue)
+            return
+        scores: list[int | None] = []
+        try:
+            for question in policy.questions:
+                answer: int | None = None
+                for _ in range(_TRIES):
+                    digit = await _prompt(session, question, "12345")
+                    if not digit:
+                        got = await session.get_data("beep", policy.timeout_ms, 1)
+                        digit = got.digits
+                    answer = score(digit)
+                    if answer is not None:
+                        break
+                scores.append(answer)
+        except AgiHangup:
+            pass  # hung up half-way: what was answered still counts
+        if any(s is not None for s in scores):
+            await bus.publish(SurveyAnswered(ts=clock(), linkedid=linkedid, queue=queue, scores=tuple(scores)))
+        with contextlib.suppress(AgiHangup):
+            await _prompt(session, policy.thanks)
+
+    return survey_route
+
+
+async def _prompt(session: AgiSession, sound: str, escape_digits: str = "") -> str:
+    """Play a prompt; a missing sound file is skipped (logged), not the end of the survey."""
+    try:
+        return await session.stream_file(sound, escape_digits)
+    except AgiCommandError as err:
+        log.warning("survey: could not play %r: %s", sound, err)
+        return ""

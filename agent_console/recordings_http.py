@@ -1,0 +1,168 @@
+"""REST routes of call recordings: list a call's recordings, stream one (HTTP Range), and pause,
+resume or start (on demand) the recording of a live call from the console.
+
+Who may listen: the agents who handled the call, supervisors and administrators (403 for anyone
+else); every playback is written to the audit log (``recording.played``). A browser's audio
+element asks for many ranges of one file: a playback is a request without a Range or with one
+starting at byte 0, continuation ranges are not audited again. The app holds the recorder on
+``app.state.recorder`` and the recordings directory on ``app.state.recordings_dir``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from agent_console.crm_http import get_db
+from agent_console.errors import Forbidden
+from agent_console.security import Principal, current_principal, require_roles
+from crm_core import interactions, recordings
+from crm_core.db import Database
+from crm_core.errors import NotFound
+from crm_core.models import Interaction, epoch
+from crm_core.recorder import Recorder
+
+router = APIRouter(tags=["recordings"])
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
+
+
+def _recorder(request: Request) -> Recorder:
+    recorder = getattr(request.app.state, "recorder", None)
+    if recorder is None:
+        raise NotFound("recorder", "of this server")
+    return recorder  # type: ignore[no-any-return]
+
+
+def _dir(request: Request) -> Path:
+    return Path(request.app.state.recordings_dir)
+
+
+async def _may_listen(s: Any, p: Principal, interaction: Interaction | None) -> None:
+    if p.role in ("supervisor", "admin"):
+        return
+    if interaction is not None and p.agent_id and p.agent_id in await recordings.handling_agents(
+            session=s, interaction=interaction):
+        return
+    raise Forbidden("only the agents who handled the call, supervisors and administrators may listen")
+
+
+def _out(row: recordings.Recording) -> dict[str, Any]:
+    return {"id": row.id, "linkedid": row.linkedid, "interaction_id": row.interaction_id, "path": row.path,
+            "duration_s": row.duration_s, "size_bytes": row.size_bytes, "started_at": epoch(row.started_at),
+            "ended_at": epoch(row.ended_at), "pauses": row.pauses, "url": f"/api/recordings/{row.id}/audio"}
+
+
+@router.get("/api/crm/interactions/{interaction_id}/recordings")
+async def list_recordings(interaction_id: int, db: Database = Depends(get_db),
+                          p: Principal = Depends(current_principal)) -> Any:
+    async with db.session() as s:
+        found = await interactions.get_interaction(session=s, interaction_id=interaction_id)
+        await _may_listen(s, p, found)
+        return [_out(r) for r in await recordings.recordings_of(session=s, interaction=found)]
+
+
+@router.get("/api/recordings")
+async def recent_recordings(queue: str | None = Query(None, max_length=64),
+                            agent_id: str | None = Query(None, max_length=64),
+                            limit: int = Query(50, ge=1, le=200), db: Database = Depends(get_db),
+                            p: Principal = Depends(require_roles("supervisor", "admin"))) -> Any:
+    """The supervisor pages' list: the newest recordings with their call's queue, agent and CSAT."""
+    async with db.session() as s:
+        rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, limit=limit)
+        return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,
+                 "csat": i.csat if i else None, "caller_number": i.caller_number if i else None} for r, i in rows]
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``Range: bytes=a-b`` as an inclusive (start, end) within ``size``; None for the whole file.
+    Raises ValueError when the range cannot be satisfied (416)."""
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if m is None or (not m.group(1) and not m.group(2)):
+        raise ValueError(header)
+    if not m.group(1):  # the last N bytes
+        n = int(m.group(2))
+        if n == 0:
+            raise ValueError(header)
+        return max(0, size - n), size - 1
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else size - 1
+    if start >= size or end < start:
+        raise ValueError(header)
+    return start, min(end, size - 1)
+
+
+async def _file_part(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        f.seek(start)
+        while length > 0:
+            chunk = f.read(min(_CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+@router.get("/api/recordings/{recording_id}/audio")
+async def play(recording_id: int, request: Request, db: Database = Depends(get_db),
+               p: Principal = Depends(current_principal)) -> Response:
+    async with db.session() as s:
+        row = await recordings.get_recording(session=s, recording_id=recording_id)
+        await _may_listen(s, p, await recordings.interaction_of(session=s, recording=row))
+        path = _dir(request) / row.path
+        if not path.is_file():
+            raise NotFound("recording file", row.path)
+        size = path.stat().st_size
+        header = request.headers.get("range")
+        try:
+            part = parse_range(header, size)
+        except ValueError:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        if part is None or part[0] == 0:
+            recordings.audit(s, actor=p.username, role=p.role, action="recording.played", recording=row,
+                             range=header or "")
+            await s.commit()
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
+    if part is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(_file_part(path, 0, size), media_type="audio/wav", headers=headers)
+    start, end = part
+    headers.update({"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)})
+    return StreamingResponse(_file_part(path, start, end - start + 1), status_code=206, media_type="audio/wav",
+                             headers=headers)
+
+
+@router.get("/api/calls/{linkedid}/recording")
+async def recording_status(linkedid: str, request: Request, p: Principal = Depends(current_principal)) -> Any:
+    recorder = _recorder(request)
+    _may_control(recorder, p, linkedid)
+    return recorder.status(linkedid) or {"linkedid": linkedid, "state": "off"}
+
+
+def _may_control(recorder: Recorder, p: Principal, linkedid: str) -> None:
+    if p.role in ("supervisor", "admin"):
+        return
+    if p.agent_id is None or p.agent_id not in recorder.agents_of(linkedid):
+        raise Forbidden("only the call's agent may pause or resume its recording")
+
+
+@router.post("/api/calls/{linkedid}/recording/{action}")
+async def control_recording(linkedid: str, action: str, request: Request,
+                            p: Principal = Depends(current_principal)) -> Any:
+    recorder = _recorder(request)
+    _may_control(recorder, p, linkedid)
+    if action == "pause":
+        return await recorder.pause(linkedid, by=p.username)
+    if action == "resume":
+        return await recorder.resume(linkedid, by=p.username)
+    if action == "start":
+        return await recorder.record(linkedid, by=p.username)
+    raise NotFound("recording action", action)

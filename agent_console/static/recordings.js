@@ -1,0 +1,33 @@
+// Supervisor playback on the reports page (docs/recording.md): the newest recordings of the queue
+// and agent filters, each with an audio element streamed (HTTP Range) and audited by the server.
+(() => {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
+  const first = (v) => (v || "").split(",").map((x) => x.trim()).filter(Boolean)[0] || "";
+
+  async function load() {
+    const q = new URLSearchParams({ limit: "50" });
+    if (first($("f-queues") && $("f-queues").value)) q.set("queue", first($("f-queues").value));
+    if (first($("f-agents") && $("f-agents").value)) q.set("agent_id", first($("f-agents").value));
+    const r = await fetch(`/api/recordings?${q}`, { credentials: "same-origin" });
+    if (!r.ok) return;
+    const rows = await r.json();
+    $("recordings").tBodies[0].replaceChildren(...rows.map((rec) => {
+      const tr = document.createElement("tr");
+      const audio = document.createElement("audio");
+      audio.controls = true; audio.preload = "none"; audio.src = rec.url;
+      const play = document.createElement("td"); play.append(audio);
+      tr.append(cell(new Date(rec.started_at * 1000).toLocaleString()), cell(rec.queue || "—"),
+        cell(rec.agent_id || "—"), cell(rec.caller_number || ""), cell(`${Math.round(rec.duration_s)} s`),
+        cell(rec.csat ? `${rec.csat}/5` : "—"), cell(String((rec.pauses || []).filter((p) => p.reason === "pause").length)),
+        play);
+      return tr;
+    }));
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = $("rep-form");
+    if (form) form.addEventListener("submit", () => { load().catch(() => {}); });
+    setTimeout(() => load().catch(() => {}), 300);
+  });
+})();

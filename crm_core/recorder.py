@@ -1,0 +1,341 @@
+"""The recorder: carries the queues' recording policies out on the PBX, files finished recordings
+and deletes them when retention says so.
+
+    recorder = Recorder(db, bus, control, policies, store=RecordingStore(...))
+    recorder.subscribe()            # QueueEntered starts, CallEnded files
+    await recorder.start()          # the retention job
+    await recorder.pause(linkedid, by="agent7")
+
+One file per call, on the caller's channel: when a queued caller's queue records, the engine sets
+CTI_REC_FILE on the caller's channel and redirects it through ``cti-record-start`` (MixMonitor
+with ``b``: audio is written only while the caller is bridged). AMI may not start MixMonitor (the
+system class), but MixMonitorMute needs only the call class: pauses are mutes, a silent gap of
+the right length. When the call ends the file is moved from the PBX's spool into the recordings
+directory and a ``recordings`` row links it to the call.
+
+Errors: ``RecordingError`` (``cti.errors.CtiError``; code ``recording_state``, HTTP 409) for a
+pause, resume or start on a call that is not being recorded or is in the wrong state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+import wave
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from acd.recording import RecordingPolicy, recording_path
+from crm_core import recordings
+from crm_core.db import Database
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+from cti.errors import CtiError
+from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
+
+log = logging.getLogger(__name__)
+
+# A file left in the spool this long after its last write belongs to no live call (an engine that
+# stopped mid-call never filed it): ``recover`` files it. Far longer than any hold (MixMonitor's b
+# option writes nothing while the caller is on hold, so a live file can be quiet for minutes).
+_ORPHAN_AGE_S = 6 * 3600.0
+# MixMonitor closes its file on its own thread after the channel hangs up: wait for the size to
+# settle before moving it (a few hundred ms at most on a loaded machine).
+_SETTLE_S = 0.3
+_SETTLE_MAX_S = 10.0
+
+
+class RecordingError(CtiError):
+    code = "recording_state"
+    http_status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStore:
+    """Where files are: ``pbx_dir`` as Asterisk names it, ``spool`` the same directory as this host
+    sees it (inside the chroot for a managed Asterisk), ``store`` the recordings directory."""
+
+    pbx_dir: str
+    spool: Path
+    store: Path
+
+
+@dataclass(eq=False)
+class ActiveRecording:
+    linkedid: str
+    channel: str  # the caller's channel, where the MixMonitor runs
+    path: str  # relative, YYYY/MM/DD/HH/<linkedid>-<n>.wav
+    started: float
+    on_demand: bool = False
+    started_by_agent: bool = False  # on demand: an agent pressed Record
+    pauses: list[dict[str, Any]] = field(default_factory=list)
+    agents: set[str] = field(default_factory=set)  # who was connected: they may pause and resume
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pauses) and self.pauses[-1]["end"] is None
+
+
+class Recorder:
+    def __init__(self, db: Database, bus: EventBus, control: Callable[[], CallControl],
+                 policies: Mapping[str, RecordingPolicy], *, store: RecordingStore,
+                 retention_days: float | None = None, retention_check_s: float = 3600.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db, self.bus, self.control, self.policies = db, bus, control, policies
+        self.store, self.clock = store, clock
+        self.retention_days, self.retention_check_s = retention_days, retention_check_s
+        self.active: dict[str, ActiveRecording] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._retention: asyncio.Task[None] | None = None
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def subscribe(self) -> None:
+        self.bus.subscribe(QueueEntered, self._on_queue_entered, name="recorder.queue_entered")
+        self.bus.subscribe(CallEnded, self._on_call_ended, name="recorder.call_ended")
+        self.bus.subscribe(CallConnected, self._on_connected, name="recorder.connected")
+
+    async def start(self) -> None:
+        self.store.store.mkdir(parents=True, exist_ok=True)
+        self._track(self.recover(), "recorder.recover")
+        if self.retention_days is not None:
+            self._retention = asyncio.create_task(self._retention_loop(), name="recorder.retention")
+
+    async def stop(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _track(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            log.error("recorder: %s failed", task.get_name(), exc_info=err)
+
+    # -- starting -------------------------------------------------------------------------------
+    async def _on_queue_entered(self, ev: QueueEntered) -> None:
+        if ev.linkedid in self.active or not ev.channel:
+            return  # already recording (requeued, transferred to a queue, overflowed)
+        decision = self.policies.get(ev.queue, RecordingPolicy()).decide(ev.linkedid)
+        if decision == "off":
+            return
+        started = self.clock()
+        rel = recording_path(ev.linkedid, 1, datetime.fromtimestamp(started, UTC))
+        rec = ActiveRecording(ev.linkedid, ev.channel, rel, started, on_demand=decision == "on_demand")
+        if rec.on_demand:  # silent until an agent presses Record: one gap from the start
+            rec.pauses.append({"start": started, "end": None, "by": "system", "reason": "not_started"})
+        self.active[ev.linkedid] = rec
+        control = self.control()
+        try:
+            await control.set_var(ev.channel, "CTI_REC_FILE", f"{self.store.pbx_dir}/{rel}")
+            await control.redirect(ev.channel, "cti-record-start", "s")
+        except CtiError as err:
+            log.warning("recorder: could not start recording call %s: %s", ev.linkedid, err.message)
+            self.active.pop(ev.linkedid, None)
+            return
+        if rec.on_demand:
+            self._track(self._mute_when_running(rec), f"recorder.mute:{ev.linkedid}")
+        await self.bus.publish(RecordingStarted(ts=started, linkedid=ev.linkedid, file=rel))
+
+    async def _mute_when_running(self, rec: ActiveRecording) -> None:
+        """MixMonitorMute fails until the redirected caller has run MixMonitor: try for ~3 s.
+        Nothing is written meanwhile (``b``: the caller is not bridged while queued)."""
+        for _ in range(30):
+            try:
+                await self.control().mute_recording(rec.channel, True)
+                return
+            except CtiError:
+                await asyncio.sleep(0.1)
+        log.warning("recorder: could not mute on-demand recording of %s", rec.linkedid)
+
+    async def _on_connected(self, ev: CallConnected) -> None:
+        rec = self.active.get(ev.linkedid)
+        if rec is not None:
+            rec.agents.add(ev.agent_id)
+
+    # -- console actions -------------------------------------------------------------------------
+    def status(self, linkedid: str) -> dict[str, Any] | None:
+        rec = self.active.get(linkedid)
+        if rec is None:
+            return None
+        state = "paused" if rec.paused else "recording"
+        if rec.on_demand and not rec.started_by_agent:
+            state = "available"
+        return {"linkedid": linkedid, "state": state, "on_demand": rec.on_demand, "pauses": list(rec.pauses)}
+
+    def agents_of(self, linkedid: str) -> set[str]:
+        rec = self.active.get(linkedid)
+        return set(rec.agents) if rec is not None else set()
+
+    def _get(self, linkedid: str) -> ActiveRecording:
+        rec = self.active.get(linkedid)
+        if rec is None:
+            raise RecordingError(f"call {linkedid} is not being recorded")
+        return rec
+
+    async def record(self, linkedid: str, *, by: str) -> dict[str, Any]:
+        """On demand: start (unmute) the call's recording."""
+        rec = self._get(linkedid)
+        if not rec.on_demand or rec.started_by_agent:
+            raise RecordingError(f"call {linkedid} is already recorded")
+        await self.control().mute_recording(rec.channel, False)
+        rec.started_by_agent = True
+        rec.pauses[-1]["end"] = self.clock()
+        rec.pauses[-1]["ended_by"] = by
+        return self.status(linkedid) or {}
+
+    async def pause(self, linkedid: str, *, by: str) -> dict[str, Any]:
+        rec = self._get(linkedid)
+        if rec.paused:
+            raise RecordingError(f"the recording of call {linkedid} is already paused")
+        await self.control().mute_recording(rec.channel, True)
+        rec.pauses.append({"start": self.clock(), "end": None, "by": by, "reason": "pause"})
+        return self.status(linkedid) or {}
+
+    async def resume(self, linkedid: str, *, by: str) -> dict[str, Any]:
+        rec = self._get(linkedid)
+        if not rec.paused or (rec.on_demand and not rec.started_by_agent):
+            raise RecordingError(f"the recording of call {linkedid} is not paused")
+        await self.control().mute_recording(rec.channel, False)
+        rec.pauses[-1]["end"] = self.clock()
+        rec.pauses[-1]["ended_by"] = by
+        return self.status(linkedid) or {}
+
+    # -- filing -----------------------------------------------------------------------------------
+    async def _on_call_ended(self, ev: CallEnded) -> None:
+        rec = self.active.pop(ev.linkedid, None)
+        if rec is not None:
+            self._track(self._file(rec, ev.ts or self.clock()), f"recorder.file:{ev.linkedid}")
+
+    async def _file(self, rec: ActiveRecording, ended: float) -> None:
+        source = self.store.spool / rec.path
+        if not rec.agents and _size(source) < 0:
+            return  # never connected to an agent (abandoned, voicemail): MixMonitor wrote nothing
+        if not await _settled(source):
+            log.warning("recorder: no recording file %s for call %s (never bridged?)", source, rec.linkedid)
+            return
+        if rec.on_demand and not rec.started_by_agent:
+            source.unlink(missing_ok=True)  # nobody pressed Record: nothing was kept
+            return
+        for pause in rec.pauses:
+            if pause["end"] is None:
+                pause["end"] = ended
+        target = self.store.store / rec.path
+        await asyncio.to_thread(_move, source, target)
+        duration = await asyncio.to_thread(wav_duration, target)
+        async with self.db.session() as s:
+            await recordings.add_recording(
+                session=s, linkedid=rec.linkedid, path=rec.path, duration_s=duration,
+                size_bytes=target.stat().st_size, started_at=datetime.fromtimestamp(rec.started, UTC),
+                ended_at=datetime.fromtimestamp(ended, UTC), pauses=rec.pauses)
+            await s.commit()
+        log.info("recorder: filed %s (%.1f s) for call %s", rec.path, duration, rec.linkedid)
+
+    async def recover(self, *, now: float | None = None) -> int:
+        """File recordings an earlier engine left in the PBX's spool (it stopped before their call
+        ended): pauses are unknown, the start is the file's last write minus its length."""
+        cutoff = (now if now is not None else self.clock()) - _ORPHAN_AGE_S
+        found = await asyncio.to_thread(_orphans, self.store.spool, cutoff)
+        for path, mtime in found:
+            rel = path.relative_to(self.store.spool).as_posix()
+            linkedid = path.stem.rsplit("-", 1)[0]
+            target = self.store.store / rel
+            await asyncio.to_thread(_move, path, target)
+            duration = await asyncio.to_thread(wav_duration, target)
+            async with self.db.session() as s:
+                await recordings.add_recording(
+                    session=s, linkedid=linkedid, path=rel, duration_s=duration, size_bytes=target.stat().st_size,
+                    started_at=datetime.fromtimestamp(mtime - duration, UTC),
+                    ended_at=datetime.fromtimestamp(mtime, UTC),
+                    pauses=[{"start": None, "end": None, "by": "system", "reason": "unknown (recovered)"}])
+                await s.commit()
+            log.warning("recorder: filed %s, left in the spool by an earlier engine", rel)
+        return len(found)
+
+    # -- retention ----------------------------------------------------------------------------------
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                log.exception("recorder: retention run failed")
+            await asyncio.sleep(self.retention_check_s)
+
+    async def purge(self, *, now: float | None = None) -> int:
+        """Delete recordings older than ``retention_days``, each deletion in the audit log."""
+        if self.retention_days is None:
+            return 0
+        cutoff = datetime.fromtimestamp(now if now is not None else self.clock(), UTC) - timedelta(
+            days=self.retention_days)
+        deleted = 0
+        while True:
+            async with self.db.session() as s:
+                old = await recordings.older_than(session=s, cutoff=cutoff)
+                for row in old:
+                    (self.store.store / row.path).unlink(missing_ok=True)
+                    recordings.audit(s, actor="system", role="", action="recording.deleted", recording=row,
+                                     reason=f"retention {self.retention_days:g} days",
+                                     started_at=row.started_at.isoformat())
+                    await s.delete(row)
+                await s.commit()
+            deleted += len(old)
+            if len(old) < 500:
+                return deleted
+
+
+async def _settled(path: Path) -> bool:
+    """Wait until the file's size stops changing; False when it never appears (MixMonitor with
+    ``b`` creates no file for a caller who was never bridged)."""
+    deadline = time.monotonic() + _SETTLE_MAX_S
+    last = -1
+    while time.monotonic() < deadline:
+        size = _size(path)
+        if size >= 0 and size == last:
+            return True
+        last = size
+        await asyncio.sleep(_SETTLE_S)
+    return _size(path) >= 0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+def _orphans(spool: Path, cutoff: float) -> list[tuple[Path, float]]:
+    if not spool.is_dir():
+        return []
+    found = []
+    for path in spool.rglob("*.wav"):
+        mtime = path.stat().st_mtime
+        if mtime < cutoff:
+            found.append((path, mtime))
+    return sorted(found)
+
+
+def _move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(source, target)  # across file systems (the chroot's spool): a copy, then unlink
+    target.chmod(0o640)
+
+
+def wav_duration(path: Path) -> float:
+    """Seconds of audio in a WAV file (0.0 when it is not one)."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getnframes() / float(w.getframerate() or 1)
+    except (wave.Error, EOFError, OSError):
+        return 0.0

@@ -1,0 +1,240 @@
+"""Recording and the caller's survey on a real Asterisk, through the whole engine.
+
+The caller's simulated phone plays 440 Hz, the agent's 1000 Hz; the test pauses the recording
+from the console's recorder, and checks the filed WAV with sox: both tones are in it, the pause is
+a silent gap of its length, the file is as long as the bridged call."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from acd.calls import AgentPhone
+from callcenter.engine import Engine
+from crm_core.interactions import interaction_by_linkedid
+from crm_core.recordings import Recording
+from cti.events import Event
+from cti.journey import CallConnected, QueueEntered, RecordingStarted, SurveyAnswered
+from cti.pbx import ManagedPbx
+from cti.settings import PROJECT_ROOT, Settings
+from tests.helpers import customer_number, engine_settings, running_engine, until
+
+
+@dataclass(frozen=True)
+class TonePhone(AgentPhone):
+    """A simulated agent phone that plays 1000 Hz once answered (cti-sim-phone-tone)."""
+
+    @property
+    def dial(self) -> str:
+        return f"Local/{self.extension}@cti-sim-phone-tone/n"
+
+
+def _config(tmp_path: Path, **support: Any) -> Path:
+    """The project's configuration with the support queue's recording/survey keys replaced."""
+    config = tmp_path / "config"
+    shutil.copytree(PROJECT_ROOT / "config", config, ignore=shutil.ignore_patterns("asterisk"))
+    data = yaml.safe_load((config / "queues.yaml").read_text(encoding="utf-8"))
+    data["queues"]["support"].pop("survey", None)
+    data["queues"]["support"].update(support)
+    (config / "queues.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return config
+
+
+@pytest.fixture
+async def recording_engine(request: pytest.FixtureRequest, pbx: ManagedPbx, pbx_settings: Settings,
+                           tmp_path: Path) -> AsyncIterator[tuple[Engine, list[Event]]]:
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    support = getattr(request, "param", {"recording": "all"})
+    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
+        "config_dir": _config(tmp_path, **support),
+        "recordings": pbx_settings.recordings.model_copy(update={"dir": tmp_path / "recordings"})})
+    subscribe = lambda eng: eng.bus.subscribe(Event, record, name="test.recorder")  # noqa: E731
+    async with running_engine(pbx, settings, before_start=subscribe, answer_after_s=0.5) as eng:
+        yield eng, seen
+
+
+async def _call_support(eng: Engine, seen: list[Event], agent: str) -> tuple[str, str, float]:
+    """A known customer's tone-playing phone calls the support line and is bridged with ``agent``'s
+    tone-playing phone. Returns (linkedid, the caller's ;1 half, when the call connected)."""
+    await eng.desk.login_queues(agent, ["support"])
+    eng.acd.phones[agent] = TonePhone(agent, answer_after_s=0.5)
+    await eng.desk.set_ready(agent)
+    _, _, number = await customer_number(eng)
+    result = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller-tone", exten="s",
+                                             caller_id=f"<{number}>", timeout_ms=10000)
+    assert result.success, result
+    caller_half = str(result.channel)
+    deadline = time.monotonic() + 30
+    while not any(isinstance(e, QueueEntered) for e in seen):  # "1": support, sent until the menu hears it
+        assert time.monotonic() < deadline, "the call never reached the queue"
+        await eng.ami.control.play_dtmf(caller_half, "1")
+        await asyncio.sleep(0.7)
+    connected = await until(lambda: next((e for e in seen if isinstance(e, CallConnected)), None))
+    return connected.linkedid, caller_half, time.time()
+
+
+def _sox_stat(path: Path, *effects: str) -> dict[str, float]:
+    out = subprocess.run(["sox", str(path), "-n", *effects, "stat"], capture_output=True, text=True, check=True)
+    stats = {}
+    for line in out.stderr.splitlines():
+        key, _, value = line.partition(":")
+        try:
+            stats[key.strip()] = float(value.strip())
+        except ValueError:
+            pass
+    return stats
+
+
+async def _filed(eng: Engine, linkedid: str) -> Recording:
+    async def row() -> Recording | None:
+        async with eng.db.session() as s:
+            return (await s.scalars(select(Recording).where(Recording.linkedid == linkedid))).one_or_none()
+
+    deadline = time.monotonic() + 30
+    while (found := await row()) is None:
+        assert time.monotonic() < deadline, "the recording was never filed"
+        await asyncio.sleep(0.2)
+    return found
+
+
+async def test_recorded_call_holds_both_parties_and_a_silent_pause(
+        recording_engine: tuple[Engine, list[Event]]) -> None:
+    eng, seen = recording_engine
+    linkedid, _, connected_at = await _call_support(eng, seen, "1001")
+    started = next(e for e in seen if isinstance(e, RecordingStarted))
+    assert started.linkedid == linkedid
+    await until(lambda: eng.recorder.agents_of(linkedid) == {"1001"})
+    await asyncio.sleep(2.0)
+    pause_at = time.time()
+    await eng.recorder.pause(linkedid, by="agent1")
+    await asyncio.sleep(2.0)
+    resume_at = time.time()
+    await eng.recorder.resume(linkedid, by="agent1")
+    await asyncio.sleep(2.0)
+    hangup_at = time.time()
+    await eng.desk.hangup("1001", linkedid)
+
+    row = await _filed(eng, linkedid)
+    path = eng.recorder.store.store / row.path
+    assert path.is_file() and path.stat().st_size == row.size_bytes
+    parts = row.path.split("/")  # YYYY/MM/DD/HH/<linkedid>-1.wav
+    assert len(parts) == 5 and parts[4] == f"{linkedid}-1.wav" and len(parts[0]) == 4
+    assert not (eng.recorder.store.spool / row.path).exists()  # moved out of the PBX's spool
+    # As long as the bridged call (the queue's music is not recorded: MixMonitor's b option).
+    talked = hangup_at - connected_at
+    assert abs(row.duration_s - talked) < 1.0, (row.duration_s, talked)
+    assert abs(_sox_stat(path)["Length (seconds)"] - row.duration_s) < 0.1
+    # Both parties: the caller's 440 Hz and the agent's 1000 Hz are heard before the pause.
+    before = ("trim", "0.3", f"{pause_at - connected_at - 0.5:.2f}")
+    assert _sox_stat(path, *before)["RMS     amplitude"] > 0.05
+    assert _sox_stat(path, *before, "sinc", "350-550")["RMS     amplitude"] > 0.03
+    assert _sox_stat(path, *before, "sinc", "900-1100")["RMS     amplitude"] > 0.03
+    # The pause is silence, as long as it lasted; the audio is back after it.
+    gap = ("trim", f"{pause_at - connected_at + 0.4:.2f}", f"{resume_at - pause_at - 0.8:.2f}")
+    assert _sox_stat(path, *gap)["Maximum amplitude"] < 0.001
+    after = ("trim", f"{resume_at - connected_at + 0.4:.2f}", "1.0")
+    assert _sox_stat(path, *after)["RMS     amplitude"] > 0.05
+    assert len(row.pauses) == 1 and row.pauses[0]["by"] == "agent1"
+    assert abs(row.pauses[0]["start"] - pause_at) < 0.5 and abs(row.pauses[0]["end"] - resume_at) < 0.5
+
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        interaction = await interaction_by_linkedid(session=s, linkedid=linkedid)
+        assert interaction is not None and interaction.recording_file == row.path
+
+
+@pytest.mark.parametrize("recording_engine", [{"recording": "none", "survey": {"questions": ["beep", "beep"]}}],
+                         indirect=True)
+@pytest.mark.parametrize("hung_up_by", ["console", "phone"])
+async def test_caller_answers_the_survey_after_the_agent_hangs_up(
+        recording_engine: tuple[Engine, list[Event]], hung_up_by: str) -> None:
+    eng, seen = recording_engine
+    linkedid, caller_half, _ = await _call_support(eng, seen, "1001")
+    await asyncio.sleep(1.0)
+    if hung_up_by == "console":
+        await eng.desk.hangup("1001", linkedid)
+    else:  # the agent puts the phone down: cti-agent-connect's Bridge F() option sends the caller on
+        agent_leg = eng.acd.calls[linkedid].agent_channel
+        assert agent_leg is not None
+        await eng.ami.control.hangup(agent_leg)
+    # The agent is released to wrap-up while the caller is still on the line, in the survey.
+    await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
+    assert any(ch.name == caller_half for c in eng.ami.model.calls() for ch in c.live)
+    await until(lambda: eng.agi.open_sessions > 0, what="the survey AGI session")
+    await asyncio.sleep(0.5)
+    for digit in "42":  # first question 4, second 2 (each heard by the prompt or the GET DATA after it)
+        await eng.ami.control.play_dtmf(caller_half, digit)
+        await asyncio.sleep(1.0)
+    answered = await until(lambda: next((e for e in seen if isinstance(e, SurveyAnswered)), None), timeout_s=20)
+    assert answered.linkedid == linkedid and answered.queue == "support" and answered.scores == (4, 2)
+    assert not any(isinstance(e, RecordingStarted) for e in seen)
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        interaction = await interaction_by_linkedid(session=s, linkedid=linkedid)
+        assert interaction is not None and interaction.csat == 4 and interaction.csat2 == 2
+        assert interaction.agent_id == "1001"
+
+
+async def test_one_recording_follows_the_caller_across_a_transfer(
+        recording_engine: tuple[Engine, list[Event]]) -> None:
+    """Agent 1001 transfers the caller to agent 1002: one file holds both conversations, and the
+    caller's wait between them (music in cti-queue) is not in it."""
+    eng, seen = recording_engine
+    await eng.desk.login_queues("1002", ["support"])
+    eng.acd.phones["1002"] = TonePhone("1002", answer_after_s=0.5)
+    linkedid, _, first_at = await _call_support(eng, seen, "1001")
+    await asyncio.sleep(2.0)
+    first_s = time.time() - first_at
+    await eng.desk.set_ready("1002")
+    await eng.desk.transfer("1001", linkedid, kind="blind", target_kind="agent", target="1002")
+    second = await until(lambda: next((e for e in seen if isinstance(e, CallConnected) and e.agent_id == "1002"),
+                                      None))
+    second_at = time.time()
+    await asyncio.sleep(2.0)
+    second_s = time.time() - second_at
+    await eng.desk.hangup("1002", linkedid)
+    assert second.linkedid == linkedid
+    row = await _filed(eng, linkedid)
+    assert row.path.endswith(f"/{linkedid}-1.wav")
+    assert len([e for e in seen if isinstance(e, RecordingStarted)]) == 1
+    path = eng.recorder.store.store / row.path
+    # Both conversations, not the ~1 s the caller waited on music between them.
+    waited = second_at - first_at - first_s  # requeued, the second phone rang: ~0.5 s of music
+    assert waited > 0.4
+    assert abs(row.duration_s - (first_s + second_s)) < 0.35, (row.duration_s, first_s, second_s, waited)
+    assert _sox_stat(path, "trim", f"{row.duration_s - 1.5:.2f}", "1.0")["RMS     amplitude"] > 0.05
+
+
+@pytest.mark.parametrize("recording_engine", [{"recording": "on_demand"}], indirect=True)
+async def test_on_demand_recording_keeps_only_what_follows_record(
+        recording_engine: tuple[Engine, list[Event]]) -> None:
+    eng, seen = recording_engine
+    linkedid, _, connected_at = await _call_support(eng, seen, "1001")
+    await until(lambda: eng.recorder.agents_of(linkedid) == {"1001"})
+    assert eng.recorder.status(linkedid)["state"] == "available"  # type: ignore[index]
+    await asyncio.sleep(2.0)
+    record_at = time.time()
+    assert (await eng.recorder.record(linkedid, by="agent1"))["state"] == "recording"
+    await asyncio.sleep(2.0)
+    await eng.desk.hangup("1001", linkedid)
+    row = await _filed(eng, linkedid)
+    path = eng.recorder.store.store / row.path
+    assert _sox_stat(path, "trim", "0.2", f"{record_at - connected_at - 0.6:.2f}")["Maximum amplitude"] < 0.001
+    assert _sox_stat(path, "trim", f"{record_at - connected_at + 0.4:.2f}", "1.0")["RMS     amplitude"] > 0.05
+    assert [(p["reason"], p["by"], p["ended_by"]) for p in row.pauses] == [("not_started", "system", "agent1")]

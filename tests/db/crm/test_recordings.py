@@ -1,0 +1,77 @@
+"""Recording retention on both databases: the job deletes recordings older than the configured
+days, file and row, and writes each deletion to the audit log; newer ones stay."""
+
+from __future__ import annotations
+
+import os
+import wave
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from acd.recording import recording_path
+from crm_core.audit import AuditEntry
+from crm_core.db import Database
+from crm_core.recorder import Recorder, RecordingStore
+from crm_core.recordings import Recording, add_recording
+from cti.ami.control import FakeCallControl
+from cti.bus import InProcessBus
+
+
+async def test_retention_deletes_old_recordings_and_audits_each(db_url: str, tmp_path: Path) -> None:
+    db = Database(db_url)
+    store = RecordingStore("/srv/cti/x/spool/monitor/cti", tmp_path / "spool", tmp_path / "recordings")
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    ages = {"old-1": 100, "old-2": 91, "new-1": 89, "new-2": 1}
+    try:
+        async with db.session() as s:
+            for linkedid, days in ages.items():
+                started = now - timedelta(days=days)
+                rel = recording_path(linkedid, 1, started)
+                (store.store / rel).parent.mkdir(parents=True, exist_ok=True)
+                (store.store / rel).write_bytes(b"RIFF")
+                await add_recording(session=s, linkedid=linkedid, path=rel, duration_s=1.0, size_bytes=4,
+                                    started_at=started, ended_at=started, pauses=[])
+            await s.commit()
+        recorder = Recorder(db, InProcessBus(), FakeCallControl, {}, store=store, retention_days=90)
+        assert await recorder.purge(now=now.timestamp()) == 2
+        assert await recorder.purge(now=now.timestamp()) == 0  # nothing left to delete
+        async with db.session() as s:
+            left = sorted((await s.scalars(select(Recording.linkedid))).all())
+            audits = (await s.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+        assert left == ["new-1", "new-2"]
+        assert sorted(a.detail["linkedid"] for a in audits) == ["old-1", "old-2"]
+        assert {(a.actor, a.action) for a in audits} == {("system", "recording.deleted")}
+        assert all(a.detail["reason"] == "retention 90 days" for a in audits)
+        files = sorted(p.name for p in store.store.rglob("*.wav"))
+        assert files == ["new-1-1.wav", "new-2-1.wav"]
+    finally:
+        await db.dispose()
+
+
+async def test_recover_files_what_an_earlier_engine_left_in_the_spool(db_url: str, tmp_path: Path) -> None:
+    db = Database(db_url)
+    store = RecordingStore("/srv/cti/x/spool/monitor/cti", tmp_path / "spool", tmp_path / "recordings")
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
+    old, live = "2026/12/03/01/1764723600.5-1.wav", "2026/12/03/11/1764759600.9-1.wav"
+    for rel, age_h in ((old, 10), (live, 1)):
+        path = store.spool / rel
+        path.parent.mkdir(parents=True)
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\0\0" * 16000)
+        os.utime(path, (now - age_h * 3600, now - age_h * 3600))
+    try:
+        recorder = Recorder(db, InProcessBus(), FakeCallControl, {}, store=store)
+        assert await recorder.recover(now=now) == 1
+        assert (store.store / old).is_file() and not (store.spool / old).exists()
+        assert (store.spool / live).is_file()  # a quiet file of a live call (on hold?) stays
+        async with db.session() as s:
+            [row] = (await s.scalars(select(Recording))).all()
+        assert (row.linkedid, row.path, row.duration_s) == ("1764723600.5", old, 2.0)
+        assert row.pauses[0]["reason"] == "unknown (recovered)"
+    finally:
+        await db.dispose()

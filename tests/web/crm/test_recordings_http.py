@@ -1,0 +1,170 @@
+"""Recording playback over HTTP in-process: who may listen (the agents who handled the call,
+supervisors, administrators), Range requests (206 with the exact bytes, 416), and the audit log
+of playbacks."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from agent_console.crm_http import router as crm_router
+from agent_console.recordings_http import parse_range
+from agent_console.recordings_http import router as recordings_router
+from agent_console.security import Principal, current_principal
+from crm_core.audit import AuditEntry
+from crm_core.db import Database
+from crm_core.models import Interaction, Segment
+from crm_core.recordings import add_recording
+from cti.errors import CtiError
+
+SUP = Principal(user_id=2, username="sup1", role="supervisor", agent_id=None)
+HANDLER = Principal(user_id=3, username="agent1", role="agent", agent_id="1001")
+TRANSFEREE = Principal(user_id=4, username="agent2", role="agent", agent_id="1002")
+OTHER = Principal(user_id=5, username="agent3", role="agent", agent_id="1003")
+PATH = "2026/12/03/06/1764744000.7-1.wav"
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Principal], Database, bytes]]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/crm.db")
+    await db.upgrade()
+    store = tmp_path / "recordings"
+    (store / PATH).parent.mkdir(parents=True)
+    with wave.open(str(store / PATH), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(range(256)) * 125)  # 2 s of (noisy) audio
+    started = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    async with db.session() as s:
+        call = Interaction(linkedid="1764744000.7", started_at=started, agent_id="1002", queue="support")
+        s.add(call)
+        await s.flush()
+        # agent 1001 answered and transferred to 1002: both handled the call.
+        s.add_all([Segment(interaction_id=call.id, seq=0, kind="talk", started_at=started, agent_id="1001"),
+                   Segment(interaction_id=call.id, seq=1, kind="talk", started_at=started, agent_id="1002")])
+        await add_recording(session=s, linkedid="1764744000.7", path=PATH, duration_s=2.0,
+                            size_bytes=(store / PATH).stat().st_size, started_at=started, ended_at=started,
+                            pauses=[{"start": 1.0, "end": 2.0, "by": "agent1", "reason": "pause"}])
+        await s.commit()
+    app = FastAPI()
+    app.state.crm_db, app.state.recordings_dir = db, store
+    app.include_router(crm_router)
+    app.include_router(recordings_router)
+
+    @app.exception_handler(CtiError)
+    async def _error(request: Request, err: CtiError) -> JSONResponse:
+        return JSONResponse({"detail": {"code": err.code}}, status_code=err.http_status)
+
+    who = {"p": SUP}
+    app.dependency_overrides[current_principal] = lambda: who["p"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm") as http:
+        yield http, who, db, (store / PATH).read_bytes()
+    await db.dispose()
+
+
+async def _audits(db: Database) -> list[AuditEntry]:
+    async with db.session() as s:
+        return list((await s.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())
+
+
+async def test_only_handlers_supervisors_and_admins_listen_and_each_playback_is_audited(api: tuple) -> None:
+    http, who, db, data = api
+    who["p"] = HANDLER
+    listed = await http.get("/api/crm/interactions/1/recordings")
+    assert listed.status_code == 200, listed.text
+    [rec] = listed.json()
+    assert rec["path"] == PATH and rec["duration_s"] == 2.0 and rec["pauses"][0]["by"] == "agent1"
+    for p in (HANDLER, TRANSFEREE, SUP):
+        who["p"] = p
+        r = await http.get(rec["url"])
+        assert r.status_code == 200 and r.content == data and r.headers["accept-ranges"] == "bytes"
+        assert r.headers["content-type"] == "audio/wav"
+    who["p"] = OTHER
+    assert (await http.get(rec["url"])).status_code == 403
+    assert (await http.get("/api/recordings")).status_code == 403  # the supervisor pages' list
+    assert (await http.get("/api/crm/interactions/1/recordings")).status_code == 403
+    audits = await _audits(db)
+    assert [(a.actor, a.action, a.target) for a in audits] == [
+        ("agent1", "recording.played", "recording:1"), ("agent2", "recording.played", "recording:1"),
+        ("sup1", "recording.played", "recording:1")]
+    assert audits[0].detail["path"] == PATH
+
+
+async def test_supervisors_list_recent_recordings_with_their_call(api: tuple) -> None:
+    http, who, _, _ = api
+    who["p"] = SUP
+    listed = (await http.get("/api/recordings", params={"queue": "support"})).json()
+    assert [(r["path"], r["queue"], r["agent_id"]) for r in listed] == [(PATH, "support", "1002")]
+    assert (await http.get("/api/recordings", params={"queue": "billing"})).json() == []
+
+
+async def test_range_requests_get_206_with_the_exact_bytes(api: tuple) -> None:
+    http, _, db, data = api
+    size = len(data)
+    r = await http.get("/api/recordings/1/audio", headers={"Range": "bytes=100-199"})
+    assert r.status_code == 206 and r.content == data[100:200]
+    assert r.headers["content-range"] == f"bytes 100-199/{size}" and r.headers["content-length"] == "100"
+    r = await http.get("/api/recordings/1/audio", headers={"Range": "bytes=-10"})
+    assert r.status_code == 206 and r.content == data[-10:]
+    assert r.headers["content-range"] == f"bytes {size - 10}-{size - 1}/{size}"
+    r = await http.get("/api/recordings/1/audio", headers={"Range": f"bytes={size - 5}-"})
+    assert r.status_code == 206 and r.content == data[-5:]
+    r = await http.get("/api/recordings/1/audio", headers={"Range": f"bytes={size}-"})
+    assert r.status_code == 416 and r.headers["content-range"] == f"bytes */{size}"
+    # Continuation ranges of one playback are not audited again; a start at 0 is a playback.
+    assert len(await _audits(db)) == 0
+    r = await http.get("/api/recordings/1/audio", headers={"Range": "bytes=0-"})
+    assert r.status_code == 206 and r.content == data
+    assert len(await _audits(db)) == 1
+
+
+@pytest.mark.parametrize(("header", "size", "expected"), [
+    (None, 10, None), ("bytes=0-4", 10, (0, 4)), ("bytes=5-", 10, (5, 9)), ("bytes=-3", 10, (7, 9)),
+    ("bytes=0-100", 10, (0, 9)), ("bytes=-100", 10, (0, 9))])
+def test_parse_range(header: str | None, size: int, expected: tuple[int, int] | None) -> None:
+    assert parse_range(header, size) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=10-", "bytes=5-2", "bytes=-0", "bytes=-", "items=0-1", "bytes=0-1,3-4"])
+def test_parse_range_refuses(header: str) -> None:
+    with pytest.raises(ValueError):
+        parse_range(header, 10)
+
+
+async def test_only_the_calls_agent_or_staff_pause_and_resume(api: tuple, tmp_path: Path) -> None:
+    from crm_core.recorder import ActiveRecording, Recorder, RecordingStore
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+
+    http, who, db, _ = api
+    control = FakeCallControl()
+    recorder = Recorder(db, InProcessBus(), lambda: control, {},
+                        store=RecordingStore("/x", tmp_path / "spool", tmp_path / "store"))
+    recorder.active["L1"] = ActiveRecording("L1", "Local/5002@cti-inbound-0001;2", PATH, 1.0, agents={"1001"})
+    http._transport.app.state.recorder = recorder  # type: ignore[attr-defined]
+    who["p"] = OTHER
+    assert (await http.post("/api/calls/L1/recording/pause")).status_code == 403
+    assert (await http.get("/api/calls/L1/recording")).status_code == 403
+    who["p"] = HANDLER
+    paused = await http.post("/api/calls/L1/recording/pause")
+    assert paused.status_code == 200 and paused.json()["state"] == "paused"
+    assert paused.json()["pauses"][0]["by"] == "agent1"
+    assert (await http.post("/api/calls/L1/recording/pause")).status_code == 409  # already paused
+    who["p"] = SUP
+    resumed = await http.post("/api/calls/L1/recording/resume")
+    assert resumed.status_code == 200 and resumed.json()["state"] == "recording"
+    assert resumed.json()["pauses"][0]["ended_by"] == "sup1"
+    assert [(c["channel"], c["muted"]) for _, c in control.calls if _ == "mute_recording"] == [
+        ("Local/5002@cti-inbound-0001;2", True), ("Local/5002@cti-inbound-0001;2", False)]
+    assert (await http.post("/api/calls/L1/recording/start")).status_code == 409  # not on demand
+    assert (await http.post("/api/calls/nope/recording/pause")).status_code == 409
+    assert (await http.get("/api/calls/nope/recording")).json() == {"linkedid": "nope", "state": "off"}
