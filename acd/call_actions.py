@@ -26,16 +26,25 @@ class CallActions:
     def __init__(self, acd: AcdService) -> None:
         self.acd = acd
 
+    def _live(self, linkedid: str) -> LiveCall:
+        """The live call; a call in wrap-up (``acd.wrapups``) or gone is refused, not a KeyError."""
+        call = self.acd.calls.get(linkedid)
+        if call is None:
+            wrapping = any(lid == linkedid for _, lid in self.acd.wrapups)  # keyed (agent_id, linkedid)
+            state = "in wrap-up" if wrapping else "not connected"
+            raise AcdError(f"call {linkedid} is {state}; only a connected call can be acted on")
+        return call
+
     async def hangup(self, linkedid: str) -> None:
         """Hang up the caller; while consulting for an attended transfer, complete the transfer."""
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.status == "consulting" and call.consult_channel and call.agent_channel:
             await self._complete_attended(call)
             return
         await self.acd.control.hangup(call.caller_channel)
 
     async def hold(self, linkedid: str) -> None:
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid} is not talking; only a connected call can be held")
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
@@ -44,7 +53,7 @@ class CallActions:
         await self.acd.call_update(call, "held")
 
     async def resume(self, linkedid: str) -> None:
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.status != "held" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid} is not on hold")
         await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
@@ -54,7 +63,7 @@ class CallActions:
 
     async def transfer(self, linkedid: str, *, target_kind: str, target: str, kind: str = "blind") -> None:
         """Blind transfer of the caller to a number or a queue (the agent leaves the call)."""
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
         agent = call.agent_id
@@ -121,7 +130,7 @@ class CallActions:
         await self.acd.release_agent(call)
 
     async def play_dtmf(self, linkedid: str, digits: str) -> None:
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.agent_channel is None:
             raise AcdError(f"call {linkedid} has no agent leg to send DTMF on")
         for digit in digits:

@@ -59,11 +59,11 @@ def demo_router(desk: FakeDesk) -> APIRouter:
     r = APIRouter(tags=["demo"])
 
     @r.get("/api/demo/status", response_model=DemoOfferResult)
-    async def status(who: Principal = Depends(require_roles("agent", "supervisor", "admin"))) -> DemoOfferResult:
+    async def status(who: Principal = Depends(require_roles("agent", "supervisor", "manager", "admin"))) -> DemoOfferResult:
         return DemoOfferResult(call_id="")
 
     @r.post("/api/demo/offer", response_model=DemoOfferResult)
-    async def offer(body: DemoOfferBody, who: Principal = Depends(require_roles("agent", "supervisor", "admin"))
+    async def offer(body: DemoOfferBody, who: Principal = Depends(require_roles("agent", "supervisor", "manager", "admin"))
                     ) -> DemoOfferResult:
         agent = body.agent_id if who.role != "agent" and body.agent_id else who.agent_id
         call_id = await desk.offer_call(agent or "", caller_number=body.caller_number, customer_id=body.customer_id,

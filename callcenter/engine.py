@@ -29,7 +29,7 @@ from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.routing import Router
 from agent_console.app import create_app
-from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
+from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
 from agent_console.feed_http import build_feed_router
@@ -144,7 +144,8 @@ class Engine:
                                   pops=SqlPopSource(self.db, self.logger), search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
                                       crm_router, build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
-                                  metrics=self.metrics, metrics_token=settings.metrics.token)
+                                  metrics=self.metrics, metrics_token=settings.metrics.token,
+                                  sessions=SqlSessionStore(self.db))
             self.app.state.crm_db = self.db
             install_supervisor(self.app, self.supervisor_parts())
 
