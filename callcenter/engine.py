@@ -206,7 +206,8 @@ class Engine:
         await self.agi.start()
         if self.app is not None:
             config = uvicorn.Config(self.app, host=self.settings.web.host, port=self.settings.web.port,
-                                    log_level="warning", lifespan="on", ws_max_size=64 * 1024)
+                                    log_level="warning", lifespan="on", ws_max_size=64 * 1024,
+                                    proxy_headers=False)  # X-Forwarded-For: only settings.web.trusted_proxies
             self._server = uvicorn.Server(config)
             self._server_task = asyncio.create_task(self._server.serve(), name="web")
             while not self._server.started:

@@ -132,6 +132,8 @@ def build_router(svc: SupervisorService) -> APIRouter:
                      queue: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
                      agent: Annotated[list[str], Query()] = [],  # noqa: B006
                      format: Literal["json", "csv"] = "json") -> Any:
+        _check_time(start, "start", svc.tz)
+        _check_time(end, "end", svc.tz)
         rows, s, e = await svc.report(interval=interval, group_by=group_by, start=start, end=end,
                                       queues=queue, agents=agent)
         if format == "csv":

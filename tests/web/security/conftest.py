@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from callcenter.engine import Engine
-from cti.settings import load_settings
+from cti.settings import Settings, load_settings
 from tests.servers import free_port
 from tests.web.supervisor.conftest import seeded_db
 
@@ -28,9 +28,11 @@ class Site:
     engine: Engine
     app: FastAPI
     port: int
+    settings: Settings
 
-    def client(self, **kw: object) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+    def client(self, app: FastAPI | None = None, **kw: object) -> httpx.AsyncClient:
+        """An in-process client of ``app`` (default: this site's), 5xx answered rather than raised."""
+        transport = httpx.ASGITransport(app=app or self.app, raise_app_exceptions=False)
         return httpx.AsyncClient(transport=transport, base_url=f"http://127.0.0.1:{self.port}", timeout=10, **kw)
 
     async def login(self, username: str) -> httpx.AsyncClient:
@@ -51,6 +53,15 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     engine = Engine(settings)
     assert engine.app is not None
     try:
-        yield Site(engine, engine.app, port)
+        yield Site(engine, engine.app, port, settings)
     finally:
         await engine.db.dispose()
+
+
+async def add_manager(site: Site, username: str = "mgr2") -> None:
+    """A user with the manager role (the demo company has none)."""
+    from crm_core.users import create_user
+
+    PASSWORDS[username] = "manager-pass-1"
+    async with site.engine.db.session() as s:
+        await create_user(session=s, username=username, password=PASSWORDS[username], role="manager")
