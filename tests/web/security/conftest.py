@@ -48,7 +48,7 @@ class Site:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     port = free_port()
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "security-web-test-secret"})
+                             web={"port": port, "session_secret": "security-web-test-secret-0123456789"})
     await seeded_db(tmp_path / "crm.db", settings.config_dir)
     engine = Engine(settings)
     assert engine.app is not None

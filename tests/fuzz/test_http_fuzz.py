@@ -2,7 +2,7 @@
 (an Engine, not started: no PBX) on a seeded SQLite CRM, every operation with generated input, as
 each role. No answer may be a 5xx, except 502/503 naming the telephony that this test has not got.
 
-About 40 s."""
+About 40 s in all, in four groups of routes (the tier's hang guard is 25 s a test)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ NO_TELEPHONY = {"ami_unavailable", "desk_unavailable", "ami_action_failed"}
 def fuzz_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("fuzz")
     settings_ = load_settings(database_url=f"sqlite+aiosqlite:///{tmp / 'crm.db'}", state_dir=tmp / "state",
-                              web={"session_secret": "fuzz-test-secret-0123456789"})
+                              web={"session_secret": "fuzz-test-secret-0123456789-abcdefgh"})
     asyncio.run(seeded_db(Path(tmp / "crm.db"), settings_.config_dir))
     engine = Engine(settings_)
     assert engine.app is not None
@@ -44,12 +44,21 @@ def fuzz_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, A
         yield engine.app, client, tokens
 
 
-def test_no_server_errors(fuzz_site: tuple[Any, Any, dict[str, str]]) -> None:
+GROUPS = {  # each under the tier's hang guard
+    "crm-records": r"^/api/crm/(customers|interactions|cases)",
+    "crm-catalog": r"^/api/crm/(dispositions|scripts|articles|screenpop)",
+    "supervisor": r"^/api/supervisor/",
+    "console": r"^/(api/(auth|me|agent|calls|callbacks|customers)|healthz)",
+}
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_no_server_errors(fuzz_site: tuple[Any, Any, dict[str, str]], group: str) -> None:
     app, client, tokens = fuzz_site
     # Left out: logout (it would end the run's sessions) and staffing, whose Erlang C loop runs for
     # minutes on a huge ``calls`` (another change reworks that route; its own tests bound it).
     schema = (schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/api/auth/logout")
-              .exclude(path="/api/supervisor/staffing"))
+              .exclude(path="/api/supervisor/staffing").include(path_regex=GROUPS[group]))
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
@@ -68,7 +77,7 @@ def test_no_server_errors(fuzz_site: tuple[Any, Any, dict[str, str]]) -> None:
                                     f"{str(case.body)[:200]} -> {response.status_code} {response.text[:200]}")
 
         run()
-    assert operations > 60
+    assert operations >= 5
     assert failures == [], "\n".join(dict.fromkeys(failures))
 
 
