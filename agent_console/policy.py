@@ -33,6 +33,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "page": PUBLIC,  # static pages and the API description; every datum behind them is protected
     "auth.login": PUBLIC,
     "ops.health": PUBLIC,
+    "ops.metrics": PUBLIC,  # Prometheus scrape: behind its own bearer token (metrics.token), not a session
     "session.self": ALL,  # who am I, log out
     "agent.desk": ALL,  # own state, queues, calls, wrap-up, callbacks (needs an agent id; calls: own only)
     "customers.read": ALL,  # agents: history without other agents' notes
@@ -60,6 +61,7 @@ ROUTES: dict[tuple[str, str], str] = {
                                     "/wallboard", "/callbacks", "/reports", "/staffing")},
     ("POST", "/api/auth/login"): "auth.login",
     ("GET", "/healthz"): "ops.health",
+    ("GET", "/metrics"): "ops.metrics",
     ("POST", "/api/auth/logout"): "session.self",
     ("GET", "/api/me"): "session.self",
     ("GET", "/api/agent/snapshot"): "agent.desk",

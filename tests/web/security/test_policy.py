@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from pydantic import SecretStr
 from starlette.routing import Mount
 
 from agent_console import policy
@@ -43,6 +44,17 @@ def test_every_route_of_the_real_app_has_a_policy_entry_and_is_enforced(site: Si
     assert unenforced == [], f"routes that do not depend on policy.enforce: {unenforced}"
     unknown = {a for a in policy.ROUTES.values() if a not in policy.ACTIONS}
     assert unknown == set()
+
+
+def test_with_metrics_on_every_route_still_has_an_entry(site: Site) -> None:
+    from callcenter.engine import Engine
+
+    settings = site.settings.model_copy(update={"metrics": site.settings.metrics.model_copy(
+        update={"token": SecretStr("m" * 32)})})
+    app = Engine(settings).app
+    routes = _routes(app)
+    assert ("GET", "/metrics") in [(m, p) for m, p, _ in routes]
+    assert [f"{m} {p}" for m, p, _ in routes if policy.action_of(m, p) is None] == []
 
 
 def test_a_new_route_without_an_entry_is_refused_and_reported(site: Site) -> None:
