@@ -24,6 +24,9 @@ from agent_console.errors import Forbidden, NotAuthenticated
 from agent_console.security import ROLES, Principal, _refuse, authenticate, current_principal
 
 PUBLIC = frozenset({"public"})
+# Actions whose route checks a credential of its own beside sessions (an integration's bearer token):
+# enforce lets the request through to that check, which refuses everyone else.
+ADMIN_OR_INTEGRATION = frozenset({"admin", "integration"})
 ALL = frozenset(ROLES)
 STAFF = frozenset({"supervisor", "manager", "admin"})
 FLOOR = frozenset({"supervisor", "admin"})  # who intervenes in live calls and edits a caller's identity
@@ -51,6 +54,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "supervisor.intervene": FLOOR,  # spy/whisper/barge, force not ready or logout, skills
     "supervisor.reports": STAFF,  # reports, charts, audit log, staffing
     "supervisor.callbacks": STAFF,
+    "feed.read": ADMIN_OR_INTEGRATION,  # the event feed and its stream (agent_console.feed_http.feed_reader)
+    "feed.webhooks": frozenset({"admin"}),  # webhook subscriptions and their dead letters
     "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
 }
 
@@ -122,6 +127,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", f"{_S}/staffing"): "supervisor.reports",
     ("GET", f"{_S}/callbacks"): "supervisor.callbacks",
     ("POST", f"{_S}/callbacks/{{callback_id}}/cancel"): "supervisor.callbacks",
+    ("GET", "/api/events"): "feed.read",
+    ("GET", "/api/events/stream"): "feed.read",
+    ("GET", "/api/events/types"): "feed.read",
+    ("POST", "/api/webhooks"): "feed.webhooks",
+    ("GET", "/api/webhooks"): "feed.webhooks",
+    ("DELETE", "/api/webhooks/{sid}"): "feed.webhooks",
+    ("GET", "/api/webhooks/{sid}/dead-letters"): "feed.webhooks",
+    ("POST", "/api/webhooks/{sid}/dead-letters/{dead_id}/redeliver"): "feed.webhooks",
     ("GET", "/api/demo/status"): "demo.simulate",
     ("POST", "/api/demo/offer"): "demo.simulate",
 }
@@ -167,8 +180,8 @@ async def enforce(conn: HTTPConnection) -> None:
     action = action_of(method, path)
     if action is None:
         raise _refuse(conn, Forbidden(f"no access policy for {method} {path}"))
-    if ACTIONS[action] is PUBLIC:
-        return
+    if ACTIONS[action] is PUBLIC or ACTIONS[action] is ADMIN_OR_INTEGRATION:
+        return  # ADMIN_OR_INTEGRATION: the route's own dependency checks the token or the admin session
     try:
         who = await _principal(conn)
     except NotAuthenticated as err:

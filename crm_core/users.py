@@ -22,7 +22,7 @@ from crm_core.models import ROLES, Base, User
 
 
 class SessionCutoff(Base):
-    """Sessions of ``user_id`` issued at or before ``valid_after`` (epoch seconds) are over (migration 0007)."""
+    """Sessions of ``user_id`` issued at or before ``valid_after`` (epoch seconds) are over (migration 0008)."""
 
     __tablename__ = "session_cutoffs"
 

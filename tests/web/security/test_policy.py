@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from fastapi.routing import APIWebSocketRoute, iter_route_contexts
 from pydantic import SecretStr
 from starlette.routing import Mount
 
@@ -19,13 +19,16 @@ def _calls(dep: Dependant) -> list[Any]:
 
 
 def _routes(app: Any) -> list[tuple[str, str, Any]]:
+    """(method, path, what runs): the effective route (with the app's and routers' dependencies)."""
     out = []
     for ctx in iter_route_contexts(app.routes):
         route = ctx.original_route
         path = getattr(ctx, "path", None) or route.path  # type: ignore[attr-defined]
-        if isinstance(route, APIWebSocketRoute):
+        if getattr(ctx, "dependant", None) is not None:
+            route = ctx
+        if isinstance(ctx.original_route, APIWebSocketRoute):
             out.append(("WS", path, route))
-        elif isinstance(route, Mount):
+        elif isinstance(ctx.original_route, Mount):
             out.append(("GET", path, route))
         else:
             for method in sorted(getattr(ctx, "methods", None) or route.methods or ()):  # type: ignore[attr-defined]
@@ -40,7 +43,8 @@ def test_every_route_of_the_real_app_has_a_policy_entry_and_is_enforced(site: Si
     missing = [f"{m} {p}" for m, p, _ in routes if policy.action_of(m, p) is None]
     assert missing == [], f"routes without an access policy entry (add them to agent_console.policy.ROUTES): {missing}"
     unenforced = [f"{m} {p}" for m, p, r in routes
-                  if isinstance(r, APIRoute | APIWebSocketRoute) and policy.enforce not in _calls(r.dependant)]
+                  if getattr(r, "dependant", None) is not None and policy.enforce not in _calls(r.dependant)]
+    assert sum(getattr(r, "dependant", None) is not None for _, _, r in routes) > 70
     assert unenforced == [], f"routes that do not depend on policy.enforce: {unenforced}"
     unknown = {a for a in policy.ROUTES.values() if a not in policy.ACTIONS}
     assert unknown == set()

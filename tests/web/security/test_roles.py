@@ -28,6 +28,8 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("POST", "/api/supervisor/agents/1001/not-ready", {"reason": "supervisor"}, {S, D}),
     ("POST", "/api/supervisor/spy/stop", None, {S, D}),
     ("GET", "/api/supervisor/callbacks", None, {S, M, D}),
+    ("GET", "/api/events", None, {D}),
+    ("GET", "/api/webhooks", None, {D}),
 ]
 
 

@@ -1,7 +1,7 @@
 """session cutoffs: when each user's sessions were last ended (logout, deactivation)
 
-Revision ID: 0007_session_cutoffs
-Revises: 0006_pin_lockout
+Revision ID: 0008_session_cutoffs
+Revises: 0007_event_feed
 Create Date: 2026-12-03 07:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_session_cutoffs"
-down_revision = "0006_pin_lockout"
+revision = "0008_session_cutoffs"
+down_revision = "0007_event_feed"
 branch_labels = None
 depends_on = None
 
