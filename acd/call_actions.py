@@ -31,10 +31,19 @@ class CallActions:
         # Queues whose callers answer a survey after the agent hangs up (acd.survey): the engine sets it.
         self.survey_queues: frozenset[str] = frozenset()
 
+    def _live(self, linkedid: str) -> LiveCall:
+        """The live call; a call in wrap-up (``acd.wrapups``) or gone is refused, not a KeyError."""
+        call = self.acd.calls.get(linkedid)
+        if call is None:
+            wrapping = any(lid == linkedid for _, lid in self.acd.wrapups)  # keyed (agent_id, linkedid)
+            state = "in wrap-up" if wrapping else "not connected"
+            raise AcdError(f"call {linkedid} is {state}; only a connected call can be acted on")
+        return call
+
     async def hangup(self, linkedid: str) -> None:
         """Hang up the caller; while consulting for an attended transfer, complete the transfer; in
         a conference, the agent leaves it (caller and third party talk on)."""
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.status == "consulting" and call.consult_channel and call.agent_channel:
             await self._complete_attended(call)
             return
@@ -55,7 +64,7 @@ class CallActions:
         await self.acd.control.hangup(call.caller_channel)
 
     async def hold(self, linkedid: str) -> None:
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid} is not talking; only a connected call can be held")
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
@@ -64,7 +73,7 @@ class CallActions:
         await self.acd.call_update(call, "held")
 
     async def resume(self, linkedid: str) -> None:
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.status != "held" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid} is not on hold")
         await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
@@ -77,7 +86,7 @@ class CallActions:
         """Transfer the caller to a number, a queue or a named agent: blind (the agent leaves the
         call) or attended (the agent first talks to the target). ``note`` travels with the call to
         the next agent's pop. A named agent is waited for, never replaced by another one."""
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
         agent = call.agent_id
@@ -183,13 +192,6 @@ class CallActions:
         await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
         await self.acd.call_update(call, "talking")
 
-    def _live(self, linkedid: str) -> LiveCall:
-        """The live call, or AcdError (a call being wrapped up is no longer live)."""
-        call = self.acd.calls.get(linkedid)
-        if call is None:
-            raise AcdError(f"call {linkedid} is not live (ended, or never the ACD's)")
-        return call
-
     async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled") -> None:
         """Cancel a consultation: the target's leg (ringing or talking) goes, the caller is back
         with the agent. Also what happens when an agent target does not answer."""
@@ -272,7 +274,7 @@ class CallActions:
         await self.acd.call_update(call, call.status)
 
     async def play_dtmf(self, linkedid: str, digits: str) -> None:
-        call = self.acd.calls[linkedid]
+        call = self._live(linkedid)
         if call.agent_channel is None:
             raise AcdError(f"call {linkedid} has no agent leg to send DTMF on")
         for digit in digits:

@@ -1,7 +1,10 @@
 """The console's FastAPI app: REST, the agent websocket, the SPA. Built by ``create_app`` from ports.
 
 Domain errors become HTTP statuses (and websocket error frames) through ``ERROR_STATUS``, the one
-table: errors of other packages not listed there keep their own ``http_status``.
+table: errors of other packages not listed there keep their own ``http_status``. Every route goes
+through ``agent_console.policy.enforce``; request bodies are capped (``MAX_BODY_BYTES``, 413; a
+route may set its own ``max_body_size``); a state-changing request authenticated by cookie must
+come from our own origin (403).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, WebSocket
+from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -23,14 +26,24 @@ from agent_console.errors import LoginThrottled, NotAuthenticated
 from agent_console.http import build_router
 from agent_console.hub import AgentHub
 from agent_console.metrics import EngineMetrics, install_metrics
+from agent_console.policy import enforce
 from agent_console.ports import AgentDesk, CustomerSearch, PopSource, UserStore
-from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, install_auth, principal_of, token_of
+from agent_console.security import (
+    UNSAFE_METHODS,
+    WS_POLICY_VIOLATION,
+    ConsoleAuth,
+    SessionStore,
+    install_auth,
+    same_origin,
+    token_of,
+)
 from agent_console.service import ConsoleService
 from cti.bus import EventBus
 from cti.errors import CtiError
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 64 * 1024  # every JSON body we take is far smaller; routes that need more say so
 
 # code -> HTTP status: the one table. Websocket actions answer with an error frame of the same code.
 ERROR_STATUS: dict[str, int] = {
@@ -67,14 +80,18 @@ def status_of(err: CtiError) -> int:
 def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSource, search: CustomerSearch,
                bus: EventBus, extra_routers: Iterable[APIRouter] = (), auth: ConsoleAuth | None = None,
                manage_bus: bool = False, pop_timeout_s: float = 0.3, send_queue_size: int = 256,
-               metrics: EngineMetrics | None = None, metrics_token: SecretStr | None = None) -> FastAPI:
+               metrics: EngineMetrics | None = None, metrics_token: SecretStr | None = None,
+               sessions: SessionStore | None = None) -> FastAPI:
     """The console app. ``manage_bus``: start and stop ``bus`` with the app (demo, tests); the
     engine's composition root starts its bus itself. ``metrics``: HTTP and websocket metrics, and
-    ``/metrics`` behind ``metrics_token`` when there is one (agent_console.metrics)."""
-    auth = auth or ConsoleAuth.from_settings(settings)
+    ``/metrics`` behind ``metrics_token`` when there is one (agent_console.metrics). ``sessions``:
+    where sessions end (the database); without it a logout holds in this process only."""
+    auth = auth or ConsoleAuth.from_settings(settings, sessions=sessions)
+    if sessions is not None and auth.sessions is None:
+        auth.sessions = sessions
     service = ConsoleService(desk)
     hub = AgentHub(desk=desk, pops=pops, service=service, pop_timeout_s=pop_timeout_s,
-                   queue_size=send_queue_size)
+                   queue_size=send_queue_size, auth=auth)
     hub.subscribe(bus)
     parts = ConsoleParts(users, desk, pops, search, bus, auth, service, hub)
 
@@ -89,7 +106,8 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
             if manage_bus:
                 await bus.stop()
 
-    app = FastAPI(title="CTI agent console", version="1", lifespan=lifespan,
+    app = FastAPI(title="CTI agent console", version="1", lifespan=lifespan, dependencies=[Depends(enforce)],
+                  max_body_size=MAX_BODY_BYTES,
                   description="Agent console REST API; the websocket protocol is in docs/websocket-protocol.md.")
     app.state.console = parts
     install_auth(app, auth)
@@ -116,7 +134,15 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+        # A browser sends the cookie with a cross-site form POST too: refuse what another site asks.
+        if request.method in UNSAFE_METHODS and (token_of(request)[1] == "cookie"
+                                                 or request.url.path == "/api/auth/login") \
+                and not same_origin(request):
+            response: Response = JSONResponse(
+                {"detail": {"code": "forbidden", "message": "cross-origin request refused", "field": "Origin"}},
+                status_code=403)
+        else:
+            response = await call_next(request)
         for k, v in _SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         return response
@@ -129,17 +155,16 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
 
     @app.websocket("/ws/agent")
     async def agent_socket(ws: WebSocket) -> None:
-        try:
-            who = principal_of(ws)
-        except NotAuthenticated as err:
-            await ws.close(WS_POLICY_VIOLATION, reason=err.code)
+        who = getattr(ws.state, "principal", None)  # set by policy.enforce
+        if who is None:
+            await ws.close(WS_POLICY_VIOLATION, reason=NotAuthenticated.code)
             return
         if who.agent_id is None:
             await ws.close(WS_POLICY_VIOLATION, reason="not_an_agent")
             return
         token, _ = token_of(ws)
         await ws.accept()
-        await hub.serve(ws, who, expires_at=auth.signer.expires_at(token or ""))
+        await hub.serve(ws, who, expires_at=auth.signer.expires_at(token or ""), token=token or "")
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

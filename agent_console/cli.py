@@ -31,5 +31,5 @@ def register(app: typer.Typer) -> None:
 
         # uvicorn handles SIGINT/SIGTERM itself and returns from serve(): a clean stop.
         config = uvicorn.Config(demo.app, host=h, port=p, ws="websockets-sansio", ws_max_size=1024 * 1024,
-                                lifespan="on", log_level="info")
+                                lifespan="on", log_level="info", proxy_headers=False)
         asyncio.run(uvicorn.Server(config).serve())

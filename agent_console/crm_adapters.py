@@ -1,6 +1,6 @@
 """Real adapters of the agent console's ports on the CRM database: ``UserStore`` (argon2 login),
-``CustomerSearch`` (cards, history, open cases). The ``PopSource`` adapter is
-``crm_core.screenpop.SqlPopSource``."""
+``SessionStore`` (sessions ended in the database), ``CustomerSearch`` (cards, history, open
+cases). The ``PopSource`` adapter is ``crm_core.screenpop.SqlPopSource``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ class SqlUserStore:
                 return None
             return Principal(user_id=user.id, username=user.username, role=user.role,  # type: ignore[arg-type]
                              agent_id=user.agent_id, display_name=user.display_name)
+
+
+class SqlSessionStore:
+    """Session checks and ends on the users table (``crm_core.users``): shared by every node."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def session_problem(self, user_id: int, issued_at: float) -> str | None:
+        async with self.db.session() as session:
+            return await users.session_problem(session=session, user_id=user_id, issued_at=issued_at)
+
+    async def end_sessions(self, user_id: int, at: float) -> None:
+        async with self.db.session() as session:
+            await users.end_sessions(session=session, user_id=user_id, at=at)
 
 
 class SqlCustomerSearch:

@@ -1,26 +1,29 @@
 """REST API of the CRM (mounted in the console app): customers, interactions, cases, dispositions,
 scripts, knowledge articles and screen pops. Thin: validate, call a service, serialise.
 
-The app must hold the ``crm_core.db.Database`` on ``app.state.crm_db``. Roles: agents read
-customers, cases, scripts and articles, create and edit customers and cases, and see only their
-own interactions; supervisors and admins see everything; only admins manage dispositions,
-scripts and articles. Errors are ``CrmError``s (code, message, field) turned into statuses by the
+The app must hold the ``crm_core.db.Database`` on ``app.state.crm_db``. Who may do what is
+``agent_console.policy`` (a dependency of this router): agents read customers, cases, scripts and
+articles, create and edit customers (not their PIN, phone numbers or tier) and cases, and see only
+their own interactions and their own calls' pops; staff see everything; only admins manage
+dispositions, scripts and articles. Errors are ``CrmError``s (code, message, field) turned into statuses by the
 app's CtiError handler (``install_error_handler`` for an app of its own).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from agent_console.security import Principal, current_principal, require_roles
+from agent_console import policy
+from agent_console.security import Principal, current_principal
 from crm_core import cases, catalog, customers, interactions
 from crm_core.db import Database
 from crm_core.errors import CrmError, NotFound
 from crm_core.schemas import (
+    MAX_ID,
     ArticleIn,
     ArticleOut,
     CaseAssign,
@@ -44,9 +47,11 @@ from crm_core.schemas import (
 )
 from crm_core.screenpop import screen_pop
 
-router = APIRouter(prefix="/api/crm", tags=["crm"])
-_admin = require_roles("admin")
-_staff = require_roles("supervisor", "admin")
+router = APIRouter(prefix="/api/crm", tags=["crm"], dependencies=[Depends(policy.enforce)])
+_admin = current_principal  # the roles are policy.enforce's: these names say what the table requires
+_staff = current_principal
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # a database id: SQLite and PostgreSQL ids are signed 64-bit
+BIG_BODY = 1024 * 1024  # scripts and knowledge articles are long texts
 
 
 # FastAPI keeps per-parameter state in the Query object: each parameter needs its own.
@@ -60,6 +65,10 @@ def _limit() -> Any:
 
 def _text() -> Any:
     return Query(None, min_length=1, max_length=100)
+
+
+def _id_query() -> Any:
+    return Query(None, ge=1, le=MAX_ID)
 
 
 
@@ -104,28 +113,31 @@ async def create_customer(data: CustomerIn, db: Database = Depends(get_db),
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-async def get_customer(customer_id: int, db: Database = Depends(get_db),
+async def get_customer(customer_id: Id, db: Database = Depends(get_db),
                        p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         return CustomerOut.of(await customers.get_customer(session=s, customer_id=customer_id))
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
-async def update_customer(customer_id: int, patch: CustomerPatch, db: Database = Depends(get_db),
+async def update_customer(customer_id: Id, patch: CustomerPatch, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
+    """PIN, phone numbers and tier: supervisors and admins only, each change audited."""
+    policy.check_identity_change(p, patch.model_fields_set)
     async with db.session() as s:
-        return CustomerOut.of(await customers.update_customer(session=s, customer_id=customer_id, patch=patch))
+        return CustomerOut.of(await customers.update_customer(session=s, customer_id=customer_id, patch=patch,
+                                                              actor=p.username, actor_role=p.role))
 
 
 # -- interactions ---------------------------------------------------------------------------
 
 @router.get("/interactions", response_model=Page[InteractionOut])
-async def list_interactions(customer_id: int | None = Query(None, ge=1), agent_id: str | None = _text(),
+async def list_interactions(customer_id: int | None = _id_query(), agent_id: str | None = _text(),
                             queue: str | None = _text(), outcome: Outcome | None = None,
                             since: datetime | None = None, until: datetime | None = None,
                             unknown: bool = False, offset: int = _offset(), limit: int = _limit(),
                             db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
-    if p.role == "agent":
+    if not policy.sees_all_calls(p):
         agent_id = p.agent_id or f"user:{p.user_id}"  # agents see their own calls only
     async with db.session() as s:
         items, total = await interactions.list_interactions(
@@ -137,13 +149,13 @@ async def list_interactions(customer_id: int | None = Query(None, ge=1), agent_i
 
 async def _visible_interaction(s: Any, interaction_id: int, p: Principal) -> Any:
     found = await interactions.get_interaction(session=s, interaction_id=interaction_id)
-    if p.role == "agent" and found.agent_id != p.agent_id:
+    if not policy.owns_call(p, found.agent_id):
         raise NotFound("interaction", interaction_id)  # not yours: as good as absent
     return found
 
 
 @router.get("/interactions/{interaction_id}", response_model=InteractionOut)
-async def get_interaction(interaction_id: int, db: Database = Depends(get_db),
+async def get_interaction(interaction_id: Id, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         found = await _visible_interaction(s, interaction_id, p)
@@ -154,7 +166,7 @@ async def get_interaction(interaction_id: int, db: Database = Depends(get_db),
 
 
 @router.put("/interactions/{interaction_id}/customer", response_model=InteractionOut)
-async def link_customer(interaction_id: int, body: LinkCustomer, db: Database = Depends(get_db),
+async def link_customer(interaction_id: Id, body: LinkCustomer, db: Database = Depends(get_db),
                         p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         await _visible_interaction(s, interaction_id, p)
@@ -166,7 +178,7 @@ async def link_customer(interaction_id: int, body: LinkCustomer, db: Database = 
 # -- cases ----------------------------------------------------------------------------------
 
 @router.get("/cases", response_model=Page[CaseOut])
-async def list_cases(customer_id: int | None = Query(None, ge=1), owner_id: int | None = Query(None, ge=1),
+async def list_cases(customer_id: int | None = _id_query(), owner_id: int | None = _id_query(),
                      status: str | None = Query(None, pattern=r"^[a-z_]{1,16}$"), open: bool = False,
                      offset: int = _offset(), limit: int = _limit(), db: Database = Depends(get_db),
                      p: Principal = Depends(current_principal)) -> Any:
@@ -183,13 +195,13 @@ async def create_case(data: CaseIn, db: Database = Depends(get_db), p: Principal
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: int, db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
+async def get_case(case_id: Id, db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         return CaseOut.model_validate(await cases.get_case(session=s, case_id=case_id))
 
 
 @router.patch("/cases/{case_id}", response_model=CaseOut)
-async def update_case(case_id: int, patch: CasePatch, db: Database = Depends(get_db),
+async def update_case(case_id: Id, patch: CasePatch, db: Database = Depends(get_db),
                       p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         return CaseOut.model_validate(await cases.update_case(session=s, case_id=case_id, patch=patch,
@@ -197,7 +209,7 @@ async def update_case(case_id: int, patch: CasePatch, db: Database = Depends(get
 
 
 @router.post("/cases/{case_id}/assign", response_model=CaseOut)
-async def assign_case(case_id: int, body: CaseAssign, db: Database = Depends(get_db),
+async def assign_case(case_id: Id, body: CaseAssign, db: Database = Depends(get_db),
                       p: Principal = Depends(_staff)) -> Any:
     async with db.session() as s:
         return CaseOut.model_validate(await cases.assign_case(session=s, case_id=case_id, owner_id=body.owner_id,
@@ -205,7 +217,7 @@ async def assign_case(case_id: int, body: CaseAssign, db: Database = Depends(get
 
 
 @router.post("/cases/{case_id}/escalate", response_model=CaseOut)
-async def escalate_case(case_id: int, body: CaseEscalate, db: Database = Depends(get_db),
+async def escalate_case(case_id: Id, body: CaseEscalate, db: Database = Depends(get_db),
                         p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         return CaseOut.model_validate(await cases.escalate_case(session=s, case_id=case_id, reason=body.reason,
@@ -230,7 +242,7 @@ async def create_disposition(data: DispositionIn, db: Database = Depends(get_db)
 
 
 @router.put("/dispositions/{disposition_id}", response_model=DispositionOut)
-async def update_disposition(disposition_id: int, data: DispositionIn, db: Database = Depends(get_db),
+async def update_disposition(disposition_id: Id, data: DispositionIn, db: Database = Depends(get_db),
                              p: Principal = Depends(_admin)) -> Any:
     async with db.session() as s:
         return DispositionOut.model_validate(
@@ -238,7 +250,7 @@ async def update_disposition(disposition_id: int, data: DispositionIn, db: Datab
 
 
 @router.delete("/dispositions/{disposition_id}", status_code=204)
-async def delete_disposition(disposition_id: int, db: Database = Depends(get_db),
+async def delete_disposition(disposition_id: Id, db: Database = Depends(get_db),
                              p: Principal = Depends(_admin)) -> Response:
     async with db.session() as s:
         await catalog.delete_disposition(session=s, disposition_id=disposition_id)
@@ -264,26 +276,26 @@ async def suggest_script(queue: str | None = _text(), intent: str | None = _text
 
 
 @router.get("/scripts/{script_id}", response_model=ScriptOut)
-async def get_script(script_id: int, db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
+async def get_script(script_id: Id, db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         return ScriptOut.model_validate(await catalog.get_script(session=s, script_id=script_id))
 
 
-@router.post("/scripts", response_model=ScriptOut, status_code=201)
+@router.post("/scripts", response_model=ScriptOut, status_code=201, max_body_size=BIG_BODY)
 async def create_script(data: ScriptIn, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Any:
     async with db.session() as s:
         return ScriptOut.model_validate(await catalog.save_script(session=s, data=data))
 
 
-@router.put("/scripts/{script_id}", response_model=ScriptOut)
-async def update_script(script_id: int, data: ScriptIn, db: Database = Depends(get_db),
+@router.put("/scripts/{script_id}", response_model=ScriptOut, max_body_size=BIG_BODY)
+async def update_script(script_id: Id, data: ScriptIn, db: Database = Depends(get_db),
                         p: Principal = Depends(_admin)) -> Any:
     async with db.session() as s:
         return ScriptOut.model_validate(await catalog.save_script(session=s, data=data, script_id=script_id))
 
 
 @router.delete("/scripts/{script_id}", status_code=204)
-async def delete_script(script_id: int, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Response:
+async def delete_script(script_id: Id, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Response:
     async with db.session() as s:
         await catalog.delete_script(session=s, script_id=script_id)
     return Response(status_code=204)
@@ -301,27 +313,27 @@ async def search_articles(q: str = Query(..., min_length=1, max_length=200), lan
 
 
 @router.get("/articles/{article_id}", response_model=ArticleOut)
-async def get_article(article_id: int, db: Database = Depends(get_db),
+async def get_article(article_id: Id, db: Database = Depends(get_db),
                       p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         return ArticleOut.model_validate(await catalog.get_article(session=s, article_id=article_id))
 
 
-@router.post("/articles", response_model=ArticleOut, status_code=201)
+@router.post("/articles", response_model=ArticleOut, status_code=201, max_body_size=BIG_BODY)
 async def create_article(data: ArticleIn, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Any:
     async with db.session() as s:
         return ArticleOut.model_validate(await catalog.save_article(session=s, data=data))
 
 
-@router.put("/articles/{article_id}", response_model=ArticleOut)
-async def update_article(article_id: int, data: ArticleIn, db: Database = Depends(get_db),
+@router.put("/articles/{article_id}", response_model=ArticleOut, max_body_size=BIG_BODY)
+async def update_article(article_id: Id, data: ArticleIn, db: Database = Depends(get_db),
                          p: Principal = Depends(_admin)) -> Any:
     async with db.session() as s:
         return ArticleOut.model_validate(await catalog.save_article(session=s, data=data, article_id=article_id))
 
 
 @router.delete("/articles/{article_id}", status_code=204)
-async def delete_article(article_id: int, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Response:
+async def delete_article(article_id: Id, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Response:
     async with db.session() as s:
         await catalog.delete_article(session=s, article_id=article_id)
     return Response(status_code=204)
@@ -329,8 +341,26 @@ async def delete_article(article_id: int, db: Database = Depends(get_db), p: Pri
 
 # -- screen pop -----------------------------------------------------------------------------
 
+def _live_agent_of(request: Request, linkedid: str) -> str | None:
+    """The agent the console hub last offered or connected this call to (None when unknown)."""
+    console = getattr(request.app.state, "console", None)
+    for agent_id, snap in (getattr(console.hub, "snaps", {}) if console is not None else {}).items():
+        if linkedid in snap.calls or (snap.offer is not None and snap.offer.call_id == linkedid):
+            return str(agent_id)
+    return None
+
+
 @router.get("/screenpop/{linkedid}")
-async def get_screen_pop(linkedid: str, customer_id: int | None = Query(None, ge=1),
+async def get_screen_pop(request: Request, linkedid: str = Path(min_length=1, max_length=64),
+                         customer_id: int | None = _id_query(),
                          db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
+    """The pop of a call: staff any call's; an agent only a call offered to or handled by them."""
     async with db.session() as s:
-        return await screen_pop(session=s, linkedid=linkedid[:64], customer_id=customer_id)
+        if not policy.sees_all_calls(p):
+            stored = await interactions.interaction_by_linkedid(session=s, linkedid=linkedid)
+            owner = stored.agent_id if stored is not None and stored.agent_id else _live_agent_of(request, linkedid)
+            if not policy.owns_call(p, owner):
+                raise NotFound("call", linkedid)  # not yours: as good as absent
+        pop = await screen_pop(session=s, linkedid=linkedid, customer_id=customer_id)
+        pop["interactions"] = policy.redact_history(p, pop.get("interactions") or [])
+        return pop

@@ -27,7 +27,7 @@ from agent_console.errors import (
 from agent_console.fakecrm import FakeCrm
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
-from agent_console.security import Principal, burn_password_check, hash_password, verify_password
+from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
 from cti.bus import EventBus
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,9 @@ class FakeUserStore:
     async def authenticate(self, username: str, password: str) -> Principal | None:
         entry = self.users.get(username.strip().casefold())
         if entry is None:
-            burn_password_check(password)
+            await asyncio.to_thread(burn_password_check, password)
             return None
-        return entry[1] if verify_password(entry[0], password) else None
+        return entry[1] if await verify_password_async(entry[0], password) else None
 
 
 # -- desk ----------------------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
 
+from agent_console import policy
 from agent_console import protocol as p
-from agent_console.errors import InvalidCredentials, TargetNotFound
+from agent_console.errors import InvalidCredentials, InvalidInput, TargetNotFound
 from agent_console.security import (
     COOKIE_NAME,
     ConsoleAuth,
@@ -18,6 +19,10 @@ from agent_console.security import (
     token_of,
 )
 from agent_console.service import agent_of
+from crm_core.schemas import MAX_ID
+
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # database ids are signed 64-bit
+CallId = Annotated[str, Path(min_length=1, max_length=64)]  # Asterisk linkedids are short; ours fit in 64
 
 
 class LoginBody(BaseModel):
@@ -83,13 +88,14 @@ def _view(who: Principal) -> p.AgentView:
 
 def build_router(console: Any) -> APIRouter:
     """``console`` is the app's ``ConsoleParts`` (users, hub, service, search, auth)."""
-    r = APIRouter()
+    r = APIRouter(dependencies=[Depends(policy.enforce)])
     auth: ConsoleAuth = console.auth
 
-    @r.post("/api/auth/login", response_model=LoginResult, tags=["auth"])
+    @r.post("/api/auth/login", response_model=LoginResult, tags=["auth"], max_body_size=4096,
+            responses={413: {"description": "Body over 4 KiB"}, 429: {"description": "Too many attempts"}})
     async def login(body: LoginBody, request: Request, response: Response) -> LoginResult:
         addr = client_address(request)
-        auth.throttle.check(body.username, addr)
+        auth.throttle.check(body.username, addr)  # per user+address, per address, global: 429
         who = await console.users.authenticate(body.username, body.password)
         if who is None:
             auth.throttle.failed(body.username, addr)
@@ -103,9 +109,9 @@ def build_router(console: Any) -> APIRouter:
 
     @r.post("/api/auth/logout", response_model=Ok, tags=["auth"])
     async def logout(request: Request, response: Response, who: Principal = Depends(current_principal)) -> Ok:
+        """End every session of this user, on every node; their open sockets close."""
         token, _ = token_of(request)
-        if token:
-            auth.signer.revoke(token)
+        await auth.end_sessions(who.user_id, token)
         response.delete_cookie(COOKIE_NAME, path="/")
         if who.agent_id:
             console.hub.disconnect_agent(who.agent_id)
@@ -120,50 +126,58 @@ def build_router(console: Any) -> APIRouter:
         agent_of(who)
         return await console.hub.hello(who)
 
-    async def act(who: Principal, msg: Any) -> Ack:
+    async def act(who: Principal, make: Any, **fields: Any) -> Ack:
+        try:
+            msg = make(**fields)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field = ".".join(str(x) for x in first["loc"]) or "request"
+            raise InvalidInput(field, first["msg"]) from None
         return Ack(action=msg.type, result=await console.service.act(who, msg))
 
     @r.post("/api/agent/state", response_model=Ack, tags=["agent"])
     async def set_state(body: StateBody, who: Principal = Depends(current_principal)) -> Ack:
         if body.state == "ready":
-            return await act(who, p.Ready(type="ready"))
-        return await act(who, p.NotReady(type="not_ready", reason=body.reason or ""))
+            return await act(who, p.Ready, type="ready")
+        if not body.reason:
+            raise InvalidInput("reason", "required when going not_ready")
+        return await act(who, p.NotReady, type="not_ready", reason=body.reason)
 
     @r.post("/api/agent/queues/login", response_model=Ack, tags=["agent"])
     async def queues_login(body: p.QueuesFields, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.QueuesLogin(type="queues_login", queues=body.queues))
+        return await act(who, p.QueuesLogin, type="queues_login", queues=body.queues)
 
     @r.post("/api/agent/queues/logout", response_model=Ack, tags=["agent"])
     async def queues_logout(body: p.QueuesFields, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.QueuesLogout(type="queues_logout", queues=body.queues))
+        return await act(who, p.QueuesLogout, type="queues_logout", queues=body.queues)
 
     @r.post("/api/calls/dial", response_model=Ack, tags=["calls"])
     async def dial(body: p.DialFields, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.Dial(type="dial", **body.model_dump()))
+        return await act(who, p.Dial, type="dial", **body.model_dump())
 
     @r.post("/api/calls/{call_id}/hangup", response_model=Ack, tags=["calls"])
-    async def hangup(call_id: str, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.Hangup(type="hangup", call_id=call_id))
+    async def hangup(call_id: CallId, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Hangup, type="hangup", call_id=call_id)
 
     @r.post("/api/calls/{call_id}/hold", response_model=Ack, tags=["calls"])
-    async def hold(call_id: str, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.Hold(type="hold", call_id=call_id))
+    async def hold(call_id: CallId, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Hold, type="hold", call_id=call_id)
 
     @r.post("/api/calls/{call_id}/resume", response_model=Ack, tags=["calls"])
-    async def resume(call_id: str, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.Resume(type="resume", call_id=call_id))
+    async def resume(call_id: CallId, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Resume, type="resume", call_id=call_id)
 
     @r.post("/api/calls/{call_id}/transfer", response_model=Ack, tags=["calls"])
-    async def transfer(call_id: str, body: p.TransferFields, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.Transfer(type="transfer", call_id=call_id, **body.model_dump()))
+    async def transfer(call_id: CallId, body: p.TransferFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Transfer, type="transfer", call_id=call_id, **body.model_dump())
 
     @r.post("/api/calls/{call_id}/dtmf", response_model=Ack, tags=["calls"])
-    async def dtmf(call_id: str, body: p.DtmfFields, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.Dtmf(type="dtmf", call_id=call_id, digits=body.digits))
+    async def dtmf(call_id: CallId, body: p.DtmfFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.Dtmf, type="dtmf", call_id=call_id, digits=body.digits)
 
     @r.post("/api/calls/{call_id}/wrap-up", response_model=Ack, tags=["calls"])
-    async def wrap_up(call_id: str, body: p.WrapUpFields, who: Principal = Depends(current_principal)) -> Ack:
-        return await act(who, p.WrapUp(type="wrap_up", call_id=call_id, **dict(body)))
+    async def wrap_up(call_id: CallId, body: p.WrapUpFields, who: Principal = Depends(current_principal)) -> Ack:
+        return await act(who, p.WrapUp, type="wrap_up", call_id=call_id, **dict(body))
 
     @r.get("/api/callbacks", response_model=list[p.CallbackView], tags=["callbacks"], responses=_errors(401, 403, 422))
     async def list_callbacks(limit: int = Query(50, ge=1, le=200),
@@ -174,20 +188,20 @@ def build_router(console: Any) -> APIRouter:
 
     @r.post("/api/callbacks/{callback_id}/claim", response_model=p.CallbackView, tags=["callbacks"],
             responses=_errors(401, 403, 404, 409, 422))
-    async def claim_callback(callback_id: int, who: Principal = Depends(current_principal)) -> p.CallbackView:
+    async def claim_callback(callback_id: Id, who: Principal = Depends(current_principal)) -> p.CallbackView:
         """Take a due callback; when two agents claim at once one wins, the other gets 409 callback_taken.
         A claim not called within the claim timeout goes back to the list."""
         return await console.service.claim_callback(who, callback_id)
 
     @r.post("/api/callbacks/{callback_id}/release", response_model=p.CallbackView, tags=["callbacks"],
             responses=_errors(401, 403, 404, 409, 422))
-    async def release_callback(callback_id: int, who: Principal = Depends(current_principal)) -> p.CallbackView:
+    async def release_callback(callback_id: Id, who: Principal = Depends(current_principal)) -> p.CallbackView:
         """Give a claimed callback back to the list without calling."""
         return await console.service.release_callback(who, callback_id)
 
     @r.post("/api/callbacks/{callback_id}/call", response_model=p.CallbackCall, tags=["callbacks"],
             responses=_errors(401, 403, 404, 409, 422, 502, 503))
-    async def call_callback(callback_id: int, who: Principal = Depends(current_principal)) -> p.CallbackCall:
+    async def call_callback(callback_id: Id, who: Principal = Depends(current_principal)) -> p.CallbackCall:
         """Call the claimed callback: the agent's phone rings, then the customer's, with the customer's pop.
         Its wrap-up settles the callback: done, or with ``no_answer`` tried again later (failed after the
         last attempt)."""
@@ -199,16 +213,19 @@ def build_router(console: Any) -> APIRouter:
         return [p.CustomerCard.model_validate(c) for c in await console.search.search(q, limit)]
 
     @r.get("/api/customers/{customer_id}", response_model=CustomerDetail, tags=["customers"])
-    async def customer(customer_id: int, who: Principal = Depends(current_principal)) -> CustomerDetail:
+    async def customer(customer_id: Id, who: Principal = Depends(current_principal)) -> CustomerDetail:
         found = await console.search.customer(customer_id)
         if found is None:
             raise TargetNotFound(f"no customer {customer_id}")
-        return CustomerDetail.model_validate(found)
+        return CustomerDetail.model_validate({**found, "interactions": policy.redact_history(
+            who, found.get("interactions") or [])})
 
     @r.get("/api/customers/{customer_id}/history", response_model=list[p.InteractionView], tags=["customers"])
-    async def history(customer_id: int, limit: int = Query(20, ge=1, le=200),
+    async def history(customer_id: Id, limit: int = Query(20, ge=1, le=200),
                       who: Principal = Depends(current_principal)) -> list[p.InteractionView]:
-        return [p.InteractionView.model_validate(r) for r in await console.search.history(customer_id, limit)]
+        """Every contact of the customer; an agent does not see other agents' notes."""
+        found = await console.search.history(customer_id, limit)
+        return [p.InteractionView.model_validate(r) for r in policy.redact_history(who, found)]
 
     @r.get("/healthz", response_model=Health, tags=["ops"])
     async def healthz() -> Health:

@@ -9,6 +9,9 @@
 * Frames are serialized once and put on the connection's bounded queue; one writer task per
   connection sends them. A client whose queue is full is dropped (close 4008, it reconnects and
   gets a fresh ``hello``) instead of stalling the bus or other agents.
+* Sessions: each connection re-checks its session (user active, not logged out; shared through the
+  database) on every client frame and every ``ConsoleAuth.recheck_s``; a logout or deactivation
+  in this process closes the user's socket at once (4001 ``bye{reason: logged_out}``).
 * Offers: when the event carries no pop the hub asks its PopSource, waiting at most
   ``pop_timeout_s``; after that the offer goes out with a placeholder pop and a ``pop`` frame
   follows when the CRM answers.
@@ -30,8 +33,9 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged, ConsoleEvent
 from agent_console import protocol as p
+from agent_console.errors import NotAuthenticated
 from agent_console.ports import AgentDesk, PopSource
-from agent_console.security import Principal
+from agent_console.security import ConsoleAuth, Principal
 from agent_console.service import ConsoleService
 from cti.bus import EventBus
 from cti.errors import CtiError
@@ -59,13 +63,14 @@ class _Conn:
     closing: int | None = None
     tokens: float = 0.0
     refill_at: float = 0.0
+    token: str = ""
 
 
 class AgentHub:
     def __init__(self, *, desk: AgentDesk, pops: PopSource, service: ConsoleService,
                  clock: Callable[[], float] = time.time, queue_size: int = 256, pop_timeout_s: float = 0.3,
-                 rate_per_s: float = 20.0, burst: float = 40.0) -> None:
-        self.desk, self.pops, self.service, self.clock = desk, pops, service, clock
+                 rate_per_s: float = 20.0, burst: float = 40.0, auth: ConsoleAuth | None = None) -> None:
+        self.desk, self.pops, self.service, self.clock, self.auth = desk, pops, service, clock, auth
         self.queue_size, self.pop_timeout_s = queue_size, pop_timeout_s
         self.rate_per_s, self.burst = rate_per_s, burst
         self.conns: dict[str, _Conn] = {}
@@ -275,7 +280,7 @@ class AgentHub:
                        catalog=catalog, agent=p.AgentView(user_id=who.user_id, username=who.username, role=who.role,
                                                           agent_id=who.agent_id, display_name=who.display_name))
 
-    async def serve(self, ws: WebSocket, who: Principal, *, expires_at: float | None = None) -> None:
+    async def serve(self, ws: WebSocket, who: Principal, *, expires_at: float | None = None, token: str = "") -> None:
         """Run one accepted agent connection until it closes (at the latest when the session expires)."""
         agent_id = who.agent_id or ""
         hello = await self.hello(who)
@@ -284,7 +289,7 @@ class AgentHub:
         old = self.conns.get(agent_id)
         if old is not None:
             self._close(old, CLOSE_REPLACED, "replaced")
-        conn = _Conn(ws, who, asyncio.Queue(self.queue_size), tokens=self.burst, refill_at=self.clock())
+        conn = _Conn(ws, who, asyncio.Queue(self.queue_size), tokens=self.burst, refill_at=self.clock(), token=token)
         conn.queue.put_nowait(hello_frame)
         self.conns[agent_id] = conn
         conn.writer = asyncio.ensure_future(self._writer(conn))
@@ -292,9 +297,20 @@ class AgentHub:
         if expires_at is not None:
             expiry = asyncio.get_running_loop().call_later(max(0.0, expires_at - self.clock()), self._close, conn,
                                                            CLOSE_LOGGED_OUT, "session_expired")
+        unregister, watcher = None, None
+        if self.auth is not None:
+            def _ended(reason: str) -> None:
+                self._close(conn, CLOSE_LOGGED_OUT, "logged_out")
+
+            unregister = self.auth.register_socket(who.user_id, _ended)
+            watcher = asyncio.ensure_future(self.auth.watch(token, _ended))
         try:
             await self._reader(conn)
         finally:
+            if unregister is not None:
+                unregister()
+            if watcher is not None:
+                watcher.cancel()
             if expiry is not None:
                 expiry.cancel()
             if self.conns.get(agent_id) is conn:
@@ -323,6 +339,12 @@ class AgentHub:
             if msg["type"] == "websocket.disconnect":
                 return
             raw: str | bytes = msg.get("text") if msg.get("text") is not None else msg.get("bytes") or b""
+            if self.auth is not None:
+                try:
+                    await self.auth.check(conn.token)
+                except NotAuthenticated:
+                    self._close(conn, CLOSE_LOGGED_OUT, "logged_out")
+                    return
             reply = await self.handle_frame(conn.who, raw, allowed=self._allow(conn))
             if reply is not None:
                 self._send(conn.who.agent_id or "", reply)

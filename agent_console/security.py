@@ -2,11 +2,15 @@
 
 Tokens are stateless, signed with HMAC-SHA256 under ``settings.web.session_secret``:
 ``v1.<base64url(json payload)>.<base64url(mac)>``; the payload holds the principal, a random
-session id ``sid``, ``iat`` and ``exp``. Logout revokes the ``sid`` in this process (a revocation
-list pruned at expiry), so with several nodes a logged-out token stays valid elsewhere until it
-expires (default 8 h, one shift). The browser gets the token in an HttpOnly, SameSite=Strict
-cookie; API clients send ``Authorization: Bearer <token>``; websocket clients may also pass
-``?token=``. A websocket authenticated by cookie must come from the same origin.
+session id ``sid``, ``iat`` and ``exp``. A signature is not enough: every request (and every
+websocket, on each message and every ``recheck_s``) also asks the ``SessionStore`` whether the user
+is still active and the token was issued after the user's sessions were last ended. Logout and
+deactivation end all of a user's sessions in the database, so every node sees it, and close that
+user's sockets in this process at once (other nodes' sockets close at their next check). The
+browser gets the token in an HttpOnly, SameSite=Strict cookie; API clients send
+``Authorization: Bearer <token>``; websocket clients may also pass ``?token=``. A request
+authenticated by cookie that changes state (and any websocket) must come from our own origin.
+Who may do what is ``agent_console.policy``.
 
 Other packages protect their routes with::
 
@@ -20,15 +24,17 @@ or simply set ``app.dependency_overrides[current_principal] = lambda: Principal(
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -39,11 +45,14 @@ from starlette.requests import HTTPConnection
 
 from agent_console.errors import ConsoleError, Forbidden, LoginThrottled, NotAuthenticated
 
-Role = Literal["agent", "supervisor", "admin"]
+Role = Literal["agent", "supervisor", "manager", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
+log = logging.getLogger(__name__)
 COOKIE_NAME = "cti_session"
 DEFAULT_TTL_S = 8 * 3600.0
 WS_POLICY_VIOLATION = 1008  # RFC 6455 close code used when a websocket is refused for auth
+STAFF: frozenset[str] = frozenset({"supervisor", "manager", "admin"})
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +67,7 @@ class Principal:
 
     def may_act_for(self, agent_id: str) -> bool:
         """Agents act only for themselves; supervisors and admins may act for anyone."""
-        return self.role in ("supervisor", "admin") or self.agent_id == agent_id
+        return self.role in STAFF or self.agent_id == agent_id
 
 
 # -- passwords ---------------------------------------------------------------------------------
@@ -80,6 +89,11 @@ def verify_password(stored_hash: str, password: str, *, hasher: PasswordHasher |
 
 def password_needs_rehash(stored_hash: str, *, hasher: PasswordHasher | None = None) -> bool:
     return (hasher or _HASHER).check_needs_rehash(stored_hash)
+
+
+async def verify_password_async(stored_hash: str, password: str) -> bool:
+    """``verify_password`` in a worker thread: argon2 takes tens of ms and must not stall the loop."""
+    return await asyncio.to_thread(verify_password, stored_hash, password)
 
 
 _DUMMY_HASH: str | None = None
@@ -127,13 +141,13 @@ class TokenSigner:
         now = self.clock()
         exp = now + self.ttl_s
         payload = {"sid": secrets.token_urlsafe(12), "uid": p.user_id, "usr": p.username, "role": p.role,
-                   "aid": p.agent_id, "name": p.display_name, "iat": int(now), "exp": exp}
+                   "aid": p.agent_id, "name": p.display_name, "iat": now, "exp": exp}
         body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
         return f"v1.{body}.{self._mac(body)}", exp
 
     def _payload(self, token: str) -> dict[str, Any]:
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != "v1":
+        if len(token) > 4096 or not token.isascii() or len(parts) != 3 or parts[0] != "v1":
             raise NotAuthenticated("malformed token")
         body, mac = parts[1], parts[2]
         if not hmac.compare_digest(mac, self._mac(body)):
@@ -147,15 +161,24 @@ class TokenSigner:
         return payload
 
     def verify(self, token: str) -> Principal:
+        return self.verify_session(token)[0]
+
+    def verify_session(self, token: str) -> tuple[Principal, float]:
+        """The principal and the token's issue time."""
         payload = self._payload(token)
-        if float(payload.get("exp", 0)) <= self.clock():
+        try:
+            exp, iat = float(payload.get("exp", 0)), float(payload.get("iat", 0))
+            who = Principal(user_id=int(payload["uid"]), username=str(payload["usr"]), role=payload.get("role"),
+                            agent_id=payload.get("aid"), display_name=str(payload.get("name") or ""))
+        except (KeyError, TypeError, ValueError):
+            raise NotAuthenticated("malformed token") from None
+        if exp <= self.clock():
             raise NotAuthenticated("session expired")
         if payload.get("sid") in self._revoked:
             raise NotAuthenticated("session ended")
-        if payload.get("role") not in ROLES:
+        if who.role not in ROLES:
             raise NotAuthenticated("malformed token")
-        return Principal(user_id=int(payload["uid"]), username=str(payload["usr"]), role=payload["role"],
-                         agent_id=payload.get("aid"), display_name=str(payload.get("name") or ""))
+        return who, iat
 
     def expires_at(self, token: str) -> float:
         """Expiry time of a token already verified (0 for a malformed one)."""
@@ -184,19 +207,35 @@ class _Failures:
 
 
 @dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+    def wait(self, now: float, per_min: int) -> float:
+        """Refill at ``per_min`` a minute; seconds until one attempt is allowed (0: now)."""
+        self.tokens = min(float(per_min), self.tokens + (now - self.at) * per_min / 60.0)
+        self.at = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) * 60.0 / per_min
+
+
+@dataclass
 class LoginThrottle:
-    """Per (username, client address): ``free_attempts`` failures cost nothing, then every further
-    attempt must wait ``base_delay_s * 2**(n - free_attempts)`` (capped at ``max_delay_s``) after
-    the last failure. A success clears the record; idle records are forgotten after
-    ``forget_after_s`` and the table is bounded."""
+    """Every login attempt spends one token of its address's budget (``per_address_per_min``) and
+    of the global one (``global_per_min``). Per (username, client address): ``free_attempts``
+    failures cost nothing, then every further attempt must wait
+    ``base_delay_s * 2**(n - free_attempts)`` (capped at ``max_delay_s``) after the last failure.
+    A success clears the record; idle records are forgotten after ``forget_after_s`` and the table is bounded."""
 
     free_attempts: int = 3
     base_delay_s: float = 1.0
     max_delay_s: float = 300.0
     forget_after_s: float = 3600.0
     max_entries: int = 100_000
+    per_address_per_min: int = 60
+    global_per_min: int = 1200
     clock: Callable[[], float] = time.time
     _table: dict[tuple[str, str], _Failures] = field(default_factory=dict)
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     @staticmethod
     def _key(username: str, address: str) -> tuple[str, str]:
@@ -214,6 +253,20 @@ class LoginThrottle:
         wait = self.retry_after(username, address)
         if wait > 0:
             raise LoginThrottled(wait)
+        # Beside the per-user record: a budget per address (one host spraying many usernames) and a
+        # global one (a botnet spraying from many addresses), each a token bucket per minute.
+        now = self.clock()
+        for bucket_key, per_min in ((address, self.per_address_per_min), ("*", self.global_per_min)):
+            bucket = self._buckets.get(bucket_key)
+            if bucket is None:
+                if len(self._buckets) >= self.max_entries:
+                    self._buckets = {k: b for k, b in self._buckets.items() if now - b.at < 60.0}
+                bucket = self._buckets[bucket_key] = _Bucket(float(per_min), now)
+            wait = bucket.wait(now, per_min)
+            if wait > 0:
+                raise LoginThrottled(wait)
+        for bucket_key in (address, "*"):
+            self._buckets[bucket_key].tokens -= 1
 
     def failed(self, username: str, address: str) -> None:
         now = self.clock()
@@ -235,6 +288,16 @@ class LoginThrottle:
 
 # -- FastAPI wiring ----------------------------------------------------------------------------
 
+class SessionStore(Protocol):
+    """Where sessions are ended, shared by every node (the database)."""
+
+    async def session_problem(self, user_id: int, issued_at: float) -> str | None:
+        """None while a session of ``user_id`` issued at ``issued_at`` is valid, else why not."""
+
+    async def end_sessions(self, user_id: int, at: float) -> None:
+        """End every session of ``user_id`` issued before ``at``."""
+
+
 @dataclass
 class ConsoleAuth:
     """What the auth dependencies need, kept on ``app.state.console_auth``."""
@@ -242,24 +305,78 @@ class ConsoleAuth:
     signer: TokenSigner
     throttle: LoginThrottle
     secure_cookie: bool = False
+    sessions: SessionStore | None = None
+    recheck_s: float = 5.0  # how often an open websocket re-checks its session
+    trusted_proxies: frozenset[str] = frozenset()  # peers whose X-Forwarded-For we believe
+    origins: frozenset[str] = frozenset()  # extra allowed origins (host:port) beside the request's Host
+    _sockets: dict[int, set[Callable[[str], None]]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Any, *, ttl_s: float = DEFAULT_TTL_S,
-                      throttle: LoginThrottle | None = None) -> ConsoleAuth:
+                      throttle: LoginThrottle | None = None, sessions: SessionStore | None = None) -> ConsoleAuth:
         public = settings.web.public_url or ""
+        proxies = frozenset(getattr(settings.web, "trusted_proxies", None) or ())
         return cls(signer=TokenSigner(settings.web.session_secret, ttl_s=ttl_s),
-                   throttle=throttle or LoginThrottle(), secure_cookie=public.startswith("https://"))
+                   throttle=throttle or LoginThrottle(), secure_cookie=public.startswith("https://"),
+                   sessions=sessions, trusted_proxies=proxies,
+                   origins=frozenset({urlsplit(public).netloc} if public else ()))
+
+    async def check(self, token: str) -> Principal:
+        """Signature, expiry, and (with a SessionStore) the user still active and not logged out."""
+        who, iat = self.signer.verify_session(token)
+        if self.sessions is not None:
+            problem = await self.sessions.session_problem(who.user_id, iat)
+            if problem is not None:
+                raise NotAuthenticated(problem)
+        return who
+
+    async def end_sessions(self, user_id: int, token: str | None = None, reason: str = "logged_out") -> None:
+        """Logout or deactivation: every session of the user ends everywhere; its sockets here close."""
+        if token:
+            self.signer.revoke(token)
+        if self.sessions is not None:
+            await self.sessions.end_sessions(user_id, self.signer.clock())
+        for close in list(self._sockets.get(user_id, ())):
+            close(reason)
+
+    def register_socket(self, user_id: int, close: Callable[[str], None]) -> Callable[[], None]:
+        """``close(reason)`` is called when the user's sessions end; returns the unregister function."""
+        self._sockets.setdefault(user_id, set()).add(close)
+
+        def _unregister() -> None:
+            closers = self._sockets.get(user_id)
+            if closers is not None:
+                closers.discard(close)
+                if not closers:
+                    del self._sockets[user_id]
+
+        return _unregister
+
+    async def watch(self, token: str, close: Callable[[str], None]) -> None:
+        """Run beside a websocket: re-check its session every ``recheck_s``; close it when it ends."""
+        while True:
+            await asyncio.sleep(self.recheck_s)
+            try:
+                await self.check(token)
+            except NotAuthenticated as err:
+                close(err.message)
+                return
+            except Exception:  # the database hiccupped: keep the socket, try again next time
+                log.warning("session re-check failed", exc_info=True)
 
 
 def install_auth(app: Any, auth: ConsoleAuth) -> None:
     app.state.console_auth = auth
 
 
-def _auth_of(conn: HTTPConnection) -> ConsoleAuth:
+def auth_of(conn: HTTPConnection) -> ConsoleAuth:
     auth = getattr(conn.app.state, "console_auth", None)
     if auth is None:
         raise RuntimeError("install_auth(app, ...) was not called for this app")
-    return auth
+    return auth  # type: ignore[no-any-return]
+
+
+_auth_of = auth_of
 
 
 def token_of(conn: HTTPConnection) -> tuple[str | None, str]:
@@ -273,21 +390,39 @@ def token_of(conn: HTTPConnection) -> tuple[str | None, str]:
     return (cookie, "cookie") if cookie else (None, "")
 
 
-def _same_origin(conn: HTTPConnection) -> bool:
+def same_origin(conn: HTTPConnection) -> bool:
+    """No Origin (not a browser, or a same-origin GET) or an Origin naming this site."""
     origin = conn.headers.get("origin")
     if origin is None:
-        return True  # not a browser (browsers always send Origin on websocket handshakes)
-    return urlsplit(origin).netloc == conn.headers.get("host", "")
+        referer = conn.headers.get("referer")
+        if referer is None:
+            return True
+        origin = referer
+    netloc = urlsplit(origin).netloc
+    return bool(netloc) and (netloc == conn.headers.get("host", "") or netloc in auth_of(conn).origins)
 
 
 def principal_of(conn: HTTPConnection) -> Principal:
-    """The principal behind an HTTP request or websocket handshake; raises NotAuthenticated."""
+    """The principal behind an HTTP request or websocket handshake from its token alone (signature,
+    expiry); raises NotAuthenticated. ``authenticate`` also asks the SessionStore."""
     token, source = token_of(conn)
     if not token:
         raise NotAuthenticated("log in first (no session token)")
-    if source == "cookie" and conn.scope.get("type") == "websocket" and not _same_origin(conn):
+    if source == "cookie" and conn.scope.get("type") == "websocket" and not same_origin(conn):
         raise NotAuthenticated("cross-origin websocket refused")
-    return _auth_of(conn).signer.verify(token)
+    return auth_of(conn).signer.verify(token)
+
+
+async def authenticate(conn: HTTPConnection) -> Principal:
+    """``principal_of`` plus the session check (user active, not logged out); cached per request."""
+    cached = getattr(conn.state, "principal", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    principal_of(conn)
+    token, _ = token_of(conn)
+    who = await auth_of(conn).check(token or "")
+    conn.state.principal = who
+    return who
 
 
 def _refuse(conn: HTTPConnection, err: ConsoleError) -> Exception:
@@ -300,7 +435,7 @@ def _refuse(conn: HTTPConnection, err: ConsoleError) -> Exception:
 async def current_principal(conn: HTTPConnection) -> Principal:
     """FastAPI dependency: the authenticated principal, or 401 (websocket: close 1008)."""
     try:
-        return principal_of(conn)
+        return await authenticate(conn)
     except NotAuthenticated as err:
         raise _refuse(conn, err) from None
 
@@ -320,11 +455,22 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
 
 
 def client_address(conn: HTTPConnection) -> str:
-    return conn.client.host if conn.client else "unknown"
+    """The peer's address; behind a configured proxy, the last address in X-Forwarded-For that is
+    not itself a trusted proxy (the header is anyone's to write, so only proxies are believed)."""
+    peer = conn.client.host if conn.client else "unknown"
+    auth = getattr(conn.app.state, "console_auth", None)
+    if auth is None or peer not in auth.trusted_proxies:
+        return peer
+    hops = [h.strip() for h in conn.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in auth.trusted_proxies:
+            return hop[:64]
+    return peer
 
 
 __all__ = [
-    "COOKIE_NAME", "ROLES", "ConsoleAuth", "LoginThrottle", "LoginThrottled", "Principal", "Role",
-    "TokenSigner", "burn_password_check", "client_address", "current_principal", "hash_password",
-    "install_auth", "password_needs_rehash", "principal_of", "require_roles", "token_of", "verify_password",
+    "COOKIE_NAME", "ROLES", "STAFF", "ConsoleAuth", "LoginThrottle", "LoginThrottled", "Principal", "Role",
+    "SessionStore", "TokenSigner", "authenticate", "burn_password_check", "client_address", "current_principal",
+    "hash_password", "install_auth", "password_needs_rehash", "principal_of", "require_roles", "same_origin",
+    "token_of", "verify_password", "verify_password_async",
 ]

@@ -31,7 +31,7 @@ from acd.delivery import AcdService
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
 from agent_console.app import create_app
-from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
+from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
 from agent_console.feed_http import build_feed_router
@@ -176,7 +176,8 @@ class Engine:
                                   bus=self.bus, extra_routers=[
                                       crm_router, recordings_router,
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
-                                  metrics=self.metrics, metrics_token=settings.metrics.token)
+                                  metrics=self.metrics, metrics_token=settings.metrics.token,
+                                  sessions=SqlSessionStore(self.db))
             self.app.state.crm_db = self.db
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store
@@ -248,7 +249,8 @@ class Engine:
         await self.agi.start()
         if self.app is not None:
             config = uvicorn.Config(self.app, host=self.settings.web.host, port=self.settings.web.port,
-                                    log_level="warning", lifespan="on", ws_max_size=64 * 1024)
+                                    log_level="warning", lifespan="on", ws_max_size=64 * 1024,
+                                    proxy_headers=False)  # X-Forwarded-For: only settings.web.trusted_proxies
             self._server = uvicorn.Server(config)
             self._server_task = asyncio.create_task(self._server.serve(), name="web")
             while not self._server.started:

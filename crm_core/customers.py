@@ -1,8 +1,11 @@
-"""Customers: create, read, update and search (phone / name / account number), PIN checks."""
+"""Customers: create, read, update and search (phone / name / account number), PIN checks.
+
+Who may change what is the web layer's policy; this module audits every change of a customer's
+identity (PIN, phone numbers -- the caller-ID match --, tier) in the same unit of work.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,12 +13,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core import audit
 from crm_core.audit import AuditEntry
 from crm_core.errors import Conflict, NotFound
 from crm_core.models import Customer, CustomerPhone, utcnow
 from crm_core.phones import to_e164, try_e164
 from crm_core.schemas import CustomerIn, CustomerPatch, PhoneIn
-from crm_core.users import hash_secret, verify_secret
+from crm_core.users import hash_secret_async, verify_secret_async
+
+IDENTITY_FIELDS = ("pin", "phones", "tier")
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ async def create_customer(*, session: AsyncSession, data: CustomerIn) -> Custome
     await _check_account(session, data.account_number)
     fields = data.model_dump(exclude={"phones", "pin"})
     customer = Customer(**fields, phones=_phones(data.phones),
-                        pin_hash=hash_secret(data.pin) if data.pin else None)
+                        pin_hash=await hash_secret_async(data.pin) if data.pin else None)
     session.add(customer)
     await session.flush()
     return customer
@@ -59,9 +65,13 @@ async def get_customer(*, session: AsyncSession, customer_id: int) -> Customer:
     return customer
 
 
-async def update_customer(*, session: AsyncSession, customer_id: int, patch: CustomerPatch) -> Customer:
+async def update_customer(*, session: AsyncSession, customer_id: int, patch: CustomerPatch, actor: str = "system",
+                          actor_role: str = "") -> Customer:
+    """Apply ``patch``; each identity field changed gets an audit row (never the PIN itself)."""
     customer = await get_customer(session=session, customer_id=customer_id)
     changes = patch.model_dump(exclude_unset=True)
+    before = {"phones": sorted(p.e164 for p in customer.phones), "tier": customer.tier,
+              "pin": customer.pin_hash is not None}
     if "account_number" in changes:
         await _check_account(session, changes["account_number"], customer_id)
     if "phones" in changes:
@@ -72,10 +82,23 @@ async def update_customer(*, session: AsyncSession, customer_id: int, patch: Cus
             p.label = wanted[p.e164].label
         customer.phones.extend(p for e, p in wanted.items() if e not in have)
     if "pin" in changes:
-        customer.pin_hash = hash_secret(changes["pin"]) if changes["pin"] else None
+        customer.pin_hash = await hash_secret_async(changes["pin"]) if changes["pin"] else None
     for name, value in changes.items():
         if name not in ("phones", "pin"):
             setattr(customer, name, value)
+    after = {"phones": sorted(p.e164 for p in customer.phones), "tier": customer.tier,
+             "pin": customer.pin_hash is not None}
+    for name in IDENTITY_FIELDS:
+        if name not in changes:
+            continue
+        if name == "pin":
+            detail: dict[str, object] = {"field": "pin", "had_pin": before["pin"], "has_pin": after["pin"]}
+        elif before[name] == after[name]:
+            continue
+        else:
+            detail = {"field": name, "before": before[name], "after": after[name]}
+        audit.record(session, actor=actor, actor_role=actor_role, action="customer.identity",
+                     target=f"customer:{customer_id}", detail=detail)
     await session.flush()
     return customer
 
@@ -139,7 +162,7 @@ async def verify_account_pin(*, session: AsyncSession, account_number: str, pin:
     thread (never on the event loop), and costs the same whether or not the account exists."""
     now = now or utcnow()
     customer = await session.scalar(select(Customer).where(Customer.account_number == account_number))
-    ok = await asyncio.to_thread(verify_secret, customer.pin_hash if customer else None, pin)
+    ok = await verify_secret_async(customer.pin_hash if customer else None, pin)
     if customer is None:
         return None
     if customer.pin_locked_until is not None and customer.pin_locked_until > now:

@@ -32,7 +32,7 @@ DIRECTIONS = ("inbound", "outbound", "internal")
 OUTCOMES = ("answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
             "no_answer", "busy")
 SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "hold", "transfer", "wrapup")
-ROLES = ("agent", "supervisor", "admin")
+ROLES = ("agent", "supervisor", "manager", "admin")
 CASE_STATUSES = ("open", "in_progress", "pending", "resolved", "closed")
 CASE_PRIORITIES = ("low", "normal", "high", "urgent")
 CALLBACK_STATES = ("pending", "claimed", "done", "failed", "cancelled")

@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Tier = Literal["standard", "silver", "gold", "key_account"]
 Lifecycle = Literal["potential", "new", "mature", "loyal", "dormant"]
-Role = Literal["agent", "supervisor", "admin"]
+Role = Literal["agent", "supervisor", "manager", "admin"]
 CaseStatus = Literal["open", "in_progress", "pending", "resolved", "closed"]
 CasePriority = Literal["low", "normal", "high", "urgent"]
 Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
                   "no_answer", "busy"]
+MAX_ID = 2**63 - 1  # database ids are signed 64-bit: a larger one is not an id, it is a 422
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 T = TypeVar("T")
 
@@ -68,9 +69,18 @@ class CustomerPatch(_In):
     tags: list[str] | None = Field(None, max_length=50)
     custom_fields: dict[str, str | int | float | bool | None] | None = None
     notes: str | None = Field(None, max_length=10_000)
-    pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")
+    pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")  # null clears the PIN
 
     _check_emails = field_validator("emails")(_emails)
+
+    @field_validator("name", "phones", "emails", "tier", "lifecycle", "language", "tags", "custom_fields", "notes",
+                     mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """Only company, account_number and pin may be cleared with null; leave a field out to keep it."""
+        if value is None:
+            raise ValueError("may not be null (leave it out to keep it)")
+        return value
 
 
 class PhoneOut(_Out):
@@ -163,7 +173,7 @@ class InteractionOut(_Out):
 
 
 class LinkCustomer(_In):
-    customer_id: int = Field(gt=0)
+    customer_id: int = Field(gt=0, le=MAX_ID)
 
 
 class CaseIn(_In):
@@ -171,8 +181,8 @@ class CaseIn(_In):
     description: str = Field("", max_length=20_000)
     category: str = Field("general", min_length=1, max_length=40)
     priority: CasePriority = "normal"
-    customer_id: int | None = Field(None, gt=0)
-    owner_id: int | None = Field(None, gt=0)
+    customer_id: int | None = Field(None, gt=0, le=MAX_ID)
+    owner_id: int | None = Field(None, gt=0, le=MAX_ID)
 
 
 class CasePatch(_In):
@@ -185,7 +195,7 @@ class CasePatch(_In):
 
 
 class CaseAssign(_In):
-    owner_id: int = Field(gt=0)
+    owner_id: int = Field(gt=0, le=MAX_ID)
 
 
 class CaseEscalate(_In):

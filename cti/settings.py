@@ -80,6 +80,7 @@ class WebSettings(BaseModel):
     # Empty: generated per installation into <state_dir>/session-secret (cti.credentials).
     session_secret: SecretStr = SecretStr("")
     public_url: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)  # peers whose X-Forwarded-For is believed
 
 
 class CallbackSettings(BaseModel):

@@ -1,29 +1,50 @@
 """REST under /api/supervisor and the /ws/supervisor websocket: supervisors and admins only.
 
-Thin: parse, authorize, call ``SupervisorService``, shape the answer. Agents get 403 everywhere here
-(websocket: close 1008 ``forbidden``).
+Thin: parse, authorize, call ``SupervisorService``, shape the answer. Who may do what is
+``agent_console.policy`` (a dependency of this router and of the websocket): agents get 403
+everywhere here (websocket: close 1008 ``forbidden``), managers do not intervene in calls. The
+websocket re-checks its session on every frame and every ``ConsoleAuth.recheck_s`` and closes
+(4001) when the user logs out or is deactivated; a binary frame gets an ``invalid_input`` error frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, WebSocket
+from fastapi import APIRouter, Depends, Path, Query, WebSocket
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StringConstraints
+from starlette.websockets import WebSocketDisconnect
 
 from acd.kpis import GroupBy, Interval
 from acd.recipients import may_see
-from agent_console.errors import NotAuthenticated
-from agent_console.http import ErrorBody
-from agent_console.security import WS_POLICY_VIOLATION, Principal, principal_of, require_roles
+from agent_console import policy
+from agent_console.errors import InvalidInput, NotAuthenticated
+from agent_console.http import ErrorBody, Id
+from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, Principal, auth_of, current_principal, token_of
 from agent_console.supervisor.callbacks import StateFilter, SupervisorCallbackView, callbacks_csv
-from agent_console.supervisor.service import SupervisorService
+from agent_console.supervisor.service import SupervisorService, parse_time
 from cti.errors import CtiError
 
-Supervisor = Annotated[Principal, Depends(require_roles("supervisor", "admin"))]
-ALLOWED = ("supervisor", "admin")
+Supervisor = Annotated[Principal, Depends(current_principal)]  # the roles: policy.enforce, per route
+AgentId = Annotated[str, Path(min_length=1, max_length=64)]
+CLOSE_LOGGED_OUT = 4001
+_EARLIEST, _LATEST = 0.0, 4_102_444_800.0  # 1970 .. 2100: report times outside are typos or probes
+
+
+def _check_time(value: str | None, field: str, tz: str) -> None:
+    """A report bound the service can use: finite, in range; else 422 naming the field."""
+    if value is None:
+        return
+    try:
+        t = parse_time(value, tz, field)
+    except (OverflowError, ValueError):
+        raise InvalidInput(field, "out of range (1970 to 2100)") from None
+    if not math.isfinite(t) or not _EARLIEST <= t <= _LATEST:
+        raise InvalidInput(field, "out of range (1970 to 2100)")
 
 
 class SpyBody(BaseModel):
@@ -32,7 +53,7 @@ class SpyBody(BaseModel):
 
 
 class NotReadyBody(BaseModel):
-    reason: str = "supervisor"
+    reason: str = Field("supervisor", min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
 
 
 class SkillsBody(BaseModel):
@@ -57,7 +78,7 @@ _CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
 
 
 def build_router(svc: SupervisorService) -> APIRouter:
-    r = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
+    r = APIRouter(prefix="/api/supervisor", tags=["supervisor"], dependencies=[Depends(policy.enforce)])
 
     @r.get("/wallboard")
     async def wallboard(who: Supervisor) -> dict[str, Any]:
@@ -68,7 +89,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
         return list((await svc.board())["agents"])
 
     @r.post("/agents/{agent_id}/spy")
-    async def spy(agent_id: str, body: SpyBody, who: Supervisor) -> dict[str, Any]:
+    async def spy(agent_id: AgentId, body: SpyBody, who: Supervisor) -> dict[str, Any]:
         phone = await svc.phone_of(who, body.phone)
         return await svc.interventions.spy(who, agent_id, body.mode, phone)
 
@@ -77,15 +98,15 @@ def build_router(svc: SupervisorService) -> APIRouter:
         return await svc.interventions.stop_spy(who)
 
     @r.post("/agents/{agent_id}/not-ready")
-    async def not_ready(agent_id: str, body: NotReadyBody, who: Supervisor) -> dict[str, Any]:
+    async def not_ready(agent_id: AgentId, body: NotReadyBody, who: Supervisor) -> dict[str, Any]:
         return await svc.interventions.force_not_ready(who, agent_id, body.reason)
 
     @r.post("/agents/{agent_id}/logout")
-    async def logout(agent_id: str, who: Supervisor) -> dict[str, Any]:
+    async def logout(agent_id: AgentId, who: Supervisor) -> dict[str, Any]:
         return await svc.interventions.force_logout(who, agent_id)
 
     @r.put("/agents/{agent_id}/skills")
-    async def skills(agent_id: str, body: SkillsBody, who: Supervisor) -> dict[str, Any]:
+    async def skills(agent_id: AgentId, body: SkillsBody, who: Supervisor) -> dict[str, Any]:
         return await svc.interventions.set_skills(who, agent_id, body.skills)
 
     @r.get("/alerts")
@@ -97,7 +118,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
                           for x in svc.alerts.engine.rules]}
 
     @r.post("/alerts/{alert_id}/ack")
-    async def ack(alert_id: str, who: Supervisor) -> dict[str, Any]:
+    async def ack(alert_id: Annotated[str, Path(min_length=1, max_length=128)], who: Supervisor) -> dict[str, Any]:
         return await svc.alerts.acknowledge(alert_id, who.username, who.role)
 
     @r.get("/audit")
@@ -111,6 +132,8 @@ def build_router(svc: SupervisorService) -> APIRouter:
                      queue: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
                      agent: Annotated[list[str], Query()] = [],  # noqa: B006
                      format: Literal["json", "csv"] = "json") -> Any:
+        _check_time(start, "start", svc.tz)
+        _check_time(end, "end", svc.tz)
         rows, s, e = await svc.report(interval=interval, group_by=group_by, start=start, end=end,
                                       queues=queue, agents=agent)
         if format == "csv":
@@ -125,6 +148,8 @@ def build_router(svc: SupervisorService) -> APIRouter:
                            start: str | None = None, end: str | None = None,
                            queue: Annotated[list[str], Query()] = [],  # noqa: B006
                            kind: Literal["line", "bar"] = "line") -> Response:
+        _check_time(start, "start", svc.tz)
+        _check_time(end, "end", svc.tz)
         rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue)
         return Response(svc.report_chart(rows, field, kind), media_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})
@@ -143,7 +168,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
 
     @r.post("/callbacks/{callback_id}/cancel", response_model=SupervisorCallbackView,
             responses=_errors(401, 403, 404, 409, 422))
-    async def cancel_callback(callback_id: int, body: CancelBody, who: Supervisor) -> SupervisorCallbackView:
+    async def cancel_callback(callback_id: Id, body: CancelBody, who: Supervisor) -> SupervisorCallbackView:
         """Cancel a pending or claimed callback (not while its call is on); audit ``callback.cancel``
         with the reason."""
         return await svc.callbacks.cancel(who, callback_id, body.reason)
@@ -162,29 +187,77 @@ def build_router(svc: SupervisorService) -> APIRouter:
     return r
 
 
-def mount_websocket(app: Any, svc: SupervisorService) -> None:
-    @app.websocket("/ws/supervisor")
-    async def supervisor_socket(ws: WebSocket) -> None:
+class _GuardedSocket:
+    """The supervisor websocket as the wallboard sees it, with the session kept in check: every
+    received frame re-checks the session, ``end`` (logout, deactivation, the periodic check) closes
+    it with 4001, and a binary frame reaches the wallboard as a ``{"type": "binary"}`` text frame."""
+
+    def __init__(self, ws: WebSocket, auth: ConsoleAuth, token: str) -> None:
+        self._ws, self._auth, self._token = ws, auth, token
+        self._ended = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+    def end(self, reason: str) -> None:
+        self._ended.set()
+
+    async def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._ws.close(CLOSE_LOGGED_OUT, reason="logged_out")
+
+    async def receive_text(self) -> str:
+        received = asyncio.ensure_future(self._ws.receive())
+        ended = asyncio.ensure_future(self._ended.wait())
+        done, _ = await asyncio.wait({received, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if received not in done:
+            received.cancel()
+            await self._close()
+            raise WebSocketDisconnect(CLOSE_LOGGED_OUT)
+        ended.cancel()
+        msg = received.result()
+        if msg["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(msg.get("code", 1000))
         try:
-            who = principal_of(ws)
-        except NotAuthenticated as err:
-            await ws.close(WS_POLICY_VIOLATION, reason=err.code)
-            return
-        if who.role not in ALLOWED:
-            await ws.close(WS_POLICY_VIOLATION, reason="forbidden")
+            await self._auth.check(self._token)
+        except NotAuthenticated:
+            await self._close()
+            raise WebSocketDisconnect(CLOSE_LOGGED_OUT) from None
+        text = msg.get("text")
+        return text if text is not None else '{"type": "binary"}'
+
+
+def mount_websocket(app: Any, svc: SupervisorService) -> None:
+    @app.websocket("/ws/supervisor", dependencies=[Depends(policy.enforce)])
+    async def supervisor_socket(ws: WebSocket) -> None:
+        who: Principal | None = getattr(ws.state, "principal", None)  # set by policy.enforce
+        if who is None:
+            await ws.close(WS_POLICY_VIOLATION, reason=NotAuthenticated.code)
             return
         await ws.accept()
+        auth = auth_of(ws)
+        guarded = _GuardedSocket(ws, auth, token_of(ws)[0] or "")
+        unregister = auth.register_socket(who.user_id, guarded.end)
+        watcher = asyncio.ensure_future(auth.watch(guarded._token, guarded.end))
 
         async def on_message(msg: dict[str, Any]) -> dict[str, Any] | None:
             kind = msg.get("type")
             if kind == "ping":
                 return {"type": "pong"}
+            if kind == "binary":
+                return {"type": "error", "code": "invalid_input", "field": "frame",
+                        "message": "frame: binary frames are not accepted; send JSON text"}
             if kind == "ack" and isinstance(msg.get("alert_id"), str):
                 try:
                     view = await svc.alerts.acknowledge(msg["alert_id"], who.username, who.role)
                 except CtiError as err:
                     return {"type": "error", "code": err.code, "message": err.message}
                 return {"type": "acked", "alert": view}
-            return {"type": "error", "code": "invalid_input", "message": "frames: ping, ack {alert_id}"}
+            return {"type": "error", "code": "invalid_input", "field": "type",
+                    "message": "type: frames are ping, ack {alert_id}"}
 
-        await svc.wallboard.serve(ws, who.username, on_message, role=who.role)
+        try:
+            await svc.wallboard.serve(guarded, who.username, on_message, role=who.role)  # type: ignore[arg-type]
+        finally:
+            unregister()
+            watcher.cancel()

@@ -213,5 +213,7 @@ async def test_screen_pop_for_a_logged_call(api: Client) -> None:
     assert pop["script"]["body"] == "您好张伟"
     assert [c["subject"] for c in pop["open_cases"]] == ["发票"]
     assert [s["input"] for s in pop["ivr_path"] if s["node"] == "pin"] == ["****"]
-    unknown = (await api.as_(AGENT2).get("/api/crm/screenpop/nope.1")).json()
+    # An agent gets pops of their own calls only: an unknown (or another agent's) call is absent.
+    assert (await api.as_(AGENT2).get("/api/crm/screenpop/nope.1")).status_code == 404
+    unknown = (await api.as_(SUP).get("/api/crm/screenpop/nope.1")).json()
     assert unknown["customer"] is None and unknown["interactions"] == []

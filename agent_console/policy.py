@@ -1,0 +1,217 @@
+"""Who may see and do what: the one access policy of the console, the CRM API and the supervisor side.
+
+Two tables. ``ACTIONS``: each action -> the roles allowed (``PUBLIC`` for everyone, logged in or
+not). ``ROUTES``: each route of the app (``(method, path)``, ``"WS"`` for websockets) -> its action.
+``enforce`` is a dependency of the app and of every router: it finds the route's action and refuses
+(401/403, websocket close 1008) whoever may not; a route missing from ``ROUTES`` is refused to all,
+and ``tests/web/security/test_policy.py`` fails for it. Row rules ("agents: their own calls only")
+are the helpers below, called by the routes that return rows.
+
+Roles: ``agent`` takes calls; ``supervisor`` runs the floor (wallboard, interventions, reports);
+``manager`` sees what a supervisor sees and runs reports, but does not intervene in calls;
+``admin`` does everything, and alone manages the catalog (dispositions, scripts, articles).
+The table is rendered in docs/security.md ("Access policy").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from agent_console.errors import Forbidden, NotAuthenticated
+from agent_console.security import ROLES, Principal, _refuse, authenticate, current_principal
+
+PUBLIC = frozenset({"public"})
+# Actions whose route checks a credential of its own beside sessions (an integration's bearer token):
+# enforce lets the request through to that check, which refuses everyone else.
+ADMIN_OR_INTEGRATION = frozenset({"admin", "integration"})
+ALL = frozenset(ROLES)
+STAFF = frozenset({"supervisor", "manager", "admin"})
+FLOOR = frozenset({"supervisor", "admin"})  # who intervenes in live calls and edits a caller's identity
+ADMIN = frozenset({"admin"})
+
+ACTIONS: dict[str, frozenset[str]] = {
+    "page": PUBLIC,  # static pages and the API description; every datum behind them is protected
+    "auth.login": PUBLIC,
+    "ops.health": PUBLIC,
+    "ops.metrics": PUBLIC,  # Prometheus scrape: behind its own bearer token (metrics.token), not a session
+    "session.self": ALL,  # who am I, log out
+    "agent.desk": ALL,  # own state, queues, calls, wrap-up, callbacks (needs an agent id; calls: own only)
+    "customers.read": ALL,  # agents: history without other agents' notes
+    "customers.write": ALL,  # name, company, e-mails, tags, notes...
+    "customers.identity": FLOOR,  # PIN, phone numbers (the caller-ID identity), tier: audited
+    "interactions.read": ALL,  # agents: their own only
+    "interactions.link": ALL,  # agents: their own only
+    "cases.read": ALL,
+    "cases.write": ALL,
+    "cases.assign": STAFF,
+    "catalog.read": ALL,
+    "catalog.manage": ADMIN,
+    "screenpop.read": ALL,  # agents: pops of their own calls only
+    "supervisor.board": STAFF,  # wallboard, agents, alerts and their acks, the supervisor websocket
+    "supervisor.intervene": FLOOR,  # spy/whisper/barge, force not ready or logout, skills
+    "supervisor.reports": STAFF,  # reports, charts, audit log, staffing
+    "supervisor.callbacks": STAFF,
+    "feed.read": ADMIN_OR_INTEGRATION,  # the event feed and its stream (agent_console.feed_http.feed_reader)
+    "feed.webhooks": frozenset({"admin"}),  # webhook subscriptions and their dead letters
+    "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
+}
+
+_C = "/api/crm"
+_S = "/api/supervisor"
+ROUTES: dict[tuple[str, str], str] = {
+    **{("GET", p): "page" for p in ("/", "/static", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+                                    "/wallboard", "/callbacks", "/reports", "/staffing")},
+    ("POST", "/api/auth/login"): "auth.login",
+    ("GET", "/healthz"): "ops.health",
+    ("GET", "/metrics"): "ops.metrics",
+    ("POST", "/api/auth/logout"): "session.self",
+    ("GET", "/api/me"): "session.self",
+    ("GET", "/api/agent/snapshot"): "agent.desk",
+    ("POST", "/api/agent/state"): "agent.desk",
+    ("POST", "/api/agent/queues/login"): "agent.desk",
+    ("POST", "/api/agent/queues/logout"): "agent.desk",
+    ("POST", "/api/calls/dial"): "agent.desk",
+    **{("POST", f"/api/calls/{{call_id}}/{a}"): "agent.desk" for a in ("hangup", "hold", "resume", "transfer", "dtmf",
+                                                                       "wrap-up")},
+    ("GET", "/api/callbacks"): "agent.desk",
+    **{("POST", f"/api/callbacks/{{callback_id}}/{a}"): "agent.desk" for a in ("claim", "release", "call")},
+    ("WS", "/ws/agent"): "agent.desk",
+    ("GET", "/api/customers"): "customers.read",
+    ("GET", "/api/customers/{customer_id}"): "customers.read",
+    ("GET", "/api/customers/{customer_id}/history"): "customers.read",
+    ("GET", f"{_C}/customers"): "customers.read",
+    ("POST", f"{_C}/customers"): "customers.write",
+    ("GET", f"{_C}/customers/{{customer_id}}"): "customers.read",
+    ("PATCH", f"{_C}/customers/{{customer_id}}"): "customers.write",  # identity fields: customers.identity
+    ("GET", f"{_C}/interactions"): "interactions.read",
+    ("GET", f"{_C}/interactions/{{interaction_id}}"): "interactions.read",
+    ("PUT", f"{_C}/interactions/{{interaction_id}}/customer"): "interactions.link",
+    ("GET", f"{_C}/cases"): "cases.read",
+    ("POST", f"{_C}/cases"): "cases.write",
+    ("GET", f"{_C}/cases/{{case_id}}"): "cases.read",
+    ("PATCH", f"{_C}/cases/{{case_id}}"): "cases.write",
+    ("POST", f"{_C}/cases/{{case_id}}/assign"): "cases.assign",
+    ("POST", f"{_C}/cases/{{case_id}}/escalate"): "cases.write",
+    ("GET", f"{_C}/dispositions"): "catalog.read",
+    ("POST", f"{_C}/dispositions"): "catalog.manage",
+    ("PUT", f"{_C}/dispositions/{{disposition_id}}"): "catalog.manage",
+    ("DELETE", f"{_C}/dispositions/{{disposition_id}}"): "catalog.manage",
+    ("GET", f"{_C}/scripts"): "catalog.read",
+    ("GET", f"{_C}/scripts/suggest"): "catalog.read",
+    ("GET", f"{_C}/scripts/{{script_id}}"): "catalog.read",
+    ("POST", f"{_C}/scripts"): "catalog.manage",
+    ("PUT", f"{_C}/scripts/{{script_id}}"): "catalog.manage",
+    ("DELETE", f"{_C}/scripts/{{script_id}}"): "catalog.manage",
+    ("GET", f"{_C}/articles"): "catalog.read",
+    ("GET", f"{_C}/articles/{{article_id}}"): "catalog.read",
+    ("POST", f"{_C}/articles"): "catalog.manage",
+    ("PUT", f"{_C}/articles/{{article_id}}"): "catalog.manage",
+    ("DELETE", f"{_C}/articles/{{article_id}}"): "catalog.manage",
+    ("GET", f"{_C}/screenpop/{{linkedid}}"): "screenpop.read",
+    ("GET", f"{_S}/wallboard"): "supervisor.board",
+    ("GET", f"{_S}/agents"): "supervisor.board",
+    ("GET", f"{_S}/alerts"): "supervisor.board",
+    ("POST", f"{_S}/alerts/{{alert_id}}/ack"): "supervisor.board",
+    ("WS", "/ws/supervisor"): "supervisor.board",
+    ("POST", f"{_S}/agents/{{agent_id}}/spy"): "supervisor.intervene",
+    ("POST", f"{_S}/spy/stop"): "supervisor.intervene",
+    ("POST", f"{_S}/agents/{{agent_id}}/not-ready"): "supervisor.intervene",
+    ("POST", f"{_S}/agents/{{agent_id}}/logout"): "supervisor.intervene",
+    ("PUT", f"{_S}/agents/{{agent_id}}/skills"): "supervisor.intervene",
+    ("GET", f"{_S}/audit"): "supervisor.reports",
+    ("GET", f"{_S}/reports"): "supervisor.reports",
+    ("GET", f"{_S}/reports/chart.svg"): "supervisor.reports",
+    ("GET", f"{_S}/staffing"): "supervisor.reports",
+    ("GET", f"{_S}/callbacks"): "supervisor.callbacks",
+    ("POST", f"{_S}/callbacks/{{callback_id}}/cancel"): "supervisor.callbacks",
+    ("GET", "/api/events"): "feed.read",
+    ("GET", "/api/events/stream"): "feed.read",
+    ("GET", "/api/events/types"): "feed.read",
+    ("POST", "/api/webhooks"): "feed.webhooks",
+    ("GET", "/api/webhooks"): "feed.webhooks",
+    ("DELETE", "/api/webhooks/{sid}"): "feed.webhooks",
+    ("GET", "/api/webhooks/{sid}/dead-letters"): "feed.webhooks",
+    ("POST", "/api/webhooks/{sid}/dead-letters/{dead_id}/redeliver"): "feed.webhooks",
+    ("GET", "/api/demo/status"): "demo.simulate",
+    ("POST", "/api/demo/offer"): "demo.simulate",
+}
+
+IDENTITY_FIELDS = ("pin", "phones", "tier")  # a customer's caller-ID identity and what it unlocks
+
+
+def action_of(method: str, path: str) -> str | None:
+    """The action of a route; HEAD is GET's."""
+    return ROUTES.get(("GET" if method == "HEAD" else method, path))
+
+
+def allows(role: str, action: str) -> bool:
+    """May ``role`` do ``action``? Unknown actions: nobody."""
+    roles = ACTIONS.get(action, frozenset())
+    return roles is PUBLIC or role in roles
+
+
+def check(who: Principal, action: str) -> None:
+    """Raise Forbidden unless ``who`` may do ``action``."""
+    if not allows(who.role, action):
+        raise Forbidden(f"role {who.role!r} may not do {action}")
+
+
+def _route_key(conn: HTTPConnection) -> tuple[str, str]:
+    route = conn.scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None) or conn.url.path
+    method = "WS" if conn.scope.get("type") == "websocket" else conn.scope.get("method", "GET")
+    return method, path
+
+
+async def _principal(conn: HTTPConnection) -> Principal:
+    override = conn.app.dependency_overrides.get(current_principal)  # tests that stand in a principal
+    if override is not None:
+        found = override()
+        return await found if hasattr(found, "__await__") else found  # type: ignore[no-any-return]
+    return await authenticate(conn)
+
+
+async def enforce(conn: HTTPConnection) -> None:
+    """Dependency of the app and of every router: the route's action must be allowed to the caller."""
+    method, path = _route_key(conn)
+    action = action_of(method, path)
+    if action is None:
+        raise _refuse(conn, Forbidden(f"no access policy for {method} {path}"))
+    if ACTIONS[action] is PUBLIC or ACTIONS[action] is ADMIN_OR_INTEGRATION:
+        return  # ADMIN_OR_INTEGRATION: the route's own dependency checks the token or the admin session
+    try:
+        who = await _principal(conn)
+    except NotAuthenticated as err:
+        raise _refuse(conn, err) from None
+    if not allows(who.role, action):
+        raise _refuse(conn, Forbidden(f"role {who.role!r} may not do {action}"))
+
+
+# -- row rules -------------------------------------------------------------------------------
+
+def sees_all_calls(who: Principal) -> bool:
+    """Staff see every call and interaction; an agent only their own."""
+    return who.role in STAFF
+
+
+def owns_call(who: Principal, agent_id: str | None) -> bool:
+    return sees_all_calls(who) or (who.agent_id is not None and agent_id == who.agent_id)
+
+
+def redact_history(who: Principal, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A customer's history as ``who`` may see it: an agent gets every contact (so they know the
+    customer called) but another agent's wrap-up notes are blanked -- they may be private."""
+    if sees_all_calls(who):
+        return list(items)
+    return [i if i.get("agent") == who.agent_id else {**i, "notes": ""} for i in items]
+
+
+def check_identity_change(who: Principal, changes: Iterable[str]) -> list[str]:
+    """The identity fields among ``changes``; Forbidden when ``who`` may not change them."""
+    touched = [f for f in IDENTITY_FIELDS if f in set(changes)]
+    if touched and not allows(who.role, "customers.identity"):
+        raise Forbidden(f"role {who.role!r} may not change {', '.join(touched)} (supervisors and admins only)")
+    return touched

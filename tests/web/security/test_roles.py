@@ -1,0 +1,83 @@
+"""The access policy seen from outside, per role: what each may do (403 for the rest), and the row
+rules: an agent's pops are their own calls', a customer's history hides other agents' notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.web.security.conftest import Site, add_manager
+
+A, S, M, D = "agent1", "sup1", "mgr2", "admin"
+# (method, path, json body, who may): everyone else gets 403.
+TABLE: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
+    ("GET", "/api/me", None, {A, S, M, D}),
+    ("GET", "/api/crm/customers", None, {A, S, M, D}),
+    ("GET", "/api/crm/dispositions", None, {A, S, M, D}),
+    ("POST", "/api/crm/dispositions", {"code": "zz_test", "label": "x"}, {D}),
+    ("DELETE", "/api/crm/scripts/999999", None, {D}),
+    ("POST", "/api/crm/cases/1/assign", {"owner_id": 1}, {S, M, D}),
+    ("PATCH", "/api/crm/customers/1", {"tier": "gold"}, {S, D}),
+    ("PATCH", "/api/crm/customers/1", {"pin": "4321"}, {S, D}),
+    ("PATCH", "/api/crm/customers/1", {"phones": [{"number": "13900000001"}]}, {S, D}),
+    ("PATCH", "/api/crm/customers/1", {"notes": "called back"}, {A, S, M, D}),
+    ("GET", "/api/supervisor/wallboard", None, {S, M, D}),
+    ("GET", "/api/supervisor/reports", None, {S, M, D}),
+    ("GET", "/api/supervisor/audit", None, {S, M, D}),
+    ("POST", "/api/supervisor/agents/1001/not-ready", {"reason": "supervisor"}, {S, D}),
+    ("POST", "/api/supervisor/spy/stop", None, {S, D}),
+    ("GET", "/api/supervisor/callbacks", None, {S, M, D}),
+    ("GET", "/api/events", None, {D}),
+    ("GET", "/api/webhooks", None, {D}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), TABLE,
+                         ids=[f"{m} {p} {sorted(b or {})}" for m, p, b, _ in TABLE])
+async def test_role_table(site: Site, method: str, path: str, body: dict[str, Any] | None,
+                          allowed: set[str]) -> None:
+    await add_manager(site)
+    for user in (A, S, M, D):
+        c = await site.login(user)
+        r = await c.request(method, path, json=body)
+        if user in allowed:
+            assert r.status_code != 403 and r.status_code < 500, (user, r.status_code, r.text)
+        else:
+            assert r.status_code == 403, (user, r.status_code, r.text)
+            assert r.json()["detail"]["code"] == "forbidden"
+
+
+async def _interaction_of_other_agent(site: Site, agent_id: str) -> tuple[int, str, str]:
+    """A seeded interaction with notes handled by an agent other than ``agent_id``: customer, linkedid, notes."""
+    from sqlalchemy import select
+
+    from crm_core.models import Interaction
+
+    async with site.engine.db.session() as s:
+        row = (await s.scalars(select(Interaction).where(Interaction.agent_id != agent_id, Interaction.notes != "",
+                                                         Interaction.customer_id.is_not(None)).limit(1))).one()
+        return int(row.customer_id), row.linkedid, row.notes  # type: ignore[arg-type]
+
+
+async def test_agent_sees_history_without_other_agents_notes(site: Site) -> None:
+    customer_id, _, notes = await _interaction_of_other_agent(site, "1001")
+    agent = await site.login("agent1")  # agent id 1001
+    for path in (f"/api/customers/{customer_id}/history", f"/api/customers/{customer_id}"):
+        r = await agent.get(path)
+        assert r.status_code == 200
+        items = r.json() if isinstance(r.json(), list) else r.json()["interactions"]
+        others = [i for i in items if i["agent"] != "1001"]
+        assert others and all(i["notes"] == "" for i in others)
+    sup = await site.login("sup1")
+    items = (await sup.get(f"/api/customers/{customer_id}/history", params={"limit": 200})).json()
+    assert notes in [i["notes"] for i in items]
+
+
+async def test_agent_gets_only_their_own_calls_pop(site: Site) -> None:
+    _, linkedid, _ = await _interaction_of_other_agent(site, "1001")
+    agent = await site.login("agent1")
+    r = await agent.get(f"/api/crm/screenpop/{linkedid}")
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "not_found"
+    sup = await site.login("sup1")
+    assert (await sup.get(f"/api/crm/screenpop/{linkedid}")).status_code == 200
