@@ -17,6 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, SecretStr
 from starlette.requests import HTTPConnection
 
+from agent_console import policy
 from agent_console.security import Principal, current_principal, require_roles, token_of
 from crm_core.errors import InvalidField
 from crm_core.feed import EventFeed, parse_cursor
@@ -67,7 +68,7 @@ class WebhookIn(BaseModel):
 
 
 def build_feed_router(feed: EventFeed, hooks: WebhookDispatcher, tokens: Sequence[SecretStr] = ()) -> APIRouter:
-    router = APIRouter(tags=["event feed"])
+    router = APIRouter(tags=["event feed"], dependencies=[Depends(policy.enforce)])
     reader = feed_reader(tokens)
 
     async def _gap(since: int | None) -> dict[str, Any] | None:

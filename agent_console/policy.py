@@ -57,6 +57,10 @@ ACTIONS: dict[str, frozenset[str]] = {
     "feed.read": ADMIN_OR_INTEGRATION,  # the event feed and its stream (agent_console.feed_http.feed_reader)
     "feed.webhooks": frozenset({"admin"}),  # webhook subscriptions and their dead letters
     "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
+    # Recordings: agents who handled the call, staff and admins listen (row rule in the route, every
+    # playback audited); an agent pauses or resumes the recording of their own live call.
+    "recordings.listen": ALL,
+    "recordings.control": ALL,
 }
 
 _C = "/api/crm"
@@ -135,6 +139,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/webhooks/{sid}"): "feed.webhooks",
     ("GET", "/api/webhooks/{sid}/dead-letters"): "feed.webhooks",
     ("POST", "/api/webhooks/{sid}/dead-letters/{dead_id}/redeliver"): "feed.webhooks",
+    ("GET", f"{_C}/interactions/{{interaction_id}}/recordings"): "recordings.listen",
+    ("GET", "/api/recordings"): "supervisor.reports",
+    ("GET", "/api/recordings/{recording_id}/audio"): "recordings.listen",
+    ("GET", "/api/calls/{linkedid}/recording"): "recordings.control",
+    ("POST", "/api/calls/{linkedid}/recording/{action}"): "recordings.control",
     ("GET", "/api/demo/status"): "demo.simulate",
     ("POST", "/api/demo/offer"): "demo.simulate",
 }

@@ -18,16 +18,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from agent_console import policy
 from agent_console.crm_http import get_db
 from agent_console.errors import Forbidden
-from agent_console.security import Principal, current_principal, require_roles
+from agent_console.security import Principal, current_principal
 from crm_core import interactions, recordings
 from crm_core.db import Database
 from crm_core.errors import NotFound
 from crm_core.models import Interaction, epoch
 from crm_core.recorder import Recorder
 
-router = APIRouter(tags=["recordings"])
+router = APIRouter(tags=["recordings"], dependencies=[Depends(policy.enforce)])
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
@@ -72,7 +73,7 @@ async def list_recordings(interaction_id: int, db: Database = Depends(get_db),
 async def recent_recordings(queue: str | None = Query(None, max_length=64),
                             agent_id: str | None = Query(None, max_length=64),
                             limit: int = Query(50, ge=1, le=200), db: Database = Depends(get_db),
-                            p: Principal = Depends(require_roles("supervisor", "admin"))) -> Any:
+                            p: Principal = Depends(current_principal)) -> Any:  # staff: agent_console.policy
     """The supervisor pages' list: the newest recordings with their call's queue, agent and CSAT."""
     async with db.session() as s:
         rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, limit=limit)
