@@ -46,6 +46,7 @@ from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
 from cti.settings import Settings
+from cti.trunks import load_trunks
 from ivr.config import load_flows
 from ivr.driver import make_ivr_route
 
@@ -103,6 +104,7 @@ class Engine:
         self.router = Router(self.acd_config.queues)
         self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels,
                               device_state=self.ami.model.device_state)
+        self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,
