@@ -109,7 +109,7 @@ trunks:
 
 def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
     cfg_dir = _write(tmp_path, "trunks:\n  - {name: c, kind: registration, host: h, username: u, password: p}\n")
-    with pytest.raises(ConfigError, match="trunks.0.password"):
+    with pytest.raises(ConfigError, match=r"trunks\.0\.password"):
         load_trunks(load_settings(config_dir=cfg_dir))
 
 
