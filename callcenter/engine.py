@@ -45,6 +45,7 @@ from cti.ami.bridge import AmiBridge
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
+from cti.security import watch_auth_failures
 from cti.settings import Settings
 from cti.trunks import load_trunks
 from ivr.config import load_flows
@@ -105,6 +106,7 @@ class Engine:
         self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels,
                               device_state=self.ami.model.device_state)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
+        self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,

@@ -98,7 +98,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         database_url="sqlite+aiosqlite:///" + str(base / "cti.db"),
         ami={"port": free_port(), "secret": "test-secret"}, agi={"port": free_port()},
         pbx={"instance": f"trunks{os.getpid()}", "sip_port": our_sip, "agent_endpoints": 3, **_rtp(30)},
-        web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)})
+        web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)},
+        sip={"auth_failure_threshold": 3})
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(REG_USER_ENV, REG_USER)
         mp.setenv(REG_SECRET_ENV, reg_secret)
