@@ -34,11 +34,12 @@ class CallActions:
         self.acd = acd
         self.routing = routing  # outbound routes: number -> trunk (config/trunks.yaml)
 
-    def route(self, number: str, *, queue: str | None = None, field: str = "number") -> DialTarget:
+    def route(self, number: str, *, queue: str | None = None, campaign: str | None = None,
+              field: str = "number") -> DialTarget:
         """``number`` normalised to E.164 and routed to its trunk; InvalidRequest (422) naming
         ``field`` when it is not a phone number or no route takes it."""
         try:
-            return self.routing.route(number, queue=queue, field=field)
+            return self.routing.route(number, queue=queue, campaign=campaign, field=field)
         except Unroutable as err:
             raise InvalidRequest(err.field, str(err).removeprefix(f"{err.field}: ")) from None
 
@@ -155,10 +156,10 @@ class CallActions:
             await self.acd.control.play_dtmf(call.agent_channel, digit)
 
     async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None,
-                   queue: str | None = None) -> str:
+                   queue: str | None = None, campaign: str | None = None) -> str:
         """Click-to-dial: the agent's phone rings first, then the customer through the trunk the
-        number routes to (caller ID of ``queue`` when given, else the default)."""
-        routed = self.route(number, queue=queue)
+        number routes to (caller ID of ``campaign``, else ``queue``, else the default)."""
+        routed = self.route(number, queue=queue, campaign=campaign)
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         result = await self.acd.control.originate(
