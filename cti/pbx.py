@@ -126,9 +126,10 @@ class ManagedPbx:
             raise PbxError(f"trunks: {err}") from None
         test_trunk = ""
         if s.sip.loopback_test_trunk:
-            test_trunk = ("[sipp-trunk]\ntype = endpoint\ncontext = cti-inbound\ndisallow = all\nallow = ulaw,alaw\n"
-                          "direct_media = no\ndtmf_mode = rfc4733\nrtp_symmetric = yes\n\n"
-                          "[sipp-trunk]\ntype = identify\nendpoint = sipp-trunk\nmatch = 127.0.0.1\n")
+            media = "disallow = all\nallow = ulaw,alaw\ndirect_media = no\ndtmf_mode = rfc4733\nrtp_symmetric = yes\n"
+            test_trunk = (f"[sipp-trunk]\ntype = endpoint\ncontext = cti-inbound\n{media}\n"
+                          "[sipp-trunk]\ntype = identify\nendpoint = sipp-trunk\nmatch = 127.0.0.1\n\n"
+                          f"[bench-appqueue]\ntype = endpoint\ncontext = bench-appqueue\n{media}")
         return {"sip_bind": s.sip.bind, "sip_transports": transports, "trunk_endpoints": endpoints,
                 "trunk_dialplan": trunk_dialplan(trunks), "loopback_test_trunk": test_trunk}
 
