@@ -23,7 +23,7 @@ from tests.servers import free_port
 
 CARRIER_TEMPLATES = Path(__file__).parent / "carrier" / "asterisk"
 REG_USER, REG_USER_ENV, REG_SECRET_ENV = "ccreg", "CTI_TEST_TRUNK_REG_USER", "CTI_TEST_TRUNK_REG_SECRET"
-DID_SALES, DID_HOTLINE = "861058880000", "861058880001"
+DID_SALES, DID_HOTLINE, DID_REG = "861058880000", "861058880001", "861058880002"
 CALLER_ID = "+861058880009"
 # Two small flows next to the shipped demo flow: each DID must open its own.
 FLOWS = {
@@ -32,7 +32,7 @@ FLOWS = {
 }
 
 
-def trunks_yaml(carrier_sip: int) -> str:
+def trunks_yaml(carrier_sip: int, reg_port: int) -> str:
     return f"""
 default_region: CN
 trunks:
@@ -48,9 +48,11 @@ trunks:
   - name: carrier-reg
     kind: registration
     host: 127.0.0.1
-    port: {carrier_sip}
+    port: {reg_port}
     username_env: {REG_USER_ENV}
     secret_env: {REG_SECRET_ENV}
+    dids:
+      - {{number: "{DID_REG}", dnis: "7001", flow: sales-line}}
 outbound:
   routes:
     - {{prefix: "86", trunk: carrier-ip}}
@@ -76,12 +78,13 @@ def _rtp(offset: int) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     base = tmp_path_factory.mktemp("trunks")
-    our_sip, carrier_sip, reg_secret = free_port(), free_port(), secrets.token_urlsafe(16)
+    our_sip, carrier_sip, reg_port, reg_secret = free_port(), free_port(), free_port(), secrets.token_urlsafe(16)
 
     carrier_cfg = base / "carrier-config"
     (carrier_cfg / "asterisk").mkdir(parents=True)
     for template in CARRIER_TEMPLATES.glob("*.conf"):
-        text = template.read_text().replace("%%ENGINE_SIP%%", str(our_sip)).replace("%%REG_SECRET%%", reg_secret)
+        text = (template.read_text().replace("%%ENGINE_SIP%%", str(our_sip)).replace("%%REG_PORT%%", str(reg_port))
+                .replace("%%REG_SECRET%%", reg_secret))
         (carrier_cfg / "asterisk" / template.name).write_text(text)
     carrier = ManagedPbx(load_settings(
         config_dir=carrier_cfg, state_dir=base / "carrier-state",
@@ -90,7 +93,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
     ours_cfg = base / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, ours_cfg)
-    (ours_cfg / "trunks.yaml").write_text(trunks_yaml(carrier_sip))
+    (ours_cfg / "trunks.yaml").write_text(trunks_yaml(carrier_sip, reg_port))
     for name, text in FLOWS.items():
         (ours_cfg / "ivr" / name).write_text(text)
     settings = load_settings(

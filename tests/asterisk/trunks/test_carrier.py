@@ -15,7 +15,7 @@ from callcenter.engine import Engine
 from crm_core.models import Interaction
 from cti.events import Event
 from cti.journey import CallArrived, FarEndResult, IvrFinished
-from tests.asterisk.trunks.conftest import CALLER_ID, DID_HOTLINE, DID_SALES, Rig
+from tests.asterisk.trunks.conftest import CALLER_ID, DID_HOTLINE, DID_REG, DID_SALES, Rig
 from tests.helpers import until
 
 
@@ -112,3 +112,11 @@ async def test_registration_trunk_registers_and_carries_its_route(
     assert await until(lambda: _far_end(seen, call), what="the carrier answering") == "answered"
     assert ("+33612345678", CALLER_ID) in _carrier_got(rig)
     assert "PJSIP/ccreg-" in rig.carrier.cli("core show channels")  # authenticated as our account
+
+    # The carrier delivers a call to the registered contact: the DID opens its flow.
+    rig.carrier.cli(f"channel originate Local/{DID_REG}@carrier-subscriber-reg extension s@carrier-phone")
+    done = await until(lambda: next((e for e in seen if isinstance(e, IvrFinished)), None),
+                       what="the IVR session of the registration trunk's DID")
+    arrived = next(e for e in seen if isinstance(e, CallArrived) and e.linkedid == done.linkedid)
+    assert (done.flow, arrived.dnis, arrived.caller_number) == ("sales-line", "7001", "+8613800000002")
+    assert arrived.channel.startswith("PJSIP/carrier-reg-")
