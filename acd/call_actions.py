@@ -14,20 +14,28 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from acd.calls import AgentPhone, LiveCall
-from acd.errors import AcdError
+from acd.errors import AcdError, InvalidRequest
 from acd.model import AgentState
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
+from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig, Unroutable
 
 if TYPE_CHECKING:
     from acd.delivery import AcdService
 
 
+# Only for an AcdService built without the configuration (in-memory tests): every number goes to
+# the dialplan's simulated far end. The engine always sets the trunks of config/trunks.yaml.
+SIMULATOR_ONLY = TrunksConfig(trunks=(Trunk(name="sim", kind="simulator"),),
+                              outbound={"routes": (Route(prefix="", trunk="sim"),)})
+
+
 class CallActions:
     """The agent's actions on their calls; ``acd`` owns the calls and publishes the updates."""
 
-    def __init__(self, acd: AcdService) -> None:
+    def __init__(self, acd: AcdService, routing: TrunksConfig = SIMULATOR_ONLY) -> None:
         self.acd = acd
+        self.routing = routing  # outbound routes: number -> trunk (config/trunks.yaml)
         # Queues whose callers answer a survey after the agent hangs up (acd.survey): the engine sets it.
         self.survey_queues: frozenset[str] = frozenset()
 
@@ -39,6 +47,20 @@ class CallActions:
             state = "in wrap-up" if wrapping else "not connected"
             raise AcdError(f"call {linkedid} is {state}; only a connected call can be acted on")
         return call
+
+    def route(self, number: str, *, queue: str | None = None, campaign: str | None = None,
+              field: str = "number") -> DialTarget:
+        """``number`` normalised to E.164 and routed to its trunk; InvalidRequest (422) naming
+        ``field`` when it is not a phone number or no route takes it."""
+        try:
+            return self.routing.route(number, queue=queue, campaign=campaign, field=field)
+        except Unroutable as err:
+            raise InvalidRequest(err.field, str(err).removeprefix(f"{err.field}: ")) from None
+
+    @staticmethod
+    def _route_vars(target: DialTarget) -> dict[str, str]:
+        """Channel variables cti-external reads: the trunk chosen here and the presented number."""
+        return {"CTI_TRUNK": target.trunk, **({"CTI_CALLER_ID": target.caller_id} if target.caller_id else {})}
 
     async def hangup(self, linkedid: str) -> None:
         """Hang up the caller; while consulting for an attended transfer, complete the transfer; in
@@ -104,7 +126,10 @@ class CallActions:
             await self._consult(call, target_kind, target)
             return
         if target_kind == "number":
-            await self.acd.control.redirect(call.caller_channel, "cti-external", target)
+            routed = self.route(target, queue=call.queue or None, field="target")
+            for name, value in self._route_vars(routed).items():
+                await self.acd.control.set_var(call.caller_channel, name, value)
+            await self.acd.control.redirect(call.caller_channel, EXTERNAL_CONTEXT, routed.exten)
         elif target_kind in ("queue", "agent"):
             await self.acd.control.redirect(call.caller_channel, "cti-queue", "s")
         else:
@@ -134,8 +159,10 @@ class CallActions:
         """Attended transfer, step 1: the caller goes on hold and the agent talks to the target."""
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
+        route_vars: dict[str, str] = {}
         if target_kind == "number":
-            dial = f"Local/{target}@cti-external/n"
+            routed = self.route(target, queue=call.queue or None, field="target")
+            dial, route_vars = f"Local/{routed.exten}@{EXTERNAL_CONTEXT}/n", self._route_vars(routed)
             answer_after = self.acd.phones.get(call.agent_id, AgentPhone(call.agent_id)).answer_after_s
         else:
             phone = self.acd.phones.get(target) or AgentPhone(target)
@@ -146,7 +173,8 @@ class CallActions:
         await self.acd.call_update(call, "consulting")
         result = await self.acd.control.originate(
             dial, context="cti-consult-connect", exten="s",
-            variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel}, timeout_ms=30000)
+            variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **route_vars},
+            timeout_ms=30000)
         if not result.success or not result.channel:
             await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
             call.status = "talking"
@@ -280,12 +308,16 @@ class CallActions:
         for digit in digits:
             await self.acd.control.play_dtmf(call.agent_channel, digit)
 
-    async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None) -> str:
-        """Click-to-dial: the agent's phone rings first, then the customer (``cti-external``)."""
+    async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None,
+                   queue: str | None = None, campaign: str | None = None) -> str:
+        """Click-to-dial: the agent's phone rings first, then the customer through the trunk the
+        number routes to (caller ID of ``campaign``, else ``queue``, else the default)."""
+        routed = self.route(number, queue=queue, campaign=campaign)
+        number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         result = await self.acd.control.originate(
-            phone.dial, context="cti-external", exten=number, caller_id=f"<{number}>",
-            variables={"CTI_ANSWER_S": str(phone.answer_after_s)}, timeout_ms=30000)
+            phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
+            variables={"CTI_ANSWER_S": str(phone.answer_after_s), **self._route_vars(routed)}, timeout_ms=30000)
         if not result.success:
             raise AcdError(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"

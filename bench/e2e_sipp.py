@@ -400,9 +400,14 @@ async def appqueue_phase(settings: Any, pbx: Any, work: Path, args: argparse.Nam
 
 
 async def register_agents(work: Path, args: argparse.Namespace, uas_port: int, pbx: Any) -> None:
+    from cti.sip_credentials import passwords
+
     inf = work / "agents.csv"
+    # Each agent's random password, as `cti pbx up` rendered it into pjsip.conf (cti.sip_credentials).
+    secret = passwords(pbx.settings.state_dir, [str(1001 + n) for n in range(args.agents)])
     inf.write_text("SEQUENTIAL\n" + "".join(
-        f"{1001 + n};[authentication username={1001 + n} password=agent{1001 + n}]\n" for n in range(args.agents)))
+        f"{1001 + n};[authentication username={1001 + n} password={secret[str(1001 + n)]}]\n"
+        for n in range(args.agents)))
     cmd = sipp_cmd(SIPP_DIR / "register.xml", local_port=uas_port, media_port=free_port(socket.SOCK_DGRAM),
                    extra=["-inf", str(inf), "-m", str(args.agents), "-r", "50", "-timeout", "30s"])
     done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, cwd=work, timeout=60, check=False)
@@ -484,6 +489,7 @@ async def main_async(args: argparse.Namespace) -> list[Phase]:
         ami={"port": free_port(), "secret": "e2e-bench-secret"}, agi={"port": free_port()},
         pbx={"instance": "e2e", "sip_port": SIP_PORT, "agent_endpoints": args.agents,
              "rtp_start": rtp, "rtp_end": rtp + 1999},
+        sip={"loopback_test_trunk": True},  # sipp's callers are identified by address
         web={"port": free_port()}, database_url=f"sqlite+aiosqlite:///{work / 'e2e.db'}", state_dir=work / "state",
         config_dir=bench_config(work, args))
     numbers = await customer_numbers(settings)

@@ -10,7 +10,7 @@ from acd import cli as acd_cli
 from agent_console import cli as console_cli
 from callcenter.config_check import check_all
 from crm_core import cli as crm_cli
-from cti.cli import fail, pbx_app, settings_or_exit
+from cti.cli import agents_app, fail, pbx_app, settings_or_exit
 from cti.errors import CtiError
 from cti.settings import describe
 from ivr import cli as ivr_cli
@@ -20,6 +20,7 @@ app = typer.Typer(help="CTI engine: Asterisk bridge, IVR, ACD, agent console and
 config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(pbx_app, name="pbx")
+app.add_typer(agents_app, name="agents")
 app.add_typer(ivr_cli.app, name="ivr")
 app.add_typer(crm_cli.app, name="db")
 app.add_typer(crm_cli.users_app, name="users")

@@ -9,11 +9,12 @@ from acd.alert_config import check_alerts
 from acd.config import check_queues, load_queues, queues_path
 from cti.errors import ConfigError
 from cti.settings import Settings
+from cti.trunks import check_trunks, load_trunks, trunks_path
 from ivr import flow as f
 from ivr.config import check_flows, flows_dir, load_flows
 
 # Each takes Settings and returns problem strings that name the file and the field.
-CHECKERS: tuple[Callable[[Settings], list[str]], ...] = (check_flows, check_queues, check_alerts)
+CHECKERS: tuple[Callable[[Settings], list[str]], ...] = (check_flows, check_queues, check_alerts, check_trunks)
 
 
 def check_all(settings: Settings) -> list[str]:
@@ -23,7 +24,31 @@ def check_all(settings: Settings) -> list[str]:
         problems.append(f"{templates}: missing Asterisk configuration templates")
     for checker in CHECKERS:
         problems.extend(checker(settings))
-    return problems + cross_check(settings)
+    return problems + cross_check(settings) + cross_check_trunks(settings)
+
+
+def cross_check_trunks(settings: Settings) -> list[str]:
+    """Each DID of config/trunks.yaml opens an IVR entry that exists (and the flow it names);
+    caller IDs are given for queues that exist."""
+    try:
+        trunks = load_trunks(settings)
+        flows = load_flows(settings)
+        acd = load_queues(settings)
+    except ConfigError:
+        return []  # each file's own checker reports its problems
+    path, problems = trunks_path(settings), []
+    for i, trunk in enumerate(trunks.trunks):
+        for j, did in enumerate(trunk.dids):
+            where = f"{path}: trunks.{i}.dids.{j}"
+            flow = flows.get(did.dnis)
+            if flow is None:
+                problems.append(f"{where}.dnis: {did.dnis!r} is not an entry of any IVR flow in {flows_dir(settings)}")
+            elif did.flow is not None and did.flow != flow.flow:
+                problems.append(f"{where}.flow: DNIS {did.dnis!r} opens flow {flow.flow!r}, not {did.flow!r}")
+    queues = {q.name for q in acd.queues}
+    for name in set(trunks.outbound.caller_id.queues) - queues:
+        problems.append(f"{path}: outbound.caller_id.queues.{name}: no such queue in {queues_path(settings)}")
+    return problems
 
 
 def cross_check(settings: Settings) -> list[str]:

@@ -54,7 +54,9 @@ from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
 from cti.heartbeat import Heartbeat
+from cti.security import watch_auth_failures
 from cti.settings import PROJECT_ROOT, Settings
+from cti.trunks import load_trunks
 from ivr.config import load_flows
 from ivr.driver import make_ivr_route
 
@@ -141,6 +143,8 @@ class Engine:
                                  retention_check_s=rec.retention_check_s)
         self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
+        self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
+        self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,

@@ -75,3 +75,28 @@ def pbx_cli(command: str = typer.Argument(..., help='An Asterisk CLI command, e.
         typer.echo(ManagedPbx(settings_or_exit()).cli(command), nl=False)
     except CtiError as err:
         raise fail(err) from None
+
+
+agents_app = typer.Typer(help="Agents' SIP desk phone accounts.", no_args_is_help=True)
+
+
+@agents_app.command("sip-credentials")
+def sip_credentials(
+    agent: str = typer.Argument(..., help="The agent's extension (1001...)."),
+    rotate: bool = typer.Option(False, "--rotate", help="Issue a new password (apply it with `cti pbx up`)."),
+) -> None:
+    """Show an agent's SIP username and password, once (or a new one with --rotate)."""
+    from cti.sip_credentials import reveal
+
+    settings = settings_or_exit()
+    if not agent.isdigit() or not 1001 <= int(agent) < 1001 + settings.pbx.agent_endpoints:
+        typer.echo(f"error: agent: {agent!r} is not one of the extensions 1001..{1000 + settings.pbx.agent_endpoints} "
+                   "(pbx.agent_endpoints)", err=True)
+        raise typer.Exit(2)
+    try:
+        creds = reveal(settings.state_dir, agent, rotate=rotate)
+    except CtiError as err:
+        raise fail(err) from None
+    typer.echo(f"username: {creds.username}\npassword: {creds.password}")
+    typer.echo("shown once: store it in the phone now" + (" and run `cti pbx up` to apply it" if rotate else ""),
+               err=True)

@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti.credentials import with_installation_secrets
-from cti.errors import PbxError
+from cti.errors import ConfigError, PbxError
 from cti.settings import PROJECT_ROOT, Settings
+from cti.sip_credentials import passwords as agent_passwords
+from cti.trunk_render import dialplan as trunk_dialplan
+from cti.trunk_render import pjsip_sections
+from cti.trunks import load_trunks
 
 BUILD_SCRIPT = PROJECT_ROOT / "scripts" / "build-asterisk-rootfs.sh"
 # Asterisk starts as root (chroot needs it) and drops to this user before loading any module.
@@ -87,7 +91,8 @@ class ManagedPbx:
             "sip_port": str(s.pbx.sip_port),
             "rtp_start": str(s.pbx.rtp_start),
             "rtp_end": str(s.pbx.rtp_end),
-            "agent_endpoints": _agent_endpoints(s.pbx.agent_endpoints),
+            "agent_endpoints": _agent_endpoints(s.pbx.agent_endpoints, s.state_dir, srtp=s.sip.srtp),
+            **self._sip_values(),
         }
         etc = self.instance_dir / "etc"
         owner = self.asterisk_ids()
@@ -105,6 +110,55 @@ class ManagedPbx:
             target.chmod(0o600)  # secrets (AMI, SIP passwords): readable by Asterisk's user only
         for sub in ("etc", "run", "log", "spool", "lib"):
             _chown_tree(self.instance_dir / sub, *owner)
+
+    def _sip_values(self) -> dict[str, str]:
+        """Transports, trunks and the benchmark's loopback endpoint (docs/trunks.md)."""
+        s = self.settings
+        transports = ""
+        if s.sip.tls:
+            cert, key = self._tls_files()
+            transports = (f"[transport-tls]\ntype = transport\nprotocol = tls\nbind = {s.sip.bind}:{s.sip.tls_port}\n"
+                          f"cert_file = {cert}\npriv_key_file = {key}\nmethod = tlsv1_2\n")
+        try:
+            trunks = load_trunks(s)
+            endpoints = pjsip_sections(trunks, os.environ, tls_available=s.sip.tls)
+        except (ConfigError, ValueError) as err:
+            raise PbxError(f"trunks: {err}") from None
+        test_trunk = ""
+        if s.sip.loopback_test_trunk:
+            media = "disallow = all\nallow = ulaw,alaw\ndirect_media = no\ndtmf_mode = rfc4733\nrtp_symmetric = yes\n"
+            test_trunk = (f"[sipp-trunk]\ntype = endpoint\ncontext = cti-inbound\n{media}\n"
+                          "[sipp-trunk]\ntype = identify\nendpoint = sipp-trunk\nmatch = 127.0.0.1\n\n"
+                          f"[bench-appqueue]\ntype = endpoint\ncontext = bench-appqueue\n{media}")
+        return {"sip_bind": s.sip.bind, "sip_transports": transports, "trunk_endpoints": endpoints,
+                "trunk_dialplan": trunk_dialplan(trunks), "loopback_test_trunk": test_trunk}
+
+    def _tls_files(self) -> tuple[str, str]:
+        """The TLS certificate and key as seen inside the chroot: the configured ones, or a
+        self-signed pair generated once into <state_dir>/sip-tls/; copied into the instance."""
+        s = self.settings
+        cert, key = s.sip.tls_cert, s.sip.tls_key
+        if cert is None or key is None:
+            tls_dir = s.state_dir / "sip-tls"
+            cert, key = tls_dir / "cert.pem", tls_dir / "key.pem"
+            if not cert.exists() or not key.exists():
+                tls_dir.mkdir(parents=True, exist_ok=True)
+                proc = subprocess.run(
+                    ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+                     "-subj", "/CN=cti-engine-pbx", "-keyout", str(key), "-out", str(cert)],
+                    capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    raise PbxError(f"sip.tls: generating a self-signed certificate failed: {proc.stderr.strip()}")
+                key.chmod(0o600)
+        inside = self.instance_dir / "etc" / "tls"
+        inside.mkdir(parents=True, exist_ok=True)
+        for src, name in ((cert, "cert.pem"), (key, "key.pem")):
+            try:
+                shutil.copyfile(src, inside / name)
+            except OSError as err:
+                raise PbxError(f"sip.tls_cert/tls_key: cannot read {src}: {err.strerror}") from None
+            (inside / name).chmod(0o600)
+        return f"{self.instance_path}/etc/tls/cert.pem", f"{self.instance_path}/etc/tls/key.pem"
 
     def asterisk_ids(self) -> tuple[int, int]:
         """The uid and gid of ``RUN_USER`` in the root file system (not the host's passwd file)."""
@@ -262,12 +316,15 @@ def ami_fully_booted(settings: Settings, timeout: float = 2.0) -> bool:
         return False
 
 
-def _agent_endpoints(count: int) -> str:
+def _agent_endpoints(count: int, state_dir: Path, *, srtp: bool = False) -> str:
+    """Agent endpoints 1001...; each password is random per installation (cti.sip_credentials)."""
+    secret = agent_passwords(state_dir, [str(n) for n in range(1001, 1001 + count)])
+    media = "media_encryption = sdes\n" if srtp else ""
     blocks = []
     for n in range(1001, 1001 + count):
         blocks.append(
-            f"[{n}](agent-template)\nauth = {n}-auth\naors = {n}\ncallerid = Agent {n} <{n}>\n\n"
-            f"[{n}-auth]\ntype = auth\nauth_type = userpass\nusername = {n}\npassword = agent{n}\n\n"
+            f"[{n}](agent-template)\nauth = {n}-auth\naors = {n}\ncallerid = Agent {n} <{n}>\n{media}\n"
+            f"[{n}-auth]\ntype = auth\nauth_type = userpass\nusername = {n}\npassword = {secret[str(n)]}\n\n"
             f"[{n}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
         )
     return "\n".join(blocks)

@@ -74,6 +74,33 @@ class PbxSettings(BaseModel):
     system_cli: str = "asterisk"
 
 
+class SipSettings(BaseModel):
+    """Where the managed Asterisk listens for SIP and how it is secured (docs/trunks.md). UDP and TCP
+    stay on ``pbx.sip_port``; TLS, when on, has its own port and a certificate (a self-signed one is
+    generated into ``<state_dir>/sip-tls/`` when none is configured)."""
+
+    bind: str = "127.0.0.1"  # loopback unless carriers or desk phones on the network must reach it
+    tls: bool = False
+    tls_port: int = Field(5061, ge=1, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # SDES-SRTP for the agents' desk phones (trunks say it per trunk); needs tls.
+    srtp: bool = False
+    # An endpoint for sipp's load calls, identified by address (any request from 127.0.0.1 that
+    # names no user is taken as a call from it): the benchmark only, never in production.
+    loopback_test_trunk: bool = False
+    # Authentication failures from one address within the window that raise a supervisor alert.
+    auth_failure_threshold: int = Field(5, ge=1, le=10_000)
+    auth_failure_window_s: float = Field(60.0, gt=0, le=86_400)
+
+    @field_validator("srtp")
+    @classmethod
+    def _srtp_needs_tls(cls, value: bool, info: Any) -> bool:
+        if value and not info.data.get("tls"):
+            raise ValueError("needs sip.tls: true (SDES keys travel in the SDP, readable on plain SIP)")
+        return value
+
+
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -176,6 +203,7 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     agi: AgiSettings = AgiSettings()
     pbx: PbxSettings = PbxSettings()
+    sip: SipSettings = SipSettings()
     web: WebSettings = WebSettings()
     callbacks: CallbackSettings = CallbackSettings()
     resilience: ResilienceSettings = ResilienceSettings()

@@ -46,6 +46,7 @@ from crm_core.db import Database
 from crm_core.models import Case
 from cti.bus import EventBus
 from cti.events import to_wire
+from cti.security import AuthFailuresAlarm
 
 log = logging.getLogger(__name__)
 OPEN_CASE_STATUSES = ("open", "in_progress", "pending")
@@ -130,6 +131,23 @@ class AlertRunner:
         self._last = float("-inf")
         self._cases: list[CaseStatus] = []
         self._cases_at = float("-inf")
+
+    def subscribe_security(self) -> None:
+        self.bus.subscribe(AuthFailuresAlarm, self.on_auth_failures, name="supervisor.security_alert")
+
+    async def on_auth_failures(self, ev: AuthFailuresAlarm) -> None:
+        """Repeated refused SIP logins from one address: recorded in the audit log and pushed to
+        every supervisor's screen as a ``security_alert`` (not one of the rule-driven alerts of
+        config/alerts.yaml: it has no level to escalate and nothing that clears it)."""
+        body = {"kind": "sip_auth_failures", "remote_address": ev.remote_address, "count": ev.count,
+                "window_s": ev.window_s, "service": ev.service, "accounts": list(ev.accounts), "at": ev.ts}
+        try:
+            async with self.audit.db.session() as s:
+                await record(s, actor="system", actor_role="system", action="alert.security",
+                             target=f"address:{ev.remote_address}", detail=body, at=ev.ts)
+        except Exception:
+            log.exception("alerts: could not record the security alert for %s", ev.remote_address)
+        self._push({"type": "security_alert", "event": body, "to": []})
 
     async def restore(self) -> list[AlertEvent]:
         """Give the engine back the alerts the audit log shows open; call it before the first evaluation."""

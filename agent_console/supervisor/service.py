@@ -83,6 +83,7 @@ class SupervisorService:
         for a in self.acd.agents():
             self.agent_clock.seed(a.agent_id, a.state.value, now)
         self.bus.subscribe(AgentStateChanged, self._on_state, name="supervisor.agent_clock")
+        self.alerts.subscribe_security()  # repeated refused SIP logins (cti.security)
 
     async def _on_state(self, ev: AgentStateChanged) -> None:
         at = ev.since or ev.ts

@@ -211,6 +211,18 @@ class FullyBooted(Event):
     pass
 
 
+@event("ami.security_failure")
+class SecurityFailure(Event):
+    """Asterisk refused someone (AMI class ``security``): an unknown account, a wrong password or
+    digest response, or an address its ACL denies."""
+
+    kind: str  # InvalidAccountID, InvalidPassword, ChallengeResponseFailed, FailedACL
+    service: str  # PJSIP, AMI, ...
+    account: str
+    remote_address: str  # the address only (Asterisk's IPV4/UDP/1.2.3.4/5060 without the rest)
+    remote_port: int = 0
+
+
 # -- resync --------------------------------------------------------------------------------------
 
 @event("ami.resync_started")

@@ -215,6 +215,15 @@ def _user_event(m: Msg, now: float) -> Event | None:
         linkedid=m.get("Linkedid", m.get("Uniqueid", "")), mailbox=m.get("Mailbox", ""), status=m.get("Status", ""))
 
 
+def _security_failure(m: Msg, now: float) -> Event:
+    # RemoteAddress: "IPV4/UDP/192.0.2.7/5099" (IPV6/TCP/..., for AMI IPV4/TCP/...).
+    parts = m.get("RemoteAddress", "").split("/")
+    address = parts[2] if len(parts) >= 3 else m.get("RemoteAddress", "")
+    return ev.SecurityFailure(ts=_ts(m, now), kind=m["Event"], service=m.get("Service", ""),
+                              account=m.get("AccountID", ""), remote_address=address,
+                              remote_port=_int(parts[3]) if len(parts) >= 4 else 0)
+
+
 _LIVE: dict[str, Callable[[Msg, float], Event | None]] = {
     "Newchannel": _newchannel,
     "Newstate": _newstate,
@@ -238,6 +247,11 @@ _LIVE: dict[str, Callable[[Msg, float], Event | None]] = {
     "ContactStatus": _contact_status,
     "FullyBooted": _fully_booted,
     "UserEvent": _user_event,
+    # Security class: the failures only (not ChallengeSent or SuccessfulAuth).
+    "InvalidAccountID": _security_failure,
+    "InvalidPassword": _security_failure,
+    "ChallengeResponseFailed": _security_failure,
+    "FailedACL": _security_failure,
 }
 # List items answer our resync actions (they carry its ActionID; the client routes them).
 _LIST_ITEMS: dict[str, Callable[[Msg, float], Event]] = {

@@ -1,0 +1,272 @@
+"""Carrier trunks, the DIDs they deliver and the outbound routes, from ``config/trunks.yaml``.
+
+    cfg = load_trunks(settings)            # raises ConfigError naming the file and each field
+    route = cfg.route("013912345678", queue="support")
+    route.context, route.exten             # where an Originate or Redirect sends the call
+
+A trunk is reached by ``registration`` (we register to the carrier with a username and secret
+taken from the environment, never from the file), by ``ip`` (the carrier's address identifies
+it), or is the ``simulator`` (the dialplan's simulated far end, for development and tests).
+Numbers are normalised to E.164 with ``phonenumbers`` before routing; the longest matching
+prefix (E.164 digits without the ``+``) picks the trunk. The dialplan (``cti.pbx``) routes the
+same way for calls that start in Asterisk (agent desk phones, IVR transfers).
+
+Errors: ``ConfigError`` (the file), ``Unroutable`` (a number no route takes; a 422 naming the field).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import phonenumbers
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cti.errors import ConfigError, CtiError
+from cti.settings import Settings
+
+TRUNKS_FILE = "trunks.yaml"
+CODECS = frozenset({"ulaw", "alaw", "gsm", "g722", "g729", "opus", "ilbc", "speex", "slin"})
+# The context every call to a number outside the call centre enters (dialplan and engine alike).
+EXTERNAL_CONTEXT = "cti-external"
+
+
+class Unroutable(CtiError):
+    """A number that is not a phone number, or that no outbound route takes."""
+
+    code = "trunk_unroutable"
+    http_status = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Did(_Model):
+    """A number the carrier delivers and the IVR entry (DNIS) that answers it."""
+
+    number: str = Field(pattern=r"^\+?[0-9]{2,20}$")  # as the carrier sends it in the request URI
+    dnis: str = Field(pattern=r"^[0-9+*#]{1,32}$")  # an entry of an IVR flow (config/ivr/*.yaml)
+    flow: str | None = None  # the flow that DNIS opens (checked by `cti config check`)
+
+
+class Trunk(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    kind: Literal["registration", "ip", "simulator"]
+    host: str | None = None  # the carrier's SIP server (registration) or peer (ip)
+    port: int = Field(5060, ge=1, le=65535)
+    transport: Literal["udp", "tls"] = "udp"
+    # ip: addresses or networks (optionally with :port) whose requests are this carrier's.
+    match: tuple[str, ...] = ()
+    # registration: names of the environment variables holding the account (never the values).
+    username_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    secret_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    codecs: tuple[str, ...] = ("ulaw", "alaw")
+    srtp: bool = False  # SDES-SRTP media (with transport tls)
+    max_calls: int = Field(30, ge=1, le=10_000)  # concurrent outbound calls (GROUP_COUNT)
+    # How the called number goes out: "+8613912345678" (e164), "8613912345678" (digits).
+    dial_format: Literal["e164", "digits"] = "e164"
+    dids: tuple[Did, ...] = ()
+
+    @field_validator("codecs")
+    @classmethod
+    def _known_codecs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in value if c not in CODECS]
+        if unknown or not value:
+            raise ValueError(f"unknown codec(s) {unknown} (known: {', '.join(sorted(CODECS))})" if unknown
+                             else "at least one codec")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Trunk:
+        if self.kind != "simulator" and not self.host:
+            raise ValueError(f"host: {'an' if self.kind == 'ip' else 'a'} {self.kind} trunk needs the carrier's host")
+        if self.kind == "registration":
+            if not self.username_env or not self.secret_env:
+                raise ValueError("username_env and secret_env: a registration trunk names the environment "
+                                 "variables that hold its account (the values never go in this file)")
+        if self.srtp and self.transport != "tls":
+            raise ValueError("srtp: SDES keys travel in the SDP, so srtp needs transport: tls")
+        return self
+
+    @property
+    def context(self) -> str:
+        """The dialplan context that places an outbound call on this trunk."""
+        return f"cti-trunk-{self.name}"
+
+    @property
+    def matches(self) -> tuple[str, ...]:
+        return self.match or ((f"{self.host}:{self.port}",) if self.host else ())
+
+
+class CallerIds(_Model):
+    """The number presented to the called party (E.164), per queue or campaign, else ``default``."""
+
+    default: str | None = None
+    queues: dict[str, str] = {}
+    campaigns: dict[str, str] = {}
+
+
+class Route(_Model):
+    prefix: str = Field("", pattern=r"^[0-9]{0,15}$")  # E.164 digits after '+'; "" takes every number
+    trunk: str
+
+
+class Outbound(_Model):
+    routes: tuple[Route, ...] = ()
+    caller_id: CallerIds = CallerIds()
+    dial_timeout_s: int = Field(30, ge=5, le=300)
+
+
+class DialTarget(_Model):
+    """Where a routed outbound call goes: ``Local/<exten>@<context>`` or an Originate's context/exten."""
+
+    e164: str
+    trunk: str
+    context: str
+    exten: str
+    caller_id: str | None
+
+    @property
+    def local_channel(self) -> str:
+        return f"Local/{self.exten}@{self.context}/n"
+
+
+class TrunksConfig(_Model):
+    default_region: str = Field("CN", pattern=r"^[A-Z]{2}$")
+    trunks: tuple[Trunk, ...] = ()
+    outbound: Outbound = Outbound()
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (ISO 3166 code such as CN, FR, US)")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> TrunksConfig:
+        names = [t.name for t in self.trunks]
+        for name in {n for n in names if names.count(n) > 1}:
+            raise ValueError(f"trunks: the name {name!r} is used twice")
+        for i, route in enumerate(self.outbound.routes):
+            if route.trunk not in names:
+                raise ValueError(f"outbound.routes.{i}.trunk: {route.trunk!r} is not a trunk of this file")
+        prefixes = [r.prefix for r in self.outbound.routes]
+        for prefix in {p for p in prefixes if prefixes.count(p) > 1}:
+            raise ValueError(f"outbound.routes: the prefix {prefix!r} is routed twice")
+        dids = [d.number.lstrip("+") for t in self.trunks for d in t.dids]
+        for did in {d for d in dids if dids.count(d) > 1}:
+            raise ValueError(f"trunks.dids: the DID {did!r} is delivered by two entries")
+        cids = self.outbound.caller_id
+        for where, number in [("default", cids.default), *((f"queues.{k}", v) for k, v in cids.queues.items()),
+                              *((f"campaigns.{k}", v) for k, v in cids.campaigns.items())]:
+            if number is not None and normalise(number, self.default_region) is None:
+                raise ValueError(f"outbound.caller_id.{where}: {number!r} is not a phone number")
+        return self
+
+    def trunk(self, name: str) -> Trunk:
+        return next(t for t in self.trunks if t.name == name)
+
+    def route(self, number: str, *, queue: str | None = None, campaign: str | None = None,
+              field: str = "number") -> DialTarget:
+        """The trunk, dialplan context and extension for ``number``; raises Unroutable naming ``field``."""
+        e164 = normalise(number, self.default_region)
+        if e164 is None:
+            raise Unroutable(field, f"{number!r} is not a phone number (default region {self.default_region})")
+        digits = e164[1:]
+        best = max((r for r in self.outbound.routes if digits.startswith(r.prefix)),
+                   key=lambda r: len(r.prefix), default=None)
+        if best is None:
+            raise Unroutable(field, f"no outbound route takes {e164} (config/trunks.yaml outbound.routes)")
+        trunk = self.trunk(best.trunk)
+        return DialTarget(e164=e164, trunk=trunk.name, context=trunk.context, exten=digits,
+                          caller_id=self.caller_id(queue=queue, campaign=campaign))
+
+    def caller_id(self, *, queue: str | None = None, campaign: str | None = None) -> str | None:
+        cids = self.outbound.caller_id
+        raw = (cids.campaigns.get(campaign or "") or cids.queues.get(queue or "") or cids.default)
+        return normalise(raw, self.default_region) if raw else None
+
+
+def normalise(number: str, region: str) -> str | None:
+    """``number`` as E.164, or None when it is not a phone number.
+
+    Digits without ``+`` or ``00`` are read as a national number of ``region`` when that is a
+    valid number there; otherwise as an international number that lost its ``+`` (the agent
+    console strips it) when that is possible; otherwise as a possible national number.
+    """
+    text = "".join(ch for ch in (number or "").strip() if ch not in " -().")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text or not text.lstrip("+").isdigit() or text.count("+") > 1:
+        return None
+    candidates: list[phonenumbers.PhoneNumber] = []
+    for raw, reg in ([(text, None)] if text.startswith("+") else [(text, region), ("+" + text, None)]):
+        try:
+            candidates.append(phonenumbers.parse(raw, reg))
+        except phonenumbers.NumberParseException:
+            continue
+    chosen = (next((n for n in candidates if phonenumbers.is_valid_number(n)), None)
+              or next((n for n in reversed(candidates) if phonenumbers.is_possible_number(n)), None))
+    if chosen is None:
+        return None
+    return phonenumbers.format_number(chosen, phonenumbers.PhoneNumberFormat.E164)
+
+
+def trunks_path(settings: Settings) -> Path:
+    return settings.config_dir / TRUNKS_FILE
+
+
+def load_trunks(settings: Settings) -> TrunksConfig:
+    """The trunks of ``config/trunks.yaml`` (no file: no trunks, and every outbound number is unroutable)."""
+    path = trunks_path(settings)
+    if not path.exists():
+        return TrunksConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    try:
+        return TrunksConfig.model_validate(data)
+    except ValidationError as err:
+        lines = [f"{path}: {err.error_count()} problem(s)"]
+        for e in err.errors():
+            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            lines.append(f"  - {loc}: {e['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def check_trunks(settings: Settings, env: Mapping[str, str] | None = None) -> list[str]:
+    """Problems of ``config/trunks.yaml``, each naming the file and the field."""
+    path = trunks_path(settings)
+    try:
+        cfg = load_trunks(settings)
+    except ConfigError as err:
+        head, *rest = str(err).splitlines()
+        return [f"{path}: {line.removeprefix('  - ')}" for line in rest] or [head]
+    env = os.environ if env is None else env
+    problems = []
+    for i, trunk in enumerate(cfg.trunks):
+        for attr in ("username_env", "secret_env"):
+            var = getattr(trunk, attr)
+            if var and not env.get(var):
+                problems.append(f"{path}: trunks.{i}.{attr}: the environment variable {var} is not set "
+                                f"(trunk {trunk.name!r} cannot register)")
+    return problems
+
+
+def account(trunk: Trunk, env: Mapping[str, str]) -> tuple[str, str]:
+    """The registration trunk's username and secret, read from the environment."""
+    values = [env.get(var or "", "") for var in (trunk.username_env, trunk.secret_env)]
+    if not all(values):
+        raise ConfigError(f"trunk {trunk.name!r}: set the environment variables {trunk.username_env} and "
+                          f"{trunk.secret_env} (its carrier account)")
+    return values[0], values[1]

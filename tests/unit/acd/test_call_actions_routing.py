@@ -1,0 +1,70 @@
+"""Click-to-dial and transfers to numbers leave by the trunk the number routes to: normalised to
+E.164, the trunk and the presented caller ID named to the dialplan; an unroutable number is a 422
+naming the field and nothing is dialled."""
+
+from __future__ import annotations
+
+import pytest
+
+from acd.calls import LiveCall
+from acd.delivery import AcdService
+from acd.errors import InvalidRequest
+from acd.routing import Router
+from cti.ami.control import FakeCallControl
+from cti.bus import InProcessBus
+from cti.trunks import TrunksConfig
+
+ROUTES = TrunksConfig.model_validate({
+    "default_region": "CN",
+    "trunks": [{"name": "cn", "kind": "ip", "host": "192.0.2.10"}, {"name": "sim", "kind": "simulator"}],
+    "outbound": {"routes": [{"prefix": "86", "trunk": "cn"}, {"prefix": "8699", "trunk": "sim"}],
+                 "caller_id": {"default": "+861058880000", "queues": {"sales": "+861058880001"}}},
+})
+
+
+@pytest.fixture
+async def acd() -> AcdService:
+    bus = InProcessBus()
+    service = AcdService(Router([]), FakeCallControl(), bus, clock=lambda: 1000.0)
+    service.actions.routing = ROUTES
+    service.subscribe()
+    await bus.start()
+    return service
+
+
+def _control(acd: AcdService) -> FakeCallControl:
+    assert isinstance(acd.control, FakeCallControl)
+    return acd.control
+
+
+async def test_click_to_dial_normalises_and_names_the_trunk(acd: AcdService) -> None:
+    await acd.actions.dial("1001", "013912345678")
+    (orig,) = _control(acd).called("originate")
+    assert (orig["context"], orig["exten"]) == ("cti-external", "8613912345678")
+    assert orig["variables"]["CTI_TRUNK"] == "cn" and orig["variables"]["CTI_CALLER_ID"] == "+861058880000"
+    await acd.actions.dial("1002", "86990001", queue="sales")
+    second = _control(acd).called("originate")[1]
+    assert second["variables"]["CTI_TRUNK"] == "sim" and second["variables"]["CTI_CALLER_ID"] == "+861058880001"
+
+
+async def test_unroutable_number_is_a_422_naming_the_field_and_dials_nothing(acd: AcdService) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        await acd.actions.dial("1001", "+33612345678")  # France: no route
+    assert err.value.field == "number" and err.value.http_status == 422 and "+33612345678" in str(err.value)
+    with pytest.raises(InvalidRequest, match="not a phone number"):
+        await acd.actions.dial("1001", "12")
+    assert not _control(acd).called("originate")
+
+
+async def test_blind_transfer_to_a_number_sets_the_route_then_redirects(acd: AcdService) -> None:
+    acd.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel="PJSIP/lan-1", caller_number="+8613800000001",
+                                queue="sales", status="talking", agent_id="1001", agent_channel="Local/1001@x;1")
+    with pytest.raises(InvalidRequest) as err:
+        await acd.actions.transfer("c.1", target_kind="number", target="33612345678")
+    assert err.value.field == "target" and not _control(acd).called("redirect")
+    await acd.actions.transfer("c.1", target_kind="number", target="13912345678")
+    assert [(c["name"], c["value"]) for c in _control(acd).called("set_var")] == [
+        ("CTI_TRUNK", "cn"), ("CTI_CALLER_ID", "+861058880001")]
+    (redirect,) = _control(acd).called("redirect")
+    assert (redirect["channel"], redirect["context"], redirect["exten"]) == ("PJSIP/lan-1", "cti-external",
+                                                                            "8613912345678")
