@@ -4,7 +4,8 @@ Counted exactly as the reports count (``acd.kpis``): an abandon whose wait is <=
 is a short abandon (``abandoned_short``) and leaves every offered-based figure, service level and
 abandon rate alike; the snapshot says so with ``short_abandons_excluded``. Live figures count the
 calls that have left the queue (answered, abandoned, overflowed or sent elsewhere by a limit);
-calls still waiting join the denominator when they leave.
+calls still waiting join the denominator when they leave. A call cut by a PBX crash
+(``system_failures``) is neither answered nor abandoned: it leaves every figure and is counted apart.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class QueueSnapshot:
     abandon_rate: float | None
     avg_talk_s: float | None
     short_abandons_excluded: bool = True
+    system_failures: int = 0
 
 
 @dataclass(slots=True)
@@ -51,6 +53,7 @@ class QueueStats:
     wait_abandoned_s: float = 0.0
     talk_s: float = 0.0
     talks: int = 0
+    system_failures: int = 0
 
     def entered(self) -> None:
         self.offered += 1
@@ -66,6 +69,10 @@ class QueueStats:
         self.wait_abandoned_s += wait_s
         if wait_s <= self.short_abandon_s:
             self.abandoned_short += 1
+
+    def cut_by_system(self) -> None:
+        """The PBX crashed under a waiting or ringing call: not an abandon."""
+        self.system_failures += 1
 
     def talked(self, talk_s: float) -> None:
         self.talks += 1
@@ -107,4 +114,5 @@ class QueueStats:
             asa_s=self.wait_answered_s / self.answered if self.answered else None,
             abandon_rate=(self.abandoned - self.abandoned_short) / closed if closed else None,
             avg_talk_s=self.talk_s / self.talks if self.talks else None,
+            system_failures=self.system_failures,
         )

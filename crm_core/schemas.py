@@ -14,7 +14,7 @@ Role = Literal["agent", "supervisor", "admin"]
 CaseStatus = Literal["open", "in_progress", "pending", "resolved", "closed"]
 CasePriority = Literal["low", "normal", "high", "urgent"]
 Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
-                  "no_answer", "busy"]
+                  "no_answer", "busy", "system_failure"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 T = TypeVar("T")
 

@@ -235,3 +235,14 @@ def test_invariants(records: list[CallRecord], exclude: bool) -> None:
         rows = kpis.interval_report(records, interval=interval, tz=SH)
         assert sum(r.kpis.offered for r in rows) == s.offered
         assert sum(r.kpis.resolved_issues for r in rows) == s.resolved_issues
+
+
+def test_calls_cut_by_a_pbx_crash_are_counted_apart_not_as_abandons() -> None:
+    cut = [call("x1", T0 + 100, Outcome.SYSTEM_FAILURE, 40), call("x2", T0 + 200, Outcome.SYSTEM_FAILURE, 2,
+                                                                  agent_id="a1", talk_s=50)]
+    base = kpis.summarize(CALLS[:3])
+    s = kpis.summarize([*CALLS[:3], *cut])
+    assert s.system_failures == 2 and s.abandoned_queue == 0
+    assert (s.service_level, s.abandon_rate, s.offered_counted) == (base.service_level, base.abandon_rate,
+                                                                    base.offered_counted)
+    assert s.handled == base.handled  # a cut call is not a handled one
