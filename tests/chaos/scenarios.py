@@ -20,9 +20,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from acd.events import AgentStateChanged
 from agent_console.errors import IllegalAgentAction
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
+from crm_core.agent_log import AgentStateRow
 from crm_core.errors import DatabaseUnavailable
 from crm_core.models import Interaction
 from cti.events import Event
@@ -209,5 +211,14 @@ async def pg_outage(pbx: ManagedPbx, settings: Settings, pg: ControlledPostgres,
         await _finish_agents(eng, agents)
         written, lost, dup = await _count(eng, placed)
         stranded = await _stranded(eng, pbx)
+        changes = sum(1 for e in seen if isinstance(e, AgentStateChanged))
+        deadline = time.monotonic() + 20  # the supervisor's journal retries at its own pace
+        while (rows := await _state_rows(eng)) != changes and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
         return ChaosResult(f"postgresql down {down_s:.0f} s", recovery, live, len(placed), written, lost, dup,
-                           stranded)
+                           stranded, detail=f"agent_state_rows={rows}/{changes}")
+
+
+async def _state_rows(eng: Engine) -> int:
+    async with eng.db.session() as s:
+        return int(await s.scalar(select(func.count()).select_from(AgentStateRow)) or 0)

@@ -56,3 +56,5 @@ async def test_postgresql_down_20_s_under_traffic(pbx: ManagedPbx, pbx_settings:
                                        down_s=float(os.environ.get("CTI_CHAOS_PG_DOWN_S", "20")))
     _report(result)
     _check(result)
+    rows, changes = result.detail.split("=")[1].split("/")
+    assert rows == changes and int(changes) > 0, f"agent state history rows lost in the outage: {result.detail}"
