@@ -33,22 +33,14 @@ async def _until(pred, timeout_s: float = 20.0):  # type: ignore[no-untyped-def]
     return value
 
 
-async def test_outage_loses_no_history_audit_pop_or_recent_login(tmp_path: Path) -> None:
+async def test_outage_loses_no_agent_state_or_audit_row(tmp_path: Path) -> None:
     pg = ControlledPostgres()
     try:
         db = Database(pg.url)
         await db.upgrade()
         async with db.session() as s:
-            c = await customers.create_customer(session=s, data=CustomerIn(
+            await customers.create_customer(session=s, data=CustomerIn(
                 name="Li Wei", phones=[PhoneIn(number="13800138000")]))
-            await users.create_user(session=s, username="alice", password="correct horse", role="agent",
-                                    agent_id="1001")
-        store = SqlUserStore(db)
-        assert await store.authenticate("alice", "correct horse") is not None
-        pops = SqlPopSource(db)
-        known = await pops.build_pop("L1", "1001", {"caller_number": "+8613800138000", "customer_id": c.id})
-        assert known["customer"]["name"] == "Li Wei" and known["source"] == "crm"
-
         journal = tmp_path / "supervisor-journal.jsonl"
         rows = RowJournal(db, journal, {"agent_state": write_state_once}, retry_delays_s=(0.2, 0.5))
         audit = AuditLog(db, rows=rows)
@@ -63,18 +55,6 @@ async def test_outage_loses_no_history_audit_pop_or_recent_login(tmp_path: Path)
         entry = await audit.append(actor="sup", actor_role="supervisor", action="agent.force_not_ready",
                                    target="agent:1001", detail={"reason": "outage test"}, at=t0)
         assert entry["pending"] and entry["id"] is None
-
-        # Pops: the recent caller keeps their card, anyone else is an unknown caller, both marked.
-        cached = await pops.build_pop("L2", "1001", {"caller_number": "+8613800138000", "queue": "support"})
-        assert cached["customer"]["name"] == "Li Wei" and cached["source"] == "cache"
-        unknown = await pops.build_pop("L3", "1001", {"caller_number": "+8613700000000"})
-        assert unknown["customer"] is None and unknown["source"] == "unavailable"
-        # Logins: the recent user (right password only); nobody else gets in.
-        who = await store.authenticate("alice", "correct horse")
-        assert who is not None and who.agent_id == "1001"
-        assert await store.authenticate("alice", "wrong") is None
-        with pytest.raises(DatabaseUnavailable):
-            await store.authenticate("bob", "whatever")
 
         # The engine stops during the outage and starts again: the journal carries the rows over.
         await rows.stop()
@@ -93,7 +73,8 @@ async def test_outage_loses_no_history_audit_pop_or_recent_login(tmp_path: Path)
                 return 0
 
         await _until(history)
-        await _until(lambda: asyncio.sleep(0, not rows.waiting))
+        # Everything written, then the journal emptied (compacted in the journal's own thread).
+        await _until(lambda: asyncio.sleep(0, not rows.waiting and journal.stat().st_size == 0))
         # Written exactly once, even when the journal is replayed again (a second restart).
         again = RowJournal(db, None, {"agent_state": write_state_once})
         AuditLog(db, rows=again)
@@ -109,6 +90,39 @@ async def test_outage_loses_no_history_audit_pop_or_recent_login(tmp_path: Path)
         assert got == states
         assert len(audits) == 1 and audits[0].detail["reason"] == "outage test"
         await rows.stop()
+        await db.dispose()
+    finally:
+        pg.remove()
+
+
+async def test_outage_pops_recent_cards_or_unknown_and_logs_recent_users_in() -> None:
+    pg = ControlledPostgres()
+    try:
+        db = Database(pg.url)
+        await db.upgrade()
+        async with db.session() as s:
+            c = await customers.create_customer(session=s, data=CustomerIn(
+                name="Li Wei", phones=[PhoneIn(number="13800138000")]))
+            await users.create_user(session=s, username="alice", password="correct horse", role="agent",
+                                    agent_id="1001")
+        store = SqlUserStore(db)
+        assert await store.authenticate("alice", "correct horse") is not None
+        pops = SqlPopSource(db)
+        known = await pops.build_pop("L1", "1001", {"caller_number": "+8613800138000", "customer_id": c.id})
+        assert known["customer"]["name"] == "Li Wei" and known.get("source", "crm") == "crm"
+        await asyncio.to_thread(pg.stop)
+        # Pops: the recent caller keeps their card, anyone else is an unknown caller, both marked.
+        cached = await pops.build_pop("L2", "1001", {"caller_number": "+8613800138000", "queue": "support"})
+        assert cached["customer"]["name"] == "Li Wei" and cached["source"] == "cache"
+        unknown = await pops.build_pop("L3", "1001", {"caller_number": "+8613700000000"})
+        assert unknown["customer"] is None and unknown["source"] == "unavailable"
+        # Logins: the recent user (right password only); nobody else gets in.
+        who = await store.authenticate("alice", "correct horse")
+        assert who is not None and who.agent_id == "1001"
+        assert await store.authenticate("alice", "wrong") is None
+        with pytest.raises(DatabaseUnavailable):
+            await store.authenticate("bob", "whatever")
+
         await db.dispose()
     finally:
         pg.remove()
