@@ -84,6 +84,7 @@ class Abandoned:
     call_id: str
     queue: str
     wait_s: float
+    system_failure: bool = False  # the PBX crashed under the call: not the caller's abandon
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -318,7 +318,8 @@ class AcdService:
         if call is None or call.status in ("ended", "gone"):
             return
         if call.status in ("queued", "ringing"):
-            await self._run(lambda now: self.router.caller_hung_up(call.rid, now))
+            await self._run(lambda now: self.router.caller_hung_up(call.rid, now,
+                                                                   system_failure=ev.system_failure))
             call.status = "gone"
             self.calls.pop(call.linkedid, None)
         else:
@@ -467,7 +468,8 @@ class AcdService:
             case LimitAction():
                 await self._limit(d, now)
             case Abandoned():
-                await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="abandoned",
+                await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue,
+                                                 reason="system_failure" if d.system_failure else "abandoned",
                                                  waited_s=d.wait_s))
 
     async def _limit(self, d: LimitAction, now: float) -> None:

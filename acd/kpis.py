@@ -45,6 +45,7 @@ class Outcome(enum.StrEnum):
     VOICEMAIL = "voicemail"
     CALLBACK_REQUESTED = "callback_requested"
     FAILED = "failed"
+    SYSTEM_FAILURE = "system_failure"  # cut by a PBX crash: reported, never an abandon
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +145,7 @@ class KpiSummary:
     voicemail: int
     callback_requested: int
     failed: int
+    system_failures: int  # calls cut by a PBX crash: out of SL and abandon figures, counted here
     handled: int
     held_calls: int
     service_level: float | None
@@ -216,6 +218,8 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
     offered = [r for r in records if r.offered]
     short = [r for r in offered if r.outcome is Outcome.ABANDONED_QUEUE and r.wait_s <= policy.short_abandon_s]
     excluded = {id(r) for r in short} if policy.exclude_short_abandons else set()
+    # A call the PBX cut says nothing about the caller's patience or the agents' speed.
+    excluded |= {id(r) for r in offered if r.outcome is Outcome.SYSTEM_FAILURE}
     counted = [r for r in offered if id(r) not in excluded]
     answered = [r for r in offered if r.outcome is Outcome.ANSWERED]
     within = [r for r in answered if r.wait_s <= policy.sl_seconds]
@@ -243,6 +247,7 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
         voicemail=outcomes.count(Outcome.VOICEMAIL),
         callback_requested=outcomes.count(Outcome.CALLBACK_REQUESTED),
         failed=outcomes.count(Outcome.FAILED),
+        system_failures=outcomes.count(Outcome.SYSTEM_FAILURE),
         handled=len(handled),
         held_calls=len(held),
         service_level=_ratio(len(within), len(counted)),

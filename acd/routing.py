@@ -414,8 +414,9 @@ class Router:
         return out
 
     @_keeps_timer_decisions
-    def caller_hung_up(self, call_id: str, now: float) -> list[Decision]:
-        """The caller left: abandoned while waiting or ringing (the offer is cancelled)."""
+    def caller_hung_up(self, call_id: str, now: float, *, system_failure: bool = False) -> list[Decision]:
+        """The caller left: abandoned while waiting or ringing (the offer is cancelled).
+        ``system_failure``: the PBX crashed under the call; counted apart, not as an abandon."""
         out, now = self._begin(now)
         call = self._call(call_id)
         if call.state is CallState.CONNECTED:
@@ -431,9 +432,12 @@ class Router:
             self._wait.remove(call)
         call.state = next_call_state(call_id, call.state, CallEvent.ABANDON)
         wait = now - call.entered_queue_at
-        self._stats_of(call).abandoned_after(wait)
+        if system_failure:
+            self._stats_of(call).cut_by_system()
+        else:
+            self._stats_of(call).abandoned_after(wait)
         del self._calls[call_id]
-        out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait))
+        out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait, system_failure=system_failure))
         if call.agent_id is not None:
             self._agent_freed(self._agents[call.agent_id], now, out)
         return out

@@ -12,6 +12,9 @@ queues it serves, so an agent shared by two queues is half a server to each; age
 logged out count 0). Each call's first estimate is compared with the wait it then had until an agent
 answered: ``ewt_error_s`` (mean absolute error) and ``ewt_bias_s`` (mean of actual - estimate) say how
 good the estimates are, and the error sizes the range announced to callers.
+
+A call cut by a PBX crash (``system_failures``) is neither answered nor abandoned: it leaves every
+figure and is counted apart.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class QueueSnapshot:
     ewt_samples: int = 0  # answered calls whose first estimated wait was checked against their wait
     ewt_error_s: float | None = None  # mean absolute error of those estimates
     ewt_bias_s: float | None = None  # mean (actual wait - estimate): > 0, callers waited longer than told
+    system_failures: int = 0
 
 
 @dataclass(slots=True)
@@ -70,6 +74,7 @@ class QueueStats:
     ewt_samples: int = 0
     ewt_abs_err_s: float = 0.0
     ewt_err_s: float = 0.0
+    system_failures: int = 0
 
     def entered(self) -> None:
         self.offered += 1
@@ -85,6 +90,10 @@ class QueueStats:
         self.wait_abandoned_s += wait_s
         if wait_s <= self.short_abandon_s:
             self.abandoned_short += 1
+
+    def cut_by_system(self) -> None:
+        """The PBX crashed under a waiting or ringing call: not an abandon."""
+        self.system_failures += 1
 
     def talked(self, talk_s: float) -> None:
         self.talks += 1
@@ -155,4 +164,5 @@ class QueueStats:
             ewt_samples=self.ewt_samples,
             ewt_error_s=self.ewt_abs_err_s / self.ewt_samples if self.ewt_samples else None,
             ewt_bias_s=self.ewt_err_s / self.ewt_samples if self.ewt_samples else None,
+            system_failures=self.system_failures,
         )

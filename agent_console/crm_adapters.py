@@ -4,28 +4,56 @@ cases). The ``PopSource`` adapter is ``crm_core.screenpop.SqlPopSource``."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from agent_console.security import Principal
 from crm_core import cases, customers, interactions, users
 from crm_core.db import Database
-from crm_core.errors import NotFound
+from crm_core.errors import DatabaseUnavailable, NotFound
+from crm_core.recent import RecentCache
 from crm_core.screenpop import case_view, customer_card, interaction_view
+
+log = logging.getLogger(__name__)
 
 
 class SqlUserStore:
-    """Who may log in to the console; unknown users cost the same argon2 work as known ones."""
+    """Who may log in to the console; unknown users cost the same argon2 work as known ones.
 
-    def __init__(self, db: Database) -> None:
+    A database outage does not lock out the users who logged in recently: each successful login
+    keeps the user's argon2 hash and principal for ``outage_ttl_s`` (bounded LRU, memory only), and
+    while the database is unavailable a password that matches that hash logs in (verified in a
+    thread, off the event loop). Nobody else does: they get the 503 as before. A failed password
+    against the database drops the cached entry; a password change is seen at the next login
+    that reaches the database.
+    """
+
+    def __init__(self, db: Database, *, outage_ttl_s: float = 8 * 3600.0, cache_size: int = 1000) -> None:
         self.db = db
+        self.recent: RecentCache[str, tuple[str, Principal]] = RecentCache(cache_size, outage_ttl_s)
 
     async def authenticate(self, username: str, password: str) -> Principal | None:
-        async with self.db.session() as session:
-            user = await users.authenticate(session=session, username=username, password=password)
-            if user is None:
+        try:
+            async with self.db.session() as session:
+                user = await users.authenticate(session=session, username=username, password=password)
+                if user is None:
+                    self.recent.drop(username)
+                    return None
+                who = Principal(user_id=user.id, username=user.username, role=user.role,  # type: ignore[arg-type]
+                                agent_id=user.agent_id, display_name=user.display_name)
+                stored = user.password_hash
+        except DatabaseUnavailable:
+            found, entry = self.recent.get(username)
+            if not found or entry is None:
+                raise
+            if not await asyncio.to_thread(users.verify_secret, entry[0], password):
                 return None
-            return Principal(user_id=user.id, username=user.username, role=user.role,  # type: ignore[arg-type]
-                             agent_id=user.agent_id, display_name=user.display_name)
+            log.warning("login of %s while the database is unavailable: checked against the recent login",
+                        username)
+            return entry[1]
+        self.recent.put(username, (stored, who))
+        return who
 
 
 class SqlSessionStore:

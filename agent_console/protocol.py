@@ -346,6 +346,9 @@ class Pop(_View):
     articles: list[ArticleView] = Field(default_factory=list)
     transfer: TransferView | None = None
     complete: bool = Field(True, description="False when the CRM did not answer in time; a pop frame follows.")
+    source: str = Field("crm", description=(
+        "crm: read now; cache: the CRM is unavailable, the customer card is the one read recently; "
+        "unavailable: the CRM is unavailable and this caller was not seen recently (shown as unknown)"))
 
 
 class CallView(_View):

@@ -131,6 +131,7 @@ class _State:
     latest: dict[str, _Handling] = field(default_factory=dict)  # agent -> their latest turn
     current: str | None = None  # the agent on the call now (None: transferred away, or never)
     far_end: str | None = None  # the customer leg's result; "answered" once any leg answered
+    system_failure: bool = False  # cut by an Asterisk crash: its own outcome, never an abandon
 
     def opens(self, kind: str, ts: float, key: str | None = None, **kw: Any) -> FoldedSegment:
         self.closes(kind, ts, key)
@@ -304,6 +305,7 @@ def _ended(st: _State, ev: CallEnded) -> None:
     if st.f["ended_at"] is not None:
         return
     st.f.update(ended_at=ev.ts, hangup_cause=ev.cause)
+    st.system_failure = ev.system_failure
     st.closes_kind("ringing", ev.ts, result="caller_hung_up")
     for kind, key in list(st.open):
         if kind != "wrapup":
@@ -375,8 +377,10 @@ def _finish(st: _State, events: list[Event]) -> Folded:
     ended = f["ended_at"] is not None
     # An outbound call is "answered" from the agent's side at once; its customer may not be.
     far_end = FAR_END_OUTCOMES.get(st.far_end or "") if f["direction"] == "outbound" else None
-    if far_end is not None:
-        outcome: str | None = far_end
+    if st.system_failure:  # answered or waiting, the PBX cut it: not the caller's doing
+        outcome: str | None = "system_failure"
+    elif far_end is not None:
+        outcome = far_end
     elif f["answered_at"] is not None:
         outcome = "answered"
     elif st.explicit_outcome is not None:

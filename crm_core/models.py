@@ -29,8 +29,9 @@ TIERS = ("standard", "silver", "gold", "key_account")
 LIFECYCLES = ("potential", "new", "mature", "loyal", "dormant")
 DIRECTIONS = ("inbound", "outbound", "internal")
 # no_answer / busy: outbound calls whose customer did not pick up (the far end's Dial result).
+# system_failure: cut by an Asterisk crash or restart (never a caller's abandon; see docs/resilience.md).
 OUTCOMES = ("answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
-            "no_answer", "busy")
+            "no_answer", "busy", "system_failure")
 SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "hold", "transfer", "wrapup")
 ROLES = ("agent", "supervisor", "manager", "admin")
 CASE_STATUSES = ("open", "in_progress", "pending", "resolved", "closed")

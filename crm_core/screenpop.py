@@ -3,10 +3,16 @@
 The shape is the console's ``Pop`` (agent_console.protocol): customer card or unknown number,
 last five interactions with outcomes and notes, open cases, what the caller did in the IVR,
 the suggested script for the queue / intent, and matching knowledge articles.
+
+During a database outage ``SqlPopSource`` still pops: the customer part of pops built in the last
+hours is kept in a bounded LRU (``crm_core.recent``), by customer id and by caller number; a caller
+found there gets that card (``source`` "cache"), anyone else the unknown-caller pop (``source``
+"unavailable"), with what the call itself told (IVR path, queue, wait) in both.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +21,14 @@ from crm_core.cases import list_cases
 from crm_core.catalog import search_articles, suggest_script
 from crm_core.customers import customers_by_number
 from crm_core.db import Database
+from crm_core.errors import DatabaseUnavailable
 from crm_core.fold import Folded
 from crm_core.interactions import interaction_by_linkedid, recent_for_customer
 from crm_core.models import Case, Customer, Interaction, epoch
+from crm_core.recent import RecentCache
+
+log = logging.getLogger(__name__)
+_CARD_PARTS = ("customer", "interactions", "open_cases", "script", "articles")
 
 INTENT_WORDS = {"billing": "账单 bill invoice", "sales": "购买 price order", "support": "故障 fault support",
                 "complaints": "投诉 complaint"}
@@ -115,14 +126,50 @@ def _fill(body: str, customer: Customer | None) -> str:
 class SqlPopSource:
     """The console's ``PopSource`` port on the CRM database (and the logger's live calls)."""
 
-    def __init__(self, db: Database, live: LiveCalls | None = None) -> None:
+    def __init__(self, db: Database, live: LiveCalls | None = None, *, cache_size: int = 5000,
+                 cache_ttl_s: float = 12 * 3600.0) -> None:
         self.db = db
         self.live = live
+        self.cards: RecentCache[tuple[str, Any], dict[str, Any]] = RecentCache(cache_size, cache_ttl_s)
 
     async def build_pop(self, linkedid: str, agent_id: str, offer_info: dict[str, Any]) -> dict[str, Any]:
         live = self.live.live(linkedid) if self.live else None
-        async with self.db.session() as session:
-            return await screen_pop(
-                session=session, linkedid=linkedid, caller_number=offer_info.get("caller_number") or "",
-                customer_id=offer_info.get("customer_id"), queue=offer_info.get("queue"),
-                waited_s=float(offer_info.get("waited_s") or 0.0), skills=offer_info.get("skills"), live=live)
+        try:
+            async with self.db.session() as session:
+                pop = await screen_pop(
+                    session=session, linkedid=linkedid, caller_number=offer_info.get("caller_number") or "",
+                    customer_id=offer_info.get("customer_id"), queue=offer_info.get("queue"),
+                    waited_s=float(offer_info.get("waited_s") or 0.0), skills=offer_info.get("skills"), live=live)
+        except DatabaseUnavailable as err:
+            return self._degraded(linkedid, offer_info, live, err)
+        if pop["customer"] is not None:
+            card = {k: pop[k] for k in _CARD_PARTS}
+            self.cards.put(("id", pop["customer"]["id"]), card)
+            if pop["caller_number"]:
+                self.cards.put(("number", pop["caller_number"]), card)
+        return {**pop, "source": "crm"}
+
+    def _degraded(self, linkedid: str, info: dict[str, Any], live: Folded | None,
+                  err: DatabaseUnavailable) -> dict[str, Any]:
+        """The pop without the database: the recent card if this caller had one, else unknown."""
+        fields: dict[str, Any] = dict(live.fields) if live else {}
+        number = info.get("caller_number") or fields.get("caller_number") or ""
+        customer_id = info.get("customer_id") or fields.get("customer_id")
+        found, card = self.cards.get(("id", customer_id)) if customer_id else (False, None)
+        if not found and number:
+            found, card = self.cards.get(("number", number))
+        path = list(fields.get("ivr_path") or [])
+        pop: dict[str, Any] = {
+            "call_id": linkedid, "caller_number": number, "customer": None, "interactions": [], "open_cases": [],
+            "ivr_flow": fields.get("ivr_flow"), "intent": _intent(path), "waited_s": float(info.get("waited_s") or 0.0),
+            "queue": info.get("queue") or fields.get("queue"), "skills": dict(info.get("skills") or {}),
+            "script": None, "articles": [], "complete": True,
+            "ivr_path": [{"node": str(s.get("node", "")), "label": s.get("label"), "input": s.get("input"),
+                          "choice": s.get("choice"), "at": s.get("at")} for s in path],
+            "source": "cache" if found else "unavailable",
+        }
+        if found and card is not None:
+            pop.update(card)
+        log.warning("screen pop of call %s without the CRM (%s): %s", linkedid, err,
+                    "recent card" if found else "unknown caller")
+        return pop

@@ -94,7 +94,8 @@ class CallConnected(Event):
 @event("call.queue_left")
 class QueueLeft(Event):
     """The call left the queue without an agent. ``reason``: abandoned (caller hung up),
-    overflow (to ``target`` queue), voicemail, callback, timeout (max wait action)."""
+    overflow (to ``target`` queue), voicemail, callback, timeout (max wait action), system_failure
+    (the PBX crashed under the waiting call)."""
 
     linkedid: str
     queue: str
@@ -157,11 +158,14 @@ class FarEndResult(Event):
 
 @event("call.ended")
 class CallEnded(Event):
-    """The last channel of the call hung up (from the call model)."""
+    """The last channel of the call hung up (from the call model). ``system_failure``: the call
+    was cut because Asterisk crashed or restarted, not by the caller or the agent (``ts`` is when
+    the engine lost Asterisk, not when it noticed)."""
 
     linkedid: str
     cause: int = 16
     cause_text: str = ""
+    system_failure: bool = False
 
 
 @event("call.wrapup_done")

@@ -170,13 +170,21 @@ class ManagedPbx:
 
     # -- life cycle ---------------------------------------------------------------------------
     def pid(self) -> int | None:
+        """The pid of this instance's running Asterisk, or None.
+
+        A pid file alone proves nothing: an Asterisk killed with SIGKILL stays a zombie child of
+        the process that started it (``cti run``) until reaped, and ``kill(pid, 0)`` succeeds on a
+        zombie; after a reboot the pid may belong to anything. So the child is reaped when it is
+        ours, and the pid must be a live (not zombie) process whose command line is Asterisk
+        with this instance's configuration."""
+        if self._proc is not None and self._proc.poll() is not None:
+            self._proc = None  # reaped: a killed Asterisk no longer looks alive
         try:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        _reap(pid)  # started by another ManagedPbx of this process: still our child
+        if not _is_instance_asterisk(pid, self.instance_path):
             return None
         return pid
 
@@ -190,7 +198,9 @@ class ManagedPbx:
             self.cli("core reload")
             self.wait_ready()
             return self.status()
-        _check_port_free(self.settings.ami.host, self.settings.ami.port, "ami.port")
+        # An Asterisk just killed shows as a zombie before its last thread has exited and closed
+        # its sockets: give its AMI port a moment to come free.
+        _check_port_free(self.settings.ami.host, self.settings.ami.port, "ami.port", wait_s=5.0)
         self.ensure_rootfs()
         self.write_hosts()
         self.write_config()
@@ -330,14 +340,20 @@ def _agent_endpoints(count: int, state_dir: Path, *, srtp: bool = False) -> str:
     return "\n".join(blocks)
 
 
-def _check_port_free(host: str, port: int, field: str) -> None:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as err:
-            raise PbxError(f"{field}: port {port} on {host} is already in use ({err.strerror}); "
-                           f"stop what holds it or set CTI_{field.upper().replace('.', '__')}") from None
+def _check_port_free(host: str, port: int, field: str, wait_s: float = 0.0) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+                return
+            except OSError as err:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise PbxError(f"{field}: port {port} on {host} is already in use ({err.strerror}); "
+                               f"stop what holds it or set CTI_{field.upper().replace('.', '__')}") from None
 
 
 def _lookup(path: Path, name: str) -> int | None:
@@ -366,3 +382,21 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def _is_instance_asterisk(pid: int, instance_path: str) -> bool:
+    """True when ``pid`` is a live Asterisk running this instance's configuration (not a zombie,
+    not a process that reused the pid)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8", errors="replace")
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # gone, or /proc hides it
+        return False
+    state = next((line.split(":", 1)[1].split() for line in status.splitlines() if line.startswith("State:")), [])
+    if not state or state[0] in ("Z", "X"):  # zombie or dead: killed, waiting to be reaped
+        return False
+    # chroot execs Asterisk in place (same pid): argv is ``asterisk -C <inst>/etc/asterisk.conf ...``.
+    # A zombie's cmdline is empty, which the check above already caught.
+    names = [a.decode(errors="replace") for a in argv if a]
+    return bool(names) and Path(names[0]).name in ("asterisk", "chroot") \
+        and f"{instance_path}/etc/asterisk.conf" in names

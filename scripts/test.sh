@@ -2,7 +2,7 @@
 # Runs every test tier. A tier with no passing test fails the run (see tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CTI_REQUIRE_TIERS=${CTI_REQUIRE_TIERS:-unit,replay,fuzz,web,db,redis,asterisk,browser}
+export CTI_REQUIRE_TIERS=${CTI_REQUIRE_TIERS:-unit,replay,fuzz,web,db,redis,asterisk,browser,chaos}
 echo "lint: ruff"
 .venv/bin/ruff check .
 echo "types: mypy (strict on the pure cores)"

@@ -1,6 +1,6 @@
 """Test tiers and shared fixtures.
 
-Tiers are directories under tests/ (unit, replay, fuzz, web, db, redis, asterisk, browser); every test
+Tiers are directories under tests/ (unit, replay, fuzz, web, db, redis, asterisk, browser, chaos); every test
 gets its tier's marker from its path. ``make test`` sets CTI_REQUIRE_TIERS so that a tier that
 ran no test fails the run instead of passing silently, and skips are refused outright.
 """
@@ -17,7 +17,7 @@ import pytest
 from cti.settings import Settings, load_settings
 from tests.servers import free_port, postgres_server, redis_server
 
-TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser")
+TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser", "chaos")
 _ran: dict[str, int] = dict.fromkeys(TIERS, 0)
 _TESTS = Path(__file__).parent
 

@@ -70,7 +70,8 @@ def install_supervisor(app: FastAPI, parts: SupervisorParts, *, window_min: floa
         acd=parts.acd, db=parts.db, bus=parts.bus, configs=list(parts.queues), rules=rules,
         recipients=recipients, callback_policy=parts.callback_policy,
         control=parts.control, tz=settings.timezone, window_min=window_min, every_s=every_s,
-        alerts_every_s=alerts_every_s, phone_kind=parts.phone_kind)
+        alerts_every_s=alerts_every_s, phone_kind=parts.phone_kind,
+        journal=settings.state_dir / "supervisor-journal.jsonl")
     svc.subscribe()
     app.state.supervisor = svc
     app.include_router(build_router(svc))
@@ -89,6 +90,7 @@ def install_supervisor(app: FastAPI, parts: SupervisorParts, *, window_min: floa
                 yield state
             finally:
                 await svc.wallboard.stop()
+                await svc.rows.stop()
 
     app.router.lifespan_context = lifespan
     return svc

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,9 +34,10 @@ from agent_console.supervisor.callbacks import SupervisorCallbacks
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import RecordCache, load_records
 from agent_console.supervisor.wallboard import Wallboard
-from crm_core.agent_log import append_state, states_between
+from crm_core.agent_log import state_key, states_between, write_state_once
 from crm_core.callbacks import Policy
 from crm_core.db import Database
+from crm_core.journal import RowJournal
 from crm_core.models import User
 from cti.ami.control import CallControl
 from cti.bus import EventBus
@@ -57,7 +59,7 @@ class SupervisorService:
                  window_min: float = 60.0, every_s: float = 1.0, records_every_s: float = 2.0,
                  alerts_every_s: float = 3.0, phone_kind: Callable[[], str] = lambda: "sim",
                  clock: Callable[[], float] = time.time, recipients: Recipients | None = None,
-                 callback_policy: Policy | None = None) -> None:
+                 callback_policy: Policy | None = None, journal: Path | None = None) -> None:
         ZoneInfo(tz)  # fails early on a bad zone name
         self.acd, self.db, self.bus, self.tz, self.clock = acd, db, bus, tz, clock
         self.window_min = window_min
@@ -65,7 +67,10 @@ class SupervisorService:
         self.sl_targets = sl_targets_of(rules)
         self.agent_clock = AgentClock()
         self.names: dict[str, str] = {}
-        self.audit = AuditLog(db)
+        # Agent state history and audit rows are journaled (``journal``: a JSON-lines file in the
+        # state directory) and written once the database takes them: an outage loses none.
+        self.rows = RowJournal(db, journal, {"agent_state": write_state_once}, name="supervisor.rows")
+        self.audit = AuditLog(db, rows=self.rows)
         self.record_cache = RecordCache(db, clock=clock)
         self.callbacks = SupervisorCallbacks(db, policy=callback_policy, clock=clock,
                                              on_change=lambda: self.wallboard.invalidate_records())
@@ -89,14 +94,15 @@ class SupervisorService:
         at = ev.since or ev.ts
         self.agent_clock.changed(ev.agent_id, ev.state, at)
         try:
-            async with self.db.session() as s:
-                await append_state(session=s, agent_id=ev.agent_id, state=ev.state, reason=ev.reason, at=at)
-        except Exception:  # the database may be away: the live clock goes on, the history has a gap
-            log.exception("supervisor: could not record agent %s -> %s", ev.agent_id, ev.state)
+            await self.rows.submit("agent_state", state_key(ev.agent_id, ev.state, at),
+                                   {"agent_id": ev.agent_id, "state": ev.state, "reason": ev.reason, "at": at})
+        except Exception:  # the journal itself failed (disk full): the history has a gap
+            log.exception("supervisor: could not journal agent %s -> %s", ev.agent_id, ev.state)
 
     async def restore(self) -> None:
         """Rebuild the agent clock and the open alerts from the recorded history (a restart loses no
         occupancy and raises no alert twice)."""
+        await self.rows.start()  # rows journaled before a restart go in first
         await self.alerts.restore()
         now = self.clock()
         history = await self._agent_history(now - 8 * 86400.0, now)

@@ -15,6 +15,10 @@ Asterisk quirks the model absorbs:
 - After a reconnect the resync lists (ResyncStarted, *Snapshot, ResyncFinished) replace what we
   knew: channels that vanished meanwhile are hung up (their calls end), unknown ones are added,
   and whatever live events arrived during the resync win over the older snapshot.
+- When Asterisk itself restarted meanwhile (``ResyncStarted.pbx_restarted``: the AMI client saw
+  its start time change), the channels it had died with it: their calls end at ``lost_at`` (when
+  the connection dropped, not when we noticed) with ``CallEnded.system_failure`` set, so nobody
+  counts them as the caller's abandon.
 """
 
 from __future__ import annotations
@@ -176,6 +180,8 @@ class _Resync:
     bridges: dict[str, ev.BridgeSnapshot] = field(default_factory=dict)
     born: set[str] = field(default_factory=set)  # channels and bridges created during the resync
     gone: set[str] = field(default_factory=set)  # channels hung up during the resync
+    pbx_restarted: bool = False
+    lost_at: float | None = None
 
 
 class CallModel:
@@ -375,7 +381,8 @@ class CallModel:
             self._move(chan, self._resolve(e.linkedid), e.ts)
         self._end_channel(chan, e.ts, e.cause, e.cause_text)
 
-    def _end_channel(self, chan: _Chan, ts: float, cause: int, cause_text: str) -> None:
+    def _end_channel(self, chan: _Chan, ts: float, cause: int, cause_text: str, *,
+                     system_failure: bool = False) -> None:
         self._step(chan, Phase.HUNGUP, ts)
         chan.ended_at, chan.cause = ts, cause
         del self._chans[chan.uniqueid]
@@ -394,7 +401,8 @@ class CallModel:
             self._ended[call.linkedid] = call.view(ts, cause, cause_text)
             while len(self._ended) > self._keep_ended:
                 self._ended.popitem(last=False)
-            self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text))
+            self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text,
+                                       system_failure=system_failure))
 
     def _dial(self, e: Event) -> None:
         assert isinstance(e, ev.DialBegin | ev.DialEnd)
@@ -494,7 +502,8 @@ class CallModel:
 
     # -- resync -------------------------------------------------------------------------------
     def _resync_started(self, e: Event) -> None:
-        self._resync = _Resync(e.ts)
+        assert isinstance(e, ev.ResyncStarted)
+        self._resync = _Resync(e.ts, pbx_restarted=e.pbx_restarted, lost_at=e.lost_at)
 
     def _channel_snapshot(self, e: Event) -> None:
         assert isinstance(e, ev.ChannelSnapshot)
@@ -514,6 +523,13 @@ class CallModel:
         for uid in list(self._chans):
             if uid not in rs.channels and uid not in rs.born:
                 gone = self._chans[uid]
+                if rs.pbx_restarted:
+                    # Cut by the crash: it ended when we lost Asterisk (never after its own start).
+                    end = min(ts, rs.lost_at) if rs.lost_at is not None else ts
+                    log.info("channel %s was cut by an Asterisk restart", gone.name)
+                    self._end_channel(gone, max(end, gone.created), 0, "system failure: Asterisk restarted",
+                                      system_failure=True)
+                    continue
                 log.info("channel %s ended while AMI was disconnected", gone.name)
                 self._end_channel(gone, ts, 0, "ended while AMI was disconnected")
         for snap in rs.channels.values():

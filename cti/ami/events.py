@@ -227,7 +227,11 @@ class SecurityFailure(Event):
 
 @event("ami.resync_started")
 class ResyncStarted(Event):
-    pass
+    """``pbx_restarted``: Asterisk itself restarted while we were away (its start time changed),
+    so every channel we knew died with it at ``lost_at`` (when our connection dropped)."""
+
+    pbx_restarted: bool = False
+    lost_at: float | None = None
 
 
 @event("ami.channel_snapshot")

@@ -18,6 +18,15 @@ What we keep from panoramisk 1.4 and what we replace:
 - replaced: login, pinger and reconnect. panoramisk reconnects at a fixed delay and re-sends
   unanswered actions after a reconnect, which could place an Originate twice; here pending
   actions fail with AmiUnavailable when the connection drops and the caller decides.
+
+Reconnecting after a PBX crash: while Asterisk's port refuses connections, the client probes it
+with a bare TCP connect every ``_PROBE_S`` (a refused SYN on a local port costs nothing and
+Asterisk never sees it), so the engine is back within a probe interval of the restarted Asterisk
+listening; the exponential backoff only spaces full login attempts to an Asterisk that answers
+but fails them. One warning when Asterisk goes away, then one a minute while it stays away.
+After every login, CoreStatus gives Asterisk's start time: when it changed across a reconnect,
+Asterisk restarted (crash or restart) and the resync says so (``ResyncStarted.pbx_restarted``)
+with the time our connection dropped, so the call model ends the calls it cut at that time.
 """
 
 from __future__ import annotations
@@ -47,6 +56,9 @@ from cti.events import Event
 from cti.settings import AmiSettings
 
 log = logging.getLogger(__name__)
+# How often a refused AMI port is probed: the engine's reconnect delay after Asterisk comes back.
+_PROBE_S = 0.2
+_QUIET_S = 60.0  # while Asterisk stays away, one warning per this many seconds
 Expect = Literal["response", "list", "originate"]
 Sink = Callable[[list[Event]], None]
 
@@ -129,6 +141,14 @@ class AmiClient:
         self.actions_sent = 0
         self.malformed = 0  # events dropped because they could not be translated
         self.version: str | None = None
+        self.started_at: str | None = None  # Asterisk's CoreStartupDate + Time (changes on restart)
+        self.restarts = 0  # Asterisk restarts seen across reconnects
+        self.logged_in_at: float | None = None  # the last successful Login (a booting Asterisk: before FullyBooted)
+        self._lost_at: float | None = None  # when the connection last dropped (our clock)
+        self._restarted = False  # this connection's Asterisk is not the one we had before
+        self._refused = False  # the last attempt found the port closed (no Asterisk listening)
+        self._down_since: float | None = None  # monotonic time of the first failed attempt
+        self._warned_at = 0.0
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -180,24 +200,38 @@ class AmiClient:
                 await self._connect()
             except (OSError, TimeoutError, CtiError) as err:
                 self._close()
+                if self._lost_at is None:
+                    self._lost_at = self._clock()  # never connected since: the PBX was gone at the start
                 delay = self.backoff.next_delay()
-                log.warning("AMI %s:%s unavailable (%s); retrying in %.1f s", s.host, s.port, err, delay)
-                await asyncio.sleep(delay)
+                self._log_unavailable(err, delay)
+                if self._refused:
+                    await self._probe_until_listening(delay)
+                else:
+                    await asyncio.sleep(delay)
                 continue
+            if self._down_since is not None:
+                log.warning("AMI %s:%s back after %.1f s", s.host, s.port, time.monotonic() - self._down_since)
+            self._down_since = None
             self.backoff.reset()
             self.connects += 1
             self._ready.set()
-            log.info("AMI %s to %s:%s (Asterisk Call Manager %s)", "reconnected" if self.connects > 1 else "connected",
-                     s.host, s.port, self.version)
+            log.info("AMI %s to %s:%s (Asterisk Call Manager %s)%s",
+                     "reconnected" if self.connects > 1 else "connected", s.host, s.port, self.version,
+                     "; Asterisk restarted while we were away" if self._restarted else "")
             pinger = asyncio.create_task(self._ping_loop(), name="ami-ping")
             try:
+                synced = not self._auto_resync
                 if self._auto_resync:
                     try:
                         await self.resync()
+                        synced = True
                     except CtiError as err:
                         log.warning("AMI resync failed: %s", err)
                     except Exception:  # a bug of ours must not end the supervisor (no reconnects ever)
                         log.exception("AMI resync failed")
+                if synced:  # else the next connection's resync still owes the model the restart
+                    self._restarted = False
+                    self._lost_at = None
                 if self._on_connected is not None:
                     await self._on_connected()
                 await self._lost.wait()
@@ -206,10 +240,42 @@ class AmiClient:
                 self._ready.clear()
             if not self._stopping:
                 log.warning("AMI connection to %s:%s lost; reconnecting", s.host, s.port)
-                await asyncio.sleep(self.backoff.next_delay())
+                self._down_since = time.monotonic()
+                self._warned_at = self._down_since
+                await asyncio.sleep(min(self.backoff.next_delay(), _PROBE_S))
+
+    def _log_unavailable(self, err: BaseException, delay: float) -> None:
+        """First failure: a warning; then one a minute while Asterisk stays away (debug between)."""
+        s, now = self.settings, time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        if now - self._warned_at >= _QUIET_S or self._warned_at < self._down_since:
+            self._warned_at = now
+            log.warning("AMI %s:%s unavailable for %.0f s (%s); %s", s.host, s.port, now - self._down_since, err,
+                        f"probing every {_PROBE_S:g} s" if self._refused else f"retrying in {delay:.1f} s")
+        else:
+            log.debug("AMI %s:%s unavailable (%s)", s.host, s.port, err)
+
+    async def _probe_until_listening(self, max_wait_s: float) -> None:
+        """Wait up to ``max_wait_s``, returning as soon as the AMI port accepts a TCP connection."""
+        s = self.settings
+        deadline = time.monotonic() + max_wait_s
+        while not self._stopping:
+            step = min(_PROBE_S, deadline - time.monotonic())
+            if step <= 0:
+                return
+            await asyncio.sleep(step)
+            try:
+                async with asyncio.timeout(min(s.connect_timeout_s, 1.0)):
+                    _reader, writer = await asyncio.open_connection(s.host, s.port)
+            except (OSError, TimeoutError):
+                continue
+            writer.transport.abort()  # a bare probe: Asterisk sees a connection close before login
+            return
 
     async def _connect(self) -> None:
         s = self.settings
+        self._refused = False
         self._lost.clear()
         self._booted.clear()
         self._parser = AmiFrameParser(WANTED)
@@ -221,6 +287,7 @@ class AmiClient:
         except TimeoutError:
             raise AmiUnavailable(f"AMI {s.host}:{s.port}: no connection within {s.connect_timeout_s} s") from None
         except OSError as err:
+            self._refused = True
             raise AmiUnavailable(f"AMI {s.host}:{s.port}: {err.strerror or err}") from err
         self._protocol = protocol
         try:
@@ -229,11 +296,29 @@ class AmiClient:
         except AmiActionFailed as err:
             raise AmiActionFailed(f"AMI login as {s.username!r} refused: {err.message}") from None
         self.version = self._parser.version
+        self.logged_in_at = self._clock()
         # FullyBooted follows the login at once on a running Asterisk; a booting one sends it
         # later, and a resync before that would see half the configuration.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(s.connect_timeout_s):
                 await self._booted.wait()
+        await self._check_restart()
+
+    async def _check_restart(self) -> None:
+        """Compare Asterisk's start time with the one we knew: a change is a PBX restart."""
+        try:
+            reply = await self.send_action("CoreStatus", {}, timeout_s=self.settings.connect_timeout_s, _login=True)
+        except AmiActionFailed as err:  # no permission for CoreStatus ("system" read): no detection
+            log.info("AMI CoreStatus unavailable (%s): Asterisk restarts are not detected", err)
+            return
+        r = reply.response
+        started = f"{r.get('CoreStartupDate', '')} {r.get('CoreStartupTime', '')}".strip() or None
+        if started is not None and self.started_at is not None and started != self.started_at:
+            self._restarted = True
+            self.restarts += 1
+            log.warning("Asterisk restarted while AMI was disconnected (started %s, was %s): "
+                        "the calls it had were cut", started, self.started_at)
+        self.started_at = started
 
     def _close(self) -> None:
         proto, self._protocol = self._protocol, None
@@ -244,6 +329,8 @@ class AmiClient:
     def _on_lost(self, proto: _Protocol, exc: Exception | None) -> None:
         if proto is self._protocol:
             self._protocol = None
+            if self._ready.is_set() and self._lost_at is None:
+                self._lost_at = self._clock()
             self._fail_pending(AmiUnavailable(f"AMI connection lost ({exc or 'closed by Asterisk'})"))
             self._ready.clear()
             self._lost.set()
@@ -354,7 +441,9 @@ class AmiClient:
     # -- resync -------------------------------------------------------------------------------
     async def resync(self) -> None:
         """Hand the sink a fresh picture: ResyncStarted, snapshots, ResyncFinished."""
-        self._sink([ev.ResyncStarted(ts=self._clock())])
+        restarted = self._restarted
+        self._sink([ev.ResyncStarted(ts=self._clock(), pbx_restarted=restarted,
+                                     lost_at=self._lost_at if restarted else None)])
         chans = await self.send_action("CoreShowChannels", {}, expect="list", timeout_s=30.0)
         bridges = await self.send_action("BridgeList", {}, expect="list", timeout_s=30.0)
         infos = await asyncio.gather(

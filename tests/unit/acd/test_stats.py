@@ -21,3 +21,14 @@ def test_short_abandons_leave_service_level_and_abandon_rate() -> None:
     assert snap.service_level == 2 / 5
     assert snap.abandon_rate == 1 / 5
     assert snap.short_abandons_excluded
+
+
+def test_a_pbx_crash_under_a_waiting_call_is_no_abandon() -> None:
+    s = QueueStats(service_level_s=20.0, short_abandon_s=5.0)
+    s.entered()
+    s.answered_after(3.0)
+    s.entered()
+    s.cut_by_system()
+    snap = s.snapshot("q", waiting=0, ringing=0, connected=0, longest_wait_s=0.0, agents_logged_in=1,
+                      agents_available=1)
+    assert (snap.abandoned, snap.system_failures, snap.service_level, snap.abandon_rate) == (0, 1, 1.0, 0.0)

@@ -118,3 +118,16 @@ def test_survey_answer_is_the_interactions_csat() -> None:
     folded = fold("s1", events)
     assert folded.fields["csat"] == 4 and folded.fields["csat2"] is None
     assert fold("s1", events[:2] + events[3:]).fields["csat"] is None
+
+
+def test_calls_cut_by_a_pbx_crash_are_system_failures_not_abandons() -> None:
+    arrived = CallArrived(ts=1.0, linkedid="a", channel="c", caller_number="13800138000")
+    queued = QueueEntered(ts=2.0, linkedid="a", queue="support", channel="c")
+    cut = CallEnded(ts=30.0, linkedid="a", cause=0, system_failure=True)
+    # The ACD learns of the end at the reconnect, later than the crash the call model dates it to.
+    left = QueueLeft(ts=45.0, linkedid="a", queue="support", reason="system_failure", waited_s=43.0)
+    waiting = fold("a", [arrived, queued, cut, left]).fields
+    assert (waiting["outcome"], waiting["abandoned"], waiting["ended_at"], waiting["wait_s"]) == (
+        "system_failure", False, 30.0, 28.0)
+    talking = fold("a", [arrived, queued, CallConnected(ts=5.0, linkedid="a", agent_id="1001"), cut]).fields
+    assert (talking["outcome"], talking["abandoned"], talking["talk_s"]) == ("system_failure", False, 25.0)

@@ -204,3 +204,17 @@ async def test_a_channel_that_stays_gone_or_another_error_is_reported() -> None:
     with pytest.raises(AmiActionFailed, match="Permission denied"):
         await AmiCallControl(refused).bridge("PJSIP/1001-2", "Local/s@cti-queue-1;2")
     assert len(refused.sent) == 1
+
+
+def test_resync_after_an_asterisk_restart_ends_cut_calls_at_the_loss_as_system_failures() -> None:
+    m = CallModel()
+    m.apply(_chan("1", "PJSIP/a-1", "1", 6, 10.0))  # talking when Asterisk died
+    m.apply(_chan("2", "Local/q@c-1;1", "2", 4, 11.0))  # waiting when Asterisk died
+    m.apply(ev.ResyncStarted(ts=99.0, pbx_restarted=True, lost_at=42.0))
+    out = m.apply(ev.ResyncFinished(ts=100.0))
+    cause = "system failure: Asterisk restarted"
+    assert sorted(out, key=lambda e: e.ts) == [
+        CallEnded(ts=42.0, linkedid="1", cause=0, cause_text=cause, system_failure=True),
+        CallEnded(ts=42.0, linkedid="2", cause=0, cause_text=cause, system_failure=True)]
+    call = m.call("1")
+    assert call is not None and call.ended_at == 42.0

@@ -248,3 +248,14 @@ def test_csat_per_agent_and_queue() -> None:
     none = kpis.summarize(CALLS)
     assert (none.csat_answers, none.csat_avg, none.csat_satisfied) == (0, None, None)
     assert {"csat_avg", "csat_satisfied", "csat_answers"} <= set(reports.KPI_COLUMNS)
+
+
+def test_calls_cut_by_a_pbx_crash_are_counted_apart_not_as_abandons() -> None:
+    cut = [call("x1", T0 + 100, Outcome.SYSTEM_FAILURE, 40), call("x2", T0 + 200, Outcome.SYSTEM_FAILURE, 2,
+                                                                  agent_id="a1", talk_s=50)]
+    base = kpis.summarize(CALLS[:3])
+    s = kpis.summarize([*CALLS[:3], *cut])
+    assert s.system_failures == 2 and s.abandoned_queue == 0
+    assert (s.service_level, s.abandon_rate, s.offered_counted) == (base.service_level, base.abandon_rate,
+                                                                    base.offered_counted)
+    assert s.handled == base.handled  # a cut call is not a handled one

@@ -1,0 +1,158 @@
+"""Rows that must reach the database even when it is away: journal first, write exactly once.
+
+``RowJournal.submit(kind, key, fields)`` appends the record to a JSON-lines journal in the state
+directory and flushes it to disk (``crm_core.outbox``) before it tries the database; a record the
+database cannot take now stays journaled and is tried again, in order, with growing pauses until
+it lands; one left when the engine stops is tried again at the next start. The journal is emptied
+once nothing waits (as ``crm_core.callback_intake`` does for callback requests).
+
+Each record carries an idempotency ``key`` and each kind's writer checks for it in the same
+transaction as its insert, so a write whose commit reached the database but whose answer was lost
+(the connection dropped in the middle) is not written twice when it is retried or replayed. One
+task writes the journaled records, in order, so two writes of one key never race on this node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.db import Database
+from crm_core.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # then every 10 s
+Writer = Callable[[AsyncSession, str, dict[str, Any]], Awaitable[None]]
+
+
+class RowJournal:
+    """Journaled, retried, idempotent inserts of a few kinds of rows (agent state history, audit)."""
+
+    def __init__(self, db: Database, journal: Path | None, writers: Mapping[str, Writer], *,
+                 name: str = "journal", retry_delays_s: Sequence[float] = RETRY_DELAYS_S) -> None:
+        self.db = db
+        self.name = name
+        self.writers = dict(writers)
+        self.retry_delays_s = tuple(retry_delays_s)
+        self.outbox = Outbox(journal, sync="always") if journal is not None else None
+        self.waiting: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (kind, fields), in order
+        self.written = 0
+        self.failing = False  # a write failed and the retries have not got through yet
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()  # one writer at a time; no append while the journal is emptied
+        self._task: asyncio.Task[None] | None = None
+        self._opened = False
+
+    def open(self) -> None:
+        """Open the journal and take back what a previous run left in it (no I/O on the database)."""
+        if self._opened:
+            return
+        self._opened = True
+        if self.outbox is None:
+            return
+        for rec in self.outbox.open():
+            kind, key, fields = rec.get("kind"), rec.get("key"), rec.get("fields")
+            if kind in self.writers and isinstance(key, str) and isinstance(fields, dict):
+                self.waiting[key] = (kind, fields)
+            else:
+                log.warning("%s: unreadable record skipped: %.200s", self.name, rec)
+        if self.waiting:
+            log.info("%s: %d rows from before the restart are written now", self.name, len(self.waiting))
+
+    async def start(self) -> None:
+        self.open()
+        if self._task is None:
+            self._task = asyncio.create_task(self._retry(), name=f"{self.name}.retry")
+        if self.waiting:
+            self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop retrying; what still waits stays in the journal for the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.waiting:
+            log.warning("%s: %d rows not yet in the database; they stay in the journal", self.name,
+                        len(self.waiting))
+        if self.outbox is not None and self._opened:
+            await self.outbox.close()
+            self._opened = False
+
+    async def submit(self, kind: str, key: str, fields: dict[str, Any]) -> bool:
+        """Journal the row, then write it. True: in the database now; False: journaled, written
+        when the database is back."""
+        if kind not in self.writers:
+            raise ValueError(f"{self.name}: no writer for {kind!r}")
+        self.open()
+        if self._task is None:
+            await self.start()
+        if self.outbox is not None:
+            self.outbox.append(json.dumps({"kind": kind, "key": key, "fields": fields}, default=str))
+            await self.outbox.sync()
+        self.waiting[key] = (kind, fields)
+        if self.failing:  # the retries own the journal until the database answers again
+            self._wake.set()
+            return False
+        async with self._lock:
+            try:
+                await self._write_waiting(upto=key)
+            except Exception as err:
+                self.failing = True
+                log.warning("%s: %s row not written yet (%s: %s); journaled, trying again", self.name, kind,
+                            type(err).__name__, str(err)[:200])
+                self._wake.set()
+                return False
+        return True
+
+    async def _write_waiting(self, upto: str | None = None) -> None:
+        """Write the waiting rows in order (up to and including ``upto``); caller holds the lock."""
+        for key, (kind, fields) in list(self.waiting.items()):
+            await self._write(kind, key, fields)
+            self.waiting.pop(key, None)
+            if key == upto:
+                break
+        await self._forget()
+
+    async def _write(self, kind: str, key: str, fields: dict[str, Any]) -> None:
+        async with self.db.session() as session:
+            await self.writers[kind](session, key, fields)
+        self.written += 1
+
+    async def _retry(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            tries = 0
+            while self.waiting:
+                failed: Exception | None = None
+                async with self._lock:
+                    try:
+                        await self._write_waiting()
+                    except Exception as err:
+                        failed = err
+                if failed is None:
+                    break
+                delay = self.retry_delays_s[min(tries, len(self.retry_delays_s) - 1)]
+                if tries == 0 or delay == self.retry_delays_s[-1]:
+                    log.warning("%s: %d rows wait for the database (%s: %s); next try in %g s", self.name,
+                                len(self.waiting), type(failed).__name__, str(failed)[:200], delay)
+                tries += 1
+                await asyncio.sleep(delay)
+            self.failing = False
+            if tries:
+                log.info("%s: the waiting rows are written", self.name)
+
+    async def _forget(self) -> None:
+        """Nothing waits: every journaled row is in the database (caller holds the lock)."""
+        if self.outbox is not None and not self.waiting and self.outbox.bytes:
+            await self.outbox.compact([])
