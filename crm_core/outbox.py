@@ -48,6 +48,8 @@ class Outbox:
     def open(self) -> list[dict[str, Any]]:
         """Open the journal (creating it) and return the records already in it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._pool._shutdown:  # opened again after a close (an app whose lifespan runs twice)
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="crm-outbox")
         records = list(self._read())
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.bytes = os.fstat(self._fd).st_size
