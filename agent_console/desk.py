@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.calls import AgentPhone, LiveCall, call_detail
+from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.events import AgentCallUpdate
@@ -99,7 +99,8 @@ class EngineDesk:
             raise TargetNotFound(f"no agent {agent_id} in the CRM")
         skills = {k: level(v) for k, v in (user.skills or {}).items()}
         wanted = queues or sorted(q for q in known if q in skills or q == "general")
-        phone = AgentPhone(user.extension or agent_id, kind="sip" if self.phone_kind == "sip" else "sim",
+        kind = self.phone_kind if self.phone_kind in PHONE_KINDS else "sim"
+        phone = AgentPhone(user.extension or agent_id, kind=kind,  # type: ignore[arg-type]
                            answer_after_s=self.answer_after_s)
         await self._acd(self.acd.agent_login(agent_id, skills, wanted, phone=phone))
 

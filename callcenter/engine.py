@@ -31,6 +31,7 @@ from agent_console.app import create_app
 from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
+from agent_console.phone import AstDbPhoneSecrets, PhoneService, crm_extension_of, install_phone
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
@@ -117,6 +118,10 @@ class Engine:
                                   bus=self.bus, extra_routers=[crm_router])
             self.app.state.crm_db = self.db
             install_supervisor(self.app, self.supervisor_parts())
+        # The browser softphone's per-login SIP passwords (docs/softphone.md).
+        self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db))
+        if self.app is not None:
+            install_phone(self.app, self.phone)
 
     def supervisor_parts(self) -> SupervisorParts:
         """The wallboard, alerts, interventions and reports are built from these."""
@@ -149,6 +154,7 @@ class Engine:
         await self.ami.start()
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
         await self.acd.start()
+        await self.phone.revoke_all()
         await self.agi.start()
         if self.app is not None:
             config = uvicorn.Config(self.app, host=self.settings.web.host, port=self.settings.web.port,

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from cti.errors import PbxError
 from cti.settings import PROJECT_ROOT, Settings
@@ -83,6 +84,7 @@ class ManagedPbx:
             "rtp_start": str(s.pbx.rtp_start),
             "rtp_end": str(s.pbx.rtp_end),
             "agent_endpoints": _agent_endpoints(s.pbx.agent_endpoints),
+            **_webrtc_values(s, self.rootfs, self.instance_dir, self.instance_path),
         }
         etc = self.instance_dir / "etc"
         for sub in ("etc", "run", "log", "spool", "lib", "spool/voicemail", "spool/monitor"):
@@ -255,6 +257,72 @@ def _agent_endpoints(count: int) -> str:
             f"[{n}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
         )
     return "\n".join(blocks)
+
+
+WEBRTC_PREFIX = "web"  # the browser softphone of agent extension 1001 is PJSIP endpoint web1001 (acd.calls)
+
+
+def webrtc_endpoint(extension: str) -> str:
+    """The PJSIP endpoint (and SIP user name) of an agent's browser softphone."""
+    return f"{WEBRTC_PREFIX}{extension}"
+
+
+def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path: str) -> dict[str, str]:
+    """Placeholders of the browser softphone: HTTP/WebSocket server, TLS, DTLS certificate, ICE
+    candidates, codecs and one WebRTC endpoint per agent."""
+    cert, key = ensure_certificate(instance_dir / "keys", s.pbx.http_host)
+    inside = f"{instance_path}/keys"
+    tls = ""
+    if s.pbx.tls:
+        tls = (f"tlsenable = yes\ntlsbindaddr = {s.pbx.http_host}:{s.pbx.https_port}\n"
+               f"tlscertfile = {inside}/{cert.name}\ntlsprivatekey = {inside}/{key.name}")
+    acl = ""
+    if s.pbx.ice_permit:
+        acl = "ice_deny = 0.0.0.0/0\nice_deny = ::/0\n" + "\n".join(f"ice_permit = {n}" for n in s.pbx.ice_permit)
+    modules = rootfs / "usr" / "lib" / "x86_64-linux-gnu" / "asterisk" / "modules"
+    has_opus = any((modules / m).exists() for m in ("codec_opus.so", "codec_opus_open_source.so"))
+    return {
+        "http_host": s.pbx.http_host,
+        "http_port": str(s.pbx.http_port),
+        "http_tls": tls,
+        "ice_acl": acl,
+        "dtls_cert": f"{inside}/{cert.name}",
+        "dtls_key": f"{inside}/{key.name}",
+        "webrtc_codecs": "opus,ulaw,alaw" if has_opus else "ulaw,alaw",
+        "webrtc_endpoints": _webrtc_endpoints(s.pbx.agent_endpoints),
+    }
+
+
+def _webrtc_endpoints(count: int) -> str:
+    """No auth object here: the engine writes it to AstDB while the agent is logged in."""
+    blocks = []
+    for n in range(1001, 1001 + count):
+        name = webrtc_endpoint(str(n))
+        blocks.append(
+            f"[{name}](webrtc-template)\nauth = {name}\naors = {name}\ncallerid = Agent {n} <{n}>\n\n"
+            f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+        )
+    return "\n".join(blocks)
+
+
+def ensure_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """A self-signed certificate for WSS and DTLS-SRTP, made once per instance with openssl.
+    DTLS only needs some certificate (browsers check its fingerprint from the SDP, not a CA);
+    for WSS a browser must trust it, or use a real one placed here (docs/softphone.md)."""
+    cert, key = directory / "asterisk.crt", directory / "asterisk.key"
+    if cert.exists() and key.exists():
+        return cert, key
+    directory.mkdir(parents=True, exist_ok=True)
+    san = f"IP:{host}" if host.replace(".", "").isdigit() or ":" in host else f"DNS:{host}"
+    proc = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "3650", "-subj", "/CN=cti-engine-pbx", "-addext", f"subjectAltName={san},DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise PbxError(f"generating the WebRTC certificate with openssl failed: {proc.stderr.strip()}")
+    key.chmod(0o600)
+    return cert, key
 
 
 def _check_port_free(host: str, port: int, field: str) -> None:

@@ -53,6 +53,14 @@ class PbxSettings(BaseModel):
     ready_timeout_s: float = Field(60.0, gt=0)
     agent_endpoints: int = Field(20, ge=0, le=2000)
     system_cli: str = "asterisk"
+    # The browser softphone (docs/softphone.md): Asterisk's HTTP server carries SIP over WebSocket
+    # (ws://host:http_port/ws); with tls, also wss://host:https_port/ws with a certificate the
+    # engine generates under the instance. ICE candidates are limited to ice_permit (empty: all).
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8088, ge=1, le=65535)
+    tls: bool = False
+    https_port: int = Field(8089, ge=1, le=65535)
+    ice_permit: list[str] = ["127.0.0.1/32"]
 
 
 class WebSettings(BaseModel):

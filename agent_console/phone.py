@@ -1,0 +1,211 @@
+"""The agent's browser softphone: per-login SIP credentials, handed out to that agent only.
+
+Each agent has one WebRTC PJSIP endpoint (``web<extension>``, written by ``cti pbx up``) whose
+auth object Asterisk reads from AstDB (``config/asterisk/sorcery.conf``). ``PhoneService.issue``
+makes a random password (``secrets.token_urlsafe``) when the agent first asks for it after
+logging in and writes it to AstDB over AMI (``DBPut``); logging out deletes it (``DBDel``), so a
+password never outlives the session it was given to. AstDB was chosen over rewriting an included
+pjsip file: a ``DBPut`` takes effect on the next REGISTER with no ``pjsip reload`` (which re-reads
+every endpoint and needs the CLI or file access, not just AMI), and works the same against a
+``system`` Asterisk. The password is never logged and never sent to anyone but its agent.
+
+Errors: ``PhoneUnavailable`` (``phone_unavailable``, 503) when there is no endpoint for the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from agent_console.errors import ConsoleError, Forbidden
+from agent_console.security import Principal, current_principal, principal_of
+from cti.errors import CtiError
+from cti.pbx import webrtc_endpoint
+from cti.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+ASTDB_FAMILY = "cti_phone/auth"  # sorcery.conf: auth = astdb,cti_phone (the wizard adds /auth)
+SIPJS_DIR = PROJECT_ROOT / "node_modules" / "sip.js" / "lib"
+
+
+class PhoneUnavailable(ConsoleError):
+    code = "phone_unavailable"
+    http_status = 503
+
+
+class PhoneSecrets(Protocol):
+    """Where Asterisk learns a softphone's password."""
+
+    async def put(self, endpoint: str, password: str) -> None: ...
+
+    async def delete(self, endpoint: str) -> None: ...
+
+    async def clear(self) -> None: ...
+
+
+class _Sender(Protocol):
+    async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], *,
+                          expect: Any = "response", timeout_s: float = 10.0) -> Any: ...
+
+
+class AstDbPhoneSecrets:
+    """Auth objects in AstDB, read by res_sorcery_astdb on each REGISTER (no reload)."""
+
+    def __init__(self, sender: _Sender) -> None:
+        self._sender = sender
+
+    async def put(self, endpoint: str, password: str) -> None:
+        value = json.dumps({"auth_type": "userpass", "username": endpoint, "password": password},
+                           separators=(",", ":"))
+        await self._sender.send_action("DBPut", {"Family": ASTDB_FAMILY, "Key": endpoint, "Val": value})
+
+    async def delete(self, endpoint: str) -> None:
+        try:
+            await self._sender.send_action("DBDel", {"Family": ASTDB_FAMILY, "Key": endpoint})
+        except CtiError:
+            pass  # "Database entry not found": nothing to revoke
+
+    async def clear(self) -> None:
+        try:
+            await self._sender.send_action("DBDelTree", {"Family": ASTDB_FAMILY})
+        except CtiError:
+            pass  # nothing stored
+
+
+class MemoryPhoneSecrets:
+    """In-memory fake for tests without Asterisk."""
+
+    def __init__(self) -> None:
+        self.passwords: dict[str, str] = {}
+
+    async def put(self, endpoint: str, password: str) -> None:
+        self.passwords[endpoint] = password
+
+    async def delete(self, endpoint: str) -> None:
+        self.passwords.pop(endpoint, None)
+
+    async def clear(self) -> None:
+        self.passwords.clear()
+
+
+class PhoneCredentials(BaseModel):
+    """What the console's phone.js needs to register (``GET /api/phone/credentials``)."""
+
+    ws_servers: list[str]
+    uri: str
+    username: str
+    password: str
+    display_name: str
+    ice_servers: list[str] = []
+
+
+@dataclass(frozen=True)
+class _Issued:
+    endpoint: str
+    password: str
+
+
+class PhoneService:
+    """Issues and revokes the softphone credentials of logged-in agents."""
+
+    def __init__(self, settings: Settings, secrets_store: PhoneSecrets,
+                 extension_of: Callable[[str], Awaitable[str | None]]) -> None:
+        self.settings, self._store, self._extension_of = settings, secrets_store, extension_of
+        self._issued: dict[str, _Issued] = {}
+
+    def ws_servers(self) -> list[str]:
+        pbx = self.settings.pbx
+        urls = [f"ws://{pbx.http_host}:{pbx.http_port}/ws"]
+        if pbx.tls:
+            urls.insert(0, f"wss://{pbx.http_host}:{pbx.https_port}/ws")
+        return urls
+
+    async def issue(self, who: Principal) -> PhoneCredentials:
+        if who.agent_id is None:
+            raise Forbidden("only agents have a softphone")
+        issued = self._issued.get(who.agent_id)
+        if issued is None:
+            extension = await self._extension_of(who.agent_id) or who.agent_id
+            if not extension.isdigit() or not 1001 <= int(extension) < 1001 + self.settings.pbx.agent_endpoints:
+                raise PhoneUnavailable(f"no softphone endpoint for extension {extension!r} "
+                                       f"(pbx.agent_endpoints is {self.settings.pbx.agent_endpoints})")
+            issued = _Issued(webrtc_endpoint(extension), secrets.token_urlsafe(24))
+            await self._store.put(issued.endpoint, issued.password)
+            self._issued[who.agent_id] = issued
+            log.info("phone: credentials issued for agent %s (%s)", who.agent_id, issued.endpoint)
+        return PhoneCredentials(ws_servers=self.ws_servers(), uri=f"sip:{issued.endpoint}@{self.settings.pbx.http_host}",
+                                username=issued.endpoint, password=issued.password,
+                                display_name=who.display_name or who.username)
+
+    async def revoke(self, agent_id: str) -> None:
+        issued = self._issued.pop(agent_id, None)
+        if issued is not None:
+            await self._store.delete(issued.endpoint)
+            log.info("phone: credentials revoked for agent %s (%s)", agent_id, issued.endpoint)
+
+    async def revoke_all(self) -> None:
+        """At start-up and shut-down: no password outlives the engine that issued it (AstDB
+        persists across Asterisk restarts)."""
+        self._issued.clear()
+        await self._store.clear()
+
+
+def phone_router(service: PhoneService) -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/api/phone/credentials", response_model=PhoneCredentials, tags=["phone"])
+    async def credentials(response: Response, who: Principal = Depends(current_principal)) -> PhoneCredentials:
+        """The logged-in agent's own softphone credentials (there is no way to name another agent)."""
+        response.headers["Cache-Control"] = "no-store"
+        return await service.issue(who)
+
+    return r
+
+
+def install_phone(app: FastAPI, service: PhoneService, *, sipjs_dir: Path = SIPJS_DIR) -> None:
+    """The credentials route, SIP.js from node_modules at /vendor/sip.js, the Asterisk WebSocket
+    in the page's connect-src, and the revocation of an agent's password at logout."""
+    app.include_router(phone_router(service))
+    if sipjs_dir.is_dir():
+        app.mount("/vendor/sip.js", StaticFiles(directory=sipjs_dir), name="sipjs")
+    else:
+        log.warning("phone: %s is missing (run `make install`, which runs npm ci): the console has no softphone",
+                    sipjs_dir)
+    extra = " ".join(service.ws_servers())
+
+    @app.middleware("http")
+    async def _phone_hooks(request: Request, call_next: Any) -> Response:
+        agent_id = None
+        if request.method == "POST" and request.url.path == "/api/auth/logout":
+            try:
+                agent_id = principal_of(request).agent_id
+            except CtiError:
+                agent_id = None
+        response: Response = await call_next(request)
+        if agent_id is not None and response.status_code < 400:
+            await service.revoke(agent_id)
+        csp = response.headers.get("Content-Security-Policy")
+        if csp and "connect-src 'self'" in csp and extra not in csp:
+            response.headers["Content-Security-Policy"] = csp.replace("connect-src 'self'", f"connect-src 'self' {extra}")
+        return response
+
+
+def crm_extension_of(db: Any) -> Callable[[str], Awaitable[str | None]]:
+    """An agent's extension from the CRM users table (``crm_core.db.Database``)."""
+    from crm_core import users
+
+    async def extension_of(agent_id: str) -> str | None:
+        async with db.session() as session:
+            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
+        return user.extension if user is not None else None
+
+    return extension_of
