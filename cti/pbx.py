@@ -278,7 +278,15 @@ def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path:
                f"tlscertfile = {inside}/{cert.name}\ntlsprivatekey = {inside}/{key.name}")
     acl = ""
     if s.pbx.ice_permit:
-        acl = "ice_deny = 0.0.0.0/0\nice_deny = ::/0\n" + "\n".join(f"ice_permit = {n}" for n in s.pbx.ice_permit)
+        acl = "ice_deny = 0.0.0.0/0\n" + "\n".join(f"ice_permit = {n}" for n in s.pbx.ice_permit)
+    media = s.pbx.webrtc_media_address
+    if media.startswith("127."):
+        # Asterisk gathers ICE host candidates from the interfaces pjlib lists, which never include
+        # loopback (checked on 22.10: an ice_permit of 127.0.0.1/32 leaves no candidate at all).
+        # To keep media on loopback, each interface address is advertised as the loopback one;
+        # RTP is bound to it (bind_rtp_to_media_address), so only loopback pairs can connect.
+        acl += "\n\n[ice_host_candidates]\n"
+        acl += "\n".join(f"{addr} => {media}" for addr in _interface_addresses())
     modules = rootfs / "usr" / "lib" / "x86_64-linux-gnu" / "asterisk" / "modules"
     has_opus = any((modules / m).exists() for m in ("codec_opus.so", "codec_opus_open_source.so"))
     return {
@@ -289,6 +297,8 @@ def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path:
         "dtls_cert": f"{inside}/{cert.name}",
         "dtls_key": f"{inside}/{key.name}",
         "webrtc_codecs": "opus,ulaw,alaw" if has_opus else "ulaw,alaw",
+        "webrtc_media": (f"media_address = {s.pbx.webrtc_media_address}\nbind_rtp_to_media_address = yes"
+                         if s.pbx.webrtc_media_address else ""),
         "webrtc_endpoints": _webrtc_endpoints(s.pbx.agent_endpoints),
     }
 
@@ -303,6 +313,17 @@ def _webrtc_endpoints(count: int) -> str:
             f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
         )
     return "\n".join(blocks)
+
+
+def _interface_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (``ip -o -4 addr``)."""
+    proc = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False)
+    found = []
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] == "inet" and not parts[3].startswith("127."):
+            found.append(parts[3].split("/")[0])
+    return found
 
 
 def ensure_certificate(directory: Path, host: str) -> tuple[Path, Path]:

@@ -55,12 +55,16 @@ class PbxSettings(BaseModel):
     system_cli: str = "asterisk"
     # The browser softphone (docs/softphone.md): Asterisk's HTTP server carries SIP over WebSocket
     # (ws://host:http_port/ws); with tls, also wss://host:https_port/ws with a certificate the
-    # engine generates under the instance. ICE candidates are limited to ice_permit (empty: all).
+    # engine generates under the instance. ice_permit (empty: no limit) limits the interfaces whose
+    # addresses Asterisk offers as ICE candidates.
     http_host: str = "127.0.0.1"
     http_port: int = Field(8088, ge=1, le=65535)
     tls: bool = False
     https_port: int = Field(8089, ge=1, le=65535)
-    ice_permit: list[str] = ["127.0.0.1/32"]
+    ice_permit: list[str] = []
+    # The address Asterisk binds the softphones' RTP to and offers as its ICE candidate (empty:
+    # every interface). Loopback by default, like http_host: set both to a reachable address.
+    webrtc_media_address: str = "127.0.0.1"
 
 
 class WebSettings(BaseModel):
