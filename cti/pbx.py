@@ -296,7 +296,9 @@ def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path:
         "ice_acl": acl,
         "dtls_cert": f"{inside}/{cert.name}",
         "dtls_key": f"{inside}/{key.name}",
-        "webrtc_codecs": "opus,ulaw,alaw" if has_opus else "ulaw,alaw",
+        # G.711 first: callers come from the PSTN in G.711 (no transcoding), and Asterisk 22.10 got
+        # RFC 4733 durations wrong with telephone-event/48000 (opus) in our tests.
+        "webrtc_codecs": "ulaw,alaw,opus" if has_opus else "ulaw,alaw",
         "webrtc_media": (f"media_address = {s.pbx.webrtc_media_address}\nbind_rtp_to_media_address = yes"
                          if s.pbx.webrtc_media_address else ""),
         "webrtc_endpoints": _webrtc_endpoints(s.pbx.agent_endpoints),

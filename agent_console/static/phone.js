@@ -327,11 +327,15 @@ function toggleMute() {
   applyMute();
   render();
 }
-/** A keypad digit as RFC 4733 telephone-event on the call's RTP; false when there is no browser call. */
+/** A keypad digit as RFC 4733 telephone-event on the call's RTP; false when there is no browser call.
+    insertDTMF replaces the sender's tone buffer, so a digit pressed while another still plays is
+    appended to what is left instead of cutting it off. */
 function sendDtmf(digit) {
-  const sdh = P.session && P.session.sessionDescriptionHandler;
-  if (!sdh) return false;
-  return sdh.sendDtmf(digit, { duration: 160, interToneGap: 70 });
+  const pc = P.session && P.session.sessionDescriptionHandler && P.session.sessionDescriptionHandler.peerConnection;
+  const sender = pc && pc.getSenders().find((s) => s.dtmf);
+  if (!sender || !sender.dtmf.canInsertDTMF) return false;
+  sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + digit, 160, 70);
+  return true;
 }
 /** Inbound/outbound audio counters of the call (getStats), for diagnostics and tests. */
 async function stats() {
