@@ -142,7 +142,8 @@ class PhoneService:
             await self._store.put(issued.endpoint, issued.password)
             self._issued[who.agent_id] = issued
             log.info("phone: credentials issued for agent %s (%s)", who.agent_id, issued.endpoint)
-        return PhoneCredentials(ws_servers=self.ws_servers(), uri=f"sip:{issued.endpoint}@{self.settings.pbx.http_host}",
+        return PhoneCredentials(ws_servers=self.ws_servers(),
+                                uri=f"sip:{issued.endpoint}@{self.settings.pbx.http_host}",
                                 username=issued.endpoint, password=issued.password,
                                 display_name=who.display_name or who.username)
 
@@ -195,7 +196,8 @@ def install_phone(app: FastAPI, service: PhoneService, *, sipjs_dir: Path = SIPJ
             await service.revoke(agent_id)
         csp = response.headers.get("Content-Security-Policy")
         if csp and "connect-src 'self'" in csp and extra not in csp:
-            response.headers["Content-Security-Policy"] = csp.replace("connect-src 'self'", f"connect-src 'self' {extra}")
+            response.headers["Content-Security-Policy"] = csp.replace("connect-src 'self'",
+                                                                      f"connect-src 'self' {extra}")
         return response
 
 

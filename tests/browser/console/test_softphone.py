@@ -229,3 +229,67 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
     assert h["RMS     amplitude"] > 0.02, h  # not silence
     assert 980 < dominant_frequency(heard) < 1020, h  # the browser's microphone, 1 kHz
     assert 420 < dominant_frequency(sent) < 460  # and the caller's own 440 Hz went the other way
+
+
+async def wrap_up(page: Page) -> None:
+    await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
+    await page.select_option("#wrap-disposition", "resolved")
+    await page.click("#wrap-submit")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+
+
+async def test_keyboard_answer_caller_hangs_up_then_decline(
+        engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:
+    eng, queued = engine
+    page = phone_page
+    _, _, number = await customer_number(eng)
+    await login(page, eng.url)
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    record = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
+
+    # A answers from the keyboard; the caller hanging up ends the browser's call too.
+    caller = await call_in(eng, queued, number, record)
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+    await page.locator("#main").focus()
+    await page.keyboard.press("a")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
+    await eng.ami.control.hangup(caller)
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=10_000)
+    await wrap_up(page)
+
+    # X declines a ringing call: the ring stops and the ACD withdraws the offer.
+    await call_in(eng, queued, number, record + "-2")
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+    await page.keyboard.press("x")
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "false", timeout=10_000)
+    await expect(page.locator("body")).not_to_have_attribute("data-phone-ringing", "true")
+    await expect(page.locator("#offer-card")).to_be_hidden(timeout=10_000)
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered")
+
+
+async def test_wrong_credentials_are_refused_and_shown_and_logout_revokes(
+        engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:
+    eng, _ = engine
+    page = phone_page
+
+    async def tamper(route: Any) -> None:
+        response = await route.fetch()
+        body = await response.json()
+        body["password"] = "not-the-password"
+        await route.fulfill(response=response, json=body)
+
+    await page.route("**/api/phone/credentials", tamper)
+    await login(page, eng.url)
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "failed", timeout=15_000)
+    await expect(page.locator("#phone-message")).to_contain_text("Registration refused by the PBX (401")
+    await expect(page.locator("#phone-status")).to_contain_text("Phone failed")
+
+    # The real password is in AstDB while the agent is logged in, and gone after logout.
+    assert "/cti_phone/auth/web1001" in pbx.cli("database show cti_phone/auth")
+    await page.click("#btn-logout")
+    await expect(page.locator("#login-view")).to_be_visible()
+    await until(lambda: "/cti_phone/auth/web1001" not in pbx.cli("database show cti_phone/auth"),
+                what="the password removed from AstDB")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "off")
