@@ -20,14 +20,14 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from agent_console.errors import ConsoleError, Forbidden
-from agent_console.security import Principal, current_principal, principal_of
+from agent_console.errors import ConsoleError, Forbidden, TargetNotFound
+from agent_console.security import Principal, current_principal, principal_of, require_roles
 from cti.errors import CtiError
 from cti.pbx import webrtc_endpoint
 from cti.settings import PROJECT_ROOT, Settings
@@ -95,6 +95,24 @@ class MemoryPhoneSecrets:
 
     async def clear(self) -> None:
         self.passwords.clear()
+
+
+class PhoneKinds(Protocol):
+    """Each agent's phone kind as an administrator set it (None: the engine's default)."""
+
+    async def get(self, agent_id: str) -> str | None: ...
+
+    async def set(self, agent_id: str, kind: str | None) -> None: ...
+
+
+class PhoneKindBody(BaseModel):
+    kind: Literal["webrtc", "sip", "sim"] | None = None
+
+
+class PhoneKindView(BaseModel):
+    agent_id: str
+    kind: Literal["webrtc", "sip", "sim"] | None
+    note: str = "takes effect at the agent's next queue login; null: the engine's default"
 
 
 class PhoneCredentials(BaseModel):
@@ -172,10 +190,32 @@ def phone_router(service: PhoneService) -> APIRouter:
     return r
 
 
-def install_phone(app: FastAPI, service: PhoneService, *, sipjs_dir: Path = SIPJS_DIR) -> None:
+def phone_admin_router(kinds: PhoneKinds) -> APIRouter:
+    r = APIRouter()
+    admin = require_roles("admin")
+
+    @r.get("/api/admin/agents/{agent_id}/phone", response_model=PhoneKindView, tags=["admin"])
+    async def get_kind(agent_id: str, who: Principal = Depends(admin)) -> PhoneKindView:
+        return PhoneKindView(agent_id=agent_id, kind=await kinds.get(agent_id))  # type: ignore[arg-type]
+
+    @r.put("/api/admin/agents/{agent_id}/phone", response_model=PhoneKindView, tags=["admin"])
+    async def set_kind(agent_id: str, body: PhoneKindBody, who: Principal = Depends(admin)) -> PhoneKindView:
+        """How the ACD rings this agent: ``webrtc`` (the console), ``sip`` (a registered desk phone
+        on PJSIP endpoint <extension>), ``sim`` (simulated) or null (the engine's default)."""
+        await kinds.set(agent_id, body.kind)
+        log.info("phone: %s set agent %s's phone to %s", who.username, agent_id, body.kind or "the default")
+        return PhoneKindView(agent_id=agent_id, kind=body.kind)
+
+    return r
+
+
+def install_phone(app: FastAPI, service: PhoneService, *, kinds: PhoneKinds | None = None,
+                  sipjs_dir: Path = SIPJS_DIR) -> None:
     """The credentials route, SIP.js from node_modules at /vendor/sip.js, the Asterisk WebSocket
     in the page's connect-src, and the revocation of an agent's password at logout."""
     app.include_router(phone_router(service))
+    if kinds is not None:
+        app.include_router(phone_admin_router(kinds))
     if sipjs_dir.is_dir():
         app.mount("/vendor/sip.js", StaticFiles(directory=sipjs_dir), name="sipjs")
     else:
@@ -211,3 +251,28 @@ def crm_extension_of(db: Any) -> Callable[[str], Awaitable[str | None]]:
         return user.extension if user is not None else None
 
     return extension_of
+
+
+class CrmPhoneKinds:
+    """``users.phone_kind`` in the CRM (``crm_core.db.Database``)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def get(self, agent_id: str) -> str | None:
+        from crm_core import users
+
+        async with self.db.session() as session:
+            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
+        if user is None:
+            raise TargetNotFound(f"no agent {agent_id!r}")
+        return user.phone_kind
+
+    async def set(self, agent_id: str, kind: str | None) -> None:
+        from crm_core import users
+
+        async with self.db.session() as session:
+            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
+            if user is None:
+                raise TargetNotFound(f"no agent {agent_id!r}")
+            user.phone_kind = kind  # Database.session() is the unit of work: it commits

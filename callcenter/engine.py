@@ -31,7 +31,7 @@ from agent_console.app import create_app
 from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
-from agent_console.phone import AstDbPhoneSecrets, PhoneService, crm_extension_of, install_phone
+from agent_console.phone import AstDbPhoneSecrets, CrmPhoneKinds, PhoneService, crm_extension_of, install_phone
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
@@ -121,7 +121,7 @@ class Engine:
         # The browser softphone's per-login SIP passwords (docs/softphone.md).
         self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db))
         if self.app is not None:
-            install_phone(self.app, self.phone)
+            install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
 
     def supervisor_parts(self) -> SupervisorParts:
         """The wallboard, alerts, interventions and reports are built from these."""

@@ -39,7 +39,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     from callcenter.engine import Engine
 
     await prepare_database(settings, seed=True)
-    engine = Engine(settings)
+    engine = Engine(settings, phone_kind="webrtc")  # people answer in the console's softphone
     await engine.start()
     demo_run = Demo(engine, callers_per_minute=callers_per_minute, bot_agents=bot_agents) if demo else None
     if demo_run is not None:
