@@ -5,40 +5,6 @@
    transfer and hang-up stay in console.js: they act on the call in Asterisk, not in the browser. */
 let Registerer, RegistererState, SessionState, UserAgent;  // from SIP.js, imported at the first login
 
-const STRINGS = {
-  "en": {
-    "phone.title": "Phone", "phone.off": "Phone off", "phone.connecting": "Phone connecting…",
-    "phone.registered": "Phone ready", "phone.failed": "Phone failed: {m}", "phone.ringing": "Phone ringing",
-    "phone.in_call": "On the phone", "phone.answer": "Answer", "phone.decline": "Decline",
-    "phone.mute": "Mute", "phone.unmute": "Unmute", "phone.mic": "Microphone", "phone.speaker": "Speaker",
-    "phone.level": "Microphone level", "phone.default": "Default",
-    "phone.err.no_mic": "No microphone found: plug one in, then reload.",
-    "phone.err.denied": "Microphone permission refused: allow it for this site in the browser, then reload.",
-    "phone.err.refused": "Registration refused by the PBX ({m}).",
-    "phone.err.network": "Network lost: reconnecting to the PBX…",
-    "phone.err.server": "Cannot reach the PBX ({m}).",
-    "phone.err.library": "The softphone library is not installed (make install).",
-    "phone.err.credentials": "No phone credentials: {m}",
-  },
-  "zh-CN": {
-    "phone.title": "话机", "phone.off": "话机未启用", "phone.connecting": "话机连接中…",
-    "phone.registered": "话机就绪", "phone.failed": "话机故障：{m}", "phone.ringing": "话机振铃",
-    "phone.in_call": "通话中", "phone.answer": "接听", "phone.decline": "拒接",
-    "phone.mute": "静音", "phone.unmute": "取消静音", "phone.mic": "麦克风", "phone.speaker": "扬声器",
-    "phone.level": "麦克风音量", "phone.default": "默认",
-    "phone.err.no_mic": "未找到麦克风：请连接后刷新页面。",
-    "phone.err.denied": "麦克风权限被拒绝：请在浏览器中允许本网站使用麦克风后刷新。",
-    "phone.err.refused": "交换机拒绝注册（{m}）。",
-    "phone.err.network": "网络中断：正在重新连接交换机…",
-    "phone.err.server": "无法连接交换机（{m}）。",
-    "phone.err.library": "未安装软电话组件（make install）。",
-    "phone.err.credentials": "无法获取话机凭据：{m}",
-  },
-};
-
-// console.js translates the data-i18n labels of the phone card from window.I18N.
-for (const [code, table] of Object.entries(STRINGS)) if (window.I18N && window.I18N[code]) Object.assign(window.I18N[code], table);
-
 const $ = (id) => document.getElementById(id);
 const P = {
   ua: null, registerer: null, session: null, incoming: null, creds: null, status: "off", detail: "",
@@ -46,10 +12,12 @@ const P = {
   retry: 0, retryTimer: null, active: false,
 };
 
+// Strings live with the console's in i18n.js (phone.*).
 function lang() { return localStorage.getItem("cti.lang") || (document.documentElement.lang || "en"); }
 function t(key, vars) {
-  const table = STRINGS[lang()] || STRINGS.en;
-  let s = table[key] || STRINGS.en[key] || key;
+  const all = window.I18N || {};
+  const table = all[lang()] || all.en || {};
+  let s = table[key] || (all.en || {})[key] || key;
   for (const [k, v] of Object.entries(vars || {})) s = s.replace(`{${k}}`, String(v));
   return s;
 }
