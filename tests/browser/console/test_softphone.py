@@ -293,3 +293,10 @@ async def test_wrong_credentials_are_refused_and_shown_and_logout_revokes(
     await until(lambda: "/cti_phone/auth/web1001" not in pbx.cli("database show cti_phone/auth"),
                 what="the password removed from AstDB")
     await expect(page.locator("#phone-status")).to_have_attribute("data-state", "off")
+
+
+async def test_a_browser_without_a_microphone_says_so_and_still_registers(
+        engine: tuple[Engine, list[Event]], page: Page) -> None:
+    await login(page, engine[0].url)  # the plain browser fixture: no fake devices
+    await expect(page.locator("#phone-message")).to_contain_text("No microphone found", timeout=15_000)
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
