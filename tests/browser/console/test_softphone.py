@@ -140,6 +140,11 @@ async def phone_page(tmp_path: Path) -> AsyncIterator[Page]:
     assert not real, f"errors in the page: {real}"
 
 
+async def energy(page: Page) -> float:
+    stats = await page.evaluate("window.ctiPhone.stats()")
+    return float(stats["inbound"]["totalAudioEnergy"])
+
+
 async def login(page: Page, url: str, user: str = "agent1") -> None:
     await page.goto(url + "/")
     await page.fill("#login-username", user)
@@ -211,9 +216,18 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
         await until(lambda: ami.named("MusicOnHoldStart", Channel=r"Local/5002@cti-inbound-.*;2"),
                     what="music on hold to the caller")
         await expect(page.locator("#call-status")).to_have_text("On hold", timeout=10_000)
+        await asyncio.sleep(1)
+        held_from = await energy(page)
+        await asyncio.sleep(2)
+        held = await energy(page) - held_from
         await page.click("#btn-hold")
         await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await asyncio.sleep(1)
+        resumed_from = await energy(page)
         await asyncio.sleep(2)
+        resumed = await energy(page) - resumed_from
+        # On hold the agent's leg waits in silence; after resume the caller's tone is back.
+        assert held < 0.01 < resumed, (held, resumed)
 
         # The agent hangs up in the console: the browser's call ends, and so does the caller's.
         await page.click("#btn-hangup")
