@@ -193,17 +193,20 @@ function connectUa() {
   P.ua = ua;
   ua.start().catch((err) => { setStatus("failed", t("phone.err.server", { m: err.message })); scheduleReconnect(); });
 }
+function registeredStatus() {
+  setStatus(P.session ? "in_call" : P.incoming ? "ringing" : "registered", P.micProblem || "");
+}
 function register() {
   if (!P.ua) return;
   if (!P.registerer) {
     P.registerer = new Registerer(P.ua, { expires: 120 });
-    P.registerer.stateChange.addListener((st) => {
-      if (st === RegistererState.Registered) setStatus(P.session ? "in_call" : P.incoming ? "ringing" : "registered", P.micProblem || "");
-    });
+    P.registerer.stateChange.addListener((st) => { if (st === RegistererState.Registered) registeredStatus(); });
   }
   setStatus("connecting");
   P.registerer.register({
     requestDelegate: {
+      // After a reconnect the registerer may already be "Registered": its state does not change.
+      onAccept: () => registeredStatus(),
       onReject: (resp) => {
         const m = resp.message;
         setStatus("failed", t("phone.err.refused", { m: `${m.statusCode} ${m.reasonPhrase}` }));
@@ -221,7 +224,7 @@ function scheduleReconnect() {
   P.retryTimer = setTimeout(() => {
     P.retryTimer = null;
     if (!P.active || !P.ua) return;
-    P.ua.reconnect().then(() => register()).catch(() => scheduleReconnect());
+    P.ua.reconnect().catch(() => scheduleReconnect());  // onConnect registers again
   }, delay);
 }
 async function stop() {

@@ -269,6 +269,8 @@ async def test_keyboard_answer_caller_hangs_up_then_decline(
     await page.locator("#main").focus()
     await page.keyboard.press("a")
     await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
+    # Connected for the engine too (a caller leaving before the bridge is an abandon, with no wrap-up).
+    await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
     await eng.ami.control.hangup(caller)
     await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=10_000)
     await wrap_up(page)

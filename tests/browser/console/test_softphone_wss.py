@@ -4,7 +4,9 @@ certificate, as a browser that trusts it would)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -65,6 +67,14 @@ async def test_console_registers_over_wss_with_the_generated_certificate(
             creds = await page.evaluate("fetch('/api/phone/credentials').then((r) => r.json())")
             assert creds["ws_servers"][0] == f"wss://127.0.0.1:{pbx.https_port}/ws", creds["ws_servers"]
             assert "web1001/sip:" in tls_pbx.cli("pjsip show contacts")
+
+            # The connection to the PBX drops (killed on the PBX's side): the phone says so at once.
+            await asyncio.to_thread(subprocess.run, ["ss", "-K", "dst", "127.0.0.1", "dport", "=",
+                                                     str(pbx.https_port)], check=True, capture_output=True)
+            await expect(page.locator("#phone-message")).to_contain_text("Network lost", timeout=10_000)
+            await expect(page.locator("#phone-status")).to_have_attribute("data-state", "failed")
+            # ... and registers again by itself.
+            await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=20_000)
         finally:
             await browser.close()
 
