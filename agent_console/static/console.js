@@ -121,6 +121,7 @@
     } finally { btn.disabled = false; }
   }
   async function logout() {
+    if (window.ctiPhone) await window.ctiPhone.stop();  // unregister while the SIP password still works
     try { await api("POST", "/api/auth/logout"); } catch (_) { /* already gone */ }
     showLogin();
   }

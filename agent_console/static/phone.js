@@ -345,5 +345,7 @@ function wire() {
   render();
 }
 
-window.ctiPhone = { get status() { return P.status; }, get detail() { return P.detail; }, sendDtmf, stats, answer, decline, toggleMute };
+window.ctiPhone = {
+  get status() { return P.status; }, get detail() { return P.detail; }, sendDtmf, stats, answer, decline, toggleMute, stop,
+};
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", wire); else wire();

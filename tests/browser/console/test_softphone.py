@@ -200,6 +200,14 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
         # The caller's 440 Hz reaches the browser: energy well above silence (~1e-6 for comfort noise).
         assert inbound["totalAudioEnergy"] > 0.05 and inbound["audioLevel"] > 0.05, stats
         assert stats["outbound"]["packetsSent"] > 100, stats
+        # The card offers the microphones and speakers the browser has, and the meter moves with the 1 kHz.
+        assert await page.locator("#phone-mic option").count() >= 2
+        assert await page.evaluate("document.getElementById('phone-level').value") > 0.05
+        await page.keyboard.press("m")
+        await expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "true")
+        await page.wait_for_function("document.getElementById('phone-level').value === 0", timeout=5_000)
+        await page.keyboard.press("m")
+        await expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "false")
 
         # The keypad sends RFC 4733 events on the browser's RTP: Asterisk sees DTMF from the WebRTC channel.
         await page.keyboard.press("d")
@@ -312,7 +320,12 @@ async def test_wrong_credentials_are_refused_and_shown_and_logout_revokes(
 
 
 async def test_a_browser_without_a_microphone_says_so_and_still_registers(
-        engine: tuple[Engine, list[Event]], page: Page) -> None:
+        engine: tuple[Engine, list[Event]], page: Page, pbx: ManagedPbx) -> None:
     await login(page, engine[0].url)  # the plain browser fixture: no fake devices
     await expect(page.locator("#phone-message")).to_contain_text("No microphone found", timeout=15_000)
     await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    assert "web1001/sip:" in (await asyncio.to_thread(pbx.cli, "pjsip show contacts"))
+    # Logging out unregisters the phone (before its password is revoked) and it shows as off.
+    await page.click("#btn-logout")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "off")
+    await until(lambda: "web1001/sip:" not in pbx.cli("pjsip show contacts"), what="the contact removed")
