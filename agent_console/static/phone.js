@@ -347,5 +347,7 @@ function wire() {
 
 window.ctiPhone = {
   get status() { return P.status; }, get detail() { return P.detail; }, sendDtmf, stats, answer, decline, toggleMute, stop,
+  /** The ring tone is playing: oscillators started on a running (not autoplay-suspended) AudioContext. */
+  get ringAudible() { return !!P.ring && !!P.ctx && P.ctx.state === "running"; },
 };
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", wire); else wire();

@@ -187,6 +187,7 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
         # The browser rings (tone playing) while the pop shows the caller.
         await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
         await expect(page.locator("body")).to_have_attribute("data-phone-ringing", "true")
+        await page.wait_for_function("window.ctiPhone.ringAudible", timeout=5_000)
         await expect(page.locator("#offer-card")).to_be_visible()
         await expect(page.locator("#cust-name")).to_contain_text(name)
 
@@ -329,3 +330,17 @@ async def test_a_browser_without_a_microphone_says_so_and_still_registers(
     await page.click("#btn-logout")
     await expect(page.locator("#phone-status")).to_have_attribute("data-state", "off")
     await until(lambda: "web1001/sip:" not in pbx.cli("pjsip show contacts"), what="the contact removed")
+
+
+async def test_a_refused_microphone_permission_is_shown(engine: tuple[Engine, list[Event]], tmp_path: Path) -> None:
+    """Fake devices but no fake consent UI: headless Chromium refuses the permission prompt."""
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream"])
+        try:
+            page = await browser.new_page()
+            await login(page, engine[0].url)
+            await expect(page.locator("#phone-message")).to_contain_text("Microphone permission refused",
+                                                                         timeout=15_000)
+        finally:
+            await browser.close()
