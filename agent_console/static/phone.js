@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const P = {
   ua: null, registerer: null, session: null, incoming: null, creds: null, status: "off", detail: "",
   muted: false, micId: "", speakerId: "", ctx: null, ring: null, meter: null, localStream: null,
-  retry: 0, retryTimer: null, active: false,
+  retry: 0, retryTimer: null, active: false, micProblem: "",
 };
 
 // Strings live with the console's in i18n.js (phone.*).
@@ -165,8 +165,8 @@ async function start() {
     P.active = false;
     return;
   }
-  openMicrophone().then(() => { if (P.status === "failed" && !P.registerer) return; render(); })
-    .catch((err) => { P.micProblem = mediaError(err); setStatus(P.status, P.micProblem); });
+  // Asked at login: the permission prompt comes now rather than on the first call, and the meter works.
+  openMicrophone().then(render).catch((err) => { P.micProblem = mediaError(err); setStatus(P.status, P.micProblem); });
   connectUa();
 }
 async function fetchJson(path) {
@@ -236,7 +236,8 @@ async function stop() {
   try { if (P.ua) await P.ua.stop(); } catch (_) { /* gone */ }
   if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());
   if (P.meter) { cancelAnimationFrame(P.meter.raf); P.meter = null; }
-  Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, creds: null, localStream: null, muted: false });
+  Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, creds: null, localStream: null,
+    muted: false, micProblem: "" });
   setStatus("off");
 }
 
@@ -339,6 +340,11 @@ function wire() {
   $("phone-mic").addEventListener("change", (ev) => chooseMic(ev.target.value));
   $("phone-speaker").addEventListener("change", (ev) => chooseSpeaker(ev.target.value));
   document.addEventListener("keydown", onKey);
+  // After a page reload (no click yet) the browser keeps the AudioContext suspended: the first
+  // click or key makes the ring tone audible again.
+  const wake = () => { if (P.ctx && P.ctx.state === "suspended") P.ctx.resume().catch(() => {}); };
+  document.addEventListener("pointerdown", wake, true);
+  document.addEventListener("keydown", wake, true);
   document.addEventListener("cti:login", (ev) => { if (ev.detail && ev.detail.agent_id) start(); });
   document.addEventListener("cti:logout", () => { stop(); });
   document.addEventListener("cti:lang", render);
