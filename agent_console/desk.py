@@ -103,7 +103,7 @@ class EngineDesk:
         # The agent's phone: a run-time override, else the CRM user's (admin-set), else the default.
         kind = self.phone_overrides.get(agent_id) or user.phone_kind or self.phone_kind
         kind = kind if kind in PHONE_KINDS else "sim"
-        phone = AgentPhone(user.extension or agent_id, kind=kind,  # type: ignore[arg-type]
+        phone = AgentPhone(user.extension or agent_id, kind=kind,
                            answer_after_s=self.answer_after_s)
         await self._acd(self.acd.agent_login(agent_id, skills, wanted, phone=phone))
 

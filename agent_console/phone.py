@@ -196,7 +196,7 @@ def phone_admin_router(kinds: PhoneKinds) -> APIRouter:
 
     @r.get("/api/admin/agents/{agent_id}/phone", response_model=PhoneKindView, tags=["admin"])
     async def get_kind(agent_id: str, who: Principal = Depends(admin)) -> PhoneKindView:
-        return PhoneKindView(agent_id=agent_id, kind=await kinds.get(agent_id))  # type: ignore[arg-type]
+        return PhoneKindView(agent_id=agent_id, kind=await kinds.get(agent_id))
 
     @r.put("/api/admin/agents/{agent_id}/phone", response_model=PhoneKindView, tags=["admin"])
     async def set_kind(agent_id: str, body: PhoneKindBody, who: Principal = Depends(admin)) -> PhoneKindView:
