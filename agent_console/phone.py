@@ -116,13 +116,16 @@ class PhoneKindView(BaseModel):
 
 
 class PhoneCredentials(BaseModel):
-    """What the console's phone.js needs to register (``GET /api/phone/credentials``)."""
+    """What the console's phone.js needs to register (``GET /api/phone/credentials``). ``kind``
+    is the phone the ACD rings for this agent: for ``sip`` and ``sim`` the browser does not
+    register and gets no password (its fields are empty)."""
 
-    ws_servers: list[str]
-    uri: str
-    username: str
-    password: str
-    display_name: str
+    kind: Literal["webrtc", "sip", "sim"] = "webrtc"
+    ws_servers: list[str] = []
+    uri: str = ""
+    username: str = ""
+    password: str = ""
+    display_name: str = ""
     ice_servers: list[str] = []
 
 
@@ -136,8 +139,10 @@ class PhoneService:
     """Issues and revokes the softphone credentials of logged-in agents."""
 
     def __init__(self, settings: Settings, secrets_store: PhoneSecrets,
-                 extension_of: Callable[[str], Awaitable[str | None]]) -> None:
+                 extension_of: Callable[[str], Awaitable[str | None]],
+                 kind_of: Callable[[str], Awaitable[str]] | None = None) -> None:
         self.settings, self._store, self._extension_of = settings, secrets_store, extension_of
+        self._kind_of = kind_of
         self._issued: dict[str, _Issued] = {}
 
     def ws_servers(self) -> list[str]:
@@ -150,6 +155,10 @@ class PhoneService:
     async def issue(self, who: Principal) -> PhoneCredentials:
         if who.agent_id is None:
             raise Forbidden("only agents have a softphone")
+        kind = await self._kind_of(who.agent_id) if self._kind_of is not None else "webrtc"
+        if kind in ("sip", "sim"):
+            await self.revoke(who.agent_id)  # switched away from the browser: its password goes
+            return PhoneCredentials(kind=kind, display_name=who.display_name or who.username)  # type: ignore[arg-type]
         issued = self._issued.get(who.agent_id)
         if issued is None:
             extension = await self._extension_of(who.agent_id) or who.agent_id
@@ -276,3 +285,17 @@ class CrmPhoneKinds:
             if user is None:
                 raise TargetNotFound(f"no agent {agent_id!r}")
             user.phone_kind = kind  # Database.session() is the unit of work: it commits
+
+
+def crm_kind_of(db: Any, desk: Any) -> Callable[[str], Awaitable[str]]:
+    """The phone the ACD rings for an agent, resolved as ``EngineDesk.login_queues`` does."""
+    kinds = CrmPhoneKinds(db)
+
+    async def kind_of(agent_id: str) -> str:
+        try:
+            crm = await kinds.get(agent_id)
+        except TargetNotFound:
+            crm = None
+        return str(desk.phone_overrides.get(agent_id) or crm or desk.phone_kind)
+
+    return kind_of

@@ -31,7 +31,14 @@ from agent_console.app import create_app
 from agent_console.crm_adapters import SqlCustomerSearch, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
-from agent_console.phone import AstDbPhoneSecrets, CrmPhoneKinds, PhoneService, crm_extension_of, install_phone
+from agent_console.phone import (
+    AstDbPhoneSecrets,
+    CrmPhoneKinds,
+    PhoneService,
+    crm_extension_of,
+    crm_kind_of,
+    install_phone,
+)
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
@@ -119,7 +126,8 @@ class Engine:
             self.app.state.crm_db = self.db
             install_supervisor(self.app, self.supervisor_parts())
         # The browser softphone's per-login SIP passwords (docs/softphone.md).
-        self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db))
+        self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db),
+                                  kind_of=crm_kind_of(self.db, self.desk))
         if self.app is not None:
             install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
 
@@ -185,6 +193,8 @@ class Engine:
                 await self._server_task
         await self.agi.stop()
         await self.acd.stop()
+        with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
+            await self.phone.revoke_all()
         await self.ami.stop()
         with contextlib.suppress(Exception):
             await self.logger.stop()

@@ -30,13 +30,14 @@ function setStatus(status, detail) {
 function render() {
   const pill = $("phone-status");
   if (!pill) return;
-  const text = { off: t("phone.off"), connecting: t("phone.connecting"), registered: t("phone.registered"),
+  const text = { off: t("phone.off"), desk: t("phone.desk"), sim: t("phone.sim"),
+    connecting: t("phone.connecting"), registered: t("phone.registered"),
     failed: t("phone.failed", { m: P.detail }), ringing: t("phone.ringing"), in_call: t("phone.in_call") }[P.status];
   pill.dataset.state = P.status;
   pill.textContent = text;
   pill.title = P.detail;
   const card = $("phone-card");
-  card.hidden = P.status === "off";
+  card.hidden = ["off", "desk", "sim"].includes(P.status);
   $("phone-message").textContent = P.status === "failed" || P.detail ? P.detail : "";
   $("phone-message").hidden = !$("phone-message").textContent;
   const ringing = !!P.incoming && !P.session;
@@ -163,6 +164,10 @@ async function start() {
   } catch (err) {
     setStatus("failed", t("phone.err.credentials", { m: err.message }));
     P.active = false;
+    return;
+  }
+  if (P.creds.kind !== "webrtc") {  // calls ring a desk phone or the simulated one: nothing to register
+    setStatus(P.creds.kind === "sip" ? "desk" : "sim");
     return;
   }
   // Asked at login: the permission prompt comes now rather than on the first call, and the meter works.

@@ -31,13 +31,18 @@ async def test_admin_sets_an_agents_phone_kind_and_the_acd_rings_that_phone(
         assert (await http.put("/api/admin/agents/nobody/phone", json={"kind": "sim"},
                                headers=as_admin)).status_code == 404
 
-        dials = {}
+        dials, console = {}, {}
         for kind in (None, "sip", "sim", "webrtc"):
             assert (await http.put(url, json={"kind": kind}, headers=as_admin)).json()["kind"] == kind
             await eng.desk.login_queues("1001", [])
             phone = eng.acd.phones["1001"]
             dials[kind] = (phone.kind, phone.dial)
             await eng.desk.logout_queues("1001", [])
+            # The console learns which phone rings; only the browser phone gets a SIP password.
+            creds = (await http.get("/api/phone/credentials", headers=as_agent)).json()
+            console[kind] = (creds["kind"], bool(creds["password"]))
+        assert console == {None: ("webrtc", True), "sip": ("sip", False), "sim": ("sim", False),
+                           "webrtc": ("webrtc", True)}
         assert dials == {None: ("webrtc", "PJSIP/web1001"), "sip": ("sip", "PJSIP/1001"),
                          "sim": ("sim", "Local/1001@cti-sim-phone/n"), "webrtc": ("webrtc", "PJSIP/web1001")}
 
