@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 CTI   := $(VENV)/bin/cti
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test install system-deps venv pbx lint bench clean
+.PHONY: run test install system-deps venv node pbx lint bench clean
 
 run: install pbx
 	$(CTI) run
@@ -13,7 +13,15 @@ run: install pbx
 test: install pbx-rootfs
 	bash scripts/test.sh
 
-install: system-deps venv
+install: system-deps venv node
+
+# The console's browser libraries (package.json, pinned by package-lock.json), served by the app
+# from node_modules/ (docs/softphone.md).
+node: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@echo "node: installing the console's browser libraries (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
 
 system-deps:
 	@bash scripts/install-system-deps.sh

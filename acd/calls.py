@@ -7,27 +7,41 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+PhoneKind = Literal["webrtc", "sip", "sim"]
+PHONE_KINDS: tuple[PhoneKind, ...] = ("webrtc", "sip", "sim")
+WEBRTC_PREFIX = "web"  # the browser softphone of extension 1001 is PJSIP endpoint web1001 (cti.pbx)
 CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "conference", "ended", "gone"]
 
 
 @dataclass(frozen=True, slots=True)
 class AgentPhone:
-    """How to ring an agent: a registered SIP endpoint or a simulated phone."""
+    """How to ring an agent: a registered SIP desk phone, the console's browser softphone (the
+    WebRTC endpoint web<extension>, docs/softphone.md) or a simulated phone."""
 
     extension: str
-    kind: Literal["sip", "sim"] = "sim"
+    kind: PhoneKind = "sim"
     answer_after_s: float = 2.0
 
     @property
+    def device(self) -> str:
+        """The PJSIP device whose state says whether the phone is registered."""
+        return f"PJSIP/{WEBRTC_PREFIX}{self.extension}" if self.kind == "webrtc" else f"PJSIP/{self.extension}"
+
+    @property
+    def registers(self) -> bool:
+        """Phones that must be registered to be offered calls (the simulated one never is)."""
+        return self.kind in ("sip", "webrtc")
+
+    @property
     def dial(self) -> str:
-        if self.kind == "sip":
-            return f"PJSIP/{self.extension}"
+        if self.registers:
+            return self.device
         # /n: no Local-channel optimisation, so the agent's channel keeps one name for the call.
         return f"Local/{self.extension}@cti-sim-phone/n"
 
     @property
     def channel_prefix(self) -> str:
-        return f"PJSIP/{self.extension}-" if self.kind == "sip" else f"Local/{self.extension}@cti-sim-phone-"
+        return f"{self.device}-" if self.registers else f"Local/{self.extension}@cti-sim-phone-"
 
 
 @dataclass(eq=False)

@@ -124,7 +124,7 @@ class AcdService:
         if phone is not None:
             self.phones[agent_id] = phone
         own = self.phones.setdefault(agent_id, AgentPhone(agent_id))
-        registered = self._registered(own, self.device_state(f"PJSIP/{own.extension}"))
+        registered = self._registered(own, self.device_state(own.device))
         pending = self.unattached.pop(agent_id, None)  # still talking since before a restart: never offered first
         await self._run(lambda now: self.router.agent_login(
             agent_id, skills, now, queues=list(queues), ready=ready and pending is None, wrap_up_s=wrap_up_s,
@@ -136,12 +136,12 @@ class AcdService:
 
     @staticmethod
     def _registered(phone: AgentPhone, state: str | None) -> bool:
-        """A SIP phone Asterisk reports UNAVAILABLE (not registered) is not offered calls."""
-        return phone.kind != "sip" or state not in ("UNAVAILABLE", "INVALID")
+        """A SIP or browser phone Asterisk reports UNAVAILABLE (not registered) is not offered calls."""
+        return not phone.registers or state not in ("UNAVAILABLE", "INVALID")
 
     async def _on_device_state(self, ev: DeviceStateChange) -> None:
         for agent_id, phone in self.phones.items():
-            if phone.kind == "sip" and ev.device == f"PJSIP/{phone.extension}":
+            if phone.registers and ev.device == phone.device:
                 registered = self._registered(phone, ev.state)
                 try:
                     await self._run(lambda now, a=agent_id, r=registered: self.router.set_device_registered(a, r, now))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.calls import AgentPhone, LiveCall, call_detail
+from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.events import AgentCallUpdate
@@ -52,6 +52,7 @@ class EngineDesk:
         self.acd, self.db, self.bus, self.clock = acd, db, bus, clock
         self.callback_policy = callback_policy or callbacks.Policy()
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
+        self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self._wrap_started: dict[str, float] = {}
 
     # -- reading ----------------------------------------------------------------------------------
@@ -99,7 +100,10 @@ class EngineDesk:
             raise TargetNotFound(f"no agent {agent_id} in the CRM")
         skills = {k: level(v) for k, v in (user.skills or {}).items()}
         wanted = queues or sorted(q for q in known if q in skills or q == "general")
-        phone = AgentPhone(user.extension or agent_id, kind="sip" if self.phone_kind == "sip" else "sim",
+        # The agent's phone: a run-time override, else the CRM user's (admin-set), else the default.
+        kind = self.phone_overrides.get(agent_id) or user.phone_kind or self.phone_kind
+        kind = kind if kind in PHONE_KINDS else "sim"
+        phone = AgentPhone(user.extension or agent_id, kind=kind,
                            answer_after_s=self.answer_after_s)
         await self._acd(self.acd.agent_login(agent_id, skills, wanted, phone=phone))
 

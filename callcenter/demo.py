@@ -177,6 +177,7 @@ class Demo:
             self._dispositions = [c.code for c in (await eng.desk.catalog(self.bots[0])).dispositions] or ["resolved"]
         for agent in self.bots:
             try:
+                eng.desk.phone_overrides[agent] = "sim"  # bots answer on the simulated phone
                 await eng.desk.login_queues(agent, [])
                 await eng.desk.set_ready(agent)
             except CtiError as err:

@@ -36,6 +36,14 @@ from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
 from agent_console.feed_http import build_feed_router
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
+from agent_console.phone import (
+    AstDbPhoneSecrets,
+    CrmPhoneKinds,
+    PhoneService,
+    crm_extension_of,
+    crm_kind_of,
+    install_phone,
+)
 from agent_console.recordings_http import router as recordings_router
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from callcenter.recovery import Recovery, RecoveryReport
@@ -186,6 +194,11 @@ class Engine:
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store
             install_supervisor(self.app, self.supervisor_parts())
+        # The browser softphone's per-login SIP passwords (docs/softphone.md).
+        self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db),
+                                  kind_of=crm_kind_of(self.db, self.desk))
+        if self.app is not None:
+            install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
 
     async def _survey_started(self, linkedid: str) -> None:
         """The caller reached the survey: its agent's part is over (they may have hung up their phone)."""
@@ -249,6 +262,7 @@ class Engine:
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
         self.recovery_report = await self.recovery.run()
         await self.acd.start()
+        await self.phone.revoke_all()
         await self.recorder.start()
         await self.agi.start()
         if self.app is not None:
@@ -326,6 +340,8 @@ class Engine:
         await self.heartbeat.stop()
         await self.acd.stop()
         await self.recorder.stop()
+        with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
+            await self.phone.revoke_all()
         await self.ami.stop()
         with contextlib.suppress(Exception):
             await self.logger.stop()

@@ -51,7 +51,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     # stderr with timestamps, or JSON lines, at the configured levels (docs/observability.md).
     configure_logging(settings)
     admins = await prepare_database(settings, seed=demo)
-    engine = Engine(settings)
+    engine = Engine(settings, phone_kind="webrtc")  # people answer in the console's softphone
     await engine.start()
     demo_run = Demo(engine, callers_per_minute=callers_per_minute, bot_agents=bot_agents) if demo else None
     if demo_run is not None:

@@ -87,6 +87,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     agent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     extension: Mapped[str | None] = mapped_column(String(32))
+    # How the ACD rings this agent: webrtc (the console), sip (a desk phone), sim; NULL: the default.
+    phone_kind: Mapped[str | None] = mapped_column(String(8), nullable=True)
     skills: Mapped[dict[str, Any]] = mapped_column(default=dict)  # skill -> proficiency 1..10
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)

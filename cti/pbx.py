@@ -93,6 +93,7 @@ class ManagedPbx:
             "rtp_end": str(s.pbx.rtp_end),
             "agent_endpoints": _agent_endpoints(s.pbx.agent_endpoints, s.state_dir, srtp=s.sip.srtp),
             **self._sip_values(),
+            **_webrtc_values(s, self.rootfs, self.instance_dir, self.instance_path),
         }
         etc = self.instance_dir / "etc"
         owner = self.asterisk_ids()
@@ -375,6 +376,95 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
         st = path.lstat()
         if (st.st_uid, st.st_gid) != (uid, gid):
             os.lchown(path, uid, gid)
+
+
+WEBRTC_PREFIX = "web"  # the browser softphone of agent extension 1001 is PJSIP endpoint web1001 (acd.calls)
+
+
+def webrtc_endpoint(extension: str) -> str:
+    """The PJSIP endpoint (and SIP user name) of an agent's browser softphone."""
+    return f"{WEBRTC_PREFIX}{extension}"
+
+
+def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path: str) -> dict[str, str]:
+    """Placeholders of the browser softphone: HTTP/WebSocket server, TLS, DTLS certificate, ICE
+    candidates, codecs and one WebRTC endpoint per agent."""
+    cert, key = ensure_certificate(instance_dir / "keys", s.pbx.http_host)
+    inside = f"{instance_path}/keys"
+    tls = ""
+    if s.pbx.tls:
+        tls = (f"tlsenable = yes\ntlsbindaddr = {s.pbx.http_host}:{s.pbx.https_port}\n"
+               f"tlscertfile = {inside}/{cert.name}\ntlsprivatekey = {inside}/{key.name}")
+    acl = ""
+    if s.pbx.ice_permit:
+        acl = "ice_deny = 0.0.0.0/0\n" + "\n".join(f"ice_permit = {n}" for n in s.pbx.ice_permit)
+    media = s.pbx.webrtc_media_address
+    if media.startswith("127."):
+        # Asterisk gathers ICE host candidates from the interfaces pjlib lists, which never include
+        # loopback (checked on 22.10: an ice_permit of 127.0.0.1/32 leaves no candidate at all).
+        # To keep media on loopback, each interface address is advertised as the loopback one;
+        # RTP is bound to it (bind_rtp_to_media_address), so only loopback pairs can connect.
+        acl += "\n\n[ice_host_candidates]\n"
+        acl += "\n".join(f"{addr} => {media}" for addr in _interface_addresses())
+    modules = rootfs / "usr" / "lib" / "x86_64-linux-gnu" / "asterisk" / "modules"
+    has_opus = any((modules / m).exists() for m in ("codec_opus.so", "codec_opus_open_source.so"))
+    return {
+        "http_host": s.pbx.http_host,
+        "http_port": str(s.pbx.http_port),
+        "http_tls": tls,
+        "ice_acl": acl,
+        "dtls_cert": f"{inside}/{cert.name}",
+        "dtls_key": f"{inside}/{key.name}",
+        # G.711 first: callers come from the PSTN in G.711 (no transcoding), and Asterisk 22.10 got
+        # RFC 4733 durations wrong with telephone-event/48000 (opus) in our tests.
+        "webrtc_codecs": "ulaw,alaw,opus" if has_opus else "ulaw,alaw",
+        "webrtc_media": (f"media_address = {s.pbx.webrtc_media_address}\nbind_rtp_to_media_address = yes"
+                         if s.pbx.webrtc_media_address else ""),
+        "webrtc_endpoints": _webrtc_endpoints(s.pbx.agent_endpoints),
+    }
+
+
+def _webrtc_endpoints(count: int) -> str:
+    """No auth object here: the engine writes it to AstDB while the agent is logged in."""
+    blocks = []
+    for n in range(1001, 1001 + count):
+        name = webrtc_endpoint(str(n))
+        blocks.append(
+            f"[{name}](webrtc-template)\nauth = {name}\naors = {name}\ncallerid = Agent {n} <{n}>\n\n"
+            f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+        )
+    return "\n".join(blocks)
+
+
+def _interface_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (``ip -o -4 addr``)."""
+    proc = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False)
+    found = []
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] == "inet" and not parts[3].startswith("127."):
+            found.append(parts[3].split("/")[0])
+    return found
+
+
+def ensure_certificate(directory: Path, host: str) -> tuple[Path, Path]:
+    """A self-signed certificate for WSS and DTLS-SRTP, made once per instance with openssl.
+    DTLS only needs some certificate (browsers check its fingerprint from the SDP, not a CA);
+    for WSS a browser must trust it, or use a real one placed here (docs/softphone.md)."""
+    cert, key = directory / "asterisk.crt", directory / "asterisk.key"
+    if cert.exists() and key.exists():
+        return cert, key
+    directory.mkdir(parents=True, exist_ok=True)
+    san = f"IP:{host}" if host.replace(".", "").isdigit() or ":" in host else f"DNS:{host}"
+    proc = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "3650", "-subj", "/CN=cti-engine-pbx", "-addext", f"subjectAltName={san},DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise PbxError(f"generating the WebRTC certificate with openssl failed: {proc.stderr.strip()}")
+    key.chmod(0o600)
+    return cert, key
 
 
 def _reap(pid: int) -> None:

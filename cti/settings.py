@@ -72,6 +72,18 @@ class PbxSettings(BaseModel):
     ready_timeout_s: float = Field(60.0, gt=0)
     agent_endpoints: int = Field(20, ge=0, le=2000)
     system_cli: str = "asterisk"
+    # The browser softphone (docs/softphone.md): Asterisk's HTTP server carries SIP over WebSocket
+    # (ws://host:http_port/ws); with tls, also wss://host:https_port/ws with a certificate the
+    # engine generates under the instance. ice_permit (empty: no limit) limits the interfaces whose
+    # addresses Asterisk offers as ICE candidates.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8088, ge=1, le=65535)
+    tls: bool = False
+    https_port: int = Field(8089, ge=1, le=65535)
+    ice_permit: list[str] = []
+    # The address Asterisk binds the softphones' RTP to and offers as its ICE candidate (empty:
+    # every interface). Loopback by default, like http_host: set both to a reachable address.
+    webrtc_media_address: str = "127.0.0.1"
 
 
 class SipSettings(BaseModel):

@@ -2,11 +2,16 @@
 # Installs the Debian packages the engine and its test tiers need, only those missing.
 # Idempotent; safe to run on every `make run` / `make test`.
 set -euo pipefail
-PKGS=(debootstrap redis-server postgresql chromium fonts-wqy-microhei sip-tester espeak-ng sox procps iproute2 prometheus)
+PKGS=(debootstrap redis-server postgresql chromium fonts-wqy-microhei sip-tester espeak-ng sox procps iproute2 prometheus openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node and npm install the console's browser libraries (package.json: SIP.js). Machines that already
+# have them (e.g. nodesource's nodejs, which conflicts with Debian's npm package) keep theirs.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"
   exit 0

@@ -69,7 +69,7 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         ami={"port": free_port(), "secret": "test-secret"},
         agi={"port": free_port()},
         pbx={"instance": f"t{pid}", "sip_port": free_port(), "rtp_start": rtp,
-             "rtp_end": rtp + 99, "agent_endpoints": 5},
+             "rtp_end": rtp + 99, "agent_endpoints": 5, "http_port": free_port()},
         # sipp's test calls from 127.0.0.1 are identified by address (never on in production).
         sip={"loopback_test_trunk": True},
         # A random secret of the proper length: the engine refuses published or short ones.

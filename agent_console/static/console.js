@@ -35,6 +35,7 @@
     S.lang = lang;
     localStorage.setItem("cti.lang", lang);
     applyI18n();
+    document.dispatchEvent(new CustomEvent("cti:lang"));
   }
   function toggleLang() { setLang(S.lang === "en" ? "zh-CN" : "en"); }
 
@@ -137,6 +138,7 @@
   // ---------- login ----------
   function showLogin(msg) {
     S.me = null;
+    document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
     if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
     $("console-view").hidden = true;
     $("login-view").hidden = false;
@@ -165,6 +167,7 @@
     } finally { btn.disabled = false; }
   }
   async function logout() {
+    if (window.ctiPhone) await window.ctiPhone.stop();  // unregister while the SIP password still works
     try { await api("POST", "/api/auth/logout"); } catch (_) { /* already gone */ }
     showLogin();
   }
@@ -180,6 +183,7 @@
     $("wallboard-link").hidden = me.role === "agent";
     if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); loadCallbacks(); return; }
     connect();
+    document.dispatchEvent(new CustomEvent("cti:login", { detail: me }));  // phone.js registers
     api("GET", "/api/demo/status").then(() => { $("demo-card").hidden = false; }).catch(() => {});
   }
   function connect() {
@@ -624,6 +628,7 @@
   function sendDigit(k) {
     const call = currentCall();
     if (!call) return;
+    if (window.ctiPhone && window.ctiPhone.sendDtmf(k)) { $("dtmf-sent").textContent += k; return; }  // RFC 4733 from the browser
     act({ type: "dtmf", call_id: call.call_id, digits: k }).then(() => { $("dtmf-sent").textContent += k; }).catch(() => {});
   }
   function openQueues() {

@@ -38,7 +38,7 @@ def _env(settings: Settings, tmp_path: Path, web_port: int) -> dict[str, str]:
         "CTI_AGI__PORT": str(settings.agi.port),
         "CTI_PBX__INSTANCE": pbx.instance, "CTI_PBX__SIP_PORT": str(pbx.sip_port),
         "CTI_PBX__RTP_START": str(pbx.rtp_start), "CTI_PBX__RTP_END": str(pbx.rtp_end),
-        "CTI_PBX__AGENT_ENDPOINTS": str(pbx.agent_endpoints),
+        "CTI_PBX__AGENT_ENDPOINTS": str(pbx.agent_endpoints), "CTI_PBX__HTTP_PORT": str(pbx.http_port),
         "CTI_WEB__PORT": str(web_port),
     }
 
@@ -108,7 +108,7 @@ async def test_ctrl_c_stops_the_asterisk_cti_run_manages(tmp_path: Path) -> None
     own = load_settings(  # no AMI secret, as shipped: one is generated into the state directory
         state_dir=tmp_path / "state", ami={"port": free_port()}, agi={"port": free_port()},
         pbx={"instance": f"run{os.getpid()}", "sip_port": free_port(), "rtp_start": 20000, "rtp_end": 20099,
-             "agent_endpoints": 2})
+             "agent_endpoints": 2, "http_port": free_port()})
     pbx = ManagedPbx(own)
     proc = await asyncio.create_subprocess_exec(
         *CTI, "run", "--no-demo", env=_env(own, tmp_path, free_port()), cwd=PROJECT_ROOT,

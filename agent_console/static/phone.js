@@ -1,0 +1,364 @@
+/* The agent's softphone in the browser (docs/softphone.md): SIP over WebSocket to Asterisk with
+   SIP.js (served from node_modules at /vendor/sip.js), WebRTC audio. console.js tells it when the
+   agent logs in or out (cti:login / cti:logout events) and hands it keypad digits; everything
+   else (registration, ringing, answer, mute, devices, level meter) lives here. The engine's hold,
+   transfer and hang-up stay in console.js: they act on the call in Asterisk, not in the browser. */
+let Registerer, RegistererState, SessionState, UserAgent;  // from SIP.js, imported at the first login
+
+const $ = (id) => document.getElementById(id);
+const P = {
+  ua: null, registerer: null, session: null, incoming: null, creds: null, status: "off", detail: "",
+  muted: false, micId: "", speakerId: "", ctx: null, ring: null, meter: null, localStream: null,
+  retry: 0, retryTimer: null, active: false, micProblem: "",
+};
+
+// Strings live with the console's in i18n.js (phone.*).
+function lang() { return localStorage.getItem("cti.lang") || (document.documentElement.lang || "en"); }
+function t(key, vars) {
+  const all = window.I18N || {};
+  const table = all[lang()] || all.en || {};
+  let s = table[key] || (all.en || {})[key] || key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.replace(`{${k}}`, String(v));
+  return s;
+}
+
+// ---------- state shown at all times ----------
+function setStatus(status, detail) {
+  P.status = status; P.detail = detail || "";
+  render();
+}
+function render() {
+  const pill = $("phone-status");
+  if (!pill) return;
+  const text = { off: t("phone.off"), desk: t("phone.desk"), sim: t("phone.sim"),
+    connecting: t("phone.connecting"), registered: t("phone.registered"),
+    failed: t("phone.failed", { m: P.detail }), ringing: t("phone.ringing"), in_call: t("phone.in_call") }[P.status];
+  pill.dataset.state = P.status;
+  pill.textContent = text;
+  pill.title = P.detail;
+  const card = $("phone-card");
+  card.hidden = ["off", "desk", "sim"].includes(P.status);
+  $("phone-message").textContent = P.status === "failed" || P.detail ? P.detail : "";
+  $("phone-message").hidden = !$("phone-message").textContent;
+  const ringing = !!P.incoming && !P.session;
+  $("phone-answer").hidden = !ringing;
+  $("phone-decline").hidden = !ringing;
+  $("phone-mute").hidden = !P.session;
+  $("phone-mute").textContent = P.muted ? t("phone.unmute") : t("phone.mute");
+  $("phone-mute").setAttribute("aria-pressed", String(P.muted));
+  card.dataset.ringing = String(ringing);
+}
+
+// ---------- ring tone (Web Audio: no media file to load) ----------
+function audioCtx() {
+  if (!P.ctx) P.ctx = new AudioContext();
+  if (P.ctx.state === "suspended") P.ctx.resume().catch(() => {});
+  return P.ctx;
+}
+function startRing() {
+  stopRing();
+  const ctx = audioCtx();
+  const gain = ctx.createGain();
+  gain.gain.value = 0;
+  gain.connect(ctx.destination);
+  const oscs = [440, 480].map((f) => { const o = ctx.createOscillator(); o.frequency.value = f; o.connect(gain); o.start(); return o; });
+  const cadence = () => {  // 2 s on, 4 s off
+    const now = ctx.currentTime;
+    gain.gain.setValueAtTime(0.15, now);
+    gain.gain.setValueAtTime(0, now + 2);
+  };
+  cadence();
+  P.ring = { oscs, gain, timer: setInterval(cadence, 6000) };
+  document.body.dataset.phoneRinging = "true";
+}
+function stopRing() {
+  if (!P.ring) return;
+  clearInterval(P.ring.timer);
+  P.ring.oscs.forEach((o) => o.stop());
+  P.ring.gain.disconnect();
+  P.ring = null;
+  delete document.body.dataset.phoneRinging;
+}
+
+// ---------- microphone, speaker, level meter ----------
+function micConstraints() {
+  return { audio: P.micId ? { deviceId: { exact: P.micId } } : true, video: false };
+}
+function mediaError(err) {
+  if (err && (err.name === "NotAllowedError" || err.name === "SecurityError")) return t("phone.err.denied");
+  if (err && (err.name === "NotFoundError" || err.name === "OverconstrainedError")) return t("phone.err.no_mic");
+  return (err && err.message) || String(err);
+}
+async function openMicrophone() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw Object.assign(new Error("no mediaDevices"), { name: "NotFoundError" });
+  if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());
+  P.localStream = await navigator.mediaDevices.getUserMedia(micConstraints());
+  startMeter(P.localStream);
+  await fillDevices();
+}
+function startMeter(stream) {
+  if (P.meter) { cancelAnimationFrame(P.meter.raf); P.meter.src.disconnect(); }
+  const ctx = audioCtx();
+  const src = ctx.createMediaStreamSource(stream);
+  const an = ctx.createAnalyser();
+  an.fftSize = 512;
+  src.connect(an);
+  const buf = new Float32Array(an.fftSize);
+  const bar = $("phone-level");
+  const step = () => {
+    an.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const v of buf) sum += v * v;
+    const rms = Math.sqrt(sum / buf.length);
+    bar.value = P.muted ? 0 : Math.min(1, rms * 4);
+    P.meter.raf = requestAnimationFrame(step);
+  };
+  P.meter = { src, an, raf: requestAnimationFrame(step) };
+}
+async function fillDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const fill = (sel, kind, current) => {
+    const opts = [new Option(t("phone.default"), "")];
+    devices.filter((d) => d.kind === kind && d.deviceId && d.deviceId !== "default")
+      .forEach((d, i) => opts.push(new Option(d.label || `${kind} ${i + 1}`, d.deviceId)));
+    sel.replaceChildren(...opts);
+    sel.value = current;
+  };
+  fill($("phone-mic"), "audioinput", P.micId);
+  fill($("phone-speaker"), "audiooutput", P.speakerId);
+  $("phone-speaker").disabled = typeof HTMLMediaElement.prototype.setSinkId !== "function";
+}
+async function chooseMic(id) {
+  P.micId = id;
+  try {
+    await openMicrophone();
+    const pc = P.session && P.session.sessionDescriptionHandler && P.session.sessionDescriptionHandler.peerConnection;
+    if (pc) {
+      const track = P.localStream.getAudioTracks()[0];
+      const sender = pc.getSenders().find((s) => s.track && s.track.kind === "audio");
+      if (sender) await sender.replaceTrack(track.clone());
+      applyMute();
+    }
+  } catch (err) { setStatus(P.status, mediaError(err)); }
+}
+async function chooseSpeaker(id) {
+  P.speakerId = id;
+  const audio = $("phone-audio");
+  if (typeof audio.setSinkId === "function") await audio.setSinkId(id).catch((e) => setStatus(P.status, e.message));
+}
+
+// ---------- registration ----------
+async function start() {
+  if (P.active) return;
+  P.active = true;
+  setStatus("connecting");
+  try {
+    if (!UserAgent) ({ Registerer, RegistererState, SessionState, UserAgent } = await import("/vendor/sip.js/index.js"));
+  } catch (err) {
+    setStatus("failed", t("phone.err.library"));
+    P.active = false;
+    return;
+  }
+  try {
+    P.creds = await fetchJson("/api/phone/credentials");
+  } catch (err) {
+    setStatus("failed", t("phone.err.credentials", { m: err.message }));
+    P.active = false;
+    return;
+  }
+  if (P.creds.kind !== "webrtc") {  // calls ring a desk phone or the simulated one: nothing to register
+    setStatus(P.creds.kind === "sip" ? "desk" : "sim");
+    return;
+  }
+  // Asked at login: the permission prompt comes now rather than on the first call, and the meter works.
+  openMicrophone().then(render).catch((err) => { P.micProblem = mediaError(err); setStatus(P.status, P.micProblem); });
+  connectUa();
+}
+async function fetchJson(path) {
+  const res = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((body.detail && body.detail.message) || `HTTP ${res.status}`);
+  return body;
+}
+function connectUa() {
+  const c = P.creds;
+  const ua = new UserAgent({
+    uri: UserAgent.makeURI(c.uri),
+    authorizationUsername: c.username,
+    authorizationPassword: c.password,
+    displayName: c.display_name,
+    transportOptions: { server: c.ws_servers[0], traceSip: false, connectionTimeout: 5 },
+    sessionDescriptionHandlerFactoryOptions: {
+      peerConnectionConfiguration: { iceServers: (c.ice_servers || []).map((u) => ({ urls: u })) },
+      iceGatheringTimeout: 1000,
+    },
+    logLevel: "error", logBuiltinEnabled: false,
+    delegate: { onInvite: onInvite, onDisconnect: onDisconnect, onConnect: () => { P.retry = 0; register(); } },
+  });
+  P.ua = ua;
+  ua.start().catch((err) => { setStatus("failed", t("phone.err.server", { m: err.message })); scheduleReconnect(); });
+}
+function registeredStatus() {
+  setStatus(P.session ? "in_call" : P.incoming ? "ringing" : "registered", P.micProblem || "");
+}
+function register() {
+  if (!P.ua) return;
+  if (!P.registerer) {
+    P.registerer = new Registerer(P.ua, { expires: 120 });
+    P.registerer.stateChange.addListener((st) => { if (st === RegistererState.Registered) registeredStatus(); });
+  }
+  setStatus("connecting");
+  P.registerer.register({
+    requestDelegate: {
+      // After a reconnect the registerer may already be "Registered": its state does not change.
+      onAccept: () => registeredStatus(),
+      onReject: (resp) => {
+        const m = resp.message;
+        setStatus("failed", t("phone.err.refused", { m: `${m.statusCode} ${m.reasonPhrase}` }));
+      },
+    },
+  }).catch((err) => setStatus("failed", t("phone.err.server", { m: err.message })));
+}
+function onDisconnect(err) {
+  if (!P.active) return;
+  if (err) { setStatus("failed", t("phone.err.network")); scheduleReconnect(); }
+}
+function scheduleReconnect() {
+  if (!P.active || P.retryTimer) return;
+  const delay = Math.min(15000, 500 * 2 ** P.retry++);
+  P.retryTimer = setTimeout(() => {
+    P.retryTimer = null;
+    if (!P.active || !P.ua) return;
+    P.ua.reconnect().catch(() => scheduleReconnect());  // onConnect registers again
+  }, delay);
+}
+async function stop() {
+  P.active = false;
+  clearTimeout(P.retryTimer); P.retryTimer = null;
+  stopRing();
+  try { if (P.session) await P.session.bye(); } catch (_) { /* gone */ }
+  try { if (P.registerer) await P.registerer.unregister(); } catch (_) { /* gone */ }
+  try { if (P.ua) await P.ua.stop(); } catch (_) { /* gone */ }
+  if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());
+  if (P.meter) { cancelAnimationFrame(P.meter.raf); P.meter = null; }
+  Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, creds: null, localStream: null,
+    muted: false, micProblem: "" });
+  setStatus("off");
+}
+
+// ---------- calls ----------
+function onInvite(invitation) {
+  if (P.session || P.incoming) { invitation.reject({ statusCode: 486 }); return; }
+  P.incoming = invitation;
+  invitation.stateChange.addListener((st) => {
+    if (st === SessionState.Established) {
+      stopRing();
+      P.session = invitation; P.incoming = null;
+      attachRemote(invitation);
+      applyMute();
+      setStatus("in_call", P.micProblem || "");
+    } else if (st === SessionState.Terminated) {
+      stopRing();
+      if (P.incoming === invitation) P.incoming = null;
+      if (P.session === invitation) P.session = null;
+      P.muted = false;
+      $("phone-audio").srcObject = null;
+      setStatus(P.registerer && P.registerer.state === RegistererState.Registered ? "registered" : P.status === "failed" ? "failed" : "connecting", P.detail);
+    }
+  });
+  startRing();
+  setStatus("ringing", P.micProblem || "");
+}
+function attachRemote(session) {
+  const sdh = session.sessionDescriptionHandler;
+  const audio = $("phone-audio");
+  audio.srcObject = sdh.remoteMediaStream;
+  if (P.speakerId && typeof audio.setSinkId === "function") audio.setSinkId(P.speakerId).catch(() => {});
+  audio.play().catch(() => {});
+}
+async function answer() {
+  const inv = P.incoming;
+  if (!inv || P.session) return;
+  stopRing();
+  try {
+    await inv.accept({ sessionDescriptionHandlerOptions: { constraints: micConstraints() } });
+  } catch (err) {
+    setStatus("failed", mediaError(err));
+    inv.reject({ statusCode: 480 }).catch(() => {});
+  }
+}
+function decline() {
+  const inv = P.incoming;
+  if (!inv || P.session) return;
+  stopRing();
+  inv.reject({ statusCode: 486 }).catch(() => {});
+}
+function applyMute() {
+  const pc = P.session && P.session.sessionDescriptionHandler && P.session.sessionDescriptionHandler.peerConnection;
+  if (!pc) return;
+  pc.getSenders().forEach((s) => { if (s.track && s.track.kind === "audio") s.track.enabled = !P.muted; });
+}
+function toggleMute() {
+  if (!P.session) return;
+  P.muted = !P.muted;
+  applyMute();
+  render();
+}
+/** A keypad digit as RFC 4733 telephone-event on the call's RTP; false when there is no browser call.
+    insertDTMF replaces the sender's tone buffer, so a digit pressed while another still plays is
+    appended to what is left instead of cutting it off. */
+function sendDtmf(digit) {
+  const pc = P.session && P.session.sessionDescriptionHandler && P.session.sessionDescriptionHandler.peerConnection;
+  const sender = pc && pc.getSenders().find((s) => s.dtmf);
+  if (!sender || !sender.dtmf.canInsertDTMF) return false;
+  sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + digit, 160, 70);
+  return true;
+}
+/** Inbound/outbound audio counters of the call (getStats), for diagnostics and tests. */
+async function stats() {
+  const pc = P.session && P.session.sessionDescriptionHandler && P.session.sessionDescriptionHandler.peerConnection;
+  if (!pc) return null;
+  const out = {};
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") {
+      out.inbound = { packetsReceived: r.packetsReceived, audioLevel: r.audioLevel, totalAudioEnergy: r.totalAudioEnergy };
+    }
+    if (r.type === "outbound-rtp" && r.kind === "audio") out.outbound = { packetsSent: r.packetsSent, bytesSent: r.bytesSent };
+  });
+  return out;
+}
+
+// ---------- wiring ----------
+function onKey(ev) {
+  if (P.status === "off" || ev.ctrlKey || ev.metaKey || ev.altKey || document.querySelector("dialog[open]")) return;
+  const tag = (ev.target && ev.target.tagName) || "";
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag)) return;
+  const k = ev.key.toLowerCase();
+  if (k === "a" && P.incoming) { ev.preventDefault(); answer(); }
+  else if (k === "x" && P.incoming && !P.session) { ev.preventDefault(); decline(); }
+  else if (k === "m" && P.session) { ev.preventDefault(); toggleMute(); }
+}
+function wire() {
+  $("phone-answer").addEventListener("click", answer);
+  $("phone-decline").addEventListener("click", decline);
+  $("phone-mute").addEventListener("click", toggleMute);
+  $("phone-mic").addEventListener("change", (ev) => chooseMic(ev.target.value));
+  $("phone-speaker").addEventListener("change", (ev) => chooseSpeaker(ev.target.value));
+  document.addEventListener("keydown", onKey);
+  // After a page reload (no click yet) the browser keeps the AudioContext suspended: the first
+  // click or key makes the ring tone audible again.
+  const wake = () => { if (P.ctx && P.ctx.state === "suspended") P.ctx.resume().catch(() => {}); };
+  document.addEventListener("pointerdown", wake, true);
+  document.addEventListener("keydown", wake, true);
+  document.addEventListener("cti:login", (ev) => { if (ev.detail && ev.detail.agent_id) start(); });
+  document.addEventListener("cti:logout", () => { stop(); });
+  document.addEventListener("cti:lang", render);
+  render();
+}
+
+window.ctiPhone = {
+  get status() { return P.status; }, get detail() { return P.detail; }, sendDtmf, stats, answer, decline, toggleMute, stop,
+  /** The ring tone is playing: oscillators started on a running (not autoplay-suspended) AudioContext. */
+  get ringAudible() { return !!P.ring && !!P.ctx && P.ctx.state === "running"; },
+};
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", wire); else wire();
