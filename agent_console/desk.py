@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
@@ -25,12 +26,12 @@ from agent_console.errors import (
 )
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
-from crm_core import callbacks, cases, catalog, users
+from crm_core import callbacks, catalog, users, wrapups
 from crm_core.db import Database
-from crm_core.errors import InvalidField, NotFound
+from crm_core.errors import DatabaseUnavailable, InvalidField, NotFound
+from crm_core.journal import RowJournal
 from crm_core.models import Callback, Customer, epoch
 from crm_core.phones import to_e164
-from crm_core.schemas import CaseIn, CasePatch
 from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import WrapUpDone
@@ -48,9 +49,12 @@ def level(value: Any) -> int:
 class EngineDesk:
     def __init__(self, acd: AcdService, db: Database, bus: EventBus, *, phone_kind: str = "sim",
                  answer_after_s: float = 2.0, clock: Callable[[], float] = time.time,
-                 callback_policy: callbacks.Policy | None = None) -> None:
+                 callback_policy: callbacks.Policy | None = None, journal: Path | None = None) -> None:
         self.acd, self.db, self.bus, self.clock = acd, db, bus, clock
         self.callback_policy = callback_policy or callbacks.Policy()
+        # Wrap-ups made while the database is away: journaled here, written when it is back.
+        self.journal = RowJournal(db, journal, {"wrapup": self._write_journaled}, name="desk.wrapups")
+        self._dispositions: frozenset[str] = frozenset()  # the catalog as last read
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self._wrap_started: dict[str, float] = {}
@@ -193,39 +197,29 @@ class EngineDesk:
         await self._acd(self.acd.actions.play_dtmf(call_id, digits))
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
+        """The agent's wrap-up: the CRM writes (case, callback) in one transaction, the interaction's
+        disposition and notes through the bus (the call logger's journal), the agent freed. While the
+        database is away nothing the agent wrote is lost: the CRM writes are journaled and made
+        exactly once when it is back (``pending`` in the answer), the disposition is checked against
+        the last catalog read, and the agent goes on working."""
         call = self._own(agent_id, call_id)
         if call.status != "ended":
             raise IllegalAgentAction("hang up before wrapping up")
         now = self.clock()
+        await self._check_disposition(wrap.disposition)
+        w = self._wrap_up_record(agent_id, call, wrap, now)
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
-        async with self.db.session() as session:
-            codes = {d.code for d in await catalog.list_dispositions(session=session)}
-            if wrap.disposition not in codes:
-                raise InvalidInput("disposition", f"unknown disposition {wrap.disposition!r}")
-            actor = f"agent:{agent_id}"
-            case_id = None
-            if wrap.case is not None and wrap.case.id is not None:
-                patch = CasePatch(subject=wrap.case.subject, status=wrap.case.status, priority=wrap.case.priority)
-                case = await cases.update_case(session=session, case_id=wrap.case.id, patch=patch, actor=actor)
-                case_id = case.id
-            elif wrap.case is not None and wrap.case.subject:
-                case = await cases.create_case(session=session, data=CaseIn(
-                    subject=wrap.case.subject, description=wrap.case.note or wrap.notes,
-                    priority=wrap.case.priority or "normal", customer_id=call.customer_id), actor=actor)
-                case_id = case.id
-            if wrap.callback_at is not None:
-                result.update(await self._schedule_callback(session, agent_id, call, wrap))
-            # A customer leg that never answered (no answer, busy, ...) is not reached, ticked or not.
-            reached = not wrap.no_answer and call.far_end in (None, "answered")
-            settled = await callbacks.finish_call(session=session, linkedid=call.linkedid, reached=reached,
-                                                  now=datetime.fromtimestamp(now, UTC), policy=self.callback_policy)
-            if settled is not None:
-                result["settled_callback"] = {"id": settled.id, "state": settled.state, "attempts": settled.attempts}
-        result["case_id"] = case_id
+        try:
+            async with self.db.session() as session:
+                result.update(await wrapups.apply_wrap_up(session, w, policy=self.callback_policy))
+                result["interaction_id"] = await wrapups.interaction_id(session, call.linkedid)
+        except DatabaseUnavailable:
+            await self.journal.submit("wrapup", wrapups.wrapup_key(agent_id, call.linkedid), w)
+            result["pending"] = True  # journaled: the case and callback are made when the database is back
         started = self._wrap_started.pop(call_id, call.answered_at or now)
         await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
                                           disposition=wrap.disposition, notes=wrap.notes,
-                                          resolved_first_contact=wrap.resolved, case_id=case_id,
+                                          resolved_first_contact=wrap.resolved, case_id=result["case_id"],
                                           wrapup_s=max(0.0, now - started)))
         self.acd.wrapped_up(agent_id, call.linkedid)
         await self.bus.publish(AgentCallUpdate(ts=now, agent_id=agent_id, linkedid=call.linkedid, status="closed",
@@ -243,28 +237,42 @@ class EngineDesk:
                 await self._acd(self.acd.set_ready(agent_id))
         return result
 
-    async def _schedule_callback(self, session: Any, agent_id: str, call: LiveCall, wrap: WrapUpInput
-                                 ) -> dict[str, Any]:
-        """A callback case (due at the callback time) and the callback itself: for the call's queue,
-        or the agent's own when the call had none (outbound, direct)."""
-        assert wrap.callback_at is not None
-        due = datetime.fromtimestamp(wrap.callback_at, UTC)
-        raw = wrap.callback_number or call.caller_number
+    async def _write_journaled(self, session: Any, key: str, w: dict[str, Any]) -> None:
+        await wrapups.apply_wrap_up(session, w, policy=self.callback_policy)
+
+    async def _check_disposition(self, code: str) -> None:
+        """Against the CRM's catalog, or the last one read while the database is away."""
         try:
-            number = to_e164(raw, field="callback_number")
-        except InvalidField as err:
-            reason = err.message.split(": ", 1)[-1]
-            raise InvalidInput("callback_number", reason if wrap.callback_number else
-                               f"the caller's number cannot be called back ({reason}); give a number") from None
-        case = await cases.create_case(session=session, data=CaseIn(
-            subject=f"Call back {number} at {due.strftime('%Y-%m-%d %H:%M UTC')}", category="callback",
-            description=wrap.notes, customer_id=call.customer_id), actor=f"agent:{agent_id}")
-        case.due_at = due
-        cb = await callbacks.create_callback(
-            session=session, number=number, due_at=due, queue=call.queue or None,
-            agent_id=None if call.queue else agent_id, customer_id=call.customer_id, case_id=case.id,
-            max_attempts=self.callback_policy.max_attempts, note=wrap.notes[:4000])
-        return {"callback_id": cb.id, "callback_case_id": case.id}
+            async with self.db.session() as session:
+                self._dispositions = frozenset(d.code for d in await catalog.list_dispositions(session=session))
+        except DatabaseUnavailable:
+            if not self._dispositions:
+                raise
+        if code not in self._dispositions:
+            raise InvalidInput("disposition", f"unknown disposition {code!r}")
+
+    def _wrap_up_record(self, agent_id: str, call: LiveCall, wrap: WrapUpInput, now: float) -> dict[str, Any]:
+        """The wrap-up's CRM writes as plain data (``crm_core.wrapups``), checked before anything is
+        written: a callback number that cannot be called is the agent's to fix now."""
+        callback = None
+        if wrap.callback_at is not None:
+            raw = wrap.callback_number or call.caller_number
+            try:
+                number = to_e164(raw, field="callback_number")
+            except InvalidField as err:
+                reason = err.message.split(": ", 1)[-1]
+                raise InvalidInput("callback_number", reason if wrap.callback_number else
+                                   f"the caller's number cannot be called back ({reason}); give a number") from None
+            callback = {"number": number, "due_at": wrap.callback_at}
+        case = None
+        if wrap.case is not None:
+            case = {"id": wrap.case.id, "subject": wrap.case.subject, "status": wrap.case.status,
+                    "priority": wrap.case.priority, "note": wrap.case.note}
+        # A customer leg that never answered (no answer, busy, ...) is not reached, ticked or not.
+        reached = not wrap.no_answer and call.far_end in (None, "answered")
+        return {"agent_id": agent_id, "linkedid": call.linkedid, "customer_id": call.customer_id,
+                "queue": call.queue or None, "notes": wrap.notes, "case": case, "callback": callback,
+                "reached": reached, "at": now}
 
     # -- callbacks ----------------------------------------------------------------------------------
     def _now(self) -> datetime:

@@ -14,8 +14,8 @@ Errors: ``PhoneUnavailable`` (``phone_unavailable``, 503) when there is no endpo
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,8 +26,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from agent_console import policy
 from agent_console.errors import ConsoleError, Forbidden, TargetNotFound
-from agent_console.security import Principal, current_principal, principal_of, require_roles
+from agent_console.security import Principal, current_principal, principal_of
 from cti.errors import CtiError
 from cti.pbx import webrtc_endpoint
 from cti.settings import PROJECT_ROOT, Settings
@@ -58,27 +59,37 @@ class _Sender(Protocol):
 
 
 class AstDbPhoneSecrets:
-    """Auth objects in AstDB, read by res_sorcery_astdb on each REGISTER (no reload)."""
+    """Auth objects in AstDB, read by res_sorcery_astdb on each REGISTER (no reload).
+
+    The engine's AMI user may not write AstDB itself: DBPut/DBDel need the ``system`` class, which
+    would also let it run shell commands through Originate. So each write is a Local channel
+    originated into ``cti-phone-secret`` (config/asterisk/extensions.conf), whose dialplan writes
+    or deletes the entry from the channel's variables and hangs up; the call model knows that
+    context and makes no call of it. Endpoint names and passwords are [A-Za-z0-9_-] only."""
 
     def __init__(self, sender: _Sender) -> None:
         self._sender = sender
 
+    async def _run(self, exten: str, endpoint: str = "", password: str = "") -> None:
+        for value in (endpoint, password):
+            if not _SAFE.fullmatch(value):
+                raise ValueError("softphone endpoint names and passwords are [A-Za-z0-9_-] only")
+        variables = [f"CTI_EP={endpoint}", f"CTI_PW={password}"]
+        await self._sender.send_action("Originate", {
+            "Channel": f"Local/{exten}@cti-phone-secret/n", "Context": "cti-phone-secret", "Exten": "done",
+            "Priority": "1", "Timeout": "5000", "Variable": variables}, timeout_s=10.0)
+
     async def put(self, endpoint: str, password: str) -> None:
-        value = json.dumps({"auth_type": "userpass", "username": endpoint, "password": password},
-                           separators=(",", ":"))
-        await self._sender.send_action("DBPut", {"Family": ASTDB_FAMILY, "Key": endpoint, "Val": value})
+        await self._run("put", endpoint, password)
 
     async def delete(self, endpoint: str) -> None:
-        try:
-            await self._sender.send_action("DBDel", {"Family": ASTDB_FAMILY, "Key": endpoint})
-        except CtiError:
-            pass  # "Database entry not found": nothing to revoke
+        await self._run("del", endpoint)
 
     async def clear(self) -> None:
-        try:
-            await self._sender.send_action("DBDelTree", {"Family": ASTDB_FAMILY})
-        except CtiError:
-            pass  # nothing stored
+        await self._run("clear")
+
+
+_SAFE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class MemoryPhoneSecrets:
@@ -188,7 +199,7 @@ class PhoneService:
 
 
 def phone_router(service: PhoneService) -> APIRouter:
-    r = APIRouter()
+    r = APIRouter(dependencies=[Depends(policy.enforce)])
 
     @r.get("/api/phone/credentials", response_model=PhoneCredentials, tags=["phone"])
     async def credentials(response: Response, who: Principal = Depends(current_principal)) -> PhoneCredentials:
@@ -200,8 +211,8 @@ def phone_router(service: PhoneService) -> APIRouter:
 
 
 def phone_admin_router(kinds: PhoneKinds) -> APIRouter:
-    r = APIRouter()
-    admin = require_roles("admin")
+    r = APIRouter(dependencies=[Depends(policy.enforce)])
+    admin = current_principal  # administrators only: agent_console.policy ("agents.phone")
 
     @r.get("/api/admin/agents/{agent_id}/phone", response_model=PhoneKindView, tags=["admin"])
     async def get_kind(agent_id: str, who: Principal = Depends(admin)) -> PhoneKindView:

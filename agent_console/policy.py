@@ -59,6 +59,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
     # Recordings: agents who handled the call, staff and admins listen (row rule in the route, every
     # playback audited); an agent pauses or resumes the recording of their own live call.
+    "phone.self": ALL,  # the logged-in agent's own softphone credentials (no way to name another)
+    "agents.phone": ADMIN,  # which phone the ACD rings for an agent (browser, desk phone, simulated)
     "recordings.listen": ALL,
     "recordings.control": ALL,
 }
@@ -144,6 +146,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/recordings/{recording_id}/audio"): "recordings.listen",
     ("GET", "/api/calls/{linkedid}/recording"): "recordings.control",
     ("POST", "/api/calls/{linkedid}/recording/{action}"): "recordings.control",
+    ("GET", "/api/phone/credentials"): "phone.self",
+    ("GET", "/api/admin/agents/{agent_id}/phone"): "agents.phone",
+    ("PUT", "/api/admin/agents/{agent_id}/phone"): "agents.phone",
     ("GET", "/api/demo/status"): "demo.simulate",
     ("POST", "/api/demo/offer"): "demo.simulate",
 }

@@ -167,7 +167,8 @@ class Engine:
         self.callback_intake = CallbackIntake(self.db, max_attempts=cb.max_attempts,
                                               journal=settings.state_dir / "callback-outbox.jsonl")
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
-                               callback_policy=self.callback_policy)
+                               callback_policy=self.callback_policy,
+                               journal=settings.state_dir / "wrapup-journal.jsonl")
         self.metrics.sources = self._metric_sources()
         # After a crash or restart the engine takes back what Asterisk kept (docs/resilience.md), and
         # tells the dialplan it is alive: without a heartbeat, waiting callers go to the fallback.
@@ -252,6 +253,7 @@ class Engine:
         self.survey_invites.subscribe()
         self.metrics.subscribe(self.bus)
         await self.callback_intake.start()
+        await self.desk.journal.start()  # wrap-ups journaled during a database outage are written now
         await self.bus.start()
         await self.logger.start()
         await self.feed.start()
@@ -349,6 +351,7 @@ class Engine:
         await self.bus.stop()
         await self.feed.stop()  # after the bus: what it handed over is stored
         await self.callback_intake.stop()
+        await self.desk.journal.stop()
         if self.routing_lease is not None:
             await self.routing_lease.release()
         await self.db.dispose()

@@ -109,8 +109,10 @@ class ManagedPbx:
             target = etc / template.name
             target.write_text(text, encoding="utf-8")
             target.chmod(0o600)  # secrets (AMI, SIP passwords): readable by Asterisk's user only
-        for sub in ("etc", "run", "log", "spool", "lib"):
-            _chown_tree(self.instance_dir / sub, *owner)
+        # keys: the WebRTC certificate's private key (0600) must be readable by Asterisk's user.
+        for sub in ("etc", "run", "log", "spool", "lib", "keys"):
+            if (self.instance_dir / sub).exists():
+                _chown_tree(self.instance_dir / sub, *owner)
 
     def _sip_values(self) -> dict[str, str]:
         """Transports, trunks and the benchmark's loopback endpoint (docs/trunks.md)."""

@@ -37,6 +37,11 @@ from cti.journey import CallEnded, FarEndResult, VoicemailLeft
 log = logging.getLogger(__name__)
 
 
+# Dialplan contexts the engine runs its own short-lived Local channels in (config/asterisk/
+# extensions.conf): nobody called, so such a channel never becomes a call on the journey.
+HOUSEKEEPING_CONTEXTS = frozenset({"cti-phone-secret"})
+
+
 class Phase(enum.Enum):
     DOWN = "down"
     RINGING = "ringing"
@@ -167,6 +172,7 @@ class _Call:
     answered_at: float | None = None
     transfers: list[Transfer] = field(default_factory=list)
     merged: list[str] = field(default_factory=list)
+    housekeeping: bool = False  # the engine's own short-lived channel (HOUSEKEEPING_CONTEXTS): no call
 
     def view(self, ended_at: float | None = None, cause: int = 0, cause_text: str = "") -> Call:
         return Call(self.linkedid, tuple(c.view() for c in self.chans.values()), self.created, self.answered_at,
@@ -361,6 +367,8 @@ class CallModel:
         chan = self._chans.get(e.uniqueid) or self._add_chan(e.uniqueid, e.channel, e.linkedid, e.ts)
         chan.state, chan.caller_num, chan.caller_name = e.state, e.caller_num, e.caller_name
         chan.context, chan.exten = e.context, e.exten
+        if e.context in HOUSEKEEPING_CONTEXTS and (call := self._calls.get(chan.linkedid)) is not None:
+            call.housekeeping = True
         self._step(chan, _PHASE_OF_STATE.get(e.state, Phase.DOWN), e.ts)
 
     def _newstate(self, e: Event) -> None:
@@ -401,6 +409,8 @@ class CallModel:
             self._ended[call.linkedid] = call.view(ts, cause, cause_text)
             while len(self._ended) > self._keep_ended:
                 self._ended.popitem(last=False)
+            if call.housekeeping:
+                return  # the engine's own Local channel (e.g. writing a softphone password): not a call
             self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text,
                                        system_failure=system_failure))
 

@@ -40,6 +40,7 @@ async def test_admin_sets_an_agents_phone_kind_and_the_acd_rings_that_phone(
             await eng.desk.logout_queues("1001", [])
             # The console learns which phone rings; only the browser phone gets a SIP password.
             creds = (await http.get("/api/phone/credentials", headers=as_agent)).json()
+            assert "kind" in creds, creds
             console[kind] = (creds["kind"], bool(creds["password"]))
         assert console == {None: ("webrtc", True), "sip": ("sip", False), "sim": ("sim", False),
                            "webrtc": ("webrtc", True)}

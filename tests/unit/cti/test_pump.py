@@ -44,3 +44,23 @@ async def test_only_journey_events_and_device_states_are_published() -> None:
     assert ev.Newchannel not in kinds and ev.Hangup not in kinds
     assert ev.DeviceStateChange in kinds
     assert CallEnded in kinds, "the call model's journey events are published"
+
+
+def test_the_engines_own_housekeeping_channels_are_no_calls() -> None:
+    """A softphone password written through cti-phone-secret: both Local halves come and go, and no
+    CallEnded is made of it (the CRM would log a phantom "failed" interaction per login)."""
+    model = CallModel()
+    out = []
+    for half in ("1", "2"):
+        out += model.apply(ev.Newchannel(ts=1.0, channel=f"Local/put@cti-phone-secret-00000001;{half}",
+                                         uniqueid=f"h.{half}", linkedid="h.1", state=0, caller_num="",
+                                         caller_name="", context="cti-phone-secret", exten="put"))
+    for half in ("2", "1"):
+        out += model.apply(ev.Hangup(ts=1.1, channel=f"Local/put@cti-phone-secret-00000001;{half}",
+                                     uniqueid=f"h.{half}", linkedid="h.1", cause=16))
+    assert not [e for e in out if isinstance(e, CallEnded)]
+    # An ordinary call still ends as one.
+    model.apply(ev.Newchannel(ts=2.0, channel="PJSIP/carrier-00000002", uniqueid="c.2", linkedid="c.2", state=4,
+                              caller_num="8613800000000", caller_name="", context="cti-inbound", exten="5000"))
+    ended = model.apply(ev.Hangup(ts=3.0, channel="PJSIP/carrier-00000002", uniqueid="c.2", linkedid="c.2", cause=16))
+    assert [type(e) for e in ended] == [CallEnded]

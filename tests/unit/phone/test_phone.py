@@ -3,7 +3,6 @@ softphone's password reaches Asterisk's AstDB."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,15 +30,26 @@ class Sender:
         self.sent.append((action, dict(headers)))
 
 
-async def test_astdb_secrets_write_a_sorcery_auth_object_and_delete_it() -> None:
+async def test_astdb_secrets_are_written_by_the_dialplan_never_by_dbput() -> None:
+    """The engine's AMI user has no system class (DBPut would come with shell commands through
+    Originate): each write is a Local channel into cti-phone-secret, whose dialplan writes AstDB."""
     sender = Sender()
     store = AstDbPhoneSecrets(sender)
-    await store.put("web1001", "s3cret-Δ")
+    await store.put("web1001", "s3cret-A_b")
     await store.delete("web1001")
     await store.clear()
     (put, h), (dele, d), (tree, t) = sender.sent
-    assert (put, h["Family"], h["Key"]) == ("DBPut", ASTDB_FAMILY, "web1001") and ASTDB_FAMILY == "cti_phone/auth"
-    assert json.loads(h["Val"]) == {"auth_type": "userpass", "username": "web1001", "password": "s3cret-Δ"}
-    assert "\n" not in h["Val"] and "\r" not in h["Val"]  # one AMI header line
-    assert (dele, d) == ("DBDel", {"Family": ASTDB_FAMILY, "Key": "web1001"})
-    assert (tree, t) == ("DBDelTree", {"Family": ASTDB_FAMILY})
+    assert {put, dele, tree} == {"Originate"} and ASTDB_FAMILY == "cti_phone/auth"
+    assert h["Channel"] == "Local/put@cti-phone-secret/n" and h["Variable"] == ["CTI_EP=web1001", "CTI_PW=s3cret-A_b"]
+    assert d["Channel"] == "Local/del@cti-phone-secret/n" and d["Variable"][0] == "CTI_EP=web1001"
+    assert t["Channel"] == "Local/clear@cti-phone-secret/n"
+
+
+@pytest.mark.parametrize("bad", ["s3cret-Δ", "a,b", "x\r\nAction: Command", "a b", "${SHELL(id)}"])
+async def test_astdb_secrets_refuse_anything_but_url_safe_characters(bad: str) -> None:
+    sender = Sender()
+    with pytest.raises(ValueError):
+        await AstDbPhoneSecrets(sender).put("web1001", bad)
+    with pytest.raises(ValueError):
+        await AstDbPhoneSecrets(sender).delete(bad)
+    assert sender.sent == []

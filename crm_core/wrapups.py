@@ -1,0 +1,78 @@
+"""An agent's wrap-up in the CRM: the case it opens or updates, the callback it schedules, the
+callback it settles. One function for the live path and for the journal that replays a wrap-up
+made while the database was away (``apply_wrap_up``), idempotent by the wrap-up's key.
+
+The interaction itself (disposition, notes, resolved flag) is not written here: it travels as
+``WrapUpDone`` on the bus to the call logger, whose journal keeps it through any outage.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core import callbacks, cases
+from crm_core.audit import AuditEntry
+from crm_core.models import Interaction
+from crm_core.schemas import CaseIn, CasePatch
+
+APPLIED = "wrapup.applied"  # the audit row that marks a wrap-up's CRM writes done (its key as target)
+
+
+def wrapup_key(agent_id: str, linkedid: str) -> str:
+    return f"wrapup:{agent_id}:{linkedid}"
+
+
+async def already_applied(session: AsyncSession, key: str) -> bool:
+    found = await session.scalar(select(AuditEntry.id).where(AuditEntry.action == APPLIED, AuditEntry.target == key))
+    return found is not None
+
+
+async def interaction_id(session: AsyncSession, linkedid: str) -> int | None:
+    """The call's interaction, once the call logger has written it (it is written as the call goes)."""
+    return await session.scalar(select(Interaction.id).where(Interaction.linkedid == linkedid))  # type: ignore[no-any-return]
+
+
+async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: callbacks.Policy) -> dict[str, Any]:
+    """The wrap-up's CRM writes, from plain data (it may come back from a journal). ``w``: agent_id,
+    linkedid, customer_id, queue, notes, case (id, subject, status, priority, note or None),
+    callback (number, due_at epoch or None), reached, at (epoch)."""
+    key = wrapup_key(w["agent_id"], w["linkedid"])
+    result: dict[str, Any] = {"case_id": None, "callback_id": None}
+    if await already_applied(session, key):
+        return result
+    actor = f"agent:{w['agent_id']}"
+    case = w.get("case")
+    if case is not None and case.get("id") is not None:
+        patch = CasePatch(subject=case.get("subject"), status=case.get("status"), priority=case.get("priority"))
+        result["case_id"] = (await cases.update_case(session=session, case_id=case["id"], patch=patch,
+                                                     actor=actor)).id
+    elif case is not None and case.get("subject"):
+        created = await cases.create_case(session=session, data=CaseIn(
+            subject=case["subject"], description=case.get("note") or w["notes"],
+            priority=case.get("priority") or "normal", customer_id=w.get("customer_id")), actor=actor)
+        result["case_id"] = created.id
+    cb = w.get("callback")
+    if cb is not None:
+        due = datetime.fromtimestamp(cb["due_at"], UTC)
+        number = cb["number"]
+        cb_case = await cases.create_case(session=session, data=CaseIn(
+            subject=f"Call back {number} at {due.strftime('%Y-%m-%d %H:%M UTC')}", category="callback",
+            description=w["notes"], customer_id=w.get("customer_id")), actor=actor)
+        cb_case.due_at = due
+        queue = w.get("queue") or None
+        made = await callbacks.create_callback(
+            session=session, number=number, due_at=due, queue=queue, agent_id=None if queue else w["agent_id"],
+            customer_id=w.get("customer_id"), case_id=cb_case.id, max_attempts=policy.max_attempts,
+            note=w["notes"][:4000])
+        result.update(callback_id=made.id, callback_case_id=cb_case.id)
+    settled = await callbacks.finish_call(session=session, linkedid=w["linkedid"], reached=w["reached"],
+                                          now=datetime.fromtimestamp(w["at"], UTC), policy=policy)
+    if settled is not None:
+        result["settled_callback"] = {"id": settled.id, "state": settled.state, "attempts": settled.attempts}
+    session.add(AuditEntry(actor=w["agent_id"], actor_role="agent", action=APPLIED, target=key,
+                           detail={k: v for k, v in result.items() if k != "settled_callback"}))
+    return result
