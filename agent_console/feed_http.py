@@ -24,7 +24,7 @@ from crm_core.feed import EventFeed, parse_cursor
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
 from crm_core.webhooks import WebhookDispatcher
 
-HEARTBEAT_S = 15.0  # below the idle timeout of common proxies (nginx: 60 s)
+HEARTBEAT_S = 4.0  # well below proxies' idle timeouts (nginx: 60 s) and clients' read timeouts (httpx: 5 s)
 _admin = require_roles("admin")
 
 
