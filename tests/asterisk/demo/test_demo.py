@@ -41,7 +41,7 @@ async def test_demo_callers_and_bots_run_the_call_centre_and_stop_cleanly(
                 seed=7)
     await demo.start()
     assert [eng.router.agent(a).state.value for a in ("1001", "1002", "1003")] == ["available"] * 3
-    await asyncio.sleep(28)
+    await asyncio.sleep(40)  # the IVR takes ~10 s (menu, language, the recording notice) before a call queues
     mid = demo.summary()
     await demo.stop()
     await eng.bus.drain()  # type: ignore[attr-defined]
