@@ -13,6 +13,7 @@ or started, ``status`` and ``cli`` talk to it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -211,6 +212,10 @@ class ManagedPbx:
         if progress:
             print(f"pbx: starting Asterisk instance '{self.settings.pbx.instance}' "
                   f"(AMI {self.settings.ami.port}, SIP {self.settings.pbx.sip_port})", flush=True)
+        if self._proc is not None:  # a previous Asterisk of ours, gone: reap it before starting anew
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(5)
+            self._proc = None
         with open(self.console_log, "wb") as out:
             proc = subprocess.Popen(
                 ["chroot", str(self.rootfs), "asterisk", "-C", f"{self.instance_path}/etc/asterisk.conf",
