@@ -146,6 +146,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/recordings/{recording_id}/audio"): "recordings.listen",
     ("GET", "/api/calls/{linkedid}/recording"): "recordings.control",
     ("POST", "/api/calls/{linkedid}/recording/{action}"): "recordings.control",
+    ("GET", "/vendor/sip.js"): "page",  # the softphone's SIP library (static files from node_modules)
     ("GET", "/api/phone/credentials"): "phone.self",
     ("GET", "/api/admin/agents/{agent_id}/phone"): "agents.phone",
     ("PUT", "/api/admin/agents/{agent_id}/phone"): "agents.phone",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis.python.asgi import get_client
+from schemathesis.python.asgi import _get_portal, get_client, shutdown_lifespans
 
 from callcenter.engine import Engine
 from cti.settings import load_settings
@@ -42,6 +42,11 @@ def fuzz_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, A
             assert r.status_code == 200, r.text
             tokens[role] = r.json()["token"]
         yield engine.app, client, tokens
+    # The app's lifespan (wallboard loop, journals) runs in schemathesis's process-wide portal until
+    # stopped, and its pooled SQLite connections belong to that loop: stop and close them there, or
+    # a later test meets them as "deleted before being closed" warnings.
+    shutdown_lifespans()
+    _get_portal().call(engine.db.dispose)
 
 
 GROUPS = {  # each under the tier's hang guard

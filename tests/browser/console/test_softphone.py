@@ -29,6 +29,16 @@ MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-str
               "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"]
 
 
+async def wait_js(page: Page, expression: str, timeout_s: float) -> None:
+    """Poll a page expression from the test: Playwright's wait_for_function evaluates its predicate
+    with eval inside the page, which the console's Content-Security-Policy (no 'unsafe-eval')
+    refuses whenever the condition is not already true at the first look."""
+    deadline = time.monotonic() + timeout_s
+    while not await page.evaluate(expression):
+        assert time.monotonic() < deadline, f"{expression} not true within {timeout_s} s"
+        await asyncio.sleep(0.1)
+
+
 def tone_wav(path: Path, freq: int = 1000) -> Path:
     subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(path), "synth", "60", "sine", str(freq),
                     "vol", "0.5"], check=True)
@@ -187,7 +197,7 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
         # The browser rings (tone playing) while the pop shows the caller.
         await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
         await expect(page.locator("body")).to_have_attribute("data-phone-ringing", "true")
-        await page.wait_for_function("window.ctiPhone.ringAudible", timeout=5_000)
+        await wait_js(page, "window.ctiPhone.ringAudible", 5.0)
         await expect(page.locator("#offer-card")).to_be_visible()
         await expect(page.locator("#cust-name")).to_contain_text(name)
 
@@ -206,7 +216,7 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
         assert await page.evaluate("document.getElementById('phone-level').value") > 0.05
         await page.keyboard.press("m")
         await expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "true")
-        await page.wait_for_function("document.getElementById('phone-level').value === 0", timeout=5_000)
+        await wait_js(page, "document.getElementById('phone-level').value === 0", 5.0)
         await page.keyboard.press("m")
         await expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "false")
 
