@@ -213,6 +213,10 @@ class AmiCallControl:
         if peer is None:
             await self.redirect(channel, self.hold_context, self.hold_exten)
         else:
+            # If the agent's leg leaves the bridge an instant before the caller's own redirect lands,
+            # the caller takes the bridge's after-hangup path (cti-agent-gone), which reads this
+            # variable and puts it on hold instead of hanging it up.
+            await self.set_var(channel, "CTI_HOLDING", "1")
             await self.redirect(channel, self.hold_context, self.hold_exten, extra_channel=peer,
                                 extra_context=self.park_context, extra_exten=self.park_exten)
             self._held[channel] = peer
