@@ -25,8 +25,9 @@ class SqlUserStore:
     keeps the user's argon2 hash and principal for ``outage_ttl_s`` (bounded LRU, memory only), and
     while the database is unavailable a password that matches that hash logs in (verified in a
     thread, off the event loop). Nobody else does: they get the 503 as before. A failed password
-    against the database drops the cached entry; a password change is seen at the next login
-    that reaches the database.
+    against the database drops the cached entry, and so do an administrator's deactivation, role
+    change or password reset on this node (``forget``) and a session check that finds the user
+    deactivated (``SqlSessionStore``).
     """
 
     def __init__(self, db: Database, *, outage_ttl_s: float = 8 * 3600.0, cache_size: int = 1000) -> None:
@@ -55,16 +56,31 @@ class SqlUserStore:
         self.recent.put(username, (stored, who))
         return who
 
+    def forget(self, username: str) -> None:
+        """No more logins from memory for ``username`` (deactivated, demoted, password reset)."""
+        self.recent.drop(username)
+
+    def forget_user_id(self, user_id: int) -> None:
+        for username, (_, who) in self.recent.items():
+            if who.user_id == user_id:
+                self.recent.drop(username)
+
 
 class SqlSessionStore:
-    """Session checks and ends on the users table (``crm_core.users``): shared by every node."""
+    """Session checks and ends on the users table (``crm_core.users``): shared by every node. A check
+    that finds the user deactivated also drops the login ``logins`` remembers for outages, so an
+    account disabled on another node stops working here too."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, logins: SqlUserStore | None = None) -> None:
         self.db = db
+        self.logins = logins
 
     async def session_problem(self, user_id: int, issued_at: float) -> str | None:
         async with self.db.session() as session:
-            return await users.session_problem(session=session, user_id=user_id, issued_at=issued_at)
+            problem = await users.session_problem(session=session, user_id=user_id, issued_at=issued_at)
+        if problem == "user deactivated" and self.logins is not None:
+            self.logins.forget_user_id(user_id)
+        return problem
 
     async def end_sessions(self, user_id: int, at: float) -> None:
         async with self.db.session() as session:

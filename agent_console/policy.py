@@ -61,6 +61,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     # playback audited); an agent pauses or resumes the recording of their own live call.
     "phone.self": ALL,  # the logged-in agent's own softphone credentials (no way to name another)
     "agents.phone": ADMIN,  # which phone the ACD rings for an agent (browser, desk phone, simulated)
+    "users.manage": ADMIN,  # create, change, deactivate users, reset passwords: audited
     "recordings.listen": ALL,
     "recordings.control": ALL,
 }
@@ -150,6 +151,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/phone/credentials"): "phone.self",
     ("GET", "/api/admin/agents/{agent_id}/phone"): "agents.phone",
     ("PUT", "/api/admin/agents/{agent_id}/phone"): "agents.phone",
+    ("GET", "/api/admin/users"): "users.manage",
+    ("POST", "/api/admin/users"): "users.manage",
+    ("PATCH", "/api/admin/users/{user_id}"): "users.manage",
+    ("POST", "/api/admin/users/{user_id}/password"): "users.manage",
     ("GET", "/api/demo/status"): "demo.simulate",
     ("POST", "/api/demo/offer"): "demo.simulate",
 }

@@ -336,6 +336,10 @@ class ConsoleAuth:
             self.signer.revoke(token)
         if self.sessions is not None:
             await self.sessions.end_sessions(user_id, self.signer.clock())
+        self.close_sockets(user_id, reason)
+
+    def close_sockets(self, user_id: int, reason: str) -> None:
+        """Close this node's websockets of ``user_id`` (their sessions were ended elsewhere)."""
         for close in list(self._sockets.get(user_id, ())):
             close(reason)
 

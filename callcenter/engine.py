@@ -46,6 +46,7 @@ from agent_console.phone import (
 )
 from agent_console.recordings_http import router as recordings_router
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
+from agent_console.users_http import users_router
 from callcenter.recovery import Recovery, RecoveryReport
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
@@ -184,13 +185,16 @@ class Engine:
         if web:
             pops = SqlPopSource(self.db, self.logger)
             self.acd.pop_builder = pops.build_pop  # a transferred call's pop: the customer and the note
-            self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
+            logins = SqlUserStore(self.db)
+            self.app = create_app(settings, users=logins, desk=self.desk,
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
                                       crm_router, recordings_router,
-                                      build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
+                                      build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
+                                      users_router(self.db, forget=logins.forget,
+                                                   skills=lambda: set(self.acd_config.skills))],
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
-                                  sessions=SqlSessionStore(self.db))
+                                  sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store

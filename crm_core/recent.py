@@ -43,3 +43,7 @@ class RecentCache(Generic[K, V]):
 
     def drop(self, key: K) -> None:
         self._items.pop(key, None)
+
+    def items(self) -> list[tuple[K, V]]:
+        """A snapshot of the entries (expired ones included), oldest use first."""
+        return [(k, v) for k, (_, v) in self._items.items()]

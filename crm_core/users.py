@@ -142,3 +142,38 @@ async def session_problem(*, session: AsyncSession, user_id: int, issued_at: flo
     if row.valid_after is not None and issued_at <= row.valid_after:
         return "session ended"
     return None
+
+
+EDITABLE = ("role", "display_name", "agent_id", "extension", "language", "active", "skills")
+
+
+async def _active_admins(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(User)
+                                    .where(User.role == "admin", User.active.is_(True))) or 0)
+
+
+async def update_user(*, session: AsyncSession, user_id: int, changes: dict[str, Any]) -> tuple[User, bool]:
+    """Apply an administrator's ``changes`` (a subset of ``EDITABLE``); returns the user and whether
+    its sessions were ended (deactivated, or its role changed: a session carries the role it was
+    issued with). The last active administrator can be neither deactivated nor demoted."""
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise InvalidField(unknown[0], "cannot be changed here")
+    user = await get_user(session=session, user_id=user_id)
+    role = changes.get("role", user.role)
+    if role not in ROLES:
+        raise InvalidField("role", f"must be one of {', '.join(ROLES)}")
+    active = bool(changes.get("active", user.active))
+    if user.role == "admin" and user.active and (role != "admin" or not active) and await _active_admins(session) <= 1:
+        raise Conflict("role" if role != "admin" else "active", "the last active administrator must stay one")
+    agent_id = changes.get("agent_id", user.agent_id)
+    relinked = agent_id is not None and agent_id != user.agent_id
+    if relinked and await user_by_agent_id(session=session, agent_id=agent_id):
+        raise Conflict("agent_id", f"agent {agent_id!r} already has a user")
+    end = (not active and user.active) or role != user.role
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if end:
+        await end_sessions(session=session, user_id=user_id)
+    await session.flush()
+    return user, end

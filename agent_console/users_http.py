@@ -1,0 +1,155 @@
+"""User administration for administrators: list, create, change, deactivate, reset a password.
+
+Every change is audited (``crm_core.audit``, shown in the supervisor's audit log) with the fields
+that changed, never a password. Deactivating a user, changing their role or resetting their
+password ends their sessions on every node (``crm_core.users.end_sessions``) and closes their
+websockets here; it also drops the login this node remembers for database outages
+(``SqlUserStore.forget``), so a disabled account cannot log in while the database is away. Other
+nodes drop theirs at that user's next session check (``SqlSessionStore``) and, at the latest, when
+the remembered login expires (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent_console import policy
+from agent_console.security import ConsoleAuth, Principal, current_principal
+from crm_core import audit, users
+from crm_core.db import Database
+from crm_core.errors import Conflict, InvalidField
+from crm_core.schemas import MAX_ID
+
+log = logging.getLogger(__name__)
+
+Role = Literal["agent", "supervisor", "manager", "admin"]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$"
+AGENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+EXTENSION = r"^[0-9]{2,32}$"
+Level = Annotated[int, Field(ge=1, le=10)]  # a skill's proficiency
+MIN_PASSWORD = 12  # what an administrator sets for someone else; `cti users create-admin` asks the same
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    agent_id: str | None
+    extension: str | None
+    language: str
+    skills: dict[str, int]
+    active: bool
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(pattern=USERNAME)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=256)
+    role: Role = "agent"
+    display_name: str = Field("", max_length=128)
+    agent_id: str | None = Field(None, pattern=AGENT_ID)
+    extension: str | None = Field(None, pattern=EXTENSION)
+    language: str = Field("zh-CN", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    skills: dict[str, Level] = Field(default_factory=dict, max_length=100)
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role | None = None
+    display_name: str | None = Field(None, max_length=128)
+    agent_id: str | None = Field(None, pattern=AGENT_ID)
+    extension: str | None = Field(None, pattern=EXTENSION)
+    language: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    active: bool | None = None
+    skills: dict[str, Level] | None = Field(None, max_length=100)
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=MIN_PASSWORD, max_length=256)
+
+
+def _out(u: Any) -> UserOut:
+    return UserOut(id=u.id, username=u.username, display_name=u.display_name, role=u.role, agent_id=u.agent_id,
+                   extension=u.extension, language=u.language, skills=dict(u.skills or {}), active=u.active)
+
+
+def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
+                 skills: Callable[[], set[str]] | None = None) -> APIRouter:
+    """``forget(username)`` drops a remembered login; ``skills()`` the skills of config/queues.yaml: an
+    agent's skills must be among them (the ACD reads them at the agent's next login)."""
+    r = APIRouter(prefix="/api/admin/users", tags=["admin"], dependencies=[Depends(policy.enforce)])
+    admin = current_principal  # administrators only: agent_console.policy ("users.manage")
+
+    def check_skills(given: dict[str, int] | None) -> None:
+        unknown = sorted(set(given or ()) - skills()) if skills is not None else []
+        if unknown:
+            raise InvalidField("skills", f"{unknown[0]!r} is not a skill of config/queues.yaml")
+
+    async def ended(request: Request, user: Any, reason: str) -> None:
+        if forget is not None:
+            forget(user.username)
+        auth: ConsoleAuth | None = getattr(request.app.state, "console_auth", None)
+        if auth is not None:
+            auth.close_sockets(user.id, reason)
+
+    @r.get("", response_model=list[UserOut])
+    async def list_users(role: Role | None = None, who: Principal = Depends(admin)) -> list[UserOut]:
+        async with db.session() as s:
+            return [_out(u) for u in await users.list_users(session=s, role=role)]
+
+    @r.post("", response_model=UserOut, status_code=201)
+    async def create(body: UserIn, who: Principal = Depends(admin)) -> UserOut:
+        """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills."""
+        check_skills(body.skills)
+        async with db.session() as s:
+            if body.agent_id is not None and await users.user_by_agent_id(session=s, agent_id=body.agent_id):
+                raise Conflict("agent_id", f"agent {body.agent_id!r} already has a user")
+            u = await users.create_user(session=s, username=body.username, password=body.password, role=body.role,
+                                        display_name=body.display_name, agent_id=body.agent_id,
+                                        extension=body.extension, language=body.language, skills=body.skills)
+            audit.record(s, actor=who.username, actor_role=who.role, action="user.created",
+                         target=f"user:{u.username}", detail={"role": u.role, "agent_id": u.agent_id})
+            out = _out(u)
+        log.info("users: %s created %s (%s)", who.username, out.username, out.role)
+        return out
+
+    @r.patch("/{user_id}", response_model=UserOut)
+    async def change(user_id: Id, body: UserPatch, request: Request, who: Principal = Depends(admin)) -> UserOut:
+        """Role, name, agent link, extension, language, active. Deactivation and a role change end the
+        user's sessions everywhere; nobody deactivates or demotes the last active administrator."""
+        changes = body.model_dump(exclude_unset=True)
+        for name in ("role", "active", "display_name", "language", "skills"):
+            if name in changes and changes[name] is None:
+                raise InvalidField(name, "cannot be null")
+        check_skills(changes.get("skills"))
+        async with db.session() as s:
+            u, end = await users.update_user(session=s, user_id=user_id, changes=changes)
+            audit.record(s, actor=who.username, actor_role=who.role, action="user.changed",
+                         target=f"user:{u.username}", detail={"changes": changes, "sessions_ended": end})
+            out = _out(u)
+        if end:
+            await ended(request, u, "user deactivated" if not out.active else "role changed")
+        log.info("users: %s changed %s: %s", who.username, out.username, ", ".join(sorted(changes)))
+        return out
+
+    @r.post("/{user_id}/password", status_code=204)
+    async def reset_password(user_id: Id, body: PasswordIn, request: Request,
+                             who: Principal = Depends(admin)) -> None:
+        """A new password; the user's sessions end everywhere."""
+        async with db.session() as s:
+            await users.set_password(session=s, user_id=user_id, password=body.password)
+            u = await users.get_user(session=s, user_id=user_id)
+            audit.record(s, actor=who.username, actor_role=who.role, action="user.password_reset",
+                         target=f"user:{u.username}")
+        await ended(request, u, "password changed")
+        log.info("users: %s reset the password of %s", who.username, u.username)
+
+    return r

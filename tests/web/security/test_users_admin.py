@@ -1,0 +1,144 @@
+"""User administration: administrators create, change, deactivate users and reset passwords; each
+change is audited, ends the sessions it must, and a disabled account cannot log in from the
+memory kept for database outages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.engine import Engine
+from crm_core.audit import AuditEntry
+from crm_core.errors import DatabaseUnavailable
+from tests.web.security.conftest import Site, password_of
+
+NEW = {"username": "agent9", "password": "agent9-strong-pass", "role": "agent", "agent_id": "1009",
+       "display_name": "New Agent", "skills": {"billing": 5}}
+
+
+@asynccontextmanager
+async def _db_down(engine: Engine) -> AsyncIterator[None]:
+    """Every unit of work fails as a lost database does (crm_core.db raises DatabaseUnavailable)."""
+
+    @asynccontextmanager
+    async def down() -> AsyncIterator[None]:
+        raise DatabaseUnavailable("database unavailable: test")
+        yield
+
+    real = engine.db.session
+    engine.db.session = down  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        engine.db.session = real  # type: ignore[method-assign]
+
+
+async def _login(site: Site, username: str, password: str | None = None) -> int:
+    r = await site.client().post("/api/auth/login", json={"username": username,
+                                                         "password": password or password_of(username)})
+    return r.status_code
+
+
+async def _user_id(site: Site, admin: object, username: str) -> int:
+    users = (await admin.get("/api/admin/users")).json()  # type: ignore[attr-defined]
+    return next(u["id"] for u in users if u["username"] == username)
+
+
+async def test_an_administrator_creates_a_user_who_can_log_in(site: Site) -> None:
+    admin = await site.login("admin")
+    r = await admin.post("/api/admin/users", json=NEW)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["agent_id"] == "1009" and body["skills"] == {"billing": 5} and "password" not in str(body)
+    assert await _login(site, "agent9", NEW["password"]) == 200
+    async with site.engine.db.session() as s:
+        row = await s.scalar(select(AuditEntry).where(AuditEntry.action == "user.created"))
+    assert row is not None and row.actor == "admin" and row.target == "user:agent9"
+    assert NEW["password"] not in str(row.detail)
+
+    # Clear 4xx naming the field, never a 500.
+    for patch, status, field in (({"username": "bad name"}, 422, "username"),
+                                 ({"password": "short"}, 422, "password"),
+                                 ({"role": "root"}, 422, "role"),
+                                 ({"skills": {"astrology": 3}}, 422, "skills"),
+                                 ({"skills": {"billing": 11}}, 422, "skills"),
+                                 ({"username": "agent9b", "agent_id": "1001"}, 409, "agent_id"),
+                                 ({"agent_id": None}, 409, "username")):
+        r = await admin.post("/api/admin/users", json={**NEW, **patch})
+        assert r.status_code == status, (patch, r.text)
+        assert field in r.text, (patch, r.text)
+
+    # Only administrators.
+    for who in ("sup1", "agent1"):
+        c = await site.login(who)
+        assert (await c.get("/api/admin/users")).status_code == 403
+        assert (await c.post("/api/admin/users", json={**NEW, "username": "x" + who})).status_code == 403
+
+
+async def test_deactivation_ends_sessions_and_the_outage_login(site: Site) -> None:
+    admin = await site.login("admin")
+    agent = await site.login("agent2")  # a login this node now remembers for outages
+    assert await _login(site, "agent3") == 200  # so does this one: the control
+    uid = await _user_id(site, admin, "agent2")
+
+    r = await admin.patch(f"/api/admin/users/{uid}", json={"active": False})
+    assert r.status_code == 200 and r.json()["active"] is False
+    async with _db_down(site.engine):  # the database goes away at once
+        assert await _login(site, "agent3") == 200  # remembered logins still work during an outage...
+        assert await _login(site, "agent2") == 503  # ...but not a deactivated one
+    assert (await agent.get("/api/me")).status_code == 401
+    assert await _login(site, "agent2") == 401
+    async with site.engine.db.session() as s:
+        row = await s.scalar(select(AuditEntry).where(AuditEntry.action == "user.changed"))
+    assert row is not None and row.detail["changes"] == {"active": False} and row.detail["sessions_ended"]
+
+    r = await admin.patch(f"/api/admin/users/{uid}", json={"active": True})
+    assert r.status_code == 200 and await _login(site, "agent2") == 200
+
+
+async def test_a_user_deactivated_on_another_node_loses_the_outage_login_here(site: Site) -> None:
+    other = Engine(site.settings)  # a second node on the same database
+    assert other.app is not None
+    try:
+        agent = await site.login("agent4")
+        admin_b = await site.login("admin")
+        b = site.client(other.app, headers={"Authorization": admin_b.headers["Authorization"]})
+        uid = await _user_id(site, b, "agent4")
+        assert (await b.patch(f"/api/admin/users/{uid}", json={"active": False})).status_code == 200
+        assert (await agent.get("/api/me")).status_code == 401  # this node's session check sees it...
+        async with _db_down(site.engine):
+            assert await _login(site, "agent4") == 503  # ...and drops the remembered login
+    finally:
+        await other.db.dispose()
+
+
+async def test_the_last_administrator_stays_one(site: Site) -> None:
+    admin = await site.login("admin")
+    uid = await _user_id(site, admin, "admin")
+    for change, field in (({"active": False}, "active"), ({"role": "agent"}, "role")):
+        r = await admin.patch(f"/api/admin/users/{uid}", json=change)
+        assert r.status_code == 409 and field in r.text, r.text
+    r = await admin.patch(f"/api/admin/users/{uid}", json={"password_hash": "x"})
+    assert r.status_code == 422 and "password_hash" in r.text
+    assert (await admin.patch("/api/admin/users/999999", json={"active": False})).status_code == 404
+
+
+@pytest.mark.parametrize("change", [{"role": "supervisor"}, "password"])
+async def test_role_change_and_password_reset_end_sessions(site: Site, change: object) -> None:
+    admin = await site.login("admin")
+    agent = await site.login("agent5")
+    uid = await _user_id(site, admin, "agent5")
+    if change == "password":
+        r = await admin.post(f"/api/admin/users/{uid}/password", json={"password": "a-brand-new-pass"})
+        assert r.status_code == 204
+        assert await _login(site, "agent5") == 401
+        assert await _login(site, "agent5", "a-brand-new-pass") == 200
+        async with _db_down(site.engine):  # the old password is not remembered either
+            assert await _login(site, "agent5") != 200
+    else:
+        r = await admin.patch(f"/api/admin/users/{uid}", json=change)
+        assert r.status_code == 200 and r.json()["role"] == "supervisor"
+    assert (await agent.get("/api/me")).status_code == 401
