@@ -70,7 +70,7 @@ _C = "/api/crm"
 _S = "/api/supervisor"
 ROUTES: dict[tuple[str, str], str] = {
     **{("GET", p): "page" for p in ("/", "/static", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-                                    "/wallboard", "/callbacks", "/reports", "/staffing")},
+                                    "/wallboard", "/callbacks", "/reports", "/staffing", "/users")},
     ("POST", "/api/auth/login"): "auth.login",
     ("GET", "/healthz"): "ops.health",
     ("GET", "/metrics"): "ops.metrics",

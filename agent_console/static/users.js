@@ -1,0 +1,71 @@
+/* User administration (administrators): the list, a create form, deactivate/reactivate, role and
+   password reset, through /api/admin/users (docs/api.md, "Users"). */
+"use strict";
+(() => {
+  const { $, S, t, api, el } = window.Sup;
+  let users = [];
+  const say = (text, bad) => { $("us-msg").textContent = text; $("us-msg").classList.toggle("bad", !!bad); };
+
+  function skillsOf(text) {
+    const out = {};
+    for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+      const [name, level] = part.split("=").map((s) => s.trim());
+      out[name] = Number(level || 5);
+    }
+    return out;
+  }
+  const skillsText = (skills) => Object.entries(skills || {}).map(([k, v]) => `${k}=${v}`).join(", ");
+
+  async function act(label, work) {
+    try { await work(); say(label); await load(); } catch (e) { say(t("err", { m: e.message }), true); }
+  }
+
+  function row(u) {
+    const tr = el("tr");
+    tr.dataset.user = u.username;
+    const tools = el("td");
+    const toggle = el("button", "btn tiny", t(u.active ? "us.deactivate" : "us.activate"));
+    toggle.dataset.act = "toggle";
+    toggle.addEventListener("click", () => act(t(u.active ? "us.deactivated" : "us.activated", { u: u.username }),
+      () => api("PATCH", `/api/admin/users/${u.id}`, { active: !u.active })));
+    const reset = el("button", "btn tiny", t("us.reset"));
+    reset.dataset.act = "reset";
+    reset.addEventListener("click", () => {
+      const pw = prompt(t("us.newpw", { u: u.username }));
+      if (pw) act(t("us.resetdone", { u: u.username }), () => api("POST", `/api/admin/users/${u.id}/password`, { password: pw }));
+    });
+    const role = el("select");
+    role.dataset.act = "role";
+    for (const r of ["agent", "supervisor", "manager", "admin"]) {
+      const o = el("option", "", r); o.value = r; o.selected = r === u.role; role.append(o);
+    }
+    role.addEventListener("change", () => act(t("us.changed", { u: u.username }),
+      () => api("PATCH", `/api/admin/users/${u.id}`, { role: role.value })));
+    tools.append(toggle, reset);
+    const roleCell = el("td"); roleCell.append(role);
+    tr.append(el("td", "", u.username), el("td", "", u.display_name), roleCell, el("td", "", u.agent_id || "—"),
+      el("td", "", skillsText(u.skills) || "—"), el("td", u.active ? "" : "bad", t(u.active ? "us.active" : "us.inactive")),
+      tools);
+    return tr;
+  }
+
+  function render() { $("users").tBodies[0].replaceChildren(...users.map(row)); }
+  async function load() { users = await api("GET", "/api/admin/users"); render(); }
+
+  async function create(ev) {
+    ev.preventDefault();
+    const body = { username: $("u-username").value.trim(), password: $("u-password").value, role: $("u-role").value,
+      display_name: $("u-name").value.trim(), skills: skillsOf($("u-skills").value) };
+    if ($("u-agent").value.trim()) body.agent_id = $("u-agent").value.trim();
+    if ($("u-extension").value.trim()) body.extension = $("u-extension").value.trim();
+    await act(t("us.created", { u: body.username }), async () => { await api("POST", "/api/admin/users", body);
+      $("us-form").reset(); });
+  }
+
+  S.onLang.push(render);
+  window.Sup.start(() => {
+    if (S.me.role !== "admin") { $("main").hidden = true; $("forbidden").hidden = false; return; }
+    $("us-form").addEventListener("submit", create);
+    load().catch((e) => say(t("err", { m: e.message }), true));
+  });
+})();

@@ -1,0 +1,59 @@
+"""Real Chromium on the administrators' users page: create an agent with skills, change a role,
+deactivate (the user's own session ends), and a supervisor kept out."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from tests.web.supervisor.conftest import Site, login
+
+
+async def _login(page: Page, base: str, user: str, password: str) -> None:
+    await page.goto(base + "/")
+    await page.fill("#login-username", user)
+    await page.fill("#login-password", password)
+    await page.click("#login-submit")
+
+
+async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
+    await _login(page, site.base, "admin", "admin-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await page.click("a[href='/users']")
+    await expect(page.locator('#users tr[data-user="agent1"]')).to_be_visible()
+
+    await page.fill("#u-username", "agent9")
+    await page.fill("#u-name", "New Agent")
+    await page.fill("#u-agent", "1009")
+    await page.fill("#u-skills", "billing=5, zh=8")
+    await page.fill("#u-password", "agent9-strong-pass")
+    await page.click("#us-form button[type=submit]")
+    new = page.locator('#users tr[data-user="agent9"]')
+    await expect(new).to_contain_text("billing=5, zh=8")
+    await expect(page.locator("#us-msg")).to_have_text("agent9 created")
+
+    async with site.client() as c:  # the new agent logs in; deactivation below ends that session
+        token = await login(c, "agent9", "agent9-strong-pass")
+        auth = {"Authorization": f"Bearer {token}"}
+        assert (await c.get("/api/me", headers=auth)).json()["agent_id"] == "1009"
+
+        await page.fill("#u-username", "agent1")  # a taken name: the server's reason is shown
+        await page.fill("#u-password", "another-strong-pass")
+        await page.click("#us-form button[type=submit]")
+        await expect(page.locator("#us-msg")).to_contain_text("taken")
+
+        await new.locator("button[data-act=toggle]").click()
+        await expect(new).to_contain_text("deactivated")
+        assert (await c.get("/api/me", headers=auth)).status_code == 401
+        await new.locator("select[data-act=role]").select_option("supervisor")
+        await expect(page.locator("#us-msg")).to_have_text("agent9 changed: signed out everywhere")
+        admin = {"Authorization": f"Bearer {await login(c, 'admin', 'admin-demo-1')}"}
+        users = (await c.get("/api/admin/users", headers=admin)).json()
+        assert next(u for u in users if u["username"] == "agent9")["role"] == "supervisor"
+
+
+async def test_a_supervisor_is_kept_out(site: Site, page: Page) -> None:
+    await _login(page, site.base, "sup1", "sup1-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await page.goto(site.base + "/users")
+    await expect(page.locator("#forbidden")).to_be_visible()
+    await expect(page.locator("#main")).to_be_hidden()
