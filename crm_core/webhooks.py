@@ -19,8 +19,10 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,13 +100,47 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(sign(secret, body), header or "")
 
 
+def refused_address(address: str) -> str | None:
+    """Why the engine will not POST to ``address`` (an IP literal), or None. Link-local addresses
+    (169.254.169.254 is the cloud metadata service that hands out credentials), multicast,
+    unspecified and reserved ones are refused; loopback and private networks are allowed: an
+    on-premises CRM lives there."""
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return f"{address} is a link-local, multicast, unspecified or reserved address"
+    return None
+
+
 def check_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("url", "must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
         raise InvalidField("url", "must not carry credentials (the signature authenticates the engine)")
+    why = refused_address(parts.hostname)
+    if why:
+        raise InvalidField("url", f"must not point at {why}")
     return url.strip()
+
+
+async def resolves_to_refused(host: str) -> str | None:
+    """A host name checked at delivery time (its address may have changed since it was configured)."""
+    if refused_address(host):
+        return refused_address(host)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return None  # the POST itself will fail and say why
+    for info in infos:
+        why = refused_address(str(info[4][0]))
+        if why:
+            return f"{host} resolves to {why}"
+    return None
 
 
 def check_types(types: list[str] | None) -> list[str] | None:
@@ -244,6 +280,9 @@ class WebhookDispatcher:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
                    "X-CTI-Event-Type": type_, "X-CTI-Cursor": str(cursor), "X-CTI-Attempt": str(attempt),
                    "User-Agent": "cti-engine-webhooks/1"}
+        why = await resolves_to_refused(urlsplit(url).hostname or "")
+        if why:
+            return False, f"refused: {why}"[:300]
         try:
             r = await self.client.post(url, content=body, headers=headers, timeout=self.timeout_s)
         except httpx.HTTPError as err:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from acd.events import AgentStateChanged
-from crm_core.webhooks import SIGNATURE_HEADER, verify_signature
+from crm_core.webhooks import SIGNATURE_HEADER, resolves_to_refused, verify_signature
 from cti.journey import CallArrived, CallEnded
 from tests.helpers import until
 from tests.web.feed.conftest import INTEGRATION_TOKEN, FeedApp, receiving
@@ -111,9 +111,14 @@ async def test_agents_and_strangers_are_refused(feed_app: FeedApp) -> None:
 async def test_webhook_urls_must_be_http(feed_app: FeedApp) -> None:
     admin = await feed_app.headers("ada")
     for url in ("ftp://127.0.0.1/x", "file:///etc/passwd", "javascript:alert(1)", "http://user:pw@127.0.0.1/x",
-                "127.0.0.1:8080/x"):
+                "127.0.0.1:8080/x",
+                # not the cloud metadata service, nor other addresses no receiver lives at (SSRF)
+                "http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/x",
+                "http://[fe80::1]/x", "http://0.0.0.0:9/x", "http://224.0.0.1/x"):
         r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": url}, headers=admin)
         assert r.status_code == 422 and r.json()["detail"]["field"] == "url", url
+    for host, refused in (("169.254.169.254", True), ("localhost", False), ("10.1.2.3", False)):
+        assert bool(await resolves_to_refused(host)) is refused, host  # checked again at each delivery
     r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": "http://127.0.0.1:9/x",
                                                         "types": ["call.dtmf"]}, headers=admin)
     assert r.status_code == 422 and r.json()["detail"]["field"] == "types"
