@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse
 import asyncio
+import json
 import re
 import resource
 import tempfile
@@ -164,11 +165,15 @@ async def resume_hour(db: Database, state: Path, hour_rate: int) -> dict[str, An
     total = hour_rate * 3600
     t0 = time.perf_counter()
     for first in range(0, total, 5000):  # straight into the table: this part only sets the scene
-        await feed._insert([(feed._seq + i + 1, {"v": 1, "type": "call.answered", "ts": 1.8e9 + i / hour_rate,
-                                                 "call_id": f"c{i}", "agent_id": "a1", "queue": "support",
-                                                 "data": {}}) for i in range(first, min(total, first + 5000))])
+        batch = []
+        for i in range(first, min(total, first + 5000)):
+            ts = 1.8e9 + i / hour_rate
+            body = json.dumps({"v": 1, "type": "call.answered", "ts": ts, "call_id": f"c{i}", "agent_id": "a1",
+                               "queue": "support", "data": {}}, separators=(",", ":"))
+            batch.append((feed._seq + i + 1, start_cursor + i + 1, "call.answered", body, ts))
+        await feed._insert(batch)
     store_s = time.perf_counter() - t0
-    feed._recent.clear()  # a client an hour behind is served from the database, not the ring
+    feed._ring.clear()  # a client an hour behind is served from the database, not the ring
     ticker = Ticker()
     ticker.start()
     t1 = time.perf_counter()

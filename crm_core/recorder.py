@@ -25,7 +25,7 @@ import logging
 import shutil
 import time
 import wave
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,8 +86,10 @@ class Recorder:
     def __init__(self, db: Database, bus: EventBus, control: Callable[[], CallControl],
                  policies: Mapping[str, RecordingPolicy], *, store: RecordingStore,
                  retention_days: float | None = None, retention_check_s: float = 3600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 live_channels: Callable[[], Collection[str]] | None = None) -> None:
         self.db, self.bus, self.control, self.policies = db, bus, control, policies
+        self.live_channels = live_channels
         self.store, self.clock = store, clock
         self.retention_days, self.retention_check_s = retention_days, retention_check_s
         self.active: dict[str, ActiveRecording] = {}
@@ -214,9 +216,16 @@ class Recorder:
 
     # -- filing -----------------------------------------------------------------------------------
     async def _on_call_ended(self, ev: CallEnded) -> None:
-        rec = self.active.pop(ev.linkedid, None)
-        if rec is not None:
-            self._track(self._file(rec, ev.ts or self.clock()), f"recorder.file:{ev.linkedid}")
+        ended = [self.active.pop(ev.linkedid)] if ev.linkedid in self.active else []
+        if self.live_channels is not None and self.active:
+            # A conference (or a bridge with a channel of an older call) can fold the recorded
+            # caller's channel into another call: Asterisk gives every channel of a bridge the
+            # oldest linkedid, and the call model reports the end under that one. A recording
+            # whose channel is gone is finished, whatever linkedid the end came under.
+            live = set(self.live_channels())
+            ended += [self.active.pop(k) for k, r in list(self.active.items()) if r.channel not in live]
+        for rec in ended:
+            self._track(self._file(rec, ev.ts or self.clock()), f"recorder.file:{rec.linkedid}")
 
     async def _file(self, rec: ActiveRecording, ended: float) -> None:
         source = self.store.spool / rec.path
