@@ -20,8 +20,8 @@ from starlette.requests import HTTPConnection
 from agent_console import policy
 from agent_console.security import Principal, current_principal, require_roles, token_of
 from crm_core.errors import InvalidField
-from crm_core.feed_ring import Feed, parse_cursor
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
+from crm_core.feed_ring import Feed, parse_cursor
 from crm_core.webhooks import WebhookDispatcher
 
 HEARTBEAT_S = 4.0  # well below proxies' idle timeouts (nginx: 60 s) and clients' read timeouts (httpx: 5 s)

@@ -52,7 +52,7 @@ from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
 from crm_core.db import Database
 from crm_core.directory import SqlCustomerDirectory
-from crm_core.feed import EventFeed
+from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
 from crm_core.webhooks import WebhookDispatcher
@@ -82,6 +82,20 @@ def make_bus(settings: Settings) -> EventBus:
 
         return RedisStreamsBus(settings.redis_url, group=settings.node_id, consumer=settings.node_id)
     return InProcessBus()
+
+
+def make_feed(settings: Settings, db: Database) -> Feed:
+    """The event feed's store: the database, or with several nodes (bus: redis) a Redis stream."""
+    fs = settings.feed
+    store = fs.store if fs.store != "auto" else ("redis" if settings.bus == "redis" else "database")
+    if store == "database":
+        return EventFeed(db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600)
+    if settings.bus != "redis" or not settings.redis_url:
+        raise ConfigError("feed.store: 'redis' needs bus: redis and redis_url (the feed is written with the bus)")
+    from crm_core.feed_stream import StreamFeed
+    from cti.redis_bus import RedisStreamLog
+
+    return StreamFeed(RedisStreamLog(settings.redis_url, fs.stream_key), retention_s=fs.retention_h * 3600)
 
 
 def make_routing_lease(settings: Settings, on_lost: Callable[[str | None], None]) -> RoutingLease | None:
@@ -131,7 +145,7 @@ class Engine:
         # stricter "complete" caps the logger near 500 calls/s on SQLite (bench/RESULTS.md).
         self.logger = CallLogger(self.db, settings.state_dir, sync="interval")
         fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
-        self.feed = EventFeed(self.db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600)
+        self.feed = make_feed(settings, self.db)
         self.webhooks = WebhookDispatcher(self.db, self.feed, max_attempts=fs.webhook_max_attempts,
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)

@@ -48,8 +48,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
 from crm_core.errors import InvalidField, NotFound
-from crm_core.feed_ring import Feed, Row
 from crm_core.feed_events import EVENT_TYPES
+from crm_core.feed_ring import Feed, Row
 from crm_core.models import Base
 
 log = logging.getLogger(__name__)

@@ -318,7 +318,7 @@ class RedisStreamLog:
     async def after(self, after: StreamId, count: int) -> list[tuple[StreamId, dict[bytes, bytes]]]:
         """Up to ``count`` entries with an id above ``after``, oldest first."""
         try:
-            reply = await self._r.xrange(self.key, min=f"({stream_id(after)}", count=count)
+            reply: Any = await self._r.xrange(self.key, min=f"({stream_id(after)}", count=count)
         except RedisError as err:
             raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
         return [(_id_key(i), f) for i, f in reply or []]
@@ -331,19 +331,18 @@ class RedisStreamLog:
             raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
         return [(_id_key(i), f) for i, f in reply[0][1]] if reply else []
 
-    async def ends(self) -> tuple[StreamId | None, StreamId | None, StreamId]:
-        """(first entry, last entry, highest trimmed id) -- (0, 0) when nothing was trimmed."""
+    async def ends(self) -> tuple[StreamId | None, StreamId | None]:
+        """(first entry, last entry); (None, None) for an empty or absent stream."""
         try:
             info: Any = await self._r.xinfo_stream(self.key)
         except ResponseError as err:
             if "no such key" in str(err).lower():
-                return None, None, (0, 0)
+                return None, None
             raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
         except RedisError as err:
             raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
         first, last = info.get("first-entry"), info.get("last-entry")
-        return (_id_key(first[0]) if first else None, _id_key(last[0]) if last else None,
-                _id_key(info.get("max-deleted-entry-id") or b"0-0"))
+        return _id_key(first[0]) if first else None, _id_key(last[0]) if last else None
 
     async def close(self) -> None:
         await self._r.aclose()
