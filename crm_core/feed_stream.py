@@ -13,8 +13,8 @@ so a client may resume on any node.
 The cursor is the entry id ``<ms>-<seq>`` packed into one decimal integer, ``ms * 10**6 + seq``
 (19 digits until the year 2286): cursors still compare as integers and increase strictly, as on
 the database store. Retention: XADD trims entries older than ``retention_s`` (MINID, approximate:
-whole macro nodes, so a little more is kept; an idle stream is trimmed by the next event). Durability is Redis's (AOF or RDB): the feed is
-as safe as the bus.
+whole macro nodes, so a little more is kept; an idle stream is trimmed by the next event).
+Durability is Redis's (AOF or RDB): the feed is as safe as the bus.
 """
 
 from __future__ import annotations
