@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,19 @@ async def test_retention_trims_old_entries_and_a_cursor_before_them_sees_the_gap
     feed._ring.clear()  # from the stream itself: the oldest kept entry first
     assert [r[0] for r in await feed.page(0, 1000)] == [to_cursor(i) for i, _ in kept]
     assert await feed.gap(oldest) is None
+
+
+def test_the_stream_store_is_chosen_with_the_redis_bus(redis_url: str, tmp_path: Path) -> None:
+    from callcenter.engine import make_feed
+    from crm_core.db import Database
+    from crm_core.feed import EventFeed
+    from cti.errors import ConfigError
+    from cti.settings import Settings
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    base = Settings(state_dir=tmp_path, redis_url=redis_url)
+    assert isinstance(make_feed(base, db), EventFeed)
+    assert isinstance(make_feed(base.model_copy(update={"bus": "redis"}), db), StreamFeed)
+    forced = base.model_copy(update={"feed": base.feed.model_copy(update={"store": "redis"})})
+    with pytest.raises(ConfigError, match=r"feed\.store"):
+        make_feed(forced, db)
