@@ -162,7 +162,7 @@ class Engine:
         rec = settings.recordings
         self.recorder = Recorder(self.db, self.bus, lambda: self.ami.control, self.acd_config.recording,
                                  store=recording_store(settings), retention_days=rec.retention_days,
-                                 retention_check_s=rec.retention_check_s, live_channels=self._live_channels)
+                                 retention_check_s=rec.retention_check_s, call_of=self._call_of)
         self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
@@ -250,6 +250,11 @@ class Engine:
             calllog=lambda: {"pending": logger.pending, "outbox_bytes": logger.outbox.bytes,
                              "db_up": 1.0 if logger.db_available else 0.0,
                              "write_failures": logger.stats["write_failures"]})
+
+    def _call_of(self, linkedid: str) -> str | None:
+        """The linkedid a call goes by now (the call model folds calls bridged together)."""
+        call = self.ami.model.call(linkedid)
+        return call.linkedid if call is not None else None
 
     def _live_channels(self) -> list[str]:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]

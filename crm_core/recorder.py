@@ -25,7 +25,7 @@ import logging
 import shutil
 import time
 import wave
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -87,9 +87,9 @@ class Recorder:
                  policies: Mapping[str, RecordingPolicy], *, store: RecordingStore,
                  retention_days: float | None = None, retention_check_s: float = 3600.0,
                  clock: Callable[[], float] = time.time,
-                 live_channels: Callable[[], Collection[str]] | None = None) -> None:
+                 call_of: Callable[[str], str | None] | None = None) -> None:
         self.db, self.bus, self.control, self.policies = db, bus, control, policies
-        self.live_channels = live_channels
+        self.call_of = call_of  # the linkedid a call goes by now (calls fold together in conferences)
         self.store, self.clock = store, clock
         self.retention_days, self.retention_check_s = retention_days, retention_check_s
         self.active: dict[str, ActiveRecording] = {}
@@ -216,16 +216,14 @@ class Recorder:
 
     # -- filing -----------------------------------------------------------------------------------
     async def _on_call_ended(self, ev: CallEnded) -> None:
-        ended = [self.active.pop(ev.linkedid)] if ev.linkedid in self.active else []
-        if self.live_channels is not None and self.active:
-            # A conference (or a bridge with a channel of an older call) can fold the recorded
-            # caller's channel into another call: Asterisk gives every channel of a bridge the
-            # oldest linkedid, and the call model reports the end under that one. A recording
-            # whose channel is gone is finished, whatever linkedid the end came under.
-            live = set(self.live_channels())
-            ended += [self.active.pop(k) for k, r in list(self.active.items()) if r.channel not in live]
-        for rec in ended:
-            self._track(self._file(rec, ev.ts or self.clock()), f"recorder.file:{rec.linkedid}")
+        # In a conference Asterisk gives every channel of the bridge the oldest linkedid among them,
+        # which can be the consultation's: the call model folds the caller's call into that one and
+        # reports the end under it. ``call_of`` says which call a recorded linkedid became.
+        ended = [lid for lid in self.active
+                 if lid == ev.linkedid or (self.call_of is not None and self.call_of(lid) == ev.linkedid)]
+        for lid in ended:
+            rec = self.active.pop(lid)
+            self._track(self._file(rec, ev.ts or self.clock()), f"recorder.file:{lid}")
 
     async def _file(self, rec: ActiveRecording, ended: float) -> None:
         source = self.store.spool / rec.path

@@ -246,7 +246,7 @@ async def test_a_three_way_conference_is_recorded_with_every_party(
     the caller's one file holds the two-party part, the consultation's hold is not in it, then the
     conference with all three tones; after the agent leaves, caller and third party talk on. In the
     ConfBridge Asterisk gives the caller's channel the consultation's linkedid, so the end comes
-    under that call: the recorder files the recording once its channel is gone."""
+    under that call: the recorder files the recording when the call it folded into ends."""
     eng, seen = recording_engine
     linkedid, caller_half, connected_at = await _call_support(eng, seen, "1001")
     await asyncio.sleep(1.5)
