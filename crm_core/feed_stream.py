@@ -33,7 +33,7 @@ from cti.redis_bus import BusUnavailable, RedisStreamLog, RedisStreamsBus, Strea
 
 log = logging.getLogger(__name__)
 _SEQ = 1_000_000  # entries per millisecond a cursor can tell apart (Redis makes a few per ms at most)
-_BATCH = 500
+_CHUNK = 100
 
 
 def to_cursor(entry_id: StreamId) -> int:
@@ -105,7 +105,7 @@ class StreamFeed(RingFeed):
         delay = 0.1
         while True:
             try:
-                entries = await self.stream.wait(from_cursor(self.head), _BATCH)
+                entries = await self.stream.wait(from_cursor(self.head), _CHUNK)
             except BusUnavailable as err:
                 log.warning("event feed: %s; retrying in %.1f s", err.message, delay)
                 await asyncio.sleep(delay)
@@ -133,7 +133,9 @@ class StreamFeed(RingFeed):
         rows: list[Row] = []
         cursor = after
         while len(rows) < limit:
-            entries = await self.stream.after(from_cursor(cursor), _BATCH if types else limit - len(rows))
+            # Small XRANGEs: redis-py parses a reply in the loop's thread (~40 us an entry here),
+            # so a client resuming an hour must not hold the loop for a 500-entry reply at once.
+            entries = await self.stream.after(from_cursor(cursor), _CHUNK if types else min(_CHUNK, limit - len(rows)))
             if not entries:
                 break
             batch = _rows(entries)
