@@ -20,8 +20,8 @@ from starlette.requests import HTTPConnection
 from agent_console import policy
 from agent_console.security import Principal, current_principal, require_roles, token_of
 from crm_core.errors import InvalidField
-from crm_core.feed import EventFeed, parse_cursor
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
+from crm_core.feed_ring import Feed, parse_cursor
 from crm_core.webhooks import WebhookDispatcher
 
 HEARTBEAT_S = 4.0  # well below proxies' idle timeouts (nginx: 60 s) and clients' read timeouts (httpx: 5 s)
@@ -67,24 +67,16 @@ class WebhookIn(BaseModel):
     types: list[str] | None = None
 
 
-def build_feed_router(feed: EventFeed, hooks: WebhookDispatcher, tokens: Sequence[SecretStr] = ()) -> APIRouter:
+def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[SecretStr] = ()) -> APIRouter:
     router = APIRouter(tags=["event feed"], dependencies=[Depends(policy.enforce)])
     reader = feed_reader(tokens)
-
-    async def _gap(since: int | None) -> dict[str, Any] | None:
-        if not since:
-            return None
-        oldest = await feed.oldest()
-        if oldest is not None and since < oldest - 1:
-            return {"since": str(since), "oldest": str(oldest)}
-        return None
 
     @router.get("/api/events")
     async def events_page(since: str | None = Query(None), limit: int = Query(500, ge=1, le=5000),
                           types: str | None = Query(None), _who: str = Depends(reader)) -> Response:
         after = _cursor(since, "since") or 0
         rows = await feed.page(after, limit, _types(types))
-        gap = await _gap(after)
+        gap = await feed.gap(after)
         last = str(rows[-1][0]) if rows else str(after)
         head = (f'{{"v":{SCHEMA_VERSION},"cursor":"{last}","gap":{json.dumps(gap)},'
                 f'"more":{"true" if len(rows) == limit else "false"},"events":[')
@@ -98,7 +90,7 @@ def build_feed_router(feed: EventFeed, hooks: WebhookDispatcher, tokens: Sequenc
         if after is None:
             after = _cursor(request.headers.get("last-event-id"), "Last-Event-ID")
         wanted = _types(types)
-        gap = await _gap(after)
+        gap = await feed.gap(after)
 
         async def frames() -> AsyncIterator[str]:
             yield "retry: 2000\n\n"

@@ -53,7 +53,7 @@ from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
 from crm_core.db import Database
 from crm_core.directory import SqlCustomerDirectory
-from crm_core.feed import EventFeed
+from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
 from crm_core.webhooks import WebhookDispatcher
@@ -83,6 +83,20 @@ def make_bus(settings: Settings) -> EventBus:
 
         return RedisStreamsBus(settings.redis_url, group=settings.node_id, consumer=settings.node_id)
     return InProcessBus()
+
+
+def make_feed(settings: Settings, db: Database) -> Feed:
+    """The event feed's store: the database, or with several nodes (bus: redis) a Redis stream."""
+    fs = settings.feed
+    store = fs.store if fs.store != "auto" else ("redis" if settings.bus == "redis" else "database")
+    if store == "database":
+        return EventFeed(db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600)
+    if settings.bus != "redis" or not settings.redis_url:
+        raise ConfigError("feed.store: 'redis' needs bus: redis and redis_url (the feed is written with the bus)")
+    from crm_core.feed_stream import StreamFeed
+    from cti.redis_bus import RedisStreamLog
+
+    return StreamFeed(RedisStreamLog(settings.redis_url, fs.stream_key), retention_s=fs.retention_h * 3600)
 
 
 def make_routing_lease(settings: Settings, on_lost: Callable[[str | None], None]) -> RoutingLease | None:
@@ -132,7 +146,7 @@ class Engine:
         # stricter "complete" caps the logger near 500 calls/s on SQLite (bench/RESULTS.md).
         self.logger = CallLogger(self.db, settings.state_dir, sync="interval")
         fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
-        self.feed = EventFeed(self.db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600)
+        self.feed = make_feed(settings, self.db)
         self.webhooks = WebhookDispatcher(self.db, self.feed, max_attempts=fs.webhook_max_attempts,
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)
@@ -149,7 +163,7 @@ class Engine:
         rec = settings.recordings
         self.recorder = Recorder(self.db, self.bus, lambda: self.ami.control, self.acd_config.recording,
                                  store=recording_store(settings), retention_days=rec.retention_days,
-                                 retention_check_s=rec.retention_check_s)
+                                 retention_check_s=rec.retention_check_s, call_of=self._call_of)
         self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
@@ -240,6 +254,11 @@ class Engine:
             calllog=lambda: {"pending": logger.pending, "outbox_bytes": logger.outbox.bytes,
                              "db_up": 1.0 if logger.db_available else 0.0,
                              "write_failures": logger.stats["write_failures"]})
+
+    def _call_of(self, linkedid: str) -> str | None:
+        """The linkedid a call goes by now (the call model folds calls bridged together)."""
+        call = self.ami.model.call(linkedid)
+        return call.linkedid if call is not None else None
 
     def _live_channels(self) -> list[str]:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]

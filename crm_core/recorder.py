@@ -86,8 +86,10 @@ class Recorder:
     def __init__(self, db: Database, bus: EventBus, control: Callable[[], CallControl],
                  policies: Mapping[str, RecordingPolicy], *, store: RecordingStore,
                  retention_days: float | None = None, retention_check_s: float = 3600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 call_of: Callable[[str], str | None] | None = None) -> None:
         self.db, self.bus, self.control, self.policies = db, bus, control, policies
+        self.call_of = call_of  # the linkedid a call goes by now (calls fold together in conferences)
         self.store, self.clock = store, clock
         self.retention_days, self.retention_check_s = retention_days, retention_check_s
         self.active: dict[str, ActiveRecording] = {}
@@ -214,9 +216,14 @@ class Recorder:
 
     # -- filing -----------------------------------------------------------------------------------
     async def _on_call_ended(self, ev: CallEnded) -> None:
-        rec = self.active.pop(ev.linkedid, None)
-        if rec is not None:
-            self._track(self._file(rec, ev.ts or self.clock()), f"recorder.file:{ev.linkedid}")
+        # In a conference Asterisk gives every channel of the bridge the oldest linkedid among them,
+        # which can be the consultation's: the call model folds the caller's call into that one and
+        # reports the end under it. ``call_of`` says which call a recorded linkedid became.
+        ended = [lid for lid in self.active
+                 if lid == ev.linkedid or (self.call_of is not None and self.call_of(lid) == ev.linkedid)]
+        for lid in ended:
+            rec = self.active.pop(lid)
+            self._track(self._file(rec, ev.ts or self.clock()), f"recorder.file:{lid}")
 
     async def _file(self, rec: ActiveRecording, ended: float) -> None:
         source = self.store.spool / rec.path

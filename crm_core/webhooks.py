@@ -1,6 +1,6 @@
 """Webhooks: each subscriber gets the public feed POSTed to its URL, one event per request, in order.
 
-Every subscriber has one delivery task that reads the feed from its own cursor (``EventFeed.follow``)
+Every subscriber has one delivery task that reads the feed from its own cursor (``Feed.follow``)
 and POSTs each event of its types. A failure (connection error, timeout, any non-2xx answer,
 redirects included) is retried after 1 s, 2 s, 4 s ... (capped), and the next event waits, so a
 receiver sees its events in feed order. After ``max_attempts`` failures the event goes to the
@@ -50,8 +50,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
 from crm_core.errors import InvalidField, NotFound
-from crm_core.feed import EventFeed, Row
 from crm_core.feed_events import EVENT_TYPES
+from crm_core.feed_ring import Feed, Row
 from crm_core.models import Base
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class _Sub:
 class WebhookDispatcher:
     """Delivers the feed to every active subscriber; see the module docstring."""
 
-    def __init__(self, db: Database, feed: EventFeed, *, max_attempts: int = 8, backoff_s: float = 1.0,
+    def __init__(self, db: Database, feed: Feed, *, max_attempts: int = 8, backoff_s: float = 1.0,
                  backoff_max_s: float = 300.0, timeout_s: float = 5.0, save_every_s: float = 1.0,
                  client: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time) -> None:
         self.db = db

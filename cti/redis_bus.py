@@ -1,5 +1,6 @@
-"""Redis adapters: the multi-node event bus on Redis Streams, and a lease for cross-node exclusivity.
-The only module that imports redis.
+"""Redis adapters: the multi-node event bus on Redis Streams, a reader of other streams (the public
+event feed's store on several nodes), and a lease for cross-node exclusivity. The only module that
+imports redis.
 
 Errors::
 
@@ -23,6 +24,9 @@ Bus semantics (``RedisStreamsBus``):
     loses the trimmed entries). Publishers are never blocked by another node's slow handler.
   - Connection loss: publish raises ``BusUnavailable`` (the caller decides); the reader retries
     with exponential backoff (0.1 s doubling to 5 s) and re-creates its group if Redis lost it.
+  - Taps (``add_tap``): a tap turns an event into an entry for another stream (the public feed,
+    ``crm_core.feed_stream``), written in the same MULTI/EXEC as the bus entry: exactly once per
+    published event, whichever node published it, and in the bus's order.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -72,6 +76,26 @@ def _id_key(entry_id: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+StreamId = tuple[int, int]  # (milliseconds, sequence): a stream entry's id
+
+
+def stream_id(entry_id: StreamId) -> str:
+    return f"{entry_id[0]}-{entry_id[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One entry for another stream, written with the bus entry it came from. ``minid``: entries
+    with a lower id may be trimmed (XADD MINID ~, whole macro nodes at a time)."""
+
+    key: str
+    fields: dict[bytes, bytes] = field(default_factory=dict)
+    minid: StreamId | None = None
+
+
+Tap = Callable[[Event], "StreamAppend | None"]
+
+
 @dataclass(eq=False)
 class _Subscription:
     name: str
@@ -107,6 +131,11 @@ class RedisStreamsBus:
         self._progress = asyncio.Condition()
         self.reconnects = 0
         self.skipped = 0
+        self._taps: list[Tap] = []
+
+    def add_tap(self, tap: Tap) -> None:
+        """Write ``tap(event)`` (when not None) atomically with each event this node publishes."""
+        self._taps.append(tap)
 
     def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None:
         sub = _Subscription(name, event_type, handler, asyncio.Queue(self._queue_size))
@@ -115,9 +144,18 @@ class RedisStreamsBus:
             sub.task = asyncio.create_task(self._work(sub), name=f"redis-bus:{name}")
 
     async def publish(self, ev: Event) -> None:
+        extra = [a for tap in self._taps if (a := tap(ev)) is not None] if self._taps else []
         try:
-            entry_id = await self._pub.xadd(self.stream, {_FIELD: to_wire(ev)}, maxlen=self.maxlen,
-                                            approximate=True)
+            if not extra:
+                entry_id = await self._pub.xadd(self.stream, {_FIELD: to_wire(ev)}, maxlen=self.maxlen,
+                                                approximate=True)
+            else:
+                async with self._pub.pipeline(transaction=True) as pipe:
+                    pipe.xadd(self.stream, {_FIELD: to_wire(ev)}, maxlen=self.maxlen, approximate=True)
+                    for a in extra:
+                        pipe.xadd(a.key, a.fields, minid=stream_id(a.minid) if a.minid else None,  # type: ignore[arg-type]
+                                  approximate=True)
+                    entry_id = (await pipe.execute())[0]
         except RedisError as err:
             raise BusUnavailable(f"could not publish {ev.name} (call {ev.call_id}): {err}") from err
         self._last_published = max(self._last_published, _id_key(entry_id))
@@ -264,6 +302,51 @@ class RedisStreamsBus:
                     self._remaining[entry_id] = left
             finally:
                 sub.queue.task_done()
+
+
+# -- reading another stream ------------------------------------------------------------------------
+
+class RedisStreamLog:
+    """Reads one stream by entry id: XRANGE for a span, XREAD BLOCK to wait for what comes next."""
+
+    def __init__(self, url: str, key: str, *, block_ms: int = 1000) -> None:
+        self.key = key
+        self.block_ms = block_ms
+        self._r = _client(url, read_timeout_s=5.0)
+        self._wait = _client(url, read_timeout_s=block_ms / 1000 + 5.0)
+
+    async def after(self, after: StreamId, count: int) -> list[tuple[StreamId, dict[bytes, bytes]]]:
+        """Up to ``count`` entries with an id above ``after``, oldest first."""
+        try:
+            reply: Any = await self._r.xrange(self.key, min=f"({stream_id(after)}", count=count)
+        except RedisError as err:
+            raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
+        return [(_id_key(i), f) for i, f in reply or []]
+
+    async def wait(self, after: StreamId, count: int) -> list[tuple[StreamId, dict[bytes, bytes]]]:
+        """Entries above ``after``; blocks up to ``block_ms`` while there are none (then [])."""
+        try:
+            reply: Any = await self._wait.xread({self.key: stream_id(after)}, count=count, block=self.block_ms)
+        except RedisError as err:
+            raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
+        return [(_id_key(i), f) for i, f in reply[0][1]] if reply else []
+
+    async def ends(self) -> tuple[StreamId | None, StreamId | None]:
+        """(first entry, last entry); (None, None) for an empty or absent stream."""
+        try:
+            info: Any = await self._r.xinfo_stream(self.key)
+        except ResponseError as err:
+            if "no such key" in str(err).lower():
+                return None, None
+            raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
+        except RedisError as err:
+            raise BusUnavailable(f"could not read stream {self.key}: {err}") from err
+        first, last = info.get("first-entry"), info.get("last-entry")
+        return _id_key(first[0]) if first else None, _id_key(last[0]) if last else None
+
+    async def close(self) -> None:
+        await self._r.aclose()
+        await self._wait.aclose()
 
 
 # -- lease --------------------------------------------------------------------------------------

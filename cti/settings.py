@@ -177,6 +177,10 @@ class FeedSettings(BaseModel):
     """The public event feed (docs/event-feed.md): retention, integration tokens, webhook retries."""
 
     retention_h: float = Field(72.0, ge=24, le=24 * 90)
+    # Where events are kept: the database (one node), or a Redis stream shared by several nodes
+    # (needs bus: redis). auto: the stream when bus is redis, else the database.
+    store: Literal["auto", "database", "redis"] = "auto"
+    stream_key: str = Field("cti:feed", min_length=1, max_length=100)
     integration_tokens: list[SecretStr] = []  # bearer tokens that may read the feed (role "integration")
     webhook_max_attempts: int = Field(8, ge=1, le=50)
     webhook_backoff_s: float = Field(1.0, gt=0)

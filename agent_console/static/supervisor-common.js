@@ -48,6 +48,45 @@ window.Sup = (() => {
     const mm = String(m).padStart(2, "0"), rr = String(r).padStart(2, "0");
     return h ? `${h}:${mm}:${rr}` : `${m}:${rr}`;
   }
+  // Security alerts (refused SIP logins, pushed as security_alert frames and kept in the audit log):
+  // a red band at the top of every supervisor page until dismissed in this browser.
+  const SEC = { list: [], dismissed: new Set(JSON.parse(localStorage.getItem("cti.sec.dismissed") || "[]")) };
+  const secKey = (a) => `${a.remote_address}@${a.at}`;
+  function addSecurity(alerts) {
+    for (const a of alerts) if (!SEC.list.some((x) => secKey(x) === secKey(a))) SEC.list.push(a);
+    SEC.list.sort((x, y) => y.at - x.at);
+    renderSecurity();
+  }
+  function renderSecurity() {
+    const main = $("main");
+    if (!main) return;
+    let box = $("sec-alerts");
+    if (!box) {
+      box = el("ul", "sec-alerts");
+      box.id = "sec-alerts";
+      box.setAttribute("role", "alert");
+      main.prepend(box);
+    }
+    box.replaceChildren();
+    for (const a of SEC.list.filter((x) => !SEC.dismissed.has(secKey(x)))) {
+      const li = el("li", "sec-alert");
+      li.dataset.address = a.remote_address;
+      li.append(el("span", "sec-title", t("sec.title")),
+        el("span", "sec-what", t("sec.auth", { n: a.count, ip: a.remote_address, w: Math.round(a.window_s) })));
+      if (a.accounts && a.accounts.length) li.append(el("span", "small", t("sec.accounts", { a: a.accounts.join(", ") })));
+      li.append(el("span", "muted small", t("sec.at", { t: new Date(a.at * 1000).toLocaleTimeString(S.lang) })));
+      const btn = el("button", "btn tiny", t("sec.dismiss"));
+      btn.type = "button";
+      btn.addEventListener("click", () => {
+        SEC.dismissed.add(secKey(a));
+        localStorage.setItem("cti.sec.dismissed", JSON.stringify([...SEC.dismissed].slice(-50)));
+        renderSecurity();
+      });
+      li.append(btn);
+      box.append(li);
+    }
+    box.hidden = !box.childElementCount;
+  }
   async function start(onReady) {
     document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click",
       () => setLang(S.lang === "en" ? "zh-CN" : "en")));
@@ -61,7 +100,9 @@ window.Sup = (() => {
     $("who-name").textContent = S.me.display_name || S.me.username;
     if (S.me.role === "agent") { $("forbidden").hidden = false; return; }
     $("main").hidden = false;
+    S.onLang.push(renderSecurity);
+    api("GET", "/api/supervisor/alerts").then((a) => addSecurity(a.security || [])).catch(() => {});
     onReady();
   }
-  return { $, S, t, api, el, pct, secs, dur, start, applyI18n };
+  return { $, S, t, api, el, pct, secs, dur, start, applyI18n, addSecurity };
 })();

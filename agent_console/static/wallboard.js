@@ -21,6 +21,7 @@
       try { f = JSON.parse(m.data); } catch (_) { return; }
       if (f.type === "wallboard") { W.skew = Date.now() / 1000 - f.ts; W.board = f; render(); }
       else if (f.type === "alert" || f.type === "acked") { if (W.board) api("GET", "/api/supervisor/alerts").then((a) => { W.board.alerts = a.active; renderAlerts(); }).catch(() => {}); }
+      else if (f.type === "security_alert") { window.Sup.addSecurity([f.event]); }
       else if (f.type === "error") { $("act-msg").textContent = t("err", { m: f.message }); }
     };
     ws.onclose = (ev) => {

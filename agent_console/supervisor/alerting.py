@@ -149,6 +149,12 @@ class AlertRunner:
             log.exception("alerts: could not record the security alert for %s", ev.remote_address)
         self._push({"type": "security_alert", "event": body, "to": []})
 
+    async def security_recent(self, within_s: float = 24 * 3600) -> list[dict[str, Any]]:
+        """The security alerts of the last ``within_s`` (newest first, as pushed): a page opened after
+        the push still shows them."""
+        rows = await self.audit.list(action_prefix="alert.security", since=self.clock() - within_s, limit=20)
+        return [r["detail"] for r in rows if r["action"] == "alert.security"]
+
     async def restore(self) -> list[AlertEvent]:
         """Give the engine back the alerts the audit log shows open; call it before the first evaluation."""
         views = open_alerts_from(await self.audit.open_alert_steps())

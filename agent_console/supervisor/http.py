@@ -113,6 +113,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
     async def alerts(who: Supervisor) -> dict[str, Any]:
         return {"active": [a for a in svc.alerts.active() if may_see(a, who.username, who.role)],
                 "recent": [a for a in svc.alerts.recent() if may_see(a, who.username, who.role)],
+                "security": await svc.alerts.security_recent(),
                 "rules": [{"id": x.id, "kind": x.kind.value, "scope": x.scope.value, "queue": x.queue,
                            "threshold": x.threshold, "ack_timeout_s": x.ack_timeout_s, "levels": list(x.levels)}
                           for x in svc.alerts.engine.rules]}

@@ -238,3 +238,59 @@ async def test_on_demand_recording_keeps_only_what_follows_record(
     assert _sox_stat(path, "trim", "0.2", f"{record_at - connected_at - 0.6:.2f}")["Maximum amplitude"] < 0.001
     assert _sox_stat(path, "trim", f"{record_at - connected_at + 0.4:.2f}", "1.0")["RMS     amplitude"] > 0.05
     assert [(p["reason"], p["by"], p["ended_by"]) for p in row.pauses] == [("not_started", "system", "agent1")]
+
+
+async def test_a_three_way_conference_is_recorded_with_every_party(
+        recording_engine: tuple[Engine, list[Event]]) -> None:
+    """Agent 1001 consults a number that answers with 2000 Hz and joins the three in a ConfBridge:
+    the caller's one file holds the two-party part, the consultation's hold is not in it, then the
+    conference with all three tones; after the agent leaves, caller and third party talk on. In the
+    ConfBridge Asterisk gives the caller's channel the consultation's linkedid, so the end comes
+    under that call: the recorder files the recording when the call it folded into ends."""
+    eng, seen = recording_engine
+    linkedid, caller_half, connected_at = await _call_support(eng, seen, "1001")
+    await asyncio.sleep(1.5)
+    consult_at = time.time()
+    await eng.desk.transfer("1001", linkedid, kind="attended", target_kind="number", target="86970001")
+    await until(lambda: eng.acd.calls[linkedid].status == "consulting"
+                and eng.acd.calls[linkedid].consult_channel is not None)
+    await asyncio.sleep(1.5)  # the third party answered after ~1 s; the caller holds, off the recording
+    await eng.desk.conference("1001", linkedid)
+    call = eng.acd.calls[linkedid]
+    legs = (call.caller_channel, call.agent_channel, call.consult_channel)
+
+    def together() -> bool:
+        bridges = {c.bridge_id if c else None for c in (eng.ami.model.channel(n or "") for n in legs)}
+        return len(bridges) == 1 and None not in bridges
+
+    await until(together, what="caller, agent and third party in one conference")
+    conf_at = time.time()
+    await asyncio.sleep(3.0)
+    leave_at = time.time()
+    await eng.desk.hangup("1001", linkedid)  # the agent leaves; caller and third party talk on
+    await asyncio.sleep(2.0)
+    end_at = time.time()
+    await eng.ami.control.hangup(caller_half)  # the caller (the marked user) leaves: the conference ends
+
+    row = await _filed(eng, linkedid)
+    path = eng.recorder.store.store / row.path
+    assert row.path.endswith(f"/{linkedid}-1.wav")
+    assert len([e for e in seen if isinstance(e, RecordingStarted)]) == 1
+    before = consult_at - connected_at
+    conference = end_at - conf_at
+    # The two-party talk and the conference; the consultation (caller on hold) is not recorded.
+    assert abs(row.duration_s - (before + conference)) < 1.0, (row.duration_s, before, conference)
+    # Mid-conference: the caller's 440 Hz, the agent's 1000 Hz and the third party's 2000 Hz.
+    mid = ("trim", f"{before + 0.8:.2f}", f"{leave_at - conf_at - 1.6:.2f}")
+    for band in ("350-550", "900-1100", "1900-2100"):
+        assert _sox_stat(path, *mid, "sinc", band)["RMS     amplitude"] > 0.02, band
+    # After the agent left: caller and third party, no more 1000 Hz.
+    tail = ("trim", f"{before + leave_at - conf_at + 0.6:.2f}", "1.0")
+    assert _sox_stat(path, *tail, "sinc", "1900-2100")["RMS     amplitude"] > 0.02
+    assert _sox_stat(path, *tail, "sinc", "900-1100")["RMS     amplitude"] < 0.01
+
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        interaction = await interaction_by_linkedid(session=s, linkedid=linkedid)
+        assert interaction is not None and interaction.recording_file == row.path

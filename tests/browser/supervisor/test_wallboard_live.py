@@ -1,13 +1,17 @@
 """Real headless Chromium on the real Engine and Asterisk: sup1 logs in and lands on the wallboard;
 a real call waits in the support queue (the board shows it waiting), an agent goes ready and takes
-it (the board shows it talking), then a screenshot for docs/screenshots/wallboard.png."""
+it (the board shows it talking), then a screenshot for docs/screenshots/wallboard.png; refused SIP
+logins show as a security alert."""
 
 from __future__ import annotations
+
+import asyncio
 
 from playwright.async_api import Page, expect
 
 from cti.journey import CallConnected
 from tests.asterisk.supervisor.conftest import Running
+from tests.asterisk.trunks.test_sip_security import SipClient, _register
 from tests.browser.conftest import shot
 from tests.helpers import until
 
@@ -47,3 +51,39 @@ async def test_wallboard_follows_a_real_call(running: Running, page: Page) -> No
     await page.wait_for_timeout(1200)  # let the time-in-state counters tick once for the picture
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOT), full_page=True)
+
+
+async def test_refused_sip_logins_raise_a_security_alert_on_the_supervisor_pages(running: Running,
+                                                                                   page: Page) -> None:
+    """Wrong passwords for desk phone 1002, from one address, as often as the threshold: Asterisk's
+    security events become the alarm, and the wallboard shows it at once (pushed); a supervisor page
+    opened afterwards shows it too (from the audit log) until dismissed."""
+    eng = running.engine
+    await page.goto(eng.url + "/")
+    await page.fill("#login-username", "sup1")
+    await page.fill("#login-password", "sup1-demo-1")
+    await page.click("#login-submit")
+    await page.wait_for_url("**/wallboard")
+    await expect(page.locator("#conn")).to_have_class("wb-conn on")
+    await expect(page.locator("#sec-alerts li")).to_have_count(0)
+
+    threshold = eng.settings.sip.auth_failure_threshold
+    sip = SipClient(eng.settings.pbx.sip_port)
+    try:
+        for n in range(threshold):
+            await asyncio.to_thread(_register, sip, "1002", f"wrong-{n}")
+    finally:
+        sip.close()
+    alert = page.locator("#sec-alerts li.sec-alert")
+    await expect(alert).to_have_count(1, timeout=10_000)
+    await expect(alert).to_contain_text(f"{threshold} failed SIP logins from 127.0.0.1")
+    await expect(alert).to_contain_text("1002")
+    await expect(alert).to_have_attribute("data-address", "127.0.0.1")
+
+    await page.goto(eng.url + "/reports")  # another supervisor page, opened after the push
+    await expect(alert).to_have_count(1)
+    await alert.get_by_role("button", name="Dismiss").click()
+    await expect(alert).to_have_count(0)
+    await page.reload()
+    await expect(page.locator("#main")).to_be_visible()
+    await expect(alert).to_have_count(0)  # dismissed in this browser

@@ -44,7 +44,7 @@ async def test_bus_events_become_ordered_rows_without_secrets(db: Database, tmp_
     await bus.drain()
     await feed.flush()
     rows = await feed.page(0, 1000)
-    feed._recent.clear()  # the same answer from the database as from the ring
+    feed._ring.clear()  # the same answer from the database as from the ring
     from_db = await feed.page(0, 1000)
     await bus.stop()
     await feed.stop()
@@ -64,7 +64,7 @@ async def test_accepted_events_survive_a_crash_exactly_once(db: Database, tmp_pa
     events = _journey(5)
     for ev in events[:3]:
         await crashed.handle(ev)  # type: ignore[arg-type]
-    crashed._recent.clear()
+    crashed._ring.clear()
     assert await crashed.page(0) == []
     for t in crashed._tasks:  # the process dies: no flush, no compaction
         t.cancel()
@@ -95,7 +95,7 @@ async def test_retention_prunes_old_rows_and_cursors_never_restart(db: Database,
     assert await feed.prune() == 0
     clock.now += 2 * 3600
     assert await feed.prune() == 7  # everything but the newest row, which holds the high-water mark
-    feed._recent.clear()
+    feed._ring.clear()
     kept = await feed.page(0)
     assert len(kept) == 1 and kept[0][0] == 8
     await feed.handle(CallEnded(ts=9.0, linkedid="later"))
@@ -109,5 +109,5 @@ async def test_retention_prunes_old_rows_and_cursors_never_restart(db: Database,
     await restarted.handle(CallEnded(ts=10.0, linkedid="after-restart"))
     await restarted.flush()
     await restarted.stop()
-    restarted._recent.clear()
+    restarted._ring.clear()
     assert [r[0] for r in await restarted.page(0)] == [9, 10]

@@ -1,0 +1,126 @@
+r"""What both event-feed stores share: the cursor's text form, the in-memory ring of recent rows
+that live readers are served from, and ``follow`` (catch up by pages, then wait for the ring).
+
+    store --_publish(rows)--> ring (cursor order) --page(after)/follow(since)--> readers
+                                 \-- older than the ring: store._older(after) (database, XRANGE)
+
+A row is ``(cursor, type, wire JSON)``: the envelope is serialised once, when the event is
+accepted, and every reader gets the same string. A store decides when rows reach the ring and
+what the ring may forget (``_trim``): never a row its backing store cannot serve yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+Row = tuple[int, str, str]  # (cursor, type, wire JSON)
+_PAGE = 500
+
+
+def wire(cursor: int, body: str) -> str:
+    """The envelope with its cursor, spliced into the stored JSON (no re-encoding per reader)."""
+    return f'{{"cursor":"{cursor}",{body[1:]}'
+
+
+def parse_cursor(value: str | None) -> int | None:
+    """A client's cursor as an integer; None for absent; ValueError for anything but digits."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 19:
+        raise ValueError("cursor must be the decimal string a feed event carried")
+    return int(value)
+
+
+class Feed(Protocol):
+    """What the HTTP layer and the webhooks read (``crm_core.feed.EventFeed`` on the database,
+    ``crm_core.feed_stream.StreamFeed`` on a Redis stream)."""
+
+    head: int
+
+    def subscribe(self, bus: Any) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def flush(self, timeout_s: float = 30.0) -> None: ...
+    async def gap(self, since: int | None) -> dict[str, str] | None: ...
+    async def page(self, after: int, limit: int = _PAGE, types: frozenset[str] | None = None) -> list[Row]: ...
+    def follow(self, since: int | None, *, types: frozenset[str] | None = None,
+               idle_s: float = 15.0) -> AsyncIterator[Row | None]: ...
+
+
+class RingFeed:
+    """The reading half of a feed store; subclasses fill the ring and serve what it no longer holds."""
+
+    def __init__(self, *, recent: int, poll_s: float) -> None:
+        self.head = 0  # highest cursor readers may see
+        self.recent = recent
+        self.poll_s = poll_s  # readers also look at the store this often (rows the ring missed)
+        self._ring: deque[Row] = deque()
+        self._changed = asyncio.Event()
+
+    async def _older(self, after: int, limit: int, types: frozenset[str] | None) -> list[Row]:
+        raise NotImplementedError
+
+    def _publish(self, rows: list[Row]) -> None:
+        """Rows (in cursor order, above ``head``) are visible: append them and wake the readers."""
+        self._ring.extend(rows)
+        self.head = rows[-1][0]
+        old, self._changed = self._changed, asyncio.Event()
+        old.set()
+
+    def _trim(self, upto: int) -> None:
+        """Forget the oldest rows beyond ``recent``, only rows at or below ``upto`` (those the
+        backing store can serve)."""
+        ring = self._ring
+        while len(ring) > self.recent and ring[0][0] <= upto:
+            ring.popleft()
+
+    def _forget_below(self, oldest: int) -> None:
+        """The store pruned everything below ``oldest``: the ring serves only what is kept."""
+        ring = self._ring
+        while ring and ring[0][0] < oldest:
+            ring.popleft()
+
+    async def page(self, after: int, limit: int = _PAGE, types: frozenset[str] | None = None) -> list[Row]:
+        """Up to ``limit`` rows with a cursor above ``after``, in cursor order."""
+        ring = self._ring
+        if ring and after >= ring[0][0] - 1:
+            start = bisect.bisect_right(ring, after, key=lambda r: r[0])
+            if types is None:
+                return [ring[i] for i in range(start, min(len(ring), start + limit))]
+            rows = [ring[i] for i in range(start, len(ring)) if ring[i][1] in types]
+            return rows[:limit]
+        return await self._older(after, limit, types)
+
+    async def follow(self, since: int | None, *, types: frozenset[str] | None = None,
+                     idle_s: float = 15.0) -> AsyncIterator[Row | None]:
+        """Every row after ``since`` (None: from now on), in order, then live; yields None when
+        nothing came for ``idle_s`` (the caller's heartbeat)."""
+        cursor = self.head if since is None else since
+        idle = 0.0
+        while True:
+            rows = await self.page(cursor, _PAGE, types)
+            for n, row in enumerate(rows, 1):
+                yield row
+                cursor = row[0]
+                if n % 100 == 0:
+                    await asyncio.sleep(0)  # a hundred readers catching up must not hold the loop in turn
+            if rows:
+                idle = 0.0
+                if len(rows) == _PAGE:
+                    continue
+            changed = self._changed
+            if self.head > cursor and types is None:
+                continue
+            wait = min(self.poll_s, idle_s - idle)
+            try:
+                async with asyncio.timeout(wait):
+                    await changed.wait()
+            except TimeoutError:
+                idle += wait
+                if idle >= idle_s:
+                    idle = 0.0
+                    yield None
