@@ -1,0 +1,375 @@
+"""Virtual hold on the PBX: a waiting caller presses a key, hangs up and keeps its place; at its turn
+the engine calls it back and hands it to the agent the router reserved (docs/callbacks.md).
+
+- Offering the key: every second the callers waiting on music in a queue with ``virtual_hold:`` are
+  checked (``acd.virtual_hold.offer_due``); one that is due is redirected to ``cti-vhold-offer``,
+  whose ``vhold-offer`` FastAGI route plays the prompt and listens for the key, then returns the
+  caller to the music. The key pressed: ``accept`` makes its router entry virtual
+  (``Router.hold_virtually``), publishes ``QueueLeft(reason="virtual_hold")`` (the call is no
+  abandon) and the route plays the goodbye and hangs up.
+- Web requests (``request``) enter the queue as virtual entries from the start.
+- The turn: the router reserves an agent with ``Offer(callback=True)``; ``turn`` originates the
+  customer's number through the outbound trunk into ``cti-vhold-answer``, whose ``vhold-answer``
+  route asks "press 1" when the queue wants it and reports here. Answered (and confirmed): the
+  router renames the entry to the callback's own call (``callback_answered``) and the agent's phone
+  rings with the pop, as for any caller. Missed: ``callback_missed`` with the retry time of the
+  policy, or the entry fails once its attempts are used.
+- Every change of an entry is saved through the ``VirtualHoldStore`` port (the CRM's table in the
+  engine): a restarted engine puts open entries back at their place (``recover``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from acd.calls import LiveCall
+from acd.decisions import Decision, Offer
+from acd.errors import AcdError, InvalidRequest, UnknownCall, UnknownQueue
+from acd.virtual_hold import (
+    OPEN_STATES,
+    EntryEvent,
+    EntryState,
+    VirtualHoldPolicy,
+    attempt_result,
+    next_attempt,
+    next_state,
+    offer_due,
+)
+from cti.agi.protocol import AgiCommandError
+from cti.agi.session import AgiSession
+from cti.errors import AgiHangup, CtiError
+from cti.journey import CallArrived, QueueLeft
+
+if TYPE_CHECKING:
+    from acd.delivery import AcdService
+
+log = logging.getLogger(__name__)
+
+OFFER_CONTEXT, ANSWER_CONTEXT = "cti-vhold-offer", "cti-vhold-answer"
+ID_VAR = "CTI_VH_ID"  # on the caller's channel (offer) and the callback's (answer): the entry's id
+
+
+@dataclass(slots=True)
+class VirtualEntry:
+    """A virtual-hold entry as saved: its place (``entered_at``, ``priority``) and its attempts."""
+
+    entry_id: str  # the router's id: the queued call's linkedid, or web-<hex> for a web request
+    number: str  # E.164
+    queue: str
+    entered_at: float
+    priority: int = 0
+    skills: dict[str, int] | None = None
+    customer_id: int | None = None
+    source: str = "queue"  # queue (the caller pressed the key) | web
+    state: EntryState = EntryState.VIRTUAL
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # {at, result, linkedid, agent_id}
+    connected_linkedid: str | None = None  # the callback call that reached the agent
+
+
+class VirtualHoldStore(Protocol):
+    """Where entries are kept across restarts (the CRM's ``virtual_holds`` table in the engine)."""
+
+    async def save(self, entry: VirtualEntry) -> None: ...
+
+    async def open_entries(self) -> list[VirtualEntry]: ...
+
+
+class MemoryVirtualHoldStore:
+    """The in-memory fake of ``VirtualHoldStore``."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, VirtualEntry] = {}
+
+    async def save(self, entry: VirtualEntry) -> None:
+        self.rows[entry.entry_id] = dataclasses.replace(entry, attempts=list(entry.attempts))
+
+    async def open_entries(self) -> list[VirtualEntry]:
+        return [dataclasses.replace(e) for e in self.rows.values() if e.state in OPEN_STATES]
+
+
+class VirtualHold:
+    """Offers the key, keeps the entries, and calls customers back at their turn."""
+
+    def __init__(self, acd: AcdService, policies: Mapping[str, VirtualHoldPolicy], store: VirtualHoldStore, *,
+                 check_s: float = 1.0) -> None:
+        self.acd, self.store, self.check_s = acd, store, check_s
+        self.policies: dict[str, VirtualHoldPolicy] = dict(policies)
+        self.entries: dict[str, VirtualEntry] = {}  # open entries by router id
+        self._offers: dict[str, tuple[int, float]] = {}  # linkedid -> (times offered, last offer)
+        self._answers: dict[str, asyncio.Future[bool]] = {}  # entry id -> the answered leg's confirmation
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        acd.callbacks = self
+
+    # -- life cycle -----------------------------------------------------------------------------
+    async def recover(self) -> int:
+        """Put the saved open entries back at their place in the router (after a restart)."""
+        entries = await self.store.open_entries()
+        for entry in sorted(entries, key=lambda e: e.entered_at):
+            entry.state = EntryState.VIRTUAL  # a callback that was ringing at the crash is not counted
+            self.entries[entry.entry_id] = entry
+            try:
+                await self.acd.decide(functools.partial(self._restore, entry))
+            except AcdError as err:
+                log.warning("virtual hold %s could not be restored: %s", entry.entry_id, err.message)
+                self.entries.pop(entry.entry_id, None)
+        if entries:
+            log.info("virtual hold: %d entries back in their queues", len(self.entries))
+        return len(self.entries)
+
+    def _restore(self, e: VirtualEntry, now: float) -> list[Decision]:
+        return self.acd.router.restore_waiting(e.entry_id, e.queue, now, entered_at=e.entered_at, skills=e.skills,
+                                               priority=e.priority, customer_id=e.customer_id, virtual=True)
+
+    async def start(self) -> None:
+        self._loop = asyncio.create_task(self._offer_loop(), name="vhold.offers")
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._loop] if self._loop else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- offering the key -----------------------------------------------------------------------
+    async def _offer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_s)
+            try:
+                await self.offer_due_callers()
+            except Exception:
+                log.exception("virtual hold: offering the key failed")
+
+    async def offer_due_callers(self) -> None:
+        now = self.acd.clock()
+        for call in list(self.acd.calls.values()):
+            policy = self.policies.get(call.queue)
+            if policy is None or call.status != "queued" or call.direction != "inbound" or call.router_id:
+                continue
+            try:
+                _, ewt = self.acd.router.position(call.linkedid)
+            except UnknownCall:
+                continue
+            count, last = self._offers.get(call.linkedid, (0, None))
+            if not offer_due(policy, waited_s=now - call.queued_at, ewt_s=ewt, offers=count, last_offer_at=last,
+                             now=now):
+                continue
+            self._offers[call.linkedid] = (count + 1, now)
+            try:
+                control = self.acd.control
+                await control.set_var(call.caller_channel, ID_VAR, call.linkedid)
+                await control.set_var(call.caller_channel, "CTI_VH_KEY", policy.key)
+                await control.set_var(call.caller_channel, "CTI_VH_PROMPT", policy.prompt)
+                await control.redirect(call.caller_channel, OFFER_CONTEXT, "s")
+            except CtiError as err:
+                log.info("virtual hold: could not offer the key to %s: %s", call.linkedid, err.message)
+
+    async def accept(self, linkedid: str) -> bool:
+        """The caller pressed the key: its entry goes virtual. False when it is no longer waiting."""
+        call = self.acd.calls.get(linkedid)
+        if call is None or call.status != "queued" or call.queue not in self.policies or not call.caller_number:
+            return False
+        try:
+            await self.acd.decide(lambda now: self.acd.router.hold_virtually(linkedid, now))
+        except AcdError as err:
+            log.info("virtual hold: %s could not go virtual: %s", linkedid, err.message)
+            return False
+        # From here on the ACD does not see this caller's hang-up: it is no abandon.
+        self.acd.calls.pop(linkedid, None)
+        self._offers.pop(linkedid, None)
+        entry = VirtualEntry(linkedid, call.caller_number, call.queue, call.queued_at, call.priority,
+                             dict(call.skills) if call.skills else None, call.customer_id)
+        self.entries[linkedid] = entry
+        await self.store.save(entry)
+        now = self.acd.clock()
+        await self.acd.bus.publish(QueueLeft(ts=now, linkedid=linkedid, queue=call.queue, reason="virtual_hold",
+                                             waited_s=now - call.queued_at))
+        return True
+
+    # -- web requests ---------------------------------------------------------------------------
+    async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry:
+        """A callback asked for on the web: a virtual entry at the end of ``queue``. ``number`` is
+        normalised (E.164) and must be routable; InvalidRequest / UnknownQueue otherwise."""
+        if queue not in self.policies:
+            try:
+                self.acd.router.waiting(queue)
+            except UnknownQueue:
+                raise UnknownQueue(f"no queue {queue!r}") from None
+            raise InvalidRequest("queue", f"queue {queue!r} takes no callback requests (no virtual_hold)")
+        target = self.acd.actions.route(number, queue=queue)
+        e164 = target.e164
+        if any(e.number == e164 and e.queue == queue for e in self.entries.values()):
+            raise InvalidRequest("number", "a callback for this number is already waiting in this queue")
+        entry = VirtualEntry(f"web-{uuid.uuid4().hex}", e164, queue, self.acd.clock(), customer_id=customer_id,
+                             source="web")
+        self.entries[entry.entry_id] = entry
+        await self.store.save(entry)
+        try:
+            await self.acd.decide(lambda now: self.acd.router.enqueue(
+                entry.entry_id, queue, now, customer_id=customer_id, virtual=True))
+            self.acd.router.call(entry.entry_id)
+        except UnknownCall:  # a queue limit (no agents, full) sent it away at once
+            entry.state = next_state(entry.entry_id, entry.state, EntryEvent.CANCEL)
+            self.entries.pop(entry.entry_id, None)
+            await self.store.save(entry)
+            raise InvalidRequest("queue", f"queue {queue!r} takes no callbacks now (no agents or full)") from None
+        return entry
+
+    # -- the turn -------------------------------------------------------------------------------
+    def turn(self, offer: Offer) -> None:
+        """The router reserved ``offer.agent_id`` for this entry: call the customer (a task)."""
+        task = asyncio.create_task(self._call_back(offer), name=f"vhold.call:{offer.call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            log.error("virtual hold: %s failed", task.get_name(), exc_info=err)
+
+    async def _call_back(self, offer: Offer) -> None:
+        entry = self.entries.get(offer.call_id)
+        if entry is None:  # not ours (a restart lost it): free the agent, drop the entry
+            await self.acd.decide(lambda now: self.acd.router.callback_missed(
+                offer.call_id, offer.agent_id, now, retry_at=None))
+            return
+        policy = self.policies.get(entry.queue) or VirtualHoldPolicy()
+        entry.state = next_state(entry.entry_id, entry.state, EntryEvent.TURN)
+        await self.store.save(entry)
+        answered = asyncio.get_running_loop().create_future()
+        self._answers[entry.entry_id] = answered
+        channel, linkedid, result = None, None, "failed"
+        try:
+            target = self.acd.actions.route(entry.number, queue=entry.queue)
+            variables = {"CTI_TRUNK": target.trunk, ID_VAR: entry.entry_id,
+                         "CTI_VH_CONFIRM": "1" if policy.confirm else "",
+                         "CTI_VH_PROMPT": policy.confirm_prompt}
+            caller_id = policy.caller_id or target.caller_id
+            if caller_id:
+                variables["CTI_CALLER_ID"] = caller_id
+            res = await self.acd.control.originate(
+                target.local_channel, context=ANSWER_CONTEXT, exten="s", caller_id=f"<{entry.number}>",
+                variables=variables, timeout_ms=int(policy.ring_s * 1000))
+            channel, linkedid = res.channel, res.linkedid or res.uniqueid
+            confirmed: bool | None = None
+            if res.success:
+                try:
+                    confirmed = await asyncio.wait_for(answered, policy.confirm_timeout_s + 10.0)
+                except TimeoutError:
+                    confirmed = False
+            result = attempt_result(res.success, res.reason, confirmed=confirmed)
+        except (CtiError, AcdError) as err:
+            log.warning("virtual hold %s: the callback could not be placed: %s", entry.entry_id, err.message)
+        finally:
+            self._answers.pop(entry.entry_id, None)
+        entry.attempts.append({"at": self.acd.clock(), "result": result, "linkedid": linkedid,
+                               "agent_id": offer.agent_id})
+        if result == "answered" and channel and linkedid:
+            await self._connect(entry, offer, channel, linkedid)
+            return
+        if channel:
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(channel, may_be_gone=True)
+        retry_at = next_attempt(policy, attempts=len(entry.attempts), now=self.acd.clock())
+        entry.state = next_state(entry.entry_id, entry.state,
+                                 EntryEvent.MISSED if retry_at is not None else EntryEvent.GAVE_UP)
+        if retry_at is None:
+            self.entries.pop(entry.entry_id, None)
+        await self.store.save(entry)
+        log.info("virtual hold %s: callback %d %s; %s", entry.entry_id, len(entry.attempts), result,
+                 "failed" if retry_at is None else f"again in {retry_at - self.acd.clock():.0f} s")
+        await self.acd.decide(lambda now: self.acd.router.callback_missed(
+            entry.entry_id, offer.agent_id, now, retry_at=retry_at))
+
+    async def _connect(self, entry: VirtualEntry, offer: Offer, channel: str, linkedid: str) -> None:
+        """The customer answered: it is a caller on the line now, ringing the reserved agent."""
+        try:
+            await self.acd.decide(lambda now: self.acd.router.callback_answered(
+                entry.entry_id, offer.agent_id, now, new_id=linkedid))
+        except AcdError as err:  # the reservation ended meanwhile (the ring backstop): start again later
+            log.warning("virtual hold %s: answered after its turn ended: %s", entry.entry_id, err.message)
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(channel, may_be_gone=True)
+            entry.state = EntryState.VIRTUAL
+            await self.store.save(entry)
+            return
+        entry.state = next_state(entry.entry_id, entry.state, EntryEvent.ANSWERED)
+        entry.connected_linkedid = linkedid
+        self.entries.pop(entry.entry_id, None)
+        await self.store.save(entry)
+        now = self.acd.clock()
+        call = LiveCall(linkedid=linkedid, caller_channel=channel, caller_number=entry.number, queue=entry.queue,
+                        customer_id=entry.customer_id, skills=entry.skills, priority=entry.priority,
+                        attributes={"virtual_hold": entry.entry_id}, queued_at=entry.entered_at)
+        self.acd.calls[linkedid] = call
+        # The callback leg is a call of its own in the CRM: handled by the agent, not offered again
+        # (the caller's first call was the offered one). Its dnis names where it came from.
+        await self.acd.bus.publish(CallArrived(ts=now, linkedid=linkedid, channel=channel,
+                                               caller_number=entry.number, dnis="virtual_hold"))
+        cfg_ring = offer.ring_timeout_s - (self.policies.get(entry.queue) or VirtualHoldPolicy()).ring_s
+        await self.acd.ring_offer(call, dataclasses.replace(
+            offer, call_id=linkedid, callback=False, ring_timeout_s=max(cfg_ring, 1.0)))
+
+    def answer_reported(self, entry_id: str, confirmed: bool) -> None:
+        """The callback's answered leg reached ``vhold-answer`` (and pressed 1, or not)."""
+        fut = self._answers.get(entry_id)
+        if fut is not None and not fut.done():
+            fut.set_result(confirmed)
+
+    # -- FastAGI routes -------------------------------------------------------------------------
+    def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
+        return {"vhold-offer": self._offer_route, "vhold-answer": self._answer_route}
+
+    async def _offer_route(self, session: AgiSession) -> None:
+        try:
+            linkedid = await session.get_variable(ID_VAR) or ""
+            key = await session.get_variable("CTI_VH_KEY") or "*"
+            prompt = await session.get_variable("CTI_VH_PROMPT") or "cti/vhold_offer"
+            digit = await _play(session, prompt, key) or await session.wait_for_digit(5000)
+            if digit != key or not await self.accept(linkedid):
+                return  # back to the music
+            policy = self.policies.get(self.entries[linkedid].queue) if linkedid in self.entries else None
+            await _play(session, policy.accepted_prompt if policy else "cti/thanks")
+            await session.hangup()
+        except AgiHangup:
+            pass
+
+    async def _answer_route(self, session: AgiSession) -> None:
+        entry_id = ""
+        confirmed = False
+        try:
+            entry_id = await session.get_variable(ID_VAR) or ""
+            if (await session.get_variable("CTI_VH_CONFIRM") or "") != "1":
+                confirmed = True
+                return
+            prompt = await session.get_variable("CTI_VH_PROMPT") or "cti/vhold_confirm"
+            policy = self.policies.get(self.entries[entry_id].queue) if entry_id in self.entries else None
+            timeout_ms = int((policy.confirm_timeout_s if policy else 8.0) * 1000)
+            for _ in range(2):
+                digit = await _play(session, prompt, "1") or await session.wait_for_digit(timeout_ms)
+                if digit == "1":
+                    confirmed = True
+                    return
+        except AgiHangup:
+            pass
+        finally:
+            self.answer_reported(entry_id, confirmed)
+            if not confirmed:
+                with contextlib.suppress(AgiHangup, AgiCommandError):
+                    await session.hangup()
+
+
+async def _play(session: AgiSession, sound: str, escape_digits: str = "") -> str:
+    """Play a prompt; a missing sound file is skipped (logged), not the end of the conversation."""
+    try:
+        return await session.stream_file(sound, escape_digits)
+    except AgiCommandError as err:
+        log.warning("virtual hold: could not play %r: %s", sound, err)
+        return ""
