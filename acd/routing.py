@@ -513,6 +513,7 @@ class Router:
             del self._calls[call_id]
         else:
             call.parked = True
+            call.token += 1  # its entries among the waiting calls are void (a REQUEUEd call looks waiting)
             self._timers.at(max(retry_at, now), timers.PARK, call_id, call.offer_no)
         self._agent_freed(agent, now, out)
         return out

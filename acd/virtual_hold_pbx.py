@@ -194,6 +194,10 @@ class VirtualHold:
         return True
 
     # -- web requests ---------------------------------------------------------------------------
+    def normalise(self, number: str, queue: str) -> str:
+        """``number`` in E.164 when it can be called back (InvalidRequest naming ``number`` if not)."""
+        return self.acd.actions.route(number, queue=queue if queue in self.policies else None).e164
+
     async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry:
         """A callback asked for on the web: a virtual entry at the end of ``queue``. ``number`` is
         normalised (E.164) and must be routable; InvalidRequest / UnknownQueue otherwise."""
@@ -265,6 +269,8 @@ class VirtualHold:
                 except TimeoutError:
                     confirmed = False
             result = attempt_result(res.success, res.reason, confirmed=confirmed)
+            if not res.success and linkedid:
+                result = await self._far_end(linkedid) or result
         except (CtiError, AcdError) as err:
             log.warning("virtual hold %s: the callback could not be placed: %s", entry.entry_id, err.message)
         finally:
@@ -287,6 +293,17 @@ class VirtualHold:
                  "failed" if retry_at is None else f"again in {retry_at - self.acd.clock():.0f} s")
         await self.acd.decide(lambda now: self.acd.router.callback_missed(
             entry.entry_id, offer.agent_id, now, retry_at=retry_at))
+
+    async def _far_end(self, linkedid: str) -> str | None:
+        """Through a Local channel Asterisk's originate reason says only "failed"; the trunk's Dial
+        said more (busy, no answer), which the call model publishes as FarEndResult: the ACD keeps
+        those of calls it does not hold (``early_far_end``). It may come a moment after the originate."""
+        for _ in range(20):
+            found = self.acd.early_far_end.pop(linkedid, None)
+            if found is not None:
+                return found
+            await asyncio.sleep(0.05)
+        return None
 
     async def _connect(self, entry: VirtualEntry, offer: Offer, channel: str, linkedid: str) -> None:
         """The customer answered: it is a caller on the line now, ringing the reserved agent."""

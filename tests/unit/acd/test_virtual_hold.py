@@ -114,6 +114,15 @@ def test_missed_callback_parks_the_entry_at_its_place_then_retries() -> None:
     assert [(d.call_id, d.callback) for d in of(out, Offer) if isinstance(d, Offer)] == [("v", True)]
 
 
+def test_parked_entry_is_not_offered_to_the_agent_it_just_freed() -> None:
+    (r,) = _queue_of_three()
+    r.set_ready("1001", 4.0)
+    r.offer_answered("a", "1001", 5.0)
+    r.call_ended("a", 6.0)  # v's turn
+    out = r.callback_missed("v", "1001", 7.0, retry_at=20.0)
+    assert offers(out) == [("c", "1001")]  # the agent goes on to c; v waits out its pause
+
+
 def test_missed_callback_without_retry_leaves_the_queue_uncounted_as_abandon() -> None:
     r = router(Q)
     ready_agent(r, "1001", {}, 0.0)
