@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from acd.model import MAX_LEVEL, MIN_LEVEL, LimitKind, LimitSpec, QueueConfig, RoutingStep, Strategy
 from acd.recording import RecordingPolicy, SurveyPolicy
-from acd.virtual_hold import VirtualHoldPolicy
+from acd.virtual_hold import VirtualHoldPolicy, callback_allowance_s
 from cti.errors import ConfigError
 from cti.settings import Settings
 
@@ -249,6 +249,10 @@ def _limit(spec: LimitActionSpec | None) -> LimitSpec | None:
     return None if spec is None else LimitSpec(LimitKind(spec.action), spec.target)
 
 
+def _vh_policy(spec: VirtualHoldSpec) -> VirtualHoldPolicy:
+    return VirtualHoldPolicy(**spec.model_dump())
+
+
 def _build(spec: QueuesFile) -> AcdConfig:
     queues = tuple(
         QueueConfig(
@@ -268,7 +272,7 @@ def _build(spec: QueuesFile) -> AcdConfig:
             service_level_s=q.service_level_s if q.service_level_s is not None else spec.service_level_s,
             short_abandon_s=q.short_abandon_s,
             preferred_agent_s=q.preferred_agent_s,
-            callback_ring_s=q.virtual_hold.ring_s if q.virtual_hold else 30.0,
+            callback_ring_s=callback_allowance_s(_vh_policy(q.virtual_hold)) if q.virtual_hold else 30.0,
         )
         for name, q in spec.queues.items()
     )
@@ -280,6 +284,5 @@ def _build(spec: QueuesFile) -> AcdConfig:
     recording = {name: RecordingPolicy(q.recording.mode, q.recording.percent) for name, q in spec.queues.items()}
     surveys = {name: SurveyPolicy(tuple(q.survey.questions), q.survey.thanks, q.survey.timeout_ms)
                for name, q in spec.queues.items() if q.survey is not None}
-    virtual_hold = {name: VirtualHoldPolicy(**q.virtual_hold.model_dump())
-                    for name, q in spec.queues.items() if q.virtual_hold is not None}
+    virtual_hold = {name: _vh_policy(q.virtual_hold) for name, q in spec.queues.items() if q.virtual_hold is not None}
     return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys, virtual_hold)

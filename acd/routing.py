@@ -562,6 +562,12 @@ class Router:
         pos = 1 + sum(1 for c in self._wait.ids(call.queue) if self._calls[c].order < order)
         return pos, self._stats[call.queue].estimated_wait(pos, self._servers(call.queue))
 
+    def estimates(self, queue: str) -> dict[str, float]:
+        """Estimated wait of every call waiting in ``queue`` (one sort, not one scan per call)."""
+        servers = self._servers(queue)
+        stats = self._stats[queue]
+        return {c: stats.estimated_wait(pos, servers) for pos, c in enumerate(self.waiting(queue), 1)}
+
     def estimate(self, call_id: str) -> tuple[int, float, float, float]:
         """(position, estimated wait, low, high): the estimate and the range its known error allows."""
         pos, ewt = self.position(call_id)

@@ -89,6 +89,12 @@ class VirtualHoldPolicy:
             raise ValueError("max_attempts: at least 1")
 
 
+def callback_allowance_s(policy: VirtualHoldPolicy) -> float:
+    """How long an agent stays reserved for a callback before its own phone rings: the customer's
+    ring, and with ``confirm`` the question asked twice (``QueueConfig.callback_ring_s``)."""
+    return policy.ring_s + (2 * policy.confirm_timeout_s + 10.0 if policy.confirm else 0.0)
+
+
 def offer_due(policy: VirtualHoldPolicy, *, waited_s: float, ewt_s: float | None, offers: int,
               last_offer_at: float | None, now: float) -> bool:
     """Whether a caller waiting ``waited_s`` (estimate ``ewt_s``) is offered the key now."""

@@ -39,6 +39,7 @@ from acd.virtual_hold import (
     EntryState,
     VirtualHoldPolicy,
     attempt_result,
+    callback_allowance_s,
     next_attempt,
     next_state,
     offer_due,
@@ -149,13 +150,18 @@ class VirtualHold:
 
     async def offer_due_callers(self) -> None:
         now = self.acd.clock()
+        for gone in [lid for lid in self._offers if lid not in self.acd.calls]:
+            del self._offers[gone]
+        estimates: dict[str, dict[str, float]] = {}
+        for queue in self.policies:  # one pass per queue, not one scan of the queue per caller
+            with contextlib.suppress(UnknownQueue):
+                estimates[queue] = self.acd.router.estimates(queue)
         for call in list(self.acd.calls.values()):
             policy = self.policies.get(call.queue)
             if policy is None or call.status != "queued" or call.direction != "inbound" or call.router_id:
                 continue
-            try:
-                _, ewt = self.acd.router.position(call.linkedid)
-            except UnknownCall:
+            ewt = estimates.get(call.queue, {}).get(call.linkedid)
+            if ewt is None:
                 continue
             count, last = self._offers.get(call.linkedid, (0, None))
             if not offer_due(policy, waited_s=now - call.queued_at, ewt_s=ewt, offers=count, last_offer_at=last,
@@ -265,7 +271,7 @@ class VirtualHold:
             confirmed: bool | None = None
             if res.success:
                 try:
-                    confirmed = await asyncio.wait_for(answered, policy.confirm_timeout_s + 10.0)
+                    confirmed = await asyncio.wait_for(answered, 2 * policy.confirm_timeout_s + 10.0)
                 except TimeoutError:
                     confirmed = False
             result = attempt_result(res.success, res.reason, confirmed=confirmed)
@@ -330,7 +336,8 @@ class VirtualHold:
         # (the caller's first call was the offered one). Its dnis names where it came from.
         await self.acd.bus.publish(CallArrived(ts=now, linkedid=linkedid, channel=channel,
                                                caller_number=entry.number, dnis="virtual_hold"))
-        cfg_ring = offer.ring_timeout_s - (self.policies.get(entry.queue) or VirtualHoldPolicy()).ring_s
+        policy = self.policies.get(entry.queue) or VirtualHoldPolicy()
+        cfg_ring = offer.ring_timeout_s - callback_allowance_s(policy)  # the queue's own ring timeout
         await self.acd.ring_offer(call, dataclasses.replace(
             offer, call_id=linkedid, callback=False, ring_timeout_s=max(cfg_ring, 1.0)))
 

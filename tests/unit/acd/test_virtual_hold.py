@@ -3,8 +3,11 @@ callers ahead of it, reserves an agent for its callback, and a missed callback p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from acd.config import load_queues
 from acd.decisions import Abandoned, Announce, Bridge, CancelOffer, LimitAction, Offer, Overflow
 from acd.errors import IllegalTransition, InvalidRequest, StaleOffer
 from acd.model import AgentState, CallState, LimitKind, LimitSpec, QueueConfig
@@ -14,10 +17,13 @@ from acd.virtual_hold import (
     EntryState,
     VirtualHoldPolicy,
     attempt_result,
+    callback_allowance_s,
     next_attempt,
     next_state,
     offer_due,
 )
+from cti.errors import ConfigError
+from cti.settings import load_settings
 
 from .helpers import changes, of, offers, ready_agent, router
 
@@ -41,6 +47,7 @@ def test_virtual_entry_keeps_its_place_behind_callers_ahead() -> None:
     (r,) = _queue_of_three()
     assert r.waiting("support") == ["a", "v", "c"]
     assert r.position("v")[0] == 2
+    assert r.estimates("support") == {c: r.position(c)[1] for c in ("a", "v", "c")}
     out = r.set_ready("1001", 4.0)
     assert offers(out) == [("a", "1001")]  # the caller ahead first
     r.offer_answered("a", "1001", 5.0)
@@ -179,6 +186,20 @@ def test_retry_policy_and_attempt_results() -> None:
     assert [attempt_result(False, 3), attempt_result(False, 5), attempt_result(False, "refused"),
             attempt_result(True, 4), attempt_result(True, 4, confirmed=False)] == [
         "no_answer", "busy", "failed", "answered", "declined"]
+
+
+def test_queue_config_reserves_the_agent_for_the_callback_and_its_question(tmp_path: Path) -> None:
+    (tmp_path / "queues.yaml").write_text(
+        "skills: [s]\nqueues:\n  q:\n    ring_timeout_s: 15\n"
+        "    virtual_hold: {key: '#', confirm: true, confirm_timeout_s: 5, ring_s: 20, max_attempts: 2}\n"
+        "  plain: {}\n", encoding="utf-8")
+    cfg = load_queues(load_settings(config_dir=tmp_path))
+    assert cfg.virtual_hold["q"].key == "#" and "plain" not in cfg.virtual_hold
+    assert cfg.queue("q").callback_ring_s == 20 + 2 * 5 + 10 == callback_allowance_s(cfg.virtual_hold["q"])
+    (tmp_path / "queues.yaml").write_text(
+        "skills: [s]\nqueues:\n  q:\n    virtual_hold: {key: '12'}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="key"):
+        load_queues(load_settings(config_dir=tmp_path))
 
 
 def test_entry_state_machine_and_policy_validation() -> None:
