@@ -365,11 +365,7 @@ class Router:
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
             return out
         agent = self._agents[agent_id]
-        out.append(CancelOffer(call_id=call_id, agent_id=agent_id, reason="error"))
-        agent.offers.discard(call_id)
-        self._fire(agent, AgentEvent.CANCEL, None, now, out)
-        call.state = next_call_state(call_id, call.state, CallEvent.REQUEUE)
-        call.agent_id = None
+        self._withdraw_offer(call, agent, "error", now, out)
         out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))
         if not self._check_limits(call, now, out):
             if not call.armed:
@@ -502,11 +498,7 @@ class Router:
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id or not call.virtual:
             return out
         agent = self._agents[agent_id]
-        out.append(CancelOffer(call_id=call_id, agent_id=agent_id, reason="callback_missed"))
-        agent.offers.discard(call_id)
-        self._fire(agent, AgentEvent.CANCEL, None, now, out)
-        call.state = next_call_state(call_id, call.state, CallEvent.REQUEUE)
-        call.agent_id = None
+        self._withdraw_offer(call, agent, "callback_missed", now, out)
         if retry_at is None:
             call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
             self._stats_of(call).left_by_limit()
@@ -736,6 +728,14 @@ class Router:
                          ring_timeout_s=ring_s, customer_id=call.customer_id, callback=call.virtual))
         self._fire(agent, AgentEvent.OFFER, None, now, out)
         self._timers.at(now + ring_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
+
+    def _withdraw_offer(self, call: QueuedCall, agent: Agent, reason: str, now: float, out: list[Decision]) -> None:
+        """The offer ends without blaming the agent; the call waits again (not yet among the waiting)."""
+        out.append(CancelOffer(call_id=call.call_id, agent_id=agent.agent_id, reason=reason))
+        agent.offers.discard(call.call_id)
+        self._fire(agent, AgentEvent.CANCEL, None, now, out)
+        call.state = next_call_state(call.call_id, call.state, CallEvent.REQUEUE)
+        call.agent_id = None
 
     def _missed(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
         agent.offers.discard(call.call_id)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from acd.calls import LiveCall
 from acd.decisions import Decision, Offer
 from acd.errors import AcdError, InvalidRequest, UnknownCall, UnknownQueue
+from acd.survey import play_prompt
 from acd.virtual_hold import (
     OPEN_STATES,
     EntryEvent,
@@ -356,11 +357,11 @@ class VirtualHold:
             linkedid = await session.get_variable(ID_VAR) or ""
             key = await session.get_variable("CTI_VH_KEY") or "*"
             prompt = await session.get_variable("CTI_VH_PROMPT") or "cti/vhold_offer"
-            digit = await _play(session, prompt, key) or await session.wait_for_digit(5000)
+            digit = await play_prompt(session, prompt, key) or await session.wait_for_digit(5000)
             if digit != key or not await self.accept(linkedid):
                 return  # back to the music
             policy = self.policies.get(self.entries[linkedid].queue) if linkedid in self.entries else None
-            await _play(session, policy.accepted_prompt if policy else "cti/thanks")
+            await play_prompt(session, policy.accepted_prompt if policy else "cti/thanks")
             await session.hangup()
         except AgiHangup:
             pass
@@ -377,7 +378,7 @@ class VirtualHold:
             policy = self.policies.get(self.entries[entry_id].queue) if entry_id in self.entries else None
             timeout_ms = int((policy.confirm_timeout_s if policy else 8.0) * 1000)
             for _ in range(2):
-                digit = await _play(session, prompt, "1") or await session.wait_for_digit(timeout_ms)
+                digit = await play_prompt(session, prompt, "1") or await session.wait_for_digit(timeout_ms)
                 if digit == "1":
                     confirmed = True
                     return
@@ -389,11 +390,3 @@ class VirtualHold:
                 with contextlib.suppress(AgiHangup, AgiCommandError):
                     await session.hangup()
 
-
-async def _play(session: AgiSession, sound: str, escape_digits: str = "") -> str:
-    """Play a prompt; a missing sound file is skipped (logged), not the end of the conversation."""
-    try:
-        return await session.stream_file(sound, escape_digits)
-    except AgiCommandError as err:
-        log.warning("virtual hold: could not play %r: %s", sound, err)
-        return ""
