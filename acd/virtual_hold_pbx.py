@@ -159,7 +159,8 @@ class VirtualHold:
                 estimates[queue] = self.acd.router.estimates(queue)
         for call in list(self.acd.calls.values()):
             policy = self.policies.get(call.queue)
-            if policy is None or call.status != "queued" or call.direction != "inbound" or call.router_id:
+            if (policy is None or call.status != "queued" or call.direction != "inbound" or call.router_id
+                    or not call.caller_number):  # an anonymous caller cannot be called back
                 continue
             ewt = estimates.get(call.queue, {}).get(call.linkedid)
             if ewt is None:
@@ -184,6 +185,11 @@ class VirtualHold:
         if call is None or call.status != "queued" or call.queue not in self.policies or not call.caller_number:
             return False
         try:
+            number = self.normalise(call.caller_number, call.queue)
+        except AcdError as err:  # no outbound route for it: the caller keeps waiting on the line
+            log.info("virtual hold: %s cannot be called back: %s", linkedid, err.message)
+            return False
+        try:
             await self.acd.decide(lambda now: self.acd.router.hold_virtually(linkedid, now))
         except AcdError as err:
             log.info("virtual hold: %s could not go virtual: %s", linkedid, err.message)
@@ -191,7 +197,7 @@ class VirtualHold:
         # From here on the ACD does not see this caller's hang-up: it is no abandon.
         self.acd.calls.pop(linkedid, None)
         self._offers.pop(linkedid, None)
-        entry = VirtualEntry(linkedid, call.caller_number, call.queue, call.queued_at, call.priority,
+        entry = VirtualEntry(linkedid, number, call.queue, call.queued_at, call.priority,
                              dict(call.skills) if call.skills else None, call.customer_id)
         self.entries[linkedid] = entry
         await self.store.save(entry)
@@ -256,7 +262,7 @@ class VirtualHold:
         await self.store.save(entry)
         answered = asyncio.get_running_loop().create_future()
         self._answers[entry.entry_id] = answered
-        channel, linkedid, result = None, None, "failed"
+        channel, linkedid, result, started = None, None, "failed", self.acd.clock()
         try:
             target = self.acd.actions.route(entry.number, queue=entry.queue)
             variables = {"CTI_TRUNK": target.trunk, ID_VAR: entry.entry_id,
@@ -290,6 +296,10 @@ class VirtualHold:
         if channel:
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(channel, may_be_gone=True)
+        if linkedid:  # the missed attempt is an outbound call in the CRM, with its far end's result
+            await self.acd.bus.publish(CallArrived(ts=started, linkedid=linkedid, channel=channel or "",
+                                                   caller_number=entry.number, dnis="virtual_hold",
+                                                   direction="outbound"))
         retry_at = next_attempt(policy, attempts=len(entry.attempts), now=self.acd.clock())
         entry.state = next_state(entry.entry_id, entry.state,
                                  EntryEvent.MISSED if retry_at is not None else EntryEvent.GAVE_UP)

@@ -122,6 +122,10 @@ async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_age
         assert (row.state, row.source, row.number, row.origin_linkedid, row.connected_linkedid) == (
             "connected", "queue", V_NUMBER, v_id, back.linkedid)
         assert [a["result"] for a in row.attempts] == ["busy", "answered"]
+        assert row.attempts[1]["linkedid"] == back.linkedid
+        missed = await interaction_by_linkedid(session=s, linkedid=row.attempts[0]["linkedid"])
+        assert missed is not None
+        assert (missed.direction, missed.outcome, missed.abandoned) == ("outbound", "busy", False)
         first_call = await interaction_by_linkedid(session=s, linkedid=v_id)
         assert first_call is not None and (first_call.outcome, first_call.abandoned) == ("callback_requested", False)
         callback = await interaction_by_linkedid(session=s, linkedid=back.linkedid)
