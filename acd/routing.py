@@ -638,11 +638,14 @@ class Router:
                                     ewt_low_s=low, ewt_high_s=high))
             if cfg.announce_every_s:
                 self._timers.at(now + cfg.announce_every_s, timers.ANNOUNCE, call.call_id, call.epoch)
-        elif call.state is CallState.WAITING and not call.virtual:  # overflow or max wait; ringing: _missed
+        elif call.state is CallState.WAITING:  # overflow or max wait; while ringing see _missed
             self._check_limits(call, now, out)
 
     def _check_limits(self, call: QueuedCall, now: float, out: list[Decision]) -> bool:
-        """Apply an expired overflow / max wait; True when the call left its queue."""
+        """Apply an expired overflow / max wait; True when the call left its queue. A virtual-hold
+        entry meets neither: nobody is on the line to send anywhere."""
+        if call.virtual:
+            return False
         cfg = self._queues[call.queue]
         waited = now - call.entered_queue_at
         if cfg.max_wait_s is not None and waited >= cfg.max_wait_s:

@@ -142,6 +142,17 @@ def test_missed_callback_without_retry_leaves_the_queue_uncounted_as_abandon() -
     assert r.callback_missed("v", "1001", 32.0, retry_at=None) == []  # a late report is ignored
 
 
+def test_lost_callback_report_frees_the_agent_by_the_backstop_and_keeps_the_entry() -> None:
+    r = router(Q)
+    ready_agent(r, "1001", {}, 0.0)
+    r.enqueue("v", "support", 0.0, virtual=True)
+    out = r.tick(15 + 30 + RING_GRACE_S + 200.0)  # long past max wait (100 s) and overflow (50 s)
+    assert [(d.call_id, d.reason) for d in of(out, CancelOffer) if isinstance(d, CancelOffer)] == [
+        ("v", "ring_timeout")]
+    assert not of(out, LimitAction) and not of(out, Overflow)
+    assert r.call("v").virtual and r.waiting("support") == ["v"]
+
+
 def test_only_a_caller_waiting_on_the_line_can_go_virtual() -> None:
     r = router(Q)
     ready_agent(r, "1001", {}, 0.0)
