@@ -1,9 +1,9 @@
-"""Virtual hold, the pure part: when a waiting caller is offered to be called back, and what a
-missed callback leads to. No I/O; the time is passed in.
+"""Virtual hold, the pure part: when a waiting caller is offered to be called back, what a missed
+callback leads to, the entry as it is saved and the port that saves it. No I/O; the time is passed in.
 
 A virtual-hold entry is a waiting entry of the router (``Router.hold_virtually``): it keeps its
 entry time and priority, hence its place. When an agent would reach it the router reserves that
-agent with an ``Offer(callback=True)``; the adapter (``acd.callback_dialer``) calls the customer
+agent with an ``Offer(callback=True)``; the adapter (``acd.virtual_hold_pbx``) calls the customer
 and reports ``callback_answered`` or ``callback_missed`` with the retry time ``next_attempt`` gives.
 
     waiting -[key pressed / web request]-> virtual
@@ -15,9 +15,11 @@ and reports ``callback_answered`` or ``callback_missed`` with the retry time ``n
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
 from acd.errors import IllegalTransition
 
@@ -125,3 +127,41 @@ def attempt_result(success: bool, reason: int | str, *, confirmed: bool | None =
     if success:
         return "declined" if confirmed is False else "answered"
     return _REASONS.get(reason, "failed") if isinstance(reason, int) else "failed"
+
+
+@dataclass(slots=True)
+class VirtualEntry:
+    """A virtual-hold entry as saved: its place (``entered_at``, ``priority``) and its attempts."""
+
+    entry_id: str  # the router's id: the queued call's linkedid, or web-<hex> for a web request
+    number: str  # E.164
+    queue: str
+    entered_at: float
+    priority: int = 0
+    skills: dict[str, int] | None = None
+    customer_id: int | None = None
+    source: str = "queue"  # queue (the caller pressed the key) | web
+    state: EntryState = EntryState.VIRTUAL
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # {at, result, linkedid, agent_id}
+    connected_linkedid: str | None = None  # the callback call that reached the agent
+
+
+class VirtualHoldStore(Protocol):
+    """Where entries are kept across restarts (the CRM's ``virtual_holds`` table in the engine)."""
+
+    async def save(self, entry: VirtualEntry) -> None: ...
+
+    async def open_entries(self) -> list[VirtualEntry]: ...
+
+
+class MemoryVirtualHoldStore:
+    """The in-memory fake of ``VirtualHoldStore``."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, VirtualEntry] = {}
+
+    async def save(self, entry: VirtualEntry) -> None:
+        self.rows[entry.entry_id] = dataclasses.replace(entry, attempts=list(entry.attempts))
+
+    async def open_entries(self) -> list[VirtualEntry]:
+        return [dataclasses.replace(e) for e in self.rows.values() if e.state in OPEN_STATES]

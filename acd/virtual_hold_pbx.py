@@ -27,18 +27,18 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from acd.calls import LiveCall
 from acd.decisions import Decision, Offer
 from acd.errors import AcdError, InvalidRequest, UnknownCall, UnknownQueue
 from acd.survey import play_prompt
 from acd.virtual_hold import (
-    OPEN_STATES,
     EntryEvent,
     EntryState,
+    VirtualEntry,
     VirtualHoldPolicy,
+    VirtualHoldStore,
     attempt_result,
     callback_allowance_s,
     next_attempt,
@@ -59,50 +59,12 @@ OFFER_CONTEXT, ANSWER_CONTEXT = "cti-vhold-offer", "cti-vhold-answer"
 ID_VAR = "CTI_VH_ID"  # on the caller's channel (offer) and the callback's (answer): the entry's id
 
 
-@dataclass(slots=True)
-class VirtualEntry:
-    """A virtual-hold entry as saved: its place (``entered_at``, ``priority``) and its attempts."""
-
-    entry_id: str  # the router's id: the queued call's linkedid, or web-<hex> for a web request
-    number: str  # E.164
-    queue: str
-    entered_at: float
-    priority: int = 0
-    skills: dict[str, int] | None = None
-    customer_id: int | None = None
-    source: str = "queue"  # queue (the caller pressed the key) | web
-    state: EntryState = EntryState.VIRTUAL
-    attempts: list[dict[str, Any]] = field(default_factory=list)  # {at, result, linkedid, agent_id}
-    connected_linkedid: str | None = None  # the callback call that reached the agent
-
-
-class VirtualHoldStore(Protocol):
-    """Where entries are kept across restarts (the CRM's ``virtual_holds`` table in the engine)."""
-
-    async def save(self, entry: VirtualEntry) -> None: ...
-
-    async def open_entries(self) -> list[VirtualEntry]: ...
-
-
-class MemoryVirtualHoldStore:
-    """The in-memory fake of ``VirtualHoldStore``."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, VirtualEntry] = {}
-
-    async def save(self, entry: VirtualEntry) -> None:
-        self.rows[entry.entry_id] = dataclasses.replace(entry, attempts=list(entry.attempts))
-
-    async def open_entries(self) -> list[VirtualEntry]:
-        return [dataclasses.replace(e) for e in self.rows.values() if e.state in OPEN_STATES]
-
-
 class VirtualHold:
     """Offers the key, keeps the entries, and calls customers back at their turn."""
 
     def __init__(self, acd: AcdService, policies: Mapping[str, VirtualHoldPolicy], store: VirtualHoldStore, *,
-                 check_s: float = 1.0) -> None:
-        self.acd, self.store, self.check_s = acd, store, check_s
+                 check_s: float = 1.0, far_end_wait_s: float = 1.0) -> None:
+        self.acd, self.store, self.check_s, self.far_end_wait_s = acd, store, check_s, far_end_wait_s
         self.policies: dict[str, VirtualHoldPolicy] = dict(policies)
         self.entries: dict[str, VirtualEntry] = {}  # open entries by router id
         self._offers: dict[str, tuple[int, float]] = {}  # linkedid -> (times offered, last offer)
@@ -315,12 +277,13 @@ class VirtualHold:
         """Through a Local channel Asterisk's originate reason says only "failed"; the trunk's Dial
         said more (busy, no answer), which the call model publishes as FarEndResult: the ACD keeps
         those of calls it does not hold (``early_far_end``). It may come a moment after the originate."""
-        for _ in range(20):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.far_end_wait_s
+        while True:
             found = self.acd.early_far_end.pop(linkedid, None)
-            if found is not None:
+            if found is not None or loop.time() >= deadline:
                 return found
             await asyncio.sleep(0.05)
-        return None
 
     async def _connect(self, entry: VirtualEntry, offer: Offer, channel: str, linkedid: str) -> None:
         """The customer answered: it is a caller on the line now, ringing the reserved agent."""

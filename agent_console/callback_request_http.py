@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from acd.virtual_hold_pbx import VirtualEntry
+from acd.virtual_hold import VirtualEntry
 from agent_console import policy
 from agent_console.errors import RequestThrottled
 from agent_console.security import client_address

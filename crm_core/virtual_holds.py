@@ -10,8 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from acd.virtual_hold import OPEN_STATES, EntryState
-from acd.virtual_hold_pbx import VirtualEntry
+from acd.virtual_hold import OPEN_STATES, EntryState, VirtualEntry
 from crm_core.db import Database
 from crm_core.models import Customer, VirtualHold
 

@@ -13,8 +13,8 @@ from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
-from acd.virtual_hold import EntryState, VirtualHoldPolicy
-from acd.virtual_hold_pbx import VirtualEntry, VirtualHold
+from acd.virtual_hold import EntryState, VirtualEntry, VirtualHoldPolicy
+from acd.virtual_hold_pbx import VirtualHold
 from crm_core.db import Database
 from crm_core.virtual_holds import SqlVirtualHoldStore, entry_row
 from cti.ami.control import FakeCallControl
