@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from acd.model import MAX_LEVEL, MIN_LEVEL, LimitKind, LimitSpec, QueueConfig, RoutingStep, Strategy
 from acd.recording import RecordingPolicy, SurveyPolicy
+from acd.virtual_hold import VirtualHoldPolicy, callback_allowance_s
 from cti.errors import ConfigError
 from cti.settings import Settings
 
@@ -65,6 +66,26 @@ def _recording_spec(value: Any) -> Any:
     return value
 
 
+class VirtualHoldSpec(_Model):
+    """``virtual_hold:`` of a queue: the waiting caller may press ``key`` to be called back at its
+    turn (docs/callbacks.md)."""
+
+    key: str = Field("*", pattern=r"^[0-9*#]$")
+    prompt: str = Field("cti/vhold_offer", pattern=r"^[A-Za-z0-9_/\-]{1,128}$")
+    accepted_prompt: str = Field("cti/thanks", pattern=r"^[A-Za-z0-9_/\-]{1,128}$")
+    offer_after_s: float | None = Field(60.0, ge=0)
+    offer_ewt_s: float | None = Field(120.0, ge=0)
+    first_offer_s: float = Field(5.0, ge=0)
+    reoffer_every_s: float | None = Field(60.0, gt=0)
+    confirm: bool = False
+    confirm_prompt: str = Field("cti/vhold_confirm", pattern=r"^[A-Za-z0-9_/\-]{1,128}$")
+    confirm_timeout_s: float = Field(8.0, gt=0, le=60)
+    max_attempts: int = Field(3, ge=1, le=20)
+    retry_pause_s: float = Field(120.0, ge=0)
+    ring_s: float = Field(30.0, gt=0, le=120)
+    caller_id: str | None = Field(None, pattern=r"^\+?[0-9]{3,20}$")
+
+
 class QueueSpec(_Model):
     strategy: Literal["longest_idle", "most_skilled", "round_robin"] = "longest_idle"
     steps: list[StepSpec] = Field(default_factory=lambda: [StepSpec.model_validate({})])
@@ -82,6 +103,7 @@ class QueueSpec(_Model):
     preferred_agent_s: float = Field(0.0, ge=0)
     recording: Annotated[RecordingSpec, BeforeValidator(_recording_spec)] = RecordingSpec()
     survey: SurveySpec | None = None
+    virtual_hold: VirtualHoldSpec | None = None
 
 
 class DemoAgentSpec(_Model):
@@ -119,6 +141,7 @@ class AcdConfig:
     # Per queue name (docs/recording.md); queues left out are not recorded and ask no survey.
     recording: dict[str, RecordingPolicy] = dataclasses.field(default_factory=dict)
     surveys: dict[str, SurveyPolicy] = dataclasses.field(default_factory=dict)
+    virtual_hold: dict[str, VirtualHoldPolicy] = dataclasses.field(default_factory=dict)  # docs/callbacks.md
 
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
@@ -226,6 +249,10 @@ def _limit(spec: LimitActionSpec | None) -> LimitSpec | None:
     return None if spec is None else LimitSpec(LimitKind(spec.action), spec.target)
 
 
+def _vh_policy(spec: VirtualHoldSpec) -> VirtualHoldPolicy:
+    return VirtualHoldPolicy(**spec.model_dump())
+
+
 def _build(spec: QueuesFile) -> AcdConfig:
     queues = tuple(
         QueueConfig(
@@ -245,6 +272,7 @@ def _build(spec: QueuesFile) -> AcdConfig:
             service_level_s=q.service_level_s if q.service_level_s is not None else spec.service_level_s,
             short_abandon_s=q.short_abandon_s,
             preferred_agent_s=q.preferred_agent_s,
+            callback_ring_s=callback_allowance_s(_vh_policy(q.virtual_hold)) if q.virtual_hold else 30.0,
         )
         for name, q in spec.queues.items()
     )
@@ -256,4 +284,5 @@ def _build(spec: QueuesFile) -> AcdConfig:
     recording = {name: RecordingPolicy(q.recording.mode, q.recording.percent) for name, q in spec.queues.items()}
     surveys = {name: SurveyPolicy(tuple(q.survey.questions), q.survey.thanks, q.survey.timeout_ms)
                for name, q in spec.queues.items() if q.survey is not None}
-    return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys)
+    virtual_hold = {name: _vh_policy(q.virtual_hold) for name, q in spec.queues.items() if q.virtual_hold is not None}
+    return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys, virtual_hold)

@@ -9,13 +9,16 @@ from acd.model import AgentState, LimitKind
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Offer:
-    """Ring ``agent_id`` with ``call_id``; report back answered / no answer within the timeout."""
+    """Ring ``agent_id`` with ``call_id``; report back answered / no answer within the timeout.
+    ``callback``: a virtual-hold entry's turn: the agent is reserved and the customer is called back
+    first (``Router.callback_answered`` / ``callback_missed``); the timeout includes that ring."""
 
     call_id: str
     agent_id: str
     queue: str
     ring_timeout_s: float
     customer_id: int | str | None = None
+    callback: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from acd.call_actions import CallActions
 from acd.calls import AgentPhone, LiveCall, RecentAgents, call_detail
@@ -62,6 +62,12 @@ log = logging.getLogger(__name__)
 PopBuilder = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+class CallbackTurns(Protocol):
+    """Where a virtual-hold entry's turn goes (``acd.virtual_hold_pbx.VirtualHold``): it must not block."""
+
+    def turn(self, offer: Offer) -> None: ...
+
+
 class AcdService:
     """Runs the router against the PBX: enqueue from the IVR, offers, bridges, abandons, wrap-up."""
 
@@ -97,6 +103,8 @@ class AcdService:
         # Calls that stayed connected through an engine restart, whose agent has not logged in again
         # yet: agent -> call, attached at the agent's login (``attach``).
         self.unattached: dict[str, LiveCall] = {}
+        # Virtual hold (acd.virtual_hold_pbx): an ``Offer(callback=True)`` goes there, the customer is called first.
+        self.callbacks: CallbackTurns | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -362,6 +370,10 @@ class AcdService:
         self.wrapups.pop((agent_id, linkedid), None)
 
     # -- decisions ------------------------------------------------------------------------------
+    async def decide(self, step: Callable[[float], list[Decision]]) -> None:
+        """Run one router step and carry out its decisions (for the ACD's other adapters: acd.virtual_hold_pbx)."""
+        await self._run(step)
+
     async def _run(self, step: Callable[[float], list[Decision]]) -> None:
         async with self._lock:
             decisions = step(self.clock())
@@ -391,25 +403,17 @@ class AcdService:
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
                     queues=tuple(view.queues), not_ready_after_call=view.not_ready_after_call))
             case Offer():
+                if d.callback:  # a virtual-hold entry's turn: the customer is called back first
+                    if self.callbacks is not None:
+                        self.callbacks.turn(d)
+                    return
                 call = self._live(d.call_id)
                 if call is None:
                     return
-                call.status, call.agent_id = "ringing", d.agent_id
-                # The ring task first: it is then scheduled ahead of the subscribers these events
-                # wake (the screen pop's lookup among them), so the phone rings sooner.
-                task = asyncio.create_task(self._ring(call, d), name=f"acd.ring:{d.call_id}")
-                call.ring_task = task
-                self._tasks.add(task)
-                task.add_done_callback(self._ring_done)
-                if call.router_id is None:  # a consultation is no new journey step of the call
-                    await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id,
-                                                        queue=d.queue))
-                await self.bus.publish(AgentOffer(
-                    ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,
-                    caller_number=call.caller_number, customer_id=call.customer_id,
-                    waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s,
-                    pop=await self._transfer_pop(call, d.agent_id, now)))
+                await self.ring_offer(call, d)
             case CancelOffer():
+                if d.reason == "callback_missed":  # the agent was only reserved: nothing rang, nothing popped
+                    return
                 call = self._live(d.call_id)
                 # "error": the ring task itself reports the failed offer; it must not be cancelled.
                 if call is not None and call.ring_task is not None and d.reason not in ("ring_timeout", "error"):
@@ -471,6 +475,25 @@ class AcdService:
                 await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue,
                                                  reason="system_failure" if d.system_failure else "abandoned",
                                                  waited_s=d.wait_s))
+
+    async def ring_offer(self, call: LiveCall, d: Offer) -> None:
+        """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console."""
+        now = self.clock()
+        call.status, call.agent_id = "ringing", d.agent_id
+        # The ring task first: it is then scheduled ahead of the subscribers these events
+        # wake (the screen pop's lookup among them), so the phone rings sooner.
+        task = asyncio.create_task(self._ring(call, d), name=f"acd.ring:{d.call_id}")
+        call.ring_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._ring_done)
+        if call.router_id is None:  # a consultation is no new journey step of the call
+            await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id,
+                                                queue=d.queue))
+        await self.bus.publish(AgentOffer(
+            ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,
+            caller_number=call.caller_number, customer_id=call.customer_id,
+            waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s,
+            pop=await self._transfer_pop(call, d.agent_id, now)))
 
     async def _limit(self, d: LimitAction, now: float) -> None:
         call = self.calls.get(d.call_id)

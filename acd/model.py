@@ -183,6 +183,7 @@ class QueueConfig:
     service_level_s: float = 20.0
     short_abandon_s: float = 5.0
     preferred_agent_s: float = 0.0  # how long a call waits for the agent who served the customer last
+    callback_ring_s: float = 30.0  # virtual hold: how long the customer's phone rings on a callback
 
 
 @dataclass(slots=True, eq=False)
@@ -262,6 +263,8 @@ class QueuedCall:
     offer_no: int = 0  # one per offer: a ring timer of an earlier offer is void
     ewt_s: float | None = None  # the wait estimated when it started waiting in this queue
     ewt_at: float | None = None  # ... and when
+    virtual: bool = False  # virtual hold: the caller hung up and keeps its place; it is called back
+    parked: bool = False  # a virtual entry between callback attempts: keeps its place, offered to no one
 
     @property
     def order(self) -> tuple[int, float, int]:
@@ -299,3 +302,5 @@ class CallView:
     pref_active: bool
     agent_id: str | None
     pinned: bool = False
+    virtual: bool = False
+    parked: bool = False

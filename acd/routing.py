@@ -226,12 +226,13 @@ class Router:
     def enqueue(
         self, call_id: str, queue: str, now: float, *, skills: Mapping[str, int] | None = None,
         priority: int = 0, preferred_agent: str | None = None, customer_id: int | str | None = None,
-        required_agent: str | None = None, counted: bool = True,
+        required_agent: str | None = None, counted: bool = True, virtual: bool = False,
     ) -> list[Decision]:
         """Queue a call. ``required_agent`` (a transfer to a named agent) pins it: it waits for that
         agent only, whatever their skills, and is refused when that agent is not logged in.
         ``counted`` False (an agent consulting a colleague): routed like any call, but no queue
-        statistic sees it (no offered call, no talk or handle time, no estimate checked)."""
+        statistic sees it (no offered call, no talk or handle time, no estimate checked).
+        ``virtual``: a web callback request, waiting without a caller on the line (``hold_virtually``)."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -251,7 +252,7 @@ class Router:
         call = QueuedCall(
             call_id, queue, dict(skills) if skills else None, priority, now, self._seq, now,
             preferred_agent=preferred_agent, customer_id=customer_id, pinned=required_agent is not None,
-            counted=counted,
+            counted=counted, virtual=virtual,
         )
         self._calls[call_id] = call
         self._stats_of(call).entered()
@@ -268,11 +269,12 @@ class Router:
     @_keeps_timer_decisions
     def restore_waiting(
         self, call_id: str, queue: str, now: float, *, entered_at: float, skills: Mapping[str, int] | None = None,
-        priority: int = 0, customer_id: int | str | None = None,
+        priority: int = 0, customer_id: int | str | None = None, virtual: bool = False,
     ) -> list[Decision]:
         """Take back a caller that kept waiting while no engine ran (``acd.recovery``): it keeps its
         original entry time, hence its place among the waiting calls and its timers' due times.
-        No queue statistics are counted again: the first engine counted its entry."""
+        No queue statistics are counted again: the first engine counted its entry. ``virtual``: a
+        virtual-hold entry the engine persisted (``acd.virtual_hold``)."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -282,7 +284,7 @@ class Router:
         self._seq += 1
         entered = min(entered_at, now)
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq, entered,
-                          customer_id=customer_id)
+                          customer_id=customer_id, virtual=virtual)
         self._calls[call_id] = call
         call.need = cfg.steps[0].requirement(call.skills)
         call.epoch += 1
@@ -363,11 +365,7 @@ class Router:
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
             return out
         agent = self._agents[agent_id]
-        out.append(CancelOffer(call_id=call_id, agent_id=agent_id, reason="error"))
-        agent.offers.discard(call_id)
-        self._fire(agent, AgentEvent.CANCEL, None, now, out)
-        call.state = next_call_state(call_id, call.state, CallEvent.REQUEUE)
-        call.agent_id = None
+        self._withdraw_offer(call, agent, "error", now, out)
         out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))
         if not self._check_limits(call, now, out):
             if not call.armed:
@@ -452,6 +450,66 @@ class Router:
         self._end_connected(call, now, out)
         return out
 
+    # ---- virtual hold: a waiting entry without a caller on the line ----------------------------
+
+    @_keeps_timer_decisions
+    def hold_virtually(self, call_id: str, now: float) -> list[Decision]:
+        """The waiting caller hung up to be called back: it keeps its place (entry time, priority),
+        hears no announcements and meets no max-wait or overflow; neither abandoned nor counted twice."""
+        out, now = self._begin(now)
+        call = self._call(call_id)
+        if call.state is not CallState.WAITING or call.virtual:
+            raise InvalidRequest("call_id", f"call {call_id} is {call.state.value}, not waiting on the line")
+        call.virtual = True
+        return out
+
+    @_keeps_timer_decisions
+    def callback_answered(self, call_id: str, agent_id: str, now: float, *, new_id: str) -> list[Decision]:
+        """The customer answered its callback: from now on it is a caller on the line named ``new_id``
+        (the callback's own call), ringing the reserved agent for the queue's ring timeout."""
+        out, now = self._begin(now)
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id or not call.virtual:
+            raise StaleOffer(f"call {call_id} is not a callback reserving agent {agent_id}")
+        if new_id != call_id:
+            if new_id in self._calls:
+                raise InvalidRequest("new_id", f"call {new_id} is already queued")
+            del self._calls[call_id]
+            call.call_id = new_id
+            self._calls[new_id] = call
+            agent = self._agents[agent_id]
+            agent.offers.discard(call_id)
+            agent.offers.add(new_id)
+        call.virtual = False
+        call.offer_no += 1  # the backstop of the callback's ring is void; the agent's own ring starts
+        call.epoch += 1  # timers of the virtual stay named the old id; the caller's stay arms anew
+        call.armed = False
+        cfg = self._queues[call.queue]
+        self._timers.at(now + cfg.ring_timeout_s + RING_GRACE_S, timers.RING, new_id, call.offer_no)
+        return out
+
+    @_keeps_timer_decisions
+    def callback_missed(self, call_id: str, agent_id: str, now: float, *, retry_at: float | None) -> list[Decision]:
+        """The callback was not answered (or not confirmed): the agent is free again, not blamed.
+        With ``retry_at`` the entry keeps its place but is offered to no one until then; without, it
+        leaves the queue (the callback failed). A report for an offer no longer ringing is ignored."""
+        out, now = self._begin(now)
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id or not call.virtual:
+            return out
+        agent = self._agents[agent_id]
+        self._withdraw_offer(call, agent, "callback_missed", now, out)
+        if retry_at is None:
+            call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
+            self._stats_of(call).left_by_limit()
+            del self._calls[call_id]
+        else:
+            call.parked = True
+            call.token += 1  # its entries among the waiting calls are void (a REQUEUEd call looks waiting)
+            self._timers.at(max(retry_at, now), timers.PARK, call_id, call.offer_no)
+        self._agent_freed(agent, now, out)
+        return out
+
     @_keeps_timer_decisions
     def tick(self, now: float) -> list[Decision]:
         out, _ = self._begin(now)
@@ -474,7 +532,7 @@ class Router:
         c = self._call(call_id)
         return CallView(
             c.call_id, c.queue, c.state, c.priority, c.enqueued_at, c.entered_queue_at, c.step, c.need,
-            c.preferred_agent, c.pref_active, c.agent_id, c.pinned,
+            c.preferred_agent, c.pref_active, c.agent_id, c.pinned, c.virtual, c.parked,
         )
 
     def calls(self) -> list[CallView]:
@@ -496,6 +554,12 @@ class Router:
         pos = 1 + sum(1 for c in self._wait.ids(call.queue) if self._calls[c].order < order)
         return pos, self._stats[call.queue].estimated_wait(pos, self._servers(call.queue))
 
+    def estimates(self, queue: str) -> dict[str, float]:
+        """Estimated wait of every call waiting in ``queue`` (one sort, not one scan per call)."""
+        servers = self._servers(queue)
+        stats = self._stats[queue]
+        return {c: stats.estimated_wait(pos, servers) for pos, c in enumerate(self.waiting(queue), 1)}
+
     def estimate(self, call_id: str) -> tuple[int, float, float, float]:
         """(position, estimated wait, low, high): the estimate and the range its known error allows."""
         pos, ewt = self.position(call_id)
@@ -505,11 +569,12 @@ class Router:
     def queue_snapshot(self, queue: str, now: float) -> QueueSnapshot:
         self._queue(queue)
         calls = [c for c in self._calls.values() if c.queue == queue and c.counted]
-        waiting = [c for c in calls if c.state is CallState.WAITING]
+        waiting = [c for c in calls if c.state is CallState.WAITING and not c.virtual]
         members = [self._agents[a] for a in self._members[queue]]
         return self._stats[queue].snapshot(
             queue,
             waiting=len(waiting),
+            virtual=sum(1 for c in calls if c.virtual),
             ringing=sum(1 for c in calls if c.state is CallState.RINGING),
             connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
             longest_wait_s=max((now - c.entered_queue_at for c in waiting), default=0.0),
@@ -542,6 +607,11 @@ class Router:
         call = self._calls.get(subject)
         if call is None:
             return
+        if kind == timers.PARK:
+            if call.parked and call.offer_no == token and call.state is CallState.WAITING:
+                call.parked = False  # the pause between callback attempts is over: back at its place
+                self._requeue_waiting(call, now, out)
+            return
         if kind == timers.RING:
             if call.state is CallState.RINGING and call.offer_no == token and call.agent_id is not None:
                 out.append(CancelOffer(call_id=call.call_id, agent_id=call.agent_id, reason="ring_timeout"))
@@ -555,14 +625,14 @@ class Router:
                 return
             call.step += 1
             call.need = cfg.steps[call.step].requirement(call.skills)
-            if call.state is CallState.WAITING:
+            if call.state is CallState.WAITING and not call.parked:
                 self._requeue_waiting(call, now, out)
         elif kind == timers.PREF:
             call.pref_active = False
-            if call.state is CallState.WAITING:
+            if call.state is CallState.WAITING and not call.parked:
                 self._requeue_waiting(call, now, out)
         elif kind == timers.ANNOUNCE:
-            if call.state is CallState.WAITING:
+            if call.state is CallState.WAITING and not call.virtual:
                 pos, ewt, low, high = self.estimate(call.call_id)
                 out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt,
                                     ewt_low_s=low, ewt_high_s=high))
@@ -572,7 +642,10 @@ class Router:
             self._check_limits(call, now, out)
 
     def _check_limits(self, call: QueuedCall, now: float, out: list[Decision]) -> bool:
-        """Apply an expired overflow / max wait; True when the call left its queue."""
+        """Apply an expired overflow / max wait; True when the call left its queue. A virtual-hold
+        entry meets neither: nobody is on the line to send anywhere."""
+        if call.virtual:
+            return False
         cfg = self._queues[call.queue]
         waited = now - call.entered_queue_at
         if cfg.max_wait_s is not None and waited >= cfg.max_wait_s:
@@ -653,10 +726,19 @@ class Router:
         agent.offers.add(call.call_id)
         if cfg.strategy is Strategy.ROUND_ROBIN:
             self._rr_last[cfg.name] = agent.rank
+        ring_s = cfg.ring_timeout_s + (cfg.callback_ring_s if call.virtual else 0.0)
         out.append(Offer(call_id=call.call_id, agent_id=agent.agent_id, queue=call.queue,
-                         ring_timeout_s=cfg.ring_timeout_s, customer_id=call.customer_id))
+                         ring_timeout_s=ring_s, customer_id=call.customer_id, callback=call.virtual))
         self._fire(agent, AgentEvent.OFFER, None, now, out)
-        self._timers.at(now + cfg.ring_timeout_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
+        self._timers.at(now + ring_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
+
+    def _withdraw_offer(self, call: QueuedCall, agent: Agent, reason: str, now: float, out: list[Decision]) -> None:
+        """The offer ends without blaming the agent; the call waits again (not yet among the waiting)."""
+        out.append(CancelOffer(call_id=call.call_id, agent_id=agent.agent_id, reason=reason))
+        agent.offers.discard(call.call_id)
+        self._fire(agent, AgentEvent.CANCEL, None, now, out)
+        call.state = next_call_state(call.call_id, call.state, CallEvent.REQUEUE)
+        call.agent_id = None
 
     def _missed(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
         agent.offers.discard(call.call_id)

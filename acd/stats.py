@@ -52,6 +52,7 @@ class QueueSnapshot:
     ewt_error_s: float | None = None  # mean absolute error of those estimates
     ewt_bias_s: float | None = None  # mean (actual wait - estimate): > 0, callers waited longer than told
     system_failures: int = 0
+    virtual_waiting: int = 0  # virtual-hold entries: callers to call back at their turn, not on the line
 
 
 @dataclass(slots=True)
@@ -137,7 +138,7 @@ class QueueStats:
 
     def snapshot(
         self, queue: str, *, waiting: int, ringing: int, connected: int, longest_wait_s: float,
-        agents_logged_in: int, agents_available: int,
+        agents_logged_in: int, agents_available: int, virtual: int = 0,
     ) -> QueueSnapshot:
         closed = self.answered + self.abandoned + self.overflowed + self.limit_exits - self.abandoned_short
         return QueueSnapshot(
@@ -165,4 +166,5 @@ class QueueStats:
             ewt_error_s=self.ewt_abs_err_s / self.ewt_samples if self.ewt_samples else None,
             ewt_bias_s=self.ewt_err_s / self.ewt_samples if self.ewt_samples else None,
             system_failures=self.system_failures,
+            virtual_waiting=virtual,
         )

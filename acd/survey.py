@@ -73,7 +73,7 @@ def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy], clock:
             for question in policy.questions:
                 answer: int | None = None
                 for _ in range(_TRIES):
-                    digit = await _prompt(session, question, "12345")
+                    digit = await play_prompt(session, question, "12345")
                     if not digit:
                         got = await session.get_data("beep", policy.timeout_ms, 1)
                         digit = got.digits
@@ -86,15 +86,15 @@ def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy], clock:
         if any(s is not None for s in scores):
             await bus.publish(SurveyAnswered(ts=clock(), linkedid=linkedid, queue=queue, scores=tuple(scores)))
         with contextlib.suppress(AgiHangup):
-            await _prompt(session, policy.thanks)
+            await play_prompt(session, policy.thanks)
 
     return survey_route
 
 
-async def _prompt(session: AgiSession, sound: str, escape_digits: str = "") -> str:
-    """Play a prompt; a missing sound file is skipped (logged), not the end of the survey."""
+async def play_prompt(session: AgiSession, sound: str, escape_digits: str = "") -> str:
+    """Play a prompt; a missing sound file is skipped (logged), not the end of the conversation."""
     try:
         return await session.stream_file(sound, escape_digits)
     except AgiCommandError as err:
-        log.warning("survey: could not play %r: %s", sound, err)
+        log.warning("could not play %r: %s", sound, err)
         return ""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from acd.model import QueueConfig, QueuedCall
 
-STEP, PREF, OVERFLOW, MAX_WAIT, ANNOUNCE, RING, WRAP = range(7)
+STEP, PREF, OVERFLOW, MAX_WAIT, ANNOUNCE, RING, WRAP, PARK = range(8)
 
 
 class Timers:

@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import SecretStr
 
-from agent_console.errors import LoginThrottled, NotAuthenticated
+from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled
 from agent_console.http import build_router
 from agent_console.hub import AgentHub
 from agent_console.metrics import EngineMetrics, install_metrics
@@ -118,7 +118,7 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         headers = {}
         if getattr(err, "field", None):
             body["field"] = err.field  # type: ignore[attr-defined]
-        if isinstance(err, LoginThrottled):
+        if isinstance(err, LoginThrottled | RequestThrottled):
             headers["Retry-After"] = str(max(1, round(err.retry_after_s)))
         if isinstance(err, NotAuthenticated):
             headers["WWW-Authenticate"] = "Bearer"

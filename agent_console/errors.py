@@ -5,6 +5,7 @@
         ├── NotAuthenticated      no token / bad signature / expired / revoked          (401)
         ├── InvalidCredentials    unknown user or wrong password                         (401)
         ├── LoginThrottled        too many failed logins for this username + address     (429)
+        ├── RequestThrottled      too many web callback requests (address or number)     (429)
         ├── Forbidden             the role may not do this                               (403)
         ├── NotYourCall           the call belongs to another agent                      (403)
         ├── CallNotFound          no such call (or it already ended)                     (404)
@@ -40,6 +41,15 @@ class LoginThrottled(ConsoleError):
 
     def __init__(self, retry_after_s: float) -> None:
         super().__init__(f"too many failed logins; retry in {retry_after_s:.0f} s")
+        self.retry_after_s = retry_after_s
+
+
+class RequestThrottled(ConsoleError):
+    code = "request_throttled"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
         self.retry_after_s = retry_after_s
 
 

@@ -64,6 +64,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "users.manage": ADMIN,  # create, change, deactivate users, reset passwords: audited
     "recordings.listen": ALL,
     "recordings.control": ALL,
+    "callbacks.request": PUBLIC,  # a web site's "call me back" form: throttled per address and per number
 }
 
 _C = "/api/crm"
@@ -72,6 +73,7 @@ ROUTES: dict[tuple[str, str], str] = {
     **{("GET", p): "page" for p in ("/", "/static", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
                                     "/wallboard", "/callbacks", "/reports", "/staffing", "/users")},
     ("POST", "/api/auth/login"): "auth.login",
+    ("POST", "/api/callback-requests"): "callbacks.request",
     ("GET", "/healthz"): "ops.health",
     ("GET", "/metrics"): "ops.metrics",
     ("POST", "/api/auth/logout"): "session.self",

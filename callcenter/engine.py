@@ -30,7 +30,9 @@ from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
+from acd.virtual_hold_pbx import VirtualHold
 from agent_console.app import create_app
+from agent_console.callback_request_http import build_callback_request_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
@@ -56,6 +58,7 @@ from crm_core.directory import SqlCustomerDirectory
 from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
+from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
 from cti.ami.bridge import AmiBridge
@@ -168,10 +171,13 @@ class Engine:
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
+        # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).
+        self.virtual_hold = VirtualHold(self.acd, self.acd_config.virtual_hold, SqlVirtualHoldStore(self.db))
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
+            **self.virtual_hold.routes(),
         })
         cb = settings.callbacks
         self.callback_policy = Policy(retry_delay=timedelta(minutes=cb.retry_delay_min),
@@ -206,7 +212,8 @@ class Engine:
                                       crm_router, recordings_router,
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
                                       users_router(self.db, forget=logins.forget,
-                                                   skills=lambda: set(self.acd_config.skills))],
+                                                   skills=lambda: set(self.acd_config.skills)),
+                                      build_callback_request_router(self.virtual_hold, lookup=self._customer_of)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
@@ -218,6 +225,10 @@ class Engine:
                                   kind_of=crm_kind_of(self.db, self.desk))
         if self.app is not None:
             install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
+
+    async def _customer_of(self, e164: str) -> int | None:
+        found = await SqlCustomerDirectory(self.db).lookup_by_number(e164)
+        return found.customer_id if found is not None else None
 
     async def _survey_started(self, linkedid: str) -> None:
         """The caller reached the survey: its agent's part is over (they may have hung up their phone)."""
@@ -286,7 +297,9 @@ class Engine:
         self.heartbeat.start()
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
         self.recovery_report = await self.recovery.run()
+        await self.virtual_hold.recover()
         await self.acd.start()
+        await self.virtual_hold.start()
         await self.phone.revoke_all()
         await self.recorder.start()
         await self.agi.start()
@@ -363,6 +376,7 @@ class Engine:
                 await self._metrics_task
         await self.agi.stop()
         await self.heartbeat.stop()
+        await self.virtual_hold.stop()
         await self.acd.stop()
         await self.recorder.stop()
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too

@@ -282,6 +282,8 @@ def _queue_left(st: _State, ev: QueueLeft) -> None:
     st.closes_kind("ringing", ev.ts, result="cancelled")
     if ev.reason == "abandoned":
         st.queue_abandoned = True
+    elif ev.reason == "virtual_hold":  # hung up to be called back at its turn: no abandon (docs/kpis.md)
+        st.explicit_outcome = "callback_requested"
 
 
 def _voicemail(st: _State, ev: VoicemailLeft) -> None:

@@ -255,6 +255,32 @@ class Callback(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class VirtualHold(Base):
+    """A caller who keeps its place without staying on the line (virtual hold, docs/callbacks.md):
+    the queued call that asked (``origin_linkedid``; none for a web request), its place
+    (``entered_at``, ``priority``), each callback attempt (``attempts``: when, result, the attempt's
+    call) and the callback call that reached an agent (``connected_linkedid``, an interaction)."""
+
+    __tablename__ = "virtual_holds"
+    __table_args__ = (Index("ix_virtual_holds_state", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64), unique=True)  # the ACD's id of the entry
+    origin_linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(8), default="queue")  # queue | web
+    number: Mapped[str] = mapped_column(String(20))  # E.164
+    queue: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    skills: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    entered_at: Mapped[float] = mapped_column(Float)  # epoch seconds: the place in the queue
+    state: Mapped[str] = mapped_column(String(12), default="virtual")
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    connected_linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class CaseEvent(Base):
     __tablename__ = "case_events"
 

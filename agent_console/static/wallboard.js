@@ -70,7 +70,12 @@
       const sl = el("td", "num", `${pct(q.window.service_level)} / ${pct(q.today.service_level)}`);
       if (q.window.service_level !== null && q.window.service_level < q.sl_target) sl.classList.add("bad");
       const ag = q.agents || {};
-      tr.append(name, el("td", "num waiting", q.waiting), el("td", "num talking", q.talking),
+      const waiting = el("td", "num waiting", q.waiting);
+      if (q.virtual_waiting) {  // virtual hold: callers to call back at their turn, counted apart
+        const vh = el("div", "muted small virtual-waiting", t("q.virtual", { n: q.virtual_waiting }));
+        waiting.append(vh);
+      }
+      tr.append(name, waiting, el("td", "num talking", q.talking),
         el("td", "num", dur(q.longest_wait_s)), sl, el("td", "num", secs(q.window.asa_s)),
         el("td", "num", pct(q.window.abandon_rate)), el("td", "num", dur(q.window.aht_s)),
         el("td", "num", pct(q.today.fcr)), el("td", "num", `${q.window.offered} / ${q.today.offered}`),

@@ -78,6 +78,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
         q_win = [r for r in window if r.queue == q.queue]
         out_queues.append({
             "queue": q.queue, "waiting": q.waiting, "ringing": q.ringing,
+            "virtual_waiting": q.virtual_waiting,  # virtual hold: to be called back at their turn, not on the line
             "talking": talking_by_queue.get(q.queue, 0), "longest_wait_s": round(q.longest_wait_s, 1),
             "sl_seconds": pol.sl_seconds, "sl_target": target,
             "agents": by_state_in.get(q.queue, {}), "logged_in": q.agents_logged_in,
@@ -121,6 +122,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
         "type": "wallboard", "ts": now, "tz": tz, "window_min": window_min,
         "totals": {
             "waiting": sum(q.waiting for q in queues), "ringing": sum(q.ringing for q in queues),
+            "virtual_waiting": sum(q.virtual_waiting for q in queues),
             "talking": sum(1 for c in live if c.status in ("talking", "held")),
             "longest_wait_s": round(max((q.longest_wait_s for q in queues), default=0.0), 1),
             "agents": {s: sum(1 for a in agents if a.state.value == s) for s in AGENT_STATES},

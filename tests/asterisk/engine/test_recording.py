@@ -251,7 +251,7 @@ async def test_a_three_way_conference_is_recorded_with_every_party(
     linkedid, caller_half, connected_at = await _call_support(eng, seen, "1001")
     await asyncio.sleep(1.5)
     consult_at = time.time()
-    await eng.desk.transfer("1001", linkedid, kind="attended", target_kind="number", target="86970001")
+    await eng.desk.transfer("1001", linkedid, kind="attended", target_kind="number", target="86950001")
     await until(lambda: eng.acd.calls[linkedid].status == "consulting"
                 and eng.acd.calls[linkedid].consult_channel is not None)
     await asyncio.sleep(1.5)  # the third party answered after ~1 s; the caller holds, off the recording

@@ -70,7 +70,7 @@ def _view(agent_id: str, state: AgentState, queues: tuple[str, ...], calls: tupl
 def test_board_combines_router_calls_and_records() -> None:
     stats = QueueStats()
     queues = [stats.snapshot("support", waiting=2, ringing=0, connected=1, longest_wait_s=42.0, agents_logged_in=2,
-                             agents_available=0),
+                             agents_available=0, virtual=3),
               stats.snapshot("billing", waiting=0, ringing=0, connected=0, longest_wait_s=0.0, agents_logged_in=0,
                              agents_available=0)]
     agents = [_view("1001", AgentState.ON_CALL, ("support",), ("L1",)), _view("1002", AgentState.NOT_READY,
@@ -95,6 +95,8 @@ def test_board_combines_router_calls_and_records() -> None:
     assert support["window"]["offered"] == 1 and support["window"]["service_level"] == 1.0
     assert support["today"]["offered"] == 2 and support["today"]["service_level"] == 0.5  # yesterday left out
     assert board["totals"]["waiting"] == 2 and board["totals"]["talking"] == 1
+    # Virtual-hold entries (to call back at their turn) are counted apart from callers on the line.
+    assert support["virtual_waiting"] == 3 and board["totals"]["virtual_waiting"] == 3
     by_id = {a["agent_id"]: a for a in board["agents"]}
     assert list(by_id) == ["1001", "1002", "1003"]
     assert by_id["1001"]["call"]["linkedid"] == "L1" and by_id["1001"]["time_in_state_s"] == 30

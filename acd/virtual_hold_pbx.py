@@ -1,0 +1,365 @@
+"""Virtual hold on the PBX: a waiting caller presses a key, hangs up and keeps its place; at its turn
+the engine calls it back and hands it to the agent the router reserved (docs/callbacks.md).
+
+- Offering the key: every second the callers waiting on music in a queue with ``virtual_hold:`` are
+  checked (``acd.virtual_hold.offer_due``); one that is due is redirected to ``cti-vhold-offer``,
+  whose ``vhold-offer`` FastAGI route plays the prompt and listens for the key, then returns the
+  caller to the music. The key pressed: ``accept`` makes its router entry virtual
+  (``Router.hold_virtually``), publishes ``QueueLeft(reason="virtual_hold")`` (the call is no
+  abandon) and the route plays the goodbye and hangs up.
+- Web requests (``request``) enter the queue as virtual entries from the start.
+- The turn: the router reserves an agent with ``Offer(callback=True)``; ``turn`` originates the
+  customer's number through the outbound trunk into ``cti-vhold-answer``, whose ``vhold-answer``
+  route asks "press 1" when the queue wants it and reports here. Answered (and confirmed): the
+  router renames the entry to the callback's own call (``callback_answered``) and the agent's phone
+  rings with the pop, as for any caller. Missed: ``callback_missed`` with the retry time of the
+  policy, or the entry fails once its attempts are used.
+- Every change of an entry is saved through the ``VirtualHoldStore`` port (the CRM's table in the
+  engine): a restarted engine puts open entries back at their place (``recover``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from acd.calls import LiveCall
+from acd.decisions import Decision, Offer
+from acd.errors import AcdError, InvalidRequest, UnknownCall, UnknownQueue
+from acd.survey import play_prompt
+from acd.virtual_hold import (
+    EntryEvent,
+    EntryState,
+    VirtualEntry,
+    VirtualHoldPolicy,
+    VirtualHoldStore,
+    attempt_result,
+    callback_allowance_s,
+    next_attempt,
+    next_state,
+    offer_due,
+)
+from cti.agi.protocol import AgiCommandError
+from cti.agi.session import AgiSession
+from cti.errors import AgiHangup, CtiError
+from cti.journey import CallArrived, QueueLeft
+
+if TYPE_CHECKING:
+    from acd.delivery import AcdService
+
+log = logging.getLogger(__name__)
+
+OFFER_CONTEXT, ANSWER_CONTEXT = "cti-vhold-offer", "cti-vhold-answer"
+ID_VAR = "CTI_VH_ID"  # on the caller's channel (offer) and the callback's (answer): the entry's id
+
+
+class VirtualHold:
+    """Offers the key, keeps the entries, and calls customers back at their turn."""
+
+    def __init__(self, acd: AcdService, policies: Mapping[str, VirtualHoldPolicy], store: VirtualHoldStore, *,
+                 check_s: float = 1.0, far_end_wait_s: float = 1.0) -> None:
+        self.acd, self.store, self.check_s, self.far_end_wait_s = acd, store, check_s, far_end_wait_s
+        self.policies: dict[str, VirtualHoldPolicy] = dict(policies)
+        self.entries: dict[str, VirtualEntry] = {}  # open entries by router id
+        self._offers: dict[str, tuple[int, float]] = {}  # linkedid -> (times offered, last offer)
+        self._answers: dict[str, asyncio.Future[bool]] = {}  # entry id -> the answered leg's confirmation
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        acd.callbacks = self
+
+    # -- life cycle -----------------------------------------------------------------------------
+    async def recover(self) -> int:
+        """Put the saved open entries back at their place in the router (after a restart)."""
+        entries = await self.store.open_entries()
+        for entry in sorted(entries, key=lambda e: e.entered_at):
+            entry.state = EntryState.VIRTUAL  # a callback that was ringing at the crash is not counted
+            self.entries[entry.entry_id] = entry
+            try:
+                await self.acd.decide(functools.partial(self._restore, entry))
+            except AcdError as err:
+                log.warning("virtual hold %s could not be restored: %s", entry.entry_id, err.message)
+                self.entries.pop(entry.entry_id, None)
+        if entries:
+            log.info("virtual hold: %d entries back in their queues", len(self.entries))
+        return len(self.entries)
+
+    def _restore(self, e: VirtualEntry, now: float) -> list[Decision]:
+        return self.acd.router.restore_waiting(e.entry_id, e.queue, now, entered_at=e.entered_at, skills=e.skills,
+                                               priority=e.priority, customer_id=e.customer_id, virtual=True)
+
+    async def start(self) -> None:
+        self._loop = asyncio.create_task(self._offer_loop(), name="vhold.offers")
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._loop] if self._loop else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- offering the key -----------------------------------------------------------------------
+    async def _offer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_s)
+            try:
+                await self.offer_due_callers()
+            except Exception:
+                log.exception("virtual hold: offering the key failed")
+
+    async def offer_due_callers(self) -> None:
+        now = self.acd.clock()
+        for gone in [lid for lid in self._offers if lid not in self.acd.calls]:
+            del self._offers[gone]
+        estimates: dict[str, dict[str, float]] = {}
+        for queue in self.policies:  # one pass per queue, not one scan of the queue per caller
+            with contextlib.suppress(UnknownQueue):
+                estimates[queue] = self.acd.router.estimates(queue)
+        for call in list(self.acd.calls.values()):
+            policy = self.policies.get(call.queue)
+            if (policy is None or call.status != "queued" or call.direction != "inbound" or call.router_id
+                    or not call.caller_number):  # an anonymous caller cannot be called back
+                continue
+            ewt = estimates.get(call.queue, {}).get(call.linkedid)
+            if ewt is None:
+                continue
+            count, last = self._offers.get(call.linkedid, (0, None))
+            if not offer_due(policy, waited_s=now - call.queued_at, ewt_s=ewt, offers=count, last_offer_at=last,
+                             now=now):
+                continue
+            self._offers[call.linkedid] = (count + 1, now)
+            try:
+                control = self.acd.control
+                await control.set_var(call.caller_channel, ID_VAR, call.linkedid)
+                await control.set_var(call.caller_channel, "CTI_VH_KEY", policy.key)
+                await control.set_var(call.caller_channel, "CTI_VH_PROMPT", policy.prompt)
+                await control.redirect(call.caller_channel, OFFER_CONTEXT, "s")
+            except CtiError as err:
+                log.info("virtual hold: could not offer the key to %s: %s", call.linkedid, err.message)
+
+    async def accept(self, linkedid: str) -> bool:
+        """The caller pressed the key: its entry goes virtual. False when it is no longer waiting."""
+        call = self.acd.calls.get(linkedid)
+        if call is None or call.status != "queued" or call.queue not in self.policies or not call.caller_number:
+            return False
+        try:
+            number = self.normalise(call.caller_number, call.queue)
+        except AcdError as err:  # no outbound route for it: the caller keeps waiting on the line
+            log.info("virtual hold: %s cannot be called back: %s", linkedid, err.message)
+            return False
+        try:
+            await self.acd.decide(lambda now: self.acd.router.hold_virtually(linkedid, now))
+        except AcdError as err:
+            log.info("virtual hold: %s could not go virtual: %s", linkedid, err.message)
+            return False
+        # From here on the ACD does not see this caller's hang-up: it is no abandon.
+        self.acd.calls.pop(linkedid, None)
+        self._offers.pop(linkedid, None)
+        entry = VirtualEntry(linkedid, number, call.queue, call.queued_at, call.priority,
+                             dict(call.skills) if call.skills else None, call.customer_id)
+        self.entries[linkedid] = entry
+        await self.store.save(entry)
+        now = self.acd.clock()
+        await self.acd.bus.publish(QueueLeft(ts=now, linkedid=linkedid, queue=call.queue, reason="virtual_hold",
+                                             waited_s=now - call.queued_at))
+        return True
+
+    # -- web requests ---------------------------------------------------------------------------
+    def normalise(self, number: str, queue: str) -> str:
+        """``number`` in E.164 when it can be called back (InvalidRequest naming ``number`` if not)."""
+        return self.acd.actions.route(number, queue=queue if queue in self.policies else None).e164
+
+    async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry:
+        """A callback asked for on the web: a virtual entry at the end of ``queue``. ``number`` is
+        normalised (E.164) and must be routable; InvalidRequest / UnknownQueue otherwise."""
+        if queue not in self.policies:
+            try:
+                self.acd.router.waiting(queue)
+            except UnknownQueue:
+                raise UnknownQueue(f"no queue {queue!r}") from None
+            raise InvalidRequest("queue", f"queue {queue!r} takes no callback requests (no virtual_hold)")
+        target = self.acd.actions.route(number, queue=queue)
+        e164 = target.e164
+        if any(e.number == e164 and e.queue == queue for e in self.entries.values()):
+            raise InvalidRequest("number", "a callback for this number is already waiting in this queue")
+        entry = VirtualEntry(f"web-{uuid.uuid4().hex}", e164, queue, self.acd.clock(), customer_id=customer_id,
+                             source="web")
+        self.entries[entry.entry_id] = entry
+        await self.store.save(entry)
+        try:
+            await self.acd.decide(lambda now: self.acd.router.enqueue(
+                entry.entry_id, queue, now, customer_id=customer_id, virtual=True))
+            self.acd.router.call(entry.entry_id)
+        except UnknownCall:  # a queue limit (no agents, full) sent it away at once
+            entry.state = next_state(entry.entry_id, entry.state, EntryEvent.CANCEL)
+            self.entries.pop(entry.entry_id, None)
+            await self.store.save(entry)
+            raise InvalidRequest("queue", f"queue {queue!r} takes no callbacks now (no agents or full)") from None
+        return entry
+
+    # -- the turn -------------------------------------------------------------------------------
+    def turn(self, offer: Offer) -> None:
+        """The router reserved ``offer.agent_id`` for this entry: call the customer (a task)."""
+        task = asyncio.create_task(self._call_back(offer), name=f"vhold.call:{offer.call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            log.error("virtual hold: %s failed", task.get_name(), exc_info=err)
+
+    async def _call_back(self, offer: Offer) -> None:
+        entry = self.entries.get(offer.call_id)
+        if entry is None:  # not ours (a restart lost it): free the agent, drop the entry
+            await self.acd.decide(lambda now: self.acd.router.callback_missed(
+                offer.call_id, offer.agent_id, now, retry_at=None))
+            return
+        policy = self.policies.get(entry.queue) or VirtualHoldPolicy()
+        entry.state = next_state(entry.entry_id, entry.state, EntryEvent.TURN)
+        await self.store.save(entry)
+        answered = asyncio.get_running_loop().create_future()
+        self._answers[entry.entry_id] = answered
+        channel, linkedid, result, started = None, None, "failed", self.acd.clock()
+        try:
+            target = self.acd.actions.route(entry.number, queue=entry.queue)
+            variables = {"CTI_TRUNK": target.trunk, ID_VAR: entry.entry_id,
+                         "CTI_VH_CONFIRM": "1" if policy.confirm else "",
+                         "CTI_VH_PROMPT": policy.confirm_prompt}
+            caller_id = policy.caller_id or target.caller_id
+            if caller_id:
+                variables["CTI_CALLER_ID"] = caller_id
+            res = await self.acd.control.originate(
+                target.local_channel, context=ANSWER_CONTEXT, exten="s", caller_id=f"<{entry.number}>",
+                variables=variables, timeout_ms=int(policy.ring_s * 1000))
+            channel, linkedid = res.channel, res.linkedid or res.uniqueid
+            confirmed: bool | None = None
+            if res.success:
+                try:
+                    confirmed = await asyncio.wait_for(answered, 2 * policy.confirm_timeout_s + 10.0)
+                except TimeoutError:
+                    confirmed = False
+            result = attempt_result(res.success, res.reason, confirmed=confirmed)
+            if not res.success and linkedid:
+                result = await self._far_end(linkedid) or result
+        except (CtiError, AcdError) as err:
+            log.warning("virtual hold %s: the callback could not be placed: %s", entry.entry_id, err.message)
+        finally:
+            self._answers.pop(entry.entry_id, None)
+        entry.attempts.append({"at": self.acd.clock(), "result": result, "linkedid": linkedid,
+                               "agent_id": offer.agent_id})
+        if result == "answered" and channel and linkedid:
+            await self._connect(entry, offer, channel, linkedid)
+            return
+        if channel:
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(channel, may_be_gone=True)
+        if linkedid:  # the missed attempt is an outbound call in the CRM, with its far end's result
+            await self.acd.bus.publish(CallArrived(ts=started, linkedid=linkedid, channel=channel or "",
+                                                   caller_number=entry.number, dnis="virtual_hold",
+                                                   direction="outbound"))
+        retry_at = next_attempt(policy, attempts=len(entry.attempts), now=self.acd.clock())
+        entry.state = next_state(entry.entry_id, entry.state,
+                                 EntryEvent.MISSED if retry_at is not None else EntryEvent.GAVE_UP)
+        if retry_at is None:
+            self.entries.pop(entry.entry_id, None)
+        await self.store.save(entry)
+        log.info("virtual hold %s: callback %d %s; %s", entry.entry_id, len(entry.attempts), result,
+                 "failed" if retry_at is None else f"again in {retry_at - self.acd.clock():.0f} s")
+        await self.acd.decide(lambda now: self.acd.router.callback_missed(
+            entry.entry_id, offer.agent_id, now, retry_at=retry_at))
+
+    async def _far_end(self, linkedid: str) -> str | None:
+        """Through a Local channel Asterisk's originate reason says only "failed"; the trunk's Dial
+        said more (busy, no answer), which the call model publishes as FarEndResult: the ACD keeps
+        those of calls it does not hold (``early_far_end``). It may come a moment after the originate."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.far_end_wait_s
+        while True:
+            found = self.acd.early_far_end.pop(linkedid, None)
+            if found is not None or loop.time() >= deadline:
+                return found
+            await asyncio.sleep(0.05)
+
+    async def _connect(self, entry: VirtualEntry, offer: Offer, channel: str, linkedid: str) -> None:
+        """The customer answered: it is a caller on the line now, ringing the reserved agent."""
+        try:
+            await self.acd.decide(lambda now: self.acd.router.callback_answered(
+                entry.entry_id, offer.agent_id, now, new_id=linkedid))
+        except AcdError as err:  # the reservation ended meanwhile (the ring backstop): start again later
+            log.warning("virtual hold %s: answered after its turn ended: %s", entry.entry_id, err.message)
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(channel, may_be_gone=True)
+            entry.state = EntryState.VIRTUAL
+            await self.store.save(entry)
+            return
+        entry.state = next_state(entry.entry_id, entry.state, EntryEvent.ANSWERED)
+        entry.connected_linkedid = linkedid
+        self.entries.pop(entry.entry_id, None)
+        await self.store.save(entry)
+        now = self.acd.clock()
+        call = LiveCall(linkedid=linkedid, caller_channel=channel, caller_number=entry.number, queue=entry.queue,
+                        customer_id=entry.customer_id, skills=entry.skills, priority=entry.priority,
+                        attributes={"virtual_hold": entry.entry_id}, queued_at=entry.entered_at)
+        self.acd.calls[linkedid] = call
+        # The callback leg is a call of its own in the CRM: handled by the agent, not offered again
+        # (the caller's first call was the offered one). Its dnis names where it came from.
+        await self.acd.bus.publish(CallArrived(ts=now, linkedid=linkedid, channel=channel,
+                                               caller_number=entry.number, dnis="virtual_hold"))
+        policy = self.policies.get(entry.queue) or VirtualHoldPolicy()
+        cfg_ring = offer.ring_timeout_s - callback_allowance_s(policy)  # the queue's own ring timeout
+        await self.acd.ring_offer(call, dataclasses.replace(
+            offer, call_id=linkedid, callback=False, ring_timeout_s=max(cfg_ring, 1.0)))
+
+    def answer_reported(self, entry_id: str, confirmed: bool) -> None:
+        """The callback's answered leg reached ``vhold-answer`` (and pressed 1, or not)."""
+        fut = self._answers.get(entry_id)
+        if fut is not None and not fut.done():
+            fut.set_result(confirmed)
+
+    # -- FastAGI routes -------------------------------------------------------------------------
+    def routes(self) -> dict[str, Callable[[AgiSession], Awaitable[None]]]:
+        return {"vhold-offer": self._offer_route, "vhold-answer": self._answer_route}
+
+    async def _offer_route(self, session: AgiSession) -> None:
+        try:
+            linkedid = await session.get_variable(ID_VAR) or ""
+            key = await session.get_variable("CTI_VH_KEY") or "*"
+            prompt = await session.get_variable("CTI_VH_PROMPT") or "cti/vhold_offer"
+            digit = await play_prompt(session, prompt, key) or await session.wait_for_digit(5000)
+            if digit != key or not await self.accept(linkedid):
+                return  # back to the music
+            policy = self.policies.get(self.entries[linkedid].queue) if linkedid in self.entries else None
+            await play_prompt(session, policy.accepted_prompt if policy else "cti/thanks")
+            await session.hangup()
+        except AgiHangup:
+            pass
+
+    async def _answer_route(self, session: AgiSession) -> None:
+        entry_id = ""
+        confirmed = False
+        try:
+            entry_id = await session.get_variable(ID_VAR) or ""
+            if (await session.get_variable("CTI_VH_CONFIRM") or "") != "1":
+                confirmed = True
+                return
+            prompt = await session.get_variable("CTI_VH_PROMPT") or "cti/vhold_confirm"
+            policy = self.policies.get(self.entries[entry_id].queue) if entry_id in self.entries else None
+            timeout_ms = int((policy.confirm_timeout_s if policy else 8.0) * 1000)
+            for _ in range(2):
+                digit = await play_prompt(session, prompt, "1") or await session.wait_for_digit(timeout_ms)
+                if digit == "1":
+                    confirmed = True
+                    return
+        except AgiHangup:
+            pass
+        finally:
+            self.answer_reported(entry_id, confirmed)
+            if not confirmed:
+                with contextlib.suppress(AgiHangup, AgiCommandError):
+                    await session.hangup()
+

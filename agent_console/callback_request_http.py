@@ -1,0 +1,89 @@
+"""Web callback requests (docs/callbacks.md): ``POST /api/callback-requests`` with a number and a
+queue puts a virtual-hold entry at the end of that queue; the customer is called back at its turn,
+as a caller who pressed the key while waiting would be.
+
+The route is public (a company's web site posts to it), so it is throttled twice: per client
+address (one host asking for many numbers) and per normalised number (many hosts asking for one
+number: nobody is called again and again). Every attempt counts, refused ones included.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from acd.virtual_hold import VirtualEntry
+from agent_console import policy
+from agent_console.errors import RequestThrottled
+from agent_console.security import client_address
+
+
+class CallbackRequests(Protocol):
+    """The ACD side (``acd.virtual_hold_pbx.VirtualHold``)."""
+
+    def normalise(self, number: str, queue: str) -> str: ...
+
+    async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry: ...
+
+
+@dataclass
+class SlidingLimit:
+    """At most ``limit`` hits per key in any ``window_s``; the table of keys is bounded."""
+
+    limit: int
+    window_s: float
+    max_keys: int = 100_000
+    clock: Callable[[], float] = time.time
+    _hits: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
+
+    def hit(self, key: str) -> float:
+        """Count a hit; seconds to wait when it is over the limit (then it is not counted), else 0."""
+        now = self.clock()
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+            while len(self._hits) > self.max_keys:
+                self._hits.popitem(last=False)
+        self._hits.move_to_end(key)
+        while hits and hits[0] <= now - self.window_s:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return max(1.0, hits[0] + self.window_s - now)
+        hits.append(now)
+        return 0.0
+
+
+class CallbackRequestIn(BaseModel):
+    number: str = Field(min_length=3, max_length=32, description="the customer's phone number, any common format")
+    queue: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+
+
+def build_callback_request_router(requests: CallbackRequests, *,
+                                  lookup: Callable[[str], Awaitable[int | None]] | None = None,
+                                  per_address: SlidingLimit | None = None,
+                                  per_number: SlidingLimit | None = None) -> APIRouter:
+    """``lookup(e164)``: the CRM customer with that number, put on the entry for the agent's pop."""
+    by_address = per_address or SlidingLimit(10, 3600.0)
+    by_number = per_number or SlidingLimit(3, 3600.0)
+    r = APIRouter(tags=["callbacks"], dependencies=[Depends(policy.enforce)])
+
+    @r.post("/api/callback-requests", status_code=202)
+    async def request_callback(body: CallbackRequestIn, request: Request) -> dict[str, Any]:
+        wait = by_address.hit(client_address(request))
+        if wait:
+            raise RequestThrottled("too many callback requests from this address", wait)
+        e164 = requests.normalise(body.number, body.queue)  # 422 naming the field when it is no number
+        wait = by_number.hit(e164)
+        if wait:
+            raise RequestThrottled("too many callback requests for this number", wait)
+        customer_id = await lookup(e164) if lookup is not None else None
+        entry = await requests.request(e164, body.queue, customer_id=customer_id)
+        return {"id": entry.entry_id, "number": entry.number, "queue": entry.queue, "state": entry.state.value}
+
+    return r

@@ -1,0 +1,66 @@
+"""The virtual-hold entries in the CRM (``VirtualHold`` rows): the ACD's ``VirtualHoldStore`` port
+(``acd.virtual_hold_pbx``) on the database, so that an entry outlives an engine restart, and the record of
+each callback attempt. Services take the session as a keyword argument and never commit; the
+store is the unit of work (one transaction per save)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from acd.virtual_hold import OPEN_STATES, EntryState, VirtualEntry
+from crm_core.db import Database
+from crm_core.models import Customer, VirtualHold
+
+
+async def save_entry(entry: VirtualEntry, *, session: AsyncSession) -> VirtualHold:
+    """Insert or update the row of ``entry`` (by its ACD id)."""
+    row = (await session.scalars(select(VirtualHold).where(VirtualHold.entry_id == entry.entry_id))).first()
+    if row is None:
+        customer_id = entry.customer_id
+        if customer_id is not None and await session.get(Customer, customer_id) is None:
+            customer_id = None  # an unknown customer is left off, the entry kept
+        row = VirtualHold(entry_id=entry.entry_id, source=entry.source, number=entry.number, queue=entry.queue,
+                          customer_id=customer_id, priority=entry.priority, skills=entry.skills,
+                          entered_at=entry.entered_at,
+                          origin_linkedid=entry.entry_id if entry.source == "queue" else None)
+        session.add(row)
+    row.queue, row.state = entry.queue, entry.state.value
+    row.attempts = [dict(a) for a in entry.attempts]
+    row.connected_linkedid = entry.connected_linkedid
+    await session.flush()
+    return row
+
+
+async def open_entries(*, session: AsyncSession) -> list[VirtualEntry]:
+    rows = (await session.scalars(select(VirtualHold).where(VirtualHold.state.in_([s.value for s in OPEN_STATES]))
+                                  .order_by(VirtualHold.entered_at, VirtualHold.id))).all()
+    return [_entry(r) for r in rows]
+
+
+async def entry_row(entry_id: str, *, session: AsyncSession) -> VirtualHold | None:
+    return (await session.scalars(select(VirtualHold).where(VirtualHold.entry_id == entry_id))).first()
+
+
+def _entry(row: VirtualHold) -> VirtualEntry:
+    skills: dict[str, Any] | None = row.skills
+    return VirtualEntry(row.entry_id, row.number, row.queue, row.entered_at, row.priority,
+                        {k: int(v) for k, v in skills.items()} if skills else None, row.customer_id, row.source,
+                        EntryState(row.state), list(row.attempts or []), row.connected_linkedid)
+
+
+class SqlVirtualHoldStore:
+    """``acd.virtual_hold_pbx.VirtualHoldStore`` on the CRM database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def save(self, entry: VirtualEntry) -> None:
+        async with self.db.session() as s:
+            await save_entry(entry, session=s)
+
+    async def open_entries(self) -> list[VirtualEntry]:
+        async with self.db.session() as s:
+            return await open_entries(session=s)

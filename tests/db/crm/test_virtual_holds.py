@@ -1,0 +1,83 @@
+"""Virtual-hold entries outlive an engine restart (SQLite and PostgreSQL): the entries a first engine
+saved -- a caller who pressed the key, a web request, one whose callback was missed once -- are put
+back by a second engine at their original places, ahead of callers who came later, and a failed or
+connected entry is not."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from acd.calls import LiveCall
+from acd.delivery import AcdService
+from acd.model import QueueConfig
+from acd.routing import Router
+from acd.virtual_hold import EntryState, VirtualEntry, VirtualHoldPolicy
+from acd.virtual_hold_pbx import VirtualHold
+from crm_core.db import Database
+from crm_core.virtual_holds import SqlVirtualHoldStore, entry_row
+from cti.ami.control import FakeCallControl
+from cti.bus import InProcessBus
+
+QUEUES = (QueueConfig("support"),)
+POLICIES = {"support": VirtualHoldPolicy()}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[InProcessBus]:
+    b = InProcessBus()
+    await b.start()
+    yield b
+    await b.stop()
+
+
+def _engine(db: Database, bus: InProcessBus, clock: Clock) -> tuple[AcdService, VirtualHold]:
+    acd = AcdService(Router(QUEUES), FakeCallControl(), bus, clock=clock)
+    return acd, VirtualHold(acd, POLICIES, SqlVirtualHoldStore(db))
+
+
+async def test_entries_come_back_at_their_place_after_a_restart(db: Database, bus: InProcessBus) -> None:
+    clock = Clock()
+    acd, vh = _engine(db, bus, clock)
+    await acd.agent_login("1001", {}, ["support"])  # logged in, not ready: everyone waits
+    for n, (linkedid, number) in enumerate((("ahead", "+8613900000001"), ("pressed", "+8613900000002"))):
+        clock.now = 1_000.0 + n
+        await acd.enqueue(LiveCall(linkedid, f"PJSIP/x-{n}", number, "support"))
+    clock.now = 1_005.0
+    assert await vh.accept("pressed")
+    clock.now = 1_006.0
+    web = await vh.request("013900000003", "support")  # a national number, stored in E.164
+    assert web.number == "+8613900000003"
+    clock.now = 1_007.0
+    missed = await vh.request("+8613900000004", "support")
+    vh.entries[missed.entry_id].attempts.append({"at": 1_007.5, "result": "busy", "linkedid": "cb-1",
+                                                  "agent_id": "1001"})
+    await vh.store.save(vh.entries[missed.entry_id])
+    gone = VirtualEntry("failed-one", "+8613900000005", "support", 999.0, state=EntryState.FAILED)
+    await vh.store.save(gone)
+    assert acd.router.waiting("support") == ["ahead", "pressed", web.entry_id, missed.entry_id]
+
+    # The engine restarts: the caller on the line is taken back by acd.recovery; the entries by vh.
+    clock.now = 2_000.0
+    acd2, vh2 = _engine(db, bus, clock)
+    await acd2.agent_login("1001", {}, ["support"])
+    assert await vh2.recover() == 3
+    await acd2.enqueue(LiveCall("later", "PJSIP/x-9", "+8613900000009", "support"))
+    await acd2.restore_waiting(LiveCall("ahead", "PJSIP/x-0", "+8613900000001", "support", queued_at=1_000.0))
+    assert acd2.router.waiting("support") == ["ahead", "pressed", web.entry_id, missed.entry_id, "later"]
+    assert [acd2.router.call(c).virtual for c in acd2.router.waiting("support")] == [False, True, True, True, False]
+    assert vh2.entries[missed.entry_id].attempts[0]["result"] == "busy"  # its attempts count on
+    async with db.session() as s:
+        row = await entry_row("pressed", session=s)
+        assert row is not None and (row.source, row.origin_linkedid, row.state) == ("queue", "pressed", "virtual")
+        web_row = await entry_row(web.entry_id, session=s)
+        assert web_row is not None and (web_row.source, web_row.origin_linkedid) == ("web", None)

@@ -1,0 +1,92 @@
+"""The virtual-hold adapter on the in-memory fakes (call control, store, bus): the offer of the key,
+the key, and missed callbacks retried per the policy until the entry fails."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from acd.calls import LiveCall
+from acd.delivery import AcdService
+from acd.model import QueueConfig
+from acd.routing import Router
+from acd.virtual_hold import EntryState, MemoryVirtualHoldStore, VirtualHoldPolicy
+from acd.virtual_hold_pbx import OFFER_CONTEXT, VirtualHold
+from cti.ami.control import FakeCallControl, OriginateResult
+from cti.bus import InProcessBus
+from cti.events import Event
+from cti.journey import CallArrived, QueueLeft
+from tests.helpers import until
+
+POLICY = VirtualHoldPolicy(offer_after_s=10, offer_ewt_s=None, first_offer_s=1, reoffer_every_s=None,
+                           max_attempts=2, retry_pause_s=30, ring_s=5)
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[tuple[VirtualHold, FakeCallControl, Clock, list[Event]]]:
+    bus, seen, clock = InProcessBus(), [], Clock()
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    bus.subscribe(Event, record, name="test")
+    await bus.start()
+    control = FakeCallControl()
+    acd = AcdService(Router((QueueConfig("support", ring_timeout_s=15, callback_ring_s=5),)), control, bus,
+                     clock=clock)
+    vh = VirtualHold(acd, {"support": POLICY}, MemoryVirtualHoldStore(), far_end_wait_s=0)
+    await acd.agent_login("1001", {}, ["support"])
+    yield vh, control, clock, seen
+    await vh.stop()
+    await bus.stop()
+
+
+async def test_key_offered_once_after_the_wait_then_the_caller_goes_virtual(rig: tuple) -> None:
+    vh, control, clock, seen = rig
+    await vh.acd.enqueue(LiveCall("c1", "PJSIP/x-1", "+8613900000001", "support"))
+    await vh.acd.enqueue(LiveCall("anon", "PJSIP/x-2", "", "support"))  # no number: never offered
+    clock.now = 105.0
+    await vh.offer_due_callers()
+    assert control.called("redirect") == []
+    clock.now = 111.0
+    await vh.offer_due_callers()
+    await vh.offer_due_callers()
+    assert [(r["channel"], r["context"]) for r in control.called("redirect")] == [("PJSIP/x-1", OFFER_CONTEXT)]
+    assert {(v["name"], v["value"]) for v in control.called("set_var")} >= {("CTI_VH_KEY", "*"), ("CTI_VH_ID", "c1")}
+    assert await vh.accept("c1")
+    assert not await vh.accept("c1")  # pressed twice: already virtual
+    assert vh.acd.router.call("c1").virtual and "c1" not in vh.acd.calls
+    await vh.acd.bus.drain()  # type: ignore[attr-defined]
+    assert [(e.linkedid, e.reason) for e in seen if isinstance(e, QueueLeft)] == [("c1", "virtual_hold")]
+    assert vh.store.rows["c1"].state is EntryState.VIRTUAL  # type: ignore[attr-defined]
+
+
+async def test_missed_callbacks_are_retried_then_the_entry_fails(rig: tuple) -> None:
+    vh, control, clock, seen = rig
+    control.originate_result = OriginateResult(False, 3, "cb.1", "cb-attempt", "Local/8613900000001@cti-external/n")
+    entry = await vh.request("+8613900000001", "support")
+    await vh.acd.set_ready("1001")  # the entry's turn: the agent is reserved, the customer called
+    await until(lambda: len(vh.entries[entry.entry_id].attempts) == 1 and vh.acd.agent_state("1001").value
+                == "available")
+    assert vh.entries[entry.entry_id].attempts[0]["result"] == "no_answer"
+    assert vh.acd.router.call(entry.entry_id).parked
+    origin = control.called("originate")[0]
+    assert origin["channel"] == "Local/8613900000001@cti-trunk-sim/n" and origin["timeout_ms"] == 5000
+    assert origin["variables"]["CTI_VH_ID"] == entry.entry_id
+    clock.now += 30  # the pause is over: the entry's turn again, the last attempt
+    await vh.acd.decide(vh.acd.router.tick)
+    await until(lambda: entry.entry_id not in vh.entries)
+    saved = vh.store.rows[entry.entry_id]  # type: ignore[attr-defined]
+    assert saved.state is EntryState.FAILED and [a["result"] for a in saved.attempts] == ["no_answer"] * 2
+    assert vh.acd.router.calls() == [] and vh.acd.agent_state("1001").value == "available"
+    await vh.acd.bus.drain()  # type: ignore[attr-defined]
+    arrived = [e for e in seen if isinstance(e, CallArrived)]
+    assert [(e.linkedid, e.direction, e.dnis) for e in arrived] == [("cb-attempt", "outbound", "virtual_hold")] * 2
