@@ -14,6 +14,7 @@ stored events, replays change nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -148,6 +149,17 @@ class CallLogger:
 
     async def handle(self, ev: Event) -> None:
         """Journal the event (durably, see outbox) and schedule its call for writing."""
+        await self._handle(ev)
+        if isinstance(ev, CallEnded) and ev.merged:
+            # The calls Asterisk folded into this one end with it: a three-way conference can move the
+            # caller's channel to the consultation's linkedid, and the caller's interaction would
+            # otherwise stay open for good.
+            for other in ev.merged:
+                call = self._calls.get(other)
+                if call is not None and not any(isinstance(e, CallEnded) for e in call.events.values()):
+                    await self._handle(dataclasses.replace(ev, linkedid=other, merged=()))
+
+    async def _handle(self, ev: Event) -> None:
         if not isinstance(ev, JOURNEY_EVENTS):
             return
         ev = masked(ev)

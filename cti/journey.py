@@ -167,6 +167,7 @@ class CallEnded(Event):
     cause: int = 16
     cause_text: str = ""
     system_failure: bool = False
+    merged: tuple[str, ...] = ()  # calls folded into this one (their channels moved here): they end too
 
 
 @event("call.wrapup_done")

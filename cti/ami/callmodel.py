@@ -412,7 +412,7 @@ class CallModel:
             if call.housekeeping:
                 return  # the engine's own Local channel (e.g. writing a softphone password): not a call
             self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text,
-                                       system_failure=system_failure))
+                                       system_failure=system_failure, merged=tuple(call.merged)))
 
     def _dial(self, e: Event) -> None:
         assert isinstance(e, ev.DialBegin | ev.DialEnd)

@@ -294,3 +294,5 @@ async def test_a_three_way_conference_is_recorded_with_every_party(
     async with eng.db.session() as s:
         interaction = await interaction_by_linkedid(session=s, linkedid=linkedid)
         assert interaction is not None and interaction.recording_file == row.path
+        # The caller's call ended under the consultation's linkedid; its interaction ends too.
+        assert interaction.ended_at is not None and interaction.status != "open", interaction.status
