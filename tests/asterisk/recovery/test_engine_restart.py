@@ -8,14 +8,10 @@ the heartbeat is older than the timeout."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -28,28 +24,8 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.asterisk.recovery import crashing_engine
 from tests.helpers import customer_number, engine_settings, place_call, running_engine, until
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _settings_file(settings: Settings, path: Path) -> Path:
-    data: dict[str, Any] = settings.model_dump(mode="json")
-    data["ami"]["secret"] = settings.ami.secret.get_secret_value()
-    data["web"]["session_secret"] = settings.web.session_secret.get_secret_value()
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
-async def _crashing_engine(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.asterisk.recovery.crashing_engine",
-        str(_settings_file(settings, tmp_path / "settings.json")),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 180)
-    assert line, f"the first engine died before it was ready (exit {proc.returncode})"
-    return proc, json.loads(line)
 
 
 def _live_names(eng: Engine) -> list[str]:
@@ -60,7 +36,7 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
                                                                     tmp_path: Path) -> None:
     settings = engine_settings(pbx_settings, tmp_path)
     began = time.time()
-    proc, before = await _crashing_engine(settings, tmp_path)
+    proc, before = await crashing_engine.start(settings, tmp_path)
     try:
         assert before["offers"] == [before["connected"]]  # the waiting callers were never offered
     finally:
