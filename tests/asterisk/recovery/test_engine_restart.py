@@ -41,6 +41,7 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         assert before["offers"] == [before["connected"]]  # the waiting callers were never offered
     finally:
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: nothing hung up, nothing flushed
+        killed = time.time()
         await proc.wait()
     await asyncio.sleep(3.0)  # callers wait on music; the IVR caller's AGI died with the engine
 
@@ -63,6 +64,9 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         assert report.waiting == before["waiting"]
         assert report.attached == {before["connected"]: "1001"}
         assert before["ivr"] in report.closed
+        # The IVR call ended when its AGI died with the engine (the dialplan's hangup handler left
+        # the time in AstDB), not at the recovery 3 s later.
+        assert killed - 0.5 < report.ended_at[before["ivr"]] < killed + 1.5, (killed, report.ended_at)
         agent = eng.router.agent("1001")
         assert agent.state.value == "on_call" and agent.calls == (before["connected"],)
         assert [c.call_id for c in eng.router.calls() if c.state.value == "waiting"] == before["waiting"]
