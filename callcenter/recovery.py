@@ -233,8 +233,8 @@ class AwayFacts:
             answered = float(parts[4]) if len(parts) > 4 and parts[4] else None
         except ValueError:
             return None
-        part = lambda i: parts[i] if len(parts) > i else ""  # noqa: E731
-        return cls(ended, part(1), part(2), part(3), answered)
+        fallback, queue, agent = (parts[1:4] + ["", "", ""])[:3]
+        return cls(ended, fallback, queue, agent, answered)
 
 
 class AwayRecords:
