@@ -233,7 +233,7 @@ class AwayFacts:
             answered = float(parts[4]) if len(parts) > 4 and parts[4] else None
         except ValueError:
             return None
-        fallback, queue, agent = (parts[1:4] + ["", "", ""])[:3]
+        fallback, queue, agent = [*parts[1:4], "", "", ""][:3]
         return cls(ended, fallback, queue, agent, answered)
 
 
