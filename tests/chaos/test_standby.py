@@ -1,7 +1,8 @@
 """Two engine nodes on one Redis and one Asterisk: the active node is a real process killed with
 SIGKILL; the standby, which waited on the routing lease instead of refusing to start, takes the
 lease within 3 s of the kill, rebuilds its picture from Asterisk (waiting callers in their order,
-the connected call on its agent, the IVR call closed) and routes the waiting callers."""
+the connected call on its agent, the IVR call closed) and routes the waiting callers; every call
+is one interaction and nothing is stranded (a row of bench/chaos.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cti.pbx import ManagedPbx
 from cti.redis_bus import RedisLease, RoutingLease
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
+from tests.chaos import scenarios
 from tests.helpers import engine_settings, until
 
 
@@ -73,6 +75,18 @@ async def test_standby_node_takes_over_from_a_killed_active_node(pbx: ManagedPbx
         await until(lambda: [e for e in seen if isinstance(e, AgentOffer)], what="an offer from the standby")
         offers = [(e.agent_id, e.linkedid) for e in seen if isinstance(e, AgentOffer)]
         assert offers == [("1002", before["waiting"][0])], offers
+
+        # Every call of the killed node's is one interaction, and nothing is left behind.
+        await until(lambda: standby.router.agent("1002").state.value == "on_call", what="1002 answering")
+        await scenarios.finish_agents(standby, ["1001", "1002"])
+        pbx.cli("channel request hangup all")  # the two callers still waiting hang up
+        placed = [before["connected"], *before["waiting"], before["ivr"]]
+        written, lost, dup = await scenarios.count(standby, placed)
+        stranded = await scenarios.count_stranded(standby, pbx)
+        result = scenarios.ChaosResult("engine node kill -9 (standby takes over)", routing, len(placed), len(placed),
+                                       written, lost, dup, stranded, detail=f"lease_taken={took_lease:.2f}s")
+        scenarios.report(result)
+        assert (written, lost, dup, stranded) == (len(placed), 0, 0, 0), result
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL)
