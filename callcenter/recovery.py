@@ -136,7 +136,9 @@ class Recovery:
         for a in decided.connected:
             call = _live(a.entry, a.caller_channel)
             call.status = "held" if a.held else "talking"
-            call.agent_id, call.agent_channel, call.answered_at = a.agent_id, a.agent_channel, a.answered_at
+            answered_at = await self._fallback_answer(a.agent_channel) if a.fallback else None
+            answered_at = answered_at or a.answered_at
+            call.agent_id, call.agent_channel, call.answered_at = a.agent_id, a.agent_channel, answered_at
             try:
                 attached = await self.acd.attach(call)
             except AcdError as err:
@@ -144,8 +146,16 @@ class Recovery:
                 continue
             (report.attached if attached else report.unattached)[a.entry.linkedid] = a.agent_id
             if a.fallback:  # app_queue connected it while no engine ran: the CRM learns it now
-                await self.bus.publish(CallConnected(ts=a.answered_at, linkedid=a.entry.linkedid, agent_id=a.agent_id,
+                await self.bus.publish(CallConnected(ts=answered_at, linkedid=a.entry.linkedid, agent_id=a.agent_id,
                                                      queue=a.entry.queue))
+
+    async def _fallback_answer(self, agent_channel: str) -> float | None:
+        """When app_queue's agent answered (``CTI_ANSWERED_AT``, set by cti-fallback-member)."""
+        try:
+            value = await self.control.get_var(agent_channel, "CTI_ANSWERED_AT")
+            return float(value) if value else None
+        except (CtiError, ValueError):
+            return None
 
     async def _restore_state(self, agent_id: str, state: str, reason: str | None, decided: RecoveryPlan) -> str:
         """Ready as before the restart, or not ready with the same reason; an agent talking to a call

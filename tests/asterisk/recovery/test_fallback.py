@@ -144,6 +144,7 @@ async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, pb
             assert abs(talked - TALK_MS / 1000) < 1.5, talked  # the real call, not the time to the recovery
             assert _epoch(a.ended_at) < back - 1
             assert (b.agent_id, b.outcome) == ("1001", "answered")
+            assert b.answered_at is not None and _epoch(b.answered_at) < back  # when app_queue's agent answered
         finally:
             pbx.cli("channel request hangup all")
             await asyncio.sleep(0.5)
