@@ -43,7 +43,7 @@ from cti.ami.callmodel import CallModel, Phase
 from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
-from cti.journey import CallConnected, CallEnded
+from cti.journey import CallConnected, CallEnded, VoicemailLeft
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,8 @@ class Recovery:
             if away.agent_id and away.answered_at is not None:
                 await self.bus.publish(CallConnected(ts=away.answered_at, linkedid=lid, agent_id=away.agent_id,
                                                      queue=away.queue or None))
+            if away.mailbox:
+                await self.bus.publish(VoicemailLeft(ts=away.ended_at, linkedid=lid, mailbox=away.mailbox))
             text = f"ended while no engine ran ({away.fallback})" if away.fallback else "ended while no engine ran"
             await self.bus.publish(CallEnded(ts=away.ended_at, linkedid=lid, cause_text=text))
             report.ended_at[lid] = away.ended_at
@@ -227,13 +229,14 @@ class Recovery:
 
 @dataclass(frozen=True, slots=True)
 class AwayFacts:
-    """What ``cti-away-hangup`` left for one call: ``end|fallback|queue|agent|answered``."""
+    """What ``cti-away-hangup`` left for one call: ``end|fallback|queue|agent|answered|mailbox``."""
 
     ended_at: float
     fallback: str = ""
     queue: str = ""
     agent_id: str = ""
     answered_at: float | None = None
+    mailbox: str = ""  # a voicemail message was left there
 
     @classmethod
     def decode(cls, text: str) -> AwayFacts | None:
@@ -244,7 +247,7 @@ class AwayFacts:
         except ValueError:
             return None
         fallback, queue, agent = [*parts[1:4], "", "", ""][:3]
-        return cls(ended, fallback, queue, agent, answered)
+        return cls(ended, fallback, queue, agent, answered, parts[5] if len(parts) > 5 else "")
 
 
 class AwayRecords:

@@ -164,3 +164,50 @@ def _answered(pbx: ManagedPbx) -> int:
     """How many calls agent 1001 has finished through the fallback queue."""
     found = re.search(r"has taken (\d+) call", pbx.cli("queue show cti-fallback-support"))
     return int(found.group(1)) if found else 0
+
+
+async def test_voicemail_left_while_no_engine_runs_is_in_the_crm_when_it_returns(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """No agent logged in, so no fallback member: the waiting caller goes to voicemail, leaves a
+    message and hangs up while no engine runs; the next engine records the message and the end."""
+    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
+        "resilience": pbx_settings.resilience.model_copy(update={"engine_timeout_s": 3, "check_every_s": 1})})
+    await seed(settings)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    first = Engine(settings, answer_after_s=0.5, web=False)
+    first.bus.subscribe(Event, record, name="test.recorder")
+    await first.start()
+    number = await english_customer_number(first)
+    lid = (await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)).linkedid
+    await first.stop()
+    await until(lambda: _channels_in(pbx, "cti-voicemail"), timeout_s=15, what="the caller in voicemail")
+    [caller_half] = [c for c in _channels_in(pbx, "cti-sim-caller") if c.startswith("Local/5002@cti-inbound-")]
+    pbx.cli(f"channel redirect {caller_half} cti-sim-caller-tone,s,1")  # the caller speaks after the beep
+    await asyncio.sleep(3.0)
+    pbx.cli(f"channel request hangup {caller_half}")
+    await until(lambda: "0 active channels" in pbx.cli("core show channels count"), what="the caller gone")
+    hung_up = time.time()
+    await asyncio.sleep(1.5)
+
+    second = Engine(settings, answer_after_s=0.5, web=False)
+    await second.start()
+    try:
+        report = second.recovery_report
+        assert report is not None and lid in report.closed, report
+        assert hung_up - 1.5 < report.ended_at[lid] < hung_up + 0.5, (hung_up, report.ended_at)
+        await second.bus.drain()  # type: ignore[attr-defined]
+        await second.logger.flush()
+        async with second.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=lid)
+        assert row is not None and (row.outcome, row.voicemail_mailbox) == ("voicemail", "8000@cti"), row
+    finally:
+        await second.stop()
+
+
+def _channels_in(pbx: ManagedPbx, context: str) -> list[str]:
+    return [line.split("!")[0] for line in pbx.cli("core show channels concise").splitlines()
+            if line.split("!")[1:2] == [context]]

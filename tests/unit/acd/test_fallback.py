@@ -89,8 +89,10 @@ def test_fallback_queues_rendered_for_queues_that_fall_back_to_app_queue(tmp_pat
 
 
 def test_away_facts_decode() -> None:
-    assert AwayFacts.decode("1700.5|app_queue|support|1001|1690.25") == AwayFacts(1700.5, "app_queue", "support",
-                                                                                   "1001", 1690.25)
+    assert AwayFacts.decode("1700.5|app_queue|support|1001|1690.25|") == AwayFacts(1700.5, "app_queue", "support",
+                                                                                    "1001", 1690.25)
+    assert AwayFacts.decode("1700.5|engine_down|sales|||8001@cti") == AwayFacts(1700.5, "engine_down", "sales",
+                                                                                 mailbox="8001@cti")
     assert AwayFacts.decode("1700.5|ivr_lost||") == AwayFacts(1700.5, "ivr_lost")
     assert AwayFacts.decode("1700.5") == AwayFacts(1700.5)
     assert AwayFacts.decode("garbage|x") is None
