@@ -18,7 +18,7 @@ from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from cti.settings import Settings, load_settings
-from tests.helpers import english_customer_number, place_call, seed, until
+from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
 
 
 async def main(settings: Settings) -> None:
@@ -55,6 +55,14 @@ async def main(settings: Settings) -> None:
 
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+async def away_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
+    """A private seeded database, and the fallback after 3 s without the engine (checked every second)."""
+    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
+        "resilience": pbx_settings.resilience.model_copy(update={"engine_timeout_s": 3, "check_every_s": 1})})
+    await seed(settings)
+    return settings
 
 
 def _settings_file(settings: Settings, path: Path) -> Path:

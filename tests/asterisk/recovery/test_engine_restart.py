@@ -26,7 +26,7 @@ from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
-from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
+from tests.helpers import engine_settings, english_customer_number, place_call, until
 
 
 def _live_names(eng: Engine) -> list[str]:
@@ -124,9 +124,7 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
     """No agent logged in, so no app_queue fallback member: once the heartbeat is older than the
     timeout, the waiting caller goes to voicemail, leaves a message and hangs up while no engine
     runs; the next engine records the message and the real end."""
-    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
-        "resilience": pbx_settings.resilience.model_copy(update={"engine_timeout_s": 3, "check_every_s": 1})})
-    await seed(settings)
+    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
     seen: list[Event] = []
 
     async def record(ev: Event) -> None:

@@ -24,7 +24,8 @@ from cti.journey import CallConnected, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from cti.sip_credentials import passwords
-from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
+from tests.asterisk.recovery import crashing_engine
+from tests.helpers import english_customer_number, place_call, until
 from tests.servers import free_port
 
 SIPP = Path(__file__).resolve().parents[3] / "bench" / "sipp"
@@ -65,9 +66,7 @@ def _phone_legs(pbx: ManagedPbx) -> int:
 
 async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, pbx_settings: Settings,
                                                              tmp_path: Path) -> None:
-    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
-        "resilience": pbx_settings.resilience.model_copy(update={"engine_timeout_s": 3, "check_every_s": 1})})
-    await seed(settings)
+    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
     seen: list[Event] = []
 
     async def record(ev: Event) -> None:
