@@ -93,6 +93,8 @@ class QueueSpec(_Model):
     ring_timeout_s: float = Field(15.0, gt=0)
     max_wait_s: float | None = Field(None, gt=0)
     max_wait_action: LimitActionSpec | None = None
+    # While no engine runs: app_queue rings the agents' phones, or straight to voicemail.
+    fallback: Literal["app_queue", "voicemail"] = "app_queue"
     max_length: int | None = Field(None, ge=1)
     max_length_action: LimitActionSpec | None = None
     no_agents_action: LimitActionSpec | None = None
@@ -142,6 +144,8 @@ class AcdConfig:
     recording: dict[str, RecordingPolicy] = dataclasses.field(default_factory=dict)
     surveys: dict[str, SurveyPolicy] = dataclasses.field(default_factory=dict)
     virtual_hold: dict[str, VirtualHoldPolicy] = dataclasses.field(default_factory=dict)  # docs/callbacks.md
+    # Queues whose callers app_queue serves while no engine runs (the others: voicemail).
+    app_queue_fallback: frozenset[str] = frozenset()
 
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
@@ -285,4 +289,5 @@ def _build(spec: QueuesFile) -> AcdConfig:
     surveys = {name: SurveyPolicy(tuple(q.survey.questions), q.survey.thanks, q.survey.timeout_ms)
                for name, q in spec.queues.items() if q.survey is not None}
     virtual_hold = {name: _vh_policy(q.virtual_hold) for name, q in spec.queues.items() if q.virtual_hold is not None}
-    return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys, virtual_hold)
+    fallback = frozenset(name for name, q in spec.queues.items() if q.fallback == "app_queue")
+    return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys, virtual_hold, fallback)

@@ -6,9 +6,11 @@ out the ``RecoveryPlan`` this module decides:
 
 - a caller still in ``cti-queue`` / ``cti-announce`` waits again, at its original place (entry time,
   queue, priority, skills and customer come back from ``CTI_ACD``, set when the ACD enqueued it);
+  so does a caller still waiting in the fallback (``cti-engine-down``: app_queue), pulled back
+  (``pull_back``: the adapter redirects it to ``cti-queue``);
 - a caller bridged with the agent leg the ACD originated for it (``CTI_AGENT`` and ``CTI_LINKEDID`` on
-  that leg), or on hold in ``cti-hold`` while that leg waits in ``cti-park-agent``, is re-attached to
-  its agent;
+  that leg; app_queue's fallback marks the legs it connects the same way), or on hold in
+  ``cti-hold`` while that leg waits in ``cti-park-agent``, is re-attached to its agent;
 - an agent leg that is not talking to its caller (still ringing, answered but not yet bridged, or
   its caller gone) is hung up, and its caller (if any) waits again;
 - anything else (IVR sessions, voicemail, outbound and transfer legs) is left alone: it has its own
@@ -27,6 +29,7 @@ CALL_VAR = "CTI_LINKEDID"  # on that leg: the call it was originated for
 WAITING_CONTEXTS = frozenset({"cti-queue", "cti-announce"})
 HOLD_CONTEXT = "cti-hold"
 PARK_CONTEXT = "cti-park-agent"
+FALLBACK_CONTEXT = "cti-engine-down"  # the caller runs app_queue's Queue() here while no engine runs
 
 _VERSION = "v1"
 
@@ -90,6 +93,7 @@ class ChannelFacts:
 class RestoreWaiting:
     entry: QueueEntry
     channel: str
+    pull_back: bool = False  # waiting in the fallback's app_queue: redirect it to cti-queue first
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,7 @@ class Attach:
     agent_channel: str
     answered_at: float  # the agent leg's creation: the offer, a few seconds before the answer
     held: bool = False
+    fallback: bool = False  # connected by app_queue while no engine ran: no engine saw it connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +142,8 @@ def plan(channels: Iterable[ChannelFacts]) -> RecoveryPlan:
             used_legs.update(leg.name for leg in own)
             if talking.agent_id not in busy:
                 connected.append(Attach(entry, caller.name, talking.agent_id, talking.name, talking.created,
-                                        held=caller.context == HOLD_CONTEXT))
+                                        held=caller.context == HOLD_CONTEXT,
+                                        fallback=caller.context == FALLBACK_CONTEXT))
             # else: a second conversation claiming the same agent; never cut, never attached
             busy.add(talking.agent_id)
             continue
@@ -146,6 +152,8 @@ def plan(channels: Iterable[ChannelFacts]) -> RecoveryPlan:
             hangups.append(HangupLeg(leg.name, leg.agent_id or "", "not_connected"))
         if caller.bridge_id is None and caller.context in WAITING_CONTEXTS:
             waiting.append(RestoreWaiting(entry, caller.name))
+        elif caller.bridge_id is None and caller.context == FALLBACK_CONTEXT:
+            waiting.append(RestoreWaiting(entry, caller.name, pull_back=True))
 
     for leg in legs:
         if leg.name in used_legs:

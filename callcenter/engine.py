@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from acd.announce import announce_route
 from acd.config import load_queues
 from acd.delivery import AcdService
+from acd.fallback import FallbackMembers
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
 from acd.virtual_hold_pbx import VirtualHold
@@ -195,8 +196,12 @@ class Engine:
         # tells the dialplan it is alive: without a heartbeat, waiting callers go to the fallback.
         self.heartbeat = Heartbeat(self.ami.client.send_action, settings.resilience)
         self.recovery = Recovery(acd=self.acd, model=self.ami.model, control=self.ami.control, db=self.db,
-                                 bus=self.bus, login=lambda agent_id: self.desk.login_queues(agent_id, []))
+                                 bus=self.bus, login=lambda agent_id: self.desk.login_queues(agent_id, []),
+                                 send=self.ami.client.send_action)
         self.recovery_report: RecoveryReport | None = None
+        # While no engine runs, app_queue rings these agents' phones (acd/fallback.py).
+        self.fallback_members = FallbackMembers(self.ami.client.send_action, self.bus, self.acd.phones,
+                                                self.acd_config.app_queue_fallback)
         self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -286,6 +291,7 @@ class Engine:
         self.recorder.subscribe()
         self.survey_invites.subscribe()
         self.metrics.subscribe(self.bus)
+        self.fallback_members.subscribe()
         await self.callback_intake.start()
         await self.desk.journal.start()  # wrap-ups journaled during a database outage are written now
         await self.bus.start()
@@ -298,6 +304,7 @@ class Engine:
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
         self.recovery_report = await self.recovery.run()
         await self.virtual_hold.recover()
+        await self.fallback_members.reconcile(self.acd.agents())
         await self.acd.start()
         await self.virtual_hold.start()
         await self.phone.revoke_all()

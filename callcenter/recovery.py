@@ -4,9 +4,11 @@ The adapter around ``acd.recovery.plan``: it reads the call model's resync snaps
 channel variables (Getvar), restores the agents from the CRM's agent-state history, then carries
 out the plan in an order that never offers a busy agent a call: agents log in (not ready),
 connected calls are attached, half-rung agent legs are hung up, waiting callers are queued again
-in their original order, and only then do agents become ready as they were. Last, interactions
-the CRM still holds open for calls Asterisk no longer has (an IVR session the crash cut off) are
-ended. See docs/resilience.md.
+in their original order (callers still in the fallback's app_queue are redirected back to
+``cti-queue`` first), and only then do agents become ready as they were. Last, interactions the CRM
+still holds open for calls Asterisk no longer has (an IVR session the crash cut off, a call the
+fallback served) are ended, at the time the dialplan's hangup handler left in AstDB
+(``cti_away/<linkedid>``) when it knows it. See docs/resilience.md.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -40,7 +43,7 @@ from cti.ami.callmodel import CallModel, Phase
 from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
-from cti.journey import CallEnded
+from cti.journey import CallConnected, CallEnded, VoicemailLeft
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ class RecoveryReport:
     hung_up: list[str] = field(default_factory=list)  # agent legs
     agents: dict[str, str] = field(default_factory=dict)  # agent -> state restored
     closed: list[str] = field(default_factory=list)  # interactions ended for calls Asterisk no longer has
+    pulled_back: list[str] = field(default_factory=list)  # callers taken back from the fallback's app_queue
+    ended_at: dict[str, float] = field(default_factory=dict)  # closed interaction -> its real end (AstDB)
     took_s: float = 0.0
 
 
@@ -65,9 +70,11 @@ class Recovery:
     """Runs once in ``Engine.start``, after the AMI resync and before the FastAGI server lets calls in."""
 
     def __init__(self, *, acd: AcdService, model: CallModel, control: CallControl, db: Database, bus: EventBus,
-                 login: Callable[[str], Awaitable[None]], clock: Callable[[], float] = time.time) -> None:
+                 login: Callable[[str], Awaitable[None]], send: Callable[..., Awaitable[Any]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.acd, self.model, self.control, self.db, self.bus = acd, model, control, db, bus
         self.login, self.clock = login, clock
+        self.away = AwayRecords(send) if send is not None else None
 
     async def facts(self) -> list[ChannelFacts]:
         """Every live channel with the ACD's variables read back from Asterisk."""
@@ -109,13 +116,16 @@ class Recovery:
                 log.info("recovery: %s: %s", leg.channel, err.message)
         for w in decided.waiting:
             try:
+                if w.pull_back:  # out of app_queue's Queue() (which stops ringing) back to the engine's music
+                    await self.control.redirect(w.channel, "cti-queue", "s")
+                    report.pulled_back.append(w.entry.linkedid)
                 await self.acd.restore_waiting(_live(w.entry, w.channel))
                 report.waiting.append(w.entry.linkedid)
-            except AcdError as err:  # a queue removed from the configuration
+            except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
                 log.warning("recovery: caller %s not queued again: %s", w.entry.linkedid, err.message)
         for agent_id, (state, reason) in last.items():
             report.agents[agent_id] = await self._restore_state(agent_id, state, reason, decided)
-        report.closed = await self._close_orphans()
+        report.closed = await self._close_orphans(report)
         report.took_s = time.monotonic() - started
         log.info("recovery: %d waiting, %d attached, %d unattached, %d legs hung up, %d agents, %d closed in %.2f s",
                  len(report.waiting), len(report.attached), len(report.unattached), len(report.hung_up),
@@ -126,13 +136,26 @@ class Recovery:
         for a in decided.connected:
             call = _live(a.entry, a.caller_channel)
             call.status = "held" if a.held else "talking"
-            call.agent_id, call.agent_channel, call.answered_at = a.agent_id, a.agent_channel, a.answered_at
+            answered_at = await self._fallback_answer(a.agent_channel) if a.fallback else None
+            answered_at = answered_at or a.answered_at
+            call.agent_id, call.agent_channel, call.answered_at = a.agent_id, a.agent_channel, answered_at
             try:
                 attached = await self.acd.attach(call)
             except AcdError as err:
                 log.warning("recovery: call %s not attached to %s: %s", a.entry.linkedid, a.agent_id, err.message)
                 continue
             (report.attached if attached else report.unattached)[a.entry.linkedid] = a.agent_id
+            if a.fallback:  # app_queue connected it while no engine ran: the CRM learns it now
+                await self.bus.publish(CallConnected(ts=answered_at, linkedid=a.entry.linkedid, agent_id=a.agent_id,
+                                                     queue=a.entry.queue))
+
+    async def _fallback_answer(self, agent_channel: str) -> float | None:
+        """When app_queue's agent answered (``CTI_ANSWERED_AT``, set by cti-fallback-member)."""
+        try:
+            value = await self.control.get_var(agent_channel, "CTI_ANSWERED_AT")
+            return float(value) if value else None
+        except (CtiError, ValueError):
+            return None
 
     async def _restore_state(self, agent_id: str, state: str, reason: str | None, decided: RecoveryPlan) -> str:
         """Ready as before the restart, or not ready with the same reason; an agent talking to a call
@@ -165,8 +188,10 @@ class Recovery:
             last[r.agent_id] = (r.state, r.reason)
         return last
 
-    async def _close_orphans(self) -> list[str]:
-        """End the interactions still open for calls that ended while no engine ran."""
+    async def _close_orphans(self, report: RecoveryReport) -> list[str]:
+        """End the interactions still open for calls that ended while no engine ran: at their real
+        end when the dialplan left it in AstDB (and with the agent app_queue connected them to),
+        else at the recovery."""
         live: set[str] = set()
         for call in self.model.calls():
             live.add(call.linkedid)
@@ -184,8 +209,70 @@ class Recovery:
         closed = [lid for lid in open_ids if lid not in live]
         now = self.clock()
         for lid in closed:
-            await self.bus.publish(CallEnded(ts=now, linkedid=lid, cause=0, cause_text="ended while no engine ran"))
+            away = await self.away.get(lid) if self.away is not None else None
+            if away is None:
+                await self.bus.publish(CallEnded(ts=now, linkedid=lid, cause=0,
+                                                 cause_text="ended while no engine ran (end time unknown)"))
+                continue
+            if away.agent_id and away.answered_at is not None:
+                await self.bus.publish(CallConnected(ts=away.answered_at, linkedid=lid, agent_id=away.agent_id,
+                                                     queue=away.queue or None))
+            if away.mailbox:
+                await self.bus.publish(VoicemailLeft(ts=away.ended_at, linkedid=lid, mailbox=away.mailbox))
+            text = f"ended while no engine ran ({away.fallback})" if away.fallback else "ended while no engine ran"
+            await self.bus.publish(CallEnded(ts=away.ended_at, linkedid=lid, cause_text=text))
+            report.ended_at[lid] = away.ended_at
+        if self.away is not None:
+            await self.away.clear()
         return closed
+
+
+@dataclass(frozen=True, slots=True)
+class AwayFacts:
+    """What ``cti-away-hangup`` left for one call: ``end|fallback|queue|agent|answered|mailbox``."""
+
+    ended_at: float
+    fallback: str = ""
+    queue: str = ""
+    agent_id: str = ""
+    answered_at: float | None = None
+    mailbox: str = ""  # a voicemail message was left there
+
+    @classmethod
+    def decode(cls, text: str) -> AwayFacts | None:
+        parts = text.split("|")
+        try:
+            ended = float(parts[0])
+            answered = float(parts[4]) if len(parts) > 4 and parts[4] else None
+        except ValueError:
+            return None
+        fallback, queue, agent = [*parts[1:4], "", "", ""][:3]
+        return cls(ended, fallback, queue, agent, answered, parts[5] if len(parts) > 5 else "")
+
+
+class AwayRecords:
+    """AstDB family ``cti_away``, read with AMI DBGet (class reporting). The engine's AMI user may
+    not write AstDB (that needs class system): clearing it is a Local channel into ``cti-away-db``."""
+
+    FAMILY = "cti_away"
+
+    def __init__(self, send: Callable[..., Awaitable[Any]]) -> None:
+        self._send = send
+
+    async def get(self, linkedid: str) -> AwayFacts | None:
+        try:
+            reply = await self._send("DBGet", {"Family": self.FAMILY, "Key": linkedid}, expect="list", timeout_s=5.0)
+        except CtiError:  # "Database entry not found": the dialplan left nothing for this call
+            return None
+        value = next((item.get("Val") for item in reply.items if item.get("Val")), None)
+        return AwayFacts.decode(value) if value else None
+
+    async def clear(self) -> None:
+        try:
+            await self._send("Originate", {"Channel": "Local/clear@cti-away-db/n", "Context": "cti-away-db",
+                                           "Exten": "done", "Priority": "1", "Timeout": "5000"}, timeout_s=10.0)
+        except CtiError as err:
+            log.warning("recovery: %s/ not cleared: %s", self.FAMILY, err.message)
 
 
 def _live(entry: QueueEntry, channel: str) -> LiveCall:

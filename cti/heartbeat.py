@@ -4,9 +4,9 @@ Every ``heartbeat_s`` the engine sets the globals ``CTI_ENGINE_HEARTBEAT`` (epoc
 ``CTI_ENGINE_TIMEOUT`` and ``CTI_ENGINE_CHECK`` through AMI ``Setvar`` (no Channel: a global).
 ``cti-queue`` plays music for ``CTI_ENGINE_CHECK`` seconds at a time and then compares the
 heartbeat with ``${EPOCH}``: with no engine for longer than ``CTI_ENGINE_TIMEOUT`` seconds, a
-waiting caller leaves for the fallback (voicemail) instead of waiting for an ACD that is not
-there. Globals survive the engine but not an Asterisk restart, and an Asterisk restart ends
-every call anyway. See docs/resilience.md.
+waiting caller leaves for its queue's fallback (app_queue with the agents' phones, or voicemail)
+instead of waiting for an ACD that is not there. Globals survive the engine but not an Asterisk
+restart, and an Asterisk restart ends every call anyway. See docs/resilience.md.
 """
 
 from __future__ import annotations

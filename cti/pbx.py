@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from cti.credentials import with_installation_secrets
 from cti.errors import ConfigError, PbxError
@@ -94,6 +97,7 @@ class ManagedPbx:
             "rtp_end": str(s.pbx.rtp_end),
             "agent_endpoints": _agent_endpoints(s.pbx.agent_endpoints, s.state_dir, srtp=s.sip.srtp),
             **self._sip_values(),
+            "fallback_queues": fallback_queues(s.config_dir),
             **_webrtc_values(s, self.rootfs, self.instance_dir, self.instance_path),
         }
         etc = self.instance_dir / "etc"
@@ -332,6 +336,29 @@ def ami_fully_booted(settings: Settings, timeout: float = 2.0) -> bool:
             return b"FullyBooted" in data
     except (OSError, TimeoutError):
         return False
+
+
+FALLBACK_PREFIX = "cti-fallback-"  # app_queue queue of each engine queue (docs/resilience.md)
+
+
+def fallback_queues(config_dir: Path) -> str:
+    """queues.conf sections ``[cti-fallback-<queue>](cti-fallback)``, one per queue of
+    ``config/queues.yaml`` whose ``fallback`` is ``app_queue`` (the default). Only names and that
+    one key are read here (the ACD validates the file); members come from the engine at run time."""
+    path = config_dir / "queues.yaml"
+    if not path.exists():
+        return ""
+    try:
+        queues = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("queues") or {}
+    except yaml.YAMLError as err:
+        raise PbxError(f"{path}: {err}") from None
+    sections = []
+    for name, spec in queues.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(name)):
+            raise PbxError(f"{path}: queue name {name!r} cannot name an Asterisk queue ([A-Za-z0-9_-])")
+        if (spec or {}).get("fallback", "app_queue") == "app_queue":
+            sections.append(f"[{FALLBACK_PREFIX}{name}](cti-fallback)\n")
+    return "\n".join(sections)
 
 
 def _agent_endpoints(count: int, state_dir: Path, *, srtp: bool = False) -> str:

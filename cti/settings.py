@@ -166,7 +166,7 @@ class MetricsSettings(BaseModel):
 
 class ResilienceSettings(BaseModel):
     """Engine crash or restart (docs/resilience.md): the heartbeat the dialplan watches, and how long
-    waiting callers wait for an absent engine before going to the fallback (voicemail)."""
+    waiting callers wait for an absent engine before going to their queue's fallback (app_queue or voicemail)."""
 
     heartbeat_s: float = Field(1.0, gt=0, le=60)
     engine_timeout_s: float = Field(30.0, ge=2, le=3600)

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Dialplan contexts the engine runs its own short-lived Local channels in (config/asterisk/
 # extensions.conf): nobody called, so such a channel never becomes a call on the journey.
-HOUSEKEEPING_CONTEXTS = frozenset({"cti-phone-secret"})
+HOUSEKEEPING_CONTEXTS = frozenset({"cti-phone-secret", "cti-away-db"})
 
 
 class Phase(enum.Enum):

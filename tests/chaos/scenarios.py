@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import time
@@ -51,6 +52,17 @@ class ChaosResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def report(result: ChaosResult) -> None:
+    """Print the row; with CTI_CHAOS_RESULTS (bench/chaos.py), append it there as a JSON line."""
+    print(f"\n{result.fault}: recovery {result.recovery_s:.2f} s, {result.calls_live} calls live, "
+          f"{result.expected} placed, {result.written} written, {result.lost} lost, {result.duplicated} duplicated, "
+          f"{result.stranded} stranded {result.detail}")
+    out = os.environ.get("CTI_CHAOS_RESULTS")
+    if out:
+        with open(out, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(result.as_dict()) + "\n")
 
 
 @asynccontextmanager
@@ -101,7 +113,7 @@ def journey(seen: list[Event]) -> str:
                      for e in seen if e.name.startswith(("call.", "acd.")))
 
 
-async def _finish_agents(eng: Engine, agents: list[str]) -> None:
+async def finish_agents(eng: Engine, agents: list[str]) -> None:
     """Hang up the agents' calls and wrap every one of them up."""
     for agent in agents:
         for c in list(eng.acd.agent_calls(agent)):
@@ -114,7 +126,7 @@ async def _finish_agents(eng: Engine, agents: list[str]) -> None:
             await eng.desk.wrap_up(agent, lid, WrapUpInput(disposition="resolved", notes=f"chaos {lid}"))
 
 
-async def _count(eng: Engine, placed: list[str]) -> tuple[int, int, int]:
+async def count(eng: Engine, placed: list[str]) -> tuple[int, int, int]:
     """(written, lost, duplicated) interactions of the placed calls."""
     await eng.bus.drain()  # type: ignore[attr-defined]
     await eng.logger.flush(timeout_s=30)
@@ -126,7 +138,7 @@ async def _count(eng: Engine, placed: list[str]) -> tuple[int, int, int]:
         sum(n - 1 for n in counts.values() if n > 1)
 
 
-async def _stranded(eng: Engine, pbx: ManagedPbx) -> int:
+async def count_stranded(eng: Engine, pbx: ManagedPbx) -> int:
     await asyncio.sleep(1.0)
     out = pbx.cli("core show channels count")
     active = int(out.split(" active channel")[0].split()[-1]) if " active channel" in out else -1
@@ -156,18 +168,18 @@ async def pbx_kill(pbx: ManagedPbx, settings: Settings, pg: ControlledPostgres, 
         recovery = time.monotonic() - restart  # Asterisk's own boot included
         await until(lambda: all(eng.router.agent(a).state.value == "wrap_up" for a in agents), 10,
                     "the cut calls' agents in wrap-up")
-        await _finish_agents(eng, agents)  # the cut calls' agents wrap up
+        await finish_agents(eng, agents)  # the cut calls' agents wrap up
         placed.extend(await asyncio.gather(place(eng, seen), place(eng, seen)))
         # 45 s: the IVR takes ~15 s, and a caller of the same customer waits for their last agent first
         # (the queue's preferred_agent_s) before any other agent is offered the call.
         await until(lambda: _connected(seen, 4), 45)
         await asyncio.sleep(1.0)
-        await _finish_agents(eng, agents)
-        written, lost, dup = await _count(eng, placed)
+        await finish_agents(eng, agents)
+        written, lost, dup = await count(eng, placed)
         async with eng.db.session() as s:
             cut = int(await s.scalar(select(func.count()).select_from(Interaction).where(
                 Interaction.linkedid.in_(placed), Interaction.outcome == "system_failure")) or 0)
-        stranded = await _stranded(eng, pbx)
+        stranded = await count_stranded(eng, pbx)
         return ChaosResult("pbx kill -9 + restart", recovery, live, len(placed), written, lost, dup, stranded,
                            detail=f"system_failure={cut}")
 
@@ -183,7 +195,7 @@ async def pg_outage(pbx: ManagedPbx, settings: Settings, pg: ControlledPostgres,
         live = len(eng.ami.model.calls())
         stopped = time.monotonic()
         await asyncio.to_thread(pg.stop)
-        await _finish_agents(eng, agents[:0])  # nothing: the talking call goes on through the outage
+        await finish_agents(eng, agents[:0])  # nothing: the talking call goes on through the outage
         placed.append(await place(eng, seen))
         await until(lambda: _connected(seen, 2), 45)
         await asyncio.sleep(1.0)
@@ -210,9 +222,9 @@ async def pg_outage(pbx: ManagedPbx, settings: Settings, pg: ControlledPostgres,
         recovery = time.monotonic() - started
         await until(lambda: _connected(seen, 3), 45)
         await asyncio.sleep(1.0)
-        await _finish_agents(eng, agents)
-        written, lost, dup = await _count(eng, placed)
-        stranded = await _stranded(eng, pbx)
+        await finish_agents(eng, agents)
+        written, lost, dup = await count(eng, placed)
+        stranded = await count_stranded(eng, pbx)
         changes = sum(1 for e in seen if isinstance(e, AgentStateChanged))
         deadline = time.monotonic() + 20  # the supervisor's journal retries at its own pace
         while (rows := await _state_rows(eng)) != changes and time.monotonic() < deadline:  # noqa: ASYNC110

@@ -5,7 +5,6 @@ the figures as JSON lines."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,16 +26,6 @@ def pg() -> Iterator[ControlledPostgres]:
         server.remove()
 
 
-def _report(result: scenarios.ChaosResult) -> None:
-    print(f"\n{result.fault}: recovery {result.recovery_s:.2f} s, {result.calls_live} calls live, "
-          f"{result.expected} placed, {result.written} written, {result.lost} lost, {result.duplicated} duplicated, "
-          f"{result.stranded} stranded {result.detail}")
-    out = os.environ.get("CTI_CHAOS_RESULTS")
-    if out:
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(result.as_dict()) + "\n")
-
-
 def _check(result: scenarios.ChaosResult) -> None:
     assert (result.written, result.lost, result.duplicated) == (result.expected, 0, 0), result
     assert result.stranded == 0, result
@@ -45,7 +34,7 @@ def _check(result: scenarios.ChaosResult) -> None:
 async def test_pbx_killed_and_restarted_under_traffic(pbx: ManagedPbx, pbx_settings: Settings,
                                                       pg: ControlledPostgres, tmp_path: Path) -> None:
     result = await scenarios.pbx_kill(pbx, pbx_settings, pg, tmp_path)
-    _report(result)
+    scenarios.report(result)
     _check(result)
     assert result.calls_live >= 3 and result.detail == "system_failure=3", result
 
@@ -54,7 +43,7 @@ async def test_postgresql_down_20_s_under_traffic(pbx: ManagedPbx, pbx_settings:
                                                   pg: ControlledPostgres, tmp_path: Path) -> None:
     result = await scenarios.pg_outage(pbx, pbx_settings, pg, tmp_path,
                                        down_s=float(os.environ.get("CTI_CHAOS_PG_DOWN_S", "20")))
-    _report(result)
+    scenarios.report(result)
     _check(result)
     rows, changes = result.detail.split("=")[1].split("/")
     assert rows == changes and int(changes) > 0, f"agent state history rows lost in the outage: {result.detail}"

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from acd.events import AgentOffer
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from cti.settings import Settings, load_settings
-from tests.helpers import english_customer_number, place_call, seed, until
+from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
 
 
 async def main(settings: Settings) -> None:
@@ -50,6 +52,37 @@ async def main(settings: Settings) -> None:
     print(json.dumps({"connected": first.linkedid, "waiting": waiting, "ivr": ivr.linkedid, "offers": offers}),
           flush=True)
     await asyncio.Event().wait()
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def away_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
+    """A private seeded database, and the fallback after 3 s without the engine (checked every second)."""
+    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
+        "resilience": pbx_settings.resilience.model_copy(update={"engine_timeout_s": 3, "check_every_s": 1})})
+    await seed(settings)
+    return settings
+
+
+def _settings_file(settings: Settings, path: Path) -> Path:
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    data["ami"]["secret"] = settings.ami.secret.get_secret_value()
+    data["web"]["session_secret"] = settings.web.session_secret.get_secret_value()
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+async def start(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """Run this engine in a process of its own; returns it and what it did, once it waits to be killed."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.asterisk.recovery.crashing_engine",
+        str(_settings_file(settings, tmp_path / "settings.json")),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 180)
+    assert line, f"the first engine died before it was ready (exit {proc.returncode})"
+    return proc, json.loads(line)
 
 
 if __name__ == "__main__":

@@ -2,20 +2,17 @@
 caller: the waiting callers are routed in their original order, the connected call stays with its
 agent (on call, offered nothing else) and wraps up into exactly one interaction, the IVR call cut
 off by the crash gets its interaction closed, no agent leg becomes an interaction of its own, and
-no channel is left at the end. And with no engine at all, a waiting caller reaches voicemail once
-the heartbeat is older than the timeout."""
+no channel is left at the end; the IVR call is closed at the time Asterisk saw it end. And with no
+engine at all, a waiting caller reaches voicemail once the heartbeat is older than the timeout, and
+the message it leaves is in the CRM when the next engine starts."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -28,28 +25,8 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.helpers import customer_number, engine_settings, place_call, running_engine, until
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _settings_file(settings: Settings, path: Path) -> Path:
-    data: dict[str, Any] = settings.model_dump(mode="json")
-    data["ami"]["secret"] = settings.ami.secret.get_secret_value()
-    data["web"]["session_secret"] = settings.web.session_secret.get_secret_value()
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
-async def _crashing_engine(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.asterisk.recovery.crashing_engine",
-        str(_settings_file(settings, tmp_path / "settings.json")),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 180)
-    assert line, f"the first engine died before it was ready (exit {proc.returncode})"
-    return proc, json.loads(line)
+from tests.asterisk.recovery import crashing_engine
+from tests.helpers import engine_settings, english_customer_number, place_call, until
 
 
 def _live_names(eng: Engine) -> list[str]:
@@ -60,11 +37,12 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
                                                                     tmp_path: Path) -> None:
     settings = engine_settings(pbx_settings, tmp_path)
     began = time.time()
-    proc, before = await _crashing_engine(settings, tmp_path)
+    proc, before = await crashing_engine.start(settings, tmp_path)
     try:
         assert before["offers"] == [before["connected"]]  # the waiting callers were never offered
     finally:
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: nothing hung up, nothing flushed
+        killed = time.time()
         await proc.wait()
     await asyncio.sleep(3.0)  # callers wait on music; the IVR caller's AGI died with the engine
 
@@ -87,6 +65,9 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         assert report.waiting == before["waiting"]
         assert report.attached == {before["connected"]: "1001"}
         assert before["ivr"] in report.closed
+        # The IVR call ended when its AGI died with the engine (the dialplan's hangup handler left
+        # the time in AstDB), not at the recovery 3 s later.
+        assert killed - 0.5 < report.ended_at[before["ivr"]] < killed + 1.5, (killed, report.ended_at)
         agent = eng.router.agent("1001")
         assert agent.state.value == "on_call" and agent.calls == (before["connected"],)
         assert [c.call_id for c in eng.router.calls() if c.state.value == "waiting"] == before["waiting"]
@@ -138,24 +119,52 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         await eng.stop()
 
 
-async def test_waiting_caller_reaches_voicemail_when_no_engine_beats(pbx: ManagedPbx, pbx_settings: Settings,
-                                                                     tmp_path: Path) -> None:
-    settings = engine_settings(pbx_settings, tmp_path).model_copy(update={
-        "resilience": pbx_settings.resilience.model_copy(update={"engine_timeout_s": 3, "check_every_s": 1})})
+async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: ManagedPbx, pbx_settings: Settings,
+                                                                    tmp_path: Path) -> None:
+    """No agent logged in, so no app_queue fallback member: once the heartbeat is older than the
+    timeout, the waiting caller goes to voicemail, leaves a message and hangs up while no engine
+    runs; the next engine records the message and the real end."""
+    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
     seen: list[Event] = []
 
     async def record(ev: Event) -> None:
         seen.append(ev)
 
-    async with running_engine(pbx, settings, before_start=lambda e: e.bus.subscribe(Event, record, name="t"),
-                              answer_after_s=0.5, web=False) as eng:
-        _, _, number = await customer_number(eng)
-        await place_call(eng, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
-        await asyncio.sleep(2.5)  # the engine beats: the caller keeps waiting on music
-        assert "cti-voicemail" not in pbx.cli("core show channels concise")
-        await eng.heartbeat.stop()  # the engine is gone as far as the dialplan can tell
-        gone = time.monotonic()
-        await until(lambda: "cti-voicemail" in pbx.cli("core show channels concise"), timeout_s=15,
-                    what="the caller in voicemail")
-        waited = time.monotonic() - gone
-        assert 2.0 <= waited <= 7.0, waited  # the 3 s timeout, checked every second (EPOCH has whole seconds)
+    first = Engine(settings, answer_after_s=0.5, web=False)
+    first.bus.subscribe(Event, record, name="test.recorder")
+    await first.start()
+    number = await english_customer_number(first)
+    lid = (await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)).linkedid
+    await asyncio.sleep(2.5)  # the engine beats: the caller keeps waiting on music
+    assert not _channels_in(pbx, "cti-voicemail")
+    await first.stop()
+    gone = time.monotonic()
+    await until(lambda: _channels_in(pbx, "cti-voicemail"), timeout_s=15, what="the caller in voicemail")
+    waited = time.monotonic() - gone
+    assert 2.0 <= waited <= 7.0, waited  # the 3 s timeout, checked every second (EPOCH has whole seconds)
+    [caller_half] = [c for c in _channels_in(pbx, "cti-sim-caller") if c.startswith("Local/5002@cti-inbound-")]
+    pbx.cli(f"channel redirect {caller_half} cti-sim-caller-tone,s,1")  # the caller speaks after the beep
+    await asyncio.sleep(3.0)
+    pbx.cli(f"channel request hangup {caller_half}")
+    await until(lambda: "0 active channels" in pbx.cli("core show channels count"), what="the caller gone")
+    hung_up = time.time()
+    await asyncio.sleep(1.5)
+
+    second = Engine(settings, answer_after_s=0.5, web=False)
+    await second.start()
+    try:
+        report = second.recovery_report
+        assert report is not None and lid in report.closed, report
+        assert hung_up - 1.5 < report.ended_at[lid] < hung_up + 0.5, (hung_up, report.ended_at)
+        await second.bus.drain()  # type: ignore[attr-defined]
+        await second.logger.flush()
+        async with second.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=lid)
+        assert row is not None and (row.outcome, row.voicemail_mailbox) == ("voicemail", "8000@cti"), row
+    finally:
+        await second.stop()
+
+
+def _channels_in(pbx: ManagedPbx, context: str) -> list[str]:
+    return [line.split("!")[0] for line in pbx.cli("core show channels concise").splitlines()
+            if line.split("!")[1:2] == [context]]

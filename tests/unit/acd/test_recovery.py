@@ -42,6 +42,20 @@ def test_entry_round_trip_and_garbage() -> None:
         assert decode_entry(bad) is None
 
 
+def test_plan_takes_back_the_fallback_s_calls() -> None:
+    """Callers app_queue served while no engine ran (context cti-engine-down): one it connected to
+    1001's phone (the leg marked by cti-fallback-member) is attached; the ones still waiting in
+    app_queue come back in their entry order, to be pulled back; one in voicemail is left alone."""
+    member = ChannelFacts("PJSIP/1001-7", "a", "cti-agents", True, 40.0, "B1", agent_id="1001", for_call="a")
+    p = plan([caller("c", 30, context="cti-engine-down"), caller("a", 10, context="cti-engine-down", bridge="B1"),
+              member, caller("b", 20, context="cti-engine-down"), caller("v", 5, context="cti-voicemail"),
+              caller("q", 25)])
+    attached = [(a.entry.linkedid, a.agent_id, a.fallback, a.answered_at) for a in p.connected]
+    assert attached == [("a", "1001", True, 40.0)]
+    assert [(w.entry.linkedid, w.pull_back) for w in p.waiting] == [("b", True), ("q", False), ("c", True)]
+    assert p.busy_agents == {"1001"} and not p.hangups
+
+
 @pytest.mark.parametrize(("channels", "waiting", "connected", "hangups", "busy"), [
     # waiting callers come back in their original order, whatever order Asterisk lists them in
     ([caller("c", 30), caller("a", 10), caller("b", 20, context="cti-announce")], ["a", "b", "c"], [], [], set()),

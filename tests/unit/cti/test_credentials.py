@@ -96,7 +96,7 @@ def test_the_managed_asterisk_gets_the_generated_ami_secret(tmp_path: Path) -> N
     # The engine's AMI user gets the classes it uses, never "all" (which includes system and command).
     perms = {key: set(value.split(",")) for key, value in
              (line.split(" = ", 1) for line in manager.splitlines() if line.startswith(("read =", "write =")))}
-    assert perms["write"] == {"originate", "call", "reporting"}
+    assert perms["write"] == {"originate", "call", "reporting", "agent"}  # agent: the fallback queues' members
     assert "all" not in perms["read"] and {"dialplan", "agi"}.isdisjoint(perms["read"])
     # Asterisk's own files are its user's (uid 101 in this root file system), the secrets unreadable to others.
     conf = pbx.instance_dir / "etc" / "manager.conf"
