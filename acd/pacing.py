@@ -1,0 +1,223 @@
+"""Outbound dialling pace: how many customers a campaign dials now, learnt from its own results.
+
+Pure and synchronous: the floor (idle agents, how long each busy agent has been busy, calls still
+ringing) and the clock go in, a number of calls to dial comes out. The adapter
+(``crm_core.dialer``) places them and reports what happened back.
+
+    pacer = Pacer(PacingConfig(mode=DialMode.PREDICTIVE))
+    n = pacer.calls_to_dial(Floor(idle=3, busy_elapsed=(40.0, 95.0), ringing=2), now)
+    pacer.record_attempt(now, answered=True, ring_s=7.5)     # a human answered after 7.5 s
+    pacer.record_connect(now, dropped=False)                 # ... and found an agent
+    pacer.record_handle(112.0)                               # the agent was busy 112 s with it
+
+Modes:
+* ``preview``: the engine never dials; the agent sees the contact and dials it.
+* ``progressive``: one call per idle agent not already covered by a ringing call. An answered call
+  always has its agent, so nothing is dropped, but the agent waits through every unanswered ring.
+* ``predictive``: dials ahead. Over the next ``horizon`` (the learnt mean time a call takes to be
+  answered) the agents available are the idle ones plus each busy agent with the probability its
+  call ends within the horizon (the learnt handle-time distribution, given how long it has already
+  lasted); the humans answering are Binomial(ringing + n, p) with p the learnt answer rate. Both
+  are approximated by normal distributions, and n is the largest count whose expected share of
+  answers that find no agent stays under a target. The target is the configured cap (3 % by
+  default) scaled by the headroom the rolling drop rate leaves: a campaign close to its cap dials
+  like progressive until the rate falls. Never fewer calls than progressive, never more lines than
+  ``max_lines_per_agent`` times the agents on the floor.
+
+Learning: the last ``sample_size`` attempts give the answer rate (with a prior of
+``prior_weight`` pseudo-attempts at ``prior_answer_rate`` so a new campaign starts carefully) and
+the time to answer; the last ``sample_size`` handled calls give the handle-time distribution
+(an exponential of mean ``prior_handle_s`` until ``min_handle_samples`` are known).
+
+Errors: ``ValueError`` for a configuration out of range (the campaign service validates first).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import enum
+import math
+from collections import deque
+from collections.abc import Sequence
+
+
+class DialMode(enum.StrEnum):
+    PREVIEW = "preview"
+    PROGRESSIVE = "progressive"
+    PREDICTIVE = "predictive"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PacingConfig:
+    mode: DialMode
+    drop_cap: float = 0.03  # share of answered calls that may find no agent
+    drop_window_s: float = 3600.0  # the rolling window the drop rate is measured over
+    max_lines_per_agent: float = 3.0  # ringing calls per agent on the floor, whatever the model says
+    prior_answer_rate: float = 0.5  # a new campaign assumes many answers: it starts slow
+    prior_weight: float = 20.0  # pseudo-attempts the prior counts for
+    prior_handle_s: float = 180.0
+    prior_ring_s: float = 10.0
+    sample_size: int = 500
+    min_handle_samples: int = 20
+    # The model's target is this share of the cap: the normal approximation and the learnt rates
+    # are estimates, and the cap is a legal limit, so the pace aims well inside it.
+    target_share: float = 0.6
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.drop_cap < 1.0:
+            raise ValueError(f"drop_cap: {self.drop_cap} is not between 0 and 1")
+        if self.max_lines_per_agent < 1.0:
+            raise ValueError(f"max_lines_per_agent: {self.max_lines_per_agent} is below 1")
+        if not 0.0 < self.prior_answer_rate <= 1.0:
+            raise ValueError(f"prior_answer_rate: {self.prior_answer_rate} is not in (0, 1]")
+        if self.drop_window_s <= 0 or self.prior_handle_s <= 0 or self.prior_ring_s <= 0:
+            raise ValueError("drop_window_s, prior_handle_s and prior_ring_s must be positive")
+        if self.sample_size < 1 or self.min_handle_samples < 1 or not 0.0 < self.target_share <= 1.0:
+            raise ValueError("sample_size and min_handle_samples must be >= 1, target_share in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Floor:
+    """The campaign's agents and lines right now."""
+
+    idle: int  # ready agents with no call
+    busy_elapsed: Sequence[float] = ()  # per agent on a campaign call or its wrap-up: seconds so far
+    ringing: int = 0  # calls dialled and not yet answered or failed
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PacingStats:
+    answer_rate: float
+    mean_handle_s: float
+    mean_ring_s: float
+    drop_rate: float  # over the rolling window
+    answered_in_window: int
+    dial_level: float  # ringing lines per agent on the floor
+
+
+def _phi(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def expected_excess(mean: float, var: float) -> float:
+    """E[max(D, 0)] for D normal with ``mean`` and variance ``var``."""
+    if var <= 1e-12:
+        return max(mean, 0.0)
+    sd = math.sqrt(var)
+    z = mean / sd
+    return sd * _phi(z) + mean * _cdf(z)
+
+
+class Pacer:
+    """One campaign's pace: its learnt model, its rolling drop rate and its dialling decisions."""
+
+    def __init__(self, config: PacingConfig) -> None:
+        self.config = config
+        self._answers: deque[bool] = deque(maxlen=config.sample_size)
+        self._ring: deque[float] = deque(maxlen=config.sample_size)  # time to a human answer
+        self._handle: deque[float] = deque(maxlen=config.sample_size)
+        self._handle_sorted: list[float] = []
+        self._handle_dirty = False
+        self._connects: deque[tuple[float, bool]] = deque()  # (time, dropped) within the window
+        self._dropped_in_window = 0
+
+    # -- learning -------------------------------------------------------------------------------
+    def record_attempt(self, now: float, *, answered: bool, ring_s: float | None = None) -> None:
+        """An attempt ended ringing: a human answered (after ``ring_s``), or not (no answer,
+        busy, failed, a machine)."""
+        self._answers.append(answered)
+        if answered and ring_s is not None and ring_s >= 0:
+            self._ring.append(ring_s)
+
+    def record_connect(self, now: float, *, dropped: bool) -> None:
+        """A human answered: it reached an agent, or found none (a drop)."""
+        self._connects.append((now, dropped))
+        self._dropped_in_window += dropped
+        self._expire(now)
+
+    def record_handle(self, handle_s: float) -> None:
+        """An agent finished a campaign call (talk and wrap-up) after ``handle_s``."""
+        if handle_s >= 0:
+            self._handle.append(handle_s)
+            self._handle_dirty = True
+
+    def _expire(self, now: float) -> None:
+        edge = now - self.config.drop_window_s
+        while self._connects and self._connects[0][0] < edge:
+            _, dropped = self._connects.popleft()
+            self._dropped_in_window -= dropped
+
+    # -- the model ------------------------------------------------------------------------------
+    def answer_rate(self) -> float:
+        c = self.config
+        return (sum(self._answers) + c.prior_answer_rate * c.prior_weight) / (len(self._answers) + c.prior_weight)
+
+    def mean_ring_s(self) -> float:
+        return sum(self._ring) / len(self._ring) if self._ring else self.config.prior_ring_s
+
+    def mean_handle_s(self) -> float:
+        if len(self._handle) < self.config.min_handle_samples:
+            return self.config.prior_handle_s
+        return sum(self._handle) / len(self._handle)
+
+    def drop_rate(self, now: float) -> float:
+        self._expire(now)
+        return self._dropped_in_window / len(self._connects) if self._connects else 0.0
+
+    def free_within(self, elapsed: float, horizon: float) -> float:
+        """Probability that an agent busy for ``elapsed`` seconds is free within ``horizon``."""
+        if len(self._handle) < self.config.min_handle_samples:
+            return 1.0 - math.exp(-horizon / self.config.prior_handle_s)  # memoryless prior
+        if self._handle_dirty:
+            self._handle_sorted = sorted(self._handle)
+            self._handle_dirty = False
+        data = self._handle_sorted
+        beyond = len(data) - bisect.bisect_right(data, elapsed)
+        if beyond == 0:  # longer than any call seen: assume it ends like the prior's tail
+            return 1.0 - math.exp(-horizon / self.mean_handle_s())
+        ending = bisect.bisect_right(data, elapsed + horizon) - bisect.bisect_right(data, elapsed)
+        return ending / beyond
+
+    def stats(self, now: float, floor: Floor) -> PacingStats:
+        agents = floor.idle + len(floor.busy_elapsed)
+        return PacingStats(answer_rate=self.answer_rate(), mean_handle_s=self.mean_handle_s(),
+                           mean_ring_s=self.mean_ring_s(), drop_rate=self.drop_rate(now),
+                           answered_in_window=len(self._connects),
+                           dial_level=floor.ringing / agents if agents else 0.0)
+
+    # -- the decision ---------------------------------------------------------------------------
+    def calls_to_dial(self, floor: Floor, now: float) -> int:
+        """How many more calls to place now."""
+        c = self.config
+        if c.mode is DialMode.PREVIEW:
+            return 0
+        agents = floor.idle + len(floor.busy_elapsed)
+        ceiling = max(0, math.floor(c.max_lines_per_agent * agents + 1e-9) - floor.ringing)
+        progressive = max(0, floor.idle - floor.ringing)
+        if c.mode is DialMode.PROGRESSIVE or agents == 0:
+            return min(progressive, ceiling)
+        measured = self.drop_rate(now)
+        target = c.drop_cap * c.target_share * max(0.0, 1.0 - measured / c.drop_cap)
+        if target <= 0.0:
+            return min(progressive, ceiling)
+        p = self.answer_rate()
+        horizon = self.mean_ring_s()
+        frees = [self.free_within(e, horizon) for e in floor.busy_elapsed]
+        avail_mean = floor.idle + sum(frees)
+        avail_var = sum(q * (1.0 - q) for q in frees)
+        best = progressive
+        n = progressive + 1
+        while n <= ceiling:
+            lines = floor.ringing + n
+            answers = lines * p
+            excess = expected_excess(answers - avail_mean, lines * p * (1.0 - p) + avail_var)
+            if excess > target * answers:
+                break
+            best = n
+            n += 1
+        return min(best, ceiling)
