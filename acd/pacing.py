@@ -5,8 +5,9 @@ ringing) and the clock go in, a number of calls to dial comes out. The adapter
 (``crm_core.dialer``) places them and reports what happened back.
 
     pacer = Pacer(PacingConfig(mode=DialMode.PREDICTIVE))
-    n = pacer.calls_to_dial(Floor(idle=3, busy_elapsed=(40.0, 95.0), ringing=2), now)
+    n = pacer.calls_to_dial(Floor(idle=3, busy_elapsed=(40.0, 95.0), ringing=(2.0, 11.0)), now)
     pacer.record_attempt(now, answered=True, ring_s=7.5)     # a human answered after 7.5 s
+    pacer.record_attempt(now, answered=False, ring_s=30.0)   # no answer (or busy, a machine...)
     pacer.record_connect(now, dropped=False)                 # ... and found an agent
     pacer.record_handle(112.0)                               # the agent was busy 112 s with it
 
@@ -17,17 +18,20 @@ Modes:
 * ``predictive``: dials ahead. Over the next ``horizon`` (the learnt mean time a call takes to be
   answered) the agents available are the idle ones plus each busy agent with the probability its
   call ends within the horizon (the learnt handle-time distribution, given how long it has already
-  lasted); the humans answering are Binomial(ringing + n, p) with p the learnt answer rate. Both
-  are approximated by normal distributions, and n is the largest count whose expected share of
+  lasted); each ringing call is answered by a human with the learnt probability for a call that
+  has rung that long without an answer (a call ringing for 20 s is less likely to be answered than
+  a new one), each new call with the learnt answer rate. Both sums are approximated by normal
+  distributions, and n is the largest count whose expected share of
   answers that find no agent stays under a target. The target is the configured cap (3 % by
   default) scaled by the headroom the rolling drop rate leaves: a campaign close to its cap dials
   like progressive until the rate falls. Never fewer calls than progressive, never more lines than
   ``max_lines_per_agent`` times the agents on the floor.
 
 Learning: the last ``sample_size`` attempts give the answer rate (with a prior of
-``prior_weight`` pseudo-attempts at ``prior_answer_rate`` so a new campaign starts carefully) and
-the time to answer; the last ``sample_size`` handled calls give the handle-time distribution
-(an exponential of mean ``prior_handle_s`` until ``min_handle_samples`` are known).
+``prior_weight`` pseudo-attempts at ``prior_answer_rate`` so a new campaign starts carefully), the
+time to answer and how long unanswered calls ring; the last ``sample_size`` handled calls give the handle-time distribution
+(until ``min_handle_samples`` are known, only idle agents count as available; the calls in
+progress correct the bias of the first samples toward short calls).
 
 Errors: ``ValueError`` for a configuration out of range (the campaign service validates first).
 """
@@ -83,7 +87,7 @@ class Floor:
 
     idle: int  # ready agents with no call
     busy_elapsed: Sequence[float] = ()  # per agent on a campaign call or its wrap-up: seconds so far
-    ringing: int = 0  # calls dialled and not yet answered or failed
+    ringing: Sequence[float] = ()  # per call dialled and not yet answered or failed: seconds ringing
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,6 +124,10 @@ class Pacer:
         self.config = config
         self._answers: deque[bool] = deque(maxlen=config.sample_size)
         self._ring: deque[float] = deque(maxlen=config.sample_size)  # time to a human answer
+        self._durations: deque[tuple[float, bool]] = deque(maxlen=config.sample_size)  # (ring_s, answered)
+        self._all_sorted: list[float] = []
+        self._answered_sorted: list[float] = []
+        self._durations_dirty = False
         self._handle: deque[float] = deque(maxlen=config.sample_size)
         self._handle_sorted: list[float] = []
         self._handle_dirty = False
@@ -127,11 +135,14 @@ class Pacer:
         self._dropped_in_window = 0
 
     # -- learning -------------------------------------------------------------------------------
-    def record_attempt(self, now: float, *, answered: bool, ring_s: float | None = None) -> None:
-        """An attempt ended ringing: a human answered (after ``ring_s``), or not (no answer,
+    def record_attempt(self, now: float, *, answered: bool, ring_s: float) -> None:
+        """An attempt stopped ringing after ``ring_s``: a human answered, or not (no answer,
         busy, failed, a machine)."""
+        ring_s = max(0.0, ring_s)
         self._answers.append(answered)
-        if answered and ring_s is not None and ring_s >= 0:
+        self._durations.append((ring_s, answered))
+        self._durations_dirty = True
+        if answered:
             self._ring.append(ring_s)
 
     def record_connect(self, now: float, *, dropped: bool) -> None:
@@ -157,6 +168,20 @@ class Pacer:
         c = self.config
         return (sum(self._answers) + c.prior_answer_rate * c.prior_weight) / (len(self._answers) + c.prior_weight)
 
+    def answer_given_ringing(self, ringing_s: float, overall: float) -> float:
+        """Probability that a call still ringing after ``ringing_s`` is answered by a human."""
+        if ringing_s <= 0.0:
+            return overall
+        if self._durations_dirty:
+            self._all_sorted = sorted(d for d, _ in self._durations)
+            self._answered_sorted = sorted(d for d, a in self._durations if a)
+            self._durations_dirty = False
+        later = len(self._all_sorted) - bisect.bisect_right(self._all_sorted, ringing_s)
+        answered_later = len(self._answered_sorted) - bisect.bisect_right(self._answered_sorted, ringing_s)
+        # Two pseudo-attempts at the overall rate: a call ringing longer than any seen is not
+        # written off (the adapter ends it at the dial timeout anyway).
+        return (answered_later + 2.0 * overall) / (later + 2.0)
+
     def mean_ring_s(self) -> float:
         return sum(self._ring) / len(self._ring) if self._ring else self.config.prior_ring_s
 
@@ -169,18 +194,27 @@ class Pacer:
         self._expire(now)
         return self._dropped_in_window / len(self._connects) if self._connects else 0.0
 
-    def free_within(self, elapsed: float, horizon: float) -> float:
-        """Probability that an agent busy for ``elapsed`` seconds is free within ``horizon``."""
+    def free_within(self, elapsed: float, horizon: float, still_busy: Sequence[float] = ()) -> float:
+        """Probability that an agent busy for ``elapsed`` seconds is free within ``horizon``.
+
+        ``still_busy`` (sorted) are the calls in progress: calls known to last past
+        ``elapsed + horizon``. They count against the estimate, because the first samples of a
+        campaign are its short calls (the long ones have not ended yet) and would otherwise
+        promise agents that do not come free."""
         if len(self._handle) < self.config.min_handle_samples:
-            return 1.0 - math.exp(-horizon / self.config.prior_handle_s)  # memoryless prior
+            # No distribution yet: count on idle agents only. (A memoryless prior would promise a
+            # few agents free every few seconds from calls that have only just started.)
+            return 0.0
         if self._handle_dirty:
             self._handle_sorted = sorted(self._handle)
             self._handle_dirty = False
         data = self._handle_sorted
-        beyond = len(data) - bisect.bisect_right(data, elapsed)
-        if beyond == 0:  # longer than any call seen: assume it ends like the prior's tail
+        end = elapsed + horizon
+        surviving = len(still_busy) - bisect.bisect_right(still_busy, end)
+        beyond = len(data) - bisect.bisect_right(data, elapsed) + surviving
+        if beyond == 0:  # longer than any call seen: assume it ends like an exponential tail
             return 1.0 - math.exp(-horizon / self.mean_handle_s())
-        ending = bisect.bisect_right(data, elapsed + horizon) - bisect.bisect_right(data, elapsed)
+        ending = bisect.bisect_right(data, end) - bisect.bisect_right(data, elapsed)
         return ending / beyond
 
     def stats(self, now: float, floor: Floor) -> PacingStats:
@@ -188,7 +222,7 @@ class Pacer:
         return PacingStats(answer_rate=self.answer_rate(), mean_handle_s=self.mean_handle_s(),
                            mean_ring_s=self.mean_ring_s(), drop_rate=self.drop_rate(now),
                            answered_in_window=len(self._connects),
-                           dial_level=floor.ringing / agents if agents else 0.0)
+                           dial_level=len(floor.ringing) / agents if agents else 0.0)
 
     # -- the decision ---------------------------------------------------------------------------
     def calls_to_dial(self, floor: Floor, now: float) -> int:
@@ -197,8 +231,9 @@ class Pacer:
         if c.mode is DialMode.PREVIEW:
             return 0
         agents = floor.idle + len(floor.busy_elapsed)
-        ceiling = max(0, math.floor(c.max_lines_per_agent * agents + 1e-9) - floor.ringing)
-        progressive = max(0, floor.idle - floor.ringing)
+        ringing = len(floor.ringing)
+        ceiling = max(0, math.floor(c.max_lines_per_agent * agents + 1e-9) - ringing)
+        progressive = max(0, floor.idle - ringing)
         if c.mode is DialMode.PROGRESSIVE or agents == 0:
             return min(progressive, ceiling)
         measured = self.drop_rate(now)
@@ -207,15 +242,18 @@ class Pacer:
             return min(progressive, ceiling)
         p = self.answer_rate()
         horizon = self.mean_ring_s()
-        frees = [self.free_within(e, horizon) for e in floor.busy_elapsed]
+        still_busy = sorted(floor.busy_elapsed)
+        frees = [self.free_within(e, horizon, still_busy) for e in floor.busy_elapsed]
         avail_mean = floor.idle + sum(frees)
         avail_var = sum(q * (1.0 - q) for q in frees)
+        odds = [self.answer_given_ringing(r, p) for r in floor.ringing]
+        ringing_mean = sum(odds)
+        ringing_var = sum(q * (1.0 - q) for q in odds)
         best = progressive
         n = progressive + 1
         while n <= ceiling:
-            lines = floor.ringing + n
-            answers = lines * p
-            excess = expected_excess(answers - avail_mean, lines * p * (1.0 - p) + avail_var)
+            answers = ringing_mean + n * p
+            excess = expected_excess(answers - avail_mean, ringing_var + n * p * (1.0 - p) + avail_var)
             if excess > target * answers:
                 break
             best = n
