@@ -29,8 +29,8 @@ Modes:
 
 Learning: the last ``sample_size`` attempts give the answer rate (with a prior of
 ``prior_weight`` pseudo-attempts at ``prior_answer_rate`` so a new campaign starts carefully), the
-time to answer and how long unanswered calls ring; the last ``sample_size`` handled calls give the handle-time distribution
-(until ``min_handle_samples`` are known, only idle agents count as available; the calls in
+time to answer and how long unanswered calls ring; the last ``sample_size`` handled calls give
+the handle-time distribution (until ``min_handle_samples`` are known, only idle agents count as available; the calls in
 progress correct the bias of the first samples toward short calls).
 
 Errors: ``ValueError`` for a configuration out of range (the campaign service validates first).
@@ -197,10 +197,10 @@ class Pacer:
     def free_within(self, elapsed: float, horizon: float, still_busy: Sequence[float] = ()) -> float:
         """Probability that an agent busy for ``elapsed`` seconds is free within ``horizon``.
 
-        ``still_busy`` (sorted) are the calls in progress: calls known to last past
-        ``elapsed + horizon``. They count against the estimate, because the first samples of a
-        campaign are its short calls (the long ones have not ended yet) and would otherwise
-        promise agents that do not come free."""
+        ``still_busy`` (sorted) are the calls in progress: right-censored samples, counted at risk
+        as the actuarial life table does (those past the interval in full, those inside it for
+        half). Without them the first samples of a campaign, its short calls (the long ones have
+        not ended yet), would promise agents that do not come free."""
         if len(self._handle) < self.config.min_handle_samples:
             # No distribution yet: count on idle agents only. (A memoryless prior would promise a
             # few agents free every few seconds from calls that have only just started.)
@@ -210,8 +210,9 @@ class Pacer:
             self._handle_dirty = False
         data = self._handle_sorted
         end = elapsed + horizon
-        surviving = len(still_busy) - bisect.bisect_right(still_busy, end)
-        beyond = len(data) - bisect.bisect_right(data, elapsed) + surviving
+        past_start = len(still_busy) - bisect.bisect_right(still_busy, elapsed)
+        past_end = len(still_busy) - bisect.bisect_right(still_busy, end)
+        beyond = len(data) - bisect.bisect_right(data, elapsed) + past_end + 0.5 * (past_start - past_end)
         if beyond == 0:  # longer than any call seen: assume it ends like an exponential tail
             return 1.0 - math.exp(-horizon / self.mean_handle_s())
         ending = bisect.bisect_right(data, end) - bisect.bisect_right(data, elapsed)
