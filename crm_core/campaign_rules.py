@@ -244,12 +244,13 @@ def parse_csv(text: str) -> list[tuple[int, dict[str, str]]]:
         raise ValueError("the first line must name the columns, one of them 'number'")
     reader.fieldnames = header
     out = []
-    for i, rec in enumerate(reader, start=2):
+    for rec in reader:
+        i = reader.line_num  # DictReader skips blank lines: count the file's own lines
         if len(out) >= MAX_CONTACTS_PER_UPLOAD:
             raise ValueError(f"more than {MAX_CONTACTS_PER_UPLOAD} contacts in one upload")
         if None in rec:
             raise ValueError(f"row {i}: more cells than the header has columns")
         if not any((v or "").strip() for v in rec.values()):
-            continue  # a blank line
+            continue  # a line of empty cells
         out.append((i, {k: (v or "").strip() for k, v in rec.items()}))
     return out

@@ -233,12 +233,12 @@ class Progress:
 
 
 async def progress(*, session: AsyncSession, campaign_id: int, now: datetime) -> Progress:
-    contacts = dict((await session.execute(
+    contacts: dict[str, int] = {state: n for state, n in (await session.execute(
         select(CampaignContact.state, func.count()).where(CampaignContact.campaign_id == campaign_id)
-        .group_by(CampaignContact.state))).tuples().all())
+        .group_by(CampaignContact.state))).all()}
     outcomes_rows = (await session.execute(
         select(CampaignAttempt.outcome, func.count()).where(CampaignAttempt.campaign_id == campaign_id)
-        .group_by(CampaignAttempt.outcome))).tuples().all()
+        .group_by(CampaignAttempt.outcome))).all()
     outcomes = {o or "in_progress": n for o, n in outcomes_rows}
     humans = await session.scalar(select(func.count()).select_from(CampaignAttempt).where(
         CampaignAttempt.campaign_id == campaign_id, CampaignAttempt.outcome == "human",
