@@ -31,6 +31,7 @@ from acd.delivery import AcdService
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
 from agent_console.app import create_app
+from agent_console.campaigns_http import router as campaigns_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
@@ -51,6 +52,7 @@ from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
 from crm_core.db import Database
+from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
 from crm_core.feed import EventFeed
 from crm_core.recorder import Recorder, RecordingStore
@@ -152,11 +154,16 @@ class Engine:
         self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
+        # Outbound campaigns (docs/outbound.md): paced dialling through the same trunks.
+        self.dialer = CampaignDialer(self.db, self.acd, lambda: self.ami.control, self.bus,
+                                     routing=self.acd.actions.routing,
+                                     dial_timeout_s=self.acd.actions.routing.outbound.dial_timeout_s)
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
+            "campaign": make_campaign_route(self.dialer),
         })
         cb = settings.callbacks
         self.callback_policy = Policy(retry_delay=timedelta(minutes=cb.retry_delay_min),
@@ -187,11 +194,12 @@ class Engine:
             self.app = create_app(settings, users=SqlUserStore(self.db), desk=self.desk,
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
-                                      crm_router, recordings_router,
+                                      crm_router, recordings_router, campaigns_router,
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db))
             self.app.state.crm_db = self.db
+            self.app.state.dialer = self.dialer
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store
             install_supervisor(self.app, self.supervisor_parts())
@@ -249,6 +257,7 @@ class Engine:
         self.feed.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
+        self.dialer.subscribe()
         self.recorder.subscribe()
         self.survey_invites.subscribe()
         self.metrics.subscribe(self.bus)
@@ -264,6 +273,7 @@ class Engine:
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
         self.recovery_report = await self.recovery.run()
         await self.acd.start()
+        await self.dialer.start()
         await self.phone.revoke_all()
         await self.recorder.start()
         await self.agi.start()
@@ -340,6 +350,7 @@ class Engine:
                 await self._metrics_task
         await self.agi.stop()
         await self.heartbeat.stop()
+        await self.dialer.stop()
         await self.acd.stop()
         await self.recorder.stop()
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
