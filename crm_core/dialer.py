@@ -55,6 +55,7 @@ CAMPAIGN_CONTEXT = "cti-campaign"
 # FarEndResult.result / Originate reason -> the attempt's outcome when nobody answered.
 _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
+ENDED_WAIT_S = 3.0
 _BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 
@@ -70,6 +71,7 @@ class _Attempt:
     dialled_at: float
     far_end: str | None = None
     done: bool = False
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # Asterisk reported the call gone
 
 
 @dataclass
@@ -286,6 +288,13 @@ class CampaignDialer:
             await self._finish(a, "failed")
             return
         if not result.success and not a.done:
+            # The Dial's result (FarEndResult) may come after the Originate's failure: the call's
+            # end (CallEnded) settles the attempt with it; an Originate Asterisk refused outright
+            # makes no call at all, so do not wait long for one.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(a.ended.wait(), ENDED_WAIT_S)
+        if not result.success and not a.done:
+            log.info("campaign %s: attempt %s not answered (originate reason %s)", run.id, a.linkedid, result.reason)
             reason = result.reason if isinstance(result.reason, int) else 0
             await self._finish(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"))
 
@@ -344,6 +353,7 @@ class CampaignDialer:
     async def _on_call_ended(self, ev: CallEnded) -> None:
         a = self._attempts.get(ev.linkedid)
         if a is not None:
+            a.ended.set()
             await self._finish(a, _FAR_END.get(a.far_end or "", "failed"))
 
     async def _on_connected(self, ev: CallConnected) -> None:
