@@ -62,6 +62,7 @@ class PacingConfig:
     prior_weight: float = 20.0  # pseudo-attempts the prior counts for
     prior_handle_s: float = 180.0
     prior_ring_s: float = 10.0
+    max_ring_s: float = 30.0  # the dial timeout: every attempt's result is in by then
     sample_size: int = 500
     min_handle_samples: int = 20
     # The model's target is this share of the cap: the normal approximation and the learnt rates
@@ -75,8 +76,8 @@ class PacingConfig:
             raise ValueError(f"max_lines_per_agent: {self.max_lines_per_agent} is below 1")
         if not 0.0 < self.prior_answer_rate <= 1.0:
             raise ValueError(f"prior_answer_rate: {self.prior_answer_rate} is not in (0, 1]")
-        if self.drop_window_s <= 0 or self.prior_handle_s <= 0 or self.prior_ring_s <= 0:
-            raise ValueError("drop_window_s, prior_handle_s and prior_ring_s must be positive")
+        if min(self.drop_window_s, self.prior_handle_s, self.prior_ring_s, self.max_ring_s) <= 0:
+            raise ValueError("drop_window_s, prior_handle_s, prior_ring_s and max_ring_s must be positive")
         if self.sample_size < 1 or self.min_handle_samples < 1 or not 0.0 < self.target_share <= 1.0:
             raise ValueError("sample_size and min_handle_samples must be >= 1, target_share in (0, 1]")
 
@@ -122,7 +123,8 @@ class Pacer:
 
     def __init__(self, config: PacingConfig) -> None:
         self.config = config
-        self._answers: deque[bool] = deque(maxlen=config.sample_size)
+        # (dialled at, answered), in the order results came: kept 4x deep so that whole cohorts remain.
+        self._answers: deque[tuple[float, bool]] = deque(maxlen=4 * config.sample_size)
         self._ring: deque[float] = deque(maxlen=config.sample_size)  # time to a human answer
         self._durations: deque[tuple[float, bool]] = deque(maxlen=config.sample_size)  # (ring_s, answered)
         self._all_sorted: list[float] = []
@@ -139,7 +141,7 @@ class Pacer:
         """An attempt stopped ringing after ``ring_s``: a human answered, or not (no answer,
         busy, failed, a machine)."""
         ring_s = max(0.0, ring_s)
-        self._answers.append(answered)
+        self._answers.append((now - ring_s, answered))
         self._durations.append((ring_s, answered))
         self._durations_dirty = True
         if answered:
@@ -164,18 +166,39 @@ class Pacer:
             self._dropped_in_window -= dropped
 
     # -- the model ------------------------------------------------------------------------------
-    def answer_rate(self) -> float:
+    def answer_rate(self, now: float | None = None) -> float:
+        """The share of attempts a person answers, over the last ``sample_size`` attempts dialled
+        long enough ago that all their results are in (``now`` given). Results arrive in the order
+        calls stop ringing, answers first: counting a burst of dials before its unanswered calls
+        have rung out would overstate the rate, and counting those late results without the
+        answers that came before them understates it."""
         c = self.config
-        return (sum(self._answers) + c.prior_answer_rate * c.prior_weight) / (len(self._answers) + c.prior_weight)
+        if now is None:
+            cutoff = math.inf
+        else:
+            if self._durations_dirty:
+                self._sort_durations()
+            cutoff = now - max(c.max_ring_s, self._all_sorted[-1] if self._all_sorted else 0.0)
+        answered = total = 0
+        for dialled, hit in reversed(self._answers):
+            if dialled <= cutoff:
+                answered += hit
+                total += 1
+                if total >= c.sample_size:
+                    break
+        return (answered + c.prior_answer_rate * c.prior_weight) / (total + c.prior_weight)
+
+    def _sort_durations(self) -> None:
+        self._all_sorted = sorted(d for d, _ in self._durations)
+        self._answered_sorted = sorted(d for d, a in self._durations if a)
+        self._durations_dirty = False
 
     def answer_given_ringing(self, ringing_s: float, overall: float) -> float:
         """Probability that a call still ringing after ``ringing_s`` is answered by a human."""
         if ringing_s <= 0.0:
             return overall
         if self._durations_dirty:
-            self._all_sorted = sorted(d for d, _ in self._durations)
-            self._answered_sorted = sorted(d for d, a in self._durations if a)
-            self._durations_dirty = False
+            self._sort_durations()
         later = len(self._all_sorted) - bisect.bisect_right(self._all_sorted, ringing_s)
         answered_later = len(self._answered_sorted) - bisect.bisect_right(self._answered_sorted, ringing_s)
         # Two pseudo-attempts at the overall rate: a call ringing longer than any seen is not
@@ -220,7 +243,7 @@ class Pacer:
 
     def stats(self, now: float, floor: Floor) -> PacingStats:
         agents = floor.idle + len(floor.busy_elapsed)
-        return PacingStats(answer_rate=self.answer_rate(), mean_handle_s=self.mean_handle_s(),
+        return PacingStats(answer_rate=self.answer_rate(now), mean_handle_s=self.mean_handle_s(),
                            mean_ring_s=self.mean_ring_s(), drop_rate=self.drop_rate(now),
                            answered_in_window=len(self._connects),
                            dial_level=len(floor.ringing) / agents if agents else 0.0)
@@ -241,7 +264,7 @@ class Pacer:
         target = c.drop_cap * c.target_share * max(0.0, 1.0 - measured / c.drop_cap)
         if target <= 0.0:
             return min(progressive, ceiling)
-        p = self.answer_rate()
+        p = self.answer_rate(now)
         horizon = self.mean_ring_s()
         still_busy = sorted(floor.busy_elapsed)
         frees = [self.free_within(e, horizon, still_busy) for e in floor.busy_elapsed]

@@ -216,7 +216,8 @@ def main() -> int:
                 runs = [
                     simulate("progressive", Pacer(PacingConfig(mode=DialMode.PROGRESSIVE)), agents, p, contacts),
                     simulate(f"fixed {FIXED_RATIO}", FixedRatio(FIXED_RATIO), agents, p, contacts),
-                    simulate("predictive", Pacer(PacingConfig(mode=DialMode.PREDICTIVE, drop_cap=DROP_CAP)),
+                    simulate("predictive", Pacer(PacingConfig(mode=DialMode.PREDICTIVE, drop_cap=DROP_CAP,
+                                                        max_ring_s=NO_ANSWER_S)),
                              agents, p, contacts),
                 ]
                 for r in runs:

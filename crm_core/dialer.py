@@ -221,10 +221,10 @@ class CampaignDialer:
                         campaigns.step(c, "complete")
                         run.state = "completed"
 
-    @staticmethod
-    def _live_campaign(c: Campaign) -> LiveCampaign:
+    def _live_campaign(self, c: Campaign) -> LiveCampaign:
         mode = DialMode(c.mode)
-        pacer = Pacer(PacingConfig(mode=mode, drop_cap=c.drop_cap, max_lines_per_agent=c.max_lines_per_agent))
+        pacer = Pacer(PacingConfig(mode=mode, drop_cap=c.drop_cap, max_lines_per_agent=c.max_lines_per_agent,
+                                   max_ring_s=float(self.dial_timeout_s)))
         return LiveCampaign(id=c.id, name=c.name, queue=c.queue, skills=dict(c.skills or {}), mode=mode,
                             state=c.state, caller_id=c.caller_id, drop_cap=c.drop_cap, pacer=pacer,
                             settings={"drop_message": c.drop_message, "machine_action": c.machine_action,

@@ -17,7 +17,7 @@ def _learn(pacer: Pacer, *, answer_rate: float, handle_s: float, attempts: int =
     answered_every = round(1 / answer_rate)
     for i in range(attempts):
         answered = i % answered_every == 0
-        pacer.record_attempt(0.0, answered=answered, ring_s=8.0 if answered else 25.0)
+        pacer.record_attempt(-1000.0 + i, answered=answered, ring_s=8.0 if answered else 25.0)  # results in
     for i in range(100):
         pacer.record_handle(handle_s * (0.5 + (i % 11) / 10))
 
@@ -92,6 +92,17 @@ def test_a_call_that_rang_long_unanswered_is_unlikely_to_be_answered() -> None:
     stale = pacer.calls_to_dial(Floor(idle=5, busy_elapsed=(50.0,) * 10, ringing=(15.0,) * 10), 0.0)
     fresh = pacer.calls_to_dial(Floor(idle=5, busy_elapsed=(50.0,) * 10, ringing=(1.0,) * 10), 0.0)
     assert stale > fresh
+
+
+def test_the_answer_rate_waits_for_a_burst_of_dials_to_ring_out() -> None:
+    # 100 calls dialled at t=0: the 20 answers come in within 10 s, the 80 others ring out at 30 s.
+    pacer = _pacer(DialMode.PREDICTIVE, max_ring_s=30.0)
+    for i in range(20):
+        pacer.record_attempt(10.0, answered=True, ring_s=10.0)
+    assert pacer.answer_rate(12.0) == 0.5  # the prior alone: the burst's results are not all in
+    for i in range(80):
+        pacer.record_attempt(30.0, answered=False, ring_s=30.0)
+    assert pacer.answer_rate(31.0) == pytest.approx((20 + 10) / (100 + 20))
 
 
 def test_configuration_out_of_range_is_refused_naming_the_field() -> None:
