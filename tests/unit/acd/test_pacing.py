@@ -97,10 +97,10 @@ def test_a_call_that_rang_long_unanswered_is_unlikely_to_be_answered() -> None:
 def test_the_answer_rate_waits_for_a_burst_of_dials_to_ring_out() -> None:
     # 100 calls dialled at t=0: the 20 answers come in within 10 s, the 80 others ring out at 30 s.
     pacer = _pacer(DialMode.PREDICTIVE, max_ring_s=30.0)
-    for i in range(20):
+    for _ in range(20):
         pacer.record_attempt(10.0, answered=True, ring_s=10.0)
     assert pacer.answer_rate(12.0) == 0.5  # the prior alone: the burst's results are not all in
-    for i in range(80):
+    for _ in range(80):
         pacer.record_attempt(30.0, answered=False, ring_s=30.0)
     assert pacer.answer_rate(31.0) == pytest.approx((20 + 10) / (100 + 20))
 
