@@ -123,8 +123,8 @@ class Pacer:
 
     def __init__(self, config: PacingConfig) -> None:
         self.config = config
-        # (dialled at, answered), in the order results came: kept 4x deep so that whole cohorts remain.
-        self._answers: deque[tuple[float, bool]] = deque(maxlen=4 * config.sample_size)
+        # (dialled at, answered), sorted by the time of the dial; the oldest dials leave first.
+        self._answers: list[tuple[float, bool]] = []
         self._ring: deque[float] = deque(maxlen=config.sample_size)  # time to a human answer
         self._durations: deque[tuple[float, bool]] = deque(maxlen=config.sample_size)  # (ring_s, answered)
         self._all_sorted: list[float] = []
@@ -141,7 +141,9 @@ class Pacer:
         """An attempt stopped ringing after ``ring_s``: a human answered, or not (no answer,
         busy, failed, a machine)."""
         ring_s = max(0.0, ring_s)
-        self._answers.append((now - ring_s, answered))
+        bisect.insort(self._answers, (now - ring_s, answered))
+        if len(self._answers) > 4 * self.config.sample_size:
+            del self._answers[0]
         self._durations.append((ring_s, answered))
         self._durations_dirty = True
         if answered:
@@ -167,11 +169,11 @@ class Pacer:
 
     # -- the model ------------------------------------------------------------------------------
     def answer_rate(self, now: float | None = None) -> float:
-        """The share of attempts a person answers, over the last ``sample_size`` attempts dialled
+        """The share of attempts a person answers, over the last ``sample_size`` attempts *dialled*
         long enough ago that all their results are in (``now`` given). Results arrive in the order
         calls stop ringing, answers first: counting a burst of dials before its unanswered calls
-        have rung out would overstate the rate, and counting those late results without the
-        answers that came before them understates it."""
+        have rung out would overstate the rate, and a window of the latest results (late no-answers
+        without the answers that came before them) would understate it."""
         c = self.config
         if now is None:
             cutoff = math.inf
@@ -179,13 +181,9 @@ class Pacer:
             if self._durations_dirty:
                 self._sort_durations()
             cutoff = now - max(c.max_ring_s, self._all_sorted[-1] if self._all_sorted else 0.0)
-        answered = total = 0
-        for dialled, hit in reversed(self._answers):
-            if dialled <= cutoff:
-                answered += hit
-                total += 1
-                if total >= c.sample_size:
-                    break
+        end = bisect.bisect_right(self._answers, (cutoff, True))
+        recent = self._answers[max(0, end - c.sample_size):end]  # the last dials whose results are all in
+        answered, total = sum(hit for _, hit in recent), len(recent)
         return (answered + c.prior_answer_rate * c.prior_weight) / (total + c.prior_weight)
 
     def _sort_durations(self) -> None:

@@ -32,7 +32,8 @@ async def test_a_supervisor_runs_a_campaign_over_rest(site: Site) -> None:
         r = await c.post(f"/api/campaigns/{cid}/contacts", json={"contacts": [{"number": "13900000001"},
                                                                               {"number": "139 1234 5678"}]})
         assert r.json() == {"added": 1, "duplicates": 1}
-        r = await c.post(f"/api/campaigns/{cid}/contacts.csv", content="phone\n1\n", headers={"Content-Type": "text/csv"})
+        r = await c.post(f"/api/campaigns/{cid}/contacts.csv", content="phone\n1\n",
+                         headers={"Content-Type": "text/csv"})
         assert r.status_code == 422 and r.json()["detail"]["field"] == "contacts"
         assert (await c.post(f"/api/campaigns/{cid}/dnc", json={"number": "13800138000"})).json() == {
             "number": "+8613800138000", "campaign_id": cid}
