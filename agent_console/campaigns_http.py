@@ -138,6 +138,25 @@ async def add_global_dnc(request: Request, body: DncIn) -> dict[str, Any]:
         return {"number": row.number, "campaign_id": None}
 
 
+def _agent(who: Principal) -> str:
+    if not who.agent_id:
+        raise InvalidField("agent_id", "only a user who takes calls works a preview campaign")
+    return who.agent_id
+
+
+@router.post("/{campaign_id}/preview")
+async def preview_next(request: Request, campaign_id: Id, who: Principal = Depends(current_principal)) -> Any:
+    """Preview: the next due contact, reserved for me two minutes (``{"contact": null}`` when none is due)."""
+    return {"contact": await request.app.state.dialer.preview_next(campaign_id, _agent(who))}
+
+
+@router.post("/{campaign_id}/preview/{contact_id}/dial")
+async def preview_dial(request: Request, campaign_id: Id, contact_id: Id,
+                       who: Principal = Depends(current_principal)) -> dict[str, str]:
+    """Preview: dial the contact reserved for me (my phone rings, then the customer's)."""
+    return {"call_id": await request.app.state.dialer.preview_dial(campaign_id, contact_id, _agent(who))}
+
+
 Command = Literal["start", "pause", "resume", "stop"]
 
 

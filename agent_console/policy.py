@@ -143,6 +143,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/campaigns/{campaign_id}/dnc"): "campaigns.manage",
     ("POST", "/api/campaigns/dnc"): "campaigns.manage",
     ("POST", "/api/campaigns/{campaign_id}/{command}"): "campaigns.manage",
+    ("POST", "/api/campaigns/{campaign_id}/preview"): "agent.desk",
+    ("POST", "/api/campaigns/{campaign_id}/preview/{contact_id}/dial"): "agent.desk",
     ("GET", "/api/events"): "feed.read",
     ("GET", "/api/events/stream"): "feed.read",
     ("GET", "/api/events/types"): "feed.read",

@@ -206,6 +206,14 @@ async def finish_attempt(*, session: AsyncSession, linkedid: str, outcome: str, 
     return attempt
 
 
+async def relink_attempt(*, session: AsyncSession, linkedid: str, new_linkedid: str) -> None:
+    """A preview attempt is claimed before its call exists: it takes the call's linkedid once dialled."""
+    attempt = await session.scalar(select(CampaignAttempt).where(CampaignAttempt.linkedid == linkedid))
+    if attempt is not None:
+        attempt.linkedid = new_linkedid
+        await session.flush()
+
+
 async def release_dialing(*, session: AsyncSession, campaign_id: int, now: datetime) -> int:
     """Attempts left without a result (the engine stopped mid-call) end as ``failed`` and follow
     the retry rule: nothing stays ``dialing`` forever."""

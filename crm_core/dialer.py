@@ -11,6 +11,10 @@ One attempt, on the PBX:
         HUMAN with no agent free (a drop)      -> the drop message, hang up   (never silence)
         MACHINE                                -> the campaign's message, or hang up to retry later
 
+Preview campaigns are not paced: an agent asks for the next contact (reserved for them two
+minutes), sees it with the script, and dials it (click-to-dial: their phone, then the customer's);
+the attempt takes that call's linkedid.
+
 Results: the far end's Dial result (``FarEndResult``: no_answer, busy...) or the AGI's verdict,
 recorded once per attempt (``crm_core.campaigns.finish_attempt``) and published as
 ``CampaignAttemptEnded``; with the ``CallArrived`` published at the dial, the call logger writes
@@ -41,6 +45,7 @@ from acd.pacing import DialMode, Floor, Pacer, PacingConfig
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.db import Database
+from crm_core.errors import IllegalCampaignStep, InvalidField
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus
@@ -56,6 +61,7 @@ CAMPAIGN_CONTEXT = "cti-campaign"
 _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
+PREVIEW_HOLD_S = 120.0  # a contact shown to an agent is theirs this long
 _BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 
@@ -71,6 +77,7 @@ class _Attempt:
     dialled_at: float
     far_end: str | None = None
     done: bool = False
+    preview: bool = False  # dialled by an agent (click-to-dial): the agent talks to whoever answers
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # Asterisk reported the call gone
 
 
@@ -126,6 +133,7 @@ class CampaignDialer:
         self._busy_since: dict[str, float] = {}  # agent -> when their current call began
         self._handled: dict[str, tuple[int, float]] = {}  # agent -> (campaign, connected at)
         self._refreshed = float("-inf")
+        self._reserved: dict[int, tuple[str, float]] = {}  # preview contact -> (agent, when)
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
@@ -298,6 +306,68 @@ class CampaignDialer:
             reason = result.reason if isinstance(result.reason, int) else 0
             await self._finish(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"))
 
+    # -- preview: the agent sees the contact, then dials it ------------------------------------------
+    def _preview_run(self, campaign_id: int) -> LiveCampaign:
+        run = self.live.get(campaign_id)
+        if run is None or run.state != "running" or run.mode is not DialMode.PREVIEW:
+            raise IllegalCampaignStep(f"campaign {campaign_id} is not a running preview campaign")
+        return run
+
+    async def preview_next(self, campaign_id: int, agent_id: str) -> dict[str, Any] | None:
+        """The next due contact, reserved for ``agent_id`` for ``PREVIEW_HOLD_S`` (None: none due)."""
+        run = self._preview_run(campaign_id)
+        now = self.clock()
+        # Reservations run out; asking again gives the agent's previous contact back to the list.
+        self._reserved = {c: (a, t) for c, (a, t) in self._reserved.items()
+                          if now - t < PREVIEW_HOLD_S and a != agent_id}
+        async with self.db.session() as s:
+            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            due = await campaigns.due_contacts(session=s, campaign=campaign, now=datetime.fromtimestamp(now, UTC),
+                                               limit=len(self._reserved) + 1)
+        contact = next((c for c in due if c.id not in self._reserved), None)
+        if contact is None:
+            return None
+        self._reserved[contact.id] = (agent_id, now)
+        return {"contact_id": contact.id, "number": contact.number, "name": contact.name, "data": contact.data,
+                "customer_id": contact.customer_id, "attempts": contact.attempts, "script": run.settings["script"]}
+
+    async def preview_dial(self, campaign_id: int, contact_id: int, agent_id: str) -> str:
+        """Dial the contact reserved for ``agent_id``: their phone rings, then the customer's."""
+        run = self._preview_run(campaign_id)
+        held = self._reserved.get(contact_id)
+        if held is None or held[0] != agent_id:
+            raise InvalidField("contact_id", f"contact {contact_id} is not reserved for agent {agent_id}")
+        now = self.clock()
+        temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
+        async with self.db.session() as s:
+            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact_id,
+                                                    linkedid=temp, now=datetime.fromtimestamp(now, UTC))
+            contact = await s.get(CampaignContact, contact_id) if attempt is not None else None
+        del self._reserved[contact_id]
+        if attempt is None or contact is None:
+            raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "
+                               "outside its calling window, or already called)")
+        a = self._new_attempt(run, contact, temp, now)
+        a.preview = True
+        if self.acd.agent_state(agent_id) is AgentState.AVAILABLE:  # no queued call offered meanwhile
+            await self.acd.set_not_ready(agent_id, "outbound")
+        try:
+            linkedid = await self.acd.actions.dial(agent_id, contact.number, customer_id=contact.customer_id,
+                                                   campaign=run.name, caller_id=run.caller_id)
+        except CtiError:
+            self._attempts[temp] = a
+            await self._finish(a, "failed")
+            raise
+        async with self.db.session() as s:
+            await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
+        a.linkedid = linkedid
+        call = self.acd.calls.get(linkedid)
+        a.far_end = call.far_end if call is not None else None  # the far end may have answered already
+        self._attempts[linkedid] = a
+        run.dials += 1
+        return linkedid
+
     async def answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
         """The customer answered and AMD listened: ``(next, sound)`` for the dialplan: ``queue``
         (an agent takes it), ``drop`` or ``message`` (play ``sound``, hang up), ``hangup``."""
@@ -347,14 +417,17 @@ class CampaignDialer:
     # -- what the PBX and the ACD report -----------------------------------------------------------
     async def _on_far_end(self, ev: FarEndResult) -> None:
         a = self._attempts.get(ev.linkedid)
-        if a is not None and a.far_end is None:
+        if a is not None and a.far_end != "answered":
             a.far_end = ev.result
 
     async def _on_call_ended(self, ev: CallEnded) -> None:
         a = self._attempts.get(ev.linkedid)
         if a is not None:
             a.ended.set()
-            await self._finish(a, _FAR_END.get(a.far_end or "", "failed"))
+            if a.preview and a.far_end == "answered":
+                await self._finish(a, "human")
+            else:
+                await self._finish(a, _FAR_END.get(a.far_end or "", "failed"))
 
     async def _on_connected(self, ev: CallConnected) -> None:
         if ev.linkedid.startswith("cmp"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, time, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from acd.events import AgentCallUpdate, AgentOffer
@@ -18,6 +19,7 @@ from callcenter.engine import Engine
 from crm_core import campaigns
 from crm_core.campaign_models import CampaignAttempt, CampaignContact
 from crm_core.campaign_rules import CampaignIn
+from crm_core.errors import InvalidField
 from crm_core.models import Interaction
 from cti.events import Event
 from cti.pbx import ManagedPbx
@@ -155,3 +157,39 @@ async def test_a_person_no_agent_is_free_for_hears_the_drop_message(engine: tupl
     view = eng.dialer.view(drop)
     assert view is not None and view["drop_rate"] == 1.0 and view["answered_in_window"] == 1
     assert not any(isinstance(e, AgentOffer) and e.linkedid.startswith("cmp") for e in seen)
+
+
+async def test_an_agent_previews_a_contact_then_dials_it(engine: tuple[Engine, list[Event]]) -> None:
+    eng, _ = engine
+    await eng.desk.login_queues("1001", ["support"])
+    await eng.desk.set_ready("1001")
+    cid = await _create(eng, "look", [(DNC, "UTC"), (HUMAN_2, "UTC")], mode="preview", script="Say hello")
+    async with eng.db.session() as s:
+        await campaigns.add_dnc(session=s, number=DNC, campaign_id=cid)
+    await eng.dialer.command(cid, "start", "sup1")
+    first = await eng.dialer.preview_next(cid, "1001")
+    assert first is not None and first["number"] == DNC and first["script"] == "Say hello"
+    with pytest.raises(InvalidField):  # added to the list after the agent saw it: still never dialled
+        await eng.dialer.preview_dial(cid, first["contact_id"], "1001")
+    shown = await eng.dialer.preview_next(cid, "1001")
+    assert shown is not None and shown["number"] == HUMAN_2
+    assert await eng.dialer.preview_next(cid, "1002") is None  # reserved for 1001
+    call_id = await eng.dialer.preview_dial(cid, shown["contact_id"], "1001")
+    await until(lambda: (c := eng.acd.agent_call("1001", call_id)) is not None and c.far_end == "answered",
+                what="the customer answered")
+    await eng.desk.hangup("1001", call_id)
+    await until(lambda: (c := eng.acd.agent_call("1001", call_id)) is not None and c.status == "ended",
+                what="the call ended")
+    await eng.desk.wrap_up("1001", call_id, WrapUpInput(disposition="resolved", notes="previewed"))
+    await until(lambda: not eng.dialer._attempts, what="the attempt's result")
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await until(lambda: eng.logger.pending == 0, what="the call logger caught up")
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        contacts = {c.number: (c.state, c.attempts, c.last_outcome) for c in await s.scalars(select(CampaignContact))}
+        attempt = (await s.scalars(select(CampaignAttempt))).one()
+        rows = list(await s.scalars(select(Interaction).where(Interaction.campaign_id == cid)))
+    assert contacts == {DNC: ("dnc", 0, None), HUMAN_2: ("done", 1, "human")}
+    assert [(i.linkedid, i.agent_id, i.outcome, i.campaign_contact_id, i.disposition) for i in rows] == [
+        (call_id, "1001", "answered", attempt.contact_id, "resolved")]
+    assert attempt.linkedid == call_id
