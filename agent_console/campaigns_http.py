@@ -1,8 +1,9 @@
 """REST API of outbound campaigns (supervisors and admins): create, upload contacts (JSON or CSV),
 the do-not-call list, start / pause / resume / stop, and the progress with the dialer's live
 figures. Thin: validate, call ``crm_core.campaigns`` or the dialer, serialise. The app holds the
-database on ``app.state.crm_db`` and the running ``CampaignDialer`` on ``app.state.dialer`` (absent:
-commands change the state only, the page shows no live figures).
+database on ``app.state.crm_db``, the running ``CampaignDialer`` on ``app.state.dialer`` (absent:
+commands change the state only, the page shows no live figures) and the ``CampaignPreview`` on
+``app.state.campaign_preview`` (agents' preview routes).
 """
 
 from __future__ import annotations
@@ -147,14 +148,14 @@ def _agent(who: Principal) -> str:
 @router.post("/{campaign_id}/preview")
 async def preview_next(request: Request, campaign_id: Id, who: Principal = Depends(current_principal)) -> Any:
     """Preview: the next due contact, reserved for me two minutes (``{"contact": null}`` when none is due)."""
-    return {"contact": await request.app.state.dialer.preview_next(campaign_id, _agent(who))}
+    return {"contact": await request.app.state.campaign_preview.next_contact(campaign_id, _agent(who))}
 
 
 @router.post("/{campaign_id}/preview/{contact_id}/dial")
 async def preview_dial(request: Request, campaign_id: Id, contact_id: Id,
                        who: Principal = Depends(current_principal)) -> dict[str, str]:
     """Preview: dial the contact reserved for me (my phone rings, then the customer's)."""
-    return {"call_id": await request.app.state.dialer.preview_dial(campaign_id, contact_id, _agent(who))}
+    return {"call_id": await request.app.state.campaign_preview.dial(campaign_id, contact_id, _agent(who))}
 
 
 Command = Literal["start", "pause", "resume", "stop"]

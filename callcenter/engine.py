@@ -51,6 +51,7 @@ from callcenter.recovery import Recovery, RecoveryReport
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
+from crm_core.campaign_preview import CampaignPreview
 from crm_core.db import Database
 from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
@@ -158,6 +159,7 @@ class Engine:
         self.dialer = CampaignDialer(self.db, self.acd, lambda: self.ami.control, self.bus,
                                      routing=self.acd.actions.routing,
                                      dial_timeout_s=self.acd.actions.routing.outbound.dial_timeout_s)
+        self.campaign_preview = CampaignPreview(self.dialer)
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         self.agi = FastAgiServer(settings, routes={
             "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
@@ -199,7 +201,7 @@ class Engine:
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db))
             self.app.state.crm_db = self.db
-            self.app.state.dialer = self.dialer
+            self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store
             install_supervisor(self.app, self.supervisor_parts())
@@ -225,6 +227,7 @@ class Engine:
         """Another node routes now (this one stalled past the lease): stop offering calls at once;
         ``cti run`` sees ``fenced`` and stops the engine."""
         self.fenced.set()
+        self.dialer.fence()  # no more campaign dials from this node
         task = asyncio.get_running_loop().create_task(self.acd.stop(), name="acd.fence")
         task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
                                or log.error("stopping the ACD after the lease was lost failed", exc_info=t.exception()))

@@ -243,7 +243,7 @@ def parse_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     if "number" not in header:
         raise ValueError("the first line must name the columns, one of them 'number'")
     reader.fieldnames = header
-    out = []
+    out: list[tuple[int, dict[str, str]]] = []
     for rec in reader:
         i = reader.line_num  # DictReader skips blank lines: count the file's own lines
         if len(out) >= MAX_CONTACTS_PER_UPLOAD:

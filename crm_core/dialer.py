@@ -11,9 +11,8 @@ One attempt, on the PBX:
         HUMAN with no agent free (a drop)      -> the drop message, hang up   (never silence)
         MACHINE                                -> the campaign's message, or hang up to retry later
 
-Preview campaigns are not paced: an agent asks for the next contact (reserved for them two
-minutes), sees it with the script, and dials it (click-to-dial: their phone, then the customer's);
-the attempt takes that call's linkedid.
+Preview campaigns are not paced: ``crm_core.campaign_preview`` hands contacts to agents and
+registers the calls they dial here (``track``), where their results are settled the same way.
 
 Results: the far end's Dial result (``FarEndResult``: no_answer, busy...) or the AGI's verdict,
 recorded once per attempt (``crm_core.campaigns.finish_attempt``) and published as
@@ -45,7 +44,6 @@ from acd.pacing import DialMode, Floor, Pacer, PacingConfig
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.db import Database
-from crm_core.errors import IllegalCampaignStep, InvalidField
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus
@@ -61,12 +59,11 @@ CAMPAIGN_CONTEXT = "cti-campaign"
 _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
-PREVIEW_HOLD_S = 120.0  # a contact shown to an agent is theirs this long
 _BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 
 @dataclass
-class _Attempt:
+class Attempt:
     linkedid: str
     campaign_id: int
     contact_id: int
@@ -95,7 +92,7 @@ class LiveCampaign:
     drop_cap: float
     pacer: Pacer
     settings: dict[str, str]  # drop_message, machine_action, machine_message, script
-    ringing: dict[str, _Attempt] = field(default_factory=dict)
+    ringing: dict[str, Attempt] = field(default_factory=dict)
     started_at: float | None = None
     agent_seconds: float = 0.0
     busy_seconds: float = 0.0
@@ -129,11 +126,11 @@ class CampaignDialer:
         self.routing, self.clock = routing, clock
         self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
         self.live: dict[int, LiveCampaign] = {}
-        self._attempts: dict[str, _Attempt] = {}  # every attempt not yet finished, by linkedid
+        self._attempts: dict[str, Attempt] = {}  # every attempt not yet finished, by linkedid
         self._busy_since: dict[str, float] = {}  # agent -> when their current call began
         self._handled: dict[str, tuple[int, float]] = {}  # agent -> (campaign, connected at)
         self._refreshed = float("-inf")
-        self._reserved: dict[int, tuple[str, float]] = {}  # preview contact -> (agent, when)
+        self._fenced = False
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
@@ -163,6 +160,12 @@ class CampaignDialer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def fence(self) -> None:
+        """Another engine node routes now: this one dials nothing more (calls in progress end as they do)."""
+        self._fenced = True
+        if self._task is not None:
+            self._task.cancel()
+
     async def command(self, campaign_id: int, event: str, actor: str) -> Campaign:
         """start / pause / resume / stop, then the dialer follows at once."""
         async with self.db.session() as s:
@@ -186,6 +189,8 @@ class CampaignDialer:
             await asyncio.sleep(self.tick_s)
 
     async def tick(self) -> None:
+        if self._fenced:
+            return
         async with self._lock:
             now = self.clock()
             if now - self._refreshed >= self.refresh_s:
@@ -253,7 +258,7 @@ class CampaignDialer:
     # -- dialling -------------------------------------------------------------------------------
     async def _dial_some(self, run: LiveCampaign, n: int, now: float) -> None:
         when = datetime.fromtimestamp(now, UTC)
-        started: list[_Attempt] = []
+        started: list[Attempt] = []
         async with self.db.session() as s:
             campaign = await campaigns.get_campaign(session=s, campaign_id=run.id)
             for contact in await campaigns.due_contacts(session=s, campaign=campaign, now=when, limit=n):
@@ -261,7 +266,7 @@ class CampaignDialer:
                 attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact.id,
                                                         linkedid=linkedid, now=when)
                 if attempt is not None:
-                    started.append(self._new_attempt(run, contact, linkedid, now))
+                    started.append(self.new_attempt(run, contact, linkedid, now))
         for a in started:
             run.ringing[a.linkedid] = a
             self._attempts[a.linkedid] = a
@@ -269,17 +274,17 @@ class CampaignDialer:
             self._spawn(self._place(run, a), f"dialer.place.{a.linkedid}")
 
     @staticmethod
-    def _new_attempt(run: LiveCampaign, contact: CampaignContact, linkedid: str, now: float) -> _Attempt:
-        return _Attempt(linkedid=linkedid, campaign_id=run.id, contact_id=contact.id, digits=contact.number[1:],
+    def new_attempt(run: LiveCampaign, contact: CampaignContact, linkedid: str, now: float) -> Attempt:
+        return Attempt(linkedid=linkedid, campaign_id=run.id, contact_id=contact.id, digits=contact.number[1:],
                         customer_id=contact.customer_id, name=contact.name, data=dict(contact.data or {}),
                         dialled_at=now)
 
-    async def _place(self, run: LiveCampaign, a: _Attempt) -> None:
+    async def _place(self, run: LiveCampaign, a: Attempt) -> None:
         try:
             target = self.routing.route("+" + a.digits, campaign=run.name)
         except Unroutable as err:
             log.warning("campaign %s: %s", run.id, err.message)
-            await self._finish(a, "failed")
+            await self.settle(a, "failed")
             return
         caller_id = run.caller_id or target.caller_id
         variables = {"CTI_TRUNK": target.trunk, "CTI_CAMPAIGN": str(run.id),
@@ -293,7 +298,7 @@ class CampaignDialer:
                 timeout_ms=self.dial_timeout_s * 1000, channel_id=a.linkedid)
         except CtiError as err:
             log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
-            await self._finish(a, "failed")
+            await self.settle(a, "failed")
             return
         if not result.success and not a.done:
             # The Dial's result (FarEndResult) may come after the Originate's failure: the call's
@@ -304,69 +309,7 @@ class CampaignDialer:
         if not result.success and not a.done:
             log.info("campaign %s: attempt %s not answered (originate reason %s)", run.id, a.linkedid, result.reason)
             reason = result.reason if isinstance(result.reason, int) else 0
-            await self._finish(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"))
-
-    # -- preview: the agent sees the contact, then dials it ------------------------------------------
-    def _preview_run(self, campaign_id: int) -> LiveCampaign:
-        run = self.live.get(campaign_id)
-        if run is None or run.state != "running" or run.mode is not DialMode.PREVIEW:
-            raise IllegalCampaignStep(f"campaign {campaign_id} is not a running preview campaign")
-        return run
-
-    async def preview_next(self, campaign_id: int, agent_id: str) -> dict[str, Any] | None:
-        """The next due contact, reserved for ``agent_id`` for ``PREVIEW_HOLD_S`` (None: none due)."""
-        run = self._preview_run(campaign_id)
-        now = self.clock()
-        # Reservations run out; asking again gives the agent's previous contact back to the list.
-        self._reserved = {c: (a, t) for c, (a, t) in self._reserved.items()
-                          if now - t < PREVIEW_HOLD_S and a != agent_id}
-        async with self.db.session() as s:
-            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-            due = await campaigns.due_contacts(session=s, campaign=campaign, now=datetime.fromtimestamp(now, UTC),
-                                               limit=len(self._reserved) + 1)
-        contact = next((c for c in due if c.id not in self._reserved), None)
-        if contact is None:
-            return None
-        self._reserved[contact.id] = (agent_id, now)
-        return {"contact_id": contact.id, "number": contact.number, "name": contact.name, "data": contact.data,
-                "customer_id": contact.customer_id, "attempts": contact.attempts, "script": run.settings["script"]}
-
-    async def preview_dial(self, campaign_id: int, contact_id: int, agent_id: str) -> str:
-        """Dial the contact reserved for ``agent_id``: their phone rings, then the customer's."""
-        run = self._preview_run(campaign_id)
-        held = self._reserved.get(contact_id)
-        if held is None or held[0] != agent_id:
-            raise InvalidField("contact_id", f"contact {contact_id} is not reserved for agent {agent_id}")
-        now = self.clock()
-        temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
-        async with self.db.session() as s:
-            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-            attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact_id,
-                                                    linkedid=temp, now=datetime.fromtimestamp(now, UTC))
-            contact = await s.get(CampaignContact, contact_id) if attempt is not None else None
-        del self._reserved[contact_id]
-        if attempt is None or contact is None:
-            raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "
-                               "outside its calling window, or already called)")
-        a = self._new_attempt(run, contact, temp, now)
-        a.preview = True
-        if self.acd.agent_state(agent_id) is AgentState.AVAILABLE:  # no queued call offered meanwhile
-            await self.acd.set_not_ready(agent_id, "outbound")
-        try:
-            linkedid = await self.acd.actions.dial(agent_id, contact.number, customer_id=contact.customer_id,
-                                                   campaign=run.name, caller_id=run.caller_id)
-        except CtiError:
-            self._attempts[temp] = a
-            await self._finish(a, "failed")
-            raise
-        async with self.db.session() as s:
-            await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
-        a.linkedid = linkedid
-        call = self.acd.calls.get(linkedid)
-        a.far_end = call.far_end if call is not None else None  # the far end may have answered already
-        self._attempts[linkedid] = a
-        run.dials += 1
-        return linkedid
+            await self.settle(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"))
 
     async def answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
         """The customer answered and AMD listened: ``(next, sound)`` for the dialplan: ``queue``
@@ -381,13 +324,13 @@ class CampaignDialer:
         run.pacer.record_attempt(now, answered=not machine, ring_s=now - a.dialled_at)
         if machine:
             leave = run.settings["machine_action"] == "message" and run.settings["machine_message"]
-            await self._finish(a, "machine")
+            await self.settle(a, "machine")
             return ("message", run.settings["machine_message"]) if leave else ("hangup", "")
         free = any(_eligible(ag, run.queue, run.skills) and ag.state is AgentState.AVAILABLE
                    and not ag.offers and not ag.calls for ag in self.acd.agents())
         run.pacer.record_connect(now, dropped=not free)
         if not free:
-            await self._finish(a, "dropped")
+            await self.settle(a, "dropped")
             return "drop", run.settings["drop_message"]
         attributes = {"campaign": run.name, **({"contact": a.name} if a.name else {}),
                       **{k: str(v) for k, v in a.data.items()}}
@@ -396,10 +339,15 @@ class CampaignDialer:
         await self.acd.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number=a.digits,
                                         queue=run.queue, customer_id=a.customer_id, skills=run.skills or None,
                                         attributes=attributes), by_history=False)
-        await self._finish(a, "human")
+        await self.settle(a, "human")
         return "queue", ""
 
-    async def _finish(self, a: _Attempt, outcome: str, agent_id: str | None = None) -> None:
+    def track(self, a: Attempt) -> None:
+        """Follow an attempt dialled elsewhere (a preview call) until its result."""
+        self._attempts[a.linkedid] = a
+
+    async def settle(self, a: Attempt, outcome: str, agent_id: str | None = None) -> None:
+        """Record the attempt's outcome once (CRM row, pacer, ``CampaignAttemptEnded``)."""
         if a.done:
             return
         a.done = True
@@ -425,9 +373,9 @@ class CampaignDialer:
         if a is not None:
             a.ended.set()
             if a.preview and a.far_end == "answered":
-                await self._finish(a, "human")
+                await self.settle(a, "human")
             else:
-                await self._finish(a, _FAR_END.get(a.far_end or "", "failed"))
+                await self.settle(a, _FAR_END.get(a.far_end or "", "failed"))
 
     async def _on_connected(self, ev: CallConnected) -> None:
         if ev.linkedid.startswith("cmp"):

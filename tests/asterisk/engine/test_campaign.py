@@ -167,14 +167,14 @@ async def test_an_agent_previews_a_contact_then_dials_it(engine: tuple[Engine, l
     async with eng.db.session() as s:
         await campaigns.add_dnc(session=s, number=DNC, campaign_id=cid)
     await eng.dialer.command(cid, "start", "sup1")
-    first = await eng.dialer.preview_next(cid, "1001")
+    first = await eng.campaign_preview.next_contact(cid, "1001")
     assert first is not None and first["number"] == DNC and first["script"] == "Say hello"
     with pytest.raises(InvalidField):  # added to the list after the agent saw it: still never dialled
-        await eng.dialer.preview_dial(cid, first["contact_id"], "1001")
-    shown = await eng.dialer.preview_next(cid, "1001")
+        await eng.campaign_preview.dial(cid, first["contact_id"], "1001")
+    shown = await eng.campaign_preview.next_contact(cid, "1001")
     assert shown is not None and shown["number"] == HUMAN_2
-    assert await eng.dialer.preview_next(cid, "1002") is None  # reserved for 1001
-    call_id = await eng.dialer.preview_dial(cid, shown["contact_id"], "1001")
+    assert await eng.campaign_preview.next_contact(cid, "1002") is None  # reserved for 1001
+    call_id = await eng.campaign_preview.dial(cid, shown["contact_id"], "1001")
     await until(lambda: (c := eng.acd.agent_call("1001", call_id)) is not None and c.far_end == "answered",
                 what="the customer answered")
     await eng.desk.hangup("1001", call_id)
