@@ -123,13 +123,13 @@ class Pacer:
 
     def __init__(self, config: PacingConfig) -> None:
         self.config = config
-        # (dialled at, answered), sorted by the time of the dial; the oldest dials leave first.
-        self._answers: list[tuple[float, bool]] = []
+        # (dialled at, rang for, answered), sorted by the time of the dial; the oldest dials leave first.
+        self._attempts: list[tuple[float, float, bool]] = []
+        self._max_ring = 0.0
         self._ring: deque[float] = deque(maxlen=config.sample_size)  # time to a human answer
-        self._durations: deque[tuple[float, bool]] = deque(maxlen=config.sample_size)  # (ring_s, answered)
-        self._all_sorted: list[float] = []
-        self._answered_sorted: list[float] = []
-        self._durations_dirty = False
+        self._cohort_key: tuple[int, int] | None = None
+        self._cohort: tuple[int, int, list[float], list[float]] = (0, 0, [], [])
+        self._version = 0
         self._handle: deque[float] = deque(maxlen=config.sample_size)
         self._handle_sorted: list[float] = []
         self._handle_dirty = False
@@ -141,11 +141,11 @@ class Pacer:
         """An attempt stopped ringing after ``ring_s``: a human answered, or not (no answer,
         busy, failed, a machine)."""
         ring_s = max(0.0, ring_s)
-        bisect.insort(self._answers, (now - ring_s, answered))
-        if len(self._answers) > 4 * self.config.sample_size:
-            del self._answers[0]
-        self._durations.append((ring_s, answered))
-        self._durations_dirty = True
+        bisect.insort(self._attempts, (now - ring_s, ring_s, answered))
+        if len(self._attempts) > 4 * self.config.sample_size:
+            del self._attempts[0]
+        self._max_ring = max(self._max_ring, ring_s)
+        self._version += 1
         if answered:
             self._ring.append(ring_s)
 
@@ -168,37 +168,37 @@ class Pacer:
             self._dropped_in_window -= dropped
 
     # -- the model ------------------------------------------------------------------------------
-    def answer_rate(self, now: float | None = None) -> float:
-        """The share of attempts a person answers, over the last ``sample_size`` attempts *dialled*
-        long enough ago that all their results are in (``now`` given). Results arrive in the order
-        calls stop ringing, answers first: counting a burst of dials before its unanswered calls
-        have rung out would overstate the rate, and a window of the latest results (late no-answers
-        without the answers that came before them) would understate it."""
+    def _cohorts(self, now: float | None) -> tuple[int, int, list[float], list[float]]:
+        """The last ``sample_size`` attempts *dialled* long enough ago that all their results are
+        in (``now`` given; None: every attempt): answered, total, and their ring times sorted (all,
+        answered). Results arrive in the order calls stop ringing, answers first: learning from a
+        burst of dials before its unanswered calls have rung out would overstate answers, and a
+        window of the latest results (late no-answers without the answers that came before them)
+        would understate them."""
         c = self.config
-        if now is None:
-            cutoff = math.inf
-        else:
-            if self._durations_dirty:
-                self._sort_durations()
-            cutoff = now - max(c.max_ring_s, self._all_sorted[-1] if self._all_sorted else 0.0)
-        end = bisect.bisect_right(self._answers, (cutoff, True))
-        recent = self._answers[max(0, end - c.sample_size):end]  # the last dials whose results are all in
-        answered, total = sum(hit for _, hit in recent), len(recent)
+        cutoff = math.inf if now is None else now - max(c.max_ring_s, self._max_ring)
+        end = bisect.bisect_right(self._attempts, (cutoff, math.inf, True))
+        key = (end, self._version)
+        if key != self._cohort_key:
+            recent = self._attempts[max(0, end - c.sample_size):end]
+            self._cohort = (sum(hit for _, _, hit in recent), len(recent), sorted(r for _, r, _ in recent),
+                            sorted(r for _, r, hit in recent if hit))
+            self._cohort_key = key
+        return self._cohort
+
+    def answer_rate(self, now: float | None = None) -> float:
+        """The share of attempts a person answers (``_cohorts``), with the prior."""
+        c = self.config
+        answered, total, _, _ = self._cohorts(now)
         return (answered + c.prior_answer_rate * c.prior_weight) / (total + c.prior_weight)
 
-    def _sort_durations(self) -> None:
-        self._all_sorted = sorted(d for d, _ in self._durations)
-        self._answered_sorted = sorted(d for d, a in self._durations if a)
-        self._durations_dirty = False
-
-    def answer_given_ringing(self, ringing_s: float, overall: float) -> float:
+    def answer_given_ringing(self, ringing_s: float, overall: float, now: float | None = None) -> float:
         """Probability that a call still ringing after ``ringing_s`` is answered by a human."""
         if ringing_s <= 0.0:
             return overall
-        if self._durations_dirty:
-            self._sort_durations()
-        later = len(self._all_sorted) - bisect.bisect_right(self._all_sorted, ringing_s)
-        answered_later = len(self._answered_sorted) - bisect.bisect_right(self._answered_sorted, ringing_s)
+        _, _, all_sorted, answered_sorted = self._cohorts(now)
+        later = len(all_sorted) - bisect.bisect_right(all_sorted, ringing_s)
+        answered_later = len(answered_sorted) - bisect.bisect_right(answered_sorted, ringing_s)
         # Two pseudo-attempts at the overall rate: a call ringing longer than any seen is not
         # written off (the adapter ends it at the dial timeout anyway).
         return (answered_later + 2.0 * overall) / (later + 2.0)
@@ -268,7 +268,7 @@ class Pacer:
         frees = [self.free_within(e, horizon, still_busy) for e in floor.busy_elapsed]
         avail_mean = floor.idle + sum(frees)
         avail_var = sum(q * (1.0 - q) for q in frees)
-        odds = [self.answer_given_ringing(r, p) for r in floor.ringing]
+        odds = [self.answer_given_ringing(r, p, now) for r in floor.ringing]
         ringing_mean = sum(odds)
         ringing_var = sum(q * (1.0 - q) for q in odds)
         best = progressive

@@ -160,10 +160,8 @@ def simulate(mode: str, dialer: Dialer, agents: int, p: float, contacts: list[tu
             agent = assigned.pop(idx)
             start = busy_since.pop(agent)
             handle = now - start
-            if list_done_at is None:
+            if list_done_at is None:  # (calls still going when the list ran out were counted then)
                 busy_time += handle
-            elif start < list_done_at:
-                busy_time += list_done_at - start
             dialer.record_handle(handle)
             idle.add(agent)
             free_since[agent] = now
