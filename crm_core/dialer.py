@@ -93,7 +93,7 @@ class LiveCampaign:
     pacer: Pacer
     settings: dict[str, str]  # drop_message, machine_action, machine_message, script
     ringing: dict[str, Attempt] = field(default_factory=dict)
-    started_at: float | None = None
+    measured_at: float | None = None  # the last tick that counted occupancy (running only)
     agent_seconds: float = 0.0
     busy_seconds: float = 0.0
     last_floor: Floor = field(default_factory=lambda: Floor(idle=0))
@@ -197,16 +197,14 @@ class CampaignDialer:
                 await self._refresh(now)
             for run in list(self.live.values()):
                 floor = self._floor(run, now)
-                if run.started_at is not None:
-                    dt = min(now - run.started_at, self.tick_s * 4) if run.agent_seconds else 0.0
+                if run.measured_at is not None:  # occupancy: agent time busy, sampled every tick
+                    dt = min(now - run.measured_at, self.tick_s * 4)  # a stalled loop does not count
                     run.agent_seconds += dt * (floor.idle + len(floor.busy_elapsed))
                     run.busy_seconds += dt * len(floor.busy_elapsed)
+                run.measured_at = now if run.state == "running" else None
                 run.last_floor = floor
                 if run.state != "running":
                     continue
-                run.started_at = run.started_at or now
-                if run.agent_seconds == 0.0:
-                    run.agent_seconds = 1e-9  # start counting occupancy from the next tick
                 n = run.pacer.calls_to_dial(floor, now)
                 if n > 0:
                     await self._dial_some(run, n, now)
