@@ -62,9 +62,11 @@ async def _talk_and_wrap(eng: Engine, seen: list[Event], served: list[str]) -> N
         await until(lambda a=agent, o=offer: (c := eng.acd.agent_call(a, o.linkedid)) is not None
                     and c.status == "talking", what="the agent talking with the customer")
         # The agent's screen shows the campaign and its script with the call.
-        assert any(isinstance(e, AgentCallUpdate) and e.linkedid == offer.linkedid and e.detail
-                   and e.detail.get("attributes", {}).get("campaign") == "spring"
-                   and e.detail["attributes"].get("script") == "Offer the spring plan" for e in seen)
+        await until(lambda o=offer: any(
+            isinstance(e, AgentCallUpdate) and e.linkedid == o.linkedid and e.detail
+            and e.detail.get("attributes", {}).get("campaign") == "spring"
+            and e.detail["attributes"].get("script") == "Offer the spring plan" for e in seen),
+            what="the campaign and its script on the agent's screen")
         await eng.desk.hangup(agent, offer.linkedid)
         await until(lambda a=agent, o=offer: (c := eng.acd.agent_call(a, o.linkedid)) is not None
                     and c.status == "ended", what="the call ended")
