@@ -389,6 +389,8 @@ class CampaignDialer:
         handled = self._handled.pop(ev.agent_id, None)
         if handled is not None and (run := self.live.get(handled[0])) is not None:
             run.pacer.record_handle(ev.ts - handled[1])
+        if state == AgentState.AVAILABLE.value and self._task is not None and not self._fenced:
+            self._spawn(self.tick(), f"dialer.free.{ev.agent_id}")  # dial for a freed agent now, not next tick
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
