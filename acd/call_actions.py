@@ -309,10 +309,12 @@ class CallActions:
             await self.acd.control.play_dtmf(call.agent_channel, digit)
 
     async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None,
-                   queue: str | None = None, campaign: str | None = None) -> str:
+                   queue: str | None = None, campaign: str | None = None, caller_id: str | None = None) -> str:
         """Click-to-dial: the agent's phone rings first, then the customer through the trunk the
-        number routes to (caller ID of ``campaign``, else ``queue``, else the default)."""
+        number routes to (caller ID ``caller_id``, else of ``campaign``, else ``queue``, else the default)."""
         routed = self.route(number, queue=queue, campaign=campaign)
+        if caller_id:
+            routed = routed.model_copy(update={"caller_id": caller_id})
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         result = await self.acd.control.originate(

@@ -54,6 +54,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "supervisor.intervene": FLOOR,  # spy/whisper/barge, force not ready or logout, skills
     "supervisor.reports": STAFF,  # reports, charts, audit log, staffing
     "supervisor.callbacks": STAFF,
+    "campaigns.read": STAFF,  # outbound campaigns: their settings, progress and live figures
+    "campaigns.manage": FLOOR,  # create, upload contacts, do-not-call, start/pause/resume/stop
     "feed.read": ADMIN_OR_INTEGRATION,  # the event feed and its stream (agent_console.feed_http.feed_reader)
     "feed.webhooks": frozenset({"admin"}),  # webhook subscriptions and their dead letters
     "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
@@ -71,7 +73,7 @@ _C = "/api/crm"
 _S = "/api/supervisor"
 ROUTES: dict[tuple[str, str], str] = {
     **{("GET", p): "page" for p in ("/", "/static", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-                                    "/wallboard", "/callbacks", "/reports", "/staffing", "/users")},
+                                    "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns")},
     ("POST", "/api/auth/login"): "auth.login",
     ("POST", "/api/callback-requests"): "callbacks.request",
     ("GET", "/healthz"): "ops.health",
@@ -136,6 +138,16 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", f"{_S}/staffing"): "supervisor.reports",
     ("GET", f"{_S}/callbacks"): "supervisor.callbacks",
     ("POST", f"{_S}/callbacks/{{callback_id}}/cancel"): "supervisor.callbacks",
+    ("GET", "/api/campaigns"): "campaigns.read",
+    ("POST", "/api/campaigns"): "campaigns.manage",
+    ("GET", "/api/campaigns/{campaign_id}"): "campaigns.read",
+    ("POST", "/api/campaigns/{campaign_id}/contacts"): "campaigns.manage",
+    ("POST", "/api/campaigns/{campaign_id}/contacts.csv"): "campaigns.manage",
+    ("POST", "/api/campaigns/{campaign_id}/dnc"): "campaigns.manage",
+    ("POST", "/api/campaigns/dnc"): "campaigns.manage",
+    ("POST", "/api/campaigns/{campaign_id}/{command}"): "campaigns.manage",
+    ("POST", "/api/campaigns/{campaign_id}/preview"): "agent.desk",
+    ("POST", "/api/campaigns/{campaign_id}/preview/{contact_id}/dial"): "agent.desk",
     ("GET", "/api/events"): "feed.read",
     ("GET", "/api/events/stream"): "feed.read",
     ("GET", "/api/events/types"): "feed.read",

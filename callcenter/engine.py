@@ -34,6 +34,7 @@ from acd.survey import SurveyInvites, make_survey_route
 from acd.virtual_hold_pbx import VirtualHold
 from agent_console.app import create_app
 from agent_console.callback_request_http import build_callback_request_router
+from agent_console.campaigns_http import router as campaigns_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
@@ -54,7 +55,9 @@ from callcenter.recovery import Recovery, RecoveryReport
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
+from crm_core.campaign_preview import CampaignPreview
 from crm_core.db import Database
+from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
 from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import Recorder, RecordingStore
@@ -171,6 +174,11 @@ class Engine:
         self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
+        # Outbound campaigns (docs/outbound.md): paced dialling through the same trunks.
+        self.dialer = CampaignDialer(self.db, self.acd, lambda: self.ami.control, self.bus,
+                                     routing=self.acd.actions.routing,
+                                     dial_timeout_s=self.acd.actions.routing.outbound.dial_timeout_s)
+        self.campaign_preview = CampaignPreview(self.dialer)
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).
         self.virtual_hold = VirtualHold(self.acd, self.acd_config.virtual_hold, SqlVirtualHoldStore(self.db))
@@ -179,6 +187,7 @@ class Engine:
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
             **self.virtual_hold.routes(),
+            "campaign": make_campaign_route(self.dialer),
         })
         cb = settings.callbacks
         self.callback_policy = Policy(retry_delay=timedelta(minutes=cb.retry_delay_min),
@@ -214,7 +223,7 @@ class Engine:
             self.app = create_app(settings, users=logins, desk=self.desk,
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
-                                      crm_router, recordings_router,
+                                      crm_router, recordings_router, campaigns_router,
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
                                       users_router(self.db, forget=logins.forget,
                                                    skills=lambda: set(self.acd_config.skills)),
@@ -222,6 +231,7 @@ class Engine:
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
+            self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store
             install_supervisor(self.app, self.supervisor_parts())
@@ -251,6 +261,7 @@ class Engine:
         """Another node routes now (this one stalled past the lease): stop offering calls at once;
         ``cti run`` sees ``fenced`` and stops the engine."""
         self.fenced.set()
+        self.dialer.fence()  # no more campaign dials from this node
         task = asyncio.get_running_loop().create_task(self.acd.stop(), name="acd.fence")
         task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
                                or log.error("stopping the ACD after the lease was lost failed", exc_info=t.exception()))
@@ -288,6 +299,7 @@ class Engine:
         self.feed.subscribe(self.bus)
         self.callback_intake.subscribe(self.bus)
         self.acd.subscribe()
+        self.dialer.subscribe()
         self.recorder.subscribe()
         self.survey_invites.subscribe()
         self.metrics.subscribe(self.bus)
@@ -307,6 +319,7 @@ class Engine:
         await self.fallback_members.reconcile(self.acd.agents())
         await self.acd.start()
         await self.virtual_hold.start()
+        await self.dialer.start()
         await self.phone.revoke_all()
         await self.recorder.start()
         await self.agi.start()
@@ -384,6 +397,7 @@ class Engine:
         await self.agi.stop()
         await self.heartbeat.stop()
         await self.virtual_hold.stop()
+        await self.dialer.stop()
         await self.acd.stop()
         await self.recorder.stop()
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too

@@ -6,6 +6,7 @@
         ├── InvalidField           a field is wrong (names the field)                   (422)
         ├── Conflict               unique value taken (account number, username, code)  (409)
         ├── IllegalCaseStep        a case cannot go from its status to the one asked    (409)
+        ├── IllegalCampaignStep    a campaign cannot start/pause/resume/stop from its state (409)
         ├── CallbackError
         │   ├── CallbackTaken      another agent claimed the callback first             (409)
         │   └── IllegalCallbackStep  not allowed in the callback's state, or not yours  (409)
@@ -52,6 +53,11 @@ class Conflict(CrmError):
 
 class IllegalCaseStep(CrmError):
     code = "illegal_case_step"
+    http_status = 409
+
+
+class IllegalCampaignStep(CrmError):
+    code = "illegal_campaign_step"
     http_status = 409
 
 

@@ -22,6 +22,7 @@ from cti.journey import (
     CallConnected,
     CallEnded,
     CallTransferred,
+    CampaignAttemptEnded,
     FarEndResult,
     HoldEnded,
     HoldStarted,
@@ -37,7 +38,7 @@ from cti.journey import (
 JOURNEY_EVENTS: tuple[type[Event], ...] = (
     CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, CallConnected,
     RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft, VoicemailLeft,
-    CallbackRequested, FarEndResult, SurveyAnswered, CallEnded, WrapUpDone,
+    CallbackRequested, FarEndResult, CampaignAttemptEnded, SurveyAnswered, CallEnded, WrapUpDone,
 )
 # Tie-break for events stamped with the same time: the journey's own order.
 _RANK = {cls: i for i, cls in enumerate(JOURNEY_EVENTS)}
@@ -162,7 +163,7 @@ def fold(linkedid: str, events: Iterable[Event]) -> Folded:
                 ivr_outcome=None, ivr_path=[], language=None, priority=0, hold_count=0, transfer_count=0,
                 disposition=None, notes="", recording_file=None, case_id=None, resolved_first_contact=False,
                 hangup_cause=None, callback_number=None, voicemail_mailbox=None,
-                csat=None, csat2=None)
+                csat=None, csat2=None, campaign_id=None, campaign_contact_id=None)
     for _, ev in ordered:
         apply = _APPLY.get(type(ev))
         if apply is not None:
@@ -303,6 +304,12 @@ def _far_end(st: _State, ev: FarEndResult) -> None:
         st.far_end = ev.result
 
 
+def _campaign(st: _State, ev: CampaignAttemptEnded) -> None:
+    st.f.update(campaign_id=ev.campaign_id, campaign_contact_id=ev.contact_id)
+    if ev.result in ("machine", "dropped"):  # the customer answered, but no agent talked with a human
+        st.explicit_outcome = ev.result
+
+
 def _ended(st: _State, ev: CallEnded) -> None:
     if st.f["ended_at"] is not None:
         return
@@ -355,7 +362,7 @@ _APPLY: dict[type[Event], Any] = {
     AgentRingNoAnswer: _no_answer, CallConnected: _connected, RecordingStarted: _recording,
     HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
     QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, FarEndResult: _far_end,
-    CallEnded: _ended, WrapUpDone: _wrapped, SurveyAnswered: _survey,
+    CallEnded: _ended, WrapUpDone: _wrapped, SurveyAnswered: _survey, CampaignAttemptEnded: _campaign,
 }
 
 

@@ -29,9 +29,11 @@ TIERS = ("standard", "silver", "gold", "key_account")
 LIFECYCLES = ("potential", "new", "mature", "loyal", "dormant")
 DIRECTIONS = ("inbound", "outbound", "internal")
 # no_answer / busy: outbound calls whose customer did not pick up (the far end's Dial result).
+# machine / dropped: an outbound campaign's call answered by a machine (AMD) / by a human no agent
+# was free for (crm_core.dialer).
 # system_failure: cut by an Asterisk crash or restart (never a caller's abandon; see docs/resilience.md).
 OUTCOMES = ("answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
-            "no_answer", "busy", "system_failure")
+            "no_answer", "busy", "system_failure", "machine", "dropped")
 SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "hold", "transfer", "wrapup")
 ROLES = ("agent", "supervisor", "manager", "admin")
 CASE_STATUSES = ("open", "in_progress", "pending", "resolved", "closed")
@@ -180,6 +182,9 @@ class Interaction(Base):
     # The caller's survey after the call (docs/recording.md): 1-5, None when not asked or not answered.
     csat: Mapped[int | None] = mapped_column(Integer)
     csat2: Mapped[int | None] = mapped_column(Integer)
+    # An outbound campaign's attempt (crm_core.campaign_models; its attempt row has this linkedid).
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    campaign_contact_id: Mapped[int | None] = mapped_column(Integer)
     # The call's journey events as a JSON array of their wire forms (text: written as-is by the
     # logger, which already holds each event's canonical JSON, and read back only to re-fold).
     events: Mapped[str] = mapped_column(Text, default="[]")

@@ -14,7 +14,7 @@ Role = Literal["agent", "supervisor", "manager", "admin"]
 CaseStatus = Literal["open", "in_progress", "pending", "resolved", "closed"]
 CasePriority = Literal["low", "normal", "high", "urgent"]
 Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
-                  "no_answer", "busy", "system_failure"]
+                  "no_answer", "busy", "system_failure", "machine", "dropped"]
 MAX_ID = 2**63 - 1  # database ids are signed 64-bit: a larger one is not an id, it is a 422
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 T = TypeVar("T")

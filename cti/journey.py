@@ -15,6 +15,7 @@ them. Who publishes what:
   HoldStarted / HoldEnded, CallTransferred, CallArrived (outbound click-to-dial), CallbackRequested
   (a queue's callback limit).
 - ``agent_console.desk``: WrapUpDone.
+- ``crm_core.dialer`` (outbound campaigns): CallArrived (each attempt), CampaignAttemptEnded.
 ``crm_core.calllog`` folds them all into one interaction per call; ``crm_core.seed`` replays them
 to make the demo's history.
 """
@@ -143,6 +144,18 @@ class CallbackRequested(Event):
 
 # FarEndResult.result values.
 FAR_END_RESULTS = ("answered", "no_answer", "busy", "congestion", "unavailable", "cancelled")
+
+
+@event("call.campaign_attempt")
+class CampaignAttemptEnded(Event):
+    """An outbound campaign's attempt came to its result (``crm_core.dialer``): ``human`` (reached
+    an agent), ``machine`` (AMD), ``dropped`` (answered, no agent free: heard the drop message),
+    ``no_answer``, ``busy``, ``failed``."""
+
+    linkedid: str
+    campaign_id: int
+    contact_id: int
+    result: str
 
 
 @event("call.far_end")

@@ -6,7 +6,7 @@ export CTI_REQUIRE_TIERS=${CTI_REQUIRE_TIERS:-unit,replay,fuzz,web,db,redis,aste
 echo "lint: ruff"
 .venv/bin/ruff check .
 echo "types: mypy (strict on the pure cores)"
-.venv/bin/mypy --strict acd/routing.py acd/agent_index.py acd/waiting.py acd/timers.py acd/model.py acd/decisions.py acd/stats.py acd/staffing.py acd/kpis.py acd/alerts.py acd/alert_config.py acd/recipients.py acd/recovery.py acd/virtual_hold.py \
+.venv/bin/mypy --strict acd/routing.py acd/agent_index.py acd/waiting.py acd/timers.py acd/model.py acd/decisions.py acd/stats.py acd/staffing.py acd/kpis.py acd/alerts.py acd/alert_config.py acd/recipients.py acd/recovery.py acd/virtual_hold.py acd/pacing.py \
   ivr/stepper.py ivr/flow.py ivr/actions.py crm_core/fold.py cti/journey.py cti/events.py cti/ami/callmodel.py
 echo "tests: tiers ${CTI_REQUIRE_TIERS}"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -1,10 +1,15 @@
-/* English and Simplified Chinese strings of the supervisor pages (wallboard, callbacks, reports, staffing).
+/* English and Simplified Chinese strings of the supervisor pages (wallboard, callbacks, reports, staffing, campaigns).
    Keys missing in zh-CN fall back to English. The language choice is shared with the agent console. */
 "use strict";
 window.SUP_I18N = {
   "en": {
     "lang.other": "中文", "nav.console": "Console", "nav.wallboard": "Wallboard", "nav.reports": "Reports",
     "nav.staffing": "Staffing", "nav.callbacks": "Callbacks", "nav.logout": "Log out",
+    "nav.campaigns": "Campaigns", "cmp.title": "Outbound campaigns", "cmp.name": "Campaign", "cmp.mode": "Mode",
+    "cmp.state": "State", "cmp.progress": "Progress", "cmp.per_hour": "Contacts / hour", "cmp.level": "Dial level",
+    "cmp.agents": "Agents (idle)", "cmp.occupancy": "Occupancy", "cmp.drop": "Drop rate / cap", "cmp.outcomes": "Outcomes",
+    "cmp.empty": "No campaigns yet (create them with POST /api/campaigns).", "cmp.start": "Start", "cmp.pause": "Pause",
+    "cmp.resume": "Resume", "cmp.stop": "Stop", "cmp.done": "Campaign {n}: {s}.", "cmp.failed": "Campaign {n}: {m}",
     "wb.title": "Wallboard", "wb.live": "live", "wb.offline": "reconnecting…", "wb.forbidden": "Supervisors and administrators only.",
     "wb.window": "last {m} min", "wb.today": "today",
     "k.waiting": "Waiting", "k.talking": "Talking", "k.longest": "Longest wait", "k.sl": "Service level",
@@ -69,6 +74,11 @@ window.SUP_I18N = {
   "zh-CN": {
     "lang.other": "English", "nav.console": "坐席台", "nav.wallboard": "监控墙", "nav.reports": "报表",
     "nav.staffing": "排班计算", "nav.callbacks": "回拨", "nav.logout": "退出",
+    "nav.campaigns": "外呼活动", "cmp.title": "外呼活动", "cmp.name": "活动", "cmp.mode": "模式",
+    "cmp.state": "状态", "cmp.progress": "进度", "cmp.per_hour": "每小时接通", "cmp.level": "拨号水平",
+    "cmp.agents": "坐席（空闲）", "cmp.occupancy": "占用率", "cmp.drop": "放弃率 / 上限", "cmp.outcomes": "结果",
+    "cmp.empty": "还没有外呼活动（用 POST /api/campaigns 创建）。", "cmp.start": "开始", "cmp.pause": "暂停",
+    "cmp.resume": "继续", "cmp.stop": "停止", "cmp.done": "活动 {n}：{s}。", "cmp.failed": "活动 {n}：{m}",
     "wb.title": "实时监控墙", "wb.live": "实时", "wb.offline": "正在重连…", "wb.forbidden": "仅限班长和管理员。",
     "wb.window": "最近 {m} 分钟", "wb.today": "今日",
     "k.waiting": "排队中", "k.talking": "通话中", "k.longest": "最长等待", "k.sl": "服务水平",

@@ -31,7 +31,7 @@ from cti.settings import Settings
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 PAGES = {"/wallboard": "wallboard.html", "/callbacks": "callbacks.html", "/reports": "reports.html",
-         "/staffing": "staffing.html", "/users": "users.html"}
+         "/staffing": "staffing.html", "/users": "users.html", "/campaigns": "campaigns.html"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ class CallControl(Protocol):
     async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
                         priority: int = 1, application: str | None = None, data: str | None = None,
                         caller_id: str | None = None, variables: Mapping[str, str] | None = None,
-                        timeout_ms: int = 30000) -> OriginateResult: ...
+                        timeout_ms: int = 30000, channel_id: str | None = None) -> OriginateResult: ...
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,
                        extra_channel: str | None = None, extra_context: str | None = None,
@@ -150,8 +150,10 @@ class AmiCallControl:
     async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
                         priority: int = 1, application: str | None = None, data: str | None = None,
                         caller_id: str | None = None, variables: Mapping[str, str] | None = None,
-                        timeout_ms: int = 30000) -> OriginateResult:
-        channel_id = f"cti-{uuid.uuid4().hex}"
+                        timeout_ms: int = 30000, channel_id: str | None = None) -> OriginateResult:
+        # ChannelId is the new channel's uniqueid, so the call's linkedid: a caller that must name
+        # the call before it exists (a campaign's attempt row) chooses it.
+        channel_id = channel_id or f"cti-{uuid.uuid4().hex}"
         headers = _originate_headers(channel, context=context, exten=exten, priority=priority,
                                      application=application, data=data, caller_id=caller_id,
                                      variables=variables, timeout_ms=timeout_ms, channel_id=channel_id)
@@ -283,13 +285,13 @@ class FakeCallControl:
     async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
                         priority: int = 1, application: str | None = None, data: str | None = None,
                         caller_id: str | None = None, variables: Mapping[str, str] | None = None,
-                        timeout_ms: int = 30000) -> OriginateResult:
+                        timeout_ms: int = 30000, channel_id: str | None = None) -> OriginateResult:
         _originate_headers(channel, context=context, exten=exten, priority=priority, application=application,
                            data=data, caller_id=caller_id, variables=variables, timeout_ms=timeout_ms,
-                           channel_id="fake")
+                           channel_id=channel_id or "fake")
         self._record("originate", channel=channel, context=context, exten=exten, priority=priority,
                      application=application, data=data, caller_id=caller_id, variables=dict(variables or {}),
-                     timeout_ms=timeout_ms)
+                     timeout_ms=timeout_ms, **({"channel_id": channel_id} if channel_id else {}))
         return self.originate_result
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,

@@ -1,7 +1,7 @@
 """virtual hold: callers who keep their place in the queue without staying on the line
 
 Revision ID: 0012_vhold
-Revises: 0010_user_phone_kind
+Revises: 0011_campaigns
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import crm_core.models
 
 revision = "0012_vhold"
-down_revision = "0010_user_phone_kind"
+down_revision = "0011_campaigns"
 branch_labels = None
 depends_on = None
 

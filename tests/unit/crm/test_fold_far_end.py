@@ -6,7 +6,7 @@ import pytest
 
 from crm_core.fold import fold
 from cti.events import Event
-from cti.journey import CallArrived, CallConnected, CallEnded, FarEndResult, WrapUpDone
+from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult, WrapUpDone
 
 
 def _outbound(*far_end: str, direction: str = "outbound") -> list[Event]:
@@ -37,3 +37,22 @@ def test_an_inbound_calls_transfer_to_a_number_that_does_not_answer_stays_answer
 def test_the_far_end_result_is_order_and_duplicate_independent() -> None:
     evs = _outbound("no_answer")
     assert fold("o1", list(reversed(evs)) + evs).fields == fold("o1", evs).fields
+
+
+def _attempt(result: str, far_end: str = "answered") -> list[Event]:
+    """A campaign's attempt: dialled, the customer's leg ended or answered, the dialer's verdict."""
+    return [CallArrived(ts=1.0, linkedid="cmp1-a", channel="", caller_number="869612340001", dnis="869612340001",
+                        direction="outbound"),
+            FarEndResult(ts=4.0, linkedid="cmp1-a", channel="Local/869612340001@cti-external-1;2",
+                         dest_channel="Local/869612340001@cti-sim-customer-1;1", result=far_end),
+            CampaignAttemptEnded(ts=7.0, linkedid="cmp1-a", campaign_id=3, contact_id=42, result=result),
+            CallEnded(ts=9.0, linkedid="cmp1-a")]
+
+
+@pytest.mark.parametrize(("result", "far_end", "outcome"), [
+    ("machine", "answered", "machine"), ("dropped", "answered", "dropped"), ("busy", "busy", "busy"),
+    ("no_answer", "no_answer", "no_answer"), ("failed", "congestion", "failed")])
+def test_a_campaign_attempt_names_its_campaign_contact_and_result(result: str, far_end: str, outcome: str) -> None:
+    fields = fold("cmp1-a", _attempt(result, far_end)).fields
+    assert (fields["outcome"], fields["campaign_id"], fields["campaign_contact_id"], fields["direction"]) == (
+        outcome, 3, 42, "outbound")

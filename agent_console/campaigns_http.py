@@ -1,0 +1,175 @@
+"""REST API of outbound campaigns (supervisors and admins): create, upload contacts (JSON or CSV),
+the do-not-call list, start / pause / resume / stop, and the progress with the dialer's live
+figures. Thin: validate, call ``crm_core.campaigns`` or the dialer, serialise. The app holds the
+database on ``app.state.crm_db``, the running ``CampaignDialer`` on ``app.state.dialer`` (absent:
+commands change the state only, the page shows no live figures) and the ``CampaignPreview`` on
+``app.state.campaign_preview`` (agents' preview routes).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from agent_console import policy
+from agent_console.security import Principal, current_principal
+from crm_core import campaigns
+from crm_core.campaign_models import Campaign
+from crm_core.campaign_rules import MAX_CONTACTS_PER_UPLOAD, CampaignIn, parse_csv
+from crm_core.db import Database
+from crm_core.errors import InvalidField
+from crm_core.schemas import MAX_ID
+
+router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], dependencies=[Depends(policy.enforce)])
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+UPLOAD_BYTES = 8 * 1024 * 1024  # a CSV of 50,000 contacts with a few columns
+
+
+class ContactIn(BaseModel):
+    number: str = Field(max_length=40)
+    name: str = ""
+    timezone: str | None = None
+    customer_id: int | None = Field(None, ge=1, le=MAX_ID)
+    data: dict[str, str] = {}
+
+
+class ContactsIn(BaseModel):
+    contacts: list[ContactIn] = Field(min_length=1, max_length=MAX_CONTACTS_PER_UPLOAD)
+
+
+class DncIn(BaseModel):
+    number: str = Field(max_length=40)
+    reason: str = Field("", max_length=200)
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.crm_db  # type: ignore[no-any-return]
+
+
+def _view(c: Campaign) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "queue": c.queue, "skills": c.skills, "mode": c.mode, "state": c.state,
+            "caller_id": c.caller_id, "script": c.script, "timezone": c.timezone, "region": c.region,
+            "windows": c.windows, "retry": c.retry, "max_attempts": c.max_attempts,
+            "machine_action": c.machine_action, "machine_message": c.machine_message,
+            "drop_message": c.drop_message, "drop_cap": c.drop_cap, "max_lines_per_agent": c.max_lines_per_agent}
+
+
+def _rejected(err: campaigns.ContactsRejected) -> JSONResponse:
+    return JSONResponse({"detail": {"code": err.code, "message": err.message, "field": err.field,
+                                    "errors": [e.as_dict() for e in err.errors[:1000]]}}, status_code=422)
+
+
+@router.post("", status_code=201)
+async def create(request: Request, spec: CampaignIn) -> dict[str, Any]:
+    async with _db(request).session() as s:
+        return _view(await campaigns.create_campaign(session=s, spec=spec))
+
+
+@router.get("")
+async def list_all(request: Request) -> list[dict[str, Any]]:
+    async with _db(request).session() as s:
+        return [_view(c) for c in await campaigns.list_campaigns(session=s)]
+
+
+@router.get("/{campaign_id}")
+async def progress(request: Request, campaign_id: Id) -> dict[str, Any]:
+    """The campaign, its contacts by state, attempts by outcome, and the dialer's live figures."""
+    now = datetime.now(UTC)
+    async with _db(request).session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+        prog = await campaigns.progress(session=s, campaign_id=campaign_id, now=now)
+        view = _view(c)
+    dialer = getattr(request.app.state, "dialer", None)
+    return {**view, "contacts": prog.contacts, "outcomes": prog.outcomes, "attempts": prog.attempts,
+            "total": prog.total, "remaining": prog.remaining, "contacts_last_hour": prog.humans_last_hour,
+            "live": dialer.view(campaign_id) if dialer is not None else None}
+
+
+async def _add(request: Request, campaign_id: int, rows: list[tuple[int, dict[str, Any]]]) -> Any:
+    try:
+        async with _db(request).session() as s:
+            c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            return await campaigns.add_contacts(session=s, campaign=c, rows=rows)
+    except campaigns.ContactsRejected as err:
+        return _rejected(err)
+
+
+@router.post("/{campaign_id}/contacts", status_code=201)
+async def add_contacts(request: Request, campaign_id: Id, body: ContactsIn) -> Any:
+    """Contacts as JSON; rows are numbered from 1 in the order given."""
+    rows = [(i, {"number": c.number, "name": c.name, "timezone": c.timezone or "",
+                 "customer_id": str(c.customer_id or ""), **c.data}) for i, c in enumerate(body.contacts, start=1)]
+    return await _add(request, campaign_id, rows)
+
+
+@router.post("/{campaign_id}/contacts.csv", status_code=201, max_body_size=UPLOAD_BYTES)
+async def upload_csv(request: Request, campaign_id: Id,
+                     text: Annotated[str, Body(media_type="text/csv")]) -> Any:
+    """A CSV file (header line with a ``number`` column); rows are the file's line numbers."""
+    try:
+        rows = parse_csv(text)
+    except ValueError as err:
+        raise InvalidField("contacts", str(err)) from None
+    if not rows:
+        raise InvalidField("contacts", "the file holds no contact")
+    return await _add(request, campaign_id, rows)
+
+
+@router.post("/{campaign_id}/dnc", status_code=201)
+async def add_dnc(request: Request, campaign_id: Id, body: DncIn) -> dict[str, Any]:
+    """A number this campaign never dials."""
+    async with _db(request).session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+        row = await campaigns.add_dnc(session=s, number=body.number, campaign_id=c.id, reason=body.reason,
+                                      region=c.region)
+        return {"number": row.number, "campaign_id": row.campaign_id}
+
+
+@router.post("/dnc", status_code=201)
+async def add_global_dnc(request: Request, body: DncIn) -> dict[str, Any]:
+    """A number no campaign dials (national numbers are read in the first campaign's region, else CN)."""
+    async with _db(request).session() as s:
+        first = await campaigns.list_campaigns(session=s)
+        row = await campaigns.add_dnc(session=s, number=body.number, campaign_id=None, reason=body.reason,
+                                      region=first[0].region if first else "CN")
+        return {"number": row.number, "campaign_id": None}
+
+
+def _agent(who: Principal) -> str:
+    if not who.agent_id:
+        raise InvalidField("agent_id", "only a user who takes calls works a preview campaign")
+    return who.agent_id
+
+
+@router.post("/{campaign_id}/preview")
+async def preview_next(request: Request, campaign_id: Id, who: Principal = Depends(current_principal)) -> Any:
+    """Preview: the next due contact, reserved for me two minutes (``{"contact": null}`` when none is due)."""
+    return {"contact": await request.app.state.campaign_preview.next_contact(campaign_id, _agent(who))}
+
+
+@router.post("/{campaign_id}/preview/{contact_id}/dial")
+async def preview_dial(request: Request, campaign_id: Id, contact_id: Id,
+                       who: Principal = Depends(current_principal)) -> dict[str, str]:
+    """Preview: dial the contact reserved for me (my phone rings, then the customer's)."""
+    return {"call_id": await request.app.state.campaign_preview.dial(campaign_id, contact_id, _agent(who))}
+
+
+Command = Literal["start", "pause", "resume", "stop"]
+
+
+@router.post("/{campaign_id}/{command}")
+async def command(request: Request, campaign_id: Id, command: Command,
+                  who: Principal = Depends(current_principal)) -> dict[str, Any]:
+    """start / pause / resume / stop (409 ``illegal_campaign_step`` when the state does not allow it)."""
+    dialer = getattr(request.app.state, "dialer", None)
+    if dialer is not None:
+        c = await dialer.command(campaign_id, command, who.username)
+        return {"id": c.id, "state": c.state}
+    async with _db(request).session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+        campaigns.step(c, command, who.username)
+        return {"id": c.id, "state": c.state}

@@ -1,0 +1,65 @@
+/* Outbound campaigns for supervisors: every campaign with its progress and the dialer's live figures
+   (GET /api/campaigns, then GET /api/campaigns/{id} each), read again every 3 s; start, pause, resume and
+   stop (POST /api/campaigns/{id}/{command}; the server's refusal is shown on the page). */
+"use strict";
+(() => {
+  const { $, t, api, el, pct } = window.Sup;
+  const EVERY_MS = 3000;
+  // Which commands a campaign in each state offers (the server's state machine refuses the others).
+  const COMMANDS = { draft: ["start", "stop"], running: ["pause", "stop"], paused: ["resume", "stop"] };
+  let rows = [], timer = null;
+
+  function outcomes(o) {
+    return Object.entries(o || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "—";
+  }
+  function render() {
+    const body = $("campaigns").querySelector("tbody");
+    body.replaceChildren();
+    $("cmp-empty").hidden = rows.length > 0;
+    for (const c of rows) {
+      const tr = el("tr");
+      tr.dataset.id = c.id;
+      tr.dataset.state = c.state;
+      const live = c.live || {};
+      const done = c.total - c.remaining;
+      const drop = el("td", "num", `${live.drop_rate === undefined ? "—" : (live.drop_rate * 100).toFixed(1) + "%"} / ${pct(c.drop_cap)}`);
+      if (live.drop_rate !== undefined && live.drop_rate >= c.drop_cap) drop.classList.add("late");
+      const actions = el("td", "actions");
+      for (const cmd of COMMANDS[c.state] || []) {
+        const bt = el("button", `btn tiny ${cmd === "stop" ? "danger" : ""}`, t(`cmp.${cmd}`));
+        bt.type = "button";
+        bt.dataset.command = cmd;
+        bt.addEventListener("click", () => command(c, cmd));
+        actions.append(bt);
+      }
+      tr.append(el("td", "", c.name), el("td", "", c.mode), el("td", "state", c.state),
+        el("td", "num progress", `${done} / ${c.total}`), el("td", "num", c.contacts_last_hour),
+        el("td", "num level", live.dial_level === undefined ? "—" : live.dial_level.toFixed(2)),
+        el("td", "num", live.agents === undefined ? "—" : `${live.agents} (${live.agents_idle})`),
+        el("td", "num", pct(live.occupancy)), drop, el("td", "small outcomes", outcomes(c.outcomes)), actions);
+      body.append(tr);
+    }
+  }
+  async function load() {
+    clearTimeout(timer);
+    try {
+      const list = await api("GET", "/api/campaigns");
+      rows = await Promise.all(list.map((c) => api("GET", `/api/campaigns/${c.id}`)));
+      render();
+    } catch (e) {
+      $("cmp-msg").textContent = t("err", { m: e.message });
+    }
+    timer = setTimeout(load, EVERY_MS);
+  }
+  async function command(c, cmd) {
+    try {
+      const got = await api("POST", `/api/campaigns/${c.id}/${cmd}`);
+      $("cmp-msg").textContent = t("cmp.done", { n: c.name, s: got.state });
+    } catch (e) {
+      $("cmp-msg").textContent = t("cmp.failed", { n: c.name, m: e.message });
+    }
+    await load();
+  }
+  window.Sup.S.onLang.push(render);
+  window.Sup.start(load);
+})();

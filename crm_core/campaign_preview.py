@@ -1,0 +1,99 @@
+"""Preview campaigns: the agent sees the next contact (with the campaign's script), then dials it.
+
+    preview = CampaignPreview(dialer)
+    shown = await preview.next_contact(campaign_id, "1001")     # reserved for 1001 two minutes
+    call_id = await preview.dial(campaign_id, shown["contact_id"], "1001")
+
+Dialling is the console's click-to-dial (the agent's phone rings, then the customer's, with the
+campaign's caller ID); the do-not-call list and the calling window are checked again right before.
+The attempt row is written before the call exists and takes the call's linkedid once dialled; the
+dialer (``crm_core.dialer``) follows the call and settles the result like any other attempt.
+
+Errors: ``IllegalCampaignStep`` (not a running preview campaign), ``InvalidField`` naming
+``contact_id`` (not reserved for this agent, or no longer to be dialled).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from acd.model import AgentState
+from acd.pacing import DialMode
+from crm_core import campaigns
+from crm_core.campaign_models import CampaignContact
+from crm_core.dialer import CampaignDialer, LiveCampaign
+from crm_core.errors import IllegalCampaignStep, InvalidField
+from cti.errors import CtiError
+
+PREVIEW_HOLD_S = 120.0  # a contact shown to an agent is theirs this long
+
+
+class CampaignPreview:
+    """Hands the contacts of running preview campaigns to agents, one at a time."""
+
+    def __init__(self, dialer: CampaignDialer) -> None:
+        self.dialer = dialer
+        self._reserved: dict[int, tuple[str, float]] = {}  # contact -> (agent, when shown)
+
+    def _run(self, campaign_id: int) -> LiveCampaign:
+        run = self.dialer.live.get(campaign_id)
+        if run is None or run.state != "running" or run.mode is not DialMode.PREVIEW:
+            raise IllegalCampaignStep(f"campaign {campaign_id} is not a running preview campaign")
+        return run
+
+    async def next_contact(self, campaign_id: int, agent_id: str) -> dict[str, Any] | None:
+        """The next due contact, reserved for ``agent_id`` for ``PREVIEW_HOLD_S`` (None: none due)."""
+        run = self._run(campaign_id)
+        now = self.dialer.clock()
+        # Reservations run out; asking again gives the agent's previous contact back to the list.
+        self._reserved = {c: (a, t) for c, (a, t) in self._reserved.items()
+                          if now - t < PREVIEW_HOLD_S and a != agent_id}
+        async with self.dialer.db.session() as s:
+            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            due = await campaigns.due_contacts(session=s, campaign=campaign, now=datetime.fromtimestamp(now, UTC),
+                                               limit=len(self._reserved) + 1)
+        contact = next((c for c in due if c.id not in self._reserved), None)
+        if contact is None:
+            return None
+        self._reserved[contact.id] = (agent_id, now)
+        return {"contact_id": contact.id, "number": contact.number, "name": contact.name, "data": contact.data,
+                "customer_id": contact.customer_id, "attempts": contact.attempts, "script": run.settings["script"]}
+
+    async def dial(self, campaign_id: int, contact_id: int, agent_id: str) -> str:
+        """Dial the contact reserved for ``agent_id``: their phone rings, then the customer's."""
+        run = self._run(campaign_id)
+        held = self._reserved.get(contact_id)
+        if held is None or held[0] != agent_id:
+            raise InvalidField("contact_id", f"contact {contact_id} is not reserved for agent {agent_id}")
+        now = self.dialer.clock()
+        temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
+        async with self.dialer.db.session() as s:
+            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact_id,
+                                                    linkedid=temp, now=datetime.fromtimestamp(now, UTC))
+            contact = await s.get(CampaignContact, contact_id) if attempt is not None else None
+        del self._reserved[contact_id]
+        if attempt is None or contact is None:
+            raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "
+                               "outside its calling window, or already called)")
+        a = self.dialer.new_attempt(run, contact, temp, now)
+        a.preview = True
+        if self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE:  # no queued call offered meanwhile
+            await self.dialer.acd.set_not_ready(agent_id, "outbound")
+        try:
+            linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number, customer_id=contact.customer_id,
+                                                   campaign=run.name, caller_id=run.caller_id)
+        except CtiError:
+            self.dialer.track(a)
+            await self.dialer.settle(a, "failed")
+            raise
+        async with self.dialer.db.session() as s:
+            await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
+        a.linkedid = linkedid
+        call = self.dialer.acd.calls.get(linkedid)
+        a.far_end = call.far_end if call is not None else None  # the far end may have answered already
+        self.dialer.track(a)
+        run.dials += 1
+        return linkedid

@@ -1,0 +1,255 @@
+"""Outbound campaigns: create, fill with contacts, keep a do-not-call list, run, and record attempts.
+
+    draft -[start]-> running -[pause]-> paused -[resume]-> running
+    running | paused -[stop]-> stopped          running -[complete]-> completed (nothing left to dial)
+
+    contact: pending -[begin]-> dialing -[finish]-> done | pending (retry, next_at later) | failed
+             pending -[begin, on the do-not-call list]-> dnc
+
+``begin_attempt`` checks the do-not-call list and the contact's calling window again right before
+the dial, in the transaction that marks it dialing and writes the attempt: nothing is dialled on
+stale data. ``finish_attempt`` is idempotent (a result delivered twice counts once).
+
+Errors: ``NotFound``, ``InvalidField`` (names the field; contact uploads list every row and field),
+``Conflict`` (a name taken), ``IllegalCampaignStep`` in the CRM's tree (``crm_core.errors``).
+Services take the session as a keyword argument and never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.campaign_models import Campaign, CampaignAttempt, CampaignContact, DoNotCall
+from crm_core.campaign_rules import (
+    CampaignIn,
+    RowError,
+    after_attempt,
+    contact_zone,
+    validate_contacts,
+    within_window,
+)
+from crm_core.errors import Conflict, IllegalCampaignStep, InvalidField, NotFound
+from crm_core.models import Customer
+from cti.trunks import normalise
+
+log = logging.getLogger(__name__)
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("draft", "start"): "running",
+    ("running", "pause"): "paused",
+    ("paused", "resume"): "running",
+    ("running", "stop"): "stopped",
+    ("paused", "stop"): "stopped",
+    ("draft", "stop"): "stopped",
+    ("running", "complete"): "completed",
+}
+
+
+class ContactsRejected(InvalidField):
+    """An upload with bad rows: nothing is written; ``errors`` name each row and field."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__("contacts", f"row {first.row}, {first.field}: {first.message}{more}")
+        self.errors = list(errors)
+
+
+async def create_campaign(*, session: AsyncSession, spec: CampaignIn) -> Campaign:
+    if await session.scalar(select(Campaign.id).where(Campaign.name == spec.name)) is not None:
+        raise Conflict("name", f"a campaign named {spec.name!r} exists")
+    data = spec.model_dump(mode="json")
+    campaign = Campaign(**{**data, "mode": spec.mode.value, "state": "draft"})
+    session.add(campaign)
+    await session.flush()
+    log.info("campaign %s (%s): created, %s mode, queue %s", campaign.id, campaign.name, campaign.mode, campaign.queue)
+    return campaign
+
+
+async def get_campaign(*, session: AsyncSession, campaign_id: int) -> Campaign:
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign", campaign_id)
+    return campaign
+
+
+async def list_campaigns(*, session: AsyncSession, states: Iterable[str] | None = None) -> list[Campaign]:
+    query = select(Campaign).order_by(Campaign.id)
+    if states is not None:
+        query = query.where(Campaign.state.in_(list(states)))
+    return list(await session.scalars(query))
+
+
+def step(campaign: Campaign, event: str, actor: str = "system") -> str:
+    """Move the campaign by ``event``; IllegalCampaignStep (409) when its state does not allow it."""
+    new = TRANSITIONS.get((campaign.state, event))
+    if new is None:
+        raise IllegalCampaignStep(f"campaign {campaign.id}: cannot {event} a {campaign.state} campaign")
+    log.info("campaign %s: %s -[%s by %s]-> %s", campaign.id, campaign.state, event, actor, new)
+    campaign.state = new
+    return new
+
+
+async def add_contacts(*, session: AsyncSession, campaign: Campaign,
+                       rows: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[str, int]:
+    """Validate every row, then add them all or none. Numbers already in the campaign are skipped
+    (``duplicates``); an unknown customer id is an error of its row."""
+    good, errors = validate_contacts(rows, region=campaign.region)
+    ids = {c.customer_id for c in good if c.customer_id is not None}
+    if ids:
+        known = set(await session.scalars(select(Customer.id).where(Customer.id.in_(ids))))
+        errors += [RowError(c.row, "customer_id", f"customer {c.customer_id} does not exist")
+                   for c in good if c.customer_id is not None and c.customer_id not in known]
+    if errors:
+        raise ContactsRejected(sorted(errors, key=lambda e: e.row))
+    existing = set(await session.scalars(select(CampaignContact.number)
+                                         .where(CampaignContact.campaign_id == campaign.id)))
+    added = 0
+    for c in good:
+        if c.number in existing:
+            continue
+        session.add(CampaignContact(campaign_id=campaign.id, number=c.number, name=c.name,
+                                    timezone=contact_zone(c.number, c.timezone, campaign.timezone),
+                                    customer_id=c.customer_id, data=c.data, state="pending", attempts=0))
+        added += 1
+    await session.flush()
+    return {"added": added, "duplicates": len(good) - added}
+
+
+async def add_dnc(*, session: AsyncSession, number: str, campaign_id: int | None = None, reason: str = "",
+                  region: str = "CN") -> DoNotCall:
+    """Put ``number`` on the do-not-call list of one campaign, or of all (``campaign_id`` None)."""
+    e164 = normalise(number, region)
+    if e164 is None:
+        raise InvalidField("number", f"{number!r} is not a phone number (region {region})")
+    scope = DoNotCall.campaign_id.is_(None) if campaign_id is None else DoNotCall.campaign_id == campaign_id
+    row = await session.scalar(select(DoNotCall).where(DoNotCall.number == e164, scope))
+    if row is None:
+        row = DoNotCall(number=e164, campaign_id=campaign_id, reason=reason[:200])
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def on_dnc(*, session: AsyncSession, campaign_id: int, number: str) -> bool:
+    hit = await session.scalar(select(DoNotCall.id).where(
+        DoNotCall.number == number,
+        or_(DoNotCall.campaign_id.is_(None), DoNotCall.campaign_id == campaign_id)).limit(1))
+    return hit is not None
+
+
+async def due_contacts(*, session: AsyncSession, campaign: Campaign, now: datetime, limit: int
+                       ) -> list[CampaignContact]:
+    """Pending contacts due now and inside their calling window, oldest first."""
+    out: list[CampaignContact] = []
+    after = 0
+    while len(out) < limit:
+        batch = list(await session.scalars(
+            select(CampaignContact).where(
+                CampaignContact.campaign_id == campaign.id, CampaignContact.state == "pending",
+                CampaignContact.id > after,
+                or_(CampaignContact.next_at.is_(None), CampaignContact.next_at <= now))
+            .order_by(CampaignContact.id).limit(max(limit * 4, 50))))
+        if not batch:
+            break
+        after = batch[-1].id
+        out += [c for c in batch if within_window(campaign.windows, c.timezone, now)][:limit - len(out)]
+    return out
+
+
+async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id: int, linkedid: str,
+                        now: datetime) -> CampaignAttempt | None:
+    """Claim the contact for a dial: None when it is no longer pending, outside its window, or on
+    the do-not-call list (then it is marked ``dnc`` and never dialled)."""
+    contact = await session.get(CampaignContact, contact_id, with_for_update=True)
+    if contact is None or contact.state != "pending" or campaign.state != "running":
+        return None
+    if not within_window(campaign.windows, contact.timezone, now):
+        return None
+    if await on_dnc(session=session, campaign_id=campaign.id, number=contact.number):
+        contact.state, contact.last_outcome = "dnc", None
+        log.info("campaign %s: contact %s is on the do-not-call list: not dialled", campaign.id, contact.id)
+        return None
+    contact.state = "dialing"
+    contact.attempts += 1
+    attempt = CampaignAttempt(campaign_id=campaign.id, contact_id=contact.id, attempt=contact.attempts,
+                              linkedid=linkedid, number=contact.number, dialled_at=now)
+    session.add(attempt)
+    await session.flush()
+    return attempt
+
+
+async def finish_attempt(*, session: AsyncSession, linkedid: str, outcome: str, now: datetime,
+                         agent_id: str | None = None) -> CampaignAttempt | None:
+    """Record the attempt's outcome and apply the campaign's retry rule to its contact."""
+    attempt = await session.scalar(select(CampaignAttempt).where(CampaignAttempt.linkedid == linkedid))
+    if attempt is None or attempt.outcome is not None:
+        return attempt
+    attempt.outcome, attempt.ended_at, attempt.agent_id = outcome, now, agent_id
+    contact = await session.get(CampaignContact, attempt.contact_id)
+    campaign = await session.get(Campaign, attempt.campaign_id)
+    if contact is None or campaign is None:
+        return attempt
+    verdict, delay = after_attempt(outcome, attempts=contact.attempts, max_attempts=campaign.max_attempts,
+                                   retry=campaign.retry, machine_action=campaign.machine_action)
+    contact.last_outcome = outcome
+    contact.state = "pending" if verdict == "retry" else verdict
+    contact.next_at = now + timedelta(seconds=delay) if verdict == "retry" else None
+    await session.flush()
+    return attempt
+
+
+async def relink_attempt(*, session: AsyncSession, linkedid: str, new_linkedid: str) -> None:
+    """A preview attempt is claimed before its call exists: it takes the call's linkedid once dialled."""
+    attempt = await session.scalar(select(CampaignAttempt).where(CampaignAttempt.linkedid == linkedid))
+    if attempt is not None:
+        attempt.linkedid = new_linkedid
+        await session.flush()
+
+
+async def release_dialing(*, session: AsyncSession, campaign_id: int, now: datetime) -> int:
+    """Attempts left without a result (the engine stopped mid-call) end as ``failed`` and follow
+    the retry rule: nothing stays ``dialing`` forever."""
+    open_ = list(await session.scalars(select(CampaignAttempt.linkedid).where(
+        CampaignAttempt.campaign_id == campaign_id, CampaignAttempt.outcome.is_(None))))
+    for linkedid in open_:
+        await finish_attempt(session=session, linkedid=linkedid, outcome="failed", now=now)
+    return len(open_)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    contacts: dict[str, int]  # state -> count
+    outcomes: dict[str, int]  # attempt outcome -> count
+    attempts: int
+    humans_last_hour: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.contacts.values())
+
+    @property
+    def remaining(self) -> int:
+        return self.contacts.get("pending", 0) + self.contacts.get("dialing", 0)
+
+
+async def progress(*, session: AsyncSession, campaign_id: int, now: datetime) -> Progress:
+    contacts: dict[str, int] = {state: n for state, n in (await session.execute(
+        select(CampaignContact.state, func.count()).where(CampaignContact.campaign_id == campaign_id)
+        .group_by(CampaignContact.state))).all()}
+    outcomes_rows = (await session.execute(
+        select(CampaignAttempt.outcome, func.count()).where(CampaignAttempt.campaign_id == campaign_id)
+        .group_by(CampaignAttempt.outcome))).all()
+    outcomes = {o or "in_progress": n for o, n in outcomes_rows}
+    humans = await session.scalar(select(func.count()).select_from(CampaignAttempt).where(
+        CampaignAttempt.campaign_id == campaign_id, CampaignAttempt.outcome == "human",
+        CampaignAttempt.ended_at >= now - timedelta(hours=1)))
+    return Progress(contacts=contacts, outcomes=outcomes, attempts=sum(outcomes.values()),
+                    humans_last_hour=int(humans or 0))

@@ -1,0 +1,416 @@
+"""The outbound campaign dialer: paces each running campaign with ``acd.pacing`` and places its
+calls on the PBX; answered humans go to an agent through the ACD (with the pop).
+
+One attempt, on the PBX:
+
+    Originate Local/<digits>@cti-external/n (CTI_TRUNK, CTI_CALLER_ID: the campaign's caller ID)
+      ChannelId = the attempt's linkedid, chosen here so the attempt row exists before the dial
+      ;2 dials the customer through the trunk; when the customer answers, ;1 enters cti-campaign:
+      AMD() -> AGI campaign -> this module decides:
+        HUMAN (or NOTSURE) with an agent free  -> the ACD queues the call (cti-queue) and rings the agent
+        HUMAN with no agent free (a drop)      -> the drop message, hang up   (never silence)
+        MACHINE                                -> the campaign's message, or hang up to retry later
+
+Preview campaigns are not paced: ``crm_core.campaign_preview`` hands contacts to agents and
+registers the calls they dial here (``track``), where their results are settled the same way.
+
+Results: the far end's Dial result (``FarEndResult``: no_answer, busy...) or the AGI's verdict,
+recorded once per attempt (``crm_core.campaigns.finish_attempt``) and published as
+``CampaignAttemptEnded``; with the ``CallArrived`` published at the dial, the call logger writes
+exactly one interaction per attempt, linked to the campaign and the contact. The pacer learns from
+every result and every agent's handle time.
+
+Errors: a number no route takes ends its attempt as ``failed``; PBX errors are logged, the
+attempt ends when Asterisk reports the call gone (``CallEnded``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from acd.calls import LiveCall
+from acd.delivery import AcdService
+from acd.events import AgentStateChanged
+from acd.model import AgentState, AgentView
+from acd.pacing import DialMode, Floor, Pacer, PacingConfig
+from crm_core import campaigns
+from crm_core.campaign_models import Campaign, CampaignContact
+from crm_core.db import Database
+from cti.agi.session import AgiSession
+from cti.ami.control import CallControl
+from cti.bus import EventBus
+from cti.errors import CtiError
+from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
+from cti.safety import check_value
+from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
+
+log = logging.getLogger(__name__)
+
+CAMPAIGN_CONTEXT = "cti-campaign"
+# FarEndResult.result / Originate reason -> the attempt's outcome when nobody answered.
+_FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
+_REASON = {3: "no_answer", 5: "busy"}
+ENDED_WAIT_S = 3.0
+_BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
+
+
+@dataclass
+class Attempt:
+    linkedid: str
+    campaign_id: int
+    contact_id: int
+    digits: str  # E.164 without '+'
+    customer_id: int | None
+    name: str
+    data: dict[str, Any]
+    dialled_at: float
+    far_end: str | None = None
+    done: bool = False
+    preview: bool = False  # dialled by an agent (click-to-dial): the agent talks to whoever answers
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # Asterisk reported the call gone
+
+
+@dataclass
+class LiveCampaign:
+    """A campaign as the dialer runs it: its pacer, its lines and what the supervisor page shows."""
+
+    id: int
+    name: str
+    queue: str
+    skills: dict[str, int]
+    mode: DialMode
+    state: str
+    caller_id: str | None
+    drop_cap: float
+    pacer: Pacer
+    settings: dict[str, str]  # drop_message, machine_action, machine_message, script
+    ringing: dict[str, Attempt] = field(default_factory=dict)
+    measured_at: float | None = None  # the last tick that counted occupancy (running only)
+    agent_seconds: float = 0.0
+    busy_seconds: float = 0.0
+    last_floor: Floor = field(default_factory=lambda: Floor(idle=0))
+    dials: int = 0
+
+    def view(self, now: float) -> dict[str, Any]:
+        stats = self.pacer.stats(now, self.last_floor)
+        agents = self.last_floor.idle + len(self.last_floor.busy_elapsed)
+        return {"id": self.id, "name": self.name, "state": self.state, "mode": self.mode.value,
+                "ringing": len(self.ringing), "agents": agents, "agents_idle": self.last_floor.idle,
+                "dial_level": round(stats.dial_level, 3), "drop_rate": round(stats.drop_rate, 4),
+                "drop_cap": self.drop_cap, "answered_in_window": stats.answered_in_window,
+                "answer_rate": round(stats.answer_rate, 4), "mean_handle_s": round(stats.mean_handle_s, 1),
+                "occupancy": round(self.busy_seconds / self.agent_seconds, 4) if self.agent_seconds else 0.0,
+                "dials": self.dials}
+
+
+def _eligible(agent: AgentView, queue: str, skills: dict[str, int]) -> bool:
+    return (queue in agent.queues and agent.registered
+            and all(agent.skills.get(k, 0) >= v for k, v in skills.items()))
+
+
+class CampaignDialer:
+    """Runs every running campaign: a tick paces, dials, and completes campaigns with nothing left."""
+
+    def __init__(self, db: Database, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, *,
+                 routing: TrunksConfig, clock: Callable[[], float] = time.time, tick_s: float = 0.5,
+                 refresh_s: float = 2.0, dial_timeout_s: int = 30) -> None:
+        self.db, self.acd, self.control, self.bus = db, acd, control, bus
+        self.routing, self.clock = routing, clock
+        self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
+        self.live: dict[int, LiveCampaign] = {}
+        self._attempts: dict[str, Attempt] = {}  # every attempt not yet finished, by linkedid
+        self._busy_since: dict[str, float] = {}  # agent -> when their current call began
+        self._handled: dict[str, tuple[int, float]] = {}  # agent -> (campaign, connected at)
+        self._refreshed = float("-inf")
+        self._fenced = False
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._lock = asyncio.Lock()
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def subscribe(self) -> None:
+        self.bus.subscribe(FarEndResult, self._on_far_end, name="dialer.far_end")
+        self.bus.subscribe(CallEnded, self._on_call_ended, name="dialer.call_ended")
+        self.bus.subscribe(CallConnected, self._on_connected, name="dialer.connected")
+        self.bus.subscribe(AgentStateChanged, self._on_agent_state, name="dialer.agent_state")
+
+    async def start(self) -> None:
+        """Attempts a previous run left without a result end as ``failed`` (and are retried per rule)."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        async with self.db.session() as s:
+            for c in await campaigns.list_campaigns(session=s, states=("running", "paused")):
+                if await campaigns.release_dialing(session=s, campaign_id=c.id, now=now):
+                    log.warning("campaign %s: attempts of a previous run had no result: failed", c.id)
+        self._task = asyncio.create_task(self._loop(), name="dialer.tick")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def fence(self) -> None:
+        """Another engine node routes now: this one dials nothing more (calls in progress end as they do)."""
+        self._fenced = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def command(self, campaign_id: int, event: str, actor: str) -> Campaign:
+        """start / pause / resume / stop, then the dialer follows at once."""
+        async with self.db.session() as s:
+            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            campaigns.step(campaign, event, actor)
+        self._refreshed = float("-inf")
+        await self.tick()
+        return campaign
+
+    def view(self, campaign_id: int) -> dict[str, Any] | None:
+        run = self.live.get(campaign_id)
+        return run.view(self.clock()) if run is not None else None
+
+    # -- pacing ---------------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # one bad tick (the database away) must not stop the dialer
+                log.exception("dialer: tick failed")
+            await asyncio.sleep(self.tick_s)
+
+    async def tick(self) -> None:
+        if self._fenced:
+            return
+        async with self._lock:
+            now = self.clock()
+            if now - self._refreshed >= self.refresh_s:
+                await self._refresh(now)
+            for run in list(self.live.values()):
+                floor = self._floor(run, now)
+                if run.measured_at is not None:  # occupancy: agent time busy, sampled every tick
+                    dt = min(now - run.measured_at, self.tick_s * 4)  # a stalled loop does not count
+                    run.agent_seconds += dt * (floor.idle + len(floor.busy_elapsed))
+                    run.busy_seconds += dt * len(floor.busy_elapsed)
+                run.measured_at = now if run.state == "running" else None
+                run.last_floor = floor
+                if run.state != "running":
+                    continue
+                n = run.pacer.calls_to_dial(floor, now)
+                if n > 0:
+                    await self._dial_some(run, n, now)
+
+    async def _refresh(self, now: float) -> None:
+        """Follow the campaigns' states in the database; a running one with nothing left completes."""
+        self._refreshed = now
+        async with self.db.session() as s:
+            rows = await campaigns.list_campaigns(session=s, states=("running", "paused", "stopped", "completed"))
+            for c in rows:
+                run = self.live.get(c.id)
+                if c.state in ("stopped", "completed"):
+                    if run is not None:
+                        run.state = c.state
+                        if not run.ringing:
+                            del self.live[c.id]
+                    continue
+                if run is None:
+                    run = self.live[c.id] = self._live_campaign(c)
+                run.state = c.state
+                if c.state == "running" and not run.ringing:
+                    prog = await campaigns.progress(session=s, campaign_id=c.id,
+                                                    now=datetime.fromtimestamp(now, UTC))
+                    if prog.remaining == 0:
+                        campaigns.step(c, "complete")
+                        run.state = "completed"
+
+    def _live_campaign(self, c: Campaign) -> LiveCampaign:
+        mode = DialMode(c.mode)
+        pacer = Pacer(PacingConfig(mode=mode, drop_cap=c.drop_cap, max_lines_per_agent=c.max_lines_per_agent,
+                                   max_ring_s=float(self.dial_timeout_s)))
+        return LiveCampaign(id=c.id, name=c.name, queue=c.queue, skills=dict(c.skills or {}), mode=mode,
+                            state=c.state, caller_id=c.caller_id, drop_cap=c.drop_cap, pacer=pacer,
+                            settings={"drop_message": c.drop_message, "machine_action": c.machine_action,
+                                      "machine_message": c.machine_message, "script": c.script})
+
+    def _floor(self, run: LiveCampaign, now: float) -> Floor:
+        idle, busy = 0, []
+        for agent in self.acd.agents():
+            if not _eligible(agent, run.queue, run.skills):
+                continue
+            if agent.state is AgentState.AVAILABLE and not agent.offers and not agent.calls:
+                idle += 1
+            elif agent.state in _BUSY_STATES:
+                busy.append(now - self._busy_since.get(agent.agent_id, now))
+        return Floor(idle=idle, busy_elapsed=tuple(busy),
+                     ringing=tuple(now - a.dialled_at for a in run.ringing.values()))
+
+    # -- dialling -------------------------------------------------------------------------------
+    async def _dial_some(self, run: LiveCampaign, n: int, now: float) -> None:
+        when = datetime.fromtimestamp(now, UTC)
+        started: list[Attempt] = []
+        async with self.db.session() as s:
+            campaign = await campaigns.get_campaign(session=s, campaign_id=run.id)
+            for contact in await campaigns.due_contacts(session=s, campaign=campaign, now=when, limit=n):
+                linkedid = f"cmp{run.id}-{uuid.uuid4().hex[:20]}"
+                attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact.id,
+                                                        linkedid=linkedid, now=when)
+                if attempt is not None:
+                    started.append(self.new_attempt(run, contact, linkedid, now))
+        for a in started:
+            run.ringing[a.linkedid] = a
+            self._attempts[a.linkedid] = a
+            run.dials += 1
+            self._spawn(self._place(run, a), f"dialer.place.{a.linkedid}")
+
+    @staticmethod
+    def new_attempt(run: LiveCampaign, contact: CampaignContact, linkedid: str, now: float) -> Attempt:
+        return Attempt(linkedid=linkedid, campaign_id=run.id, contact_id=contact.id, digits=contact.number[1:],
+                        customer_id=contact.customer_id, name=contact.name, data=dict(contact.data or {}),
+                        dialled_at=now)
+
+    async def _place(self, run: LiveCampaign, a: Attempt) -> None:
+        try:
+            target = self.routing.route("+" + a.digits, campaign=run.name)
+        except Unroutable as err:
+            log.warning("campaign %s: %s", run.id, err.message)
+            await self.settle(a, "failed")
+            return
+        caller_id = run.caller_id or target.caller_id
+        variables = {"CTI_TRUNK": target.trunk, "CTI_CAMPAIGN": str(run.id),
+                     **({"CTI_CALLER_ID": caller_id} if caller_id else {})}
+        await self.bus.publish(CallArrived(ts=a.dialled_at, linkedid=a.linkedid, channel="", caller_number=a.digits,
+                                           caller_name=a.name, dnis=a.digits, direction="outbound"))
+        try:
+            result = await self.control().originate(
+                f"Local/{check_value('number', target.exten)}@{EXTERNAL_CONTEXT}/n", context=CAMPAIGN_CONTEXT,
+                exten="s", caller_id=f"<{a.digits}>", variables=variables,
+                timeout_ms=self.dial_timeout_s * 1000, channel_id=a.linkedid)
+        except CtiError as err:
+            log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
+            await self.settle(a, "failed")
+            return
+        if not result.success and not a.done:
+            # The Dial's result (FarEndResult) may come after the Originate's failure: the call's
+            # end (CallEnded) settles the attempt with it; an Originate Asterisk refused outright
+            # makes no call at all, so do not wait long for one.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(a.ended.wait(), ENDED_WAIT_S)
+        if not result.success and not a.done:
+            log.info("campaign %s: attempt %s not answered (originate reason %s)", run.id, a.linkedid, result.reason)
+            reason = result.reason if isinstance(result.reason, int) else 0
+            await self.settle(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"))
+
+    async def answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
+        """The customer answered and AMD listened: ``(next, sound)`` for the dialplan: ``queue``
+        (an agent takes it), ``drop`` or ``message`` (play ``sound``, hang up), ``hangup``."""
+        a = self._attempts.get(linkedid)
+        run = self.live.get(a.campaign_id) if a is not None else None
+        if a is None or run is None or a.done:
+            return "hangup", ""
+        now = self.clock()
+        machine = amd_status.upper() == "MACHINE"
+        run.ringing.pop(linkedid, None)
+        run.pacer.record_attempt(now, answered=not machine, ring_s=now - a.dialled_at)
+        if machine:
+            leave = run.settings["machine_action"] == "message" and run.settings["machine_message"]
+            await self.settle(a, "machine")
+            return ("message", run.settings["machine_message"]) if leave else ("hangup", "")
+        free = any(_eligible(ag, run.queue, run.skills) and ag.state is AgentState.AVAILABLE
+                   and not ag.offers and not ag.calls for ag in self.acd.agents())
+        run.pacer.record_connect(now, dropped=not free)
+        if not free:
+            await self.settle(a, "dropped")
+            return "drop", run.settings["drop_message"]
+        attributes = {"campaign": run.name, **({"contact": a.name} if a.name else {}),
+                      **{k: str(v) for k, v in a.data.items()}}
+        if run.settings["script"]:
+            attributes["script"] = run.settings["script"][:2000]
+        await self.acd.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number=a.digits,
+                                        queue=run.queue, customer_id=a.customer_id, skills=run.skills or None,
+                                        attributes=attributes), by_history=False)
+        await self.settle(a, "human")
+        return "queue", ""
+
+    def track(self, a: Attempt) -> None:
+        """Follow an attempt dialled elsewhere (a preview call) until its result."""
+        self._attempts[a.linkedid] = a
+
+    async def settle(self, a: Attempt, outcome: str, agent_id: str | None = None) -> None:
+        """Record the attempt's outcome once (CRM row, pacer, ``CampaignAttemptEnded``)."""
+        if a.done:
+            return
+        a.done = True
+        run = self.live.get(a.campaign_id)
+        if run is not None and run.ringing.pop(a.linkedid, None) is not None and outcome != "human":
+            run.pacer.record_attempt(self.clock(), answered=False, ring_s=self.clock() - a.dialled_at)
+        self._attempts.pop(a.linkedid, None)
+        async with self.db.session() as s:
+            await campaigns.finish_attempt(session=s, linkedid=a.linkedid, outcome=outcome,
+                                           now=datetime.fromtimestamp(self.clock(), UTC), agent_id=agent_id)
+        await self.bus.publish(CampaignAttemptEnded(ts=self.clock(), linkedid=a.linkedid, campaign_id=a.campaign_id,
+                                                    contact_id=a.contact_id, result=outcome))
+        log.info("campaign %s: attempt %s -> %s", a.campaign_id, a.linkedid, outcome)
+
+    # -- what the PBX and the ACD report -----------------------------------------------------------
+    async def _on_far_end(self, ev: FarEndResult) -> None:
+        a = self._attempts.get(ev.linkedid)
+        if a is not None and a.far_end != "answered":
+            a.far_end = ev.result
+
+    async def _on_call_ended(self, ev: CallEnded) -> None:
+        a = self._attempts.get(ev.linkedid)
+        if a is not None:
+            a.ended.set()
+            if a.preview and a.far_end == "answered":
+                await self.settle(a, "human")
+            else:
+                await self.settle(a, _FAR_END.get(a.far_end or "", "failed"))
+
+    async def _on_connected(self, ev: CallConnected) -> None:
+        if ev.linkedid.startswith("cmp"):
+            campaign_id = int(ev.linkedid[3:].split("-", 1)[0])
+            self._handled[ev.agent_id] = (campaign_id, ev.ts)
+
+    async def _on_agent_state(self, ev: AgentStateChanged) -> None:
+        state = ev.state
+        if state in (s.value for s in _BUSY_STATES):
+            self._busy_since.setdefault(ev.agent_id, ev.ts)
+            return
+        self._busy_since.pop(ev.agent_id, None)
+        handled = self._handled.pop(ev.agent_id, None)
+        if handled is not None and (run := self.live.get(handled[0])) is not None:
+            run.pacer.record_handle(ev.ts - handled[1])
+        if state == AgentState.AVAILABLE.value and self._task is not None and not self._fenced:
+            self._spawn(self.tick(), f"dialer.free.{ev.agent_id}")  # dial for a freed agent now, not next tick
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dialer: %s failed", task.get_name(), exc_info=task.exception())
+
+
+def make_campaign_route(dialer: CampaignDialer) -> Callable[[AgiSession], Any]:
+    """The FastAGI route ``campaign`` (dialplan cti-campaign, after AMD)."""
+
+    async def campaign_route(session: AgiSession) -> None:
+        linkedid = session.env.get("uniqueid", "")
+        amd = await session.get_variable("AMDSTATUS") or ""
+        nxt, sound = await dialer.answered(linkedid, session.env.get("channel", ""), amd)
+        await session.set_variable("CTI_NEXT", nxt)
+        await session.set_variable("CTI_SOUND", sound)
+
+    return campaign_route

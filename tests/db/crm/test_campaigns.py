@@ -1,0 +1,95 @@
+"""Campaigns on SQLite and PostgreSQL: all-or-nothing uploads, the do-not-call list and the
+calling window checked at the dial, retries by outcome, the state machine and the progress."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from crm_core import campaigns
+from crm_core.campaign_models import CampaignAttempt, CampaignContact
+from crm_core.campaign_rules import CampaignIn
+from crm_core.db import Database
+from crm_core.errors import Conflict, IllegalCampaignStep
+
+OPEN = datetime(2030, 3, 6, 3, 0, tzinfo=UTC)  # Wednesday 11:00 in Shanghai
+CLOSED = datetime(2030, 3, 6, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+
+
+async def _campaign(db: Database) -> int:
+    async with db.session() as s:
+        c = await campaigns.create_campaign(session=s, spec=CampaignIn(
+            name="spring", queue="sales", timezone="Asia/Shanghai", retry={"busy": 600, "failed": None},
+            max_attempts=2))
+        return c.id
+
+
+async def test_an_upload_with_a_bad_row_writes_nothing_and_names_every_bad_row(db: Database) -> None:
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        with pytest.raises(campaigns.ContactsRejected) as err:
+            await campaigns.add_contacts(session=s, campaign=c, rows=[
+                (1, {"number": "13912345678"}), (2, {"number": "12"}), (3, {"number": "13800138000",
+                                                                          "customer_id": "999"})])
+        assert [(e.row, e.field) for e in err.value.errors] == [(2, "number"), (3, "customer_id")]
+        assert err.value.http_status == 422
+    async with db.session() as s:
+        assert list(await s.scalars(select(CampaignContact))) == []
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        added = await campaigns.add_contacts(session=s, campaign=c, rows=[
+            (1, {"number": "13912345678", "name": "Li"}), (2, {"number": "+33142685300"})])
+        again = await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "139 1234 5678"})])
+    assert added == {"added": 2, "duplicates": 0}
+    assert again == {"added": 0, "duplicates": 1}
+    async with db.session() as s:
+        zones = {c.number: c.timezone for c in await s.scalars(select(CampaignContact))}
+    assert zones == {"+8613912345678": "Asia/Shanghai", "+33142685300": "Europe/Paris"}
+    async with db.session() as s:
+        with pytest.raises(Conflict):
+            await campaigns.create_campaign(session=s, spec=CampaignIn(name="spring", queue="x"))
+
+
+async def test_dial_checks_window_and_dnc_and_retries_follow_the_outcome(db: Database) -> None:
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13912345678"}),
+                                                                  (2, {"number": "13800138000"})])
+        with pytest.raises(IllegalCampaignStep):
+            campaigns.step(c, "pause")
+        campaigns.step(c, "start")
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        assert await campaigns.due_contacts(session=s, campaign=c, now=CLOSED, limit=10) == []
+        due = await campaigns.due_contacts(session=s, campaign=c, now=OPEN, limit=10)
+        assert [d.number for d in due] == ["+8613912345678", "+8613800138000"]
+        await campaigns.add_dnc(session=s, number="138 0013 8000", campaign_id=None, reason="asked")
+        first = await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[0].id, linkedid="L1", now=OPEN)
+        blocked = await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[1].id, linkedid="L2", now=OPEN)
+        assert first is not None and blocked is None
+        assert await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[0].id, linkedid="L3",
+                                             now=OPEN) is None  # already dialing
+    async with db.session() as s:
+        await campaigns.finish_attempt(session=s, linkedid="L1", outcome="busy", now=OPEN)
+        await campaigns.finish_attempt(session=s, linkedid="L1", outcome="human", now=OPEN)  # counted once
+        contact = await s.get(CampaignContact, due[0].id)
+        dnc = await s.get(CampaignContact, due[1].id)
+        assert contact is not None and dnc is not None
+        assert (contact.state, contact.attempts, contact.next_at) == ("pending", 1, OPEN + timedelta(seconds=600))
+        assert dnc.state == "dnc"
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        assert await campaigns.due_contacts(session=s, campaign=c, now=OPEN, limit=10) == []
+        later = OPEN + timedelta(minutes=11)
+        again = await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[0].id, linkedid="L4", now=later)
+        assert again is not None and again.attempt == 2
+        await campaigns.finish_attempt(session=s, linkedid="L4", outcome="busy", now=later)
+        assert contact.state == "failed"  # max_attempts 2
+        prog = await campaigns.progress(session=s, campaign_id=cid, now=later)
+    assert prog.contacts == {"failed": 1, "dnc": 1}
+    assert prog.outcomes == {"busy": 2}
+    async with db.session() as s:
+        attempts = list(await s.scalars(select(CampaignAttempt).order_by(CampaignAttempt.id)))
+    assert [(a.linkedid, a.attempt, a.outcome) for a in attempts] == [("L1", 1, "busy"), ("L4", 2, "busy")]

@@ -1,0 +1,98 @@
+"""Campaign rules without a database: settings, calling windows in the customer's zone, retries,
+and contact rows whose errors name the row and the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from crm_core.campaign_rules import (
+    CampaignIn,
+    Window,
+    after_attempt,
+    contact_zone,
+    next_window_start,
+    parse_csv,
+    validate_contacts,
+    within_window,
+)
+
+WEEKDAYS_9_TO_20 = (Window(),)
+# Wednesday 2030-03-06 12:30 UTC: 20:30 in Shanghai (closed), 13:30 in Paris (open), 07:30 in New York.
+NOON_UTC = datetime(2030, 3, 6, 12, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("tz", "open_"), [("Asia/Shanghai", False), ("Europe/Paris", True),
+                                           ("America/New_York", False)])
+def test_windows_are_read_in_the_customers_own_zone(tz: str, open_: bool) -> None:
+    assert within_window(WEEKDAYS_9_TO_20, tz, NOON_UTC) is open_
+
+
+def test_next_window_start_is_the_next_local_opening() -> None:
+    nxt = next_window_start(WEEKDAYS_9_TO_20, "Asia/Shanghai", NOON_UTC)
+    assert nxt == datetime(2030, 3, 7, 1, 0, tzinfo=UTC)  # Thursday 09:00 in Shanghai
+    saturday = datetime(2030, 3, 9, 12, 0, tzinfo=UTC)
+    assert next_window_start(WEEKDAYS_9_TO_20, "Europe/Paris", saturday) == datetime(2030, 3, 11, 8, 0, tzinfo=UTC)
+
+
+def test_a_contacts_zone_comes_from_its_number_when_the_upload_gives_none() -> None:
+    assert contact_zone("+861058880000", None, "UTC") == "Asia/Shanghai"
+    assert contact_zone("+33142685300", None, "UTC") == "Europe/Paris"
+    assert contact_zone("+12125550100", None, "UTC") == "America/New_York"
+    assert contact_zone("+12125550100", "Europe/Paris", "UTC") == "Europe/Paris"
+
+
+@pytest.mark.parametrize(("outcome", "attempts", "machine_action", "expected"), [
+    ("human", 1, "retry", ("done", 0.0)),
+    ("busy", 1, "retry", ("retry", 600.0)),
+    ("no_answer", 2, "retry", ("retry", 3600.0)),
+    ("no_answer", 3, "retry", ("failed", 0.0)),  # max_attempts 3
+    ("machine", 1, "message", ("done", 0.0)),  # the message was left
+    ("machine", 1, "retry", ("retry", 7200.0)),
+    ("failed", 1, "retry", ("failed", 0.0)),  # retry.failed set to null: never
+])
+def test_retry_rules_by_outcome(outcome: str, attempts: int, machine_action: str,
+                                expected: tuple[str, float]) -> None:
+    spec = CampaignIn(name="spring", queue="sales", retry={"failed": None})
+    assert after_attempt(outcome, attempts=attempts, max_attempts=spec.max_attempts, retry=spec.retry,
+                         machine_action=machine_action) == expected
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "Bad Name"}, "name"),
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"caller_id": "not-a-number"}, "caller_id"),
+    ({"retry": {"rain": 10}}, "retry"),
+    ({"machine_action": "message"}, "machine_message"),
+    ({"windows": [{"days": [1], "start": "20:00", "end": "09:00"}]}, "end"),
+    ({"drop_cap": 0.5}, "drop_cap"),
+    ({"mode": "turbo"}, "mode"),
+])
+def test_bad_settings_are_refused_naming_the_field(body: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        CampaignIn.model_validate({"name": "spring", "queue": "sales", **body})
+    assert field in str(err.value)
+
+
+def test_contact_rows_are_normalised_and_each_error_names_row_and_field() -> None:
+    text = ("number,name,timezone,plan\n"
+            "139 1234 5678,Li Lei,,gold\n"
+            "+33 1 42 68 53 00,Anne,Europe/Paris,\n"
+            "\n"
+            "hello,Bad,,\n"
+            "13912345678,Twice,,\n"
+            "13800138000,Zone,Mars/Base,\n")
+    rows = parse_csv(text)
+    assert [r for r, _ in rows] == [2, 3, 5, 6, 7]
+    good, errors = validate_contacts(rows, region="CN")
+    assert [(c.row, c.number, c.data) for c in good] == [(2, "+8613912345678", {"plan": "gold"}),
+                                                         (3, "+33142685300", {})]
+    assert [(e.row, e.field) for e in errors] == [(5, "number"), (6, "number"), (7, "timezone")]
+    assert "already on row 2" in errors[1].message
+
+
+def test_a_csv_without_a_number_column_is_refused() -> None:
+    with pytest.raises(ValueError, match="number"):
+        parse_csv("phone,name\n123,x\n")

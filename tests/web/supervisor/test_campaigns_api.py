@@ -1,0 +1,58 @@
+"""Outbound campaigns over REST on a real (unstarted) Engine: create, upload contacts (CSV errors name
+the line and field, nothing half-written), the do-not-call list, the state machine's commands and
+the progress; agents are refused; the page is served."""
+
+from __future__ import annotations
+
+from tests.web.supervisor.conftest import Site, login
+
+SPEC = {"name": "spring", "queue": "sales", "mode": "predictive", "timezone": "Asia/Shanghai",
+        "caller_id": "010 5888 0002", "script": "Offer the spring plan", "drop_cap": 0.02}
+
+
+async def test_a_supervisor_runs_a_campaign_over_rest(site: Site) -> None:
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        r = await c.post("/api/campaigns", json=SPEC)
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        assert (r.json()["caller_id"], r.json()["state"], r.json()["mode"]) == ("+861058880002", "draft", "predictive")
+        bad = await c.post("/api/campaigns", json={**SPEC, "name": "other", "timezone": "Mars/Base"})
+        assert bad.status_code == 422 and bad.json()["detail"]["field"] == "timezone"
+        assert (await c.post("/api/campaigns", json=SPEC)).status_code == 409  # the name is taken
+
+        csv_bad = "number,name,plan\n13912345678,Li,gold\nnot-a-number,Bad,\n13800138000,Wang,silver\n"
+        r = await c.post(f"/api/campaigns/{cid}/contacts.csv", content=csv_bad, headers={"Content-Type": "text/csv"})
+        assert r.status_code == 422
+        assert r.json()["detail"]["errors"] == [
+            {"row": 3, "field": "number", "message": "'not-a-number' is not a phone number (region CN)"}]
+        csv_good = "number,name,plan\n13912345678,Li,gold\n+1 212 555 0100,Ann,\n13800138000,Wang,silver\n"
+        r = await c.post(f"/api/campaigns/{cid}/contacts.csv", content=csv_good, headers={"Content-Type": "text/csv"})
+        assert r.status_code == 201 and r.json() == {"added": 3, "duplicates": 0}, r.text
+        r = await c.post(f"/api/campaigns/{cid}/contacts", json={"contacts": [{"number": "13900000001"},
+                                                                              {"number": "139 1234 5678"}]})
+        assert r.json() == {"added": 1, "duplicates": 1}
+        r = await c.post(f"/api/campaigns/{cid}/contacts.csv", content="phone\n1\n",
+                         headers={"Content-Type": "text/csv"})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "contacts"
+        assert (await c.post(f"/api/campaigns/{cid}/dnc", json={"number": "13800138000"})).json() == {
+            "number": "+8613800138000", "campaign_id": cid}
+        assert (await c.post("/api/campaigns/dnc", json={"number": "oops"})).status_code == 422
+
+        assert (await c.post(f"/api/campaigns/{cid}/pause")).status_code == 409
+        for command, state in (("start", "running"), ("pause", "paused"), ("resume", "running"), ("stop", "stopped")):
+            r = await c.post(f"/api/campaigns/{cid}/{command}")
+            assert r.status_code == 200 and r.json() == {"id": cid, "state": state}, r.text
+        assert (await c.post(f"/api/campaigns/{cid}/resume")).json()["detail"]["code"] == "illegal_campaign_step"
+
+        r = await c.get(f"/api/campaigns/{cid}")
+        body = r.json()
+        assert (body["total"], body["contacts"], body["attempts"], body["drop_cap"]) == (4, {"pending": 4}, 0, 0.02)
+        assert [x["name"] for x in (await c.get("/api/campaigns")).json()] == ["spring"]
+        page = await c.get("/campaigns")
+        assert page.status_code == 200 and "campaigns.js" in page.text
+
+    async with site.client() as a:
+        await login(a, "agent1", "agent1-demo")
+        assert (await a.get("/api/campaigns")).status_code == 403
+        assert (await a.post("/api/campaigns", json={**SPEC, "name": "mine"})).status_code == 403
