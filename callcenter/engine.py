@@ -143,7 +143,8 @@ class Engine:
         self.ami.control.hold_context, self.ami.control.park_context = "cti-hold", "cti-park-agent"
         self.router = Router(self.acd_config.queues)
         self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels,
-                              device_state=self.ami.model.device_state)
+                              device_state=self.ami.model.device_state,
+                              softphone_requeue_s=settings.pbx.softphone_requeue_s)
         # Recording and the caller's survey (docs/recording.md).
         rec = settings.recordings
         self.recorder = Recorder(self.db, self.bus, lambda: self.ami.control, self.acd_config.recording,

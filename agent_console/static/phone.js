@@ -352,6 +352,10 @@ function wire() {
   document.addEventListener("keydown", wake, true);
   document.addEventListener("cti:login", (ev) => { if (ev.detail && ev.detail.agent_id) start(); });
   document.addEventListener("cti:logout", () => { stop(); });
+  // A reload or a closed tab: hang up the browser's leg at once. The engine keeps the caller on
+  // music and rings this console again once it is back (docs/softphone.md); without the BYE
+  // Asterisk notices the lost leg only after rtp_timeout (pjsip.conf).
+  window.addEventListener("pagehide", () => { if (P.session) P.session.bye().catch(() => {}); });
   document.addEventListener("cti:lang", render);
   render();
 }
