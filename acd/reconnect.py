@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -72,7 +73,7 @@ class PhoneReconnect:
                     and call.caller_channel in live):
                 task = asyncio.create_task(self._watch(call, call.agent_channel), name=f"acd.reconnect:{call.linkedid}")
                 self.lost[call.linkedid] = task
-                task.add_done_callback(lambda t, lid=call.linkedid: self._done(lid, t))
+                task.add_done_callback(functools.partial(self._done, call.linkedid))
 
     def _done(self, linkedid: str, task: asyncio.Task[None]) -> None:
         if self.lost.get(linkedid) is task:
