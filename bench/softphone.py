@@ -223,12 +223,11 @@ class Bench:
         for _ in range(self.args.rounds):
             await until(lambda: all(eng.acd.agent_state(a).value == "available" for a in pages), 15, "agents ready")
             calls = [await self.call(eng, pbx) for _ in pages]
-            await until(lambda: all(c in self.offers for c in calls), 15, "offers")
+            await until(lambda calls=calls: all(c in self.offers for c in calls), 15, "offers")
 
             async def take(linkedid: str) -> None:
                 offered, agent = self.offers[linkedid]
                 page = pages[agent]
-                await until(lambda: True, 0, "")
                 for _ in range(300):
                     rings = await page.evaluate("window.__bench.rings")
                     if rings:
@@ -268,7 +267,7 @@ class Bench:
                         "a sipp agent ready")
             echo.arm()
             linkedid = await self.call(eng, pbx)
-            await until(lambda: linkedid in self.offers, 10, "offer")
+            await until(lambda lid=linkedid: lid in self.offers, 10, "offer")
             offered, agent = self.offers[linkedid]
             try:
                 await until(lambda: echo.first_at is not None, 10, "first RTP packet at the sipp phone")
@@ -276,8 +275,9 @@ class Bench:
                 print("DEBUG", [x for x in ami.states if x[0].startswith("PJSIP/")][-10:], offered, agent,
                       pbx.cli("pjsip show channelstats"), pbx.cli("core show channels verbose"), flush=True)
                 raise
-            rang = await until(lambda: ami.first(f"PJSIP/{agent}-", "Ringing", offered - 0.001), 5, "Ringing")
-            up = await until(lambda: ami.first(f"PJSIP/{agent}-", "Up", offered - 0.001), 5, "Up")
+            prefix, since = f"PJSIP/{agent}-", offered - 0.001
+            rang = await until(lambda p=prefix, t=since: ami.first(p, "Ringing", t), 5, "Ringing")
+            up = await until(lambda p=prefix, t=since: ami.first(p, "Up", t), 5, "Up")
             await asyncio.sleep(1.0)
             kind.calls += 1
             kind.ring_ms.append((rang - offered) * 1000)
@@ -367,8 +367,8 @@ async def main_async(args: argparse.Namespace) -> str:
     await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
     await db.dispose()
     tone = work / "mic-1khz.wav"
-    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(tone), "synth", "600", "sine", "1000",
-                    "vol", "0.5"], check=True)
+    await asyncio.to_thread(subprocess.run, ["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(tone), "synth",
+                                             "600", "sine", "1000", "vol", "0.5"], check=True)
     pbx = ManagedPbx(settings)
     uas: subprocess.Popen[bytes] | None = None
     bench = Bench(args, work)

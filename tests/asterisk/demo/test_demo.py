@@ -99,7 +99,9 @@ async def test_demo_callers_and_bots_run_the_call_centre_and_stop_cleanly(
 
     # The caller spoke to the agent: the agent's phone heard speech, not silence.
     assert recording and heard.exists(), "no demo call was answered"
-    out = subprocess.run(["sox", str(heard), "-n", "stat"], capture_output=True, text=True, check=True).stderr
+    sox = await asyncio.to_thread(subprocess.run, ["sox", str(heard), "-n", "stat"], capture_output=True, text=True,
+                                  check=True)
+    out = sox.stderr
     rms = float(next(line for line in out.splitlines() if line.startswith("RMS     amplitude")).split(":")[1])
     assert rms > 0.01, out
 
