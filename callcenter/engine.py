@@ -42,6 +42,7 @@ from agent_console.phone import (
     PhoneService,
     crm_extension_of,
     crm_kind_of,
+    crm_staff_phone,
     install_phone,
 )
 from agent_console.recordings_http import router as recordings_router
@@ -198,7 +199,7 @@ class Engine:
             install_supervisor(self.app, self.supervisor_parts())
         # The browser softphone's per-login SIP passwords (docs/softphone.md).
         self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db),
-                                  kind_of=crm_kind_of(self.db, self.desk))
+                                  kind_of=crm_kind_of(self.db, self.desk), staff_phone=crm_staff_phone(self.db))
         if self.app is not None:
             install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
 

@@ -360,7 +360,8 @@ function wire() {
   const wake = () => { if (P.ctx && P.ctx.state === "suspended") P.ctx.resume().catch(() => {}); };
   document.addEventListener("pointerdown", wake, true);
   document.addEventListener("keydown", wake, true);
-  document.addEventListener("cti:login", (ev) => { if (ev.detail && ev.detail.agent_id) start(); });
+  // The console (agents) and the wallboard (supervisors with an extension: detail.phone) log in.
+  document.addEventListener("cti:login", (ev) => { if (ev.detail && (ev.detail.agent_id || ev.detail.phone)) start(); });
   document.addEventListener("cti:logout", () => { stop(); });
   // A reload or a closed tab: hang up the browser's leg at once. The engine keeps the caller on
   // music and rings this console again once it is back (docs/softphone.md); without the BYE

@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import update
 
 from callcenter.engine import Engine
+from crm_core.models import User
 from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
@@ -395,3 +397,38 @@ async def test_a_reload_mid_call_keeps_the_caller_on_music_and_rings_the_same_ag
         await page.click("#btn-hangup")
         await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
     await wrap_up(page)
+
+
+async def test_a_supervisors_listen_rings_the_wallboards_browser_phone_and_carries_the_call(
+        engine: tuple[Engine, list[Event]], phone_page: Page) -> None:
+    """sup1 on the wallboard has a registered softphone: Listen rings it instead of the simulated
+    phone, and once answered the supervisor hears the agent's call (the caller's 440 Hz)."""
+    eng, queued = engine
+    page = phone_page
+    async with eng.db.session() as s:  # the test PBX has endpoints web1001..web1005 only (sup1 is 1009)
+        await s.execute(update(User).where(User.username == "sup1").values(extension="1005"))
+    _, _, number = await customer_number(eng)
+    eng.desk.phone_overrides["1001"] = "sim"  # the agent answers on the simulated phone
+    await eng.desk.login_queues("1001", [])
+    await eng.desk.set_ready("1001")
+    await page.goto(eng.url + "/")
+    await page.fill("#login-username", "sup1")
+    await page.fill("#login-password", "sup1-demo-1")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/wallboard")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    await call_in(eng, queued, number, "")
+    row = page.locator('#agents tr[data-agent="1001"]')
+    listen = row.get_by_role("button", name="Listen")
+    await expect(listen).to_be_enabled(timeout=15_000)
+    await listen.click()
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=10_000)
+    await page.click("#phone-answer")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
+    await asyncio.sleep(3)
+    stats = await page.evaluate("window.ctiPhone.stats()")
+    assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
+    live = [ch.name for call in eng.ami.model.calls() for ch in call.live]
+    assert any(name.startswith("PJSIP/web1005-") for name in live), live  # the browser, not Local/1005@cti-sim-phone
+    await page.click("#spy-stop")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=10_000)
