@@ -196,8 +196,10 @@ class Bench:
         self.seq = 0
         self.ami: Any = None
 
-    async def call(self, eng: Any, pbx: Any) -> str:
-        """A caller playing 440 Hz, queued in support through the ACD; returns its linkedid."""
+    async def call(self, eng: Any, pbx: Any, agent: str) -> str:
+        """A caller playing 440 Hz, queued through the ACD for ``agent`` (in one of its queues, the
+        way a transfer to a named agent waits: the roster's agents are in different queues); returns
+        its linkedid."""
         from acd.calls import LiveCall
 
         self.seq += 1
@@ -208,8 +210,9 @@ class Bench:
         if not result.success or not result.channel or not result.linkedid:
             raise RuntimeError(f"caller not placed: {result.reason}")
         self.recordings[result.linkedid] = (pbx.rootfs / inside.lstrip("/"), "")
+        queue = sorted(eng.acd.agent(agent).queues)[0]
         await eng.acd.enqueue(LiveCall(linkedid=result.linkedid, caller_channel=result.channel.replace(";1", ";2"),
-                                       caller_number=f"+1555010{self.seq:04d}", queue="support"), by_history=False)
+                                       caller_number=f"+1555010{self.seq:04d}", queue=queue), required=agent)
         return str(result.linkedid)
 
     async def end(self, eng: Any, linkedid: str, agent: str) -> None:
@@ -222,7 +225,7 @@ class Bench:
     async def browser_phase(self, eng: Any, pbx: Any, pages: dict[str, Any], kind: Kind) -> None:
         for _ in range(self.args.rounds):
             await until(lambda: all(eng.acd.agent_state(a).value == "available" for a in pages), 15, "agents ready")
-            calls = [await self.call(eng, pbx) for _ in pages]
+            calls = [await self.call(eng, pbx, agent) for agent in pages]
             await until(lambda calls=calls: all(c in self.offers for c in calls), 15, "offers")
 
             async def take(linkedid: str) -> None:
@@ -263,10 +266,10 @@ class Bench:
 
     async def sipp_phase(self, eng: Any, pbx: Any, ami: RawAmi, echo: EchoPhone, kind: Kind) -> None:
         for _ in range(self.args.sipp_calls):
-            await until(lambda: any(eng.acd.agent_state(a).value == "available" for a in SIPP_AGENTS), 15,
-                        "a sipp agent ready")
+            agent = await until(lambda: next((a for a in SIPP_AGENTS if eng.acd.agent_state(a).value == "available"),
+                                             None), 15, "a sipp agent ready")
             echo.arm()
-            linkedid = await self.call(eng, pbx)
+            linkedid = await self.call(eng, pbx, agent)
             await until(lambda lid=linkedid: lid in self.offers, 10, "offer")
             offered, agent = self.offers[linkedid]
             try:

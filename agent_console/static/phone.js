@@ -186,6 +186,23 @@ function callMicrophone(constraints) {
   const live = P.localStream && P.localStream.getAudioTracks().some((tr) => tr.readyState === "live");
   return live ? Promise.resolve(P.localStream.clone()) : navigator.mediaDevices.getUserMedia(constraints);
 }
+// SIP.js sends the 200 OK once ICE gathering completes. Chromium has its UDP host candidates at once
+// but reports "complete" ~150 ms later, after its relay and TCP phases (50 ms apart), which only
+// matter with STUN/TURN servers: without any, the answer goes as soon as the host candidates are in.
+function hostOnlyGathering(factory, hostOnly) {
+  return (session, options) => {
+    const sdh = factory(session, options);
+    if (hostOnly) {
+      sdh.peerConnectionDelegate = {
+        onicecandidate: (ev) => {
+          const c = ev.candidate && ev.candidate.candidate;
+          if (c && / udp /i.test(c) && / typ host/.test(c)) setTimeout(() => sdh.iceGatheringComplete(), 20);
+        },
+      };
+    }
+    return sdh;
+  };
+}
 function connectUa() {
   const c = P.creds;
   const ua = new UserAgent({
@@ -194,13 +211,11 @@ function connectUa() {
     authorizationPassword: c.password,
     displayName: c.display_name,
     transportOptions: { server: c.ws_servers[0], traceSip: false, connectionTimeout: 5 },
-    sessionDescriptionHandlerFactory: Web.defaultSessionDescriptionHandlerFactory(callMicrophone),
+    sessionDescriptionHandlerFactory: hostOnlyGathering(Web.defaultSessionDescriptionHandlerFactory(callMicrophone),
+      !(c.ice_servers || []).length),
     sessionDescriptionHandlerFactoryOptions: {
       peerConnectionConfiguration: { iceServers: (c.ice_servers || []).map((u) => ({ urls: u })) },
-      // SIP.js sends the 200 OK once ICE gathering completes. Chromium gathers host UDP candidates
-      // at once but completes ~150 ms later (relay and TCP phases, 50 ms apart): with no STUN/TURN
-      // server to wait for, 80 ms is plenty and the caller is heard that much sooner.
-      iceGatheringTimeout: (c.ice_servers || []).length ? 1000 : 80,
+      iceGatheringTimeout: 1000,
     },
     logLevel: "error", logBuiltinEnabled: false,
     delegate: { onInvite: onInvite, onDisconnect: onDisconnect, onConnect: () => { P.retry = 0; register(); } },
