@@ -223,46 +223,48 @@ class Bench:
         await eng.desk.wrap_up(agent, linkedid, WrapUpInput(disposition="resolved", notes="bench"))
 
     async def browser_phase(self, eng: Any, pbx: Any, pages: dict[str, Any], kind: Kind) -> None:
-        for _ in range(self.args.rounds):
-            await until(lambda: all(eng.acd.agent_state(a).value == "available" for a in pages), 15, "agents ready")
-            calls = [await self.call(eng, pbx, agent) for agent in pages]
-            await until(lambda calls=calls: all(c in self.offers for c in calls), 15, "offers")
+        """Every phone takes ``rounds`` calls one after the other, the phones staggered over one
+        call's length, so N calls are up at once but not all ringing at the same instant."""
+        cycle_s = 3.0
 
-            async def take(linkedid: str) -> None:
-                offered, agent = self.offers[linkedid]
-                page = pages[agent]
-                for _ in range(300):
-                    rings = await page.evaluate("window.__bench.rings")
-                    if rings:
-                        break
-                    await asyncio.sleep(0.02)
-                else:
-                    raise TimeoutError(f"{agent} never rang")
-                await page.evaluate("window.__bench.rings = []")
-                kind.ring_ms.append(rings[0] - offered * 1000)
-                if os.environ.get("BENCH_DEBUG"):
-                    ast_ring = self.ami.first(f"PJSIP/web{agent}-", "Ringing", offered - 0.001)
-                    print("DEBUG offer", offered, "asterisk 180", ast_ring and (ast_ring - offered) * 1000,
-                          "page", rings[0] - offered * 1000, flush=True)
-                clicked, first = await page.evaluate(ANSWER_AND_WAIT_AUDIO)
-                kind.calls += 1
-                if first is None:
-                    kind.one_way.append(f"{linkedid}: no audio packet in 5 s")
-                    return
-                kind.audio_ms.append(first - clicked)
-                if os.environ.get("BENCH_DEBUG"):
-                    steps = await page.evaluate("window.__bench.steps.splice(0)")
-                    up = self.ami.first(f"PJSIP/web{agent}-", "Up", offered - 0.001)
-                    print("DEBUG answer", [(w, t - clicked) for w, t in steps], "asterisk Up",
-                          up and up * 1000 - clicked, "first", first - clicked, flush=True)
-                await asyncio.sleep(1.5)
-                stats = await page.evaluate("window.ctiPhone.stats()")
-                if not stats or stats["inbound"]["totalAudioEnergy"] <= 0.01:
-                    kind.one_way.append(f"{linkedid}: browser heard silence {stats}")
-                self.recordings[linkedid] = (self.recordings[linkedid][0], "browser")
-                await self.end(eng, linkedid, agent)
+        async def phone(n: int, agent: str) -> None:
+            await asyncio.sleep(n * cycle_s / len(pages))
+            for _ in range(self.args.rounds):
+                await until(lambda: eng.acd.agent_state(agent).value == "available", 15, f"{agent} ready")
+                await self.take(eng, await self.call(eng, pbx, agent), pages[agent], kind)
 
-            await asyncio.gather(*(take(c) for c in calls))
+        await asyncio.gather(*(phone(n, agent) for n, agent in enumerate(pages)))
+
+    async def take(self, eng: Any, linkedid: str, page: Any, kind: Kind) -> None:
+        """Ring, Answer (in the page), audio both ways, hang up and wrap up."""
+        await until(lambda: linkedid in self.offers, 15, "offer")
+        offered, agent = self.offers[linkedid]
+        for _ in range(300):
+            rings = await page.evaluate("window.__bench.rings")
+            if rings:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise TimeoutError(f"{agent} never rang")
+        await page.evaluate("window.__bench.rings = []")
+        kind.ring_ms.append(rings[0] - offered * 1000)
+        clicked, first = await page.evaluate(ANSWER_AND_WAIT_AUDIO)
+        kind.calls += 1
+        self.recordings[linkedid] = (self.recordings[linkedid][0], "browser")
+        if first is None:
+            kind.one_way.append(f"{linkedid}: no audio packet in 5 s")
+        else:
+            kind.audio_ms.append(first - clicked)
+            if os.environ.get("BENCH_DEBUG"):
+                steps = await page.evaluate("window.__bench.steps.splice(0)")
+                up = self.ami.first(f"PJSIP/web{agent}-", "Up", offered - 0.001)
+                print("DEBUG answer", [(w, t - clicked) for w, t in steps], "asterisk Up",
+                      up and up * 1000 - clicked, "first", first - clicked, flush=True)
+            await asyncio.sleep(1.5)
+            stats = await page.evaluate("window.ctiPhone.stats()")
+            if not stats or stats["inbound"]["totalAudioEnergy"] <= 0.01:
+                kind.one_way.append(f"{linkedid}: browser heard silence {stats}")
+        await self.end(eng, linkedid, agent)
 
     async def sipp_phase(self, eng: Any, pbx: Any, ami: RawAmi, echo: EchoPhone, kind: Kind) -> None:
         for _ in range(self.args.sipp_calls):
