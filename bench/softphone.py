@@ -432,11 +432,7 @@ async def main_async(args: argparse.Namespace) -> str:
         return report(args, browser_kind, sipp_kind, asterisk_mb, chromium_mb)
     finally:
         if uas is not None:
-            uas.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                uas.wait(5)
-            if uas.poll() is None:
-                uas.kill()
+            e2e.stop_process(uas)
         pbx.remove_instance()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -363,7 +363,30 @@ function onKey(ev) {
   else if (k === "x" && P.incoming && !P.session) { ev.preventDefault(); decline(); }
   else if (k === "m" && P.session) { ev.preventDefault(); toggleMute(); }
 }
+// The phone card, the same on the console and the wallboard: built into #phone-slot (static
+// markup only; its labels keep data-i18n so the pages' language switch translates them).
+const CARD = `
+  <div class="phone-row">
+    <button id="phone-answer" class="btn go" hidden><span data-i18n="phone.answer"></span> <kbd>A</kbd></button>
+    <button id="phone-decline" class="btn danger" hidden><span data-i18n="phone.decline"></span> <kbd>X</kbd></button>
+    <button id="phone-mute" class="btn" hidden aria-pressed="false"></button>
+    <label><span data-i18n="phone.mic"></span> <select id="phone-mic"></select></label>
+    <label><span data-i18n="phone.speaker"></span> <select id="phone-speaker"></select></label>
+    <label><span data-i18n="phone.level"></span> <meter id="phone-level" min="0" max="1" value="0"></meter></label>
+  </div>
+  <p id="phone-message" class="phone-message" role="alert" hidden></p>
+  <audio id="phone-audio" autoplay></audio>`;
+function buildCard() {
+  const slot = $("phone-slot");
+  if (!slot || $("phone-card")) return;
+  const card = document.createElement("div");
+  Object.assign(card, { id: "phone-card", className: slot.dataset.class || "phone", hidden: true, innerHTML: CARD });
+  card.dataset.ringing = "false";
+  card.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  slot.replaceWith(card);
+}
 function wire() {
+  buildCard();
   $("phone-answer").addEventListener("click", answer);
   $("phone-decline").addEventListener("click", decline);
   $("phone-mute").addEventListener("click", toggleMute);
@@ -382,7 +405,10 @@ function wire() {
   // music and rings this console again once it is back (docs/softphone.md); without the BYE
   // Asterisk notices the lost leg only after rtp_timeout (pjsip.conf).
   window.addEventListener("pagehide", () => { if (P.session) P.session.bye().catch(() => {}); });
-  document.addEventListener("cti:lang", render);
+  document.addEventListener("cti:lang", () => {
+    document.querySelectorAll("#phone-card [data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+    render();
+  });
   render();
 }
 

@@ -165,6 +165,14 @@ async def login(page: Page, url: str, user: str = "agent1") -> None:
     await expect(page.locator("#console-view")).to_be_visible()
 
 
+async def login_ready(page: Page, url: str) -> None:
+    """agent1 logs in, the softphone registers, and the agent goes ready."""
+    await login(page, url)
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+
+
 async def call_in(eng: Engine, queued: list[Event], number: str, record: str) -> str:
     """A caller playing 440 Hz (cti-sim-caller-tone) dials the IVR and presses 1 until queued;
     returns the caller's own half (;1), which records what it hears."""
@@ -187,10 +195,7 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
     eng, queued = engine
     page = phone_page
     _, name, number = await customer_number(eng)
-    await login(page, eng.url)
-    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
-    await page.click("#btn-ready")
-    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    await login_ready(page, eng.url)
 
     record_inside = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
     record = pbx.rootfs / record_inside.lstrip("/")
@@ -278,10 +283,7 @@ async def test_keyboard_answer_caller_hangs_up_then_decline(
     eng, queued = engine
     page = phone_page
     _, _, number = await customer_number(eng)
-    await login(page, eng.url)
-    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
-    await page.click("#btn-ready")
-    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    await login_ready(page, eng.url)
     record = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
 
     # A answers from the keyboard; the caller hanging up ends the browser's call too.
@@ -365,10 +367,7 @@ async def test_a_reload_mid_call_keeps_the_caller_on_music_and_rings_the_same_ag
     eng, queued = engine
     page = phone_page
     _, name, number = await customer_number(eng)
-    await login(page, eng.url)
-    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
-    await page.click("#btn-ready")
-    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    await login_ready(page, eng.url)
     record = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
     async with AmiEvents(eng.settings) as ami:
         caller = await call_in(eng, queued, number, record)

@@ -33,8 +33,8 @@ async def phone(request: pytest.FixtureRequest) -> AsyncIterator[tuple[httpx.Asy
 
     store = MemoryPhoneSecrets()
     demo = build_demo(settings, answer_after_s=None)
-    with_staff = getattr(request, "param", False)
-    install_phone(demo.app, PhoneService(settings, store, extension_of, staff_phone=staff_phone if with_staff else None))
+    staff = staff_phone if getattr(request, "param", False) else None
+    install_phone(demo.app, PhoneService(settings, store, extension_of, staff_phone=staff))
     port = free_port()
     async with serve(demo.app, "127.0.0.1", port), httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         try:
