@@ -402,8 +402,7 @@ function wire() {
   document.addEventListener("cti:login", (ev) => { if (ev.detail && (ev.detail.agent_id || ev.detail.phone)) start(); });
   document.addEventListener("cti:logout", () => { stop(); });
   // A reload or a closed tab: hang up the browser's leg at once. The engine keeps the caller on
-  // music and rings this console again once it is back (docs/softphone.md); without the BYE
-  // Asterisk notices the lost leg only after rtp_timeout (pjsip.conf).
+  // music and rings this console again once it is back (docs/softphone.md).
   window.addEventListener("pagehide", () => { if (P.session) P.session.bye().catch(() => {}); });
   document.addEventListener("cti:lang", () => {
     document.querySelectorAll("#phone-card [data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
