@@ -37,6 +37,7 @@ from acd.decisions import (
 from acd.errors import AcdError, StaleOffer, UnknownAgent
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
 from acd.model import AgentState, AgentView
+from acd.reconnect import KEEP_VAR, PhoneReconnect
 from acd.recovery import AGENT_VAR, ENTRY_VAR, QueueEntry, encode_entry
 from acd.routing import Router
 from acd.stats import QueueSnapshot
@@ -76,7 +77,8 @@ class AcdService:
                  tick_s: float = 0.25, preferred_window_s: float = 3600.0,
                  live_channels: Callable[[], Iterable[str]] = tuple,
                  device_state: Callable[[str], str | None] = lambda device: None,
-                 pop_builder: PopBuilder | None = None, retry_s: float = 0.5) -> None:
+                 pop_builder: PopBuilder | None = None, retry_s: float = 0.5,
+                 softphone_requeue_s: float = 60.0) -> None:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
         self.phones: dict[str, AgentPhone] = dict(phones or {})
         self.calls: dict[str, LiveCall] = {}
@@ -105,6 +107,8 @@ class AcdService:
         self.unattached: dict[str, LiveCall] = {}
         # Virtual hold (acd.virtual_hold_pbx): an ``Offer(callback=True)`` goes there, the customer is called first.
         self.callbacks: CallbackTurns | None = None
+        # A browser softphone lost mid-call: its caller waits for the same agent (acd.reconnect).
+        self.reconnect = PhoneReconnect(self, requeue_after_s=softphone_requeue_s)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -112,6 +116,7 @@ class AcdService:
         self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
         self.bus.subscribe(FarEndResult, self._on_far_end, name="acd.far_end")
         self.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.device_state")
+        self.reconnect.subscribe()
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
@@ -124,6 +129,7 @@ class AcdService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.reconnect.stop()
 
     # -- agents ---------------------------------------------------------------------------------
     async def agent_login(self, agent_id: str, skills: Mapping[str, int], queues: Iterable[str], *,
@@ -235,14 +241,15 @@ class AcdService:
             log.info("acd: could not record the queue entry of %s: %s", call.linkedid, err.message)
 
     # -- recovery: calls a restarted engine takes back (callcenter.recovery) -----------------------
-    async def restore_waiting(self, call: LiveCall) -> None:
+    async def restore_waiting(self, call: LiveCall, *, fresh_timers: bool = False) -> None:
         """A caller that kept waiting while no engine ran waits again at its original place
-        (``call.queued_at``); QueueEntered is not published twice."""
+        (``call.queued_at``); QueueEntered is not published twice. ``fresh_timers``: the queue's
+        timers (overflow, limits) count from now (a call back from an agent, acd.reconnect)."""
         call.status = "queued"
         self.calls[call.linkedid] = call
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
-            customer_id=call.customer_id))
+            customer_id=call.customer_id, fresh_timers=fresh_timers))
 
     async def attach(self, call: LiveCall) -> bool:
         """A call that stayed connected: its agent (once logged in) is on call with it and wraps up
@@ -560,7 +567,9 @@ class AcdService:
                 phone.dial, context=context, exten="s",
                 caller_id=f"<{call.caller_number}>" if call.caller_number else None,
                 variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
-                           "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id},
+                           "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id,
+                           # A browser leg that leaves the bridge was lost, not hung up (acd.reconnect).
+                           **({KEEP_VAR: "1"} if phone.kind == "webrtc" else {})},
                 timeout_ms=int(offer.ring_timeout_s * 1000))
         except CtiError as err:
             await self._offer_failed(call, offer, err)

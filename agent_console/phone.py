@@ -146,14 +146,25 @@ class _Issued:
     password: str
 
 
+# A user who takes no calls (supervisor, manager, administrator): user id -> (extension, phone kind).
+StaffPhone = Callable[[int], Awaitable[tuple[str | None, str | None]]]
+
+
+def holder(who: Principal) -> str:
+    """Whose softphone: an agent's by agent id, anyone else's by user id."""
+    return who.agent_id or f"user:{who.user_id}"
+
+
 class PhoneService:
-    """Issues and revokes the softphone credentials of logged-in agents."""
+    """Issues and revokes the softphone credentials of logged-in agents (and, with ``staff_phone``,
+    of supervisors with an extension: their listen / whisper / barge rings the browser)."""
 
     def __init__(self, settings: Settings, secrets_store: PhoneSecrets,
                  extension_of: Callable[[str], Awaitable[str | None]],
-                 kind_of: Callable[[str], Awaitable[str]] | None = None) -> None:
+                 kind_of: Callable[[str], Awaitable[str]] | None = None,
+                 staff_phone: StaffPhone | None = None) -> None:
         self.settings, self._store, self._extension_of = settings, secrets_store, extension_of
-        self._kind_of = kind_of
+        self._kind_of, self._staff_phone = kind_of, staff_phone
         self._issued: dict[str, _Issued] = {}
 
     def ws_servers(self) -> list[str]:
@@ -164,32 +175,41 @@ class PhoneService:
         return urls
 
     async def issue(self, who: Principal) -> PhoneCredentials:
-        if who.agent_id is None:
+        key, extension = holder(who), None
+        if who.agent_id is not None:
+            kind = await self._kind_of(who.agent_id) if self._kind_of is not None else "webrtc"
+        elif self._staff_phone is not None:
+            extension, staff_kind = await self._staff_phone(who.user_id)
+            if not extension:
+                raise Forbidden("you have no phone extension in the CRM, hence no softphone")
+            kind = staff_kind or "webrtc"
+        else:
             raise Forbidden("only agents have a softphone")
-        kind = await self._kind_of(who.agent_id) if self._kind_of is not None else "webrtc"
         if kind in ("sip", "sim"):
-            await self.revoke(who.agent_id)  # switched away from the browser: its password goes
+            await self.revoke(key)  # switched away from the browser: its password goes
             return PhoneCredentials(kind=kind, display_name=who.display_name or who.username)  # type: ignore[arg-type]
-        issued = self._issued.get(who.agent_id)
+        issued = self._issued.get(key)
         if issued is None:
-            extension = await self._extension_of(who.agent_id) or who.agent_id
+            extension = extension or (await self._extension_of(who.agent_id) if who.agent_id else None) \
+                or who.agent_id or ""
             if not extension.isdigit() or not 1001 <= int(extension) < 1001 + self.settings.pbx.agent_endpoints:
                 raise PhoneUnavailable(f"no softphone endpoint for extension {extension!r} "
                                        f"(pbx.agent_endpoints is {self.settings.pbx.agent_endpoints})")
             issued = _Issued(webrtc_endpoint(extension), secrets.token_urlsafe(24))
             await self._store.put(issued.endpoint, issued.password)
-            self._issued[who.agent_id] = issued
-            log.info("phone: credentials issued for agent %s (%s)", who.agent_id, issued.endpoint)
+            self._issued[key] = issued
+            log.info("phone: credentials issued for %s (%s)", key, issued.endpoint)
         return PhoneCredentials(ws_servers=self.ws_servers(),
                                 uri=f"sip:{issued.endpoint}@{self.settings.pbx.http_host}",
                                 username=issued.endpoint, password=issued.password,
                                 display_name=who.display_name or who.username)
 
-    async def revoke(self, agent_id: str) -> None:
-        issued = self._issued.pop(agent_id, None)
+    async def revoke(self, key: str) -> None:
+        """``key``: an agent id, or ``holder()`` of a staff user."""
+        issued = self._issued.pop(key, None)
         if issued is not None:
             await self._store.delete(issued.endpoint)
-            log.info("phone: credentials revoked for agent %s (%s)", agent_id, issued.endpoint)
+            log.info("phone: credentials revoked for %s (%s)", key, issued.endpoint)
 
     async def revoke_all(self) -> None:
         """At start-up and shut-down: no password outlives the engine that issued it (AstDB
@@ -245,15 +265,15 @@ def install_phone(app: FastAPI, service: PhoneService, *, kinds: PhoneKinds | No
 
     @app.middleware("http")
     async def _phone_hooks(request: Request, call_next: Any) -> Response:
-        agent_id = None
+        key = None
         if request.method == "POST" and request.url.path == "/api/auth/logout":
             try:
-                agent_id = principal_of(request).agent_id
+                key = holder(principal_of(request))
             except CtiError:
-                agent_id = None
+                key = None
         response: Response = await call_next(request)
-        if agent_id is not None and response.status_code < 400:
-            await service.revoke(agent_id)
+        if key is not None and response.status_code < 400:
+            await service.revoke(key)
         csp = response.headers.get("Content-Security-Policy")
         if csp and "connect-src 'self'" in csp and extra not in csp:
             response.headers["Content-Security-Policy"] = csp.replace("connect-src 'self'",
@@ -296,6 +316,20 @@ class CrmPhoneKinds:
             if user is None:
                 raise TargetNotFound(f"no agent {agent_id!r}")
             user.phone_kind = kind  # Database.session() is the unit of work: it commits
+
+
+def crm_staff_phone(db: Any) -> StaffPhone:
+    """A staff user's extension and phone kind from the CRM users table."""
+    from sqlalchemy import select
+
+    from crm_core.models import User
+
+    async def staff_phone(user_id: int) -> tuple[str | None, str | None]:
+        async with db.session() as session:
+            row = (await session.execute(select(User.extension, User.phone_kind).where(User.id == user_id))).first()
+        return (row[0], row[1]) if row is not None else (None, None)
+
+    return staff_phone
 
 
 def crm_kind_of(db: Any, desk: Any) -> Callable[[str], Awaitable[str]]:

@@ -61,7 +61,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
     # Recordings: agents who handled the call, staff and admins listen (row rule in the route, every
     # playback audited); an agent pauses or resumes the recording of their own live call.
-    "phone.self": ALL,  # the logged-in agent's own softphone credentials (no way to name another)
+    "phone.self": ALL,  # the logged-in user's own softphone credentials (no way to name another)
     "agents.phone": ADMIN,  # which phone the ACD rings for an agent (browser, desk phone, simulated)
     "users.manage": ADMIN,  # create, change, deactivate users, reset passwords: audited
     "recordings.listen": ALL,

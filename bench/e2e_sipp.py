@@ -72,6 +72,16 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a sipp process, killing it if it has not gone within 5 s."""
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -517,12 +527,7 @@ async def main_async(args: argparse.Namespace) -> list[Phase]:
         return [first, second]
     finally:
         if uas is not None:
-            uas.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                uas.wait(5)
-            if uas.poll() is None:
-                uas.kill()
-                uas.wait()
+            stop_process(uas)
         pbx.remove_instance()
         if args.keep:
             print(f"work dir kept: {work}")

@@ -46,6 +46,8 @@ NOTES = ("Answered the question", "Explained the invoice", "Reset the password",
          "Customer will call back", "Escalated to second level", "Updated the address")
 # Waiting that long and nobody answered: the caller gives up even when patient.
 MAX_CALL_S = 600.0
+# What callers say once an agent answers: spoken by `cti ivr prompts` (config/ivr/prompts.tsv).
+DEMO_PHRASES = tuple(f"cti/demo_caller_{n}" for n in range(1, 5))
 
 
 class Phase(enum.Enum):
@@ -140,7 +142,7 @@ class Demo:
                  abandon_ratio: float = 0.15, patience_s: tuple[float, float] = (10.0, 40.0),
                  unknown_ratio: float = 0.2, break_ratio: float = 0.1, break_s: tuple[float, float] = (10.0, 30.0),
                  callback_ratio: float = 0.1, callback_in_s: tuple[float, float] = (60.0, 300.0),
-                 max_callers: int = 50, seed: int | None = None) -> None:
+                 max_callers: int = 50, seed: int | None = None, phrases: tuple[str, ...] = DEMO_PHRASES) -> None:
         if callers_per_minute < 0 or bot_agents < 0:
             raise ValueError("callers_per_minute and bot_agents must not be negative")
         self.engine = engine
@@ -150,6 +152,7 @@ class Demo:
         self.abandon_ratio, self.unknown_ratio, self.break_ratio = abandon_ratio, unknown_ratio, break_ratio
         self.callback_ratio, self.callback_in_s = callback_ratio, callback_in_s
         self.max_callers = max_callers
+        self.phrases = phrases
         self.rng = random.Random(seed)
         self.counts = DemoCounts()
         self.bots = [str(1001 + n) for n in range(bot_agents)]
@@ -377,8 +380,20 @@ class Demo:
         await asyncio.wait({connected, ended}, timeout=caller.patience_s, return_when=asyncio.FIRST_COMPLETED)
         if not connected.done():
             return  # out of patience: the finally of _call hangs up (an abandoned call)
+        await self._speak(caller)
         # Talking: the agent normally ends the call; a caller does after a while anyway.
         await asyncio.wait({ended}, timeout=max(self.talk_s[1] * 2, 30.0))
+
+    async def _speak(self, caller: _Caller) -> None:
+        """The caller talks to whoever answered: its own half leaves the silent cti-sim-caller for
+        cti-demo-caller-talk, which says two of the phrases, pauses and says them again."""
+        if not self.phrases or caller.channel is None:
+            return
+        said = "&".join(self.rng.sample(self.phrases, min(2, len(self.phrases))))
+        control = self.engine.ami.control
+        with contextlib.suppress(CtiError):  # the caller may have hung up meanwhile
+            await control.set_var(caller.channel, "CTI_SAY", said)
+            await control.redirect(caller.channel, "cti-demo-caller-talk", "s")
 
     # -- cleanup --------------------------------------------------------------------------------------
     def _leftover_channels(self) -> list[str]:

@@ -46,6 +46,7 @@ from agent_console.phone import (
     PhoneService,
     crm_extension_of,
     crm_kind_of,
+    crm_staff_phone,
     install_phone,
 )
 from agent_console.recordings_http import router as recordings_router
@@ -165,7 +166,8 @@ class Engine:
         self.ami.control.hold_context, self.ami.control.park_context = "cti-hold", "cti-park-agent"
         self.router = Router(self.acd_config.queues)
         self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels,
-                              device_state=self.ami.model.device_state)
+                              device_state=self.ami.model.device_state,
+                              softphone_requeue_s=settings.pbx.softphone_requeue_s)
         # Recording and the caller's survey (docs/recording.md).
         rec = settings.recordings
         self.recorder = Recorder(self.db, self.bus, lambda: self.ami.control, self.acd_config.recording,
@@ -237,7 +239,7 @@ class Engine:
             install_supervisor(self.app, self.supervisor_parts())
         # The browser softphone's per-login SIP passwords (docs/softphone.md).
         self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db),
-                                  kind_of=crm_kind_of(self.db, self.desk))
+                                  kind_of=crm_kind_of(self.db, self.desk), staff_phone=crm_staff_phone(self.db))
         if self.app is not None:
             install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
 

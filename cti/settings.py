@@ -84,6 +84,9 @@ class PbxSettings(BaseModel):
     # The address Asterisk binds the softphones' RTP to and offers as its ICE candidate (empty:
     # every interface). Loopback by default, like http_host: set both to a reachable address.
     webrtc_media_address: str = "127.0.0.1"
+    # A softphone lost mid-call (page reloaded, network gone): its caller waits on music for the
+    # same agent this long, then for any agent, ahead of later callers (acd/reconnect.py).
+    softphone_requeue_s: float = Field(60.0, gt=0)
 
 
 class SipSettings(BaseModel):

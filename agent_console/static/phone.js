@@ -3,7 +3,7 @@
    agent logs in or out (cti:login / cti:logout events) and hands it keypad digits; everything
    else (registration, ringing, answer, mute, devices, level meter) lives here. The engine's hold,
    transfer and hang-up stay in console.js: they act on the call in Asterisk, not in the browser. */
-let Registerer, RegistererState, SessionState, UserAgent;  // from SIP.js, imported at the first login
+let Registerer, RegistererState, SessionState, UserAgent, Web;  // from SIP.js, imported at the first login
 
 const $ = (id) => document.getElementById(id);
 const P = {
@@ -153,7 +153,7 @@ async function start() {
   P.active = true;
   setStatus("connecting");
   try {
-    if (!UserAgent) ({ Registerer, RegistererState, SessionState, UserAgent } = await import("/vendor/sip.js/index.js"));
+    if (!UserAgent) ({ Registerer, RegistererState, SessionState, UserAgent, Web } = await import("/vendor/sip.js/index.js"));
   } catch (err) {
     setStatus("failed", t("phone.err.library"));
     P.active = false;
@@ -180,6 +180,29 @@ async function fetchJson(path) {
   if (!res.ok) throw new Error((body.detail && body.detail.message) || `HTTP ${res.status}`);
   return body;
 }
+// Each call gets a clone of the microphone opened at login (the device chosen in the card): a fresh
+// getUserMedia at every Answer would delay the 200 OK, hence the first audio (bench/softphone.py).
+function callMicrophone(constraints) {
+  const live = P.localStream && P.localStream.getAudioTracks().some((tr) => tr.readyState === "live");
+  return live ? Promise.resolve(P.localStream.clone()) : navigator.mediaDevices.getUserMedia(constraints);
+}
+// SIP.js sends the 200 OK once ICE gathering completes. Chromium has its UDP host candidates at once
+// but reports "complete" ~150 ms later, after its relay and TCP phases (50 ms apart), which only
+// matter with STUN/TURN servers: without any, the answer goes as soon as the host candidates are in.
+function hostOnlyGathering(factory, hostOnly) {
+  return (session, options) => {
+    const sdh = factory(session, options);
+    if (hostOnly) {
+      sdh.peerConnectionDelegate = {
+        onicecandidate: (ev) => {
+          const c = ev.candidate && ev.candidate.candidate;
+          if (c && / udp /i.test(c) && / typ host/.test(c)) setTimeout(() => sdh.iceGatheringComplete(), 20);
+        },
+      };
+    }
+    return sdh;
+  };
+}
 function connectUa() {
   const c = P.creds;
   const ua = new UserAgent({
@@ -188,6 +211,8 @@ function connectUa() {
     authorizationPassword: c.password,
     displayName: c.display_name,
     transportOptions: { server: c.ws_servers[0], traceSip: false, connectionTimeout: 5 },
+    sessionDescriptionHandlerFactory: hostOnlyGathering(Web.defaultSessionDescriptionHandlerFactory(callMicrophone),
+      !(c.ice_servers || []).length),
     sessionDescriptionHandlerFactoryOptions: {
       peerConnectionConfiguration: { iceServers: (c.ice_servers || []).map((u) => ({ urls: u })) },
       iceGatheringTimeout: 1000,
@@ -338,7 +363,30 @@ function onKey(ev) {
   else if (k === "x" && P.incoming && !P.session) { ev.preventDefault(); decline(); }
   else if (k === "m" && P.session) { ev.preventDefault(); toggleMute(); }
 }
+// The phone card, the same on the console and the wallboard: built into #phone-slot (static
+// markup only; its labels keep data-i18n so the pages' language switch translates them).
+const CARD = `
+  <div class="phone-row">
+    <button id="phone-answer" class="btn go" hidden><span data-i18n="phone.answer"></span> <kbd>A</kbd></button>
+    <button id="phone-decline" class="btn danger" hidden><span data-i18n="phone.decline"></span> <kbd>X</kbd></button>
+    <button id="phone-mute" class="btn" hidden aria-pressed="false"></button>
+    <label><span data-i18n="phone.mic"></span> <select id="phone-mic"></select></label>
+    <label><span data-i18n="phone.speaker"></span> <select id="phone-speaker"></select></label>
+    <label><span data-i18n="phone.level"></span> <meter id="phone-level" min="0" max="1" value="0"></meter></label>
+  </div>
+  <p id="phone-message" class="phone-message" role="alert" hidden></p>
+  <audio id="phone-audio" autoplay></audio>`;
+function buildCard() {
+  const slot = $("phone-slot");
+  if (!slot || $("phone-card")) return;
+  const card = document.createElement("div");
+  Object.assign(card, { id: "phone-card", className: slot.dataset.class || "phone", hidden: true, innerHTML: CARD });
+  card.dataset.ringing = "false";
+  card.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  slot.replaceWith(card);
+}
 function wire() {
+  buildCard();
   $("phone-answer").addEventListener("click", answer);
   $("phone-decline").addEventListener("click", decline);
   $("phone-mute").addEventListener("click", toggleMute);
@@ -350,9 +398,16 @@ function wire() {
   const wake = () => { if (P.ctx && P.ctx.state === "suspended") P.ctx.resume().catch(() => {}); };
   document.addEventListener("pointerdown", wake, true);
   document.addEventListener("keydown", wake, true);
-  document.addEventListener("cti:login", (ev) => { if (ev.detail && ev.detail.agent_id) start(); });
+  // The console (agents) and the wallboard (supervisors with an extension: detail.phone) log in.
+  document.addEventListener("cti:login", (ev) => { if (ev.detail && (ev.detail.agent_id || ev.detail.phone)) start(); });
   document.addEventListener("cti:logout", () => { stop(); });
-  document.addEventListener("cti:lang", render);
+  // A reload or a closed tab: hang up the browser's leg at once. The engine keeps the caller on
+  // music and rings this console again once it is back (docs/softphone.md).
+  window.addEventListener("pagehide", () => { if (P.session) P.session.bye().catch(() => {}); });
+  document.addEventListener("cti:lang", () => {
+    document.querySelectorAll("#phone-card [data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+    render();
+  });
   render();
 }
 

@@ -8,7 +8,8 @@ window.Sup = (() => {
     me: null, onLang: [] };
   function t(key, vars) {
     const dict = window.SUP_I18N[S.lang] || window.SUP_I18N.en;
-    let s = dict[key] ?? window.SUP_I18N.en[key] ?? key;
+    const console = window.I18N || {};  // the softphone's strings (i18n.js) on the wallboard
+    let s = dict[key] ?? window.SUP_I18N.en[key] ?? (console[S.lang] || {})[key] ?? (console.en || {})[key] ?? key;
     if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, v);
     return s;
   }

@@ -211,5 +211,7 @@
     $("spy-stop").addEventListener("click", () => act(t("act.stop"), "POST", "/api/supervisor/spy/stop"));
     connect();
     setInterval(tick, 1000);
+    // The supervisor's browser softphone registers (phone.js): a listen / whisper / barge rings it.
+    document.dispatchEvent(new CustomEvent("cti:login", { detail: { ...S.me, phone: true } }));
   });
 })();

@@ -90,8 +90,8 @@ def build_router(svc: SupervisorService) -> APIRouter:
 
     @r.post("/agents/{agent_id}/spy")
     async def spy(agent_id: AgentId, body: SpyBody, who: Supervisor) -> dict[str, Any]:
-        phone = await svc.phone_of(who, body.phone)
-        return await svc.interventions.spy(who, agent_id, body.mode, phone)
+        phone, kind = await svc.phone_of(who, body.phone)
+        return await svc.interventions.spy(who, agent_id, body.mode, phone, kind)
 
     @r.post("/spy/stop")
     async def spy_stop(who: Supervisor) -> dict[str, Any]:

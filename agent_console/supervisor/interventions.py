@@ -5,7 +5,9 @@ supervisor's spy leg (starting another spy does too).
 
 Spying rings the supervisor's phone first: an Originate of the supervisor's phone into the
 ``ChanSpy`` application on the agent's channel; when the phone answers it hears (listen), speaks
-to the agent only (whisper) or joins both (barge).
+to the agent only (whisper) or joins both (barge). The phone is the supervisor's browser softphone
+(``PJSIP/web<extension>``, registered by the wallboard page) when it is registered, their SIP desk
+phone for kind ``sip``, else the simulated phone (docs/softphone.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from acd.calls import WEBRTC_PREFIX
 from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
@@ -36,6 +39,8 @@ def phone_channel(extension: str, kind: str) -> str:
     """The supervisor's phone as an Originate channel (simulated phones answer by themselves)."""
     if not _EXTENSION.match(extension):
         raise InvalidInput("phone", "a phone extension is 2 to 15 digits")
+    if kind == "webrtc":
+        return f"PJSIP/{WEBRTC_PREFIX}{extension}"
     return f"PJSIP/{extension}" if kind == "sip" else f"Local/{extension}@cti-sim-phone/n"
 
 
@@ -67,7 +72,18 @@ class Interventions:
         self._on_change()
         return entry
 
-    async def spy(self, who: Principal, agent_id: str, mode: SpyMode, phone: str) -> dict[str, Any]:
+    def _kind(self, extension: str, kind: str | None) -> str:
+        """The phone to ring: a browser softphone only while it is registered (the wallboard open),
+        otherwise the simulated phone, as before browsers had phones."""
+        kind = kind or self._phone_kind()
+        if kind == "webrtc":
+            state = self.acd.device_state(f"PJSIP/{WEBRTC_PREFIX}{extension}")
+            return "webrtc" if state not in (None, "UNAVAILABLE", "INVALID") else "sim"
+        return kind
+
+    async def spy(self, who: Principal, agent_id: str, mode: SpyMode, phone: str,
+                  kind: str | None = None) -> dict[str, Any]:
+        """``kind``: the supervisor's own phone kind (users.phone_kind); None: the engine's default."""
         if mode not in ("listen", "whisper", "barge"):
             raise InvalidInput("mode", "listen, whisper or barge")
         self._agent(agent_id)
@@ -75,7 +91,8 @@ class Interventions:
         if not calls:
             raise IllegalAgentAction(f"agent {agent_id} has no connected call to {mode} on")
         call = calls[0]
-        channel = phone_channel(phone, self._phone_kind())
+        kind = self._kind(phone, kind)
+        channel = phone_channel(phone, kind)
         await self._end_spy(who.username)  # switching listen -> whisper -> barge: one spy leg at a time
         result = await self._control().spy(channel, call.agent_channel or "", mode,
                                            caller_id=f"\"{mode} {agent_id}\" <{agent_id}>")
@@ -84,7 +101,7 @@ class Interventions:
         if result.channel:
             self.spies[who.username] = (result.channel, agent_id, call.linkedid)
         return await self._done(who, f"spy.{mode}", agent_id, call.linkedid,
-                                {"phone": phone, "spy_channel": result.channel or ""})
+                                {"phone": phone, "phone_kind": kind, "spy_channel": result.channel or ""})
 
     async def _end_spy(self, username: str) -> tuple[str, str, str] | None:
         spy = self.spies.pop(username, None)

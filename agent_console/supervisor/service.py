@@ -155,14 +155,17 @@ class SupervisorService:
     async def board(self) -> dict[str, Any]:
         return self.wallboard.latest or await self.wallboard.refresh()
 
-    async def phone_of(self, who: Principal, phone: str | None) -> str:
-        if phone:
-            return phone
+    async def phone_of(self, who: Principal, phone: str | None) -> tuple[str, str | None]:
+        """The extension to ring for a spy (the named one, else the user's own) and the user's
+        phone kind (users.phone_kind; None: the engine's default)."""
         async with self.db.session() as s:
-            ext = await s.scalar(select(User.extension).where(User.id == who.user_id))
+            row = (await s.execute(select(User.extension, User.phone_kind).where(User.id == who.user_id))).first()
+        ext, kind = (row[0], row[1]) if row is not None else (None, None)
+        if phone:
+            return phone, kind
         if not ext:
             raise InvalidInput("phone", "you have no phone extension in the CRM: name the phone to ring")
-        return ext
+        return ext, kind
 
     # -- reports -------------------------------------------------------------------------------------
     def _range(self, start: str | None, end: str | None) -> tuple[float, float]:

@@ -5,6 +5,8 @@ abandon, and stop() leaves no channel up."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +20,8 @@ from cti.events import Event
 from cti.journey import CallArrived, CallConnected, CallEnded, IvrFinished, QueueLeft, WrapUpDone
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from ivr.prompts import PromptText, make_prompts
+from ivr.sounds import SoundIndex
 from tests.helpers import engine_settings, running_engine
 
 
@@ -36,12 +40,29 @@ async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any) -> Asyn
 async def test_demo_callers_and_bots_run_the_call_centre_and_stop_cleanly(
         engine: tuple[Engine, list[Event]], pbx: ManagedPbx) -> None:
     eng, seen = engine
+    # The callers' phrases, spoken like `cti ivr prompts` does, in this instance's own directory.
+    make_prompts([PromptText(f"demo_caller_{n}", "en", text) for n, text in
+                  ((1, "Hello, I am calling about my last invoice."), (2, "Hi, I cannot log in to my account."))],
+                 SoundIndex(pbx.instance_dir / "sounds"))
+    phrases = tuple(f"{pbx.instance_path}/sounds/en/cti/demo_caller_{n}" for n in (1, 2))
     demo = Demo(eng, callers_per_minute=40, bot_agents=3, talk_s=(2.0, 4.0), wrap_s=(0.5, 1.5),
                 abandon_ratio=0.3, patience_s=(1.0, 3.0), unknown_ratio=0.3, break_ratio=0.0, callback_ratio=0.5,
-                seed=7)
+                seed=7, phrases=phrases)
     await demo.start()
     assert [eng.router.agent(a).state.value for a in ("1001", "1002", "1003")] == ["available"] * 3
-    await asyncio.sleep(40)  # the IVR takes ~10 s (menu, language, the recording notice) before a call queues
+    # The IVR takes ~10 s (menu, language, the recording notice) before a call queues. The first
+    # answered call is recorded on the agent phone's own half: what the agent hears.
+    heard = pbx.instance_dir / "spool" / "monitor" / f"demo-agent-{time.monotonic_ns()}.wav"
+    deadline, recording = time.monotonic() + 40, False
+    while time.monotonic() < deadline:
+        first = next((e for e in seen if isinstance(e, CallConnected)), None)
+        call = eng.acd.calls.get(first.linkedid) if first is not None and not recording else None
+        if call is not None and call.agent_channel:
+            phone_half = call.agent_channel.removesuffix(";1") + ";2"
+            inside = f"{pbx.instance_path}/spool/monitor/{heard.name}"
+            await asyncio.to_thread(pbx.cli, f"mixmonitor start {phone_half} {inside}")
+            recording = True
+        await asyncio.sleep(0.2)
     mid = demo.summary()
     await demo.stop()
     await eng.bus.drain()  # type: ignore[attr-defined]
@@ -75,6 +96,14 @@ async def test_demo_callers_and_bots_run_the_call_centre_and_stop_cleanly(
     async with eng.db.session() as s:
         scheduled = (await s.scalars(select(Callback).where(Callback.state == "pending"))).all()
     assert scheduled and all(c.queue in ("support", "billing", "sales", "general") for c in scheduled)
+
+    # The caller spoke to the agent: the agent's phone heard speech, not silence.
+    assert recording and heard.exists(), "no demo call was answered"
+    sox = await asyncio.to_thread(subprocess.run, ["sox", str(heard), "-n", "stat"], capture_output=True, text=True,
+                                  check=True)
+    out = sox.stderr
+    rms = float(next(line for line in out.splitlines() if line.startswith("RMS     amplitude")).split(":")[1])
+    assert rms > 0.01, out
 
     # stop(): every demo call hung up, agent legs included, and the bots logged out.
     out = pbx.cli("core show channels")

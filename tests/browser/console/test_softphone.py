@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import update
 
 from callcenter.engine import Engine
+from crm_core.models import User
 from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
@@ -163,6 +165,14 @@ async def login(page: Page, url: str, user: str = "agent1") -> None:
     await expect(page.locator("#console-view")).to_be_visible()
 
 
+async def login_ready(page: Page, url: str) -> None:
+    """agent1 logs in, the softphone registers, and the agent goes ready."""
+    await login(page, url)
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+
+
 async def call_in(eng: Engine, queued: list[Event], number: str, record: str) -> str:
     """A caller playing 440 Hz (cti-sim-caller-tone) dials the IVR and presses 1 until queued;
     returns the caller's own half (;1), which records what it hears."""
@@ -185,10 +195,7 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
     eng, queued = engine
     page = phone_page
     _, name, number = await customer_number(eng)
-    await login(page, eng.url)
-    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
-    await page.click("#btn-ready")
-    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    await login_ready(page, eng.url)
 
     record_inside = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
     record = pbx.rootfs / record_inside.lstrip("/")
@@ -276,10 +283,7 @@ async def test_keyboard_answer_caller_hangs_up_then_decline(
     eng, queued = engine
     page = phone_page
     _, _, number = await customer_number(eng)
-    await login(page, eng.url)
-    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
-    await page.click("#btn-ready")
-    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    await login_ready(page, eng.url)
     record = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
 
     # A answers from the keyboard; the caller hanging up ends the browser's call too.
@@ -354,3 +358,76 @@ async def test_a_refused_microphone_permission_is_shown(engine: tuple[Engine, li
                                                                          timeout=15_000)
         finally:
             await browser.close()
+
+
+async def test_a_reload_mid_call_keeps_the_caller_on_music_and_rings_the_same_agent_again(
+        engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:
+    """docs/softphone.md "Reload or network lost during a call": the caller hears music, the same
+    agent's console rings again once it is back, and answering brings the caller's voice back."""
+    eng, queued = engine
+    page = phone_page
+    _, name, number = await customer_number(eng)
+    await login_ready(page, eng.url)
+    record = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
+    async with AmiEvents(eng.settings) as ami:
+        caller = await call_in(eng, queued, number, record)
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+        await page.click("#phone-answer")
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        queue_side = caller.removesuffix(";1") + ";2"  # the half in the queue's dialplan, bridged with the agent
+        moh_before = len(ami.named("MusicOnHoldStart", Channel=re.escape(queue_side)))
+
+        await page.reload()
+        # The caller is kept: back on the queue's music while the console loads again.
+        await until(lambda: len(ami.named("MusicOnHoldStart", Channel=re.escape(queue_side))) > moh_before,
+                    what="music for the caller after the reload")
+        await expect(page.locator("#console-view")).to_be_visible(timeout=15_000)
+        await expect(page.locator("#call-status")).to_have_text("On hold", timeout=15_000)
+        # The same agent's softphone rings again, and answering reconnects the caller (440 Hz back).
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=20_000)
+        await page.click("#phone-answer")
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await expect(page.locator("#cust-name")).to_contain_text(name)
+        await asyncio.sleep(2)
+        stats = await page.evaluate("window.ctiPhone.stats()")
+        assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
+        assert not ami.named("Hangup", Channel=re.escape(caller)), "the caller was dropped"
+        # The call is the agent's as before: hanging up in the console ends it, and wrap-up follows.
+        await page.click("#btn-hangup")
+        await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
+    await wrap_up(page)
+
+
+async def test_a_supervisors_listen_rings_the_wallboards_browser_phone_and_carries_the_call(
+        engine: tuple[Engine, list[Event]], phone_page: Page) -> None:
+    """sup1 on the wallboard has a registered softphone: Listen rings it instead of the simulated
+    phone, and once answered the supervisor hears the agent's call (the caller's 440 Hz)."""
+    eng, queued = engine
+    page = phone_page
+    async with eng.db.session() as s:  # the test PBX has endpoints web1001..web1005 only (sup1 is 1009)
+        await s.execute(update(User).where(User.username == "sup1").values(extension="1005"))
+    _, _, number = await customer_number(eng)
+    eng.desk.phone_overrides["1001"] = "sim"  # the agent answers on the simulated phone
+    await eng.desk.login_queues("1001", [])
+    await eng.desk.set_ready("1001")
+    await page.goto(eng.url + "/")
+    await page.fill("#login-username", "sup1")
+    await page.fill("#login-password", "sup1-demo-1")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/wallboard")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    await call_in(eng, queued, number, "")
+    row = page.locator('#agents tr[data-agent="1001"]')
+    listen = row.get_by_role("button", name="Listen")
+    await expect(listen).to_be_enabled(timeout=15_000)
+    await listen.click()
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=10_000)
+    await page.click("#phone-answer")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
+    await asyncio.sleep(3)
+    stats = await page.evaluate("window.ctiPhone.stats()")
+    assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
+    live = [ch.name for call in eng.ami.model.calls() for ch in call.live]
+    assert any(name.startswith("PJSIP/web1005-") for name in live), live  # the browser, not Local/1005@cti-sim-phone
+    await page.click("#spy-stop")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=10_000)

@@ -17,17 +17,24 @@ ALICE, BOB = DEMO_AGENTS[0], DEMO_AGENTS[1]  # (username, agent_id, name)
 EXTENSIONS = {ALICE[1]: "1001", BOB[1]: "1002"}
 
 
+STAFF: dict[str, str | None] = {}  # the extension staff_phone reports for any staff user (per test)
+
+
 @pytest.fixture
-async def phone() -> AsyncIterator[tuple[httpx.AsyncClient, MemoryPhoneSecrets]]:
+async def phone(request: pytest.FixtureRequest) -> AsyncIterator[tuple[httpx.AsyncClient, MemoryPhoneSecrets]]:
     settings = load_settings(web={"session_secret": "test-secret-0123456789"},
                              pbx={"http_port": 18088, "agent_endpoints": 5})
 
     async def extension_of(agent_id: str) -> str | None:
         return EXTENSIONS.get(agent_id)
 
+    async def staff_phone(user_id: int) -> tuple[str | None, str | None]:
+        return STAFF.get("extension"), None
+
     store = MemoryPhoneSecrets()
     demo = build_demo(settings, answer_after_s=None)
-    install_phone(demo.app, PhoneService(settings, store, extension_of))
+    staff = staff_phone if getattr(request, "param", False) else None
+    install_phone(demo.app, PhoneService(settings, store, extension_of, staff_phone=staff))
     port = free_port()
     async with serve(demo.app, "127.0.0.1", port), httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         try:
@@ -85,3 +92,21 @@ async def test_no_api_gives_another_agents_credentials(phone: tuple[httpx.AsyncC
     # Nor in the OpenAPI document's examples, nor any other route.
     spec = (await http.get("/openapi.json")).json()
     assert [p for p in spec["paths"] if "phone" in p] == ["/api/phone/credentials"]
+
+
+@pytest.mark.parametrize("phone", [True], indirect=True)
+async def test_a_supervisor_with_an_extension_gets_own_softphone_for_listening(
+        phone: tuple[httpx.AsyncClient, MemoryPhoneSecrets]) -> None:
+    """The wallboard's softphone (a spy rings it): staff with an extension get theirs, revoked at
+    logout; staff without one get 403."""
+    http, store = phone
+    STAFF["extension"] = None
+    sue = await login(http, "sue")
+    assert (await http.get("/api/phone/credentials", headers=sue)).status_code == 403
+    STAFF["extension"] = "1003"
+    creds = (await http.get("/api/phone/credentials", headers=sue)).json()
+    assert creds["username"] == "web1003" and store.passwords == {"web1003": creds["password"]}
+    alice = await login(http, ALICE[0])  # an agent's softphone is kept apart from the supervisor's
+    assert (await http.get("/api/phone/credentials", headers=alice)).json()["username"] == "web1001"
+    assert (await http.post("/api/auth/logout", headers=sue)).status_code == 200
+    assert set(store.passwords) == {"web1001"}
