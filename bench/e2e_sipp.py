@@ -399,6 +399,12 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
                            f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}")
         phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
+        statements = {smp.labels.get("op", "?"): int(smp.value) for metric in engine.metrics.db_statements.collect()
+                      for smp in metric.samples if smp.name.endswith("_count")}
+        per_call = ", ".join(f"{op} {n / max(1, placed):.1f}" for op, n in sorted(statements.items()))
+        phase.notes.append(f"database statements per call placed: {per_call}; call logger: "
+                           f"{engine.logger.stats['batches']} write batches, {engine.logger.stats['written']} "
+                           f"interaction writes")
         await engine.bus.drain()  # type: ignore[attr-defined]
         await engine.logger.flush()
         async with engine.db.session() as s:
