@@ -6,6 +6,9 @@ IVR (Read), same call mix, same run.
     .venv/bin/python bench/e2e_sipp.py --quick      # 20 calls, 2 calls/s, 10 agents
     .venv/bin/python bench/e2e_sipp.py --calls 3000 --rate 10 --concurrency 200 --agents 190 --talk-ms 16000
                                                     # the issue's target: 200 concurrent, 10 calls/s, 5 min
+    .venv/bin/python bench/e2e_sipp.py --capacity 10,20,30,40,50,60 --step-s 15 --talk-ms 2000
+                                                    # capacity: each router at each rate in turn until calls
+                                                    # fail or queue entry -> agent channel p99 > 100 ms
 
 What runs: a private Asterisk instance ("e2e-<pid>", its own free ports, so a run never meets another
 one; never the developer's one),
@@ -675,6 +678,13 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> str:
     out.append(f"targets: no call failed by the engine: {failed}; one CRM interaction per sipp call with the "
                f"right outcome: {crm}; p50 no worse than app_queue: {verdicts}; peak concurrent "
                f"{eng.peak_concurrent} (issue target 200 at 10 calls/s for 5 min{'' if full else ': not this run'})")
+    engine_ms = eng.engine_cpu_s / max(1, eng.placed) * 1000
+    gap = pct(eng.queue_to_channel_ms, 50) - pct(aq.queue_to_channel_ms, 50)
+    out.append(f"targets (cost and latency): engine CPU per call <= 4 ms: "
+               f"{'met' if engine_ms <= 4 else 'MISSED'} ({engine_ms:.1f} ms); (Asterisk+engine) CPU per call <= "
+               f"1.0x Asterisk's with app_queue: {'met' if total_ratio <= 1.0 else 'MISSED'} ({total_ratio:.2f}x); "
+               f"queue entry -> agent's channel p50 <= app_queue's + 0.2 ms: "
+               f"{'met' if gap <= 0.2 else 'MISSED'} ({gap:+.1f} ms)")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.append(f"peak RSS (bench process incl. engine): {rss_mb:.0f} MB")
     return "\n".join(out)
