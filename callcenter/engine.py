@@ -128,7 +128,7 @@ class Engine:
         self.db = Database.from_settings(settings)
         # "group": each batch the bus hands over is in the outbox and flushed to disk before it is
         # acknowledged (one flush per batch), so neither a crash nor a power cut loses an
-        # acknowledged event, at >= 2,000 calls/s on SQLite (bench/call_logging.py).
+        # acknowledged event; the flushes no longer bound the rate (bench/call_logging.py).
         self.logger = CallLogger(self.db, settings.state_dir, sync="group")
         fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
         self.feed = EventFeed(self.db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600)
