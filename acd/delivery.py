@@ -229,6 +229,9 @@ class AcdService:
         await self._run(lambda t: self.router.enqueue(
             call.linkedid, call.queue, t, skills=call.skills, priority=call.priority,
             preferred_agent=preferred, customer_id=call.customer_id, required_agent=required))
+        # An offer made just now has its ring task scheduled (publishing did not yield): let it write
+        # its Originate before this Setvar, which would go first on the same AMI link.
+        await asyncio.sleep(0)
         await self._remember_entry(call)
 
     async def _remember_entry(self, call: LiveCall) -> None:

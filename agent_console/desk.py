@@ -36,6 +36,10 @@ from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import WrapUpDone
 
+# How long a disposition catalog read stands for wrap-up checks (a disposition retired in the
+# catalog is still accepted for at most this long).
+_CATALOG_FRESH_S = 5.0
+
 REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
            ("after_call_work", "After-call work"), ("missed", "Missed a call"), ("login", "Just logged in"),
            ("outbound", "On an outbound call")]
@@ -55,6 +59,7 @@ class EngineDesk:
         # Wrap-ups made while the database is away: journaled here, written when it is back.
         self.journal = RowJournal(db, journal, {"wrapup": self._write_journaled}, name="desk.wrapups")
         self._dispositions: frozenset[str] = frozenset()  # the catalog as last read
+        self._dispositions_read = float("-inf")  # time.monotonic() of that read
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self._wrap_started: dict[str, float] = {}
@@ -241,10 +246,16 @@ class EngineDesk:
         await wrapups.apply_wrap_up(session, w, policy=self.callback_policy)
 
     async def _check_disposition(self, code: str) -> None:
-        """Against the CRM's catalog, or the last one read while the database is away."""
+        """Against the CRM's catalog, or the last one read while the database is away. A known code
+        read less than ``_CATALOG_FRESH_S`` ago needs no new read (one database round trip less per
+        wrap-up at full load); an unknown one is always read again (it may have just been added)."""
+        now = time.monotonic()
+        if code in self._dispositions and now - self._dispositions_read < _CATALOG_FRESH_S:
+            return
         try:
             async with self.db.session() as session:
                 self._dispositions = frozenset(d.code for d in await catalog.list_dispositions(session=session))
+            self._dispositions_read = now
         except DatabaseUnavailable:
             if not self._dispositions:
                 raise

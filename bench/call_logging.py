@@ -3,7 +3,8 @@ database, on SQLite and PostgreSQL, beside raw batched inserts of the same rows 
 
 Prints interactions written per second, the event loop's worst stall while writing (a 1 ms ticker
 measures how late it wakes), the ratio logger / raw, and peak memory.
-Target: >= 2,000 interactions/s on SQLite with no stall over 20 ms.
+Target: >= 2,000 interactions/s on SQLite with no stall over 20 ms, with the default outbox
+policy ("group": every batch the bus hands over is flushed to disk before it is acknowledged).
 
     .venv/bin/python bench/call_logging.py [--quick] [--calls N] [--sqlite-only]
 """
@@ -191,8 +192,9 @@ async def main() -> int:
     gc.collect()
     gc.freeze()
     print(f"{n} calls, {sum(len(c) for c in calls)} journey events, write batches of {args.batch}")
-    print("outbox policies: 'complete' = fdatasync before acknowledging the event that completes a call "
-          "(default); 'interval' = group fdatasync every 10 ms in the background; 'never' = left to the OS. "
+    print("outbox policies: 'group' (default) = one fdatasync per batch the bus hands over, before "
+          "acknowledging it; 'complete' = fdatasync before acknowledging the event that completes a call; "
+          "'interval' = fdatasync every 10 ms in the background; 'never' = left to the OS. "
           "All write each event to the journal before acknowledging it (an engine crash loses nothing).")
     with tempfile.TemporaryDirectory(prefix="cti-bench-") as tmp:
         backends = [("sqlite", None)] if args.sqlite_only else [("sqlite", None), ("postgresql", "pg")]
@@ -215,14 +217,15 @@ async def _backend(label: str, url_of: Any, calls: list[list[Event]], tmp: Path,
     raw = await run_raw(url_of(0), calls, args.batch)
     print(f"{label}: raw executemany        {raw['rate']:7.0f} interactions/s, loop stall worst "
           f"{raw['stall_ms']:.1f} ms / p99 {raw['p99_ms']:.1f} ms")
-    for i, policy in enumerate(("complete", "interval", "never"), 1):
+    for i, policy in enumerate(("group", "complete", "interval", "never"), 1):
         res = await run_logger(url_of(i), calls, tmp / f"state-{label}-{policy}", policy, args.batch)
         ok = res["rate"] >= 2000 and res["stall_ms"] <= 20
         print(f"{label}: call logger ({policy:8}) {res['rate']:7.0f} interactions/s ({res['events_rate']:.0f} "
               f"events/s, {res['batches']:.0f} batches), loop stall worst {res['stall_ms']:.1f} ms / p99 "
               f"{res['p99_ms']:.1f} ms, "
               f"ratio logger/raw {res['rate'] / raw['rate']:.2f}"
-              + (f"; target >= 2000/s, stall <= 20 ms: {'MET' if ok else 'MISSED'}" if label == "sqlite" else ""))
+              + (f"; target (default policy) >= 2000/s, stall <= 20 ms: {'MET' if ok else 'MISSED'}"
+                 if label == "sqlite" and policy == "group" else ""))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,12 @@ IVR (Read), same call mix, same run.
     .venv/bin/python bench/e2e_sipp.py --quick      # 20 calls, 2 calls/s, 10 agents
     .venv/bin/python bench/e2e_sipp.py --calls 3000 --rate 10 --concurrency 200 --agents 190 --talk-ms 16000
                                                     # the issue's target: 200 concurrent, 10 calls/s, 5 min
+    .venv/bin/python bench/e2e_sipp.py --capacity 10,20,30,40,50,60 --step-s 15 --talk-ms 2000
+                                                    # capacity: each router at each rate in turn until calls
+                                                    # fail or queue entry -> agent channel p99 > 100 ms
 
-What runs: a private Asterisk instance ("e2e", its own free ports; never the developer's one),
+What runs: a private Asterisk instance ("e2e-<pid>", its own free ports, so a run never meets another
+one; never the developer's one),
 sipp agents (one UAS process on one port; each agent endpoint 1001.. registered there with its
 PJSIP auth), sipp callers (UAC) calling from a seeded customer's number, keying "1" as RFC 2833
 telephone-events replayed from sipp's own pcap (dtmf_2833_1.pcap) while the menu listens, waiting
@@ -17,7 +21,8 @@ Phase 1: the engine in this process. Callers dial 5003, an IVR flow that mirrors
 IVR on 5002 instead); the ACD rings the agents' PJSIP endpoints; the wrap-up is submitted through
 the desk as soon as the call ends; CRM logging on SQLite. The run uses a copy of config/ with the
 queues' preferred-agent rule off (--preferred-agent keeps it): the callers reuse the seeded
-customers' numbers every few seconds, and app_queue has no such rule.
+customers' numbers every few seconds, and app_queue has no such rule; and with call recording off
+(--recording keeps it): the comparator records nothing.
 Phase 2: the engine stopped; calls come from the endpoint "bench-appqueue" (identified by the
 From user) into the dialplan context bench-appqueue: Read(beep, 1 digit) then Queue(bench-support),
 whose members are the same PJSIP agents (added with `queue add member`).
@@ -38,6 +43,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import json
 import os
 import resource
 import shutil
@@ -55,8 +61,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 HERE = Path(__file__).resolve().parent
 SIPP_DIR = HERE / "sipp"
 HOST = "127.0.0.1"
+CAPACITY_P99_MS = 100.0
+LISTENER_USER = "bench-listener"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MAX_RATE, MAX_CONCURRENCY, MAX_CALLS = 20.0, 400, 20_000
+MAX_RATE, MAX_CONCURRENCY, MAX_CALLS = 80.0, 600, 20_000
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -185,7 +193,9 @@ async def run_callers(work: Path, tag: str, numbers: list[str], dnis: str, args:
 class AmiListener:
     """A bare AMI reader (its own connection, both phases alike): timestamps the caller's received
     RFC 2833 keys (DTMFEnd), app_queue's QueueCallerJoin / AgentCalled, and the creation of every
-    agent channel (Newchannel PJSIP/1xxx), so both routers can be timed the same way at Asterisk."""
+    agent channel (Newchannel PJSIP/1xxx), so both routers can be timed the same way at Asterisk.
+    It reads in a child process (this file with --ami-listener): its parsing is the bench's work,
+    and this process's CPU time is the engine's figure."""
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
@@ -193,43 +203,27 @@ class AmiListener:
         self.called: dict[str, tuple[float, str]] = {}  # caller uniqueid -> (ts, agent channel)
         self.keys: dict[str, list[float]] = {}  # caller uniqueid -> received DTMF "1" times
         self.agent_channels: dict[str, float] = {}  # channel name -> created
-        self._task: asyncio.Task[None] | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         ami = self.settings.ami
-        reader, writer = await asyncio.open_connection(ami.host, ami.port)
-        self._writer = writer
-        await reader.readline()  # banner
-        writer.write(f"Action: Login\r\nUsername: {ami.username}\r\nSecret: {ami.secret.get_secret_value()}\r\n"
-                     "Events: call,agent,dtmf\r\n\r\n".encode())
-        await writer.drain()
-        self._task = asyncio.create_task(self._read(reader))
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--ami-listener", ami.host, str(ami.port), LISTENER_USER,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "E2E_AMI_SECRET": ami.secret.get_secret_value()}, limit=1 << 26)
+        assert self._proc.stdout is not None
+        ready = await self._proc.stdout.readline()  # logged in
+        if ready.strip() != b"ready":
+            raise SystemExit(f"AMI listener did not start: {ready!r}")
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        block: dict[str, str] = {}
-        while True:
-            line = await reader.readline()
-            if not line:
-                return
-            text = line.decode(errors="replace").rstrip("\r\n")
-            if text:
-                key, _, value = text.partition(": ")
-                block[key] = value
-                continue
-            # Asterisk's own clock (manager.conf timestampevents): both routers are timed at the
-            # PBX, free of the AMI delivery delay of this reader.
-            now = float(block.get("Timestamp") or time.time())
-            name, uid = block.get("Event"), block.get("Uniqueid", "")
-            if name == "QueueCallerJoin":
-                self.joined.setdefault(uid, now)
-            elif name == "AgentCalled":
-                self.called.setdefault(uid, (now, block.get("DestChannel", "")))
-            elif name == "DTMFEnd" and block.get("Direction") == "Received" and block.get("Digit") == "1":
-                self.keys.setdefault(uid, []).append(now)
-            elif name == "Newchannel" and block.get("Channel", "").startswith("PJSIP/1"):
-                self.agent_channels.setdefault(block["Channel"], now)
-            block = {}
+    async def collect(self) -> None:
+        """Take what the child has timestamped so far."""
+        assert self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(b"dump\n")
+        await self._proc.stdin.drain()
+        data = json.loads(await self._proc.stdout.readline())
+        self.joined, self.keys, self.agent_channels = data["joined"], data["keys"], data["agent_channels"]
+        self.called = {k: (v[0], v[1]) for k, v in data["called"].items()}
 
     def last_key_before(self, uid: str, ts: float) -> float | None:
         return max((k for k in self.keys.get(uid, ()) if k <= ts + 0.05), default=None)
@@ -256,12 +250,65 @@ class AmiListener:
         return min((t for n, t in self.agent_channels.items() if n.startswith(prefix) and t >= ts), default=None)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._writer is not None:
-            self._writer.close()
+        if self._proc is not None and self._proc.returncode is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 5)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+
+
+async def listen_ami(host: str, port: int, username: str) -> None:
+    """The listener's child process: read AMI, keep the timestamps, print them as JSON on "dump"."""
+    joined: dict[str, float] = {}
+    called: dict[str, tuple[float, str]] = {}
+    keys: dict[str, list[float]] = {}
+    agent_channels: dict[str, float] = {}
+    reader, writer = await asyncio.open_connection(host, port)
+    await reader.readline()  # banner
+    writer.write(f"Action: Login\r\nUsername: {username}\r\nSecret: {os.environ['E2E_AMI_SECRET']}\r\n"
+                 "Events: call,agent,dtmf\r\n\r\n".encode())
+    await writer.drain()
+    loop = asyncio.get_running_loop()
+    commands = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+
+    async def read() -> None:
+        block: dict[str, str] = {}
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            text = line.decode(errors="replace").rstrip("\r\n")
+            if text:
+                key, _, value = text.partition(": ")
+                block[key] = value
+                continue
+            # Asterisk's own clock (manager.conf timestampevents): both routers are timed at the
+            # PBX, free of the AMI delivery delay of this reader.
+            now = float(block.get("Timestamp") or time.time())
+            name, uid = block.get("Event"), block.get("Uniqueid", "")
+            if name == "QueueCallerJoin":
+                joined.setdefault(uid, now)
+            elif name == "AgentCalled":
+                called.setdefault(uid, (now, block.get("DestChannel", "")))
+            elif name == "DTMFEnd" and block.get("Direction") == "Received" and block.get("Digit") == "1":
+                keys.setdefault(uid, []).append(now)
+            elif name == "Newchannel" and block.get("Channel", "").startswith("PJSIP/1"):
+                agent_channels.setdefault(block["Channel"], now)
+            block = {}
+
+    task = asyncio.create_task(read())
+    while await commands.readline():
+        sys.stdout.write(json.dumps({"joined": joined, "called": called, "keys": keys,
+                                     "agent_channels": agent_channels}) + "\n")
+        sys.stdout.flush()
+    task.cancel()
+    writer.close()
 
 
 # -- phases ---------------------------------------------------------------------------------------
@@ -331,7 +378,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
                                          ["support", "general", "billing", "sales"],
                                          phone=AgentPhone(agent, kind="sip"), ready=True)
         ast0, me0, t0 = cpu_s(pbx.pid()), time.process_time(), time.monotonic()
-        placed, ok, failed, peak, sipp_cpu = await run_callers(work, "engine", numbers, args.dnis, args)
+        placed, ok, failed, peak, sipp_cpu = await run_callers(work, f"engine{args.tag}", numbers, args.dnis, args)
         # Let the last hang-ups and wrap-ups land before the clocks stop.
         for _ in range(100):  # at most 20 s
             if not (engine.acd.calls or wraps):
@@ -340,6 +387,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         phase.asterisk_cpu_s = cpu_s(pbx.pid()) - ast0
         phase.engine_cpu_s = time.process_time() - me0
         phase.wall_s = time.monotonic() - t0
+        await listener.collect()
         phase.placed, phase.completed, phase.failed, phase.peak_concurrent = placed, ok, failed, peak
         phase.sipp_cpu_s = sipp_cpu
         phase.queue_to_ring_ms = [(ringing[k][0] - t) * 1000 for k, t in entered.items() if k in ringing]
@@ -364,6 +412,12 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
                            f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}")
         phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
+        statements = {smp.labels.get("op", "?"): int(smp.value) for metric in engine.metrics.db_statements.collect()
+                      for smp in metric.samples if smp.name.endswith("_count")}
+        per_call = ", ".join(f"{op} {n / max(1, placed):.1f}" for op, n in sorted(statements.items()))
+        phase.notes.append(f"database statements per call placed: {per_call}; call logger: "
+                           f"{engine.logger.stats['batches']} write batches, {engine.logger.stats['written']} "
+                           f"interaction writes")
         await engine.bus.drain()  # type: ignore[attr-defined]
         await engine.logger.flush()
         async with engine.db.session() as s:
@@ -389,15 +443,19 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
 
 async def appqueue_phase(settings: Any, pbx: Any, work: Path, args: argparse.Namespace) -> Phase:
     phase = Phase("app_queue (dialplan Read + Queue)")
-    for n in range(args.agents):
-        pbx.cli(f"queue add member PJSIP/{1001 + n} to bench-support")
+    if "PJSIP/1001" not in pbx.cli("queue show bench-support"):
+        for n in range(args.agents):
+            pbx.cli(f"queue add member PJSIP/{1001 + n} to bench-support")
     listener = AmiListener(settings)
     await listener.start()
     try:
         ast0, t0 = cpu_s(pbx.pid()), time.monotonic()
-        placed, ok, failed, peak, sipp_cpu = await run_callers(work, "appqueue", ["bench-appqueue"], "5003", args)
+        placed, ok, failed, peak, sipp_cpu = await run_callers(work, f"appqueue{args.tag}", ["bench-appqueue"], "5003",
+                                                               args)
         phase.asterisk_cpu_s = cpu_s(pbx.pid()) - ast0
         phase.wall_s = time.monotonic() - t0
+        await asyncio.sleep(0.5)  # the last events reach the listener
+        await listener.collect()
         phase.placed, phase.completed, phase.failed, phase.peak_concurrent = placed, ok, failed, peak
         phase.sipp_cpu_s = sipp_cpu
         phase.queue_to_ring_ms = listener.queue_to_ring_ms()
@@ -470,7 +528,9 @@ nodes:
 def bench_config(work: Path, args: argparse.Namespace) -> Path:
     """The shipped configuration plus the mirror flow, and (unless --preferred-agent) without the
     preferred-agent rule: app_queue has none, and the sipp callers reuse the seeded customers'
-    numbers every few seconds, so the rule would hold calls for their last agent."""
+    numbers every few seconds, so the rule would hold calls for their last agent. Recording off
+    (unless --recording): the comparator's Queue() records nothing, and MixMonitor writing every
+    call to disk is work only one side would do."""
     import yaml
 
     from cti.settings import DEFAULT_CONFIG_DIR
@@ -478,16 +538,23 @@ def bench_config(work: Path, args: argparse.Namespace) -> Path:
     config = work / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config)
     (config / "ivr" / "bench.yaml").write_text(MIRROR_FLOW)
-    if not args.preferred_agent:
-        queues = config / "queues.yaml"
-        data = yaml.safe_load(queues.read_text())
-        for queue in data["queues"].values():
+    # The timing listener's own AMI user: the engine's user only gets the events the engine models
+    # (manager.conf eventfilter), and app_queue's Queue* events are not among them.
+    manager = config / "asterisk" / "manager.conf"
+    manager.write_text(manager.read_text() + f"\n[{LISTENER_USER}]\nsecret = @@ami_secret@@\n"
+                       "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.0/255.0.0.0\nread = call,agent,dtmf\nwrite =\n")
+    queues = config / "queues.yaml"
+    data = yaml.safe_load(queues.read_text())
+    for queue in data["queues"].values():
+        if not args.preferred_agent:
             queue["preferred_agent_s"] = 0
-        queues.write_text(yaml.safe_dump(data, sort_keys=False))
+        if not args.recording:
+            queue["recording"] = "none"
+    queues.write_text(yaml.safe_dump(data, sort_keys=False))
     return config
 
 
-async def main_async(args: argparse.Namespace) -> list[Phase]:
+async def main_async(args: argparse.Namespace) -> list[Phase] | list[str]:
     global SIP_PORT
     from cti.pbx import ManagedPbx
     from cti.settings import load_settings
@@ -497,7 +564,7 @@ async def main_async(args: argparse.Namespace) -> list[Phase]:
     rtp = 40000 + (os.getpid() % 10) * 2000
     settings = load_settings(
         ami={"port": free_port(), "secret": "e2e-bench-secret"}, agi={"port": free_port()},
-        pbx={"instance": "e2e", "sip_port": SIP_PORT, "agent_endpoints": args.agents,
+        pbx={"instance": f"e2e-{os.getpid()}", "sip_port": SIP_PORT, "agent_endpoints": args.agents,
              "rtp_start": rtp, "rtp_end": rtp + 1999},
         sip={"loopback_test_trunk": True},  # sipp's callers are identified by address
         web={"port": free_port()}, database_url=f"sqlite+aiosqlite:///{work / 'e2e.db'}", state_dir=work / "state",
@@ -515,6 +582,8 @@ async def main_async(args: argparse.Namespace) -> list[Phase]:
                                   "-trace_err", "-error_file", str(work / "err-uas.log")])
         uas = subprocess.Popen(uas_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)  # noqa: ASYNC220
         await asyncio.sleep(0.5)
+        if args.capacity:
+            return await capacity(settings, pbx, work, numbers, args)
         print(f"phase 1: engine, {args.calls} calls at {args.rate}/s, <= {args.concurrency} concurrent", flush=True)
         first = await engine_phase(settings, pbx, work, numbers, args)
         print(first.line(), flush=True)
@@ -533,6 +602,65 @@ async def main_async(args: argparse.Namespace) -> list[Phase]:
             print(f"work dir kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _breaks(phase: Phase, calls: int) -> str | None:
+    """Why a step counts as not sustained (None: it was)."""
+    if phase.failed or phase.completed < calls:
+        return f"{phase.failed} calls failed, {phase.completed}/{calls} completed"
+    if not phase.queue_to_channel_ms:
+        return "no queue -> agent measure"
+    p99 = pct(phase.queue_to_channel_ms, 99)
+    if p99 > CAPACITY_P99_MS:
+        return f"queue entry -> agent's channel p99 {p99:.0f} ms > {CAPACITY_P99_MS:.0f} ms"
+    return None
+
+
+async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args: argparse.Namespace) -> list[str]:
+    """Raise the call rate step by step, each router at a rate before the next rate, until calls
+    fail or queue entry -> agent's channel p99 passes 100 ms; report each step's CPU per process."""
+    rates = [float(r) for r in args.capacity.split(",")]
+    broken: dict[str, str] = {}
+    lines = [f"capacity: steps of {args.step_s:.0f} s at {', '.join(f'{r:g}' for r in rates)} calls/s; talk "
+             f"{args.talk_ms} ms, {args.agents} agents; a step is sustained when every call completes and queue "
+             f"entry -> agent's channel p99 <= {CAPACITY_P99_MS:.0f} ms; CPU as % of one core over the step",
+             f"{'router':<10} {'rate/s':>6} {'placed':>6} {'done':>6} {'failed':>6} {'q->chan p50':>11} "
+             f"{'p99 ms':>8} {'Asterisk%':>9} {'engine%':>8} {'callers%':>8}  verdict"]
+    print("\n".join(lines), flush=True)
+    best: dict[str, float] = {}
+    for rate in rates:
+        for router in ("engine", "app_queue"):
+            if router in broken:
+                continue
+            step = argparse.Namespace(**vars(args))
+            step.rate, step.calls, step.tag = rate, max(1, int(rate * args.step_s)), f"-{rate:g}"
+            step.concurrency = MAX_CONCURRENCY
+            if router == "engine":
+                phase = await engine_phase(settings, pbx, work, numbers, step)
+            else:
+                phase = await appqueue_phase(settings, pbx, work, step)
+            why = _breaks(phase, step.calls)
+            wall = max(phase.wall_s, 1e-9)
+            line = (f"{router:<10} {rate:>6g} {phase.placed:>6} {phase.completed:>6} {phase.failed:>6} "
+                    f"{pct(phase.queue_to_channel_ms, 50):>11.1f} {pct(phase.queue_to_channel_ms, 99):>8.1f} "
+                    f"{phase.asterisk_cpu_s / wall * 100:>9.0f} {phase.engine_cpu_s / wall * 100:>8.0f} "
+                    f"{phase.sipp_cpu_s / wall * 100:>8.0f}  {'sustained' if why is None else 'BREAKS: ' + why}")
+            print(line, flush=True)
+            lines.append(line)
+            if why is None:
+                best[router] = rate
+            else:
+                broken[router] = f"breaks at {rate:g}/s ({why})"
+            await asyncio.sleep(2)
+        if len(broken) == 2:
+            break
+    for router in ("engine", "app_queue"):
+        lines.append(f"{router}: sustained up to {best.get(router, 0):g} calls/s; "
+                     f"{broken.get(router, 'did not break within the steps')}")
+    verdict = "MET" if best.get("engine", 0) >= best.get("app_queue", 0) else "MISSED"
+    lines.append(f"target: the engine's sustainable rate >= app_queue's "
+                 f"({best.get('engine', 0):g} vs {best.get('app_queue', 0):g} calls/s): {verdict}")
+    return lines
 
 
 def report(args: argparse.Namespace, phases: list[Phase]) -> str:
@@ -555,12 +683,23 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> str:
     out.append(f"targets: no call failed by the engine: {failed}; one CRM interaction per sipp call with the "
                f"right outcome: {crm}; p50 no worse than app_queue: {verdicts}; peak concurrent "
                f"{eng.peak_concurrent} (issue target 200 at 10 calls/s for 5 min{'' if full else ': not this run'})")
+    engine_ms = eng.engine_cpu_s / max(1, eng.placed) * 1000
+    gap = pct(eng.queue_to_channel_ms, 50) - pct(aq.queue_to_channel_ms, 50)
+    out.append(f"targets (cost and latency): engine CPU per call <= 4 ms: "
+               f"{'met' if engine_ms <= 4 else 'MISSED'} ({engine_ms:.1f} ms); (Asterisk+engine) CPU per call <= "
+               f"1.0x Asterisk's with app_queue: {'met' if total_ratio <= 1.0 else 'MISSED'} ({total_ratio:.2f}x); "
+               f"queue entry -> agent's channel p50 <= app_queue's + 0.2 ms: "
+               f"{'met' if gap <= 0.2 else 'MISSED'} ({gap:+.1f} ms)")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.append(f"peak RSS (bench process incl. engine): {rss_mb:.0f} MB")
     return "\n".join(out)
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--ami-listener"]:  # the AMI listener's child process (AmiListener)
+        host, port, username = sys.argv[2:5]
+        asyncio.run(listen_ami(host, int(port), username))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20 calls, 2/s, 10 agents")
     parser.add_argument("--calls", type=int, default=100)
@@ -575,6 +714,12 @@ def main() -> None:
     parser.add_argument("--preferred-agent", action="store_true",
                         help="keep the queues' preferred-agent rule (the callers reuse a few hundred "
                              "customer numbers within seconds, which no real caller does)")
+    parser.add_argument("--recording", action="store_true",
+                        help="keep the shipped queues' call recording (the comparator records nothing)")
+    parser.add_argument("--capacity", nargs="?", const="10,20,30,40,50,60,70,80", default=None, metavar="RATES",
+                        help="capacity mode: call rates to step through (default 10,...,80 calls/s), each "
+                             "router in turn at each rate, until calls fail or queue -> agent p99 > 100 ms")
+    parser.add_argument("--step-s", type=float, default=20.0, help="capacity mode: seconds of calls per step")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (sipp logs)")
     parser.add_argument("--trace", action="store_true", help="sipp -trace_msg logs (implies --keep)")
     args = parser.parse_args()
@@ -582,14 +727,26 @@ def main() -> None:
         TRACE.append("-trace_msg")
         args.keep = True
     args.dnis = "5002" if args.demo_flow else "5003"
+    args.tag = ""
     if args.quick:
         args.calls, args.rate, args.concurrency, args.agents = 20, 2.0, 10, 10
+    if args.capacity:
+        # Agents are never the bottleneck: ring + talk at the highest rate, with room to spare.
+        top = max(float(r) for r in args.capacity.split(","))
+        if not 0 < top <= MAX_RATE or not 0 < args.step_s <= 120:
+            raise SystemExit(f"bounds: capacity rates <= {MAX_RATE}/s, --step-s <= 120")
+        args.agents = max(args.agents, int(top * (args.talk_ms / 1000 + 1.5) * 1.5))
+        args.calls = int(sum(float(r) for r in args.capacity.split(",")) * args.step_s)
+        args.rate = top
     if not (0 < args.rate <= MAX_RATE and 0 < args.concurrency <= MAX_CONCURRENCY and 0 < args.calls <= MAX_CALLS):
         raise SystemExit(f"bounds: rate <= {MAX_RATE}/s, concurrency <= {MAX_CONCURRENCY}, calls <= {MAX_CALLS}")
     if shutil.which("sipp") is None:
         raise SystemExit("sipp not found: apt-get install sip-tester")
-    phases = asyncio.run(main_async(args))
-    print("\n" + report(args, phases), flush=True)
+    result = asyncio.run(main_async(args))
+    if args.capacity:
+        print("\n" + "\n".join(str(line) for line in result), flush=True)
+        return
+    print("\n" + report(args, result), flush=True)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

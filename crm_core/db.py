@@ -55,6 +55,11 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
+            # Enough pooled connections for the sessions open at once at full load (IVR look-ups,
+            # wrap-ups, call log, feed): an overflow connection is closed when returned, so every
+            # checkout past the pool opened a new SQLite connection (aiosqlite thread, PRAGMAs,
+            # WAL set-up) and closed it again -- hundreds a minute at 10 calls/s, with stalls.
+            kwargs.update(pool_size=max(pool_size, 20), max_overflow=10)
         else:
             kwargs.update(pool_size=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

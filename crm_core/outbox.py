@@ -3,14 +3,17 @@
 Every event is written to the file (``os.write`` on an O_APPEND descriptor, so it survives an
 engine crash or restart) before the logger acknowledges it. The sync policy says when the file
 is also flushed to the disk (fdatasync, in a private thread) before the acknowledgement:
-``complete`` (default) for the event that completes an interaction (WrapUpDone, or CallEnded of
+``group`` (the call logger's default) once per batch the bus hands over, before the batch is
+acknowledged: every event is on the disk before its acknowledgement, at one flush per batch
+(group commit: under load the batches grow while a flush runs, so the flushes stay few);
+``complete`` for the event that completes an interaction (WrapUpDone, or CallEnded of
 a call nobody answered), which makes every earlier line durable too, so a power loss can only
 cost the unsynced tail of calls still in progress on the machine that lost power; ``always`` for
 every event (strict, about seven disk flushes per call); ``interval`` acknowledges at once and
 flushes in the background every ``interval_s`` (group commit: a power loss costs at most that
-window, like PostgreSQL's synchronous_commit=off); ``never`` leaves it to the OS. The bus hands
-the logger one event at a time, so the policies that flush before the acknowledgement are bound
-by the disk's flush latency (one flush per call for ``complete``). On start the
+window, like PostgreSQL's synchronous_commit=off); ``never`` leaves it to the OS. Handed one
+event at a time, the policies that flush before the acknowledgement are bound by the disk's
+flush latency (one flush per call for ``complete``); ``group`` needs batches from the bus. On start the
 journal is replayed and re-written idempotently, so nothing acknowledged is lost while the
 database is away, and nothing is duplicated. ``compact`` rewrites the file with only the events
 of calls not yet safely in the database (new file, fsync, atomic rename).
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 log = logging.getLogger(__name__)
-SyncPolicy = Literal["always", "complete", "interval", "never"]
+SyncPolicy = Literal["group", "always", "complete", "interval", "never"]
 
 
 class Outbox:
@@ -83,6 +86,15 @@ class Outbox:
         os.write(self._fd, data)
         self.bytes += len(data)
         self.appended += 1
+
+    def append_many(self, lines: list[str]) -> None:
+        """Several lines in one write."""
+        if self._fd is None:
+            raise RuntimeError("outbox is not open")
+        data = ("\n".join(lines) + "\n").encode()
+        os.write(self._fd, data)
+        self.bytes += len(data)
+        self.appended += len(lines)
 
     async def append_in_thread(self, line: str) -> None:
         """``append`` in the outbox thread: a write that waits behind a running fdatasync (the file's

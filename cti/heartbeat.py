@@ -7,6 +7,10 @@ heartbeat with ``${EPOCH}``: with no engine for longer than ``CTI_ENGINE_TIMEOUT
 waiting caller leaves for its queue's fallback (app_queue with the agents' phones, or voicemail)
 instead of waiting for an ACD that is not there. Globals survive the engine but not an Asterisk
 restart, and an Asterisk restart ends every call anyway. See docs/resilience.md.
+
+Only the heartbeat changes from one beat to the next: the two settings are sent with the first
+beat on each AMI connection (``connection`` counts them; a reconnect may be to a restarted
+Asterisk that lost its globals) and again if sending them failed, not every second.
 """
 
 from __future__ import annotations
@@ -32,17 +36,27 @@ Send = Callable[[str, Mapping[str, str]], Awaitable[object]]
 class Heartbeat:
     """Publishes the heartbeat globals while the engine runs (``start``/``stop``)."""
 
-    def __init__(self, send: Send, settings: ResilienceSettings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, send: Send, settings: ResilienceSettings, *, clock: Callable[[], float] = time.time,
+                 connection: Callable[[], int] = lambda: 0) -> None:
         self._send, self.settings, self.clock = send, settings, clock
+        self._connection = connection  # which AMI connection this is (AmiClient.connects)
+        self._settings_sent_on: int | None = None  # the connection the settings last reached
         self._task: asyncio.Task[None] | None = None
         self.beats = 0
+        self.actions = 0
 
     async def beat(self) -> None:
-        """One heartbeat: the time first, then the settings the dialplan reads with it."""
+        """One heartbeat: the time first, then (once per connection) the settings read with it."""
         s = self.settings
+        connection = self._connection()
         await self._send("Setvar", {"Variable": HEARTBEAT_VAR, "Value": str(int(self.clock()))})
-        await self._send("Setvar", {"Variable": TIMEOUT_VAR, "Value": str(int(s.engine_timeout_s))})
-        await self._send("Setvar", {"Variable": CHECK_VAR, "Value": str(int(s.check_every_s))})
+        self.actions += 1
+        if self._settings_sent_on != connection:
+            self._settings_sent_on = None  # not known sent until both went through
+            await self._send("Setvar", {"Variable": TIMEOUT_VAR, "Value": str(int(s.engine_timeout_s))})
+            await self._send("Setvar", {"Variable": CHECK_VAR, "Value": str(int(s.check_every_s))})
+            self.actions += 2
+            self._settings_sent_on = connection
         self.beats += 1
 
     async def _run(self) -> None:

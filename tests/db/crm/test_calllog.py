@@ -140,7 +140,8 @@ async def test_bus_consumer_and_restart_without_database(db: Database, db_url: s
     dead = Database("postgresql+asyncpg://cti@127.0.0.1:9/cti" if "postgresql" in db_url else
                     f"sqlite+aiosqlite:///{tmp_path}/empty.db", busy_timeout_ms=50)
     bus = InProcessBus()
-    logger = CallLogger(dead, tmp_path / "state", retry_max_s=0.05)
+    # A short batch window: the writer has tried (and failed) within the 0.2 s below.
+    logger = CallLogger(dead, tmp_path / "state", retry_max_s=0.05, flush_interval_s=0.02)
     logger.subscribe(bus)
     await logger.start()
     await bus.start()
@@ -292,3 +293,29 @@ async def test_each_agent_keeps_their_own_wrapup_after_a_transfer(db: Database, 
     assert wrapups == [("agent4", "transferred", "账单问题转 billing", 5.3),
                        ("agent5", "info_given", "transferred from support", 5.3)]
     assert all(s["disposition"] is None and s["notes"] is None for s in row["segments"] if s["kind"] != "wrapup")
+
+
+async def test_a_batch_from_the_bus_is_journaled_and_flushed_once_before_it_is_acknowledged(
+        db: Database, tmp_path: Path) -> None:
+    bus = InProcessBus()
+    logger = CallLogger(db, tmp_path)  # default policy: "group"
+    logger.subscribe(bus)
+    flushed_at: list[int] = []
+    sync = logger.outbox.sync
+
+    async def counted() -> None:
+        await sync()
+        flushed_at.append(logger.outbox.appended)
+
+    logger.outbox.sync = counted  # type: ignore[method-assign]
+    await logger.start()
+    await bus.start()
+    events = [ev for name in NAMES for ev in load_journey(name)]
+    for ev in events:  # no await yields to the worker in between: they wait as one batch
+        await bus.publish(ev)
+    await bus.drain()  # the bus counts the batch handled only after the handler returned
+    assert flushed_at == [logger.outbox.appended] and logger.outbox.appended == logger.stats["events"] > 0
+    await logger.flush()
+    await logger.stop()
+    await bus.stop()
+    assert len(await _rows(db)) == len(NAMES)

@@ -218,3 +218,15 @@ def test_resync_after_an_asterisk_restart_ends_cut_calls_at_the_loss_as_system_f
         CallEnded(ts=42.0, linkedid="2", cause=0, cause_text=cause, system_failure=True)]
     call = m.call("1")
     assert call is not None and call.ended_at == 42.0
+
+
+def test_the_engine_ami_user_is_sent_exactly_the_events_the_engine_translates() -> None:
+    import re
+
+    from cti.ami.translate import WANTED
+    from cti.settings import DEFAULT_CONFIG_DIR
+
+    conf = (DEFAULT_CONFIG_DIR / "asterisk" / "manager.conf").read_text()
+    user = conf[conf.index("[@@ami_user@@]"):]
+    filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\) =$", user, re.M))
+    assert filtered == set(WANTED)
