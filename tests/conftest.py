@@ -23,6 +23,7 @@ from cti.settings import Settings, load_settings
 from tests.servers import free_port, postgres_server, redis_server, run_slot
 
 TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser", "chaos")
+SLOW_FIRST = ("chaos", "asterisk", "browser")  # the longest modules first
 _ran: dict[str, int] = dict.fromkeys(TIERS, 0)
 _TESTS = Path(__file__).parent
 
@@ -35,6 +36,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{rel}: tests live under a tier directory, one of {TIERS}")
         item.add_marker(getattr(pytest.mark, tier))
         item.user_properties.append(("tier", tier))
+    # The tiers that wait on real time (calls, browsers, faults: minutes per module) first, so that
+    # xdist's workers end on the many short modules and finish together. Stable: order kept within.
+    rank = {tier: n for n, tier in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(dict(item.user_properties)["tier"], len(SLOW_FIRST)))
 
 
 @pytest.hookimpl(wrapper=True)
