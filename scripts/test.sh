@@ -10,7 +10,8 @@ echo "types: mypy (strict on the pure cores)"
   ivr/stepper.py ivr/flow.py ivr/actions.py crm_core/fold.py cti/journey.py cti/events.py cti/ami/callmodel.py
 # Two pytest-xdist workers (CTI_TEST_WORKERS=0 runs in one process): most of the real-PBX, browser
 # and chaos tests wait on real time, so the other core runs CPU-bound tests meanwhile. Each worker
-# starts its own servers; a module stays on one worker (its module fixtures start once).
+# starts its own servers; a module stays on one worker (its module fixtures start once), and modules
+# go out in collection order (tests/conftest.py puts the long real-time tiers first).
 workers=${CTI_TEST_WORKERS:-2}
 echo "tests: tiers ${CTI_REQUIRE_TIERS} (${workers} workers)"
-exec .venv/bin/python -m pytest -p no:cacheprovider -n "${workers}" --dist loadscope "$@"
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${workers}" --dist loadscope --no-loadscope-reorder "$@"
