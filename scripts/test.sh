@@ -8,5 +8,10 @@ echo "lint: ruff"
 echo "types: mypy (strict on the pure cores)"
 .venv/bin/mypy --strict acd/routing.py acd/agent_index.py acd/waiting.py acd/timers.py acd/model.py acd/decisions.py acd/stats.py acd/staffing.py acd/kpis.py acd/alerts.py acd/alert_config.py acd/recipients.py acd/recovery.py acd/virtual_hold.py acd/pacing.py \
   ivr/stepper.py ivr/flow.py ivr/actions.py crm_core/fold.py cti/journey.py cti/events.py cti/ami/callmodel.py
-echo "tests: tiers ${CTI_REQUIRE_TIERS}"
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Two pytest-xdist workers (CTI_TEST_WORKERS=0 runs in one process): most of the real-PBX, browser
+# and chaos tests wait on real time, so the other core runs CPU-bound tests meanwhile. Each worker
+# starts its own servers; a module stays on one worker (its module fixtures start once), and modules
+# go out in collection order (tests/conftest.py puts the long real-time tiers first).
+workers=${CTI_TEST_WORKERS:-2}
+echo "tests: tiers ${CTI_REQUIRE_TIERS} (${workers} workers)"
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${workers}" --dist loadscope --no-loadscope-reorder "$@"

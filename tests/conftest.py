@@ -3,6 +3,11 @@
 Tiers are directories under tests/ (unit, replay, fuzz, web, db, redis, asterisk, browser, chaos); every test
 gets its tier's marker from its path. ``make test`` sets CTI_REQUIRE_TIERS so that a tier that
 ran no test fails the run instead of passing silently, and skips are refused outright.
+
+Under pytest-xdist (``make test`` runs two workers) every worker sends its reports to the
+controller, whose hooks below count them: the tier check runs there, over the whole run, and
+never in a worker (which sees only its share). Each worker starts its own servers (Asterisk,
+PostgreSQL, redis) on free ports, with a private RTP block (tests.servers.run_slot).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from cti.settings import Settings, load_settings
-from tests.servers import free_port, postgres_server, redis_server
+from tests.servers import free_port, postgres_server, redis_server, run_slot
 
 TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser", "chaos")
+SLOW_FIRST = ("chaos", "asterisk", "browser")  # the longest modules first
 _ran: dict[str, int] = dict.fromkeys(TIERS, 0)
 _TESTS = Path(__file__).parent
 
@@ -30,14 +36,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{rel}: tests live under a tier directory, one of {TIERS}")
         item.add_marker(getattr(pytest.mark, tier))
         item.user_properties.append(("tier", tier))
+    # The tiers that wait on real time (calls, browsers, faults: minutes per module) first, so that
+    # xdist's workers end on the many short modules and finish together. Stable: order kept within.
+    rank = {tier: n for n, tier in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(dict(item.user_properties)["tier"], len(SLOW_FIRST)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A skipped test is a tier that did not run: refuse it loudly. Made a failure where the report
+    is made, so every reader (the exit status, the summary, an xdist worker's controller) sees one."""
+    report: pytest.TestReport = yield
+    if report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped tests are not allowed (tiers must run): {report.longrepr}"
+    return report
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped:
-        # A skipped test is a tier that did not run: refuse it loudly.
-        report.outcome = "failed"
-        report.longrepr = f"skipped tests are not allowed (tiers must run): {report.longrepr}"
-        return
     if report.when == "call" and report.passed:
         tier = dict(report.user_properties).get("tier")
         if tier:
@@ -45,6 +61,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller has every worker's reports and judges the tiers
     required = [t for t in os.environ.get("CTI_REQUIRE_TIERS", "").split(",") if t]
     missing = [t for t in required if _ran.get(t, 0) == 0]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -63,9 +81,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for a test-only Asterisk instance on free ports (never the developer's)."""
     pid = os.getpid()
-    rtp = 30000 + (pid % 250) * 100
+    rtp = 30000 + run_slot(250) * 100
     return load_settings(
         database_url="sqlite+aiosqlite:///" + str(tmp_path_factory.mktemp("db") / "cti.db"),
+        # Its own state directory (SIP passwords, TLS certificate), not the checkout's var/: two
+        # workers, or two checkouts' runs, would otherwise rewrite each other's files.
+        state_dir=tmp_path_factory.mktemp("pbx-state"),
         ami={"port": free_port(), "secret": "test-secret"},
         agi={"port": free_port()},
         pbx={"instance": f"t{pid}", "sip_port": free_port(), "rtp_start": rtp,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -35,13 +36,33 @@ def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
         "recordings": pbx_settings.recordings.model_copy(update={"dir": tmp_path / "recordings"})})
 
 
+_SEEDED: dict[tuple[Path, str], bytes] = {}  # (config dir, its files' digest) -> a seeded SQLite file
+_SQLITE = "sqlite+aiosqlite:///"
+
+
+def _config_digest(config_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in config_dir.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(config_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 async def seed(settings: Settings) -> None:
+    """Migrate and seed the demo company into the settings' database. A SQLite file is seeded once
+    per config directory (and content) and then copied: migrations and argon2 hashes cost seconds."""
+    path = Path(settings.database_url.removeprefix(_SQLITE)) if settings.database_url.startswith(_SQLITE) else None
+    key = (settings.config_dir.resolve(), await asyncio.to_thread(_config_digest, settings.config_dir))
+    if path is not None and key in _SEEDED and not path.exists():
+        await asyncio.to_thread(path.write_bytes, _SEEDED[key])
+        return
     db = Database.from_settings(settings)
     try:
         await db.upgrade()
         await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
     finally:
         await db.dispose()
+    if path is not None and key not in _SEEDED:
+        _SEEDED[key] = await asyncio.to_thread(path.read_bytes)
 
 
 @asynccontextmanager

@@ -23,6 +23,18 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+def run_slot(slots: int) -> int:
+    """A number below ``slots`` that picks a private block of fixed-range resources (RTP ports):
+    different for each pytest-xdist worker of one run, and (by the run's pid) most likely different
+    from other runs on this machine."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return os.getpid() % slots
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    index = int(worker.removeprefix("gw")) % count
+    return (os.getppid() % max(1, slots // count)) * count + index  # the parent: the run's controller
+
+
 def wait_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -40,6 +40,9 @@ def _env(settings: Settings, tmp_path: Path, web_port: int) -> dict[str, str]:
         "CTI_PBX__RTP_START": str(pbx.rtp_start), "CTI_PBX__RTP_END": str(pbx.rtp_end),
         "CTI_PBX__AGENT_ENDPOINTS": str(pbx.agent_endpoints), "CTI_PBX__HTTP_PORT": str(pbx.http_port),
         "CTI_WEB__PORT": str(web_port),
+        # `cti run` rewrites the running instance's configuration: keep the sipp trunk the other
+        # tests on this instance call through (without it test_pbx.py failed when it ran after this).
+        **({"CTI_SIP__LOOPBACK_TEST_TRUNK": "true"} if settings.sip.loopback_test_trunk else {}),
     }
 
 

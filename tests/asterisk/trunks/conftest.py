@@ -19,7 +19,7 @@ from cti.events import Event
 from cti.pbx import ManagedPbx
 from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from tests.helpers import engine_settings, running_engine
-from tests.servers import free_port
+from tests.servers import free_port, run_slot
 
 CARRIER_TEMPLATES = Path(__file__).parent / "carrier" / "asterisk"
 REG_USER, REG_USER_ENV, REG_SECRET_ENV = "ccreg", "CTI_TEST_TRUNK_REG_USER", "CTI_TEST_TRUNK_REG_SECRET"
@@ -71,7 +71,7 @@ class Rig:
 
 
 def _rtp(offset: int) -> dict[str, int]:
-    start = 50000 + (os.getpid() % 100) * 60 + offset
+    start = 50000 + run_slot(100) * 60 + offset
     return {"rtp_start": start, "rtp_end": start + 29}
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from cti.pbx import ManagedPbx
 from cti.settings import load_settings
-from tests.servers import free_port
+from tests.servers import free_port, run_slot
 
 
 def test_tls_transport_with_a_generated_certificate_and_srtp(tmp_path: Path) -> None:
     tls_port = free_port()
-    rtp = 56000 + (os.getpid() % 100) * 20
+    rtp = 56000 + run_slot(100) * 20
     settings = load_settings(
         state_dir=tmp_path / "state", ami={"port": free_port(), "secret": secrets.token_urlsafe(16)},
         agi={"port": free_port()},
