@@ -56,3 +56,11 @@ async def page(browser: Browser, viewport: dict[str, int]) -> AsyncIterator[Page
     # A 401 on /api/me before login (and a 404 on the console demo's probe) are expected resource errors.
     real = [e for e in errors if "Failed to load resource" not in e]
     assert not real, f"errors in the page: {real}"
+
+
+async def log_in(page: Page, base: str, user: str, password: str) -> None:
+    """Log in through the console's login form at ``base``."""
+    await page.goto(base + "/")
+    await page.fill("#login-username", user)
+    await page.fill("#login-password", password)
+    await page.click("#login-submit")

@@ -15,14 +15,8 @@ from sqlalchemy import delete, select
 
 from crm_core import callbacks
 from crm_core.models import Callback, Customer
+from tests.browser.conftest import log_in
 from tests.web.supervisor.conftest import Site
-
-
-async def _login(page: Page, base: str, user: str, password: str) -> None:
-    await page.goto(base + "/")
-    await page.fill("#login-username", user)
-    await page.fill("#login-password", password)
-    await page.click("#login-submit")
 
 
 async def _seed(site: Site) -> tuple[dict[str, int], str]:
@@ -55,7 +49,7 @@ async def _cancel(page: Page, cb_id: int, reason: str) -> None:
 
 async def test_supervisor_works_the_callback_list(site: Site, page: Page) -> None:
     ids, name = await _seed(site)
-    await _login(page, site.base, "sup1", "sup1-demo-1")
+    await log_in(page, site.base, "sup1", "sup1-demo-1")
     await page.wait_for_url("**/wallboard")
     await site.svc.wallboard.refresh()
     await expect(page.locator("#tot-cb-claimed")).to_have_text("1")
@@ -126,7 +120,7 @@ async def test_supervisor_works_the_callback_list(site: Site, page: Page) -> Non
 
 async def test_an_agent_is_kept_out_of_the_callback_page(site: Site, page: Page) -> None:
     await _seed(site)
-    await _login(page, site.base, "agent1", "agent1-demo")
+    await log_in(page, site.base, "agent1", "agent1-demo")
     await expect(page.locator("#console-view")).to_be_visible()  # logged in: "/" is also the login page
     await page.goto(site.base + "/callbacks")
     await expect(page.locator("#forbidden")).to_be_visible()

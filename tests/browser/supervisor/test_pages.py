@@ -8,18 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Page, expect
 
+from tests.browser.conftest import log_in
 from tests.web.supervisor.conftest import Site
 
 
-async def _login(page: Page, base: str, user: str, password: str) -> None:
-    await page.goto(base + "/")
-    await page.fill("#login-username", user)
-    await page.fill("#login-password", password)
-    await page.click("#login-submit")
-
-
 async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
-    await _login(page, site.base, "sup1", "sup1-demo-1")
+    await log_in(page, site.base, "sup1", "sup1-demo-1")
     await page.wait_for_url("**/wallboard")
     await expect(page.locator('#queues tr[data-queue="support"]')).to_be_visible()
 
@@ -63,7 +57,7 @@ async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
 
 
 async def test_an_agent_is_kept_out_of_the_wallboard(site: Site, page: Page) -> None:
-    await _login(page, site.base, "agent1", "agent1-demo")
+    await log_in(page, site.base, "agent1", "agent1-demo")
     await expect(page.locator("#console-view")).to_be_visible()  # logged in: "/" is also the login page
     await page.goto(site.base + "/wallboard")
     await expect(page.locator("#forbidden")).to_be_visible()

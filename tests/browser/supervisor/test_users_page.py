@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from playwright.async_api import Page, expect
 
+from tests.browser.conftest import log_in
 from tests.web.supervisor.conftest import Site, login
 
 
-async def _login(page: Page, base: str, user: str, password: str) -> None:
-    await page.goto(base + "/")
-    await page.fill("#login-username", user)
-    await page.fill("#login-password", password)
-    await page.click("#login-submit")
-
-
 async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
-    await _login(page, site.base, "admin", "admin-demo-1")
+    await log_in(page, site.base, "admin", "admin-demo-1")
     await page.wait_for_url("**/wallboard")
     await page.click("a[href='/users']")
     await expect(page.locator('#users tr[data-user="agent1"]')).to_be_visible()
@@ -52,7 +46,7 @@ async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
 
 
 async def test_a_supervisor_is_kept_out(site: Site, page: Page) -> None:
-    await _login(page, site.base, "sup1", "sup1-demo-1")
+    await log_in(page, site.base, "sup1", "sup1-demo-1")
     await page.wait_for_url("**/wallboard")
     await page.goto(site.base + "/users")
     await expect(page.locator("#forbidden")).to_be_visible()
