@@ -12,6 +12,7 @@ phone for kind ``sip``, else the simulated phone (docs/softphone.md).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,8 @@ from agent_console.supervisor.events import SupervisorIntervention
 from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
+
+log = logging.getLogger(__name__)
 
 SpyMode = Literal["listen", "whisper", "barge"]
 _EXTENSION = re.compile(r"^[0-9]{2,15}$")
@@ -100,6 +103,9 @@ class Interventions:
             raise IllegalAgentAction(f"the supervisor's phone {phone} did not answer (reason {result.reason})")
         if result.channel:
             self.spies[who.username] = (result.channel, agent_id, call.linkedid)
+        else:
+            log.warning("spy: %s's spy leg on agent %s has no channel name: it cannot be hung up later",
+                        who.username, agent_id)
         return await self._done(who, f"spy.{mode}", agent_id, call.linkedid,
                                 {"phone": phone, "phone_kind": kind, "spy_channel": result.channel or ""})
 
@@ -108,8 +114,10 @@ class Interventions:
         if spy is not None:
             try:
                 await self._control().hangup(spy[0])
-            except CtiError:
-                pass  # already gone: ChanSpy's E option ends it with the agent's call, or the phone hung up
+            except CtiError as err:
+                # Usually already gone (ChanSpy's E option ends it with the agent's call, or the phone
+                # hung up); said, because a leg left up would keep listening.
+                log.warning("spy: hanging up %s's spy leg %s failed: %s", username, spy[0], err)
         return spy
 
     async def stop_spy(self, who: Principal) -> dict[str, Any]:
