@@ -52,6 +52,8 @@ class Window(BaseModel):
     def _order(self) -> Window:
         if not self.days or any(d not in range(7) for d in self.days):
             raise ValueError("days: give day numbers 0 (Monday) to 6 (Sunday)")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("start, end: local wall-clock times without an offset (the customer's own zone applies)")
         if self.end <= self.start:
             raise ValueError("end: must be after start (a window does not cross midnight; use two)")
         return self

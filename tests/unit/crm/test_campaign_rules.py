@@ -67,6 +67,7 @@ def test_retry_rules_by_outcome(outcome: str, attempts: int, machine_action: str
     ({"retry": {"rain": 10}}, "retry"),
     ({"machine_action": "message"}, "machine_message"),
     ({"windows": [{"days": [1], "start": "20:00", "end": "09:00"}]}, "end"),
+    ({"windows": [{"start": "09:00", "end": "14:34:25-09:21"}]}, "offset"),  # was a TypeError (500)
     ({"drop_cap": 0.5}, "drop_cap"),
     ({"mode": "turbo"}, "mode"),
 ])
