@@ -260,16 +260,35 @@ async def test_wrapup_links_case_and_disposition(db: Database, tmp_path: Path) -
 
 async def test_backpressure_bounds_calls_waiting_in_memory(db: Database, tmp_path: Path) -> None:
     logger = CallLogger(db, tmp_path, max_pending=10, flush_interval_s=0.005, batch_size=5)
+    # Hold the writer, so that whether the handler ever has to wait does not depend on how fast
+    # this machine writes (a fast writer kept the queue below the bound: the old test failed).
+    gate = asyncio.Event()
+    write = logger._write
+
+    async def held_write(batch: list[str]) -> None:
+        await gate.wait()
+        await write(batch)
+
+    logger._write = held_write  # type: ignore[method-assign]
     await logger.start()
-    seen = 0
-    for ev in _calls(60):
-        await logger.handle(ev)
-        seen = max(seen, logger.pending)
+
+    async def feed() -> None:
+        for ev in _calls(60):
+            await logger.handle(ev)
+
+    feeder = asyncio.create_task(feed())
+    last = -1
+    while logger.pending != last:  # until the handler stops taking calls in
+        last = logger.pending
+        await asyncio.sleep(0.05)
+    # The handler waits for the writer instead of piling calls up: more than max_pending waiting
+    # stops it; at most one more just handled and one batch being written.
+    assert not feeder.done()
+    assert 10 < logger.pending <= 10 + 1 + 5
+    gate.set()
+    await asyncio.wait_for(feeder, 10)
     await logger.flush()
     await logger.stop()
-    # The handler waited for the writer instead of piling calls up: at most max_pending waiting,
-    # one more just handled, and one batch being written.
-    assert 10 <= seen <= 10 + 1 + 5
     assert await _count(db) == 60
 
 
