@@ -15,7 +15,7 @@ from callcenter.engine import Engine
 from crm_core.models import Interaction
 from cti.events import Event
 from cti.journey import CallArrived, FarEndResult, IvrFinished
-from tests.asterisk.trunks.conftest import CALLER_ID, DID_HOTLINE, DID_REG, DID_SALES, Rig
+from tests.asterisk.trunks.rig import CALLER_ID, DID_HOTLINE, DID_REG, DID_SALES, Rig
 from tests.helpers import until
 
 

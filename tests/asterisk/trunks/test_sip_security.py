@@ -22,7 +22,7 @@ from cti.events import Event
 from cti.journey import CallArrived
 from cti.security import AuthFailuresAlarm
 from cti.sip_credentials import passwords
-from tests.asterisk.trunks.conftest import Rig
+from tests.asterisk.trunks.rig import Rig
 from tests.helpers import until
 
 
