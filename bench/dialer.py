@@ -40,6 +40,7 @@ if str(_HERE.parent) not in sys.path:
     sys.path.insert(0, str(_HERE.parent))
 
 from acd.pacing import DialMode, Floor, Pacer, PacingConfig  # noqa: E402
+from bench.dialer_pbx import real_run  # noqa: E402
 
 DROP_CAP = 0.03
 FIXED_RATIO = 2.5
@@ -193,8 +194,15 @@ def simulate(mode: str, dialer: Dialer, agents: int, p: float, contacts: list[tu
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3,000 contacts, fewer configurations")
+    parser.add_argument("--quick", action="store_true",
+                        help="3,000 contacts, fewer configurations; 4 agents and 45 s per mode in the real run")
+    parser.add_argument("--sim-only", action="store_true", help="skip the real run through Asterisk")
+    parser.add_argument("--real-only", action="store_true", help="only the real run through Asterisk")
     args = parser.parse_args()
+    if args.real_only:
+        for line in real_run(quick=args.quick, drop_cap=DROP_CAP):
+            print(line)
+        return 0
     n = 3000 if args.quick else 10_000
     agent_counts = (20, 100) if args.quick else (20, 50, 200)
     rates = (0.15, 0.30) if args.quick else (0.10, 0.20, 0.30, 0.50)
@@ -237,6 +245,9 @@ def main() -> int:
           f"{'MET' if worst_drop < DROP_CAP else 'MISSED'} (worst {worst_drop:.2%})")
     print(f"target predictive >= 1.25x progressive contacts per agent-hour at answer rates <= 30 %: "
           f"{'MET' if min_gain >= 1.25 else 'MISSED'} (worst {min_gain:.2f}x)")
+    if not args.sim_only:
+        for line in real_run(quick=args.quick, drop_cap=DROP_CAP):
+            print(line)
     return 0
 
 
