@@ -1,5 +1,9 @@
 """The real run of bench/dialer.py: campaigns through the real PBX, customers on the far side.
 
+Modes, one after the other on the same rig: progressive (the engine's 1:1 mode, the comparator),
+a fixed ratio of 2.5 lines per idle agent (the non-adaptive comparator: the engine's dialer with
+its pacer swapped for ``FixedRatioPacer``) and predictive.
+
 Two Asterisk instances (tests/asterisk/trunks/rig.py): ours, running the whole engine with
 simulated agent phones, and a carrier whose dialplan plays the customers of +86159...: each call
 draws a person (rings 1-6 s, says hello, talks an exponential time and hangs up), an answering
@@ -16,6 +20,7 @@ figures count what happened inside that time:
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import resource
@@ -29,6 +34,7 @@ from typing import Any
 import yaml
 
 PREFIX = "+86159"
+FIXED_RATIO = 2.5
 AGENTS = ("1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008")
 
 
@@ -74,6 +80,18 @@ class RealResult:
     @property
     def idle_between_s(self) -> float:
         return sum(self.idle_gaps) / len(self.idle_gaps) if self.idle_gaps else 0.0
+
+
+def _fixed_ratio_pacer(ratio: float) -> Any:
+    from acd.pacing import Floor, Pacer
+
+    class FixedRatioPacer(Pacer):
+        """``ratio`` lines per idle agent, whatever it learns (the comparator)."""
+
+        def calls_to_dial(self, floor: Floor, now: float) -> int:
+            return max(0, math.floor(ratio * floor.idle) - len(floor.ringing))
+
+    return FixedRatioPacer
 
 
 def _edit_config(agents: int, wrap_up_s: float, dial_timeout_s: int) -> Callable[[Path], None]:
@@ -128,13 +146,23 @@ async def _run_mode(rig: Any, mode: str, agents: int, seconds: float, contacts: 
     def subscribe(eng: Engine) -> None:
         eng.bus.subscribe(Event, record, name="bench.recorder")
 
-    run_dir = work / mode
+    run_dir = work / mode.replace(" ", "-")
     run_dir.mkdir()
     settings = engine_settings(rig.settings, run_dir)
     async with running_engine(rig.ours, settings, before_start=subscribe, answer_after_s=0.5) as eng:
         eng.dialer.dial_timeout_s = dial_timeout_s
+        if mode.startswith("fixed"):  # the engine's dialer, its pacer swapped for the fixed ratio
+            live_campaign, pacer_class = eng.dialer._live_campaign, _fixed_ratio_pacer(FIXED_RATIO)
+
+            def fixed(c: Any) -> Any:
+                run = live_campaign(c)
+                run.pacer = pacer_class(run.pacer.config)
+                return run
+
+            eng.dialer._live_campaign = fixed  # type: ignore[method-assign]
         spec = CampaignIn.model_validate({
-            "name": f"bench-{mode}", "queue": "support", "mode": mode, "timezone": "UTC",
+            "name": f"bench-{mode.split()[0]}", "queue": "support",
+            "mode": "progressive" if mode.startswith("fixed") else mode, "timezone": "UTC",
             "windows": [{"days": list(range(7)), "start": "00:00", "end": "23:59:59"}],
             "retry": {"no_answer": None, "busy": None, "machine": None, "dropped": None, "failed": None},
             "max_attempts": 1, "machine_action": "retry", "drop_message": "vm-goodbye"})
@@ -171,7 +199,7 @@ def _hwm_mb(pid: int | None) -> float:
 
 
 def real_run(*, quick: bool, drop_cap: float) -> list[str]:
-    """Progressive then predictive through the real PBX; returns the verdict lines."""
+    """Progressive, fixed ratio, then predictive through the real PBX; returns the verdict lines."""
     from tests.asterisk.trunks.rig import carrier_rig
 
     agents = 4 if quick else 6
@@ -191,7 +219,7 @@ def real_run(*, quick: bool, drop_cap: float) -> list[str]:
     with carrier_rig(work / "rig", edit_config=_edit_config(agents, 3.0, dial_timeout_s), rtp_ports=200) as rig:
         for name, value in customers.globals().items():
             rig.carrier.cli(f"dialplan set global {name} {value}")
-        for mode in ("progressive", "predictive"):
+        for mode in ("progressive", f"fixed {FIXED_RATIO}", "predictive"):
             results.append(asyncio.run(_run_mode(rig, mode, agents, seconds, 3000, dial_timeout_s, work)))
         asterisk_mb, carrier_mb = _hwm_mb(rig.ours.pid()), _hwm_mb(rig.carrier.pid())
     print(f"{'agents':>6} {'mode':<12} {'occup.':>7} {'/agent-h':>9} {'drop':>7} {'idle gap s':>10} "
@@ -199,7 +227,7 @@ def real_run(*, quick: bool, drop_cap: float) -> list[str]:
     for r in results:
         print(f"{r.agents:>6} {r.mode:<12} {r.occupancy:>7.1%} {r.per_agent_hour:>9.1f} {r.drop_rate:>7.2%} "
               f"{r.idle_between_s:>10.1f} {r.connected:>9}  {dict(sorted(r.outcomes.items()))}")
-    prog, pred = results
+    prog, _, pred = results
     ratio = pred.per_agent_hour / prog.per_agent_hour if prog.per_agent_hour else float("inf")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"ratio predictive/progressive contacts per agent-hour: {ratio:.2f}x "
