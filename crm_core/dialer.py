@@ -32,17 +32,17 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.events import AgentStateChanged
-from acd.model import AgentState, AgentView
+from acd.model import AgentState
 from acd.pacing import DialMode, Floor, Pacer, PacingConfig
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign, CampaignContact
+from crm_core.campaign_runs import Attempt, LiveCampaign, eligible
 from crm_core.db import Database
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
@@ -60,60 +60,6 @@ _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
 _BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
-
-
-@dataclass
-class Attempt:
-    linkedid: str
-    campaign_id: int
-    contact_id: int
-    digits: str  # E.164 without '+'
-    customer_id: int | None
-    name: str
-    data: dict[str, Any]
-    dialled_at: float
-    far_end: str | None = None
-    done: bool = False
-    preview: bool = False  # dialled by an agent (click-to-dial): the agent talks to whoever answers
-    ended: asyncio.Event = field(default_factory=asyncio.Event)  # Asterisk reported the call gone
-
-
-@dataclass
-class LiveCampaign:
-    """A campaign as the dialer runs it: its pacer, its lines and what the supervisor page shows."""
-
-    id: int
-    name: str
-    queue: str
-    skills: dict[str, int]
-    mode: DialMode
-    state: str
-    caller_id: str | None
-    drop_cap: float
-    pacer: Pacer
-    settings: dict[str, str]  # drop_message, machine_action, machine_message, script
-    ringing: dict[str, Attempt] = field(default_factory=dict)
-    measured_at: float | None = None  # the last tick that counted occupancy (running only)
-    agent_seconds: float = 0.0
-    busy_seconds: float = 0.0
-    last_floor: Floor = field(default_factory=lambda: Floor(idle=0))
-    dials: int = 0
-
-    def view(self, now: float) -> dict[str, Any]:
-        stats = self.pacer.stats(now, self.last_floor)
-        agents = self.last_floor.idle + len(self.last_floor.busy_elapsed)
-        return {"id": self.id, "name": self.name, "state": self.state, "mode": self.mode.value,
-                "ringing": len(self.ringing), "agents": agents, "agents_idle": self.last_floor.idle,
-                "dial_level": round(stats.dial_level, 3), "drop_rate": round(stats.drop_rate, 4),
-                "drop_cap": self.drop_cap, "answered_in_window": stats.answered_in_window,
-                "answer_rate": round(stats.answer_rate, 4), "mean_handle_s": round(stats.mean_handle_s, 1),
-                "occupancy": round(self.busy_seconds / self.agent_seconds, 4) if self.agent_seconds else 0.0,
-                "dials": self.dials}
-
-
-def _eligible(agent: AgentView, queue: str, skills: dict[str, int]) -> bool:
-    return (queue in agent.queues and agent.registered
-            and all(agent.skills.get(k, 0) >= v for k, v in skills.items()))
 
 
 class CampaignDialer:
@@ -244,7 +190,7 @@ class CampaignDialer:
     def _floor(self, run: LiveCampaign, now: float) -> Floor:
         idle, busy = 0, []
         for agent in self.acd.agents():
-            if not _eligible(agent, run.queue, run.skills):
+            if not eligible(agent, run.queue, run.skills):
                 continue
             if agent.state is AgentState.AVAILABLE and not agent.offers and not agent.calls:
                 idle += 1
@@ -312,6 +258,12 @@ class CampaignDialer:
     async def answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
         """The customer answered and AMD listened: ``(next, sound)`` for the dialplan: ``queue``
         (an agent takes it), ``drop`` or ``message`` (play ``sound``, hang up), ``hangup``."""
+        # Under the tick's lock: between leaving ``ringing`` and the ACD's offer, a tick would see
+        # the agent idle and no call on its way to them, and dial one call too many.
+        async with self._lock:
+            return await self._answered(linkedid, channel, amd_status)
+
+    async def _answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
         a = self._attempts.get(linkedid)
         run = self.live.get(a.campaign_id) if a is not None else None
         if a is None or run is None or a.done:
@@ -324,7 +276,7 @@ class CampaignDialer:
             leave = run.settings["machine_action"] == "message" and run.settings["machine_message"]
             await self.settle(a, "machine")
             return ("message", run.settings["machine_message"]) if leave else ("hangup", "")
-        free = any(_eligible(ag, run.queue, run.skills) and ag.state is AgentState.AVAILABLE
+        free = any(eligible(ag, run.queue, run.skills) and ag.state is AgentState.AVAILABLE
                    and not ag.offers and not ag.calls for ag in self.acd.agents())
         run.pacer.record_connect(now, dropped=not free)
         if not free:
