@@ -21,8 +21,7 @@ from tests.helpers import until
 
 def _carrier_got(rig: Rig) -> list[tuple[str, str]]:
     """(number, caller id) of every call the carrier received from us, in order."""
-    text = rig.carrier.log_file.read_text(errors="replace") if rig.carrier.log_file.exists() else ""
-    return re.findall(r"CARRIER-GOT ([^\s\")]+) from ([^\s\")]*)", text)
+    return re.findall(r"CARRIER-GOT ([^\s\")]+) from ([^\s\")]*)", rig.carrier_log())
 
 
 def _far_end(seen: list[Event], linkedid: str) -> str | None:
