@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def carrier_rig(base: Path, *, edit_config: Callable[[Path], None] | None = None
                 rtp_ports: int = 30, **ours: Any) -> Iterator[Rig]:
     """Both instances up (the carrier first), removed on exit; ``ours`` overrides our settings and
     ``edit_config`` may change our copy of the configuration before anything starts."""
-    our_sip, carrier_sip, reg_port, dialer_port = free_port(), free_port(), free_port(), free_port()
+    our_sip, carrier_sip, reg_port, dialer_port = (free_port(socket.SOCK_DGRAM) for _ in range(4))  # SIP over UDP
     reg_secret = secrets.token_urlsafe(16)
     carrier_cfg = base / "carrier-config"
     (carrier_cfg / "asterisk").mkdir(parents=True)

@@ -2,7 +2,8 @@
 campaigns' calls leave by the carrier-dialer trunk to the carrier (a second Asterisk) whose
 dialplan plays people who say hello, answering machines with a long greeting (our AMD says
 MACHINE), busy lines and numbers that never answer. A progressive and a predictive campaign run
-to completion with simulated agent phones. What the carrier received proves no contact was
+to completion with simulated agent phones (in the predictive one both agents step away while the
+first people's phones ring, so that some are dropped). What the carrier received proves no contact was
 dialled outside its window or on the do-not-call list, and every attempt was dialled once and
 is in the CRM exactly once."""
 
@@ -15,6 +16,7 @@ from collections import Counter
 from callcenter.engine import Engine
 from crm_core import campaigns
 from cti.events import Event
+from cti.journey import CampaignAttemptEnded
 from tests.asterisk.campaigns import (
     assert_one_interaction_per_attempt,
     contacts_and_attempts,
@@ -23,6 +25,7 @@ from tests.asterisk.campaigns import (
     take_calls,
 )
 from tests.asterisk.trunks.rig import Rig
+from tests.helpers import until
 
 # The carrier's customers by number (carrier/asterisk/extensions.conf): 861500 people, 861501
 # machines, 861502 busy, 861503 never answer.
@@ -108,6 +111,13 @@ async def test_predictive_campaign_runs_to_completion_and_drops_hear_the_message
                                             talk_s=1.0))
     try:
         await eng.dialer.command(summer, "start", "sup1")
+        # Both agents leave while the first people's phones ring: they answer with no agent free.
+        for agent in ("1001", "1002"):
+            await eng.desk.set_not_ready(agent, "break")
+        await until(lambda: any(isinstance(e, CampaignAttemptEnded) and e.result == "dropped" for e in seen),
+                    what="a person dropped")
+        for agent in ("1001", "1002"):
+            await eng.desk.set_ready(agent)
         await run_to_completion(eng, summer, worker, timeout_s=60)
     finally:
         worker.cancel()
@@ -115,6 +125,7 @@ async def test_predictive_campaign_runs_to_completion_and_drops_hear_the_message
     contacts, attempts = await contacts_and_attempts(eng, summer)
     outcomes = Counter(a.outcome for a in attempts)
     dropped = outcomes["dropped"]
+    assert dropped >= 1
     # Each person reached an agent or was dropped (never retried); machines were retried once and
     # never heard a message (machine_action retry); busy and no answer were never retried.
     assert {n: contacts[n] for n in people if contacts[n] != ("done", 1, "human")} == {
