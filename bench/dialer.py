@@ -17,8 +17,14 @@ the last calls, is the same for every mode): agent occupancy (busy / staffed tim
 agent-hour (humans connected to an agent), drop rate (dropped / humans answered), mean idle time
 between an agent's calls, the peak dial level (ringing lines per agent).
 
-    .venv/bin/python bench/dialer.py            # 10,000 contacts, 20/50/200 agents, answer rates 10-50 %
-    .venv/bin/python bench/dialer.py --quick    # 3,000 contacts, fewer configurations
+Then a shorter real run through Asterisk (bench/dialer_pbx.py): the engine's dialer places real
+calls through a trunk to a second Asterisk playing the customers, with simulated agent phones;
+progressive, a fixed ratio and predictive each run the same wall time (figures and verdicts
+printed the same way).
+
+    .venv/bin/python bench/dialer.py            # 10,000 contacts, 20/50/200 agents, answer rates 10-50 %; real run
+    .venv/bin/python bench/dialer.py --quick    # 3,000 contacts, fewer configurations; a shorter real run
+    .venv/bin/python bench/dialer.py --sim-only | --real-only [--real-agents 8 --real-seconds 150]
 """
 
 from __future__ import annotations
@@ -198,9 +204,11 @@ def main() -> int:
                         help="3,000 contacts, fewer configurations; 4 agents and 45 s per mode in the real run")
     parser.add_argument("--sim-only", action="store_true", help="skip the real run through Asterisk")
     parser.add_argument("--real-only", action="store_true", help="only the real run through Asterisk")
+    parser.add_argument("--real-agents", type=int, default=None, help="real run: agents (1-8; default 6, quick 4)")
+    parser.add_argument("--real-seconds", type=float, default=None, help="real run: seconds per mode (default 90)")
     args = parser.parse_args()
     if args.real_only:
-        for line in real_run(quick=args.quick, drop_cap=DROP_CAP):
+        for line in real_run(quick=args.quick, drop_cap=DROP_CAP, agents=args.real_agents, seconds=args.real_seconds):
             print(line)
         return 0
     n = 3000 if args.quick else 10_000
@@ -246,7 +254,7 @@ def main() -> int:
     print(f"target predictive >= 1.25x progressive contacts per agent-hour at answer rates <= 30 %: "
           f"{'MET' if min_gain >= 1.25 else 'MISSED'} (worst {min_gain:.2f}x)")
     if not args.sim_only:
-        for line in real_run(quick=args.quick, drop_cap=DROP_CAP):
+        for line in real_run(quick=args.quick, drop_cap=DROP_CAP, agents=args.real_agents, seconds=args.real_seconds):
             print(line)
     return 0
 

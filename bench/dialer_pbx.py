@@ -199,12 +199,12 @@ def _hwm_mb(pid: int | None) -> float:
     return int(found.group(1)) / 1024 if found else 0.0
 
 
-def real_run(*, quick: bool, drop_cap: float) -> list[str]:
+def real_run(*, quick: bool, drop_cap: float, agents: int | None = None, seconds: float | None = None) -> list[str]:
     """Progressive, fixed ratio, then predictive through the real PBX; returns the verdict lines."""
     from tests.asterisk.trunks.rig import carrier_rig
 
-    agents = 4 if quick else 6
-    seconds = 45.0 if quick else 90.0
+    agents = agents or (4 if quick else 6)
+    seconds = seconds or (45.0 if quick else 90.0)
     dial_timeout_s = 15
     customers = Customers()
     work = Path(tempfile.mkdtemp(prefix="cti-dialer-bench-"))
