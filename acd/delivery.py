@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -162,7 +163,7 @@ class AcdService:
             if phone.registers and ev.device == phone.device:
                 registered = self._registered(phone, ev.state)
                 try:
-                    await self._run(lambda now, a=agent_id, r=registered: self.router.set_device_registered(a, r, now))
+                    await self._run(functools.partial(self.router.set_device_registered, agent_id, registered))
                 except AcdError:
                     pass  # not logged in to the ACD
 
