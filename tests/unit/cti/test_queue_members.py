@@ -12,7 +12,7 @@ from cti.ami.manager import AmiClient, AmiReply
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.errors import AmiActionFailed, UnsafeValue
 from cti.settings import AmiSettings
-from tests.unit.cti.fake_ami import FakeAmi, default_handler
+from tests.unit.cti.fake_ami import FakeAmi, default_handler, list_answer
 
 
 class Sender:
@@ -83,11 +83,9 @@ async def test_over_the_real_client_values_are_checked_before_anything_is_sent()
     def handler(action: dict[str, str]) -> list[str]:
         if action.get("Action") != "QueueStatus":
             return default_handler(action)
-        aid = action["ActionID"]
-        return [f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\nMessage: Queue status will follow",
-                f"Event: QueueParams\r\nActionID: {aid}\r\nQueue: {action['Queue']}",
-                f"Event: QueueMember\r\nActionID: {aid}\r\nQueue: {action['Queue']}\r\nLocation: PJSIP/1009",
-                f"Event: QueueStatusComplete\r\nActionID: {aid}\r\nEventList: Complete\r\nListItems: 2"]
+        queue = action["Queue"]
+        return list_answer(action["ActionID"], "QueueStatusComplete", f"Event: QueueParams\r\nQueue: {queue}",
+                           f"Event: QueueMember\r\nQueue: {queue}\r\nLocation: PJSIP/1009")
     server = FakeAmi(handler)
     await server.start()
     client = AmiClient(AmiSettings(port=server.port, secret="s3cret", connect_timeout_s=1.0), lambda _: None)
