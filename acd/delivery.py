@@ -400,7 +400,7 @@ class AcdService:
                     return
                 call.status, call.answered_at = "talking", now
                 if call.customer_id is not None:
-                    self._last_agent.remember(call.customer_id, d.agent_id, now)
+                    self.remember_agent(call.customer_id, d.agent_id, now)
                 await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
                 await self.call_update(call, "talking")
             case Requeue():
