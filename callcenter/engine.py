@@ -67,6 +67,7 @@ from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
 from cti.ami.bridge import AmiBridge
+from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
@@ -212,7 +213,7 @@ class Engine:
                                  send=self.ami.client.send_action)
         self.recovery_report: RecoveryReport | None = None
         # While no engine runs, app_queue rings these agents' phones (acd/fallback.py).
-        self.fallback_members = FallbackMembers(self.ami.client.send_action, self.bus, self.acd.phones,
+        self.fallback_members = FallbackMembers(AmiFallbackQueues(self.ami.client), self.bus, self.acd.phones,
                                                 self.acd_config.app_queue_fallback)
         self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
