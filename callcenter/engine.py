@@ -35,6 +35,8 @@ from acd.virtual_hold_pbx import VirtualHold
 from agent_console.app import create_app
 from agent_console.callback_request_http import build_callback_request_router
 from agent_console.campaigns_http import router as campaigns_router
+from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
+from agent_console.preview_http import build_preview_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
@@ -202,6 +204,8 @@ class Engine:
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
                                callback_policy=self.callback_policy,
                                journal=settings.state_dir / "wrapup-journal.jsonl")
+        # The console's preview panel: due callbacks, then preview campaigns' contacts (docs/outbound.md).
+        self.preview = PreviewDesk(self.desk, [CallbackSource(self.desk), CampaignSource(self.campaign_preview)])
         self.metrics.sources = self._metric_sources()
         # After a crash or restart the engine takes back what Asterisk kept (docs/resilience.md), and
         # tells the dialplan it is alive: without a heartbeat, waiting callers go to the fallback.
@@ -230,7 +234,8 @@ class Engine:
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
                                       users_router(self.db, forget=logins.forget,
                                                    skills=lambda: set(self.acd_config.skills)),
-                                      build_callback_request_router(self.virtual_hold, lookup=self._customer_of)],
+                                      build_callback_request_router(self.virtual_hold, lookup=self._customer_of),
+                                      build_preview_router(self.preview)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
