@@ -35,8 +35,6 @@ from acd.virtual_hold_pbx import VirtualHold
 from agent_console.app import create_app
 from agent_console.callback_request_http import build_callback_request_router
 from agent_console.campaigns_http import router as campaigns_router
-from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
-from agent_console.preview_http import build_preview_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
@@ -51,6 +49,8 @@ from agent_console.phone import (
     crm_staff_phone,
     install_phone,
 )
+from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
+from agent_console.preview_http import build_preview_router
 from agent_console.recordings_http import router as recordings_router
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from agent_console.users_http import users_router

@@ -11,7 +11,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from crm_core.campaign_models import CampaignContact, DoNotCall
-from tests.web.console.test_callbacks import Site, site  # noqa: F401  (the fixture)
+from tests.web.console import test_callbacks
+from tests.web.console.conftest import Console
+from tests.web.console.test_callbacks import Site
+
+site = test_callbacks.site  # the fixture: a real Engine (no PBX) over a seeded SQLite CRM
 
 SPEC = {"name": "renewals", "queue": "support", "mode": "preview", "timezone": "Asia/Shanghai",
         "script": "Ask about the renewal", "max_attempts": 2,
@@ -38,7 +42,8 @@ async def _contacts(site: Site) -> dict[str, tuple[str, datetime | None, str | N
 async def test_callbacks_then_campaign_contacts_one_at_a_time(site: Site) -> None:
     cb = await site.add(number="13800138001")
     cid = await _campaign(site)
-    assert (await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})).status_code == 200
+    joined = await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    assert joined.status_code == 200
 
     first = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
     assert (first["source"], first["id"], first["number"], first["attempts"]) == ("callback", cb, "+8613800138001", 0)
@@ -108,3 +113,18 @@ async def test_bad_input_and_who_may_preview(site: Site) -> None:
     assert r.status_code == 200 and (await site.row(cb)).state == "cancelled"
     site.http.cookies.clear()
     assert (await site.http.post("/api/preview/next")).status_code == 401
+
+
+async def test_a_callback_is_dialled_from_the_panel_like_a_campaign_contact(console: Console) -> None:
+    desk = console.demo.desk
+    cb = desk.add_callback("+8613800138000", queue="support", customer_id=1, due_at=desk.clock() - 60)
+    token = await console.login("alice")
+    await desk.login_queues("a1001", ["support"])
+    item = (await console.http.post("/api/preview/next", headers=console.auth(token))).json()["item"]
+    assert (item["source"], item["id"]) == ("callback", cb)
+    r = await console.http.post(f"/api/preview/callback/{cb}/dial", headers=console.auth(token))
+    assert r.status_code == 200, r.text
+    assert desk.callback_book[cb].calling and desk.callback_book[cb].last_call_id == r.json()["call_id"]
+    assert ("dial", "a1001", {"number": "8613800138000", "customer_id": 1}) in desk.actions
+    again = await console.http.post(f"/api/preview/callback/{cb}/dial", headers=console.auth(token))
+    assert again.status_code == 409  # already being called
