@@ -76,6 +76,7 @@ ROUTES: dict[tuple[str, str], str] = {
                                     "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns")},
     ("POST", "/api/auth/login"): "auth.login",
     ("POST", "/api/callback-requests"): "callbacks.request",
+    ("POST", "/api/callback-requests/{request_id}/cancel"): "callbacks.request",  # with the request's token
     ("GET", "/healthz"): "ops.health",
     ("GET", "/metrics"): "ops.metrics",
     ("POST", "/api/auth/logout"): "session.self",
@@ -141,6 +142,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", f"{_S}/staffing"): "supervisor.reports",
     ("GET", f"{_S}/callbacks"): "supervisor.callbacks",
     ("POST", f"{_S}/callbacks/{{callback_id}}/cancel"): "supervisor.callbacks",
+    ("POST", f"{_S}/callback-requests/{{request_id}}/cancel"): "supervisor.callbacks",
     ("GET", "/api/campaigns"): "campaigns.read",
     ("POST", "/api/campaigns"): "campaigns.manage",
     ("GET", "/api/campaigns/{campaign_id}"): "campaigns.read",

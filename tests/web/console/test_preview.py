@@ -128,3 +128,4 @@ async def test_a_callback_is_dialled_from_the_panel_like_a_campaign_contact(cons
     assert ("dial", "a1001", {"number": "8613800138000", "customer_id": 1}) in desk.actions
     again = await console.http.post(f"/api/preview/callback/{cb}/dial", headers=console.auth(token))
     assert again.status_code == 409  # already being called
+
