@@ -29,7 +29,8 @@ from tests.helpers import customer_number, until
 V_NUMBER = f"+8694{int(time.time() * 10) % 10**7:07d}"
 
 
-async def _queued_caller(eng: Engine, seen: list[Event], number: str, customer_id: int) -> tuple[str, str]:
+async def _queued_caller(eng: Engine, seen: list[Event], number: str, customer_id: int,
+                         priority: int = 10) -> tuple[str, str]:
     """A caller from ``number`` waiting on the music of ``support``: (linkedid, its channel). It is
     handed to the ACD as the IVR hands a caller (IvrFinished): the IVR has tests of its own, and
     going through it three times would cost this test half a minute."""
@@ -38,7 +39,7 @@ async def _queued_caller(eng: Engine, seen: list[Event], number: str, customer_i
     assert result.success and result.channel and result.linkedid, result
     waiting = result.channel.removesuffix(";1") + ";2"  # the half in cti-queue: the caller's channel
     await eng.bus.publish(IvrFinished(ts=time.time(), linkedid=result.linkedid, flow="test", outcome="queue",
-                                      channel=waiting, caller_number=number, queue="support", priority=10,
+                                      channel=waiting, caller_number=number, queue="support", priority=priority,
                                       customer_id=customer_id))
     await until(lambda: any(isinstance(e, QueueEntered) and e.linkedid == result.linkedid for e in seen))
     return result.linkedid, str(result.channel)
