@@ -60,6 +60,7 @@
     P.item = null;
     P.calling = true;
     C().callStarted();
+    countDue();
   }
   async function skip() {
     const it = P.item;
@@ -67,6 +68,7 @@
     await C().api("POST", `/api/preview/${it.source}/${it.id}/skip`, { reason: $("pv-reason").value });
     P.item = null;
     C().toast(C().t("pv.skipped"), "ok");
+    countDue();
   }
 
   // The count of due callbacks beside the title (listing claims nothing); read again when the

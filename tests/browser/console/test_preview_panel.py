@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import Page, expect
 
+from tests.browser.conftest import shot
 from tests.browser.console.conftest import Site
 from tests.browser.console.test_console_flow import login
 
@@ -47,6 +48,7 @@ async def test_panel_shows_a_callback_then_a_campaign_contact_and_dials_it(page:
     await page.click("#pv-skip")
     await expect(page.locator("#pv-item")).to_be_hidden()
     assert ("skip_callback", "a1001", {"callback_id": cb, "reason": "not_now"}) in desk.actions
+    await expect(page.locator("#cb-count")).to_have_text("")  # due again later only
 
     await page.click("#btn-preview-next")
     await expect(card).to_have_attribute("data-id", str(contact))
@@ -57,6 +59,7 @@ async def test_panel_shows_a_callback_then_a_campaign_contact_and_dials_it(page:
     await expect(page.locator("#pv-script")).to_have_text("Ask about the renewal.\nOffer the gold plan.")
     await expect(page.locator("#pv-data dt")).to_have_text(["plan"])
     await expect(page.locator("#pv-data dd")).to_have_text(["gold"])
+    await page.screenshot(path=shot("preview"))
     await page.click("#pv-dial")
     await expect(page.locator("#pv-calling")).to_be_visible()
     await expect(page.locator("#pv-item")).to_be_hidden()
