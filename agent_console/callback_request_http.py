@@ -119,8 +119,8 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
         """The requester changed their mind: the request leaves its queue (404 when it is not
         waiting, 409 once its callback is under way)."""
         if not hmac.compare_digest(body.token, token_of(request_id)):
-            refused = Forbidden("this token does not cancel this callback request")
-            refused.field = "token"  # type: ignore[attr-defined]  (the error body names the field)
+            refused = Forbidden("this token does not cancel this callback request")  # its body names the field:
+            refused.field = "token"  # type: ignore[attr-defined]
             raise refused
         return _cancelled(await requests.cancel(request_id, actor="requester"))
 

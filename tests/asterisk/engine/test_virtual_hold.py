@@ -45,6 +45,17 @@ async def _queued_caller(eng: Engine, seen: list[Event], number: str, customer_i
     return result.linkedid, str(result.channel)
 
 
+async def _press_the_key(eng: Engine, linkedid: str, half: str) -> None:
+    """The waiting caller presses the key when offered, and is hung up."""
+    deadline = time.monotonic() + 20
+    while linkedid not in eng.virtual_hold.entries:  # the key is heard once the offer listens
+        assert time.monotonic() < deadline, "the caller was never offered the key"
+        await eng.ami.control.play_dtmf(half, "*")
+        await asyncio.sleep(0.7)
+    await until(lambda: not any(ch.name == half for c in eng.ami.model.calls() for ch in c.live),
+                what="the caller who pressed the key hung up")
+
+
 async def _talk_and_wrap(eng: Engine, seen: list[Event], linkedid: str) -> None:
     await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in seen),
                 what=f"{linkedid} connected")
@@ -66,13 +77,7 @@ async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_age
 
     a_id, _ = await _queued_caller(eng, seen, number, customer_id)
     v_id, v_half = await _queued_caller(eng, seen, V_NUMBER, customer_id)
-    deadline = time.monotonic() + 20
-    while v_id not in eng.virtual_hold.entries:  # the key is heard once the offer listens
-        assert time.monotonic() < deadline, "the caller was never offered the key"
-        await eng.ami.control.play_dtmf(v_half, "*")
-        await asyncio.sleep(0.7)
-    await until(lambda: not any(ch.name == v_half for c in eng.ami.model.calls() for ch in c.live),
-                what="the caller who pressed the key hung up")
+    await _press_the_key(eng, v_id, v_half)
     left = next(e for e in seen if isinstance(e, QueueLeft) and e.linkedid == v_id)
     assert left.reason == "virtual_hold"
     c_id, _ = await _queued_caller(eng, seen, number, customer_id)

@@ -23,7 +23,7 @@ from crm_core.virtual_holds import entry_row
 from cti.events import Event
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.asterisk.engine.test_virtual_hold import _queued_caller, _talk_and_wrap
+from tests.asterisk.engine.test_virtual_hold import _press_the_key, _queued_caller, _talk_and_wrap
 from tests.helpers import customer_number, engine_settings, seed, until
 
 # cti-sim-customer: 8696... answer at once and stay up. Numbers of this run's own (the PBX outlives runs).
@@ -56,13 +56,7 @@ async def _first_engine(settings: Settings) -> tuple[list[str], int]:
         await eng.desk.login_queues("1001", ["support"])  # logged in, not ready: everyone waits
         a_id, _ = await _queued_caller(eng, seen, number, customer_id, priority=0)
         v_id, v_half = await _queued_caller(eng, seen, V_NUMBER, customer_id, priority=0)
-        deadline = time.monotonic() + 20
-        while v_id not in eng.virtual_hold.entries:  # the key is heard once the offer listens
-            assert time.monotonic() < deadline, "the caller was never offered the key"
-            await eng.ami.control.play_dtmf(v_half, "*")
-            await asyncio.sleep(0.7)
-        await until(lambda: not any(ch.name == v_half for c in eng.ami.model.calls() for ch in c.live),
-                    what="the caller who pressed the key hung up")
+        await _press_the_key(eng, v_id, v_half)
         assert eng.app is not None
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=eng.app), base_url="http://site") as http:
             r = await http.post("/api/callback-requests", json={"number": W_NUMBER, "queue": "support"})
