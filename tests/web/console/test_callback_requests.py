@@ -143,3 +143,11 @@ async def test_a_supervisor_cancels_a_waiting_callback_request(site: Site) -> No
     assert site.engine.router.waiting("billing") == []
     gone = await site.as_("sup1", "POST", f"/api/supervisor/callback-requests/{entry}/cancel")
     assert gone.status_code == 404
+
+
+async def test_a_request_whose_turn_came_is_not_cancelled(engine: Engine) -> None:
+    body = (await _post(engine, {"number": "+8613900000001", "queue": "billing"})).json()
+    engine.router.set_ready("1003", time.time())  # the router reserves the agent (the engine is not running)
+    r = await _cancel(engine, body["id"], body["cancel_token"])
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "acd_illegal_transition"
+    assert engine.router.call(body["id"]).agent_id == "1003"  # still reserved, still called back
