@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from acd.errors import AcdError
 from acd.model import AgentState
 from acd.pacing import DialMode
 from crm_core import campaigns
@@ -74,10 +75,16 @@ class CampaignPreview:
                 "campaign": run.name}
 
     async def next_for(self, agent_id: str, queues: Iterable[str]) -> dict[str, Any] | None:
-        """The next due contact of the running preview campaigns of ``queues`` (lowest id first)."""
+        """The next due contact of the running preview campaigns of ``queues`` whose skills the agent
+        has (lowest campaign id first)."""
         mine = set(queues)
+        try:
+            skills = dict(self.dialer.acd.agent(agent_id).skills)
+        except AcdError:  # not known to the ACD: no campaign's agent
+            return None
         runs = sorted((r for r in self.dialer.live.values()
-                       if r.state == "running" and r.mode is DialMode.PREVIEW and r.queue in mine), key=lambda r: r.id)
+                       if r.state == "running" and r.mode is DialMode.PREVIEW and r.queue in mine
+                       and all(skills.get(k, 0) >= v for k, v in r.skills.items())), key=lambda r: r.id)
         for run in runs:
             shown = await self.next_contact(run.id, agent_id)
             if shown is not None:
