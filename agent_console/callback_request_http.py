@@ -76,7 +76,8 @@ class CallbackRequestIn(BaseModel):
 
 
 class CancelIn(BaseModel):
-    token: str = Field(min_length=1, max_length=128, description="the ``cancel_token`` of the request's answer")
+    token: str = Field(min_length=1, max_length=128, pattern=r"^[0-9a-f]+$",
+                       description="the ``cancel_token`` of the request's answer")
 
 
 RequestId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
@@ -118,7 +119,7 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
     async def cancel_request(request_id: RequestId, body: CancelIn) -> dict[str, Any]:
         """The requester changed their mind: the request leaves its queue (404 when it is not
         waiting, 409 once its callback is under way)."""
-        if not hmac.compare_digest(body.token, token_of(request_id)):
+        if not hmac.compare_digest(body.token.encode(), token_of(request_id).encode()):
             refused = Forbidden("this token does not cancel this callback request")  # its body names the field:
             refused.field = "token"  # type: ignore[attr-defined]
             raise refused

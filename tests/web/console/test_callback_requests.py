@@ -98,7 +98,8 @@ async def test_the_requester_cancels_with_the_token_of_the_answer(engine: Engine
     assert len(mine["cancel_token"]) == 40 and mine["cancel_token"] != other["cancel_token"]
     wrong = await _cancel(engine, mine["id"], other["cancel_token"])
     assert wrong.status_code == 403 and wrong.json()["detail"]["field"] == "token"
-    for entry_id, body, field in ((mine["id"], {}, "token"), ("bad id!", {"token": "x"}, "request_id")):
+    for entry_id, body, field in ((mine["id"], {}, "token"), (mine["id"], {"token": "é"}, "token"),
+                                  ("bad id!", {"token": "ab"}, "request_id")):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=engine.app), base_url="http://c") as http:
             r = await http.post(f"/api/callback-requests/{entry_id}/cancel", json=body)
         assert (r.status_code, r.json()["detail"]["field"]) == (422, field)
