@@ -322,6 +322,13 @@ class EngineDesk:
             cb = await callbacks.release(session=session, callback_id=callback_id, agent_id=agent_id, now=self._now())
             return await _callback_view_of(session, cb)
 
+    async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
+        async with self.db.session() as session:
+            await self._callback(session, callback_id)
+            cb = await callbacks.skip(session=session, callback_id=callback_id, agent_id=agent_id, reason=reason,
+                                      now=self._now(), policy=self.callback_policy)
+            return await _callback_view_of(session, cb)
+
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
         if self._state(agent_id) is AgentState.LOGGED_OUT:
             raise IllegalAgentAction("log in to your queues before calling a callback")

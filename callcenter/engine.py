@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from acd.announce import announce_route
 from acd.config import load_queues
@@ -33,7 +33,7 @@ from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
 from acd.virtual_hold_pbx import VirtualHold
 from agent_console.app import create_app
-from agent_console.callback_request_http import build_callback_request_router
+from agent_console.callback_request_http import SlidingLimit, build_callback_request_router
 from agent_console.campaigns_http import router as campaigns_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
@@ -49,6 +49,8 @@ from agent_console.phone import (
     crm_staff_phone,
     install_phone,
 )
+from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
+from agent_console.preview_http import build_preview_router
 from agent_console.recordings_http import router as recordings_router
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from agent_console.users_http import users_router
@@ -203,6 +205,8 @@ class Engine:
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
                                callback_policy=self.callback_policy,
                                journal=settings.state_dir / "wrapup-journal.jsonl")
+        # The console's preview panel: due callbacks, then preview campaigns' contacts (docs/outbound.md).
+        self.preview = PreviewDesk(self.desk, [CallbackSource(self.desk), CampaignSource(self.campaign_preview)])
         self.metrics.sources = self._metric_sources()
         # After a crash or restart the engine takes back what Asterisk kept (docs/resilience.md), and
         # tells the dialplan it is alive: without a heartbeat, waiting callers go to the fallback.
@@ -231,7 +235,8 @@ class Engine:
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
                                       users_router(self.db, forget=logins.forget,
                                                    skills=lambda: set(self.acd_config.skills)),
-                                      build_callback_request_router(self.virtual_hold, lookup=self._customer_of)],
+                                      self._callback_request_router(settings),
+                                      build_preview_router(self.preview)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
@@ -244,6 +249,14 @@ class Engine:
                                   kind_of=crm_kind_of(self.db, self.desk), staff_phone=crm_staff_phone(self.db))
         if self.app is not None:
             install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
+
+    def _callback_request_router(self, settings: Settings) -> APIRouter:
+        """Web callback requests, throttled by ``settings.callbacks`` (docs/callbacks.md)."""
+        cb, window_s = settings.callbacks, settings.callbacks.requests_window_min * 60
+        return build_callback_request_router(
+            self.virtual_hold, secret=settings.web.session_secret.get_secret_value().encode(),
+            lookup=self._customer_of, per_address=SlidingLimit(cb.requests_per_address, window_s),
+            per_number=SlidingLimit(cb.requests_per_number, window_s))
 
     async def _customer_of(self, e164: str) -> int | None:
         found = await SqlCustomerDirectory(self.db).lookup_by_number(e164)
