@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 
 from crm_core.customers import PinPolicy, verify_account_pin
 from crm_core.db import Database
@@ -32,6 +32,13 @@ from ivr.directory import CallerIdentity
 from ivr.errors import DirectoryUnavailable
 
 log = logging.getLogger(__name__)
+
+
+# One Core statement, built once (no ORM objects, no eager-loaded phones). Two rows at most: a
+# number shared by several customers (a switchboard, a family phone) identifies nobody.
+_BY_NUMBER = (select(Customer.id, Customer.name, Customer.tier, Customer.language, Customer.account_number)
+              .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+              .where(CustomerPhone.e164 == bindparam("e164")).order_by(Customer.id).limit(2))
 
 
 def identity_of(customer: Customer) -> CallerIdentity:
@@ -80,15 +87,9 @@ class SqlCustomerDirectory:
         if hit is not None and now - hit[0] < self.fresh_s and hit[1] == self.generation:
             return hit[2]
         generation = self.generation
-        # One Core statement (no ORM objects, no eager-loaded phones): at most two customers are
-        # needed, since a number shared by several customers (a switchboard, a family phone)
-        # identifies nobody.
-        stmt = (select(Customer.id, Customer.name, Customer.tier, Customer.language, Customer.account_number)
-                .join(CustomerPhone, CustomerPhone.customer_id == Customer.id).where(CustomerPhone.e164 == e164)
-                .order_by(Customer.id).limit(2))
         try:
             async with self.db.session() as session:
-                rows = (await session.execute(stmt)).all()
+                rows = (await session.execute(_BY_NUMBER, {"e164": e164})).all()
             identity = (CallerIdentity(customer_id=rows[0][0], name=rows[0][1], tier=rows[0][2],
                                        language=rows[0][3], account_number=rows[0][4]) if len(rows) == 1 else None)
         except DatabaseUnavailable as err:
