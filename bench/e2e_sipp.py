@@ -6,6 +6,8 @@ IVR (Read), same call mix, same run.
     .venv/bin/python bench/e2e_sipp.py --quick      # 20 calls, 2 calls/s, 10 agents
     .venv/bin/python bench/e2e_sipp.py --calls 3000 --rate 10 --concurrency 200 --agents 190 --talk-ms 16000
                                                     # the target: 200 concurrent, 10 calls/s, 5 min
+    .venv/bin/python bench/e2e_sipp.py --quick --sql-top 20
+                                                    # + the engine's 20 most frequent SQL statements per call
     .venv/bin/python bench/e2e_sipp.py --capacity 10,20,30,40,50,60 --step-s 15 --talk-ms 2000
                                                     # capacity: each router at each rate in turn until calls
                                                     # fail or queue entry -> agent channel p99 > 100 ms
