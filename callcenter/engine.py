@@ -101,8 +101,8 @@ def make_feed(settings: Settings, db: Database) -> Feed:
     store = fs.store if fs.store != "auto" else ("redis" if settings.bus == "redis" else "database")
     if store == "database":
         # A batch gathers for 500 ms (the class's default is 5 ms): at 10 calls/s ~25 events per
-        # insert transaction instead of one to five. Readers lose nothing: rows not yet stored are served
-        # from the ring, and the journal keeps them through a crash.
+        # insert transaction instead of one to five. Readers lose nothing: rows not yet stored
+        # are served from the ring, and the journal keeps them through a crash.
         return EventFeed(db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600,
                          flush_interval_s=FEED_GATHER_S)
     if settings.bus != "redis" or not settings.redis_url:
