@@ -217,7 +217,6 @@ class EngineDesk:
         try:
             async with self.db.session() as session:
                 result.update(await wrapups.apply_wrap_up(session, w, policy=self.callback_policy))
-                result["interaction_id"] = await wrapups.interaction_id(session, call.linkedid)
         except DatabaseUnavailable:
             await self.journal.submit("wrapup", wrapups.wrapup_key(agent_id, call.linkedid), w)
             result["pending"] = True  # journaled: the case and callback are made when the database is back

@@ -84,6 +84,8 @@ if TYPE_CHECKING:  # redis is imported only when the redis bus is configured
     from cti.redis_bus import RoutingLease
 
 log = logging.getLogger(__name__)
+CALLER_FRESH_S = 30.0
+FEED_GATHER_S = 0.5
 
 
 def make_bus(settings: Settings) -> EventBus:
@@ -101,7 +103,11 @@ def make_feed(settings: Settings, db: Database) -> Feed:
     fs = settings.feed
     store = fs.store if fs.store != "auto" else ("redis" if settings.bus == "redis" else "database")
     if store == "database":
-        return EventFeed(db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600)
+        # A batch gathers for 500 ms (the class's default is 5 ms): at 10 calls/s ~25 events per
+        # insert transaction instead of one to five. Readers lose nothing: rows not yet stored
+        # are served from the ring, and the journal keeps them through a crash.
+        return EventFeed(db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600,
+                         flush_interval_s=FEED_GATHER_S)
     if settings.bus != "redis" or not settings.redis_url:
         raise ConfigError("feed.store: 'redis' needs bus: redis and redis_url (the feed is written with the bus)")
     from crm_core.feed_stream import StreamFeed
@@ -187,8 +193,11 @@ class Engine:
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).
         self.virtual_hold = VirtualHold(self.acd, self.acd_config.virtual_hold, SqlVirtualHoldStore(self.db))
+        # Callers by number: a look-up younger than CALLER_FRESH_S is answered from memory (any
+        # customer write on this node forgets them all; another node's is seen that much later).
+        self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
         self.agi = FastAgiServer(settings, routes={
-            "ivr": make_ivr_route(flows, SqlCustomerDirectory(self.db), self.bus),
+            "ivr": make_ivr_route(flows, self.directory, self.bus),
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
             **self.virtual_hold.routes(),
@@ -259,7 +268,7 @@ class Engine:
             per_number=SlidingLimit(cb.requests_per_number, window_s))
 
     async def _customer_of(self, e164: str) -> int | None:
-        found = await SqlCustomerDirectory(self.db).lookup_by_number(e164)
+        found = await self.directory.lookup_by_number(e164)
         return found.customer_id if found is not None else None
 
     async def _survey_started(self, linkedid: str) -> None:
