@@ -454,6 +454,7 @@ def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path:
         "webrtc_codecs": "ulaw,alaw,opus" if has_opus else "ulaw,alaw",
         "webrtc_media": (f"media_address = {s.pbx.webrtc_media_address}\nbind_rtp_to_media_address = yes"
                          if s.pbx.webrtc_media_address else ""),
+        "webrtc_rtp_timeout": str(s.pbx.softphone_media_timeout_s),
         "webrtc_endpoints": _webrtc_endpoints(s.pbx.agent_endpoints),
     }
 

@@ -7,7 +7,7 @@ let Registerer, RegistererState, SessionState, UserAgent, Web;  // from SIP.js, 
 
 const $ = (id) => document.getElementById(id);
 const P = {
-  ua: null, registerer: null, session: null, incoming: null, creds: null, status: "off", detail: "",
+  ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null, status: "off", detail: "",
   muted: false, micId: "", speakerId: "", ctx: null, ring: null, meter: null, localStream: null,
   retry: 0, retryTimer: null, active: false, micProblem: "",
 };
@@ -246,7 +246,23 @@ function register() {
 }
 function onDisconnect(err) {
   if (!P.active) return;
-  if (err) { setStatus("failed", t("phone.err.network")); scheduleReconnect(); }
+  if (err) {
+    // Asterisk binds a call's dialog to the WebSocket it came on: the call (or ring) in progress can
+    // no longer be signalled. Its media may still flow, so it is kept, but marked: when the PBX ends
+    // its side (no more RTP: docs/softphone.md) and rings this phone again, the new ring replaces it.
+    P.stale = P.session || P.incoming;
+    setStatus("failed", t("phone.err.network")); scheduleReconnect();
+  }
+}
+function dropStale() {
+  const s = P.stale;
+  P.stale = null;
+  if (P.session === s) P.session = null;
+  if (P.incoming === s) P.incoming = null;
+  stopRing();
+  P.muted = false;
+  $("phone-audio").srcObject = null;
+  s.dispose().catch(() => {});  // its BYE, if any, gets a 481: the PBX already ended that leg
 }
 function scheduleReconnect() {
   if (!P.active || P.retryTimer) return;
@@ -266,13 +282,14 @@ async function stop() {
   try { if (P.ua) await P.ua.stop(); } catch (_) { /* gone */ }
   if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());
   if (P.meter) { cancelAnimationFrame(P.meter.raf); P.meter = null; }
-  Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, creds: null, localStream: null,
-    muted: false, micProblem: "" });
+  Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null,
+    localStream: null, muted: false, micProblem: "" });
   setStatus("off");
 }
 
 // ---------- calls ----------
 function onInvite(invitation) {
+  if (P.stale && (P.stale === P.session || P.stale === P.incoming)) dropStale();
   if (P.session || P.incoming) { invitation.reject({ statusCode: 486 }); return; }
   P.incoming = invitation;
   invitation.stateChange.addListener((st) => {
@@ -283,6 +300,8 @@ function onInvite(invitation) {
       applyMute();
       setStatus("in_call", P.micProblem || "");
     } else if (st === SessionState.Terminated) {
+      if (P.stale === invitation) P.stale = null;
+      if (P.incoming !== invitation && P.session !== invitation) return;  // a stale call, already replaced
       stopRing();
       if (P.incoming === invitation) P.incoming = null;
       if (P.session === invitation) P.session = null;
