@@ -127,6 +127,23 @@ async def relayed(pbx: ManagedPbx, pbx_settings: Settings,
             yield eng, seen, link
 
 
+async def answer_again_and_hang_up(page: Page, ami: AmiEvents, caller: str, name: str) -> None:
+    """The same agent's softphone rings again (the call held meanwhile); Answer brings the caller's
+    440 Hz back to the same customer, the caller was never hung up, and the console's Hang up ends
+    the call as before (wrap-up follows)."""
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=20_000)
+    await expect(page.locator("#call-status")).to_have_text("On hold")
+    await page.click("#phone-answer")
+    await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+    await expect(page.locator("#cust-name")).to_contain_text(name)
+    await asyncio.sleep(2)
+    stats = await page.evaluate("window.ctiPhone.stats()")
+    assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
+    assert not ami.named("Hangup", Channel=re.escape(caller)), "the caller was dropped"
+    await page.click("#btn-hangup")
+    await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
+
+
 async def test_a_lost_network_mid_call_keeps_the_caller_on_music_and_rings_the_same_agent_again(
         relayed: tuple[Engine, list[Event], WsLink], phone_page: Page, pbx: ManagedPbx) -> None:  # noqa: F811 (phone_page)
     """No BYE ever comes: Asterisk ends the silent leg after pbx.softphone_media_timeout_s without
@@ -165,17 +182,7 @@ async def test_a_lost_network_mid_call_keeps_the_caller_on_music_and_rings_the_s
             assert not ami.named("Hangup", Channel=re.escape(caller)), "the caller was dropped"
 
         # The network is back: the softphone reconnects and registers, and the engine rings it again.
-        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=20_000)
-        await expect(page.locator("#call-status")).to_have_text("On hold")
-        await page.click("#phone-answer")
-        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
-        await expect(page.locator("#cust-name")).to_contain_text(name)
-        await asyncio.sleep(2)
-        stats = await page.evaluate("window.ctiPhone.stats()")
-        assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
-        assert not ami.named("Hangup", Channel=re.escape(caller)), "the caller was dropped"
-        await page.click("#btn-hangup")
-        await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
+        await answer_again_and_hang_up(page, ami, caller, name)
     await wrap_up(page)
 
     async def interactions() -> list[Interaction]:
@@ -216,16 +223,5 @@ async def test_a_reload_mid_call_keeps_the_caller_on_music_and_rings_the_same_ag
                     what="music for the caller after the reload")
         await expect(page.locator("#console-view")).to_be_visible(timeout=15_000)
         await expect(page.locator("#call-status")).to_have_text("On hold", timeout=15_000)
-        # The same agent's softphone rings again, and answering reconnects the caller (440 Hz back).
-        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=20_000)
-        await page.click("#phone-answer")
-        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
-        await expect(page.locator("#cust-name")).to_contain_text(name)
-        await asyncio.sleep(2)
-        stats = await page.evaluate("window.ctiPhone.stats()")
-        assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
-        assert not ami.named("Hangup", Channel=re.escape(caller)), "the caller was dropped"
-        # The call is the agent's as before: hanging up in the console ends it, and wrap-up follows.
-        await page.click("#btn-hangup")
-        await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
+        await answer_again_and_hang_up(page, ami, caller, name)
     await wrap_up(page)
