@@ -87,6 +87,9 @@ class PbxSettings(BaseModel):
     # A softphone lost mid-call (page reloaded, network gone): its caller waits on music for the
     # same agent this long, then for any agent, ahead of later callers (acd/reconnect.py).
     softphone_requeue_s: float = Field(60.0, gt=0)
+    # A softphone whose network went away sends no BYE and no more RTP: Asterisk ends its leg after
+    # this many seconds without RTP (pjsip rtp_timeout; 0: never), and the above applies.
+    softphone_media_timeout_s: int = Field(5, ge=0, le=300)
 
 
 class SipSettings(BaseModel):
