@@ -25,6 +25,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -218,12 +219,15 @@ def real_run(*, quick: bool, drop_cap: float, agents: int | None = None, seconds
     started = time.perf_counter()
     results: list[RealResult] = []
     asterisk_mb = carrier_mb = 0.0
-    with carrier_rig(work / "rig", edit_config=_edit_config(agents, 3.0, dial_timeout_s), rtp_ports=200) as rig:
-        for name, value in customers.globals().items():
-            rig.carrier.cli(f"dialplan set global {name} {value}")
-        for mode in ("progressive", f"fixed {FIXED_RATIO}", "predictive"):
-            results.append(asyncio.run(_run_mode(rig, mode, agents, seconds, 3000, dial_timeout_s, work)))
-        asterisk_mb, carrier_mb = _hwm_mb(rig.ours.pid()), _hwm_mb(rig.carrier.pid())
+    try:
+        with carrier_rig(work / "rig", edit_config=_edit_config(agents, 3.0, dial_timeout_s), rtp_ports=200) as rig:
+            for name, value in customers.globals().items():
+                rig.carrier.cli(f"dialplan set global {name} {value}")
+            for mode in ("progressive", f"fixed {FIXED_RATIO}", "predictive"):
+                results.append(asyncio.run(_run_mode(rig, mode, agents, seconds, 3000, dial_timeout_s, work)))
+            asterisk_mb, carrier_mb = _hwm_mb(rig.ours.pid()), _hwm_mb(rig.carrier.pid())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"{'agents':>6} {'mode':<12} {'occup.':>7} {'/agent-h':>9} {'drop':>7} {'idle gap s':>10} "
           f"{'connected':>9}  attempts by result")
     for r in results:
