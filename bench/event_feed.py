@@ -220,9 +220,8 @@ async def resume_hour_redis(url: str, hour_rate: int) -> dict[str, Any]:
     for first in range(0, total, 5000):
         async with raw.pipeline(transaction=False) as pipe:
             for i in range(first, min(total, first + 5000)):
-                entry = feed.entry(CallConnected(ts=1.8e9 + i / hour_rate, linkedid=f"c{i}", agent_id="a1",
-                                                 queue="support"))
-                assert entry is not None
+                [entry] = feed.entries(CallConnected(ts=1.8e9 + i / hour_rate, linkedid=f"c{i}", agent_id="a1",
+                                                     queue="support"))
                 pipe.xadd(key, entry.fields)  # type: ignore[arg-type]
             await pipe.execute()
     store_s = time.perf_counter() - t0

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
-from crm_core.feed_events import to_public
+from crm_core.feed_events import public_events
 from crm_core.feed_ring import Feed, RingFeed, Row, parse_cursor, wire
 from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
@@ -110,10 +110,8 @@ class EventFeed(RingFeed):
         bus.subscribe(Event, self.handle, name="event_feed")
 
     async def handle(self, ev: Event) -> None:
-        public = to_public(ev)
-        if public is None:
-            return
-        await self.accept(public)
+        for public in public_events(ev):
+            await self.accept(public)
 
     async def accept(self, public: dict[str, Any]) -> None:
         """Give one public envelope its cursor, journal it, show it to readers, queue it for the writer."""

@@ -41,6 +41,7 @@ async def test_bus_events_become_ordered_rows_without_secrets(db: Database, tmp_
     await bus.start()
     for ev in _journey(20):
         await bus.publish(ev)  # type: ignore[arg-type]
+    await bus.publish(CallEnded(ts=30, linkedid="consult-1", merged=("call-19",)))  # a conference's fold
     await bus.drain()
     await feed.flush()
     rows = await feed.page(0, 1000)
@@ -52,7 +53,9 @@ async def test_bus_events_become_ordered_rows_without_secrets(db: Database, tmp_
     assert [r[0] for r in rows] == sorted({r[0] for r in rows})
     bodies = [json.loads(r[2]) for r in rows]
     assert [b["type"] for b in bodies[:4]] == ["call.arrived", "call.ivr_finished", "call.answered", "call.ended"]
-    assert [b["call_id"] for b in bodies[::4]] == [f"call-{i}" for i in range(20)]
+    assert [b["call_id"] for b in bodies[:80:4]] == [f"call-{i}" for i in range(20)]
+    assert [(b["type"], b["call_id"], b["data"]["merged_into"]) for b in bodies[80:]] == [
+        ("call.ended", "consult-1", None), ("call.ended", "call-19", "consult-1")]  # the folded call ends too
     assert all(b["cursor"] == str(r[0]) and b["v"] == 1 for b, r in zip(bodies, rows, strict=True))
     assert "97531" not in "".join(r[2] for r in rows)  # neither the PIN nor the IVR's keys
     assert feed.batches >= 80 // 7
