@@ -114,3 +114,33 @@ async def test_retention_prunes_old_rows_and_cursors_never_restart(db: Database,
     await restarted.stop()
     restarted._ring.clear()
     assert [r[0] for r in await restarted.page(0)] == [9, 10]
+
+
+async def test_readers_at_the_head_wait_for_the_ring_not_the_database(db: Database, tmp_path: Path) -> None:
+    """A hundred readers joining a fresh feed (empty ring) at its head: before, each one asked the
+    database, and they queued on its connection pool long enough to hold the first events back
+    (the p99 tail of bench/event_feed.py)."""
+    feed = EventFeed(db, tmp_path)
+    await feed.start()
+    asked: list[int] = []
+    real = feed._older
+
+    async def older(after: int, limit: int, types: frozenset[str] | None) -> list[tuple[int, str, str]]:
+        asked.append(after)
+        return await real(after, limit, types)
+
+    feed._older = older  # type: ignore[method-assign]
+
+    async def first_row(since: int) -> str:
+        async for row in feed.follow(since, idle_s=5):
+            assert row is not None
+            return row[2]
+        raise AssertionError("the feed ended")
+
+    readers = [asyncio.create_task(first_row(feed.head)) for _ in range(100)]
+    await asyncio.sleep(0.05)  # every reader has started and waits
+    await feed.handle(CallConnected(ts=1.0, linkedid="c1", agent_id="a1", queue="support"))
+    got = await asyncio.wait_for(asyncio.gather(*readers), 5)
+    await feed.stop()
+    assert {json.loads(g)["call_id"] for g in got} == {"c1"}
+    assert asked == []
