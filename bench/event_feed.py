@@ -5,8 +5,9 @@ memory. With ``--redis-url`` the same for the several-node store (Redis bus -> M
 stream -> XREAD tail -> followers) beside the Redis bus's own fan-out.
 
 Events are published at a steady rate (bursts every 10 ms), to the bus side and the feed side in
-turn, half a second each, so that both are timed over the same moments of a shared machine (timed
-one after the other, a neighbour's build during one phase made the ratio anything from 1x to 26x);
+turn, 100 ms each, so that both are timed over the same moments of a shared machine (timed one
+after the other, a neighbour's build during one phase made the ratio anything from 1x to 26x; with
+half-second turns one 0.7 s descheduling of the process still decided which side's p99 was worse);
 both sides are set up and warmed with one event through every subscriber before the clock starts.
 A delivery's latency is the time from publish (``time.perf_counter`` in the event, set just before
 ``publish``) to the follower (or bus subscriber) holding the event, in the same process. Targets:
@@ -211,7 +212,7 @@ class FeedSide:
 
 
 async def fanout(bus_side: BusSide, feed_side: FeedSide, rate: int, seconds: float,
-                 slice_s: float = 0.5) -> tuple[dict[str, Any], dict[str, Any]]:
+                 slice_s: float = 0.1) -> tuple[dict[str, Any], dict[str, Any]]:
     """Publish ``rate`` events/s for ``seconds`` in all (bursts every 10 ms, each event carrying its
     publish time), to the bus side and the feed side in turn, ``slice_s`` each: both see the same
     events, rate and moments of the shared machine. Between slices the side just timed delivers what
