@@ -144,3 +144,37 @@ async def test_readers_at_the_head_wait_for_the_ring_not_the_database(db: Databa
     await feed.stop()
     assert {json.loads(g)["call_id"] for g in got} == {"c1"}
     assert asked == []
+
+
+async def test_a_reader_of_one_type_steps_past_the_rows_it_skipped(db: Database, tmp_path: Path) -> None:
+    """A webhook for a rare type must not re-scan the ring from its last match at every event."""
+    feed = EventFeed(db, tmp_path)
+    await feed.start()
+    asked: list[int] = []
+    real = feed.page
+
+    async def page(after: int, limit: int = 500, types: frozenset[str] | None = None) -> list[tuple[int, str, str]]:
+        asked.append(after)
+        return await real(after, limit, types)
+
+    feed.page = page  # type: ignore[method-assign]
+    got: list[str] = []
+
+    async def read() -> None:
+        async for row in feed.follow(feed.head, types=frozenset({"call.ended"}), idle_s=5):
+            assert row is not None
+            got.append(json.loads(row[2])["call_id"])
+            if len(got) == 2:
+                return
+
+    reader = asyncio.create_task(read())
+    for i in range(50):
+        await feed.handle(CallConnected(ts=i, linkedid=f"c{i}", agent_id="a1", queue="support"))
+        await asyncio.sleep(0)
+    await feed.handle(CallEnded(ts=50, linkedid="c1"))
+    await asyncio.sleep(0)
+    await feed.handle(CallEnded(ts=51, linkedid="c2"))
+    await asyncio.wait_for(reader, 5)
+    await feed.stop()
+    assert got == ["c1", "c2"]
+    assert asked == sorted(asked) and len(set(asked)) == len(asked)  # never the same stretch twice
