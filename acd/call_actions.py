@@ -199,7 +199,7 @@ class CallActions:
                            transfer_from=call.agent_id)
         call.consult, call.consult_target = consult, ("agent", target)
         try:
-            await self.acd.enqueue_consult(consult, target)
+            await self.acd.consultations.enqueue(consult, target)
         except AcdError:
             call.consult = call.consult_target = None
             await self._back_from_consult(call)
@@ -231,7 +231,7 @@ class CallActions:
         call.consult_channel = call.consult_target = None
         if consult is not None:
             channel = channel or consult.agent_channel
-            await self.acd.drop_consult(consult, wrap_up=False)
+            await self.acd.consultations.drop(consult, wrap_up=False)
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
         await self._back_from_consult(call)
@@ -270,7 +270,7 @@ class CallActions:
                                                        kind="attended"))  # journey kinds: blind | attended
         await self.acd.release_agent(call)
         if consult is not None:
-            await self.acd.adopt_consult(consult, call)
+            await self.acd.consultations.adopt(consult, call)
 
     async def _complete_attended(self, call: LiveCall) -> None:
         """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
@@ -286,7 +286,7 @@ class CallActions:
         consult, call.consult = call.consult, None
         await self.acd.release_agent(call)
         if consult is not None:
-            await self.acd.adopt_consult(consult, call)
+            await self.acd.consultations.adopt(consult, call)
 
     async def set_attributes(self, linkedid: str, *, tags: list[str] | None = None,
                              values: dict[str, str] | None = None) -> None:

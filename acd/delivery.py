@@ -6,6 +6,9 @@ agent's phone into ``cti-agent-connect``, which bridges it with the caller's cha
 console pops at that moment), and when the agent answers Asterisk bridges both; a failed or
 timed-out originate is a ring-no-answer and the router requeues the call at the head.
 
+Attended transfers to an agent ride on the same offers: ``acd.consultations`` keeps them (and
+builds a transferred call's pop); ``acd.call_actions`` acts on the calls once they are the agent's.
+
 Agent phones are SIP endpoints (``PJSIP/1001``) or simulated phones (``Local/1001@cti-sim-phone``,
 answering after a delay) for tests and the demo.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -22,6 +26,7 @@ from typing import Any, Protocol
 
 from acd.call_actions import CallActions
 from acd.calls import AgentPhone, LiveCall, RecentAgents, call_detail
+from acd.consultations import Consultations
 from acd.decisions import (
     Abandoned,
     AgentStateChange,
@@ -82,8 +87,8 @@ class AcdService:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
         self.phones: dict[str, AgentPhone] = dict(phones or {})
         self.calls: dict[str, LiveCall] = {}
-        # Attended transfers to an agent, ringing or talking with the transferring agent: router id -> call.
-        self.consults: dict[str, LiveCall] = {}
+        # Attended transfers to an agent (acd.consultations); its ``calls`` by router id.
+        self.consultations = Consultations(self)
         # Builds a transferred call's screen pop (the console's PopSource); without it the pop
         # carries what the ACD knows: number, queue, the transfer and its note.
         self.pop_builder = pop_builder
@@ -158,7 +163,7 @@ class AcdService:
             if phone.registers and ev.device == phone.device:
                 registered = self._registered(phone, ev.state)
                 try:
-                    await self._run(lambda now, a=agent_id, r=registered: self.router.set_device_registered(a, r, now))
+                    await self._run(functools.partial(self.router.set_device_registered, agent_id, registered))
                 except AcdError:
                     pass  # not logged in to the ACD
 
@@ -200,7 +205,7 @@ class AcdService:
 
     def agent_calls(self, agent_id: str) -> list[LiveCall]:
         live = [c for c in self.calls.values() if c.agent_id == agent_id and c.status not in ("gone", "ended")]
-        consults = [c for c in self.consults.values() if c.agent_id == agent_id and c.status != "queued"]
+        consults = self.consultations.of_agent(agent_id)
         return live + consults + [c for (agent, _), c in self.wrapups.items() if agent == agent_id]
 
     def agent_call(self, agent_id: str, linkedid: str) -> LiveCall | None:
@@ -209,9 +214,7 @@ class AcdService:
         call = self.calls.get(linkedid)
         if call is not None and call.agent_id == agent_id and call.status not in ("gone", "ended"):
             return call
-        consult = next((c for c in self.consults.values() if c.linkedid == linkedid and c.agent_id == agent_id
-                        and c.status != "queued"), None)
-        return consult or self.wrapups.get((agent_id, linkedid))
+        return self.consultations.find(agent_id, linkedid) or self.wrapups.get((agent_id, linkedid))
 
     # -- calls ----------------------------------------------------------------------------------
     async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True,
@@ -270,57 +273,8 @@ class AcdService:
         await self.call_update(call, call.status)
         return True
 
-
-    async def enqueue_consult(self, consult: LiveCall, target: str) -> None:
-        """An attended transfer's consultation rings ``target`` through the ACD (reserved, popped)."""
-        consult.queued_at, consult.status = self.clock(), "queued"
-        self.consults[consult.rid] = consult
-        try:
-            await self._run(lambda t: self.router.enqueue(
-                consult.rid, consult.queue, t, priority=consult.priority, customer_id=consult.customer_id,
-                required_agent=target, counted=False))
-        except AcdError:
-            self.consults.pop(consult.rid, None)
-            raise
-
-    async def drop_consult(self, consult: LiveCall, *, wrap_up: bool) -> None:
-        """End a consultation in the ACD: an offer still ringing is withdrawn; a target who talked
-        wraps up (``wrap_up``) or is available again at once."""
-        talked = consult.status in ("consulting", "conference")
-        with contextlib.suppress(AcdError):
-            await self._run(lambda now: self.router.withdraw(consult.rid, now))
-        self.consults.pop(consult.rid, None)
-        if not talked or consult.agent_id is None:
-            consult.status = "gone"
-            return
-        if wrap_up:
-            consult.status = "ended"
-            self.wrapups[(consult.agent_id, consult.linkedid)] = consult
-            await self.call_update(consult, "ended")
-            return
-        consult.status = "gone"
-        await self.call_update(consult, "closed")
-        if self.agent_state(consult.agent_id) is AgentState.WRAP_UP:
-            with contextlib.suppress(AcdError):
-                await self.set_ready(consult.agent_id)
-
-    async def adopt_consult(self, consult: LiveCall, original: LiveCall) -> None:
-        """The transfer completed: the consulted agent now holds the customer's call."""
-        now = self.clock()
-        self.consults.pop(consult.rid, None)
-        consult.caller_channel = original.caller_channel
-        consult.status, consult.answered_at = "talking", now
-        self.calls[consult.linkedid] = consult
-        with contextlib.suppress(AcdError):
-            await self._run(lambda t: self.router.take_over(consult.rid, t))
-        if consult.customer_id is not None and consult.agent_id is not None:
-            self._last_agent.remember(consult.customer_id, consult.agent_id, now)
-        await self.bus.publish(CallConnected(ts=now, linkedid=consult.linkedid, agent_id=consult.agent_id or "",
-                                             queue=consult.queue))
-        await self.call_update(consult, "talking")
-
     def _live(self, router_id: str) -> LiveCall | None:
-        return self.calls.get(router_id) or self.consults.get(router_id)
+        return self.calls.get(router_id) or self.consultations.calls.get(router_id)
 
     # -- bus handlers ---------------------------------------------------------------------------
     async def _on_ivr_finished(self, ev: IvrFinished) -> None:
@@ -344,7 +298,7 @@ class AcdService:
             consult, call.consult = call.consult, None
             await self.release_agent(call)
             if consult is not None:  # the caller left during a consultation or conference
-                await self.drop_consult(consult, wrap_up=True)
+                await self.consultations.drop(consult, wrap_up=True)
 
     async def _on_far_end(self, ev: FarEndResult) -> None:
         """An outbound call's customer leg stopped ringing: remember how, and show it."""
@@ -374,6 +328,10 @@ class AcdService:
             with contextlib.suppress(AcdError):
                 await self._run(lambda now: self.router.call_ended(call.rid, now))
         await self.call_update(call, "ended")
+
+    def remember_agent(self, customer_id: int, agent_id: str, now: float) -> None:
+        """``agent_id`` served the customer: their next call prefers that agent (``preferred_window_s``)."""
+        self._last_agent.remember(customer_id, agent_id, now)
 
     def wrapped_up(self, agent_id: str, linkedid: str) -> None:
         """The agent submitted the wrap-up: forget the call."""
@@ -438,26 +396,19 @@ class AcdService:
                 if call is None:
                     return
                 if call.router_id is not None:  # the consulted agent answered the transferring agent
-                    call.status, call.answered_at = "consulting", now
-                    original = self.calls.get(call.linkedid)
-                    if original is not None and original.consult is call:
-                        original.consult_channel = call.agent_channel
-                    await self.call_update(call, "consulting")
+                    await self.consultations.answered(call, now)
                     return
                 call.status, call.answered_at = "talking", now
                 if call.customer_id is not None:
-                    self._last_agent.remember(call.customer_id, d.agent_id, now)
+                    self.remember_agent(call.customer_id, d.agent_id, now)
                 await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
                 await self.call_update(call, "talking")
             case Requeue():
                 call = self._live(d.call_id)
                 if call is not None:
                     call.status, call.agent_id, call.agent_channel = "queued", None, None
-                if call is not None and call.router_id is not None and d.reason != "offer_failed":
-                    # The consulted agent did not answer (or left): the caller goes back to the agent.
-                    original = self.calls.get(call.linkedid)
-                    if original is not None and original.consult is call:
-                        await self.actions.cancel_consult(original.linkedid, reason=d.reason)
+                if call is not None and call.router_id is not None:
+                    await self.consultations.requeued(call, d.reason)
             case Overflow():
                 call = self.calls.get(d.call_id)
                 if call is not None:
@@ -503,7 +454,7 @@ class AcdService:
             ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,
             caller_number=call.caller_number, customer_id=call.customer_id,
             waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s,
-            pop=await self._transfer_pop(call, d.agent_id, now)))
+            pop=await self.consultations.transfer_pop(call, d.agent_id, now)))
 
     async def _limit(self, d: LimitAction, now: float) -> None:
         call = self.calls.get(d.call_id)
@@ -536,23 +487,6 @@ class AcdService:
             await self.control.redirect(call.caller_channel, "cti-announce-hangup", "s")
         else:
             await self.control.hangup(call.caller_channel)
-
-    async def _transfer_pop(self, call: LiveCall, agent_id: str, now: float) -> dict[str, Any] | None:
-        """A transferred call's pop: the customer (``pop_builder``) and the transfer with its note."""
-        if call.transfer_from is None:
-            return None  # the console builds the pop of a call from the queue
-        info: dict[str, Any] = {"caller_number": call.caller_number, "customer_id": call.customer_id,
-                                "queue": call.queue, "waited_s": now - call.queued_at,
-                                "skills": call.skills or {}, "direction": call.direction}
-        pop: dict[str, Any] = {k: v for k, v in info.items() if k in ("caller_number", "queue", "waited_s", "skills")}
-        if self.pop_builder is not None:
-            try:
-                pop = dict(await asyncio.wait_for(self.pop_builder(call.linkedid, agent_id, info), 2.0))
-            except Exception:  # the CRM failing must not stop the phone ringing
-                log.exception("acd: pop of transferred call %s failed", call.linkedid)
-        pop["transfer"] = {"from_agent": call.transfer_from, "note": call.note, "tags": list(call.tags),
-                           "attributes": dict(call.attributes or {})}
-        return pop
 
     def _ring_done(self, task: asyncio.Task[None]) -> None:
         """A ring task's fault is logged here, never lost as "exception was never retrieved"."""

@@ -7,7 +7,8 @@ the engine calls it back and hands it to the agent the router reserved (docs/cal
   caller to the music. The key pressed: ``accept`` makes its router entry virtual
   (``Router.hold_virtually``), publishes ``QueueLeft(reason="virtual_hold")`` (the call is no
   abandon) and the route plays the goodbye and hangs up.
-- Web requests (``request``) enter the queue as virtual entries from the start.
+- Web requests (``request``) enter the queue as virtual entries from the start; ``cancel`` takes an
+  entry out of its queue (its requester, a supervisor) unless its callback is under way.
 - The turn: the router reserves an agent with ``Offer(callback=True)``; ``turn`` originates the
   customer's number through the outbound trunk into ``cti-vhold-answer``, whose ``vhold-answer``
   route asks "press 1" when the queue wants it and reports here. Answered (and confirmed): the
@@ -31,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from acd.calls import LiveCall
 from acd.decisions import Decision, Offer
-from acd.errors import AcdError, InvalidRequest, UnknownCall, UnknownQueue
+from acd.errors import AcdError, IllegalTransition, InvalidRequest, UnknownCall, UnknownQueue
+from acd.model import CallState
 from acd.survey import play_prompt
 from acd.virtual_hold import (
     EntryEvent,
@@ -199,6 +201,26 @@ class VirtualHold:
             self.entries.pop(entry.entry_id, None)
             await self.store.save(entry)
             raise InvalidRequest("queue", f"queue {queue!r} takes no callbacks now (no agents or full)") from None
+        return entry
+
+    async def cancel(self, entry_id: str, *, actor: str) -> VirtualEntry:
+        """Nobody is to call this entry back: it leaves its queue (not an abandon). UnknownCall when
+        no such entry waits; IllegalTransition once its turn came (an agent reserved, or calling)."""
+        entry = self.entries.get(entry_id)
+        if entry is None:
+            raise UnknownCall(f"no callback request {entry_id!r} is waiting")
+
+        def leave(now: float) -> list[Decision]:  # checked under the router's lock: no turn meanwhile
+            state = self.acd.router.call(entry_id).state
+            if entry.state is not EntryState.VIRTUAL or state is not CallState.WAITING:
+                raise IllegalTransition(f"callback request {entry_id}", "called back now", "cancel")
+            return self.acd.router.withdraw(entry_id, now)
+
+        await self.acd.decide(leave)
+        entry.state = next_state(entry_id, entry.state, EntryEvent.CANCEL)
+        self.entries.pop(entry_id, None)
+        await self.store.save(entry)
+        log.info("virtual hold %s: cancelled by %s", entry_id, actor)
         return entry
 
     # -- the turn -------------------------------------------------------------------------------

@@ -4,24 +4,33 @@ as a caller who pressed the key while waiting would be.
 
 The route is public (a company's web site posts to it), so it is throttled twice: per client
 address (one host asking for many numbers) and per normalised number (many hosts asking for one
-number: nobody is called again and again). Every attempt counts, refused ones included.
+number: nobody is called again and again). Every attempt counts, refused ones included. The limits
+are settings (``callbacks.requests_per_address``, ``requests_per_number``, ``requests_window_min``).
+
+The answer carries a ``cancel_token`` (an HMAC of the request's id under the console's session
+secret: nothing to store, nothing to guess): ``POST /api/callback-requests/{id}/cancel`` with it
+takes the request out of its queue. Supervisors cancel any waiting entry without a token
+(``POST /api/supervisor/callback-requests/{id}/cancel``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from acd.virtual_hold import VirtualEntry
 from agent_console import policy
-from agent_console.errors import RequestThrottled
-from agent_console.security import client_address
+from agent_console.errors import Forbidden, RequestThrottled
+from agent_console.security import Principal, client_address, current_principal
 
 
 class CallbackRequests(Protocol):
@@ -30,6 +39,8 @@ class CallbackRequests(Protocol):
     def normalise(self, number: str, queue: str) -> str: ...
 
     async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry: ...
+
+    async def cancel(self, entry_id: str, *, actor: str) -> VirtualEntry: ...
 
 
 @dataclass
@@ -64,14 +75,31 @@ class CallbackRequestIn(BaseModel):
     queue: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
-def build_callback_request_router(requests: CallbackRequests, *,
+class CancelIn(BaseModel):
+    token: str = Field(min_length=1, max_length=128, pattern=r"^[0-9a-f]+$",
+                       description="the ``cancel_token`` of the request's answer")
+
+
+RequestId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+def _cancelled(entry: VirtualEntry) -> dict[str, Any]:
+    return {"id": entry.entry_id, "queue": entry.queue, "state": entry.state.value}
+
+
+def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
                                   lookup: Callable[[str], Awaitable[int | None]] | None = None,
                                   per_address: SlidingLimit | None = None,
                                   per_number: SlidingLimit | None = None) -> APIRouter:
-    """``lookup(e164)``: the CRM customer with that number, put on the entry for the agent's pop."""
+    """``secret`` signs the cancel tokens; ``lookup(e164)``: the CRM customer with that number, put
+    on the entry for the agent's pop."""
     by_address = per_address or SlidingLimit(10, 3600.0)
     by_number = per_number or SlidingLimit(3, 3600.0)
     r = APIRouter(tags=["callbacks"], dependencies=[Depends(policy.enforce)])
+    key = secret or secrets.token_bytes(32)  # no configured secret: tokens hold until a restart
+
+    def token_of(entry_id: str) -> str:
+        return hmac.new(key, f"callback-request:{entry_id}".encode(), hashlib.sha256).hexdigest()[:40]
 
     @r.post("/api/callback-requests", status_code=202)
     async def request_callback(body: CallbackRequestIn, request: Request) -> dict[str, Any]:
@@ -84,6 +112,22 @@ def build_callback_request_router(requests: CallbackRequests, *,
             raise RequestThrottled("too many callback requests for this number", wait)
         customer_id = await lookup(e164) if lookup is not None else None
         entry = await requests.request(e164, body.queue, customer_id=customer_id)
-        return {"id": entry.entry_id, "number": entry.number, "queue": entry.queue, "state": entry.state.value}
+        return {"id": entry.entry_id, "number": entry.number, "queue": entry.queue, "state": entry.state.value,
+                "cancel_token": token_of(entry.entry_id)}
+
+    @r.post("/api/callback-requests/{request_id}/cancel")
+    async def cancel_request(request_id: RequestId, body: CancelIn) -> dict[str, Any]:
+        """The requester changed their mind: the request leaves its queue (404 when it is not
+        waiting, 409 once its callback is under way)."""
+        if not hmac.compare_digest(body.token.encode(), token_of(request_id).encode()):
+            refused = Forbidden("this token does not cancel this callback request")  # its body names the field:
+            refused.field = "token"  # type: ignore[attr-defined]
+            raise refused
+        return _cancelled(await requests.cancel(request_id, actor="requester"))
+
+    @r.post("/api/supervisor/callback-requests/{request_id}/cancel")
+    async def cancel_any(request_id: RequestId, who: Principal = Depends(current_principal)) -> dict[str, Any]:
+        """A supervisor takes a waiting virtual-hold entry (web or queue) out of its queue."""
+        return _cancelled(await requests.cancel(request_id, actor=who.username))
 
     return r

@@ -17,7 +17,10 @@ from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 
 from agent_console.app import create_app
+from agent_console.fake_preview import FakeCampaignContacts
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
+from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
+from agent_console.preview_http import build_preview_router
 from agent_console.security import ConsoleAuth, LoginThrottle, Principal, current_principal, hash_password
 from cti.bus import InProcessBus
 
@@ -44,6 +47,7 @@ class DemoConsole:
     crm: FakeCrm
     users: FakeUserStore
     auth: ConsoleAuth
+    contacts: FakeCampaignContacts  # preview campaign contacts for the preview panel
 
 
 _DEMO_IVR = [
@@ -93,10 +97,12 @@ def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int
     for i in range(agents):
         users.users[f"agent{i:04d}"] = ("!", Principal(10_000 + i, f"agent{i:04d}", "agent", f"b{i:04d}"))
     auth = ConsoleAuth.from_settings(settings, throttle=throttle)
-    routers = [demo_router(desk)] if demo_routes else []
+    contacts = FakeCampaignContacts(desk)
+    routers = [build_preview_router(PreviewDesk(desk, [CallbackSource(desk), CampaignSource(contacts)]))]
+    routers += [demo_router(desk)] if demo_routes else []
     app = create_app(settings, users=users, desk=desk, pops=crm, search=crm, bus=bus, extra_routers=routers,
                      auth=auth, manage_bus=True, **app_kw)
-    return DemoConsole(app, bus, desk, crm, users, auth)
+    return DemoConsole(app, bus, desk, crm, users, auth, contacts)
 
 
 @contextlib.asynccontextmanager

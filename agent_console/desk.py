@@ -217,7 +217,6 @@ class EngineDesk:
         try:
             async with self.db.session() as session:
                 result.update(await wrapups.apply_wrap_up(session, w, policy=self.callback_policy))
-                result["interaction_id"] = await wrapups.interaction_id(session, call.linkedid)
         except DatabaseUnavailable:
             await self.journal.submit("wrapup", wrapups.wrapup_key(agent_id, call.linkedid), w)
             result["pending"] = True  # journaled: the case and callback are made when the database is back
@@ -320,6 +319,13 @@ class EngineDesk:
         async with self.db.session() as session:
             await self._callback(session, callback_id)
             cb = await callbacks.release(session=session, callback_id=callback_id, agent_id=agent_id, now=self._now())
+            return await _callback_view_of(session, cb)
+
+    async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
+        async with self.db.session() as session:
+            await self._callback(session, callback_id)
+            cb = await callbacks.skip(session=session, callback_id=callback_id, agent_id=agent_id, reason=reason,
+                                      now=self._now(), policy=self.callback_policy)
             return await _callback_view_of(session, cb)
 
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:

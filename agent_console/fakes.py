@@ -398,6 +398,15 @@ class FakeDesk:
         cb.state, cb.claimed_by, cb.claimed_at = "pending", None, None
         return cb
 
+    async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
+        cb = self._callback(callback_id)
+        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
+            raise IllegalAgentAction(f"callback {callback_id} is not your claim to skip")
+        cb.claimed_by, cb.claimed_at = None, None
+        cb.state, cb.due_at = ("pending", self.clock() + 900) if reason == "not_now" else ("cancelled", cb.due_at)
+        self.actions.append(("skip_callback", agent_id, {"callback_id": callback_id, "reason": reason}))
+        return cb
+
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
         cb = self._callback(callback_id)
         if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:

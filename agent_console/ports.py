@@ -96,6 +96,10 @@ class AgentDesk(Protocol):
 
     async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView: ...
 
+    async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
+        """The claimer passes on the callback (``crm_core.callbacks.skip``): ``not_now`` puts it
+        back due later; ``wrong_number`` and ``do_not_call`` cancel it."""
+
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
         """Dial the agent's claimed callback like ``dial`` (agent first, then the customer, with
         the customer's pop); returns the new call id and the callback."""

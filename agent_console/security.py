@@ -34,7 +34,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, cast, get_args
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -168,7 +168,9 @@ class TokenSigner:
         payload = self._payload(token)
         try:
             exp, iat = float(payload.get("exp", 0)), float(payload.get("iat", 0))
-            who = Principal(user_id=int(payload["uid"]), username=str(payload["usr"]), role=payload.get("role"),
+            # The MAC proved the body ours: the role is one ``issue`` wrote, taken as it is.
+            who = Principal(user_id=int(payload["uid"]), username=str(payload["usr"]),
+                            role=cast(Role, payload.get("role")),
                             agent_id=payload.get("aid"), display_name=str(payload.get("name") or ""))
         except (KeyError, TypeError, ValueError):
             raise NotAuthenticated("malformed token") from None
@@ -246,7 +248,7 @@ class LoginThrottle:
         f = self._table.get(self._key(username, address))
         if f is None or f.count < self.free_attempts:
             return 0.0
-        delay = min(self.max_delay_s, self.base_delay_s * 2 ** (f.count - self.free_attempts))
+        delay = min(self.max_delay_s, self.base_delay_s * 2.0 ** (f.count - self.free_attempts))
         return max(0.0, f.last + delay - self.clock())
 
     def check(self, username: str, address: str) -> None:

@@ -6,6 +6,8 @@ IVR (Read), same call mix, same run.
     .venv/bin/python bench/e2e_sipp.py --quick      # 20 calls, 2 calls/s, 10 agents
     .venv/bin/python bench/e2e_sipp.py --calls 3000 --rate 10 --concurrency 200 --agents 190 --talk-ms 16000
                                                     # the issue's target: 200 concurrent, 10 calls/s, 5 min
+    .venv/bin/python bench/e2e_sipp.py --quick --sql-top 20
+                                                    # + the engine's 20 most frequent SQL statements per call
     .venv/bin/python bench/e2e_sipp.py --capacity 10,20,30,40,50,60 --step-s 15 --talk-ms 2000
                                                     # capacity: each router at each rate in turn until calls
                                                     # fail or queue entry -> agent channel p99 > 100 ms
@@ -52,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -369,6 +372,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")
     engine.bus.subscribe(AgentCallUpdate, on_update, name="bench.wrapup")
     await engine.start()
+    tally = sql_tally(engine.db.engine.sync_engine) if args.sql_top else None
     listener = AmiListener(settings)
     await listener.start()
     try:
@@ -418,6 +422,9 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         phase.notes.append(f"database statements per call placed: {per_call}; call logger: "
                            f"{engine.logger.stats['batches']} write batches, {engine.logger.stats['written']} "
                            f"interaction writes")
+        if tally is not None:
+            phase.notes.append(f"statements per call placed by text (top {args.sql_top}):")
+            phase.notes.extend(f"  {n / max(1, placed):5.2f}  {sql}" for sql, n in tally.most_common(args.sql_top))
         await engine.bus.drain()  # type: ignore[attr-defined]
         await engine.logger.flush()
         async with engine.db.session() as s:
@@ -439,6 +446,19 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         await listener.stop()
         await engine.stop()
     return phase
+
+
+def sql_tally(sync_engine: Any) -> Counter[str]:
+    """Count the engine's statements by their text (the start of it, parameters apart)."""
+    from sqlalchemy import event
+
+    counts: Counter[str] = Counter()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        counts[" ".join(statement.split())[:110]] += 1
+
+    event.listen(sync_engine, "before_cursor_execute", before)
+    return counts
 
 
 async def appqueue_phase(settings: Any, pbx: Any, work: Path, args: argparse.Namespace) -> Phase:
@@ -720,6 +740,8 @@ def main() -> None:
                         help="capacity mode: call rates to step through (default 10,...,80 calls/s), each "
                              "router in turn at each rate, until calls fail or queue -> agent p99 > 100 ms")
     parser.add_argument("--step-s", type=float, default=20.0, help="capacity mode: seconds of calls per step")
+    parser.add_argument("--sql-top", type=int, default=0, metavar="N",
+                        help="list the engine's N most frequent SQL statements (per call placed)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (sipp logs)")
     parser.add_argument("--trace", action="store_true", help="sipp -trace_msg logs (implies --keep)")
     args = parser.parse_args()

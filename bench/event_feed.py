@@ -37,6 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from callcenter.engine import FEED_GATHER_S
 from crm_core.db import Database
 from crm_core.feed import EventFeed
 from crm_core.feed_stream import StreamFeed
@@ -368,7 +369,8 @@ async def main() -> None:
         db = Database(f"sqlite+aiosqlite:///{tmp}/feed.db")
         await db.upgrade()
         bus, feed = await fanout(BusSide(InProcessBus()),
-                                 FeedSide(InProcessBus(), EventFeed(db, Path(tmp) / "state")), rate, seconds)
+                                 FeedSide(InProcessBus(), EventFeed(db, Path(tmp) / "state",
+                                                                    flush_interval_s=FEED_GATHER_S)), rate, seconds)
         hour = await resume_hour(db, Path(tmp) / "state", hour_rate)
         await db.dispose()
     r = report("database store (SQLite) beside the in-process bus", bus, feed, hour, hour_rate)

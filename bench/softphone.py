@@ -4,7 +4,7 @@
     .venv/bin/python bench/softphone.py --quick      # 2 browser phones x 2 rounds, 4 sipp calls
     .venv/bin/python bench/softphone.py --phones 4 --rounds 10
 
-What runs: a private Asterisk instance ("softphone", its own free ports), the whole engine with
+What runs: a private Asterisk instance ("softphone<pid>", its own free ports), the whole engine with
 its console (SQLite, demo company), one headless Chromium (fake microphone playing 1 kHz) with one
 page (its own browser context) per agent 1001.., each logged in to the console, its SIP.js phone
 registered over WebSocket and ready. Callers are Local channels playing 440 Hz whose queue half
@@ -59,6 +59,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--autoplay-policy=no-user-gesture-required"]
 SIPP_AGENTS = ("1007", "1008")
 RING_TARGET_MS, AUDIO_TARGET_MS = 150.0, 300.0
+RING_HOPS = ("offer->originate", "originate->channel", "channel->INVITE in page", "INVITE->ring shown",
+             "offer->180 at Asterisk")
 SILENCE_RMS = 0.01
 
 # In the page (page.evaluate runs over CDP, outside the console's Content-Security-Policy).
@@ -85,6 +87,26 @@ WATCH_RING = """() => {
   };
   window.RTCPeerConnection.prototype = Native.prototype;
 }"""
+# Before the console's scripts: every SIP INVITE the page's WebSocket receives, timestamped before
+# SIP.js sees it (the ring's hops: offer -> originate -> channel -> INVITE in the page -> ring shown).
+WATCH_INVITES = """(() => {
+  const Native = window.WebSocket;
+  window.__benchInvites = [];
+  window.__benchFrames = [];  // the console's own frames (offer, state, call, pop) and long tasks, for BENCH_DEBUG
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (ev) => {
+        if (typeof ev.data !== "string") return;
+        if (ev.data.startsWith("INVITE ")) window.__benchInvites.push(Date.now());
+        else if (ev.data.startsWith("{")) window.__benchFrames.push([JSON.parse(ev.data).type, Date.now(), 0]);
+      });
+    }
+  };
+  new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__benchFrames.push(
+    ["long task", Math.round(performance.timeOrigin + e.startTime), Math.round(e.duration)])))
+    .observe({ type: "longtask" });
+})();"""
 ANSWER_AND_WAIT_AUDIO = """async () => {
   const clicked = Date.now();
   document.getElementById("phone-answer").click();
@@ -101,6 +123,10 @@ ANSWER_AND_WAIT_AUDIO = """async () => {
 class Kind:
     name: str
     ring_ms: list[float] = field(default_factory=list)
+    # The browser ring's hops, ms each: offer -> originate sent, -> Asterisk's channel, -> INVITE in
+    # the page, -> ring shown; and (informative) offer -> the browser's 180 at Asterisk.
+    hops: dict[str, list[float]] = field(default_factory=lambda: {h: [] for h in RING_HOPS})
+    chromium_cpu: tuple[float, float] = (0.0, 0.0)  # Chromium's CPU seconds over the phase, the phase's seconds
     audio_ms: list[float] = field(default_factory=list)
     calls: int = 0
     one_way: list[str] = field(default_factory=list)
@@ -135,6 +161,8 @@ class RawAmi:
             if block.get("Event") == "Hangup" and os.environ.get("BENCH_DEBUG"):
                 self.states.append((block.get("Channel", ""), "Hangup " + block.get("Cause-txt", ""),
                                     float(block.get("Timestamp", "0") or 0)))
+            if block.get("Event") == "Newchannel":  # its own state: "new", the channel's creation
+                self.states.append((block.get("Channel", ""), "new", float(block.get("Timestamp", "0") or 0)))
             if block.get("Event") == "Newstate":
                 self.states.append((block.get("Channel", ""), block.get("ChannelStateDesc", ""),
                                     float(block.get("Timestamp", "0") or 0)))
@@ -195,6 +223,8 @@ class Bench:
         self.recordings: dict[str, tuple[Path, str]] = {}  # linkedid -> (caller's recording, kind)
         self.seq = 0
         self.ami: Any = None
+        self.originated: list[tuple[str, float]] = []  # (agent's channel, when the ACD's originate was sent)
+        self.invites: list[tuple[float, float]] = []  # (Asterisk's channel created, INVITE in the page), s
 
     async def call(self, eng: Any, pbx: Any, agent: str) -> str:
         """A caller playing 440 Hz, queued through the ACD for ``agent`` (in one of its queues, the
@@ -248,6 +278,7 @@ class Bench:
             raise TimeoutError(f"{agent} never rang")
         await page.evaluate("window.__bench.rings = []")
         kind.ring_ms.append(rings[0] - offered * 1000)
+        await self.ring_hops(page, agent, offered, rings[0], kind)
         clicked, first = await page.evaluate(ANSWER_AND_WAIT_AUDIO)
         kind.calls += 1
         self.recordings[linkedid] = (self.recordings[linkedid][0], "browser")
@@ -265,6 +296,42 @@ class Bench:
             if not stats or stats["inbound"]["totalAudioEnergy"] <= 0.01:
                 kind.one_way.append(f"{linkedid}: browser heard silence {stats}")
         await self.end(eng, linkedid, agent)
+
+    async def ring_hops(self, page: Any, agent: str, offered: float, rang_ms: float, kind: Kind) -> None:
+        """Where the offer -> ringing time went, for this call (wall clocks: engine, Asterisk, page)."""
+        invites = [t for t in await page.evaluate("window.__benchInvites.splice(0)") if t >= offered * 1000]
+        frames = await page.evaluate("window.__benchFrames.splice(0)")
+        sent = next((t for ch, t in self.originated if ch == f"PJSIP/web{agent}" and t >= offered), None)
+        created = self.ami.first(f"PJSIP/web{agent}-", "new", offered - 0.001)
+        ringing = self.ami.first(f"PJSIP/web{agent}-", "Ringing", offered - 0.001)
+        if sent is None or created is None or not invites:
+            print(f"ring hops of {agent}: missing (originate {sent}, channel {created}, INVITE {invites})", flush=True)
+            return
+        spans = [(sent - offered) * 1000, (created - sent) * 1000, invites[0] - created * 1000, rang_ms - invites[0]]
+        if ringing is not None:  # SIP.js sends its 180 on its own; not every call's arrives before this look
+            spans.append((ringing - offered) * 1000)
+        for hop, ms in zip(RING_HOPS, spans, strict=False):
+            kind.hops[hop].append(ms)
+        self.invites.append((created, invites[0] / 1000))
+        if os.environ.get("BENCH_DEBUG"):
+            print("DEBUG ring", {h: round(v[-1], 1) for h, v in kind.hops.items()}, "page, ms from the offer:",
+                  [(what, round(t - offered * 1000), ms) for what, t, ms in frames if abs(t - invites[0]) < 1000],
+                  "INVITE", round(invites[0] - offered * 1000), flush=True)
+
+    def invite_sent(self, log_file: Path) -> None:
+        """BENCH_DEBUG: splits "channel -> INVITE in page" at Asterisk's own send of each INVITE (its
+        pjsip logger's "Transmitting" lines, ms timestamps in its log)."""
+        sent = []
+        lines = log_file.read_text(errors="replace").splitlines()
+        for n, line in enumerate(lines[:-1]):
+            if "Transmitting SIP request" in line and "WS:" in line and lines[n + 1].lstrip().startswith("INVITE"):
+                stamp = line[1:line.index("]")]
+                sent.append(time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + float(stamp[19:]))
+        for created, seen in self.invites:
+            out = next((t for t in sent if t >= created - 0.002), None)
+            if out is not None:
+                print(f"DEBUG INVITE: channel -> sent by Asterisk {(out - created) * 1000:.1f} ms, sent -> "
+                      f"in the page {(seen - out) * 1000:.1f} ms", flush=True)
 
     async def sipp_phase(self, eng: Any, pbx: Any, ami: RawAmi, echo: EchoPhone, kind: Kind) -> None:
         for _ in range(self.args.sipp_calls):
@@ -320,17 +387,35 @@ async def register_sipp(work: Path, uas_port: int, pbx: Any) -> None:
         raise SystemExit(f"sipp registration failed ({done.returncode}): {done.stderr.decode()[-500:]}")
 
 
+def _chromium_pids() -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            if pid.isdigit() and Path(f"/proc/{pid}/comm").read_text().strip().startswith("chrom") and \
+                    str(os.getpid()) in _ancestors(int(pid)):
+                pids.append(int(pid))
+    return pids
+
+
 def chromium_rss_mb() -> float:
     total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/comm").read_text().strip().startswith("chrom") and \
-                    str(os.getpid()) in _ancestors(int(pid)):
-                total += int(next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines()
-                                  if x.startswith("VmRSS")).split()[1])
+    for pid in _chromium_pids():
+        with contextlib.suppress(OSError, StopIteration):
+            total += int(next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+                              if x.startswith("VmRSS")).split()[1])
     return total / 1024
+
+
+def chromium_cpu_s() -> float:
+    """CPU time (user + system) Chromium's live processes have used: less sensitive to other
+    load on the machine than latencies."""
+    total = 0
+    for pid in _chromium_pids():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _ancestors(pid: int) -> list[str]:
@@ -363,7 +448,7 @@ async def main_async(args: argparse.Namespace) -> str:
     rtp = 44000 + (os.getpid() % 10) * 1000
     settings = load_settings(
         ami={"port": e2e.free_port(), "secret": "softphone-bench-secret"}, agi={"port": e2e.free_port()},
-        pbx={"instance": "softphone", "sip_port": e2e.SIP_PORT, "agent_endpoints": 8, "rtp_start": rtp,
+        pbx={"instance": f"softphone{os.getpid()}", "sip_port": e2e.SIP_PORT, "agent_endpoints": 8, "rtp_start": rtp,
              "rtp_end": rtp + 999, "http_port": e2e.free_port()},
         web={"port": e2e.free_port(), "session_secret": "softphone-bench-session-secret-0123456789"},
         database_url=f"sqlite+aiosqlite:///{work / 'bench.db'}", state_dir=work / "state", dev_mode=True)
@@ -397,13 +482,24 @@ async def main_async(args: argparse.Namespace) -> str:
 
         engine.bus.subscribe(AgentOffer, on_offer, name="bench.offers")
         await engine.start()
+        originate = engine.acd.control.originate
+
+        async def timed_originate(channel: str, *a: Any, **kw: Any) -> Any:
+            bench.originated.append((channel, time.time()))
+            return await originate(channel, *a, **kw)
+
+        engine.acd.control.originate = timed_originate
+        if os.environ.get("BENCH_DEBUG"):
+            pbx.cli("pjsip set logger on")
         agents = [str(1001 + n) for n in range(args.phones)]
         async with async_playwright() as pw, RawAmi(settings) as ami:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={tone}"])
             pages: dict[str, Any] = {}
             for n, agent in enumerate(agents, 1):
-                page = await (await browser.new_context(locale="en-US")).new_page()
+                context = await browser.new_context(locale="en-US")
+                await context.add_init_script(WATCH_INVITES)
+                page = await context.new_page()
                 await page.goto(engine.url + "/")
                 await page.fill("#login-username", f"agent{n}")
                 await page.fill("#login-password", f"agent{n}-demo")
@@ -414,8 +510,10 @@ async def main_async(args: argparse.Namespace) -> str:
                 pages[agent] = page
             print(f"{len(pages)} browser phones registered and ready", flush=True)
             bench.ami = ami
+            cpu_before, wall_before = chromium_cpu_s(), time.monotonic()
             await bench.browser_phase(engine, pbx, pages, browser_kind)
             chromium_mb = chromium_rss_mb()
+            browser_kind.chromium_cpu = (chromium_cpu_s() - cpu_before, time.monotonic() - wall_before)
             for agent in agents:
                 await engine.desk.set_not_ready(agent, "break")
             for agent in SIPP_AGENTS:
@@ -429,6 +527,8 @@ async def main_async(args: argparse.Namespace) -> str:
         await asyncio.sleep(1.0)
         await engine.stop()
         bench.check_callers({"browser": browser_kind, "sipp": sipp_kind})
+        if os.environ.get("BENCH_DEBUG"):
+            bench.invite_sent(pbx.log_file)
         return report(args, browser_kind, sipp_kind, asterisk_mb, chromium_mb)
     finally:
         if uas is not None:
@@ -440,6 +540,9 @@ async def main_async(args: argparse.Namespace) -> str:
 def report(args: argparse.Namespace, web: Kind, sip: Kind, asterisk_mb: float, chromium_mb: float) -> str:
     p = e2e.pct
     out = [web.line(), sip.line()]
+    if web.hops[RING_HOPS[0]]:
+        out.append("browser ringing, hop by hop (p50 / p99 ms): " + "; ".join(
+            f"{hop} {p(v, 50):.1f} / {p(v, 99):.1f}" for hop, v in web.hops.items()))
     for problem in (web.one_way + sip.one_way)[:10]:
         out.append(f"  {problem}")
     out.append(f"ratios browser/sipp: ringing p50 {p(web.ring_ms, 50) / p(sip.ring_ms, 50):.2f} "
@@ -448,6 +551,9 @@ def report(args: argparse.Namespace, web: Kind, sip: Kind, asterisk_mb: float, c
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.append(f"peak memory: engine+console (bench process) {rss:.0f} MB, Asterisk {asterisk_mb:.0f} MB, "
                f"Chromium ({len(web.ring_ms) and args.phones} pages) {chromium_mb:.0f} MB")
+    cpu, wall = web.chromium_cpu
+    out.append(f"Chromium CPU over the browser phase: {cpu:.1f} s in {wall:.1f} s ({100 * cpu / max(wall, 1e-9):.0f}% "
+               f"of one core; load average at the end {os.getloadavg()[0]:.1f})")
     verdict = lambda ok: "MET" if ok else "MISSED"  # noqa: E731
     out.append(f"target browser ringing within {RING_TARGET_MS:.0f} ms p99 of the offer: "
                f"{verdict(web.calls > 0 and p(web.ring_ms, 99) <= RING_TARGET_MS)} ({p(web.ring_ms, 99):.1f} ms)")

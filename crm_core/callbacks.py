@@ -4,6 +4,8 @@
                        claimed -[release | expire]-> pending
                        claimed -[no_answer]-> pending (attempts + 1, due later) | failed (no attempts left)
                        claimed -[call_lost]-> pending (attempts + 1) | failed (no attempts left)
+                       claimed -[skip: not now]-> pending (due later, no attempt counted)
+                       claimed -[skip: wrong number | do not call]-> cancelled
     pending | claimed -[cancel]-> cancelled
 
 A claim that was not called within the claim timeout, or whose call was placed but never wrapped
@@ -49,6 +51,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("claimed", "retry"): "pending",
     ("claimed", "give_up"): "failed",
     ("claimed", "call_lost"): "pending",
+    ("claimed", "skip"): "pending",
+    ("claimed", "skip_for_good"): "cancelled",
     ("pending", "cancel"): "cancelled",
     ("claimed", "cancel"): "cancelled",
 }
@@ -266,6 +270,31 @@ async def finish_call(*, session: AsyncSession, linkedid: str, reached: bool, no
         cb.due_at = now + policy.retry_delay
         cb.claimed_by, cb.claimed_at, cb.called_at = None, None, None
     cb.updated_at = now
+    await session.flush()
+    return cb
+
+
+SKIP_REASONS = ("not_now", "wrong_number", "do_not_call")
+
+
+async def skip(*, session: AsyncSession, callback_id: int, agent_id: str, reason: str, now: datetime,
+               policy: Policy) -> Callback:
+    """The claimer passes on the callback without calling: ``not_now`` puts it back due after
+    ``policy.retry_delay`` (not an attempt); ``wrong_number`` and ``do_not_call`` cancel it."""
+    if reason not in SKIP_REASONS:
+        raise InvalidField("reason", f"must be one of {', '.join(SKIP_REASONS)}")
+    cb = await get_callback(session=session, callback_id=callback_id)
+    _own_claim(cb, agent_id)
+    if cb.called_at is not None:
+        raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
+    new = _next(cb, "skip" if reason == "not_now" else "skip_for_good")
+    log.info("callback %s: %s -[skip (%s) by %s]-> %s", cb.id, cb.state, reason, agent_id, new)
+    cb.state = new
+    if new == "pending":
+        cb.due_at = now + policy.retry_delay
+    cb.claimed_by, cb.claimed_at, cb.updated_at = None, None, now
+    note = f"skipped by {agent_id}: {reason}"
+    cb.note = f"{cb.note}\n{note}"[-4000:] if cb.note else note
     await session.flush()
     return cb
 

@@ -4,21 +4,29 @@
     shown = await preview.next_contact(campaign_id, "1001")     # reserved for 1001 two minutes
     call_id = await preview.dial(campaign_id, shown["contact_id"], "1001")
 
+    shown = await preview.next_for("1001", ["sales"])  # any running preview campaign of these queues
+    await preview.skip(shown["contact_id"], "1001", "not_now")   # or dial_reserved(contact_id, agent)
+
 Dialling is the console's click-to-dial (the agent's phone rings, then the customer's, with the
 campaign's caller ID); the do-not-call list and the calling window are checked again right before.
 The attempt row is written before the call exists and takes the call's linkedid once dialled; the
 dialer (``crm_core.dialer``) follows the call and settles the result like any other attempt.
 
+The console's preview panel (``agent_console.preview``) uses ``next_for``, ``dial_reserved`` and
+``skip``: contact ids are unique across campaigns, so the reservation names the campaign.
+
 Errors: ``IllegalCampaignStep`` (not a running preview campaign), ``InvalidField`` naming
-``contact_id`` (not reserved for this agent, or no longer to be dialled).
+``contact_id`` (not reserved for this agent, or no longer to be dialled) or ``reason``.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from acd.errors import AcdError
 from acd.model import AgentState
 from acd.pacing import DialMode
 from crm_core import campaigns
@@ -36,6 +44,7 @@ class CampaignPreview:
     def __init__(self, dialer: CampaignDialer) -> None:
         self.dialer = dialer
         self._reserved: dict[int, tuple[str, float]] = {}  # contact -> (agent, when shown)
+        self._campaign_of: dict[int, int] = {}  # reserved contact -> its campaign
 
     def _run(self, campaign_id: int) -> LiveCampaign:
         run = self.dialer.live.get(campaign_id)
@@ -54,12 +63,53 @@ class CampaignPreview:
             campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
             due = await campaigns.due_contacts(session=s, campaign=campaign, now=datetime.fromtimestamp(now, UTC),
                                                limit=len(self._reserved) + 1)
-        contact = next((c for c in due if c.id not in self._reserved), None)
-        if contact is None:
-            return None
+            contact = next((c for c in due if c.id not in self._reserved), None)
+            if contact is None:
+                return None
+            max_attempts = campaign.max_attempts
         self._reserved[contact.id] = (agent_id, now)
+        self._campaign_of = {c: self._campaign_of.get(c, campaign_id) for c in self._reserved}
         return {"contact_id": contact.id, "number": contact.number, "name": contact.name, "data": contact.data,
-                "customer_id": contact.customer_id, "attempts": contact.attempts, "script": run.settings["script"]}
+                "customer_id": contact.customer_id, "attempts": contact.attempts, "max_attempts": max_attempts,
+                "timezone": contact.timezone, "script": run.settings["script"], "campaign_id": run.id,
+                "campaign": run.name}
+
+    async def next_for(self, agent_id: str, queues: Iterable[str]) -> dict[str, Any] | None:
+        """The next due contact of the running preview campaigns of ``queues`` whose skills the agent
+        has (lowest campaign id first)."""
+        mine = set(queues)
+        try:
+            skills = dict(self.dialer.acd.agent(agent_id).skills)
+        except AcdError:  # not known to the ACD: no campaign's agent
+            return None
+        runs = sorted((r for r in self.dialer.live.values()
+                       if r.state == "running" and r.mode is DialMode.PREVIEW and r.queue in mine
+                       and all(skills.get(k, 0) >= v for k, v in r.skills.items())), key=lambda r: r.id)
+        for run in runs:
+            shown = await self.next_contact(run.id, agent_id)
+            if shown is not None:
+                return shown
+        return None
+
+    def _held_campaign(self, contact_id: int, agent_id: str) -> int:
+        held = self._reserved.get(contact_id)
+        if held is None or held[0] != agent_id or contact_id not in self._campaign_of:
+            raise InvalidField("contact_id", f"contact {contact_id} is not reserved for agent {agent_id}")
+        return self._campaign_of[contact_id]
+
+    async def dial_reserved(self, contact_id: int, agent_id: str) -> str:
+        """``dial`` for the contact's own campaign."""
+        return await self.dial(self._held_campaign(contact_id, agent_id), contact_id, agent_id)
+
+    async def skip(self, contact_id: int, agent_id: str, reason: str) -> None:
+        """The agent passes on the contact reserved for them (``campaigns.skip_contact``)."""
+        campaign_id = self._held_campaign(contact_id, agent_id)
+        async with self.dialer.db.session() as s:
+            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            await campaigns.skip_contact(session=s, campaign=campaign, contact_id=contact_id, reason=reason,
+                                         agent_id=agent_id, now=datetime.fromtimestamp(self.dialer.clock(), UTC))
+        self._reserved.pop(contact_id, None)
+        self._campaign_of.pop(contact_id, None)
 
     async def dial(self, campaign_id: int, contact_id: int, agent_id: str) -> str:
         """Dial the contact reserved for ``agent_id``: their phone rings, then the customer's."""
@@ -75,6 +125,7 @@ class CampaignPreview:
                                                     linkedid=temp, now=datetime.fromtimestamp(now, UTC))
             contact = await s.get(CampaignContact, contact_id) if attempt is not None else None
         del self._reserved[contact_id]
+        self._campaign_of.pop(contact_id, None)
         if attempt is None or contact is None:
             raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "
                                "outside its calling window, or already called)")

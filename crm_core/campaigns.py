@@ -5,6 +5,8 @@
 
     contact: pending -[begin]-> dialing -[finish]-> done | pending (retry, next_at later) | failed
              pending -[begin, on the do-not-call list]-> dnc
+             pending -[skip: not now]-> pending (next_at later)   -[skip: wrong number]-> failed
+             pending -[skip: do not call]-> dnc (and on the campaign's do-not-call list)
 
 ``begin_attempt`` checks the do-not-call list and the contact's calling window again right before
 the dial, in the transaction that marks it dialing and writes the attempt: nothing is dialled on
@@ -184,6 +186,34 @@ async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id
     session.add(attempt)
     await session.flush()
     return attempt
+
+
+SKIP_REASONS = ("not_now", "wrong_number", "do_not_call")
+SKIP_DELAY_S = 900.0  # a contact skipped "not now" comes back after the no-answer retry, else this
+
+
+async def skip_contact(*, session: AsyncSession, campaign: Campaign, contact_id: int, reason: str, agent_id: str,
+                       now: datetime) -> CampaignContact:
+    """An agent passes on a previewed contact without dialling: no attempt is written."""
+    if reason not in SKIP_REASONS:
+        raise InvalidField("reason", f"must be one of {', '.join(SKIP_REASONS)}")
+    contact = await session.get(CampaignContact, contact_id, with_for_update=True)
+    if contact is None or contact.campaign_id != campaign.id or contact.state != "pending":
+        raise InvalidField("contact_id", f"contact {contact_id} is not waiting to be dialled")
+    if reason == "not_now":
+        delay = campaign.retry.get("no_answer") or SKIP_DELAY_S
+        contact.next_at = now + timedelta(seconds=float(delay))
+    elif reason == "wrong_number":
+        contact.state = "failed"
+    else:
+        await add_dnc(session=session, number=contact.number, campaign_id=campaign.id,
+                      reason=f"asked by the customer (agent {agent_id})", region=campaign.region)
+        contact.state = "dnc"
+    contact.last_outcome = "skipped"
+    log.info("campaign %s: contact %s skipped by agent %s (%s): %s", campaign.id, contact.id, agent_id, reason,
+             contact.state)
+    await session.flush()
+    return contact
 
 
 async def finish_attempt(*, session: AsyncSession, linkedid: str, outcome: str, now: datetime,

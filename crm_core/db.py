@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from crm_core.errors import DatabaseUnavailable
 
@@ -65,7 +66,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # This database's own Session class: ORM events (``crm_core.directory``'s cache invalidation)
+        # listen on it without hearing every other database's sessions in the process.
+        self.session_class: type[Session] = type("CrmSession", (Session,), {})
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=self.session_class)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Database:

@@ -4,22 +4,41 @@ While the database is away, number look-ups answer from a bounded cache of recen
 (the identity then says ``cached``) and everything else raises ``DirectoryUnavailable``, which the
 IVR records on the call (the agent's pop shows the CRM was away). PINs are never cached: an account
 + PIN identification needs the database.
+
+With ``fresh_s`` > 0 a number looked up less than ``fresh_s`` ago is answered from memory without
+a database round trip (a caller is looked up by the IVR and again by whoever asks during the call).
+Any customer or phone written through this node's ``Database`` (an ORM flush or commit touching
+``Customer`` / ``CustomerPhone``) makes every such answer stale at once; a write on another node
+is seen at most ``fresh_s`` later.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
+from typing import Any
 
-from crm_core.customers import PinPolicy, customers_by_number, verify_account_pin
+from sqlalchemy import bindparam, event, select
+
+from crm_core.customers import PinPolicy, verify_account_pin
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
-from crm_core.models import Customer
+from crm_core.models import Customer, CustomerPhone
+from crm_core.phones import try_e164
 from crm_core.recent import RecentCache
 from ivr.directory import CallerIdentity
 from ivr.errors import DirectoryUnavailable
 
 log = logging.getLogger(__name__)
+
+
+# One Core statement, built once (no ORM objects, no eager-loaded phones). Two rows at most: a
+# number shared by several customers (a switchboard, a family phone) identifies nobody.
+_BY_NUMBER = (select(Customer.id, Customer.name, Customer.tier, Customer.language, Customer.account_number)
+              .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+              .where(CustomerPhone.e164 == bindparam("e164")).order_by(Customer.id).limit(2))
 
 
 def identity_of(customer: Customer) -> CallerIdentity:
@@ -31,18 +50,48 @@ class SqlCustomerDirectory:
     """Who is calling: by caller number (only when it names exactly one customer) or by account + PIN."""
 
     def __init__(self, db: Database, *, recent: RecentCache[str, CallerIdentity | None] | None = None,
-                 pin_policy: PinPolicy | None = None) -> None:
+                 pin_policy: PinPolicy | None = None, fresh_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         # 20,000 numbers of the last 12 hours: a day's callers of a mid-size centre, a few MB.
         self.recent: RecentCache[str, CallerIdentity | None] = recent or RecentCache(20_000, 12 * 3600.0)
         self.pin_policy = pin_policy or PinPolicy()
+        self.fresh_s, self.clock = fresh_s, clock
+        self.generation = 0  # bumped by every customer/phone write through ``db``
+        self._fresh: dict[str, tuple[float, int, CallerIdentity | None]] = {}
+        if fresh_s > 0:
+            event.listen(db.session_class, "after_flush", self._after_flush)
+            event.listen(db.session_class, "after_commit", self._after_commit)
+
+    def _after_flush(self, session: Any, _context: Any) -> None:
+        if any(isinstance(o, (Customer, CustomerPhone)) for o in (*session.new, *session.dirty, *session.deleted)):
+            session.info["customers_written"] = True
+            self._forget()
+
+    def _after_commit(self, session: Any) -> None:
+        # Again at commit: a look-up that read the old rows between the flush and the commit must
+        # not stand (it noted the generation before it read).
+        if session.info.pop("customers_written", False):
+            self._forget()
+
+    def _forget(self) -> None:
+        self.generation += 1
+        self._fresh.clear()
 
     async def lookup_by_number(self, e164_or_raw: str) -> CallerIdentity | None:
+        e164 = try_e164(e164_or_raw)
+        if not e164:
+            return None
+        now = self.clock()
+        hit = self._fresh.get(e164)
+        if hit is not None and now - hit[0] < self.fresh_s and hit[1] == self.generation:
+            return hit[2]
+        generation = self.generation
         try:
             async with self.db.session() as session:
-                found = await customers_by_number(session=session, number=e164_or_raw)
-                # A number shared by several customers (a switchboard, a family phone) identifies nobody.
-                identity = identity_of(found[0]) if len(found) == 1 else None
+                rows = (await session.execute(_BY_NUMBER, {"e164": e164})).all()
+            identity = (CallerIdentity(customer_id=rows[0][0], name=rows[0][1], tier=rows[0][2],
+                                       language=rows[0][3], account_number=rows[0][4]) if len(rows) == 1 else None)
         except DatabaseUnavailable as err:
             seen, cached = self.recent.get(e164_or_raw)
             if not seen:
@@ -50,6 +99,10 @@ class SqlCustomerDirectory:
             log.info("ivr: CRM unavailable; caller number answered from the recent-customers cache")
             return dataclasses.replace(cached, cached=True) if cached is not None else None
         self.recent.put(e164_or_raw, identity)
+        if self.fresh_s > 0 and generation == self.generation:
+            if len(self._fresh) >= self.recent.size:
+                self._fresh.clear()  # bounded; it refills within ``fresh_s``
+            self._fresh[e164] = (now, generation, identity)
         return identity
 
     async def verify_account(self, account_number: str, pin: str) -> CallerIdentity | None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import callbacks, cases
 from crm_core.audit import AuditEntry
-from crm_core.models import Interaction
+from crm_core.models import Callback, Interaction, utcnow
 from crm_core.schemas import CaseIn, CasePatch
 
 APPLIED = "wrapup.applied"  # the audit row that marks a wrap-up's CRM writes done (its key as target)
@@ -26,23 +26,28 @@ def wrapup_key(agent_id: str, linkedid: str) -> str:
     return f"wrapup:{agent_id}:{linkedid}"
 
 
-async def already_applied(session: AsyncSession, key: str) -> bool:
-    found = await session.scalar(select(AuditEntry.id).where(AuditEntry.action == APPLIED, AuditEntry.target == key))
-    return found is not None
-
-
-async def interaction_id(session: AsyncSession, linkedid: str) -> int | None:
-    """The call's interaction, once the call logger has written it (it is written as the call goes)."""
-    return await session.scalar(select(Interaction.id).where(Interaction.linkedid == linkedid))  # type: ignore[no-any-return]
+# Built once (the statement and its cache key), run with parameters: whether the wrap-up is done,
+# the call's interaction id, and whether a claimed callback was placed as this call -- one read
+# for the three (most calls are no callback's).
+_LOOK_UP = select(
+    select(AuditEntry.id).where(AuditEntry.action == APPLIED, AuditEntry.target == bindparam("key"))
+    .limit(1).scalar_subquery(),
+    select(Interaction.id).where(Interaction.linkedid == bindparam("linkedid")).limit(1).scalar_subquery(),
+    select(Callback.id).where(Callback.last_linkedid == bindparam("linkedid"), Callback.state == "claimed")
+    .limit(1).scalar_subquery())
+_MARK_APPLIED = insert(AuditEntry)  # a Core insert: no ORM object, no unit-of-work flush
 
 
 async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: callbacks.Policy) -> dict[str, Any]:
     """The wrap-up's CRM writes, from plain data (it may come back from a journal). ``w``: agent_id,
     linkedid, customer_id, queue, notes, case (id, subject, status, priority, note or None),
-    callback (number, due_at epoch or None), reached, at (epoch)."""
+    callback (number, due_at epoch or None), reached, at (epoch). The answer carries the call's
+    interaction id."""
     key = wrapup_key(w["agent_id"], w["linkedid"])
-    result: dict[str, Any] = {"case_id": None, "callback_id": None}
-    if await already_applied(session, key):
+    found = await session.execute(_LOOK_UP, {"key": key, "linkedid": w["linkedid"]})
+    applied, interaction, callback_call = found.one()
+    result: dict[str, Any] = {"case_id": None, "callback_id": None, "interaction_id": interaction}
+    if applied is not None:
         return result
     actor = f"agent:{w['agent_id']}"
     case = w.get("case")
@@ -69,10 +74,13 @@ async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: cal
             customer_id=w.get("customer_id"), case_id=cb_case.id, max_attempts=policy.max_attempts,
             note=w["notes"][:4000])
         result.update(callback_id=made.id, callback_case_id=cb_case.id)
-    settled = await callbacks.finish_call(session=session, linkedid=w["linkedid"], reached=w["reached"],
-                                          now=datetime.fromtimestamp(w["at"], UTC), policy=policy)
+    settled = None
+    if callback_call is not None:
+        settled = await callbacks.finish_call(session=session, linkedid=w["linkedid"], reached=w["reached"],
+                                              now=datetime.fromtimestamp(w["at"], UTC), policy=policy)
     if settled is not None:
         result["settled_callback"] = {"id": settled.id, "state": settled.state, "attempts": settled.attempts}
-    session.add(AuditEntry(actor=w["agent_id"], actor_role="agent", action=APPLIED, target=key,
-                           detail={k: v for k, v in result.items() if k != "settled_callback"}))
+    await session.execute(_MARK_APPLIED, {
+        "at": utcnow(), "actor": w["agent_id"], "actor_role": "agent", "action": APPLIED, "target": key,
+        "detail": {k: v for k, v in result.items() if k not in ("settled_callback", "interaction_id")}})
     return result

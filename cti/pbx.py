@@ -454,6 +454,7 @@ def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path:
         "webrtc_codecs": "ulaw,alaw,opus" if has_opus else "ulaw,alaw",
         "webrtc_media": (f"media_address = {s.pbx.webrtc_media_address}\nbind_rtp_to_media_address = yes"
                          if s.pbx.webrtc_media_address else ""),
+        "webrtc_rtp_timeout": str(s.pbx.softphone_media_timeout_s),
         "webrtc_endpoints": _webrtc_endpoints(s.pbx.agent_endpoints),
     }
 
@@ -466,6 +467,10 @@ def _webrtc_endpoints(count: int) -> str:
         blocks.append(
             f"[{name}](webrtc-template)\nauth = {name}\naors = {name}\ncallerid = Agent {n} <{n}>\n\n"
             f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+            # OPTIONS every 5 s (SIP.js answers them): a browser whose network went quiet without its
+            # WebSocket breaking shows as unreachable (device state UNAVAILABLE) within ~8 s, so the
+            # ACD stops offering it calls; it was still "registered" until the registration expired.
+            f"qualify_frequency = 5\nqualify_timeout = 3.0\n"
         )
     return "\n".join(blocks)
 

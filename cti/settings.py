@@ -87,6 +87,9 @@ class PbxSettings(BaseModel):
     # A softphone lost mid-call (page reloaded, network gone): its caller waits on music for the
     # same agent this long, then for any agent, ahead of later callers (acd/reconnect.py).
     softphone_requeue_s: float = Field(60.0, gt=0)
+    # A softphone whose network went away sends no BYE and no more RTP: Asterisk ends its leg after
+    # this many seconds without RTP (pjsip rtp_timeout; 0: never), and the above applies.
+    softphone_media_timeout_s: int = Field(5, ge=0, le=300)
 
 
 class SipSettings(BaseModel):
@@ -133,6 +136,11 @@ class CallbackSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=20)
     claim_timeout_min: float = Field(5.0, gt=0, le=24 * 60)
     call_timeout_min: float = Field(120.0, ge=10, le=7 * 24 * 60)
+    # The public web callback requests (POST /api/callback-requests, docs/callbacks.md): at most this
+    # many per client address, and per number asked for, in any window; refused requests count too.
+    requests_per_address: int = Field(10, ge=1, le=100_000)
+    requests_per_number: int = Field(3, ge=1, le=1000)
+    requests_window_min: float = Field(60.0, gt=0, le=7 * 24 * 60)
 
 
 class RecordingSettings(BaseModel):

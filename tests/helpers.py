@@ -109,12 +109,13 @@ async def english_customer_number(engine: Engine) -> str:
 
 
 async def place_call(engine: Engine, queued: Callable[[], list[Any]], number: str, *, dnis: str = "5002",
-                     key: str = "1", timeout_s: float = 30.0) -> Any:
+                     key: str = "1", timeout_s: float = 30.0, caller: str = "cti-sim-caller") -> Any:
     """A caller dials ``dnis`` from ``number`` and presses ``key`` until a new QueueEntered shows up
     in ``queued()``: digits are only heard while the IVR menu listens, so a key sent during another
-    prompt is simply sent again. Returns that QueueEntered."""
+    prompt is simply sent again. ``caller``: the caller's own dialplan (silent, or
+    cti-sim-caller-tone playing 440 Hz). Returns that QueueEntered."""
     before = len(queued())
-    result = await engine.ami.control.originate(f"Local/{dnis}@cti-inbound/n", context="cti-sim-caller", exten="s",
+    result = await engine.ami.control.originate(f"Local/{dnis}@cti-inbound/n", context=caller, exten="s",
                                                 caller_id=f"<{number}>", timeout_ms=10000)
     assert result.success, result
     caller_half = str(result.channel)  # the ;1 half: the caller's phone, where DTMF goes in

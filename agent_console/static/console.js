@@ -7,7 +7,6 @@
     lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0,
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
-    callbacks: [], cbStateKey: "",
   };
 
   // ---------- i18n ----------
@@ -29,7 +28,6 @@
     document.title = t("app.title");
     fillCatalog();
     renderAll();
-    if (S.me) renderCallbacks();
   }
   function setLang(lang) {
     S.lang = lang;
@@ -71,6 +69,8 @@
     $("toasts").append(box);
     setTimeout(() => box.remove(), kind === "error" ? 6000 : 3500);
   }
+  // preview.js (the preview panel) hears of state changes through "cti:state".
+  function stateChanged() { document.dispatchEvent(new CustomEvent("cti:state", { detail: S.state })); }
   async function api(method, path, body) {
     const r = await fetch(path, {
       method, credentials: "same-origin",
@@ -181,7 +181,7 @@
     $("main").focus({ preventScroll: true });
     $("who-name").textContent = me.display_name || me.username;
     $("wallboard-link").hidden = me.role === "agent";
-    if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); loadCallbacks(); return; }
+    if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); $("preview-card").hidden = true; return; }
     connect();
     document.dispatchEvent(new CustomEvent("cti:login", { detail: me }));  // phone.js registers
     api("GET", "/api/demo/status").then(() => { $("demo-card").hidden = false; }).catch(() => {});
@@ -233,9 +233,9 @@
         S.state = f.state; S.offer = f.offer; S.catalog = f.catalog;
         S.calls = new Map(f.calls.map((c) => [c.call_id, c]));
         fillCatalog();
-        callbacksOnState();
+        stateChanged();
         break;
-      case "state": S.state = f.state; callbacksOnState(); break;
+      case "state": S.state = f.state; stateChanged(); break;
       case "offer": S.offer = f.offer; S.browseCustomer = null; break;
       case "offer_withdrawn":
         if (S.offer && S.offer.call_id === f.call_id) S.offer = null;
@@ -479,7 +479,7 @@
     try {
       await send(msg);
       toast(t("wrap.done"), "ok");
-      loadCallbacks();
+      document.dispatchEvent(new CustomEvent("cti:wrapped"));  // preview.js: the panel is free again
       const cid = (call.pop && call.pop.customer && call.pop.customer.id) || call.customer_id;
       if (cid) await openCustomer(cid);
     } catch (e) {
@@ -534,65 +534,6 @@
     if (!number) return;
     act({ type: "dial", number: number.replace(/[\s()-]/g, ""), customer_id: customerId || null })
       .then(() => { S.browseCustomer = null; renderAll(); }).catch(() => {});
-  }
-
-  // ---------- callbacks ----------
-  // Listed again when the agent's state or queues change, after a wrap-up, and every 30 s.
-  function callbacksOnState() {
-    const key = S.state ? `${S.state.state}|${(S.state.queues || []).join(",")}` : "";
-    if (key !== S.cbStateKey) { S.cbStateKey = key; loadCallbacks(); }
-  }
-  async function loadCallbacks() {
-    if (!S.me) return;
-    try { S.callbacks = await api("GET", "/api/callbacks?limit=50"); } catch (_) { return; }
-    renderCallbacks();
-  }
-  function dueText(ts) {
-    const at = new Date(ts * 1000).toLocaleTimeString(S.lang, { hour: "2-digit", minute: "2-digit" });
-    return now() - ts >= 60 ? t("cb.overdue", { t: at, ago: ago(ts) }) : at;
-  }
-  function cbButton(cls, key, fn) {
-    const b = el("button", `btn small ${cls}`, t(key));
-    b.type = "button";
-    b.addEventListener("click", async () => { b.disabled = true; try { await fn(); } finally { b.disabled = false; } });
-    return b;
-  }
-  async function cbAction(cb, action) {
-    try {
-      const res = await api("POST", `/api/callbacks/${cb.id}/${action}`);
-      if (action === "claim") toast(t("cb.claimed"), "ok");
-      if (action === "call") S.browseCustomer = null;
-      return res;
-    } catch (e) {
-      toast(e.code === "callback_taken" ? t("cb.taken") : t("err.generic", { m: e.message }), "error");
-      return null;
-    } finally { await loadCallbacks(); }
-  }
-  function renderCallbacks() {
-    const list = $("callbacks");
-    const items = S.callbacks || [];
-    $("cb-count").textContent = items.length ? String(items.length) : "";
-    if (!items.length) { list.replaceChildren(el("li", "muted small", t("cb.none"))); return; }
-    list.replaceChildren(...items.map((cb) => {
-      const li = el("li", "cb");
-      const mine = cb.state === "claimed" && S.me && cb.claimed_by === S.me.agent_id;
-      li.dataset.id = cb.id; li.dataset.state = cb.state; li.dataset.mine = String(mine);
-      li.dataset.overdue = String(now() - cb.due_at >= 60);
-      const who = el("div", "cb-who");
-      who.append(el("b", "", cb.customer_name || t("cb.unknown")), el("span", "muted", ` ${cb.number}`));
-      const meta = el("div", "cb-meta muted small", t("cb.meta", { due: dueText(cb.due_at), n: cb.attempts + 1,
-        max: cb.max_attempts, q: cb.queue || t("cb.personal") }));
-      const row = el("div", "cb-actions");
-      if (cb.state === "pending" && S.me && S.me.agent_id) row.append(cbButton("primary cb-claim", "cb.claim", () => cbAction(cb, "claim")));
-      if (mine && !cb.calling) {
-        row.append(cbButton("go cb-call", "cb.call", () => cbAction(cb, "call")),
-          cbButton("ghost cb-release", "cb.release", () => cbAction(cb, "release")));
-      }
-      if (cb.calling) row.append(el("span", "badge", t("cb.calling")));
-      if (cb.state === "claimed" && !mine) row.append(el("span", "muted small", t("cb.claimed_by", { a: cb.claimed_by })));
-      li.append(who, meta, row);
-      return li;
-    }));
   }
 
   // ---------- dialogs ----------
@@ -729,8 +670,6 @@
       const c = S.browseCustomer && S.browseCustomer.customer;
       if (c) dial(c.phone, c.id);
     });
-    $("btn-cb-refresh").addEventListener("click", loadCallbacks);
-    setInterval(loadCallbacks, 30000);
     $("btn-demo-offer").addEventListener("click", () => api("POST", "/api/demo/offer",
       { caller_number: $("demo-customer").value }).catch((e) => toast(e.message, "error")));
     document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
@@ -746,5 +685,7 @@
     applyI18n();
     try { startConsole(await api("GET", "/api/me")); } catch (_) { showLogin(); }
   }
+  // For preview.js; callStarted: a dialled call takes the screen from a customer being browsed.
+  window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); } };
   document.addEventListener("DOMContentLoaded", boot);
 })();

@@ -7,7 +7,7 @@ let Registerer, RegistererState, SessionState, UserAgent, Web;  // from SIP.js, 
 
 const $ = (id) => document.getElementById(id);
 const P = {
-  ua: null, registerer: null, session: null, incoming: null, creds: null, status: "off", detail: "",
+  ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null, status: "off", detail: "",
   muted: false, micId: "", speakerId: "", ctx: null, ring: null, meter: null, localStream: null,
   retry: 0, retryTimer: null, active: false, micProblem: "",
 };
@@ -96,8 +96,18 @@ async function openMicrophone() {
   startMeter(P.localStream);
   await fillDevices();
 }
+// The level meter reads the microphone 10 times a second, and only while the page is visible: a
+// requestAnimationFrame loop repainted the page 60 times a second from login to logout, CPU taken
+// from the page's own work (an INVITE waits for the main thread: bench/softphone.py).
+const METER_MS = 100;
+function stopMeter() {
+  if (!P.meter) return;
+  clearInterval(P.meter.timer);
+  P.meter.src.disconnect();
+  P.meter = null;
+}
 function startMeter(stream) {
-  if (P.meter) { cancelAnimationFrame(P.meter.raf); P.meter.src.disconnect(); }
+  stopMeter();
   const ctx = audioCtx();
   const src = ctx.createMediaStreamSource(stream);
   const an = ctx.createAnalyser();
@@ -106,14 +116,14 @@ function startMeter(stream) {
   const buf = new Float32Array(an.fftSize);
   const bar = $("phone-level");
   const step = () => {
+    if (document.hidden) return;
     an.getFloatTimeDomainData(buf);
     let sum = 0;
     for (const v of buf) sum += v * v;
-    const rms = Math.sqrt(sum / buf.length);
-    bar.value = P.muted ? 0 : Math.min(1, rms * 4);
-    P.meter.raf = requestAnimationFrame(step);
+    const level = P.muted ? 0 : Math.round(Math.min(1, Math.sqrt(sum / buf.length) * 4) * 50) / 50;
+    if (bar.value !== level) bar.value = level;
   };
-  P.meter = { src, an, raf: requestAnimationFrame(step) };
+  P.meter = { src, an, timer: setInterval(step, METER_MS) };
 }
 async function fillDevices() {
   const devices = await navigator.mediaDevices.enumerateDevices();
@@ -246,7 +256,23 @@ function register() {
 }
 function onDisconnect(err) {
   if (!P.active) return;
-  if (err) { setStatus("failed", t("phone.err.network")); scheduleReconnect(); }
+  if (err) {
+    // Asterisk binds a call's dialog to the WebSocket it came on: the call (or ring) in progress can
+    // no longer be signalled. Its media may still flow, so it is kept, but marked: when the PBX ends
+    // its side (no more RTP: docs/softphone.md) and rings this phone again, the new ring replaces it.
+    P.stale = P.session || P.incoming;
+    setStatus("failed", t("phone.err.network")); scheduleReconnect();
+  }
+}
+function dropStale() {
+  const s = P.stale;
+  P.stale = null;
+  if (P.session === s) P.session = null;
+  if (P.incoming === s) P.incoming = null;
+  stopRing();
+  P.muted = false;
+  $("phone-audio").srcObject = null;
+  s.dispose().catch(() => {});  // its BYE, if any, gets a 481: the PBX already ended that leg
 }
 function scheduleReconnect() {
   if (!P.active || P.retryTimer) return;
@@ -265,14 +291,15 @@ async function stop() {
   try { if (P.registerer) await P.registerer.unregister(); } catch (_) { /* gone */ }
   try { if (P.ua) await P.ua.stop(); } catch (_) { /* gone */ }
   if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());
-  if (P.meter) { cancelAnimationFrame(P.meter.raf); P.meter = null; }
-  Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, creds: null, localStream: null,
-    muted: false, micProblem: "" });
+  stopMeter();
+  Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null,
+    localStream: null, muted: false, micProblem: "" });
   setStatus("off");
 }
 
 // ---------- calls ----------
 function onInvite(invitation) {
+  if (P.stale && (P.stale === P.session || P.stale === P.incoming)) dropStale();
   if (P.session || P.incoming) { invitation.reject({ statusCode: 486 }); return; }
   P.incoming = invitation;
   invitation.stateChange.addListener((st) => {
@@ -283,6 +310,8 @@ function onInvite(invitation) {
       applyMute();
       setStatus("in_call", P.micProblem || "");
     } else if (st === SessionState.Terminated) {
+      if (P.stale === invitation) P.stale = null;
+      if (P.incoming !== invitation && P.session !== invitation) return;  // a stale call, already replaced
       stopRing();
       if (P.incoming === invitation) P.incoming = null;
       if (P.session === invitation) P.session = null;

@@ -5,6 +5,7 @@
     callmodel   pure CallModel: calls by Linkedid, channels, Local halves, bridges, transfers
     manager     AmiClient: the one place panoramisk's Manager is used; login, ping, backoff, resync
     control     CallControl port, AmiCallControl adapter, FakeCallControl for tests
+    queue_members  AmiFallbackQueues: app_queue fallback queue members (acd.fallback's port)
     bridge      AmiBridge: client -> model -> bus, and .control
 
 Errors: see cti.ami.errors.

@@ -21,7 +21,7 @@ class Backoff:
         self.attempt = 0
 
     def next_delay(self) -> float:
-        delay = min(self.max_s, self.min_s * (2 ** min(self.attempt, 32)))
+        delay = min(self.max_s, self.min_s * (1 << min(self.attempt, 32)))
         self.attempt += 1
         if self.jitter:
             delay *= 1 - self.jitter * self._rand()

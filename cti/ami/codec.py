@@ -66,7 +66,7 @@ def parse_block(block: str) -> Message | None:
     """Headers of one message; a repeated header keeps every value joined by newlines."""
     lines = block.split("\r\n")
     try:
-        msg = dict(line.split(": ", 1) for line in lines)  # type: ignore[misc]
+        msg = dict(line.split(": ", 1) for line in lines)
     except ValueError:
         # A line without ": " (an empty value is sent as "Key: ", but stray lines happen).
         msg = {}

@@ -89,7 +89,7 @@ class _Pending:
             self.future.set_exception(err)
 
 
-class _Protocol(_PanoramiskProtocol):
+class _Protocol(_PanoramiskProtocol):  # type: ignore[misc]  # panoramisk ships no type hints
     """panoramisk's protocol class with our framing and correlation (see module docstring)."""
 
     def __init__(self, client: AmiClient) -> None:

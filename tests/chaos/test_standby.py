@@ -2,7 +2,9 @@
 SIGKILL; the standby, which waited on the routing lease instead of refusing to start, takes the
 lease within 3 s of the kill, rebuilds its picture from Asterisk (waiting callers in their order,
 the connected call on its agent, the IVR call closed) and routes the waiting callers; every call
-is one interaction and nothing is stranded (a row of bench/chaos.py)."""
+is one interaction and nothing is stranded (a row of bench/chaos.py). The agent's console, in a real
+Chromium behind one address (a balancer that points at whichever node is alive), reconnects to the
+standby by itself and shows the agent's call, which the agent then hangs up and wraps up there."""
 
 from __future__ import annotations
 
@@ -12,19 +14,31 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+from playwright.async_api import Page, expect
+
 from acd.events import AgentOffer
 from callcenter.engine import Engine
+from crm_core.interactions import interaction_by_linkedid
 from cti.events import Event
 from cti.pbx import ManagedPbx
 from cti.redis_bus import RedisLease, RoutingLease
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
 from tests.chaos import scenarios
+from tests.chaos.front import Front
 from tests.helpers import engine_settings, until
+from tests.servers import free_port
+
+
+@pytest.fixture
+def expected_page_errors() -> tuple[str, ...]:
+    # While no node answers, the console's reconnect attempts fail, and Chromium logs each one.
+    return ("WebSocket connection to",)
 
 
 async def test_standby_node_takes_over_from_a_killed_active_node(pbx: ManagedPbx, pbx_settings: Settings,
-                                                                 redis_url: str, tmp_path: Path) -> None:
+                                                                 redis_url: str, tmp_path: Path, page: Page) -> None:
     tag = uuid.uuid4().hex[:6]
     shared = engine_settings(pbx_settings, tmp_path).model_copy(update={"bus": "redis", "redis_url": redis_url})
     active = shared.model_copy(update={"node_id": f"a-{tag}", "state_dir": tmp_path / "a"})
@@ -35,18 +49,30 @@ async def test_standby_node_takes_over_from_a_killed_active_node(pbx: ManagedPbx
         seen.append(ev)
 
     standby = Engine(shared.model_copy(update={"node_id": f"b-{tag}", "state_dir": tmp_path / "b",
-                                               "routing_standby": True}), answer_after_s=0.5, web=False)
+                                               "routing_standby": True,
+                                               "web": shared.web.model_copy(update={"port": free_port()})}),
+                     answer_after_s=0.5)
     standby.bus.subscribe(Event, record, name="test.recorder")
     starting = asyncio.create_task(standby.start())
     probe = RedisLease(redis_url)
+    front = await Front(active.web.port).__aenter__()
     try:
+        # Agent 1001's console, through the balancer, on the active node: talking to its caller.
+        await page.goto(front.base + "/")
+        await page.fill("#login-username", "agent1")
+        await page.fill("#login-password", "agent1-demo")
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true", timeout=15_000)
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=15_000)
         await asyncio.sleep(3.0)  # longer than the lease's TTL: the active node renews it
         assert not starting.done(), "the standby did not wait for the lease (refused, or routes beside node a)"
         assert await probe.holder(RoutingLease.KEY) == active.node_id
         assert not standby.ami.client.connected  # it waits before touching Asterisk or the bus
         proc.send_signal(signal.SIGKILL)  # no release, no clean shutdown: the renewals just stop
         killed = time.monotonic()
+        front.target_port = standby.settings.web.port  # the balancer's health check moves it over
         await proc.wait()
+        await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "false", timeout=10_000)
         await until(lambda: standby.routing_lease is not None and standby.routing_lease._task is not None,
                     timeout_s=5, what="the standby holding the lease")
         took_lease = time.monotonic() - killed
@@ -76,9 +102,21 @@ async def test_standby_node_takes_over_from_a_killed_active_node(pbx: ManagedPbx
         offers = [(e.agent_id, e.linkedid) for e in seen if isinstance(e, AgentOffer)]
         assert offers == [("1002", before["waiting"][0])], offers
 
+        # The console came back by itself, on the standby, with the agent's call; the agent hangs up
+        # and wraps up there.
+        await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true", timeout=20_000)
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await expect(page.locator("#state-pill")).to_have_attribute("data-state", "on_call")
+        await page.click("#btn-hangup")
+        await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
+        await page.select_option("#wrap-disposition", "resolved")
+        await page.fill("#wrap-notes", "Wrapped up on the standby.")
+        await page.click("#wrap-submit")
+        await expect(page.locator("#wrap-form")).to_be_hidden()
+
         # Every call of the killed node's is one interaction, and nothing is left behind.
         await until(lambda: standby.router.agent("1002").state.value == "on_call", what="1002 answering")
-        await scenarios.finish_agents(standby, ["1001", "1002"])
+        await scenarios.finish_agents(standby, ["1002"])
         pbx.cli("channel request hangup all")  # the two callers still waiting hang up
         placed = [before["connected"], *before["waiting"], before["ivr"]]
         written, lost, dup = await scenarios.count(standby, placed)
@@ -87,7 +125,12 @@ async def test_standby_node_takes_over_from_a_killed_active_node(pbx: ManagedPbx
                                        written, lost, dup, stranded, detail=f"lease_taken={took_lease:.2f}s")
         scenarios.report(result)
         assert (written, lost, dup, stranded) == (len(placed), 0, 0, 0), result
+        async with standby.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=before["connected"])
+        assert row is not None and (row.agent_id, row.disposition, row.notes) == (
+            "1001", "resolved", "Wrapped up on the standby.")
     finally:
+        await front.__aexit__()
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL)
             await proc.wait()

@@ -53,7 +53,7 @@ GROUPS = {  # each under the tier's hang guard
     "crm-records": r"^/api/crm/(customers|interactions|cases)",
     "crm-catalog": r"^/api/crm/(dispositions|scripts|articles|screenpop)",
     "supervisor": r"^/api/supervisor/",
-    "console": r"^/(api/(auth|me|agent|calls|callbacks|customers)|healthz)",
+    "console": r"^/(api/(auth|me|agent|calls|callbacks|customers|preview)|healthz)",
     # Last: an administrator's generated changes may end the fuzzer's own sessions (401s after).
     "admin-outbound": r"^/api/(admin|campaigns|callback-requests|recordings|phone|webhooks|events)",
 }

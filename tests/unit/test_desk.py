@@ -80,7 +80,7 @@ async def test_a_consulted_agent_may_only_hang_up_which_returns_the_caller(
     await acd.agent_login("1002", {}, ["support"], ready=True)
     await acd.actions.transfer("L1", target_kind="agent", target="1002", kind="attended", note="refund")
     assert acd.router.agent("1002").state.value == "reserved"
-    consult = acd.consults["L1#consult"]
+    consult = acd.consultations.calls["L1#consult"]
     consult.status, consult.agent_channel = "consulting", "PJSIP/1002-1"
     acd.calls["L1"].consult_channel = "PJSIP/1002-1"
     assert d.acd.agent_call("1002", "L1") is consult

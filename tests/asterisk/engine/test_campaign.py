@@ -16,7 +16,7 @@ from sqlalchemy import select
 from acd.events import AgentCallUpdate, AgentOffer
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
-from crm_core import campaigns
+from crm_core import callbacks, campaigns
 from crm_core.campaign_models import CampaignAttempt, CampaignContact
 from crm_core.campaign_rules import CampaignIn
 from crm_core.errors import InvalidField
@@ -169,14 +169,20 @@ async def test_an_agent_previews_a_contact_then_dials_it(engine: tuple[Engine, l
     async with eng.db.session() as s:
         await campaigns.add_dnc(session=s, number=DNC, campaign_id=cid)
     await eng.dialer.command(cid, "start", "sup1")
-    first = await eng.campaign_preview.next_contact(cid, "1001")
-    assert first is not None and first["number"] == DNC and first["script"] == "Say hello"
+    async with eng.db.session() as s:  # a due callback of the queue comes first in the agent's panel
+        cb = (await callbacks.create_callback(session=s, number=HUMAN_1, queue="support",
+                                              due_at=datetime.now(UTC) - timedelta(minutes=1))).id
+    item = await eng.preview.next("1001")  # the console's preview panel (agent_console.preview)
+    assert item is not None and (item.source, item.id) == ("callback", cb)
+    await eng.preview.skip("1001", "callback", cb, "not_now")
+    first = await eng.preview.next("1001")
+    assert first is not None and (first.source, first.number, first.script) == ("campaign", DNC, "Say hello")
     with pytest.raises(InvalidField):  # added to the list after the agent saw it: still never dialled
-        await eng.campaign_preview.dial(cid, first["contact_id"], "1001")
-    shown = await eng.campaign_preview.next_contact(cid, "1001")
-    assert shown is not None and shown["number"] == HUMAN_2
+        await eng.preview.dial("1001", "campaign", first.id)
+    shown = await eng.preview.next("1001")
+    assert shown is not None and shown.number == HUMAN_2 and shown.campaign_id == cid
     assert await eng.campaign_preview.next_contact(cid, "1002") is None  # reserved for 1001
-    call_id = await eng.campaign_preview.dial(cid, shown["contact_id"], "1001")
+    call_id = await eng.preview.dial("1001", "campaign", shown.id)
     await until(lambda: (c := eng.acd.agent_call("1001", call_id)) is not None and c.far_end == "answered",
                 what="the customer answered")
     await eng.desk.hangup("1001", call_id)

@@ -29,7 +29,8 @@ from tests.helpers import customer_number, until
 V_NUMBER = f"+8694{int(time.time() * 10) % 10**7:07d}"
 
 
-async def _queued_caller(eng: Engine, seen: list[Event], number: str, customer_id: int) -> tuple[str, str]:
+async def _queued_caller(eng: Engine, seen: list[Event], number: str, customer_id: int,
+                         priority: int = 10) -> tuple[str, str]:
     """A caller from ``number`` waiting on the music of ``support``: (linkedid, its channel). It is
     handed to the ACD as the IVR hands a caller (IvrFinished): the IVR has tests of its own, and
     going through it three times would cost this test half a minute."""
@@ -38,10 +39,21 @@ async def _queued_caller(eng: Engine, seen: list[Event], number: str, customer_i
     assert result.success and result.channel and result.linkedid, result
     waiting = result.channel.removesuffix(";1") + ";2"  # the half in cti-queue: the caller's channel
     await eng.bus.publish(IvrFinished(ts=time.time(), linkedid=result.linkedid, flow="test", outcome="queue",
-                                      channel=waiting, caller_number=number, queue="support", priority=10,
+                                      channel=waiting, caller_number=number, queue="support", priority=priority,
                                       customer_id=customer_id))
     await until(lambda: any(isinstance(e, QueueEntered) and e.linkedid == result.linkedid for e in seen))
     return result.linkedid, str(result.channel)
+
+
+async def _press_the_key(eng: Engine, linkedid: str, half: str) -> None:
+    """The waiting caller presses the key when offered, and is hung up."""
+    deadline = time.monotonic() + 20
+    while linkedid not in eng.virtual_hold.entries:  # the key is heard once the offer listens
+        assert time.monotonic() < deadline, "the caller was never offered the key"
+        await eng.ami.control.play_dtmf(half, "*")
+        await asyncio.sleep(0.7)
+    await until(lambda: not any(ch.name == half for c in eng.ami.model.calls() for ch in c.live),
+                what="the caller who pressed the key hung up")
 
 
 async def _talk_and_wrap(eng: Engine, seen: list[Event], linkedid: str) -> None:
@@ -65,13 +77,7 @@ async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_age
 
     a_id, _ = await _queued_caller(eng, seen, number, customer_id)
     v_id, v_half = await _queued_caller(eng, seen, V_NUMBER, customer_id)
-    deadline = time.monotonic() + 20
-    while v_id not in eng.virtual_hold.entries:  # the key is heard once the offer listens
-        assert time.monotonic() < deadline, "the caller was never offered the key"
-        await eng.ami.control.play_dtmf(v_half, "*")
-        await asyncio.sleep(0.7)
-    await until(lambda: not any(ch.name == v_half for c in eng.ami.model.calls() for ch in c.live),
-                what="the caller who pressed the key hung up")
+    await _press_the_key(eng, v_id, v_half)
     left = next(e for e in seen if isinstance(e, QueueLeft) and e.linkedid == v_id)
     assert left.reason == "virtual_hold"
     c_id, _ = await _queued_caller(eng, seen, number, customer_id)

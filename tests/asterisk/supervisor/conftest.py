@@ -20,10 +20,11 @@ class Running:
     def __init__(self, engine: Engine, seen: list[Event], pbx: ManagedPbx) -> None:
         self.engine, self.seen, self.pbx = engine, seen, pbx
 
-    async def place_support_call(self, account: str = "100001") -> str:
+    async def place_support_call(self, account: str = "100001", caller: str = "cti-sim-caller") -> str:
         """A known customer calls and presses 1 (support) until the call waits in the queue; its linkedid."""
         _, _, number = await customer_number(self.engine, account)
-        entered = await place_call(self.engine, lambda: [e for e in self.seen if isinstance(e, QueueEntered)], number)
+        entered = await place_call(self.engine, lambda: [e for e in self.seen if isinstance(e, QueueEntered)], number,
+                                   caller=caller)
         return str(entered.linkedid)
 
 

@@ -15,7 +15,11 @@ async def test_listen_and_barge_on_a_live_call(running: Running) -> None:
     eng = running.engine
     await eng.desk.login_queues("1001", ["support", "general"])
     await eng.desk.set_ready("1001")
-    linkedid = await running.place_support_call()
+    # A call carrying audio, as every real one does: ChanSpy ends a hung-up spy leg only once it has
+    # detached from the agent's channel, which happens when a frame next passes that channel. Between
+    # two silent simulated phones none ever does, and a spy leg hung up right after it attached
+    # stayed up until the call ended (Asterisk 22.10's ast_audiohook_detach waits for it).
+    linkedid = await running.place_support_call(caller="cti-sim-caller-tone")
     await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
     await until(lambda: eng.acd.agent_calls("1001") and eng.acd.agent_calls("1001")[0].agent_channel)
 

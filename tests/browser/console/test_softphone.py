@@ -360,44 +360,6 @@ async def test_a_refused_microphone_permission_is_shown(engine: tuple[Engine, li
             await browser.close()
 
 
-async def test_a_reload_mid_call_keeps_the_caller_on_music_and_rings_the_same_agent_again(
-        engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:
-    """docs/softphone.md "Reload or network lost during a call": the caller hears music, the same
-    agent's console rings again once it is back, and answering brings the caller's voice back."""
-    eng, queued = engine
-    page = phone_page
-    _, name, number = await customer_number(eng)
-    await login_ready(page, eng.url)
-    record = f"{pbx.instance_path}/spool/monitor/softphone-{time.monotonic_ns()}"
-    async with AmiEvents(eng.settings) as ami:
-        caller = await call_in(eng, queued, number, record)
-        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
-        await page.click("#phone-answer")
-        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
-        queue_side = caller.removesuffix(";1") + ";2"  # the half in the queue's dialplan, bridged with the agent
-        moh_before = len(ami.named("MusicOnHoldStart", Channel=re.escape(queue_side)))
-
-        await page.reload()
-        # The caller is kept: back on the queue's music while the console loads again.
-        await until(lambda: len(ami.named("MusicOnHoldStart", Channel=re.escape(queue_side))) > moh_before,
-                    what="music for the caller after the reload")
-        await expect(page.locator("#console-view")).to_be_visible(timeout=15_000)
-        await expect(page.locator("#call-status")).to_have_text("On hold", timeout=15_000)
-        # The same agent's softphone rings again, and answering reconnects the caller (440 Hz back).
-        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=20_000)
-        await page.click("#phone-answer")
-        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
-        await expect(page.locator("#cust-name")).to_contain_text(name)
-        await asyncio.sleep(2)
-        stats = await page.evaluate("window.ctiPhone.stats()")
-        assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
-        assert not ami.named("Hangup", Channel=re.escape(caller)), "the caller was dropped"
-        # The call is the agent's as before: hanging up in the console ends it, and wrap-up follows.
-        await page.click("#btn-hangup")
-        await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
-    await wrap_up(page)
-
-
 async def test_a_supervisors_listen_rings_the_wallboards_browser_phone_and_carries_the_call(
         engine: tuple[Engine, list[Event]], phone_page: Page) -> None:
     """sup1 on the wallboard has a registered softphone: Listen rings it instead of the simulated

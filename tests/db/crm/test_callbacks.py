@@ -176,3 +176,24 @@ async def test_callback_requested_twice_makes_one_callback(db: Database) -> None
     assert [(r.origin_linkedid, r.number, r.queue, r.state, r.due_at, r.max_attempts) for r in rows] == [
         ("in-77", "+8613800138077", "billing", "pending", T0, 4),
         ("in-79", "+8613800138079", "support", "pending", T0, 4)]
+
+
+async def test_the_claimer_skips_not_now_or_for_good(db: Database) -> None:
+    later, wrong = await _new(db), await _new(db, number="13800138002")
+    async with db.session() as s:
+        for cb_id in (later, wrong):
+            await callbacks.claim(session=s, callback_id=cb_id, agent_id="1001", now=T0)
+    async with db.session() as s:
+        with pytest.raises(IllegalCallbackStep, match="claimed by agent 1001"):
+            await callbacks.skip(session=s, callback_id=later, agent_id="1002", reason="not_now", now=T0, policy=POLICY)
+        with pytest.raises(InvalidField) as bad:
+            await callbacks.skip(session=s, callback_id=later, agent_id="1001", reason="bored", now=T0, policy=POLICY)
+        assert bad.value.field == "reason"
+        await callbacks.skip(session=s, callback_id=later, agent_id="1001", reason="not_now", now=T0, policy=POLICY)
+        await callbacks.skip(session=s, callback_id=wrong, agent_id="1001", reason="wrong_number", now=T0,
+                             policy=POLICY)
+    row = await _get(db, later)
+    assert (row.state, row.attempts, row.claimed_by) == ("pending", 0, None)  # not an attempt
+    assert row.due_at.replace(tzinfo=UTC) == T0 + POLICY.retry_delay
+    assert row.note == "skipped by 1001: not_now"
+    assert (await _get(db, wrong)).state == "cancelled"

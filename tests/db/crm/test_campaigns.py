@@ -12,7 +12,7 @@ from crm_core import campaigns
 from crm_core.campaign_models import CampaignAttempt, CampaignContact
 from crm_core.campaign_rules import CampaignIn
 from crm_core.db import Database
-from crm_core.errors import Conflict, IllegalCampaignStep
+from crm_core.errors import Conflict, IllegalCampaignStep, InvalidField
 
 OPEN = datetime(2030, 3, 6, 3, 0, tzinfo=UTC)  # Wednesday 11:00 in Shanghai
 CLOSED = datetime(2030, 3, 6, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
@@ -93,3 +93,39 @@ async def test_dial_checks_window_and_dnc_and_retries_follow_the_outcome(db: Dat
     async with db.session() as s:
         attempts = list(await s.scalars(select(CampaignAttempt).order_by(CampaignAttempt.id)))
     assert [(a.linkedid, a.attempt, a.outcome) for a in attempts] == [("L1", 1, "busy"), ("L4", 2, "busy")]
+
+
+async def test_a_skipped_contact_comes_back_later_fails_or_goes_on_the_dnc_list(db: Database) -> None:
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        c.state = "running"
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13912345678"}),
+                                                                  (2, {"number": "13800138000"}),
+                                                                  (3, {"number": "13700137000"})])
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        ids = [x.id for x in await campaigns.due_contacts(session=s, campaign=c, now=OPEN, limit=3)]
+        for contact_id, reason in zip(ids, ("not_now", "wrong_number", "do_not_call"), strict=True):
+            await campaigns.skip_contact(session=s, campaign=c, contact_id=contact_id, reason=reason,
+                                         agent_id="1001", now=OPEN)
+        with pytest.raises(InvalidField) as bad:
+            await campaigns.skip_contact(session=s, campaign=c, contact_id=ids[0], reason="bored", agent_id="1001",
+                                         now=OPEN)
+        assert bad.value.field == "reason"
+        with pytest.raises(InvalidField) as done:  # no longer waiting to be dialled
+            await campaigns.skip_contact(session=s, campaign=c, contact_id=ids[1], reason="not_now",
+                                         agent_id="1001", now=OPEN)
+        assert done.value.field == "contact_id"
+    async with db.session() as s:
+        rows = {x.number: x for x in await s.scalars(select(CampaignContact))}
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        later = rows["+8613912345678"]
+        assert (later.state, later.attempts, later.last_outcome) == ("pending", 0, "skipped")
+        assert c.retry["no_answer"] == 3600  # the default rule: "not now" waits as a no-answer would
+        assert later.next_at is not None and later.next_at.replace(tzinfo=UTC) == OPEN + timedelta(hours=1)
+        assert (rows["+8613800138000"].state, rows["+8613700137000"].state) == ("failed", "dnc")
+        assert await campaigns.on_dnc(session=s, campaign_id=cid, number="+8613700137000")
+        assert await campaigns.due_contacts(session=s, campaign=c, now=OPEN, limit=3) == []
+        assert await campaigns.begin_attempt(session=s, campaign=c, contact_id=later.id, linkedid="x",
+                                             now=OPEN) is not None  # dialled later all the same: not dnc

@@ -16,11 +16,17 @@ _LISTS = {"CoreShowChannels": "CoreShowChannelsComplete", "BridgeList": "BridgeL
           "PJSIPShowEndpoints": "EndpointListComplete"}
 
 
+def list_answer(aid: str, complete: str, *items: str) -> list[str]:
+    """A list action's answer: the Response, one event per item (``Event: ...`` headers), then ``complete``."""
+    return [f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\nMessage: follows",
+            *(f"{item}\r\nActionID: {aid}" for item in items),
+            f"Event: {complete}\r\nActionID: {aid}\r\nEventList: Complete\r\nListItems: {len(items)}"]
+
+
 def default_handler(action: dict[str, str]) -> list[str]:
     name, aid = action.get("Action", ""), action.get("ActionID", "")
     if name in _LISTS:
-        return [f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\nMessage: follows",
-                f"Event: {_LISTS[name]}\r\nActionID: {aid}\r\nEventList: Complete\r\nListItems: 0"]
+        return list_answer(aid, _LISTS[name])
     if name == "Ping":
         return [f"Response: Success\r\nActionID: {aid}\r\nPing: Pong"]
     if name == "Logoff":

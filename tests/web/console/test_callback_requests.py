@@ -1,6 +1,7 @@
 """Web callback requests through the engine's app (not started: no PBX needed until an agent is
 free): a valid request becomes a virtual entry of the queue, saved in the CRM; bad input gets a 4xx
-naming the field; requests are throttled per number and per client address."""
+naming the field; requests are throttled per number and per client address (limits from the
+settings); the requester cancels with the answer's token, a supervisor without."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ import pytest
 from callcenter.engine import Engine
 from crm_core.virtual_holds import entry_row
 from cti.settings import load_settings
+from tests.web.console import test_callbacks
+from tests.web.console.test_callbacks import Site
+
+site = test_callbacks.site  # a real Engine over a seeded CRM (its users log in)
 
 
 @pytest.fixture
@@ -79,3 +84,71 @@ async def test_requests_are_throttled_per_number_and_per_address(engine: Engine)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     assert r.json()["detail"]["code"] == "request_throttled"
     assert len(engine.router.waiting("billing")) == 7
+
+
+async def _cancel(eng: Engine, entry_id: str, token: str) -> httpx.Response:
+    assert eng.app is not None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=eng.app), base_url="http://console") as http:
+        return await http.post(f"/api/callback-requests/{entry_id}/cancel", json={"token": token})
+
+
+async def test_the_requester_cancels_with_the_token_of_the_answer(engine: Engine) -> None:
+    mine = (await _post(engine, {"number": "+8613900000001", "queue": "billing"})).json()
+    other = (await _post(engine, {"number": "+8613900000002", "queue": "billing"})).json()
+    assert len(mine["cancel_token"]) == 40 and mine["cancel_token"] != other["cancel_token"]
+    wrong = await _cancel(engine, mine["id"], other["cancel_token"])
+    assert wrong.status_code == 403 and wrong.json()["detail"]["field"] == "token"
+    for entry_id, body, field in ((mine["id"], {}, "token"), (mine["id"], {"token": "é"}, "token"),
+                                  ("bad id!", {"token": "ab"}, "request_id")):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=engine.app), base_url="http://c") as http:
+            r = await http.post(f"/api/callback-requests/{entry_id}/cancel", json=body)
+        assert (r.status_code, r.json()["detail"]["field"]) == (422, field)
+    assert engine.router.waiting("billing") == [mine["id"], other["id"]]
+
+    r = await _cancel(engine, mine["id"], mine["cancel_token"])
+    assert r.status_code == 200 and r.json() == {"id": mine["id"], "queue": "billing", "state": "cancelled"}
+    assert engine.router.waiting("billing") == [other["id"]]  # the other keeps its place
+    async with engine.db.session() as s:
+        row = await entry_row(mine["id"], session=s)
+    assert row is not None and row.state == "cancelled"
+    assert (await _cancel(engine, mine["id"], mine["cancel_token"])).status_code == 404  # no longer waiting
+    # The number may ask again (a new request, at the end of the queue).
+    assert (await _post(engine, {"number": "+8613900000001", "queue": "billing"})).status_code == 202
+
+
+async def test_the_limits_are_settings(tmp_path: Path) -> None:
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
+                             web={"port": 8080, "session_secret": secrets.token_urlsafe(32)},
+                             callbacks={"requests_per_address": 2, "requests_per_number": 1,
+                                        "requests_window_min": 1})
+    eng = Engine(settings)
+    await eng.db.upgrade()
+    eng.router.agent_login("1003", {"billing": 5}, time.time(), queues=["billing"])
+    try:
+        assert (await _post(eng, {"number": "+8613900000001", "queue": "billing"})).status_code == 202
+        r = await _post(eng, {"number": "+8613900000001", "queue": "billing"})  # the number's only one
+        assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 60
+        assert (await _post(eng, {"number": "+8613900000002", "queue": "billing"})).status_code == 429  # address
+    finally:
+        await eng.db.dispose()
+
+
+async def test_a_supervisor_cancels_a_waiting_callback_request(site: Site) -> None:
+    site.engine.router.agent_login("1003", {"billing": 5}, time.time(), queues=["billing"])  # not ready
+    r = await site.http.post("/api/callback-requests", json={"number": "+8613900000001", "queue": "billing"})
+    assert r.status_code == 202, r.text
+    entry = r.json()["id"]
+    assert (await site.as_("agent1", "POST", f"/api/supervisor/callback-requests/{entry}/cancel")).status_code == 403
+    done = await site.as_("sup1", "POST", f"/api/supervisor/callback-requests/{entry}/cancel")
+    assert done.status_code == 200 and done.json()["state"] == "cancelled"
+    assert site.engine.router.waiting("billing") == []
+    gone = await site.as_("sup1", "POST", f"/api/supervisor/callback-requests/{entry}/cancel")
+    assert gone.status_code == 404
+
+
+async def test_a_request_whose_turn_came_is_not_cancelled(engine: Engine) -> None:
+    body = (await _post(engine, {"number": "+8613900000001", "queue": "billing"})).json()
+    engine.router.set_ready("1003", time.time())  # the router reserves the agent (the engine is not running)
+    r = await _cancel(engine, body["id"], body["cancel_token"])
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "acd_illegal_transition"
+    assert engine.router.call(body["id"]).agent_id == "1003"  # still reserved, still called back

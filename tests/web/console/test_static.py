@@ -32,7 +32,7 @@ async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     assert set(en) == set(zh), set(en) ^ set(zh)
     html = (await console.http.get("/")).text
     used = set(re.findall(r'data-i18n(?:-placeholder)?="([^"]+)"', html))
-    js = (await console.http.get("/static/console.js")).text
+    js = (await console.http.get("/static/console.js")).text + (await console.http.get("/static/preview.js")).text
     used |= set(re.findall(r'\bt\("([a-z_.]+)"', js))
     assert used - set(en) == set()
     # Codes the server sends are translated too (reasons, dispositions, states, call statuses).

@@ -26,9 +26,11 @@ async def test_out_of_range_staffing_is_a_422_naming_the_field(site: Site, param
                                                                field: str) -> None:
     async with site.client() as c:
         await login(c, "sup1", "sup1-demo-1")
+        # Answered at all, not after the maths ran (22 s, or forever): the bound is loose, a loaded
+        # test machine took over 2 s for a plain 422.
         started = time.monotonic()
         r = await c.get("/api/supervisor/staffing", params=params)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 8
     assert r.status_code == 422, r.text
     assert r.json()["detail"]["field"] == field
 

@@ -1,0 +1,130 @@
+"""Consultations: an attended transfer to an agent runs through the ACD, and a transferred call's pop.
+
+The agent's side (``acd.call_actions``) puts the caller on hold and hands the consultation here: it
+is queued for the named target only (``required_agent``, not counted in the queue's figures), so
+the router reserves the target and ``acd.delivery`` rings them with the screen pop. Its router id
+is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferring agent's leg.
+
+    answered   the target answered the transferring agent: the call shows "consulting"
+    dropped    cancelled, not answered, or the caller left: the target is free (or wraps up)
+    adopted    the transfer completed (or the agent left the conference): the target holds the call
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from acd.calls import LiveCall
+from acd.errors import AcdError
+from acd.model import AgentState
+from cti.journey import CallConnected
+
+if TYPE_CHECKING:
+    from acd.delivery import AcdService
+
+log = logging.getLogger(__name__)
+
+
+class Consultations:
+    """The consultations the ACD offers or connects, by router id; ``acd`` owns the calls."""
+
+    def __init__(self, acd: AcdService) -> None:
+        self.acd = acd
+        # Attended transfers to an agent, ringing or talking with the transferring agent: router id -> call.
+        self.calls: dict[str, LiveCall] = {}
+
+    def of_agent(self, agent_id: str) -> list[LiveCall]:
+        """The consultations an agent was called into (ringing ones are not theirs yet)."""
+        return [c for c in self.calls.values() if c.agent_id == agent_id and c.status != "queued"]
+
+    def find(self, agent_id: str, linkedid: str) -> LiveCall | None:
+        return next((c for c in self.calls.values() if c.linkedid == linkedid and c.agent_id == agent_id
+                     and c.status != "queued"), None)
+
+    async def enqueue(self, consult: LiveCall, target: str) -> None:
+        """An attended transfer's consultation rings ``target`` through the ACD (reserved, popped)."""
+        acd = self.acd
+        consult.queued_at, consult.status = acd.clock(), "queued"
+        self.calls[consult.rid] = consult
+        try:
+            await acd.decide(lambda t: acd.router.enqueue(
+                consult.rid, consult.queue, t, priority=consult.priority, customer_id=consult.customer_id,
+                required_agent=target, counted=False))
+        except AcdError:
+            self.calls.pop(consult.rid, None)
+            raise
+
+    async def drop(self, consult: LiveCall, *, wrap_up: bool) -> None:
+        """End a consultation in the ACD: an offer still ringing is withdrawn; a target who talked
+        wraps up (``wrap_up``) or is available again at once."""
+        acd = self.acd
+        talked = consult.status in ("consulting", "conference")
+        with contextlib.suppress(AcdError):
+            await acd.decide(lambda now: acd.router.withdraw(consult.rid, now))
+        self.calls.pop(consult.rid, None)
+        if not talked or consult.agent_id is None:
+            consult.status = "gone"
+            return
+        if wrap_up:
+            consult.status = "ended"
+            acd.wrapups[(consult.agent_id, consult.linkedid)] = consult
+            await acd.call_update(consult, "ended")
+            return
+        consult.status = "gone"
+        await acd.call_update(consult, "closed")
+        if acd.agent_state(consult.agent_id) is AgentState.WRAP_UP:
+            with contextlib.suppress(AcdError):
+                await acd.set_ready(consult.agent_id)
+
+    async def adopt(self, consult: LiveCall, original: LiveCall) -> None:
+        """The transfer completed: the consulted agent now holds the customer's call."""
+        acd = self.acd
+        now = acd.clock()
+        self.calls.pop(consult.rid, None)
+        consult.caller_channel = original.caller_channel
+        consult.status, consult.answered_at = "talking", now
+        acd.calls[consult.linkedid] = consult
+        with contextlib.suppress(AcdError):
+            await acd.decide(lambda t: acd.router.take_over(consult.rid, t))
+        if consult.customer_id is not None and consult.agent_id is not None:
+            acd.remember_agent(consult.customer_id, consult.agent_id, now)
+        await acd.bus.publish(CallConnected(ts=now, linkedid=consult.linkedid, agent_id=consult.agent_id or "",
+                                            queue=consult.queue))
+        await acd.call_update(consult, "talking")
+
+    async def answered(self, consult: LiveCall, now: float) -> None:
+        """The router bridged the consultation: the consulted agent answered the transferring agent."""
+        consult.status, consult.answered_at = "consulting", now
+        original = self.acd.calls.get(consult.linkedid)
+        if original is not None and original.consult is consult:
+            original.consult_channel = consult.agent_channel
+        await self.acd.call_update(consult, "consulting")
+
+    async def requeued(self, consult: LiveCall, reason: str) -> None:
+        """The consulted agent did not answer (or left): the caller goes back to the agent. A failed
+        offer (the PBX, not the agent) is offered again instead."""
+        if reason == "offer_failed":
+            return
+        original = self.acd.calls.get(consult.linkedid)
+        if original is not None and original.consult is consult:
+            await self.acd.actions.cancel_consult(original.linkedid, reason=reason)
+
+    async def transfer_pop(self, call: LiveCall, agent_id: str, now: float) -> dict[str, Any] | None:
+        """A transferred call's pop: the customer (``acd.pop_builder``) and the transfer with its note."""
+        if call.transfer_from is None:
+            return None  # the console builds the pop of a call from the queue
+        info: dict[str, Any] = {"caller_number": call.caller_number, "customer_id": call.customer_id,
+                                "queue": call.queue, "waited_s": now - call.queued_at,
+                                "skills": call.skills or {}, "direction": call.direction}
+        pop: dict[str, Any] = {k: v for k, v in info.items() if k in ("caller_number", "queue", "waited_s", "skills")}
+        if self.acd.pop_builder is not None:
+            try:
+                pop = dict(await asyncio.wait_for(self.acd.pop_builder(call.linkedid, agent_id, info), 2.0))
+            except Exception:  # the CRM failing must not stop the phone ringing
+                log.exception("acd: pop of transferred call %s failed", call.linkedid)
+        pop["transfer"] = {"from_agent": call.transfer_from, "note": call.note, "tags": list(call.tags),
+                           "attributes": dict(call.attributes or {})}
+        return pop

@@ -1,0 +1,138 @@
+"""The preview panel's routes on a real Engine (not started: no PBX) over a seeded SQLite CRM: a due
+callback comes first, then the contacts of a running preview campaign of the agent's queues, each
+held for the agent; Skip with each reason lands in the CRM; validation and the access policy.
+(Dial is proven on the real PBX in tests/asterisk/engine/test_campaign.py and in Chromium in
+tests/browser/console/test_preview_panel.py.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from crm_core.campaign_models import CampaignContact, DoNotCall
+from tests.web.console import test_callbacks
+from tests.web.console.conftest import Console
+from tests.web.console.test_callbacks import Site
+
+site = test_callbacks.site  # the fixture: a real Engine (no PBX) over a seeded SQLite CRM
+
+SPEC = {"name": "renewals", "queue": "support", "mode": "preview", "timezone": "Asia/Shanghai",
+        "script": "Ask about the renewal", "max_attempts": 2,
+        "windows": [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "23:59"}]}
+
+
+async def _campaign(site: Site) -> int:
+    # Started first (a lower id), but for agents with 9 in support only: nobody here.
+    r = await site.as_("sup1", "POST", "/api/campaigns", json={**SPEC, "name": "experts", "skills": {"support": 9}})
+    expert = int(r.json()["id"])
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{expert}/contacts", json={"contacts": [
+        {"number": "13911112222"}]})).status_code == 201
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{expert}/start")).json()["state"] == "running"
+    r = await site.as_("sup1", "POST", "/api/campaigns", json=SPEC)
+    assert r.status_code == 201, r.text
+    cid = int(r.json()["id"])
+    r = await site.as_("sup1", "POST", f"/api/campaigns/{cid}/contacts", json={"contacts": [
+        {"number": "13912345678", "name": "Li Na", "data": {"plan": "gold"}},
+        {"number": "+1 212 555 0100", "name": "Ann Lee"}, {"number": "13800138009", "name": "Wang Bo"}]})
+    assert r.status_code == 201, r.text
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/start")).json()["state"] == "running"
+    return cid
+
+
+async def _contacts(site: Site) -> dict[str, tuple[str, datetime | None, str | None]]:
+    async with site.engine.db.session() as s:
+        return {c.number: (c.state, c.next_at, c.last_outcome) for c in await s.scalars(select(CampaignContact))}
+
+
+async def test_callbacks_then_campaign_contacts_one_at_a_time(site: Site) -> None:
+    cb = await site.add(number="13800138001")
+    cid = await _campaign(site)
+    joined = await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    assert joined.status_code == 200
+
+    first = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert (first["source"], first["id"], first["number"], first["attempts"]) == ("callback", cb, "+8613800138001", 0)
+    assert first["timezone"] == "Asia/Shanghai"
+    row = await site.row(cb)
+    assert (row.state, row.claimed_by) == ("claimed", "1001")  # held for the agent while shown
+    # Asking again shows the same item: the agent answers it with Dial or Skip.
+    assert (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]["id"] == cb
+    r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/skip", json={"reason": "not_now"})
+    assert r.status_code == 200 and r.json() == {"skipped": True}
+    row = await site.row(cb)
+    assert (row.state, row.claimed_by, row.attempts) == ("pending", None, 0)
+    assert row.due_at.replace(tzinfo=UTC) > datetime.now(UTC)  # due again later, not an attempt
+
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert {k: item[k] for k in ("source", "number", "name", "campaign", "campaign_id", "script", "attempts",
+                                 "max_attempts", "timezone", "data")} == {
+        "source": "campaign", "number": "+8613912345678", "name": "Li Na", "campaign": "renewals",
+        "campaign_id": cid, "script": "Ask about the renewal", "attempts": 0, "max_attempts": 2,
+        "timezone": "Asia/Shanghai", "data": {"plan": "gold"}}
+    # Held for agent1: agent2 in the same queue gets the next contact, and may not touch agent1's.
+    await site.as_("agent2", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    other = (await site.as_("agent2", "POST", "/api/preview/next")).json()["item"]
+    assert (other["source"], other["number"], other["timezone"]) == ("campaign", "+12125550100", "America/New_York")
+    stolen = await site.as_("agent2", "POST", f"/api/preview/campaign/{item['id']}/skip", json={"reason": "not_now"})
+    assert stolen.status_code == 422 and stolen.json()["detail"]["field"] == "contact_id"
+
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/skip", json={"reason": "do_not_call"})
+    assert r.status_code == 200, r.text
+    r = await site.as_("agent2", "POST", f"/api/preview/campaign/{other['id']}/skip", json={"reason": "wrong_number"})
+    assert r.status_code == 200, r.text
+    third = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert third["number"] == "+8613800138009"
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{third['id']}/skip", json={"reason": "not_now"})
+    assert r.status_code == 200
+    assert (await site.as_("agent1", "POST", "/api/preview/next")).json() == {"item": None}  # nothing due now
+
+    contacts = await _contacts(site)
+    assert contacts.pop("+8613911112222") == ("pending", None, None)  # the experts' contact: never shown
+    assert {n: (st, out) for n, (st, _, out) in contacts.items()} == {
+        "+8613912345678": ("dnc", "skipped"), "+12125550100": ("failed", "skipped"),
+        "+8613800138009": ("pending", "skipped")}
+    later = contacts["+8613800138009"][1]
+    assert later is not None and later.replace(tzinfo=UTC) > datetime.now(UTC)
+    async with site.engine.db.session() as s:
+        assert [(d.number, d.campaign_id) for d in await s.scalars(select(DoNotCall))] == [("+8613912345678", cid)]
+
+
+async def test_bad_input_and_who_may_preview(site: Site) -> None:
+    cb = await site.add()
+    out = await site.as_("agent1", "POST", "/api/preview/next")  # logged out of every queue
+    assert out.status_code == 409 and out.json()["detail"]["code"] == "illegal_agent_action"
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    assert (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]["id"] == cb
+    for path, body, status, field in (
+            (f"/api/preview/callback/{cb}/skip", {"reason": "bored"}, 422, "reason"),
+            (f"/api/preview/callback/{cb}/skip", {}, 422, "reason"),
+            (f"/api/preview/fax/{cb}/skip", {"reason": "not_now"}, 422, "source"),
+            ("/api/preview/callback/0/dial", None, 422, "item_id"),
+            ("/api/preview/campaign/999/dial", None, 422, "contact_id")):
+        r = await site.as_("agent1", "POST", path, json=body)
+        assert (r.status_code, r.json()["detail"]["field"]) == (status, field), (path, r.text)
+    missing = await site.as_("agent1", "POST", "/api/preview/callback/999999/skip", json={"reason": "not_now"})
+    assert missing.status_code == 404
+    sup = await site.as_("sup1", "POST", "/api/preview/next")
+    assert sup.status_code == 403  # takes no calls
+    r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/skip", json={"reason": "wrong_number"})
+    assert r.status_code == 200 and (await site.row(cb)).state == "cancelled"
+    site.http.cookies.clear()
+    assert (await site.http.post("/api/preview/next")).status_code == 401
+
+
+async def test_a_callback_is_dialled_from_the_panel_like_a_campaign_contact(console: Console) -> None:
+    desk = console.demo.desk
+    cb = desk.add_callback("+8613800138000", queue="support", customer_id=1, due_at=desk.clock() - 60)
+    token = await console.login("alice")
+    await desk.login_queues("a1001", ["support"])
+    item = (await console.http.post("/api/preview/next", headers=console.auth(token))).json()["item"]
+    assert (item["source"], item["id"]) == ("callback", cb)
+    r = await console.http.post(f"/api/preview/callback/{cb}/dial", headers=console.auth(token))
+    assert r.status_code == 200, r.text
+    assert desk.callback_book[cb].calling and desk.callback_book[cb].last_call_id == r.json()["call_id"]
+    assert ("dial", "a1001", {"number": "8613800138000", "customer_id": 1}) in desk.actions
+    again = await console.http.post(f"/api/preview/callback/{cb}/dial", headers=console.auth(token))
+    assert again.status_code == 409  # already being called
+
