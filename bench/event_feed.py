@@ -4,9 +4,16 @@ subscribers in the same run; the resume of one hour of events; the event loop's 
 memory. With ``--redis-url`` the same for the several-node store (Redis bus -> MULTI with the feed
 stream -> XREAD tail -> followers) beside the Redis bus's own fan-out.
 
-Events are published at a steady rate (bursts every 10 ms); a delivery's latency is the time from
-publish to the follower (or bus subscriber) holding the event. Targets: feed p99 <= 2x the bus's
-p99, and no event-loop stall over 20 ms.
+Events are published at a steady rate (bursts every 10 ms), to the bus side and the feed side in
+turn, 100 ms each, so that both are timed over the same moments of a shared machine (timed one
+after the other, a neighbour's build during one phase made the ratio anything from 1x to 26x; with
+half-second turns one 0.7 s descheduling of the process still decided which side's p99 was worse);
+both sides are set up and warmed with one event through every subscriber before the clock starts.
+A delivery's latency is the time from publish (``time.perf_counter`` in the event, set just before
+``publish``) to the follower (or bus subscriber) holding the event, in the same process. Targets:
+feed p99 <= 2x the bus's p99, and no event-loop stall over 20 ms. The followers are in-process
+readers of ``follow`` (what the SSE endpoint and every webhook task run); the HTTP write is not
+timed, as the bus's subscribers have none.
 
     .venv/bin/python bench/event_feed.py [--quick] [--rate N] [--seconds S] [--hour-rate N] [--redis-url URL]
 """
@@ -30,6 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from callcenter.engine import FEED_GATHER_S
 from crm_core.db import Database
 from crm_core.feed import EventFeed
 from crm_core.feed_stream import StreamFeed
@@ -56,26 +64,44 @@ def engine_gc() -> None:
 
 
 class Ticker:
-    """A 1 ms ticker: how late it wakes is how long the loop was busy elsewhere (``max_stall``), or
-    the process was not scheduled at all; ``max_busy`` is the loop thread's CPU time within one
-    late tick, which tells the two apart on a shared machine."""
+    """A 1 ms ticker: how late it wakes is how long the loop was busy elsewhere (stall), or the
+    process was not scheduled at all; the loop thread's CPU time within one late tick (busy) tells
+    the two apart on a shared machine. It also times the collector's passes (``gc.callbacks``).
+    Everything is kept per ``label``: the side being published to at the time."""
 
     def __init__(self) -> None:
-        self.max_stall = 0.0
-        self.max_busy = 0.0
+        self.label = ""
+        self.stall: dict[str, float] = {}
+        self.busy: dict[str, float] = {}
+        self.gc: dict[str, list[float]] = {}
+        self._gc_start = 0.0
         self.task: asyncio.Task[None] | None = None
+
+    def _gc(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc.setdefault(self.label, []).append(time.perf_counter() - self._gc_start)
 
     async def _run(self) -> None:
         while True:
             t, cpu = time.perf_counter(), time.thread_time()
             await asyncio.sleep(0.001)
-            self.max_stall = max(self.max_stall, time.perf_counter() - t - 0.001)
-            self.max_busy = max(self.max_busy, time.thread_time() - cpu)
+            label = self.label
+            self.stall[label] = max(self.stall.get(label, 0.0), time.perf_counter() - t - 0.001)
+            self.busy[label] = max(self.busy.get(label, 0.0), time.thread_time() - cpu)
+
+    def figures(self, label: str) -> dict[str, Any]:
+        passes = self.gc.get(label, [])
+        return {"stall": self.stall.get(label, 0.0), "busy": self.busy.get(label, 0.0),
+                "gc": (len(passes), max(passes, default=0.0))}
 
     def start(self) -> None:
+        gc.callbacks.append(self._gc)
         self.task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        gc.callbacks.remove(self._gc)
         assert self.task is not None
         self.task.cancel()
         try:
@@ -84,92 +110,143 @@ class Ticker:
             pass
 
 
-async def publish_paced(bus: InProcessBus, rate: int, seconds: float) -> int:
-    """Publish ``rate`` events/s for ``seconds``; each carries its publish time in ``ts``."""
-    burst = max(1, rate // 100)
-    n = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(burst):
-            await bus.publish(CallConnected(ts=time.perf_counter(), linkedid=f"c{n}", agent_id="a1", queue="q"))
-            n += 1
-        target = start + n / rate
-        await asyncio.sleep(max(0.0, target - time.perf_counter()))
-    return n
+def _event(n: int | str) -> CallConnected:
+    return CallConnected(ts=time.perf_counter(), linkedid=f"c{n}", agent_id="a1", queue="q")
 
 
-async def bus_fanout(bus: Any, rate: int, seconds: float) -> dict[str, Any]:
-    lat: list[float] = []
-    counts = [0] * SUBSCRIBERS
+class BusSide:
+    """The comparator: ``SUBSCRIBERS`` handlers subscribed to the bus itself."""
 
-    def handler(i: int) -> Any:
-        async def h(ev: CallConnected) -> None:
-            lat.append(time.perf_counter() - ev.ts)
-            counts[i] += 1
-        return h
+    label = "bus"
 
-    for i in range(SUBSCRIBERS):
-        bus.subscribe(CallConnected, handler(i), name=f"sub{i}")
-    await bus.start()
-    engine_gc()
-    ticker = Ticker()
-    ticker.start()
-    t0 = time.perf_counter()
-    n = await publish_paced(bus, rate, seconds)
-    await bus.drain()
-    elapsed = time.perf_counter() - t0
-    await ticker.stop()
-    await bus.stop()
-    assert all(c == n for c in counts)
-    return {"events": n, "eps": n / elapsed, "p50": pct(lat, 50), "p99": pct(lat, 99), "stall": ticker.max_stall,
-            "busy": ticker.max_busy}
+    def __init__(self, bus: Any) -> None:
+        self.bus = bus
+        self.lat: list[float] = []
+        self.counts = [0] * SUBSCRIBERS
+        self.published = 0
+
+    async def open(self) -> None:
+        def handler(i: int) -> Any:
+            async def h(ev: CallConnected) -> None:
+                self.lat.append(time.perf_counter() - ev.ts)
+                self.counts[i] += 1
+            return h
+
+        for i in range(SUBSCRIBERS):
+            self.bus.subscribe(CallConnected, handler(i), name=f"sub{i}")
+        await self.bus.start()
+        await self.bus.publish(_event("warm-up"))
+        await self.bus.drain()  # every subscriber runs and waits before the clock starts
+        self.lat.clear()
+        self.counts[:] = [0] * SUBSCRIBERS
+
+    async def settle(self) -> None:
+        await self.bus.drain()
+        assert all(c == self.published for c in self.counts)
+
+    async def quiesce(self) -> None:
+        pass
+
+    async def close(self) -> dict[str, Any]:
+        await self.bus.stop()
+        return {}
 
 
-async def feed_fanout(bus: Any, feed: Any, rate: int, seconds: float) -> dict[str, Any]:
-    feed.subscribe(bus)
-    await feed.start()
-    await bus.start()
-    lat: list[float] = []
-    counts = [0] * SUBSCRIBERS
-    expected: list[int] = []
-    done = asyncio.Event()
+class FeedSide:
+    """The feed: one bus subscription (the store), ``SUBSCRIBERS`` followers reading by cursor (the
+    path of the SSE endpoint and of each webhook)."""
 
-    async def follower(i: int) -> None:
-        last = feed.head
-        async for row in feed.follow(feed.head, idle_s=3600):
+    label = "feed"
+
+    def __init__(self, bus: Any, feed: Any) -> None:
+        self.bus = bus
+        self.feed = feed
+        self.lat: list[float] = []
+        self.counts = [0] * SUBSCRIBERS
+        self.published = 0
+        self._target = 1  # deliveries every follower must reach: the warm-up, then the run's too
+        self._done = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _follow(self, i: int, since: int) -> None:
+        last = since
+        async for row in self.feed.follow(since, idle_s=3600):
             if row is None:
                 continue
             assert row[0] > last  # in order, no duplicates
             last = row[0]
             m = _TS.search(row[2])
             assert m is not None
-            lat.append(time.perf_counter() - float(m.group(1)))
-            counts[i] += 1
-            if expected and counts[i] == expected[0] and all(c == expected[0] for c in counts):
-                done.set()
+            self.lat.append(time.perf_counter() - float(m.group(1)))
+            self.counts[i] += 1
+            if self.counts[i] == self._target and all(c == self._target for c in self.counts):
+                self._done.set()
 
-    tasks = [asyncio.create_task(follower(i)) for i in range(SUBSCRIBERS)]
-    await asyncio.sleep(0.05)
+    async def open(self) -> None:
+        self.feed.subscribe(self.bus)
+        await self.feed.start()
+        await self.bus.start()
+        self._tasks = [asyncio.create_task(self._follow(i, self.feed.head)) for i in range(SUBSCRIBERS)]
+        await self.bus.publish(_event("warm-up"))
+        await asyncio.wait_for(self._done.wait(), 60)  # every follower waits at the head
+        self.lat.clear()
+        self._done.clear()
+
+    async def settle(self) -> None:
+        self._target = self.published + 1
+        self._done.clear()
+        if not all(c == self._target for c in self.counts):
+            await asyncio.wait_for(self._done.wait(), 120)
+
+    async def quiesce(self) -> None:
+        await self.feed.flush()  # the writer's batch is not charged to the bus side's slice
+
+    async def close(self) -> dict[str, Any]:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.stop()
+        await self.feed.stop()
+        feed = self.feed
+        return {"write_us": getattr(feed, "write_s", 0.0) / max(1, getattr(feed, "written", 1)) * 1e6,
+                "batch": getattr(feed, "written", 0) / max(1, getattr(feed, "batches", 1))}
+
+
+async def fanout(bus_side: BusSide, feed_side: FeedSide, rate: int, seconds: float,
+                 slice_s: float = 0.1) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Publish ``rate`` events/s for ``seconds`` in all (bursts every 10 ms, each event carrying its
+    publish time), to the bus side and the feed side in turn, ``slice_s`` each: both see the same
+    events, rate and moments of the shared machine. Between slices the side just timed delivers what
+    it was sent and the feed writes its table, untimed, so neither side's work lands in the other's."""
+    sides = (bus_side, feed_side)
+    for side in sides:
+        await side.open()
     engine_gc()
     ticker = Ticker()
     ticker.start()
-    t0 = time.perf_counter()
-    n = await publish_paced(bus, rate, seconds)
-    expected.append(n)
-    if all(c == n for c in counts):
-        done.set()
-    await asyncio.wait_for(done.wait(), 120)
-    elapsed = time.perf_counter() - t0
+    burst = max(1, rate // 100)
+    busy_s = {side.label: 0.0 for side in sides}
+    for k in range(max(2, round(seconds / slice_s))):
+        side = sides[k % 2]
+        ticker.label = side.label
+        start = time.perf_counter()
+        sent = 0
+        while time.perf_counter() - start < slice_s:
+            for _ in range(burst):
+                await side.bus.publish(_event(side.published))
+                side.published += 1
+                sent += 1
+            await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+        busy_s[side.label] += time.perf_counter() - start
+        await side.settle()
+        ticker.label = ""
+        await side.quiesce()
     await ticker.stop()
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await bus.stop()
-    await feed.stop()
-    return {"events": n, "eps": n / elapsed, "p50": pct(lat, 50), "p99": pct(lat, 99), "stall": ticker.max_stall,
-            "busy": ticker.max_busy,
-            "write_us": getattr(feed, "write_s", 0.0) / max(1, getattr(feed, "written", 1)) * 1e6,
-            "batch": getattr(feed, "written", 0) / max(1, getattr(feed, "batches", 1))}
+    out = []
+    for side in sides:
+        out.append({"events": side.published, "eps": side.published / busy_s[side.label], "p50": pct(side.lat, 50),
+                    "p99": pct(side.lat, 99), **ticker.figures(side.label), **await side.close()})
+    return out[0], out[1]
 
 
 async def resume_hour(db: Database, state: Path, hour_rate: int) -> dict[str, Any]:
@@ -188,7 +265,9 @@ async def resume_hour(db: Database, state: Path, hour_rate: int) -> dict[str, An
             batch.append((feed._seq + i + 1, start_cursor + i + 1, "call.answered", body, ts))
         await feed._insert(batch)
     store_s = time.perf_counter() - t0
-    feed._ring.clear()  # a client an hour behind is served from the database, not the ring
+    await feed.stop()  # restarted: the head is read from the table, the ring is empty, so a client
+    feed = EventFeed(db, state, batch_size=5000)  # an hour behind is served from the database
+    await feed.start()
     engine_gc()
     ticker = Ticker()
     ticker.start()
@@ -203,8 +282,7 @@ async def resume_hour(db: Database, state: Path, hour_rate: int) -> dict[str, An
     replay_s = time.perf_counter() - t1
     await ticker.stop()
     await feed.stop()
-    return {"events": total, "store_s": store_s, "replay_s": replay_s, "stall": ticker.max_stall,
-            "busy": ticker.max_busy}
+    return {"events": total, "store_s": store_s, "replay_s": replay_s, **ticker.figures("")}
 
 
 async def resume_hour_redis(url: str, hour_rate: int) -> dict[str, Any]:
@@ -220,9 +298,8 @@ async def resume_hour_redis(url: str, hour_rate: int) -> dict[str, Any]:
     for first in range(0, total, 5000):
         async with raw.pipeline(transaction=False) as pipe:
             for i in range(first, min(total, first + 5000)):
-                entry = feed.entry(CallConnected(ts=1.8e9 + i / hour_rate, linkedid=f"c{i}", agent_id="a1",
-                                                 queue="support"))
-                assert entry is not None
+                [entry] = feed.entries(CallConnected(ts=1.8e9 + i / hour_rate, linkedid=f"c{i}", agent_id="a1",
+                                                     queue="support"))
                 pipe.xadd(key, entry.fields)  # type: ignore[arg-type]
             await pipe.execute()
     store_s = time.perf_counter() - t0
@@ -243,8 +320,7 @@ async def resume_hour_redis(url: str, hour_rate: int) -> dict[str, Any]:
     await feed.stop()
     await raw.delete(key)
     await raw.aclose()
-    return {"events": total, "store_s": store_s, "replay_s": replay_s, "stall": ticker.max_stall,
-            "busy": ticker.max_busy}
+    return {"events": total, "store_s": store_s, "replay_s": replay_s, **ticker.figures("")}
 
 
 def report(label: str, bus: dict[str, Any], feed: dict[str, Any], hour: dict[str, Any],
@@ -266,6 +342,8 @@ def report(label: str, bus: dict[str, Any], feed: dict[str, Any], hour: dict[str
           f"loop stall {hour['stall'] * 1e3:.1f} ms")
     print(f"loop thread CPU within one tick, max: bus {bus['busy'] * 1e3:.1f} ms, feed {feed['busy'] * 1e3:.1f} ms, "
           f"resume {hour['busy'] * 1e3:.1f} ms")
+    print(f"collector passes while timed (longest): bus {bus['gc'][0]} ({bus['gc'][1] * 1e3:.1f} ms), "
+          f"feed {feed['gc'][0]} ({feed['gc'][1] * 1e3:.1f} ms)")
     return ratio, max(bus["stall"], feed["stall"], hour["stall"]), max(feed["busy"], hour["busy"])
 
 
@@ -290,8 +368,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cti-feed-bench-") as tmp:
         db = Database(f"sqlite+aiosqlite:///{tmp}/feed.db")
         await db.upgrade()
-        bus = await bus_fanout(InProcessBus(), rate, seconds)
-        feed = await feed_fanout(InProcessBus(), EventFeed(db, Path(tmp) / "state"), rate, seconds)
+        bus, feed = await fanout(BusSide(InProcessBus()),
+                                 FeedSide(InProcessBus(), EventFeed(db, Path(tmp) / "state",
+                                                                    flush_interval_s=FEED_GATHER_S)), rate, seconds)
         hour = await resume_hour(db, Path(tmp) / "state", hour_rate)
         await db.dispose()
     r = report("database store (SQLite) beside the in-process bus", bus, feed, hour, hour_rate)
@@ -303,9 +382,9 @@ async def main() -> None:
             return RedisStreamsBus(args.redis_url, stream_prefix=prefix, group=f"{prefix}:{node}", consumer=node)
 
         prefix = f"bench{uuid.uuid4().hex[:6]}"
-        bus = await bus_fanout(redis_bus("n1", prefix + "b"), rate, seconds)
-        feed = await feed_fanout(redis_bus("n1", prefix + "f"),
-                                 StreamFeed(RedisStreamLog(args.redis_url, f"{prefix}:feed")), rate, seconds)
+        bus, feed = await fanout(BusSide(redis_bus("n1", prefix + "b")),
+                                 FeedSide(redis_bus("n1", prefix + "f"),
+                                          StreamFeed(RedisStreamLog(args.redis_url, f"{prefix}:feed"))), rate, seconds)
         hour = await resume_hour_redis(args.redis_url, hour_rate)
         r = report("Redis stream store beside the Redis bus (one node)", bus, feed, hour, hour_rate)
         ratios.append(r[0])

@@ -23,6 +23,7 @@ stored, so an engine crash or a database outage loses nothing and duplicates not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
-from crm_core.feed_events import to_public
+from crm_core.feed_events import public_events
 from crm_core.feed_ring import Feed, RingFeed, Row, parse_cursor, wire
 from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
@@ -95,6 +96,7 @@ class EventFeed(RingFeed):
         self._seq = 0
         self._pending: deque[Pending] = deque()
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._journal_lock = asyncio.Lock()
@@ -110,10 +112,8 @@ class EventFeed(RingFeed):
         bus.subscribe(Event, self.handle, name="event_feed")
 
     async def handle(self, ev: Event) -> None:
-        public = to_public(ev)
-        if public is None:
-            return
-        await self.accept(public)
+        for public in public_events(ev):
+            await self.accept(public)
 
     async def accept(self, public: dict[str, Any]) -> None:
         """Give one public envelope its cursor, journal it, show it to readers, queue it for the writer."""
@@ -176,6 +176,7 @@ class EventFeed(RingFeed):
         async with asyncio.timeout(timeout_s):
             while self._pending and self._pending[0][0] <= upto:
                 self._wake.set()
+                self._hurry.set()  # no gathering: a flush (shutdown, tests) would wait it out
                 await asyncio.sleep(0.005)
 
     async def _writer(self) -> None:
@@ -184,7 +185,12 @@ class EventFeed(RingFeed):
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
-            await asyncio.sleep(self.flush_interval_s)  # group commit: let a batch gather
+            # Group commit: let a batch gather. Readers never wait for the table (the ring serves
+            # them), so the window costs no latency (the engine uses 500 ms, FEED_GATHER_S).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_interval_s):
+                    await self._hurry.wait()
+            self._hurry.clear()
             while self._pending:
                 batch = [self._pending[i] for i in range(min(self.batch_size, len(self._pending)))]
                 try:

@@ -97,7 +97,7 @@ def _voicemail(e: VoicemailLeft) -> Public:
 
 
 def _ended(e: CallEnded) -> Public:
-    return _env(e, "call.ended", call_id=e.linkedid, cause=e.cause, cause_text=e.cause_text)
+    return _env(e, "call.ended", call_id=e.linkedid, cause=e.cause, cause_text=e.cause_text, merged_into=None)
 
 
 def _wrapped(e: WrapUpDone) -> Public:
@@ -148,3 +148,18 @@ def to_public(ev: Event) -> Public | None:
     """The public envelope of ``ev`` (without its cursor), or None when integrators never see it."""
     build = MAPPERS.get(type(ev))
     return None if build is None else build(ev)
+
+
+def public_events(ev: Event) -> list[Public]:
+    """Every envelope ``ev`` puts in the feed, in order: none, its own, and after the end of a call
+    into which Asterisk folded others (a three-way conference can move the caller's channel to the
+    consultation's linkedid) a ``call.ended`` for each folded call, naming the survivor in
+    ``merged_into``: an integrator following the caller's ``call_id`` sees it end (as the call
+    log's interaction does, ``crm_core.calllog``)."""
+    public = to_public(ev)
+    if public is None:
+        return []
+    if not (isinstance(ev, CallEnded) and ev.merged):
+        return [public]
+    return [public] + [{**public, "call_id": other, "data": {**public["data"], "merged_into": ev.linkedid}}
+                       for other in dict.fromkeys(ev.merged) if other != ev.linkedid]

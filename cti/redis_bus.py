@@ -24,7 +24,7 @@ Bus semantics (``RedisStreamsBus``):
     loses the trimmed entries). Publishers are never blocked by another node's slow handler.
   - Connection loss: publish raises ``BusUnavailable`` (the caller decides); the reader retries
     with exponential backoff (0.1 s doubling to 5 s) and re-creates its group if Redis lost it.
-  - Taps (``add_tap``): a tap turns an event into an entry for another stream (the public feed,
+  - Taps (``add_tap``): a tap turns an event into entries for another stream (the public feed,
     ``crm_core.feed_stream``), written in the same MULTI/EXEC as the bus entry: exactly once per
     published event, whichever node published it, and in the bus's order.
 """
@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -93,7 +93,7 @@ class StreamAppend:
     minid: StreamId | None = None
 
 
-Tap = Callable[[Event], "StreamAppend | None"]
+Tap = Callable[[Event], "Sequence[StreamAppend]"]
 
 
 @dataclass(eq=False)
@@ -134,7 +134,7 @@ class RedisStreamsBus:
         self._taps: list[Tap] = []
 
     def add_tap(self, tap: Tap) -> None:
-        """Write ``tap(event)`` (when not None) atomically with each event this node publishes."""
+        """Write the entries ``tap(event)`` returns atomically with each event this node publishes."""
         self._taps.append(tap)
 
     def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None:
@@ -144,7 +144,7 @@ class RedisStreamsBus:
             sub.task = asyncio.create_task(self._work(sub), name=f"redis-bus:{name}")
 
     async def publish(self, ev: Event) -> None:
-        extra = [a for tap in self._taps if (a := tap(ev)) is not None] if self._taps else []
+        extra = [a for tap in self._taps for a in tap(ev)] if self._taps else []
         try:
             if not extra:
                 entry_id = await self._pub.xadd(self.stream, {_FIELD: to_wire(ev)}, maxlen=self.maxlen,

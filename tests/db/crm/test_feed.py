@@ -41,6 +41,7 @@ async def test_bus_events_become_ordered_rows_without_secrets(db: Database, tmp_
     await bus.start()
     for ev in _journey(20):
         await bus.publish(ev)  # type: ignore[arg-type]
+    await bus.publish(CallEnded(ts=30, linkedid="consult-1", merged=("call-19",)))  # a conference's fold
     await bus.drain()
     await feed.flush()
     rows = await feed.page(0, 1000)
@@ -52,7 +53,9 @@ async def test_bus_events_become_ordered_rows_without_secrets(db: Database, tmp_
     assert [r[0] for r in rows] == sorted({r[0] for r in rows})
     bodies = [json.loads(r[2]) for r in rows]
     assert [b["type"] for b in bodies[:4]] == ["call.arrived", "call.ivr_finished", "call.answered", "call.ended"]
-    assert [b["call_id"] for b in bodies[::4]] == [f"call-{i}" for i in range(20)]
+    assert [b["call_id"] for b in bodies[:80:4]] == [f"call-{i}" for i in range(20)]
+    assert [(b["type"], b["call_id"], b["data"]["merged_into"]) for b in bodies[80:]] == [
+        ("call.ended", "consult-1", None), ("call.ended", "call-19", "consult-1")]  # the folded call ends too
     assert all(b["cursor"] == str(r[0]) and b["v"] == 1 for b, r in zip(bodies, rows, strict=True))
     assert "97531" not in "".join(r[2] for r in rows)  # neither the PIN nor the IVR's keys
     assert feed.batches >= 80 // 7
@@ -111,3 +114,67 @@ async def test_retention_prunes_old_rows_and_cursors_never_restart(db: Database,
     await restarted.stop()
     restarted._ring.clear()
     assert [r[0] for r in await restarted.page(0)] == [9, 10]
+
+
+async def test_readers_at_the_head_wait_for_the_ring_not_the_database(db: Database, tmp_path: Path) -> None:
+    """A hundred readers joining a fresh feed (empty ring) at its head: before, each one asked the
+    database, and they queued on its connection pool long enough to hold the first events back
+    (the p99 tail of bench/event_feed.py)."""
+    feed = EventFeed(db, tmp_path)
+    await feed.start()
+    asked: list[int] = []
+    real = feed._older
+
+    async def older(after: int, limit: int, types: frozenset[str] | None) -> list[tuple[int, str, str]]:
+        asked.append(after)
+        return await real(after, limit, types)
+
+    feed._older = older  # type: ignore[method-assign]
+
+    async def first_row(since: int) -> str:
+        async for row in feed.follow(since, idle_s=5):
+            assert row is not None
+            return row[2]
+        raise AssertionError("the feed ended")
+
+    readers = [asyncio.create_task(first_row(feed.head)) for _ in range(100)]
+    await asyncio.sleep(0.05)  # every reader has started and waits
+    await feed.handle(CallConnected(ts=1.0, linkedid="c1", agent_id="a1", queue="support"))
+    got = await asyncio.wait_for(asyncio.gather(*readers), 5)
+    await feed.stop()
+    assert {json.loads(g)["call_id"] for g in got} == {"c1"}
+    assert asked == []
+
+
+async def test_a_reader_of_one_type_steps_past_the_rows_it_skipped(db: Database, tmp_path: Path) -> None:
+    """A webhook for a rare type must not re-scan the ring from its last match at every event."""
+    feed = EventFeed(db, tmp_path)
+    await feed.start()
+    asked: list[int] = []
+    real = feed.page
+
+    async def page(after: int, limit: int = 500, types: frozenset[str] | None = None) -> list[tuple[int, str, str]]:
+        asked.append(after)
+        return await real(after, limit, types)
+
+    feed.page = page  # type: ignore[method-assign]
+    got: list[str] = []
+
+    async def read() -> None:
+        async for row in feed.follow(feed.head, types=frozenset({"call.ended"}), idle_s=5):
+            assert row is not None
+            got.append(json.loads(row[2])["call_id"])
+            if len(got) == 2:
+                return
+
+    reader = asyncio.create_task(read())
+    for i in range(50):
+        await feed.handle(CallConnected(ts=i, linkedid=f"c{i}", agent_id="a1", queue="support"))
+        await asyncio.sleep(0)
+    await feed.handle(CallEnded(ts=50, linkedid="c1"))
+    await asyncio.sleep(0)
+    await feed.handle(CallEnded(ts=51, linkedid="c2"))
+    await asyncio.wait_for(reader, 5)
+    await feed.stop()
+    assert got == ["c1", "c2"]
+    assert asked == sorted(asked) and len(set(asked)) == len(asked)  # never the same stretch twice

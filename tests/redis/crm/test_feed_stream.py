@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crm_core.feed_stream import StreamFeed, to_cursor
-from cti.journey import CallConnected
+from cti.journey import CallConnected, CallEnded
 from cti.redis_bus import RedisStreamLog, RedisStreamsBus
 
 Node = tuple[RedisStreamsBus, StreamFeed]
@@ -87,6 +87,11 @@ async def test_two_nodes_publish_and_a_client_resumes_on_the_other_node_exactly_
     bus_events = await feed_b.stream._r.xlen(bus_a.stream)  # the bus carried them, each once
     assert bus_events == 120
     assert await feed_b.gap(cursor) is None
+    # A call folded into another (a conference) ends with it: one more entry, same MULTI, every node.
+    head = feed_a.head
+    await bus_b.publish(CallEnded(ts=99.0, linkedid="b-conf", merged=("a-0",)))
+    ended = await _read(feed_a, head, 2)
+    assert [(b["call_id"], b["data"]["merged_into"]) for _, b in ended] == [("b-conf", None), ("a-0", "b-conf")]  # type: ignore[index]
 
 
 async def test_retention_trims_old_entries_and_a_cursor_before_them_sees_the_gap(

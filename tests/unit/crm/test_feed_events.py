@@ -11,7 +11,7 @@ import pytest
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
 from acd.events import AgentOffer, AgentStateChanged
-from crm_core.feed_events import EVENT_TYPES, MAPPERS, to_public
+from crm_core.feed_events import EVENT_TYPES, MAPPERS, public_events, to_public
 from cti.events import Event
 from cti.journey import (
     AgentRinging,
@@ -107,3 +107,15 @@ def test_nothing_private_leaks() -> None:
 def test_internal_only_events_stay_inside() -> None:
     assert to_public(RecordingStarted(ts=1, linkedid="L1", file="/var/spool/x.wav")) is None
     assert to_public(AgentOffer(ts=1, agent_id="a7", linkedid="L1")) is None  # call.offered comes from AgentRinging
+
+
+def test_a_call_folded_into_another_ends_with_it_under_its_own_call_id() -> None:
+    # A three-way conference moved the caller's call (L1) and an earlier fold (L0) into L2.
+    ended = CallEnded(ts=9, linkedid="L2", cause=16, cause_text="Normal Clearing", merged=("L1", "L0", "L1"))
+    out = public_events(ended)
+    assert [(p["call_id"], p["data"]["merged_into"]) for p in out] == [("L2", None), ("L1", "L2"), ("L0", "L2")]
+    assert all(p["type"] == "call.ended" and p["ts"] == 9 and p["data"]["cause"] == 16 for p in out)
+    spec = SCHEMA["$defs"]["call.ended"]["properties"]
+    assert all(_check(p["data"]["merged_into"], spec["merged_into"]) for p in out)
+    assert public_events(CallEnded(ts=9, linkedid="L1")) == [to_public(CallEnded(ts=9, linkedid="L1"))]
+    assert public_events(RecordingStarted(ts=1, linkedid="L1", file="x.wav")) == []
