@@ -196,6 +196,11 @@ class AcdService:
     def queue_snapshots(self, now: float) -> list[QueueSnapshot]:
         return list(self.router.queue_snapshots(now))
 
+    def first_need(self, queue: str, skills: Mapping[str, int] | None) -> dict[str, int]:
+        """The skills an agent needs to be offered a call with ``skills`` the moment it enters ``queue``
+        (the queue's first step with the call's own skills added)."""
+        return dict(self.router.first_need(queue, skills))
+
     def queue_names(self) -> list[str]:
         return sorted(q.queue for q in self.router.queue_snapshots(self.clock()))
 

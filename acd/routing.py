@@ -44,6 +44,7 @@ from acd.model import (
     LimitSpec,
     QueueConfig,
     QueuedCall,
+    Requirement,
     Strategy,
     next_agent_state,
     next_call_state,
@@ -544,6 +545,10 @@ class Router:
     def next_due(self) -> float | None:
         """When the earliest timer falls due (the adapter may sleep until then and ``tick``)."""
         return self._timers.next_due()
+
+    def first_need(self, queue: str, skills: Mapping[str, int] | None) -> Requirement:
+        """What a call with ``skills`` entering ``queue`` asks of an agent before any step widens it."""
+        return self._queue(queue).steps[0].requirement(skills)
 
     def waiting(self, queue: str) -> list[str]:
         """Waiting call ids of ``queue``, next first."""

@@ -37,6 +37,7 @@ from typing import Any
 
 from acd.calls import LiveCall
 from acd.delivery import AcdService
+from acd.errors import UnknownQueue
 from acd.events import AgentStateChanged
 from acd.model import AgentState
 from acd.pacing import DialMode, Floor, Pacer, PacingConfig
@@ -182,15 +183,20 @@ class CampaignDialer:
         mode = DialMode(c.mode)
         pacer = Pacer(PacingConfig(mode=mode, drop_cap=c.drop_cap, max_lines_per_agent=c.max_lines_per_agent,
                                    max_ring_s=float(self.dial_timeout_s)))
-        return LiveCampaign(id=c.id, name=c.name, queue=c.queue, skills=dict(c.skills or {}), mode=mode,
+        skills = dict(c.skills or {})
+        try:
+            need = self.acd.first_need(c.queue, skills)
+        except UnknownQueue:  # a queue removed from the configuration: nobody is free for it anyway
+            need = skills
+        return LiveCampaign(id=c.id, name=c.name, queue=c.queue, skills=skills, mode=mode,
                             state=c.state, caller_id=c.caller_id, drop_cap=c.drop_cap, pacer=pacer,
                             settings={"drop_message": c.drop_message, "machine_action": c.machine_action,
-                                      "machine_message": c.machine_message, "script": c.script})
+                                      "machine_message": c.machine_message, "script": c.script}, need=need)
 
     def _floor(self, run: LiveCampaign, now: float) -> Floor:
         idle, busy = 0, []
         for agent in self.acd.agents():
-            if not eligible(agent, run.queue, run.skills):
+            if not eligible(agent, run.queue, run.need):
                 continue
             if agent.state is AgentState.AVAILABLE and not agent.offers and not agent.calls:
                 idle += 1
@@ -276,7 +282,7 @@ class CampaignDialer:
             leave = run.settings["machine_action"] == "message" and run.settings["machine_message"]
             await self.settle(a, "machine")
             return ("message", run.settings["machine_message"]) if leave else ("hangup", "")
-        free = any(eligible(ag, run.queue, run.skills) and ag.state is AgentState.AVAILABLE
+        free = any(eligible(ag, run.queue, run.need) and ag.state is AgentState.AVAILABLE
                    and not ag.offers and not ag.calls for ag in self.acd.agents())
         run.pacer.record_connect(now, dropped=not free)
         if not free:

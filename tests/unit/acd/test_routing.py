@@ -461,3 +461,12 @@ def test_next_due_tells_the_adapter_when_to_tick() -> None:
     assert r.next_due() == 40.0  # step 1 of billing
     r.set_ready("a", 11.0)
     assert offers(r.tick(40.0)) == [("c1", "a")]
+
+
+def test_first_need_is_the_first_step_with_the_calls_own_skills() -> None:
+    """What an outbound dialer asks before counting an agent free for a campaign's calls."""
+    r = Router([BILLING])
+    assert r.first_need("billing", None) == (("billing", 4),)
+    assert r.first_need("billing", {"billing": 2, "zh": 3}) == (("billing", 4), ("zh", 3))
+    with pytest.raises(UnknownQueue):
+        r.first_need("nowhere", {})
