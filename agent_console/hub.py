@@ -33,6 +33,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged, ConsoleEvent
 from agent_console import protocol as p
+from agent_console.deadlines import Deadlines
 from agent_console.errors import NotAuthenticated
 from agent_console.ports import AgentDesk, PopSource
 from agent_console.security import ConsoleAuth, Principal
@@ -82,6 +83,7 @@ class AgentHub:
         self.snaps: dict[str, _Snap] = {}
         self.dropped_slow = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._deadlines = Deadlines()
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(ConsoleEvent, self.on_event, name="agent_console.hub")
@@ -176,8 +178,8 @@ class AgentHub:
                             self.pop_timeout_s * 1e3)
                 self._send(ev.agent_id, _offer_frame(offer))
 
-        # A timer rather than a second task + asyncio.wait: half the per-offer overhead in a burst.
-        timer = asyncio.get_running_loop().call_later(self.pop_timeout_s, _slow)
+        # A deadline rather than a second task + asyncio.wait (or a loop timer each): see deadlines.py.
+        timer = self._deadlines.add(self.pop_timeout_s, _slow)
         try:
             pop: p.Pop | None = await self._build(ev.linkedid, ev.agent_id, info)
         except Exception:
@@ -379,6 +381,7 @@ class AgentHub:
     async def shutdown(self) -> None:
         for conn in list(self.conns.values()):
             self._close(conn, 1001, "shutdown")
+        self._deadlines.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
