@@ -50,7 +50,9 @@ _TIMES = ("started_at", "answered_at", "ended_at")
 _I = Interaction.__table__
 _S = Segment.__table__
 # SQLAlchemy prepares every row's parameters on the event loop before the driver runs the statement:
-# a batch of 200 calls has ~900 segments, ~15 ms of loop time in one go, so they go in chunks.
+# a batch of 200 calls (~40 columns each) and their ~900 segments would hold the loop ~25 ms in
+# one go, so they go in chunks (bench/call_logging.py: loop stall worst 22-24 ms with one statement each).
+_ROW_CHUNK = 100
 _SEGMENT_CHUNK = 300
 
 
@@ -332,9 +334,9 @@ class CallLogger:
             await self._resolve_customers(s, folded, calls)
             new = [lid for lid in folded if calls[lid].db_id is None]
             old = [lid for lid in folded if calls[lid].db_id is not None]
-            if new:
+            for start in range(0, len(new), _ROW_CHUNK):
                 res = await s.execute(insert(_I).returning(_I.c.id, _I.c.linkedid),
-                                      [_row(folded[lid], calls[lid]) for lid in new])
+                                      [_row(folded[lid], calls[lid]) for lid in new[start:start + _ROW_CHUNK]])
                 for row in res:
                     calls[row.linkedid].db_id = row.id
             if old:
