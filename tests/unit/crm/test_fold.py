@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_core.fold import fold, mask_path
+from crm_core.fold import event_key, fold, fold_keyed, mask_path, masked
 from cti.journey import (
     AgentRinging,
     CallArrived,
@@ -106,6 +106,21 @@ def test_ivr_path_masking() -> None:
     f = fold("m", [ev])
     assert "1234" not in str(f.fields["ivr_path"]) and "100001" not in str(f.fields["ivr_path"])
     assert dataclasses.asdict(ev)["path"][0]["input"] == "1234"  # the event itself is not mutated
+
+
+def test_masked_copies_only_events_with_a_secret_to_hide() -> None:
+    plain = IvrFinished(ts=1.0, linkedid="m", flow="f", outcome="queue", path=({"node": "menu", "input": "2"},))
+    assert masked(plain) is plain  # nothing to hide: no copy (the call logger masks every IVR event)
+    secret = IvrFinished(ts=1.0, linkedid="m", flow="f", outcome="queue", path=({"node": "pin", "input": "12"},))
+    assert masked(secret).path[0]["input"] == "**"  # type: ignore[attr-defined]
+    assert masked(masked(secret)) == masked(secret)
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_fold_keyed_is_fold(name: str) -> None:
+    events = load_journey(name)
+    linkedid = events[0].linkedid  # type: ignore[attr-defined]
+    assert fold_keyed(linkedid, {event_key(e): e for e in events}) == fold(linkedid, events + events[:2])
 
 
 def test_survey_answer_is_the_interactions_csat() -> None:
