@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import WebSocket
@@ -48,11 +48,60 @@ CLOSE_LOGGED_OUT = 4001
 CLOSE_SLOW = 4008
 
 
-@dataclass
+def _placeholder(ev: AgentOffer) -> p.Pop:
+    # The plain constructor, not model_construct: with pydantic 2.14 model_construct (a Python
+    # loop over the fields) costs 5x the validating constructor for these few typed fields.
+    return p.Pop(call_id=ev.linkedid, caller_number=ev.caller_number, waited_s=ev.waited_s, queue=ev.queue,
+                 skills=dict(ev.skills or {}), complete=False)
+
+
+def _offer_view(ev: AgentOffer, pop: p.Pop | None = None) -> p.OfferView:
+    return p.OfferView(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number, offered_at=ev.ts,
+                       ring_timeout_s=ev.ring_timeout_s, direction=ev.direction, pop=pop or _placeholder(ev))
+
+
 class _Snap:
-    state: p.AgentStateView
-    offer: p.OfferView | None = None
-    calls: dict[str, p.CallView] = field(default_factory=dict)
+    """An agent's state, current offer and calls.
+
+    The current offer may be held as its bus event only (``pending``): while the CRM looks the caller
+    up, the view with a placeholder pop is built only if something reads it (a hello, the pop timeout);
+    in the usual case the CRM answers in time and the view is built once, with the real pop.
+    """
+
+    __slots__ = ("_offer", "_pending", "calls", "offer_ev", "state")
+
+    def __init__(self, state: p.AgentStateView, offer: p.OfferView | None = None,
+                 calls: dict[str, p.CallView] | None = None) -> None:
+        self.state = state
+        self.calls: dict[str, p.CallView] = calls if calls is not None else {}
+        self.offer_ev: AgentOffer | None = None  # the bus event of the current offer (None: seeded or none)
+        self._offer, self._pending = offer, None  # type: tuple[p.OfferView | None, AgentOffer | None]
+
+    @property
+    def offer(self) -> p.OfferView | None:
+        if self._pending is not None:
+            self._offer, self._pending = _offer_view(self._pending), None
+        return self._offer
+
+    @offer.setter
+    def offer(self, view: p.OfferView | None) -> None:
+        self._offer, self._pending, self.offer_ev = view, None, None
+
+    def offer_pending(self, ev: AgentOffer) -> None:
+        self._offer, self._pending, self.offer_ev = None, ev, ev
+
+    def offer_built(self, ev: AgentOffer, view: p.OfferView) -> None:
+        self._offer, self._pending, self.offer_ev = view, None, ev
+
+    def pending_is(self, ev: AgentOffer) -> bool:
+        """``ev`` is the current offer and its view has not been built (nobody has read it)."""
+        return self._pending is ev
+
+    def offer_call_id(self) -> str | None:
+        """The current offer's call id, without building a pending view."""
+        if self._pending is not None:
+            return self._pending.linkedid
+        return self._offer.call_id if self._offer is not None else None
 
 
 @dataclass(eq=False)
@@ -109,7 +158,7 @@ class AgentHub:
                 await self._offer(ev)
             case AgentOfferWithdrawn():
                 snap = self._snap(ev.agent_id)
-                if snap.offer is not None and snap.offer.call_id == ev.linkedid:
+                if snap.offer_call_id() == ev.linkedid:
                     snap.offer = None
                 snap.calls.pop(ev.linkedid, None)
                 self._send(ev.agent_id, p.OfferWithdrawnFrame(call_id=ev.linkedid, reason=ev.reason).model_dump_json())
@@ -120,8 +169,8 @@ class AgentHub:
         snap = self._snap(ev.agent_id)
         old = snap.calls.get(ev.linkedid)
         pop = old.pop if old is not None else None
-        if snap.offer is not None and snap.offer.call_id == ev.linkedid:
-            pop = pop or snap.offer.pop
+        if snap.offer_call_id() == ev.linkedid:
+            pop = pop or snap.offer.pop  # type: ignore[union-attr]  # the call id says there is one
             if ev.status != "ringing":
                 snap.offer = None
         view = p.CallView(call_id=ev.linkedid, status=ev.status, direction=ev.direction, peer_number=ev.peer_number,
@@ -141,26 +190,21 @@ class AgentHub:
         raw = await self.pops.build_pop(linkedid, agent_id, info)
         return p.Pop.model_validate({**raw, "call_id": linkedid, "complete": True})
 
-    def _placeholder(self, ev: AgentOffer) -> p.Pop:
-        # The plain constructor, not model_construct: with pydantic 2.14 model_construct (a Python
-        # loop over the fields) costs 5x the validating constructor for these few typed fields.
-        return p.Pop(call_id=ev.linkedid, caller_number=ev.caller_number, waited_s=ev.waited_s, queue=ev.queue,
-                     skills=dict(ev.skills or {}), complete=False)
-
     async def _offer(self, ev: AgentOffer) -> None:
         snap = self._snap(ev.agent_id)
-        offer = p.OfferView(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number, offered_at=ev.ts,
-                            ring_timeout_s=ev.ring_timeout_s, direction=ev.direction, pop=self._placeholder(ev))
-        snap.offer = offer  # a reconnect during the CRM look-up still sees the offer
         if ev.pop is not None:
+            pop = None
             try:
-                offer.pop = p.Pop.model_validate({**ev.pop, "call_id": ev.linkedid, "complete": True})
+                pop = p.Pop.model_validate({**ev.pop, "call_id": ev.linkedid, "complete": True})
             except ValidationError:
                 log.exception("offer %s: malformed pop from publisher", ev.linkedid)
+            offer = _offer_view(ev, pop)
+            snap.offer_built(ev, offer)
             self._send(ev.agent_id, _offer_frame(offer))
             return
+        snap.offer_pending(ev)  # a reconnect during the CRM look-up still sees the offer (built then)
         # The CRM look-up runs beside the bus worker, so a slow CRM never delays other agents' events.
-        self._spawn(self._deliver_offer(ev, offer))
+        self._spawn(self._deliver_offer(ev))
         # Let them (and the socket writers) run every few offers: in a burst the first pops go out at
         # once instead of after the whole burst has been taken off the bus. Not after every offer:
         # each yield is a turn of the loop (an epoll call) per offer.
@@ -168,7 +212,7 @@ class AgentHub:
         if self._spawned % 8 == 0:
             await asyncio.sleep(0)
 
-    async def _deliver_offer(self, ev: AgentOffer, offer: p.OfferView) -> None:
+    async def _deliver_offer(self, ev: AgentOffer) -> None:
         info = {"caller_number": ev.caller_number, "customer_id": ev.customer_id, "queue": ev.queue,
                 "waited_s": ev.waited_s, "skills": ev.skills or {}, "direction": ev.direction}
         snap = self._snap(ev.agent_id)
@@ -176,11 +220,11 @@ class AgentHub:
 
         def _slow() -> None:
             nonlocal placeholder_sent
-            if snap.offer is offer:
+            if snap.offer_ev is ev:
                 placeholder_sent = True
                 log.warning("offer %s: pop not ready in %.0f ms, sent placeholder", ev.linkedid,
                             self.pop_timeout_s * 1e3)
-                self._send(ev.agent_id, _offer_frame(offer))
+                self._send(ev.agent_id, _offer_frame(snap.offer))  # type: ignore[arg-type]  # current: built here
 
         # A deadline rather than a second task + asyncio.wait (or a loop timer each): see deadlines.py.
         timer = self._deadlines.add(self.pop_timeout_s, _slow)
@@ -191,9 +235,14 @@ class AgentHub:
             pop = None
         finally:
             timer.cancel()
-        if snap.offer is offer:
-            if pop is not None:
-                offer.pop = pop
+        if snap.offer_ev is ev:
+            if pop is not None and snap.pending_is(ev):
+                offer = _offer_view(ev, pop)  # nobody read the pending offer: one view, the real pop
+                snap.offer_built(ev, offer)
+            else:
+                offer = snap.offer  # type: ignore[assignment]  # current, so present
+                if pop is not None:
+                    offer.pop = pop
             if not placeholder_sent:
                 self._send(ev.agent_id, _offer_frame(offer))
             elif pop is not None:
@@ -212,8 +261,8 @@ class AgentHub:
             log.exception("pop for %s failed", call_id)
             return
         snap = self._snap(agent_id)
-        if snap.offer is not None and snap.offer.call_id == call_id:
-            snap.offer.pop = pop
+        if snap.offer_call_id() == call_id:
+            snap.offer.pop = pop  # type: ignore[union-attr]  # the call id says there is one
         elif call_id in snap.calls:
             snap.calls[call_id].pop = pop
         else:
