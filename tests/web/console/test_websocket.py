@@ -311,6 +311,63 @@ async def test_slow_crm_sends_placeholder_offer_then_pop() -> None:
     await bus.stop()
 
 
+async def test_offer_view_is_built_once_with_the_crm_pop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CRM that answers in time: no placeholder pop is built, the one offer frame holds the real pop."""
+    import agent_console.hub as hub_mod
+
+    built: list[str] = []
+    real = hub_mod._placeholder
+    monkeypatch.setattr(hub_mod, "_placeholder", lambda ev: built.append(ev.linkedid) or real(ev))
+    hub, desk, bus = await _hub(pop_timeout_s=5.0)
+    ws = StubSocket()
+    task = asyncio.create_task(hub.serve(ws, Principal(1, "a", "agent", "a1")))
+    await asyncio.sleep(0.05)  # connected (hello sent) before the offer
+    await desk.login_queues("a1", [])
+    await desk.set_ready("a1")
+    call_id = await desk.offer_call("a1", caller_number="+8613800138000")
+    await bus.drain()
+    await asyncio.sleep(0.05)
+    offers = [f for f in ws.sent if f["type"] == "offer"]
+    assert len(offers) == 1 and offers[0]["offer"]["call_id"] == call_id
+    assert offers[0]["offer"]["pop"]["complete"] is True and offers[0]["offer"]["pop"]["customer"]["id"] == 1
+    assert built == []
+    ws.inbox.put_nowait({"type": "websocket.disconnect"})
+    await asyncio.wait_for(task, 2)
+    await hub.shutdown()
+    await bus.stop()
+
+
+async def test_hello_during_the_crm_look_up_shows_the_offer_then_the_pop_follows() -> None:
+    hub, desk, bus = await _hub(pops=SlowPops(), pop_timeout_s=5.0)
+    ws = StubSocket()
+    task = asyncio.create_task(hub.serve(ws, Principal(1, "a", "agent", "a1")))
+    await desk.login_queues("a1", [])
+    await desk.set_ready("a1")
+    call_id = await desk.offer_call("a1", caller_number="+8613800138000")
+    await bus.drain()
+    hello = await hub.hello(Principal(1, "a", "agent", "a1"))  # a reconnect while the CRM looks up
+    assert hello.offer is not None and hello.offer.call_id == call_id and hello.offer.pop.complete is False
+    await asyncio.sleep(0.4)
+    offers = [f for f in ws.sent if f["type"] == "offer"]
+    assert len(offers) == 1 and offers[0]["offer"]["pop"]["complete"] is True  # not the placeholder
+    assert hub.snaps["a1"].offer is hello.offer and hello.offer.pop.complete is True
+    # withdrawn while pending (nothing read it): the snapshot forgets it and no offer frame goes out
+    await desk.withdraw(call_id)
+    second = await desk.offer_call("a1", caller_number="+8613800138001")
+    await bus.drain()
+    assert hub.snaps["a1"].offer_call_id() == second
+    await desk.withdraw(second)
+    await bus.drain()
+    assert hub.snaps["a1"].offer is None
+    await asyncio.sleep(0.3)
+    assert [f["offer"]["call_id"] for f in ws.sent if f["type"] == "offer"] == [call_id]
+    assert ws.sent[-1]["type"] in ("offer_withdrawn", "state")
+    ws.inbox.put_nowait({"type": "websocket.disconnect"})
+    await asyncio.wait_for(task, 2)
+    await hub.shutdown()
+    await bus.stop()
+
+
 async def test_rate_limit_answers_with_an_error() -> None:
     hub, _desk, bus = await _hub(rate_per_s=1.0, burst=3.0)
     ws = StubSocket()
