@@ -229,6 +229,26 @@ async def test_rest_actions_reach_the_websocket(console: Console) -> None:
     assert [c["id"] for c in found.json()] == [2]
 
 
+async def test_a_console_that_stops_reading_is_dropped_not_buffered(console: Console) -> None:
+    """Over a real socket: a client that stops reading fills the kernel's buffers, then uvicorn's
+    transport pauses and its ``send`` waits, so the hub's bounded queue fills and the client is dropped
+    (4008). Were sends never to wait, every frame would pile up in the server's transport buffer
+    instead and nothing would bound a slow console's memory."""
+    hub = console.demo.app.state.console.hub
+    ws = await console.ws(await console.login("alice"), compression=None, max_queue=1)
+    await recv(ws, "hello")
+    agent_id = next(iter(hub.conns))
+    conn = hub.conns[agent_id]
+    frame = json.dumps({"type": "pong", "pad": "x" * 65536})  # the client reads none of these
+    sent = 0
+    while hub.dropped_slow == 0 and sent < 4000:
+        hub._send(agent_id, frame)
+        sent += 1
+        await asyncio.sleep(0)
+    assert hub.dropped_slow == 1 and conn.closing == CLOSE_SLOW
+    assert sent <= hub.queue_size + 400  # the queue, plus what the kernel and the transport's 64 KB hold
+
+
 # -- the hub alone, with a stub socket -------------------------------------------------------------
 
 class StubSocket:
