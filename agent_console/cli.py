@@ -7,6 +7,7 @@ import asyncio
 import typer
 
 from agent_console.demo import DEMO_AGENTS, DEMO_PASSWORD
+from agent_console.hub import PER_MESSAGE_DEFLATE
 
 
 def register(app: typer.Typer) -> None:
@@ -31,5 +32,6 @@ def register(app: typer.Typer) -> None:
 
         # uvicorn handles SIGINT/SIGTERM itself and returns from serve(): a clean stop.
         config = uvicorn.Config(demo.app, host=h, port=p, ws="websockets-sansio", ws_max_size=1024 * 1024,
-                                lifespan="on", log_level="info", proxy_headers=False)
+                                ws_per_message_deflate=PER_MESSAGE_DEFLATE, lifespan="on", log_level="info",
+                                proxy_headers=False)
         asyncio.run(uvicorn.Server(config).serve())

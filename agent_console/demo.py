@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from agent_console.app import create_app
 from agent_console.fake_preview import FakeCampaignContacts
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
+from agent_console.hub import PER_MESSAGE_DEFLATE
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
 from agent_console.security import ConsoleAuth, LoginThrottle, Principal, current_principal, hash_password
@@ -109,7 +110,8 @@ def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int
 async def serve(app: FastAPI, host: str, port: int, *, ws_max_size: int = 1024 * 1024) -> AsyncIterator[None]:
     """Run ``app`` under uvicorn in this loop; frames over ``ws_max_size`` are closed with 1009."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws="websockets-sansio",
-                            ws_max_size=ws_max_size, lifespan="on", access_log=False, proxy_headers=False)
+                            ws_max_size=ws_max_size, ws_per_message_deflate=PER_MESSAGE_DEFLATE, lifespan="on",
+                            access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -47,6 +47,12 @@ CLOSE_REPLACED = 4000
 CLOSE_LOGGED_OUT = 4001
 CLOSE_SLOW = 4008
 
+# Agent sockets are served without permessage-deflate (uvicorn's ``ws_per_message_deflate``; every
+# server of the console passes this). Measured in bench/screen_pop.py: deflate about doubles the
+# server's CPU per frame (one zlib state per socket, ~45 KB each) to shrink frames of a few KB that
+# are sent a few times per call. See docs/websocket-protocol.md, "Compression".
+PER_MESSAGE_DEFLATE = False
+
 
 def _placeholder(ev: AgentOffer) -> p.Pop:
     # The plain constructor, not model_construct: with pydantic 2.14 model_construct (a Python

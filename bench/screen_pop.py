@@ -9,8 +9,12 @@ same timestamp scheme, to the same number of clients.
 Three patterns: ``single`` (one offer at a time to a random agent, the normal case), ``paced``
 (one offer to every agent, 1 ms apart: ~1,000 offers a second) and ``burst`` (an offer to every
 agent at the same moment, the worst case, which no real centre produces).
+Compression: both servers run with the same setting, off by default as the console serves agents
+(``agent_console.hub.PER_MESSAGE_DEFLATE``); ``--deflate`` turns permessage-deflate on for both
+(uvicorn's websockets-sansio and ``websockets`` then negotiate the same parameters: 12-bit windows,
+memLevel 5, context takeover).
 
-    .venv/bin/python bench/screen_pop.py [--quick] [--agents N]
+    .venv/bin/python bench/screen_pop.py [--quick] [--agents N] [--deflate]
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ SECRET = "bench-secret-0123456789abcdef"
 
 # -- server processes --------------------------------------------------------------------------
 
-def serve_console(port: int, agents: int, deflate: bool = True) -> None:
+def serve_console(port: int, agents: int, deflate: bool) -> None:
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -77,7 +81,7 @@ def serve_console(port: int, agents: int, deflate: bool = True) -> None:
     asyncio.run(uvicorn.Server(config).serve())
 
 
-def serve_bare(port: int, deflate: bool = True) -> None:
+def serve_bare(port: int, deflate: bool) -> None:
     from websockets.asyncio.server import broadcast, serve
 
     conns: set[Any] = set()
@@ -199,13 +203,13 @@ def _summary(name: str, lat: list[float]) -> dict[str, Any]:
             "mean": statistics.fmean(lat)}
 
 
-async def run(agents: int, singles: int, bursts: int, deflate: bool = True) -> list[dict[str, Any]]:
+async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dict[str, Any]]:
     import httpx
 
     from agent_console.security import Principal, TokenSigner
 
     cport, bport = _free_port(), _free_port()
-    me = [sys.executable, __file__, *([] if deflate else ["--no-deflate"])]
+    me = [sys.executable, __file__, *(["--deflate"] if deflate else [])]
     # Started once, before any timing: blocking Popen in async code is fine here.
     console = subprocess.Popen([*me, "--serve-console", str(cport), "--agents", str(agents)])  # noqa: ASYNC220
     bare = subprocess.Popen([*me, "--serve-bare", str(bport)])  # noqa: ASYNC220
@@ -303,14 +307,15 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=None)
     ap.add_argument("--serve-console", type=int, default=None)
     ap.add_argument("--serve-bare", type=int, default=None)
-    ap.add_argument("--no-deflate", action="store_true",
-                    help="both servers without permessage-deflate (uvicorn and websockets compress by default)")
+    ap.add_argument("--deflate", action="store_true",
+                    help="both servers with permessage-deflate (the console serves agents without it: "
+                         "agent_console.hub.PER_MESSAGE_DEFLATE)")
     args = ap.parse_args()
     if args.serve_console:
-        serve_console(args.serve_console, args.agents or 1000, not args.no_deflate)
+        serve_console(args.serve_console, args.agents or 1000, args.deflate)
         return
     if args.serve_bare:
-        serve_bare(args.serve_bare, not args.no_deflate)
+        serve_bare(args.serve_bare, args.deflate)
         return
     agents = args.agents or (200 if args.quick else 1000)
     singles, bursts = (100, 2) if args.quick else (300, 5)
@@ -318,8 +323,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, agents * 3 + 100)), hard))
     print(f"screen_pop: {agents} agents, {singles} single offers, {bursts} bursts to all agents "
           f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus), permessage-deflate "
-          f"{'off' if args.no_deflate else 'on (the servers default)'}")
-    results = asyncio.run(run(agents, singles, bursts, not args.no_deflate))
+          f"{'on (--deflate)' if args.deflate else 'off (as the console serves agents)'} on both servers")
+    results = asyncio.run(run(agents, singles, bursts, args.deflate))
     rows = {r["name"]: r for r in results if "name" in r}
     print(f"{'pattern':<16}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}")
     for r in rows.values():

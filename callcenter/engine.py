@@ -39,6 +39,7 @@ from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUs
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
 from agent_console.feed_http import build_feed_router
+from agent_console.hub import PER_MESSAGE_DEFLATE
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
 from agent_console.phone import (
     AstDbPhoneSecrets,
@@ -352,6 +353,7 @@ class Engine:
         if self.app is not None:
             config = uvicorn.Config(self.app, host=self.settings.web.host, port=self.settings.web.port,
                                     log_level="warning", lifespan="on", ws_max_size=64 * 1024,
+                                    ws_per_message_deflate=PER_MESSAGE_DEFLATE,
                                     proxy_headers=False)  # X-Forwarded-For: only settings.web.trusted_proxies
             self._server = uvicorn.Server(config)
             self._server_task = asyncio.create_task(self._server.serve(), name="web")

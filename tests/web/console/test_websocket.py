@@ -41,6 +41,7 @@ async def live_call(console: Console, agent_id: str) -> str:
 
 async def test_hello_then_actions_are_acked_and_state_frames_follow(console: Console) -> None:
     ws = await console.ws(await console.login("alice"))
+    assert ws.protocol.extensions == []  # the client offers permessage-deflate; the console declines it
     hello = await recv(ws, "hello")
     assert hello["agent"]["agent_id"] == "a1001" and hello["state"]["state"] == "logged_out"
     assert {r["code"] for r in hello["catalog"]["reasons"]} >= {"break", "lunch"}
