@@ -312,24 +312,36 @@ async def test_slow_client_is_dropped_without_stalling_others() -> None:
     await bus.stop()
 
 
-async def test_slow_crm_sends_placeholder_offer_then_pop() -> None:
-    hub, desk, bus = await _hub(pops=SlowPops(), pop_timeout_s=0.02)
+async def _offered(pops: Any = None, **kw: Any) -> tuple[AgentHub, FakeDesk, InProcessBus, StubSocket,
+                                                         asyncio.Task[None], str]:
+    """A hub with agent a1 connected (hello sent), logged in and ready, and one call offered to it."""
+    hub, desk, bus = await _hub(pops=pops, **kw)
     ws = StubSocket()
     task = asyncio.create_task(hub.serve(ws, Principal(1, "a", "agent", "a1")))
+    await asyncio.sleep(0.05)
     await desk.login_queues("a1", [])
     await desk.set_ready("a1")
     call_id = await desk.offer_call("a1", caller_number="+8613800138000")
     await bus.drain()
+    return hub, desk, bus, ws, task, call_id
+
+
+async def _hang_up(hub: AgentHub, bus: InProcessBus, ws: StubSocket, task: asyncio.Task[None]) -> None:
+    ws.inbox.put_nowait({"type": "websocket.disconnect"})
+    await asyncio.wait_for(task, 2)
+    await hub.shutdown()
+    await bus.stop()
+
+
+async def test_slow_crm_sends_placeholder_offer_then_pop() -> None:
+    hub, _desk, bus, ws, task, call_id = await _offered(SlowPops(), pop_timeout_s=0.02)
     await asyncio.sleep(0.4)
     kinds = [f["type"] for f in ws.sent]
     assert kinds[-2:] == ["offer", "pop"]
     assert ws.sent[-2]["offer"]["pop"]["complete"] is False
     assert ws.sent[-1]["call_id"] == call_id and ws.sent[-1]["pop"]["customer"]["id"] == 1
     assert hub.snaps["a1"].offer is not None and hub.snaps["a1"].offer.pop.complete is True
-    ws.inbox.put_nowait({"type": "websocket.disconnect"})
-    await asyncio.wait_for(task, 2)
-    await hub.shutdown()
-    await bus.stop()
+    await _hang_up(hub, bus, ws, task)
 
 
 async def test_offer_view_is_built_once_with_the_crm_pop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -339,33 +351,17 @@ async def test_offer_view_is_built_once_with_the_crm_pop(monkeypatch: pytest.Mon
     built: list[str] = []
     real = hub_mod._placeholder
     monkeypatch.setattr(hub_mod, "_placeholder", lambda ev: built.append(ev.linkedid) or real(ev))
-    hub, desk, bus = await _hub(pop_timeout_s=5.0)
-    ws = StubSocket()
-    task = asyncio.create_task(hub.serve(ws, Principal(1, "a", "agent", "a1")))
-    await asyncio.sleep(0.05)  # connected (hello sent) before the offer
-    await desk.login_queues("a1", [])
-    await desk.set_ready("a1")
-    call_id = await desk.offer_call("a1", caller_number="+8613800138000")
-    await bus.drain()
+    hub, _desk, bus, ws, task, call_id = await _offered(pop_timeout_s=5.0)
     await asyncio.sleep(0.05)
     offers = [f for f in ws.sent if f["type"] == "offer"]
     assert len(offers) == 1 and offers[0]["offer"]["call_id"] == call_id
     assert offers[0]["offer"]["pop"]["complete"] is True and offers[0]["offer"]["pop"]["customer"]["id"] == 1
     assert built == []
-    ws.inbox.put_nowait({"type": "websocket.disconnect"})
-    await asyncio.wait_for(task, 2)
-    await hub.shutdown()
-    await bus.stop()
+    await _hang_up(hub, bus, ws, task)
 
 
 async def test_hello_during_the_crm_look_up_shows_the_offer_then_the_pop_follows() -> None:
-    hub, desk, bus = await _hub(pops=SlowPops(), pop_timeout_s=5.0)
-    ws = StubSocket()
-    task = asyncio.create_task(hub.serve(ws, Principal(1, "a", "agent", "a1")))
-    await desk.login_queues("a1", [])
-    await desk.set_ready("a1")
-    call_id = await desk.offer_call("a1", caller_number="+8613800138000")
-    await bus.drain()
+    hub, desk, bus, ws, task, call_id = await _offered(SlowPops(), pop_timeout_s=5.0)
     hello = await hub.hello(Principal(1, "a", "agent", "a1"))  # a reconnect while the CRM looks up
     assert hello.offer is not None and hello.offer.call_id == call_id and hello.offer.pop.complete is False
     await asyncio.sleep(0.4)
@@ -383,10 +379,7 @@ async def test_hello_during_the_crm_look_up_shows_the_offer_then_the_pop_follows
     await asyncio.sleep(0.3)
     assert [f["offer"]["call_id"] for f in ws.sent if f["type"] == "offer"] == [call_id]
     assert ws.sent[-1]["type"] in ("offer_withdrawn", "state")
-    ws.inbox.put_nowait({"type": "websocket.disconnect"})
-    await asyncio.wait_for(task, 2)
-    await hub.shutdown()
-    await bus.stop()
+    await _hang_up(hub, bus, ws, task)
 
 
 async def test_rate_limit_answers_with_an_error() -> None:
