@@ -350,7 +350,12 @@ async def test_offer_view_is_built_once_with_the_crm_pop(monkeypatch: pytest.Mon
 
     built: list[str] = []
     real = hub_mod._placeholder
-    monkeypatch.setattr(hub_mod, "_placeholder", lambda ev: built.append(ev.linkedid) or real(ev))
+
+    def counting(ev: Any) -> Any:
+        built.append(ev.linkedid)
+        return real(ev)
+
+    monkeypatch.setattr(hub_mod, "_placeholder", counting)
     hub, _desk, bus, ws, task, call_id = await _offered(pop_timeout_s=5.0)
     await asyncio.sleep(0.05)
     offers = [f for f in ws.sent if f["type"] == "offer"]
