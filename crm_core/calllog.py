@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from crm_core.db import Database
-from crm_core.fold import JOURNEY_EVENTS, TERMINAL_EVENTS, Folded, FoldedSegment, event_key, fold_keyed, masked
+from crm_core.fold import JOURNEY_EVENTS, Folded, FoldedSegment, event_key, fold_keyed, masked
 from crm_core.models import CustomerPhone, Interaction, Segment
 from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import try_e164
@@ -199,14 +199,14 @@ class CallLogger:
         if call is not None and key in call.events:
             self.stats["duplicates"] += 1
             return
-        completes = isinstance(ev, WrapUpDone) or (isinstance(ev, CallEnded) and not (call and call.answered))
+        completes = self._completes(ev)
         async with self._lock:
             self.outbox.append(key)
             policy = self.outbox.sync_policy
             if policy in ("group", "always") or (policy == "complete" and completes):
                 await self.outbox.sync()
         self.stats["events"] += 1
-        self._remember(ev, key, urgent=isinstance(ev, TERMINAL_EVENTS))
+        self._remember(ev, key, urgent=completes)
         if self.stats["events"] % 32 == 0:
             # The bus worker does not yield between queued events (Queue.get returns at once) and
             # this handler rarely blocks: hand the loop over now and then, or a backlog of
@@ -250,11 +250,19 @@ class CallLogger:
                 await self.outbox.sync()
         self.stats["events"] += len(accepted)
         for ev, key in accepted:
-            self._remember(ev, key, urgent=isinstance(ev, TERMINAL_EVENTS))
+            self._remember(ev, key, urgent=self._completes(ev))
         if len(self._dirty) > self.max_pending and self.db_available:
             self._urgent.set()  # the writer writes everything pending while the bus waits
             self._room.clear()  # backpressure, as in handle
             await self._room.wait()
+
+    def _completes(self, ev: Event) -> bool:
+        """Whether ``ev`` completes its call: its write is due at once. An answered call's end waits
+        (up to settle_s) for its wrap-up, which usually comes within seconds: one write for both."""
+        if isinstance(ev, WrapUpDone):
+            return True
+        call = self._calls.get(ev.linkedid)  # type: ignore[attr-defined]
+        return isinstance(ev, CallEnded) and not (call and call.answered)
 
     def _remember(self, ev: Event, key: str, *, urgent: bool = False, replayed: bool = False) -> None:
         linkedid: str = ev.linkedid  # type: ignore[attr-defined]
