@@ -76,7 +76,7 @@ class CallLogger:
     def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "group",
                  batch_size: int = 200, flush_interval_s: float = 0.25, retry_max_s: float = 5.0,
                  evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20, max_pending: int = 1000,
-                 settle_s: float = 2.0) -> None:
+                 settle_s: float = 2.0, ivr_wait_s: float = 30.0) -> None:
         self.db = db
         self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
         self.batch_size = batch_size
@@ -86,11 +86,13 @@ class CallLogger:
         self.compact_bytes = compact_bytes
         self.max_pending = max_pending
         self.settle_s = settle_s
+        self.ivr_wait_s = ivr_wait_s
         self._room = asyncio.Event()
         self._room.set()
         self._calls: dict[str, _Call] = {}
-        # linkedid -> when its oldest unwritten event came (monotonic), or 0.0: due at once (it ends
-        # the call, or it came from the journal on start). Other calls wait up to settle_s.
+        # linkedid -> when its write is due (monotonic); 0.0: at once (the event completes the call,
+        # or it came from the journal on start). Other events wait up to settle_s; an inbound call
+        # known only by its start (in the IVR) up to ivr_wait_s, or until its next event.
         self._dirty: dict[str, float] = {}
         self._urgent = asyncio.Event()  # a call became due at once
         self._inflight: set[str] = set()
@@ -278,7 +280,9 @@ class CallLogger:
             self._dirty[linkedid] = 0.0
             self._urgent.set()
         else:
-            self._dirty.setdefault(linkedid, call.last_seen)
+            in_ivr = len(call.events) == 1 and isinstance(ev, CallArrived) and ev.direction == "inbound"
+            due = call.last_seen + (max(self.ivr_wait_s, self.settle_s) if in_ivr else self.settle_s)
+            self._dirty[linkedid] = min(self._dirty.get(linkedid, due), due)
         self._idle.clear()
         self._wake.set()
 
@@ -340,15 +344,15 @@ class CallLogger:
 
     async def _settled(self) -> bool:
         """Whether a call is due; if none is, wait until the first one will be (or one ends, or
-        flush() hurries) and answer False. A call's events that do not end it wait up to settle_s
-        from its oldest unwritten one: the IVR's end, the queue, the ringing and the answer of a call
-        come within a second or two, and each write folds and rewrites the whole interaction."""
+        flush() hurries) and answer False. A call's events that do not complete it wait up to
+        settle_s from its oldest unwritten one: the IVR's end, the queue, the ringing and the answer
+        of a call come within a second or two, and each write folds and rewrites the whole
+        interaction. Nothing reads the row early: pops and supervisor views read live()."""
         if self._all_due():
             return True
         self._urgent.clear()
-        first = min(self._dirty.values())
-        wait = first + self.settle_s - time.monotonic()
-        if first == 0.0 or wait <= 0:
+        wait = min(self._dirty.values()) - time.monotonic()
+        if wait <= 0:
             return True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
@@ -364,8 +368,8 @@ class CallLogger:
     def _due(self) -> list[str]:
         if self._all_due():
             return list(islice(self._dirty, self.batch_size))
-        cutoff = time.monotonic() - self.settle_s
-        return list(islice((lid for lid, since in self._dirty.items() if since <= cutoff), self.batch_size))
+        now = time.monotonic()
+        return list(islice((lid for lid, due in self._dirty.items() if due <= now), self.batch_size))
 
     async def _write(self, batch: list[str]) -> None:
         calls = {lid: self._calls[lid] for lid in batch if lid in self._calls}
