@@ -127,7 +127,7 @@ class CallLogger:
             except (ValueError, TypeError, KeyError):
                 log.warning("outbox: unreadable record skipped: %.200s", rec)
                 continue
-            self._remember(ev, event_key(ev), urgent=True, replayed=True)
+            self._remember(ev, event_key(ev), urgent=True)
         self.stats["replayed"] = len(records)
         if records:
             log.info("call log: replaying %d journal events of %d calls", len(records), len(self._dirty))
@@ -266,13 +266,11 @@ class CallLogger:
         call = self._calls.get(ev.linkedid)  # type: ignore[attr-defined]
         return isinstance(ev, CallEnded) and not (call and call.answered)
 
-    def _remember(self, ev: Event, key: str, *, urgent: bool = False, replayed: bool = False) -> None:
+    def _remember(self, ev: Event, key: str, *, urgent: bool = False) -> None:
         linkedid: str = ev.linkedid  # type: ignore[attr-defined]
         call = self._calls.get(linkedid)
         if call is None:
-            # A call first seen by its start, live, is new: nothing of it is stored yet (a wrong guess,
-            # a duplicate start, fails the insert on the unique linkedid; the retry reads the row).
-            call = self._calls[linkedid] = _Call(need_db=replayed or not isinstance(ev, CallArrived))
+            call = self._calls[linkedid] = _Call()
         call.events[key] = ev
         call.answered = call.answered or isinstance(ev, CallConnected)
         call.last_seen = time.monotonic()
@@ -319,8 +317,6 @@ class CallLogger:
             except Exception as err:
                 for linkedid in batch:
                     self._dirty.setdefault(linkedid, 0.0)
-                    if linkedid in self._calls:
-                        self._calls[linkedid].need_db = True  # read what is stored before trying again
                 self.stats["write_failures"] += 1
                 if self.db_available:
                     log.warning("call log: database write failed (%s: %s); %d calls wait in the outbox",
