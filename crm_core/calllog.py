@@ -37,7 +37,7 @@ from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import try_e164
 from cti.bus import EventBus, subscribe_batch
 from cti.events import Event, from_wire
-from cti.journey import CallConnected, CallEnded, WrapUpDone
+from cti.journey import CallArrived, CallConnected, CallEnded, WrapUpDone
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class _Call:
     customer_id: int | None = None
     last_seen: float = 0.0
     written: int = -1  # how many events the last successful write covered
+    matched: str | None = None  # the number last matched on customer_phones (once per call and number)
 
 
 class CallLogger:
@@ -74,7 +75,8 @@ class CallLogger:
 
     def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "group",
                  batch_size: int = 200, flush_interval_s: float = 0.25, retry_max_s: float = 5.0,
-                 evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20, max_pending: int = 1000) -> None:
+                 evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20, max_pending: int = 1000,
+                 settle_s: float = 2.0, ivr_wait_s: float = 30.0) -> None:
         self.db = db
         self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
         self.batch_size = batch_size
@@ -83,10 +85,16 @@ class CallLogger:
         self.evict_idle_s = evict_idle_s
         self.compact_bytes = compact_bytes
         self.max_pending = max_pending
+        self.settle_s = settle_s
+        self.ivr_wait_s = ivr_wait_s
         self._room = asyncio.Event()
         self._room.set()
         self._calls: dict[str, _Call] = {}
-        self._dirty: dict[str, None] = {}
+        # linkedid -> when its write is due (monotonic); 0.0: at once (the event completes the call,
+        # or it came from the journal on start). Other events wait up to settle_s; an inbound call
+        # known only by its start (in the IVR) up to ivr_wait_s, or until its next event.
+        self._dirty: dict[str, float] = {}
+        self._urgent = asyncio.Event()  # a call became due at once
         self._inflight: set[str] = set()
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()  # set while someone waits in flush(): write without gathering
@@ -119,7 +127,7 @@ class CallLogger:
             except (ValueError, TypeError, KeyError):
                 log.warning("outbox: unreadable record skipped: %.200s", rec)
                 continue
-            self._remember(ev, event_key(ev))
+            self._remember(ev, event_key(ev), urgent=True)
         self.stats["replayed"] = len(records)
         if records:
             log.info("call log: replaying %d journal events of %d calls", len(records), len(self._dirty))
@@ -193,20 +201,21 @@ class CallLogger:
         if call is not None and key in call.events:
             self.stats["duplicates"] += 1
             return
-        completes = isinstance(ev, WrapUpDone) or (isinstance(ev, CallEnded) and not (call and call.answered))
+        completes = self._completes(ev)
         async with self._lock:
             self.outbox.append(key)
             policy = self.outbox.sync_policy
             if policy in ("group", "always") or (policy == "complete" and completes):
                 await self.outbox.sync()
         self.stats["events"] += 1
-        self._remember(ev, key)
+        self._remember(ev, key, urgent=completes)
         if self.stats["events"] % 32 == 0:
             # The bus worker does not yield between queued events (Queue.get returns at once) and
             # this handler rarely blocks: hand the loop over now and then, or a backlog of
             # thousands of events would run as one long stall.
             await asyncio.sleep(0)
         if len(self._dirty) > self.max_pending and self.db_available:
+            self._urgent.set()  # the writer writes everything pending while the bus waits
             # Backpressure: while the database keeps up, the bus waits for the writer instead of
             # piling calls up in memory. During an outage nothing waits (the journal holds it all).
             self._room.clear()
@@ -243,12 +252,21 @@ class CallLogger:
                 await self.outbox.sync()
         self.stats["events"] += len(accepted)
         for ev, key in accepted:
-            self._remember(ev, key)
+            self._remember(ev, key, urgent=self._completes(ev))
         if len(self._dirty) > self.max_pending and self.db_available:
+            self._urgent.set()  # the writer writes everything pending while the bus waits
             self._room.clear()  # backpressure, as in handle
             await self._room.wait()
 
-    def _remember(self, ev: Event, key: str) -> None:
+    def _completes(self, ev: Event) -> bool:
+        """Whether ``ev`` completes its call: its write is due at once. An answered call's end waits
+        (up to settle_s) for its wrap-up, which usually comes within seconds: one write for both."""
+        if isinstance(ev, WrapUpDone):
+            return True
+        call = self._calls.get(ev.linkedid)  # type: ignore[attr-defined]
+        return isinstance(ev, CallEnded) and not (call and call.answered)
+
+    def _remember(self, ev: Event, key: str, *, urgent: bool = False) -> None:
         linkedid: str = ev.linkedid  # type: ignore[attr-defined]
         call = self._calls.get(linkedid)
         if call is None:
@@ -256,7 +274,13 @@ class CallLogger:
         call.events[key] = ev
         call.answered = call.answered or isinstance(ev, CallConnected)
         call.last_seen = time.monotonic()
-        self._dirty[linkedid] = None
+        if urgent:
+            self._dirty[linkedid] = 0.0
+            self._urgent.set()
+        else:
+            in_ivr = len(call.events) == 1 and isinstance(ev, CallArrived) and ev.direction == "inbound"
+            due = call.last_seen + (max(self.ivr_wait_s, self.settle_s) if in_ivr else self.settle_s)
+            self._dirty[linkedid] = min(self._dirty.get(linkedid, due), due)
         self._idle.clear()
         self._wake.set()
 
@@ -275,6 +299,8 @@ class CallLogger:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if not await self._settled():
+                continue
             if self.flush_interval_s and len(self._dirty) < self.batch_size and not self._hurry.is_set():
                 # Let a batch gather: a call's events come over its whole life, and each write folds
                 # and rewrites the whole interaction, so one write per call per window, not per event
@@ -282,7 +308,7 @@ class CallLogger:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.flush_interval_s):
                         await self._hurry.wait()  # flush() cuts the wait short
-            batch = list(islice(self._dirty, self.batch_size))
+            batch = self._due()
             for linkedid in batch:
                 del self._dirty[linkedid]
             self._inflight = set(batch)
@@ -290,7 +316,7 @@ class CallLogger:
                 await self._write(batch)
             except Exception as err:
                 for linkedid in batch:
-                    self._dirty.setdefault(linkedid, None)
+                    self._dirty.setdefault(linkedid, 0.0)
                 self.stats["write_failures"] += 1
                 if self.db_available:
                     log.warning("call log: database write failed (%s: %s); %d calls wait in the outbox",
@@ -307,6 +333,39 @@ class CallLogger:
             self.db_available = True
             backoff = 0.05
             await asyncio.sleep(0)
+
+    def _all_due(self) -> bool:
+        # flush() waits, or the bus waits for room: write everything pending now.
+        return self._hurry.is_set() or not self._room.is_set() or not self.settle_s
+
+    async def _settled(self) -> bool:
+        """Whether a call is due; if none is, wait until the first one will be (or one ends, or
+        flush() hurries) and answer False. A call's events that do not complete it wait up to
+        settle_s from its oldest unwritten one: the IVR's end, the queue, the ringing and the answer
+        of a call come within a second or two, and each write folds and rewrites the whole
+        interaction. Nothing reads the row early: pops and supervisor views read live()."""
+        if self._all_due():
+            return True
+        self._urgent.clear()
+        wait = min(self._dirty.values()) - time.monotonic()
+        if wait <= 0:
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                hurry = asyncio.ensure_future(self._hurry.wait())
+                urgent = asyncio.ensure_future(self._urgent.wait())
+                try:
+                    await asyncio.wait((hurry, urgent), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    hurry.cancel()
+                    urgent.cancel()
+        return False
+
+    def _due(self) -> list[str]:
+        if self._all_due():
+            return list(islice(self._dirty, self.batch_size))
+        now = time.monotonic()
+        return list(islice((lid for lid, due in self._dirty.items() if due <= now), self.batch_size))
 
     async def _write(self, batch: list[str]) -> None:
         calls = {lid: self._calls[lid] for lid in batch if lid in self._calls}
@@ -367,7 +426,9 @@ class CallLogger:
                 del self._calls[lid]  # safely in the database; late events re-read it from there
 
     async def _resolve_customers(self, s: Any, folded: dict[str, Folded], calls: dict[str, _Call]) -> None:
-        """Callers the IVR did not identify are matched on their number (one customer only)."""
+        """Callers the IVR did not identify are matched on their number (one customer only). The
+        IVR's end (IvrFinished) carries the customer it identified (the directory's look-up), so a
+        call still in the IVR is not matched yet, and a call is matched once per number."""
         wanted: dict[str, list[str]] = {}
         for lid, f in folded.items():
             fields = f.fields
@@ -376,7 +437,12 @@ class CallLogger:
                 continue
             if calls[lid].customer_id is not None:
                 continue
+            if (fields["direction"] == "inbound" and fields["ivr_outcome"] is None
+                    and fields["answered_at"] is None and fields["status"] == "open"):
+                continue  # maybe in the IVR, whose end will say who called
             number = fields["dialled_number"] if fields["direction"] == "outbound" else fields["caller_number"]
+            if calls[lid].matched == number:
+                continue
             if calls[lid].number != number:  # parsing a number costs ~50 us: once per call
                 calls[lid].number, calls[lid].e164 = number, _e164(number)
             e164 = calls[lid].e164
@@ -386,6 +452,9 @@ class CallLogger:
             return
         phones = CustomerPhone.__table__
         rows = await s.execute(select(phones.c.e164, phones.c.customer_id).where(phones.c.e164.in_(list(wanted))))
+        for lids in wanted.values():
+            for lid in lids:
+                calls[lid].matched = calls[lid].number
         owners: dict[str, set[int]] = {}
         for row in rows:
             owners.setdefault(row.e164, set()).add(row.customer_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from crm_core.calllog import CallLogger
 from crm_core.customers import create_customer
@@ -20,7 +20,7 @@ from crm_core.models import Interaction, Segment
 from crm_core.schemas import CustomerIn, PhoneIn
 from cti.bus import InProcessBus
 from cti.events import Event
-from cti.journey import CallArrived, CallEnded, IvrFinished, WrapUpDone
+from cti.journey import CallArrived, CallConnected, CallEnded, IvrFinished, QueueEntered, WrapUpDone
 from tests.db.crm.pg import ControlledPostgres
 from tests.helpers import until
 from tests.unit.crm.recorded import ALL_NAMES, EXPECTED, NAMES, load_journey
@@ -340,3 +340,47 @@ async def test_a_batch_from_the_bus_is_journaled_and_flushed_once_before_it_is_a
     await logger.stop()
     await bus.stop()
     assert len(await _rows(db)) == len(NAMES)
+
+
+async def test_a_call_is_written_once_per_phase_with_few_statements(db: Database, tmp_path: Path) -> None:
+    """Issue 19: a call's events that do not complete it wait (settle_s) to be written together;
+    the customer comes from the IVR's identification, not from customer_phones (main: 4 writes
+    each, and customer_phones matched for both calls)."""
+    async with db.session() as s:
+        known = await create_customer(session=s, data=CustomerIn(name="Li", phones=[PhoneIn(number="13912345670")]))
+        await create_customer(session=s, data=CustomerIn(name="Wu", phones=[PhoneIn(number="13912345671")]))
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        seen.append(f"{words[0]} {words[words.index('INTO' if 'INTO' in words else 'FROM') + 1]}")
+
+    logger = CallLogger(db, tmp_path, flush_interval_s=0.01, settle_s=60.0)
+    await logger.start()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        t = 1790000000.0
+        for lid, number, cid in (("L-1", "+8613912345670", known.id), ("L-2", "+8613912345671", None)):
+            await logger.handle_batch([  # the IVR identified L-1's caller; L-2's it did not
+                CallArrived(ts=t, linkedid=lid, channel="PJSIP/trunk-1", caller_number=number, dnis="100"),
+                IvrFinished(ts=t + 3, linkedid=lid, flow="main", outcome="queue", queue="support", customer_id=cid),
+                QueueEntered(ts=t + 3, linkedid=lid, queue="support", customer_id=cid),
+                CallConnected(ts=t + 4, linkedid=lid, agent_id="1001", queue="support")])
+            await logger.handle(CallEnded(ts=t + 20, linkedid=lid))  # answered: waits for its wrap-up
+        await asyncio.sleep(0.1)  # ten gather windows: nothing is due before settle_s
+        assert seen == [] and logger.pending == 2
+        assert logger.live("L-1").fields["customer_id"] == known.id  # type: ignore[union-attr]
+        # The wrap-ups complete the calls: due at once, without flush().
+        await logger.handle_batch([WrapUpDone(ts=t + 25, linkedid=lid, agent_id="1001", disposition="resolved")
+                                   for lid in ("L-1", "L-2")])
+        await until(lambda: logger.pending == 0 and logger.stats["written"] == 2)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    # One write each (one batch); one customer_phones match (L-2 only).
+    assert logger.stats["written"] == 2 and logger.stats["batches"] == 1, logger.stats
+    assert sorted(seen) == ["INSERT interaction_segments", "INSERT interactions", "SELECT customer_phones",
+                            "SELECT interactions"], seen
+    rows = await _rows(db)
+    assert rows["L-1"]["customer_id"] == known.id and rows["L-2"]["customer_id"] is not None
+    assert rows["L-1"]["status"] == "complete" and len(rows["L-1"]["segments"]) >= 2
+    await logger.stop()
