@@ -357,10 +357,12 @@ class CampaignDialer:
         if state in (s.value for s in _BUSY_STATES):
             self._busy_since.setdefault(ev.agent_id, ev.ts)
             return
-        self._busy_since.pop(ev.agent_id, None)
+        since = self._busy_since.pop(ev.agent_id, None)
         handled = self._handled.pop(ev.agent_id, None)
         if handled is not None and (run := self.live.get(handled[0])) is not None:
-            run.pacer.record_handle(ev.ts - handled[1])
+            # Timed from the reservation, as the floor times the calls in progress (busy_elapsed):
+            # timed from the connect, every busy agent would look closer to the end of their call.
+            run.pacer.record_handle(ev.ts - (since if since is not None else handled[1]))
         if state == AgentState.AVAILABLE.value and self._task is not None and not self._fenced:
             self._spawn(self.tick(), f"dialer.free.{ev.agent_id}")  # dial for a freed agent now, not next tick
 
