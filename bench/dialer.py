@@ -206,7 +206,7 @@ def main() -> int:
     parser.add_argument("--real-only", action="store_true", help="only the real run through Asterisk")
     parser.add_argument("--real-agents", type=int, default=None, help="real run: agents (1-8; default 8, quick 4)")
     parser.add_argument("--real-seconds", type=float, default=None,
-                        help="real run: seconds per mode (default 300, quick 45)")
+                        help="real run: seconds per mode (default 420, quick 45)")
     args = parser.parse_args()
     if args.real_only:
         for line in real_run(quick=args.quick, drop_cap=DROP_CAP, agents=args.real_agents, seconds=args.real_seconds):
