@@ -192,6 +192,16 @@ class Pacer:
         answered, total, _, _ = self._cohorts(now)
         return (answered + c.prior_answer_rate * c.prior_weight) / (total + c.prior_weight)
 
+    def answer_rate_bound(self, now: float | None = None) -> float:
+        """One standard error above ``answer_rate``: how far its estimate may be off (the decision
+        counts that error in the variance of the answers)."""
+        p = self.answer_rate(now)
+        return min(1.0, p + math.sqrt(p * (1.0 - p) / (self._cohorts(now)[1] + self.config.prior_weight)))
+
+    @property
+    def handle_samples(self) -> int:
+        return len(self._handle)
+
     def answer_given_ringing(self, ringing_s: float, overall: float, now: float | None = None) -> float:
         """Probability that a call still ringing after ``ringing_s`` is answered by a human."""
         if ringing_s <= 0.0:
@@ -263,6 +273,12 @@ class Pacer:
         if target <= 0.0:
             return min(progressive, ceiling)
         p = self.answer_rate(now)
+        # The learnt rate is itself an estimate from ``seen`` attempts (with the prior's): the
+        # answers of k calls vary by k p (1 - p) from chance, and by k^2 p (1 - p) / seen from the
+        # error of p itself. Early in a campaign the second term dominates and keeps the pace
+        # near progressive (a run of lucky no-answers must not be read as a low rate); with
+        # hundreds of results it fades.
+        seen = max(1.0, self._cohorts(now)[1] + c.prior_weight)
         horizon = self.mean_ring_s()
         still_busy = sorted(floor.busy_elapsed)
         frees = [self.free_within(e, horizon, still_busy) for e in floor.busy_elapsed]
@@ -275,7 +291,9 @@ class Pacer:
         n = progressive + 1
         while n <= ceiling:
             answers = ringing_mean + n * p
-            excess = expected_excess(answers - avail_mean, ringing_var + n * p * (1.0 - p) + avail_var)
+            lines = (ringing_mean / p if p > 0 else 0.0) + n  # calls whose answers scale with p
+            var = ringing_var + n * p * (1.0 - p) + avail_var + lines * lines * p * (1.0 - p) / seen
+            excess = expected_excess(answers - avail_mean, var)
             if excess > target * answers:
                 break
             best = n

@@ -204,8 +204,9 @@ def main() -> int:
                         help="3,000 contacts, fewer configurations; 4 agents and 45 s per mode in the real run")
     parser.add_argument("--sim-only", action="store_true", help="skip the real run through Asterisk")
     parser.add_argument("--real-only", action="store_true", help="only the real run through Asterisk")
-    parser.add_argument("--real-agents", type=int, default=None, help="real run: agents (1-8; default 6, quick 4)")
-    parser.add_argument("--real-seconds", type=float, default=None, help="real run: seconds per mode (default 90)")
+    parser.add_argument("--real-agents", type=int, default=None, help="real run: agents (1-8; default 8, quick 4)")
+    parser.add_argument("--real-seconds", type=float, default=None,
+                        help="real run: seconds per mode (default 420, quick 45)")
     args = parser.parse_args()
     if args.real_only:
         for line in real_run(quick=args.quick, drop_cap=DROP_CAP, agents=args.real_agents, seconds=args.real_seconds):

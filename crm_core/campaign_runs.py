@@ -48,6 +48,7 @@ class LiveCampaign:
     busy_seconds: float = 0.0
     last_floor: Floor = field(default_factory=lambda: Floor(idle=0))
     dials: int = 0
+    last_dial: str = ""  # the belief behind the last dial (debug logging only)
     # What the queue's first step asks of an agent for this campaign's calls: only agents who meet
     # it count as free (an agent with the campaign's skills alone would leave a person on music).
     need: dict[str, int] = field(default_factory=dict)

@@ -54,6 +54,9 @@ from cti.safety import check_value
 from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
 
 log = logging.getLogger(__name__)
+# Every pacing decision and every answered person against what the pacer believed (DEBUG only;
+# bench/dialer_pbx.py turns it on with BENCH_DEBUG=1).
+pace_log = logging.getLogger(__name__ + ".pace")
 
 CAMPAIGN_CONTEXT = "cti-campaign"
 # FarEndResult.result / Originate reason -> the attempt's outcome when nobody answered.
@@ -153,6 +156,8 @@ class CampaignDialer:
                 if run.state != "running":
                     continue
                 n = run.pacer.calls_to_dial(floor, now)
+                if n > 0 and pace_log.isEnabledFor(logging.DEBUG):
+                    pace_log.debug("campaign %s dials %d: %s", run.id, n, _belief(run, floor, now))
                 if n > 0:
                     await self._dial_some(run, n, now)
 
@@ -217,6 +222,8 @@ class CampaignDialer:
                                                         linkedid=linkedid, now=when)
                 if attempt is not None:
                     started.append(self.new_attempt(run, contact, linkedid, now))
+        if pace_log.isEnabledFor(logging.DEBUG):
+            run.last_dial = f"{now:.1f}: {_belief(run, run.last_floor, now)} dialled {len(started)}"
         for a in started:
             run.ringing[a.linkedid] = a
             self._attempts[a.linkedid] = a
@@ -285,6 +292,13 @@ class CampaignDialer:
         free = any(eligible(ag, run.queue, run.need) and ag.state is AgentState.AVAILABLE
                    and not ag.offers and not ag.calls for ag in self.acd.agents())
         run.pacer.record_connect(now, dropped=not free)
+        if pace_log.isEnabledFor(logging.DEBUG):
+            floor = self._floor(run, now)
+            agents = {ag.agent_id: (ag.state.value, len(ag.offers), len(ag.calls)) for ag in self.acd.agents()
+                      if eligible(ag, run.queue, run.need)}
+            pace_log.debug("campaign %s %s %s after %.1f s: now %s; agents %s; at the last dial %s",
+                           run.id, linkedid, "DROPPED" if not free else "to an agent", now - a.dialled_at,
+                           _belief(run, floor, now), agents, run.last_dial)
         if not free:
             await self.settle(a, "dropped")
             return "drop", run.settings["drop_message"]
@@ -343,10 +357,12 @@ class CampaignDialer:
         if state in (s.value for s in _BUSY_STATES):
             self._busy_since.setdefault(ev.agent_id, ev.ts)
             return
-        self._busy_since.pop(ev.agent_id, None)
+        since = self._busy_since.pop(ev.agent_id, None)
         handled = self._handled.pop(ev.agent_id, None)
         if handled is not None and (run := self.live.get(handled[0])) is not None:
-            run.pacer.record_handle(ev.ts - handled[1])
+            # Timed from the reservation, as the floor times the calls in progress (busy_elapsed):
+            # timed from the connect, every busy agent would look closer to the end of their call.
+            run.pacer.record_handle(ev.ts - (since if since is not None else handled[1]))
         if state == AgentState.AVAILABLE.value and self._task is not None and not self._fenced:
             self._spawn(self.tick(), f"dialer.free.{ev.agent_id}")  # dial for a freed agent now, not next tick
 
@@ -359,6 +375,14 @@ class CampaignDialer:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("dialer: %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _belief(run: LiveCampaign, floor: Floor, now: float) -> str:
+    s = run.pacer.stats(now, floor)
+    return (f"idle {floor.idle}, busy {[round(b) for b in floor.busy_elapsed]}, ringing "
+            f"{[round(r, 1) for r in floor.ringing]}, answer rate {s.answer_rate:.3f} (+1 se "
+            f"{run.pacer.answer_rate_bound(now):.3f}), handle {s.mean_handle_s:.0f} s "
+            f"({run.pacer.handle_samples} ended), drop {s.drop_rate:.1%} of {s.answered_in_window}")
 
 
 def make_campaign_route(dialer: CampaignDialer) -> Callable[[AgiSession], Any]:

@@ -62,6 +62,18 @@ def test_agents_near_the_end_of_their_calls_count_as_almost_free() -> None:
     assert pacer.free_within(145.0, 8.0) > pacer.free_within(5.0, 8.0)
 
 
+def test_a_rate_learnt_from_few_calls_is_dialled_on_more_carefully() -> None:
+    # The same 25 % answers, learnt from 20 calls or from 400 (no prior): the pacer counts the
+    # error of an estimate from 20 calls and dials fewer, and both dial ahead of progressive.
+    floor = Floor(idle=6, busy_elapsed=(30.0,) * 2)
+    few, many = _pacer(DialMode.PREDICTIVE, prior_weight=0.0), _pacer(DialMode.PREDICTIVE, prior_weight=0.0)
+    _learn(few, answer_rate=0.25, handle_s=60.0, attempts=20)
+    _learn(many, answer_rate=0.25, handle_s=60.0, attempts=400)
+    assert few.answer_rate() == many.answer_rate() == 0.25
+    assert few.answer_rate_bound() > many.answer_rate_bound() > 0.25
+    assert 6 < few.calls_to_dial(floor, 0.0) < many.calls_to_dial(floor, 0.0)
+
+
 def test_a_campaign_at_its_drop_cap_falls_back_to_progressive() -> None:
     pacer = _pacer(DialMode.PREDICTIVE)
     _learn(pacer, answer_rate=0.1, handle_s=120.0)
