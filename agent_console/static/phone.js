@@ -163,21 +163,25 @@ async function start() {
   P.active = true;
   setStatus("connecting");
   try {
+    P.creds = await fetchJson("/api/phone/credentials");
+  } catch (err) {
+    if (err.status === 404) {
+      P.creds = { kind: "sim" };  // no phone service (the console demo on fakes): its calls are simulated
+    } else {
+      setStatus("failed", t("phone.err.credentials", { m: err.message }));
+      P.active = false;
+      return;
+    }
+  }
+  if (P.creds.kind !== "webrtc") {  // calls ring a desk phone or the simulated one: nothing to register
+    setStatus(P.creds.kind === "sip" ? "desk" : "sim");
+    return;
+  }
+  try {  // loaded only for a browser phone
     if (!UserAgent) ({ Registerer, RegistererState, SessionState, UserAgent, Web } = await import("/vendor/sip.js/index.js"));
   } catch (err) {
     setStatus("failed", t("phone.err.library"));
     P.active = false;
-    return;
-  }
-  try {
-    P.creds = await fetchJson("/api/phone/credentials");
-  } catch (err) {
-    setStatus("failed", t("phone.err.credentials", { m: err.message }));
-    P.active = false;
-    return;
-  }
-  if (P.creds.kind !== "webrtc") {  // calls ring a desk phone or the simulated one: nothing to register
-    setStatus(P.creds.kind === "sip" ? "desk" : "sim");
     return;
   }
   // Asked at login: the permission prompt comes now rather than on the first call, and the meter works.
@@ -187,7 +191,11 @@ async function start() {
 async function fetchJson(path) {
   const res = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error((body.detail && body.detail.message) || `HTTP ${res.status}`);
+  if (!res.ok) {
+    const err = new Error((body.detail && body.detail.message) || `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
   return body;
 }
 // Each call gets a clone of the microphone opened at login (the device chosen in the card): a fresh
