@@ -52,6 +52,8 @@ sys.path.insert(1, str(HERE))
 
 import e2e_sipp as e2e  # noqa: E402  (free ports, sipp command line, percentiles)
 
+from tests.ami_events import AmiEvents  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
@@ -136,47 +138,28 @@ class Kind:
                 f"Answer -> first audio packet {e2e.stats(self.audio_ms)}; one-way or silent: {len(self.one_way)}")
 
 
-class RawAmi:
-    """A second AMI login that only collects Newstate events (channel, state, Asterisk's timestamp)."""
+class RawAmi(AmiEvents):
+    """A second AMI login (call events only) read as channel states: (channel, state, Asterisk's
+    timestamp) for Newchannel ("new", the channel's creation), Newstate, and with BENCH_DEBUG Hangup."""
 
     def __init__(self, settings: Any) -> None:
-        self.settings, self.states, self._task = settings, [], None  # type: list[tuple[str, str, float]]
+        super().__init__(settings, mask="call")
+        self.states: list[tuple[str, str, float]] = []
 
-    async def __aenter__(self) -> RawAmi:
-        ami = self.settings.ami
-        self._reader, self._writer = await asyncio.open_connection(ami.host, ami.port)
-        self._writer.write(f"Action: Login\r\nUsername: {ami.username}\r\nSecret: {ami.secret.get_secret_value()}"
-                           f"\r\nEvents: call\r\n\r\n".encode())
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        block: dict[str, str] = {}
-        while line := await self._reader.readline():
-            text = line.decode(errors="replace").rstrip("\r\n")
-            if text:
-                key, _, value = text.partition(": ")
-                block[key] = value
-                continue
-            if block.get("Event") == "Hangup" and os.environ.get("BENCH_DEBUG"):
-                self.states.append((block.get("Channel", ""), "Hangup " + block.get("Cause-txt", ""),
-                                    float(block.get("Timestamp", "0") or 0)))
-            if block.get("Event") == "Newchannel":  # its own state: "new", the channel's creation
-                self.states.append((block.get("Channel", ""), "new", float(block.get("Timestamp", "0") or 0)))
-            if block.get("Event") == "Newstate":
-                self.states.append((block.get("Channel", ""), block.get("ChannelStateDesc", ""),
-                                    float(block.get("Timestamp", "0") or 0)))
-            block = {}
+    def got(self, event: dict[str, str]) -> None:
+        kind = event.get("Event")
+        if kind == "Newchannel":
+            state = "new"
+        elif kind == "Newstate":
+            state = event.get("ChannelStateDesc", "")
+        elif kind == "Hangup" and os.environ.get("BENCH_DEBUG"):
+            state = "Hangup " + event.get("Cause-txt", "")
+        else:
+            return
+        self.states.append((event.get("Channel", ""), state, float(event.get("Timestamp", "0") or 0)))
 
     def first(self, prefix: str, state: str, after: float) -> float | None:
         return next((ts for ch, st, ts in self.states if ch.startswith(prefix) and st == state and ts >= after), None)
-
-    async def __aexit__(self, *exc: Any) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._writer.close()
 
 
 class EchoPhone(asyncio.DatagramProtocol):

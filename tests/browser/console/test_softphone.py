@@ -23,6 +23,7 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.ami_events import AmiEvents
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import customer_number, engine_settings, running_engine
 
@@ -70,44 +71,6 @@ def dominant_frequency(path: Path) -> float:
                 power[freq] = power.get(freq, 0.0) + p
     assert power, f"no spectrum from sox for {path}"
     return max(power, key=power.__getitem__)
-
-
-class AmiEvents:
-    """A second, raw AMI connection that only collects events (DTMF, music on hold)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings, self.events, self._task = settings, [], None
-
-    async def __aenter__(self) -> AmiEvents:
-        ami = self.settings.ami
-        self._reader, self._writer = await asyncio.open_connection(ami.host, ami.port)
-        self._writer.write(f"Action: Login\r\nUsername: {ami.username}\r\nSecret: {ami.secret.get_secret_value()}"
-                           f"\r\nEvents: on\r\n\r\n".encode())
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        block: dict[str, str] = {}
-        while line := await self._reader.readline():
-            text = line.decode(errors="replace").rstrip("\r\n")
-            if not text:
-                if "Event" in block:
-                    self.events.append(block)
-                block = {}
-                continue
-            key, _, value = text.partition(": ")
-            block[key] = value
-
-    def named(self, name: str, **match: str) -> list[dict[str, str]]:
-        return [e for e in self.events if e.get("Event") == name
-                and all(re.match(v, e.get(k, "")) for k, v in match.items())]
-
-    async def __aexit__(self, *exc: Any) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._writer.close()
 
 
 async def until(predicate: Any, timeout_s: float = 15.0, what: str = "condition") -> Any:

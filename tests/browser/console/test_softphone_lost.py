@@ -25,8 +25,8 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.ami_events import AmiEvents
 from tests.browser.console.test_softphone import (  # noqa: F401 (engine, phone_page: fixtures)
-    AmiEvents,
     call_in,
     engine,
     login_ready,
