@@ -42,7 +42,6 @@ from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
 from agent_console.phone import (
-    AstDbPhoneSecrets,
     CrmPhoneKinds,
     PhoneService,
     crm_extension_of,
@@ -70,6 +69,7 @@ from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
 from cti.ami.bridge import AmiBridge
+from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from acd.calls import AgentPhone
-from agent_console.phone import ASTDB_FAMILY, AstDbPhoneSecrets
+from cti.ami.phone_secrets import ASTDB_FAMILY, AstDbPhoneSecrets
 
 
 @pytest.mark.parametrize(("kind", "dial", "device", "prefix", "registers"), [
