@@ -82,7 +82,7 @@ from ivr.config import load_flows
 from ivr.driver import make_ivr_route
 
 if TYPE_CHECKING:  # redis is imported only when the redis bus is configured
-    from cti.redis_bus import RoutingLease
+    from cti.redis_lease import RoutingLease
 
 log = logging.getLogger(__name__)
 CALLER_FRESH_S = 30.0
@@ -118,10 +118,10 @@ def make_feed(settings: Settings, db: Database) -> Feed:
 
 
 def make_routing_lease(settings: Settings, on_lost: Callable[[str | None], None]) -> RoutingLease | None:
-    """Several nodes on one Redis: only one may route (see ``cti.redis_bus.RoutingLease``)."""
+    """Several nodes on one Redis: only one may route (see ``cti.redis_lease.RoutingLease``)."""
     if settings.bus != "redis" or not settings.redis_url:
         return None
-    from cti.redis_bus import RedisLease, RoutingLease
+    from cti.redis_lease import RedisLease, RoutingLease
 
     return RoutingLease(RedisLease(settings.redis_url), settings.node_id, on_lost=on_lost)
 

@@ -1,6 +1,6 @@
-"""Redis adapters: the multi-node event bus on Redis Streams, a reader of other streams (the public
-event feed's store on several nodes), and a lease for cross-node exclusivity. The only module that
-imports redis.
+"""Redis adapters: the multi-node event bus on Redis Streams and a reader of other streams (the
+public event feed's store on several nodes). With ``cti.redis_lease`` (cross-node exclusivity, built
+on this module's client), the only modules that import redis.
 
 Errors::
 
@@ -32,7 +32,6 @@ Bus semantics (``RedisStreamsBus``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from cti.errors import ConfigError, CtiError
+from cti.errors import CtiError
 from cti.events import Event, from_wire, to_wire
 from cti.logs import event_context
 
@@ -61,7 +60,7 @@ class BusUnavailable(CtiError):
     http_status = 503
 
 
-def _client(url: str, *, read_timeout_s: float) -> aioredis.Redis:
+def redis_client(url: str, *, read_timeout_s: float) -> aioredis.Redis:
     # redis-py's default retry policy can hold a failing call for many seconds; the bus and the
     # ACD would rather hear about an outage quickly and decide themselves.
     return aioredis.Redis.from_url(
@@ -120,9 +119,9 @@ class RedisStreamsBus:
         self._queue_size = queue_size
         self._batch = batch
         self._block_ms = block_ms
-        self._pub = _client(url, read_timeout_s=5.0)
+        self._pub = redis_client(url, read_timeout_s=5.0)
         # The reader blocks in XREADGROUP for block_ms: its socket timeout must be longer.
-        self._sub = _client(url, read_timeout_s=block_ms / 1000 + 5.0)
+        self._sub = redis_client(url, read_timeout_s=block_ms / 1000 + 5.0)
         self._subs: list[_Subscription] = []
         self._reader: asyncio.Task[None] | None = None
         self._remaining: dict[bytes, int] = {}
@@ -312,8 +311,8 @@ class RedisStreamLog:
     def __init__(self, url: str, key: str, *, block_ms: int = 1000) -> None:
         self.key = key
         self.block_ms = block_ms
-        self._r = _client(url, read_timeout_s=5.0)
-        self._wait = _client(url, read_timeout_s=block_ms / 1000 + 5.0)
+        self._r = redis_client(url, read_timeout_s=5.0)
+        self._wait = redis_client(url, read_timeout_s=block_ms / 1000 + 5.0)
 
     async def after(self, after: StreamId, count: int) -> list[tuple[StreamId, dict[bytes, bytes]]]:
         """Up to ``count`` entries with an id above ``after``, oldest first."""
@@ -347,133 +346,3 @@ class RedisStreamLog:
     async def close(self) -> None:
         await self._r.aclose()
         await self._wait.aclose()
-
-
-# -- lease --------------------------------------------------------------------------------------
-
-# Delete/extend only when we still own the key: a lease that expired and was taken by another
-# node must not be released or renewed by the old owner.
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
-          "else return 0 end")
-
-
-class RedisLease:
-    """A short exclusive claim on a key across nodes (e.g. "agent 1001 is being offered a call")."""
-
-    def __init__(self, url: str, *, prefix: str = "cti:lease:") -> None:
-        self._redis = _client(url, read_timeout_s=2.0)
-        self._prefix = prefix
-        self._release = self._redis.register_script(_RELEASE)
-        self._renew = self._redis.register_script(_RENEW)
-
-    async def try_acquire(self, key: str, owner: str, ttl_ms: int) -> bool:
-        """True when ``owner`` now holds ``key`` for ``ttl_ms``; False when someone else does."""
-        if ttl_ms <= 0:
-            raise ValueError("ttl_ms must be positive: a lease without expiry would outlive a crashed node")
-        try:
-            return bool(await self._redis.set(self._prefix + key, owner, nx=True, px=ttl_ms))
-        except RedisError as err:
-            raise BusUnavailable(f"lease {key}: {err}") from err
-
-    async def release(self, key: str, owner: str) -> bool:
-        """Release ``key`` if ``owner`` still holds it; False when it expired or changed hands."""
-        try:
-            return bool(await self._release(keys=[self._prefix + key], args=[owner]))
-        except RedisError as err:
-            raise BusUnavailable(f"lease {key}: {err}") from err
-
-    async def renew(self, key: str, owner: str, ttl_ms: int) -> bool:
-        """Extend ``owner``'s hold on ``key``; False when it no longer holds it."""
-        try:
-            return bool(await self._renew(keys=[self._prefix + key], args=[owner, ttl_ms]))
-        except RedisError as err:
-            raise BusUnavailable(f"lease {key}: {err}") from err
-
-    async def holder(self, key: str) -> str | None:
-        try:
-            value = await self._redis.get(self._prefix + key)
-        except RedisError as err:
-            raise BusUnavailable(f"lease {key}: {err}") from err
-        if value is None:
-            return None
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    async def close(self) -> None:
-        await self._redis.aclose()
-
-
-class RoutingLease:
-    """One routing node per Redis: this node holds ``cti:lease:acd-router`` while its ACD routes.
-
-    Every node sees every event on the bus, so two routing nodes would each enqueue every caller
-    and ring two agents for one call. A standby node (``acquire(wait=True)``) waits for the lease
-    and takes over when the holder stops or dies; with ``wait=False`` it is refused at once
-    (``ConfigError`` naming the holder). The same node restarting after a crash takes its own
-    lease back at once. The lease lives ``ttl_ms`` and is renewed every ``renew_every_s``, so a
-    crashed holder frees it within ``ttl_ms`` and a standby polling every ``poll_s`` routes within
-    ``ttl_ms + poll_s`` of the crash. A holder that finds its lease taken by another node (it
-    stalled past the TTL) calls ``on_lost`` and must stop routing: two routers would double-offer.
-    """
-
-    KEY = "acd-router"
-
-    def __init__(self, lease: RedisLease, owner: str, *, ttl_ms: int = 2_000, renew_every_s: float = 0.5,
-                 poll_s: float = 0.25, on_lost: Callable[[str | None], None] | None = None) -> None:
-        if renew_every_s * 1000 >= ttl_ms / 2:
-            raise ValueError("renew_every_s must be well under ttl_ms, or the lease lapses between renewals")
-        self.lease, self.owner, self.ttl_ms, self.renew_every_s = lease, owner, ttl_ms, renew_every_s
-        self.poll_s, self.on_lost = poll_s, on_lost
-        self._task: asyncio.Task[None] | None = None
-
-    async def _take(self) -> bool:
-        return (await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
-                or await self.lease.renew(self.KEY, self.owner, self.ttl_ms))
-
-    async def acquire(self, *, wait: bool = False) -> None:
-        """Hold the lease; ``wait``: as a standby, until the holder lets go or dies."""
-        announced: str | None = None
-        while not await self._take():
-            holder = await self.lease.holder(self.KEY)
-            if not wait:
-                raise ConfigError(
-                    f"node {holder!r} is already routing calls on this Redis (lease {self.KEY}); two routing "
-                    f"nodes would offer every call twice. Start this node ({self.owner!r}) as a standby "
-                    f"(routing_standby: true) to take over when {holder!r} stops (its lease lapses "
-                    f"{self.ttl_ms / 1000:g} s after it dies)")
-            if holder != announced and holder is not None:
-                log.warning("standby: node %s routes calls; %s takes over when it stops", holder, self.owner)
-                announced = holder
-            await asyncio.sleep(self.poll_s)
-        if announced is not None:
-            log.warning("routing lease %s taken over by %s from %s", self.KEY, self.owner, announced)
-        self._task = asyncio.create_task(self._renew_loop(), name="routing-lease")
-
-    async def _renew_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.renew_every_s)
-            try:
-                if await self.lease.renew(self.KEY, self.owner, self.ttl_ms):
-                    continue
-                if await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms):
-                    log.error("routing lease %s had lapsed (Redis restarted, or this node stalled past %d ms); "
-                              "taken back by %s", self.KEY, self.ttl_ms, self.owner)
-                    continue
-                holder = await self.lease.holder(self.KEY)
-                log.critical("routing lease %s lost by %s to %s: this node stops routing", self.KEY, self.owner,
-                             holder)
-                if self.on_lost is not None:
-                    self.on_lost(holder)
-                return
-            except BusUnavailable as err:
-                log.error("routing lease: %s", err)
-
-    async def release(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(BusUnavailable):
-            await self.lease.release(self.KEY, self.owner)
-        await self.lease.close()

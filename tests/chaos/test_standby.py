@@ -22,7 +22,7 @@ from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from cti.events import Event
 from cti.pbx import ManagedPbx
-from cti.redis_bus import RedisLease, RoutingLease
+from cti.redis_lease import RedisLease, RoutingLease
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
 from tests.chaos import scenarios
@@ -81,7 +81,7 @@ async def test_standby_node_takes_over_from_a_killed_active_node(pbx: ManagedPbx
         print(f"standby: lease {took_lease:.2f} s after the kill, routing (recovery done) after {routing:.2f} s")
         assert took_lease < 3.0, took_lease
         # On a loaded machine a start-up stall past the TTL lets the lease lapse; the node then takes
-        # it back (cti.redis_bus.RoutingLease): it must hold it again within a renewal or two.
+        # it back (cti.redis_lease.RoutingLease): it must hold it again within a renewal or two.
         for _ in range(20):
             if await probe.holder(RoutingLease.KEY) == standby.settings.node_id:
                 break

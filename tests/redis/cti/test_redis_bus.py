@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 
 from cti.errors import ConfigError
 from cti.events import Event, event, to_wire
-from cti.redis_bus import BusUnavailable, RedisLease, RedisStreamsBus, RoutingLease
+from cti.redis_bus import BusUnavailable, RedisStreamsBus
+from cti.redis_lease import RedisLease, RoutingLease
 from cti.settings import load_settings
 from tests.servers import free_port
 
