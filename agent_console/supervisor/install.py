@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 
 from acd.alert_config import alerts_file, load_alert_recipients, load_alert_rules
 from acd.alerts import AlertRule
 from acd.delivery import AcdService
 from acd.model import QueueConfig
 from agent_console.supervisor.http import build_router, mount_websocket
+from agent_console.supervisor.pages import render_page
 from agent_console.supervisor.service import SupervisorService
 from crm_core.callbacks import Policy
 from crm_core.db import Database
@@ -97,7 +98,9 @@ def install_supervisor(app: FastAPI, parts: SupervisorParts, *, window_min: floa
 
 
 def _page(app: FastAPI, route: str, path: Path) -> None:
-    async def page() -> FileResponse:
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+    html = render_page(path.read_text(encoding="utf-8"), route, name=path.name)  # once, at start-up
+
+    async def page() -> HTMLResponse:
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     app.add_api_route(route, page, include_in_schema=False, methods=["GET"])
