@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from agent_console.demo import DEMO_AGENTS, DEMO_PASSWORD
@@ -22,6 +20,7 @@ def register(app: typer.Typer) -> None:
         from agent_console.demo import build_demo
         from cti.cli import settings_or_exit
         from cti.credentials import with_installation_secrets
+        from cti.loop import run as run_loop
 
         # No session secret configured: the installation's generated one, never an empty key.
         settings = with_installation_secrets(settings_or_exit())
@@ -34,4 +33,4 @@ def register(app: typer.Typer) -> None:
         config = uvicorn.Config(demo.app, host=h, port=p, ws="websockets-sansio", ws_max_size=1024 * 1024,
                                 ws_per_message_deflate=PER_MESSAGE_DEFLATE, lifespan="on", log_level="info",
                                 proxy_headers=False)
-        asyncio.run(uvicorn.Server(config).serve())
+        run_loop(uvicorn.Server(config).serve())

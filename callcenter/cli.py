@@ -60,10 +60,10 @@ def run_command(
     """Start the PBX (if managed), the database (with the demo company and its published logins only
     with the demo), the engine and the console; Ctrl-C stops them all (the managed Asterisk too,
     unless --keep-pbx)."""
-    import asyncio
 
     from callcenter.run import run
     from cti.credentials import check_secrets, with_installation_secrets
+    from cti.loop import run as run_loop
     from cti.pbx import ManagedPbx
 
     try:
@@ -78,7 +78,7 @@ def run_command(
     try:
         if pbx is not None:
             pbx.up()
-        asyncio.run(run(settings, demo=demo, callers_per_minute=rate, bot_agents=bots, duration_s=duration))
+        run_loop(run(settings, demo=demo, callers_per_minute=rate, bot_agents=bots, duration_s=duration))
     except CtiError as err:
         raise fail(err) from None
     finally:

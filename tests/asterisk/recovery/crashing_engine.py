@@ -17,6 +17,7 @@ from acd.events import AgentOffer
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
+from cti.loop import run as run_loop
 from cti.settings import Settings, load_settings
 from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
 
@@ -86,4 +87,5 @@ async def start(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.
 
 
 if __name__ == "__main__":
-    asyncio.run(main(load_settings(**json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))))
+    # The product's loop (cti.loop), as `cti run` uses.
+    run_loop(main(load_settings(**json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))))
