@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from crm_core.db import Database
 from crm_core.fold import JOURNEY_EVENTS, Folded, FoldedSegment, event_key, fold_keyed, masked
@@ -48,8 +48,8 @@ _WIDTHS = {"caller_number": 40, "caller_name": 120, "dialled_number": 40, "agent
            "callback_number": 40, "voicemail_mailbox": 40, "language": 8, "direction": 10}
 _TIMES = ("started_at", "answered_at", "ended_at")
 # Core tables, not ORM entities: executemany stays one round trip to the database thread.
-_I = Interaction.__table__
-_S = Segment.__table__
+_I = cast(Table, Interaction.__table__)
+_S = cast(Table, Segment.__table__)
 # SQLAlchemy prepares every row's parameters on the event loop before the driver runs the statement:
 # a batch of 200 calls (~40 columns each) and their ~900 segments would hold the loop ~25 ms in
 # one go, so they go in chunks (bench/call_logging.py: loop stall worst 22-24 ms with one statement each).

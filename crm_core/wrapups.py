@@ -9,9 +9,9 @@ The interaction itself (disposition, notes, resolved flag) is not written here: 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import callbacks, cases
@@ -37,7 +37,7 @@ _LOOK_UP = select(
     select(Callback.id).where(Callback.last_linkedid == bindparam("linkedid"), Callback.state == "claimed")
     .limit(1).scalar_subquery())
 _MARK_APPLIED = insert(AuditEntry)  # a Core insert: no ORM object, no unit-of-work flush
-_MARK_APPLIED_CORE = insert(AuditEntry.__table__)  # the same on a Core connection (``write_wrap_up``)
+_MARK_APPLIED_CORE = insert(cast(Table, AuditEntry.__table__))  # the same on a Core connection (``write_wrap_up``)
 
 
 async def write_wrap_up(db: Database, w: dict[str, Any], *, policy: callbacks.Policy) -> dict[str, Any]:
