@@ -454,6 +454,7 @@ class CallLogger:
                 c.db_id, c.customer_id = row.id, row.customer_id
                 stored[row.linkedid] = row.events or "[]"
         folded: dict[str, Folded] = {}
+        work = _Work(new={}, old={}, segments={}, wanted={})
         for n, (lid, c) in enumerate(calls.items(), 1):
             if lid in stored:
                 known = {event_key(e): e for e in _events(stored[lid])}
@@ -461,17 +462,16 @@ class CallLogger:
                     continue  # a replay of what the database already holds: change nothing
                 for k, e in known.items():
                     c.events.setdefault(k, e)
-            folded[lid] = fold_keyed(lid, c.events)
+            f = folded[lid] = fold_keyed(lid, c.events)
+            if c.db_id is None:
+                work.new[lid] = _row(f, c)
+            else:
+                work.old[lid] = _row(f, c, b_id=c.db_id)
+            work.segments[lid] = [_segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
             if n % 50 == 0:
                 await asyncio.sleep(0)  # folding is CPU work on the loop: let other tasks in
         if folded:
-            wanted = self._wanted_numbers(folded, calls)
-            work = _Work(new={lid: _row(folded[lid], calls[lid]) for lid in folded if calls[lid].db_id is None},
-                         old={lid: _row(folded[lid], calls[lid], b_id=calls[lid].db_id)
-                              for lid in folded if calls[lid].db_id is not None},
-                         segments={lid: [_segment_row(0, i, seg) for i, seg in enumerate(folded[lid].segments)]
-                                   for lid in folded},
-                         wanted=wanted)
+            wanted = work.wanted = self._wanted_numbers(folded, calls)
             done = await self.db.run(work.write)
             for lid, db_id in done.ids.items():
                 calls[lid].db_id = db_id
