@@ -215,8 +215,7 @@ class EngineDesk:
         w = self._wrap_up_record(agent_id, call, wrap, now)
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
         try:
-            async with self.db.session() as session:
-                result.update(await wrapups.apply_wrap_up(session, w, policy=self.callback_policy))
+            result.update(await wrapups.write_wrap_up(self.db, w, policy=self.callback_policy))
         except DatabaseUnavailable:
             await self.journal.submit("wrapup", wrapups.wrapup_key(agent_id, call.linkedid), w)
             result["pending"] = True  # journaled: the case and callback are made when the database is back

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
+from sqlalchemy import Engine
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -96,9 +97,13 @@ class EngineMetrics:
     async def _on_agent_state(self, ev: AgentStateChanged) -> None:
         self.agent_transitions.labels(ev.state).inc()
 
-    def watch_database(self, engine: AsyncEngine) -> None:
-        """Time every statement the engine's database runs (SQLAlchemy cursor events)."""
-        sync = engine.sync_engine
+    def watch_database(self, *engines: AsyncEngine | Engine) -> None:
+        """Time every statement the engine's database runs (SQLAlchemy cursor events), on each of its
+        engines (``Database.statement_engines``: the session's and, on SQLite, that of ``run``)."""
+        for engine in engines:
+            self._watch(engine.sync_engine if isinstance(engine, AsyncEngine) else engine)
+
+    def _watch(self, sync: Engine) -> None:
         hist = self.db_statements
 
         def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:

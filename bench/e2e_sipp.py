@@ -372,7 +372,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")
     engine.bus.subscribe(AgentCallUpdate, on_update, name="bench.wrapup")
     await engine.start()
-    tally = sql_tally(engine.db.engine.sync_engine) if args.sql_top else None
+    tally = sql_tally(*engine.db.statement_engines) if args.sql_top else None
     listener = AmiListener(settings)
     await listener.start()
     try:
@@ -448,7 +448,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     return phase
 
 
-def sql_tally(sync_engine: Any) -> Counter[str]:
+def sql_tally(*sync_engines: Any) -> Counter[str]:
     """Count the engine's statements by their text (the start of it, parameters apart)."""
     from sqlalchemy import event
 
@@ -457,7 +457,8 @@ def sql_tally(sync_engine: Any) -> Counter[str]:
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         counts[" ".join(statement.split())[:110]] += 1
 
-    event.listen(sync_engine, "before_cursor_execute", before)
+    for sync_engine in sync_engines:  # the session's and, on SQLite, that of Database.run
+        event.listen(sync_engine, "before_cursor_execute", before)
     return counts
 
 

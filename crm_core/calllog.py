@@ -5,8 +5,9 @@ call (unique on linkedid) with its segments, idempotently, through a durable out
         acknowledged) --> memory --writer task, batched--> fold(all events of the call)
         --> upsert interaction + segments
 
-Writes are batched (one transaction per batch) and SQLite work runs in aiosqlite's thread, so
-the event loop keeps turning while the database writes. If the database is away, calls keep
+Writes are batched: per batch at most one read (of calls the database may already hold) and one
+transaction, each one trip to the database (``Database.run``: on SQLite the statements run in the
+database's own thread, so the event loop keeps turning while it writes). If the database is away, calls keep
 flowing into the journal and memory; the writer retries with backoff and catches up when it
 returns. A restart replays the journal; since every write is the fold of the union of journal and
 stored events, replays change nothing.
@@ -26,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from crm_core.db import Database
 from crm_core.fold import JOURNEY_EVENTS, Folded, FoldedSegment, event_key, fold_keyed, masked
@@ -47,13 +48,31 @@ _WIDTHS = {"caller_number": 40, "caller_name": 120, "dialled_number": 40, "agent
            "callback_number": 40, "voicemail_mailbox": 40, "language": 8, "direction": 10}
 _TIMES = ("started_at", "answered_at", "ended_at")
 # Core tables, not ORM entities: executemany stays one round trip to the database thread.
-_I = Interaction.__table__
-_S = Segment.__table__
+_I = cast(Table, Interaction.__table__)
+_S = cast(Table, Segment.__table__)
 # SQLAlchemy prepares every row's parameters on the event loop before the driver runs the statement:
 # a batch of 200 calls (~40 columns each) and their ~900 segments would hold the loop ~25 ms in
 # one go, so they go in chunks (bench/call_logging.py: loop stall worst 22-24 ms with one statement each).
 _ROW_CHUNK = 100
 _SEGMENT_CHUNK = 300
+# Built once (compiled once per engine, then taken from its cache); lists bind as expanding IN.
+_STORED = select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id).where(
+    _I.c.linkedid.in_(bindparam("lids", expanding=True)))
+_OWNERS = select(CustomerPhone.__table__.c.e164, CustomerPhone.__table__.c.customer_id).where(
+    CustomerPhone.__table__.c.e164.in_(bindparam("numbers", expanding=True)))
+_INSERT = insert(_I).returning(_I.c.id, _I.c.linkedid)
+_INSERT_SEGMENTS = insert(_S)
+_DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id.in_(bindparam("ids", expanding=True)))
+_UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns (with or without the customer)
+
+
+def _update(columns: Iterable[str]) -> Any:
+    key = tuple(k for k in columns if k not in ("b_id", "linkedid"))
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = _UPDATES[key] = update(_I).where(_I.c.id == bindparam("b_id")).values(
+            {k: bindparam(k) for k in key})
+    return stmt
 
 
 @dataclass(eq=False)
@@ -68,6 +87,61 @@ class _Call:
     last_seen: float = 0.0
     written: int = -1  # how many events the last successful write covered
     matched: str | None = None  # the number last matched on customer_phones (once per call and number)
+
+
+@dataclass(eq=False)
+class _Written:
+    ids: dict[str, int] = field(default_factory=dict)  # new interactions' ids
+    customers: dict[str, int] = field(default_factory=dict)  # callers matched on their number
+
+
+@dataclass(eq=False)
+class _Work:
+    """One batch's writes, made on the loop: ``write`` runs them in one transaction on a Core
+    connection (``Database.run``: on SQLite in the database's thread) and touches nothing else."""
+
+    new: dict[str, dict[str, Any]]  # linkedid -> interaction row to insert
+    old: dict[str, dict[str, Any]]  # linkedid -> interaction row to update (b_id: its id)
+    segments: dict[str, list[dict[str, Any]]]  # linkedid -> segment rows (interaction_id filled here)
+    wanted: dict[str, list[str]]  # caller numbers to match on customer_phones -> their calls
+
+    def write(self, conn: Connection) -> _Written:
+        out = _Written()
+        if self.wanted:
+            owners: dict[str, set[int]] = {}
+            for e164, customer_id in conn.execute(_OWNERS, {"numbers": list(self.wanted)}):
+                owners.setdefault(e164, set()).add(customer_id)
+            for e164, ids in owners.items():
+                if len(ids) == 1:
+                    for lid in self.wanted[e164]:
+                        out.customers[lid] = next(iter(ids))
+        rows = [*self.new.values(), *self.old.values()]
+        for row in rows:
+            if row["customer_id"] is None and row["linkedid"] in out.customers:
+                row["customer_id"] = out.customers[row["linkedid"]]
+        new = list(self.new.values())
+        for start in range(0, len(new), _ROW_CHUNK):
+            for db_id, linkedid in conn.execute(_INSERT, new[start:start + _ROW_CHUNK]):
+                out.ids[linkedid] = db_id
+        if self.old:
+            old = list(self.old.values())
+            with_customer = [r for r in old if r["customer_id"] is not None]
+            without = [r for r in old if r["customer_id"] is None]
+            for r in without:
+                r.pop("customer_id")  # never clear a customer an agent linked meanwhile
+            for group in (with_customer, without):
+                if group:
+                    conn.execute(_update(group[0]), group)
+            conn.execute(_DELETE_SEGMENTS, {"ids": [r["b_id"] for r in old]})
+        seg_rows = []
+        for lid, segs in self.segments.items():
+            interaction_id = out.ids[lid] if lid in out.ids else self.old[lid]["b_id"]
+            for seg in segs:
+                seg["interaction_id"] = interaction_id
+                seg_rows.append(seg)
+        for start in range(0, len(seg_rows), _SEGMENT_CHUNK):
+            conn.execute(_INSERT_SEGMENTS, seg_rows[start:start + _SEGMENT_CHUNK])
+        return out
 
 
 class CallLogger:
@@ -368,52 +442,44 @@ class CallLogger:
         return list(islice((lid for lid, due in self._dirty.items() if due <= now), self.batch_size))
 
     async def _write(self, batch: list[str]) -> None:
+        """One batch: at most two trips to the database (``Database.run``), one to read what it
+        holds of calls it may hold events of, one transaction for every write; the fold and the rows
+        are made on the loop between them, the statements run where the database runs them."""
         calls = {lid: self._calls[lid] for lid in batch if lid in self._calls}
-        async with self.db.session() as s:
-            need = [lid for lid, c in calls.items() if c.need_db]
-            stored: dict[str, str] = {}
-            if need:
-                rows = await s.execute(select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id)
-                                       .where(_I.c.linkedid.in_(need)))
-                for row in rows:
-                    c = calls[row.linkedid]
-                    c.db_id, c.customer_id = row.id, row.customer_id
-                    stored[row.linkedid] = row.events or "[]"
-            folded: dict[str, Folded] = {}
-            for n, (lid, c) in enumerate(calls.items(), 1):
-                if lid in stored:
-                    known = {event_key(e): e for e in _events(stored[lid])}
-                    if set(c.events) <= set(known):
-                        continue  # a replay of what the database already holds: change nothing
-                    for k, e in known.items():
-                        c.events.setdefault(k, e)
-                folded[lid] = fold_keyed(lid, c.events)
-                if n % 50 == 0:
-                    await asyncio.sleep(0)  # folding is CPU work on the loop: let other tasks in
-            await self._resolve_customers(s, folded, calls)
-            new = [lid for lid in folded if calls[lid].db_id is None]
-            old = [lid for lid in folded if calls[lid].db_id is not None]
-            for start in range(0, len(new), _ROW_CHUNK):
-                res = await s.execute(insert(_I).returning(_I.c.id, _I.c.linkedid),
-                                      [_row(folded[lid], calls[lid]) for lid in new[start:start + _ROW_CHUNK]])
-                for row in res:
-                    calls[row.linkedid].db_id = row.id
-            if old:
-                ids = [calls[lid].db_id for lid in old]
-                rows_ = [_row(folded[lid], calls[lid], b_id=calls[lid].db_id) for lid in old]
-                with_cust = [r for r in rows_ if r["customer_id"] is not None]
-                without = [r for r in rows_ if r["customer_id"] is None]
-                for r in without:
-                    r.pop("customer_id")  # never clear a customer an agent linked meanwhile
-                for group in (with_cust, without):
-                    if group:
-                        cols = {k: bindparam(k) for k in group[0] if k not in ("b_id", "linkedid")}
-                        await s.execute(update(_I).where(_I.c.id == bindparam("b_id")).values(cols), group)
-                await s.execute(delete(_S).where(_S.c.interaction_id.in_(ids)))
-            seg_rows = [_segment_row(calls[lid].db_id, i, seg)  # type: ignore[arg-type]
-                        for lid in folded for i, seg in enumerate(folded[lid].segments)]
-            for start in range(0, len(seg_rows), _SEGMENT_CHUNK):
-                await s.execute(insert(_S), seg_rows[start:start + _SEGMENT_CHUNK])
+        need = [lid for lid, c in calls.items() if c.need_db]
+        stored: dict[str, str] = {}
+        if need:
+            for row in await self.db.run_read(lambda conn: conn.execute(_STORED, {"lids": need}).all()):
+                c = calls[row.linkedid]
+                c.db_id, c.customer_id = row.id, row.customer_id
+                stored[row.linkedid] = row.events or "[]"
+        folded: dict[str, Folded] = {}
+        work = _Work(new={}, old={}, segments={}, wanted={})
+        for n, (lid, c) in enumerate(calls.items(), 1):
+            if lid in stored:
+                known = {event_key(e): e for e in _events(stored[lid])}
+                if set(c.events) <= set(known):
+                    continue  # a replay of what the database already holds: change nothing
+                for k, e in known.items():
+                    c.events.setdefault(k, e)
+            f = folded[lid] = fold_keyed(lid, c.events)
+            if c.db_id is None:
+                work.new[lid] = _row(f, c)
+            else:
+                work.old[lid] = _row(f, c, b_id=c.db_id)
+            work.segments[lid] = [_segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
+            if n % 50 == 0:
+                await asyncio.sleep(0)  # folding is CPU work on the loop: let other tasks in
+        if folded:
+            wanted = work.wanted = self._wanted_numbers(folded, calls)
+            done = await self.db.run(work.write)
+            for lid, db_id in done.ids.items():
+                calls[lid].db_id = db_id
+            for lids in wanted.values():
+                for lid in lids:
+                    calls[lid].matched = calls[lid].number
+            for lid, customer_id in done.customers.items():
+                calls[lid].customer_id = customer_id
         self.stats["batches"] += 1
         self.stats["written"] += len(folded)
         for lid, c in calls.items():
@@ -421,14 +487,15 @@ class CallLogger:
             # its events arrive (during this write, say), the next write must read them again.
             c.need_db = c.need_db and lid not in folded
             c.written = len(c.events)
-            done = lid not in folded or folded[lid].fields["status"] == "complete"
-            if done and lid not in self._dirty:
+            done_ = lid not in folded or folded[lid].fields["status"] == "complete"
+            if done_ and lid not in self._dirty:
                 del self._calls[lid]  # safely in the database; late events re-read it from there
 
-    async def _resolve_customers(self, s: Any, folded: dict[str, Folded], calls: dict[str, _Call]) -> None:
-        """Callers the IVR did not identify are matched on their number (one customer only). The
-        IVR's end (IvrFinished) carries the customer it identified (the directory's look-up), so a
-        call still in the IVR is not matched yet, and a call is matched once per number."""
+    def _wanted_numbers(self, folded: dict[str, Folded], calls: dict[str, _Call]) -> dict[str, list[str]]:
+        """Callers the IVR did not identify are matched on their number (one customer only): the
+        numbers to match, with their calls. The IVR's end (IvrFinished) carries the customer it
+        identified (the directory's look-up), so a call still in the IVR is not matched yet, and a
+        call is matched once per number."""
         wanted: dict[str, list[str]] = {}
         for lid, f in folded.items():
             fields = f.fields
@@ -448,20 +515,7 @@ class CallLogger:
             e164 = calls[lid].e164
             if e164:
                 wanted.setdefault(e164, []).append(lid)
-        if not wanted:
-            return
-        phones = CustomerPhone.__table__
-        rows = await s.execute(select(phones.c.e164, phones.c.customer_id).where(phones.c.e164.in_(list(wanted))))
-        for lids in wanted.values():
-            for lid in lids:
-                calls[lid].matched = calls[lid].number
-        owners: dict[str, set[int]] = {}
-        for row in rows:
-            owners.setdefault(row.e164, set()).add(row.customer_id)
-        for e164, ids in owners.items():
-            if len(ids) == 1:
-                for lid in wanted[e164]:
-                    calls[lid].customer_id = next(iter(ids))
+        return wanted
 
     def _evict_idle(self) -> None:
         cutoff = time.monotonic() - self.evict_idle_s

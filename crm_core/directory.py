@@ -88,8 +88,7 @@ class SqlCustomerDirectory:
             return hit[2]
         generation = self.generation
         try:
-            async with self.db.session() as session:
-                rows = (await session.execute(_BY_NUMBER, {"e164": e164})).all()
+            rows = await self.db.run_read(lambda conn: conn.execute(_BY_NUMBER, {"e164": e164}).all())
             identity = (CallerIdentity(customer_id=rows[0][0], name=rows[0][1], tier=rows[0][2],
                                        language=rows[0][3], account_number=rows[0][4]) if len(rows) == 1 else None)
         except DatabaseUnavailable as err:

@@ -69,6 +69,7 @@ class FeedEventRow(Base):
 
 
 _T = cast(Table, FeedEventRow.__table__)
+_INSERT = insert(_T)
 Pending = tuple[int, int, str, str, float]  # (seq, cursor, type, body JSON without cursor, ts)
 
 
@@ -215,8 +216,7 @@ class EventFeed(RingFeed):
         values = [{"id": cursor, "type": type_, "ts": ts, "stored_at": now, "node": self.node, "seq": seq,
                    "body": body} for seq, cursor, type_, body, ts in batch]
         started = time.perf_counter()
-        async with self.db.session() as s:
-            await s.execute(insert(_T), values)  # executemany: one statement, ids given
+        await self.db.run(lambda conn: conn.execute(_INSERT, values))  # executemany: one statement, ids given
         self.write_s += time.perf_counter() - started
         self.written += len(values)
         self.batches += 1

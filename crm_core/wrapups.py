@@ -9,13 +9,14 @@ The interaction itself (disposition, notes, resolved flag) is not written here: 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import callbacks, cases
 from crm_core.audit import AuditEntry
+from crm_core.db import Database
 from crm_core.models import Callback, Interaction, utcnow
 from crm_core.schemas import CaseIn, CasePatch
 
@@ -36,6 +37,39 @@ _LOOK_UP = select(
     select(Callback.id).where(Callback.last_linkedid == bindparam("linkedid"), Callback.state == "claimed")
     .limit(1).scalar_subquery())
 _MARK_APPLIED = insert(AuditEntry)  # a Core insert: no ORM object, no unit-of-work flush
+_MARK_APPLIED_CORE = insert(cast(Table, AuditEntry.__table__))  # the same on a Core connection (``write_wrap_up``)
+
+
+async def write_wrap_up(db: Database, w: dict[str, Any], *, policy: callbacks.Policy) -> dict[str, Any]:
+    """``apply_wrap_up`` in its own transaction. Most wrap-ups make no case and no callback and
+    settle none: those are one synchronous unit of work (``db.run``, one read and the audit row);
+    the others take the ORM session."""
+    case = w.get("case")
+    if w.get("callback") is None and (case is None or (case.get("id") is None and not case.get("subject"))):
+        plain = await db.run(lambda conn: _plain_wrap_up(conn, w))
+        if plain is not None:
+            return plain
+    async with db.session() as session:
+        return await apply_wrap_up(session, w, policy=policy)
+
+
+def _plain_wrap_up(conn: Connection, w: dict[str, Any]) -> dict[str, Any] | None:
+    """A wrap-up without a case or a callback to make: done, or None when the call was a claimed
+    callback's (to settle on the ORM path; nothing written here then)."""
+    key = wrapup_key(w["agent_id"], w["linkedid"])
+    applied, interaction, callback_call = conn.execute(_LOOK_UP, {"key": key, "linkedid": w["linkedid"]}).one()
+    result: dict[str, Any] = {"case_id": None, "callback_id": None, "interaction_id": interaction}
+    if applied is not None:
+        return result
+    if callback_call is not None:
+        return None
+    conn.execute(_MARK_APPLIED_CORE, _applied_row(w, key, result))
+    return result
+
+
+def _applied_row(w: dict[str, Any], key: str, result: dict[str, Any]) -> dict[str, Any]:
+    return {"at": utcnow(), "actor": w["agent_id"], "actor_role": "agent", "action": APPLIED, "target": key,
+            "detail": {k: v for k, v in result.items() if k not in ("settled_callback", "interaction_id")}}
 
 
 async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: callbacks.Policy) -> dict[str, Any]:
@@ -80,7 +114,5 @@ async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: cal
                                               now=datetime.fromtimestamp(w["at"], UTC), policy=policy)
     if settled is not None:
         result["settled_callback"] = {"id": settled.id, "state": settled.state, "attempts": settled.attempts}
-    await session.execute(_MARK_APPLIED, {
-        "at": utcnow(), "actor": w["agent_id"], "actor_role": "agent", "action": APPLIED, "target": key,
-        "detail": {k: v for k, v in result.items() if k not in ("settled_callback", "interaction_id")}})
+    await session.execute(_MARK_APPLIED, _applied_row(w, key, result))
     return result

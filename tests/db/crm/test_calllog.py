@@ -357,7 +357,8 @@ async def test_a_call_is_written_once_per_phase_with_few_statements(db: Database
 
     logger = CallLogger(db, tmp_path, flush_interval_s=0.01, settle_s=60.0)
     await logger.start()
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    for engine in db.statement_engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         t = 1790000000.0
         for lid, number, cid in (("L-1", "+8613912345670", known.id), ("L-2", "+8613912345671", None)):
@@ -375,7 +376,8 @@ async def test_a_call_is_written_once_per_phase_with_few_statements(db: Database
                                    for lid in ("L-1", "L-2")])
         await until(lambda: logger.pending == 0 and logger.stats["written"] == 2)
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        for engine in db.statement_engines:
+            event.remove(engine, "before_cursor_execute", count)
     # One write each (one batch); one customer_phones match (L-2 only).
     assert logger.stats["written"] == 2 and logger.stats["batches"] == 1, logger.stats
     assert sorted(seen) == ["INSERT interaction_segments", "INSERT interactions", "SELECT customer_phones",

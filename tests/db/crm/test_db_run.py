@@ -1,0 +1,70 @@
+"""``Database.run`` / ``run_read``, the hot paths' unit of work (one synchronous function is the whole
+transaction): commits what the function wrote, rolls everything back when it raises, and maps a
+database that is away to ``DatabaseUnavailable`` like ``Database.session()``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from crm_core.audit import AuditEntry
+from crm_core.db import Database
+from crm_core.errors import DatabaseUnavailable
+from crm_core.models import utcnow
+
+_AUDIT = AuditEntry.__table__
+
+
+def _row(target: str) -> dict[str, object]:
+    return {"at": utcnow(), "actor": "t", "actor_role": "agent", "action": "test.run", "target": target,
+            "detail": {"n": "中文"}}
+
+
+def _count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(_AUDIT).where(_AUDIT.c.action == "test.run")).scalar_one())
+
+
+async def test_run_commits_and_rolls_back_as_one_transaction(db: Database) -> None:
+    await db.run(lambda conn: conn.execute(insert(_AUDIT), [_row("a"), _row("b")]))
+    assert await db.run_read(_count) == 2
+
+    def half_then_fail(conn: Connection) -> None:
+        conn.execute(insert(_AUDIT), _row("c"))
+        raise RuntimeError("the function fails after writing")
+
+    with pytest.raises(RuntimeError):
+        await db.run(half_then_fail)
+    assert await db.run_read(_count) == 2  # nothing of the failed transaction stays
+    async with db.session() as s:  # the session path sees the same rows, JSON as written
+        details = (await s.execute(select(AuditEntry.detail).where(AuditEntry.action == "test.run"))).scalars().all()
+    assert details == [{"n": "中文"}, {"n": "中文"}]
+
+
+async def test_a_wrong_statement_is_not_an_outage(db: Database) -> None:
+    with pytest.raises((OperationalError, ProgrammingError)) as err:
+        await db.run(lambda conn: conn.execute(text("SELECT * FROM no_such_table")))
+    assert not isinstance(err.value, DatabaseUnavailable)
+
+
+async def test_a_locked_sqlite_file_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=50)
+    try:
+        await db.upgrade()
+        assert db.sync_engine is not None  # a SQLite file: run goes through the database's thread
+        blocker = sqlite3.connect(path, timeout=0.05, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(DatabaseUnavailable):
+                await db.run(lambda conn: conn.execute(insert(_AUDIT), _row("x")))
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await db.run(lambda conn: conn.execute(insert(_AUDIT), _row("y")))  # back: it writes again
+        assert await db.run_read(_count) == 1
+    finally:
+        await db.dispose()
