@@ -207,7 +207,7 @@ async def test_originate_is_on_the_wire_before_it_is_awaited_and_an_unanswered_a
         await until(lambda: server.actions("Originate"))
         outcome.cancel()  # whoever waited gave up: the action is forgotten
         await until(lambda: not h.client._pending)
-        with pytest.raises(AmiActionFailed, match="no answer from Asterisk within 0.2 s"):
+        with pytest.raises(AmiActionFailed, match=r"no answer from Asterisk within 0\.2 s"):
             await h.client.send_action("Getvar", {"Channel": "x", "Variable": "Y"}, timeout_s=0.2)
         assert not h.client._pending
         # A refused value never reaches the wire; it comes out of the awaitable, as from an async def.
