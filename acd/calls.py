@@ -44,6 +44,62 @@ class AgentPhone:
         return f"{self.device}-" if self.registers else f"Local/{self.extension}@cti-sim-phone-"
 
 
+class PhoneBook(dict[str, AgentPhone]):
+    """Agent -> phone (a plain dict to its users), which also answers "whose registering phone is
+    this device?" by one lookup: device states arrive a few times per call, for every device on
+    the PBX, and scanning every agent's phone for each was a visible share of the engine's CPU.
+    Any change to the book drops the index; the next lookup rebuilds it."""
+
+    __slots__ = ("_by_device",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._by_device: dict[str, tuple[tuple[str, AgentPhone], ...]] | None = None
+
+    def registering(self, device: str) -> tuple[tuple[str, AgentPhone], ...]:
+        """(agent, phone) for each phone that registers as ``device`` (``PJSIP/1001``)."""
+        index = self._by_device
+        if index is None:
+            built: dict[str, list[tuple[str, AgentPhone]]] = {}
+            for agent_id, phone in self.items():
+                if phone.registers:
+                    built.setdefault(phone.device, []).append((agent_id, phone))
+            index = self._by_device = {dev: tuple(owners) for dev, owners in built.items()}
+        return index.get(device, ())
+
+    def __setitem__(self, key: str, value: AgentPhone) -> None:
+        self._by_device = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._by_device = None
+        super().__delitem__(key)
+
+    def setdefault(self, key: str, default: AgentPhone) -> AgentPhone:
+        self._by_device = None
+        return super().setdefault(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._by_device = None
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, AgentPhone]:
+        self._by_device = None
+        return super().popitem()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._by_device = None
+        super().update(*args, **kwargs)
+
+    def clear(self) -> None:
+        self._by_device = None
+        super().clear()
+
+    def __ior__(self, other: Any) -> PhoneBook:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
 @dataclass(eq=False)
 class LiveCall:
     linkedid: str

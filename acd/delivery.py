@@ -18,14 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 from acd.call_actions import CallActions
-from acd.calls import AgentPhone, LiveCall, RecentAgents, call_detail
+from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail
 from acd.consultations import Consultations
 from acd.decisions import (
     Abandoned,
@@ -46,7 +47,7 @@ from acd.reconnect import KEEP_VAR, PhoneReconnect
 from acd.recovery import AGENT_VAR, ENTRY_VAR, QueueEntry, encode_entry
 from acd.routing import Router
 from acd.stats import QueueSnapshot
-from cti.ami.control import CallControl
+from cti.ami.control import CallControl, OriginateResult
 from cti.ami.events import DeviceStateChange
 from cti.bus import EventBus
 from cti.errors import AmiActionFailed, CtiError
@@ -85,7 +86,10 @@ class AcdService:
                  pop_builder: PopBuilder | None = None, retry_s: float = 0.5,
                  softphone_requeue_s: float = 60.0) -> None:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
-        self.phones: dict[str, AgentPhone] = dict(phones or {})
+        self.phones = PhoneBook(phones or {})
+        # What the router was last told of each agent's phone registration: a device state that
+        # does not change it (ringing, in use, idle again: three per call) is not a router step.
+        self._told_registered: dict[str, bool] = {}
         self.calls: dict[str, LiveCall] = {}
         # Attended transfers to an agent (acd.consultations); its ``calls`` by router id.
         self.consultations = Consultations(self)
@@ -120,8 +124,9 @@ class AcdService:
         self.bus.subscribe(IvrFinished, self._on_ivr_finished, name="acd.ivr_finished")
         self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
         self.bus.subscribe(FarEndResult, self._on_far_end, name="acd.far_end")
+        # One subscription for the ACD and its softphone watcher (acd.reconnect): one bus hop per
+        # device state, not two.
         self.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.device_state")
-        self.reconnect.subscribe()
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
@@ -144,6 +149,7 @@ class AcdService:
             self.phones[agent_id] = phone
         own = self.phones.setdefault(agent_id, AgentPhone(agent_id))
         registered = self._registered(own, self.device_state(own.device))
+        self._told_registered[agent_id] = registered
         pending = self.unattached.pop(agent_id, None)  # still talking since before a restart: never offered first
         await self._run(lambda now: self.router.agent_login(
             agent_id, skills, now, queues=list(queues), ready=ready and pending is None, wrap_up_s=wrap_up_s,
@@ -159,13 +165,20 @@ class AcdService:
         return not phone.registers or state not in ("UNAVAILABLE", "INVALID")
 
     async def _on_device_state(self, ev: DeviceStateChange) -> None:
-        for agent_id, phone in self.phones.items():
-            if phone.registers and ev.device == phone.device:
-                registered = self._registered(phone, ev.state)
-                try:
-                    await self._run(functools.partial(self.router.set_device_registered, agent_id, registered))
-                except AcdError:
-                    pass  # not logged in to the ACD
+        owners = self.phones.registering(ev.device)
+        if not owners:
+            return  # not an agent's phone (a trunk, a Local channel, a queue...)
+        self.reconnect.on_device_state(ev, owners)
+        told = self._told_registered
+        for agent_id, phone in owners:
+            registered = self._registered(phone, ev.state)
+            if told.get(agent_id) is registered:
+                continue
+            try:
+                await self._run(functools.partial(self.router.set_device_registered, agent_id, registered))
+            except AcdError:
+                continue  # not logged in to the ACD
+            told[agent_id] = registered
 
     async def agent_logout(self, agent_id: str) -> None:
         await self._run(lambda now: self.router.agent_logout(agent_id, now))
@@ -237,10 +250,15 @@ class AcdService:
         await self._run(lambda t: self.router.enqueue(
             call.linkedid, call.queue, t, skills=call.skills, priority=call.priority,
             preferred_agent=preferred, customer_id=call.customer_id, required_agent=required))
-        # An offer made just now has its ring task scheduled (publishing did not yield): let it write
-        # its Originate before this Setvar, which would go first on the same AMI link.
-        await asyncio.sleep(0)
-        await self._remember_entry(call)
+        # An offer made just now has written its Originate already (ring_offer); the Setvar follows
+        # it on the AMI link, and nobody waits for its answer: the next caller's entry must not.
+        self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """A tracked background step of the ACD: its fault is logged (``_ring_done``), stop() cancels it."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._ring_done)
 
     async def _remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
@@ -291,6 +309,7 @@ class AcdService:
             attributes=dict(ev.attributes) if ev.attributes else None))
 
     async def _on_call_ended(self, ev: CallEnded) -> None:
+        self.reconnect.on_call_ended(ev)
         call = self.calls.get(ev.linkedid)
         if call is None or call.status in ("ended", "gone"):
             return
@@ -446,12 +465,14 @@ class AcdService:
         """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console."""
         now = self.clock()
         call.status, call.agent_id = "ringing", d.agent_id
-        # The ring task first: it is then scheduled ahead of the subscribers these events
-        # wake (the screen pop's lookup among them), so the phone rings sooner.
-        task = asyncio.create_task(self._ring(call, d), name=f"acd.ring:{d.call_id}")
+        # The Originate leaves now, from this step: not at the ring task's turn, behind every
+        # subscriber QueueEntered and these events wake (the call logger, the feed, the pop).
+        sent = self._originate_agent(call, d)
+        task = asyncio.create_task(self._ring(call, d, sent), name=f"acd.ring:{d.call_id}")
         call.ring_task = task
         self._tasks.add(task)
         task.add_done_callback(self._ring_done)
+        task.add_done_callback(functools.partial(_forget, sent))
         if call.router_id is None:  # a consultation is no new journey step of the call
             await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id,
                                                 queue=d.queue))
@@ -499,20 +520,24 @@ class AcdService:
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("acd: %s failed", task.get_name(), exc_info=err)
 
-    async def _ring(self, call: LiveCall, offer: Offer) -> None:
-        bind(call.linkedid, agent=offer.agent_id, queue=offer.queue)  # this task's log context (cti.logs)
+    def _originate_agent(self, call: LiveCall, offer: Offer) -> Awaitable[OriginateResult]:
+        """Ring the agent's phone into the call's connect context (the AMI adapter writes it at once)."""
         phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
+        # A consultation's leg keeps the agent's leg alive when it hangs up (cti-consult-connect).
+        context = "cti-consult-connect" if call.router_id is not None else "cti-agent-connect"
+        variables = {"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
+                     "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id}
+        if phone.kind == "webrtc":  # a browser leg that leaves the bridge was lost, not hung up (acd.reconnect)
+            variables[KEEP_VAR] = "1"
+        return self.control.originate(
+            phone.dial, context=context, exten="s",
+            caller_id=f"<{call.caller_number}>" if call.caller_number else None,
+            variables=variables, timeout_ms=int(offer.ring_timeout_s * 1000))
+
+    async def _ring(self, call: LiveCall, offer: Offer, sent: Awaitable[OriginateResult]) -> None:
+        bind(call.linkedid, agent=offer.agent_id, queue=offer.queue)  # this task's log context (cti.logs)
         try:
-            # A consultation's leg keeps the agent's leg alive when it hangs up (cti-consult-connect).
-            context = "cti-consult-connect" if call.router_id is not None else "cti-agent-connect"
-            result = await self.control.originate(
-                phone.dial, context=context, exten="s",
-                caller_id=f"<{call.caller_number}>" if call.caller_number else None,
-                variables={"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
-                           "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id,
-                           # A browser leg that leaves the bridge was lost, not hung up (acd.reconnect).
-                           **({KEEP_VAR: "1"} if phone.kind == "webrtc" else {})},
-                timeout_ms=int(offer.ring_timeout_s * 1000))
+            result = await sent
         except CtiError as err:
             await self._offer_failed(call, offer, err)
             return
@@ -580,3 +605,12 @@ class AcdService:
             direction=call.direction, peer_number=call.caller_number, customer_id=call.customer_id,
             queue=call.queue or None, started_at=call.answered_at or call.queued_at,
             detail=call_detail(call)))
+
+
+def _forget(sent: Awaitable[Any], _task: asyncio.Task[None]) -> None:
+    """A ring task cancelled before its first step never awaited its Originate's outcome: drop it
+    (a future is cancelled, a coroutine closed) so nothing is left pending or unawaited."""
+    if isinstance(sent, asyncio.Future):
+        sent.cancel()
+    elif inspect.iscoroutine(sent):
+        sent.close()

@@ -9,7 +9,7 @@ before. If the agent is not back within ``requeue_after_s``, the agent's part en
 the call waits again ahead of every caller who arrived after it, with fresh queue timers.
 
     reconnect = PhoneReconnect(acd, requeue_after_s=60)   # AcdService builds it: ``acd.reconnect``
-    reconnect.subscribe()
+    # AcdService hands it the device states of agents' phones and the calls' ends
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from acd.calls import AgentPhone, LiveCall
@@ -48,22 +49,19 @@ class PhoneReconnect:
         self.lost: dict[str, asyncio.Task[None]] = {}  # linkedid -> its watcher
         self._back: dict[str, asyncio.Event] = {}  # agent -> set when their softphone registers
 
-    def subscribe(self) -> None:
-        self.acd.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.reconnect")
-        self.acd.bus.subscribe(CallEnded, self._on_call_ended, name="acd.reconnect.call_ended")
-
     async def stop(self) -> None:
         for task in list(self.lost.values()):
             task.cancel()
         await asyncio.gather(*self.lost.values(), return_exceptions=True)
 
-    def _webrtc_agent(self, device: str) -> str | None:
-        return next((a for a, p in self.acd.phones.items() if p.kind == "webrtc" and p.device == device), None)
+    def on_device_state(self, ev: DeviceStateChange, owners: Iterable[tuple[str, AgentPhone]]) -> None:
+        """A device state of agents' phones (``owners``, from the ACD's own subscription): a browser
+        phone back sets its agent's wait; one that lost its leg starts a watcher."""
+        for agent_id, phone in owners:
+            if phone.kind == "webrtc":
+                self._webrtc_state(ev, agent_id)
 
-    async def _on_device_state(self, ev: DeviceStateChange) -> None:
-        agent_id = self._webrtc_agent(ev.device)
-        if agent_id is None:
-            return
+    def _webrtc_state(self, ev: DeviceStateChange, agent_id: str) -> None:
         if ev.state not in ("UNAVAILABLE", "INVALID") and agent_id in self._back:
             self._back[agent_id].set()
         live = set(self.acd.live_channels())
@@ -81,7 +79,8 @@ class PhoneReconnect:
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("acd: reconnecting call %s failed", linkedid, exc_info=err)
 
-    async def _on_call_ended(self, ev: CallEnded) -> None:
+    def on_call_ended(self, ev: CallEnded) -> None:
+        """A call ended (the ACD's own subscription hands it on)."""
         task = self.lost.get(ev.linkedid)
         if task is not None:
             task.cancel()  # the caller left while waiting for their agent: the delivery wraps it up

@@ -359,14 +359,25 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     control = engine.ami.control
     send = control._send
 
-    async def timed_send(action: str, headers: Any, **kw: Any) -> Any:
+    def note_originate(action: str, headers: Any) -> None:
         if action == "Originate":
             for var in headers.get("Variable", ()):
                 if var.startswith("CTI_LINKEDID="):
                     originate_sent.setdefault(var.partition("=")[2], time.time())
+
+    async def timed_send(action: str, headers: Any, **kw: Any) -> Any:
+        note_originate(action, headers)
         return await send(action, headers, **kw)
 
     control._send = timed_send
+    # The ACD writes its Originate from its own step (AmiClient.submit_action): time it there too.
+    submit = getattr(control, "_submit_now", None)
+    if submit is not None:
+        def timed_submit(action: str, headers: Any, **kw: Any) -> Any:
+            note_originate(action, headers)
+            return submit(action, headers, **kw)
+
+        control._submit_now = timed_submit
     engine.bus.subscribe(QueueEntered, on_entered, name="bench.entered")
     engine.bus.subscribe(AgentRinging, on_ringing, name="bench.ringing")
     engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")

@@ -248,6 +248,9 @@ class CallModel:
         return {bid: tuple(members) for bid, members in self._bridges.items()}
 
     def device_state(self, device: str) -> str | None:
+        """The device's last state Asterisk told us (DeviceStateList at each resync, then live
+        events). The shipped manager.conf sends only PJSIP devices' states and never their in-use,
+        ringing or on-hold states: ask it whether a phone is registered, not whether it is busy."""
         return self._devices.get(device)
 
     # -- folding ------------------------------------------------------------------------------

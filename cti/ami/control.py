@@ -18,9 +18,10 @@ The channel gets a ChannelId we choose (``cti-<uuid>``), so ``uniqueid``/``linke
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -49,10 +50,12 @@ class OriginateResult:
 class CallControl(Protocol):
     """Actions on calls. Channel arguments are Asterisk channel names (or uniqueids for get_var)."""
 
-    async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
-                        priority: int = 1, application: str | None = None, data: str | None = None,
-                        caller_id: str | None = None, variables: Mapping[str, str] | None = None,
-                        timeout_ms: int = 30000, channel_id: str | None = None) -> OriginateResult: ...
+    def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
+                  priority: int = 1, application: str | None = None, data: str | None = None,
+                  caller_id: str | None = None, variables: Mapping[str, str] | None = None,
+                  timeout_ms: int = 30000, channel_id: str | None = None) -> Awaitable[OriginateResult]:
+        """Awaitable (an ``async def`` does): the AMI adapter writes the Originate before returning
+        the awaitable, so a caller that does not await at once (the ACD's ring task) loses no time."""
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,
                        extra_channel: str | None = None, extra_context: str | None = None,
@@ -129,6 +132,12 @@ def _spy_data(target_channel: str, mode: str) -> str:
     return f"{target_channel},{_SPY_OPTIONS[mode]}"
 
 
+def _cancel_with(sent: asyncio.Future[AmiReply], out: asyncio.Future[OriginateResult]) -> None:
+    """Whoever waited for the outcome gave up: the action's own future goes too (it is forgotten)."""
+    if out.cancelled():
+        sent.cancel()
+
+
 log = logging.getLogger(__name__)
 
 _MOVING_RETRY_S = (0.02, 0.05, 0.1)
@@ -142,35 +151,66 @@ class AmiCallControl:
                  hold_context: str = "cti-queue", hold_exten: str = "s",
                  park_context: str = "cti-sim-caller", park_exten: str = "s") -> None:
         self._send = sender.send_action
+        self._submit_now: Callable[..., asyncio.Future[AmiReply]] | None = getattr(sender, "submit_action", None)
         self._linkedid_of = linkedid_of
         self.hold_context, self.hold_exten = hold_context, hold_exten
         self.park_context, self.park_exten = park_context, park_exten
         self._held: dict[str, str] = {}
 
-    async def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
-                        priority: int = 1, application: str | None = None, data: str | None = None,
-                        caller_id: str | None = None, variables: Mapping[str, str] | None = None,
-                        timeout_ms: int = 30000, channel_id: str | None = None) -> OriginateResult:
+    def originate(self, channel: str, *, context: str | None = None, exten: str | None = None,
+                  priority: int = 1, application: str | None = None, data: str | None = None,
+                  caller_id: str | None = None, variables: Mapping[str, str] | None = None,
+                  timeout_ms: int = 30000, channel_id: str | None = None) -> asyncio.Future[OriginateResult]:
+        """The Originate is on the wire when this returns (no task's turn awaited); the future
+        holds the outcome. Every failure, a refused value included, comes out of the future."""
         # ChannelId is the new channel's uniqueid, so the call's linkedid: a caller that must name
         # the call before it exists (a campaign's attempt row) chooses it.
         channel_id = channel_id or f"cti-{uuid.uuid4().hex}"
-        headers = _originate_headers(channel, context=context, exten=exten, priority=priority,
-                                     application=application, data=data, caller_id=caller_id,
-                                     variables=variables, timeout_ms=timeout_ms, channel_id=channel_id)
+        out: asyncio.Future[OriginateResult] = asyncio.get_running_loop().create_future()
         try:
+            headers = _originate_headers(channel, context=context, exten=exten, priority=priority,
+                                         application=application, data=data, caller_id=caller_id,
+                                         variables=variables, timeout_ms=timeout_ms, channel_id=channel_id)
             # The outcome arrives when the far end answers or the dial times out: allow for both.
-            reply = await self._send("Originate", headers, expect="originate", timeout_s=timeout_ms / 1000 + 15)
-        except AmiActionFailed as err:
-            return OriginateResult(False, err.message)
-        final = translate(reply.final or {}, 0.0) if reply.final else None
+            sent = self._submit("Originate", headers, expect="originate", timeout_s=timeout_ms / 1000 + 15)
+        except Exception as err:  # handed to whoever awaits, as an async def would raise it
+            out.set_exception(err)
+            return out
+        sent.add_done_callback(functools.partial(self._originated, out))
+        out.add_done_callback(functools.partial(_cancel_with, sent))
+        return out
+
+    def _submit(self, action: str, headers: Mapping[str, str | Sequence[str]], *,
+                expect: Literal["response", "list", "originate"], timeout_s: float) -> asyncio.Future[AmiReply]:
+        if self._submit_now is not None:
+            return self._submit_now(action, headers, expect=expect, timeout_s=timeout_s)
+        # A sender without submit_action (tests' fakes): the action goes out at the task's turn.
+        return asyncio.ensure_future(self._send(action, headers, expect=expect, timeout_s=timeout_s))
+
+    def _originated(self, out: asyncio.Future[OriginateResult], sent: asyncio.Future[AmiReply]) -> None:
+        if out.done():
+            return
+        if sent.cancelled():
+            out.cancel()
+            return
+        err = sent.exception()
+        if isinstance(err, AmiActionFailed):
+            out.set_result(OriginateResult(False, err.message))
+            return
+        if err is not None:
+            out.set_exception(err)
+            return
+        reply = sent.result()
+        final = translate(reply.final, 0.0) if reply.final else None
         if final is None:
-            return OriginateResult(False, "no OriginateResponse")
+            out.set_result(OriginateResult(False, "no OriginateResponse"))
+            return
         uniqueid = getattr(final, "uniqueid", "") or None
         linkedid = None
         if uniqueid is not None:
             linkedid = (self._linkedid_of(uniqueid) if self._linkedid_of else None) or uniqueid
-        return OriginateResult(bool(getattr(final, "success", False)), int(getattr(final, "reason", 0)),
-                               uniqueid, linkedid, getattr(final, "channel", None) or None)
+        out.set_result(OriginateResult(bool(getattr(final, "success", False)), int(getattr(final, "reason", 0)),
+                                       uniqueid, linkedid, getattr(final, "channel", None) or None))
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,
                        extra_channel: str | None = None, extra_context: str | None = None,

@@ -35,6 +35,7 @@ from __future__ import annotations
 # the awaited future completing, and a supervisor that ignores cancel never stops.
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
@@ -357,22 +358,39 @@ class AmiClient:
     async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], *,
                           expect: Expect = "response", timeout_s: float = 10.0, _login: bool = False) -> AmiReply:
         """Send one action and wait for its answer; values are checked before anything is sent."""
+        return await self.submit_action(action, headers, expect=expect, timeout_s=timeout_s, _login=_login)
+
+    def submit_action(self, action: str, headers: Mapping[str, str | Sequence[str]], *,
+                      expect: Expect = "response", timeout_s: float = 10.0,
+                      _login: bool = False) -> asyncio.Future[AmiReply]:
+        """Write one action now (before this returns) and hand back the future of its answer: a
+        caller that must not wait for a task's turn (the ACD's Originate) writes from its own step.
+        Raises at once what ``send_action`` raises before sending (UnsafeValue, AmiUnavailable);
+        the future fails with AmiActionFailed after ``timeout_s`` without an answer. Cancelling the
+        future forgets the action (its late answer is ignored)."""
         action_id = f"{self._id_prefix}{next(self._ids)}"
         data = encode_action(action, action_id, headers)  # raises UnsafeValue naming the header
         proto = self._protocol
         if proto is None or proto.closed or (not _login and not self._ready.is_set()):
             raise AmiUnavailable(f"AMI is not connected ({action} not sent)")
-        pending = _Pending(action, expect, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        pending = _Pending(action, expect, loop.create_future())
         self._pending[action_id] = pending
         proto.transport.write(data)
         self.actions_sent += 1
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await pending.future
-        except TimeoutError:
-            raise AmiActionFailed(f"{action}: no answer from Asterisk within {timeout_s:.1f} s") from None
-        finally:
-            self._pending.pop(action_id, None)
+        # A timer and a done callback instead of a coroutine under asyncio.timeout: no task, no
+        # context manager per action.
+        timer = loop.call_later(timeout_s, self._expire, pending, timeout_s)
+        pending.future.add_done_callback(functools.partial(self._settled, action_id, timer))
+        return pending.future
+
+    @staticmethod
+    def _expire(pending: _Pending, timeout_s: float) -> None:
+        pending.fail(AmiActionFailed(f"{pending.action}: no answer from Asterisk within {timeout_s:.1f} s"))
+
+    def _settled(self, action_id: str, timer: asyncio.TimerHandle, _future: asyncio.Future[AmiReply]) -> None:
+        timer.cancel()
+        self._pending.pop(action_id, None)
 
     def _on_data(self, data: bytes) -> None:
         now = self._clock()

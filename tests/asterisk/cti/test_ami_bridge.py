@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import pytest
 
 from cti.ami.bridge import AmiBridge
 from cti.ami.callmodel import Phase
+from cti.ami.events import DeviceStateChange
 from cti.bus import InProcessBus
 from cti.errors import UnsafeValue
 from cti.journey import CallEnded
@@ -90,6 +92,43 @@ async def test_local_call_rings_answers_and_hangs_up_with_right_durations(bridge
     assert call is not None and call.ended_at is not None and not call.live
     assert call.duration_s is not None and 1.8 <= call.duration_s <= 4.0
     assert br.model.calls() == [] or all(c.linkedid != chan.linkedid for c in br.model.calls())
+
+
+async def test_asterisk_sends_only_the_device_states_of_pjsip_phones_that_matter(
+        bridge: tuple[AmiBridge, Ended], pbx: ManagedPbx) -> None:
+    """manager.conf's header filters: a Local call's device states never leave Asterisk, nor do a
+    SIP call's in-use states (with main's filters both arrive). That PJSIP states which matter do
+    arrive live is what the lost-softphone browser tests rely on (tests/browser/console); the
+    resync's DeviceStateList items are no events and list every device."""
+    br, ended = bridge
+    seen: list[DeviceStateChange] = []
+
+    async def on_state(ev: DeviceStateChange) -> None:
+        seen.append(ev)
+
+    br.pump.bus.subscribe(DeviceStateChange, on_state, name="test.device_states")
+    await until(lambda: br.client.resyncs >= 1)
+    await br.settle()
+    t0 = time.time()
+    result = await br.control.originate("Local/1001@cti-sim-phone", context="cti-sim-caller", exten="s",
+                                        timeout_ms=10000)
+    assert result.success and result.channel
+    await br.control.hangup(result.channel)
+    # A real SIP call from the trunk's address (sipp's built-in caller; no IVR listens, it ends).
+    await asyncio.to_thread(
+        subprocess.run, ["sipp", f"127.0.0.1:{pbx.settings.pbx.sip_port}", "-sn", "uac", "-s", "7999", "-i",
+                         "127.0.0.1", "-p", "0", "-m", "1", "-timeout", "15s", "-nostdin", "-timeout_error"],
+        capture_output=True, check=False, timeout=30)
+    await until(lambda: any(c.name.startswith("PJSIP/sipp-trunk") for e in ended.events
+                            if (call := br.model.call(e.linkedid)) is not None for c in call.channels))
+    # Asterisk works device states out on its own thread after the hang-ups; an absence cannot be
+    # awaited, so give it a moment (main's filters deliver the Local states within it).
+    await asyncio.sleep(0.5)
+    await br.settle()
+    live = [e for e in seen if e.ts >= t0]
+    assert all(e.device.startswith("PJSIP/") for e in live), live
+    assert not [e for e in live if e.state in ("INUSE", "RINGING", "RINGINUSE", "ONHOLD", "BUSY")], live
+    assert br.model.device_state("Queue:cti-fallback-support_avail") == "INUSE"  # from the resync's list
 
 
 async def test_injection_through_originate_is_refused_before_anything_is_sent(

@@ -16,7 +16,7 @@ from panoramisk.message import Message
 from cti.ami import events as ev
 from cti.ami.control import AmiCallControl
 from cti.ami.manager import AmiClient
-from cti.errors import AmiActionFailed, AmiUnavailable
+from cti.errors import AmiActionFailed, AmiUnavailable, UnsafeValue
 from cti.events import Event
 from cti.settings import AmiSettings
 from tests.unit.cti.fake_ami import FakeAmi, default_handler
@@ -185,4 +185,35 @@ async def test_unanswered_ping_drops_the_connection() -> None:
         h = Harness(server, ping_interval_s=0.1)
         await h.client.start()
         await until(lambda: server.logins >= 2, timeout_s=5)  # no Pong within 1 s: reconnect
+        await h.client.stop()
+
+
+async def test_originate_is_on_the_wire_before_it_is_awaited_and_an_unanswered_action_is_forgotten() -> None:
+    """The ACD rings agents from its own step: ``originate`` writes before it returns (no task's
+    turn); an action Asterisk never answers fails after its timeout and leaves nothing pending."""
+    async with fake_server() as server:
+        def handler(action: dict[str, str]) -> list[str]:
+            if action.get("Action") in ("Originate", "Getvar"):
+                return []  # never answered
+            return default_handler(action)
+        server.handler = handler
+        h = Harness(server)
+        await h.client.start()
+        await h.client.wait_connected(5)
+        control = AmiCallControl(h.client)
+        before = h.client.actions_sent
+        outcome = control.originate("Local/1001@p", context="c", exten="s", timeout_ms=1000)
+        assert h.client.actions_sent == before + 1  # written, nothing awaited yet
+        await until(lambda: server.actions("Originate"))
+        outcome.cancel()  # whoever waited gave up: the action is forgotten
+        await until(lambda: not h.client._pending)
+        with pytest.raises(AmiActionFailed, match=r"no answer from Asterisk within 0\.2 s"):
+            await h.client.send_action("Getvar", {"Channel": "x", "Variable": "Y"}, timeout_s=0.2)
+        assert not h.client._pending
+        # A refused value never reaches the wire; it comes out of the awaitable, as from an async def.
+        before = h.client.actions_sent
+        refused = control.originate("Local/1001@p\r\nAction: Hangup", context="c", exten="s")
+        assert h.client.actions_sent == before
+        with pytest.raises(UnsafeValue):
+            await refused
         await h.client.stop()

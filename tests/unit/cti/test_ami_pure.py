@@ -228,5 +228,9 @@ def test_the_engine_ami_user_is_sent_exactly_the_events_the_engine_translates() 
 
     conf = (DEFAULT_CONFIG_DIR / "asterisk" / "manager.conf").read_text()
     user = conf[conf.index("[@@ami_user@@]"):]
-    filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\) =$", user, re.M))
+    filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)", user, re.M))
     assert filtered == set(WANTED)
+    # Device states: agents' PJSIP phones only, and not the states nobody reads (every call's two).
+    assert re.search(r"^eventfilter\(action\(include\),name\(DeviceStateChange\),header\(Device\),"
+                     r"method\(starts_with\)\) = PJSIP/$", user, re.M)
+    assert "name(DeviceStateChange)) =" not in user  # no name-only include letting every device through

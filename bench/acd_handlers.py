@@ -1,0 +1,116 @@
+"""The ACD's bus handlers, CPU per call, in process: the engine's AcdService beside a bare bus.
+
+    .venv/bin/python bench/acd_handlers.py [--quick] [--calls N] [--agents N]
+
+Each call is what the e2e run (bench/e2e_sipp.py) hands the ACD: IvrFinished (the IVR queued the
+caller) -> enqueue, routing, the offer's Originate (FakeCallControl answers at once) and the queue
+entry's Setvar -> answered and bridged; the agent's phone's device states; CallEnded -> the
+agent's part ends (no wrap-up time, ready again). 190 agents on SIP phones, one queue.
+(a) engine: AcdService (router, delivery, the softphone watcher) on an InProcessBus.
+(b) bare bus: the same events to no-op subscribers of the same types: the floor of delivering them.
+Both run twice: with the three device states per call Asterisk sent before manager.conf's device
+filters (RINGING, INUSE, NOT_INUSE) and with the one it sends now (NOT_INUSE). Process CPU per
+call, best of three runs; the ratio a/b; peak RSS.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[0] = ROOT  # bench/ first on sys.path would let bench/logging.py shadow the standard library
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import gc  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+
+from acd.calls import AgentPhone  # noqa: E402
+from acd.delivery import AcdService  # noqa: E402
+from acd.model import QueueConfig  # noqa: E402
+from acd.routing import Router  # noqa: E402
+from cti.ami.control import FakeCallControl, OriginateResult  # noqa: E402
+from cti.ami.events import DeviceStateChange  # noqa: E402
+from cti.bus import InProcessBus  # noqa: E402
+from cti.journey import CallEnded, IvrFinished  # noqa: E402
+
+BEFORE = ("RINGING", "INUSE", "NOT_INUSE")  # per call, before the header filters
+NOW = ("NOT_INUSE",)
+TARGET_US = 400.0  # a tenth of the issue's 4 ms engine budget per call
+
+
+async def one_run(calls: int, agents: int, states: tuple[str, ...], *, bare: bool) -> float:
+    bus = InProcessBus()
+    acd: AcdService | None = None
+    if bare:
+        async def nothing(_ev: object) -> None:
+            return None
+        for kind in (IvrFinished, CallEnded, DeviceStateChange):
+            bus.subscribe(kind, nothing, name=f"bare.{kind.__name__}")
+    else:
+        devices = {f"PJSIP/{n}": "NOT_INUSE" for n in range(1001, 1001 + agents)}
+        control = FakeCallControl(originate_result=OriginateResult(True, 4, "u", "L", "PJSIP/1001-1"))
+        acd = AcdService(Router([QueueConfig("support", wrap_up_s=0)]), control, bus, device_state=devices.get)
+        acd.subscribe()
+    await bus.start()
+    if acd is not None:
+        for n in range(1001, 1001 + agents):
+            await acd.agent_login(str(n), {"support": 5}, ["support"], phone=AgentPhone(str(n), "sip", 0), ready=True)
+    gc.collect()
+    t0 = time.process_time()
+    for i in range(calls):
+        linkedid = f"L{i}"
+        await bus.publish(IvrFinished(ts=time.time(), linkedid=linkedid, flow="bench", outcome="queue",
+                                      channel=f"PJSIP/trunk-{i:08x}", caller_number="5550100", queue="support"))
+        await bus.drain()
+        device = f"PJSIP/{1001 + i % agents}"
+        if acd is not None:
+            ring = acd.calls[linkedid].ring_task
+            if ring is not None:
+                await ring  # the Originate's answer, then the bridge
+            assert acd.calls[linkedid].status == "talking"
+            device = f"PJSIP/{acd.calls[linkedid].agent_id}"
+            if not i % 100:
+                acd.control.calls.clear()  # type: ignore[attr-defined]
+        for state in states[:-1]:
+            await bus.publish(DeviceStateChange(ts=time.time(), device=device, state=state))
+        await bus.publish(CallEnded(ts=time.time(), linkedid=linkedid))
+        await bus.publish(DeviceStateChange(ts=time.time(), device=device, state=states[-1]))
+        await bus.drain()
+    cpu = time.process_time() - t0
+    if acd is not None:
+        await acd.stop()
+    await bus.stop()
+    return cpu / calls * 1e6
+
+
+def best(calls: int, agents: int, states: tuple[str, ...], *, bare: bool) -> float:
+    return min(asyncio.run(one_run(calls, agents, states, bare=bare)) for _ in range(3))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--calls", type=int, default=None)
+    ap.add_argument("--agents", type=int, default=190)
+    args = ap.parse_args()
+    calls = args.calls or (300 if args.quick else 2000)
+    print(f"{calls} calls, {args.agents} agents on SIP phones, process CPU per call, best of 3")
+    now_us = 0.0
+    for label, states in (("3 device states per call (before the filters)", BEFORE),
+                          ("1 device state per call (manager.conf now)", NOW)):
+        engine_us = best(calls, args.agents, states, bare=False)
+        bare_us = best(calls, args.agents, states, bare=True)
+        print(f"{label}: (a) engine {engine_us:.0f} us, (b) bare bus {bare_us:.0f} us, "
+              f"ratio a/b {engine_us / bare_us:.1f}")
+        now_us = engine_us
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    verdict = "MET" if now_us <= TARGET_US else "MISSED"
+    print(f"target: the ACD's handlers <= {TARGET_US:.0f} us CPU per call (a tenth of the 4 ms engine budget): "
+          f"{verdict} ({now_us:.0f} us)")
+
+
+if __name__ == "__main__":
+    main()
