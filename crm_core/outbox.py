@@ -200,10 +200,10 @@ class Outbox:
         self.appended += len(lines)
         self.writes += 1
 
-    async def append_in_thread(self, line: str) -> None:
-        """``append`` in the outbox thread: a write that waits behind a running fdatasync (the file's
-        lock) then holds up this caller only, not the event loop (bench/event_feed.py saw 50 ms)."""
-        await self._disk.submit(lambda: self.append(line))
+    async def append_in_thread(self, lines: list[str]) -> None:
+        """``append_many`` in the outbox thread: a write that waits behind a running fdatasync (the
+        file's lock) then holds up this caller only, not the event loop (bench/event_feed.py saw 50 ms)."""
+        await self._disk.submit(lambda: self.append_many(lines))
 
     async def sync(self) -> None:
         if self._fd is not None:
