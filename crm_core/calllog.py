@@ -54,6 +54,7 @@ _S = cast(Table, Segment.__table__)
 # a batch of 200 calls (~40 columns each) and their ~900 segments would hold the loop ~25 ms in
 # one go, so they go in chunks (bench/call_logging.py: loop stall worst 22-24 ms with one statement each).
 _ROW_CHUNK = 100
+_GAP_BELOW = 100  # a bus batch of fewer journey events keeps group_gap_s from the last flush
 _SEGMENT_CHUNK = 300
 # Built once (compiled once per engine, then taken from its cache); lists bind as expanding IN.
 _STORED = select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id).where(
@@ -331,9 +332,11 @@ class CallLogger:
                 self._remember(ev, key, urgent=self._completes(ev))
             policy = self.outbox.sync_policy
             if policy in ("group", "always") or (policy == "complete" and completes):
-                if policy == "group" and self.group_gap_s:
-                    # At most one flush per gap: a batch following the last flush closely waits for
-                    # the rest of the gap, and what the bus receives meanwhile joins the next batch.
+                if policy == "group" and self.group_gap_s and len(accepted) < _GAP_BELOW:
+                    # At most one flush per gap: a small batch following the last flush closely
+                    # waits for the rest of the gap, and what the bus receives meanwhile joins the
+                    # next batch. A big batch (the load is high, its flush is shared by many events
+                    # already) is flushed at once, so the gap never caps the rate.
                     wait = self._flushed_at + self.group_gap_s - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)

@@ -5,7 +5,8 @@ engine crash or restart) before the logger acknowledges it. The sync policy says
 is also flushed to the disk (fdatasync, in a private thread) before the acknowledgement:
 ``group`` (the call logger's default) once per batch the bus hands over, before the batch is
 acknowledged: every event is on the disk before its acknowledgement, at one flush per batch
-(group commit: under load the batches grow while a flush runs, so the flushes stay few);
+(group commit: under load the batches grow while a flush runs, so the flushes stay few; the call
+logger may also keep a minimum gap between two flushes, ``CallLogger.group_gap_s``);
 ``complete`` for the event that completes an interaction (WrapUpDone, or CallEnded of
 a call nobody answered), which makes every earlier line durable too, so a power loss can only
 cost the unsynced tail of calls still in progress on the machine that lost power; ``always`` for
@@ -16,7 +17,8 @@ event at a time, the policies that flush before the acknowledgement are bound by
 flush latency (one flush per call for ``complete``); ``group`` needs batches from the bus. On start the
 journal is replayed and re-written idempotently, so nothing acknowledged is lost while the
 database is away, and nothing is duplicated. ``compact`` rewrites the file with only the events
-of calls not yet safely in the database (new file, fsync, atomic rename).
+of calls not yet safely in the database (new file, fsync, atomic rename). Flushes, compactions
+and threaded appends run in order in the outbox's own thread (``DiskThread``).
 """
 
 from __future__ import annotations
@@ -253,6 +255,7 @@ class Outbox:
             self._flusher = None
         if self._fd is not None:
             await self.sync()
+        self._disk.stop()  # what is still queued runs first, on the descriptor it was queued for
+        if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        self._disk.stop()
