@@ -155,7 +155,7 @@ class CallLogger:
         self.db = db
         self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
         # Policy "group" with batches from the bus: at least this long between the starts of two
-        # flushes (0: flush every batch at once). See handle_batch and docs/call-log.md.
+        # flushes (0: flush every batch at once). See handle_batch and docs/resilience.md.
         self.group_gap_s = group_gap_s
         self._flushed_at = 0.0
         self.batch_size = batch_size
