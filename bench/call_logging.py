@@ -129,7 +129,8 @@ async def run_logger(url: str, calls: list[list[Event]], state: Path, sync: str,
     db = Database(url)
     await db.upgrade()
     bus = InProcessBus()
-    logger = CallLogger(db, state, sync=sync, batch_size=batch)  # type: ignore[arg-type]
+    # As the engine runs it (callcenter.engine.CALLLOG_FLUSH_GAP_S): big batches are flushed at once.
+    logger = CallLogger(db, state, sync=sync, batch_size=batch, group_gap_s=0.05)  # type: ignore[arg-type]
     logger.subscribe(bus)
     await logger.start()
     await bus.start()

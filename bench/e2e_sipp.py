@@ -432,7 +432,9 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         per_call = ", ".join(f"{op} {n / max(1, placed):.1f}" for op, n in sorted(statements.items()))
         phase.notes.append(f"database statements per call placed: {per_call}; call logger: "
                            f"{engine.logger.stats['batches']} write batches, {engine.logger.stats['written']} "
-                           f"interaction writes")
+                           f"interaction writes; journals: call log {engine.logger.outbox.writes} writes, "
+                           f"{getattr(engine.logger.outbox, 'flushes', '?')} flushes, feed "
+                           f"{getattr(getattr(engine.feed, 'outbox', None), 'writes', '?')} writes")
         if tally is not None:
             phase.notes.append(f"statements per call placed by text (top {args.sql_top}):")
             phase.notes.extend(f"  {n / max(1, placed):5.2f}  {sql}" for sql, n in tally.most_common(args.sql_top))

@@ -54,6 +54,7 @@ _S = cast(Table, Segment.__table__)
 # a batch of 200 calls (~40 columns each) and their ~900 segments would hold the loop ~25 ms in
 # one go, so they go in chunks (bench/call_logging.py: loop stall worst 22-24 ms with one statement each).
 _ROW_CHUNK = 100
+_GAP_BELOW = 100  # a bus batch of fewer journey events keeps group_gap_s from the last flush
 _SEGMENT_CHUNK = 300
 # Built once (compiled once per engine, then taken from its cache); lists bind as expanding IN.
 _STORED = select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id).where(
@@ -150,9 +151,13 @@ class CallLogger:
     def __init__(self, db: Database, state_dir: Path, *, sync: SyncPolicy = "group",
                  batch_size: int = 200, flush_interval_s: float = 0.25, retry_max_s: float = 5.0,
                  evict_idle_s: float = 4 * 3600, compact_bytes: int = 16 << 20, max_pending: int = 1000,
-                 settle_s: float = 2.0, ivr_wait_s: float = 30.0) -> None:
+                 settle_s: float = 2.0, ivr_wait_s: float = 30.0, group_gap_s: float = 0.0) -> None:
         self.db = db
         self.outbox = Outbox(Path(state_dir) / "calllog-outbox.jsonl", sync=sync)
+        # Policy "group" with batches from the bus: at least this long between the starts of two
+        # flushes (0: flush every batch at once). See handle_batch and docs/resilience.md.
+        self.group_gap_s = group_gap_s
+        self._flushed_at = 0.0
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.retry_max_s = retry_max_s
@@ -304,7 +309,7 @@ class CallLogger:
         for n, ev in enumerate((one for each in events for one in self._with_merged(each)), 1):
             if n % 256 == 0:
                 # A batch holds up to a thousand events (~10 us each to key): let the loop turn
-                # meanwhile. Nothing is acknowledged or remembered before the flush below.
+                # meanwhile. Nothing is acknowledged before the flush below.
                 await asyncio.sleep(0)
             if not isinstance(ev, JOURNEY_EVENTS):
                 continue
@@ -321,12 +326,22 @@ class CallLogger:
             return
         async with self._lock:
             self.outbox.append_many([key for _, key in accepted])
+            # In memory at once (screen pops read live()); acknowledged only after the flush below.
+            self.stats["events"] += len(accepted)
+            for ev, key in accepted:
+                self._remember(ev, key, urgent=self._completes(ev))
             policy = self.outbox.sync_policy
             if policy in ("group", "always") or (policy == "complete" and completes):
+                if policy == "group" and self.group_gap_s and len(accepted) < _GAP_BELOW:
+                    # At most one flush per gap: a small batch following the last flush closely
+                    # waits for the rest of the gap, and what the bus receives meanwhile joins the
+                    # next batch. A big batch (the load is high, its flush is shared by many events
+                    # already) is flushed at once, so the gap never caps the rate.
+                    wait = self._flushed_at + self.group_gap_s - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                self._flushed_at = time.monotonic()
                 await self.outbox.sync()
-        self.stats["events"] += len(accepted)
-        for ev, key in accepted:
-            self._remember(ev, key, urgent=self._completes(ev))
         if len(self._dirty) > self.max_pending and self.db_available:
             self._urgent.set()  # the writer writes everything pending while the bus waits
             self._room.clear()  # backpressure, as in handle

@@ -59,6 +59,7 @@ async def test_bus_events_become_ordered_rows_without_secrets(db: Database, tmp_
     assert all(b["cursor"] == str(r[0]) and b["v"] == 1 for b, r in zip(bodies, rows, strict=True))
     assert "97531" not in "".join(r[2] for r in rows)  # neither the PIN nor the IVR's keys
     assert feed.batches >= 80 // 7
+    assert feed.outbox.writes == 1  # the bus handed the 81 events over as one batch: one journal write
 
 
 async def test_accepted_events_survive_a_crash_exactly_once(db: Database, tmp_path: Path) -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from crm_core.calllog import CallLogger
 from crm_core.cases import TRANSITIONS, next_status
 from crm_core.catalog import search_terms
 from crm_core.customers import like_pattern
+from crm_core.db import Database
 from crm_core.errors import IllegalCaseStep, InvalidField
-from crm_core.outbox import Outbox
+from crm_core.outbox import DiskThread, Outbox
 from crm_core.phones import to_e164, try_e164
+from cti.journey import CallArrived, QueueEntered
 
 
 @pytest.mark.parametrize(("raw", "e164"), [
@@ -63,8 +69,6 @@ async def test_outbox_survives_a_torn_last_line(tmp_path: Path) -> None:
 
 
 async def test_outbox_interval_policy_flushes_in_the_background(tmp_path: Path) -> None:
-    import asyncio
-
     box = Outbox(tmp_path / "o.jsonl", sync="interval", interval_s=0.01)
     box.open()
     box.append('{"x":1}')
@@ -76,3 +80,47 @@ async def test_outbox_interval_policy_flushes_in_the_background(tmp_path: Path) 
             break
     assert box._synced_at == 2
     await box.close()
+
+
+async def test_flushes_asked_for_during_a_flush_share_the_next_one_in_order() -> None:
+    disk = DiskThread("test-disk")
+    ran: list[str] = []
+    running, go_on = threading.Event(), threading.Event()
+
+    def flush() -> str:
+        ran.append("flush")
+        running.set()
+        go_on.wait(10)
+        return "flushed"
+
+    first = disk.submit(flush, flush=True)
+    await asyncio.to_thread(running.wait, 10)  # the first fdatasync runs: the next ones queue up
+    queued = [disk.submit(flush, flush=True) for _ in range(5)]
+    other = disk.submit(lambda: ran.append("compact") or "compacted")  # not merged across other work
+    last = disk.submit(flush, flush=True)
+    go_on.set()
+    assert await asyncio.gather(first, *queued, other, last) == ["flushed"] * 6 + ["compacted", "flushed"]
+    assert ran == ["flush", "flush", "compact", "flush"]  # five requests made during a flush: one more
+    disk.stop()
+    assert await disk.submit(lambda: "again") == "again"  # a stopped thread starts again when needed
+    disk.stop()
+
+
+async def test_group_flushes_keep_their_gap_and_the_events_are_live_meanwhile(tmp_path: Path) -> None:
+    logger = CallLogger(Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"), tmp_path, group_gap_s=0.2)
+    logger.outbox.open()
+    await logger.handle_batch([CallArrived(ts=1.0, linkedid="c1", channel="PJSIP/t-1", caller_number="+33123")])
+    assert logger.outbox.flushes == 1  # the first batch after a quiet spell is flushed at once
+    started = time.monotonic()
+    second = asyncio.create_task(logger.handle_batch([QueueEntered(ts=2.0, linkedid="c1", queue="sales")]))
+    await asyncio.sleep(0)
+    live = logger.live("c1")
+    assert live is not None and live.fields["queue"] == "sales"  # screen pops see it before the flush
+    assert not second.done() and logger.outbox.flushes == 1  # not acknowledged: waits out the gap
+    await second
+    assert logger.outbox.flushes == 2 and time.monotonic() - started >= 0.15
+    logger.group_gap_s = 60.0  # a big batch (high load) is flushed at once: the gap never caps the rate
+    big = [CallArrived(ts=3.0, linkedid=f"b{i}", channel=f"PJSIP/t-{i}", caller_number="+33123") for i in range(100)]
+    await asyncio.wait_for(logger.handle_batch(big), 10)
+    assert logger.outbox.flushes == 3 and logger.outbox.appended == 102
+    await logger.outbox.close()
