@@ -41,7 +41,7 @@ class _Rest:
         while True:
             try:
                 yield waiting
-            except BaseException as err:  # noqa: BLE001  # a cancellation goes to the coroutine
+            except BaseException as err:  # a cancellation goes to the coroutine
                 try:
                     waiting = self.coro.throw(err)
                 except StopIteration:
