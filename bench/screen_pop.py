@@ -11,7 +11,8 @@ uvicorn with ``ws="websockets-sansio"``, the bare server is ``websockets``' own 
 frame and write through the same sans-I/O ``websockets`` protocol, so the difference is the
 console's own work (bus, hub, pop, serialisation) and the ASGI layers. Both server processes run
 with the collector settings and uvicorn options the engine uses in production (callcenter/engine.py:
-``gc.freeze()`` after start-up, a 20,000-object young generation; no proxy headers).
+``gc.freeze()`` after start-up, a 20,000-object young generation; no proxy headers) on the
+engine's event loop (``cti.loop``: uvloop unless ``CTI_EVENT_LOOP=asyncio``).
 Three patterns: ``single`` (one offer at a time to a random agent, the normal case), ``paced``
 (one offer to every agent, 1 ms apart: ~1,000 offers a second) and ``burst`` (an offer to every
 agent at the same moment, the worst case, which no real centre produces).
@@ -45,6 +46,9 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+from cti.loop import loop_name  # noqa: E402
+from cti.loop import run as run_loop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +91,7 @@ def serve_console(port: int, agents: int, deflate: bool) -> None:
                             lifespan="on", access_log=False, backlog=4096, ws_max_size=64 * 1024,
                             proxy_headers=False, ws_per_message_deflate=deflate)
     _engine_gc()
-    asyncio.run(uvicorn.Server(config).serve())
+    run_loop(uvicorn.Server(config).serve())
 
 
 def _engine_gc() -> None:
@@ -139,7 +143,7 @@ def serve_bare(port: int, deflate: bool) -> None:
         async with serve(handler, "127.0.0.1", port, max_size=1 << 20, compression="deflate" if deflate else None):
             await asyncio.Event().wait()
 
-    asyncio.run(main())
+    run_loop(main())
 
 
 # -- client side -------------------------------------------------------------------------------
@@ -348,7 +352,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, agents * 3 + 100)), hard))
     print(f"screen_pop: {agents} agents, {singles} single offers, {bursts} bursts to all agents "
           f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus), permessage-deflate "
-          f"{'on (--deflate)' if args.deflate else 'off (as the console serves agents)'} on both servers")
+          f"{'on (--deflate)' if args.deflate else 'off (as the console serves agents)'} on both servers; "
+          f"both servers on the {loop_name()} loop")
     results = asyncio.run(run(agents, singles, bursts, args.deflate))
     rows = {r["name"]: r for r in results if "name" in r}
     print(f"{'pattern':<16}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}")
