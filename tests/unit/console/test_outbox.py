@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 from starlette.websockets import WebSocketDisconnect
 
 from agent_console.outbox import Outbox
@@ -56,12 +57,18 @@ async def test_a_waiting_send_queues_the_next_frames_in_order_up_to_the_limit() 
     assert box.put("f") and ws.sent[-1] == "f"  # caught up: straight out again
 
 
-async def test_close_after_sends_what_waits_then_the_last_frame_then_closes() -> None:
+def _stalled() -> tuple[Socket, Outbox]:
+    """An outbox whose socket has stopped taking frames, with "a" (its send waiting) and "b" queued."""
     ws = Socket()
     box = _box(ws)
     ws.writable.clear()
     box.put("a")
     box.put("b")
+    return ws, box
+
+
+async def test_close_after_sends_what_waits_then_the_last_frame_then_closes() -> None:
+    ws, box = _stalled()
     box.close_after("bye", 4001)
     ws.writable.set()
     await box.wait()
@@ -69,11 +76,7 @@ async def test_close_after_sends_what_waits_then_the_last_frame_then_closes() ->
 
 
 async def test_cancel_drops_what_waits_and_ends_the_waiting_send() -> None:
-    ws = Socket()
-    box = _box(ws)
-    ws.writable.clear()
-    box.put("a")
-    box.put("b")
+    ws, box = _stalled()
     await asyncio.sleep(0)
     box.cancel()
     await box.wait()
