@@ -6,9 +6,9 @@
 * The hub keeps each agent's state, current offer, calls and their pops from the bus events, so
   a (re)connecting client's first frame ``hello`` holds everything its screen needs. An agent the
   hub has not seen yet is seeded from ``AgentDesk.snapshot``.
-* Frames are serialized once and put on the connection's bounded queue; one writer task per
-  connection sends them. A client whose queue is full is dropped (close 4008, it reconnects and
-  gets a fresh ``hello``) instead of stalling the bus or other agents.
+* Frames are serialized once and handed to the connection's ``Outbox``: sent at once while the
+  socket keeps up, else queued (bounded). A client whose queue is full is dropped (close 4008, it
+  reconnects and gets a fresh ``hello``) instead of stalling the bus or other agents.
 * Sessions: each connection re-checks its session (user active, not logged out; shared through the
   database) on every client frame and every ``ConsoleAuth.recheck_s``; a logout or deactivation
   in this process closes the user's socket at once (4001 ``bye{reason: logged_out}``).
@@ -35,6 +35,7 @@ from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentSt
 from agent_console import protocol as p
 from agent_console.deadlines import Deadlines
 from agent_console.errors import NotAuthenticated
+from agent_console.outbox import Outbox
 from agent_console.ports import AgentDesk, PopSource
 from agent_console.security import ConsoleAuth, Principal
 from agent_console.service import ConsoleService
@@ -114,8 +115,7 @@ class _Snap:
 class _Conn:
     ws: WebSocket
     who: Principal
-    queue: asyncio.Queue[str | None]
-    writer: asyncio.Task[None] | None = None
+    out: Outbox
     closing: int | None = None
     tokens: float = 0.0
     refill_at: float = 0.0
@@ -286,9 +286,7 @@ class AgentHub:
         conn = self.conns.get(agent_id)
         if conn is None or conn.closing is not None:
             return
-        try:
-            conn.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if not conn.out.put(frame):
             self.dropped_slow += 1
             log.warning("agent %s: console too slow (%d frames queued), dropping it", agent_id, self.queue_size)
             self._close(conn, CLOSE_SLOW, None)
@@ -301,30 +299,15 @@ class AgentHub:
         if self.conns.get(conn.who.agent_id or "") is conn:
             del self.conns[conn.who.agent_id or ""]
         if bye is None:
-            if conn.writer is not None:
-                conn.writer.cancel()
+            conn.out.cancel()
             self._spawn(self._hard_close(conn, code))
             return
-        with contextlib.suppress(asyncio.QueueFull):
-            conn.queue.put_nowait(p.Bye(reason=bye).model_dump_json())
-        with contextlib.suppress(asyncio.QueueFull):
-            conn.queue.put_nowait(None)
+        conn.out.close_after(p.Bye(reason=bye).model_dump_json(), code)
 
     async def _hard_close(self, conn: _Conn, code: int) -> None:
         with contextlib.suppress(Exception):
             if conn.ws.application_state == WebSocketState.CONNECTED:
                 await conn.ws.close(code)
-
-    async def _writer(self, conn: _Conn) -> None:
-        try:
-            while True:
-                frame = await conn.queue.get()
-                if frame is None:
-                    break
-                await conn.ws.send_text(frame)
-            await conn.ws.close(conn.closing or 1000)
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the client went away; the reader notices too
 
     def disconnect_agent(self, agent_id: str, reason: str = "logged_out") -> None:
         conn = self.conns.get(agent_id)
@@ -353,10 +336,9 @@ class AgentHub:
         old = self.conns.get(agent_id)
         if old is not None:
             self._close(old, CLOSE_REPLACED, "replaced")
-        conn = _Conn(ws, who, asyncio.Queue(self.queue_size), tokens=self.burst, refill_at=self.clock(), token=token)
-        conn.queue.put_nowait(hello_frame)
+        conn = _Conn(ws, who, Outbox(ws, self.queue_size), tokens=self.burst, refill_at=self.clock(), token=token)
         self.conns[agent_id] = conn
-        conn.writer = asyncio.ensure_future(self._writer(conn))
+        conn.out.put(hello_frame)
         expiry = None
         if expires_at is not None:
             expiry = asyncio.get_running_loop().call_later(max(0.0, expires_at - self.clock()), self._close, conn,
@@ -381,9 +363,8 @@ class AgentHub:
                 del self.conns[agent_id]
             if conn.closing is None:
                 conn.closing = 1000
-                conn.writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.writer
+                conn.out.cancel()
+            await conn.out.wait()
 
     def _allow(self, conn: _Conn) -> bool:
         now = self.clock()

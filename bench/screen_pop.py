@@ -4,8 +4,15 @@ Console: the agent console (hub + FakeCrm pop source) under uvicorn in a subproc
 connected (``websockets`` clients in this process). An ``agent.offer`` event is published on the
 bus with ``ts`` = the offer decision time; the hub builds the pop and sends the ``offer`` frame;
 the client notes arrival. Latency = arrival - ts (same machine clock).
-Comparator: a bare ``websockets`` server in a subprocess that sends the same pop payload, with the
-same timestamp scheme, to the same number of clients.
+Comparator: a bare ``websockets`` server in a subprocess that sends the same offer frame (the offer
+the console built, its ``offered_at`` replaced: the same bytes but for the timestamp's digits), with
+the same timestamp scheme, to the same number of clients. Server stacks: the console runs under
+uvicorn with ``ws="websockets-sansio"``, the bare server is ``websockets``' own asyncio server; both
+frame and write through the same sans-I/O ``websockets`` protocol, so the difference is the
+console's own work (bus, hub, pop, serialisation) and the ASGI layers. Both server processes run
+with the collector settings and uvicorn options the engine uses in production (callcenter/engine.py:
+``gc.freeze()`` after start-up, a 20,000-object young generation; no proxy headers) on the
+engine's event loop (``cti.loop``: uvloop unless ``CTI_EVENT_LOOP=asyncio``).
 Three patterns: ``single`` (one offer at a time to a random agent, the normal case), ``paced``
 (one offer to every agent, 1 ms apart: ~1,000 offers a second) and ``burst`` (an offer to every
 agent at the same moment, the worst case, which no real centre produces).
@@ -30,6 +37,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import gc  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
@@ -38,6 +46,9 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+from cti.loop import loop_name  # noqa: E402
+from cti.loop import run as run_loop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,35 +86,50 @@ def serve_console(port: int, agents: int, deflate: bool) -> None:
     # The bench's trigger is a plain Starlette route: outside the console's API and its access
     # policy (agent_console/policy.py refuses any API route it has no entry for), like a bus producer.
     demo.app.router.routes.append(Route("/bench/offer", offer, methods=["POST"]))
+    # The engine's web server settings (callcenter/engine.py): no proxy headers, 64 KB client frames.
     config = uvicorn.Config(demo.app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
-                            lifespan="on", access_log=False, backlog=4096,
-                            ws_per_message_deflate=deflate)
-    asyncio.run(uvicorn.Server(config).serve())
+                            lifespan="on", access_log=False, backlog=4096, ws_max_size=64 * 1024,
+                            proxy_headers=False, ws_per_message_deflate=deflate)
+    _engine_gc()
+    run_loop(uvicorn.Server(config).serve())
+
+
+def _engine_gc() -> None:
+    """The collector settings the engine applies once started (callcenter/engine.py); both servers."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def serve_bare(port: int, deflate: bool) -> None:
     from websockets.asyncio.server import broadcast, serve
 
     conns: set[Any] = set()
-    payload_cache: dict[str, str] = {}
+    cache: dict[str, tuple[str, str]] = {}
+
+    def frame_at(ts: float) -> str:
+        # The console's offer frame with offered_at last: {"type":"offer","offer":{...,"offered_at":ts}}.
+        head, tail = cache["frame"]
+        return f"{head}{ts!r}{tail}"
 
     async def handler(ws: Any) -> None:
         if ws.request.path == "/control":
             async for raw in ws:
                 cmd = json.loads(raw)
-                pop = payload_cache.setdefault("pop", json.dumps(cmd["pop"]))
+                if "frame" not in cache:
+                    offer = {k: v for k, v in cmd["offer"].items() if k != "offered_at"}
+                    body = json.dumps({"type": "offer", "offer": {**offer, "offered_at": 0.0}},
+                                      separators=(",", ":"), ensure_ascii=False)
+                    cache["frame"] = (body[:body.rindex("0.0}}")], "}}")
                 if cmd["mode"] == "paced":  # one frame per client, 1 ms apart, like the console's paced offers
                     for peer in list(conns):
                         await asyncio.sleep(0.001)
-                        ts = time.time()
-                        broadcast([peer], f'{{"type":"offer","offer":{{"offered_at":{ts!r},"pop":{pop}}}}}')
+                        broadcast([peer], frame_at(time.time()))
                     await ws.send("ok")
                     continue
                 peers = list(conns) if cmd["mode"] == "burst" else [sorted(conns, key=id)[cmd["agent"] % len(conns)]]
-                ts = time.time()
-                # The same frame shape as the console's offer, timestamped like the bus event.
-                frame = f'{{"type":"offer","offer":{{"offered_at":{ts!r},"pop":{pop}}}}}'
-                broadcast(peers, frame)
+                # The console's offer frame, timestamped like the bus event.
+                broadcast(peers, frame_at(time.time()))
                 await ws.send("ok")
             return
         conns.add(ws)
@@ -113,10 +139,11 @@ def serve_bare(port: int, deflate: bool) -> None:
             conns.discard(ws)
 
     async def main() -> None:
+        _engine_gc()
         async with serve(handler, "127.0.0.1", port, max_size=1 << 20, compression="deflate" if deflate else None):
             await asyncio.Event().wait()
 
-    asyncio.run(main())
+    run_loop(main())
 
 
 # -- client side -------------------------------------------------------------------------------
@@ -150,6 +177,7 @@ class Fleet:
         self.tasks: list[asyncio.Task[None]] = []
         self.conns: list[Any] = []
         self.got = 0
+        self.frame_bytes = 0
 
     async def connect(self, urls: list[str]) -> None:
         from websockets.asyncio.client import connect
@@ -168,6 +196,7 @@ class Fleet:
             async for raw in conn:
                 now = time.time()
                 if raw.startswith('{"type":"offer"'):
+                    self.frame_bytes = len(raw.encode())
                     frame = json.loads(raw)
                     self.lat.append((now - frame["offer"]["offered_at"]) * 1000)
                     self.got += 1
@@ -225,7 +254,6 @@ async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dic
         fleet = Fleet()
         await fleet.connect(urls)
         print(f"console: {agents} agents connected in {time.perf_counter() - t0:.1f} s", flush=True)
-        pop_payload: dict[str, Any] = {}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cport}", timeout=60) as http:
             for seq in range(singles):
                 await http.post("/bench/offer", params={"mode": "single", "agent": random.randrange(agents),
@@ -247,9 +275,9 @@ async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dic
             await http.post("/bench/offer", params={"mode": "paced", "seq": 200_000})
             await fleet.wait_for(agents)
             results.append(_summary("console paced", fleet.lat))
-        # capture one real pop to send the same payload from the bare server
-        sample = await _one_pop(cport, signer)
-        pop_payload = sample
+        console_bytes = fleet.frame_bytes
+        # capture one real offer to send the same frame from the bare server
+        offer_sample = await _one_offer(cport, signer)
         await fleet.close()
 
         fleet = Fleet()
@@ -258,7 +286,7 @@ async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dic
 
         async with connect(f"ws://127.0.0.1:{bport}/control", max_size=1 << 20) as ctl:
             for seq in range(singles):
-                await ctl.send(json.dumps({"mode": "single", "agent": random.randrange(agents), "pop": pop_payload,
+                await ctl.send(json.dumps({"mode": "single", "agent": random.randrange(agents), "offer": offer_sample,
                                            "seq": seq}))
                 await ctl.recv()
                 await fleet.wait_for(seq + 1)
@@ -268,7 +296,7 @@ async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dic
             cpu0 = _cpu_s(bare)
             for _ in range(bursts):
                 fleet.got = 0
-                await ctl.send(json.dumps({"mode": "burst", "pop": pop_payload}))
+                await ctl.send(json.dumps({"mode": "burst", "offer": offer_sample}))
                 await ctl.recv()
                 await fleet.wait_for(agents)
                 await asyncio.sleep(0.2)
@@ -276,12 +304,13 @@ async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dic
                             "cpu_us": (_cpu_s(bare) - cpu0) / (bursts * agents) * 1e6})
             fleet.lat.clear()
             fleet.got = 0
-            await ctl.send(json.dumps({"mode": "paced", "pop": pop_payload}))
+            await ctl.send(json.dumps({"mode": "paced", "offer": offer_sample}))
             await ctl.recv()
             await fleet.wait_for(agents)
             results.append(_summary("bare paced", fleet.lat))
         await fleet.close()
-        results.append({"pop_bytes": len(json.dumps(pop_payload))})
+        results.append({"pop_bytes": len(json.dumps(offer_sample["pop"], separators=(",", ":"), ensure_ascii=False)
+                                         .encode()), "frame_bytes": fleet.frame_bytes, "console_bytes": console_bytes})
     finally:
         for proc in (console, bare):
             proc.terminate()
@@ -289,8 +318,8 @@ async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dic
     return results
 
 
-async def _one_pop(port: int, signer: Any) -> dict[str, Any]:
-    """The pop the console built for agent 0 (from a fresh hello: the last burst's offer)."""
+async def _one_offer(port: int, signer: Any) -> dict[str, Any]:
+    """The offer the console built for agent 0 (from a fresh hello: the last paced round's offer)."""
     from websockets.asyncio.client import connect
 
     from agent_console.security import Principal
@@ -298,7 +327,7 @@ async def _one_pop(port: int, signer: Any) -> dict[str, Any]:
     token = signer.issue(Principal(10_000, "agent0000", "agent", "b0000"))[0]
     async with connect(f"ws://127.0.0.1:{port}/ws/agent?token={token}", max_size=1 << 20) as ws:
         hello = json.loads(await ws.recv())
-    return dict(hello["offer"]["pop"])
+    return dict(hello["offer"])
 
 
 def main() -> None:
@@ -323,7 +352,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, agents * 3 + 100)), hard))
     print(f"screen_pop: {agents} agents, {singles} single offers, {bursts} bursts to all agents "
           f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus), permessage-deflate "
-          f"{'on (--deflate)' if args.deflate else 'off (as the console serves agents)'} on both servers")
+          f"{'on (--deflate)' if args.deflate else 'off (as the console serves agents)'} on both servers; "
+          f"both servers on the {loop_name()} loop")
     results = asyncio.run(run(agents, singles, bursts, args.deflate))
     rows = {r["name"]: r for r in results if "name" in r}
     print(f"{'pattern':<16}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'mean ms':>9}")
@@ -332,7 +362,9 @@ def main() -> None:
     for kind in ("single", "paced", "burst"):
         c, b = rows[f"console {kind}"], rows[f"bare {kind}"]
         print(f"ratio console/bare ({kind}): p50 {c['p50'] / b['p50']:.2f}x, p99 {c['p99'] / b['p99']:.2f}x")
-    print(f"pop payload: {results[-1]['pop_bytes']} bytes")
+    sizes = results[-1]
+    print(f"pop payload: {sizes['pop_bytes']} bytes; offer frame: console {sizes['console_bytes']} bytes, "
+          f"bare {sizes['frame_bytes']} bytes (UTF-8)")
     c, b = rows["console burst"], rows["bare burst"]
     print(f"server CPU per frame in the bursts: console {c['cpu_us']:.0f} us, bare {b['cpu_us']:.0f} us "
           f"({c['cpu_us'] / max(b['cpu_us'], 1.0):.2f}x; /proc, 10 ms ticks; less sensitive to other load than the "
