@@ -33,6 +33,7 @@ class Waiting:
     """A person who answered when no agent was free: held (no message, at most the drop grace)
     until an agent frees up; ``verdict`` is what the dialplan does next (``queue`` or ``drop``)."""
 
+    run: LiveCampaign
     attempt: Attempt
     channel: str
     answered_at: float

@@ -13,6 +13,7 @@ One attempt, on the PBX:
                                                   as above; past the grace, a drop: the drop
                                                   message, hang up (never silence)
         MACHINE                                -> the campaign's message, or hang up to retry later
+      (``crm_core.campaign_answers``)
 
 Preview campaigns are not paced: ``crm_core.campaign_preview`` hands contacts to agents and
 registers the calls they dial here (``track``), where their results are settled the same way.
@@ -38,13 +39,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.errors import UnknownQueue
 from acd.events import AgentStateChanged
 from acd.model import AgentState
 from acd.pacing import DialMode, Floor, Pacer, PacingConfig
 from crm_core import campaigns
+from crm_core.campaign_answers import MAX_GRACE_S, Answers
 from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
@@ -66,9 +67,6 @@ CAMPAIGN_CONTEXT = "cti-campaign"
 _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
-# The usual rule for an answered call: connected to an agent within 2 s of the person's greeting,
-# or it is abandoned. The drop grace never goes beyond it.
-MAX_GRACE_S = 2.0
 _BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 
@@ -79,10 +77,8 @@ class CampaignDialer:
                  routing: TrunksConfig, clock: Callable[[], float] = time.time, tick_s: float = 0.5,
                  refresh_s: float = 2.0, dial_timeout_s: int = 30, grace_s: float = MAX_GRACE_S,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
-        if not 0.0 <= grace_s <= MAX_GRACE_S:
-            raise ValueError(f"grace_s: {grace_s} is not between 0 and {MAX_GRACE_S}")
         self.db, self.acd, self.control, self.bus = db, acd, control, bus
-        self.routing, self.clock, self.grace_s, self.sleep = routing, clock, grace_s, sleep
+        self.routing, self.clock = routing, clock
         self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
         self.live: dict[int, LiveCampaign] = {}
         self._attempts: dict[str, Attempt] = {}  # every attempt not yet finished, by linkedid
@@ -93,6 +89,7 @@ class CampaignDialer:
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
+        self.answers = Answers(acd, self._lock, self.settle, clock=clock, grace_s=grace_s, sleep=sleep)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -155,7 +152,7 @@ class CampaignDialer:
             if now - self._refreshed >= self.refresh_s:
                 await self._refresh(now)
             for run in list(self.live.values()):
-                await self._serve_waiting(run)
+                await self.answers.serve(run)
                 floor = self._floor(run, now)
                 if run.measured_at is not None:  # occupancy: agent time busy, sampled every tick
                     dt = min(now - run.measured_at, self.tick_s * 4)  # a stalled loop does not count
@@ -219,10 +216,6 @@ class CampaignDialer:
                 busy.append(now - self._busy_since.get(agent.agent_id, now))
         return Floor(idle=idle, busy_elapsed=tuple(busy),
                      ringing=tuple(now - a.dialled_at for a in run.ringing.values()), waiting=len(run.waiting))
-
-    def _free(self, run: LiveCampaign) -> bool:
-        return any(eligible(ag, run.queue, run.need) and ag.state is AgentState.AVAILABLE
-                   and not ag.offers and not ag.calls for ag in self.acd.agents())
 
     # -- dialling -------------------------------------------------------------------------------
     async def _dial_some(self, run: LiveCampaign, n: int, now: float) -> None:
@@ -291,85 +284,19 @@ class CampaignDialer:
         # Under the tick's lock: between leaving ``ringing`` and the ACD's offer, a tick would see
         # the agent idle and no call on its way to them, and dial one call too many.
         async with self._lock:
-            verdict = await self._answered(linkedid, channel, amd_status)
-        if not isinstance(verdict, Waiting):
-            return verdict
-        timer = asyncio.ensure_future(self.sleep(self.grace_s))
-        try:
-            await asyncio.wait((verdict.verdict, timer), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-        async with self._lock:
-            if not verdict.verdict.done():  # the grace is over and no agent freed up: a drop
-                verdict.verdict.set_result(await self._drop(verdict))
-        return verdict.verdict.result()
-
-    async def _answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str] | Waiting:
-        a = self._attempts.get(linkedid)
-        run = self.live.get(a.campaign_id) if a is not None else None
-        if a is None or run is None or a.done:
-            return "hangup", ""
-        now = self.clock()
-        machine = amd_status.upper() == "MACHINE"
-        run.ringing.pop(linkedid, None)
-        run.pacer.record_attempt(now, answered=not machine, ring_s=now - a.dialled_at)
-        if machine:
-            leave = run.settings["machine_action"] == "message" and run.settings["machine_message"]
-            await self.settle(a, "machine")
-            return ("message", run.settings["machine_message"]) if leave else ("hangup", "")
-        free = self._free(run)
-        if pace_log.isEnabledFor(logging.DEBUG):
-            floor = self._floor(run, now)
-            agents = {ag.agent_id: (ag.state.value, len(ag.offers), len(ag.calls)) for ag in self.acd.agents()
-                      if eligible(ag, run.queue, run.need)}
-            pace_log.debug("campaign %s %s %s after %.1f s: now %s; agents %s; at the last dial %s",
-                           run.id, linkedid, "WAITS for an agent" if not free else "to an agent",
-                           now - a.dialled_at, _belief(run, floor, now), agents, run.last_dial)
-        waiting = Waiting(attempt=a, channel=channel, answered_at=now,
-                          verdict=asyncio.get_running_loop().create_future())
-        if free:
-            return await self._to_agent(run, waiting)
-        if self.grace_s <= 0.0:
-            return await self._drop(waiting)
-        run.waiting.append(waiting)
-        return waiting
-
-    async def _serve_waiting(self, run: LiveCampaign) -> None:
-        """People waiting out the grace take the agents free now, oldest answer first (under the lock)."""
-        while run.waiting and self._free(run):
-            waiting = run.waiting.pop(0)
-            if not waiting.verdict.done():
-                waiting.verdict.set_result(await self._to_agent(run, waiting))
-
-    async def _to_agent(self, run: LiveCampaign, waiting: Waiting) -> tuple[str, str]:
-        """The ACD queues the answered person; an agent is free for them (under the lock)."""
-        a, now = waiting.attempt, self.clock()
-        run.pacer.record_connect(now, dropped=False)
-        if now > waiting.answered_at:
-            pace_log.debug("campaign %s %s to an agent after %.1f s of grace", run.id, a.linkedid,
-                           now - waiting.answered_at)
-        attributes = {"campaign": run.name, **({"contact": a.name} if a.name else {}),
-                      **{k: str(v) for k, v in a.data.items()}}
-        if run.settings["script"]:
-            attributes["script"] = run.settings["script"][:2000]
-        await self.acd.enqueue(LiveCall(linkedid=a.linkedid, caller_channel=waiting.channel, caller_number=a.digits,
-                                        queue=run.queue, customer_id=a.customer_id, skills=run.skills or None,
-                                        attributes=attributes), by_history=False)
-        await self.settle(a, "human")
-        return "queue", ""
-
-    async def _drop(self, waiting: Waiting) -> tuple[str, str]:
-        """No agent within the grace (or the person hung up waiting): a drop (under the lock)."""
-        a, now = waiting.attempt, self.clock()
-        run = self.live.get(a.campaign_id)
-        if run is not None:
-            with contextlib.suppress(ValueError):
-                run.waiting.remove(waiting)
-            run.pacer.record_connect(now, dropped=True)
-        pace_log.debug("campaign %s %s DROPPED after %.1f s of grace", a.campaign_id, a.linkedid,
-                       now - waiting.answered_at)
-        await self.settle(a, "dropped")
-        return "drop", run.settings["drop_message"] if run is not None else ""
+            a = self._attempts.get(linkedid)
+            run = self.live.get(a.campaign_id) if a is not None else None
+            if a is None or run is None or a.done:
+                return "hangup", ""
+            if pace_log.isEnabledFor(logging.DEBUG) and amd_status.upper() != "MACHINE":
+                now = self.clock()
+                agents = {ag.agent_id: (ag.state.value, len(ag.offers), len(ag.calls)) for ag in self.acd.agents()
+                          if eligible(ag, run.queue, run.need)}
+                pace_log.debug("campaign %s %s %s after %.1f s: now %s; agents %s; at the last dial %s", run.id,
+                               linkedid, "to an agent" if self.answers.free(run) else "WAITS for an agent",
+                               now - a.dialled_at, _belief(run, self._floor(run, now), now), agents, run.last_dial)
+            verdict = await self.answers.verdict(run, a, channel, amd_status)
+        return await self.answers.wait(verdict) if isinstance(verdict, Waiting) else verdict
 
     def track(self, a: Attempt) -> None:
         """Follow an attempt dialled elsewhere (a preview call) until its result."""
@@ -399,14 +326,8 @@ class CampaignDialer:
 
     async def _on_call_ended(self, ev: CallEnded) -> None:
         a = self._attempts.get(ev.linkedid)
-        run = self.live.get(a.campaign_id) if a is not None else None
-        if a is not None and run is not None:
-            # Hung up during the grace: not connected to an agent, so a drop (the AGI is told to hang up).
-            for waiting in [w for w in run.waiting if w.attempt is a]:
-                async with self._lock:
-                    if not waiting.verdict.done():
-                        await self._drop(waiting)
-                        waiting.verdict.set_result(("hangup", ""))
+        if a is not None and (run := self.live.get(a.campaign_id)) is not None:
+            await self.answers.hung_up(run, a)  # hung up during the drop grace
         if a is not None:
             a.ended.set()
             if a.preview and a.far_end == "answered":
@@ -442,7 +363,7 @@ class CampaignDialer:
     async def _serve_all(self) -> None:
         async with self._lock:
             for run in list(self.live.values()):
-                await self._serve_waiting(run)
+                await self.answers.serve(run)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
