@@ -142,7 +142,7 @@ def test_expected_excess_matches_the_closed_forms() -> None:
 
 floors = st.builds(Floor, idle=st.integers(0, 50),
                    busy_elapsed=st.lists(st.floats(0, 2000), max_size=60).map(tuple),
-                   ringing=st.lists(st.floats(0, 60), max_size=60).map(tuple))
+                   ringing=st.lists(st.floats(0, 60), max_size=60).map(tuple), waiting=st.integers(0, 5))
 histories = st.lists(st.tuples(st.booleans(), st.floats(0, 60), st.floats(1, 900)), max_size=120)
 
 
@@ -159,7 +159,7 @@ def test_every_mode_stays_within_its_bounds(floor: Floor, history: list[tuple[bo
         pacer.record_connect(0.0, dropped=i < drops)
     n = pacer.calls_to_dial(floor, 1.0)
     agents = floor.idle + len(floor.busy_elapsed)
-    ringing = len(floor.ringing)
+    ringing = len(floor.ringing) + floor.waiting  # lines in use
     progressive = max(0, floor.idle - ringing)
     assert n >= 0
     assert ringing + n <= max(ringing, lines * agents + 1e-9)  # the lines bound
