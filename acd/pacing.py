@@ -13,14 +13,16 @@ ringing) and the clock go in, a number of calls to dial comes out. The adapter
 
 Modes:
 * ``preview``: the engine never dials; the agent sees the contact and dials it.
-* ``progressive``: one call per idle agent not already covered by a ringing call. An answered call
+* ``progressive``: one call per idle agent not already covered by a ringing call (or a person
+  already waiting for an agent). An answered call
   always has its agent, so nothing is dropped, but the agent waits through every unanswered ring.
 * ``predictive``: dials ahead. Over the next ``horizon`` (the learnt mean time a call takes to be
   answered) the agents available are the idle ones plus each busy agent with the probability its
   call ends within the horizon (the learnt handle-time distribution, given how long it has already
   lasted); each ringing call is answered by a human with the learnt probability for a call that
   has rung that long without an answer (a call ringing for 20 s is less likely to be answered than
-  a new one), each new call with the learnt answer rate. Both sums are approximated by normal
+  a new one), each new call with the learnt answer rate; a person who answered and waits for an
+  agent (``Floor.waiting``: the dialer's drop grace) is an answer for sure. Both sums are approximated by normal
   distributions, and n is the largest count whose expected share of
   answers that find no agent stays under a target. The target is the configured cap (3 % by
   default) scaled by the headroom the rolling drop rate leaves: a campaign close to its cap dials
@@ -89,6 +91,8 @@ class Floor:
     idle: int  # ready agents with no call
     busy_elapsed: Sequence[float] = ()  # per agent on a campaign call or its wrap-up: seconds so far
     ringing: Sequence[float] = ()  # per call dialled and not yet answered or failed: seconds ringing
+    # People who answered and wait (at most the drop grace) for an agent: each takes the next one free.
+    waiting: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,8 +268,8 @@ class Pacer:
             return 0
         agents = floor.idle + len(floor.busy_elapsed)
         ringing = len(floor.ringing)
-        ceiling = max(0, math.floor(c.max_lines_per_agent * agents + 1e-9) - ringing)
-        progressive = max(0, floor.idle - ringing)
+        ceiling = max(0, math.floor(c.max_lines_per_agent * agents + 1e-9) - ringing - floor.waiting)
+        progressive = max(0, floor.idle - ringing - floor.waiting)
         if c.mode is DialMode.PROGRESSIVE or agents == 0:
             return min(progressive, ceiling)
         measured = self.drop_rate(now)
@@ -290,7 +294,7 @@ class Pacer:
         best = progressive
         n = progressive + 1
         while n <= ceiling:
-            answers = ringing_mean + n * p
+            answers = floor.waiting + ringing_mean + n * p  # the waiting people are answers already
             lines = (ringing_mean / p if p > 0 else 0.0) + n  # calls whose answers scale with p
             var = ringing_var + n * p * (1.0 - p) + avail_var + lines * lines * p * (1.0 - p) / seen
             excess = expected_excess(answers - avail_mean, var)

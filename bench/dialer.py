@@ -3,9 +3,10 @@
 A campaign of 10,000 contacts is dialled by 20 to 200 agents. Each attempt ends as a human answer
 (after 3-15 s of ringing), an answering machine (answers after 3-12 s, then 4 s of AMD; never
 reaches an agent), busy (2 s) or no answer (the 25 s dial timeout). A human who answers takes an
-idle agent for a lognormal talk time (mean 90 s) plus 10 s of wrap-up; with no idle agent the call
-is dropped. The pacer is told every result, exactly as the engine's dialer tells it, and decides
-after every event and every simulated second.
+idle agent for a lognormal talk time (mean 90 s) plus 10 s of wrap-up; with no idle agent the
+person waits up to the drop grace (2 s, as the engine's dialer: docs/outbound.md) for the next agent
+to free up, oldest answer first, and is dropped after it. The pacer is told every result, exactly
+as the engine's dialer tells it, and decides after every event and every simulated second.
 
 Modes in the same run, on the same contacts and random draws:
 * progressive: the pacing core's progressive mode (one call per idle agent, the comparator);
@@ -57,6 +58,7 @@ AMD_S = 4.0
 WRAP_S = 10.0
 TALK_MEAN_S = 90.0
 TALK_SIGMA = 0.6
+GRACE_S = 2.0  # the engine's default drop grace (crm_core.dialer)
 
 
 class Dialer(Protocol):
@@ -133,11 +135,22 @@ def simulate(mode: str, dialer: Dialer, agents: int, p: float, contacts: list[tu
     now = 0.0
     list_done_at: float | None = None
     assigned: dict[int, int] = {}  # contact -> agent
+    waiting: dict[int, float] = {}  # contact -> answered at: people waiting out the grace, oldest first
 
     def push(at: float, kind: str, idx: int) -> None:
         nonlocal seq
         seq += 1
         heapq.heappush(events, (at, seq, kind, idx))
+
+    def connect(idx: int, agent: int, talk: float) -> None:
+        nonlocal connected
+        if list_done_at is None:
+            idle_gaps.append(now - free_since[agent])
+        busy_since[agent] = now
+        assigned[idx] = agent
+        connected += list_done_at is None
+        dialer.record_connect(now, dropped=False)
+        push(now + talk + WRAP_S, "free", idx)
 
     push(0.0, "tick", 0)
     while events:
@@ -152,17 +165,14 @@ def simulate(mode: str, dialer: Dialer, agents: int, p: float, contacts: list[tu
             if outcome == "human":
                 humans += 1
                 if idle:
-                    agent = idle.pop()
-                    if list_done_at is None:
-                        idle_gaps.append(now - free_since[agent])
-                    busy_since[agent] = now
-                    assigned[idx] = agent
-                    connected += list_done_at is None
-                    dialer.record_connect(now, dropped=False)
-                    push(now + talk + WRAP_S, "free", idx)
+                    connect(idx, idle.pop(), talk)
                 else:
-                    dropped += 1
-                    dialer.record_connect(now, dropped=True)
+                    waiting[idx] = now
+                    push(now + GRACE_S, "grace", idx)
+        elif kind == "grace":  # no agent freed up within the grace: a drop
+            if waiting.pop(idx, None) is not None:
+                dropped += 1
+                dialer.record_connect(now, dropped=True)
         elif kind == "free":
             agent = assigned.pop(idx)
             start = busy_since.pop(agent)
@@ -170,15 +180,20 @@ def simulate(mode: str, dialer: Dialer, agents: int, p: float, contacts: list[tu
             if list_done_at is None:  # (calls still going when the list ran out were counted then)
                 busy_time += handle
             dialer.record_handle(handle)
-            idle.add(agent)
             free_since[agent] = now
+            if waiting:  # the person waiting longest takes the agent
+                first = next(iter(waiting))
+                del waiting[first]
+                connect(first, agent, contacts[first][2])
+            else:
+                idle.add(agent)
         if list_done_at is not None:
             continue
         # Decide once all events of this instant are in (the engine decides on each change too).
         if events and events[0][0] == now:
             continue
         floor = Floor(idle=len(idle), busy_elapsed=tuple(now - s for s in busy_since.values()),
-                      ringing=tuple(now - s for s in ringing.values()))
+                      ringing=tuple(now - s for s in ringing.values()), waiting=len(waiting))
         n = dialer.calls_to_dial(floor, now)
         for _ in range(n):
             if next_contact >= len(contacts):
@@ -218,7 +233,8 @@ def main() -> int:
     seeds = (1,) if args.quick else (1, 2)
     print(f"dialer: {n} contacts per run, answer rates {rates}, agents {agent_counts}, seeds {seeds}; "
           f"machines {MACHINE_RATE:.0%}, busy {BUSY_RATE:.0%}, talk lognormal mean {TALK_MEAN_S:.0f} s + "
-          f"{WRAP_S:.0f} s wrap-up, no answer after {NO_ANSWER_S:.0f} s, drop cap {DROP_CAP:.0%}")
+          f"{WRAP_S:.0f} s wrap-up, no answer after {NO_ANSWER_S:.0f} s, drop cap {DROP_CAP:.0%}, "
+          f"drop grace {GRACE_S:.0f} s")
     print(f"{'agents':>6} {'answer':>6} {'mode':<12} {'occup.':>7} {'/agent-h':>9} {'drop':>7} "
           f"{'idle gap s':>10} {'peak lines/agent':>16} {'connected':>9}")
     started = time.perf_counter()

@@ -215,6 +215,7 @@ def _hwm_mb(pid: int | None) -> float:
 
 def real_run(*, quick: bool, drop_cap: float, agents: int | None = None, seconds: float | None = None) -> list[str]:
     """Progressive, fixed ratio, then predictive through the real PBX; returns the verdict lines."""
+    from crm_core.campaign_answers import MAX_GRACE_S
     from tests.asterisk.trunks.rig import carrier_rig
 
     agents = agents or (4 if quick else 8)
@@ -227,7 +228,7 @@ def real_run(*, quick: bool, drop_cap: float, agents: int | None = None, seconds
           f"else no answer (our Dial gives up after {dial_timeout_s} s); a person rings "
           f"{customers.ring_min_s}-{customers.ring_max_s} s, talks exponential mean {customers.talk_mean_s} s "
           f"(>= {customers.talk_min_s} s) and hangs up; 3 s wrap-up), {agents} simulated agent phones, "
-          f"{seconds:.0f} s per mode", flush=True)
+          f"{seconds:.0f} s per mode, drop grace {MAX_GRACE_S:.0f} s", flush=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")  # failures show
     if os.environ.get("BENCH_DEBUG"):  # every pacing decision and answered person, with the pacer's belief
         logging.getLogger("crm_core.dialer.pace").setLevel(logging.DEBUG)

@@ -1,6 +1,6 @@
 """What the campaign dialer (``crm_core.dialer``) holds while campaigns run: each attempt not yet
-settled, and each running campaign with its pacer, its ringing lines and the figures of the
-supervisor page."""
+settled, and each running campaign with its pacer, its ringing lines, the people waiting out the
+drop grace and the figures of the supervisor page."""
 
 from __future__ import annotations
 
@@ -29,6 +29,18 @@ class Attempt:
 
 
 @dataclass
+class Waiting:
+    """A person who answered when no agent was free: held (no message, at most the drop grace)
+    until an agent frees up; ``verdict`` is what the dialplan does next (``queue`` or ``drop``)."""
+
+    run: LiveCampaign
+    attempt: Attempt
+    channel: str
+    answered_at: float
+    verdict: asyncio.Future[tuple[str, str]]
+
+
+@dataclass
 class LiveCampaign:
     """A campaign as the dialer runs it: its pacer, its lines and what the supervisor page shows."""
 
@@ -43,6 +55,7 @@ class LiveCampaign:
     pacer: Pacer
     settings: dict[str, str]  # drop_message, machine_action, machine_message, script
     ringing: dict[str, Attempt] = field(default_factory=dict)
+    waiting: list[Waiting] = field(default_factory=list)  # oldest answer first
     measured_at: float | None = None  # the last tick that counted occupancy (running only)
     agent_seconds: float = 0.0
     busy_seconds: float = 0.0
@@ -57,7 +70,8 @@ class LiveCampaign:
         stats = self.pacer.stats(now, self.last_floor)
         agents = self.last_floor.idle + len(self.last_floor.busy_elapsed)
         return {"id": self.id, "name": self.name, "state": self.state, "mode": self.mode.value,
-                "ringing": len(self.ringing), "agents": agents, "agents_idle": self.last_floor.idle,
+                "ringing": len(self.ringing), "waiting": len(self.waiting), "agents": agents,
+                "agents_idle": self.last_floor.idle,
                 "dial_level": round(stats.dial_level, 3), "drop_rate": round(stats.drop_rate, 4),
                 "drop_cap": self.drop_cap, "answered_in_window": stats.answered_in_window,
                 "answer_rate": round(stats.answer_rate, 4), "mean_handle_s": round(stats.mean_handle_s, 1),

@@ -8,8 +8,12 @@ One attempt, on the PBX:
       ;2 dials the customer through the trunk; when the customer answers, ;1 enters cti-campaign:
       AMD() -> AGI campaign -> this module decides:
         HUMAN (or NOTSURE) with an agent free  -> the ACD queues the call (cti-queue) and rings the agent
-        HUMAN with no agent free (a drop)      -> the drop message, hang up   (never silence)
+        HUMAN with no agent free               -> the person waits, no message, at most ``grace_s``
+                                                  (2 s at most) for an agent who frees up: then queued
+                                                  as above; past the grace, a drop: the drop
+                                                  message, hang up (never silence)
         MACHINE                                -> the campaign's message, or hang up to retry later
+      (``crm_core.campaign_answers``)
 
 Preview campaigns are not paced: ``crm_core.campaign_preview`` hands contacts to agents and
 registers the calls they dial here (``track``), where their results are settled the same way.
@@ -31,19 +35,19 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.errors import UnknownQueue
 from acd.events import AgentStateChanged
 from acd.model import AgentState
 from acd.pacing import DialMode, Floor, Pacer, PacingConfig
 from crm_core import campaigns
+from crm_core.campaign_answers import MAX_GRACE_S, Answers
 from crm_core.campaign_models import Campaign, CampaignContact
-from crm_core.campaign_runs import Attempt, LiveCampaign, eligible
+from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
@@ -71,7 +75,8 @@ class CampaignDialer:
 
     def __init__(self, db: Database, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, *,
                  routing: TrunksConfig, clock: Callable[[], float] = time.time, tick_s: float = 0.5,
-                 refresh_s: float = 2.0, dial_timeout_s: int = 30) -> None:
+                 refresh_s: float = 2.0, dial_timeout_s: int = 30, grace_s: float = MAX_GRACE_S,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.db, self.acd, self.control, self.bus = db, acd, control, bus
         self.routing, self.clock = routing, clock
         self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
@@ -84,6 +89,7 @@ class CampaignDialer:
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
+        self.answers = Answers(acd, self._lock, self.settle, clock=clock, grace_s=grace_s, sleep=sleep)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -146,6 +152,7 @@ class CampaignDialer:
             if now - self._refreshed >= self.refresh_s:
                 await self._refresh(now)
             for run in list(self.live.values()):
+                await self.answers.serve(run)
                 floor = self._floor(run, now)
                 if run.measured_at is not None:  # occupancy: agent time busy, sampled every tick
                     dt = min(now - run.measured_at, self.tick_s * 4)  # a stalled loop does not count
@@ -171,7 +178,7 @@ class CampaignDialer:
                 if c.state in ("stopped", "completed"):
                     if run is not None:
                         run.state = c.state
-                        if not run.ringing:
+                        if not run.ringing and not run.waiting:
                             del self.live[c.id]
                     continue
                 if run is None:
@@ -208,7 +215,7 @@ class CampaignDialer:
             elif agent.state in _BUSY_STATES:
                 busy.append(now - self._busy_since.get(agent.agent_id, now))
         return Floor(idle=idle, busy_elapsed=tuple(busy),
-                     ringing=tuple(now - a.dialled_at for a in run.ringing.values()))
+                     ringing=tuple(now - a.dialled_at for a in run.ringing.values()), waiting=len(run.waiting))
 
     # -- dialling -------------------------------------------------------------------------------
     async def _dial_some(self, run: LiveCampaign, n: int, now: float) -> None:
@@ -270,47 +277,26 @@ class CampaignDialer:
 
     async def answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
         """The customer answered and AMD listened: ``(next, sound)`` for the dialplan: ``queue``
-        (an agent takes it), ``drop`` or ``message`` (play ``sound``, hang up), ``hangup``."""
+        (an agent takes it), ``drop`` or ``message`` (play ``sound``, hang up), ``hangup``.
+
+        A person with no agent free waits here (the dialplan hears nothing) for an agent who
+        frees up within ``grace_s``; past it they are dropped."""
         # Under the tick's lock: between leaving ``ringing`` and the ACD's offer, a tick would see
         # the agent idle and no call on its way to them, and dial one call too many.
         async with self._lock:
-            return await self._answered(linkedid, channel, amd_status)
-
-    async def _answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
-        a = self._attempts.get(linkedid)
-        run = self.live.get(a.campaign_id) if a is not None else None
-        if a is None or run is None or a.done:
-            return "hangup", ""
-        now = self.clock()
-        machine = amd_status.upper() == "MACHINE"
-        run.ringing.pop(linkedid, None)
-        run.pacer.record_attempt(now, answered=not machine, ring_s=now - a.dialled_at)
-        if machine:
-            leave = run.settings["machine_action"] == "message" and run.settings["machine_message"]
-            await self.settle(a, "machine")
-            return ("message", run.settings["machine_message"]) if leave else ("hangup", "")
-        free = any(eligible(ag, run.queue, run.need) and ag.state is AgentState.AVAILABLE
-                   and not ag.offers and not ag.calls for ag in self.acd.agents())
-        run.pacer.record_connect(now, dropped=not free)
-        if pace_log.isEnabledFor(logging.DEBUG):
-            floor = self._floor(run, now)
-            agents = {ag.agent_id: (ag.state.value, len(ag.offers), len(ag.calls)) for ag in self.acd.agents()
-                      if eligible(ag, run.queue, run.need)}
-            pace_log.debug("campaign %s %s %s after %.1f s: now %s; agents %s; at the last dial %s",
-                           run.id, linkedid, "DROPPED" if not free else "to an agent", now - a.dialled_at,
-                           _belief(run, floor, now), agents, run.last_dial)
-        if not free:
-            await self.settle(a, "dropped")
-            return "drop", run.settings["drop_message"]
-        attributes = {"campaign": run.name, **({"contact": a.name} if a.name else {}),
-                      **{k: str(v) for k, v in a.data.items()}}
-        if run.settings["script"]:
-            attributes["script"] = run.settings["script"][:2000]
-        await self.acd.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number=a.digits,
-                                        queue=run.queue, customer_id=a.customer_id, skills=run.skills or None,
-                                        attributes=attributes), by_history=False)
-        await self.settle(a, "human")
-        return "queue", ""
+            a = self._attempts.get(linkedid)
+            run = self.live.get(a.campaign_id) if a is not None else None
+            if a is None or run is None or a.done:
+                return "hangup", ""
+            if pace_log.isEnabledFor(logging.DEBUG) and amd_status.upper() != "MACHINE":
+                now = self.clock()
+                agents = {ag.agent_id: (ag.state.value, len(ag.offers), len(ag.calls)) for ag in self.acd.agents()
+                          if eligible(ag, run.queue, run.need)}
+                pace_log.debug("campaign %s %s %s after %.1f s: now %s; agents %s; at the last dial %s", run.id,
+                               linkedid, "to an agent" if self.answers.free(run) else "WAITS for an agent",
+                               now - a.dialled_at, _belief(run, self._floor(run, now), now), agents, run.last_dial)
+            verdict = await self.answers.verdict(run, a, channel, amd_status)
+        return await self.answers.wait(verdict) if isinstance(verdict, Waiting) else verdict
 
     def track(self, a: Attempt) -> None:
         """Follow an attempt dialled elsewhere (a preview call) until its result."""
@@ -340,6 +326,8 @@ class CampaignDialer:
 
     async def _on_call_ended(self, ev: CallEnded) -> None:
         a = self._attempts.get(ev.linkedid)
+        if a is not None and (run := self.live.get(a.campaign_id)) is not None:
+            await self.answers.hung_up(run, a)  # hung up during the drop grace
         if a is not None:
             a.ended.set()
             if a.preview and a.far_end == "answered":
@@ -363,8 +351,19 @@ class CampaignDialer:
             # Timed from the reservation, as the floor times the calls in progress (busy_elapsed):
             # timed from the connect, every busy agent would look closer to the end of their call.
             run.pacer.record_handle(ev.ts - (since if since is not None else handled[1]))
-        if state == AgentState.AVAILABLE.value and self._task is not None and not self._fenced:
-            self._spawn(self.tick(), f"dialer.free.{ev.agent_id}")  # dial for a freed agent now, not next tick
+        if state != AgentState.AVAILABLE.value:
+            return
+        if self._task is not None and not self._fenced:
+            # Now, not next tick: the tick first gives the agent to a person waiting out the grace,
+            # else dials for them.
+            self._spawn(self.tick(), f"dialer.free.{ev.agent_id}")
+        elif any(run.waiting for run in self.live.values()):
+            self._spawn(self._serve_all(), f"dialer.serve.{ev.agent_id}")
+
+    async def _serve_all(self) -> None:
+        async with self._lock:
+            for run in list(self.live.values()):
+                await self.answers.serve(run)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

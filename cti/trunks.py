@@ -123,6 +123,9 @@ class Outbound(_Model):
     routes: tuple[Route, ...] = ()
     caller_id: CallerIds = CallerIds()
     dial_timeout_s: int = Field(30, ge=5, le=300)
+    # Campaigns: how long a person who answered may wait (no message) for an agent to free up
+    # before being dropped; at most 2 s, the usual "connected within 2 s of the greeting" rule.
+    drop_grace_s: float = Field(2.0, ge=0, le=2)
 
 
 class DialTarget(_Model):

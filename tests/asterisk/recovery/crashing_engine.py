@@ -74,10 +74,12 @@ def _settings_file(settings: Settings, path: Path) -> Path:
     return path
 
 
-async def start(settings: Settings, tmp_path: Path) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
-    """Run this engine in a process of its own; returns it and what it did, once it waits to be killed."""
+async def start(settings: Settings, tmp_path: Path, module: str = __name__,
+                ) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """Run this engine (or ``module``'s, which prints one JSON line the same way) in a process of
+    its own; returns it and what it did, once it waits to be killed."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.asterisk.recovery.crashing_engine",
+        sys.executable, "-m", module,
         str(_settings_file(settings, tmp_path / "settings.json")),
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout is not None

@@ -27,6 +27,7 @@ def _learn(pacer: Pacer, *, answer_rate: float, handle_s: float, attempts: int =
     (Floor(idle=3, ringing=(1.0,)), 2),
     (Floor(idle=1, ringing=(1.0,) * 4), 0),
     (Floor(idle=0, busy_elapsed=(10.0, 20.0)), 0),
+    (Floor(idle=3, ringing=(1.0,), waiting=1), 1),  # a person waiting out the drop grace takes an agent
 ])
 def test_progressive_dials_one_call_per_idle_agent_not_yet_covered(floor: Floor, expected: int) -> None:
     assert _pacer(DialMode.PROGRESSIVE).calls_to_dial(floor, 0.0) == expected
@@ -60,6 +61,15 @@ def test_agents_near_the_end_of_their_calls_count_as_almost_free() -> None:
     late = pacer.calls_to_dial(Floor(idle=0, busy_elapsed=(145.0,) * 10), 0.0)
     assert late > early
     assert pacer.free_within(145.0, 8.0) > pacer.free_within(5.0, 8.0)
+
+
+def test_people_waiting_for_an_agent_are_certain_answers() -> None:
+    pacer = _pacer(DialMode.PREDICTIVE)
+    _learn(pacer, answer_rate=0.2, handle_s=60.0)
+    floor = Floor(idle=0, busy_elapsed=(80.0,) * 10, ringing=(2.0,) * 3)  # agents near the end of their calls
+    dials = [pacer.calls_to_dial(Floor(idle=0, busy_elapsed=floor.busy_elapsed, ringing=floor.ringing, waiting=w),
+                                 0.0) for w in (0, 1, 2)]
+    assert dials[0] > dials[1] > dials[2]
 
 
 def test_a_rate_learnt_from_few_calls_is_dialled_on_more_carefully() -> None:
@@ -132,7 +142,7 @@ def test_expected_excess_matches_the_closed_forms() -> None:
 
 floors = st.builds(Floor, idle=st.integers(0, 50),
                    busy_elapsed=st.lists(st.floats(0, 2000), max_size=60).map(tuple),
-                   ringing=st.lists(st.floats(0, 60), max_size=60).map(tuple))
+                   ringing=st.lists(st.floats(0, 60), max_size=60).map(tuple), waiting=st.integers(0, 5))
 histories = st.lists(st.tuples(st.booleans(), st.floats(0, 60), st.floats(1, 900)), max_size=120)
 
 
@@ -149,7 +159,7 @@ def test_every_mode_stays_within_its_bounds(floor: Floor, history: list[tuple[bo
         pacer.record_connect(0.0, dropped=i < drops)
     n = pacer.calls_to_dial(floor, 1.0)
     agents = floor.idle + len(floor.busy_elapsed)
-    ringing = len(floor.ringing)
+    ringing = len(floor.ringing) + floor.waiting  # lines in use
     progressive = max(0, floor.idle - ringing)
     assert n >= 0
     assert ringing + n <= max(ringing, lines * agents + 1e-9)  # the lines bound
