@@ -63,6 +63,8 @@ class FastAgiSession(AgiConversation):
 
     async def _write(self, line: bytes) -> None:
         self._writer.write(line)
+        if not self._writer.transport.get_write_buffer_size():
+            return  # the socket took it all (the usual case): nothing to drain, no timer to arm
         try:
             async with asyncio.timeout(self._read_timeout_s):
                 await self._writer.drain()  # a peer that stops reading fills the buffers
