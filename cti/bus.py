@@ -49,7 +49,7 @@ class _Inbox:
     publisher, ``join``), with less machinery per event: the publisher appends and wakes the worker
     only when it sleeps, and the worker takes every event waiting without awaiting each one."""
 
-    __slots__ = ("items", "maxsize", "unfinished", "getter", "_putters", "_joiners")
+    __slots__ = ("_joiners", "_putters", "getter", "items", "maxsize", "unfinished")
 
     def __init__(self, maxsize: int) -> None:
         self.items: deque[Event | None] = deque()
