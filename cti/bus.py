@@ -16,13 +16,15 @@ batches on a bus that cannot hand batches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from cti.events import Event
-from cti.logs import event_context
+from cti.logs import agent_var, call_id_var, queue_var
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
@@ -42,12 +44,88 @@ class EventBus(Protocol):
     async def stop(self) -> None: ...
 
 
+class _Inbox:
+    """One subscriber's bounded FIFO: what ``asyncio.Queue`` gave the bus (a bound that blocks the
+    publisher, ``join``), with less machinery per event: the publisher appends and wakes the worker
+    only when it sleeps, and the worker takes every event waiting without awaiting each one."""
+
+    __slots__ = ("_joiners", "_putters", "getter", "items", "maxsize", "unfinished")
+
+    def __init__(self, maxsize: int) -> None:
+        self.items: deque[Event | None] = deque()
+        self.maxsize = maxsize
+        self.unfinished = 0
+        self.getter: asyncio.Future[None] | None = None  # the worker, asleep on an empty inbox
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._joiners: list[asyncio.Future[None]] = []
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    def push(self, ev: Event | None) -> None:
+        """Append (the caller made sure there is room) and wake the worker if it sleeps."""
+        self.items.append(ev)
+        self.unfinished += 1
+        getter = self.getter
+        if getter is not None:
+            self.getter = None
+            if not getter.done():
+                getter.set_result(None)
+
+    async def put(self, ev: Event | None) -> None:
+        while len(self.items) >= self.maxsize:  # the subscriber is behind: backpressure
+            waiter = asyncio.get_running_loop().create_future()
+            self._putters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._putters.remove(waiter)
+                if len(self.items) < self.maxsize:
+                    self._wake_putter()  # woken, then cancelled: the free slot goes to the next publisher
+                raise
+        self.push(ev)
+
+    async def wait(self) -> None:
+        """Sleep until something is pushed (the worker, on an empty inbox)."""
+        self.getter = asyncio.get_running_loop().create_future()
+        await self.getter
+
+    def pop(self) -> Event | None:
+        ev = self.items.popleft()
+        if self._putters:
+            self._wake_putter()
+        return ev
+
+    def done(self, n: int = 1) -> None:
+        self.unfinished -= n
+        if not self.unfinished and self._joiners:
+            for joiner in self._joiners:
+                if not joiner.done():
+                    joiner.set_result(None)
+            self._joiners.clear()
+
+    async def join(self) -> None:
+        while self.unfinished:
+            joiner = asyncio.get_running_loop().create_future()
+            self._joiners.append(joiner)
+            await joiner
+
+    def _wake_putter(self) -> None:
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+                return
+
+
 @dataclass(eq=False)
 class _Subscription:
     name: str
     event_type: type[Event]
     handler: Handler  # type: ignore[type-arg]
-    queue: asyncio.Queue[Event | None]
+    queue: _Inbox
     task: asyncio.Task[None] | None = None
     failures: int = 0
     handled: int = 0
@@ -61,25 +139,33 @@ class InProcessBus:
     queue_size: int = 10_000
     _subs: list[_Subscription] = field(default_factory=list)
     _started: bool = False
+    # The subscriptions each concrete event class reaches, worked out on its first publish.
+    _routes: dict[type[Event], tuple[_Subscription, ...]] = field(default_factory=dict)
 
     def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None:
-        sub = _Subscription(name, event_type, handler, asyncio.Queue(self.queue_size))
-        self._subs.append(sub)
-        if self._started:
-            sub.task = asyncio.create_task(self._run(sub), name=f"bus:{name}")
+        self._add(_Subscription(name, event_type, handler, _Inbox(self.queue_size)))
 
     def subscribe_batch(self, event_type: type[E], handler: BatchHandler[E], *, name: str,
                         max_batch: int = 1000) -> None:
         """Like ``subscribe``, the handler taking every event waiting (at most ``max_batch``) at once."""
-        sub = _Subscription(name, event_type, handler, asyncio.Queue(self.queue_size), max_batch=max_batch)
+        self._add(_Subscription(name, event_type, handler, _Inbox(self.queue_size), max_batch=max_batch))
+
+    def _add(self, sub: _Subscription) -> None:
         self._subs.append(sub)
+        self._routes.clear()
         if self._started:
-            sub.task = asyncio.create_task(self._run(sub), name=f"bus:{name}")
+            sub.task = asyncio.create_task(self._run(sub), name=f"bus:{sub.name}")
 
     async def publish(self, ev: Event) -> None:
-        for sub in self._subs:
-            if isinstance(ev, sub.event_type):
-                await sub.queue.put(ev)  # blocks when the subscriber is behind: backpressure
+        subs = self._routes.get(type(ev))
+        if subs is None:
+            subs = self._routes[type(ev)] = tuple(s for s in self._subs if isinstance(ev, s.event_type))
+        for sub in subs:
+            inbox = sub.queue
+            if len(inbox.items) < inbox.maxsize:
+                inbox.push(ev)
+            else:
+                await inbox.put(ev)  # blocks while the subscriber is behind: backpressure
 
     async def start(self) -> None:
         self._started = True
@@ -116,13 +202,23 @@ class InProcessBus:
         if sub.max_batch:
             await self._run_batches(sub)
             return
+        inbox = sub.queue
+        handler = sub.handler
         while True:
-            ev = await sub.queue.get()
+            if not inbox.items:
+                await inbox.wait()
+                continue
+            ev = inbox.pop()
             try:
                 if ev is None:
                     return
-                with event_context(ev):  # every record the handler makes names the call
-                    await sub.handler(ev)
+                # Every record the handler makes names the call (cti.logs.event_context's values).
+                # This worker task has a context of its own that only the handler runs in, so the
+                # next event just overwrites the values: no reset to pay for per event.
+                call_id_var.set(ev.call_id)
+                agent_var.set(getattr(ev, "agent_id", None))
+                queue_var.set(getattr(ev, "queue", None) or None)
+                await handler(ev)
                 sub.handled += 1
             except Exception:
                 sub.failures += 1
@@ -131,18 +227,21 @@ class InProcessBus:
                     ev.call_id if ev else "-",
                 )
             finally:
-                sub.queue.task_done()
+                inbox.done()
 
     async def _run_batches(self, sub: _Subscription) -> None:
-        queue, limit = sub.queue, sub.max_batch
+        inbox, limit = sub.queue, sub.max_batch
         while True:
+            if not inbox.items:
+                await inbox.wait()
+                continue
             batch: list[Event] = []
-            ev: Event | None = await queue.get()
+            ev: Event | None = inbox.pop()
             while ev is not None:
                 batch.append(ev)
-                if len(batch) >= limit or queue.empty():
+                if len(batch) >= limit or not inbox.items:
                     break
-                ev = queue.get_nowait()
+                ev = inbox.pop()
             try:
                 if batch:
                     await sub.handler(batch)
@@ -152,8 +251,7 @@ class InProcessBus:
                 log.exception("bus handler %s failed on a batch of %d events (first %s, call %s)", sub.name,
                               len(batch), batch[0].name, batch[0].call_id)
             finally:
-                for _ in range(len(batch) + (ev is None)):
-                    queue.task_done()
+                inbox.done(len(batch) + (ev is None))
             if ev is None:
                 return
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,8 @@ from ivr.errors import DirectoryUnavailable
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
+# An Asterisk uniqueid/linkedid: epoch.sequence, behind "<systemname>-" when asterisk.conf sets one.
+_LINKEDID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # CTI_NEXT for the dialplan (extensions.conf, cti-inbound) by the final action; anything else hangs up.
 _NEXT_BY_FINAL = {s.Handoff: "queue", s.Voicemail: "voicemail", s.Transfer: "transfer"}
 
@@ -247,7 +250,14 @@ async def _set(session: AgiSession, name: str, value: str) -> None:
 
 
 async def _linkedid(session: AgiSession) -> str:
-    """The call's Linkedid (shared by every channel of the call); the channel's uniqueid if unknown."""
+    """The call's Linkedid (shared by every channel of the call); the channel's uniqueid if unknown.
+
+    The dialplan passes it as the AGI's first argument (``AGI(.../ivr,${CHANNEL(linkedid)})``,
+    extensions.conf cti-inbound), which saves a round trip per call; without it (an older dialplan)
+    it is asked for."""
+    given = session.env.get("arg_1", "")
+    if _LINKEDID.fullmatch(given):
+        return given
     try:
         reply = await session.command("GET VARIABLE", "CHANNEL(linkedid)")
         if reply.result == "1" and reply.data:

@@ -46,6 +46,9 @@ HEADER_TIMEOUT_S = 5.0
 LISTEN_BACKLOG = 4096
 # Refusals are logged at most this often per kind (a flood must not flood the log too).
 _REFUSAL_LOG_INTERVAL_S = 10.0
+# Peer hosts whose allowed_clients verdict is remembered (Asterisk is one or a few hosts; the cap
+# keeps a scan from many addresses from growing the cache).
+_ALLOWED_HOSTS_CACHED = 256
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -63,6 +66,8 @@ class FastAgiSession(AgiConversation):
 
     async def _write(self, line: bytes) -> None:
         self._writer.write(line)
+        if not self._writer.transport.get_write_buffer_size():
+            return  # the socket took it all (the usual case): nothing to drain, no timer to arm
         try:
             async with asyncio.timeout(self._read_timeout_s):
                 await self._writer.drain()  # a peer that stops reading fills the buffers
@@ -98,6 +103,7 @@ class FastAgiServer:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_refusal_log: dict[str, float] = {}
+        self._allowed_hosts: dict[str, bool] = {}
         self.sessions_total = 0
         self.sessions_failed = 0
         self.sessions_hung_up = 0
@@ -144,8 +150,8 @@ class FastAgiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        peer = _peer_address(writer)
-        if peer is None or not any(peer in net for net in self._allowed if net.version == peer.version):
+        if not self._allowed_client(writer):
+            peer = _peer_address(writer)
             self.refused_client += 1
             why = f"{peer} is not in agi.allowed_clients" if peer is not None else "no IP peer address"
             self._log_refusal("client", f"FastAGI connection refused: {why} ({self.refused_client} refused so far)")
@@ -153,8 +159,9 @@ class FastAgiServer:
             return
         if len(self._tasks) >= self._max_sessions:
             self.refused_busy += 1
-            self._log_refusal("busy", f"FastAGI connection from {peer} refused: {len(self._tasks)} sessions open, "
-                              f"agi.max_sessions is {self._max_sessions} ({self.refused_busy} refused so far)")
+            self._log_refusal("busy", f"FastAGI connection from {_peer_address(writer)} refused: "
+                              f"{len(self._tasks)} sessions open, agi.max_sessions is {self._max_sessions} "
+                              f"({self.refused_busy} refused so far)")
             writer.transport.abort()
             return
         self._tasks.add(task)
@@ -173,12 +180,28 @@ class FastAgiServer:
             if session is not None and session.timed_out:
                 writer.transport.abort()  # a stalled peer: do not wait for it to take our last bytes
             else:
+                flushed = not writer.transport.get_write_buffer_size()
                 writer.close()
                 with contextlib.suppress(ConnectionError, TimeoutError):
-                    async with asyncio.timeout(self._read_timeout_s):
+                    if flushed:  # the usual case: the transport closes on the next loop turn, no timer needed
                         await writer.wait_closed()
+                    else:
+                        async with asyncio.timeout(self._read_timeout_s):
+                            await writer.wait_closed()
                 if writer.transport.get_write_buffer_size():  # not flushed within the timeout
                     writer.transport.abort()
+
+    def _allowed_client(self, writer: asyncio.StreamWriter) -> bool:
+        """Is the peer in ``agi.allowed_clients``? The verdict is kept per peer host string."""
+        peername = writer.get_extra_info("peername")
+        host = peername[0] if isinstance(peername, tuple) and peername and isinstance(peername[0], str) else None
+        if host is not None and (known := self._allowed_hosts.get(host)) is not None:
+            return known
+        peer = _peer_address(writer)
+        allowed = peer is not None and any(peer in net for net in self._allowed if net.version == peer.version)
+        if host is not None and len(self._allowed_hosts) < _ALLOWED_HOSTS_CACHED:
+            self._allowed_hosts[host] = allowed
+        return allowed
 
     def _log_refusal(self, kind: str, message: str) -> None:
         now = time.monotonic()

@@ -22,11 +22,12 @@ from typing import Literal
 
 from cti.agi.session import AgiReply, AgiSession, Digits
 from cti.errors import AgiHangup, CtiError, UnsafeValue
-from cti.safety import check_agi_argument, check_header_name
+from cti.safety import MAX_VALUE_LENGTH, check_agi_argument, check_header_name
 
 log = logging.getLogger(__name__)
 
-_VERB = re.compile(r"^[A-Za-z]+( [A-Za-z]+)*$")
+_VERB = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")  # fullmatch: "$" would let a trailing "\n" through
+_PLAIN_WORD = re.compile(rf'[^\x00-\x20\x7f"\\]{{1,{MAX_VALUE_LENGTH}}}')
 _APPLICATION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _REPLY = re.compile(r"^(\d{3})(?:[ -](.*))?$")
 # "result=" may be empty ("200 result= (timeout)" from GET DATA with no digits); the data in
@@ -57,11 +58,19 @@ def build_command(words: tuple[object, ...]) -> bytes:
     """``words[0]`` is the command name (``"STREAM FILE"``), the rest its arguments."""
     if not words:
         raise UnsafeValue("command", "is empty")
-    verb = check_agi_argument("command", words[0])
-    if not _VERB.match(verb):
+    verb = words[0]
+    if not (type(verb) is str and _VERB.fullmatch(verb)):
+        verb = check_agi_argument("command", verb)  # names the bad character, if that is the fault
         raise UnsafeValue("command", f"{verb!r} is not an AGI command name")
-    args = [quote_word(f"{verb.lower()} argument {n}", w) for n, w in enumerate(words[1:], 1)]
-    return (" ".join([verb, *args]) + "\n").encode()
+    parts = [verb]
+    for n, word in enumerate(words[1:], 1):
+        # Most words are plain (no blank, quote, backslash or control character, not empty, short):
+        # they go as they are; any other goes through the full check, which names the field.
+        if type(word) is str and _PLAIN_WORD.fullmatch(word):
+            parts.append(word)
+        else:
+            parts.append(quote_word(f"{verb.lower()} argument {n}", word))
+    return (" ".join(parts) + "\n").encode()
 
 
 def parse_reply(line: str) -> AgiReply:

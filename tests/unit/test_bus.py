@@ -110,3 +110,81 @@ async def test_subscribe_batch_falls_back_to_single_events_on_a_bus_without_batc
     await bus.drain()
     await bus.stop()
     assert batches == [[0], [1], [2]]
+
+
+@event("test.agent_ping")
+class AgentPing(Ping):
+    agent_id: str
+    queue: str
+
+
+async def test_handlers_log_in_their_events_context_whatever_the_handler_bound() -> None:
+    from cti.logs import agent_var, bind, call_id_var, queue_var
+
+    bus = InProcessBus()
+    seen: list[tuple[str | None, str | None, str | None]] = []
+
+    async def look(ev: Ping) -> None:
+        seen.append((call_id_var.get(), agent_var.get(), queue_var.get()))
+        bind("bound-by-the-handler")  # must not leak into the next event's context
+        await asyncio.sleep(0)
+
+    bus.subscribe(Ping, look, name="look")
+    await bus.start()
+    await bus.publish(AgentPing(ts=0.0, linkedid="call-1", n=1, agent_id="1001", queue="support"))
+    await bus.publish(Ping(ts=0.0, linkedid="call-1", n=2))
+    await bus.publish(AgentPing(ts=0.0, linkedid="call-2", n=3, agent_id="1002", queue=""))
+    await bus.drain()
+    await bus.stop()
+    assert seen == [("call-1", "1001", "support"), ("call-1", None, None), ("call-2", "1002", None)]
+    assert call_id_var.get() is None  # the publisher's own context is untouched
+
+
+async def test_a_cancelled_blocked_publisher_hands_its_slot_to_the_next() -> None:
+    bus = InProcessBus(queue_size=1)
+    gate = asyncio.Event()
+    seen: list[int] = []
+
+    async def slow(ev: Ping) -> None:
+        await gate.wait()
+        seen.append(ev.n)
+
+    bus.subscribe(Ping, slow, name="slow")
+    await bus.start()
+    await bus.publish(Ping(ts=0.0, linkedid="c", n=0))
+    await asyncio.sleep(0)  # 0 in the handler
+    await bus.publish(Ping(ts=0.0, linkedid="c", n=1))  # queued: the inbox is full
+    first = asyncio.create_task(bus.publish(Ping(ts=0.0, linkedid="c", n=2)))
+    second = asyncio.create_task(bus.publish(Ping(ts=0.0, linkedid="c", n=3)))
+    await asyncio.sleep(0.01)
+    assert not first.done() and not second.done()
+    gate.set()
+    await asyncio.sleep(0)  # the handler takes 1, which frees the slot and wakes `first`...
+    first.cancel()  # ...cancelled before it could use it: the slot must go to `second`
+    async with asyncio.timeout(2):
+        await second
+    await bus.drain()
+    await bus.stop()
+    assert first.cancelled() and seen == [0, 1, 3]
+
+
+async def test_a_late_subscriber_gets_the_events_published_after_it_joined() -> None:
+    bus = InProcessBus()
+    early: list[int] = []
+    late: list[int] = []
+
+    async def keep_early(ev: Ping) -> None:
+        early.append(ev.n)
+
+    async def keep_late(ev: Ping) -> None:
+        late.append(ev.n)
+
+    bus.subscribe(Ping, keep_early, name="early")
+    await bus.start()
+    await bus.publish(Ping(ts=0.0, linkedid="c", n=1))
+    bus.subscribe(Event, keep_late, name="late")  # the route cached for Ping must learn about it
+    await bus.publish(AgentPing(ts=0.0, linkedid="c", n=2, agent_id="1001", queue="q"))
+    await bus.publish(Ping(ts=0.0, linkedid="c", n=3))
+    await bus.drain()
+    await bus.stop()
+    assert (early, late) == ([1, 2, 3], [2, 3])

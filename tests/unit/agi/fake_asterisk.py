@@ -14,6 +14,10 @@ class ScriptedWriter:
         self.reader = reader
         self.replies = [[r] if isinstance(r, str) else list(r) for r in replies]
         self.written: list[str] = []
+        self.transport = self  # FastAgiSession asks the transport whether anything is left to drain
+
+    def get_write_buffer_size(self) -> int:
+        return 0
 
     def write(self, data: bytes) -> None:
         self.written.append(data.decode())

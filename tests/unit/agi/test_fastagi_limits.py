@@ -150,6 +150,11 @@ async def test_a_client_outside_the_allowlist_is_refused(serve: Start, caplog: p
     assert ran == [] and server.stats()["refused_client"] == 1 and server.stats()["total"] == 0
     assert "127.0.0.1 is not in agi.allowed_clients" in caplog.text
     writer.close()
+    reader, writer = await connect(server)  # the verdict is remembered per host: still refused
+    writer.write(HEADER)
+    assert await closed_within(reader, 2) == b""
+    assert ran == [] and server.stats()["refused_client"] == 2
+    writer.close()
 
 
 async def test_loopback_is_allowed_by_default(serve: Start) -> None:

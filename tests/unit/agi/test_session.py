@@ -35,9 +35,17 @@ def test_refused_or_unreadable_replies(line: str) -> None:
     (("STREAM FILE", "beep", ""), 'STREAM FILE beep ""\n'),
     (("SET VARIABLE", "CTI_NOTE", "two words"), 'SET VARIABLE CTI_NOTE "two words"\n'),
     (("SET VARIABLE", "X", "a\\b"), "SET VARIABLE X a\\\\b\n"),
+    (("SET VARIABLE", "CHANNEL(language)", "zh"), "SET VARIABLE CHANNEL(language) zh\n"),
+    (("SAY NUMBER", 42, ""), 'SAY NUMBER 42 ""\n'),  # a non-str word takes the checked path
+    (("STREAM FILE", "x" * 1025, ""), None),  # past MAX_VALUE_LENGTH: refused, not sent
+    (("ANSWER\n",), None), (("STREAM FILE\r\nEXEC System",), None), ((7,), None),
 ])
-def test_build_command_quotes_and_escapes(words: tuple[str, ...], line: str) -> None:
-    assert build_command(words).decode() == line
+def test_build_command_quotes_and_escapes(words: tuple[object, ...], line: str | None) -> None:
+    if line is None:
+        with pytest.raises(UnsafeValue):
+            build_command(words)
+    else:
+        assert build_command(words).decode() == line
 
 
 def test_env_drops_the_agi_prefix() -> None:

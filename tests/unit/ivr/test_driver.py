@@ -197,6 +197,16 @@ async def test_linkedid_falls_back_to_uniqueid(bus: Any) -> None:
     assert out.linkedid == "1700000000.12" and out.queue == "general"
 
 
+@pytest.mark.parametrize(("arg", "asked"), [("1700000000.11", False), ("pbx-a-1700000000.11", False),
+                                            ("", True), ("1700000000.11 EXEC", True)])
+async def test_linkedid_from_the_agi_argument_saves_a_round_trip(bus: Any, arg: str, asked: bool) -> None:
+    session = ScriptedSession(["0"], callerid="+8613800000002")
+    session._env["arg_1"] = arg  # extensions.conf: AGI(${CTI_AGI}/ivr,${CHANNEL(linkedid)})
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN))
+    assert out.linkedid == (arg if not asked else "1700000000.11")
+    assert (("command", "GET VARIABLE", "CHANNEL(linkedid)") in session.log) is asked
+
+
 async def test_route_picks_the_flow_by_dnis_and_entry_vars(bus: Any) -> None:
     got = []
 
