@@ -47,7 +47,11 @@ class RowJournal:
         self.written = 0
         self.failing = False  # a write failed and the retries have not got through yet
         self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()  # one writer at a time; no append while the journal is emptied
+        self._lock = asyncio.Lock()  # one writer at a time
+        # Appends (with their flush and their entry in ``waiting``) and the emptying of the journal
+        # exclude each other: a row appended while the journal is being emptied would otherwise be
+        # wiped from the file before it reached the database.
+        self._file_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._opened = False
 
@@ -96,10 +100,11 @@ class RowJournal:
         self.open()
         if self._task is None:
             await self.start()
-        if self.outbox is not None:
-            self.outbox.append(json.dumps({"kind": kind, "key": key, "fields": fields}, default=str))
-            await self.outbox.sync()
-        self.waiting[key] = (kind, fields)
+        async with self._file_lock:
+            if self.outbox is not None:
+                self.outbox.append(json.dumps({"kind": kind, "key": key, "fields": fields}, default=str))
+                await self.outbox.sync()
+            self.waiting[key] = (kind, fields)
         if self.failing:  # the retries own the journal until the database answers again
             self._wake.set()
             return False
@@ -154,5 +159,6 @@ class RowJournal:
 
     async def _forget(self) -> None:
         """Nothing waits: every journaled row is in the database (caller holds the lock)."""
-        if self.outbox is not None and not self.waiting and self.outbox.bytes:
-            await self.outbox.compact([])
+        async with self._file_lock:  # no append can slip in between the check and the emptying
+            if self.outbox is not None and not self.waiting and self.outbox.bytes:
+                await self.outbox.compact([])
