@@ -25,13 +25,15 @@ Modes:
   agent (``Floor.waiting``: the dialer's drop grace) is an answer for sure. Both sums are approximated by normal
   distributions, and n is the largest count whose expected share of
   answers that find no agent stays under a target. The target is the configured cap (3 % by
-  default) scaled by the headroom the rolling drop rate leaves: a campaign close to its cap dials
-  like progressive until the rate falls. Never fewer calls than progressive, never more lines than
+  default) scaled by the headroom the rolling drop rate leaves (judged over at least
+  ``drop_min_answered`` answers, so one early drop does not read as 10 %): a campaign close to its
+  cap dials like progressive until the rate falls. Never fewer calls than progressive, never more lines than
   ``max_lines_per_agent`` times the agents on the floor.
 
 Learning: the last ``sample_size`` attempts give the answer rate (with a prior of
 ``prior_weight`` pseudo-attempts at ``prior_answer_rate`` so a new campaign starts carefully), the
-time to answer and how long unanswered calls ring; the last ``sample_size`` handled calls give
+time to answer and how long unanswered calls ring (the odds of a line still ringing with a prior of
+as many pseudo-attempts still ringing at the answer rate); the last ``sample_size`` handled calls give
 the handle-time distribution (until ``min_handle_samples`` are known, only idle agents count as available; the calls in
 progress correct the bias of the first samples toward short calls).
 
