@@ -25,13 +25,15 @@ Modes:
   agent (``Floor.waiting``: the dialer's drop grace) is an answer for sure. Both sums are approximated by normal
   distributions, and n is the largest count whose expected share of
   answers that find no agent stays under a target. The target is the configured cap (3 % by
-  default) scaled by the headroom the rolling drop rate leaves: a campaign close to its cap dials
-  like progressive until the rate falls. Never fewer calls than progressive, never more lines than
+  default) scaled by the headroom the rolling drop rate leaves (judged over at least
+  ``drop_min_answered`` answers, so one early drop does not read as 10 %): a campaign close to its
+  cap dials like progressive until the rate falls. Never fewer calls than progressive, never more lines than
   ``max_lines_per_agent`` times the agents on the floor.
 
 Learning: the last ``sample_size`` attempts give the answer rate (with a prior of
 ``prior_weight`` pseudo-attempts at ``prior_answer_rate`` so a new campaign starts carefully), the
-time to answer and how long unanswered calls ring; the last ``sample_size`` handled calls give
+time to answer and how long unanswered calls ring (the odds of a line still ringing with a prior of
+as many pseudo-attempts still ringing at the answer rate); the last ``sample_size`` handled calls give
 the handle-time distribution (until ``min_handle_samples`` are known, only idle agents count as available; the calls in
 progress correct the bias of the first samples toward short calls).
 
@@ -67,6 +69,10 @@ class PacingConfig:
     max_ring_s: float = 30.0  # the dial timeout: every attempt's result is in by then
     sample_size: int = 500
     min_handle_samples: int = 20
+    # The rolling drop rate is judged as if the window held at least this many answered calls: one
+    # early drop (1 of 10 answered) is not read as a 10 % rate that stalls the campaign, while the
+    # drops allowed until then stay within the cap of these calls (see ``calls_to_dial``).
+    drop_min_answered: int = 60
     # The model's target is this share of the cap: the normal approximation and the learnt rates
     # are estimates, and the cap is a legal limit, so the pace aims well inside it.
     target_share: float = 0.6
@@ -82,6 +88,8 @@ class PacingConfig:
             raise ValueError("drop_window_s, prior_handle_s, prior_ring_s and max_ring_s must be positive")
         if self.sample_size < 1 or self.min_handle_samples < 1 or not 0.0 < self.target_share <= 1.0:
             raise ValueError("sample_size and min_handle_samples must be >= 1, target_share in (0, 1]")
+        if self.drop_min_answered < 1:
+            raise ValueError(f"drop_min_answered: {self.drop_min_answered} is below 1")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -213,9 +221,14 @@ class Pacer:
         _, _, all_sorted, answered_sorted = self._cohorts(now)
         later = len(all_sorted) - bisect.bisect_right(all_sorted, ringing_s)
         answered_later = len(answered_sorted) - bisect.bisect_right(answered_sorted, ringing_s)
-        # Two pseudo-attempts at the overall rate: a call ringing longer than any seen is not
-        # written off (the adapter ends it at the dial timeout anyway).
-        return (answered_later + 2.0 * overall) / (later + 2.0)
+        # The prior: ``prior_weight`` pseudo-attempts (at least two) that are still ringing and
+        # answer at the overall rate, i.e. ringing does not lower the odds. That is the careful
+        # side (it counts more answers), it weighs as much as the answer rate's prior, and it
+        # fades as ring times are learnt: from a handful of ring times, calls that rang longer
+        # than the few answers seen must not be written off. Nor is a call ringing longer than
+        # any seen (the adapter ends it at the dial timeout anyway).
+        weight = max(2.0, self.config.prior_weight)
+        return (answered_later + weight * overall) / (later + weight)
 
     def mean_ring_s(self) -> float:
         return sum(self._ring) / len(self._ring) if self._ring else self.config.prior_ring_s
@@ -228,6 +241,12 @@ class Pacer:
     def drop_rate(self, now: float) -> float:
         self._expire(now)
         return self._dropped_in_window / len(self._connects) if self._connects else 0.0
+
+    def drop_rate_judged(self, now: float) -> float:
+        """The rolling drop rate the pace is judged by: drops over the answered calls in the
+        window, but over no fewer than ``drop_min_answered``."""
+        self._expire(now)
+        return self._dropped_in_window / max(len(self._connects), self.config.drop_min_answered)
 
     def free_within(self, elapsed: float, horizon: float, still_busy: Sequence[float] = ()) -> float:
         """Probability that an agent busy for ``elapsed`` seconds is free within ``horizon``.
@@ -272,7 +291,11 @@ class Pacer:
         progressive = max(0, floor.idle - ringing - floor.waiting)
         if c.mode is DialMode.PROGRESSIVE or agents == 0:
             return min(progressive, ceiling)
-        measured = self.drop_rate(now)
+        # Headroom: with d drops judged over M >= drop_min_answered answers and each further answer
+        # dropped with expected share target = cap * share * (1 - d / (M cap)), the drops over
+        # those M answers stay within d + M target <= M cap (d / M (1 - share) + cap share <= cap
+        # while d / M <= cap); at d / M >= cap nothing more is dialled ahead.
+        measured = self.drop_rate_judged(now)
         target = c.drop_cap * c.target_share * max(0.0, 1.0 - measured / c.drop_cap)
         if target <= 0.0:
             return min(progressive, ceiling)

@@ -84,6 +84,46 @@ def test_a_rate_learnt_from_few_calls_is_dialled_on_more_carefully() -> None:
     assert 6 < few.calls_to_dial(floor, 0.0) < many.calls_to_dial(floor, 0.0)
 
 
+def test_the_first_minute_on_a_handful_of_results_does_not_flood_the_idle_agents() -> None:
+    # Real run 3's first minute: 3 people answered (after 3-6 s) of 11 results in (a busy, two
+    # machines or quick failures, six no answers at the 15 s dial timeout): the answer rate with
+    # its prior is 0.42 (the real one 0.25). Six agents idle, two just started calls. Deciding
+    # every second while nobody answers, the pacer used to write off every line that had rung
+    # longer than those three answers and kept dialling: 20 lines out for 6 idle agents (14 in
+    # the run). The odds of a line still ringing now shrink toward the answer rate until ring
+    # times are learnt from enough calls.
+    pacer = _pacer(DialMode.PREDICTIVE, max_ring_s=15.0)
+    for end, answered, ring_s in [(20.0, True, 3.0), (22.0, True, 5.0), (25.0, True, 6.0), (18.0, False, 0.5),
+                                  (21.0, False, 4.0), (28.0, False, 1.0)] + [(30.0 + i, False, 15.0) for i in range(5)]:
+        pacer.record_attempt(end, answered=answered, ring_s=ring_s)
+    assert pacer.answer_rate(50.0) == pytest.approx(0.42, abs=0.01)
+    dialled: list[float] = []
+    for now in range(50, 65):
+        floor = Floor(idle=6, busy_elapsed=(now - 40.0, now - 30.0), ringing=tuple(now - d for d in dialled))
+        dialled += [float(now)] * pacer.calls_to_dial(floor, float(now))
+    assert 6 < len(dialled) <= 10
+    # The prior fades: with 400 results the odds of a line that rang past every answer are small.
+    _learn(pacer, answer_rate=0.25, handle_s=60.0)
+    assert pacer.answer_given_ringing(12.0, pacer.answer_rate()) < 0.02
+
+
+def test_one_early_drop_does_not_stall_the_campaign_but_the_cap_still_binds() -> None:
+    # 1 dropped of the first 10 answered is 10 % measured, but it is judged over at least
+    # drop_min_answered (60) answers: 1.7 %, under the 3 % cap, so the campaign still dials
+    # ahead (less than before the drop). Two drops in those 60 reach the cap: progressive.
+    floor = Floor(idle=4, busy_elapsed=(60.0,) * 10)
+    pacer = _pacer(DialMode.PREDICTIVE)
+    _learn(pacer, answer_rate=0.1, handle_s=120.0)
+    before = pacer.calls_to_dial(floor, 10.0)
+    for i in range(10):
+        pacer.record_connect(float(i), dropped=i == 9)
+    assert pacer.drop_rate(10.0) == pytest.approx(0.1)
+    assert pacer.drop_rate_judged(10.0) == pytest.approx(1 / 60)
+    assert 4 < pacer.calls_to_dial(floor, 10.0) < before
+    pacer.record_connect(10.0, dropped=True)
+    assert pacer.calls_to_dial(floor, 11.0) == 4
+
+
 def test_a_campaign_at_its_drop_cap_falls_back_to_progressive() -> None:
     pacer = _pacer(DialMode.PREDICTIVE)
     _learn(pacer, answer_rate=0.1, handle_s=120.0)

@@ -83,10 +83,9 @@ class _Rig:
         """1001 takes an inbound call (the fake PBX answers at once) and it ends: wrap-up until now + WRAP_S."""
         await self.acd.enqueue(LiveCall(linkedid="in-1", caller_channel="PJSIP/in-1", caller_number="100",
                                         queue="support"))
-        for _ in range(50):  # the ring runs in its own task: the fake PBX answers there
-            if self.acd.agent("1001").state is AgentState.ON_CALL:
-                break
-            await asyncio.sleep(0)
+        ring = self.acd.calls["in-1"].ring_task  # the agent's leg rings (and is answered) in the background
+        assert ring is not None
+        await ring
         await self.acd.decide(lambda t: self.router.call_ended("in-1", t))
         assert self.acd.agent("1001").state is AgentState.WRAP_UP
 
