@@ -137,7 +137,14 @@ def test_whole_conversations_end_in_a_reply_or_a_typed_error(lines: list[str], t
     _run(go)
 
 
+class _NullTransport:
+    def get_write_buffer_size(self) -> int:
+        return 0  # the peer took every line
+
+
 class _NullWriter:
+    transport = _NullTransport()
+
     def write(self, data: bytes) -> None:
         assert data.endswith(b"\n") and data.count(b"\n") == 1
 

