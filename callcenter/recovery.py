@@ -46,6 +46,7 @@ from cti.errors import CtiError
 from cti.journey import CallConnected, CallEnded, VoicemailLeft
 
 log = logging.getLogger(__name__)
+FACT_RETRY_S = (0.05, 0.15, 0.3, 0.5)  # between reads of a channel's variables that failed
 
 # Agents logged in within this window before the restart are logged in again (older history: a
 # shift that ended without a logout is not brought back).
@@ -81,13 +82,22 @@ class Recovery:
         chans = [ch for call in self.model.calls() for ch in call.live]
 
         async def one(name: str) -> tuple[str | None, str | None, str | None]:
-            try:
-                entry, agent = await asyncio.gather(self.control.get_var(name, ENTRY_VAR),
-                                                    self.control.get_var(name, AGENT_VAR))
-                for_call = await self.control.get_var(name, CALL_VAR) if agent else None
-            except CtiError:  # hung up meanwhile
-                return None, None, None
-            return entry, agent, for_call
+            # A channel being moved (the fallback's Redirect, a masquerade) answers "No such channel"
+            # for an instant, as a gone one does: ask again a few times over ~1 s before believing
+            # it gone, or a caller still waiting would not be queued again.
+            for delay in (*FACT_RETRY_S, None):
+                try:
+                    entry, agent = await asyncio.gather(self.control.get_var(name, ENTRY_VAR),
+                                                        self.control.get_var(name, AGENT_VAR))
+                    for_call = await self.control.get_var(name, CALL_VAR) if agent else None
+                except CtiError as err:
+                    if delay is None:
+                        log.info("recovery: %s left out (%s): hung up meanwhile", name, err.message)
+                        return None, None, None
+                    await asyncio.sleep(delay)
+                    continue
+                return entry, agent, for_call
+            return None, None, None  # not reached: the last round returns or leaves the channel out
 
         found = await asyncio.gather(*(one(ch.name) for ch in chans))
         return [ChannelFacts(name=ch.name, linkedid=ch.linkedid, context=ch.context, up=ch.phase is Phase.UP,
