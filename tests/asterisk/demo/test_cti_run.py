@@ -98,6 +98,9 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
             proc.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(proc.communicate(), 60)
         seen.append(rest.decode(errors="replace"))
+        # `cti run` rendered the shared PBX's configuration from its own state dir (other agents'
+        # SIP passwords): give it back its own, or a later test on this instance cannot register.
+        await asyncio.to_thread(pbx.up, progress=False)
     tail = "".join(seen[-40:])
     assert proc.returncode == 0, tail
     assert "stopping..." in tail and tail.rstrip().endswith("stopped."), tail
