@@ -81,23 +81,25 @@ class Recovery:
         """Every live channel with the ACD's variables read back from Asterisk."""
         chans = [ch for call in self.model.calls() for ch in call.live]
 
+        async def read(name: str) -> tuple[str | None, str | None, str | None]:
+            entry, agent = await asyncio.gather(self.control.get_var(name, ENTRY_VAR),
+                                                self.control.get_var(name, AGENT_VAR))
+            return entry, agent, (await self.control.get_var(name, CALL_VAR) if agent else None)
+
         async def one(name: str) -> tuple[str | None, str | None, str | None]:
             # A channel being moved (the fallback's Redirect, a masquerade) answers "No such channel"
             # for an instant, as a gone one does: ask again a few times over ~1 s before believing
             # it gone, or a caller still waiting would not be queued again.
-            for delay in (*FACT_RETRY_S, None):
+            for delay in FACT_RETRY_S:
                 try:
-                    entry, agent = await asyncio.gather(self.control.get_var(name, ENTRY_VAR),
-                                                        self.control.get_var(name, AGENT_VAR))
-                    for_call = await self.control.get_var(name, CALL_VAR) if agent else None
-                except CtiError as err:
-                    if delay is None:
-                        log.info("recovery: %s left out (%s): hung up meanwhile", name, err.message)
-                        return None, None, None
+                    return await read(name)
+                except CtiError:
                     await asyncio.sleep(delay)
-                    continue
-                return entry, agent, for_call
-            return None, None, None  # not reached: the last round returns or leaves the channel out
+            try:
+                return await read(name)
+            except CtiError as err:
+                log.info("recovery: %s left out (%s): hung up meanwhile", name, err.message)
+                return None, None, None
 
         found = await asyncio.gather(*(one(ch.name) for ch in chans))
         return [ChannelFacts(name=ch.name, linkedid=ch.linkedid, context=ch.context, up=ch.phase is Phase.UP,
