@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
@@ -20,6 +20,9 @@ from agent_console.security import (
 )
 from agent_console.service import agent_of
 from crm_core.schemas import MAX_ID
+
+if TYPE_CHECKING:
+    from agent_console.app import ConsoleParts
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # database ids are signed 64-bit
 CallId = Annotated[str, Path(min_length=1, max_length=64)]  # Asterisk linkedids are short; ours fit in 64
@@ -86,7 +89,7 @@ def _view(who: Principal) -> p.AgentView:
                        display_name=who.display_name)
 
 
-def build_router(console: Any) -> APIRouter:
+def build_router(console: ConsoleParts) -> APIRouter:
     """``console`` is the app's ``ConsoleParts`` (users, hub, service, search, auth)."""
     r = APIRouter(dependencies=[Depends(policy.enforce)])
     auth: ConsoleAuth = console.auth

@@ -146,7 +146,7 @@ class PhoneService:
             raise Forbidden("only agents have a softphone")
         if kind in ("sip", "sim"):
             await self.revoke(key)  # switched away from the browser: its password goes
-            return PhoneCredentials(kind=kind, display_name=who.display_name or who.username)  # type: ignore[arg-type]
+            return PhoneCredentials(kind=kind, display_name=who.display_name or who.username)
         issued = self._issued.get(key)
         if issued is None:
             extension = extension or (await self._extension_of(who.agent_id) if who.agent_id else None) \

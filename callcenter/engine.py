@@ -90,6 +90,11 @@ FEED_GATHER_S = 0.5
 CALLLOG_FLUSH_GAP_S = 0.05  # at most ~20 journal flushes a second (bench/RESULTS.md, issue 19 fourth round)
 
 
+def _log_fence_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (err := task.exception()) is not None:
+        log.error("stopping the ACD after the lease was lost failed", exc_info=err)
+
+
 def make_bus(settings: Settings) -> EventBus:
     if settings.bus == "redis":
         if not settings.redis_url:
@@ -294,8 +299,7 @@ class Engine:
         self.fenced.set()
         self.dialer.fence()  # no more campaign dials from this node
         task = asyncio.get_running_loop().create_task(self.acd.stop(), name="acd.fence")
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
-                               or log.error("stopping the ACD after the lease was lost failed", exc_info=t.exception()))
+        task.add_done_callback(_log_fence_failure)
 
     def _metric_sources(self) -> LiveSources:
         """What /metrics reads at scrape time (agent_console.metrics)."""

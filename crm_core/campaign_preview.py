@@ -31,7 +31,8 @@ from acd.model import AgentState
 from acd.pacing import DialMode
 from crm_core import campaigns
 from crm_core.campaign_models import CampaignContact
-from crm_core.dialer import CampaignDialer, LiveCampaign
+from crm_core.campaign_runs import LiveCampaign
+from crm_core.dialer import CampaignDialer
 from crm_core.errors import IllegalCampaignStep, InvalidField
 from cti.errors import CtiError
 

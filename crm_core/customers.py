@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,8 +104,8 @@ async def update_customer(*, session: AsyncSession, customer_id: int, patch: Cus
     return customer
 
 
-def _search(stmt: Select, *, q: str | None, phone: str | None, name: str | None,
-            account_number: str | None, tier: str | None) -> Select:
+def _search(stmt: Select[Any], *, q: str | None, phone: str | None, name: str | None,
+            account_number: str | None, tier: str | None) -> Select[Any]:
     """Every input is a bound parameter; LIKE wildcards in it are escaped."""
     if phone:
         e164 = try_e164(phone)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,9 +14,9 @@ from crm_core.errors import NotFound
 from crm_core.models import Interaction, Segment
 
 
-def _filtered(stmt: Select, *, customer_id: int | None, agent_id: str | None, queue: str | None,
+def _filtered(stmt: Select[Any], *, customer_id: int | None, agent_id: str | None, queue: str | None,
               outcome: str | None, since: datetime | None, until: datetime | None,
-              unknown_only: bool) -> Select:
+              unknown_only: bool) -> Select[Any]:
     if customer_id is not None:
         stmt = stmt.where(Interaction.customer_id == customer_id)
     if unknown_only:
@@ -36,10 +38,10 @@ async def list_interactions(*, session: AsyncSession, customer_id: int | None = 
                             queue: str | None = None, outcome: str | None = None, since: datetime | None = None,
                             until: datetime | None = None, unknown_only: bool = False, offset: int = 0,
                             limit: int = 50) -> tuple[list[Interaction], int]:
-    f = {"customer_id": customer_id, "agent_id": agent_id, "queue": queue, "outcome": outcome, "since": since,
-         "until": until, "unknown_only": unknown_only}
-    total = await session.scalar(_filtered(select(func.count(Interaction.id)), **f)) or 0
-    stmt = _filtered(select(Interaction), **f).order_by(Interaction.started_at.desc(), Interaction.id.desc())
+    f = functools.partial(_filtered, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome,
+                          since=since, until=until, unknown_only=unknown_only)
+    total = await session.scalar(f(select(func.count(Interaction.id)))) or 0
+    stmt = f(select(Interaction)).order_by(Interaction.started_at.desc(), Interaction.id.desc())
     return list((await session.scalars(stmt.offset(offset).limit(limit))).all()), total
 
 

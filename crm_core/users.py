@@ -168,7 +168,7 @@ async def update_user(*, session: AsyncSession, user_id: int, changes: dict[str,
         raise Conflict("role" if role != "admin" else "active", "the last active administrator must stay one")
     agent_id = changes.get("agent_id", user.agent_id)
     relinked = agent_id is not None and agent_id != user.agent_id
-    if relinked and await user_by_agent_id(session=session, agent_id=agent_id):
+    if agent_id is not None and relinked and await user_by_agent_id(session=session, agent_id=agent_id):
         raise Conflict("agent_id", f"agent {agent_id!r} already has a user")
     end = (not active and user.active) or role != user.role
     for name, value in changes.items():

@@ -114,7 +114,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
                            "since": None, "time_in_state_s": None, "queues": [], "skills": {},
                            "not_ready_after_call": None, "call": None,
                            "handled_today": handled_today.get(agent_id, 0)})
-    out_agents.sort(key=lambda a: a["agent_id"])
+    out_agents.sort(key=lambda a: str(a["agent_id"]))
     default = KpiPolicy()
     day_times = [t for t in agent_times if t.at + 900 > midnight]
     win_times = [t for t in agent_times if t.at + 900 > now - window_min * 60]

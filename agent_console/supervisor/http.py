@@ -14,7 +14,7 @@ import contextlib
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, WebSocket
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, WebSocket
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StringConstraints
 from starlette.websockets import WebSocketDisconnect
@@ -73,7 +73,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
 
 
-_CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
               "description": "JSON, or with format=csv one row per callback (times in ISO 8601 UTC)"}}
 
 
@@ -228,7 +228,7 @@ class _GuardedSocket:
         return text if text is not None else '{"type": "binary"}'
 
 
-def mount_websocket(app: Any, svc: SupervisorService) -> None:
+def mount_websocket(app: FastAPI, svc: SupervisorService) -> None:
     @app.websocket("/ws/supervisor", dependencies=[Depends(policy.enforce)])
     async def supervisor_socket(ws: WebSocket) -> None:
         who: Principal | None = getattr(ws.state, "principal", None)  # set by policy.enforce
