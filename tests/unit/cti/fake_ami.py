@@ -1,7 +1,10 @@
 """A scripted AMI server on a loopback socket: the 'fake transport' for AmiClient unit tests.
 
 A plain asyncio.Protocol (no per-connection tasks): it answers each action synchronously from
-``handler`` and can push events or cut every connection at will.
+``handler`` and can push events or cut every connection at will. As Asterisk does, a session
+that logged in with ``Events: off`` gets no events: the events a handler returns for an action
+(an Originate's OriginateResponse) go to every session with events on, the Response to the
+session that sent the action; a list action's items and its ...Complete go to its sender.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class _Conn(asyncio.Protocol):
         self.server = server
         self.buf = b""
         self.transport: asyncio.Transport | None = None
+        self.events = False  # logged in with events on
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -88,11 +92,26 @@ class FakeAmi:
                 conn.send(f"Response: Error\r\nActionID: {aid}\r\nMessage: Authentication failed")
                 return
             self.logins += 1
+            conn.events = action.get("Events", "on") != "off"
             conn.send(f"Response: Success\r\nActionID: {aid}\r\nMessage: Authentication accepted")
-            conn.send("Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted")
+            if conn.events:
+                conn.send("Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted")
             return
+        listed = action.get("Action") in _LISTS
         for block in self.handler(action):
-            conn.send(block)
+            if listed or not block.startswith("Event: "):
+                conn.send(block)
+            else:
+                self.push(block)
+
+    def push(self, block: str) -> None:
+        """An event, to every session logged in with events on."""
+        for conn in self.conns:
+            if conn.events:
+                conn.send(block)
+
+    def conns_with(self, *, events: bool) -> list[_Conn]:
+        return [c for c in self.conns if c.events is events]
 
     def actions(self, name: str) -> list[dict[str, str]]:
         return [a for a in self.received if a.get("Action") == name]
