@@ -383,6 +383,8 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")
     engine.bus.subscribe(AgentCallUpdate, on_update, name="bench.wrapup")
     await engine.start()
+    # Two with the action session (the Originate on a login without events), one without.
+    sessions = engine.ami.client.sessions
     tally = sql_tally(*engine.db.statement_engines) if args.sql_top else None
     listener = AmiListener(settings)
     await listener.start()
@@ -425,7 +427,8 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             if key is not None:
                 phase.key_to_channel_ms.append((channel - key) * 1000)
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
-                           f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}")
+                           f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}"
+                           f" (AMI sessions: {sessions})")
         phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
         statements = {smp.labels.get("op", "?"): int(smp.value) for metric in engine.metrics.db_statements.collect()
                       for smp in metric.samples if smp.name.endswith("_count")}

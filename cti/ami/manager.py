@@ -9,12 +9,11 @@ not block (the bridge queues them and folds them in slices).
 What we keep from panoramisk 1.4 and what we replace:
 - kept: ``Manager.connect()`` opening the (optionally TLS) connection with our protocol.
 - replaced: framing (``codec``: it skips the dialplan chatter without splitting it, several
-  times faster than ``Message.from_line`` on real traces) and ActionID correlation. panoramisk's
-  ``Action.multi`` reads ``self['async']`` on "Originate successfully queued": an Originate sent
-  without that exact key raises KeyError inside data_received and the connection drops, and
-  list actions are only recognised by heuristics on the response text. Here each action says
-  what it expects: one response, a list ending with ``...Complete`` (items carry our ActionID
-  and arrive interleaved with unrelated events), or an Originate's ``OriginateResponse`` event.
+  times faster than ``Message.from_line`` on real traces) and ActionID correlation
+  (``pending``: each action says what answer it expects). panoramisk's ``Action.multi`` reads
+  ``self['async']`` on "Originate successfully queued": an Originate sent without that exact
+  key raises KeyError inside data_received and the connection drops, and list actions are only
+  recognised by heuristics on the response text.
 - replaced: login, pinger and reconnect. panoramisk reconnects at a fixed delay and re-sends
   unanswered actions after a reconnect, which could place an Originate twice; here pending
   actions fail with AmiUnavailable when the connection drops and the caller decides.
@@ -55,7 +54,6 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from panoramisk import Manager as _PanoramiskManager
@@ -65,7 +63,9 @@ from cti.ami import events as ev
 from cti.ami.backoff import Backoff
 from cti.ami.codec import AmiFrameParser, encode_action
 from cti.ami.errors import MalformedEvent
-from cti.ami.translate import WANTED, bridge_member_uniqueids, translate, translate_list_item
+from cti.ami.pending import AmiReply, Expect, Pending
+from cti.ami.resync import snapshot
+from cti.ami.translate import WANTED, translate
 from cti.errors import AmiActionFailed, AmiUnavailable, CtiError
 from cti.events import Event
 from cti.settings import AmiSettings
@@ -74,37 +74,10 @@ log = logging.getLogger(__name__)
 # How often a refused AMI port is probed: the engine's reconnect delay after Asterisk comes back.
 _PROBE_S = 0.2
 _QUIET_S = 60.0  # while Asterisk stays away, one warning per this many seconds
-Expect = Literal["response", "list", "originate"]
 Sink = Callable[[list[Event]], None]
 # The actions the action session carries (when there is one); everything else goes on the event
 # session. Only the Originate: see bench/RESULTS.md ("AMI action session") for the measurements.
 ACTION_SESSION_ACTIONS: frozenset[str] = frozenset({"Originate"})
-
-
-@dataclass(frozen=True)
-class AmiReply:
-    """What Asterisk answered to one action (headers stay inside cti.ami)."""
-
-    response: dict[str, str]
-    items: tuple[dict[str, str], ...] = ()
-    final: dict[str, str] | None = None  # the ...Complete event, or the OriginateResponse
-
-
-@dataclass(eq=False)
-class _Pending:
-    action: str
-    expect: Expect
-    future: asyncio.Future[AmiReply]
-    response: dict[str, str] | None = None
-    items: list[dict[str, str]] = field(default_factory=list)
-
-    def resolve(self, final: dict[str, str] | None = None) -> None:
-        if not self.future.done():
-            self.future.set_result(AmiReply(self.response or {}, tuple(self.items), final))
-
-    def fail(self, err: Exception) -> None:
-        if not self.future.done():
-            self.future.set_exception(err)
 
 
 class _Protocol(_PanoramiskProtocol):  # type: ignore[misc]  # panoramisk ships no type hints
@@ -144,7 +117,7 @@ class AmiClient:
         self._on_connected = on_connected
         self._clock = clock
         self._auto_resync = resync
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, Pending] = {}
         self._ids = itertools.count(1)
         self._id_prefix = f"cti-{id(self):x}-"
         self._protocol: _Protocol | None = None  # the event session
@@ -439,7 +412,7 @@ class AmiClient:
         if proto is None or proto.closed or (not _login and not self._ready.is_set()):
             raise AmiUnavailable(f"AMI is not connected ({action} not sent)")
         loop = asyncio.get_running_loop()
-        pending = _Pending(action, expect, loop.create_future())
+        pending = Pending(action, expect, loop.create_future())
         self._pending[action_id] = pending
         proto.transport.write(data)
         self.actions_sent += 1
@@ -450,7 +423,7 @@ class AmiClient:
         return pending.future
 
     @staticmethod
-    def _expire(pending: _Pending, timeout_s: float) -> None:
+    def _expire(pending: Pending, timeout_s: float) -> None:
         pending.fail(AmiActionFailed(f"{pending.action}: no answer from Asterisk within {timeout_s:.1f} s"))
 
     def _settled(self, action_id: str, timer: asyncio.TimerHandle, _future: asyncio.Future[AmiReply]) -> None:
@@ -470,7 +443,7 @@ class AmiClient:
                 if action_id is not None:
                     p = pending.get(action_id)
                     if p is not None:
-                        self._route(p, m)
+                        p.route(m)
                     if m.get("Event") != "OriginateResponse":
                         continue  # responses and list items are the action's, not the model's
                 name = m.get("Event")
@@ -499,7 +472,7 @@ class AmiClient:
             p = pending.get(action_id) if action_id is not None else None
             if p is not None:
                 try:
-                    self._route(p, m)
+                    p.route(m)
                 except Exception as err:  # a bug of ours: one message, not the connection
                     self._dropped(err, m.get("Event", m.get("Response", "?")))
 
@@ -515,63 +488,14 @@ class AmiClient:
         where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
         log.error("AMI %s message dropped: %s raised%s (values not logged)", name, type(err).__name__, where)
 
-    @staticmethod
-    def _route(p: _Pending, m: dict[str, str]) -> None:
-        event = m.get("Event")
-        if event is None:  # the Response
-            if m.get("Response") == "Error":
-                p.fail(AmiActionFailed(f"{p.action}: {m.get('Message', 'error')}"))
-                return
-            p.response = m
-            if p.expect == "response" or (p.expect == "list" and m.get("EventList") != "start"):
-                p.resolve()
-        elif p.expect == "originate":
-            if event == "OriginateResponse":
-                p.resolve(m)
-        elif p.expect == "list":
-            if m.get("EventList") == "Complete" or event.endswith("Complete"):
-                p.resolve(m)
-            else:
-                p.items.append(m)
-
     # -- resync -------------------------------------------------------------------------------
     async def resync(self) -> None:
         """Hand the sink a fresh picture: ResyncStarted, snapshots, ResyncFinished."""
         restarted = self._restarted
         self._sink([ev.ResyncStarted(ts=self._clock(), pbx_restarted=restarted,
                                      lost_at=self._lost_at if restarted else None)])
-        chans = await self.send_action("CoreShowChannels", {}, expect="list", timeout_s=30.0)
-        bridges = await self.send_action("BridgeList", {}, expect="list", timeout_s=30.0)
-        infos = await asyncio.gather(
-            *(self.send_action("BridgeInfo", {"BridgeUniqueid": b["BridgeUniqueid"]}, expect="list")
-              for b in bridges.items if "BridgeUniqueid" in b),
-            return_exceptions=True,
-        )
-        extra: list[AmiReply] = []
-        for action in ("DeviceStateList", "PJSIPShowEndpoints"):
-            try:
-                extra.append(await self.send_action(action, {}, expect="list", timeout_s=30.0))
-            except AmiActionFailed as err:  # no PJSIP on this Asterisk, or no endpoints at all
-                log.info("resync: %s", err)
-        now = self._clock()
-        out: list[Event] = []
-        for reply in (chans, *extra):
-            for item in reply.items:
-                try:
-                    e = translate_list_item(item, now)
-                except MalformedEvent as err:
-                    self._dropped(err)
-                    continue
-                if e is not None:
-                    out.append(e)
-        count = 0
-        for b, info in zip((b for b in bridges.items if "BridgeUniqueid" in b), infos, strict=True):
-            if isinstance(info, BaseException):
-                continue  # the bridge went away between the two actions
-            count += 1
-            out.append(ev.BridgeSnapshot(ts=now, bridge_id=b["BridgeUniqueid"], bridge_type=b.get("BridgeType", ""),
-                                         uniqueids=bridge_member_uniqueids(list(info.items))))
-        out.append(ev.ResyncFinished(ts=now, channels=len(chans.items), bridges=count))
+        out, channels, bridges = await snapshot(self.send_action, self._clock, self._dropped,
+                                                lambda msg: log.info("resync: %s", msg))
         self.resyncs += 1
         self._sink(out)
-        log.info("AMI resync done: %d channels, %d bridges", len(chans.items), count)
+        log.info("AMI resync done: %d channels, %d bridges", channels, bridges)

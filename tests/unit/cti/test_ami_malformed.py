@@ -128,12 +128,12 @@ async def test_the_pump_survives_an_event_the_model_chokes_on(caplog: pytest.Log
 
 async def test_an_unexpected_error_in_resync_does_not_end_the_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before, anything but a CtiError out of resync ended the supervisor task: never a reconnect again."""
-    import cti.ami.manager as manager
+    import cti.ami.resync as resync
 
     def broken(item: dict[str, str], now: float) -> Event | None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(manager, "translate_list_item", broken)
+    monkeypatch.setattr(resync, "translate_list_item", broken)
 
     def handler(action: dict[str, str]) -> list[str]:
         if action.get("Action") != "CoreShowChannels":
