@@ -241,3 +241,45 @@ async def test_reconnect_after_an_asterisk_restart_rebuilds_the_picture(pbx_sett
         await br.stop()
         await bus.stop()
         await asyncio.to_thread(own.remove_instance)
+
+
+async def test_the_originate_goes_over_the_action_session_and_its_outcome_is_matched(
+        pbx: ManagedPbx, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asterisk 22 takes the second login without events: the Originate's Response comes back on
+    that session, its OriginateResponse on the event session, matched by ActionID; losing the
+    action session is losing the connection, and both come back."""
+    from cti.ami.manager import AmiClient
+
+    on_action_session: list[bytes] = []
+    reader = AmiClient._on_action_data
+
+    def spy(self: AmiClient, data: bytes) -> None:
+        on_action_session.append(data)
+        reader(self, data)
+
+    monkeypatch.setattr(AmiClient, "_on_action_data", spy)
+    bus = InProcessBus()
+    await bus.start()
+    br = AmiBridge(with_ami(pbx.settings, reconnect_min_s=0.2, reconnect_max_s=1.0), bus)
+    await br.start()
+    try:
+        await br.wait_connected(10)
+        assert br.client.sessions == 2
+        user = pbx.settings.ami.username
+        assert sum(line.split()[:1] == [user] for line in pbx.cli("manager show connected").splitlines()) >= 2
+        result = await br.control.originate("Local/1001@cti-sim-phone", context="cti-sim-caller", exten="s",
+                                            timeout_ms=10000)
+        assert result.success and result.reason == 4 and result.channel, result
+        read = b"".join(on_action_session)
+        assert b"Originate successfully queued" in read  # the Response: on the session it went out on
+        assert b"Event: " not in read  # no events on the action session, the outcome included
+        connects = br.client.connects
+        br.client.drop_connection("actions")
+        await until(lambda: br.client.connects > connects and br.client.connected and br.client.sessions == 2)
+        again = await br.control.originate("Local/1002@cti-sim-phone", context="cti-sim-caller", exten="s",
+                                           timeout_ms=10000)
+        assert again.success, again
+    finally:
+        await br.stop()
+        await bus.stop()
+        pbx.cli("channel request hangup all")

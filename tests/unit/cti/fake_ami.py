@@ -43,6 +43,7 @@ class _Conn(asyncio.Protocol):
         self.buf = b""
         self.transport: asyncio.Transport | None = None
         self.events = False  # logged in with events on
+        self.logged_in = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -72,6 +73,8 @@ class FakeAmi:
         self.handler: Handler = handler or default_handler
         self.secret = secret
         self.received: list[dict[str, str]] = []
+        self.on_event_session: list[bool] = []  # per received action: did it come on a session with events on
+        self.multiple_logins = True  # False: a second login while one is open is refused (allowmultiplelogin = no)
         self.raw: list[bytes] = []
         self.conns: list[_Conn] = []
         self.logins = 0
@@ -86,12 +89,14 @@ class FakeAmi:
 
     def on_action(self, action: dict[str, str], conn: _Conn) -> None:
         self.received.append(action)
+        self.on_event_session.append(conn.events)
         aid = action.get("ActionID", "")
         if action.get("Action") == "Login":
-            if action.get("Secret") != self.secret:
+            if action.get("Secret") != self.secret or (not self.multiple_logins and self.logged_in):
                 conn.send(f"Response: Error\r\nActionID: {aid}\r\nMessage: Authentication failed")
                 return
             self.logins += 1
+            conn.logged_in = True
             conn.events = action.get("Events", "on") != "off"
             conn.send(f"Response: Success\r\nActionID: {aid}\r\nMessage: Authentication accepted")
             if conn.events:
@@ -111,7 +116,16 @@ class FakeAmi:
                 conn.send(block)
 
     def conns_with(self, *, events: bool) -> list[_Conn]:
-        return [c for c in self.conns if c.events is events]
+        return [c for c in self.conns if c.logged_in and c.events is events]
+
+    @property
+    def logged_in(self) -> bool:
+        return any(c.logged_in for c in self.conns)
+
+    def sessions_of(self, name: str) -> list[str]:
+        """For each ``name`` action received: "events" or "actions", the session it came on."""
+        return ["events" if on else "actions" for a, on in zip(self.received, self.on_event_session, strict=True)
+                if a.get("Action") == name]
 
     def actions(self, name: str) -> list[dict[str, str]]:
         return [a for a in self.received if a.get("Action") == name]
