@@ -324,7 +324,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     from agent_console.ports import WrapUpInput
     from callcenter.engine import Engine
     from crm_core.models import Interaction
-    from cti.ami.pending import Pending
+    from cti.ami.manager import AmiClient
     from cti.errors import CtiError
     from cti.journey import AgentRinging, CallArrived, QueueEntered
 
@@ -383,27 +383,25 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             return future
 
         control._submit_now = timed_submit
-    # Originate written -> its Response read ("successfully queued"): the turn Asterisk's manager
-    # session thread gives the action, before the originating thread even starts.
+    # Originate written -> its Response read ("successfully queued"): Asterisk's manager session
+    # thread reads the action and starts the originating thread, then our loop reads the answer.
     originate_written: dict[int, float] = {}
     originate_response_ms: list[float] = []
-    route = Pending.route
+    route = AmiClient._route
 
-    def timed_route(p: Pending, m: dict[str, str]) -> None:
+    def timed_route(p: Any, m: dict[str, str]) -> None:
         if p.action == "Originate" and p.response is None and "Event" not in m:
             t = originate_written.pop(id(p.future), None)
             if t is not None:
                 originate_response_ms.append((time.time() - t) * 1000)
         route(p, m)
 
-    Pending.route = timed_route  # type: ignore[method-assign]
+    AmiClient._route = staticmethod(timed_route)  # type: ignore[method-assign]
     engine.bus.subscribe(QueueEntered, on_entered, name="bench.entered")
     engine.bus.subscribe(AgentRinging, on_ringing, name="bench.ringing")
     engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")
     engine.bus.subscribe(AgentCallUpdate, on_update, name="bench.wrapup")
     await engine.start()
-    # Two with the action session (the Originate on a login without events), one without.
-    sessions = engine.ami.client.sessions
     tally = sql_tally(*engine.db.statement_engines) if args.sql_top else None
     listener = AmiListener(settings)
     await listener.start()
@@ -447,8 +445,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
                 phase.key_to_channel_ms.append((channel - key) * 1000)
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
                            f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}"
-                           f" (AMI sessions: {sessions}); Originate written -> its Response read "
-                           f"{stats(originate_response_ms)}")
+                           f"; Originate written -> its Response read {stats(originate_response_ms)}")
         phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
         statements = {smp.labels.get("op", "?"): int(smp.value) for metric in engine.metrics.db_statements.collect()
                       for smp in metric.samples if smp.name.endswith("_count")}
@@ -620,8 +617,7 @@ async def main_async(args: argparse.Namespace) -> list[Phase] | list[str]:
     SIP_PORT = free_port(socket.SOCK_DGRAM)
     rtp = 40000 + (os.getpid() % 10) * 2000
     settings = load_settings(
-        ami={"port": free_port(), "secret": "e2e-bench-secret", "action_session": not args.one_ami_session},
-        agi={"port": free_port()},
+        ami={"port": free_port(), "secret": "e2e-bench-secret"}, agi={"port": free_port()},
         pbx={"instance": f"e2e-{os.getpid()}", "sip_port": SIP_PORT, "agent_endpoints": args.agents,
              "rtp_start": rtp, "rtp_end": rtp + 1999},
         sip={"loopback_test_trunk": True},  # sipp's callers are identified by address
@@ -781,8 +777,6 @@ def main() -> None:
     parser.add_argument("--sql-top", type=int, default=0, metavar="N",
                         help="list the engine's N most frequent SQL statements (per call placed)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (sipp logs)")
-    parser.add_argument("--one-ami-session", action="store_true",
-                        help="the engine's actions share the event session (ami.action_session: false)")
     parser.add_argument("--trace", action="store_true", help="sipp -trace_msg logs (implies --keep)")
     args = parser.parse_args()
     if args.trace:

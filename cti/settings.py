@@ -36,9 +36,6 @@ class AmiSettings(BaseModel):
     ping_interval_s: float = Field(10.0, gt=0)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(15.0, gt=0)
-    # A second login without events that carries the Originate (cti.ami.manager): an action then
-    # never waits behind the event stream in Asterisk's session thread. Off: one session.
-    action_session: bool = True
 
 
 def _loopback() -> list[IPv4Network | IPv6Network]:

@@ -3,10 +3,7 @@
     codec       bytes <-> AMI header dicts (fast framing, skips events nobody models)
     translate   header dicts -> typed events (events.py); nothing else sees an AMI header name
     callmodel   pure CallModel: calls by Linkedid, channels, Local halves, bridges, transfers
-    manager     AmiClient: the one place panoramisk's Manager is used; the event and the action
-                session, login, ping, backoff, reconnect
-    pending     actions waiting for their answers, matched by ActionID across both sessions
-    resync      the list actions' answers after a (re)connect, as snapshot events
+    manager     AmiClient: the one place panoramisk's Manager is used; login, ping, backoff, resync
     control     CallControl port, AmiCallControl adapter, FakeCallControl for tests
     queue_members  AmiFallbackQueues: app_queue fallback queue members (acd.fallback's port)
     phone_secrets  AstDbPhoneSecrets: softphone passwords into AstDB (agent_console.phone's port)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from cti.ami.pending import AmiReply
+from cti.ami.manager import AmiReply
 from cti.ami.translate import translate
 from cti.errors import AmiActionFailed, UnsafeValue
 from cti.safety import check_header_name, check_value

@@ -9,28 +9,15 @@ not block (the bridge queues them and folds them in slices).
 What we keep from panoramisk 1.4 and what we replace:
 - kept: ``Manager.connect()`` opening the (optionally TLS) connection with our protocol.
 - replaced: framing (``codec``: it skips the dialplan chatter without splitting it, several
-  times faster than ``Message.from_line`` on real traces) and ActionID correlation
-  (``pending``: each action says what answer it expects). panoramisk's ``Action.multi`` reads
-  ``self['async']`` on "Originate successfully queued": an Originate sent without that exact
-  key raises KeyError inside data_received and the connection drops, and list actions are only
-  recognised by heuristics on the response text.
+  times faster than ``Message.from_line`` on real traces) and ActionID correlation. panoramisk's
+  ``Action.multi`` reads ``self['async']`` on "Originate successfully queued": an Originate sent
+  without that exact key raises KeyError inside data_received and the connection drops, and
+  list actions are only recognised by heuristics on the response text. Here each action says
+  what it expects: one response, a list ending with ``...Complete`` (items carry our ActionID
+  and arrive interleaved with unrelated events), or an Originate's ``OriginateResponse`` event.
 - replaced: login, pinger and reconnect. panoramisk reconnects at a fixed delay and re-sends
   unanswered actions after a reconnect, which could place an Originate twice; here pending
   actions fail with AmiUnavailable when the connection drops and the caller decides.
-
-Two sessions, one connection. Asterisk serves each manager session with one thread that both
-writes the session's event stream and reads its actions: on a busy PBX an action waits behind
-the event writes queued before it. So the client logs the same user in twice: the *event
-session* (``Events: on``) carries the live events, the resync's lists, pings and logins; the
-*action session* (``Events: off``: Asterisk sends it no events) carries the actions in
-``ACTION_SESSION_ACTIONS`` (the Originate that rings an agent). An Async Originate's outcome,
-OriginateResponse, is an event and so comes on the event session; both sessions share one map
-of pending actions keyed by ActionID (unique per client), so an answer is matched whichever
-session brings it. The pair is one connection to the rest of the engine: it is up when both
-sessions are logged in; when either drops, the other is closed, every pending action fails with
-AmiUnavailable and the client reconnects both and resyncs. An Asterisk that refuses the second
-login (``allowmultiplelogin = no``) gets one session, as before (logged once per connect);
-``action_session: false`` asks for that too.
 
 Reconnecting after a PBX crash: while Asterisk's port refuses connections, the client probes it
 with a bare TCP connect every ``_PROBE_S`` (a refused SYN on a local port costs nothing and
@@ -54,6 +41,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from panoramisk import Manager as _PanoramiskManager
@@ -63,9 +51,7 @@ from cti.ami import events as ev
 from cti.ami.backoff import Backoff
 from cti.ami.codec import AmiFrameParser, encode_action
 from cti.ami.errors import MalformedEvent
-from cti.ami.pending import AmiReply, Expect, Pending
-from cti.ami.resync import snapshot
-from cti.ami.translate import WANTED, translate
+from cti.ami.translate import WANTED, bridge_member_uniqueids, translate, translate_list_item
 from cti.errors import AmiActionFailed, AmiUnavailable, CtiError
 from cti.events import Event
 from cti.settings import AmiSettings
@@ -74,21 +60,44 @@ log = logging.getLogger(__name__)
 # How often a refused AMI port is probed: the engine's reconnect delay after Asterisk comes back.
 _PROBE_S = 0.2
 _QUIET_S = 60.0  # while Asterisk stays away, one warning per this many seconds
+Expect = Literal["response", "list", "originate"]
 Sink = Callable[[list[Event]], None]
-# The actions the action session carries (when there is one); everything else goes on the event
-# session. Only the Originate: see bench/RESULTS.md ("AMI action session") for the measurements.
-ACTION_SESSION_ACTIONS: frozenset[str] = frozenset({"Originate"})
+
+
+@dataclass(frozen=True)
+class AmiReply:
+    """What Asterisk answered to one action (headers stay inside cti.ami)."""
+
+    response: dict[str, str]
+    items: tuple[dict[str, str], ...] = ()
+    final: dict[str, str] | None = None  # the ...Complete event, or the OriginateResponse
+
+
+@dataclass(eq=False)
+class _Pending:
+    action: str
+    expect: Expect
+    future: asyncio.Future[AmiReply]
+    response: dict[str, str] | None = None
+    items: list[dict[str, str]] = field(default_factory=list)
+
+    def resolve(self, final: dict[str, str] | None = None) -> None:
+        if not self.future.done():
+            self.future.set_result(AmiReply(self.response or {}, tuple(self.items), final))
+
+    def fail(self, err: Exception) -> None:
+        if not self.future.done():
+            self.future.set_exception(err)
 
 
 class _Protocol(_PanoramiskProtocol):  # type: ignore[misc]  # panoramisk ships no type hints
     """panoramisk's protocol class with our framing and correlation (see module docstring)."""
 
-    def __init__(self, client: AmiClient, on_data: Callable[[bytes], None]) -> None:
+    def __init__(self, client: AmiClient) -> None:
         self._client = client
-        self._on_data = on_data  # the client's reader for this session
 
     def data_received(self, data: bytes) -> None:
-        self._on_data(data)
+        self._client._on_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -117,13 +126,11 @@ class AmiClient:
         self._on_connected = on_connected
         self._clock = clock
         self._auto_resync = resync
-        self._pending: dict[str, Pending] = {}
+        self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
         self._id_prefix = f"cti-{id(self):x}-"
-        self._protocol: _Protocol | None = None  # the event session
+        self._protocol: _Protocol | None = None
         self._parser = AmiFrameParser(WANTED)
-        self._action_protocol: _Protocol | None = None  # the action session, when there is one
-        self._action_parser = AmiFrameParser(())
         self._ready = asyncio.Event()
         self._lost = asyncio.Event()
         self._booted = asyncio.Event()
@@ -152,9 +159,6 @@ class AmiClient:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._action_protocol is not None and not self._action_protocol.closed:
-            with contextlib.suppress(CtiError):
-                await self.submit_action("Logoff", {}, timeout_s=1.0, _login=True, _session=self._action_protocol)
         if self._protocol is not None and not self._protocol.closed:
             with contextlib.suppress(CtiError):
                 await self.send_action("Logoff", {}, timeout_s=1.0)
@@ -177,18 +181,10 @@ class AmiClient:
             raise AmiUnavailable(f"AMI {self.settings.host}:{self.settings.port} not connected "
                                  f"within {timeout_s:.1f} s") from None
 
-    @property
-    def sessions(self) -> int:
-        """How many AMI sessions the connection uses now: 2 (events + actions), 1, or 0 (down)."""
-        return sum(p is not None and not p.closed for p in (self._protocol, self._action_protocol))
-
-    def drop_connection(self, session: Literal["both", "events", "actions"] = "both") -> None:
-        """Abort the TCP connection(s) as a network failure would (operations, tests)."""
-        protos = {"both": (self._protocol, self._action_protocol), "events": (self._protocol,),
-                  "actions": (self._action_protocol,)}[session]
-        for proto in protos:
-            if proto is not None and proto.transport is not None:
-                proto.transport.abort()
+    def drop_connection(self) -> None:
+        """Abort the TCP connection as a network failure would (operations, tests)."""
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.abort()
 
     def pause_reading(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
@@ -284,24 +280,8 @@ class AmiClient:
         self._lost.clear()
         self._booted.clear()
         self._parser = AmiFrameParser(WANTED)
-        self._protocol = await self._open(self._on_data)
-        await self._login(self._protocol, events=True)
-        self.version = self._parser.version
-        self.logged_in_at = self._clock()
-        # FullyBooted follows the login at once on a running Asterisk; a booting one sends it
-        # later, and a resync before that would see half the configuration.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(s.connect_timeout_s):
-                await self._booted.wait()
-        await self._check_restart()
-        if s.action_session:
-            await self._open_action_session()
-
-    async def _open(self, on_data: Callable[[bytes], None]) -> _Protocol:
-        s = self.settings
         loop = asyncio.get_running_loop()
-        connector = _Connector(host=s.host, port=s.port, loop=loop,
-                               protocol_factory=lambda: _Protocol(self, on_data))
+        connector = _Connector(host=s.host, port=s.port, loop=loop, protocol_factory=lambda: _Protocol(self))
         try:
             async with asyncio.timeout(s.connect_timeout_s):
                 _transport, protocol = await connector.connect()
@@ -310,28 +290,20 @@ class AmiClient:
         except OSError as err:
             self._refused = True
             raise AmiUnavailable(f"AMI {s.host}:{s.port}: {err.strerror or err}") from err
-        return protocol  # type: ignore[no-any-return]
-
-    async def _login(self, proto: _Protocol, *, events: bool) -> None:
-        s = self.settings
+        self._protocol = protocol
         try:
-            await self.submit_action("Login", {"Username": s.username, "Secret": s.secret.get_secret_value(),
-                                               "Events": "on" if events else "off"},
-                                     timeout_s=s.connect_timeout_s, _login=True, _session=proto)
-        except AmiActionFailed as err:  # the message is Asterisk's ("Authentication failed"), never the secret
-            raise AmiActionFailed(f"AMI login as {s.username!r} refused: {err.message}") from None
-
-    async def _open_action_session(self) -> None:
-        """The second login, without events (see the module docstring); refused: one session."""
-        self._action_parser = AmiFrameParser(())
-        proto = await self._open(self._on_action_data)
-        self._action_protocol = proto
-        try:
-            await self._login(proto, events=False)
+            await self.send_action("Login", {"Username": s.username, "Secret": s.secret.get_secret_value(),
+                                             "Events": "on"}, timeout_s=s.connect_timeout_s, _login=True)
         except AmiActionFailed as err:
-            self._action_protocol = None
-            proto.transport.close()
-            log.warning("AMI action session not available (%s): actions share the event session", err.message)
+            raise AmiActionFailed(f"AMI login as {s.username!r} refused: {err.message}") from None
+        self.version = self._parser.version
+        self.logged_in_at = self._clock()
+        # FullyBooted follows the login at once on a running Asterisk; a booting one sends it
+        # later, and a resync before that would see half the configuration.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(s.connect_timeout_s):
+                await self._booted.wait()
+        await self._check_restart()
 
     async def _check_restart(self) -> None:
         """Compare Asterisk's start time with the one we knew: a change is a PBX restart."""
@@ -350,23 +322,17 @@ class AmiClient:
         self.started_at = started
 
     def _close(self) -> None:
-        self._close_sessions()
+        proto, self._protocol = self._protocol, None
+        if proto is not None and proto.transport is not None and not proto.closed:
+            proto.transport.close()
         self._fail_pending(AmiUnavailable("AMI connection closed"))
 
-    def _close_sessions(self) -> None:
-        for proto in (self._protocol, self._action_protocol):
-            if proto is not None and proto.transport is not None and not proto.closed:
-                proto.transport.close()
-        self._protocol = self._action_protocol = None
-
     def _on_lost(self, proto: _Protocol, exc: Exception | None) -> None:
-        """Either session lost: the connection is (the other session is closed with it)."""
-        if proto is self._protocol or proto is self._action_protocol:
-            which = "event" if proto is self._protocol else "action"
-            self._close_sessions()
+        if proto is self._protocol:
+            self._protocol = None
             if self._ready.is_set() and self._lost_at is None:
                 self._lost_at = self._clock()
-            self._fail_pending(AmiUnavailable(f"AMI connection lost ({which} session: {exc or 'closed by Asterisk'})"))
+            self._fail_pending(AmiUnavailable(f"AMI connection lost ({exc or 'closed by Asterisk'})"))
             self._ready.clear()
             self._lost.set()
 
@@ -379,10 +345,8 @@ class AmiClient:
         interval = self.settings.ping_interval_s
         while True:
             await asyncio.sleep(interval)
-            timeout_s = min(max(2 * interval, 1.0), 10.0)
-            try:  # each session answers for itself
-                await asyncio.gather(*(self.submit_action("Ping", {}, timeout_s=timeout_s, _session=p)
-                                       for p in (self._protocol, self._action_protocol) if p is not None))
+            try:
+                await self.send_action("Ping", {}, timeout_s=min(max(2 * interval, 1.0), 10.0))
             except AmiActionFailed as err:  # no Pong in time: the link is dead even if TCP says not
                 log.warning("AMI ping failed (%s); dropping the connection", err)
                 self.drop_connection()
@@ -398,21 +362,19 @@ class AmiClient:
 
     def submit_action(self, action: str, headers: Mapping[str, str | Sequence[str]], *,
                       expect: Expect = "response", timeout_s: float = 10.0,
-                      _login: bool = False, _session: _Protocol | None = None) -> asyncio.Future[AmiReply]:
+                      _login: bool = False) -> asyncio.Future[AmiReply]:
         """Write one action now (before this returns) and hand back the future of its answer: a
         caller that must not wait for a task's turn (the ACD's Originate) writes from its own step.
         Raises at once what ``send_action`` raises before sending (UnsafeValue, AmiUnavailable);
         the future fails with AmiActionFailed after ``timeout_s`` without an answer. Cancelling the
-        future forgets the action (its late answer is ignored). The actions in
-        ``ACTION_SESSION_ACTIONS`` go on the action session when there is one."""
+        future forgets the action (its late answer is ignored)."""
         action_id = f"{self._id_prefix}{next(self._ids)}"
         data = encode_action(action, action_id, headers)  # raises UnsafeValue naming the header
-        proto = _session or (self._action_protocol if action in ACTION_SESSION_ACTIONS
-                             and self._action_protocol is not None else self._protocol)
+        proto = self._protocol
         if proto is None or proto.closed or (not _login and not self._ready.is_set()):
             raise AmiUnavailable(f"AMI is not connected ({action} not sent)")
         loop = asyncio.get_running_loop()
-        pending = Pending(action, expect, loop.create_future())
+        pending = _Pending(action, expect, loop.create_future())
         self._pending[action_id] = pending
         proto.transport.write(data)
         self.actions_sent += 1
@@ -423,7 +385,7 @@ class AmiClient:
         return pending.future
 
     @staticmethod
-    def _expire(pending: Pending, timeout_s: float) -> None:
+    def _expire(pending: _Pending, timeout_s: float) -> None:
         pending.fail(AmiActionFailed(f"{pending.action}: no answer from Asterisk within {timeout_s:.1f} s"))
 
     def _settled(self, action_id: str, timer: asyncio.TimerHandle, _future: asyncio.Future[AmiReply]) -> None:
@@ -443,7 +405,7 @@ class AmiClient:
                 if action_id is not None:
                     p = pending.get(action_id)
                     if p is not None:
-                        p.route(m)
+                        self._route(p, m)
                     if m.get("Event") != "OriginateResponse":
                         continue  # responses and list items are the action's, not the model's
                 name = m.get("Event")
@@ -463,19 +425,6 @@ class AmiClient:
         if out:
             self._sink(out)
 
-    def _on_action_data(self, data: bytes) -> None:
-        """The action session's reader: responses (and list items) of the actions sent on it.
-        Logged in without events, it gets no events; should one come, the event session has it."""
-        pending = self._pending
-        for m in self._action_parser.feed(data):
-            action_id = m.get("ActionID")
-            p = pending.get(action_id) if action_id is not None else None
-            if p is not None:
-                try:
-                    p.route(m)
-                except Exception as err:  # a bug of ours: one message, not the connection
-                    self._dropped(err, m.get("Event", m.get("Response", "?")))
-
     def _dropped(self, err: Exception, name: str = "") -> None:
         """Log a dropped message by its event name and header names only: values can hold DTMF,
         caller numbers or variables with secrets in them."""
@@ -488,14 +437,63 @@ class AmiClient:
         where = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
         log.error("AMI %s message dropped: %s raised%s (values not logged)", name, type(err).__name__, where)
 
+    @staticmethod
+    def _route(p: _Pending, m: dict[str, str]) -> None:
+        event = m.get("Event")
+        if event is None:  # the Response
+            if m.get("Response") == "Error":
+                p.fail(AmiActionFailed(f"{p.action}: {m.get('Message', 'error')}"))
+                return
+            p.response = m
+            if p.expect == "response" or (p.expect == "list" and m.get("EventList") != "start"):
+                p.resolve()
+        elif p.expect == "originate":
+            if event == "OriginateResponse":
+                p.resolve(m)
+        elif p.expect == "list":
+            if m.get("EventList") == "Complete" or event.endswith("Complete"):
+                p.resolve(m)
+            else:
+                p.items.append(m)
+
     # -- resync -------------------------------------------------------------------------------
     async def resync(self) -> None:
         """Hand the sink a fresh picture: ResyncStarted, snapshots, ResyncFinished."""
         restarted = self._restarted
         self._sink([ev.ResyncStarted(ts=self._clock(), pbx_restarted=restarted,
                                      lost_at=self._lost_at if restarted else None)])
-        out, channels, bridges = await snapshot(self.send_action, self._clock, self._dropped,
-                                                lambda msg: log.info("resync: %s", msg))
+        chans = await self.send_action("CoreShowChannels", {}, expect="list", timeout_s=30.0)
+        bridges = await self.send_action("BridgeList", {}, expect="list", timeout_s=30.0)
+        infos = await asyncio.gather(
+            *(self.send_action("BridgeInfo", {"BridgeUniqueid": b["BridgeUniqueid"]}, expect="list")
+              for b in bridges.items if "BridgeUniqueid" in b),
+            return_exceptions=True,
+        )
+        extra: list[AmiReply] = []
+        for action in ("DeviceStateList", "PJSIPShowEndpoints"):
+            try:
+                extra.append(await self.send_action(action, {}, expect="list", timeout_s=30.0))
+            except AmiActionFailed as err:  # no PJSIP on this Asterisk, or no endpoints at all
+                log.info("resync: %s", err)
+        now = self._clock()
+        out: list[Event] = []
+        for reply in (chans, *extra):
+            for item in reply.items:
+                try:
+                    e = translate_list_item(item, now)
+                except MalformedEvent as err:
+                    self._dropped(err)
+                    continue
+                if e is not None:
+                    out.append(e)
+        count = 0
+        for b, info in zip((b for b in bridges.items if "BridgeUniqueid" in b), infos, strict=True):
+            if isinstance(info, BaseException):
+                continue  # the bridge went away between the two actions
+            count += 1
+            out.append(ev.BridgeSnapshot(ts=now, bridge_id=b["BridgeUniqueid"], bridge_type=b.get("BridgeType", ""),
+                                         uniqueids=bridge_member_uniqueids(list(info.items))))
+        out.append(ev.ResyncFinished(ts=now, channels=len(chans.items), bridges=count))
         self.resyncs += 1
         self._sink(out)
-        log.info("AMI resync done: %d channels, %d bridges", channels, bridges)
+        log.info("AMI resync done: %d channels, %d bridges", len(chans.items), count)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
-from cti.ami.pending import AmiReply
+from cti.ami.manager import AmiReply
 from cti.errors import AmiActionFailed
 from cti.pbx import FALLBACK_PREFIX
 

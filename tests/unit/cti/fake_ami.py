@@ -1,10 +1,7 @@
 """A scripted AMI server on a loopback socket: the 'fake transport' for AmiClient unit tests.
 
 A plain asyncio.Protocol (no per-connection tasks): it answers each action synchronously from
-``handler`` and can push events or cut every connection at will. As Asterisk does, a session
-that logged in with ``Events: off`` gets no events: the events a handler returns for an action
-(an Originate's OriginateResponse) go to every session with events on, the Response to the
-session that sent the action; a list action's items and its ...Complete go to its sender.
+``handler`` and can push events or cut every connection at will.
 """
 
 from __future__ import annotations
@@ -42,8 +39,6 @@ class _Conn(asyncio.Protocol):
         self.server = server
         self.buf = b""
         self.transport: asyncio.Transport | None = None
-        self.events = False  # logged in with events on
-        self.logged_in = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -73,8 +68,6 @@ class FakeAmi:
         self.handler: Handler = handler or default_handler
         self.secret = secret
         self.received: list[dict[str, str]] = []
-        self.on_event_session: list[bool] = []  # per received action: did it come on a session with events on
-        self.multiple_logins = True  # False: a second login while one is open is refused (allowmultiplelogin = no)
         self.raw: list[bytes] = []
         self.conns: list[_Conn] = []
         self.logins = 0
@@ -89,43 +82,17 @@ class FakeAmi:
 
     def on_action(self, action: dict[str, str], conn: _Conn) -> None:
         self.received.append(action)
-        self.on_event_session.append(conn.events)
         aid = action.get("ActionID", "")
         if action.get("Action") == "Login":
-            if action.get("Secret") != self.secret or (not self.multiple_logins and self.logged_in):
+            if action.get("Secret") != self.secret:
                 conn.send(f"Response: Error\r\nActionID: {aid}\r\nMessage: Authentication failed")
                 return
             self.logins += 1
-            conn.logged_in = True
-            conn.events = action.get("Events", "on") != "off"
             conn.send(f"Response: Success\r\nActionID: {aid}\r\nMessage: Authentication accepted")
-            if conn.events:
-                conn.send("Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted")
+            conn.send("Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted")
             return
-        listed = action.get("Action") in _LISTS
         for block in self.handler(action):
-            if listed or not block.startswith("Event: "):
-                conn.send(block)
-            else:
-                self.push(block)
-
-    def push(self, block: str) -> None:
-        """An event, to every session logged in with events on."""
-        for conn in self.conns:
-            if conn.events:
-                conn.send(block)
-
-    def conns_with(self, *, events: bool) -> list[_Conn]:
-        return [c for c in self.conns if c.logged_in and c.events is events]
-
-    @property
-    def logged_in(self) -> bool:
-        return any(c.logged_in for c in self.conns)
-
-    def sessions_of(self, name: str) -> list[str]:
-        """For each ``name`` action received: "events" or "actions", the session it came on."""
-        return ["events" if on else "actions" for a, on in zip(self.received, self.on_event_session, strict=True)
-                if a.get("Action") == name]
+            conn.send(block)
 
     def actions(self, name: str) -> list[dict[str, str]]:
         return [a for a in self.received if a.get("Action") == name]

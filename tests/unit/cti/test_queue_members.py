@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from cti.ami.manager import AmiClient
-from cti.ami.pending import AmiReply
+from cti.ami.manager import AmiClient, AmiReply
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.errors import AmiActionFailed, UnsafeValue
 from cti.settings import AmiSettings
