@@ -324,6 +324,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     from agent_console.ports import WrapUpInput
     from callcenter.engine import Engine
     from crm_core.models import Interaction
+    from cti.ami.manager import AmiClient
     from cti.errors import CtiError
     from cti.journey import AgentRinging, CallArrived, QueueEntered
 
@@ -375,9 +376,27 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
     if submit is not None:
         def timed_submit(action: str, headers: Any, **kw: Any) -> Any:
             note_originate(action, headers)
-            return submit(action, headers, **kw)
+            t = time.time()
+            future = submit(action, headers, **kw)
+            if action == "Originate":
+                originate_written[id(future)] = t
+            return future
 
         control._submit_now = timed_submit
+    # Originate written -> its Response read ("successfully queued"): Asterisk's manager session
+    # thread reads the action and starts the originating thread, then our loop reads the answer.
+    originate_written: dict[int, float] = {}
+    originate_response_ms: list[float] = []
+    route = AmiClient._route
+
+    def timed_route(p: Any, m: dict[str, str]) -> None:
+        if p.action == "Originate" and p.response is None and "Event" not in m:
+            t = originate_written.pop(id(p.future), None)
+            if t is not None:
+                originate_response_ms.append((time.time() - t) * 1000)
+        route(p, m)
+
+    AmiClient._route = staticmethod(timed_route)  # type: ignore[method-assign]
     engine.bus.subscribe(QueueEntered, on_entered, name="bench.entered")
     engine.bus.subscribe(AgentRinging, on_ringing, name="bench.ringing")
     engine.bus.subscribe(CallArrived, on_arrived, name="bench.arrived")
@@ -425,7 +444,8 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             if key is not None:
                 phase.key_to_channel_ms.append((channel - key) * 1000)
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
-                           f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}")
+                           f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}"
+                           f"; Originate written -> its Response read {stats(originate_response_ms)}")
         phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
         statements = {smp.labels.get("op", "?"): int(smp.value) for metric in engine.metrics.db_statements.collect()
                       for smp in metric.samples if smp.name.endswith("_count")}
