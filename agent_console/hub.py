@@ -67,8 +67,8 @@ def _plain_pop(linkedid: str, raw: dict[str, Any]) -> dict[str, Any]:
     return _POP.validate_python({**raw, "call_id": linkedid, "complete": True})  # type: ignore[no-any-return]
 
 
-def _plain_offer_frame(ev: AgentOffer, pop: dict[str, Any]) -> str:
-    """``_offer_frame(_offer_view(ev, Pop(**pop)))``, the same bytes, from plain data."""
+def _plain_offer_frame(ev: AgentOffer, pop: dict[str, Any]) -> bytes:
+    """``_offer_frame(_offer_view(ev, Pop(**pop)))`` in UTF-8, the same bytes, from plain data."""
     offer = _OFFER.validate_python({"call_id": ev.linkedid, "queue": ev.queue, "caller_number": ev.caller_number,
                                     "offered_at": ev.ts, "ring_timeout_s": ev.ring_timeout_s,
                                     "direction": ev.direction, "pop": pop})
@@ -309,7 +309,7 @@ class AgentHub:
 
     # -- connection side -------------------------------------------------------------------------
 
-    def _send(self, agent_id: str, frame: str) -> None:
+    def _send(self, agent_id: str, frame: str | bytes) -> None:
         conn = self.conns.get(agent_id)
         if conn is None or conn.closing is not None:
             return

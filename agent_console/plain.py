@@ -15,8 +15,9 @@ hot path (an offer frame) therefore validates into plain dicts and serialises th
   serialisers, aliases, computed fields, and types orjson would write differently from pydantic
   (datetimes, bytes, decimals ...). A change to ``Pop`` that needs one of these fails loudly here
   instead of changing the frames.
-* ``dumps`` writes what ``model_dump_json`` writes for such data (same bytes: compact, UTF-8, NaN
-  and infinities as null); an integer past 64 bits (orjson refuses it) falls back to ``json``.
+* ``dumps`` writes what ``model_dump_json`` writes for such data, UTF-8 encoded (same bytes:
+  compact, NaN and infinities as null); an integer past 64 bits (orjson refuses it) falls back to
+  ``json``. Bytes, because the socket wants UTF-8 (agent_console/wire.py).
 
 The snapshot (``hello``) and the REST views still use the models; the hub builds them from the
 plain data when something reads them.
@@ -92,12 +93,12 @@ def _typed_dict(schema: dict[str, Any], passthrough: frozenset[str]) -> dict[str
                                 config=config, ref=schema.get("ref"))  # type: ignore[arg-type]
 
 
-def dumps(data: Any) -> str:
-    """Compact JSON text of plain data, as ``model_dump_json`` writes it (NaN and infinities: null)."""
+def dumps(data: Any) -> bytes:
+    """Compact JSON of plain data in UTF-8, as ``model_dump_json`` writes it (NaN and infinities: null)."""
     try:
-        return orjson.dumps(data).decode()
+        return orjson.dumps(data)
     except orjson.JSONEncodeError:  # an integer past 64 bits
-        return json.dumps(_finite(data), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return json.dumps(_finite(data), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def _finite(data: Any) -> Any:

@@ -53,7 +53,7 @@ def test_a_crm_pop_validates_and_dumps_exactly_like_the_model(raw: dict[str, Any
     plain = POP.validate_python(raw)
     model = p.Pop.model_validate(raw)
     assert plain == model.model_dump() and list(plain) == list(model.model_dump())
-    assert dumps(plain) == model.model_dump_json()
+    assert dumps(plain) == model.model_dump_json().encode()
     if raw["customer"] is not None:  # fresh containers: the CRM's own records are not shared
         assert plain["customer"] is not raw["customer"] and plain["customer"]["tags"] is not raw["customer"]["tags"]
 
@@ -109,7 +109,7 @@ def test_any_input_gives_what_the_model_gives_and_the_same_json(raw: dict[str, A
     plain, model = _both(raw)
     assert plain == model or _nan_equal(plain, model)
     if isinstance(plain, dict):
-        assert dumps(plain) == p.Pop.model_validate(raw).model_dump_json()
+        assert dumps(plain) == p.Pop.model_validate(raw).model_dump_json().encode()
 
 
 def _nan_equal(a: Any, b: Any) -> bool:
@@ -120,7 +120,7 @@ def _nan_equal(a: Any, b: Any) -> bool:
 def test_dumps_writes_nan_as_null_and_falls_back_for_integers_past_64_bits() -> None:
     pop = {"call_id": "c1", "waited_s": math.nan, "customer": {"id": 2**70, "name": "Big"}}
     plain = POP.validate_python(pop)
-    assert dumps(plain) == p.Pop.model_validate(pop).model_dump_json()
+    assert dumps(plain) == p.Pop.model_validate(pop).model_dump_json().encode()
     assert json.loads(dumps(plain))["waited_s"] is None and json.loads(dumps(plain))["customer"]["id"] == 2**70
 
 
@@ -131,7 +131,7 @@ def test_the_offer_frame_from_plain_data_is_the_models_frame_byte_for_byte() -> 
                    AgentOffer(ts=1_764_700_000, agent_id="a1", linkedid=raw["call_id"], queue=None,
                               ring_timeout_s=15, direction="outbound")):  # ints where the view has floats
             pop = _plain_pop(ev.linkedid, raw)
-            assert _plain_offer_frame(ev, pop) == _offer_frame(_offer_view(ev, p.Pop.model_validate(pop)))
+            assert _plain_offer_frame(ev, pop) == _offer_frame(_offer_view(ev, p.Pop.model_validate(pop))).encode()
             assert p.SERVER_ADAPTER.validate_json(_plain_offer_frame(ev, pop)).type == "offer"
 
 
