@@ -47,7 +47,7 @@ def plain_validator(model: type[BaseModel], *, passthrough: Iterable[str] = ()) 
 
     ``passthrough``: top-level fields taken as they are (``any``), e.g. a part validated already.
     """
-    return SchemaValidator(_plain(model.__pydantic_core_schema__, frozenset(passthrough)))  # type: ignore[arg-type]
+    return SchemaValidator(_plain(model.__pydantic_core_schema__, frozenset(passthrough)))
 
 
 def _plain(schema: Any, passthrough: frozenset[str] = frozenset()) -> Any:
@@ -89,8 +89,8 @@ def _typed_dict(schema: dict[str, Any], passthrough: frozenset[str]) -> dict[str
         sub = cs.any_schema() if name in passthrough else _plain(field["schema"])
         fields[name] = cs.typed_dict_field(sub, required=field["schema"].get("type") != "default"
                                            and name not in passthrough)
-    return cs.typed_dict_schema(fields, extra_behavior=config.get("extra_fields_behavior", "ignore"),
-                                config=config, ref=schema.get("ref"))  # type: ignore[arg-type]
+    return dict(cs.typed_dict_schema(fields, extra_behavior=config.get("extra_fields_behavior", "ignore"),
+                                     config=config, ref=schema.get("ref")))  # type: ignore[arg-type]
 
 
 def dumps(data: Any) -> bytes:

@@ -85,17 +85,17 @@ def test_what_the_model_refuses_the_plain_validator_refuses_the_same_way(raw: di
     assert isinstance(plain, list) and plain == model
 
 
-_JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True)
-                        | st.text(max_size=8),
-                        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                        max_leaves=8)
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8)
 _CARD = st.fixed_dictionaries({"id": st.integers(1, 99) | st.text(max_size=3), "name": st.text(max_size=5)},
                               optional={"tags": st.lists(st.text(max_size=3), max_size=2), "tier": _JSONISH})
 _POP_KEYS = st.fixed_dictionaries(
     {"call_id": st.text(max_size=6) | _JSONISH},
     optional={"customer": st.none() | _CARD | _JSONISH,
-              "interactions": st.lists(st.dictionaries(st.sampled_from(["id", "at", "notes", "resolved", "x"]), _JSONISH,
-                                                       max_size=3), max_size=6),
+              "interactions": st.lists(st.dictionaries(st.sampled_from(["id", "at", "notes", "resolved", "x"]),
+                                                       _JSONISH, max_size=3), max_size=6),
               "waited_s": _JSONISH, "skills": st.dictionaries(st.text(max_size=3), st.integers(0, 9) | _JSONISH,
                                                                max_size=2),
               "script": st.none() | st.fixed_dictionaries({"title": st.text(max_size=4), "body": _JSONISH}),
