@@ -38,6 +38,7 @@ from agent_console.security import (
     token_of,
 )
 from agent_console.service import ConsoleService
+from agent_console.wire import WireMiddleware
 from cti.bus import EventBus
 from cti.errors import CtiError
 
@@ -149,6 +150,8 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
 
     if metrics is not None:
         install_metrics(app, metrics, token=metrics_token)
+    # Added last, so outermost: it must see the server's own ``send`` (agent_console/wire.py).
+    app.add_middleware(WireMiddleware)
     app.include_router(build_router(parts))
     for router in extra_routers:
         app.include_router(router)

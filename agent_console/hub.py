@@ -36,6 +36,7 @@ from agent_console import protocol as p
 from agent_console.deadlines import Deadlines
 from agent_console.errors import NotAuthenticated
 from agent_console.outbox import Outbox
+from agent_console.plain import dumps, plain_validator
 from agent_console.ports import AgentDesk, PopSource
 from agent_console.security import ConsoleAuth, Principal
 from agent_console.service import ConsoleService
@@ -53,6 +54,25 @@ CLOSE_SLOW = 4008
 # server's CPU per frame (one zlib state per socket, ~45 KB each) to shrink frames of a few KB that
 # are sent a few times per call. See docs/websocket-protocol.md, "Compression".
 PER_MESSAGE_DEFLATE = False
+
+
+# The offer frame's hot path (agent_console/plain.py): the pop validated into plain data, the frame
+# written by orjson; the models are built from that data only when something reads the snapshot.
+_POP = plain_validator(p.Pop)
+_OFFER = plain_validator(p.OfferView, passthrough=("pop",))
+
+
+def _plain_pop(linkedid: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """``Pop.model_validate(...).model_dump()`` of a complete pop, without the models."""
+    return _POP.validate_python({**raw, "call_id": linkedid, "complete": True})  # type: ignore[no-any-return]
+
+
+def _plain_offer_frame(ev: AgentOffer, pop: dict[str, Any]) -> bytes:
+    """``_offer_frame(_offer_view(ev, Pop(**pop)))`` in UTF-8, the same bytes, from plain data."""
+    offer = _OFFER.validate_python({"call_id": ev.linkedid, "queue": ev.queue, "caller_number": ev.caller_number,
+                                    "offered_at": ev.ts, "ring_timeout_s": ev.ring_timeout_s,
+                                    "direction": ev.direction, "pop": pop})
+    return dumps({"type": "offer", "offer": offer})
 
 
 def _placeholder(ev: AgentOffer) -> p.Pop:
@@ -75,7 +95,7 @@ class _Snap:
     in the usual case the CRM answers in time and the view is built once, with the real pop.
     """
 
-    __slots__ = ("_offer", "_pending", "calls", "offer_ev", "state")
+    __slots__ = ("_offer", "_pending", "_pending_pop", "calls", "offer_ev", "state")
 
     def __init__(self, state: p.AgentStateView, offer: p.OfferView | None = None,
                  calls: dict[str, p.CallView] | None = None) -> None:
@@ -83,22 +103,25 @@ class _Snap:
         self.calls: dict[str, p.CallView] = calls if calls is not None else {}
         self.offer_ev: AgentOffer | None = None  # the bus event of the current offer (None: seeded or none)
         self._offer, self._pending = offer, None  # type: tuple[p.OfferView | None, AgentOffer | None]
+        self._pending_pop: dict[str, Any] | None = None  # the pending offer's pop as plain data, once known
 
     @property
     def offer(self) -> p.OfferView | None:
         if self._pending is not None:
-            self._offer, self._pending = _offer_view(self._pending), None
+            pop = p.Pop.model_validate(self._pending_pop) if self._pending_pop is not None else None
+            self._offer, self._pending, self._pending_pop = _offer_view(self._pending, pop), None, None
         return self._offer
 
     @offer.setter
     def offer(self, view: p.OfferView | None) -> None:
-        self._offer, self._pending, self.offer_ev = view, None, None
+        self._offer, self._pending, self._pending_pop, self.offer_ev = view, None, None, None
 
-    def offer_pending(self, ev: AgentOffer) -> None:
-        self._offer, self._pending, self.offer_ev = None, ev, ev
+    def offer_pending(self, ev: AgentOffer, pop: dict[str, Any] | None = None) -> None:
+        """``ev`` is the current offer; its view is built when read (with ``pop``: plain, validated)."""
+        self._offer, self._pending, self._pending_pop, self.offer_ev = None, ev, pop, ev
 
     def offer_built(self, ev: AgentOffer, view: p.OfferView) -> None:
-        self._offer, self._pending, self.offer_ev = view, None, ev
+        self._offer, self._pending, self._pending_pop, self.offer_ev = view, None, None, ev
 
     def pending_is(self, ev: AgentOffer) -> bool:
         """``ev`` is the current offer and its view has not been built (nobody has read it)."""
@@ -192,21 +215,23 @@ class AgentHub:
                     "direction": "outbound"}
             self._spawn(self._late_pop(ev.agent_id, ev.linkedid, self._build(ev.linkedid, ev.agent_id, info)))
 
-    async def _build(self, linkedid: str, agent_id: str, info: dict[str, Any]) -> p.Pop:
-        raw = await self.pops.build_pop(linkedid, agent_id, info)
-        return p.Pop.model_validate({**raw, "call_id": linkedid, "complete": True})
+    async def _build(self, linkedid: str, agent_id: str, info: dict[str, Any]) -> dict[str, Any]:
+        """The pop as plain, validated data (a ``Pop``'s ``model_dump()``)."""
+        return _plain_pop(linkedid, await self.pops.build_pop(linkedid, agent_id, info))
 
     async def _offer(self, ev: AgentOffer) -> None:
         snap = self._snap(ev.agent_id)
         if ev.pop is not None:
-            pop = None
             try:
-                pop = p.Pop.model_validate({**ev.pop, "call_id": ev.linkedid, "complete": True})
+                pop = _plain_pop(ev.linkedid, ev.pop)
             except ValidationError:
                 log.exception("offer %s: malformed pop from publisher", ev.linkedid)
-            offer = _offer_view(ev, pop)
-            snap.offer_built(ev, offer)
-            self._send(ev.agent_id, _offer_frame(offer))
+                offer = _offer_view(ev)
+                snap.offer_built(ev, offer)
+                self._send(ev.agent_id, _offer_frame(offer))
+                return
+            snap.offer_pending(ev, pop)
+            self._send(ev.agent_id, _plain_offer_frame(ev, pop))
             return
         snap.offer_pending(ev)  # a reconnect during the CRM look-up still sees the offer (built then)
         # The CRM look-up runs beside the bus worker, so a slow CRM never delays other agents' events.
@@ -235,7 +260,7 @@ class AgentHub:
         # A deadline rather than a second task + asyncio.wait (or a loop timer each): see deadlines.py.
         timer = self._deadlines.add(self.pop_timeout_s, _slow)
         try:
-            pop: p.Pop | None = await self._build(ev.linkedid, ev.agent_id, info)
+            pop: dict[str, Any] | None = await self._build(ev.linkedid, ev.agent_id, info)
         except Exception:
             log.exception("offer %s: pop failed", ev.linkedid)
             pop = None
@@ -243,26 +268,28 @@ class AgentHub:
             timer.cancel()
         if snap.offer_ev is ev:
             if pop is not None and snap.pending_is(ev):
-                offer = _offer_view(ev, pop)  # nobody read the pending offer: one view, the real pop
-                snap.offer_built(ev, offer)
-            else:
-                offer = snap.offer  # type: ignore[assignment]  # current, so present
-                if pop is not None:
-                    offer.pop = pop
+                # Nobody read the pending offer: the frame from plain data, the view only if read later.
+                snap.offer_pending(ev, pop)
+                self._send(ev.agent_id, _plain_offer_frame(ev, pop))
+                return
+            offer: p.OfferView = snap.offer  # type: ignore[assignment]  # current, so present
+            model = p.Pop.model_validate(pop) if pop is not None else None
+            if model is not None:
+                offer.pop = model
             if not placeholder_sent:
                 self._send(ev.agent_id, _offer_frame(offer))
-            elif pop is not None:
-                self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=pop).model_dump_json())
+            elif model is not None:
+                self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=model).model_dump_json())
             return
         # Answered (or withdrawn) while the CRM looked up the caller: give the call its pop.
         call = snap.calls.get(ev.linkedid)
         if call is not None and pop is not None:
-            call.pop = pop
-            self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=pop).model_dump_json())
+            call.pop = p.Pop.model_validate(pop)
+            self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=call.pop).model_dump_json())
 
     async def _late_pop(self, agent_id: str, call_id: str, pending: Any) -> None:
         try:
-            pop = await pending
+            pop = p.Pop.model_validate(await pending)
         except Exception:
             log.exception("pop for %s failed", call_id)
             return
@@ -282,7 +309,7 @@ class AgentHub:
 
     # -- connection side -------------------------------------------------------------------------
 
-    def _send(self, agent_id: str, frame: str) -> None:
+    def _send(self, agent_id: str, frame: str | bytes) -> None:
         conn = self.conns.get(agent_id)
         if conn is None or conn.closing is not None:
             return

@@ -8,6 +8,10 @@ does suspend does a task take it over, finish it, then send the frames queued me
 task is woken per frame (in a burst of 1,000 pops that was a future, a loop callback and a task step
 per frame, bench/screen_pop.py). Past ``limit`` queued frames ``put`` answers False: the hub drops
 the connection rather than buffer without bound.
+
+A frame is text, as ``str`` or as UTF-8 ``bytes``; bytes go straight onto the connection when the
+server gives it a wire (agent_console/wire.py: uvicorn's websockets-sansio protocol) and it is
+writable, else the ASGI way like a ``str``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from collections.abc import Coroutine, Generator
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agent_console.wire import wire_of
 
 # What a send raises once the client has gone (uvicorn's ClientDisconnected is an OSError; Starlette
 # raises RuntimeError after a close): the reader notices the disconnect too and ends the connection.
@@ -56,11 +62,12 @@ class _Rest:
 class Outbox:
     """Frames for one websocket, in order; at most ``limit`` wait while a send is suspended."""
 
-    __slots__ = ("_close_code", "_gone", "_queue", "_task", "_ws", "limit")
+    __slots__ = ("_close_code", "_gone", "_queue", "_task", "_wire", "_ws", "limit")
 
     def __init__(self, ws: WebSocket, limit: int) -> None:
         self._ws, self.limit = ws, limit
-        self._queue: deque[str | None] = deque()  # None: close after the frames before it
+        self._wire = wire_of(ws)
+        self._queue: deque[str | bytes | None] = deque()  # None: close after the frames before it
         self._task: asyncio.Task[None] | None = None  # finishing a suspended send, then draining
         self._gone = False
         self._close_code = 1000
@@ -68,17 +75,22 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, frame: str) -> bool:
-        """Send ``frame`` now, or after the frames already waiting; False if ``limit`` are waiting."""
+    def put(self, frame: str | bytes) -> bool:
+        """Send ``frame`` (text; bytes: UTF-8) now, or after the frames already waiting; False if
+        ``limit`` are waiting."""
         if self._task is not None:
             if len(self._queue) >= self.limit:
                 return False
             self._queue.append(frame)
         elif not self._gone:
+            if isinstance(frame, bytes):
+                if self._wire is not None and self._wire.send_text(frame):
+                    return True
+                frame = frame.decode()
             self._step(self._ws.send_text(frame))
         return True
 
-    def close_after(self, last: str, code: int) -> None:
+    def close_after(self, last: str | bytes, code: int) -> None:
         """Send the waiting frames and ``last``, then close the socket with ``code``."""
         self._close_code = code
         self._queue.extend((last, None))
@@ -117,7 +129,7 @@ class Outbox:
                     await self._ws.close(self._close_code)
                     self._gone = True
                     return
-                await self._ws.send_text(frame)
+                await self._ws.send_text(frame if isinstance(frame, str) else frame.decode())
         except _GONE:
             self._gone = True
         finally:

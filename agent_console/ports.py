@@ -107,7 +107,8 @@ class AgentDesk(Protocol):
 
 class PopSource(Protocol):
     async def build_pop(self, linkedid: str, agent_id: str, offer_info: dict[str, Any]) -> dict[str, Any]:
-        """The screen pop (shape: ``agent_console.protocol.Pop``). ``offer_info`` holds the
+        """The screen pop (shape: ``agent_console.protocol.Pop``) as plain data: dicts, lists,
+        strings, numbers, booleans, None (not model instances). ``offer_info`` holds the
         offer event's fields (caller_number, customer_id, queue, waited_s, skills, direction)."""
 
 
