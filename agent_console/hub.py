@@ -178,7 +178,7 @@ class AgentHub:
     async def on_event(self, ev: ConsoleEvent) -> None:
         match ev:
             case AgentStateChanged():
-                view = p.AgentStateView(agent_id=ev.agent_id, state=ev.state, reason=ev.reason,  # type: ignore[arg-type]
+                view = p.AgentStateView(agent_id=ev.agent_id, state=ev.state, reason=ev.reason,
                                         since=ev.since or ev.ts, queues=list(ev.queues),
                                         not_ready_after_call=ev.not_ready_after_call)
                 self._snap(ev.agent_id).state = view
@@ -410,7 +410,8 @@ class AgentHub:
                 return
             if msg["type"] == "websocket.disconnect":
                 return
-            raw: str | bytes = msg.get("text") if msg.get("text") is not None else msg.get("bytes") or b""
+            text: str | None = msg.get("text")
+            raw: str | bytes = text if text is not None else msg.get("bytes") or b""
             if self.auth is not None:
                 try:
                     await self.auth.check(conn.token)
