@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.events import AgentStateChanged
 from acd.model import AgentState, AgentView
 from acd.stats import QueueSnapshot
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.journey import AgentRinging, AgentRingNoAnswer
 
 Scope = MutableMapping[str, Any]
@@ -84,17 +84,18 @@ class EngineMetrics:
         r.register(LiveCollector(self))
 
     def subscribe(self, bus: EventBus) -> None:
-        bus.subscribe(AgentRinging, self._on_ringing, name="metrics.offers")
-        bus.subscribe(AgentRingNoAnswer, self._on_no_answer, name="metrics.ring_no_answer")
-        bus.subscribe(AgentStateChanged, self._on_agent_state, name="metrics.agent_state")
+        # Counters only: observers (called as the event is published), not a task woken per event.
+        observe(bus, AgentRinging, self._on_ringing, name="metrics.offers")
+        observe(bus, AgentRingNoAnswer, self._on_no_answer, name="metrics.ring_no_answer")
+        observe(bus, AgentStateChanged, self._on_agent_state, name="metrics.agent_state")
 
-    async def _on_ringing(self, ev: AgentRinging) -> None:
+    def _on_ringing(self, ev: AgentRinging) -> None:
         self.offers.labels(ev.queue or "").inc()
 
-    async def _on_no_answer(self, ev: AgentRingNoAnswer) -> None:
+    def _on_no_answer(self, ev: AgentRingNoAnswer) -> None:
         self.ring_no_answer.labels(ev.queue or "").inc()
 
-    async def _on_agent_state(self, ev: AgentStateChanged) -> None:
+    def _on_agent_state(self, ev: AgentStateChanged) -> None:
         self.agent_transitions.labels(ev.state).inc()
 
     def watch_database(self, *engines: AsyncEngine | Engine) -> None:

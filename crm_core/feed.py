@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
-from crm_core.feed_events import public_events
+from crm_core.feed_events import SOURCES, public_events
 from crm_core.feed_ring import Feed, RingFeed, Row, parse_cursor, wire
 from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
@@ -110,9 +110,10 @@ class EventFeed(RingFeed):
     # -- writing ------------------------------------------------------------------------------
 
     def subscribe(self, bus: EventBus) -> None:
-        # One subscription on every event keeps the publish order across event classes; batches:
-        # one journal write per batch the bus hands over.
-        subscribe_batch(bus, Event, self.handle_batch, name="event_feed")
+        # One subscription for every class integrators see keeps the publish order across them (and
+        # the worker sleeps through the rest: device states, console updates...); batches: one
+        # journal write per batch the bus hands over.
+        subscribe_batch(bus, SOURCES, self.handle_batch, name="event_feed")
 
     async def handle(self, ev: Event) -> None:
         await self.accept(public_events(ev))

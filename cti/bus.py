@@ -1,6 +1,8 @@
 """The event bus port and its in-process adapter.
 
-Subscriptions are by event class (subclasses included). Each subscription owns a bounded queue
+Subscriptions are by event class (subclasses included), or by a tuple of classes: one
+subscription keeps the publish order across its classes, and its worker is never woken for the
+events of other classes. Each subscription owns a bounded queue
 and one worker task, so a slow subscriber applies backpressure to publishers instead of growing
 memory without limit, and events reach each subscriber in publish order. A handler that raises
 is logged with the event's call id and the bus carries on. Handlers run inside the event's log
@@ -11,6 +13,11 @@ once, in publish order, and counts them handled when the handler returns: a cons
 make events durable before acknowledging them (the call logger's journal) flushes once per batch
 instead of once per event (group commit). ``subscribe_batch(bus, ...)`` falls back to one-event
 batches on a bus that cannot hand batches.
+
+An observer (``observe``) is a plain function the in-process bus calls as the event is published,
+in the publisher's step: no queue, no task switch. Only for work that is in memory, quick and
+cannot block (metrics counters); one that raises is logged and the publish carries on.
+``observe(bus, ...)`` falls back to a subscription on a bus without observers.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
 Handler = Callable[[E], Awaitable[None]]
 BatchHandler = Callable[[Sequence[E]], Awaitable[None]]
+Observer = Callable[[E], None]
+# What a subscription is for: an event class, or several (subclasses included either way).
+Types = type[E] | tuple[type[E], ...]
 
 
 class EventBus(Protocol):
@@ -37,7 +47,7 @@ class EventBus(Protocol):
 
     async def publish(self, ev: Event) -> None: ...
 
-    def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None: ...
+    def subscribe(self, event_type: Types[E], handler: Handler[E], *, name: str) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -123,7 +133,7 @@ class _Inbox:
 @dataclass(eq=False)
 class _Subscription:
     name: str
-    event_type: type[Event]
+    event_type: Types[Event]
     handler: Handler  # type: ignore[type-arg]
     queue: _Inbox
     task: asyncio.Task[None] | None = None
@@ -138,14 +148,21 @@ class InProcessBus:
 
     queue_size: int = 10_000
     _subs: list[_Subscription] = field(default_factory=list)
+    _observers: list[tuple[str, Types[Event], Observer]] = field(default_factory=list)  # type: ignore[type-arg]
     _started: bool = False
-    # The subscriptions each concrete event class reaches, worked out on its first publish.
-    _routes: dict[type[Event], tuple[_Subscription, ...]] = field(default_factory=dict)
+    # The subscriptions and observers each concrete event class reaches, worked out on its first publish.
+    _routes: dict[type[Event], tuple[tuple[_Subscription, ...], tuple[tuple[str, Observer], ...]]] = field(  # type: ignore[type-arg]
+        default_factory=dict)
 
-    def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None:
+    def subscribe(self, event_type: Types[E], handler: Handler[E], *, name: str) -> None:
         self._add(_Subscription(name, event_type, handler, _Inbox(self.queue_size)))
 
-    def subscribe_batch(self, event_type: type[E], handler: BatchHandler[E], *, name: str,
+    def observe(self, event_type: Types[E], fn: Observer[E], *, name: str) -> None:
+        """Call ``fn(event)`` as each event of ``event_type`` is published (see the module docstring)."""
+        self._observers.append((name, event_type, fn))
+        self._routes.clear()
+
+    def subscribe_batch(self, event_type: Types[E], handler: BatchHandler[E], *, name: str,
                         max_batch: int = 1000) -> None:
         """Like ``subscribe``, the handler taking every event waiting (at most ``max_batch``) at once."""
         self._add(_Subscription(name, event_type, handler, _Inbox(self.queue_size), max_batch=max_batch))
@@ -157,9 +174,17 @@ class InProcessBus:
             sub.task = asyncio.create_task(self._run(sub), name=f"bus:{sub.name}")
 
     async def publish(self, ev: Event) -> None:
-        subs = self._routes.get(type(ev))
-        if subs is None:
-            subs = self._routes[type(ev)] = tuple(s for s in self._subs if isinstance(ev, s.event_type))
+        route = self._routes.get(type(ev))
+        if route is None:
+            route = self._routes[type(ev)] = (
+                tuple(s for s in self._subs if isinstance(ev, s.event_type)),
+                tuple((name, fn) for name, types, fn in self._observers if isinstance(ev, types)))
+        subs, observers = route
+        for name, fn in observers:
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("bus observer %s failed on %s (call %s)", name, ev.name, ev.call_id)
         for sub in subs:
             inbox = sub.queue
             if len(inbox.items) < inbox.maxsize:
@@ -256,7 +281,7 @@ class InProcessBus:
                 return
 
 
-def subscribe_batch(bus: EventBus, event_type: type[E], handler: BatchHandler[E], *, name: str) -> bool:
+def subscribe_batch(bus: EventBus, event_type: Types[E], handler: BatchHandler[E], *, name: str) -> bool:
     """Subscribe ``handler`` for batches where ``bus`` hands them (True), else one event at a time."""
     batched = getattr(bus, "subscribe_batch", None)
     if batched is not None:
@@ -265,6 +290,21 @@ def subscribe_batch(bus: EventBus, event_type: type[E], handler: BatchHandler[E]
 
     async def one(ev: E) -> None:
         await handler((ev,))
+
+    bus.subscribe(event_type, one, name=name)
+    return False
+
+
+def observe(bus: EventBus, event_type: Types[E], fn: Observer[E], *, name: str) -> bool:
+    """Have ``fn`` called as events are published where ``bus`` has observers (True), else from a
+    subscription of its own."""
+    direct = getattr(bus, "observe", None)
+    if direct is not None:
+        direct(event_type, fn, name=name)
+        return True
+
+    async def one(ev: E) -> None:
+        fn(ev)
 
     bus.subscribe(event_type, one, name=name)
     return False

@@ -42,6 +42,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from cti.bus import Types
 from cti.errors import CtiError
 from cti.events import Event, from_wire, to_wire
 from cti.logs import event_context
@@ -98,7 +99,7 @@ Tap = Callable[[Event], "Sequence[StreamAppend]"]
 @dataclass(eq=False)
 class _Subscription:
     name: str
-    event_type: type[Event]
+    event_type: Types[Event]
     handler: Handler  # type: ignore[type-arg]
     queue: asyncio.Queue[tuple[bytes, Event] | None]
     task: asyncio.Task[None] | None = None
@@ -136,7 +137,7 @@ class RedisStreamsBus:
         """Write the entries ``tap(event)`` returns atomically with each event this node publishes."""
         self._taps.append(tap)
 
-    def subscribe(self, event_type: type[E], handler: Handler[E], *, name: str) -> None:
+    def subscribe(self, event_type: Types[E], handler: Handler[E], *, name: str) -> None:
         sub = _Subscription(name, event_type, handler, asyncio.Queue(self._queue_size))
         self._subs.append(sub)
         if self._reader is not None:

@@ -188,3 +188,71 @@ async def test_a_late_subscriber_gets_the_events_published_after_it_joined() -> 
     await bus.drain()
     await bus.stop()
     assert (early, late) == ([1, 2, 3], [2, 3])
+
+
+@event("test.pong")
+class Pong(Event):
+    n: int
+
+
+async def test_a_subscription_to_several_classes_keeps_their_order_and_never_wakes_for_others() -> None:
+    bus = InProcessBus()
+    seen: list[tuple[str, int]] = []
+    woken = 0
+
+    async def keep(ev: Ping | Pong) -> None:
+        nonlocal woken
+        woken += 1
+        seen.append((ev.name, ev.n))
+
+    bus.subscribe((Pong, AgentPing), keep, name="some")
+    await bus.start()
+    await bus.publish(Pong(ts=0.0, n=1))
+    await bus.publish(Ping(ts=0.0, linkedid="c", n=2))  # neither class: the worker sleeps through it
+    await bus.publish(AgentPing(ts=0.0, linkedid="c", n=3, agent_id="1001", queue="q"))
+    await bus.publish(Pong(ts=0.0, n=4))
+    await bus.drain()
+    await bus.stop()
+    assert seen == [("test.pong", 1), ("test.agent_ping", 3), ("test.pong", 4)] and woken == 3
+    assert bus.stats()["some"]["handled"] == 3
+
+
+async def test_an_observer_runs_as_the_event_is_published_and_its_failure_is_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from cti.bus import observe
+
+    bus = InProcessBus()
+    seen: list[int] = []
+
+    def count(ev: Ping) -> None:
+        seen.append(ev.n)
+        if ev.n == 2:
+            raise RuntimeError("observer bug")
+
+    assert observe(bus, Ping, count, name="count") is True
+    await bus.start()  # not needed by observers: no task
+    with caplog.at_level(logging.ERROR):
+        await bus.publish(Ping(ts=0.0, linkedid="call-1", n=1))
+        assert seen == [1]  # before publish returned: no worker in between
+        await bus.publish(Ping(ts=0.0, linkedid="call-2", n=2))
+        await bus.publish(Pong(ts=0.0, n=9))  # not a Ping
+        await bus.publish(AgentPing(ts=0.0, linkedid="call-3", n=3, agent_id="1001", queue="q"))
+    await bus.stop()
+    assert seen == [1, 2, 3]
+    assert "observer count failed" in caplog.text and "call-2" in caplog.text
+
+
+async def test_observe_falls_back_to_a_subscription_on_a_bus_without_observers() -> None:
+    from cti.bus import observe
+
+    class PlainBus(InProcessBus):
+        observe = None  # type: ignore[assignment]
+
+    bus = PlainBus()
+    seen: list[int] = []
+    assert observe(bus, Ping, lambda ev: seen.append(ev.n), name="count") is False
+    await bus.start()
+    await bus.publish(Ping(ts=0.0, linkedid="c", n=1))
+    await bus.drain()
+    await bus.stop()
+    assert seen == [1] and bus.stats()["count"]["handled"] == 1
