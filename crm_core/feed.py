@@ -120,6 +120,9 @@ class EventFeed(RingFeed):
 
     async def handle_batch(self, events: Sequence[Event]) -> None:
         publics = [public for ev in events for public in public_events(ev)]
+        if len(publics) <= _CHUNK:  # the common case (at 10 calls/s a batch holds an event or two)
+            await self.accept(publics)
+            return
         for start in range(0, len(publics), _CHUNK):
             if start:
                 await asyncio.sleep(0)  # a backlog of a thousand events must not hold the loop in one go
@@ -130,24 +133,40 @@ class EventFeed(RingFeed):
         queue them for the writer."""
         if not publics:
             return
-        await self._room.wait()  # backpressure on the bus while the database is far behind
+        if not self._room.is_set():
+            await self._room.wait()  # backpressure on the bus while the database is far behind
         bodies = [_dumps(public) for public in publics]  # once: the journal, the table and every reader share it
-        async with self._journal_lock:
-            seq, head = self._seq, self.head
-            lines = [f'{{"seq":{seq + n},"id":{head + n},"e":{body}}}' for n, body in enumerate(bodies, 1)]
-            if self.outbox.sync_policy == "never":
-                self.outbox.append_many(lines)  # page cache only: microseconds, nothing to wait behind
-            else:
-                await self.outbox.append_in_thread(lines)  # may wait behind an fdatasync: not in the loop
-            self._seq = seq + len(bodies)
-            rows: list[Row] = []
-            for n, (public, body) in enumerate(zip(publics, bodies, strict=True), 1):
-                self._pending.append((seq + n, head + n, public["type"], body, float(public["ts"])))
-                rows.append((head + n, public["type"], wire(head + n, body)))
-            self._publish(rows)
+        never = self.outbox.sync_policy == "never"
+        if never and not self._journal_lock.locked():
+            # Nothing is awaited from here on, so no compaction can start meanwhile: the lock (a
+            # few coroutines per batch) is not needed.
+            self.outbox.append_many(self._lines(bodies))  # page cache only: microseconds
+            self._accepted(publics, bodies)
+        else:
+            async with self._journal_lock:
+                if never:
+                    self.outbox.append_many(self._lines(bodies))
+                else:
+                    await self.outbox.append_in_thread(self._lines(bodies))  # may wait behind an fdatasync
+                self._accepted(publics, bodies)
         if len(self._pending) >= self.max_pending:
             self._room.clear()
         self._wake.set()
+
+    def _lines(self, bodies: list[str]) -> list[str]:
+        """The journal lines of the next accepted bodies (seq and cursor follow the last ones)."""
+        seq, head = self._seq, self.head
+        return [f'{{"seq":{seq + n},"id":{head + n},"e":{body}}}' for n, body in enumerate(bodies, 1)]
+
+    def _accepted(self, publics: Sequence[dict[str, Any]], bodies: list[str]) -> None:
+        """Journalled: take their seqs and cursors, queue them for the writer, show them to readers."""
+        seq, head = self._seq, self.head
+        self._seq = seq + len(bodies)
+        rows: list[Row] = []
+        for n, (public, body) in enumerate(zip(publics, bodies, strict=True), 1):
+            self._pending.append((seq + n, head + n, public["type"], body, float(public["ts"])))
+            rows.append((head + n, public["type"], wire(head + n, body)))
+        self._publish(rows)
 
     async def start(self) -> None:
         journal = self.outbox.open()
