@@ -51,9 +51,11 @@ class Pump:
         self.model, self.bus = model, bus
         self.published_raw = published_raw
         self.inbox: deque[Event] = deque()
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # The run task asleep on an empty inbox, and drain()'s waiters: bare futures, as the bus's
+        # inboxes (asyncio.Event's set/clear/wait per AMI read cost more than folding a Newstate).
+        self._waiter: asyncio.Future[None] | None = None
+        self._busy = False  # events pushed and not all folded and published yet
+        self._drainers: list[asyncio.Future[None]] = []
         self.slice_events, self.slice_s = slice_events, slice_s
         self.high_water = high_water
         self._on_pressure = on_pressure
@@ -70,8 +72,12 @@ class Pump:
     def push(self, events: list[Event]) -> None:
         """Called from the connection's reader: never blocks."""
         self.inbox.extend(events)
-        self._idle.clear()
-        self._wake.set()
+        self._busy = True
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
         if not self._paused and len(self.inbox) > self.high_water and self._on_pressure is not None:
             self._paused = True
             log.warning("AMI ingest backlog %d events: pausing the socket", len(self.inbox))
@@ -80,11 +86,17 @@ class Pump:
     async def run(self) -> None:
         inbox, model, publish, raw = self.inbox, self.model, self.bus.publish, self.published_raw
         clock = time.perf_counter
+        loop = asyncio.get_running_loop()
         while True:
             if not inbox:
-                self._idle.set()
-                self._wake.clear()
-                await self._wake.wait()
+                self._busy = False
+                if self._drainers:
+                    for drainer in self._drainers:
+                        if not drainer.done():
+                            drainer.set_result(None)
+                    self._drainers.clear()
+                self._waiter = loop.create_future()
+                await self._waiter
                 continue
             now = clock()
             deadline = now + self.slice_s
@@ -112,11 +124,16 @@ class Pump:
             if self._paused and len(inbox) < self.high_water // 2 and self._on_pressure is not None:
                 self._paused = False
                 self._on_pressure(False)
-            await asyncio.sleep(0)  # let the reader and everyone else run between slices
+            if inbox:
+                await asyncio.sleep(0)  # let the reader and everyone else run between slices
+            # else: the loop above sleeps on the empty inbox (one turn of the loop, not two)
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been folded and published (tests, shutdown)."""
-        await self._idle.wait()
+        while self._busy:
+            drainer = asyncio.get_running_loop().create_future()
+            self._drainers.append(drainer)
+            await drainer
 
 
 class AmiBridge:
