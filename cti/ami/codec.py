@@ -64,7 +64,7 @@ class AmiFrameParser:
 
 
 # line.split(": ", 1) for every line as map(_SPLIT, lines, _SEP, _ONCE): no Python frame per line
-# (the hot path: ~2.5x faster than a generator expression on Asterisk 22's 17-24 header events).
+# (the hot path: 10 % fewer instructions than a generator expression on Asterisk 22's events).
 # The two endless iterators are shared: map takes one item of each per line and they never run out.
 _SPLIT: Callable[[str, str, int], list[str]] = str.split
 _SEP, _ONCE = repeat(": "), repeat(1)
