@@ -95,15 +95,15 @@ class AgiStream(asyncio.Protocol):
                 end = buf.find(sep, start)
                 if end >= 0:
                     end += len(sep)
+                    out = bytes(buf[:end])
+                    del buf[:end]  # an overlong one too (as StreamReader.readline): the next read goes on after it
+                    self._resume()
                     if end > LIMIT:
                         raise ValueError(f"more than {LIMIT} bytes without {sep!r}")
-                    out = bytes(buf[:end])
-                    del buf[:end]
-                    if self._reading_paused and len(buf) <= LIMIT and self.transport is not None:
-                        self._reading_paused = False
-                        self.transport.resume_reading()
                     return out
                 if len(buf) > LIMIT:
+                    buf.clear()  # nothing of it is usable (StreamReader.readline drops it too)
+                    self._resume()
                     raise ValueError(f"more than {LIMIT} bytes without {sep!r}")
                 if self._eof:
                     return None
@@ -123,6 +123,11 @@ class AgiStream(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
                 self._expired = False
+
+    def _resume(self) -> None:
+        if self._reading_paused and len(self._buf) <= LIMIT and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
