@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import time
@@ -35,7 +34,7 @@ from crm_core.db import Database
 from crm_core.fold import JOURNEY_EVENTS, Folded, FoldedSegment, event_key, fold_keyed, masked
 from crm_core.models import CustomerPhone, Interaction, Segment
 from crm_core.outbox import Outbox, SyncPolicy
-from crm_core.phones import try_e164
+from crm_core.phones import known_e164
 from cti.bus import EventBus, subscribe_batch
 from cti.events import Event, from_wire
 from cti.journey import CallArrived, CallConnected, CallEnded, WrapUpDone
@@ -526,7 +525,7 @@ class CallLogger:
             if calls[lid].matched == number:
                 continue
             if calls[lid].number != number:  # parsing a number costs ~50 us: once per call
-                calls[lid].number, calls[lid].e164 = number, _e164(number)
+                calls[lid].number, calls[lid].e164 = number, known_e164(number)
             e164 = calls[lid].e164
             if e164:
                 wanted.setdefault(e164, []).append(lid)
@@ -543,12 +542,6 @@ class CallLogger:
         async with self._lock:
             keep = [k for c in self._calls.values() for k in c.events]
             await self.outbox.compact(keep)
-
-
-@functools.lru_cache(maxsize=16384)
-def _e164(number: str) -> str | None:
-    """``try_e164`` remembered: customers call again (libphonenumber takes ~50 us a number)."""
-    return try_e164(number)
 
 
 def _events(stored: str) -> Iterable[Event]:

@@ -26,7 +26,7 @@ from crm_core.customers import PinPolicy, verify_account_pin
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
 from crm_core.models import Customer, CustomerPhone
-from crm_core.phones import try_e164
+from crm_core.phones import known_e164
 from crm_core.recent import RecentCache
 from ivr.directory import CallerIdentity
 from ivr.errors import DirectoryUnavailable
@@ -79,7 +79,7 @@ class SqlCustomerDirectory:
         self._fresh.clear()
 
     async def lookup_by_number(self, e164_or_raw: str) -> CallerIdentity | None:
-        e164 = try_e164(e164_or_raw)
+        e164 = known_e164(e164_or_raw)
         if not e164:
             return None
         now = self.clock()

@@ -5,6 +5,7 @@ use bare languages (``zh``) or ``ll_CC``; every comparison of two languages goes
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import TypeVar
@@ -48,6 +49,7 @@ def for_language(table: Mapping[str, V], language: str) -> V | None:
     return next((v for k, v in table.items() if same_language(k, language)), None)
 
 
+@functools.lru_cache(maxsize=256)
 def sound_language(tag: str) -> str:
     """The language for Asterisk's CHANNEL(language): a flow's own ``zh`` / ``en_GB`` as it is, a
     CRM tag such as ``zh-CN`` by its primary language (the sound directories are named that way)."""

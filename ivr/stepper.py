@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -80,6 +80,10 @@ _TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 # -- state ------------------------------------------------------------------------------------
 class Phase(Enum):
+    # Members are singletons: hashed by identity (Enum's own __hash__ is a Python call per lookup,
+    # and the step looks its phase up in _TRANSITIONS twice).
+    __hash__ = object.__hash__
+
     NEW = "new"
     PLAYING = "playing"  # waiting for PromptDone
     COLLECTING = "collecting"  # waiting for Digits
@@ -157,8 +161,9 @@ def step(flow: f.Flow, state: IvrState, event: Event, now: float) -> StepResult:
     new = w.freeze()
     if new.phase not in allowed:  # pragma: no cover - guarded by construction
         raise IllegalTransition(f"IVR {flow.flow}: {state.phase.value} -> {new.phase.value} not allowed")
-    log.debug("ivr %s: %s -[%s]-> %s (node %s)", flow.flow, state.phase.value, type(event).__name__,
-              new.phase.value, new.node)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("ivr %s: %s -[%s]-> %s (node %s)", flow.flow, state.phase.value, type(event).__name__,
+                  new.phase.value, new.node)
     return StepResult(tuple(w.actions), new)
 
 
@@ -185,10 +190,11 @@ class _Work:
         self.actions: list[Action] = []
 
     def freeze(self) -> IvrState:
-        return replace(self.s, phase=self.phase, node=self.node, attempts=self.attempts, visits=self.visits,
-                       vars=self.vars, language=self.language, skills=self.skills, priority=self.priority,
-                       attributes=self.attributes, path=tuple(self.path), steps=self.steps,
-                       emergency=self.emergency, identity=self.identity, outcome=self.outcome, final=self.final)
+        # Every field given: the constructor directly (dataclasses.replace looks the fields up again).
+        return IvrState(phase=self.phase, node=self.node, attempts=self.attempts, visits=self.visits,
+                        vars=self.vars, language=self.language, skills=self.skills, priority=self.priority,
+                        attributes=self.attributes, path=tuple(self.path), steps=self.steps,
+                        emergency=self.emergency, identity=self.identity, outcome=self.outcome, final=self.final)
 
     def current(self) -> f.Node:
         assert self.node is not None

@@ -1,6 +1,7 @@
 """FastAGI server: Asterisk's ``AGI(agi://host:port/<route>)`` calls become ``AgiSession`` handlers.
 
-Choice: the server and session run on plain asyncio streams with the shared protocol in
+Choice: the server and session run on a small ``asyncio.Protocol`` of their own (``cti.agi.stream``:
+a line buffer and one plain timer per read that has to wait) with the shared protocol in
 ``cti.agi.protocol``; panoramisk's ``fast_agi`` is not used at run time (it stays the benchmark's
 comparator, ``bench/fastagi.py``). Reasons, checked against panoramisk 1.4:
   - ``Application.handler`` loops on ``reader.read(100)`` until it sees a blank line: a client
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from cti.agi.protocol import AgiCommandError, AgiConversation, AgiTimeout, parse_env, run_route
 from cti.agi.session import AgiSession
+from cti.agi.stream import AgiStream
 from cti.errors import AgiHangup
 from cti.logs import bind
 from cti.settings import Settings
@@ -54,23 +56,20 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class FastAgiSession(AgiConversation):
-    """One call's FastAGI conversation over an asyncio stream pair."""
+    """One call's FastAGI conversation over its connection (``AgiStream``)."""
 
-    def __init__(self, env: Mapping[str, str], reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, *, read_timeout_s: float = 120.0) -> None:
+    def __init__(self, env: Mapping[str, str], stream: AgiStream, *, read_timeout_s: float = 120.0) -> None:
         super().__init__(env)
-        self._reader = reader
-        self._writer = writer
+        self._stream = stream
         self._read_timeout_s = read_timeout_s
         self.timed_out = False
 
     async def _write(self, line: bytes) -> None:
-        self._writer.write(line)
-        if not self._writer.transport.get_write_buffer_size():
-            return  # the socket took it all (the usual case): nothing to drain, no timer to arm
+        self._stream.write(line)
+        if not self._stream.must_drain:
+            return  # the socket took it (the usual case): nothing to drain, no timer to arm
         try:
-            async with asyncio.timeout(self._read_timeout_s):
-                await self._writer.drain()  # a peer that stops reading fills the buffers
+            await self._stream.drain(self._read_timeout_s)  # a peer that stops reading fills the buffers
         except TimeoutError:
             self.timed_out = True
             raise AgiTimeout(f"AGI peer read nothing for {self._read_timeout_s:g} s ({self.describe()})") from None
@@ -78,14 +77,13 @@ class FastAgiSession(AgiConversation):
     async def _readline(self) -> str | None:
         limit = self._read_timeout_s + self._command_wait_s
         try:
-            async with asyncio.timeout(limit):
-                raw = await self._reader.readline()
+            raw = await self._stream.read_until(b"\n", limit)
         except TimeoutError:
             self.timed_out = True
             raise AgiTimeout(f"no complete AGI reply line within {limit:g} s ({self.describe()})") from None
-        except (ValueError, asyncio.LimitOverrunError):  # a line past the stream limit (64 KiB)
+        except ValueError:  # a line past the stream limit (64 KiB)
             raise AgiCommandError(f"AGI reply line too long ({self.describe()})") from None
-        if not raw.endswith(b"\n"):
+        if raw is None:
             return None  # EOF (possibly mid-line): Asterisk closed the connection
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
@@ -101,7 +99,7 @@ class FastAgiServer:
         self._allowed: Sequence[_Network] = tuple(settings.agi.allowed_clients)
         self._routes = dict(routes)
         self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], AgiStream] = {}
         self._last_refusal_log: dict[str, float] = {}
         self._allowed_hosts: dict[str, bool] = {}
         self.sessions_total = 0
@@ -131,73 +129,85 @@ class FastAgiServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port,
-                                                  backlog=LISTEN_BACKLOG)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: AgiStream(self._accept), self._host, self._port,
+                                                backlog=LISTEN_BACKLOG)
         log.info("FastAGI listening on %s:%s (routes: %s)", self._host, self.port, ", ".join(self._routes))
 
     async def stop(self) -> None:
         """Stop accepting, cancel the sessions still running and close their connections."""
         if self._server is not None:
             self._server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
+        sessions = list(self._tasks.items())
+        for task, _ in sessions:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(task for task, _ in sessions), return_exceptions=True)
+        for _, stream in sessions:  # a task cancelled before its first step never reached its finally
+            if stream.transport is not None and not stream.transport.is_closing():
+                stream.transport.abort()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if not self._allowed_client(writer):
-            peer = _peer_address(writer)
+    def _accept(self, stream: AgiStream) -> None:
+        """A new connection (``AgiStream.connection_made``): refused at once, or its session task started."""
+        transport = stream.transport
+        assert transport is not None
+        if not self._allowed_client(transport):
+            peer = _peer_address(transport)
             self.refused_client += 1
             why = f"{peer} is not in agi.allowed_clients" if peer is not None else "no IP peer address"
             self._log_refusal("client", f"FastAGI connection refused: {why} ({self.refused_client} refused so far)")
-            writer.transport.abort()
+            transport.abort()
             return
         if len(self._tasks) >= self._max_sessions:
             self.refused_busy += 1
-            self._log_refusal("busy", f"FastAGI connection from {_peer_address(writer)} refused: "
+            self._log_refusal("busy", f"FastAGI connection from {_peer_address(transport)} refused: "
                               f"{len(self._tasks)} sessions open, agi.max_sessions is {self._max_sessions} "
                               f"({self.refused_busy} refused so far)")
-            writer.transport.abort()
+            transport.abort()
             return
-        self._tasks.add(task)
+        task = asyncio.get_running_loop().create_task(self._serve(stream))
+        self._tasks[task] = stream
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
+    async def _serve(self, stream: AgiStream) -> None:
+        task = asyncio.current_task()
+        transport = stream.transport
+        assert task is not None and transport is not None
         session: FastAgiSession | None = None
         try:
-            env = await self._read_env(reader)
+            env = await self._read_env(stream)
             if env is not None:
-                session = FastAgiSession(env, reader, writer, read_timeout_s=self._read_timeout_s)
+                session = FastAgiSession(env, stream, read_timeout_s=self._read_timeout_s)
                 await self._dispatch(session)
         except asyncio.CancelledError:
-            # stop() cancelled us. Ending normally matters: on 3.11 asyncio's stream callback calls
-            # task.exception() on a cancelled connection task and logs the CancelledError.
+            # stop() cancelled us: end normally (stop() gathers the tasks; nothing to propagate).
             log.info("FastAGI session cancelled by server stop")
         finally:
-            self._tasks.discard(task)
+            self._tasks.pop(task, None)
             if session is not None and session.timed_out:
-                writer.transport.abort()  # a stalled peer: do not wait for it to take our last bytes
+                transport.abort()  # a stalled peer: do not wait for it to take our last bytes
+            elif not stream.buffered:
+                transport.close()  # the usual case: the socket closes on the next loop turn, nothing to wait for
             else:
-                flushed = not writer.transport.get_write_buffer_size()
-                writer.close()
-                with contextlib.suppress(ConnectionError, TimeoutError):
-                    if flushed:  # the usual case: the transport closes on the next loop turn, no timer needed
-                        await writer.wait_closed()
-                    else:
-                        async with asyncio.timeout(self._read_timeout_s):
-                            await writer.wait_closed()
-                if writer.transport.get_write_buffer_size():  # not flushed within the timeout
-                    writer.transport.abort()
+                transport.close()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._read_timeout_s):
+                        await stream.closed()
+                if stream.buffered:  # not flushed within the timeout
+                    transport.abort()
 
-    def _allowed_client(self, writer: asyncio.StreamWriter) -> bool:
+    def _allowed_client(self, transport: asyncio.BaseTransport) -> bool:
         """Is the peer in ``agi.allowed_clients``? The verdict is kept per peer host string."""
-        peername = writer.get_extra_info("peername")
+        peername = transport.get_extra_info("peername")
         host = peername[0] if isinstance(peername, tuple) and peername and isinstance(peername[0], str) else None
         if host is not None and (known := self._allowed_hosts.get(host)) is not None:
             return known
-        peer = _peer_address(writer)
+        peer = _peer_address(transport)
         allowed = peer is not None and any(peer in net for net in self._allowed if net.version == peer.version)
         if host is not None and len(self._allowed_hosts) < _ALLOWED_HOSTS_CACHED:
             self._allowed_hosts[host] = allowed
@@ -209,19 +219,18 @@ class FastAgiServer:
             self._last_refusal_log[kind] = now
             log.warning("%s", message)
 
-    async def _read_env(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
+    async def _read_env(self, stream: AgiStream) -> dict[str, str] | None:
         limit = min(HEADER_TIMEOUT_S, self._read_timeout_s)
         try:
-            async with asyncio.timeout(limit):
-                raw = await reader.readuntil(b"\n\n")  # the agi_* block ends with an empty line
-        except asyncio.IncompleteReadError:
-            log.warning("FastAGI peer closed before the end of the agi_* header")
-            return None
+            raw = await stream.read_until(b"\n\n", limit)  # the agi_* block ends with an empty line
         except TimeoutError:
             log.warning("FastAGI peer sent no complete agi_* header within %g s", limit)
             return None
-        except (ConnectionError, asyncio.LimitOverrunError) as err:
+        except ValueError as err:
             log.warning("FastAGI header unreadable: %s", err)
+            return None
+        if raw is None:
+            log.warning("FastAGI peer closed before the end of the agi_* header")
             return None
         return parse_env(raw.decode("utf-8", "replace").splitlines())
 
@@ -246,8 +255,8 @@ class FastAgiServer:
             self.sessions_failed += 1
 
 
-def _peer_address(writer: asyncio.StreamWriter) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    peer = writer.get_extra_info("peername")
+def _peer_address(transport: asyncio.BaseTransport) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    peer = transport.get_extra_info("peername")
     if not isinstance(peer, tuple) or not peer or not isinstance(peer[0], str):
         return None
     try:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cti.agi.fastagi import FastAgiServer, FastAgiSession
 from cti.agi.protocol import AgiCommandError, build_command, parse_env, parse_reply
 from cti.agi.session import AgiReply, AgiSession
+from cti.agi.stream import AgiStream
 from cti.errors import AgiHangup, UnsafeValue
 from cti.settings import load_settings
 from tests.fuzz.conftest import FUZZ
@@ -124,11 +125,11 @@ def test_whole_conversations_end_in_a_reply_or_a_typed_error(lines: list[str], t
     payload = ("\n" if lf_only else "\r\n").join(lines).encode("utf-8", "surrogatepass") + tail
 
     async def go() -> None:
-        reader = asyncio.StreamReader()
-        reader.feed_data(payload)
-        reader.feed_eof()  # whatever is left unanswered ends as a hangup, never a wait
-        session = FastAgiSession({"channel": "PJSIP/1001-1", "uniqueid": "1.1"}, reader, _NullWriter(),
-                                 read_timeout_s=5)  # type: ignore[arg-type]
+        stream = AgiStream()
+        stream.connection_made(_NullTransport())
+        stream.data_received(payload)
+        stream.eof_received()  # whatever is left unanswered ends as a hangup, never a wait
+        session = FastAgiSession({"channel": "PJSIP/1001-1", "uniqueid": "1.1"}, stream, read_timeout_s=5)
         try:
             await _ivr_script(session)
         except (AgiHangup, AgiCommandError):  # the script's own words are safe: no UnsafeValue
@@ -137,19 +138,12 @@ def test_whole_conversations_end_in_a_reply_or_a_typed_error(lines: list[str], t
     _run(go)
 
 
-class _NullTransport:
+class _NullTransport(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         return 0  # the peer took every line
 
-
-class _NullWriter:
-    transport = _NullTransport()
-
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:  # type: ignore[override]
         assert data.endswith(b"\n") and data.count(b"\n") == 1
-
-    async def drain(self) -> None:
-        return None
 
 
 def test_the_real_server_survives_random_peers() -> None:
