@@ -186,10 +186,11 @@ class CallLogger:
     # -- life cycle ---------------------------------------------------------------------------
 
     def subscribe(self, bus: EventBus) -> None:
-        # One subscription for every event keeps the journal in publish order (order does not
-        # matter to the fold, but one worker is cheaper than fifteen). Batches: one journal write
-        # and (policy "group") one disk flush per batch, before the batch is acknowledged.
-        batched = subscribe_batch(bus, Event, self.handle_batch, name="crm.calllog")
+        # One subscription for the journey's events keeps the journal in publish order (order does
+        # not matter to the fold, but one worker is cheaper than eighteen), and the worker is never
+        # woken for the rest (device states, agent states...). Batches: one journal write and
+        # (policy "group") one disk flush per batch, before the batch is acknowledged.
+        batched = subscribe_batch(bus, JOURNEY_EVENTS, self.handle_batch, name="crm.calllog")
         if not batched and self.outbox.sync_policy == "group":
             # One event at a time, a flush per event would cap the logger at the disk's flush rate.
             log.info("call log: the bus hands single events; journal flushed every %.0f ms instead of per batch",
