@@ -110,6 +110,11 @@ def burn_password_check(password: str) -> None:
 
 # -- tokens ------------------------------------------------------------------------------------
 
+# At most this many verified tokens are remembered (~1 KB each); past it the expired ones go, and
+# if none has expired the memo starts over (every token is then checked once more).
+_VERIFIED_MAX = 20_000
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -126,6 +131,10 @@ class TokenSigner:
     ttl_s: float = DEFAULT_TTL_S
     clock: Callable[[], float] = time.time
     _revoked: dict[str, float] = field(default_factory=dict)
+    # Tokens whose signature and body this signer has checked: token -> (principal, iat, exp, sid).
+    # A token is immutable, so an open websocket's re-checks (every ``recheck_s`` and on every
+    # client frame) skip the MAC, base64 and JSON; expiry and revocation are checked every time.
+    _verified: dict[str, tuple[Principal, float, float, str]] = field(default_factory=dict)
 
     def _key(self) -> bytes:
         s = self.secret
@@ -165,6 +174,25 @@ class TokenSigner:
 
     def verify_session(self, token: str) -> tuple[Principal, float]:
         """The principal and the token's issue time."""
+        known = self._verified.get(token)
+        if known is None:
+            known = self._check(token)
+            if len(self._verified) >= _VERIFIED_MAX:
+                now = self.clock()
+                self._verified = {t: v for t, v in self._verified.items() if v[2] > now}
+                if len(self._verified) >= _VERIFIED_MAX:  # that many live sessions: start over
+                    self._verified.clear()
+            self._verified[token] = known
+        who, iat, exp, sid = known
+        if exp <= self.clock():
+            self._verified.pop(token, None)
+            raise NotAuthenticated("session expired")
+        if sid in self._revoked:
+            raise NotAuthenticated("session ended")
+        return who, iat
+
+    def _check(self, token: str) -> tuple[Principal, float, float, str]:
+        """Signature and body of a token not seen yet (its expiry and revocation are the caller's)."""
         payload = self._payload(token)
         try:
             exp, iat = float(payload.get("exp", 0)), float(payload.get("iat", 0))
@@ -174,13 +202,9 @@ class TokenSigner:
                             agent_id=payload.get("aid"), display_name=str(payload.get("name") or ""))
         except (KeyError, TypeError, ValueError):
             raise NotAuthenticated("malformed token") from None
-        if exp <= self.clock():
-            raise NotAuthenticated("session expired")
-        if payload.get("sid") in self._revoked:
-            raise NotAuthenticated("session ended")
         if who.role not in ROLES:
             raise NotAuthenticated("malformed token")
-        return who, iat
+        return who, iat, exp, str(payload.get("sid"))
 
     def expires_at(self, token: str) -> float:
         """Expiry time of a token already verified (0 for a malformed one)."""

@@ -143,6 +143,47 @@ def test_tokens_expire_and_cannot_be_forged() -> None:
         signer.verify(token)
 
 
+def test_a_verified_token_is_not_hashed_again_but_revocation_and_expiry_still_hold(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An open websocket re-checks its token every few seconds and on every frame: the signature is
+    checked once per token, the revocation list and the expiry on every check."""
+    now = [1000.0]
+    signer = TokenSigner("k1", ttl_s=60, clock=lambda: now[0])
+    p = Principal(1, "a", "agent", "a1")
+    token, _ = signer.issue(p)
+    other, _ = signer.issue(Principal(2, "b", "agent", "a2"))
+    macs = []
+    real_mac = signer._mac
+    monkeypatch.setattr(signer, "_mac", lambda body: macs.append(body) or real_mac(body))
+    assert signer.verify(token) == p and len(macs) == 1
+    assert [signer.verify(token) for _ in range(3)] == [p] * 3 and len(macs) == 1
+    with pytest.raises(Exception, match="signature"):  # a changed token is a new one: checked
+        signer.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    signer.revoke(token)
+    with pytest.raises(Exception, match="ended"):
+        signer.verify(token)
+    assert signer.verify(other).user_id == 2
+    now[0] = 1060.0
+    with pytest.raises(Exception, match="expired"):
+        signer.verify(other)
+
+
+def test_the_verified_tokens_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent_console.security._VERIFIED_MAX", 5)
+    now = [1000.0]
+    signer = TokenSigner("k1", ttl_s=60, clock=lambda: now[0])
+    early = [signer.issue(Principal(i, f"u{i}", "agent", None))[0] for i in range(3)]
+    for t in early:
+        signer.verify(t)
+    now[0] = 1030.0
+    late = [signer.issue(Principal(i, f"v{i}", "agent", None))[0] for i in range(10)]
+    now[0] = 1061.0  # the early tokens expired, the late ones not
+    for t in late:
+        signer.verify(t)
+        assert len(signer._verified) <= 5
+    assert all(signer.verify(t) for t in late)  # forgotten ones are checked again, still valid
+
+
 def test_argon2_hashes_verify_and_reject() -> None:
     h = hash_password("s3cret")
     assert h.startswith("$argon2id$")
