@@ -40,6 +40,14 @@ class Harness:
         self.client = AmiClient(settings, self.events.extend)
 
 
+async def connected(server: FakeAmi) -> Harness:
+    """A client on ``server``, started and logged in."""
+    h = Harness(server)
+    await h.client.start()
+    await h.client.wait_connected(5)
+    return h
+
+
 @contextlib.asynccontextmanager
 async def fake_server() -> AsyncIterator[FakeAmi]:
     srv = FakeAmi()
@@ -73,9 +81,7 @@ async def test_originate_waits_for_its_originate_response_among_interleaved_even
                     f"Event: OriginateResponse\r\nActionID: {aid}\r\nResponse: Success\r\nReason: 4\r\n"
                     "Channel: Local/1001@p-1;1\r\nUniqueid: u1\r\nContext: c\r\nExten: s"]
         server.handler = handler
-        h = Harness(server)
-        await h.client.start()
-        await h.client.wait_connected(5)
+        h = await connected(server)
         control = AmiCallControl(h.client, linkedid_of=lambda uid: "L-" + uid)
         result = await control.originate("Local/1001@p", context="c", exten="s", timeout_ms=1000)
         assert result.success and result.reason == 4 and result.uniqueid == "u1" and result.linkedid == "L-u1"
@@ -96,9 +102,7 @@ async def test_error_response_and_list_actions() -> None:
                 return [f"Response: Error\r\nActionID: {action['ActionID']}\r\nMessage: Originate failed"]
             return default_handler(action)
         server.handler = handler
-        h = Harness(server)
-        await h.client.start()
-        await h.client.wait_connected(5)
+        h = await connected(server)
         control = AmiCallControl(h.client)
         with pytest.raises(AmiActionFailed, match="No such channel"):
             await control.hangup("PJSIP/x-1")
@@ -197,9 +201,7 @@ async def test_originate_is_on_the_wire_before_it_is_awaited_and_an_unanswered_a
                 return []  # never answered
             return default_handler(action)
         server.handler = handler
-        h = Harness(server)
-        await h.client.start()
-        await h.client.wait_connected(5)
+        h = await connected(server)
         control = AmiCallControl(h.client)
         before = h.client.actions_sent
         outcome = control.originate("Local/1001@p", context="c", exten="s", timeout_ms=1000)
