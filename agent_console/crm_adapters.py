@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from agent_console.security import Principal
@@ -75,12 +76,14 @@ class SqlSessionStore:
         self.db = db
         self.logins = logins
 
-    async def session_problem(self, user_id: int, issued_at: float) -> str | None:
+    async def session_problems(self, checks: Sequence[tuple[int, float]]) -> list[str | None]:
         async with self.db.session() as session:
-            problem = await users.session_problem(session=session, user_id=user_id, issued_at=issued_at)
-        if problem == "user deactivated" and self.logins is not None:
-            self.logins.forget_user_id(user_id)
-        return problem
+            problems = await users.session_problems(session=session, checks=checks)
+        if self.logins is not None:
+            for (user_id, _), problem in zip(checks, problems, strict=True):
+                if problem == "user deactivated":
+                    self.logins.forget_user_id(user_id)
+        return problems
 
     async def end_sessions(self, user_id: int, at: float) -> None:
         async with self.db.session() as session:

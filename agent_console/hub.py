@@ -370,20 +370,17 @@ class AgentHub:
         if expires_at is not None:
             expiry = asyncio.get_running_loop().call_later(max(0.0, expires_at - self.clock()), self._close, conn,
                                                            CLOSE_LOGGED_OUT, "session_expired")
-        unregister, watcher = None, None
+        unregister = None
         if self.auth is not None:
             def _ended(reason: str) -> None:
                 self._close(conn, CLOSE_LOGGED_OUT, "logged_out")
 
-            unregister = self.auth.register_socket(who.user_id, _ended)
-            watcher = asyncio.ensure_future(self.auth.watch(token, _ended))
+            unregister = self.auth.register_socket(who.user_id, _ended, token)
         try:
             await self._reader(conn)
         finally:
             if unregister is not None:
                 unregister()
-            if watcher is not None:
-                watcher.cancel()
             if expiry is not None:
                 expiry.cancel()
             if self.conns.get(agent_id) is conn:

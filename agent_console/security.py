@@ -32,9 +32,9 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast, get_args
+from typing import Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -44,6 +44,7 @@ from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 
 from agent_console.errors import ConsoleError, Forbidden, LoginThrottled, NotAuthenticated
+from agent_console.session_checks import SessionChecks, SessionStore, WatchedSockets
 
 Role = Literal["agent", "supervisor", "manager", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -314,16 +315,6 @@ class LoginThrottle:
 
 # -- FastAPI wiring ----------------------------------------------------------------------------
 
-class SessionStore(Protocol):
-    """Where sessions are ended, shared by every node (the database)."""
-
-    async def session_problem(self, user_id: int, issued_at: float) -> str | None:
-        """None while a session of ``user_id`` issued at ``issued_at`` is valid, else why not."""
-
-    async def end_sessions(self, user_id: int, at: float) -> None:
-        """End every session of ``user_id`` issued before ``at``."""
-
-
 @dataclass
 class ConsoleAuth:
     """What the auth dependencies need, kept on ``app.state.console_auth``."""
@@ -336,6 +327,8 @@ class ConsoleAuth:
     trusted_proxies: frozenset[str] = frozenset()  # peers whose X-Forwarded-For we believe
     origins: frozenset[str] = frozenset()  # extra allowed origins (host:port) beside the request's Host
     _sockets: dict[int, set[Callable[[str], None]]] = field(default_factory=dict)
+    _checks: SessionChecks | None = field(default=None, init=False, repr=False)
+    _watched: WatchedSockets | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Any, *, ttl_s: float = DEFAULT_TTL_S,
@@ -350,11 +343,20 @@ class ConsoleAuth:
     async def check(self, token: str) -> Principal:
         """Signature, expiry, and (with a SessionStore) the user still active and not logged out."""
         who, iat = self.signer.verify_session(token)
-        if self.sessions is not None:
-            problem = await self.sessions.session_problem(who.user_id, iat)
+        checks = self.session_checks()
+        if checks is not None:
+            problem = await checks.problem(who.user_id, iat)
             if problem is not None:
                 raise NotAuthenticated(problem)
         return who
+
+    def session_checks(self) -> SessionChecks | None:
+        """The database part of ``check``, asked together with the checks of the same loop turn."""
+        if self.sessions is None:
+            return None
+        if self._checks is None or self._checks.store is not self.sessions:
+            self._checks = SessionChecks(self.sessions)
+        return self._checks
 
     async def end_sessions(self, user_id: int, token: str | None = None, reason: str = "logged_out") -> None:
         """Logout or deactivation: every session of the user ends everywhere; its sockets here close."""
@@ -369,9 +371,14 @@ class ConsoleAuth:
         for close in list(self._sockets.get(user_id, ())):
             close(reason)
 
-    def register_socket(self, user_id: int, close: Callable[[str], None]) -> Callable[[], None]:
-        """``close(reason)`` is called when the user's sessions end; returns the unregister function."""
+    def register_socket(self, user_id: int, close: Callable[[str], None],
+                        token: str | None = None) -> Callable[[], None]:
+        """``close(reason)`` is called when the user's sessions end; returns the unregister function.
+        With the socket's ``token``, its session is also re-checked every ``recheck_s`` (all of this
+        process's sockets in one query) and ``close`` is called when it expires or was ended elsewhere."""
         self._sockets.setdefault(user_id, set()).add(close)
+        if token is not None:
+            self._watched_sockets().add(token, close)
 
         def _unregister() -> None:
             closers = self._sockets.get(user_id)
@@ -379,20 +386,27 @@ class ConsoleAuth:
                 closers.discard(close)
                 if not closers:
                     del self._sockets[user_id]
+            if self._watched is not None:
+                self._watched.discard(close)
 
         return _unregister
 
-    async def watch(self, token: str, close: Callable[[str], None]) -> None:
-        """Run beside a websocket: re-check its session every ``recheck_s``; close it when it ends."""
-        while True:
-            await asyncio.sleep(self.recheck_s)
-            try:
-                await self.check(token)
-            except NotAuthenticated as err:
-                close(err.message)
-                return
-            except Exception:  # the database hiccupped: keep the socket, try again next time
-                log.warning("session re-check failed", exc_info=True)
+    def _watched_sockets(self) -> WatchedSockets:
+        if self._watched is None:
+            self._watched = WatchedSockets(self._verify_ids, self._session_problems, lambda: self.recheck_s)
+        return self._watched
+
+    def _verify_ids(self, token: str) -> tuple[int, float]:
+        who, iat = self.signer.verify_session(token)
+        return who.user_id, iat
+
+    async def _session_problems(self, checks: Sequence[tuple[int, float]]) -> list[str | None]:
+        store = self.session_checks()
+        return [None] * len(checks) if store is None else await store.problems(checks)
+
+    async def recheck_sockets(self) -> None:
+        """Re-check every registered socket's session now (what the periodic sweep does)."""
+        await self._watched_sockets().sweep()
 
 
 def install_auth(app: Any, auth: ConsoleAuth) -> None:

@@ -8,6 +8,7 @@ event loop 48 logins at once held every other request (``/healthz``) for ~80 ms.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,14 +133,25 @@ async def set_active(*, session: AsyncSession, user_id: int, active: bool) -> Us
     return user
 
 
-async def session_problem(*, session: AsyncSession, user_id: int, issued_at: float) -> str | None:
-    """None while a session issued at ``issued_at`` may go on, else why it may not."""
-    row = (await session.execute(
-        select(User.active, SessionCutoff.valid_after).outerjoin(SessionCutoff, SessionCutoff.user_id == User.id)
-        .where(User.id == user_id))).first()
-    if row is None or not row.active:
+async def session_problems(*, session: AsyncSession, checks: Sequence[tuple[int, float]]) -> list[str | None]:
+    """For each ``(user_id, issued_at)``: None while that session may go on, else why it may not.
+    One query for all of them (a node re-checks every open websocket at once)."""
+    states: dict[int, tuple[bool, float | None]] = {}
+    ids = sorted({user_id for user_id, _ in checks})
+    for start in range(0, len(ids), 500):  # well under every database's bound on parameters
+        rows = await session.execute(
+            select(User.id, User.active, SessionCutoff.valid_after)
+            .outerjoin(SessionCutoff, SessionCutoff.user_id == User.id)
+            .where(User.id.in_(ids[start:start + 500])))
+        states.update((row.id, (bool(row.active), row.valid_after)) for row in rows)
+    return [_problem(states.get(user_id), issued_at) for user_id, issued_at in checks]
+
+
+def _problem(state: tuple[bool, float | None] | None, issued_at: float) -> str | None:
+    if state is None or not state[0]:
         return "user deactivated"
-    if row.valid_after is not None and issued_at <= row.valid_after:
+    valid_after = state[1]
+    if valid_after is not None and issued_at <= valid_after:
         return "session ended"
     return None
 

@@ -238,8 +238,7 @@ def mount_websocket(app: FastAPI, svc: SupervisorService) -> None:
         await ws.accept()
         auth = auth_of(ws)
         guarded = _GuardedSocket(ws, auth, token_of(ws)[0] or "")
-        unregister = auth.register_socket(who.user_id, guarded.end)
-        watcher = asyncio.ensure_future(auth.watch(guarded._token, guarded.end))
+        unregister = auth.register_socket(who.user_id, guarded.end, guarded._token)
 
         async def on_message(msg: dict[str, Any]) -> dict[str, Any] | None:
             kind = msg.get("type")
@@ -261,4 +260,3 @@ def mount_websocket(app: FastAPI, svc: SupervisorService) -> None:
             await svc.wallboard.serve(guarded, who.username, on_message, role=who.role)  # type: ignore[arg-type]
         finally:
             unregister()
-            watcher.cancel()

@@ -52,3 +52,27 @@ async def test_seeded_demo_through_the_console_ports(db: Database, tmp_path: Pat
     assert [s.input for s in pop.ivr_path] == ["****", "2"]
     assert pop.script is not None and "张伟" in pop.script.body
     assert len(pop.interactions) <= 5 and pop.articles
+
+
+async def test_session_checks_for_many_users_in_one_query(db: Database) -> None:
+    """``SqlSessionStore.session_problems``: one statement answers for every user asked (on
+    SQLite and PostgreSQL), whether each user is active and each token was issued after the
+    user's sessions were last ended."""
+    from sqlalchemy import event
+
+    from agent_console.crm_adapters import SqlSessionStore
+    from crm_core import users
+
+    async with db.session() as s:
+        ids = [(await users.create_user(session=s, username=f"sc{i}", password="a-long-password")).id
+               for i in range(3)]
+        await users.end_sessions(session=s, user_id=ids[1], at=1000.0)
+        await users.set_active(session=s, user_id=ids[2], active=False)
+    statements: list[str] = []
+    sync_engine = db.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    store = SqlSessionStore(db)
+    checks = [(ids[0], 900.0), (ids[1], 900.0), (ids[1], 1001.0), (ids[2], 2000.0), (999_999, 1.0)]
+    assert await store.session_problems(checks) == [
+        None, "session ended", None, "user deactivated", "user deactivated"]
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1

@@ -82,7 +82,16 @@ async def test_supervisor_websocket_closes_on_logout(site: Site) -> None:
 
 
 async def test_sockets_close_when_the_user_is_deactivated_elsewhere(site: Site) -> None:
-    site.app.state.console_auth.recheck_s = 0.2
+    auth = site.app.state.console_auth
+    auth.recheck_s = 0.2
+    asked: list[int] = []  # how many sessions each database query answered
+    ask = auth.sessions.session_problems
+
+    async def counted(checks: list[tuple[int, float]]) -> list[str | None]:
+        asked.append(len(checks))
+        return await ask(checks)
+
+    auth.sessions.session_problems = counted
     async with _served(site) as base:
         sup, agent = await _token(site, "sup1"), await _token(site, "agent3")
         sws = await websockets.connect(f"{base}/ws/supervisor?token={sup}")
@@ -91,6 +100,7 @@ async def test_sockets_close_when_the_user_is_deactivated_elsewhere(site: Site) 
         await _deactivate(site, "agent3")
         assert await _closed(sws) == 4001
         assert await _closed(aws) == 4001
+    assert 2 in asked  # the periodic re-check asks for both sockets in one query
 
 
 async def test_supervisor_websocket_answers_a_binary_frame_with_an_error(site: Site) -> None:
