@@ -21,9 +21,11 @@ class Store:
         self.calls: list[list[tuple[int, float]]] = []
         self.gate: asyncio.Event | None = None  # set: queries wait for it
         self.fail = False
+        self.asked = asyncio.Event()  # set at every query
 
     async def session_problems(self, checks: Sequence[tuple[int, float]]) -> list[str | None]:
         self.calls.append(list(checks))
+        self.asked.set()
         # What the database holds when the query starts is its answer.
         answers = ["user deactivated" if u in self.inactive else
                    "session ended" if iat <= self.cutoff.get(u, float("-inf")) else None for u, iat in checks]
@@ -67,8 +69,7 @@ async def test_a_check_asked_during_a_query_is_answered_by_a_later_one() -> None
     token = _token(auth, 1)
     store.gate = asyncio.Event()
     first = asyncio.ensure_future(auth.check(token))
-    while not store.calls:
-        await asyncio.sleep(0)
+    await store.asked.wait()
     store.cutoff[1] = auth.signer.clock() + 1  # the user logged out on another node, meanwhile
     second = asyncio.ensure_future(auth.check(token))
     await asyncio.sleep(0)
@@ -130,16 +131,23 @@ async def test_the_sweep_runs_every_recheck_s_keeps_sockets_through_a_database_f
     store = Store()
     auth = _auth(store, recheck_s=0.01)
     closed: list[str] = []
-    unregister = auth.register_socket(1, closed.append, _token(auth, 1))
+    gone = asyncio.Event()
+
+    def close(reason: str) -> None:
+        closed.append(reason)
+        gone.set()
+
+    unregister = auth.register_socket(1, close, _token(auth, 1))
     store.fail = True
-    while len(store.calls) < 2:  # two failed sweeps: the socket stays open
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(2):
+        for _ in range(2):  # two failed sweeps: the socket stays open
+            store.asked.clear()
+            await store.asked.wait()
     assert closed == []
     store.fail = False
     store.inactive.add(1)
     async with asyncio.timeout(2):
-        while not closed:
-            await asyncio.sleep(0.01)
+        await gone.wait()
     assert closed == ["user deactivated"]
     unregister()
     assert auth._watched is not None and auth._watched._task is None
