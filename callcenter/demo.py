@@ -35,6 +35,7 @@ from agent_console.ports import WrapUpInput
 from cti.errors import CtiError
 from cti.events import Event
 from cti.journey import CallArrived, CallConnected, CallEnded, IvrFinished, QueueEntered, QueueLeft, WrapUpDone
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +192,7 @@ class Demo:
     async def stop(self) -> None:
         """No new callers; every demo call hung up; bots logged out. Waits for Asterisk to confirm."""
         self._running = False
-        if self._arrivals is not None:
-            self._arrivals.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._arrivals
+        await cancel_and_wait(self._arrivals)
         tasks = [*self._callers, *self._bot_tasks.values()]
         for task in tasks:
             task.cancel()

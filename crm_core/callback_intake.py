@@ -16,7 +16,6 @@ customer is left off and the callback kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from crm_core.outbox import Outbox
 from cti.bus import EventBus
 from cti.events import from_wire, to_wire
 from cti.journey import CallbackRequested
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,8 @@ class CallbackIntake:
 
     async def stop(self) -> None:
         """Stop retrying; what is still waiting stays in the journal for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self.waiting:
             log.warning("callbacks: %d requests not yet in the database; they stay in the journal",
                         len(self.waiting))

@@ -20,7 +20,6 @@ pause, resume or start on a call that is not being recorded or is in the wrong s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -38,6 +37,7 @@ from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,7 @@ class Recorder:
             self._retention = asyncio.create_task(self._retention_loop(), name="recorder.retention")
 
     async def stop(self) -> None:
-        if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
+        await cancel_and_wait(self._retention)
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _track(self, coro: Any, name: str) -> None:

@@ -16,7 +16,6 @@ module that makes outgoing HTTP requests (httpx; the transport is swappable for 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -53,6 +52,7 @@ from crm_core.errors import InvalidField, NotFound
 from crm_core.feed_events import EVENT_TYPES
 from crm_core.feed_ring import Feed, Row
 from crm_core.models import Base
+from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-CTI-Signature"
@@ -205,12 +205,7 @@ class WebhookDispatcher:
 
     async def stop(self) -> None:
         self._started = False
-        tasks = [t for t in [self._saver, *(s.task for s in self._subs.values())] if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await cancel_all_and_wait([self._saver, *(s.task for s in self._subs.values())])
         self._saver = None
         for sub in self._subs.values():
             sub.task = None
@@ -327,10 +322,7 @@ class WebhookDispatcher:
 
     async def delete(self, sid: int) -> None:
         sub = self._sub(sid)
-        if sub.task is not None:
-            sub.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sub.task
+        await cancel_and_wait(sub.task)
         del self._subs[sid]
         async with self.db.session() as s:
             await s.execute(delete(_DL).where(_DL.c.subscriber_id == sid))

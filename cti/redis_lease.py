@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from cti.errors import ConfigError
 from cti.redis_bus import BusUnavailable, redis_client
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +136,8 @@ class RoutingLease:
                 log.error("routing lease: %s", err)
 
     async def release(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(BusUnavailable):
             await self.lease.release(self.KEY, self.owner)
         await self.lease.close()

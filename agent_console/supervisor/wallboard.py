@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from acd.kpis import CallRecord
 from acd.recipients import may_see
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,7 @@ class Wallboard:
                 async with asyncio.timeout(10.0):
                     await self._task
             except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
             self._task = None
 
     async def serve(self, ws: WebSocket, who: str, on_message: Callable[[dict[str, Any]], Any], *,

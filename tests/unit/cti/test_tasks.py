@@ -1,0 +1,68 @@
+"""cti.tasks.cancel_and_wait: stops tasks and swallows only their own cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cti.tasks import cancel_all_and_wait, cancel_and_wait
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def test_cancels_and_waits_until_the_tasks_have_finished() -> None:
+    cleaned: list[str] = []
+
+    async def worker(name: str) -> None:
+        try:
+            await _forever()
+        finally:
+            await asyncio.sleep(0)  # a clean-up that itself awaits
+            cleaned.append(name)
+
+    a, b = asyncio.ensure_future(worker("a")), asyncio.ensure_future(worker("b"))
+    await asyncio.sleep(0)
+    await cancel_and_wait(a, None, b)
+    assert a.cancelled() and b.cancelled() and sorted(cleaned) == ["a", "b"]
+    await cancel_and_wait(a)  # already finished: nothing happens
+    await cancel_all_and_wait([])
+
+
+async def test_a_cancellation_of_the_caller_is_not_swallowed() -> None:
+    stopping = asyncio.Event()
+
+    async def slow_to_stop() -> None:
+        try:
+            await _forever()
+        finally:
+            stopping.set()
+            await asyncio.sleep(10)  # its clean-up takes long: the caller gets cancelled meanwhile
+
+    task = asyncio.ensure_future(slow_to_stop())
+    await asyncio.sleep(0)
+    caller = asyncio.ensure_future(cancel_and_wait(task))
+    await stopping.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert caller.cancelled()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_task_that_fails_while_stopping_reports_it_after_the_others_stopped() -> None:
+    async def fails() -> None:
+        try:
+            await _forever()
+        finally:
+            raise RuntimeError("clean-up failed")
+
+    bad, good = asyncio.ensure_future(fails()), asyncio.ensure_future(_forever())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="clean-up failed"):
+        await cancel_and_wait(bad, good)
+    assert good.cancelled()
