@@ -119,6 +119,53 @@ class RowJournal:
                 return False
         return True
 
+    async def submit_many(self, kind: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> bool:
+        """``submit`` for several rows of one kind at once (in order): one journal flush and one
+        database transaction for all of them instead of one each."""
+        if not rows:
+            return True
+        if kind not in self.writers:
+            raise ValueError(f"{self.name}: no writer for {kind!r}")
+        self.open()
+        if self._task is None:
+            await self.start()
+        async with self._file_lock:
+            if self.outbox is not None:
+                for key, fields in rows:
+                    self.outbox.append(json.dumps({"kind": kind, "key": key, "fields": fields}, default=str))
+                await self.outbox.sync()
+            for key, fields in rows:
+                self.waiting[key] = (kind, fields)
+        if self.failing:
+            self._wake.set()
+            return False
+        async with self._lock:
+            try:
+                await self._write_waiting_together(upto=rows[-1][0])
+            except Exception as err:
+                self.failing = True
+                log.warning("%s: %d %s rows not written yet (%s: %s); journaled, trying again", self.name,
+                            len(rows), kind, type(err).__name__, str(err)[:200])
+                self._wake.set()
+                return False
+        return True
+
+    async def _write_waiting_together(self, upto: str) -> None:
+        """Write the waiting rows in order up to and including ``upto`` in one transaction (the
+        writers are idempotent: a failed transaction is retried whole); caller holds the lock."""
+        batch: list[tuple[str, str, dict[str, Any]]] = []
+        for key, (kind, fields) in self.waiting.items():
+            batch.append((key, kind, fields))
+            if key == upto:
+                break
+        async with self.db.session() as session:
+            for key, kind, fields in batch:
+                await self.writers[kind](session, key, fields)
+        for key, _, _ in batch:
+            self.waiting.pop(key, None)
+        self.written += len(batch)
+        await self._forget()
+
     async def _write_waiting(self, upto: str | None = None) -> None:
         """Write the waiting rows in order (up to and including ``upto``); caller holds the lock."""
         for key, (kind, fields) in list(self.waiting.items()):
