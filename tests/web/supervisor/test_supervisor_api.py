@@ -338,7 +338,7 @@ async def test_agent_states_published_together_are_recorded_in_one_batch(site: S
     batches: list[int] = []
     submit_many = site.svc.rows.submit_many
 
-    async def counted(kind: str, rows: Any) -> bool:
+    async def counted(kind: str, rows: list[tuple[str, dict[str, object]]]) -> bool:
         batches.append(len(rows))
         return await submit_many(kind, rows)
 
