@@ -49,6 +49,39 @@ NOW = ("NOT_INUSE",)
 TARGET_US = 400.0  # a tenth of the issue's 4 ms engine budget per call
 
 
+def engine_acd(bus: InProcessBus, agents: int, wrap_up_s: float) -> AcdService:
+    devices = {f"PJSIP/{n}": "NOT_INUSE" for n in range(1001, 1001 + agents)}
+    control = FakeCallControl(originate_result=OriginateResult(True, 4, "u", "L", "PJSIP/1001-1"))
+    acd = AcdService(Router([QueueConfig("support", wrap_up_s=wrap_up_s)]), control, bus, device_state=devices.get)
+    acd.subscribe()
+    return acd
+
+
+async def login_all(acd: AcdService, agents: int) -> None:
+    for n in range(1001, 1001 + agents):
+        await acd.agent_login(str(n), {"support": 5}, ["support"], phone=AgentPhone(str(n), "sip", 0), ready=True)
+
+
+async def queue_call(bus: InProcessBus, i: int) -> str:
+    """The IVR queues caller ``i``; returns its linkedid once every subscriber has handled it."""
+    linkedid = f"L{i}"
+    await bus.publish(IvrFinished(ts=time.time(), linkedid=linkedid, flow="bench", outcome="queue",
+                                  channel=f"PJSIP/trunk-{i:08x}", caller_number="5550100", queue="support"))
+    await bus.drain()
+    return linkedid
+
+
+async def answered(acd: AcdService, linkedid: str, i: int) -> str:
+    """Wait for the call's ring task (the Originate's answer, then the bridge); its agent."""
+    call = acd.calls[linkedid]
+    if call.ring_task is not None:
+        await call.ring_task
+    assert call.status == "talking" and call.agent_id is not None
+    if not i % 100:
+        acd.control.calls.clear()  # type: ignore[attr-defined]
+    return call.agent_id
+
+
 async def one_run(calls: int, agents: int, states: tuple[str, ...], *, bare: bool) -> float:
     bus = InProcessBus()
     acd: AcdService | None = None
@@ -58,30 +91,17 @@ async def one_run(calls: int, agents: int, states: tuple[str, ...], *, bare: boo
         for kind in (IvrFinished, CallEnded, DeviceStateChange):
             bus.subscribe(kind, nothing, name=f"bare.{kind.__name__}")
     else:
-        devices = {f"PJSIP/{n}": "NOT_INUSE" for n in range(1001, 1001 + agents)}
-        control = FakeCallControl(originate_result=OriginateResult(True, 4, "u", "L", "PJSIP/1001-1"))
-        acd = AcdService(Router([QueueConfig("support", wrap_up_s=0)]), control, bus, device_state=devices.get)
-        acd.subscribe()
+        acd = engine_acd(bus, agents, 0)
     await bus.start()
     if acd is not None:
-        for n in range(1001, 1001 + agents):
-            await acd.agent_login(str(n), {"support": 5}, ["support"], phone=AgentPhone(str(n), "sip", 0), ready=True)
+        await login_all(acd, agents)
     gc.collect()
     t0 = time.process_time()
     for i in range(calls):
-        linkedid = f"L{i}"
-        await bus.publish(IvrFinished(ts=time.time(), linkedid=linkedid, flow="bench", outcome="queue",
-                                      channel=f"PJSIP/trunk-{i:08x}", caller_number="5550100", queue="support"))
-        await bus.drain()
+        linkedid = await queue_call(bus, i)
         device = f"PJSIP/{1001 + i % agents}"
         if acd is not None:
-            ring = acd.calls[linkedid].ring_task
-            if ring is not None:
-                await ring  # the Originate's answer, then the bridge
-            assert acd.calls[linkedid].status == "talking"
-            device = f"PJSIP/{acd.calls[linkedid].agent_id}"
-            if not i % 100:
-                acd.control.calls.clear()  # type: ignore[attr-defined]
+            device = f"PJSIP/{await answered(acd, linkedid, i)}"
         for state in states[:-1]:
             await bus.publish(DeviceStateChange(ts=time.time(), device=device, state=state))
         await bus.publish(CallEnded(ts=time.time(), linkedid=linkedid))
@@ -100,10 +120,8 @@ async def fanout_run(calls: int, agents: int) -> tuple[float, float, float]:
     from crm_core.dialer import CampaignDialer
 
     bus = InProcessBus()
-    devices = {f"PJSIP/{n}": "NOT_INUSE" for n in range(1001, 1001 + agents)}
-    control = FakeCallControl(originate_result=OriginateResult(True, 4, "u", "L", "PJSIP/1001-1"))
-    acd = AcdService(Router([QueueConfig("support", wrap_up_s=15)]), control, bus, device_state=devices.get)
-    acd.subscribe()
+    acd = engine_acd(bus, agents, 15)
+    control = acd.control
     members = FallbackMembers(FakeFallbackQueues(), bus, acd.phones, ["support"])
     members.subscribe()
     dialer = CampaignDialer(None, acd, lambda: control, bus, routing=TrunksConfig())  # type: ignore[arg-type]
@@ -118,8 +136,7 @@ async def fanout_run(calls: int, agents: int) -> tuple[float, float, float]:
 
     bus.subscribe(AgentStateChanged, feed_stand_in, name="bench.feed_stand_in")
     await bus.start()
-    for n in range(1001, 1001 + agents):
-        await acd.agent_login(str(n), {"support": 5}, ["support"], phone=AgentPhone(str(n), "sip", 0), ready=True)
+    await login_all(acd, agents)
     await bus.drain()
     await members.wait_synced()
     handled0 = sum(s["handled"] for s in bus.stats().values())
@@ -127,17 +144,8 @@ async def fanout_run(calls: int, agents: int) -> tuple[float, float, float]:
     gc.collect()
     t0 = time.process_time()
     for i in range(calls):
-        linkedid = f"L{i}"
-        await bus.publish(IvrFinished(ts=time.time(), linkedid=linkedid, flow="bench", outcome="queue",
-                                      channel=f"PJSIP/trunk-{i:08x}", caller_number="5550100", queue="support"))
-        await bus.drain()
-        call = acd.calls[linkedid]
-        if call.ring_task is not None:
-            await call.ring_task
-        agent = call.agent_id
-        assert call.status == "talking" and agent is not None
-        if not i % 100:
-            control.calls.clear()
+        linkedid = await queue_call(bus, i)
+        agent = await answered(acd, linkedid, i)
         await bus.publish(CallEnded(ts=time.time(), linkedid=linkedid))
         await bus.publish(DeviceStateChange(ts=time.time(), device=f"PJSIP/{agent}", state="NOT_INUSE"))
         await bus.drain()
