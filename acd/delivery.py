@@ -390,10 +390,10 @@ class AcdService:
         now = self.clock()
         match d:
             case AgentStateChange():
-                view = self.router.agent(d.agent_id)
+                queues, after_call = self.router.agent_queues(d.agent_id)
                 await self.bus.publish(AgentStateChanged(
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
-                    queues=tuple(view.queues), not_ready_after_call=view.not_ready_after_call))
+                    queues=tuple(queues), not_ready_after_call=after_call))
             case Offer():
                 if d.callback:  # a virtual-hold entry's turn: the customer is called back first
                     if self.callbacks is not None:

@@ -9,12 +9,21 @@ state interface (with ``ringinuse = no`` app_queue never rings a phone the engin
 busy); it is paused while the agent is not ready, and it leaves at logout. Members left by an
 earlier engine are taken as they are (``add`` answers False) or removed by ``reconcile`` at start.
 
+Per call an agent changes state four to six times (reserved, on call, wrap-up, available), and
+none of those changes what app_queue must know. So the members follow the states as a bus observer
+(``note``, a plain function called as each state is published): it works out the wanted
+membership in memory and, only when that differs from what was last wanted, hands the agent to
+one worker task that makes the PBX match the latest wanted membership. No task is woken for the
+other states, and states published back to back (a login straight to ready: not ready, then
+available) cost the PBX one action per queue, not two.
+
 The PBX side is the ``FallbackQueues`` port: ``cti.ami.queue_members.AmiFallbackQueues`` over AMI,
 ``FakeFallbackQueues`` in memory for tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +32,7 @@ from typing import Any, Protocol
 from acd.calls import AgentPhone
 from acd.events import AgentStateChanged
 from acd.model import AgentState, AgentView
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.errors import AmiActionFailed, CtiError
 from cti.safety import check_value
 
@@ -61,17 +70,64 @@ class FallbackMembers:
         self.port, self.bus, self.phones = queues_port, bus, phones
         self.queues = frozenset(queues)
         self.members: dict[str, dict[str, _Member]] = {}  # agent -> queue -> member
+        # Per agent, what decides its membership in the last state ``note`` handed over (logged out /
+        # not ready / other, the state's queues, the phone), and the states still to carry out (the
+        # latest per agent, in the order the agents changed) by the ``_sync`` task.
+        self._wanted: dict[str, tuple[int, tuple[str, ...], AgentPhone | None]] = {}
+        self._pending: dict[str, AgentStateChanged] = {}
+        self._syncing: asyncio.Task[None] | None = None
 
     def subscribe(self) -> None:
         if self.queues:
-            self.bus.subscribe(AgentStateChanged, self.on_state, name="acd.fallback_members")
+            observe(self.bus, AgentStateChanged, self.note, name="acd.fallback_members")
+
+    def note(self, ev: AgentStateChanged) -> None:
+        """The observer: hand the agent to the sync task only when its wanted membership changed."""
+        agent = ev.agent_id
+        state = ev.state
+        wanted = (0 if state == "logged_out" else 1 if state == "not_ready" else 2, ev.queues, self.phones.get(agent))
+        if self._wanted.get(agent) == wanted:
+            return  # reserved, on call, wrap-up, available again: nothing for app_queue
+        self._wanted[agent] = wanted
+        self._pending.pop(agent, None)  # keep the order of the latest change
+        self._pending[agent] = ev
+        if self._syncing is None or self._syncing.done():
+            self._syncing = asyncio.create_task(self._sync(), name="acd.fallback_sync")
+
+    async def _sync(self) -> None:
+        """Carry out the latest wanted membership of each agent handed over, until none is left."""
+        pending = self._pending
+        while pending:
+            agent = next(iter(pending))
+            ev = pending.pop(agent)
+            try:
+                done = await self._apply(ev)
+            except Exception:
+                log.exception("fallback queue members of agent %s not updated", agent)
+                done = False
+            if not done and agent not in pending:
+                self._wanted.pop(agent, None)  # not carried out (AMI away): the next state change tries again
+
+    async def wait_synced(self) -> None:
+        """Until every state noted so far is carried out (tests, shutdown)."""
+        while self._syncing is not None and not self._syncing.done():
+            await asyncio.shield(self._syncing)
+
+    def _want(self, ev: AgentStateChanged) -> tuple[frozenset[str], _Member]:
+        queues = frozenset() if ev.state == "logged_out" else frozenset(q for q in ev.queues if q in self.queues)
+        phone = self.phones.get(ev.agent_id) or AgentPhone(ev.agent_id)
+        return queues, _Member(phone.dial, paused=ev.state == "not_ready")
 
     async def on_state(self, ev: AgentStateChanged) -> None:
+        """Make the PBX match this state now (what the sync task does with each state it is handed)."""
+        await self._apply(ev)
+
+    async def _apply(self, ev: AgentStateChanged) -> bool:
         agent = ev.agent_id
-        wanted = set() if ev.state == "logged_out" else {q for q in ev.queues if q in self.queues}
+        wanted, want = self._want(ev)
         phone = self.phones.get(agent) or AgentPhone(agent)
-        want = _Member(phone.dial, paused=ev.state == "not_ready")
         have = self.members.setdefault(agent, {})
+        done = True
         try:
             for queue in sorted(set(have) - wanted):
                 await self.port.remove(queue, have[queue].interface)
@@ -91,8 +147,10 @@ class FallbackMembers:
                 have[queue] = want
         except CtiError as err:  # AMI away: the next state change (or the next start) puts it right
             log.warning("fallback queue members of agent %s not updated: %s", agent, err.message)
+            done = False
         if not have:
             self.members.pop(agent, None)
+        return done
 
     async def reconcile(self, agents: Iterable[AgentView]) -> list[str]:
         """Remove the members no logged-in agent stands for (left by an earlier engine for agents

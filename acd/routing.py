@@ -529,6 +529,12 @@ class Router:
             a.wrap_until if a.state is AgentState.WRAP_UP else None,
         )
 
+    def agent_queues(self, agent_id: str) -> tuple[tuple[str, ...], str | None]:
+        """(queues, not_ready_after_call) of the agent: what a published state change carries, without
+        building the whole view (its skills copied, its offers and calls sorted) several times per call."""
+        a = self._agent(agent_id)
+        return a.queues, a.not_ready_after_call
+
     def agents(self) -> list[AgentView]:
         return [self.agent(a) for a in self._agents]
 

@@ -82,6 +82,9 @@ class EngineMetrics:
         self.websockets = Gauge("cti_websocket_connections", "Open websocket connections by route", ["route"],
                                 registry=r)
         r.register(LiveCollector(self))
+        self._offers_by: dict[str, Any] = {}
+        self._no_answer_by: dict[str, Any] = {}
+        self._transitions_by: dict[str, Any] = {}
 
     def subscribe(self, bus: EventBus) -> None:
         # Counters only: observers (called as the event is published), not a task woken per event.
@@ -89,14 +92,16 @@ class EngineMetrics:
         observe(bus, AgentRingNoAnswer, self._on_no_answer, name="metrics.ring_no_answer")
         observe(bus, AgentStateChanged, self._on_agent_state, name="metrics.agent_state")
 
+    # Each counter's child per label, looked up once: ``labels()`` takes a lock and builds a key
+    # on every call, and these run several times per call in the publisher's step.
     def _on_ringing(self, ev: AgentRinging) -> None:
-        self.offers.labels(ev.queue or "").inc()
+        _child(self._offers_by, self.offers, ev.queue or "").inc()
 
     def _on_no_answer(self, ev: AgentRingNoAnswer) -> None:
-        self.ring_no_answer.labels(ev.queue or "").inc()
+        _child(self._no_answer_by, self.ring_no_answer, ev.queue or "").inc()
 
     def _on_agent_state(self, ev: AgentStateChanged) -> None:
-        self.agent_transitions.labels(ev.state).inc()
+        _child(self._transitions_by, self.agent_transitions, ev.state).inc()
 
     def watch_database(self, *engines: AsyncEngine | Engine) -> None:
         """Time every statement the engine's database runs (SQLAlchemy cursor events), on each of its
@@ -122,6 +127,13 @@ class EngineMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _child(children: dict[str, Any], counter: Counter, label: str) -> Any:
+    child = children.get(label)
+    if child is None:
+        child = children[label] = counter.labels(label)
+    return child
 
 
 class LiveCollector(Collector):

@@ -51,7 +51,7 @@ from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
@@ -68,6 +68,7 @@ _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
 _BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
+_BUSY_VALUES = frozenset(s.value for s in _BUSY_STATES)
 
 
 class CampaignDialer:
@@ -96,7 +97,9 @@ class CampaignDialer:
         self.bus.subscribe(FarEndResult, self._on_far_end, name="dialer.far_end")
         self.bus.subscribe(CallEnded, self._on_call_ended, name="dialer.call_ended")
         self.bus.subscribe(CallConnected, self._on_connected, name="dialer.connected")
-        self.bus.subscribe(AgentStateChanged, self._on_agent_state, name="dialer.agent_state")
+        # In memory and quick (a task only when a freed agent may be dialed for): an observer,
+        # called as each state is published, not a worker task woken ~5 times per call.
+        observe(self.bus, AgentStateChanged, self._on_agent_state, name="dialer.agent_state")
 
     async def start(self) -> None:
         """Attempts a previous run left without a result end as ``failed`` (and are retried per rule)."""
@@ -340,9 +343,9 @@ class CampaignDialer:
             campaign_id = int(ev.linkedid[3:].split("-", 1)[0])
             self._handled[ev.agent_id] = (campaign_id, ev.ts)
 
-    async def _on_agent_state(self, ev: AgentStateChanged) -> None:
+    def _on_agent_state(self, ev: AgentStateChanged) -> None:
         state = ev.state
-        if state in (s.value for s in _BUSY_STATES):
+        if state in _BUSY_VALUES:
             self._busy_since.setdefault(ev.agent_id, ev.ts)
             return
         since = self._busy_since.pop(ev.agent_id, None)
@@ -351,8 +354,8 @@ class CampaignDialer:
             # Timed from the reservation, as the floor times the calls in progress (busy_elapsed):
             # timed from the connect, every busy agent would look closer to the end of their call.
             run.pacer.record_handle(ev.ts - (since if since is not None else handled[1]))
-        if state != AgentState.AVAILABLE.value:
-            return
+        if state != AgentState.AVAILABLE.value or not self.live:
+            return  # no campaign in memory: nothing to dial for the agent (a started one ticks itself)
         if self._task is not None and not self._fenced:
             # Now, not next tick: the tick first gives the agent to a person waiting out the grace,
             # else dials for them.

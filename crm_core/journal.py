@@ -95,6 +95,23 @@ class RowJournal:
     async def submit(self, kind: str, key: str, fields: dict[str, Any]) -> bool:
         """Journal the row, then write it. True: in the database now; False: journaled, written
         when the database is back."""
+        if not await self._journal(kind, ((key, fields),)):
+            return False
+        return await self._write_or_retry(lambda: self._write_waiting(upto=key), f"{kind} row")
+
+    async def submit_many(self, kind: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> bool:
+        """``submit`` for several rows of one kind at once (in order): one journal flush and one
+        database transaction for all of them instead of one each."""
+        if not rows:
+            return True
+        if not await self._journal(kind, rows):
+            return False
+        upto = rows[-1][0]
+        return await self._write_or_retry(lambda: self._write_waiting_together(upto), f"{len(rows)} {kind} rows")
+
+    async def _journal(self, kind: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> bool:
+        """Append the rows to the journal, flushed, and mark them waiting; False when the retries
+        own the journal until the database answers again."""
         if kind not in self.writers:
             raise ValueError(f"{self.name}: no writer for {kind!r}")
         self.open()
@@ -102,22 +119,43 @@ class RowJournal:
             await self.start()
         async with self._file_lock:
             if self.outbox is not None:
-                self.outbox.append(json.dumps({"kind": kind, "key": key, "fields": fields}, default=str))
+                for key, fields in rows:
+                    self.outbox.append(json.dumps({"kind": kind, "key": key, "fields": fields}, default=str))
                 await self.outbox.sync()
-            self.waiting[key] = (kind, fields)
-        if self.failing:  # the retries own the journal until the database answers again
+            for key, fields in rows:
+                self.waiting[key] = (kind, fields)
+        if self.failing:
             self._wake.set()
             return False
+        return True
+
+    async def _write_or_retry(self, write: Callable[[], Awaitable[None]], what: str) -> bool:
         async with self._lock:
             try:
-                await self._write_waiting(upto=key)
+                await write()
             except Exception as err:
                 self.failing = True
-                log.warning("%s: %s row not written yet (%s: %s); journaled, trying again", self.name, kind,
+                log.warning("%s: %s not written yet (%s: %s); journaled, trying again", self.name, what,
                             type(err).__name__, str(err)[:200])
                 self._wake.set()
                 return False
         return True
+
+    async def _write_waiting_together(self, upto: str) -> None:
+        """Write the waiting rows in order up to and including ``upto`` in one transaction (the
+        writers are idempotent: a failed transaction is retried whole); caller holds the lock."""
+        batch: list[tuple[str, str, dict[str, Any]]] = []
+        for key, (kind, fields) in self.waiting.items():
+            batch.append((key, kind, fields))
+            if key == upto:
+                break
+        async with self.db.session() as session:
+            for key, kind, fields in batch:
+                await self.writers[kind](session, key, fields)
+        for key, _, _ in batch:
+            self.waiting.pop(key, None)
+        self.written += len(batch)
+        await self._forget()
 
     async def _write_waiting(self, upto: str | None = None) -> None:
         """Write the waiting rows in order (up to and including ``upto``); caller holds the lock."""

@@ -16,7 +16,9 @@ MAX_VALUE_LENGTH = 1024
 
 def check_value(field: str, value: object) -> str:
     """Return ``value`` as a string, or raise UnsafeValue naming ``field``."""
-    text = str(value)
+    text = value if type(value) is str else str(value)
+    if len(text) <= MAX_VALUE_LENGTH and text.isascii() and text.isprintable():
+        return text  # printable ASCII: no control character, nothing else to check (most values)
     match = _CONTROL.search(text)
     if match:
         raise UnsafeValue(field, f"contains control character {match.group()!r}; CR/LF and other "

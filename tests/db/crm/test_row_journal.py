@@ -52,3 +52,47 @@ async def test_a_row_submitted_while_the_journal_is_emptied_stays_journaled(tmp_
         go.set()
         await rows.stop()
         await db.dispose()
+
+
+async def test_rows_submitted_together_share_one_flush_and_one_transaction(tmp_path: Path) -> None:
+    """``submit_many``: the rows are journaled before any is written, written in one transaction,
+    and a transaction that fails is retried whole (the writers are idempotent)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
+    sessions: list[int] = []
+    written: list[str] = []
+    fail = {"c"}
+
+    async def writer(session: Any, key: str, _fields: dict[str, Any]) -> None:
+        if not sessions or sessions[-1] != id(session):
+            sessions.append(id(session))
+        if key in fail:
+            fail.discard(key)
+            raise RuntimeError("the database refused")
+        written.append(key)
+
+    path = tmp_path / "journal.jsonl"
+    rows = RowJournal(db, path, {"row": writer}, retry_delays_s=(0.01,))
+    await rows.start()
+    assert rows.outbox is not None
+    syncs = 0
+    sync = rows.outbox.sync
+
+    async def counted_sync() -> None:
+        nonlocal syncs
+        syncs += 1
+        await sync()
+
+    rows.outbox.sync = counted_sync  # type: ignore[method-assign]
+    try:
+        assert await rows.submit_many("row", [("a", {"n": 1}), ("b", {"n": 2})])
+        assert written == ["a", "b"] and len(sessions) == 1 and syncs == 1 and rows.written == 2
+        assert not await rows.submit_many("row", [("c", {"n": 3}), ("d", {"n": 4})])  # refused: journaled
+        assert '"key": "d"' in path.read_text(encoding="utf-8")
+        for _ in range(200):
+            if not rows.waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert written[2:] == ["c", "d"] and not rows.waiting  # retried, in order
+    finally:
+        await rows.stop()
+        await db.dispose()

@@ -43,6 +43,43 @@ async def test_members_follow_login_readiness_phone_and_logout() -> None:
         "name": "1002", "state_interface": "Local/2002@cti-sim-phone", "paused": False}}}
 
 
+async def test_members_follow_the_published_states_through_one_sync_task() -> None:
+    """On the bus the members are an observer: the states of a call (reserved, on call, wrap-up,
+    available) wake no task and send nothing; states published back to back (a login straight to
+    ready) cost the PBX one action per queue, the latest state's."""
+    port = FakeFallbackQueues()
+    bus = InProcessBus()
+    members = FallbackMembers(port, bus, {"1001": AgentPhone("1001", kind="sip")}, {"support", "billing"})
+    members.subscribe()
+    await bus.start()
+    try:
+        await bus.publish(state("1001", "not_ready"))  # the login ...
+        await bus.publish(state("1001", "available"))  # ... straight to ready, in the same step
+        await members.wait_synced()
+        assert port.calls == [
+            ("add", {"queue": q, "interface": "PJSIP/1001", "name": "1001", "state_interface": "PJSIP/1001",
+                     "paused": False}) for q in ("billing", "support")]
+        synced = members._syncing
+        for value in ("reserved", "on_call", "wrap_up", "available"):
+            await bus.publish(state("1001", value))
+        assert members._syncing is synced and not members._pending  # no task woken, nothing to do
+        await bus.publish(state("1001", "not_ready"))
+        await members.wait_synced()
+        assert [c for c, _ in port.calls[2:]] == ["pause", "pause"]
+        port.fail["pause"] = "AMI is not connected"
+        await bus.publish(state("1001", "available"))
+        await members.wait_synced()
+        del port.fail["pause"]
+        await bus.publish(state("1001", "available"))  # the same state again: the failed sync is retried
+        await members.wait_synced()
+        assert port.queues["support"]["PJSIP/1001"]["paused"] is False
+        await bus.publish(state("1001", "logged_out", ()))
+        await members.wait_synced()
+        assert port.queues == {"support": {}, "billing": {}} and members.members == {}
+    finally:
+        await bus.stop()
+
+
 async def test_a_new_phone_replaces_the_old_member() -> None:
     port = FakeFallbackQueues()
     phones = {"1001": AgentPhone("1001", kind="sim")}

@@ -324,3 +324,36 @@ async def test_agent_time_is_recorded_and_survives_a_restart(site: Site) -> None
     site.svc.agent_clock = AgentClock()
     await site.svc.restore()
     assert totals(site.svc.agent_clock.times(time.time(), since=t0 - 60)) == (1200, 840, 360)
+
+
+async def test_agent_states_published_together_are_recorded_in_one_batch(site: Site) -> None:
+    """The agent clock takes every state waiting on the bus at once: one journal flush and one
+    database transaction for the batch, and the same history as one by one."""
+    from acd.events import AgentStateChanged
+    from cti.bus import InProcessBus
+
+    bus = InProcessBus()
+    site.svc.bus = bus
+    site.svc.subscribe()
+    batches: list[int] = []
+    submit_many = site.svc.rows.submit_many
+
+    async def counted(kind: str, rows: list[tuple[str, dict[str, object]]]) -> bool:
+        batches.append(len(rows))
+        return await submit_many(kind, rows)
+
+    site.svc.rows.submit_many = counted  # type: ignore[method-assign]
+    t0 = time.time() - 7200
+    written = site.svc.rows.written
+    await bus.start()
+    try:
+        for state, offset in (("available", 0), ("on_call", 600), ("wrap_up", 900), ("available", 960),
+                              ("logged_out", 1200)):
+            await bus.publish(AgentStateChanged(ts=t0 + offset, agent_id="1008", state=state, since=t0 + offset))
+        await bus.drain()
+    finally:
+        await bus.stop()
+    assert batches == [5] and site.svc.rows.written == written + 5
+    mine = [t for t in await site.svc._report_agent_times(t0 - 60, t0 + 3600) if t.agent == "1008"]
+    assert (round(sum(t.logged_in_s for t in mine)), round(sum(t.available_idle_s for t in mine)),
+            round(sum(t.handle_s for t in mine))) == (1200, 840, 360)
