@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -38,7 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
-from crm_core.feed_events import SOURCES, public_events
+from crm_core.feed_events import SOURCES, encode, public_events
 from crm_core.feed_ring import Feed, RingFeed, Row, parse_cursor, wire
 from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
@@ -49,9 +48,6 @@ __all__ = ["EventFeed", "Feed", "FeedEventRow", "Row", "parse_cursor", "wire"]
 log = logging.getLogger(__name__)
 _ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: an INTEGER PRIMARY KEY is the rowid
 
-
-# One encoder for every envelope (json.dumps with these options builds a new one per call).
-_dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _CHUNK = 256  # envelopes accepted between two turns of the event loop (a bus batch holds up to 1,000)
 
 
@@ -135,7 +131,7 @@ class EventFeed(RingFeed):
             return
         if not self._room.is_set():
             await self._room.wait()  # backpressure on the bus while the database is far behind
-        bodies = [_dumps(public) for public in publics]  # once: the journal, the table and every reader share it
+        bodies = [encode(public) for public in publics]  # once: the journal, the table and every reader share it
         never = self.outbox.sync_policy == "never"
         if never and not self._journal_lock.locked():
             # Nothing is awaited from here on, so no compaction can start meanwhile: the lock (a
@@ -180,7 +176,7 @@ class EventFeed(RingFeed):
         for r in replay:
             # A journal of the older format has no id: the next free one (nobody could hold it).
             cursor = int(r["id"]) if int(r.get("id") or 0) > self.head else self.head + 1
-            body = _dumps(r["e"])
+            body = encode(r["e"])
             self._pending.append((int(r["seq"]), cursor, r["e"]["type"], body, float(r["e"]["ts"])))
             self._seq = max(self._seq, int(r["seq"]))
             self.head = cursor

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
 
-from crm_core.feed_events import public_events
+from crm_core.feed_events import encode_bytes, public_events
 from crm_core.feed_ring import RingFeed, Row, wire
 from cti.events import Event
 from cti.redis_bus import BusUnavailable, RedisStreamLog, RedisStreamsBus, StreamAppend, StreamId
@@ -71,7 +70,7 @@ class StreamFeed(RingFeed):
         oldest_ms = int((self.clock() - self.retention_s) * 1000)
         return [StreamAppend(self.stream.key,
                              {b"t": public["type"].encode(),
-                              b"e": json.dumps(public, separators=(",", ":"), ensure_ascii=False).encode()},
+                              b"e": encode_bytes(public)},
                              minid=(max(0, oldest_ms), 0))
                 for public in public_events(ev)]
 

@@ -132,8 +132,7 @@ def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirec
         if flow is None:
             log.error("ivr: no flow for DNIS %r / context %r; sending the call to queue %s", dnis,
                       env.get("context"), fallback_queue)
-            await session.set_variable("CTI_QUEUE", fallback_queue)
-            await session.set_variable("CTI_NEXT", "queue")
+            await session.set_variables({"CTI_QUEUE": fallback_queue, "CTI_NEXT": "queue"}, last=True)
             return
         entry = next((e for e in flow.entries if e.dnis == dnis), None) or next(
             (e for e in flow.entries if e.context == env.get("context")), None)
@@ -279,7 +278,9 @@ async def _tell_dialplan(session: AgiSession, state: s.IvrState) -> None:
     elif isinstance(final, s.Transfer):
         values = {"CTI_TRANSFER_TO": final.number}
     values["CTI_NEXT"] = _NEXT_BY_FINAL.get(type(final), "hangup")
-    await session.set_variables(values)
+    # The IVR's last word: FastAGI sends it and closes, without waiting for the reply (the
+    # dialplan goes on as soon as Asterisk reads the end of the connection).
+    await session.set_variables(values, last=True)
 
 
 def _rescue(flow: f.Flow, state: s.IvrState, now: float, fallback_queue: str) -> s.IvrState:

@@ -74,6 +74,18 @@ class FastAgiSession(AgiConversation):
             self.timed_out = True
             raise AgiTimeout(f"AGI peer read nothing for {self._read_timeout_s:g} s ({self.describe()})") from None
 
+    async def _write_last(self, line: bytes) -> bool:
+        """The last command goes out and the connection closes behind it (the reply is not read):
+        Asterisk runs the command, then reads the end of the connection and the dialplan goes on,
+        one round trip and one wake-up sooner. Declined while the peer's bytes wait unread (the
+        HANGUP line of a caller who left): the round trip then reports the hang-up."""
+        stream = self._stream
+        if stream.has_input or stream.transport is None or stream.transport.is_closing():
+            return False
+        stream.write(line)
+        stream.transport.close()  # after the bytes written: close() flushes them first
+        return True
+
     async def _readline(self) -> str | None:
         limit = self._read_timeout_s + self._command_wait_s
         try:

@@ -108,6 +108,7 @@ class AgiConversation:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = MappingProxyType(dict(env))
         self._dead = False
+        self._ended = False  # the last command was sent without waiting for its reply
         self.commands = 0
         # Seconds the command in flight may legitimately keep the reply back on top of the
         # transport's read timeout (GET DATA / WAIT FOR DIGIT wait for the caller's keys).
@@ -147,6 +148,8 @@ class AgiConversation:
     async def _roundtrip(self, line: bytes, wait_s: float = 0.0) -> AgiReply:
         if self._dead:
             raise AgiHangup(f"the channel already hung up ({self.describe()})")
+        if self._ended:
+            raise AgiCommandError(f"the AGI conversation has ended ({self.describe()})")
         self.commands += 1
         self._command_wait_s = wait_s
         try:
@@ -211,40 +214,71 @@ class AgiConversation:
     async def set_variable(self, name: str, value: str) -> None:
         await self.command("SET VARIABLE", check_header_name(name), value)
 
-    async def set_variables(self, values: Mapping[str, str]) -> None:
+    async def set_variables(self, values: Mapping[str, str], *, last: bool = False) -> None:
         # One round trip (MSet) instead of one per variable: the IVR's hand-off to the queue waits
         # on it. MSet splits its argument on ',', so a value holding one is set on its own.
         checked = {check_header_name(k): v for k, v in values.items()}
         batch = {k: v for k, v in checked.items() if "," not in v}
-        if len(batch) > 1:
-            await self.exec("MSet", *(f"{k}={v}" for k, v in batch.items()))
-        else:
+        if len(batch) <= 1:
             batch = {}
-        for name, value in checked.items():
-            if name not in batch:
-                await self.set_variable(name, value)
+        commands: list[tuple[str, ...]] = []
+        if batch:
+            commands.append(_exec_words("MSet", *(f"{k}={v}" for k, v in batch.items())))
+        commands += [("SET VARIABLE", name, value) for name, value in checked.items() if name not in batch]
+        for n, words in enumerate(commands, 1):
+            if last and n == len(commands):
+                await self._last_command(words)
+            else:
+                await self._command(words)
+
+    async def _last_command(self, words: tuple[str, ...]) -> None:
+        """The session's final command. A transport that can end the conversation with it
+        (``_write_last``: FastAGI) sends it without waiting for Asterisk's reply: Asterisk carries
+        it out, then reads the end of the connection and goes on in the dialplan. Otherwise (classic
+        AGI, or input already waiting, such as Asterisk's HANGUP line) it is an ordinary round trip,
+        so a hang-up that came first is still reported."""
+        line = build_command(words)  # refuses unsafe words before anything is written
+        if self._dead:
+            raise AgiHangup(f"the channel already hung up ({self.describe()})")
+        if self._ended:
+            raise AgiCommandError(f"the AGI conversation has ended ({self.describe()})")
+        if await self._write_last(line):
+            self.commands += 1
+            self._ended = True
+            return
+        reply = await self._roundtrip(line)
+        if reply.result == "-1":
+            await self._confirm_hangup(str(words[0]))
+
+    async def _write_last(self, line: bytes) -> bool:
+        """Write ``line`` as the last command and end the conversation (True), or decline (False:
+        the caller makes it a round trip). The default declines."""
+        return False
 
     async def get_variable(self, name: str) -> str | None:
         reply = await self.command("GET VARIABLE", check_header_name(name))
         return reply.data if reply.result == "1" else None
 
     async def exec(self, application: str, *args: str) -> AgiReply:
-        if not _APPLICATION.match(application):
-            raise UnsafeValue("application", f"{application!r} is not an application name")
-        for n, arg in enumerate(args, 1):
-            # EXEC passes one option string that the application splits on ','; a comma inside
-            # one argument would smuggle in extra application arguments.
-            if "," in check_agi_argument(f"{application} argument {n}", arg):
-                raise UnsafeValue(f"{application} argument {n}", "contains ',' (application argument separator)")
-        if args:
-            return await self.command("EXEC", application, ",".join(args))
-        return await self.command("EXEC", application)
+        return await self.command(*_exec_words(application, *args))
 
     async def hangup(self) -> None:
         try:
             await self.command("HANGUP")
         finally:
             self._dead = True
+
+
+def _exec_words(application: str, *args: str) -> tuple[str, ...]:
+    """The words of ``EXEC application args``, checked."""
+    if not _APPLICATION.match(application):
+        raise UnsafeValue("application", f"{application!r} is not an application name")
+    for n, arg in enumerate(args, 1):
+        # EXEC passes one option string that the application splits on ','; a comma inside
+        # one argument would smuggle in extra application arguments.
+        if "," in check_agi_argument(f"{application} argument {n}", arg):
+            raise UnsafeValue(f"{application} argument {n}", "contains ',' (application argument separator)")
+    return ("EXEC", application, ",".join(args)) if args else ("EXEC", application)
 
 
 def _digit(reply: AgiReply) -> str:

@@ -55,8 +55,11 @@ class AgiSession(Protocol):
 
     async def set_variable(self, name: str, value: str) -> None: ...
 
-    async def set_variables(self, values: Mapping[str, str]) -> None:
-        """Set several channel variables, in one round trip where the values allow it."""
+    async def set_variables(self, values: Mapping[str, str], *, last: bool = False) -> None:
+        """Set several channel variables, in one round trip where the values allow it. ``last``:
+        these are the session's final commands (the IVR's hand-off): the adapter may send the last
+        one without waiting for its reply and end the conversation (FastAGI does); any command after
+        it fails."""
         ...
 
     async def get_variable(self, name: str) -> str | None: ...

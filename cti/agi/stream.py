@@ -124,6 +124,11 @@ class AgiStream(asyncio.Protocol):
                 timer.cancel()
                 self._expired = False
 
+    @property
+    def has_input(self) -> bool:
+        """Bytes (or the end of the stream) wait to be read."""
+        return bool(self._buf) or self._eof
+
     def _resume(self) -> None:
         if self._reading_paused and len(self._buf) <= LIMIT and self.transport is not None:
             self._reading_paused = False

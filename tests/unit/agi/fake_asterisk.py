@@ -18,6 +18,13 @@ class ScriptedWriter(asyncio.Transport):
         self.stream = stream
         self.replies = [[r] if isinstance(r, str) else list(r) for r in replies]
         self.written: list[str] = []
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
 
     def get_write_buffer_size(self) -> int:
         return 0  # the peer took every line

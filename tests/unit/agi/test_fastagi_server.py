@@ -81,6 +81,20 @@ async def test_route_gets_env_and_runs_commands(serve: Callable[..., object]) ->
     await call.close()
 
 
+async def test_the_last_command_is_sent_and_the_connection_closed(serve: Callable[..., object]) -> None:
+    async def ivr(agi: AgiSession) -> None:
+        await agi.answer()
+        await agi.set_variables({"CTI_QUEUE": "support", "CTI_NEXT": "queue"}, last=True)
+
+    server: FastAgiServer = await serve(ivr=ivr)  # type: ignore[misc]
+    call = await Call.open(server.port, "ivr")
+    await call.expect("ANSWER", "200 result=0")
+    # Asterisk reads the MSet and then the end of the connection: it is not waited for.
+    assert await call.closed(b"EXEC MSet CTI_QUEUE=support,CTI_NEXT=queue\n")
+    assert server.stats()["total"] == 1 and server.stats()["failed"] == 0 and server.stats()["hung_up"] == 0
+    await call.close()
+
+
 async def test_unknown_route_is_logged_and_hung_up(serve: Callable[..., object],
                                                    caplog: pytest.LogCaptureFixture) -> None:
     server: FastAgiServer = await serve()  # type: ignore[misc]

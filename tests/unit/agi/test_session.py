@@ -174,3 +174,23 @@ async def test_set_variables_is_one_round_trip_unless_a_value_holds_a_comma() ->
     with pytest.raises(UnsafeValue):
         await session.set_variables({"CTI_NEXT": "queue\nHANGUP", "CTI_QUEUE": "x"})
     assert len(asterisk.written) == 4
+
+
+async def test_the_last_set_variables_ends_the_session_without_waiting_for_the_reply() -> None:
+    session, asterisk = scripted_session("200 result=1", "200 result=0")
+    await session.set_variables({"CTI_NOTE": "a,b", "CTI_QUEUE": "support", "CTI_NEXT": "queue"}, last=True)
+    # Every command but the last is a round trip; the last goes out and the connection closes behind it.
+    assert asterisk.written == ["EXEC MSet CTI_QUEUE=support,CTI_NEXT=queue\n", "SET VARIABLE CTI_NOTE a,b\n"]
+    assert asterisk.closed and session.commands == 2
+    assert not asterisk.replies  # the MSet's reply came (the fake answers at once) ...
+    with pytest.raises(AgiCommandError, match="ended"):  # ... but nothing is read or sent any more
+        await session.answer()
+    assert len(asterisk.written) == 2
+
+
+async def test_the_last_set_variables_reports_a_hangup_that_came_first() -> None:
+    session, asterisk = scripted_session("200 result=0")
+    session._stream.data_received(b"HANGUP\n")  # the caller left while the IVR decided
+    with pytest.raises(AgiHangup):
+        await session.set_variables({"CTI_NEXT": "queue", "CTI_QUEUE": "support"}, last=True)
+    assert asterisk.written == ["EXEC MSet CTI_NEXT=queue,CTI_QUEUE=support\n"] and not asterisk.closed

@@ -85,7 +85,7 @@ class ScriptedSession:
         self.log.append(("set_variable", name, value))
         self.vars[name] = value
 
-    async def set_variables(self, values: Mapping[str, str]) -> None:
+    async def set_variables(self, values: Mapping[str, str], *, last: bool = False) -> None:
         for name, value in values.items():
             await self.set_variable(name, value)
 
