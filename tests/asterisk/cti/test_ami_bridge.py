@@ -132,6 +132,9 @@ async def test_asterisk_sends_only_the_device_states_of_pjsip_phones_that_matter
     # The resync's list still names non-PJSIP devices (whatever their state: other tests on this
     # PBX change the fallback queue's members).
     assert br.model.device_state("Queue:cti-fallback-support_avail") is not None
+    # manager.conf's disabledevents: Asterisk took the list (it builds none of these events).
+    line = next(x for x in pbx.cli("manager show settings").splitlines() if "Disabled events:" in x)
+    assert {"VarSet", "Newexten", "AGIExecStart", "QueueMemberStatus"} <= set(line.split(":", 1)[1].strip().split(","))
 
 
 async def test_injection_through_originate_is_refused_before_anything_is_sent(

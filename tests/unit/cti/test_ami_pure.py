@@ -234,3 +234,8 @@ def test_the_engine_ami_user_is_sent_exactly_the_events_the_engine_translates() 
     assert re.search(r"^eventfilter\(action\(include\),name\(DeviceStateChange\),header\(Device\),"
                      r"method\(starts_with\)\) = PJSIP/$", user, re.M)
     assert "name(DeviceStateChange)) =" not in user  # no name-only include letting every device through
+    # Events Asterisk builds for nobody (manager.conf [general] disabledevents): never one the engine reads.
+    disabled = set(re.search(r"^disabledevents = (\S+)$", conf, re.M).group(1).split(","))  # type: ignore[union-attr]
+    assert {"VarSet", "Newexten"} <= disabled and not disabled & set(WANTED)
+    # nor one the e2e bench's timing listener or the tests' own AMI taps wait for
+    assert not disabled & {"DTMFEnd", "MusicOnHoldStart", "QueueCallerJoin", "AgentCalled", "ConfbridgeJoin"}
