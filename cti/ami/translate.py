@@ -245,6 +245,10 @@ _LIST_ITEMS: dict[str, Callable[[Msg, float], Event]] = {
 
 # Events worth parsing at all; Shutdown matters to the connection, not to the model.
 WANTED: frozenset[str] = frozenset(_LIVE) | {"Shutdown"}
+# Sent to the engine's AMI user (manager.conf) but neither parsed nor modelled: nothing in the engine
+# reads a caller's keys from AMI (the IVR has FastAGI) or music on hold; the raw observers that log
+# in as the same user (tests/ami_events.py, bench/softphone.py) wait on them.
+OBSERVED: frozenset[str] = frozenset({"DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop"})
 
 
 def translate(m: Msg, now: float) -> Event | None:

@@ -223,13 +223,13 @@ def test_resync_after_an_asterisk_restart_ends_cut_calls_at_the_loss_as_system_f
 def test_the_engine_ami_user_is_sent_exactly_the_events_the_engine_translates() -> None:
     import re
 
-    from cti.ami.translate import WANTED
+    from cti.ami.translate import OBSERVED, WANTED
     from cti.settings import DEFAULT_CONFIG_DIR
 
     conf = (DEFAULT_CONFIG_DIR / "asterisk" / "manager.conf").read_text()
     user = conf[conf.index("[@@ami_user@@]"):]
     filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)", user, re.M))
-    assert filtered == set(WANTED)
+    assert filtered == set(WANTED) | OBSERVED and not OBSERVED & WANTED
     # Device states: agents' PJSIP phones only, and not the states nobody reads (every call's two).
     assert re.search(r"^eventfilter\(action\(include\),name\(DeviceStateChange\),header\(Device\),"
                      r"method\(starts_with\)\) = PJSIP/$", user, re.M)

@@ -48,7 +48,7 @@ async def test_only_journey_events_and_device_states_are_published() -> None:
 
 def test_a_callers_keypress_and_music_on_hold_are_dropped_unparsed() -> None:
     """Nothing in the engine reads DTMFEnd or MusicOnHoldStart/Stop (the IVR reads keys through
-    FastAGI): manager.conf keeps them out, and one that arrives anyway is dropped by name."""
+    FastAGI): they reach the engine's session for raw observers only, and are dropped by name."""
     parser = AmiFrameParser(WANTED)
     frames = b"".join(f"Event: {name}\r\nChannel: PJSIP/carrier-00000001\r\nUniqueid: c.1\r\n"
                       f"Digit: 7\r\n\r\n".encode() for name in ("DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop"))
