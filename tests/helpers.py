@@ -29,6 +29,12 @@ async def until(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str
         await asyncio.sleep(0.05)
 
 
+def playing_music(pbx: ManagedPbx, channel: str) -> bool:
+    """Asterisk's own view: ``channel`` runs MusicOnHold now (the engine models no music events)."""
+    rows = (line.split("!") for line in pbx.cli("core show channels concise").splitlines())
+    return any(len(row) > 5 and row[0] == channel and row[5] == "MusicOnHold" for row in rows)
+
+
 def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
     """The test PBX's settings with a private database, state and recordings directory."""
     return pbx_settings.model_copy(update={

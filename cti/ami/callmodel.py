@@ -91,8 +91,6 @@ class Channel:
     bridge_id: str | None
     local_peer: str | None
     on_hold: bool
-    moh: bool
-    dtmf: str
 
     @property
     def talk_s(self) -> float | None:
@@ -153,14 +151,12 @@ class _Chan:
     bridge_id: str | None = None
     local_peer: str | None = None
     on_hold: bool = False
-    moh: bool = False
-    dtmf: str = ""
 
     def view(self) -> Channel:
         return Channel(self.uniqueid, self.name, self.linkedid, self.phase, self.state, self.caller_num,
                        self.caller_name, self.connected_num, self.connected_name, self.context, self.exten,
                        self.created, self.ringing_at, self.answered_at, self.ended_at, self.cause,
-                       self.bridge_id, self.local_peer, self.on_hold, self.moh, self.dtmf)
+                       self.bridge_id, self.local_peer, self.on_hold)
 
 
 @dataclass(slots=True)
@@ -209,7 +205,6 @@ class CallModel:
             ev.DialBegin: self._dial, ev.DialEnd: self._dial, ev.BridgeCreate: self._bridge_create,
             ev.BridgeEnter: self._bridge_enter, ev.BridgeLeave: self._bridge_leave,
             ev.BridgeDestroy: self._bridge_destroy, ev.LocalBridge: self._local_bridge,
-            ev.DtmfEnd: self._dtmf, ev.MusicOnHoldStart: self._moh, ev.MusicOnHoldStop: self._moh,
             ev.Hold: self._hold, ev.Unhold: self._hold, ev.BlindTransfer: self._blind_transfer,
             ev.AttendedTransfer: self._attended_transfer, ev.DeviceStateChange: self._device_state,
             ev.EndpointSnapshot: self._endpoint, ev.ResyncStarted: self._resync_started,
@@ -464,18 +459,6 @@ class CallModel:
     def _local_bridge(self, e: Event) -> None:
         assert isinstance(e, ev.LocalBridge)
         self._link_local(e.one_uniqueid, e.two_uniqueid)
-
-    def _dtmf(self, e: Event) -> None:
-        assert isinstance(e, ev.DtmfEnd)
-        chan = self._chans.get(e.uniqueid)
-        if chan is not None:
-            chan.dtmf = (chan.dtmf + e.digit)[-32:]
-
-    def _moh(self, e: Event) -> None:
-        assert isinstance(e, ev.MusicOnHoldStart | ev.MusicOnHoldStop)
-        chan = self._chans.get(e.uniqueid)
-        if chan is not None:
-            chan.moh = isinstance(e, ev.MusicOnHoldStart)
 
     def _hold(self, e: Event) -> None:
         assert isinstance(e, ev.Hold | ev.Unhold)

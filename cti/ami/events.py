@@ -114,29 +114,6 @@ class LocalBridge(Event):
     linkedid: str
 
 
-@event("ami.dtmf")
-class DtmfEnd(Event):
-    channel: str
-    uniqueid: str
-    linkedid: str
-    digit: str
-    duration_ms: int = 0
-    direction: str = ""
-
-
-@event("ami.moh_start")
-class MusicOnHoldStart(Event):
-    channel: str
-    uniqueid: str
-    linkedid: str
-    moh_class: str = ""
-
-
-@event("ami.moh_stop")
-class MusicOnHoldStop(Event):
-    channel: str
-    uniqueid: str
-    linkedid: str
 
 
 @event("ami.hold")

@@ -19,6 +19,7 @@ from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import AgentRingNoAnswer, CallConnected, CallTransferred, QueueLeft
 from cti.pbx import ManagedPbx
+from tests.helpers import playing_music
 
 
 async def until(predicate: Callable[[], Any], timeout_s: float = 15.0) -> Any:
@@ -259,7 +260,8 @@ async def test_attended_transfer_consults_then_connects_caller_to_target(
     await bridge.control.hangup(channel)
 
 
-async def test_hold_plays_music_and_resume_reconnects(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+async def test_hold_plays_music_and_resume_reconnects(acd: tuple[AcdService, AmiBridge, Recorder],
+                                                      pbx: ManagedPbx) -> None:
     service, bridge, rec = acd
     await service.agent_login("1001", {"support": 4}, ["support"], phone=AgentPhone("1001", answer_after_s=0.3),
                               ready=True)
@@ -271,7 +273,8 @@ async def test_hold_plays_music_and_resume_reconnects(acd: tuple[AcdService, Ami
     agent_leg = service.calls[linkedid].agent_channel
     await service.actions.hold(linkedid)
     # The caller left the bridge and hears music on hold.
-    await until(lambda: (ch := bridge.model.channel(channel)) and ch.moh and ch.bridge_id is None)
+    await until(lambda: (ch := bridge.model.channel(channel)) and ch.bridge_id is None)
+    await until(lambda: playing_music(pbx, channel))
     await service.actions.resume(linkedid)
     peer = await until(lambda: bridge.model.bridged_peer(channel))
     assert peer.name == agent_leg and service.calls[linkedid].status == "talking"

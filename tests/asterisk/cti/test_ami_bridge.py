@@ -17,6 +17,7 @@ from cti.errors import UnsafeValue
 from cti.journey import CallEnded
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.helpers import playing_music
 
 
 class Ended:
@@ -131,6 +132,9 @@ async def test_asterisk_sends_only_the_device_states_of_pjsip_phones_that_matter
     # The resync's list still names non-PJSIP devices (whatever their state: other tests on this
     # PBX change the fallback queue's members).
     assert br.model.device_state("Queue:cti-fallback-support_avail") is not None
+    # manager.conf's disabledevents: Asterisk took the list (it builds none of these events).
+    line = next(x for x in pbx.cli("manager show settings").splitlines() if "Disabled events:" in x)
+    assert {"VarSet", "Newexten", "AGIExecStart", "QueueMemberStatus"} <= set(line.split(":", 1)[1].strip().split(","))
 
 
 async def test_injection_through_originate_is_refused_before_anything_is_sent(
@@ -178,7 +182,8 @@ async def test_resync_after_a_dropped_connection_finds_calls_up_and_started_mean
     assert all(c.phase is Phase.UP for c in kept.live)
 
 
-async def test_hold_plays_music_to_the_held_party_and_unhold_bridges_back(bridge: tuple[AmiBridge, Ended]) -> None:
+async def test_hold_plays_music_to_the_held_party_and_unhold_bridges_back(bridge: tuple[AmiBridge, Ended],
+                                                                         pbx: ManagedPbx) -> None:
     br, _ = bridge
     caller = await br.control.originate("Local/s@cti-sim-caller", context="cti-queue", exten="s", timeout_ms=5000)
     assert caller.success and caller.channel
@@ -189,11 +194,11 @@ async def test_hold_plays_music_to_the_held_party_and_unhold_bridges_back(bridge
     await br.control.bridge(agent.channel, caller.channel)
     await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None and p.name == agent.channel)
     await br.control.hold(caller.channel, peer=agent.channel)
-    await until(lambda: (c := br.model.channel(caller.channel or "")) is not None and c.moh and c.bridge_id is None)
+    await until(lambda: (c := br.model.channel(caller.channel or "")) is not None and c.bridge_id is None)
+    await until(lambda: playing_music(pbx, caller.channel or ""))
     await br.control.unhold(caller.channel)
     await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None and p.name == agent.channel)
-    chan = br.model.channel(caller.channel)
-    assert chan is not None and not chan.moh
+    assert not playing_music(pbx, caller.channel)
 
 
 async def test_reconnect_after_an_asterisk_restart_rebuilds_the_picture(pbx_settings: Settings) -> None:

@@ -23,7 +23,7 @@ from tests.unit.cti.test_ami_client import Harness, fake_server, until
 MALFORMED = [
     "Event: Newchannel\r\nChannelState: 4\r\nUniqueid: u-bad-1",  # no Channel
     "Event: Hangup\r\nChannel: PJSIP/1001-1\r\nCause: 16",  # no Uniqueid
-    "Event: DTMFEnd\r\nChannel: PJSIP/1001-1\r\nDigit: 4\r\nTimestamp: 12x4-secret-digits",  # bad Timestamp
+    "Event: Hold\r\nChannel: PJSIP/1001-1\r\nUniqueid: u1\r\nTimestamp: 12x4-secret-digits",  # bad Timestamp
     "Event: BridgeEnter\r\nChannel: PJSIP/1001-1\r\nUniqueid: u1",  # no BridgeUniqueid
     "Event: LocalBridge\r\nLocalOneChannel: Local/1@c;1",
     "Event: Newstate\r\nChannel: PJSIP/1001-1\r\nUniqueid: u1\r\nTimestamp: nan",  # not finite

@@ -1,5 +1,5 @@
 """What the AMI bridge's pump puts on the bus: journey events, and of the raw AMI events only those a
-consumer above the bridge needs. A caller's keypresses (PINs, card digits) never leave the bridge."""
+consumer above the bridge needs. A caller's keypresses (PINs, card digits) are not even parsed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import asyncio
 from cti.ami import events as ev
 from cti.ami.bridge import Pump
 from cti.ami.callmodel import CallModel
+from cti.ami.codec import AmiFrameParser
+from cti.ami.translate import WANTED
 from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallEnded
@@ -28,8 +30,7 @@ async def test_only_journey_events_and_device_states_are_published() -> None:
         pump.push([
             ev.Newchannel(ts=1.0, channel="PJSIP/carrier-00000001", uniqueid="c.1", linkedid="c.1", state=4,
                           caller_num="8613800000000", caller_name="", context="cti-inbound", exten="5000"),
-            ev.DtmfEnd(ts=2.0, channel="PJSIP/carrier-00000001", uniqueid="c.1", linkedid="c.1", digit="7",
-                       duration_ms=120, direction="Received"),
+            ev.Hold(ts=2.0, channel="PJSIP/carrier-00000001", uniqueid="c.1", linkedid="c.1"),
             ev.DeviceStateChange(ts=2.5, device="PJSIP/1001", state="UNAVAILABLE"),
             ev.Hangup(ts=3.0, channel="PJSIP/carrier-00000001", uniqueid="c.1", linkedid="c.1", cause=16,
                       cause_text="Normal Clearing"),
@@ -40,10 +41,18 @@ async def test_only_journey_events_and_device_states_are_published() -> None:
         task.cancel()
         await bus.stop()
     kinds = [type(e) for e in seen]
-    assert ev.DtmfEnd not in kinds, "a caller's keypress reached the bus"
-    assert ev.Newchannel not in kinds and ev.Hangup not in kinds
+    assert ev.Newchannel not in kinds and ev.Hangup not in kinds and ev.Hold not in kinds
     assert ev.DeviceStateChange in kinds
     assert CallEnded in kinds, "the call model's journey events are published"
+
+
+def test_a_callers_keypress_and_music_on_hold_are_dropped_unparsed() -> None:
+    """Nothing in the engine reads DTMFEnd or MusicOnHoldStart/Stop (the IVR reads keys through
+    FastAGI): they reach the engine's session for raw observers only, and are dropped by name."""
+    parser = AmiFrameParser(WANTED)
+    frames = b"".join(f"Event: {name}\r\nChannel: PJSIP/carrier-00000001\r\nUniqueid: c.1\r\n"
+                      f"Digit: 7\r\n\r\n".encode() for name in ("DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop"))
+    assert parser.feed(frames) == [] and parser.dropped == 3
 
 
 def test_the_engines_own_housekeeping_channels_are_no_calls() -> None:
