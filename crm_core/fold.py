@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from cti.events import Event
 from cti.journey import (
     AgentRinging,
@@ -55,12 +57,21 @@ _SECRET_HINTS = ("pin", "password", "passcode", "secret", "cvv", "card")
 
 
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_KEY_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 _FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
 
 
 def event_key(ev: Event) -> str:
-    """The identity of an event for de-duplication: its canonical JSON wire form."""
-    return _KEY_ENCODER.encode(wire_dict(ev))
+    """The identity of an event for de-duplication: its canonical JSON wire form (keys sorted, no
+    spaces, UTF-8 as is). orjson writes it 2-3x faster than ``json`` and gives the same text, except
+    exponents (1e-05 is 0.00001); keys are only ever compared with keys this function made (stored
+    and journaled events are read back and keyed again), so that difference never splits an event
+    in two. A value orjson refuses (an int past 64 bits) takes ``json``'s form, for that event always."""
+    data = wire_dict(ev)
+    try:
+        return orjson.dumps(data, option=_KEY_OPTIONS).decode()
+    except TypeError:
+        return _KEY_ENCODER.encode(data)
 
 
 def wire_dict(ev: Event) -> dict[str, Any]:

@@ -146,3 +146,23 @@ def test_calls_cut_by_a_pbx_crash_are_system_failures_not_abandons() -> None:
         "system_failure", False, 30.0, 28.0)
     talking = fold("a", [arrived, queued, CallConnected(ts=5.0, linkedid="a", agent_id="1001"), cut]).fields
     assert (talking["outcome"], talking["abandoned"], talking["talk_s"]) == ("system_failure", False, 25.0)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+       st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1))
+@settings(max_examples=200, deadline=None)
+def test_an_event_key_survives_its_way_through_the_journal_and_the_table(x: float, text: str, n: int) -> None:
+    """The call logger compares the keys of events in memory with the keys of events read back from
+    its journal and the interactions table: the key of an event read back from its key is the same
+    key (floats in exponent form included), and common events keep ``json``'s text."""
+    import json
+
+    from cti.events import from_wire
+
+    ev = IvrFinished(ts=1_790_000_000.25, linkedid="L", flow=text, outcome="queue", started_at=x, priority=n,
+                     path=({"node": text, "at": x, "input": "1"},), skills={"b": 2, "a": 1})
+    key = event_key(ev)
+    assert event_key(from_wire(json.dumps(json.loads(key)))) == key
+    plain = CallEnded(ts=1_790_000_000.5, linkedid="L-1", cause=16)
+    assert event_key(plain) == json.dumps({"type": plain.name, "data": dataclasses.asdict(plain)}, sort_keys=True,
+                                          separators=(",", ":"), ensure_ascii=False)
