@@ -63,6 +63,7 @@ from cti.journey import (
     QueueLeft,
 )
 from cti.logs import bind
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,7 @@ class AcdService:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        await cancel_and_wait(self._ticker)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -55,6 +55,7 @@ from cti.bus import EventBus, observe
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
+from cti.tasks import cancel_and_wait
 from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,7 @@ class CampaignDialer:
         self._task = asyncio.create_task(self._loop(), name="dialer.tick")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -20,7 +20,6 @@ Durability is Redis's (AOF or RDB): the feed is as safe as the bus.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from crm_core.feed_events import encode_bytes, public_events
 from crm_core.feed_ring import RingFeed, Row, wire
 from cti.events import Event
 from cti.redis_bus import BusUnavailable, RedisStreamLog, RedisStreamsBus, StreamAppend, StreamId
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 _SEQ = 1_000_000  # entries per millisecond a cursor can tell apart (Redis makes a few per ms at most)
@@ -82,11 +82,8 @@ class StreamFeed(RingFeed):
         self._tail = asyncio.create_task(self._follow_stream(), name="feed.stream-tail")
 
     async def stop(self) -> None:
-        if self._tail is not None:
-            self._tail.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tail
-            self._tail = None
+        await cancel_and_wait(self._tail)
+        self._tail = None
         await self.stream.close()
 
     async def flush(self, timeout_s: float = 30.0) -> None:

@@ -15,7 +15,6 @@ task writes the journaled records, in order, so two writes of one key never race
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.db import Database
 from crm_core.outbox import Outbox
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,8 @@ class RowJournal:
 
     async def stop(self) -> None:
         """Stop retrying; what still waits stays in the journal for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self.waiting:
             log.warning("%s: %d rows not yet in the database; they stay in the journal", self.name,
                         len(self.waiting))

@@ -16,13 +16,13 @@ Asterisk that lost its globals) and again if sending them failed, not every seco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from cti.errors import CtiError
 from cti.settings import ResilienceSettings
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,5 @@ class Heartbeat:
             self._task = asyncio.create_task(self._run(), name="cti.heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

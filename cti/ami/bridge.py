@@ -17,7 +17,6 @@ socket stops being read; should Asterisk then drop us, the reconnect's resync re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from cti.ami.manager import AmiClient
 from cti.bus import EventBus
 from cti.events import Event
 from cti.settings import Settings
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,5 @@ class AmiBridge:
     async def stop(self) -> None:
         await self.client.stop()
         await self.pump.drain()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

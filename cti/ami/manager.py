@@ -55,6 +55,7 @@ from cti.ami.translate import WANTED, bridge_member_uniqueids, translate, transl
 from cti.errors import AmiActionFailed, AmiUnavailable, CtiError
 from cti.events import Event
 from cti.settings import AmiSettings
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 # How often a refused AMI port is probed: the engine's reconnect delay after Asterisk comes back.
@@ -162,11 +163,8 @@ class AmiClient:
         if self._protocol is not None and not self._protocol.closed:
             with contextlib.suppress(CtiError):
                 await self.send_action("Logoff", {}, timeout_s=1.0)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._close()
 
     @property
