@@ -483,8 +483,8 @@ class CallLogger:
             else:
                 work.old[lid] = _row(f, c, b_id=c.db_id)
             work.segments[lid] = [_segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
-            if n % 50 == 0:
-                await asyncio.sleep(0)  # folding is CPU work on the loop: let other tasks in
+            if n % 20 == 0:
+                await asyncio.sleep(0)  # folding is CPU work on the loop (~100 us a call): let other tasks in
         if folded:
             wanted = work.wanted = self._wanted_numbers(folded, calls)
             done = await self.db.run(work.write)
