@@ -42,7 +42,6 @@ class SessionChecks:
         self.store = store
         self._asked: list[tuple[int, float, asyncio.Future[str | None]]] = []
         self._running: asyncio.Task[None] | None = None
-        self.queries = 0  # store calls made (tests and diagnostics)
 
     async def problem(self, user_id: int, issued_at: float) -> str | None:
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
@@ -59,7 +58,6 @@ class SessionChecks:
         try:
             while self._asked:
                 batch, self._asked = self._asked, []
-                self.queries += 1
                 try:
                     answers = await self.store.session_problems([(u, iat) for u, iat, _ in batch])
                 except Exception as err:  # every check of this batch fails the way one alone would
