@@ -20,7 +20,7 @@ from typing import Literal, Protocol
 
 from cti.ami.manager import AmiReply
 from cti.errors import AmiActionFailed
-from cti.pbx import FALLBACK_PREFIX
+from cti.pbx_config import FALLBACK_PREFIX
 
 _ALREADY = ("already",)
 _GONE = ("not there", "not found")

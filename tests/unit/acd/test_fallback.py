@@ -14,7 +14,7 @@ from acd.model import AgentState, AgentView
 from callcenter.recovery import AwayFacts
 from cti.bus import InProcessBus
 from cti.errors import PbxError, UnsafeValue
-from cti.pbx import fallback_queues
+from cti.pbx_config import fallback_queues
 
 
 def state(agent: str, value: str, queues: tuple[str, ...] = ("support", "billing")) -> AgentStateChanged:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cti.errors import ConfigError
-from cti.pbx import _agent_endpoints
+from cti.pbx_config import agent_endpoints
 from cti.trunk_render import dialplan, pjsip_sections
 from cti.trunks import TrunksConfig
 
@@ -71,10 +71,10 @@ def test_dialplan_routes_limits_and_presents_the_caller_id() -> None:
 
 
 def test_agent_passwords_are_random_per_installation_and_stable(tmp_path: Path) -> None:
-    first = _agent_endpoints(3, tmp_path)
+    first = agent_endpoints(3, tmp_path)
     assert "password = agent100" not in first
-    assert _agent_endpoints(3, tmp_path) == first  # the same installation keeps its passwords
-    other = _agent_endpoints(3, tmp_path / "other")
+    assert agent_endpoints(3, tmp_path) == first  # the same installation keeps its passwords
+    other = agent_endpoints(3, tmp_path / "other")
     assert other != first
     assert (tmp_path / "sip-credentials.json").stat().st_mode & 0o777 == 0o600
-    assert "media_encryption = sdes" in _agent_endpoints(1, tmp_path, srtp=True)
+    assert "media_encryption = sdes" in agent_endpoints(1, tmp_path, srtp=True)
