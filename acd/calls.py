@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 PhoneKind = Literal["webrtc", "sip", "sim"]
 PHONE_KINDS: tuple[PhoneKind, ...] = ("webrtc", "sip", "sim")
-WEBRTC_PREFIX = "web"  # the browser softphone of extension 1001 is PJSIP endpoint web1001 (cti.pbx)
+WEBRTC_PREFIX = "web"  # the browser softphone of extension 1001 is PJSIP endpoint web1001 (cti.pbx_config)
 CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "conference", "ended", "gone"]
 
 
