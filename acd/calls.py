@@ -7,9 +7,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cti.endpoints import webrtc_endpoint
+
 PhoneKind = Literal["webrtc", "sip", "sim"]
 PHONE_KINDS: tuple[PhoneKind, ...] = ("webrtc", "sip", "sim")
-WEBRTC_PREFIX = "web"  # the browser softphone of extension 1001 is PJSIP endpoint web1001 (cti.pbx_config)
 CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "conference", "ended", "gone"]
 
 
@@ -25,7 +26,7 @@ class AgentPhone:
     @property
     def device(self) -> str:
         """The PJSIP device whose state says whether the phone is registered."""
-        return f"PJSIP/{WEBRTC_PREFIX}{self.extension}" if self.kind == "webrtc" else f"PJSIP/{self.extension}"
+        return f"PJSIP/{webrtc_endpoint(self.extension)}" if self.kind == "webrtc" else f"PJSIP/{self.extension}"
 
     @property
     def registers(self) -> bool:

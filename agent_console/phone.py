@@ -28,8 +28,8 @@ from pydantic import BaseModel
 from agent_console import policy
 from agent_console.errors import ConsoleError, Forbidden, TargetNotFound
 from agent_console.security import Principal, current_principal, principal_of
+from cti.endpoints import webrtc_endpoint
 from cti.errors import CtiError
-from cti.pbx_config import webrtc_endpoint
 from cti.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from cti.endpoints import webrtc_endpoint
 from cti.errors import ConfigError, PbxError
 from cti.settings import Settings
 from cti.sip_credentials import passwords as agent_passwords
@@ -126,14 +127,6 @@ def agent_endpoints(count: int, state_dir: Path, *, srtp: bool = False) -> str:
             f"[{n}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
         )
     return "\n".join(blocks)
-
-
-WEBRTC_PREFIX = "web"  # the browser softphone of agent extension 1001 is PJSIP endpoint web1001 (acd.calls)
-
-
-def webrtc_endpoint(extension: str) -> str:
-    """The PJSIP endpoint (and SIP user name) of an agent's browser softphone."""
-    return f"{WEBRTC_PREFIX}{extension}"
 
 
 def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path: str) -> dict[str, str]:

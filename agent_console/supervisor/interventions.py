@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from acd.calls import WEBRTC_PREFIX
 from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
@@ -28,6 +27,7 @@ from agent_console.supervisor.audit import AuditLog
 from agent_console.supervisor.events import SupervisorIntervention
 from cti.ami.control import CallControl
 from cti.bus import EventBus
+from cti.endpoints import webrtc_endpoint
 from cti.errors import CtiError
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def phone_channel(extension: str, kind: str) -> str:
     if not _EXTENSION.match(extension):
         raise InvalidInput("phone", "a phone extension is 2 to 15 digits")
     if kind == "webrtc":
-        return f"PJSIP/{WEBRTC_PREFIX}{extension}"
+        return f"PJSIP/{webrtc_endpoint(extension)}"
     return f"PJSIP/{extension}" if kind == "sip" else f"Local/{extension}@cti-sim-phone/n"
 
 
@@ -80,7 +80,7 @@ class Interventions:
         otherwise the simulated phone, as before browsers had phones."""
         kind = kind or self._phone_kind()
         if kind == "webrtc":
-            state = self.acd.device_state(f"PJSIP/{WEBRTC_PREFIX}{extension}")
+            state = self.acd.device_state(f"PJSIP/{webrtc_endpoint(extension)}")
             return "webrtc" if state not in (None, "UNAVAILABLE", "INVALID") else "sim"
         return kind
 
