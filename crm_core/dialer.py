@@ -95,9 +95,11 @@ class CampaignDialer:
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
-        self.bus.subscribe(FarEndResult, self._on_far_end, name="dialer.far_end")
         self.bus.subscribe(CallEnded, self._on_call_ended, name="dialer.call_ended")
-        self.bus.subscribe(CallConnected, self._on_connected, name="dialer.connected")
+        # Looked up and noted in memory: observers, called as each event is published, rather than
+        # worker tasks woken for every call whether or not a campaign dialled it.
+        observe(self.bus, FarEndResult, self._on_far_end, name="dialer.far_end")
+        observe(self.bus, CallConnected, self._on_connected, name="dialer.connected")
         # In memory and quick (a task only when a freed agent may be dialed for): an observer,
         # called as each state is published, not a worker task woken ~5 times per call.
         observe(self.bus, AgentStateChanged, self._on_agent_state, name="dialer.agent_state")
@@ -320,7 +322,7 @@ class CampaignDialer:
         log.info("campaign %s: attempt %s -> %s", a.campaign_id, a.linkedid, outcome)
 
     # -- what the PBX and the ACD report -----------------------------------------------------------
-    async def _on_far_end(self, ev: FarEndResult) -> None:
+    def _on_far_end(self, ev: FarEndResult) -> None:
         a = self._attempts.get(ev.linkedid)
         if a is not None and a.far_end != "answered":
             a.far_end = ev.result
@@ -336,7 +338,7 @@ class CampaignDialer:
             else:
                 await self.settle(a, _FAR_END.get(a.far_end or "", "failed"))
 
-    async def _on_connected(self, ev: CallConnected) -> None:
+    def _on_connected(self, ev: CallConnected) -> None:
         if ev.linkedid.startswith("cmp"):
             campaign_id = int(ev.linkedid[3:].split("-", 1)[0])
             self._handled[ev.agent_id] = (campaign_id, ev.ts)

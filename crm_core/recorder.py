@@ -34,7 +34,7 @@ from acd.recording import RecordingPolicy, recording_path
 from crm_core import recordings
 from crm_core.db import Database
 from cti.ami.control import CallControl
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.errors import CtiError
 from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
 from cti.tasks import cancel_and_wait
@@ -98,9 +98,12 @@ class Recorder:
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
-        self.bus.subscribe(QueueEntered, self._on_queue_entered, name="recorder.queue_entered")
-        self.bus.subscribe(CallEnded, self._on_call_ended, name="recorder.call_ended")
-        self.bus.subscribe(CallConnected, self._on_connected, name="recorder.connected")
+        # Only a queue that may record needs its callers' entries (a worker task woken per call);
+        # the connect and the end are looked up in memory, so observers, called as they are published.
+        if any(p.announces for p in self.policies.values()):
+            self.bus.subscribe(QueueEntered, self._on_queue_entered, name="recorder.queue_entered")
+        observe(self.bus, CallEnded, self._on_call_ended, name="recorder.call_ended")
+        observe(self.bus, CallConnected, self._on_connected, name="recorder.connected")
 
     async def start(self) -> None:
         self.store.store.mkdir(parents=True, exist_ok=True)
@@ -158,7 +161,7 @@ class Recorder:
                 await asyncio.sleep(0.1)
         log.warning("recorder: could not mute on-demand recording of %s", rec.linkedid)
 
-    async def _on_connected(self, ev: CallConnected) -> None:
+    def _on_connected(self, ev: CallConnected) -> None:
         rec = self.active.get(ev.linkedid)
         if rec is not None:
             rec.agents.add(ev.agent_id)
@@ -212,7 +215,9 @@ class Recorder:
         return self.status(linkedid) or {}
 
     # -- filing -----------------------------------------------------------------------------------
-    async def _on_call_ended(self, ev: CallEnded) -> None:
+    def _on_call_ended(self, ev: CallEnded) -> None:
+        if not self.active:
+            return
         # In a conference Asterisk gives every channel of the bridge the oldest linkedid among them,
         # which can be the consultation's: the call model folds the caller's call into that one and
         # reports the end under it. ``call_of`` says which call a recorded linkedid became.
