@@ -38,8 +38,9 @@ class Handoffs:
              skills: Mapping[str, int] | None = None, caller_number: str = "") -> dict[str, str]:
         """``{CTI_ACD: entry}`` as the enqueue would write it, entered now; ``{}`` when the value
         cannot ride in an AGI command (a double quote in the caller's number): the enqueue writes it."""
-        entry = QueueEntry(linkedid, queue, self.clock(), priority, customer_id, dict(skills) if skills else None,
-                           caller_number)
+        # To the millisecond, as the entry is written: the ACD's queued_at is what the channel says.
+        entry = QueueEntry(linkedid, queue, round(self.clock(), 3), priority, customer_id,
+                           dict(skills) if skills else None, caller_number)
         value = encode_entry(entry)
         try:
             check_agi_argument(ENTRY_VAR, value)

@@ -68,6 +68,10 @@ async def test_the_ivr_s_entry_is_what_enqueue_would_write_and_enqueue_writes_no
     await acd._on_ivr_finished(_finished())
     assert await _entries_written(acd) == []
     assert acd.calls["L1"].queued_at == 1000.0  # the entry time the channel carries
+    clock.now = 1000.0004  # entered to the millisecond, as the channel carries it
+    _handoff(acd, "L2")
+    await acd._on_ivr_finished(_finished("L2"))
+    assert acd.calls["L2"].queued_at == 1000.0
     assert len(acd.handoffs) == 0  # taken: a later enqueue of this call (a transfer) writes its own
 
 
