@@ -254,7 +254,9 @@ class AcdService:
             preferred_agent=preferred, customer_id=call.customer_id, required_agent=required))
         # An offer made just now has written its Originate already (ring_offer); the Setvar follows
         # it on the AMI link, and nobody waits for its answer: the next caller's entry must not.
-        if handed is None:
+        # A limit that moved the call on entry (no agents, queue full: ``action: queue``) makes the
+        # handed-off entry's queue wrong: written again, as for any call.
+        if handed is None or call.queue != handed.queue:
             self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
 
     def handoff_vars(self, linkedid: str, queue: str, *, priority: int = 0, customer_id: int | None = None,

@@ -10,7 +10,7 @@ import pytest
 from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.handoff import Handoffs
-from acd.model import QueueConfig
+from acd.model import LimitKind, LimitSpec, QueueConfig
 from acd.recovery import ENTRY_VAR, QueueEntry, decode_entry
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
@@ -87,6 +87,18 @@ async def test_an_enqueue_that_differs_from_the_hand_off_writes_its_own(acd: Acd
     (written,) = await _entries_written(acd)
     entry = decode_entry(written)
     assert entry is not None and entry.queue == "sales"
+
+
+async def test_a_caller_a_limit_moves_on_entry_gets_the_new_queue_written(clock: Clock) -> None:
+    """Nobody logged in to support: ``no_agents_action`` moves the caller to general as it enters;
+    the entry the IVR wrote (support) is written again with general, as before the hand-off."""
+    moving = QueueConfig(name="support", no_agents_action=LimitSpec(LimitKind.QUEUE, "general"))
+    acd = AcdService(Router([moving, QueueConfig(name="general")]), FakeCallControl(), InProcessBus(), clock=clock)
+    _handoff(acd)
+    await acd._on_ivr_finished(_finished())
+    (written,) = await _entries_written(acd)
+    assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"support": 2, "zh": 1},
+                                               "+8613800000001")
 
 
 async def test_an_entry_agi_cannot_carry_is_left_to_the_enqueue(acd: AcdService) -> None:
