@@ -83,6 +83,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
     await bus.publish(CallArrived(ts=started_at, linkedid=linkedid, channel=channel, caller_number=caller,
                                   caller_name=env.get("calleridname", "") if env.get("calleridname") != "unknown"
                                   else "", dnis=dnis))
+
     def extra(state: s.IvrState) -> Mapping[str, str]:
         if handoff_vars is None or not isinstance(state.final, s.Handoff):
             return {}
