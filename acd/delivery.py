@@ -42,6 +42,7 @@ from acd.decisions import (
 )
 from acd.errors import AcdError, StaleOffer, UnknownAgent
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
+from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
 from acd.reconnect import KEEP_VAR, PhoneReconnect
 from acd.recovery import AGENT_VAR, ENTRY_VAR, QueueEntry, encode_entry
@@ -119,6 +120,8 @@ class AcdService:
         self.callbacks: CallbackTurns | None = None
         # A browser softphone lost mid-call: its caller waits for the same agent (acd.reconnect).
         self.reconnect = PhoneReconnect(self, requeue_after_s=softphone_requeue_s)
+        # Queue entries the IVR's hand-off wrote (acd.handoff): their enqueue writes nothing.
+        self.handoffs = Handoffs(clock)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -238,7 +241,8 @@ class AcdService:
         """Queue a call; it prefers ``preferred``, else (``by_history``) the customer's last agent;
         with ``required`` (a transfer to a named agent) it waits for that agent only."""
         now = self.clock()
-        call.queued_at, call.status = now, "queued"
+        handed = self.handoffs.take(call)  # the IVR's last set wrote its entry, entered then
+        call.queued_at, call.status = now if handed is None else handed.entered_at, "queued"
         self.calls[call.linkedid] = call
         if preferred is None and by_history and call.customer_id is not None:
             preferred = self._last_agent.get(call.customer_id, now)
@@ -250,7 +254,17 @@ class AcdService:
             preferred_agent=preferred, customer_id=call.customer_id, required_agent=required))
         # An offer made just now has written its Originate already (ring_offer); the Setvar follows
         # it on the AMI link, and nobody waits for its answer: the next caller's entry must not.
-        self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
+        # A limit that moved the call on entry (no agents, queue full: ``action: queue``) makes the
+        # handed-off entry's queue wrong: written again, as for any call.
+        if handed is None or call.queue != handed.queue:
+            self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
+
+    def handoff_vars(self, linkedid: str, queue: str, *, priority: int = 0, customer_id: int | None = None,
+                     skills: Mapping[str, int] | None = None, caller_number: str = "") -> dict[str, str]:
+        """The channel variables the IVR's hand-off sets for the ACD (``CTI_ACD``, acd.handoff); the
+        enqueue that follows does not write them again."""
+        return self.handoffs.vars(linkedid, queue, priority=priority, customer_id=customer_id, skills=skills,
+                                  caller_number=caller_number)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A tracked background step of the ACD: its fault is logged (``_ring_done``), stop() cancels it."""
@@ -308,6 +322,7 @@ class AcdService:
 
     async def _on_call_ended(self, ev: CallEnded) -> None:
         self.reconnect.on_call_ended(ev)
+        self.handoffs.forget(ev.linkedid)  # handed off, never enqueued (hung up on the hand-off)
         call = self.calls.get(ev.linkedid)
         if call is None or call.status in ("ended", "gone"):
             return

@@ -31,7 +31,10 @@ HOLD_CONTEXT = "cti-hold"
 PARK_CONTEXT = "cti-park-agent"
 FALLBACK_CONTEXT = "cti-engine-down"  # the caller runs app_queue's Queue() here while no engine runs
 
-_VERSION = "v1"
+# v2 separates skills with ';' (v1: ','), so the entry rides in the IVR's hand-off MSet, which splits
+# its argument on ','. Entries an engine of v1 wrote are still read.
+_VERSION = "v2"
+_SKILL_SEP = {"v1": ",", "v2": ";"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,25 +51,28 @@ class QueueEntry:
 
 
 def encode_entry(entry: QueueEntry) -> str:
-    """``v1|linkedid|queue|entered_at|priority|customer|skill:level,...|caller_number``."""
-    skills = ",".join(f"{k}:{v}" for k, v in sorted((entry.skills or {}).items()))
+    """``v2|linkedid|queue|entered_at|priority|customer|skill:level;...|caller_number``: no ',' but
+    in the caller's number (the fields the dialplan cuts, 3 and 4, stay where v1 had them)."""
+    skills = ";".join(f"{k}:{v}" for k, v in sorted((entry.skills or {}).items()))
     customer = "" if entry.customer_id is None else str(entry.customer_id)
     return "|".join((_VERSION, entry.linkedid, entry.queue, f"{entry.entered_at:.3f}", str(entry.priority),
                      customer, skills, entry.caller_number))
 
 
 def decode_entry(text: str | None) -> QueueEntry | None:
-    """The entry ``encode_entry`` wrote, or None for anything else (absent, older, damaged)."""
+    """The entry ``encode_entry`` wrote (v2, or v1 from an older engine), or None for anything else
+    (absent, unknown version, damaged)."""
     if not text:
         return None
     parts = text.split("|", 7)
-    if len(parts) != 8 or parts[0] != _VERSION or not parts[1] or not parts[2]:
+    sep = _SKILL_SEP.get(parts[0])
+    if len(parts) != 8 or sep is None or not parts[1] or not parts[2]:
         return None
     try:
         entered, priority = float(parts[3]), int(parts[4])
         customer = int(parts[5]) if parts[5] else None
         skills: dict[str, int] = {}
-        for item in filter(None, parts[6].split(",")):
+        for item in filter(None, parts[6].split(sep)):
             name, _, level = item.partition(":")
             skills[name] = int(level)
     except ValueError:

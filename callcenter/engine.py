@@ -79,7 +79,7 @@ from cti.security import watch_auth_failures
 from cti.settings import PROJECT_ROOT, Settings
 from cti.trunks import load_trunks
 from ivr.config import load_flows
-from ivr.driver import make_ivr_route
+from ivr.driver import IvrOutcome, make_ivr_route
 
 if TYPE_CHECKING:  # redis is imported only when the redis bus is configured
     from cti.redis_lease import RoutingLease
@@ -207,7 +207,8 @@ class Engine:
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
         self.agi = FastAgiServer(settings, routes={
-            "ivr": make_ivr_route(flows, self.directory, self.bus),
+            # The ACD's queue entry rides in the IVR's hand-off (acd/handoff.py): one action per call.
+            "ivr": make_ivr_route(flows, self.directory, self.bus, handoff_vars=self._handoff_vars),
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
             **self.virtual_hold.routes(),
@@ -276,6 +277,11 @@ class Engine:
             self.virtual_hold, secret=settings.web.session_secret.get_secret_value().encode(),
             lookup=self._customer_of, per_address=SlidingLimit(cb.requests_per_address, window_s),
             per_number=SlidingLimit(cb.requests_per_number, window_s))
+
+    def _handoff_vars(self, outcome: IvrOutcome) -> dict[str, str]:
+        return self.acd.handoff_vars(outcome.linkedid, outcome.queue or "", priority=outcome.priority,
+                                     customer_id=outcome.customer_id, skills=outcome.skills,
+                                     caller_number=outcome.caller_number)
 
     async def _customer_of(self, e164: str) -> int | None:
         found = await self.directory.lookup_by_number(e164)

@@ -3,6 +3,10 @@ directory, tells the dialplan where the call goes next (CTI_NEXT, CTI_QUEUE, CTI
 CTI_TRANSFER_TO) and publishes ``CallArrived`` / ``IvrFinished`` on the bus, and ``CallbackRequested``
 when the caller chose to be called back (the CRM puts it on the agents' callback list).
 
+The composition root may add variables to the hand-off to a queue (``handoff_vars``: the ACD's queue
+entry, ``CTI_ACD``), so they ride in the IVR's last set instead of costing an AMI action each; the
+IVR does not know what they mean.
+
 A caller who hangs up mid-IVR (``AgiHangup``) ends the session as outcome ``abandoned`` with the
 path so far (a callback already chosen stands); nothing more is sent to the dead channel.
 """
@@ -58,10 +62,15 @@ class IvrOutcome:
     started_at: float = 0.0
 
 
+# Asked at a hand-off to a queue for more variables to set with the dialplan's (IvrOutcome -> name: value).
+HandoffVars = Callable[[IvrOutcome], Mapping[str, str]]
+
+
 async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirectory, bus: EventBus,
                   clock: Clock = time.time, *, entry: f.Entry | None = None,
-                  fallback_queue: str = "general") -> IvrOutcome:
-    """Run one call through ``flow``; return the outcome (also published as IvrFinished)."""
+                  fallback_queue: str = "general", handoff_vars: HandoffVars | None = None) -> IvrOutcome:
+    """Run one call through ``flow``; return the outcome (also published as IvrFinished).
+    ``handoff_vars``: more variables for the last set of a hand-off to a queue, asked then."""
     env = session.env
     started_at = clock()
     linkedid = await _linkedid(session)
@@ -74,6 +83,16 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
     await bus.publish(CallArrived(ts=started_at, linkedid=linkedid, channel=channel, caller_number=caller,
                                   caller_name=env.get("calleridname", "") if env.get("calleridname") != "unknown"
                                   else "", dnis=dnis))
+
+    def extra(state: s.IvrState) -> Mapping[str, str]:
+        if handoff_vars is None or not isinstance(state.final, s.Handoff):
+            return {}
+        try:
+            return handoff_vars(_outcome(flow, state, linkedid, channel, caller, started_at))
+        except Exception:  # the caller still reaches the queue; the ACD writes its entry itself
+            log.exception("ivr %s: hand-off variables failed (linkedid %s)", flow.flow, linkedid)
+            return {}
+
     start_vars = {"caller_number": caller, "dnis": dnis, **(entry.vars if entry else {})}
     state = s.start_state(flow)
     event: s.Event = s.Started(vars=start_vars, language=entry.language if entry else None)
@@ -86,7 +105,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
                 break
             assert reply is not None
             event = reply
-        await _tell_dialplan(session, state)
+        await _tell_dialplan(session, state, extra(state))
     except AgiHangup:
         if state.phase is not s.Phase.FINISHED:
             state = s.step(flow, state, s.HungUp(), clock()).state
@@ -101,7 +120,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
                       flow.flow, state.node, linkedid)
         state = _rescue(flow, state, clock(), fallback_queue)
         try:
-            await _tell_dialplan(session, state)
+            await _tell_dialplan(session, state, extra(state))
         except AgiHangup:
             state = _abandon_after_finish(flow, state, clock())
     outcome = _outcome(flow, state, linkedid, channel, caller, started_at)
@@ -121,7 +140,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
 def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirectory, bus: EventBus,
                    clock: Clock = time.time, *, fallback_queue: str = "general",
                    on_outcome: Callable[[IvrOutcome], Awaitable[None]] | None = None,
-                   ) -> Callable[[AgiSession], Awaitable[None]]:
+                   handoff_vars: HandoffVars | None = None) -> Callable[[AgiSession], Awaitable[None]]:
     """The FastAGI route ``ivr``: picks the flow by the dialled number (``agi_extension``), else by
     ``@context``; a call matching no flow goes straight to ``fallback_queue`` (a human)."""
 
@@ -136,7 +155,8 @@ def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirec
             return
         entry = next((e for e in flow.entries if e.dnis == dnis), None) or next(
             (e for e in flow.entries if e.context == env.get("context")), None)
-        outcome = await run_ivr(session, flow, directory, bus, clock, entry=entry, fallback_queue=fallback_queue)
+        outcome = await run_ivr(session, flow, directory, bus, clock, entry=entry, fallback_queue=fallback_queue,
+                                handoff_vars=handoff_vars)
         if on_outcome is not None:
             await on_outcome(outcome)
 
@@ -268,11 +288,11 @@ async def _linkedid(session: AgiSession) -> str:
     return session.env.get("uniqueid", "")
 
 
-async def _tell_dialplan(session: AgiSession, state: s.IvrState) -> None:
+async def _tell_dialplan(session: AgiSession, state: s.IvrState, extra: Mapping[str, str]) -> None:
     final = state.final
     values: dict[str, str] = {}
     if isinstance(final, s.Handoff):
-        values = {"CTI_QUEUE": final.queue, "CTI_PRIORITY": str(final.priority)}
+        values = {"CTI_QUEUE": final.queue, "CTI_PRIORITY": str(final.priority), **extra}
     elif isinstance(final, s.Voicemail):
         values = {"CTI_MAILBOX": final.mailbox}
     elif isinstance(final, s.Transfer):

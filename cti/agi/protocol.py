@@ -216,9 +216,11 @@ class AgiConversation:
 
     async def set_variables(self, values: Mapping[str, str], *, last: bool = False) -> None:
         # One round trip (MSet) instead of one per variable: the IVR's hand-off to the queue waits
-        # on it. MSet splits its argument on ',', so a value holding one is set on its own.
+        # on it. MSet splits its argument on ',' with Asterisk's app-argument parser, which also keeps
+        # a ',' inside parentheses (an unbalanced '(' would swallow the next pair) and strips
+        # backslashes: a value holding any of these is set on its own, as it is.
         checked = {check_header_name(k): v for k, v in values.items()}
-        batch = {k: v for k, v in checked.items() if "," not in v}
+        batch = {k: v for k, v in checked.items() if not _MSET_UNSAFE.search(v)}
         if len(batch) <= 1:
             batch = {}
         commands: list[tuple[str, ...]] = []
@@ -267,6 +269,9 @@ class AgiConversation:
             await self.command("HANGUP")
         finally:
             self._dead = True
+
+
+_MSET_UNSAFE = re.compile(r"[,()\\]")  # see set_variables
 
 
 def _exec_words(application: str, *args: str) -> tuple[str, ...]:

@@ -38,8 +38,22 @@ def test_entry_round_trip_and_garbage() -> None:
     e = entry("1700000000.12", 1700000000.5)
     assert decode_entry(encode_entry(e)) == e
     assert decode_entry(encode_entry(QueueEntry("l", "q", 1.0))) == QueueEntry("l", "q", 1.0)
-    for bad in (None, "", "v0|a|b|1|0|||", "v1|a|b|x|0|||", "v1||b|1|0|||", "v1|a|b|1"):
+    for bad in (None, "", "v0|a|b|1|0|||", "v1|a|b|x|0|||", "v1||b|1|0|||", "v1|a|b|1", "v3|a|b|1|0|||",
+                "v2|a|b|1|0||x:1,y:2|", "v1|a|b|1|0||x:1;y:2|"):  # the other version's skill separator
         assert decode_entry(bad) is None
+
+
+def test_entry_v2_has_no_comma_and_v1_entries_are_still_read() -> None:
+    """v2 separates skills with ';' so the entry can ride in the IVR's MSet (which splits on ','); a
+    caller an older engine queued carries v1 (skills with ',') and is still taken back."""
+    e = QueueEntry("1700000000.12", "support", 1700000000.5, 10, 7, {"zh": 1, "support": 2}, "+8613900000000")
+    text = encode_entry(e)
+    assert text == "v2|1700000000.12|support|1700000000.500|10|7|support:2;zh:1|+8613900000000"
+    assert "," not in text and text.split("|")[2:4] == ["support", "1700000000.500"]  # what the dialplan CUTs
+    assert decode_entry(text) == e
+    v1 = "v1|1700000000.12|support|1700000000.500|10|7|support:2,zh:1|+8613900000000"
+    assert decode_entry(v1) == e
+    assert decode_entry("v1|l|q|1.000|0|||") == QueueEntry("l", "q", 1.0)
 
 
 def test_plan_takes_back_the_fallback_s_calls() -> None:

@@ -176,6 +176,18 @@ async def test_set_variables_is_one_round_trip_unless_a_value_holds_a_comma() ->
     assert len(asterisk.written) == 4
 
 
+async def test_set_variables_keeps_values_msets_parser_would_change_out_of_the_mset() -> None:
+    """MSet's argument parser (Asterisk's app-argument splitter) also keeps a ',' inside parentheses
+    (an unbalanced '(' would swallow the next pair, here CTI_NEXT) and strips backslashes: such a
+    value (a caller's number inside the ACD's queue entry) is set on its own, as it is."""
+    session, asterisk = scripted_session("200 result=0", "200 result=1", "200 result=1", "200 result=1")
+    entry = "v2|1.2|support|3.000|0|||(555 123"
+    await session.set_variables({"CTI_QUEUE": "support", "CTI_ACD": entry, "CTI_NEXT": "queue"})
+    assert asterisk.written == ["EXEC MSet CTI_QUEUE=support,CTI_NEXT=queue\n", f'SET VARIABLE CTI_ACD "{entry}"\n']
+    await session.set_variables({"CTI_ACD": "v2|a\\b)", "CTI_QUEUE": "sales", "CTI_NEXT": "queue"})
+    assert asterisk.written[2:] == ["EXEC MSet CTI_QUEUE=sales,CTI_NEXT=queue\n", "SET VARIABLE CTI_ACD v2|a\\\\b)\n"]
+
+
 async def test_the_last_set_variables_ends_the_session_without_waiting_for_the_reply() -> None:
     session, asterisk = scripted_session("200 result=1", "200 result=0")
     await session.set_variables({"CTI_NOTE": "a,b", "CTI_QUEUE": "support", "CTI_NEXT": "queue"}, last=True)

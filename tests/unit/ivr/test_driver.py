@@ -15,7 +15,7 @@ from cti.errors import AgiHangup
 from cti.events import Event, from_wire, to_wire
 from cti.journey import CallArrived, CallbackRequested, IvrFinished
 from ivr.directory import InMemoryDirectory
-from ivr.driver import make_ivr_route, run_ivr
+from ivr.driver import IvrOutcome, make_ivr_route, run_ivr
 from tests.unit.ivr.walk import GOLD, OPEN, SATURDAY, demo
 
 FLOW = demo()
@@ -360,3 +360,49 @@ async def test_an_ivr_fault_hands_the_caller_to_the_operator(bus: Any, caplog: p
     assert session.vars == {"CTI_QUEUE": "general", "CTI_PRIORITY": "5", "CTI_NEXT": "queue"}
     assert out.outcome == "queue" and out.path[-1]["choice"] == "error" and out.customer_id == 42
     assert bus.seen[-1].outcome == "queue" and "failed at node main_menu" in caplog.text
+
+
+class _Sets(ScriptedSession):
+    """Records each set_variables call as one entry: what one AGI command (MSet) carries."""
+
+    def __init__(self, keys: list[str], **kw: Any) -> None:
+        super().__init__(keys, **kw)
+        self.sets: list[tuple[dict[str, str], bool]] = []
+
+    async def set_variables(self, values: Mapping[str, str], *, last: bool = False) -> None:
+        self.sets.append((dict(values), last))
+        await super().set_variables(values, last=last)
+
+
+async def test_a_hand_off_carries_the_composition_root_s_variables_in_its_last_set(bus: Any) -> None:
+    asked: list[IvrOutcome] = []
+
+    def handoff(outcome: IvrOutcome) -> Mapping[str, str]:
+        asked.append(outcome)
+        return {"CTI_ACD": f"entry-of-{outcome.linkedid}"}
+
+    session = _Sets(["123456", "1234", "2"])
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN), handoff_vars=handoff)
+    # One set, the last: the dialplan's variables and the ACD's entry together, CTI_NEXT last.
+    assert session.sets == [({"CTI_QUEUE": "billing", "CTI_PRIORITY": "5", "CTI_ACD": "entry-of-1700000000.11",
+                              "CTI_NEXT": "queue"}, True)]
+    assert list(session.sets[0][0])[-1] == "CTI_NEXT"
+    (seen,) = asked
+    assert (seen.linkedid, seen.queue, seen.priority, seen.customer_id, dict(seen.skills), seen.caller_number) == \
+        (out.linkedid, "billing", 5, 42, {"billing": 2}, "+8613800000001")
+    # Not asked when the call goes anywhere but a queue.
+    voicemail = _Sets(["1"], callerid="+8613800000002")
+    await run_ivr(voicemail, FLOW, directory(), bus, Clock(SATURDAY), handoff_vars=handoff)
+    assert len(asked) == 1 and voicemail.sets == [({"CTI_MAILBOX": "8000@cti", "CTI_NEXT": "voicemail"}, True)]
+
+
+async def test_failing_hand_off_variables_never_cost_the_caller_the_queue(bus: Any,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    def broken(outcome: IvrOutcome) -> Mapping[str, str]:
+        raise RuntimeError("bug")
+
+    session = _Sets(["123456", "1234", "2"])
+    out = await run_ivr(session, FLOW, directory(), bus, Clock(OPEN), handoff_vars=broken)
+    assert out.outcome == "queue" and out.queue == "billing"
+    assert session.sets == [({"CTI_QUEUE": "billing", "CTI_PRIORITY": "5", "CTI_NEXT": "queue"}, True)]
+    assert "hand-off variables failed" in caplog.text
