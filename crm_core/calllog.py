@@ -35,6 +35,7 @@ from crm_core.fold import JOURNEY_EVENTS, Folded, FoldedSegment, event_key, fold
 from crm_core.models import CustomerPhone, Interaction, Segment
 from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import known_e164
+from crm_core.unhanded import Unhanded
 from cti.bus import EventBus, subscribe_batch
 from cti.events import Event, from_wire
 from cti.journey import CallArrived, CallConnected, CallEnded, WrapUpDone
@@ -168,6 +169,8 @@ class CallLogger:
         self._room = asyncio.Event()
         self._room.set()
         self._calls: dict[str, _Call] = {}
+        # Published on the bus, not yet handed to handle_batch (live() shows them): see subscribe.
+        self._unhanded = Unhanded()
         # linkedid -> when its write is due (monotonic); 0.0: at once (the event completes the call,
         # or it came from the journal on start). Other events wait up to settle_s; an inbound call
         # known only by its start (in the IVR) up to ivr_wait_s, or until its next event.
@@ -196,6 +199,12 @@ class CallLogger:
             log.info("call log: the bus hands single events; journal flushed every %.0f ms instead of per batch",
                      self.outbox.interval_s * 1000)
             self.outbox.sync_policy = "interval"
+        # Events wait in the subscription's inbox while the handler works or waits out the flush gap:
+        # a bus observer keeps them for live() until the handler takes them (crm_core.unhanded). Not
+        # on a bus without observers (cti.bus.observe's fallback, a subscription, would lag as much).
+        observe = getattr(bus, "observe", None)
+        if observe is not None:
+            observe(JOURNEY_EVENTS, self._unhanded.published, name="crm.calllog.live")
 
     async def start(self) -> None:
         """Open the outbox, replay what it holds and start the writer."""
@@ -242,9 +251,14 @@ class CallLogger:
             self._hurry.clear()
 
     def live(self, linkedid: str) -> Folded | None:
-        """The call as the events seen so far make it (for screen pops before the write lands)."""
+        """The call as the events seen so far make it (for screen pops before the write lands),
+        with those the bus published that the handler has not taken yet."""
         call = self._calls.get(linkedid)
-        return fold_keyed(linkedid, call.events) if call else None
+        events = dict(call.events) if call else {}
+        for ev in self._unhanded.of(linkedid):
+            ev = masked(ev)
+            events.setdefault(event_key(ev), ev)
+        return fold_keyed(linkedid, events) if events else None
 
     @property
     def pending(self) -> int:
@@ -255,8 +269,11 @@ class CallLogger:
 
     async def handle(self, ev: Event) -> None:
         """Journal the event (durably, see outbox) and schedule its call for writing."""
-        for one in self._with_merged(ev):
-            await self._handle(one)
+        try:
+            for one in self._with_merged(ev):
+                await self._handle(one)
+        finally:
+            self._unhanded.taken((ev,))
 
     def _with_merged(self, ev: Event) -> list[Event]:
         """``ev``, and when it ends a call, the end of each call Asterisk folded into it that we log:
@@ -303,6 +320,12 @@ class CallLogger:
     async def handle_batch(self, events: Sequence[Event]) -> None:
         """Journal a batch in one write, flushed to disk once (policy "group") before returning,
         which acknowledges the whole batch; then schedule its calls for writing."""
+        try:
+            await self._handle_batch(events)
+        finally:
+            self._unhanded.taken(events)
+
+    async def _handle_batch(self, events: Sequence[Event]) -> None:
         accepted: list[tuple[Event, str]] = []
         keys: set[str] = set()
         completes = False

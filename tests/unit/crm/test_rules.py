@@ -17,7 +17,8 @@ from crm_core.db import Database
 from crm_core.errors import IllegalCaseStep, InvalidField
 from crm_core.outbox import DiskThread, Outbox
 from crm_core.phones import to_e164, try_e164
-from cti.journey import CallArrived, QueueEntered
+from cti.bus import InProcessBus
+from cti.journey import CallArrived, IvrFinished, QueueEntered
 
 
 @pytest.mark.parametrize(("raw", "e164"), [
@@ -124,3 +125,51 @@ async def test_group_flushes_keep_their_gap_and_the_events_are_live_meanwhile(tm
     await asyncio.wait_for(logger.handle_batch(big), 10)
     assert logger.outbox.flushes == 3 and logger.outbox.appended == 102
     await logger.outbox.close()
+
+
+async def test_live_view_shows_events_the_bus_holds_during_the_flush_gap(tmp_path: Path) -> None:
+    """What the bus published while the logger waits out its flush gap is not handed to it yet (it
+    sits in the subscription's inbox): a screen pop built then must still see the IVR path."""
+    bus = InProcessBus()
+    logger = CallLogger(Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"), tmp_path, group_gap_s=0.5)
+    logger.outbox.open()
+    logger.subscribe(bus)
+    await bus.start()
+    try:
+        await bus.publish(CallArrived(ts=1.0, linkedid="c1", channel="PJSIP/t-1", caller_number="+33123"))
+        await bus.drain()  # flushed at once: the next small batch waits out the gap
+        await bus.publish(CallArrived(ts=2.0, linkedid="c2", channel="PJSIP/t-2", caller_number="+33124"))
+        await asyncio.sleep(0.02)  # the logger took c2's arrival and sleeps in its gap
+        path = ({"node": "menu", "at": 3.0, "input": "2"}, {"node": "pin", "at": 4.0, "input": "1234"})
+        await bus.publish(IvrFinished(ts=5.0, linkedid="c1", flow="main", outcome="queue", path=path, queue="billing"))
+        await bus.publish(CallArrived(ts=6.0, linkedid="c3", channel="PJSIP/t-3", caller_number="+33125"))
+        await asyncio.sleep(0.02)
+        assert logger.outbox.flushes == 1 and bus.queue_depths()["crm.calllog"] == 2  # still in the gap
+        live = logger.live("c1")
+        assert live is not None and live.fields["queue"] == "billing"
+        assert [(s["node"], s["input"]) for s in live.fields["ivr_path"]] == [("menu", "2"), ("pin", "****")]
+        arrived = logger.live("c3")  # a call the logger has not been handed anything of yet
+        assert arrived is not None and arrived.fields["caller_number"] == "+33125"
+        await bus.drain()
+        live = logger.live("c1")
+        assert live is not None and [s["input"] for s in live.fields["ivr_path"]] == ["2", "****"]
+        assert logger.outbox.flushes == 3 and logger.outbox.appended == 4
+        assert len(logger._unhanded) == 0  # nothing kept once the handler took them
+    finally:
+        await bus.stop()
+        await logger.outbox.close()
+
+
+async def test_the_logger_observes_only_a_bus_that_has_observers(tmp_path: Path) -> None:
+    subscribed: list[str] = []
+
+    class Plain:  # no observe(), no subscribe_batch(): one subscription, nothing kept on the side
+        def subscribe(self, event_type: object, handler: object, *, name: str) -> None:
+            subscribed.append(name)
+
+    logger = CallLogger(Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"), tmp_path)
+    logger.subscribe(Plain())  # type: ignore[arg-type]
+    assert subscribed == ["crm.calllog"]
+    bus = InProcessBus()
+    logger.subscribe(bus)
+    assert [name for name, _, _ in bus._observers] == ["crm.calllog.live"]
