@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -74,6 +73,7 @@ from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, with_installation_secrets
 from cti.errors import ConfigError
+from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
 from cti.security import watch_auth_failures
 from cti.settings import PROJECT_ROOT, Settings
@@ -377,12 +377,7 @@ class Engine:
                     raise ConfigError(f"web: could not listen on {self.settings.web.host}:{self.settings.web.port}")
                 await asyncio.sleep(0.05)
         await self._start_metrics_listener()
-        # Long-lived start-up objects never die: keep them out of the collector's way, which cuts
-        # the long GC pauses seen with a thousand live sessions (bench/fastagi.py).
-        # A larger young generation keeps collections out of the router's p99 (bench/routing.py).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 10, 10)
+        settle_heap()  # the collector leaves start-up objects alone; a larger young generation
         log.info("engine started")
 
     async def _start_metrics_listener(self) -> None:
