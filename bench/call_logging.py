@@ -2,7 +2,9 @@
 database, on SQLite and PostgreSQL, beside raw batched inserts of the same rows in the same run.
 
 Prints interactions written per second, the event loop's worst stall while writing (a 1 ms ticker
-measures how late it wakes), the ratio logger / raw, and peak memory.
+measures how late it wakes), the cyclic collector's passes and its longest pause meanwhile (the
+bench sets the collector up as the engine does: cti.heap.settle_heap), the ratio logger / raw, and
+peak memory.
 Target: >= 2,000 interactions/s on SQLite with no stall over 20 ms, with the default outbox
 policy ("group": every batch the bus hands over is flushed to disk before it is acknowledged).
 
@@ -23,6 +25,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse
 import asyncio
+import gc
 import inspect
 import random
 import resource
@@ -91,6 +94,30 @@ def journeys(n: int, seed: int = 1) -> list[list[Event]]:
     return out
 
 
+class GcPauses:
+    """The cyclic collector's passes while the logger runs: how many, and the longest (its stop of
+    the world is part of the loop's stall when it falls on the loop)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.longest = 0.0
+        self._started = 0.0
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._note)
+
+
 class Ticker:
     """Wakes every millisecond and records how late it was: the event loop's worst stall."""
 
@@ -136,7 +163,7 @@ async def run_logger(url: str, calls: list[list[Event]], state: Path, sync: str,
     await bus.start()
     await asyncio.sleep(0.05)
     events = sum(len(c) for c in calls)
-    with Ticker() as ticker:
+    with Ticker() as ticker, GcPauses() as collector:
         t0, cpu0 = time.perf_counter(), time.process_time()
         for call in calls:
             for ev in call:
@@ -152,7 +179,8 @@ async def run_logger(url: str, calls: list[list[Event]], state: Path, sync: str,
     return {"rate": len(calls) / elapsed, "events_rate": events / elapsed, "stall_ms": ticker.worst * 1000,
             "cpu_us": cpu / len(calls) * 1e6,
             "p99_ms": ticker.p99 * 1000,
-            "elapsed": elapsed, "batches": logger.stats["batches"]}
+            "elapsed": elapsed, "batches": logger.stats["batches"], "gc_runs": collector.count,
+            "gc_ms": collector.longest * 1000}
 
 
 async def run_raw(url: str, calls: list[list[Event]], batch: int = 250) -> dict[str, float]:
@@ -230,7 +258,8 @@ async def _backend(label: str, url_of: Any, calls: list[list[Event]], tmp: Path,
         print(f"{label}: call logger ({policy:8}) {res['rate']:7.0f} interactions/s ({res['events_rate']:.0f} "
               f"events/s, {res['batches']:.0f} batches), loop stall worst {res['stall_ms']:.1f} ms / p99 "
               f"{res['p99_ms']:.1f} ms, CPU {res['cpu_us']:.0f} us per interaction (all threads), "
-              f"ratio logger/raw {res['rate'] / raw['rate']:.2f}"
+              f"ratio logger/raw {res['rate'] / raw['rate']:.2f}; GC {res['gc_runs']:.0f} passes, longest "
+              f"{res['gc_ms']:.1f} ms"
               + (f"; target (default policy) >= 2000/s, stall <= 20 ms: {'MET' if ok else 'MISSED'}"
                  if label == "sqlite" and policy == "group" else ""))
 
