@@ -56,6 +56,10 @@ _S = cast(Table, Segment.__table__)
 _ROW_CHUNK = 100
 _GAP_BELOW = 100  # a bus batch of fewer journey events keeps group_gap_s from the last flush
 _SEGMENT_CHUNK = 300
+# The longest stretch handle_batch and _write work on the loop before letting other tasks in, by the
+# clock rather than by count: an item's cost varies (an event with a long IVR path, a call with many
+# segments, a busy CPU), and a fixed count let the slices grow with it.
+_SLICE_S = 0.002
 # Built once (compiled once per engine, then taken from its cache); lists bind as expanding IN.
 _STORED = select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id).where(
     _I.c.linkedid.in_(bindparam("lids", expanding=True)))
@@ -329,11 +333,13 @@ class CallLogger:
         accepted: list[tuple[Event, str]] = []
         keys: set[str] = set()
         completes = False
-        for n, ev in enumerate((one for each in events for one in self._with_merged(each)), 1):
-            if n % 256 == 0:
+        slice_end = time.perf_counter() + _SLICE_S
+        for ev in (one for each in events for one in self._with_merged(each)):
+            if time.perf_counter() >= slice_end:
                 # A batch holds up to a thousand events (~10 us each to key): let the loop turn
                 # meanwhile. Nothing is acknowledged before the flush below.
                 await asyncio.sleep(0)
+                slice_end = time.perf_counter() + _SLICE_S
             if not isinstance(ev, JOURNEY_EVENTS):
                 continue
             ev = masked(ev)
@@ -493,7 +499,11 @@ class CallLogger:
                 stored[row.linkedid] = row.events or "[]"
         folded: dict[str, Folded] = {}
         work = _Work(new={}, old={}, segments={}, wanted={})
-        for n, (lid, c) in enumerate(calls.items(), 1):
+        slice_end = time.perf_counter() + _SLICE_S
+        for lid, c in calls.items():
+            if time.perf_counter() >= slice_end:
+                await asyncio.sleep(0)  # folding is CPU work on the loop (~100 us a call): let other tasks in
+                slice_end = time.perf_counter() + _SLICE_S
             if lid in stored:
                 known = {event_key(e): e for e in _events(stored[lid])}
                 if set(c.events) <= set(known):
@@ -506,8 +516,6 @@ class CallLogger:
             else:
                 work.old[lid] = _row(f, c, b_id=c.db_id)
             work.segments[lid] = [_segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
-            if n % 20 == 0:
-                await asyncio.sleep(0)  # folding is CPU work on the loop (~100 us a call): let other tasks in
         if folded:
             wanted = work.wanted = self._wanted_numbers(folded, calls)
             done = await self.db.run(work.write)

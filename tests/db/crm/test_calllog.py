@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -386,3 +387,50 @@ async def test_a_call_is_written_once_per_phase_with_few_statements(db: Database
     assert rows["L-1"]["customer_id"] == known.id and rows["L-2"]["customer_id"] is not None
     assert rows["L-1"]["status"] == "complete" and len(rows["L-1"]["segments"]) >= 2
     await logger.stop()
+
+
+async def test_the_logger_lets_the_loop_turn_by_the_clock_whatever_an_item_costs(
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keying an event (handle_batch) and folding a call (the writer) are CPU work on the loop: the
+    logger yields after every ~2 ms of it, however long an item takes (a fixed count of items let a
+    batch of slow items hold the loop for hundreds of milliseconds)."""
+    import crm_core.calllog as calllog
+
+    trace: list[str] = []
+
+    def slow(real: Any) -> Any:
+        def work(*args: Any) -> Any:
+            trace.append("w")
+            until_ = time.perf_counter() + 0.003  # an item costing more than a slice
+            while time.perf_counter() < until_:
+                pass
+            return real(*args)
+        return work
+
+    async def other_task() -> None:
+        while True:
+            trace.append("t")
+            await asyncio.sleep(0)
+
+    def longest_stretch() -> int:
+        return max(len(run) for run in "".join(trace).split("t"))
+
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    ticker = asyncio.create_task(other_task())
+    try:
+        calls = [[CallArrived(ts=1.0, linkedid=f"s{i}", channel=f"PJSIP/t-{i}", caller_number="+33123"),
+                  CallEnded(ts=2.0, linkedid=f"s{i}")] for i in range(30)]
+        with monkeypatch.context() as patch:
+            patch.setattr(calllog, "event_key", slow(calllog.event_key))
+            await logger.handle_batch([ev for call in calls for ev in call])
+        assert trace.count("w") == 60 and longest_stretch() <= 2
+        trace.clear()
+        monkeypatch.setattr(calllog, "fold_keyed", slow(calllog.fold_keyed))
+        await logger.flush()
+        assert trace.count("w") == 30 and longest_stretch() <= 2
+    finally:
+        ticker.cancel()
+        await logger.stop()
+    async with db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(Interaction)) == 30
