@@ -516,12 +516,14 @@ class CallLogger:
             else:
                 work.old[lid] = _row(f, c, b_id=c.db_id)
             work.segments[lid] = [_segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
+            e164 = self._wanted_number(f, c)  # in the loop: parsing numbers is sliced with the folds
+            if e164:
+                work.wanted.setdefault(e164, []).append(lid)
         if folded:
-            wanted = work.wanted = self._wanted_numbers(folded, calls)
             done = await self.db.run(work.write)
             for lid, db_id in done.ids.items():
                 calls[lid].db_id = db_id
-            for lids in wanted.values():
+            for lids in work.wanted.values():
                 for lid in lids:
                     calls[lid].matched = calls[lid].number
             for lid, customer_id in done.customers.items():
@@ -537,31 +539,27 @@ class CallLogger:
             if done_ and lid not in self._dirty:
                 del self._calls[lid]  # safely in the database; late events re-read it from there
 
-    def _wanted_numbers(self, folded: dict[str, Folded], calls: dict[str, _Call]) -> dict[str, list[str]]:
+    @staticmethod
+    def _wanted_number(f: Folded, call: _Call) -> str | None:
         """Callers the IVR did not identify are matched on their number (one customer only): the
-        numbers to match, with their calls. The IVR's end (IvrFinished) carries the customer it
+        number to match this call on, if any. The IVR's end (IvrFinished) carries the customer it
         identified (the directory's look-up), so a call still in the IVR is not matched yet, and a
         call is matched once per number."""
-        wanted: dict[str, list[str]] = {}
-        for lid, f in folded.items():
-            fields = f.fields
-            if fields["customer_id"] is not None:
-                calls[lid].customer_id = fields["customer_id"]
-                continue
-            if calls[lid].customer_id is not None:
-                continue
-            if (fields["direction"] == "inbound" and fields["ivr_outcome"] is None
-                    and fields["answered_at"] is None and fields["status"] == "open"):
-                continue  # maybe in the IVR, whose end will say who called
-            number = fields["dialled_number"] if fields["direction"] == "outbound" else fields["caller_number"]
-            if calls[lid].matched == number:
-                continue
-            if calls[lid].number != number:  # parsing a number costs ~50 us: once per call
-                calls[lid].number, calls[lid].e164 = number, known_e164(number)
-            e164 = calls[lid].e164
-            if e164:
-                wanted.setdefault(e164, []).append(lid)
-        return wanted
+        fields = f.fields
+        if fields["customer_id"] is not None:
+            call.customer_id = fields["customer_id"]
+            return None
+        if call.customer_id is not None:
+            return None
+        if (fields["direction"] == "inbound" and fields["ivr_outcome"] is None
+                and fields["answered_at"] is None and fields["status"] == "open"):
+            return None  # maybe in the IVR, whose end will say who called
+        number = fields["dialled_number"] if fields["direction"] == "outbound" else fields["caller_number"]
+        if call.matched == number:
+            return None
+        if call.number != number:  # parsing a number costs ~50 us: once per call
+            call.number, call.e164 = number, known_e164(number)
+        return call.e164
 
     def _evict_idle(self) -> None:
         cutoff = time.monotonic() - self.evict_idle_s
