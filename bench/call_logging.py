@@ -38,7 +38,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from crm_core.calllog import CallLogger, _row, _segment_row
+from crm_core.calllog import CallLogger
+from crm_core.calllog_rows import interaction_row, segment_row
 from crm_core.db import Database
 from crm_core.fold import event_key, fold
 from crm_core.models import Interaction, Segment
@@ -210,8 +211,7 @@ async def run_raw(url: str, calls: list[list[Event]], batch: int = 250) -> dict[
     for call in calls:
         lid = call[0].linkedid  # type: ignore[attr-defined]
         f = fold(lid, call)
-        holder: Any = type("C", (), {"customer_id": None, "events": {event_key(e): e for e in call}})()
-        rows.append((_row(f, holder, linkedid=f"raw.{lid}"), f.segments))
+        rows.append((interaction_row(f, None, [event_key(e) for e in call], linkedid=f"raw.{lid}"), f.segments))
     with settled(), Ticker() as ticker:
         t0, cpu0 = time.perf_counter(), time.process_time()
         for start in range(0, len(rows), batch):
@@ -220,7 +220,7 @@ async def run_raw(url: str, calls: list[list[Event]], batch: int = 250) -> dict[
                 res = await s.execute(insert(Interaction.__table__).returning(Interaction.id, Interaction.linkedid),
                                       [r for r, _ in chunk])
                 ids = {row.linkedid: row.id for row in res}
-                segs = [_segment_row(ids[r["linkedid"]], i, seg) for r, ss in chunk for i, seg in enumerate(ss)]
+                segs = [segment_row(ids[r["linkedid"]], i, seg) for r, ss in chunk for i, seg in enumerate(ss)]
                 await s.execute(insert(Segment.__table__), segs)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await db.dispose()

@@ -21,18 +21,14 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
-
+from crm_core.calllog_rows import STORED, Work, interaction_row, segment_row, stored_events
 from crm_core.db import Database
-from crm_core.fold import JOURNEY_EVENTS, Folded, FoldedSegment, event_key, fold_keyed, masked
-from crm_core.models import CustomerPhone, Interaction, Segment
+from crm_core.fold import JOURNEY_EVENTS, Folded, event_key, fold_keyed, masked
 from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import known_e164
 from crm_core.unhanded import Unhanded
@@ -42,42 +38,11 @@ from cti.journey import CallArrived, CallConnected, CallEnded, WrapUpDone
 
 log = logging.getLogger(__name__)
 
-# Column widths of Interaction: a long value is cut rather than failing the whole batch.
-_WIDTHS = {"caller_number": 40, "caller_name": 120, "dialled_number": 40, "agent_id": 64, "queue": 64,
-           "disposition": 40, "ivr_flow": 64, "ivr_outcome": 16, "recording_file": 255,
-           "callback_number": 40, "voicemail_mailbox": 40, "language": 8, "direction": 10}
-_TIMES = ("started_at", "answered_at", "ended_at")
-# Core tables, not ORM entities: executemany stays one round trip to the database thread.
-_I = cast(Table, Interaction.__table__)
-_S = cast(Table, Segment.__table__)
-# SQLAlchemy prepares every row's parameters on the event loop before the driver runs the statement:
-# a batch of 200 calls (~40 columns each) and their ~900 segments would hold the loop ~25 ms in
-# one go, so they go in chunks (bench/call_logging.py: loop stall worst 22-24 ms with one statement each).
-_ROW_CHUNK = 100
 _GAP_BELOW = 100  # a bus batch of fewer journey events keeps group_gap_s from the last flush
-_SEGMENT_CHUNK = 300
 # The longest stretch handle_batch and _write work on the loop before letting other tasks in, by the
 # clock rather than by count: an item's cost varies (an event with a long IVR path, a call with many
 # segments, a busy CPU), and a fixed count let the slices grow with it.
 _SLICE_S = 0.002
-# Built once (compiled once per engine, then taken from its cache); lists bind as expanding IN.
-_STORED = select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id).where(
-    _I.c.linkedid.in_(bindparam("lids", expanding=True)))
-_OWNERS = select(CustomerPhone.__table__.c.e164, CustomerPhone.__table__.c.customer_id).where(
-    CustomerPhone.__table__.c.e164.in_(bindparam("numbers", expanding=True)))
-_INSERT = insert(_I).returning(_I.c.id, _I.c.linkedid)
-_INSERT_SEGMENTS = insert(_S)
-_DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id.in_(bindparam("ids", expanding=True)))
-_UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns (with or without the customer)
-
-
-def _update(columns: Iterable[str]) -> Any:
-    key = tuple(k for k in columns if k not in ("b_id", "linkedid"))
-    stmt = _UPDATES.get(key)
-    if stmt is None:
-        stmt = _UPDATES[key] = update(_I).where(_I.c.id == bindparam("b_id")).values(
-            {k: bindparam(k) for k in key})
-    return stmt
 
 
 @dataclass(eq=False)
@@ -92,61 +57,6 @@ class _Call:
     last_seen: float = 0.0
     written: int = -1  # how many events the last successful write covered
     matched: str | None = None  # the number last matched on customer_phones (once per call and number)
-
-
-@dataclass(eq=False)
-class _Written:
-    ids: dict[str, int] = field(default_factory=dict)  # new interactions' ids
-    customers: dict[str, int] = field(default_factory=dict)  # callers matched on their number
-
-
-@dataclass(eq=False)
-class _Work:
-    """One batch's writes, made on the loop: ``write`` runs them in one transaction on a Core
-    connection (``Database.run``: on SQLite in the database's thread) and touches nothing else."""
-
-    new: dict[str, dict[str, Any]]  # linkedid -> interaction row to insert
-    old: dict[str, dict[str, Any]]  # linkedid -> interaction row to update (b_id: its id)
-    segments: dict[str, list[dict[str, Any]]]  # linkedid -> segment rows (interaction_id filled here)
-    wanted: dict[str, list[str]]  # caller numbers to match on customer_phones -> their calls
-
-    def write(self, conn: Connection) -> _Written:
-        out = _Written()
-        if self.wanted:
-            owners: dict[str, set[int]] = {}
-            for e164, customer_id in conn.execute(_OWNERS, {"numbers": list(self.wanted)}):
-                owners.setdefault(e164, set()).add(customer_id)
-            for e164, ids in owners.items():
-                if len(ids) == 1:
-                    for lid in self.wanted[e164]:
-                        out.customers[lid] = next(iter(ids))
-        rows = [*self.new.values(), *self.old.values()]
-        for row in rows:
-            if row["customer_id"] is None and row["linkedid"] in out.customers:
-                row["customer_id"] = out.customers[row["linkedid"]]
-        new = list(self.new.values())
-        for start in range(0, len(new), _ROW_CHUNK):
-            for db_id, linkedid in conn.execute(_INSERT, new[start:start + _ROW_CHUNK]):
-                out.ids[linkedid] = db_id
-        if self.old:
-            old = list(self.old.values())
-            with_customer = [r for r in old if r["customer_id"] is not None]
-            without = [r for r in old if r["customer_id"] is None]
-            for r in without:
-                r.pop("customer_id")  # never clear a customer an agent linked meanwhile
-            for group in (with_customer, without):
-                if group:
-                    conn.execute(_update(group[0]), group)
-            conn.execute(_DELETE_SEGMENTS, {"ids": [r["b_id"] for r in old]})
-        seg_rows = []
-        for lid, segs in self.segments.items():
-            interaction_id = out.ids[lid] if lid in out.ids else self.old[lid]["b_id"]
-            for seg in segs:
-                seg["interaction_id"] = interaction_id
-                seg_rows.append(seg)
-        for start in range(0, len(seg_rows), _SEGMENT_CHUNK):
-            conn.execute(_INSERT_SEGMENTS, seg_rows[start:start + _SEGMENT_CHUNK])
-        return out
 
 
 class CallLogger:
@@ -495,29 +405,29 @@ class CallLogger:
         need = [lid for lid, c in calls.items() if c.need_db]
         stored: dict[str, str] = {}
         if need:
-            for row in await self.db.run_read(lambda conn: conn.execute(_STORED, {"lids": need}).all()):
+            for row in await self.db.run_read(lambda conn: conn.execute(STORED, {"lids": need}).all()):
                 c = calls[row.linkedid]
                 c.db_id, c.customer_id = row.id, row.customer_id
                 stored[row.linkedid] = row.events or "[]"
         folded: dict[str, Folded] = {}
-        work = _Work(new={}, old={}, segments={}, wanted={})
+        work = Work(new={}, old={}, segments={}, wanted={})
         slice_end = time.perf_counter() + _SLICE_S
         for lid, c in calls.items():
             if time.perf_counter() >= slice_end:
                 await asyncio.sleep(0)  # folding is CPU work on the loop (~100 us a call): let other tasks in
                 slice_end = time.perf_counter() + _SLICE_S
             if lid in stored:
-                known = {event_key(e): e for e in _events(stored[lid])}
+                known = {event_key(e): e for e in stored_events(stored[lid])}
                 if set(c.events) <= set(known):
                     continue  # a replay of what the database already holds: change nothing
                 for k, e in known.items():
                     c.events.setdefault(k, e)
             f = folded[lid] = fold_keyed(lid, c.events)
             if c.db_id is None:
-                work.new[lid] = _row(f, c)
+                work.new[lid] = interaction_row(f, c.customer_id, c.events)
             else:
-                work.old[lid] = _row(f, c, b_id=c.db_id)
-            work.segments[lid] = [_segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
+                work.old[lid] = interaction_row(f, c.customer_id, c.events, b_id=c.db_id)
+            work.segments[lid] = [segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
             e164 = self._wanted_number(f, c)  # in the loop: parsing numbers is sliced with the folds
             if e164:
                 work.wanted.setdefault(e164, []).append(lid)
@@ -576,36 +486,3 @@ class CallLogger:
             await self.outbox.compact(keep)
 
 
-def _events(stored: str) -> Iterable[Event]:
-    for d in json.loads(stored):
-        try:
-            yield from_wire(json.dumps(d))
-        except (ValueError, TypeError, KeyError):
-            log.warning("stored event unreadable, ignored: %.200s", d)
-
-
-def _ts(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def _row(f: Folded, call: _Call, **extra: Any) -> dict[str, Any]:
-    row = dict(f.fields)
-    for name in _TIMES:
-        row[name] = _ts(row[name])
-    for name, width in _WIDTHS.items():
-        if isinstance(row.get(name), str):
-            row[name] = row[name][:width]
-    row["customer_id"] = row["customer_id"] if row["customer_id"] is not None else call.customer_id
-    row["linkedid"] = f.linkedid
-    row["events"] = "[" + ",".join(sorted(call.events)) + "]"
-    row["updated_at"] = datetime.now(UTC)
-    row.update(extra)
-    return row
-
-
-def _segment_row(interaction_id: int, seq: int, seg: FoldedSegment) -> dict[str, Any]:
-    return {"interaction_id": interaction_id, "seq": seq, "kind": seg.kind, "started_at": _ts(seg.started),
-            "ended_at": _ts(seg.ended), "duration_s": round(seg.duration, 3), "agent_id": seg.agent_id,
-            "queue": seg.queue, "detail": seg.detail,
-            "disposition": seg.disposition[:_WIDTHS["disposition"]] if seg.disposition else seg.disposition,
-            "notes": seg.notes}
