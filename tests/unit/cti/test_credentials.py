@@ -146,6 +146,11 @@ def test_the_observer_manager_user_reads_unfiltered_events_and_may_run_no_action
     assert watcher["secret"] == secret and watcher["write"] == ""
     assert set(watcher["read"].split(",")) == {"system", "call", "dtmf", "agent", "user"}
     assert watcher["permit"] == "127.0.0.0/255.0.0.0"
+    # The engine's user is not sent what only observers wait on, and cannot read DTMF at all.
+    engine_part = manager[manager.index("[cti]"):manager.index("[watcher]")]
+    assert "dtmf" not in users["cti"]["read"].split(",")
+    for name in ("DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop", "DialBegin", "BridgeCreate", "BridgeDestroy"):
+        assert f"name({name})" not in engine_part
     assert "eventfilter" not in manager[manager.index("[watcher]"):]
 
 
