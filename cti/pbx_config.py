@@ -31,6 +31,7 @@ def template_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path
         "ami_port": str(s.ami.port),
         "ami_user": s.ami.username,
         "ami_secret": s.ami.secret.get_secret_value(),
+        "ami_observer": ami_observer(s),
         "agi_host": s.agi.host,
         "agi_port": str(s.agi.port),
         "sip_port": str(s.pbx.sip_port),
@@ -41,6 +42,17 @@ def template_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path
         "fallback_queues": fallback_queues(s.config_dir),
         **_webrtc_values(s, rootfs, instance_dir, instance_path),
     }
+
+
+def ami_observer(s: Settings) -> str:
+    """manager.conf's read-only observer user (``ami.observer_username``), or nothing when
+    ``ami.observer_secret`` is empty. It reads what raw observers wait on (DTMFEnd, MusicOnHold*,
+    DialBegin, BridgeCreate, app_queue's events...), unfiltered, and may run no action at all."""
+    secret = s.ami.observer_secret.get_secret_value()
+    if not secret:
+        return ""
+    return (f"[{s.ami.observer_username}]\nsecret = {secret}\ndeny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.0/255.0.0.0\n"
+            "read = system,call,dtmf,agent,user\nwrite =\n")
 
 
 def _sip_values(s: Settings, instance_dir: Path, instance_path: str) -> dict[str, str]:

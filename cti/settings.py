@@ -13,7 +13,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,25 @@ class AmiSettings(BaseModel):
     ping_interval_s: float = Field(10.0, gt=0)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(15.0, gt=0)
+    # A second, read-only manager user for tools that watch Asterisk beside the engine (the tests' and
+    # benches' raw AMI taps): call, dtmf, agent, user and system events, no filter, no action. The
+    # engine's own user is sent only the events it models. Empty secret (the default): a managed
+    # Asterisk gets no such user. Only for pbx.mode managed (a system Asterisk has its own manager.conf).
+    observer_username: str = Field("cti-observer", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    observer_secret: SecretStr = SecretStr("")
+
+    @field_validator("observer_secret")
+    @classmethod
+    def _one_line(cls, value: SecretStr) -> SecretStr:
+        if any(c in value.get_secret_value() for c in "\r\n;"):
+            raise ValueError("must not contain a line break or ';' (it is written into manager.conf)")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_users(self) -> AmiSettings:
+        if self.observer_secret.get_secret_value() and self.observer_username == self.username:
+            raise ValueError("observer_username must differ from username (the engine's own manager user)")
+        return self
 
 
 def _loopback() -> list[IPv4Network | IPv6Network]:

@@ -12,8 +12,10 @@ from cti.settings import Settings
 
 class AmiEvents:
     """A second, raw AMI connection that only collects events (DTMF, music on hold, channel states):
-    an observer of Asterisk that does not go through the engine's own AMI client. ``mask`` is the
-    login's ``Events:`` value (``on``: every class)."""
+    an observer of Asterisk that does not go through the engine's own AMI client. It logs in as the
+    read-only observer user (``ami.observer_username``; the settings must set ``ami.observer_secret``):
+    the engine's own user is not sent DTMFEnd, MusicOnHoldStart/Stop, DialBegin or BridgeCreate/Destroy.
+    ``mask`` is the login's ``Events:`` value (``on``: every class)."""
 
     def __init__(self, settings: Settings, mask: str = "on") -> None:
         self.settings, self.mask, self._task = settings, mask, None
@@ -21,8 +23,10 @@ class AmiEvents:
 
     async def __aenter__(self) -> AmiEvents:
         ami = self.settings.ami
+        secret = ami.observer_secret.get_secret_value()
+        assert secret, "AmiEvents needs ami.observer_secret (the PBX renders the observer user only then)"
         self._reader, self._writer = await asyncio.open_connection(ami.host, ami.port)
-        self._writer.write(f"Action: Login\r\nUsername: {ami.username}\r\nSecret: {ami.secret.get_secret_value()}"
+        self._writer.write(f"Action: Login\r\nUsername: {ami.observer_username}\r\nSecret: {secret}"
                            f"\r\nEvents: {self.mask}\r\n\r\n".encode())
         self._task = asyncio.create_task(self._read())
         return self

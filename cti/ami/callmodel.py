@@ -12,6 +12,10 @@ Asterisk quirks the model absorbs:
   call's Linkedid but leaves its Local ``;2`` half on the old one. The model moves both halves
   and, when nothing live is left in the old call, folds it into the new one (no CallEnded: the
   conversation goes on) and remembers the old Linkedid as an alias.
+- Bridges are learnt from BridgeEnter and BridgeLeave alone (the engine's AMI user is not sent
+  BridgeCreate or BridgeDestroy: two events a call that say nothing the members do not): a bridge
+  exists here from its first member's entry until its last member leaves or hangs up. An empty
+  bridge (a holding bridge nobody is in yet) is therefore not listed.
 - After a reconnect the resync lists (ResyncStarted, *Snapshot, ResyncFinished) replace what we
   knew: channels that vanished meanwhile are hung up (their calls end), unknown ones are added,
   and whatever live events arrived during the resync win over the older snapshot.
@@ -202,9 +206,8 @@ class CallModel:
         self._out: list[Event] = []
         self._handlers: dict[type[Event], Callable[[Event], None]] = {
             ev.Newchannel: self._newchannel, ev.Newstate: self._newstate, ev.Hangup: self._hangup,
-            ev.DialBegin: self._dial, ev.DialEnd: self._dial, ev.BridgeCreate: self._bridge_create,
-            ev.BridgeEnter: self._bridge_enter, ev.BridgeLeave: self._bridge_leave,
-            ev.BridgeDestroy: self._bridge_destroy, ev.LocalBridge: self._local_bridge,
+            ev.DialEnd: self._dial_end, ev.BridgeEnter: self._bridge_enter, ev.BridgeLeave: self._bridge_leave,
+            ev.LocalBridge: self._local_bridge,
             ev.Hold: self._hold, ev.Unhold: self._hold, ev.BlindTransfer: self._blind_transfer,
             ev.AttendedTransfer: self._attended_transfer, ev.DeviceStateChange: self._device_state,
             ev.EndpointSnapshot: self._endpoint, ev.ResyncStarted: self._resync_started,
@@ -240,6 +243,7 @@ class CallModel:
         return None
 
     def bridges(self) -> dict[str, tuple[str, ...]]:
+        """Bridges with at least one live member, and their members' uniqueids by time of entry."""
         return {bid: tuple(members) for bid, members in self._bridges.items()}
 
     def device_state(self, device: str) -> str | None:
@@ -395,7 +399,7 @@ class CallModel:
         if self._by_name.get(chan.name) == chan.uniqueid:
             del self._by_name[chan.name]
         if chan.bridge_id is not None:
-            self._bridges.get(chan.bridge_id, {}).pop(chan.uniqueid, None)
+            self._leave_bridge(chan.bridge_id, chan.uniqueid)
         if self._resync is not None:
             self._resync.gone.add(chan.uniqueid)
         call = self._calls.get(chan.linkedid)
@@ -412,12 +416,12 @@ class CallModel:
             self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text,
                                        system_failure=system_failure, merged=tuple(call.merged)))
 
-    def _dial(self, e: Event) -> None:
-        assert isinstance(e, ev.DialBegin | ev.DialEnd)
+    def _dial_end(self, e: Event) -> None:
+        assert isinstance(e, ev.DialEnd)
         if e.dest_uniqueid and e.dest_uniqueid not in self._chans:
-            self._add_chan(e.dest_uniqueid, e.dest_channel, e.linkedid, e.ts)
+            self._add_chan(e.dest_uniqueid, e.dest_channel, e.linkedid, e.ts)  # we missed its Newchannel
         # An Originate's DialEnd has no calling channel: that leg is the agent's phone, not a far end.
-        if isinstance(e, ev.DialEnd) and e.channel and (result := _FAR_END.get(e.dial_status.upper())):
+        if e.channel and (result := _FAR_END.get(e.dial_status.upper())):
             caller = self._chans.get(e.uniqueid)
             linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
             self._out.append(FarEndResult(ts=e.ts, linkedid=linkedid, channel=e.channel,
@@ -430,30 +434,38 @@ class CallModel:
             linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
             self._out.append(VoicemailLeft(ts=e.ts, linkedid=linkedid, mailbox=e.mailbox))
 
-    def _bridge_create(self, e: Event) -> None:
-        assert isinstance(e, ev.BridgeCreate)
-        self._bridges.setdefault(e.bridge_id, {})
-        if self._resync is not None:
-            self._resync.born.add(e.bridge_id)
-
     def _bridge_enter(self, e: Event) -> None:
         assert isinstance(e, ev.BridgeEnter)
         chan = self._chan(e.uniqueid, e.channel, e.linkedid, e.ts)
-        self._bridges.setdefault(e.bridge_id, {})[chan.uniqueid] = e.ts
+        if chan.bridge_id is not None and chan.bridge_id != e.bridge_id:
+            self._leave_bridge(chan.bridge_id, chan.uniqueid)  # we missed its BridgeLeave
+        members = self._bridges.get(e.bridge_id)
+        if members is None:  # its first member: the bridge is new to us
+            members = self._bridges[e.bridge_id] = {}
+            if self._resync is not None:
+                self._resync.born.add(e.bridge_id)
+        members[chan.uniqueid] = e.ts
         chan.bridge_id = e.bridge_id
 
     def _bridge_leave(self, e: Event) -> None:
         assert isinstance(e, ev.BridgeLeave)
-        self._bridges.get(e.bridge_id, {}).pop(e.uniqueid, None)
+        self._leave_bridge(e.bridge_id, e.uniqueid)
         chan = self._chans.get(e.uniqueid)
         if chan is not None and chan.bridge_id == e.bridge_id:
             chan.bridge_id = None
 
-    def _bridge_destroy(self, e: Event) -> None:
-        assert isinstance(e, ev.BridgeDestroy)
-        for uid in self._bridges.pop(e.bridge_id, {}):
+    def _leave_bridge(self, bridge_id: str, uid: str) -> None:
+        """``uid`` is no longer in the bridge; the bridge is gone with its last member."""
+        members = self._bridges.get(bridge_id)
+        if members is not None:
+            members.pop(uid, None)
+            if not members:
+                del self._bridges[bridge_id]
+
+    def _drop_bridge(self, bridge_id: str) -> None:
+        for uid in self._bridges.pop(bridge_id, {}):
             chan = self._chans.get(uid)
-            if chan is not None and chan.bridge_id == e.bridge_id:
+            if chan is not None and chan.bridge_id == bridge_id:
                 chan.bridge_id = None
 
     def _local_bridge(self, e: Event) -> None:
@@ -552,10 +564,12 @@ class CallModel:
                     self._join_halves(uid, sibling, ts)
         for bid in list(self._bridges):
             if bid not in rs.bridges and bid not in rs.born:
-                self._bridge_destroy(ev.BridgeDestroy(ts=ts, bridge_id=bid))
+                self._drop_bridge(bid)
         for bid, snap_b in rs.bridges.items():
-            members = self._bridges.setdefault(bid, {})
             for uid in snap_b.uniqueids:
-                if uid in self._chans and uid not in rs.gone:
-                    members.setdefault(uid, ts)
-                    self._chans[uid].bridge_id = bid
+                chan = self._chans.get(uid)
+                if chan is not None and uid not in rs.gone:
+                    if chan.bridge_id is not None and chan.bridge_id != bid:
+                        self._leave_bridge(chan.bridge_id, uid)
+                    self._bridges.setdefault(bid, {}).setdefault(uid, ts)
+                    chan.bridge_id = bid

@@ -44,19 +44,9 @@ class Hangup(Event):
     cause_text: str = ""
 
 
-@event("ami.dial_begin")
-class DialBegin(Event):
-    channel: str  # the caller; empty for an Originate (no calling channel)
-    uniqueid: str
-    dest_channel: str
-    dest_uniqueid: str
-    linkedid: str
-    dial_string: str = ""
-
-
 @event("ami.dial_end")
 class DialEnd(Event):
-    channel: str
+    channel: str  # the caller; empty for an Originate (no calling channel)
     uniqueid: str
     dest_channel: str
     dest_uniqueid: str
@@ -76,12 +66,6 @@ class VoicemailResult(Event):
     status: str = ""
 
 
-@event("ami.bridge_create")
-class BridgeCreate(Event):
-    bridge_id: str
-    bridge_type: str = ""
-
-
 @event("ami.bridge_enter")
 class BridgeEnter(Event):
     bridge_id: str
@@ -98,11 +82,6 @@ class BridgeLeave(Event):
     linkedid: str
 
 
-@event("ami.bridge_destroy")
-class BridgeDestroy(Event):
-    bridge_id: str
-
-
 @event("ami.local_bridge")
 class LocalBridge(Event):
     """The two halves (``;1`` and ``;2``) of one Local channel were joined."""
@@ -112,8 +91,6 @@ class LocalBridge(Event):
     two_channel: str
     two_uniqueid: str
     linkedid: str
-
-
 
 
 @event("ami.hold")

@@ -65,15 +65,17 @@ def test_asterisk_runs_as_an_unprivileged_user(pbx: ManagedPbx) -> None:
     assert (pbx.instance_dir / "lib" / "astdb.sqlite3").stat().st_uid == pbx.asterisk_ids()[0]
 
 
-def _ami(pbx: ManagedPbx, *actions: str) -> list[str]:
-    """Log in as the engine's AMI user, send each action (with an ActionID), return each reply."""
+def _ami(pbx: ManagedPbx, *actions: str, observer: bool = False) -> list[str]:
+    """Log in as the engine's AMI user (or the read-only observer user), send each action (with an
+    ActionID), return each reply."""
     s = pbx.settings.ami
+    user, secret = (s.observer_username, s.observer_secret) if observer else (s.username, s.secret)
     with socket.create_connection((s.host, s.port), timeout=10) as sock:
         f = sock.makefile("rwb")
         f.readline()  # banner
         replies = []
-        for n, action in enumerate((f"Action: Login\r\nUsername: {s.username}\r\n"
-                                    f"Secret: {s.secret.get_secret_value()}\r\nEvents: off", *actions)):
+        for n, action in enumerate((f"Action: Login\r\nUsername: {user}\r\n"
+                                    f"Secret: {secret.get_secret_value()}\r\nEvents: off", *actions)):
             f.write(f"{action}\r\nActionID: probe-{n}\r\n\r\n".encode())
             f.flush()
             while True:
@@ -103,3 +105,19 @@ def test_the_engines_ami_user_cannot_run_commands_or_shell(pbx: ManagedPbx) -> N
     assert "Response: Error" in reload and "Permission denied" in reload, reload
     assert "Response: Success" in ping, ping
     assert "Response: Success" in channels, channels
+
+
+def test_the_observer_ami_user_may_log_in_but_run_no_action(pbx: ManagedPbx) -> None:
+    """The tests' raw AMI taps log in as ami.observer_username (the test PBX sets its secret): it reads
+    events and nothing else, not even an Originate or a Hangup."""
+    originate, hangup, setvar, ping = _ami(
+        pbx,
+        "Action: Originate\r\nChannel: Local/s@cti-sim-caller\r\nApplication: Wait\r\nData: 1",
+        "Action: Hangup\r\nChannel: PJSIP/nobody-00000001",
+        "Action: Setvar\r\nVariable: GLOBAL_X\r\nValue: 1",
+        "Action: Ping",
+        observer=True,
+    )
+    for reply in (originate, hangup, setvar):
+        assert "Response: Error" in reply and "Permission denied" in reply, reply
+    assert "Response: Success" in ping, ping

@@ -111,3 +111,55 @@ def test_a_system_asterisk_needs_its_ami_secret_configured(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as err:
         Engine(_settings(tmp_path, pbx={"mode": "system"}, web={"session_secret": STRONG}))
     assert "ami.secret" in err.value.message and "CTI_AMI__SECRET" in err.value.message
+
+
+def _manager_users(manager: str) -> dict[str, dict[str, str]]:
+    """manager.conf's sections (users, and [general]) as {name: {key: value}}."""
+    users: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in manager.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            current = users.setdefault(line[1:-1], {})
+        elif " =" in line and not line.startswith((";", "eventfilter")):
+            key, _, value = line.partition(" =")
+            current[key] = value.strip()
+    return users
+
+
+def test_no_observer_manager_user_unless_its_secret_is_set(tmp_path: Path) -> None:
+    pbx = ManagedPbx(_settings(tmp_path, pbx={"rootfs": _fake_rootfs(tmp_path), "instance": "unit"}))
+    pbx.write_config()
+    users = _manager_users((pbx.instance_dir / "etc" / "manager.conf").read_text())
+    assert set(users) == {"general", "cti"}
+    assert "@@" not in (pbx.instance_dir / "etc" / "manager.conf").read_text()
+
+
+def test_the_observer_manager_user_reads_unfiltered_events_and_may_run_no_action(tmp_path: Path) -> None:
+    secret = "o" * 32
+    pbx = ManagedPbx(_settings(tmp_path, pbx={"rootfs": _fake_rootfs(tmp_path), "instance": "unit"},
+                               ami={"observer_username": "watcher", "observer_secret": secret}))
+    pbx.write_config()
+    manager = (pbx.instance_dir / "etc" / "manager.conf").read_text()
+    users = _manager_users(manager)
+    assert set(users) == {"general", "cti", "watcher"}
+    watcher = users["watcher"]
+    assert watcher["secret"] == secret and watcher["write"] == ""
+    assert set(watcher["read"].split(",")) == {"system", "call", "dtmf", "agent", "user"}
+    assert watcher["permit"] == "127.0.0.0/255.0.0.0"
+    # The engine's user is not sent what only observers wait on, and cannot read DTMF at all.
+    engine_part = manager[manager.index("[cti]"):manager.index("[watcher]")]
+    assert "dtmf" not in users["cti"]["read"].split(",")
+    for name in ("DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop", "DialBegin", "BridgeCreate", "BridgeDestroy"):
+        assert f"name({name})" not in engine_part
+    assert "eventfilter" not in manager[manager.index("[watcher]"):]
+
+
+@pytest.mark.parametrize(("ami", "problem"), [
+    ({"observer_username": "cti", "observer_secret": "s" * 20}, "must differ"),
+    ({"observer_secret": "abc\nwrite = all"}, "line break"),
+    ({"observer_username": "a b"}, "pattern")])
+def test_an_observer_user_that_would_break_manager_conf_is_refused(tmp_path: Path, ami: dict[str, str],
+                                                                    problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _settings(tmp_path, ami=ami)
+    assert problem in err.value.message

@@ -22,14 +22,11 @@ def _agent_leg(model: CallModel) -> None:
 def test_dial_end_from_a_channel_publishes_the_far_end_result(status: str, result: str) -> None:
     model = CallModel()
     _agent_leg(model)
-    begin = ev.DialBegin(ts=2.0, channel="Local/1001@cti-sim-phone-00000001;1", uniqueid="a.1",
-                         dest_channel="Local/86990001@cti-sim-customer-00000002;1", dest_uniqueid="c.1",
-                         linkedid="a.1", dial_string="86990001@cti-sim-customer")
-    assert model.apply(begin) == []
-    out = model.apply(ev.DialEnd(ts=32.0, channel=begin.channel, uniqueid="a.1", dest_channel=begin.dest_channel,
+    channel, dest = "Local/1001@cti-sim-phone-00000001;1", "Local/86990001@cti-sim-customer-00000002;1"
+    model.apply(ev.Newchannel(ts=2.0, channel=dest, uniqueid="c.1", linkedid="a.1", state=0))
+    out = model.apply(ev.DialEnd(ts=32.0, channel=channel, uniqueid="a.1", dest_channel=dest,
                                  dest_uniqueid="c.1", linkedid="a.1", dial_status=status))
-    assert out == [FarEndResult(ts=32.0, linkedid="a.1", channel=begin.channel, dest_channel=begin.dest_channel,
-                                result=result)]
+    assert out == [FarEndResult(ts=32.0, linkedid="a.1", channel=channel, dest_channel=dest, result=result)]
 
 
 def test_an_originates_dial_end_is_not_a_far_end() -> None:
