@@ -10,6 +10,7 @@ import asyncio
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,9 +224,25 @@ async def test_one_recording_follows_the_caller_across_a_transfer(
 
 @pytest.mark.parametrize("recording_engine", [{"recording": "on_demand"}], indirect=True)
 async def test_on_demand_recording_keeps_only_what_follows_record(
-        recording_engine: tuple[Engine, list[Event]]) -> None:
+        recording_engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IVR's hand-off started the recording (no AMI Setvar or Redirect of the caller); the
+    engine mutes it once MixMonitor runs (it has no option to start muted) until Record."""
     eng, seen = recording_engine
+    sent: list[tuple[str, str]] = []  # the engine's AMI actions: (action or Setvar:<variable>, channel)
+    submit = eng.ami.client.submit_action
+
+    def counting(action: str, headers: Any, **kw: Any) -> Any:
+        sent.append((f"Setvar:{headers.get('Variable')}" if action == "Setvar" else action,
+                     str(headers.get("Channel", ""))))
+        return submit(action, headers, **kw)
+
+    monkeypatch.setattr(eng.ami.client, "submit_action", counting)
     linkedid, _, connected_at = await _call_support(eng, seen, "1001")
+    caller = next(e for e in seen if isinstance(e, QueueEntered)).channel
+    on_caller = Counter(a for a, channel in sent if channel == caller)
+    print(f"engine AMI actions on the on-demand caller's channel until it was connected: {dict(on_caller)}")
+    assert on_caller["Redirect"] == 0 and on_caller["Setvar:CTI_REC_FILE"] == 0, on_caller
+    assert on_caller["MixMonitorMute"] >= 1, on_caller
     await until(lambda: eng.recorder.agents_of(linkedid) == {"1001"})
     assert eng.recorder.status(linkedid)["state"] == "available"  # type: ignore[index]
     await asyncio.sleep(2.0)
