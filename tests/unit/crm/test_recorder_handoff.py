@@ -31,7 +31,7 @@ POLICIES = {"support": RecordingPolicy("all"), "sales": RecordingPolicy("on_dema
 
 
 def _recorder(tmp_path: Path, pbx_dir: str = "/spool/cti") -> tuple[Recorder, FakeCallControl, list[Event]]:
-    control, bus, seen = FakeCallControl(), InProcessBus(), []
+    control, bus, seen = FakeCallControl(), InProcessBus(), list[Event]()
     store = RecordingStore(pbx_dir=pbx_dir, spool=tmp_path / "spool", store=tmp_path / "store")
     rec = Recorder(None, bus, lambda: control, POLICIES, store=store, clock=lambda: NOW)  # type: ignore[arg-type]
     rec.subscribe()
@@ -109,10 +109,17 @@ async def test_a_file_name_that_cannot_ride_in_agi_is_left_to_the_queue_entry(tm
 
 
 def test_the_composition_root_asks_the_acd_and_the_recorder() -> None:
-    asked: list[tuple[str, Any]] = []
-    acd = SimpleNamespace(handoff_vars=lambda linkedid, queue, **kw: asked.append(("acd", queue)) or {"CTI_ACD": "e"})
-    recorder = SimpleNamespace(handoff_vars=lambda linkedid, queue: asked.append(("rec", queue))
-                               or {REC_FILE_VAR: "/f.wav"})
+    asked: list[tuple[str, str]] = []
+
+    def acd_vars(linkedid: str, queue: str, **kw: Any) -> dict[str, str]:
+        asked.append(("acd", queue))
+        return {"CTI_ACD": "e"}
+
+    def recorder_vars(linkedid: str, queue: str) -> dict[str, str]:
+        asked.append(("rec", queue))
+        return {REC_FILE_VAR: "/f.wav"}
+
+    acd, recorder = SimpleNamespace(handoff_vars=acd_vars), SimpleNamespace(handoff_vars=recorder_vars)
     outcome = IvrOutcome("L7", "demo", "queue", CHANNEL, "+861", (), queue="support")
     found = Engine._handoff_vars(SimpleNamespace(acd=acd, recorder=recorder), outcome)  # type: ignore[arg-type]
     assert found == {"CTI_ACD": "e", REC_FILE_VAR: "/f.wav"}
