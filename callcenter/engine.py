@@ -207,7 +207,7 @@ class Engine:
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
         self.agi = FastAgiServer(settings, routes={
-            # The ACD's queue entry rides in the IVR's hand-off (acd/handoff.py): one action per call.
+            # The ACD's queue entry and the recording's file ride in the IVR's hand-off: one action per call.
             "ivr": make_ivr_route(flows, self.directory, self.bus, handoff_vars=self._handoff_vars),
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
@@ -279,9 +279,13 @@ class Engine:
             per_number=SlidingLimit(cb.requests_per_number, window_s))
 
     def _handoff_vars(self, outcome: IvrOutcome) -> dict[str, str]:
-        return self.acd.handoff_vars(outcome.linkedid, outcome.queue or "", priority=outcome.priority,
-                                     customer_id=outcome.customer_id, skills=outcome.skills,
-                                     caller_number=outcome.caller_number)
+        """The IVR's last set to a queue also carries the ACD's entry (acd/handoff.py) and, when the
+        queue records the call, the recording's file: the dialplan starts it (crm_core/recorder.py)."""
+        queue = outcome.queue or ""
+        found = self.acd.handoff_vars(outcome.linkedid, queue, priority=outcome.priority,
+                                      customer_id=outcome.customer_id, skills=outcome.skills,
+                                      caller_number=outcome.caller_number)
+        return {**found, **self.recorder.handoff_vars(outcome.linkedid, queue)}
 
     async def _customer_of(self, e164: str) -> int | None:
         found = await self.directory.lookup_by_number(e164)

@@ -8,7 +8,10 @@ and deletes them when retention says so.
 
 One file per call, on the caller's channel: when a queued caller's queue records, the engine sets
 CTI_REC_FILE on the caller's channel and redirects it through ``cti-record-start`` (MixMonitor
-with ``b``: audio is written only while the caller is bridged). AMI may not start MixMonitor (the
+with ``b``: audio is written only while the caller is bridged). A caller the IVR hands to the queue
+needs neither: the hand-off's last set carries CTI_REC_FILE (``handoff_vars``, asked through the
+composition root), the dialplan after the IVR runs the same MixMonitor, and the caller's
+QueueEntered adopts that recording. AMI may not start MixMonitor (the
 system class), but MixMonitorMute needs only the call class: pauses are mutes, a silent gap of
 the right length. When the call ends the file is moved from the PBX's spool into the recordings
 directory and a ``recordings`` row links it to the call.
@@ -24,19 +27,21 @@ import logging
 import shutil
 import time
 import wave
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from acd.recording import RecordingPolicy, recording_path
+from acd.recording import Decision, RecordingPolicy, recording_path
 from crm_core import recordings
 from crm_core.db import Database
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
-from cti.errors import CtiError
+from cti.errors import CtiError, UnsafeValue
 from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
+from cti.safety import check_agi_argument
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,11 @@ _ORPHAN_AGE_S = 6 * 3600.0
 # settle before moving it (a few hundred ms at most on a loaded machine).
 _SETTLE_S = 0.3
 _SETTLE_MAX_S = 10.0
+# The channel variable naming the file MixMonitor writes (cti-record-start, the IVR's hand-off).
+REC_FILE_VAR = "CTI_REC_FILE"
+# Recordings the IVR's hand-off started whose QueueEntered has not come (yet): the caller hung up
+# on the hand-off (CallEnded forgets it). Bounded all the same.
+HANDED_CAP = 4096
 
 
 class RecordingError(CtiError):
@@ -93,6 +103,8 @@ class Recorder:
         self.store, self.clock = store, clock
         self.retention_days, self.retention_check_s = retention_days, retention_check_s
         self.active: dict[str, ActiveRecording] = {}
+        # linkedid -> (path, started, decision): started by the dialplan after the IVR's hand-off.
+        self._handed: OrderedDict[str, tuple[str, float, Decision]] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retention: asyncio.Task[None] | None = None
 
@@ -126,32 +138,63 @@ class Recorder:
             log.error("recorder: %s failed", task.get_name(), exc_info=err)
 
     # -- starting -------------------------------------------------------------------------------
+    def handoff_vars(self, linkedid: str, queue: str) -> dict[str, str]:
+        """The IVR hands ``linkedid`` to ``queue``: ``{CTI_REC_FILE: file}`` when the queue records
+        the call (the same ``decide``), else ``{}``. The dialplan after the IVR starts MixMonitor on
+        it (cti-inbound -> cti-record-start) and the call's QueueEntered adopts that recording: no
+        Setvar, no Redirect of the waiting caller. ``{}`` also when the file name cannot ride in an
+        AGI command: the QueueEntered then starts the recording as for any other caller."""
+        decision = self.policies.get(queue, RecordingPolicy()).decide(linkedid)
+        if decision == "off":
+            self._handed.pop(linkedid, None)
+            return {}
+        started = self.clock()
+        rel = recording_path(linkedid, 1, datetime.fromtimestamp(started, UTC))
+        value = f"{self.store.pbx_dir}/{rel}"
+        try:
+            check_agi_argument(REC_FILE_VAR, value)
+        except UnsafeValue:
+            self._handed.pop(linkedid, None)
+            return {}
+        self._handed[linkedid] = (rel, started, decision)
+        self._handed.move_to_end(linkedid)
+        while len(self._handed) > HANDED_CAP:
+            self._handed.popitem(last=False)
+        return {REC_FILE_VAR: value}
+
     async def _on_queue_entered(self, ev: QueueEntered) -> None:
         if ev.linkedid in self.active or not ev.channel:
             return  # already recording (requeued, transferred to a queue, overflowed)
-        decision = self.policies.get(ev.queue, RecordingPolicy()).decide(ev.linkedid)
-        if decision == "off":
-            return
-        started = self.clock()
-        rel = recording_path(ev.linkedid, 1, datetime.fromtimestamp(started, UTC))
+        # Started by the dialplan after the IVR's hand-off: adopted as it is (its queue decided).
+        handed = self._handed.pop(ev.linkedid, None)
+        if handed is not None:
+            rel, started, decision = handed
+        else:
+            decision = self.policies.get(ev.queue, RecordingPolicy()).decide(ev.linkedid)
+            if decision == "off":
+                return
+            started = self.clock()
+            rel = recording_path(ev.linkedid, 1, datetime.fromtimestamp(started, UTC))
         rec = ActiveRecording(ev.linkedid, ev.channel, rel, started, on_demand=decision == "on_demand")
         if rec.on_demand:  # silent until an agent presses Record: one gap from the start
             rec.pauses.append({"start": started, "end": None, "by": "system", "reason": "not_started"})
         self.active[ev.linkedid] = rec
-        control = self.control()
-        try:
-            await control.set_var(ev.channel, "CTI_REC_FILE", f"{self.store.pbx_dir}/{rel}")
-            await control.redirect(ev.channel, "cti-record-start", "s")
-        except CtiError as err:
-            log.warning("recorder: could not start recording call %s: %s", ev.linkedid, err.message)
-            self.active.pop(ev.linkedid, None)
-            return
+        if handed is None:
+            control = self.control()
+            try:
+                await control.set_var(ev.channel, REC_FILE_VAR, f"{self.store.pbx_dir}/{rel}")
+                await control.redirect(ev.channel, "cti-record-start", "s")
+            except CtiError as err:
+                log.warning("recorder: could not start recording call %s: %s", ev.linkedid, err.message)
+                self.active.pop(ev.linkedid, None)
+                return
         if rec.on_demand:
             self._track(self._mute_when_running(rec), f"recorder.mute:{ev.linkedid}")
         await self.bus.publish(RecordingStarted(ts=started, linkedid=ev.linkedid, file=rel))
 
     async def _mute_when_running(self, rec: ActiveRecording) -> None:
-        """MixMonitorMute fails until the redirected caller has run MixMonitor: try for ~3 s.
+        """MixMonitorMute fails until the caller has run MixMonitor (redirected, or the dialplan
+        after the IVR's hand-off): try for ~3 s. MixMonitor has no option to start muted.
         Nothing is written meanwhile (``b``: the caller is not bridged while queued)."""
         for _ in range(30):
             try:
@@ -216,6 +259,8 @@ class Recorder:
 
     # -- filing -----------------------------------------------------------------------------------
     def _on_call_ended(self, ev: CallEnded) -> None:
+        if self._handed:
+            self._handed.pop(ev.linkedid, None)  # handed off, never queued (hung up on the hand-off)
         if not self.active:
             return
         # In a conference Asterisk gives every channel of the bridge the oldest linkedid among them,

@@ -1,7 +1,8 @@
 """The IVR's hand-off to a queue is one variable action per call on a real Asterisk: the IVR's last
-AGI command (one MSet) sets the dialplan's variables and the ACD's queue entry ``CTI_ACD``
-together, and the engine sends no AMI ``Setvar`` of ``CTI_ACD`` after it; the channel carries the
-entry a restarted engine reads (acd.recovery)."""
+AGI command (one MSet) sets the dialplan's variables, the ACD's queue entry ``CTI_ACD`` and, for a
+queue that records, the recording's file ``CTI_REC_FILE`` together; the engine sends no AMI
+``Setvar`` of either after it, and no ``Redirect`` of the waiting caller: the dialplan after the
+IVR starts MixMonitor. The channel carries the entry a restarted engine reads (acd.recovery)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import pytest
 
 from acd.recovery import ENTRY_VAR, QueueEntry, decode_entry
 from callcenter.engine import Engine
+from crm_core.recorder import REC_FILE_VAR
 from cti.agi.protocol import AgiConversation
 from cti.events import Event
-from cti.journey import IvrFinished, QueueEntered
+from cti.journey import IvrFinished, QueueEntered, RecordingStarted
 from tests.helpers import customer_number, place_call
 
 TEST_OWN = frozenset({"Originate", "PlayDTMF", "Getvar"})  # the test's caller and its own reads
@@ -77,7 +79,15 @@ async def test_the_hand_off_sets_the_queue_entry_in_the_ivr_s_one_mset(engine: t
     # The IVR's last word is one MSet holding the entry; the engine writes no CTI_ACD over AMI.
     assert len(agi_sets) == 1 and agi_sets[0][:2] == ("EXEC", "MSet"), agi_sets
     assert f"{ENTRY_VAR}=v2|{queued.linkedid}|support|" in agi_sets[0][2]
-    assert f"Setvar:{ENTRY_VAR}" not in sent, sent  # (support records: CTI_REC_FILE and a Redirect remain)
+    assert f"Setvar:{ENTRY_VAR}" not in sent, sent
+    # Support records every call: the file rides in the same MSet, MixMonitor runs from the dialplan
+    # (cti-inbound -> cti-record-start), and the recorder adopts it: no Setvar, no Redirect.
+    started = next(e for e in seen if isinstance(e, RecordingStarted) and e.linkedid == queued.linkedid)
+    rec_file = f"{eng.recorder.store.pbx_dir}/{started.file}"
+    assert f"{REC_FILE_VAR}={rec_file}," in agi_sets[0][2], agi_sets[0]
+    assert f"Setvar:{REC_FILE_VAR}" not in sent and "Redirect" not in sent, sent
+    assert await eng.ami.control.get_var(queued.channel, "MIXMONITOR_FILENAME") == rec_file
+    assert eng.recorder.active[queued.linkedid].path == started.file
 
     # What the channel carries is what a restarted engine's recovery reads: this call's entry.
     assert eng.router.call(queued.linkedid).queue == "support"

@@ -10,6 +10,7 @@ import asyncio
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from acd.calls import AgentPhone
+from acd.calls import AgentPhone, LiveCall
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.recordings import Recording
@@ -223,9 +224,25 @@ async def test_one_recording_follows_the_caller_across_a_transfer(
 
 @pytest.mark.parametrize("recording_engine", [{"recording": "on_demand"}], indirect=True)
 async def test_on_demand_recording_keeps_only_what_follows_record(
-        recording_engine: tuple[Engine, list[Event]]) -> None:
+        recording_engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IVR's hand-off started the recording (no AMI Setvar or Redirect of the caller); the
+    engine mutes it once MixMonitor runs (it has no option to start muted) until Record."""
     eng, seen = recording_engine
+    sent: list[tuple[str, str]] = []  # the engine's AMI actions: (action or Setvar:<variable>, channel)
+    submit = eng.ami.client.submit_action
+
+    def counting(action: str, headers: Any, **kw: Any) -> Any:
+        sent.append((f"Setvar:{headers.get('Variable')}" if action == "Setvar" else action,
+                     str(headers.get("Channel", ""))))
+        return submit(action, headers, **kw)
+
+    monkeypatch.setattr(eng.ami.client, "submit_action", counting)
     linkedid, _, connected_at = await _call_support(eng, seen, "1001")
+    caller = next(e for e in seen if isinstance(e, QueueEntered)).channel
+    on_caller = Counter(a for a, channel in sent if channel == caller)
+    print(f"engine AMI actions on the on-demand caller's channel until it was connected: {dict(on_caller)}")
+    assert on_caller["Redirect"] == 0 and on_caller["Setvar:CTI_REC_FILE"] == 0, on_caller
+    assert on_caller["MixMonitorMute"] >= 1, on_caller
     await until(lambda: eng.recorder.agents_of(linkedid) == {"1001"})
     assert eng.recorder.status(linkedid)["state"] == "available"  # type: ignore[index]
     await asyncio.sleep(2.0)
@@ -296,3 +313,43 @@ async def test_a_three_way_conference_is_recorded_with_every_party(
         assert interaction is not None and interaction.recording_file == row.path
         # The caller's call ended under the consultation's linkedid; its interaction ends too.
         assert interaction.ended_at is not None and interaction.status != "open", interaction.status
+
+
+async def test_a_caller_queued_without_the_ivr_is_redirected_through_cti_record_start(
+        recording_engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that reaches the queue another way (here queued directly, as a transfer, callback
+    or outbound answer is) never passed the IVR's hand-off: the recorder sets CTI_REC_FILE and
+    redirects it through cti-record-start, and the call is recorded all the same."""
+    eng, seen = recording_engine
+    sent: list[tuple[str, str]] = []
+    submit = eng.ami.client.submit_action
+
+    def counting(action: str, headers: Any, **kw: Any) -> Any:
+        sent.append((f"Setvar:{headers.get('Variable')}" if action == "Setvar" else action,
+                     str(headers.get("Channel", ""))))
+        return submit(action, headers, **kw)
+
+    await eng.desk.login_queues("1001", ["support"])
+    eng.acd.phones["1001"] = TonePhone("1001", answer_after_s=0.5)
+    await eng.desk.set_ready("1001")
+    monkeypatch.setattr(eng.ami.client, "submit_action", counting)
+    result = await eng.ami.control.originate("Local/s@cti-queue/n", context="cti-sim-caller-tone", exten="s",
+                                             caller_id="<13800138000>", timeout_ms=10000)
+    assert result.success, result
+    caller = str(result.channel).replace(";1", ";2")
+    linkedid = (await until(lambda: eng.ami.model.channel(caller))).linkedid
+    await eng.acd.enqueue(LiveCall(linkedid=linkedid, caller_channel=caller, caller_number="13800138000",
+                                   queue="support"))
+    await until(lambda: next((e for e in seen if isinstance(e, CallConnected)), None))
+    connected_at = time.time()
+    await asyncio.sleep(2.0)
+    talked = time.time() - connected_at
+    await eng.ami.control.hangup(caller)
+    row = await _filed(eng, linkedid)
+    on_caller = Counter(a for a, channel in sent if channel == caller)
+    assert on_caller["Setvar:CTI_REC_FILE"] == 1 and on_caller["Redirect"] == 1, on_caller
+    path = eng.recorder.store.store / row.path
+    assert row.path.endswith(f"/{linkedid}-1.wav") and abs(row.duration_s - talked) < 1.0, (row.duration_s, talked)
+    both = ("trim", "0.3", f"{talked - 0.8:.2f}")
+    assert _sox_stat(path, *both, "sinc", "350-550")["RMS     amplitude"] > 0.03
+    assert _sox_stat(path, *both, "sinc", "900-1100")["RMS     amplitude"] > 0.03
