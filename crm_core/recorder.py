@@ -27,16 +27,16 @@ import logging
 import shutil
 import time
 import wave
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from acd.recording import Decision, RecordingPolicy, recording_path
+from acd.recording import RecordingPolicy, recording_path
 from crm_core import recordings
 from crm_core.db import Database
+from crm_core.recording_handoff import Handed, HandoffStarts
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
 from cti.errors import CtiError, UnsafeValue
@@ -56,9 +56,6 @@ _SETTLE_S = 0.3
 _SETTLE_MAX_S = 10.0
 # The channel variable naming the file MixMonitor writes (cti-record-start, the IVR's hand-off).
 REC_FILE_VAR = "CTI_REC_FILE"
-# Recordings the IVR's hand-off started whose QueueEntered has not come (yet): the caller hung up
-# on the hand-off (CallEnded forgets it). Bounded all the same.
-HANDED_CAP = 4096
 
 
 class RecordingError(CtiError):
@@ -103,8 +100,7 @@ class Recorder:
         self.store, self.clock = store, clock
         self.retention_days, self.retention_check_s = retention_days, retention_check_s
         self.active: dict[str, ActiveRecording] = {}
-        # linkedid -> (path, started, decision): started by the dialplan after the IVR's hand-off.
-        self._handed: OrderedDict[str, tuple[str, float, Decision]] = OrderedDict()
+        self.handoff = HandoffStarts()  # started by the dialplan after the IVR's hand-off
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retention: asyncio.Task[None] | None = None
 
@@ -145,8 +141,8 @@ class Recorder:
         Setvar, no Redirect of the waiting caller. ``{}`` also when the file name cannot ride in an
         AGI command: the QueueEntered then starts the recording as for any other caller."""
         decision = self.policies.get(queue, RecordingPolicy()).decide(linkedid)
-        if decision == "off":
-            self._handed.pop(linkedid, None)
+        if decision == "off" or not self.handoff.may_hand_off(linkedid):
+            self.handoff.forget(linkedid)
             return {}
         started = self.clock()
         rel = recording_path(linkedid, 1, datetime.fromtimestamp(started, UTC))
@@ -154,21 +150,18 @@ class Recorder:
         try:
             check_agi_argument(REC_FILE_VAR, value)
         except UnsafeValue:
-            self._handed.pop(linkedid, None)
+            self.handoff.forget(linkedid)
             return {}
-        self._handed[linkedid] = (rel, started, decision)
-        self._handed.move_to_end(linkedid)
-        while len(self._handed) > HANDED_CAP:
-            self._handed.popitem(last=False)
+        self.handoff.remember(linkedid, Handed(rel, started, decision))
         return {REC_FILE_VAR: value}
 
     async def _on_queue_entered(self, ev: QueueEntered) -> None:
         if ev.linkedid in self.active or not ev.channel:
             return  # already recording (requeued, transferred to a queue, overflowed)
         # Started by the dialplan after the IVR's hand-off: adopted as it is (its queue decided).
-        handed = self._handed.pop(ev.linkedid, None)
+        handed = self.handoff.take(ev.linkedid)
         if handed is not None:
-            rel, started, decision = handed
+            rel, started, decision = handed.path, handed.started, handed.decision
         else:
             decision = self.policies.get(ev.queue, RecordingPolicy()).decide(ev.linkedid)
             if decision == "off":
@@ -180,17 +173,40 @@ class Recorder:
             rec.pauses.append({"start": started, "end": None, "by": "system", "reason": "not_started"})
         self.active[ev.linkedid] = rec
         if handed is None:
-            control = self.control()
-            try:
-                await control.set_var(ev.channel, REC_FILE_VAR, f"{self.store.pbx_dir}/{rel}")
-                await control.redirect(ev.channel, "cti-record-start", "s")
-            except CtiError as err:
-                log.warning("recorder: could not start recording call %s: %s", ev.linkedid, err.message)
-                self.active.pop(ev.linkedid, None)
+            if not await self._start_by_redirect(rec):
                 return
+        elif self.handoff.works is None:  # the hand-off is not proven yet: this call proves it
+            self._track(self._prove_handoff(rec), f"recorder.prove:{ev.linkedid}")
         if rec.on_demand:
             self._track(self._mute_when_running(rec), f"recorder.mute:{ev.linkedid}")
         await self.bus.publish(RecordingStarted(ts=started, linkedid=ev.linkedid, file=rel))
+
+    async def _start_by_redirect(self, rec: ActiveRecording) -> bool:
+        """Set the file on the caller's channel and redirect it through cti-record-start."""
+        control = self.control()
+        try:
+            await control.set_var(rec.channel, REC_FILE_VAR, f"{self.store.pbx_dir}/{rec.path}")
+            await control.redirect(rec.channel, "cti-record-start", "s")
+        except CtiError as err:
+            log.warning("recorder: could not start recording call %s: %s", rec.linkedid, err.message)
+            self.active.pop(rec.linkedid, None)
+            return False
+        return True
+
+    async def _prove_handoff(self, rec: ActiveRecording) -> None:
+        """The first hand-off of the run: is its recording running (crm_core.recording_handoff)? If
+        not, start it the other way while the caller still waits (a redirect would take a caller
+        already with an agent out of the call)."""
+        file = f"{self.store.pbx_dir}/{rec.path}"
+        if await self.handoff.prove(rec.linkedid, file,
+                                    lambda: self.control().get_var(rec.channel, "MIXMONITOR_FILENAME")):
+            return
+        if self.handoff.works is False and self.active.get(rec.linkedid) is rec:
+            if rec.agents:
+                log.error("recorder: call %s is not recorded (already with an agent)", rec.linkedid)
+                self.active.pop(rec.linkedid, None)
+            else:
+                await self._start_by_redirect(rec)
 
     async def _mute_when_running(self, rec: ActiveRecording) -> None:
         """MixMonitorMute fails until the caller has run MixMonitor (redirected, or the dialplan
@@ -259,8 +275,7 @@ class Recorder:
 
     # -- filing -----------------------------------------------------------------------------------
     def _on_call_ended(self, ev: CallEnded) -> None:
-        if self._handed:
-            self._handed.pop(ev.linkedid, None)  # handed off, never queued (hung up on the hand-off)
+        self.handoff.forget(ev.linkedid)  # handed off, never queued (hung up on the hand-off)
         if not self.active:
             return
         # In a conference Asterisk gives every channel of the bridge the oldest linkedid among them,

@@ -88,6 +88,8 @@ async def test_the_hand_off_sets_the_queue_entry_in_the_ivr_s_one_mset(engine: t
     assert f"Setvar:{REC_FILE_VAR}" not in sent and "Redirect" not in sent, sent
     assert await eng.ami.control.get_var(queued.channel, "MIXMONITOR_FILENAME") == rec_file
     assert eng.recorder.active[queued.linkedid].path == started.file
+    # The run's first hand-off proved the dialplan starts what it is handed (one Getvar, once).
+    assert eng.recorder.handoff.works is True
 
     # What the channel carries is what a restarted engine's recovery reads: this call's entry.
     assert eng.router.call(queued.linkedid).queue == "support"

@@ -30,10 +30,14 @@ POLICIES = {"support": RecordingPolicy("all"), "sales": RecordingPolicy("on_dema
             "general": RecordingPolicy(), "billing": RecordingPolicy("percent", 50)}
 
 
-def _recorder(tmp_path: Path, pbx_dir: str = "/spool/cti") -> tuple[Recorder, FakeCallControl, list[Event]]:
+def _recorder(tmp_path: Path, pbx_dir: str = "/spool/cti", *, proven: bool | None = True,
+              ) -> tuple[Recorder, FakeCallControl, list[Event]]:
+    """``proven``: whether this run already saw the dialplan start a handed-off recording (see the
+    probe's tests below); True for the steady state the other tests look at."""
     control, bus, seen = FakeCallControl(), InProcessBus(), list[Event]()
     store = RecordingStore(pbx_dir=pbx_dir, spool=tmp_path / "spool", store=tmp_path / "store")
     rec = Recorder(None, bus, lambda: control, POLICIES, store=store, clock=lambda: NOW)  # type: ignore[arg-type]
+    rec.handoff.works = proven
     rec.subscribe()
     observe(bus, RecordingStarted, seen.append, name="test.started")
     return rec, control, seen
@@ -94,7 +98,7 @@ async def test_a_hand_off_whose_call_ended_is_forgotten(tmp_path: Path) -> None:
     rec, control, _ = _recorder(tmp_path)
     rec.handoff_vars("L5", "support")
     await rec.bus.publish(CallEnded(ts=NOW, linkedid="L5"))
-    assert not rec._handed
+    assert rec.handoff.take("L5") is None
     # A late QueueEntered takes the ordinary path (its Redirect fails on a channel that is gone).
     control.fail.add("redirect")
     await _enter(rec, "L5", "support")
@@ -124,3 +128,62 @@ def test_the_composition_root_asks_the_acd_and_the_recorder() -> None:
     found = Engine._handoff_vars(SimpleNamespace(acd=acd, recorder=recorder), outcome)  # type: ignore[arg-type]
     assert found == {"CTI_ACD": "e", REC_FILE_VAR: "/f.wav"}
     assert asked == [("acd", "support"), ("rec", "support")]
+
+
+# -- the probe: the first hand-off of a run proves the dialplan starts the recording ---------------
+
+MIXMONITOR = "MIXMONITOR_FILENAME"
+
+
+@pytest.fixture
+def quick_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("crm_core.recording_handoff.PROBE_TRIES", 3)
+    monkeypatch.setattr("crm_core.recording_handoff.PROBE_STEP_S", 0.0)
+
+
+async def _settle(rec: Recorder) -> None:
+    await asyncio.gather(*rec._tasks)
+
+
+async def test_until_proven_one_call_at_a_time_is_handed_off(tmp_path: Path, quick_probe: None) -> None:
+    rec, control, _ = _recorder(tmp_path, proven=None)
+    file = rec.handoff_vars("P1", "support")[REC_FILE_VAR]
+    assert rec.handoff_vars("P2", "support") == {}  # P1 is proving it: P2 goes the other way
+    control.variables[(CHANNEL, MIXMONITOR)] = file  # the dialplan ran MixMonitor on P1
+    await _enter(rec, "P1", "support")
+    await _settle(rec)
+    assert rec.handoff.works is True
+    assert _actions(control) == [("get_var", MIXMONITOR)]  # one read, once per run
+    assert REC_FILE_VAR in rec.handoff_vars("P3", "support")
+
+
+async def test_a_dialplan_that_does_not_start_it_turns_the_hand_off_off_and_records_the_probe(
+        tmp_path: Path, quick_probe: None, caplog: pytest.LogCaptureFixture) -> None:
+    rec, control, _ = _recorder(tmp_path, proven=None)
+    assert REC_FILE_VAR in rec.handoff_vars("P1", "support")
+    await _enter(rec, "P1", "support")
+    await _settle(rec)
+    assert rec.handoff.works is False
+    assert "did not start the recording the IVR handed off" in caplog.text
+    # The probe's caller still waits: it is recorded the other way, the same file.
+    assert _actions(control)[-2:] == [("set_var", REC_FILE_VAR), ("redirect", "cti-record-start")]
+    assert control.calls[-2][1]["value"] == f"/spool/cti/{rec.active['P1'].path}"
+    assert rec.handoff_vars("P2", "support") == {}  # off for the rest of the run
+
+
+async def test_a_failed_probe_already_with_an_agent_is_not_redirected(tmp_path: Path, quick_probe: None) -> None:
+    rec, control, _ = _recorder(tmp_path, proven=None)
+    rec.handoff_vars("P1", "support")
+    await rec._on_queue_entered(QueueEntered(ts=NOW + 1, linkedid="P1", queue="support", channel=CHANNEL))
+    rec.active["P1"].agents.add("a7")  # answered while the probe asked
+    await _settle(rec)
+    assert rec.handoff.works is False and "P1" not in rec.active
+    assert [m for m, _ in _actions(control)] == ["get_var"] * 3
+
+
+async def test_a_probe_that_hangs_up_on_the_hand_off_leaves_the_next_call_to_prove_it(tmp_path: Path) -> None:
+    rec, _, _ = _recorder(tmp_path, proven=None)
+    rec.handoff_vars("P1", "support")
+    assert rec.handoff_vars("P2", "support") == {}
+    await rec.bus.publish(CallEnded(ts=NOW, linkedid="P1"))
+    assert REC_FILE_VAR in rec.handoff_vars("P2", "support") and rec.handoff.works is None
