@@ -67,7 +67,7 @@ HOST = "127.0.0.1"
 CAPACITY_P99_MS = 100.0
 LISTENER_USER = "bench-listener"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MAX_RATE, MAX_CONCURRENCY, MAX_CALLS = 80.0, 600, 20_000
+MAX_RATE, MAX_CONCURRENCY, MAX_CALLS = 160.0, 800, 20_000
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -81,6 +81,34 @@ def cpu_s(pid: int) -> float:
     raw = Path(f"/proc/{pid}/stat").read_text()
     fields = raw[raw.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """utime + stime per thread of a process (/proc/<pid>/task/<tid>/stat)."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            raw = (task / "stat").read_text()
+            fields = raw[raw.rindex(")") + 2:].split()
+            out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def machine_busy() -> tuple[float, float]:
+    """Busy and total CPU time of the whole machine, all cores (/proc/stat), in clock ticks."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def asterisk_thread_names(pbx: Any) -> dict[int, str]:
+    """LWP -> the function each Asterisk thread started in (``core show threads``)."""
+    names: dict[int, str] = {}
+    for line in pbx.cli("core show threads").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].startswith("0x") and parts[1].isdigit():
+            names[int(parts[1])] = parts[2]
+    return names
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -679,7 +707,9 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
              f"{args.talk_ms} ms, {args.agents} agents; a step is sustained when every call completes and queue "
              f"entry -> agent's channel p99 <= {CAPACITY_P99_MS:.0f} ms; CPU as % of one core over the step",
              f"{'router':<10} {'rate/s':>6} {'placed':>6} {'done':>6} {'failed':>6} {'q->chan p50':>11} "
-             f"{'p99 ms':>8} {'Asterisk%':>9} {'engine%':>8} {'callers%':>8}  verdict"]
+             f"{'p99 ms':>8} {'Asterisk%':>9} {'engine%':>8} {'callers%':>8} {'machine%':>8}  verdict",
+             "  (machine%: all cores busy, 100 % per core; then, over the whole step with its start-up, the busiest "
+             "Asterisk thread and the engine's event-loop thread, % of one core)"]
     print("\n".join(lines), flush=True)
     best: dict[str, float] = {}
     for rate in rates:
@@ -689,16 +719,28 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
             step = argparse.Namespace(**vars(args))
             step.rate, step.calls, step.tag = rate, max(1, int(rate * args.step_s)), f"-{rate:g}"
             step.concurrency = MAX_CONCURRENCY
+            ast_threads0, me_threads0, machine0 = thread_cpu(pbx.pid()), thread_cpu(os.getpid()), machine_busy()
+            span0 = time.monotonic()
             if router == "engine":
                 phase = await engine_phase(settings, pbx, work, numbers, step)
             else:
                 phase = await appqueue_phase(settings, pbx, work, step)
             why = _breaks(phase, step.calls)
             wall = max(phase.wall_s, 1e-9)
+            # The thread figures span the whole step (start-up and login included), not only the calls.
+            ast_threads, machine1, span = thread_cpu(pbx.pid()), machine_busy(), max(time.monotonic() - span0, 1e-9)
+            busiest = max(ast_threads, key=lambda t: ast_threads[t] - ast_threads0.get(t, 0.0))
+            busiest_pct = (ast_threads[busiest] - ast_threads0.get(busiest, 0.0)) / span * 100
+            loop_pct = (thread_cpu(os.getpid()).get(os.getpid(), 0.0) - me_threads0.get(os.getpid(), 0.0)) / span * 100
+            machine_pct = (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1]) * 100 * (os.cpu_count() or 1)
             line = (f"{router:<10} {rate:>6g} {phase.placed:>6} {phase.completed:>6} {phase.failed:>6} "
                     f"{pct(phase.queue_to_channel_ms, 50):>11.1f} {pct(phase.queue_to_channel_ms, 99):>8.1f} "
                     f"{phase.asterisk_cpu_s / wall * 100:>9.0f} {phase.engine_cpu_s / wall * 100:>8.0f} "
-                    f"{phase.sipp_cpu_s / wall * 100:>8.0f}  {'sustained' if why is None else 'BREAKS: ' + why}")
+                    f"{phase.sipp_cpu_s / wall * 100:>8.0f} {machine_pct:>8.0f}  "
+                    f"{'sustained' if why is None else 'BREAKS: ' + why}\n"
+                    f"{'':<10} busiest Asterisk thread: {asterisk_thread_names(pbx).get(busiest, 'exited')} "
+                    f"(LWP {busiest}) {busiest_pct:.0f} %" + (f"; engine event loop {loop_pct:.0f} %"
+                                                              if router == "engine" else ""))
             print(line, flush=True)
             lines.append(line)
             if why is None:
