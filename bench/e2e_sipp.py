@@ -144,6 +144,9 @@ class Phase:
     queue_to_channel_ms: list[float] = field(default_factory=list)  # ... to the agent's channel at Asterisk
     key_to_channel_ms: list[float] = field(default_factory=list)  # menu key -> agent's channel, at Asterisk
     keys_heard: int = 0
+    # engine only: queue entry -> Originate written by the engine; Originate written -> channel at Asterisk
+    in_engine_ms: list[float] = field(default_factory=list)
+    at_asterisk_ms: list[float] = field(default_factory=list)
     asterisk_cpu_s: float = 0.0
     engine_cpu_s: float = 0.0
     sipp_cpu_s: float = 0.0
@@ -471,6 +474,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             key = listener.last_key_before(linkedid, queued)
             if key is not None:
                 phase.key_to_channel_ms.append((channel - key) * 1000)
+        phase.in_engine_ms, phase.at_asterisk_ms = in_engine, at_asterisk
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
                            f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}"
                            f"; Originate written -> its Response read {stats(originate_response_ms)}")
@@ -739,8 +743,12 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
                     f"{phase.sipp_cpu_s / wall * 100:>8.0f} {machine_pct:>8.0f}  "
                     f"{'sustained' if why is None else 'BREAKS: ' + why}\n"
                     f"{'':<10} busiest Asterisk thread: {asterisk_thread_names(pbx).get(busiest, 'exited')} "
-                    f"(LWP {busiest}) {busiest_pct:.0f} %" + (f"; engine event loop {loop_pct:.0f} %"
-                                                              if router == "engine" else ""))
+                    f"(LWP {busiest}) {busiest_pct:.0f} %" + (
+                        f"; engine event loop {loop_pct:.0f} %; p50 / p99 of queue entry -> Originate written "
+                        f"{pct(phase.in_engine_ms, 50):.1f} / {pct(phase.in_engine_ms, 99):.1f} ms, Originate "
+                        f"written -> channel {pct(phase.at_asterisk_ms, 50):.1f} / "
+                        f"{pct(phase.at_asterisk_ms, 99):.1f} ms"
+                        if router == "engine" else ""))
             print(line, flush=True)
             lines.append(line)
             if why is None:
