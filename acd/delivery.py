@@ -242,6 +242,7 @@ class AcdService:
         with ``required`` (a transfer to a named agent) it waits for that agent only."""
         now = self.clock()
         handed = self.handoffs.take(call)  # the IVR's last set wrote its entry, entered then
+        first_queue = call.queue
         call.queued_at, call.status = now if handed is None else handed.entered_at, "queued"
         self.calls[call.linkedid] = call
         if preferred is None and by_history and call.customer_id is not None:
@@ -254,9 +255,8 @@ class AcdService:
             preferred_agent=preferred, customer_id=call.customer_id, required_agent=required))
         # An offer made just now has written its Originate already (ring_offer); the Setvar follows
         # it on the AMI link, and nobody waits for its answer: the next caller's entry must not.
-        # A limit that moved the call on entry (no agents, queue full: ``action: queue``) makes the
-        # handed-off entry's queue wrong: written again, as for any call.
-        if handed is None or call.queue != handed.queue:
+        # A call a limit or an overflow moved on entry has had its new entry written by that move.
+        if (handed is None or call.queue != handed.queue) and call.queue == first_queue:
             self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
 
     def handoff_vars(self, linkedid: str, queue: str, *, priority: int = 0, customer_id: int | None = None,
@@ -505,6 +505,8 @@ class AcdService:
             await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",
                                              waited_s=waited, target=d.target))
             call.queue = d.target or call.queue
+            # Where a restarted engine (or the fallback's app_queue) finds the caller: its new queue.
+            self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
             await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=call.queue,
                                                 channel=call.caller_channel, priority=call.priority,
                                                 skills=call.skills, customer_id=call.customer_id))

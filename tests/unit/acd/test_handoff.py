@@ -118,3 +118,20 @@ async def test_a_hand_off_never_enqueued_is_forgotten(acd: AcdService) -> None:
         pending.vars(lid, "support")
     assert len(pending) == 2
     assert pending.take(LiveCall(linkedid="a", caller_channel=CHANNEL, caller_number="", queue="support")) is None
+
+
+async def test_a_caller_max_wait_moves_to_another_queue_carries_the_new_queue(clock: Clock) -> None:
+    """``max_wait_action: queue``: the caller waits on in general, so a restarted engine (and the
+    fallback's app_queue, which cuts the queue out of ``CTI_ACD``) must find general there, with
+    the caller's first entry time kept."""
+    moving = QueueConfig(name="support", max_wait_s=60, max_wait_action=LimitSpec(LimitKind.QUEUE, "general"))
+    acd = AcdService(Router([moving, QueueConfig(name="general")]), FakeCallControl(), InProcessBus(), clock=clock)
+    _handoff(acd)
+    await acd._on_ivr_finished(_finished())
+    assert await _entries_written(acd) == []  # the IVR's hand-off carried support's entry
+    clock.now = 1061.0
+    await acd._run(acd.router.tick)
+    assert acd.calls["L1"].queue == "general"
+    (written,) = await _entries_written(acd)
+    assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"support": 2, "zh": 1},
+                                               "+8613800000001")
