@@ -47,6 +47,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -65,8 +66,11 @@ HERE = Path(__file__).resolve().parent
 SIPP_DIR = HERE / "sipp"
 HOST = "127.0.0.1"
 CAPACITY_P99_MS = 100.0
-LISTENER_USER = "bench-listener"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Both phases wait this long after their agents are set up before the clocks start: the agents'
+# login (the engine's fallback-queue members and device states, app_queue's members) is a shift's
+# work, not a call's; the engine's took Asterisk about 0.2 s of CPU in its first seconds.
+SETTLE_S = 3.0
 MAX_RATE, MAX_CONCURRENCY, MAX_CALLS = 160.0, 800, 20_000
 
 
@@ -94,11 +98,42 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
+def engine_threads(before: dict[int, float], after: dict[int, float], calls: int) -> str:
+    """The engine process's CPU per call by thread (the event loop, the database's threads, the
+    journals' threads), named as Python names them."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    names[os.getpid()] = "event loop"
+    spent = sorted(((after[tid] - before.get(tid, 0.0), names.get(tid, f"thread {tid} (ended)")) for tid in after),
+                   reverse=True)
+    return "engine CPU per call by thread: " + ", ".join(
+        f"{name} {cpu / calls * 1000:.1f} ms" for cpu, name in spent if cpu >= 0.005)
+
+
 def machine_busy() -> tuple[float, float]:
     """Busy and total CPU time of the whole machine, all cores (/proc/stat), in clock ticks."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle + iowait
     return sum(ticks) - idle, sum(ticks)
+
+
+def asterisk_warnings(pbx: Any, since: int) -> tuple[Counter[str], int]:
+    """Asterisk's WARNING and ERROR lines written to its log after byte ``since``, counted by kind
+    (source file and message, numbers and quoted names left out); and the log's new end."""
+    path = Path(pbx.log_file)
+    if not path.exists():
+        return Counter(), since
+    with path.open("rb") as fh:
+        fh.seek(since)
+        text = fh.read().decode(errors="replace")
+    kinds: Counter[str] = Counter()
+    for line in text.splitlines():
+        found = re.search(r"\] (WARNING|ERROR)\[[^\]]*\](?:\[[^\]]*\])? (\S+): (.*)", line)
+        if found:
+            message = re.sub(r"'[^']*'|\d+", "#", found.group(3))[:80]
+            kinds[f"{found.group(1)} {found.group(2)}: {message}"] += 1
+    return kinds, since + len(text.encode())
 
 
 def asterisk_thread_names(pbx: Any) -> dict[int, str]:
@@ -242,9 +277,9 @@ class AmiListener:
     async def start(self) -> None:
         ami = self.settings.ami
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--ami-listener", ami.host, str(ami.port), LISTENER_USER,
+            sys.executable, __file__, "--ami-listener", ami.host, str(ami.port), ami.observer_username,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "E2E_AMI_SECRET": ami.secret.get_secret_value()}, limit=1 << 26)
+            env={**os.environ, "E2E_AMI_SECRET": ami.observer_secret.get_secret_value()}, limit=1 << 26)
         assert self._proc.stdout is not None
         ready = await self._proc.stdout.readline()  # logged in
         if ready.strip() != b"ready":
@@ -442,6 +477,8 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             await engine.acd.agent_login(agent, {"support": 5, "general": 5, "billing": 5, "sales": 5},
                                          ["support", "general", "billing", "sales"],
                                          phone=AgentPhone(agent, kind="sip"), ready=True)
+        await asyncio.sleep(SETTLE_S)
+        threads0 = thread_cpu(os.getpid())
         ast0, me0, t0 = cpu_s(pbx.pid()), time.process_time(), time.monotonic()
         placed, ok, failed, peak, sipp_cpu = await run_callers(work, f"engine{args.tag}", numbers, args.dnis, args)
         # Let the last hang-ups and wrap-ups land before the clocks stop.
@@ -451,6 +488,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             await asyncio.sleep(0.2)
         phase.asterisk_cpu_s = cpu_s(pbx.pid()) - ast0
         phase.engine_cpu_s = time.process_time() - me0
+        phase.notes.append(engine_threads(threads0, thread_cpu(os.getpid()), max(1, placed)))
         phase.wall_s = time.monotonic() - t0
         await listener.collect()
         phase.placed, phase.completed, phase.failed, phase.peak_concurrent = placed, ok, failed, peak
@@ -535,6 +573,7 @@ async def appqueue_phase(settings: Any, pbx: Any, work: Path, args: argparse.Nam
     listener = AmiListener(settings)
     await listener.start()
     try:
+        await asyncio.sleep(SETTLE_S)
         ast0, t0 = cpu_s(pbx.pid()), time.monotonic()
         placed, ok, failed, peak, sipp_cpu = await run_callers(work, f"appqueue{args.tag}", ["bench-appqueue"], "5003",
                                                                args)
@@ -624,11 +663,6 @@ def bench_config(work: Path, args: argparse.Namespace) -> Path:
     config = work / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config)
     (config / "ivr" / "bench.yaml").write_text(MIRROR_FLOW)
-    # The timing listener's own AMI user: the engine's user only gets the events the engine models
-    # (manager.conf eventfilter), and app_queue's Queue* events are not among them.
-    manager = config / "asterisk" / "manager.conf"
-    manager.write_text(manager.read_text() + f"\n[{LISTENER_USER}]\nsecret = @@ami_secret@@\n"
-                       "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.0/255.0.0.0\nread = call,agent,dtmf\nwrite =\n")
     queues = config / "queues.yaml"
     data = yaml.safe_load(queues.read_text())
     for queue in data["queues"].values():
@@ -649,7 +683,10 @@ async def main_async(args: argparse.Namespace) -> list[Phase] | list[str]:
     SIP_PORT = free_port(socket.SOCK_DGRAM)
     rtp = 40000 + (os.getpid() % 10) * 2000
     settings = load_settings(
-        ami={"port": free_port(), "secret": "e2e-bench-secret"}, agi={"port": free_port()},
+        ami={"port": free_port(), "secret": "e2e-bench-secret",
+             # The timing listener logs in as the read-only observer user (cti.pbx_config): the
+             # engine's user only gets the events the engine models, and app_queue's are not among them.
+             "observer_secret": "e2e-bench-observer"}, agi={"port": free_port()},
         pbx={"instance": f"e2e-{os.getpid()}", "sip_port": SIP_PORT, "agent_endpoints": args.agents,
              "rtp_start": rtp, "rtp_end": rtp + 1999},
         sip={"loopback_test_trunk": True},  # sipp's callers are identified by address
@@ -725,6 +762,7 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
             step.concurrency = MAX_CONCURRENCY
             ast_threads0, me_threads0, machine0 = thread_cpu(pbx.pid()), thread_cpu(os.getpid()), machine_busy()
             span0 = time.monotonic()
+            _, log_at = asterisk_warnings(pbx, 0)
             if router == "engine":
                 phase = await engine_phase(settings, pbx, work, numbers, step)
             else:
@@ -749,6 +787,8 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
                         f"written -> channel {pct(phase.at_asterisk_ms, 50):.1f} / "
                         f"{pct(phase.at_asterisk_ms, 99):.1f} ms"
                         if router == "engine" else ""))
+            warnings, _ = asterisk_warnings(pbx, log_at)
+            line += "".join(f"\n{'':<10} Asterisk log: {n} x {kind}" for kind, n in warnings.most_common(3))
             print(line, flush=True)
             lines.append(line)
             if why is None:
