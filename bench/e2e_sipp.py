@@ -120,7 +120,7 @@ def machine_busy() -> tuple[float, float]:
 
 def asterisk_warnings(pbx: Any, since: int) -> tuple[Counter[str], int]:
     """Asterisk's WARNING and ERROR lines written to its log after byte ``since``, counted by kind
-    (source file and message, numbers and quoted names left out); and the log's new end."""
+    (source file and message, numbers left out); and the log's new end."""
     path = Path(pbx.log_file)
     if not path.exists():
         return Counter(), since
@@ -131,7 +131,7 @@ def asterisk_warnings(pbx: Any, since: int) -> tuple[Counter[str], int]:
     for line in text.splitlines():
         found = re.search(r"\] (WARNING|ERROR)\[[^\]]*\](?:\[[^\]]*\])? (\S+): (.*)", line)
         if found:
-            message = re.sub(r"'[^']*'|\d+", "#", found.group(3))[:80]
+            message = re.sub(r"\d+", "#", found.group(3))[:100]
             kinds[f"{found.group(1)} {found.group(2)}: {message}"] += 1
     return kinds, since + len(text.encode())
 
@@ -182,6 +182,7 @@ class Phase:
     # engine only: queue entry -> Originate written by the engine; Originate written -> channel at Asterisk
     in_engine_ms: list[float] = field(default_factory=list)
     at_asterisk_ms: list[float] = field(default_factory=list)
+    originate_response_ms: list[float] = field(default_factory=list)  # Originate written -> its Response read
     asterisk_cpu_s: float = 0.0
     engine_cpu_s: float = 0.0
     sipp_cpu_s: float = 0.0
@@ -513,6 +514,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
             if key is not None:
                 phase.key_to_channel_ms.append((channel - key) * 1000)
         phase.in_engine_ms, phase.at_asterisk_ms = in_engine, at_asterisk
+        phase.originate_response_ms = originate_response_ms
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
                            f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}"
                            f"; Originate written -> its Response read {stats(originate_response_ms)}")
@@ -785,7 +787,8 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
                         f"; engine event loop {loop_pct:.0f} %; p50 / p99 of queue entry -> Originate written "
                         f"{pct(phase.in_engine_ms, 50):.1f} / {pct(phase.in_engine_ms, 99):.1f} ms, Originate "
                         f"written -> channel {pct(phase.at_asterisk_ms, 50):.1f} / "
-                        f"{pct(phase.at_asterisk_ms, 99):.1f} ms"
+                        f"{pct(phase.at_asterisk_ms, 99):.1f} ms (its Response read "
+                        f"{pct(phase.originate_response_ms, 50):.1f} / {pct(phase.originate_response_ms, 99):.1f} ms)"
                         if router == "engine" else ""))
             warnings, _ = asterisk_warnings(pbx, log_at)
             line += "".join(f"\n{'':<10} Asterisk log: {n} x {kind}" for kind, n in warnings.most_common(3))
