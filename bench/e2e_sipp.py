@@ -80,11 +80,16 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
+def _stat_cpu(stat: Path) -> float:
+    """utime + stime from a /proc stat file (a process's or one of its threads')."""
+    raw = stat.read_text()
     fields = raw[raw.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    return _stat_cpu(Path(f"/proc/{pid}/stat"))
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
@@ -92,9 +97,7 @@ def thread_cpu(pid: int) -> dict[int, float]:
     out: dict[int, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError, ValueError):
-            raw = (task / "stat").read_text()
-            fields = raw[raw.rindex(")") + 2:].split()
-            out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+            out[int(task.name)] = _stat_cpu(task / "stat")
     return out
 
 
