@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import gc
 import json
 import os
 import re
@@ -114,11 +115,13 @@ def engine_threads(before: dict[int, float], after: dict[int, float], calls: int
         f"{name} {cpu / calls * 1000:.1f} ms" for cpu, name in spent if cpu >= 0.005)
 
 
-def machine_busy() -> tuple[float, float]:
-    """Busy and total CPU time of the whole machine, all cores (/proc/stat), in clock ticks."""
+def machine_busy() -> tuple[float, float, float, float]:
+    """Busy, total, iowait and steal CPU time of the whole machine, all cores (/proc/stat), in clock
+    ticks. Busy counts steal (time the host gave to someone else); iowait is idle time with a
+    process waiting for the disk."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle + iowait
-    return sum(ticks) - idle, sum(ticks)
+    return sum(ticks) - idle, sum(ticks), ticks[4], ticks[7] if len(ticks) > 7 else 0
 
 
 def asterisk_warnings(pbx: Any, since: int) -> tuple[Counter[str], int]:
@@ -186,11 +189,18 @@ class Phase:
     in_engine_ms: list[float] = field(default_factory=list)
     at_asterisk_ms: list[float] = field(default_factory=list)
     originate_response_ms: list[float] = field(default_factory=list)  # Originate written -> its Response read
+    loop_late_ms: list[float] = field(default_factory=list)  # engine only: how late each 10-ms tick of its loop woke
+    gc_ms: dict[int, list[float]] = field(default_factory=dict)  # engine only: garbage collections by generation
     asterisk_cpu_s: float = 0.0
     engine_cpu_s: float = 0.0
     sipp_cpu_s: float = 0.0
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+
+    def gc_line(self) -> str:
+        return "garbage collections: " + (", ".join(
+            f"generation {g} {len(ms)} x, {sum(ms):.0f} ms in all, {max(ms):.1f} ms at most"
+            for g, ms in sorted(self.gc_ms.items())) or "none")
 
     def line(self) -> str:
         calls = max(1, self.placed)
@@ -386,6 +396,51 @@ async def listen_ami(host: str, port: int, username: str) -> None:
 
 # -- phases ---------------------------------------------------------------------------------------
 
+async def loop_probe(late_ms: list[float], tick_s: float = 0.01, beats: list[float] | None = None) -> None:
+    """How late the event loop wakes a 10-ms sleep, tick after tick: a stall of the engine's loop (a
+    long step, a garbage collection) shows here, where Asterisk's own delays do not. ``beats[0]``
+    is the last wake-up (for ``StallWatch``)."""
+    while True:
+        t = time.monotonic()
+        if beats is not None:
+            beats[:] = [t]
+        await asyncio.sleep(tick_s)
+        late_ms.append(max(0.0, (time.monotonic() - t - tick_s) * 1000))
+
+
+class StallWatch:
+    """``--stall-stacks``: a thread that, whenever the event loop has not woken for ``after_s``, takes
+    the loop thread's Python stack (once per stall); ``top()`` names the places stalls were found in."""
+
+    def __init__(self, beats: list[float], after_s: float = 0.1) -> None:
+        import threading
+
+        self.beats, self.after_s, self.loop_thread = beats, after_s, threading.get_ident()
+        self.stacks: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-stall-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import traceback
+
+        seen = 0.0
+        while not self._stop.wait(0.02):
+            beat = self.beats[0] if self.beats else time.monotonic()
+            if time.monotonic() - beat > self.after_s and beat != seen:
+                seen = beat
+                frame = sys._current_frames().get(self.loop_thread)
+                if frame is not None:
+                    frames = traceback.extract_stack(frame)[-12:]
+                    self.stacks["\n".join(f"    {Path(f.filename).name}:{f.lineno} {f.name}" for f in frames)] += 1
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._thread.join()
+        return [f"  {n} stall(s) of > {self.after_s * 1000:.0f} ms caught in:\n{stack}"
+                for stack, n in self.stacks.most_common(5)]
+
+
 async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], args: argparse.Namespace) -> Phase:
     from sqlalchemy import func, select
 
@@ -484,7 +539,30 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         await asyncio.sleep(SETTLE_S)
         threads0 = thread_cpu(os.getpid())
         ast0, me0, t0 = cpu_s(pbx.pid()), time.process_time(), time.monotonic()
-        placed, ok, failed, peak, sipp_cpu = await run_callers(work, f"engine{args.tag}", numbers, args.dnis, args)
+        beats: list[float] = []
+        # The probe costs the loop some 100 wake-ups a second: not in the cost-per-call runs.
+        probe = (asyncio.create_task(loop_probe(phase.loop_late_ms, beats=beats), name="bench.loop-probe")
+                 if args.capacity or args.stall_stacks else None)
+        watch = StallWatch(beats) if args.stall_stacks else None
+        gc_started: list[float] = []
+
+        def on_gc(stage: str, info: dict[str, int]) -> None:
+            if stage == "start":
+                gc_started[:] = [time.perf_counter()]
+            elif gc_started:
+                phase.gc_ms.setdefault(info["generation"], []).append((time.perf_counter() - gc_started[0]) * 1000)
+
+        gc.callbacks.append(on_gc)
+        try:
+            placed, ok, failed, peak, sipp_cpu = await run_callers(work, f"engine{args.tag}", numbers, args.dnis, args)
+        finally:
+            if probe is not None:
+                probe.cancel()
+            gc.callbacks.remove(on_gc)
+            if watch is not None:
+                stalls = watch.stop()
+                phase.notes.extend(stalls)
+                print("\n".join(stalls), flush=True)
         # Let the last hang-ups and wrap-ups land before the clocks stop.
         for _ in range(100):  # at most 20 s
             if not (engine.acd.calls or wraps):
@@ -521,6 +599,9 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
                            f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}"
                            f"; Originate written -> its Response read {stats(originate_response_ms)}")
+        phase.notes.append((f"the engine's event loop, a 10-ms sleep woke late by: {stats(phase.loop_late_ms)}, "
+                            f"at worst {max(phase.loop_late_ms, default=0.0):.0f} ms; " if probe else "")
+                           + phase.gc_line())
         phase.keys_heard = sum(1 for k in arrived if listener.keys.get(k))
         statements = {smp.labels.get("op", "?"): int(smp.value) for metric in engine.metrics.db_statements.collect()
                       for smp in metric.samples if smp.name.endswith("_count")}
@@ -600,19 +681,29 @@ async def appqueue_phase(settings: Any, pbx: Any, work: Path, args: argparse.Nam
 async def register_agents(work: Path, args: argparse.Namespace, uas_port: int, pbx: Any) -> None:
     from cti.sip_credentials import passwords
 
-    inf = work / "agents.csv"
+    agents = [str(1001 + n) for n in range(args.agents)]
     # Each agent's random password, as `cti pbx up` rendered it into pjsip.conf (cti.sip_credentials).
-    secret = passwords(pbx.settings.state_dir, [str(1001 + n) for n in range(args.agents)])
-    inf.write_text("SEQUENTIAL\n" + "".join(
-        f"{1001 + n};[authentication username={1001 + n} password={secret[str(1001 + n)]}]\n"
-        for n in range(args.agents)))
-    cmd = sipp_cmd(SIPP_DIR / "register.xml", local_port=uas_port, media_port=free_port(socket.SOCK_DGRAM),
-                   extra=["-inf", str(inf), "-m", str(args.agents), "-r", "50", "-timeout", "30s"])
-    done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, cwd=work, timeout=60, check=False)
-    contacts = pbx.cli("pjsip show contacts").count("Contact:  ")
-    if done.returncode != 0:
-        raise SystemExit(f"agent registration failed ({done.returncode}): {done.stderr.decode()[-500:]}")
-    print(f"agents registered: {args.agents} (pjsip contacts: {contacts})", flush=True)
+    secret = passwords(pbx.settings.state_dir, agents)
+    todo, why = agents, ""
+    for attempt in (1, 2):
+        inf = work / f"agents-{attempt}.csv"
+        inf.write_text("SEQUENTIAL\n" + "".join(
+            f"{a};[authentication username={a} password={secret[a]}]\n" for a in todo))
+        cmd = sipp_cmd(SIPP_DIR / "register.xml", local_port=uas_port, media_port=free_port(socket.SOCK_DGRAM),
+                       extra=["-inf", str(inf), "-m", str(len(todo)), "-r", "50", "-timeout", "30s"])
+        done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, cwd=work, timeout=60, check=False)
+        registered = set(re.findall(r"Contact:\s+(\d+)/", pbx.cli("pjsip show contacts")))
+        todo = [a for a in agents if a not in registered]
+        if not todo:
+            break
+        why = f"sipp exit {done.returncode}: {done.stderr.decode()[-400:]}"
+        # A phone whose registration failed registers again; so do these (seen: one REGISTER of 787
+        # answered out of turn while Asterisk was still busy starting).
+        print(f"agent registration: {len(todo)} of {len(agents)} without a contact after pass {attempt} ({why})",
+              flush=True)
+    if todo:
+        raise SystemExit(f"agent registration failed for {len(todo)} agents ({why})")
+    print(f"agents registered: {args.agents}", flush=True)
 
 
 async def customer_numbers(settings: Any) -> list[str]:
@@ -761,7 +852,8 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
              f"{'router':<10} {'rate/s':>6} {'placed':>6} {'done':>6} {'failed':>6} {'q->chan p50':>11} "
              f"{'p99 ms':>8} {'Asterisk%':>9} {'engine%':>8} {'callers%':>8} {'machine%':>8}  verdict",
              "  (machine%: all cores busy, 100 % per core; then, over the whole step with its start-up, the busiest "
-             "Asterisk thread and the engine's event-loop thread, % of one core)"]
+             "Asterisk thread, the machine's iowait and steal (the host's other guests), and the engine's "
+             "event-loop thread, % of one core)"]
     print("\n".join(lines), flush=True)
     best: dict[str, float] = {}
     for rate in rates:
@@ -785,19 +877,24 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
             busiest = max(ast_threads, key=lambda t: ast_threads[t] - ast_threads0.get(t, 0.0))
             busiest_pct = (ast_threads[busiest] - ast_threads0.get(busiest, 0.0)) / span * 100
             loop_pct = (thread_cpu(os.getpid()).get(os.getpid(), 0.0) - me_threads0.get(os.getpid(), 0.0)) / span * 100
-            machine_pct = (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1]) * 100 * (os.cpu_count() or 1)
+            machine_pct, iowait_pct, steal_pct = (
+                (machine1[i] - machine0[i]) / max(1, machine1[1] - machine0[1]) * 100 * (os.cpu_count() or 1)
+                for i in (0, 2, 3))
             line = (f"{router:<10} {rate:>6g} {phase.placed:>6} {phase.completed:>6} {phase.failed:>6} "
                     f"{pct(phase.queue_to_channel_ms, 50):>11.1f} {pct(phase.queue_to_channel_ms, 99):>8.1f} "
                     f"{phase.asterisk_cpu_s / wall * 100:>9.0f} {phase.engine_cpu_s / wall * 100:>8.0f} "
                     f"{phase.sipp_cpu_s / wall * 100:>8.0f} {machine_pct:>8.0f}  "
                     f"{'sustained' if why is None else 'BREAKS: ' + why}\n"
                     f"{'':<10} busiest Asterisk thread: {asterisk_thread_names(pbx).get(busiest, 'exited')} "
-                    f"(LWP {busiest}) {busiest_pct:.0f} %" + (
+                    f"(LWP {busiest}) {busiest_pct:.0f} %; machine iowait {iowait_pct:.0f} %, "
+                    f"steal {steal_pct:.0f} %" + (
                         f"; engine event loop {loop_pct:.0f} %; p50 / p99 of queue entry -> Originate written "
                         f"{pct(phase.in_engine_ms, 50):.1f} / {pct(phase.in_engine_ms, 99):.1f} ms, Originate "
                         f"written -> channel {pct(phase.at_asterisk_ms, 50):.1f} / "
                         f"{pct(phase.at_asterisk_ms, 99):.1f} ms (its Response read "
-                        f"{pct(phase.originate_response_ms, 50):.1f} / {pct(phase.originate_response_ms, 99):.1f} ms)"
+                        f"{pct(phase.originate_response_ms, 50):.1f} / {pct(phase.originate_response_ms, 99):.1f} ms); "
+                        f"its loop woke a 10-ms tick late by {pct(phase.loop_late_ms, 99):.1f} ms p99, "
+                        f"{max(phase.loop_late_ms, default=0.0):.0f} ms at worst; {phase.gc_line()}"
                         if router == "engine" else ""))
             warnings, _ = asterisk_warnings(pbx, log_at)
             line += "".join(f"\n{'':<10} Asterisk log: {n} x {kind}" for kind, n in warnings.most_common(3))
@@ -878,6 +975,8 @@ def main() -> None:
     parser.add_argument("--step-s", type=float, default=20.0, help="capacity mode: seconds of calls per step")
     parser.add_argument("--sql-top", type=int, default=0, metavar="N",
                         help="list the engine's N most frequent SQL statements (per call placed)")
+    parser.add_argument("--stall-stacks", action="store_true",
+                        help="print the engine's Python stack whenever its event loop stalls for > 100 ms")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (sipp logs)")
     parser.add_argument("--trace", action="store_true", help="sipp -trace_msg logs (implies --keep)")
     args = parser.parse_args()

@@ -369,9 +369,12 @@ def main() -> None:
     print(f"server CPU per frame in the bursts: console {c['cpu_us']:.0f} us, bare {b['cpu_us']:.0f} us "
           f"({c['cpu_us'] / max(b['cpu_us'], 1.0):.2f}x; /proc, 10 ms ticks; less sensitive to other load than the "
           "latencies)")
-    for kind in ("single", "paced", "burst"):
+    for kind in ("single", "paced"):
         p99 = rows[f"console {kind}"]["p99"]
         print(f"target p99 < 50 ms, {kind}: {'MET' if p99 < 50.0 else 'MISSED'} ({p99:.1f} ms)")
+    # A burst of one offer to every agent at once has no absolute target: how long the last agent
+    # waits is the machine's broadcast time, so it is judged against the bare broadcast instead.
+    print(f"burst p99 {c['p99']:.1f} ms (bare broadcast {b['p99']:.1f} ms): judged by the ratio below")
     ratio = c["p99"] / b["p99"]
     print(f"target burst p99 <= 1.5x bare: {'MET' if ratio <= 1.5 else 'MISSED'} ({ratio:.2f}x); "
           f"single and paced p99 < 50 ms: "
