@@ -64,6 +64,7 @@ from crm_core.directory import SqlCustomerDirectory
 from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
+from crm_core.sealed import SecretBox
 from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
@@ -71,7 +72,7 @@ from cti.ami.bridge import AmiBridge
 from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
-from cti.credentials import check_secrets, with_installation_secrets
+from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
 from cti.errors import ConfigError
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
@@ -173,7 +174,8 @@ class Engine:
         self.logger = CallLogger(self.db, settings.state_dir, sync="group", group_gap_s=CALLLOG_FLUSH_GAP_S)
         fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
         self.feed = make_feed(settings, self.db)
-        self.webhooks = WebhookDispatcher(self.db, self.feed, max_attempts=fs.webhook_max_attempts,
+        self.webhooks = WebhookDispatcher(self.db, self.feed, box=SecretBox(*webhook_keys(settings)),
+                                          max_attempts=fs.webhook_max_attempts,
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)
         self.ami = AmiBridge(settings, self.bus)

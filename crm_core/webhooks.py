@@ -9,8 +9,11 @@ on. The cursor is saved every ``save_every_s``: after a crash a receiver may see
 events again (at least once); they carry their ``cursor`` to dedupe on.
 
 The body is signed: ``X-CTI-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``, with a
-per-subscriber secret shown once at creation (``verify_signature`` checks it). This is the one
-module that makes outgoing HTTP requests (httpx; the transport is swappable for tests).
+per-subscriber secret shown once at creation (``verify_signature`` checks it). The database holds
+the secret sealed (``crm_core.sealed``): a subscriber stored in clear, or under an old key, is
+sealed under the current key on start; one sealed under a key the engine does not have is kept but
+not delivered to (``locked`` in its view) until the key is given. This is the one module that makes
+outgoing HTTP requests (httpx; the transport is swappable for tests).
 """
 
 from __future__ import annotations
@@ -48,10 +51,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
-from crm_core.errors import InvalidField, NotFound
+from crm_core.errors import Conflict, InvalidField, NotFound
 from crm_core.feed_events import EVENT_TYPES
 from crm_core.feed_ring import Feed, Row
 from crm_core.models import Base
+from crm_core.sealed import SecretBox, UnknownKey
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -64,7 +68,7 @@ class WebhookSubscriber(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(128))  # needed in clear to sign; never shown after creation
+    secret: Mapped[str] = mapped_column(String(255))  # sealed (crm_core.sealed); never shown after creation
     types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every type
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # last feed cursor handled
@@ -157,7 +161,7 @@ class _Sub:
     id: int
     name: str
     url: str
-    secret: str
+    secret: str | None  # None: sealed under a key this engine does not have (not delivered to)
     types: frozenset[str] | None
     cursor: int
     saved: int
@@ -171,11 +175,12 @@ class _Sub:
 class WebhookDispatcher:
     """Delivers the feed to every active subscriber; see the module docstring."""
 
-    def __init__(self, db: Database, feed: Feed, *, max_attempts: int = 8, backoff_s: float = 1.0,
+    def __init__(self, db: Database, feed: Feed, *, box: SecretBox, max_attempts: int = 8, backoff_s: float = 1.0,
                  backoff_max_s: float = 300.0, timeout_s: float = 5.0, save_every_s: float = 1.0,
                  client: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.feed = feed
+        self.box = box
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
@@ -195,12 +200,24 @@ class WebhookDispatcher:
     async def start(self) -> None:
         async with self.db.session() as s:
             rows = (await s.execute(select(_SUB).where(_SUB.c.active.is_(True)))).mappings().all()
-        for r in rows:
-            self._subs[r["id"]] = _Sub(r["id"], r["name"], r["url"], r["secret"],
-                                       frozenset(r["types"]) if r["types"] else None, r["cursor"], r["cursor"])
+            for r in rows:
+                secret = self._open(r["id"], r["secret"])
+                if secret is not None and (resealed := self.box.reseal(r["secret"])) is not None:
+                    # Stored in clear (before sealing) or under an old key: under the current key now.
+                    await s.execute(update(_SUB).where(_SUB.c.id == r["id"]).values(secret=resealed))
+                self._subs[r["id"]] = _Sub(r["id"], r["name"], r["url"], secret,
+                                           frozenset(r["types"]) if r["types"] else None, r["cursor"], r["cursor"])
         self._started = True
         for sub in self._subs.values():
             self._launch(sub)
+
+    def _open(self, sid: int, stored: str) -> str | None:
+        try:
+            return self.box.open(stored)
+        except UnknownKey:
+            log.error("webhook %s: its secret was sealed under another key; nothing is delivered to it until "
+                      "that key is in feed.webhook_old_keys (or the webhook is created again)", sid)
+            return None
         self._saver = asyncio.create_task(self._save_every(), name="webhooks.saver")
 
     async def stop(self) -> None:
@@ -214,6 +231,8 @@ class WebhookDispatcher:
             await self.client.aclose()
 
     def _launch(self, sub: _Sub) -> None:
+        if sub.secret is None:
+            return  # locked: it cannot be signed
         sub.task = asyncio.create_task(self._run(sub), name=f"webhook:{sub.id}")
         sub.task.add_done_callback(self._report)
 
@@ -252,6 +271,7 @@ class WebhookDispatcher:
     async def _deliver(self, sub: _Sub, row: Row) -> None:
         cursor, type_, line = row
         error = ""
+        assert sub.secret is not None  # a locked subscriber has no delivery task
         for attempt in range(1, self.max_attempts + 1):
             ok, error = await self.post(sub.url, sub.secret, row, attempt)
             if ok:
@@ -298,7 +318,7 @@ class WebhookDispatcher:
         cursor = self.feed.head
         async with self.db.session() as s:
             sid = (await s.execute(insert(_SUB).returning(_SUB.c.id).values(
-                name=name.strip(), url=url, secret=secret, types=types, active=True, cursor=cursor,
+                name=name.strip(), url=url, secret=self.box.seal(secret), types=types, active=True, cursor=cursor,
                 created_by=created_by, created_at=self.clock()))).scalar_one()
         sub = _Sub(sid, name.strip(), url, secret, frozenset(types) if types else None, cursor, cursor)
         self._subs[sid] = sub
@@ -309,7 +329,7 @@ class WebhookDispatcher:
     def view(self, sub: _Sub) -> dict[str, Any]:
         return {"id": sub.id, "name": sub.name, "url": sub.url, "types": sorted(sub.types) if sub.types else None,
                 "cursor": str(sub.cursor), "delivered": sub.delivered, "failed_attempts": sub.failed_attempts,
-                "dead_letters": sub.dead}
+                "dead_letters": sub.dead, "locked": sub.secret is None}
 
     def views(self) -> list[dict[str, Any]]:
         return [self.view(s) for s in sorted(self._subs.values(), key=lambda s: s.id)]
@@ -339,6 +359,9 @@ class WebhookDispatcher:
     async def redeliver(self, sid: int, dead_id: int) -> dict[str, Any]:
         """One more attempt now (out of order by nature); a success marks the dead letter redelivered."""
         sub = self._sub(sid)
+        if sub.secret is None:
+            raise Conflict("webhook", "its secret was sealed under a key this engine does not have "
+                                      "(feed.webhook_old_keys)")
         async with self.db.session() as s:
             r = (await s.execute(select(_DL).where(_DL.c.id == dead_id, _DL.c.subscriber_id == sid))).mappings().first()
         if r is None:

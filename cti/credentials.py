@@ -2,6 +2,7 @@
 
     web.session_secret  signs console tokens     generated into <state_dir>/session-secret
     ami.secret          the engine's AMI login    generated into <state_dir>/ami-secret (managed PBX)
+    feed.webhook_key    seals webhook secrets     generated into <state_dir>/webhook-key
 
 A secret left empty in the settings is generated once per installation (mode 0600, never
 printed) and read back by every process that needs it: ``cti pbx up`` writes the AMI one into the
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SESSION_SECRET_FILE = "session-secret"
 AMI_SECRET_FILE = "ami-secret"
+WEBHOOK_KEY_FILE = "webhook-key"
 MIN_SESSION_SECRET_BYTES = 32
 # Values this project (or its templates) ever published; never acceptable outside development mode.
 KNOWN_SECRETS = frozenset({"dev-only-secret-change-me", "change-me", "changeme", "cti-dev-secret", "secret",
@@ -72,6 +74,14 @@ def with_installation_secrets(settings: Settings, *, session: bool = True) -> Se
     if web is settings.web and ami is settings.ami:
         return settings
     return settings.model_copy(update={"web": web, "ami": ami})
+
+
+def webhook_keys(settings: Settings) -> tuple[str, list[str]]:
+    """The key that seals webhook secrets (``feed.webhook_key``, else this installation's generated
+    one) and the old keys that still open them."""
+    fs = settings.feed
+    key = fs.webhook_key.get_secret_value() or installation_secret(settings.state_dir, WEBHOOK_KEY_FILE)
+    return key, [k.get_secret_value() for k in fs.webhook_old_keys]
 
 
 def check_secrets(settings: Settings, *, web: bool = True) -> None:

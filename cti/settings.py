@@ -216,6 +216,20 @@ class FeedSettings(BaseModel):
     webhook_backoff_s: float = Field(1.0, gt=0)
     webhook_backoff_max_s: float = Field(300.0, gt=0)
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    # Seals the webhooks' signing secrets in the database (crm_core.sealed). Empty: generated once per
+    # installation into <state_dir>/webhook-key (cti.credentials); several nodes must share one.
+    webhook_key: SecretStr = SecretStr("")
+    # Keys used before (after a rotation): what they sealed still opens, and is sealed again under webhook_key.
+    webhook_old_keys: list[SecretStr] = []
+
+    @field_validator("webhook_key", "webhook_old_keys")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | list[SecretStr]) -> SecretStr | list[SecretStr]:
+        keys = value if isinstance(value, list) else [value] if value.get_secret_value() else []
+        if any(len(k.get_secret_value()) < 32 for k in keys):
+            raise ValueError("a webhook key needs at least 32 characters of random text (python -c "
+                             "'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
 
 
 class Settings(BaseSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from agent_console.demo import DEMO_PASSWORD, DemoConsole, build_demo, serve
 from agent_console.feed_http import build_feed_router
 from crm_core.db import Database
 from crm_core.feed import EventFeed
+from crm_core.sealed import SecretBox
 from crm_core.webhooks import WebhookDispatcher
 from cti.settings import load_settings
 from tests.servers import free_port
@@ -54,8 +56,8 @@ async def feed_app(tmp_path: Path) -> AsyncIterator[FeedApp]:
     demo = build_demo(settings, answer_after_s=None)
     demo.users.add("ada", DEMO_PASSWORD, role="admin", display_name="Ada Admin")
     feed = EventFeed(db, tmp_path / "state", poll_s=0.2)
-    hooks = WebhookDispatcher(db, feed, max_attempts=3, backoff_s=0.02, backoff_max_s=0.2, timeout_s=2.0,
-                              save_every_s=0.1)
+    hooks = WebhookDispatcher(db, feed, box=SecretBox(secrets.token_urlsafe(32)), max_attempts=3, backoff_s=0.02,
+                              backoff_max_s=0.2, timeout_s=2.0, save_every_s=0.1)
     demo.app.include_router(build_feed_router(feed, hooks, [SecretStr(INTEGRATION_TOKEN)]))
     feed.subscribe(demo.bus)
     await feed.start()
