@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -84,6 +85,7 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
             path = url.split("///", 1)[-1].split("?", 1)[0]
             if path and path != ":memory:" and not path.startswith("file:"):
+                _owner_only(Path(path))
                 self.sync_engine = create_engine(
                     f"sqlite:///{path}", echo=echo, json_serializer=_json_dumps,
                     connect_args={"timeout": busy_timeout_ms / 1000}, pool_size=4, max_overflow=4)
@@ -180,6 +182,19 @@ class Database:
         if self.sync_engine is not None:
             self.sync_engine.dispose()
         await self.engine.dispose()
+
+
+def _owner_only(path: Path) -> None:
+    """The SQLite file readable by its owner only: it holds customers' data and password hashes.
+    Created so before SQLite opens it, and tightened if it is not; SQLite gives its -wal and -shm
+    files the database's own mode when it creates them (these are tightened too if they exist)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.exists() and p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except PermissionError:
+            log.warning("%s is readable by others and not ours to change: chmod 600 it", p)
 
 
 def _in_transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:

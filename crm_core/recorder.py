@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
 import wave
@@ -396,9 +397,25 @@ def _orphans(spool: Path, cutoff: float) -> list[tuple[Path, float]]:
 
 
 def _move(source: Path, target: Path) -> None:
+    """File ``source`` as ``target``, a file of the engine's own (mode 0640). A copy, then the source
+    unlinked: a rename would keep the PBX's owner, and a managed Asterisk's user is a uid of its
+    root file system that may belong to someone else on this host (Debian's asterisk is uid 101,
+    which is postgres on many hosts)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(source, target)  # across file systems (the chroot's spool): a copy, then unlink
-    target.chmod(0o640)
+    if source.resolve() == target.resolve():  # a system Asterisk writes into the store itself
+        target.chmod(0o640)
+        return
+    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with source.open("rb") as src, open(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    source.unlink()
 
 
 def wav_duration(path: Path) -> float:

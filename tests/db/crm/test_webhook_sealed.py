@@ -20,7 +20,8 @@ async def test_a_sealed_secret_is_stored_and_read_back(db: Database, tmp_path: P
     hooks = WebhookDispatcher(db, feed, box=box)
     view, secret = await hooks.create(name="dw", url="https://dw.example/hook", types=None, created_by="test")
     async with db.session() as s:
-        stored = (await s.execute(select(WebhookSubscriber.secret).where(WebhookSubscriber.id == view["id"]))).scalar_one()
+        stored = (await s.execute(select(WebhookSubscriber.secret)
+                                  .where(WebhookSubscriber.id == view["id"]))).scalar_one()
     assert stored.startswith(PREFIX) and len(stored) > 128 and secret not in stored
     again = WebhookDispatcher(db, feed, box=box)
     await again.start()
