@@ -175,6 +175,7 @@ class Engine:
         fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
         self.feed = make_feed(settings, self.db)
         self.webhooks = WebhookDispatcher(self.db, self.feed, box=SecretBox(*webhook_keys(settings)),
+                                          networks=fs.webhook_networks,
                                           max_attempts=fs.webhook_max_attempts,
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)

@@ -26,7 +26,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -104,44 +104,51 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(sign(secret, body), header or "")
 
 
-def refused_address(address: str) -> str | None:
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def refused_address(address: str, allowed: Networks | None = None) -> str | None:
     """Why the engine will not POST to ``address`` (an IP literal), or None. Link-local addresses
     (169.254.169.254 is the cloud metadata service that hands out credentials), multicast,
-    unspecified and reserved ones are refused; loopback and private networks are allowed: an
-    on-premises CRM lives there."""
+    unspecified and reserved ones are refused; loopback and private networks are allowed (an
+    on-premises CRM lives there) unless ``allowed`` (``feed.webhook_networks``) names the only
+    networks webhooks may reach."""
     try:
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:169.254.169.254 is 169.254.169.254
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+    # ::1 is in a reserved block (::/8) for Python, but it is loopback as much as 127.0.0.1 is.
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or (ip.is_reserved and not ip.is_loopback):
         return f"{address} is a link-local, multicast, unspecified or reserved address"
+    if allowed is not None and not any(ip.version == net.version and ip in net for net in allowed):
+        return f"{address} is outside feed.webhook_networks"
     return None
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, allowed: Networks | None = None) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("url", "must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
         raise InvalidField("url", "must not carry credentials (the signature authenticates the engine)")
-    why = refused_address(parts.hostname)
+    why = refused_address(parts.hostname, allowed)
     if why:
         raise InvalidField("url", f"must not point at {why}")
     return url.strip()
 
 
-async def resolves_to_refused(host: str) -> str | None:
-    """A host name checked at delivery time (its address may have changed since it was configured)."""
-    if refused_address(host):
-        return refused_address(host)
+async def resolves_to_refused(host: str, allowed: Networks | None = None) -> str | None:
+    """A host name checked when it is configured and at every delivery (its address may change)."""
+    if why := refused_address(host, allowed):
+        return why
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
         return None  # the POST itself will fail and say why
     for info in infos:
-        why = refused_address(str(info[4][0]))
+        why = refused_address(str(info[4][0]), allowed)
         if why:
             return f"{host} resolves to {why}"
     return None
@@ -175,12 +182,14 @@ class _Sub:
 class WebhookDispatcher:
     """Delivers the feed to every active subscriber; see the module docstring."""
 
-    def __init__(self, db: Database, feed: Feed, *, box: SecretBox, max_attempts: int = 8, backoff_s: float = 1.0,
-                 backoff_max_s: float = 300.0, timeout_s: float = 5.0, save_every_s: float = 1.0,
-                 client: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Database, feed: Feed, *, box: SecretBox, networks: Networks | None = None,
+                 max_attempts: int = 8, backoff_s: float = 1.0, backoff_max_s: float = 300.0, timeout_s: float = 5.0,
+                 save_every_s: float = 1.0, client: httpx.AsyncClient | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.feed = feed
         self.box = box
+        self.networks = networks  # None: any address refused_address allows
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
@@ -295,7 +304,7 @@ class WebhookDispatcher:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
                    "X-CTI-Event-Type": type_, "X-CTI-Cursor": str(cursor), "X-CTI-Attempt": str(attempt),
                    "User-Agent": "cti-engine-webhooks/1"}
-        why = await resolves_to_refused(urlsplit(url).hostname or "")
+        why = await resolves_to_refused(urlsplit(url).hostname or "", self.networks)
         if why:
             return False, f"refused: {why}"[:300]
         try:
@@ -311,7 +320,10 @@ class WebhookDispatcher:
     async def create(self, *, name: str, url: str, types: list[str] | None,
                      created_by: str) -> tuple[dict[str, Any], str]:
         """A new subscriber starting at the feed's head; returns its view and its secret (shown once)."""
-        url, types = check_url(url), check_types(types)
+        url, types = check_url(url, self.networks), check_types(types)
+        if self.networks is not None and (why := await resolves_to_refused(urlsplit(url).hostname or "",
+                                                                           self.networks)):
+            raise InvalidField("url", f"must not point at {why}")
         if not name.strip() or len(name) > 80:
             raise InvalidField("name", "1 to 80 characters")
         secret = secrets.token_urlsafe(32)

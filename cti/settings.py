@@ -216,6 +216,10 @@ class FeedSettings(BaseModel):
     webhook_backoff_s: float = Field(1.0, gt=0)
     webhook_backoff_max_s: float = Field(300.0, gt=0)
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    # The only networks webhooks may reach (checked when configured and at every delivery, after
+    # resolving the host name), e.g. ["10.20.0.0/16"]; unset: any address but link-local, multicast,
+    # unspecified and reserved ones.
+    webhook_networks: list[IPvAnyNetwork] | None = None
     # Seals the webhooks' signing secrets in the database (crm_core.sealed). Empty: generated once per
     # installation into <state_dir>/webhook-key (cti.credentials); several nodes must share one.
     webhook_key: SecretStr = SecretStr("")
