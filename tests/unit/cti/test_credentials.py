@@ -163,3 +163,17 @@ def test_an_observer_user_that_would_break_manager_conf_is_refused(tmp_path: Pat
     with pytest.raises(ConfigError) as err:
         _settings(tmp_path, ami=ami)
     assert problem in err.value.message
+
+
+def test_the_webhook_key_is_generated_per_installation_unless_configured(tmp_path: Path) -> None:
+    from cti.credentials import WEBHOOK_KEY_FILE, webhook_keys
+
+    generated, old = webhook_keys(_settings(tmp_path))
+    path = tmp_path / "state" / WEBHOOK_KEY_FILE
+    assert len(generated) >= 32 and old == [] and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert webhook_keys(_settings(tmp_path))[0] == generated  # read back, not made again
+    assert webhook_keys(_settings(tmp_path / "other"))[0] != generated  # another installation
+    configured = _settings(tmp_path, feed={"webhook_key": "k" * 40, "webhook_old_keys": [generated]})
+    assert webhook_keys(configured) == ("k" * 40, [generated])
+    with pytest.raises(ConfigError, match="webhook_key"):
+        _settings(tmp_path, feed={"webhook_key": "short"})
