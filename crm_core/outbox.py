@@ -159,7 +159,10 @@ class Outbox:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         records = list(self._read())
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self.bytes = os.fstat(self._fd).st_size
+        st = os.fstat(self._fd)
+        if st.st_mode & 0o077:  # compacted by an older engine, which left it readable by others
+            os.fchmod(self._fd, 0o600)
+        self.bytes = st.st_size
         if self.sync_policy == "interval":
             self._flusher = asyncio.get_running_loop().create_task(self._flush_every(), name="crm.outbox.flush")
         return records
@@ -229,7 +232,9 @@ class Outbox:
 
     def _rewrite(self, lines: list[str]) -> None:
         tmp = self.path.with_suffix(".compact")
-        with tmp.open("wb") as fh:
+        tmp.unlink(missing_ok=True)  # a leftover would keep its own mode
+        # Owner-only, as the journal itself: it holds callers' numbers and customers' ids.
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
             for line in lines:
                 fh.write((line + "\n").encode())
             fh.flush()
