@@ -52,6 +52,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -803,22 +804,34 @@ async def main_async(args: argparse.Namespace) -> list[Phase] | list[str]:
         uas_port = free_port(socket.SOCK_DGRAM)
         await register_agents(work, args, uas_port, pbx)
         uas_cmd = sipp_cmd(SIPP_DIR / "agent_uas.xml", local_port=uas_port, media_port=free_port(socket.SOCK_DGRAM),
-                           extra=["-d", str(args.talk_ms), "-timeout", f"{int(args.calls / args.rate * 2 + 1200)}s",
+                           extra=["-d", str(args.talk_ms), "-timeout",
+                                  f"{int(args.calls / args.rate * 2 * args.pairs + 1200)}s",
                                   "-trace_err", "-error_file", str(work / "err-uas.log")])
         uas = subprocess.Popen(uas_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=work)  # noqa: ASYNC220
         await asyncio.sleep(0.5)
         if args.capacity:
             return await capacity(settings, pbx, work, numbers, args)
-        print(f"phase 1: engine, {args.calls} calls at {args.rate}/s, <= {args.concurrency} concurrent", flush=True)
-        first = await engine_phase(settings, pbx, work, numbers, args)
-        print(first.line(), flush=True)
-        await asyncio.sleep(3)
-        print("phase 2: app_queue", flush=True)
-        second = await appqueue_phase(settings, pbx, work, args)
-        print(second.line(), flush=True)
+        phases: list[Phase] = []
+        for n in range(args.pairs):
+            # Pairs alternate which router goes first (engine, app_queue, app_queue, engine, ...), so a
+            # machine that drifts during the run does not favour one of them.
+            order = ("engine", "app_queue") if n % 2 == 0 else ("app_queue", "engine")
+            pair: dict[str, Phase] = {}
+            for router in order:
+                step = argparse.Namespace(**vars(args))
+                step.tag = f"-p{n + 1}" if args.pairs > 1 else ""
+                print(f"pair {n + 1} of {args.pairs}: {router}, {args.calls} calls at {args.rate}/s, <= "
+                      f"{args.concurrency} concurrent", flush=True)
+                if router == "engine":
+                    pair[router] = await engine_phase(settings, pbx, work, numbers, step)
+                else:
+                    pair[router] = await appqueue_phase(settings, pbx, work, step)
+                print(pair[router].line(), flush=True)
+                await asyncio.sleep(3)
+            phases += [pair["engine"], pair["app_queue"]]
         uas_cpu = cpu_s(uas.pid)
-        first.notes.append(f"sipp agents (UAS, both phases) CPU {uas_cpu:.1f} s")
-        return [first, second]
+        phases[0].notes.append(f"sipp agents (UAS, every phase) CPU {uas_cpu:.1f} s")
+        return phases
     finally:
         if uas is not None:
             stop_process(uas)
@@ -916,29 +929,48 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
     return lines
 
 
-def report(args: argparse.Namespace, phases: list[Phase]) -> str:
-    eng, aq = phases
-    out = [eng.line(), *("  " + n for n in eng.notes), aq.line(), *("  " + n for n in aq.notes)]
+def figures(eng: Phase, aq: Phase) -> dict[str, float]:
+    """One pair's cost and latency figures (engine phase, app_queue phase)."""
     per_call_aq = max(1e-9, aq.asterisk_cpu_s / max(1, aq.placed))
-    ast_ratio = (eng.asterisk_cpu_s / max(1, eng.placed)) / per_call_aq
-    total_ratio = ((eng.asterisk_cpu_s + eng.engine_cpu_s) / max(1, eng.placed)) / per_call_aq
+    return {"engine_ms": eng.engine_cpu_s / max(1, eng.placed) * 1000,
+            "ast_engine_ms": eng.asterisk_cpu_s / max(1, eng.placed) * 1000, "ast_aq_ms": per_call_aq * 1000,
+            "ast_ratio": (eng.asterisk_cpu_s / max(1, eng.placed)) / per_call_aq,
+            "total_ratio": ((eng.asterisk_cpu_s + eng.engine_cpu_s) / max(1, eng.placed)) / per_call_aq,
+            "gap": pct(eng.queue_to_channel_ms, 50) - pct(aq.queue_to_channel_ms, 50)}
+
+
+def report(args: argparse.Namespace, phases: list[Phase]) -> str:
+    pairs = [(phases[i], phases[i + 1]) for i in range(0, len(phases), 2)]
+    out: list[str] = []
+    for eng, aq in pairs:
+        out += [eng.line(), *("  " + n for n in eng.notes), aq.line(), *("  " + n for n in aq.notes)]
+    each = [figures(eng, aq) for eng, aq in pairs]
+    eng, aq = pairs[0]
+    if len(pairs) > 1:  # the verdicts below are on the pairs' medians
+        out.append("pairs (engine ms/call; Asterisk ms/call with the engine / with app_queue; (Asterisk+engine) / "
+                   "Asterisk(app_queue); q->chan p50 gap): " + " | ".join(
+                       f"{f['engine_ms']:.1f}; {f['ast_engine_ms']:.1f} / {f['ast_aq_ms']:.1f}; "
+                       f"{f['total_ratio']:.2f}x; {f['gap']:+.1f} ms" for f in each))
+    fig = {k: statistics.median(f[k] for f in each) for k in each[0]}
     measures = [("queue->ring", eng.queue_to_ring_ms, aq.queue_to_ring_ms),
                 ("queue->agent channel", eng.queue_to_channel_ms, aq.queue_to_channel_ms),
                 ("key->agent channel", eng.key_to_channel_ms, aq.key_to_channel_ms)]
     ratios = "; ".join(f"{name} p50 {pct(e, 50) / pct(a, 50):.2f} p99 {pct(e, 99) / pct(a, 99):.2f}"
                        for name, e, a in measures)
-    out.append(f"ratios engine/app_queue: {ratios}; Asterisk CPU per call {ast_ratio:.2f}; "
-               f"(Asterisk+engine) CPU per call / Asterisk(app_queue) {total_ratio:.2f}")
-    failed = "met" if eng.failed == 0 else f"MISSED ({eng.failed} failed)"
-    crm = "met" if any(n.startswith("CRM check passed") for n in eng.notes) else "MISSED"
+    median = ", medians of the pairs" if len(pairs) > 1 else ""
+    out.append(f"ratios engine/app_queue{' (first pair)' if len(pairs) > 1 else ''}: {ratios}; Asterisk CPU per "
+               f"call {fig['ast_ratio']:.2f}; (Asterisk+engine) CPU per call / Asterisk(app_queue) "
+               f"{fig['total_ratio']:.2f}{' (medians of the pairs)' if median else ''}")
+    failed_calls = sum(e.failed for e, _ in pairs)
+    failed = "met" if failed_calls == 0 else f"MISSED ({failed_calls} failed)"
+    crm = "met" if all(any(n.startswith("CRM check passed") for n in e.notes) for e, _ in pairs) else "MISSED"
     full = args.concurrency >= 200 and args.rate >= 10 and args.calls >= 3000
     verdicts = ", ".join(f"{name} {'met' if pct(e, 50) <= pct(a, 50) else 'MISSED'}" for name, e, a in measures)
     out.append(f"targets: no call failed by the engine: {failed}; one CRM interaction per sipp call with the "
                f"right outcome: {crm}; p50 no worse than app_queue: {verdicts}; peak concurrent "
                f"{eng.peak_concurrent} (issue target 200 at 10 calls/s for 5 min{'' if full else ': not this run'})")
-    engine_ms = eng.engine_cpu_s / max(1, eng.placed) * 1000
-    gap = pct(eng.queue_to_channel_ms, 50) - pct(aq.queue_to_channel_ms, 50)
-    out.append(f"targets (cost and latency): engine CPU per call <= 4 ms: "
+    engine_ms, total_ratio, gap = fig["engine_ms"], fig["total_ratio"], fig["gap"]
+    out.append(f"targets (cost and latency{median}): engine CPU per call <= 4 ms: "
                f"{'met' if engine_ms <= 4 else 'MISSED'} ({engine_ms:.1f} ms); (Asterisk+engine) CPU per call <= "
                f"1.0x Asterisk's with app_queue: {'met' if total_ratio <= 1.0 else 'MISSED'} ({total_ratio:.2f}x); "
                f"queue entry -> agent's channel p50 <= app_queue's + 0.2 ms: "
@@ -972,6 +1004,9 @@ def main() -> None:
     parser.add_argument("--capacity", nargs="?", const="10,20,30,40,50,60,70,80", default=None, metavar="RATES",
                         help="capacity mode: call rates to step through (default 10,...,80 calls/s), each "
                              "router in turn at each rate, until calls fail or queue -> agent p99 > 100 ms")
+    parser.add_argument("--pairs", type=int, default=1,
+                        help="run the two routers this many times, alternating which goes first, and judge the "
+                             "cost targets on the pairs' medians (the machine's noise is 10-20 %% between runs)")
     parser.add_argument("--step-s", type=float, default=20.0, help="capacity mode: seconds of calls per step")
     parser.add_argument("--sql-top", type=int, default=0, metavar="N",
                         help="list the engine's N most frequent SQL statements (per call placed)")
@@ -995,6 +1030,8 @@ def main() -> None:
         args.agents = max(args.agents, int(top * (args.talk_ms / 1000 + 1.5) * 1.5))
         args.calls = int(sum(float(r) for r in args.capacity.split(",")) * args.step_s)
         args.rate = top
+    if not 1 <= args.pairs <= 5:
+        raise SystemExit("bounds: --pairs 1 to 5")
     if not (0 < args.rate <= MAX_RATE and 0 < args.concurrency <= MAX_CONCURRENCY and 0 < args.calls <= MAX_CALLS):
         raise SystemExit(f"bounds: rate <= {MAX_RATE}/s, concurrency <= {MAX_CONCURRENCY}, calls <= {MAX_CALLS}")
     if shutil.which("sipp") is None:
