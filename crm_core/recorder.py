@@ -399,8 +399,8 @@ def _orphans(spool: Path, cutoff: float) -> list[tuple[Path, float]]:
 def _move(source: Path, target: Path) -> None:
     """File ``source`` as ``target``, a file of the engine's own (mode 0640). A copy, then the source
     unlinked: a rename would keep the PBX's owner, and a managed Asterisk's user is a uid of its
-    root file system that may belong to someone else on this host (Debian's asterisk is uid 101,
-    which is postgres on many hosts)."""
+    root file system that may belong to someone else on this host (Debian's asterisk is uid 101;
+    on the machine this was found on, 101 is postgres)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.resolve() == target.resolve():  # a system Asterisk writes into the store itself
         target.chmod(0o640)
