@@ -219,6 +219,7 @@ class WebhookDispatcher:
         self._started = True
         for sub in self._subs.values():
             self._launch(sub)
+        self._saver = asyncio.create_task(self._save_every(), name="webhooks.saver")
 
     def _open(self, sid: int, stored: str) -> str | None:
         try:
@@ -227,7 +228,6 @@ class WebhookDispatcher:
             log.error("webhook %s: its secret was sealed under another key; nothing is delivered to it until "
                       "that key is in feed.webhook_old_keys (or the webhook is created again)", sid)
             return None
-        self._saver = asyncio.create_task(self._save_every(), name="webhooks.saver")
 
     async def stop(self) -> None:
         self._started = False

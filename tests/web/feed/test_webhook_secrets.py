@@ -78,3 +78,24 @@ async def test_clear_and_old_key_secrets_are_resealed_and_an_unknown_keys_webhoo
                 await hooks.redeliver(ids["foreign"], 1)
         finally:
             await hooks.stop()
+
+
+async def test_a_running_dispatcher_saves_its_cursors_without_being_stopped(feed_app: FeedApp) -> None:
+    admin = await feed_app.headers("ada")
+    async with receiving(lambda n: False) as rec:
+        created = (await feed_app.http.post("/api/webhooks", json={"name": "cur", "url": rec.url},
+                                            headers=admin)).json()
+        await feed_app.demo.bus.publish(CallArrived(linkedid="saved-1", channel="PJSIP/x-3", ts=3.0,
+                                                    caller_number="+33100000003"))
+        await until(lambda: len(rec.accepted) >= 1, 10, "one delivery")
+        delivered = int(rec.events()[0]["cursor"])
+
+        async def saved() -> int:
+            async with feed_app.hooks.db.session() as s:
+                return int((await s.execute(select(_SUB.c.cursor).where(_SUB.c.id == created["id"]))).scalar_one())
+
+        for _ in range(50):  # the fixture saves every 0.1 s; a crash now repeats nothing
+            if await saved() >= delivered:
+                break
+            await asyncio.sleep(0.1)
+        assert await saved() >= delivered
