@@ -56,7 +56,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -411,11 +413,9 @@ async def loop_probe(late_ms: list[float], tick_s: float = 0.01, beats: list[flo
 
 class StallWatch:
     """``--stall-stacks``: a thread that, whenever the event loop has not woken for ``after_s``, takes
-    the loop thread's Python stack (once per stall); ``top()`` names the places stalls were found in."""
+    the loop thread's Python stack (once per stall); ``stop()`` names the places stalls were found in."""
 
     def __init__(self, beats: list[float], after_s: float = 0.1) -> None:
-        import threading
-
         self.beats, self.after_s, self.loop_thread = beats, after_s, threading.get_ident()
         self.stacks: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -423,8 +423,6 @@ class StallWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        import traceback
-
         seen = 0.0
         while not self._stop.wait(0.02):
             beat = self.beats[0] if self.beats else time.monotonic()
@@ -946,7 +944,7 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> str:
         out += [eng.line(), *("  " + n for n in eng.notes), aq.line(), *("  " + n for n in aq.notes)]
     each = [figures(eng, aq) for eng, aq in pairs]
     eng, aq = pairs[0]
-    if len(pairs) > 1:  # the verdicts below are on the pairs' medians
+    if len(pairs) > 1:  # the cost verdicts below are on the pairs' medians
         out.append("pairs (engine ms/call; Asterisk ms/call with the engine / with app_queue; (Asterisk+engine) / "
                    "Asterisk(app_queue); q->chan p50 gap): " + " | ".join(
                        f"{f['engine_ms']:.1f}; {f['ast_engine_ms']:.1f} / {f['ast_aq_ms']:.1f}; "
@@ -957,10 +955,10 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> str:
                 ("key->agent channel", eng.key_to_channel_ms, aq.key_to_channel_ms)]
     ratios = "; ".join(f"{name} p50 {pct(e, 50) / pct(a, 50):.2f} p99 {pct(e, 99) / pct(a, 99):.2f}"
                        for name, e, a in measures)
-    median = ", medians of the pairs" if len(pairs) > 1 else ""
-    out.append(f"ratios engine/app_queue{' (first pair)' if len(pairs) > 1 else ''}: {ratios}; Asterisk CPU per "
+    many = len(pairs) > 1
+    out.append(f"ratios engine/app_queue{' (first pair)' if many else ''}: {ratios}; Asterisk CPU per "
                f"call {fig['ast_ratio']:.2f}; (Asterisk+engine) CPU per call / Asterisk(app_queue) "
-               f"{fig['total_ratio']:.2f}{' (medians of the pairs)' if median else ''}")
+               f"{fig['total_ratio']:.2f}{' (medians of the pairs)' if many else ''}")
     failed_calls = sum(e.failed for e, _ in pairs)
     failed = "met" if failed_calls == 0 else f"MISSED ({failed_calls} failed)"
     crm = "met" if all(any(n.startswith("CRM check passed") for n in e.notes) for e, _ in pairs) else "MISSED"
@@ -970,7 +968,7 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> str:
                f"right outcome: {crm}; p50 no worse than app_queue: {verdicts}; peak concurrent "
                f"{eng.peak_concurrent} (issue target 200 at 10 calls/s for 5 min{'' if full else ': not this run'})")
     engine_ms, total_ratio, gap = fig["engine_ms"], fig["total_ratio"], fig["gap"]
-    out.append(f"targets (cost and latency{median}): engine CPU per call <= 4 ms: "
+    out.append(f"targets (cost and latency{', medians of the pairs' if many else ''}): engine CPU per call <= 4 ms: "
                f"{'met' if engine_ms <= 4 else 'MISSED'} ({engine_ms:.1f} ms); (Asterisk+engine) CPU per call <= "
                f"1.0x Asterisk's with app_queue: {'met' if total_ratio <= 1.0 else 'MISSED'} ({total_ratio:.2f}x); "
                f"queue entry -> agent's channel p50 <= app_queue's + 0.2 ms: "
