@@ -127,13 +127,13 @@ def refused_address(address: str, allowed: Networks | None = None) -> str | None
     return None
 
 
-def check_url(url: str, allowed: Networks | None = None) -> str:
+def check_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("url", "must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
         raise InvalidField("url", "must not carry credentials (the signature authenticates the engine)")
-    why = refused_address(parts.hostname, allowed)
+    why = refused_address(parts.hostname)
     if why:
         raise InvalidField("url", f"must not point at {why}")
     return url.strip()
@@ -320,7 +320,8 @@ class WebhookDispatcher:
     async def create(self, *, name: str, url: str, types: list[str] | None,
                      created_by: str) -> tuple[dict[str, Any], str]:
         """A new subscriber starting at the feed's head; returns its view and its secret (shown once)."""
-        url, types = check_url(url, self.networks), check_types(types)
+        url, types = check_url(url), check_types(types)
+        # With feed.webhook_networks, the host name is resolved now too (an IP literal is checked as is).
         if self.networks is not None and (why := await resolves_to_refused(urlsplit(url).hostname or "",
                                                                            self.networks)):
             raise InvalidField("url", f"must not point at {why}")
