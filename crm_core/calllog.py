@@ -35,6 +35,7 @@ from crm_core.unhanded import Unhanded
 from cti.bus import EventBus, subscribe_batch
 from cti.events import Event, from_wire
 from cti.journey import CallArrived, CallConnected, CallEnded, WrapUpDone
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,7 @@ class CallLogger:
                 await self.flush(timeout_s=flush_timeout_s)
             except TimeoutError:
                 log.warning("call log: %d calls not yet written; they stay in the outbox", len(self._dirty))
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
             self._task = None
             if not self._dirty and self.db_available:
                 await self._compact()

@@ -43,6 +43,7 @@ from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
 from cti.bus import EventBus, subscribe_batch
 from cti.events import Event
+from cti.tasks import cancel_all_and_wait
 
 __all__ = ["EventFeed", "Feed", "FeedEventRow", "Row", "parse_cursor", "wire"]
 log = logging.getLogger(__name__)
@@ -190,13 +191,7 @@ class EventFeed(RingFeed):
 
     async def stop(self) -> None:
         await self.flush()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except asyncio.CancelledError:
-                pass
+        await cancel_all_and_wait(self._tasks)
         self._tasks = []
         await self._compact()
         await self.outbox.close()

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+from cti.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 SyncPolicy = Literal["group", "always", "complete", "interval", "never"]
 _Job = tuple[Callable[[], Any] | None, "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None"]
@@ -251,13 +253,8 @@ class Outbox:
         self.bytes = os.fstat(self._fd).st_size
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            try:
-                await self._flusher
-            except asyncio.CancelledError:
-                pass
-            self._flusher = None
+        await cancel_and_wait(self._flusher)
+        self._flusher = None
         if self._fd is not None:
             await self.sync()
         self._disk.stop()  # what is still queued runs first, on the descriptor it was queued for

@@ -46,6 +46,7 @@ from cti.bus import Types
 from cti.errors import CtiError
 from cti.events import Event, from_wire, to_wire
 from cti.logs import event_context
+from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
@@ -182,10 +183,8 @@ class RedisStreamsBus:
 
     async def stop(self) -> None:
         """Stop reading, let each subscriber finish what it already holds, close connections."""
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-            self._reader = None
+        await cancel_and_wait(self._reader)  # again if redis-py's wait_for drops the cancel (Python 3.11)
+        self._reader = None
         for sub in self._subs:
             if sub.task is not None:
                 await sub.queue.put(None)

@@ -5,35 +5,46 @@ way: cancel, then wait until the task has really finished. Written out by hand, 
 swallows ``CancelledError``, and with it a cancellation aimed at the task that is doing the
 stopping (a shutdown that cancels ``stop()`` itself would then carry on). ``cancel_and_wait``
 swallows only the stopped task's own cancellation.
+
+A cancellation can also be lost on the way in: on Python 3.11, ``asyncio.wait_for`` returns its
+result instead of raising ``CancelledError`` when the awaited operation finishes in the same loop
+turn as the cancel (fixed in 3.12). redis-py sends every command through ``wait_for``, so a Redis
+reader cancelled while it sends goes on reading, and a plain ``await task`` waits for ever. So a
+task still running ``again_after_s`` after its cancel is cancelled again, until it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from typing import Any
 
-
-async def cancel_and_wait(*tasks: asyncio.Future[Any] | None) -> None:
-    """Cancel ``tasks`` (None is skipped) and wait until each has finished. An exception a task
-    raised while stopping propagates (the first one, after every task has finished)."""
-    await cancel_all_and_wait(tasks)
+log = logging.getLogger(__name__)
 
 
-async def cancel_all_and_wait(tasks: Iterable[asyncio.Future[Any] | None]) -> None:
+async def cancel_and_wait(*tasks: asyncio.Future[Any] | None, again_after_s: float = 1.0) -> None:
+    """Cancel ``tasks`` (None is skipped) and wait until each has finished, cancelling again one
+    that is still running ``again_after_s`` later. An exception a task raised while stopping
+    propagates (the first one, after every task has finished)."""
+    await cancel_all_and_wait(tasks, again_after_s=again_after_s)
+
+
+async def cancel_all_and_wait(tasks: Iterable[asyncio.Future[Any] | None], *, again_after_s: float = 1.0) -> None:
     """``cancel_and_wait`` for a collection of tasks."""
     live = [t for t in tasks if t is not None]
     for task in live:
         task.cancel()
     failure: BaseException | None = None
     for task in live:
-        try:
-            await task
-        except asyncio.CancelledError:
-            me = asyncio.current_task()
-            if me is not None and me.cancelling():  # we are being cancelled too: do not swallow it
-                raise
-        except Exception as err:
-            failure = failure or err
+        # asyncio.wait, not ``await task``: a cancellation of the caller is then never mistaken
+        # for the task's own, and propagates.
+        while not (await asyncio.wait({task}, timeout=again_after_s))[0]:
+            name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+            log.warning("task %s still runs %.1f s after it was cancelled: cancelling it again", name,
+                        again_after_s)
+            task.cancel()
+        if not task.cancelled() and task.exception() is not None:
+            failure = failure or task.exception()
     if failure is not None:
         raise failure

@@ -91,6 +91,22 @@ async def test_two_nodes_see_every_event_in_the_same_order(make_bus: Callable[..
     assert a.stats()["ticks"] == {"handled": 60, "failures": 0, "backlog": 0}
 
 
+async def test_a_node_stops_while_its_reader_is_busy(make_bus: Callable[..., RedisStreamsBus]) -> None:
+    """Stopped in the middle of a burst, the reader is usually sending a command (an XACK, the next
+    XREADGROUP), where Python 3.11's wait_for inside redis-py can drop the cancel: stop() then
+    waited for ever (a CI run hung in a test's teardown, an engine would hang on shutdown)."""
+    publisher = make_bus("p")
+    for round_ in range(5):
+        node = make_bus(f"busy{round_}")
+        await node.start()  # nothing subscribes: the reader acknowledges every entry itself
+        for n in range(40):
+            await publisher.publish(tick("p", n))
+        for _ in range(round_ % 5):
+            await asyncio.sleep(0)  # stop at a different point of the burst each round
+        async with asyncio.timeout(5):
+            await node.stop()
+
+
 async def test_failing_handler_is_logged_and_the_bus_keeps_going(
         make_bus: Callable[..., RedisStreamsBus], redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
     bus = make_bus("a")

@@ -66,3 +66,45 @@ async def test_a_task_that_fails_while_stopping_reports_it_after_the_others_stop
     with pytest.raises(RuntimeError, match="clean-up failed"):
         await cancel_and_wait(bad, good)
     assert good.cancelled()
+
+
+async def test_a_cancellation_lost_on_the_way_in_is_sent_again() -> None:
+    """Python 3.11's asyncio.wait_for returns the result, and drops a cancel, when the awaited
+    future completes in the same loop turn: how a Redis reader stopped mid-command kept running."""
+    loop = asyncio.get_running_loop()
+    pending: list[asyncio.Future[None]] = []
+    rounds = 0
+
+    async def reader() -> None:  # like the Redis bus's reader: one command after another
+        nonlocal rounds
+        while True:
+            pending.append(loop.create_future())
+            await asyncio.wait_for(pending[-1], 5)
+            rounds += 1
+
+    task = asyncio.ensure_future(reader())
+    await asyncio.sleep(0)
+    pending[-1].set_result(None)  # the reply arrives in the very turn the task is cancelled
+    async with asyncio.timeout(5):
+        await cancel_and_wait(task)
+    assert task.cancelled()
+
+
+async def test_a_task_that_ignores_its_first_cancel_is_cancelled_again() -> None:
+    ignored = 0
+
+    async def stubborn() -> None:
+        nonlocal ignored
+        while True:
+            try:
+                await _forever()
+            except asyncio.CancelledError:
+                if ignored:
+                    raise
+                ignored += 1
+
+    task = asyncio.ensure_future(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await cancel_and_wait(task)
+    assert task.cancelled() and ignored == 1
