@@ -776,7 +776,9 @@ async def main_async(args: argparse.Namespace) -> list[Phase] | list[str]:
 
     work = Path(tempfile.mkdtemp(prefix="cti-e2e-"))
     SIP_PORT = free_port(socket.SOCK_DGRAM)
-    rtp, rtp_ports = 40000 + (os.getpid() % 10) * 2000, 2000
+    # Above the kernel's ephemeral range (32768-60999 on Linux), where free_port() finds the SIP and
+    # AMI ports of this and other instances: an RTP port held there could be handed out again.
+    rtp, rtp_ports = 61000 + (os.getpid() % 2) * 2000, 2000
     if args.capacity:
         # Each call holds two RTP instances (caller and agent), an even port and the next one each,
         # for its IVR, ring and talk time, and a freed port lingers: 2,000 ports ran out at 90-100

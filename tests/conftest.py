@@ -7,7 +7,7 @@ ran no test fails the run instead of passing silently, and skips are refused out
 Under pytest-xdist (``make test`` runs two workers) every worker sends its reports to the
 controller, whose hooks below count them: the tier check runs there, over the whole run, and
 never in a worker (which sees only its share). Each worker starts its own servers (Asterisk,
-PostgreSQL, redis) on free ports, with a private RTP block (tests.servers.run_slot).
+PostgreSQL, redis) on free ports, with a private RTP block (tests.servers.rtp_range).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cti.settings import Settings, load_settings
-from tests.servers import free_port, postgres_server, redis_server, run_slot
+from tests.servers import free_port, postgres_server, redis_server, rtp_range
 
 TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser", "chaos")
 SLOW_FIRST = ("chaos", "asterisk", "browser")  # the longest modules first
@@ -81,7 +81,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for a test-only Asterisk instance on free ports (never the developer's)."""
     pid = os.getpid()
-    rtp = 30000 + run_slot(250) * 100
     return load_settings(
         database_url="sqlite+aiosqlite:///" + str(tmp_path_factory.mktemp("db") / "cti.db"),
         # Its own state directory (SIP passwords, TLS certificate), not the checkout's var/: two
@@ -90,8 +89,8 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # The raw AMI taps (tests/ami_events.py) log in as the read-only observer user, never as the engine.
         ami={"port": free_port(), "secret": "test-secret", "observer_secret": secrets.token_urlsafe(24)},
         agi={"port": free_port()},
-        pbx={"instance": f"t{pid}", "sip_port": free_port(), "rtp_start": rtp,
-             "rtp_end": rtp + 99, "agent_endpoints": 5, "http_port": free_port()},
+        pbx={"instance": f"t{pid}", "sip_port": free_port(), **rtp_range("pbx"), "agent_endpoints": 5,
+             "http_port": free_port()},
         # sipp's test calls from 127.0.0.1 are identified by address (never on in production).
         sip={"loopback_test_trunk": True},
         # A random secret of the proper length: the engine refuses published or short ones.

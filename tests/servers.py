@@ -35,6 +35,29 @@ def run_slot(slots: int) -> int:
     return (os.getppid() % max(1, slots // count)) * count + index  # the parent: the run's controller
 
 
+# Every Asterisk the tests start takes its RTP ports from one block per run slot, below Linux's
+# ephemeral range (32768-60999), where free_port() and the kernel pick the SIP, AMI and sipp ports:
+# a UDP port held for RTP there could be handed out as another instance's SIP port.
+_RTP_FIRST, _RTP_LAST = 10_000, 32_000
+_RTP_BLOCK = 400
+_RTP_PARTS = {  # (offset in the slot's block, ports)
+    "pbx": (0, 100),       # the session's Asterisk (tests/conftest.py)
+    "wss": (100, 50),      # the browser tier's TLS/WSS instance
+    "carrier": (150, 30),  # the trunk rig's carrier ...
+    "trunks": (180, 30),   # ... and ours
+    "tls": (210, 20),      # the TLS/SRTP trunk test
+    "own": (230, 100),     # a test's own instance beside the session's (AMI bridge restarts)
+    "run": (330, 70),      # `cti run` managing its own Asterisk
+}
+
+
+def rtp_range(part: str) -> dict[str, int]:
+    """``rtp_start``/``rtp_end`` for one of the test instances (``_RTP_PARTS``), in this run's block."""
+    offset, size = _RTP_PARTS[part]
+    start = _RTP_FIRST + run_slot((_RTP_LAST - _RTP_FIRST) // _RTP_BLOCK) * _RTP_BLOCK + offset
+    return {"rtp_start": start, "rtp_end": start + size - 1}
+
+
 def wait_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -202,15 +202,14 @@ async def test_hold_plays_music_to_the_held_party_and_unhold_bridges_back(bridge
 
 
 async def test_reconnect_after_an_asterisk_restart_rebuilds_the_picture(pbx_settings: Settings) -> None:
-    from tests.servers import free_port
+    from tests.servers import free_port, rtp_range
 
     settings = pbx_settings.model_copy(update={
         "ami": pbx_settings.ami.model_copy(update={"port": free_port(), "reconnect_min_s": 0.5,
                                                     "reconnect_max_s": 2.0}),
         "agi": pbx_settings.agi.model_copy(update={"port": free_port()}),
         "pbx": pbx_settings.pbx.model_copy(update={"instance": f"{pbx_settings.pbx.instance}r",
-                                                    "sip_port": free_port(), "rtp_start": 39500,
-                                                    "rtp_end": 39599}),
+                                                    "sip_port": free_port(), **rtp_range("own")}),
     })
     own = ManagedPbx(settings)
     own.up(progress=False)

@@ -20,7 +20,7 @@ import pytest
 
 from cti.pbx import ManagedPbx
 from cti.settings import PROJECT_ROOT, Settings, load_settings
-from tests.servers import free_port
+from tests.servers import free_port, rtp_range
 
 # `cti run` as `make run` starts it, from this checkout's code (the installed `cti` script may
 # belong to another checkout of the project).
@@ -113,7 +113,7 @@ async def test_ctrl_c_stops_the_asterisk_cti_run_manages(tmp_path: Path) -> None
     """Without --keep-pbx the managed Asterisk stops with the rest (here an instance of its own)."""
     own = load_settings(  # no AMI secret, as shipped: one is generated into the state directory
         state_dir=tmp_path / "state", ami={"port": free_port()}, agi={"port": free_port()},
-        pbx={"instance": f"run{os.getpid()}", "sip_port": free_port(), "rtp_start": 20000, "rtp_end": 20099,
+        pbx={"instance": f"run{os.getpid()}", "sip_port": free_port(), **rtp_range("run"),
              "agent_endpoints": 2, "http_port": free_port()})
     pbx = ManagedPbx(own)
     proc = await asyncio.create_subprocess_exec(

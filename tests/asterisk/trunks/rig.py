@@ -17,7 +17,7 @@ from typing import Any
 
 from cti.pbx import ManagedPbx
 from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
-from tests.servers import free_port, run_slot
+from tests.servers import free_port, rtp_range
 
 CARRIER_TEMPLATES = Path(__file__).parent / "carrier" / "asterisk"
 REG_USER, REG_USER_ENV, REG_SECRET_ENV = "ccreg", "CTI_TEST_TRUNK_REG_USER", "CTI_TEST_TRUNK_REG_SECRET"
@@ -81,14 +81,9 @@ class Rig:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _rtp(offset: int, size: int) -> dict[str, int]:
-    start = 50000 + run_slot(100) * 60 + offset
-    return {"rtp_start": start, "rtp_end": start + size - 1}
-
-
 @contextmanager
 def carrier_rig(base: Path, *, edit_config: Callable[[Path], None] | None = None,
-                rtp_ports: int = 30, **ours: Any) -> Iterator[Rig]:
+                **ours: Any) -> Iterator[Rig]:
     """Both instances up (the carrier first), removed on exit; ``ours`` overrides our settings and
     ``edit_config`` may change our copy of the configuration before anything starts."""
     our_sip, carrier_sip, reg_port, dialer_port = (free_port(socket.SOCK_DGRAM) for _ in range(4))  # SIP over UDP
@@ -103,7 +98,7 @@ def carrier_rig(base: Path, *, edit_config: Callable[[Path], None] | None = None
         config_dir=carrier_cfg, state_dir=base / "carrier-state",
         ami={"port": free_port(), "secret": secrets.token_urlsafe(16)}, agi={"port": free_port()},
         pbx={"instance": f"carrier{os.getpid()}", "sip_port": carrier_sip, "agent_endpoints": 0,
-             **_rtp(0, rtp_ports)}))
+             **rtp_range("carrier")}))
 
     ours_cfg = base / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, ours_cfg)
@@ -112,7 +107,7 @@ def carrier_rig(base: Path, *, edit_config: Callable[[Path], None] | None = None
         (ours_cfg / "ivr" / name).write_text(text)
     if edit_config is not None:
         edit_config(ours_cfg)
-    pbx = {"instance": f"trunks{os.getpid()}", "sip_port": our_sip, "agent_endpoints": 3, **_rtp(rtp_ports, rtp_ports),
+    pbx = {"instance": f"trunks{os.getpid()}", "sip_port": our_sip, "agent_endpoints": 3, **rtp_range("trunks"),
            **ours.pop("pbx", {})}
     settings = load_settings(
         config_dir=ours_cfg, state_dir=base / "state",

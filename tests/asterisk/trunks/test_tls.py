@@ -10,17 +10,16 @@ from pathlib import Path
 
 from cti.pbx import ManagedPbx
 from cti.settings import load_settings
-from tests.servers import free_port, run_slot
+from tests.servers import free_port, rtp_range
 
 
 def test_tls_transport_with_a_generated_certificate_and_srtp(tmp_path: Path) -> None:
     tls_port = free_port()
-    rtp = 56000 + run_slot(100) * 20
     settings = load_settings(
         state_dir=tmp_path / "state", ami={"port": free_port(), "secret": secrets.token_urlsafe(16)},
         agi={"port": free_port()},
         pbx={"instance": f"tls{os.getpid()}", "sip_port": free_port(), "agent_endpoints": 1,
-             "rtp_start": rtp, "rtp_end": rtp + 19},
+             **rtp_range("tls")},
         sip={"tls": True, "tls_port": tls_port, "srtp": True})
     pbx = ManagedPbx(settings)
     try:

@@ -19,19 +19,18 @@ from cti.settings import Settings
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.console.test_softphone import MEDIA_ARGS, login, tone_wav
 from tests.helpers import engine_settings, running_engine
-from tests.servers import free_port
+from tests.servers import free_port, rtp_range
 
 
 @pytest.fixture(scope="module")
 def tls_pbx(pbx_settings: Settings) -> Iterator[ManagedPbx]:
     """A second Asterisk instance of its own, with TLS on (the session's runs without)."""
-    rtp = pbx_settings.pbx.rtp_start + 50
     settings = pbx_settings.model_copy(update={
         "ami": pbx_settings.ami.model_copy(update={"port": free_port()}),
         "agi": pbx_settings.agi.model_copy(update={"port": free_port()}),
         "pbx": pbx_settings.pbx.model_copy(update={
             "instance": f"w{os.getpid()}", "sip_port": free_port(), "http_port": free_port(), "tls": True,
-            "https_port": free_port(), "rtp_start": rtp, "rtp_end": rtp + 49}),
+            "https_port": free_port(), **rtp_range("wss")}),
         "web": pbx_settings.web.model_copy(update={"port": free_port()}),
     })
     managed = ManagedPbx(settings)
