@@ -5,10 +5,10 @@ the call's interaction, and cases through the CRM services)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
@@ -38,6 +38,7 @@ from cti.journey import WrapUpDone
 
 # How long a disposition catalog read stands for wrap-up checks (a disposition retired in the
 # catalog is still accepted for at most this long).
+T = TypeVar("T")
 _CATALOG_FRESH_S = 5.0
 
 REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
@@ -70,7 +71,7 @@ class EngineDesk:
             view = self.acd.agent(agent_id)
         except UnknownAgent:
             return DeskSnapshot(AgentStateView(agent_id=agent_id, state="logged_out"))
-        state = AgentStateView(agent_id=agent_id, state=view.state.value, reason=view.reason,  # type: ignore[arg-type]
+        state = AgentStateView(agent_id=agent_id, state=view.state.value, reason=view.reason,
                                since=view.idle_since, queues=list(view.queues),
                                not_ready_after_call=view.not_ready_after_call)
         offer = None
@@ -365,7 +366,7 @@ class EngineDesk:
             raise NotYourCall(f"call {call_id} belongs to another agent")
         raise CallNotFound(f"no call {call_id}")
 
-    async def _acd(self, work: Any) -> Any:
+    async def _acd(self, work: Awaitable[T]) -> T:
         """ACD and telephony errors become the console's own, with their message."""
         try:
             return await work
