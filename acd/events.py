@@ -67,3 +67,18 @@ class AgentCallUpdate(ConsoleEvent):
     queue: str | None = None
     started_at: float = 0.0
     detail: dict[str, Any] | None = None
+
+
+@event("supervisor.intervention")
+class SupervisorIntervention(Event):
+    """A supervisor acted on an agent. ``action``: spy.listen, spy.whisper, spy.barge, spy.stop,
+    agent.force_not_ready, agent.force_logout, agent.set_skills. Published by the supervisor's
+    interventions (``agent_console.supervisor``); here, beside the agent's other events, so that
+    the public feed (``crm_core``, below the web layer) can map it."""
+
+    actor: str
+    actor_role: str
+    action: str
+    agent_id: str
+    linkedid: str | None = None
+    detail: dict[str, Any] | None = None

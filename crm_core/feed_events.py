@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
-from acd.events import AgentStateChanged
+from acd.events import AgentStateChanged, SupervisorIntervention
 from cti.events import Event
 from cti.journey import (
     AgentRinging,
@@ -119,6 +119,14 @@ def _agent_state(e: AgentStateChanged) -> Public:
                 queues=list(e.queues))
 
 
+def _intervention(e: SupervisorIntervention) -> Public:
+    # The detail's phone and spy channel stay inside (channel names never leave the engine).
+    detail = e.detail or {}
+    return _env(e, "supervisor.intervention", call_id=e.linkedid, agent_id=e.agent_id, action=e.action,
+                actor=e.actor, actor_role=e.actor_role, reason=detail.get("reason"),
+                from_state=detail.get("from"), skills=detail.get("after") if e.action == "agent.set_skills" else None)
+
+
 def _alert(type_: str) -> Callable[[Any], Public]:
     def build(e: Any) -> Public:
         data = {k: getattr(e, k) for k in ("alert_id", "rule_id", "kind", "subject", "value", "threshold",
@@ -135,14 +143,15 @@ MAPPERS: dict[type[Event], Callable[[Any], Public]] = {
     AgentRinging: _offered, AgentRingNoAnswer: _missed, CallConnected: _answered, HoldStarted: _held,
     HoldEnded: _resumed, CallTransferred: _transferred, VoicemailLeft: _voicemail, CallEnded: _ended,
     WrapUpDone: _wrapped, CallbackRequested: _callback, AgentStateChanged: _agent_state,
-    AlertRaised: _alert("alert.raised"), AlertEscalated: _alert("alert.escalated"),
-    AlertAcknowledged: _alert("alert.acknowledged"), AlertCleared: _alert("alert.cleared"),
+    SupervisorIntervention: _intervention, AlertRaised: _alert("alert.raised"),
+    AlertEscalated: _alert("alert.escalated"), AlertAcknowledged: _alert("alert.acknowledged"),
+    AlertCleared: _alert("alert.cleared"),
 }
 EVENT_TYPES: tuple[str, ...] = (
     "call.arrived", "call.ivr_finished", "call.queued", "call.queue_left", "call.offered", "call.offer_missed",
     "call.answered", "call.held", "call.resumed", "call.transferred", "call.voicemail", "call.ended",
-    "call.wrapped_up", "callback.requested", "agent.state_changed", "alert.raised", "alert.escalated",
-    "alert.acknowledged", "alert.cleared",
+    "call.wrapped_up", "callback.requested", "agent.state_changed", "supervisor.intervention", "alert.raised",
+    "alert.escalated", "alert.acknowledged", "alert.cleared",
 )
 SOURCES: tuple[type[Event], ...] = tuple(MAPPERS)
 

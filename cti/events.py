@@ -3,7 +3,7 @@
 Every event is a frozen dataclass registered under a stable name with ``@event``, so the Redis
 backend can serialize it (``to_wire``/``from_wire``) and subscribers receive the same class back.
 Publishers define their own events with this decorator (``cti.journey``, ``cti.ami.events``,
-``acd.events``, ``agent_console.supervisor.events``).
+``acd.events``, ``acd.alerts``).
 Field types must be JSON-friendly: str, int, float, bool, None, tuples/lists and dicts of those,
 or nested registered events are not supported (keep events flat).
 """

@@ -20,11 +20,11 @@ from typing import Any, Literal
 
 from acd.delivery import AcdService
 from acd.errors import UnknownAgent
+from acd.events import SupervisorIntervention
 from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
 from agent_console.errors import IllegalAgentAction, InvalidInput, TargetNotFound
 from agent_console.security import Principal
 from agent_console.supervisor.audit import AuditLog
-from agent_console.supervisor.events import SupervisorIntervention
 from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.endpoints import webrtc_endpoint

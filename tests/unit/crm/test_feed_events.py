@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
-from acd.events import AgentOffer, AgentStateChanged
+from acd.events import AgentOffer, AgentStateChanged, SupervisorIntervention
 from crm_core.feed_events import EVENT_TYPES, MAPPERS, public_events, to_public
 from cti.events import Event
 from cti.journey import (
@@ -51,6 +51,9 @@ SAMPLES: list[Event] = [
     WrapUpDone(ts=10, linkedid="L1", agent_id="a7", disposition="solved", notes="card 4970 1234 86420"),
     CallbackRequested(ts=11, linkedid="L4", number="+33100000001", queue="support", due_at=20.0),
     AgentStateChanged(ts=12, agent_id="a7", state="not_ready", reason="lunch", queues=("support",)),
+    SupervisorIntervention(ts=12.5, actor="sue", actor_role="supervisor", action="spy.whisper", agent_id="a7",
+                           linkedid="L1", detail={"phone": "2001", "phone_kind": "webrtc",
+                                                  "spy_channel": "PJSIP/secret-chan-2"}),
     AlertRaised(ts=13, kind="agent_state_duration", scope="agent", value=900.0, threshold=600.0, message="long",
                 **_ALERT),
     AlertEscalated(ts=14, kind="agent_state_duration", value=900.0, threshold=600.0, previous_role="supervisor",
@@ -102,6 +105,22 @@ def test_nothing_private_leaks() -> None:
         assert private not in text, private
     ivr = to_public(SAMPLES[1])
     assert ivr is not None and ivr["data"]["ivr_s"] == 0.5
+
+
+def test_an_intervention_says_what_was_done_to_whom_and_by_whom() -> None:
+    skills = to_public(SupervisorIntervention(ts=1, actor="sue", actor_role="supervisor", action="agent.set_skills",
+                                              agent_id="a7", detail={"before": {"fr": 1}, "after": {"fr": 3}}))
+    assert skills is not None and skills["agent_id"] == "a7" and skills["call_id"] is None
+    assert skills["data"] == {"action": "agent.set_skills", "actor": "sue", "actor_role": "supervisor",
+                              "reason": None, "from_state": None, "skills": {"fr": 3}}
+    forced = to_public(SupervisorIntervention(ts=1, actor="sue", actor_role="supervisor",
+                                              action="agent.force_not_ready", agent_id="a7",
+                                              detail={"reason": "coaching", "from": "on_call", "after_call": True}))
+    assert forced is not None
+    assert (forced["data"]["reason"], forced["data"]["from_state"], forced["data"]["skills"]) == ("coaching", "on_call",
+                                                                                                 None)
+    spy = to_public(next(e for e in SAMPLES if isinstance(e, SupervisorIntervention)))
+    assert spy is not None and spy["call_id"] == "L1" and "2001" not in json.dumps(spy)  # nor the phone
 
 
 def test_internal_only_events_stay_inside() -> None:

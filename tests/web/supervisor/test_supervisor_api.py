@@ -16,8 +16,8 @@ from sqlalchemy import delete, select
 from websockets.exceptions import InvalidStatus
 
 from acd.calls import LiveCall
+from acd.events import SupervisorIntervention
 from acd.kpis import bucket_start
-from agent_console.supervisor.events import SupervisorIntervention
 from crm_core.models import Interaction, Segment
 from cti.ami.control import FakeCallControl
 from cti.events import Event
@@ -160,6 +160,8 @@ async def test_interventions_are_carried_out_audited_and_published(site: Site) -
         seen.append(ev)
 
     eng.bus.subscribe(SupervisorIntervention, record, name="test.interventions")
+    eng.feed.subscribe(eng.bus)  # the public feed (docs/event-feed.md) carries them too
+    await eng.feed.start()
     await eng.bus.start()
     fake = FakeCallControl()
     eng.ami.control = fake  # type: ignore[assignment]
@@ -204,7 +206,17 @@ async def test_interventions_are_carried_out_audited_and_published(site: Site) -
     await eng.bus.drain()  # type: ignore[attr-defined]
     assert [e.action for e in seen] == ["spy.whisper", "spy.listen", "agent.force_not_ready", "agent.force_logout",
                                         "agent.set_skills"]
+    await eng.feed.flush()
+    public = [json.loads(body) for _, type_, body in await eng.feed.page(0, 100) if type_ == "supervisor.intervention"]
+    assert [(p["data"]["action"], p["agent_id"], p["call_id"]) for p in public] == [
+        ("spy.whisper", "1001", "L1"), ("spy.listen", "1001", "L1"), ("agent.force_not_ready", "1002", None),
+        ("agent.force_logout", "1002", None), ("agent.set_skills", "1001", None)]
+    assert public[2]["data"]["reason"] == "supervisor" and public[2]["data"]["from_state"] == "available"
+    assert public[4]["data"]["skills"] == {"support": 5, "billing": 2}
+    assert all(p["data"]["actor"] == "sup1" for p in public)
+    assert "2001" not in json.dumps(public) and "cti-sim-phone" not in json.dumps(public)  # no phone, no channel
     await eng.bus.stop()
+    await eng.feed.stop()
 
 
 async def test_live_skill_change_counts_at_the_next_routing_decision(site: Site) -> None:
