@@ -58,6 +58,7 @@ from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
 from crm_core.campaign_preview import CampaignPreview
+from crm_core.case_feed import CaseHistoryFollower
 from crm_core.db import Database
 from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
@@ -179,6 +180,7 @@ class Engine:
                                           max_attempts=fs.webhook_max_attempts,
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)
+        self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
         self.ami = AmiBridge(settings, self.bus)
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
@@ -358,6 +360,7 @@ class Engine:
         await self.logger.start()
         await self.feed.start()
         await self.webhooks.start()
+        await self.case_changes.start()
         await self.ami.start()
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
         self.heartbeat.start()
@@ -450,6 +453,7 @@ class Engine:
         with contextlib.suppress(Exception):
             await self.logger.stop()
         await self.webhooks.stop()
+        await self.case_changes.stop()
         await self.bus.stop()
         await self.feed.stop()  # after the bus: what it handed over is stored
         await self.callback_intake.stop()

@@ -20,6 +20,7 @@ import orjson
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
 from acd.events import AgentStateChanged, SupervisorIntervention
+from crm_core.case_feed import CaseChanged
 from cti.events import Event
 from cti.journey import (
     AgentRinging,
@@ -127,6 +128,14 @@ def _intervention(e: SupervisorIntervention) -> Public:
                 from_state=detail.get("from"), skills=detail.get("after") if e.action == "agent.set_skills" else None)
 
 
+def _case(e: CaseChanged) -> Public:
+    # A note's text and an escalation's reason are free text about the customer: not here.
+    return _env(e, "case.changed", case_id=e.case_id, event_id=e.event_id, action=e.action, actor=e.actor,
+                customer_id=e.customer_id, status=e.status, previous_status=e.previous_status,
+                fields=list(e.fields) or None, owner_id=e.owner_id, priority=e.priority,
+                escalation_level=e.escalation_level)
+
+
 def _alert(type_: str) -> Callable[[Any], Public]:
     def build(e: Any) -> Public:
         data = {k: getattr(e, k) for k in ("alert_id", "rule_id", "kind", "subject", "value", "threshold",
@@ -143,15 +152,15 @@ MAPPERS: dict[type[Event], Callable[[Any], Public]] = {
     AgentRinging: _offered, AgentRingNoAnswer: _missed, CallConnected: _answered, HoldStarted: _held,
     HoldEnded: _resumed, CallTransferred: _transferred, VoicemailLeft: _voicemail, CallEnded: _ended,
     WrapUpDone: _wrapped, CallbackRequested: _callback, AgentStateChanged: _agent_state,
-    SupervisorIntervention: _intervention, AlertRaised: _alert("alert.raised"),
+    SupervisorIntervention: _intervention, CaseChanged: _case, AlertRaised: _alert("alert.raised"),
     AlertEscalated: _alert("alert.escalated"), AlertAcknowledged: _alert("alert.acknowledged"),
     AlertCleared: _alert("alert.cleared"),
 }
 EVENT_TYPES: tuple[str, ...] = (
     "call.arrived", "call.ivr_finished", "call.queued", "call.queue_left", "call.offered", "call.offer_missed",
     "call.answered", "call.held", "call.resumed", "call.transferred", "call.voicemail", "call.ended",
-    "call.wrapped_up", "callback.requested", "agent.state_changed", "supervisor.intervention", "alert.raised",
-    "alert.escalated", "alert.acknowledged", "alert.cleared",
+    "call.wrapped_up", "callback.requested", "agent.state_changed", "supervisor.intervention", "case.changed",
+    "alert.raised", "alert.escalated", "alert.acknowledged", "alert.cleared",
 )
 SOURCES: tuple[type[Event], ...] = tuple(MAPPERS)
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from agent_console.ports import WrapUpInput
+from agent_console.protocol import CaseInput
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
@@ -56,9 +57,12 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         await asyncio.sleep(0.5)
         await eng.desk.hangup("1001", call)
         await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
-        await eng.desk.wrap_up("1001", call, WrapUpInput(disposition="resolved", notes="PIN reset 86420"))
-        second = await _stream(http, first[-1]["cursor"],
-                               lambda e: e["type"] == "call.wrapped_up" and e["call_id"] == call)
+        wrapped = await eng.desk.wrap_up("1001", call, WrapUpInput(
+            disposition="resolved", notes="PIN reset 86420",
+            case=CaseInput(subject="PIN reset for Mr 86420", priority="high")))
+        case_id = wrapped["case_id"]
+        second = await _stream(http, first[-1]["cursor"],  # the case's step comes from its history, a poll later
+                               lambda e: e["type"] == "case.changed" and e["data"]["case_id"] == case_id)
         await eng.bus.drain()  # type: ignore[attr-defined]
         await eng.feed.flush()
         stored = (await http.get("/api/events", params={"since": start, "limit": 5000})).json()["events"]
@@ -72,6 +76,8 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         assert step in of_call, (step, of_call)
     assert of_call.index("call.arrived") < of_call.index("call.queued") < of_call.index("call.answered") \
         < of_call.index("call.ended") < of_call.index("call.wrapped_up")
+    assert [(e["data"]["action"], e["data"]["priority"], e["data"]["actor"]) for e in streamed
+            if e["type"] == "case.changed"] == [("created", "high", "agent:1001")]
     states = [e["data"]["state"] for e in streamed if e["type"] == "agent.state_changed" and e["agent_id"] == "1001"]
     assert "on_call" in states and "wrap_up" in states
     text = json.dumps(streamed)

@@ -11,6 +11,7 @@ import pytest
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
 from acd.events import AgentOffer, AgentStateChanged, SupervisorIntervention
+from crm_core.case_feed import CaseChanged
 from crm_core.feed_events import EVENT_TYPES, MAPPERS, public_events, to_public
 from cti.events import Event
 from cti.journey import (
@@ -54,6 +55,8 @@ SAMPLES: list[Event] = [
     SupervisorIntervention(ts=12.5, actor="sue", actor_role="supervisor", action="spy.whisper", agent_id="a7",
                            linkedid="L1", detail={"phone": "2001", "phone_kind": "webrtc",
                                                   "spy_channel": "PJSIP/secret-chan-2"}),
+    CaseChanged(ts=12.7, event_id=41, case_id=7, action="status", actor="agent:a7", customer_id=3,
+                status="resolved", previous_status="open"),
     AlertRaised(ts=13, kind="agent_state_duration", scope="agent", value=900.0, threshold=600.0, message="long",
                 **_ALERT),
     AlertEscalated(ts=14, kind="agent_state_duration", value=900.0, threshold=600.0, previous_role="supervisor",

@@ -1,0 +1,181 @@
+"""Case changes for the public feed: a follower of the cases' history table.
+
+Every change to a case writes one history row (``case_events``, ``crm_core.cases._record``) in the
+transaction that makes it, whichever way it came: the CRM API, an agent's wrap-up (journaled ones
+included, made when the database is back), the seed. So the history is what this follows, not the
+API: it reads the rows written since its cursor, in id order, and publishes a ``CaseChanged`` for
+each; the feed maps it to ``case.changed`` (``crm_core.feed_events``).
+
+- **Cursor.** Kept in ``feed_sources`` after each batch is published. A crash between the two
+  publishes that batch again: at least once; ``event_id`` (the history row's id) tells a repeat.
+  On its very first start the follower begins at the newest row: a database's past is not replayed.
+  (The cursor is read at ``start()``; with the database away then, at the first poll that reaches it.)
+- **Ids committed out of order.** On PostgreSQL a transaction can commit a lower id after a higher
+  one was read. Ids skipped over stay "holes" that are looked for again at every poll for
+  ``hole_ttl_s`` (a rolled-back id never appears and is dropped then).
+- **One node.** The engine starts it on the node that routes (after the routing lease), as it does
+  the webhooks: with several nodes the feed gets each change once.
+- **Private.** A note's text, an escalation's reason and the case's subject and description are free
+  text about a customer: they stay in the CRM (``GET /api/crm/cases/{id}`` has them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import BigInteger, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_core.db import Database
+from crm_core.models import Base, Case, CaseEvent
+from cti.errors import CtiError
+from cti.events import Event, event
+from cti.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+_MAX_HOLES = 1000
+
+
+@event("case.changed")
+class CaseChanged(Event):
+    """One step of a case's history. ``action``: created, status, updated, assigned, escalated, note.
+    ``status``/``previous_status`` for a status change, ``fields`` for an edit (their names),
+    ``owner_id`` at creation and for an assignment, ``priority`` at creation, ``escalation_level``
+    for an escalation."""
+
+    event_id: int
+    case_id: int
+    action: str
+    actor: str
+    customer_id: int | None = None
+    status: str | None = None
+    previous_status: str | None = None
+    fields: tuple[str, ...] = ()
+    owner_id: int | None = None
+    priority: str | None = None
+    escalation_level: int | None = None
+
+
+class FeedSource(Base):
+    """Where a follower of a table for the feed has got to (one row per follower)."""
+
+    __tablename__ = "feed_sources"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def case_changed(row: CaseEvent, customer_id: int | None) -> CaseChanged:
+    """The bus event of one history row (pure)."""
+    d: dict[str, Any] = row.detail or {}
+    status = d.get("new") if row.action == "status" else None
+    return CaseChanged(
+        ts=row.at.timestamp(), event_id=row.id, case_id=row.case_id, action=row.action, actor=row.actor,
+        customer_id=customer_id, status=status, previous_status=d.get("old") if status else None,
+        fields=tuple(d.get("fields") or ()) if row.action == "updated" else (),
+        owner_id=d.get("new") if row.action == "assigned" else d.get("owner_id") if row.action == "created" else None,
+        priority=d.get("priority") if row.action == "created" else None,
+        escalation_level=d.get("level") if row.action == "escalated" else None)
+
+
+class CaseHistoryFollower:
+    NAME = "case_events"
+
+    def __init__(self, db: Database, publish: Callable[[Event], Awaitable[None]], *, poll_s: float = 1.0,
+                 batch: int = 200, hole_ttl_s: float = 60.0, retry_max_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.db, self.publish = db, publish
+        self.poll_s, self.batch, self.hole_ttl_s, self.retry_max_s = poll_s, batch, hole_ttl_s, retry_max_s
+        self.clock = clock
+        self.cursor: int | None = None  # read from feed_sources at the first poll
+        self.holes: dict[int, float] = {}  # id skipped over -> when first missed
+        self.published = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # The cursor now, not at the first poll: on a first start, every change after this is published.
+        try:
+            async with self.db.session() as s:
+                self.cursor = await self._load_cursor(s)
+        except CtiError as err:  # the database away: read at the first poll that reaches it
+            log.warning("case feed: %s; the cursor is read when the database is back", err)
+        self._task = asyncio.create_task(self._run(), name="case-history-follower")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    async def poll(self) -> int:
+        """One round: publish what was written since the cursor; the number published."""
+        async with self.db.session() as s:
+            if self.cursor is None:
+                self.cursor = await self._load_cursor(s)
+            stmt = (select(CaseEvent, Case.customer_id).join(Case, Case.id == CaseEvent.case_id)
+                    .where(CaseEvent.id > self.cursor).order_by(CaseEvent.id).limit(self.batch))
+            rows = [(r[0], r[1]) for r in (await s.execute(stmt)).all()]
+            if self.holes:
+                late = select(CaseEvent, Case.customer_id).join(Case, Case.id == CaseEvent.case_id).where(
+                    CaseEvent.id.in_(list(self.holes)))
+                rows = sorted([(r[0], r[1]) for r in (await s.execute(late)).all()] + rows, key=lambda r: r[0].id)
+            events = [case_changed(row, customer_id) for row, customer_id in rows]
+        if not events:
+            self._expire_holes()
+            return 0
+        for ev in events:
+            await self.publish(ev)
+        self.published += len(events)
+        self._advance([ev.event_id for ev in events])
+        async with self.db.session() as s:
+            source = await s.get(FeedSource, self.NAME)
+            if source is None:
+                s.add(FeedSource(name=self.NAME, cursor=self.cursor))
+            else:
+                source.cursor = self.cursor or 0
+        return len(events)
+
+    async def _load_cursor(self, s: Any) -> int:
+        source = await s.get(FeedSource, self.NAME)
+        if source is not None:
+            return int(source.cursor)
+        newest = int(await s.scalar(select(func.max(CaseEvent.id))) or 0)
+        s.add(FeedSource(name=self.NAME, cursor=newest))
+        log.info("case feed: first start; changes after history row %d go to the feed", newest)
+        return newest
+
+    def _advance(self, ids: list[int]) -> None:
+        now = self.clock()
+        for i in ids:
+            self.holes.pop(i, None)
+        cursor = self.cursor or 0
+        for i in sorted(i for i in ids if i > cursor):
+            if i - cursor <= _MAX_HOLES:  # a wider jump is no transaction in flight (a sequence reset)
+                for missing in range(cursor + 1, i):
+                    self.holes.setdefault(missing, now)
+            cursor = i
+        self.cursor = cursor
+        self._expire_holes()
+
+    def _expire_holes(self) -> None:
+        now = self.clock()
+        for i in [i for i, since in self.holes.items() if now - since > self.hole_ttl_s]:
+            del self.holes[i]
+
+    async def _run(self) -> None:
+        delay = self.poll_s
+        while True:
+            try:
+                full = await self.poll() >= self.batch
+                delay = self.poll_s
+                if full:
+                    continue  # more is waiting
+            except CtiError as err:  # the database, or the bus, away (DatabaseUnavailable, BusUnavailable)
+                log.warning("case feed: %s; trying again in %.0f s", err, delay)
+                delay = min(delay * 2, self.retry_max_s)
+            except Exception:
+                log.exception("case feed: poll failed; trying again in %.0f s", delay)
+                delay = min(delay * 2, self.retry_max_s)
+            await asyncio.sleep(delay)
