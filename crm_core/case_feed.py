@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import BigInteger, String, func, select
+from sqlalchemy import BigInteger, Connection, String, func, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
@@ -69,17 +69,36 @@ class FeedSource(Base):
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-def case_changed(row: CaseEvent, customer_id: int | None) -> CaseChanged:
-    """The bus event of one history row (pure)."""
+_STEPS = (select(CaseEvent.id, CaseEvent.case_id, CaseEvent.at, CaseEvent.actor, CaseEvent.action, CaseEvent.detail,
+                 Case.customer_id).join(Case, Case.id == CaseEvent.case_id).order_by(CaseEvent.id))
+
+
+def case_changed(row: Any) -> CaseChanged:
+    """The bus event of one history row (id, case_id, at, actor, action, detail, customer_id); pure."""
     d: dict[str, Any] = row.detail or {}
-    status = d.get("new") if row.action == "status" else None
+    action = row.action
+    status = d.get("new") if action == "status" else None
     return CaseChanged(
-        ts=row.at.timestamp(), event_id=row.id, case_id=row.case_id, action=row.action, actor=row.actor,
-        customer_id=customer_id, status=status, previous_status=d.get("old") if status else None,
-        fields=tuple(d.get("fields") or ()) if row.action == "updated" else (),
-        owner_id=d.get("new") if row.action == "assigned" else d.get("owner_id") if row.action == "created" else None,
-        priority=d.get("priority") if row.action == "created" else None,
-        escalation_level=d.get("level") if row.action == "escalated" else None)
+        ts=row.at.timestamp(), event_id=row.id, case_id=row.case_id, action=action, actor=row.actor,
+        customer_id=row.customer_id, status=status, previous_status=d.get("old") if status else None,
+        fields=tuple(d.get("fields") or ()) if action == "updated" else (),
+        owner_id=d.get("new") if action == "assigned" else d.get("owner_id") if action == "created" else None,
+        priority=d.get("priority") if action == "created" else None,
+        escalation_level=d.get("level") if action == "escalated" else None)
+
+
+def _load_cursor(conn: Connection, name: str) -> int:
+    cursor = conn.execute(select(FeedSource.cursor).where(FeedSource.name == name)).scalar()
+    if cursor is not None:
+        return int(cursor)
+    newest = int(conn.execute(select(func.max(CaseEvent.id))).scalar() or 0)
+    conn.execute(insert(FeedSource).values(name=name, cursor=newest))
+    log.info("case feed: first start; changes after history row %d go to the feed", newest)
+    return newest
+
+
+def _save_cursor(conn: Connection, name: str, cursor: int) -> None:
+    conn.execute(update(FeedSource).where(FeedSource.name == name).values(cursor=cursor))
 
 
 class CaseHistoryFollower:
@@ -91,7 +110,7 @@ class CaseHistoryFollower:
         self.db, self.publish = db, publish
         self.poll_s, self.batch, self.hole_ttl_s, self.retry_max_s = poll_s, batch, hole_ttl_s, retry_max_s
         self.clock = clock
-        self.cursor: int | None = None  # read from feed_sources at the first poll
+        self.cursor: int | None = None  # read from feed_sources by start() or the first poll
         self.holes: dict[int, float] = {}  # id skipped over -> when first missed
         self.published = 0
         self._task: asyncio.Task[None] | None = None
@@ -99,8 +118,7 @@ class CaseHistoryFollower:
     async def start(self) -> None:
         # The cursor now, not at the first poll: on a first start, every change after this is published.
         try:
-            async with self.db.session() as s:
-                self.cursor = await self._load_cursor(s)
+            self.cursor = await self.db.run(lambda conn: _load_cursor(conn, self.NAME))
         except CtiError as err:  # the database away: read at the first poll that reaches it
             log.warning("case feed: %s; the cursor is read when the database is back", err)
         self._task = asyncio.create_task(self._run(), name="case-history-follower")
@@ -110,41 +128,30 @@ class CaseHistoryFollower:
         self._task = None
 
     async def poll(self) -> int:
-        """One round: publish what was written since the cursor; the number published."""
-        async with self.db.session() as s:
-            if self.cursor is None:
-                self.cursor = await self._load_cursor(s)
-            stmt = (select(CaseEvent, Case.customer_id).join(Case, Case.id == CaseEvent.case_id)
-                    .where(CaseEvent.id > self.cursor).order_by(CaseEvent.id).limit(self.batch))
-            rows = [(r[0], r[1]) for r in (await s.execute(stmt)).all()]
-            if self.holes:
-                late = select(CaseEvent, Case.customer_id).join(Case, Case.id == CaseEvent.case_id).where(
-                    CaseEvent.id.in_(list(self.holes)))
-                rows = sorted([(r[0], r[1]) for r in (await s.execute(late)).all()] + rows, key=lambda r: r[0].id)
-            events = [case_changed(row, customer_id) for row, customer_id in rows]
-        if not events:
+        """One round: publish what was written since the cursor; the number published. Core
+        statements on the database's threads: an idle poll, once a second, costs ~0.4 ms of CPU
+        (0.04 ms a call at 10 calls/s)."""
+        if self.cursor is None:
+            self.cursor = await self.db.run(lambda conn: _load_cursor(conn, self.NAME))
+        after, holes = self.cursor, list(self.holes)
+        rows = await self.db.run_read(lambda conn: self._read(conn, after, holes))
+        if not rows:
             self._expire_holes()
             return 0
+        events = [case_changed(row) for row in rows]
         for ev in events:
             await self.publish(ev)
         self.published += len(events)
         self._advance([ev.event_id for ev in events])
-        async with self.db.session() as s:
-            source = await s.get(FeedSource, self.NAME)
-            if source is None:
-                s.add(FeedSource(name=self.NAME, cursor=self.cursor))
-            else:
-                source.cursor = self.cursor or 0
+        cursor = self.cursor
+        await self.db.run(lambda conn: _save_cursor(conn, self.NAME, cursor))
         return len(events)
 
-    async def _load_cursor(self, s: Any) -> int:
-        source = await s.get(FeedSource, self.NAME)
-        if source is not None:
-            return int(source.cursor)
-        newest = int(await s.scalar(select(func.max(CaseEvent.id))) or 0)
-        s.add(FeedSource(name=self.NAME, cursor=newest))
-        log.info("case feed: first start; changes after history row %d go to the feed", newest)
-        return newest
+    def _read(self, conn: Connection, after: int, holes: list[int]) -> list[Any]:
+        rows = list(conn.execute(_STEPS.where(CaseEvent.id > after).limit(self.batch)).all())
+        if holes:  # committed late, below the cursor (PostgreSQL), or never (rolled back)
+            rows = sorted(list(conn.execute(_STEPS.where(CaseEvent.id.in_(holes))).all()) + rows, key=lambda r: r.id)
+        return rows
 
     def _advance(self, ids: list[int]) -> None:
         now = self.clock()
