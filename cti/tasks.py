@@ -39,11 +39,15 @@ async def cancel_all_and_wait(tasks: Iterable[asyncio.Future[Any] | None], *, ag
     for task in live:
         # asyncio.wait, not ``await task``: a cancellation of the caller is then never mistaken
         # for the task's own, and propagates.
+        tries = 1
         while not (await asyncio.wait({task}, timeout=again_after_s))[0]:
+            # Once is Python 3.11's lost cancel (expected); again and again, a clean-up that hangs.
             name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
-            log.warning("task %s still runs %.1f s after it was cancelled: cancelling it again", name,
-                        again_after_s)
+            log.log(logging.INFO if tries == 1 else logging.WARNING,
+                    "task %s still runs %.1f s after it was cancelled (%d times): cancelling it again", name,
+                    again_after_s * tries, tries)
             task.cancel()
+            tries += 1
         if not task.cancelled() and task.exception() is not None:
             failure = failure or task.exception()
     if failure is not None:
