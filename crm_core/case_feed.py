@@ -180,9 +180,9 @@ class CaseHistoryFollower:
                 if full:
                     continue  # more is waiting
             except CtiError as err:  # the database, or the bus, away (DatabaseUnavailable, BusUnavailable)
+                delay = min(delay * 2, self.retry_max_s)
                 log.warning("case feed: %s; trying again in %.0f s", err, delay)
-                delay = min(delay * 2, self.retry_max_s)
             except Exception:
-                log.exception("case feed: poll failed; trying again in %.0f s", delay)
                 delay = min(delay * 2, self.retry_max_s)
+                log.exception("case feed: poll failed; trying again in %.0f s", delay)
             await asyncio.sleep(delay)
