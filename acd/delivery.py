@@ -64,7 +64,7 @@ from cti.journey import (
     QueueLeft,
 )
 from cti.logs import bind
-from cti.tasks import cancel_and_wait
+from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,7 @@ class AcdService:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._ticker)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all_and_wait(list(self._tasks), failures="log")
         await self.reconnect.stop()
 
     # -- agents ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from cti.ami.events import DeviceStateChange
 from cti.errors import CtiError
 from cti.journey import CallEnded
 from cti.logs import bind
+from cti.tasks import cancel_all_and_wait
 
 if TYPE_CHECKING:
     from acd.delivery import AcdService
@@ -50,9 +51,7 @@ class PhoneReconnect:
         self._back: dict[str, asyncio.Event] = {}  # agent -> set when their softphone registers
 
     async def stop(self) -> None:
-        for task in list(self.lost.values()):
-            task.cancel()
-        await asyncio.gather(*self.lost.values(), return_exceptions=True)
+        await cancel_all_and_wait(list(self.lost.values()), failures="log")
 
     def on_device_state(self, ev: DeviceStateChange, owners: Iterable[tuple[str, AgentPhone]]) -> None:
         """A device state of agents' phones (``owners``, from the ACD's own subscription): a browser

@@ -51,6 +51,7 @@ from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
 from cti.errors import AgiHangup, CtiError
 from cti.journey import CallArrived, QueueLeft
+from cti.tasks import cancel_all_and_wait
 
 if TYPE_CHECKING:
     from acd.delivery import AcdService
@@ -99,10 +100,7 @@ class VirtualHold:
         self._loop = asyncio.create_task(self._offer_loop(), name="vhold.offers")
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._loop] if self._loop else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all_and_wait([*self._tasks, self._loop], failures="log")
 
     # -- offering the key -----------------------------------------------------------------------
     async def _offer_loop(self) -> None:

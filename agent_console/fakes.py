@@ -29,6 +29,7 @@ from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpIn
 from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
 from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
 from cti.bus import EventBus
+from cti.tasks import cancel_all_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -174,9 +175,7 @@ class FakeDesk:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all_and_wait(list(self._tasks), failures="log")
 
     # -- AgentDesk --
     async def snapshot(self, agent_id: str) -> DeskSnapshot:

@@ -55,7 +55,7 @@ from cti.bus import EventBus, observe
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
-from cti.tasks import cancel_and_wait
+from cti.tasks import cancel_all_and_wait, cancel_and_wait
 from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
 
 log = logging.getLogger(__name__)
@@ -115,9 +115,7 @@ class CampaignDialer:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all_and_wait(list(self._tasks), failures="log")
 
     def fence(self) -> None:
         """Another engine node routes now: this one dials nothing more (calls in progress end as they do)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,11 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any] | None, again_after_s: flo
     await cancel_all_and_wait(tasks, again_after_s=again_after_s)
 
 
-async def cancel_all_and_wait(tasks: Iterable[asyncio.Future[Any] | None], *, again_after_s: float = 1.0) -> None:
-    """``cancel_and_wait`` for a collection of tasks."""
+async def cancel_all_and_wait(tasks: Iterable[asyncio.Future[Any] | None], *, again_after_s: float = 1.0,
+                              failures: Literal["raise", "log"] = "raise") -> None:
+    """``cancel_and_wait`` for a collection of tasks. ``failures="log"``: a task that failed while
+    stopping is logged and the others' stop goes on (many sessions or calls at once, where one
+    failure must not hide the others, nor stop the caller's own clean-up)."""
     live = [t for t in tasks if t is not None]
     for task in live:
         task.cancel()
@@ -48,7 +51,11 @@ async def cancel_all_and_wait(tasks: Iterable[asyncio.Future[Any] | None], *, ag
                     again_after_s * tries, tries)
             task.cancel()
             tries += 1
-        if not task.cancelled() and task.exception() is not None:
-            failure = failure or task.exception()
+        error = None if task.cancelled() else task.exception()
+        if error is not None and failures == "log":
+            name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
+            log.warning("task %s failed while stopping: %r", name, error, exc_info=error)
+        elif error is not None:
+            failure = failure or error
     if failure is not None:
         raise failure

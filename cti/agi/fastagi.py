@@ -35,6 +35,7 @@ from cti.agi.stream import AgiStream
 from cti.errors import AgiHangup
 from cti.logs import bind
 from cti.settings import Settings
+from cti.tasks import cancel_all_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +152,7 @@ class FastAgiServer:
         if self._server is not None:
             self._server.close()
         sessions = list(self._tasks.items())
-        for task, _ in sessions:
-            task.cancel()
-        await asyncio.gather(*(task for task, _ in sessions), return_exceptions=True)
+        await cancel_all_and_wait((task for task, _ in sessions), failures="log")
         for _, stream in sessions:  # a task cancelled before its first step never reached its finally
             if stream.transport is not None and not stream.transport.is_closing():
                 stream.transport.abort()

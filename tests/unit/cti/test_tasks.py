@@ -108,3 +108,17 @@ async def test_a_task_that_ignores_its_first_cancel_is_cancelled_again() -> None
     async with asyncio.timeout(5):
         await cancel_and_wait(task)
     assert task.cancelled() and ignored == 1
+
+
+async def test_failures_can_be_logged_so_every_other_task_still_stops(caplog: pytest.LogCaptureFixture) -> None:
+    async def fails() -> None:
+        try:
+            await _forever()
+        finally:
+            raise RuntimeError("clean-up failed")
+
+    tasks = [asyncio.ensure_future(fails()), asyncio.ensure_future(_forever()), asyncio.ensure_future(fails())]
+    await asyncio.sleep(0)
+    await cancel_all_and_wait(tasks, failures="log")  # nothing raised here
+    assert tasks[1].cancelled() and all(t.done() for t in tasks)
+    assert [r.levelname for r in caplog.records if "failed while stopping" in r.message] == ["WARNING", "WARNING"]
