@@ -36,9 +36,10 @@ from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import WrapUpDone
 
+T = TypeVar("T")
+
 # How long a disposition catalog read stands for wrap-up checks (a disposition retired in the
 # catalog is still accepted for at most this long).
-T = TypeVar("T")
 _CATALOG_FRESH_S = 5.0
 
 REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),

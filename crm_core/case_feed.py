@@ -112,7 +112,6 @@ class CaseHistoryFollower:
         self.clock = clock
         self.cursor: int | None = None  # read from feed_sources by start() or the first poll
         self.holes: dict[int, float] = {}  # id skipped over -> when first missed
-        self.published = 0
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -141,7 +140,6 @@ class CaseHistoryFollower:
         events = [case_changed(row) for row in rows]
         for ev in events:
             await self.publish(ev)
-        self.published += len(events)
         self._advance([ev.event_id for ev in events])
         cursor = self.cursor
         await self.db.run(lambda conn: _save_cursor(conn, self.NAME, cursor))

@@ -45,17 +45,19 @@ async def cancel_all_and_wait(tasks: Iterable[asyncio.Future[Any] | None], *, ag
         tries = 1
         while not (await asyncio.wait({task}, timeout=again_after_s))[0]:
             # Once is Python 3.11's lost cancel (expected); again and again, a clean-up that hangs.
-            name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
             log.log(logging.INFO if tries == 1 else logging.WARNING,
-                    "task %s still runs %.1f s after it was cancelled (%d times): cancelling it again", name,
+                    "task %s still runs %.1f s after it was cancelled (%d times): cancelling it again", _name(task),
                     again_after_s * tries, tries)
             task.cancel()
             tries += 1
         error = None if task.cancelled() else task.exception()
         if error is not None and failures == "log":
-            name = task.get_name() if isinstance(task, asyncio.Task) else repr(task)
-            log.warning("task %s failed while stopping: %r", name, error, exc_info=error)
+            log.warning("task %s failed while stopping: %r", _name(task), error, exc_info=error)
         elif error is not None:
             failure = failure or error
     if failure is not None:
         raise failure
+
+
+def _name(task: asyncio.Future[Any]) -> str:
+    return task.get_name() if isinstance(task, asyncio.Task) else repr(task)
