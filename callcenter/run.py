@@ -12,9 +12,14 @@ import contextlib
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from cti.logs import configure_logging
 from cti.settings import Settings
+from cti.tasks import cancel_all_and_wait, cancel_and_wait
+
+if TYPE_CHECKING:
+    from callcenter.engine import Engine
 
 DEMO_LOGINS = (
     ("agent", "agent1 / agent1-demo  (agent 1001; agent2..agent8 likewise)"),
@@ -42,6 +47,22 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
         await db.dispose()
 
 
+async def _started(engine: Engine, stop: asyncio.Event) -> bool:
+    """Start ``engine``; False when ``stop`` is set first (the start is then cancelled: a standby
+    waiting for the routing lease, an Asterisk not reachable yet). A failed start raises."""
+    starting = asyncio.create_task(engine.start(), name="engine-start")
+    stopped = asyncio.create_task(stop.wait(), name="engine-start-stop")
+    try:
+        await asyncio.wait((starting, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait(stopped)
+    if not starting.done():
+        await cancel_all_and_wait((starting,), failures="log")
+        return False
+    starting.result()
+    return True
+
+
 async def run(settings: Settings, *, demo: bool = True, callers_per_minute: float = 6.0,
               bot_agents: int = 6, summary_every_s: float = 2.0, duration_s: float | None = None) -> None:
     from callcenter.demo import Demo
@@ -52,17 +73,22 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     configure_logging(settings)
     admins = await prepare_database(settings, seed=demo)
     engine = Engine(settings, phone_kind="webrtc")  # people answer in the console's softphone
-    await engine.start()
-    demo_run = Demo(engine, callers_per_minute=callers_per_minute, bot_agents=bot_agents) if demo else None
-    if demo_run is not None:
-        await demo_run.start()
-    # Ours before the line that invites Ctrl-C: a SIGINT right after it stops everything cleanly
-    # (asyncio's own handler would cancel the run and exit with 130).
+    # Ours before the engine starts: SIGTERM or Ctrl-C stops everything cleanly, a standby still
+    # waiting for the routing lease included (Python's defaults would kill it, or cancel the run
+    # and exit with 130).
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if not await _started(engine, stop):
+        print("\nstopping...", flush=True)
+        await engine.stop()
+        print("stopped.", flush=True)
+        return
+    demo_run = Demo(engine, callers_per_minute=callers_per_minute, bot_agents=bot_agents) if demo else None
+    if demo_run is not None:
+        await demo_run.start()
     print(f"\nconsole:   {engine.url}/", flush=True)
     print(f"wallboard: {engine.url}/wallboard", flush=True)
     print(f"API docs:  {engine.url}/docs", flush=True)

@@ -1,0 +1,67 @@
+"""A standby node (``cti run`` waiting for the routing lease another node holds) stops cleanly
+when the service manager asks: SIGTERM or Ctrl-C ends it with "stopped." and exit code 0, at once,
+and the lease stays with the node that routes. A real redis-server; the standby never reaches
+Asterisk, so none runs here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cti.redis_lease import RedisLease, RoutingLease
+from cti.settings import PROJECT_ROOT
+from tests.servers import free_port
+
+CTI = (sys.executable, "-c", "from callcenter.cli import app; app()")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+async def test_a_waiting_standby_stops_cleanly_on_a_signal(redis_url: str, tmp_path: Path, sig: int) -> None:
+    tag = uuid.uuid4().hex[:6]
+    active = RoutingLease(RedisLease(redis_url), f"active-{tag}")
+    await active.acquire()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")} | {
+        "CTI_BUS": "redis", "CTI_REDIS_URL": redis_url, "CTI_NODE_ID": f"standby-{tag}",
+        "CTI_ROUTING_STANDBY": "true", "CTI_PBX__MODE": "system",
+        "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'standby.db'}",
+        "CTI_STATE_DIR": str(tmp_path / "state"), "CTI_AMI__PORT": str(free_port()),
+        "CTI_AMI__SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+        "CTI_AGI__PORT": str(free_port()), "CTI_WEB__PORT": str(free_port()),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        async def waiting() -> None:
+            assert proc.stdout is not None
+            while not re.search(rf"standby: node active-{tag} routes calls", "".join(seen)):
+                raw = await proc.stdout.readline()
+                if not raw:
+                    raise AssertionError("the standby ended before waiting:\n" + "".join(seen))
+                seen.append(raw.decode(errors="replace"))
+        await asyncio.wait_for(waiting(), 120)
+        await asyncio.sleep(1.0)  # a few polls of the lease: the signal lands between or inside them
+        proc.send_signal(sig)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 15)
+        seen.append(rest.decode(errors="replace"))
+        out = "".join(seen)
+        assert proc.returncode == 0, out
+        assert "stopping..." in out and out.rstrip().endswith("stopped."), out
+        assert "Traceback" not in out, out
+        after = out[out.index("stopping..."):]
+        assert not re.search(r" (ERROR|CRITICAL) ", after), after  # stopping what never started is no fault
+        assert await active.lease.holder(RoutingLease.KEY) == f"active-{tag}"
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await active.release()
