@@ -75,6 +75,7 @@ from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
 from cti.errors import ConfigError
+from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
 from cti.security import watch_auth_failures
@@ -341,7 +342,7 @@ class Engine:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]
 
     async def start(self) -> None:
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.state_dir)  # secrets, the call-log journal, the SQLite database
         if self.routing_lease is not None:
             # Before any event is read: a standby waits here; refused, nothing ran.
             await self.routing_lease.acquire(wait=self.settings.routing_standby)

@@ -41,6 +41,7 @@ from crm_core.recording_handoff import Handed, HandoffStarts
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
 from cti.errors import CtiError, UnsafeValue
+from cti.files import private_dir
 from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
 from cti.safety import check_agi_argument
 from cti.tasks import cancel_and_wait
@@ -115,7 +116,7 @@ class Recorder:
         observe(self.bus, CallConnected, self._on_connected, name="recorder.connected")
 
     async def start(self) -> None:
-        self.store.store.mkdir(parents=True, exist_ok=True)
+        private_dir(self.store.store, 0o750)  # callers' voices: not for the host's other users
         self._track(self.recover(), "recorder.recover")
         if self.retention_days is not None:
             self._retention = asyncio.create_task(self._retention_loop(), name="recorder.retention")

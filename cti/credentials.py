@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from cti.errors import ConfigError
+from cti.files import private_dir
 from cti.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def installation_secret(state_dir: Path, name: str) -> str:
     path = state_dir / name
     if path.exists():
         return _read(path)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     # Written aside, then linked into place: a concurrent reader sees the whole secret or no file,
     # and of two processes generating at once the first link wins and both use its value.
     tmp = state_dir / f".{name}.{os.getpid()}.tmp"

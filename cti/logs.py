@@ -22,10 +22,13 @@ import sys
 import time
 from collections.abc import Iterable
 from contextvars import ContextVar
+from io import TextIOWrapper
+from pathlib import Path
 from typing import IO, Any
 
 from pydantic import BaseModel, SecretStr
 
+from cti.files import private_file
 from cti.settings import Settings
 
 call_id_var: ContextVar[str | None] = ContextVar("cti_call_id", default=None)
@@ -133,6 +136,15 @@ def secrets_of(settings: BaseModel) -> list[str]:
     return found
 
 
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """A rotated log file only the engine's user reads, the files started at each rotation too:
+    the lines name callers' numbers, agents and customers."""
+
+    def _open(self) -> TextIOWrapper:
+        private_file(Path(self.baseFilename))
+        return super()._open()
+
+
 class ContextFilter(logging.Filter):
     """Copies the call, agent and queue of the current context onto the record."""
 
@@ -190,8 +202,7 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
                                     else TextFormatter(redact))
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if settings.log_file is not None:
-        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.handlers.RotatingFileHandler(
+        handlers.append(_PrivateRotatingFile(
             settings.log_file, maxBytes=settings.log_file_max_bytes, backupCount=settings.log_file_backups,
             encoding="utf-8"))
     root = logging.getLogger()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti.errors import ConfigError, CtiError
+from cti.files import private_dir
 
 FILE = "sip-credentials.json"
 
@@ -49,7 +50,7 @@ def _load(state_dir: Path) -> dict[str, dict[str, object]]:
 
 
 def _save(state_dir: Path, data: dict[str, dict[str, object]]) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     tmp = state_dir / f".{FILE}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -83,6 +83,7 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
         # No session secret configured: one was generated for this installation, private to it.
         secret = tmp_path / "state" / "session-secret"
         assert len(secret.read_text().strip()) >= 32 and stat.S_IMODE(secret.stat().st_mode) == 0o600
+        assert stat.S_IMODE(secret.parent.stat().st_mode) == 0o700  # the state directory: the engine's alone
 
         async with httpx.AsyncClient(base_url=url, timeout=10) as web:
             page = await web.get("/")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import stat
 import subprocess
 import time
 from collections import Counter
@@ -135,6 +136,8 @@ async def test_recorded_call_holds_both_parties_and_a_silent_pause(
     parts = row.path.split("/")  # YYYY/MM/DD/HH/<linkedid>-1.wav
     assert len(parts) == 5 and parts[4] == f"{linkedid}-1.wav" and len(parts[0]) == 4
     assert not (eng.recorder.store.spool / row.path).exists()  # moved out of the PBX's spool
+    # Callers' voices: other users of the host can neither list the store nor enter it.
+    assert stat.S_IMODE(eng.recorder.store.store.stat().st_mode) == 0o750
     # As long as the bridged call (the queue's music is not recorded: MixMonitor's b option).
     talked = hangup_at - connected_at
     assert abs(row.duration_s - talked) < 1.0, (row.duration_s, talked)

@@ -1,0 +1,39 @@
+"""Directories and files of the engine's own that hold customer data or secrets (the state
+directory, a SQLite database, the recordings): never open to other users of the host.
+
+Created with the given mode; one that already exists and is the engine's own loses what other
+users could do with it (an older engine, or a checkout, left ``var/`` at 0755). One owned by
+someone else (a system Asterisk's spool, a directory an administrator shared on purpose) is
+left as it is."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """``path`` as a directory (parents created as usual) that other users cannot enter or list."""
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    _close(path, 0o007)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path`` as a file only its owner reads and writes (created empty if it does not exist)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    _close(path, 0o077)
+    return path
+
+
+def _close(path: Path, others: int) -> None:
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & others and st.st_uid == os.geteuid():
+        path.chmod(mode & ~others)
+        log.info("%s was open to other users (mode %04o): now %04o", path, mode, mode & ~others)

@@ -1,0 +1,83 @@
+"""The engine's own directories and files that hold secrets or customer data are closed to the
+host's other users: created so under the usual umask, tightened when an older engine or a checkout
+left them open, and left alone when they belong to someone else."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cti.credentials import installation_secret
+from cti.files import private_dir, private_file
+from cti.logs import configure_logging
+from cti.settings import load_settings
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(autouse=True)
+def usual_umask() -> Iterator[None]:
+    old = os.umask(0o022)  # under which mkdir and open alone give 0755 and 0644
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_a_new_private_dir_and_file_are_their_owners_alone(tmp_path: Path) -> None:
+    assert _mode(private_dir(tmp_path / "a" / "state")) == 0o700
+    assert _mode(private_dir(tmp_path / "recordings", 0o750)) == 0o750
+    path = private_file(tmp_path / "logs" / "engine.log")
+    assert path.read_bytes() == b"" and _mode(path) == 0o600
+
+
+def test_what_others_could_read_is_tightened_and_the_content_kept(tmp_path: Path) -> None:
+    old_dir = tmp_path / "var"
+    old_dir.mkdir(mode=0o755)
+    old_file = old_dir / "engine.log"
+    old_file.write_text("kept\n")
+    old_file.chmod(0o644)
+    private_dir(old_dir)
+    private_file(old_file)
+    assert (_mode(old_dir), _mode(old_file)) == (0o750, 0o600)
+    assert old_file.read_text() == "kept\n"
+
+
+def test_a_directory_of_another_user_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "spool"
+    shared.mkdir()
+    shared.chmod(0o775)  # a system Asterisk's spool, shared on purpose
+    monkeypatch.setattr(os, "geteuid", lambda: shared.stat().st_uid + 1)  # the engine runs as someone else
+    private_dir(shared)
+    assert _mode(shared) == 0o775
+
+
+def test_the_state_directory_made_for_a_secret_is_private(tmp_path: Path) -> None:
+    installation_secret(tmp_path / "var", "session-secret")
+    assert _mode(tmp_path / "var") == 0o700
+    assert _mode(tmp_path / "var" / "session-secret") == 0o600
+
+
+def test_every_rotated_log_file_is_private(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    before = list(root.handlers)
+    path = tmp_path / "logs" / "engine.log"
+    try:
+        configure_logging(load_settings(log_file=path, log_file_max_bytes=4096, log_file_backups=2))
+        for i in range(200):
+            logging.getLogger("cti.bus").warning("caller +4930%07d", i)
+        files = sorted(p.name for p in path.parent.iterdir())
+        assert files == ["engine.log", "engine.log.1", "engine.log.2"]
+        assert {name: _mode(path.parent / name) for name in files} == dict.fromkeys(files, 0o600)
+    finally:
+        for h in [h for h in root.handlers if h not in before]:
+            root.removeHandler(h)
+            h.close()
+        root.handlers[:] = before
