@@ -116,7 +116,10 @@ class Recorder:
         observe(self.bus, CallConnected, self._on_connected, name="recorder.connected")
 
     async def start(self) -> None:
-        private_dir(self.store.store, 0o750)  # callers' voices: not for the host's other users
+        if self.store.spool == self.store.store:  # a system Asterisk writes here: its owner sets the access
+            self.store.store.mkdir(parents=True, exist_ok=True)
+        else:
+            private_dir(self.store.store, 0o750)  # callers' voices: not for the host's other users
         self._track(self.recover(), "recorder.recover")
         if self.retention_days is not None:
             self._retention = asyncio.create_task(self._retention_loop(), name="recorder.retention")
