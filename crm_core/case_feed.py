@@ -31,33 +31,14 @@ from sqlalchemy import BigInteger, Connection, String, func, insert, select, upd
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.db import Database
+from crm_core.events import CaseChanged
 from crm_core.models import Base, Case, CaseEvent
 from cti.errors import CtiError
-from cti.events import Event, event
+from cti.events import Event
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 _MAX_HOLES = 1000
-
-
-@event("case.changed")
-class CaseChanged(Event):
-    """One step of a case's history. ``action``: created, status, updated, assigned, escalated, note.
-    ``status``/``previous_status`` for a status change, ``fields`` for an edit (their names),
-    ``owner_id`` at creation and for an assignment, ``priority`` at creation, ``escalation_level``
-    for an escalation."""
-
-    event_id: int
-    case_id: int
-    action: str
-    actor: str
-    customer_id: int | None = None
-    status: str | None = None
-    previous_status: str | None = None
-    fields: tuple[str, ...] = ()
-    owner_id: int | None = None
-    priority: str | None = None
-    escalation_level: int | None = None
 
 
 class FeedSource(Base):

@@ -20,7 +20,7 @@ import orjson
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
 from acd.events import AgentStateChanged, SupervisorIntervention
-from crm_core.case_feed import CaseChanged
+from crm_core.events import CaseChanged
 from cti.events import Event
 from cti.journey import (
     AgentRinging,

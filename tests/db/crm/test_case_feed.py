@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from crm_core import cases, customers
 from crm_core.callbacks import Policy
-from crm_core.case_feed import CaseChanged, CaseHistoryFollower
+from crm_core.case_feed import CaseHistoryFollower
 from crm_core.db import Database
+from crm_core.events import CaseChanged
 from crm_core.feed_events import to_public
 from crm_core.models import CaseEvent
 from crm_core.schemas import CaseIn, CasePatch, CustomerIn, PhoneIn

@@ -11,7 +11,7 @@ import pytest
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
 from acd.events import AgentOffer, AgentStateChanged, SupervisorIntervention
-from crm_core.case_feed import CaseChanged
+from crm_core.events import CaseChanged
 from crm_core.feed_events import EVENT_TYPES, MAPPERS, public_events, to_public
 from cti.events import Event
 from cti.journey import (
