@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
 
-app = typer.Typer(help="The CRM database: migrations, demo data, statistics.", no_args_is_help=True)
+app = typer.Typer(help="The CRM database: migrations, demo data, statistics, backups.", no_args_is_help=True)
 users_app = typer.Typer(help="CRM users: create the first administrator.", no_args_is_help=True)
 
 # An administrator's password typed by a person: longer than create_user's floor of 8 for agents.
@@ -90,6 +91,25 @@ def stats() -> None:
 
     for line in _run(work):
         typer.echo(line)
+
+
+@app.command("backup")
+def backup(dest: Path = typer.Argument(..., help="The backup file to write (a new file)."),
+           overwrite: bool = typer.Option(False, "--overwrite", help="Replace DEST if it exists.")) -> None:
+    """A consistent copy of the SQLite database, taken while the engine runs (PostgreSQL: use
+    pg_dump). Keep var/ with it: the webhook key that unseals webhook secrets lives there."""
+    from crm_core.backup import backup_sqlite, sqlite_path
+    from cti.cli import settings_or_exit
+    from cti.errors import CtiError
+
+    try:
+        source = sqlite_path(settings_or_exit().resolved_database_url())
+        result = backup_sqlite(source, dest, overwrite=overwrite)
+    except CtiError as err:
+        typer.echo(f"error: {err.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"backup: {result.path} ({result.size_bytes} bytes, revision {result.revision}, "
+               f"{result.interactions} interactions)")
 
 
 def _stdin_is_tty() -> bool:

@@ -1,0 +1,88 @@
+"""`cti db backup`: a consistent copy of the SQLite database taken while something writes to it
+(every transaction whole or absent, integrity checked), one self-contained file of mode 0600 at
+the Alembic head, never a partial file under the backup's name; PostgreSQL is pointed to pg_dump."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from typer.testing import CliRunner
+
+from callcenter.cli import app
+from crm_core.db import Database, alembic_config
+
+
+async def test_a_backup_taken_during_writes_is_whole_and_private(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    live = tmp_path / "cti.db"
+    db = Database(f"sqlite+aiosqlite:///{live}")
+    await db.upgrade()
+    await db.dispose()
+    writer = sqlite3.connect(live, check_same_thread=False)
+    assert writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # as the engine runs it
+    writer.execute("CREATE TABLE pairs (n INTEGER)")
+    writer.commit()
+    stop = threading.Event()
+
+    def write() -> None:  # two rows per transaction, as fast as it can, while the backup runs
+        n = 0
+        while not stop.is_set():
+            with writer:
+                writer.execute("INSERT INTO pairs VALUES (?)", (n,))
+                writer.execute("INSERT INTO pairs VALUES (?)", (n,))
+            n += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{live}")
+    runner = CliRunner()
+    try:
+        while writer.execute("SELECT count(*) FROM pairs").fetchone()[0] < 400:
+            pass
+        first = runner.invoke(app, ["db", "backup", str(tmp_path / "b1.db")])
+        second = runner.invoke(app, ["db", "backup", str(tmp_path / "b1.db")])
+        third = runner.invoke(app, ["db", "backup", str(tmp_path / "b1.db"), "--overwrite"])
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert first.exit_code == 0, first.output
+    assert f"revision {head}" in first.output and "0 interactions" in first.output
+    assert second.exit_code == 2 and "exists" in second.output, second.output
+    assert third.exit_code == 0, third.output
+    backup = tmp_path / "b1.db"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("b1", ".b1"))) == ["b1.db"]
+    copy = sqlite3.connect(backup)
+    try:
+        assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows, odd = copy.execute(
+            "SELECT count(*), (SELECT count(*) FROM (SELECT n FROM pairs GROUP BY n HAVING count(*) != 2))"
+            " FROM pairs").fetchone()
+    finally:
+        copy.close()
+    assert rows >= 400 and rows % 2 == 0 and odd == 0, (rows, odd)  # no transaction torn in two
+    restored = Database(f"sqlite+aiosqlite:///{backup}")
+    try:
+        assert await restored.current_revision() == head
+    finally:
+        await restored.dispose()
+
+
+def test_postgresql_and_a_missing_database_are_refused_by_name(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    monkeypatch.setenv("CTI_DATABASE_URL", "postgresql+asyncpg://cti@db.example/cti")
+    pg = runner.invoke(app, ["db", "backup", str(tmp_path / "x.db")])
+    assert pg.exit_code == 2 and "pg_dump" in pg.output, pg.output
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
+    missing = runner.invoke(app, ["db", "backup", str(tmp_path / "x.db")])
+    assert missing.exit_code == 2 and "no database there" in missing.output, missing.output
+    assert not (tmp_path / "x.db").exists()
