@@ -14,6 +14,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cti.errors import ConfigError
 from cti.files import private_file
@@ -73,7 +74,7 @@ def backup_sqlite(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
                         int(interactions or 0))
 
 
-def _scalar(conn: sqlite3.Connection, sql: str) -> object:
+def _scalar(conn: sqlite3.Connection, sql: str) -> Any:
     try:
         row = conn.execute(sql).fetchone()
     except sqlite3.OperationalError:  # not migrated yet: no such table

@@ -4,6 +4,7 @@ the Alembic head, never a partial file under the backup's name; PostgreSQL is po
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import threading
@@ -58,7 +59,7 @@ async def test_a_backup_taken_during_writes_is_whole_and_private(tmp_path: Path,
     assert third.exit_code == 0, third.output
     backup = tmp_path / "b1.db"
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("b1", ".b1"))) == ["b1.db"]
+    assert sorted(n for n in os.listdir(tmp_path) if n.startswith(("b1", ".b1"))) == ["b1.db"]  # no .part left
     copy = sqlite3.connect(backup)
     try:
         assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
