@@ -216,6 +216,10 @@ class AcdService:
     def queue_names(self) -> list[str]:
         return sorted(q.queue for q in self.router.queue_snapshots(self.clock()))
 
+    def rings_in_flight(self) -> int:
+        """Offers whose ring is still under way: the agent's leg may yet appear, ring or be hung up."""
+        return sum(1 for t in self._tasks if t.get_name().startswith("acd.ring:") and not t.done())
+
     def call_known(self, linkedid: str) -> bool:
         """Whether the ACD holds this call, live or awaiting some agent's wrap-up."""
         return linkedid in self.calls or any(lid == linkedid for _, lid in self.wrapups)

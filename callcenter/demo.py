@@ -201,9 +201,11 @@ class Demo:
                 await task
         # Each caller's own task hung its channel up; whatever is left (a call answered while
         # stopping, an agent leg) goes now, checked against Asterisk's view through the call model.
-        for attempt in range(60):
+        # An offer made just before the stop may not have its agent leg yet: its ring ends first
+        # (the bot answers, or the ACD hangs the leg up as its caller is gone).
+        for attempt in range(200):
             names = self._leftover_channels()
-            if not names:
+            if not names and not self.engine.acd.rings_in_flight():
                 break
             if attempt % 10 == 0:
                 for name in names:
