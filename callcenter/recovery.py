@@ -127,6 +127,8 @@ class Recovery:
             except CtiError as err:
                 log.info("recovery: %s: %s", leg.channel, err.message)
         for w in decided.waiting:
+            if self.acd.call_known(w.entry.linkedid):
+                continue  # a caller whose IVR was lost, enqueued from its UserEvent while this ran
             try:
                 if w.pull_back:  # out of app_queue's Queue() (which stops ringing) back to the engine's music
                     await self.control.redirect(w.channel, "cti-queue", "s")
