@@ -55,6 +55,7 @@ from cti.errors import AmiActionFailed, CtiError
 from cti.journey import (
     AgentRinging,
     AgentRingNoAnswer,
+    CallArrived,
     CallbackRequested,
     CallConnected,
     CallEnded,
@@ -330,6 +331,9 @@ class AcdService:
                         "dialplan's fallback", ev.linkedid, ev.queue)
             return
         log.warning("caller %s lost its IVR (no engine answered it): queued in %s", ev.linkedid, ev.queue)
+        # Its arrival was never logged: no IVR started for it.
+        await self.bus.publish(CallArrived(ts=ev.ts, linkedid=ev.linkedid, channel=ev.channel,
+                                           caller_number=ev.caller_num, dnis=ev.dnis))
         await self.enqueue(LiveCall(linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_num,
                                     queue=ev.queue))
 

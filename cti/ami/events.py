@@ -76,6 +76,7 @@ class IvrLost(Event):
     linkedid: str
     queue: str
     caller_num: str = ""
+    dnis: str = ""
 
 
 @event("ami.bridge_enter")

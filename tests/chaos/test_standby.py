@@ -4,7 +4,8 @@ lease within 3 s of the kill, rebuilds its picture from Asterisk (waiting caller
 the connected call on its agent, the caller whose IVR died with it waiting in the lost-IVR queue)
 and routes the waiting callers; every call is one interaction and nothing is stranded (a row of
 bench/chaos.py). The agent's console, in a real Chromium behind one address (a balancer that points
-at whichever node is alive), reconnects to the standby by itself and shows the agent's call, which the agent then hangs up and wraps up there."""
+at whichever node is alive), reconnects to the standby by itself and shows the agent's call, which
+the agent then hangs up and wraps up there."""
 
 from __future__ import annotations
 

@@ -69,8 +69,8 @@ async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_se
         async with eng.db.session() as s:
             row = await interaction_by_linkedid(session=s, linkedid=lid)
         # One interaction, like any call: answered by 1007 in general, from the caller's number.
-        assert row is not None and (row.agent_id, row.queue, row.outcome, row.caller_number) == (
-            "1007", "general", "answered", CALLER), row
+        assert row is not None and (row.agent_id, row.queue, row.outcome, row.caller_number, row.dialled_number) == (
+            "1007", "general", "answered", CALLER, "5002"), row
     finally:
         pbx.cli("channel request hangup all")
         await asyncio.sleep(0.5)
@@ -107,6 +107,15 @@ async def test_a_caller_arriving_while_no_engine_runs_waits_for_the_next_one(
         await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
                     what="the next engine's agent talking to the caller")
         await second.desk.hangup("1007", lid)
+        await until(lambda: second.router.agent("1007").state.value == "wrap_up", what="1007 wrapping up")
+        await second.bus.drain()  # type: ignore[attr-defined]
+        await second.logger.flush()
+        async with second.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=lid)
+        # Logged as if an engine had seen it arrive: the number dialled, its wait from its entry.
+        assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
+            "1007", "general", "answered", "5002"), row
+        assert row.wait_s is not None and row.wait_s >= 1.0, row.wait_s
     finally:
         pbx.cli("channel request hangup all")
         await asyncio.sleep(0.5)

@@ -17,17 +17,17 @@ from cti.ami.bridge import PUBLISHED_RAW
 from cti.ami.control import FakeCallControl
 from cti.ami.translate import translate
 from cti.bus import InProcessBus
-from cti.journey import QueueEntered
+from cti.journey import CallArrived, QueueEntered
 
 USER_EVENT = {"Event": "UserEvent", "UserEvent": "CtiIvrLost", "Channel": "PJSIP/trunk-0000001a",
               "Uniqueid": "17.3", "Linkedid": "17.3", "CallerIDNum": "+8613800138000", "Queue": "general",
-              "Timestamp": "1700000000.250"}
+              "Dnis": "5002", "Timestamp": "1700000000.250"}
 
 
 def test_the_user_event_is_ivr_lost_and_reaches_the_bus() -> None:
     assert translate(USER_EVENT, 0.0) == ev.IvrLost(ts=1700000000.25, channel="PJSIP/trunk-0000001a",
                                                     uniqueid="17.3", linkedid="17.3", queue="general",
-                                                    caller_num="+8613800138000")
+                                                    caller_num="+8613800138000", dnis="5002")
     assert ev.IvrLost in PUBLISHED_RAW  # raw: the call model does not keep it from the ACD
 
 
@@ -43,20 +43,23 @@ async def acd() -> AsyncIterator[AcdService]:
 
 def _lost(queue: str = "general") -> ev.IvrLost:
     return ev.IvrLost(ts=999.5, channel="PJSIP/trunk-0000001a", uniqueid="17.3", linkedid="17.3", queue=queue,
-                      caller_num="+8613800138000")
+                      caller_num="+8613800138000", dnis="5002")
 
 
-async def test_the_acd_enqueues_the_caller_once(acd: AcdService) -> None:
+async def test_the_acd_logs_its_arrival_and_enqueues_it_once(acd: AcdService) -> None:
     entered: list[QueueEntered] = []
+    arrived: list[CallArrived] = []
 
-    async def record(e: QueueEntered) -> None:
-        entered.append(e)
+    async def record(e: QueueEntered | CallArrived) -> None:
+        (entered if isinstance(e, QueueEntered) else arrived).append(e)  # type: ignore[arg-type]
 
-    acd.bus.subscribe(QueueEntered, record, name="test.entered")  # started: its worker starts now
+    acd.bus.subscribe((QueueEntered, CallArrived), record, name="test.journey")  # started: its worker starts now
     await acd.bus.publish(_lost())
     await acd.bus.publish(_lost())  # the same caller again (a repeated event): nothing more
     await acd.bus.drain()  # type: ignore[attr-defined]
     assert [(e.linkedid, e.queue, e.channel) for e in entered] == [("17.3", "general", "PJSIP/trunk-0000001a")]
+    # No IVR began for it, so nothing logged its arrival: the ACD does, with what the dialplan knew.
+    assert [(e.ts, e.caller_number, e.dnis) for e in arrived] == [(999.5, "+8613800138000", "5002")]
     call = acd.calls["17.3"]
     assert (call.status, call.caller_number, call.customer_id) == ("queued", "+8613800138000", None)
     assert acd.router.waiting("general") == ["17.3"]
