@@ -120,6 +120,9 @@ class DemoAgentSpec(_Model):
 class QueuesFile(_Model):
     skills: list[str]
     service_level_s: float = Field(20.0, gt=0)
+    # Where a caller goes whose IVR was lost (no engine, or it died under the call): this queue's
+    # music, then the engine routes it; unset: such a caller is hung up (docs/resilience.md).
+    ivr_lost_queue: str | None = None
     queues: dict[str, QueueSpec]
     agents: dict[str, DemoAgentSpec] = {}
 
@@ -146,6 +149,7 @@ class AcdConfig:
     virtual_hold: dict[str, VirtualHoldPolicy] = dataclasses.field(default_factory=dict)  # docs/callbacks.md
     # Queues whose callers app_queue serves while no engine runs (the others: voicemail).
     app_queue_fallback: frozenset[str] = frozenset()
+    ivr_lost_queue: str | None = None  # see QueuesFile
 
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
@@ -209,6 +213,8 @@ def _cross_check(spec: QueuesFile) -> list[str]:
 
     if not spec.queues:
         problems.append("queues: at least one queue is needed")
+    if spec.ivr_lost_queue is not None and spec.ivr_lost_queue not in spec.queues:
+        problems.append(f"ivr_lost_queue: unknown queue {spec.ivr_lost_queue!r}")
     for name, q in spec.queues.items():
         where = f"queues.{name}"
         if not q.steps:
@@ -290,4 +296,5 @@ def _build(spec: QueuesFile) -> AcdConfig:
                for name, q in spec.queues.items() if q.survey is not None}
     virtual_hold = {name: _vh_policy(q.virtual_hold) for name, q in spec.queues.items() if q.virtual_hold is not None}
     fallback = frozenset(name for name, q in spec.queues.items() if q.fallback == "app_queue")
-    return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys, virtual_hold, fallback)
+    return AcdConfig(tuple(spec.skills), queues, agents, recording, surveys, virtual_hold, fallback,
+                     spec.ivr_lost_queue)

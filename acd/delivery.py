@@ -49,12 +49,13 @@ from acd.recovery import AGENT_VAR, ENTRY_VAR, QueueEntry, encode_entry
 from acd.routing import Router
 from acd.stats import QueueSnapshot
 from cti.ami.control import CallControl, OriginateResult
-from cti.ami.events import DeviceStateChange
+from cti.ami.events import DeviceStateChange, IvrLost
 from cti.bus import EventBus
 from cti.errors import AmiActionFailed, CtiError
 from cti.journey import (
     AgentRinging,
     AgentRingNoAnswer,
+    CallArrived,
     CallbackRequested,
     CallConnected,
     CallEnded,
@@ -126,6 +127,7 @@ class AcdService:
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
         self.bus.subscribe(IvrFinished, self._on_ivr_finished, name="acd.ivr_finished")
+        self.bus.subscribe(IvrLost, self._on_ivr_lost, name="acd.ivr_lost")
         self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
         self.bus.subscribe(FarEndResult, self._on_far_end, name="acd.far_end")
         # One subscription for the ACD and its softphone watcher (acd.reconnect): one bus hop per
@@ -321,6 +323,23 @@ class AcdService:
             linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_number, queue=ev.queue,
             customer_id=ev.customer_id, skills=dict(ev.skills) if ev.skills else None, priority=ev.priority,
             attributes=dict(ev.attributes) if ev.attributes else None))
+
+    async def _on_ivr_lost(self, ev: IvrLost) -> None:
+        """A caller whose IVR was lost waits in the queue the engine named for it (``cti-ivr-lost``):
+        enqueued as it stands, unidentified. One this engine already holds (its recovery found it in
+        ``cti-queue`` first) is left as it is."""
+        if self.call_known(ev.linkedid):
+            return
+        if not self.router.has_queue(ev.queue):
+            log.warning("caller %s lost its IVR and waits in %r, not a queue of this engine: left to the "
+                        "dialplan's fallback", ev.linkedid, ev.queue)
+            return
+        log.warning("caller %s lost its IVR (no engine answered it): queued in %s", ev.linkedid, ev.queue)
+        # Its arrival was never logged: no IVR started for it.
+        await self.bus.publish(CallArrived(ts=ev.ts, linkedid=ev.linkedid, channel=ev.channel,
+                                           caller_number=ev.caller_num, dnis=ev.dnis))
+        await self.enqueue(LiveCall(linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_num,
+                                    queue=ev.queue))
 
     async def _on_call_ended(self, ev: CallEnded) -> None:
         self.reconnect.on_call_ended(ev)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 ENTRY_VAR = "CTI_ACD"  # on the caller's channel: its queue entry (``encode_entry``)
 AGENT_VAR = "CTI_AGENT"  # on an agent leg the ACD originated: the agent's id
 CALL_VAR = "CTI_LINKEDID"  # on that leg: the call it was originated for
+LOST_VAR = "CTI_IVR_LOST"  # on a caller that lost its IVR (cti-ivr-lost): the number it dialled
 
 WAITING_CONTEXTS = frozenset({"cti-queue", "cti-announce"})
 HOLD_CONTEXT = "cti-hold"
@@ -93,6 +94,7 @@ class ChannelFacts:
     entry: QueueEntry | None = None  # from ENTRY_VAR: a caller the ACD queued
     agent_id: str | None = None  # from AGENT_VAR: an agent leg the ACD originated
     for_call: str | None = None  # from CALL_VAR on that leg
+    lost_dnis: str | None = None  # from LOST_VAR: a caller queued by the dialplan, never by an engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,7 @@ class RestoreWaiting:
     entry: QueueEntry
     channel: str
     pull_back: bool = False  # waiting in the fallback's app_queue: redirect it to cti-queue first
+    lost_dnis: str | None = None  # it lost its IVR (ChannelFacts): its arrival and entry are logged now
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +160,9 @@ def plan(channels: Iterable[ChannelFacts]) -> RecoveryPlan:
             used_legs.add(leg.name)
             hangups.append(HangupLeg(leg.name, leg.agent_id or "", "not_connected"))
         if caller.bridge_id is None and caller.context in WAITING_CONTEXTS:
-            waiting.append(RestoreWaiting(entry, caller.name))
+            waiting.append(RestoreWaiting(entry, caller.name, lost_dnis=caller.lost_dnis))
         elif caller.bridge_id is None and caller.context == FALLBACK_CONTEXT:
-            waiting.append(RestoreWaiting(entry, caller.name, pull_back=True))
+            waiting.append(RestoreWaiting(entry, caller.name, pull_back=True, lost_dnis=caller.lost_dnis))
 
     for leg in legs:
         if leg.name in used_legs:

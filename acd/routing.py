@@ -556,6 +556,9 @@ class Router:
         """What a call with ``skills`` entering ``queue`` asks of an agent before any step widens it."""
         return self._queue(queue).steps[0].requirement(skills)
 
+    def has_queue(self, name: str) -> bool:
+        return name in self._queues
+
     def waiting(self, queue: str) -> list[str]:
         """Waiting call ids of ``queue``, next first."""
         self._queue(queue)

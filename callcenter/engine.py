@@ -237,7 +237,8 @@ class Engine:
         # After a crash or restart the engine takes back what Asterisk kept (docs/resilience.md), and
         # tells the dialplan it is alive: without a heartbeat, waiting callers go to the fallback.
         self.heartbeat = Heartbeat(self.ami.client.send_action, settings.resilience,
-                                   connection=lambda: self.ami.client.connects)
+                                   connection=lambda: self.ami.client.connects,
+                                   lost_queue=self.acd_config.ivr_lost_queue)
         self.recovery = Recovery(acd=self.acd, model=self.ami.model, control=self.ami.control, db=self.db,
                                  bus=self.bus, login=lambda agent_id: self.desk.login_queues(agent_id, []),
                                  send=self.ami.client.send_action)

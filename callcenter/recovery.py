@@ -30,6 +30,7 @@ from acd.recovery import (
     AGENT_VAR,
     CALL_VAR,
     ENTRY_VAR,
+    LOST_VAR,
     ChannelFacts,
     QueueEntry,
     RecoveryPlan,
@@ -43,7 +44,7 @@ from cti.ami.callmodel import CallModel, Phase
 from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
-from cti.journey import CallConnected, CallEnded, VoicemailLeft
+from cti.journey import CallArrived, CallConnected, CallEnded, QueueEntered, VoicemailLeft
 
 log = logging.getLogger(__name__)
 FACT_RETRY_S = (0.05, 0.15, 0.3, 0.5)  # between reads of a channel's variables that failed
@@ -81,12 +82,14 @@ class Recovery:
         """Every live channel with the ACD's variables read back from Asterisk."""
         chans = [ch for call in self.model.calls() for ch in call.live]
 
-        async def read(name: str) -> tuple[str | None, str | None, str | None]:
+        async def read(name: str) -> tuple[str | None, str | None, str | None, str | None]:
             entry, agent = await asyncio.gather(self.control.get_var(name, ENTRY_VAR),
                                                 self.control.get_var(name, AGENT_VAR))
-            return entry, agent, (await self.control.get_var(name, CALL_VAR) if agent else None)
+            if agent:
+                return entry, agent, await self.control.get_var(name, CALL_VAR), None
+            return entry, agent, None, (await self.control.get_var(name, LOST_VAR) if entry else None)
 
-        async def one(name: str) -> tuple[str | None, str | None, str | None]:
+        async def one(name: str) -> tuple[str | None, str | None, str | None, str | None]:
             # A channel being moved (the fallback's Redirect, a masquerade) answers "No such channel"
             # for an instant, as a gone one does: ask again a few times over ~1 s before believing
             # it gone, or a caller still waiting would not be queued again.
@@ -99,13 +102,13 @@ class Recovery:
                 return await read(name)
             except CtiError as err:
                 log.info("recovery: %s left out (%s): hung up meanwhile", name, err.message)
-                return None, None, None
+                return None, None, None, None
 
         found = await asyncio.gather(*(one(ch.name) for ch in chans))
         return [ChannelFacts(name=ch.name, linkedid=ch.linkedid, context=ch.context, up=ch.phase is Phase.UP,
                              created=ch.created, bridge_id=ch.bridge_id, entry=decode_entry(entry),
-                             agent_id=agent or None, for_call=for_call or None)
-                for ch, (entry, agent, for_call) in zip(chans, found, strict=True)]
+                             agent_id=agent or None, for_call=for_call or None, lost_dnis=lost or None)
+                for ch, (entry, agent, for_call, lost) in zip(chans, found, strict=True)]
 
     async def run(self) -> RecoveryReport:
         started = time.monotonic()
@@ -127,10 +130,14 @@ class Recovery:
             except CtiError as err:
                 log.info("recovery: %s: %s", leg.channel, err.message)
         for w in decided.waiting:
+            if self.acd.call_known(w.entry.linkedid):
+                continue  # a caller whose IVR was lost, enqueued from its UserEvent while this ran
             try:
                 if w.pull_back:  # out of app_queue's Queue() (which stops ringing) back to the engine's music
                     await self.control.redirect(w.channel, "cti-queue", "s")
                     report.pulled_back.append(w.entry.linkedid)
+                if w.lost_dnis is not None:
+                    await self._log_lost(w.entry, w.channel, w.lost_dnis)
                 await self.acd.restore_waiting(_live(w.entry, w.channel))
                 report.waiting.append(w.entry.linkedid)
             except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
@@ -143,6 +150,15 @@ class Recovery:
                  len(report.waiting), len(report.attached), len(report.unattached), len(report.hung_up),
                  len(report.agents), len(report.closed), report.took_s)
         return report
+
+    async def _log_lost(self, entry: QueueEntry, channel: str, dnis: str) -> None:
+        """A caller whose IVR was lost was queued by the dialplan while no engine ran: its arrival
+        (unless its IVR had begun: the first CallArrived of a call is the one the log keeps) and its
+        queue entry, at the time of the entry, as the engine would have logged them."""
+        await self.bus.publish(CallArrived(ts=entry.entered_at, linkedid=entry.linkedid, channel=channel,
+                                           caller_number=entry.caller_number, dnis=dnis))
+        await self.bus.publish(QueueEntered(ts=entry.entered_at, linkedid=entry.linkedid, queue=entry.queue,
+                                            channel=channel, priority=entry.priority))
 
     async def _attach(self, decided: RecoveryPlan, report: RecoveryReport) -> None:
         for a in decided.connected:

@@ -8,7 +8,11 @@ waiting caller leaves for its queue's fallback (app_queue with the agents' phone
 instead of waiting for an ACD that is not there. Globals survive the engine but not an Asterisk
 restart, and an Asterisk restart ends every call anyway. See docs/resilience.md.
 
-Only the heartbeat changes from one beat to the next: the two settings are sent with the first
+With the settings goes ``CTI_ENGINE_LOST_QUEUE``: the queue where ``cti-inbound`` sends a caller
+whose IVR was lost (the engine away or restarting, or it died under the call) instead of hanging
+it up; empty (``Setvar`` with no value removes the global): such callers are hung up.
+
+Only the heartbeat changes from one beat to the next: the settings are sent with the first
 beat on each AMI connection (``connection`` counts them; a reconnect may be to a restarted
 Asterisk that lost its globals) and again if sending them failed, not every second.
 """
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_VAR = "CTI_ENGINE_HEARTBEAT"
 TIMEOUT_VAR = "CTI_ENGINE_TIMEOUT"
 CHECK_VAR = "CTI_ENGINE_CHECK"
+LOST_QUEUE_VAR = "CTI_ENGINE_LOST_QUEUE"
 
 Send = Callable[[str, Mapping[str, str]], Awaitable[object]]
 
@@ -37,8 +42,9 @@ class Heartbeat:
     """Publishes the heartbeat globals while the engine runs (``start``/``stop``)."""
 
     def __init__(self, send: Send, settings: ResilienceSettings, *, clock: Callable[[], float] = time.time,
-                 connection: Callable[[], int] = lambda: 0) -> None:
+                 connection: Callable[[], int] = lambda: 0, lost_queue: str | None = None) -> None:
         self._send, self.settings, self.clock = send, settings, clock
+        self.lost_queue = lost_queue or ""
         self._connection = connection  # which AMI connection this is (AmiClient.connects)
         self._settings_sent_on: int | None = None  # the connection the settings last reached
         self._task: asyncio.Task[None] | None = None
@@ -55,7 +61,8 @@ class Heartbeat:
             self._settings_sent_on = None  # not known sent until both went through
             await self._send("Setvar", {"Variable": TIMEOUT_VAR, "Value": str(int(s.engine_timeout_s))})
             await self._send("Setvar", {"Variable": CHECK_VAR, "Value": str(int(s.check_every_s))})
-            self.actions += 2
+            await self._send("Setvar", {"Variable": LOST_QUEUE_VAR, "Value": self.lost_queue})
+            self.actions += 3
             self._settings_sent_on = connection
         self.beats += 1
 

@@ -66,6 +66,19 @@ class VoicemailResult(Event):
     status: str = ""
 
 
+@event("ami.ivr_lost")
+class IvrLost(Event):
+    """The dialplan's ``UserEvent(CtiIvrLost)``: a caller whose IVR was lost (no engine, or one
+    that died under the call) waits in ``queue``'s music (``cti-ivr-lost``); ``CTI_ACD`` is set."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    queue: str
+    caller_num: str = ""
+    dnis: str = ""
+
+
 @event("ami.bridge_enter")
 class BridgeEnter(Event):
     bridge_id: str

@@ -178,7 +178,12 @@ def _duration(raw: str) -> int:
 
 
 def _user_event(m: Msg, now: float) -> Event | None:
-    if m.get("UserEvent") != "CtiVoicemail":
+    name = m.get("UserEvent")
+    if name == "CtiIvrLost":
+        return ev.IvrLost(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+                          linkedid=m.get("Linkedid", m.get("Uniqueid", "")), queue=m.get("Queue", ""),
+                          caller_num=_cid(m.get("CallerIDNum", "")), dnis=m.get("Dnis", ""))
+    if name != "CtiVoicemail":
         return None  # somebody else's
     return ev.VoicemailResult(
         ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),

@@ -27,6 +27,7 @@ def test_shipped_queues_load_and_route() -> None:
     assert cfg.queue("support").no_agents_action is not None
     assert cfg.queue("support").no_agents_action.action is LimitKind.QUEUE  # type: ignore[union-attr]
     assert cfg.queue("support").overflow_to == "general"
+    assert cfg.ivr_lost_queue == "general"  # callers who lost their IVR wait there, not hung up
     assert {a.agent_id for a in cfg.agents} == {str(n) for n in range(1001, 1009)}
     r = Router(cfg.queues)
     for a in cfg.agents:
@@ -37,6 +38,7 @@ def test_shipped_queues_load_and_route() -> None:
 
 BAD = """
 skills: [support, billing]
+ivr_lost_queue: operators
 queues:
   support:
     steps:
@@ -64,6 +66,7 @@ def test_check_names_file_queue_and_field(tmp_path: Path) -> None:
         "queues.support.steps[1].after_s: must be later than the step before",
         "queues.support.steps[1].skills.suport: unknown skill",
         "queues.support.overflow.to: unknown queue 'nowhere'",
+        "ivr_lost_queue: unknown queue 'operators'",
         "queues.support.max_wait_action: needed when max_wait_s is set",
         "queues.billing.no_agents_action.target: needs another configured queue",
         "agents.1001.queues: unknown queue 'sales'",

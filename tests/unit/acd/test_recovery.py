@@ -150,3 +150,15 @@ def test_attach_refuses_a_busy_agent() -> None:
     r.attach_connected("c", "a", "support", 2.0, entered_at=0.5, answered_at=1.0)
     with pytest.raises(Exception, match="on_call"):
         r.attach_connected("d", "a", "support", 2.0, entered_at=0.5, answered_at=1.0)
+
+
+def test_plan_marks_callers_the_dialplan_queued_after_losing_their_ivr() -> None:
+    """A caller in cti-queue with the lost-IVR mark (CTI_IVR_LOST, the number it dialled) waits again
+    like the others, marked: the adapter logs its arrival and entry, which no engine logged."""
+    lost = ChannelFacts("PJSIP/trunk-9", "l", "cti-queue", True, 15.0, None, entry("l", 15.0, "general"),
+                        lost_dnis="5002")
+    fell_back = ChannelFacts("PJSIP/trunk-8", "f", "cti-engine-down", True, 12.0, None, entry("f", 12.0, "general"),
+                             lost_dnis="5001")
+    p = plan([caller("a", 10), lost, fell_back])
+    assert [(w.entry.linkedid, w.pull_back, w.lost_dnis) for w in p.waiting] == [
+        ("a", False, None), ("f", True, "5001"), ("l", False, "5002")]

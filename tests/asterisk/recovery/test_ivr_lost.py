@@ -1,0 +1,122 @@
+"""A caller whose IVR was lost is not hung up: it waits on the music of the queue named
+``ivr_lost_queue`` (config/queues.yaml: general) and reaches an agent, on a real Asterisk.
+
+- With the engine running but its FastAGI port away (the moments of a start, before the IVR
+  server listens): the call lands in ``cti-ivr-lost``, the dialplan's UserEvent reaches the ACD,
+  which enqueues the caller, and an agent answers it.
+- With no engine at all (between a stop and the next start): the caller waits in ``cti-queue``
+  with its queue entry, and the next engine's recovery queues it again and routes it.
+Before, both callers were hung up as soon as ``AGI()`` failed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from acd.recovery import ENTRY_VAR, decode_entry
+from callcenter.engine import Engine
+from crm_core.interactions import interaction_by_linkedid
+from cti.events import Event
+from cti.journey import CallConnected, QueueEntered
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+from tests.helpers import engine_settings, seed, until
+
+CALLER = "+8613900000042"  # no customer: nobody is identified without the IVR
+
+
+def _context_of(pbx: ManagedPbx, prefix: str) -> str | None:
+    for line in pbx.cli("core show channels concise").splitlines():
+        fields = line.split("!")
+        if fields[0].startswith(prefix) and fields[0].endswith(";2"):
+            return fields[1]
+    return None
+
+
+async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_served(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    settings = engine_settings(pbx_settings, tmp_path)
+    await seed(settings)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    eng = Engine(settings, answer_after_s=0.5, web=False)
+    eng.bus.subscribe(Event, record, name="test.recorder")
+    await eng.start()
+    try:
+        await eng.agi.stop()  # the IVR's port is away: AGI() fails at once, as for a starting engine
+        await eng.desk.login_queues("1007", ["general"])
+        await eng.desk.set_ready("1007")
+        placed = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
+                                                 caller_id=f"<{CALLER}>", timeout_ms=10000)
+        assert placed.success, placed
+        lid = placed.linkedid
+        entered = await until(lambda: [e for e in seen if isinstance(e, QueueEntered) and e.linkedid == lid],
+                              what="the caller queued from the dialplan's UserEvent")
+        assert [(e.queue, e.customer_id) for e in entered] == [("general", None)]
+        await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
+                    what="agent 1007 talking to the caller")
+        call = eng.acd.calls[lid]
+        assert (call.agent_id, call.caller_number) == ("1007", CALLER)
+        entry = decode_entry(await eng.ami.control.get_var(call.caller_channel, ENTRY_VAR))
+        assert entry is not None and (entry.linkedid, entry.queue) == (lid, "general")
+        await eng.desk.hangup("1007", lid)
+        await until(lambda: eng.router.agent("1007").state.value == "wrap_up", what="1007 wrapping up")
+        await eng.bus.drain()  # type: ignore[attr-defined]
+        await eng.logger.flush()
+        async with eng.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=lid)
+        # One interaction, like any call: answered by 1007 in general, from the caller's number.
+        assert row is not None and (row.agent_id, row.queue, row.outcome, row.caller_number, row.dialled_number) == (
+            "1007", "general", "answered", CALLER, "5002"), row
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        await eng.stop()
+
+
+async def test_a_caller_arriving_while_no_engine_runs_waits_for_the_next_one(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    settings = engine_settings(pbx_settings, tmp_path)
+    await seed(settings)
+    first = Engine(settings, answer_after_s=0.5, web=False)
+    await first.start()  # its heartbeat names the lost queue to the dialplan
+    await first.stop()
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    second = Engine(settings, answer_after_s=0.5, web=False)
+    second.bus.subscribe(Event, record, name="test.recorder")
+    try:
+        pbx.cli("channel originate Local/5002@cti-inbound/n extension s@cti-sim-caller")
+        await until(lambda: _context_of(pbx, "Local/5002@cti-inbound-") == "cti-queue", timeout_s=10,
+                    what="the caller waiting in cti-queue with no engine")
+        await asyncio.sleep(1.0)  # no FastAGI, no ACD: it stays on the music
+        assert _context_of(pbx, "Local/5002@cti-inbound-") == "cti-queue"
+        await second.start()
+        report = second.recovery_report
+        assert report is not None and len(report.waiting) == 1, report
+        [lid] = report.waiting
+        assert second.acd.calls[lid].queue == "general"
+        await second.desk.login_queues("1007", ["general"])
+        await second.desk.set_ready("1007")
+        await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
+                    what="the next engine's agent talking to the caller")
+        await second.desk.hangup("1007", lid)
+        await until(lambda: second.router.agent("1007").state.value == "wrap_up", what="1007 wrapping up")
+        await second.bus.drain()  # type: ignore[attr-defined]
+        await second.logger.flush()
+        async with second.db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid=lid)
+        # Logged as if an engine had seen it arrive: the number dialled, its wait from its entry.
+        assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
+            "1007", "general", "answered", "5002"), row
+        assert row.wait_s is not None and row.wait_s >= 1.0, row.wait_s
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        await second.stop()
