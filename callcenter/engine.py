@@ -452,12 +452,14 @@ class Engine:
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
             await self.phone.revoke_all()
         await self.ami.stop()
-        with contextlib.suppress(Exception):
-            await self.logger.stop()
         await self.webhooks.stop()
         await self.case_changes.stop()
         await self.bus.stop()
-        await self.feed.stop()  # after the bus: what it handed over is stored
+        # After the bus, which hands them whatever it still holds (a wrap-up made as the demo
+        # stopped): the call log writes it, the feed stores it.
+        with contextlib.suppress(Exception):
+            await self.logger.stop()
+        await self.feed.stop()
         await self.callback_intake.stop()
         await self.desk.journal.stop()
         if self.routing_lease is not None:
