@@ -8,6 +8,7 @@ the demo company's roster, the one list ``cti db seed-demo`` creates its agent u
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +22,9 @@ from acd.virtual_hold import VirtualHoldPolicy, callback_allowance_s
 from cti.errors import ConfigError
 from cti.settings import Settings
 
+# The CTI_ACD entry separates fields with "|", the IVR's hand-off MSet splits on ",", and the
+# fallback's app_queue queue is cti-fallback-<name>: a queue's name holds none of those.
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FILE_NAME = "queues.yaml"
 
 class _Model(BaseModel):
@@ -217,6 +221,9 @@ def _cross_check(spec: QueuesFile) -> list[str]:
         problems.append(f"ivr_lost_queue: unknown queue {spec.ivr_lost_queue!r}")
     for name, q in spec.queues.items():
         where = f"queues.{name}"
+        if not _QUEUE_NAME.fullmatch(name):
+            problems.append(f"{where}: a queue's name is 1-64 letters, digits, '_' or '-' (it travels in "
+                            f"channel variables, AGI commands and app_queue's queue names)")
         if not q.steps:
             problems.append(f"{where}.steps: at least one step is needed")
         elif q.steps[0].after_s != 0:

@@ -48,6 +48,8 @@ queues:
     max_wait_s: 100
   billing:
     no_agents_action: {action: queue, target: billing}
+  "vip|gold":
+    steps: [{after_s: 0}]
 agents:
   "1001": {skills: {billing: 2}, queues: [sales]}
   "1002": {username: agent1001, skills: {billing: 2}}
@@ -67,6 +69,7 @@ def test_check_names_file_queue_and_field(tmp_path: Path) -> None:
         "queues.support.steps[1].skills.suport: unknown skill",
         "queues.support.overflow.to: unknown queue 'nowhere'",
         "ivr_lost_queue: unknown queue 'operators'",
+        "queues.vip|gold: a queue's name is 1-64 letters, digits, '_' or '-'",
         "queues.support.max_wait_action: needed when max_wait_s is set",
         "queues.billing.no_agents_action.target: needs another configured queue",
         "agents.1001.queues: unknown queue 'sales'",
