@@ -91,6 +91,7 @@ log = logging.getLogger(__name__)
 CALLER_FRESH_S = 30.0
 FEED_GATHER_S = 0.5
 CALLLOG_FLUSH_GAP_S = 0.05  # at most ~20 journal flushes a second (bench/RESULTS.md, issue 19 fourth round)
+FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member updates may take
 
 
 def _log_fence_failure(task: asyncio.Task[None]) -> None:
@@ -451,6 +452,11 @@ class Engine:
         await self.recorder.stop()
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
             await self.phone.revoke_all()
+        # The last logouts (a shift ending with the stop) leave app_queue's fallback queues before
+        # AMI closes: app_queue must not ring them while no engine runs. Bounded: AMI may be gone.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FALLBACK_SETTLE_S):
+                await self.fallback_members.wait_synced()
         await self.ami.stop()
         await self.webhooks.stop()
         await self.case_changes.stop()

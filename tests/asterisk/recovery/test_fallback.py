@@ -25,7 +25,7 @@ from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from cti.sip_credentials import passwords
 from tests.asterisk.recovery import crashing_engine
-from tests.helpers import english_customer_number, place_call, until
+from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
 from tests.servers import free_port
 
 SIPP = Path(__file__).resolve().parents[3] / "bench" / "sipp"
@@ -164,3 +164,26 @@ def _answered(pbx: ManagedPbx) -> int:
     found = re.search(r"has taken (\d+) call", pbx.cli("queue show cti-fallback-support"))
     return int(found.group(1)) if found else 0
 
+
+
+async def test_agents_logged_out_just_before_a_stop_leave_the_fallback_queues(pbx: ManagedPbx, pbx_settings: Settings,
+                                                                             tmp_path: Path) -> None:
+    """A shift ends: every agent logs out and the engine is stopped at once. The fallback queues
+    must not keep them, or app_queue would ring logged-out agents while no engine runs. Before, the
+    stop closed AMI under the member updates still under way ("AMI is not connected")."""
+    settings = engine_settings(pbx_settings, tmp_path)
+    await seed(settings)
+    eng = Engine(settings, answer_after_s=0.5, web=False)
+    await eng.start()
+    agents = [str(n) for n in range(1001, 1009)]
+    try:
+        for agent in agents:
+            await eng.desk.login_queues(agent, [])  # their own queues (config/queues.yaml)
+        await eng.fallback_members.wait_synced()
+        assert "1008" in pbx.cli("queue show cti-fallback-sales")
+        for agent in agents:
+            await eng.desk.logout_queues(agent, [])
+    finally:
+        await eng.stop()  # in the same step as the last logout
+    shown = "".join(pbx.cli(f"queue show cti-fallback-{q}") for q in ("support", "general", "billing", "sales"))
+    assert not [a for a in agents if a in shown], shown
