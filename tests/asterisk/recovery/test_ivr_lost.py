@@ -16,6 +16,7 @@ from pathlib import Path
 from acd.recovery import ENTRY_VAR, decode_entry
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
+from crm_core.models import Interaction
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from cti.pbx import ManagedPbx
@@ -31,6 +32,16 @@ def _context_of(pbx: ManagedPbx, prefix: str) -> str | None:
         if fields[0].startswith(prefix) and fields[0].endswith(";2"):
             return fields[1]
     return None
+
+
+async def _hung_up_and_logged(eng: Engine, lid: str) -> Interaction | None:
+    """Agent 1007 hangs up; the call's interaction as the call log wrote it."""
+    await eng.desk.hangup("1007", lid)
+    await until(lambda: eng.router.agent("1007").state.value == "wrap_up", what="1007 wrapping up")
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        return await interaction_by_linkedid(session=s, linkedid=lid)
 
 
 async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_served(
@@ -53,6 +64,7 @@ async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_se
                                                  caller_id=f"<{CALLER}>", timeout_ms=10000)
         assert placed.success, placed
         lid = placed.linkedid
+        assert lid is not None
         entered = await until(lambda: [e for e in seen if isinstance(e, QueueEntered) and e.linkedid == lid],
                               what="the caller queued from the dialplan's UserEvent")
         assert [(e.queue, e.customer_id) for e in entered] == [("general", None)]
@@ -62,12 +74,7 @@ async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_se
         assert (call.agent_id, call.caller_number) == ("1007", CALLER)
         entry = decode_entry(await eng.ami.control.get_var(call.caller_channel, ENTRY_VAR))
         assert entry is not None and (entry.linkedid, entry.queue) == (lid, "general")
-        await eng.desk.hangup("1007", lid)
-        await until(lambda: eng.router.agent("1007").state.value == "wrap_up", what="1007 wrapping up")
-        await eng.bus.drain()  # type: ignore[attr-defined]
-        await eng.logger.flush()
-        async with eng.db.session() as s:
-            row = await interaction_by_linkedid(session=s, linkedid=lid)
+        row = await _hung_up_and_logged(eng, lid)
         # One interaction, like any call: answered by 1007 in general, from the caller's number.
         assert row is not None and (row.agent_id, row.queue, row.outcome, row.caller_number, row.dialled_number) == (
             "1007", "general", "answered", CALLER, "5002"), row
@@ -106,12 +113,7 @@ async def test_a_caller_arriving_while_no_engine_runs_waits_for_the_next_one(
         await second.desk.set_ready("1007")
         await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
                     what="the next engine's agent talking to the caller")
-        await second.desk.hangup("1007", lid)
-        await until(lambda: second.router.agent("1007").state.value == "wrap_up", what="1007 wrapping up")
-        await second.bus.drain()  # type: ignore[attr-defined]
-        await second.logger.flush()
-        async with second.db.session() as s:
-            row = await interaction_by_linkedid(session=s, linkedid=lid)
+        row = await _hung_up_and_logged(second, lid)
         # Logged as if an engine had seen it arrive: the number dialled, its wait from its entry.
         assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
             "1007", "general", "answered", "5002"), row
