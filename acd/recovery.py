@@ -114,6 +114,7 @@ class Attach:
     answered_at: float  # the agent leg's creation: the offer, a few seconds before the answer
     held: bool = False
     fallback: bool = False  # connected by app_queue while no engine ran: no engine saw it connect
+    lost_dnis: str | None = None  # it lost its IVR first (ChannelFacts): its arrival and entry are logged now
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ def plan(channels: Iterable[ChannelFacts]) -> RecoveryPlan:
             if talking.agent_id not in busy:
                 connected.append(Attach(entry, caller.name, talking.agent_id, talking.name, talking.created,
                                         held=caller.context == HOLD_CONTEXT,
-                                        fallback=caller.context == FALLBACK_CONTEXT))
+                                        fallback=caller.context == FALLBACK_CONTEXT, lost_dnis=caller.lost_dnis))
             # else: a second conversation claiming the same agent; never cut, never attached
             busy.add(talking.agent_id)
             continue

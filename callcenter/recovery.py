@@ -162,6 +162,8 @@ class Recovery:
 
     async def _attach(self, decided: RecoveryPlan, report: RecoveryReport) -> None:
         for a in decided.connected:
+            if a.lost_dnis is not None:  # lost its IVR, then app_queue connected it: all unlogged
+                await self._log_lost(a.entry, a.caller_channel, a.lost_dnis)
             call = _live(a.entry, a.caller_channel)
             call.status = "held" if a.held else "talking"
             answered_at = await self._fallback_answer(a.agent_channel) if a.fallback else None

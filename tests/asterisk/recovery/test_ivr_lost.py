@@ -6,11 +6,14 @@
   which enqueues the caller, and an agent answers it.
 - With no engine at all (between a stop and the next start): the caller waits in ``cti-queue``
   with its queue entry, and the next engine's recovery queues it again and routes it.
+- With no engine for longer than the timeout: the caller goes on to the queue's app_queue
+  fallback, whose member answers; the next engine attaches the call and logs it whole.
 Before, both callers were hung up as soon as ``AGI()`` failed."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from acd.recovery import ENTRY_VAR, decode_entry
@@ -21,6 +24,7 @@ from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.asterisk.recovery import crashing_engine
 from tests.helpers import engine_settings, seed, until
 
 CALLER = "+8613900000042"  # no customer: nobody is identified without the IVR
@@ -118,6 +122,41 @@ async def test_a_caller_arriving_while_no_engine_runs_waits_for_the_next_one(
         assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
             "1007", "general", "answered", "5002"), row
         assert row.wait_s is not None and row.wait_s >= 1.0, row.wait_s
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        await second.stop()
+
+
+async def test_a_lost_caller_app_queue_connected_is_logged_when_an_engine_returns(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """No engine for longer than the timeout: the caller who found no IVR goes on from the lost
+    queue's music to its app_queue fallback, where agent 1007's phone answers it. The next engine
+    attaches the call to 1007 and logs what no engine saw: the arrival (the number dialled), the
+    queue entry and the answer."""
+    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
+    first = Engine(settings, answer_after_s=0.5)  # web: the supervisor service records 1007's state
+    await first.start()
+    await first.desk.login_queues("1007", ["general"])
+    await first.desk.set_ready("1007")
+    await until(lambda: "1007" in pbx.cli("queue show cti-fallback-general"), what="1007 a fallback member")
+    await first.stop()
+    second = Engine(settings, answer_after_s=0.5, web=False)
+    try:
+        pbx.cli("channel originate Local/5002@cti-inbound/n extension s@cti-sim-caller")
+        await until(lambda: _context_of(pbx, "Local/5002@cti-inbound-") == "cti-engine-down", timeout_s=15,
+                    what="the caller handed to app_queue")
+        await until(lambda: re.search(r"Local/1007@cti-sim-phone-\S+!\S+!\S+!\S+!Up", pbx.cli(
+            "core show channels concise")), timeout_s=15, what="1007's phone answering through app_queue")
+        await asyncio.sleep(0.5)
+        await second.start()
+        report = second.recovery_report
+        assert report is not None and list(report.attached.values()) == ["1007"], report
+        [lid] = report.attached
+        row = await _hung_up_and_logged(second, lid)
+        assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
+            "1007", "general", "answered", "5002"), row
+        assert row.answered_at is not None and row.started_at is not None and row.started_at < row.answered_at
     finally:
         pbx.cli("channel request hangup all")
         await asyncio.sleep(0.5)

@@ -159,6 +159,10 @@ def test_plan_marks_callers_the_dialplan_queued_after_losing_their_ivr() -> None
                         lost_dnis="5002")
     fell_back = ChannelFacts("PJSIP/trunk-8", "f", "cti-engine-down", True, 12.0, None, entry("f", 12.0, "general"),
                              lost_dnis="5001")
-    p = plan([caller("a", 10), lost, fell_back])
+    answered = ChannelFacts("PJSIP/trunk-7", "c", "cti-engine-down", True, 11.0, "B7", entry("c", 11.0, "general"),
+                            lost_dnis="5000")  # then app_queue connected it to 1001's phone
+    member = ChannelFacts("PJSIP/1001-7", "c", "cti-agents", True, 40.0, "B7", agent_id="1001", for_call="c")
+    p = plan([caller("a", 10), lost, fell_back, answered, member])
     assert [(w.entry.linkedid, w.pull_back, w.lost_dnis) for w in p.waiting] == [
         ("a", False, None), ("f", True, "5001"), ("l", False, "5002")]
+    assert [(a.entry.linkedid, a.fallback, a.lost_dnis) for a in p.connected] == [("c", True, "5000")]
