@@ -45,7 +45,7 @@ from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentSt
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
 from acd.reconnect import KEEP_VAR, PhoneReconnect
-from acd.recovery import AGENT_VAR, ENTRY_VAR, QueueEntry, encode_entry
+from acd.recovery import AGENT_VAR, ENTRY_VAR, LOST_VAR, QueueEntry, encode_entry
 from acd.routing import Router
 from acd.stats import QueueSnapshot
 from cti.ami.control import CallControl, OriginateResult
@@ -340,6 +340,14 @@ class AcdService:
                                            caller_number=ev.caller_num, dnis=ev.dnis))
         await self.enqueue(LiveCall(linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_num,
                                     queue=ev.queue))
+        self._spawn(self._unmark_lost(ev.channel), f"acd.unmark_lost:{ev.linkedid}")
+
+    async def _unmark_lost(self, channel: str) -> None:
+        """Logged now: a later engine's recovery must not log the caller's arrival and entry again."""
+        try:
+            await self.control.set_var(channel, LOST_VAR, "")
+        except CtiError as err:  # the caller may have hung up meanwhile
+            log.info("acd: could not clear the lost-IVR mark of %s: %s", channel, err.message)
 
     async def _on_call_ended(self, ev: CallEnded) -> None:
         self.reconnect.on_call_ended(ev)

@@ -159,6 +159,10 @@ class Recovery:
                                            caller_number=entry.caller_number, dnis=dnis))
         await self.bus.publish(QueueEntered(ts=entry.entered_at, linkedid=entry.linkedid, queue=entry.queue,
                                             channel=channel, priority=entry.priority))
+        try:  # logged: the next engine's recovery must not log them again
+            await self.control.set_var(channel, LOST_VAR, "")
+        except CtiError as err:
+            log.info("recovery: could not clear the lost-IVR mark of %s: %s", channel, err.message)
 
     async def _attach(self, decided: RecoveryPlan, report: RecoveryReport) -> None:
         for a in decided.connected:

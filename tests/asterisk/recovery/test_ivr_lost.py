@@ -16,7 +16,7 @@ import asyncio
 import re
 from pathlib import Path
 
-from acd.recovery import ENTRY_VAR, decode_entry
+from acd.recovery import ENTRY_VAR, LOST_VAR, decode_entry
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import Interaction
@@ -78,6 +78,12 @@ async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_se
         assert (call.agent_id, call.caller_number) == ("1007", CALLER)
         entry = decode_entry(await eng.ami.control.get_var(call.caller_channel, ENTRY_VAR))
         assert entry is not None and (entry.linkedid, entry.queue) == (lid, "general")
+        # Logged by this engine: the mark that would have a later engine log it again is gone.
+        for _ in range(50):
+            if not await eng.ami.control.get_var(call.caller_channel, LOST_VAR):
+                break
+            await asyncio.sleep(0.1)
+        assert not await eng.ami.control.get_var(call.caller_channel, LOST_VAR)
         row = await _hung_up_and_logged(eng, lid)
         # One interaction, like any call: answered by 1007 in general, from the caller's number.
         assert row is not None and (row.agent_id, row.queue, row.outcome, row.caller_number, row.dialled_number) == (
@@ -113,6 +119,7 @@ async def test_a_caller_arriving_while_no_engine_runs_waits_for_the_next_one(
         assert report is not None and len(report.waiting) == 1, report
         [lid] = report.waiting
         assert second.acd.calls[lid].queue == "general"
+        assert not await second.ami.control.get_var(second.acd.calls[lid].caller_channel, LOST_VAR)  # logged once
         await second.desk.login_queues("1007", ["general"])
         await second.desk.set_ready("1007")
         await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
