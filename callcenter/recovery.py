@@ -65,6 +65,7 @@ class RecoveryReport:
     closed: list[str] = field(default_factory=list)  # interactions ended for calls Asterisk no longer has
     pulled_back: list[str] = field(default_factory=list)  # callers taken back from the fallback's app_queue
     ended_at: dict[str, float] = field(default_factory=dict)  # closed interaction -> its real end (AstDB)
+    lost_ivr: list[str] = field(default_factory=list)  # callers the dialplan queued after losing their IVR
     took_s: float = 0.0
 
 
@@ -138,6 +139,7 @@ class Recovery:
                     report.pulled_back.append(w.entry.linkedid)
                 if w.lost_dnis is not None:
                     await self._log_lost(w.entry, w.channel, w.lost_dnis)
+                    report.lost_ivr.append(w.entry.linkedid)
                 await self.acd.restore_waiting(_live(w.entry, w.channel))
                 report.waiting.append(w.entry.linkedid)
             except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
@@ -149,6 +151,9 @@ class Recovery:
         log.info("recovery: %d waiting, %d attached, %d unattached, %d legs hung up, %d agents, %d closed in %.2f s",
                  len(report.waiting), len(report.attached), len(report.unattached), len(report.hung_up),
                  len(report.agents), len(report.closed), report.took_s)
+        if report.lost_ivr:  # each of them missed the IVR while no engine answered
+            log.warning("recovery: %d callers lost their IVR while no engine ran and were queued without it",
+                        len(report.lost_ivr))
         return report
 
     async def _log_lost(self, entry: QueueEntry, channel: str, dnis: str) -> None:
@@ -168,6 +173,7 @@ class Recovery:
         for a in decided.connected:
             if a.lost_dnis is not None:  # lost its IVR, then app_queue connected it: all unlogged
                 await self._log_lost(a.entry, a.caller_channel, a.lost_dnis)
+                report.lost_ivr.append(a.entry.linkedid)
             call = _live(a.entry, a.caller_channel)
             call.status = "held" if a.held else "talking"
             answered_at = await self._fallback_answer(a.agent_channel) if a.fallback else None

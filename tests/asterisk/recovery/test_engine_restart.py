@@ -67,7 +67,7 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         # entered when it lost the IVR.
         assert report.waiting == [*before["waiting"], before["ivr"]]
         assert report.attached == {before["connected"]: "1001"}
-        assert before["ivr"] not in report.closed
+        assert before["ivr"] not in report.closed and report.lost_ivr == [before["ivr"]]
         lost = eng.acd.calls[before["ivr"]]
         assert lost.queue == "general" and killed - 0.5 < lost.queued_at < killed + 1.5, (killed, lost.queued_at)
         agent = eng.router.agent("1001")

@@ -118,6 +118,7 @@ async def test_a_caller_arriving_while_no_engine_runs_waits_for_the_next_one(
         report = second.recovery_report
         assert report is not None and len(report.waiting) == 1, report
         [lid] = report.waiting
+        assert report.lost_ivr == [lid]
         assert second.acd.calls[lid].queue == "general"
         assert not await second.ami.control.get_var(second.acd.calls[lid].caller_channel, LOST_VAR)  # logged once
         await second.desk.login_queues("1007", ["general"])
@@ -160,6 +161,7 @@ async def test_a_lost_caller_app_queue_connected_is_logged_when_an_engine_return
         report = second.recovery_report
         assert report is not None and list(report.attached.values()) == ["1007"], report
         [lid] = report.attached
+        assert report.lost_ivr == [lid]
         row = await _hung_up_and_logged(second, lid)
         assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
             "1007", "general", "answered", "5002"), row
