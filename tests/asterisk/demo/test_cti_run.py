@@ -33,7 +33,7 @@ def _env(settings: Settings, tmp_path: Path, web_port: int) -> dict[str, str]:
     secret = settings.ami.secret.get_secret_value()
     return {k: v for k, v in os.environ.items() if not k.startswith("CTI_")} | {
         "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
-        "CTI_STATE_DIR": str(tmp_path / "state"),
+        "CTI_STATE_DIR": str(tmp_path / "state"), "CTI_RECORDINGS__DIR": str(tmp_path / "recordings"),
         "CTI_AMI__PORT": str(settings.ami.port), **({"CTI_AMI__SECRET": secret} if secret else {}),
         "CTI_AGI__PORT": str(settings.agi.port),
         "CTI_PBX__INSTANCE": pbx.instance, "CTI_PBX__SIP_PORT": str(pbx.sip_port),

@@ -31,7 +31,8 @@ async def test_a_waiting_standby_stops_cleanly_on_a_signal(redis_url: str, tmp_p
         "CTI_BUS": "redis", "CTI_REDIS_URL": redis_url, "CTI_NODE_ID": f"standby-{tag}",
         "CTI_ROUTING_STANDBY": "true", "CTI_PBX__MODE": "system",
         "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'standby.db'}",
-        "CTI_STATE_DIR": str(tmp_path / "state"), "CTI_AMI__PORT": str(free_port()),
+        "CTI_STATE_DIR": str(tmp_path / "state"), "CTI_RECORDINGS__DIR": str(tmp_path / "recordings"),
+        "CTI_AMI__PORT": str(free_port()),
         "CTI_AMI__SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
         "CTI_AGI__PORT": str(free_port()), "CTI_WEB__PORT": str(free_port()),
     }
