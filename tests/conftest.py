@@ -86,6 +86,8 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # Its own state directory (SIP passwords, TLS certificate), not the checkout's var/: two
         # workers, or two checkouts' runs, would otherwise rewrite each other's files.
         state_dir=tmp_path_factory.mktemp("pbx-state"),
+        # Nor the checkout's var/recordings: an engine started from these settings files its calls here.
+        recordings={"dir": tmp_path_factory.mktemp("recordings")},
         # The raw AMI taps (tests/ami_events.py) log in as the read-only observer user, never as the engine.
         ami={"port": free_port(), "secret": "test-secret", "observer_secret": secrets.token_urlsafe(24)},
         agi={"port": free_port()},
