@@ -110,7 +110,7 @@ def carrier_rig(base: Path, *, edit_config: Callable[[Path], None] | None = None
     pbx = {"instance": f"trunks{os.getpid()}", "sip_port": our_sip, "agent_endpoints": 3, **rtp_range("trunks"),
            **ours.pop("pbx", {})}
     settings = load_settings(
-        config_dir=ours_cfg, state_dir=base / "state",
+        config_dir=ours_cfg, state_dir=base / "state", recordings={"dir": base / "recordings"},
         database_url="sqlite+aiosqlite:///" + str(base / "cti.db"),
         ami={"port": free_port(), "secret": "test-secret"}, agi={"port": free_port()}, pbx=pbx,
         web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)}, **ours)
