@@ -794,6 +794,7 @@ async def main_async(args: argparse.Namespace) -> list[Phase] | list[str]:
              "rtp_start": rtp, "rtp_end": rtp + rtp_ports - 1},
         sip={"loopback_test_trunk": True},  # sipp's callers are identified by address
         web={"port": free_port()}, database_url=f"sqlite+aiosqlite:///{work / 'e2e.db'}", state_dir=work / "state",
+        recordings={"dir": work / "recordings"},  # --recording: the work dir's, not the checkout's var/
         config_dir=bench_config(work, args))
     numbers = await customer_numbers(settings)
     pbx = ManagedPbx(settings)

@@ -436,7 +436,8 @@ async def main_async(args: argparse.Namespace) -> str:
         pbx={"instance": f"softphone{os.getpid()}", "sip_port": e2e.SIP_PORT, "agent_endpoints": 8, "rtp_start": rtp,
              "rtp_end": rtp + 999, "http_port": e2e.free_port()},
         web={"port": e2e.free_port(), "session_secret": "softphone-bench-session-secret-0123456789"},
-        database_url=f"sqlite+aiosqlite:///{work / 'bench.db'}", state_dir=work / "state", dev_mode=True)
+        database_url=f"sqlite+aiosqlite:///{work / 'bench.db'}", state_dir=work / "state",
+        recordings={"dir": work / "recordings"}, dev_mode=True)
     db = Database.from_settings(settings)
     await db.upgrade()
     await seed_demo(db, progress=lambda *_: None, config_dir=settings.config_dir)
