@@ -1,10 +1,10 @@
 """The engine's own directories and files that hold secrets or customer data are closed to the
 host's other users: created so under the usual umask, tightened when an older engine or a checkout
-left them open, and left alone when they belong to someone else."""
+left them open, and left alone when they belong to someone else. (The rotated log files:
+tests/unit/cti/test_logs.py.)"""
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -14,8 +14,6 @@ import pytest
 
 from cti.credentials import installation_secret
 from cti.files import private_dir, private_file
-from cti.logs import configure_logging
-from cti.settings import load_settings
 
 
 def _mode(path: Path) -> int:
@@ -64,20 +62,3 @@ def test_the_state_directory_made_for_a_secret_is_private(tmp_path: Path) -> Non
     assert _mode(tmp_path / "var") == 0o700
     assert _mode(tmp_path / "var" / "session-secret") == 0o600
 
-
-def test_every_rotated_log_file_is_private(tmp_path: Path) -> None:
-    root = logging.getLogger()
-    before = list(root.handlers)
-    path = tmp_path / "logs" / "engine.log"
-    try:
-        configure_logging(load_settings(log_file=path, log_file_max_bytes=4096, log_file_backups=2))
-        for i in range(200):
-            logging.getLogger("cti.bus").warning("caller +4930%07d", i)
-        files = sorted(p.name for p in path.parent.iterdir())
-        assert files == ["engine.log", "engine.log.1", "engine.log.2"]
-        assert {name: _mode(path.parent / name) for name in files} == dict.fromkeys(files, 0o600)
-    finally:
-        for h in [h for h in root.handlers if h not in before]:
-            root.removeHandler(h)
-            h.close()
-        root.handlers[:] = before

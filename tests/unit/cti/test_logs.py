@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -114,13 +116,21 @@ def test_secrets_of_finds_every_secret_and_url_password() -> None:
 
 def test_rotating_log_file(restore_logging: None, tmp_path: Path) -> None:
     path = tmp_path / "logs" / "engine.log"
-    _configure(log_file=path, log_file_max_bytes=4096, log_file_backups=2)
-    log = logging.getLogger("cti.bus")
-    for i in range(200):
-        log.warning("line %03d %s", i, "x" * 60)
+    old = os.umask(0o022)  # the usual umask, under which open() alone gives 0644
+    try:
+        _configure(log_file=path, log_file_max_bytes=4096, log_file_backups=2)
+        log = logging.getLogger("cti.bus")
+        for i in range(200):
+            log.warning("line %03d %s", i, "x" * 60)
+    finally:
+        os.umask(old)
     assert path.exists() and (tmp_path / "logs" / "engine.log.1").exists()
     assert not (tmp_path / "logs" / "engine.log.3").exists()
     assert TIMESTAMPED.match(path.read_text().splitlines()[0])
+    # The lines name callers, agents and customers: every file, rotated ones included, is the owner's alone.
+    files = sorted(p.name for p in path.parent.iterdir())
+    assert files == ["engine.log", "engine.log.1", "engine.log.2"]
+    assert {n: stat.S_IMODE((path.parent / n).stat().st_mode) for n in files} == dict.fromkeys(files, 0o600)
 
 
 def test_configure_twice_replaces_its_handlers(restore_logging: None) -> None:
