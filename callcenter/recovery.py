@@ -30,7 +30,9 @@ from acd.recovery import (
     AGENT_VAR,
     CALL_VAR,
     ENTRY_VAR,
+    FALLBACK_CONTEXT,
     LOST_VAR,
+    WAITING_CONTEXTS,
     ChannelFacts,
     QueueEntry,
     RecoveryPlan,
@@ -83,29 +85,31 @@ class Recovery:
         """Every live channel with the ACD's variables read back from Asterisk."""
         chans = [ch for call in self.model.calls() for ch in call.live]
 
-        async def read(name: str) -> tuple[str | None, str | None, str | None, str | None]:
+        async def read(name: str, context: str) -> tuple[str | None, str | None, str | None, str | None]:
             entry, agent = await asyncio.gather(self.control.get_var(name, ENTRY_VAR),
                                                 self.control.get_var(name, AGENT_VAR))
             if agent:
                 return entry, agent, await self.control.get_var(name, CALL_VAR), None
-            return entry, agent, None, (await self.control.get_var(name, LOST_VAR) if entry else None)
+            # The lost-IVR mark only on a caller no engine may have seen: waiting, or in the fallback.
+            unseen = entry and (context in WAITING_CONTEXTS or context == FALLBACK_CONTEXT)
+            return entry, agent, None, (await self.control.get_var(name, LOST_VAR) if unseen else None)
 
-        async def one(name: str) -> tuple[str | None, str | None, str | None, str | None]:
+        async def one(name: str, context: str) -> tuple[str | None, str | None, str | None, str | None]:
             # A channel being moved (the fallback's Redirect, a masquerade) answers "No such channel"
             # for an instant, as a gone one does: ask again a few times over ~1 s before believing
             # it gone, or a caller still waiting would not be queued again.
             for delay in FACT_RETRY_S:
                 try:
-                    return await read(name)
+                    return await read(name, context)
                 except CtiError:
                     await asyncio.sleep(delay)
             try:
-                return await read(name)
+                return await read(name, context)
             except CtiError as err:
                 log.info("recovery: %s left out (%s): hung up meanwhile", name, err.message)
                 return None, None, None, None
 
-        found = await asyncio.gather(*(one(ch.name) for ch in chans))
+        found = await asyncio.gather(*(one(ch.name, ch.context) for ch in chans))
         return [ChannelFacts(name=ch.name, linkedid=ch.linkedid, context=ch.context, up=ch.phase is Phase.UP,
                              created=ch.created, bridge_id=ch.bridge_id, entry=decode_entry(entry),
                              agent_id=agent or None, for_call=for_call or None, lost_dnis=lost or None)
