@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crm_core.db import sqlite_file
 from cti.errors import ConfigError
 from cti.files import private_file
 
@@ -34,10 +35,11 @@ def sqlite_path(url: str) -> Path:
         scheme = url.split(":", 1)[0]
         raise ConfigError(f"database_url is {scheme}: back it up with its own tools (pg_dump -Fc for "
                           "PostgreSQL); `cti db backup` copies a SQLite database")
-    path = url.split("///", 1)[-1].split("?", 1)[0]
-    if not path or path == ":memory:":
-        raise ConfigError("database_url is an in-memory SQLite database: there is nothing to back up")
-    return Path(path)
+    path = sqlite_file(url)
+    if path is None:
+        raise ConfigError("database_url names no SQLite file (an in-memory database or a file: URI): "
+                          "there is nothing to back up")
+    return path
 
 
 def backup_sqlite(source: Path, dest: Path, *, overwrite: bool = False) -> BackupResult:

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -39,6 +39,16 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (its query, such as ``?timeout=3``, left out); None for
+    an in-memory database, a ``file:`` URI, or another database."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -64,10 +74,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         # JSON stays readable (and searchable with LIKE) for Chinese text: no \uXXXX escapes.
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps}
+        file = sqlite_file(url)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
         if self.is_sqlite:
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
             # Enough pooled connections for the sessions open at once at full load (IVR look-ups,
             # wrap-ups, call log, feed): an overflow connection is closed when returned, so every
@@ -83,11 +93,10 @@ class Database:
         self._threads: dict[str, DiskThread] = {}
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
-            path = url.split("///", 1)[-1].split("?", 1)[0]
-            if path and path != ":memory:" and not path.startswith("file:"):
-                _owner_only(Path(path))
+            if file is not None:
+                _owner_only(file)
                 self.sync_engine = create_engine(
-                    f"sqlite:///{path}", echo=echo, json_serializer=_json_dumps,
+                    make_url(url).set(drivername="sqlite"), echo=echo, json_serializer=_json_dumps,
                     connect_args={"timeout": busy_timeout_ms / 1000}, pool_size=4, max_overflow=4)
                 event.listen(self.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         # This database's own Session class: ORM events (``crm_core.directory``'s cache invalidation)

@@ -87,3 +87,17 @@ def test_postgresql_and_a_missing_database_are_refused_by_name(tmp_path: Path,
     missing = runner.invoke(app, ["db", "backup", str(tmp_path / "x.db")])
     assert missing.exit_code == 2 and "no database there" in missing.output, missing.output
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_url_with_a_query_backs_up_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    live = tmp_path / "cti.db"
+    with sqlite3.connect(live) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.close()
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{live}?timeout=3")
+    made = CliRunner().invoke(app, ["db", "backup", str(tmp_path / "copy.db")])
+    assert made.exit_code == 0, made.output
+    assert sqlite3.connect(tmp_path / "copy.db").execute("SELECT count(*) FROM t").fetchone() == (0,)
+    monkeypatch.setenv("CTI_DATABASE_URL", "sqlite+aiosqlite:///:memory:")
+    memory = CliRunner().invoke(app, ["db", "backup", str(tmp_path / "mem.db")])
+    assert memory.exit_code == 2 and "names no SQLite file" in memory.output, memory.output
