@@ -88,6 +88,7 @@ class CampaignDialer:
         self._handled: dict[str, tuple[int, float]] = {}  # agent -> (campaign, connected at)
         self._refreshed = float("-inf")
         self._fenced = False
+        self._stopped = False  # stopping: nothing new is started (a freed agent's tick would dial)
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
@@ -114,6 +115,7 @@ class CampaignDialer:
         self._task = asyncio.create_task(self._loop(), name="dialer.tick")
 
     async def stop(self) -> None:
+        self._stopped = True
         await cancel_and_wait(self._task)
         await cancel_all_and_wait(list(self._tasks), failures="log")
 
@@ -367,6 +369,9 @@ class CampaignDialer:
                 await self.answers.serve(run)
 
     def _spawn(self, coro: Any, name: str) -> None:
+        if self._stopped:
+            coro.close()
+            return
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)

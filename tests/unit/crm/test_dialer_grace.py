@@ -15,6 +15,7 @@ import pytest
 
 from acd.calls import LiveCall
 from acd.delivery import AcdService
+from acd.events import AgentStateChanged
 from acd.model import AgentState, QueueConfig
 from acd.routing import Router
 from crm_core.campaign_models import Campaign, CampaignContact
@@ -166,3 +167,25 @@ def test_the_grace_is_never_more_than_2_s() -> None:
     with pytest.raises(ValueError, match="grace_s"):
         CampaignDialer(cast(Any, _Db()), cast(Any, None), FakeCallControl, InProcessBus(), routing=TrunksConfig(),
                        grace_s=2.5)
+
+
+async def test_a_stopped_dialer_dials_for_no_agent_who_frees_up(rig: _Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent freed while the engine stops (a wrap-up ending) must not start a tick that dials a
+    customer no engine will be there to route."""
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        ticks.append(rig.time.now)
+
+    monkeypatch.setattr(rig.dialer, "tick", tick)
+    rig.dialer._task = asyncio.create_task(asyncio.sleep(3600))  # started (its tick loop)
+    freed = AgentStateChanged(ts=rig.time.now, agent_id="1001", state=AgentState.AVAILABLE.value)
+    await rig.bus.publish(freed)
+    await rig.bus.drain()
+    await asyncio.sleep(0)
+    assert ticks == [rig.time.now]  # a running dialer dials for the freed agent at once
+    await rig.dialer.stop()
+    await rig.bus.publish(freed)
+    await rig.bus.drain()
+    await asyncio.sleep(0)
+    assert ticks == [rig.time.now] and not rig.dialer._tasks
