@@ -109,6 +109,7 @@ class AcdService:
         self._last_agent = RecentAgents(preferred_window_s)  # customer -> the agent who served them
         self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
         self._ticker: asyncio.Task[None] | None = None
+        self._stopped = False  # stopped: no more decisions nor PBX actions (see stop)
         self._tasks: set[asyncio.Task[Any]] = set()
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
@@ -138,6 +139,10 @@ class AcdService:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
 
     async def stop(self) -> None:
+        """From now on the ACD decides nothing and acts on the PBX no more: the events the bus still
+        delivers (a call ending, a hand-off) must not ring an agent or move a caller while the engine
+        stops. The next engine takes the calls back from what their channels hold (acd.recovery)."""
+        self._stopped = True
         await cancel_and_wait(self._ticker)
         await cancel_all_and_wait(list(self._tasks), failures="log")
         await self.reconnect.stop()
@@ -272,6 +277,9 @@ class AcdService:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A tracked background step of the ACD: its fault is logged (``_ring_done``), stop() cancels it."""
+        if self._stopped:
+            coro.close()
+            return
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._ring_done)
@@ -409,6 +417,8 @@ class AcdService:
         await self._run(step)
 
     async def _run(self, step: Callable[[float], list[Decision]]) -> None:
+        if self._stopped:
+            return
         async with self._lock:
             decisions = step(self.clock())
         await self._execute(decisions)

@@ -449,7 +449,6 @@ class Engine:
         await self.virtual_hold.stop()
         await self.dialer.stop()
         await self.acd.stop()
-        await self.recorder.stop()
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
             await self.phone.revoke_all()
         # The last logouts (a shift ending with the stop) leave app_queue's fallback queues before
@@ -465,6 +464,9 @@ class Engine:
         # stopped): the call log writes it, the feed stores it.
         with contextlib.suppress(Exception):
             await self.logger.stop()
+        # After AMI and the bus too: a recorded call that ended while the engine stopped is filed
+        # (moved, listed with its pauses), and after the call log, so its interaction is there.
+        await self.recorder.stop()
         await self.feed.stop()
         await self.callback_intake.stop()
         await self.desk.journal.stop()

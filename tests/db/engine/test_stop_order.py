@@ -7,13 +7,18 @@ call log are (SQLite)."""
 from __future__ import annotations
 
 import asyncio
+import wave
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from callcenter.engine import Engine
+from crm_core.db import Database
 from crm_core.interactions import interaction_by_linkedid
-from cti.journey import CallArrived
+from crm_core.recorder import ActiveRecording
+from crm_core.recordings import Recording
+from cti.journey import CallArrived, CallEnded
 from cti.settings import load_settings
 
 
@@ -49,3 +54,43 @@ async def test_events_published_just_before_the_stop_reach_the_call_log(
     finally:
         await again.logger.stop()
         await again.db.dispose()
+
+
+async def test_a_recorded_call_ending_during_the_stop_is_filed(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """AMI still delivers events while the engine stops (it closes after the services): a recorded
+    call that ends then has its recording filed -- moved into the store and listed with its pauses
+    -- before the database closes. Before, the recorder had stopped already and the filing was cut
+    off with the event loop (the file stayed in the spool, its pauses lost)."""
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
+                             recordings={"dir": tmp_path / "store", "pbx_dir": str(tmp_path / "spool")})
+    engine = Engine(settings, web=False)
+    await engine.db.upgrade()
+    engine.recorder.subscribe()
+    await engine.bus.start()
+    await engine.recorder.start()
+    rel = "2026/12/04/20/77.1-1.wav"
+    source = engine.recorder.store.spool / rel
+    source.parent.mkdir(parents=True)
+    with wave.open(str(source), "wb") as w:  # two seconds of a call already bridged
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x01\x00" * 16000)
+    pause = {"start": 1_700_000_001.0, "end": 1_700_000_001.5, "by": "1001", "reason": "card"}
+    engine.recorder.active["77.1"] = ActiveRecording("77.1", "PJSIP/t-1", rel, 1_700_000_000.0,
+                                                     pauses=[pause], agents={"1001"})
+
+    async def ended_meanwhile() -> None:  # what AMI reports while the stop runs
+        await engine.bus.publish(CallEnded(ts=1_700_000_002.0, linkedid="77.1"))
+
+    monkeypatch.setattr(engine.phone, "revoke_all", ended_meanwhile)
+    await engine.stop()
+    assert (tmp_path / "store" / rel).is_file() and not source.exists()
+    again = Database(settings.resolved_database_url())
+    try:
+        async with again.session() as s:
+            rows = (await s.execute(select(Recording))).scalars().all()
+        assert [(r.linkedid, r.path, r.pauses) for r in rows] == [("77.1", rel, [pause])]
+    finally:
+        await again.dispose()
