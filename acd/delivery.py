@@ -111,6 +111,7 @@ class AcdService:
         self._ticker: asyncio.Task[None] | None = None
         self._stopped = False  # stopped: no more decisions nor PBX actions (see stop)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._rings: set[asyncio.Task[None]] = set()  # the ring tasks among them (rings_in_flight)
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
@@ -225,7 +226,7 @@ class AcdService:
 
     def rings_in_flight(self) -> int:
         """Offers whose ring is still under way: the agent's leg may yet appear, ring or be hung up."""
-        return sum(1 for t in self._tasks if t.get_name().startswith("acd.ring:") and not t.done())
+        return len(self._rings)
 
     def call_known(self, linkedid: str) -> bool:
         """Whether the ACD holds this call, live or awaiting some agent's wrap-up."""
@@ -523,6 +524,7 @@ class AcdService:
         task = asyncio.create_task(self._ring(call, d, sent), name=f"acd.ring:{d.call_id}")
         call.ring_task = task
         self._tasks.add(task)
+        self._rings.add(task)
         task.add_done_callback(self._ring_done)
         task.add_done_callback(functools.partial(_forget, sent))
         if call.router_id is None:  # a consultation is no new journey step of the call
@@ -571,6 +573,7 @@ class AcdService:
     def _ring_done(self, task: asyncio.Task[None]) -> None:
         """A ring task's fault is logged here, never lost as "exception was never retrieved"."""
         self._tasks.discard(task)
+        self._rings.discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("acd: %s failed", task.get_name(), exc_info=err)
 

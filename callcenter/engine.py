@@ -446,9 +446,9 @@ class Engine:
                 await self._metrics_task
         await self.agi.stop()
         await self.heartbeat.stop()
+        await self.acd.stop()  # first: no decision after it can start a callback or a campaign call
         await self.virtual_hold.stop()
         await self.dialer.stop()
-        await self.acd.stop()
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
             await self.phone.revoke_all()
         # The last logouts (a shift ending with the stop) leave app_queue's fallback queues before

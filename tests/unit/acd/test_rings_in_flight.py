@@ -1,0 +1,57 @@
+"""``rings_in_flight`` counts the offers whose ring is still under way (the demo's stop waits for
+them): the ring tasks only, not the ACD's other background steps (a queue entry being written)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from acd.delivery import AcdService
+from acd.model import QueueConfig
+from acd.routing import Router
+from cti.ami.control import FakeCallControl, OriginateResult
+from cti.bus import InProcessBus
+from cti.journey import IvrFinished
+
+
+class _SlowPhone(FakeCallControl):
+    """The agent's phone rings until the test lets the Originate's outcome come back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.entry_written = asyncio.Event()
+
+    async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:
+        result = await super().originate(channel, **kwargs)
+        await self.answer.wait()
+        return result
+
+    async def set_var(self, channel: str, name: str, value: str) -> None:
+        await self.entry_written.wait()  # the entry's Setvar is slow too: it must not count
+        await super().set_var(channel, name, value)
+
+
+async def test_only_rings_under_way_are_counted() -> None:
+    bus = InProcessBus()
+    control = _SlowPhone()
+    acd = AcdService(Router([QueueConfig(name="general")]), control, bus, clock=lambda: 1000.0)
+    acd.subscribe()
+    await bus.start()
+    try:
+        await acd.agent_login("1001", {}, ["general"], ready=True)
+        assert acd.rings_in_flight() == 0
+        await bus.publish(IvrFinished(ts=1000.0, linkedid="1.1", flow="main", outcome="queue",
+                                      channel="PJSIP/trunk-1", caller_number="100", queue="general"))
+        await bus.drain()
+        await asyncio.sleep(0)
+        assert acd.rings_in_flight() == 1
+        control.answer.set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert acd.rings_in_flight() == 0
+        assert acd._tasks  # the entry's Setvar is still under way: not a ring
+        control.entry_written.set()
+    finally:
+        await acd.stop()
+        await bus.stop()
