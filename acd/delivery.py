@@ -68,6 +68,7 @@ from cti.logs import bind
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
+STOP_WRITES_S = 2.0  # how long a stop waits for the queue entries being written on channels
 
 PopBuilder = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -109,7 +110,7 @@ class AcdService:
         self._last_agent = RecentAgents(preferred_window_s)  # customer -> the agent who served them
         self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
         self._ticker: asyncio.Task[None] | None = None
-        self._stopped = False  # stopped: no more decisions nor PBX actions (see stop)
+        self._stopped = False  # no more offers (see stop)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._rings: set[asyncio.Task[None]] = set()  # the ring tasks among them (rings_in_flight)
         # Far-end results that arrived before dial() registered their call (a busy number can
@@ -140,11 +141,19 @@ class AcdService:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
 
     async def stop(self) -> None:
-        """From now on the ACD decides nothing and acts on the PBX no more: the events the bus still
-        delivers (a call ending, a hand-off) must not ring an agent or move a caller while the engine
-        stops. The next engine takes the calls back from what their channels hold (acd.recovery)."""
+        """From now on the ACD offers no call: the events the bus still delivers while the engine
+        stops (a call ending, a hand-off) must not ring an agent whom no engine will connect. They
+        are still followed (a caller who hangs up is logged as abandoned, a freed agent is available)
+        and a queue entry is still written on its channel, where the next engine reads it
+        (acd.recovery). Rings under way are cancelled; the entries being written are waited for
+        (bounded: AMI may be gone)."""
         self._stopped = True
+        self.router.hold_offers()
         await cancel_and_wait(self._ticker)
+        await cancel_all_and_wait(list(self._rings), failures="log")
+        writes = [t for t in self._tasks if not t.done()]
+        if writes:
+            await asyncio.wait(writes, timeout=STOP_WRITES_S)
         await cancel_all_and_wait(list(self._tasks), failures="log")
         await self.reconnect.stop()
 
@@ -175,7 +184,8 @@ class AcdService:
         owners = self.phones.registering(ev.device)
         if not owners:
             return  # not an agent's phone (a trunk, a Local channel, a queue...)
-        self.reconnect.on_device_state(ev, owners)
+        if not self._stopped:  # a stopped ACD calls no agent back
+            self.reconnect.on_device_state(ev, owners)
         told = self._told_registered
         for agent_id, phone in owners:
             registered = self._registered(phone, ev.state)
@@ -278,9 +288,6 @@ class AcdService:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A tracked background step of the ACD: its fault is logged (``_ring_done``), stop() cancels it."""
-        if self._stopped:
-            coro.close()
-            return
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._ring_done)
@@ -418,8 +425,6 @@ class AcdService:
         await self._run(step)
 
     async def _run(self, step: Callable[[float], list[Decision]]) -> None:
-        if self._stopped:
-            return
         async with self._lock:
             decisions = step(self.clock())
         await self._execute(decisions)
@@ -516,6 +521,8 @@ class AcdService:
 
     async def ring_offer(self, call: LiveCall, d: Offer) -> None:
         """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console."""
+        if self._stopped:  # decided just before the stop: the next engine offers the call again
+            return
         now = self.clock()
         call.status, call.agent_id = "ringing", d.agent_id
         # The Originate leaves now, from this step: not at the ring task's turn, behind every

@@ -99,6 +99,7 @@ class Router:
         self._now = float("-inf")
         self._carry: list[Decision] = []  # timer decisions of a refused call, returned by the next one
         self._current: list[Decision] = []
+        self._offers_held = False  # hold_offers
 
     # ---- agents -------------------------------------------------------------------------------
 
@@ -521,6 +522,13 @@ class Router:
 
     # ---- queries ------------------------------------------------------------------------------
 
+    def hold_offers(self) -> None:
+        """From now on no call is offered: calls wait, an agent who frees up stays idle, and the rest
+        (hang-ups, agent states, wrap-ups, timers) goes on. For an engine that stops, or that
+        another node has taken the routing from: what it offered would ring with no engine to
+        connect it."""
+        self._offers_held = True
+
     def agent(self, agent_id: str) -> AgentView:
         a = self._agent(agent_id)
         return AgentView(
@@ -689,7 +697,7 @@ class Router:
             cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
             and pref.state is not AgentState.LOGGED_OUT)
         if (not call.pref_active and pref is not None and pref.indexed and cfg.name in pref.queues
-                and pref.meets(call.need)):
+                and pref.meets(call.need) and not self._offers_held):
             # No window to wait for the customer's last agent, but they are free: they take it.
             self._offer(call, pref, now, out)
             return
@@ -715,7 +723,9 @@ class Router:
 
     def _requeue_waiting(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
         """Route a call that (again) waits: offer it now, or keep it among its queue's waiting calls."""
-        if call.pref_active:
+        if self._offers_held:
+            chosen = None
+        elif call.pref_active:
             agent = self._agents.get(call.preferred_agent or "")
             chosen = (agent if agent is not None and agent.indexed and call.queue in agent.queues
                       and agent.meets(call.need) else None)
@@ -835,7 +845,7 @@ class Router:
         """The agent may take work: offer it the best call it qualifies for, or index it as idle."""
         if agent.indexed or not agent.eligible():
             return
-        call = self._pick_call(agent)
+        call = None if self._offers_held else self._pick_call(agent)
         if call is not None:
             self._offer(call, agent, now, out)
             return

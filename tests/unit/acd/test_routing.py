@@ -470,3 +470,23 @@ def test_first_need_is_the_first_step_with_the_calls_own_skills() -> None:
     assert r.first_need("billing", {"billing": 2, "zh": 3}) == (("billing", 4), ("zh", 3))
     with pytest.raises(UnknownQueue):
         r.first_need("nowhere", {})
+
+
+def test_held_offers_leave_calls_waiting_and_freed_agents_idle() -> None:
+    """``hold_offers`` (an engine stopping, or fenced): no path offers a call any more -- a new call
+    with an idle agent, the customer's last agent free, an agent freed from a call -- while
+    hang-ups, agent states and wrap-ups go on."""
+    r = router(QueueConfig("support", wrap_up_s=0))
+    ready_agent(r, "1001", {}, 0.0)
+    ready_agent(r, "1002", {}, 0.0)
+    assert offers(r.enqueue("c1", "support", 1.0)) == [("c1", "1001")]
+    r.offer_answered("c1", "1001", 2.0)
+    r.hold_offers()
+    assert offers(r.enqueue("c2", "support", 3.0)) == []  # 1002 idle
+    assert offers(r.enqueue("c3", "support", 3.0, preferred_agent="1002")) == []
+    assert r.waiting("support") == ["c2", "c3"]
+    out = r.call_ended("c1", 4.0)  # 1001 free again, calls waiting
+    assert offers(out) == [] and changes(out)[-1] == ("1001", "wrap_up", "available", None)
+    assert offers(r.set_not_ready("1002", "break", 5.0) + r.set_ready("1002", 6.0)) == []
+    assert of(r.caller_hung_up("c2", 7.0), Abandoned) and r.waiting("support") == ["c3"]
+    assert offers(r.tick(100.0)) == []
