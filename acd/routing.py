@@ -520,14 +520,14 @@ class Router:
         out, _ = self._begin(now)
         return out
 
-    # ---- queries ------------------------------------------------------------------------------
-
     def hold_offers(self) -> None:
         """From now on no call is offered: calls wait, an agent who frees up stays idle, and the rest
         (hang-ups, agent states, wrap-ups, timers) goes on. For an engine that stops, or that
         another node has taken the routing from: what it offered would ring with no engine to
         connect it."""
         self._offers_held = True
+
+    # ---- queries ------------------------------------------------------------------------------
 
     def agent(self, agent_id: str) -> AgentView:
         a = self._agent(agent_id)
