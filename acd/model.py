@@ -71,13 +71,17 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
 }
 
 
-def next_agent_state(agent_id: str, state: AgentState, event: AgentEvent) -> AgentState:
-    """The state after ``event``; raises ``IllegalTransition`` when the table has no such step."""
+def next_agent_state(agent_id: str, state: AgentState, event: AgentEvent, *, call_id: str | None = None,
+                     queue: str | None = None) -> AgentState:
+    """The state after ``event``; raises ``IllegalTransition`` when the table has no such step.
+    ``call_id`` / ``queue``: the call the step is about, when it is not the one the caller's log
+    context names (an offer made as the agent's last call ends)."""
     try:
         new = AGENT_TRANSITIONS[(state, event)]
     except KeyError:
         raise IllegalTransition(f"agent {agent_id}", state.value, event.value) from None
-    log.info("agent %s: %s -[%s]-> %s", agent_id, state, event, new)  # StrEnum prints its value
+    about = None if call_id is None else {"call_id": call_id, "agent": agent_id, "queue": queue}
+    log.info("agent %s: %s -[%s]-> %s", agent_id, state, event, new, extra=about)  # StrEnum prints its value
     return new
 
 

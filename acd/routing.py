@@ -756,7 +756,7 @@ class Router:
         ring_s = cfg.ring_timeout_s + (cfg.callback_ring_s if call.virtual else 0.0)
         out.append(Offer(call_id=call.call_id, agent_id=agent.agent_id, queue=call.queue,
                          ring_timeout_s=ring_s, customer_id=call.customer_id, callback=call.virtual))
-        self._fire(agent, AgentEvent.OFFER, None, now, out)
+        self._fire(agent, AgentEvent.OFFER, None, now, out, about=call)  # maybe in another call's context
         self._timers.at(now + ring_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
 
     def _withdraw_offer(self, call: QueuedCall, agent: Agent, reason: str, now: float, out: list[Decision]) -> None:
@@ -821,9 +821,11 @@ class Router:
 
     # ---- agent side ---------------------------------------------------------------------------
 
-    def _fire(self, agent: Agent, event: AgentEvent, reason: str | None, now: float, out: list[Decision]) -> None:
+    def _fire(self, agent: Agent, event: AgentEvent, reason: str | None, now: float, out: list[Decision], *,
+              about: QueuedCall | None = None) -> None:
         old = agent.state
-        new = next_agent_state(agent.agent_id, old, event)
+        new = next_agent_state(agent.agent_id, old, event, call_id=about.call_id if about else None,
+                               queue=about.queue if about else None)
         was = self._is_serving(agent)
         agent.state = new
         self._serving_changed(agent, was)

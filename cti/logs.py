@@ -146,12 +146,15 @@ class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
 
 
 class ContextFilter(logging.Filter):
-    """Copies the call, agent and queue of the current context onto the record."""
+    """Copies the call, agent and queue of the current context onto the record, unless the record
+    names its call itself (``extra={"call_id": ..., "agent": ..., "queue": ...}``): a line about
+    another call than the one at hand (an agent freed from one call is offered the next)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.call_id = call_id_var.get()
-        record.agent = agent_var.get()
-        record.queue = queue_var.get()
+        if "call_id" not in record.__dict__:
+            record.call_id = call_id_var.get()
+            record.agent = agent_var.get()
+            record.queue = queue_var.get()
         return True
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from acd.model import QueueConfig
+from acd.routing import Router
 from cti.bus import InProcessBus
 from cti.journey import CallConnected
 from cti.logs import Redactor, bind, call_context, configure_logging, secrets_of
@@ -186,3 +188,19 @@ def test_cti_run_style_configuration_prints_timestamped_engine_lines(tmp_path: P
     assert lines and all(TIMESTAMPED.match(line) for line in lines), done.stderr
     assert any(f"WARNING cti.ami.manager: AMI 127.0.0.1:{port} unavailable" in line for line in lines), done.stderr
     assert "never-Shown-1" not in done.stderr
+
+
+def test_an_offer_made_as_the_last_call_ends_names_the_offered_call(restore_logging: None) -> None:
+    """The agent freed by the end of call c1 (that call's context) is offered c2 at once: the
+    offer's line names c2 and its queue, not the call whose end set it off."""
+    _, buf = _configure()
+    r = Router([QueueConfig("support", wrap_up_s=0), QueueConfig("billing", wrap_up_s=0)])
+    r.agent_login("1001", {}, 0.0, queues=["support", "billing"], ready=True)
+    r.enqueue("c1", "support", 1.0)
+    r.offer_answered("c1", "1001", 2.0)
+    r.enqueue("c2", "billing", 3.0)
+    with call_context("c1", agent="1001", queue="support"):
+        r.call_ended("c1", 4.0)
+    lines = buf.getvalue().splitlines()
+    assert lines[-2].endswith("agent 1001: wrap_up -[wrap_done]-> available [call=c1 agent=1001 queue=support]")
+    assert lines[-1].endswith("agent 1001: available -[offer]-> reserved [call=c2 agent=1001 queue=billing]"), lines
