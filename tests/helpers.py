@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.engine import Engine
-from crm_core.db import Database
+from crm_core.db import Database, sqlite_file
 from crm_core.seed import seed_demo
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
@@ -43,7 +43,6 @@ def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
 
 
 _SEEDED: dict[tuple[Path, str], bytes] = {}  # (config dir, its files' digest) -> a seeded SQLite file
-_SQLITE = "sqlite+aiosqlite:///"
 
 
 def _config_digest(config_dir: Path) -> str:
@@ -56,7 +55,7 @@ def _config_digest(config_dir: Path) -> str:
 async def seed(settings: Settings) -> None:
     """Migrate and seed the demo company into the settings' database. A SQLite file is seeded once
     per config directory (and content) and then copied: migrations and argon2 hashes cost seconds."""
-    path = Path(settings.database_url.removeprefix(_SQLITE)) if settings.database_url.startswith(_SQLITE) else None
+    path = sqlite_file(settings.database_url)
     key = (settings.config_dir.resolve(), await asyncio.to_thread(_config_digest, settings.config_dir))
     if path is not None and key in _SEEDED and not path.exists():
         await asyncio.to_thread(path.write_bytes, _SEEDED[key])
