@@ -6,8 +6,9 @@ agent's phone into ``cti-agent-connect``, which bridges it with the caller's cha
 console pops at that moment), and when the agent answers Asterisk bridges both; a failed or
 timed-out originate is a ring-no-answer and the router requeues the call at the head.
 
-Attended transfers to an agent ride on the same offers: ``acd.consultations`` keeps them (and
-builds a transferred call's pop); ``acd.call_actions`` acts on the calls once they are the agent's.
+The ringing itself (the agent's leg, the pop, the ring's outcome) is ``acd.ringing``'s. Attended
+transfers to an agent ride on the same offers: ``acd.consultations`` keeps them (and builds a
+transferred call's pop); ``acd.call_actions`` acts on the calls once they are the agent's.
 
 Agent phones are SIP endpoints (``PJSIP/1001``) or simulated phones (``Local/1001@cti-sim-phone``,
 answering after a delay) for tests and the demo.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 import time
 from collections import OrderedDict
@@ -40,21 +40,20 @@ from acd.decisions import (
     Overflow,
     Requeue,
 )
-from acd.errors import AcdError, StaleOffer, UnknownAgent
-from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
+from acd.errors import AcdError, UnknownAgent
+from acd.events import AgentCallUpdate, AgentOfferWithdrawn, AgentStateChanged
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
-from acd.reconnect import KEEP_VAR, PhoneReconnect
-from acd.recovery import AGENT_VAR, ENTRY_VAR, LOST_VAR, QueueEntry, encode_entry
+from acd.reconnect import PhoneReconnect
+from acd.recovery import ENTRY_VAR, LOST_VAR, QueueEntry, encode_entry
+from acd.ringing import Rings
 from acd.routing import Router
 from acd.stats import QueueSnapshot
-from cti.ami.control import CallControl, OriginateResult
+from cti.ami.control import CallControl
 from cti.ami.events import DeviceStateChange, IvrLost
 from cti.bus import EventBus
-from cti.errors import AmiActionFailed, CtiError
+from cti.errors import CtiError
 from cti.journey import (
-    AgentRinging,
-    AgentRingNoAnswer,
     CallArrived,
     CallbackRequested,
     CallConnected,
@@ -64,7 +63,6 @@ from cti.journey import (
     QueueEntered,
     QueueLeft,
 )
-from cti.logs import bind
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -112,7 +110,6 @@ class AcdService:
         self._ticker: asyncio.Task[None] | None = None
         self._stopped = False  # no more offers (see stop)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._rings: set[asyncio.Task[None]] = set()  # the ring tasks among them (rings_in_flight)
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
@@ -126,6 +123,7 @@ class AcdService:
         self.reconnect = PhoneReconnect(self, requeue_after_s=softphone_requeue_s)
         # Queue entries the IVR's hand-off wrote (acd.handoff): their enqueue writes nothing.
         self.handoffs = Handoffs(clock)
+        self.rings = Rings(self)  # the agents' phones ringing for offers (acd.ringing)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -150,7 +148,7 @@ class AcdService:
         self._stopped = True
         self.router.hold_offers()
         await cancel_and_wait(self._ticker)
-        await cancel_all_and_wait(list(self._rings), failures="log")
+        await self.rings.stop()
         writes = [t for t in self._tasks if not t.done()]
         if writes:
             await asyncio.wait(writes, timeout=STOP_WRITES_S)
@@ -236,7 +234,7 @@ class AcdService:
 
     def rings_in_flight(self) -> int:
         """Offers whose ring is still under way: the agent's leg may yet appear, ring or be hung up."""
-        return len(self._rings)
+        return self.rings.in_flight()
 
     def call_known(self, linkedid: str) -> bool:
         """Whether the ACD holds this call, live or awaiting some agent's wrap-up."""
@@ -287,10 +285,10 @@ class AcdService:
                                   caller_number=caller_number)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """A tracked background step of the ACD: its fault is logged (``_ring_done``), stop() cancels it."""
+        """A tracked background step of the ACD: its fault is logged (``_done``), stop() waits for it."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._ring_done)
+        task.add_done_callback(self._done)
 
     async def _remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
@@ -468,7 +466,7 @@ class AcdService:
                 # "error": the ring task itself reports the failed offer; it must not be cancelled.
                 if call is not None and call.ring_task is not None and d.reason not in ("ring_timeout", "error"):
                     call.ring_task.cancel()
-                await self._hangup_ringing(d.agent_id)
+                await self.rings.hang_up(d.agent_id)
                 reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn"}
                 await self.bus.publish(AgentOfferWithdrawn(
                     ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
@@ -520,28 +518,10 @@ class AcdService:
                                                  waited_s=d.wait_s))
 
     async def ring_offer(self, call: LiveCall, d: Offer) -> None:
-        """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console."""
+        """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console (acd.ringing)."""
         if self._stopped:  # decided just before the stop: the next engine offers the call again
             return
-        now = self.clock()
-        call.status, call.agent_id = "ringing", d.agent_id
-        # The Originate leaves now, from this step: not at the ring task's turn, behind every
-        # subscriber QueueEntered and these events wake (the call logger, the feed, the pop).
-        sent = self._originate_agent(call, d)
-        task = asyncio.create_task(self._ring(call, d, sent), name=f"acd.ring:{d.call_id}")
-        call.ring_task = task
-        self._tasks.add(task)
-        self._rings.add(task)
-        task.add_done_callback(self._ring_done)
-        task.add_done_callback(functools.partial(_forget, sent))
-        if call.router_id is None:  # a consultation is no new journey step of the call
-            await self.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id,
-                                                queue=d.queue))
-        await self.bus.publish(AgentOffer(
-            ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,
-            caller_number=call.caller_number, customer_id=call.customer_id,
-            waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s,
-            pop=await self.consultations.transfer_pop(call, d.agent_id, now)))
+        await self.rings.offer(call, d)
 
     async def _limit(self, d: LimitAction, now: float) -> None:
         call = self.calls.get(d.call_id)
@@ -577,89 +557,11 @@ class AcdService:
         else:
             await self.control.hangup(call.caller_channel)
 
-    def _ring_done(self, task: asyncio.Task[None]) -> None:
-        """A ring task's fault is logged here, never lost as "exception was never retrieved"."""
+    def _done(self, task: asyncio.Task[None]) -> None:
+        """A background step's fault is logged here, never lost as "exception was never retrieved"."""
         self._tasks.discard(task)
-        self._rings.discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("acd: %s failed", task.get_name(), exc_info=err)
-
-    def _originate_agent(self, call: LiveCall, offer: Offer) -> Awaitable[OriginateResult]:
-        """Ring the agent's phone into the call's connect context (the AMI adapter writes it at once)."""
-        phone = self.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
-        # A consultation's leg keeps the agent's leg alive when it hangs up (cti-consult-connect).
-        context = "cti-consult-connect" if call.router_id is not None else "cti-agent-connect"
-        variables = {"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
-                     "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id}
-        if phone.kind == "webrtc":  # a browser leg that leaves the bridge was lost, not hung up (acd.reconnect)
-            variables[KEEP_VAR] = "1"
-        return self.control.originate(
-            phone.dial, context=context, exten="s",
-            caller_id=f"<{call.caller_number}>" if call.caller_number else None,
-            variables=variables, timeout_ms=int(offer.ring_timeout_s * 1000))
-
-    async def _ring(self, call: LiveCall, offer: Offer, sent: Awaitable[OriginateResult]) -> None:
-        bind(call.linkedid, agent=offer.agent_id, queue=offer.queue)  # this task's log context (cti.logs)
-        try:
-            result = await sent
-        except CtiError as err:
-            await self._offer_failed(call, offer, err)
-            return
-        if call.status != "ringing" or call.agent_id != offer.agent_id:
-            if result.success and result.channel:  # answered after the offer was withdrawn
-                await self.control.hangup(result.channel)
-            return
-        if result.success:
-            call.agent_channel = result.channel
-            try:
-                await self._run(lambda now: self.router.offer_answered(call.rid, offer.agent_id, now))
-            except StaleOffer:
-                # The router moved on (ring backstop, caller gone) while the phone was answered.
-                log.info("acd: agent %s answered call %s after its offer ended", offer.agent_id, call.linkedid)
-                call.agent_channel = None
-                if result.channel:
-                    with contextlib.suppress(CtiError):
-                        await self.control.hangup(result.channel, may_be_gone=True)
-        else:
-            await self.bus.publish(AgentRingNoAnswer(ts=self.clock(), linkedid=call.linkedid,
-                                                     agent_id=offer.agent_id, queue=offer.queue))
-            await self.bus.publish(AgentOfferWithdrawn(ts=self.clock(), agent_id=offer.agent_id,
-                                                       linkedid=call.linkedid, reason="no_answer"))
-            await self._run(lambda now: self.router.offer_no_answer(call.rid, offer.agent_id, now))
-
-    async def _offer_failed(self, call: LiveCall, offer: Offer, err: CtiError) -> None:
-        """The PBX could not carry the offer out (AMI dropped while the phone rang): not the agent's
-        fault. The phone may still ring (the originate had gone out), so it is stopped once the PBX
-        answers again -- before the router may offer the call anew, to this very phone perhaps."""
-        log.warning("acd: offer of %s to %s failed (%s); withdrawn, the call waits again",
-                    call.linkedid, offer.agent_id, err.message)
-        deadline = self.clock() + offer.ring_timeout_s
-        await asyncio.sleep(self.retry_s)  # a PBX still down must not make offers spin
-        while True:
-            try:
-                await self._hangup_ringing(offer.agent_id, strict=True)
-                break
-            except CtiError:
-                if self.clock() > deadline:
-                    break
-                await asyncio.sleep(self.retry_s)
-        await self._run(lambda now: self.router.offer_failed(call.rid, offer.agent_id, now))
-
-    async def _hangup_ringing(self, agent_id: str, *, strict: bool = False) -> None:
-        """Stop an agent's phone ringing; the originate then fails and its task ends. ``strict``:
-        an unreachable PBX raises (a channel already gone never does)."""
-        phone = self.phones.get(agent_id)
-        if phone is None:
-            return
-        for name in list(self.live_channels()):
-            if name.startswith(phone.channel_prefix):
-                try:
-                    await self.control.hangup(name, may_be_gone=True)
-                except AmiActionFailed:
-                    pass
-                except CtiError:
-                    if strict:
-                        raise
 
     async def call_update(self, call: LiveCall, status: str) -> None:
         if call.agent_id is None:
@@ -670,11 +572,3 @@ class AcdService:
             queue=call.queue or None, started_at=call.answered_at or call.queued_at,
             detail=call_detail(call)))
 
-
-def _forget(sent: Awaitable[Any], _task: asyncio.Task[None]) -> None:
-    """A ring task cancelled before its first step never awaited its Originate's outcome: drop it
-    (a future is cancelled, a coroutine closed) so nothing is left pending or unawaited."""
-    if isinstance(sent, asyncio.Future):
-        sent.cancel()
-    elif inspect.iscoroutine(sent):
-        sent.close()

@@ -75,4 +75,4 @@ async def test_a_failing_ring_task_is_logged_not_lost(acd: AcdService, caplog: p
     for _ in range(5):
         await asyncio.sleep(0)
     assert "acd.ring:L3 failed" in caplog.text and "originate exploded" in caplog.text
-    assert not acd._tasks
+    assert acd.rings_in_flight() == 0
