@@ -218,6 +218,9 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
         h.addFilter(ContextFilter())
         root.addHandler(h)
     root.setLevel(settings.log_level)
+    # Alembic announces each of its plugins at INFO on every start (seven lines); its migrations
+    # (alembic.runtime.migration) stay at the root's level. log_levels can still ask for them.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for name, level in settings.log_levels.items():
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)  # warnings get timestamps and context too

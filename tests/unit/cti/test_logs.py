@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ("cti.ami", "cti.bus", "acd")}
+    levels = {name: logging.getLogger(name).level for name in ("cti.ami", "cti.bus", "acd", "alembic.runtime.plugins")}
     yield
     for h in list(root.handlers):
         if h not in handlers:
@@ -204,3 +204,12 @@ def test_an_offer_made_as_the_last_call_ends_names_the_offered_call(restore_logg
     lines = buf.getvalue().splitlines()
     assert lines[-2].endswith("agent 1001: wrap_up -[wrap_done]-> available [call=c1 agent=1001 queue=support]")
     assert lines[-1].endswith("agent 1001: available -[offer]-> reserved [call=c2 agent=1001 queue=billing]"), lines
+
+
+def test_alembic_plugin_announcements_are_left_out(restore_logging: None) -> None:
+    _, buf = _configure()
+    logging.getLogger("alembic.runtime.plugins").info("setup plugin alembic.autogenerate.schemas")
+    logging.getLogger("alembic.runtime.migration").info("Running upgrade 0001 -> 0002")
+    assert "setup plugin" not in buf.getvalue() and "Running upgrade 0001 -> 0002" in buf.getvalue()
+    _configure(log_levels={"alembic.runtime.plugins": "INFO"})  # still there for who asks
+    assert logging.getLogger("alembic.runtime.plugins").getEffectiveLevel() == logging.INFO
