@@ -127,8 +127,9 @@ class Driver:
             return type(err).__name__
 
 
-def check_invariants(r: Router, out: list[Decision] | str, reskilled: set[str]) -> None:
-    """``reskilled``: agents whose skills changed while an offer rang (the offer stands)."""
+def check_invariants(r: Router, out: list[Decision] | str, reskilled: set[str], *, held: bool = False) -> None:
+    """``reskilled``: agents whose skills changed while an offer rang (the offer stands). ``held``:
+    the router holds its offers (``hold_offers``): calls may wait beside idle agents."""
     agents = {a.agent_id: a for a in r.agents()}
     calls = {c.call_id: c for c in r.calls()}
     for a in agents.values():
@@ -151,6 +152,9 @@ def check_invariants(r: Router, out: list[Decision] | str, reskilled: set[str]) 
         for d in out:
             if isinstance(d, Offer):  # only to agents of the call's queue (at the time of the offer)
                 assert d.queue in agents[d.agent_id].queues, d
+    if held:
+        assert isinstance(out, str) or not [d for d in out if isinstance(d, Offer)], out
+        return
     # nobody idles while a call it qualifies for waits
     for a in agents.values():
         free = a.state is AgentState.AVAILABLE or (a.state is AgentState.ON_CALL and a.not_ready_after_call is None)
@@ -184,6 +188,34 @@ def test_random_operations_keep_invariants_and_match_the_naive_scan(
             reskilled.add(AGENTS[op[1]])
         reskilled = {a for a in reskilled if engine.router.agent(a).offers}
         check_invariants(engine.router, got, reskilled)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strategy=st.sampled_from(list(Strategy)), script=script_st, hold_at=st.integers(0, 40))
+def test_held_offers_offer_nothing_and_keep_every_other_invariant(
+    strategy: Strategy, script: tuple[list[tuple[dict[str, int], int, tuple[str, ...]]], list[tuple[float, Any]]],
+    hold_at: int,
+) -> None:
+    """From any point of a random run on, ``hold_offers`` (an engine stopping, a fenced node) makes
+    no offer, whatever happens, and breaks no other invariant; the same for the naive comparator."""
+    engine, naive = Driver(Router(make_queues(strategy))), Driver(NaiveRouter(make_queues(strategy)))
+    logins, ops = script
+    for i, (skills, capacity, queues) in enumerate(logins):
+        for d in (engine, naive):
+            d.apply(float(i), ("login", i, skills, capacity, queues, True))
+    now = float(len(logins))
+    reskilled: set[str] = set()
+    for n, (dt, op) in enumerate(ops):
+        if n == hold_at:
+            engine.router.hold_offers()
+            naive.router.hold_offers()
+        now += dt
+        got, want = engine.apply(now, op), naive.apply(now, op)
+        assert got == want, (op, got, want)
+        if op[0] == "skills":
+            reskilled.add(AGENTS[op[1]])
+        reskilled = {a for a in reskilled if engine.router.agent(a).offers}
+        check_invariants(engine.router, got, reskilled, held=n >= hold_at)
 
 
 @settings(max_examples=150, deadline=None)
