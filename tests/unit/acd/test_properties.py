@@ -168,36 +168,13 @@ def check_invariants(r: Router, out: list[Decision] | str, reskilled: set[str], 
             assert not all(a.skills.get(s, 0) >= lvl for s, lvl in c.need), (a, c)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(strategy=st.sampled_from(list(Strategy)), script=script_st)
-def test_random_operations_keep_invariants_and_match_the_naive_scan(
-    strategy: Strategy, script: tuple[list[tuple[dict[str, int], int, tuple[str, ...]]], list[tuple[float, Any]]],
-) -> None:
-    engine, naive = Driver(Router(make_queues(strategy))), Driver(NaiveRouter(make_queues(strategy)))
-    logins, ops = script
-    for i, (skills, capacity, queues) in enumerate(logins):
-        for d in (engine, naive):
-            d.apply(float(i), ("login", i, skills, capacity, queues, True))
-    now = float(len(logins))
-    reskilled: set[str] = set()
-    for dt, op in ops:
-        now += dt
-        got, want = engine.apply(now, op), naive.apply(now, op)
-        assert got == want, (op, got, want)
-        if op[0] == "skills":
-            reskilled.add(AGENTS[op[1]])
-        reskilled = {a for a in reskilled if engine.router.agent(a).offers}
-        check_invariants(engine.router, got, reskilled)
+Script = tuple[list[tuple[dict[str, int], int, tuple[str, ...]]], list[tuple[float, Any]]]
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(strategy=st.sampled_from(list(Strategy)), script=script_st, hold_at=st.integers(0, 40))
-def test_held_offers_offer_nothing_and_keep_every_other_invariant(
-    strategy: Strategy, script: tuple[list[tuple[dict[str, int], int, tuple[str, ...]]], list[tuple[float, Any]]],
-    hold_at: int,
-) -> None:
-    """From any point of a random run on, ``hold_offers`` (an engine stopping, a fenced node) makes
-    no offer, whatever happens, and breaks no other invariant; the same for the naive comparator."""
+def run_script(strategy: Strategy, script: Script, *, hold_at: int | None = None) -> None:
+    """Every agent logs in, then the script's operations run on the router and on the naive scan:
+    the same answers, and the invariants after each. ``hold_at``: the router holds its offers from
+    that operation on (``hold_offers``), both of them."""
     engine, naive = Driver(Router(make_queues(strategy))), Driver(NaiveRouter(make_queues(strategy)))
     logins, ops = script
     for i, (skills, capacity, queues) in enumerate(logins):
@@ -215,7 +192,22 @@ def test_held_offers_offer_nothing_and_keep_every_other_invariant(
         if op[0] == "skills":
             reskilled.add(AGENTS[op[1]])
         reskilled = {a for a in reskilled if engine.router.agent(a).offers}
-        check_invariants(engine.router, got, reskilled, held=n >= hold_at)
+        check_invariants(engine.router, got, reskilled, held=hold_at is not None and n >= hold_at)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strategy=st.sampled_from(list(Strategy)), script=script_st)
+def test_random_operations_keep_invariants_and_match_the_naive_scan(strategy: Strategy, script: Script) -> None:
+    run_script(strategy, script)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(strategy=st.sampled_from(list(Strategy)), script=script_st, hold_at=st.integers(0, 40))
+def test_held_offers_offer_nothing_and_keep_every_other_invariant(strategy: Strategy, script: Script,
+                                                                  hold_at: int) -> None:
+    """From any point of a random run on, ``hold_offers`` (an engine stopping, a fenced node) makes
+    no offer, whatever happens, and breaks no other invariant; the same for the naive comparator."""
+    run_script(strategy, script, hold_at=hold_at)
 
 
 @settings(max_examples=150, deadline=None)
