@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from acd.calls import AgentPhone, LiveCall
@@ -43,13 +41,18 @@ class Rings:
     def __init__(self, acd: AcdService) -> None:
         self.acd = acd
         self._tasks: set[asyncio.Task[None]] = set()
+        # Originates of withdrawn offers (the caller hung up, the offer was cancelled) whose outcome
+        # has not come back: the agent's leg may still appear and ring, and is hung up if answered.
+        self._withdrawn: set[asyncio.Future[Any]] = set()
 
     def in_flight(self) -> int:
-        """Offers whose ring is still under way: the agent's leg may yet appear, ring or be hung up."""
-        return len(self._tasks)
+        """Offers whose ring is still under way, withdrawn ones included until Asterisk has told
+        their outcome: the agent's leg may yet appear, ring or be hung up."""
+        return len(self._tasks) + len(self._withdrawn)
 
     async def stop(self) -> None:
-        await cancel_all_and_wait(list(self._tasks), failures="log")
+        await cancel_all_and_wait(list(self._tasks), failures="log")  # their Originates join _withdrawn
+        await cancel_all_and_wait(list(self._withdrawn), failures="log")
 
     async def offer(self, call: LiveCall, d: Offer) -> None:
         """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console."""
@@ -63,7 +66,7 @@ class Rings:
         call.ring_task = task
         self._tasks.add(task)
         task.add_done_callback(self._done)
-        task.add_done_callback(functools.partial(_forget, sent))
+        task.add_done_callback(functools.partial(self._follow, sent))
         if call.router_id is None:  # a consultation is no new journey step of the call
             await acd.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
         await acd.bus.publish(AgentOffer(
@@ -88,13 +91,41 @@ class Rings:
                     if strict:
                         raise
 
+    def _follow(self, sent: asyncio.Future[OriginateResult], _task: asyncio.Task[None]) -> None:
+        """The ring task ended. Cancelled (the offer withdrawn) before the Originate's outcome came
+        back, the Originate is still out there: Asterisk may yet create the agent's leg and ring it.
+        Its outcome is followed, and a leg answered meanwhile hung up, as ``_ring`` does for one
+        answered after its offer ended."""
+        if not sent.done():
+            self._withdrawn.add(sent)
+            sent.add_done_callback(self._withdrawn_outcome)
+
+    def _withdrawn_outcome(self, sent: asyncio.Future[OriginateResult]) -> None:
+        if sent.cancelled() or sent.exception() is not None:
+            self._withdrawn.discard(sent)
+            return
+        result = sent.result()
+        if not (result.success and result.channel):
+            self._withdrawn.discard(sent)
+            return
+        log.info("acd: agent leg %s answered after its offer was withdrawn: hung up", result.channel)
+        hangup = asyncio.ensure_future(self.acd.control.hangup(result.channel, may_be_gone=True))
+        self._withdrawn.add(hangup)
+        self._withdrawn.discard(sent)
+        hangup.add_done_callback(self._hung_up)
+
+    def _hung_up(self, hangup: asyncio.Future[None]) -> None:
+        self._withdrawn.discard(hangup)
+        if not hangup.cancelled() and (err := hangup.exception()) is not None and not isinstance(err, CtiError):
+            log.error("acd: hanging up a withdrawn offer's leg failed", exc_info=err)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         """A ring task's fault is logged here, never lost as "exception was never retrieved"."""
         self._tasks.discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("acd: %s failed", task.get_name(), exc_info=err)
 
-    def _originate(self, call: LiveCall, offer: Offer) -> Awaitable[OriginateResult]:
+    def _originate(self, call: LiveCall, offer: Offer) -> asyncio.Future[OriginateResult]:
         """Ring the agent's phone into the call's connect context (the AMI adapter writes it at once)."""
         phone = self.acd.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
         # A consultation's leg keeps the agent's leg alive when it hangs up (cti-consult-connect).
@@ -103,16 +134,18 @@ class Rings:
                      "CTI_CALLER": call.caller_channel, AGENT_VAR: offer.agent_id}
         if phone.kind == "webrtc":  # a browser leg that leaves the bridge was lost, not hung up (acd.reconnect)
             variables[KEEP_VAR] = "1"
-        return self.acd.control.originate(
+        # A future either way (the AMI adapter's is one already; a fake's coroutine runs as a task):
+        # the ring task may be cancelled, the Originate's outcome is still followed (_follow).
+        return asyncio.ensure_future(self.acd.control.originate(
             phone.dial, context=context, exten="s",
             caller_id=f"<{call.caller_number}>" if call.caller_number else None,
-            variables=variables, timeout_ms=int(offer.ring_timeout_s * 1000))
+            variables=variables, timeout_ms=int(offer.ring_timeout_s * 1000)))
 
-    async def _ring(self, call: LiveCall, offer: Offer, sent: Awaitable[OriginateResult]) -> None:
+    async def _ring(self, call: LiveCall, offer: Offer, sent: asyncio.Future[OriginateResult]) -> None:
         acd = self.acd
         bind(call.linkedid, agent=offer.agent_id, queue=offer.queue)  # this task's log context (cti.logs)
         try:
-            result = await sent
+            result = await asyncio.shield(sent)  # a cancelled ring leaves the Originate to _follow
         except CtiError as err:
             await self._failed(call, offer, err)
             return
@@ -158,10 +191,3 @@ class Rings:
         await acd.decide(lambda now: acd.router.offer_failed(call.rid, offer.agent_id, now))
 
 
-def _forget(sent: Awaitable[Any], _task: asyncio.Task[None]) -> None:
-    """A ring task cancelled before its first step never awaited its Originate's outcome: drop it
-    (a future is cancelled, a coroutine closed) so nothing is left pending or unawaited."""
-    if isinstance(sent, asyncio.Future):
-        sent.cancel()
-    elif inspect.iscoroutine(sent):
-        sent.close()
