@@ -446,7 +446,7 @@ class Engine:
                 await self._metrics_task
         await self.agi.stop()
         await self.heartbeat.stop()
-        await self.acd.stop()  # first: no decision after it can start a callback or a campaign call
+        await self.acd.stop()  # first: it offers nothing more (docs/resilience.md, "A clean stop")
         await self.virtual_hold.stop()
         await self.dialer.stop()
         with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
