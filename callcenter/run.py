@@ -81,7 +81,16 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    if not await _started(engine, stop):
+    try:
+        started = await _started(engine, stop)
+    except BaseException:
+        # A failed start (AMI not reachable, a port taken): what did start is closed again (the
+        # bus, the call log's journal, the AMI client's reconnect loop, the database) before the
+        # error is told.
+        with contextlib.suppress(Exception):
+            await engine.stop()
+        raise
+    if not started:
         print("\nstopping...", flush=True)
         await engine.stop()
         print("stopped.", flush=True)
