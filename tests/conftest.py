@@ -12,6 +12,7 @@ PostgreSQL, redis) on free ports, with a private RTP block (tests.servers.rtp_ra
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -76,6 +77,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # -- shared fixtures ---------------------------------------------------------------------------
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For a test that installs the engine's logging (``configure_logging``): the root's handlers
+    and level, and the levels it sets, as they were before."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in ("cti.ami", "cti.bus", "acd", "alembic.runtime.plugins")}
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    root.setLevel(level)
+    for name, lvl in levels.items():
+        logging.getLogger(name).setLevel(lvl)
+    logging.captureWarnings(False)
+
 
 @pytest.fixture(scope="session")
 def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:

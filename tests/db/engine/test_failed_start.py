@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,6 @@ from callcenter.run import run
 from cti.errors import CtiError
 from cti.settings import load_settings
 from tests.servers import free_port
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 async def test_a_failed_start_leaves_nothing_running(tmp_path: Path, restore_logging: None,

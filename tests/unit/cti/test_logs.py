@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,22 +26,6 @@ from cti.settings import Settings, load_settings
 
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR)\s+\S+: ")
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ("cti.ami", "cti.bus", "acd", "alembic.runtime.plugins")}
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    for name, lvl in levels.items():
-        logging.getLogger(name).setLevel(lvl)
-    logging.captureWarnings(False)
 
 
 def _configure(**overrides: object) -> tuple[Settings, io.StringIO]:
