@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -20,6 +21,8 @@ from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 if TYPE_CHECKING:
     from callcenter.engine import Engine
+
+log = logging.getLogger(__name__)
 
 DEMO_LOGINS = (
     ("agent", "agent1 / agent1-demo  (agent 1001; agent2..agent8 likewise)"),
@@ -87,8 +90,10 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
         # A failed start (AMI not reachable, a port taken): what did start is closed again (the
         # bus, the call log's journal, the AMI client's reconnect loop, the database) before the
         # error is told.
-        with contextlib.suppress(Exception):
+        try:
             await engine.stop()
+        except Exception:  # the start's own error is the one to tell; this one is logged beside it
+            log.exception("engine: stopping after a failed start failed too")
         raise
     if not started:
         print("\nstopping...", flush=True)
