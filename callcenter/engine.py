@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +97,15 @@ FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member up
 def _log_fence_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (err := task.exception()) is not None:
         log.error("stopping the ACD after the lease was lost failed", exc_info=err)
+
+
+async def _stop_server(server: uvicorn.Server | None, task: asyncio.Task[None] | None) -> None:
+    """Ask a listener to close its connections and wait for it. A listener that failed at the
+    start has said so then (``Engine.start``); what it left in its task is not news at the stop."""
+    if server is not None and task is not None:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await task
 
 
 def make_bus(settings: Settings) -> EventBus:
@@ -436,44 +445,61 @@ class Engine:
         return self.settings.web.public_url or f"http://{self.settings.web.host}:{self.settings.web.port}"
 
     async def stop(self) -> None:
-        if self._server is not None and self._server_task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await self._server_task
-        if self._metrics_server is not None and self._metrics_task is not None:
-            self._metrics_server.should_exit = True
-            with contextlib.suppress(Exception):
-                await self._metrics_task
-        await self.agi.stop()
-        await self.heartbeat.stop()
-        await self.acd.stop()  # first: it offers nothing more (docs/resilience.md, "A clean stop")
-        await self.virtual_hold.stop()
-        await self.dialer.stop()
-        with contextlib.suppress(Exception):  # AMI may already be gone; the next start clears them too
+        """Stop every part, in the order docs/resilience.md ("A clean stop") explains. A part whose
+        stop fails is logged and the stop goes on: the parts after it still close what they hold
+        (the call log its journal, the recorder its filings, the database its file)."""
+        for name, step in self._stop_steps():
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the engine: %s failed; the stop goes on", name)
+        log.info("engine stopped")
+
+    def _stop_steps(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        return [
+            ("the web server", lambda: _stop_server(self._server, self._server_task)),
+            ("the metrics server", lambda: _stop_server(self._metrics_server, self._metrics_task)),
+            ("FastAGI", self.agi.stop),
+            ("the heartbeat", self.heartbeat.stop),
+            ("the ACD", self.acd.stop),  # first of the services: it offers nothing more
+            ("virtual hold", self.virtual_hold.stop),
+            ("the dialer", self.dialer.stop),
+            ("the console phones' credentials", self._revoke_phones),
+            # The last logouts (a shift ending with the stop) leave app_queue's fallback queues before
+            # AMI closes: app_queue must not ring them while no engine runs.
+            ("the fallback queues' members", self._settle_fallback),
+            ("AMI", self.ami.stop),
+            ("webhooks", self.webhooks.stop),
+            ("the case follower", self.case_changes.stop),
+            ("the bus", self.bus.stop),
+            # After the bus, which hands them whatever it still holds (a wrap-up made as the demo
+            # stopped): the call log writes it, the feed stores it.
+            ("the call log", self.logger.stop),
+            # After AMI and the bus too: a recorded call that ended while the engine stopped is filed
+            # (moved, listed with its pauses), and after the call log, so its interaction is there.
+            ("the recorder", self.recorder.stop),
+            ("the event feed", self.feed.stop),
+            ("the callback intake", self.callback_intake.stop),
+            ("the wrap-up journal", self.desk.journal.stop),
+            ("the routing lease", self._release_lease),
+            ("the database", self.db.dispose),
+        ]
+
+    async def _revoke_phones(self) -> None:
+        try:
             await self.phone.revoke_all()
-        # The last logouts (a shift ending with the stop) leave app_queue's fallback queues before
-        # AMI closes: app_queue must not ring them while no engine runs. Bounded: AMI may be gone.
-        with contextlib.suppress(TimeoutError):
+        except Exception as err:  # AMI may be gone already; the next start revokes them too
+            log.warning("console phone credentials not revoked at the stop (%s); the next start revokes them",
+                        type(err).__name__)
+
+    async def _settle_fallback(self) -> None:
+        with contextlib.suppress(TimeoutError):  # bounded: AMI may be gone
             async with asyncio.timeout(FALLBACK_SETTLE_S):
                 await self.fallback_members.wait_synced()
-        await self.ami.stop()
-        await self.webhooks.stop()
-        await self.case_changes.stop()
-        await self.bus.stop()
-        # After the bus, which hands them whatever it still holds (a wrap-up made as the demo
-        # stopped): the call log writes it, the feed stores it.
-        with contextlib.suppress(Exception):
-            await self.logger.stop()
-        # After AMI and the bus too: a recorded call that ended while the engine stopped is filed
-        # (moved, listed with its pauses), and after the call log, so its interaction is there.
-        await self.recorder.stop()
-        await self.feed.stop()
-        await self.callback_intake.stop()
-        await self.desk.journal.stop()
+
+    async def _release_lease(self) -> None:
         if self.routing_lease is not None:
             await self.routing_lease.release()
-        await self.db.dispose()
-        log.info("engine stopped")
 
     def summary(self) -> dict[str, Any]:
         """Live counters for the terminal: calls in IVR, waiting, talking."""

@@ -7,8 +7,10 @@ call log are (SQLite)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -94,3 +96,35 @@ async def test_a_recorded_call_ending_during_the_stop_is_filed(tmp_path: Path,
         assert [(r.linkedid, r.path, r.pauses) for r in rows] == [("77.1", rel, [pause])]
     finally:
         await again.dispose()
+
+
+async def test_a_part_whose_stop_fails_does_not_stop_the_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """The recorder's stop raising is logged, and the parts after it still close: the event feed,
+    the callback intake, the wrap-up journal and the database. Before, the error left them open
+    and came out of ``Engine.stop`` in the middle."""
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state")
+    engine = Engine(settings, web=False)
+    await engine.db.upgrade()
+
+    async def broken() -> None:
+        raise RuntimeError("disk gone")
+
+    stopped: list[str] = []
+
+    def spy(name: str, stop: Any) -> Any:
+        async def wrapped() -> None:
+            stopped.append(name)
+            await stop()
+        return wrapped
+
+    monkeypatch.setattr(engine.recorder, "stop", broken)
+    for name, part, attr in (("feed", engine.feed, "stop"), ("intake", engine.callback_intake, "stop"),
+                             ("journal", engine.desk.journal, "stop"), ("db", engine.db, "dispose")):
+        monkeypatch.setattr(part, attr, spy(name, getattr(part, attr)))
+    with caplog.at_level(logging.INFO):
+        await engine.stop()
+    assert stopped == ["feed", "intake", "journal", "db"]
+    failed = [r for r in caplog.records if "the recorder failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is not None and "disk gone" in str(failed[0].exc_info[1])
+    assert caplog.records[-1].getMessage() == "engine stopped"
