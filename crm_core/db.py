@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.errors import DatabaseUnavailable
 from crm_core.outbox import DiskThread
+from cti.files import private_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -197,13 +197,10 @@ def _owner_only(path: Path) -> None:
     """The SQLite file readable by its owner only: it holds customers' data and password hashes.
     Created so before SQLite opens it, and tightened if it is not; SQLite gives its -wal and -shm
     files the database's own mode when it creates them (these are tightened too if they exist)."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        try:
-            if p.exists() and p.stat().st_mode & 0o077:
-                p.chmod(0o600)
-        except PermissionError:
-            log.warning("%s is readable by others and not ours to change: chmod 600 it", p)
+    private_file(path)
+    for p in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists():
+            private_file(p)
 
 
 def _in_transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:

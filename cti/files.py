@@ -27,13 +27,18 @@ def private_file(path: Path) -> Path:
     """``path`` as a file only its owner reads and writes (created empty if it does not exist)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    _close(path, 0o077)
+    _close(path, 0o077, foreign="a file of someone else's")
     return path
 
 
-def _close(path: Path, others: int) -> None:
+def _close(path: Path, others: int, *, foreign: str | None = None) -> None:
     st = path.stat()
     mode = stat.S_IMODE(st.st_mode)
-    if mode & others and st.st_uid == os.geteuid():
+    if not mode & others:
+        return
+    if st.st_uid == os.geteuid():
         path.chmod(mode & ~others)
         log.info("%s was open to other users (mode %04o): now %04o", path, mode, mode & ~others)
+    elif foreign is not None:  # a shared directory is someone's choice; a file the engine writes secrets to is not
+        log.warning("%s is open to other users (mode %04o), %s: chmod %04o it", path, mode, foreign,
+                    mode & ~others)

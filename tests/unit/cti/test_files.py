@@ -57,6 +57,19 @@ def test_a_directory_of_another_user_is_left_alone(tmp_path: Path, monkeypatch: 
     assert _mode(shared) == 0o775
 
 
+def test_a_file_of_another_user_open_to_others_is_left_but_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A database or log file someone else owns is not the engine's to change, but what it will
+    write there (customers' data) should not be readable by everyone: the operator is told."""
+    db = tmp_path / "crm.db"
+    db.write_bytes(b"")
+    db.chmod(0o644)
+    monkeypatch.setattr(os, "geteuid", lambda: db.stat().st_uid + 1)
+    private_file(db)
+    assert _mode(db) == 0o644
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and "chmod 0600" in caplog.text
+
+
 def test_the_state_directory_made_for_a_secret_is_private(tmp_path: Path) -> None:
     installation_secret(tmp_path / "var", "session-secret")
     assert _mode(tmp_path / "var") == 0o700
