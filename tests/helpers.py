@@ -7,6 +7,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,29 @@ async def until(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str
         await asyncio.sleep(0.05)
 
 
+@dataclass(frozen=True)
+class Channel:
+    """One line of Asterisk's own channel list (``core show channels concise``)."""
+
+    name: str
+    context: str
+    state: str
+    application: str
+
+
+def channels(pbx: ManagedPbx) -> list[Channel]:
+    """Every channel Asterisk has now, as Asterisk sees it (not the engine's call model)."""
+    out: list[Channel] = []
+    for line in pbx.cli("core show channels concise").splitlines():
+        f = line.split("!")  # name!context!exten!priority!state!application!data!...
+        if len(f) > 5:
+            out.append(Channel(name=f[0], context=f[1], state=f[4], application=f[5]))
+    return out
+
+
 def playing_music(pbx: ManagedPbx, channel: str) -> bool:
     """Asterisk's own view: ``channel`` runs MusicOnHold now (the engine models no music events)."""
-    rows = (line.split("!") for line in pbx.cli("core show channels concise").splitlines())
-    return any(len(row) > 5 and row[0] == channel and row[5] == "MusicOnHold" for row in rows)
+    return any(c.name == channel and c.application == "MusicOnHold" for c in channels(pbx))
 
 
 def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:

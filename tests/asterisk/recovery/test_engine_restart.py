@@ -27,7 +27,7 @@ from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
-from tests.helpers import engine_settings, english_customer_number, place_call, until
+from tests.helpers import channels, engine_settings, english_customer_number, place_call, until
 
 
 def _live_names(eng: Engine) -> list[str]:
@@ -171,5 +171,4 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
 
 
 def _channels_in(pbx: ManagedPbx, context: str) -> list[str]:
-    return [line.split("!")[0] for line in pbx.cli("core show channels concise").splitlines()
-            if line.split("!")[1:2] == [context]]
+    return [c.name for c in channels(pbx) if c.context == context]

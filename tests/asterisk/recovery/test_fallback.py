@@ -25,7 +25,7 @@ from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from cti.sip_credentials import passwords
 from tests.asterisk.recovery import crashing_engine
-from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
+from tests.helpers import channels, engine_settings, english_customer_number, place_call, seed, until
 from tests.servers import free_port
 
 SIPP = Path(__file__).resolve().parents[3] / "bench" / "sipp"
@@ -61,7 +61,7 @@ async def sip_phone(pbx: ManagedPbx, work: Path) -> AsyncIterator[None]:
 
 
 def _phone_legs(pbx: ManagedPbx) -> int:
-    return sum(1 for line in pbx.cli("core show channels concise").splitlines() if line.startswith("PJSIP/1001-"))
+    return sum(1 for c in channels(pbx) if c.name.startswith("PJSIP/1001-"))
 
 
 async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, pbx_settings: Settings,
@@ -166,8 +166,7 @@ def _epoch(at: datetime) -> float:
 
 
 def _phone_up(pbx: ManagedPbx) -> bool:
-    return any(line.startswith("PJSIP/1001-") and line.split("!")[4] == "Up"
-               for line in pbx.cli("core show channels concise").splitlines())
+    return any(c.name.startswith("PJSIP/1001-") and c.state == "Up" for c in channels(pbx))
 
 
 def _answered(pbx: ManagedPbx) -> int:

@@ -13,7 +13,6 @@ Before, both callers were hung up as soon as ``AGI()`` failed."""
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
 from acd.recovery import ENTRY_VAR, LOST_VAR, decode_entry
@@ -25,17 +24,13 @@ from cti.journey import CallConnected, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
-from tests.helpers import engine_settings, seed, until
+from tests.helpers import channels, engine_settings, seed, until
 
 CALLER = "+8613900000042"  # no customer: nobody is identified without the IVR
 
 
 def _context_of(pbx: ManagedPbx, prefix: str) -> str | None:
-    for line in pbx.cli("core show channels concise").splitlines():
-        fields = line.split("!")
-        if fields[0].startswith(prefix) and fields[0].endswith(";2"):
-            return fields[1]
-    return None
+    return next((c.context for c in channels(pbx) if c.name.startswith(prefix) and c.name.endswith(";2")), None)
 
 
 async def _hung_up_and_logged(eng: Engine, lid: str) -> Interaction | None:
@@ -154,8 +149,8 @@ async def test_a_lost_caller_app_queue_connected_is_logged_when_an_engine_return
         pbx.cli("channel originate Local/5002@cti-inbound/n extension s@cti-sim-caller")
         await until(lambda: _context_of(pbx, "Local/5002@cti-inbound-") == "cti-engine-down", timeout_s=15,
                     what="the caller handed to app_queue")
-        await until(lambda: re.search(r"Local/1007@cti-sim-phone-\S+!\S+!\S+!\S+!Up", pbx.cli(
-            "core show channels concise")), timeout_s=15, what="1007's phone answering through app_queue")
+        await until(lambda: any(c.name.startswith("Local/1007@cti-sim-phone-") and c.state == "Up"
+                                for c in channels(pbx)), timeout_s=15, what="1007's phone answering through app_queue")
         await asyncio.sleep(0.5)
         await second.start()
         report = second.recovery_report

@@ -16,13 +16,12 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
+from tests.helpers import channels, engine_settings, english_customer_number, place_call, seed, until
 
 
 def _channels(pbx: ManagedPbx) -> list[tuple[str, str]]:
     """(channel, context) of every channel Asterisk has."""
-    return [(f[0], f[1]) for line in pbx.cli("core show channels concise").splitlines()
-            if len(f := line.split("!")) > 1]
+    return [(c.name, c.context) for c in channels(pbx)]
 
 
 async def test_an_agent_freed_during_the_stop_is_not_rung(pbx: ManagedPbx, pbx_settings: Settings,
