@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import SecretStr
 
 from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled
-from agent_console.http import build_router
+from agent_console.http import ConsoleParts, build_router
 from agent_console.hub import AgentHub
 from agent_console.metrics import EngineMetrics, install_metrics
 from agent_console.policy import enforce
@@ -60,18 +59,6 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
-
-
-@dataclass
-class ConsoleParts:
-    users: UserStore
-    desk: AgentDesk
-    pops: PopSource
-    search: CustomerSearch
-    bus: EventBus
-    auth: ConsoleAuth
-    service: ConsoleService
-    hub: AgentHub
 
 
 def status_of(err: CtiError) -> int:

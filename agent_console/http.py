@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -22,7 +23,10 @@ from agent_console.service import agent_of
 from crm_core.schemas import MAX_ID
 
 if TYPE_CHECKING:
-    from agent_console.app import ConsoleParts
+    from agent_console.hub import AgentHub
+    from agent_console.ports import AgentDesk, CustomerSearch, PopSource, UserStore
+    from agent_console.service import ConsoleService
+    from cti.bus import EventBus
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # database ids are signed 64-bit
 CallId = Annotated[str, Path(min_length=1, max_length=64)]  # Asterisk linkedids are short; ours fit in 64
@@ -87,6 +91,20 @@ class Health(BaseModel):
 def _view(who: Principal) -> p.AgentView:
     return p.AgentView(user_id=who.user_id, username=who.username, role=who.role, agent_id=who.agent_id,
                        display_name=who.display_name)
+
+
+@dataclass
+class ConsoleParts:
+    """What the console's routes and its websocket work with; ``create_app`` builds them."""
+
+    users: UserStore
+    desk: AgentDesk
+    pops: PopSource
+    search: CustomerSearch
+    bus: EventBus
+    auth: ConsoleAuth
+    service: ConsoleService
+    hub: AgentHub
 
 
 def build_router(console: ConsoleParts) -> APIRouter:
