@@ -88,6 +88,36 @@ async def test_an_id_committed_after_a_higher_one_was_read_still_comes(db: Datab
     assert await follower.poll() == 0
 
 
+async def test_a_restart_still_looks_for_an_id_committed_late(db: Database) -> None:
+    """The holes are kept with the cursor: a node that stops (or dies) while a lower id is still in
+    flight, and the node that follows it, still publishes that step when it commits. Before, the
+    holes lived in memory only and the next follower started past them: the step was lost."""
+    seen = Published()
+    first = CaseHistoryFollower(db, seen)
+    cid = await _case(db)
+    await first.poll()
+    async with db.session() as s:
+        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="one"))
+        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="two"))
+    async with db.session() as s:  # the first step's transaction is still open when the second is read
+        late = int(await s.scalar(select(func.max(CaseEvent.id))) or 0) - 1
+        row = await s.get(CaseEvent, late)
+        assert row is not None
+        kept = (row.case_id, row.at, row.actor, row.action, dict(row.detail))
+        await s.delete(row)
+    assert await first.poll() == 1 and late in first.holes
+    published = len(seen)
+    again = CaseHistoryFollower(db, seen)  # the restart
+    await again.start()
+    await again.stop()
+    async with db.session() as s:  # ... the late step commits now, below the kept cursor
+        s.add(CaseEvent(id=late, case_id=kept[0], at=kept[1], actor=kept[2], action=kept[3], detail=kept[4]))
+    assert await again.poll() == 1 and seen[-1].event_id == late and len(seen) == published + 1
+    assert await again.poll() == 0 and not again.holes
+    third = CaseHistoryFollower(db, seen)  # and the filled hole is not looked for (nor published) again
+    assert await third.poll() == 0 and not third.holes and len({e.event_id for e in seen}) == len(seen)
+
+
 def test_holes_are_forgotten_after_their_time() -> None:
     now = [0.0]
     follower = CaseHistoryFollower(None, Published(), hole_ttl_s=60, clock=lambda: now[0])  # type: ignore[arg-type]
