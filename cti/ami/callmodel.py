@@ -69,10 +69,6 @@ _PHASE_OF_STATE = {3: Phase.RINGING, 4: Phase.RINGING, 5: Phase.RINGING, 6: Phas
 _FAR_END = {"ANSWER": "answered", "NOANSWER": "no_answer", "BUSY": "busy", "CONGESTION": "congestion",
             "CHANUNAVAIL": "unavailable", "CANCEL": "cancelled"}
 
-_DEVICE_STATES = {"not in use": "NOT_INUSE", "in use": "INUSE", "busy": "BUSY", "invalid": "INVALID",
-                  "unavailable": "UNAVAILABLE", "ringing": "RINGING", "ring+inuse": "RINGINUSE",
-                  "on hold": "ONHOLD", "unknown": "UNKNOWN"}
-
 
 @dataclass(frozen=True, slots=True)
 class Channel:
@@ -210,7 +206,7 @@ class CallModel:
             ev.LocalBridge: self._local_bridge,
             ev.Hold: self._hold, ev.Unhold: self._hold, ev.BlindTransfer: self._blind_transfer,
             ev.AttendedTransfer: self._attended_transfer, ev.DeviceStateChange: self._device_state,
-            ev.EndpointSnapshot: self._endpoint, ev.ResyncStarted: self._resync_started,
+            ev.ResyncStarted: self._resync_started,
             ev.ChannelSnapshot: self._channel_snapshot, ev.BridgeSnapshot: self._bridge_snapshot,
             ev.ResyncFinished: self._resync_finished, ev.VoicemailResult: self._voicemail,
         }
@@ -502,11 +498,6 @@ class CallModel:
     def _device_state(self, e: Event) -> None:
         assert isinstance(e, ev.DeviceStateChange)
         self._devices[e.device] = e.state
-
-    def _endpoint(self, e: Event) -> None:
-        assert isinstance(e, ev.EndpointSnapshot)
-        state = e.device_state.strip().lower()
-        self._devices[f"PJSIP/{e.endpoint}"] = _DEVICE_STATES.get(state, state.upper())
 
     # -- resync -------------------------------------------------------------------------------
     def _resync_started(self, e: Event) -> None:

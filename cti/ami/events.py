@@ -225,13 +225,6 @@ class BridgeSnapshot(Event):
     uniqueids: tuple[str, ...] = ()
 
 
-@event("ami.endpoint_snapshot")
-class EndpointSnapshot(Event):
-    endpoint: str
-    device_state: str
-    contacts: str = ""
-
-
 @event("ami.resync_finished")
 class ResyncFinished(Event):
     channels: int = 0

@@ -1,8 +1,8 @@
 """The AMI connection: the only module that imports panoramisk's Manager.
 
 ``AmiClient`` logs in, pings every ``ping_interval_s``, reconnects with exponential backoff and,
-after every (re)connect, resyncs (CoreShowChannels, BridgeList + BridgeInfo, DeviceStateList,
-PJSIPShowEndpoints) so the call model is right even when events were missed. Live events are
+after every (re)connect, resyncs (CoreShowChannels, BridgeList + BridgeInfo, DeviceStateList) so
+the call model is right even when events were missed. Live events are
 framed, filtered and translated as they arrive and handed to ``sink`` in batches; the sink must
 not block (the bridge queues them and folds them in slices).
 
@@ -467,12 +467,13 @@ class AmiClient:
               for b in bridges.items if "BridgeUniqueid" in b),
             return_exceptions=True,
         )
+        # Phones' states: DeviceStateList (class call). Not PJSIPShowEndpoints, which needs the
+        # system class the engine's AMI user is never given (docs/security.md).
         extra: list[AmiReply] = []
-        for action in ("DeviceStateList", "PJSIPShowEndpoints"):
-            try:
-                extra.append(await self.send_action(action, {}, expect="list", timeout_s=30.0))
-            except AmiActionFailed as err:  # no PJSIP on this Asterisk, or no endpoints at all
-                log.info("resync: %s", err)
+        try:
+            extra.append(await self.send_action("DeviceStateList", {}, expect="list", timeout_s=30.0))
+        except AmiActionFailed as err:
+            log.info("resync: %s", err)
         now = self._clock()
         out: list[Event] = []
         for reply in (chans, *extra):

@@ -164,11 +164,6 @@ def _core_show_channel(m: Msg, now: float) -> Event:
     )
 
 
-def _endpoint_list(m: Msg, now: float) -> Event:
-    return ev.EndpointSnapshot(ts=now, endpoint=m.get("ObjectName", ""), device_state=m.get("DeviceState", ""),
-                               contacts=m.get("Contacts", ""))
-
-
 def _duration(raw: str) -> int:
     """CoreShowChannel's Duration is HH:MM:SS."""
     parts = raw.split(":")
@@ -225,7 +220,6 @@ _LIVE: dict[str, Callable[[Msg, float], Event | None]] = {
 # List items answer our resync actions (they carry its ActionID; the client routes them).
 _LIST_ITEMS: dict[str, Callable[[Msg, float], Event]] = {
     "CoreShowChannel": _core_show_channel,
-    "EndpointList": _endpoint_list,
     "DeviceStateChange": _device_state,
 }
 

@@ -12,8 +12,7 @@ from collections.abc import Callable
 Handler = Callable[[dict[str, str]], list[str]]
 
 _LISTS = {"CoreShowChannels": "CoreShowChannelsComplete", "BridgeList": "BridgeListComplete",
-          "BridgeInfo": "BridgeInfoComplete", "DeviceStateList": "DeviceStateListComplete",
-          "PJSIPShowEndpoints": "EndpointListComplete"}
+          "BridgeInfo": "BridgeInfoComplete", "DeviceStateList": "DeviceStateListComplete"}
 
 
 def list_answer(aid: str, complete: str, *items: str) -> list[str]:
