@@ -2,9 +2,9 @@
 
 ``AmiClient`` logs in, pings every ``ping_interval_s``, reconnects with exponential backoff and,
 after every (re)connect, resyncs (CoreShowChannels, BridgeList + BridgeInfo, DeviceStateList) so
-the call model is right even when events were missed. Live events are
-framed, filtered and translated as they arrive and handed to ``sink`` in batches; the sink must
-not block (the bridge queues them and folds them in slices).
+the call model is right even when events were missed. Live events are framed, filtered and
+translated as they arrive and handed to ``sink`` in batches; the sink must not block (the bridge
+queues them and folds them in slices).
 
 What we keep from panoramisk 1.4 and what we replace:
 - kept: ``Manager.connect()`` opening the (optionally TLS) connection with our protocol.
