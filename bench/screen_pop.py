@@ -347,7 +347,7 @@ def main() -> None:
         serve_bare(args.serve_bare, args.deflate)
         return
     agents = args.agents or (200 if args.quick else 1000)
-    singles, bursts = (100, 2) if args.quick else (300, 5)
+    singles, bursts = (100, 10) if args.quick else (300, 5)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, agents * 3 + 100)), hard))
     print(f"screen_pop: {agents} agents, {singles} single offers, {bursts} bursts to all agents "
