@@ -4,8 +4,10 @@ an id committed after a higher one was read still comes; the first start does no
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from crm_core import cases, customers
@@ -67,54 +69,49 @@ async def test_every_step_once_in_order_and_a_restart_goes_on_where_it_stopped(d
     assert await again.poll() == 0 and len({e.event_id for e in seen}) == len(seen) == 6
 
 
-async def test_an_id_committed_after_a_higher_one_was_read_still_comes(db: Database) -> None:
+async def _two_steps_the_first_in_flight(db: Database, cid: int) -> Callable[[], Awaitable[int]]:
+    """Two steps of case ``cid``; the first one's row is taken back, as if its transaction were still
+    open when the second is read. Returns what commits it (below the cursor by then), giving its id."""
+    async with db.session() as s:
+        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="one"))
+        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="two"))
+    async with db.session() as s:
+        late = int(await s.scalar(select(func.max(CaseEvent.id))) or 0) - 1
+        row = await s.get(CaseEvent, late)
+        assert row is not None
+        kept = {"case_id": row.case_id, "at": row.at, "actor": row.actor, "action": row.action,
+                "detail": dict(row.detail)}
+        await s.delete(row)
+
+    async def commit() -> int:
+        async with db.session() as s:
+            s.add(CaseEvent(id=late, **kept))
+        return late
+
+    return commit
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-follower", "after-a-restart"])
+async def test_an_id_committed_after_a_higher_one_was_read_still_comes(db: Database, restart: bool) -> None:
+    """Also after a restart: the holes are kept with the cursor, so the follower of a node that
+    stopped (or died) while a lower id was still in flight, or of the node that took over, still
+    publishes that step when it commits. Before, the holes lived in memory only and the next
+    follower started past them: the step was lost."""
     seen = Published()
     follower = CaseHistoryFollower(db, seen)
     cid = await _case(db)
     await follower.poll()
-    async with db.session() as s:  # two steps; the first one's id is taken back, as if still in flight
-        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="one"))
-        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="two"))
-    async with db.session() as s:
-        late = int(await s.scalar(select(func.max(CaseEvent.id))) or 0) - 1
-        row = await s.get(CaseEvent, late)
-        assert row is not None
-        kept = (row.case_id, row.at, row.actor, row.action, dict(row.detail))
-        await s.delete(row)
-    assert await follower.poll() == 1 and late in follower.holes
-    async with db.session() as s:  # ... and commits now, below the cursor
-        s.add(CaseEvent(id=late, case_id=kept[0], at=kept[1], actor=kept[2], action=kept[3], detail=kept[4]))
-    assert await follower.poll() == 1 and seen[-1].event_id == late and not follower.holes
-    assert await follower.poll() == 0
-
-
-async def test_a_restart_still_looks_for_an_id_committed_late(db: Database) -> None:
-    """The holes are kept with the cursor: a node that stops (or dies) while a lower id is still in
-    flight, and the node that follows it, still publishes that step when it commits. Before, the
-    holes lived in memory only and the next follower started past them: the step was lost."""
-    seen = Published()
-    first = CaseHistoryFollower(db, seen)
-    cid = await _case(db)
-    await first.poll()
-    async with db.session() as s:
-        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="one"))
-        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="two"))
-    async with db.session() as s:  # the first step's transaction is still open when the second is read
-        late = int(await s.scalar(select(func.max(CaseEvent.id))) or 0) - 1
-        row = await s.get(CaseEvent, late)
-        assert row is not None
-        kept = (row.case_id, row.at, row.actor, row.action, dict(row.detail))
-        await s.delete(row)
-    assert await first.poll() == 1 and late in first.holes
+    commit_late = await _two_steps_the_first_in_flight(db, cid)
+    assert await follower.poll() == 1 and len(follower.holes) == 1
+    if restart:
+        follower = CaseHistoryFollower(db, seen)
+        await follower.start()
+        await follower.stop()
     published = len(seen)
-    again = CaseHistoryFollower(db, seen)  # the restart
-    await again.start()
-    await again.stop()
-    async with db.session() as s:  # ... the late step commits now, below the kept cursor
-        s.add(CaseEvent(id=late, case_id=kept[0], at=kept[1], actor=kept[2], action=kept[3], detail=kept[4]))
-    assert await again.poll() == 1 and seen[-1].event_id == late and len(seen) == published + 1
-    assert await again.poll() == 0 and not again.holes
-    third = CaseHistoryFollower(db, seen)  # and the filled hole is not looked for (nor published) again
+    late = await commit_late()  # below the cursor
+    assert await follower.poll() == 1 and seen[-1].event_id == late and len(seen) == published + 1
+    assert await follower.poll() == 0 and not follower.holes
+    third = CaseHistoryFollower(db, seen)  # the filled hole is not looked for (nor published) again
     assert await third.poll() == 0 and not third.holes and len({e.event_id for e in seen}) == len(seen)
 
 
