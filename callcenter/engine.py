@@ -96,7 +96,8 @@ FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member up
 
 def _log_fence_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (err := task.exception()) is not None:
-        log.error("stopping the ACD after the lease was lost failed", exc_info=err)
+        log.error("stopping %s after the lease was lost failed", task.get_name().removeprefix("fence: "),
+                  exc_info=err)
 
 
 async def _stop_server(server: uvicorn.Server | None, task: asyncio.Task[None] | None) -> None:
@@ -321,12 +322,17 @@ class Engine:
                                control=lambda: self.ami.control, phone_kind=lambda: self.desk.phone_kind)
 
     def _lease_lost(self, holder: str | None) -> None:
-        """Another node routes now (this one stalled past the lease): stop offering calls at once;
-        ``cti run`` sees ``fenced`` and stops the engine."""
+        """Another node routes now (this one stalled past the lease): stop at once what only the
+        routing node does -- offering calls, campaign dials, webhook deliveries and the case feed's
+        follower (the other node started its own) -- then ``cti run`` sees ``fenced`` and stops the
+        engine."""
         self.fenced.set()
         self.dialer.fence()  # no more campaign dials from this node
-        task = asyncio.get_running_loop().create_task(self.acd.stop(), name="acd.fence")
-        task.add_done_callback(_log_fence_failure)
+        loop = asyncio.get_running_loop()
+        for name, stop in (("the ACD", self.acd.stop), ("webhooks", self.webhooks.stop),
+                           ("the case follower", self.case_changes.stop)):
+            task = loop.create_task(stop(), name=f"fence: {name}")
+            task.add_done_callback(_log_fence_failure)
 
     def _metric_sources(self) -> LiveSources:
         """What /metrics reads at scrape time (agent_console.metrics)."""

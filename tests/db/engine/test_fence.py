@@ -33,6 +33,26 @@ async def test_a_fenced_node_offers_no_more_calls(tmp_path: Path) -> None:
         await engine.stop()
 
 
+async def test_a_fenced_node_stops_delivering_webhooks_and_following_cases(tmp_path: Path) -> None:
+    """Webhook deliveries and the case feed's follower run on the routing node only; the node that
+    took the lease started its own. The fenced node stops both at once instead of running them
+    beside the other node's until ``cti run`` gets round to stopping it (seconds later): every
+    subscriber would get the same events from both nodes, and both would move the same cursors."""
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state")
+    engine = Engine(settings, web=False)
+    await engine.db.upgrade()
+    await engine.webhooks.start()
+    await engine.case_changes.start()
+    try:
+        assert engine.webhooks._saver is not None and engine.case_changes._task is not None
+        engine._lease_lost("node-b")
+        await asyncio.sleep(0.1)  # the stops, started by the callback, run
+        assert engine.webhooks._saver is None and not engine.webhooks._started
+        assert engine.case_changes._task is None
+    finally:
+        await engine.stop()
+
+
 def _call(linkedid: str) -> LiveCall:
     return LiveCall(linkedid=linkedid, caller_channel=f"PJSIP/trunk-{linkedid}", caller_number="+8613800138000",
                     queue="support")
