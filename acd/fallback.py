@@ -8,6 +8,9 @@ their own phones: ``FallbackMembers`` keeps them so while the engine runs, from 
 state interface (with ``ringinuse = no`` app_queue never rings a phone the engine's calls keep
 busy); it is paused while the agent is not ready, and it leaves at logout. Members left by an
 earlier engine are taken as they are (``add`` answers False) or removed by ``reconcile`` at start.
+Members are not persistent (queues.conf ``persistentmembers = no``): when AMI comes back (an
+Asterisk restart forgot them, or actions failed while AMI was away) ``resync`` makes the PBX match
+every agent again.
 
 Per call an agent changes state four to six times (reserved, on call, wrap-up, available), and
 none of those changes what app_queue must know. So the members follow the states as a bus observer
@@ -84,8 +87,7 @@ class FallbackMembers:
     def note(self, ev: AgentStateChanged) -> None:
         """The observer: hand the agent to the sync task only when its wanted membership changed."""
         agent = ev.agent_id
-        state = ev.state
-        wanted = (0 if state == "logged_out" else 1 if state == "not_ready" else 2, ev.queues, self.phones.get(agent))
+        wanted = self._wanted_of(ev)
         if self._wanted.get(agent) == wanted:
             return  # reserved, on call, wrap-up, available again: nothing for app_queue
         self._wanted[agent] = wanted
@@ -93,6 +95,11 @@ class FallbackMembers:
         self._pending[agent] = ev
         if self._syncing is None or self._syncing.done():
             self._syncing = asyncio.create_task(self._sync(), name="acd.fallback_sync")
+
+    def _wanted_of(self, ev: AgentStateChanged) -> tuple[int, tuple[str, ...], AgentPhone | None]:
+        state = ev.state
+        return (0 if state == "logged_out" else 1 if state == "not_ready" else 2, ev.queues,
+                self.phones.get(ev.agent_id))
 
     async def _sync(self) -> None:
         """Carry out the latest wanted membership of each agent handed over, until none is left."""
@@ -107,6 +114,28 @@ class FallbackMembers:
                 done = False
             if not done and agent not in pending:
                 self._wanted.pop(agent, None)  # not carried out (AMI away): the next state change tries again
+
+    def resync(self, agents: Iterable[AgentView], now: float) -> None:
+        """AMI is back: what the PBX holds may not be what was carried out (a restarted Asterisk
+        forgot every member; a logout whose removal failed meanwhile is still a member). Hand every
+        agent known here, or logged in, to the sync task with its current state: each queue it
+        wants is added again (one still there answers False and is taken as it is), and each
+        queue it was a member of and no longer wants is removed (one already gone is no error)."""
+        if not self.queues:
+            return
+        old, self.members = self.members, {}
+        current = {a.agent_id: a for a in agents}
+        for agent in sorted(set(old) | {a for a, v in current.items() if v.state is not AgentState.LOGGED_OUT}):
+            view = current.get(agent)
+            state = view.state.value if view is not None else "logged_out"
+            ev = AgentStateChanged(ts=now, agent_id=agent, state=state, queues=view.queues if view is not None else ())
+            wanted, _ = self._want(ev)
+            self.members[agent] = {q: m for q, m in old.get(agent, {}).items() if q not in wanted}
+            self._wanted[agent] = self._wanted_of(ev)
+            self._pending.pop(agent, None)
+            self._pending[agent] = ev
+        if self._pending and (self._syncing is None or self._syncing.done()):
+            self._syncing = asyncio.create_task(self._sync(), name="acd.fallback_sync")
 
     async def wait_synced(self) -> None:
         """Until every state noted so far is carried out (tests, shutdown)."""

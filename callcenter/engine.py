@@ -193,7 +193,7 @@ class Engine:
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)
         self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
-        self.ami = AmiBridge(settings, self.bus)
+        self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected)
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
         self.metrics.watch_database(*self.db.statement_engines)
@@ -320,6 +320,15 @@ class Engine:
         return SupervisorParts(settings=self.settings, acd=self.acd, db=self.db, bus=self.bus,
                                queues=self.acd_config.queues, callback_policy=self.callback_policy,
                                control=lambda: self.ami.control, phone_kind=lambda: self.desk.phone_kind)
+
+    async def _ami_connected(self) -> None:
+        """AMI is back (not its first connection): Asterisk may have restarted, which forgets
+        app_queue's fallback members, or actions failed while it was away."""
+        if self.ami.client.connects > 1:
+            try:  # awaited by the AMI client's supervisor: a failure here must not end its reconnects
+                self.fallback_members.resync(self.acd.agents(), time.time())
+            except Exception:
+                log.exception("fallback queue members not resynced after AMI came back")
 
     def _lease_lost(self, holder: str | None) -> None:
         """Another node routes now (this one stalled past the lease): stop at once what only the

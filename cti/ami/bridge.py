@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from cti.ami.callmodel import CallModel
 from cti.ami.control import AmiCallControl
@@ -140,11 +140,14 @@ class Pump:
 class AmiBridge:
     """The composition root's handle on Asterisk: connection, call model and call control."""
 
-    def __init__(self, settings: Settings, bus: EventBus, *, model: CallModel | None = None) -> None:
+    def __init__(self, settings: Settings, bus: EventBus, *, model: CallModel | None = None,
+                 on_connected: Callable[[], Awaitable[None]] | None = None) -> None:
+        """``on_connected``: awaited after each connection's resync (``AmiClient``); quick, it holds
+        up the connection's supervisor."""
         self.settings = settings
         self.model = model or CallModel()
         self.pump = Pump(self.model, bus, on_pressure=self._pressure)
-        self.client = AmiClient(settings.ami, self.pump.push)
+        self.client = AmiClient(settings.ami, self.pump.push, on_connected=on_connected)
         self.control = AmiCallControl(self.client, linkedid_of=self._linkedid_of)
         self._task: asyncio.Task[None] | None = None
 

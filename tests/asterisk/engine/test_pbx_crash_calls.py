@@ -59,3 +59,33 @@ async def test_calls_cut_by_a_pbx_crash_end_at_the_crash_as_system_failures(
     assert [e.reason for e in left] == ["system_failure"]
     snap = eng.router.queue_snapshot(waiting.queue, time.time())
     assert snap.abandoned == 0 and snap.system_failures == 1 and snap.abandon_rate in (None, 0.0)
+
+
+async def test_the_fallback_queues_get_their_members_back_after_a_pbx_restart(
+        engine: tuple[Engine, list[Event]], pbx: ManagedPbx) -> None:
+    """app_queue's fallback members are not persistent (queues.conf ``persistentmembers = no``): an
+    Asterisk restart forgets them. The engine puts the logged-in agents back once AMI is back, and
+    takes out an agent who logged out while Asterisk was away. Before, the members stayed missing
+    until the next engine start, so an engine crash after a PBX restart left app_queue nobody to
+    ring; and a logout AMI could not carry out stayed a member."""
+    eng, _ = engine
+    await eng.desk.login_queues("1001", ["support", "general"])
+    await eng.desk.set_ready("1001")
+    await eng.desk.login_queues("1002", ["support"])
+    await eng.fallback_members.wait_synced()
+    members = lambda: pbx.cli("queue show cti-fallback-support")  # noqa: E731
+    assert "1001" in members() and "1002" in members()
+
+    pid = pbx.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    try:
+        await asyncio.sleep(1.0)
+        await eng.acd.agent_logout("1002")  # while Asterisk is away: AMI cannot carry it out
+        await asyncio.sleep(2.0)
+    finally:
+        await asyncio.to_thread(pbx.up, progress=False)
+    await until(lambda: "1001" in members() or None, timeout_s=20)
+    await eng.fallback_members.wait_synced()
+    assert "1002" not in members()
+    assert "1001" in pbx.cli("queue show cti-fallback-general")
