@@ -9,8 +9,8 @@ state interface (with ``ringinuse = no`` app_queue never rings a phone the engin
 busy); it is paused while the agent is not ready, and it leaves at logout. Members left by an
 earlier engine are taken as they are (``add`` answers False) or removed by ``reconcile`` at start.
 Members are not persistent (queues.conf ``persistentmembers = no``): when AMI comes back (an
-Asterisk restart forgot them, or actions failed while AMI was away) ``resync`` makes the PBX match
-every agent again.
+Asterisk restart forgot them, or actions failed while AMI was away) ``resync`` reads the queues and
+carries out only the difference with the agents.
 
 Per call an agent changes state four to six times (reserved, on call, wrap-up, available), and
 none of those changes what app_queue must know. So the members follow the states as a bus observer
@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +80,8 @@ class FallbackMembers:
         self._wanted: dict[str, tuple[int, tuple[str, ...], AgentPhone | None]] = {}
         self._pending: dict[str, AgentStateChanged] = {}
         self._syncing: asyncio.Task[None] | None = None
+        self._resyncing: asyncio.Task[None] | None = None
+        self._resync_again = False
 
     def subscribe(self) -> None:
         if self.queues:
@@ -115,32 +118,65 @@ class FallbackMembers:
             if not done and agent not in pending:
                 self._wanted.pop(agent, None)  # not carried out (AMI away): the next state change tries again
 
-    def resync(self, agents: Iterable[AgentView], now: float) -> None:
-        """AMI is back: what the PBX holds may not be what was carried out (a restarted Asterisk
-        forgot every member; a logout whose removal failed meanwhile is still a member). Hand every
-        agent known here, or logged in, to the sync task with its current state: each queue it
-        wants is added again (one still there answers False and is taken as it is), and each
-        queue it was a member of and no longer wants is removed (one already gone is no error)."""
+    def resync(self, agents: Callable[[], Iterable[AgentView]]) -> None:
+        """AMI is back: what the PBX holds may not be what was carried out. A restarted Asterisk
+        forgot every member; a logout whose removal failed meanwhile is still a member. Compare
+        the fallback queues with the agents (``agents``: read when the queues have been read) and
+        carry out only the difference (``_resync``)."""
         if not self.queues:
             return
-        old, self.members = self.members, {}
-        current = {a.agent_id: a for a in agents}
-        for agent in sorted(set(old) | {a for a, v in current.items() if v.state is not AgentState.LOGGED_OUT}):
-            view = current.get(agent)
-            state = view.state.value if view is not None else "logged_out"
-            ev = AgentStateChanged(ts=now, agent_id=agent, state=state, queues=view.queues if view is not None else ())
-            wanted, _ = self._want(ev)
-            self.members[agent] = {q: m for q, m in old.get(agent, {}).items() if q not in wanted}
-            self._wanted[agent] = self._wanted_of(ev)
-            self._pending.pop(agent, None)
-            self._pending[agent] = ev
-        if self._pending and (self._syncing is None or self._syncing.done()):
-            self._syncing = asyncio.create_task(self._sync(), name="acd.fallback_sync")
+        if self._resyncing is not None and not self._resyncing.done():
+            self._resync_again = True  # AMI came back again meanwhile: one more pass after this one
+            return
+        self._resyncing = asyncio.create_task(self._resync(agents), name="acd.fallback_resync")
+
+    async def _resync(self, agents: Callable[[], Iterable[AgentView]]) -> None:
+        while True:
+            self._resync_again = False
+            try:
+                while self._syncing is not None and not self._syncing.done():  # the changes noted before
+                    await asyncio.shield(self._syncing)
+                await self.reconcile(list(agents()))  # members nobody stands for, as at start
+                present = {queue: set(await self.port.members(queue)) for queue in sorted(self.queues)}
+            except CtiError as err:  # AMI away again: its next connection tries again
+                log.warning("fallback queue members not compared after AMI came back: %s", err.message)
+                return
+            except Exception:
+                log.exception("fallback queue members not compared after AMI came back")
+                return
+            while self._syncing is not None and not self._syncing.done():  # a change noted meanwhile
+                await asyncio.shield(self._syncing)
+            # From here to the end of the pass nothing is awaited: no change is carried out between.
+            old, self.members = self.members, {}
+            for view in agents():
+                if view.state is AgentState.LOGGED_OUT:
+                    continue
+                ev = AgentStateChanged(ts=time.time(), agent_id=view.agent_id, state=view.state.value,
+                                       queues=view.queues)
+                wanted, want = self._want(ev)
+                known = old.get(view.agent_id, {})
+                # In the PBX now: as last carried out, or (an earlier engine's member, or one whose
+                # pause is not known) the opposite of what is wanted, so that its pause is set.
+                have = {q: known.get(q) or _Member(want.interface, paused=not want.paused)
+                        for q in wanted if want.interface in present[q]}
+                if have:
+                    self.members[view.agent_id] = have
+                if set(have) != wanted or any(m != want for m in have.values()):
+                    self._wanted[view.agent_id] = self._wanted_of(ev)
+                    self._pending.pop(view.agent_id, None)
+                    self._pending[view.agent_id] = ev
+            if self._pending and (self._syncing is None or self._syncing.done()):
+                self._syncing = asyncio.create_task(self._sync(), name="acd.fallback_sync")
+            if not self._resync_again:
+                return
 
     async def wait_synced(self) -> None:
         """Until every state noted so far is carried out (tests, shutdown)."""
-        while self._syncing is not None and not self._syncing.done():
-            await asyncio.shield(self._syncing)
+        while True:
+            running = [t for t in (self._resyncing, self._syncing) if t is not None and not t.done()]
+            if not running:
+                return
+            await asyncio.shield(running[0])
 
     def _want(self, ev: AgentStateChanged) -> tuple[frozenset[str], _Member]:
         queues = frozenset() if ev.state == "logged_out" else frozenset(q for q in ev.queues if q in self.queues)

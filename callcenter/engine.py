@@ -326,7 +326,7 @@ class Engine:
         app_queue's fallback members, or actions failed while it was away."""
         if self.ami.client.connects > 1:
             try:  # awaited by the AMI client's supervisor: a failure here must not end its reconnects
-                self.fallback_members.resync(self.acd.agents(), time.time())
+                self.fallback_members.resync(self.acd.agents)
             except Exception:
                 log.exception("fallback queue members not resynced after AMI came back")
 

@@ -156,23 +156,28 @@ def _view(agent: str, value: AgentState, queues: tuple[str, ...]) -> AgentView:
 async def test_resync_puts_back_what_a_restarted_pbx_forgot_and_removes_a_logout_it_missed() -> None:
     """AMI is back. On a restarted Asterisk the members are gone (not persistent): each logged-in
     agent is added again, paused if not ready. A logout whose removal failed while AMI was away is
-    carried out now, and a queue an agent left meanwhile is removed; what the PBX still holds is
-    taken as it is."""
+    carried out now, and a queue an agent left meanwhile is removed. What the PBX still holds as
+    wanted costs nothing: a reconnect with nothing changed reads the queues and sends no action."""
     port = FakeFallbackQueues()
     phones = {a: AgentPhone(a, kind="sip") for a in ("1001", "1002", "1003")}
     members = FallbackMembers(port, InProcessBus(), phones, {"support", "billing"})
     await members.on_state(state("1001", "available"))
     await members.on_state(state("1002", "not_ready"))
     await members.on_state(state("1003", "available"))
-    port.queues["support"].pop("PJSIP/1001")  # the PBX restarted: its members are gone ...
-    port.queues["billing"].pop("PJSIP/1001")
-    port.queues["support"].pop("PJSIP/1002")
-    port.queues["billing"].pop("PJSIP/1002")  # ... but 1003's are still there (AMI away, no restart)
-    port.calls.clear()
     agents = [_view("1001", AgentState.AVAILABLE, ("support", "billing")),
               _view("1002", AgentState.NOT_READY, ("support", "billing")),
-              _view("1003", AgentState.AVAILABLE, ("support",))]  # left billing while AMI was away
-    members.resync(agents, 2.0)
+              _view("1003", AgentState.AVAILABLE, ("support", "billing"))]
+    port.calls.clear()
+    members.resync(lambda: agents)  # a network blip: the PBX holds what was carried out
+    await members.wait_synced()
+    assert {method for method, _ in port.calls} == {"members"}
+
+    for queue in ("support", "billing"):  # the PBX restarted: its members are gone ...
+        for agent in ("1001", "1002"):
+            port.queues[queue].pop(f"PJSIP/{agent}")
+    agents[2] = _view("1003", AgentState.AVAILABLE, ("support",))  # ... and 1003 left billing meanwhile
+    port.calls.clear()
+    members.resync(lambda: agents)
     await members.wait_synced()
     assert {q: {i: m["paused"] for i, m in ms.items()} for q, ms in port.queues.items()} == {
         "support": {"PJSIP/1001": False, "PJSIP/1002": True, "PJSIP/1003": False},
@@ -181,7 +186,8 @@ async def test_resync_puts_back_what_a_restarted_pbx_forgot_and_removes_a_logout
     assert set(members.members["1003"]) == {"support"}
 
     # 1002 logged out while AMI was away (its removal failed): carried out at the next resync.
-    members.resync([*(a for a in agents if a.agent_id != "1002"), _view("1002", AgentState.LOGGED_OUT, ())], 3.0)
+    agents[1] = _view("1002", AgentState.LOGGED_OUT, ())
+    members.resync(lambda: agents)
     await members.wait_synced()
     assert "PJSIP/1002" not in port.queues["support"] and "PJSIP/1002" not in port.queues["billing"]
     assert "1002" not in members.members
