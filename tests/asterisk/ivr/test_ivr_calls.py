@@ -20,6 +20,7 @@ from crm_core.callback_intake import CallbackIntake
 from crm_core.db import Database
 from crm_core.models import Callback, Customer
 from tests.asterisk.ivr.rig import KNOWN, MENU_PROMPT, UNKNOWN, Rig, parked_in_queue, until
+from tests.leaks import shows
 from tests.unit.ivr.walk import EVENING
 
 
@@ -44,8 +45,8 @@ async def test_account_and_pin_then_billing_reaches_the_queue(rig: Rig, caplog: 
         ("ask_pin", "****", "ok"), ("verify", None, "found"), ("identified", None, None),
         ("open_check", None, "main_menu"), ("main_menu", "2", "billing"), ("billing", None, "queue"),
     ]
-    assert "9731" not in repr(done)
-    assert "9731" not in caplog.text  # the PIN is in no log line either
+    assert not shows("9731", repr(done))
+    assert not shows("9731", caplog.text)  # the PIN is in no log line either
     arrived = next(a for a in rig.arrived if a.linkedid == linkedid)
     assert arrived.dnis == "5000" and arrived.caller_number == UNKNOWN
     # The dialplan read CTI_NEXT=queue: the caller now hears music in cti-queue.
