@@ -96,8 +96,16 @@ class FallbackMembers:
         self._wanted[agent] = wanted
         self._pending.pop(agent, None)  # keep the order of the latest change
         self._pending[agent] = ev
+        self._start_sync()
+
+    def _start_sync(self) -> None:
         if self._syncing is None or self._syncing.done():
             self._syncing = asyncio.create_task(self._sync(), name="acd.fallback_sync")
+
+    async def _sync_idle(self) -> None:
+        """Until the sync task has carried out every change handed to it."""
+        while self._syncing is not None and not self._syncing.done():
+            await asyncio.shield(self._syncing)
 
     def _wanted_of(self, ev: AgentStateChanged) -> tuple[int, tuple[str, ...], AgentPhone | None]:
         state = ev.state
@@ -134,8 +142,7 @@ class FallbackMembers:
         while True:
             self._resync_again = False
             try:
-                while self._syncing is not None and not self._syncing.done():  # the changes noted before
-                    await asyncio.shield(self._syncing)
+                await self._sync_idle()  # the changes noted before
                 await self.reconcile(list(agents()))  # members nobody stands for, as at start
                 present = {queue: set(await self.port.members(queue)) for queue in sorted(self.queues)}
             except CtiError as err:  # AMI away again: its next connection tries again
@@ -144,8 +151,7 @@ class FallbackMembers:
             except Exception:
                 log.exception("fallback queue members not compared after AMI came back")
                 return
-            while self._syncing is not None and not self._syncing.done():  # a change noted meanwhile
-                await asyncio.shield(self._syncing)
+            await self._sync_idle()  # a change noted meanwhile
             # From here to the end of the pass nothing is awaited: no change is carried out between.
             old, self.members = self.members, {}
             for view in agents():
@@ -165,8 +171,8 @@ class FallbackMembers:
                     self._wanted[view.agent_id] = self._wanted_of(ev)
                     self._pending.pop(view.agent_id, None)
                     self._pending[view.agent_id] = ev
-            if self._pending and (self._syncing is None or self._syncing.done()):
-                self._syncing = asyncio.create_task(self._sync(), name="acd.fallback_sync")
+            if self._pending:
+                self._start_sync()
             if not self._resync_again:
                 return
 

@@ -469,14 +469,14 @@ class AmiClient:
         )
         # Phones' states: DeviceStateList (class call). Not PJSIPShowEndpoints, which needs the
         # system class the engine's AMI user is never given (docs/security.md).
-        extra: list[AmiReply] = []
+        replies = [chans]
         try:
-            extra.append(await self.send_action("DeviceStateList", {}, expect="list", timeout_s=30.0))
+            replies.append(await self.send_action("DeviceStateList", {}, expect="list", timeout_s=30.0))
         except AmiActionFailed as err:
             log.info("resync: %s", err)
         now = self._clock()
         out: list[Event] = []
-        for reply in (chans, *extra):
+        for reply in replies:
             for item in reply.items:
                 try:
                     e = translate_list_item(item, now)
