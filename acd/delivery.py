@@ -4,7 +4,8 @@ The router (``acd.routing``) is pure; this service owns the clock, the AMI ``Cal
 bus. Callers wait in the ``cti-queue`` context (music on hold). An ``Offer`` originates the
 agent's phone into ``cti-agent-connect``, which bridges it with the caller's channel: the phone rings (the
 console pops at that moment), and when the agent answers Asterisk bridges both; a failed or
-timed-out originate is a ring-no-answer and the router requeues the call at the head.
+timed-out originate is a ring-no-answer and the router requeues the call at the head. An offer
+made as the IVR hands the caller over rings from the caller's own line instead (``acd.ringing``).
 
 The ringing itself (the agent's leg, the pop, the ring's outcome) is ``acd.ringing``'s. Attended
 transfers to an agent ride on the same offers: ``acd.consultations`` keeps them (and builds a
@@ -51,9 +52,10 @@ from acd.routing import Router
 from acd.stats import QueueSnapshot
 from cti.ami.control import CallControl
 from cti.ami.events import DeviceStateChange, IvrLost
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.errors import CtiError
 from cti.journey import (
+    AgentDialEnded,
     CallArrived,
     CallbackRequested,
     CallConnected,
@@ -131,6 +133,7 @@ class AcdService:
         self.bus.subscribe(IvrLost, self._on_ivr_lost, name="acd.ivr_lost")
         self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
         self.bus.subscribe(FarEndResult, self._on_far_end, name="acd.far_end")
+        observe(self.bus, AgentDialEnded, self.rings.dial_ended, name="acd.dial_end")
         # One subscription for the ACD and its softphone watcher (acd.reconnect): one bus hop per
         # device state, not two.
         self.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.device_state")
@@ -333,10 +336,15 @@ class AcdService:
     async def _on_ivr_finished(self, ev: IvrFinished) -> None:
         if ev.outcome != "queue" or not ev.queue:
             return
-        await self.enqueue(LiveCall(
-            linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_number, queue=ev.queue,
-            customer_id=ev.customer_id, skills=dict(ev.skills) if ev.skills else None, priority=ev.priority,
-            attributes=dict(ev.attributes) if ev.attributes else None))
+        try:
+            await self.enqueue(LiveCall(
+                linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_number, queue=ev.queue,
+                customer_id=ev.customer_id, skills=dict(ev.skills) if ev.skills else None, priority=ev.priority,
+                attributes=dict(ev.attributes) if ev.attributes else None))
+        finally:
+            # An offer made on entry has rung from the caller's held line (acd.ringing); otherwise
+            # the IVR may end its session now, and the caller goes on to the queue's music.
+            self.rings.release_line(ev.channel)
 
     async def _on_ivr_lost(self, ev: IvrLost) -> None:
         """A caller whose IVR was lost waits in the queue the engine named for it (``cti-ivr-lost``):

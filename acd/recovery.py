@@ -4,8 +4,10 @@ Pure and synchronous. The adapter (``callcenter.recovery``) reads the call model
 and two channel variables per channel, turns each live channel into ``ChannelFacts`` and carries
 out the ``RecoveryPlan`` this module decides:
 
-- a caller still in ``cti-queue`` / ``cti-announce`` waits again, at its original place (entry time,
-  queue, priority, skills and customer come back from ``CTI_ACD``, set when the ACD enqueued it);
+- a caller still in ``cti-queue`` / ``cti-announce``, or still in ``cti-inbound`` past its hand-off
+  (its entry set: it rings its agent from the IVR's session, or is on its way to the queue), waits
+  again, at its original place (entry time, queue, priority, skills and customer come back from
+  ``CTI_ACD``, set when the ACD enqueued it);
   so does a caller still waiting in the fallback (``cti-engine-down``: app_queue), pulled back
   (``pull_back``: the adapter redirects it to ``cti-queue``);
 - a caller bridged with the agent leg the ACD originated for it (``CTI_AGENT`` and ``CTI_LINKEDID`` on
@@ -27,7 +29,9 @@ AGENT_VAR = "CTI_AGENT"  # on an agent leg the ACD originated: the agent's id
 CALL_VAR = "CTI_LINKEDID"  # on that leg: the call it was originated for
 LOST_VAR = "CTI_IVR_LOST"  # on a caller that lost its IVR (cti-ivr-lost): the number it dialled
 
-WAITING_CONTEXTS = frozenset({"cti-queue", "cti-announce"})
+# A caller in cti-inbound with an entry was handed to a queue: its ringing leg (acd.ringing, the
+# hand-off's ring) is hung up like any other, and the dialplan takes it on to cti-queue's music.
+WAITING_CONTEXTS = frozenset({"cti-queue", "cti-announce", "cti-inbound"})
 HOLD_CONTEXT = "cti-hold"
 PARK_CONTEXT = "cti-park-agent"
 FALLBACK_CONTEXT = "cti-engine-down"  # the caller runs app_queue's Queue() here while no engine runs

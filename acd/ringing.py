@@ -1,12 +1,27 @@
-"""Ringing an agent for an offer: the agent's leg originated into the call's connect context, the
-console popped, and the ring's outcome handed back to the router (answered, no answer, or failed
-because the PBX was away). The ACD service builds one (``acd.rings``) and hands it each ``Offer``;
-it keeps the rings under way (the demo's stop waits for them, the ACD's stop cancels them).
+"""Ringing an agent for an offer: the agent's phone rung, the console popped, and the ring's outcome
+handed back to the router (answered, no answer, or failed because the PBX was away). The ACD
+service builds one (``acd.rings``) and hands it each ``Offer``; it keeps the rings under way (the
+demo's stop waits for them, the ACD's stop cancels them).
 
     rings = Rings(acd)
-    await rings.offer(call, offer)     # the Originate is written now; its outcome in a task
+    held = rings.hold_line(channel, line, 1.0)  # a caller's line at its hand-off (True: it rang)
+    await rings.offer(call, offer)     # the ring is written now; its outcome in a task
     rings.in_flight()                  # rings whose agent leg may yet appear, ring or be hung up
     await rings.hang_up(agent_id)      # stop an agent's phone ringing (a withdrawn offer)
+
+Two ways to ring, one outcome (``OriginateResult``):
+- **from the caller's own line**, for the offer made as the IVR hands the caller to a queue (an
+  agent is free): the IVR's FastAGI session is held open a moment (``hold_line``, the composition
+  root's ``CallerLine``) and its last command is ``Dial()`` of the agent's phone, as app_queue
+  rings from the caller's channel. The caller's thread at Asterisk is already waiting on that
+  socket: the phone rings within a fraction of a millisecond, with no Originate thread and no
+  bridge to pull the caller into. Dial's pre-dial handler marks the agent's leg as an originated
+  one is marked (``cti-agent-predial``; the composition root's line adds the recording's start on
+  the caller, crm_core.recorder); the call model's ``AgentDialEnded`` is the ring's outcome, and
+  the dialplan (``cti-agent-dialled``) takes the caller on when the dial ends.
+- **an Originate** of the agent's phone into ``cti-agent-connect``, whose ``Bridge()`` pulls the
+  caller in: every other offer (a caller already waiting on the queue's music, a consultation,
+  a value that cannot ride in the dial).
 """
 
 from __future__ import annotations
@@ -15,6 +30,9 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from acd.calls import AgentPhone, LiveCall
@@ -25,7 +43,7 @@ from acd.reconnect import KEEP_VAR
 from acd.recovery import AGENT_VAR
 from cti.ami.control import OriginateResult
 from cti.errors import AmiActionFailed, CtiError
-from cti.journey import AgentRinging, AgentRingNoAnswer
+from cti.journey import AgentDialEnded, AgentRinging, AgentRingNoAnswer
 from cti.logs import bind
 from cti.tasks import cancel_all_and_wait
 
@@ -34,6 +52,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A caller's line to the PBX, held open at its hand-off to a queue (the IVR's FastAGI session):
+# ``line(device, ring_s, options)`` writes ``Dial(device,ring_s,options)`` as the session's last
+# command at once, on the caller's channel (the line may add options of its own); False when it
+# cannot (the caller hung up, the session is over). Unsafe values raise ``UnsafeValue`` before
+# anything is written.
+CallerLine = Callable[[str, str, str], bool]
+# What may ride in the dial's arguments: no blank, quote, backslash, comma (Dial's separator),
+# caret or parenthesis (Gosub's), nor '|'. Anything else is rung by an Originate.
+_DIAL_WORD = re.compile(r"[^\s\"'\\,^()|]{1,128}")
+# After the ring timeout, how long a dial's end may take to be told before the ring counts as
+# failed (an AMI connection lost meanwhile).
+DIAL_END_GRACE_S = 10.0
+
+
+def dial_options(agent_id: str, caller_channel: str, phone: AgentPhone,
+                 ring_timeout_s: float) -> tuple[str, str] | None:
+    """``(ring_s, options)`` of the caller's ``Dial()`` of ``phone`` for ``agent_id`` (the device is
+    ``phone.dial``); None when a value cannot ride in it. ``b()`` runs on the agent's leg before it
+    rings (the marks of an originated leg, and a browser softphone's flag on the caller); ``g``: the
+    caller goes on in the dialplan when the agent's leg leaves; ``m``: it hears the queue's music
+    while the phone rings."""
+    answer = f"{max(0.0, phone.answer_after_s):g}"
+    if not all(_DIAL_WORD.fullmatch(v) for v in (agent_id, caller_channel, phone.dial, answer)):
+        return None
+    kind = "web" if phone.kind == "webrtc" else phone.kind
+    ring_s = str(max(1, math.ceil(ring_timeout_s)))  # Dial() counts whole seconds
+    return ring_s, f"b(cti-agent-predial^s^1({agent_id}^{caller_channel}^{answer}^{kind}))gm"
+
 
 class Rings:
     """The offers of one ACD whose agent's phone rings."""
@@ -41,9 +87,40 @@ class Rings:
     def __init__(self, acd: AcdService) -> None:
         self.acd = acd
         self._tasks: set[asyncio.Task[None]] = set()
-        # Originates of withdrawn offers (the caller hung up, the offer was cancelled) whose outcome
+        # Rings of withdrawn offers (the caller hung up, the offer was cancelled) whose outcome
         # has not come back: the agent's leg may still appear and ring, and is hung up if answered.
         self._withdrawn: set[asyncio.Future[Any]] = set()
+        # Callers' lines held at their hand-off (caller channel -> line, and whether it rang).
+        self._lines: dict[str, tuple[CallerLine, asyncio.Future[bool]]] = {}
+        # The callers' own dials under way (caller channel -> the ring's outcome): AgentDialEnded ends them.
+        self._dials: dict[str, asyncio.Future[OriginateResult]] = {}
+
+    # -- the caller's line ----------------------------------------------------------------------
+    def hold_line(self, channel: str, line: CallerLine, timeout_s: float) -> asyncio.Future[bool]:
+        """Offer ``channel``'s line for the ring of the offer the ACD makes as it enqueues the call.
+        The future says, as soon as the ACD knows, whether it rang (True: the session's last
+        command is written) or not (False: the ACD enqueued the call without ringing from it, or
+        ``timeout_s`` passed); the holder then ends the session."""
+        loop = asyncio.get_running_loop()
+        held: asyncio.Future[bool] = loop.create_future()
+        self.release_line(channel)
+        self._lines[channel] = (line, held)
+        timer = loop.call_later(timeout_s, self.release_line, channel)
+        held.add_done_callback(lambda _: timer.cancel())
+        return held
+
+    def release_line(self, channel: str) -> None:
+        """The ACD is done with the enqueue of ``channel``'s call: its line, if still held, is not
+        used (the caller goes on to the queue's music)."""
+        found = self._lines.pop(channel, None)
+        if found is not None and not found[1].done():
+            found[1].set_result(False)
+
+    def dial_ended(self, ev: AgentDialEnded) -> None:
+        """The caller's dial of an agent's phone ended: that ring's outcome (the agent's leg, if answered)."""
+        out = self._dials.pop(ev.channel, None)
+        if out is not None and not out.done():
+            out.set_result(OriginateResult(ev.result == "answered", ev.result, None, None, ev.dest_channel or None))
 
     def in_flight(self) -> int:
         """Offers whose ring is still under way, withdrawn ones included until Asterisk has told
@@ -51,7 +128,9 @@ class Rings:
         return len(self._tasks) + len(self._withdrawn)
 
     async def stop(self) -> None:
-        await cancel_all_and_wait(list(self._tasks), failures="log")  # their Originates join _withdrawn
+        for channel in list(self._lines):
+            self.release_line(channel)
+        await cancel_all_and_wait(list(self._tasks), failures="log")  # their rings join _withdrawn
         await cancel_all_and_wait(list(self._withdrawn), failures="log")
 
     async def offer(self, call: LiveCall, d: Offer) -> None:
@@ -59,9 +138,10 @@ class Rings:
         acd = self.acd
         now = acd.clock()
         call.status, call.agent_id = "ringing", d.agent_id
-        # The Originate leaves now, from this step: not at the ring task's turn, behind every
-        # subscriber QueueEntered and these events wake (the call logger, the feed, the pop).
-        sent = self._originate(call, d)
+        # The ring (the caller's Dial, or an Originate) leaves now, from this step: not at the ring
+        # task's turn, behind every subscriber QueueEntered and these events wake (the call logger,
+        # the feed, the pop).
+        sent = self._start_ring(call, d)
         task = asyncio.create_task(self._ring(call, d, sent), name=f"acd.ring:{d.call_id}")
         call.ring_task = task
         self._tasks.add(task)
@@ -125,9 +205,24 @@ class Rings:
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("acd: %s failed", task.get_name(), exc_info=err)
 
-    def _originate(self, call: LiveCall, offer: Offer) -> asyncio.Future[OriginateResult]:
-        """Ring the agent's phone into the call's connect context (the AMI adapter writes it at once)."""
+    def _start_ring(self, call: LiveCall, offer: Offer) -> asyncio.Future[OriginateResult]:
+        """Ring the agent's phone: from the caller's held line, else with an Originate into the
+        call's connect context (the AMI adapter writes it at once). The module docstring."""
         phone = self.acd.phones.get(offer.agent_id) or AgentPhone(offer.agent_id)
+        held = self._lines.pop(call.caller_channel, None) if call.router_id is None else None
+        if held is not None:
+            line, rang = held
+            dial = dial_options(offer.agent_id, call.caller_channel, phone, offer.ring_timeout_s)
+            written = False
+            if dial is not None:
+                try:
+                    written = line(phone.dial, *dial)
+                except CtiError as err:
+                    log.warning("acd: cannot ring %s from %s's line: %s", offer.agent_id, call.linkedid, err.message)
+            if not rang.done():
+                rang.set_result(written)
+            if written:
+                return self._dialled(call.caller_channel, offer.ring_timeout_s)
         # A consultation's leg keeps the agent's leg alive when it hangs up (cti-consult-connect).
         context = "cti-consult-connect" if call.router_id is not None else "cti-agent-connect"
         variables = {"CTI_ANSWER_S": str(phone.answer_after_s), "CTI_LINKEDID": call.linkedid,
@@ -140,6 +235,27 @@ class Rings:
             phone.dial, context=context, exten="s",
             caller_id=f"<{call.caller_number}>" if call.caller_number else None,
             variables=variables, timeout_ms=int(offer.ring_timeout_s * 1000)))
+
+    def _dialled(self, caller: str, ring_timeout_s: float) -> asyncio.Future[OriginateResult]:
+        """The outcome of the caller's dial just written: its AgentDialEnded, or a failure when no
+        end is told in time (the AMI link was lost meanwhile)."""
+        loop = asyncio.get_running_loop()
+        out: asyncio.Future[OriginateResult] = loop.create_future()
+        self._dials[caller] = out
+        late = loop.call_later(ring_timeout_s + DIAL_END_GRACE_S, self._dial_unended, caller, out)
+
+        def over(_: asyncio.Future[OriginateResult]) -> None:
+            late.cancel()
+            if self._dials.get(caller) is out:
+                del self._dials[caller]
+
+        out.add_done_callback(over)
+        return out
+
+    @staticmethod
+    def _dial_unended(caller: str, out: asyncio.Future[OriginateResult]) -> None:
+        if not out.done():
+            out.set_exception(CtiError(f"the dial from {caller} did not end in time"))
 
     async def _ring(self, call: LiveCall, offer: Offer, sent: asyncio.Future[OriginateResult]) -> None:
         acd = self.acd
@@ -164,12 +280,26 @@ class Rings:
                 if result.channel:
                     with contextlib.suppress(CtiError):
                         await acd.control.hangup(result.channel, may_be_gone=True)
+        elif result.reason == "cancelled":
+            await self._cut_short(call, offer)
         else:
             await acd.bus.publish(AgentRingNoAnswer(ts=acd.clock(), linkedid=call.linkedid,
                                                     agent_id=offer.agent_id, queue=offer.queue))
             await acd.bus.publish(AgentOfferWithdrawn(ts=acd.clock(), agent_id=offer.agent_id,
                                                       linkedid=call.linkedid, reason="no_answer"))
             await acd.decide(lambda now: acd.router.offer_no_answer(call.rid, offer.agent_id, now))
+
+    async def _cut_short(self, call: LiveCall, offer: Offer) -> None:
+        """The caller's dial was cancelled from the caller's side: the caller hung up (its
+        CallEnded follows at once and withdraws the offer), or something moved it while the phone
+        rang. Not the agent's fault: a call still waiting is offered anew."""
+        acd = self.acd
+        await asyncio.sleep(acd.retry_s)  # a hang-up's CallEnded comes first
+        if call.status != "ringing" or call.agent_id != offer.agent_id:
+            return
+        log.info("acd: the ring of %s for %s was cut short by the caller's side; offered again",
+                 offer.agent_id, call.linkedid)
+        await acd.decide(lambda now: acd.router.offer_failed(call.rid, offer.agent_id, now))
 
     async def _failed(self, call: LiveCall, offer: Offer, err: CtiError) -> None:
         """The PBX could not carry the offer out (AMI dropped while the phone rang): not the agent's

@@ -188,7 +188,8 @@ class Phase:
     queue_to_channel_ms: list[float] = field(default_factory=list)  # ... to the agent's channel at Asterisk
     key_to_channel_ms: list[float] = field(default_factory=list)  # menu key -> agent's channel, at Asterisk
     keys_heard: int = 0
-    # engine only: queue entry -> Originate written by the engine; Originate written -> channel at Asterisk
+    # engine only: queue entry -> ring written by the engine (the caller's Dial in its IVR session, or an
+    # Originate); ring written -> channel at Asterisk
     in_engine_ms: list[float] = field(default_factory=list)
     at_asterisk_ms: list[float] = field(default_factory=list)
     originate_response_ms: list[float] = field(default_factory=list)  # Originate written -> its Response read
@@ -495,6 +496,19 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         return await send(action, headers, **kw)
 
     control._send = timed_send
+    # An agent free at the hand-off is rung by the caller's IVR session (its last command, Dial:
+    # acd/ringing.py): time that write too. The IVR's AGI gets the linkedid as its first argument.
+    from cti.agi.fastagi import FastAgiSession
+    exec_now = FastAgiSession.exec_last_now
+
+    def timed_exec_now(self: Any, application: str, *args: str) -> bool:
+        t = time.time()
+        written = exec_now(self, application, *args)
+        if written and application == "Dial":
+            originate_sent.setdefault(self.env.get("arg_1", ""), t)
+        return written
+
+    FastAgiSession.exec_last_now = timed_exec_now  # type: ignore[method-assign]
     # The ACD writes its Originate from its own step (AmiClient.submit_action): time it there too.
     submit = getattr(control, "_submit_now", None)
     if submit is not None:
@@ -555,6 +569,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         try:
             placed, ok, failed, peak, sipp_cpu = await run_callers(work, f"engine{args.tag}", numbers, args.dnis, args)
         finally:
+            FastAgiSession.exec_last_now = exec_now  # type: ignore[method-assign]
             if probe is not None:
                 probe.cancel()
             gc.callbacks.remove(on_gc)
@@ -595,9 +610,10 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
                 phase.key_to_channel_ms.append((channel - key) * 1000)
         phase.in_engine_ms, phase.at_asterisk_ms = in_engine, at_asterisk
         phase.originate_response_ms = originate_response_ms
-        phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> Originate written by the engine "
-                           f"{stats(in_engine)}; Originate written -> channel created at Asterisk {stats(at_asterisk)}"
-                           f"; Originate written -> its Response read {stats(originate_response_ms)}")
+        phase.notes.append(f"queue entry -> agent's channel, split: queue entry -> ring written by the engine "
+                           f"(the IVR session's Dial, or an Originate) {stats(in_engine)}; ring written -> channel "
+                           f"created at Asterisk {stats(at_asterisk)}; Originate written -> its Response read "
+                           f"{stats(originate_response_ms)}")
         phase.notes.append((f"the engine's event loop, a 10-ms sleep woke late by: {stats(phase.loop_late_ms)}, "
                             f"at worst {max(phase.loop_late_ms, default=0.0):.0f} ms; " if probe else "")
                            + phase.gc_line())

@@ -69,6 +69,7 @@ from crm_core.sealed import SecretBox
 from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
+from cti.agi.session import AgiSession
 from cti.ami.bridge import AmiBridge
 from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
@@ -92,6 +93,10 @@ CALLER_FRESH_S = 30.0
 FEED_GATHER_S = 0.5
 CALLLOG_FLUSH_GAP_S = 0.05  # at most ~20 journal flushes a second (bench/RESULTS.md, issue 19 fourth round)
 FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member updates may take
+# How long the IVR's session of a caller handed to a queue waits, at most, for the ACD to say
+# whether it rings an agent from it (it says as soon as it has enqueued the call: microseconds
+# to milliseconds; this only bounds the caller's silence should the ACD be stuck).
+HANDOFF_HOLD_S = 1.0
 
 
 def _log_fence_failure(task: asyncio.Task[None]) -> None:
@@ -224,8 +229,10 @@ class Engine:
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
         self.agi = FastAgiServer(settings, routes={
-            # The ACD's queue entry and the recording's file ride in the IVR's hand-off: one action per call.
-            "ivr": make_ivr_route(flows, self.directory, self.bus, handoff_vars=self._handoff_vars),
+            # The ACD's queue entry and the recording's file ride in the IVR's hand-off: one action per
+            # call; an agent free then is rung through the IVR's session (_hold_line).
+            "ivr": make_ivr_route(flows, self.directory, self.bus, handoff_vars=self._handoff_vars,
+                                  hold=self._hold_line),
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
             **self.virtual_hold.routes(),
@@ -295,6 +302,19 @@ class Engine:
             self.virtual_hold, secret=settings.web.session_secret.get_secret_value().encode(),
             lookup=self._customer_of, per_address=SlidingLimit(cb.requests_per_address, window_s),
             per_number=SlidingLimit(cb.requests_per_number, window_s))
+
+    def _hold_line(self, session: AgiSession, outcome: IvrOutcome) -> Awaitable[bool] | None:
+        """The IVR's session of a caller handed to a queue stays open until the ACD has enqueued
+        the call: an agent free then is rung from it (acd/ringing.py), its last command a Dial(),
+        which starts the call's recording first when its queue records."""
+        before = self.recorder.dial_option(outcome.linkedid, outcome.queue or "")
+        if not outcome.channel or before is None:
+            return None
+
+        def dial(device: str, ring_s: str, options: str) -> bool:
+            return session.exec_last_now("Dial", device, ring_s, before + options)
+
+        return self.acd.rings.hold_line(outcome.channel, dial, HANDOFF_HOLD_S)
 
     def _handoff_vars(self, outcome: IvrOutcome) -> dict[str, str]:
         """The IVR's last set to a queue also carries the ACD's entry (acd/handoff.py) and, when the

@@ -58,6 +58,9 @@ _SETTLE_S = 0.3
 _SETTLE_MAX_S = 10.0
 # The channel variable naming the file MixMonitor writes (cti-record-start, the IVR's hand-off).
 REC_FILE_VAR = "CTI_REC_FILE"
+# A Dial() of the agent's phone from a recorded caller's IVR session (acd/ringing.py) starts the
+# handed-off recording first: extensions.conf, cti-record-predial (as cti-record-start would).
+RECORD_BEFORE_DIAL = "B(cti-record-predial^s^1)"
 
 
 class RecordingError(CtiError):
@@ -159,6 +162,17 @@ class Recorder:
             return {}
         self.handoff.remember(linkedid, Handed(rel, started, decision))
         return {REC_FILE_VAR: value}
+
+    def dial_option(self, linkedid: str, queue: str) -> str | None:
+        """For a Dial() of the agent's phone from the IVR session of ``linkedid``, just handed to
+        ``queue``: the option that starts its recording first ('' when the call is not recorded), or
+        None when its recording is to start at its QueueEntered (a Setvar and a Redirect, which would
+        cut such a dial short): that call is rung the usual way."""
+        if self.handoff.pending(linkedid):
+            return RECORD_BEFORE_DIAL
+        if linkedid in self.active:
+            return ""  # recording already
+        return "" if self.policies.get(queue, RecordingPolicy()).decide(linkedid) == "off" else None
 
     async def _on_queue_entered(self, ev: QueueEntered) -> None:
         if ev.linkedid in self.active or not ev.channel:

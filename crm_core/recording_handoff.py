@@ -60,6 +60,10 @@ class HandoffStarts:
         while len(self._handed) > HANDED_CAP:
             self._handed.popitem(last=False)
 
+    def pending(self, linkedid: str) -> bool:
+        """Handed off, not yet taken by its QueueEntered."""
+        return linkedid in self._handed
+
     def take(self, linkedid: str) -> Handed | None:
         return self._handed.pop(linkedid, None)
 

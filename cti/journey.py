@@ -9,7 +9,7 @@ AgentRingNoAnswer)* -> AgentRinging -> CallConnected -> (HoldStarted/HoldEnded, 
 The journey is the one vocabulary every package shares, so it lives in the bridge, below all of
 them. Who publishes what:
 - ``cti.ami.callmodel`` (the PBX's view): CallEnded, FarEndResult (an outbound dial to the customer
-  ended), VoicemailLeft.
+  ended), VoicemailLeft; and AgentDialEnded, the outcome of the ACD's ring (not a journey step).
 - ``ivr.driver``: CallArrived (inbound), IvrFinished, CallbackRequested (the caller asked for one).
 - ``acd.delivery``: QueueEntered, QueueLeft, AgentRinging, AgentRingNoAnswer, CallConnected,
   HoldStarted / HoldEnded, CallTransferred, CallArrived (outbound click-to-dial), CallbackRequested
@@ -162,11 +162,30 @@ class CampaignAttemptEnded(Event):
 class FarEndResult(Event):
     """A leg the call dialled from the dialplan (the customer of an outbound call, a transfer's
     number) stopped ringing: ``result`` is one of FAR_END_RESULTS; ``cancelled``: the calling side
-    hung up first. Not published for originated legs (the agent's own phone)."""
+    hung up first. Not published for the agent's own phone: an originated leg has no dialling
+    channel, and the caller's dial of it is an AgentDialEnded."""
 
     linkedid: str
     channel: str  # the dialling channel (an outbound call: the agent's leg)
     dest_channel: str
+    result: str
+
+
+# extensions.conf: the context of the IVR's session, where the caller's own channel dials the agent's
+# phone (acd.ringing: the hand-off's ring). No other Dial() runs there.
+AGENT_DIAL_CONTEXT = "cti-inbound"
+
+
+@event("call.agent_dial_ended")
+class AgentDialEnded(Event):
+    """The caller's channel dialled an agent's phone in AGENT_DIAL_CONTEXT (the ACD's ring) and
+    that dial ended: ``result`` as FarEndResult's (``answered`` comes at the answer), or Asterisk's
+    DialStatus lower-cased. Published instead of FarEndResult for such dials. It is the ring's
+    outcome for the ACD, not a step of the journey: the call logger and the event feed ignore it."""
+
+    linkedid: str
+    channel: str  # the caller's channel
+    dest_channel: str  # the agent's leg
     result: str
 
 

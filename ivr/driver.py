@@ -5,7 +5,10 @@ when the caller chose to be called back (the CRM puts it on the agents' callback
 
 The composition root may add variables to the hand-off to a queue (``handoff_vars``: the ACD's queue
 entry, ``CTI_ACD``), so they ride in the IVR's last set instead of costing an AMI action each; the
-IVR does not know what they mean.
+IVR does not know what they mean. It may also keep the session of a caller handed to a queue
+(``hold``): the hand-off's set is then not the last command, ``hold`` is asked before
+``IvrFinished`` is out, and the session ends when what it returns is done (the ACD rang the agent
+through it, or will not).
 
 A caller who hangs up mid-IVR (``AgiHangup``) ends the session as outcome ``abandoned`` with the
 path so far (a callback already chosen stands); nothing more is sent to the dead channel.
@@ -64,13 +67,18 @@ class IvrOutcome:
 
 # Asked at a hand-off to a queue for more variables to set with the dialplan's (IvrOutcome -> name: value).
 HandoffVars = Callable[[IvrOutcome], Mapping[str, str]]
+# Asked right after a hand-off's set, before IvrFinished is published: None, or what the session
+# waits for before it ends (the session may be given its last command meanwhile).
+HoldSession = Callable[[AgiSession, IvrOutcome], Awaitable[object] | None]
 
 
 async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirectory, bus: EventBus,
                   clock: Clock = time.time, *, entry: f.Entry | None = None,
-                  fallback_queue: str = "general", handoff_vars: HandoffVars | None = None) -> IvrOutcome:
+                  fallback_queue: str = "general", handoff_vars: HandoffVars | None = None,
+                  hold: HoldSession | None = None) -> IvrOutcome:
     """Run one call through ``flow``; return the outcome (also published as IvrFinished).
-    ``handoff_vars``: more variables for the last set of a hand-off to a queue, asked then."""
+    ``handoff_vars``: more variables for the last set of a hand-off to a queue, asked then;
+    ``hold``: the session after that set (the module docstring)."""
     env = session.env
     started_at = clock()
     linkedid = await _linkedid(session)
@@ -96,6 +104,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
     start_vars = {"caller_number": caller, "dnis": dnis, **(entry.vars if entry else {})}
     state = s.start_state(flow)
     event: s.Event = s.Started(vars=start_vars, language=entry.language if entry else None)
+    held: Awaitable[object] | None = None
     try:
         while True:
             result = s.step(flow, state, event, clock())
@@ -105,7 +114,10 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
                 break
             assert reply is not None
             event = reply
-        await _tell_dialplan(session, state, extra(state))
+        keep = hold is not None and isinstance(state.final, s.Handoff)
+        await _tell_dialplan(session, state, extra(state), last=not keep)
+        if keep and hold is not None:
+            held = _held(hold, session, _outcome(flow, state, linkedid, channel, caller, started_at))
     except AgiHangup:
         if state.phase is not s.Phase.FINISHED:
             state = s.step(flow, state, s.HungUp(), clock()).state
@@ -134,13 +146,27 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
         # The CRM's callback intake puts it on the agents' list (an anonymous caller's is dropped there).
         await bus.publish(CallbackRequested(ts=clock(), linkedid=linkedid, number=outcome.callback_number,
                                             queue=outcome.queue, customer_id=outcome.customer_id))
+    if held is not None:
+        try:
+            await held
+        except Exception:  # the caller goes on to the queue all the same: the session ends
+            log.exception("ivr %s: holding the session after the hand-off failed (linkedid %s)", flow.flow, linkedid)
     return outcome
+
+
+def _held(hold: HoldSession, session: AgiSession, outcome: IvrOutcome) -> Awaitable[object] | None:
+    try:
+        return hold(session, outcome)
+    except Exception:  # the session just ends, as without a hold
+        log.exception("ivr: holding the session after the hand-off failed (linkedid %s)", outcome.linkedid)
+        return None
 
 
 def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirectory, bus: EventBus,
                    clock: Clock = time.time, *, fallback_queue: str = "general",
                    on_outcome: Callable[[IvrOutcome], Awaitable[None]] | None = None,
-                   handoff_vars: HandoffVars | None = None) -> Callable[[AgiSession], Awaitable[None]]:
+                   handoff_vars: HandoffVars | None = None,
+                   hold: HoldSession | None = None) -> Callable[[AgiSession], Awaitable[None]]:
     """The FastAGI route ``ivr``: picks the flow by the dialled number (``agi_extension``), else by
     ``@context``; a call matching no flow goes straight to ``fallback_queue`` (a human)."""
 
@@ -156,7 +182,7 @@ def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirec
         entry = next((e for e in flow.entries if e.dnis == dnis), None) or next(
             (e for e in flow.entries if e.context == env.get("context")), None)
         outcome = await run_ivr(session, flow, directory, bus, clock, entry=entry, fallback_queue=fallback_queue,
-                                handoff_vars=handoff_vars)
+                                handoff_vars=handoff_vars, hold=hold)
         if on_outcome is not None:
             await on_outcome(outcome)
 
@@ -288,7 +314,8 @@ async def _linkedid(session: AgiSession) -> str:
     return session.env.get("uniqueid", "")
 
 
-async def _tell_dialplan(session: AgiSession, state: s.IvrState, extra: Mapping[str, str]) -> None:
+async def _tell_dialplan(session: AgiSession, state: s.IvrState, extra: Mapping[str, str], *,
+                         last: bool = True) -> None:
     final = state.final
     values: dict[str, str] = {}
     if isinstance(final, s.Handoff):
@@ -299,8 +326,9 @@ async def _tell_dialplan(session: AgiSession, state: s.IvrState, extra: Mapping[
         values = {"CTI_TRANSFER_TO": final.number}
     values["CTI_NEXT"] = _NEXT_BY_FINAL.get(type(final), "hangup")
     # The IVR's last word: FastAGI sends it and closes, without waiting for the reply (the
-    # dialplan goes on as soon as Asterisk reads the end of the connection).
-    await session.set_variables(values, last=True)
+    # dialplan goes on as soon as Asterisk reads the end of the connection), unless the session
+    # is held for a last command after it (``hold``).
+    await session.set_variables(values, last=last)
 
 
 def _rescue(flow: f.Flow, state: s.IvrState, now: float, fallback_queue: str) -> s.IvrState:

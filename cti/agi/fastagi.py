@@ -80,6 +80,9 @@ class FastAgiSession(AgiConversation):
         Asterisk runs the command, then reads the end of the connection and the dialplan goes on,
         one round trip and one wake-up sooner. Declined while the peer's bytes wait unread (the
         HANGUP line of a caller who left): the round trip then reports the hang-up."""
+        return self._write_last_now(line)
+
+    def _write_last_now(self, line: bytes) -> bool:
         stream = self._stream
         if stream.has_input or stream.transport is None or stream.transport.is_closing():
             return False

@@ -257,6 +257,22 @@ class AgiConversation:
         the caller makes it a round trip). The default declines."""
         return False
 
+    def exec_last_now(self, application: str, *args: str) -> bool:
+        """Run ``application`` as the conversation's last command, written now, from the caller's
+        own step (no await, no reply read): the ACD's ring from a caller's held session. False when
+        it cannot be (the conversation is over, the peer has spoken, or the transport cannot end
+        the conversation this way: classic AGI). Unsafe words raise ``UnsafeValue`` first."""
+        line = build_command(_exec_words(application, *args))
+        if self._dead or self._ended or not self._write_last_now(line):
+            return False
+        self.commands += 1
+        self._ended = True
+        return True
+
+    def _write_last_now(self, line: bytes) -> bool:
+        """``_write_last`` without a suspension point. The default declines."""
+        return False
+
     async def get_variable(self, name: str) -> str | None:
         reply = await self.command("GET VARIABLE", check_header_name(name))
         return reply.data if reply.result == "1" else None

@@ -66,4 +66,11 @@ class AgiSession(Protocol):
 
     async def exec(self, application: str, *args: str) -> AgiReply: ...
 
+    def exec_last_now(self, application: str, *args: str) -> bool:
+        """Run ``application`` as the session's last command, written at once without waiting for
+        Asterisk (FastAGI: the connection closes behind it; Asterisk runs it, then reads the end of
+        the connection). False when the session cannot: over, hung up, or an adapter that cannot
+        (classic AGI)."""
+        ...
+
     async def hangup(self) -> None: ...

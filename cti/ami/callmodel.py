@@ -2,6 +2,7 @@
 
 ``CallModel.apply(event)`` updates the picture and returns the journey events to publish
 (``CallEnded`` when the last channel of a call hangs up, ``FarEndResult`` when a Dial() ends,
+``AgentDialEnded`` instead when it was the caller's dial of an agent's phone (the ACD's ring),
 ``VoicemailLeft`` when the dialplan reports a message left).
 Calls are keyed by Linkedid.
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from cti.ami import events as ev
 from cti.ami.errors import IllegalTransition
 from cti.events import Event
-from cti.journey import CallEnded, FarEndResult, VoicemailLeft
+from cti.journey import AGENT_DIAL_CONTEXT, AgentDialEnded, CallEnded, FarEndResult, VoicemailLeft
 
 log = logging.getLogger(__name__)
 
@@ -417,9 +418,15 @@ class CallModel:
         if e.dest_uniqueid and e.dest_uniqueid not in self._chans:
             self._add_chan(e.dest_uniqueid, e.dest_channel, e.linkedid, e.ts)  # we missed its Newchannel
         # An Originate's DialEnd has no calling channel: that leg is the agent's phone, not a far end.
-        if e.channel and (result := _FAR_END.get(e.dial_status.upper())):
-            caller = self._chans.get(e.uniqueid)
-            linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
+        if not e.channel:
+            return
+        status = e.dial_status.upper()
+        caller = self._chans.get(e.uniqueid)
+        linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
+        if e.context == AGENT_DIAL_CONTEXT:  # the caller rang the agent's phone: the ACD's ring ended
+            self._out.append(AgentDialEnded(ts=e.ts, linkedid=linkedid, channel=e.channel,
+                                            dest_channel=e.dest_channel, result=_FAR_END.get(status, status.lower())))
+        elif result := _FAR_END.get(status):
             self._out.append(FarEndResult(ts=e.ts, linkedid=linkedid, channel=e.channel,
                                           dest_channel=e.dest_channel, result=result))
 

@@ -52,6 +52,7 @@ class DialEnd(Event):
     dest_uniqueid: str
     linkedid: str
     dial_status: str = ""
+    context: str = ""  # the caller's dialplan context (empty for an Originate)
 
 
 @event("ami.voicemail_result")

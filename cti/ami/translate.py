@@ -73,6 +73,7 @@ def _dial_end(m: Msg, now: float) -> Event:
         ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
         dest_channel=m.get("DestChannel", ""), dest_uniqueid=m.get("DestUniqueid", ""),
         linkedid=m.get("DestLinkedid", m.get("Linkedid", "")), dial_status=m.get("DialStatus", ""),
+        context=m.get("Context", ""),
     )
 
 

@@ -82,6 +82,13 @@ def test_plan_takes_back_the_fallback_s_calls() -> None:
     ([caller("a", 10), leg("1001", "a", up=False)], ["a"], [], [("1001", "not_connected")], set()),
     # answered but not yet bridged: same
     ([caller("a", 10), leg("1001", "a")], ["a"], [], [("1001", "not_connected")], set()),
+    # rung from its IVR session at the hand-off (still in cti-inbound, its entry set): the ringing
+    # leg is hung up (the caller's dial then goes back to cti-queue) and the caller waits again
+    ([caller("a", 10, context="cti-inbound"), leg("1001", "a", up=False, context="")], ["a"], [],
+     [("1001", "not_connected")], set()),
+    # ... and, answered, talks on with its agent: attached
+    ([caller("a", 10, context="cti-inbound", bridge="B1"), leg("1001", "a", bridge="B1", context="")], [],
+     [("a", "1001", False)], [], {"1001"}),
     # an agent leg whose caller is gone: hung up, never a call of its own
     ([leg("1001", "gone")], [], [], [("1001", "orphan")], set()),
     # an agent leg bridged with something unknown: left alone, the agent is busy

@@ -95,6 +95,45 @@ async def test_the_last_command_is_sent_and_the_connection_closed(serve: Callabl
     await call.close()
 
 
+async def _held(serve: Callable[..., object], command: str, reply: str) -> tuple[Call, AgiSession, asyncio.Event]:
+    """A session that ran ``command`` and is then held open (as the IVR holds a caller's at its
+    hand-off) until the returned event is set."""
+    held: asyncio.Future[AgiSession] = asyncio.get_running_loop().create_future()
+    done = asyncio.Event()
+
+    async def ivr(agi: AgiSession) -> None:
+        await agi.command(*command.split(" ", 1))
+        held.set_result(agi)
+        await done.wait()
+
+    server: FastAgiServer = await serve(ivr=ivr)  # type: ignore[misc]
+    call = await Call.open(server.port, "ivr")
+    await call.expect(command, reply)
+    return call, await asyncio.wait_for(held, 2), done
+
+
+async def test_a_command_written_now_from_another_step_ends_the_session(serve: Callable[..., object]) -> None:
+    """``exec_last_now``: the ACD's ring through a caller's held session, written from the ACD's own
+    step (no await), the connection closed behind it; nothing can follow it."""
+    call, agi, done = await _held(serve, "ANSWER", "200 result=0")
+    results = [agi.exec_last_now("Dial", "PJSIP/1001", "20", "gm"),
+               agi.exec_last_now("Dial", "PJSIP/1002", "20", "gm")]  # over: refused
+    done.set()
+    assert await call.closed(b"EXEC Dial PJSIP/1001,20,gm\n")
+    assert results == [True, False]
+    await call.close()
+
+
+async def test_a_command_written_now_is_refused_when_the_caller_has_hung_up(serve: Callable[..., object]) -> None:
+    call, agi, done = await _held(serve, "ANSWER", "200 result=0")
+    call.writer.write(b"HANGUP\n")  # Asterisk tells the session the caller left
+    await call.writer.drain()
+    await asyncio.sleep(0.2)  # the line has arrived, unread
+    assert agi.exec_last_now("Dial", "PJSIP/1001", "20", "gm") is False
+    done.set()
+    await call.close()
+
+
 async def test_unknown_route_is_logged_and_hung_up(serve: Callable[..., object],
                                                    caplog: pytest.LogCaptureFixture) -> None:
     server: FastAgiServer = await serve()  # type: ignore[misc]

@@ -187,3 +187,19 @@ async def test_a_probe_that_hangs_up_on_the_hand_off_leaves_the_next_call_to_pro
     assert rec.handoff_vars("P2", "support") == {}
     await rec.bus.publish(CallEnded(ts=NOW, linkedid="P1"))
     assert REC_FILE_VAR in rec.handoff_vars("P2", "support") and rec.handoff.works is None
+
+
+async def test_a_dial_from_the_ivr_session_starts_a_handed_off_recording_first(tmp_path: Path,
+                                                                               quick_probe: None) -> None:
+    """The ring at the hand-off (acd/ringing.py): a Dial() from the caller's IVR session. A handed-off
+    recording starts in its caller-side pre-dial handler; a call that is not recorded needs none; a
+    call whose recording the QueueEntered will start (Setvar + Redirect, which would cut the dial
+    short) is not rung that way at all."""
+    rec, _, _ = _recorder(tmp_path, proven=None)
+    assert REC_FILE_VAR in rec.handoff_vars("P1", "support")  # P1 proves the hand-off
+    assert rec.dial_option("P1", "support") == "B(cti-record-predial^s^1)"
+    assert rec.handoff_vars("P2", "support") == {}  # not handed off: recorded at QueueEntered
+    assert rec.dial_option("P2", "support") is None
+    assert rec.dial_option("G1", "general") == ""  # general records nothing
+    await _enter(rec, "P1", "support")  # adopted: it records already
+    assert rec.dial_option("P1", "support") == ""

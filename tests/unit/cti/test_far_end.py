@@ -7,7 +7,7 @@ import pytest
 
 from cti.ami import events as ev
 from cti.ami.callmodel import CallModel
-from cti.journey import FarEndResult
+from cti.journey import AgentDialEnded, FarEndResult
 
 
 def _agent_leg(model: CallModel) -> None:
@@ -51,3 +51,16 @@ def test_the_far_end_result_names_the_dialling_channels_call_after_a_merge() -> 
     out = model.apply(ev.DialEnd(ts=3.0, channel="Local/1001@cti-sim-phone-00000001;1", uniqueid="a.1",
                                  dest_channel="x", dest_uniqueid="c.9", linkedid="other", dial_status="BUSY"))
     assert [(e.linkedid, e.result) for e in out if isinstance(e, FarEndResult)] == [("a.1", "busy")]
+
+
+@pytest.mark.parametrize(("status", "result"), [("ANSWER", "answered"), ("NOANSWER", "no_answer"),
+                                                ("CANCEL", "cancelled"), ("INVALIDARGS", "invalidargs")])
+def test_the_callers_dial_of_an_agents_phone_is_the_acds_ring_not_a_far_end(status: str, result: str) -> None:
+    """A Dial() in cti-inbound is the ACD's ring from the caller's IVR session: its end is an
+    AgentDialEnded, for any status (the ring must end), and no FarEndResult (no customer was dialled)."""
+    model = CallModel()
+    caller, leg = "PJSIP/trunk-00000001", "PJSIP/1001-00000002"
+    model.apply(ev.Newchannel(ts=1.0, channel=caller, uniqueid="c.1", linkedid="c.1", state=6))
+    out = model.apply(ev.DialEnd(ts=5.0, channel=caller, uniqueid="c.1", dest_channel=leg, dest_uniqueid="a.2",
+                                 linkedid="c.1", dial_status=status, context="cti-inbound"))
+    assert out == [AgentDialEnded(ts=5.0, linkedid="c.1", channel=caller, dest_channel=leg, result=result)]

@@ -406,3 +406,50 @@ async def test_failing_hand_off_variables_never_cost_the_caller_the_queue(bus: A
     assert out.outcome == "queue" and out.queue == "billing"
     assert session.sets == [({"CTI_QUEUE": "billing", "CTI_PRIORITY": "5", "CTI_NEXT": "queue"}, True)]
     assert "hand-off variables failed" in caplog.text
+
+
+async def test_a_held_hand_off_sets_without_ending_and_waits_for_the_hold(bus: Any) -> None:
+    """With ``hold`` the hand-off's set is not the last command; the hold is asked before
+    IvrFinished is out (so the ACD, acting on IvrFinished, finds the session held) and the session
+    ends only when the hold is done."""
+    order: list[str] = []
+    release: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def hold(session: Any, outcome: IvrOutcome) -> asyncio.Future[bool]:
+        order.append(f"hold {outcome.queue}")
+        return release
+
+    bus.observe(IvrFinished, lambda ev: order.append("IvrFinished"), name="test.order")  # as published
+
+    session = _Sets(["123456", "1234", "2"])
+    run = asyncio.create_task(run_ivr(session, FLOW, directory(), bus, Clock(OPEN), hold=hold))
+    await until_true(lambda: bool(order))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not run.done()  # held
+    assert order == ["hold billing", "IvrFinished"]
+    assert session.sets == [({"CTI_QUEUE": "billing", "CTI_PRIORITY": "5", "CTI_NEXT": "queue"}, False)]
+    release.set_result(False)
+    out = await run
+    assert out.outcome == "queue"
+    # Not held when the call goes anywhere but a queue: the set is the last command.
+    voicemail = _Sets(["1"], callerid="+8613800000002")
+    await run_ivr(voicemail, FLOW, directory(), bus, Clock(SATURDAY), hold=hold)
+    assert order.count("hold billing") == 1
+    assert voicemail.sets == [({"CTI_MAILBOX": "8000@cti", "CTI_NEXT": "voicemail"}, True)]
+
+
+async def test_a_failing_hold_never_keeps_the_caller_from_the_queue(bus: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(session: Any, outcome: IvrOutcome) -> None:
+        raise RuntimeError("bug")
+
+    out = await run_ivr(_Sets(["123456", "1234", "2"]), FLOW, directory(), bus, Clock(OPEN), hold=broken)
+    assert out.outcome == "queue" and "holding the session after the hand-off failed" in caplog.text
+
+
+async def until_true(predicate: Any) -> None:
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("not reached")
