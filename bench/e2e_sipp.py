@@ -918,11 +918,12 @@ async def capacity(settings: Any, pbx: Any, work: Path, numbers: list[str], args
                     f"{'':<10} busiest Asterisk thread: {asterisk_thread_names(pbx).get(busiest, 'exited')} "
                     f"(LWP {busiest}) {busiest_pct:.0f} %; machine iowait {iowait_pct:.0f} %, "
                     f"steal {steal_pct:.0f} %" + (
-                        f"; engine event loop {loop_pct:.0f} %; p50 / p99 of queue entry -> Originate written "
-                        f"{pct(phase.in_engine_ms, 50):.1f} / {pct(phase.in_engine_ms, 99):.1f} ms, Originate "
-                        f"written -> channel {pct(phase.at_asterisk_ms, 50):.1f} / "
-                        f"{pct(phase.at_asterisk_ms, 99):.1f} ms (its Response read "
-                        f"{pct(phase.originate_response_ms, 50):.1f} / {pct(phase.originate_response_ms, 99):.1f} ms); "
+                        f"; engine event loop {loop_pct:.0f} %; p50 / p99 of queue entry -> ring written (the IVR "
+                        f"session's Dial, or an Originate) {pct(phase.in_engine_ms, 50):.1f} / "
+                        f"{pct(phase.in_engine_ms, 99):.1f} ms, ring written -> channel "
+                        f"{pct(phase.at_asterisk_ms, 50):.1f} / {pct(phase.at_asterisk_ms, 99):.1f} ms (an "
+                        f"Originate's Response read {pct(phase.originate_response_ms, 50):.1f} / "
+                        f"{pct(phase.originate_response_ms, 99):.1f} ms, of {len(phase.originate_response_ms)}); "
                         f"its loop woke a 10-ms tick late by {pct(phase.loop_late_ms, 99):.1f} ms p99, "
                         f"{max(phase.loop_late_ms, default=0.0):.0f} ms at worst; {phase.gc_line()}"
                         if router == "engine" else ""))
