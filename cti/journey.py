@@ -171,14 +171,9 @@ class FarEndResult(Event):
     result: str
 
 
-# extensions.conf: the context of the IVR's session, where the caller's own channel dials the agent's
-# phone (acd.ringing: the hand-off's ring). No other Dial() runs there.
-AGENT_DIAL_CONTEXT = "cti-inbound"
-
-
 @event("call.agent_dial_ended")
 class AgentDialEnded(Event):
-    """The caller's channel dialled an agent's phone in AGENT_DIAL_CONTEXT (the ACD's ring) and
+    """The caller's channel dialled an agent's phone from its IVR session (the ACD's ring) and
     that dial ended: ``result`` as FarEndResult's (``answered`` comes at the answer), or Asterisk's
     DialStatus lower-cased. Published instead of FarEndResult for such dials. It is the ring's
     outcome for the ACD, not a step of the journey: the call logger and the event feed ignore it."""

@@ -114,10 +114,10 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
                 break
             assert reply is not None
             event = reply
-        keep = hold is not None and isinstance(state.final, s.Handoff)
-        await _tell_dialplan(session, state, extra(state), last=not keep)
-        if keep and hold is not None:
-            held = _held(hold, session, _outcome(flow, state, linkedid, channel, caller, started_at))
+        keep = hold if isinstance(state.final, s.Handoff) else None
+        await _tell_dialplan(session, state, extra(state), last=keep is None)
+        if keep is not None:
+            held = _held(keep, session, _outcome(flow, state, linkedid, channel, caller, started_at))
     except AgiHangup:
         if state.phase is not s.Phase.FINISHED:
             state = s.step(flow, state, s.HungUp(), clock()).state

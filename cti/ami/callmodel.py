@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from cti.ami import events as ev
 from cti.ami.errors import IllegalTransition
 from cti.events import Event
-from cti.journey import AGENT_DIAL_CONTEXT, AgentDialEnded, CallEnded, FarEndResult, VoicemailLeft
+from cti.journey import AgentDialEnded, CallEnded, FarEndResult, VoicemailLeft
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 # Dialplan contexts the engine runs its own short-lived Local channels in (config/asterisk/
 # extensions.conf): nobody called, so such a channel never becomes a call on the journey.
 HOUSEKEEPING_CONTEXTS = frozenset({"cti-phone-secret", "cti-away-db"})
+# The context of the IVR's session, where the caller's own channel dials the agent's phone
+# (acd.ringing: the hand-off's ring). No other Dial() runs there.
+AGENT_DIAL_CONTEXT = "cti-inbound"
 
 
 class Phase(enum.Enum):
