@@ -178,7 +178,7 @@ async def _run_mode(rig: Any, mode: str, agents: int, seconds: float, contacts: 
         spec = CampaignIn.model_validate({
             "name": f"bench-{mode.split()[0]}", "queue": "support",
             "mode": "progressive" if mode.startswith("fixed") else mode, "timezone": "UTC",
-            "windows": [{"days": list(range(7)), "start": "00:00", "end": "23:59:59"}],
+            "windows": [{"days": list(range(7)), "start": "00:00", "end": "24:00"}],
             "retry": {"no_answer": None, "busy": None, "machine": None, "dropped": None, "failed": None},
             "max_attempts": 1, "machine_action": "retry", "drop_message": "vm-goodbye"})
         async with eng.db.session() as s:

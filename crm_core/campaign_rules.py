@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as number_zones
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from acd.pacing import DialMode
 from cti.trunks import normalise
@@ -40,13 +40,31 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"{name!r} is not a time zone (IANA name such as Asia/Shanghai, Europe/Paris)") from None
 
 
+END_OF_DAY = time.max  # what an end of "24:00" is held as: the window runs to midnight
+
+
 class Window(BaseModel):
-    """Days (0 Monday ... 6 Sunday) and the local hours [start, end) a customer may be called."""
+    """Days (0 Monday ... 6 Sunday) and the local hours [start, end) a customer may be called; an
+    end of "24:00" runs to midnight."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     days: tuple[int, ...] = (0, 1, 2, 3, 4)
     start: time = time(9, 0)
     end: time = time(20, 0)
+
+    @field_validator("end", mode="before")
+    @classmethod
+    def _midnight(cls, value: Any) -> Any:
+        return END_OF_DAY if isinstance(value, str) and value in ("24:00", "24:00:00") else value
+
+    @field_serializer("end")
+    def _end(self, value: time) -> time | str:
+        return "24:00:00" if value == END_OF_DAY else value
+
+    def covers(self, local: datetime) -> bool:
+        """Whether the local wall-clock moment ``local`` falls in this window."""
+        now = local.time().replace(tzinfo=None)
+        return local.weekday() in self.days and self.start <= now and (now < self.end or self.end == END_OF_DAY)
 
     @model_validator(mode="after")
     def _order(self) -> Window:
@@ -120,7 +138,7 @@ def within_window(windows: Iterable[Window | Mapping[str, Any]], tz: str, now: d
     local = now.astimezone(zone(tz))
     for w in windows:
         win = w if isinstance(w, Window) else Window.model_validate(w)
-        if local.weekday() in win.days and win.start <= local.time().replace(tzinfo=None) < win.end:
+        if win.covers(local):
             return True
     return False
 

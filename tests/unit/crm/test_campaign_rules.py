@@ -37,6 +37,23 @@ def test_next_window_start_is_the_next_local_opening() -> None:
     assert next_window_start(WEEKDAYS_9_TO_20, "Europe/Paris", saturday) == datetime(2030, 3, 11, 8, 0, tzinfo=UTC)
 
 
+def test_a_window_ending_at_24_00_covers_the_days_last_minute() -> None:
+    all_day = CampaignIn.model_validate({"name": "spring", "queue": "sales", "windows": [
+        {"days": list(range(7)), "start": "00:00", "end": "24:00"}]}).windows
+    # Thursday 2030-03-07 04:59:30 UTC is 23:59:30 on Wednesday in New York.
+    assert within_window(all_day, "America/New_York", datetime(2030, 3, 7, 4, 59, 30, tzinfo=UTC))
+    assert within_window(all_day, "America/New_York", datetime(2030, 3, 7, 5, 0, tzinfo=UTC))
+    weekday_evenings = (Window(days=(2,), start="18:00", end="24:00"),)  # Wednesday only
+    assert within_window(weekday_evenings, "UTC", datetime(2030, 3, 6, 23, 59, 59, tzinfo=UTC))
+    assert not within_window(weekday_evenings, "UTC", datetime(2030, 3, 7, 0, 0, tzinfo=UTC))
+    # It reads back as it was written, and a stored window validates again.
+    dumped = all_day[0].model_dump(mode="json")
+    assert dumped["end"] == "24:00:00"
+    assert Window.model_validate(dumped) == all_day[0]
+    with pytest.raises(ValidationError, match="end"):
+        Window.model_validate({"start": "09:00", "end": "24:30"})
+
+
 def test_a_contacts_zone_comes_from_its_number_when_the_upload_gives_none() -> None:
     assert contact_zone("+861058880000", None, "UTC") == "Asia/Shanghai"
     assert contact_zone("+33142685300", None, "UTC") == "Europe/Paris"

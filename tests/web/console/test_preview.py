@@ -19,7 +19,7 @@ site = test_callbacks.site  # the fixture: a real Engine (no PBX) over a seeded 
 
 SPEC = {"name": "renewals", "queue": "support", "mode": "preview", "timezone": "Asia/Shanghai",
         "script": "Ask about the renewal", "max_attempts": 2,
-        "windows": [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "23:59"}]}
+        "windows": [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "24:00"}]}
 
 
 async def _campaign(site: Site) -> int:
