@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 # cannot (the caller hung up, the session is over). Unsafe values raise ``UnsafeValue`` before
 # anything is written.
 CallerLine = Callable[[str, str, str], bool]
+# The dialplan contexts a ring from the caller's line relies on (config/asterisk/extensions.conf):
+# the agent's leg's marks before it rings, and the caller's way on when the dial ends.
+PREDIAL_CONTEXT = "cti-agent-predial"
+DIALLED_CONTEXT = "cti-agent-dialled"
 # What may ride in the dial's arguments: no blank, quote, backslash, comma (Dial's separator),
 # caret or parenthesis (Gosub's), nor '|'. Anything else is rung by an Originate.
 _DIAL_WORD = re.compile(r"[^\s\"'\\,^()|]{1,128}")
@@ -78,7 +82,7 @@ def dial_options(agent_id: str, caller_channel: str, phone: AgentPhone,
         return None
     kind = "web" if phone.kind == "webrtc" else phone.kind
     ring_s = str(max(1, math.ceil(ring_timeout_s)))  # Dial() counts whole seconds
-    return ring_s, f"b(cti-agent-predial^s^1({agent_id}^{caller_channel}^{answer}^{kind}))gm"
+    return ring_s, f"b({PREDIAL_CONTEXT}^s^1({agent_id}^{caller_channel}^{answer}^{kind}))gm"
 
 
 class Rings:

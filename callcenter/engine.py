@@ -28,6 +28,7 @@ from acd.announce import announce_route
 from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.fallback import FallbackMembers
+from acd.ringing import DIALLED_CONTEXT, PREDIAL_CONTEXT
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
 from acd.virtual_hold_pbx import VirtualHold
@@ -63,7 +64,7 @@ from crm_core.db import Database
 from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
 from crm_core.feed import EventFeed, Feed
-from crm_core.recorder import Recorder, RecordingStore
+from crm_core.recorder import RECORD_PREDIAL_CONTEXT, Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
 from crm_core.sealed import SecretBox
 from crm_core.virtual_holds import SqlVirtualHoldStore
@@ -71,11 +72,12 @@ from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
 from cti.agi.session import AgiSession
 from cti.ami.bridge import AmiBridge
+from cti.ami.dialplan import missing_contexts
 from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
-from cti.errors import ConfigError
+from cti.errors import ConfigError, CtiError
 from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
@@ -97,6 +99,9 @@ FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member up
 # whether it rings an agent from it (it says as soon as it has enqueued the call: microseconds
 # to milliseconds; this only bounds the caller's silence should the ACD be stuck).
 HANDOFF_HOLD_S = 1.0
+# The dialplan contexts that ring needs (config/asterisk/extensions.conf). An Asterisk without them
+# (pbx.mode system with an older extensions.conf) has every agent rung by an Originate instead.
+LINE_CONTEXTS = (DIALLED_CONTEXT, PREDIAL_CONTEXT, RECORD_PREDIAL_CONTEXT)
 
 
 def _log_fence_failure(task: asyncio.Task[None]) -> None:
@@ -199,6 +204,7 @@ class Engine:
                                           timeout_s=fs.webhook_timeout_s)
         self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
         self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected)
+        self.line_dialplan = False  # LINE_CONTEXTS loaded at Asterisk: asked at every AMI connection
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
         self.metrics.watch_database(*self.db.statement_engines)
@@ -308,7 +314,7 @@ class Engine:
         the call: an agent free then is rung from it (acd/ringing.py), its last command a Dial(),
         which starts the call's recording first when its queue records."""
         before = self.recorder.dial_option(outcome.linkedid, outcome.queue or "")
-        if not outcome.channel or before is None:
+        if not outcome.channel or before is None or not self.line_dialplan:
             return None
 
         def dial(device: str, ring_s: str, options: str) -> bool:
@@ -342,13 +348,33 @@ class Engine:
                                control=lambda: self.ami.control, phone_kind=lambda: self.desk.phone_kind)
 
     async def _ami_connected(self) -> None:
-        """AMI is back (not its first connection): Asterisk may have restarted, which forgets
-        app_queue's fallback members, or actions failed while it was away."""
+        """AMI is back (not its first connection, which ``start`` follows): Asterisk may have
+        restarted, which forgets app_queue's fallback members and may have loaded another dialplan,
+        or actions failed while it was away."""
         if self.ami.client.connects > 1:
             try:  # awaited by the AMI client's supervisor: a failure here must not end its reconnects
                 self.fallback_members.resync(self.acd.agents)
             except Exception:
                 log.exception("fallback queue members not resynced after AMI came back")
+            try:
+                await self._check_line_dialplan()
+            except Exception:
+                log.exception("the dialplan's contexts not checked after AMI came back")
+
+    async def _check_line_dialplan(self) -> None:
+        """Whether Asterisk's dialplan has LINE_CONTEXTS (ringing an agent from the caller's line)."""
+        try:
+            missing: list[str] | None = await missing_contexts(self.ami.client.send_action, LINE_CONTEXTS)
+        except CtiError as err:
+            missing = None
+            log.warning("dialplan: could not ask Asterisk for %s (%s): agents are rung by an Originate "
+                        "until AMI connects again", ", ".join(LINE_CONTEXTS), err.message)
+        if missing:
+            log.error("dialplan: Asterisk lacks %s, so its extensions.conf is older than this engine's "
+                      "(config/asterisk/extensions.conf): agents free at the hand-off are rung by an "
+                      "Originate instead of from the caller's line; load this release's dialplan",
+                      ", ".join(missing))
+        self.line_dialplan = missing == []
 
     def _lease_lost(self, holder: str | None) -> None:
         """Another node routes now (this one stalled past the lease): stop at once what only the
@@ -412,6 +438,7 @@ class Engine:
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
         self.heartbeat.start()
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
+        await self._check_line_dialplan()
         self.recovery_report = await self.recovery.run()
         await self.virtual_hold.recover()
         await self.fallback_members.reconcile(self.acd.agents())

@@ -60,7 +60,8 @@ _SETTLE_MAX_S = 10.0
 REC_FILE_VAR = "CTI_REC_FILE"
 # A Dial() of the agent's phone from a recorded caller's IVR session (acd/ringing.py) starts the
 # handed-off recording first: extensions.conf, cti-record-predial (as cti-record-start would).
-RECORD_BEFORE_DIAL = "B(cti-record-predial^s^1)"
+RECORD_PREDIAL_CONTEXT = "cti-record-predial"
+RECORD_BEFORE_DIAL = f"B({RECORD_PREDIAL_CONTEXT}^s^1)"
 
 
 class RecordingError(CtiError):

@@ -11,6 +11,7 @@ import pytest
 
 from cti.ami.bridge import AmiBridge
 from cti.ami.callmodel import Phase
+from cti.ami.dialplan import missing_contexts
 from cti.ami.events import DeviceStateChange
 from cti.bus import InProcessBus
 from cti.errors import UnsafeValue
@@ -245,3 +246,10 @@ async def test_reconnect_after_an_asterisk_restart_rebuilds_the_picture(pbx_sett
         await br.stop()
         await bus.stop()
         await asyncio.to_thread(own.remove_instance)
+
+
+async def test_the_loaded_dialplan_is_asked_for_the_contexts_a_feature_needs(
+        bridge: tuple[AmiBridge, Ended]) -> None:
+    br, _ = bridge
+    shipped = ["cti-agent-dialled", "cti-agent-predial", "cti-record-predial"]
+    assert await missing_contexts(br.client.send_action, [*shipped, "cti-no-such-context"]) == ["cti-no-such-context"]

@@ -3,13 +3,15 @@ a real Asterisk: the IVR's session ends with Dial() of the agent's phone (acd/ri
 AMI action rings it. The agent's leg belongs to the caller's call and carries the marks a restarted
 engine reads; when the agent's phone hangs up, the caller's call ends; a phone that does not take
 the call sends the caller back to the queue's music, where the next agent is rung by an Originate.
-Hold and resume move the caller out of that dial and back. (Recording, the survey, transfers, a
+Hold and resume move the caller out of that dial and back. An Asterisk whose dialplan lacks the
+contexts this needs has the agent rung by an Originate. (Recording, the survey, transfers, a
 conference, the browser softphone's lost leg and an engine restart of such calls: the engine's
 other tests, whose agents are ready before the call comes.)"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -19,7 +21,8 @@ from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import AgentRingNoAnswer, CallConnected, CallEnded, QueueEntered
 from cti.pbx import ManagedPbx
-from tests.helpers import customer_number, place_call, playing_music, until
+from cti.settings import Settings
+from tests.helpers import customer_number, engine_settings, place_call, playing_music, running_engine, until
 
 
 def _queued(seen: list[Event]) -> list[Event]:
@@ -134,3 +137,36 @@ async def test_a_call_rung_at_the_hand_off_holds_and_resumes(engine: tuple[Engin
     await eng.desk.hangup("1001", queued.linkedid)
     await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == queued.linkedid for e in seen),
                 what="the call ended")
+
+
+async def test_an_older_dialplan_has_the_free_agent_rung_by_an_originate(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """As an Asterisk configured by hand (pbx.mode system) with an extensions.conf older than the
+    engine: without cti-agent-dialled the caller's line is not used, loudly, and the call still
+    reaches the agent. Once the dialplan is loaded and AMI connects again, the line is used again."""
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    pbx.cli("dialplan remove context cti-agent-dialled")
+    try:
+        with caplog.at_level(logging.ERROR, logger="callcenter.engine"):
+            async with running_engine(pbx, engine_settings(pbx_settings, tmp_path), answer_after_s=0.5,
+                                      before_start=lambda eng: eng.bus.subscribe(Event, record, name="t")) as eng:
+                assert not eng.line_dialplan
+                assert "Asterisk lacks cti-agent-dialled" in caplog.text
+                await eng.desk.login_queues("1001", ["support", "general"])
+                await eng.desk.set_ready("1001")
+                _, _, number = await customer_number(eng)
+                sent = _actions(eng, monkeypatch)
+                queued = await place_call(eng, lambda: _queued(seen), number)
+                connected = await until(lambda: _connected(seen, queued.linkedid), what="the call connected")
+                assert connected.agent_id == "1001"
+                assert [h["Channel"] for h in _rings(sent)] == ["Local/1001@cti-sim-phone/n"]
+                pbx.cli("dialplan reload")
+                eng.ami.client.drop_connection()
+                await until(lambda: eng.line_dialplan, what="the line used again after AMI reconnected")
+    finally:
+        pbx.cli("dialplan reload")
