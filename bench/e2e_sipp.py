@@ -235,6 +235,13 @@ def sipp_cmd(scenario: Path, *, local_port: int, media_port: int, extra: list[st
             "-timeout_error", *TRACE, *extra]
 
 
+def sipp_auth(user: str, password: str) -> str:
+    """sipp's ``[authentication]`` keyword for an injection file's line. The password is quoted:
+    sipp reads an unquoted value that starts with "0x" as hex digits, and one generated password
+    in 4,096 does (URL-safe base64), so that agent's registration failed now and then."""
+    return f'[authentication username={user} password="{password}"]'
+
+
 def read_stat(path: Path) -> tuple[int, int, int, int]:
     """Total calls, successful, failed, and peak concurrent from sipp's -trace_stat CSV."""
     placed = ok = failed = peak = 0
@@ -703,7 +710,7 @@ async def register_agents(work: Path, args: argparse.Namespace, uas_port: int, p
     for attempt in (1, 2):
         inf = work / f"agents-{attempt}.csv"
         inf.write_text("SEQUENTIAL\n" + "".join(
-            f"{a};[authentication username={a} password={secret[a]}]\n" for a in todo))
+            f"{a};{sipp_auth(a, secret[a])}\n" for a in todo))
         cmd = sipp_cmd(SIPP_DIR / "register.xml", local_port=uas_port, media_port=free_port(socket.SOCK_DGRAM),
                        extra=["-inf", str(inf), "-m", str(len(todo)), "-r", "50", "-timeout", "30s"])
         done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, cwd=work, timeout=60, check=False)

@@ -362,7 +362,7 @@ async def register_sipp(work: Path, uas_port: int, pbx: Any) -> None:
 
     inf = work / "agents.csv"
     secret = passwords(pbx.settings.state_dir, list(SIPP_AGENTS))
-    inf.write_text("SEQUENTIAL\n" + "".join(f"{a};[authentication username={a} password={secret[a]}]\n"
+    inf.write_text("SEQUENTIAL\n" + "".join(f"{a};{e2e.sipp_auth(a, secret[a])}\n"
                                             for a in SIPP_AGENTS))
     cmd = e2e.sipp_cmd(e2e.SIPP_DIR / "register.xml", local_port=uas_port, media_port=e2e.free_port(socket.SOCK_DGRAM),
                        extra=["-inf", str(inf), "-m", str(len(SIPP_AGENTS)), "-timeout", "30s"])

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from acd.events import AgentOffer
+from bench.e2e_sipp import sipp_auth
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from cti.events import Event
@@ -45,7 +46,7 @@ async def sip_phone(pbx: ManagedPbx, work: Path) -> AsyncIterator[None]:
     port = free_port(socket.SOCK_DGRAM)
     secret = passwords(pbx.settings.state_dir, ["1001"])["1001"]
     inf = work / "agent.csv"
-    inf.write_text(f"SEQUENTIAL\n1001;[authentication username=1001 password={secret}]\n")
+    inf.write_text(f"SEQUENTIAL\n1001;{sipp_auth('1001', secret)}\n")
     reg = await asyncio.to_thread(subprocess.run, _sipp(pbx, "register.xml", port, work, "-inf", str(inf), "-m", "1",
                                                          "-timeout", "20s"),
                                   capture_output=True, cwd=work, timeout=40, check=False)
