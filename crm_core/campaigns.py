@@ -82,10 +82,14 @@ async def get_campaign(*, session: AsyncSession, campaign_id: int) -> Campaign:
     return campaign
 
 
-async def list_campaigns(*, session: AsyncSession, states: Iterable[str] | None = None) -> list[Campaign]:
+async def list_campaigns(*, session: AsyncSession, states: Iterable[str] | None = None,
+                         also: Iterable[int] = ()) -> list[Campaign]:
+    """Campaigns in ``states`` (all without), and those of ids ``also`` whatever their state."""
     query = select(Campaign).order_by(Campaign.id)
     if states is not None:
-        query = query.where(Campaign.state.in_(list(states)))
+        ids = list(also)
+        in_states = Campaign.state.in_(list(states))
+        query = query.where(or_(in_states, Campaign.id.in_(ids)) if ids else in_states)
     return list(await session.scalars(query))
 
 

@@ -172,10 +172,11 @@ class CampaignDialer:
                     await self._dial_some(run, n, now)
 
     async def _refresh(self, now: float) -> None:
-        """Follow the campaigns' states in the database; a running one with nothing left completes."""
+        """Follow the campaigns' states in the database; a running one with nothing left completes.
+        Finished campaigns are read only while this dialer still runs them (they pile up over time)."""
         self._refreshed = now
         async with self.db.session() as s:
-            rows = await campaigns.list_campaigns(session=s, states=("running", "paused", "stopped", "completed"))
+            rows = await campaigns.list_campaigns(session=s, states=("running", "paused"), also=list(self.live))
             for c in rows:
                 run = self.live.get(c.id)
                 if c.state in ("stopped", "completed"):

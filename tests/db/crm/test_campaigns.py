@@ -129,3 +129,39 @@ async def test_a_skipped_contact_comes_back_later_fails_or_goes_on_the_dnc_list(
         assert await campaigns.due_contacts(session=s, campaign=c, now=OPEN, limit=3) == []
         assert await campaigns.begin_attempt(session=s, campaign=c, contact_id=later.id, linkedid="x",
                                              now=OPEN) is not None  # dialled later all the same: not dnc
+
+
+async def test_the_dialer_reads_finished_campaigns_only_while_it_still_runs_them(db: Database) -> None:
+    """Campaigns stopped or completed long ago are not read again every refresh (they pile up);
+    one the dialer still runs is, so that it sees it complete or stop."""
+    from acd.delivery import AcdService
+    from acd.model import QueueConfig
+    from acd.routing import Router
+    from crm_core.dialer import CampaignDialer
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+    from cti.trunks import TrunksConfig
+
+    ids: dict[str, int] = {}
+    async with db.session() as s:
+        for name, events in (("old", ("start", "complete")), ("halted", ("stop",)), ("live", ("start",)),
+                             ("resting", ("start", "pause")), ("draft", ())):
+            c = await campaigns.create_campaign(session=s, spec=CampaignIn(name=name, queue="sales"))
+            for event in events:
+                campaigns.step(c, event)
+            ids[name] = c.id
+    async with db.session() as s:
+        listed = await campaigns.list_campaigns(session=s, states=("running", "paused"), also=[ids["halted"]])
+        assert [c.id for c in listed] == [ids["halted"], ids["live"], ids["resting"]]
+
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus(), clock=lambda: 1000.0)
+    dialer = CampaignDialer(db, acd, FakeCallControl, InProcessBus(), routing=TrunksConfig())
+    await dialer._refresh(1000.0)
+    assert sorted(dialer.live) == [ids["live"], ids["resting"]]
+    assert dialer.live[ids["live"]].state == "completed"  # running with no contact left
+    await dialer._refresh(1002.0)
+    assert sorted(dialer.live) == [ids["resting"]]  # read once more, completed, and let go
+    async with db.session() as s:
+        campaigns.step(await campaigns.get_campaign(session=s, campaign_id=ids["resting"]), "stop")
+    await dialer._refresh(1004.0)
+    assert dialer.live == {}
