@@ -719,8 +719,7 @@ async def register_agents(work: Path, args: argparse.Namespace, uas_port: int, p
         if not todo:
             break
         why = f"sipp exit {done.returncode}: {done.stderr.decode()[-400:]}"
-        # A phone whose registration failed registers again (seen before the passwords were quoted,
-        # sipp_auth: a REGISTER answered out of turn while Asterisk was still busy starting).
+        # A phone whose registration failed registers again.
         print(f"agent registration: {len(todo)} of {len(agents)} without a contact after pass {attempt} ({why})",
               flush=True)
     if todo:
