@@ -28,9 +28,8 @@ def window_now() -> dict[str, object]:
     """An hour either side of now in UTC (a window does not cross midnight)."""
     now = datetime.now(UTC)
     start = max(time(0, 0), (now - timedelta(hours=1)).time()) if now.hour >= 1 else time(0, 0)
-    end = (now + timedelta(hours=1)).time() if now.hour < 23 else time(23, 59, 59)
-    return {"days": list(range(7)), "start": start.isoformat(timespec="seconds"),
-            "end": end.isoformat(timespec="seconds")}
+    end = (now + timedelta(hours=1)).time().isoformat(timespec="seconds") if now.hour < 23 else "24:00"
+    return {"days": list(range(7)), "start": start.isoformat(timespec="seconds"), "end": end}
 
 
 async def create_campaign(eng: Engine, name: str, contacts: list[tuple[str, str]], **kw: object) -> int:
