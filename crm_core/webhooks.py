@@ -259,12 +259,14 @@ class WebhookDispatcher:
                 log.exception("webhooks: saving cursors failed (retried)")
 
     async def save_cursors(self) -> None:
+        """Save the cursors that moved. A saved cursor only moves forward: a node fenced by another
+        saves its cursors as it stops, behind those the node that routes now saved."""
         moved = [(s.id, s.cursor) for s in self._subs.values() if s.cursor != s.saved]
         if not moved:
             return
         async with self.db.session() as s:
             for sid, cursor in moved:
-                await s.execute(update(_SUB).where(_SUB.c.id == sid).values(cursor=cursor))
+                await s.execute(update(_SUB).where(_SUB.c.id == sid, _SUB.c.cursor < cursor).values(cursor=cursor))
         for sid, cursor in moved:
             if sid in self._subs:
                 self._subs[sid].saved = cursor
