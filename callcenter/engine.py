@@ -81,6 +81,7 @@ from cti.errors import ConfigError, CtiError
 from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
+from cti.pbx_config import dialplan_contexts
 from cti.security import watch_auth_failures
 from cti.settings import PROJECT_ROOT, Settings
 from cti.trunks import load_trunks
@@ -99,8 +100,8 @@ FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member up
 # whether it rings an agent from it (it says as soon as it has enqueued the call: microseconds
 # to milliseconds; this only bounds the caller's silence should the ACD be stuck).
 HANDOFF_HOLD_S = 1.0
-# The dialplan contexts that ring needs (config/asterisk/extensions.conf). An Asterisk without them
-# (pbx.mode system with an older extensions.conf) has every agent rung by an Originate instead.
+# The dialplan contexts that ring needs. An Asterisk without them (pbx.mode system with an older
+# extensions.conf) has every agent rung by an Originate instead.
 LINE_CONTEXTS = (DIALLED_CONTEXT, PREDIAL_CONTEXT, RECORD_PREDIAL_CONTEXT)
 
 
@@ -204,7 +205,10 @@ class Engine:
                                           timeout_s=fs.webhook_timeout_s)
         self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
         self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected)
-        self.line_dialplan = False  # LINE_CONTEXTS loaded at Asterisk: asked at every AMI connection
+        # Asked at every AMI connection (_check_dialplan): the contexts of config/asterisk/extensions.conf
+        # Asterisk lacks (None: not known), and whether the ring from the caller's line may be used.
+        self.dialplan_missing: list[str] | None = None
+        self.line_dialplan = False
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
         self.metrics.watch_database(*self.db.statement_engines)
@@ -357,24 +361,34 @@ class Engine:
             except Exception:
                 log.exception("fallback queue members not resynced after AMI came back")
             try:
-                await self._check_line_dialplan()
+                await self._check_dialplan()
             except Exception:
                 log.exception("the dialplan's contexts not checked after AMI came back")
 
-    async def _check_line_dialplan(self) -> None:
-        """Whether Asterisk's dialplan has LINE_CONTEXTS (ringing an agent from the caller's line)."""
+    async def _check_dialplan(self) -> None:
+        """Whether Asterisk has loaded every context of the engine's extensions.conf: one that lacks
+        some runs an older dialplan (pbx.mode system), and the calls that reach them fail. Without
+        LINE_CONTEXTS agents are rung by an Originate instead of from the caller's line."""
         try:
-            missing: list[str] | None = await missing_contexts(self.ami.client.send_action, LINE_CONTEXTS)
+            expected = dialplan_contexts(self.settings.config_dir)
+        except OSError as err:  # no extensions.conf beside the engine's configuration: the line's own
+            log.warning("dialplan: %s; only the contexts of the ring from the caller's line are checked", err)
+            expected = list(LINE_CONTEXTS)
+        try:
+            missing = await missing_contexts(self.ami.client.send_action, expected)
         except CtiError as err:
-            missing = None
-            log.warning("dialplan: could not ask Asterisk for %s (%s): agents are rung by an Originate "
-                        "until AMI connects again", ", ".join(LINE_CONTEXTS), err.message)
+            self.dialplan_missing, self.line_dialplan = None, False
+            log.warning("dialplan: could not check Asterisk's contexts (%s): agents are rung by an Originate "
+                        "until AMI connects again", err.message)
+            return
+        self.dialplan_missing = missing
+        self.line_dialplan = not set(LINE_CONTEXTS) & set(missing)
         if missing:
-            log.error("dialplan: Asterisk lacks %s, so its extensions.conf is older than this engine's "
-                      "(config/asterisk/extensions.conf): agents free at the hand-off are rung by an "
-                      "Originate instead of from the caller's line; load this release's dialplan",
-                      ", ".join(missing))
-        self.line_dialplan = missing == []
+            log.error("dialplan: Asterisk lacks %s of config/asterisk/extensions.conf, so it runs an older "
+                      "dialplan: calls that reach them fail%s. Load this release's extensions.conf "
+                      "(dialplan reload)", ", ".join(missing),
+                      "" if self.line_dialplan else ", and agents free at the hand-off are rung by an "
+                      "Originate instead of from the caller's line")
 
     def _lease_lost(self, holder: str | None) -> None:
         """Another node routes now (this one stalled past the lease): stop at once what only the
@@ -438,7 +452,7 @@ class Engine:
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
         self.heartbeat.start()
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
-        await self._check_line_dialplan()
+        await self._check_dialplan()
         self.recovery_report = await self.recovery.run()
         await self.virtual_hold.recover()
         await self.fallback_members.reconcile(self.acd.agents())

@@ -107,6 +107,16 @@ def _tls_files(s: Settings, instance_dir: Path, instance_path: str) -> tuple[str
 FALLBACK_PREFIX = "cti-fallback-"  # app_queue queue of each engine queue (docs/resilience.md)
 
 
+_CONTEXT = re.compile(r"^\[([A-Za-z0-9_-]+)\]", re.MULTILINE)
+
+
+def dialplan_contexts(config_dir: Path) -> list[str]:
+    """The dialplan contexts of ``config_dir``'s ``asterisk/extensions.conf`` (not its ``general``
+    and ``globals`` sections): what the engine expects the Asterisk it drives to have loaded."""
+    text = (config_dir / "asterisk" / "extensions.conf").read_text(encoding="utf-8")
+    return [c for c in _CONTEXT.findall(text) if c not in ("general", "globals")]
+
+
 def fallback_queues(config_dir: Path) -> str:
     """queues.conf sections ``[cti-fallback-<queue>](cti-fallback)``, one per queue of
     ``config/queues.yaml`` whose ``fallback`` is ``app_queue`` (the default). Only names and that

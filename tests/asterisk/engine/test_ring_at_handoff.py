@@ -59,6 +59,7 @@ def _connected(seen: list[Event], linkedid: str) -> CallConnected | None:
 async def test_the_hand_off_rings_the_free_agent_from_the_callers_channel(
         engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
     eng, seen = engine
+    assert eng.dialplan_missing == []  # the managed Asterisk has every context of extensions.conf
     await eng.desk.login_queues("1001", ["support", "general"])
     await eng.desk.set_ready("1001")
     _, _, number = await customer_number(eng)
@@ -143,8 +144,9 @@ async def test_an_older_dialplan_has_the_free_agent_rung_by_an_originate(
         pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     """As an Asterisk configured by hand (pbx.mode system) with an extensions.conf older than the
-    engine: without cti-agent-dialled the caller's line is not used, loudly, and the call still
-    reaches the agent. Once the dialplan is loaded and AMI connects again, the line is used again."""
+    engine: the context it lacks is named, without cti-agent-dialled the caller's line is not used,
+    and the call still reaches the agent. Once the dialplan is loaded and AMI connects again, nothing
+    is missing and the line is used again."""
     seen: list[Event] = []
 
     async def record(ev: Event) -> None:
@@ -156,7 +158,8 @@ async def test_an_older_dialplan_has_the_free_agent_rung_by_an_originate(
             async with running_engine(pbx, engine_settings(pbx_settings, tmp_path), answer_after_s=0.5,
                                       before_start=lambda eng: eng.bus.subscribe(Event, record, name="t")) as eng:
                 assert not eng.line_dialplan
-                assert "Asterisk lacks cti-agent-dialled" in caplog.text
+                assert eng.dialplan_missing == ["cti-agent-dialled"]
+                assert "Asterisk lacks cti-agent-dialled of config/asterisk/extensions.conf" in caplog.text
                 await eng.desk.login_queues("1001", ["support", "general"])
                 await eng.desk.set_ready("1001")
                 _, _, number = await customer_number(eng)
@@ -168,5 +171,6 @@ async def test_an_older_dialplan_has_the_free_agent_rung_by_an_originate(
                 pbx.cli("dialplan reload")
                 eng.ami.client.drop_connection()
                 await until(lambda: eng.line_dialplan, what="the line used again after AMI reconnected")
+                assert eng.dialplan_missing == []
     finally:
         pbx.cli("dialplan reload")

@@ -1,9 +1,11 @@
 """The loaded dialplan's contexts asked over AMI: a context Asterisk does not know is missing, any
-other failure leaves the answer unknown (the real Asterisk's texts: tests/asterisk/cti)."""
+other failure leaves the answer unknown (the real Asterisk's texts: tests/asterisk/cti); the
+contexts asked for are those of the engine's extensions.conf."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from cti.ami.dialplan import missing_contexts
 from cti.ami.manager import AmiReply
 from cti.errors import AmiActionFailed, AmiUnavailable
+from cti.pbx_config import dialplan_contexts
+from cti.settings import DEFAULT_CONFIG_DIR
 
 
 class Dialplan:
@@ -41,3 +45,15 @@ async def test_the_contexts_asterisk_does_not_know_are_named_in_order() -> None:
 async def test_any_other_failure_is_no_answer(failure: Exception) -> None:
     with pytest.raises(type(failure)):
         await missing_contexts(Dialplan(set(), failure), ["a"])
+
+
+def test_the_contexts_expected_are_those_of_the_shipped_extensions_conf(tmp_path: Path) -> None:
+    from callcenter.engine import LINE_CONTEXTS
+
+    shipped = dialplan_contexts(DEFAULT_CONFIG_DIR)
+    assert {"cti-inbound", "cti-queue", "cti-agent-connect", *LINE_CONTEXTS} <= set(shipped)
+    assert "general" not in shipped and "globals" not in shipped and len(shipped) == len(set(shipped))
+    (tmp_path / "asterisk").mkdir()
+    (tmp_path / "asterisk" / "extensions.conf").write_text(
+        "[general]\nstatic=yes\n[globals]\n[cti-a]\nexten => s,1,NoOp([not-a-context])\n;[cti-commented]\n[cti-b]\n")
+    assert dialplan_contexts(tmp_path) == ["cti-a", "cti-b"]
