@@ -51,6 +51,7 @@ class LiveSources:
     """What the collector reads at each scrape; a source left ``None`` is not exported."""
 
     ami_connected: Callable[[], bool] | None = None
+    dialplan_missing: Callable[[], int | None] | None = None  # contexts Asterisk lacks; None: not checked yet
     ami_counts: Callable[[], Mapping[str, int]] | None = None  # connects, resyncs, events, backlog
     bus_stats: Callable[[], Mapping[str, Mapping[str, int]]] | None = None  # name -> handled/failures/backlog
     calls_in_ivr: Callable[[], int] | None = None
@@ -150,6 +151,10 @@ class LiveCollector(Collector):
         if s.ami_connected is not None:
             yield GaugeMetricFamily("cti_ami_connected", "1 while the AMI connection is up and logged in",
                                     value=1.0 if s.ami_connected() else 0.0)
+        if s.dialplan_missing is not None and (missing := s.dialplan_missing()) is not None:
+            yield GaugeMetricFamily("cti_dialplan_contexts_missing", "Contexts of the engine's extensions.conf "
+                                    "the connected Asterisk lacks (an older dialplan): calls reaching them fail",
+                                    value=float(missing))
         if s.ami_counts is not None:
             c = s.ami_counts()
             yield CounterMetricFamily("cti_ami_connects", "AMI logins (the first one included)",

@@ -409,6 +409,7 @@ class Engine:
         bus_stats = getattr(self.bus, "stats", None)
         return LiveSources(
             ami_connected=lambda: client.connected,
+            dialplan_missing=lambda: None if self.dialplan_missing is None else len(self.dialplan_missing),
             ami_counts=lambda: {"connects": client.connects, "resyncs": client.resyncs,
                                 "events": pump.published, "backlog": len(pump.inbox)},
             bus_stats=bus_stats,

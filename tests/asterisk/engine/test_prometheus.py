@@ -24,9 +24,11 @@ from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from cti.logs import configure_logging
 from cti.pbx import ManagedPbx
-from cti.settings import MetricsSettings, Settings
+from cti.settings import PROJECT_ROOT, MetricsSettings, Settings
 from tests.helpers import customer_number, engine_settings, place_call, running_engine, until
 from tests.servers import free_port
+
+ALERT_RULES = PROJECT_ROOT / "docs" / "prometheus-alerts.yml"
 
 TOKEN = "scrape-token-0123456789abcdef"
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ")
@@ -34,7 +36,8 @@ TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ")
 
 @contextlib.contextmanager
 def prometheus_server(tmp: Path, target: str) -> Iterator[str]:
-    """Debian's ``prometheus`` on a free loopback port, scraping ``target`` every second."""
+    """Debian's ``prometheus`` on a free loopback port, scraping ``target`` every second and
+    evaluating the alerting rules the project ships (docs/prometheus-alerts.yml)."""
     binary = shutil.which("prometheus")
     assert binary, "the prometheus binary is missing: run scripts/install-system-deps.sh (Debian package prometheus)"
     port = free_port()
@@ -43,6 +46,7 @@ def prometheus_server(tmp: Path, target: str) -> Iterator[str]:
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files: ["{ALERT_RULES}"]
 scrape_configs:
   - job_name: cti
     scrape_interval: 1s
@@ -89,6 +93,20 @@ async def query(http: httpx.AsyncClient, promql: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+async def alerts(http: httpx.AsyncClient, timeout_s: float = 30.0) -> dict[str, str]:
+    """Every loaded alerting rule's state (inactive, pending, firing), once each was evaluated
+    without error."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = await http.get("/api/v1/rules", params={"type": "alert"})
+        r.raise_for_status()
+        rules = [rule for group in r.json()["data"]["groups"] for rule in group["rules"]]
+        if rules and all(rule["health"] == "ok" for rule in rules):
+            return {rule["name"]: rule["state"] for rule in rules}
+        assert time.monotonic() < deadline, rules
+        await asyncio.sleep(0.5)
+
+
 async def eventually(http: httpx.AsyncClient, promql: str, ok: Any, timeout_s: float = 30.0) -> float:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -119,6 +137,9 @@ async def test_prometheus_scrapes_the_engine_during_a_real_call(pbx: ManagedPbx,
                 async with httpx.AsyncClient(base_url=prom, timeout=5) as http:
                     await eventually(http, 'up{job="cti"}', lambda v: v == 1)
                     assert await eventually(http, "cti_ami_connected", lambda v: v == 1) == 1
+                    assert await eventually(http, "cti_dialplan_contexts_missing", lambda v: v == 0) == 0
+                    state = await alerts(http)
+                    assert state["CtiDialplanOutdated"] == "inactive" and state["CtiAmiDown"] == "inactive", state
 
                     _, _, number = await customer_number(eng)
                     await eng.desk.login_queues("1001", ["support", "general"])

@@ -159,6 +159,7 @@ async def test_an_older_dialplan_has_the_free_agent_rung_by_an_originate(
                                       before_start=lambda eng: eng.bus.subscribe(Event, record, name="t")) as eng:
                 assert not eng.line_dialplan
                 assert eng.dialplan_missing == ["cti-agent-dialled"]
+                assert "\ncti_dialplan_contexts_missing 1.0\n" in eng.metrics.render().decode()
                 assert "Asterisk lacks cti-agent-dialled of config/asterisk/extensions.conf" in caplog.text
                 await eng.desk.login_queues("1001", ["support", "general"])
                 await eng.desk.set_ready("1001")

@@ -134,6 +134,7 @@ def test_live_collector_queues_agents_ami_and_calllog() -> None:
 
     metrics = EngineMetrics(LiveSources(
         ami_connected=lambda: False,
+        dialplan_missing=lambda: 2,
         ami_counts=lambda: {"connects": 3, "resyncs": 3, "events": 1234, "backlog": 7},
         bus_stats=lambda: {"crm.calllog": {"handled": 10, "failures": 1, "backlog": 4}},
         calls_in_ivr=lambda: 5,
@@ -143,6 +144,7 @@ def test_live_collector_queues_agents_ami_and_calllog() -> None:
         calllog=lambda: {"pending": 8, "outbox_bytes": 4096, "db_up": 0.0, "write_failures": 2}))
     got = samples(metrics.render().decode())
     assert got[("cti_ami_connected", ())] == 0
+    assert got[("cti_dialplan_contexts_missing", ())] == 2
     assert got[("cti_ami_reconnects_total", ())] == 2 and got[("cti_ami_events_total", ())] == 1234
     assert got[("cti_bus_queue_depth", (("subscriber", "crm.calllog"),))] == 4
     assert got[("cti_calls_in_ivr", ())] == 5
