@@ -104,9 +104,6 @@ def _tls_files(s: Settings, instance_dir: Path, instance_path: str) -> tuple[str
     return f"{instance_path}/etc/tls/cert.pem", f"{instance_path}/etc/tls/key.pem"
 
 
-FALLBACK_PREFIX = "cti-fallback-"  # app_queue queue of each engine queue (docs/resilience.md)
-
-
 _CONTEXT = re.compile(r"^\[([A-Za-z0-9_-]+)\]", re.MULTILINE)
 
 
@@ -115,6 +112,9 @@ def dialplan_contexts(config_dir: Path) -> list[str]:
     and ``globals`` sections): what the engine expects the Asterisk it drives to have loaded."""
     text = (config_dir / "asterisk" / "extensions.conf").read_text(encoding="utf-8")
     return [c for c in _CONTEXT.findall(text) if c not in ("general", "globals")]
+
+
+FALLBACK_PREFIX = "cti-fallback-"  # app_queue queue of each engine queue (docs/resilience.md)
 
 
 def fallback_queues(config_dir: Path) -> str:

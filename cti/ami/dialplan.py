@@ -1,7 +1,7 @@
-"""What the dialplan loaded in Asterisk has, read over AMI: a part of the engine that relies on
-contexts of config/asterisk/extensions.conf asks whether they are there before it uses them. A
-managed Asterisk always has them (the engine renders its configuration); one configured by hand
-(``pbx.mode: system``) may still run an older extensions.conf.
+"""What the dialplan loaded in Asterisk has, read over AMI: the engine asks at each connection
+whether Asterisk has the contexts of its config/asterisk/extensions.conf. A managed Asterisk always
+has them (the engine renders its configuration); one configured by hand (``pbx.mode: system``) may
+still run an older extensions.conf.
 
     missing = await missing_contexts(client.send_action, ("cti-agent-dialled", "cti-agent-predial"))
     # [] when all are loaded; the names Asterisk does not know otherwise
