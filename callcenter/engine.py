@@ -72,12 +72,12 @@ from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
 from cti.agi.session import AgiSession
 from cti.ami.bridge import AmiBridge
-from cti.ami.dialplan import missing_contexts
+from cti.ami.dialplan import DialplanWatch
 from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
-from cti.errors import ConfigError, CtiError
+from cti.errors import ConfigError
 from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
@@ -103,6 +103,15 @@ HANDOFF_HOLD_S = 1.0
 # The dialplan contexts that ring needs. An Asterisk without them (pbx.mode system with an older
 # extensions.conf) has every agent rung by an Originate instead.
 LINE_CONTEXTS = (DIALLED_CONTEXT, PREDIAL_CONTEXT, RECORD_PREDIAL_CONTEXT)
+
+
+def _expected_contexts(settings: Settings) -> list[str]:
+    """What the dialplan watch asks Asterisk for: every context of the engine's extensions.conf."""
+    try:
+        return dialplan_contexts(settings.config_dir)
+    except OSError as err:  # no extensions.conf beside the engine's configuration: the line's own
+        log.warning("dialplan: %s; only the contexts of the ring from the caller's line are checked", err)
+        return list(LINE_CONTEXTS)
 
 
 def _log_fence_failure(task: asyncio.Task[None]) -> None:
@@ -205,10 +214,8 @@ class Engine:
                                           timeout_s=fs.webhook_timeout_s)
         self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
         self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected)
-        # Asked at every AMI connection (_check_dialplan): the contexts of config/asterisk/extensions.conf
-        # Asterisk lacks (None: not known), and whether the ring from the caller's line may be used.
-        self.dialplan_missing: list[str] | None = None
-        self.line_dialplan = False
+        # The contexts of config/asterisk/extensions.conf Asterisk lacks: asked at every AMI connection.
+        self.dialplan = DialplanWatch(self.ami.client.send_action, _expected_contexts(settings))
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
         self.metrics.watch_database(*self.db.statement_engines)
@@ -318,7 +325,7 @@ class Engine:
         the call: an agent free then is rung from it (acd/ringing.py), its last command a Dial(),
         which starts the call's recording first when its queue records."""
         before = self.recorder.dial_option(outcome.linkedid, outcome.queue or "")
-        if not outcome.channel or before is None or not self.line_dialplan:
+        if not outcome.channel or before is None or self.dialplan.lacks_any(LINE_CONTEXTS):
             return None
 
         def dial(device: str, ring_s: str, options: str) -> bool:
@@ -361,34 +368,9 @@ class Engine:
             except Exception:
                 log.exception("fallback queue members not resynced after AMI came back")
             try:
-                await self._check_dialplan()
+                await self.dialplan.check()
             except Exception:
                 log.exception("the dialplan's contexts not checked after AMI came back")
-
-    async def _check_dialplan(self) -> None:
-        """Whether Asterisk has loaded every context of the engine's extensions.conf: one that lacks
-        some runs an older dialplan (pbx.mode system), and the calls that reach them fail. Without
-        LINE_CONTEXTS agents are rung by an Originate instead of from the caller's line."""
-        try:
-            expected = dialplan_contexts(self.settings.config_dir)
-        except OSError as err:  # no extensions.conf beside the engine's configuration: the line's own
-            log.warning("dialplan: %s; only the contexts of the ring from the caller's line are checked", err)
-            expected = list(LINE_CONTEXTS)
-        try:
-            missing = await missing_contexts(self.ami.client.send_action, expected)
-        except CtiError as err:
-            self.dialplan_missing, self.line_dialplan = None, False
-            log.warning("dialplan: could not check Asterisk's contexts (%s): agents are rung by an Originate "
-                        "until AMI connects again", err.message)
-            return
-        self.dialplan_missing = missing
-        self.line_dialplan = not set(LINE_CONTEXTS) & set(missing)
-        if missing:
-            log.error("dialplan: Asterisk lacks %s of config/asterisk/extensions.conf, so it runs an older "
-                      "dialplan: calls that reach them fail%s. Load this release's extensions.conf "
-                      "(dialplan reload)", ", ".join(missing),
-                      "" if self.line_dialplan else ", and agents free at the hand-off are rung by an "
-                      "Originate instead of from the caller's line")
 
     def _lease_lost(self, holder: str | None) -> None:
         """Another node routes now (this one stalled past the lease): stop at once what only the
@@ -409,7 +391,7 @@ class Engine:
         bus_stats = getattr(self.bus, "stats", None)
         return LiveSources(
             ami_connected=lambda: client.connected,
-            dialplan_missing=lambda: None if self.dialplan_missing is None else len(self.dialplan_missing),
+            dialplan_missing=lambda: None if self.dialplan.missing is None else len(self.dialplan.missing),
             ami_counts=lambda: {"connects": client.connects, "resyncs": client.resyncs,
                                 "events": pump.published, "backlog": len(pump.inbox)},
             bus_stats=bus_stats,
@@ -453,7 +435,8 @@ class Engine:
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
         self.heartbeat.start()
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
-        await self._check_dialplan()
+        await self.dialplan.check()
+        self.dialplan.start()
         self.recovery_report = await self.recovery.run()
         await self.virtual_hold.recover()
         await self.fallback_members.reconcile(self.acd.agents())
@@ -538,6 +521,7 @@ class Engine:
             ("the metrics server", lambda: _stop_server(self._metrics_server, self._metrics_task)),
             ("FastAGI", self.agi.stop),
             ("the heartbeat", self.heartbeat.stop),
+            ("the dialplan watch", self.dialplan.stop),
             ("the ACD", self.acd.stop),  # first of the services: it offers nothing more
             ("virtual hold", self.virtual_hold.stop),
             ("the dialer", self.dialer.stop),

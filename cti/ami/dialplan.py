@@ -1,10 +1,13 @@
-"""What the dialplan loaded in Asterisk has, read over AMI: the engine asks at each connection
-whether Asterisk has the contexts of its config/asterisk/extensions.conf. A managed Asterisk always
-has them (the engine renders its configuration); one configured by hand (``pbx.mode: system``) may
-still run an older extensions.conf.
+"""What the dialplan loaded in Asterisk has, read over AMI: whether Asterisk has the contexts of the
+engine's config/asterisk/extensions.conf. A managed Asterisk always has them (the engine renders its
+configuration); one configured by hand (``pbx.mode: system``) may still run an older
+extensions.conf, and the calls that reach a context it lacks fail.
 
     missing = await missing_contexts(client.send_action, ("cti-agent-dialled", "cti-agent-predial"))
     # [] when all are loaded; the names Asterisk does not know otherwise
+    watch = DialplanWatch(client.send_action, contexts)
+    await watch.check()                       # at each AMI connection; watch.start(): every 5 min too
+    watch.lacks_any(("cti-agent-dialled",))   # True also while not known
 
 ``ShowDialPlan`` needs the ``reporting`` (or ``config``) write class, which the engine's AMI user
 has (docs/security.md). For a context it does not know, Asterisk 22 answers ``Response: Error``
@@ -13,13 +16,21 @@ with "Did not find context <name>".
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, Protocol
 
 from cti.ami.manager import AmiReply
-from cti.errors import AmiActionFailed
+from cti.errors import AmiActionFailed, CtiError
+from cti.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
 
 _NOT_FOUND = "did not find context"
+# How often the watch asks again between connections: a `dialplan reload` changes what Asterisk
+# has without a reconnect.
+RECHECK_S = 300.0
 
 
 class _Send(Protocol):
@@ -40,3 +51,48 @@ async def missing_contexts(send: _Send, contexts: Iterable[str]) -> list[str]:
                 raise
             missing.append(context)
     return missing
+
+
+class DialplanWatch:
+    """The contexts of ``expected`` Asterisk lacks (``missing``; None while not known), asked by
+    ``check`` and, once started, every ``every_s``. A change is logged: missing contexts as an error
+    naming them, all present again as a notice."""
+
+    def __init__(self, send: _Send, expected: Sequence[str], *, every_s: float = RECHECK_S) -> None:
+        self.send, self.expected, self.every_s = send, tuple(expected), every_s
+        self.missing: list[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def lacks_any(self, contexts: Iterable[str]) -> bool:
+        """Whether Asterisk lacks one of ``contexts``, or that is not known (not asked yet, or no answer)."""
+        return self.missing is None or any(c in self.missing for c in contexts)
+
+    async def check(self) -> None:
+        try:
+            missing: list[str] | None = await missing_contexts(self.send, self.expected)
+        except CtiError as err:
+            missing = None
+            log.warning("dialplan: could not ask Asterisk for its contexts (%s); asked again at the next "
+                        "AMI connection or within %.0f s", err.message, self.every_s)
+        if missing and missing != self.missing:
+            log.error("dialplan: Asterisk lacks %s of config/asterisk/extensions.conf, so it runs an older "
+                      "dialplan and the calls that reach them fail (docs/deployment.md). Load this release's "
+                      "extensions.conf (dialplan reload)", ", ".join(missing))
+        elif missing == [] and self.missing:
+            log.warning("dialplan: Asterisk has every context of config/asterisk/extensions.conf again")
+        self.missing = missing
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._every(), name="dialplan-watch")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    async def _every(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            try:
+                await self.check()
+            except Exception:  # a bug of ours: the next round tries again
+                log.exception("dialplan: checking Asterisk's contexts failed")

@@ -4,13 +4,15 @@ contexts asked for are those of the engine's extensions.conf."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cti.ami.dialplan import missing_contexts
+from cti.ami.dialplan import DialplanWatch, missing_contexts
 from cti.ami.manager import AmiReply
 from cti.errors import AmiActionFailed, AmiUnavailable
 from cti.pbx_config import dialplan_contexts
@@ -57,3 +59,44 @@ def test_the_contexts_expected_are_those_of_the_shipped_extensions_conf(tmp_path
     (tmp_path / "asterisk" / "extensions.conf").write_text(
         "[general]\nstatic=yes\n[globals]\n[cti-a]\nexten => s,1,NoOp([not-a-context])\n;[cti-commented]\n[cti-b]\n")
     assert dialplan_contexts(tmp_path) == ["cti-a", "cti-b"]
+
+
+async def test_the_watch_logs_changes_and_counts_an_unknown_answer_as_lacking(
+        caplog: pytest.LogCaptureFixture) -> None:
+    send = Dialplan({"a", "b"})
+    watch = DialplanWatch(send, ["a", "b", "c"])
+    assert watch.missing is None and watch.lacks_any(["a"])  # not asked yet
+    with caplog.at_level(logging.WARNING, logger="cti.ami.dialplan"):
+        await watch.check()
+        await watch.check()  # the same answer is not logged twice
+        assert watch.missing == ["c"] and watch.lacks_any(["b", "c"]) and not watch.lacks_any(["a", "b"])
+        send.loaded.add("c")
+        await watch.check()
+        assert watch.missing == [] and not watch.lacks_any(["c"])
+        send.failure = AmiUnavailable("AMI is not connected (ShowDialPlan not sent)")
+        await watch.check()
+        assert watch.missing is None and watch.lacks_any(["a"])
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in logged] == [logging.ERROR, logging.WARNING, logging.WARNING], logged
+    assert "lacks c of config/asterisk/extensions.conf" in logged[0][1]
+    assert "every context" in logged[1][1] and "could not ask" in logged[2][1]
+
+
+async def test_the_watch_asks_again_every_so_often() -> None:
+    send = Dialplan({"a"})
+    watch = DialplanWatch(send, ["a", "b"], every_s=0.01)
+    watch.start()
+    try:
+        for _ in range(200):
+            if watch.missing == ["b"]:
+                break
+            await asyncio.sleep(0.01)
+        assert watch.missing == ["b"]
+        send.loaded.add("b")
+        for _ in range(200):
+            if watch.missing == []:
+                break
+            await asyncio.sleep(0.01)
+        assert watch.missing == []
+    finally:
+        await watch.stop()
