@@ -56,10 +56,9 @@ def _connected(seen: list[Event], linkedid: str) -> CallConnected | None:
     return next((e for e in seen if isinstance(e, CallConnected) and e.linkedid == linkedid), None)
 
 
-async def test_the_hand_off_rings_the_free_agent_from_the_callers_channel(
-        engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
-    eng, seen = engine
-    assert eng.dialplan.missing == []  # the managed Asterisk has every context of extensions.conf
+async def _call_to_1001(eng: Engine, seen: list[Event], monkeypatch: pytest.MonkeyPatch,
+                        ) -> tuple[list[tuple[str, dict[str, Any]]], QueueEntered]:
+    """Agent 1001 ready, then a customer's call connected to them; the AMI actions written meanwhile."""
     await eng.desk.login_queues("1001", ["support", "general"])
     await eng.desk.set_ready("1001")
     _, _, number = await customer_number(eng)
@@ -67,6 +66,14 @@ async def test_the_hand_off_rings_the_free_agent_from_the_callers_channel(
     queued = await place_call(eng, lambda: _queued(seen), number)
     connected = await until(lambda: _connected(seen, queued.linkedid), what="the call connected")
     assert connected.agent_id == "1001"
+    return sent, queued
+
+
+async def test_the_hand_off_rings_the_free_agent_from_the_callers_channel(
+        engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
+    eng, seen = engine
+    assert eng.dialplan.missing == []  # the managed Asterisk has every context of extensions.conf
+    sent, queued = await _call_to_1001(eng, seen, monkeypatch)
     # Nothing went through AMI to ring the phone or to move the caller (the test's own Originate
     # of the caller aside).
     assert not _rings(sent) and not [h for a, h in sent if a == "Redirect"], sent
@@ -160,13 +167,7 @@ async def test_an_older_dialplan_has_the_free_agent_rung_by_an_originate(
                 assert eng.dialplan.missing == ["cti-agent-dialled"]
                 assert "\ncti_dialplan_contexts_missing 1.0\n" in eng.metrics.render().decode()
                 assert "Asterisk lacks cti-agent-dialled of config/asterisk/extensions.conf" in caplog.text
-                await eng.desk.login_queues("1001", ["support", "general"])
-                await eng.desk.set_ready("1001")
-                _, _, number = await customer_number(eng)
-                sent = _actions(eng, monkeypatch)
-                queued = await place_call(eng, lambda: _queued(seen), number)
-                connected = await until(lambda: _connected(seen, queued.linkedid), what="the call connected")
-                assert connected.agent_id == "1001"
+                sent, _ = await _call_to_1001(eng, seen, monkeypatch)
                 assert [h["Channel"] for h in _rings(sent)] == ["Local/1001@cti-sim-phone/n"]
                 pbx.cli("dialplan reload")
                 eng.ami.client.drop_connection()
