@@ -50,6 +50,15 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
         await db.dispose()
 
 
+async def until_either(first: asyncio.Event, second: asyncio.Event, timeout_s: float) -> None:
+    """Return when either event is set, or after ``timeout_s``."""
+    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_all_and_wait(waits)
+
+
 async def _started(engine: Engine, stop: asyncio.Event) -> bool:
     """Start ``engine``; False when ``stop`` is set first (the start is then cancelled: a standby
     waiting for the routing lease, an Asterisk not reachable yet). A failed start raises."""
@@ -119,8 +128,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     started = time.monotonic()
     try:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), summary_every_s)
+            await until_either(stop, engine.fenced, summary_every_s)  # a fence stops at once
             counts = engine.summary()
             if demo_run is not None:
                 counts.update(demo_run.summary())
