@@ -48,14 +48,39 @@ def pbx_down() -> None:
 
 @pbx_app.command("status")
 def pbx_status() -> None:
-    """Say whether Asterisk runs and AMI answers; exit 1 if not."""
+    """Say whether Asterisk runs, AMI answers and the dialplan has every context of
+    config/asterisk/extensions.conf; exit 1 if not."""
     from cti.pbx import ManagedPbx
 
-    st = ManagedPbx(settings_or_exit()).status()
+    settings = settings_or_exit()
+    st = ManagedPbx(settings).status()
     typer.echo(f"pbx: {'running' if st.running else 'stopped'} pid={st.pid} "
                f"ami_ready={st.ami_ready} ({st.detail})")
     if not st.ami_ready:
         raise typer.Exit(1)
+    missing = dialplan_status(settings)
+    if missing:
+        raise typer.Exit(1)
+
+
+def dialplan_status(settings: Settings) -> list[str]:
+    """Print whether Asterisk has every context of config/asterisk/extensions.conf; the missing ones."""
+    import asyncio
+
+    from cti.ami.dialplan import missing_at
+    from cti.pbx_config import dialplan_contexts
+
+    expected = dialplan_contexts(settings.config_dir)
+    try:
+        missing = asyncio.run(missing_at(settings, expected))
+    except CtiError as err:
+        raise fail(err) from None
+    if missing:
+        typer.echo(f"dialplan: Asterisk lacks {len(missing)} of the {len(expected)} contexts of "
+                   f"config/asterisk/extensions.conf: {', '.join(missing)} (load it: dialplan reload)")
+    else:
+        typer.echo(f"dialplan: all {len(expected)} contexts of config/asterisk/extensions.conf loaded")
+    return missing
 
 
 @pbx_app.command("logs")

@@ -8,6 +8,7 @@ extensions.conf, and the calls that reach a context it lacks fail.
     watch = DialplanWatch(client.send_action, contexts)
     await watch.check()                       # at each AMI connection; watch.start(): every 5 min too
     watch.lacks_any(("cti-agent-dialled",))   # True also while not known
+    await missing_at(settings, contexts)      # one connection of its own (``cti pbx status``)
 
 ``ShowDialPlan`` needs the ``reporting`` (or ``config``) write class, which the engine's AMI user
 has (docs/security.md). For a context it does not know, Asterisk 22 answers ``Response: Error``
@@ -21,8 +22,9 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, Protocol
 
-from cti.ami.manager import AmiReply
+from cti.ami.manager import AmiClient, AmiReply
 from cti.errors import AmiActionFailed, CtiError
+from cti.settings import Settings
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,18 @@ async def missing_contexts(send: _Send, contexts: Iterable[str]) -> list[str]:
                 raise
             missing.append(context)
     return missing
+
+
+async def missing_at(settings: Settings, contexts: Iterable[str]) -> list[str]:
+    """``missing_contexts`` over an AMI connection of its own, closed again: for a command that
+    checks an Asterisk before any engine runs."""
+    client = AmiClient(settings.ami, lambda _events: None, resync=False)
+    await client.start()
+    try:
+        await client.wait_connected(settings.ami.connect_timeout_s)
+        return await missing_contexts(client.send_action, contexts)
+    finally:
+        await client.stop()
 
 
 class DialplanWatch:

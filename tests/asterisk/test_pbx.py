@@ -4,6 +4,10 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from cti.cli import dialplan_status, pbx_app
 from cti.pbx import ManagedPbx
 
 
@@ -121,3 +125,21 @@ def test_the_observer_ami_user_may_log_in_but_run_no_action(pbx: ManagedPbx) -> 
     for reply in (originate, hangup, setvar):
         assert "Response: Error" in reply and "Permission denied" in reply, reply
     assert "Response: Success" in ping, ping
+
+
+def test_pbx_status_names_the_dialplan_contexts_asterisk_lacks(pbx: ManagedPbx,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cti pbx status`` also asks Asterisk (over AMI) for every context of extensions.conf: an
+    Asterisk configured by hand may run an older dialplan."""
+    monkeypatch.setattr("cti.cli.settings_or_exit", lambda: pbx.settings)
+    ok = CliRunner().invoke(pbx_app, ["status"])
+    assert ok.exit_code == 0, ok.output
+    assert re.search(r"dialplan: all \d+ contexts of config/asterisk/extensions.conf loaded", ok.output), ok.output
+    pbx.cli("dialplan remove context cti-agent-gone")
+    try:
+        stale = CliRunner().invoke(pbx_app, ["status"])
+        assert stale.exit_code == 1, stale.output
+        assert "dialplan: Asterisk lacks 1 of the" in stale.output and "cti-agent-gone" in stale.output
+    finally:
+        pbx.cli("dialplan reload")
+    assert dialplan_status(pbx.settings) == []
