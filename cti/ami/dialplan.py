@@ -7,7 +7,7 @@ extensions.conf, and the calls that reach a context it lacks fail.
     # [] when all are loaded; the names Asterisk does not know otherwise
     watch = DialplanWatch(client.send_action, contexts)
     await watch.check()                       # at each AMI connection; watch.start(): every 5 min too
-    watch.lacks_any(("cti-agent-dialled",))   # True also while not known
+    watch.lacks_any(("cti-agent-dialled",))   # True also until Asterisk has answered once
     await missing_at(settings, contexts)      # one connection of its own (``cti pbx status``)
 
 ``ShowDialPlan`` needs the ``reporting`` (or ``config``) write class, which the engine's AMI user
@@ -68,9 +68,9 @@ async def missing_at(settings: Settings, contexts: Iterable[str]) -> list[str]:
 
 
 class DialplanWatch:
-    """The contexts of ``expected`` Asterisk lacks (``missing``; None while not known), asked by
-    ``check`` and, once started, every ``every_s``. A change is logged: missing contexts as an error
-    naming them, all present again as a notice."""
+    """The contexts of ``expected`` Asterisk lacks (``missing``; None until the first answer), asked
+    by ``check`` and, once started, every ``every_s``. A change is logged: missing contexts as an
+    error naming them, all present again as a notice."""
 
     def __init__(self, send: _Send, expected: Sequence[str], *, every_s: float = RECHECK_S) -> None:
         self.send, self.expected, self.every_s = send, tuple(expected), every_s
@@ -78,16 +78,17 @@ class DialplanWatch:
         self._task: asyncio.Task[None] | None = None
 
     def lacks_any(self, contexts: Iterable[str]) -> bool:
-        """Whether Asterisk lacks one of ``contexts``, or that is not known (not asked yet, or no answer)."""
+        """Whether Asterisk lacks one of ``contexts``, or that is not known yet (no answer so far)."""
         return self.missing is None or any(c in self.missing for c in contexts)
 
     async def check(self) -> None:
+        """Ask Asterisk; with no answer (AMI away, a timeout) the last answer stands."""
         try:
-            missing: list[str] | None = await missing_contexts(self.send, self.expected)
+            missing = await missing_contexts(self.send, self.expected)
         except CtiError as err:
-            missing = None
             log.warning("dialplan: could not ask Asterisk for its contexts (%s); asked again at the next "
                         "AMI connection or within %.0f s", err.message, self.every_s)
+            return
         if missing and missing != self.missing:
             log.error("dialplan: Asterisk lacks %s of config/asterisk/extensions.conf, so it runs an older "
                       "dialplan and the calls that reach them fail (docs/deployment.md). Load this release's "
