@@ -83,7 +83,10 @@ def _load_cursor(conn: Connection, name: str) -> tuple[int, list[int]]:
 
 
 def _save_cursor(conn: Connection, name: str, cursor: int, holes: list[int]) -> None:
-    conn.execute(update(FeedSource).where(FeedSource.name == name).values(cursor=cursor, holes=holes))
+    """Keep the cursor and its holes; a saved cursor only moves forward (a follower behind, that of a
+    node fenced by another, must not save over the one ahead)."""
+    conn.execute(update(FeedSource).where(FeedSource.name == name, FeedSource.cursor <= cursor)
+                 .values(cursor=cursor, holes=holes))
 
 
 class CaseHistoryFollower:

@@ -129,3 +129,18 @@ def test_holes_are_forgotten_after_their_time() -> None:
     assert not follower.holes
     follower._advance([10_000])  # a jump no transaction explains: no hole for every id in between
     assert follower.cursor == 10_000 and not follower.holes
+
+
+async def test_a_follower_behind_does_not_move_the_saved_cursor_back(db: Database) -> None:
+    """Two followers may run at once for a moment: a node fenced by another (it stalled past the
+    routing lease) still finishing a poll beside the new routing node's follower. The one behind must
+    not save its cursor over the one ahead: the next follower would publish those steps again."""
+    ahead, behind = CaseHistoryFollower(db, Published()), CaseHistoryFollower(db, Published(), batch=1)
+    assert await ahead.poll() == 0 and await behind.poll() == 0  # both begin at the newest row
+    cid = await _case(db)
+    async with db.session() as s:
+        await cases.update_case(session=s, case_id=cid, actor="sue", patch=CasePatch(note="one"))
+    assert await ahead.poll() == 2  # created, note: its cursor saved past both
+    assert await behind.poll() == 1  # one step at a time: its cursor is behind the saved one
+    seen = Published()
+    assert await CaseHistoryFollower(db, seen).poll() == 0 and not seen  # nothing published twice
