@@ -324,8 +324,10 @@ class Engine:
         """The IVR's session of a caller handed to a queue stays open until the ACD has enqueued
         the call: an agent free then is rung from it (acd/ringing.py), its last command a Dial(),
         which starts the call's recording first when its queue records."""
+        if not outcome.channel or self.dialplan.lacks_any(LINE_CONTEXTS):
+            return None
         before = self.recorder.dial_option(outcome.linkedid, outcome.queue or "")
-        if not outcome.channel or before is None or self.dialplan.lacks_any(LINE_CONTEXTS):
+        if before is None:
             return None
 
         def dial(device: str, ring_s: str, options: str) -> bool:
