@@ -108,8 +108,8 @@ LINE_CONTEXTS = (DIALLED_CONTEXT, PREDIAL_CONTEXT, RECORD_PREDIAL_CONTEXT)
 def _expected_contexts(settings: Settings) -> list[str]:
     """What the dialplan watch asks Asterisk for: every context of the engine's extensions.conf."""
     try:
-        return dialplan_contexts(settings.config_dir)
-    except OSError as err:  # no extensions.conf beside the engine's configuration: the line's own
+        return dialplan_contexts(settings)
+    except (OSError, ConfigError) as err:  # no extensions.conf beside the configuration, a bad trunks.yaml
         log.warning("dialplan: %s; only the contexts of the ring from the caller's line are checked", err)
         return list(LINE_CONTEXTS)
 

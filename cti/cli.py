@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from cti.errors import CtiError
@@ -64,27 +66,46 @@ def pbx_status() -> None:
 
 
 def dialplan_status(settings: Settings) -> list[str]:
-    """Print whether Asterisk has every context of config/asterisk/extensions.conf; the missing ones."""
+    """Print whether Asterisk has every context of config/asterisk/extensions.conf (with the trunks'
+    contexts of config/trunks.yaml); the missing ones."""
     import asyncio
 
     from cti.ami.dialplan import missing_at
     from cti.pbx_config import dialplan_contexts
 
     try:
-        expected = dialplan_contexts(settings.config_dir)
+        expected = dialplan_contexts(settings)
     except OSError as err:  # no extensions.conf beside the configuration: nothing to compare with
         typer.echo(f"dialplan: not checked ({err})")
         return []
+    except CtiError as err:  # a trunks.yaml that does not validate
+        raise fail(err) from None
     try:
         missing = asyncio.run(missing_at(settings, expected))
     except CtiError as err:
         raise fail(err) from None
     if missing:
         typer.echo(f"dialplan: Asterisk lacks {len(missing)} of the {len(expected)} contexts of "
-                   f"config/asterisk/extensions.conf: {', '.join(missing)} (load it: dialplan reload)")
+                   f"config/asterisk/extensions.conf: {', '.join(missing)} "
+                   "(render it: cti pbx render DIR, then dialplan reload)")
     else:
         typer.echo(f"dialplan: all {len(expected)} contexts of config/asterisk/extensions.conf loaded")
     return missing
+
+
+@pbx_app.command("render")
+def pbx_render(directory: Path = typer.Argument(..., help="Where to write the rendered .conf files.")) -> None:
+    """Write the Asterisk configuration the engine expects, rendered for these settings (trunks,
+    AMI user, endpoints), into DIRECTORY: for an Asterisk of your own (pbx.mode system)."""
+    from cti.pbx import render_config
+
+    try:
+        written = render_config(settings_or_exit(), directory)
+    except CtiError as err:
+        raise fail(err) from None
+    typer.echo(f"pbx: wrote {len(written)} files into {directory} (they hold secrets: mode 0600)")
+    typer.echo("pbx: an Asterisk of your own needs at least extensions.conf loaded (dialplan reload) and the "
+               "engine's user of manager.conf; docs/deployment.md lists the rest")
 
 
 @pbx_app.command("logs")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cti.credentials import with_installation_secrets
 from cti.errors import PbxError
-from cti.pbx_config import template_values
+from cti.pbx_config import render_templates
 from cti.settings import PROJECT_ROOT, Settings
 
 BUILD_SCRIPT = PROJECT_ROOT / "scripts" / "build-asterisk-rootfs.sh"
@@ -78,21 +78,13 @@ class ManagedPbx:
 
     def write_config(self) -> None:
         s = self.settings
-        values = template_values(s, self.rootfs, self.instance_dir, self.instance_path)
+        rendered = render_templates(s, self.rootfs, self.instance_dir, self.instance_path)
         etc = self.instance_dir / "etc"
         owner = self.asterisk_ids()
         for sub in ("etc", "run", "log", "spool", "lib", "spool/voicemail", "spool/monitor"):
             (self.instance_dir / sub).mkdir(parents=True, exist_ok=True)
-        templates = s.config_dir / "asterisk"
-        for template in sorted(templates.glob("*.conf")):
-            text = template.read_text(encoding="utf-8")
-            for key, value in values.items():
-                text = text.replace(f"@@{key}@@", value)
-            if "@@" in text:
-                raise PbxError(f"{template}: unknown placeholder left after rendering")
-            target = etc / template.name
-            target.write_text(text, encoding="utf-8")
-            target.chmod(0o600)  # secrets (AMI, SIP passwords): readable by Asterisk's user only
+        for name, text in rendered.items():
+            _write_private(etc / name, text)  # secrets (AMI, SIP passwords): Asterisk's user only
         # keys: the WebRTC certificate's private key (0600) must be readable by Asterisk's user.
         for sub in ("etc", "run", "log", "spool", "lib", "keys"):
             if (self.instance_dir / sub).exists():
@@ -240,6 +232,27 @@ class ManagedPbx:
         """Delete this instance's files (tests clean up their own instances)."""
         self.down()
         shutil.rmtree(self.instance_dir, ignore_errors=True)
+
+
+def render_config(settings: Settings, directory: Path) -> list[Path]:
+    """Write the configuration ``cti pbx up`` would give its Asterisk, rendered for these settings,
+    into ``directory`` (0700, files 0600: they hold the AMI and SIP secrets), for an Asterisk of
+    one's own (``pbx.mode: system``, docs/deployment.md). Paths that name an instance's own
+    directories (asterisk.conf's, the softphone's certificate) point into ``directory``."""
+    s = with_installation_secrets(settings, session=False)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    rendered = render_templates(s, s.pbx.rootfs, directory, str(directory.resolve()))
+    written = []
+    for name, text in rendered.items():
+        _write_private(directory / name, text)
+        written.append(directory / name)
+    return written
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
 
 
 def ami_fully_booted(settings: Settings, timeout: float = 2.0) -> bool:

@@ -107,11 +107,29 @@ def _tls_files(s: Settings, instance_dir: Path, instance_path: str) -> tuple[str
 _CONTEXT = re.compile(r"^\[([A-Za-z0-9_-]+)\]", re.MULTILINE)
 
 
-def dialplan_contexts(config_dir: Path) -> list[str]:
-    """The dialplan contexts of ``config_dir``'s ``asterisk/extensions.conf`` (not its ``general``
-    and ``globals`` sections): what the engine expects the Asterisk it drives to have loaded."""
-    text = (config_dir / "asterisk" / "extensions.conf").read_text(encoding="utf-8")
+def dialplan_contexts(s: Settings) -> list[str]:
+    """The dialplan contexts of the settings' ``asterisk/extensions.conf`` with its trunks'
+    contexts rendered in (config/trunks.yaml; not its ``general`` and ``globals`` sections): what
+    the engine expects the Asterisk it drives to have loaded. Raises OSError without the file and
+    ConfigError for a trunks.yaml that does not validate."""
+    text = (s.config_dir / "asterisk" / "extensions.conf").read_text(encoding="utf-8")
+    text = text.replace("@@trunk_dialplan@@", trunk_dialplan(load_trunks(s)))
     return [c for c in _CONTEXT.findall(text) if c not in ("general", "globals")]
+
+
+def render_templates(s: Settings, rootfs: Path, instance_dir: Path, instance_path: str) -> dict[str, str]:
+    """Every template of the settings' ``asterisk/`` directory rendered for one instance: file
+    name -> text. What ``cti pbx up`` writes, and ``cti pbx render`` for an Asterisk of one's own."""
+    values = template_values(s, rootfs, instance_dir, instance_path)
+    rendered = {}
+    for template in sorted((s.config_dir / "asterisk").glob("*.conf")):
+        text = template.read_text(encoding="utf-8")
+        for key, value in values.items():
+            text = text.replace(f"@@{key}@@", value)
+        if "@@" in text:
+            raise PbxError(f"{template}: unknown placeholder left after rendering")
+        rendered[template.name] = text
+    return rendered
 
 
 FALLBACK_PREFIX = "cti-fallback-"  # app_queue queue of each engine queue (docs/resilience.md)

@@ -143,3 +143,28 @@ def test_pbx_status_names_the_dialplan_contexts_asterisk_lacks(pbx: ManagedPbx,
     finally:
         pbx.cli("dialplan reload")
     assert dialplan_status(pbx.settings) == []
+
+
+def test_pbx_render_writes_what_up_gives_asterisk_and_status_checks_the_trunks_contexts(
+        pbx: ManagedPbx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cti pbx render`` is how an Asterisk of one's own (pbx.mode system) gets the engine's
+    dialplan: the shipped extensions.conf is a template (the FastAGI address, the trunks' contexts
+    rendered from config/trunks.yaml). ``cti pbx status`` checks the rendered trunk contexts too."""
+    monkeypatch.setattr("cti.cli.settings_or_exit", lambda: pbx.settings)
+    out = tmp_path / "rendered"
+    done = CliRunner().invoke(pbx_app, ["render", str(out)])
+    assert done.exit_code == 0, done.output
+    assert (out.stat().st_mode & 0o777) == 0o700
+    files = sorted(out.glob("*.conf"))
+    assert {f.name for f in files} == {f.name for f in (pbx.settings.config_dir / "asterisk").glob("*.conf")}
+    assert all((f.stat().st_mode & 0o777) == 0o600 and "@@" not in f.read_text() for f in files)
+    dialplan = (out / "extensions.conf").read_text()
+    assert dialplan == (pbx.instance_dir / "etc" / "extensions.conf").read_text()
+    assert "[cti-trunk-sim]" in dialplan and f"agi://{pbx.settings.agi.host}:{pbx.settings.agi.port}" in dialplan
+    pbx.cli("dialplan remove context cti-trunk-sim")
+    try:
+        stale = CliRunner().invoke(pbx_app, ["status"])
+        assert stale.exit_code == 1 and "cti-trunk-sim" in stale.output, stale.output
+    finally:
+        pbx.cli("dialplan reload")
+    assert dialplan_status(pbx.settings) == []

@@ -14,9 +14,9 @@ import pytest
 
 from cti.ami.dialplan import DialplanWatch, missing_contexts
 from cti.ami.manager import AmiReply
-from cti.errors import AmiActionFailed, AmiUnavailable
+from cti.errors import AmiActionFailed, AmiUnavailable, ConfigError
 from cti.pbx_config import dialplan_contexts
-from cti.settings import DEFAULT_CONFIG_DIR
+from cti.settings import load_settings
 
 
 class Dialplan:
@@ -49,16 +49,25 @@ async def test_any_other_failure_is_no_answer(failure: Exception) -> None:
         await missing_contexts(Dialplan(set(), failure), ["a"])
 
 
-def test_the_contexts_expected_are_those_of_the_shipped_extensions_conf(tmp_path: Path) -> None:
+def test_the_contexts_expected_are_those_of_the_shipped_extensions_conf_and_its_trunks(tmp_path: Path) -> None:
     from callcenter.engine import LINE_CONTEXTS
 
-    shipped = dialplan_contexts(DEFAULT_CONFIG_DIR)
+    shipped = dialplan_contexts(load_settings())
     assert {"cti-inbound", "cti-queue", "cti-agent-connect", *LINE_CONTEXTS} <= set(shipped)
+    # the shipped trunks.yaml's simulator trunk, rendered into the template
+    assert {"cti-external", "cti-routes", "cti-trunk-sim"} <= set(shipped)
     assert "general" not in shipped and "globals" not in shipped and len(shipped) == len(set(shipped))
     (tmp_path / "asterisk").mkdir()
     (tmp_path / "asterisk" / "extensions.conf").write_text(
-        "[general]\nstatic=yes\n[globals]\n[cti-a]\nexten => s,1,NoOp([not-a-context])\n;[cti-commented]\n[cti-b]\n")
-    assert dialplan_contexts(tmp_path) == ["cti-a", "cti-b"]
+        "[general]\nstatic=yes\n[globals]\n[cti-a]\nexten => s,1,NoOp([not-a-context])\n;[cti-commented]\n"
+        "@@trunk_dialplan@@\n[cti-b]\n")
+    (tmp_path / "trunks.yaml").write_text(
+        "trunks:\n  - {name: carrier, kind: simulator}\noutbound:\n  routes:\n    - {prefix: '', trunk: carrier}\n")
+    assert dialplan_contexts(load_settings(config_dir=tmp_path)) == [
+        "cti-a", "cti-external", "cti-routes", "cti-trunk-carrier", "cti-b"]
+    (tmp_path / "trunks.yaml").write_text("trunks: 3\n")
+    with pytest.raises(ConfigError, match=r"trunks\.yaml"):
+        dialplan_contexts(load_settings(config_dir=tmp_path))
 
 
 async def test_the_watch_logs_changes_and_keeps_its_last_answer_through_a_failure(
