@@ -24,6 +24,9 @@ from typing import Any, Protocol
 from acd.errors import IllegalTransition
 
 KEYS = "0123456789*#"
+# The dnis of the calls a virtual-hold entry places (the attempts and the callback call that reaches
+# the agent): the CRM and the KPIs tell them by it (the callback call is handled, never offered).
+CALLBACK_DNIS = "virtual_hold"
 _SOUND = re.compile(r"^[A-Za-z0-9_/\-]{1,128}$")  # a sound file name: goes into the dialplan through AGI
 
 

@@ -36,6 +36,7 @@ from acd.errors import AcdError, IllegalTransition, InvalidRequest, UnknownCall,
 from acd.model import CallState
 from acd.survey import play_prompt
 from acd.virtual_hold import (
+    CALLBACK_DNIS,
     EntryEvent,
     EntryState,
     VirtualEntry,
@@ -280,7 +281,7 @@ class VirtualHold:
                 await self.acd.control.hangup(channel, may_be_gone=True)
         if linkedid:  # the missed attempt is an outbound call in the CRM, with its far end's result
             await self.acd.bus.publish(CallArrived(ts=started, linkedid=linkedid, channel=channel or "",
-                                                   caller_number=entry.number, dnis="virtual_hold",
+                                                   caller_number=entry.number, dnis=CALLBACK_DNIS,
                                                    direction="outbound"))
         retry_at = next_attempt(policy, attempts=len(entry.attempts), now=self.acd.clock())
         entry.state = next_state(entry.entry_id, entry.state,
@@ -329,7 +330,7 @@ class VirtualHold:
         # The callback leg is a call of its own in the CRM: handled by the agent, not offered again
         # (the caller's first call was the offered one). Its dnis names where it came from.
         await self.acd.bus.publish(CallArrived(ts=now, linkedid=linkedid, channel=channel,
-                                               caller_number=entry.number, dnis="virtual_hold"))
+                                               caller_number=entry.number, dnis=CALLBACK_DNIS))
         policy = self.policies.get(entry.queue) or VirtualHoldPolicy()
         cfg_ring = offer.ring_timeout_s - callback_allowance_s(policy)  # the queue's own ring timeout
         await self.acd.ring_offer(call, dataclasses.replace(

@@ -1,9 +1,11 @@
 """CRM interactions as KPI call records: the one place an ``Interaction`` becomes an ``acd.kpis.CallRecord``.
 
 Mapping (docs/supervisor.md): only inbound interactions with an outcome count; a call was *offered*
-when it has a queue and its outcome is answered, abandoned in queue, voicemail, callback or failed
-(IVR abandons never are); it entered the queue ``ivr_s`` after it started (the CRM keeps no separate
-queue-entry time); ``resolved`` is the wrap-up's resolved-on-first-contact flag.
+when it has a queue and did not end in the IVR (IVR abandons never are), except a virtual-hold
+callback call (dnis ``CALLBACK_DNIS``): it carries the queue its agent answered for but never entered
+a queue, the caller's first call being the offered one (docs/callbacks.md); it entered the queue
+``ivr_s`` after it started (the CRM keeps no separate queue-entry time); ``resolved`` is the wrap-up's
+resolved-on-first-contact flag.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from acd.kpis import CallRecord, Outcome
+from acd.virtual_hold import CALLBACK_DNIS
 from crm_core.db import Database
 from crm_core.models import Interaction
 
@@ -25,7 +28,7 @@ _COLUMNS = (Interaction.linkedid, Interaction.direction, Interaction.started_at,
             Interaction.ended_at, Interaction.outcome, Interaction.queue, Interaction.agent_id,
             Interaction.ivr_s, Interaction.wait_s, Interaction.talk_s, Interaction.hold_s, Interaction.acw_s,
             Interaction.hold_count, Interaction.disposition, Interaction.resolved_first_contact,
-            Interaction.case_id, Interaction.csat)
+            Interaction.case_id, Interaction.csat, Interaction.dialled_number)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -46,7 +49,8 @@ def record_of(row: Any) -> CallRecord | None:
     if outcome is None or (row.direction or "inbound") != "inbound":
         return None
     arrived = _ts(row.started_at) or 0.0
-    offered = bool(row.queue) and outcome is not Outcome.ABANDONED_IVR
+    offered = (bool(row.queue) and outcome is not Outcome.ABANDONED_IVR
+               and getattr(row, "dialled_number", None) != CALLBACK_DNIS)
     if outcome is Outcome.ABANDONED_QUEUE and not offered:
         return None  # a queue abandon without a queue is a broken row: leave it out, never crash the board
     return CallRecord(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from acd.kpis import Outcome
+from acd.kpis import Outcome, summarize
 from acd.model import AgentState, AgentView
 from acd.stats import QueueStats
 from agent_console.supervisor.agents import AgentClock
@@ -23,7 +23,7 @@ def row(**kw: Any) -> SimpleNamespace:
     base = dict(linkedid="x", direction="inbound", started_at=datetime.fromtimestamp(NOW - 100, UTC),
                 answered_at=None, ended_at=None, outcome="answered", queue="support", agent_id="1001", ivr_s=12.0,
                 wait_s=8.0, talk_s=60.0, hold_s=0.0, acw_s=5.0, hold_count=0, disposition=None,
-                resolved_first_contact=False, case_id=None)
+                resolved_first_contact=False, case_id=None, dialled_number="4000")
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -41,6 +41,18 @@ def test_interactions_become_call_records() -> None:
     assert record_of(row(outcome="abandoned_queue", queue=None)) is None  # broken row: left out, no crash
     odd = record_of(row(wait_s=float("nan"), talk_s=-3.0, hold_s=None))
     assert odd is not None and odd.wait_s == 0 and odd.talk_s == 0 and odd.hold_s == 0
+
+
+def test_virtual_hold_callback_leg_is_handled_not_offered_again() -> None:
+    """docs/callbacks.md: the callback call that reaches the agent (dnis ``virtual_hold``) carries
+    the queue of its agent's answer but never entered a queue; the caller's first call was the
+    offered one (``callback_requested``), so the contact counts once among the offered calls."""
+    leg = record_of(row(linkedid="cb", dialled_number="virtual_hold", ivr_s=0.0, wait_s=0.0))
+    assert leg is not None and not leg.offered and leg.handled and leg.queue == "support"
+    first = record_of(row(linkedid="v", outcome="callback_requested", agent_id=None, wait_s=70.0))
+    assert first is not None and first.offered
+    k = summarize([first, leg])
+    assert (k.offered, k.answered, k.handled, k.service_level, k.asa_s) == (1, 0, 1, 0.0, None)
 
 
 def test_agent_clock_keeps_time_in_state_and_per_bucket_time() -> None:
