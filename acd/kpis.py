@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -357,11 +357,15 @@ def interval_report(records: Sequence[CallRecord], *, interval: Interval, tz: Zo
                     group_by: GroupBy | None = None, policy: KpiPolicy = KpiPolicy(),
                     agent_times: Sequence[AgentTime] = (), start: float | None = None,
                     end: float | None = None, queues: Iterable[str] | None = None,
-                    agents: Iterable[str] | None = None) -> list[ReportRow]:
+                    agents: Iterable[str] | None = None,
+                    queue_policies: Mapping[str, KpiPolicy] | None = None) -> list[ReportRow]:
     """KPIs per interval (and per group), in time then key order.
 
     ``start``/``end`` bound the report to [start, end); ungrouped reports then list every interval
     in range, empty ones included (so charts show gaps as zeros). ``queues``/``agents`` filter.
+    ``queue_policies``: each queue's own thresholds, used for a row whose calls are all of one queue
+    (grouped by queue, or a report of one queue), as the wallboard's per-queue figures; ``policy``
+    for every other row (totals: 80/20).
     Occupancy and utilization come from ``agent_times``: per agent when grouped by agent, for the
     whole team when ungrouped, and None for other groupings (agent time has no queue/disposition).
     FCR issues are computed over all ``records`` and counted in the interval of their first contact.
@@ -395,12 +399,19 @@ def interval_report(records: Sequence[CallRecord], *, interval: Interval, tz: Zo
         while b < end:
             groups.setdefault((b, ""), [])
             b = next_bucket(b, interval, zone)
+    policies = queue_policies or {}
+    only = next(iter(queue_set)) if queue_set is not None and len(queue_set) == 1 else None
+
+    def policy_of(key: str) -> KpiPolicy:
+        queue = key if group_by == "queue" else only
+        return policies.get(queue, policy) if queue is not None else policy
+
     rows = []
     for key in sorted(set(groups) | set(times)):
         recs = groups.get(key, [])
         issues = [issue_of[r.linkedid] for r in recs if r.linkedid in issue_of]
         rows.append(ReportRow(
             start=key[0], start_local=datetime.fromtimestamp(key[0], zone).isoformat(), interval=interval,
-            group_by=group_by, key=key[1], kpis=summarize(recs, policy, times.get(key, []), issues),
+            group_by=group_by, key=key[1], kpis=summarize(recs, policy_of(key[1]), times.get(key, []), issues),
         ))
     return rows

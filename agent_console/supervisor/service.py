@@ -29,7 +29,7 @@ from agent_console.security import Principal
 from agent_console.supervisor.agents import AgentClock
 from agent_console.supervisor.alerting import AlertRunner, load_open_cases
 from agent_console.supervisor.audit import AuditLog
-from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict
+from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict, policy_for
 from agent_console.supervisor.callbacks import SupervisorCallbacks
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import RecordCache, load_records
@@ -191,9 +191,11 @@ class SupervisorService:
                      queues: Sequence[str] = (), agents: Sequence[str] = ()) -> tuple[list[ReportRow], float, float]:
         s, e = self._range(start, end)
         records = await load_records(self.db, s, e)
+        # Per queue its own thresholds, as on the wallboard (board.policy_for); totals 80/20.
+        per_queue = {name: policy_for(cfg, self.sl_targets.get(name, 0.8)) for name, cfg in self.configs.items()}
         rows = interval_report(records, interval=interval, tz=self.tz, group_by=group_by, policy=KpiPolicy(),
                                agent_times=await self._report_agent_times(s, e), start=s, end=e,
-                               queues=queues or None, agents=agents or None)
+                               queues=queues or None, agents=agents or None, queue_policies=per_queue)
         return rows, s, e
 
     @staticmethod

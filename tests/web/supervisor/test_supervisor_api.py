@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -261,6 +262,28 @@ async def test_reports_csv_chart_and_staffing(site: Site) -> None:
         assert r.json()["agents"] == 14 and r.json()["positions"] == 20
         for page in ("/wallboard", "/reports", "/staffing"):
             assert (await c.get(page)).status_code == 200
+
+
+async def test_report_by_queue_uses_each_queue_threshold_like_the_wallboard(site: Site) -> None:
+    """KPIS.md: the wallboard and the reports compute a figure the same way. A queue whose
+    service_level_s is 45 s counts c2 (answered after 40 s) within T in both; totals stay 80/20."""
+    now = time.time()
+    await add_calls(site, now)
+    site.svc.configs = {**site.svc.configs, "support": dataclasses.replace(
+        site.svc.configs["support"], service_level_s=45.0, short_abandon_s=1.0)}
+    site.svc.sl_targets = {**site.svc.sl_targets, "support": 0.9}
+    board = await site.svc.wallboard.refresh()
+    live = next(q for q in board["queues"] if q["queue"] == "support")["today"]
+    assert (live["sl_seconds"], live["answered_within_t"], live["short_abandons"]) == (45.0, 2, 0)
+    rows, _, _ = await site.svc.report(interval="day", group_by="queue", start=None, end=None)
+    support = next(r.kpis for r in rows if r.key == "support")
+    for field in ("sl_seconds", "short_abandon_s", "offered_counted", "answered_within_t", "service_level",
+                  "abandon_rate", "basis"):
+        assert getattr(support, field) == live[field], field
+    alone, _, _ = await site.svc.report(interval="day", group_by=None, start=None, end=None, queues=["support"])
+    assert [r.kpis.service_level for r in alone if r.kpis.offered] == [live["service_level"]]
+    total, _, _ = await site.svc.report(interval="day", group_by=None, start=None, end=None)
+    assert [r.kpis.sl_seconds for r in total] == [20.0] * len(total)
 
 
 async def test_alerts_are_shown_acknowledged_and_recorded(site: Site) -> None:
