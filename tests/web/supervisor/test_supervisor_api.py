@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 from acd.calls import LiveCall
 from acd.events import SupervisorIntervention
 from acd.kpis import bucket_start
-from crm_core.models import Interaction, Segment
+from crm_core.models import Case, Interaction, Segment
 from cti.ami.control import FakeCallControl
 from cti.events import Event
 from tests.web.supervisor.conftest import Site, login
@@ -284,6 +284,26 @@ async def test_report_by_queue_uses_each_queue_threshold_like_the_wallboard(site
     assert [r.kpis.service_level for r in alone if r.kpis.offered] == [live["service_level"]]
     total, _, _ = await site.svc.report(interval="day", group_by=None, start=None, end=None)
     assert [r.kpis.sl_seconds for r in total] == [20.0] * len(total)
+
+
+async def test_report_fcr_sees_contacts_on_the_case_outside_the_period(site: Site) -> None:
+    """KPIS.md: resolved on first contact = no repeat contact on the same case within 7 days. A
+    report of yesterday must see today's repeat of a case (x), and yesterday's contact on a case
+    first called about two days before (y) is no first contact."""
+    now = time.time()
+    day = bucket_start(now, "day", site.svc.tz)
+    async with site.engine.db.session() as s:
+        await s.execute(delete(Segment))
+        await s.execute(delete(Interaction))
+        x, y = (await s.scalars(select(Case.id).order_by(Case.id).limit(2))).all()
+        for linkedid, at, case in (("x1", day - 43200, x), ("x2", day + 1, x),
+                                   ("y1", day - 3 * 86400, y), ("y2", day - 41400, y)):
+            s.add(Interaction(linkedid=linkedid, started_at=_at(at), answered_at=_at(at + 5), ended_at=_at(at + 60),
+                              direction="inbound", status="complete", queue="support", outcome="answered",
+                              agent_id="1001", wait_s=5, talk_s=50, resolved_first_contact=True, case_id=case))
+    rows, _, _ = await site.svc.report(interval="day", group_by=None, start=str(day - 86400), end=str(day))
+    (k,) = [r.kpis for r in rows]
+    assert k.handled == 2 and (k.resolved_issues, k.resolved_first_contact, k.fcr) == (1, 0, 0.0)
 
 
 async def test_alerts_are_shown_acknowledged_and_recorded(site: Site) -> None:
