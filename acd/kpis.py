@@ -4,7 +4,8 @@ Pure functions: call records and agent time in, figures out; nothing is read fro
 database. Every summary carries the thresholds it used and how abandons were counted.
 
 Counting rules (stated once, used everywhere):
-- *Offered* = calls that entered a queue; IVR-only calls (including IVR abandons) are counted apart.
+- *Offered* = calls that entered a queue; IVR-only calls (including IVR abandons) are counted apart;
+  a call an agent answered without a queue (a virtual-hold callback call) is neither: only handled.
 - A call is *answered within T* when its queue wait is <= T seconds.
 - A *short abandon* is a queue abandon whose wait is <= ``short_abandon_s``. With
   ``exclude_short_abandons`` they leave the denominators of SL and abandon rate and the abandon
@@ -141,7 +142,7 @@ class KpiSummary:
     abandoned_queue: int  # minus excluded short abandons
     short_abandons: int
     abandoned_ivr: int
-    ivr_only: int
+    ivr_only: int  # never offered nor handled: ended in the IVR (voicemail, callback, abandon...)
     voicemail: int
     callback_requested: int
     failed: int
@@ -243,7 +244,7 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
         abandoned_queue=len(abandoned),
         short_abandons=len(short),
         abandoned_ivr=outcomes.count(Outcome.ABANDONED_IVR),
-        ivr_only=sum(1 for r in records if not r.offered),
+        ivr_only=sum(1 for r in records if not r.offered and not r.handled),
         voicemail=outcomes.count(Outcome.VOICEMAIL),
         callback_requested=outcomes.count(Outcome.CALLBACK_REQUESTED),
         failed=outcomes.count(Outcome.FAILED),

@@ -204,6 +204,14 @@ def test_report_filters() -> None:
         kpis.interval_report(CALLS, interval="5m", tz=SH)  # type: ignore[arg-type]
 
 
+def test_a_handled_call_that_was_never_queued_is_not_ivr_only() -> None:
+    """A call answered without a queue (a virtual-hold callback call, a direct call) is handled, not
+    offered, and did not end in the IVR: KPIS.md counts IVR-only calls apart, and it is not one."""
+    leg = call("cb", T0 + 60, A, offered=False, queue="support", agent_id="a1", talk_s=90, acw_s=10)
+    s = kpis.summarize([leg, call("c7", T0 + 70, Outcome.ABANDONED_IVR)])
+    assert (s.offered, s.handled, s.ivr_only, s.abandoned_ivr, s.aht_s) == (0, 1, 1, 1, 100)
+
+
 _outcomes = st.sampled_from(list(Outcome))
 
 
@@ -225,7 +233,7 @@ def _records(draw: st.DrawFn) -> list[CallRecord]:
 def test_invariants(records: list[CallRecord], exclude: bool) -> None:
     s = kpis.summarize(records, KpiPolicy(exclude_short_abandons=exclude))
     assert s.answered_within_t <= s.answered <= s.offered and s.offered_counted <= s.offered
-    assert s.offered + s.ivr_only == len(records)
+    assert s.offered + s.ivr_only + sum(1 for r in records if r.handled and not r.offered) == len(records)
     assert s.answered + s.abandoned_queue + (s.short_abandons if exclude else 0) <= s.offered
     for rate in (s.service_level, s.abandon_rate, s.fcr):
         assert rate is None or 0 <= rate <= 1
