@@ -54,8 +54,9 @@ def pbx_status() -> None:
     config/asterisk/extensions.conf; exit 1 if not."""
     from cti.pbx import ManagedPbx
 
-    settings = settings_or_exit()
-    st = ManagedPbx(settings).status()
+    pbx = ManagedPbx(settings_or_exit())
+    settings = pbx.settings  # with the AMI secret generated for a managed Asterisk (var/ami-secret)
+    st = pbx.status()
     typer.echo(f"pbx: {'running' if st.running else 'stopped'} pid={st.pid} "
                f"ami_ready={st.ami_ready} ({st.detail})")
     if not st.ami_ready:

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from cti.cli import dialplan_status, pbx_app
@@ -168,3 +169,22 @@ def test_pbx_render_writes_what_up_gives_asterisk_and_status_checks_the_trunks_c
     finally:
         pbx.cli("dialplan reload")
     assert dialplan_status(pbx.settings) == []
+
+
+def test_pbx_status_logs_in_with_the_generated_ami_secret(pbx: ManagedPbx, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make run``'s Asterisk has the AMI secret generated into the state directory, not set in
+    the settings: ``cti pbx status`` must log in with it (it logged in with an empty secret, exited
+    1 on a healthy Asterisk, and each attempt counted as a failed login)."""
+    from cti.credentials import AMI_SECRET_FILE
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / AMI_SECRET_FILE).write_text(pbx.settings.ami.secret.get_secret_value())
+    (state / AMI_SECRET_FILE).chmod(0o600)
+    generated = pbx.settings.model_copy(update={
+        "state_dir": state, "ami": pbx.settings.ami.model_copy(update={"secret": SecretStr("")})})
+    monkeypatch.setattr("cti.cli.settings_or_exit", lambda: generated)
+    ok = CliRunner().invoke(pbx_app, ["status"])
+    assert ok.exit_code == 0, ok.output
+    assert "ami_ready=True" in ok.output and "contexts of config/asterisk/extensions.conf loaded" in ok.output
