@@ -162,6 +162,7 @@ class Router:
             return out
         if agent.state is AgentState.WRAP_UP:
             agent.wrap_epoch += 1
+        agent.not_ready_after_call = None  # ready now: a pending "not ready after this call" is withdrawn
         self._fire(agent, AgentEvent.READY, None, now, out)
         self._agent_freed(agent, now, out)
         return out
@@ -177,6 +178,7 @@ class Router:
             return out
         if agent.state is AgentState.WRAP_UP:
             agent.wrap_epoch += 1
+        agent.not_ready_after_call = None  # not ready now: nothing is left pending for the next call
         self._index_remove(agent)
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
         return out
