@@ -86,6 +86,9 @@ class EngineDesk:
                 calls.append(_call_view(call))
         return DeskSnapshot(state, offer, tuple(calls))
 
+    async def has_call(self, agent_id: str, call_id: str) -> bool:
+        return self.acd.agent_call(agent_id, call_id) is not None
+
     async def catalog(self, agent_id: str) -> Catalog:
         async with self.db.session() as session:
             found = await catalog.list_dispositions(session=session)
