@@ -606,7 +606,8 @@ class Router:
             connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
             longest_wait_s=max((now - c.entered_queue_at for c in waiting), default=0.0),
             agents_logged_in=len(members),
-            agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE),
+            # Available is what could be offered a call: an agent whose phone is unreachable is not.
+            agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE and a.registered),
         )
 
     def queue_snapshots(self, now: float) -> list[QueueSnapshot]:
