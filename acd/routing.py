@@ -162,6 +162,7 @@ class Router:
             return out
         if agent.state is AgentState.WRAP_UP:
             agent.wrap_epoch += 1
+        agent.not_ready_after_call = None  # ready now: a pending "not ready after this call" is withdrawn
         self._fire(agent, AgentEvent.READY, None, now, out)
         self._agent_freed(agent, now, out)
         return out
@@ -177,6 +178,7 @@ class Router:
             return out
         if agent.state is AgentState.WRAP_UP:
             agent.wrap_epoch += 1
+        agent.not_ready_after_call = None  # not ready now: nothing is left pending for the next call
         self._index_remove(agent)
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
         return out
@@ -604,7 +606,8 @@ class Router:
             connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
             longest_wait_s=max((now - c.entered_queue_at for c in waiting), default=0.0),
             agents_logged_in=len(members),
-            agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE),
+            # Available is what could be offered a call: an agent whose phone is unreachable is not.
+            agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE and a.registered),
         )
 
     def queue_snapshots(self, now: float) -> list[QueueSnapshot]:

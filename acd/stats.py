@@ -40,7 +40,7 @@ class QueueSnapshot:
     overflowed: int
     limit_exits: int
     agents_logged_in: int
-    agents_available: int
+    agents_available: int  # available with a reachable phone: those the router would offer a call
     service_level_s: float
     service_level: float | None  # answered within T / (calls that left the queue - short abandons)
     asa_s: float | None

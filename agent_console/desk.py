@@ -86,6 +86,9 @@ class EngineDesk:
                 calls.append(_call_view(call))
         return DeskSnapshot(state, offer, tuple(calls))
 
+    async def has_call(self, agent_id: str, call_id: str) -> bool:
+        return self.acd.agent_call(agent_id, call_id) is not None
+
     async def catalog(self, agent_id: str) -> Catalog:
         async with self.db.session() as session:
             found = await catalog.list_dispositions(session=session)
@@ -236,9 +239,12 @@ class EngineDesk:
         outbound_done = (call.direction == "outbound" and state is AgentState.NOT_READY
                          and view is not None and view.reason == "outbound")
         if state is AgentState.WRAP_UP or outbound_done:
-            if wrap.not_ready_reason:
-                await self._acd(self.acd.set_not_ready(agent_id, wrap.not_ready_reason))
-            elif view is not None and view.not_ready_after_call is None:
+            # Not ready with the wrap-up form's reason, else with the one the agent chose during the
+            # call (N: pending until the work ends, which is now), else ready.
+            reason = wrap.not_ready_reason or (view.not_ready_after_call if view is not None else None)
+            if reason:
+                await self._acd(self.acd.set_not_ready(agent_id, reason))
+            elif view is not None:
                 await self._acd(self.acd.set_ready(agent_id))
         return result
 

@@ -185,6 +185,10 @@ class FakeDesk:
                                            since=a.since, queues=list(a.queues),
                                            not_ready_after_call=a.after_call), a.offer, calls)
 
+    async def has_call(self, agent_id: str, call_id: str) -> bool:
+        call = self.calls.get(call_id)
+        return call is not None and call.agent_id == agent_id
+
     async def catalog(self, agent_id: str) -> Catalog:
         return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=list(self.queues))
 

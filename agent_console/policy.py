@@ -59,8 +59,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "feed.read": ADMIN_OR_INTEGRATION,  # the event feed and its stream (agent_console.feed_http.feed_reader)
     "feed.webhooks": frozenset({"admin"}),  # webhook subscriptions and their dead letters
     "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
-    # Recordings: agents who handled the call, staff and admins listen (row rule in the route, every
-    # playback audited); an agent pauses or resumes the recording of their own live call.
+    # Recordings: agents who handled the call and staff listen (row rules in the route: sees_all_calls,
+    # every playback audited); the call's agent and the floor roles (controls_live_calls) pause,
+    # resume or start the recording of a live call.
     "phone.self": ALL,  # the logged-in user's own softphone credentials (no way to name another)
     "agents.phone": ADMIN,  # which phone the ACD rings for an agent (browser, desk phone, simulated)
     "users.manage": ADMIN,  # create, change, deactivate users, reset passwords: audited
@@ -238,6 +239,13 @@ def sees_all_calls(who: Principal) -> bool:
 
 def owns_call(who: Principal, agent_id: str | None) -> bool:
     return sees_all_calls(who) or (who.agent_id is not None and agent_id == who.agent_id)
+
+
+def controls_live_calls(who: Principal) -> bool:
+    """The floor roles (supervisors, admins) act on any live call: intervene, pause, resume or
+    start its recording. An agent acts on their own calls only (the route's row rule); a manager
+    on none."""
+    return who.role in FLOOR
 
 
 def redact_history(who: Principal, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -49,6 +49,9 @@ class UserStore(Protocol):
 class AgentDesk(Protocol):
     async def snapshot(self, agent_id: str) -> DeskSnapshot: ...
 
+    async def has_call(self, agent_id: str, call_id: str) -> bool:
+        """Is ``call_id`` the agent's: ringing them, live, consulted into, or still to wrap up?"""
+
     async def catalog(self, agent_id: str) -> Catalog: ...
 
     async def login_queues(self, agent_id: str, queues: list[str]) -> None: ...

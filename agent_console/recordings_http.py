@@ -1,8 +1,11 @@
 """REST routes of call recordings: list a call's recordings, stream one (HTTP Range), and pause,
 resume or start (on demand) the recording of a live call from the console.
 
-Who may listen: the agents who handled the call, supervisors and administrators (403 for anyone
-else); every playback is written to the audit log (``recording.played``). A browser's audio
+Who may listen: the agents who handled the call and staff -- supervisors, managers, administrators
+(``policy.sees_all_calls``; 403 for anyone else); every playback is written to the audit log
+(``recording.played``). Who may pause, resume or start a live call's recording: the call's agent
+and the floor roles (``policy.controls_live_calls``); the call's agent also reads its state, "off"
+when nothing records the call. A browser's audio
 element asks for many ranges of one file: a playback is a request without a Range or with one
 starting at byte 0, continuation ranges are not audited again. The app holds the recorder on
 ``app.state.recorder`` and the recordings directory on ``app.state.recordings_dir``.
@@ -46,12 +49,12 @@ def _dir(request: Request) -> Path:
 
 
 async def _may_listen(s: Any, p: Principal, interaction: Interaction | None) -> None:
-    if p.role in ("supervisor", "admin"):
+    if policy.sees_all_calls(p):
         return
     if interaction is not None and p.agent_id and p.agent_id in await recordings.handling_agents(
             session=s, interaction=interaction):
         return
-    raise Forbidden("only the agents who handled the call, supervisors and administrators may listen")
+    raise Forbidden("only the agents who handled the call and staff may listen")
 
 
 def _out(row: recordings.Recording) -> dict[str, Any]:
@@ -144,12 +147,20 @@ async def play(recording_id: int, request: Request, db: Database = Depends(get_d
 @router.get("/api/calls/{linkedid}/recording")
 async def recording_status(linkedid: str, request: Request, p: Principal = Depends(current_principal)) -> Any:
     recorder = _recorder(request)
-    _may_control(recorder, p, linkedid)
+    if not await _has_call(request, p, linkedid):
+        _may_control(recorder, p, linkedid)
     return recorder.status(linkedid) or {"linkedid": linkedid, "state": "off"}
 
 
+async def _has_call(request: Request, p: Principal, linkedid: str) -> bool:
+    """Is ``linkedid`` one of the agent's calls? The desk knows, recorded or not (the recorder
+    knows the agents of the calls it records only)."""
+    console = getattr(request.app.state, "console", None)
+    return p.agent_id is not None and console is not None and await console.desk.has_call(p.agent_id, linkedid)
+
+
 def _may_control(recorder: Recorder, p: Principal, linkedid: str) -> None:
-    if p.role in ("supervisor", "admin"):
+    if policy.controls_live_calls(p):
         return
     if p.agent_id is None or p.agent_id not in recorder.agents_of(linkedid):
         raise Forbidden("only the call's agent may pause or resume its recording")

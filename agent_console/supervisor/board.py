@@ -13,11 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from acd.kpis import AgentTime, CallRecord, KpiPolicy, KpiSummary, bucket_start, in_window, summarize
-from acd.model import AgentView, QueueConfig
+from acd.model import AgentState, AgentView, QueueConfig
 from acd.stats import QueueSnapshot
 from agent_console.supervisor.agents import AgentClock
 
 AGENT_STATES = ("logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready")
+# Agent counts: the states, and the available agents whose phone is unreachable (a closed console,
+# a softphone unregistered) apart -- the ACD offers them no call, so they are not counted available.
+PHONE_OFFLINE = "phone_offline"
+AGENT_COUNTS = (*AGENT_STATES, PHONE_OFFLINE)
 CALLBACK_COUNTS = ("pending", "due", "overdue", "claimed")
 
 
@@ -44,6 +48,14 @@ def policy_for(cfg: QueueConfig | None, sl_target: float) -> KpiPolicy:
     return KpiPolicy(sl_seconds=cfg.service_level_s, short_abandon_s=cfg.short_abandon_s, sl_target=sl_target)
 
 
+def count_as(a: AgentView) -> str:
+    """Where the board counts an agent: its state, or ``phone_offline`` when available but not
+    reachable (``AgentView.registered``: the ACD's own test before it offers a call)."""
+    if a.state is AgentState.AVAILABLE and not a.registered:
+        return PHONE_OFFLINE
+    return a.state.value
+
+
 def callback_counts(counts: Mapping[str, int] | None) -> dict[str, int]:
     return {k: int((counts or {}).get(k, 0)) for k in CALLBACK_COUNTS}
 
@@ -65,11 +77,11 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
     for c in live:
         if c.status in ("talking", "held"):
             talking_by_queue[c.queue] = talking_by_queue.get(c.queue, 0) + 1
-    by_state_in: dict[str, dict[str, int]] = {q.queue: dict.fromkeys(AGENT_STATES, 0) for q in queues}
+    by_state_in: dict[str, dict[str, int]] = {q.queue: dict.fromkeys(AGENT_COUNTS, 0) for q in queues}
     for a in agents:
         for qn in a.queues:
             if qn in by_state_in:
-                by_state_in[qn][a.state.value] += 1
+                by_state_in[qn][count_as(a)] += 1
     out_queues = []
     for q in queues:
         target = sl_targets.get(q.queue, 0.8)
@@ -102,6 +114,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "agent_id": a.agent_id, "name": names.get(a.agent_id, ""), "state": a.state.value, "reason": a.reason,
             "since": since, "time_in_state_s": round(now - since, 1) if since is not None else None,
             "queues": list(a.queues), "skills": dict(a.skills), "not_ready_after_call": a.not_ready_after_call,
+            "phone_offline": not a.registered,
             "call": None if call is None else {
                 "linkedid": call.linkedid, "queue": call.queue, "status": call.status,
                 "caller_number": call.caller_number,
@@ -112,7 +125,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
     for agent_id in sorted(set(names) - known):  # in the CRM, never logged in since the engine started
         out_agents.append({"agent_id": agent_id, "name": names[agent_id], "state": "logged_out", "reason": None,
                            "since": None, "time_in_state_s": None, "queues": [], "skills": {},
-                           "not_ready_after_call": None, "call": None,
+                           "not_ready_after_call": None, "phone_offline": False, "call": None,
                            "handled_today": handled_today.get(agent_id, 0)})
     out_agents.sort(key=lambda a: str(a["agent_id"]))
     default = KpiPolicy()
@@ -125,7 +138,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "virtual_waiting": sum(q.virtual_waiting for q in queues),
             "talking": sum(1 for c in live if c.status in ("talking", "held")),
             "longest_wait_s": round(max((q.longest_wait_s for q in queues), default=0.0), 1),
-            "agents": {s: sum(1 for a in agents if a.state.value == s) for s in AGENT_STATES},
+            "agents": {s: sum(1 for a in agents if count_as(a) == s) for s in AGENT_COUNTS},
             "window": kpi_dict(summarize(window, default, win_times)),
             "today": kpi_dict(summarize(day, default, day_times)),
             # every open callback: personal ones and those of queues the router no longer has too

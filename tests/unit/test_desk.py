@@ -91,3 +91,38 @@ async def test_a_consulted_agent_may_only_hang_up_which_returns_the_caller(
     hangups = [c["channel"] for m, c in control.calls if m == "hangup"]
     assert "PJSIP/1002-1" in hangups and "PJSIP/trunk-1" not in hangups  # the caller stays
     assert acd.router.agent("1002").state.value == "available"  # no wrap-up for a consultation
+
+
+@pytest.mark.parametrize("chosen", [None, "lunch"])
+async def test_finishing_wrap_up_applies_a_not_ready_pressed_during_the_call(
+        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch, chosen: str | None) -> None:
+    """N during the call, then Finish wrap-up: not ready at once with the reason chosen (the
+    wrap-up form's own reason, if it gave one, wins), not at the end of the queue's wrap-up timer;
+    nothing of that not-ready is left pending for the next call."""
+    import time
+
+    from acd.model import AgentState
+    from agent_console.desk import wrapups
+    from agent_console.ports import WrapUpInput
+
+    async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
+        return {}
+
+    monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)  # the CRM write is not what this is about
+    d, _ = desk
+    d._dispositions, d._dispositions_read = frozenset({"resolved"}), time.monotonic()
+    acd = d.acd
+    acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
+    await acd.agent_login("1001", {}, ["support"], ready=True)
+    acd.router.enqueue("L1", "support", acd.clock())
+    acd.router.offer_answered("L1", "1001", acd.clock())
+    await d.set_not_ready("1001", "break")  # N during the call: pending until the work ends
+    assert acd.agent("1001").not_ready_after_call == "break"
+    await acd.release_agent(acd.calls["L1"])
+    assert acd.agent("1001").state is AgentState.WRAP_UP
+    await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved", not_ready_reason=chosen))
+    view = acd.agent("1001")
+    assert (view.state, view.reason, view.not_ready_after_call) == (AgentState.NOT_READY, chosen or "break", None)
+    await d.set_ready("1001")
+    view = acd.agent("1001")
+    assert (view.state, view.not_ready_after_call) == (AgentState.AVAILABLE, None)

@@ -155,6 +155,9 @@ async def test_unregistered_sip_phone_is_not_offered(acd: tuple[AcdService, AmiB
     await service.agent_login("1005", {"support": 3}, ["support"], phone=AgentPhone("1005", answer_after_s=0.3),
                               ready=True)
     assert service.router.agent("1004").registered is False
+    # Both are ready; only 1005 counts available (the wallboard's figure), as only 1005 is offered.
+    [support] = [q for q in service.queue_snapshots(time.time()) if q.queue == "support"]
+    assert (support.agents_logged_in, support.agents_available) == (2, 1)
     channel = await place_caller(bridge, "13600136000")
     linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
     await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13600136000",

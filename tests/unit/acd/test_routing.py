@@ -269,6 +269,8 @@ def test_unregistered_phone_not_offered_until_registered_again() -> None:
     r = router()
     ready_agent(r, "a", {}, 0.0)
     r.set_device_registered("a", False, 1.0)
+    # Still available, but not offered: the queue does not count the agent available either.
+    assert r.agent("a").state is AgentState.AVAILABLE and r.queue_snapshot("support", 1.5).agents_available == 0
     assert offers(r.enqueue("c1", "support", 2.0)) == []
     assert offers(r.set_device_registered("a", True, 3.0)) == [("c1", "a")]
 

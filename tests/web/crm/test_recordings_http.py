@@ -29,6 +29,7 @@ SUP = Principal(user_id=2, username="sup1", role="supervisor", agent_id=None)
 HANDLER = Principal(user_id=3, username="agent1", role="agent", agent_id="1001")
 TRANSFEREE = Principal(user_id=4, username="agent2", role="agent", agent_id="1002")
 OTHER = Principal(user_id=5, username="agent3", role="agent", agent_id="1003")
+MANAGER = Principal(user_id=6, username="mgr1", role="manager", agent_id=None)
 PATH = "2026/12/03/06/1764744000.7-1.wav"
 
 
@@ -97,6 +98,70 @@ async def test_only_handlers_supervisors_and_admins_listen_and_each_playback_is_
         ("agent1", "recording.played", "recording:1"), ("agent2", "recording.played", "recording:1"),
         ("sup1", "recording.played", "recording:1")]
     assert audits[0].detail["path"] == PATH
+
+
+async def test_managers_listen_like_all_staff_but_only_the_floor_controls_live_recordings(
+        api: tuple, tmp_path: Path) -> None:
+    """agent_console.policy: staff (supervisors, managers, admins) listen to recordings; pausing,
+    resuming or starting a live call's recording is for the floor roles (and the call's agent)."""
+    from crm_core.recorder import ActiveRecording, Recorder, RecordingStore
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+
+    http, who, db, data = api
+    who["p"] = MANAGER
+    assert (await http.get("/api/recordings")).status_code == 200  # the reports page lists them...
+    assert (await http.get("/api/crm/interactions/1/recordings")).status_code == 200
+    r = await http.get("/api/recordings/1/audio")  # ... and plays them
+    assert r.status_code == 200 and r.content == data
+    assert [(a.actor, a.actor_role, a.action) for a in await _audits(db)] == [("mgr1", "manager", "recording.played")]
+    control = FakeCallControl()
+    recorder = Recorder(db, InProcessBus(), lambda: control, {},
+                        store=RecordingStore("/x", tmp_path / "spool", tmp_path / "store"))
+    recorder.active["L1"] = ActiveRecording("L1", "Local/5002@cti-inbound-0001;2", PATH, 1.0, agents={"1001"})
+    http._transport.app.state.recorder = recorder  # type: ignore[attr-defined]
+    for action in ("pause", "resume", "start"):
+        assert (await http.post(f"/api/calls/L1/recording/{action}")).status_code == 403
+    assert (await http.get("/api/calls/L1/recording")).status_code == 403
+    assert control.calls == []
+    who["p"] = Principal(user_id=1, username="admin", role="admin", agent_id=None)
+    assert (await http.post("/api/calls/L1/recording/pause")).json()["state"] == "paused"
+
+
+async def test_the_calls_agent_sees_off_on_a_call_nothing_records(api: tuple, tmp_path: Path) -> None:
+    """A general-queue or outbound call is not recorded: the recorder knows no agent of it, the
+    desk does. Its agent is told "off" (the console's recording button); another agent is refused."""
+    from types import SimpleNamespace
+
+    from acd.calls import LiveCall
+    from acd.delivery import AcdService
+    from acd.model import QueueConfig
+    from acd.routing import Router
+    from agent_console.desk import EngineDesk
+    from crm_core.recorder import Recorder, RecordingStore
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+
+    http, who, db, _ = api
+    app = http._transport.app  # type: ignore[attr-defined]
+    control = FakeCallControl()
+    app.state.recorder = Recorder(db, InProcessBus(), lambda: control, {},
+                                  store=RecordingStore("/x", tmp_path / "spool", tmp_path / "store"))
+    acd = AcdService(Router([QueueConfig(name="general")]), control, InProcessBus())
+    acd.calls["G1"] = LiveCall(linkedid="G1", caller_channel="PJSIP/trunk-1", caller_number="138", queue="general",
+                               status="talking", agent_id="1001", agent_channel="PJSIP/1001-1")
+    acd.calls["O1"] = LiveCall(linkedid="O1", caller_channel="PJSIP/1001-2", caller_number="8699001", queue="",
+                               direction="outbound", status="talking", agent_id="1001")
+    app.state.console = SimpleNamespace(desk=EngineDesk(acd, db, acd.bus))
+    for linkedid in ("G1", "O1"):
+        who["p"] = HANDLER
+        r = await http.get(f"/api/calls/{linkedid}/recording")
+        assert r.status_code == 200 and r.json() == {"linkedid": linkedid, "state": "off"}, r.text
+        who["p"] = OTHER
+        assert (await http.get(f"/api/calls/{linkedid}/recording")).status_code == 403
+        assert (await http.post(f"/api/calls/{linkedid}/recording/pause")).status_code == 403
+    who["p"] = HANDLER
+    assert (await http.get("/api/calls/nope/recording")).status_code == 403  # not theirs: refused as before
 
 
 async def test_supervisors_list_recent_recordings_with_their_call(api: tuple) -> None:

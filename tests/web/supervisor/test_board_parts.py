@@ -115,3 +115,28 @@ def test_board_combines_router_calls_and_records() -> None:
     assert by_id["1001"]["handled_today"] == 2 and by_id["1001"]["name"] == "Wang Li"
     assert by_id["1002"]["call"] is None and by_id["1002"]["time_in_state_s"] == 600
     assert by_id["1003"]["state"] == "logged_out" and by_id["1003"]["since"] is None
+
+
+def test_an_agent_whose_phone_is_offline_is_counted_apart_not_available() -> None:
+    """A closed console (softphone unregistered): the ACD offers the agent nothing, so the board
+    does not count them available -- in the queue's and the totals' counts alike -- but apart, as
+    phone offline; their state stays the ACD's (available), flagged ``phone_offline``."""
+    from acd.model import QueueConfig
+    from acd.routing import Router
+
+    r = Router([QueueConfig(name="support")])
+    for agent_id in ("1001", "1002"):
+        r.agent_login(agent_id, {"support": 3}, NOW - 60, queues=["support"], ready=True)
+    r.set_device_registered("1002", False, NOW - 30)
+    board = compute_board(now=NOW, tz="UTC", window_min=60, queues=r.queue_snapshots(NOW), configs={},
+                          sl_targets={}, agents=r.agents(), names={}, clock=AgentClock(), calls=[], records=[])
+    [support] = board["queues"]
+    assert (support["logged_in"], support["available"]) == (2, 1)
+    for counts in (support["agents"], board["totals"]["agents"]):
+        assert (counts["available"], counts["phone_offline"]) == (1, 1)
+    by_id = {a["agent_id"]: a for a in board["agents"]}
+    assert [(a["state"], a["phone_offline"]) for a in by_id.values()] == [("available", False), ("available", True)]
+    r.set_device_registered("1002", True, NOW - 10)  # the console is open again
+    board = compute_board(now=NOW, tz="UTC", window_min=60, queues=r.queue_snapshots(NOW), configs={},
+                          sl_targets={}, agents=r.agents(), names={}, clock=AgentClock(), calls=[], records=[])
+    assert board["queues"][0]["available"] == 2 and board["totals"]["agents"]["phone_offline"] == 0
