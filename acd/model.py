@@ -18,6 +18,7 @@ log = logging.getLogger("acd.transitions")
 
 MIN_LEVEL = 1
 MAX_LEVEL = 5
+PHONE_OFFLINE = "phone_offline"  # AgentView.counted_state of an available agent whose phone is unreachable
 
 
 class AgentState(StrEnum):
@@ -290,6 +291,15 @@ class AgentView:
     offers: tuple[str, ...]
     calls: tuple[str, ...]
     wrap_until: float | None = None  # when wrap-up ends on its own (console countdown)
+
+    @property
+    def counted_state(self) -> str:
+        """Where boards and metrics count the agent: its state, or ``phone_offline`` when available
+        but its phone is unreachable (a closed console, a softphone unregistered): the router offers
+        such an agent no call, so it is not counted available."""
+        if self.state is AgentState.AVAILABLE and not self.registered:
+            return PHONE_OFFLINE
+        return self.state.value
 
 
 @dataclass(frozen=True, slots=True)

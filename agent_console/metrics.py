@@ -29,7 +29,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.events import AgentStateChanged
-from acd.model import AgentState, AgentView
+from acd.model import PHONE_OFFLINE, AgentState, AgentView
 from acd.stats import QueueSnapshot
 from cti.bus import EventBus, observe
 from cti.journey import AgentRinging, AgentRingNoAnswer
@@ -240,13 +240,13 @@ def _agent_family(agents: Sequence[AgentView], queues: Sequence[str]) -> Metric:
     fam = GaugeMetricFamily("cti_agents", "Logged-in agents per queue and state (an agent counts in each of "
                             "its queues)", labels=["queue", "state"])
     counts: dict[tuple[str, str], int] = {}
+    states = [s.value for s in AgentState if s is not AgentState.LOGGED_OUT] + [PHONE_OFFLINE]
     for q in queues:  # every state of every queue, zeros included: a graph never has holes
-        for state in AgentState:
-            if state is not AgentState.LOGGED_OUT:
-                counts[(q, state.value)] = 0
-    for a in agents:
+        for state in states:
+            counts[(q, state)] = 0
+    for a in agents:  # an available agent whose phone is unreachable counts as phone_offline
         for q in a.queues:
-            counts[(q, a.state.value)] = counts.get((q, a.state.value), 0) + 1
+            counts[(q, a.counted_state)] = counts.get((q, a.counted_state), 0) + 1
     for (q, st), n in sorted(counts.items()):
         fam.add_metric([q, st], n)
     return fam

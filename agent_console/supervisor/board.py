@@ -13,14 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from acd.kpis import AgentTime, CallRecord, KpiPolicy, KpiSummary, bucket_start, in_window, summarize
-from acd.model import AgentState, AgentView, QueueConfig
+from acd.model import PHONE_OFFLINE, AgentView, QueueConfig
 from acd.stats import QueueSnapshot
 from agent_console.supervisor.agents import AgentClock
 
 AGENT_STATES = ("logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready")
 # Agent counts: the states, and the available agents whose phone is unreachable (a closed console,
-# a softphone unregistered) apart -- the ACD offers them no call, so they are not counted available.
-PHONE_OFFLINE = "phone_offline"
+# a softphone unregistered) apart -- the ACD offers them no call (AgentView.counted_state).
 AGENT_COUNTS = (*AGENT_STATES, PHONE_OFFLINE)
 CALLBACK_COUNTS = ("pending", "due", "overdue", "claimed")
 
@@ -48,14 +47,6 @@ def policy_for(cfg: QueueConfig | None, sl_target: float) -> KpiPolicy:
     return KpiPolicy(sl_seconds=cfg.service_level_s, short_abandon_s=cfg.short_abandon_s, sl_target=sl_target)
 
 
-def count_as(a: AgentView) -> str:
-    """Where the board counts an agent: its state, or ``phone_offline`` when available but not
-    reachable (``AgentView.registered``: the ACD's own test before it offers a call)."""
-    if a.state is AgentState.AVAILABLE and not a.registered:
-        return PHONE_OFFLINE
-    return a.state.value
-
-
 def callback_counts(counts: Mapping[str, int] | None) -> dict[str, int]:
     return {k: int((counts or {}).get(k, 0)) for k in CALLBACK_COUNTS}
 
@@ -81,7 +72,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
     for a in agents:
         for qn in a.queues:
             if qn in by_state_in:
-                by_state_in[qn][count_as(a)] += 1
+                by_state_in[qn][a.counted_state] += 1
     out_queues = []
     for q in queues:
         target = sl_targets.get(q.queue, 0.8)
@@ -138,7 +129,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "virtual_waiting": sum(q.virtual_waiting for q in queues),
             "talking": sum(1 for c in live if c.status in ("talking", "held")),
             "longest_wait_s": round(max((q.longest_wait_s for q in queues), default=0.0), 1),
-            "agents": {s: sum(1 for a in agents if count_as(a) == s) for s in AGENT_COUNTS},
+            "agents": {s: sum(1 for a in agents if a.counted_state == s) for s in AGENT_COUNTS},
             "window": kpi_dict(summarize(window, default, win_times)),
             "today": kpi_dict(summarize(day, default, day_times)),
             # every open callback: personal ones and those of queues the router no longer has too

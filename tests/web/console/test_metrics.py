@@ -128,9 +128,9 @@ def test_live_collector_queues_agents_ami_and_calllog() -> None:
     snap = stats.snapshot("support", waiting=2, ringing=1, connected=3, longest_wait_s=12.5,
                           agents_logged_in=2, agents_available=1)
 
-    def agent(agent_id: str, state: AgentState, queues: tuple[str, ...]) -> AgentView:
+    def agent(agent_id: str, state: AgentState, queues: tuple[str, ...], registered: bool = True) -> AgentView:
         return AgentView(agent_id=agent_id, state=state, reason=None, skills={}, capacity=1, queues=queues,
-                         registered=True, idle_since=0.0, not_ready_after_call=None, offers=(), calls=())
+                         registered=registered, idle_since=0.0, not_ready_after_call=None, offers=(), calls=())
 
     metrics = EngineMetrics(LiveSources(
         ami_connected=lambda: False,
@@ -140,7 +140,9 @@ def test_live_collector_queues_agents_ami_and_calllog() -> None:
         calls_in_ivr=lambda: 5,
         queues=lambda: [snap],
         agents=lambda: [agent("1001", AgentState.AVAILABLE, ("support", "sales")),
-                        agent("1002", AgentState.ON_CALL, ("support",))],
+                        agent("1002", AgentState.ON_CALL, ("support",)),
+                        # available, but its console closed: offered nothing, as on the wallboard
+                        agent("1003", AgentState.AVAILABLE, ("support",), registered=False)],
         calllog=lambda: {"pending": 8, "outbox_bytes": 4096, "db_up": 0.0, "write_failures": 2}))
     got = samples(metrics.render().decode())
     assert got[("cti_ami_connected", ())] == 0
@@ -157,6 +159,7 @@ def test_live_collector_queues_agents_ami_and_calllog() -> None:
     assert got[("cti_agents", (("queue", "support"), ("state", "available")))] == 1
     assert got[("cti_agents", (("queue", "support"), ("state", "on_call")))] == 1
     assert got[("cti_agents", (("queue", "support"), ("state", "wrap_up")))] == 0
+    assert got[("cti_agents", (("queue", "support"), ("state", "phone_offline")))] == 1
     assert got[("cti_calllog_pending_calls", ())] == 8 and got[("cti_calllog_database_up", ())] == 0
 
 
