@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from acd.model import MAX_LEVEL, MIN_LEVEL
 from agent_console import policy
 from agent_console.security import ConsoleAuth, Principal, current_principal
 from crm_core import audit, users
@@ -32,7 +33,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$"
 AGENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EXTENSION = r"^[0-9]{2,32}$"
-Level = Annotated[int, Field(ge=1, le=10)]  # a skill's proficiency
+Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]  # a skill's proficiency: the ACD's scale (crm_core.users)
 MIN_PASSWORD = 12  # what an administrator sets for someone else; `cti users create-admin` asks the same
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Float, ForeignKey, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from acd.model import MAX_LEVEL, MIN_LEVEL
 from crm_core.errors import Conflict, InvalidField, NotFound
 from crm_core.models import ROLES, Base, User
 
@@ -85,6 +86,17 @@ async def _check_extension(session: AsyncSession, extension: str | None, agent_i
     raise Conflict("extension", f"{phone}{mine} is the phone of {whose}; give this user another extension")
 
 
+def check_skills(skills: Any) -> dict[str, int]:
+    """Skill -> proficiency on the ACD's one scale, ``acd.model.MIN_LEVEL``..``MAX_LEVEL`` (what the
+    router ranks and config/queues.yaml and the supervisor's Skills dialog use), whatever the way in."""
+    if not isinstance(skills, dict):
+        raise InvalidField("skills", "must be a mapping of skill to proficiency")
+    for name, level in skills.items():
+        if isinstance(level, bool) or not isinstance(level, int) or not MIN_LEVEL <= level <= MAX_LEVEL:
+            raise InvalidField("skills", f"{name}: proficiency is a whole number {MIN_LEVEL}..{MAX_LEVEL}")
+    return dict(skills)
+
+
 async def create_user(*, session: AsyncSession, username: str, password: str, role: str = "agent",
                       display_name: str = "", agent_id: str | None = None, extension: str | None = None,
                       skills: dict[str, Any] | None = None, language: str = "zh-CN") -> User:
@@ -94,11 +106,12 @@ async def create_user(*, session: AsyncSession, username: str, password: str, ro
         raise InvalidField("password", "must be at least 8 characters")
     if await session.scalar(select(func.count()).select_from(User).where(User.username == username)):
         raise Conflict("username", f"{username!r} is taken")
+    skills = check_skills(skills or {})
     await _check_agent_id(session, agent_id)
     await _check_extension(session, extension, agent_id)
     user = User(username=username, password_hash=await hash_secret_async(password), role=role,
                 display_name=display_name or username, agent_id=agent_id, extension=extension,
-                skills=dict(skills or {}), language=language)
+                skills=skills, language=language)
     session.add(user)
     await session.flush()
     return user
@@ -201,6 +214,8 @@ async def update_user(*, session: AsyncSession, user_id: int, changes: dict[str,
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise InvalidField(unknown[0], "cannot be changed here")
+    if "skills" in changes:
+        changes = {**changes, "skills": check_skills(changes["skills"])}
     user = await get_user(session=session, user_id=user_id)
     role = changes.get("role", user.role)
     if role not in ROLES:

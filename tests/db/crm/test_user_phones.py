@@ -73,3 +73,27 @@ async def test_an_agent_id_has_one_user_and_the_conflict_names_it(db: Database) 
         async with db.session() as s:
             await users.create_user(session=s, username="agent9", password=PW, agent_id="1001", extension="1011")
     assert taken.value.field == "agent_id" and "'agent1'" in taken.value.message
+
+
+@pytest.mark.parametrize("level", [0, 6, 8, 10, True, "5", 2.5])
+async def test_skill_levels_are_the_acds_scale_whatever_the_way_in(db: Database, level: object) -> None:
+    """The router ranks proficiency MIN_LEVEL..MAX_LEVEL (acd.model, config/queues.yaml): a user given
+    zh=8 was accepted here and then broke the supervisor's Skills dialog (which allows 1..5)."""
+    from acd.model import MAX_LEVEL, MIN_LEVEL
+    from crm_core.errors import InvalidField
+
+    assert (MIN_LEVEL, MAX_LEVEL) == (1, 5)
+    with pytest.raises(InvalidField) as bad:
+        async with db.session() as s:
+            await users.create_user(session=s, username="agent9", password=PW, agent_id="1009",
+                                    skills={"billing": 3, "zh": level})
+    assert bad.value.field == "skills" and "1..5" in bad.value.message
+    async with db.session() as s:
+        user = await users.create_user(session=s, username="agent9", password=PW, agent_id="1009",
+                                       skills={"billing": MIN_LEVEL, "zh": MAX_LEVEL})
+        uid = user.id
+    with pytest.raises(InvalidField):
+        async with db.session() as s:
+            await users.update_user(session=s, user_id=uid, changes={"skills": {"zh": level}})
+    async with db.session() as s:
+        assert (await users.get_user(session=s, user_id=uid)).skills == {"billing": 1, "zh": 5}
