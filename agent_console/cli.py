@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
                      port: int = typer.Option(None, help="Port (default: settings.web.port)."),
                      answer_after: float = typer.Option(1.5, help="The simulated phone answers after this many s.")
                      ) -> None:
-        """Serve the agent console on in-memory fakes (log in as alice or bob, password demo-pass-1)."""
+        """Serve the agent console on in-memory fakes (log in as alice or bob, password demo-pass-1).
+        Agents only: the supervisor pages need the engine (`cti run`)."""
         import uvicorn
 
         from agent_console.demo import build_demo
@@ -25,9 +26,11 @@ def register(app: typer.Typer) -> None:
         # No session secret configured: the installation's generated one, never an empty key.
         settings = with_installation_secrets(settings_or_exit())
         h, p = host or settings.web.host, port or settings.web.port
-        demo = build_demo(settings, answer_after_s=answer_after)
+        # No supervisor: the fakes serve no supervisor pages (/wallboard ...), where one's login lands.
+        demo = build_demo(settings, answer_after_s=answer_after, supervisor=False)
         users = ", ".join(u for u, _, _ in DEMO_AGENTS)
-        typer.echo(f"console demo on http://{h}:{p}/  users: {users}, sue (supervisor); password {DEMO_PASSWORD}")
+        typer.echo(f"console demo on http://{h}:{p}/  users: {users} (agents); password {DEMO_PASSWORD}; "
+                   "the supervisor pages need the engine: cti run")
 
         # uvicorn handles SIGINT/SIGTERM itself and returns from serve(): a clean stop.
         config = uvicorn.Config(demo.app, host=h, port=p, ws="websockets-sansio", ws_max_size=1024 * 1024,

@@ -84,9 +84,12 @@ def _demo_hash() -> str:
 
 
 def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int = 0,
-               throttle: LoginThrottle | None = None, demo_routes: bool = True, **app_kw: Any) -> DemoConsole:
-    """The app on fakes with demo users (password ``DEMO_PASSWORD``): alice, bob (agents), sue
-    (supervisor), and ``agents`` more named agent0001... (for the benchmark)."""
+               throttle: LoginThrottle | None = None, demo_routes: bool = True, supervisor: bool = True,
+               **app_kw: Any) -> DemoConsole:
+    """The app on fakes with demo users (password ``DEMO_PASSWORD``): alice, bob (agents), with
+    ``supervisor`` sue (a supervisor, for the tests of who may do what: the fakes serve no
+    supervisor pages, so a supervisor's login lands on a /wallboard that is not there), and
+    ``agents`` more named agent0001... (for the benchmark)."""
     bus = InProcessBus()
     crm = FakeCrm()
     desk = FakeDesk(bus, crm, answer_after_s=answer_after_s)
@@ -94,7 +97,8 @@ def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int
     hashed = _demo_hash()
     for username, agent_id, name in DEMO_AGENTS:
         users.add(username, DEMO_PASSWORD, agent_id=agent_id, display_name=name, password_hash=hashed)
-    users.add("sue", DEMO_PASSWORD, role="supervisor", display_name="Sue Supervisor", password_hash=hashed)
+    if supervisor:
+        users.add("sue", DEMO_PASSWORD, role="supervisor", display_name="Sue Supervisor", password_hash=hashed)
     for i in range(agents):
         users.users[f"agent{i:04d}"] = ("!", Principal(10_000 + i, f"agent{i:04d}", "agent", f"b{i:04d}"))
     auth = ConsoleAuth.from_settings(settings, throttle=throttle)

@@ -18,11 +18,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from acd.model import MAX_LEVEL, MIN_LEVEL
 from agent_console import policy
 from agent_console.security import ConsoleAuth, Principal, current_principal
 from crm_core import audit, users
 from crm_core.db import Database
-from crm_core.errors import Conflict, InvalidField
+from crm_core.errors import InvalidField
 from crm_core.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$"
 AGENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EXTENSION = r"^[0-9]{2,32}$"
-Level = Annotated[int, Field(ge=1, le=10)]  # a skill's proficiency
+Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]  # a skill's proficiency: the ACD's scale (crm_core.users)
 MIN_PASSWORD = 12  # what an administrator sets for someone else; `cti users create-admin` asks the same
 
 
@@ -107,11 +108,10 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
 
     @r.post("", response_model=UserOut, status_code=201)
     async def create(body: UserIn, who: Principal = Depends(admin)) -> UserOut:
-        """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills."""
+        """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills. No two
+        active users share a phone extension (their ``extension``, else their agent id)."""
         check_skills(body.skills)
-        async with db.session() as s:
-            if body.agent_id is not None and await users.user_by_agent_id(session=s, agent_id=body.agent_id):
-                raise Conflict("agent_id", f"agent {body.agent_id!r} already has a user")
+        async with db.session() as s:  # a taken username, agent id or extension: 409 (crm_core.users)
             u = await users.create_user(session=s, username=body.username, password=body.password, role=body.role,
                                         display_name=body.display_name, agent_id=body.agent_id,
                                         extension=body.extension, language=body.language, skills=body.skills)

@@ -57,16 +57,21 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command("seed-demo")
 def seed_demo() -> None:
     """Create the demo company (idempotent: running it twice adds nothing the second time)."""
+    from crm_core.seed import demo_logins
     from crm_core.seed import seed_demo as seed
+    from cti.cli import settings_or_exit
+
+    config_dir = settings_or_exit().config_dir  # the agents are its queues.yaml's roster
 
     async def work(db: Any) -> dict[str, int]:
         await db.upgrade()
-        return await seed(db, progress=lambda msg: typer.echo(f"seed: {msg}"))
+        return await seed(db, progress=lambda msg: typer.echo(f"seed: {msg}"), config_dir=config_dir)
 
     added = _run(work)
     typer.echo("seed: done (" + ", ".join(f"{k} +{v}" for k, v in added.items()) + ")")
-    typer.echo("demo logins (development only): admin / admin-demo-1, sup1 / sup1-demo-1, "
-               "agent1..agent8 / agent1-demo..agent8-demo (agent ids = extensions 1001..1008)")
+    typer.echo("demo logins (development only; an agent's id is their extension):")
+    for login in demo_logins(config_dir):
+        typer.echo(f"  {login}")
     typer.echo("IVR demo accounts: 100001 PIN 1234 (张伟, key account, +8613800138000); "
                "100002..100010 PIN 1002..1010")
 

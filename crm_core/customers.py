@@ -1,4 +1,4 @@
-"""Customers: create, read, update and search (phone / name / account number), PIN checks.
+"""Customers: create, read, update and search (phone / name / e-mail / account number), PIN checks.
 
 Who may change what is the web layer's policy; this module audits every change of a customer's
 identity (PIN, phone numbers -- the caller-ID match --, tier) in the same unit of work.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit
@@ -104,6 +104,9 @@ async def update_customer(*, session: AsyncSession, customer_id: int, patch: Cus
     return customer
 
 
+_JSON_SYNTAX = '"\\[]'
+
+
 def _search(stmt: Select[Any], *, q: str | None, phone: str | None, name: str | None,
             account_number: str | None, tier: str | None) -> Select[Any]:
     """Every input is a bound parameter; LIKE wildcards in it are escaped."""
@@ -125,6 +128,11 @@ def _search(stmt: Select[Any], *, q: str | None, phone: str | None, name: str | 
         conds = [func.lower(Customer.name).like(like_pattern(q.lower()), escape="\\"),
                  func.lower(func.coalesce(Customer.company, "")).like(like_pattern(q.lower()), escape="\\"),
                  Customer.account_number == q]
+        if not any(ch in q for ch in _JSON_SYNTAX):
+            # The e-mails are a JSON list (["a@b.example","c@d.example"]: crm_core.db writes it compact and
+            # unescaped), searched as its text on SQLite and PostgreSQL alike; a query holding the list's
+            # own syntax would match that instead of an address, so it does not search e-mails.
+            conds.append(func.lower(cast(Customer.emails, String)).like(like_pattern(q.lower()), escape="\\"))
         if e164:
             conds.append(Customer.id.in_(select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)))
         stmt = stmt.where(or_(*conds))

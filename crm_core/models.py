@@ -91,7 +91,7 @@ class User(Base):
     extension: Mapped[str | None] = mapped_column(String(32))
     # How the ACD rings this agent: webrtc (the console), sip (a desk phone), sim; NULL: the default.
     phone_kind: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    skills: Mapped[dict[str, Any]] = mapped_column(default=dict)  # skill -> proficiency 1..10
+    skills: Mapped[dict[str, Any]] = mapped_column(default=dict)  # skill -> proficiency 1..5 (acd.model)
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,11 +4,13 @@ knowledge articles, cases and past interactions (written through the real call l
 Idempotent: customers are matched by their first phone number, users by username, catalogue
 rows by code / name / title, cases by customer + subject; past interactions are seeded once.
 
-Demo logins (development only): admin / admin-demo-1, sup1 / sup1-demo-1, mgr1 / mgr1-demo-1, and one agent
-per entry of the ``agents:`` roster in config/queues.yaml (the one list of agents: id, login, name,
-skills): agent1..agent8 / agent1-demo..agent8-demo, extensions and agent ids 1001..1008. IVR accounts: 100001 PIN 1234
-(张伟, key account), 100002..100010 PIN "1" + the last three digits (100002 -> 1002); customers
-11..50 have account numbers 100011..100050 without a PIN.
+Demo logins (development only): admin / admin-demo-1 (administrator), sup1 / sup1-demo-1
+(supervisor), mgr1 / mgr1-demo-1 (manager: sees what a supervisor sees, does not intervene), and
+one agent per entry of the ``agents:`` roster in config/queues.yaml (the one list of agents: id,
+login, name, skills): agent1..agent8 / agent1-demo..agent8-demo, extensions and agent ids
+1001..1008. IVR accounts: 100001 PIN 1234 (张伟, key account), 100002..100010 PIN "1" + the
+last three digits (100002 -> 1002); customers 11..50 have account numbers 100011..100050 without
+a PIN.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import func, select
 
 from acd.config import demo_agents
 from crm_core import cases as case_service
+from crm_core import users as user_service
 from crm_core.calllog import CallLogger
 from crm_core.customers import create_customer
 from crm_core.db import Database
@@ -53,6 +56,10 @@ Progress = Callable[[str], None]
 DEMO_CUSTOMERS = 200
 DEMO_INTERACTIONS = 600
 DEFAULT_QUEUES = {"general": ["general"], "support": ["support"], "billing": ["billing"], "sales": ["sales"]}
+# The demo's staff: login, password, role, name, phone extension (README's quick tour, the startup banner).
+DEMO_STAFF = (("admin", "admin-demo-1", "admin", "Administrator 管理员", None),
+              ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", "1009"),
+              ("mgr1", "mgr1-demo-1", "manager", "Manager 经理 吴刚", "1010"))
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超",
          "秀兰", "霞", "平", "刚", "桂英", "建华", "文", "华", "红", "建国", "子涵", "浩然", "雨桐", "欣怡"]
@@ -75,6 +82,13 @@ DISPOSITIONS = [
     ("wrong_number", "Wrong number", "打错电话", "other", False),
     ("silent_call", "Silent call", "无声来电", "other", False),
 ]
+
+
+def demo_logins(config_dir: Path | None = None) -> list[str]:
+    """``login / password (role)`` of every demo user, for printing."""
+    staff = [f"{u} / {pw} ({'administrator' if role == 'admin' else role})" for u, pw, role, _, _ in DEMO_STAFF]
+    agents = demo_agents(config_dir or DEFAULT_CONFIG_DIR)
+    return staff + [f"{a.username} / {a.username}-demo (agent {a.agent_id})" for a in agents]
 
 
 def _queues(config_dir: Path | None) -> dict[str, list[str]]:
@@ -187,9 +201,7 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
     async with db.session() as s:
         have = set((await s.scalars(select(User.username))).all())
         wanted: list[tuple[str, str, str, str, str | None, str | None, dict[str, int]]] = [
-            ("admin", "admin-demo-1", "admin", "Administrator 管理员", None, None, {}),
-            ("sup1", "sup1-demo-1", "supervisor", "Supervisor 主管 周敏", None, "1009", {}),
-            ("mgr1", "mgr1-demo-1", "supervisor", "Manager 经理 吴刚", None, "1010", {})]
+            (username, password, role, display, None, ext, {}) for username, password, role, display, ext in DEMO_STAFF]
         # The agents are config/queues.yaml's roster (one list: the ACD's and the CRM's).
         for a in demo_agents(config_dir or DEFAULT_CONFIG_DIR):
             wanted.append((a.username, f"{a.username}-demo", "agent", a.name, a.agent_id, a.agent_id,
@@ -204,6 +216,12 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
                 user = await s.scalar(select(User).where(User.username == username))
                 if user is not None and role == "agent":
                     user.skills, user.display_name = skills, display
+                elif user is not None and (username, user.role, role) == ("mgr1", "supervisor", "manager"):
+                    # Seeded as a supervisor before, though the demo calls mgr1 its manager. A session
+                    # carries the role it was issued with: mgr1's end.
+                    user.role = "manager"
+                    await user_service.end_sessions(session=s, user_id=user.id)
+                    progress("users: mgr1 is the manager now (an earlier seed made it a supervisor)")
     progress(f"users: {added['users']} added")
     async with db.session() as s:
         codes = set((await s.scalars(select(Disposition.code))).all())
@@ -227,12 +245,16 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
     async with db.session() as s:
         existing = set((await s.scalars(select(CustomerPhone.e164))).all())
     for start in range(0, len(specs), 50):
+        before = added["customers"]
         async with db.session() as s:
             for spec in specs[start:start + 50]:
                 if to_e164(spec.phones[0].number) not in existing:
                     await create_customer(session=s, data=spec)
                     added["customers"] += 1
-        progress(f"customers: {min(start + 50, len(specs))}/{len(specs)}")
+        if added["customers"] > before:
+            progress(f"customers: {added['customers']} added ({min(start + 50, len(specs))}/{len(specs)} checked)")
+    there = len(specs) - added["customers"]
+    progress(f"customers: {added['customers']} added" + (f" ({there} there already)" if there else ""))
     async with db.session() as s:
         customers = list((await s.scalars(select(Customer).order_by(Customer.id))).all())
         owners = list((await s.scalars(select(User).where(User.role == "agent").order_by(User.id))).all())

@@ -18,6 +18,7 @@ from sqlalchemy import Float, ForeignKey, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from acd.model import MAX_LEVEL, MIN_LEVEL
 from crm_core.errors import Conflict, InvalidField, NotFound
 from crm_core.models import ROLES, Base, User
 
@@ -57,6 +58,45 @@ def verify_secret(stored: str | None, secret: str) -> bool:
         return False
 
 
+async def _check_agent_id(session: AsyncSession, agent_id: str | None, user_id: int | None = None) -> None:
+    """One user per agent id (the column is unique too: this names who has it)."""
+    if agent_id is None:
+        return
+    other = await session.scalar(select(User).where(User.agent_id == agent_id, User.id != (user_id or 0)))
+    if other is not None:
+        raise Conflict("agent_id", f"agent {agent_id!r} already has a user ({other.username!r})")
+
+
+async def _check_extension(session: AsyncSession, extension: str | None, agent_id: str | None,
+                           user_id: int | None = None) -> None:
+    """The phone an active user takes is no other active user's. A user's phone extension is their
+    ``extension``, or else their agent id (what the ACD rings and the browser endpoint web<extension>
+    the softphone registers: agent_console.desk, agent_console.phone): two users on one extension
+    share one endpoint, and the second one's softphone password locks the first one out."""
+    phone = extension or agent_id
+    if not phone:
+        return
+    other = await session.scalar(select(User).where(
+        func.coalesce(User.extension, User.agent_id) == phone, User.active.is_(True), User.id != (user_id or 0))
+        .order_by(User.id).limit(1))
+    if other is None:
+        return
+    whose = f"{other.username!r}" + ("" if other.extension else " (their agent id)")
+    mine = "" if extension else " (this user's agent id: they have no extension of their own)"
+    raise Conflict("extension", f"{phone}{mine} is the phone of {whose}; give this user another extension")
+
+
+def check_skills(skills: Any) -> dict[str, int]:
+    """Skill -> proficiency on the ACD's one scale, ``acd.model.MIN_LEVEL``..``MAX_LEVEL`` (what the
+    router ranks and config/queues.yaml and the supervisor's Skills dialog use), whatever the way in."""
+    if not isinstance(skills, dict):
+        raise InvalidField("skills", "must be a mapping of skill to proficiency")
+    for name, level in skills.items():
+        if isinstance(level, bool) or not isinstance(level, int) or not MIN_LEVEL <= level <= MAX_LEVEL:
+            raise InvalidField("skills", f"{name}: proficiency is a whole number {MIN_LEVEL}..{MAX_LEVEL}")
+    return dict(skills)
+
+
 async def create_user(*, session: AsyncSession, username: str, password: str, role: str = "agent",
                       display_name: str = "", agent_id: str | None = None, extension: str | None = None,
                       skills: dict[str, Any] | None = None, language: str = "zh-CN") -> User:
@@ -66,9 +106,12 @@ async def create_user(*, session: AsyncSession, username: str, password: str, ro
         raise InvalidField("password", "must be at least 8 characters")
     if await session.scalar(select(func.count()).select_from(User).where(User.username == username)):
         raise Conflict("username", f"{username!r} is taken")
+    skills = check_skills(skills or {})
+    await _check_agent_id(session, agent_id)
+    await _check_extension(session, extension, agent_id)
     user = User(username=username, password_hash=await hash_secret_async(password), role=role,
                 display_name=display_name or username, agent_id=agent_id, extension=extension,
-                skills=dict(skills or {}), language=language)
+                skills=skills, language=language)
     session.add(user)
     await session.flush()
     return user
@@ -171,6 +214,8 @@ async def update_user(*, session: AsyncSession, user_id: int, changes: dict[str,
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise InvalidField(unknown[0], "cannot be changed here")
+    if "skills" in changes:
+        changes = {**changes, "skills": check_skills(changes["skills"])}
     user = await get_user(session=session, user_id=user_id)
     role = changes.get("role", user.role)
     if role not in ROLES:
@@ -179,9 +224,12 @@ async def update_user(*, session: AsyncSession, user_id: int, changes: dict[str,
     if user.role == "admin" and user.active and (role != "admin" or not active) and await _active_admins(session) <= 1:
         raise Conflict("role" if role != "admin" else "active", "the last active administrator must stay one")
     agent_id = changes.get("agent_id", user.agent_id)
-    relinked = agent_id is not None and agent_id != user.agent_id
-    if agent_id is not None and relinked and await user_by_agent_id(session=session, agent_id=agent_id):
-        raise Conflict("agent_id", f"agent {agent_id!r} already has a user")
+    if agent_id != user.agent_id:
+        await _check_agent_id(session, agent_id, user_id)
+    extension = changes.get("extension", user.extension)
+    # Only a change that takes a phone is checked: a database may hold duplicates from before this check.
+    if active and (not user.active or extension != user.extension or agent_id != user.agent_id):
+        await _check_extension(session, extension, agent_id, user_id)
     end = (not active and user.active) or role != user.role
     for name, value in changes.items():
         setattr(user, name, value)

@@ -17,18 +17,18 @@ async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
 
     await page.fill("#u-username", "agent9")
     await page.fill("#u-name", "New Agent")
-    await page.fill("#u-agent", "1009")
-    await page.fill("#u-skills", "billing=5, zh=8")
+    await page.fill("#u-agent", "1011")  # 1009 is sup1's extension
+    await page.fill("#u-skills", "billing=5, zh=4")
     await page.fill("#u-password", "agent9-strong-pass")
     await page.click("#us-form button[type=submit]")
     new = page.locator('#users tr[data-user="agent9"]')
-    await expect(new).to_contain_text("billing=5, zh=8")
+    await expect(new).to_contain_text("billing=5, zh=4")
     await expect(page.locator("#us-msg")).to_have_text("agent9 created")
 
     async with site.client() as c:  # the new agent logs in; deactivation below ends that session
         token = await login(c, "agent9", "agent9-strong-pass")
         auth = {"Authorization": f"Bearer {token}"}
-        assert (await c.get("/api/me", headers=auth)).json()["agent_id"] == "1009"
+        assert (await c.get("/api/me", headers=auth)).json()["agent_id"] == "1011"
 
         await page.fill("#u-username", "agent1")  # a taken name: the server's reason is shown
         await page.fill("#u-password", "another-strong-pass")

@@ -38,13 +38,14 @@ async def test_a_changed_roster_reaches_the_next_seed(db: Database, tmp_path: Pa
     await seed_demo(db, progress=lambda *_: None, config_dir=config)
     data = yaml.safe_load((config / "queues.yaml").read_text(encoding="utf-8"))
     data["agents"]["1007"].update(name="王芳 Wang Fang", skills={"general": 4, "zh": 5})
-    data["agents"]["1009"] = {"username": "agent9", "name": "Nina Gao", "skills": {"sales": 3}, "queues": ["sales"]}
+    # 1009 and 1010 are sup1's and mgr1's extensions: a ninth agent there would share their phone.
+    data["agents"]["1011"] = {"username": "agent9", "name": "Nina Gao", "skills": {"sales": 3}, "queues": ["sales"]}
     (config / "queues.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     added = await seed_demo(db, progress=lambda *_: None, config_dir=config)
     assert added["users"] == 1
     agents = await _agents(db)
     assert agents["1007"] == ("agent7", "王芳 Wang Fang", {"general": 4, "zh": 5}, "1007")
-    assert agents["1009"] == ("agent9", "Nina Gao", {"sales": 3}, "1009")
+    assert agents["1011"] == ("agent9", "Nina Gao", {"sales": 3}, "1011")
     async with db.session() as s:
         who = await authenticate(session=s, username="agent9", password="agent9-demo")
-    assert who is not None and who.agent_id == "1009"
+    assert who is not None and who.agent_id == "1011"

@@ -167,7 +167,7 @@ async def test_catalogue_scripts_articles_dispositions(db: Database) -> None:
 async def test_users_argon2_and_authentication(db: Database) -> None:
     async with db.session() as s:
         u = await users.create_user(session=s, username="agent1", password="agent1-demo", agent_id="1001",
-                                    extension="1001", skills={"billing": 8})
+                                    extension="1001", skills={"billing": 5})
         assert u.password_hash.startswith("$argon2id$") and "agent1-demo" not in u.password_hash
         with pytest.raises(Conflict):
             await users.create_user(session=s, username="agent1", password="whatever-1")

@@ -56,12 +56,3 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         yield Site(engine, engine.app, port, settings)
     finally:
         await engine.db.dispose()
-
-
-async def add_manager(site: Site, username: str = "mgr2") -> None:
-    """A user with the manager role (the demo company has none)."""
-    from crm_core.users import create_user
-
-    PASSWORDS[username] = "manager-pass-1"
-    async with site.engine.db.session() as s:
-        await create_user(session=s, username=username, password=PASSWORDS[username], role="manager")

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.web.security.conftest import Site, add_manager
+from tests.web.security.conftest import Site
 
-A, S, M, D = "agent1", "sup1", "mgr2", "admin"
+A, S, M, D = "agent1", "sup1", "mgr1", "admin"  # mgr1: the demo company's manager
 # (method, path, json body, who may): everyone else gets 403.
 TABLE: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("GET", "/api/me", None, {A, S, M, D}),
@@ -37,7 +37,6 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
                          ids=[f"{m} {p} {sorted(b or {})}" for m, p, b, _ in TABLE])
 async def test_role_table(site: Site, method: str, path: str, body: dict[str, Any] | None,
                           allowed: set[str]) -> None:
-    await add_manager(site)
     for user in (A, S, M, D):
         c = await site.login(user)
         r = await c.request(method, path, json=body)

@@ -15,7 +15,7 @@ from crm_core.audit import AuditEntry
 from crm_core.errors import DatabaseUnavailable
 from tests.web.security.conftest import Site, password_of
 
-NEW = {"username": "agent9", "password": "agent9-strong-pass", "role": "agent", "agent_id": "1009",
+NEW = {"username": "agent9", "password": "agent9-strong-pass", "role": "agent", "agent_id": "1011",  # 1009: sup1
        "display_name": "New Agent", "skills": {"billing": 5}}
 
 
@@ -52,7 +52,7 @@ async def test_an_administrator_creates_a_user_who_can_log_in(site: Site) -> Non
     r = await admin.post("/api/admin/users", json=NEW)
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["agent_id"] == "1009" and body["skills"] == {"billing": 5} and "password" not in str(body)
+    assert body["agent_id"] == "1011" and body["skills"] == {"billing": 5} and "password" not in str(body)
     assert await _login(site, "agent9", NEW["password"]) == 200
     async with site.engine.db.session() as s:
         row = await s.scalar(select(AuditEntry).where(AuditEntry.action == "user.created"))

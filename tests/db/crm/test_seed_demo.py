@@ -1,0 +1,53 @@
+"""The demo company's staff have the roles README and the startup banner give them (mgr1 is the
+manager: sees the floor, does not intervene), and ``cti db seed-demo`` prints what it did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from callcenter.cli import app
+from crm_core import users
+from crm_core.db import Database
+from crm_core.models import User
+from crm_core.seed import seed_demo
+
+
+async def _roles(db: Database) -> dict[str, str]:
+    async with db.session() as s:
+        return {u.username: u.role for u in (await s.scalars(select(User))).all() if u.role != "agent"}
+
+
+async def test_the_demo_manager_is_a_manager(db: Database) -> None:
+    await seed_demo(db, progress=lambda *_: None)
+    assert await _roles(db) == {"admin": "admin", "sup1": "supervisor", "mgr1": "manager"}
+
+
+async def test_a_database_the_old_seed_made_gets_its_manager_back(db: Database) -> None:
+    async with db.session() as s:  # what the seed wrote before: mgr1 a supervisor
+        await users.create_user(session=s, username="mgr1", password="mgr1-demo-1", role="supervisor",
+                                extension="1010")
+    lines: list[str] = []
+    await seed_demo(db, progress=lines.append)
+    assert (await _roles(db))["mgr1"] == "manager"
+    assert any("mgr1" in line and "manager" in line for line in lines)
+
+
+def test_seed_demo_prints_every_demo_login_and_only_what_it_added(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
+    monkeypatch.setenv("CTI_STATE_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    first = runner.invoke(app, ["db", "seed-demo"])
+    assert first.exit_code == 0, first.output
+    for login in ("admin / admin-demo-1", "sup1 / sup1-demo-1", "mgr1 / mgr1-demo-1", "agent1", "agent8"):
+        assert login in first.output, login
+    assert "seed: customers: 200 added" in first.output
+    again = runner.invoke(app, ["db", "seed-demo"])
+    assert again.exit_code == 0, again.output
+    customers = [line for line in again.output.splitlines() if "customers" in line and "done" not in line]
+    assert customers == ["seed: customers: 0 added (200 there already)"], again.output
+    assert "users: 0 added" in again.output and "interactions: 0 added" in again.output
