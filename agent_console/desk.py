@@ -14,7 +14,7 @@ from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.events import AgentCallUpdate
-from acd.model import AgentState
+from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
 from agent_console.errors import (
     CallNotFound,
     ConsoleError,
@@ -48,8 +48,8 @@ REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("tra
 
 
 def level(value: Any) -> int:
-    """Proficiency on the router's 1..5 scale."""
-    return max(1, min(5, int(value)))
+    """Proficiency on the router's scale (MIN_LEVEL..MAX_LEVEL)."""
+    return max(MIN_LEVEL, min(MAX_LEVEL, int(value)))
 
 
 class EngineDesk:
