@@ -53,6 +53,16 @@ class CampaignPreview:
             raise IllegalCampaignStep(f"campaign {campaign_id} is not a running preview campaign")
         return run
 
+    def works(self, campaign_id: int, agent_id: str) -> bool:
+        """Whether ``agent_id`` works this running preview campaign (IllegalCampaignStep when it is
+        none): logged in to its queue, with its skills, as the preview panel's ``next_for`` asks."""
+        run = self._run(campaign_id)
+        try:
+            agent = self.dialer.acd.agent(agent_id)
+        except AcdError:  # not known to the ACD: no campaign's agent
+            return False
+        return run.queue in agent.queues and all(agent.skills.get(k, 0) >= v for k, v in run.skills.items())
+
     async def next_contact(self, campaign_id: int, agent_id: str) -> dict[str, Any] | None:
         """The next due contact, reserved for ``agent_id`` for ``PREVIEW_HOLD_S`` (None: none due)."""
         run = self._run(campaign_id)
