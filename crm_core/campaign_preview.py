@@ -125,9 +125,8 @@ class CampaignPreview:
     async def dial(self, campaign_id: int, contact_id: int, agent_id: str) -> str:
         """Dial the contact reserved for ``agent_id``: their phone rings, then the customer's."""
         run = self._run(campaign_id)
-        held = self._reserved.get(contact_id)
-        if held is None or held[0] != agent_id:
-            raise InvalidField("contact_id", f"contact {contact_id} is not reserved for agent {agent_id}")
+        if self._held_campaign(contact_id, agent_id) != campaign_id:  # its window, do-not-call list, caller ID
+            raise InvalidField("contact_id", f"contact {contact_id} is not a contact of campaign {campaign_id}")
         now = self.dialer.clock()
         temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
         async with self.dialer.db.session() as s:
