@@ -3,9 +3,10 @@ queue puts a virtual-hold entry at the end of that queue; the customer is called
 as a caller who pressed the key while waiting would be.
 
 The route is public (a company's web site posts to it), so it is throttled twice: per client
-address (one host asking for many numbers) and per normalised number (many hosts asking for one
-number: nobody is called again and again). Every attempt counts, refused ones included. The limits
-are settings (``callbacks.requests_per_address``, ``requests_per_number``, ``requests_window_min``).
+address (one host asking for many numbers; an IPv6 address by its /64) and per normalised number
+(many hosts asking for one number: nobody is called again and again). Every attempt counts, refused
+ones included. The limits are settings (``callbacks.requests_per_address``, ``requests_per_number``,
+``requests_window_min``).
 
 The answer carries a ``cancel_token`` (an HMAC of the request's id under the console's session
 secret: nothing to store, nothing to guess): ``POST /api/callback-requests/{id}/cancel`` with it
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -70,6 +72,18 @@ class SlidingLimit:
         return 0.0
 
 
+def address_key(address: str) -> str:
+    """The per-address limit's key: an IPv6 address by its /64 (a host picks any address of its
+    network at will), an IPv4 address (IPv4-mapped too) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
+
+
 class CallbackRequestIn(BaseModel):
     number: str = Field(min_length=3, max_length=32, description="the customer's phone number, any common format")
     queue: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -103,7 +117,7 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
 
     @r.post("/api/callback-requests", status_code=202)
     async def request_callback(body: CallbackRequestIn, request: Request) -> dict[str, Any]:
-        wait = by_address.hit(client_address(request))
+        wait = by_address.hit(address_key(client_address(request)))
         if wait:
             raise RequestThrottled("too many callback requests from this address", wait)
         e164 = requests.normalise(body.number, body.queue)  # 422 naming the field when it is no number
