@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -32,7 +31,7 @@ from pydantic import BaseModel, Field
 from acd.virtual_hold import VirtualEntry
 from agent_console import policy
 from agent_console.errors import Forbidden, RequestThrottled
-from agent_console.security import Principal, client_address, current_principal
+from agent_console.security import Principal, address_key, client_address, current_principal
 
 
 class CallbackRequests(Protocol):
@@ -70,18 +69,6 @@ class SlidingLimit:
             return max(1.0, hits[0] + self.window_s - now)
         hits.append(now)
         return 0.0
-
-
-def address_key(address: str) -> str:
-    """The per-address limit's key: an IPv6 address by its /64 (a host picks any address of its
-    network at will), an IPv4 address (IPv4-mapped too) as it is."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
 
 
 class CallbackRequestIn(BaseModel):
