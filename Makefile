@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 .PHONY: run test install system-deps venv node pbx lint bench clean
 
 run: install pbx
-	$(CTI) run
+	$(CTI) run --demo
 
 test: install pbx-rootfs
 	bash scripts/test.sh

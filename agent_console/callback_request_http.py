@@ -3,9 +3,10 @@ queue puts a virtual-hold entry at the end of that queue; the customer is called
 as a caller who pressed the key while waiting would be.
 
 The route is public (a company's web site posts to it), so it is throttled twice: per client
-address (one host asking for many numbers) and per normalised number (many hosts asking for one
-number: nobody is called again and again). Every attempt counts, refused ones included. The limits
-are settings (``callbacks.requests_per_address``, ``requests_per_number``, ``requests_window_min``).
+address (one host asking for many numbers; an IPv6 address by its /64) and per normalised number
+(many hosts asking for one number: nobody is called again and again). Every attempt counts, refused
+ones included. The limits are settings (``callbacks.requests_per_address``, ``requests_per_number``,
+``requests_window_min``).
 
 The answer carries a ``cancel_token`` (an HMAC of the request's id under the console's session
 secret: nothing to store, nothing to guess): ``POST /api/callback-requests/{id}/cancel`` with it
@@ -30,7 +31,7 @@ from pydantic import BaseModel, Field
 from acd.virtual_hold import VirtualEntry
 from agent_console import policy
 from agent_console.errors import Forbidden, RequestThrottled
-from agent_console.security import Principal, client_address, current_principal
+from agent_console.security import Principal, address_key, client_address, current_principal
 
 
 class CallbackRequests(Protocol):
@@ -103,7 +104,7 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
 
     @r.post("/api/callback-requests", status_code=202)
     async def request_callback(body: CallbackRequestIn, request: Request) -> dict[str, Any]:
-        wait = by_address.hit(client_address(request))
+        wait = by_address.hit(address_key(client_address(request)))
         if wait:
             raise RequestThrottled("too many callback requests from this address", wait)
         e164 = requests.normalise(body.number, body.queue)  # 422 naming the field when it is no number

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from agent_console import policy
+from agent_console.errors import Forbidden
 from agent_console.security import Principal, current_principal
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign
@@ -147,8 +148,12 @@ def _agent(who: Principal) -> str:
 
 @router.post("/{campaign_id}/preview")
 async def preview_next(request: Request, campaign_id: Id, who: Principal = Depends(current_principal)) -> Any:
-    """Preview: the next due contact, reserved for me two minutes (``{"contact": null}`` when none is due)."""
-    return {"contact": await request.app.state.campaign_preview.next_contact(campaign_id, _agent(who))}
+    """Preview: the next due contact, reserved for me two minutes (``{"contact": null}`` when none is due);
+    403 for a campaign of a queue I am not logged in to, or needing skills I lack."""
+    preview, agent = request.app.state.campaign_preview, _agent(who)
+    if not preview.works(campaign_id, agent):
+        raise Forbidden(f"campaign {campaign_id} is not for you (log in to its queue; it may need skills you lack)")
+    return {"contact": await preview.next_contact(campaign_id, agent)}
 
 
 @router.post("/{campaign_id}/preview/{contact_id}/dial")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, SecretStr
 from starlette.requests import HTTPConnection
@@ -22,10 +22,12 @@ from agent_console.security import Principal, current_principal, require_roles, 
 from crm_core.errors import InvalidField
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
 from crm_core.feed_ring import Feed, parse_cursor
+from crm_core.schemas import MAX_ID
 from crm_core.webhooks import WebhookDispatcher
 
 HEARTBEAT_S = 4.0  # well below proxies' idle timeouts (nginx: 60 s) and clients' read timeouts (httpx: 5 s)
 _admin = require_roles("admin")
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # database ids are signed 64-bit
 
 
 def feed_reader(tokens: Sequence[SecretStr]) -> Any:
@@ -116,16 +118,16 @@ def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[Sec
         return hooks.views()
 
     @router.delete("/api/webhooks/{sid}", status_code=204)
-    async def delete_webhook(sid: int, _p: Principal = Depends(_admin)) -> Response:
+    async def delete_webhook(sid: Id, _p: Principal = Depends(_admin)) -> Response:
         await hooks.delete(sid)
         return Response(status_code=204)
 
     @router.get("/api/webhooks/{sid}/dead-letters")
-    async def dead_letters(sid: int, _p: Principal = Depends(_admin)) -> list[dict[str, Any]]:
+    async def dead_letters(sid: Id, _p: Principal = Depends(_admin)) -> list[dict[str, Any]]:
         return await hooks.dead_letters(sid)
 
     @router.post("/api/webhooks/{sid}/dead-letters/{dead_id}/redeliver")
-    async def redeliver(sid: int, dead_id: int, _p: Principal = Depends(_admin)) -> dict[str, Any]:
+    async def redeliver(sid: Id, dead_id: Id, _p: Principal = Depends(_admin)) -> dict[str, Any]:
         return await hooks.redeliver(sid, dead_id)
 
     return router

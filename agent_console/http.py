@@ -15,6 +15,7 @@ from agent_console.security import (
     COOKIE_NAME,
     ConsoleAuth,
     Principal,
+    address_key,
     client_address,
     current_principal,
     token_of,
@@ -115,7 +116,7 @@ def build_router(console: ConsoleParts) -> APIRouter:
     @r.post("/api/auth/login", response_model=LoginResult, tags=["auth"], max_body_size=4096,
             responses={413: {"description": "Body over 4 KiB"}, 429: {"description": "Too many attempts"}})
     async def login(body: LoginBody, request: Request, response: Response) -> LoginResult:
-        addr = client_address(request)
+        addr = address_key(client_address(request))  # an IPv6 client by its /64
         auth.throttle.check(body.username, addr)  # per user+address, per address, global: 429
         who = await console.users.authenticate(body.username, body.password)
         if who is None:

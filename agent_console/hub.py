@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged, ConsoleEvent
+from agent_console import policy
 from agent_console import protocol as p
 from agent_console.deadlines import Deadlines
 from agent_console.errors import NotAuthenticated
@@ -62,9 +63,12 @@ _POP = plain_validator(p.Pop)
 _OFFER = plain_validator(p.OfferView, passthrough=("pop",))
 
 
-def _plain_pop(linkedid: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """``Pop.model_validate(...).model_dump()`` of a complete pop, without the models."""
-    return _POP.validate_python({**raw, "call_id": linkedid, "complete": True})  # type: ignore[no-any-return]
+def _plain_pop(linkedid: str, raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
+    """``Pop.model_validate(...).model_dump()`` of a complete pop, without the models; the customer's
+    last contacts without other agents' notes (agent_console.policy)."""
+    interactions = policy.others_notes_blanked(agent_id, raw.get("interactions") or ())
+    return _POP.validate_python(  # type: ignore[no-any-return]
+        {**raw, "call_id": linkedid, "complete": True, "interactions": interactions})
 
 
 def _plain_offer_frame(ev: AgentOffer, pop: dict[str, Any]) -> bytes:
@@ -217,13 +221,13 @@ class AgentHub:
 
     async def _build(self, linkedid: str, agent_id: str, info: dict[str, Any]) -> dict[str, Any]:
         """The pop as plain, validated data (a ``Pop``'s ``model_dump()``)."""
-        return _plain_pop(linkedid, await self.pops.build_pop(linkedid, agent_id, info))
+        return _plain_pop(linkedid, await self.pops.build_pop(linkedid, agent_id, info), agent_id)
 
     async def _offer(self, ev: AgentOffer) -> None:
         snap = self._snap(ev.agent_id)
         if ev.pop is not None:
             try:
-                pop = _plain_pop(ev.linkedid, ev.pop)
+                pop = _plain_pop(ev.linkedid, ev.pop, ev.agent_id)
             except ValidationError:
                 log.exception("offer %s: malformed pop from publisher", ev.linkedid)
                 offer = _offer_view(ev)

@@ -264,20 +264,19 @@ class MetricsMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "websocket":
-            gauge = self.metrics.websockets.labels(scope.get("path", ""))
-            accepted = False
+            gauge: Any = None  # labelled once accepted, by its route: a path anyone asks for makes no label
 
             async def ws_send(message: Message) -> None:
-                nonlocal accepted
-                if message["type"] == "websocket.accept" and not accepted:
-                    accepted = True
+                nonlocal gauge
+                if message["type"] == "websocket.accept" and gauge is None:
+                    gauge = self.metrics.websockets.labels(_route_of(scope))
                     gauge.inc()
                 await send(message)
 
             try:
                 await self.app(scope, receive, ws_send)
             finally:
-                if accepted:
+                if gauge is not None:
                     gauge.dec()
             return
         if kind != "http":
@@ -295,8 +294,12 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, http_send)
         finally:
-            self.metrics.http_duration.labels(scope["method"], _route_of(scope), str(status)).observe(
+            method = scope["method"] if scope["method"] in _METHODS else "other"  # clients make methods up
+            self.metrics.http_duration.labels(method, _route_of(scope), str(status)).observe(
                 time.perf_counter() - started)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_of(scope: Scope) -> str:

@@ -109,9 +109,13 @@ class _Issued:
 StaffPhone = Callable[[int], Awaitable[tuple[str | None, str | None]]]
 
 
-def holder(who: Principal) -> str:
+def holder_of(user_id: int, agent_id: str | None) -> str:
     """Whose softphone: an agent's by agent id, anyone else's by user id."""
-    return who.agent_id or f"user:{who.user_id}"
+    return agent_id or f"user:{user_id}"
+
+
+def holder(who: Principal) -> str:
+    return holder_of(who.user_id, who.agent_id)
 
 
 class PhoneService:
@@ -211,7 +215,9 @@ def phone_admin_router(kinds: PhoneKinds) -> APIRouter:
 def install_phone(app: FastAPI, service: PhoneService, *, kinds: PhoneKinds | None = None,
                   sipjs_dir: Path = SIPJS_DIR) -> None:
     """The credentials route, SIP.js from node_modules at /vendor/sip.js, the Asterisk WebSocket
-    in the page's connect-src, and the revocation of an agent's password at logout."""
+    in the page's connect-src, and the revocation of an agent's password at logout (and, through
+    ``app.state.phone``, when an administrator ends the user's sessions: agent_console.users_http)."""
+    app.state.phone = service
     app.include_router(phone_router(service))
     if kinds is not None:
         app.include_router(phone_admin_router(kinds))

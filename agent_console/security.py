@@ -28,6 +28,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
@@ -411,6 +412,18 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     return _dep
 
 
+def address_key(address: str) -> str:
+    """A client address as the throttles count it: an IPv6 address by its /64 (a host picks any
+    address of its network at will), an IPv4 address (IPv4-mapped too) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
+
+
 def client_address(conn: HTTPConnection) -> str:
     """The peer's address; behind a configured proxy, the last address in X-Forwarded-For that is
     not itself a trusted proxy (the header is anyone's to write, so only proxies are believed)."""
@@ -427,7 +440,7 @@ def client_address(conn: HTTPConnection) -> str:
 
 __all__ = [
     "COOKIE_NAME", "ROLES", "STAFF", "ConsoleAuth", "LoginThrottle", "LoginThrottled", "Principal", "Role",
-    "SessionStore", "TokenSigner", "authenticate", "burn_password_check", "client_address", "current_principal",
-    "hash_password", "install_auth", "password_needs_rehash", "principal_of", "require_roles", "same_origin",
-    "token_of", "verify_password", "verify_password_async",
+    "SessionStore", "TokenSigner", "address_key", "authenticate", "burn_password_check", "client_address",
+    "current_principal", "hash_password", "install_auth", "password_needs_rehash", "principal_of", "require_roles",
+    "same_origin", "token_of", "verify_password", "verify_password_async",
 ]

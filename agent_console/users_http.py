@@ -6,7 +6,8 @@ password ends their sessions on every node (``crm_core.users.end_sessions``) and
 websockets here; it also drops the login this node remembers for database outages
 (``SqlUserStore.forget``), so a disabled account cannot log in while the database is away. Other
 nodes drop theirs at that user's next session check (``SqlSessionStore``) and, at the latest, when
-the remembered login expires (docs/security.md).
+the remembered login expires (docs/security.md). The user's softphone password (AstDB) is revoked
+too: it would otherwise register their browser endpoint, and dial out, until the engine stops.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acd.model import MAX_LEVEL, MIN_LEVEL
 from agent_console import policy
+from agent_console.phone import holder_of
 from agent_console.security import ConsoleAuth, Principal, current_principal
 from crm_core import audit, users
 from crm_core.db import Database
@@ -100,6 +102,9 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
         auth: ConsoleAuth | None = getattr(request.app.state, "console_auth", None)
         if auth is not None:
             auth.close_sockets(user.id, reason)
+        phone = getattr(request.app.state, "phone", None)  # agent_console.phone.install_phone
+        if phone is not None:
+            await phone.revoke(holder_of(user.id, user.agent_id))
 
     @r.get("", response_model=list[UserOut])
     async def list_users(role: Role | None = None, who: Principal = Depends(admin)) -> list[UserOut]:

@@ -51,7 +51,8 @@ def config_show() -> None:
 
 @app.command("run")
 def run_command(
-    demo: bool = typer.Option(True, help="The demo: demo company and users (published passwords), callers, bots."),
+    demo: bool = typer.Option(False, help="The demo (development only; `make run` asks for it): demo company and "
+                                          "users with PUBLISHED passwords, callers, bots."),
     rate: float = typer.Option(6.0, "--rate", help="Demo callers per minute."),
     bots: int = typer.Option(6, "--bots", help="How many demo agents are bots (1001...)."),
     duration: float | None = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)."),

@@ -2,7 +2,7 @@
 console and the demo, in one process, with a live summary in the terminal until Ctrl-C.
 
 Demo users have published passwords: they are created only when the demo is asked for
-(``cti run`` without ``--no-demo``); without it the first administrator comes from
+(``cti run --demo``, which ``make run`` uses); without it the first administrator comes from
 ``cti users create-admin``."""
 
 from __future__ import annotations

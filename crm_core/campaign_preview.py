@@ -53,6 +53,16 @@ class CampaignPreview:
             raise IllegalCampaignStep(f"campaign {campaign_id} is not a running preview campaign")
         return run
 
+    def works(self, campaign_id: int, agent_id: str) -> bool:
+        """Whether ``agent_id`` works this running preview campaign (IllegalCampaignStep when it is
+        none): logged in to its queue, with its skills, as the preview panel's ``next_for`` asks."""
+        run = self._run(campaign_id)
+        try:
+            agent = self.dialer.acd.agent(agent_id)
+        except AcdError:  # not known to the ACD: no campaign's agent
+            return False
+        return run.queue in agent.queues and all(agent.skills.get(k, 0) >= v for k, v in run.skills.items())
+
     async def next_contact(self, campaign_id: int, agent_id: str) -> dict[str, Any] | None:
         """The next due contact, reserved for ``agent_id`` for ``PREVIEW_HOLD_S`` (None: none due)."""
         run = self._run(campaign_id)
@@ -115,9 +125,8 @@ class CampaignPreview:
     async def dial(self, campaign_id: int, contact_id: int, agent_id: str) -> str:
         """Dial the contact reserved for ``agent_id``: their phone rings, then the customer's."""
         run = self._run(campaign_id)
-        held = self._reserved.get(contact_id)
-        if held is None or held[0] != agent_id:
-            raise InvalidField("contact_id", f"contact {contact_id} is not reserved for agent {agent_id}")
+        if self._held_campaign(contact_id, agent_id) != campaign_id:  # its window, do-not-call list, caller ID
+            raise InvalidField("contact_id", f"contact {contact_id} is not a contact of campaign {campaign_id}")
         now = self.dialer.clock()
         temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
         async with self.dialer.db.session() as s:

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import shutil
+import stat
 import time
 import wave
 from collections.abc import Callable, Mapping
@@ -409,7 +410,11 @@ def _orphans(spool: Path, cutoff: float) -> list[tuple[Path, float]]:
         return []
     found = []
     for path in spool.rglob("*.wav"):
-        mtime = path.stat().st_mtime
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode):  # a link planted by whoever holds the PBX's uid: not a recording
+            log.warning("recorder: %s in the spool is not a regular file: not filed", path)
+            continue
+        mtime = st.st_mtime
         if mtime < cutoff:
             found.append((path, mtime))
     return sorted(found)
@@ -419,14 +424,18 @@ def _move(source: Path, target: Path) -> None:
     """File ``source`` as ``target``, a file of the engine's own (mode 0640). A copy, then the source
     unlinked: a rename would keep the PBX's owner, and a managed Asterisk's user is a uid of its
     root file system that may belong to someone else on this host (Debian's asterisk is uid 101;
-    on the machine this was found on, 101 is postgres)."""
+    on the machine this was found on, 101 is postgres). That uid may also plant a symbolic link
+    (or a FIFO) where a recording is expected: OSError, rather than file (or chmod) what it points at."""
+    if not stat.S_ISREG(source.lstat().st_mode):
+        raise OSError(f"{source} is not a regular file (a symbolic link?), not a recording")
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.resolve() == target.resolve():  # a system Asterisk writes into the store itself
         target.chmod(0o640)
         return
     part = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
-        with source.open("rb") as src, open(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as dst:
+        with open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW), "rb") as src, \
+                open(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
             dst.flush()
             os.fsync(dst.fileno())

@@ -128,7 +128,11 @@ def refused_address(address: str, allowed: Networks | None = None) -> str | None
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # raises for a port that is no number or past 65535 (no socket takes it)
+    except ValueError as err:
+        raise InvalidField("url", f"is not a valid URL ({err})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("url", "must be an absolute http:// or https:// URL")
     if parts.username or parts.password:

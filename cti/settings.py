@@ -226,6 +226,15 @@ class FeedSettings(BaseModel):
     # Keys used before (after a rotation): what they sealed still opens, and is sealed again under webhook_key.
     webhook_old_keys: list[SecretStr] = []
 
+    @field_validator("integration_tokens")
+    @classmethod
+    def _tokens_long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        # Whoever holds one reads callers' numbers from the feed, and the feed is not throttled.
+        if any(len(t.get_secret_value()) < 32 for t in value):
+            raise ValueError("an integration token needs at least 32 characters of random text (python -c "
+                             "'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
+
     @field_validator("webhook_key", "webhook_old_keys")
     @classmethod
     def _long_enough(cls, value: SecretStr | list[SecretStr]) -> SecretStr | list[SecretStr]:

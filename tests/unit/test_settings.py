@@ -91,3 +91,15 @@ def test_agi_limits_default_to_loopback_and_bad_networks_are_named() -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(agi={"max_sessions": 0, "read_timeout_s": -1})
     assert "agi.max_sessions" in err.value.message and "agi.read_timeout_s" in err.value.message
+
+
+@pytest.mark.parametrize("token", ["<long random token>", "crm-feed", "change-me"])
+def test_a_short_or_placeholder_integration_token_is_refused(token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An integration token reads callers' numbers from the feed, unthrottled: the docs' placeholder
+    or a guessable word must not work (the metrics token needs 16 characters, a webhook key 32)."""
+    monkeypatch.setenv("CTI_FEED__INTEGRATION_TOKENS", f'["{"x" * 40}", "{token}"]')
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "feed.integration_tokens" in err.value.message and token not in err.value.message
+    monkeypatch.setenv("CTI_FEED__INTEGRATION_TOKENS", f'["{"x" * 40}"]')
+    assert len(load_settings().feed.integration_tokens) == 1

@@ -66,7 +66,7 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
                                                                     tmp_path: Path) -> None:
     web_port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        *CTI, "run", "--rate", "30", "--bots", "3", "--keep-pbx", env=_env(pbx_settings, tmp_path, web_port),
+        *CTI, "run", "--demo", "--rate", "30", "--bots", "3", "--keep-pbx", env=_env(pbx_settings, tmp_path, web_port),
         cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None

@@ -4,10 +4,14 @@ simulated phone; and the Asterisk side of the softphone is provisioned by `cti p
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from pathlib import Path
 
 import httpx
 
+from cti.ami.manager import AmiClient
+from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.helpers import engine_settings, running_engine
@@ -61,3 +65,43 @@ def test_pbx_up_provisions_the_webrtc_side(pbx: ManagedPbx) -> None:
     assert "ICE support:     Yes" in pbx.cli("rtp show settings")
     # No password before an agent logs in: the auth object exists only in AstDB, while logged in.
     assert "Unable to find object web1001" in pbx.cli("pjsip show auth web1001")
+
+
+
+def _log_since(pbx: ManagedPbx, start: int) -> str:
+    with open(pbx.log_file, "rb") as fh:
+        fh.seek(start)
+        return fh.read().decode(errors="replace")
+
+
+async def _astdb_until(pbx: ManagedPbx, holds: bool, text: str) -> str:
+    for _ in range(100):
+        entries = pbx.cli("database show cti_phone/auth")
+        if (text in entries) is holds:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # the logger thread writes the Local channel's lines
+    return entries
+
+
+async def test_a_softphone_password_reaches_astdb_but_not_asterisks_log(pbx: ManagedPbx) -> None:
+    """The dialplan that writes the password (cti-phone-secret) ran Set() with it in the arguments,
+    which Asterisk logs at verbose 3 into its messages file (owned by the PBX's uid, readable by
+    others): whoever read it registered as the agent's browser phone."""
+    client = AmiClient(pbx.settings.ami, lambda evs: None)
+    await client.start()
+    try:
+        await client.wait_connected(10)
+        password = secrets.token_urlsafe(24)
+        start = pbx.log_file.stat().st_size
+        await AstDbPhoneSecrets(client).put("web1004", password)
+        stored = await _astdb_until(pbx, True, password)
+        assert f'"username":"web1004","password":"{password}"' in stored, stored
+        log = _log_since(pbx, start)
+        assert "put@cti-phone-secret" in log and password not in log  # its lines are logged, not the password
+        await AstDbPhoneSecrets(client).delete("web1004")
+        assert "web1004" not in await _astdb_until(pbx, False, "web1004")
+        log = _log_since(pbx, start)
+        assert "del@cti-phone-secret" in log and password not in log  # nor the deleted entry's value
+    finally:
+        await client.stop()

@@ -130,7 +130,7 @@ def test_the_offer_frame_from_plain_data_is_the_models_frame_byte_for_byte() -> 
                               caller_number="+8613800138000", waited_s=8.0, skills={"general": 1}),
                    AgentOffer(ts=1_764_700_000, agent_id="a1", linkedid=raw["call_id"], queue=None,
                               ring_timeout_s=15, direction="outbound")):  # ints where the view has floats
-            pop = _plain_pop(ev.linkedid, raw)
+            pop = _plain_pop(ev.linkedid, raw, ev.agent_id)
             assert _plain_offer_frame(ev, pop) == _offer_frame(_offer_view(ev, p.Pop.model_validate(pop))).encode()
             assert p.SERVER_ADAPTER.validate_json(_plain_offer_frame(ev, pop)).type == "offer"
 

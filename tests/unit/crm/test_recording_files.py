@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
-from crm_core.recorder import _move
+import pytest
+
+from crm_core.recorder import _move, _orphans
 
 
 def test_a_filed_recording_belongs_to_the_engine_not_to_the_pbxs_uid(tmp_path: Path) -> None:
@@ -34,3 +37,26 @@ def test_a_recording_already_in_the_store_stays(tmp_path: Path) -> None:
     path.write_bytes(b"RIFF")
     _move(path, path)
     assert path.read_bytes() == b"RIFF" and stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_link_planted_in_the_spool_files_nothing(tmp_path: Path) -> None:
+    """Whoever holds the PBX's uid writes in its spool: a symbolic link named like a recording must
+    not have the engine copy what it points at (its session secret) into a recording that whoever
+    may listen downloads, nor change that file's mode."""
+    secret = tmp_path / "var" / "session-secret"
+    secret.parent.mkdir()
+    secret.write_text("not-for-the-web")
+    secret.chmod(0o600)
+    spool, store = tmp_path / "spool", tmp_path / "store"
+    link = spool / "2026/12/04/13/call-3.wav"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(secret)
+    assert _orphans(spool, time.time() + 60) == []  # not filed as a recording left by an earlier engine
+    with pytest.raises(OSError):
+        _move(link, store / "2026/12/04/13/call-3.wav")  # nor at its call's end
+    assert not (store / "2026/12/04/13/call-3.wav").exists()
+    in_store = tmp_path / "call-4.wav"  # a system Asterisk writes into the store itself
+    in_store.symlink_to(secret)
+    with pytest.raises(OSError):
+        _move(in_store, in_store)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600

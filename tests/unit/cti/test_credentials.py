@@ -177,3 +177,27 @@ def test_the_webhook_key_is_generated_per_installation_unless_configured(tmp_pat
     assert webhook_keys(configured) == ("k" * 40, [generated])
     with pytest.raises(ConfigError, match="webhook_key"):
         _settings(tmp_path, feed={"webhook_key": "short"})
+
+
+def test_cti_run_seeds_the_demos_published_logins_only_when_asked(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cti run`` on a production database must not create admin / admin-demo-1 and the other demo
+    logins because ``--no-demo`` was forgotten: the demo is opt-in (``make run`` asks for it)."""
+    from typer.testing import CliRunner
+
+    import callcenter.run
+    from callcenter.cli import app
+
+    asked: list[bool] = []
+
+    async def fake_run(settings: Settings, *, demo: bool, **_: object) -> None:
+        asked.append(demo)
+
+    monkeypatch.setattr(callcenter.run, "run", fake_run)
+    for name, value in (("CTI_PBX__MODE", "system"), ("CTI_AMI__SECRET", STRONG), ("CTI_STATE_DIR", str(tmp_path)),
+                        ("CTI_WEB__SESSION_SECRET", STRONG)):
+        monkeypatch.setenv(name, value)
+    for args in (["run"], ["run", "--demo"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert asked == [False, True]

@@ -86,6 +86,23 @@ async def test_requests_are_throttled_per_number_and_per_address(engine: Engine)
     assert len(engine.router.waiting("billing")) == 7
 
 
+async def test_an_ipv6_network_counts_as_one_address(engine: Engine) -> None:
+    """A host picks any address of its /64 (privacy addresses, or at will): counted per address, one
+    host could ask for callbacks without end. 10 per hour from the network, whatever the address."""
+    assert engine.app is not None
+    statuses = []
+    for n in range(1, 12):
+        transport = httpx.ASGITransport(app=engine.app, client=(f"2001:db8:7:9::{n:x}", 40000 + n))
+        async with httpx.AsyncClient(transport=transport, base_url="http://console") as http:
+            r = await http.post("/api/callback-requests", json={"number": f"+86139000001{n:02d}", "queue": "billing"})
+            statuses.append(r.status_code)
+    assert statuses == [202] * 10 + [429]
+    transport = httpx.ASGITransport(app=engine.app, client=("2001:db8:7:a::1", 40000))  # another network
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as http:
+        r = await http.post("/api/callback-requests", json={"number": "+8613900000200", "queue": "billing"})
+    assert r.status_code == 202
+
+
 async def _cancel(eng: Engine, entry_id: str, token: str) -> httpx.Response:
     assert eng.app is not None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=eng.app), base_url="http://console") as http:

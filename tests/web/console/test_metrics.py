@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
@@ -91,6 +92,24 @@ async def test_http_durations_by_route_template_and_websockets(metered: tuple[Co
             break
         await asyncio.sleep(0.05)
     assert got[("cti_websocket_connections", (("route", "/ws/agent"),))] == 0
+
+
+async def test_made_up_websocket_paths_and_http_methods_add_no_label(metered: tuple[Console, EngineMetrics]) -> None:
+    """Anyone may ask for a websocket at any path: a label per path asked for (kept for ever, scraped
+    every time) would let a stranger grow the engine's memory and every scrape without bound."""
+    c, _ = metered
+    url = c.base.replace("http", "ws")
+    for n in range(5):
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(f"{url}/ws/agent{n}x")
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(f"{url}/ws/agent?n={n}")  # no session: refused before accepting
+        await c.http.request(f"MADEUP{n}", "/api/me")  # nor a method anyone makes up
+    got = samples((await c.http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text)
+    assert [k for k in got if k[0] == "cti_websocket_connections"] == []
+    assert not any("MADEUP" in str(k) for k in got)
+    assert got[("cti_http_request_duration_seconds_count",
+                (("method", "other"), ("route", "/api/me"), ("status", "405")))] == 5
 
 
 async def test_no_token_no_endpoint() -> None:

@@ -136,3 +136,38 @@ async def test_a_callback_is_dialled_from_the_panel_like_a_campaign_contact(cons
     again = await console.http.post(f"/api/preview/callback/{cb}/dial", headers=console.auth(token))
     assert again.status_code == 409  # already being called
 
+
+
+async def test_the_campaign_preview_route_keeps_to_the_agents_own_campaigns(site: Site) -> None:
+    """``POST /api/campaigns/{id}/preview`` hands out the same contacts as the panel: not those of a
+    campaign of a queue the agent is not logged in to, nor of one needing skills the agent lacks."""
+    cid = await _campaign(site)
+    experts = next(c["id"] for c in (await site.as_("sup1", "GET", "/api/campaigns")).json() if c["name"] == "experts")
+    r = await site.as_("sup1", "POST", "/api/campaigns", json={**SPEC, "name": "billers", "queue": "billing"})
+    billers = int(r.json()["id"])
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{billers}/contacts", json={"contacts": [
+        {"number": "13933334444", "name": "Zhao Min", "data": {"debt": "4200"}}]})).status_code == 201
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{billers}/start")).json()["state"] == "running"
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+
+    for other in (experts, billers):
+        r = await site.as_("agent1", "POST", f"/api/campaigns/{other}/preview")
+        assert r.status_code == 403 and r.json()["detail"]["code"] == "forbidden", r.text
+    mine = await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview")
+    assert mine.status_code == 200 and mine.json()["contact"]["number"] == "+8613912345678"
+    contacts = await _contacts(site)
+    assert contacts["+8613911112222"][0] == contacts["+8613933334444"][0] == "pending"  # never reserved nor shown
+
+
+async def test_a_reserved_contact_is_dialled_only_under_its_own_campaign(site: Site) -> None:
+    """Dialled under another campaign's id, the contact would be checked against that campaign's
+    calling window and do-not-call list, presented with its caller ID and counted as its attempt."""
+    cid = await _campaign(site)
+    experts = next(c["id"] for c in (await site.as_("sup1", "GET", "/api/campaigns")).json() if c["name"] == "experts")
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    shown = (await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview")).json()["contact"]
+    r = await site.as_("agent1", "POST", f"/api/campaigns/{experts}/preview/{shown['contact_id']}/dial")
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "contact_id", r.text
+    async with site.engine.db.session() as s:
+        contact = await s.get(CampaignContact, shown["contact_id"])
+        assert contact is not None and (contact.state, contact.attempts) == ("pending", 0)

@@ -172,6 +172,16 @@ async def test_supervisors_list_recent_recordings_with_their_call(api: tuple) ->
     assert (await http.get("/api/recordings", params={"queue": "billing"})).json() == []
 
 
+async def test_ids_past_64_bits_are_a_422_not_a_500(api: tuple) -> None:
+    http, who, _, _ = api
+    for p in (OTHER, SUP):  # any logged-in user
+        who["p"] = p
+        for path in (f"/api/crm/interactions/{2 ** 64}/recordings", f"/api/recordings/{2 ** 64}/audio",
+                     "/api/recordings/0/audio"):
+            r = await http.get(path)
+            assert r.status_code == 422, (path, r.text)
+
+
 async def test_range_requests_get_206_with_the_exact_bytes(api: tuple) -> None:
     http, _, db, data = api
     size = len(data)

@@ -124,6 +124,21 @@ async def test_webhook_urls_must_be_http(feed_app: FeedApp) -> None:
     assert r.status_code == 422 and r.json()["detail"]["field"] == "types"
 
 
+async def test_malformed_webhook_urls_and_ids_are_4xx_not_500(feed_app: FeedApp) -> None:
+    """A URL Python cannot split, or whose port no socket takes (the delivery task died on it), and
+    ids past 64 bits get a 4xx naming the field."""
+    admin = await feed_app.headers("ada")
+    for url in ("http://[::1/x", "http://127.0.0.1:99999/x", "http://127.0.0.1:port/x"):
+        r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": url}, headers=admin)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "url", (url, r.text)
+    big = 2 ** 64
+    for method, path in (("POST", f"/api/webhooks/1/dead-letters/{big}/redeliver"), ("DELETE", f"/api/webhooks/{big}"),
+                         ("GET", f"/api/webhooks/{big}/dead-letters"),
+                         ("POST", f"/api/webhooks/{big}/dead-letters/1/redeliver")):
+        r = await feed_app.http.request(method, path, headers=admin)
+        assert r.status_code == 422, (path, r.text)
+
+
 async def test_webhook_receiver_failing_for_a_while_gets_everything_in_order(feed_app: FeedApp) -> None:
     admin = await feed_app.headers("ada")
     async with receiving(lambda n: n <= 2 or 6 <= n <= 7) as rec:  # two failures, then two more later

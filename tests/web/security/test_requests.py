@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import pytest
 
 from agent_console.security import COOKIE_NAME, LoginThrottle, client_address
@@ -65,6 +66,21 @@ async def test_per_address_login_budget_is_429_with_retry_after(site: Site) -> N
         assert r.status_code == 401
     r = await c.post("/api/auth/login", json={"username": "sup1", "password": password_of("sup1")})
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+async def test_one_ipv6_network_is_one_address_for_the_login_throttle(site: Site) -> None:
+    """A host picks any address of its /64 at will: per (username, address) and per address it must
+    not get a fresh budget with each, or a password is guessed at the global rate (1,200 a minute)."""
+    async def attempt(n: int, username: str, password: str) -> int:
+        transport = httpx.ASGITransport(app=site.app, client=(f"2001:db8:5:6::{n:x}", 50000 + n),
+                                        raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://127.0.0.1:{site.port}") as c:
+            r = await c.post("/api/auth/login", json={"username": username, "password": password})
+            return r.status_code
+
+    statuses = [await attempt(n, "sup1", "wrong") for n in range(1, 6)]
+    assert statuses[:3] == [401, 401, 401] and 429 in statuses[3:], statuses  # the per-user delay holds
+    assert await attempt(99, "agent1", password_of("agent1")) == 200  # another user from that network
 
 
 def test_global_login_budget() -> None:

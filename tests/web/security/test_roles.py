@@ -3,6 +3,8 @@ rules: an agent's pops are their own calls', a customer's history hides other ag
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -80,3 +82,26 @@ async def test_agent_gets_only_their_own_calls_pop(site: Site) -> None:
     assert r.status_code == 404 and r.json()["detail"]["code"] == "not_found"
     sup = await site.login("sup1")
     assert (await sup.get(f"/api/crm/screenpop/{linkedid}")).status_code == 200
+
+
+async def test_the_ringing_pop_has_no_other_agents_notes(site: Site) -> None:
+    """The pop the console gets with an offer (websocket) lists the customer's last contacts: other
+    agents' wrap-up notes are blanked there as in the history, whether the hub asked the CRM for the
+    pop or the publisher built it (a transferred call's)."""
+    from acd.events import AgentOffer
+
+    customer_id, _, notes = await _interaction_of_other_agent(site, "1001")
+    hub = site.app.state.console.hub
+    built = await site.engine.acd.pop_builder("pop-notes-2", "1001", {"customer_id": customer_id})
+    assert notes in [i["notes"] for i in built["interactions"]]  # the CRM's pop holds them
+    for linkedid, pop in (("pop-notes-1", None), ("pop-notes-2", built)):
+        await hub.on_event(AgentOffer(ts=time.time(), agent_id="1001", linkedid=linkedid, queue="support",
+                                      customer_id=customer_id, pop=pop))
+        for _ in range(200):
+            offer = hub.snaps["1001"].offer
+            if offer is not None and offer.call_id == linkedid and offer.pop.complete:
+                break
+            await asyncio.sleep(0.02)
+        assert offer is not None and offer.call_id == linkedid and offer.pop.complete
+        others = [i for i in offer.pop.interactions if i.agent != "1001"]
+        assert others and all(i.notes == "" for i in others), linkedid

@@ -142,3 +142,25 @@ async def test_role_change_and_password_reset_end_sessions(site: Site, change: o
         r = await admin.patch(f"/api/admin/users/{uid}", json=change)
         assert r.status_code == 200 and r.json()["role"] == "supervisor"
     assert (await agent.get("/api/me")).status_code == 401
+
+
+@pytest.mark.parametrize("change", [{"active": False}, {"role": "supervisor"}, "password"])
+async def test_ending_a_users_sessions_also_revokes_their_softphone_password(site: Site, change: object) -> None:
+    """The browser phone's SIP password (in AstDB) registers web<ext> and dials out through the
+    trunks: it must die with the sessions an administrator ends, not live on until the engine stops."""
+    from agent_console.phone import MemoryPhoneSecrets
+
+    store = MemoryPhoneSecrets()
+    site.engine.phone._store = store
+    site.engine.desk.phone_kind = "webrtc"
+    admin = await site.login("admin")
+    agent = await site.login("agent6")
+    creds = (await agent.get("/api/phone/credentials")).json()
+    assert store.passwords == {"web1006": creds["password"]}
+    uid = await _user_id(site, admin, "agent6")
+    if change == "password":
+        r = await admin.post(f"/api/admin/users/{uid}/password", json={"password": "a-brand-new-pass"})
+    else:
+        r = await admin.patch(f"/api/admin/users/{uid}", json=change)
+    assert r.status_code in (200, 204), r.text
+    assert store.passwords == {}  # Asterisk no longer accepts the password the ended session was given
