@@ -13,8 +13,10 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
+from acd.config import demo_agents
 from cti.logs import configure_logging
 from cti.settings import Settings
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
@@ -24,11 +26,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEMO_LOGINS = (
-    ("agent", "agent1 / agent1-demo  (agent 1001; agent2..agent8 likewise)"),
-    ("supervisor", "sup1 / sup1-demo-1  (manager: mgr1 / mgr1-demo-1)"),
-    ("administrator", "admin / admin-demo-1"),
-)
+def demo_logins(roster: Sequence[tuple[str, str]], bots: Collection[str]) -> list[tuple[str, str]]:
+    """The demo's logins to print: the roster's agents (username, agent id) that no bot plays (the
+    first of them in full), the supervisor, the manager and the administrator."""
+    people = [username for username, agent_id in roster if agent_id not in bots]
+    if people:
+        more = f"; {people[1]}..{people[-1]} likewise" if len(people) > 2 else (
+            f"; {people[1]} likewise" if len(people) == 2 else "")
+        agent = f"{people[0]} / {people[0]}-demo  (yours to take calls{more})"
+    else:
+        agent = "none: every agent of the roster is a bot (lower --bots)"
+    return [("agent", agent), ("supervisor", "sup1 / sup1-demo-1"), ("manager", "mgr1 / mgr1-demo-1"),
+            ("administrator", "admin / admin-demo-1")]
 
 
 async def prepare_database(settings: Settings, *, seed: bool) -> int:
@@ -116,7 +125,8 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     print(f"wallboard: {engine.url}/wallboard", flush=True)
     print(f"API docs:  {engine.url}/docs", flush=True)
     if demo_run is not None:
-        for role, login in DEMO_LOGINS:
+        roster = [(a.username, a.agent_id) for a in demo_agents(settings.config_dir)]
+        for role, login in demo_logins(roster, demo_run.bots):
             print(f"  {role:<14} {login}", flush=True)
     elif not admins:
         print("  no administrator yet: create one with `cti users create-admin <username>`", flush=True)

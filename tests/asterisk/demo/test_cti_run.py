@@ -77,7 +77,8 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
         await _line(proc.stdout, seen, r"Ctrl-C stops everything", 10)
         printed = "".join(seen)
         assert "database: applying migrations" in printed
-        for login in ("agent1 / agent1-demo", "sup1 / sup1-demo-1", "admin / admin-demo-1", "/wallboard"):
+        for login in ("agent4 / agent4-demo", "sup1 / sup1-demo-1", "mgr1 / mgr1-demo-1", "admin / admin-demo-1",
+                      "/wallboard"):
             assert login in printed
         assert "log in as agent4 or higher" in printed  # --bots 3: 1001..1003 are bots
         # No session secret configured: one was generated for this installation, private to it.
