@@ -7,13 +7,14 @@ websockets here; it also drops the login this node remembers for database outage
 (``SqlUserStore.forget``), so a disabled account cannot log in while the database is away. Other
 nodes drop theirs at that user's next session check (``SqlSessionStore``) and, at the latest, when
 the remembered login expires (docs/security.md). The user's softphone password (AstDB) is revoked
-too: it would otherwise register their browser endpoint, and dial out, until the engine stops.
+too: it would otherwise register their browser endpoint, and dial out, until the engine stops. A
+deactivated or demoted agent also leaves the ACD (logged out, or not ready until their call ends).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -85,9 +86,11 @@ def _out(u: Any) -> UserOut:
 
 
 def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
-                 skills: Callable[[], set[str]] | None = None) -> APIRouter:
+                 skills: Callable[[], set[str]] | None = None,
+                 offboard: Callable[[str], Awaitable[None]] | None = None) -> APIRouter:
     """``forget(username)`` drops a remembered login; ``skills()`` the skills of config/queues.yaml: an
-    agent's skills must be among them (the ACD reads them at the agent's next login)."""
+    agent's skills must be among them (the ACD reads them at the agent's next login);
+    ``offboard(agent_id)`` takes a deactivated or demoted user's agent out of the ACD."""
     r = APIRouter(prefix="/api/admin/users", tags=["admin"], dependencies=[Depends(policy.enforce)])
     admin = current_principal  # administrators only: agent_console.policy ("users.manage")
 
@@ -142,6 +145,10 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
             out = _out(u)
         if end:
             await ended(request, u, "user deactivated" if not out.active else "role changed")
+            # No longer an agent who may take calls: out of the ACD too (a desk phone's SIP password
+            # is not the session's, so it would go on being offered calls).
+            if offboard is not None and u.agent_id and (not out.active or "role" in changes):
+                await offboard(u.agent_id)
         log.info("users: %s changed %s: %s", who.username, out.username, ", ".join(sorted(changes)))
         return out
 

@@ -28,6 +28,7 @@ from acd.announce import announce_route
 from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.fallback import FallbackMembers
+from acd.model import AgentState
 from acd.ringing import DIALLED_CONTEXT, PREDIAL_CONTEXT
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
@@ -77,7 +78,7 @@ from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
-from cti.errors import ConfigError
+from cti.errors import ConfigError, CtiError
 from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
@@ -103,6 +104,7 @@ HANDOFF_HOLD_S = 1.0
 # The dialplan contexts that ring needs. An Asterisk without them (pbx.mode system with an older
 # extensions.conf) has every agent rung by an Originate instead.
 LINE_CONTEXTS = (DIALLED_CONTEXT, PREDIAL_CONTEXT, RECORD_PREDIAL_CONTEXT)
+OFFBOARDED = "offboarded"  # the not-ready reason of an agent deactivated or demoted during a call
 
 
 def _expected_contexts(settings: Settings) -> list[str]:
@@ -296,7 +298,8 @@ class Engine:
                                       crm_router, recordings_router, campaigns_router,
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
                                       users_router(self.db, forget=logins.forget,
-                                                   skills=lambda: set(self.acd_config.skills)),
+                                                   skills=lambda: set(self.acd_config.skills),
+                                                   offboard=self._offboard_agent),
                                       self._callback_request_router(settings),
                                       build_preview_router(self.preview)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
@@ -373,6 +376,23 @@ class Engine:
                 await self.dialplan.check()
             except Exception:
                 log.exception("the dialplan's contexts not checked after AMI came back")
+
+    async def _offboard_agent(self, agent_id: str) -> None:
+        """A deactivated or demoted user's agent leaves the ACD: logged out at once, or, during an
+        offer, a call or its wrap-up, not ready (``offboarded``) so that nothing more is offered; a
+        supervisor logs them out once the call is over."""
+        state = self.acd.agent_state(agent_id)
+        if state is AgentState.LOGGED_OUT:
+            return
+        try:
+            if state in (AgentState.AVAILABLE, AgentState.NOT_READY):
+                await self.acd.agent_logout(agent_id)
+            else:
+                await self.acd.set_not_ready(agent_id, OFFBOARDED)
+        except CtiError:  # the router refused (the agent's state moved meanwhile): say so, the change stands
+            log.exception("users: agent %s not taken out of the ACD", agent_id)
+        else:
+            log.info("users: agent %s taken out of the ACD (was %s)", agent_id, state.value)
 
     def _lease_lost(self, holder: str | None) -> None:
         """Another node routes now (this one stalled past the lease): stop at once what only the

@@ -164,3 +164,20 @@ async def test_ending_a_users_sessions_also_revokes_their_softphone_password(sit
         r = await admin.patch(f"/api/admin/users/{uid}", json=change)
     assert r.status_code in (200, 204), r.text
     assert store.passwords == {}  # Asterisk no longer accepts the password the ended session was given
+
+
+@pytest.mark.parametrize("change", [{"active": False}, {"role": "supervisor"}])
+async def test_a_deactivated_or_demoted_agent_leaves_the_acd(site: Site, change: dict[str, object]) -> None:
+    """Ending an agent's sessions did not end their presence in the ACD: a deactivated agent with a
+    desk phone (whose SIP password is not the session's) stayed available and was offered calls."""
+    from acd.model import AgentState
+
+    admin = await site.login("admin")
+    agent = await site.login("agent6")
+    r = await agent.post("/api/agent/queues/login", json={})
+    assert r.status_code < 300, r.text
+    assert (await agent.post("/api/agent/state", json={"state": "ready"})).status_code < 300
+    assert site.engine.acd.agent_state("1006") is AgentState.AVAILABLE
+    r = await admin.patch(f"/api/admin/users/{await _user_id(site, admin, 'agent6')}", json=change)
+    assert r.status_code == 200, r.text
+    assert site.engine.acd.agent_state("1006") is AgentState.LOGGED_OUT
