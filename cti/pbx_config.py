@@ -5,6 +5,7 @@ browser endpoints, the app_queue fallback queues, and the certificates they need
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ from cti.sip_credentials import passwords as agent_passwords
 from cti.trunk_render import dialplan as trunk_dialplan
 from cti.trunk_render import pjsip_sections
 from cti.trunks import load_trunks
+
+log = logging.getLogger(__name__)
 
 
 def template_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path: str) -> dict[str, str]:
@@ -69,6 +72,8 @@ def _sip_values(s: Settings, instance_dir: Path, instance_path: str) -> dict[str
         raise PbxError(f"trunks: {err}") from None
     test_trunk = ""
     if s.sip.loopback_test_trunk:
+        log.warning("sip.loopback_test_trunk is on (tests and benchmarks only): any process on this host "
+                    "may send calls into cti-inbound and bench-appqueue without a password")
         media = "disallow = all\nallow = ulaw,alaw\ndirect_media = no\ndtmf_mode = rfc4733\nrtp_symmetric = yes\n"
         test_trunk = (f"[sipp-trunk]\ntype = endpoint\ncontext = cti-inbound\n{media}\n"
                       "[sipp-trunk]\ntype = identify\nendpoint = sipp-trunk\nmatch = 127.0.0.1\n\n"

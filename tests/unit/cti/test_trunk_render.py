@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from cti.errors import ConfigError
 from cti.pbx_config import agent_endpoints
+from cti.settings import load_settings
 from cti.trunk_render import dialplan, pjsip_sections
 from cti.trunks import TrunksConfig
 
@@ -78,3 +80,16 @@ def test_agent_passwords_are_random_per_installation_and_stable(tmp_path: Path) 
     assert other != first
     assert (tmp_path / "sip-credentials.json").stat().st_mode & 0o777 == 0o600
     assert "media_encryption = sdes" in agent_endpoints(1, tmp_path, srtp=True)
+
+
+def test_the_loopback_test_trunk_says_it_is_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """sip.loopback_test_trunk takes unauthenticated calls from 127.0.0.1: opt-in, and it says so."""
+    from cti.pbx_config import _sip_values
+
+    with caplog.at_level(logging.WARNING, logger="cti.pbx_config"):
+        off = _sip_values(load_settings(state_dir=tmp_path), tmp_path, "/x")
+        assert off["loopback_test_trunk"] == "" and not caplog.records
+        on = _sip_values(load_settings(state_dir=tmp_path, sip={"loopback_test_trunk": True}), tmp_path, "/x")
+    assert "[sipp-trunk]" in on["loopback_test_trunk"]
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "loopback_test_trunk is on" in caplog.records[0].getMessage()
