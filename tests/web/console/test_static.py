@@ -26,6 +26,16 @@ async def test_index_and_assets_are_served_with_a_strict_csp(console: Console) -
     assert "<script>" not in r.text and "style=" not in r.text  # nothing inline (CSP)
 
 
+async def test_the_pages_have_an_icon_and_favicon_ico_is_served(console: Console) -> None:
+    """A browser asks for /favicon.ico where a page names no icon (a JSON answer, the API docs)."""
+    html = (await console.http.get("/")).text
+    assert '<link rel="icon" href="/static/favicon.svg"' in html
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        r = await console.http.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml"), path
+        assert r.text.startswith("<svg")
+
+
 async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     dicts = await _dicts(console)
     en, zh = dicts["en"], dicts["zh-CN"]
