@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled
 from agent_console.http import ConsoleParts, build_router
@@ -61,6 +61,10 @@ _SECURITY_HEADERS = {
 }
 
 
+class DemoStatus(BaseModel):
+    available: bool
+
+
 def status_of(err: CtiError) -> int:
     return ERROR_STATUS.get(err.code, err.http_status)
 
@@ -69,11 +73,12 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
                bus: EventBus, extra_routers: Iterable[APIRouter] = (), auth: ConsoleAuth | None = None,
                manage_bus: bool = False, pop_timeout_s: float = 0.3, send_queue_size: int = 256,
                metrics: EngineMetrics | None = None, metrics_token: SecretStr | None = None,
-               sessions: SessionStore | None = None) -> FastAPI:
+               sessions: SessionStore | None = None, demo: bool = False) -> FastAPI:
     """The console app. ``manage_bus``: start and stop ``bus`` with the app (demo, tests); the
     engine's composition root starts its bus itself. ``metrics``: HTTP and websocket metrics, and
     ``/metrics`` behind ``metrics_token`` when there is one (agent_console.metrics). ``sessions``:
-    where sessions end (the database); without it a logout holds in this process only."""
+    where sessions end (the database); without it a logout holds in this process only. ``demo``:
+    the app has the demo's simulated calls (``agent_console.demo``), as ``/api/demo/status`` says."""
     auth = auth or ConsoleAuth.from_settings(settings, sessions=sessions)
     if sessions is not None and auth.sessions is None:
         auth.sessions = sessions
@@ -155,6 +160,12 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         token, _ = token_of(ws)
         await ws.accept()
         await hub.serve(ws, who, expires_at=auth.signer.expires_at(token or ""), token=token or "")
+
+    @app.get("/api/demo/status", response_model=DemoStatus, tags=["demo"])
+    async def demo_status() -> DemoStatus:
+        """Whether this app simulates calls (``POST /api/demo/offer``): true in the console demo on
+        fakes only, where the console shows its Demo card; the engine answers false."""
+        return DemoStatus(available=demo)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

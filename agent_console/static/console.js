@@ -184,7 +184,8 @@
     if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); $("preview-card").hidden = true; return; }
     connect();
     document.dispatchEvent(new CustomEvent("cti:login", { detail: me }));  // phone.js registers
-    api("GET", "/api/demo/status").then(() => { $("demo-card").hidden = false; }).catch(() => {});
+    // Every app answers; only the console demo on fakes simulates calls.
+    api("GET", "/api/demo/status").then((d) => { $("demo-card").hidden = !(d && d.available); }).catch(() => {});
   }
   function connect() {
     const proto = location.protocol === "https:" ? "wss" : "ws";

@@ -176,3 +176,9 @@ async def test_not_ready_with_reason_by_keyboard(page: Page, site: Site) -> None
     await page.keyboard.press("n")
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "not_ready")
     await expect(page.locator("#state-reason")).to_have_text("Lunch")
+
+
+async def test_the_demo_says_it_simulates_calls_and_shows_its_card(page: Page, site: Site) -> None:
+    await login(page, site)
+    await expect(page.locator("#demo-card")).to_be_visible()  # /api/demo/status: available
+    assert await (await page.request.get(site.base + "/api/demo/status")).json() == {"available": True}

@@ -39,3 +39,18 @@ async def test_supervisor_pages_request_nothing_that_fails(site: Site, page: Pag
         assert icon and (await page.request.get(site.base + icon)).ok, path
     assert failed == []
     assert (await page.request.get(site.base + "/favicon.ico")).ok  # pages without a <link rel=icon>
+
+
+async def test_the_agent_console_on_the_engine_requests_nothing_that_fails(site: Site, page: Page) -> None:
+    """The console asks /api/demo/status after the login: the engine answers that it has no demo
+    (the Demo card stays hidden) where it used to answer 404 on every load."""
+    failed = failures(page)
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true")
+    await page.wait_for_load_state("networkidle")
+    assert await (await page.request.get(site.base + "/api/demo/status")).json() == {"available": False}
+    await expect(page.locator("#demo-card")).to_be_hidden()
+    icon = await page.get_attribute("link[rel=icon]", "href")
+    assert icon and (await page.request.get(site.base + icon)).ok
+    assert failed == []
