@@ -288,6 +288,12 @@
     $("xfer-queues").replaceChildren(...S.catalog.queues.map((q) => { const o = el("option"); o.value = q; return o; }));
   }
 
+  // A disposition without a translation (one an admin added to the catalog): the catalog's own label.
+  function dispLabel(code) {
+    const d = S.catalog.dispositions.find((x) => x.code === code);
+    return d ? d.label : code || "—";
+  }
+
   function currentCall() {
     const calls = [...S.calls.values()];
     return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => !["ended", "transferred"].includes(c.status))
@@ -396,7 +402,7 @@
     hist.replaceChildren(...(rows.length ? rows.map((r) => {
       const li = el("li");
       const head = el("div", "h-head");
-      head.append(el("span", "badge disp", label("disp", r.disposition, r.disposition || "—")),
+      head.append(el("span", "badge disp", label("disp", r.disposition, dispLabel(r.disposition))),
         el("span", "muted", `${ago(r.at)} · ${r.channel || ""} · ${r.agent || ""}`));
       if (r.resolved) head.append(el("span", "ok", "✓"));
       if (r.csat) head.append(el("span", "chip", `${t("rec.csat")} ${r.csat}/5`));

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from crm_core.seed import DISPOSITIONS
 from tests.web.console.conftest import Console
 
 
@@ -47,9 +48,11 @@ async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     assert used - set(en) == set()
     # Codes the server sends are translated too (reasons, dispositions, states, call statuses).
     for prefix, codes in (("reason", ["break", "lunch", "meeting", "training", "after_call_work"]),
-                          ("disp", ["resolved", "info_given", "sale", "escalated", "complaint"]),
+                          ("disp", [code for code, *_ in DISPOSITIONS] + ["sale", "complaint"]),  # seed, demo
                           ("state", ["logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready"]),
                           ("status", ["ringing", "dialing", "talking", "held", "consulting", "ended",
                                       "transferred"])):
         for code in codes:
             assert f"{prefix}.{code}" in zh, f"{prefix}.{code}"
+    for code, label, label_zh, *_ in DISPOSITIONS:  # the seeded catalog's own words
+        assert (en[f"disp.{code}"], zh[f"disp.{code}"]) == (label, label_zh)
