@@ -28,6 +28,7 @@
     document.title = t("app.title");
     fillCatalog();
     renderAll();
+    renderSearch();
   }
   function setLang(lang) {
     S.lang = lang;
@@ -403,7 +404,7 @@
       const li = el("li");
       const head = el("div", "h-head");
       head.append(el("span", "badge disp", label("disp", r.disposition, dispLabel(r.disposition))),
-        el("span", "muted", `${ago(r.at)} · ${r.channel || ""} · ${r.agent || ""}`));
+        el("span", "muted", `${ago(r.at)} · ${label("chan", r.channel, r.channel || "")} · ${r.agent || ""}`));
       if (r.resolved) head.append(el("span", "ok", "✓"));
       if (r.csat) head.append(el("span", "chip", `${t("rec.csat")} ${r.csat}/5`));
       li.append(head, el("div", "h-notes", r.notes || ""));
@@ -507,18 +508,23 @@
     const list = $("search-results");
     if (!q) { list.replaceChildren(); return; }
     try {
-      const rows = await api("GET", `/api/customers?q=${encodeURIComponent(q)}&limit=8`);
-      list.replaceChildren(...(rows.length ? rows.map((c) => {
-        const li = el("li");
-        const b = el("button", "result");
-        b.type = "button";
-        b.append(el("b", "", c.name), el("span", "muted", ` ${c.phone || ""}`));
-        if (c.tier) { const tb = el("span", "tier small", label("tier", c.tier, c.tier)); tb.dataset.tier = c.tier; b.append(tb); }
-        b.addEventListener("click", () => openCustomer(c.id));
-        li.append(b);
-        return li;
-      }) : [el("li", "muted", t("search.none"))]));
+      S.found = await api("GET", `/api/customers?q=${encodeURIComponent(q)}&limit=8`);
+      renderSearch();
     } catch (e) { toast(e.message, "error"); }
+  }
+  function renderSearch() {  // again on a language switch ("No customer found.", tiers)
+    const rows = S.found, list = $("search-results");
+    if (!rows || !$("search-q").value.trim()) { list.replaceChildren(); return; }
+    list.replaceChildren(...(rows.length ? rows.map((c) => {
+      const li = el("li");
+      const b = el("button", "result");
+      b.type = "button";
+      b.append(el("b", "", c.name), el("span", "muted", ` ${c.phone || ""}`));
+      if (c.tier) { const tb = el("span", "tier small", label("tier", c.tier, c.tier)); tb.dataset.tier = c.tier; b.append(tb); }
+      b.addEventListener("click", () => openCustomer(c.id));
+      li.append(b);
+      return li;
+    }) : [el("li", "muted", t("search.none"))]));
   }
   async function openCustomer(id) {
     try {
