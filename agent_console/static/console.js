@@ -295,6 +295,12 @@
     return d ? d.label : code || "—";
   }
 
+  // The engine dials E.164 digits without the "+" (acd.call_actions.dial): shown in E.164, as callers are.
+  function peerNumber(call) {
+    const n = call.peer_number || "";
+    return call.direction === "outbound" && /^[1-9][0-9]{7,14}$/.test(n) ? `+${n}` : n;
+  }
+
   function currentCall() {
     const calls = [...S.calls.values()];
     return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => !["ended", "transferred"].includes(c.status))
@@ -322,7 +328,7 @@
       st.textContent = label("status", call.status);
       st.dataset.status = call.status;
       $("call-direction").textContent = t(`call.${call.direction}`);
-      $("call-peer").textContent = call.peer_number || "";
+      $("call-peer").textContent = peerNumber(call);
       const on = !!live;
       for (const id of ["btn-hold", "btn-transfer", "btn-dtmf", "btn-hangup"]) $(id).disabled = !on;
       $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
@@ -378,9 +384,10 @@
     } else {
       $("cust-avatar").textContent = (cust.name || "?").trim().charAt(0);
       $("cust-name").textContent = cust.name;
-      $("cust-company").textContent = cust.company || "";
-      $("cust-phone").textContent = cust.phone || "";
-      $("cust-email").textContent = cust.email || "";
+      for (const [id, text] of [["cust-company", cust.company], ["cust-phone", cust.phone], ["cust-email", cust.email]]) {
+        $(id).textContent = text || "";
+        $(id).hidden = !text;  // no " · " before or after what the customer does not have
+      }
       const tier = $("cust-tier");
       tier.textContent = cust.tier ? label("tier", cust.tier, cust.tier) : "";
       tier.dataset.tier = cust.tier || "";
@@ -445,7 +452,7 @@
     const form = $("wrap-form");
     form.hidden = !call;
     if (!call) { wrapShownFor = null; return; }
-    $("wrap-call").textContent = call.peer_number ? `· ${call.peer_number}` : "";
+    $("wrap-call").textContent = call.peer_number ? `· ${peerNumber(call)}` : "";
     const cases = (call.pop && call.pop.open_cases) || [];
     $("case-id").replaceChildren(...cases.map((c) => { const o = el("option", "", `#${c.id} ${c.subject}`); o.value = c.id; return o; }));
     form.querySelector('input[value="update"]').disabled = !cases.length;

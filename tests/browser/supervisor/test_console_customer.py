@@ -74,3 +74,18 @@ async def test_chinese_mode_has_no_english_leftovers(site: Site, page: Page) -> 
         await sup.screenshot(path="/tmp/ui-shots/wallboard-zh.png")
     finally:
         await sup.close()
+
+
+async def test_a_customer_without_a_company_has_no_leading_dot(site: Site, page: Page) -> None:
+    async with site.engine.db.session() as s:
+        customer = (await s.execute(select(Customer).where((Customer.company == "") | Customer.company.is_(None))
+                                    .limit(1))).scalar_one()
+        name = customer.name
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await _open(page, name)
+    line = page.locator(".cust-id .muted")
+    await expect(line).to_be_visible()
+    text = await line.evaluate("e => [...e.children].filter(s => !s.hidden).map(s => getComputedStyle(s, '::before')"
+                               ".content.replace(/^none$/, '').replaceAll('\"', '') + s.textContent).join('')")
+    assert text.startswith("+") and " · " in text, text  # "+86... · someone@example.com"
