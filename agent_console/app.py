@@ -40,9 +40,11 @@ from agent_console.service import ConsoleService
 from agent_console.wire import WireMiddleware
 from cti.bus import EventBus
 from cti.errors import CtiError
+from cti.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
+SWAGGER_UI_DIR = PROJECT_ROOT / "node_modules" / "swagger-ui-dist"  # package.json, like SIP.js (phone.py)
 MAX_BODY_BYTES = 64 * 1024  # every JSON body we take is far smaller; routes that need more say so
 
 # code -> HTTP status: the one table. Websocket actions answer with an error frame of the same code.
@@ -99,7 +101,10 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
             if manage_bus:
                 await bus.stop()
 
+    # /docs is our own page (static/docs.html): FastAPI's loads Swagger UI from a CDN with an inline
+    # script, which the CSP refuses (and a closed network cannot fetch). No ReDoc, no OAuth2 redirect.
     app = FastAPI(title="CTI agent console", version="1", lifespan=lifespan, dependencies=[Depends(enforce)],
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
                   max_body_size=MAX_BODY_BYTES,
                   description="Agent console REST API; the websocket protocol is in docs/websocket-protocol.md.")
     app.state.console = parts
@@ -176,5 +181,14 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
                             headers={"Cache-Control": "max-age=86400"})
 
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> FileResponse:
+        return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
+
+    if SWAGGER_UI_DIR.is_dir():
+        app.mount("/vendor/swagger-ui", StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
+    else:
+        log.warning("console: %s is missing (run `make install`, which runs npm ci): /docs has no Swagger UI",
+                    SWAGGER_UI_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -73,9 +73,8 @@ ACTIONS: dict[str, frozenset[str]] = {
 _C = "/api/crm"
 _S = "/api/supervisor"
 ROUTES: dict[tuple[str, str], str] = {
-    **{("GET", p): "page" for p in ("/", "/favicon.ico", "/static", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                                    "/redoc", "/wallboard", "/callbacks", "/reports", "/staffing", "/users",
-                                    "/campaigns")},
+    **{("GET", p): "page" for p in ("/", "/favicon.ico", "/static", "/openapi.json", "/docs", "/vendor/swagger-ui",
+                                    "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns")},
     ("POST", "/api/auth/login"): "auth.login",
     ("POST", "/api/callback-requests"): "callbacks.request",
     ("POST", "/api/callback-requests/{request_id}/cancel"): "callbacks.request",  # with the request's token
