@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled
 from agent_console.http import ConsoleParts, build_router
@@ -40,9 +40,11 @@ from agent_console.service import ConsoleService
 from agent_console.wire import WireMiddleware
 from cti.bus import EventBus
 from cti.errors import CtiError
+from cti.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
+SWAGGER_UI_DIR = PROJECT_ROOT / "node_modules" / "swagger-ui-dist"  # package.json, like SIP.js (phone.py)
 MAX_BODY_BYTES = 64 * 1024  # every JSON body we take is far smaller; routes that need more say so
 
 # code -> HTTP status: the one table. Websocket actions answer with an error frame of the same code.
@@ -61,6 +63,10 @@ _SECURITY_HEADERS = {
 }
 
 
+class DemoStatus(BaseModel):
+    available: bool
+
+
 def status_of(err: CtiError) -> int:
     return ERROR_STATUS.get(err.code, err.http_status)
 
@@ -69,11 +75,12 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
                bus: EventBus, extra_routers: Iterable[APIRouter] = (), auth: ConsoleAuth | None = None,
                manage_bus: bool = False, pop_timeout_s: float = 0.3, send_queue_size: int = 256,
                metrics: EngineMetrics | None = None, metrics_token: SecretStr | None = None,
-               sessions: SessionStore | None = None) -> FastAPI:
+               sessions: SessionStore | None = None, demo: bool = False) -> FastAPI:
     """The console app. ``manage_bus``: start and stop ``bus`` with the app (demo, tests); the
     engine's composition root starts its bus itself. ``metrics``: HTTP and websocket metrics, and
     ``/metrics`` behind ``metrics_token`` when there is one (agent_console.metrics). ``sessions``:
-    where sessions end (the database); without it a logout holds in this process only."""
+    where sessions end (the database); without it a logout holds in this process only. ``demo``:
+    the app has the demo's simulated calls (``agent_console.demo``), as ``/api/demo/status`` says."""
     auth = auth or ConsoleAuth.from_settings(settings, sessions=sessions)
     if sessions is not None and auth.sessions is None:
         auth.sessions = sessions
@@ -94,7 +101,10 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
             if manage_bus:
                 await bus.stop()
 
+    # /docs is our own page (static/docs.html): FastAPI's loads Swagger UI from a CDN with an inline
+    # script, which the CSP refuses (and a closed network cannot fetch). No ReDoc, no OAuth2 redirect.
     app = FastAPI(title="CTI agent console", version="1", lifespan=lifespan, dependencies=[Depends(enforce)],
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
                   max_body_size=MAX_BODY_BYTES,
                   description="Agent console REST API; the websocket protocol is in docs/websocket-protocol.md.")
     app.state.console = parts
@@ -156,9 +166,29 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         await ws.accept()
         await hub.serve(ws, who, expires_at=auth.signer.expires_at(token or ""), token=token or "")
 
+    @app.get("/api/demo/status", response_model=DemoStatus, tags=["demo"])
+    async def demo_status() -> DemoStatus:
+        """Whether this app simulates calls (``POST /api/demo/offer``): true in the console demo on
+        fakes only, where the console shows its Demo card; the engine answers false."""
+        return DemoStatus(available=demo)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:  # what a browser asks of a page without a <link rel="icon"> (JSON, docs)
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> FileResponse:
+        return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
+
+    if SWAGGER_UI_DIR.is_dir():
+        app.mount("/vendor/swagger-ui", StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
+    else:
+        log.warning("console: %s is missing (run `make install`, which runs npm ci): /docs has no Swagger UI",
+                    SWAGGER_UI_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -63,10 +63,6 @@ def demo_router(desk: FakeDesk) -> APIRouter:
     """``POST /api/demo/offer``: play the ACD and offer a call (demo and tests only)."""
     r = APIRouter(tags=["demo"])
 
-    @r.get("/api/demo/status", response_model=DemoOfferResult)
-    async def status(who: Principal = Depends(current_principal)) -> DemoOfferResult:
-        return DemoOfferResult(call_id="")
-
     @r.post("/api/demo/offer", response_model=DemoOfferResult)
     async def offer(body: DemoOfferBody, who: Principal = Depends(current_principal)
                     ) -> DemoOfferResult:
@@ -106,7 +102,7 @@ def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int
     routers = [build_preview_router(PreviewDesk(desk, [CallbackSource(desk), CampaignSource(contacts)]))]
     routers += [demo_router(desk)] if demo_routes else []
     app = create_app(settings, users=users, desk=desk, pops=crm, search=crm, bus=bus, extra_routers=routers,
-                     auth=auth, manage_bus=True, **app_kw)
+                     auth=auth, manage_bus=True, demo=demo_routes, **app_kw)
     return DemoConsole(app, bus, desk, crm, users, auth, contacts)
 
 

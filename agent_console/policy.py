@@ -73,7 +73,7 @@ ACTIONS: dict[str, frozenset[str]] = {
 _C = "/api/crm"
 _S = "/api/supervisor"
 ROUTES: dict[tuple[str, str], str] = {
-    **{("GET", p): "page" for p in ("/", "/static", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+    **{("GET", p): "page" for p in ("/", "/favicon.ico", "/static", "/openapi.json", "/docs", "/vendor/swagger-ui",
                                     "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns")},
     ("POST", "/api/auth/login"): "auth.login",
     ("POST", "/api/callback-requests"): "callbacks.request",

@@ -36,7 +36,8 @@
       if (cb.overdue) due.append(" ", el("span", "pill late", t("cb.overdue")));
       const state = el("td");
       state.append(el("span", `pill cb-${cb.state}`, t(`cbs.${cb.state}`)));
-      if (cb.called_at) state.append(el("div", "muted small", t("cbp.calling")));
+      // called_at stays set once the call is over (done, failed): only a claimed callback's call is on.
+      if (cb.state === "claimed" && cb.called_at) state.append(el("div", "muted small", t("cbp.calling")));
       const actions = el("td", "actions");
       if (OPEN.has(cb.state)) {
         const bt = el("button", "btn tiny danger", t("cbp.cancel"));

@@ -28,6 +28,7 @@
     document.title = t("app.title");
     fillCatalog();
     renderAll();
+    renderSearch();
   }
   function setLang(lang) {
     S.lang = lang;
@@ -184,7 +185,8 @@
     if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); $("preview-card").hidden = true; return; }
     connect();
     document.dispatchEvent(new CustomEvent("cti:login", { detail: me }));  // phone.js registers
-    api("GET", "/api/demo/status").then(() => { $("demo-card").hidden = false; }).catch(() => {});
+    // Every app answers; only the console demo on fakes simulates calls.
+    api("GET", "/api/demo/status").then((d) => { $("demo-card").hidden = !(d && d.available); }).catch(() => {});
   }
   function connect() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
@@ -287,6 +289,18 @@
     $("xfer-queues").replaceChildren(...S.catalog.queues.map((q) => { const o = el("option"); o.value = q; return o; }));
   }
 
+  // A disposition without a translation (one an admin added to the catalog): the catalog's own label.
+  function dispLabel(code) {
+    const d = S.catalog.dispositions.find((x) => x.code === code);
+    return d ? d.label : code || "—";
+  }
+
+  // The engine dials E.164 digits without the "+" (acd.call_actions.dial): shown in E.164, as callers are.
+  function peerNumber(call) {
+    const n = call.peer_number || "";
+    return call.direction === "outbound" && /^[1-9][0-9]{7,14}$/.test(n) ? `+${n}` : n;
+  }
+
   function currentCall() {
     const calls = [...S.calls.values()];
     return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => !["ended", "transferred"].includes(c.status))
@@ -314,7 +328,7 @@
       st.textContent = label("status", call.status);
       st.dataset.status = call.status;
       $("call-direction").textContent = t(`call.${call.direction}`);
-      $("call-peer").textContent = call.peer_number || "";
+      $("call-peer").textContent = peerNumber(call);
       const on = !!live;
       for (const id of ["btn-hold", "btn-transfer", "btn-dtmf", "btn-hangup"]) $(id).disabled = !on;
       $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
@@ -370,9 +384,10 @@
     } else {
       $("cust-avatar").textContent = (cust.name || "?").trim().charAt(0);
       $("cust-name").textContent = cust.name;
-      $("cust-company").textContent = cust.company || "";
-      $("cust-phone").textContent = cust.phone || "";
-      $("cust-email").textContent = cust.email || "";
+      for (const [id, text] of [["cust-company", cust.company], ["cust-phone", cust.phone], ["cust-email", cust.email]]) {
+        $(id).textContent = text || "";
+        $(id).hidden = !text;  // no " · " before or after what the customer does not have
+      }
       const tier = $("cust-tier");
       tier.textContent = cust.tier ? label("tier", cust.tier, cust.tier) : "";
       tier.dataset.tier = cust.tier || "";
@@ -395,8 +410,8 @@
     hist.replaceChildren(...(rows.length ? rows.map((r) => {
       const li = el("li");
       const head = el("div", "h-head");
-      head.append(el("span", "badge disp", label("disp", r.disposition, r.disposition || "—")),
-        el("span", "muted", `${ago(r.at)} · ${r.channel || ""} · ${r.agent || ""}`));
+      head.append(el("span", "badge disp", label("disp", r.disposition, dispLabel(r.disposition))),
+        el("span", "muted", `${ago(r.at)} · ${label("chan", r.channel, r.channel || "")} · ${r.agent || ""}`));
       if (r.resolved) head.append(el("span", "ok", "✓"));
       if (r.csat) head.append(el("span", "chip", `${t("rec.csat")} ${r.csat}/5`));
       li.append(head, el("div", "h-notes", r.notes || ""));
@@ -437,7 +452,7 @@
     const form = $("wrap-form");
     form.hidden = !call;
     if (!call) { wrapShownFor = null; return; }
-    $("wrap-call").textContent = call.peer_number ? `· ${call.peer_number}` : "";
+    $("wrap-call").textContent = call.peer_number ? `· ${peerNumber(call)}` : "";
     const cases = (call.pop && call.pop.open_cases) || [];
     $("case-id").replaceChildren(...cases.map((c) => { const o = el("option", "", `#${c.id} ${c.subject}`); o.value = c.id; return o; }));
     form.querySelector('input[value="update"]').disabled = !cases.length;
@@ -500,18 +515,23 @@
     const list = $("search-results");
     if (!q) { list.replaceChildren(); return; }
     try {
-      const rows = await api("GET", `/api/customers?q=${encodeURIComponent(q)}&limit=8`);
-      list.replaceChildren(...(rows.length ? rows.map((c) => {
-        const li = el("li");
-        const b = el("button", "result");
-        b.type = "button";
-        b.append(el("b", "", c.name), el("span", "muted", ` ${c.phone || ""}`));
-        if (c.tier) { const tb = el("span", "tier small", label("tier", c.tier, c.tier)); tb.dataset.tier = c.tier; b.append(tb); }
-        b.addEventListener("click", () => openCustomer(c.id));
-        li.append(b);
-        return li;
-      }) : [el("li", "muted", t("search.none"))]));
+      S.found = await api("GET", `/api/customers?q=${encodeURIComponent(q)}&limit=8`);
+      renderSearch();
     } catch (e) { toast(e.message, "error"); }
+  }
+  function renderSearch() {  // again on a language switch ("No customer found.", tiers)
+    const rows = S.found, list = $("search-results");
+    if (!rows || !$("search-q").value.trim()) { list.replaceChildren(); return; }
+    list.replaceChildren(...(rows.length ? rows.map((c) => {
+      const li = el("li");
+      const b = el("button", "result");
+      b.type = "button";
+      b.append(el("b", "", c.name), el("span", "muted", ` ${c.phone || ""}`));
+      if (c.tier) { const tb = el("span", "tier small", label("tier", c.tier, c.tier)); tb.dataset.tier = c.tier; b.append(tb); }
+      b.addEventListener("click", () => openCustomer(c.id));
+      li.append(b);
+      return li;
+    }) : [el("li", "muted", t("search.none"))]));
   }
   async function openCustomer(id) {
     try {

@@ -19,6 +19,7 @@ window.Sup = (() => {
     const title = document.body.dataset.title;
     if (title) document.title = t(title);
     S.onLang.forEach((f) => f());
+    document.dispatchEvent(new CustomEvent("cti:lang"));  // phone.js (the wallboard's softphone) says it again
   }
   function setLang(lang) { S.lang = lang; localStorage.setItem("cti.lang", lang); applyI18n(); }
   async function api(method, path, body) {

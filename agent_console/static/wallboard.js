@@ -125,6 +125,12 @@
     dlg.showModal();
   }
 
+  // Not-ready reasons: the console's words (i18n.js), the code itself for one it does not know.
+  function reasonLabel(code) {
+    if (!code) return "";
+    const s = t(`reason.${code}`);
+    return s === `reason.${code}` ? code : s;
+  }
   function renderAgents(b) {
     const body = $("agents").querySelector("tbody");
     body.replaceChildren();
@@ -159,7 +165,7 @@
       const sk = actionButton("act.skills", "", () => editSkills(a));
       sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
       actions.append(nr, lo, sk);
-      tr.append(who, state, el("td", "small", a.reason || ""), time, call, el("td", "num", a.handled_today), actions);
+      tr.append(who, state, el("td", "small", reasonLabel(a.reason)), time, call, el("td", "num", a.handled_today), actions);
       body.append(tr);
     }
   }

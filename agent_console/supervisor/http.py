@@ -152,7 +152,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
         _check_time(start, "start", svc.tz)
         _check_time(end, "end", svc.tz)
         rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue)
-        return Response(svc.report_chart(rows, field, kind), media_type="image/svg+xml",
+        return Response(svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue)), media_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})
 
     @r.get("/callbacks", response_model=list[SupervisorCallbackView], responses={**_CSV, **_errors(401, 403, 422)})

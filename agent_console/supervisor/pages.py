@@ -28,6 +28,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
 HEAD = """<meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>CTI</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/console.css">
 <link rel="stylesheet" href="/static/supervisor.css">
 <script src="/static/supervisor-i18n.js" defer></script>

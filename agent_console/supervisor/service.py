@@ -22,7 +22,7 @@ from acd.events import AgentStateChanged
 from acd.kpis import GroupBy, Interval, KpiPolicy, ReportRow, bucket_start, interval_report
 from acd.model import QueueConfig
 from acd.recipients import Recipients
-from acd.reports import chart, percent, report_csv, trend_series
+from acd.reports import report_csv
 from acd.staffing import staff
 from agent_console.errors import InvalidInput
 from agent_console.security import Principal
@@ -31,6 +31,7 @@ from agent_console.supervisor.alerting import AlertRunner, load_open_cases
 from agent_console.supervisor.audit import AuditLog
 from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict, policy_for
 from agent_console.supervisor.callbacks import SupervisorCallbacks
+from agent_console.supervisor.charts import trend_chart
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import RecordCache, load_records
 from agent_console.supervisor.wallboard import Wallboard
@@ -43,8 +44,6 @@ from cti.ami.control import CallControl
 from cti.bus import EventBus, subscribe_batch
 
 log = logging.getLogger(__name__)
-
-RATE_FIELDS = frozenset({"service_level", "abandon_rate", "occupancy", "utilization", "fcr"})
 
 
 def sl_targets_of(rules: Sequence[AlertRule]) -> dict[str, float]:
@@ -209,13 +208,16 @@ class SupervisorService:
 
     report_csv = staticmethod(report_csv)
 
+    def sl_target_of(self, queues: Sequence[str]) -> float:
+        """The SL target the rows of a report of ``queues`` were computed with: the queue's own for
+        one configured queue (as ``report``'s per-queue policies), else the totals' 80 %."""
+        if len(set(queues)) == 1 and queues[0] in self.configs:
+            return self.sl_targets.get(queues[0], 0.8)
+        return KpiPolicy().sl_target
+
     @staticmethod
-    def report_chart(rows: Sequence[ReportRow], field: str, kind: str = "line") -> str:
-        labels, series = trend_series(rows, field)
-        rate = field in RATE_FIELDS
-        return chart("bar" if kind == "bar" else "line", labels, [series], title=field.replace("_", " "),
-                     y_max=1.0 if rate else None, target=0.8 if field == "service_level" else None,
-                     y_format=percent if rate else (lambda v: f"{v:g}"))
+    def report_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float = 0.8) -> str:
+        return trend_chart(rows, field, kind, target=target)
 
     @staticmethod
     def staffing(**kwargs: Any) -> dict[str, Any]:

@@ -60,7 +60,7 @@ async def page(browser: Browser, viewport: dict[str, int],
         yield pg
     finally:
         await ctx.close()
-    # A 401 on /api/me before login (and a 404 on the console demo's probe) are expected resource errors.
+    # A 401 on /api/me before login is an expected resource error.
     real = [e for e in errors if "Failed to load resource" not in e and not any(x in e for x in expected_page_errors)]
     assert not real, f"errors in the page: {real}"
 

@@ -176,3 +176,22 @@ async def test_not_ready_with_reason_by_keyboard(page: Page, site: Site) -> None
     await page.keyboard.press("n")
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "not_ready")
     await expect(page.locator("#state-reason")).to_have_text("Lunch")
+
+
+async def test_the_demo_says_it_simulates_calls_and_shows_its_card(page: Page, site: Site) -> None:
+    await login(page, site)
+    await expect(page.locator("#demo-card")).to_be_visible()  # /api/demo/status: available
+    assert await (await page.request.get(site.base + "/api/demo/status")).json() == {"available": True}
+
+
+async def test_an_outbound_call_shows_its_number_in_e164(page: Page, site: Site) -> None:
+    """The engine dials E.164 digits without the "+": the call card and the wrap-up show the "+"."""
+    await login(page, site)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    await page.fill("#dial-number", "8613800138001")
+    await page.click("#dial-form button[type=submit]")
+    await expect(page.locator("#call-direction")).to_have_text("outbound")
+    await expect(page.locator("#call-peer")).to_have_text("+8613800138001")
+    await page.click("#btn-hangup")
+    await expect(page.locator("#wrap-call")).to_have_text("· +8613800138001")

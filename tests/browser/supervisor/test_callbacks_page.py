@@ -127,3 +127,32 @@ async def test_an_agent_is_kept_out_of_the_callback_page(site: Site, page: Page)
     await expect(page.locator("#main")).to_be_hidden()
     got = await page.request.get(site.base + "/api/supervisor/callbacks")  # with the agent's session
     assert got.status == 403 and (await got.json())["detail"]["code"] == "forbidden"
+
+
+async def test_only_a_claimed_callback_being_called_shows_its_call(site: Site, page: Page) -> None:
+    """A callback keeps ``called_at`` once its call is over (done, or failed after its last attempt):
+    the page says "call in progress" only while the callback is claimed and being called."""
+    ids, _ = await _seed(site)
+    now = datetime.now(UTC)
+    async with site.engine.db.session() as s:
+        ended = {}
+        for name, number, reached in (("done", "13800138004", True), ("failed", "13800138005", False)):
+            cb = await callbacks.create_callback(session=s, number=number, queue="support",
+                                                 due_at=now - timedelta(minutes=5), max_attempts=1)
+            await callbacks.claim(session=s, callback_id=cb.id, agent_id="1002", now=now)
+            await callbacks.start_call(session=s, callback_id=cb.id, agent_id="1002", now=now)
+            await callbacks.call_placed(session=s, callback_id=cb.id, linkedid=f"lid-{name}")
+            await callbacks.finish_call(session=s, linkedid=f"lid-{name}", reached=reached, now=now,
+                                        policy=callbacks.Policy())
+            ended[name] = cb.id
+    site.svc.callbacks.invalidate()
+    await log_in(page, site.base, "sup1", "sup1-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await page.goto(site.base + "/callbacks?state=all")
+    rows = page.locator("#callbacks tbody tr")
+    await expect(rows).to_have_count(5)
+    for name, cb_id in ended.items():
+        row = page.locator(f'#callbacks tr[data-id="{cb_id}"]')
+        await expect(row.locator(".pill")).to_have_text(name)
+        await expect(row).not_to_contain_text("call in progress")
+    await expect(page.locator(f'#callbacks tr[data-id="{ids["calling"]}"]')).to_contain_text("call in progress")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from crm_core.seed import DISPOSITIONS
 from tests.web.console.conftest import Console
 
 
@@ -26,6 +27,16 @@ async def test_index_and_assets_are_served_with_a_strict_csp(console: Console) -
     assert "<script>" not in r.text and "style=" not in r.text  # nothing inline (CSP)
 
 
+async def test_the_pages_have_an_icon_and_favicon_ico_is_served(console: Console) -> None:
+    """A browser asks for /favicon.ico where a page names no icon (a JSON answer, the API docs)."""
+    html = (await console.http.get("/")).text
+    assert '<link rel="icon" href="/static/favicon.svg"' in html
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        r = await console.http.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml"), path
+        assert r.text.startswith("<svg")
+
+
 async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     dicts = await _dicts(console)
     en, zh = dicts["en"], dicts["zh-CN"]
@@ -37,9 +48,11 @@ async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     assert used - set(en) == set()
     # Codes the server sends are translated too (reasons, dispositions, states, call statuses).
     for prefix, codes in (("reason", ["break", "lunch", "meeting", "training", "after_call_work"]),
-                          ("disp", ["resolved", "info_given", "sale", "escalated", "complaint"]),
+                          ("disp", [code for code, *_ in DISPOSITIONS] + ["sale", "complaint"]),  # seed, demo
                           ("state", ["logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready"]),
                           ("status", ["ringing", "dialing", "talking", "held", "consulting", "ended",
                                       "transferred"])):
         for code in codes:
             assert f"{prefix}.{code}" in zh, f"{prefix}.{code}"
+    for code, label, label_zh, *_ in DISPOSITIONS:  # the seeded catalog's own words
+        assert (en[f"disp.{code}"], zh[f"disp.{code}"]) == (label, label_zh)

@@ -1,0 +1,91 @@
+"""Real Chromium on the agent console of the engine (unstarted Engine, seeded CRM): a customer's card
+and history as an agent finds them, in English and Chinese."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+from sqlalchemy import func, select
+
+from crm_core.models import Customer, Interaction
+from crm_core.seed import DISPOSITIONS
+from tests.browser.conftest import log_in
+from tests.web.supervisor.conftest import Site
+
+
+async def _customer_with_history(site: Site) -> str:
+    """The name of a seeded customer with dispositions in their history."""
+    async with site.engine.db.session() as s:
+        cid = (await s.execute(select(Interaction.customer_id).where(Interaction.disposition.is_not(None),
+                                                                     Interaction.customer_id.is_not(None))
+                               .group_by(Interaction.customer_id).order_by(func.count().desc()).limit(1))).scalar_one()
+        return str((await s.get(Customer, cid)).name)  # type: ignore[union-attr]
+
+
+async def _open(page: Page, name: str) -> None:
+    await page.fill("#search-q", name)
+    await page.locator("#search-results button.result").first.click()
+    await expect(page.locator("#cust-name")).to_have_text(name)
+
+
+async def test_history_shows_disposition_labels_in_both_languages(site: Site, page: Page) -> None:
+    name = await _customer_with_history(site)
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await _open(page, name)
+    badges = page.locator("#cust-history .badge.disp")
+    await expect(badges.first).to_be_visible()
+    labels = {code: (en, zh) for code, en, zh, *_ in DISPOSITIONS}
+    shown = await badges.all_inner_texts()
+    assert shown and set(shown) <= {en for en, _ in labels.values()}, shown
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#search-q")).to_have_attribute("placeholder", "查找客户：姓名、电话、邮箱 ( / )")
+    shown = await badges.all_inner_texts()
+    assert set(shown) <= {zh for _, zh in labels.values()}, shown
+
+
+async def test_chinese_mode_has_no_english_leftovers(site: Site, page: Page) -> None:
+    name = await _customer_with_history(site)
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await page.fill("#search-q", "nobody-by-this-name")
+    await expect(page.locator("#search-results li")).to_have_text("No customer found.")
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#search-results li")).to_have_text("未找到客户。")  # the list says it again
+    await _open(page, name)
+    meta = page.locator("#cust-history .h-head .muted").first
+    await expect(meta).to_contain_text(" · 电话 · ")  # the channel
+    await page.screenshot(path="/tmp/ui-shots/console-zh.png")
+
+    await page.click("#btn-logout")
+    await expect(page.locator("#login-view")).to_be_visible()
+    sup = await page.context.new_page()  # the same browser profile: the language choice is kept
+    try:
+        await log_in(sup, site.base, "sup1", "sup1-demo-1")
+        await sup.wait_for_url("**/wallboard")
+        await expect(sup.locator("#queues th").first).to_have_text("队列")  # the language is kept
+        await site.engine.acd.agent_login("1001", {"support": 3}, ["support"])  # no PBX to log in through
+        await site.engine.acd.set_not_ready("1001", "break")
+        await site.svc.wallboard.refresh()
+        await expect(sup.locator('#agents tr[data-agent="1001"] td').nth(2)).to_have_text("休息")
+        await sup.locator(".lang-toggle").click()
+        await expect(sup.locator("#phone-status")).to_contain_text("Phone")
+        await sup.locator(".lang-toggle").click()
+        await expect(sup.locator("#phone-status")).to_contain_text("话机")  # the softphone's state, too
+        await sup.screenshot(path="/tmp/ui-shots/wallboard-zh.png")
+    finally:
+        await sup.close()
+
+
+async def test_a_customer_without_a_company_has_no_leading_dot(site: Site, page: Page) -> None:
+    async with site.engine.db.session() as s:
+        customer = (await s.execute(select(Customer).where((Customer.company == "") | Customer.company.is_(None))
+                                    .limit(1))).scalar_one()
+        name = customer.name
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await _open(page, name)
+    line = page.locator(".cust-id .muted")
+    await expect(line).to_be_visible()
+    text = await line.evaluate("e => [...e.children].filter(s => !s.hidden).map(s => getComputedStyle(s, '::before')"
+                               ".content.replace(/^none$/, '').replaceAll('\"', '') + s.textContent).join('')")
+    assert text.startswith("+") and " · " in text, text  # "+86... · someone@example.com"
