@@ -74,7 +74,8 @@ window.Sup = (() => {
       const li = el("li", "sec-alert");
       li.dataset.address = a.remote_address;
       li.append(el("span", "sec-title", t("sec.title")),
-        el("span", "sec-what", t("sec.auth", { n: a.count, ip: a.remote_address, w: Math.round(a.window_s) })));
+        el("span", "sec-what", t("sec.auth", { n: a.count, ip: a.remote_address, w: Math.round(a.window_s),
+          s: a.service === "AMI" ? "AMI" : "SIP" })));
       if (a.accounts && a.accounts.length) li.append(el("span", "small", t("sec.accounts", { a: a.accounts.join(", ") })));
       li.append(el("span", "muted small", t("sec.at", { t: new Date(a.at * 1000).toLocaleTimeString(S.lang) })));
       const btn = el("button", "btn tiny", t("sec.dismiss"));
