@@ -257,8 +257,16 @@ def validate_contacts(rows: Iterable[tuple[int, Mapping[str, Any]]], *, region: 
 
 def parse_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     """CSV with a header line naming the columns (``number`` required): ``(line number, fields)``
-    per data line, numbered as a spreadsheet shows them (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    per data line, numbered as a spreadsheet shows them (the header is line 1). Lines may end in
+    LF, CRLF or CR; ValueError names what is wrong with the file."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _rows(reader)
+    except csv.Error as err:  # a cell over the reader's limit, a NUL...: the file's fault, not ours
+        raise ValueError(f"line {reader.line_num + 1}: {err}") from None
+
+
+def _rows(reader: csv.DictReader[str]) -> list[tuple[int, dict[str, str]]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     if "number" not in header:
         raise ValueError("the first line must name the columns, one of them 'number'")
