@@ -23,6 +23,7 @@ from phonenumbers import timezone as number_zones
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from acd.pacing import DialMode
+from crm_core.schemas import MAX_ID
 from cti.trunks import normalise
 
 MAX_CONTACTS_PER_UPLOAD = 50_000
@@ -210,6 +211,11 @@ _KNOWN = ("number", "name", "timezone", "customer_id")
 _DATA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_ -]{0,39}$")
 
 
+def _is_id(text: str) -> bool:
+    """ASCII digits of a database id (``"²".isdigit()`` is true, and int() refuses it)."""
+    return text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= MAX_ID
+
+
 def validate_contacts(rows: Iterable[tuple[int, Mapping[str, Any]]], *, region: str
                       ) -> tuple[list[ContactRow], list[RowError]]:
     """Check each ``(row number, fields)``: a phone number (normalised to E.164), a known time zone,
@@ -234,7 +240,7 @@ def validate_contacts(rows: Iterable[tuple[int, Mapping[str, Any]]], *, region: 
             except ValueError as err:
                 errors.append(RowError(row, "timezone", str(err)))
         cid_raw = str(fields.get("customer_id") or "").strip()
-        if cid_raw and not cid_raw.isdigit():
+        if cid_raw and not _is_id(cid_raw):
             errors.append(RowError(row, "customer_id", f"{cid_raw!r} is not a customer id"))
         name = str(fields.get("name") or "").strip()
         if len(name) > 120:

@@ -127,3 +127,9 @@ def test_a_csv_with_any_line_ending_is_read_line_by_line(text: str) -> None:
 def test_a_field_beyond_the_csv_readers_limit_is_a_value_error_naming_its_line() -> None:
     with pytest.raises(ValueError, match="line 3"):
         parse_csv("number,name\n13912345678,Li\n13800138000," + "x" * 200_000 + "\n")
+
+
+@pytest.mark.parametrize("cid", ["²", "99999999999999999999999", "9" * 5000])  # were a 500 (int(), then the database)
+def test_a_customer_id_that_is_no_database_id_is_an_error_of_its_row(cid: str) -> None:
+    good, errors = validate_contacts([(2, {"number": "13912345678", "customer_id": cid})], region="CN")
+    assert good == [] and [(e.row, e.field) for e in errors] == [(2, "customer_id")]
