@@ -171,5 +171,5 @@ async def command(request: Request, campaign_id: Id, command: Command,
         return {"id": c.id, "state": c.state}
     async with _db(request).session() as s:
         c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-        campaigns.step(c, command, who.username)
+        await campaigns.change_state(session=s, campaign=c, event=command, actor=who.username)
         return {"id": c.id, "state": c.state}

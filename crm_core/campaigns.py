@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.campaign_models import Campaign, CampaignAttempt, CampaignContact, DoNotCall
@@ -38,7 +38,7 @@ from crm_core.campaign_rules import (
     within_window,
 )
 from crm_core.errors import Conflict, IllegalCampaignStep, InvalidField, NotFound
-from crm_core.models import Customer
+from crm_core.models import Customer, utcnow
 from cti.trunks import normalise
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,21 @@ def step(campaign: Campaign, event: str, actor: str = "system") -> str:
     log.info("campaign %s: %s -[%s by %s]-> %s", campaign.id, campaign.state, event, actor, new)
     campaign.state = new
     return new
+
+
+async def change_state(*, session: AsyncSession, campaign: Campaign, event: str, actor: str = "system") -> str:
+    """``step``, written only if the campaign is still in the state it was read in: of two changes at
+    once (a pause and a stop) one wins and the other is refused as from the state the first left."""
+    old = campaign.state
+    new = TRANSITIONS.get((old, event))
+    if new is not None:
+        done = await session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.state == old)
+                                     .values(state=new, updated_at=utcnow())
+                                     .execution_options(synchronize_session=False))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            await session.refresh(campaign)  # changed meanwhile: judged again from where it is now
+            return await change_state(session=session, campaign=campaign, event=event, actor=actor)
+    return step(campaign, event, actor)
 
 
 async def add_contacts(*, session: AsyncSession, campaign: Campaign,

@@ -49,6 +49,7 @@ from crm_core.campaign_answers import MAX_GRACE_S, Answers
 from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
+from crm_core.errors import IllegalCampaignStep
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
@@ -129,7 +130,7 @@ class CampaignDialer:
         """start / pause / resume / stop, then the dialer follows at once."""
         async with self.db.session() as s:
             campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-            campaigns.step(campaign, event, actor)
+            await campaigns.change_state(session=s, campaign=campaign, event=event, actor=actor)
         self._refreshed = float("-inf")
         await self.tick()
         return campaign
@@ -192,8 +193,8 @@ class CampaignDialer:
                     prog = await campaigns.progress(session=s, campaign_id=c.id,
                                                     now=datetime.fromtimestamp(now, UTC))
                     if prog.remaining == 0:
-                        campaigns.step(c, "complete")
-                        run.state = "completed"
+                        with contextlib.suppress(IllegalCampaignStep):  # stopped or paused meanwhile
+                            run.state = await campaigns.change_state(session=s, campaign=c, event="complete")
 
     def _live_campaign(self, c: Campaign) -> LiveCampaign:
         mode = DialMode(c.mode)

@@ -165,3 +165,22 @@ async def test_the_dialer_reads_finished_campaigns_only_while_it_still_runs_them
         campaigns.step(await campaigns.get_campaign(session=s, campaign_id=ids["resting"]), "stop")
     await dialer._refresh(1004.0)
     assert dialer.live == {}
+
+
+async def test_a_change_decided_on_a_stale_read_is_refused_not_written_over_the_newer_one(db: Database) -> None:
+    """A pause read the campaign running; a stop committed meanwhile. The pause must be refused (409)
+    as from the stopped state, not written over it (a stopped campaign could then be resumed)."""
+    cid = await _campaign(db)
+    async with db.session() as s:
+        await campaigns.change_state(session=s, campaign=await campaigns.get_campaign(session=s, campaign_id=cid),
+                                     event="start")
+    async with db.session() as late:
+        stale = await campaigns.get_campaign(session=late, campaign_id=cid)
+        assert stale.state == "running"
+        async with db.session() as first:
+            await campaigns.change_state(session=first, event="stop",
+                                         campaign=await campaigns.get_campaign(session=first, campaign_id=cid))
+        with pytest.raises(IllegalCampaignStep, match="stopped"):
+            await campaigns.change_state(session=late, campaign=stale, event="pause")
+    async with db.session() as s:
+        assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "stopped"

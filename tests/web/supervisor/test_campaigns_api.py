@@ -4,6 +4,8 @@ the progress; agents are refused; the page is served."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.web.supervisor.conftest import Site, login
 
 SPEC = {"name": "spring", "queue": "sales", "mode": "predictive", "timezone": "Asia/Shanghai",
@@ -56,3 +58,21 @@ async def test_a_supervisor_runs_a_campaign_over_rest(site: Site) -> None:
         await login(a, "agent1", "agent1-demo")
         assert (await a.get("/api/campaigns")).status_code == 403
         assert (await a.post("/api/campaigns", json={**SPEC, "name": "mine"})).status_code == 403
+
+
+async def test_a_pause_and_a_stop_at_once_never_both_succeed(site: Site) -> None:
+    """Two supervisors act on one running campaign at the same moment: one change wins and the other
+    is refused (409), so an acknowledged stop is never undone by a pause read before it."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        for n in range(6):
+            cid = (await c.post("/api/campaigns", json={**SPEC, "name": f"race-{n}"})).json()["id"]
+            await c.post(f"/api/campaigns/{cid}/contacts", json={"contacts": [{"number": "13912345678"}]})
+            assert (await c.post(f"/api/campaigns/{cid}/start")).json()["state"] == "running"
+            stop, pause = await asyncio.gather(c.post(f"/api/campaigns/{cid}/stop"),
+                                               c.post(f"/api/campaigns/{cid}/pause"))
+            final = (await c.get(f"/api/campaigns/{cid}")).json()["state"]
+            # Stop is allowed from running and from paused: whatever the order, it was answered 200
+            # and the campaign stays stopped; the pause either came first or is refused.
+            assert (stop.status_code, final) == (200, "stopped"), (stop.text, pause.text, final)
+            assert pause.status_code in (200, 409), pause.text
