@@ -236,6 +236,8 @@ def parse_client_frame(raw: str | bytes) -> Any:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise FrameError("bad_json", f"frame is not JSON: {err}") from None
+    except RecursionError:  # a few KB of "[[[[..." reach the parser's limit
+        raise FrameError("bad_json", "frame is nested too deeply") from None
     if not isinstance(data, dict):
         raise FrameError("bad_frame", "frame must be a JSON object with a \"type\"")
     ref = data.get("ref") if isinstance(data.get("ref"), str) else None
