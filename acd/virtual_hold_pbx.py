@@ -188,8 +188,12 @@ class VirtualHold:
             raise InvalidRequest("number", "a callback for this number is already waiting in this queue")
         entry = VirtualEntry(f"web-{uuid.uuid4().hex}", e164, queue, self.acd.clock(), customer_id=customer_id,
                              source="web")
-        self.entries[entry.entry_id] = entry
-        await self.store.save(entry)
+        self.entries[entry.entry_id] = entry  # before any await: the same number asked twice at once
+        try:
+            await self.store.save(entry)
+        except BaseException:  # not saved, not accepted: nothing may stay to refuse the site's next try
+            self.entries.pop(entry.entry_id, None)
+            raise
         try:
             await self.acd.decide(lambda now: self.acd.router.enqueue(
                 entry.entry_id, queue, now, customer_id=customer_id, virtual=True))

@@ -90,3 +90,21 @@ async def test_missed_callbacks_are_retried_then_the_entry_fails(rig: tuple) -> 
     await vh.acd.bus.drain()  # type: ignore[attr-defined]
     arrived = [e for e in seen if isinstance(e, CallArrived)]
     assert [(e.linkedid, e.direction, e.dnis) for e in arrived] == [("cb-attempt", "outbound", "virtual_hold")] * 2
+
+
+async def test_a_web_request_the_store_could_not_save_is_not_kept_and_may_be_asked_again(rig: tuple) -> None:
+    """The database is away for a moment: the request is refused (503 upstream), and nothing of it
+    stays behind, or asking again is refused as "already waiting" while no callback ever comes."""
+    vh = rig[0]
+    saved = vh.store.save
+
+    async def database_away(entry: object) -> None:
+        raise ConnectionError("database away")
+
+    vh.store.save = database_away
+    with pytest.raises(ConnectionError):
+        await vh.request("+8613900000001", "support")
+    assert vh.entries == {} and vh.acd.router.waiting("support") == []
+    vh.store.save = saved
+    entry = await vh.request("+8613900000001", "support")
+    assert vh.acd.router.waiting("support") == [entry.entry_id]
