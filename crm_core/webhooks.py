@@ -274,10 +274,21 @@ class WebhookDispatcher:
     # -- delivery -----------------------------------------------------------------------------
 
     async def _run(self, sub: _Sub) -> None:
-        async for row in self.feed.follow(sub.cursor, types=sub.types, idle_s=3600.0):
-            if row is not None:
-                await self._deliver(sub, row)
-                sub.cursor = row[0]
+        """Deliver from the subscriber's cursor for as long as the engine runs: a database failure
+        (reading events the ring no longer holds, writing a dead letter) is retried from that cursor,
+        it does not end delivery to this subscriber."""
+        failures = 0
+        while True:
+            try:
+                async for row in self.feed.follow(sub.cursor, types=sub.types, idle_s=3600.0):
+                    if row is not None:
+                        await self._deliver(sub, row)
+                        sub.cursor = row[0]
+                        failures = 0
+            except Exception:
+                failures += 1
+                log.exception("webhook %s: delivery failed at cursor %s; it resumes from there", sub.id, sub.cursor)
+                await asyncio.sleep(min(self.backoff_s * 2 ** min(failures, 20), self.backoff_max_s))
 
     async def _deliver(self, sub: _Sub, row: Row) -> None:
         cursor, type_, line = row

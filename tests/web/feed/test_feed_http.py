@@ -197,3 +197,39 @@ async def test_a_cursor_older_than_the_retention_is_told_of_its_gap(feed_app: Fe
             if line.startswith("data: "):
                 break
     assert "event: gap" in lines and lines[-1] == 'data: {"since": "1", "oldest": "5"}'
+
+
+async def test_webhook_delivery_outlives_a_database_outage(feed_app: FeedApp) -> None:
+    """The receiver fails an event to the end while the database is away, so its dead letter cannot be
+    written: delivery to that subscriber goes on once the database is back (it stopped for good)."""
+    from contextlib import asynccontextmanager
+
+    from crm_core.errors import DatabaseUnavailable
+
+    admin = await feed_app.headers("ada")
+    db = feed_app.hooks.db
+    away = False
+
+    class Flaky:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        @asynccontextmanager
+        async def session(self) -> AsyncIterator[Any]:
+            if away:
+                raise DatabaseUnavailable("database away")
+            async with db.session() as s:
+                yield s
+
+    async with receiving(lambda n: n <= 3) as rec:  # max_attempts is 3: the first event fails to the end
+        r = await feed_app.http.post("/api/webhooks", json={"name": "crm", "url": rec.url}, headers=admin)
+        assert r.status_code == 201
+        feed_app.hooks.db = Flaky()  # type: ignore[assignment]
+        away = True
+        await _publish(feed_app, range(0, 3))
+        await until(lambda: rec.requests >= 3, 10, "three failed attempts")
+        await asyncio.sleep(0.3)  # the dead letter cannot be written
+        away = False
+        await _publish(feed_app, range(3, 6))
+        await until(lambda: len(rec.accepted) >= 6, 10, "the events after the outage")
+    assert [e["ts"] for e in rec.events()] == list(range(6))  # the failed one again first (at least once)
