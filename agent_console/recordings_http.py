@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from agent_console import policy
-from agent_console.crm_http import get_db
+from agent_console.crm_http import Id, get_db
 from agent_console.errors import Forbidden
 from agent_console.security import Principal, current_principal
 from crm_core import interactions, recordings
@@ -61,7 +61,7 @@ def _out(row: recordings.Recording) -> dict[str, Any]:
 
 
 @router.get("/api/crm/interactions/{interaction_id}/recordings")
-async def list_recordings(interaction_id: int, db: Database = Depends(get_db),
+async def list_recordings(interaction_id: Id, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
         found = await interactions.get_interaction(session=s, interaction_id=interaction_id)
@@ -113,7 +113,7 @@ async def _file_part(path: Path, start: int, length: int) -> AsyncIterator[bytes
 
 
 @router.get("/api/recordings/{recording_id}/audio")
-async def play(recording_id: int, request: Request, db: Database = Depends(get_db),
+async def play(recording_id: Id, request: Request, db: Database = Depends(get_db),
                p: Principal = Depends(current_principal)) -> Response:
     async with db.session() as s:
         row = await recordings.get_recording(session=s, recording_id=recording_id)
