@@ -187,10 +187,11 @@ async def due_contacts(*, session: AsyncSession, campaign: Campaign, now: dateti
 
 async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id: int, linkedid: str,
                         now: datetime) -> CampaignAttempt | None:
-    """Claim the contact for a dial: None when it is no longer pending, outside its window, or on
-    the do-not-call list (then it is marked ``dnc`` and never dialled)."""
+    """Claim the contact for a dial: None when it is not this campaign's, no longer pending, outside
+    its window, or on the do-not-call list (then it is marked ``dnc`` and never dialled)."""
     contact = await session.get(CampaignContact, contact_id, with_for_update=True)
-    if contact is None or contact.state != "pending" or campaign.state != "running":
+    if (contact is None or contact.campaign_id != campaign.id or contact.state != "pending"
+            or campaign.state != "running"):
         return None
     if not within_window(campaign.windows, contact.timezone, now):
         return None

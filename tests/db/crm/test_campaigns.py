@@ -184,3 +184,21 @@ async def test_a_change_decided_on_a_stale_read_is_refused_not_written_over_the_
             await campaigns.change_state(session=late, campaign=stale, event="pause")
     async with db.session() as s:
         assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "stopped"
+
+
+async def test_a_contact_is_dialled_only_as_an_attempt_of_its_own_campaign(db: Database) -> None:
+    """``POST /api/campaigns/{other}/preview/{contact}/dial`` named another running campaign than the
+    contact's: the attempt was written under that campaign, with its caller ID, script and do-not-call
+    list. Such a contact is not to be dialled there."""
+    cid = await _campaign(db)
+    async with db.session() as s:
+        mine = await campaigns.get_campaign(session=s, campaign_id=cid)
+        other = await campaigns.create_campaign(session=s, spec=CampaignIn(name="autumn", queue="sales",
+                                                                          timezone="Asia/Shanghai"))
+        await campaigns.add_contacts(session=s, campaign=mine, rows=[(1, {"number": "13912345678"})])
+        for c in (mine, other):
+            await campaigns.change_state(session=s, campaign=c, event="start")
+        contact = (await campaigns.due_contacts(session=s, campaign=mine, now=OPEN, limit=1))[0]
+        assert await campaigns.begin_attempt(session=s, campaign=other, contact_id=contact.id, linkedid="X",
+                                             now=OPEN) is None
+        assert (contact.state, contact.attempts) == ("pending", 0)
