@@ -19,7 +19,7 @@ from agent_console import policy
 from agent_console.security import Principal, current_principal
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign
-from crm_core.campaign_rules import MAX_CONTACTS_PER_UPLOAD, CampaignIn, parse_csv
+from crm_core.campaign_rules import MAX_CONTACTS_PER_UPLOAD, CampaignIn, csv_text, parse_csv
 from crm_core.db import Database
 from crm_core.errors import InvalidField
 from crm_core.schemas import MAX_ID
@@ -108,10 +108,10 @@ async def add_contacts(request: Request, campaign_id: Id, body: ContactsIn) -> A
 
 @router.post("/{campaign_id}/contacts.csv", status_code=201, max_body_size=UPLOAD_BYTES)
 async def upload_csv(request: Request, campaign_id: Id,
-                     text: Annotated[str, Body(media_type="text/csv")]) -> Any:
-    """A CSV file (header line with a ``number`` column); rows are the file's line numbers."""
+                     raw: Annotated[bytes, Body(media_type="text/csv")] = b"") -> Any:
+    """A CSV file in UTF-8 (header line with a ``number`` column); rows are the file's line numbers."""
     try:
-        rows = parse_csv(text)
+        rows = parse_csv(csv_text(raw))
     except ValueError as err:
         raise InvalidField("contacts", str(err)) from None
     if not rows:

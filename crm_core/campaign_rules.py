@@ -261,6 +261,16 @@ def validate_contacts(rows: Iterable[tuple[int, Mapping[str, Any]]], *, region: 
     return good, errors
 
 
+def csv_text(raw: bytes) -> str:
+    """An uploaded file's text: UTF-8, with or without a byte-order mark; ValueError naming the line
+    of the first byte that is not."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ValueError(f"line {line}: the file is not UTF-8 text (in Excel: Save As \"CSV UTF-8\")") from None
+
+
 def parse_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     """CSV with a header line naming the columns (``number`` required): ``(line number, fields)``
     per data line, numbered as a spreadsheet shows them (the header is line 1). Lines may end in

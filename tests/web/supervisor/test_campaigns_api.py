@@ -76,3 +76,18 @@ async def test_a_pause_and_a_stop_at_once_never_both_succeed(site: Site) -> None
             # and the campaign stays stopped; the pause either came first or is refused.
             assert (stop.status_code, final) == (200, "stopped"), (stop.text, pause.text, final)
             assert pause.status_code in (200, 409), pause.text
+
+
+async def test_a_csv_not_in_utf8_or_empty_is_a_422_naming_contacts(site: Site) -> None:
+    """Excel's plain "CSV" is saved in the machine's code page (GBK on a Chinese Windows)."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        cid = (await c.post("/api/campaigns", json=SPEC)).json()["id"]
+        url, csv_type = f"/api/campaigns/{cid}/contacts.csv", {"Content-Type": "text/csv"}
+        r = await c.post(url, content="number,name\n13912345678,李伟\n".encode("gbk"), headers=csv_type)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "contacts", r.text
+        assert "UTF-8" in r.json()["detail"]["message"] and "line 2" in r.json()["detail"]["message"]
+        r = await c.post(url, content=b"", headers=csv_type)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "contacts", r.text
+        r = await c.post(url, content="\ufeffnumber,name\n13912345678,李伟\n".encode(), headers=csv_type)
+        assert r.status_code == 201 and r.json()["added"] == 1, r.text
