@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.campaign_models import Campaign, CampaignAttempt, CampaignContact, DoNotCall
@@ -130,18 +132,20 @@ async def add_contacts(*, session: AsyncSession, campaign: Campaign,
                    for c in good if c.customer_id is not None and c.customer_id not in known]
     if errors:
         raise ContactsRejected(sorted(errors, key=lambda e: e.row))
-    existing = set(await session.scalars(select(CampaignContact.number)
-                                         .where(CampaignContact.campaign_id == campaign.id)))
-    added = 0
-    for c in good:
-        if c.number in existing:
-            continue
-        session.add(CampaignContact(campaign_id=campaign.id, number=c.number, name=c.name,
-                                    timezone=contact_zone(c.number, c.timezone, campaign.timezone),
-                                    customer_id=c.customer_id, data=c.data, state="pending", attempts=0))
-        added += 1
-    await session.flush()
-    return {"added": added, "duplicates": len(good) - added}
+    if not good:
+        return {"added": 0, "duplicates": 0}
+    # A number already there is skipped by the database itself: an upload running at the same time
+    # (a double click) may add it after any look-up of ours.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    added = (await session.execute(
+        insert(CampaignContact).on_conflict_do_nothing(index_elements=["campaign_id", "number"])
+        .returning(CampaignContact.id),
+        [{"campaign_id": campaign.id, "number": c.number, "name": c.name,
+          "timezone": contact_zone(c.number, c.timezone, campaign.timezone), "customer_id": c.customer_id,
+          "data": c.data, "state": "pending", "attempts": 0, "created_at": now, "updated_at": now}
+         for c in good])).all()
+    return {"added": len(added), "duplicates": len(good) - len(added)}
 
 
 async def add_dnc(*, session: AsyncSession, number: str, campaign_id: int | None = None, reason: str = "",

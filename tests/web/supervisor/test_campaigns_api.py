@@ -91,3 +91,19 @@ async def test_a_csv_not_in_utf8_or_empty_is_a_422_naming_contacts(site: Site) -
         assert r.status_code == 422 and r.json()["detail"]["field"] == "contacts", r.text
         r = await c.post(url, content="\ufeffnumber,name\n13912345678,李伟\n".encode(), headers=csv_type)
         assert r.status_code == 201 and r.json()["added"] == 1, r.text
+
+
+async def test_the_same_list_uploaded_twice_at_once_is_added_once(site: Site) -> None:
+    """A double click on Upload: both uploads are answered 201; the second finds the first's numbers
+    duplicates (it was a 500 when both read the campaign's numbers before either wrote)."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        cid = (await c.post("/api/campaigns", json=SPEC)).json()["id"]
+        body = "number\n" + "".join(f"1391{n:07d}\n" for n in range(2000))
+        for _ in range(3):
+            answers = await asyncio.gather(*[c.post(f"/api/campaigns/{cid}/contacts.csv", content=body,
+                                                    headers={"Content-Type": "text/csv"}) for _ in range(2)])
+            assert [r.status_code for r in answers] == [201, 201], [r.text[:200] for r in answers]
+            assert all(r.json()["added"] + r.json()["duplicates"] == 2000 for r in answers)
+        assert sum(r.json()["added"] for r in answers) == 0
+        assert (await c.get(f"/api/campaigns/{cid}")).json()["contacts"] == {"pending": 2000}
