@@ -229,7 +229,8 @@ class Engine:
         rec = settings.recordings
         self.recorder = Recorder(self.db, self.bus, lambda: self.ami.control, self.acd_config.recording,
                                  store=recording_store(settings), retention_days=rec.retention_days,
-                                 retention_check_s=rec.retention_check_s, call_of=self._call_of)
+                                 retention_check_s=rec.retention_check_s, call_of=self._call_of,
+                                 journal=settings.state_dir / "recordings-journal.jsonl")
         self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
