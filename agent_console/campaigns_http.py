@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from acd.errors import UnknownQueue
 from agent_console import policy
 from agent_console.security import Principal, current_principal
 from crm_core import campaigns
@@ -65,6 +66,12 @@ def _rejected(err: campaigns.ContactsRejected) -> JSONResponse:
 
 @router.post("", status_code=201)
 async def create(request: Request, spec: CampaignIn) -> dict[str, Any]:
+    dialer = getattr(request.app.state, "dialer", None)
+    if dialer is not None:
+        try:
+            dialer.acd.first_need(spec.queue, spec.skills)
+        except UnknownQueue:  # a typo: the campaign would run and never dial
+            raise InvalidField("queue", f"no queue {spec.queue!r} in config/queues.yaml") from None
     async with _db(request).session() as s:
         return _view(await campaigns.create_campaign(session=s, spec=spec))
 

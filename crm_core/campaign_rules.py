@@ -90,7 +90,7 @@ class CampaignIn(BaseModel):
     script: str = Field("", max_length=20_000)
     timezone: str = "UTC"
     region: str = Field("CN", pattern=r"^[A-Z]{2}$")
-    windows: tuple[Window, ...] = (Window(),)
+    windows: tuple[Window, ...] = Field((Window(),), min_length=1)  # none: it would never dial
     retry: dict[str, float | None] = Field(default_factory=lambda: dict(DEFAULT_RETRY))
     max_attempts: int = Field(3, ge=1, le=20)
     machine_action: Literal["message", "retry"] = "retry"

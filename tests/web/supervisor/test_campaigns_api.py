@@ -107,3 +107,13 @@ async def test_the_same_list_uploaded_twice_at_once_is_added_once(site: Site) ->
             assert all(r.json()["added"] + r.json()["duplicates"] == 2000 for r in answers)
         assert sum(r.json()["added"] for r in answers) == 0
         assert (await c.get(f"/api/campaigns/{cid}")).json()["contacts"] == {"pending": 2000}
+
+
+async def test_a_campaign_that_could_never_dial_is_refused_naming_the_field(site: Site) -> None:
+    """A queue name with a typo, or no calling window: such a campaign started, ran, and never dialled."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        for body, field in (({**SPEC, "queue": "salse"}, "queue"), ({**SPEC, "windows": []}, "windows")):
+            r = await c.post("/api/campaigns", json=body)
+            assert r.status_code == 422 and r.json()["detail"]["field"] == field, r.text
+        assert (await c.get("/api/campaigns")).json() == []
