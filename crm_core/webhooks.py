@@ -128,7 +128,11 @@ def refused_address(address: str, allowed: Networks | None = None) -> str | None
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 -- ValueError when out of range
+    except ValueError as err:
+        raise InvalidField("url", f"is not a URL: {err}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("url", "must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
@@ -322,7 +326,7 @@ class WebhookDispatcher:
             return False, f"refused: {why}"[:300]
         try:
             r = await self.client.post(url, content=body, headers=headers, timeout=self.timeout_s)
-        except httpx.HTTPError as err:
+        except Exception as err:  # httpx's errors, and what a URL it cannot use raises: a failed attempt
             return False, f"{type(err).__name__}: {err}"[:300]
         if 200 <= r.status_code < 300:
             return True, ""

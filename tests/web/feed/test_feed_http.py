@@ -233,3 +233,16 @@ async def test_webhook_delivery_outlives_a_database_outage(feed_app: FeedApp) ->
         await _publish(feed_app, range(3, 6))
         await until(lambda: len(rec.accepted) >= 6, 10, "the events after the outage")
     assert [e["ts"] for e in rec.events()] == list(range(6))  # the failed one again first (at least once)
+
+
+async def test_a_webhook_url_no_request_can_go_to_is_refused_and_never_stops_delivery(feed_app: FeedApp) -> None:
+    """A port out of range was accepted (201), and every delivery to it raised an error that is not
+    httpx's HTTPError: the subscriber's task died on its first event, silently, and got nothing more.
+    A broken IPv6 literal was a 500."""
+    admin = await feed_app.headers("ada")
+    for url in ("http://127.0.0.1:99999/x", "http://[::1/x"):
+        r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": url}, headers=admin)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "url", (url, r.text)
+    # One stored before the check: each attempt fails like any other, and the event is dead-lettered.
+    ok, error = await feed_app.hooks.post("http://127.0.0.1:99999/x", "secret", (1, "call.ended", "{}"), 1)
+    assert not ok and error
