@@ -286,6 +286,9 @@ def _rows(reader: csv.DictReader[str]) -> list[tuple[int, dict[str, str]]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     if "number" not in header:
         raise ValueError("the first line must name the columns, one of them 'number'")
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:  # a dict keeps one of them: the other column's cells would be dropped unseen
+        raise ValueError(f"line 1: the column {twice[0]!r} is named twice")
     reader.fieldnames = header
     out: list[tuple[int, dict[str, str]]] = []
     for rec in reader:

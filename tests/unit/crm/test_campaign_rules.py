@@ -133,3 +133,9 @@ def test_a_field_beyond_the_csv_readers_limit_is_a_value_error_naming_its_line()
 def test_a_customer_id_that_is_no_database_id_is_an_error_of_its_row(cid: str) -> None:
     good, errors = validate_contacts([(2, {"number": "13912345678", "customer_id": cid})], region="CN")
     assert good == [] and [(e.row, e.field) for e in errors] == [(2, "customer_id")]
+
+
+def test_a_column_named_twice_is_refused_not_read_as_the_last_one() -> None:
+    """A spreadsheet with two "phone"/"number" columns: the first column's numbers were silently dropped."""
+    with pytest.raises(ValueError, match=r"line 1: .*'number'"):
+        parse_csv("number,name,number\n13912345678,Li,13800138000\n")
