@@ -276,27 +276,43 @@ class Recorder:
         rec = self._get(linkedid)
         if not rec.on_demand or rec.started_by_agent:
             raise RecordingError(f"call {linkedid} is already recorded")
-        await self.control().mute_recording(rec.channel, False)
-        rec.started_by_agent = True
-        rec.pauses[-1]["end"] = self.clock()
-        rec.pauses[-1]["ended_by"] = by
+        rec.started_by_agent = True  # each step is taken before the PBX is asked: one at the same time is judged on it
+        gap = rec.pauses[-1]
+        gap.update(end=self.clock(), ended_by=by)
+        try:
+            await self.control().mute_recording(rec.channel, False)
+        except BaseException:
+            rec.started_by_agent = False
+            gap["end"] = None
+            gap.pop("ended_by")
+            raise
         return self.status(linkedid) or {}
 
     async def pause(self, linkedid: str, *, by: str) -> dict[str, Any]:
         rec = self._get(linkedid)
         if rec.paused:
             raise RecordingError(f"the recording of call {linkedid} is already paused")
-        await self.control().mute_recording(rec.channel, True)
-        rec.pauses.append({"start": self.clock(), "end": None, "by": by, "reason": "pause"})
+        gap = {"start": self.clock(), "end": None, "by": by, "reason": "pause"}
+        rec.pauses.append(gap)
+        try:
+            await self.control().mute_recording(rec.channel, True)
+        except BaseException:
+            rec.pauses.remove(gap)
+            raise
         return self.status(linkedid) or {}
 
     async def resume(self, linkedid: str, *, by: str) -> dict[str, Any]:
         rec = self._get(linkedid)
         if not rec.paused or (rec.on_demand and not rec.started_by_agent):
             raise RecordingError(f"the recording of call {linkedid} is not paused")
-        await self.control().mute_recording(rec.channel, False)
-        rec.pauses[-1]["end"] = self.clock()
-        rec.pauses[-1]["ended_by"] = by
+        gap = rec.pauses[-1]
+        gap.update(end=self.clock(), ended_by=by)
+        try:
+            await self.control().mute_recording(rec.channel, False)
+        except BaseException:
+            gap["end"] = None
+            gap.pop("ended_by")
+            raise
         return self.status(linkedid) or {}
 
     # -- filing -----------------------------------------------------------------------------------
