@@ -203,8 +203,15 @@ async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id
         contact.state, contact.last_outcome = "dnc", None
         log.info("campaign %s: contact %s is on the do-not-call list: not dialled", campaign.id, contact.id)
         return None
-    contact.state = "dialing"
-    contact.attempts += 1
+    # Taken only if still pending: on SQLite the read above locks nothing, and two dials of one
+    # contact at once (a double click on Dial) both found it pending.
+    taken = await session.execute(update(CampaignContact).where(CampaignContact.id == contact.id,
+                                                                CampaignContact.state == "pending")
+                                  .values(state="dialing", attempts=CampaignContact.attempts + 1, updated_at=utcnow())
+                                  .execution_options(synchronize_session=False))
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await session.refresh(contact)
     attempt = CampaignAttempt(campaign_id=campaign.id, contact_id=contact.id, attempt=contact.attempts,
                               linkedid=linkedid, number=contact.number, dialled_at=now)
     session.add(attempt)
