@@ -132,7 +132,10 @@ class CampaignDialer:
             campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
             await campaigns.change_state(session=s, campaign=campaign, event=event, actor=actor)
         self._refreshed = float("-inf")
-        await self.tick()
+        try:
+            await self.tick()
+        except Exception:  # the change is written: the loop's next tick follows it
+            log.exception("dialer: tick after campaign %s %s failed", campaign_id, event)
         return campaign
 
     def view(self, campaign_id: int) -> dict[str, Any] | None:

@@ -202,3 +202,28 @@ async def test_a_contact_is_dialled_only_as_an_attempt_of_its_own_campaign(db: D
         assert await campaigns.begin_attempt(session=s, campaign=other, contact_id=contact.id, linkedid="X",
                                              now=OPEN) is None
         assert (contact.state, contact.attempts) == ("pending", 0)
+
+
+async def test_a_command_written_is_answered_even_when_the_dialers_next_step_fails(db: Database) -> None:
+    """The start is committed, then the dialer's immediate tick meets a database hiccup: the supervisor
+    got a 503 for a campaign that was running (and a 409 on trying again)."""
+    from acd.delivery import AcdService
+    from acd.model import QueueConfig
+    from acd.routing import Router
+    from crm_core.dialer import CampaignDialer
+    from crm_core.errors import DatabaseUnavailable
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+    from cti.trunks import TrunksConfig
+
+    cid = await _campaign(db)
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus(), clock=lambda: 1000.0)
+    dialer = CampaignDialer(db, acd, FakeCallControl, InProcessBus(), routing=TrunksConfig())
+
+    async def hiccup() -> None:
+        raise DatabaseUnavailable("database away for a moment")
+
+    dialer.tick = hiccup  # type: ignore[method-assign]
+    assert (await dialer.command(cid, "start", "sup1")).state == "running"
+    async with db.session() as s:
+        assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "running"
