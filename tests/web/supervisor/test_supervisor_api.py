@@ -390,3 +390,19 @@ def test_the_conflicting_column_is_read_from_sqlite_and_postgresql_messages() ->
     assert constrained_field('duplicate key value violates unique constraint "dispositions_code_key" '
                              "Key (code)=(x1) already exists.") == "code"
     assert constrained_field("FOREIGN KEY constraint failed") is None
+
+
+async def test_the_supervisor_websocket_survives_frames_it_cannot_use(site: Site) -> None:
+    """A frame nested past the JSON parser's limit, and an alert id holding a lone surrogate (echoed in
+    the error, which could then not be encoded), dropped the supervisor's connection."""
+    async with site.client() as c:
+        token = await login(c, "sup1", "sup1-demo-1")
+    async with websockets.connect(site.base.replace("http", "ws") + f"/ws/supervisor?token={token}") as ws:
+        for frame in ("[" * 5000 + "]" * 5000, '{"type": "ack", "alert_id": "\\ud800"}'):
+            await ws.send(frame)
+            while (reply := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] in ("wallboard", "alert"):
+                pass
+            assert reply["type"] == "error", reply
+        await ws.send(json.dumps({"type": "ping"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] != "pong":
+            pass
