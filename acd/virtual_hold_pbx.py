@@ -49,7 +49,7 @@ from acd.virtual_hold import (
 )
 from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
-from cti.errors import AgiHangup, CtiError
+from cti.errors import AgiHangup, AmiUnavailable, CtiError
 from cti.journey import CallArrived, QueueLeft
 from cti.tasks import cancel_all_and_wait
 
@@ -270,6 +270,11 @@ class VirtualHold:
             result = attempt_result(res.success, res.reason, confirmed=confirmed)
             if not res.success and linkedid:
                 result = await self._far_end(linkedid) or result
+        except AmiUnavailable as err:  # nothing was dialled: the PBX is away, not the customer
+            log.warning("virtual hold %s: the callback could not be placed, tried again later: %s", entry.entry_id,
+                        err.message)
+            await self._not_placed(entry, offer, policy)
+            return
         except (CtiError, AcdError) as err:
             log.warning("virtual hold %s: the callback could not be placed: %s", entry.entry_id, err.message)
         finally:
@@ -294,6 +299,14 @@ class VirtualHold:
         await self.store.save(entry)
         log.info("virtual hold %s: callback %d %s; %s", entry.entry_id, len(entry.attempts), result,
                  "failed" if retry_at is None else f"again in {retry_at - self.acd.clock():.0f} s")
+        await self.acd.decide(lambda now: self.acd.router.callback_missed(
+            entry.entry_id, offer.agent_id, now, retry_at=retry_at))
+
+    async def _not_placed(self, entry: VirtualEntry, offer: Offer, policy: VirtualHoldPolicy) -> None:
+        """No call was placed (AMI away): not an attempt; the entry waits ``retry_pause_s`` at its place."""
+        entry.state = next_state(entry.entry_id, entry.state, EntryEvent.MISSED)
+        await self.store.save(entry)
+        retry_at = self.acd.clock() + policy.retry_pause_s
         await self.acd.decide(lambda now: self.acd.router.callback_missed(
             entry.entry_id, offer.agent_id, now, retry_at=retry_at))
 
