@@ -238,7 +238,8 @@ class Engine:
         self.dialer = CampaignDialer(self.db, self.acd, lambda: self.ami.control, self.bus,
                                      routing=self.acd.actions.routing,
                                      dial_timeout_s=self.acd.actions.routing.outbound.dial_timeout_s,
-                                     grace_s=self.acd.actions.routing.outbound.drop_grace_s)
+                                     grace_s=self.acd.actions.routing.outbound.drop_grace_s,
+                                     pbx_up=lambda: self.ami.client.connected)
         self.campaign_preview = CampaignPreview(self.dialer)
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).

@@ -79,8 +79,10 @@ class CampaignDialer:
     def __init__(self, db: Database, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, *,
                  routing: TrunksConfig, clock: Callable[[], float] = time.time, tick_s: float = 0.5,
                  refresh_s: float = 2.0, dial_timeout_s: int = 30, grace_s: float = MAX_GRACE_S,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 pbx_up: Callable[[], bool] = lambda: True) -> None:
         self.db, self.acd, self.control, self.bus = db, acd, control, bus
+        self.pbx_up = pbx_up  # AMI connected: while it is not, every dial would fail and count as an attempt
         self.routing, self.clock = routing, clock
         self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
         self.live: dict[int, LiveCampaign] = {}
@@ -172,7 +174,7 @@ class CampaignDialer:
                 n = run.pacer.calls_to_dial(floor, now)
                 if n > 0 and pace_log.isEnabledFor(logging.DEBUG):
                     pace_log.debug("campaign %s dials %d: %s", run.id, n, _belief(run, floor, now))
-                if n > 0:
+                if n > 0 and self.pbx_up():
                     await self._dial_some(run, n, now)
 
     async def _refresh(self, now: float) -> None:

@@ -3,6 +3,7 @@ calling window checked at the dial, retries by outcome, the state machine and th
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -227,3 +228,39 @@ async def test_a_command_written_is_answered_even_when_the_dialers_next_step_fai
     assert (await dialer.command(cid, "start", "sup1")).state == "running"
     async with db.session() as s:
         assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "running"
+
+
+async def test_the_dialer_dials_nothing_while_the_pbx_is_away(db: Database) -> None:
+    """AMI down (Asterisk restarting) with agents still ready: every tick took due contacts, each
+    originate failed at once and counted as a failed attempt (a retry later, or failed for good when
+    the campaign never retries failures): an outage of a minute burned through the list."""
+    from acd.delivery import AcdService
+    from acd.model import QueueConfig
+    from acd.routing import Router
+    from crm_core.dialer import CampaignDialer
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+    from cti.trunks import TrunksConfig
+
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        c.windows = [{"days": list(range(7)), "start": "00:00:00", "end": "24:00:00"}]
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13912345678"}),
+                                                                  (2, {"number": "13800138000"})])
+        await campaigns.change_state(session=s, campaign=c, event="start")
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus())
+    await acd.agent_login("1001", {}, ["sales"], ready=True)
+    pbx = {"up": False}
+    dialer = CampaignDialer(db, acd, FakeCallControl, InProcessBus(), routing=TrunksConfig(),
+                            pbx_up=lambda: pbx["up"])
+    await dialer.tick()
+    await asyncio.sleep(0.05)  # what a dial would have spawned
+    async with db.session() as s:
+        assert list(await s.scalars(select(CampaignAttempt))) == []
+        assert {c.state for c in await s.scalars(select(CampaignContact))} == {"pending"}
+    pbx["up"] = True
+    await dialer.tick()
+    async with db.session() as s:
+        assert len(list(await s.scalars(select(CampaignAttempt)))) == 1  # the PBX back: one ready agent, one dial
+    await dialer.stop()
