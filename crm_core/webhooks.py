@@ -372,11 +372,11 @@ class WebhookDispatcher:
 
     async def delete(self, sid: int) -> None:
         sub = self._sub(sid)
-        await cancel_and_wait(sub.task)
-        del self._subs[sid]
-        async with self.db.session() as s:
+        async with self.db.session() as s:  # first: a delete the database refuses leaves it as it was
             await s.execute(delete(_DL).where(_DL.c.subscriber_id == sid))
             await s.execute(delete(_SUB).where(_SUB.c.id == sid))
+        await cancel_and_wait(sub.task)
+        self._subs.pop(sid, None)
 
     async def dead_letters(self, sid: int) -> list[dict[str, Any]]:
         self._sub(sid)

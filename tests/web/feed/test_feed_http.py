@@ -246,3 +246,33 @@ async def test_a_webhook_url_no_request_can_go_to_is_refused_and_never_stops_del
     # One stored before the check: each attempt fails like any other, and the event is dead-lettered.
     ok, error = await feed_app.hooks.post("http://127.0.0.1:99999/x", "secret", (1, "call.ended", "{}"), 1)
     assert not ok and error
+
+
+async def test_a_webhook_delete_the_database_refused_can_be_tried_again(feed_app: FeedApp) -> None:
+    """The delete failed on the database (503), but the subscriber was already gone from memory: asking
+    again was a 404, and after a restart the webhook was back, delivering."""
+    from contextlib import asynccontextmanager
+
+    from crm_core.errors import DatabaseUnavailable
+
+    admin = await feed_app.headers("ada")
+    created = (await feed_app.http.post("/api/webhooks", json={"name": "crm", "url": "http://127.0.0.1:9/x"},
+                                        headers=admin)).json()
+    db = feed_app.hooks.db
+
+    class Away:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        @asynccontextmanager
+        async def session(self) -> AsyncIterator[Any]:
+            raise DatabaseUnavailable("database away")
+            yield
+
+    feed_app.hooks.db = Away()  # type: ignore[assignment]
+    r = await feed_app.http.delete(f"/api/webhooks/{created['id']}", headers=admin)
+    assert r.status_code == 503
+    feed_app.hooks.db = db
+    assert [w["id"] for w in (await feed_app.http.get("/api/webhooks", headers=admin)).json()] == [created["id"]]
+    assert (await feed_app.http.delete(f"/api/webhooks/{created['id']}", headers=admin)).status_code == 204
+    assert (await feed_app.http.get("/api/webhooks", headers=admin)).json() == []
