@@ -14,7 +14,7 @@ from acd.alerts import DEFAULT_LEVELS, AlertKind, AlertRule, Scope
 from acd.errors import InvalidRequest
 from acd.recipients import parse_recipients
 from cti.errors import ConfigError
-from cti.settings import Settings
+from cti.settings import Settings, load_yaml
 
 _RULE_KEYS = {"id", "kind", "scope", "queue", "threshold", "ack_timeout_s", "levels", "min_offered"}
 _DEFAULT_KEYS = {"ack_timeout_s", "levels"}
@@ -95,7 +95,7 @@ def alerts_file(settings: Settings) -> Path:
 
 def load_alert_recipients(path: Path, rules: Sequence[AlertRule]) -> dict[str, dict[str, tuple[str, ...]]]:
     """The ``recipients:`` section (see ``acd.recipients``); ConfigError on problems."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path)
     recipients, problems = parse_recipients(data.get("recipients") if isinstance(data, dict) else None,
                                             str(path), {lv for r in rules for lv in r.levels})
     if problems:
@@ -106,7 +106,7 @@ def load_alert_recipients(path: Path, rules: Sequence[AlertRule]) -> dict[str, d
 def load_alert_rules(path: Path) -> list[AlertRule]:
     """Read and validate an alerts file; ConfigError lists every problem."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:
@@ -121,7 +121,7 @@ def _known_queues(settings: Settings) -> set[str] | None:
     """Queue names from config/queues.yaml when it exists (a mapping or a list of {name: ...})."""
     path = settings.config_dir / "queues.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except (OSError, yaml.YAMLError):
         return None  # that file's own checker reports it
     queues = data.get("queues") if isinstance(data, dict) else None
@@ -136,7 +136,7 @@ def check_alerts(settings: Settings) -> list[str]:
     """Problems in config/alerts.yaml, each naming the file, the rule and the field."""
     path = alerts_file(settings)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except OSError as err:
         return [f"{path}: cannot read: {err.strerror}"]
     except yaml.YAMLError as err:

@@ -20,7 +20,7 @@ from acd.model import MAX_LEVEL, MIN_LEVEL, LimitKind, LimitSpec, QueueConfig, R
 from acd.recording import RecordingPolicy, SurveyPolicy
 from acd.virtual_hold import VirtualHoldPolicy, callback_allowance_s
 from cti.errors import ConfigError
-from cti.settings import Settings
+from cti.settings import Settings, load_yaml
 
 # The CTI_ACD entry separates fields with "|", the IVR's hand-off MSet splits on ",", and the
 # fallback's app_queue queue is cti-fallback-<name>: a queue's name holds none of those.
@@ -191,7 +191,7 @@ def check_queues(settings: Settings) -> list[str]:
 
 def _read(path: Path) -> tuple[QueuesFile | None, list[str]]:
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_yaml(path)
     except FileNotFoundError:
         return None, [f"{path}: missing"]
     except yaml.YAMLError as err:

@@ -50,7 +50,7 @@ from acd.virtual_hold import (
 )
 from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
-from cti.errors import AgiHangup, CtiError
+from cti.errors import AgiHangup, AmiUnavailable, CtiError
 from cti.journey import CallArrived, QueueLeft
 from cti.tasks import cancel_all_and_wait
 
@@ -189,8 +189,12 @@ class VirtualHold:
             raise InvalidRequest("number", "a callback for this number is already waiting in this queue")
         entry = VirtualEntry(f"web-{uuid.uuid4().hex}", e164, queue, self.acd.clock(), customer_id=customer_id,
                              source="web")
-        self.entries[entry.entry_id] = entry
-        await self.store.save(entry)
+        self.entries[entry.entry_id] = entry  # before any await: the same number asked twice at once
+        try:
+            await self.store.save(entry)
+        except BaseException:  # not saved, not accepted: nothing may stay to refuse the site's next try
+            self.entries.pop(entry.entry_id, None)
+            raise
         try:
             await self.acd.decide(lambda now: self.acd.router.enqueue(
                 entry.entry_id, queue, now, customer_id=customer_id, virtual=True))
@@ -267,6 +271,11 @@ class VirtualHold:
             result = attempt_result(res.success, res.reason, confirmed=confirmed)
             if not res.success and linkedid:
                 result = await self._far_end(linkedid) or result
+        except AmiUnavailable as err:  # nothing was dialled: the PBX is away, not the customer
+            log.warning("virtual hold %s: the callback could not be placed, tried again later: %s", entry.entry_id,
+                        err.message)
+            await self._not_placed(entry, offer, policy)
+            return
         except (CtiError, AcdError) as err:
             log.warning("virtual hold %s: the callback could not be placed: %s", entry.entry_id, err.message)
         finally:
@@ -291,6 +300,14 @@ class VirtualHold:
         await self.store.save(entry)
         log.info("virtual hold %s: callback %d %s; %s", entry.entry_id, len(entry.attempts), result,
                  "failed" if retry_at is None else f"again in {retry_at - self.acd.clock():.0f} s")
+        await self.acd.decide(lambda now: self.acd.router.callback_missed(
+            entry.entry_id, offer.agent_id, now, retry_at=retry_at))
+
+    async def _not_placed(self, entry: VirtualEntry, offer: Offer, policy: VirtualHoldPolicy) -> None:
+        """No call was placed (AMI away): not an attempt; the entry waits ``retry_pause_s`` at its place."""
+        entry.state = next_state(entry.entry_id, entry.state, EntryEvent.MISSED)
+        await self.store.save(entry)
+        retry_at = self.acd.clock() + policy.retry_pause_s
         await self.acd.decide(lambda now: self.acd.router.callback_missed(
             entry.entry_id, offer.agent_id, now, retry_at=retry_at))
 

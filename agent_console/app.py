@@ -10,6 +10,7 @@ come from our own origin (403).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
+from sqlalchemy.exc import IntegrityError
 
 from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled
 from agent_console.http import ConsoleParts, build_router
@@ -69,6 +71,18 @@ class DemoStatus(BaseModel):
 
 def status_of(err: CtiError) -> int:
     return ERROR_STATUS.get(err.code, err.http_status)
+
+
+_UNIQUE_FIELD = (re.compile(r"UNIQUE constraint failed: \w+\.(\w+)"),  # SQLite
+                 re.compile(r"Key \((\w+)(?:, \w+)*\)="))  # PostgreSQL
+
+
+def constrained_field(message: str) -> str | None:
+    """The column a unique constraint names in the database's message (SQLite, PostgreSQL)."""
+    for pattern in _UNIQUE_FIELD:
+        if m := pattern.search(message):
+            return m.group(1)
+    return None
 
 
 def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSource, search: CustomerSearch,
@@ -121,6 +135,15 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         if isinstance(err, NotAuthenticated):
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse({"detail": body}, status_code=status_of(err), headers=headers)
+
+    @app.exception_handler(IntegrityError)
+    async def _written_meanwhile(request: Request, err: IntegrityError) -> JSONResponse:
+        # Two requests at once (a double click) both found a value free; the database kept one.
+        cause = getattr(err.orig, "__cause__", None)  # asyncpg's own error holds the detail naming the column
+        field = constrained_field(f"{err.orig} {getattr(cause, 'detail', '') or ''}")
+        return JSONResponse({"detail": {"code": "conflict", "field": field, "message": (
+            f"{field or 'request'}: another request wrote the same at this moment; it exists now")}},
+            status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:

@@ -15,12 +15,13 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from acd.errors import UnknownQueue
 from agent_console import policy
 from agent_console.errors import Forbidden
 from agent_console.security import Principal, current_principal
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign
-from crm_core.campaign_rules import MAX_CONTACTS_PER_UPLOAD, CampaignIn, parse_csv
+from crm_core.campaign_rules import MAX_CONTACTS_PER_UPLOAD, CampaignIn, csv_text, parse_csv
 from crm_core.db import Database
 from crm_core.errors import InvalidField
 from crm_core.schemas import MAX_ID
@@ -66,6 +67,12 @@ def _rejected(err: campaigns.ContactsRejected) -> JSONResponse:
 
 @router.post("", status_code=201)
 async def create(request: Request, spec: CampaignIn) -> dict[str, Any]:
+    dialer = getattr(request.app.state, "dialer", None)
+    if dialer is not None:
+        try:
+            dialer.acd.first_need(spec.queue, spec.skills)
+        except UnknownQueue:  # a typo: the campaign would run and never dial
+            raise InvalidField("queue", f"no queue {spec.queue!r} in config/queues.yaml") from None
     async with _db(request).session() as s:
         return _view(await campaigns.create_campaign(session=s, spec=spec))
 
@@ -109,10 +116,10 @@ async def add_contacts(request: Request, campaign_id: Id, body: ContactsIn) -> A
 
 @router.post("/{campaign_id}/contacts.csv", status_code=201, max_body_size=UPLOAD_BYTES)
 async def upload_csv(request: Request, campaign_id: Id,
-                     text: Annotated[str, Body(media_type="text/csv")]) -> Any:
-    """A CSV file (header line with a ``number`` column); rows are the file's line numbers."""
+                     raw: Annotated[bytes, Body(media_type="text/csv")] = b"") -> Any:
+    """A CSV file in UTF-8 (header line with a ``number`` column); rows are the file's line numbers."""
     try:
-        rows = parse_csv(text)
+        rows = parse_csv(csv_text(raw))
     except ValueError as err:
         raise InvalidField("contacts", str(err)) from None
     if not rows:
@@ -176,5 +183,5 @@ async def command(request: Request, campaign_id: Id, command: Command,
         return {"id": c.id, "state": c.state}
     async with _db(request).session() as s:
         c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-        campaigns.step(c, command, who.username)
+        await campaigns.change_state(session=s, campaign=c, event=command, actor=who.username)
         return {"id": c.id, "state": c.state}

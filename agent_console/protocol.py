@@ -227,6 +227,17 @@ class FrameError(Exception):
         self.code, self.message, self.field, self.ref = code, message, field, ref
 
 
+def _lone_surrogate(raw: str | bytes, data: Any) -> bool:
+    """Whether JSON's \\u escapes made a string no UTF-8 can hold (an answer echoing it would fail)."""
+    if ("\\u" not in raw) if isinstance(raw, str) else (b"\\u" not in raw):
+        return False
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_client_frame(raw: str | bytes) -> Any:
     """One client frame -> a ClientMessage model, or FrameError naming the problem."""
     size = len(raw.encode() if isinstance(raw, str) else raw)
@@ -236,6 +247,10 @@ def parse_client_frame(raw: str | bytes) -> Any:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise FrameError("bad_json", f"frame is not JSON: {err}") from None
+    except RecursionError:  # a few KB of "[[[[..." reach the parser's limit
+        raise FrameError("bad_json", "frame is nested too deeply") from None
+    if _lone_surrogate(raw, data):
+        raise FrameError("bad_json", "frame holds a lone surrogate (\\ud800-\\udfff): not Unicode text")
     if not isinstance(data, dict):
         raise FrameError("bad_frame", "frame must be a JSON object with a \"type\"")
     ref = data.get("ref") if isinstance(data.get("ref"), str) else None

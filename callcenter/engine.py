@@ -231,7 +231,8 @@ class Engine:
         rec = settings.recordings
         self.recorder = Recorder(self.db, self.bus, lambda: self.ami.control, self.acd_config.recording,
                                  store=recording_store(settings), retention_days=rec.retention_days,
-                                 retention_check_s=rec.retention_check_s, call_of=self._call_of)
+                                 retention_check_s=rec.retention_check_s, call_of=self._call_of,
+                                 journal=settings.state_dir / "recordings-journal.jsonl")
         self.survey_invites = SurveyInvites(self.bus, lambda: self.ami.control, self.acd_config.surveys)
         self.acd.actions.survey_queues = frozenset(self.acd_config.surveys)
         self.acd.actions.routing = load_trunks(settings)  # outbound calls leave by config/trunks.yaml
@@ -239,7 +240,8 @@ class Engine:
         self.dialer = CampaignDialer(self.db, self.acd, lambda: self.ami.control, self.bus,
                                      routing=self.acd.actions.routing,
                                      dial_timeout_s=self.acd.actions.routing.outbound.dial_timeout_s,
-                                     grace_s=self.acd.actions.routing.outbound.drop_grace_s)
+                                     grace_s=self.acd.actions.routing.outbound.drop_grace_s,
+                                     pbx_up=lambda: self.ami.client.connected)
         self.campaign_preview = CampaignPreview(self.dialer)
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).

@@ -13,7 +13,9 @@ up within the call timeout (the agent's console died, the engine restarted mid-c
 pending the next time the list is read (``expire_claims``): no timer task, and nothing to lose on a
 restart. Claiming is one
 conditional UPDATE (``... WHERE state = 'pending'``), so of two agents claiming at once exactly one
-wins, on SQLite (the write lock) and PostgreSQL (the row lock) alike.
+wins, on SQLite (the write lock) and PostgreSQL (the row lock) alike. Every other change first
+locks the row as it was read (``_current``): a supervisor's cancel and the agent's call at once
+never both succeed, the second is judged from the state the first left.
 
 Errors: ``CallbackTaken`` and ``IllegalCallbackStep`` in the CRM's tree (``crm_core.errors``).
 
@@ -120,6 +122,26 @@ async def get_callback(*, session: AsyncSession, callback_id: int) -> Callback:
     return cb
 
 
+async def _unchanged(session: AsyncSession, cb: Callback) -> bool:
+    """Lock the row if it is still as ``cb`` was read (state, claimer, whether its call is placed):
+    a change decided on that read is then the only one. False when another change got there first."""
+    claimer = Callback.claimed_by.is_(None) if cb.claimed_by is None else Callback.claimed_by == cb.claimed_by
+    called = Callback.called_at.is_(None) if cb.called_at is None else Callback.called_at.is_not(None)
+    done = await session.execute(update(Callback).where(Callback.id == cb.id, Callback.state == cb.state, claimer,
+                                                        called)
+                                 .values(state=Callback.state).execution_options(synchronize_session=False))
+    return done.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+async def _current(*, session: AsyncSession, callback_id: int) -> Callback:
+    """The callback, locked as read: of two changes at once (a supervisor's cancel, the agent's call)
+    one wins and the other is judged from where the first left it."""
+    cb = await get_callback(session=session, callback_id=callback_id)
+    while not await _unchanged(session, cb):
+        await session.refresh(cb)
+    return cb
+
+
 def visible_to(cb: Callback, agent_id: str, queues: Collection[str]) -> bool:
     """An agent works the callbacks of the queues they are logged into, and their own."""
     return (cb.queue is not None and cb.queue in queues) or cb.agent_id == agent_id or cb.claimed_by == agent_id
@@ -133,11 +155,13 @@ async def expire_claims(*, session: AsyncSession, now: datetime, claim_timeout: 
     stale = list((await session.scalars(select(Callback).where(
         Callback.state == "claimed", Callback.called_at.is_(None),
         Callback.claimed_at < now - claim_timeout))).all())
+    stale = [cb for cb in stale if await _unchanged(session, cb)]  # not called or released meanwhile
     for cb in stale:
         _step(cb, "expire", "timer")
         cb.claimed_by, cb.claimed_at, cb.updated_at = None, None, now
     lost = list((await session.scalars(select(Callback).where(
         Callback.state == "claimed", Callback.called_at < now - call_timeout))).all())
+    lost = [cb for cb in lost if await _unchanged(session, cb)]  # not wrapped up meanwhile
     for cb in lost:
         log.warning("callback %s: the call %s placed by agent %s at %s was never wrapped up", cb.id,
                     cb.last_linkedid, cb.claimed_by, cb.called_at.isoformat() if cb.called_at else "?")
@@ -213,7 +237,7 @@ def _own_claim(cb: Callback, agent_id: str) -> None:
 
 async def release(*, session: AsyncSession, callback_id: int, agent_id: str, now: datetime) -> Callback:
     """The agent gives the claim back without calling."""
-    cb = await get_callback(session=session, callback_id=callback_id)
+    cb = await _current(session=session, callback_id=callback_id)
     _own_claim(cb, agent_id)
     if cb.called_at is not None:
         raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
@@ -225,7 +249,7 @@ async def release(*, session: AsyncSession, callback_id: int, agent_id: str, now
 
 async def start_call(*, session: AsyncSession, callback_id: int, agent_id: str, now: datetime) -> Callback:
     """The claimer is about to dial: the claim no longer expires."""
-    cb = await get_callback(session=session, callback_id=callback_id)
+    cb = await _current(session=session, callback_id=callback_id)
     _own_claim(cb, agent_id)
     if cb.called_at is not None:
         raise IllegalCallbackStep(f"callback {cb.id} is already being called")
@@ -244,7 +268,7 @@ async def call_placed(*, session: AsyncSession, callback_id: int, linkedid: str)
 
 async def call_not_placed(*, session: AsyncSession, callback_id: int, now: datetime) -> Callback:
     """The dial failed (the agent's phone did not answer): the claim stands, and may expire again."""
-    cb = await get_callback(session=session, callback_id=callback_id)
+    cb = await _current(session=session, callback_id=callback_id)
     if cb.state == "claimed":
         cb.called_at, cb.claimed_at, cb.updated_at = None, now, now
         await session.flush()
@@ -257,7 +281,7 @@ async def finish_call(*, session: AsyncSession, linkedid: str, reached: bool, no
     the customer was reached, else retried after ``policy.retry_delay`` until no attempts are left."""
     cb = await session.scalar(select(Callback).where(Callback.last_linkedid == linkedid,
                                                      Callback.state == "claimed"))
-    if cb is None:
+    if cb is None or not await _unchanged(session, cb):  # taken as lost meanwhile: settles nothing
         return None
     actor = cb.claimed_by or "?"
     cb.attempts += 1
@@ -283,7 +307,7 @@ async def skip(*, session: AsyncSession, callback_id: int, agent_id: str, reason
     ``policy.retry_delay`` (not an attempt); ``wrong_number`` and ``do_not_call`` cancel it."""
     if reason not in SKIP_REASONS:
         raise InvalidField("reason", f"must be one of {', '.join(SKIP_REASONS)}")
-    cb = await get_callback(session=session, callback_id=callback_id)
+    cb = await _current(session=session, callback_id=callback_id)
     _own_claim(cb, agent_id)
     if cb.called_at is not None:
         raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
@@ -301,7 +325,7 @@ async def skip(*, session: AsyncSession, callback_id: int, agent_id: str, reason
 
 async def cancel(*, session: AsyncSession, callback_id: int, actor: str, now: datetime) -> Callback:
     """Nobody is to call it any more; not while its call is on (wrap that up instead)."""
-    cb = await get_callback(session=session, callback_id=callback_id)
+    cb = await _current(session=session, callback_id=callback_id)
     if cb.state == "claimed" and cb.called_at is not None:
         raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
     _step(cb, "cancel", actor)

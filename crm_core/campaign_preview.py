@@ -134,7 +134,7 @@ class CampaignPreview:
             attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact_id,
                                                     linkedid=temp, now=datetime.fromtimestamp(now, UTC))
             contact = await s.get(CampaignContact, contact_id) if attempt is not None else None
-        del self._reserved[contact_id]
+        self._reserved.pop(contact_id, None)  # gone already when Dial was pressed twice at once
         self._campaign_of.pop(contact_id, None)
         if attempt is None or contact is None:
             raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "

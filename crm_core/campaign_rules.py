@@ -23,6 +23,7 @@ from phonenumbers import timezone as number_zones
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from acd.pacing import DialMode
+from crm_core.schemas import MAX_ID
 from cti.trunks import normalise
 
 MAX_CONTACTS_PER_UPLOAD = 50_000
@@ -89,7 +90,7 @@ class CampaignIn(BaseModel):
     script: str = Field("", max_length=20_000)
     timezone: str = "UTC"
     region: str = Field("CN", pattern=r"^[A-Z]{2}$")
-    windows: tuple[Window, ...] = (Window(),)
+    windows: tuple[Window, ...] = Field((Window(),), min_length=1)  # none: it would never dial
     retry: dict[str, float | None] = Field(default_factory=lambda: dict(DEFAULT_RETRY))
     max_attempts: int = Field(3, ge=1, le=20)
     machine_action: Literal["message", "retry"] = "retry"
@@ -210,6 +211,11 @@ _KNOWN = ("number", "name", "timezone", "customer_id")
 _DATA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_ -]{0,39}$")
 
 
+def _is_id(text: str) -> bool:
+    """ASCII digits of a database id (``"²".isdigit()`` is true, and int() refuses it)."""
+    return text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= MAX_ID
+
+
 def validate_contacts(rows: Iterable[tuple[int, Mapping[str, Any]]], *, region: str
                       ) -> tuple[list[ContactRow], list[RowError]]:
     """Check each ``(row number, fields)``: a phone number (normalised to E.164), a known time zone,
@@ -234,7 +240,7 @@ def validate_contacts(rows: Iterable[tuple[int, Mapping[str, Any]]], *, region: 
             except ValueError as err:
                 errors.append(RowError(row, "timezone", str(err)))
         cid_raw = str(fields.get("customer_id") or "").strip()
-        if cid_raw and not cid_raw.isdigit():
+        if cid_raw and not _is_id(cid_raw):
             errors.append(RowError(row, "customer_id", f"{cid_raw!r} is not a customer id"))
         name = str(fields.get("name") or "").strip()
         if len(name) > 120:
@@ -255,13 +261,34 @@ def validate_contacts(rows: Iterable[tuple[int, Mapping[str, Any]]], *, region: 
     return good, errors
 
 
+def csv_text(raw: bytes) -> str:
+    """An uploaded file's text: UTF-8, with or without a byte-order mark; ValueError naming the line
+    of the first byte that is not."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ValueError(f"line {line}: the file is not UTF-8 text (in Excel: Save As \"CSV UTF-8\")") from None
+
+
 def parse_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     """CSV with a header line naming the columns (``number`` required): ``(line number, fields)``
-    per data line, numbered as a spreadsheet shows them (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    per data line, numbered as a spreadsheet shows them (the header is line 1). Lines may end in
+    LF, CRLF or CR; ValueError names what is wrong with the file."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _rows(reader)
+    except csv.Error as err:  # a cell over the reader's limit, a NUL...: the file's fault, not ours
+        raise ValueError(f"line {reader.line_num + 1}: {err}") from None
+
+
+def _rows(reader: csv.DictReader[str]) -> list[tuple[int, dict[str, str]]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     if "number" not in header:
         raise ValueError("the first line must name the columns, one of them 'number'")
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:  # a dict keeps one of them: the other column's cells would be dropped unseen
+        raise ValueError(f"line 1: the column {twice[0]!r} is named twice")
     reader.fieldnames = header
     out: list[tuple[int, dict[str, str]]] = []
     for rec in reader:

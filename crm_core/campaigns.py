@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.campaign_models import Campaign, CampaignAttempt, CampaignContact, DoNotCall
@@ -38,7 +40,7 @@ from crm_core.campaign_rules import (
     within_window,
 )
 from crm_core.errors import Conflict, IllegalCampaignStep, InvalidField, NotFound
-from crm_core.models import Customer
+from crm_core.models import Customer, utcnow
 from cti.trunks import normalise
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,21 @@ def step(campaign: Campaign, event: str, actor: str = "system") -> str:
     return new
 
 
+async def change_state(*, session: AsyncSession, campaign: Campaign, event: str, actor: str = "system") -> str:
+    """``step``, written only if the campaign is still in the state it was read in: of two changes at
+    once (a pause and a stop) one wins and the other is refused as from the state the first left."""
+    old = campaign.state
+    new = TRANSITIONS.get((old, event))
+    if new is not None:
+        done = await session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.state == old)
+                                     .values(state=new, updated_at=utcnow())
+                                     .execution_options(synchronize_session=False))
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            await session.refresh(campaign)  # changed meanwhile: judged again from where it is now
+            return await change_state(session=session, campaign=campaign, event=event, actor=actor)
+    return step(campaign, event, actor)
+
+
 async def add_contacts(*, session: AsyncSession, campaign: Campaign,
                        rows: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[str, int]:
     """Validate every row, then add them all or none. Numbers already in the campaign are skipped
@@ -115,18 +132,20 @@ async def add_contacts(*, session: AsyncSession, campaign: Campaign,
                    for c in good if c.customer_id is not None and c.customer_id not in known]
     if errors:
         raise ContactsRejected(sorted(errors, key=lambda e: e.row))
-    existing = set(await session.scalars(select(CampaignContact.number)
-                                         .where(CampaignContact.campaign_id == campaign.id)))
-    added = 0
-    for c in good:
-        if c.number in existing:
-            continue
-        session.add(CampaignContact(campaign_id=campaign.id, number=c.number, name=c.name,
-                                    timezone=contact_zone(c.number, c.timezone, campaign.timezone),
-                                    customer_id=c.customer_id, data=c.data, state="pending", attempts=0))
-        added += 1
-    await session.flush()
-    return {"added": added, "duplicates": len(good) - added}
+    if not good:
+        return {"added": 0, "duplicates": 0}
+    # A number already there is skipped by the database itself: an upload running at the same time
+    # (a double click) may add it after any look-up of ours.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    added = (await session.execute(
+        insert(CampaignContact).on_conflict_do_nothing(index_elements=["campaign_id", "number"])
+        .returning(CampaignContact.id),
+        [{"campaign_id": campaign.id, "number": c.number, "name": c.name,
+          "timezone": contact_zone(c.number, c.timezone, campaign.timezone), "customer_id": c.customer_id,
+          "data": c.data, "state": "pending", "attempts": 0, "created_at": now, "updated_at": now}
+         for c in good])).all()
+    return {"added": len(added), "duplicates": len(good) - len(added)}
 
 
 async def add_dnc(*, session: AsyncSession, number: str, campaign_id: int | None = None, reason: str = "",
@@ -172,10 +191,11 @@ async def due_contacts(*, session: AsyncSession, campaign: Campaign, now: dateti
 
 async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id: int, linkedid: str,
                         now: datetime) -> CampaignAttempt | None:
-    """Claim the contact for a dial: None when it is no longer pending, outside its window, or on
-    the do-not-call list (then it is marked ``dnc`` and never dialled)."""
+    """Claim the contact for a dial: None when it is not this campaign's, no longer pending, outside
+    its window, or on the do-not-call list (then it is marked ``dnc`` and never dialled)."""
     contact = await session.get(CampaignContact, contact_id, with_for_update=True)
-    if contact is None or contact.state != "pending" or campaign.state != "running":
+    if (contact is None or contact.campaign_id != campaign.id or contact.state != "pending"
+            or campaign.state != "running"):
         return None
     if not within_window(campaign.windows, contact.timezone, now):
         return None
@@ -183,8 +203,15 @@ async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id
         contact.state, contact.last_outcome = "dnc", None
         log.info("campaign %s: contact %s is on the do-not-call list: not dialled", campaign.id, contact.id)
         return None
-    contact.state = "dialing"
-    contact.attempts += 1
+    # Taken only if still pending: on SQLite the read above locks nothing, and two dials of one
+    # contact at once (a double click on Dial) both found it pending.
+    taken = await session.execute(update(CampaignContact).where(CampaignContact.id == contact.id,
+                                                                CampaignContact.state == "pending")
+                                  .values(state="dialing", attempts=CampaignContact.attempts + 1, updated_at=utcnow())
+                                  .execution_options(synchronize_session=False))
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    await session.refresh(contact)
     attempt = CampaignAttempt(campaign_id=campaign.id, contact_id=contact.id, attempt=contact.attempts,
                               linkedid=linkedid, number=contact.number, dialled_at=now)
     session.add(attempt)

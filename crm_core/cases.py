@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.customers import get_customer
@@ -63,10 +63,21 @@ async def get_case(*, session: AsyncSession, case_id: int) -> Case:
     return case
 
 
+async def _locked(session: AsyncSession, case: Case) -> None:
+    """Lock the case's row, then read it again: of two changes at once (a close and a reopen, two
+    escalations) the second is judged from where the first left the case, not from an older read."""
+    while (await session.execute(update(Case).where(Case.id == case.id, Case.status == case.status)
+                                 .values(status=Case.status).execution_options(synchronize_session=False))
+           ).rowcount != 1:  # type: ignore[attr-defined]
+        await session.refresh(case)
+    await session.refresh(case)
+
+
 async def update_case(*, session: AsyncSession, case_id: int, patch: CasePatch, actor: str) -> Case:
     case = await get_case(session=session, case_id=case_id)
     changes = patch.model_dump(exclude_unset=True, exclude={"note"})
     if "status" in changes and changes["status"] is not None:
+        await _locked(session, case)
         new = next_status(case.status, changes.pop("status"))
         if new != case.status:
             log.info("case %s: %s -[%s]-> %s", case.id, case.status, actor, new)
@@ -97,6 +108,7 @@ async def assign_case(*, session: AsyncSession, case_id: int, owner_id: int, act
 
 async def escalate_case(*, session: AsyncSession, case_id: int, reason: str, actor: str) -> Case:
     case = await get_case(session=session, case_id=case_id)
+    await _locked(session, case)  # two escalations at once: two levels
     if case.status not in OPEN_STATUSES:
         raise IllegalCaseStep(f"status: a {case.status} case cannot be escalated")
     case.escalation_level += 1

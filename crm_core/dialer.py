@@ -49,6 +49,7 @@ from crm_core.campaign_answers import MAX_GRACE_S, Answers
 from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
+from crm_core.errors import IllegalCampaignStep
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
@@ -78,8 +79,10 @@ class CampaignDialer:
     def __init__(self, db: Database, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, *,
                  routing: TrunksConfig, clock: Callable[[], float] = time.time, tick_s: float = 0.5,
                  refresh_s: float = 2.0, dial_timeout_s: int = 30, grace_s: float = MAX_GRACE_S,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 pbx_up: Callable[[], bool] = lambda: True) -> None:
         self.db, self.acd, self.control, self.bus = db, acd, control, bus
+        self.pbx_up = pbx_up  # AMI connected: while it is not, every dial would fail and count as an attempt
         self.routing, self.clock = routing, clock
         self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
         self.live: dict[int, LiveCampaign] = {}
@@ -129,9 +132,12 @@ class CampaignDialer:
         """start / pause / resume / stop, then the dialer follows at once."""
         async with self.db.session() as s:
             campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-            campaigns.step(campaign, event, actor)
+            await campaigns.change_state(session=s, campaign=campaign, event=event, actor=actor)
         self._refreshed = float("-inf")
-        await self.tick()
+        try:
+            await self.tick()
+        except Exception:  # the change is written: the loop's next tick follows it
+            log.exception("dialer: tick after campaign %s %s failed", campaign_id, event)
         return campaign
 
     def view(self, campaign_id: int) -> dict[str, Any] | None:
@@ -168,7 +174,7 @@ class CampaignDialer:
                 n = run.pacer.calls_to_dial(floor, now)
                 if n > 0 and pace_log.isEnabledFor(logging.DEBUG):
                     pace_log.debug("campaign %s dials %d: %s", run.id, n, _belief(run, floor, now))
-                if n > 0:
+                if n > 0 and self.pbx_up():
                     await self._dial_some(run, n, now)
 
     async def _refresh(self, now: float) -> None:
@@ -192,8 +198,8 @@ class CampaignDialer:
                     prog = await campaigns.progress(session=s, campaign_id=c.id,
                                                     now=datetime.fromtimestamp(now, UTC))
                     if prog.remaining == 0:
-                        campaigns.step(c, "complete")
-                        run.state = "completed"
+                        with contextlib.suppress(IllegalCampaignStep):  # stopped or paused meanwhile
+                            run.state = await campaigns.change_state(session=s, campaign=c, event="complete")
 
     def _live_campaign(self, c: Campaign) -> LiveCampaign:
         mode = DialMode(c.mode)

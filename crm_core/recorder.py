@@ -38,6 +38,7 @@ from typing import Any
 from acd.recording import RecordingPolicy, recording_path
 from crm_core import recordings
 from crm_core.db import Database
+from crm_core.journal import RowJournal
 from crm_core.recording_handoff import Handed, HandoffStarts
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
@@ -101,8 +102,11 @@ class Recorder:
                  policies: Mapping[str, RecordingPolicy], *, store: RecordingStore,
                  retention_days: float | None = None, retention_check_s: float = 3600.0,
                  clock: Callable[[], float] = time.time,
-                 call_of: Callable[[str], str | None] | None = None) -> None:
+                 call_of: Callable[[str], str | None] | None = None, journal: Path | None = None) -> None:
         self.db, self.bus, self.control, self.policies = db, bus, control, policies
+        # A filed recording's row, journaled first: a database outage at the end of the call must
+        # not leave the file in the store without a row (not listed, not played, never purged).
+        self.rows = RowJournal(db, journal, {"recording": recordings.add_recording_once}, name="recorder.rows")
         self.call_of = call_of  # the linkedid a call goes by now (calls fold together in conferences)
         self.store, self.clock = store, clock
         self.retention_days, self.retention_check_s = retention_days, retention_check_s
@@ -125,6 +129,7 @@ class Recorder:
             self.store.store.mkdir(parents=True, exist_ok=True)
         else:
             private_dir(self.store.store, 0o750)  # callers' voices: not for the host's other users
+        await self.rows.start()  # rows journaled before a restart go in first
         self._track(self.recover(), "recorder.recover")
         if self.retention_days is not None:
             self._retention = asyncio.create_task(self._retention_loop(), name="recorder.retention")
@@ -132,6 +137,7 @@ class Recorder:
     async def stop(self) -> None:
         await cancel_and_wait(self._retention)
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.rows.stop()
 
     def _track(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -271,27 +277,43 @@ class Recorder:
         rec = self._get(linkedid)
         if not rec.on_demand or rec.started_by_agent:
             raise RecordingError(f"call {linkedid} is already recorded")
-        await self.control().mute_recording(rec.channel, False)
-        rec.started_by_agent = True
-        rec.pauses[-1]["end"] = self.clock()
-        rec.pauses[-1]["ended_by"] = by
+        rec.started_by_agent = True  # each step is taken before the PBX is asked: one at the same time is judged on it
+        gap = rec.pauses[-1]
+        gap.update(end=self.clock(), ended_by=by)
+        try:
+            await self.control().mute_recording(rec.channel, False)
+        except BaseException:
+            rec.started_by_agent = False
+            gap["end"] = None
+            gap.pop("ended_by")
+            raise
         return self.status(linkedid) or {}
 
     async def pause(self, linkedid: str, *, by: str) -> dict[str, Any]:
         rec = self._get(linkedid)
         if rec.paused:
             raise RecordingError(f"the recording of call {linkedid} is already paused")
-        await self.control().mute_recording(rec.channel, True)
-        rec.pauses.append({"start": self.clock(), "end": None, "by": by, "reason": "pause"})
+        gap = {"start": self.clock(), "end": None, "by": by, "reason": "pause"}
+        rec.pauses.append(gap)
+        try:
+            await self.control().mute_recording(rec.channel, True)
+        except BaseException:
+            rec.pauses.remove(gap)
+            raise
         return self.status(linkedid) or {}
 
     async def resume(self, linkedid: str, *, by: str) -> dict[str, Any]:
         rec = self._get(linkedid)
         if not rec.paused or (rec.on_demand and not rec.started_by_agent):
             raise RecordingError(f"the recording of call {linkedid} is not paused")
-        await self.control().mute_recording(rec.channel, False)
-        rec.pauses[-1]["end"] = self.clock()
-        rec.pauses[-1]["ended_by"] = by
+        gap = rec.pauses[-1]
+        gap.update(end=self.clock(), ended_by=by)
+        try:
+            await self.control().mute_recording(rec.channel, False)
+        except BaseException:
+            gap["end"] = None
+            gap.pop("ended_by")
+            raise
         return self.status(linkedid) or {}
 
     # -- filing -----------------------------------------------------------------------------------
@@ -324,13 +346,15 @@ class Recorder:
         target = self.store.store / rec.path
         await asyncio.to_thread(_move, source, target)
         duration = await asyncio.to_thread(wav_duration, target)
-        async with self.db.session() as s:
-            await recordings.add_recording(
-                session=s, linkedid=rec.linkedid, path=rec.path, duration_s=duration,
-                size_bytes=target.stat().st_size, started_at=datetime.fromtimestamp(rec.started, UTC),
-                ended_at=datetime.fromtimestamp(ended, UTC), pauses=rec.pauses)
-            await s.commit()
+        await self._save(rec.linkedid, rec.path, duration, target.stat().st_size, rec.started, ended, rec.pauses)
         log.info("recorder: filed %s (%.1f s) for call %s", rec.path, duration, rec.linkedid)
+
+    async def _save(self, linkedid: str, path: str, duration: float, size: int, started: float, ended: float,
+                    pauses: list[dict[str, Any]]) -> None:
+        """The row of a file now in the store: in the database, or journaled until it is back."""
+        await self.rows.submit("recording", f"recording:{path}", {
+            "linkedid": linkedid, "path": path, "duration_s": duration, "size_bytes": size, "started": started,
+            "ended": ended, "pauses": pauses})
 
     async def recover(self, *, now: float | None = None) -> int:
         """File recordings an earlier engine left in the PBX's spool (it stopped before their call
@@ -343,13 +367,8 @@ class Recorder:
             target = self.store.store / rel
             await asyncio.to_thread(_move, path, target)
             duration = await asyncio.to_thread(wav_duration, target)
-            async with self.db.session() as s:
-                await recordings.add_recording(
-                    session=s, linkedid=linkedid, path=rel, duration_s=duration, size_bytes=target.stat().st_size,
-                    started_at=datetime.fromtimestamp(mtime - duration, UTC),
-                    ended_at=datetime.fromtimestamp(mtime, UTC),
-                    pauses=[{"start": None, "end": None, "by": "system", "reason": "unknown (recovered)"}])
-                await s.commit()
+            await self._save(linkedid, rel, duration, target.stat().st_size, mtime - duration, mtime,
+                             [{"start": None, "end": None, "by": "system", "reason": "unknown (recovered)"}])
             log.warning("recorder: filed %s, left in the spool by an earlier engine", rel)
         return len(found)
 

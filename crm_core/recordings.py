@@ -9,7 +9,7 @@ The recorder (``crm_core.recorder``) writes the rows when a call ends; the web l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, select
@@ -44,6 +44,16 @@ async def add_recording(*, session: AsyncSession, linkedid: str, path: str, dura
     session.add(row)
     await session.flush()
     return row
+
+
+async def add_recording_once(session: AsyncSession, key: str, f: dict[str, Any]) -> None:
+    """A journaled recording row (``crm_core.recorder``): written unless its file is filed already
+    (a retry whose first commit got through). ``started`` and ``ended`` are epoch seconds."""
+    if await session.scalar(select(Recording.id).where(Recording.path == f["path"])) is not None:
+        return
+    await add_recording(session=session, linkedid=f["linkedid"], path=f["path"], duration_s=f["duration_s"],
+                        size_bytes=f["size_bytes"], started_at=datetime.fromtimestamp(f["started"], UTC),
+                        ended_at=datetime.fromtimestamp(f["ended"], UTC), pauses=f["pauses"])
 
 
 async def recordings_of(*, session: AsyncSession, interaction: Interaction) -> Sequence[Recording]:

@@ -35,6 +35,7 @@ from crm_core.models import Article, Case, Customer, CustomerPhone, Disposition,
 from crm_core.phones import to_e164
 from crm_core.schemas import CaseIn, CustomerIn, PhoneIn
 from crm_core.users import create_user
+from cti.errors import ConfigError
 from cti.events import Event
 from cti.journey import (
     AgentRinging,
@@ -50,7 +51,7 @@ from cti.journey import (
     VoicemailLeft,
     WrapUpDone,
 )
-from cti.settings import DEFAULT_CONFIG_DIR
+from cti.settings import DEFAULT_CONFIG_DIR, load_yaml
 
 Progress = Callable[[str], None]
 DEMO_CUSTOMERS = 200
@@ -96,7 +97,10 @@ def _queues(config_dir: Path | None) -> dict[str, list[str]]:
     path = (config_dir or DEFAULT_CONFIG_DIR) / "queues.yaml"
     if not path.exists():
         return DEFAULT_QUEUES
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = load_yaml(path) or {}
+    except yaml.YAMLError as err:  # `cti run --demo` seeds before the engine reads the file
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
     raw = data.get("queues", data) if isinstance(data, dict) else data
     items = raw.items() if isinstance(raw, dict) else ((q.get("name"), q) for q in raw or [] if isinstance(q, dict))
     out: dict[str, list[str]] = {}

@@ -278,10 +278,21 @@ class WebhookDispatcher:
     # -- delivery -----------------------------------------------------------------------------
 
     async def _run(self, sub: _Sub) -> None:
-        async for row in self.feed.follow(sub.cursor, types=sub.types, idle_s=3600.0):
-            if row is not None:
-                await self._deliver(sub, row)
-                sub.cursor = row[0]
+        """Deliver from the subscriber's cursor for as long as the engine runs: a database failure
+        (reading events the ring no longer holds, writing a dead letter) is retried from that cursor,
+        it does not end delivery to this subscriber."""
+        failures = 0
+        while True:
+            try:
+                async for row in self.feed.follow(sub.cursor, types=sub.types, idle_s=3600.0):
+                    if row is not None:
+                        await self._deliver(sub, row)
+                        sub.cursor = row[0]
+                        failures = 0
+            except Exception:
+                failures += 1
+                log.exception("webhook %s: delivery failed at cursor %s; it resumes from there", sub.id, sub.cursor)
+                await asyncio.sleep(min(self.backoff_s * 2 ** min(failures, 20), self.backoff_max_s))
 
     async def _deliver(self, sub: _Sub, row: Row) -> None:
         cursor, type_, line = row
@@ -315,7 +326,7 @@ class WebhookDispatcher:
             return False, f"refused: {why}"[:300]
         try:
             r = await self.client.post(url, content=body, headers=headers, timeout=self.timeout_s)
-        except httpx.HTTPError as err:
+        except Exception as err:  # httpx's errors, and what a URL it cannot use raises: a failed attempt
             return False, f"{type(err).__name__}: {err}"[:300]
         if 200 <= r.status_code < 300:
             return True, ""
@@ -361,11 +372,11 @@ class WebhookDispatcher:
 
     async def delete(self, sid: int) -> None:
         sub = self._sub(sid)
-        await cancel_and_wait(sub.task)
-        del self._subs[sid]
-        async with self.db.session() as s:
+        async with self.db.session() as s:  # first: a delete the database refuses leaves it as it was
             await s.execute(delete(_DL).where(_DL.c.subscriber_id == sid))
             await s.execute(delete(_SUB).where(_SUB.c.id == sid))
+        await cancel_and_wait(sub.task)
+        self._subs.pop(sid, None)
 
     async def dead_letters(self, sid: int) -> list[dict[str, Any]]:
         self._sub(sid)

@@ -16,7 +16,7 @@ import yaml
 
 from cti.endpoints import webrtc_endpoint
 from cti.errors import ConfigError, PbxError
-from cti.settings import Settings
+from cti.settings import Settings, load_yaml
 from cti.sip_credentials import passwords as agent_passwords
 from cti.trunk_render import dialplan as trunk_dialplan
 from cti.trunk_render import pjsip_sections
@@ -148,14 +148,15 @@ def fallback_queues(config_dir: Path) -> str:
     if not path.exists():
         return ""
     try:
-        queues = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("queues") or {}
+        data = load_yaml(path)
     except yaml.YAMLError as err:
         raise PbxError(f"{path}: {err}") from None
+    queues = data.get("queues") if isinstance(data, dict) else None
     sections = []
-    for name, spec in queues.items():
+    for name, spec in (queues if isinstance(queues, dict) else {}).items():  # other shapes: the ACD's check says
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(name)):
             raise PbxError(f"{path}: queue name {name!r} cannot name an Asterisk queue ([A-Za-z0-9_-])")
-        if (spec or {}).get("fallback", "app_queue") == "app_queue":
+        if not isinstance(spec, dict) or spec.get("fallback", "app_queue") == "app_queue":
             sections.append(f"[{FALLBACK_PREFIX}{name}](cti-fallback)\n")
     return "\n".join(sections)
 

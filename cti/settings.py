@@ -340,9 +340,23 @@ def config_file() -> Path:
     return Path(os.environ.get("CTI_CONFIG_DIR", DEFAULT_CONFIG_DIR)) / "engine.yaml"
 
 
+def load_yaml(path: Path) -> Any:
+    """A configuration file's YAML. Its text must be UTF-8 (a byte-order mark allowed): any other
+    (Notepad's "ANSI" on a Chinese Windows is GBK) is a yaml.YAMLError naming the line, as a syntax
+    error is, so every loader's own handling names the file."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise yaml.YAMLError(f"line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8") \
+            from None
+    return yaml.safe_load(text)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(data, dict):

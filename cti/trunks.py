@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cti.errors import ConfigError, CtiError
-from cti.settings import Settings
+from cti.settings import Settings, load_yaml
 
 TRUNKS_FILE = "trunks.yaml"
 CODECS = frozenset({"ulaw", "alaw", "gsm", "g722", "g729", "opus", "ilbc", "speex", "slin"})
@@ -234,7 +234,7 @@ def load_trunks(settings: Settings) -> TrunksConfig:
     if not path.exists():
         return TrunksConfig()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     try:

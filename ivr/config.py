@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from cti.settings import Settings
+from cti.settings import Settings, load_yaml
 from ivr import flow as f
 from ivr.errors import FlowInvalid
 from ivr.sounds import SoundIndex
@@ -29,7 +29,7 @@ def sound_index(settings: Settings) -> SoundIndex | None:
 def check_file(path: Path, sounds: SoundIndex | None) -> tuple[f.Flow | None, list[str]]:
     """Parse and validate one flow file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except OSError as err:
         return None, [f"{path}: cannot read: {err.strerror}"]
     except yaml.YAMLError as err:

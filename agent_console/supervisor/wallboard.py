@@ -156,14 +156,15 @@ class Wallboard:
                 text = await ws.receive_text()
                 try:
                     msg = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
                     msg = None
                 if not isinstance(msg, dict):
                     msg = {"type": "invalid"}
                 reply = await on_message(msg)
                 if reply is not None:
                     async with sub.lock:
-                        await ws.send_text(json.dumps(reply, ensure_ascii=False))
+                        # ASCII: a reply echoing the frame's text stays encodable (a lone surrogate)
+                        await ws.send_text(json.dumps(reply))
         except WebSocketDisconnect:
             pass
         finally:

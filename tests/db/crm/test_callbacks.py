@@ -197,3 +197,27 @@ async def test_the_claimer_skips_not_now_or_for_good(db: Database) -> None:
     assert row.due_at.replace(tzinfo=UTC) == T0 + POLICY.retry_delay
     assert row.note == "skipped by 1001: not_now"
     assert (await _get(db, wrong)).state == "cancelled"
+
+
+async def test_a_cancel_and_a_call_at_once_never_both_succeed(db: Database) -> None:
+    """A supervisor cancels the callback the agent is about to call: one of the two wins, the other
+    is refused; an acknowledged cancel is never undone by the call's write (which read it claimed)."""
+    for _ in range(5):
+        cb_id = await _new(db)
+        async with db.session() as s:
+            await callbacks.claim(session=s, callback_id=cb_id, agent_id="1001", now=T0)
+
+        async def cancel(cb_id: int = cb_id) -> None:
+            async with db.session() as s:
+                await callbacks.cancel(session=s, callback_id=cb_id, actor="sup1", now=T0)
+
+        async def call(cb_id: int = cb_id) -> None:
+            async with db.session() as s:
+                await callbacks.start_call(session=s, callback_id=cb_id, agent_id="1001", now=T0)
+
+        results = await asyncio.gather(cancel(), call(), return_exceptions=True)
+        row = await _get(db, cb_id)
+        won = [r is None for r in results]
+        assert won in ([True, False], [False, True]), results
+        assert all(isinstance(r, IllegalCallbackStep) for r in results if r is not None), results
+        assert row.state == ("cancelled" if won[0] else "claimed"), (results, row.state)

@@ -3,6 +3,7 @@ calling window checked at the dial, retries by outcome, the state machine and th
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -165,3 +166,101 @@ async def test_the_dialer_reads_finished_campaigns_only_while_it_still_runs_them
         campaigns.step(await campaigns.get_campaign(session=s, campaign_id=ids["resting"]), "stop")
     await dialer._refresh(1004.0)
     assert dialer.live == {}
+
+
+async def test_a_change_decided_on_a_stale_read_is_refused_not_written_over_the_newer_one(db: Database) -> None:
+    """A pause read the campaign running; a stop committed meanwhile. The pause must be refused (409)
+    as from the stopped state, not written over it (a stopped campaign could then be resumed)."""
+    cid = await _campaign(db)
+    async with db.session() as s:
+        await campaigns.change_state(session=s, campaign=await campaigns.get_campaign(session=s, campaign_id=cid),
+                                     event="start")
+    async with db.session() as late:
+        stale = await campaigns.get_campaign(session=late, campaign_id=cid)
+        assert stale.state == "running"
+        async with db.session() as first:
+            await campaigns.change_state(session=first, event="stop",
+                                         campaign=await campaigns.get_campaign(session=first, campaign_id=cid))
+        with pytest.raises(IllegalCampaignStep, match="stopped"):
+            await campaigns.change_state(session=late, campaign=stale, event="pause")
+    async with db.session() as s:
+        assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "stopped"
+
+
+async def test_a_contact_is_dialled_only_as_an_attempt_of_its_own_campaign(db: Database) -> None:
+    """``POST /api/campaigns/{other}/preview/{contact}/dial`` named another running campaign than the
+    contact's: the attempt was written under that campaign, with its caller ID, script and do-not-call
+    list. Such a contact is not to be dialled there."""
+    cid = await _campaign(db)
+    async with db.session() as s:
+        mine = await campaigns.get_campaign(session=s, campaign_id=cid)
+        other = await campaigns.create_campaign(session=s, spec=CampaignIn(name="autumn", queue="sales",
+                                                                          timezone="Asia/Shanghai"))
+        await campaigns.add_contacts(session=s, campaign=mine, rows=[(1, {"number": "13912345678"})])
+        for c in (mine, other):
+            await campaigns.change_state(session=s, campaign=c, event="start")
+        contact = (await campaigns.due_contacts(session=s, campaign=mine, now=OPEN, limit=1))[0]
+        assert await campaigns.begin_attempt(session=s, campaign=other, contact_id=contact.id, linkedid="X",
+                                             now=OPEN) is None
+        assert (contact.state, contact.attempts) == ("pending", 0)
+
+
+async def test_a_command_written_is_answered_even_when_the_dialers_next_step_fails(db: Database) -> None:
+    """The start is committed, then the dialer's immediate tick meets a database hiccup: the supervisor
+    got a 503 for a campaign that was running (and a 409 on trying again)."""
+    from acd.delivery import AcdService
+    from acd.model import QueueConfig
+    from acd.routing import Router
+    from crm_core.dialer import CampaignDialer
+    from crm_core.errors import DatabaseUnavailable
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+    from cti.trunks import TrunksConfig
+
+    cid = await _campaign(db)
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus(), clock=lambda: 1000.0)
+    dialer = CampaignDialer(db, acd, FakeCallControl, InProcessBus(), routing=TrunksConfig())
+
+    async def hiccup() -> None:
+        raise DatabaseUnavailable("database away for a moment")
+
+    dialer.tick = hiccup  # type: ignore[method-assign]
+    assert (await dialer.command(cid, "start", "sup1")).state == "running"
+    async with db.session() as s:
+        assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "running"
+
+
+async def test_the_dialer_dials_nothing_while_the_pbx_is_away(db: Database) -> None:
+    """AMI down (Asterisk restarting) with agents still ready: every tick took due contacts, each
+    originate failed at once and counted as a failed attempt (a retry later, or failed for good when
+    the campaign never retries failures): an outage of a minute burned through the list."""
+    from acd.delivery import AcdService
+    from acd.model import QueueConfig
+    from acd.routing import Router
+    from crm_core.dialer import CampaignDialer
+    from cti.ami.control import FakeCallControl
+    from cti.bus import InProcessBus
+    from cti.trunks import TrunksConfig
+
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        c.windows = [{"days": list(range(7)), "start": "00:00:00", "end": "24:00:00"}]
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13912345678"}),
+                                                                  (2, {"number": "13800138000"})])
+        await campaigns.change_state(session=s, campaign=c, event="start")
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus())
+    await acd.agent_login("1001", {}, ["sales"], ready=True)
+    pbx = {"up": False}
+    dialer = CampaignDialer(db, acd, FakeCallControl, InProcessBus(), routing=TrunksConfig(),
+                            pbx_up=lambda: pbx["up"])
+    await dialer.tick()
+    await asyncio.sleep(0.05)  # what a dial would have spawned
+    async with db.session() as s:
+        assert list(await s.scalars(select(CampaignAttempt))) == []
+        assert {c.state for c in await s.scalars(select(CampaignContact))} == {"pending"}
+    pbx["up"] = True
+    await dialer.tick()
+    async with db.session() as s:
+        assert len(list(await s.scalars(select(CampaignAttempt)))) == 1  # the PBX back: one ready agent, one dial
+    await dialer.stop()

@@ -208,3 +208,40 @@ async def test_interactions_filters_and_link(db: Database) -> None:
     async with db.session() as s:
         _, total = await interactions.list_interactions(session=s, customer_id=cid)
         assert total == 5
+
+
+async def test_a_close_and_a_reopen_at_once_never_leave_a_closed_case_open(db: Database) -> None:
+    """Two agents change one open case at the same moment: one closes it, the other marks it in progress.
+    Both read it open and both were answered 200; the later write left the acknowledged close undone
+    (closed -> in_progress, a step the state machine refuses)."""
+    import asyncio
+
+    for _ in range(5):
+        async with db.session() as s:
+            case_id = (await cases.create_case(session=s, data=CaseIn(subject="Refund"), actor="agent1")).id
+
+        async def change(status: str, case_id: int = case_id) -> str:
+            async with db.session() as s:
+                await cases.update_case(session=s, case_id=case_id, patch=CasePatch(status=status), actor=status)
+            return status
+
+        results = await asyncio.gather(change("closed"), change("in_progress"), return_exceptions=True)
+        async with db.session() as s:
+            final = (await cases.get_case(session=s, case_id=case_id)).status
+        assert "closed" not in results or final == "closed", (results, final)
+        assert all(isinstance(r, str | IllegalCaseStep) for r in results), results
+
+
+async def test_escalations_at_once_each_raise_the_level(db: Database) -> None:
+    import asyncio
+
+    async with db.session() as s:
+        case_id = (await cases.create_case(session=s, data=CaseIn(subject="Refund"), actor="agent1")).id
+
+    async def escalate() -> None:
+        async with db.session() as s:
+            await cases.escalate_case(session=s, case_id=case_id, reason="waiting too long", actor="sup1")
+
+    await asyncio.gather(escalate(), escalate(), escalate())
+    async with db.session() as s:
+        assert (await cases.get_case(session=s, case_id=case_id)).escalation_level == 3  # was 1

@@ -90,3 +90,47 @@ async def test_missed_callbacks_are_retried_then_the_entry_fails(rig: tuple) -> 
     await vh.acd.bus.drain()  # type: ignore[attr-defined]
     arrived = [e for e in seen if isinstance(e, CallArrived)]
     assert [(e.linkedid, e.direction, e.dnis) for e in arrived] == [("cb-attempt", "outbound", "virtual_hold")] * 2
+
+
+async def test_a_web_request_the_store_could_not_save_is_not_kept_and_may_be_asked_again(rig: tuple) -> None:
+    """The database is away for a moment: the request is refused (503 upstream), and nothing of it
+    stays behind, or asking again is refused as "already waiting" while no callback ever comes."""
+    vh = rig[0]
+    saved = vh.store.save
+
+    async def database_away(entry: object) -> None:
+        raise ConnectionError("database away")
+
+    vh.store.save = database_away
+    with pytest.raises(ConnectionError):
+        await vh.request("+8613900000001", "support")
+    assert vh.entries == {} and vh.acd.router.waiting("support") == []
+    vh.store.save = saved
+    entry = await vh.request("+8613900000001", "support")
+    assert vh.acd.router.waiting("support") == [entry.entry_id]
+
+
+async def test_callbacks_not_placed_while_the_pbx_is_away_are_not_attempts(rig: tuple) -> None:
+    """Asterisk restarting (AMI away) while an entry's turn comes: each turn failed at once and counted
+    as a missed call, so a few minutes of outage gave up on a callback nobody ever dialled."""
+    from cti.errors import AmiUnavailable
+
+    vh, control, clock, _ = rig
+    placed = control.originate
+
+    async def pbx_away(*args: object, **kw: object) -> OriginateResult:
+        raise AmiUnavailable("AMI not connected")
+
+    control.originate = pbx_away
+    entry = await vh.request("+8613900000001", "support")
+    await vh.acd.set_ready("1001")
+    for _ in range(POLICY.max_attempts + 1):  # more turns than attempts allowed
+        await until(lambda: vh.acd.router.call(entry.entry_id).parked and vh.acd.agent_state("1001").value
+                    == "available")
+        assert entry.entry_id in vh.entries and vh.entries[entry.entry_id].attempts == []
+        clock.now += POLICY.retry_pause_s
+        await vh.acd.decide(vh.acd.router.tick)
+    control.originate = placed  # the PBX is back: this turn's call is placed
+    control.originate_result = OriginateResult(False, 3, "cb.1", "cb-attempt", "Local/8613900000001@cti-external/n")
+    await until(lambda: len(vh.entries[entry.entry_id].attempts) == 1)
+    assert vh.entries[entry.entry_id].attempts[0]["result"] == "no_answer"

@@ -114,3 +114,28 @@ def test_contact_rows_are_normalised_and_each_error_names_row_and_field() -> Non
 def test_a_csv_without_a_number_column_is_refused() -> None:
     with pytest.raises(ValueError, match="number"):
         parse_csv("phone,name\n123,x\n")
+
+
+@pytest.mark.parametrize("text", [
+    "number,name\r13912345678,Li\r13800138000,Wang\r",  # a spreadsheet's "CSV (Macintosh)": lines end in CR
+    "number,name\r\n13912345678,Li\r\n",
+])
+def test_a_csv_with_any_line_ending_is_read_line_by_line(text: str) -> None:
+    assert [(r, f["number"]) for r, f in parse_csv(text)][:1] == [(2, "13912345678")]
+
+
+def test_a_field_beyond_the_csv_readers_limit_is_a_value_error_naming_its_line() -> None:
+    with pytest.raises(ValueError, match="line 3"):
+        parse_csv("number,name\n13912345678,Li\n13800138000," + "x" * 200_000 + "\n")
+
+
+@pytest.mark.parametrize("cid", ["²", "99999999999999999999999", "9" * 5000])  # were a 500 (int(), then the database)
+def test_a_customer_id_that_is_no_database_id_is_an_error_of_its_row(cid: str) -> None:
+    good, errors = validate_contacts([(2, {"number": "13912345678", "customer_id": cid})], region="CN")
+    assert good == [] and [(e.row, e.field) for e in errors] == [(2, "customer_id")]
+
+
+def test_a_column_named_twice_is_refused_not_read_as_the_last_one() -> None:
+    """A spreadsheet with two "phone"/"number" columns: the first column's numbers were silently dropped."""
+    with pytest.raises(ValueError, match=r"line 1: .*'number'"):
+        parse_csv("number,name,number\n13912345678,Li,13800138000\n")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from crm_core.campaign_models import CampaignContact, DoNotCall
+from crm_core.campaign_models import CampaignAttempt, CampaignContact, DoNotCall
 from tests.web.console import test_callbacks
 from tests.web.console.conftest import Console
 from tests.web.console.test_callbacks import Site
@@ -171,3 +171,23 @@ async def test_a_reserved_contact_is_dialled_only_under_its_own_campaign(site: S
     async with site.engine.db.session() as s:
         contact = await s.get(CampaignContact, shown["contact_id"])
         assert contact is not None and (contact.state, contact.attempts) == ("pending", 0)
+
+
+async def test_dial_pressed_twice_at_once_dials_once_and_refuses_the_other(site: Site) -> None:
+    """A double click on Dial: the second request was a 500 (KeyError on the reservation the first had
+    just used) instead of the 422 naming contact_id."""
+    import asyncio
+
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert item["source"] == "campaign"
+    url = f"/api/preview/campaign/{item['id']}/dial"
+    answers = await asyncio.gather(site.as_("agent1", "POST", url), site.as_("agent1", "POST", url))
+    # One dials (503 here: this engine has no PBX, so the attempt fails), the other is refused.
+    assert sorted(r.status_code for r in answers) == [422, 503], [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code == 422)
+    assert refused.json()["detail"]["field"] == "contact_id"
+    async with site.engine.db.session() as s:
+        attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"])))
+    assert [a.outcome for a in attempts] == ["failed"]  # one attempt, settled

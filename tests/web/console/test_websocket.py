@@ -115,6 +115,10 @@ async def test_missing_call_is_404_and_illegal_step_409(console: Console) -> Non
     ('{"type": "teleport"}', "unknown_type", "type"),
     ("not json", "bad_json", None),
     ("[1, 2]", "bad_frame", None),
+    ("[" * 5000 + "]" * 5000, "bad_json", None),  # 10 KB, nested past the parser's recursion limit
+    ('{"type": "ping", "x": ' + "[" * 5000 + "]" * 5000 + "}", "bad_json", None),
+    ('{"type": "ping", "ref": "\\ud800"}', "bad_json", None),  # a lone surrogate: no UTF-8 for the answer
+    ('{"type": "hangup", "call_id": "c1", "\\udfff": 1}', "bad_json", None),
     ('{"type": "not_ready"}', "invalid_field", "reason"),
     ('{"type": "not_ready", "reason": "Lunch Break!"}', "invalid_field", "reason"),
     ('{"type": "hangup", "call_id": "c1", "force": true}', "invalid_field", "force"),

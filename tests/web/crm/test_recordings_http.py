@@ -243,3 +243,12 @@ async def test_only_the_calls_agent_or_staff_pause_and_resume(api: tuple, tmp_pa
     assert (await http.post("/api/calls/L1/recording/start")).status_code == 409  # not on demand
     assert (await http.post("/api/calls/nope/recording/pause")).status_code == 409
     assert (await http.get("/api/calls/nope/recording")).json() == {"linkedid": "nope", "state": "off"}
+
+
+async def test_an_id_past_a_database_id_is_a_422_not_a_500(api: tuple) -> None:
+    http, who, _, _ = api
+    who["p"] = SUP
+    for url in ("/api/crm/interactions/99999999999999999999/recordings", "/api/recordings/99999999999999999999/audio",
+                "/api/recordings/0/audio"):
+        r = await http.get(url)
+        assert r.status_code == 422, (url, r.text)

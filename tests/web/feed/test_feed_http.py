@@ -212,3 +212,82 @@ async def test_a_cursor_older_than_the_retention_is_told_of_its_gap(feed_app: Fe
             if line.startswith("data: "):
                 break
     assert "event: gap" in lines and lines[-1] == 'data: {"since": "1", "oldest": "5"}'
+
+
+async def test_webhook_delivery_outlives_a_database_outage(feed_app: FeedApp) -> None:
+    """The receiver fails an event to the end while the database is away, so its dead letter cannot be
+    written: delivery to that subscriber goes on once the database is back (it stopped for good)."""
+    from contextlib import asynccontextmanager
+
+    from crm_core.errors import DatabaseUnavailable
+
+    admin = await feed_app.headers("ada")
+    db = feed_app.hooks.db
+    away = False
+
+    class Flaky:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        @asynccontextmanager
+        async def session(self) -> AsyncIterator[Any]:
+            if away:
+                raise DatabaseUnavailable("database away")
+            async with db.session() as s:
+                yield s
+
+    async with receiving(lambda n: n <= 3) as rec:  # max_attempts is 3: the first event fails to the end
+        r = await feed_app.http.post("/api/webhooks", json={"name": "crm", "url": rec.url}, headers=admin)
+        assert r.status_code == 201
+        feed_app.hooks.db = Flaky()  # type: ignore[assignment]
+        away = True
+        await _publish(feed_app, range(0, 3))
+        await until(lambda: rec.requests >= 3, 10, "three failed attempts")
+        await asyncio.sleep(0.3)  # the dead letter cannot be written
+        away = False
+        await _publish(feed_app, range(3, 6))
+        await until(lambda: len(rec.accepted) >= 6, 10, "the events after the outage")
+    assert [e["ts"] for e in rec.events()] == list(range(6))  # the failed one again first (at least once)
+
+
+async def test_a_webhook_url_no_request_can_go_to_is_refused_and_never_stops_delivery(feed_app: FeedApp) -> None:
+    """A port out of range was accepted (201), and every delivery to it raised an error that is not
+    httpx's HTTPError: the subscriber's task died on its first event, silently, and got nothing more.
+    A broken IPv6 literal was a 500."""
+    admin = await feed_app.headers("ada")
+    for url in ("http://127.0.0.1:99999/x", "http://[::1/x"):
+        r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": url}, headers=admin)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "url", (url, r.text)
+    # One stored before the check: each attempt fails like any other, and the event is dead-lettered.
+    ok, error = await feed_app.hooks.post("http://127.0.0.1:99999/x", "secret", (1, "call.ended", "{}"), 1)
+    assert not ok and error
+
+
+async def test_a_webhook_delete_the_database_refused_can_be_tried_again(feed_app: FeedApp) -> None:
+    """The delete failed on the database (503), but the subscriber was already gone from memory: asking
+    again was a 404, and after a restart the webhook was back, delivering."""
+    from contextlib import asynccontextmanager
+
+    from crm_core.errors import DatabaseUnavailable
+
+    admin = await feed_app.headers("ada")
+    created = (await feed_app.http.post("/api/webhooks", json={"name": "crm", "url": "http://127.0.0.1:9/x"},
+                                        headers=admin)).json()
+    db = feed_app.hooks.db
+
+    class Away:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        @asynccontextmanager
+        async def session(self) -> AsyncIterator[Any]:
+            raise DatabaseUnavailable("database away")
+            yield
+
+    feed_app.hooks.db = Away()  # type: ignore[assignment]
+    r = await feed_app.http.delete(f"/api/webhooks/{created['id']}", headers=admin)
+    assert r.status_code == 503
+    feed_app.hooks.db = db
+    assert [w["id"] for w in (await feed_app.http.get("/api/webhooks", headers=admin)).json()] == [created["id"]]
+    assert (await feed_app.http.delete(f"/api/webhooks/{created['id']}", headers=admin)).status_code == 204
+    assert (await feed_app.http.get("/api/webhooks", headers=admin)).json() == []

@@ -4,6 +4,8 @@ the progress; agents are refused; the page is served."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.web.supervisor.conftest import Site, login
 
 SPEC = {"name": "spring", "queue": "sales", "mode": "predictive", "timezone": "Asia/Shanghai",
@@ -56,3 +58,62 @@ async def test_a_supervisor_runs_a_campaign_over_rest(site: Site) -> None:
         await login(a, "agent1", "agent1-demo")
         assert (await a.get("/api/campaigns")).status_code == 403
         assert (await a.post("/api/campaigns", json={**SPEC, "name": "mine"})).status_code == 403
+
+
+async def test_a_pause_and_a_stop_at_once_never_both_succeed(site: Site) -> None:
+    """Two supervisors act on one running campaign at the same moment: one change wins and the other
+    is refused (409), so an acknowledged stop is never undone by a pause read before it."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        for n in range(6):
+            cid = (await c.post("/api/campaigns", json={**SPEC, "name": f"race-{n}"})).json()["id"]
+            await c.post(f"/api/campaigns/{cid}/contacts", json={"contacts": [{"number": "13912345678"}]})
+            assert (await c.post(f"/api/campaigns/{cid}/start")).json()["state"] == "running"
+            stop, pause = await asyncio.gather(c.post(f"/api/campaigns/{cid}/stop"),
+                                               c.post(f"/api/campaigns/{cid}/pause"))
+            final = (await c.get(f"/api/campaigns/{cid}")).json()["state"]
+            # Stop is allowed from running and from paused: whatever the order, it was answered 200
+            # and the campaign stays stopped; the pause either came first or is refused.
+            assert (stop.status_code, final) == (200, "stopped"), (stop.text, pause.text, final)
+            assert pause.status_code in (200, 409), pause.text
+
+
+async def test_a_csv_not_in_utf8_or_empty_is_a_422_naming_contacts(site: Site) -> None:
+    """Excel's plain "CSV" is saved in the machine's code page (GBK on a Chinese Windows)."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        cid = (await c.post("/api/campaigns", json=SPEC)).json()["id"]
+        url, csv_type = f"/api/campaigns/{cid}/contacts.csv", {"Content-Type": "text/csv"}
+        r = await c.post(url, content="number,name\n13912345678,李伟\n".encode("gbk"), headers=csv_type)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "contacts", r.text
+        assert "UTF-8" in r.json()["detail"]["message"] and "line 2" in r.json()["detail"]["message"]
+        r = await c.post(url, content=b"", headers=csv_type)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "contacts", r.text
+        r = await c.post(url, content="\ufeffnumber,name\n13912345678,李伟\n".encode(), headers=csv_type)
+        assert r.status_code == 201 and r.json()["added"] == 1, r.text
+
+
+async def test_the_same_list_uploaded_twice_at_once_is_added_once(site: Site) -> None:
+    """A double click on Upload: both uploads are answered 201; the second finds the first's numbers
+    duplicates (it was a 500 when both read the campaign's numbers before either wrote)."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        cid = (await c.post("/api/campaigns", json=SPEC)).json()["id"]
+        body = "number\n" + "".join(f"1391{n:07d}\n" for n in range(2000))
+        for _ in range(3):
+            answers = await asyncio.gather(*[c.post(f"/api/campaigns/{cid}/contacts.csv", content=body,
+                                                    headers={"Content-Type": "text/csv"}) for _ in range(2)])
+            assert [r.status_code for r in answers] == [201, 201], [r.text[:200] for r in answers]
+            assert all(r.json()["added"] + r.json()["duplicates"] == 2000 for r in answers)
+        assert sum(r.json()["added"] for r in answers) == 0
+        assert (await c.get(f"/api/campaigns/{cid}")).json()["contacts"] == {"pending": 2000}
+
+
+async def test_a_campaign_that_could_never_dial_is_refused_naming_the_field(site: Site) -> None:
+    """A queue name with a typo, or no calling window: such a campaign started, ran, and never dialled."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        for body, field in (({**SPEC, "queue": "salse"}, "queue"), ({**SPEC, "windows": []}, "windows")):
+            r = await c.post("/api/campaigns", json=body)
+            assert r.status_code == 422 and r.json()["detail"]["field"] == field, r.text
+        assert (await c.get("/api/campaigns")).json() == []

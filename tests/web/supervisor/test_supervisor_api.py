@@ -412,3 +412,40 @@ async def test_agent_states_published_together_are_recorded_in_one_batch(site: S
     mine = [t for t in await site.svc._report_agent_times(t0 - 60, t0 + 3600) if t.agent == "1008"]
     assert (round(sum(t.logged_in_s for t in mine)), round(sum(t.available_idle_s for t in mine)),
             round(sum(t.handle_s for t in mine))) == (1200, 840, 360)
+
+
+async def test_the_same_row_created_twice_at_once_is_a_409_naming_the_field_not_a_500(site: Site) -> None:
+    """A double click on an admin form: both requests found the code free, the second insert hit the
+    unique constraint and the answer was a 500."""
+    async with site.client() as c:
+        await login(c, "admin", "admin-demo-1")
+        answers = await asyncio.gather(*[c.post("/api/crm/dispositions", json={"code": "callback_later",
+                                                                               "label": "Later"})
+                                         for _ in range(4)])
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409], [r.text[:120] for r in answers]
+    assert {r.json()["detail"]["field"] for r in answers if r.status_code == 409} == {"code"}
+
+
+def test_the_conflicting_column_is_read_from_sqlite_and_postgresql_messages() -> None:
+    from agent_console.app import constrained_field
+
+    assert constrained_field("UNIQUE constraint failed: dispositions.code") == "code"
+    assert constrained_field('duplicate key value violates unique constraint "dispositions_code_key" '
+                             "Key (code)=(x1) already exists.") == "code"
+    assert constrained_field("FOREIGN KEY constraint failed") is None
+
+
+async def test_the_supervisor_websocket_survives_frames_it_cannot_use(site: Site) -> None:
+    """A frame nested past the JSON parser's limit, and an alert id holding a lone surrogate (echoed in
+    the error, which could then not be encoded), dropped the supervisor's connection."""
+    async with site.client() as c:
+        token = await login(c, "sup1", "sup1-demo-1")
+    async with websockets.connect(site.base.replace("http", "ws") + f"/ws/supervisor?token={token}") as ws:
+        for frame in ("[" * 5000 + "]" * 5000, '{"type": "ack", "alert_id": "\\ud800"}'):
+            await ws.send(frame)
+            while (reply := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] in ("wallboard", "alert"):
+                pass
+            assert reply["type"] == "error", reply
+        await ws.send(json.dumps({"type": "ping"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] != "pong":
+            pass
