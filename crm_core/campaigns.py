@@ -45,6 +45,7 @@ from cti.trunks import normalise
 
 log = logging.getLogger(__name__)
 
+FINISHED = ("stopped", "completed")  # no way out of these
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("draft", "start"): "running",
     ("running", "pause"): "paused",
@@ -110,6 +111,9 @@ async def change_state(*, session: AsyncSession, campaign: Campaign, event: str,
     once (a pause and a stop) one wins and the other is refused as from the state the first left."""
     old = campaign.state
     new = TRANSITIONS.get((old, event))
+    if new is not None and event == "start" and not await _has_pending(session, campaign.id):
+        # Started empty it would complete at its first tick, and nothing could be added after.
+        raise IllegalCampaignStep(f"campaign {campaign.id} has no contact to dial: add contacts, then start it")
     if new is not None:
         done = await session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.state == old)
                                      .values(state=new, updated_at=utcnow())
@@ -120,10 +124,20 @@ async def change_state(*, session: AsyncSession, campaign: Campaign, event: str,
     return step(campaign, event, actor)
 
 
+async def _has_pending(session: AsyncSession, campaign_id: int) -> bool:
+    found = await session.scalar(select(CampaignContact.id).where(
+        CampaignContact.campaign_id == campaign_id, CampaignContact.state == "pending").limit(1))
+    return found is not None
+
+
 async def add_contacts(*, session: AsyncSession, campaign: Campaign,
                        rows: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[str, int]:
     """Validate every row, then add them all or none. Numbers already in the campaign are skipped
-    (``duplicates``); an unknown customer id is an error of its row."""
+    (``duplicates``); an unknown customer id is an error of its row. A stopped or completed campaign
+    dials nothing more: IllegalCampaignStep (409) rather than contacts accepted and never called."""
+    if campaign.state in FINISHED:
+        raise IllegalCampaignStep(f"campaign {campaign.id} is {campaign.state}: it dials no more contacts "
+                                  "(create a new campaign for them)")
     good, errors = validate_contacts(rows, region=campaign.region)
     ids = {c.customer_id for c in good if c.customer_id is not None}
     if ids:

@@ -173,8 +173,9 @@ async def test_a_change_decided_on_a_stale_read_is_refused_not_written_over_the_
     as from the stopped state, not written over it (a stopped campaign could then be resumed)."""
     cid = await _campaign(db)
     async with db.session() as s:
-        await campaigns.change_state(session=s, campaign=await campaigns.get_campaign(session=s, campaign_id=cid),
-                                     event="start")
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13912345678"})])
+        await campaigns.change_state(session=s, campaign=c, event="start")
     async with db.session() as late:
         stale = await campaigns.get_campaign(session=late, campaign_id=cid)
         assert stale.state == "running"
@@ -197,6 +198,7 @@ async def test_a_contact_is_dialled_only_as_an_attempt_of_its_own_campaign(db: D
         other = await campaigns.create_campaign(session=s, spec=CampaignIn(name="autumn", queue="sales",
                                                                           timezone="Asia/Shanghai"))
         await campaigns.add_contacts(session=s, campaign=mine, rows=[(1, {"number": "13912345678"})])
+        await campaigns.add_contacts(session=s, campaign=other, rows=[(1, {"number": "13800138000"})])
         for c in (mine, other):
             await campaigns.change_state(session=s, campaign=c, event="start")
         contact = (await campaigns.due_contacts(session=s, campaign=mine, now=OPEN, limit=1))[0]
@@ -225,6 +227,9 @@ async def test_a_command_written_is_answered_even_when_the_dialers_next_step_fai
         raise DatabaseUnavailable("database away for a moment")
 
     dialer.tick = hiccup  # type: ignore[method-assign]
+    async with db.session() as s:
+        await campaigns.add_contacts(session=s, campaign=await campaigns.get_campaign(session=s, campaign_id=cid),
+                                     rows=[(1, {"number": "13912345678"})])
     assert (await dialer.command(cid, "start", "sup1")).state == "running"
     async with db.session() as s:
         assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "running"
@@ -264,3 +269,21 @@ async def test_the_dialer_dials_nothing_while_the_pbx_is_away(db: Database) -> N
     async with db.session() as s:
         assert len(list(await s.scalars(select(CampaignAttempt)))) == 1  # the PBX back: one ready agent, one dial
     await dialer.stop()
+
+
+async def test_a_campaign_starts_only_with_contacts_and_a_finished_one_takes_none(db: Database) -> None:
+    """Started empty, a campaign completed at the dialer's first tick; contacts uploaded then were
+    answered 201 and never called (a finished campaign has no way back to running)."""
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        with pytest.raises(IllegalCampaignStep, match="no contact to dial"):
+            await campaigns.change_state(session=s, campaign=c, event="start")
+        assert c.state == "draft"
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13912345678"})])
+        assert await campaigns.change_state(session=s, campaign=c, event="start") == "running"
+        await campaigns.change_state(session=s, campaign=c, event="stop")
+        with pytest.raises(IllegalCampaignStep, match="stopped: it dials no more contacts"):
+            await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13800138000"})])
+    async with db.session() as s:
+        assert len(list(await s.scalars(select(CampaignContact).where(CampaignContact.campaign_id == cid)))) == 1
