@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from acd.virtual_hold import VirtualEntry
 from agent_console import policy
-from agent_console.errors import Forbidden, RequestThrottled
+from agent_console.errors import Forbidden, InvalidInput, RequestThrottled
 from agent_console.security import Principal, address_key, client_address, current_principal
 
 
@@ -91,9 +91,11 @@ def _cancelled(entry: VirtualEntry) -> dict[str, Any]:
 def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
                                   lookup: Callable[[str], Awaitable[int | None]] | None = None,
                                   per_address: SlidingLimit | None = None,
-                                  per_number: SlidingLimit | None = None) -> APIRouter:
+                                  per_number: SlidingLimit | None = None,
+                                  refusal: Callable[[str], str | None] | None = None) -> APIRouter:
     """``secret`` signs the cancel tokens; ``lookup(e164)``: the CRM customer with that number, put
-    on the entry for the agent's pop."""
+    on the entry for the agent's pop; ``refusal(e164)``: why a number may not be called back at a
+    stranger's request (another country, a premium-rate number: toll fraud), else None."""
     by_address = per_address or SlidingLimit(10, 3600.0)
     by_number = per_number or SlidingLimit(3, 3600.0)
     r = APIRouter(tags=["callbacks"], dependencies=[Depends(policy.enforce)])
@@ -108,6 +110,9 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
         if wait:
             raise RequestThrottled("too many callback requests from this address", wait)
         e164 = requests.normalise(body.number, body.queue)  # 422 naming the field when it is no number
+        refused = refusal(e164) if refusal is not None else None
+        if refused is not None:
+            raise InvalidInput("number", f"{e164} {refused}")
         wait = by_number.hit(e164)
         if wait:
             raise RequestThrottled("too many callback requests for this number", wait)

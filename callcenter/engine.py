@@ -85,7 +85,7 @@ from cti.heartbeat import Heartbeat
 from cti.pbx_config import dialplan_contexts
 from cti.security import watch_auth_failures
 from cti.settings import PROJECT_ROOT, Settings
-from cti.trunks import load_trunks
+from cti.trunks import load_trunks, public_callback_refusal
 from ivr.config import load_flows
 from ivr.driver import IvrOutcome, make_ivr_route
 
@@ -320,10 +320,12 @@ class Engine:
     def _callback_request_router(self, settings: Settings) -> APIRouter:
         """Web callback requests, throttled by ``settings.callbacks`` (docs/callbacks.md)."""
         cb, window_s = settings.callbacks, settings.callbacks.requests_window_min * 60
+        regions = cb.request_regions or (self.acd.actions.routing.default_region,)
         return build_callback_request_router(
             self.virtual_hold, secret=settings.web.session_secret.get_secret_value().encode(),
             lookup=self._customer_of, per_address=SlidingLimit(cb.requests_per_address, window_s),
-            per_number=SlidingLimit(cb.requests_per_number, window_s))
+            per_number=SlidingLimit(cb.requests_per_number, window_s),
+            refusal=lambda e164: public_callback_refusal(e164, regions))
 
     def _hold_line(self, session: AgiSession, outcome: IvrOutcome) -> Awaitable[bool] | None:
         """The IVR's session of a caller handed to a queue stays open until the ACD has enqueued

@@ -160,6 +160,19 @@ class CallbackSettings(BaseModel):
     requests_per_address: int = Field(10, ge=1, le=100_000)
     requests_per_number: int = Field(3, ge=1, le=1000)
     requests_window_min: float = Field(60.0, gt=0, le=7 * 24 * 60)
+    # The regions (ISO 3166 codes) whose numbers a web request may have called back; empty: the
+    # default_region of config/trunks.yaml. Premium-rate and other service numbers never are.
+    request_regions: tuple[str, ...] = ()
+
+    @field_validator("request_regions")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import phonenumbers
+
+        unknown = [r for r in value if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a region (ISO 3166 code such as CN, FR, US)")
+        return value
 
 
 class RecordingSettings(BaseModel):

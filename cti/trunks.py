@@ -17,7 +17,7 @@ Errors: ``ConfigError`` (the file), ``Unroutable`` (a number no route takes; a 4
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -222,6 +222,31 @@ def normalise(number: str, region: str) -> str | None:
     if chosen is None:
         return None
     return phonenumbers.format_number(chosen, phonenumbers.PhoneNumberFormat.E164)
+
+
+# What a stranger's web form may have called back: never a number that costs the centre more than a
+# call (premium-rate, shared-cost, universal access, personal, pager, voicemail access numbers).
+_NOT_CALLED_BACK = frozenset({
+    phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST,
+    phonenumbers.PhoneNumberType.UAN, phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    phonenumbers.PhoneNumberType.PAGER, phonenumbers.PhoneNumberType.VOICEMAIL})
+
+
+def public_callback_refusal(e164: str, regions: Collection[str]) -> str | None:
+    """Why a number typed into a public web form must not be called back, else None: only numbers
+    of ``regions`` (ISO codes), and none of the kinds toll fraud aims at. A number of a shared
+    country code that phonenumbers cannot place (+1 876... is Jamaica, not the US) has no region."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return "is not a phone number"
+    region = phonenumbers.region_code_for_number(number)
+    if region not in regions:
+        return (f"is a number of {region or 'no known region'}: web callbacks call numbers of "
+                f"{', '.join(sorted(regions))} only (callbacks.request_regions)")
+    if phonenumbers.number_type(number) in _NOT_CALLED_BACK:
+        return "is a premium-rate, shared-cost or service number: such numbers are not called back"
+    return None
 
 
 def trunks_path(settings: Settings) -> Path:

@@ -117,3 +117,17 @@ def test_the_shipped_file_chooses_the_simulator_explicitly() -> None:
     cfg = load_trunks(load_settings())
     assert [t.kind for t in cfg.trunks] == ["simulator"]
     assert cfg.route("86990001").exten == "86990001"
+
+
+def test_a_public_callback_goes_to_a_fixed_or_mobile_number_of_the_regions_only() -> None:
+    """A web form anyone can post to must not make the centre call abroad or a premium-rate line."""
+    from cti.trunks import public_callback_refusal
+
+    assert public_callback_refusal("+8613912345678", {"CN"}) is None  # a mobile
+    assert public_callback_refusal("+861012345678", {"CN"}) is None  # a Beijing fixed line
+    assert "GB" in (public_callback_refusal("+442079460000", {"CN"}) or "")
+    assert public_callback_refusal("+442079460000", {"CN", "GB"}) is None
+    assert "premium-rate" in (public_callback_refusal("+449001234567", {"GB"}) or "")  # 0900: premium rate
+    assert "JM" in (public_callback_refusal("+18765550123", {"US"}) or "")  # +1 876: Jamaica, not the US
+    assert public_callback_refusal("+16175551234", {"US"}) is None
+    assert public_callback_refusal("not a number", {"CN"}) == "is not a phone number"

@@ -63,6 +63,9 @@ BAD = [
     ({"number": "+8613912345678", "queue": "nope"}, 404, None),
     ({"number": "+8613912345678", "queue": "bil ling"}, 422, "queue"),
     ({"queue": "billing"}, 422, "number"),
+    # Toll fraud: a stranger's form may not have the centre call abroad (default_region CN here)
+    ({"number": "+1 876 555 0123", "queue": "billing"}, 422, "number"),
+    ({"number": "+44 20 7946 0000", "queue": "billing"}, 422, "number"),
 ]
 
 
