@@ -167,6 +167,10 @@ async function start() {
   } catch (err) {
     if (err.status === 404) {
       P.creds = { kind: "sim" };  // no phone service (the console demo on fakes): its calls are simulated
+    } else if (err.status === 403) {  // no softphone for this user (staff without an extension): not a fault
+      setStatus("off", err.message);
+      P.active = false;
+      return;
     } else {
       setStatus("failed", t("phone.err.credentials", { m: err.message }));
       P.active = false;
