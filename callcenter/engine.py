@@ -245,7 +245,8 @@ class Engine:
         self.campaign_preview = CampaignPreview(self.dialer)
         self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
         # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).
-        self.virtual_hold = VirtualHold(self.acd, self.acd_config.virtual_hold, SqlVirtualHoldStore(self.db))
+        self.vhold_store = SqlVirtualHoldStore(self.db, journal=settings.state_dir / "virtual-hold-journal.jsonl")
+        self.virtual_hold = VirtualHold(self.acd, self.acd_config.virtual_hold, self.vhold_store)
         # Callers by number: a look-up younger than CALLER_FRESH_S is answered from memory (any
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
@@ -568,6 +569,7 @@ class Engine:
             ("the event feed", self.feed.stop),
             ("the callback intake", self.callback_intake.stop),
             ("the wrap-up journal", self.desk.journal.stop),
+            ("the virtual-hold journal", self.vhold_store.stop),
             ("the routing lease", self._release_lease),
             ("the database", self.db.dispose),
         ]

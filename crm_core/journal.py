@@ -89,6 +89,13 @@ class RowJournal:
             await self.outbox.close()
             self._opened = False
 
+    async def drain(self) -> None:
+        """Write every row that waits now, in order (those a previous run left included); raises
+        what the database raises, the rows staying journaled."""
+        self.open()
+        async with self._lock:
+            await self._write_waiting()
+
     async def submit(self, kind: str, key: str, fields: dict[str, Any]) -> bool:
         """Journal the row, then write it. True: in the database now; False: journaled, written
         when the database is back."""

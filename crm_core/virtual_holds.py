@@ -1,10 +1,14 @@
 """The virtual-hold entries in the CRM (``VirtualHold`` rows): the ACD's ``VirtualHoldStore`` port
 (``acd.virtual_hold_pbx``) on the database, so that an entry outlives an engine restart, and the record of
 each callback attempt. Services take the session as a keyword argument and never commit; the
-store is the unit of work (one transaction per save)."""
+store is the unit of work (one transaction per save). Each save goes through a ``RowJournal`` in
+the state directory first: a caller who pressed the key (and hung up) or a web request answered
+202 while the database is away is written when it is back, after a restart too."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from acd.virtual_hold import OPEN_STATES, EntryState, VirtualEntry
 from crm_core.db import Database
+from crm_core.journal import RowJournal
 from crm_core.models import Customer, VirtualHold
 
 
@@ -51,16 +56,32 @@ def _entry(row: VirtualHold) -> VirtualEntry:
                         EntryState(row.state), list(row.attempts or []), row.connected_linkedid)
 
 
-class SqlVirtualHoldStore:
-    """``acd.virtual_hold_pbx.VirtualHoldStore`` on the CRM database."""
+def _fields(entry: VirtualEntry) -> dict[str, Any]:
+    return {**dataclasses.asdict(entry), "state": entry.state.value}
 
-    def __init__(self, db: Database) -> None:
+
+async def _write(session: AsyncSession, key: str, fields: dict[str, Any]) -> None:
+    await save_entry(VirtualEntry(**{**fields, "state": EntryState(fields["state"])}), session=session)
+
+
+class SqlVirtualHoldStore:
+    """``acd.virtual_hold_pbx.VirtualHoldStore`` on the CRM database, each save journaled first
+    (``journal``: a file in the state directory; None keeps waiting saves in memory only)."""
+
+    def __init__(self, db: Database, journal: Path | None = None) -> None:
         self.db = db
+        self.rows = RowJournal(db, journal, {"entry": _write}, name="virtual_hold.rows")
 
     async def save(self, entry: VirtualEntry) -> None:
-        async with self.db.session() as s:
-            await save_entry(entry, session=s)
+        """Journaled (flushed to disk), then written; a database away: written when it is back."""
+        await self.rows.submit("entry", entry.entry_id, _fields(entry))
 
     async def open_entries(self) -> list[VirtualEntry]:
+        """The open entries, once the saves an earlier run left in the journal are written."""
+        await self.rows.start()
+        await self.rows.drain()
         async with self.db.session() as s:
             return await open_entries(session=s)
+
+    async def stop(self) -> None:
+        await self.rows.stop()

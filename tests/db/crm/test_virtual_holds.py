@@ -6,6 +6,7 @@ connected entry is not."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,47 @@ async def test_entries_come_back_at_their_place_after_a_restart(db: Database, bu
         assert row is not None and (row.source, row.origin_linkedid, row.state) == ("queue", "pressed", "virtual")
         web_row = await entry_row(web.entry_id, session=s)
         assert web_row is not None and (web_row.source, web_row.origin_linkedid) == ("web", None)
+
+
+async def test_entries_accepted_while_the_database_is_away_come_back_after_a_restart(
+        db: Database, bus: InProcessBus, tmp_path: Path) -> None:
+    """A caller pressed the key (and hung up) and a web request was answered while the database was
+    away: the entries lived only in memory (the save raised, or the web request was refused), and a
+    restart before the database came back lost the caller's place. They are journaled first now."""
+    import contextlib
+    from typing import Any
+
+    from crm_core.errors import DatabaseUnavailable
+
+    class Away:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(db, name)
+
+        @contextlib.asynccontextmanager
+        async def session(self) -> AsyncIterator[Any]:
+            raise DatabaseUnavailable("database away")
+            yield
+
+    journal = tmp_path / "state" / "virtual-hold.jsonl"
+    clock = Clock()
+    acd = AcdService(Router(QUEUES), FakeCallControl(), bus, clock=clock)
+    down = SqlVirtualHoldStore(Away(), journal=journal)  # type: ignore[arg-type]
+    vh = VirtualHold(acd, POLICIES, down)
+    await acd.agent_login("1001", {}, ["support"])
+    await acd.enqueue(LiveCall("pressed", "PJSIP/x-1", "+8613900000002", "support"))
+    clock.now = 1_005.0
+    assert await vh.accept("pressed")
+    web = await vh.request("+8613900000003", "support")  # answered: its place is kept
+    await down.stop()
+
+    clock.now = 2_000.0  # the engine restarts; the database is back
+    acd2 = AcdService(Router(QUEUES), FakeCallControl(), bus, clock=clock)
+    store = SqlVirtualHoldStore(db, journal=journal)
+    vh2 = VirtualHold(acd2, POLICIES, store)
+    await acd2.agent_login("1001", {}, ["support"])
+    assert await vh2.recover() == 2
+    assert acd2.router.waiting("support") == ["pressed", web.entry_id]
+    await store.stop()
+    async with db.session() as s:
+        row = await entry_row("pressed", session=s)
+        assert row is not None and (row.number, row.state) == ("+8613900000002", "virtual")
