@@ -141,6 +141,9 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         # Two requests at once (a double click) both found a value free; the database kept one.
         cause = getattr(err.orig, "__cause__", None)  # asyncpg's own error holds the detail naming the column
         field = constrained_field(f"{err.orig} {getattr(cause, 'detail', '') or ''}")
+        if field is None:  # not a unique value taken meanwhile (a foreign key, a null): worth a look
+            log.warning("%s %s: integrity error answered 409: %s", request.method, request.url.path,
+                        str(err.orig)[:300])
         return JSONResponse({"detail": {"code": "conflict", "field": field, "message": (
             f"{field or 'request'}: another request wrote the same at this moment; it exists now")}},
             status_code=409)
