@@ -39,6 +39,8 @@ from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
+DEMO_CAMPAIGN = "demo-renewals"  # the preview campaign the demo starts (the console's Next customer card)
+
 DEMO_DNIS = "5002"  # config/ivr/demo.yaml: always open
 # Demo accounts for unknown callers (crm_core.seed): 100001/1234, 100002..100010/1002..1010.
 DEMO_ACCOUNTS = (("100001", "1234"), *((f"1000{n:02d}", f"10{n:02d}") for n in range(2, 11)))
@@ -176,6 +178,7 @@ class Demo:
             eng.bus.subscribe(kind, self._on_journey, name=f"demo.{kind.__name__}")
         eng.bus.subscribe(AgentCallUpdate, self._on_agent_call, name="demo.bots")
         self._numbers = await self._customer_numbers()
+        await self._preview_campaign()
         self._running = True
         if self.bots:
             self._dispositions = [c.code for c in (await eng.desk.catalog(self.bots[0])).dispositions] or ["resolved"]
@@ -281,6 +284,37 @@ class Demo:
                 await self.engine.desk.set_ready(agent)
 
     # -- callers --------------------------------------------------------------------------------------
+    async def _preview_campaign(self) -> None:
+        """A running preview campaign of the general queue (agents 7 and 8 are in it) with a dozen
+        demo customers to call back, so the console's Next customer card has contacts (once: a
+        database that has the campaign keeps it, worked or not)."""
+        from sqlalchemy import select
+
+        from acd.pacing import DialMode
+        from crm_core import campaigns
+        from crm_core.campaign_models import Campaign
+        from crm_core.campaign_rules import CampaignIn, Window
+        from crm_core.models import Customer, CustomerPhone
+
+        async with self.engine.db.session() as s:
+            if await s.scalar(select(Campaign.id).where(Campaign.name == DEMO_CAMPAIGN)) is not None:
+                return
+            found = (await s.execute(select(CustomerPhone.e164, Customer.id, Customer.name)
+                                     .join(Customer, Customer.id == CustomerPhone.customer_id)
+                                     .where(CustomerPhone.e164.like("+861%")).order_by(Customer.id).limit(12))).all()
+            if not found:
+                return
+            campaign = await campaigns.create_campaign(session=s, spec=CampaignIn(
+                name=DEMO_CAMPAIGN, queue="general", mode=DialMode.PREVIEW, timezone="Asia/Shanghai",
+                windows=(Window.model_validate({"days": list(range(7)), "start": "00:00", "end": "24:00"}),),
+                script="Hello, this is the demo company calling: your plan renews next month. "
+                       "May I tell you about this year's offer?"))
+            await campaigns.add_contacts(session=s, campaign=campaign, rows=[
+                (n, {"number": number, "name": name, "customer_id": str(cid)})
+                for n, (number, cid, name) in enumerate(found, start=1)])
+            await campaigns.change_state(session=s, campaign=campaign, event="start", actor="demo")
+        log.info("demo: preview campaign %s started with %d contacts", DEMO_CAMPAIGN, len(found))
+
     async def _customer_numbers(self) -> list[str]:
         from sqlalchemy import select
 

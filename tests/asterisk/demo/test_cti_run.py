@@ -92,6 +92,14 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
             who = await web.post("/api/auth/login", json={"username": "agent4", "password": "agent4-demo"})
             assert who.status_code == 200, who.text
             assert (await web.get("/api/me")).json()["agent_id"] == "1004"
+        async with httpx.AsyncClient(base_url=url, timeout=10) as sup:
+            # The demo's preview campaign: the Next customer card has contacts (README's tour).
+            r = await sup.post("/api/auth/login", json={"username": "sup1", "password": "sup1-demo-1"})
+            assert r.status_code == 200, r.text
+            [demo] = [c for c in (await sup.get("/api/campaigns")).json() if c["name"] == "demo-renewals"]
+            assert (demo["mode"], demo["state"], demo["queue"]) == ("preview", "running", "general")
+            progress = (await sup.get(f"/api/campaigns/{demo['id']}")).json()
+            assert progress["total"] == 12 and progress["remaining"] == 12, progress
 
         # A demo caller went through the IVR on the real Asterisk and a bot agent took the call.
         await _line(proc.stdout, seen, r"\btalking=[1-9]", 90)
