@@ -150,3 +150,21 @@ async def place_call(engine: Engine, queued: Callable[[], list[Any]], number: st
         await engine.ami.control.play_dtmf(caller_half, key)
         await asyncio.sleep(0.7)
     return queued()[-1]
+
+
+class DatabaseAway:
+    """``db`` whose every session fails as an unreachable database's does (DatabaseUnavailable);
+    anything else is the real database's. Pass it where a ``Database`` is expected."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Any]:
+        from crm_core.errors import DatabaseUnavailable
+
+        raise DatabaseUnavailable("database away")
+        yield

@@ -17,7 +17,7 @@ from crm_core.recorder import Recorder, RecordingStore
 from crm_core.recordings import Recording, add_recording
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
-from tests.helpers import until
+from tests.helpers import DatabaseAway, until
 
 
 async def test_retention_deletes_old_recordings_and_audits_each(db_url: str, tmp_path: Path) -> None:
@@ -84,23 +84,9 @@ async def test_a_recording_filed_while_the_database_is_away_is_listed_once_it_is
     length, the call) was lost -- the recording could be neither listed, nor played, nor purged,
     and nothing filed it later (the spool no longer held it). The row is journaled and written
     when the database is back, even after a restart."""
-    import contextlib
-    from collections.abc import AsyncIterator
-    from typing import Any
-
-    from crm_core.errors import DatabaseUnavailable
     from crm_core.recorder import ActiveRecording
 
     real = Database(db_url)
-
-    class Away:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        @contextlib.asynccontextmanager
-        async def session(self) -> AsyncIterator[Any]:
-            raise DatabaseUnavailable("database away")
-            yield
 
     store = RecordingStore("/srv/cti/x/spool/monitor/cti", tmp_path / "spool", tmp_path / "recordings")
     rel = "2026/12/03/11/1764759600.9-1.wav"
@@ -113,7 +99,7 @@ async def test_a_recording_filed_while_the_database_is_away_is_listed_once_it_is
     pauses = [{"start": 1764759601.0, "end": 1764759602.0, "by": "agent1", "reason": "pause"}]
     journal = tmp_path / "state" / "recordings.jsonl"
     try:
-        down = Recorder(Away(), InProcessBus(), FakeCallControl, {}, store=store,  # type: ignore[arg-type]
+        down = Recorder(DatabaseAway(real), InProcessBus(), FakeCallControl, {}, store=store,  # type: ignore[arg-type]
                         journal=journal)
         rec = ActiveRecording("1764759600.9", "PJSIP/trunk-1", rel, 1764759600.0, pauses=pauses, agents={"1001"})
         await down._file(rec, 1764759610.0)

@@ -20,6 +20,7 @@ from crm_core.db import Database
 from crm_core.virtual_holds import SqlVirtualHoldStore, entry_row
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
+from tests.helpers import DatabaseAway
 
 QUEUES = (QueueConfig("support"),)
 POLICIES = {"support": VirtualHoldPolicy()}
@@ -89,24 +90,10 @@ async def test_entries_accepted_while_the_database_is_away_come_back_after_a_res
     """A caller pressed the key (and hung up) and a web request was answered while the database was
     away: the entries lived only in memory (the save raised, or the web request was refused), and a
     restart before the database came back lost the caller's place. They are journaled first now."""
-    import contextlib
-    from typing import Any
-
-    from crm_core.errors import DatabaseUnavailable
-
-    class Away:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(db, name)
-
-        @contextlib.asynccontextmanager
-        async def session(self) -> AsyncIterator[Any]:
-            raise DatabaseUnavailable("database away")
-            yield
-
     journal = tmp_path / "state" / "virtual-hold.jsonl"
     clock = Clock()
     acd = AcdService(Router(QUEUES), FakeCallControl(), bus, clock=clock)
-    down = SqlVirtualHoldStore(Away(), journal=journal)  # type: ignore[arg-type]
+    down = SqlVirtualHoldStore(DatabaseAway(db), journal=journal)  # type: ignore[arg-type]
     vh = VirtualHold(acd, POLICIES, down)
     await acd.agent_login("1001", {}, ["support"])
     await acd.enqueue(LiveCall("pressed", "PJSIP/x-1", "+8613900000002", "support"))
