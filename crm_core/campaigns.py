@@ -114,6 +114,11 @@ async def change_state(*, session: AsyncSession, campaign: Campaign, event: str,
     if new is not None and event == "start" and not await _has_pending(session, campaign.id):
         # Started empty it would complete at its first tick, and nothing could be added after.
         raise IllegalCampaignStep(f"campaign {campaign.id} has no contact to dial: add contacts, then start it")
+    if new is not None and event == "complete":
+        # The dialer found nothing left, but an upload may have added contacts since: the row lock
+        # waits for an upload in progress (PostgreSQL), then the contacts are counted again.
+        if await _locked_state(session, campaign) == old and await _has_pending(session, campaign.id):
+            raise IllegalCampaignStep(f"campaign {campaign.id} has contacts to dial again: it goes on")
     if new is not None:
         done = await session.execute(update(Campaign).where(Campaign.id == campaign.id, Campaign.state == old)
                                      .values(state=new, updated_at=utcnow())
@@ -122,6 +127,13 @@ async def change_state(*, session: AsyncSession, campaign: Campaign, event: str,
             await session.refresh(campaign)  # changed meanwhile: judged again from where it is now
             return await change_state(session=session, campaign=campaign, event=event, actor=actor)
     return step(campaign, event, actor)
+
+
+async def _locked_state(session: AsyncSession, campaign: Campaign) -> str:
+    """The campaign's state as written, its row locked for this transaction (PostgreSQL): an upload
+    and a completion of one campaign take turns."""
+    state = await session.scalar(select(Campaign.state).where(Campaign.id == campaign.id).with_for_update())
+    return str(state)
 
 
 async def _has_pending(session: AsyncSession, campaign_id: int) -> bool:
@@ -135,8 +147,9 @@ async def add_contacts(*, session: AsyncSession, campaign: Campaign,
     """Validate every row, then add them all or none. Numbers already in the campaign are skipped
     (``duplicates``); an unknown customer id is an error of its row. A stopped or completed campaign
     dials nothing more: IllegalCampaignStep (409) rather than contacts accepted and never called."""
-    if campaign.state in FINISHED:
-        raise IllegalCampaignStep(f"campaign {campaign.id} is {campaign.state}: it dials no more contacts "
+    state = await _locked_state(session, campaign)  # a completion in progress finishes first
+    if state in FINISHED:
+        raise IllegalCampaignStep(f"campaign {campaign.id} is {state}: it dials no more contacts "
                                   "(create a new campaign for them)")
     good, errors = validate_contacts(rows, region=campaign.region)
     ids = {c.customer_id for c in good if c.customer_id is not None}

@@ -287,3 +287,22 @@ async def test_a_campaign_starts_only_with_contacts_and_a_finished_one_takes_non
             await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13800138000"})])
     async with db.session() as s:
         assert len(list(await s.scalars(select(CampaignContact).where(CampaignContact.campaign_id == cid)))) == 1
+
+
+async def test_a_completion_decided_before_an_upload_is_refused(db: Database) -> None:
+    """The dialer found nothing left to dial, then an upload added contacts before its completion
+    was written: the campaign completed with them, and they were never called."""
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "13912345678"})])
+        await campaigns.change_state(session=s, campaign=c, event="start")
+    async with db.session() as dialer:  # read the campaign running, with nothing left (say)
+        stale = await campaigns.get_campaign(session=dialer, campaign_id=cid)
+        async with db.session() as upload:
+            await campaigns.add_contacts(session=upload, rows=[(1, {"number": "13800138000"})],
+                                         campaign=await campaigns.get_campaign(session=upload, campaign_id=cid))
+        with pytest.raises(IllegalCampaignStep, match="contacts to dial again"):
+            await campaigns.change_state(session=dialer, campaign=stale, event="complete")
+    async with db.session() as s:
+        assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "running"
