@@ -51,3 +51,15 @@ def test_seed_demo_prints_every_demo_login_and_only_what_it_added(tmp_path: Path
     customers = [line for line in again.output.splitlines() if "customers" in line and "done" not in line]
     assert customers == ["seed: customers: 0 added (200 there already)"], again.output
     assert "users: 0 added" in again.output and "interactions: 0 added" in again.output
+
+
+async def test_a_few_of_the_demos_open_cases_are_overdue_not_most(db: Database) -> None:
+    """Each overdue open case is a supervisor alert: the first start showed some forty at once."""
+    from crm_core.cases import overdue_cases
+    from crm_core.models import Case
+
+    await seed_demo(db, progress=lambda *_: None)
+    async with db.session() as s:
+        open_cases = [c for c in (await s.scalars(select(Case))).all() if c.status != "resolved"]
+        overdue = await overdue_cases(session=s)
+    assert len(open_cases) >= 30 and 2 <= len(overdue) <= 6, (len(open_cases), len(overdue))
