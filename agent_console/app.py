@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled
 from agent_console.http import ConsoleParts, build_router
@@ -73,6 +74,8 @@ def status_of(err: CtiError) -> int:
     return ERROR_STATUS.get(err.code, err.http_status)
 
 
+HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 _UNIQUE_FIELD = (re.compile(r"UNIQUE constraint failed: \w+\.(\w+)"),  # SQLite
                  re.compile(r"Key \((\w+)(?:, \w+)*\)="))  # PostgreSQL
 
@@ -147,6 +150,19 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         return JSONResponse({"detail": {"code": "conflict", "field": field, "message": (
             f"{field or 'request'}: another request wrote the same at this moment; it exists now")}},
             status_code=409)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        # Starlette's and FastAPI's own refusals (no such path or method, a body that does not parse)
+        # in the one error shape of every other 4xx: {"detail": {"code", "message"[, "field"]}}.
+        if isinstance(err.detail, dict):
+            body: dict[str, Any] = err.detail
+        elif err.status_code == 400 and err.detail == "There was an error parsing the body":
+            body = {"code": "invalid_input", "field": "body",
+                    "message": "body: not a JSON document this server reads (malformed, or nested too deep)"}
+        else:
+            body = {"code": HTTP_CODES.get(err.status_code, "http_error"), "message": str(err.detail)}
+        return JSONResponse({"detail": body}, status_code=err.status_code, headers=err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,24 @@
+"""Every 4xx has the one error shape, {"detail": {"code", "message"[, "field"]}}, the console's and
+the integrators' clients read: also the framework's own refusals (no such path or method, a body
+that does not parse), which answered {"detail": "Not Found"} or a bare "There was an error parsing
+the body" for a JSON body nested past the parser's limit."""
+
+from __future__ import annotations
+
+from tests.web.security.conftest import Site
+
+
+async def test_the_frameworks_refusals_have_the_error_shape(site: Site) -> None:
+    async with site.client() as c:
+        missing = await c.get("/api/no-such-thing")
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == {"code": "not_found", "message": "Not Found"}
+        wrong = await c.delete("/api/auth/login")
+        assert wrong.status_code == 405 and wrong.json()["detail"]["code"] == "method_not_allowed"
+        deep = "[" * 1_900 + "]" * 1_900  # past the parser's depth, within the login's 4 KB
+        r = await c.post("/api/auth/login", content=deep, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"]["code"] == "invalid_input" and r.json()["detail"]["field"] == "body"
+        refused = await c.get("/api/me")  # the policy's own answer keeps its shape and header
+        assert refused.status_code == 401 and refused.json()["detail"]["code"] == "not_authenticated"
+        assert refused.headers.get("www-authenticate") == "Bearer"
