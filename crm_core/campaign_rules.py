@@ -22,6 +22,7 @@ import phonenumbers
 from phonenumbers import timezone as number_zones
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
+from acd.model import MAX_LEVEL, MIN_LEVEL
 from acd.pacing import DialMode
 from crm_core.schemas import MAX_ID
 from cti.trunks import normalise
@@ -98,6 +99,14 @@ class CampaignIn(BaseModel):
     drop_message: str = Field("cti/campaign-drop", pattern=_SOUND)
     drop_cap: float = Field(0.03, gt=0.0, le=0.2)
     max_lines_per_agent: float = Field(3.0, ge=1.0, le=10.0)
+
+    @field_validator("skills")
+    @classmethod
+    def _levels(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = next((name for name, level in value.items() if not MIN_LEVEL <= level <= MAX_LEVEL), None)
+        if bad is not None:  # a level no agent has: the campaign would find nobody to dial for
+            raise ValueError(f"{bad}: proficiency is a whole number {MIN_LEVEL}..{MAX_LEVEL}")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -139,3 +139,13 @@ def test_a_column_named_twice_is_refused_not_read_as_the_last_one() -> None:
     """A spreadsheet with two "phone"/"number" columns: the first column's numbers were silently dropped."""
     with pytest.raises(ValueError, match=r"line 1: .*'number'"):
         parse_csv("number,name,number\n13912345678,Li,13800138000\n")
+
+
+def test_a_campaigns_skill_levels_are_the_acds_scale() -> None:
+    """A campaign asking for billing 9 was accepted and found no agent to dial for, ever."""
+    from pydantic import ValidationError
+
+    assert CampaignIn(name="ok", queue="sales", skills={"billing": 5}).skills == {"billing": 5}
+    for level in (0, 6, 9):
+        with pytest.raises(ValidationError, match=r"billing: proficiency is a whole number 1\.\.5"):
+            CampaignIn(name="bad", queue="sales", skills={"billing": level})
