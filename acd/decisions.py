@@ -99,4 +99,14 @@ class AgentStateChange:
     at: float
 
 
-Decision = Offer | CancelOffer | Bridge | Requeue | Overflow | Announce | LimitAction | Abandoned | AgentStateChange
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotReadyPending:
+    """The agent keeps its state; ``reason`` is the not-ready it takes once its work ends (None:
+    withdrawn). Only the agent's console shows it; the state's history does not change."""
+
+    agent_id: str
+    reason: str | None
+
+
+Decision = (Offer | CancelOffer | Bridge | Requeue | Overflow | Announce | LimitAction | Abandoned | AgentStateChange
+            | NotReadyPending)

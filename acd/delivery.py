@@ -37,12 +37,13 @@ from acd.decisions import (
     CancelOffer,
     Decision,
     LimitAction,
+    NotReadyPending,
     Offer,
     Overflow,
     Requeue,
 )
 from acd.errors import AcdError, UnknownAgent
-from acd.events import AgentCallUpdate, AgentOfferWithdrawn, AgentStateChanged
+from acd.events import AgentCallUpdate, AgentNotReadyPending, AgentOfferWithdrawn, AgentStateChanged
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
 from acd.reconnect import PhoneReconnect
@@ -453,6 +454,8 @@ class AcdService:
     async def _carry_out(self, d: Decision) -> None:
         now = self.clock()
         match d:
+            case NotReadyPending():
+                await self.bus.publish(AgentNotReadyPending(ts=now, agent_id=d.agent_id, reason=d.reason))
             case AgentStateChange():
                 queues, after_call = self.router.agent_queues(d.agent_id)
                 await self.bus.publish(AgentStateChanged(

@@ -30,6 +30,14 @@ class AgentStateChanged(ConsoleEvent):
     not_ready_after_call: str | None = None
 
 
+@event("agent.not_ready_pending")
+class AgentNotReadyPending(ConsoleEvent):
+    """The agent pressed not ready during a call (``reason``), or withdrew it (None): it takes
+    effect when the call and its wrap-up end; the agent's state is unchanged until then."""
+
+    reason: str | None = None
+
+
 @event("agent.offer")
 class AgentOffer(ConsoleEvent):
     """The ACD chose this agent and the phone starts ringing. ``ts`` is the offer decision time.

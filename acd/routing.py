@@ -25,6 +25,7 @@ from acd.decisions import (
     CancelOffer,
     Decision,
     LimitAction,
+    NotReadyPending,
     Offer,
     Overflow,
     Requeue,
@@ -158,6 +159,7 @@ class Router:
         agent = self._agent(agent_id)
         if agent.state in (AgentState.ON_CALL, AgentState.RESERVED) and agent.not_ready_after_call:
             agent.not_ready_after_call = None
+            out.append(NotReadyPending(agent_id=agent_id, reason=None))
             self._agent_freed(agent, now, out)
             return out
         if agent.state is AgentState.WRAP_UP:
@@ -175,6 +177,7 @@ class Router:
         if agent.state in (AgentState.ON_CALL, AgentState.RESERVED):
             agent.not_ready_after_call = reason
             self._index_remove(agent)
+            out.append(NotReadyPending(agent_id=agent_id, reason=reason))  # the console says "then not ready"
             return out
         if agent.state is AgentState.WRAP_UP:
             agent.wrap_epoch += 1
@@ -191,6 +194,7 @@ class Router:
         if agent.state in (AgentState.ON_CALL, AgentState.RESERVED, AgentState.WRAP_UP):
             agent.not_ready_after_call = reason
             self._index_remove(agent)
+            out.append(NotReadyPending(agent_id=agent_id, reason=reason))
             return out
         self._index_remove(agent)
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)

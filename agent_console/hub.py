@@ -31,7 +31,14 @@ from fastapi import WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged, ConsoleEvent
+from acd.events import (
+    AgentCallUpdate,
+    AgentNotReadyPending,
+    AgentOffer,
+    AgentOfferWithdrawn,
+    AgentStateChanged,
+    ConsoleEvent,
+)
 from agent_console import policy
 from agent_console import protocol as p
 from agent_console.deadlines import Deadlines
@@ -187,6 +194,10 @@ class AgentHub:
                                         not_ready_after_call=ev.not_ready_after_call)
                 self._snap(ev.agent_id).state = view
                 self._send(ev.agent_id, p.StateFrame(state=view).model_dump_json())
+            case AgentNotReadyPending():
+                snap = self._snap(ev.agent_id)
+                snap.state = snap.state.model_copy(update={"not_ready_after_call": ev.reason})
+                self._send(ev.agent_id, p.StateFrame(state=snap.state).model_dump_json())
             case AgentOffer():
                 await self._offer(ev)
             case AgentOfferWithdrawn():

@@ -11,6 +11,7 @@ from acd.decisions import (
     Bridge,
     CancelOffer,
     LimitAction,
+    NotReadyPending,
     Offer,
     Overflow,
     Requeue,
@@ -217,7 +218,8 @@ def test_not_ready_after_this_call() -> None:
     ready_agent(r, "a", {}, 0.0)
     r.enqueue("c1", "support", 1.0)
     r.offer_answered("c1", "a", 2.0)
-    assert r.not_ready_after_call("a", 3.0, reason="break") == []
+    # the state stays on_call; the console is told what comes after the call
+    assert r.not_ready_after_call("a", 3.0, reason="break") == [NotReadyPending(agent_id="a", reason="break")]
     r.enqueue("c2", "support", 4.0)
     r.call_ended("c1", 50.0)
     out = r.tick(60.0)
@@ -492,3 +494,15 @@ def test_held_offers_leave_calls_waiting_and_freed_agents_idle() -> None:
     assert offers(r.set_not_ready("1002", "break", 5.0) + r.set_ready("1002", 6.0)) == []
     assert of(r.caller_hung_up("c2", 7.0), Abandoned) and r.waiting("support") == ["c3"]
     assert offers(r.tick(100.0)) == []
+
+
+def test_a_not_ready_pressed_during_a_call_is_announced_and_its_withdrawal_too() -> None:
+    """The console showed nothing when the agent pressed not ready during a call: the router kept
+    the reason for after the call and said nothing until then."""
+    r = router()
+    ready_agent(r, "a", {}, 0.0)
+    r.enqueue("c1", "support", 1.0)
+    r.offer_answered("c1", "a", 2.0)
+    assert r.set_not_ready("a", "break", 3.0) == [NotReadyPending(agent_id="a", reason="break")]
+    assert NotReadyPending(agent_id="a", reason=None) in r.set_ready("a", 4.0)
+    assert r.agent("a").state is AgentState.ON_CALL and r.agent("a").not_ready_after_call is None

@@ -413,3 +413,24 @@ async def test_websocket_closes_when_the_session_expires() -> None:
     assert [f["type"] for f in ws.sent] == ["hello", "bye"]
     assert ws.sent[-1]["reason"] == "session_expired" and ws.closed == 4001
     await bus.stop()
+
+
+async def test_a_not_ready_pressed_during_a_call_reaches_the_console_at_once() -> None:
+    """The ACD keeps the agent on the call and announces what comes after it (AgentNotReadyPending):
+    the console showed nothing until the wrap-up ended."""
+    from acd.events import AgentNotReadyPending
+
+    hub, desk, bus, ws, task, call_id = await _offered()
+    await desk.answer(call_id)
+    await bus.drain()
+    await bus.publish(AgentNotReadyPending(ts=1.0, agent_id="a1", reason="break"))
+    await bus.drain()
+    await asyncio.sleep(0.05)
+    last = [f for f in ws.sent if f["type"] == "state"][-1]["state"]
+    assert (last["state"], last["not_ready_after_call"]) == ("on_call", "break")
+    await bus.publish(AgentNotReadyPending(ts=2.0, agent_id="a1", reason=None))  # withdrawn (ready pressed)
+    await bus.drain()
+    await asyncio.sleep(0.05)
+    last = [f for f in ws.sent if f["type"] == "state"][-1]["state"]
+    assert (last["state"], last["not_ready_after_call"]) == ("on_call", None)
+    await _hang_up(hub, bus, ws, task)
