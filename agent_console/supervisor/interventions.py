@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -97,23 +98,34 @@ class Interventions:
         kind = self._kind(phone, kind)
         channel = phone_channel(phone, kind)
         await self._end_spy(who.username)  # switching listen -> whisper -> barge: one spy leg at a time
-        result = await self._control().spy(channel, call.agent_channel or "", mode,
-                                           caller_id=f"\"{mode} {agent_id}\" <{agent_id}>")
+        # The leg's uniqueid, chosen here: "stop" hangs it up while the supervisor's phone still rings.
+        leg = f"spy-{uuid.uuid4().hex}"
+        self.spies[who.username] = (leg, agent_id, call.linkedid)
+        try:
+            result = await self._control().spy(channel, call.agent_channel or "", mode, channel_id=leg,
+                                               caller_id=f"\"{mode} {agent_id}\" <{agent_id}>")
+        except BaseException:
+            self._forget_spy(who.username, leg)
+            raise
+        if self.spies.get(who.username, ("",))[0] != leg:  # stopped (or replaced) while it rang
+            raise IllegalAgentAction(f"the {mode} was stopped before the supervisor's phone {phone} answered")
         if not result.success:
+            self._forget_spy(who.username, leg)
             raise IllegalAgentAction(f"the supervisor's phone {phone} did not answer (reason {result.reason})")
         if result.channel:
             self.spies[who.username] = (result.channel, agent_id, call.linkedid)
-        else:
-            log.warning("spy: %s's spy leg on agent %s has no channel name: it cannot be hung up later",
-                        who.username, agent_id)
         return await self._done(who, f"spy.{mode}", agent_id, call.linkedid,
                                 {"phone": phone, "phone_kind": kind, "spy_channel": result.channel or ""})
+
+    def _forget_spy(self, username: str, leg: str) -> None:
+        if self.spies.get(username, ("",))[0] == leg:
+            del self.spies[username]
 
     async def _end_spy(self, username: str) -> tuple[str, str, str] | None:
         spy = self.spies.pop(username, None)
         if spy is not None:
             try:
-                await self._control().hangup(spy[0])
+                await self._control().hangup(spy[0], may_be_gone=True)
             except CtiError as err:
                 # Usually already gone (ChanSpy's E option ends it with the agent's call, or the phone
                 # hung up); said, because a leg left up would keep listening.

@@ -84,7 +84,8 @@ class CallControl(Protocol):
     async def mute_recording(self, channel: str, muted: bool) -> None: ...
 
     async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
-                  caller_id: str | None = None) -> OriginateResult: ...
+                  caller_id: str | None = None, channel_id: str | None = None) -> OriginateResult:
+        """``channel_id``: the spy leg's uniqueid, by which it can be hung up while it still rings."""
 
     async def set_var(self, channel: str, name: str, value: str) -> None: ...
 
@@ -287,9 +288,9 @@ class AmiCallControl:
                                                       "State": "1" if muted else "0"})
 
     async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
-                  caller_id: str | None = None) -> OriginateResult:
+                  caller_id: str | None = None, channel_id: str | None = None) -> OriginateResult:
         return await self.originate(supervisor_channel, application="ChanSpy", data=_spy_data(target_channel, mode),
-                                    caller_id=caller_id)
+                                    caller_id=caller_id, channel_id=channel_id)
 
     async def set_var(self, channel: str, name: str, value: str) -> None:
         await self._send("Setvar", {"Channel": channel, "Variable": check_header_name(name), "Value": value})
@@ -373,7 +374,7 @@ class FakeCallControl:
         self._record("mute_recording", channel=channel, muted=muted)
 
     async def spy(self, supervisor_channel: str, target_channel: str, mode: SpyMode = "listen", *,
-                  caller_id: str | None = None) -> OriginateResult:
+                  caller_id: str | None = None, channel_id: str | None = None) -> OriginateResult:
         _spy_data(target_channel, mode)
         self._record("spy", supervisor_channel=supervisor_channel, target_channel=target_channel, mode=mode)
         return self.originate_result

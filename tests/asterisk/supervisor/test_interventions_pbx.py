@@ -56,3 +56,32 @@ async def test_listen_and_barge_on_a_live_call(running: Running) -> None:
     assert [a["action"] for a in audit] == ["agent.force_not_ready", "spy.stop", "spy.barge", "spy.listen"]
     assert all(a["actor"] == "sup1" and a["target"] == "agent:1001" for a in audit)
     assert audit[-1]["detail"]["linkedid"] == linkedid
+
+
+async def test_stop_hangs_up_a_spy_leg_whose_phone_still_rings(running: Running) -> None:
+    """"Stop listening" while the supervisor's phone still rang answered 409 ("not listening") and the
+    phone rang on until the Originate's 30 s timeout: the leg was known only once answered. It is
+    originated with a uniqueid of the engine's choosing now, and hung up by it."""
+    import asyncio
+
+    eng = running.engine
+    await eng.desk.login_queues("1001", ["support", "general"])
+    await eng.desk.set_ready("1001")
+    linkedid = await running.place_support_call(caller="cti-sim-caller-tone")
+    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
+    await until(lambda: eng.acd.agent_calls("1001") and eng.acd.agent_calls("1001")[0].agent_channel)
+
+    async with httpx.AsyncClient(base_url=eng.url, timeout=40) as c:
+        r = await c.post("/api/auth/login", json={"username": "sup1", "password": "sup1-demo-1"})
+        assert r.status_code == 200
+        # 9... on the simulated phone rings and never answers (extensions.conf, cti-sim-phone)
+        listen = asyncio.create_task(c.post("/api/supervisor/agents/1001/spy",
+                                            json={"mode": "listen", "phone": "9001"}))
+        await until(lambda: "Local/9001@cti-sim-phone" in running.pbx.cli("core show channels concise"), timeout_s=10)
+        stopped = await c.post("/api/supervisor/spy/stop")
+        assert stopped.status_code == 200, stopped.text
+        await until(lambda: "Local/9001@cti-sim-phone" not in running.pbx.cli("core show channels concise"),
+                    timeout_s=5)
+        answer = await asyncio.wait_for(listen, 10)  # not the 30 s of ringing
+        assert answer.status_code == 409 and "stopped before" in answer.json()["detail"]["message"], answer.text
+        assert (await c.post("/api/supervisor/spy/stop")).status_code == 409  # nothing left to stop
