@@ -11,8 +11,8 @@ from agent_console import cli as console_cli
 from callcenter.config_check import check_all
 from crm_core import cli as crm_cli
 from cti.cli import agents_app, fail, pbx_app, settings_or_exit
+from cti.credentials import describe
 from cti.errors import CtiError
-from cti.settings import describe
 from ivr import cli as ivr_cli
 
 app = typer.Typer(help="CTI engine: Asterisk bridge, IVR, ACD, agent console and CRM.",

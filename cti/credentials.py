@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -112,3 +113,24 @@ def check_secrets(settings: Settings, *, web: bool = True) -> None:
           f"{settings.state_dir}), or set a random value of at least {MIN_SESSION_SECRET_BYTES} bytes, e.g. "
           "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`; "
           "on a development machine only, dev_mode: true (CTI_DEV_MODE=1) accepts it with a warning")
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """Settings as a plain dict for display: every secret set is masked, and each one left empty says
+    where its value comes from instead (the installation's generated file)."""
+    out = settings.model_dump(mode="json")  # SecretStr dumps as '**********' ('' when empty)
+
+    def generated(name: str) -> str:
+        path = settings.state_dir / name
+        return f"(generated per installation into {path}{'' if path.exists() else ' at first use'}; not shown)"
+
+    if not settings.web.session_secret.get_secret_value():
+        out["web"]["session_secret"] = generated(SESSION_SECRET_FILE)
+    if not settings.ami.secret.get_secret_value():
+        out["ami"]["secret"] = generated(AMI_SECRET_FILE) if settings.pbx.mode == "managed" else (
+            "(not set: with pbx.mode 'system' it must be the secret of the engine's user in Asterisk's manager.conf)")
+    if not settings.ami.observer_secret.get_secret_value():
+        out["ami"]["observer_secret"] = "(not set: no observer manager user)"
+    if not settings.feed.webhook_key.get_secret_value():
+        out["feed"]["webhook_key"] = generated(WEBHOOK_KEY_FILE)
+    return out

@@ -388,26 +388,3 @@ def load_settings(**overrides: Any) -> Settings:
             env = "CTI_" + "__".join(str(p).upper() for p in e["loc"])
             lines.append(f"  - {loc} [{env}]: {e['msg']}")
         raise ConfigError("\n".join(lines)) from None
-
-
-def describe(settings: Settings) -> dict[str, Any]:
-    """Settings as a plain dict for display: every secret set is masked, and each one left empty says
-    where its value comes from instead (the installation's generated file: cti.credentials)."""
-    from cti.credentials import AMI_SECRET_FILE, SESSION_SECRET_FILE, WEBHOOK_KEY_FILE
-
-    out = settings.model_dump(mode="json")  # SecretStr dumps as '**********' ('' when empty)
-
-    def generated(name: str) -> str:
-        path = settings.state_dir / name
-        return f"(generated per installation into {path}{'' if path.exists() else ' at first use'}; not shown)"
-
-    if not settings.web.session_secret.get_secret_value():
-        out["web"]["session_secret"] = generated(SESSION_SECRET_FILE)
-    if not settings.ami.secret.get_secret_value():
-        out["ami"]["secret"] = generated(AMI_SECRET_FILE) if settings.pbx.mode == "managed" else (
-            "(not set: with pbx.mode 'system' it must be the secret of the engine's user in Asterisk's manager.conf)")
-    if not settings.ami.observer_secret.get_secret_value():
-        out["ami"]["observer_secret"] = "(not set: no observer manager user)"
-    if not settings.feed.webhook_key.get_secret_value():
-        out["feed"]["webhook_key"] = generated(WEBHOOK_KEY_FILE)
-    return out

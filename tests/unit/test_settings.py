@@ -1,8 +1,9 @@
 import pytest
 
+from cti.credentials import describe
 from cti.errors import ConfigError, UnsafeValue
 from cti.safety import check_agi_argument, check_header_name, check_value
-from cti.settings import describe, load_settings
+from cti.settings import load_settings
 
 
 def test_env_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
