@@ -4,6 +4,9 @@
 (() => {
   const { $, S, t, api, el, pct, secs, dur } = window.Sup;
   const W = { board: null, ws: null, retry: 0, skew: 0 };
+  // Interventions (spy, not ready, logout, skills) are the floor's: supervisors and admins (policy.py);
+  // a manager sees the board without them (the server would refuse them with 403).
+  const mayIntervene = () => ["supervisor", "admin"].includes(S.me && S.me.role);
 
   function setConn(on) {
     const c = $("conn");
@@ -150,21 +153,24 @@
       else call.textContent = t("a.none");
       if (a.call && a.call.since) call.lastChild.dataset.since = a.call.since;
       const actions = el("td", "actions");
-      const talking = a.call && (a.call.status === "talking" || a.call.status === "held");
-      for (const mode of ["listen", "whisper", "barge"]) {
-        const bt = actionButton(`act.${mode}`, "", () => spy(a.agent_id, mode));
-        bt.disabled = !talking;
-        actions.append(bt);
+      actions.hidden = !mayIntervene();
+      if (mayIntervene()) {
+        const talking = a.call && (a.call.status === "talking" || a.call.status === "held");
+        for (const mode of ["listen", "whisper", "barge"]) {
+          const bt = actionButton(`act.${mode}`, "", () => spy(a.agent_id, mode));
+          bt.disabled = !talking;
+          actions.append(bt);
+        }
+        const nr = actionButton("act.not_ready", "warn", () => act(`${t("act.not_ready")} ${a.agent_id}`, "POST",
+          `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/not-ready`, { reason: "supervisor" }));
+        nr.disabled = a.state === "logged_out" || a.state === "not_ready";
+        const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
+          `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
+        lo.disabled = !(a.state === "available" || a.state === "not_ready");
+        const sk = actionButton("act.skills", "", () => editSkills(a));
+        sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
+        actions.append(nr, lo, sk);
       }
-      const nr = actionButton("act.not_ready", "warn", () => act(`${t("act.not_ready")} ${a.agent_id}`, "POST",
-        `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/not-ready`, { reason: "supervisor" }));
-      nr.disabled = a.state === "logged_out" || a.state === "not_ready";
-      const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
-        `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
-      lo.disabled = !(a.state === "available" || a.state === "not_ready");
-      const sk = actionButton("act.skills", "", () => editSkills(a));
-      sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
-      actions.append(nr, lo, sk);
       tr.append(who, state, el("td", "small", reasonLabel(a.reason)), time, call, el("td", "num", a.handled_today), actions);
       body.append(tr);
     }
@@ -214,6 +220,8 @@
   window.Sup.start(() => {
     linkCallbackTiles();
     $("my-phone").value = localStorage.getItem("cti.sup.phone") || "";
+    $("my-phone").closest("label").hidden = !mayIntervene();
+    $("agents").querySelector('th[data-i18n="a.actions"]').hidden = !mayIntervene();
     $("spy-stop").addEventListener("click", () => act(t("act.stop"), "POST", "/api/supervisor/spy/stop"));
     connect();
     setInterval(tick, 1000);
