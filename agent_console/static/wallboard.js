@@ -57,6 +57,9 @@
     $("tot-cb-overdue").textContent = cb.overdue || 0;
     $("tot-cb-overdue").classList.toggle("bad", (cb.overdue || 0) > 0);
     $("tot-cb-claimed").textContent = cb.claimed || 0;
+    const off = (tot.agents && tot.agents.phone_offline) || 0;  // available, but their phone is unreachable
+    $("tot-phone-offline").textContent = off;
+    $("tot-phone-offline").classList.toggle("bad", off > 0);
     renderQueues(b);
     renderAgents(b);
     renderAlerts();
@@ -82,10 +85,17 @@
         el("td", "num", dur(q.longest_wait_s)), sl, el("td", "num", secs(q.window.asa_s)),
         el("td", "num", pct(q.window.abandon_rate)), el("td", "num", dur(q.window.aht_s)),
         el("td", "num", pct(q.today.fcr)), el("td", "num", `${q.window.offered} / ${q.today.offered}`),
-        el("td", "small", `${t("state.available")} ${ag.available || 0} · ${t("state.on_call")} ${(ag.on_call || 0) + (ag.reserved || 0)} · ${t("state.wrap_up")} ${ag.wrap_up || 0} · ${t("state.not_ready")} ${ag.not_ready || 0}`),
-        callbackCell(q.callbacks || {}));
+        agentsCell(ag), callbackCell(q.callbacks || {}));
       body.append(tr);
     }
+  }
+
+  function agentsCell(ag) {
+    const td = el("td", "small agents");
+    const off = el("span", (ag.phone_offline || 0) > 0 ? "bad phone-offline" : "phone-offline",
+      `${t("state.phone_offline")} ${ag.phone_offline || 0}`);
+    td.append(`${t("state.available")} ${ag.available || 0} · ${t("state.on_call")} ${(ag.on_call || 0) + (ag.reserved || 0)} · ${t("state.wrap_up")} ${ag.wrap_up || 0} · ${t("state.not_ready")} ${ag.not_ready || 0} · `, off);
+    return td;
   }
 
   function callbackCell(cb) {
@@ -144,7 +154,9 @@
       const who = el("td");
       who.append(el("b", "", a.agent_id), el("div", "muted small", a.name));
       const state = el("td");
-      state.append(el("span", `pill st-${a.state}`, t(`state.${a.state}`)));
+      // Available in the ACD, but the phone is unreachable (console closed, softphone unregistered): offered nothing.
+      const shown = a.state === "available" && a.phone_offline ? "phone_offline" : a.state;
+      state.append(el("span", `pill st-${shown}`, t(`state.${shown}`)));
       const time = el("td", "num tick", a.since ? dur(now - a.since) : "—");
       if (a.since) time.dataset.since = a.since;
       const call = el("td", "small");
