@@ -3,7 +3,9 @@
    stop (POST /api/campaigns/{id}/{command}; the server's refusal is shown on the page). */
 "use strict";
 (() => {
-  const { $, t, api, el, pct } = window.Sup;
+  const { $, S, t, api, el, pct } = window.Sup;
+  // Only supervisors and admins run campaigns (campaigns.manage, policy.py): a manager sees no commands.
+  const mayManage = () => ["supervisor", "admin"].includes(S.me && S.me.role);
   const EVERY_MS = 3000;
   // Which commands a campaign in each state offers (the server's state machine refuses the others).
   const COMMANDS = { draft: ["start", "stop"], running: ["pause", "stop"], paused: ["resume", "stop"] };
@@ -25,7 +27,8 @@
       const drop = el("td", "num", `${live.drop_rate === undefined ? "—" : (live.drop_rate * 100).toFixed(1) + "%"} / ${pct(c.drop_cap)}`);
       if (live.drop_rate !== undefined && live.drop_rate >= c.drop_cap) drop.classList.add("late");
       const actions = el("td", "actions");
-      for (const cmd of COMMANDS[c.state] || []) {
+      actions.hidden = !mayManage();
+      for (const cmd of mayManage() ? COMMANDS[c.state] || [] : []) {
         const bt = el("button", `btn tiny ${cmd === "stop" ? "danger" : ""}`, t(`cmp.${cmd}`));
         bt.type = "button";
         bt.dataset.command = cmd;
@@ -61,5 +64,8 @@
     await load();
   }
   window.Sup.S.onLang.push(render);
-  window.Sup.start(load);
+  window.Sup.start(() => {
+    $("campaigns").querySelector('th[data-i18n="a.actions"]').hidden = !mayManage();
+    load();
+  });
 })();

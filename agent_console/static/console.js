@@ -173,6 +173,12 @@
     showLogin();
   }
 
+  // Staff without an extension are told their own role (supervisor, manager, admin).
+  function staffText(me) {
+    const key = `nav.staff.${me.role}`;
+    return t(key) === key ? t("nav.supervisor") : t(key);
+  }
+
   // ---------- websocket ----------
   function startConsole(me) {
     S.me = me;
@@ -182,7 +188,7 @@
     $("main").focus({ preventScroll: true });
     $("who-name").textContent = me.display_name || me.username;
     $("wallboard-link").hidden = me.role === "agent";
-    if (!me.agent_id) { $("idle-text").textContent = t("nav.supervisor"); $("preview-card").hidden = true; return; }
+    if (!me.agent_id) { $("idle-text").textContent = staffText(me); $("preview-card").hidden = true; return; }
     connect();
     document.dispatchEvent(new CustomEvent("cti:login", { detail: me }));  // phone.js registers
     // Every app answers; only the console demo on fakes simulates calls.
@@ -344,7 +350,7 @@
     $("idle-card").hidden = !idle;
     if (idle) {
       const st = S.state && S.state.state;
-      $("idle-text").textContent = st === "available" ? t("call.idle_ready")
+      $("idle-text").textContent = S.me && !S.me.agent_id ? staffText(S.me) : st === "available" ? t("call.idle_ready")
         : st === "logged_out" ? t("call.idle_logged_out") : t("call.idle");
       $("idle-queues").textContent = ((S.state && S.state.queues) || []).join(", ") || "—";
     }

@@ -21,6 +21,7 @@
     const it = P.item;
     $("pv-item").hidden = !it;
     $("pv-calling").hidden = !P.calling;
+    $("pv-actions").hidden = P.calling;  // the customer being called: no second Dial, no Skip
     $("pv-empty").hidden = !!it || P.calling;
     const card = $("preview-card");
     card.dataset.source = it ? it.source : "";
@@ -57,8 +58,7 @@
     const it = P.item;
     if (!it) return;
     await C().api("POST", `/api/preview/${it.source}/${it.id}/dial`);
-    P.item = null;
-    P.calling = true;
+    P.calling = true;  // the card (name, number, script) stays until the wrap-up or Next customer
     C().callStarted();
     countDue();
   }
@@ -91,7 +91,12 @@
     $("pv-dial").addEventListener("click", (ev) => run(ev.currentTarget, dial));
     $("pv-skip").addEventListener("click", (ev) => run(ev.currentTarget, skip));
     document.addEventListener("cti:state", onState);
-    document.addEventListener("cti:wrapped", () => { P.calling = false; render(); countDue(); });
+    document.addEventListener("cti:wrapped", () => {
+      if (P.calling) P.item = null;  // the wrap-up ended the preview call: back to Next customer
+      P.calling = false;
+      render();
+      countDue();
+    });
     document.addEventListener("cti:lang", render);
     document.addEventListener("cti:logout", () => { P.item = null; P.calling = false; P.state = null; render(); });
     setInterval(countDue, 30000);

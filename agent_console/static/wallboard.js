@@ -4,6 +4,9 @@
 (() => {
   const { $, S, t, api, el, pct, secs, dur } = window.Sup;
   const W = { board: null, ws: null, retry: 0, skew: 0 };
+  // Interventions (spy, not ready, logout, skills) are the floor's: supervisors and admins (policy.py);
+  // a manager sees the board without them (the server would refuse them with 403).
+  const mayIntervene = () => ["supervisor", "admin"].includes(S.me && S.me.role);
 
   function setConn(on) {
     const c = $("conn");
@@ -54,6 +57,9 @@
     $("tot-cb-overdue").textContent = cb.overdue || 0;
     $("tot-cb-overdue").classList.toggle("bad", (cb.overdue || 0) > 0);
     $("tot-cb-claimed").textContent = cb.claimed || 0;
+    const off = (tot.agents && tot.agents.phone_offline) || 0;  // available, but their phone is unreachable
+    $("tot-phone-offline").textContent = off;
+    $("tot-phone-offline").classList.toggle("bad", off > 0);
     renderQueues(b);
     renderAgents(b);
     renderAlerts();
@@ -79,10 +85,17 @@
         el("td", "num", dur(q.longest_wait_s)), sl, el("td", "num", secs(q.window.asa_s)),
         el("td", "num", pct(q.window.abandon_rate)), el("td", "num", dur(q.window.aht_s)),
         el("td", "num", pct(q.today.fcr)), el("td", "num", `${q.window.offered} / ${q.today.offered}`),
-        el("td", "small", `${t("state.available")} ${ag.available || 0} · ${t("state.on_call")} ${(ag.on_call || 0) + (ag.reserved || 0)} · ${t("state.wrap_up")} ${ag.wrap_up || 0} · ${t("state.not_ready")} ${ag.not_ready || 0}`),
-        callbackCell(q.callbacks || {}));
+        agentsCell(ag), callbackCell(q.callbacks || {}));
       body.append(tr);
     }
+  }
+
+  function agentsCell(ag) {
+    const td = el("td", "small agents");
+    const off = el("span", (ag.phone_offline || 0) > 0 ? "bad phone-offline" : "phone-offline",
+      `${t("state.phone_offline")} ${ag.phone_offline || 0}`);
+    td.append(`${t("state.available")} ${ag.available || 0} · ${t("state.on_call")} ${(ag.on_call || 0) + (ag.reserved || 0)} · ${t("state.wrap_up")} ${ag.wrap_up || 0} · ${t("state.not_ready")} ${ag.not_ready || 0} · `, off);
+    return td;
   }
 
   function callbackCell(cb) {
@@ -141,7 +154,9 @@
       const who = el("td");
       who.append(el("b", "", a.agent_id), el("div", "muted small", a.name));
       const state = el("td");
-      state.append(el("span", `pill st-${a.state}`, t(`state.${a.state}`)));
+      // Available in the ACD, but the phone is unreachable (console closed, softphone unregistered): offered nothing.
+      const shown = a.state === "available" && a.phone_offline ? "phone_offline" : a.state;
+      state.append(el("span", `pill st-${shown}`, t(`state.${shown}`)));
       const time = el("td", "num tick", a.since ? dur(now - a.since) : "—");
       if (a.since) time.dataset.since = a.since;
       const call = el("td", "small");
@@ -150,21 +165,24 @@
       else call.textContent = t("a.none");
       if (a.call && a.call.since) call.lastChild.dataset.since = a.call.since;
       const actions = el("td", "actions");
-      const talking = a.call && (a.call.status === "talking" || a.call.status === "held");
-      for (const mode of ["listen", "whisper", "barge"]) {
-        const bt = actionButton(`act.${mode}`, "", () => spy(a.agent_id, mode));
-        bt.disabled = !talking;
-        actions.append(bt);
+      actions.hidden = !mayIntervene();
+      if (mayIntervene()) {
+        const talking = a.call && (a.call.status === "talking" || a.call.status === "held");
+        for (const mode of ["listen", "whisper", "barge"]) {
+          const bt = actionButton(`act.${mode}`, "", () => spy(a.agent_id, mode));
+          bt.disabled = !talking;
+          actions.append(bt);
+        }
+        const nr = actionButton("act.not_ready", "warn", () => act(`${t("act.not_ready")} ${a.agent_id}`, "POST",
+          `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/not-ready`, { reason: "supervisor" }));
+        nr.disabled = a.state === "logged_out" || a.state === "not_ready";
+        const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
+          `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
+        lo.disabled = !(a.state === "available" || a.state === "not_ready");
+        const sk = actionButton("act.skills", "", () => editSkills(a));
+        sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
+        actions.append(nr, lo, sk);
       }
-      const nr = actionButton("act.not_ready", "warn", () => act(`${t("act.not_ready")} ${a.agent_id}`, "POST",
-        `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/not-ready`, { reason: "supervisor" }));
-      nr.disabled = a.state === "logged_out" || a.state === "not_ready";
-      const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
-        `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
-      lo.disabled = !(a.state === "available" || a.state === "not_ready");
-      const sk = actionButton("act.skills", "", () => editSkills(a));
-      sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
-      actions.append(nr, lo, sk);
       tr.append(who, state, el("td", "small", reasonLabel(a.reason)), time, call, el("td", "num", a.handled_today), actions);
       body.append(tr);
     }
@@ -214,6 +232,8 @@
   window.Sup.start(() => {
     linkCallbackTiles();
     $("my-phone").value = localStorage.getItem("cti.sup.phone") || "";
+    $("my-phone").closest("label").hidden = !mayIntervene();
+    $("agents").querySelector('th[data-i18n="a.actions"]').hidden = !mayIntervene();
     $("spy-stop").addEventListener("click", () => act(t("act.stop"), "POST", "/api/supervisor/spy/stop"));
     connect();
     setInterval(tick, 1000);

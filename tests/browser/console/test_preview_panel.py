@@ -1,7 +1,8 @@
 """Real Chromium on the fakes: the Next customer panel. A due callback of the agent's queue comes
 first (the badge counts it before anything is claimed); Skip with a reason; then a preview
 campaign's contact with its script, columns, attempts and the customer's local time; Dial places
-the click-to-dial call."""
+the click-to-dial call, and the contact's name, number and script stay on the card during the call
+until its wrap-up."""
 
 from __future__ import annotations
 
@@ -62,9 +63,26 @@ async def test_panel_shows_a_callback_then_a_campaign_contact_and_dials_it(page:
     await page.screenshot(path=shot("preview"))
     await page.click("#pv-dial")
     await expect(page.locator("#pv-calling")).to_be_visible()
-    await expect(page.locator("#pv-item")).to_be_hidden()
     assert ("dial", "a1001", {"number": "12125550100", "customer_id": None}) in desk.actions
     assert contacts.contacts[contact]["state"] == "dialing"
+    # The agent needs the script during the call: name, number and script stay, only Dial / Skip go.
+    await expect(page.locator("#call-status")).to_have_attribute("data-status", "talking")  # the fake answers
+    await expect(page.locator("#pv-item")).to_be_visible()
+    await expect(page.locator("#pv-name")).to_have_text("Ann Lee")
+    await expect(page.locator("#pv-number")).to_have_text("+12125550100")
+    await expect(page.locator("#pv-script")).to_have_text("Ask about the renewal.\nOffer the gold plan.")
+    await expect(page.locator("#pv-dial")).to_be_hidden()
+    await expect(page.locator("#pv-skip")).to_be_hidden()
+    await page.screenshot(path="/tmp/ui2-shots/preview-during-call.png")
+    await page.click("#btn-hangup")
+    await expect(page.locator("#wrap-form")).to_be_visible()
+    await expect(page.locator("#pv-script")).to_be_visible()  # still there for the wrap-up
+    await page.select_option("#wrap-disposition", "resolved")
+    await page.click("#wrap-submit")
+    await expect(page.locator("#wrap-form")).to_be_hidden()
+    await expect(page.locator("#pv-item")).to_be_hidden()  # the wrap-up ended it: back to Next customer
+    await expect(page.locator("#pv-calling")).to_be_hidden()
+    await expect(page.locator("#pv-empty")).to_be_visible()
 
     await page.click("#btn-preview-next")  # nothing else is due for support
     await expect(page.locator(".toast").last).to_have_text("Nobody to call now.")
