@@ -11,7 +11,8 @@ from tests.asterisk.supervisor.conftest import Running
 from tests.helpers import until
 
 
-async def test_listen_and_barge_on_a_live_call(running: Running) -> None:
+async def _agent_1001_on_a_call(running: Running) -> str:
+    """Agent 1001 ready, then talking to a caller; the call's linkedid."""
     eng = running.engine
     await eng.desk.login_queues("1001", ["support", "general"])
     await eng.desk.set_ready("1001")
@@ -22,6 +23,12 @@ async def test_listen_and_barge_on_a_live_call(running: Running) -> None:
     linkedid = await running.place_support_call(caller="cti-sim-caller-tone")
     await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
     await until(lambda: eng.acd.agent_calls("1001") and eng.acd.agent_calls("1001")[0].agent_channel)
+    return linkedid
+
+
+async def test_listen_and_barge_on_a_live_call(running: Running) -> None:
+    eng = running.engine
+    linkedid = await _agent_1001_on_a_call(running)
 
     async with httpx.AsyncClient(base_url=eng.url, timeout=30) as c:
         r = await c.post("/api/auth/login", json={"username": "agent1", "password": "agent1-demo"})
@@ -65,11 +72,7 @@ async def test_stop_hangs_up_a_spy_leg_whose_phone_still_rings(running: Running)
     import asyncio
 
     eng = running.engine
-    await eng.desk.login_queues("1001", ["support", "general"])
-    await eng.desk.set_ready("1001")
-    linkedid = await running.place_support_call(caller="cti-sim-caller-tone")
-    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
-    await until(lambda: eng.acd.agent_calls("1001") and eng.acd.agent_calls("1001")[0].agent_channel)
+    await _agent_1001_on_a_call(running)
 
     async with httpx.AsyncClient(base_url=eng.url, timeout=40) as c:
         r = await c.post("/api/auth/login", json={"username": "sup1", "password": "sup1-demo-1"})
