@@ -238,6 +238,7 @@
     connect();
     setInterval(tick, 1000);
     // The supervisor's browser softphone registers (phone.js): a listen / whisper / barge rings it.
-    document.dispatchEvent(new CustomEvent("cti:login", { detail: { ...S.me, phone: true } }));
+    // Whoever may not intervene (a manager) has no use for it.
+    if (mayIntervene()) document.dispatchEvent(new CustomEvent("cti:login", { detail: { ...S.me, phone: true } }));
   });
 })();

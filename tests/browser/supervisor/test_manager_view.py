@@ -16,10 +16,13 @@ SHOTS = "/tmp/ui2-shots"
 async def test_a_manager_sees_the_floor_without_its_controls(site: Site, page: Page) -> None:
     cid = await _campaign(site)
     await site.engine.acd.agent_login("1001", {"support": 3}, ["support"], ready=True)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/phone/credentials" in r.url else None)
     await log_in(page, site.base, "mgr1", "mgr1-demo-1")
     await page.wait_for_url("**/wallboard")
     agent = page.locator('#agents tr[data-agent="1001"]')
     await expect(agent.locator(".pill")).to_have_text("Ready")
+    assert asked == []  # no softphone for whoever may not listen in: nothing would ring it
     await expect(agent.locator("button")).to_have_count(0)  # no listen / whisper / barge / not ready / skills
     await expect(page.locator("#agents button")).to_have_count(0)
     await expect(page.locator("#my-phone")).to_be_hidden()
