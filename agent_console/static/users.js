@@ -6,11 +6,12 @@
   let users = [];
   const say = (text, bad) => { $("us-msg").textContent = text; $("us-msg").classList.toggle("bad", !!bad); };
 
-  function skillsOf(text) {
+  function skillsOf(text) {  // "billing=4, zh=5"; a skill without its level is refused, not guessed
     const out = {};
     for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
       const [name, level] = part.split("=").map((s) => s.trim());
-      out[name] = Number(level || 5);
+      if (!/^[1-9][0-9]*$/.test(level || "")) throw new Error(t("us.skill_level", { s: name }));
+      out[name] = Number(level);
     }
     return out;
   }
@@ -54,12 +55,15 @@
 
   async function create(ev) {
     ev.preventDefault();
-    const body = { username: $("u-username").value.trim(), password: $("u-password").value, role: $("u-role").value,
-      display_name: $("u-name").value.trim(), skills: skillsOf($("u-skills").value) };
-    if ($("u-agent").value.trim()) body.agent_id = $("u-agent").value.trim();
-    if ($("u-extension").value.trim()) body.extension = $("u-extension").value.trim();
-    await act(t("us.created", { u: body.username }), async () => { await api("POST", "/api/admin/users", body);
-      $("us-form").reset(); });
+    const username = $("u-username").value.trim();
+    await act(t("us.created", { u: username }), async () => {
+      const body = { username, password: $("u-password").value, role: $("u-role").value,
+        display_name: $("u-name").value.trim(), skills: skillsOf($("u-skills").value) };
+      if ($("u-agent").value.trim()) body.agent_id = $("u-agent").value.trim();
+      if ($("u-extension").value.trim()) body.extension = $("u-extension").value.trim();
+      await api("POST", "/api/admin/users", body);
+      $("us-form").reset();
+    });
   }
 
   S.onLang.push(render);

@@ -18,8 +18,12 @@ async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
     await page.fill("#u-username", "agent9")
     await page.fill("#u-name", "New Agent")
     await page.fill("#u-agent", "1011")  # 1009 is sup1's extension
-    await page.fill("#u-skills", "billing=5, zh=4")
+    await page.fill("#u-skills", "billing=5, zh")  # a skill without its level: refused, not saved as 5
     await page.fill("#u-password", "agent9-strong-pass")
+    await page.click("#us-form button[type=submit]")
+    await expect(page.locator("#us-msg")).to_contain_text("skill zh: give its level")
+    await expect(page.locator('#users tr[data-user="agent9"]')).to_have_count(0)
+    await page.fill("#u-skills", "billing=5, zh=4")
     await page.click("#us-form button[type=submit]")
     new = page.locator('#users tr[data-user="agent9"]')
     await expect(new).to_contain_text("billing=5, zh=4")
