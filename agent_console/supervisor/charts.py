@@ -90,12 +90,22 @@ def thin_x_labels(svg: str, labels: Sequence[str]) -> str:
     return "".join(out) + svg[at:]
 
 
+_ABBREVIATIONS = {"aht": "AHT", "asa": "ASA", "fcr": "FCR", "ivr": "IVR", "csat": "CSAT", "sl": "SL"}
+
+
+def field_title(field: str) -> str:
+    """A KPI column as people read it: aht_s -> "AHT (s)", service_level -> "Service level"."""
+    words = [_ABBREVIATIONS.get(w, w) for w in field.removesuffix("_s").split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] + (" (s)" if field.endswith("_s") else "")
+
+
 def trend_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float | None = None) -> str:
     """The SVG trend of one KPI over ungrouped report rows; ``target``: the SL target line
     (service_level only)."""
-    _, series = trend_series(rows, field)
+    _, series = trend_series(rows, field, name=field_title(field))
     labels = short_labels(rows)
     top, fmt = axis(field, series.values)
-    svg = chart("bar" if kind == "bar" else "line", labels, [series], title=field.replace("_", " "), y_max=top,
+    svg = chart("bar" if kind == "bar" else "line", labels, [series], title=field_title(field), y_max=top,
                 target=target if field == "service_level" else None, y_format=fmt)
     return thin_x_labels(svg, labels)

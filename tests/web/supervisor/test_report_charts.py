@@ -64,3 +64,14 @@ async def test_the_target_line_is_the_queue_target(site: Site) -> None:
         params = {"field": "service_level", "interval": "day", "start": start, **({"queue": queue} if queue else {})}
         y = float(_TARGET.findall(await _chart(site, **params))[0])
         assert y == pytest.approx(top + (bottom - top) * (1 - target), abs=0.1), queue
+
+
+async def test_the_chart_names_its_field_as_people_read_it(site: Site) -> None:
+    """The legend and the title said aht_s and service_level."""
+    from agent_console.supervisor.charts import field_title
+
+    start = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+    svg = await _chart(site, field="aht_s", interval="day", start=start)
+    assert ">AHT (s)</text>" in svg and "aht_s" not in svg
+    assert field_title("service_level") == "Service level" and field_title("asa_s") == "ASA (s)"
+    assert field_title("abandon_rate") == "Abandon rate"
