@@ -77,10 +77,12 @@ def report_csv(rows: Sequence[ReportRow]) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Series:
-    """A named run of values, one per label; None is a gap."""
+    """A named run of values, one per label; None is a gap. ``label``: the legend's words (default
+    the name, which also names the series in the SVG's ``data-series``)."""
 
     name: str
     values: Sequence[float | None]
+    label: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -144,7 +146,7 @@ def _frame_parts(fr: _Frame, labels: Sequence[str], title: str, top: float,
         x = fr.left + 120 * i
         color = _PALETTE[i % len(_PALETTE)]
         parts.append(f'<rect x="{x}" y="{fr.height - 16}" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{x + 14}" y="{fr.height - 7}">{escape(s.name)}</text>')
+                     f'<text x="{x + 14}" y="{fr.height - 7}">{escape(s.label or s.name)}</text>')
     return parts
 
 
@@ -208,7 +210,8 @@ def percent(v: float) -> str:
     return f"{v * 100:.0f}%"
 
 
-def trend_series(rows: Sequence[ReportRow], field: str, name: str | None = None) -> tuple[list[str], Series]:
+def trend_series(rows: Sequence[ReportRow], field: str, name: str | None = None,
+                 label: str | None = None) -> tuple[list[str], Series]:
     """Labels (local interval starts) and one KPI field of ungrouped report rows, ready for ``chart``."""
     if field not in KPI_COLUMNS:
         raise InvalidRequest("field", f"not a KPI column: {field!r}")
@@ -218,4 +221,4 @@ def trend_series(rows: Sequence[ReportRow], field: str, name: str | None = None)
     for r in rows:
         v = getattr(r.kpis, field)
         values.append(None if v is None else float(v))
-    return labels, Series(name or field, values)
+    return labels, Series(name or field, values, label)

@@ -103,7 +103,7 @@ def field_title(field: str) -> str:
 def trend_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float | None = None) -> str:
     """The SVG trend of one KPI over ungrouped report rows; ``target``: the SL target line
     (service_level only)."""
-    _, series = trend_series(rows, field, name=field_title(field))
+    _, series = trend_series(rows, field, label=field_title(field))
     labels = short_labels(rows)
     top, fmt = axis(field, series.values)
     svg = chart("bar" if kind == "bar" else "line", labels, [series], title=field_title(field), y_max=top,

@@ -72,6 +72,6 @@ async def test_the_chart_names_its_field_as_people_read_it(site: Site) -> None:
 
     start = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
     svg = await _chart(site, field="aht_s", interval="day", start=start)
-    assert ">AHT (s)</text>" in svg and "aht_s" not in svg
+    assert ">AHT (s)</text>" in svg and ">aht_s<" not in svg and 'data-series="aht_s"' in svg
     assert field_title("service_level") == "Service level" and field_title("asa_s") == "ASA (s)"
     assert field_title("abandon_rate") == "Abandon rate"
