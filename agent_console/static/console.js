@@ -408,7 +408,10 @@
     if (isCall) {
       $("pop-queue").textContent = pop.queue || "—";
       $("pop-skills").textContent = Object.entries(pop.skills || {}).map(([k, v]) => `${k}≥${v}`).join(", ") || "—";
-      $("pop-waited").textContent = duration(pop.waited_s);
+      // An outbound call waited in no queue: no "Waited 0 s".
+      const outbound = (currentCall() || {}).direction === "outbound";
+      $("pop-waited").parentElement.hidden = outbound;
+      $("pop-waited").textContent = outbound ? "" : duration(pop.waited_s);
       $("pop-intent").textContent = pop.intent || "—";
     }
     const hist = $("cust-history");
