@@ -177,17 +177,23 @@ async def add_contacts(*, session: AsyncSession, campaign: Campaign,
 
 async def add_dnc(*, session: AsyncSession, number: str, campaign_id: int | None = None, reason: str = "",
                   region: str = "CN") -> DoNotCall:
-    """Put ``number`` on the do-not-call list of one campaign, or of all (``campaign_id`` None)."""
+    """Put ``number`` on the do-not-call list of one campaign, or of all (``campaign_id`` None).
+    Idempotent: a number already there (added by anyone, even at this same moment) is kept as it
+    is, with its first reason, and returned."""
     e164 = normalise(number, region)
     if e164 is None:
         raise InvalidField("number", f"{number!r} is not a phone number (region {region})")
+    # The database's unique indexes decide, not a look-up first: two adds at once both found the
+    # number missing and both inserted it.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(DoNotCall).values(number=e164, campaign_id=campaign_id, reason=reason[:200], created_at=utcnow())
+    if campaign_id is None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["number"], index_where=DoNotCall.campaign_id.is_(None))
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["campaign_id", "number"])
+    await session.execute(stmt)
     scope = DoNotCall.campaign_id.is_(None) if campaign_id is None else DoNotCall.campaign_id == campaign_id
-    row = await session.scalar(select(DoNotCall).where(DoNotCall.number == e164, scope))
-    if row is None:
-        row = DoNotCall(number=e164, campaign_id=campaign_id, reason=reason[:200])
-        session.add(row)
-        await session.flush()
-    return row
+    return (await session.scalars(select(DoNotCall).where(DoNotCall.number == e164, scope))).one()
 
 
 async def on_dnc(*, session: AsyncSession, campaign_id: int, number: str) -> bool:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from crm_core import campaigns
-from crm_core.campaign_models import CampaignAttempt, CampaignContact
+from crm_core.campaign_models import CampaignAttempt, CampaignContact, DoNotCall
 from crm_core.campaign_rules import CampaignIn
 from crm_core.db import Database
 from crm_core.errors import Conflict, IllegalCampaignStep, InvalidField
@@ -306,3 +307,46 @@ async def test_a_completion_decided_before_an_upload_is_refused(db: Database) ->
             await campaigns.change_state(session=dialer, campaign=stale, event="complete")
     async with db.session() as s:
         assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "running"
+
+
+async def test_a_number_added_twice_at_once_is_on_each_list_once(db: Database) -> None:
+    """Two supervisors (or a double click) add the same number at the same moment: both look it up,
+    find nothing and insert it, and the list held it twice. The database itself now refuses a
+    second row for a number in the same scope, and the second add answers the row already there."""
+    cid = await _campaign(db)
+
+    async def add(campaign_id: int | None) -> str:
+        async with db.session() as s:
+            return (await campaigns.add_dnc(session=s, number="139 1234 5678", campaign_id=campaign_id)).number
+
+    for scope in (None, cid, None, cid):
+        assert await asyncio.gather(*(add(scope) for _ in range(3))) == ["+8613912345678"] * 3
+    async with db.session() as s:
+        rows = (await s.execute(select(DoNotCall.campaign_id))).scalars().all()
+    assert sorted(rows, key=lambda r: r or 0) == [None, cid]
+    with pytest.raises(IntegrityError):
+        async with db.session() as s:
+            s.add(DoNotCall(number="+8613912345678", campaign_id=None, reason="again"))
+
+
+async def test_the_migration_keeps_one_row_of_each_number_already_listed_twice(db: Database) -> None:
+    """Lists written before the database refused duplicates may hold a number twice: the migration
+    that adds the unique indexes keeps the oldest row of each (number, campaign) and drops the rest."""
+    from alembic import command
+
+    from crm_core.db import alembic_config
+
+    cid = await _campaign(db)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0015_feed_source_holes"))
+    async with db.session() as s:
+        for campaign_id, reason in ((None, "first"), (None, "second"), (cid, "first"), (cid, "second"),
+                                    (None, "third")):
+            s.add(DoNotCall(number="+8613912345678", campaign_id=campaign_id, reason=reason))
+        s.add(DoNotCall(number="+8613800138000", campaign_id=None, reason="first"))
+    await db.upgrade()
+    async with db.session() as s:
+        rows = (await s.execute(select(DoNotCall.number, DoNotCall.campaign_id, DoNotCall.reason)
+                                .order_by(DoNotCall.id))).all()
+    assert [tuple(r) for r in rows] == [("+8613912345678", None, "first"), ("+8613912345678", cid, "first"),
+                                        ("+8613800138000", None, "first")]
