@@ -24,6 +24,7 @@ from agent_console.errors import (
     NotYourCall,
     TargetNotFound,
 )
+from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
 from crm_core import callbacks, catalog, users, wrapups
@@ -94,18 +95,32 @@ class EngineDesk:
             found = await catalog.list_dispositions(session=session)
         return Catalog(reasons=[Choice(code=c, label=label) for c, label in REASONS],
                        dispositions=[Choice(code=d.code, label=d.label) for d in found],
-                       queues=self.acd.queue_names())
+                       queues=self.acd.queue_names(), login_queues=await self._open_queues(agent_id))
+
+    async def _open_queues(self, agent_id: str) -> list[str]:
+        """The queues ``agent_id`` may log in to (policy.queues_open_to): by the skills the ACD
+        holds while logged in, else by the CRM's."""
+        if not agent_id:
+            return []
+        if self._state(agent_id) is not AgentState.LOGGED_OUT:
+            return queues_open_to(self.acd.agent(agent_id).skills, self.acd.queue_names())
+        async with self.db.session() as session:
+            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
+        return queues_open_to(user.skills or {}, self.acd.queue_names()) if user is not None else []
 
     # -- agent state --------------------------------------------------------------------------------
     async def login_queues(self, agent_id: str, queues: list[str]) -> None:
-        """Log in to the ACD (``queues`` empty: the agent's own queues), or add queues."""
+        """Log in to the ACD (``queues`` empty: the agent's own queues), or add queues; only queues of
+        the agent's skills and ``general`` (Forbidden naming the queue)."""
         known = set(self.acd.queue_names())
         unknown = [q for q in queues if q not in known]
         if unknown:
             raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
         if self._state(agent_id) is not AgentState.LOGGED_OUT:
-            current = set(self.acd.agent(agent_id).queues)
+            view = self.acd.agent(agent_id)
+            current = set(view.queues)
             if not set(queues) <= current:
+                check_queue_login(set(queues) - current, queues_open_to(view.skills, known))
                 await self._requeue(agent_id, sorted(current | set(queues)))
             return
         async with self.db.session() as session:
@@ -113,7 +128,9 @@ class EngineDesk:
         if user is None:
             raise TargetNotFound(f"no agent {agent_id} in the CRM")
         skills = {k: level(v) for k, v in (user.skills or {}).items()}
-        wanted = queues or sorted(q for q in known if q in skills or q == "general")
+        open_to = queues_open_to(skills, known)
+        check_queue_login(queues, open_to)
+        wanted = queues or open_to
         # The agent's phone: a run-time override, else the CRM user's (admin-set), else the default.
         kind = self.phone_overrides.get(agent_id) or user.phone_kind or self.phone_kind
         kind = kind if kind in PHONE_KINDS else "sim"

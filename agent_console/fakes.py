@@ -25,6 +25,7 @@ from agent_console.errors import (
     TargetNotFound,
 )
 from agent_console.fakecrm import FakeCrm
+from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
 from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
@@ -115,6 +116,9 @@ class FakeDesk:
     crm: FakeCrm | None = None
     queues: tuple[str, ...] = ("support", "sales", "billing")
     agents_known: set[str] | None = None  # None: any agent id exists
+    # Each agent's skills, which name the queues it may log in to (policy.queues_open_to); None:
+    # every agent may log in to every queue (the demo's agents are skilled for all of them).
+    agent_skills: dict[str, dict[str, int]] | None = None
     answer_after_s: float | None = 1.0  # the simulated phone answers after this; None: never
     clock: Any = time.time
     agents: dict[str, _Agent] = field(default_factory=dict)
@@ -190,14 +194,22 @@ class FakeDesk:
         return call is not None and call.agent_id == agent_id
 
     async def catalog(self, agent_id: str) -> Catalog:
-        return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=list(self.queues))
+        return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=list(self.queues),
+                       login_queues=self._open_queues(agent_id))
+
+    def _open_queues(self, agent_id: str) -> list[str]:
+        if self.agent_skills is None:
+            return list(self.queues)
+        return queues_open_to(self.agent_skills.get(agent_id, {}), self.queues)
 
     async def login_queues(self, agent_id: str, queues: list[str]) -> None:
         unknown = [q for q in queues if q not in self.queues]
         if unknown:
             raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
         a = self._agent(agent_id)
-        a.queues = sorted(set(a.queues) | set(queues or self.queues))
+        open_to = self._open_queues(agent_id)
+        check_queue_login(set(queues) - set(a.queues), open_to)
+        a.queues = sorted(set(a.queues) | set(queues or open_to))
         self.actions.append(("login_queues", agent_id, {"queues": queues}))
         await self._step(agent_id, "login", reason="logged_in")
 

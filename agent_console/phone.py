@@ -9,6 +9,11 @@ pjsip file: a ``DBPut`` takes effect on the next REGISTER with no ``pjsip reload
 every endpoint and needs the CLI or file access, not just AMI), and works the same against a
 ``system`` Asterisk. The password is never logged and never sent to anyone but its agent.
 
+With several engine nodes (``bus: redis``), a password is revoked on every node: the revoking node
+publishes ``PhoneRevoked`` (the holder, never the password) and each node drops the one it issued,
+from AstDB and from its own memory (without that, only the node that issued a password could revoke
+it: an administrator's deactivation on another node left the softphone registering).
+
 Errors: ``PhoneUnavailable`` (``phone_unavailable``, 503) when there is no endpoint for the agent.
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +34,10 @@ from pydantic import BaseModel
 from agent_console import policy
 from agent_console.errors import ConsoleError, Forbidden, TargetNotFound
 from agent_console.security import Principal, current_principal, principal_of
+from cti.bus import EventBus
 from cti.endpoints import webrtc_endpoint
 from cti.errors import CtiError
+from cti.events import Event, event
 from cti.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -99,6 +107,14 @@ class PhoneCredentials(BaseModel):
     ice_servers: list[str] = []
 
 
+@event("phone.revoked")
+class PhoneRevoked(Event):
+    """The softphone password of ``holder`` (``holder_of``) is revoked: every node drops its own."""
+
+    holder: str
+    node: str
+
+
 @dataclass(frozen=True)
 class _Issued:
     endpoint: str
@@ -125,10 +141,16 @@ class PhoneService:
     def __init__(self, settings: Settings, secrets_store: PhoneSecrets,
                  extension_of: Callable[[str], Awaitable[str | None]],
                  kind_of: Callable[[str], Awaitable[str]] | None = None,
-                 staff_phone: StaffPhone | None = None) -> None:
+                 staff_phone: StaffPhone | None = None, bus: EventBus | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``bus``: the bus shared by several nodes (Redis), for revocations to reach every node;
+        None on a single node."""
         self.settings, self._store, self._extension_of = settings, secrets_store, extension_of
         self._kind_of, self._staff_phone = kind_of, staff_phone
+        self._bus, self._clock = bus, clock
         self._issued: dict[str, _Issued] = {}
+        if bus is not None:
+            bus.subscribe(PhoneRevoked, self._revoked_on_a_node, name="phone.revocations")
 
     def ws_servers(self) -> list[str]:
         pbx = self.settings.pbx
@@ -168,11 +190,23 @@ class PhoneService:
                                 display_name=who.display_name or who.username)
 
     async def revoke(self, key: str) -> None:
-        """``key``: an agent id, or ``holder()`` of a staff user."""
+        """``key``: an agent id, or ``holder()`` of a staff user; on every node when there are several."""
+        await self._revoke_here(key)
+        if self._bus is None:
+            return
+        try:
+            await self._bus.publish(PhoneRevoked(ts=self._clock(), holder=key, node=self.settings.node_id))
+        except CtiError as err:  # Redis away: the issuing node's password stays until its next logout
+            log.error("phone: the revocation for %s did not reach the other nodes: %s", key, err)
+
+    async def _revoke_here(self, key: str) -> None:
         issued = self._issued.pop(key, None)
         if issued is not None:
             await self._store.delete(issued.endpoint)
             log.info("phone: credentials revoked for %s (%s)", key, issued.endpoint)
+
+    async def _revoked_on_a_node(self, ev: PhoneRevoked) -> None:
+        await self._revoke_here(ev.holder)  # this node's own revocation comes back too: nothing left
 
     async def revoke_all(self) -> None:
         """At start-up and shut-down: no password outlives the engine that issued it (AstDB

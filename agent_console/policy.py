@@ -268,3 +268,20 @@ def check_identity_change(who: Principal, changes: Iterable[str]) -> list[str]:
     if touched and not allows(who.role, "customers.identity"):
         raise Forbidden(f"role {who.role!r} may not change {', '.join(touched)} (supervisors and admins only)")
     return touched
+
+
+def queues_open_to(skills: Iterable[str], known: Iterable[str]) -> list[str]:
+    """The queues an agent may log in to: those named like one of their skills, and ``general``
+    (also their queues when they name none)."""
+    mine = set(skills)
+    return sorted(q for q in known if q in mine or q == "general")
+
+
+def check_queue_login(wanted: Iterable[str], open_to: Iterable[str]) -> None:
+    """Forbidden, naming the queue, for a queue the agent has no skill for: joining it would give
+    them its calls and its preview campaigns."""
+    allowed = set(open_to)
+    refused = [q for q in wanted if q not in allowed]
+    if refused:
+        raise Forbidden(f"queue {refused[0]!r} is not one of your queues (you may join "
+                        f"{', '.join(sorted(allowed)) or 'none'}: the queues of your skills and general)")

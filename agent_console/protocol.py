@@ -397,11 +397,13 @@ class Choice(_View):
 
 
 class Catalog(_View):
-    """What the agent may pick: not-ready reasons, dispositions, queues."""
+    """What the agent may pick: not-ready reasons, dispositions, queues to transfer to (``queues``:
+    every queue) and to log in to (``login_queues``: the queues of the agent's skills and general)."""
 
     reasons: list[Choice] = Field(default_factory=list)
     dispositions: list[Choice] = Field(default_factory=list)
     queues: list[str] = Field(default_factory=list)
+    login_queues: list[str] = Field(default_factory=list)
 
 
 CallbackState = Literal["pending", "claimed", "done", "failed", "cancelled"]

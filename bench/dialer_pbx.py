@@ -110,8 +110,9 @@ def _fixed_ratio_pacer(ratio: float) -> Any:
 
 
 def _edit_config(agents: int, wrap_up_s: float, dial_timeout_s: int) -> Callable[[Path], None]:
-    """Every bench agent takes the support queue at once (no skill steps), wrap-up is short and
-    nothing is recorded; our Dial to the trunk gives up after ``dial_timeout_s``."""
+    """Every bench agent takes the support queue at once (no skill steps; each gets the support skill,
+    which an agent needs to log in to the queue), wrap-up is short and nothing is recorded; our Dial
+    to the trunk gives up after ``dial_timeout_s``."""
 
     def edit(config: Path) -> None:
         path = config / "queues.yaml"
@@ -122,6 +123,7 @@ def _edit_config(agents: int, wrap_up_s: float, dial_timeout_s: int) -> Callable
         for agent_id in AGENTS[:agents]:
             roster = data["agents"][agent_id]
             roster["queues"] = sorted({*roster["queues"], "support"})
+            roster["skills"] = {"support": 1, **roster.get("skills", {})}
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
         trunks = config / "trunks.yaml"
         trunks.write_text(re.sub(r"dial_timeout_s: \d+", f"dial_timeout_s: {dial_timeout_s}", trunks.read_text()))

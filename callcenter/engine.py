@@ -313,8 +313,10 @@ class Engine:
             self.app.state.recordings_dir = self.recorder.store.store
             install_supervisor(self.app, self.supervisor_parts())
         # The browser softphone's per-login SIP passwords (docs/softphone.md).
+        # With several nodes (bus: redis) a revocation reaches the node that issued the password.
         self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db),
-                                  kind_of=crm_kind_of(self.db, self.desk), staff_phone=crm_staff_phone(self.db))
+                                  kind_of=crm_kind_of(self.db, self.desk), staff_phone=crm_staff_phone(self.db),
+                                  bus=self.bus if settings.bus == "redis" else None)
         if self.app is not None:
             install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
 

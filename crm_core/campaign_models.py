@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.models import Base, utcnow
@@ -84,10 +84,14 @@ class CampaignAttempt(Base):
 
 
 class DoNotCall(Base):
-    """A number never to dial: for every campaign (``campaign_id`` null) or one campaign."""
+    """A number never to dial: for every campaign (``campaign_id`` null) or one campaign; once in
+    each (the unique indexes: a plain unique constraint would let any number of nulls through)."""
 
     __tablename__ = "do_not_call"
-    __table_args__ = (Index("ix_do_not_call_number", "number"),)
+    __table_args__ = (Index("ix_do_not_call_number", "number"),
+                      Index("ux_do_not_call_global", "number", unique=True,
+                            sqlite_where=text("campaign_id IS NULL"), postgresql_where=text("campaign_id IS NULL")),
+                      Index("ux_do_not_call_campaign", "campaign_id", "number", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20))  # E.164

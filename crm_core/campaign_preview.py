@@ -16,7 +16,8 @@ The console's preview panel (``agent_console.preview``) uses ``next_for``, ``dia
 ``skip``: contact ids are unique across campaigns, so the reservation names the campaign.
 
 Errors: ``IllegalCampaignStep`` (not a running preview campaign), ``InvalidField`` naming
-``contact_id`` (not reserved for this agent, or no longer to be dialled) or ``reason``.
+``contact_id`` (not reserved for this agent, or not to be dialled now: window, do-not-call list) or
+``reason``, ``ContactTaken`` (409: a Skip and a Dial of the contact at once, the other one won).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from crm_core import campaigns
 from crm_core.campaign_models import CampaignContact
 from crm_core.campaign_runs import LiveCampaign
 from crm_core.dialer import CampaignDialer
-from crm_core.errors import IllegalCampaignStep, InvalidField
+from crm_core.errors import ContactTaken, IllegalCampaignStep, InvalidField
 from cti.errors import CtiError
 
 PREVIEW_HOLD_S = 120.0  # a contact shown to an agent is theirs this long
@@ -115,10 +116,17 @@ class CampaignPreview:
     async def skip(self, contact_id: int, agent_id: str, reason: str) -> None:
         """The agent passes on the contact reserved for them (``campaigns.skip_contact``)."""
         campaign_id = self._held_campaign(contact_id, agent_id)
-        async with self.dialer.db.session() as s:
-            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-            await campaigns.skip_contact(session=s, campaign=campaign, contact_id=contact_id, reason=reason,
-                                         agent_id=agent_id, now=datetime.fromtimestamp(self.dialer.clock(), UTC))
+        try:
+            async with self.dialer.db.session() as s:
+                campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+                await campaigns.skip_contact(session=s, campaign=campaign, contact_id=contact_id, reason=reason,
+                                             agent_id=agent_id, now=datetime.fromtimestamp(self.dialer.clock(), UTC))
+        except ContactTaken:
+            self._release(contact_id)  # dialled or skipped already: no longer the agent's to work
+            raise
+        self._release(contact_id)
+
+    def _release(self, contact_id: int) -> None:
         self._reserved.pop(contact_id, None)
         self._campaign_of.pop(contact_id, None)
 
@@ -129,16 +137,17 @@ class CampaignPreview:
             raise InvalidField("contact_id", f"contact {contact_id} is not a contact of campaign {campaign_id}")
         now = self.dialer.clock()
         temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
-        async with self.dialer.db.session() as s:
-            campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
-            attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact_id,
-                                                    linkedid=temp, now=datetime.fromtimestamp(now, UTC))
-            contact = await s.get(CampaignContact, contact_id) if attempt is not None else None
-        self._reserved.pop(contact_id, None)  # gone already when Dial was pressed twice at once
-        self._campaign_of.pop(contact_id, None)
+        try:
+            async with self.dialer.db.session() as s:
+                campaign = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+                attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact_id,
+                                                        linkedid=temp, now=datetime.fromtimestamp(now, UTC))
+                contact = await s.get(CampaignContact, contact_id) if attempt is not None else None
+        finally:
+            self._release(contact_id)  # dialled, refused, or taken first by a Skip or Dial at the same time
         if attempt is None or contact is None:
             raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "
-                               "outside its calling window, or already called)")
+                               "or outside its calling window)")
         a = self.dialer.new_attempt(run, contact, temp, now)
         a.preview = True
         if self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE:  # no queued call offered meanwhile

@@ -13,7 +13,9 @@ the dial, in the transaction that marks it dialing and writes the attempt: nothi
 stale data. ``finish_attempt`` is idempotent (a result delivered twice counts once).
 
 Errors: ``NotFound``, ``InvalidField`` (names the field; contact uploads list every row and field),
-``Conflict`` (a name taken), ``IllegalCampaignStep`` in the CRM's tree (``crm_core.errors``).
+``Conflict`` (a name taken), ``ContactTaken`` (a Dial or Skip of a contact another command changed
+first: each changes it only while it is still pending and due), ``IllegalCampaignStep`` in the CRM's
+tree (``crm_core.errors``).
 Services take the session as a keyword argument and never commit.
 """
 
@@ -39,7 +41,7 @@ from crm_core.campaign_rules import (
     validate_contacts,
     within_window,
 )
-from crm_core.errors import Conflict, IllegalCampaignStep, InvalidField, NotFound
+from crm_core.errors import Conflict, ContactTaken, IllegalCampaignStep, InvalidField, NotFound
 from crm_core.models import Customer, utcnow
 from cti.trunks import normalise
 
@@ -177,17 +179,23 @@ async def add_contacts(*, session: AsyncSession, campaign: Campaign,
 
 async def add_dnc(*, session: AsyncSession, number: str, campaign_id: int | None = None, reason: str = "",
                   region: str = "CN") -> DoNotCall:
-    """Put ``number`` on the do-not-call list of one campaign, or of all (``campaign_id`` None)."""
+    """Put ``number`` on the do-not-call list of one campaign, or of all (``campaign_id`` None).
+    Idempotent: a number already there (added by anyone, even at this same moment) is kept as it
+    is, with its first reason, and returned."""
     e164 = normalise(number, region)
     if e164 is None:
         raise InvalidField("number", f"{number!r} is not a phone number (region {region})")
+    # The database's unique indexes decide, not a look-up first: two adds at once both found the
+    # number missing and both inserted it.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(DoNotCall).values(number=e164, campaign_id=campaign_id, reason=reason[:200], created_at=utcnow())
+    if campaign_id is None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["number"], index_where=DoNotCall.campaign_id.is_(None))
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["campaign_id", "number"])
+    await session.execute(stmt)
     scope = DoNotCall.campaign_id.is_(None) if campaign_id is None else DoNotCall.campaign_id == campaign_id
-    row = await session.scalar(select(DoNotCall).where(DoNotCall.number == e164, scope))
-    if row is None:
-        row = DoNotCall(number=e164, campaign_id=campaign_id, reason=reason[:200])
-        session.add(row)
-        await session.flush()
-    return row
+    return (await session.scalars(select(DoNotCall).where(DoNotCall.number == e164, scope))).one()
 
 
 async def on_dnc(*, session: AsyncSession, campaign_id: int, number: str) -> bool:
@@ -218,26 +226,22 @@ async def due_contacts(*, session: AsyncSession, campaign: Campaign, now: dateti
 
 async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id: int, linkedid: str,
                         now: datetime) -> CampaignAttempt | None:
-    """Claim the contact for a dial: None when it is not this campaign's, no longer pending, outside
-    its window, or on the do-not-call list (then it is marked ``dnc`` and never dialled)."""
+    """Claim the contact for a dial: None when it is not this campaign's, outside its window, or on
+    the do-not-call list (then it is marked ``dnc`` and never dialled); ContactTaken (409) when it is
+    no longer pending and due (another command changed it first)."""
     contact = await session.get(CampaignContact, contact_id, with_for_update=True)
-    if (contact is None or contact.campaign_id != campaign.id or contact.state != "pending"
-            or campaign.state != "running"):
+    if contact is None or contact.campaign_id != campaign.id or campaign.state != "running":
         return None
+    if contact.state != "pending":
+        raise ContactTaken(contact_id)
     if not within_window(campaign.windows, contact.timezone, now):
         return None
     if await on_dnc(session=session, campaign_id=campaign.id, number=contact.number):
-        contact.state, contact.last_outcome = "dnc", None
-        log.info("campaign %s: contact %s is on the do-not-call list: not dialled", campaign.id, contact.id)
+        if await _take(session, contact_id, now, state="dnc", last_outcome=None):
+            log.info("campaign %s: contact %s is on the do-not-call list: not dialled", campaign.id, contact.id)
         return None
-    # Taken only if still pending: on SQLite the read above locks nothing, and two dials of one
-    # contact at once (a double click on Dial) both found it pending.
-    taken = await session.execute(update(CampaignContact).where(CampaignContact.id == contact.id,
-                                                                CampaignContact.state == "pending")
-                                  .values(state="dialing", attempts=CampaignContact.attempts + 1, updated_at=utcnow())
-                                  .execution_options(synchronize_session=False))
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return None
+    if not await _take(session, contact_id, now, state="dialing", attempts=CampaignContact.attempts + 1):
+        raise ContactTaken(contact_id)
     await session.refresh(contact)
     attempt = CampaignAttempt(campaign_id=campaign.id, contact_id=contact.id, attempt=contact.attempts,
                               linkedid=linkedid, number=contact.number, dialled_at=now)
@@ -246,31 +250,44 @@ async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id
     return attempt
 
 
+async def _take(session: AsyncSession, contact_id: int, now: datetime, **values: Any) -> bool:
+    """Compare-and-set: change the contact only if it is still pending and due. On SQLite the read
+    before locks nothing: a Dial and a Skip of one contact at once (or two Dials) both found it
+    pending, and both wrote it."""
+    taken = await session.execute(
+        update(CampaignContact)
+        .where(CampaignContact.id == contact_id, CampaignContact.state == "pending",
+               or_(CampaignContact.next_at.is_(None), CampaignContact.next_at <= now))
+        .values(**values, updated_at=utcnow()).execution_options(synchronize_session=False))
+    return taken.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
 SKIP_REASONS = ("not_now", "wrong_number", "do_not_call")
 SKIP_DELAY_S = 900.0  # a contact skipped "not now" comes back after the no-answer retry, else this
 
 
 async def skip_contact(*, session: AsyncSession, campaign: Campaign, contact_id: int, reason: str, agent_id: str,
                        now: datetime) -> CampaignContact:
-    """An agent passes on a previewed contact without dialling: no attempt is written."""
+    """An agent passes on a previewed contact without dialling: no attempt is written. ContactTaken
+    (409) when it is no longer pending and due (dialled or skipped first by another command)."""
     if reason not in SKIP_REASONS:
         raise InvalidField("reason", f"must be one of {', '.join(SKIP_REASONS)}")
-    contact = await session.get(CampaignContact, contact_id, with_for_update=True)
-    if contact is None or contact.campaign_id != campaign.id or contact.state != "pending":
-        raise InvalidField("contact_id", f"contact {contact_id} is not waiting to be dialled")
+    contact = await session.get(CampaignContact, contact_id)
+    if contact is None or contact.campaign_id != campaign.id:
+        raise InvalidField("contact_id", f"contact {contact_id} is not a contact of campaign {campaign.id}")
     if reason == "not_now":
         delay = campaign.retry.get("no_answer") or SKIP_DELAY_S
-        contact.next_at = now + timedelta(seconds=float(delay))
-    elif reason == "wrong_number":
-        contact.state = "failed"
+        values: dict[str, Any] = {"next_at": now + timedelta(seconds=float(delay))}
     else:
+        values = {"state": "failed" if reason == "wrong_number" else "dnc"}
+    if not await _take(session, contact_id, now, **values, last_outcome="skipped"):
+        raise ContactTaken(contact_id)
+    if reason == "do_not_call":
         await add_dnc(session=session, number=contact.number, campaign_id=campaign.id,
                       reason=f"asked by the customer (agent {agent_id})", region=campaign.region)
-        contact.state = "dnc"
-    contact.last_outcome = "skipped"
+    await session.refresh(contact)
     log.info("campaign %s: contact %s skipped by agent %s (%s): %s", campaign.id, contact.id, agent_id, reason,
              contact.state)
-    await session.flush()
     return contact
 
 

@@ -49,7 +49,7 @@ from crm_core.campaign_answers import MAX_GRACE_S, Answers
 from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
-from crm_core.errors import IllegalCampaignStep
+from crm_core.errors import ContactTaken, IllegalCampaignStep
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
@@ -235,8 +235,11 @@ class CampaignDialer:
             campaign = await campaigns.get_campaign(session=s, campaign_id=run.id)
             for contact in await campaigns.due_contacts(session=s, campaign=campaign, now=when, limit=n):
                 linkedid = f"cmp{run.id}-{uuid.uuid4().hex[:20]}"
-                attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact.id,
-                                                        linkedid=linkedid, now=when)
+                try:
+                    attempt = await campaigns.begin_attempt(session=s, campaign=campaign, contact_id=contact.id,
+                                                            linkedid=linkedid, now=when)
+                except ContactTaken:  # changed since due_contacts read it (another node's dialer)
+                    continue
                 if attempt is not None:
                     started.append(self.new_attempt(run, contact, linkedid, now))
         if pace_log.isEnabledFor(logging.DEBUG):

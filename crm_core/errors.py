@@ -5,6 +5,7 @@
         ├── NotFound               no row with that id (names the noun and id)          (404)
         ├── InvalidField           a field is wrong (names the field)                   (422)
         ├── Conflict               unique value taken (account number, username, code)  (409)
+        │   └── ContactTaken       a campaign contact changed first by another command  (409)
         ├── IllegalCaseStep        a case cannot go from its status to the one asked    (409)
         ├── IllegalCampaignStep    a campaign cannot start/pause/resume/stop from its state (409)
         ├── CallbackError
@@ -49,6 +50,17 @@ class Conflict(CrmError):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
+
+
+class ContactTaken(Conflict):
+    """A Dial or Skip of a campaign contact that another command (a Skip, a Dial, the dialer, an
+    attempt's end) changed first: it is no longer pending and due."""
+
+    code = "contact_taken"
+
+    def __init__(self, contact_id: int) -> None:
+        super().__init__("contact_id", f"contact {contact_id} was changed first by another command "
+                         "(dialled, skipped or finished): it is no longer waiting to be dialled")
 
 
 class IllegalCaseStep(CrmError):

@@ -5,7 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const S = {
     lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0,
-    state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [] },
+    state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
   };
 
@@ -604,7 +604,9 @@
   function openQueues() {
     const box = $("queues-list");
     const mine = new Set((S.state && S.state.queues) || []);
-    box.replaceChildren(...S.catalog.queues.map((q) => {
+    // The queues the agent may join (their skills' and general), and any they are in already.
+    const open = [...new Set([...(S.catalog.login_queues || []), ...mine])].sort();
+    box.replaceChildren(...open.map((q) => {
       const lab = el("label", "check");
       const cb = el("input"); cb.type = "checkbox"; cb.checked = mine.has(q);
       cb.addEventListener("change", () => act({ type: cb.checked ? "queues_login" : "queues_logout", queues: [q] })

@@ -7,7 +7,7 @@ from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from agent_console.desk import EngineDesk
-from agent_console.errors import InvalidInput, NotYourCall
+from agent_console.errors import Forbidden, InvalidInput, NotYourCall
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 
@@ -41,7 +41,9 @@ async def test_agent_adds_and_leaves_queues_between_calls(desk: tuple[EngineDesk
     d, _ = desk
     acd = d.acd
     acd.router = router = Router([QueueConfig(name=q) for q in ("support", "billing", "sales")])
-    await acd.agent_login("1003", {"support": 3}, ["support"], ready=True)
+    await acd.agent_login("1003", {"support": 3, "billing": 2}, ["support"], ready=True)
+    with pytest.raises(Forbidden, match="'sales'"):  # no sales skill: not one of the agent's queues
+        await d.login_queues("1003", ["sales"])
     await d.login_queues("1003", ["billing"])
     assert router.agent("1003").queues == ("billing", "support") and router.agent("1003").state.value == "available"
     await d.set_not_ready("1003", "break")

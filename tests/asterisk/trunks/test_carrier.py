@@ -62,7 +62,7 @@ async def test_outbound_answered_no_answer_and_busy_reach_the_crm(
         rig: Rig, engine: tuple[Engine, list[Event]]) -> None:
     eng, seen = engine
     for agent in ("1001", "1002", "1003"):
-        await eng.desk.login_queues(agent, ["support"])
+        await eng.desk.login_queues(agent, [])  # their own queues (1003 has no support skill)
         await eng.desk.set_ready(agent)
 
     # Answered: a national number, normalised to E.164, leaves by carrier-ip with our caller ID.

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from crm_core import campaigns
-from crm_core.campaign_models import CampaignAttempt, CampaignContact
+from crm_core.campaign_models import CampaignAttempt, CampaignContact, DoNotCall
 from crm_core.campaign_rules import CampaignIn
 from crm_core.db import Database
-from crm_core.errors import Conflict, IllegalCampaignStep, InvalidField
+from crm_core.errors import Conflict, ContactTaken, IllegalCampaignStep, InvalidField
 
 OPEN = datetime(2030, 3, 6, 3, 0, tzinfo=UTC)  # Wednesday 11:00 in Shanghai
 CLOSED = datetime(2030, 3, 6, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
@@ -71,8 +72,8 @@ async def test_dial_checks_window_and_dnc_and_retries_follow_the_outcome(db: Dat
         first = await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[0].id, linkedid="L1", now=OPEN)
         blocked = await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[1].id, linkedid="L2", now=OPEN)
         assert first is not None and blocked is None
-        assert await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[0].id, linkedid="L3",
-                                             now=OPEN) is None  # already dialing
+        with pytest.raises(ContactTaken):  # already dialing
+            await campaigns.begin_attempt(session=s, campaign=c, contact_id=due[0].id, linkedid="L3", now=OPEN)
     async with db.session() as s:
         await campaigns.finish_attempt(session=s, linkedid="L1", outcome="busy", now=OPEN)
         await campaigns.finish_attempt(session=s, linkedid="L1", outcome="human", now=OPEN)  # counted once
@@ -114,7 +115,7 @@ async def test_a_skipped_contact_comes_back_later_fails_or_goes_on_the_dnc_list(
             await campaigns.skip_contact(session=s, campaign=c, contact_id=ids[0], reason="bored", agent_id="1001",
                                          now=OPEN)
         assert bad.value.field == "reason"
-        with pytest.raises(InvalidField) as done:  # no longer waiting to be dialled
+        with pytest.raises(ContactTaken) as done:  # no longer waiting to be dialled
             await campaigns.skip_contact(session=s, campaign=c, contact_id=ids[1], reason="not_now",
                                          agent_id="1001", now=OPEN)
         assert done.value.field == "contact_id"
@@ -128,8 +129,10 @@ async def test_a_skipped_contact_comes_back_later_fails_or_goes_on_the_dnc_list(
         assert (rows["+8613800138000"].state, rows["+8613700137000"].state) == ("failed", "dnc")
         assert await campaigns.on_dnc(session=s, campaign_id=cid, number="+8613700137000")
         assert await campaigns.due_contacts(session=s, campaign=c, now=OPEN, limit=3) == []
+        with pytest.raises(ContactTaken):  # not due before its next_at
+            await campaigns.begin_attempt(session=s, campaign=c, contact_id=later.id, linkedid="x", now=OPEN)
         assert await campaigns.begin_attempt(session=s, campaign=c, contact_id=later.id, linkedid="x",
-                                             now=OPEN) is not None  # dialled later all the same: not dnc
+                                             now=OPEN + timedelta(hours=1)) is not None  # dialled later: not dnc
 
 
 async def test_the_dialer_reads_finished_campaigns_only_while_it_still_runs_them(db: Database) -> None:
@@ -306,3 +309,83 @@ async def test_a_completion_decided_before_an_upload_is_refused(db: Database) ->
             await campaigns.change_state(session=dialer, campaign=stale, event="complete")
     async with db.session() as s:
         assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "running"
+
+
+async def test_a_number_added_twice_at_once_is_on_each_list_once(db: Database) -> None:
+    """Two supervisors (or a double click) add the same number at the same moment: both look it up,
+    find nothing and insert it, and the list held it twice. The database itself now refuses a
+    second row for a number in the same scope, and the second add answers the row already there."""
+    cid = await _campaign(db)
+
+    async def add(campaign_id: int | None) -> str:
+        async with db.session() as s:
+            return (await campaigns.add_dnc(session=s, number="139 1234 5678", campaign_id=campaign_id)).number
+
+    for scope in (None, cid, None, cid):
+        assert await asyncio.gather(*(add(scope) for _ in range(3))) == ["+8613912345678"] * 3
+    async with db.session() as s:
+        rows = (await s.execute(select(DoNotCall.campaign_id))).scalars().all()
+    assert sorted(rows, key=lambda r: r or 0) == [None, cid]
+    with pytest.raises(IntegrityError):
+        async with db.session() as s:
+            s.add(DoNotCall(number="+8613912345678", campaign_id=None, reason="again"))
+
+
+async def test_the_migration_keeps_one_row_of_each_number_already_listed_twice(db: Database) -> None:
+    """Lists written before the database refused duplicates may hold a number twice: the migration
+    that adds the unique indexes keeps the oldest row of each (number, campaign) and drops the rest."""
+    from alembic import command
+
+    from crm_core.db import alembic_config
+
+    cid = await _campaign(db)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0015_feed_source_holes"))
+    async with db.session() as s:
+        for campaign_id, reason in ((None, "first"), (None, "second"), (cid, "first"), (cid, "second"),
+                                    (None, "third")):
+            s.add(DoNotCall(number="+8613912345678", campaign_id=campaign_id, reason=reason))
+        s.add(DoNotCall(number="+8613800138000", campaign_id=None, reason="first"))
+    await db.upgrade()
+    async with db.session() as s:
+        rows = (await s.execute(select(DoNotCall.number, DoNotCall.campaign_id, DoNotCall.reason)
+                                .order_by(DoNotCall.id))).all()
+    assert [tuple(r) for r in rows] == [("+8613912345678", None, "first"), ("+8613912345678", cid, "first"),
+                                        ("+8613800138000", None, "first")]
+
+
+async def test_a_skip_and_a_dial_of_one_contact_at_once_never_both_succeed(db: Database) -> None:
+    """On SQLite both read the contact pending and both wrote it (a dialled contact left ``failed``
+    by the skip, or skipped "not now" and dialled all the same). Each is a compare-and-set on the
+    contact still pending and due: one wins, the other raises ContactTaken (409)."""
+    cid = await _campaign(db)
+    async with db.session() as s:
+        c = await campaigns.get_campaign(session=s, campaign_id=cid)
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(i, {"number": f"1391234567{i}"})
+                                                                  for i in range(6)])
+        await campaigns.change_state(session=s, campaign=c, event="start")
+        ids = [x.id for x in await campaigns.due_contacts(session=s, campaign=c, now=OPEN, limit=6)]
+    for contact_id, reason in zip(ids, ("not_now", "wrong_number", "do_not_call") * 2, strict=True):
+        async def skip(contact_id: int = contact_id, reason: str = reason) -> object:
+            async with db.session() as s:
+                c = await campaigns.get_campaign(session=s, campaign_id=cid)
+                return await campaigns.skip_contact(session=s, campaign=c, contact_id=contact_id, reason=reason,
+                                                    agent_id="1001", now=OPEN)
+
+        async def dial(contact_id: int = contact_id) -> object:
+            async with db.session() as s:
+                c = await campaigns.get_campaign(session=s, campaign_id=cid)
+                return await campaigns.begin_attempt(session=s, campaign=c, contact_id=contact_id,
+                                                     linkedid=f"L{contact_id}", now=OPEN)
+
+        results = await asyncio.gather(skip(), dial(), return_exceptions=True)
+        lost = [isinstance(r, ContactTaken) for r in results]
+        assert lost in ([True, False], [False, True]), results
+        async with db.session() as s:
+            contact = await s.get(CampaignContact, contact_id)
+            attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == contact_id)))
+        assert contact is not None
+        if lost[0]:  # the dial won
+            assert (contact.state, contact.attempts, contact.last_outcome, len(attempts)) == ("dialing", 1, None, 1)
+        else:
+            assert (contact.attempts, contact.last_outcome, attempts) == (0, "skipped", [])

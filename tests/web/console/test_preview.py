@@ -176,7 +176,7 @@ async def test_a_reserved_contact_is_dialled_only_under_its_own_campaign(site: S
 
 async def test_dial_pressed_twice_at_once_dials_once_and_refuses_the_other(site: Site) -> None:
     """A double click on Dial: the second request was a 500 (KeyError on the reservation the first had
-    just used) instead of the 422 naming contact_id."""
+    just used); it is refused, a 409 naming contact_id (the first took the contact)."""
     import asyncio
 
     await _campaign(site)
@@ -186,9 +186,41 @@ async def test_dial_pressed_twice_at_once_dials_once_and_refuses_the_other(site:
     url = f"/api/preview/campaign/{item['id']}/dial"
     answers = await asyncio.gather(site.as_("agent1", "POST", url), site.as_("agent1", "POST", url))
     # One dials (503 here: this engine has no PBX, so the attempt fails), the other is refused.
-    assert sorted(r.status_code for r in answers) == [422, 503], [r.text for r in answers]
-    refused = next(r for r in answers if r.status_code == 422)
-    assert refused.json()["detail"]["field"] == "contact_id"
+    assert sorted(r.status_code for r in answers) == [409, 503], [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code == 409)
+    assert refused.json()["detail"]["field"] == "contact_id" and refused.json()["detail"]["code"] == "contact_taken"
     async with site.engine.db.session() as s:
         attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"])))
     assert [a.outcome for a in attempts] == ["failed"]  # one attempt, settled
+
+
+async def test_skip_and_dial_of_one_contact_at_once_one_wins_the_other_is_a_409(site: Site) -> None:
+    """Skip and Dial pressed on the same contact at once (two tabs, a double click across both
+    buttons): on SQLite both read it pending and both wrote it, a dialled contact left ``failed`` or
+    ``dnc`` (or due again later) by the skip with its call under way, both answered as done. Each now
+    changes the contact only if it is still pending and due (compare-and-set): the other gets a 409."""
+    import asyncio
+
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    for reason in ("not_now", "wrong_number", "do_not_call"):  # which one wins is the scheduler's choice
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        assert item["source"] == "campaign", item
+        base = f"/api/preview/campaign/{item['id']}"
+        skip, dial = await asyncio.gather(site.as_("agent1", "POST", f"{base}/skip", json={"reason": reason}),
+                                          site.as_("agent1", "POST", f"{base}/dial"))
+        # The dial that wins is a 503 here (no PBX: its attempt fails and is settled).
+        assert sorted((skip.status_code, dial.status_code)) in ([200, 409], [409, 503]), (skip.text, dial.text)
+        lost = skip if skip.status_code == 409 else dial
+        assert lost.json()["detail"]["code"] == "contact_taken", lost.text
+        async with site.engine.db.session() as s:
+            contact = await s.get(CampaignContact, item["id"])
+            attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"])))
+            listed = list(await s.scalars(select(DoNotCall).where(DoNotCall.number == item["number"])))
+        assert contact is not None
+        if skip.status_code == 200:
+            assert (attempts, contact.attempts, contact.last_outcome) == ([], 0, "skipped")
+            assert contact.state == {"not_now": "pending", "wrong_number": "failed", "do_not_call": "dnc"}[reason]
+        else:
+            assert ([a.outcome for a in attempts], contact.attempts, contact.last_outcome) == (["failed"], 1, "failed")
+            assert contact.state in ("pending", "failed") and listed == []
