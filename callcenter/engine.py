@@ -577,6 +577,12 @@ class Engine:
         ]
 
     async def _revoke_phones(self) -> None:
+        if self.fenced.is_set():
+            # Another node routes and serves the consoles now, and the passwords in AstDB are the ones
+            # it issued (it cleared this node's at its start): clearing the family would log its
+            # agents' browser phones out at their next REGISTER.
+            log.info("console phone credentials left to the node that routes now")
+            return
         try:
             await self.phone.revoke_all()
         except Exception as err:  # AMI may be gone already; the next start revokes them too

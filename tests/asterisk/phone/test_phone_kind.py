@@ -105,3 +105,26 @@ async def test_a_softphone_password_reaches_astdb_but_not_asterisks_log(pbx: Man
         assert "del@cti-phone-secret" in log and password not in log  # nor the deleted entry's value
     finally:
         await client.stop()
+
+
+async def test_a_fenced_node_leaves_the_routing_nodes_softphone_passwords(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """A node that lost the routing lease (it stalled; another node routes and serves the consoles
+    now) stops. Its stop cleared the whole AstDB family of softphone passwords, those the routing
+    node had issued since included: each of its agents' browser phones failed its next REGISTER."""
+    settings = engine_settings(pbx_settings, tmp_path)
+    password = secrets.token_urlsafe(24)
+    async with running_engine(pbx, settings, phone_kind="webrtc") as eng:
+        await AstDbPhoneSecrets(eng.ami.client).put("web1005", password)  # issued by the routing node
+        await _astdb_until(pbx, True, password)
+        eng._lease_lost("the-other-node")
+    try:
+        assert password in await _astdb_until(pbx, False, password)
+    finally:
+        client = AmiClient(pbx.settings.ami, lambda evs: None)
+        await client.start()
+        try:
+            await client.wait_connected(10)
+            await AstDbPhoneSecrets(client).delete("web1005")
+        finally:
+            await client.stop()
