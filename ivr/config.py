@@ -87,6 +87,16 @@ def check_flows(settings: Settings) -> list[str]:
     return check_paths(paths, sound_index(settings))
 
 
+def valid_flows(settings: Settings) -> tuple[dict[str, f.Flow], bool]:
+    """The flows of the files that have no problem, keyed as ``load_flows`` keys them, and whether
+    that is all of them (``check_flows`` reports the others)."""
+    d = flows_dir(settings)
+    if not d.is_dir():
+        return {}, False
+    by_key, problems = _load(sorted(d.glob("*.yaml")), sound_index(settings))
+    return by_key, not problems
+
+
 def load_flows(settings: Settings) -> dict[str, f.Flow]:
     """Flows keyed by DNIS (and ``@context``); raises FlowInvalid listing every problem."""
     problems = check_flows(settings)

@@ -103,7 +103,7 @@ trunks:
 """)
     problems = check_trunks(load_settings(config_dir=cfg_dir), env={"C_USER": "u"})
     assert problems == [f"{cfg_dir / 'trunks.yaml'}: trunks.0.secret_env: the environment variable C_SECRET is "
-                        "not set (trunk 'carrier' cannot register)"]
+                        "not set (trunk 'carrier' cannot register) (line 3)"]
     assert check_trunks(load_settings(config_dir=cfg_dir), env={"C_USER": "u", "C_SECRET": "s"}) == []
 
 
