@@ -16,6 +16,7 @@ Errors: ``ConfigError`` (the file), ``Unroutable`` (a number no route takes; a 4
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -33,6 +34,7 @@ TRUNKS_FILE = "trunks.yaml"
 CODECS = frozenset({"ulaw", "alaw", "gsm", "g722", "g729", "opus", "ilbc", "speex", "slin"})
 # The context every call to a number outside the call centre enters (dialplan and engine alike).
 EXTERNAL_CONTEXT = "cti-external"
+log = logging.getLogger(__name__)
 
 
 class Unroutable(CtiError):
@@ -206,9 +208,28 @@ class TrunksConfig(_Model):
     def trunk(self, name: str) -> Trunk:
         return next(t for t in self.trunks if t.name == name)
 
+    def caller_ids(self) -> tuple[str, ...]:
+        """The numbers a user may give as a call's caller ID: every trunk's ``caller_ids`` (E.164)."""
+        owned = (normalise(n, self.default_region) for t in self.trunks for n in t.caller_ids)
+        return tuple(sorted({n for n in owned if n}))
+
+    def caller_id_refusal(self, number: str) -> str | None:
+        """Why ``number`` may not be given as a call's caller ID, else None (presenting a number the
+        deployment does not own is caller-ID spoofing)."""
+        e164 = normalise(number, self.default_region)
+        if e164 is None:
+            return f"{number!r} is not a phone number"
+        if e164 not in self.caller_ids():
+            owned = ", ".join(self.caller_ids()) or "none configured"
+            return (f"{e164} is not a number of this call centre: a caller ID must be one of trunks[].caller_ids "
+                    f"in config/trunks.yaml ({owned}), or empty for the default caller ID")
+        return None
+
     def route(self, number: str, *, queue: str | None = None, campaign: str | None = None,
-              field: str = "number") -> DialTarget:
-        """The trunk, dialplan context and extension for ``number``; raises Unroutable naming ``field``."""
+              field: str = "number", caller_id: str | None = None) -> DialTarget:
+        """The trunk, dialplan context and extension for ``number``; raises Unroutable naming ``field``.
+        ``caller_id`` (a user's choice, such as a campaign's) is presented only when the trunk the
+        number leaves by lists it in ``caller_ids``; else the configured caller ID is."""
         e164 = normalise(number, self.default_region)
         if e164 is None:
             raise Unroutable(field, f"{number!r} is not a phone number (default region {self.default_region})")
@@ -218,8 +239,15 @@ class TrunksConfig(_Model):
         if best is None:
             raise Unroutable(field, f"no outbound route takes {e164} (config/trunks.yaml outbound.routes)")
         trunk = self.trunk(best.trunk)
-        return DialTarget(e164=e164, trunk=trunk.name, context=trunk.context, exten=digits,
-                          caller_id=self.caller_id(queue=queue, campaign=campaign))
+        presented = self.caller_id(queue=queue, campaign=campaign)
+        if caller_id:
+            chosen = normalise(caller_id, self.default_region)
+            if chosen is not None and chosen in {normalise(n, self.default_region) for n in trunk.caller_ids}:
+                presented = chosen
+            else:  # the trunk's list changed since it was accepted, or the number leaves by another trunk
+                log.warning("caller ID %s is not one of trunk %s's caller_ids: the call presents %s instead",
+                            caller_id, trunk.name, presented or "the channel's own")
+        return DialTarget(e164=e164, trunk=trunk.name, context=trunk.context, exten=digits, caller_id=presented)
 
     def caller_id(self, *, queue: str | None = None, campaign: str | None = None) -> str | None:
         cids = self.outbound.caller_id
