@@ -49,11 +49,11 @@ class CallActions:
         return call
 
     def route(self, number: str, *, queue: str | None = None, campaign: str | None = None,
-              field: str = "number") -> DialTarget:
+              field: str = "number", caller_id: str | None = None) -> DialTarget:
         """``number`` normalised to E.164 and routed to its trunk; InvalidRequest (422) naming
         ``field`` when it is not a phone number or no route takes it."""
         try:
-            return self.routing.route(number, queue=queue, campaign=campaign, field=field)
+            return self.routing.route(number, queue=queue, campaign=campaign, field=field, caller_id=caller_id)
         except Unroutable as err:
             raise InvalidRequest(err.field, str(err).removeprefix(f"{err.field}: ")) from None
 
@@ -311,10 +311,9 @@ class CallActions:
     async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None,
                    queue: str | None = None, campaign: str | None = None, caller_id: str | None = None) -> str:
         """Click-to-dial: the agent's phone rings first, then the customer through the trunk the
-        number routes to (caller ID ``caller_id``, else of ``campaign``, else ``queue``, else the default)."""
-        routed = self.route(number, queue=queue, campaign=campaign)
-        if caller_id:
-            routed = routed.model_copy(update={"caller_id": caller_id})
+        number routes to (caller ID ``caller_id`` when that trunk lists it, else of ``campaign``, else
+        ``queue``, else the default)."""
+        routed = self.route(number, queue=queue, campaign=campaign, caller_id=caller_id)
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         result = await self.acd.control.originate(

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from acd.model import MAX_LEVEL, MIN_LEVEL, LimitKind, LimitSpec, QueueConfig, RoutingStep, Strategy
 from acd.recording import RecordingPolicy, SurveyPolicy
 from acd.virtual_hold import VirtualHoldPolicy, callback_allowance_s
+from cti.config_problems import KeyLines, Loc, Problem, bracketed, validate_all
 from cti.errors import ConfigError
 from cti.settings import Settings, load_yaml
 
@@ -184,77 +185,99 @@ def demo_agents(config_dir: Path) -> tuple[DemoAgent, ...]:
     return _build(spec).agents
 
 
+def declared_names(settings: Settings) -> tuple[set[str], set[str]] | None:
+    """The queue and skill names of the queue configuration, also when it has problems (what the
+    other files name is checked against them); None when the file cannot be read at all."""
+    path = queues_path(settings)
+    spec, _ = _read(path)
+    if spec is None:
+        return None
+    raw = load_yaml(path)
+    declared = raw.get("queues") if isinstance(raw, dict) else None
+    return set(spec.queues) | (set(map(str, declared)) if isinstance(declared, dict) else set()), set(spec.skills)
+
+
 def check_queues(settings: Settings) -> list[str]:
     """Every problem of the queue configuration, each naming the file, the queue and the field."""
     return _read(queues_path(settings))[1]
 
 
 def _read(path: Path) -> tuple[QueuesFile | None, list[str]]:
+    """The file's model (its broken parts set aside, when it has any) and every problem it has."""
     try:
         raw: Any = load_yaml(path)
     except FileNotFoundError:
         return None, [f"{path}: missing"]
     except yaml.YAMLError as err:
         return None, [f"{path}: not valid YAML: {err}"]
-    try:
-        spec = QueuesFile.model_validate(raw)
-    except ValidationError as err:
-        return None, [f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-                      for e in err.errors()]
-    return spec, [f"{path}: {p}" for p in _cross_check(spec)]
+    checked = validate_all(QueuesFile, raw)
+    spec, problems = checked.model, checked.problems
+    if spec is not None:
+        declared = raw.get("queues") if isinstance(raw, dict) else None
+        # A queue set aside for its own problem is still a queue the others may name.
+        names = set(spec.queues) | ({str(k) for k in declared} if isinstance(declared, dict) else set())
+        problems += checked.unaffected(_cross_check(spec, names))
+    if not problems:
+        return spec, []
+    problems = [dataclasses.replace(p, dotted=bracketed(p.loc)) for p in problems]
+    lines = KeyLines.of(path)
+    return spec, [p.render(path, lines) for p in sorted(problems, key=lambda p: lines.line(p.loc) or 0)]
 
 
-def _cross_check(spec: QueuesFile) -> list[str]:
+def _cross_check(spec: QueuesFile, queue_names: set[str]) -> list[Problem]:
     known = set(spec.skills)
-    problems: list[str] = []
+    problems: list[Problem] = []
 
-    def skills(where: str, values: dict[str, int]) -> None:
+    def problem(loc: Loc, message: str) -> None:
+        problems.append(Problem(loc, message))
+
+    def skills(where: Loc, values: dict[str, int]) -> None:
         for skill, level in values.items():
             if skill not in known:
-                problems.append(f"{where}.{skill}: unknown skill (declare it under skills:)")
+                problem((*where, skill), "unknown skill (declare it under skills:)")
             if not MIN_LEVEL <= level <= MAX_LEVEL:
-                problems.append(f"{where}.{skill}: level {level} outside {MIN_LEVEL}..{MAX_LEVEL}")
+                problem((*where, skill), f"level {level} outside {MIN_LEVEL}..{MAX_LEVEL}")
 
     if not spec.queues:
-        problems.append("queues: at least one queue is needed")
-    if spec.ivr_lost_queue is not None and spec.ivr_lost_queue not in spec.queues:
-        problems.append(f"ivr_lost_queue: unknown queue {spec.ivr_lost_queue!r}")
+        problem(("queues",), "at least one queue is needed")
+    if spec.ivr_lost_queue is not None and spec.ivr_lost_queue not in queue_names:
+        problem(("ivr_lost_queue",), f"unknown queue {spec.ivr_lost_queue!r}")
     for name, q in spec.queues.items():
-        where = f"queues.{name}"
+        where: Loc = ("queues", name)
         if not _QUEUE_NAME.fullmatch(name):
-            problems.append(f"{where}: a queue's name is 1-64 letters, digits, '_' or '-' (it travels in "
-                            f"channel variables, AGI commands and app_queue's queue names)")
+            problem(where, "a queue's name is 1-64 letters, digits, '_' or '-' (it travels in "
+                           "channel variables, AGI commands and app_queue's queue names)")
         if not q.steps:
-            problems.append(f"{where}.steps: at least one step is needed")
+            problem((*where, "steps"), "at least one step is needed")
         elif q.steps[0].after_s != 0:
-            problems.append(f"{where}.steps[0].after_s: the first step starts at 0")
+            problem((*where, "steps", 0, "after_s"), "the first step starts at 0")
         for i, step in enumerate(q.steps):
-            skills(f"{where}.steps[{i}].skills", step.skills)
+            skills((*where, "steps", i, "skills"), step.skills)
             if i and step.after_s <= q.steps[i - 1].after_s:
-                problems.append(f"{where}.steps[{i}].after_s: must be later than the step before")
-        if q.overflow is not None and q.overflow.to not in spec.queues:
-            problems.append(f"{where}.overflow.to: unknown queue {q.overflow.to!r}")
+                problem((*where, "steps", i, "after_s"), "must be later than the step before")
+        if q.overflow is not None and q.overflow.to not in queue_names:
+            problem((*where, "overflow", "to"), f"unknown queue {q.overflow.to!r}")
         if q.overflow is not None and q.overflow.to == name:
-            problems.append(f"{where}.overflow.to: a queue cannot overflow to itself")
+            problem((*where, "overflow", "to"), "a queue cannot overflow to itself")
         for field in ("max_wait_action", "max_length_action", "no_agents_action"):
             action: LimitActionSpec | None = getattr(q, field)
             if action is not None and action.action == "queue":
-                if action.target not in spec.queues or action.target == name:
-                    problems.append(f"{where}.{field}.target: needs another configured queue, got {action.target!r}")
+                if action.target not in queue_names or action.target == name:
+                    problem((*where, field, "target"), f"needs another configured queue, got {action.target!r}")
         if q.max_wait_s is not None and q.max_wait_action is None:
-            problems.append(f"{where}.max_wait_action: needed when max_wait_s is set")
+            problem((*where, "max_wait_action"), "needed when max_wait_s is set")
         if q.max_length is not None and q.max_length_action is None:
-            problems.append(f"{where}.max_length_action: needed when max_length is set")
+            problem((*where, "max_length_action"), "needed when max_length is set")
     logins: dict[str, str] = {}
     for agent_id, agent in spec.agents.items():
         login = _username(agent_id, agent)
         if login in logins:
-            problems.append(f"agents.{agent_id}.username: {login!r} is also agent {logins[login]}'s")
+            problem(("agents", agent_id, "username"), f"{login!r} is also agent {logins[login]}'s")
         logins.setdefault(login, agent_id)
-        skills(f"agents.{agent_id}.skills", agent.skills)
+        skills(("agents", agent_id, "skills"), agent.skills)
         for queue in agent.queues:
-            if queue not in spec.queues:
-                problems.append(f"agents.{agent_id}.queues: unknown queue {queue!r}")
+            if queue not in queue_names:
+                problem(("agents", agent_id, "queues"), f"unknown queue {queue!r}")
     return problems
 
 

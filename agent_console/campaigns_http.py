@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from acd.errors import UnknownQueue
+from acd.pacing import DialMode
 from agent_console import policy
 from agent_console.errors import Forbidden
 from agent_console.security import Principal, current_principal
@@ -67,6 +68,8 @@ def _rejected(err: campaigns.ContactsRejected) -> JSONResponse:
 
 @router.post("", status_code=201)
 async def create(request: Request, spec: CampaignIn) -> dict[str, Any]:
+    """A draft campaign; its caller ID must be one of the trunks' ``caller_ids`` (422 naming
+    ``caller_id`` otherwise; with no engine's trunks at hand, no caller ID is accepted)."""
     dialer = getattr(request.app.state, "dialer", None)
     if dialer is not None:
         try:
@@ -74,7 +77,17 @@ async def create(request: Request, spec: CampaignIn) -> dict[str, Any]:
         except UnknownQueue:  # a typo: the campaign would run and never dial
             raise InvalidField("queue", f"no queue {spec.queue!r} in config/queues.yaml") from None
     async with _db(request).session() as s:
-        return _view(await campaigns.create_campaign(session=s, spec=spec))
+        return _view(await campaigns.create_campaign(session=s, spec=spec,
+                                                     trunks=dialer.routing if dialer is not None else None))
+
+
+@router.get("/options")
+async def options(request: Request) -> dict[str, Any]:
+    """What the console's create form offers: the queues, the modes and the caller IDs allowed."""
+    dialer = getattr(request.app.state, "dialer", None)
+    return {"queues": sorted(dialer.acd.queue_names()) if dialer is not None else [],
+            "modes": [m.value for m in DialMode],
+            "caller_ids": list(dialer.routing.caller_ids()) if dialer is not None else []}
 
 
 @router.get("")

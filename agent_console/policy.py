@@ -146,6 +146,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", f"{_S}/callback-requests/{{request_id}}/cancel"): "supervisor.callbacks",
     ("GET", "/api/campaigns"): "campaigns.read",
     ("POST", "/api/campaigns"): "campaigns.manage",
+    ("GET", "/api/campaigns/options"): "campaigns.manage",  # what the create form offers
     ("GET", "/api/campaigns/{campaign_id}"): "campaigns.read",
     ("POST", "/api/campaigns/{campaign_id}/contacts"): "campaigns.manage",
     ("POST", "/api/campaigns/{campaign_id}/contacts.csv"): "campaigns.manage",

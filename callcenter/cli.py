@@ -4,6 +4,9 @@ can do: ``cti config`` (every package's files checked together) and ``cti run`` 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
 from acd import cli as acd_cli
@@ -12,7 +15,8 @@ from callcenter.config_check import check_all
 from crm_core import cli as crm_cli
 from cti.cli import agents_app, fail, pbx_app, settings_or_exit
 from cti.credentials import describe
-from cti.errors import CtiError
+from cti.errors import ConfigError, CtiError
+from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from ivr import cli as ivr_cli
 
 app = typer.Typer(help="CTI engine: Asterisk bridge, IVR, ACD, agent console and CRM.",
@@ -30,12 +34,20 @@ acd_cli.register(app)
 
 @config_app.command("check")
 def config_check() -> None:
-    """Validate engine settings and every shipped configuration file; print what is wrong."""
-    settings = settings_or_exit()
-    problems = check_all(settings)
+    """Validate engine settings and every shipped configuration file; print every problem found."""
+    problems: list[str] = []
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        # The other files are still checked, with the defaults in place of the broken settings,
+        # so one run names every problem.
+        problems.append(err.message)
+        settings = Settings.model_construct(config_dir=Path(os.environ.get("CTI_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
+    problems += check_all(settings)
     if problems:
         for p in problems:
             typer.echo(f"error: {p}", err=True)
+        typer.echo(f"{len(problems)} problem(s)", err=True)
         raise typer.Exit(2)
     typer.echo("configuration OK")
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from acd.alert_config import check_alerts
-from acd.config import check_queues, load_queues, queues_path
-from cti.errors import ConfigError
+from acd.config import check_queues, declared_names, queues_path
 from cti.settings import Settings
-from cti.trunks import check_trunks, load_trunks, trunks_path
+from cti.trunks import check_trunks, read_trunks, trunks_path
 from ivr import flow as f
-from ivr.config import check_flows, flows_dir, load_flows
+from ivr.config import check_flows, flows_dir, valid_flows
 
 # Each takes Settings and returns problem strings that name the file and the field.
 CHECKERS: tuple[Callable[[Settings], list[str]], ...] = (check_flows, check_queues, check_alerts, check_trunks)
@@ -29,36 +28,35 @@ def check_all(settings: Settings) -> list[str]:
 
 def cross_check_trunks(settings: Settings) -> list[str]:
     """Each DID of config/trunks.yaml opens an IVR entry that exists (and the flow it names);
-    caller IDs are given for queues that exist."""
-    try:
-        trunks = load_trunks(settings)
-        flows = load_flows(settings)
-        acd = load_queues(settings)
-    except ConfigError:
-        return []  # each file's own checker reports its problems
+    caller IDs are given for queues that exist. Checked on what each file has that is valid, so a
+    problem in one file does not hide another's."""
+    trunks = read_trunks(settings)
+    if trunks is None:
+        return []  # that file's own checker reports it
+    flows, all_flows = valid_flows(settings)
     path, problems = trunks_path(settings), []
     for i, trunk in enumerate(trunks.trunks):
         for j, did in enumerate(trunk.dids):
             where = f"{path}: trunks.{i}.dids.{j}"
             flow = flows.get(did.dnis)
-            if flow is None:
+            if flow is None and all_flows:  # else it may be the entry of a flow file with problems
                 problems.append(f"{where}.dnis: {did.dnis!r} is not an entry of any IVR flow in {flows_dir(settings)}")
-            elif did.flow is not None and did.flow != flow.flow:
+            elif flow is not None and did.flow is not None and did.flow != flow.flow:
                 problems.append(f"{where}.flow: DNIS {did.dnis!r} opens flow {flow.flow!r}, not {did.flow!r}")
-    queues = {q.name for q in acd.queues}
-    for name in set(trunks.outbound.caller_id.queues) - queues:
+    names = declared_names(settings)
+    for name in sorted(set(trunks.outbound.caller_id.queues) - names[0]) if names else ():
         problems.append(f"{path}: outbound.caller_id.queues.{name}: no such queue in {queues_path(settings)}")
     return problems
 
 
 def cross_check(settings: Settings) -> list[str]:
-    """What one file names must exist in another: the IVR's queues and skills in config/queues.yaml."""
-    try:
-        acd = load_queues(settings)
-        flows = load_flows(settings)
-    except ConfigError:
-        return []  # each file's own checker reports its problems
-    queues, skills = {q.name for q in acd.queues}, set(acd.skills)
+    """What one file names must exist in another: the IVR's queues and skills in config/queues.yaml
+    (the flows without problems of their own, against the queues and skills the file declares)."""
+    names = declared_names(settings)
+    if names is None:
+        return []  # that file's own checker reports it
+    queues, skills = names
+    flows, _ = valid_flows(settings)
     problems: list[str] = []
     seen: set[int] = set()
     for flow in flows.values():

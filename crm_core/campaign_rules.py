@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as number_zones
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from acd.model import MAX_LEVEL, MIN_LEVEL
 from acd.pacing import DialMode
@@ -87,10 +87,12 @@ class CampaignIn(BaseModel):
     queue: str = Field(min_length=1, max_length=64)
     skills: dict[str, int] = {}
     mode: DialMode = DialMode.PROGRESSIVE
-    caller_id: str | None = None
     script: str = Field("", max_length=20_000)
     timezone: str = "UTC"
     region: str = Field("CN", pattern=r"^[A-Z]{2}$")
+    # After region, which reads it. Presented to the called party: creating the campaign also
+    # checks it is a number the trunks own (crm_core.campaigns.create_campaign).
+    caller_id: str | None = Field(None, max_length=40)
     windows: tuple[Window, ...] = Field((Window(),), min_length=1)  # none: it would never dial
     retry: dict[str, float | None] = Field(default_factory=lambda: dict(DEFAULT_RETRY))
     max_attempts: int = Field(3, ge=1, le=20)
@@ -121,6 +123,16 @@ class CampaignIn(BaseModel):
             raise ValueError(f"{value!r} is not a region phonenumbers knows")
         return value
 
+    @field_validator("caller_id")
+    @classmethod
+    def _caller_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None  # empty: the trunk's default caller ID
+        e164 = normalise(value, info.data.get("region") or "CN")
+        if e164 is None:
+            raise ValueError(f"{value!r} is not a phone number")
+        return e164
+
     @field_validator("retry")
     @classmethod
     def _retry(cls, value: dict[str, float | None]) -> dict[str, float | None]:
@@ -133,11 +145,6 @@ class CampaignIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignIn:
-        if self.caller_id is not None:
-            e164 = normalise(self.caller_id, self.region)
-            if e164 is None:
-                raise ValueError(f"caller_id: {self.caller_id!r} is not a phone number")
-            self.caller_id = e164
         if self.machine_action == "message" and not self.machine_message:
             raise ValueError("machine_message: a sound to leave is needed when machine_action is message")
         return self

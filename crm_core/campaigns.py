@@ -43,7 +43,7 @@ from crm_core.campaign_rules import (
 )
 from crm_core.errors import Conflict, ContactTaken, IllegalCampaignStep, InvalidField, NotFound
 from crm_core.models import Customer, utcnow
-from cti.trunks import normalise
+from cti.trunks import TrunksConfig, normalise
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,14 @@ class ContactsRejected(InvalidField):
         self.errors = list(errors)
 
 
-async def create_campaign(*, session: AsyncSession, spec: CampaignIn) -> Campaign:
+async def create_campaign(*, session: AsyncSession, spec: CampaignIn, trunks: TrunksConfig | None = None) -> Campaign:
+    """A draft campaign. Its caller ID, when it has one, must be a number ``trunks`` own
+    (``trunks[].caller_ids``; without ``trunks``, none is): anything else would be presented to the
+    called party as someone else's number."""
+    if spec.caller_id is not None:
+        refusal = (trunks or TrunksConfig()).caller_id_refusal(spec.caller_id)
+        if refusal is not None:
+            raise InvalidField("caller_id", refusal)
     if await session.scalar(select(Campaign.id).where(Campaign.name == spec.name)) is not None:
         raise Conflict("name", f"a campaign named {spec.name!r} exists")
     data = spec.model_dump(mode="json")

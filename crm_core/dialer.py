@@ -258,12 +258,12 @@ class CampaignDialer:
 
     async def _place(self, run: LiveCampaign, a: Attempt) -> None:
         try:
-            target = self.routing.route("+" + a.digits, campaign=run.name)
+            target = self.routing.route("+" + a.digits, campaign=run.name, caller_id=run.caller_id)
         except Unroutable as err:
             log.warning("campaign %s: %s", run.id, err.message)
             await self.settle(a, "failed")
             return
-        caller_id = run.caller_id or target.caller_id
+        caller_id = target.caller_id  # the campaign's when its trunk lists it (cti.trunks), else the default
         variables = {"CTI_TRUNK": target.trunk, "CTI_CAMPAIGN": str(run.id),
                      **({"CTI_CALLER_ID": caller_id} if caller_id else {})}
         await self.bus.publish(CallArrived(ts=a.dialled_at, linkedid=a.linkedid, channel="", caller_number=a.digits,

@@ -16,6 +16,7 @@ Errors: ``ConfigError`` (the file), ``Unroutable`` (a number no route takes; a 4
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -23,8 +24,9 @@ from typing import Literal
 
 import phonenumbers
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from cti.config_problems import KeyLines, Problem, validate_all
 from cti.errors import ConfigError, CtiError
 from cti.settings import Settings, load_yaml
 
@@ -32,6 +34,7 @@ TRUNKS_FILE = "trunks.yaml"
 CODECS = frozenset({"ulaw", "alaw", "gsm", "g722", "g729", "opus", "ilbc", "speex", "slin"})
 # The context every call to a number outside the call centre enters (dialplan and engine alike).
 EXTERNAL_CONTEXT = "cti-external"
+log = logging.getLogger(__name__)
 
 
 class Unroutable(CtiError):
@@ -74,6 +77,9 @@ class Trunk(_Model):
     # How the called number goes out: "+8613912345678" (e164), "8613912345678" (digits).
     dial_format: Literal["e164", "digits"] = "e164"
     dids: tuple[Did, ...] = ()
+    # The numbers this deployment owns at this carrier: what a user may set as the caller ID of calls
+    # (a campaign's); none listed: such calls present the default of outbound.caller_id only.
+    caller_ids: tuple[str, ...] = ()
 
     @field_validator("codecs")
     @classmethod
@@ -155,32 +161,75 @@ class TrunksConfig(_Model):
         return value
 
     @model_validator(mode="after")
-    def _references(self) -> TrunksConfig:
-        names = [t.name for t in self.trunks]
-        for name in {n for n in names if names.count(n) > 1}:
-            raise ValueError(f"trunks: the name {name!r} is used twice")
-        for i, route in enumerate(self.outbound.routes):
-            if route.trunk not in names:
-                raise ValueError(f"outbound.routes.{i}.trunk: {route.trunk!r} is not a trunk of this file")
-        prefixes = [r.prefix for r in self.outbound.routes]
-        for prefix in {p for p in prefixes if prefixes.count(p) > 1}:
-            raise ValueError(f"outbound.routes: the prefix {prefix!r} is routed twice")
-        dids = [d.number.lstrip("+") for t in self.trunks for d in t.dids]
-        for did in {d for d in dids if dids.count(d) > 1}:
-            raise ValueError(f"trunks.dids: the DID {did!r} is delivered by two entries")
-        cids = self.outbound.caller_id
-        for where, number in [("default", cids.default), *((f"queues.{k}", v) for k, v in cids.queues.items()),
-                              *((f"campaigns.{k}", v) for k, v in cids.campaigns.items())]:
-            if number is not None and normalise(number, self.default_region) is None:
-                raise ValueError(f"outbound.caller_id.{where}: {number!r} is not a phone number")
+    def _references(self, info: ValidationInfo) -> TrunksConfig:
+        # Loading the file collects every one (context "problems"); elsewhere the first refuses the model.
+        context = info.context or {}
+        problems = self.reference_problems(context.get("declared", ()))
+        collect = context.get("problems")
+        if collect is not None:
+            collect.extend(problems)
+        elif problems:
+            raise ValueError("; ".join(f"{'.'.join(map(str, p.loc))}: {p.message}" for p in problems))
         return self
+
+    def reference_problems(self, declared: Collection[str] = ()) -> list[Problem]:
+        """What the file names that it does not have, or has twice (``declared``: trunk names the
+        file has although their entries were set aside for their own problems)."""
+        problems: list[Problem] = []
+        names = [t.name for t in self.trunks]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(Problem(("trunks", names.index(name), "name"), f"the name {name!r} is used twice"))
+        for i, route in enumerate(self.outbound.routes):
+            if route.trunk not in names and route.trunk not in declared:
+                problems.append(Problem(("outbound", "routes", i, "trunk"),
+                                        f"{route.trunk!r} is not a trunk of this file"))
+        prefixes = [r.prefix for r in self.outbound.routes]
+        for prefix in sorted({p for p in prefixes if prefixes.count(p) > 1}):
+            problems.append(Problem(("outbound", "routes", prefixes.index(prefix), "prefix"),
+                                    f"the prefix {prefix!r} is routed twice"))
+        dids = [(i, j, d.number.lstrip("+")) for i, t in enumerate(self.trunks) for j, d in enumerate(t.dids)]
+        numbers = [n for _, _, n in dids]
+        for i, j, did in dids:
+            if numbers.count(did) > 1 and (i, j) != next((a, b) for a, b, n in dids if n == did):
+                problems.append(Problem(("trunks", i, "dids", j, "number"),
+                                        f"the DID {did!r} is delivered by two entries"))
+        cids = self.outbound.caller_id
+        for where, number in [(("default",), cids.default),
+                              *((("queues", k), v) for k, v in cids.queues.items()),
+                              *((("campaigns", k), v) for k, v in cids.campaigns.items())]:
+            if number is not None and normalise(number, self.default_region) is None:
+                problems.append(Problem(("outbound", "caller_id", *where), f"{number!r} is not a phone number"))
+        for i, trunk in enumerate(self.trunks):
+            for j, number in enumerate(trunk.caller_ids):
+                if normalise(number, self.default_region) is None:
+                    problems.append(Problem(("trunks", i, "caller_ids", j), f"{number!r} is not a phone number"))
+        return problems
 
     def trunk(self, name: str) -> Trunk:
         return next(t for t in self.trunks if t.name == name)
 
+    def caller_ids(self) -> tuple[str, ...]:
+        """The numbers a user may give as a call's caller ID: every trunk's ``caller_ids`` (E.164)."""
+        owned = (normalise(n, self.default_region) for t in self.trunks for n in t.caller_ids)
+        return tuple(sorted({n for n in owned if n}))
+
+    def caller_id_refusal(self, number: str) -> str | None:
+        """Why ``number`` may not be given as a call's caller ID, else None (presenting a number the
+        deployment does not own is caller-ID spoofing)."""
+        e164 = normalise(number, self.default_region)
+        if e164 is None:
+            return f"{number!r} is not a phone number"
+        if e164 not in self.caller_ids():
+            owned = ", ".join(self.caller_ids()) or "none configured"
+            return (f"{e164} is not a number of this call centre: a caller ID must be one of trunks[].caller_ids "
+                    f"in config/trunks.yaml ({owned}), or empty for the default caller ID")
+        return None
+
     def route(self, number: str, *, queue: str | None = None, campaign: str | None = None,
-              field: str = "number") -> DialTarget:
-        """The trunk, dialplan context and extension for ``number``; raises Unroutable naming ``field``."""
+              field: str = "number", caller_id: str | None = None) -> DialTarget:
+        """The trunk, dialplan context and extension for ``number``; raises Unroutable naming ``field``.
+        ``caller_id`` (a user's choice, such as a campaign's) is presented only when the trunk the
+        number leaves by lists it in ``caller_ids``; else the configured caller ID is."""
         e164 = normalise(number, self.default_region)
         if e164 is None:
             raise Unroutable(field, f"{number!r} is not a phone number (default region {self.default_region})")
@@ -190,8 +239,15 @@ class TrunksConfig(_Model):
         if best is None:
             raise Unroutable(field, f"no outbound route takes {e164} (config/trunks.yaml outbound.routes)")
         trunk = self.trunk(best.trunk)
-        return DialTarget(e164=e164, trunk=trunk.name, context=trunk.context, exten=digits,
-                          caller_id=self.caller_id(queue=queue, campaign=campaign))
+        presented = self.caller_id(queue=queue, campaign=campaign)
+        if caller_id:
+            chosen = normalise(caller_id, self.default_region)
+            if chosen is not None and chosen in {normalise(n, self.default_region) for n in trunk.caller_ids}:
+                presented = chosen
+            else:  # the trunk's list changed since it was accepted, or the number leaves by another trunk
+                log.warning("caller ID %s is not one of trunk %s's caller_ids: the call presents %s instead",
+                            caller_id, trunk.name, presented or "the channel's own")
+        return DialTarget(e164=e164, trunk=trunk.name, context=trunk.context, exten=digits, caller_id=presented)
 
     def caller_id(self, *, queue: str | None = None, campaign: str | None = None) -> str | None:
         cids = self.outbound.caller_id
@@ -255,40 +311,51 @@ def trunks_path(settings: Settings) -> Path:
 
 def load_trunks(settings: Settings) -> TrunksConfig:
     """The trunks of ``config/trunks.yaml`` (no file: no trunks, and every outbound number is unroutable)."""
-    path = trunks_path(settings)
+    cfg, problems = _read(trunks_path(settings))
+    if problems:
+        raise ConfigError(f"{trunks_path(settings)}: {len(problems)} problem(s)\n"
+                          + "\n".join(f"  - {p}" for p in problems))
+    return cfg or TrunksConfig()
+
+
+def _read(path: Path, env: Mapping[str, str] | None = None) -> tuple[TrunksConfig | None, list[str]]:
+    """The file's model (None when it cannot be read) and every problem it has, each naming the key
+    and line; with ``env``, also the registration accounts' variables that are not set."""
     if not path.exists():
-        return TrunksConfig()
+        return TrunksConfig(), []
     try:
         data = load_yaml(path) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    try:
-        return TrunksConfig.model_validate(data)
-    except ValidationError as err:
-        lines = [f"{path}: {err.error_count()} problem(s)"]
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            lines.append(f"  - {loc}: {e['msg'].removeprefix('Value error, ')}")
-        raise ConfigError("\n".join(lines)) from None
+        return None, [f"not valid YAML: {err}"]
+    collected: list[Problem] = []
+    trunks = data.get("trunks") if isinstance(data, dict) else None
+    declared = {t["name"] for t in trunks if isinstance(t, dict) and isinstance(t.get("name"), str)} \
+        if isinstance(trunks, list) else set()
+    checked = validate_all(TrunksConfig, data, context={"problems": collected, "declared": declared})
+    problems = checked.problems + checked.unaffected(collected)
+    for i, trunk in enumerate(trunks if env is not None and isinstance(trunks, list) else []):
+        for attr in ("username_env", "secret_env"):
+            var = trunk.get(attr) if isinstance(trunk, dict) else None
+            if isinstance(var, str) and var and not env.get(var):  # type: ignore[union-attr]
+                problems.append(Problem(("trunks", i, attr), f"the environment variable {var} is not set "
+                                                             f"(trunk {trunk.get('name')!r} cannot register)"))
+    if not problems:
+        return checked.model, []
+    lines = KeyLines.of(path)
+    ordered = sorted(problems, key=lambda p: lines.line(p.loc) or 0)
+    return checked.model, [p.render("", lines).removeprefix(": ") for p in ordered]
+
+
+def read_trunks(settings: Settings) -> TrunksConfig | None:
+    """The trunks of ``config/trunks.yaml`` less the entries that have problems (which
+    ``check_trunks`` reports); None when the file cannot be read at all."""
+    return _read(trunks_path(settings))[0]
 
 
 def check_trunks(settings: Settings, env: Mapping[str, str] | None = None) -> list[str]:
-    """Problems of ``config/trunks.yaml``, each naming the file and the field."""
+    """Every problem of ``config/trunks.yaml``, each naming the file, the key and the line."""
     path = trunks_path(settings)
-    try:
-        cfg = load_trunks(settings)
-    except ConfigError as err:
-        head, *rest = str(err).splitlines()
-        return [f"{path}: {line.removeprefix('  - ')}" for line in rest] or [head]
-    env = os.environ if env is None else env
-    problems = []
-    for i, trunk in enumerate(cfg.trunks):
-        for attr in ("username_env", "secret_env"):
-            var = getattr(trunk, attr)
-            if var and not env.get(var):
-                problems.append(f"{path}: trunks.{i}.{attr}: the environment variable {var} is not set "
-                                f"(trunk {trunk.name!r} cannot register)")
-    return problems
+    return [f"{path}: {p}" for p in _read(path, os.environ if env is None else env)[1]]
 
 
 def account(trunk: Trunk, env: Mapping[str, str]) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from cti.settings import Settings, load_yaml
 from ivr import flow as f
 from ivr.errors import FlowInvalid
 from ivr.sounds import SoundIndex
-from ivr.validate import parse, resolve_prompts, validate
+from ivr.validate import parse_partial, resolve_prompts, validate
 
 
 def flows_dir(settings: Settings) -> Path:
@@ -34,10 +34,11 @@ def check_file(path: Path, sounds: SoundIndex | None) -> tuple[f.Flow | None, li
         return None, [f"{path}: cannot read: {err.strerror}"]
     except yaml.YAMLError as err:
         return None, [f"{path}: not valid YAML: {err}"]
-    flow, problems = parse(data, str(path))
+    # The nodes without schema problems are checked too, so one run names every problem.
+    flow, problems, aside = parse_partial(data, str(path))
     if flow is None:
         return None, problems
-    problems = validate(flow, str(path), sounds)
+    problems += validate(flow, str(path), sounds, set_aside=aside)
     if problems:
         return None, problems
     return resolve_prompts(flow, sounds.exists if sounds is not None else None), []
@@ -85,6 +86,16 @@ def check_flows(settings: Settings) -> list[str]:
     if not paths:
         return [f"{d}: no IVR flow (*.yaml)"]
     return check_paths(paths, sound_index(settings))
+
+
+def valid_flows(settings: Settings) -> tuple[dict[str, f.Flow], bool]:
+    """The flows of the files that have no problem, keyed as ``load_flows`` keys them, and whether
+    that is all of them (``check_flows`` reports the others)."""
+    d = flows_dir(settings)
+    if not d.is_dir():
+        return {}, False
+    by_key, problems = _load(sorted(d.glob("*.yaml")), sound_index(settings))
+    return by_key, not problems
 
 
 def load_flows(settings: Settings) -> dict[str, f.Flow]:

@@ -15,8 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydantic import ValidationError
-
+from cti.config_problems import validate_all
 from ivr import flow as f
 from ivr.hours import problems as hours_problems
 from ivr.language import is_language_tag, same_language
@@ -27,25 +26,33 @@ _TEMPLATE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 def parse(data: Any, source: str) -> tuple[f.Flow | None, list[str]]:
     """Build a Flow from YAML data; on failure, problems as ``file: node 'x': field 'y': msg``."""
+    flow, problems, _ = parse_partial(data, source)
+    return (None if problems else flow), problems
+
+
+def parse_partial(data: Any, source: str) -> tuple[f.Flow | None, list[str], frozenset[str]]:
+    """``parse``, but also the flow less the nodes (and other parts) that have schema problems, so
+    that ``validate`` can still check the rest, and the ids of the nodes set aside."""
     if not isinstance(data, dict):
-        return None, [f"{source}: expected a mapping with flow, entries, start and nodes"]
-    try:
-        return f.Flow.model_validate(data), []
-    except ValidationError as err:
-        out = []
-        for e in err.errors():
-            loc = [str(p) for p in e["loc"]]
-            msg = e["msg"].removeprefix("Value error, ")
-            if len(loc) >= 2 and loc[0] == "nodes":
-                node = loc[1]
-                rest = loc[2:]
-                if rest and rest[0] in _NODE_TYPES:
-                    rest = rest[1:]  # pydantic puts the union tag in the location
-                field = ".".join(rest) or "type"
-                out.append(f"{source}: node '{node}': field '{field}': {msg}")
-            else:
-                out.append(f"{source}: field '{'.'.join(loc) or '(top level)'}': {msg}")
-        return None, out
+        return None, [f"{source}: expected a mapping with flow, entries, start and nodes"], frozenset()
+    checked = validate_all(f.Flow, data)
+    out = []
+    for problem in checked.problems:
+        loc = [str(p) for p in problem.loc]
+        msg = problem.message
+        if len(loc) >= 2 and loc[0] == "nodes":
+            node = loc[1]
+            rest = loc[2:]
+            if rest and rest[0] in _NODE_TYPES:
+                rest = rest[1:]  # pydantic puts the union tag in the location
+            field = ".".join(rest) or "type"
+            out.append(f"{source}: node '{node}': field '{field}': {msg}")
+        else:
+            out.append(f"{source}: field '{'.'.join(loc) or '(top level)'}': {msg}")
+    nodes = data.get("nodes")
+    aside = frozenset(str(n) for n in nodes if isinstance(nodes, dict) and checked.model is not None
+                      and n not in checked.model.nodes) if isinstance(nodes, dict) else frozenset()
+    return checked.model, out, aside
 
 
 _NODE_TYPES = {"play", "menu", "collect", "lookup", "branch", "set", "queue", "voicemail", "callback",
@@ -75,8 +82,11 @@ def edges(flow: f.Flow, node: f.Node) -> Iterator[tuple[str, str]]:
         yield "on_exhausted", ex
 
 
-def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None) -> list[str]:
-    """Every problem of a parsed flow (empty list: the flow is sound)."""
+def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None,
+             set_aside: frozenset[str] = frozenset()) -> list[str]:
+    """Every problem of a parsed flow (empty list: the flow is sound). ``set_aside``: nodes the file
+    has that were left out for problems of their own (``parse_partial``): they count as existing
+    targets, and the checks that need the whole graph are left until they are fixed."""
     out: list[str] = []
 
     def err(node: str | None, field: str, msg: str) -> None:
@@ -84,9 +94,9 @@ def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None) -> lis
         out.append(f"{source}: {where}field '{field}': {msg}")
 
     nodes = flow.nodes
-    if flow.start not in nodes:
+    if flow.start not in nodes and flow.start not in set_aside:
         err(None, "start", f"unknown node '{flow.start}'")
-    if flow.operator is not None:
+    if flow.operator is not None and flow.operator not in set_aside:
         op = nodes.get(flow.operator)
         if op is None:
             err(None, "operator", f"unknown node '{flow.operator}'")
@@ -109,9 +119,9 @@ def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None) -> lis
     collected = {n.var for n in nodes.values() if isinstance(n, f.Collect)}
     for nid, node in nodes.items():
         for field, target in edges(flow, node):
-            if target not in nodes:
+            if target not in nodes and target not in set_aside:
                 err(nid, field, f"unknown node '{target}'")
-        _check_node(flow, nid, node, err, sensitive, collected)
+        _check_node(flow, nid, node, err, sensitive, collected, whole=not set_aside)
         for field, item in _prompts(node):
             if isinstance(item, str):
                 _check_sound(flow, item, sounds, lambda m, nid=nid, field=field: err(nid, field, m))
@@ -120,7 +130,7 @@ def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None) -> lis
             if sounds is not None and _pick(candidates, lang, sounds.exists) is None:
                 shown = ", ".join(repr("+".join(c)) for c in candidates)
                 err(None, f"prompts.{alias}.{lang}", f"none of {shown} found in {sounds.root}/{lang}")
-    if out:
+    if out or set_aside:
         return out  # graph checks need every target to exist
 
     reach = _reachable(flow)
@@ -135,7 +145,9 @@ def validate(flow: f.Flow, source: str, sounds: SoundIndex | None = None) -> lis
     return out
 
 
-def _check_node(flow: f.Flow, nid: str, node: f.Node, err: Any, sensitive: set[str], collected: set[str]) -> None:
+def _check_node(flow: f.Flow, nid: str, node: f.Node, err: Any, sensitive: set[str], collected: set[str],
+                whole: bool = True) -> None:
+    """``whole``: every node of the file is in ``flow`` (else the checks that look at other nodes wait)."""
     if isinstance(node, f.Menu | f.Collect):
         if not isinstance(node.prompt[-1], str):
             err(nid, "prompt", "must end with a sound (the one played while waiting for keys)")
@@ -145,7 +157,7 @@ def _check_node(flow: f.Flow, nid: str, node: f.Node, err: Any, sensitive: set[s
         opts = flow.menu_options(node)
         if len({len(k) for k in opts}) > 1:
             err(nid, "options", "all keys must have the same length (GET DATA reads a fixed count)")
-        if not any(_leads_to_human(flow, t) for t in opts.values()):
+        if whole and not any(_leads_to_human(flow, t) for t in opts.values()):
             err(nid, "options", "no way out to a human: add an option leading to a queue node "
                 "(or set the flow's operator and keep operator_key)")
     if isinstance(node, f.Collect) and node.pattern is not None:
@@ -162,7 +174,7 @@ def _check_node(flow: f.Flow, nid: str, node: f.Node, err: Any, sensitive: set[s
                     err(nid, f"cases.{i}.when.matches", f"bad regular expression: {e}")
             if case.when.hours is not None and not flow.hours.weekly:
                 err(nid, f"cases.{i}.when.hours", "the flow defines no hours.weekly (always closed)")
-    if isinstance(node, f.Lookup) and node.by == "account":
+    if isinstance(node, f.Lookup) and node.by == "account" and whole:
         if node.account_var not in collected:
             err(nid, "account_var", f"no collect node sets '{node.account_var}'")
         if node.pin_var not in sensitive:

@@ -1,6 +1,8 @@
 /* Outbound campaigns for supervisors: every campaign with its progress and the dialer's live figures
    (GET /api/campaigns, then GET /api/campaigns/{id} each), read again every 3 s; start, pause, resume and
-   stop (POST /api/campaigns/{id}/{command}; the server's refusal is shown on the page). */
+   stop (POST /api/campaigns/{id}/{command}; the server's refusal is shown on the page); a form creates
+   a draft campaign (POST /api/campaigns) with a queue, mode and caller ID among those the server offers
+   (GET /api/campaigns/options: the caller IDs are the trunks' own numbers, nothing else is accepted). */
 "use strict";
 (() => {
   const { $, S, t, api, el, pct } = window.Sup;
@@ -54,6 +56,37 @@
     }
     timer = setTimeout(load, EVERY_MS);
   }
+  function option(value, text) {
+    const o = el("option", "", text);
+    o.value = value;
+    return o;
+  }
+  async function loadOptions() {
+    try {
+      const o = await api("GET", "/api/campaigns/options");
+      $("cmp-queue").replaceChildren(...o.queues.map((q) => option(q, q)));
+      $("cmp-mode").replaceChildren(...o.modes.map((m) => option(m, t(`cmp.mode_${m}`))));
+      $("cmp-mode").value = "progressive";
+      const cid = $("cmp-caller-id");
+      cid.replaceChildren(cid.options[0], ...o.caller_ids.map((n) => option(n, n)));
+    } catch (e) {
+      $("cmp-msg").textContent = t("err", { m: e.message });
+    }
+  }
+  async function create(ev) {
+    ev.preventDefault();
+    const body = { name: $("cmp-name").value.trim(), queue: $("cmp-queue").value, mode: $("cmp-mode").value,
+      caller_id: $("cmp-caller-id").value || null, timezone: $("cmp-timezone").value.trim() || "UTC",
+      script: $("cmp-script").value };
+    try {
+      const c = await api("POST", "/api/campaigns", body);
+      $("cmp-msg").textContent = t("cmp.created", { n: c.name });
+      $("cmp-form").reset();
+    } catch (e) {
+      $("cmp-msg").textContent = t("cmp.failed", { n: body.name, m: e.message });
+    }
+    await load();
+  }
   async function command(c, cmd) {
     try {
       const got = await api("POST", `/api/campaigns/${c.id}/${cmd}`);
@@ -63,9 +96,18 @@
     }
     await load();
   }
-  window.Sup.S.onLang.push(render);
+  function renderForm() {
+    $("cmp-name").title = t("cmp.name_hint");
+    for (const o of $("cmp-mode").options) o.textContent = t(`cmp.mode_${o.value}`);
+  }
+  window.Sup.S.onLang.push(render, renderForm);
   window.Sup.start(() => {
     $("campaigns").querySelector('th[data-i18n="a.actions"]').hidden = !mayManage();
+    $("cmp-form").hidden = !mayManage();
+    if (mayManage()) {
+      $("cmp-form").addEventListener("submit", create);
+      loadOptions().then(renderForm);
+    }
     load();
   });
 })();

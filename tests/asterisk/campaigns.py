@@ -37,7 +37,7 @@ async def create_campaign(eng: Engine, name: str, contacts: list[tuple[str, str]
     spec = CampaignIn.model_validate({"name": name, "queue": "support", "mode": "progressive", "timezone": "UTC",
                                       "windows": [window_now()], **kw})
     async with eng.db.session() as s:
-        c = await campaigns.create_campaign(session=s, spec=spec)
+        c = await campaigns.create_campaign(session=s, spec=spec, trunks=eng.dialer.routing)
         await campaigns.add_contacts(session=s, campaign=c, rows=[
             (i, {"number": n, "timezone": tz}) for i, (n, tz) in enumerate(contacts, start=1)])
         return c.id

@@ -76,3 +76,112 @@ def test_the_demo_seed_reading_queues_yaml_says_which_file_is_bad(tmp_path: Path
     (tmp_path / "queues.yaml").write_bytes(text.encode("gbk"))
     with pytest.raises(ConfigError, match=str(tmp_path / "queues.yaml")):
         _queues(tmp_path)
+
+
+def _check(config: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[str]]:
+    from typer.testing import CliRunner
+
+    from callcenter.cli import app
+
+    monkeypatch.setenv("CTI_CONFIG_DIR", str(config))
+    result = CliRunner().invoke(app, ["config", "check"])
+    return result.exit_code, result.output.splitlines()
+
+
+def test_config_check_reports_every_problem_of_queues_yaml_in_one_run(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schema error hid the checks that need a validated file (a skill's level, an unknown skill or
+    queue): each run showed one more problem. Now one run lists them all, with key and line."""
+    config = _config(tmp_path)
+    path = config / "queues.yaml"
+    path.write_text("""skills: [support, billing]
+queues:
+  support:
+    strategy: fastest
+    steps:
+      - {after_s: 0, skills: {support: 7}}
+      - {after_s: soon, skills: {suport: 1}}
+    overflow: {after_s: 60, to: nowhere}
+  billing:
+    wrap_up: 3
+  sales: {}
+  general: {}
+agents:
+  "1001": {skills: {billing: 9}, queues: [vip], capacity: 0}
+""", encoding="utf-8")
+    code, out = _check(config, monkeypatch)
+    assert code == 2
+    for expected in [
+        f"error: {path}: queues.support.strategy: Input should be 'longest_idle'",
+        f"error: {path}: queues.support.steps[0].skills.support: level 7 outside 1..5 (line 6)",
+        f"error: {path}: queues.support.steps[1].after_s: Input should be a valid number",
+        f"error: {path}: queues.support.steps[1].skills.suport: unknown skill (declare it under skills:) (line 7)",
+        f"error: {path}: queues.support.overflow.to: unknown queue 'nowhere' (line 8)",
+        f"error: {path}: queues.billing.wrap_up: Extra inputs are not permitted (line 10)",
+        f"error: {path}: agents.1001.capacity: Input should be greater than or equal to 1 (line 14)",
+        f"error: {path}: agents.1001.skills.billing: level 9 outside 1..5 (line 14)",
+        f"error: {path}: agents.1001.queues: unknown queue 'vip' (line 14)",
+    ]:
+        assert any(line.startswith(expected) for line in out), (expected, out)
+    # The step whose after_s was set aside is not also "not later than the step before".
+    assert not any("steps[1].after_s: must be later" in line for line in out), out
+
+
+def test_config_check_reports_a_bad_engine_yaml_and_the_other_files(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An invalid engine.yaml stopped `cti config check` before any other file was read."""
+    config = _config(tmp_path)
+    with (config / "engine.yaml").open("a", encoding="utf-8") as fh:
+        fh.write("\ntimezone: Mars/Base\n")
+    (config / "trunks.yaml").write_text("""trunks:
+  - {name: lan, kind: ip, host: 192.0.2.10, max_calls: 0, caller_ids: ["+861058880000", "abc"]}
+  - {name: lan, kind: simulator}
+outbound:
+  routes: [{prefix: "", trunk: lan}, {prefix: "86", trunk: wan}]
+""", encoding="utf-8")
+    code, out = _check(config, monkeypatch)
+    text = "\n".join(out)
+    path = config / "trunks.yaml"
+    assert code == 2
+    assert "timezone [CTI_TIMEZONE]" in text and "Mars/Base" in text
+    for expected in [f"error: {path}: trunks.0.max_calls: Input should be greater than or equal to 1 (line 2)",
+                     f"error: {path}: trunks.0.caller_ids.1: 'abc' is not a phone number (line 2)",
+                     f"error: {path}: outbound.routes.1.trunk: 'wan' is not a trunk of this file (line 5)"]:
+        assert expected in out, (expected, out)
+    # The duplicate name is found although the first 'lan' has a problem of its own.
+    assert any("the name 'lan' is used twice" in line for line in out), out
+
+
+def test_the_engine_still_refuses_a_bad_queues_yaml_naming_every_problem(tmp_path: Path) -> None:
+    from acd.config import load_queues
+    from cti.errors import ConfigError
+
+    (tmp_path / "queues.yaml").write_text("skills: [a]\nqueues:\n  q:\n    wrap_up: 3\n"
+                                          "    steps: [{after_s: 0, skills: {a: 7}}]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_queues(load_settings(config_dir=tmp_path))
+    assert "queues.q.wrap_up: Extra inputs are not permitted (line 4)" in err.value.message
+    assert "queues.q.steps[0].skills.a: level 7 outside 1..5 (line 5)" in err.value.message
+
+
+def test_config_check_reports_an_ivr_flows_schema_and_graph_problems_together(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flow with a schema error in one node was only reported for that: its other nodes' problems
+    (a target that does not exist) waited for the next run."""
+    config = _config(tmp_path)
+    (config / "ivr" / "extra.yaml").write_text("""flow: extra
+entries: ["7100"]
+start: hello
+nodes:
+  hello: {type: play, prompt: [hello], next: gone, volume: 11}
+  bye: {type: hangup, after: 3}
+  ask: {type: play, prompt: [hello], next: nowhere}
+""", encoding="utf-8")
+    code, out = _check(config, monkeypatch)
+    path = config / "ivr" / "extra.yaml"
+    assert code == 2
+    assert f"error: {path}: node 'hello': field 'volume': Extra inputs are not permitted" in out, out
+    assert f"error: {path}: node 'bye': field 'after': Extra inputs are not permitted" in out, out
+    assert f"error: {path}: node 'ask': field 'next': unknown node 'nowhere'" in out, out
+    # 'hello' was set aside: its own target is not checked, nor is it called unknown as the start.
+    assert not any("'gone'" in line or "field 'start'" in line for line in out), out

@@ -23,6 +23,7 @@ CARRIER_TEMPLATES = Path(__file__).parent / "carrier" / "asterisk"
 REG_USER, REG_USER_ENV, REG_SECRET_ENV = "ccreg", "CTI_TEST_TRUNK_REG_USER", "CTI_TEST_TRUNK_REG_SECRET"
 DID_SALES, DID_HOTLINE, DID_REG = "861058880000", "861058880001", "861058880002"
 CALLER_ID = "+861058880009"
+OWNED_CALLER_ID = "+861058880077"  # carrier-dialer's caller_ids: what a campaign may present
 # Two small flows next to the shipped demo flow: each DID must open its own.
 FLOWS = {
     "sales-line.yaml": 'flow: sales-line\nentries: ["7001"]\nstart: bye\nnodes:\n  bye: {type: hangup}\n',
@@ -59,6 +60,7 @@ trunks:
     port: {dialer_port}
     codecs: [alaw, ulaw]
     max_calls: 100
+    caller_ids: ["{OWNED_CALLER_ID}"]
 outbound:
   routes:
     - {{prefix: "86", trunk: carrier-ip}}

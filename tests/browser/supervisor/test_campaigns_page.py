@@ -52,3 +52,55 @@ async def test_supervisor_runs_a_campaign_from_its_page(site: Site, page: Page) 
     await expect(row.locator("button")).to_have_count(0)
     async with site.engine.db.session() as s:
         assert (await campaigns.get_campaign(session=s, campaign_id=cid)).state == "stopped"
+
+
+async def _login(site: Site, page: Page, user: str, password: str) -> None:
+    await page.goto(site.base + "/")
+    await page.fill("#login-username", user)
+    await page.fill("#login-password", password)
+    await page.click("#login-submit")
+    await page.wait_for_url("**/wallboard")
+    await page.goto(site.base + "/campaigns")
+
+
+async def test_supervisor_creates_a_campaign_with_the_form(site: Site, page: Page) -> None:
+    """The page had no way to create a campaign (REST only). The form offers the configured queues, the
+    modes and only the caller IDs the trunks own (config/trunks.yaml caller_ids), and creates a draft."""
+    await _login(site, page, "sup1", "sup1-demo-1")
+    form = page.locator("#cmp-form")
+    await expect(form).to_be_visible()
+    await expect(page.locator("#cmp-caller-id option")).to_have_text(
+        ["Trunk default", "+861058880000", "+861058880001", "+861058880002"])
+    await page.fill("#cmp-name", "autumn-offer")
+    await page.select_option("#cmp-queue", "billing")
+    await page.select_option("#cmp-mode", "preview")
+    await page.select_option("#cmp-caller-id", "+861058880001")
+    await page.fill("#cmp-timezone", "Asia/Shanghai")
+    await page.fill("#cmp-script", "Offer the autumn plan")
+    await page.click("#cmp-create")
+    await expect(page.locator("#cmp-msg")).to_contain_text("autumn-offer")
+    row = page.locator("#campaigns tr", has_text="autumn-offer")
+    await expect(row.locator(".state")).to_have_text("draft")
+    await expect(row.locator("button")).to_have_count(2)  # start, stop
+    async with site.engine.db.session() as s:
+        (c,) = [c for c in await campaigns.list_campaigns(session=s) if c.name == "autumn-offer"]
+        assert (c.queue, c.mode, c.caller_id, c.timezone, c.script) == (
+            "billing", "preview", "+861058880001", "Asia/Shanghai", "Offer the autumn plan")
+    # The server's refusal is shown, not swallowed: the name is taken.
+    await page.fill("#cmp-name", "autumn-offer")
+    await page.click("#cmp-create")
+    await expect(page.locator("#cmp-msg")).to_contain_text("exists")
+    # Chinese: the form's labels and the modes' names (the values sent stay the API's).
+    await page.click(".lang-toggle")
+    await expect(page.locator("#cmp-create")).to_have_text("创建")
+    await expect(page.locator("#cmp-form [data-i18n='cmp.caller_id']")).to_have_text("主叫号码")
+    await expect(page.locator("#cmp-mode option[value=predictive]")).to_have_text("预测式")
+    await expect(page.locator("#cmp-caller-id option").first).to_have_text("中继默认号码")
+
+
+async def test_a_manager_sees_campaigns_but_no_form_nor_commands(site: Site, page: Page) -> None:
+    await _campaign(site)
+    await _login(site, page, "mgr1", "mgr1-demo-1")
+    await expect(page.locator("#campaigns tr", has_text="spring").locator(".state")).to_have_text("paused")
+    await expect(page.locator("#cmp-form")).to_be_hidden()
+    await expect(page.locator("#campaigns button")).to_have_count(0)

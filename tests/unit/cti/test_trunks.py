@@ -103,7 +103,7 @@ trunks:
 """)
     problems = check_trunks(load_settings(config_dir=cfg_dir), env={"C_USER": "u"})
     assert problems == [f"{cfg_dir / 'trunks.yaml'}: trunks.0.secret_env: the environment variable C_SECRET is "
-                        "not set (trunk 'carrier' cannot register)"]
+                        "not set (trunk 'carrier' cannot register) (line 3)"]
     assert check_trunks(load_settings(config_dir=cfg_dir), env={"C_USER": "u", "C_SECRET": "s"}) == []
 
 
@@ -131,3 +131,21 @@ def test_a_public_callback_goes_to_a_fixed_or_mobile_number_of_the_regions_only(
     assert "JM" in (public_callback_refusal("+18765550123", {"US"}) or "")  # +1 876: Jamaica, not the US
     assert public_callback_refusal("+16175551234", {"US"}) is None
     assert public_callback_refusal("not a number", {"CN"}) == "is not a phone number"
+
+
+def test_a_users_caller_id_is_presented_only_when_the_trunk_owns_it() -> None:
+    """A campaign's caller ID goes out only on a trunk that lists it in caller_ids; else the configured
+    caller ID does (caller-ID spoofing); caller_id_refusal names where the allowed numbers come from."""
+    cfg = TrunksConfig.model_validate({
+        "trunks": [{"name": "a", "kind": "simulator", "caller_ids": ["010 5888 0001"]},
+                   {"name": "b", "kind": "simulator"}],
+        "outbound": {"routes": [{"prefix": "", "trunk": "a"}, {"prefix": "1", "trunk": "b"}],
+                     "caller_id": {"default": "+861058880000"}}})
+    assert cfg.caller_ids() == ("+861058880001",)
+    assert cfg.route("13912345678", caller_id="+861058880001").caller_id == "+861058880001"
+    assert cfg.route("13912345678", caller_id="+8613800138000").caller_id == "+861058880000"
+    assert cfg.route("+12125550100", caller_id="+861058880001").caller_id == "+861058880000"  # trunk b owns none
+    assert cfg.caller_id_refusal("01058880001") is None
+    refusal = cfg.caller_id_refusal("+8613800138000")
+    assert refusal is not None and "trunks[].caller_ids in config/trunks.yaml (+861058880001)" in refusal
+    assert "none configured" in (TrunksConfig().caller_id_refusal("+861058880001") or "")

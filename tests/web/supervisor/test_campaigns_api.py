@@ -117,3 +117,30 @@ async def test_a_campaign_that_could_never_dial_is_refused_naming_the_field(site
             r = await c.post("/api/campaigns", json=body)
             assert r.status_code == 422 and r.json()["detail"]["field"] == field, r.text
         assert (await c.get("/api/campaigns")).json() == []
+
+
+async def test_a_campaign_presents_only_a_caller_id_the_trunks_own(site: Site) -> None:
+    """Any caller ID was accepted and presented to the called party (caller-ID spoofing): now it must be
+    one of trunks[].caller_ids in config/trunks.yaml (the demo's sim trunk lists the demo numbers),
+    or empty for the default; the form's options list exactly those, for supervisors only."""
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        for n, spoofed in enumerate(["+8613912345678", "110", "+861058880002\r\nAction: Originate"]):
+            r = await c.post("/api/campaigns", json={**SPEC, "name": f"spoof-{n}", "caller_id": spoofed})
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"]["field"] == "caller_id", r.text
+        r = await c.post("/api/campaigns", json={**SPEC, "name": "spoof-0", "caller_id": "+8613912345678"})
+        message = r.json()["detail"]["message"]
+        assert "trunks[].caller_ids in config/trunks.yaml" in message and "+861058880002" in message, message
+        assert [x["name"] for x in (await c.get("/api/campaigns")).json()] == []  # nothing half-created
+        r = await c.post("/api/campaigns", json={**SPEC, "name": "plain", "caller_id": None})
+        assert r.status_code == 201 and r.json()["caller_id"] is None, r.text
+        r = await c.post("/api/campaigns", json={**SPEC, "name": "owned", "caller_id": "010-5888-0001"})
+        assert r.status_code == 201 and r.json()["caller_id"] == "+861058880001", r.text
+        options = (await c.get("/api/campaigns/options")).json()
+        assert options["caller_ids"] == ["+861058880000", "+861058880001", "+861058880002"]
+        assert "sales" in options["queues"] and options["modes"] == ["preview", "progressive", "predictive"]
+    async with site.client() as m:
+        await login(m, "mgr1", "mgr1-demo-1")
+        assert (await m.get("/api/campaigns/options")).status_code == 403
+        assert (await m.post("/api/campaigns", json={**SPEC, "name": "mgr"})).status_code == 403
