@@ -33,7 +33,7 @@ from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict
 from agent_console.supervisor.callbacks import SupervisorCallbacks
 from agent_console.supervisor.charts import trend_chart
 from agent_console.supervisor.interventions import Interventions
-from agent_console.supervisor.records import RecordCache, load_records
+from agent_console.supervisor.records import CaseContacts, RecordCache, load_records, with_case_contacts
 from agent_console.supervisor.wallboard import Wallboard
 from crm_core.agent_log import state_key, states_between, write_state_once
 from crm_core.callbacks import Policy
@@ -71,6 +71,7 @@ class SupervisorService:
         self.rows = RowJournal(db, journal, {"agent_state": write_state_once}, name="supervisor.rows")
         self.audit = AuditLog(db, rows=self.rows)
         self.record_cache = RecordCache(db, clock=clock)
+        self.case_contacts = CaseContacts(db, days=KpiPolicy().fcr_days, clock=clock)
         self.callbacks = SupervisorCallbacks(db, policy=callback_policy, clock=clock,
                                              on_change=lambda: self.wallboard.invalidate_records())
         self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
@@ -89,8 +90,9 @@ class SupervisorService:
         # Every state waiting is taken at once: ~5 per call, and each was a worker wake-up, a
         # journal flush and a database transaction of its own; now one of each per batch. Phone
         # reachability in the same subscription: its order with the states is kept.
-        subscribe_batch(self.bus, (AgentStateChanged, AgentPhoneReachability), self._on_states,
-                        name="supervisor.agent_clock")
+        kinds: tuple[type[AgentStateChanged | AgentPhoneReachability], ...] = (AgentStateChanged,
+                                                                               AgentPhoneReachability)
+        subscribe_batch(self.bus, kinds, self._on_states, name="supervisor.agent_clock")
         self.alerts.subscribe_security()  # repeated refused SIP logins (cti.security)
 
     async def _on_state(self, ev: AgentStateChanged) -> None:
@@ -148,7 +150,9 @@ class SupervisorService:
         return min(bucket_start(now, "day", self.tz), now - self.window_min * 60.0)
 
     async def _load(self, since: float) -> Any:
-        records = await self.record_cache.load(since)
+        # The FCR repeat window before ``since``: contacts on a case, so a repeat of a case first
+        # called about before today belongs to that issue (as in a report), not to today's.
+        records = with_case_contacts(await self.record_cache.load(since), await self.case_contacts.load(since))
         async with self.db.session() as s:
             rows = (await s.execute(select(User.agent_id, User.display_name).where(User.agent_id.is_not(None)))).all()
         self.names = {r.agent_id: r.display_name for r in rows}
@@ -168,6 +172,7 @@ class SupervisorService:
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
         self.record_cache.reset()
+        self.case_contacts.reset()
         self.wallboard.invalidate_records()
 
     async def board(self) -> dict[str, Any]:

@@ -501,3 +501,32 @@ async def test_phone_offline_time_is_not_available_idle_live_in_reports_and_afte
     site.svc.acd = site.engine.acd
     await site.svc.restore()
     assert totals(site.svc.agent_clock.times(time.time(), since=t0 - 60)) == expected
+
+
+async def test_wallboard_fcr_sees_an_earlier_contact_on_the_case_within_the_repeat_window(site: Site) -> None:
+    """KPIS.md: no repeat contact on the same case within 7 days. Today's contact on a case called
+    about two days ago (y2) belongs to that earlier issue: the wallboard's today and window FCR, like
+    a report's, count only the issue first called about today (z1); a contact on a case last called
+    about eight days ago (w2) is a new issue."""
+    now = time.time()
+    day = bucket_start(now, "day", site.svc.tz)
+    recent = max(now - 120, day + 1)
+    async with site.engine.db.session() as s:
+        await s.execute(delete(Segment))
+        await s.execute(delete(Interaction))
+        y, z, w = (await s.scalars(select(Case.id).order_by(Case.id).limit(3))).all()
+        for linkedid, at, case in (("y1", day - 2 * 86400, y), ("y2", recent, y), ("z1", recent + 1, z),
+                                   ("w1", day - 8 * 86400 - 3600, w), ("w2", recent + 2, w)):
+            s.add(Interaction(linkedid=linkedid, started_at=_at(at), answered_at=_at(at + 5), ended_at=_at(at + 60),
+                              direction="inbound", status="complete", queue="support", outcome="answered",
+                              agent_id="1001", wait_s=5, talk_s=50, resolved_first_contact=True, case_id=case))
+    site.svc.invalidate_records()
+    board = await site.svc.wallboard.refresh()
+    [support] = [q for q in board["queues"] if q["queue"] == "support"]
+    for k in (board["totals"]["today"], board["totals"]["window"], support["today"], support["window"]):
+        assert k["handled"] == 3  # every call of today still counts as handled
+        assert (k["resolved_issues"], k["resolved_first_contact"]) == (2, 2)
+    # The report of today agrees with the wallboard.
+    rows, _, _ = await site.svc.report(interval="day", group_by=None, start=str(day), end=None)
+    (k,) = [r.kpis for r in rows]
+    assert (k.handled, k.resolved_issues, k.resolved_first_contact) == (3, 2, 2)
