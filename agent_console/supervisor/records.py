@@ -132,9 +132,9 @@ class RecordCache:
 class CaseContacts:
     """Contacts on a CRM case in the FCR repeat window before the wallboard's records (``days``
     before ``since`` up to now), so the live FCR sees a repeat of a case first called about before
-    today, as a report does. Re-read every ``every_s`` (a few per day's cases: only those with a
-    case are read); the records read since then cover what is newer, as long as ``every_s`` is
-    shorter than the time between ``since`` and now."""
+    today, as a report does. Re-read every ``every_s`` (only calls with a case are read); the
+    wallboard's own records cover what is newer, as long as ``every_s`` is shorter than the time
+    between ``since`` and now (at least the rolling window)."""
 
     def __init__(self, db: Database, *, days: float = 7.0, every_s: float = 300.0,
                  clock: Callable[[], float] = time.time) -> None:
