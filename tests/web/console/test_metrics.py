@@ -191,7 +191,7 @@ def test_each_engine_has_its_own_registry() -> None:
 
 def test_queue_counters_give_the_service_level_over_any_window() -> None:
     """Prometheus practice: counters, windows in PromQL. The counters exported per queue are enough
-    to compute the live gauge's service level and abandon rate over any window:
+    to compute the live gauges' service level, abandon rate and ASA over any window:
     increase(answered_within_sl) / (increase(left) - increase(abandoned_short)); a call cut by a PBX
     crash is in none of them but its own counter."""
     stats = QueueStats(service_level_s=20.0, short_abandon_s=5.0)
@@ -217,3 +217,5 @@ def test_queue_counters_give_the_service_level_over_any_window() -> None:
     rate = ((got[("cti_queue_abandoned_total", q)] - got[("cti_queue_abandoned_short_total", q)])
             / (left - got[("cti_queue_abandoned_short_total", q)]))
     assert rate == pytest.approx(got[("cti_queue_abandon_rate_ratio", q)])
+    asa = got[("cti_queue_answered_wait_seconds_total", q)] / got[("cti_queue_answered_total", q)]
+    assert asa == pytest.approx(got[("cti_queue_asa_seconds", q)]) == pytest.approx(20.0)
