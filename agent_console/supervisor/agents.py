@@ -87,10 +87,11 @@ class AgentClock:
         counted = counted_state(cur[0], self._reachable.get(agent_id, True))
         open_ = self._open.get(agent_id)
         if open_ is not None:
-            if open_[0] == counted:
+            if open_[0] == counted and at >= open_[1]:
                 return
+            # An earlier time (the recorded history replayed over the clock seeded at start-up)
+            # takes the period back to it, as it does the time in state.
             self._account(agent_id, open_[0], open_[1], max(open_[1], at))
-            at = max(open_[1], at)
         self._open[agent_id] = (counted, at)
 
     def _account(self, agent_id: str, state: str, start: float, end: float) -> None:
