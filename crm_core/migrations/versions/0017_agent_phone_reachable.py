@@ -1,7 +1,7 @@
 """whether each agent state row's phone was reachable: occupancy leaves out available-but-offline time
 
-Revision ID: 0016_agent_phone_reachable
-Revises: 0015_feed_source_holes
+Revision ID: 0017_agent_phone_reachable
+Revises: 0016_dnc_unique
 Create Date: 2026-12-05 12:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016_agent_phone_reachable"
-down_revision = "0015_feed_source_holes"
+revision = "0017_agent_phone_reachable"
+down_revision = "0016_dnc_unique"
 branch_labels = None
 depends_on = None
 
