@@ -97,6 +97,19 @@ class AgentStateChange:
     new: AgentState
     reason: str | None
     at: float
+    phone_reachable: bool = True  # the agent's phone was registered then (KPIs: available but offline is not idle)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneReachability:
+    """A logged-in agent's phone became reachable or unreachable; ``state``/``reason``: the agent's,
+    unchanged (an available agent whose phone is unreachable is offered nothing)."""
+
+    agent_id: str
+    reachable: bool
+    state: AgentState
+    reason: str | None
+    at: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,4 +122,4 @@ class NotReadyPending:
 
 
 Decision = (Offer | CancelOffer | Bridge | Requeue | Overflow | Announce | LimitAction | Abandoned | AgentStateChange
-            | NotReadyPending)
+            | NotReadyPending | PhoneReachability)

@@ -40,10 +40,17 @@ from acd.decisions import (
     NotReadyPending,
     Offer,
     Overflow,
+    PhoneReachability,
     Requeue,
 )
 from acd.errors import AcdError, UnknownAgent
-from acd.events import AgentCallUpdate, AgentNotReadyPending, AgentOfferWithdrawn, AgentStateChanged
+from acd.events import (
+    AgentCallUpdate,
+    AgentNotReadyPending,
+    AgentOfferWithdrawn,
+    AgentPhoneReachability,
+    AgentStateChanged,
+)
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
 from acd.reconnect import PhoneReconnect
@@ -460,7 +467,10 @@ class AcdService:
                 queues, after_call = self.router.agent_queues(d.agent_id)
                 await self.bus.publish(AgentStateChanged(
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
-                    queues=tuple(queues), not_ready_after_call=after_call))
+                    queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable))
+            case PhoneReachability():
+                await self.bus.publish(AgentPhoneReachability(ts=now, agent_id=d.agent_id, reachable=d.reachable,
+                                                              state=d.state.value, reason=d.reason, since=d.at))
             case Offer():
                 if d.callback:  # a virtual-hold entry's turn: the customer is called back first
                     if self.callbacks is not None:

@@ -21,13 +21,28 @@ class ConsoleEvent(Event):
 
 @event("agent.state_changed")
 class AgentStateChanged(ConsoleEvent):
-    """``state``: logged_out, available, reserved, on_call, wrap_up, not_ready (with ``reason``)."""
+    """``state``: logged_out, available, reserved, on_call, wrap_up, not_ready (with ``reason``);
+    ``phone_reachable``: whether the agent's phone was registered then."""
 
     state: str
     reason: str | None = None
     since: float = 0.0
     queues: tuple[str, ...] = ()
     not_ready_after_call: str | None = None
+    phone_reachable: bool = True
+
+
+@event("agent.phone_reachability")
+class AgentPhoneReachability(Event):
+    """A logged-in agent's phone became reachable (registered) or unreachable, at ``since``; the
+    agent's ``state`` and ``reason`` are unchanged. Not a console event: the supervisor's agent
+    time counts an available agent whose phone is unreachable apart from available idle time."""
+
+    agent_id: str
+    reachable: bool
+    state: str
+    reason: str | None = None
+    since: float = 0.0
 
 
 @event("agent.not_ready_pending")

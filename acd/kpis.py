@@ -209,6 +209,17 @@ def fcr_issues(records: Iterable[CallRecord], days: float = 7.0) -> list[FcrIssu
     return issues
 
 
+def issues_by_first(records: Iterable[CallRecord], days: float = 7.0) -> dict[str, FcrIssue]:
+    """``fcr_issues`` keyed by the linkedid of each issue's first contact."""
+    return {i.first.linkedid: i for i in fcr_issues(records, days)}
+
+
+def first_contact_issues(records: Iterable[CallRecord], issue_of: Mapping[str, FcrIssue]) -> list[FcrIssue]:
+    """The issues (of ``issues_by_first`` over a wider set of contacts) whose first contact is one of
+    ``records``: a figure over some calls counts each issue once, where it started."""
+    return [issue_of[r.linkedid] for r in records if r.linkedid in issue_of]
+
+
 def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
               agent_times: Sequence[AgentTime] = (), issues: Sequence[FcrIssue] | None = None) -> KpiSummary:
     """Every KPI of docs/kpis.md over ``records`` (and occupancy/utilization over ``agent_times``).
@@ -386,7 +397,7 @@ def interval_report(records: Sequence[CallRecord], *, interval: Interval, tz: Zo
     chosen = [r for r in records if keep(r.at)
               and (queue_set is None or r.queue in queue_set)
               and (agent_set is None or r.agent_id in agent_set)]
-    issue_of = {i.first.linkedid: i for i in fcr_issues(records, policy.fcr_days)}
+    issue_of = issues_by_first(records, policy.fcr_days)
     groups: dict[tuple[float, str], list[CallRecord]] = {}
     for r in chosen:
         groups.setdefault((bucket_start(r.at, interval, zone), key_of(r)), []).append(r)
@@ -410,7 +421,7 @@ def interval_report(records: Sequence[CallRecord], *, interval: Interval, tz: Zo
     rows = []
     for key in sorted(set(groups) | set(times)):
         recs = groups.get(key, [])
-        issues = [issue_of[r.linkedid] for r in recs if r.linkedid in issue_of]
+        issues = first_contact_issues(recs, issue_of)
         rows.append(ReportRow(
             start=key[0], start_local=datetime.fromtimestamp(key[0], zone).isoformat(), interval=interval,
             group_by=group_by, key=key[1], kpis=summarize(recs, policy_of(key[1]), times.get(key, []), issues),

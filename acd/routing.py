@@ -28,6 +28,7 @@ from acd.decisions import (
     NotReadyPending,
     Offer,
     Overflow,
+    PhoneReachability,
     Requeue,
 )
 from acd.errors import AcdError, InvalidRequest, StaleOffer, UnknownAgent, UnknownCall, UnknownQueue
@@ -206,6 +207,9 @@ class Router:
         out, now = self._begin(now)
         agent = self._agent(agent_id)
         was = self._is_serving(agent)
+        if agent.registered is not registered and agent.state is not AgentState.LOGGED_OUT:
+            out.append(PhoneReachability(agent_id=agent_id, reachable=registered, state=agent.state,
+                                         reason=agent.reason, at=now))
         agent.registered = registered
         self._serving_changed(agent, was)
         if registered:
@@ -848,7 +852,8 @@ class Router:
                 self._stats[agent.work_queue].handled(now - agent.work_since)
             agent.work_queue = agent.work_since = None
         if new is not old or event is AgentEvent.NOT_READY:
-            out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now))
+            out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now,
+                                        phone_reachable=agent.registered))
 
     def _agent_freed(self, agent: Agent, now: float, out: list[Decision], *, fresh: bool = True) -> None:
         """The agent may take work: offer it the best call it qualifies for, or index it as idle."""

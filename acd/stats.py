@@ -53,6 +53,7 @@ class QueueSnapshot:
     ewt_bias_s: float | None = None  # mean (actual wait - estimate): > 0, callers waited longer than told
     system_failures: int = 0
     virtual_waiting: int = 0  # virtual-hold entries: callers to call back at their turn, not on the line
+    answered_wait_s: float = 0.0  # total queue wait of the answered calls (ASA's numerator)
 
 
 @dataclass(slots=True)
@@ -167,4 +168,5 @@ class QueueStats:
             ewt_bias_s=self.ewt_err_s / self.ewt_samples if self.ewt_samples else None,
             system_failures=self.system_failures,
             virtual_waiting=virtual,
+            answered_wait_s=self.wait_answered_s,
         )

@@ -26,7 +26,16 @@ from agent_console.errors import (
 )
 from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
-from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
+from agent_console.protocol import (
+    AgentStateView,
+    CallbackView,
+    CallView,
+    Catalog,
+    Choice,
+    DispositionChoice,
+    OfferView,
+    Pop,
+)
 from crm_core import callbacks, catalog, users, wrapups
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable, InvalidField, NotFound
@@ -61,7 +70,7 @@ class EngineDesk:
         self.callback_policy = callback_policy or callbacks.Policy()
         # Wrap-ups made while the database is away: journaled here, written when it is back.
         self.journal = RowJournal(db, journal, {"wrapup": self._write_journaled}, name="desk.wrapups")
-        self._dispositions: frozenset[str] = frozenset()  # the catalog as last read
+        self._dispositions: dict[str, bool] = {}  # the catalog as last read: code -> resolves
         self._dispositions_read = float("-inf")  # time.monotonic() of that read
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
@@ -94,7 +103,8 @@ class EngineDesk:
         async with self.db.session() as session:
             found = await catalog.list_dispositions(session=session)
         return Catalog(reasons=[Choice(code=c, label=label) for c, label in REASONS],
-                       dispositions=[Choice(code=d.code, label=d.label) for d in found],
+                       dispositions=[DispositionChoice(code=d.code, label=d.label, resolves=d.resolves)
+                                     for d in found],
                        queues=self.acd.queue_names(), login_queues=await self._open_queues(agent_id))
 
     async def _open_queues(self, agent_id: str) -> list[str]:
@@ -234,6 +244,8 @@ class EngineDesk:
             raise IllegalAgentAction("hang up before wrapping up")
         now = self.clock()
         await self._check_disposition(wrap.disposition)
+        # KPIS.md: FCR counts the wrap-up's resolved flag; a disposition that resolves is its default.
+        resolved = wrap.resolved if wrap.resolved is not None else self._dispositions[wrap.disposition]
         w = self._wrap_up_record(agent_id, call, wrap, now)
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
         try:
@@ -244,7 +256,7 @@ class EngineDesk:
         started = self._wrap_started.pop(call_id, call.answered_at or now)
         await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
                                           disposition=wrap.disposition, notes=wrap.notes,
-                                          resolved_first_contact=wrap.resolved, case_id=result["case_id"],
+                                          resolved_first_contact=resolved, case_id=result["case_id"],
                                           wrapup_s=max(0.0, now - started)))
         self.acd.wrapped_up(agent_id, call.linkedid)
         await self.bus.publish(AgentCallUpdate(ts=now, agent_id=agent_id, linkedid=call.linkedid, status="closed",
@@ -277,7 +289,7 @@ class EngineDesk:
             return
         try:
             async with self.db.session() as session:
-                self._dispositions = frozenset(d.code for d in await catalog.list_dispositions(session=session))
+                self._dispositions = {d.code: d.resolves for d in await catalog.list_dispositions(session=session)}
             self._dispositions_read = now
         except DatabaseUnavailable:
             if not self._dispositions:

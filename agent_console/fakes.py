@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from acd.errors import IllegalTransition
@@ -27,7 +27,16 @@ from agent_console.errors import (
 from agent_console.fakecrm import FakeCrm
 from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
-from agent_console.protocol import AgentStateView, CallbackView, CallView, Catalog, Choice, OfferView, Pop
+from agent_console.protocol import (
+    AgentStateView,
+    CallbackView,
+    CallView,
+    Catalog,
+    Choice,
+    DispositionChoice,
+    OfferView,
+    Pop,
+)
 from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
 from cti.bus import EventBus
 from cti.tasks import cancel_all_and_wait
@@ -73,10 +82,10 @@ _BUSY = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 REASONS = [Choice(code=c, label=label) for c, label in (
     ("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
     ("after_call_work", "After-call work"), ("logged_in", "Just logged in"), ("outbound", "On an outbound call"))]
-DISPOSITIONS = [Choice(code=c, label=label) for c, label in (
-    ("resolved", "Resolved"), ("info_given", "Information given"), ("sale", "Sale"),
-    ("escalated", "Escalated"), ("callback_scheduled", "Callback scheduled"), ("wrong_number", "Wrong number"),
-    ("complaint", "Complaint"))]
+DISPOSITIONS = [DispositionChoice(code=c, label=label, resolves=resolves) for c, label, resolves in (
+    ("resolved", "Resolved", True), ("info_given", "Information given", True), ("sale", "Sale", True),
+    ("escalated", "Escalated", False), ("callback_scheduled", "Callback scheduled", False),
+    ("wrong_number", "Wrong number", False), ("complaint", "Complaint", False))]
 
 
 @dataclass
@@ -344,8 +353,11 @@ class FakeDesk:
         call = self._own(agent_id, call_id)
         if call.status not in ("ended", "transferred"):
             raise IllegalAgentAction("hang up before wrapping up")
-        if wrap.disposition not in {d.code for d in DISPOSITIONS}:
+        resolves = {d.code: d.resolves for d in DISPOSITIONS}
+        if wrap.disposition not in resolves:
             raise InvalidInput("disposition", f"unknown disposition {wrap.disposition!r}")
+        if wrap.resolved is None:  # as the engine's desk: the disposition's default
+            wrap = replace(wrap, resolved=resolves[wrap.disposition])
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
         if self.crm is not None:
             result = self.crm.record_wrap_up(call, agent_id, wrap, now=self.clock())

@@ -208,6 +208,15 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
                                     "included)", labels=["queue"])
     short = CounterMetricFamily("cti_queue_abandoned_short", "Abandons within the short-abandon threshold",
                                 labels=["queue"])
+    # With ``left``, the counters give the gauges' figures over any window in PromQL (SL =
+    # increase(answered_within_sl) / (increase(left) - increase(abandoned_short))).
+    left = CounterMetricFamily("cti_queue_left", "Calls that left the queue: answered, abandoned (short ones "
+                               "included), overflowed or sent elsewhere by a limit", labels=["queue"])
+    waited = CounterMetricFamily("cti_queue_answered_wait_seconds", "Total queue wait of the answered calls "
+                                 "(ASA over a window: its increase / the answered calls' increase)",
+                                 labels=["queue"])
+    cut = CounterMetricFamily("cti_queue_system_failures", "Queued calls cut by a PBX crash: neither answered "
+                              "nor abandoned, in no other queue figure", labels=["queue"])
     sl = GaugeMetricFamily("cti_queue_service_level_ratio", "Live service level: answered within T / calls that "
                            "left the queue, short abandons excluded (KPIS.md)", labels=["queue"])
     sl_t = GaugeMetricFamily("cti_queue_service_level_threshold_seconds", "T of the service level",
@@ -225,6 +234,9 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
         within.add_metric([q.queue], q.answered_within_sl)
         abandoned.add_metric([q.queue], q.abandoned)
         short.add_metric([q.queue], q.abandoned_short)
+        left.add_metric([q.queue], q.answered + q.abandoned + q.overflowed + q.limit_exits)
+        cut.add_metric([q.queue], q.system_failures)
+        waited.add_metric([q.queue], q.answered_wait_s)
         sl_t.add_metric([q.queue], q.service_level_s)
         # No figure yet (no call left the queue): no sample, rather than a misleading 0 or 1.
         if q.service_level is not None:
@@ -233,7 +245,7 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
             asa.add_metric([q.queue], q.asa_s)
         if q.abandon_rate is not None:
             rate.add_metric([q.queue], q.abandon_rate)
-    return (calls, longest, offered, answered, within, abandoned, short, sl, sl_t, asa, rate)
+    return (calls, longest, offered, answered, within, abandoned, short, left, cut, waited, sl, sl_t, asa, rate)
 
 
 def _agent_family(agents: Sequence[AgentView], queues: Sequence[str]) -> Metric:

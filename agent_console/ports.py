@@ -23,7 +23,7 @@ TargetKind = Literal["agent", "queue", "number"]
 class WrapUpInput:
     disposition: str
     notes: str = ""
-    resolved: bool = False
+    resolved: bool | None = None  # None: whether the disposition resolves (the catalog's ``resolves``)
     case: CaseInput | None = None
     callback_at: float | None = None  # epoch seconds
     callback_number: str | None = None

@@ -187,7 +187,8 @@ class WrapUpFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     disposition: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
     notes: str = Field("", max_length=8000)
-    resolved: bool = False
+    resolved: bool | None = Field(None, description="Resolved on first contact (FCR); omitted: whether the "
+                                                    "disposition resolves (the catalog's `resolves`).")
     case: CaseInput | None = None
     callback_at: dt.datetime | None = Field(None, description="ISO 8601 with offset; must be in the future.")
     callback_number: str | None = Field(None, pattern=_NUMBER)
@@ -396,12 +397,18 @@ class Choice(_View):
     label: str
 
 
+class DispositionChoice(Choice):
+    """``resolves``: a wrap-up with it is resolved on first contact unless the agent says not."""
+
+    resolves: bool = False
+
+
 class Catalog(_View):
     """What the agent may pick: not-ready reasons, dispositions, queues to transfer to (``queues``:
     every queue) and to log in to (``login_queues``: the queues of the agent's skills and general)."""
 
     reasons: list[Choice] = Field(default_factory=list)
-    dispositions: list[Choice] = Field(default_factory=list)
+    dispositions: list[DispositionChoice] = Field(default_factory=list)
     queues: list[str] = Field(default_factory=list)
     login_queues: list[str] = Field(default_factory=list)
 

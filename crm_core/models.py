@@ -305,7 +305,7 @@ class Disposition(Base):
     label: Mapped[str] = mapped_column(String(120))
     label_zh: Mapped[str] = mapped_column(String(120), default="")
     category: Mapped[str] = mapped_column(String(40), default="general")
-    resolves: Mapped[bool] = mapped_column(Boolean, default=False)  # counts as resolved for FCR
+    resolves: Mapped[bool] = mapped_column(Boolean, default=False)  # the default of the wrap-up's resolved flag (FCR)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

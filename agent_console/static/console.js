@@ -470,10 +470,19 @@
     if (wrapShownFor !== call.call_id) {
       wrapShownFor = call.call_id;
       form.reset();
+      resolvedByHand = false;
       syncCaseMode();
       $("wrap-error").hidden = true;
       $("wrap-disposition").focus();
     }
+  }
+  // "Resolved on first contact" follows the disposition (catalog `resolves`, the flag's default)
+  // until the agent sets the box by hand.
+  let resolvedByHand = false;
+  function syncResolved() {
+    if (resolvedByHand) return;
+    const d = S.catalog.dispositions.find((x) => x.code === $("wrap-disposition").value);
+    $("wrap-resolved").checked = !!(d && d.resolves);
   }
   function syncCaseMode() {
     const mode = document.querySelector('input[name="case-mode"]:checked').value;
@@ -693,6 +702,8 @@
     $("btn-dtmf").addEventListener("click", () => { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); });
     $("transfer-form").addEventListener("submit", submitTransfer);
     $("wrap-form").addEventListener("submit", submitWrap);
+    $("wrap-disposition").addEventListener("change", syncResolved);
+    $("wrap-resolved").addEventListener("change", () => { resolvedByHand = true; });
     document.querySelectorAll('input[name="case-mode"]').forEach((r) => r.addEventListener("change", syncCaseMode));
     $("search-form").addEventListener("submit", runSearch);
     $("search-q").addEventListener("input", onSearchInput);

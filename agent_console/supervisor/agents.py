@@ -1,9 +1,12 @@
 """Agent time as the supervisor sees it: when each agent entered its state, and logged-in /
 available-idle / handle seconds per 15-minute bucket (for occupancy and utilization).
 
-Pure and synchronous: ``changed(agent, state, since)`` is fed from ``agent.state_changed`` events,
-``times(now)`` closes the open periods at ``now``. The supervisor service rebuilds it from the
-recorded history (``crm_core.agent_log``) at start-up and for past report intervals.
+Pure and synchronous: ``changed(agent, state, since, phone_reachable)`` is fed from
+``agent.state_changed`` events, ``phone(agent, reachable, at)`` from ``agent.phone_reachability``;
+``times(now)`` closes the open periods at ``now``. An available agent whose phone is unreachable
+(``phone_offline``: the router offers them nothing) is logged in but not available idle. The
+supervisor service rebuilds it from the recorded history (``crm_core.agent_log``) at start-up and
+for past report intervals.
 """
 
 from __future__ import annotations
@@ -11,10 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from acd.kpis import AgentTime
+from acd.model import PHONE_OFFLINE
 
 BUCKET_S = 900.0  # 15 min: every report interval (15 m, 30 m, 60 m, day, week) is a whole number of them
 HANDLE_STATES = frozenset({"on_call", "wrap_up"})  # talk + hold + after-call work (KPIS.md)
-IDLE_STATES = frozenset({"available"})
+IDLE_STATES = frozenset({"available"})  # and reachable: PHONE_OFFLINE time is only logged-in time
+
+
+def counted_state(state: str, phone_reachable: bool) -> str:
+    """Where the agent's time counts (as ``AgentView.counted_state``)."""
+    return PHONE_OFFLINE if state == "available" and not phone_reachable else state
 
 
 @dataclass(slots=True)
@@ -38,27 +47,52 @@ class AgentClock:
     """Per agent: current state and since when, and the time spent per state class."""
 
     def __init__(self, *, keep_s: float = 8 * 86400.0) -> None:
-        self._state: dict[str, tuple[str, float]] = {}
+        self._state: dict[str, tuple[str, float]] = {}  # the ACD state and since when (time in state)
+        self._reachable: dict[str, bool] = {}  # whether the agent's phone is registered (absent: yes)
+        self._open: dict[str, tuple[str, float]] = {}  # the counted state not yet accounted, since when
         self._buckets: dict[str, _Buckets] = {}
         self._keep_s = keep_s
 
-    def seed(self, agent_id: str, state: str, since: float) -> None:
+    def seed(self, agent_id: str, state: str, since: float, phone_reachable: bool = True) -> None:
         """An agent already in ``state`` when the clock started (no time before ``since`` is counted)."""
-        self._state.setdefault(agent_id, (state, since))
+        if agent_id not in self._state:
+            self._state[agent_id] = (state, since)
+            self._reachable[agent_id] = phone_reachable
+            self._recount(agent_id, since)
 
-    def changed(self, agent_id: str, state: str, since: float) -> None:
+    def changed(self, agent_id: str, state: str, since: float, phone_reachable: bool | None = None) -> None:
+        """The agent entered ``state`` at ``since``; ``phone_reachable``: its phone then, when known."""
+        if phone_reachable is not None:
+            self._reachable[agent_id] = phone_reachable
         old = self._state.get(agent_id)
-        if old is not None:
-            old_state, old_since = old
-            if old_state == state and since >= old_since:
-                # A new reason code in the same state: the time in state goes on.
-                return
-            self._account(agent_id, old_state, old_since, max(old_since, since))
-        self._state[agent_id] = (state, since)
+        # A new reason code in the same state: the time in state goes on.
+        if old is None or old[0] != state or since < old[1]:
+            self._state[agent_id] = (state, since)
+        self._recount(agent_id, since)
+
+    def phone(self, agent_id: str, reachable: bool, at: float) -> None:
+        """The agent's phone became reachable or not at ``at`` (its state unchanged)."""
+        self._reachable[agent_id] = reachable
+        self._recount(agent_id, at)
 
     def since(self, agent_id: str) -> float | None:
         cur = self._state.get(agent_id)
         return cur[1] if cur else None
+
+    def _recount(self, agent_id: str, at: float) -> None:
+        """Close the open period when where the agent counts changed at ``at``."""
+        cur = self._state.get(agent_id)
+        if cur is None:
+            return  # a phone change before any state: kept for the first state
+        counted = counted_state(cur[0], self._reachable.get(agent_id, True))
+        open_ = self._open.get(agent_id)
+        if open_ is not None:
+            if open_[0] == counted and at >= open_[1]:
+                return
+            # An earlier time (the recorded history replayed over the clock seeded at start-up)
+            # takes the period back to it, as it does the time in state.
+            self._account(agent_id, open_[0], open_[1], max(open_[1], at))
+        self._open[agent_id] = (counted, at)
 
     def _account(self, agent_id: str, state: str, start: float, end: float) -> None:
         if state == "logged_out" or end <= start:
@@ -80,7 +114,7 @@ class AgentClock:
                 for k in [k for k in d if k < horizon]:
                     del d[k]
             extra = _Buckets()
-            cur = self._state.get(agent_id)
+            cur = self._open.get(agent_id)
             if cur is not None and cur[0] != "logged_out" and now > cur[1]:
                 _spread(extra.logged_in, cur[1], now)
                 if cur[0] in IDLE_STATES:

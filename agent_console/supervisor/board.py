@@ -3,7 +3,9 @@ JSON-ready dict out (fields in docs/supervisor.md).
 
 KPIs are ``acd.kpis.summarize`` over the rolling window (``window_min``) and over today (local
 midnight in ``tz``), with each queue's own SL threshold (``service_level_s`` and ``short_abandon_s``
-from queues.yaml) and SL target (its ``sl_below`` alert rule, else 80 %).
+from queues.yaml) and SL target (its ``sl_below`` alert rule, else 80 %). FCR issues are built over
+every record given, earlier contacts on a case included (the FCR repeat window before today), and
+each counts where its first contact is, as in a report.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from acd.kpis import AgentTime, CallRecord, KpiPolicy, KpiSummary, bucket_start, in_window, summarize
+from acd.kpis import (
+    AgentTime,
+    CallRecord,
+    KpiPolicy,
+    KpiSummary,
+    bucket_start,
+    first_contact_issues,
+    in_window,
+    issues_by_first,
+    summarize,
+)
 from acd.model import PHONE_OFFLINE, AgentView, QueueConfig
 from acd.stats import QueueSnapshot
 from agent_console.supervisor.agents import AgentClock
@@ -58,11 +70,17 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
                   agent_times: Sequence[AgentTime] = (),
                   callbacks: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
     """One wallboard snapshot (see docs/supervisor.md for the fields). ``callbacks``: open callback
-    counts per queue ("" for personal ones), as ``crm_core.callbacks.open_counts`` gives them."""
+    counts per queue ("" for personal ones), as ``crm_core.callbacks.open_counts`` gives them.
+    ``records`` may reach back before today (earlier contacts on a case): only FCR sees those."""
     callbacks = callbacks or {}
     midnight = bucket_start(now, "day", tz)
     day = [r for r in records if midnight <= r.at <= now]
     window = in_window(records, now, window_min)
+    issue_of = issues_by_first(records, KpiPolicy().fcr_days)
+
+    def kpis(recs: Sequence[CallRecord], pol: KpiPolicy, times: Sequence[AgentTime] = ()) -> dict[str, Any]:
+        return kpi_dict(summarize(recs, pol, times, first_contact_issues(recs, issue_of)))
+
     live = list(calls)
     talking_by_queue: dict[str, int] = {}
     for c in live:
@@ -86,7 +104,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "sl_seconds": pol.sl_seconds, "sl_target": target,
             "agents": by_state_in.get(q.queue, {}), "logged_in": q.agents_logged_in,
             "available": q.agents_available,
-            "window": kpi_dict(summarize(q_win, pol)), "today": kpi_dict(summarize(q_day, pol)),
+            "window": kpis(q_win, pol), "today": kpis(q_day, pol),
             "callbacks": callback_counts(callbacks.get(q.queue)),
         })
     handled_today: dict[str, int] = {}
@@ -130,8 +148,8 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "talking": sum(1 for c in live if c.status in ("talking", "held")),
             "longest_wait_s": round(max((q.longest_wait_s for q in queues), default=0.0), 1),
             "agents": {s: sum(1 for a in agents if a.counted_state == s) for s in AGENT_COUNTS},
-            "window": kpi_dict(summarize(window, default, win_times)),
-            "today": kpi_dict(summarize(day, default, day_times)),
+            "window": kpis(window, default, win_times),
+            "today": kpis(day, default, day_times),
             # every open callback: personal ones and those of queues the router no longer has too
             "callbacks": {k: sum(callback_counts(c)[k] for c in callbacks.values()) for k in CALLBACK_COUNTS},
         },

@@ -127,3 +127,42 @@ class RecordCache:
             self._by_id = {k: r for k, r in self._by_id.items() if r.arrived_at >= since}
         self._since = since
         return sorted(self._by_id.values(), key=lambda r: r.at)
+
+
+class CaseContacts:
+    """Contacts on a CRM case in the FCR repeat window before the wallboard's records (``days``
+    before ``since`` up to now), so the live FCR sees a repeat of a case first called about before
+    today, as a report does. Re-read every ``every_s`` (only calls with a case are read); the
+    wallboard's own records cover what is newer, as long as ``every_s`` is shorter than the time
+    between ``since`` and now (at least the rolling window)."""
+
+    def __init__(self, db: Database, *, days: float = 7.0, every_s: float = 300.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db, self.days, self.every_s, self.clock = db, days, every_s, clock
+        self._records: list[CallRecord] = []
+        self._since = math.inf
+        self._read_at = -math.inf
+        self.reads = 0
+
+    def reset(self) -> None:
+        self._read_at = -math.inf
+
+    async def load(self, since: float) -> list[CallRecord]:
+        now = self.clock()
+        start = since - self.days * 86400.0
+        if start < self._since or now - self._read_at >= self.every_s:
+            query = select(*_COLUMNS).where(Interaction.started_at >= datetime.fromtimestamp(start, UTC),
+                                            Interaction.case_id.is_not(None), Interaction.outcome.is_not(None))
+            async with self.db.session() as s:
+                rows = (await s.execute(query)).all()
+            self._records = [r for r in (record_of(row) for row in rows) if r is not None]
+            self._since, self._read_at = start, now
+            self.reads += 1
+        return [r for r in self._records if r.arrived_at >= start]
+
+
+def with_case_contacts(records: list[CallRecord], earlier: list[CallRecord]) -> list[CallRecord]:
+    """``records`` and the contacts of ``earlier`` they do not hold (a record read more recently
+    wins), in time order."""
+    known = {r.linkedid for r in records}
+    return sorted([*records, *(r for r in earlier if r.linkedid not in known)], key=lambda r: r.at)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from acd.alerts import AlertEngine, AlertKind, AlertRule, Scope
 from acd.delivery import AcdService
-from acd.events import AgentStateChanged
+from acd.events import AgentPhoneReachability, AgentStateChanged
 from acd.kpis import GroupBy, Interval, KpiPolicy, ReportRow, bucket_start, interval_report
 from acd.model import QueueConfig
 from acd.recipients import Recipients
@@ -33,7 +33,7 @@ from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict
 from agent_console.supervisor.callbacks import SupervisorCallbacks
 from agent_console.supervisor.charts import trend_chart
 from agent_console.supervisor.interventions import Interventions
-from agent_console.supervisor.records import RecordCache, load_records
+from agent_console.supervisor.records import CaseContacts, RecordCache, load_records, with_case_contacts
 from agent_console.supervisor.wallboard import Wallboard
 from crm_core.agent_log import state_key, states_between, write_state_once
 from crm_core.callbacks import Policy
@@ -71,6 +71,7 @@ class SupervisorService:
         self.rows = RowJournal(db, journal, {"agent_state": write_state_once}, name="supervisor.rows")
         self.audit = AuditLog(db, rows=self.rows)
         self.record_cache = RecordCache(db, clock=clock)
+        self.case_contacts = CaseContacts(db, days=KpiPolicy().fcr_days, clock=clock)
         self.callbacks = SupervisorCallbacks(db, policy=callback_policy, clock=clock,
                                              on_change=lambda: self.wallboard.invalidate_records())
         self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
@@ -85,22 +86,33 @@ class SupervisorService:
     def subscribe(self) -> None:
         now = self.clock()
         for a in self.acd.agents():
-            self.agent_clock.seed(a.agent_id, a.state.value, now)
+            self.agent_clock.seed(a.agent_id, a.state.value, now, a.registered)
         # Every state waiting is taken at once: ~5 per call, and each was a worker wake-up, a
-        # journal flush and a database transaction of its own; now one of each per batch.
-        subscribe_batch(self.bus, AgentStateChanged, self._on_states, name="supervisor.agent_clock")
+        # journal flush and a database transaction of its own; now one of each per batch. Phone
+        # reachability in the same subscription: its order with the states is kept.
+        kinds: tuple[type[AgentStateChanged | AgentPhoneReachability], ...] = (AgentStateChanged,
+                                                                               AgentPhoneReachability)
+        subscribe_batch(self.bus, kinds, self._on_states, name="supervisor.agent_clock")
         self.alerts.subscribe_security()  # repeated refused SIP logins (cti.security)
 
     async def _on_state(self, ev: AgentStateChanged) -> None:
         await self._on_states((ev,))
 
-    async def _on_states(self, evs: Sequence[AgentStateChanged]) -> None:
+    async def _on_states(self, evs: Sequence[AgentStateChanged | AgentPhoneReachability]) -> None:
         rows = []
         for ev in evs:
             at = ev.since or ev.ts
-            self.agent_clock.changed(ev.agent_id, ev.state, at)
-            rows.append((state_key(ev.agent_id, ev.state, at),
-                         {"agent_id": ev.agent_id, "state": ev.state, "reason": ev.reason, "at": at}))
+            if isinstance(ev, AgentPhoneReachability):
+                reachable = ev.reachable
+                self.agent_clock.phone(ev.agent_id, reachable, at)
+            else:
+                reachable = ev.phone_reachable
+                self.agent_clock.changed(ev.agent_id, ev.state, at, reachable)
+            # A reachability change is a row of the agent's unchanged state (and reason): the last
+            # row still says the state, as the recovery reads it.
+            rows.append((state_key(ev.agent_id, ev.state, at, reachable),
+                         {"agent_id": ev.agent_id, "state": ev.state, "reason": ev.reason, "at": at,
+                          "phone_reachable": reachable}))
         try:
             await self.rows.submit_many("agent_state", rows)
         except Exception:  # the journal itself failed (disk full): the history has a gap
@@ -114,31 +126,33 @@ class SupervisorService:
         await self.alerts.restore()
         now = self.clock()
         history = await self._agent_history(now - 8 * 86400.0, now)
-        for agent_id, state, at in history:
-            self.agent_clock.changed(agent_id, state, at)
+        for agent_id, state, at, reachable in history:
+            self.agent_clock.changed(agent_id, state, at, reachable)
         for agent_id, (state, at) in _last_states(history).items():
             if state != "logged_out":  # whoever was logged in when the engine stopped: count no further
                 self.agent_clock.changed(agent_id, "logged_out", at)
         for a in self.acd.agents():
-            self.agent_clock.changed(a.agent_id, a.state.value, max(now, a.idle_since))
+            self.agent_clock.changed(a.agent_id, a.state.value, max(now, a.idle_since), a.registered)
 
-    async def _agent_history(self, since: float, until: float) -> list[tuple[str, str, float]]:
+    async def _agent_history(self, since: float, until: float) -> list[tuple[str, str, float, bool]]:
         async with self.db.session() as s:
             rows = await states_between(session=s, since=since, until=until)
-            return [(r.agent_id, r.state, r.at) for r in rows]
+            return [(r.agent_id, r.state, r.at, r.phone_reachable) for r in rows]
 
     async def _report_agent_times(self, start: float, end: float) -> list[Any]:
         """Agent time for a past interval, from the recorded history (a day back for the state then)."""
         clock = AgentClock(keep_s=float("inf"))
-        for agent_id, state, at in await self._agent_history(start - 86400.0, end):
-            clock.changed(agent_id, state, max(at, start))  # nothing before the interval counts
+        for agent_id, state, at, reachable in await self._agent_history(start - 86400.0, end):
+            clock.changed(agent_id, state, max(at, start), reachable)  # nothing before the interval counts
         return [t for t in clock.times(end, since=start) if t.at < end]
 
     def _records_since(self, now: float) -> float:
         return min(bucket_start(now, "day", self.tz), now - self.window_min * 60.0)
 
     async def _load(self, since: float) -> Any:
-        records = await self.record_cache.load(since)
+        # The FCR repeat window before ``since``: contacts on a case, so a repeat of a case first
+        # called about before today belongs to that issue (as in a report), not to today's.
+        records = with_case_contacts(await self.record_cache.load(since), await self.case_contacts.load(since))
         async with self.db.session() as s:
             rows = (await s.execute(select(User.agent_id, User.display_name).where(User.agent_id.is_not(None)))).all()
         self.names = {r.agent_id: r.display_name for r in rows}
@@ -158,6 +172,7 @@ class SupervisorService:
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
         self.record_cache.reset()
+        self.case_contacts.reset()
         self.wallboard.invalidate_records()
 
     async def board(self) -> dict[str, Any]:
@@ -239,8 +254,8 @@ def parse_time(text: str, tz: str, field: str) -> float:
     return dt.astimezone(UTC).timestamp()
 
 
-def _last_states(history: Sequence[tuple[str, str, float]]) -> dict[str, tuple[str, float]]:
+def _last_states(history: Sequence[tuple[str, str, float, bool]]) -> dict[str, tuple[str, float]]:
     last: dict[str, tuple[str, float]] = {}
-    for agent_id, state, at in history:
+    for agent_id, state, at, _ in history:
         last[agent_id] = (state, at)
     return last

@@ -112,7 +112,7 @@ async def test_finishing_wrap_up_applies_a_not_ready_pressed_during_the_call(
 
     monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)  # the CRM write is not what this is about
     d, _ = desk
-    d._dispositions, d._dispositions_read = frozenset({"resolved"}), time.monotonic()
+    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()  # the catalog: code -> resolves
     acd = d.acd
     acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
     await acd.agent_login("1001", {}, ["support"], ready=True)

@@ -31,6 +31,12 @@ from tests.servers import free_port
 ALERT_RULES = PROJECT_ROOT / "docs" / "prometheus-alerts.yml"
 
 TOKEN = "scrape-token-0123456789abcdef"
+# Service level of the support queue over the last 5 minutes, as docs/observability.md computes it.
+WINDOW_SL = ('sum(increase(cti_queue_answered_within_sl_total{queue="support"}[5m]))'
+             ' / (sum(increase(cti_queue_left_total{queue="support"}[5m]))'
+             ' - sum(increase(cti_queue_abandoned_short_total{queue="support"}[5m])))')
+WINDOW_ASA = ('sum(increase(cti_queue_answered_wait_seconds_total{queue="support"}[5m]))'
+              ' / sum(increase(cti_queue_answered_total{queue="support"}[5m]))')
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ")
 
 
@@ -163,7 +169,14 @@ async def test_prometheus_scrapes_the_engine_during_a_real_call(pbx: ManagedPbx,
                     assert await eventually(http, 'cti_queue_offered_total{queue="support"}', lambda v: v >= 1) >= 1
                     sl = await eventually(http, 'cti_queue_service_level_ratio{queue="support"}', lambda v: True)
                     assert 0.0 <= sl <= 1.0
-                    await eventually(http, 'cti_queue_asa_seconds{queue="support"}', lambda v: v >= 0)
+                    # The same figure over a window, from the counters (docs/observability.md): the
+                    # call left the queue within the last 5 minutes, so both agree.
+                    await eventually(http, 'cti_queue_left_total{queue="support"}', lambda v: v >= 1)
+                    assert await query(http, 'cti_queue_system_failures_total{queue="support"}') == 0
+                    await eventually(http, WINDOW_SL, lambda v: abs(v - sl) < 1e-9)
+                    asa = await eventually(http, 'cti_queue_asa_seconds{queue="support"}', lambda v: v >= 0)
+                    await eventually(http, WINDOW_ASA, lambda v: abs(v - asa) < 1e-6)
+                    assert (await alerts(http))["CtiServiceLevelBelowTarget"] == "inactive"
                     await eventually(http, "cti_ami_events_total", lambda v: v > 0)
                     await eventually(http, "cti_event_lag_seconds_count", lambda v: v > 0)
                     await eventually(http, 'sum(cti_db_statement_duration_seconds_count{op="insert"})', lambda v: v > 0)

@@ -195,3 +195,31 @@ async def test_an_outbound_call_shows_its_number_in_e164(page: Page, site: Site)
     await expect(page.locator("#call-peer")).to_have_text("+8613800138001")
     await page.click("#btn-hangup")
     await expect(page.locator("#wrap-call")).to_have_text("· +8613800138001")
+
+
+async def test_wrap_up_form_pre_ticks_resolved_from_the_disposition_and_keeps_the_agents_choice(
+        page: Page, site: Site) -> None:
+    """A disposition that resolves (catalog ``resolves``) ticks "Resolved on first contact"; one
+    that does not unticks it; once the agent set the box by hand, their choice stays."""
+    await login(page, site)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    call_id = await site.demo.desk.offer_call("a1001", caller_number="+441632960123")
+    await site.demo.desk.answer(call_id)
+    await expect(page.locator("#call-status")).to_have_text("Talking")
+    await page.click("#btn-hangup")
+    await expect(page.locator("#wrap-form")).to_be_visible()
+    box = page.locator("#wrap-resolved")
+    await expect(box).not_to_be_checked()
+    await page.select_option("#wrap-disposition", "resolved")
+    await expect(box).to_be_checked()
+    await page.select_option("#wrap-disposition", "escalated")
+    await expect(box).not_to_be_checked()
+    await page.select_option("#wrap-disposition", "info_given")
+    await expect(box).to_be_checked()
+    await page.uncheck("#wrap-resolved")  # the agent knows better: the customer will call again
+    await page.select_option("#wrap-disposition", "sale")
+    await expect(box).not_to_be_checked()
+    await page.click("#wrap-submit")
+    await expect(page.locator("#wrap-form")).to_be_hidden()
+    assert (site.demo.desk.wrapups[-1]["disposition"], site.demo.desk.wrapups[-1]["resolved"]) == ("sale", False)

@@ -506,3 +506,23 @@ def test_a_not_ready_pressed_during_a_call_is_announced_and_its_withdrawal_too()
     assert r.set_not_ready("a", "break", 3.0) == [NotReadyPending(agent_id="a", reason="break")]
     assert NotReadyPending(agent_id="a", reason=None) in r.set_ready("a", 4.0)
     assert r.agent("a").state is AgentState.ON_CALL and r.agent("a").not_ready_after_call is None
+
+
+def test_a_change_of_phone_reachability_is_a_decision_and_state_changes_say_it() -> None:
+    """The supervisor's agent time counts an available agent whose phone is unreachable apart: the
+    router says when reachability changes (once per change) and whether the phone was reachable
+    at each state change."""
+    from acd.decisions import PhoneReachability
+
+    r = router()
+    out = r.agent_login("a", {"support": 3}, 0.0, queues=["support"], registered=False)
+    assert [d.phone_reachable for d in of(out, AgentStateChange)] == [False]
+    out = r.set_ready("a", 1.0)
+    assert [(d.new, d.phone_reachable) for d in of(out, AgentStateChange)] == [(AgentState.AVAILABLE, False)]
+    assert of(out, PhoneReachability) == []
+    out = r.set_device_registered("a", True, 2.0)
+    assert of(out, PhoneReachability) == [PhoneReachability(agent_id="a", reachable=True,
+                                                            state=AgentState.AVAILABLE, reason=None, at=2.0)]
+    assert of(r.set_device_registered("a", True, 3.0), PhoneReachability) == []  # no change, no decision
+    r.agent_logout("a", 4.0)
+    assert of(r.set_device_registered("a", False, 5.0), PhoneReachability) == []  # logged out: nothing counts

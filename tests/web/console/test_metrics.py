@@ -187,3 +187,35 @@ def test_each_engine_has_its_own_registry() -> None:
     a.offers.labels("support").inc()
     assert samples(a.render().decode())[("cti_agent_offers_total", (("queue", "support"),))] == 1
     assert ("cti_agent_offers_total", (("queue", "support"),)) not in samples(b.render().decode())
+
+
+def test_queue_counters_give_the_service_level_over_any_window() -> None:
+    """Prometheus practice: counters, windows in PromQL. The counters exported per queue are enough
+    to compute the live gauges' service level, abandon rate and ASA over any window:
+    increase(answered_within_sl) / (increase(left) - increase(abandoned_short)); a call cut by a PBX
+    crash is in none of them but its own counter."""
+    stats = QueueStats(service_level_s=20.0, short_abandon_s=5.0)
+    for _ in range(7):
+        stats.entered()
+    stats.answered_after(10.0)
+    stats.answered_after(30.0)
+    stats.abandoned_after(3.0)  # short
+    stats.abandoned_after(40.0)
+    stats.overflowed_out()  # left for another queue: in the denominator, as the gauge counts it
+    stats.left_by_limit()
+    stats.cut_by_system()
+    snap = stats.snapshot("support", waiting=0, ringing=0, connected=0, longest_wait_s=0.0,
+                          agents_logged_in=0, agents_available=0)
+    metrics = EngineMetrics(LiveSources(queues=lambda: [snap]))
+    got = samples(metrics.render().decode())
+    q = (("queue", "support"),)
+    left = got[("cti_queue_left_total", q)]
+    assert left == 6  # answered 2 + abandoned 2 + overflowed 1 + limit 1; the PBX's cut is apart
+    assert got[("cti_queue_system_failures_total", q)] == 1
+    sl = got[("cti_queue_answered_within_sl_total", q)] / (left - got[("cti_queue_abandoned_short_total", q)])
+    assert sl == pytest.approx(got[("cti_queue_service_level_ratio", q)]) == pytest.approx(1 / 5)
+    rate = ((got[("cti_queue_abandoned_total", q)] - got[("cti_queue_abandoned_short_total", q)])
+            / (left - got[("cti_queue_abandoned_short_total", q)]))
+    assert rate == pytest.approx(got[("cti_queue_abandon_rate_ratio", q)])
+    asa = got[("cti_queue_answered_wait_seconds_total", q)] / got[("cti_queue_answered_total", q)]
+    assert asa == pytest.approx(got[("cti_queue_asa_seconds", q)]) == pytest.approx(20.0)

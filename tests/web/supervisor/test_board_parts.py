@@ -140,3 +140,17 @@ def test_an_agent_whose_phone_is_offline_is_counted_apart_not_available() -> Non
     board = compute_board(now=NOW, tz="UTC", window_min=60, queues=r.queue_snapshots(NOW), configs={},
                           sl_targets={}, agents=r.agents(), names={}, clock=AgentClock(), calls=[], records=[])
     assert board["queues"][0]["available"] == 2 and board["totals"]["agents"]["phone_offline"] == 0
+
+
+def test_agent_clock_history_replayed_after_seeding_counts_from_the_history() -> None:
+    """The supervisor seeds the clock with the router's agents at start-up, then replays the
+    recorded history (older): the history's times win, phone reachability included."""
+    t0 = 900.0 * 1000
+    clock = AgentClock()
+    clock.seed("a", "available", t0 + 800, phone_reachable=True)
+    clock.changed("a", "available", t0, True)  # the history: ready since t0 ...
+    clock.phone("a", False, t0 + 100)  # ... the phone unreachable from t0 + 100 ...
+    clock.phone("a", True, t0 + 400)  # ... and back
+    [t] = clock.times(t0 + 900)
+    assert (t.logged_in_s, t.available_idle_s) == (900, 600)
+    assert clock.since("a") == t0

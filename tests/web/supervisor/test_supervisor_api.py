@@ -449,3 +449,84 @@ async def test_the_supervisor_websocket_survives_frames_it_cannot_use(site: Site
         await ws.send(json.dumps({"type": "ping"}))
         while json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] != "pong":
             pass
+
+
+async def test_phone_offline_time_is_not_available_idle_live_in_reports_and_after_a_restart(site: Site) -> None:
+    """An available agent whose phone is unreachable cannot take calls: that time is logged-in
+    time (utilization) but not available idle time (occupancy), in the live clock, in a report
+    read from the recorded history, and once a restarted engine rebuilt its clock."""
+    from acd.calls import AgentPhone
+    from acd.delivery import AcdService
+    from acd.model import QueueConfig
+    from acd.routing import Router
+    from agent_console.supervisor.agents import AgentClock
+    from cti.ami.events import DeviceStateChange
+    from cti.bus import InProcessBus
+
+    t0 = time.time() - 7200
+    now = [t0]
+    bus = InProcessBus()
+    acd = AcdService(Router([QueueConfig(name="support")]), FakeCallControl(), bus, clock=lambda: now[0],
+                     device_state=lambda device: "NOT_INUSE")
+    site.svc.acd, site.svc.bus = acd, bus
+    site.svc.subscribe()
+    await bus.start()
+    try:
+        await acd.agent_login("1010", {"support": 3}, ["support"], phone=AgentPhone("1010", "sip"), ready=True)
+        for offset, state in ((300, "UNAVAILABLE"), (700, "NOT_INUSE"), (1000, "UNAVAILABLE")):
+            now[0] = t0 + offset  # the softphone unregisters (a closed console), comes back, goes again
+            await acd._on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state=state))
+        now[0] = t0 + 1100
+        await acd.set_not_ready("1010", "break")  # phone still offline: not ready is not idle either
+        now[0] = t0 + 1200
+        await acd._on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state="NOT_INUSE"))
+        now[0] = t0 + 1300
+        await acd.set_ready("1010")
+        now[0] = t0 + 1500
+        await acd.agent_logout("1010")
+        await bus.drain()
+    finally:
+        await bus.stop()
+
+    def totals(times: list) -> tuple[float, float, float]:  # type: ignore[type-arg]
+        mine = [t for t in times if t.agent == "1010"]
+        return (round(sum(t.logged_in_s for t in mine)), round(sum(t.available_idle_s for t in mine)),
+                round(sum(t.handle_s for t in mine)))
+
+    # idle: 0-300 and 700-1000 and 1300-1500; phone offline 300-700 and 1000-1100 (available)
+    expected = (1500, 800, 0)
+    assert totals(site.svc.agent_clock.times(t0 + 1500, since=t0 - 60)) == expected
+    assert totals(await site.svc._report_agent_times(t0 - 60, t0 + 3600)) == expected
+    site.svc.agent_clock = AgentClock()
+    site.svc.acd = site.engine.acd
+    await site.svc.restore()
+    assert totals(site.svc.agent_clock.times(time.time(), since=t0 - 60)) == expected
+
+
+async def test_wallboard_fcr_sees_an_earlier_contact_on_the_case_within_the_repeat_window(site: Site) -> None:
+    """KPIS.md: no repeat contact on the same case within 7 days. Today's contact on a case called
+    about two days ago (y2) belongs to that earlier issue: the wallboard's today and window FCR, like
+    a report's, count only the issue first called about today (z1); a contact on a case last called
+    about eight days ago (w2) is a new issue."""
+    now = time.time()
+    day = bucket_start(now, "day", site.svc.tz)
+    recent = max(now - 120, day + 1)
+    async with site.engine.db.session() as s:
+        await s.execute(delete(Segment))
+        await s.execute(delete(Interaction))
+        y, z, w = (await s.scalars(select(Case.id).order_by(Case.id).limit(3))).all()
+        for linkedid, at, case in (("y1", day - 2 * 86400, y), ("y2", recent, y), ("z1", recent + 1, z),
+                                   ("w1", day - 8 * 86400 - 3600, w), ("w2", recent + 2, w)):
+            s.add(Interaction(linkedid=linkedid, started_at=_at(at), answered_at=_at(at + 5), ended_at=_at(at + 60),
+                              direction="inbound", status="complete", queue="support", outcome="answered",
+                              agent_id="1001", wait_s=5, talk_s=50, resolved_first_contact=True, case_id=case))
+    site.svc.invalidate_records()
+    board = await site.svc.wallboard.refresh()
+    [support] = [q for q in board["queues"] if q["queue"] == "support"]
+    for k in (board["totals"]["today"], board["totals"]["window"], support["today"], support["window"]):
+        assert k["handled"] == 3  # every call of today still counts as handled
+        assert (k["resolved_issues"], k["resolved_first_contact"]) == (2, 2)
+    # The report of today agrees with the wallboard.
+    rows, _, _ = await site.svc.report(interval="day", group_by=None, start=str(day), end=None)
+    (k,) = [r.kpis for r in rows]
+    assert (k.handled, k.resolved_issues, k.resolved_first_contact) == (3, 2, 2)
