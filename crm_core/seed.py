@@ -327,8 +327,8 @@ def _journey(rng: random.Random, n: int, start: float, customer: Customer | None
     if rng.random() < 0.2:
         evs += [HoldStarted(ts=t + 30, linkedid=lid, agent_id=agent), HoldEnded(ts=t + 55, linkedid=lid,
                                                                                  agent_id=agent)]
-    code, *_rest = rng.choice(DISPOSITIONS[:8])
-    resolved = rng.random() < 0.7
+    code, _label, _zh, _category, resolves = rng.choice(DISPOSITIONS[:8])
+    resolved = resolves and rng.random() < 0.9  # as agents tick it: the disposition's default, mostly kept
     return [*evs, CallEnded(ts=t + 4 + talk, linkedid=lid),
             WrapUpDone(ts=t + 4 + talk + rng.uniform(10, 90), linkedid=lid, agent_id=agent, disposition=code,
                        notes=rng.choice(["客户满意", "已解释资费", "需回访", "Customer asked for a copy of the invoice",

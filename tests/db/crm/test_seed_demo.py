@@ -63,3 +63,18 @@ async def test_a_few_of_the_demos_open_cases_are_overdue_not_most(db: Database) 
         open_cases = [c for c in (await s.scalars(select(Case))).all() if c.status != "resolved"]
         overdue = await overdue_cases(session=s)
     assert len(open_cases) >= 30 and 2 <= len(overdue) <= 6, (len(open_cases), len(overdue))
+
+
+async def test_the_demos_resolved_flags_agree_with_their_dispositions(db: Database) -> None:
+    """A seeded call is resolved on first contact only under a disposition that resolves (what the
+    wrap-up form ticks by default); the seed drew the flag at random, so the demo's history showed
+    "Escalated" calls resolved and "Resolved" ones not."""
+    from crm_core.models import Disposition, Interaction
+
+    await seed_demo(db, progress=lambda *_: None)
+    async with db.session() as s:
+        resolving = {d.code for d in (await s.scalars(select(Disposition))).all() if d.resolves}
+        rows = (await s.execute(select(Interaction.disposition, Interaction.resolved_first_contact)
+                                .where(Interaction.disposition.is_not(None)))).all()
+    assert rows and any(resolved for _, resolved in rows)
+    assert not [code for code, resolved in rows if resolved and code not in resolving]
