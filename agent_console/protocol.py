@@ -296,14 +296,18 @@ class CustomerCard(_View):
 
 class InteractionView(_View):
     id: int | None = None
+    call_id: str | None = Field(None, description="The call's id (linkedid): the console's call_id.")
     at: float | str | None = None
     channel: str | None = None
     direction: str | None = None
     agent: str | None = None
+    agent_name: str | None = Field(None, description="The agent's display name.")
     disposition: str | None = None
     outcome: str | None = None
     notes: str | None = None
     resolved: bool | None = None
+    recording: bool = Field(False, description="The call has a recording the viewer may hear "
+                                               "(GET /api/crm/interactions/{id}/recordings).")
 
 
 class CaseView(_View):
