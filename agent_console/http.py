@@ -89,9 +89,11 @@ class Health(BaseModel):
     connections: int
 
 
-def _view(who: Principal) -> p.AgentView:
+async def _view(request: Request, who: Principal) -> p.AgentView:
+    """Who is logged in, and whether they have a softphone (``app.state.phone``, when installed)."""
+    phone = getattr(request.app.state, "phone", None)
     return p.AgentView(user_id=who.user_id, username=who.username, role=who.role, agent_id=who.agent_id,
-                       display_name=who.display_name)
+                       display_name=who.display_name, phone=await phone.has_phone(who) if phone else None)
 
 
 @dataclass
@@ -126,7 +128,7 @@ def build_router(console: ConsoleParts) -> APIRouter:
         token, exp = auth.signer.issue(who)
         response.set_cookie(COOKIE_NAME, token, max_age=int(auth.signer.ttl_s), httponly=True, samesite="strict",
                             secure=auth.secure_cookie, path="/")
-        return LoginResult(token=token, expires_at=exp, principal=_view(who),
+        return LoginResult(token=token, expires_at=exp, principal=await _view(request, who),
                            redirect="/" if who.role == "agent" else "/wallboard")
 
     @r.post("/api/auth/logout", response_model=Ok, tags=["auth"])
@@ -140,8 +142,8 @@ def build_router(console: ConsoleParts) -> APIRouter:
         return Ok()
 
     @r.get("/api/me", response_model=p.AgentView, tags=["auth"])
-    async def me(who: Principal = Depends(current_principal)) -> p.AgentView:
-        return _view(who)
+    async def me(request: Request, who: Principal = Depends(current_principal)) -> p.AgentView:
+        return await _view(request, who)
 
     @r.get("/api/agent/snapshot", response_model=p.Hello, tags=["agent"])
     async def snapshot(who: Principal = Depends(current_principal)) -> p.Hello:

@@ -445,6 +445,9 @@ class AgentView(_View):
     role: str
     agent_id: str | None
     display_name: str = ""
+    phone: bool | None = Field(None, description=(
+        "Has a softphone (GET /api/phone/credentials answers): an agent, or staff with an extension; "
+        "null when this server has no phone service (the console demo on fakes)"))
 
 
 # -- server -> client ----------------------------------------------------------------------------

@@ -238,7 +238,8 @@
     connect();
     setInterval(tick, 1000);
     // The supervisor's browser softphone registers (phone.js): a listen / whisper / barge rings it.
-    // Whoever may not intervene (a manager) has no use for it.
-    if (mayIntervene()) document.dispatchEvent(new CustomEvent("cti:login", { detail: { ...S.me, phone: true } }));
+    // Whoever may not intervene (a manager) has no use for it; /api/me says who has no extension
+    // (phone: false), so the page does not ask for credentials the server refuses.
+    if (mayIntervene()) document.dispatchEvent(new CustomEvent("cti:login", { detail: { ...S.me, phone: S.me.phone !== false } }));
   });
 })();
