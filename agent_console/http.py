@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent_console import policy
 from agent_console import protocol as p
-from agent_console.errors import InvalidCredentials, InvalidInput, TargetNotFound
+from agent_console.errors import InvalidCredentials, InvalidInput, NotAuthenticated, TargetNotFound
 from agent_console.security import (
     COOKIE_NAME,
     ConsoleAuth,
     Principal,
     address_key,
+    authenticate,
     client_address,
     current_principal,
     token_of,
@@ -44,6 +45,11 @@ class LoginResult(BaseModel):
     principal: p.AgentView
     redirect: str = Field(description="Where the browser goes next: / for agents, /wallboard for supervisors "
                                       "and administrators (who can still open / when they take calls).")
+
+
+class SessionState(BaseModel):
+    authenticated: bool
+    principal: p.AgentView | None = None
 
 
 class Ok(BaseModel):
@@ -140,6 +146,16 @@ def build_router(console: ConsoleParts) -> APIRouter:
         if who.agent_id:
             console.hub.disconnect_agent(who.agent_id)
         return Ok()
+
+    @r.get("/api/auth/session", response_model=SessionState, tags=["auth"])
+    async def session_state(request: Request) -> SessionState:
+        """Is there a live session, and whose: the console's first question, answered 200 either way
+        (the login page fails no request). ``/api/me`` stays 401 for a caller without one."""
+        try:
+            who = await authenticate(request)
+        except NotAuthenticated:
+            return SessionState(authenticated=False)
+        return SessionState(authenticated=True, principal=await _view(request, who))
 
     @r.get("/api/me", response_model=p.AgentView, tags=["auth"])
     async def me(request: Request, who: Principal = Depends(current_principal)) -> p.AgentView:

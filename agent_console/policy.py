@@ -76,6 +76,7 @@ ROUTES: dict[tuple[str, str], str] = {
     **{("GET", p): "page" for p in ("/", "/favicon.ico", "/static", "/openapi.json", "/docs", "/vendor/swagger-ui",
                                     "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns")},
     ("POST", "/api/auth/login"): "auth.login",
+    ("GET", "/api/auth/session"): "auth.login",  # whether a session is live: 200 either way
     ("POST", "/api/callback-requests"): "callbacks.request",
     ("POST", "/api/callback-requests/{request_id}/cancel"): "callbacks.request",  # with the request's token
     ("GET", "/healthz"): "ops.health",

@@ -208,7 +208,8 @@
       S.ws = null;
       if (ev.code === 4000) { S.replaced = true; toast(t("conn.replaced"), "error"); return; }
       if (ev.code === 4001 || ev.code === 1008) {
-        api("GET", "/api/me").then(() => retry()).catch(() => showLogin(t("login.expired")));
+        api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else showLogin(t("login.expired")); })
+          .catch(() => showLogin(t("login.expired")));
         return;
       }
       retry();
@@ -742,7 +743,11 @@
     S.lang = saved || (navigator.language && navigator.language.toLowerCase().startsWith("zh") ? "zh-CN" : "en");
     wire();
     applyI18n();
-    try { startConsole(await api("GET", "/api/me")); } catch (_) { showLogin(); }
+    // /api/auth/session answers 200 logged in or not: a logged-out visit fails no request.
+    try {
+      const s = await api("GET", "/api/auth/session");
+      if (s.authenticated) startConsole(s.principal); else showLogin();
+    } catch (_) { showLogin(); }
   }
   // For preview.js; callStarted: a dialled call takes the screen from a customer being browsed.
   window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); } };

@@ -99,7 +99,9 @@ window.Sup = (() => {
       location.href = "/";
     });
     applyI18n();
-    try { S.me = await api("GET", "/api/me"); } catch (e) { location.href = "/"; return; }
+    // 200 logged in or not (/api/me's 401 would land in the browser's console before the redirect).
+    try { S.me = (await api("GET", "/api/auth/session")).principal; } catch (e) { S.me = null; }
+    if (!S.me) { location.href = "/"; return; }
     $("who-name").textContent = S.me.display_name || S.me.username;
     if (S.me.role === "agent") { $("forbidden").hidden = false; return; }
     $("main").hidden = false;

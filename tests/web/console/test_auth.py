@@ -33,6 +33,20 @@ async def test_login_ok_sets_httponly_cookie_and_me_works(console: Console) -> N
     assert me.status_code == 200 and me.json()["agent_id"] == "a1001"
 
 
+async def test_the_session_probe_answers_200_either_way_and_me_still_refuses_anonymous(console: Console) -> None:
+    """The login page asks /api/auth/session (no failed request in the browser); /api/me stays 401."""
+    r = await console.http.get("/api/auth/session")
+    assert r.status_code == 200 and r.json() == {"authenticated": False, "principal": None}
+    assert (await console.http.get("/api/me")).status_code == 401
+    forged = await console.http.get("/api/auth/session", headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code == 200 and forged.json()["authenticated"] is False
+    await console.http.post("/api/auth/login", json={"username": "alice", "password": "demo-pass-1"})
+    r = await console.http.get("/api/auth/session")
+    assert r.json()["authenticated"] is True and r.json()["principal"]["agent_id"] == "a1001"
+    await console.http.post("/api/auth/logout")
+    assert (await console.http.get("/api/auth/session")).json()["authenticated"] is False
+
+
 async def test_bad_password_and_unknown_user_are_401(console: Console) -> None:
     for user, pw in (("alice", "wrong"), ("nobody", "demo-pass-1")):
         r = await console.http.post("/api/auth/login", json={"username": user, "password": pw})
