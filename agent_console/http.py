@@ -50,6 +50,8 @@ class LoginResult(BaseModel):
 class SessionState(BaseModel):
     authenticated: bool
     principal: p.AgentView | None = None
+    tz: str = Field("UTC", description="The call center's time zone (IANA): the pages show every time in "
+                                       "it, as the reports count days in it.")
 
 
 class Ok(BaseModel):
@@ -114,6 +116,7 @@ class ConsoleParts:
     auth: ConsoleAuth
     service: ConsoleService
     hub: AgentHub
+    tz: str = "UTC"  # the call center's time zone (settings ``timezone``): the pages show times in it
 
 
 def build_router(console: ConsoleParts) -> APIRouter:
@@ -154,8 +157,8 @@ def build_router(console: ConsoleParts) -> APIRouter:
         try:
             who = await authenticate(request)
         except NotAuthenticated:
-            return SessionState(authenticated=False)
-        return SessionState(authenticated=True, principal=await _view(request, who))
+            return SessionState(authenticated=False, tz=console.tz)
+        return SessionState(authenticated=True, principal=await _view(request, who), tz=console.tz)
 
     @r.get("/api/me", response_model=p.AgentView, tags=["auth"])
     async def me(request: Request, who: Principal = Depends(current_principal)) -> p.AgentView:
