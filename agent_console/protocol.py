@@ -306,6 +306,7 @@ class InteractionView(_View):
     outcome: str | None = None
     notes: str | None = None
     resolved: bool | None = None
+    csat: int | None = Field(None, description="The caller's post-call survey score (1-5), if they answered.")
     recording: bool = Field(False, description="The call has a recording the viewer may hear "
                                                "(GET /api/crm/interactions/{id}/recordings).")
 

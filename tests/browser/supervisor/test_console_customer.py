@@ -135,3 +135,18 @@ async def test_history_offers_recordings_the_agent_may_hear_and_names_agents(sit
     for meta in metas:
         agent = meta.rsplit(" · ", 1)[-1]
         assert agent in names.values() and agent not in names, metas
+
+
+async def test_history_shows_the_callers_survey_score(site: Site, page: Page) -> None:
+    """docs/recording.md: the console's history shows the post-call survey's score; the field was
+    dropped on the way (InteractionView had no csat), so no row ever showed it."""
+    name = await _customer_with_history(site)
+    async with site.engine.db.session() as s:
+        cid = (await s.execute(select(Customer.id).where(Customer.name == name))).scalar_one()
+        newest = (await s.execute(select(Interaction).where(Interaction.customer_id == cid).order_by(
+            Interaction.started_at.desc(), Interaction.id.desc()).limit(1))).scalar_one()
+        newest.csat = 4
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await _open(page, name)
+    await expect(page.locator("#cust-history li").first.locator(".chip")).to_have_text("CSAT 4/5")
