@@ -39,3 +39,7 @@ async def test_staff_without_an_extension_see_the_phone_off_and_ask_for_no_phone
     assert not [x for x in logs if "Failed to load resource" in x], logs
     await page.locator(".lang-toggle").click()
     await expect(pill).to_have_attribute("title", "您在 CRM 中没有分机号，因此没有软电话")
+    await page.goto(site.base + "/")  # the agent console, as staff without an agent id: asks for no phone either
+    await expect(page.locator("#console-view")).to_be_visible()
+    await page.wait_for_load_state("networkidle")
+    assert asked == [] and failed == [] and logs == [], (asked, failed, logs)
