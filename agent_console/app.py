@@ -105,7 +105,8 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
     hub = AgentHub(desk=desk, pops=pops, service=service, pop_timeout_s=pop_timeout_s,
                    queue_size=send_queue_size, auth=auth)
     hub.subscribe(bus)
-    parts = ConsoleParts(users, desk, pops, search, bus, auth, service, hub)
+    parts = ConsoleParts(users, desk, pops, search, bus, auth, service, hub,
+                         tz=str(getattr(settings, "timezone", "UTC")))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent_console import policy
 from agent_console import protocol as p
-from agent_console.errors import InvalidCredentials, InvalidInput, TargetNotFound
+from agent_console.errors import InvalidCredentials, InvalidInput, NotAuthenticated, TargetNotFound
 from agent_console.security import (
     COOKIE_NAME,
     ConsoleAuth,
     Principal,
     address_key,
+    authenticate,
     client_address,
     current_principal,
     token_of,
@@ -44,6 +45,13 @@ class LoginResult(BaseModel):
     principal: p.AgentView
     redirect: str = Field(description="Where the browser goes next: / for agents, /wallboard for supervisors "
                                       "and administrators (who can still open / when they take calls).")
+
+
+class SessionState(BaseModel):
+    authenticated: bool
+    principal: p.AgentView | None = None
+    tz: str = Field("UTC", description="The call center's time zone (IANA): the pages show every time in "
+                                       "it, as the reports count days in it.")
 
 
 class Ok(BaseModel):
@@ -89,9 +97,11 @@ class Health(BaseModel):
     connections: int
 
 
-def _view(who: Principal) -> p.AgentView:
+async def _view(request: Request, who: Principal) -> p.AgentView:
+    """Who is logged in, and whether they have a softphone (``app.state.phone``, when installed)."""
+    phone = getattr(request.app.state, "phone", None)
     return p.AgentView(user_id=who.user_id, username=who.username, role=who.role, agent_id=who.agent_id,
-                       display_name=who.display_name)
+                       display_name=who.display_name, phone=await phone.has_phone(who) if phone else None)
 
 
 @dataclass
@@ -106,6 +116,7 @@ class ConsoleParts:
     auth: ConsoleAuth
     service: ConsoleService
     hub: AgentHub
+    tz: str = "UTC"  # the call center's time zone (settings ``timezone``): the pages show times in it
 
 
 def build_router(console: ConsoleParts) -> APIRouter:
@@ -126,7 +137,7 @@ def build_router(console: ConsoleParts) -> APIRouter:
         token, exp = auth.signer.issue(who)
         response.set_cookie(COOKIE_NAME, token, max_age=int(auth.signer.ttl_s), httponly=True, samesite="strict",
                             secure=auth.secure_cookie, path="/")
-        return LoginResult(token=token, expires_at=exp, principal=_view(who),
+        return LoginResult(token=token, expires_at=exp, principal=await _view(request, who),
                            redirect="/" if who.role == "agent" else "/wallboard")
 
     @r.post("/api/auth/logout", response_model=Ok, tags=["auth"])
@@ -139,9 +150,19 @@ def build_router(console: ConsoleParts) -> APIRouter:
             console.hub.disconnect_agent(who.agent_id)
         return Ok()
 
+    @r.get("/api/auth/session", response_model=SessionState, tags=["auth"])
+    async def session_state(request: Request) -> SessionState:
+        """Is there a live session, and whose: the console's first question, answered 200 either way
+        (the login page fails no request). ``/api/me`` stays 401 for a caller without one."""
+        try:
+            who = await authenticate(request)
+        except NotAuthenticated:
+            return SessionState(authenticated=False, tz=console.tz)
+        return SessionState(authenticated=True, principal=await _view(request, who), tz=console.tz)
+
     @r.get("/api/me", response_model=p.AgentView, tags=["auth"])
-    async def me(who: Principal = Depends(current_principal)) -> p.AgentView:
-        return _view(who)
+    async def me(request: Request, who: Principal = Depends(current_principal)) -> p.AgentView:
+        return await _view(request, who)
 
     @r.get("/api/agent/snapshot", response_model=p.Hello, tags=["agent"])
     async def snapshot(who: Principal = Depends(current_principal)) -> p.Hello:

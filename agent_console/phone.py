@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from agent_console import policy
 from agent_console.errors import ConsoleError, Forbidden, TargetNotFound
 from agent_console.security import Principal, current_principal, principal_of
+from crm_core.errors import DatabaseUnavailable
 from cti.bus import EventBus
 from cti.endpoints import webrtc_endpoint
 from cti.errors import CtiError
@@ -158,6 +159,20 @@ class PhoneService:
         if pbx.tls:
             urls.insert(0, f"wss://{pbx.http_host}:{pbx.https_port}/ws")
         return urls
+
+    async def has_phone(self, who: Principal) -> bool | None:
+        """May ``who`` ask for credentials (``issue`` answers no 403): an agent, or staff with an
+        extension in the CRM; None while the database cannot say. ``/api/me`` says it, so a page
+        need not ask to find out."""
+        if who.agent_id is not None:
+            return True
+        if self._staff_phone is None:
+            return False
+        try:
+            extension, _ = await self._staff_phone(who.user_id)
+        except DatabaseUnavailable:
+            return None  # /api/me still answers during an outage
+        return bool(extension)
 
     async def issue(self, who: Principal) -> PhoneCredentials:
         key, extension = holder(who), None

@@ -15,7 +15,7 @@ The table is rendered in docs/security.md ("Access policy").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -76,6 +76,7 @@ ROUTES: dict[tuple[str, str], str] = {
     **{("GET", p): "page" for p in ("/", "/favicon.ico", "/static", "/openapi.json", "/docs", "/vendor/swagger-ui",
                                     "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns")},
     ("POST", "/api/auth/login"): "auth.login",
+    ("GET", "/api/auth/session"): "auth.login",  # whether a session is live: 200 either way
     ("POST", "/api/callback-requests"): "callbacks.request",
     ("POST", "/api/callback-requests/{request_id}/cancel"): "callbacks.request",  # with the request's token
     ("GET", "/healthz"): "ops.health",
@@ -249,18 +250,37 @@ def controls_live_calls(who: Principal) -> bool:
     return who.role in FLOOR
 
 
+def may_listen(who: Principal, handlers: Iterable[str]) -> bool:
+    """Who may hear a call's recording: staff, and the agents who handled the call."""
+    return sees_all_calls(who) or (who.agent_id is not None and who.agent_id in set(handlers))
+
+
 def redact_history(who: Principal, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """A customer's history as ``who`` may see it: an agent gets every contact (so they know the
-    customer called) but another agent's wrap-up notes are blanked -- they may be private."""
-    if sees_all_calls(who):
-        return list(items)
-    return others_notes_blanked(who.agent_id, items)
+    customer called) but another agent's wrap-up notes are blanked -- they may be private.
+    ``recording`` says whether the row has a recording ``who`` may hear (``may_listen``)."""
+    staff = sees_all_calls(who)
+    return [_history_row(i, notes=staff or i.get("agent") == who.agent_id,
+                         hears=lambda handlers: may_listen(who, handlers)) for i in items]
 
 
 def others_notes_blanked(agent_id: str | None, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """``items`` with the notes of contacts another agent handled blanked: the history of an agent's
-    own desk (the pop that rings their console, whatever their role)."""
-    return [i if i.get("agent") == agent_id else {**i, "notes": ""} for i in items]
+    own desk (the pop that rings their console, whatever their role); ``recording`` only on the
+    recorded calls that agent handled."""
+    return [_history_row(i, notes=i.get("agent") == agent_id, hears=lambda handlers: agent_id in handlers)
+            for i in items]
+
+
+def _history_row(item: dict[str, Any], *, notes: bool, hears: Callable[[list[str]], bool]) -> dict[str, Any]:
+    """``item`` (crm_core.screenpop.interaction_view) as shown: ``listeners`` (the agents who handled a
+    recorded call, None when nothing recorded it) becomes the viewer's ``recording`` flag."""
+    row = {k: v for k, v in item.items() if k != "listeners"}
+    listeners = item.get("listeners")
+    row["recording"] = listeners is not None and hears(listeners)
+    if not notes:
+        row["notes"] = ""
+    return row
 
 
 def check_identity_change(who: Principal, changes: Iterable[str]) -> list[str]:

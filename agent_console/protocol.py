@@ -297,14 +297,19 @@ class CustomerCard(_View):
 
 class InteractionView(_View):
     id: int | None = None
+    call_id: str | None = Field(None, description="The call's id (linkedid): the console's call_id.")
     at: float | str | None = None
     channel: str | None = None
     direction: str | None = None
     agent: str | None = None
+    agent_name: str | None = Field(None, description="The agent's display name.")
     disposition: str | None = None
     outcome: str | None = None
     notes: str | None = None
     resolved: bool | None = None
+    csat: int | None = Field(None, description="The caller's post-call survey score (1-5), if they answered.")
+    recording: bool = Field(False, description="The call has a recording the viewer may hear "
+                                               "(GET /api/crm/interactions/{id}/recordings).")
 
 
 class CaseView(_View):
@@ -450,6 +455,9 @@ class AgentView(_View):
     role: str
     agent_id: str | None
     display_name: str = ""
+    phone: bool | None = Field(None, description=(
+        "Has a softphone (GET /api/phone/credentials answers): an agent, or staff with an extension; "
+        "null when this server has no phone service (the console demo on fakes)"))
 
 
 # -- server -> client ----------------------------------------------------------------------------

@@ -49,10 +49,10 @@ def _dir(request: Request) -> Path:
 
 
 async def _may_listen(s: Any, p: Principal, interaction: Interaction | None) -> None:
-    if policy.sees_all_calls(p):
-        return
-    if interaction is not None and p.agent_id and p.agent_id in await recordings.handling_agents(
-            session=s, interaction=interaction):
+    handlers: set[str] = set()
+    if interaction is not None and not policy.sees_all_calls(p):
+        handlers = await recordings.handling_agents(session=s, interaction=interaction)
+    if policy.may_listen(p, handlers):
         return
     raise Forbidden("only the agents who handled the call and staff may listen")
 

@@ -83,6 +83,25 @@ async def handling_agents(*, session: AsyncSession, interaction: Interaction) ->
     return agents
 
 
+async def listeners(*, session: AsyncSession, calls: Sequence[Interaction]) -> dict[int, set[str]]:
+    """For those of ``calls`` that have a recording: interaction id -> the agents who handled it
+    (``handling_agents``), in two queries whatever the number of calls (a customer's history)."""
+    by_linkedid = {i.linkedid: i for i in calls if i.linkedid}
+    if not by_linkedid:
+        return {}
+    recorded = (await session.scalars(select(Recording.linkedid).where(Recording.linkedid.in_(list(by_linkedid)))
+                                      .distinct())).all()
+    found = {by_linkedid[lid].id: ({by_linkedid[lid].agent_id} if by_linkedid[lid].agent_id else set())
+             for lid in recorded}
+    if found:
+        rows = await session.execute(select(Segment.interaction_id, Segment.agent_id)
+                                     .where(Segment.interaction_id.in_(list(found)), Segment.agent_id.is_not(None)))
+        for interaction_id, agent in rows.all():
+            if agent:
+                found[interaction_id].add(agent)
+    return found
+
+
 async def recent(*, session: AsyncSession, queue: str | None = None, agent_id: str | None = None,
                  limit: int = 50) -> list[tuple[Recording, Interaction | None]]:
     query = (select(Recording, Interaction).outerjoin(Interaction, Interaction.linkedid == Recording.linkedid)

@@ -13,6 +13,7 @@ found there gets that card (``source`` "cache"), anyone else the unknown-caller 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,8 @@ from crm_core.fold import Folded
 from crm_core.interactions import interaction_by_linkedid, recent_for_customer
 from crm_core.models import Case, Customer, Interaction, epoch
 from crm_core.recent import RecentCache
+from crm_core.recordings import listeners
+from crm_core.users import display_names
 
 log = logging.getLogger(__name__)
 _CARD_PARTS = ("customer", "interactions", "open_cases", "script", "articles")
@@ -46,10 +49,25 @@ def customer_card(c: Customer) -> dict[str, Any]:
             "language": c.language, "tags": list(c.tags)}
 
 
-def interaction_view(i: Interaction) -> dict[str, Any]:
-    return {"id": i.id, "at": epoch(i.started_at), "channel": "phone", "direction": i.direction,
-            "agent": i.agent_id, "disposition": i.disposition, "outcome": i.outcome, "notes": i.notes,
-            "resolved": i.resolved_first_contact, "csat": i.csat}
+def interaction_view(i: Interaction, names: dict[str, str] | None = None,
+                     heard_by: dict[int, set[str]] | None = None) -> dict[str, Any]:
+    """One history row. ``names``: agent id -> display name; ``heard_by``: for recorded calls, the
+    agents who handled them. ``listeners`` (None: no recording) is for the access policy, which
+    turns it into the viewer's ``recording`` flag (agent_console.policy.redact_history)."""
+    listeners = (heard_by or {}).get(i.id)
+    return {"id": i.id, "call_id": i.linkedid, "at": epoch(i.started_at), "channel": "phone",
+            "direction": i.direction, "agent": i.agent_id,
+            "agent_name": (names or {}).get(i.agent_id or "") or None, "disposition": i.disposition,
+            "outcome": i.outcome, "notes": i.notes, "resolved": i.resolved_first_contact, "csat": i.csat,
+            "listeners": sorted(listeners) if listeners is not None else None}
+
+
+async def history_views(*, session: AsyncSession, calls: Sequence[Interaction]) -> list[dict[str, Any]]:
+    """``interaction_view`` of each of ``calls`` with agents' names and recordings, in three queries
+    whatever the number of rows."""
+    names = await display_names(session=session, agent_ids=[i.agent_id for i in calls if i.agent_id])
+    heard_by = await listeners(session=session, calls=calls)
+    return [interaction_view(i, names, heard_by) for i in calls]
 
 
 def case_view(c: Case) -> dict[str, Any]:
@@ -90,7 +108,8 @@ async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str
     if customer is not None:
         pop["customer"] = customer_card(customer)
         recent = await recent_for_customer(session=session, customer_id=customer.id, limit=6)
-        pop["interactions"] = [interaction_view(i) for i in recent if i.linkedid != linkedid][:5]
+        pop["interactions"] = await history_views(session=session,
+                                                  calls=[i for i in recent if i.linkedid != linkedid][:5])
         cases, _ = await list_cases(session=session, customer_id=customer.id, open_only=True, limit=10)
         pop["open_cases"] = [case_view(c) for c in cases]
     script = await suggest_script(session=session, queue=queue, intent=intent, language=language)

@@ -21,7 +21,7 @@
     o.value = name;
     $("f-queue").append(o);
   }
-  const when = (epoch) => new Date(epoch * 1000).toLocaleString(S.lang, { dateStyle: "short", timeStyle: "short" });
+  const when = (epoch) => window.Sup.when(epoch);  // the call center's zone, named in the top bar
 
   function render() {
     const body = $("callbacks").querySelector("tbody");

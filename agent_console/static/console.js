@@ -7,6 +7,7 @@
     lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0,
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
+    wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
   };
 
   // ---------- i18n ----------
@@ -139,6 +140,7 @@
   // ---------- login ----------
   function showLogin(msg) {
     S.me = null;
+    S.wrapped.clear();
     document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
     if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
     $("console-view").hidden = true;
@@ -206,7 +208,8 @@
       S.ws = null;
       if (ev.code === 4000) { S.replaced = true; toast(t("conn.replaced"), "error"); return; }
       if (ev.code === 4001 || ev.code === 1008) {
-        api("GET", "/api/me").then(() => retry()).catch(() => showLogin(t("login.expired")));
+        api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else showLogin(t("login.expired")); })
+          .catch(() => showLogin(t("login.expired")));
         return;
       }
       retry();
@@ -415,16 +418,17 @@
       $("pop-intent").textContent = pop.intent || "—";
     }
     const hist = $("cust-history");
-    const rows = (pop.interactions || []).slice(0, 5);
+    const rows = withWrapUps(pop.interactions || []).slice(0, 5);
     hist.replaceChildren(...(rows.length ? rows.map((r) => {
       const li = el("li");
+      if (r.call_id) li.dataset.call = r.call_id;
       const head = el("div", "h-head");
       head.append(el("span", "badge disp", label("disp", r.disposition, dispLabel(r.disposition))),
-        el("span", "muted", `${ago(r.at)} · ${label("chan", r.channel, r.channel || "")} · ${r.agent || ""}`));
+        el("span", "muted", `${ago(r.at)} · ${label("chan", r.channel, r.channel || "")} · ${r.agent_name || r.agent || ""}`));
       if (r.resolved) head.append(el("span", "ok", "✓"));
       if (r.csat) head.append(el("span", "chip", `${t("rec.csat")} ${r.csat}/5`));
       li.append(head, el("div", "h-notes", r.notes || ""));
-      if (r.id) li.append(playbackButton(r.id));
+      if (r.id && r.recording) li.append(playbackButton(r.id));  // the server says: recorded, and yours to hear
       return li;
     }) : [el("li", "muted", t("pop.none"))]));
     const cases = $("cust-cases");
@@ -510,7 +514,8 @@
     if (call.direction === "outbound" && $("wrap-no-answer").checked) msg.no_answer = true;
     $("wrap-submit").disabled = true;
     try {
-      await send(msg);
+      const ack = await send(msg);
+      rememberWrapUp(call, msg, (ack && ack.result) || {});
       toast(t("wrap.done"), "ok");
       document.dispatchEvent(new CustomEvent("cti:wrapped"));  // preview.js: the panel is free again
       const cid = (call.pop && call.pop.customer && call.pop.customer.id) || call.customer_id;
@@ -519,6 +524,32 @@
       err.hidden = false;
       err.textContent = e.field ? `${e.field}: ${e.message}` : e.message;
     } finally { $("wrap-submit").disabled = false; }
+  }
+
+  // The call logger writes a wrap-up's disposition and notes into the CRM after the ack, so a
+  // history read at once may lack the call or its result: the card shows what the ack confirmed
+  // saved until the CRM's copy has it (docs/agent-console.md).
+  function rememberWrapUp(call, msg, result) {
+    S.wrapped.set(call.call_id, { id: result.interaction_id || null, call_id: call.call_id,
+      at: call.started_at || now(), channel: "phone", direction: call.direction, agent: S.me && S.me.agent_id,
+      agent_name: S.me && (S.me.display_name || S.me.username), disposition: msg.disposition, notes: msg.notes,
+      resolved: msg.resolved, recording: false, customer_id: (call.pop && call.pop.customer && call.pop.customer.id)
+        || call.customer_id || null });
+    while (S.wrapped.size > 20) S.wrapped.delete(S.wrapped.keys().next().value);
+  }
+  function withWrapUps(rows) {
+    if (!S.wrapped.size) return rows;
+    const shown = S.browseCustomer ? S.browseCustomer.customer : (currentCall() || {}).pop && currentCall().pop.customer;
+    const out = rows.map((r) => {
+      const w = r.call_id && S.wrapped.get(r.call_id);
+      if (!w) return r;
+      if (r.disposition) { S.wrapped.delete(r.call_id); return r; }  // the CRM has it now
+      return { ...r, disposition: w.disposition, notes: w.notes, resolved: w.resolved, id: r.id || w.id };
+    });
+    const seen = new Set(out.map((r) => r.call_id));
+    const missing = [...S.wrapped.values()].filter((w) => !seen.has(w.call_id) && shown && w.customer_id === shown.id
+      && !(currentCall() && currentCall().call_id === w.call_id));
+    return missing.length ? [...missing, ...out].sort((a, b) => Number(b.at || 0) - Number(a.at || 0)) : out;
   }
 
   // ---------- customers ----------
@@ -725,7 +756,11 @@
     S.lang = saved || (navigator.language && navigator.language.toLowerCase().startsWith("zh") ? "zh-CN" : "en");
     wire();
     applyI18n();
-    try { startConsole(await api("GET", "/api/me")); } catch (_) { showLogin(); }
+    // /api/auth/session answers 200 logged in or not: a logged-out visit fails no request.
+    try {
+      const s = await api("GET", "/api/auth/session");
+      if (s.authenticated) startConsole(s.principal); else showLogin();
+    } catch (_) { showLogin(); }
   }
   // For preview.js; callStarted: a dialled call takes the screen from a customer being browsed.
   window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); } };

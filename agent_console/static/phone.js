@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const P = {
   ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null, status: "off", detail: "",
   muted: false, micId: "", speakerId: "", ctx: null, ring: null, meter: null, localStream: null,
-  retry: 0, retryTimer: null, active: false, micProblem: "",
+  retry: 0, retryTimer: null, active: false, micProblem: "", noPhone: false,
 };
 
 // Strings live with the console's in i18n.js (phone.*).
@@ -440,13 +440,19 @@ function wire() {
   document.addEventListener("pointerdown", wake, true);
   document.addEventListener("keydown", wake, true);
   // The console (agents) and the wallboard (supervisors with an extension: detail.phone) log in.
-  document.addEventListener("cti:login", (ev) => { if (ev.detail && (ev.detail.agent_id || ev.detail.phone)) start(); });
+  // /api/me's phone: false (staff without an extension): no phone, and nothing to ask the server.
+  document.addEventListener("cti:login", (ev) => {
+    const me = ev.detail;
+    if (me && me.phone === false) { P.noPhone = true; setStatus("off", t("phone.no_extension")); return; }
+    if (me && (me.agent_id || me.phone)) start();
+  });
   document.addEventListener("cti:logout", () => { stop(); });
   // A reload or a closed tab: hang up the browser's leg at once. The engine keeps the caller on
   // music and rings this console again once it is back (docs/softphone.md).
   window.addEventListener("pagehide", () => { if (P.session) P.session.bye().catch(() => {}); });
   document.addEventListener("cti:lang", () => {
     document.querySelectorAll("#phone-card [data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+    if (P.noPhone && P.status === "off") P.detail = t("phone.no_extension");
     render();
   });
   render();

@@ -18,7 +18,7 @@
       const audio = document.createElement("audio");
       audio.controls = true; audio.preload = "none"; audio.src = rec.url;
       const play = document.createElement("td"); play.append(audio);
-      tr.append(cell(new Date(rec.started_at * 1000).toLocaleString()), cell(rec.queue || "—"),
+      tr.append(cell(window.Sup.when(rec.started_at)), cell(rec.queue || "—"),
         cell(rec.agent_id || "—"), cell(rec.caller_number || ""), cell(`${Math.round(rec.duration_s)} s`),
         cell(rec.csat ? `${rec.csat}/5` : "—"), cell(String((rec.pauses || []).filter((p) => p.reason === "pause").length)),
         play);

@@ -5,7 +5,7 @@ window.Sup = (() => {
   const $ = (id) => document.getElementById(id);
   const saved = localStorage.getItem("cti.lang");
   const S = { lang: saved || (navigator.language && navigator.language.toLowerCase().startsWith("zh") ? "zh-CN" : "en"),
-    me: null, onLang: [] };
+    me: null, tz: "UTC", onLang: [] };
   function t(key, vars) {
     const dict = window.SUP_I18N[S.lang] || window.SUP_I18N.en;
     const console = window.I18N || {};  // the softphone's strings (i18n.js) on the wallboard
@@ -13,8 +13,19 @@ window.Sup = (() => {
     if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, v);
     return s;
   }
+  // Every time on these pages is the call center's (S.tz, /api/auth/session), the zone the reports
+  // count days in, whatever the browser's; the top bar names it.
+  function when(epoch, withDate = true) {
+    if (epoch === null || epoch === undefined) return "—";
+    const opts = { timeZone: S.tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    if (withDate) Object.assign(opts, { year: "numeric", month: "2-digit", day: "2-digit" });
+    try { return new Intl.DateTimeFormat(S.lang, opts).format(new Date(epoch * 1000)); } catch (_) {
+      return new Date(epoch * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    }
+  }
   function applyI18n() {
     document.documentElement.lang = S.lang;
+    if ($("tz-note")) $("tz-note").textContent = t("tz.note", { tz: S.tz });
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     const title = document.body.dataset.title;
     if (title) document.title = t(title);
@@ -77,7 +88,7 @@ window.Sup = (() => {
         el("span", "sec-what", t("sec.auth", { n: a.count, ip: a.remote_address, w: Math.round(a.window_s),
           s: a.service === "AMI" ? "AMI" : "SIP" })));
       if (a.accounts && a.accounts.length) li.append(el("span", "small", t("sec.accounts", { a: a.accounts.join(", ") })));
-      li.append(el("span", "muted small", t("sec.at", { t: new Date(a.at * 1000).toLocaleTimeString(S.lang) })));
+      li.append(el("span", "muted small", t("sec.at", { t: when(a.at, false) })));
       const btn = el("button", "btn tiny", t("sec.dismiss"));
       btn.type = "button";
       btn.addEventListener("click", () => {
@@ -99,7 +110,13 @@ window.Sup = (() => {
       location.href = "/";
     });
     applyI18n();
-    try { S.me = await api("GET", "/api/me"); } catch (e) { location.href = "/"; return; }
+    // 200 logged in or not (/api/me's 401 would land in the browser's console before the redirect).
+    try {
+      const session = await api("GET", "/api/auth/session");
+      S.me = session.principal; S.tz = session.tz || "UTC";
+    } catch (e) { S.me = null; }
+    if (!S.me) { location.href = "/"; return; }
+    if ($("tz-note")) $("tz-note").textContent = t("tz.note", { tz: S.tz });
     $("who-name").textContent = S.me.display_name || S.me.username;
     if (S.me.role === "agent") { $("forbidden").hidden = false; return; }
     $("main").hidden = false;
@@ -107,5 +124,5 @@ window.Sup = (() => {
     api("GET", "/api/supervisor/alerts").then((a) => addSecurity(a.security || [])).catch(() => {});
     onReady();
   }
-  return { $, S, t, api, el, pct, secs, dur, start, applyI18n, addSecurity };
+  return { $, S, t, api, el, pct, secs, dur, when, start, applyI18n, addSecurity };
 })();

@@ -198,7 +198,7 @@
       const li = el("li", `alert ${al.state} lvl-${al.level}`);
       li.dataset.alert = al.alert_id;
       li.append(el("div", "al-kind", t(`kind.${al.kind}`)), el("div", "al-subject", al.subject),
-        el("div", "muted small", `${t("al.to", { r: t("role." + al.role) })} · ${t("al.since", { t: new Date(al.raised_at * 1000).toLocaleTimeString(S.lang) })}`));
+        el("div", "muted small", `${t("al.to", { r: t("role." + al.role) })} · ${t("al.since", { t: window.Sup.when(al.raised_at, false) })}`));
       if (al.state === "acknowledged") li.append(el("div", "small", t("al.acked", { b: al.acknowledged_by })));
       else li.append(actionButton("al.ack", "primary", () => {
         if (W.ws && W.ws.readyState === 1) W.ws.send(JSON.stringify({ type: "ack", alert_id: al.alert_id }));
@@ -238,7 +238,8 @@
     connect();
     setInterval(tick, 1000);
     // The supervisor's browser softphone registers (phone.js): a listen / whisper / barge rings it.
-    // Whoever may not intervene (a manager) has no use for it.
-    if (mayIntervene()) document.dispatchEvent(new CustomEvent("cti:login", { detail: { ...S.me, phone: true } }));
+    // Whoever may not intervene (a manager) has no use for it; /api/me says who has no extension
+    // (phone: false), so the page does not ask for credentials the server refuses.
+    if (mayIntervene()) document.dispatchEvent(new CustomEvent("cti:login", { detail: { ...S.me, phone: S.me.phone !== false } }));
   });
 })();

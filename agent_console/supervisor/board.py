@@ -11,7 +11,7 @@ each counts where its first contact is, as in a report.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from acd.kpis import (
@@ -25,7 +25,7 @@ from acd.kpis import (
     issues_by_first,
     summarize,
 )
-from acd.model import PHONE_OFFLINE, AgentView, QueueConfig
+from acd.model import PHONE_OFFLINE, AgentState, AgentView, QueueConfig
 from acd.stats import QueueSnapshot
 from agent_console.supervisor.agents import AgentClock
 
@@ -68,10 +68,13 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
                   agents: Sequence[AgentView], names: Mapping[str, str], clock: AgentClock,
                   calls: Iterable[LiveCallView], records: Sequence[CallRecord],
                   agent_times: Sequence[AgentTime] = (),
-                  callbacks: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+                  callbacks: Mapping[str, Mapping[str, int]] | None = None,
+                  inactive: Collection[str] = ()) -> dict[str, Any]:
     """One wallboard snapshot (see docs/supervisor.md for the fields). ``callbacks``: open callback
     counts per queue ("" for personal ones), as ``crm_core.callbacks.open_counts`` gives them.
-    ``records`` may reach back before today (earlier contacts on a case): only FCR sees those."""
+    ``records`` may reach back before today (earlier contacts on a case): only FCR sees those.
+    ``inactive``: agent ids of deactivated users, left off the board once logged out (their calls
+    stay in the figures)."""
     callbacks = callbacks or {}
     midnight = bucket_start(now, "day", tz)
     day = [r for r in records if midnight <= r.at <= now]
@@ -117,6 +120,8 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             current.setdefault(c.agent_id, c)
     out_agents = []
     for a in sorted(agents, key=lambda v: v.agent_id):
+        if a.agent_id in inactive and a.state is AgentState.LOGGED_OUT:
+            continue  # deactivated (one still at work, offboarded mid-call, stays until logged out)
         since = clock.since(a.agent_id)
         call = current.get(a.agent_id)
         out_agents.append({
@@ -131,7 +136,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "handled_today": handled_today.get(a.agent_id, 0),
         })
     known = {a.agent_id for a in agents}
-    for agent_id in sorted(set(names) - known):  # in the CRM, never logged in since the engine started
+    for agent_id in sorted(set(names) - known - set(inactive)):  # in the CRM, not logged in since the start
         out_agents.append({"agent_id": agent_id, "name": names[agent_id], "state": "logged_out", "reason": None,
                            "since": None, "time_in_state_s": None, "queues": [], "skills": {},
                            "not_ready_after_call": None, "phone_offline": False, "call": None,

@@ -50,6 +50,7 @@ def _bar(route: str, title_key: str, extras: str) -> str:
 {links}
   </nav>
   <span class="grow"></span>{extra}
+  <span id="tz-note" class="swho muted small"></span>
   <span id="who-name" class="swho"></span>
   <button type="button" class="btn ghost lang-toggle" data-i18n="lang.other">中文</button>
   <button type="button" id="btn-logout" class="btn ghost" data-i18n="nav.logout">Log out</button>

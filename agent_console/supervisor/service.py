@@ -66,6 +66,7 @@ class SupervisorService:
         self.sl_targets = sl_targets_of(rules)
         self.agent_clock = AgentClock()
         self.names: dict[str, str] = {}
+        self.inactive: frozenset[str] = frozenset()  # agent ids of deactivated users: off the board
         # Agent state history and audit rows are journaled (``journal``: a JSON-lines file in the
         # state directory) and written once the database takes them: an outage loses none.
         self.rows = RowJournal(db, journal, {"agent_state": write_state_once}, name="supervisor.rows")
@@ -154,8 +155,10 @@ class SupervisorService:
         # called about before today belongs to that issue (as in a report), not to today's.
         records = with_case_contacts(await self.record_cache.load(since), await self.case_contacts.load(since))
         async with self.db.session() as s:
-            rows = (await s.execute(select(User.agent_id, User.display_name).where(User.agent_id.is_not(None)))).all()
+            rows = (await s.execute(select(User.agent_id, User.display_name, User.active)
+                                    .where(User.agent_id.is_not(None)))).all()
         self.names = {r.agent_id: r.display_name for r in rows}
+        self.inactive = frozenset(r.agent_id for r in rows if not r.active)
         await self.callbacks.refresh_counts(self.clock())  # at its own, slower pace
         return records
 
@@ -167,7 +170,7 @@ class SupervisorService:
                              sl_targets=self.sl_targets, agents=self.acd.agents(), names=self.names,
                              clock=self.agent_clock, calls=calls, records=records,
                              agent_times=self.agent_clock.times(now, since=self._records_since(now)),
-                             callbacks=self.callbacks.counts)
+                             callbacks=self.callbacks.counts, inactive=self.inactive)
 
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""

@@ -60,7 +60,8 @@ async def page(browser: Browser, viewport: dict[str, int],
         yield pg
     finally:
         await ctx.close()
-    # A 401 on /api/me before login is an expected resource error.
+    # Resource errors are the tests' own to check (test_page_requests, test_login_page): some expect a
+    # 503 of the absent PBX.
     real = [e for e in errors if "Failed to load resource" not in e and not any(x in e for x in expected_page_errors)]
     assert not real, f"errors in the page: {real}"
 

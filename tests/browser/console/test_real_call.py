@@ -65,6 +65,12 @@ async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[En
     await page.click("#wrap-submit")
     await expect(page.locator("#wrap-form")).to_be_hidden()
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    # The customer's card shows the call just wrapped up with its result at once (it showed it
+    # without a disposition until a reload: the call logger writes the disposition after the ack).
+    newest = page.locator("#cust-history li").first
+    await expect(newest.locator(".badge.disp")).to_have_text("Resolved")
+    await expect(newest.locator(".h-notes")).to_have_text("Confirmed the delivery date.")
+    await expect(newest.locator(".ok")).to_have_text("✓")
 
     for _ in range(50):
         async with eng.db.session() as s:

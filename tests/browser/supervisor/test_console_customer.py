@@ -3,10 +3,13 @@ and history as an agent finds them, in English and Chinese."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from playwright.async_api import Page, expect
 from sqlalchemy import func, select
 
-from crm_core.models import Customer, Interaction
+from crm_core.models import Customer, Interaction, User
+from crm_core.recordings import Recording
 from crm_core.seed import DISPOSITIONS
 from tests.browser.conftest import log_in
 from tests.web.supervisor.conftest import Site
@@ -89,3 +92,61 @@ async def test_a_customer_without_a_company_has_no_leading_dot(site: Site, page:
     text = await line.evaluate("e => [...e.children].filter(s => !s.hidden).map(s => getComputedStyle(s, '::before')"
                                ".content.replace(/^none$/, '').replaceAll('\"', '') + s.textContent).join('')")
     assert text.startswith("+") and " · " in text, text  # "+86... · someone@example.com"
+
+
+async def _recorded_history(site: Site) -> tuple[str, str, str, dict[str, str]]:
+    """A seeded customer with calls of agent 1001 and of other agents in their last five; one call of
+    each gets a recording. The customer's name, the linkedids recorded (1001's, another agent's), and
+    the agents' display names."""
+    async with site.engine.db.session() as s:
+        rows = (await s.execute(select(Interaction.customer_id, Interaction.agent_id, Interaction.linkedid)
+                                .where(Interaction.customer_id.is_not(None), Interaction.agent_id.is_not(None))
+                                .order_by(Interaction.started_at.desc()))).all()
+        last: dict[int, list[tuple[str, str]]] = {}
+        for cid, agent, linkedid in rows:
+            last.setdefault(cid, []).append((agent, linkedid))
+        cid, calls = next((c, v[:5]) for c, v in last.items()
+                          if any(a == "1001" for a, _ in v[:5]) and any(a != "1001" for a, _ in v[:5]))
+        mine = next(lid for a, lid in calls if a == "1001")
+        theirs = next(lid for a, lid in calls if a != "1001")
+        for n, lid in enumerate((mine, theirs)):
+            s.add(Recording(linkedid=lid, path=f"2026/01/01/00/{lid}-{n}.wav", duration_s=5.0, size_bytes=44,
+                            started_at=datetime.now(UTC), ended_at=datetime.now(UTC), pauses=[]))
+        names = {u.agent_id: u.display_name for u in (await s.execute(select(User))).scalars() if u.agent_id}
+        name = str((await s.get(Customer, cid)).name)  # type: ignore[union-attr]
+    return name, mine, theirs, names
+
+
+async def test_history_offers_recordings_the_agent_may_hear_and_names_agents(site: Site, page: Page) -> None:
+    """Every row offered a Recording button (seeded calls have none: the click said so in an error);
+    now only a call with a recording the viewer may hear (their own) has one. Rows named agents by
+    id (1001); they say the agent's name."""
+    name, mine, theirs, names = await _recorded_history(site)
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await _open(page, name)
+    rows = page.locator("#cust-history li")
+    await expect(rows.first.locator(".badge.disp")).to_be_visible()
+    assert await page.locator("#cust-history .h-rec button").count() == 1
+    own = page.locator(f'#cust-history li[data-call="{mine}"]')
+    await expect(own.locator(".h-rec button")).to_be_visible()
+    await expect(page.locator(f'#cust-history li[data-call="{theirs}"] .h-rec')).to_have_count(0)
+    metas = await page.locator("#cust-history .h-head .muted").all_inner_texts()
+    for meta in metas:
+        agent = meta.rsplit(" · ", 1)[-1]
+        assert agent in names.values() and agent not in names, metas
+
+
+async def test_history_shows_the_callers_survey_score(site: Site, page: Page) -> None:
+    """docs/recording.md: the console's history shows the post-call survey's score; the field was
+    dropped on the way (InteractionView had no csat), so no row ever showed it."""
+    name = await _customer_with_history(site)
+    async with site.engine.db.session() as s:
+        cid = (await s.execute(select(Customer.id).where(Customer.name == name))).scalar_one()
+        newest = (await s.execute(select(Interaction).where(Interaction.customer_id == cid).order_by(
+            Interaction.started_at.desc(), Interaction.id.desc()).limit(1))).scalar_one()
+        newest.csat = 4
+    await log_in(page, site.base, "agent1", "agent1-demo")
+    await expect(page.locator("#console-view")).to_be_visible()
+    await _open(page, name)
+    await expect(page.locator("#cust-history li").first.locator(".chip")).to_have_text("CSAT 4/5")

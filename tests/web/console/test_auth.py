@@ -25,12 +25,26 @@ async def test_login_ok_sets_httponly_cookie_and_me_works(console: Console) -> N
     assert r.status_code == 200
     body = r.json()
     assert body["principal"] == {"user_id": 1, "username": "alice", "role": "agent", "agent_id": "a1001",
-                                 "display_name": "Alice Wang 王丽"}
+                                 "display_name": "Alice Wang 王丽", "phone": None}  # no phone service here
     assert body["redirect"] == "/"
     cookie = r.headers["set-cookie"]
     assert "cti_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     me = await console.http.get("/api/me")  # the client kept the cookie
     assert me.status_code == 200 and me.json()["agent_id"] == "a1001"
+
+
+async def test_the_session_probe_answers_200_either_way_and_me_still_refuses_anonymous(console: Console) -> None:
+    """The login page asks /api/auth/session (no failed request in the browser); /api/me stays 401."""
+    r = await console.http.get("/api/auth/session")
+    assert r.status_code == 200 and r.json() == {"authenticated": False, "principal": None, "tz": "Asia/Shanghai"}
+    assert (await console.http.get("/api/me")).status_code == 401
+    forged = await console.http.get("/api/auth/session", headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code == 200 and forged.json()["authenticated"] is False
+    await console.http.post("/api/auth/login", json={"username": "alice", "password": "demo-pass-1"})
+    r = await console.http.get("/api/auth/session")
+    assert r.json()["authenticated"] is True and r.json()["principal"]["agent_id"] == "a1001"
+    await console.http.post("/api/auth/logout")
+    assert (await console.http.get("/api/auth/session")).json()["authenticated"] is False
 
 
 async def test_bad_password_and_unknown_user_are_401(console: Console) -> None:

@@ -110,3 +110,17 @@ async def test_a_supervisor_with_an_extension_gets_own_softphone_for_listening(
     assert (await http.get("/api/phone/credentials", headers=alice)).json()["username"] == "web1001"
     assert (await http.post("/api/auth/logout", headers=sue)).status_code == 200
     assert set(store.passwords) == {"web1001"}
+
+
+@pytest.mark.parametrize("phone", [True], indirect=True)
+async def test_me_says_whether_the_user_has_a_softphone(phone: tuple[httpx.AsyncClient, MemoryPhoneSecrets]) -> None:
+    """The wallboard learns from /api/me that staff without an extension have no phone, instead of
+    asking for credentials and logging the 403 in the browser's console on every load."""
+    http, _ = phone
+    sue = await login(http, "sue")
+    STAFF["extension"] = None
+    assert (await http.get("/api/me", headers=sue)).json()["phone"] is False
+    STAFF["extension"] = "1003"
+    assert (await http.get("/api/me", headers=sue)).json()["phone"] is True
+    alice = await login(http, ALICE[0])
+    assert (await http.get("/api/me", headers=alice)).json()["phone"] is True
