@@ -328,7 +328,8 @@ def _journey(rng: random.Random, n: int, start: float, customer: Customer | None
         evs += [HoldStarted(ts=t + 30, linkedid=lid, agent_id=agent), HoldEnded(ts=t + 55, linkedid=lid,
                                                                                  agent_id=agent)]
     code, _label, _zh, _category, resolves = rng.choice(DISPOSITIONS[:8])
-    resolved = resolves and rng.random() < 0.9  # as agents tick it: the disposition's default, mostly kept
+    kept = rng.random() < 0.9  # drawn for every call: the rest of the demo data stays as it was
+    resolved = resolves and kept  # as agents tick it: the disposition's default, mostly kept
     return [*evs, CallEnded(ts=t + 4 + talk, linkedid=lid),
             WrapUpDone(ts=t + 4 + talk + rng.uniform(10, 90), linkedid=lid, agent_id=agent, disposition=code,
                        notes=rng.choice(["客户满意", "已解释资费", "需回访", "Customer asked for a copy of the invoice",
