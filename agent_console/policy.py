@@ -10,7 +10,8 @@ are the helpers below, called by the routes that return rows.
 Roles: ``agent`` takes calls; ``supervisor`` runs the floor (wallboard, interventions, reports);
 ``manager`` sees what a supervisor sees and runs reports, but does not intervene in calls;
 ``admin`` does everything, and alone manages the catalog (dispositions, scripts, articles).
-The table is rendered in docs/security.md ("Access policy").
+The table is rendered in docs/security.md ("Access policy"); ``tests/web/security/test_policy.py``
+fails when an action has no row there or a role's cell disagrees with ``ACTIONS``.
 """
 
 from __future__ import annotations
