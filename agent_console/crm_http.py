@@ -3,10 +3,11 @@ scripts, knowledge articles and screen pops. Thin: validate, call a service, ser
 
 The app must hold the ``crm_core.db.Database`` on ``app.state.crm_db``. Who may do what is
 ``agent_console.policy`` (a dependency of this router): agents read customers, cases, scripts and
-articles, create and edit customers (not their PIN, phone numbers or tier) and cases, and see only
-their own interactions and their own calls' pops; staff see everything; only admins manage
-dispositions, scripts and articles. Errors are ``CrmError``s (code, message, field) turned into statuses by the
-app's CtiError handler (``install_error_handler`` for an app of its own).
+articles, create customers (with phone numbers, without a PIN or tier), edit them (not their PIN,
+phone numbers or tier), create and edit cases, and see only their own interactions and their own
+calls' pops; staff see everything; only admins manage dispositions, scripts and articles. Errors
+are ``CrmError``s (code, message, field) and the policy's ``Forbidden``, turned into statuses by
+the app's CtiError handler (``install_error_handler`` for an app of its own).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from agent_console import policy
 from agent_console.security import Principal, current_principal
 from crm_core import cases, catalog, customers, interactions
 from crm_core.db import Database
-from crm_core.errors import CrmError, NotFound
+from crm_core.errors import NotFound
 from crm_core.schemas import (
     MAX_ID,
     ArticleIn,
@@ -46,6 +47,7 @@ from crm_core.schemas import (
     Tier,
 )
 from crm_core.screenpop import screen_pop
+from cti.errors import CtiError
 
 router = APIRouter(prefix="/api/crm", tags=["crm"], dependencies=[Depends(policy.enforce)])
 _admin = current_principal  # the roles are policy.enforce's: these names say what the table requires
@@ -77,10 +79,11 @@ def get_db(request: Request) -> Database:
 
 
 def install_error_handler(app: FastAPI) -> None:
-    """For an app without the console's CtiError handler (tests, a CRM-only server)."""
+    """For an app without the console's CtiError handler (tests, a CRM-only server): the CRM's
+    errors and the policy's refusals (403 ``forbidden``)."""
 
-    @app.exception_handler(CrmError)
-    async def _crm_error(request: Request, err: CrmError) -> JSONResponse:
+    @app.exception_handler(CtiError)
+    async def _crm_error(request: Request, err: CtiError) -> JSONResponse:
         body: dict[str, Any] = {"code": err.code, "message": err.message}
         if getattr(err, "field", None):
             body["field"] = err.field  # type: ignore[attr-defined]
@@ -108,6 +111,9 @@ async def search_customers(q: str | None = _text(), phone: str | None = _text(),
 @router.post("/customers", response_model=CustomerOut, status_code=201)
 async def create_customer(data: CustomerIn, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
+    """A PIN or a tier other than ``standard``: supervisors and admins only (what a new customer
+    grants, as on a change); a phone number already another customer's: 409 naming it."""
+    policy.check_identity_change(p, data.model_dump(exclude_defaults=True), creating=True)
     async with db.session() as s:
         return CustomerOut.of(await customers.create_customer(session=s, data=data))
 

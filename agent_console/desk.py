@@ -1,30 +1,30 @@
 """The real ``AgentDesk``: agent actions carried out by the ACD delivery service on the PBX, and
 wrap-ups written to the CRM (through ``WrapUpDone`` on the bus, which the call logger folds into
-the call's interaction, and cases through the CRM services)."""
+the call's interaction, and cases through the CRM services). Queue login (which queues, which
+phone) is ``agent_console.queue_login``'s."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.events import AgentCallUpdate
-from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
+from acd.model import AgentState
 from agent_console.errors import (
     CallNotFound,
-    ConsoleError,
     Forbidden,
     IllegalAgentAction,
     InvalidInput,
     NotYourCall,
     TargetNotFound,
+    acd_step,
 )
-from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import (
     AgentStateView,
@@ -36,17 +36,15 @@ from agent_console.protocol import (
     OfferView,
     Pop,
 )
-from crm_core import callbacks, catalog, users, wrapups
+from agent_console.queue_login import QueueLogin
+from crm_core import callbacks, catalog, wrapups
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable, InvalidField, NotFound
 from crm_core.journal import RowJournal
-from crm_core.models import Callback, Customer, epoch
+from crm_core.models import Callback, Customer, User, epoch
 from crm_core.phones import to_e164
 from cti.bus import EventBus
-from cti.errors import CtiError
 from cti.journey import WrapUpDone
-
-T = TypeVar("T")
 
 # How long a disposition catalog read stands for wrap-up checks (a disposition retired in the
 # catalog is still accepted for at most this long).
@@ -55,11 +53,6 @@ _CATALOG_FRESH_S = 5.0
 REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
            ("after_call_work", "After-call work"), ("missed", "Missed a call"), ("login", "Just logged in"),
            ("outbound", "On an outbound call")]
-
-
-def level(value: Any) -> int:
-    """Proficiency on the router's scale (MIN_LEVEL..MAX_LEVEL)."""
-    return max(MIN_LEVEL, min(MAX_LEVEL, int(value)))
 
 
 class EngineDesk:
@@ -74,7 +67,15 @@ class EngineDesk:
         self._dispositions_read = float("-inf")  # time.monotonic() of that read
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
+        self.queue_login = QueueLogin(acd, db, phone_of=self._phone_of)
         self._wrap_started: dict[str, float] = {}
+
+    def _phone_of(self, agent_id: str, user: User) -> AgentPhone:
+        """The phone the ACD rings for ``agent_id``: a run-time override, else the CRM user's
+        (admin-set), else the default."""
+        kind = self.phone_overrides.get(agent_id) or user.phone_kind or self.phone_kind
+        return AgentPhone(user.extension or agent_id, kind=kind if kind in PHONE_KINDS else "sim",
+                          answer_after_s=self.answer_after_s)
 
     # -- reading ----------------------------------------------------------------------------------
     async def snapshot(self, agent_id: str) -> DeskSnapshot:
@@ -105,93 +106,39 @@ class EngineDesk:
         return Catalog(reasons=[Choice(code=c, label=label) for c, label in REASONS],
                        dispositions=[DispositionChoice(code=d.code, label=d.label, resolves=d.resolves)
                                      for d in found],
-                       queues=self.acd.queue_names(), login_queues=await self._open_queues(agent_id))
-
-    async def _open_queues(self, agent_id: str) -> list[str]:
-        """The queues ``agent_id`` may log in to (policy.queues_open_to): by the skills the ACD
-        holds while logged in, else by the CRM's."""
-        if not agent_id:
-            return []
-        if self._state(agent_id) is not AgentState.LOGGED_OUT:
-            return queues_open_to(self.acd.agent(agent_id).skills, self.acd.queue_names())
-        async with self.db.session() as session:
-            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
-        return queues_open_to(user.skills or {}, self.acd.queue_names()) if user is not None else []
+                       queues=self.acd.queue_names(),
+                       login_queues=await self.queue_login.open_queues(agent_id))
 
     # -- agent state --------------------------------------------------------------------------------
     async def login_queues(self, agent_id: str, queues: list[str]) -> None:
-        """Log in to the ACD (``queues`` empty: the agent's own queues), or add queues; only queues of
-        the agent's skills and ``general`` (Forbidden naming the queue)."""
-        known = set(self.acd.queue_names())
-        unknown = [q for q in queues if q not in known]
-        if unknown:
-            raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
-        if self._state(agent_id) is not AgentState.LOGGED_OUT:
-            view = self.acd.agent(agent_id)
-            current = set(view.queues)
-            if not set(queues) <= current:
-                check_queue_login(set(queues) - current, queues_open_to(view.skills, known))
-                await self._requeue(agent_id, sorted(current | set(queues)))
-            return
-        async with self.db.session() as session:
-            user = await users.user_by_agent_id(session=session, agent_id=agent_id)
-        if user is None:
-            raise TargetNotFound(f"no agent {agent_id} in the CRM")
-        skills = {k: level(v) for k, v in (user.skills or {}).items()}
-        open_to = queues_open_to(skills, known)
-        check_queue_login(queues, open_to)
-        wanted = queues or open_to
-        # The agent's phone: a run-time override, else the CRM user's (admin-set), else the default.
-        kind = self.phone_overrides.get(agent_id) or user.phone_kind or self.phone_kind
-        kind = kind if kind in PHONE_KINDS else "sim"
-        phone = AgentPhone(user.extension or agent_id, kind=kind,
-                           answer_after_s=self.answer_after_s)
-        await self._acd(self.acd.agent_login(agent_id, skills, wanted, phone=phone))
+        await self.queue_login.login(agent_id, queues)
 
     async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
-        """Leave ``queues``; with none named (or none left), log off the ACD entirely."""
-        if self._state(agent_id) is AgentState.LOGGED_OUT:
-            return
-        remaining = sorted(set(self.acd.agent(agent_id).queues) - set(queues)) if queues else []
-        if remaining:
-            await self._requeue(agent_id, remaining)
-        else:
-            await self._acd(self.acd.agent_logout(agent_id))
-
-    async def _requeue(self, agent_id: str, queues: list[str]) -> None:
-        """Change a logged-in agent's queues: log out and back in, keeping ready / not-ready."""
-        view = self.acd.agent(agent_id)
-        if view.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
-            raise IllegalAgentAction("queues can change between calls, not during one")
-        await self._acd(self.acd.agent_logout(agent_id))
-        await self._acd(self.acd.agent_login(agent_id, dict(view.skills), queues,
-                                             ready=view.state is AgentState.AVAILABLE))
-        if view.state is AgentState.NOT_READY and view.reason and view.reason != "login":
-            await self._acd(self.acd.set_not_ready(agent_id, view.reason))
+        await self.queue_login.logout(agent_id, queues)
 
     async def set_ready(self, agent_id: str) -> None:
-        await self._acd(self.acd.set_ready(agent_id))
+        await acd_step(self.acd.set_ready(agent_id))
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
         if reason not in {c for c, _ in REASONS}:
             raise InvalidInput("reason", f"unknown not-ready reason {reason!r}")
-        await self._acd(self.acd.set_not_ready(agent_id, reason))
+        await acd_step(self.acd.set_not_ready(agent_id, reason))
 
     # -- calls --------------------------------------------------------------------------------------
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id, consult_ok=True)
         if call.router_id is not None:  # the consulted agent hangs up: the first agent is back with the caller
-            await self._acd(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"))
+            await acd_step(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"))
             return
-        await self._acd(self.acd.actions.hangup(call.linkedid))
+        await acd_step(self.acd.actions.hangup(call.linkedid))
 
     async def hold(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.actions.hold(call_id))
+        await acd_step(self.acd.actions.hold(call_id))
 
     async def resume(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.actions.resume(call_id))
+        await acd_step(self.acd.actions.resume(call_id))
 
     async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
                        target: str, note: str = "") -> None:
@@ -202,36 +149,36 @@ class EngineDesk:
         target = target.lstrip("+")
         if target_kind == "queue" and target not in set(self.acd.queue_names()):
             raise TargetNotFound(f"unknown queue {target!r}")
-        await self._acd(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind,
+        await acd_step(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind,
                                                   note=note))
 
     async def cancel_consult(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.actions.cancel_consult(call_id))
+        await acd_step(self.acd.actions.cancel_consult(call_id))
 
     async def conference(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.actions.conference(call_id))
+        await acd_step(self.acd.actions.conference(call_id))
 
     async def set_call_attributes(self, agent_id: str, call_id: str, *, tags: list[str],
                                   values: dict[str, str]) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.actions.set_attributes(call_id, tags=tags, values=values))
+        await acd_step(self.acd.actions.set_attributes(call_id, tags=tags, values=values))
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
         # The ACD must not offer a queued call to an agent busy on an outbound call.
         if self._state(agent_id) is AgentState.AVAILABLE:
-            await self._acd(self.acd.set_not_ready(agent_id, "outbound"))
-        return await self._acd(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id))
+            await acd_step(self.acd.set_not_ready(agent_id, "outbound"))
+        return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id))
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
         self._own(agent_id, call_id)
-        await self._acd(self.acd.actions.play_dtmf(call_id, digits))
+        await acd_step(self.acd.actions.play_dtmf(call_id, digits))
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
         """The agent's wrap-up: the CRM writes (case, callback) in one transaction, the interaction's
@@ -272,9 +219,9 @@ class EngineDesk:
             # call (N: pending until the work ends, which is now), else ready.
             reason = wrap.not_ready_reason or (view.not_ready_after_call if view is not None else None)
             if reason:
-                await self._acd(self.acd.set_not_ready(agent_id, reason))
+                await acd_step(self.acd.set_not_ready(agent_id, reason))
             elif view is not None:
-                await self._acd(self.acd.set_ready(agent_id))
+                await acd_step(self.acd.set_ready(agent_id))
         return result
 
     async def _write_journaled(self, session: Any, key: str, w: dict[str, Any]) -> None:
@@ -401,15 +348,6 @@ class EngineDesk:
         if self.acd.call_known(call_id):
             raise NotYourCall(f"call {call_id} belongs to another agent")
         raise CallNotFound(f"no call {call_id}")
-
-    async def _acd(self, work: Awaitable[T]) -> T:
-        """ACD and telephony errors become the console's own, with their message."""
-        try:
-            return await work
-        except ConsoleError:
-            raise
-        except CtiError as err:  # the ACD refused, or Asterisk did
-            raise IllegalAgentAction(err.message) from err
 
 
 def _call_view(call: LiveCall) -> CallView:

@@ -17,7 +17,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from cti.errors import CtiError
+
+T = TypeVar("T")
 
 
 class ConsoleError(CtiError):
@@ -90,3 +95,14 @@ class InvalidInput(ConsoleError):
 class DeskUnavailable(ConsoleError):
     code = "desk_unavailable"
     http_status = 503
+
+
+async def acd_step(work: Awaitable[T]) -> T:
+    """Await an ACD or telephony step: its errors become the console's own (IllegalAgentAction),
+    with their message; the console's pass through."""
+    try:
+        return await work
+    except ConsoleError:
+        raise
+    except CtiError as err:  # the ACD refused, or Asterisk did
+        raise IllegalAgentAction(err.message) from err

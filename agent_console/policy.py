@@ -10,7 +10,8 @@ are the helpers below, called by the routes that return rows.
 Roles: ``agent`` takes calls; ``supervisor`` runs the floor (wallboard, interventions, reports);
 ``manager`` sees what a supervisor sees and runs reports, but does not intervene in calls;
 ``admin`` does everything, and alone manages the catalog (dispositions, scripts, articles).
-The table is rendered in docs/security.md ("Access policy").
+The table is rendered in docs/security.md ("Access policy"); ``tests/web/security/test_policy.py``
+fails when an action has no row there or a role's cell disagrees with ``ACTIONS``.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "session.self": ALL,  # who am I, log out
     "agent.desk": ALL,  # own state, queues, calls, wrap-up, callbacks (needs an agent id; calls: own only)
     "customers.read": ALL,  # agents: history without other agents' notes
-    "customers.write": ALL,  # name, company, e-mails, tags, notes...
-    "customers.identity": FLOOR,  # PIN, phone numbers (the caller-ID identity), tier: audited
+    "customers.write": ALL,  # create (with phone numbers); name, company, e-mails, tags, notes...
+    "customers.identity": FLOOR,  # PIN, tier (also of a new customer), phone numbers (the caller-ID identity): audited
     "interactions.read": ALL,  # agents: their own only
     "interactions.link": ALL,  # agents: their own only
     "cases.read": ALL,
@@ -100,7 +101,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/customers/{customer_id}"): "customers.read",
     ("GET", "/api/customers/{customer_id}/history"): "customers.read",
     ("GET", f"{_C}/customers"): "customers.read",
-    ("POST", f"{_C}/customers"): "customers.write",
+    ("POST", f"{_C}/customers"): "customers.write",  # a PIN or tier: customers.identity
     ("GET", f"{_C}/customers/{{customer_id}}"): "customers.read",
     ("PATCH", f"{_C}/customers/{{customer_id}}"): "customers.write",  # identity fields: customers.identity
     ("GET", f"{_C}/interactions"): "interactions.read",
@@ -182,6 +183,10 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 
 IDENTITY_FIELDS = ("pin", "phones", "tier")  # a customer's caller-ID identity and what it unlocks
+# What a new customer may be given only by those who may change it: the PIN (the IVR's
+# identification) and the tier (routing priority). Its phone numbers are how anyone reaches it
+# (a number already another customer's is refused to everyone: crm_core.customers).
+IDENTITY_GRANTS = ("pin", "tier")
 
 
 def action_of(method: str, path: str) -> str | None:
@@ -283,11 +288,14 @@ def _history_row(item: dict[str, Any], *, notes: bool, hears: Callable[[list[str
     return row
 
 
-def check_identity_change(who: Principal, changes: Iterable[str]) -> list[str]:
-    """The identity fields among ``changes``; Forbidden when ``who`` may not change them."""
-    touched = [f for f in IDENTITY_FIELDS if f in set(changes)]
+def check_identity_change(who: Principal, changes: Iterable[str], *, creating: bool = False) -> list[str]:
+    """The identity fields among ``changes`` (of a new customer: ``IDENTITY_GRANTS``); Forbidden,
+    naming them, when ``who`` may not change them."""
+    names = set(changes)
+    touched = [f for f in (IDENTITY_GRANTS if creating else IDENTITY_FIELDS) if f in names]
     if touched and not allows(who.role, "customers.identity"):
-        raise Forbidden(f"role {who.role!r} may not change {', '.join(touched)} (supervisors and admins only)")
+        what = "give a new customer" if creating else "change"
+        raise Forbidden(f"role {who.role!r} may not {what} {', '.join(touched)} (supervisors and admins only)")
     return touched
 
 

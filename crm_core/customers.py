@@ -1,7 +1,8 @@
 """Customers: create, read, update and search (phone / name / e-mail / account number), PIN checks.
 
 Who may change what is the web layer's policy; this module audits every change of a customer's
-identity (PIN, phone numbers -- the caller-ID match --, tier) in the same unit of work.
+identity (PIN, phone numbers -- the caller-ID match --, tier) in the same unit of work, and refuses
+(Conflict, naming it) a phone number that is already another customer's, for every caller.
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ def _phones(phones: list[PhoneIn]) -> list[CustomerPhone]:
     return list(seen.values())
 
 
+async def _check_phones(session: AsyncSession, phones: list[PhoneIn], *, kept: frozenset[str] = frozenset()) -> None:
+    """Conflict naming the first number already on another customer: the IVR, the pop and the call
+    log match a caller's number only when it names exactly one customer, so a second customer on it
+    would make its owner's calls anonymous. ``kept``: numbers the customer has already (a number two
+    customers shared before this rule, or an import wrote, stays with each of them)."""
+    wanted: dict[str, int] = {}
+    for i, p in enumerate(phones):
+        wanted.setdefault(to_e164(p.number, field=f"phones[{i}].number"), i)
+    new = [e for e in wanted if e not in kept]
+    if not new:
+        return
+    taken = set((await session.scalars(select(CustomerPhone.e164).where(CustomerPhone.e164.in_(new)))).all())
+    if taken:
+        e164 = min(taken, key=wanted.__getitem__)
+        raise Conflict(f"phones[{wanted[e164]}].number", f"{e164} belongs to another customer")
+
+
 async def _check_account(session: AsyncSession, account: str | None, customer_id: int | None = None) -> None:
     if account is None:
         return
@@ -51,6 +69,7 @@ async def _check_account(session: AsyncSession, account: str | None, customer_id
 
 async def create_customer(*, session: AsyncSession, data: CustomerIn) -> Customer:
     await _check_account(session, data.account_number)
+    await _check_phones(session, data.phones)
     fields = data.model_dump(exclude={"phones", "pin"})
     customer = Customer(**fields, phones=_phones(data.phones),
                         pin_hash=await hash_secret_async(data.pin) if data.pin else None)
@@ -76,6 +95,7 @@ async def update_customer(*, session: AsyncSession, customer_id: int, patch: Cus
     if "account_number" in changes:
         await _check_account(session, changes["account_number"], customer_id)
     if "phones" in changes:
+        await _check_phones(session, patch.phones or [], kept=frozenset(p.e164 for p in customer.phones))
         wanted = {p.e164: p for p in _phones(patch.phones or [])}
         customer.phones[:] = [p for p in customer.phones if p.e164 in wanted]
         have = {p.e164 for p in customer.phones}

@@ -252,8 +252,12 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
         before = added["customers"]
         async with db.session() as s:
             for spec in specs[start:start + 50]:
-                if to_e164(spec.phones[0].number) not in existing:
+                numbers = {to_e164(p.number) for p in spec.phones}
+                # Seeded before (its mobile is there), or a number someone gave another customer since:
+                # a number is refused on a second customer, so the spec is left out.
+                if not numbers & existing:
                     await create_customer(session=s, data=spec)
+                    existing |= numbers
                     added["customers"] += 1
         if added["customers"] > before:
             progress(f"customers: {added['customers']} added ({min(start + 50, len(specs))}/{len(specs)} checked)")

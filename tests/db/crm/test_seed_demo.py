@@ -78,3 +78,24 @@ async def test_the_demos_resolved_flags_agree_with_their_dispositions(db: Databa
                                 .where(Interaction.disposition.is_not(None)))).all()
     assert rows and any(resolved for _, resolved in rows)
     assert not [code for code, resolved in rows if resolved and code not in resolving]
+
+
+async def test_a_demo_customer_whose_number_is_taken_is_left_out(db: Database) -> None:
+    """Someone gave a customer a number the demo would give its 5th customer (their office line):
+    the seed leaves that one out instead of sharing the number (which would hide the owner's
+    calls) or stopping half-way."""
+    import random
+
+    from crm_core import customers
+    from crm_core.phones import to_e164
+    from crm_core.schemas import CustomerIn, PhoneIn
+    from crm_core.seed import _customers
+
+    office = _customers(random.Random(20240601))[4].phones[1].number
+    async with db.session() as s:
+        mine = await customers.create_customer(session=s, data=CustomerIn(name="Mine", phones=[PhoneIn(number=office)]))
+    added = await seed_demo(db, progress=lambda *_: None)
+    assert added["customers"] == 199
+    async with db.session() as s:
+        owners = await customers.customers_by_number(session=s, number=to_e164(office))
+    assert [c.id for c in owners] == [mine.id]

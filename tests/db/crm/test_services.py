@@ -86,13 +86,58 @@ async def test_search_by_phone_name_account_with_pagination(db: Database) -> Non
         assert await s.scalar(select(func.count()).select_from(Customer)) == 26
 
 
+async def test_a_number_of_another_customer_is_refused_naming_it(db: Database) -> None:
+    """Given to a second customer, a number would stop naming its owner on a call (the IVR, the pop
+    and the call log match a number only when it names exactly one customer)."""
+    async with db.session() as s:
+        owner = await customers.create_customer(session=s, data=_customer("张伟", "13800138000"))
+        other = await customers.create_customer(session=s, data=_customer("李四", "13900139000"))
+        owner_id, other_id = owner.id, other.id
+    with pytest.raises(Conflict) as taken:
+        async with db.session() as s:
+            await customers.create_customer(session=s, data=CustomerIn(name="王五", phones=[
+                PhoneIn(number="13700000000"), PhoneIn(number="138 0013 8000")]))
+    assert taken.value.field == "phones[1].number" and "+8613800138000" in taken.value.message
+    with pytest.raises(Conflict) as taken:
+        async with db.session() as s:
+            await customers.update_customer(session=s, customer_id=other_id, patch=CustomerPatch(phones=[
+                PhoneIn(number="13900139000"), PhoneIn(number="+8613800138000")]))
+    assert taken.value.field == "phones[1].number" and "+8613800138000" in taken.value.message
+    async with db.session() as s:  # nothing half-written; the owner's own number stays theirs
+        assert await s.scalar(select(func.count()).select_from(Customer)) == 2
+        assert [c.id for c in await customers.customers_by_number(session=s, number="13800138000")] == [owner_id]
+        assert [p.e164 for p in (await customers.get_customer(session=s, customer_id=other_id)).phones] == [
+            "+8613900139000"]
+        await customers.update_customer(session=s, customer_id=owner_id, patch=CustomerPatch(phones=[
+            PhoneIn(number="13800138000", label="private"), PhoneIn(number="13700000000")]))
+
+
+async def test_a_number_shared_before_the_rule_keeps_its_customers_editable(db: Database) -> None:
+    """Rows written before numbers were refused (or by an import) may share a number: each customer
+    keeps it through an edit of their phones, and it still identifies nobody."""
+    async with db.session() as s:
+        one = await customers.create_customer(session=s, data=_customer("家人一", "13700000000"))
+        two = await customers.create_customer(session=s, data=_customer("家人二", "13600000000"))
+        s.add(CustomerPhone(customer_id=two.id, e164="+8613700000000", label="home"))
+        one_id, two_id = one.id, two.id
+    async with db.session() as s:
+        await customers.update_customer(session=s, customer_id=two_id, patch=CustomerPatch(phones=[
+            PhoneIn(number="13700000000", label="family"), PhoneIn(number="13600000000")]))
+        await customers.update_customer(session=s, customer_id=one_id, patch=CustomerPatch(name="家人一号"))
+    async with db.session() as s:
+        found = await customers.customers_by_number(session=s, number="13700000000")
+        assert sorted(c.id for c in found) == [one_id, two_id]
+
+
 async def test_directory_lookup_and_pin(db: Database) -> None:
     async with db.session() as s:
         await customers.create_customer(session=s, data=_customer("张伟", "13800138000", account_number="100001",
                                                                   pin="1234", tier="key_account", language="zh-CN"))
-        shared = _customer("家人一", "13700000000")
-        await customers.create_customer(session=s, data=shared)
-        await customers.create_customer(session=s, data=_customer("家人二", "13700000000"))
+        one = await customers.create_customer(session=s, data=_customer("家人一", "13700000000"))
+        two = await customers.create_customer(session=s, data=_customer("家人二", "13600000000"))
+        # A number two customers shared before they were refused (or an import wrote): identifies nobody.
+        s.add(CustomerPhone(customer_id=two.id, e164="+8613700000000", label="home"))
+        assert one.id != two.id
     directory = SqlCustomerDirectory(db)
     who = await directory.lookup_by_number("+8613800138000")
     assert who is not None and (who.name, who.tier, who.account_number) == ("张伟", "key_account", "100001")

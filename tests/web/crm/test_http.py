@@ -62,10 +62,13 @@ def _field_of(resp: httpx.Response) -> str:
 
 async def test_customer_crud_search_and_pagination(api: Client) -> None:
     c = api.as_(AGENT2)
-    created = await c.post("/api/crm/customers", json={
-        "name": "张伟", "phones": [{"number": "138 0013 8000"}], "account_number": "100001", "tier": "key_account",
-        "pin": "1234", "emails": ["zw@example.com"]})
+    new = {"name": "张伟", "phones": [{"number": "138 0013 8000"}], "account_number": "100001", "tier": "key_account",
+           "pin": "1234", "emails": ["zw@example.com"]}
+    refused = await c.post("/api/crm/customers", json=new)  # a PIN and a tier: supervisors' and admins'
+    assert refused.status_code == 403 and "pin, tier" in refused.json()["detail"]["message"], refused.text
+    created = await api.as_(SUP).post("/api/crm/customers", json=new)
     assert created.status_code == 201, created.text
+    c = api.as_(AGENT2)
     body = created.json()
     assert body["phones"] == [{"number": "+8613800138000", "label": "mobile"}] and body["has_pin"] is True
     assert "pin" not in body and "pin_hash" not in body

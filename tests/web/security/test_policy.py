@@ -1,5 +1,6 @@
 """The one access policy: every route of the real app has an entry and goes through ``policy.enforce``;
-per role, what each may do (status 403 for what it may not); the row rules (own calls' pops, notes)."""
+per role, what each may do (status 403 for what it may not); the row rules (own calls' pops, notes);
+the table of docs/security.md agrees with ``policy.ACTIONS``."""
 
 from __future__ import annotations
 
@@ -85,3 +86,30 @@ def test_the_policy_table_itself() -> None:
     assert policy.allows("supervisor", "customers.identity") and not policy.allows("agent", "customers.identity")
     assert policy.allows("admin", "catalog.manage") and not policy.allows("supervisor", "catalog.manage")
     assert not policy.allows("admin", "no.such.action")
+
+
+def test_the_table_in_docs_security_md_is_the_policy() -> None:
+    """docs/security.md's "What each role may do" renders ACTIONS: every action has a row, and a
+    role's cell says "no" exactly where the policy refuses it."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text(encoding="utf-8")
+    section = doc.split("### What each role may do", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    roles = ("agent", "supervisor", "manager", "admin")
+    # Refused by the route's row rule though the action is the role's: a manager controls no live
+    # call's recording (policy.controls_live_calls).
+    by_row_rule = {("recordings.control", "manager")}
+    seen: set[str] = set()
+    wrong = []
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        actions = [a for a in cells[0].split("`") if a and a.strip(", ")]
+        seen.update(actions)
+        for action in actions:
+            assert action in policy.ACTIONS, f"docs/security.md names an unknown action {action!r}"
+            for role, cell in zip(roles, cells[-4:], strict=True):
+                if (cell == "no") == policy.allows(role, action) and (action, role) not in by_row_rule:
+                    wrong.append(f"{action} for {role}: the doc says {cell!r}")
+    assert wrong == []
+    assert sorted(set(policy.ACTIONS) - seen) == [], "actions without a row in docs/security.md"
