@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent_console.security import Principal
-from crm_core import cases, customers, interactions, users
+from crm_core import cases, customers, users
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable, NotFound
 from crm_core.recent import RecentCache
-from crm_core.screenpop import case_view, customer_card, history_views
+from crm_core.screenpop import case_view, customer_card, customer_history
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +108,11 @@ class SqlCustomerSearch:
                 c = await customers.get_customer(session=session, customer_id=customer_id)
             except NotFound:
                 return None
-            recent = await interactions.recent_for_customer(session=session, customer_id=c.id, limit=5)
+            history = await customer_history(session=session, customer_id=c.id)
             open_cases, _ = await cases.list_cases(session=session, customer_id=c.id, open_only=True, limit=20)
-            return {"customer": customer_card(c), "interactions": await history_views(session=session, calls=recent),
+            return {"customer": customer_card(c), "interactions": history,
                     "open_cases": [case_view(x) for x in open_cases]}
 
     async def history(self, customer_id: int, limit: int = 20) -> list[dict[str, Any]]:
         async with self.db.session() as session:
-            recent = await interactions.recent_for_customer(session=session, customer_id=customer_id,
-                                                            limit=max(1, min(limit, 200)))
-            return await history_views(session=session, calls=recent)
+            return await customer_history(session=session, customer_id=customer_id, limit=max(1, min(limit, 200)))

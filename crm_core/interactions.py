@@ -68,9 +68,3 @@ async def link_customer(*, session: AsyncSession, interaction_id: int, customer_
     interaction.customer_id = customer_id
     await session.flush()
     return interaction
-
-
-async def recent_for_customer(*, session: AsyncSession, customer_id: int, limit: int = 5) -> list[Interaction]:
-    stmt = (select(Interaction).where(Interaction.customer_id == customer_id)
-            .order_by(Interaction.started_at.desc(), Interaction.id.desc()).limit(limit))
-    return list((await session.scalars(stmt)).all())

@@ -83,16 +83,10 @@ async def handling_agents(*, session: AsyncSession, interaction: Interaction) ->
     return agents
 
 
-async def listeners(*, session: AsyncSession, calls: Sequence[Interaction]) -> dict[int, set[str]]:
-    """For those of ``calls`` that have a recording: interaction id -> the agents who handled it
-    (``handling_agents``), in two queries whatever the number of calls (a customer's history)."""
-    by_linkedid = {i.linkedid: i for i in calls if i.linkedid}
-    if not by_linkedid:
-        return {}
-    recorded = (await session.scalars(select(Recording.linkedid).where(Recording.linkedid.in_(list(by_linkedid)))
-                                      .distinct())).all()
-    found = {by_linkedid[lid].id: ({by_linkedid[lid].agent_id} if by_linkedid[lid].agent_id else set())
-             for lid in recorded}
+async def handlers(*, session: AsyncSession, calls: Sequence[Interaction]) -> dict[int, set[str]]:
+    """``handling_agents`` of each of ``calls`` (interaction id -> agents), in one query whatever
+    their number: who may hear the recorded calls of a customer's history."""
+    found = {i.id: ({i.agent_id} if i.agent_id else set()) for i in calls}
     if found:
         rows = await session.execute(select(Segment.interaction_id, Segment.agent_id)
                                      .where(Segment.interaction_id.in_(list(found)), Segment.agent_id.is_not(None)))

@@ -13,9 +13,9 @@ found there gets that card (``source`` "cache"), anyone else the unknown-caller 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.cases import list_cases
@@ -24,11 +24,10 @@ from crm_core.customers import customers_by_number
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
 from crm_core.fold import Folded
-from crm_core.interactions import interaction_by_linkedid, recent_for_customer
-from crm_core.models import Case, Customer, Interaction, epoch
+from crm_core.interactions import interaction_by_linkedid
+from crm_core.models import Case, Customer, Interaction, User, epoch
 from crm_core.recent import RecentCache
-from crm_core.recordings import listeners
-from crm_core.users import display_names
+from crm_core.recordings import Recording, handlers
 
 log = logging.getLogger(__name__)
 _CARD_PARTS = ("customer", "interactions", "open_cases", "script", "articles")
@@ -62,12 +61,22 @@ def interaction_view(i: Interaction, names: dict[str, str] | None = None,
             "listeners": sorted(listeners) if listeners is not None else None}
 
 
-async def history_views(*, session: AsyncSession, calls: Sequence[Interaction]) -> list[dict[str, Any]]:
-    """``interaction_view`` of each of ``calls`` with agents' names and recordings, in three queries
-    whatever the number of rows."""
-    names = await display_names(session=session, agent_ids=[i.agent_id for i in calls if i.agent_id])
-    heard_by = await listeners(session=session, calls=calls)
-    return [interaction_view(i, names, heard_by) for i in calls]
+async def customer_history(*, session: AsyncSession, customer_id: int, limit: int = 5,
+                           leave_out: str | None = None) -> list[dict[str, Any]]:
+    """The customer's latest ``limit`` contacts as ``interaction_view`` rows, each with its agent's
+    name and, when recorded, who handled it: one query (names and "recorded" joined in), one more
+    only when a row was recorded. ``leave_out``: a call's linkedid (the pop's own call)."""
+    recorded = select(Recording.id).where(Recording.linkedid == Interaction.linkedid).exists()
+    stmt = (select(Interaction, User.display_name, User.username, recorded)
+            .outerjoin(User, User.agent_id == Interaction.agent_id)
+            .where(Interaction.customer_id == customer_id)
+            .order_by(Interaction.started_at.desc(), Interaction.id.desc()).limit(limit))
+    if leave_out is not None:
+        stmt = stmt.where(Interaction.linkedid != leave_out)
+    rows = (await session.execute(stmt)).all()
+    names = {i.agent_id: display or username for i, display, username, _ in rows if i.agent_id and username}
+    heard_by = await handlers(session=session, calls=[i for i, _, _, was_recorded in rows if was_recorded])
+    return [interaction_view(i, names, heard_by) for i, *_ in rows]
 
 
 def case_view(c: Case) -> dict[str, Any]:
@@ -107,9 +116,7 @@ async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str
     }
     if customer is not None:
         pop["customer"] = customer_card(customer)
-        recent = await recent_for_customer(session=session, customer_id=customer.id, limit=6)
-        pop["interactions"] = await history_views(session=session,
-                                                  calls=[i for i in recent if i.linkedid != linkedid][:5])
+        pop["interactions"] = await customer_history(session=session, customer_id=customer.id, leave_out=linkedid)
         cases, _ = await list_cases(session=session, customer_id=customer.id, open_only=True, limit=10)
         pop["open_cases"] = [case_view(c) for c in cases]
     script = await suggest_script(session=session, queue=queue, intent=intent, language=language)

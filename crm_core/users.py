@@ -141,16 +141,6 @@ async def user_by_agent_id(*, session: AsyncSession, agent_id: str) -> User | No
     return await session.scalar(select(User).where(User.agent_id == agent_id))
 
 
-async def display_names(*, session: AsyncSession, agent_ids: Sequence[str]) -> dict[str, str]:
-    """Agent id -> the user's display name (else username), in one query: names for a history."""
-    wanted = sorted({a for a in agent_ids if a})
-    if not wanted:
-        return {}
-    rows = await session.execute(select(User.agent_id, User.display_name, User.username)
-                                 .where(User.agent_id.in_(wanted)))
-    return {str(agent): display or username for agent, display, username in rows.all()}
-
-
 async def list_users(*, session: AsyncSession, role: str | None = None) -> list[User]:
     stmt = select(User).order_by(User.id)
     if role:
