@@ -85,10 +85,18 @@ class CallActions:
             return
         await self.acd.control.hangup(call.caller_channel)
 
+    @staticmethod
+    def _customer_answered(call: LiveCall) -> None:
+        """A click-to-dial call's only leg, before the customer answers, is the agent's own (it runs
+        the Dial): holding or transferring it would end the Dial and hang up the customer."""
+        if call.direction == "outbound" and call.caller_channel == call.agent_channel:
+            raise AcdError(f"call {call.linkedid}: the customer has not answered yet; nothing to hold or transfer")
+
     async def hold(self, linkedid: str) -> None:
         call = self._live(linkedid)
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid} is not talking; only a connected call can be held")
+        self._customer_answered(call)
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
         call.status = "held"
         await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
@@ -111,6 +119,7 @@ class CallActions:
         call = self._live(linkedid)
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
+        self._customer_answered(call)
         agent = call.agent_id
         if target_kind in ("number", "agent") and not target.isdigit():
             raise AcdError(f"target: {target!r} is not a number or an agent extension (digits only)")
@@ -322,7 +331,10 @@ class CallActions:
         if not result.success:
             raise AcdError(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
-        call = LiveCall(linkedid=linkedid, caller_channel=result.channel or "", caller_number=number,
+        # The agent's leg runs the Dial to the customer: until the customer answers (acd.delivery's
+        # _on_far_end names their leg) it is the only channel the call has, and no one to hold.
+        customer = self.acd.early_customer_leg.pop(linkedid, None)
+        call = LiveCall(linkedid=linkedid, caller_channel=customer or result.channel or "", caller_number=number,
                         queue="", direction="outbound", customer_id=customer_id, status="talking",
                         agent_id=agent_id, agent_channel=result.channel, answered_at=self.acd.clock(),
                         far_end=self.acd.early_far_end.pop(linkedid, None))
