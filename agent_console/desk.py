@@ -221,6 +221,12 @@ class EngineDesk:
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
+        # One call at a time: a second Dial would ring the agent's phone during the call (an outbound
+        # call leaves the agent not ready "outbound", which stops no one); a third party is a transfer.
+        if any(c.status != "ended" for c in self.acd.agent_calls(agent_id)):
+            raise IllegalAgentAction("finish your current call before dialling")
+        if self._state(agent_id) is AgentState.RESERVED:
+            raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         # The ACD must not offer a queued call to an agent busy on an outbound call.
         if self._state(agent_id) is AgentState.AVAILABLE:
             await self._acd(self.acd.set_not_ready(agent_id, "outbound"))

@@ -7,7 +7,7 @@ from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from agent_console.desk import EngineDesk
-from agent_console.errors import Forbidden, InvalidInput, NotYourCall
+from agent_console.errors import Forbidden, IllegalAgentAction, InvalidInput, NotYourCall
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 
@@ -128,3 +128,14 @@ async def test_finishing_wrap_up_applies_a_not_ready_pressed_during_the_call(
     await d.set_ready("1001")
     view = acd.agent("1001")
     assert (view.state, view.not_ready_after_call) == (AgentState.AVAILABLE, None)
+
+
+async def test_no_click_to_dial_while_the_agent_has_a_call(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """A second Dial rang the agent's phone during a live call (an outbound one leaves the agent
+    not ready "outbound", so nothing else stopped it) and gave the agent two talking calls; a
+    callback's call was already refused so."""
+    d, control = desk
+    await d.acd.agent_login("1001", {"support": 3}, ["support"], ready=False)
+    with pytest.raises(IllegalAgentAction, match="finish your current call"):
+        await d.dial("1001", "8613800138000", None)
+    assert control.calls == []  # nothing reached Asterisk
