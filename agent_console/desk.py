@@ -180,7 +180,7 @@ class EngineDesk:
     # -- calls --------------------------------------------------------------------------------------
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id, consult_ok=True)
-        if call.router_id is not None:  # the consulted agent hangs up: the first agent is back with the caller
+        if self._consulting(call):  # the consulted agent hangs up: the first agent is back with the caller
             await self._acd(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"))
             return
         await self._acd(self.acd.actions.hangup(call.linkedid))
@@ -399,7 +399,7 @@ class EngineDesk:
     # -- helpers ------------------------------------------------------------------------------------
     def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> LiveCall:
         call = self.acd.agent_call(agent_id, call_id)
-        if call is not None and call.router_id is not None and call.status != "ended" and not consult_ok:
+        if call is not None and self._consulting(call) and call.status != "ended" and not consult_ok:
             # The call is still the transferring agent's: the consulted one may only hang up.
             raise IllegalAgentAction("during a consultation you can only hang up; the call is not yours yet")
         if call is not None:
@@ -407,6 +407,11 @@ class EngineDesk:
         if self.acd.call_known(call_id):
             raise NotYourCall(f"call {call_id} belongs to another agent")
         raise CallNotFound(f"no call {call_id}")
+
+    def _consulting(self, call: LiveCall) -> bool:
+        """A consultation this agent was called into, the call still the transferring agent's. Once
+        the transfer completes, the adopted call keeps its router id but is the ACD's live call."""
+        return call.router_id is not None and self.acd.calls.get(call.linkedid) is not call
 
     async def _acd(self, work: Awaitable[T]) -> T:
         """ACD and telephony errors become the console's own, with their message."""
