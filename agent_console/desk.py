@@ -170,6 +170,11 @@ class EngineDesk:
             await self._acd(self.acd.set_not_ready(agent_id, view.reason))
 
     async def set_ready(self, agent_id: str) -> None:
+        state = self._state(agent_id)
+        if state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before going ready")
+        if state is AgentState.AVAILABLE:
+            return  # already ready (a retried request, a second tab): nothing pending to cancel either
         await self._acd(self.acd.set_ready(agent_id))
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:

@@ -139,3 +139,14 @@ async def test_no_click_to_dial_while_the_agent_has_a_call(desk: tuple[EngineDes
     with pytest.raises(IllegalAgentAction, match="finish your current call"):
         await d.dial("1001", "8613800138000", None)
     assert control.calls == []  # nothing reached Asterisk
+
+
+async def test_ready_is_idempotent_and_names_the_missing_login(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """A second "ready" (a retried request, two tabs) answered illegal_agent_action with the state
+    machine's own words, "no transition from available on ready"; ready while logged out the same."""
+    d, _ = desk
+    with pytest.raises(IllegalAgentAction, match="log in to your queues"):
+        await d.set_ready("1003")
+    await d.acd.agent_login("1003", {"support": 3}, ["support"], ready=True)
+    await d.set_ready("1003")  # already available: nothing to do, no error
+    assert d.acd.router.agent("1003").state.value == "available"
