@@ -199,8 +199,10 @@ class CallActions:
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
         await self._hold_for_consult(call)
-        # Its queue: the call's, or (an outbound call has none) the router picks one of the target's.
-        queue = call.queue or next(iter(self.acd.queue_names()), "")
+        # Its queue: the call's, or (an outbound call has none) one the target is logged in to, so that
+        # the talk they take over counts where they work.
+        queue = call.queue or next(iter(self.acd.router.agent(target).queues), "") \
+            or next(iter(self.acd.queue_names()), "")
         consult = LiveCall(linkedid=call.linkedid, router_id=f"{call.linkedid}#consult",
                            caller_channel=call.agent_channel, caller_number=call.caller_number, queue=queue,
                            customer_id=call.customer_id,

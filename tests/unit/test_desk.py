@@ -150,3 +150,21 @@ async def test_ready_is_idempotent_and_names_the_missing_login(desk: tuple[Engin
     await d.acd.agent_login("1003", {"support": 3}, ["support"], ready=True)
     await d.set_ready("1003")  # already available: nothing to do, no error
     assert d.acd.router.agent("1003").state.value == "available"
+
+
+async def test_a_consultation_from_an_outbound_call_takes_a_queue_of_the_target(
+        desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """An outbound call has no queue: its consultation with an agent took the first configured queue
+    (here billing), which the target is not in; the target's call, and the CRM's record of the talk
+    they take over, then counted in a queue that never had the call."""
+    d, _ = desk
+    acd = d.acd
+    acd.router = Router([QueueConfig(name=q) for q in ("billing", "sales", "support")])
+    await acd.agent_login("1001", {"support": 3}, ["support"], ready=False)
+    await acd.agent_login("1002", {"sales": 3}, ["sales"], ready=True)
+    acd.calls["O1"] = LiveCall(linkedid="O1", caller_channel="PJSIP/trunk-9", caller_number="8613800138000",
+                               queue="", direction="outbound", status="talking", agent_id="1001",
+                               agent_channel="PJSIP/1001-9")
+    await d.transfer("1001", "O1", kind="attended", target_kind="agent", target="1002")
+    consult = acd.calls["O1"].consult
+    assert consult is not None and consult.queue == "sales"
