@@ -221,7 +221,10 @@ def _integration_token(conn: HTTPConnection) -> bool:
     the composition root)? A good credential with no session behind it: refused with 403, not 401."""
     keys: list[bytes] = getattr(conn.app.state, "integration_keys", [])
     token, source = token_of(conn)
-    return bool(token) and source == "header" and any(hmac.compare_digest(token.encode(), k) for k in keys)
+    if not token or source != "header":
+        return False
+    given = token.encode()
+    return any(hmac.compare_digest(given, k) for k in keys)
 
 
 async def enforce(conn: HTTPConnection) -> None:
