@@ -85,10 +85,18 @@ class CallActions:
             return
         await self.acd.control.hangup(call.caller_channel)
 
+    @staticmethod
+    def _customer_answered(call: LiveCall) -> None:
+        """A click-to-dial call's only leg, before the customer answers, is the agent's own (it runs
+        the Dial): holding or transferring it would end the Dial and hang up the customer."""
+        if call.direction == "outbound" and call.caller_channel == call.agent_channel:
+            raise AcdError(f"call {call.linkedid}: the customer has not answered yet; nothing to hold or transfer")
+
     async def hold(self, linkedid: str) -> None:
         call = self._live(linkedid)
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid} is not talking; only a connected call can be held")
+        self._customer_answered(call)
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
         call.status = "held"
         await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
@@ -111,6 +119,7 @@ class CallActions:
         call = self._live(linkedid)
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
+        self._customer_answered(call)
         agent = call.agent_id
         if target_kind in ("number", "agent") and not target.isdigit():
             raise AcdError(f"target: {target!r} is not a number or an agent extension (digits only)")
@@ -190,8 +199,10 @@ class CallActions:
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
         await self._hold_for_consult(call)
-        # Its queue: the call's, or (an outbound call has none) the router picks one of the target's.
-        queue = call.queue or next(iter(self.acd.queue_names()), "")
+        # Its queue: the call's, or (an outbound call has none) one the target is logged in to, so that
+        # the talk they take over counts where they work.
+        queue = call.queue or next(iter(self.acd.router.agent(target).queues), "") \
+            or next(iter(self.acd.queue_names()), "")
         consult = LiveCall(linkedid=call.linkedid, router_id=f"{call.linkedid}#consult",
                            caller_channel=call.agent_channel, caller_number=call.caller_number, queue=queue,
                            customer_id=call.customer_id,
@@ -322,7 +333,10 @@ class CallActions:
         if not result.success:
             raise AcdError(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
-        call = LiveCall(linkedid=linkedid, caller_channel=result.channel or "", caller_number=number,
+        # The agent's leg runs the Dial to the customer: until the customer answers (acd.delivery's
+        # _on_far_end names their leg) it is the only channel the call has, and no one to hold.
+        customer = self.acd.early_customer_leg.pop(linkedid, None)
+        call = LiveCall(linkedid=linkedid, caller_channel=customer or result.channel or "", caller_number=number,
                         queue="", direction="outbound", customer_id=customer_id, status="talking",
                         agent_id=agent_id, agent_channel=result.channel, answered_at=self.acd.clock(),
                         far_end=self.acd.early_far_end.pop(linkedid, None))

@@ -123,6 +123,8 @@ class AcdService:
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
+        # The same calls' customer legs that answered: linkedid -> channel (see _on_far_end).
+        self.early_customer_leg: OrderedDict[str, str] = OrderedDict()
         self.actions = CallActions(self)  # hold, transfer, DTMF, dial: on the calls held here
         # Calls that stayed connected through an engine restart, whose agent has not logged in again
         # yet: agent -> call, attached at the agent's login (``attach``).
@@ -405,10 +407,16 @@ class AcdService:
             self.early_far_end[ev.linkedid] = ev.result
             while len(self.early_far_end) > 1000:
                 self.early_far_end.popitem(last=False)
+            if ev.result == "answered":
+                self.early_customer_leg[ev.linkedid] = ev.dest_channel
+                while len(self.early_customer_leg) > 1000:
+                    self.early_customer_leg.popitem(last=False)
             return
         if call.direction != "outbound" or call.far_end == "answered":
             return  # an inbound call's transfer to a number; or a later leg of an answered call
         call.far_end = ev.result
+        if ev.result == "answered" and ev.channel == call.agent_channel:
+            call.caller_channel = ev.dest_channel  # the customer: what hold and transfer move
         await self.call_update(call, call.status)
 
     async def release_agent(self, call: LiveCall) -> None:

@@ -168,8 +168,15 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            # FastAPI locates a JSON syntax error at its character offset ("body", 30): that names
+            # no field. The request is not JSON at all: 400, as a body past the parser's depth.
+            return JSONResponse({"detail": {"code": "invalid_input", "field": "body", "message": (
+                f"body: not a JSON document ({first['msg']} at character {first['loc'][-1]})")}},
+                status_code=400)
         loc = [str(x) for x in first["loc"] if x not in ("body", "query", "path")]
-        field = ".".join(loc) or None
+        # A required body that is missing altogether is located at ("body",): name it.
+        field = ".".join(loc) or (str(first["loc"][0]) if first["loc"] == ("body",) else None)
         return JSONResponse({"detail": {"code": "invalid_input", "message": f"{field or 'request'}: {first['msg']}",
                                         "field": field}}, status_code=422)
 

@@ -19,6 +19,7 @@ from acd.errors import UnknownQueue
 from acd.pacing import DialMode
 from agent_console import policy
 from agent_console.errors import Forbidden
+from agent_console.preview import acd_refusal
 from agent_console.security import Principal, current_principal
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign
@@ -180,7 +181,7 @@ async def preview_next(request: Request, campaign_id: Id, who: Principal = Depen
 async def preview_dial(request: Request, campaign_id: Id, contact_id: Id,
                        who: Principal = Depends(current_principal)) -> dict[str, str]:
     """Preview: dial the contact reserved for me (my phone rings, then the customer's)."""
-    return {"call_id": await request.app.state.campaign_preview.dial(campaign_id, contact_id, _agent(who))}
+    return {"call_id": await acd_refusal(request.app.state.campaign_preview.dial(campaign_id, contact_id, _agent(who)))}
 
 
 Command = Literal["start", "pause", "resume", "stop"]

@@ -32,6 +32,7 @@ from crm_core.schemas import (
     CaseIn,
     CaseOut,
     CasePatch,
+    CaseStatus,
     CustomerIn,
     CustomerOut,
     CustomerPatch,
@@ -185,7 +186,7 @@ async def link_customer(interaction_id: Id, body: LinkCustomer, db: Database = D
 
 @router.get("/cases", response_model=Page[CaseOut])
 async def list_cases(customer_id: int | None = _id_query(), owner_id: int | None = _id_query(),
-                     status: str | None = Query(None, pattern=r"^[a-z_]{1,16}$"), open: bool = False,
+                     status: CaseStatus | None = Query(None), open: bool = False,
                      offset: int = _offset(), limit: int = _limit(), db: Database = Depends(get_db),
                      p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:

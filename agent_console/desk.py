@@ -117,6 +117,11 @@ class EngineDesk:
         await self.queue_login.logout(agent_id, queues)
 
     async def set_ready(self, agent_id: str) -> None:
+        state = self._state(agent_id)
+        if state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before going ready")
+        if state is AgentState.AVAILABLE:
+            return  # already ready (a retried request, a second tab): nothing pending to cancel either
         await acd_step(self.acd.set_ready(agent_id))
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
@@ -127,7 +132,7 @@ class EngineDesk:
     # -- calls --------------------------------------------------------------------------------------
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id, consult_ok=True)
-        if call.router_id is not None:  # the consulted agent hangs up: the first agent is back with the caller
+        if self._consulting(call):  # the consulted agent hangs up: the first agent is back with the caller
             await acd_step(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"))
             return
         await acd_step(self.acd.actions.hangup(call.linkedid))
@@ -168,6 +173,12 @@ class EngineDesk:
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
+        # One call at a time: a second Dial would ring the agent's phone during the call (an outbound
+        # call leaves the agent not ready "outbound", which stops no one); a third party is a transfer.
+        if any(c.status != "ended" for c in self.acd.agent_calls(agent_id)):
+            raise IllegalAgentAction("finish your current call before dialling")
+        if self._state(agent_id) is AgentState.RESERVED:
+            raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         # The ACD must not offer a queued call to an agent busy on an outbound call.
         if self._state(agent_id) is AgentState.AVAILABLE:
             await acd_step(self.acd.set_not_ready(agent_id, "outbound"))
@@ -340,7 +351,7 @@ class EngineDesk:
     # -- helpers ------------------------------------------------------------------------------------
     def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> LiveCall:
         call = self.acd.agent_call(agent_id, call_id)
-        if call is not None and call.router_id is not None and call.status != "ended" and not consult_ok:
+        if call is not None and self._consulting(call) and call.status != "ended" and not consult_ok:
             # The call is still the transferring agent's: the consulted one may only hang up.
             raise IllegalAgentAction("during a consultation you can only hang up; the call is not yours yet")
         if call is not None:
@@ -348,6 +359,11 @@ class EngineDesk:
         if self.acd.call_known(call_id):
             raise NotYourCall(f"call {call_id} belongs to another agent")
         raise CallNotFound(f"no call {call_id}")
+
+    def _consulting(self, call: LiveCall) -> bool:
+        """A consultation this agent was called into, the call still the transferring agent's. Once
+        the transfer completes, the adopted call keeps its router id but is the ACD's live call."""
+        return call.router_id is not None and self.acd.calls.get(call.linkedid) is not call
 
 
 def _call_view(call: LiveCall) -> CallView:

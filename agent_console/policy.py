@@ -16,13 +16,14 @@ fails when an action has no row there or a role's cell disagrees with ``ACTIONS`
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
 from agent_console.errors import Forbidden, NotAuthenticated
-from agent_console.security import ROLES, Principal, _refuse, authenticate, current_principal
+from agent_console.security import ROLES, Principal, _refuse, authenticate, current_principal, token_of
 
 PUBLIC = frozenset({"public"})
 # Actions whose route checks a credential of its own beside sessions (an integration's bearer token):
@@ -221,6 +222,17 @@ async def _principal(conn: HTTPConnection) -> Principal:
     return await authenticate(conn)
 
 
+def _integration_token(conn: HTTPConnection) -> bool:
+    """Is the bearer token one of ``feed.integration_tokens`` (``app.state.integration_keys``, set by
+    the composition root)? A good credential with no session behind it: refused with 403, not 401."""
+    keys: list[bytes] = getattr(conn.app.state, "integration_keys", [])
+    token, source = token_of(conn)
+    if not token or source != "header":
+        return False
+    given = token.encode()
+    return any(hmac.compare_digest(given, k) for k in keys)
+
+
 async def enforce(conn: HTTPConnection) -> None:
     """Dependency of the app and of every router: the route's action must be allowed to the caller."""
     method, path = _route_key(conn)
@@ -232,6 +244,10 @@ async def enforce(conn: HTTPConnection) -> None:
     try:
         who = await _principal(conn)
     except NotAuthenticated as err:
+        if _integration_token(conn):
+            refused = Forbidden("an integration token reads the event feed only (GET /api/events, "
+                                "/api/events/stream, /api/events/types); this needs a user's login")
+            raise _refuse(conn, refused) from None
         raise _refuse(conn, err) from None
     if not allows(who.role, action):
         raise _refuse(conn, Forbidden(f"role {who.role!r} may not do {action}"))

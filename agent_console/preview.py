@@ -23,10 +23,12 @@ naming ``contact_id`` or ``reason``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from acd.errors import AcdError
 from agent_console.errors import Forbidden, IllegalAgentAction, TargetNotFound
 from agent_console.ports import AgentDesk
 from crm_core.campaign_rules import contact_zone
@@ -108,6 +110,15 @@ class CallbackSource:
         await self.desk.skip_callback(agent_id, item_id, reason)
 
 
+async def acd_refusal(dial: Awaitable[str]) -> str:
+    """A campaign contact's Dial goes to the ACD without the desk: its refusals (the agent's phone did
+    not answer, ...) become the desk's own 409 ``illegal_agent_action`` instead of a 500."""
+    try:
+        return await dial
+    except AcdError as err:
+        raise IllegalAgentAction(err.message) from err
+
+
 class CampaignSource:
     """Contacts of the running preview campaigns of the agent's queues."""
 
@@ -127,7 +138,7 @@ class CampaignSource:
                            data={str(k): str(v) for k, v in (shown.get("data") or {}).items()})
 
     async def dial(self, agent_id: str, item_id: int) -> str:
-        return await self.contacts.dial_reserved(item_id, agent_id)
+        return await acd_refusal(self.contacts.dial_reserved(item_id, agent_id))
 
     async def skip(self, agent_id: str, item_id: int, reason: SkipReason) -> None:
         await self.contacts.skip(item_id, agent_id, reason)

@@ -308,6 +308,9 @@ class Engine:
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
+            # Who holds one of these may read the feed and nothing else (agent_console.policy: 403, not 401).
+            self.app.state.integration_keys = [t.get_secret_value().encode() for t in fs.integration_tokens
+                                               if t.get_secret_value()]
             self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store

@@ -135,6 +135,9 @@ class CampaignPreview:
         run = self._run(campaign_id)
         if self._held_campaign(contact_id, agent_id) != campaign_id:  # its window, do-not-call list, caller ID
             raise InvalidField("contact_id", f"contact {contact_id} is not a contact of campaign {campaign_id}")
+        if any(c.status != "ended" for c in self.dialer.acd.agent_calls(agent_id)):
+            # One call at a time, as the console's Dial; the contact stays held, no attempt is spent.
+            raise AcdError("finish your current call before dialling")
         now = self.dialer.clock()
         temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
         try:

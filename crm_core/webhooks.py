@@ -44,6 +44,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
     update,
@@ -220,6 +221,12 @@ class WebhookDispatcher:
                     await s.execute(update(_SUB).where(_SUB.c.id == r["id"]).values(secret=resealed))
                 self._subs[r["id"]] = _Sub(r["id"], r["name"], r["url"], secret,
                                            frozenset(r["types"]) if r["types"] else None, r["cursor"], r["cursor"])
+            # The dead letters kept from earlier runs and not re-delivered: the list counts them too.
+            waiting = await s.execute(select(_DL.c.subscriber_id, func.count()).where(_DL.c.redelivered_at.is_(None))
+                                      .group_by(_DL.c.subscriber_id))
+            for sid, count in waiting.all():
+                if sid in self._subs:
+                    self._subs[sid].dead = int(count)
         self._started = True
         for sub in self._subs.values():
             self._launch(sub)
@@ -401,6 +408,8 @@ class WebhookDispatcher:
             values: dict[str, Any] = {"attempts": r["attempts"] + 1}
             if ok:
                 values["redelivered_at"] = self.clock()
+                if r["redelivered_at"] is None:  # no longer waiting
+                    sub.dead = max(0, sub.dead - 1)
             else:
                 values["last_error"] = error[:300]
             await s.execute(update(_DL).where(_DL.c.id == dead_id).values(**values))

@@ -7,7 +7,7 @@ from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from agent_console.desk import EngineDesk
-from agent_console.errors import Forbidden, InvalidInput, NotYourCall
+from agent_console.errors import Forbidden, IllegalAgentAction, InvalidInput, NotYourCall
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 
@@ -128,3 +128,43 @@ async def test_finishing_wrap_up_applies_a_not_ready_pressed_during_the_call(
     await d.set_ready("1001")
     view = acd.agent("1001")
     assert (view.state, view.not_ready_after_call) == (AgentState.AVAILABLE, None)
+
+
+async def test_no_click_to_dial_while_the_agent_has_a_call(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """A second Dial rang the agent's phone during a live call (an outbound one leaves the agent
+    not ready "outbound", so nothing else stopped it) and gave the agent two talking calls; a
+    callback's call was already refused so."""
+    d, control = desk
+    await d.acd.agent_login("1001", {"support": 3}, ["support"], ready=False)
+    with pytest.raises(IllegalAgentAction, match="finish your current call"):
+        await d.dial("1001", "8613800138000", None)
+    assert control.calls == []  # nothing reached Asterisk
+
+
+async def test_ready_is_idempotent_and_names_the_missing_login(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """A second "ready" (a retried request, two tabs) answered illegal_agent_action with the state
+    machine's own words, "no transition from available on ready"; ready while logged out the same."""
+    d, _ = desk
+    with pytest.raises(IllegalAgentAction, match="log in to your queues"):
+        await d.set_ready("1003")
+    await d.acd.agent_login("1003", {"support": 3}, ["support"], ready=True)
+    await d.set_ready("1003")  # already available: nothing to do, no error
+    assert d.acd.router.agent("1003").state.value == "available"
+
+
+async def test_a_consultation_from_an_outbound_call_takes_a_queue_of_the_target(
+        desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """An outbound call has no queue: its consultation with an agent took the first configured queue
+    (here billing), which the target is not in; the target's call, and the CRM's record of the talk
+    they take over, then counted in a queue that never had the call."""
+    d, _ = desk
+    acd = d.acd
+    acd.router = Router([QueueConfig(name=q) for q in ("billing", "sales", "support")])
+    await acd.agent_login("1001", {"support": 3}, ["support"], ready=False)
+    await acd.agent_login("1002", {"sales": 3}, ["sales"], ready=True)
+    acd.calls["O1"] = LiveCall(linkedid="O1", caller_channel="PJSIP/trunk-9", caller_number="8613800138000",
+                               queue="", direction="outbound", status="talking", agent_id="1001",
+                               agent_channel="PJSIP/1001-9")
+    await d.transfer("1001", "O1", kind="attended", target_kind="agent", target="1002")
+    consult = acd.calls["O1"].consult
+    assert consult is not None and consult.queue == "sales"

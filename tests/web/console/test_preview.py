@@ -7,6 +7,7 @@ tests/browser/console/test_preview_panel.py.)"""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -224,3 +225,45 @@ async def test_skip_and_dial_of_one_contact_at_once_one_wins_the_other_is_a_409(
         else:
             assert ([a.outcome for a in attempts], contact.attempts, contact.last_outcome) == (["failed"], 1, "failed")
             assert contact.state in ("pending", "failed") and listed == []
+
+
+async def test_a_dial_the_agents_phone_does_not_answer_is_a_409_not_a_500(site: Site, monkeypatch: Any) -> None:
+    """The ACD refuses a click-to-dial whose agent phone did not answer with its own error, which
+    only the desk turned into illegal_agent_action: a campaign contact's Dial (from the panel or
+    the campaign's preview route) went around the desk and answered 500."""
+    from cti.ami.control import OriginateResult
+
+    async def unanswered(*args: Any, **kwargs: Any) -> OriginateResult:
+        return OriginateResult(success=False, reason=3)  # Asterisk: no answer
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", unanswered)
+    cid = await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"]["code"] == "illegal_agent_action" and "did not answer" in r.json()["detail"]["message"]
+    contact = (await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview")).json()["contact"]
+    r = await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview/{contact['contact_id']}/dial")
+    assert r.status_code == 409, r.text
+
+
+async def test_no_contact_is_dialled_while_the_agent_has_a_call(site: Site) -> None:
+    """A campaign contact's Dial goes around the desk, whose Dial refuses an agent with a call: it
+    rang the agent's phone during the call. Refused now (409), the contact still held for the agent
+    and no attempt spent on it."""
+    from acd.calls import LiveCall
+
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    site.engine.acd.calls["busy-1"] = LiveCall(linkedid="busy-1", caller_channel="PJSIP/trunk-1", caller_number="138",
+                                               queue="support", status="talking", agent_id="1001",
+                                               agent_channel="PJSIP/1001-1")
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    assert "finish your current call" in r.json()["detail"]["message"]
+    async with site.engine.db.session() as s:
+        assert list(await s.scalars(select(CampaignAttempt))) == []
+    again = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert again["id"] == item["id"]  # still held for this agent

@@ -59,6 +59,7 @@ async def feed_app(tmp_path: Path) -> AsyncIterator[FeedApp]:
     hooks = WebhookDispatcher(db, feed, box=SecretBox(secrets.token_urlsafe(32)), max_attempts=3, backoff_s=0.02,
                               backoff_max_s=0.2, timeout_s=2.0, save_every_s=0.1)
     demo.app.include_router(build_feed_router(feed, hooks, [SecretStr(INTEGRATION_TOKEN)]))
+    demo.app.state.integration_keys = [INTEGRATION_TOKEN.encode()]  # as the engine sets it (policy.enforce)
     feed.subscribe(demo.bus)
     await feed.start()
     await hooks.start()

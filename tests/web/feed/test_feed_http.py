@@ -103,7 +103,13 @@ async def test_agents_and_strangers_are_refused(feed_app: FeedApp) -> None:
         assert (await feed_app.http.get(path, headers=supervisor)).status_code == 403, path
         assert (await feed_app.http.get(path)).status_code == 401, path
         assert (await feed_app.http.get(path, headers={"Authorization": "Bearer wrong"})).status_code == 401
-    assert (await feed_app.http.get("/api/webhooks", headers=integration)).status_code == 401  # not an admin
+    # An integration token is a good credential that may only read the feed: 403 naming that, not
+    # the 401 "malformed token" it got, which sent integrators looking for a broken token.
+    for method, path in (("GET", "/api/webhooks"), ("POST", "/api/webhooks"), ("GET", "/api/me"),
+                         ("GET", "/api/agent/snapshot")):
+        r = await feed_app.http.request(method, path, headers=integration, json={})
+        assert r.status_code == 403, (path, r.text)
+        assert r.json()["detail"]["code"] == "forbidden" and "event feed" in r.json()["detail"]["message"], r.text
     r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": "http://127.0.0.1:9/x"}, headers=agent)
     assert r.status_code == 403
 

@@ -96,3 +96,14 @@ async def test_actions_on_ones_own_call_in_wrap_up_are_409_not_500(site: Site) -
         r = await agent.post(f"/api/calls/wrap.1/{action}", json=body)
         assert r.status_code == 409, (action, r.text)
         assert "wrap-up" in r.json()["detail"]["message"]
+
+
+async def test_an_unknown_case_status_filter_is_422_naming_status(site: Site) -> None:
+    # The case statuses are a closed set (crm_core.schemas.CaseStatus): a typo ("opened") answered
+    # 200 with an empty list, which an integrator reads as "no such cases".
+    sup = await site.login("sup1")
+    r = await sup.get("/api/crm/cases", params={"status": "opened"})
+    assert r.status_code == 422, r.text
+    assert _field(r) == "status"
+    ok = await sup.get("/api/crm/cases", params={"status": "in_progress"})
+    assert ok.status_code == 200, ok.text

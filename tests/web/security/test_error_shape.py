@@ -22,3 +22,20 @@ async def test_the_frameworks_refusals_have_the_error_shape(site: Site) -> None:
         refused = await c.get("/api/me")  # the policy's own answer keeps its shape and header
         assert refused.status_code == 401 and refused.json()["detail"]["code"] == "not_authenticated"
         assert refused.headers.get("www-authenticate") == "Bearer"
+
+
+async def test_a_body_that_is_not_json_is_a_400_naming_the_body(site: Site) -> None:
+    # docs/api.md: malformed JSON is 400 invalid_input with field "body". FastAPI reports it as a
+    # validation error located at the character offset ("1: JSON decode error", field "1", 422),
+    # which names no field of the request.
+    async with site.client() as c:
+        for raw in (b"{", b'{"username": "agent7", "password": "x"', b"x", b"\xff\xfe"):
+            r = await c.post("/api/auth/login", content=raw, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400, (raw, r.text)
+            detail = r.json()["detail"]
+            assert detail["code"] == "invalid_input" and detail["field"] == "body", (raw, detail)
+            assert detail["message"].startswith("body: "), detail
+        # No body at all where one is required: a 422 naming the body, not "request" with no field.
+        empty = await c.post("/api/auth/login", content=b"", headers={"Content-Type": "application/json"})
+        assert empty.status_code == 422, empty.text
+        assert empty.json()["detail"]["field"] == "body", empty.text
