@@ -280,9 +280,7 @@ async def test_backpressure_bounds_calls_waiting_in_memory(db: Database, tmp_pat
     feeder = asyncio.create_task(feed())
     # Past the bound first: on a loaded machine the feeder may make no progress for one 50 ms poll
     # while still below it, which ended the wait below too early (seen under two test workers).
-    deadline = asyncio.get_running_loop().time() + 10
-    while logger.pending <= 10 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.01)
+    await until(lambda: logger.pending > 10, 10, "more calls waiting than max_pending")
     last = -1
     while logger.pending != last:  # until the handler stops taking calls in
         last = logger.pending
