@@ -185,11 +185,22 @@ async def test_dial_pressed_twice_at_once_dials_once_and_refuses_the_other(site:
     item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
     assert item["source"] == "campaign"
     url = f"/api/preview/campaign/{item['id']}/dial"
+    dial = site.engine.acd.actions.dial
+
+    async def slow_dial(*args: Any, **kwargs: Any) -> str:
+        await asyncio.sleep(0.3)  # the phone system takes its time: the contact is being dialled meanwhile
+        return await dial(*args, **kwargs)
+
+    site.engine.acd.actions.dial = slow_dial  # type: ignore[method-assign]
     answers = await asyncio.gather(site.as_("agent1", "POST", url), site.as_("agent1", "POST", url))
-    # One dials (503 here: this engine has no PBX, so the attempt fails), the other is refused.
-    assert sorted(r.status_code for r in answers) == [409, 503], [r.text for r in answers]
-    refused = next(r for r in answers if r.status_code == 409)
-    assert refused.json()["detail"]["field"] == "contact_id" and refused.json()["detail"]["code"] == "contact_taken"
+    # One dials (503 here: this engine has no PBX, so the attempt fails), the other is refused: a 409
+    # when it came while the contact was being dialled, a 422 when the first had already released the
+    # contact's reservation before the second began (a loaded test machine); both name contact_id.
+    codes = sorted(r.status_code for r in answers)
+    assert codes in ([409, 503], [422, 503]), [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code != 503)
+    assert refused.json()["detail"]["field"] == "contact_id", refused.text
+    assert refused.status_code == 422 or refused.json()["detail"]["code"] == "contact_taken", refused.text
     async with site.engine.db.session() as s:
         attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"])))
     assert [a.outcome for a in attempts] == ["failed"]  # one attempt, settled
@@ -210,10 +221,14 @@ async def test_skip_and_dial_of_one_contact_at_once_one_wins_the_other_is_a_409(
         base = f"/api/preview/campaign/{item['id']}"
         skip, dial = await asyncio.gather(site.as_("agent1", "POST", f"{base}/skip", json={"reason": reason}),
                                           site.as_("agent1", "POST", f"{base}/dial"))
-        # The dial that wins is a 503 here (no PBX: its attempt fails and is settled).
-        assert sorted((skip.status_code, dial.status_code)) in ([200, 409], [409, 503]), (skip.text, dial.text)
-        lost = skip if skip.status_code == 409 else dial
-        assert lost.json()["detail"]["code"] == "contact_taken", lost.text
+        # The dial that wins is a 503 here (no PBX: its attempt fails and is settled). The loser is a
+        # 409 when both ran at once; when one request was done before the other began (a loaded test
+        # machine), the contact was no longer reserved for the agent: 422 naming contact_id.
+        assert (skip.status_code == 200) != (dial.status_code == 503), (skip.text, dial.text)
+        lost = dial if skip.status_code == 200 else skip
+        assert lost.status_code in (409, 422), lost.text
+        assert lost.json()["detail"]["code"] == "contact_taken" if lost.status_code == 409 else \
+            lost.json()["detail"]["field"] == "contact_id", lost.text
         async with site.engine.db.session() as s:
             contact = await s.get(CampaignContact, item["id"])
             attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"])))
