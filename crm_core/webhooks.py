@@ -140,7 +140,7 @@ def check_url(url: str) -> str:
         raise InvalidField("url", "must not carry credentials (the signature authenticates the engine)")
     why = refused_address(parts.hostname)
     if why:
-        raise InvalidField("url", f"must not point at {why}")
+        raise InvalidField("url", f"refused: {why}")
     return url.strip()
 
 
@@ -348,7 +348,7 @@ class WebhookDispatcher:
         # With feed.webhook_networks, the host name is resolved now too (an IP literal is checked as is).
         if self.networks is not None and (why := await resolves_to_refused(urlsplit(url).hostname or "",
                                                                            self.networks)):
-            raise InvalidField("url", f"must not point at {why}")
+            raise InvalidField("url", f"refused: {why}")
         if not name.strip() or len(name) > 80:
             raise InvalidField("name", "1 to 80 characters")
         secret = secrets.token_urlsafe(32)

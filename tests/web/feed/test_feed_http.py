@@ -123,6 +123,10 @@ async def test_webhook_urls_must_be_http(feed_app: FeedApp) -> None:
                 "http://[fe80::1]/x", "http://0.0.0.0:9/x", "http://224.0.0.1/x"):
         r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": url}, headers=admin)
         assert r.status_code == 422 and r.json()["detail"]["field"] == "url", url
+    # The message reads as a sentence ("must not point at 169.254.169.254 is a link-local ..." did not).
+    r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": "http://169.254.169.254/x"},
+                                 headers=admin)
+    assert r.json()["detail"]["message"].startswith("url: refused: 169.254.169.254 is a link-local"), r.text
     for host, refused in (("169.254.169.254", True), ("localhost", False), ("10.1.2.3", False)):
         assert bool(await resolves_to_refused(host)) is refused, host  # checked again at each delivery
     r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": "http://127.0.0.1:9/x",
