@@ -169,6 +169,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", f"{_C}/interactions/{{interaction_id}}/recordings"): "recordings.listen",
     ("GET", "/api/recordings"): "supervisor.reports",
     ("GET", "/api/recordings/{recording_id}/audio"): "recordings.listen",
+    ("HEAD", "/api/recordings/{recording_id}/audio"): "recordings.listen",
     ("GET", "/api/calls/{linkedid}/recording"): "recordings.control",
     ("POST", "/api/calls/{linkedid}/recording/{action}"): "recordings.control",
     ("GET", "/vendor/sip.js"): "page",  # the softphone's SIP library (static files from node_modules)

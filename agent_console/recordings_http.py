@@ -85,13 +85,14 @@ async def recent_recordings(queue: str | None = Query(None, max_length=64),
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``Range: bytes=a-b`` as an inclusive (start, end) within ``size``; None for the whole file.
-    Raises ValueError when the range cannot be satisfied (416)."""
+    """``Range: bytes=a-b`` as an inclusive (start, end) within ``size``; None for the whole file:
+    no Range, or one this server ignores as HTTP allows (another unit, a syntax error, several
+    ranges). Raises ValueError when a valid range cannot be satisfied (416)."""
     if not header:
         return None
     m = _RANGE.match(header.strip())
     if m is None or (not m.group(1) and not m.group(2)):
-        raise ValueError(header)
+        return None
     if not m.group(1):  # the last N bytes
         n = int(m.group(2))
         if n == 0:
@@ -99,8 +100,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return max(0, size - n), size - 1
     start = int(m.group(1))
     end = int(m.group(2)) if m.group(2) else size - 1
-    if start >= size or end < start:
+    if start >= size:
         raise ValueError(header)
+    if end < start:
+        return None  # not a valid byte range: ignored, as a syntax error is
     return start, min(end, size - 1)
 
 
@@ -115,6 +118,7 @@ async def _file_part(path: Path, start: int, length: int) -> AsyncIterator[bytes
             yield chunk
 
 
+@router.head("/api/recordings/{recording_id}/audio")
 @router.get("/api/recordings/{recording_id}/audio")
 async def play(recording_id: Id, request: Request, db: Database = Depends(get_db),
                p: Principal = Depends(current_principal)) -> Response:
@@ -130,17 +134,18 @@ async def play(recording_id: Id, request: Request, db: Database = Depends(get_db
             part = parse_range(header, size)
         except ValueError:
             return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-        if part is None or part[0] == 0:
+        if request.method == "GET" and (part is None or part[0] == 0):
             recordings.audit(s, actor=p.username, role=p.role, action="recording.played", recording=row,
                              range=header or "")
             await s.commit()
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
-    if part is None:
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(_file_part(path, 0, size), media_type="audio/wav", headers=headers)
-    start, end = part
-    headers.update({"Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)})
-    return StreamingResponse(_file_part(path, start, end - start + 1), status_code=206, media_type="audio/wav",
+    start, end, status = (0, size - 1, 200) if part is None else (*part, 206)
+    headers["Content-Length"] = str(end - start + 1)
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if request.method == "HEAD":  # what a GET would answer, without the audio
+        return Response(status_code=status, media_type="audio/wav", headers=headers)
+    return StreamingResponse(_file_part(path, start, end - start + 1), status_code=status, media_type="audio/wav",
                              headers=headers)
 
 
