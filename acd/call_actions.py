@@ -14,7 +14,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from acd.calls import AgentPhone, LiveCall
-from acd.errors import AcdError, InvalidRequest
+from acd.errors import AcdError, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
@@ -331,7 +331,7 @@ class CallActions:
             phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
             variables={"CTI_ANSWER_S": str(phone.answer_after_s), **self._route_vars(routed)}, timeout_ms=30000)
         if not result.success:
-            raise AcdError(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
+            raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
         # The agent's leg runs the Dial to the customer: until the customer answers (acd.delivery's
         # _on_far_end names their leg) it is the only channel the call has, and no one to hold.

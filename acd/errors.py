@@ -20,6 +20,13 @@ class AcdError(CtiError):
     http_status = 500
 
 
+class PhoneDidNotAnswer(AcdError):
+    """A click-to-dial's first leg, the agent's phone, did not take the call: no one else was called."""
+
+    code = "acd_phone_did_not_answer"
+    http_status = 409
+
+
 class IllegalTransition(AcdError):
     code = "acd_illegal_transition"
     http_status = 409

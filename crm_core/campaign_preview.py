@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.errors import AcdError
+from acd.errors import AcdError, PhoneDidNotAnswer
 from acd.model import AgentState
 from acd.pacing import DialMode
 from crm_core import campaigns
@@ -158,7 +158,10 @@ class CampaignPreview:
         try:
             linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number, customer_id=contact.customer_id,
                                                    campaign=run.name, caller_id=run.caller_id)
-        except CtiError:
+        except PhoneDidNotAnswer:
+            await self.dialer.withdraw(a)  # the customer was not called: no attempt spent
+            raise
+        except CtiError:  # the phone system away mid-dial: the customer may have been called
             self.dialer.track(a)
             await self.dialer.settle(a, "failed")
             raise

@@ -318,6 +318,22 @@ async def finish_attempt(*, session: AsyncSession, linkedid: str, outcome: str, 
     return attempt
 
 
+async def withdraw_attempt(*, session: AsyncSession, linkedid: str) -> bool:
+    """An attempt whose customer was never dialled (a preview Dial the agent's own phone did not
+    take): it is no attempt. Its row goes, and its contact is pending and due again with its count
+    as before (a contact whose agents missed three Dials was ``failed`` without a call)."""
+    attempt = await session.scalar(select(CampaignAttempt).where(CampaignAttempt.linkedid == linkedid))
+    if attempt is None or attempt.outcome is not None:
+        return False
+    await session.execute(
+        update(CampaignContact).where(CampaignContact.id == attempt.contact_id, CampaignContact.state == "dialing")
+        .values(state="pending", next_at=None, attempts=CampaignContact.attempts - 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    await session.delete(attempt)
+    await session.flush()
+    return True
+
+
 async def relink_attempt(*, session: AsyncSession, linkedid: str, new_linkedid: str) -> None:
     """A preview attempt is claimed before its call exists: it takes the call's linkedid once dialled."""
     attempt = await session.scalar(select(CampaignAttempt).where(CampaignAttempt.linkedid == linkedid))

@@ -315,6 +315,17 @@ class CampaignDialer:
         """Follow an attempt dialled elsewhere (a preview call) until its result."""
         self._attempts[a.linkedid] = a
 
+    async def withdraw(self, a: Attempt) -> None:
+        """An attempt that dialled no one (``campaigns.withdraw_attempt``): no outcome, no pacer
+        sample, no event."""
+        if a.done:
+            return
+        a.done = True
+        self._attempts.pop(a.linkedid, None)
+        async with self.db.session() as s:
+            await campaigns.withdraw_attempt(session=s, linkedid=a.linkedid)
+        log.info("campaign %s: attempt %s withdrawn (no one was dialled)", a.campaign_id, a.linkedid)
+
     async def settle(self, a: Attempt, outcome: str, agent_id: str | None = None) -> None:
         """Record the attempt's outcome once (CRM row, pacer, ``CampaignAttemptEnded``)."""
         if a.done:

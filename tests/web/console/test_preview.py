@@ -261,6 +261,13 @@ async def test_a_dial_the_agents_phone_does_not_answer_is_a_409_not_a_500(site: 
     contact = (await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview")).json()["contact"]
     r = await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview/{contact['contact_id']}/dial")
     assert r.status_code == 409, r.text
+    # The customers were not called: no attempt is spent (one was, "failed", and after max_attempts
+    # missed Dials the contact was failed without a call); each is pending and due again.
+    async with site.engine.db.session() as s:
+        for contact_id in (item["id"], contact["contact_id"]):
+            row = await s.get(CampaignContact, contact_id)
+            attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == contact_id)))
+            assert row is not None and (row.state, row.attempts, row.next_at, attempts) == ("pending", 0, None, [])
 
 
 async def test_no_contact_is_dialled_while_the_agent_has_a_call(site: Site) -> None:
