@@ -25,6 +25,13 @@ def _database() -> Any:
     return Database.from_settings(settings_or_exit())
 
 
+def _where(url: str) -> str:
+    """The database URL for an error line, its password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 async def _with_db(work: Any) -> Any:
     db = _database()
     try:
@@ -34,10 +41,18 @@ async def _with_db(work: Any) -> Any:
 
 
 def _run(work: Any) -> Any:
+    from crm_core.errors import DatabaseUnavailable
+    from cti.cli import settings_or_exit
     from cti.errors import CtiError
 
     try:
         return asyncio.run(_with_db(work))
+    except DatabaseUnavailable as err:
+        # A wrong URL, a server not started: which database, never a traceback.
+        cause = f" ({err.__cause__})" if err.__cause__ is not None else ""
+        typer.echo(f"error: {err.message}{cause} at {_where(settings_or_exit().resolved_database_url())}; "
+                   "check database_url (CTI_DATABASE_URL) and that the server runs", err=True)
+        raise typer.Exit(1) from None
     except CtiError as err:
         typer.echo(f"error: {err.message}", err=True)
         raise typer.Exit(1) from None

@@ -177,12 +177,20 @@ class Database:
 
     async def upgrade(self, revision: str = "head") -> None:
         """Apply the Alembic migrations up to ``revision`` on this database."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_run_upgrade, revision)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_run_upgrade, revision)
+        except (OperationalError, DBAPIError, OSError) as err:
+            _raise_if_unavailable(err)  # a wrong URL's refused connection: `cti db upgrade` says so
+            raise
 
     async def current_revision(self) -> str | None:
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(_current_revision)
+        try:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(_current_revision)
+        except (OperationalError, DBAPIError, OSError) as err:
+            _raise_if_unavailable(err)
+            raise
 
     async def dispose(self) -> None:
         threads, self._threads = list(self._threads.values()), {}

@@ -26,3 +26,20 @@ def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert "interactions" in stats.output and "customers" in stats.output
     assert not any(p.name.endswith(".ini") for p in tmp_path.iterdir())
     assert os.getcwd() == str(tmp_path)
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"], ["users", "create-admin", "root", "--generate"]])
+def test_unreachable_database_is_an_error_line_not_a_traceback(
+        command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's wrong database URL (nothing listens there) gets one line naming the database
+    and a non-zero exit, never a traceback; `cti db upgrade` used to print the asyncpg traceback."""
+    from tests.servers import free_port
+
+    port = free_port()  # nothing listens on it
+    monkeypatch.setenv("CTI_DATABASE_URL", f"postgresql+asyncpg://cti:hunter2-secret@127.0.0.1:{port}/cti")
+    result = CliRunner().invoke(app, command)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    assert "error: database unavailable" in result.output
+    assert "Traceback" not in result.output
+    assert "hunter2" not in result.output
