@@ -28,7 +28,8 @@ def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert os.getcwd() == str(tmp_path)
 
 
-@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"], ["users", "create-admin", "root", "--generate"]])
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"],
+                                     ["users", "create-admin", "root", "--generate"]])
 def test_unreachable_database_is_an_error_line_not_a_traceback(
         command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """An operator's wrong database URL (nothing listens there) gets one line naming the database
