@@ -393,6 +393,7 @@ class Recorder:
                 old = await recordings.older_than(session=s, cutoff=cutoff)
                 for row in old:
                     (self.store.store / row.path).unlink(missing_ok=True)
+                    _prune_empty(self.store.store, (self.store.store / row.path).parent)
                     recordings.audit(s, actor="system", role="", action="recording.deleted", recording=row,
                                      reason=f"retention {self.retention_days:g} days",
                                      started_at=row.started_at.isoformat())
@@ -401,6 +402,17 @@ class Recorder:
             deleted += len(old)
             if len(old) < 500:
                 return deleted
+
+
+def _prune_empty(store: Path, directory: Path) -> None:
+    """Remove ``directory`` and its parents below ``store`` while they are empty: retention removes
+    whole old hours (and their days, months, years), not only their files."""
+    while directory != store and store in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty (another recording of that hour), or already gone
+            return
+        directory = directory.parent
 
 
 async def _settled(path: Path) -> bool:

@@ -47,6 +47,12 @@ async def test_retention_deletes_old_recordings_and_audits_each(db_url: str, tmp
         assert all(a.detail["reason"] == "retention 90 days" for a in audits)
         files = sorted(p.name for p in store.store.rglob("*.wav"))
         assert files == ["new-1-1.wav", "new-2-1.wav"]
+        # The whole old hours go (docs/recording.md), their emptied days and months with them: the
+        # files alone went, and 90 days on every hour of the year stayed behind as an empty directory.
+        dirs = sorted(str(p.relative_to(store.store)) for p in store.store.rglob("*") if p.is_dir())
+        kept = {str(Path(recording_path(lid, 1, now - timedelta(days=ages[lid]))).parent) for lid in ("new-1", "new-2")}
+        assert set(dirs) == {d for k in kept for d in (k, *map(str, Path(k).parents)) if d != "."}, dirs
+        assert store.store.is_dir()
     finally:
         await db.dispose()
 
