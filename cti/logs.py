@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, SecretStr
 
+from cti.errors import ConfigError
 from cti.files import private_file
 from cti.settings import Settings
 
@@ -205,9 +206,13 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
                                     else TextFormatter(redact))
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if settings.log_file is not None:
-        handlers.append(_PrivateRotatingFile(
-            settings.log_file, maxBytes=settings.log_file_max_bytes, backupCount=settings.log_file_backups,
-            encoding="utf-8"))
+        try:
+            handlers.append(_PrivateRotatingFile(
+                settings.log_file, maxBytes=settings.log_file_max_bytes, backupCount=settings.log_file_backups,
+                encoding="utf-8"))
+        except OSError as err:  # a directory, a path through a file, not the engine user's to write
+            raise ConfigError(f"log_file (CTI_LOG_FILE): cannot write {settings.log_file}: "
+                              f"{err.strerror or err}") from None
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)

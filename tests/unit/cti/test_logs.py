@@ -118,6 +118,23 @@ def test_rotating_log_file(restore_logging: None, tmp_path: Path) -> None:
     assert {n: stat.S_IMODE((path.parent / n).stat().st_mode) for n in files} == dict.fromkeys(files, 0o600)
 
 
+def test_a_log_file_that_cannot_be_written_is_a_config_error_naming_the_setting(restore_logging: None,
+                                                                               tmp_path: Path) -> None:
+    """`log_file` pointing at a directory (or a place the engine's user may not write) ended
+    `cti run` in an IsADirectoryError traceback; it is a ConfigError naming the setting, the
+    handlers already installed left as they were."""
+    from cti.errors import ConfigError
+
+    _, before = _configure()
+    (tmp_path / "plain").write_text("")
+    for bad in (tmp_path, tmp_path / "plain" / "engine.log"):
+        with pytest.raises(ConfigError) as caught:
+            _configure(log_file=bad)
+        assert caught.value.message.startswith(f"log_file (CTI_LOG_FILE): cannot write {bad}: "), caught.value.message
+    logging.getLogger("cti").warning("still here")
+    assert "still here" in before.getvalue()
+
+
 def test_configure_twice_replaces_its_handlers(restore_logging: None) -> None:
     _configure()
     _, buf = _configure()
