@@ -441,7 +441,8 @@ class Engine:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]
 
     async def start(self) -> None:
-        private_dir(self.settings.state_dir)  # secrets, the call-log journal, the SQLite database
+        # Secrets, the call-log journal, the SQLite database.
+        private_dir(self.settings.state_dir, setting="state_dir (CTI_STATE_DIR)")
         if self.routing_lease is not None:
             # Before any event is read: a standby waits here; refused, nothing ran.
             await self.routing_lease.acquire(wait=self.settings.routing_standby)

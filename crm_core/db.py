@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.errors import DatabaseUnavailable
 from crm_core.outbox import DiskThread
+from cti.errors import ConfigError
 from cti.files import private_file
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,11 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps}
         file = sqlite_file(url)
         if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # an operator's path through a file, or not theirs to create
+                raise ConfigError(f"database_url (CTI_DATABASE_URL): cannot create {file.parent}: "
+                                  f"{err.strerror or err}") from None
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
             # Enough pooled connections for the sessions open at once at full load (IVR look-ups,
@@ -205,7 +210,7 @@ def _owner_only(path: Path) -> None:
     """The SQLite file readable by its owner only: it holds customers' data and password hashes.
     Created so before SQLite opens it, and tightened if it is not; SQLite gives its -wal and -shm
     files the database's own mode when it creates them (these are tightened too if they exist)."""
-    private_file(path)
+    private_file(path, setting="database_url (CTI_DATABASE_URL)")
     for p in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if p.exists():
             private_file(p)

@@ -41,7 +41,7 @@ def installation_secret(state_dir: Path, name: str) -> str:
     path = state_dir / name
     if path.exists():
         return _read(path)
-    private_dir(state_dir)
+    private_dir(state_dir, setting="state_dir (CTI_STATE_DIR)")
     # Written aside, then linked into place: a concurrent reader sees the whole secret or no file,
     # and of two processes generating at once the first link wins and both use its value.
     tmp = state_dir / f".{name}.{os.getpid()}.tmp"

@@ -44,3 +44,13 @@ def test_unreachable_database_is_an_error_line_not_a_traceback(
     assert "error: database unavailable" in result.output
     assert "Traceback" not in result.output
     assert "hunter2" not in result.output
+
+
+def test_a_sqlite_database_where_no_directory_can_be_made_is_one_error_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'afile' / 'db' / 'cti.db'}")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    assert f"error: database_url (CTI_DATABASE_URL): cannot create {tmp_path / 'afile' / 'db'}" in result.output
