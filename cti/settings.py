@@ -7,7 +7,7 @@ file, defaults. Secrets are ``SecretStr`` and never printed.
 from __future__ import annotations
 
 import os
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +18,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from cti.errors import ConfigError
@@ -145,6 +146,20 @@ class WebSettings(BaseModel):
     session_secret: SecretStr = SecretStr("")
     public_url: str | None = None
     trusted_proxies: list[str] = Field(default_factory=list)  # peers whose X-Forwarded-For is believed
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        """Each an IP address, written as the server reports a peer's (they are compared as text):
+        a typo or a network would match no peer, and every client would look like the proxy."""
+        out = []
+        for entry in value:
+            try:
+                out.append(str(ip_address(entry.strip())))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address (list each proxy's own address; "
+                                 "networks are not supported)") from None
+        return out
 
 
 class CallbackSettings(BaseModel):
@@ -377,10 +392,32 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _not_json(err: SettingsError) -> str:
+    """Which CTI_ variable pydantic-settings could not parse: it names only the top-level field."""
+    import json
+    import re
+
+    m = re.search(r'field "(\w+)"', str(err))
+    prefix = f"CTI_{m.group(1).upper()}" if m else "CTI_"
+    suspects = []
+    for name in sorted(os.environ):
+        if name == prefix or name.startswith(prefix + "__") or (m is None and name.startswith(prefix)):
+            try:
+                json.loads(os.environ[name])
+            except ValueError:
+                suspects.append(name)
+    which = suspects[0] if len(suspects) == 1 else "one of " + ", ".join(suspects) if suspects else prefix
+    cause = f" ({err.__cause__})" if err.__cause__ is not None else ""
+    return (f"{which}: not JSON{cause}; a variable holding a list or a mapping is written in JSON, "
+            "e.g. CTI_LOG_LEVELS='{\"cti.ami\": \"DEBUG\"}', CTI_WEB__TRUSTED_PROXIES='[\"10.0.0.5\"]'")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Load and validate settings; errors name the file and each bad field."""
     try:
         return Settings(**overrides)
+    except SettingsError as err:  # a CTI_ variable of a list or mapping that is not JSON
+        raise ConfigError(_not_json(err)) from None
     except ValidationError as err:
         lines = [f"{config_file()} (or CTI_* environment): {err.error_count()} invalid setting(s)"]
         for e in err.errors():

@@ -104,3 +104,32 @@ def test_a_short_or_placeholder_integration_token_is_refused(token: str, monkeyp
     assert "feed.integration_tokens" in err.value.message and token not in err.value.message
     monkeypatch.setenv("CTI_FEED__INTEGRATION_TOKENS", f'["{"x" * 40}"]')
     assert len(load_settings().feed.integration_tokens) == 1
+
+
+def test_trusted_proxies_are_addresses_checked_and_written_as_the_peer_is() -> None:
+    """A typo or a network in web.trusted_proxies was accepted and never matched any peer: behind
+    the proxy every client looked like the proxy (one login throttle for everyone), and `cti config
+    check` said OK. Each entry is an IP address, written as the server reports the peer's."""
+    assert load_settings(web={"trusted_proxies": ["10.0.0.5", "0:0:0:0:0:0:0:1"]}).web.trusted_proxies == [
+        "10.0.0.5", "::1"]
+    for bad in ("10.0.0.300", "10.0.0.0/24", "proxy.example"):
+        with pytest.raises(ConfigError) as err:
+            load_settings(web={"trusted_proxies": ["10.0.0.5", bad]})
+        assert "web.trusted_proxies" in err.value.message and "CTI_WEB__TRUSTED_PROXIES" in err.value.message
+        assert f"{bad!r} is not an IP address" in err.value.message, err.value.message
+
+
+def test_a_malformed_json_variable_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CTI_LOG_LEVELS='{cti.ami: DEBUG' (not JSON) ended every command in pydantic-settings'
+    SettingsError traceback; `cti config check` names the variable instead."""
+    from typer.testing import CliRunner
+
+    from callcenter.cli import app
+
+    monkeypatch.setenv("CTI_LOG_LEVELS", "{cti.ami: DEBUG")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.message.startswith("CTI_LOG_LEVELS: not JSON"), err.value.message
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "error: CTI_LOG_LEVELS: not JSON" in result.output and "Traceback" not in result.output
