@@ -10,6 +10,7 @@ import os
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -146,6 +147,19 @@ class WebSettings(BaseModel):
     session_secret: SecretStr = SecretStr("")
     public_url: str | None = None
     trusted_proxies: list[str] = Field(default_factory=list)  # peers whose X-Forwarded-For is believed
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_address(cls, value: str | None) -> str | None:
+        """The address people type: its scheme and host are what browsers send as Origin (the
+        console's websockets are refused without a match) and https marks the cookie Secure."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r}: give the console's address with its scheme, e.g. "
+                             "https://console.example.com")
+        return value.strip().rstrip("/")
 
     @field_validator("trusted_proxies")
     @classmethod

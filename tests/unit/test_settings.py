@@ -133,3 +133,16 @@ def test_a_malformed_json_variable_is_a_config_error_naming_it(monkeypatch: pyte
     result = CliRunner().invoke(app, ["config", "check"])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), repr(result.exception)
     assert "error: CTI_LOG_LEVELS: not JSON" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("bad", ["console.example.com", "ftp://console.example.com", "https://", "https:/x"])
+def test_public_url_without_scheme_or_host_is_refused(bad: str) -> None:
+    """web.public_url 'console.example.com' (no scheme) was accepted: no Origin then matched it, so
+    behind the documented nginx (which passes its own Host) every console's websocket was refused
+    as cross-origin, and the session cookie lost its Secure flag on an https site."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(web={"public_url": bad})
+    assert "web.public_url [CTI_WEB__PUBLIC_URL]" in err.value.message
+    assert "https://console.example.com" in err.value.message
+    assert load_settings(web={"public_url": "https://console.example.com/"}).web.public_url == \
+        "https://console.example.com"
