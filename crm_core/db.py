@@ -244,8 +244,30 @@ def alembic_config(connection: Any = None) -> Any:
 
 def _run_upgrade(sync_conn: Any, revision: str) -> None:
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
-    command.upgrade(alembic_config(sync_conn), revision)
+    cfg = alembic_config(sync_conn)
+    script = ScriptDirectory.from_config(cfg)
+    current = MigrationContext.configure(sync_conn).get_current_revision()
+    # Alembic's own error for these is a traceback's last line: say what the operator did.
+    if current is not None and not _known(script, current):
+        raise ConfigError(f"the database is at revision {current!r}, which this release does not know: it was "
+                          "migrated by a newer release. Run that release, or restore a backup taken before "
+                          "the upgrade")
+    if revision != "head" and not _known(script, revision):
+        raise ConfigError(f"revision {revision!r} is not one of this release's migrations (the newest is "
+                          f"{script.get_current_head()!r})")
+    command.upgrade(cfg, revision)
+
+
+def _known(script: Any, revision: str) -> bool:
+    from alembic.util.exc import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:  # alembic's ResolutionError is one
+        return False
 
 
 def _current_revision(sync_conn: Any) -> str | None:

@@ -54,3 +54,23 @@ def test_a_sqlite_database_where_no_directory_can_be_made_is_one_error_line(
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 1, result.output
     assert f"error: database_url (CTI_DATABASE_URL): cannot create {tmp_path / 'afile' / 'db'}" in result.output
+
+
+def test_an_unknown_revision_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti db upgrade foo`, and a database a newer release migrated (an operator rolling the
+    software back), ended in alembic's CommandError traceback."""
+    import sqlite3
+
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")
+    runner = CliRunner()
+    typo = runner.invoke(app, ["db", "upgrade", "foo"])
+    assert isinstance(typo.exception, SystemExit) and typo.exit_code == 1, repr(typo.exception)
+    assert "error: revision 'foo' is not one of this release's migrations" in typo.output, typo.output
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    with sqlite3.connect(tmp_path / "cti.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'")
+    conn.close()
+    newer = runner.invoke(app, ["db", "upgrade"])
+    assert isinstance(newer.exception, SystemExit) and newer.exit_code == 1, repr(newer.exception)
+    assert ("error: the database is at revision '0099_from_a_newer_release', which this release does not "
+            "know: it was migrated by a newer release") in newer.output, newer.output
