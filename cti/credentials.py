@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from cti.errors import ConfigError
 from cti.files import private_dir
+from cti.logs import mask_url_password
 from cti.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,9 @@ def describe(settings: Settings) -> dict[str, Any]:
     """Settings as a plain dict for display: every secret set is masked, and each one left empty says
     where its value comes from instead (the installation's generated file)."""
     out = settings.model_dump(mode="json")  # SecretStr dumps as '**********' ('' when empty)
+    for name in ("database_url", "redis_url"):  # plain strings, with the server's password in them
+        if out.get(name):
+            out[name] = mask_url_password(out[name])
 
     def generated(name: str) -> str:
         path = settings.state_dir / name

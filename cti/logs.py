@@ -40,7 +40,7 @@ MASK = "***"
 _PAIRS = re.compile(r"(?i)\b(pin|secret|password|passwd|pwd|token|cvv|cvc)(\s*[=:]\s*|\"\s*:\s*\"|'\s*:\s*')"
                     r"([^\s,;&\"'}]+)")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)([^@\s/]+)(@)")
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)([^@\s/]+)(@)")  # the user may be empty: redis://:pw@host
 _DIGIT_RUN = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
 _OURS = "_cti_handler"
 
@@ -113,6 +113,11 @@ class Redactor:
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
         text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
         return _DIGIT_RUN.sub(_card, text)
+
+
+def mask_url_password(url: str) -> str:
+    """``url`` with its password (if any) replaced by the mask, for display."""
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), url)
 
 
 def secrets_of(settings: BaseModel) -> list[str]:

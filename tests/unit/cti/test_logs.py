@@ -99,6 +99,15 @@ def test_secrets_of_finds_every_secret_and_url_password() -> None:
     assert {"ami-Secret-42", "pw-777", "metrics-token-0123456789"} <= set(found)
 
 
+def test_a_url_password_without_a_user_name_is_masked_too() -> None:
+    """Redis URLs carry a password with no user (redis://:pw@host): the pattern wanted a user name,
+    so neither the redactor nor secrets_of found the password."""
+    redact = Redactor([])
+    assert redact("bus at redis://:RedisPw123@r.example:6379/0 down") == "bus at redis://:***@r.example:6379/0 down"
+    settings = load_settings(bus="redis", redis_url="redis://:RedisPw123@r.example:6379/0")
+    assert "RedisPw123" in secrets_of(settings)
+
+
 def test_rotating_log_file(restore_logging: None, tmp_path: Path) -> None:
     path = tmp_path / "logs" / "engine.log"
     old = os.umask(0o022)  # the usual umask, under which open() alone gives 0644
