@@ -325,6 +325,12 @@ class Settings(BaseSettings):
     feed: FeedSettings = FeedSettings()
     recordings: RecordingSettings = RecordingSettings()
 
+    @model_validator(mode="after")
+    def _redis_bus_has_a_url(self) -> Settings:
+        if self.bus == "redis" and not self.redis_url:
+            raise ValueError("bus is 'redis': set redis_url (CTI_REDIS_URL) too")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -435,7 +441,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as err:
         lines = [f"{config_file()} (or CTI_* environment): {err.error_count()} invalid setting(s)"]
         for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            if not e["loc"]:  # a rule between settings: its message names them
+                lines.append(f"  - {e['msg']}")
+                continue
+            loc = ".".join(str(p) for p in e["loc"])
             env = "CTI_" + "__".join(str(p).upper() for p in e["loc"])
             lines.append(f"  - {loc} [{env}]: {e['msg']}")
         raise ConfigError("\n".join(lines)) from None

@@ -146,3 +146,21 @@ def test_public_url_without_scheme_or_host_is_refused(bad: str) -> None:
     assert "https://console.example.com" in err.value.message
     assert load_settings(web={"public_url": "https://console.example.com/"}).web.public_url == \
         "https://console.example.com"
+
+
+def test_config_check_names_a_redis_bus_without_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti config check` said OK for bus: redis without redis_url, which `cti run` then refused
+    (after starting the PBX and migrating the database); docs/deployment.md promises the check
+    names every problem before the start."""
+    from typer.testing import CliRunner
+
+    from callcenter.cli import app
+
+    monkeypatch.setenv("CTI_BUS", "redis")
+    monkeypatch.delenv("CTI_REDIS_URL", raising=False)
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code == 2, result.output
+    assert "bus is 'redis': set redis_url (CTI_REDIS_URL) too" in result.output
+    assert "[CTI_]" not in result.output
+    monkeypatch.setenv("CTI_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert load_settings().bus == "redis"
