@@ -116,6 +116,22 @@ def check_secrets(settings: Settings, *, web: bool = True) -> None:
           "on a development machine only, dev_mode: true (CTI_DEV_MODE=1) accepts it with a warning")
 
 
+def secret_problems(settings: Settings) -> list[str]:
+    """What ``check_secrets`` would refuse at ``cti run``, for ``cti config check``: an empty secret
+    the start would generate stands in as a good one (nothing is written while checking)."""
+    stand_in = SecretStr(secrets.token_urlsafe(32))
+    web, ami = settings.web, settings.ami
+    if not web.session_secret.get_secret_value():
+        web = web.model_copy(update={"session_secret": stand_in})
+    if not ami.secret.get_secret_value() and settings.pbx.mode == "managed":
+        ami = ami.model_copy(update={"secret": stand_in})
+    try:
+        check_secrets(settings.model_copy(update={"web": web, "ami": ami}))
+    except ConfigError as err:
+        return [err.message]
+    return []
+
+
 def describe(settings: Settings) -> dict[str, Any]:
     """Settings as a plain dict for display: every secret set is masked, and each one left empty says
     where its value comes from instead (the installation's generated file)."""
