@@ -19,7 +19,8 @@ from crm_core.users import create_user
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-async def _counted(db: Database, read: Callable[[Any], Awaitable[list[dict[str, Any]]]]) -> tuple[list[dict[str, Any]], int]:
+async def _counted(db: Database,
+                   read: Callable[[Any], Awaitable[list[dict[str, Any]]]]) -> tuple[list[dict[str, Any]], int]:
     async with db.session() as s:
         statements: list[str] = []
         engine = s.bind.sync_engine  # type: ignore[union-attr]
