@@ -99,6 +99,10 @@ def stats() -> None:
     from crm_core.models import Article, Case, Customer, Disposition, Interaction, Script, Segment, User
 
     async def work(db: Any) -> list[str]:
+        from cti.errors import ConfigError
+
+        if await db.current_revision() is None:
+            raise ConfigError("the database has no tables yet (no migration applied): run `cti db upgrade`")
         lines = []
         async with db.session() as s:
             for model in (Customer, User, Interaction, Segment, Case, Disposition, Script, Article):

@@ -74,3 +74,12 @@ def test_an_unknown_revision_is_one_error_line(tmp_path: Path, monkeypatch: pyte
     assert isinstance(newer.exception, SystemExit) and newer.exit_code == 1, repr(newer.exception)
     assert ("error: the database is at revision '0099_from_a_newer_release', which this release does not "
             "know: it was migrated by a newer release") in newer.output, newer.output
+
+
+def test_stats_on_a_database_not_migrated_yet_says_to_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti db stats` before `cti db upgrade` (a new PostgreSQL database, a wrong SQLite path)
+    printed SQLAlchemy's 'no such table' traceback."""
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    result = CliRunner().invoke(app, ["db", "stats"])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
+    assert "error: the database has no tables yet (no migration applied): run `cti db upgrade`" in result.output
