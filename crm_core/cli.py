@@ -148,8 +148,14 @@ def create_admin(
 ) -> None:
     """Create an administrator (migrating the database first): the password is asked on the terminal,
     or generated with --generate and printed once. Stored as an argon2id hash, never in clear."""
-    from crm_core.users import create_user
+    from crm_core.errors import InvalidField
+    from crm_core.users import check_username, create_user
 
+    try:
+        check_username(username)  # before a password is asked for or made
+    except InvalidField as err:
+        typer.echo(f"error: {err.message}", err=True)
+        raise typer.Exit(1) from None
     if generate:
         password = secrets.token_urlsafe(18)  # 24 characters, 144 random bits
     elif _stdin_is_tty():

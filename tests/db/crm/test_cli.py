@@ -83,3 +83,16 @@ def test_stats_on_a_database_not_migrated_yet_says_to_upgrade(tmp_path: Path, mo
     result = CliRunner().invoke(app, ["db", "stats"])
     assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
     assert "error: the database has no tables yet (no migration applied): run `cti db upgrade`" in result.output
+
+
+@pytest.mark.parametrize("name", ["", "bad name", "x" * 65, ".dot"])
+def test_create_admin_refuses_a_username_nobody_could_log_in_with(name: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti users create-admin ""` (or a name with a space, or longer than the login form takes)
+    created an administrator nobody could log in as, and printed its password as if all was well;
+    /api/admin/users refuses these names (422)."""
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")
+    result = CliRunner().invoke(app, ["users", "create-admin", name, "--generate"])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
+    assert "error: username: 2-64 characters" in result.output, result.output
+    assert "password:" not in result.output
