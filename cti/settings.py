@@ -291,7 +291,8 @@ class Settings(BaseSettings):
     """Everything the composition root needs, loaded once."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CTI_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix="CTI_", env_nested_delimiter="__", extra="forbid", validate_default=True,
+        env_parse_none_str="null",  # CTI_RECORDINGS__RETENTION_DAYS=null: what null means in engine.yaml
     )
 
     config_dir: Path = DEFAULT_CONFIG_DIR

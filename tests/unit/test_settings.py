@@ -164,3 +164,13 @@ def test_config_check_names_a_redis_bus_without_redis_url(monkeypatch: pytest.Mo
     assert "[CTI_]" not in result.output
     monkeypatch.setenv("CTI_REDIS_URL", "redis://127.0.0.1:6379/0")
     assert load_settings().bus == "redis"
+
+
+def test_null_in_the_environment_unsets_an_optional_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """recordings.retention_days: null keeps recordings forever (docs/recording.md), but an
+    operator configuring through the environment (systemd's EnvironmentFile) could not say it:
+    CTI_RECORDINGS__RETENTION_DAYS=null was 'unable to parse string as a number'."""
+    monkeypatch.setenv("CTI_RECORDINGS__RETENTION_DAYS", "null")
+    monkeypatch.setenv("CTI_LOG_FILE", "null")
+    s = load_settings()
+    assert s.recordings.retention_days is None and s.log_file is None
