@@ -222,3 +222,20 @@ def test_alembic_plugin_announcements_are_left_out(restore_logging: None) -> Non
     assert "setup plugin" not in buf.getvalue() and "Running upgrade 0001 -> 0002" in buf.getvalue()
     _configure(log_levels={"alembic.runtime.plugins": "INFO"})  # still there for who asks
     assert logging.getLogger("alembic.runtime.plugins").getEffectiveLevel() == logging.INFO
+
+
+def test_debug_logs_no_password_or_pin_hash(restore_logging: None) -> None:
+    """At log_level DEBUG aiosqlite logged every statement with its parameters: users' password
+    hashes and customers' IVR PIN hashes (a 4-digit PIN's argon2 hash is the PIN after 10,000
+    guesses), with the customers' data. It stays at INFO unless log_levels asks for it, and the
+    redactor masks any argon2 hash."""
+    hashed = "$argon2id$v=19$m=19456,t=2,p=1$6cTzadlsBn75kq9K25TVLw$Yo9R/WoIA2SeLdH42kDhDZUn6wZHYQc72Qe/1XMUvhs"
+    _, buf = _configure(log_level="DEBUG")
+    logging.getLogger("aiosqlite").debug("executing INSERT INTO users VALUES (?) ('admin', %r)", hashed)
+    logging.getLogger("cti.bus").debug("stored %s", hashed)
+    out = buf.getvalue()
+    assert "executing INSERT" not in out and "stored" in out
+    assert "argon2id$v=19$m=19456,t=2,p=1$6cT" not in out and "Yo9R/WoIA2SeLdH42" not in out, out
+    _, buf = _configure(log_level="DEBUG", log_levels={"aiosqlite": "DEBUG"})
+    logging.getLogger("aiosqlite").debug("executing %r", hashed)
+    assert "executing" in buf.getvalue() and "Yo9R/WoIA2SeLdH42" not in buf.getvalue()
