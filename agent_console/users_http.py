@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 Role = Literal["agent", "supervisor", "manager", "admin"]
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$"
 AGENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EXTENSION = r"^[0-9]{2,32}$"
 Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]  # a skill's proficiency: the ACD's scale (crm_core.users)
@@ -54,7 +53,7 @@ class UserOut(BaseModel):
 
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(pattern=USERNAME)
+    username: str = Field(pattern=users.USERNAME)
     password: str = Field(min_length=MIN_PASSWORD, max_length=256)
     role: Role = "agent"
     display_name: str = Field("", max_length=128)

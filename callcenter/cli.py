@@ -14,7 +14,7 @@ from agent_console import cli as console_cli
 from callcenter.config_check import check_all
 from crm_core import cli as crm_cli
 from cti.cli import agents_app, fail, pbx_app, settings_or_exit
-from cti.credentials import describe
+from cti.credentials import describe, secret_problems
 from cti.errors import ConfigError, CtiError
 from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from ivr import cli as ivr_cli
@@ -43,6 +43,8 @@ def config_check() -> None:
         # so one run names every problem.
         problems.append(err.message)
         settings = Settings.model_construct(config_dir=Path(os.environ.get("CTI_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
+    else:
+        problems += secret_problems(settings)  # what `cti run` would refuse to start with
     problems += check_all(settings)
     if problems:
         for p in problems:

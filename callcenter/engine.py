@@ -82,6 +82,7 @@ from cti.errors import ConfigError, CtiError
 from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat
+from cti.listen import listening_sockets
 from cti.pbx_config import dialplan_contexts
 from cti.security import watch_auth_failures
 from cti.settings import PROJECT_ROOT, Settings
@@ -443,7 +444,8 @@ class Engine:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]
 
     async def start(self) -> None:
-        private_dir(self.settings.state_dir)  # secrets, the call-log journal, the SQLite database
+        # Secrets, the call-log journal, the SQLite database.
+        private_dir(self.settings.state_dir, setting="state_dir (CTI_STATE_DIR)")
         if self.routing_lease is not None:
             # Before any event is read: a standby waits here; refused, nothing ran.
             await self.routing_lease.acquire(wait=self.settings.routing_standby)
@@ -484,7 +486,10 @@ class Engine:
                                     ws_per_message_deflate=PER_MESSAGE_DEFLATE,
                                     proxy_headers=False)  # X-Forwarded-For: only settings.web.trusted_proxies
             self._server = uvicorn.Server(config)
-            self._server_task = asyncio.create_task(self._server.serve(), name="web")
+            # Bound here: a taken port is a ConfigError naming the setting (uvicorn's own bind would
+            # sys.exit out of the event loop, past the engine's clean stop).
+            web_socks = listening_sockets(self.settings.web.host, self.settings.web.port, "web.port (CTI_WEB__PORT)")
+            self._server_task = asyncio.create_task(self._server.serve(sockets=web_socks), name="web")
             while not self._server.started:
                 if self._server_task.done():
                     await self._server_task
@@ -505,7 +510,8 @@ class Engine:
         config = uvicorn.Config(metrics_asgi(self.metrics, token=m.token), host=m.host, port=m.port,
                                 log_level="warning", lifespan="off", access_log=False)
         self._metrics_server = uvicorn.Server(config)
-        self._metrics_task = asyncio.create_task(self._metrics_server.serve(), name="metrics")
+        socks = listening_sockets(m.host, m.port, "metrics.port (CTI_METRICS__PORT)")
+        self._metrics_task = asyncio.create_task(self._metrics_server.serve(sockets=socks), name="metrics")
         while not self._metrics_server.started:
             if self._metrics_task.done():
                 await self._metrics_task

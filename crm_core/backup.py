@@ -49,9 +49,14 @@ def backup_sqlite(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
         raise ConfigError(f"{source}: no database there (database_url)")
     if dest.resolve() == source.resolve():
         raise ConfigError(f"{dest} is the database itself: name another file")
+    if dest.is_dir():
+        raise ConfigError(f"{dest} is a directory: name the backup file in it (e.g. {dest / 'cti.db'})")
     if dest.exists() and not overwrite:
         raise ConfigError(f"{dest} exists: name a new file, or pass --overwrite")
-    part = private_file(dest.with_name(f".{dest.name}.{os.getpid()}.part"))
+    try:
+        part = private_file(dest.with_name(f".{dest.name}.{os.getpid()}.part"))
+    except OSError as err:  # a read-only or full file system, a path through a file
+        raise ConfigError(f"cannot write the backup beside {dest}: {err.strerror or err}") from None
     try:
         src = sqlite3.connect(source)  # read only in effect (a read-only one cannot open a WAL file alone)
         try:
@@ -69,6 +74,9 @@ def backup_sqlite(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
         finally:
             src.close()
         os.replace(part, dest)
+    except (OSError, sqlite3.Error) as err:
+        part.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write the backup {dest}: {err}") from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise

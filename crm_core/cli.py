@@ -25,6 +25,13 @@ def _database() -> Any:
     return Database.from_settings(settings_or_exit())
 
 
+def _where(url: str) -> str:
+    """The database URL for an error line, its password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 async def _with_db(work: Any) -> Any:
     db = _database()
     try:
@@ -34,10 +41,18 @@ async def _with_db(work: Any) -> Any:
 
 
 def _run(work: Any) -> Any:
+    from crm_core.errors import DatabaseUnavailable
+    from cti.cli import settings_or_exit
     from cti.errors import CtiError
 
     try:
         return asyncio.run(_with_db(work))
+    except DatabaseUnavailable as err:
+        # A wrong URL, a server not started: which database, never a traceback.
+        cause = f" ({err.__cause__})" if err.__cause__ is not None else ""
+        typer.echo(f"error: {err.message}{cause} at {_where(settings_or_exit().resolved_database_url())}; "
+                   "check database_url (CTI_DATABASE_URL) and that the server runs", err=True)
+        raise typer.Exit(1) from None
     except CtiError as err:
         typer.echo(f"error: {err.message}", err=True)
         raise typer.Exit(1) from None
@@ -84,6 +99,10 @@ def stats() -> None:
     from crm_core.models import Article, Case, Customer, Disposition, Interaction, Script, Segment, User
 
     async def work(db: Any) -> list[str]:
+        from cti.errors import ConfigError
+
+        if await db.current_revision() is None:
+            raise ConfigError("the database has no tables yet (no migration applied): run `cti db upgrade`")
         lines = []
         async with db.session() as s:
             for model in (Customer, User, Interaction, Segment, Case, Disposition, Script, Article):
@@ -129,8 +148,14 @@ def create_admin(
 ) -> None:
     """Create an administrator (migrating the database first): the password is asked on the terminal,
     or generated with --generate and printed once. Stored as an argon2id hash, never in clear."""
-    from crm_core.users import create_user
+    from crm_core.errors import InvalidField
+    from crm_core.users import check_username, create_user
 
+    try:
+        check_username(username)  # before a password is asked for or made
+    except InvalidField as err:
+        typer.echo(f"error: {err.message}", err=True)
+        raise typer.Exit(1) from None
     if generate:
         password = secrets.token_urlsafe(18)  # 24 characters, 144 random bits
     elif _stdin_is_tty():

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.errors import DatabaseUnavailable
 from crm_core.outbox import DiskThread
+from cti.errors import ConfigError
 from cti.files import private_file
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,11 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps}
         file = sqlite_file(url)
         if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # an operator's path through a file, or not theirs to create
+                raise ConfigError(f"database_url (CTI_DATABASE_URL): cannot create {file.parent}: "
+                                  f"{err.strerror or err}") from None
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
             # Enough pooled connections for the sessions open at once at full load (IVR look-ups,
@@ -177,12 +182,20 @@ class Database:
 
     async def upgrade(self, revision: str = "head") -> None:
         """Apply the Alembic migrations up to ``revision`` on this database."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_run_upgrade, revision)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_run_upgrade, revision)
+        except (OperationalError, DBAPIError, OSError) as err:
+            _raise_if_unavailable(err)  # a wrong URL's refused connection: `cti db upgrade` says so
+            raise
 
     async def current_revision(self) -> str | None:
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(_current_revision)
+        try:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(_current_revision)
+        except (OperationalError, DBAPIError, OSError) as err:
+            _raise_if_unavailable(err)
+            raise
 
     async def dispose(self) -> None:
         threads, self._threads = list(self._threads.values()), {}
@@ -197,7 +210,7 @@ def _owner_only(path: Path) -> None:
     """The SQLite file readable by its owner only: it holds customers' data and password hashes.
     Created so before SQLite opens it, and tightened if it is not; SQLite gives its -wal and -shm
     files the database's own mode when it creates them (these are tightened too if they exist)."""
-    private_file(path)
+    private_file(path, setting="database_url (CTI_DATABASE_URL)")
     for p in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if p.exists():
             private_file(p)
@@ -231,8 +244,30 @@ def alembic_config(connection: Any = None) -> Any:
 
 def _run_upgrade(sync_conn: Any, revision: str) -> None:
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
-    command.upgrade(alembic_config(sync_conn), revision)
+    cfg = alembic_config(sync_conn)
+    script = ScriptDirectory.from_config(cfg)
+    current = MigrationContext.configure(sync_conn).get_current_revision()
+    # Alembic's own error for these is a traceback's last line: say what the operator did.
+    if current is not None and not _known(script, current):
+        raise ConfigError(f"the database is at revision {current!r}, which this release does not know: it was "
+                          "migrated by a newer release. Run that release, or restore a backup taken before "
+                          "the upgrade")
+    if revision != "head" and not _known(script, revision):
+        raise ConfigError(f"revision {revision!r} is not one of this release's migrations (the newest is "
+                          f"{script.get_current_head()!r})")
+    command.upgrade(cfg, revision)
+
+
+def _known(script: Any, revision: str) -> bool:
+    from alembic.util.exc import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:  # alembic's ResolutionError is one
+        return False
 
 
 def _current_revision(sync_conn: Any) -> str | None:

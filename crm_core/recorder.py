@@ -42,12 +42,13 @@ from crm_core.journal import RowJournal
 from crm_core.recording_handoff import Handed, HandoffStarts
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
-from cti.errors import CtiError, UnsafeValue
+from cti.errors import ConfigError, CtiError, UnsafeValue
 from cti.files import private_dir
 from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
 from cti.safety import check_agi_argument
 from cti.tasks import cancel_and_wait
 
+_RECORDINGS_DIR = "recordings.dir (CTI_RECORDINGS__DIR)"
 log = logging.getLogger(__name__)
 
 # A file left in the spool this long after its last write belongs to no live call (an engine that
@@ -126,9 +127,13 @@ class Recorder:
 
     async def start(self) -> None:
         if self.store.spool == self.store.store:  # a system Asterisk writes here: its owner sets the access
-            self.store.store.mkdir(parents=True, exist_ok=True)
-        else:
-            private_dir(self.store.store, 0o750)  # callers' voices: not for the host's other users
+            try:
+                self.store.store.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ConfigError(f"{_RECORDINGS_DIR}: cannot create {self.store.store}: "
+                                  f"{err.strerror or err}") from None
+        else:  # callers' voices: not for the host's other users
+            private_dir(self.store.store, 0o750, setting=_RECORDINGS_DIR)
         await self.rows.start()  # rows journaled before a restart go in first
         self._track(self.recover(), "recorder.recover")
         if self.retention_days is not None:
@@ -393,6 +398,7 @@ class Recorder:
                 old = await recordings.older_than(session=s, cutoff=cutoff)
                 for row in old:
                     (self.store.store / row.path).unlink(missing_ok=True)
+                    _prune_empty(self.store.store, (self.store.store / row.path).parent)
                     recordings.audit(s, actor="system", role="", action="recording.deleted", recording=row,
                                      reason=f"retention {self.retention_days:g} days",
                                      started_at=row.started_at.isoformat())
@@ -401,6 +407,17 @@ class Recorder:
             deleted += len(old)
             if len(old) < 500:
                 return deleted
+
+
+def _prune_empty(store: Path, directory: Path) -> None:
+    """Remove ``directory`` and its parents below ``store`` while they are empty: retention removes
+    whole old hours (and their days, months, years), not only their files."""
+    while directory != store and store in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty (another recording of that hour), or already gone
+            return
+        directory = directory.parent
 
 
 async def _settled(path: Path) -> bool:

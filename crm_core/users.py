@@ -8,6 +8,7 @@ event loop 48 logins at once held every other request (``/healthz``) for ~80 ms.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +98,16 @@ def check_skills(skills: Any) -> dict[str, int]:
     return dict(skills)
 
 
+# What a login name may be (the login form takes 1-64 characters; /api/admin/users this pattern).
+USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$"
+
+
+def check_username(username: str) -> None:
+    if not re.fullmatch(USERNAME, username):
+        raise InvalidField("username", "2-64 characters: letters, digits and . _ @ -, starting with a letter "
+                                       f"or a digit (got {username!r})")
+
+
 async def create_user(*, session: AsyncSession, username: str, password: str, role: str = "agent",
                       display_name: str = "", agent_id: str | None = None, extension: str | None = None,
                       skills: dict[str, Any] | None = None, language: str = "zh-CN") -> User:
@@ -104,6 +115,7 @@ async def create_user(*, session: AsyncSession, username: str, password: str, ro
         raise InvalidField("role", f"must be one of {', '.join(ROLES)}")
     if len(password) < 8:
         raise InvalidField("password", "must be at least 8 characters")
+    check_username(username)
     if await session.scalar(select(func.count()).select_from(User).where(User.username == username)):
         raise Conflict("username", f"{username!r} is taken")
     skills = check_skills(skills or {})

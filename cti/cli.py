@@ -56,7 +56,10 @@ def pbx_status() -> None:
 
     pbx = ManagedPbx(settings_or_exit())
     settings = pbx.settings  # with the AMI secret generated for a managed Asterisk (var/ami-secret)
-    st = pbx.status()
+    try:
+        st = pbx.status()
+    except CtiError as err:  # AMI refused the login: another manager secret than Asterisk's
+        raise fail(err) from None
     typer.echo(f"pbx: {'running' if st.running else 'stopped'} pid={st.pid} "
                f"ami_ready={st.ami_ready} ({st.detail})")
     if not st.ami_ready:

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from cti.errors import ConfigError
 from cti.files import private_dir
+from cti.logs import mask_url_password
 from cti.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def installation_secret(state_dir: Path, name: str) -> str:
     path = state_dir / name
     if path.exists():
         return _read(path)
-    private_dir(state_dir)
+    private_dir(state_dir, setting="state_dir (CTI_STATE_DIR)")
     # Written aside, then linked into place: a concurrent reader sees the whole secret or no file,
     # and of two processes generating at once the first link wins and both use its value.
     tmp = state_dir / f".{name}.{os.getpid()}.tmp"
@@ -115,10 +116,29 @@ def check_secrets(settings: Settings, *, web: bool = True) -> None:
           "on a development machine only, dev_mode: true (CTI_DEV_MODE=1) accepts it with a warning")
 
 
+def secret_problems(settings: Settings) -> list[str]:
+    """What ``check_secrets`` would refuse at ``cti run``, for ``cti config check``: an empty secret
+    the start would generate stands in as a good one (nothing is written while checking)."""
+    stand_in = SecretStr(secrets.token_urlsafe(32))
+    web, ami = settings.web, settings.ami
+    if not web.session_secret.get_secret_value():
+        web = web.model_copy(update={"session_secret": stand_in})
+    if not ami.secret.get_secret_value() and settings.pbx.mode == "managed":
+        ami = ami.model_copy(update={"secret": stand_in})
+    try:
+        check_secrets(settings.model_copy(update={"web": web, "ami": ami}))
+    except ConfigError as err:
+        return [err.message]
+    return []
+
+
 def describe(settings: Settings) -> dict[str, Any]:
     """Settings as a plain dict for display: every secret set is masked, and each one left empty says
     where its value comes from instead (the installation's generated file)."""
     out = settings.model_dump(mode="json")  # SecretStr dumps as '**********' ('' when empty)
+    for name in ("database_url", "redis_url"):  # plain strings, with the server's password in them
+        if out.get(name):
+            out[name] = mask_url_password(out[name])
 
     def generated(name: str) -> str:
         path = settings.state_dir / name

@@ -13,22 +13,42 @@ import os
 import stat
 from pathlib import Path
 
+from cti.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
-def private_dir(path: Path, mode: int = 0o700) -> Path:
-    """``path`` as a directory (parents created as usual) that other users cannot enter or list."""
-    path.mkdir(parents=True, exist_ok=True, mode=mode)
+def private_dir(path: Path, mode: int = 0o700, *, setting: str | None = None) -> Path:
+    """``path`` as a directory (parents created as usual) that other users cannot enter or list.
+    With ``setting`` (e.g. ``state_dir (CTI_STATE_DIR)``), one that cannot be made is a
+    ``ConfigError`` naming it: an operator's path through a file, or a directory not theirs."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+    except OSError as err:
+        if setting is None:
+            raise
+        raise _cannot(setting, path, err) from None
     _close(path, 0o007)
     return path
 
 
-def private_file(path: Path) -> Path:
-    """``path`` as a file only its owner reads and writes (created empty if it does not exist)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+def private_file(path: Path, *, setting: str | None = None) -> Path:
+    """``path`` as a file only its owner reads and writes (created empty if it does not exist);
+    ``setting`` as for ``private_dir``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as err:
+        if setting is None:
+            raise
+        raise _cannot(setting, path, err) from None
     _close(path, 0o077, foreign="a file of someone else's")
     return path
+
+
+def _cannot(setting: str, path: Path, err: OSError) -> ConfigError:
+    where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+    return ConfigError(f"{setting}: cannot create {path}: {err.strerror or err}{where}")
 
 
 def _close(path: Path, others: int, *, foreign: str | None = None) -> None:

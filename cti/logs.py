@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, SecretStr
 
+from cti.errors import ConfigError
 from cti.files import private_file
 from cti.settings import Settings
 
@@ -39,7 +40,8 @@ MASK = "***"
 _PAIRS = re.compile(r"(?i)\b(pin|secret|password|passwd|pwd|token|cvv|cvc)(\s*[=:]\s*|\"\s*:\s*\"|'\s*:\s*')"
                     r"([^\s,;&\"'}]+)")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
-_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)([^@\s/]+)(@)")
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]*:)([^@\s/]+)(@)")  # the user may be empty: redis://:pw@host
+_ARGON2 = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9$=,+/.]+")  # a password's or an IVR PIN's hash
 _DIGIT_RUN = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
 _OURS = "_cti_handler"
 
@@ -111,7 +113,13 @@ class Redactor:
         text = _PAIRS.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
         text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+        text = _ARGON2.sub(MASK, text)
         return _DIGIT_RUN.sub(_card, text)
+
+
+def mask_url_password(url: str) -> str:
+    """``url`` with its password (if any) replaced by the mask, for display."""
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), url)
 
 
 def secrets_of(settings: BaseModel) -> list[str]:
@@ -205,9 +213,13 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
                                     else TextFormatter(redact))
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if settings.log_file is not None:
-        handlers.append(_PrivateRotatingFile(
-            settings.log_file, maxBytes=settings.log_file_max_bytes, backupCount=settings.log_file_backups,
-            encoding="utf-8"))
+        try:
+            handlers.append(_PrivateRotatingFile(
+                settings.log_file, maxBytes=settings.log_file_max_bytes, backupCount=settings.log_file_backups,
+                encoding="utf-8"))
+        except OSError as err:  # a directory, a path through a file, not the engine user's to write
+            raise ConfigError(f"log_file (CTI_LOG_FILE): cannot write {settings.log_file}: "
+                              f"{err.strerror or err}") from None
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)
@@ -221,6 +233,9 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
     # Alembic announces each of its plugins at INFO on every start (seven lines); its migrations
     # (alembic.runtime.migration) stay at the root's level. log_levels can still ask for them.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG (customers' data, password and
+    # PIN hashes, twice per statement): not part of a root DEBUG; log_levels can still ask for it.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     for name, level in settings.log_levels.items():
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)  # warnings get timestamps and context too

@@ -240,8 +240,11 @@ def render_config(settings: Settings, directory: Path) -> list[Path]:
     one's own (``pbx.mode: system``, docs/deployment.md). Paths that name an instance's own
     directories (asterisk.conf's, the softphone's certificate) point into ``directory``."""
     s = with_installation_secrets(settings, session=False)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    except OSError as err:  # an existing file, a path through one, a directory not ours to create
+        raise PbxError(f"{directory}: cannot write the configuration there: {err.strerror or err}") from None
     rendered = render_templates(s, s.pbx.rootfs, directory, str(directory.resolve()))
     written = []
     for name, text in rendered.items():

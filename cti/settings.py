@@ -7,9 +7,10 @@ file, defaults. Secrets are ``SecretStr`` and never printed.
 from __future__ import annotations
 
 import os
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from cti.errors import ConfigError
@@ -146,6 +148,33 @@ class WebSettings(BaseModel):
     public_url: str | None = None
     trusted_proxies: list[str] = Field(default_factory=list)  # peers whose X-Forwarded-For is believed
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_address(cls, value: str | None) -> str | None:
+        """The address people type: its scheme and host are what browsers send as Origin (the
+        console's websockets are refused without a match) and https marks the cookie Secure."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r}: give the console's address with its scheme, e.g. "
+                             "https://console.example.com")
+        return value.strip().rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        """Each an IP address, written as the server reports a peer's (they are compared as text):
+        a typo or a network would match no peer, and every client would look like the proxy."""
+        out = []
+        for entry in value:
+            try:
+                out.append(str(ip_address(entry.strip())))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address (list each proxy's own address; "
+                                 "networks are not supported)") from None
+        return out
+
 
 class CallbackSettings(BaseModel):
     """Preview callbacks: when a missed callback is tried again, how many tries, how long a claim holds,
@@ -262,7 +291,8 @@ class Settings(BaseSettings):
     """Everything the composition root needs, loaded once."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CTI_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix="CTI_", env_nested_delimiter="__", extra="forbid", validate_default=True,
+        env_parse_none_str="null",  # CTI_RECORDINGS__RETENTION_DAYS=null: what null means in engine.yaml
     )
 
     config_dir: Path = DEFAULT_CONFIG_DIR
@@ -295,6 +325,12 @@ class Settings(BaseSettings):
     resilience: ResilienceSettings = ResilienceSettings()
     feed: FeedSettings = FeedSettings()
     recordings: RecordingSettings = RecordingSettings()
+
+    @model_validator(mode="after")
+    def _redis_bus_has_a_url(self) -> Settings:
+        if self.bus == "redis" and not self.redis_url:
+            raise ValueError("bus is 'redis': set redis_url (CTI_REDIS_URL) too")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -377,14 +413,39 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _not_json(err: SettingsError) -> str:
+    """Which CTI_ variable pydantic-settings could not parse: it names only the top-level field."""
+    import json
+    import re
+
+    m = re.search(r'field "(\w+)"', str(err))
+    prefix = f"CTI_{m.group(1).upper()}" if m else "CTI_"
+    suspects = []
+    for name in sorted(os.environ):
+        if name == prefix or name.startswith(prefix + "__") or (m is None and name.startswith(prefix)):
+            try:
+                json.loads(os.environ[name])
+            except ValueError:
+                suspects.append(name)
+    which = suspects[0] if len(suspects) == 1 else "one of " + ", ".join(suspects) if suspects else prefix
+    cause = f" ({err.__cause__})" if err.__cause__ is not None else ""
+    return (f"{which}: not JSON{cause}; a variable holding a list or a mapping is written in JSON, "
+            "e.g. CTI_LOG_LEVELS='{\"cti.ami\": \"DEBUG\"}', CTI_WEB__TRUSTED_PROXIES='[\"10.0.0.5\"]'")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Load and validate settings; errors name the file and each bad field."""
     try:
         return Settings(**overrides)
+    except SettingsError as err:  # a CTI_ variable of a list or mapping that is not JSON
+        raise ConfigError(_not_json(err)) from None
     except ValidationError as err:
         lines = [f"{config_file()} (or CTI_* environment): {err.error_count()} invalid setting(s)"]
         for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            if not e["loc"]:  # a rule between settings: its message names them
+                lines.append(f"  - {e['msg']}")
+                continue
+            loc = ".".join(str(p) for p in e["loc"])
             env = "CTI_" + "__".join(str(p).upper() for p in e["loc"])
             lines.append(f"  - {loc} [{env}]: {e['msg']}")
         raise ConfigError("\n".join(lines)) from None

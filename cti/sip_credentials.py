@@ -50,7 +50,7 @@ def _load(state_dir: Path) -> dict[str, dict[str, object]]:
 
 
 def _save(state_dir: Path, data: dict[str, dict[str, object]]) -> None:
-    private_dir(state_dir)
+    private_dir(state_dir, setting="state_dir (CTI_STATE_DIR)")
     tmp = state_dir / f".{FILE}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -84,7 +84,8 @@ def restore_logging() -> Iterator[None]:
     and level, and the levels it sets, as they were before."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ("cti.ami", "cti.bus", "acd", "alembic.runtime.plugins")}
+    levels = {name: logging.getLogger(name).level for name in ("cti.ami", "cti.bus", "acd", "alembic.runtime.plugins",
+                                                               "aiosqlite")}
     yield
     for h in list(root.handlers):
         if h not in handlers:

@@ -33,6 +33,7 @@ from cti.agi.protocol import AgiCommandError, AgiConversation, AgiTimeout, parse
 from cti.agi.session import AgiSession
 from cti.agi.stream import AgiStream
 from cti.errors import AgiHangup
+from cti.listen import listen_error
 from cti.logs import bind
 from cti.settings import Settings
 from cti.tasks import cancel_all_and_wait
@@ -146,8 +147,11 @@ class FastAgiServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: AgiStream(self._accept), self._host, self._port,
-                                                backlog=LISTEN_BACKLOG)
+        try:
+            self._server = await loop.create_server(lambda: AgiStream(self._accept), self._host, self._port,
+                                                    backlog=LISTEN_BACKLOG)
+        except OSError as err:  # a second engine, another program on the port: say which setting
+            raise listen_error("agi.port (CTI_AGI__PORT)", self._host, self._port, err) from None
         log.info("FastAGI listening on %s:%s (routes: %s)", self._host, self.port, ", ".join(self._routes))
 
     async def stop(self) -> None:

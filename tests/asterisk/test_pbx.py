@@ -188,3 +188,21 @@ def test_pbx_status_logs_in_with_the_generated_ami_secret(pbx: ManagedPbx, tmp_p
     ok = CliRunner().invoke(pbx_app, ["status"])
     assert ok.exit_code == 0, ok.output
     assert "ami_ready=True" in ok.output and "contexts of config/asterisk/extensions.conf loaded" in ok.output
+
+
+def test_pbx_status_with_a_wrong_ami_secret_and_render_onto_a_file_are_one_error_line(
+        pbx: ManagedPbx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's system Asterisk with another manager secret: `cti pbx status` ended in a
+    PbxError traceback; `cti pbx render` onto an existing file in a FileExistsError one."""
+    wrong = pbx.settings.model_copy(update={
+        "pbx": pbx.settings.pbx.model_copy(update={"mode": "system"}),
+        "ami": pbx.settings.ami.model_copy(update={"secret": SecretStr("not-the-manager-secret-0123456789")})})
+    monkeypatch.setattr("cti.cli.settings_or_exit", lambda: wrong)
+    refused = CliRunner().invoke(pbx_app, ["status"])
+    assert isinstance(refused.exception, SystemExit) and refused.exit_code == 1, repr(refused.exception)
+    assert "error: AMI refused the configured username/secret" in refused.output, refused.output
+    monkeypatch.setattr("cti.cli.settings_or_exit", lambda: pbx.settings)
+    (tmp_path / "afile").write_text("")
+    onto_file = CliRunner().invoke(pbx_app, ["render", str(tmp_path / "afile")])
+    assert isinstance(onto_file.exception, SystemExit) and onto_file.exit_code == 1, repr(onto_file.exception)
+    assert f"error: {tmp_path / 'afile'}: cannot write the configuration there" in onto_file.output, onto_file.output

@@ -185,3 +185,30 @@ nodes:
     assert f"error: {path}: node 'ask': field 'next': unknown node 'nowhere'" in out, out
     # 'hello' was set aside: its own target is not checked, nor is it called unknown as the start.
     assert not any("'gone'" in line or "field 'start'" in line for line in out), out
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"CTI_WEB__SESSION_SECRET": "change-me"}, "web.session_secret [CTI_WEB__SESSION_SECRET] is a published default"),
+    ({"CTI_PBX__MODE": "system"}, "ami.secret [CTI_AMI__SECRET] is not set: with pbx.mode 'system'"),
+    ({"CTI_AMI__SECRET": "secret"}, "ami.secret [CTI_AMI__SECRET] is a published default"),
+])
+def test_config_check_names_the_secrets_cti_run_would_refuse(env: dict[str, str], named: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti config check` said OK where `cti run` then refused to start (a published session
+    secret, a system Asterisk without the AMI secret); it writes no secret file while checking."""
+    from typer.testing import CliRunner
+
+    from callcenter.cli import app
+
+    for name in ("CTI_WEB__SESSION_SECRET", "CTI_AMI__SECRET", "CTI_PBX__MODE", "CTI_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CTI_STATE_DIR", str(tmp_path / "var"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert not (tmp_path / "var").exists()
+    monkeypatch.delenv(next(iter(env)))
+    ok = CliRunner().invoke(app, ["config", "check"])
+    assert ok.exit_code == 0, ok.output

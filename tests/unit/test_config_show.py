@@ -48,3 +48,13 @@ def test_a_system_asterisks_secret_left_empty_says_it_must_be_set(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     shown = _show(monkeypatch, tmp_path, CTI_PBX__MODE="system")
     assert "not set" in shown["ami"]["secret"] and "manager.conf" in shown["ami"]["secret"]  # type: ignore[index]
+
+
+def test_passwords_in_the_database_and_redis_urls_are_masked(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docs promise `cti config show` masks every secret; the database's and Redis's passwords
+    were printed in clear in their URLs (found showing a PostgreSQL deployment's settings)."""
+    shown = _show(monkeypatch, tmp_path / "var", CTI_DATABASE_URL="postgresql+asyncpg://cti:TopSecretPw@db.example/cti",
+                  CTI_REDIS_URL="redis://:RedisPw123@r.example:6379/0")
+    assert shown["database_url"] == "postgresql+asyncpg://cti:***@db.example/cti"
+    assert shown["redis_url"] == "redis://:***@r.example:6379/0"

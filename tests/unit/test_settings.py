@@ -104,3 +104,73 @@ def test_a_short_or_placeholder_integration_token_is_refused(token: str, monkeyp
     assert "feed.integration_tokens" in err.value.message and token not in err.value.message
     monkeypatch.setenv("CTI_FEED__INTEGRATION_TOKENS", f'["{"x" * 40}"]')
     assert len(load_settings().feed.integration_tokens) == 1
+
+
+def test_trusted_proxies_are_addresses_checked_and_written_as_the_peer_is() -> None:
+    """A typo or a network in web.trusted_proxies was accepted and never matched any peer: behind
+    the proxy every client looked like the proxy (one login throttle for everyone), and `cti config
+    check` said OK. Each entry is an IP address, written as the server reports the peer's."""
+    assert load_settings(web={"trusted_proxies": ["10.0.0.5", "0:0:0:0:0:0:0:1"]}).web.trusted_proxies == [
+        "10.0.0.5", "::1"]
+    for bad in ("10.0.0.300", "10.0.0.0/24", "proxy.example"):
+        with pytest.raises(ConfigError) as err:
+            load_settings(web={"trusted_proxies": ["10.0.0.5", bad]})
+        assert "web.trusted_proxies" in err.value.message and "CTI_WEB__TRUSTED_PROXIES" in err.value.message
+        assert f"{bad!r} is not an IP address" in err.value.message, err.value.message
+
+
+def test_a_malformed_json_variable_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CTI_LOG_LEVELS='{cti.ami: DEBUG' (not JSON) ended every command in pydantic-settings'
+    SettingsError traceback; `cti config check` names the variable instead."""
+    from typer.testing import CliRunner
+
+    from callcenter.cli import app
+
+    monkeypatch.setenv("CTI_LOG_LEVELS", "{cti.ami: DEBUG")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.message.startswith("CTI_LOG_LEVELS: not JSON"), err.value.message
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "error: CTI_LOG_LEVELS: not JSON" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("bad", ["console.example.com", "ftp://console.example.com", "https://", "https:/x"])
+def test_public_url_without_scheme_or_host_is_refused(bad: str) -> None:
+    """web.public_url 'console.example.com' (no scheme) was accepted: no Origin then matched it, so
+    behind the documented nginx (which passes its own Host) every console's websocket was refused
+    as cross-origin, and the session cookie lost its Secure flag on an https site."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(web={"public_url": bad})
+    assert "web.public_url [CTI_WEB__PUBLIC_URL]" in err.value.message
+    assert "https://console.example.com" in err.value.message
+    assert load_settings(web={"public_url": "https://console.example.com/"}).web.public_url == \
+        "https://console.example.com"
+
+
+def test_config_check_names_a_redis_bus_without_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti config check` said OK for bus: redis without redis_url, which `cti run` then refused
+    (after starting the PBX and migrating the database); docs/deployment.md promises the check
+    names every problem before the start."""
+    from typer.testing import CliRunner
+
+    from callcenter.cli import app
+
+    monkeypatch.setenv("CTI_BUS", "redis")
+    monkeypatch.delenv("CTI_REDIS_URL", raising=False)
+    result = CliRunner().invoke(app, ["config", "check"])
+    assert result.exit_code == 2, result.output
+    assert "bus is 'redis': set redis_url (CTI_REDIS_URL) too" in result.output
+    assert "[CTI_]" not in result.output
+    monkeypatch.setenv("CTI_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert load_settings().bus == "redis"
+
+
+def test_null_in_the_environment_unsets_an_optional_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """recordings.retention_days: null keeps recordings forever (docs/recording.md), but an
+    operator configuring through the environment (systemd's EnvironmentFile) could not say it:
+    CTI_RECORDINGS__RETENTION_DAYS=null was 'unable to parse string as a number'."""
+    monkeypatch.setenv("CTI_RECORDINGS__RETENTION_DAYS", "null")
+    monkeypatch.setenv("CTI_LOG_FILE", "null")
+    s = load_settings()
+    assert s.recordings.retention_days is None and s.log_file is None

@@ -160,3 +160,32 @@ async def test_ctrl_c_stops_the_asterisk_cti_run_manages(tmp_path: Path) -> None
             proc.kill()
             await proc.wait()
         pbx.remove_instance()
+
+
+@pytest.mark.parametrize("taken", ["web", "agi"])
+async def test_a_port_in_use_is_one_error_line_naming_the_setting(taken: str, pbx: ManagedPbx, pbx_settings: Settings,
+                                                                  tmp_path: Path) -> None:
+    """An operator starting a second engine, or one on a port another program holds: one line
+    naming the port and its setting, exit code 1, no traceback (the FastAGI port printed a
+    traceback, the web port uvicorn's own line and exit code 3, with no setting named)."""
+    import socket
+
+    web_port = free_port()
+    env = _env(pbx_settings, tmp_path, web_port)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", web_port if taken == "web" else pbx_settings.agi.port))
+    holder.listen()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *CTI, "run", "--no-demo", "--keep-pbx", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        holder.close()
+    text = out.decode() + err.decode()
+    setting = "web.port (CTI_WEB__PORT)" if taken == "web" else "agi.port (CTI_AGI__PORT)"
+    port = web_port if taken == "web" else pbx_settings.agi.port
+    assert proc.returncode == 1, text
+    assert "Traceback" not in text, text
+    assert f"error: {setting}: 127.0.0.1:{port} is in use" in err.decode(), text
+    assert pbx.pid() is not None  # --keep-pbx: the shared instance still runs

@@ -101,3 +101,27 @@ def test_a_url_with_a_query_backs_up_its_file(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("CTI_DATABASE_URL", "sqlite+aiosqlite:///:memory:")
     memory = CliRunner().invoke(app, ["db", "backup", str(tmp_path / "mem.db")])
     assert memory.exit_code == 2 and "names no SQLite file" in memory.output, memory.output
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_or_an_unwritable_place_is_refused_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               overwrite: bool) -> None:
+    """`cti db backup /backups` (a directory, as operators type it) said '/backups exists' and, with
+    --overwrite, ended in an IsADirectoryError traceback; a place that cannot hold a file likewise."""
+    live = tmp_path / "cti.db"
+    with sqlite3.connect(live) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.close()
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{live}")
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    flag = ["--overwrite"] if overwrite else []
+    into_dir = CliRunner().invoke(app, ["db", "backup", str(backups), *flag])
+    assert into_dir.exit_code == 2, into_dir.output
+    assert f"{backups} is a directory: name the backup file in it" in into_dir.output
+    (tmp_path / "plain").write_text("x")
+    under_file = CliRunner().invoke(app, ["db", "backup", str(tmp_path / "plain" / "b.db"), *flag])
+    assert under_file.exit_code == 2, repr(under_file.exception)
+    assert "error: cannot write the backup" in under_file.output
+    assert list(backups.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backups", "cti.db", "plain"]

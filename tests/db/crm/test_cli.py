@@ -26,3 +26,73 @@ def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert "interactions" in stats.output and "customers" in stats.output
     assert not any(p.name.endswith(".ini") for p in tmp_path.iterdir())
     assert os.getcwd() == str(tmp_path)
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"],
+                                     ["users", "create-admin", "root", "--generate"]])
+def test_unreachable_database_is_an_error_line_not_a_traceback(
+        command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's wrong database URL (nothing listens there) gets one line naming the database
+    and a non-zero exit, never a traceback; `cti db upgrade` used to print the asyncpg traceback."""
+    from tests.servers import free_port
+
+    port = free_port()  # nothing listens on it
+    monkeypatch.setenv("CTI_DATABASE_URL", f"postgresql+asyncpg://cti:hunter2-secret@127.0.0.1:{port}/cti")
+    result = CliRunner().invoke(app, command)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    assert "error: database unavailable" in result.output
+    assert "Traceback" not in result.output
+    assert "hunter2" not in result.output
+
+
+def test_a_sqlite_database_where_no_directory_can_be_made_is_one_error_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'afile' / 'db' / 'cti.db'}")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    assert f"error: database_url (CTI_DATABASE_URL): cannot create {tmp_path / 'afile' / 'db'}" in result.output
+
+
+def test_an_unknown_revision_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti db upgrade foo`, and a database a newer release migrated (an operator rolling the
+    software back), ended in alembic's CommandError traceback."""
+    import sqlite3
+
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")
+    runner = CliRunner()
+    typo = runner.invoke(app, ["db", "upgrade", "foo"])
+    assert isinstance(typo.exception, SystemExit) and typo.exit_code == 1, repr(typo.exception)
+    assert "error: revision 'foo' is not one of this release's migrations" in typo.output, typo.output
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    with sqlite3.connect(tmp_path / "cti.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'")
+    conn.close()
+    newer = runner.invoke(app, ["db", "upgrade"])
+    assert isinstance(newer.exception, SystemExit) and newer.exit_code == 1, repr(newer.exception)
+    assert ("error: the database is at revision '0099_from_a_newer_release', which this release does not "
+            "know: it was migrated by a newer release") in newer.output, newer.output
+
+
+def test_stats_on_a_database_not_migrated_yet_says_to_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti db stats` before `cti db upgrade` (a new PostgreSQL database, a wrong SQLite path)
+    printed SQLAlchemy's 'no such table' traceback."""
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    result = CliRunner().invoke(app, ["db", "stats"])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
+    assert "error: the database has no tables yet (no migration applied): run `cti db upgrade`" in result.output
+
+
+@pytest.mark.parametrize("name", ["", "bad name", "x" * 65, ".dot"])
+def test_create_admin_refuses_a_username_nobody_could_log_in_with(name: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti users create-admin ""` (or a name with a space, or longer than the login form takes)
+    created an administrator nobody could log in as, and printed its password as if all was well;
+    /api/admin/users refuses these names (422)."""
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")
+    result = CliRunner().invoke(app, ["users", "create-admin", name, "--generate"])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
+    assert "error: username: 2-64 characters" in result.output, result.output
+    assert "password:" not in result.output

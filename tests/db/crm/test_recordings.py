@@ -47,6 +47,12 @@ async def test_retention_deletes_old_recordings_and_audits_each(db_url: str, tmp
         assert all(a.detail["reason"] == "retention 90 days" for a in audits)
         files = sorted(p.name for p in store.store.rglob("*.wav"))
         assert files == ["new-1-1.wav", "new-2-1.wav"]
+        # The whole old hours go (docs/recording.md), their emptied days and months with them: the
+        # files alone went, and 90 days on every hour of the year stayed behind as an empty directory.
+        dirs = sorted(str(p.relative_to(store.store)) for p in store.store.rglob("*") if p.is_dir())
+        kept = {str(Path(recording_path(lid, 1, now - timedelta(days=ages[lid]))).parent) for lid in ("new-1", "new-2")}
+        assert set(dirs) == {d for k in kept for d in (k, *map(str, Path(k).parents)) if d != "."}, dirs
+        assert store.store.is_dir()
     finally:
         await db.dispose()
 
@@ -114,3 +120,23 @@ async def test_a_recording_filed_while_the_database_is_away_is_listed_once_it_is
         assert (row.linkedid, row.path, row.duration_s, row.pauses) == ("1764759600.9", rel, 2.0, pauses)
     finally:
         await real.dispose()
+
+
+async def test_a_recordings_dir_that_cannot_be_made_is_a_config_error_naming_it(db_url: str, tmp_path: Path) -> None:
+    """recordings.dir through a file ended the engine's start in a NotADirectoryError traceback."""
+    import pytest
+
+    from cti.errors import ConfigError
+
+    (tmp_path / "afile").write_text("")
+    db = Database(db_url)
+    try:
+        for spool in (tmp_path / "spool", tmp_path / "afile" / "rec"):  # managed; a system Asterisk's own dir
+            store = RecordingStore("/srv/cti/x/spool/monitor/cti", spool, tmp_path / "afile" / "rec")
+            recorder = Recorder(db, InProcessBus(), FakeCallControl, {}, store=store, retention_days=None)
+            with pytest.raises(ConfigError) as caught:
+                await recorder.start()
+            assert caught.value.message.startswith(
+                f"recordings.dir (CTI_RECORDINGS__DIR): cannot create {tmp_path / 'afile' / 'rec'}: ")
+    finally:
+        await db.dispose()

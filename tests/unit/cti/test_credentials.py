@@ -201,3 +201,22 @@ def test_cti_run_seeds_the_demos_published_logins_only_when_asked(tmp_path: Path
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
     assert asked == [False, True]
+
+
+def test_cti_run_with_a_state_dir_it_cannot_create_is_one_error_line(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state_dir through a file (or not the engine user's to create) ended `cti run` in a
+    NotADirectoryError traceback; it names the setting, before any PBX or database is touched."""
+    from typer.testing import CliRunner
+
+    from callcenter.cli import app
+
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("CTI_STATE_DIR", str(tmp_path / "afile" / "var"))
+    monkeypatch.delenv("CTI_WEB__SESSION_SECRET", raising=False)
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")
+    result = CliRunner().invoke(app, ["run", "--no-demo"])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
+    assert f"error: state_dir (CTI_STATE_DIR): cannot create {tmp_path / 'afile' / 'var'}: Not a directory" \
+        in result.output, result.output
+    assert not (tmp_path / "cti.db").exists()

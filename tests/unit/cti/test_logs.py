@@ -99,6 +99,15 @@ def test_secrets_of_finds_every_secret_and_url_password() -> None:
     assert {"ami-Secret-42", "pw-777", "metrics-token-0123456789"} <= set(found)
 
 
+def test_a_url_password_without_a_user_name_is_masked_too() -> None:
+    """Redis URLs carry a password with no user (redis://:pw@host): the pattern wanted a user name,
+    so neither the redactor nor secrets_of found the password."""
+    redact = Redactor([])
+    assert redact("bus at redis://:RedisPw123@r.example:6379/0 down") == "bus at redis://:***@r.example:6379/0 down"
+    settings = load_settings(bus="redis", redis_url="redis://:RedisPw123@r.example:6379/0")
+    assert "RedisPw123" in secrets_of(settings)
+
+
 def test_rotating_log_file(restore_logging: None, tmp_path: Path) -> None:
     path = tmp_path / "logs" / "engine.log"
     old = os.umask(0o022)  # the usual umask, under which open() alone gives 0644
@@ -116,6 +125,23 @@ def test_rotating_log_file(restore_logging: None, tmp_path: Path) -> None:
     files = sorted(p.name for p in path.parent.iterdir())
     assert files == ["engine.log", "engine.log.1", "engine.log.2"]
     assert {n: stat.S_IMODE((path.parent / n).stat().st_mode) for n in files} == dict.fromkeys(files, 0o600)
+
+
+def test_a_log_file_that_cannot_be_written_is_a_config_error_naming_the_setting(restore_logging: None,
+                                                                               tmp_path: Path) -> None:
+    """`log_file` pointing at a directory (or a place the engine's user may not write) ended
+    `cti run` in an IsADirectoryError traceback; it is a ConfigError naming the setting, the
+    handlers already installed left as they were."""
+    from cti.errors import ConfigError
+
+    _, before = _configure()
+    (tmp_path / "plain").write_text("")
+    for bad in (tmp_path, tmp_path / "plain" / "engine.log"):
+        with pytest.raises(ConfigError) as caught:
+            _configure(log_file=bad)
+        assert caught.value.message.startswith(f"log_file (CTI_LOG_FILE): cannot write {bad}: "), caught.value.message
+    logging.getLogger("cti").warning("still here")
+    assert "still here" in before.getvalue()
 
 
 def test_configure_twice_replaces_its_handlers(restore_logging: None) -> None:
@@ -196,3 +222,20 @@ def test_alembic_plugin_announcements_are_left_out(restore_logging: None) -> Non
     assert "setup plugin" not in buf.getvalue() and "Running upgrade 0001 -> 0002" in buf.getvalue()
     _configure(log_levels={"alembic.runtime.plugins": "INFO"})  # still there for who asks
     assert logging.getLogger("alembic.runtime.plugins").getEffectiveLevel() == logging.INFO
+
+
+def test_debug_logs_no_password_or_pin_hash(restore_logging: None) -> None:
+    """At log_level DEBUG aiosqlite logged every statement with its parameters: users' password
+    hashes and customers' IVR PIN hashes (a 4-digit PIN's argon2 hash is the PIN after 10,000
+    guesses), with the customers' data. It stays at INFO unless log_levels asks for it, and the
+    redactor masks any argon2 hash."""
+    hashed = "$argon2id$v=19$m=19456,t=2,p=1$6cTzadlsBn75kq9K25TVLw$Yo9R/WoIA2SeLdH42kDhDZUn6wZHYQc72Qe/1XMUvhs"
+    _, buf = _configure(log_level="DEBUG")
+    logging.getLogger("aiosqlite").debug("executing INSERT INTO users VALUES (?) ('admin', %r)", hashed)
+    logging.getLogger("cti.bus").debug("stored %s", hashed)
+    out = buf.getvalue()
+    assert "executing INSERT" not in out and "stored" in out
+    assert "argon2id$v=19$m=19456,t=2,p=1$6cT" not in out and "Yo9R/WoIA2SeLdH42" not in out, out
+    _, buf = _configure(log_level="DEBUG", log_levels={"aiosqlite": "DEBUG"})
+    logging.getLogger("aiosqlite").debug("executing %r", hashed)
+    assert "executing" in buf.getvalue() and "Yo9R/WoIA2SeLdH42" not in buf.getvalue()
