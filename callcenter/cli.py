@@ -89,6 +89,13 @@ def run_command(
             check_secrets(settings)
     except CtiError as err:
         raise fail(err) from None
+    # The configuration files before anything starts: a typo in queues.yaml was found only after
+    # Asterisk had started and the database was migrated (what `cti config check` prints).
+    if problems := check_all(settings):
+        for p in problems:
+            typer.echo(f"error: {p}", err=True)
+        typer.echo(f"{len(problems)} problem(s) in the configuration: nothing was started", err=True)
+        raise typer.Exit(2)
     pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" else None
     try:
         if pbx is not None:

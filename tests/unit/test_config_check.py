@@ -212,3 +212,34 @@ def test_config_check_names_the_secrets_cti_run_would_refuse(env: dict[str, str]
     monkeypatch.delenv(next(iter(env)))
     ok = CliRunner().invoke(app, ["config", "check"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_cti_run_refuses_a_broken_configuration_before_starting_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti run` read queues.yaml and the other files only after it had started Asterisk and migrated
+    the database: an operator's typo showed after the slow part, and left a PBX running. Now every
+    problem is printed first (as `cti config check` does) and nothing starts."""
+    from typer.testing import CliRunner
+
+    import callcenter.run
+    from callcenter.cli import app
+
+    started: list[str] = []
+
+    async def fake_run(*args: object, **kwargs: object) -> None:
+        started.append("engine")
+
+    monkeypatch.setattr(callcenter.run, "run", fake_run)
+    monkeypatch.setattr("cti.pbx.ManagedPbx.up", lambda self, **kw: started.append("pbx"))
+    config = _config(tmp_path)
+    queues = config / "queues.yaml"
+    queues.write_text(queues.read_text(encoding="utf-8").replace("wrap_up_s:", "wrap_up_seconds:", 1),
+                      encoding="utf-8")
+    for name, value in (("CTI_CONFIG_DIR", str(config)), ("CTI_STATE_DIR", str(tmp_path / "var")),
+                        ("CTI_WEB__SESSION_SECRET", "x" * 40),
+                        ("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")):
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["run", "--no-demo"])
+    assert result.exit_code == 2, result.output
+    assert f"error: {queues}: " in result.output and "nothing was started" in result.output, result.output
+    assert started == [] and not (tmp_path / "cti.db").exists()
