@@ -66,7 +66,13 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
         await db.upgrade(revision)
         return await db.current_revision()
 
-    typer.echo(f"database at revision {_run(work)}")
+    current = _run(work)
+    if revision != "head" and current != revision:
+        # Alembic's upgrade to an older revision does nothing: say so, not just where it stands.
+        typer.echo(f"database at revision {current}, past {revision}: nothing done "
+                   "(`cti db upgrade` never goes back; restore a backup to return to an older release)")
+        return
+    typer.echo(f"database at revision {current}")
 
 
 @app.command("seed-demo")

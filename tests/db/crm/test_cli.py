@@ -21,6 +21,12 @@ def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert up.exit_code == 0, up.output
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert f"revision {head}" in up.output
+    # An older revision: alembic does nothing, and the operator is told so (it printed only the
+    # revision, as if the database were now at the older one's schema).
+    older = ScriptDirectory.from_config(alembic_config()).get_revision(head).down_revision
+    back = runner.invoke(app, ["db", "upgrade", str(older)])
+    assert back.exit_code == 0, back.output
+    assert f"database at revision {head}, past {older}: nothing done" in back.output, back.output
     stats = runner.invoke(app, ["db", "stats"])
     assert stats.exit_code == 0, stats.output
     assert "interactions" in stats.output and "customers" in stats.output
