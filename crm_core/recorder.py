@@ -464,7 +464,10 @@ def _move(source: Path, target: Path) -> None:
     (or a FIFO) where a recording is expected: OSError, rather than file (or chmod) what it points at."""
     if not stat.S_ISREG(source.lstat().st_mode):
         raise OSError(f"{source} is not a regular file (a symbolic link?), not a recording")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    for folder in reversed([target.parent, *target.parent.parents]):
+        if not folder.exists():  # the day's and hour's folders, as closed as the store (0750)
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o750)  # whatever the umask
     if source.resolve() == target.resolve():  # a system Asterisk writes into the store itself
         target.chmod(0o640)
         return

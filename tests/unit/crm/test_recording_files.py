@@ -30,6 +30,9 @@ def test_a_filed_recording_belongs_to_the_engine_not_to_the_pbxs_uid(tmp_path: P
     assert st.st_ino != inode and stat.S_IMODE(st.st_mode) == 0o640
     assert target.read_bytes() == content and not source.exists()
     assert [p.name for p in target.parent.iterdir()] == ["call-1.wav"]  # no part file left
+    # The folders it made are as closed as the store (they were 0755 under the umask).
+    made = [store / "2026", store / "2026/12", store / "2026/12/04", store / "2026/12/04/13"]
+    assert [oct(stat.S_IMODE(d.stat().st_mode)) for d in made] == [oct(0o750)] * 4
 
 
 def test_a_recording_already_in_the_store_stays(tmp_path: Path) -> None:
