@@ -7,7 +7,6 @@ Who may read the feed: administrators (session token) and integrations (a bearer
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
@@ -18,7 +17,13 @@ from pydantic import BaseModel, Field, SecretStr
 from starlette.requests import HTTPConnection
 
 from agent_console import policy
-from agent_console.security import Principal, current_principal, require_roles, token_of
+from agent_console.security import (
+    Principal,
+    current_principal,
+    integration_keys,
+    is_integration_token,
+    require_roles,
+)
 from crm_core.errors import InvalidField
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
 from crm_core.feed_ring import Feed, parse_cursor
@@ -32,14 +37,11 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # database ids are signed 64-bit
 
 def feed_reader(tokens: Sequence[SecretStr]) -> Any:
     """Dependency: who reads the feed (``integration`` or an administrator's username); else 401/403."""
-    keys = [t.get_secret_value().encode() for t in tokens if t.get_secret_value()]
+    keys = integration_keys(tokens)
 
     async def _dep(conn: HTTPConnection) -> str:
-        token, source = token_of(conn)
-        if token and source == "header":
-            given = token.encode()
-            if any(hmac.compare_digest(given, k) for k in keys):
-                return "integration"
+        if is_integration_token(conn, keys):
+            return "integration"
         p: Principal = await _admin(conn, await current_principal(conn))
         return p.username
 

@@ -16,14 +16,20 @@ fails when an action has no row there or a role's cell disagrees with ``ACTIONS`
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
 from agent_console.errors import Forbidden, NotAuthenticated
-from agent_console.security import ROLES, Principal, _refuse, authenticate, current_principal, token_of
+from agent_console.security import (
+    ROLES,
+    Principal,
+    _refuse,
+    authenticate,
+    current_principal,
+    is_integration_token,
+)
 
 PUBLIC = frozenset({"public"})
 # Actions whose route checks a credential of its own beside sessions (an integration's bearer token):
@@ -226,12 +232,7 @@ async def _principal(conn: HTTPConnection) -> Principal:
 def _integration_token(conn: HTTPConnection) -> bool:
     """Is the bearer token one of ``feed.integration_tokens`` (``app.state.integration_keys``, set by
     the composition root)? A good credential with no session behind it: refused with 403, not 401."""
-    keys: list[bytes] = getattr(conn.app.state, "integration_keys", [])
-    token, source = token_of(conn)
-    if not token or source != "header":
-        return False
-    given = token.encode()
-    return any(hmac.compare_digest(given, k) for k in keys)
+    return is_integration_token(conn, getattr(conn.app.state, "integration_keys", []))
 
 
 async def enforce(conn: HTTPConnection) -> None:

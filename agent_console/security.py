@@ -337,6 +337,21 @@ def auth_of(conn: HTTPConnection) -> ConsoleAuth:
 _auth_of = auth_of
 
 
+def integration_keys(tokens: Sequence[SecretStr]) -> list[bytes]:
+    """``feed.integration_tokens`` as compared by ``is_integration_token`` (empty ones left out)."""
+    return [t.get_secret_value().encode() for t in tokens if t.get_secret_value()]
+
+
+def is_integration_token(conn: HTTPConnection, keys: Sequence[bytes]) -> bool:
+    """Is the request's bearer header one of ``keys`` (``integration_keys``): a credential that reads
+    the event feed and nothing else."""
+    token, source = token_of(conn)
+    if not token or source != "header":
+        return False
+    given = token.encode()
+    return any(hmac.compare_digest(given, k) for k in keys)
+
+
 def token_of(conn: HTTPConnection) -> tuple[str | None, str]:
     """The token the client sent and where it came from: header, cookie or query."""
     header = conn.headers.get("authorization", "")

@@ -53,6 +53,7 @@ from agent_console.phone import (
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
 from agent_console.recordings_http import router as recordings_router
+from agent_console.security import integration_keys
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from agent_console.users_http import users_router
 from callcenter.recovery import Recovery, RecoveryReport
@@ -310,8 +311,7 @@ class Engine:
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
             # Who holds one of these may read the feed and nothing else (agent_console.policy: 403, not 401).
-            self.app.state.integration_keys = [t.get_secret_value().encode() for t in fs.integration_tokens
-                                               if t.get_secret_value()]
+            self.app.state.integration_keys = integration_keys(fs.integration_tokens)
             self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store
