@@ -78,6 +78,7 @@ def run_command(
 
     from callcenter.run import run
     from cti.credentials import check_secrets, with_installation_secrets
+    from cti.listen import check_free
     from cti.loop import run as run_loop
     from cti.pbx import ManagedPbx
 
@@ -96,6 +97,15 @@ def run_command(
             typer.echo(f"error: {p}", err=True)
         typer.echo(f"{len(problems)} problem(s) in the configuration: nothing was started", err=True)
         raise typer.Exit(2)
+    # Its ports before the PBX: a second engine started by mistake reconfigured the first one's
+    # running Asterisk, failed on the taken port and then stopped that Asterisk on its way out.
+    try:
+        check_free([(settings.web.host, settings.web.port, "web.port (CTI_WEB__PORT)"),
+                    (settings.agi.host, settings.agi.port, "agi.port (CTI_AGI__PORT)")]
+                   + ([(settings.metrics.host, settings.metrics.port, "metrics.port (CTI_METRICS__PORT)")]
+                      if settings.metrics.port is not None else []))
+    except CtiError as err:
+        raise fail(err) from None
     pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" else None
     try:
         if pbx is not None:

@@ -41,3 +41,13 @@ def listen_error(setting: str, host: str, port: int, err: OSError) -> ConfigErro
         return ConfigError(f"{setting}: {host}:{port} is in use (another engine, or another program, "
                            "listens there): stop it or choose another port")
     return ConfigError(f"{setting}: cannot listen on {host}:{port}: {err.strerror or err}")
+
+
+def check_free(ports: list[tuple[str, int, str]]) -> None:
+    """Each ``(host, port, setting)`` can be listened on now (bound, then let go): a run checks its
+    ports before it touches anything, e.g. a running Asterisk a second engine would reconfigure."""
+    for host, port, setting in ports:
+        if port == 0:  # any free port: always one
+            continue
+        for sock in listening_sockets(host, port, setting):
+            sock.close()

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import stat
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,17 @@ def _env(settings: Settings, tmp_path: Path, web_port: int) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+async def shared_pbx(pbx: ManagedPbx) -> AsyncIterator[ManagedPbx]:
+    """The tests' Asterisk instance for a `cti run` of its own state directory: that run renders the
+    instance's configuration with other agents' SIP passwords, so it gets its own back afterwards,
+    or a later test on this instance cannot register a desk phone (a 401 on the right password)."""
+    try:
+        yield pbx
+    finally:
+        await asyncio.to_thread(pbx.up, progress=False)
+
+
 async def _line(out: asyncio.StreamReader, seen: list[str], pattern: str, timeout_s: float) -> re.Match[str]:
     """Read output lines until one matches (all of them kept in ``seen`` for the failure message)."""
     async def scan() -> re.Match[str]:
@@ -62,8 +74,9 @@ async def _line(out: asyncio.StreamReader, seen: list[str], pattern: str, timeou
         raise AssertionError(f"no {pattern!r} from `cti run` in {timeout_s:g} s:\n" + "".join(seen[-40:])) from None
 
 
-async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedPbx, pbx_settings: Settings,
+async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(shared_pbx: ManagedPbx, pbx_settings: Settings,
                                                                     tmp_path: Path) -> None:
+    pbx = shared_pbx
     web_port = free_port()
     proc = await asyncio.create_subprocess_exec(
         *CTI, "run", "--demo", "--rate", "30", "--bots", "3", "--keep-pbx", env=_env(pbx_settings, tmp_path, web_port),
@@ -108,9 +121,6 @@ async def test_cti_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(pbx: ManagedP
             proc.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(proc.communicate(), 60)
         seen.append(rest.decode(errors="replace"))
-        # `cti run` rendered the shared PBX's configuration from its own state dir (other agents'
-        # SIP passwords): give it back its own, or a later test on this instance cannot register.
-        await asyncio.to_thread(pbx.up, progress=False)
     tail = "".join(seen[-40:])
     assert proc.returncode == 0, tail
     assert "stopping..." in tail and tail.rstrip().endswith("stopped."), tail
@@ -163,21 +173,26 @@ async def test_ctrl_c_stops_the_asterisk_cti_run_manages(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("taken", ["web", "agi"])
-async def test_a_port_in_use_is_one_error_line_naming_the_setting(taken: str, pbx: ManagedPbx, pbx_settings: Settings,
-                                                                  tmp_path: Path) -> None:
+async def test_a_port_in_use_is_one_error_line_naming_the_setting(taken: str, shared_pbx: ManagedPbx,
+                                                                  pbx_settings: Settings, tmp_path: Path) -> None:
     """An operator starting a second engine, or one on a port another program holds: one line
     naming the port and its setting, exit code 1, no traceback (the FastAGI port printed a
-    traceback, the web port uvicorn's own line and exit code 3, with no setting named)."""
+    traceback, the web port uvicorn's own line and exit code 3, with no setting named). And the
+    running Asterisk is left alone: the ports are checked before it is touched (a second `cti run`
+    rewrote the first engine's Asterisk configuration, then stopped that Asterisk on its way out,
+    hanging up every call)."""
     import socket
 
     web_port = free_port()
     env = _env(pbx_settings, tmp_path, web_port)
+    pid = shared_pbx.pid()
+    pjsip = (shared_pbx.instance_dir / "etc" / "pjsip.conf").read_text()
     holder = socket.socket()
     holder.bind(("127.0.0.1", web_port if taken == "web" else pbx_settings.agi.port))
     holder.listen()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *CTI, "run", "--no-demo", "--keep-pbx", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
+        proc = await asyncio.create_subprocess_exec(  # no --keep-pbx: Ctrl-C would stop the Asterisk it runs
+            *CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 120)
     finally:
@@ -188,4 +203,6 @@ async def test_a_port_in_use_is_one_error_line_naming_the_setting(taken: str, pb
     assert proc.returncode == 1, text
     assert "Traceback" not in text, text
     assert f"error: {setting}: 127.0.0.1:{port} is in use" in err.decode(), text
-    assert pbx.pid() is not None  # --keep-pbx: the shared instance still runs
+    assert shared_pbx.pid() == pid, text  # the running Asterisk still runs
+    assert (shared_pbx.instance_dir / "etc" / "pjsip.conf").read_text() == pjsip  # and its configuration is its own
+    assert "pbx:" not in text, text

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from cti.errors import ConfigError
-from cti.listen import listening_sockets
+from cti.listen import check_free, listening_sockets
 from tests.servers import free_port
 
 
@@ -35,3 +35,20 @@ def test_a_free_port_is_bound_and_an_unknown_host_named() -> None:
     with pytest.raises(ConfigError) as caught:
         listening_sockets("no-such-host.invalid", port, "web.port (CTI_WEB__PORT)")
     assert caught.value.message.startswith(f"web.port (CTI_WEB__PORT): cannot listen on no-such-host.invalid:{port}")
+
+
+def test_check_free_names_the_first_taken_port_and_lets_free_ones_go() -> None:
+    free = free_port()
+    check_free([("127.0.0.1", free, "web.port (CTI_WEB__PORT)"), ("127.0.0.1", 0, "metrics.port")])
+    check_free([("127.0.0.1", free, "web.port (CTI_WEB__PORT)")])  # let go: free again
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    try:
+        with pytest.raises(ConfigError) as caught:
+            check_free([("127.0.0.1", free, "web.port (CTI_WEB__PORT)"),
+                        ("127.0.0.1", taken, "agi.port (CTI_AGI__PORT)")])
+        assert caught.value.message.startswith(f"agi.port (CTI_AGI__PORT): 127.0.0.1:{taken} is in use")
+    finally:
+        holder.close()
