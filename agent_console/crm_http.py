@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from agent_console import policy
+from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
 from agent_console.security import Principal, current_principal
 from crm_core import cases, catalog, customers, interactions
 from crm_core.db import Database
@@ -68,6 +69,10 @@ def _limit() -> Any:
 
 def _text() -> Any:
     return Query(None, min_length=1, max_length=100)
+
+
+def _queue_query() -> Any:
+    return Query(None, min_length=1, max_length=100, description=QUEUE_FILTER)
 
 
 def _id_query() -> Any:
@@ -140,10 +145,12 @@ async def update_customer(customer_id: Id, patch: CustomerPatch, db: Database = 
 
 @router.get("/interactions", response_model=Page[InteractionOut])
 async def list_interactions(customer_id: int | None = _id_query(), agent_id: str | None = _text(),
-                            queue: str | None = _text(), outcome: Outcome | None = None,
+                            queue: str | None = _queue_query(), outcome: Outcome | None = None,
                             since: datetime | None = None, until: datetime | None = None,
                             unknown: bool = False, offset: int = _offset(), limit: int = _limit(),
+                            queues: QueueNames | None = Depends(configured_queues),
                             db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
+    check_queues(queues, [queue])
     if not policy.sees_all_calls(p):
         agent_id = p.agent_id or f"user:{p.user_id}"  # agents see their own calls only
     async with db.session() as s:
@@ -267,16 +274,20 @@ async def delete_disposition(disposition_id: Id, db: Database = Depends(get_db),
 # -- scripts --------------------------------------------------------------------------------
 
 @router.get("/scripts", response_model=list[ScriptOut])
-async def list_scripts(queue: str | None = _text(), db: Database = Depends(get_db),
+async def list_scripts(queue: str | None = _queue_query(), db: Database = Depends(get_db),
+                       queues: QueueNames | None = Depends(configured_queues),
                        p: Principal = Depends(current_principal)) -> Any:
+    check_queues(queues, [queue])
     async with db.session() as s:
         return [ScriptOut.model_validate(x) for x in await catalog.list_scripts(session=s, queue=queue)]
 
 
 @router.get("/scripts/suggest", response_model=ScriptOut | None)
-async def suggest_script(queue: str | None = _text(), intent: str | None = _text(),
+async def suggest_script(queue: str | None = _queue_query(), intent: str | None = _text(),
                          language: str | None = Query(None, max_length=8), db: Database = Depends(get_db),
+                         queues: QueueNames | None = Depends(configured_queues),
                          p: Principal = Depends(current_principal)) -> Any:
+    check_queues(queues, [queue])
     async with db.session() as s:
         found = await catalog.suggest_script(session=s, queue=queue, intent=intent, language=language)
         return ScriptOut.model_validate(found) if found else None

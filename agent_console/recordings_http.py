@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from agent_console import policy
 from agent_console.crm_http import Id, get_db
 from agent_console.errors import Forbidden
+from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
 from agent_console.security import Principal, current_principal
 from crm_core import interactions, recordings
 from crm_core.db import Database
@@ -73,11 +74,13 @@ async def list_recordings(interaction_id: Id, db: Database = Depends(get_db),
 
 
 @router.get("/api/recordings")
-async def recent_recordings(queue: str | None = Query(None, max_length=64),
+async def recent_recordings(queue: str | None = Query(None, max_length=64, description=QUEUE_FILTER),
                             agent_id: str | None = Query(None, max_length=64),
                             limit: int = Query(50, ge=1, le=200), db: Database = Depends(get_db),
+                            queues: QueueNames | None = Depends(configured_queues),
                             p: Principal = Depends(current_principal)) -> Any:  # staff: agent_console.policy
     """The supervisor pages' list: the newest recordings with their call's queue, agent and CSAT."""
+    check_queues(queues, [queue])
     async with db.session() as s:
         rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, limit=limit)
         return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,

@@ -310,6 +310,7 @@ class Engine:
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
+            self.app.state.queue_names = self.acd.queue_names  # the CRM's and recordings' ?queue= filters
             # Who holds one of these may read the feed and nothing else (agent_console.policy: 403, not 401).
             self.app.state.integration_keys = integration_keys(fs.integration_tokens)
             self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview

@@ -24,6 +24,7 @@ from acd.recipients import may_see
 from agent_console import policy
 from agent_console.errors import InvalidInput, NotAuthenticated
 from agent_console.http import ErrorBody, Id
+from agent_console.queue_filter import QUEUE_FILTER, check_queues
 from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, Principal, auth_of, current_principal, token_of
 from agent_console.supervisor.callbacks import StateFilter, SupervisorCallbackView, callbacks_csv
 from agent_console.supervisor.service import SupervisorService, parse_time
@@ -130,11 +131,12 @@ def build_router(svc: SupervisorService) -> APIRouter:
     @r.get("/reports")
     async def report(who: Supervisor, interval: Interval = "60m", group_by: GroupBy | None = None,
                      start: str | None = None, end: str | None = None,
-                     queue: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+                     queue: Annotated[list[str], Query(description=QUEUE_FILTER)] = [],  # noqa: B006 - copied
                      agent: Annotated[list[str], Query()] = [],  # noqa: B006
                      format: Literal["json", "csv"] = "json") -> Any:
         _check_time(start, "start", svc.tz)
         _check_time(end, "end", svc.tz)
+        check_queues(svc.acd.queue_names, queue)
         rows, s, e = await svc.report(interval=interval, group_by=group_by, start=start, end=end,
                                       queues=queue, agents=agent)
         if format == "csv":
@@ -147,20 +149,23 @@ def build_router(svc: SupervisorService) -> APIRouter:
     @r.get("/reports/chart.svg")
     async def report_chart(who: Supervisor, field: str = "service_level", interval: Interval = "60m",
                            start: str | None = None, end: str | None = None,
-                           queue: Annotated[list[str], Query()] = [],  # noqa: B006
+                           queue: Annotated[list[str], Query(description=QUEUE_FILTER)] = [],  # noqa: B006
                            kind: Literal["line", "bar"] = "line") -> Response:
         _check_time(start, "start", svc.tz)
         _check_time(end, "end", svc.tz)
+        check_queues(svc.acd.queue_names, queue)
         rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue)
         return Response(svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue)), media_type="image/svg+xml",
                         headers={"Cache-Control": "no-store"})
 
     @r.get("/callbacks", response_model=list[SupervisorCallbackView], responses={**_CSV, **_errors(401, 403, 422)})
-    async def callback_list(who: Supervisor, state: StateFilter = "open", queue: str | None = None,
+    async def callback_list(who: Supervisor, state: StateFilter = "open",
+                            queue: Annotated[str | None, Query(description=QUEUE_FILTER)] = None,
                             limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                             format: Literal["json", "csv"] = "json") -> Any:
         """Every callback in ``state`` (open: pending or claimed; all: any), of ``queue`` when given:
         open ones oldest due first, others most recently changed first."""
+        check_queues(svc.acd.queue_names, [queue])
         views = await svc.callbacks.list(state=state, queue=queue, limit=limit)
         if format == "csv":
             return Response(callbacks_csv(views), media_type="text/csv; charset=utf-8",
