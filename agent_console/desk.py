@@ -122,28 +122,28 @@ class EngineDesk:
             raise IllegalAgentAction("log in to your queues before going ready")
         if state is AgentState.AVAILABLE:
             return  # already ready (a retried request, a second tab): nothing pending to cancel either
-        await acd_step(self.acd.set_ready(agent_id))
+        await acd_step(self.acd.set_ready(agent_id), "go ready")
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
         if reason not in {c for c, _ in REASONS}:
             raise InvalidInput("reason", f"unknown not-ready reason {reason!r}")
-        await acd_step(self.acd.set_not_ready(agent_id, reason))
+        await acd_step(self.acd.set_not_ready(agent_id, reason), "go not ready")
 
     # -- calls --------------------------------------------------------------------------------------
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id, consult_ok=True)
         if self._consulting(call):  # the consulted agent hangs up: the first agent is back with the caller
-            await acd_step(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"))
+            await acd_step(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"), "hang up")
             return
-        await acd_step(self.acd.actions.hangup(call.linkedid))
+        await acd_step(self.acd.actions.hangup(call.linkedid), "hang up")
 
     async def hold(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await acd_step(self.acd.actions.hold(call_id))
+        await acd_step(self.acd.actions.hold(call_id), "put the call on hold")
 
     async def resume(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await acd_step(self.acd.actions.resume(call_id))
+        await acd_step(self.acd.actions.resume(call_id), "take the call off hold")
 
     async def transfer(self, agent_id: str, call_id: str, *, kind: TransferKind, target_kind: TargetKind,
                        target: str, note: str = "") -> None:
@@ -155,20 +155,20 @@ class EngineDesk:
         if target_kind == "queue" and target not in set(self.acd.queue_names()):
             raise TargetNotFound(f"unknown queue {target!r}")
         await acd_step(self.acd.actions.transfer(call_id, target_kind=target_kind, target=target, kind=kind,
-                                                  note=note))
+                                                  note=note), "transfer the call")
 
     async def cancel_consult(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await acd_step(self.acd.actions.cancel_consult(call_id))
+        await acd_step(self.acd.actions.cancel_consult(call_id), "cancel the consultation")
 
     async def conference(self, agent_id: str, call_id: str) -> None:
         self._own(agent_id, call_id)
-        await acd_step(self.acd.actions.conference(call_id))
+        await acd_step(self.acd.actions.conference(call_id), "join the conference")
 
     async def set_call_attributes(self, agent_id: str, call_id: str, *, tags: list[str],
                                   values: dict[str, str]) -> None:
         self._own(agent_id, call_id)
-        await acd_step(self.acd.actions.set_attributes(call_id, tags=tags, values=values))
+        await acd_step(self.acd.actions.set_attributes(call_id, tags=tags, values=values), "set the call's tags")
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
@@ -181,15 +181,15 @@ class EngineDesk:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         # The ACD must not offer a queued call to an agent busy on an outbound call.
         if self._state(agent_id) is AgentState.AVAILABLE:
-            await acd_step(self.acd.set_not_ready(agent_id, "outbound"))
-        return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id))
+            await acd_step(self.acd.set_not_ready(agent_id, "outbound"), "dial")
+        return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id), "dial")
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
         self._own(agent_id, call_id)
-        await acd_step(self.acd.actions.play_dtmf(call_id, digits))
+        await acd_step(self.acd.actions.play_dtmf(call_id, digits), "send the digits")
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
         """The agent's wrap-up: the CRM writes (case, callback) in one transaction, the interaction's
@@ -230,9 +230,9 @@ class EngineDesk:
             # call (N: pending until the work ends, which is now), else ready.
             reason = wrap.not_ready_reason or (view.not_ready_after_call if view is not None else None)
             if reason:
-                await acd_step(self.acd.set_not_ready(agent_id, reason))
+                await acd_step(self.acd.set_not_ready(agent_id, reason), "go not ready")
             elif view is not None:
-                await acd_step(self.acd.set_ready(agent_id))
+                await acd_step(self.acd.set_ready(agent_id), "go ready")
         return result
 
     async def _write_journaled(self, session: Any, key: str, w: dict[str, Any]) -> None:

@@ -17,12 +17,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from cti.errors import CtiError
+from cti.errors import AmiActionFailed, AmiUnavailable, CtiError, PbxError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ConsoleError(CtiError):
@@ -97,12 +99,28 @@ class DeskUnavailable(ConsoleError):
     http_status = 503
 
 
-async def acd_step(work: Awaitable[T]) -> T:
-    """Await an ACD or telephony step: its errors become the console's own (IllegalAgentAction),
-    with their message; the console's pass through."""
+ASTERISK_ERRORS = (AmiActionFailed, AmiUnavailable, PbxError)  # whose messages hold Asterisk's own words
+
+
+def asterisk_refusal(err: CtiError, doing: str) -> IllegalAgentAction:
+    """Asterisk refused ``doing`` (what the agent asked, e.g. "put the call on hold"), or could not be
+    reached: the agent's message is ours, Asterisk's text (an AMI Response: Error's Message) goes to
+    the engine's log only."""
+    log.warning("console: could not %s: %s: %s", doing, err.code, err.message)
+    why = "refused it" if isinstance(err, AmiActionFailed) else "is not reachable now"
+    return IllegalAgentAction(f"could not {doing}: the phone system {why}; try again, or ask a supervisor "
+                              "(the details are in the engine's log)")
+
+
+async def acd_step(work: Awaitable[T], doing: str) -> T:
+    """Await an ACD or telephony step ``doing``: the ACD's refusals become the console's own
+    (IllegalAgentAction) with their message, Asterisk's with ours (``asterisk_refusal``); the
+    console's pass through."""
     try:
         return await work
     except ConsoleError:
         raise
-    except CtiError as err:  # the ACD refused, or Asterisk did
+    except ASTERISK_ERRORS as err:
+        raise asterisk_refusal(err, doing) from err
+    except CtiError as err:  # the ACD refused (its messages are ours)
         raise IllegalAgentAction(err.message) from err

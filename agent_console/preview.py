@@ -29,10 +29,11 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from acd.errors import AcdError
-from agent_console.errors import Forbidden, IllegalAgentAction, TargetNotFound
+from agent_console.errors import Forbidden, IllegalAgentAction, TargetNotFound, asterisk_refusal
 from agent_console.ports import AgentDesk
 from crm_core.campaign_rules import contact_zone
 from crm_core.errors import CallbackTaken, IllegalCallbackStep
+from cti.errors import AmiActionFailed
 
 SourceName = Literal["callback", "campaign"]
 SkipReason = Literal["not_now", "wrong_number", "do_not_call"]
@@ -112,11 +113,14 @@ class CallbackSource:
 
 async def acd_refusal(dial: Awaitable[str]) -> str:
     """A campaign contact's Dial goes to the ACD without the desk: its refusals (the agent's phone did
-    not answer, ...) become the desk's own 409 ``illegal_agent_action`` instead of a 500."""
+    not answer, ...) become the desk's own 409 ``illegal_agent_action`` instead of a 500, and
+    Asterisk's (an AMI Response: Error) one in our words (``asterisk_refusal``)."""
     try:
         return await dial
     except AcdError as err:
         raise IllegalAgentAction(err.message) from err
+    except AmiActionFailed as err:  # (AMI not connected stays 503 ami_unavailable: that message is ours)
+        raise asterisk_refusal(err, "dial the contact") from err
 
 
 class CampaignSource:

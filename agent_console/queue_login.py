@@ -64,7 +64,8 @@ class QueueLogin:
         open_to = queues_open_to(skills, known)
         check_queue_login(queues, open_to)
         wanted = queues or open_to
-        await acd_step(self.acd.agent_login(agent_id, skills, wanted, phone=self.phone_of(agent_id, user)))
+        await acd_step(self.acd.agent_login(agent_id, skills, wanted, phone=self.phone_of(agent_id, user)),
+                       "log in to the queues")
 
     async def logout(self, agent_id: str, queues: list[str]) -> None:
         """Leave ``queues``; with none named (or none left), log off the ACD entirely."""
@@ -74,15 +75,15 @@ class QueueLogin:
         if remaining:
             await self._requeue(agent_id, remaining)
         else:
-            await acd_step(self.acd.agent_logout(agent_id))
+            await acd_step(self.acd.agent_logout(agent_id), "log out of the queues")
 
     async def _requeue(self, agent_id: str, queues: list[str]) -> None:
         """Change a logged-in agent's queues: log out and back in, keeping ready / not-ready."""
         view = self.acd.agent(agent_id)
         if view.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
             raise IllegalAgentAction("queues can change between calls, not during one")
-        await acd_step(self.acd.agent_logout(agent_id))
+        await acd_step(self.acd.agent_logout(agent_id), "change your queues")
         await acd_step(self.acd.agent_login(agent_id, dict(view.skills), queues,
-                                            ready=view.state is AgentState.AVAILABLE))
+                                            ready=view.state is AgentState.AVAILABLE), "change your queues")
         if view.state is AgentState.NOT_READY and view.reason and view.reason != "login":
-            await acd_step(self.acd.set_not_ready(agent_id, view.reason))
+            await acd_step(self.acd.set_not_ready(agent_id, view.reason), "change your queues")

@@ -1,5 +1,8 @@
 """The real desk refuses transfer targets that would smuggle extra destinations into a Dial."""
 
+import logging
+from typing import Any
+
 import pytest
 
 from acd.calls import LiveCall
@@ -10,6 +13,7 @@ from agent_console.desk import EngineDesk
 from agent_console.errors import Forbidden, IllegalAgentAction, InvalidInput, NotYourCall
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
+from cti.errors import AmiActionFailed
 
 
 @pytest.fixture
@@ -168,3 +172,38 @@ async def test_a_consultation_from_an_outbound_call_takes_a_queue_of_the_target(
     await d.transfer("1001", "O1", kind="attended", target_kind="agent", target="1002")
     consult = acd.calls["O1"].consult
     assert consult is not None and consult.queue == "sales"
+
+
+ASTERISK_SAYS = "Redirect: Channel specified does not exist"  # an AMI Response: Error's Message
+
+
+@pytest.mark.parametrize(("action", "method", "named"), [
+    (lambda d: d.hold("1001", "L1"), "hold", "put the call on hold"),
+    (lambda d: d.transfer("1001", "L1", kind="blind", target_kind="queue", target="support"), "redirect",
+     "transfer the call"),
+    (lambda d: d.send_dtmf("1001", "L1", "1"), "play_dtmf", "send the digits"),
+])
+async def test_asterisk_refusing_an_action_gives_the_agent_our_words_and_the_log_asterisks(
+        desk: tuple[EngineDesk, FakeCallControl], caplog: pytest.LogCaptureFixture, action: Any, method: str,
+        named: str) -> None:
+    """An AMI action that Asterisk refused reached the agent as illegal_agent_action with Asterisk's
+    own Message text ("Redirect: Channel specified does not exist"): the agent is told what was
+    refused in our words, and Asterisk's text goes to the engine's log only."""
+    d, control = desk
+
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise AmiActionFailed(ASTERISK_SAYS)
+
+    setattr(control, method, refused)
+    with caplog.at_level(logging.WARNING), pytest.raises(IllegalAgentAction) as err:
+        await action(d)
+    assert ASTERISK_SAYS not in err.value.message and "Redirect" not in err.value.message, err.value.message
+    assert named in err.value.message and "phone system" in err.value.message, err.value.message
+    assert ASTERISK_SAYS in caplog.text and named in caplog.text
+
+
+async def test_the_acds_own_refusals_still_reach_the_agent_as_they_are(
+        desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    d, _ = desk
+    with pytest.raises(IllegalAgentAction, match="L1 is not on hold"):
+        await d.resume("1001", "L1")

@@ -6,6 +6,7 @@ tests/browser/console/test_preview_panel.py.)"""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -268,6 +269,29 @@ async def test_a_dial_the_agents_phone_does_not_answer_is_a_409_not_a_500(site: 
             row = await s.get(CampaignContact, contact_id)
             attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == contact_id)))
             assert row is not None and (row.state, row.attempts, row.next_at, attempts) == ("pending", 0, None, [])
+
+
+async def test_asterisk_refusing_a_contacts_dial_gives_the_agent_our_words(site: Site, monkeypatch: Any,
+                                                                           caplog: Any) -> None:
+    """Asterisk refusing the Originate of a campaign contact's Dial reached the agent as its own
+    Message text (502 ami_action_failed): the agent gets our 409 naming what was refused, the
+    engine's log keeps Asterisk's words."""
+    from cti.errors import AmiActionFailed
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AmiActionFailed("Originate: Extension does not exist")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", refused)
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    with caplog.at_level(logging.WARNING):
+        r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    detail = r.json()["detail"]
+    assert detail["code"] == "illegal_agent_action" and "Extension does not exist" not in detail["message"], detail
+    assert "could not dial the contact: the phone system refused it" in detail["message"], detail
+    assert "Originate: Extension does not exist" in caplog.text
 
 
 async def test_no_contact_is_dialled_while_the_agent_has_a_call(site: Site) -> None:
