@@ -99,7 +99,8 @@ class CallActions:
         self._customer_answered(call)
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
         call.status = "held"
-        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
+        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id,
+                                               queue=call.queue or None))
         await self.acd.call_update(call, "held")
 
     async def resume(self, linkedid: str) -> None:
@@ -108,7 +109,8 @@ class CallActions:
             raise AcdError(f"call {linkedid} is not on hold")
         await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
         call.status = "talking"
-        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
+        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id,
+                                             queue=call.queue or None))
         await self.acd.call_update(call, "talking")
 
     async def transfer(self, linkedid: str, *, target_kind: str, target: str, kind: str = "blind",
@@ -178,7 +180,8 @@ class CallActions:
             dial, answer_after = phone.dial, phone.answer_after_s
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
         call.status = "consulting"
-        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
+                                               queue=call.queue or None))
         await self.acd.call_update(call, "consulting")
         result = await self.acd.control.originate(
             dial, context="cti-consult-connect", exten="s",
@@ -187,7 +190,8 @@ class CallActions:
         if not result.success or not result.channel:
             await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
             call.status = "talking"
-            await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+            await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
+                                                 queue=call.queue or None))
             await self.acd.call_update(call, "talking")
             raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
         call.consult_channel, call.consult_target = result.channel, (target_kind, target)
@@ -220,7 +224,8 @@ class CallActions:
         assert call.agent_channel is not None and call.agent_id is not None
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
         call.status = "consulting"
-        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
+                                               queue=call.queue or None))
         await self.acd.call_update(call, "consulting")
 
     async def _back_from_consult(self, call: LiveCall) -> None:
@@ -228,7 +233,8 @@ class CallActions:
         assert call.agent_channel is not None and call.agent_id is not None
         await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
         call.status = "talking"
-        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id))
+        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
+                                             queue=call.queue or None))
         await self.acd.call_update(call, "talking")
 
     async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled") -> None:
@@ -262,7 +268,8 @@ class CallActions:
                                         extra_context="cti-conference", extra_exten=room)
         await self.acd.control.redirect(call.caller_channel, "cti-conference-customer", room)
         call.status = "conference"
-        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id))
+        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id,
+                                             queue=call.queue or None))
         await self.acd.call_update(call, "conference")
         if call.consult is not None:
             call.consult.status = "conference"
@@ -290,7 +297,8 @@ class CallActions:
         with contextlib.suppress(CtiError):  # the agent's leg went with the bridge the consultee left
             await self.acd.control.hangup(call.agent_channel, may_be_gone=True)
         now = self.acd.clock()
-        await self.acd.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id))
+        await self.acd.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id,
+                                             queue=call.queue or None))
         kind, target = call.consult_target
         await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
                                                target=target, target_kind=kind, kind="attended"))

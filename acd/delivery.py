@@ -242,6 +242,12 @@ class AcdService:
         (the queue's first step with the call's own skills added)."""
         return dict(self.router.first_need(queue, skills))
 
+    def queue_of(self, linkedid: str) -> str | None:
+        """The queue of a call the ACD holds (live, or still to wrap up); None for one it does not,
+        or that no queue had (a click-to-dial)."""
+        call = self.calls.get(linkedid) or next((c for (_, lid), c in self.wrapups.items() if lid == linkedid), None)
+        return (call.queue or None) if call is not None else None
+
     def queue_names(self) -> list[str]:
         return sorted(q.queue for q in self.router.queue_snapshots(self.clock()))
 

@@ -215,7 +215,7 @@ class EngineDesk:
         await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
                                           disposition=wrap.disposition, notes=wrap.notes,
                                           resolved_first_contact=resolved, case_id=result["case_id"],
-                                          wrapup_s=max(0.0, now - started)))
+                                          wrapup_s=max(0.0, now - started), queue=call.queue or None))
         self.acd.wrapped_up(agent_id, call.linkedid)
         await self.bus.publish(AgentCallUpdate(ts=now, agent_id=agent_id, linkedid=call.linkedid, status="closed",
                                                direction=call.direction, peer_number=call.caller_number,

@@ -74,6 +74,7 @@ from crm_core.webhooks import WebhookDispatcher
 from cti.agi.fastagi import FastAgiServer
 from cti.agi.session import AgiSession
 from cti.ami.bridge import AmiBridge
+from cti.ami.callmodel import CallModel
 from cti.ami.dialplan import DialplanWatch
 from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
@@ -217,7 +218,10 @@ class Engine:
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)
         self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
-        self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected)
+        # A call's end names the queue the ACD knows for it (the public feed's call.ended); the ACD is
+        # made below, and asked only once calls end.
+        self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected,
+                             model=CallModel(queue_of=lambda linkedid: self.acd.queue_of(linkedid)))
         # The contexts of config/asterisk/extensions.conf Asterisk lacks: asked at every AMI connection.
         self.dialplan = DialplanWatch(self.ami.client.send_action, _expected_contexts(settings))
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash

@@ -264,7 +264,8 @@ class Recovery:
             if away.mailbox:
                 await self.bus.publish(VoicemailLeft(ts=away.ended_at, linkedid=lid, mailbox=away.mailbox))
             text = f"ended while no engine ran ({away.fallback})" if away.fallback else "ended while no engine ran"
-            await self.bus.publish(CallEnded(ts=away.ended_at, linkedid=lid, cause_text=text))
+            await self.bus.publish(CallEnded(ts=away.ended_at, linkedid=lid, cause_text=text,
+                                             queue=away.queue or None))
             report.ended_at[lid] = away.ended_at
         if self.away is not None:
             await self.away.clear()

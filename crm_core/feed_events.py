@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
-from acd.events import AgentStateChanged, SupervisorIntervention
+from acd.events import AgentPhoneReachability, AgentStateChanged, SupervisorIntervention
 from crm_core.events import CaseChanged
 from cti.events import Event
 from cti.journey import (
@@ -84,11 +84,11 @@ def _answered(e: CallConnected) -> Public:
 
 
 def _held(e: HoldStarted) -> Public:
-    return _env(e, "call.held", call_id=e.linkedid, agent_id=e.agent_id)
+    return _env(e, "call.held", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue)
 
 
 def _resumed(e: HoldEnded) -> Public:
-    return _env(e, "call.resumed", call_id=e.linkedid, agent_id=e.agent_id)
+    return _env(e, "call.resumed", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue)
 
 
 def _transferred(e: CallTransferred) -> Public:
@@ -101,12 +101,13 @@ def _voicemail(e: VoicemailLeft) -> Public:
 
 
 def _ended(e: CallEnded) -> Public:
-    return _env(e, "call.ended", call_id=e.linkedid, cause=e.cause, cause_text=e.cause_text, merged_into=None)
+    return _env(e, "call.ended", call_id=e.linkedid, queue=e.queue, cause=e.cause, cause_text=e.cause_text,
+                merged_into=None)
 
 
 def _wrapped(e: WrapUpDone) -> Public:
     # notes are the agent's free text about the customer: not for every integrator.
-    return _env(e, "call.wrapped_up", call_id=e.linkedid, agent_id=e.agent_id, disposition=e.disposition,
+    return _env(e, "call.wrapped_up", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue, disposition=e.disposition,
                 resolved_first_contact=e.resolved_first_contact, case_id=e.case_id, wrapup_s=e.wrapup_s)
 
 
@@ -117,7 +118,13 @@ def _callback(e: CallbackRequested) -> Public:
 
 def _agent_state(e: AgentStateChanged) -> Public:
     return _env(e, "agent.state_changed", agent_id=e.agent_id, state=e.state, reason=e.reason, since=e.since,
-                queues=list(e.queues))
+                queues=list(e.queues), phone_reachable=e.phone_reachable)
+
+
+def _reachability(e: AgentPhoneReachability) -> Public:
+    # The agent's state is unchanged (``state``, ``reason`` as they were): only the phone's reachability.
+    return _env(e, "agent.phone_reachability", agent_id=e.agent_id, reachable=e.reachable, state=e.state,
+                reason=e.reason, since=e.since)
 
 
 def _intervention(e: SupervisorIntervention) -> Public:
@@ -152,14 +159,15 @@ MAPPERS: dict[type[Event], Callable[[Any], Public]] = {
     AgentRinging: _offered, AgentRingNoAnswer: _missed, CallConnected: _answered, HoldStarted: _held,
     HoldEnded: _resumed, CallTransferred: _transferred, VoicemailLeft: _voicemail, CallEnded: _ended,
     WrapUpDone: _wrapped, CallbackRequested: _callback, AgentStateChanged: _agent_state,
-    SupervisorIntervention: _intervention, CaseChanged: _case, AlertRaised: _alert("alert.raised"),
-    AlertEscalated: _alert("alert.escalated"), AlertAcknowledged: _alert("alert.acknowledged"),
-    AlertCleared: _alert("alert.cleared"),
+    AgentPhoneReachability: _reachability, SupervisorIntervention: _intervention, CaseChanged: _case,
+    AlertRaised: _alert("alert.raised"), AlertEscalated: _alert("alert.escalated"),
+    AlertAcknowledged: _alert("alert.acknowledged"), AlertCleared: _alert("alert.cleared"),
 }
 EVENT_TYPES: tuple[str, ...] = (
     "call.arrived", "call.ivr_finished", "call.queued", "call.queue_left", "call.offered", "call.offer_missed",
     "call.answered", "call.held", "call.resumed", "call.transferred", "call.voicemail", "call.ended",
-    "call.wrapped_up", "callback.requested", "agent.state_changed", "supervisor.intervention", "case.changed",
+    "call.wrapped_up", "callback.requested", "agent.state_changed", "agent.phone_reachability",
+    "supervisor.intervention", "case.changed",
     "alert.raised", "alert.escalated", "alert.acknowledged", "alert.cleared",
 )
 SOURCES: tuple[type[Event], ...] = tuple(MAPPERS)

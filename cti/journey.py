@@ -110,12 +110,14 @@ class QueueLeft(Event):
 class HoldStarted(Event):
     linkedid: str
     agent_id: str
+    queue: str | None = None  # the call's queue (None: a call no queue had)
 
 
 @event("call.hold_ended")
 class HoldEnded(Event):
     linkedid: str
     agent_id: str
+    queue: str | None = None  # the call's queue (None: a call no queue had)
 
 
 @event("call.transferred")
@@ -195,6 +197,7 @@ class CallEnded(Event):
     cause_text: str = ""
     system_failure: bool = False
     merged: tuple[str, ...] = ()  # calls folded into this one (their channels moved here): they end too
+    queue: str | None = None  # the call's last queue, where the engine knows it (the ACD's)
 
 
 @event("call.wrapup_done")
@@ -206,6 +209,7 @@ class WrapUpDone(Event):
     resolved_first_contact: bool = False
     case_id: int | None = None
     wrapup_s: float = 0.0
+    queue: str | None = None  # the call's queue (None: a call no queue had)
 
 
 @event("call.recording")

@@ -193,7 +193,9 @@ class _Resync:
 class CallModel:
     """Calls keyed by Linkedid; ``apply`` returns the journey events to publish."""
 
-    def __init__(self, *, keep_ended: int = 1000) -> None:
+    def __init__(self, *, keep_ended: int = 1000, queue_of: Callable[[str], str | None] | None = None) -> None:
+        """``queue_of``: the queue the engine knows for a call (the ACD's), stamped on its CallEnded."""
+        self._queue_of = queue_of
         self._chans: dict[str, _Chan] = {}  # live channels by uniqueid
         self._by_name: dict[str, str] = {}  # live channel name -> uniqueid
         self._calls: dict[str, _Call] = {}
@@ -414,7 +416,8 @@ class CallModel:
             if call.housekeeping:
                 return  # the engine's own Local channel (e.g. writing a softphone password): not a call
             self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text,
-                                       system_failure=system_failure, merged=tuple(call.merged)))
+                                       system_failure=system_failure, merged=tuple(call.merged),
+                                       queue=self._queue_of(call.linkedid) if self._queue_of else None))
 
     def _dial_end(self, e: Event) -> None:
         assert isinstance(e, ev.DialEnd)

@@ -207,3 +207,36 @@ async def test_the_acds_own_refusals_still_reach_the_agent_as_they_are(
     d, _ = desk
     with pytest.raises(IllegalAgentAction, match="L1 is not on hold"):
         await d.resume("1001", "L1")
+
+
+async def test_hold_resume_and_wrap_up_name_the_calls_queue(desk: tuple[EngineDesk, FakeCallControl],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The public feed's call.held, call.resumed and call.wrapped_up said queue: null for a queued
+    call: their events carry the call's queue now, as call.answered's does."""
+    import time
+
+    from agent_console.desk import wrapups
+    from agent_console.ports import WrapUpInput
+    from cti.journey import HoldEnded, HoldStarted, WrapUpDone
+
+    async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
+        return {}
+
+    monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)
+    d, _ = desk
+    seen: list[object] = []
+
+    async def publish(ev: object) -> None:
+        seen.append(ev)
+
+    monkeypatch.setattr(d.acd.bus, "publish", publish)
+    monkeypatch.setattr(d.bus, "publish", publish)
+    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    await d.hold("1001", "L1")
+    await d.resume("1001", "L1")
+    call = d.acd.calls.pop("L1")
+    call.status = "ended"
+    d.acd.wrapups[("1001", "L1")] = call  # hung up: the agent's to wrap up
+    await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved"))
+    mine = [(type(e).__name__, e.queue) for e in seen if isinstance(e, HoldStarted | HoldEnded | WrapUpDone)]
+    assert mine == [("HoldStarted", "support"), ("HoldEnded", "support"), ("WrapUpDone", "support")]

@@ -56,6 +56,11 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
 
         await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == call for e in seen))
         await asyncio.sleep(0.5)
+        await eng.desk.hold("1001", call)  # call.held / call.resumed name the call's queue
+        await until(lambda: (ch := eng.ami.model.channel(queued.channel)) is not None and ch.bridge_id is None,
+                    what="the caller out of the bridge, on hold")
+        await asyncio.sleep(0.5)  # into the hold context (tests.helpers.playing_music needs the pbx fixture)
+        await eng.desk.resume("1001", call)
         await eng.desk.hangup("1001", call)
         await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
         wrapped = await eng.desk.wrap_up("1001", call, WrapUpInput(
@@ -77,6 +82,12 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         assert step in of_call, (step, of_call)
     assert of_call.index("call.arrived") < of_call.index("call.queued") < of_call.index("call.answered") \
         < of_call.index("call.ended") < of_call.index("call.wrapped_up")
+    # The call's later events name its queue too (they said null): what the ACD knows for the call.
+    queued_in = next(e["queue"] for e in streamed if e["call_id"] == call and e["type"] == "call.queued")
+    assert queued_in
+    assert {(e["type"], e["queue"]) for e in streamed if e["call_id"] == call and e["type"] in (
+        "call.held", "call.resumed", "call.ended", "call.wrapped_up")} == {
+        (t, queued_in) for t in ("call.held", "call.resumed", "call.ended", "call.wrapped_up")}
     assert [(e["data"]["action"], e["data"]["priority"], e["data"]["actor"]) for e in streamed
             if e["type"] == "case.changed"] == [("created", "high", "agent:1001")]
     states = [e["data"]["state"] for e in streamed if e["type"] == "agent.state_changed" and e["agent_id"] == "1001"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from acd.alerts import AlertAcknowledged, AlertCleared, AlertEscalated, AlertRaised
-from acd.events import AgentOffer, AgentStateChanged, SupervisorIntervention
+from acd.events import AgentOffer, AgentPhoneReachability, AgentStateChanged, SupervisorIntervention
 from crm_core.events import CaseChanged
 from crm_core.feed_events import EVENT_TYPES, MAPPERS, public_events, to_public
 from cti.events import Event
@@ -44,14 +44,16 @@ SAMPLES: list[Event] = [
     AgentRinging(ts=4, linkedid="L1", agent_id="a7", queue="support"),
     AgentRingNoAnswer(ts=4.5, linkedid="L1", agent_id="a7", queue="support"),
     CallConnected(ts=5, linkedid="L1", agent_id="a7", queue="support"),
-    HoldStarted(ts=6, linkedid="L1", agent_id="a7"),
-    HoldEnded(ts=7, linkedid="L1", agent_id="a7"),
+    HoldStarted(ts=6, linkedid="L1", agent_id="a7", queue="support"),
+    HoldEnded(ts=7, linkedid="L1", agent_id="a7", queue="support"),
     CallTransferred(ts=8, linkedid="L1", from_agent="a7", target="billing", target_kind="queue"),
     VoicemailLeft(ts=8.5, linkedid="L3", mailbox="100"),
-    CallEnded(ts=9, linkedid="L1"),
-    WrapUpDone(ts=10, linkedid="L1", agent_id="a7", disposition="solved", notes="card 4970 1234 86420"),
+    CallEnded(ts=9, linkedid="L1", queue="support"),
+    WrapUpDone(ts=10, linkedid="L1", agent_id="a7", disposition="solved", notes="card 4970 1234 86420",
+               queue="support"),
     CallbackRequested(ts=11, linkedid="L4", number="+33100000001", queue="support", due_at=20.0),
     AgentStateChanged(ts=12, agent_id="a7", state="not_ready", reason="lunch", queues=("support",)),
+    AgentPhoneReachability(ts=12.2, agent_id="a7", reachable=False, state="available", since=12.2),
     SupervisorIntervention(ts=12.5, actor="sue", actor_role="supervisor", action="spy.whisper", agent_id="a7",
                            linkedid="L1", detail={"phone": "2001", "phone_kind": "webrtc",
                                                   "spy_channel": "PJSIP/secret-chan-2"}),
@@ -141,3 +143,22 @@ def test_a_call_folded_into_another_ends_with_it_under_its_own_call_id() -> None
     assert all(_check(p["data"]["merged_into"], spec["merged_into"]) for p in out)
     assert public_events(CallEnded(ts=9, linkedid="L1")) == [to_public(CallEnded(ts=9, linkedid="L1"))]
     assert public_events(RecordingStarted(ts=1, linkedid="L1", file="x.wav")) == []
+
+
+def test_a_calls_later_events_carry_its_queue() -> None:
+    """call.held, call.resumed, call.ended and call.wrapped_up said queue: null for a queued call:
+    an integrator counting a queue's holds or wrap-ups had to remember each call's queue itself."""
+    for ev in SAMPLES:
+        if isinstance(ev, HoldStarted | HoldEnded | CallEnded | WrapUpDone):
+            pub = to_public(ev)
+            assert pub is not None and pub["queue"] == "support", pub
+    assert to_public(CallEnded(ts=9, linkedid="L9"))["queue"] is None  # type: ignore[index]  # never queued
+
+
+def test_agent_phone_reachability_is_exported_as_its_own_event_and_in_state_changes() -> None:
+    lost = to_public(AgentPhoneReachability(ts=5, agent_id="a7", reachable=False, state="available", since=4.5))
+    assert lost is not None and (lost["type"], lost["agent_id"], lost["call_id"]) == ("agent.phone_reachability",
+                                                                                      "a7", None)
+    assert lost["data"] == {"reachable": False, "state": "available", "reason": None, "since": 4.5}
+    changed = to_public(AgentStateChanged(ts=6, agent_id="a7", state="available", phone_reachable=False))
+    assert changed is not None and changed["data"]["phone_reachable"] is False

@@ -243,3 +243,13 @@ def test_the_engine_ami_user_is_sent_exactly_the_events_the_engine_translates() 
     assert {"VarSet", "Newexten"} <= disabled and not disabled & set(WANTED)
     # nor one the e2e bench's timing listener or the tests' own AMI taps (the observer user) wait for
     assert not disabled & {"DTMFEnd", "MusicOnHoldStart", "QueueCallerJoin", "AgentCalled", "ConfbridgeJoin"}
+
+
+def test_a_calls_end_carries_the_queue_the_engine_knows_for_it() -> None:
+    """call.ended said queue: null in the public feed for a queued call: the call model knows no
+    queue, the ACD does (``queue_of``, given by the composition root)."""
+    m = CallModel(queue_of={"1": "support"}.get)
+    m.apply(_chan("1", "PJSIP/a-1", "1", 6, 1.0))
+    m.apply(_chan("2", "PJSIP/b-1", "2", 6, 1.0))
+    assert m.apply(ev.Hangup(ts=3.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1", cause=16))[0].queue == "support"
+    assert m.apply(ev.Hangup(ts=3.0, channel="PJSIP/b-1", uniqueid="2", linkedid="2", cause=16))[0].queue is None

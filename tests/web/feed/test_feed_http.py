@@ -73,7 +73,8 @@ async def test_client_resumes_from_its_cursor_and_sees_every_event_once_in_order
     assert [int(e["cursor"]) for e in seen] == sorted(int(e["cursor"]) for e in seen)
     assert seen[1] == {"cursor": seen[1]["cursor"], "v": 1, "type": "agent.state_changed", "ts": 1,
                        "call_id": None, "agent_id": "a1", "queue": None,
-                       "data": {"state": "on_call", "reason": None, "since": 0.0, "queues": []}}
+                       "data": {"state": "on_call", "reason": None, "since": 0.0, "queues": [],
+                                "phone_reachable": True}}
     # The page endpoint tells the same story; an integration token may read it too.
     page = (await feed_app.http.get("/api/events", params={"since": seen[9]["cursor"], "limit": 100},
                                     headers={"Authorization": f"Bearer {INTEGRATION_TOKEN}"})).json()
