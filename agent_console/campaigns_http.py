@@ -128,7 +128,23 @@ async def add_contacts(request: Request, campaign_id: Id, body: ContactsIn) -> A
     return await _add(request, campaign_id, rows)
 
 
-@router.post("/{campaign_id}/contacts.csv", status_code=201, max_body_size=UPLOAD_BYTES)
+CSV_COLUMNS = (
+    f"A CSV file in UTF-8 (a byte-order mark is allowed), at most {MAX_CONTACTS_PER_UPLOAD:,} contacts and "
+    f"{UPLOAD_BYTES // 2**20} MiB. The first line "
+    "names the columns, each once: `number` (required: the phone number, E.164 or national in the "
+    "campaign's region; normalised to E.164), `name` (the contact's name), `timezone` (IANA, e.g. "
+    "Asia/Shanghai; empty: the number's zone when it has exactly one, else the campaign's), `customer_id` "
+    "(a CRM customer's id); any other column travels to the agent's screen as the contact's data. Empty "
+    "lines are skipped; lines may end in LF, CRLF or CR. A bad row refuses the whole upload: one 422 "
+    "listing every bad row and field, `row` being the file's line (the header is line 1).")
+CSV_EXAMPLE = ("number,name,timezone,customer_id,plan\n"
+               "+8613912345678,Zhang Wei,Asia/Shanghai,42,gold\n"
+               "13800138000,Li Na,,,silver\n")
+
+
+@router.post("/{campaign_id}/contacts.csv", status_code=201, max_body_size=UPLOAD_BYTES,
+             openapi_extra={"requestBody": {"description": CSV_COLUMNS,
+                                            "content": {"text/csv": {"example": CSV_EXAMPLE}}}})
 async def upload_csv(request: Request, campaign_id: Id,
                      raw: Annotated[bytes, Body(media_type="text/csv")] = b"") -> Any:
     """A CSV file in UTF-8 (header line with a ``number`` column); rows are the file's line numbers."""

@@ -144,3 +144,22 @@ async def test_a_campaign_presents_only_a_caller_id_the_trunks_own(site: Site) -
         await login(m, "mgr1", "mgr1-demo-1")
         assert (await m.get("/api/campaigns/options")).status_code == 403
         assert (await m.post("/api/campaigns", json={**SPEC, "name": "mgr"})).status_code == 403
+
+
+async def test_the_csv_uploads_schema_documents_its_columns(site: Site) -> None:
+    """The contacts.csv request body was a bare text/csv string in the OpenAPI: an integrator had
+    to find the columns in outbound.md. Its description names them, and an example shows a file."""
+    async with site.client() as c:
+        spec = (await c.get("/openapi.json")).json()
+    op = spec["paths"]["/api/campaigns/{campaign_id}/contacts.csv"]["post"]
+    body = op["requestBody"]
+    media = body["content"]["text/csv"]
+    text = body.get("description", "") + media["schema"].get("description", "")
+    for column in ("`number`", "`name`", "`timezone`", "`customer_id`"):
+        assert column in text, (column, text)
+    assert "required" in text and "UTF-8" in text and "line 1" in text, text
+    example = media.get("example") or media["schema"].get("example")
+    assert isinstance(example, str) and example.splitlines()[0].startswith("number,"), example
+    from crm_core.campaign_rules import parse_csv
+
+    assert [row["number"] for _, row in parse_csv(example)] == ["+8613912345678", "13800138000"]  # a file it takes
