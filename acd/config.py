@@ -197,6 +197,12 @@ def declared_names(settings: Settings) -> tuple[set[str], set[str]] | None:
     return set(spec.queues) | (set(map(str, declared)) if isinstance(declared, dict) else set()), set(spec.skills)
 
 
+def read_queues(settings: Settings) -> QueuesFile | None:
+    """The queue configuration less the parts that have problems (which ``check_queues`` reports);
+    None when the file cannot be read at all."""
+    return _read(queues_path(settings))[0]
+
+
 def check_queues(settings: Settings) -> list[str]:
     """Every problem of the queue configuration, each naming the file, the queue and the field."""
     return _read(queues_path(settings))[1]

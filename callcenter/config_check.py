@@ -4,11 +4,13 @@ cross-checks (what one file names must exist in another) live here, above the pa
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from acd.alert_config import check_alerts
-from acd.config import check_queues, declared_names, queues_path
+from acd.config import check_queues, declared_names, queues_path, read_queues
+from cti.config_problems import KeyLines, Problem
 from cti.settings import Settings
-from cti.trunks import check_trunks, read_trunks, trunks_path
+from cti.trunks import TrunksConfig, check_trunks, normalise, read_trunks, trunks_path
 from ivr import flow as f
 from ivr.config import check_flows, flows_dir, valid_flows
 
@@ -23,7 +25,7 @@ def check_all(settings: Settings) -> list[str]:
         problems.append(f"{templates}: missing Asterisk configuration templates")
     for checker in CHECKERS:
         problems.extend(checker(settings))
-    return problems + cross_check(settings) + cross_check_trunks(settings)
+    return problems + cross_check(settings) + cross_check_trunks(settings) + cross_check_caller_ids(settings)
 
 
 def cross_check_trunks(settings: Settings) -> list[str]:
@@ -47,6 +49,36 @@ def cross_check_trunks(settings: Settings) -> list[str]:
     for name in sorted(set(trunks.outbound.caller_id.queues) - names[0]) if names else ():
         problems.append(f"{path}: outbound.caller_id.queues.{name}: no such queue in {queues_path(settings)}")
     return problems
+
+
+def cross_check_caller_ids(settings: Settings) -> list[str]:
+    """Every caller ID an administrator set (``outbound.caller_id`` of config/trunks.yaml, a queue's
+    ``virtual_hold.caller_id`` in config/queues.yaml) is a number a trunk owns, ``trunks[].caller_ids``:
+    the rule a campaign's caller ID is held to (``TrunksConfig.caller_id_refusal``), since presenting
+    a number the call centre does not own is caller-ID spoofing. One that is not a phone number at all
+    is the trunks file's own check."""
+    trunks = read_trunks(settings)
+    if trunks is None:
+        return []  # that file's own checker reports it
+    cids = trunks.outbound.caller_id
+    set_here: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("outbound", "caller_id", "default"), cids.default),
+        *((("outbound", "caller_id", "queues", k), v) for k, v in cids.queues.items()),
+        *((("outbound", "caller_id", "campaigns", k), v) for k, v in cids.campaigns.items())]
+    problems = _unowned(trunks, trunks_path(settings), [
+        (loc, n) for loc, n in set_here if n and normalise(n, trunks.default_region) is not None])
+    queues = read_queues(settings)
+    if queues is not None:
+        problems += _unowned(trunks, queues_path(settings), [
+            (("queues", name, "virtual_hold", "caller_id"), q.virtual_hold.caller_id)
+            for name, q in queues.queues.items() if q.virtual_hold is not None and q.virtual_hold.caller_id])
+    return problems
+
+
+def _unowned(trunks: TrunksConfig, path: Path, numbers: list[tuple[tuple[str | int, ...], str | None]]) -> list[str]:
+    lines = KeyLines.of(path)
+    return [Problem(loc, why).render(path, lines) for loc, number in numbers
+            if number and (why := trunks.caller_id_refusal(number)) is not None]
 
 
 def cross_check(settings: Settings) -> list[str]:
