@@ -24,7 +24,7 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled
+from agent_console.errors import LoginThrottled, NotAuthenticated, RequestThrottled, shown_message
 from agent_console.http import ConsoleParts, build_router
 from agent_console.hub import AgentHub
 from agent_console.metrics import EngineMetrics, install_metrics
@@ -130,7 +130,8 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
 
     @app.exception_handler(CtiError)
     async def _domain_error(request: Request, err: CtiError) -> JSONResponse:
-        body: dict[str, Any] = {"code": err.code, "message": err.message}
+        body: dict[str, Any] = {"code": err.code,
+                                "message": shown_message(err, f"{request.method} {request.url.path}")}
         headers = {}
         if getattr(err, "field", None):
             body["field"] = err.field  # type: ignore[attr-defined]

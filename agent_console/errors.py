@@ -112,6 +112,16 @@ def asterisk_refusal(err: CtiError, doing: str) -> IllegalAgentAction:
                               "(the details are in the engine's log)")
 
 
+def shown_message(err: CtiError, where: str) -> str:
+    """``err``'s message as a client sees it: an AMI action Asterisk refused that no step wrapped
+    (``asterisk_refusal``) says so in our words, and Asterisk's own text goes to the log, with
+    ``where`` (the route, or the agent's action)."""
+    if not isinstance(err, AmiActionFailed):
+        return err.message
+    log.warning("%s: the phone system refused: %s", where, err.message)
+    return "the phone system refused this request (the details are in the engine's log)"
+
+
 async def acd_step(work: Awaitable[T], doing: str) -> T:
     """Await an ACD or telephony step ``doing``: the ACD's refusals become the console's own
     (IllegalAgentAction) with their message, Asterisk's with ours (``asterisk_refusal``); the

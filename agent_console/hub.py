@@ -42,7 +42,7 @@ from acd.events import (
 from agent_console import policy
 from agent_console import protocol as p
 from agent_console.deadlines import Deadlines
-from agent_console.errors import NotAuthenticated
+from agent_console.errors import NotAuthenticated, shown_message
 from agent_console.outbox import Outbox
 from agent_console.plain import dumps, plain_validator
 from agent_console.ports import AgentDesk, PopSource
@@ -450,8 +450,8 @@ class AgentHub:
         try:
             result = await self.service.act(who, msg)
         except CtiError as err:
-            return p.ErrorFrame(code=err.code, message=err.message, field=getattr(err, "field", None),
-                                ref=msg.ref).model_dump_json()
+            return p.ErrorFrame(code=err.code, message=shown_message(err, f"agent {who.agent_id}: {msg.type}"),
+                                field=getattr(err, "field", None), ref=msg.ref).model_dump_json()
         except Exception:
             log.exception("agent %s: %s failed", who.agent_id, msg.type)
             return p.ErrorFrame(code="internal", message="the server failed to do this; it was logged",

@@ -434,3 +434,26 @@ async def test_a_not_ready_pressed_during_a_call_reaches_the_console_at_once() -
     last = [f for f in ws.sent if f["type"] == "state"][-1]["state"]
     assert (last["state"], last["not_ready_after_call"]) == ("on_call", None)
     await _hang_up(hub, bus, ws, task)
+
+
+async def test_a_step_asterisk_refused_shows_our_words_on_the_socket(console: Console, monkeypatch: Any,
+                                                                     caplog: Any) -> None:
+    """An AMI action Asterisk refused that no desk step wrapped reached the agent's error frame as
+    Asterisk's own text; the frame says so in our words, the engine's log keeps Asterisk's."""
+    import logging
+
+    from cti.errors import AmiActionFailed
+
+    alice = await ready_agent(console, "alice")
+    call_id = await live_call(console, "a1001")
+
+    async def refused(*args: Any, **kwargs: Any) -> None:
+        raise AmiActionFailed("Hold: Channel specified does not exist")
+
+    monkeypatch.setattr(console.demo.desk, "hold", refused)
+    with caplog.at_level(logging.WARNING):
+        await send(alice, type="hold", call_id=call_id, ref="h")
+        err = await recv(alice, "error")
+    assert err["code"] == "ami_action_failed" and "does not exist" not in err["message"], err
+    assert "the phone system refused" in err["message"], err
+    assert "Hold: Channel specified does not exist" in caplog.text and "agent a1001: hold" in caplog.text
