@@ -143,6 +143,9 @@ log = logging.getLogger(__name__)
 
 _MOVING_RETRY_S = (0.02, 0.05, 0.1)
 _CHANNEL_MISSING = ("does not exist", "No such channel")
+# Bridge's answer while a channel is still on its way out of its bridge (a Resume clicked the
+# instant Hold returned: the caller's Redirect to the hold context has not landed yet).
+_BRIDGE_BUSY = ("Unable to add Channel",)
 
 
 class AmiCallControl:
@@ -223,7 +226,8 @@ class AmiCallControl:
                            ExtraExten=extra_exten or exten, ExtraPriority=str(int(extra_priority)))
         await self._send_to_moving("Redirect", headers)
 
-    async def _send_to_moving(self, action: str, headers: Mapping[str, str | Sequence[str]]) -> None:
+    async def _send_to_moving(self, action: str, headers: Mapping[str, str | Sequence[str]],
+                              also: tuple[str, ...] = ()) -> None:
         """An action on channels that may be moving: Bridge() in the dialplan pulls a channel in by
         swapping it for a clone of the same name (a masquerade), and for that instant Asterisk
         answers "does not exist" (Redirect, Bridge) or "No such channel" (Hangup, transfers, DTMF).
@@ -234,7 +238,7 @@ class AmiCallControl:
                 await self._send(action, headers)
                 return
             except AmiActionFailed as err:
-                if delay is None or not any(m in err.message for m in _CHANNEL_MISSING):
+                if delay is None or not any(m in err.message for m in (*_CHANNEL_MISSING, *also)):
                     raise
                 log.info("%s: %s; trying again in %.0f ms (a channel being moved?)", action, err.message, delay * 1000)
             await asyncio.sleep(delay)
@@ -244,7 +248,8 @@ class AmiCallControl:
         await (self._send("Hangup", headers) if may_be_gone else self._send_to_moving("Hangup", headers))
 
     async def bridge(self, channel1: str, channel2: str) -> None:
-        await self._send_to_moving("Bridge", {"Channel1": channel1, "Channel2": channel2, "Tone": "no"})
+        await self._send_to_moving("Bridge", {"Channel1": channel1, "Channel2": channel2, "Tone": "no"},
+                                   also=_BRIDGE_BUSY)
 
     async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
         await self._send_to_moving("BlindTransfer", {"Channel": channel, "Context": context, "Exten": exten})

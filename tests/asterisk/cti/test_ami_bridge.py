@@ -202,6 +202,26 @@ async def test_hold_plays_music_to_the_held_party_and_unhold_bridges_back(bridge
     assert not playing_music(pbx, caller.channel)
 
 
+async def test_unhold_the_instant_hold_returns_bridges_back(bridge: tuple[AmiBridge, Ended], pbx: ManagedPbx) -> None:
+    """An agent who clicks Hold and at once Resume: the caller is still being moved out of the bridge
+    when the Bridge action arrives (Asterisk: "Unable to add Channel2 to bridge"); the resume waits
+    for the move instead of failing."""
+    br, _ = bridge
+    caller = await br.control.originate("Local/s@cti-sim-caller", context="cti-queue", exten="s", timeout_ms=5000)
+    assert caller.success and caller.channel
+    agent = await br.control.originate("Local/1001@cti-sim-phone", context="cti-sim-caller", exten="s",
+                                       timeout_ms=10000)
+    assert agent.success and agent.channel
+    await br.control.bridge(agent.channel, caller.channel)
+    await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None and p.name == agent.channel)
+    for _ in range(3):
+        await br.control.hold(caller.channel, peer=agent.channel)
+        await br.control.unhold(caller.channel)
+        await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None
+                    and p.name == agent.channel)
+    await until(lambda: not playing_music(pbx, caller.channel or ""))
+
+
 async def test_reconnect_after_an_asterisk_restart_rebuilds_the_picture(pbx_settings: Settings) -> None:
     from tests.servers import free_port, rtp_range
 

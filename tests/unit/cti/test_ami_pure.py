@@ -175,6 +175,15 @@ async def test_redirect_and_bridge_wait_out_a_channel_being_moved() -> None:
     sender = FlakySender(misses=1)
     await AmiCallControl(sender).bridge("PJSIP/1001-2", "Local/s@cti-queue-1;2")
     assert [a for a, _ in sender.sent] == ["Bridge"] * 2
+    # A Resume the instant Hold returned: the caller is still leaving the agent's bridge.
+    sender = FlakySender(misses=2, message="Unable to add Channel2 to bridge")
+    await AmiCallControl(sender).bridge("PJSIP/1001-2", "Local/s@cti-queue-1;2")
+    assert [a for a, _ in sender.sent] == ["Bridge"] * 3
+    # Only Bridge says so; a Redirect's other errors are believed at once.
+    sender = FlakySender(misses=2, message="Unable to add Channel2 to bridge")
+    with pytest.raises(AmiActionFailed, match="Unable to add"):
+        await AmiCallControl(sender).redirect("Local/s@cti-queue-1;2", "cti-queue", "s")
+    assert len(sender.sent) == 1
 
 
 async def test_hangup_transfer_and_dtmf_wait_out_a_channel_being_moved() -> None:
