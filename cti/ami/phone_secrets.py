@@ -1,13 +1,16 @@
-"""The softphones' passwords into Asterisk's AstDB, over AMI: the adapter behind
-``agent_console.phone.PhoneSecrets``."""
+"""The phones' credentials in Asterisk's AstDB, over AMI: the softphones' passwords (the adapter
+behind ``agent_console.phone.PhoneSecrets``) and the locks on desk phones of deactivated users
+(behind ``agent_console.desk_phones.DeskLocks``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 ASTDB_FAMILY = "cti_phone/auth"  # sorcery.conf: auth = astdb,cti_phone (the wizard adds /auth)
+DESK_LOCK_FAMILY = "cti_desk/auth"  # sorcery.conf: auth = astdb,cti_desk, before pjsip.conf's auths
 
 
 class _Sender(Protocol):
@@ -31,10 +34,7 @@ class AstDbPhoneSecrets:
         for value in (endpoint, password):
             if not _SAFE.fullmatch(value):
                 raise ValueError("softphone endpoint names and passwords are [A-Za-z0-9_-] only")
-        variables = [f"CTI_EP={endpoint}", f"CTI_PW={password}"]
-        await self._sender.send_action("Originate", {
-            "Channel": f"Local/{exten}@cti-phone-secret/n", "Context": "cti-phone-secret", "Exten": "done",
-            "Priority": "1", "Timeout": "5000", "Variable": variables}, timeout_s=10.0)
+        await _originate(self._sender, "cti-phone-secret", exten, [f"CTI_EP={endpoint}", f"CTI_PW={password}"])
 
     async def put(self, endpoint: str, password: str) -> None:
         await self._run("put", endpoint, password)
@@ -46,4 +46,48 @@ class AstDbPhoneSecrets:
         await self._run("clear")
 
 
+class AstDbDeskLocks:
+    """Locks on desk-phone endpoints (1001...) in AstDB, read before pjsip.conf on each REGISTER and
+    each call from the phone (no reload).
+
+    A lock is an auth object named as the endpoint's own (``<endpoint>-auth``) with a random
+    password nobody is given: sorcery.conf lists its AstDB wizard first, so it shadows the password
+    of pjsip.conf and every request from the phone fails its challenge. Locking also ends the
+    phone's registration: the dialplan marks its contacts expired, and Asterisk deletes them at
+    once (the endpoint turns unreachable, nothing rings it). Written like the softphones' passwords,
+    by Local channels into ``cti-desk-lock``; endpoint names are digits only."""
+
+    def __init__(self, sender: _Sender) -> None:
+        self._sender = sender
+
+    async def lock(self, endpoint: str) -> None:
+        _check_desk(endpoint)
+        await _originate(self._sender, "cti-desk-lock", "lock",
+                         [f"CTI_EP={endpoint}", f"CTI_PW={secrets.token_urlsafe(32)}"])
+
+    async def unlock(self, endpoint: str) -> None:
+        _check_desk(endpoint)
+        await _originate(self._sender, "cti-desk-lock", "unlock", [f"CTI_EP={endpoint}"])
+
+    async def keep_only(self, endpoints: Collection[str]) -> None:
+        """Every lock but those of ``endpoints`` goes (the engine's start: the CRM decides)."""
+        for endpoint in endpoints:
+            _check_desk(endpoint)
+        await _originate(self._sender, "cti-desk-lock", "keep", [f"CTI_EPS={'-'.join(sorted(endpoints))}"])
+
+
+async def _originate(sender: _Sender, context: str, exten: str, variables: list[str]) -> None:
+    """Run ``exten`` of a housekeeping context (the call model makes no call of it); Asterisk
+    answers the Originate once the dialplan has done its writes (it answers last)."""
+    await sender.send_action("Originate", {
+        "Channel": f"Local/{exten}@{context}/n", "Context": context, "Exten": "done",
+        "Priority": "1", "Timeout": "5000", "Variable": variables}, timeout_s=10.0)
+
+
+def _check_desk(endpoint: str) -> None:
+    if not _DESK.fullmatch(endpoint):
+        raise ValueError(f"desk phone endpoints are digits only, not {endpoint!r}")
+
+
 _SAFE = re.compile(r"[A-Za-z0-9_-]*")
+_DESK = re.compile(r"[0-9]{1,32}")

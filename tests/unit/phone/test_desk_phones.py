@@ -1,0 +1,102 @@
+"""Which desk phones are locked (a deactivated user's, unless an active user has the extension now)
+and how a lock reaches Asterisk's AstDB."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from agent_console.desk_phones import DeskPhoneLocks, MemoryDeskLocks, desk_endpoints, locked_endpoints
+from cti.ami.phone_secrets import DESK_LOCK_FAMILY, AstDbDeskLocks
+from cti.errors import AmiUnavailable
+
+ENDPOINTS = desk_endpoints(5)  # 1001..1005
+
+
+@pytest.mark.parametrize(("holders", "locked"), [
+    ([("1001", True), ("1002", False)], {"1002"}),
+    ([("1002", False), ("1002", True)], set()),  # handed on to an active user: theirs now
+    ([("1002", False), ("1002", False)], {"1002"}),
+    ([("1009", False), ("sup1", False)], set()),  # not a desk endpoint of this PBX
+    ([], set()),
+])
+def test_a_desk_phone_is_locked_while_only_deactivated_users_hold_it(holders: list[tuple[str, bool]],
+                                                                     locked: set[str]) -> None:
+    assert locked_endpoints(holders, ENDPOINTS) == locked
+    assert ENDPOINTS == {"1001", "1002", "1003", "1004", "1005"}
+
+
+class Held:
+    def __init__(self, holders: list[tuple[str, bool]]) -> None:
+        self.holders = holders
+
+    async def __call__(self) -> list[tuple[str, bool]]:
+        return list(self.holders)
+
+
+async def test_refresh_locks_and_unlocks_the_phones_a_change_touched() -> None:
+    held = Held([("1001", False), ("1002", True)])
+    locks = MemoryDeskLocks()
+    locks.locked = {"1003"}  # not touched by this change: left to the next sync
+    service = DeskPhoneLocks(locks, held, 5)
+    await service.refresh(["1001", None, "1009"])
+    assert locks.locked == {"1001", "1003"}
+    held.holders = [("1001", True)]
+    await service.refresh(["1001"])
+    assert locks.locked == {"1003"}
+    await service.sync()
+    assert locks.locked == set()
+
+
+class Away:
+    async def lock(self, endpoint: str) -> None:
+        raise AmiUnavailable("AMI is not connected (Originate not sent)")
+
+    unlock = lock
+
+    async def keep_only(self, endpoints: Collection[str]) -> None:
+        raise AmiUnavailable("AMI is not connected (Originate not sent)")
+
+
+async def test_a_lock_that_cannot_reach_asterisk_is_logged_and_the_change_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    await DeskPhoneLocks(Away(), Held([("1001", False)]), 5).refresh(["1001"])
+    [record] = [r for r in caplog.records if r.name == "agent_console.desk_phones"]
+    assert record.levelname == "ERROR" and "1001 not updated in Asterisk" in record.getMessage()
+
+
+class Sender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], **kw: Any) -> Any:
+        self.sent.append((action, dict(headers)))
+
+
+async def test_locks_are_written_by_the_dialplan_with_a_fresh_random_password() -> None:
+    sender = Sender()
+    locks = AstDbDeskLocks(sender)
+    await locks.lock("1001")
+    await locks.lock("1001")
+    await locks.unlock("1001")
+    await locks.keep_only(["1003", "1001"])
+    (a, first), (_, second), (_, unlock), (_, keep) = sender.sent
+    assert a == "Originate" and DESK_LOCK_FAMILY == "cti_desk/auth"
+    assert first["Channel"] == "Local/lock@cti-desk-lock/n" and first["Context"] == "cti-desk-lock"
+    ep, pw = first["Variable"]
+    assert ep == "CTI_EP=1001" and len(pw) >= len("CTI_PW=") + 40
+    assert pw != second["Variable"][1]  # never the same password twice, never one anybody was shown
+    assert unlock["Channel"] == "Local/unlock@cti-desk-lock/n" and unlock["Variable"] == ["CTI_EP=1001"]
+    assert keep["Channel"] == "Local/keep@cti-desk-lock/n" and keep["Variable"] == ["CTI_EPS=1001-1003"]
+
+
+@pytest.mark.parametrize("bad", ["web1001", "1001-auth", "", "1001,1002", "x\r\nAction: Command"])
+async def test_desk_locks_refuse_anything_but_digits(bad: str) -> None:
+    sender = Sender()
+    locks = AstDbDeskLocks(sender)
+    for call in (locks.lock(bad), locks.unlock(bad), locks.keep_only([bad])):
+        with pytest.raises(ValueError):
+            await call
+    assert sender.sent == []
