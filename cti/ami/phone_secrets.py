@@ -9,6 +9,8 @@ import secrets
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
+from cti.errors import AmiActionFailed
+
 ASTDB_FAMILY = "cti_phone/auth"  # sorcery.conf: auth = astdb,cti_phone (the wizard adds /auth)
 DESK_LOCK_FAMILY = "cti_desk/auth"  # sorcery.conf: auth = astdb,cti_desk, before pjsip.conf's auths
 
@@ -62,8 +64,14 @@ class AstDbDeskLocks:
 
     async def lock(self, endpoint: str) -> None:
         _check_desk(endpoint)
-        await _originate(self._sender, "cti-desk-lock", "lock",
-                         [f"CTI_EP={endpoint}", f"CTI_PW={secrets.token_urlsafe(32)}"])
+        try:
+            await _originate(self._sender, "cti-desk-lock", "lock",
+                             [f"CTI_EP={endpoint}", f"CTI_PW={secrets.token_urlsafe(32)}"])
+        except AmiActionFailed as err:  # the dialplan leaves it unanswered when PJSIP reads pjsip.conf first
+            raise AmiActionFailed(
+                f"desk phone {endpoint} not locked ({err}): Asterisk must read the lock before pjsip.conf "
+                "(sorcery.conf's first auth line `auth = astdb,cti_desk`; an Asterisk running since before "
+                "that line needs `cti pbx down && cti pbx up`) and have the cti-desk-lock context") from None
 
     async def unlock(self, endpoint: str) -> None:
         _check_desk(endpoint)

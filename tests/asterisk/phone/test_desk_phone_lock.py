@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from callcenter.engine import Engine
 from crm_core.db import Database
 from crm_core.models import User
+from cti.ami.manager import AmiClient
 from cti.ami.phone_secrets import AstDbDeskLocks
+from cti.errors import AmiActionFailed
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from cti.sip_credentials import passwords
 from tests.asterisk.trunks.test_sip_security import SipClient, _challenge, _register, digest
 from tests.helpers import engine_settings, running_engine, seed, until
+from tests.servers import free_port, rtp_range
 
 
 def _invite(sip: SipClient, user: str, password: str, target: str) -> int:
@@ -121,3 +126,51 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         sip.close()
         await eng.stop()
         pbx.cli("database deltree cti_desk")
+
+
+async def test_an_asterisk_still_reading_pjsip_conf_first_refuses_the_lock_and_the_engine_says_why(
+        pbx_settings: Settings, tmp_path: Path) -> None:
+    """`cti pbx up` on a running Asterisk only reloads, and a reload does not re-read sorcery.conf: an
+    instance started before the lock's wizard existed reads pjsip.conf's password first, so a lock
+    written to AstDB would change nothing. The dialplan checks which password PJSIP now reads and
+    leaves the Originate unanswered; the engine's error names the fix (restart the instance)."""
+    config = tmp_path / "config"
+    shutil.copytree(pbx_settings.config_dir, config)
+    current = (config / "asterisk" / "sorcery.conf").read_text()
+    (config / "asterisk" / "sorcery.conf").write_text(  # what sorcery.conf was before the locks
+        "[res_pjsip]\nauth = config,pjsip.conf,criteria=type=auth\nauth = astdb,cti_phone\n")
+    settings = pbx_settings.model_copy(update={
+        "config_dir": config, "state_dir": tmp_path / "state",
+        "ami": pbx_settings.ami.model_copy(update={"port": free_port()}),
+        "agi": pbx_settings.agi.model_copy(update={"port": free_port()}),
+        "pbx": pbx_settings.pbx.model_copy(update={"instance": f"{pbx_settings.pbx.instance}d",
+                                                    "sip_port": free_port(), "http_port": free_port(),
+                                                    **rtp_range("own")})})
+    own = ManagedPbx(settings)
+    await asyncio.to_thread(own.up, progress=False)
+    try:
+        (config / "asterisk" / "sorcery.conf").write_text(current)
+        await asyncio.to_thread(own.up, progress=False)  # running: the new files, and a core reload
+        assert "cti-desk-lock" in own.cli("dialplan show cti-desk-lock")
+        client = AmiClient(settings.ami, lambda evs: None)
+        await client.start()
+        try:
+            await client.wait_connected(10)
+            with pytest.raises(AmiActionFailed) as refused:
+                await AstDbDeskLocks(client).lock("1001")
+            said = str(refused.value)
+            assert "desk phone 1001 not locked" in said and "cti pbx down && cti pbx up" in said, said
+        finally:
+            await client.stop()
+        await asyncio.to_thread(own.down)
+        await asyncio.to_thread(own.up, progress=False)  # restarted: sorcery.conf read again
+        client = AmiClient(settings.ami, lambda evs: None)
+        await client.start()
+        try:
+            await client.wait_connected(10)
+            await AstDbDeskLocks(client).lock("1001")
+        finally:
+            await client.stop()
+        assert "1001-auth" in own.cli("database show cti_desk")
+    finally:
+        await asyncio.to_thread(own.remove_instance)

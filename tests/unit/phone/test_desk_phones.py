@@ -10,7 +10,7 @@ import pytest
 
 from agent_console.desk_phones import DeskPhoneLocks, MemoryDeskLocks, desk_endpoints, locked_endpoints
 from cti.ami.phone_secrets import DESK_LOCK_FAMILY, AstDbDeskLocks
-from cti.errors import AmiUnavailable
+from cti.errors import AmiActionFailed, AmiUnavailable
 
 ENDPOINTS = desk_endpoints(5)  # 1001..1005
 
@@ -100,3 +100,15 @@ async def test_desk_locks_refuse_anything_but_digits(bad: str) -> None:
         with pytest.raises(ValueError):
             await call
     assert sender.sent == []
+
+
+async def test_a_lock_asterisk_left_unanswered_says_how_to_make_it_take() -> None:
+    class Refusing(Sender):
+        async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], **kw: Any) -> Any:
+            raise AmiActionFailed("Originate: Originate failed")
+
+    with pytest.raises(AmiActionFailed) as refused:
+        await AstDbDeskLocks(Refusing()).lock("1002")
+    said = str(refused.value)
+    assert "desk phone 1002 not locked (Originate: Originate failed)" in said and "auth = astdb,cti_desk" in said
+    assert "CTI_PW" not in said
