@@ -91,8 +91,8 @@ async def test_a_deactivated_users_desk_phone_stops_registering_and_calling_at_o
 async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
     """A deactivation whose lock never reached Asterisk (AMI away), and a lock left for a user who is
-    active again (reactivated while no engine could unlock it): the next start makes AstDB say what
-    the CRM says. The lock's password is in no log."""
+    active again (reactivated while no engine could unlock it): the next start, and the next AMI
+    reconnection, make AstDB say what the CRM says. The lock's password is in no log."""
     secret = passwords(pbx.settings.state_dir, ["1002", "1003"])
     settings = engine_settings(pbx_settings, tmp_path)
     await seed(settings)
@@ -122,6 +122,18 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"])
         locks = pbx.cli("database show cti_desk")
         assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" not in locks, locks
+        # AMI comes back (Asterisk may have been replaced, a lock may have failed meanwhile): synced again.
+        async with eng.db.session() as s:
+            await s.execute(update(User).where(User.agent_id == "1005").values(active=False))
+        connects = eng.ami.client.connects
+        eng.ami.client._protocol.transport.close()  # type: ignore[union-attr]
+        await until(lambda: eng.ami.client.connects > connects, what="AMI reconnected")
+
+        def synced() -> bool:
+            locks = pbx.cli("database show cti_desk")
+            return "1002-auth" in locks and "1005-auth" in locks and "1004-auth" not in locks
+
+        await until(synced, timeout_s=10, what="the locks synced after the reconnection")
     finally:
         sip.close()
         await eng.stop()
