@@ -38,7 +38,8 @@ class DeskLocks(Protocol):
 
     async def unlock(self, endpoint: str) -> None: ...
 
-    async def keep_only(self, endpoints: Collection[str]) -> None: ...
+    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        """Unlock the endpoints numbered ``span`` (first, last), but ``endpoints``."""
 
 
 class MemoryDeskLocks:
@@ -53,8 +54,8 @@ class MemoryDeskLocks:
     async def unlock(self, endpoint: str) -> None:
         self.locked.discard(endpoint)
 
-    async def keep_only(self, endpoints: Collection[str]) -> None:
-        self.locked &= set(endpoints)
+    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        self.locked = {e for e in self.locked if e in endpoints or not span[0] <= int(e) <= span[1]}
 
 
 def desk_endpoints(count: int) -> frozenset[str]:
@@ -77,6 +78,7 @@ class DeskPhoneLocks:
     def __init__(self, locks: DeskLocks, holders: Holders, endpoint_count: int) -> None:
         self._locks, self._holders = locks, holders
         self.endpoints = desk_endpoints(endpoint_count)
+        self._span = (1001, 1000 + endpoint_count)
 
     async def refresh(self, phones: Iterable[str | None]) -> None:
         """After an administrator's change to users holding ``phones`` (before and after the change):
@@ -100,7 +102,7 @@ class DeskPhoneLocks:
     async def sync(self) -> None:
         """Lock exactly the endpoints the CRM says (at the start and when AMI comes back)."""
         locked = locked_endpoints(await self._holders(), self.endpoints)
-        await self._locks.keep_only(locked)
+        await self._locks.keep_only(locked, self._span)
         for endpoint in sorted(locked):
             await self._locks.lock(endpoint)
         log.info("desk phones: %d locked (deactivated users)%s", len(locked),

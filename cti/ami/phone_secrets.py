@@ -13,6 +13,7 @@ from cti.errors import AmiActionFailed
 
 ASTDB_FAMILY = "cti_phone/auth"  # sorcery.conf: auth = astdb,cti_phone (the wizard adds /auth)
 DESK_LOCK_FAMILY = "cti_desk/auth"  # sorcery.conf: auth = astdb,cti_desk, before pjsip.conf's auths
+KEEP_WINDOW = 100  # desk endpoints a keep looks at: its list ("1001-1002-...") stays under 600 bytes
 
 
 class _Sender(Protocol):
@@ -77,11 +78,18 @@ class AstDbDeskLocks:
         _check_desk(endpoint)
         await _originate(self._sender, "cti-desk-lock", "unlock", [f"CTI_EP={endpoint}"])
 
-    async def keep_only(self, endpoints: Collection[str]) -> None:
-        """Every lock but those of ``endpoints`` goes (the engine's start: the CRM decides)."""
+    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        """The locks of the endpoints numbered ``span`` (first, last) go, but those of ``endpoints``
+        (the engine's start: the CRM decides). In windows of ``KEEP_WINDOW`` numbers: Asterisk
+        drops an AMI line longer than 1,024 bytes, and the list of a window fits one."""
         for endpoint in endpoints:
             _check_desk(endpoint)
-        await _originate(self._sender, "cti-desk-lock", "keep", [f"CTI_EPS={'-'.join(sorted(endpoints))}"])
+        wanted = {int(e) for e in endpoints}
+        for first in range(span[0], span[1] + 1, KEEP_WINDOW):
+            last = min(first + KEEP_WINDOW - 1, span[1])
+            kept = "-".join(str(n) for n in sorted(wanted) if first <= n <= last)
+            await _originate(self._sender, "cti-desk-lock", "keep",
+                             [f"CTI_FROM={first}", f"CTI_TO={last}", f"CTI_EPS={kept}"])
 
 
 async def _originate(sender: _Sender, context: str, exten: str, variables: list[str]) -> None:

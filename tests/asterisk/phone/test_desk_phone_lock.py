@@ -119,7 +119,10 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         # keep deletes the other locks only (the start then writes its own: no unlocked moment between).
         for ep in ("1004", "1005"):
             pbx.cli(f'database put cti_desk/auth {ep}-auth {{\\"auth_type\\":\\"userpass\\"}}')
-        await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"])
+        await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1004))
+        locks = pbx.cli("database show cti_desk")
+        assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" in locks, locks  # 1005: not in span
+        await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1005))
         locks = pbx.cli("database show cti_desk")
         assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" not in locks, locks
         # AMI comes back (Asterisk may have been replaced, a lock may have failed meanwhile): synced again.
