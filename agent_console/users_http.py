@@ -9,6 +9,8 @@ nodes drop theirs at that user's next session check (``SqlSessionStore``) and, a
 the remembered login expires (docs/security.md). The user's softphone password (AstDB) is revoked
 too: it would otherwise register their browser endpoint, and dial out, until the engine stops. A
 deactivated or demoted agent also leaves the ACD (logged out, or not ready until their call ends).
+A deactivated user's SIP desk phone is locked at once, and unlocked by the reactivation
+(``agent_console.desk_phones``): its password is the device's, not the session's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acd.model import MAX_LEVEL, MIN_LEVEL
 from agent_console import policy
+from agent_console.desk_phones import DeskPhoneLocks
 from agent_console.phone import holder_of
 from agent_console.security import ConsoleAuth, Principal, current_principal
 from crm_core import audit, users
@@ -86,10 +89,12 @@ def _out(u: Any) -> UserOut:
 
 def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
                  skills: Callable[[], set[str]] | None = None,
-                 offboard: Callable[[str], Awaitable[None]] | None = None) -> APIRouter:
+                 offboard: Callable[[str], Awaitable[None]] | None = None,
+                 desk_phones: DeskPhoneLocks | None = None) -> APIRouter:
     """``forget(username)`` drops a remembered login; ``skills()`` the skills of config/queues.yaml: an
     agent's skills must be among them (the ACD reads them at the agent's next login);
-    ``offboard(agent_id)`` takes a deactivated or demoted user's agent out of the ACD."""
+    ``offboard(agent_id)`` takes a deactivated or demoted user's agent out of the ACD;
+    ``desk_phones`` locks a deactivated user's desk phone and unlocks it again."""
     r = APIRouter(prefix="/api/admin/users", tags=["admin"], dependencies=[Depends(policy.enforce)])
     admin = current_principal  # administrators only: agent_console.policy ("users.manage")
 
@@ -125,6 +130,8 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
             audit.record(s, actor=who.username, actor_role=who.role, action="user.created",
                          target=f"user:{u.username}", detail={"role": u.role, "agent_id": u.agent_id})
             out = _out(u)
+        if desk_phones is not None:  # an active user given a deactivated user's extension: it is theirs now
+            await desk_phones.refresh([out.extension or out.agent_id])
         log.info("users: %s created %s (%s)", who.username, out.username, out.role)
         return out
 
@@ -138,10 +145,15 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
                 raise InvalidField(name, "cannot be null")
         check_skills(changes.get("skills"))
         async with db.session() as s:
+            before = await users.get_user(session=s, user_id=user_id)
+            phone_before = before.extension or before.agent_id
             u, end = await users.update_user(session=s, user_id=user_id, changes=changes)
             audit.record(s, actor=who.username, actor_role=who.role, action="user.changed",
                          target=f"user:{u.username}", detail={"changes": changes, "sessions_ended": end})
             out = _out(u)
+        if desk_phones is not None and {"active", "extension", "agent_id"} & set(changes):
+            # After the commit: the locks follow what the CRM now says (the old phone and the new one).
+            await desk_phones.refresh([phone_before, out.extension or out.agent_id])
         if end:
             await ended(request, u, "user deactivated" if not out.active else "role changed")
             # No longer an agent who may take calls: out of the ACD too (a desk phone's SIP password

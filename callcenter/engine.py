@@ -39,6 +39,7 @@ from agent_console.campaigns_http import router as campaigns_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
+from agent_console.desk_phones import DeskPhoneLocks, crm_phone_holders
 from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
@@ -76,7 +77,7 @@ from cti.agi.session import AgiSession
 from cti.ami.bridge import AmiBridge
 from cti.ami.callmodel import CallModel
 from cti.ami.dialplan import DialplanWatch
-from cti.ami.phone_secrets import AstDbPhoneSecrets
+from cti.ami.phone_secrets import AstDbDeskLocks, AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
@@ -292,6 +293,9 @@ class Engine:
         # While no engine runs, app_queue rings these agents' phones (acd/fallback.py).
         self.fallback_members = FallbackMembers(AmiFallbackQueues(self.ami.client), self.bus, self.acd.phones,
                                                 self.acd_config.app_queue_fallback)
+        # Deactivated users' SIP desk phones locked in AstDB (agent_console/desk_phones.py).
+        self.desk_phones = DeskPhoneLocks(AstDbDeskLocks(self.ami.client), crm_phone_holders(self.db),
+                                          settings.pbx.agent_endpoints)
         self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -308,7 +312,7 @@ class Engine:
                                       build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
                                       users_router(self.db, forget=logins.forget,
                                                    skills=lambda: set(self.acd_config.skills),
-                                                   offboard=self._offboard_agent),
+                                                   offboard=self._offboard_agent, desk_phones=self.desk_phones),
                                       self._callback_request_router(settings),
                                       build_preview_router(self.preview)],
                                   metrics=self.metrics, metrics_token=settings.metrics.token,
@@ -392,6 +396,15 @@ class Engine:
                 await self.dialplan.check()
             except Exception:
                 log.exception("the dialplan's contexts not checked after AMI came back")
+            await self._sync_desk_phones()
+
+    async def _sync_desk_phones(self) -> None:
+        """The desk phones' locks as the CRM says; what fails is logged (the locks already in AstDB
+        stay) and done again when AMI next comes back."""
+        try:
+            await self.desk_phones.sync()
+        except Exception:
+            log.exception("desk phones: locks not synced with the CRM")
 
     async def _offboard_agent(self, agent_id: str) -> None:
         """A deactivated or demoted user's agent leaves the ACD: logged out at once, or, during an
@@ -483,6 +496,7 @@ class Engine:
         await self.virtual_hold.start()
         await self.dialer.start()
         await self.phone.revoke_all()
+        await self._sync_desk_phones()
         await self.recorder.start()
         await self.agi.start()
         if self.app is not None:

@@ -160,6 +160,14 @@ async def list_users(*, session: AsyncSession, role: str | None = None) -> list[
     return list((await session.scalars(stmt)).all())
 
 
+async def phones(*, session: AsyncSession) -> list[tuple[str, bool]]:
+    """Every user's phone extension (``extension``, else agent id) and whether the user is active:
+    what decides which desk phones are locked (agent_console.desk_phones)."""
+    phone = func.coalesce(User.extension, User.agent_id)
+    rows = await session.execute(select(phone, User.active).where(phone.is_not(None)))
+    return [(str(row[0]), bool(row[1])) for row in rows]
+
+
 async def set_password(*, session: AsyncSession, user_id: int, password: str) -> None:
     if len(password) < 8:
         raise InvalidField("password", "must be at least 8 characters")

@@ -4,7 +4,8 @@
 
 ``cti pbx up`` renders each agent endpoint's auth from this file (creating missing entries);
 ``cti agents sip-credentials 1001`` prints an agent's username and password the first time and
-afterwards only with ``--rotate`` (a new password, effective at the next ``cti pbx up``).
+afterwards only with ``--rotate`` (a new password, effective at the next ``cti pbx up``). Whatever
+this file says, the engine locks the endpoint of a deactivated user in AstDB (agent_console.desk_phones).
 """
 
 from __future__ import annotations

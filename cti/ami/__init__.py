@@ -6,7 +6,7 @@
     manager     AmiClient: the one place panoramisk's Manager is used; login, ping, backoff, resync
     control     CallControl port, AmiCallControl adapter, FakeCallControl for tests
     queue_members  AmiFallbackQueues: app_queue fallback queue members (acd.fallback's port)
-    phone_secrets  AstDbPhoneSecrets: softphone passwords into AstDB (agent_console.phone's port)
+X
     bridge      AmiBridge: client -> model -> bus, and .control
 
 Errors: see cti.ami.errors.

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 # Dialplan contexts the engine runs its own short-lived Local channels in (config/asterisk/
 # extensions.conf): nobody called, so such a channel never becomes a call on the journey.
-HOUSEKEEPING_CONTEXTS = frozenset({"cti-phone-secret", "cti-away-db"})
+HOUSEKEEPING_CONTEXTS = frozenset({"cti-phone-secret", "cti-desk-lock", "cti-away-db"})
 # The context of the IVR's session, where the caller's own channel dials the agent's phone
 # (acd.ringing: the hand-off's ring). No other Dial() runs there.
 AGENT_DIAL_CONTEXT = "cti-inbound"

@@ -1,13 +1,19 @@
-"""The softphones' passwords into Asterisk's AstDB, over AMI: the adapter behind
-``agent_console.phone.PhoneSecrets``."""
+"""The phones' credentials in Asterisk's AstDB, over AMI: the softphones' passwords (the adapter
+behind ``agent_console.phone.PhoneSecrets``) and the locks on desk phones of deactivated users
+(behind ``agent_console.desk_phones.DeskLocks``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
+from cti.errors import AmiActionFailed
+
 ASTDB_FAMILY = "cti_phone/auth"  # sorcery.conf: auth = astdb,cti_phone (the wizard adds /auth)
+DESK_LOCK_FAMILY = "cti_desk/auth"  # sorcery.conf: auth = astdb,cti_desk, before pjsip.conf's auths
+KEEP_WINDOW = 100  # desk endpoints a keep looks at: its list ("1001-1002-...") stays under 600 bytes
 
 
 class _Sender(Protocol):
@@ -31,10 +37,7 @@ class AstDbPhoneSecrets:
         for value in (endpoint, password):
             if not _SAFE.fullmatch(value):
                 raise ValueError("softphone endpoint names and passwords are [A-Za-z0-9_-] only")
-        variables = [f"CTI_EP={endpoint}", f"CTI_PW={password}"]
-        await self._sender.send_action("Originate", {
-            "Channel": f"Local/{exten}@cti-phone-secret/n", "Context": "cti-phone-secret", "Exten": "done",
-            "Priority": "1", "Timeout": "5000", "Variable": variables}, timeout_s=10.0)
+        await _originate(self._sender, "cti-phone-secret", exten, [f"CTI_EP={endpoint}", f"CTI_PW={password}"])
 
     async def put(self, endpoint: str, password: str) -> None:
         await self._run("put", endpoint, password)
@@ -46,4 +49,61 @@ class AstDbPhoneSecrets:
         await self._run("clear")
 
 
+class AstDbDeskLocks:
+    """Locks on desk-phone endpoints (1001...) in AstDB, read before pjsip.conf on each REGISTER and
+    each call from the phone (no reload).
+
+    A lock is an auth object named as the endpoint's own (``<endpoint>-auth``) with a random
+    password nobody is given: sorcery.conf lists its AstDB wizard first, so it shadows the password
+    of pjsip.conf and every request from the phone fails its challenge. Locking also ends the
+    phone's registration: the dialplan marks its contacts expired, and Asterisk deletes them at
+    once (the endpoint turns unreachable, nothing rings it). Written like the softphones' passwords,
+    by Local channels into ``cti-desk-lock``; endpoint names are digits only."""
+
+    def __init__(self, sender: _Sender) -> None:
+        self._sender = sender
+
+    async def lock(self, endpoint: str) -> None:
+        _check_desk(endpoint)
+        try:
+            await _originate(self._sender, "cti-desk-lock", "lock",
+                             [f"CTI_EP={endpoint}", f"CTI_PW={secrets.token_urlsafe(32)}"])
+        except AmiActionFailed as err:  # the dialplan leaves it unanswered when PJSIP reads pjsip.conf first
+            raise AmiActionFailed(
+                f"desk phone {endpoint} not locked ({err}): Asterisk must read the lock before pjsip.conf "
+                "(sorcery.conf's first auth line `auth = astdb,cti_desk`; an Asterisk running since before "
+                "that line needs `cti pbx down && cti pbx up`) and have the cti-desk-lock context") from None
+
+    async def unlock(self, endpoint: str) -> None:
+        _check_desk(endpoint)
+        await _originate(self._sender, "cti-desk-lock", "unlock", [f"CTI_EP={endpoint}"])
+
+    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        """The locks of the endpoints numbered ``span`` (first, last) go, but those of ``endpoints``
+        (the engine's start: the CRM decides). In windows of ``KEEP_WINDOW`` numbers: Asterisk
+        drops an AMI line longer than 1,024 bytes, and the list of a window fits one."""
+        for endpoint in endpoints:
+            _check_desk(endpoint)
+        wanted = {int(e) for e in endpoints}
+        for first in range(span[0], span[1] + 1, KEEP_WINDOW):
+            last = min(first + KEEP_WINDOW - 1, span[1])
+            kept = "-".join(str(n) for n in sorted(wanted) if first <= n <= last)
+            await _originate(self._sender, "cti-desk-lock", "keep",
+                             [f"CTI_FROM={first}", f"CTI_TO={last}", f"CTI_EPS={kept}"])
+
+
+async def _originate(sender: _Sender, context: str, exten: str, variables: list[str]) -> None:
+    """Run ``exten`` of a housekeeping context (the call model makes no call of it); Asterisk
+    answers the Originate once the dialplan has done its writes (it answers last)."""
+    await sender.send_action("Originate", {
+        "Channel": f"Local/{exten}@{context}/n", "Context": context, "Exten": "done",
+        "Priority": "1", "Timeout": "5000", "Variable": variables}, timeout_s=10.0)
+
+
+def _check_desk(endpoint: str) -> None:
+    if not _DESK.fullmatch(endpoint):
+        raise ValueError(f"desk phone endpoints are digits only, not {endpoint!r}")
+
+
 _SAFE = re.compile(r"[A-Za-z0-9_-]*")
+_DESK = re.compile(r"[0-9]{1,32}")

@@ -40,7 +40,7 @@ class SipClient:
         self.sock.close()
 
     def request(self, method: str, user: str, target: str, *, auth: str = "", call_id: str = "",
-                cseq: int = 1) -> tuple[int, str]:
+                cseq: int = 1, expires: int | None = None) -> tuple[int, str]:
         host, port = self.server
         uri = f"sip:{target}@{host}:{port}"
         sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -51,6 +51,7 @@ class SipClient:
                f"To: <{uri}>\r\nCall-ID: {call_id or secrets.token_hex(12)}\r\nCSeq: {cseq} {method}\r\n"
                f"Contact: <sip:{user}@127.0.0.1:{self.local}>\r\nMax-Forwards: 70\r\n"
                + (f"Authorization: {auth}\r\n" if auth else "")
+               + (f"Expires: {expires}\r\n" if expires is not None else "")
                + ("Content-Type: application/sdp\r\n" if sdp else "")
                + f"Content-Length: {len(sdp)}\r\n\r\n{sdp}")
         self.sock.sendto(msg.encode(), self.server)
@@ -99,12 +100,13 @@ def _challenge(response: str) -> str:
     return found.group(1)
 
 
-def _register(sip: SipClient, user: str, password: str) -> int:
-    code, answer = sip.request("REGISTER", user, user)
+def _register(sip: SipClient, user: str, password: str, *, expires: int | None = None) -> int:
+    """``expires`` 0 removes the contact (None: the registrar's default)."""
+    code, answer = sip.request("REGISTER", user, user, expires=expires)
     assert code == 401, answer
     uri = f"sip:{user}@127.0.0.1:{sip.server[1]}"
     auth = digest(_challenge(answer), user=user, password=password, method="REGISTER", uri=uri)
-    return sip.request("REGISTER", user, user, auth=auth, cseq=2)[0]
+    return sip.request("REGISTER", user, user, auth=auth, cseq=2, expires=expires)[0]
 
 
 async def test_an_invite_from_an_unknown_user_never_becomes_a_call(

@@ -97,3 +97,14 @@ async def test_skill_levels_are_the_acds_scale_whatever_the_way_in(db: Database,
             await users.update_user(session=s, user_id=uid, changes={"skills": {"zh": level}})
     async with db.session() as s:
         assert (await users.get_user(session=s, user_id=uid)).skills == {"billing": 1, "zh": 5}
+
+
+async def test_phones_lists_each_users_phone_and_whether_they_are_active(db: Database) -> None:
+    """What decides the desk phones' locks (agent_console.desk_phones): a user without an extension
+    or agent id has no phone; an extension wins over the agent id."""
+    await _seed(db)
+    async with db.session() as s:
+        await users.create_user(session=s, username="admin2", password=PW, role="admin")
+        await users.create_user(session=s, username="agent9", password=PW, agent_id="1009x", extension="1011")
+        assert sorted(await users.phones(session=s)) == [("1001", True), ("1009", True), ("1011", True),
+                                                         ("1020", False)]

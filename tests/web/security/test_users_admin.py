@@ -181,3 +181,37 @@ async def test_a_deactivated_or_demoted_agent_leaves_the_acd(site: Site, change:
     r = await admin.patch(f"/api/admin/users/{await _user_id(site, admin, 'agent6')}", json=change)
     assert r.status_code == 200, r.text
     assert site.engine.acd.agent_state("1006") is AgentState.LOGGED_OUT
+
+
+async def test_a_deactivated_users_desk_phone_is_locked_until_the_reactivation(
+        site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """A desk phone's SIP password is the device's, not the session's: after the deactivation it went
+    on registering and placing calls (tests/asterisk/phone/test_desk_phone_lock.py shows it on the
+    real Asterisk). Its endpoint is locked while its user is deactivated and no active user has it."""
+    from agent_console.desk_phones import MemoryDeskLocks
+
+    admin = await site.login("admin")
+    uid = await _user_id(site, admin, "agent6")
+    # No AMI in this tier: the real adapter fails; the deactivation is made all the same and logged.
+    r = await admin.patch(f"/api/admin/users/{uid}", json={"active": False})
+    assert r.status_code == 200 and r.json()["active"] is False, r.text
+    assert any("1006 not updated in Asterisk" in rec.getMessage() for rec in caplog.records)
+    locks = MemoryDeskLocks()
+    site.engine.desk_phones._locks = locks
+    await site.engine.desk_phones.sync()  # what the start, or AMI's return, does
+    assert locks.locked == {"1006"}
+
+    assert (await admin.patch(f"/api/admin/users/{uid}", json={"active": True})).status_code == 200
+    assert locks.locked == set()
+    assert (await admin.patch(f"/api/admin/users/{uid}", json={"active": False})).status_code == 200
+    assert locks.locked == {"1006"}
+    # A deactivated user's extension changed: the lock follows it.
+    assert (await admin.patch(f"/api/admin/users/{uid}", json={"extension": "1015"})).status_code == 200
+    assert locks.locked == {"1015"}
+    # Given to an active user, it is that user's phone now (docs/security.md: rotate its password).
+    r = await admin.post("/api/admin/users", json={**NEW, "extension": "1015"})
+    assert r.status_code == 201, r.text
+    assert locks.locked == set()
+    # Not a desk endpoint of this PBX (pbx.agent_endpoints): nothing to lock.
+    r = await admin.patch(f"/api/admin/users/{uid}", json={"extension": "4711"})
+    assert r.status_code == 200 and locks.locked == set()

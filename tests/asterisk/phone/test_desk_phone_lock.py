@@ -1,0 +1,191 @@
+"""A deactivated user's SIP desk phone on the real Asterisk: its password (pjsip.conf, from
+var/sip-credentials.json) kept registering and placing calls after an administrator deactivated the
+user, until someone rotated it and ran `cti pbx up`. Now the deactivation locks the endpoint in
+AstDB at once (no reload) and drops its registration; reactivating the user unlocks it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from callcenter.engine import Engine
+from crm_core.db import Database
+from crm_core.models import User
+from cti.ami.manager import AmiClient
+from cti.ami.phone_secrets import AstDbDeskLocks
+from cti.errors import AmiActionFailed
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+from cti.sip_credentials import passwords
+from tests.asterisk.trunks.test_sip_security import SipClient, _challenge, _register, digest
+from tests.helpers import engine_settings, running_engine, seed, until
+from tests.servers import free_port, rtp_range
+
+
+def _invite(sip: SipClient, user: str, password: str, target: str) -> int:
+    """A call from ``user``'s phone to ``target``, answering Asterisk's challenge: the final status
+    (``target`` has no phone registered, so an accepted call ends at once, never 401 or 403)."""
+    code, answer = sip.request("INVITE", user, target)
+    if code != 401:
+        return code
+    uri = f"sip:{target}@127.0.0.1:{sip.server[1]}"
+    auth = digest(_challenge(answer), user=user, password=password, method="INVITE", uri=uri)
+    return sip.request("INVITE", user, target, auth=auth, cseq=2)[0]
+
+
+def _log_since(pbx: ManagedPbx, start: int) -> str:
+    with open(pbx.log_file, "rb") as fh:
+        fh.seek(start)
+        return fh.read().decode(errors="replace")
+
+
+def _contacts(pbx: ManagedPbx, aor: str) -> list[str]:
+    return [line for line in pbx.cli(f"pjsip show aor {aor}").splitlines() if line.strip().startswith("Contact:")
+            and f"{aor}/sip:" in line]
+
+
+async def test_a_deactivated_users_desk_phone_stops_registering_and_calling_at_once(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    secret = passwords(pbx.settings.state_dir, ["1001", "1002"])
+    settings = engine_settings(pbx_settings, tmp_path)
+    phone, other = SipClient(pbx.settings.pbx.sip_port), SipClient(pbx.settings.pbx.sip_port)
+    try:
+        async with running_engine(pbx, settings, phone_kind="sip") as eng, \
+                httpx.AsyncClient(base_url=eng.url) as http:
+            assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) == 200
+            assert _contacts(pbx, "1001"), pbx.cli("pjsip show aor 1001")
+            login = await http.post("/api/auth/login", json={"username": "admin", "password": "admin-demo-1"})
+            http.cookies.clear()
+            admin = {"Authorization": f"Bearer {login.json()['token']}"}
+            users = (await http.get("/api/admin/users", headers=admin)).json()
+            agent1 = next(u for u in users if u["agent_id"] == "1001")
+
+            off = await http.patch(f"/api/admin/users/{agent1['id']}", json={"active": False}, headers=admin)
+            assert off.status_code == 200, off.text
+            # At once: the registration it had is gone (nothing rings it), a new one is refused, and
+            # so is a call from it; no reload of the PBX.
+            await until(lambda: not _contacts(pbx, "1001"), timeout_s=5, what="1001's registration removed")
+            assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) in (401, 403)
+            assert await asyncio.to_thread(_invite, phone, "1001", secret["1001"], "1003") in (401, 403)
+            # Another agent's desk phone is not touched.
+            assert await asyncio.to_thread(_register, other, "1002", secret["1002"]) == 200
+
+            on = await http.patch(f"/api/admin/users/{agent1['id']}", json={"active": True}, headers=admin)
+            assert on.status_code == 200, on.text
+            # Reactivated: the desk phone's own password works again (docs/security.md says why).
+            assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) == 200
+            assert await asyncio.to_thread(_invite, phone, "1001", secret["1001"], "1003") not in (401, 403)
+    finally:
+        pbx.cli("database deltree cti_desk")  # the session's PBX serves the other tests too
+        for sip, user in ((phone, "1001"), (other, "1002")):
+            await asyncio.to_thread(_register, sip, user, secret[user], expires=0)
+            sip.close()
+
+
+async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """A deactivation whose lock never reached Asterisk (AMI away), and a lock left for a user who is
+    active again (reactivated while no engine could unlock it): the next start, and the next AMI
+    reconnection, make AstDB say what the CRM says. The lock's password is in no log."""
+    secret = passwords(pbx.settings.state_dir, ["1002", "1003"])
+    settings = engine_settings(pbx_settings, tmp_path)
+    await seed(settings)
+    db = Database.from_settings(settings)
+    async with db.session() as s:
+        await s.execute(update(User).where(User.agent_id == "1002").values(active=False))
+    await db.dispose()
+    pbx.cli('database put cti_desk/auth 1003-auth {\\"auth_type\\":\\"userpass\\",\\"username\\":\\"1003\\",'
+            '\\"password\\":\\"stale-lock\\"}')
+    start = pbx.log_file.stat().st_size
+    eng = Engine(settings, web=False, phone_kind="sip")
+    sip = SipClient(pbx.settings.pbx.sip_port)
+    try:
+        await eng.start()
+        locks = pbx.cli("database show cti_desk")
+        assert "1002-auth" in locks and "1003-auth" not in locks, locks
+        lock_password = json.loads(locks.splitlines()[0].split(":", 1)[1])["password"]
+        assert len(lock_password) >= 32
+        assert await asyncio.to_thread(_register, sip, "1002", secret["1002"]) in (401, 403)
+        assert await asyncio.to_thread(_register, sip, "1003", secret["1003"]) == 200
+        await asyncio.to_thread(_register, sip, "1003", secret["1003"], expires=0)
+        log = await asyncio.to_thread(_log_since, pbx, start)
+        assert "lock@cti-desk-lock" in log and lock_password not in log
+        # keep deletes the other locks only (the start then writes its own: no unlocked moment between).
+        for ep in ("1004", "1005"):
+            pbx.cli(f'database put cti_desk/auth {ep}-auth {{\\"auth_type\\":\\"userpass\\"}}')
+        await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1004))
+        locks = pbx.cli("database show cti_desk")
+        assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" in locks, locks  # 1005: not in span
+        await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1005))
+        locks = pbx.cli("database show cti_desk")
+        assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" not in locks, locks
+        # AMI comes back (Asterisk may have been replaced, a lock may have failed meanwhile): synced again.
+        async with eng.db.session() as s:
+            await s.execute(update(User).where(User.agent_id == "1005").values(active=False))
+        connects = eng.ami.client.connects
+        eng.ami.client._protocol.transport.close()  # type: ignore[union-attr]
+        await until(lambda: eng.ami.client.connects > connects, what="AMI reconnected")
+
+        def synced() -> bool:
+            locks = pbx.cli("database show cti_desk")
+            return "1002-auth" in locks and "1005-auth" in locks and "1004-auth" not in locks
+
+        await until(synced, timeout_s=10, what="the locks synced after the reconnection")
+    finally:
+        sip.close()
+        await eng.stop()
+        pbx.cli("database deltree cti_desk")
+
+
+async def test_an_asterisk_still_reading_pjsip_conf_first_refuses_the_lock_and_the_engine_says_why(
+        pbx_settings: Settings, tmp_path: Path) -> None:
+    """`cti pbx up` on a running Asterisk only reloads, and a reload does not re-read sorcery.conf: an
+    instance started before the lock's wizard existed reads pjsip.conf's password first, so a lock
+    written to AstDB would change nothing. The dialplan checks which password PJSIP now reads and
+    leaves the Originate unanswered; the engine's error names the fix (restart the instance)."""
+    config = tmp_path / "config"
+    shutil.copytree(pbx_settings.config_dir, config)
+    current = (config / "asterisk" / "sorcery.conf").read_text()
+    (config / "asterisk" / "sorcery.conf").write_text(  # what sorcery.conf was before the locks
+        "[res_pjsip]\nauth = config,pjsip.conf,criteria=type=auth\nauth = astdb,cti_phone\n")
+    settings = pbx_settings.model_copy(update={
+        "config_dir": config, "state_dir": tmp_path / "state",
+        "ami": pbx_settings.ami.model_copy(update={"port": free_port()}),
+        "agi": pbx_settings.agi.model_copy(update={"port": free_port()}),
+        "pbx": pbx_settings.pbx.model_copy(update={"instance": f"{pbx_settings.pbx.instance}d",
+                                                    "sip_port": free_port(), "http_port": free_port(),
+                                                    **rtp_range("own")})})
+    own = ManagedPbx(settings)
+    await asyncio.to_thread(own.up, progress=False)
+    try:
+        (config / "asterisk" / "sorcery.conf").write_text(current)
+        await asyncio.to_thread(own.up, progress=False)  # running: the new files, and a core reload
+        assert "cti-desk-lock" in own.cli("dialplan show cti-desk-lock")
+        client = AmiClient(settings.ami, lambda evs: None)
+        await client.start()
+        try:
+            await client.wait_connected(10)
+            with pytest.raises(AmiActionFailed) as refused:
+                await AstDbDeskLocks(client).lock("1001")
+            said = str(refused.value)
+            assert "desk phone 1001 not locked" in said and "cti pbx down && cti pbx up" in said, said
+        finally:
+            await client.stop()
+        await asyncio.to_thread(own.down)
+        await asyncio.to_thread(own.up, progress=False)  # restarted: sorcery.conf read again
+        client = AmiClient(settings.ami, lambda evs: None)
+        await client.start()
+        try:
+            await client.wait_connected(10)
+            await AstDbDeskLocks(client).lock("1001")
+        finally:
+            await client.stop()
+        assert "1001-auth" in own.cli("database show cti_desk")
+    finally:
+        await asyncio.to_thread(own.remove_instance)

@@ -1,0 +1,118 @@
+"""Which desk phones are locked (a deactivated user's, unless an active user has the extension now)
+and how a lock reaches Asterisk's AstDB."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from agent_console.desk_phones import DeskPhoneLocks, MemoryDeskLocks, desk_endpoints, locked_endpoints
+from cti.ami.phone_secrets import DESK_LOCK_FAMILY, AstDbDeskLocks
+from cti.errors import AmiActionFailed, AmiUnavailable
+
+ENDPOINTS = desk_endpoints(5)  # 1001..1005
+
+
+@pytest.mark.parametrize(("holders", "locked"), [
+    ([("1001", True), ("1002", False)], {"1002"}),
+    ([("1002", False), ("1002", True)], set()),  # handed on to an active user: theirs now
+    ([("1002", False), ("1002", False)], {"1002"}),
+    ([("1009", False), ("sup1", False)], set()),  # not a desk endpoint of this PBX
+    ([], set()),
+])
+def test_a_desk_phone_is_locked_while_only_deactivated_users_hold_it(holders: list[tuple[str, bool]],
+                                                                     locked: set[str]) -> None:
+    assert locked_endpoints(holders, ENDPOINTS) == locked
+    assert ENDPOINTS == {"1001", "1002", "1003", "1004", "1005"}
+
+
+class Held:
+    def __init__(self, holders: list[tuple[str, bool]]) -> None:
+        self.holders = holders
+
+    async def __call__(self) -> list[tuple[str, bool]]:
+        return list(self.holders)
+
+
+async def test_refresh_locks_and_unlocks_the_phones_a_change_touched() -> None:
+    held = Held([("1001", False), ("1002", True)])
+    locks = MemoryDeskLocks()
+    locks.locked = {"1003", "1099"}  # 1003: not touched by this change, left to the next sync
+    service = DeskPhoneLocks(locks, held, 5)
+    await service.refresh(["1001", None, "1009"])
+    assert locks.locked == {"1001", "1003", "1099"}
+    held.holders = [("1001", True), ("1002", False)]
+    await service.refresh(["1001"])
+    assert locks.locked == {"1003", "1099"}
+    await service.sync()
+    assert locks.locked == {"1002", "1099"}  # 1099: not an endpoint of this PBX (agent_endpoints: 5)
+
+
+class Away:
+    async def lock(self, endpoint: str) -> None:
+        raise AmiUnavailable("AMI is not connected (Originate not sent)")
+
+    unlock = lock
+
+    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        raise AmiUnavailable("AMI is not connected (Originate not sent)")
+
+
+async def test_a_lock_that_cannot_reach_asterisk_is_logged_and_the_change_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    await DeskPhoneLocks(Away(), Held([("1001", False)]), 5).refresh(["1001"])
+    [record] = [r for r in caplog.records if r.name == "agent_console.desk_phones"]
+    assert record.levelname == "ERROR" and "1001 not updated in Asterisk" in record.getMessage()
+
+
+class Sender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], **kw: Any) -> Any:
+        self.sent.append((action, dict(headers)))
+
+
+async def test_locks_are_written_by_the_dialplan_with_a_fresh_random_password() -> None:
+    sender = Sender()
+    locks = AstDbDeskLocks(sender)
+    await locks.lock("1001")
+    await locks.lock("1001")
+    await locks.unlock("1001")
+    await locks.keep_only(["1003", "1001", "1250"], (1001, 1250))
+    (a, first), (_, second), (_, unlock), *keeps = sender.sent
+    assert a == "Originate" and DESK_LOCK_FAMILY == "cti_desk/auth"
+    assert first["Channel"] == "Local/lock@cti-desk-lock/n" and first["Context"] == "cti-desk-lock"
+    ep, pw = first["Variable"]
+    assert ep == "CTI_EP=1001" and len(pw) >= len("CTI_PW=") + 40
+    assert pw != second["Variable"][1]  # never the same password twice, never one anybody was shown
+    assert unlock["Channel"] == "Local/unlock@cti-desk-lock/n" and unlock["Variable"] == ["CTI_EP=1001"]
+    # In windows of 100 endpoints: Asterisk drops an AMI line of more than 1,024 bytes.
+    assert [k["Channel"] for _, k in keeps] == ["Local/keep@cti-desk-lock/n"] * 3
+    assert [k["Variable"] for _, k in keeps] == [["CTI_FROM=1001", "CTI_TO=1100", "CTI_EPS=1001-1003"],
+                                              ["CTI_FROM=1101", "CTI_TO=1200", "CTI_EPS="],
+                                              ["CTI_FROM=1201", "CTI_TO=1250", "CTI_EPS=1250"]]
+
+
+@pytest.mark.parametrize("bad", ["web1001", "1001-auth", "", "1001,1002", "x\r\nAction: Command"])
+async def test_desk_locks_refuse_anything_but_digits(bad: str) -> None:
+    sender = Sender()
+    locks = AstDbDeskLocks(sender)
+    for call in (locks.lock(bad), locks.unlock(bad), locks.keep_only([bad], (1001, 1005))):
+        with pytest.raises(ValueError):
+            await call
+    assert sender.sent == []
+
+
+async def test_a_lock_asterisk_left_unanswered_says_how_to_make_it_take() -> None:
+    class Refusing(Sender):
+        async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], **kw: Any) -> Any:
+            raise AmiActionFailed("Originate: Originate failed")
+
+    with pytest.raises(AmiActionFailed) as refused:
+        await AstDbDeskLocks(Refusing()).lock("1002")
+    said = str(refused.value)
+    assert "desk phone 1002 not locked (Originate: Originate failed)" in said and "auth = astdb,cti_desk" in said
+    assert "CTI_PW" not in said
