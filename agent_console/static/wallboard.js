@@ -175,7 +175,8 @@
         }
         const nr = actionButton("act.not_ready", "warn", () => act(`${t("act.not_ready")} ${a.agent_id}`, "POST",
           `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/not-ready`, { reason: "supervisor" }));
-        nr.disabled = a.state === "logged_out" || a.state === "not_ready";
+        // A not ready asked for during a call applies after it (the row says so): nothing more to ask.
+        nr.disabled = a.state === "logged_out" || a.state === "not_ready" || !!a.not_ready_after_call;
         const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
           `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
         lo.disabled = !(a.state === "available" || a.state === "not_ready");
@@ -183,7 +184,8 @@
         sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
         actions.append(nr, lo, sk);
       }
-      tr.append(who, state, el("td", "small", reasonLabel(a.reason)), time, call, el("td", "num", a.handled_today), actions);
+      const reason = a.not_ready_after_call ? t("a.nr_after", { r: reasonLabel(a.not_ready_after_call) }) : reasonLabel(a.reason);
+      tr.append(who, state, el("td", "small", reason), time, call, el("td", "num", a.handled_today), actions);
       body.append(tr);
     }
   }
