@@ -190,6 +190,17 @@
     }
   }
 
+  // How far past its limit an alert is, in the rule's unit (the value is re-read at every evaluation).
+  function long(s) {
+    if (s < 86400) return dur(s);
+    return t("al.days", { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
+  }
+  function figure(al) {
+    if (al.kind === "sl_below") return t("al.fig_target", { v: pct(al.value), th: pct(al.threshold) });
+    if (al.kind === "waiting_above") return t("al.fig_waiting", { v: Math.round(al.value), th: al.threshold });
+    if (al.kind === "case_overdue") return t("al.fig_overdue", { v: long(al.value) });
+    return t("al.fig_limit", { v: long(al.value), th: long(al.threshold) });  // longest wait, not ready
+  }
   function renderAlerts() {
     const list = $("alerts");
     list.replaceChildren();
@@ -200,6 +211,7 @@
       const li = el("li", `alert ${al.state} lvl-${al.level}`);
       li.dataset.alert = al.alert_id;
       li.append(el("div", "al-kind", t(`kind.${al.kind}`)), el("div", "al-subject", al.subject),
+        el("div", "al-figure small", figure(al)),
         el("div", "muted small", `${t("al.to", { r: t("role." + al.role) })} · ${t("al.since", { t: window.Sup.when(al.raised_at, false) })}`));
       if (al.state === "acknowledged") li.append(el("div", "small", t("al.acked", { b: al.acknowledged_by })));
       else li.append(actionButton("al.ack", "primary", () => {
