@@ -612,7 +612,8 @@ class Router:
             virtual=sum(1 for c in calls if c.virtual),
             ringing=sum(1 for c in calls if c.state is CallState.RINGING),
             connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
-            longest_wait_s=max((now - c.entered_queue_at for c in waiting), default=0.0),
+            # The caller's wait since it first queued (docs/kpis.md): an overflow does not start it again.
+            longest_wait_s=max((now - c.enqueued_at for c in waiting), default=0.0),
             agents_logged_in=len(members),
             # Available is what could be offered a call: an agent whose phone is unreachable is not.
             agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE and a.registered),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from fastapi.responses import StreamingResponse
 
 from agent_console import policy
 from agent_console.crm_http import Id, get_db
-from agent_console.errors import Forbidden
+from agent_console.errors import Forbidden, InvalidInput
 from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
 from agent_console.security import Principal, current_principal
+from agent_console.supervisor.service import parse_time
 from crm_core import interactions, recordings
 from crm_core.db import Database
 from crm_core.errors import NotFound
@@ -74,15 +76,29 @@ async def list_recordings(interaction_id: Id, db: Database = Depends(get_db),
 
 
 @router.get("/api/recordings")
-async def recent_recordings(queue: str | None = Query(None, max_length=64, description=QUEUE_FILTER),
+async def recent_recordings(request: Request, queue: str | None = Query(None, max_length=64, description=QUEUE_FILTER),
                             agent_id: str | None = Query(None, max_length=64),
+                            start: str | None = Query(None, max_length=40),
+                            end: str | None = Query(None, max_length=40),
+                            number: str | None = Query(None, max_length=40),
                             limit: int = Query(50, ge=1, le=200), db: Database = Depends(get_db),
                             queues: QueueNames | None = Depends(configured_queues),
                             p: Principal = Depends(current_principal)) -> Any:  # staff: agent_console.policy
-    """The supervisor pages' list: the newest recordings with their call's queue, agent and CSAT."""
+    """The supervisor pages' list: the newest recordings with their call's queue, agent and CSAT;
+    ``start`` / ``end`` as the reports' (local time in the call center's zone without an offset, or
+    epoch seconds), ``number``: digits of the caller's number."""
+    tz = str(getattr(getattr(request.app.state, "console", None), "tz", "UTC"))
+    since = datetime.fromtimestamp(parse_time(start, tz, "start"), UTC) if start else None
+    until = datetime.fromtimestamp(parse_time(end, tz, "end"), UTC) if end else None
+    if since is not None and until is not None and until <= since:
+        raise InvalidInput("end", "must be after start")
+    digits = re.sub(r"[\s+()-]", "", number or "")
+    if number and not digits.isdigit():
+        raise InvalidInput("number", "digits of the caller's number (spaces, +, - and brackets allowed)")
     check_queues(queues, [queue])
     async with db.session() as s:
-        rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, limit=limit)
+        rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, since=since, until=until,
+                                       number=digits or None, limit=limit)
         return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,
                  "csat": i.csat if i else None, "caller_number": i.caller_number if i else None} for r, i in rows]
 

@@ -97,13 +97,22 @@ async def handlers(*, session: AsyncSession, calls: Sequence[Interaction]) -> di
 
 
 async def recent(*, session: AsyncSession, queue: str | None = None, agent_id: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None, number: str | None = None,
                  limit: int = 50) -> list[tuple[Recording, Interaction | None]]:
+    """The newest recordings that started in [since, until), of the queue, the agent and a caller
+    number holding the digits ``number``, with their call."""
     query = (select(Recording, Interaction).outerjoin(Interaction, Interaction.linkedid == Recording.linkedid)
              .order_by(Recording.started_at.desc()).limit(limit))
     if queue:
         query = query.where(Interaction.queue == queue)
     if agent_id:
         query = query.where(Interaction.agent_id == agent_id)
+    if since is not None:
+        query = query.where(Recording.started_at >= since)
+    if until is not None:
+        query = query.where(Recording.started_at < until)
+    if number:
+        query = query.where(Interaction.caller_number.contains(number, autoescape=True))
     return [(r, i) for r, i in (await session.execute(query)).all()]
 
 

@@ -11,7 +11,7 @@
   const EVERY_MS = 3000;
   // Which commands a campaign in each state offers (the server's state machine refuses the others).
   const COMMANDS = { draft: ["start", "stop"], running: ["pause", "stop"], paused: ["resume", "stop"] };
-  let rows = [], timer = null;
+  let rows = [], timer = null, uploadTo = null;
 
   function outcomes(o) {
     return Object.entries(o || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "—";
@@ -36,6 +36,12 @@
         bt.dataset.command = cmd;
         bt.addEventListener("click", () => command(c, cmd));
         actions.append(bt);
+      }
+      if (mayManage() && COMMANDS[c.state]) {  // a stopped or completed campaign dials no more contacts
+        const up = el("button", "btn tiny", t("cmp.contacts"));
+        up.type = "button";
+        up.addEventListener("click", () => { uploadTo = c; $("cmp-file").value = ""; $("cmp-file").click(); });
+        actions.append(up);
       }
       tr.append(el("td", "", c.name), el("td", "", c.mode), el("td", "state", c.state),
         el("td", "num progress", `${done} / ${c.total}`), el("td", "num", c.contacts_last_hour),
@@ -87,6 +93,30 @@
     }
     await load();
   }
+  // Contacts as the CSV file chosen (UTF-8, a number column; docs/outbound.md): added all or none,
+  // a refusal names every bad line (the header is line 1).
+  async function upload() {
+    const c = uploadTo, file = $("cmp-file").files[0];
+    if (!c || !file) return;
+    $("cmp-msg").textContent = "…";
+    try {
+      const r = await fetch(`/api/campaigns/${c.id}/contacts.csv`, { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "text/csv" }, body: file });
+      let data = null;
+      try { data = await r.json(); } catch (_) { /* empty body */ }
+      if (r.ok) {
+        $("cmp-msg").textContent = t("cmp.uploaded", { n: c.name, f: file.name, a: data.added, d: data.duplicates });
+      } else {
+        const d = (data && data.detail) || {};
+        const lines = (d.errors || []).map((e) => t("cmp.bad_row", { r: e.row, f: e.field, m: e.message }));
+        $("cmp-msg").textContent = t("cmp.refused", { n: c.name, f: file.name,
+          m: lines.length ? lines.join("; ") : (d.message || r.statusText) });
+      }
+    } catch (e) {
+      $("cmp-msg").textContent = t("cmp.failed", { n: c.name, m: e.message });
+    }
+    await load();
+  }
   async function command(c, cmd) {
     try {
       const got = await api("POST", `/api/campaigns/${c.id}/${cmd}`);
@@ -106,6 +136,7 @@
     $("cmp-form").hidden = !mayManage();
     if (mayManage()) {
       $("cmp-form").addEventListener("submit", create);
+      $("cmp-file").addEventListener("change", upload);
       loadOptions().then(renderForm);
     }
     load();

@@ -10,9 +10,14 @@
     const q = new URLSearchParams({ limit: "50" });
     if (first($("f-queues") && $("f-queues").value)) q.set("queue", first($("f-queues").value));
     if (first($("f-agents") && $("f-agents").value)) q.set("agent_id", first($("f-agents").value));
-    const r = await fetch(`/api/recordings?${q}`, { credentials: "same-origin" });
-    if (!r.ok) return;
-    const rows = await r.json();
+    // The report's period (read in the call center's zone, as the report's), and a caller's number.
+    if ($("f-start") && $("f-start").value) q.set("start", $("f-start").value);
+    if ($("f-end") && $("f-end").value) q.set("end", $("f-end").value);
+    if ($("r-number").value.trim()) q.set("number", $("r-number").value.trim());
+    let rows;
+    try { rows = await window.Sup.api("GET", `/api/recordings?${q}`); }
+    catch (e) { $("rec-msg").textContent = window.Sup.t("err", { m: e.message }); return; }
+    $("rec-msg").textContent = rows.length ? "" : window.Sup.t("rec.none");
     $("recordings").tBodies[0].replaceChildren(...rows.map((rec) => {
       const tr = document.createElement("tr");
       const audio = document.createElement("audio");
@@ -28,6 +33,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     const form = $("rep-form");
     if (form) form.addEventListener("submit", () => { load().catch(() => {}); });
+    $("rec-form").addEventListener("submit", (ev) => { ev.preventDefault(); load().catch(() => {}); });
     setTimeout(() => load().catch(() => {}), 300);
   });
 })();

@@ -10,7 +10,8 @@ window.Sup = (() => {
     const dict = window.SUP_I18N[S.lang] || window.SUP_I18N.en;
     const console = window.I18N || {};  // the softphone's strings (i18n.js) on the wallboard
     let s = dict[key] ?? window.SUP_I18N.en[key] ?? (console[S.lang] || {})[key] ?? (console.en || {})[key] ?? key;
-    if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, v);
+    // Every occurrence, and the value as it is (String.replace would read $& and $1 in it).
+    if (vars) for (const [k, v] of Object.entries(vars)) s = s.split(`{${k}}`).join(String(v));
     return s;
   }
   // Every time on these pages is the call center's (S.tz, /api/auth/session), the zone the reports

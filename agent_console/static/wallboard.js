@@ -175,7 +175,8 @@
         }
         const nr = actionButton("act.not_ready", "warn", () => act(`${t("act.not_ready")} ${a.agent_id}`, "POST",
           `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/not-ready`, { reason: "supervisor" }));
-        nr.disabled = a.state === "logged_out" || a.state === "not_ready";
+        // A not ready asked for during a call applies after it (the row says so): nothing more to ask.
+        nr.disabled = a.state === "logged_out" || a.state === "not_ready" || !!a.not_ready_after_call;
         const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
           `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
         lo.disabled = !(a.state === "available" || a.state === "not_ready");
@@ -183,11 +184,23 @@
         sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
         actions.append(nr, lo, sk);
       }
-      tr.append(who, state, el("td", "small", reasonLabel(a.reason)), time, call, el("td", "num", a.handled_today), actions);
+      const reason = a.not_ready_after_call ? t("a.nr_after", { r: reasonLabel(a.not_ready_after_call) }) : reasonLabel(a.reason);
+      tr.append(who, state, el("td", "small", reason), time, call, el("td", "num", a.handled_today), actions);
       body.append(tr);
     }
   }
 
+  // How far past its limit an alert is, in the rule's unit (the value is re-read at every evaluation).
+  function long(s) {
+    if (s < 86400) return dur(s);
+    return t("al.days", { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
+  }
+  function figure(al) {
+    if (al.kind === "sl_below") return t("al.fig_target", { v: pct(al.value), th: pct(al.threshold) });
+    if (al.kind === "waiting_above") return t("al.fig_waiting", { v: Math.round(al.value), th: al.threshold });
+    if (al.kind === "case_overdue") return t("al.fig_overdue", { v: long(al.value) });
+    return t("al.fig_limit", { v: long(al.value), th: long(al.threshold) });  // longest wait, not ready
+  }
   function renderAlerts() {
     const list = $("alerts");
     list.replaceChildren();
@@ -198,6 +211,7 @@
       const li = el("li", `alert ${al.state} lvl-${al.level}`);
       li.dataset.alert = al.alert_id;
       li.append(el("div", "al-kind", t(`kind.${al.kind}`)), el("div", "al-subject", al.subject),
+        el("div", "al-figure small", figure(al)),
         el("div", "muted small", `${t("al.to", { r: t("role." + al.role) })} · ${t("al.since", { t: window.Sup.when(al.raised_at, false) })}`));
       if (al.state === "acknowledged") li.append(el("div", "small", t("al.acked", { b: al.acknowledged_by })));
       else li.append(actionButton("al.ack", "primary", () => {

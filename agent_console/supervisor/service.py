@@ -6,6 +6,7 @@ REST router (``http``) and the websocket call its methods.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -145,7 +146,10 @@ class SupervisorService:
         clock = AgentClock(keep_s=float("inf"))
         for agent_id, state, at, reachable in await self._agent_history(start - 86400.0, end):
             clock.changed(agent_id, state, max(at, start), reachable)  # nothing before the interval counts
-        return [t for t in clock.times(end, since=start) if t.at < end]
+        # The clock's periods are its 15-minute buckets; the first one holds only time from ``start``
+        # on, so it starts there (a report keeps agent time from its start: a From inside a quarter
+        # hour lost that quarter's time).
+        return [dataclasses.replace(t, at=max(t.at, start)) for t in clock.times(end, since=start) if t.at < end]
 
     def _records_since(self, now: float) -> float:
         return min(bucket_start(now, "day", self.tz), now - self.window_min * 60.0)

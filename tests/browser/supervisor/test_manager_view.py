@@ -53,6 +53,6 @@ async def test_a_supervisor_keeps_the_controls(site: Site, page: Page) -> None:
     await expect(agent.get_by_role("button", name="Listen")).to_be_visible()
     await expect(page.locator("#my-phone")).to_be_visible()
     await page.click('a[href="/campaigns"]')
-    await expect(page.locator(f'#campaigns tr[data-id="{cid}"] button')).to_have_count(2)  # resume, stop
+    await expect(page.locator(f'#campaigns tr[data-id="{cid}"] button[data-command]')).to_have_count(2)  # resume, stop
     await page.goto(site.base + "/")
     await expect(page.locator("#idle-text")).to_have_text("You are a supervisor: the wallboard is your screen.")

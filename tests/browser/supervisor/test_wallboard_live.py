@@ -9,7 +9,8 @@ import asyncio
 
 from playwright.async_api import Page, expect
 
-from cti.journey import CallConnected
+from agent_console.ports import WrapUpInput
+from cti.journey import CallConnected, CallEnded
 from tests.asterisk.supervisor.conftest import Running
 from tests.asterisk.trunks.test_sip_security import SipClient, _register
 from tests.browser.conftest import shot
@@ -51,6 +52,38 @@ async def test_wallboard_follows_a_real_call(running: Running, page: Page) -> No
     await page.wait_for_timeout(1200)  # let the time-in-state counters tick once for the picture
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOT), full_page=True)
+
+
+async def test_a_forced_not_ready_during_a_call_shows_as_pending(running: Running, page: Page) -> None:
+    """A supervisor sets an agent on a real call not ready: it applies after the call, and the row says
+    so (the reason column named nothing and the button stayed as it was, so a supervisor could not
+    tell it had been taken, found by the supervisor's trial); after the wrap-up the agent is not ready
+    with the supervisor's reason."""
+    eng = running.engine
+    await eng.desk.login_queues("1001", ["support", "general"])
+    await eng.desk.set_ready("1001")
+    await page.goto(eng.url + "/")
+    await page.fill("#login-username", "sup1")
+    await page.fill("#login-password", "sup1-demo-1")
+    await page.click("#login-submit")
+    await page.wait_for_url("**/wallboard")
+    linkedid = await running.place_support_call()
+    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
+    agent = page.locator('#agents tr[data-agent="1001"]')
+    await expect(agent.locator(".pill")).to_have_text("On call", timeout=5000)
+    reason = agent.locator("td").nth(2)  # the Reason column
+    not_ready = agent.get_by_role("button", name="Not ready")
+    await expect(not_ready).to_be_enabled()
+    await not_ready.click()
+    await expect(page.locator("#act-msg")).to_have_text("Done: Not ready 1001")
+    await expect(agent.locator(".pill")).to_have_text("On call")
+    await expect(reason).to_have_text("Not ready after this call: Set by a supervisor")
+    await expect(not_ready).to_be_disabled()
+    await eng.desk.hangup("1001", linkedid)
+    await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == linkedid for e in running.seen))
+    await eng.desk.wrap_up("1001", linkedid, WrapUpInput(disposition="resolved", notes="forced not ready"))
+    await expect(agent.locator(".pill")).to_have_text("Not ready", timeout=5000)
+    await expect(reason).to_have_text("Set by a supervisor")
 
 
 async def test_refused_sip_logins_raise_a_security_alert_on_the_supervisor_pages(running: Running,

@@ -339,6 +339,23 @@ def test_overflow_to_another_queue() -> None:
     assert r.queue_snapshot("general", 61.0).offered == 1
 
 
+def test_a_call_moved_to_another_queue_keeps_its_longest_wait() -> None:
+    """The wallboard's longest wait is the age of the oldest call waiting (docs/kpis.md): a caller
+    who waited 60 s in support and 30 s more in general has waited 90 s, not 30 (the figure, and so
+    the longest-wait alerts, started again at every overflow; found by the supervisor's trial). The
+    queue's own timers (max wait, steps) still count from the entry into it."""
+    sup = QueueConfig("support", steps=steps((0, {"support": 3})), overflow_after_s=60, overflow_to="general")
+    r = Router([sup, QueueConfig("general", steps=steps((0, {"general": 1})), max_wait_s=100)])
+    ready_agent(r, "s", {"support": 1}, 0.0, queues=["support"])  # too weak for the call's step
+    r.enqueue("c1", "support", 1.0)
+    assert r.queue_snapshot("support", 31.0).longest_wait_s == 30.0
+    r.tick(61.0)  # overflows to general, where nobody serves it
+    assert r.queue_snapshot("support", 61.0).waiting == 0
+    assert r.queue_snapshot("general", 91.0).longest_wait_s == 90.0
+    assert r.call("c1").entered_queue_at == 61.0  # general's max wait (100 s) counts from 61
+    assert r.tick(160.0) == [] and r.call("c1").queue == "general"
+
+
 @pytest.mark.parametrize("action", [LimitKind.VOICEMAIL, LimitKind.CALLBACK, LimitKind.HANGUP])
 def test_max_wait_action(action: LimitKind) -> None:
     q = QueueConfig("support", max_wait_s=120, max_wait_action=LimitSpec(action, "bye" if action == "hangup" else None))

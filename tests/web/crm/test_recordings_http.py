@@ -172,6 +172,38 @@ async def test_supervisors_list_recent_recordings_with_their_call(api: tuple) ->
     assert (await http.get("/api/recordings", params={"queue": "billing"})).json() == []
 
 
+async def test_supervisors_find_a_recording_by_time_and_caller_number(api: tuple) -> None:
+    """A past day's recording is found by its time range and the caller's number, not only among the
+    newest (found by the supervisor's trial: the reports page's From / To did not reach the list,
+    which showed today's newest under a report of last month)."""
+    http, who, db, _ = api
+    later = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+    async with db.session() as s:
+        s.add(Interaction(linkedid="1764840600.9", started_at=later, agent_id="1001", queue="support",
+                          caller_number="+8613900139000"))
+        await add_recording(session=s, linkedid="1764840600.9", path="2026/12/04/09/1764840600.9-1.wav",
+                            duration_s=3.0, size_bytes=44, started_at=later, ended_at=later, pauses=[])
+        await s.commit()
+    who["p"] = SUP
+
+    async def found(**params: str) -> list[str]:
+        r = await http.get("/api/recordings", params=params)
+        assert r.status_code == 200, r.text
+        return [row["linkedid"] for row in r.json()]
+
+    assert await found() == ["1764840600.9", "1764744000.7"]
+    # The day of the first call (a date is local midnight; these tests' zone is UTC), in ISO or epoch.
+    assert await found(start="2026-12-03", end="2026-12-04") == ["1764744000.7"]
+    assert await found(start=str(later.timestamp())) == ["1764840600.9"]
+    assert await found(start="2026-12-03T06:00+08:00", end="2026-12-03T07:00") == ["1764744000.7"]
+    # The caller's number, any part of it, with or without + and spaces.
+    assert await found(number="139 0013") == ["1764840600.9"]
+    assert await found(number="+86139", start="2026-12-03", end="2026-12-04") == []
+    for bad in ({"start": "yesterday"}, {"start": "2026-12-04", "end": "2026-12-03"}, {"number": "abc"}):
+        r = await http.get("/api/recordings", params=bad)
+        assert r.status_code == 422, (bad, r.text)
+
+
 async def test_ids_past_64_bits_are_a_422_not_a_500(api: tuple) -> None:
     http, who, _, _ = api
     for p in (OTHER, SUP):  # any logged-in user

@@ -381,6 +381,29 @@ async def test_agent_time_is_recorded_and_survives_a_restart(site: Site) -> None
     assert totals(site.svc.agent_clock.times(time.time(), since=t0 - 60)) == (1200, 840, 360)
 
 
+async def test_a_report_starting_inside_a_quarter_hour_keeps_its_agent_time(site: Site) -> None:
+    """The reports page's From is any minute: a report from 5 minutes into a quarter hour counts the
+    agent's time from its start (the clock keeps agent time per 15 minutes, on the epoch). Found by
+    the supervisor's trial: a report from 22:25 showed no occupancy for an agent busy since 22:20."""
+    from acd.events import AgentStateChanged
+
+    b = (time.time() - 3 * 3600) // 900 * 900
+    for state, offset in (("available", 0), ("on_call", 600), ("wrap_up", 840), ("available", 900),
+                          ("not_ready", 1200), ("logged_out", 1500)):
+        await site.svc._on_state(AgentStateChanged(ts=b + offset, agent_id="1007", state=state, since=b + offset))
+    # From b+300 to b+1800: idle 300 + 300, handling 300 (on call and wrap-up), logged in 1200.
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        for group in ({}, {"group_by": "agent"}):
+            r = await c.get("/api/supervisor/reports", params={"interval": "day", "start": str(b + 300),
+                                                               "end": str(b + 1800), "agent": "1007", **group})
+            assert r.status_code == 200, r.text
+            rows = [row for row in r.json()["rows"] if row["kpis"]["utilization"] is not None]
+            assert len(rows) == 1, r.json()["rows"]
+            assert rows[0]["kpis"]["occupancy"] == pytest.approx(300 / 900)
+            assert rows[0]["kpis"]["utilization"] == pytest.approx(300 / 1200)
+
+
 async def test_agent_states_published_together_are_recorded_in_one_batch(site: Site) -> None:
     """The agent clock takes every state waiting on the bus at once: one journal flush and one
     database transaction for the batch, and the same history as one by one."""
