@@ -82,6 +82,13 @@ class PasswordIn(BaseModel):
     password: str = Field(min_length=MIN_PASSWORD, max_length=256)
 
 
+def _needs_agent_id(role: str, agent_id: str | None) -> None:
+    """An agent takes calls, and calls reach an agent id: without one the user could log in to a
+    console no call ever reaches (supervisors and the others may have one, to take calls too)."""
+    if role == "agent" and not agent_id:
+        raise InvalidField("agent_id", "an agent needs an agent id (the ACD routes calls to it)")
+
+
 def _out(u: Any) -> UserOut:
     return UserOut(id=u.id, username=u.username, display_name=u.display_name, role=u.role, agent_id=u.agent_id,
                    extension=u.extension, language=u.language, skills=dict(u.skills or {}), active=u.active)
@@ -123,6 +130,8 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
         """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills. No two
         active users share a phone extension (their ``extension``, else their agent id)."""
         check_skills(body.skills)
+        users.check_password(body.password, body.username)
+        _needs_agent_id(body.role, body.agent_id)
         async with db.session() as s:  # a taken username, agent id or extension: 409 (crm_core.users)
             u = await users.create_user(session=s, username=body.username, password=body.password, role=body.role,
                                         display_name=body.display_name, agent_id=body.agent_id,
@@ -146,6 +155,7 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
         check_skills(changes.get("skills"))
         async with db.session() as s:
             before = await users.get_user(session=s, user_id=user_id)
+            _needs_agent_id(changes.get("role", before.role), changes.get("agent_id", before.agent_id))
             phone_before = before.extension or before.agent_id
             u, end = await users.update_user(session=s, user_id=user_id, changes=changes)
             audit.record(s, actor=who.username, actor_role=who.role, action="user.changed",
@@ -168,8 +178,9 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
                              who: Principal = Depends(admin)) -> None:
         """A new password; the user's sessions end everywhere."""
         async with db.session() as s:
-            await users.set_password(session=s, user_id=user_id, password=body.password)
             u = await users.get_user(session=s, user_id=user_id)
+            users.check_password(body.password, u.username)
+            await users.set_password(session=s, user_id=user_id, password=body.password)
             audit.record(s, actor=who.username, actor_role=who.role, action="user.password_reset",
                          target=f"user:{u.username}")
         await ended(request, u, "password changed")

@@ -155,7 +155,7 @@ def create_admin(
     """Create an administrator (migrating the database first): the password is asked on the terminal,
     or generated with --generate and printed once. Stored as an argon2id hash, never in clear."""
     from crm_core.errors import InvalidField
-    from crm_core.users import check_username, create_user
+    from crm_core.users import check_password, check_username, create_user
 
     try:
         check_username(username)  # before a password is asked for or made
@@ -169,6 +169,11 @@ def create_admin(
         if len(password) < MIN_ADMIN_PASSWORD:
             typer.echo(f"error: password: must be at least {MIN_ADMIN_PASSWORD} characters", err=True)
             raise typer.Exit(1)
+        try:
+            check_password(password, username)
+        except InvalidField as err:
+            typer.echo(f"error: {err.message}", err=True)
+            raise typer.Exit(1) from None
     else:
         # Never read a password from a pipe or a file: it ends up in shell history and scripts.
         typer.echo("error: no terminal to ask the password on; run it on a terminal, or pass --generate "

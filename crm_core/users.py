@@ -8,6 +8,7 @@ event loop 48 logins at once held every other request (``/healthz``) for ~80 ms.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -108,6 +109,21 @@ def check_username(username: str) -> None:
                                        f"or a digit (got {username!r})")
 
 
+def check_password(password: str, username: str) -> None:
+    """What an administrator sets (the length is the caller's rule): not the login name inside it, not
+    one character or a short pattern repeated, not a plain run such as 123456789012 or abcdefghijkl
+    (NIST SP 800-63B: no composition rules, but no repetitive, sequential or context-specific ones)."""
+    low = password.lower()
+    if len(username) >= 3 and username.lower() in low:
+        raise InvalidField("password", "must not contain the login name")
+    if len(set(low)) < 4:
+        raise InvalidField("password", "too easy to guess: one character or a short pattern repeated")
+    steps = {(ord(b) - ord(a)) % 10 if a.isdigit() and b.isdigit() else ord(b) - ord(a)
+             for a, b in itertools.pairwise(low)}
+    if steps in ({1}, {-1}, {9}):
+        raise InvalidField("password", "too easy to guess: a run of consecutive characters")
+
+
 async def create_user(*, session: AsyncSession, username: str, password: str, role: str = "agent",
                       display_name: str = "", agent_id: str | None = None, extension: str | None = None,
                       skills: dict[str, Any] | None = None, language: str = "zh-CN") -> User:
@@ -116,8 +132,10 @@ async def create_user(*, session: AsyncSession, username: str, password: str, ro
     if len(password) < 8:
         raise InvalidField("password", "must be at least 8 characters")
     check_username(username)
-    if await session.scalar(select(func.count()).select_from(User).where(User.username == username)):
-        raise Conflict("username", f"{username!r} is taken")
+    # One login name whatever its case: "Agent9" beside "agent9" lets one pass for the other.
+    taken = await session.scalar(select(User.username).where(func.lower(User.username) == username.lower()).limit(1))
+    if taken is not None:
+        raise Conflict("username", f"{username!r} is taken" + ("" if taken == username else f" (as {taken!r})"))
     skills = check_skills(skills or {})
     await _check_agent_id(session, agent_id)
     await _check_extension(session, extension, agent_id)

@@ -19,7 +19,7 @@ async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
     await page.fill("#u-name", "New Agent")
     await page.fill("#u-agent", "1011")  # 1009 is sup1's extension
     await page.fill("#u-skills", "billing=5, zh")  # a skill without its level: refused, not saved as 5
-    await page.fill("#u-password", "agent9-strong-pass")
+    await page.fill("#u-password", "copper-lantern-57")
     await page.click("#us-form button[type=submit]")
     # Every {s} of the message is the skill (the second stayed "{s}=3", found by the manager's trial).
     await expect(page.locator("#us-msg")).to_have_text("Error: skill zh: give its level, e.g. zh=3 (1..5)")
@@ -31,7 +31,7 @@ async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
     await expect(page.locator("#us-msg")).to_have_text("agent9 created")
 
     async with site.client() as c:  # the new agent logs in; deactivation below ends that session
-        token = await login(c, "agent9", "agent9-strong-pass")
+        token = await login(c, "agent9", "copper-lantern-57")
         auth = {"Authorization": f"Bearer {token}"}
         assert (await c.get("/api/me", headers=auth)).json()["agent_id"] == "1011"
 

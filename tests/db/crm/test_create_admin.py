@@ -61,6 +61,10 @@ def test_the_password_is_asked_on_a_terminal(db_url: str, monkeypatch: pytest.Mo
     typed = "correct horse battery staple"
     short = CliRunner().invoke(app, ["users", "create-admin", "boss"], input="short-pw1\nshort-pw1\n")
     assert short.exit_code == 1 and "at least 12" in short.output
+    for weak, why in (("boss-boss-boss", "login name"), ("xyxyxyxyxyxy", "repeated"), ("abcdefghijklm", "run")):
+        refused = CliRunner().invoke(app, ["users", "create-admin", "boss"], input=f"{weak}\n{weak}\n")
+        assert refused.exit_code == 1 and why in refused.output, refused.output
+    assert _admins(db_url) == []
     result = CliRunner().invoke(app, ["users", "create-admin", "boss"], input=f"{typed}\n{typed}\n")
     assert result.exit_code == 0, result.output
     assert typed not in result.output

@@ -9,10 +9,10 @@ import pytest
 from tests.web.security.conftest import Site
 
 
-@pytest.mark.parametrize("body", [{"extension": "1009"}, {"agent_id": "1009"}])
+@pytest.mark.parametrize("body", [{"extension": "1009", "agent_id": "1019"}, {"agent_id": "1009"}])
 async def test_a_user_on_sup1s_extension_is_refused(site: Site, body: dict[str, str]) -> None:
     admin = await site.login("admin")
-    r = await admin.post("/api/admin/users", json={"username": "agent9", "password": "agent9-strong-pass",
+    r = await admin.post("/api/admin/users", json={"username": "agent9", "password": "copper-lantern-57",
                                                     "role": "agent", **body})
     assert r.status_code == 409, r.text
     detail = r.json()["detail"]
@@ -22,6 +22,6 @@ async def test_a_user_on_sup1s_extension_is_refused(site: Site, body: dict[str, 
     agent1 = next(u for u in users if u["username"] == "agent1")
     r = await admin.patch(f"/api/admin/users/{agent1['id']}", json={"extension": "1009"})
     assert r.status_code == 409 and r.json()["detail"]["field"] == "extension"
-    r = await admin.post("/api/admin/users", json={"username": "agent9", "password": "agent9-strong-pass",
+    r = await admin.post("/api/admin/users", json={"username": "agent9", "password": "copper-lantern-57",
                                                     "agent_id": "1001", "extension": "1011"})
     assert r.status_code == 409 and r.json()["detail"]["field"] == "agent_id" and "'agent1'" in r.text

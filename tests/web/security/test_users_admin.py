@@ -15,7 +15,7 @@ from crm_core.audit import AuditEntry
 from crm_core.errors import DatabaseUnavailable
 from tests.web.security.conftest import Site, password_of
 
-NEW = {"username": "agent9", "password": "agent9-strong-pass", "role": "agent", "agent_id": "1011",  # 1009: sup1
+NEW = {"username": "agent9", "password": "copper-lantern-57", "role": "agent", "agent_id": "1011",  # 1009: sup1
        "display_name": "New Agent", "skills": {"billing": 5}}
 
 
@@ -66,10 +66,37 @@ async def test_an_administrator_creates_a_user_who_can_log_in(site: Site) -> Non
                                  ({"skills": {"astrology": 3}}, 422, "skills"),
                                  ({"skills": {"billing": 11}}, 422, "skills"),
                                  ({"username": "agent9b", "agent_id": "1001"}, 409, "agent_id"),
-                                 ({"agent_id": None}, 409, "username")):
+                                 ({"agent_id": "1012"}, 409, "username"),
+                                 # One login name whatever its case: "Agent9" beside "agent9" is a trap.
+                                 ({"username": "Agent9", "agent_id": "1012"}, 409, "username"),
+                                 # An agent takes calls: without an agent id no call can reach them.
+                                 ({"username": "agent9c", "agent_id": None}, 422, "agent_id"),
+                                 # Twelve characters that guess in seconds, or the login name itself.
+                                 ({"username": "agent9d", "agent_id": "1012", "password": "a" * 12}, 422, "password"),
+                                 ({"username": "agent9d", "agent_id": "1012", "password": "abababababab"}, 422,
+                                  "password"),
+                                 ({"username": "agent9d", "agent_id": "1012", "password": "123456789012"}, 422,
+                                  "password"),
+                                 ({"username": "agent9d", "agent_id": "1012", "password": "agent9d-2026!"}, 422,
+                                  "password")):
         r = await admin.post("/api/admin/users", json={**NEW, **patch})
         assert r.status_code == status, (patch, r.text)
         assert field in r.text, (patch, r.text)
+
+    # A supervisor needs no agent id; a password that is long and varied is taken.
+    r = await admin.post("/api/admin/users", json={**NEW, "username": "sup9", "role": "supervisor", "agent_id": None,
+                                                   "skills": {}, "password": "plum-orbit-42-kettle"})
+    assert r.status_code == 201, r.text
+    sup9 = r.json()["id"]
+    # Made an agent, or an agent's id taken away: the same rule.
+    r = await admin.patch(f"/api/admin/users/{sup9}", json={"role": "agent"})
+    assert r.status_code == 422 and "agent_id" in r.text, r.text
+    agent9 = await _user_id(site, admin, "agent9")
+    r = await admin.patch(f"/api/admin/users/{agent9}", json={"agent_id": None})
+    assert r.status_code == 422 and "agent_id" in r.text, r.text
+    r = await admin.post(f"/api/admin/users/{agent9}/password", json={"password": "9" * 12})
+    assert r.status_code == 422 and "password" in r.text, r.text
+    assert await _login(site, "agent9", NEW["password"]) == 200  # unchanged
 
     # Only administrators.
     for who in ("sup1", "agent1"):
@@ -118,7 +145,7 @@ async def test_a_user_deactivated_on_another_node_loses_the_outage_login_here(si
 async def test_the_last_administrator_stays_one(site: Site) -> None:
     admin = await site.login("admin")
     uid = await _user_id(site, admin, "admin")
-    for change, field in (({"active": False}, "active"), ({"role": "agent"}, "role")):
+    for change, field in (({"active": False}, "active"), ({"role": "agent", "agent_id": "1077"}, "role")):
         r = await admin.patch(f"/api/admin/users/{uid}", json=change)
         assert r.status_code == 409 and field in r.text, r.text
     r = await admin.patch(f"/api/admin/users/{uid}", json={"password_hash": "x"})
