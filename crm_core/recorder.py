@@ -342,6 +342,10 @@ class Recorder:
         if not await _settled(source):
             log.warning("recorder: no recording file %s for call %s (never bridged?)", source, rec.linkedid)
             return
+        if not rec.agents and await asyncio.to_thread(wav_duration, source) <= 0:
+            # Never bridged (MixMonitor's b option wrote only the header): nothing to keep or list.
+            source.unlink(missing_ok=True)
+            return
         if rec.on_demand and not rec.started_by_agent:
             source.unlink(missing_ok=True)  # nobody pressed Record: nothing was kept
             return

@@ -140,3 +140,39 @@ async def test_a_recordings_dir_that_cannot_be_made_is_a_config_error_naming_it(
                 f"recordings.dir (CTI_RECORDINGS__DIR): cannot create {tmp_path / 'afile' / 'rec'}: ")
     finally:
         await db.dispose()
+
+
+async def test_a_caller_never_bridged_leaves_no_recording_behind(db_url: str, tmp_path: Path) -> None:
+    """MixMonitor (option b) writes a 44-byte header for a caller who was never bridged (abandoned in
+    the queue, sent to voicemail): that was filed and listed as a 0 s recording (the manager's trial).
+    It is removed from the spool instead; a call with audio, or one an agent took, is filed."""
+    from crm_core.recorder import ActiveRecording
+
+    db = Database(db_url)
+    store = RecordingStore("/srv/cti/x/spool/monitor/cti", tmp_path / "spool", tmp_path / "recordings")
+    files = {"abandoned": 0, "bridged-no-agent": 8000, "agent-silent": 0}
+    for n, (name, frames) in enumerate(files.items()):
+        path = store.spool / f"2026/12/03/11/17647596{n}0.1-1.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\0\0" * frames)
+        assert name != "abandoned" or path.stat().st_size == 44
+    try:
+        rec = Recorder(db, InProcessBus(), FakeCallControl, {}, store=store)  # type: ignore[arg-type]
+        for n, name in enumerate(files):
+            rel = f"2026/12/03/11/17647596{n}0.1-1.wav"
+            agents = {"1001"} if name == "agent-silent" else set()
+            await rec._file(ActiveRecording(f"17647596{n}0.1", "PJSIP/trunk-1", rel, 1764759600.0, agents=agents),
+                            1764759610.0)
+        await until(lambda: not rec.rows.waiting, 10, "rows written")
+        await rec.stop()
+        async with db.session() as s:
+            rows = {r.linkedid: r.duration_s for r in (await s.scalars(select(Recording))).all()}
+        assert rows == {"1764759610.1": 1.0, "1764759620.1": 0.0}, rows
+        assert not (store.spool / "2026/12/03/11/1764759600.1-1.wav").exists()
+        assert not (store.store / "2026/12/03/11/1764759600.1-1.wav").exists()
+    finally:
+        await db.dispose()
