@@ -44,7 +44,10 @@
     $("tot-talking").textContent = tot.talking;
     $("tot-longest").textContent = dur(tot.longest_wait_s);
     $("tot-longest").classList.toggle("bad", tot.longest_wait_s > 60);
-    $("win-label").textContent = t("wb.window", { m: b.window_min });
+    // Which figures cover the window and which the whole day: every tile and column says so.
+    const win = t("wb.window", { m: b.window_min });
+    document.querySelectorAll("[data-win]").forEach((e) => { e.textContent = win; });
+    document.querySelectorAll("[data-offered-label]").forEach((e) => { e.textContent = `${win} / ${t("wb.today")}`; });
     $("tot-sl").textContent = pct(tot.window.service_level);
     $("tot-sl").classList.toggle("bad", tot.window.service_level !== null && tot.window.service_level < 0.8);
     $("tot-sl-today").textContent = pct(tot.today.service_level);

@@ -16,6 +16,16 @@ async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
     await log_in(page, site.base, "sup1", "sup1-demo-1")
     await page.wait_for_url("**/wallboard")
     await expect(page.locator('#queues tr[data-queue="support"]')).to_be_visible()
+    # Which figures are the last hour's and which today's: every tile and column says (the manager's
+    # trial read "Offered 0 / 9" and an ASA tile with no period).
+    for tile, period in (("#tot-sl", r"last 60 min"), ("#tot-asa", r"last 60 min"), ("#tot-abandon", r"last 60 min"),
+                         ("#tot-aht", r"last 60 min"), ("#tot-fcr", r"today"), ("#tot-sl-today", r"today")):
+        label = page.locator(".tile", has=page.locator(tile)).locator(".tl")
+        await expect(label).to_have_text(re.compile(period))
+    heads = page.locator("#queues th")
+    for n, text in ((4, r"Service level\s+last 60 min"), (5, r"ASA\s+last 60 min"), (8, r"FCR\s+today"),
+                    (9, r"Offered\s+last 60 min / today")):
+        await expect(heads.nth(n)).to_have_text(re.compile(text))
 
     await page.click("a[href='/reports']")
     await expect(page.locator("#csv-link")).to_have_attribute("href", re.compile("format=csv"))  # first load done
