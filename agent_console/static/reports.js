@@ -2,7 +2,7 @@
 "use strict";
 (() => {
   const { $, t, api, el, pct, secs } = window.Sup;
-  const COLS = ["offered", "answered", "abandoned_queue", "abandoned_ivr", "service_level", "asa_s", "aht_s",
+  const COLS = ["offered", "answered", "abandoned_queue", "short_abandons", "abandoned_ivr", "service_level", "asa_s", "aht_s",
     "avg_hold_s", "abandon_rate", "occupancy", "utilization", "fcr", "csat_avg", "csat_satisfied", "csat_answers"];
   const RATES = new Set(["service_level", "abandon_rate", "occupancy", "utilization", "fcr", "csat_satisfied"]);
   let last = null;

@@ -37,6 +37,8 @@ async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
     rows = page.locator("#report tbody tr")
     await expect(rows.first).to_be_visible()
     assert await rows.count() >= 2  # the seed's history: several days and queues
+    # Short abandons have their column: an hour with only one shows SL "—" and says why.
+    await expect(page.locator("#report thead")).to_contain_text("Short abandons")
     href = await page.get_attribute("#csv-link", "href")
     assert href
     csv = await page.request.get(site.base + href)
