@@ -14,6 +14,7 @@ or started, ``status`` and ``cli`` talk to it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -27,6 +28,10 @@ from cti.credentials import with_installation_secrets
 from cti.errors import PbxError
 from cti.pbx_config import render_templates
 from cti.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+# What Asterisk reads only when it starts: ``core reload`` leaves the running one on the old text.
+RESTART_ONLY = ("asterisk.conf", "modules.conf", "sorcery.conf")
 
 BUILD_SCRIPT = PROJECT_ROOT / "scripts" / "build-asterisk-rootfs.sh"
 # Asterisk starts as root (chroot needs it) and drops to this user before loading any module.
@@ -124,9 +129,17 @@ class ManagedPbx:
                            "not start one; use `cti pbx status`")
         if self.pid() is not None:
             # Already running: bring its configuration up to date with the templates and settings.
+            before = {name: _read(self.instance_dir / "etc" / name) for name in RESTART_ONLY}
             self.write_config()
             self.cli("core reload")
             self.wait_ready()
+            stale = [name for name, text in before.items() if _read(self.instance_dir / "etc" / name) != text]
+            if stale:  # e.g. an upgrade's sorcery.conf (the desk phone locks): not applied until a restart
+                note = (f"pbx: {', '.join(stale)} changed, which a reload does not apply: restart Asterisk when "
+                        "no calls are up (cti pbx down && cti pbx up)")
+                log.warning("%s", note)
+                if progress:
+                    print(note, flush=True)
             return self.status()
         # An Asterisk just killed shows as a zombie before its last thread has exited and closed
         # its sockets: give its AMI port a moment to come free.
@@ -251,6 +264,13 @@ def render_config(settings: Settings, directory: Path) -> list[Path]:
         _write_private(directory / name, text)
         written.append(directory / name)
     return written
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -30,6 +30,22 @@ def test_up_on_a_running_pbx_applies_new_configuration(pbx: ManagedPbx) -> None:
     assert "1006" in pbx.cli("pjsip show endpoints")
 
 
+def test_up_on_a_running_pbx_says_when_a_file_needs_a_restart(pbx: ManagedPbx, capsys: pytest.CaptureFixture[str],
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """sorcery.conf (where the desk phone locks are read first) is read only when Asterisk starts: an
+    upgrade that changes it must say a restart is needed, not reload in silence."""
+    sorcery = pbx.instance_dir / "etc" / "sorcery.conf"
+    sorcery.write_text(sorcery.read_text().replace("auth = astdb", "auth =astdb", 1))  # as an older release's
+    pid = pbx.pid()
+    pbx.up(progress=True)
+    assert pbx.pid() == pid  # reloaded, not restarted: calls may be up
+    assert "sorcery.conf changed, which a reload does not apply" in capsys.readouterr().out
+    assert "cti pbx down && cti pbx up" in caplog.text
+    caplog.clear()
+    pbx.up(progress=True)  # nothing changed since: nothing said
+    assert "reload does not apply" not in capsys.readouterr().out + caplog.text
+
+
 def test_a_sip_call_costs_no_dns_lookup(pbx: ManagedPbx) -> None:
     """Asterisk looks its own host name up for each new RTP session, on PJSIP's one SIP-receiving
     thread. Without a hosts file in the chroot each lookup went to DNS and a slow resolver stalled
