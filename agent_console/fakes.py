@@ -296,8 +296,8 @@ class FakeDesk:
         self.actions.append(("transfer", agent_id, {"call_id": call_id, "kind": kind, "target_kind": target_kind,
                                                    "target": target, **({"note": note} if note else {})}))
         if kind == "attended":
-            call.status = "consulting"
-            call.detail = {"target": target, "target_kind": target_kind}
+            call.status = "consulting"  # detail.consult as acd.calls.call_detail shapes it
+            call.detail = {"consult": {"role": "transferring", "target_kind": target_kind, "target": target}}
             await self._call_update(call)
             return
         call.detail = {"target": target, "target_kind": target_kind}

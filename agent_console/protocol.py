@@ -382,8 +382,10 @@ class CallView(_View):
     started_at: float = 0.0
     detail: dict[str, Any] | None = Field(None, description=(
         "attributes: what the IVR collected and agents wrote; tags: agents' tags; transfer: from_agent and "
-        "note of the transfer that brought the call; far_end (outbound): how the customer's phone answered: "
-        "answered, no_answer, busy, congestion, unavailable, cancelled"))
+        "note of the transfer that brought the call; consult: during an attended transfer, {role: transferring, "
+        "target_kind, target} or {role: consulted, from_agent} (the consulted agent may only hang up); far_end "
+        "(outbound): how the customer's phone answered: answered, no_answer, busy, congestion, unavailable, "
+        "cancelled"))
     pop: Pop | None = None
 
 

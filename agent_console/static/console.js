@@ -316,6 +316,19 @@
       || calls[0] || null;
   }
   function wrapCall() { return [...S.calls.values()].find((c) => ["ended", "transferred"].includes(c.status)) || null; }
+  // The consultation leg of an attended transfer to this agent: the call is still the transferring
+  // agent's, so this agent may only hang up until the transfer completes (detail.consult.role).
+  function consulted(call) { return !!(call && call.detail && call.detail.consult && call.detail.consult.role === "consulted"); }
+  // "Transferred by agent 1001: note": who handed the call (or the consultation) over, and their note.
+  function transferText(tr) {
+    if (!tr || !tr.from_agent) return "";
+    const by = t("transfer.by", { a: tr.from_agent });
+    return tr.note ? `${by}: ${tr.note}` : by;
+  }
+  function consultTarget(c) {
+    return c.target_kind === "agent" ? t("transfer.target_agent", { t: c.target })
+      : c.target_kind === "queue" ? t("transfer.target_queue", { t: c.target }) : c.target;
+  }
 
   function renderAll() {
     if (!S.me) return;
@@ -328,25 +341,38 @@
       $("offer-number").textContent = S.offer.caller_number || "—";
       $("offer-queue").textContent = S.offer.queue || "—";
       $("offer-waited").textContent = duration(S.offer.pop && S.offer.pop.waited_s);
+      const tr = transferText(S.offer.pop && S.offer.pop.transfer);
+      $("offer-transfer").textContent = tr;
+      $("offer-transfer").hidden = !tr;
     }
     // call
     const live = call && !["ended", "transferred"].includes(call.status) ? call : null;
     $("call-card").hidden = !call || !!S.offer && !live;
     if (call) {
       const st = $("call-status");
-      st.textContent = label("status", call.status);
+      const asked = consulted(call);
+      st.textContent = asked && call.status === "consulting" ? t("status.consultation") : label("status", call.status);
       st.dataset.status = call.status;
       $("call-direction").textContent = t(`call.${call.direction}`);
       $("call-peer").textContent = peerNumber(call);
       const on = !!live;
-      for (const id of ["btn-hold", "btn-transfer", "btn-dtmf", "btn-hangup"]) $(id).disabled = !on;
+      for (const id of ["btn-hold", "btn-transfer", "btn-dtmf"]) $(id).disabled = !on || asked;
+      $("btn-hangup").disabled = !on;
       $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
       $("btn-hold").setAttribute("aria-pressed", String(call.status === "held"));
-      // A consultation can be cancelled (back to the caller) or joined into a three-way call.
-      $("btn-cancel-consult").hidden = $("btn-conference").hidden = call.status !== "consulting";
+      // A consultation can be cancelled (back to the caller) or joined into a three-way call, by the
+      // agent who consults; the agent consulted only talks to them.
+      $("btn-cancel-consult").hidden = $("btn-conference").hidden = call.status !== "consulting" || asked;
       $("btn-cancel-consult").disabled = $("btn-conference").disabled = !on;
-      syncRecording(live);
-      if (call.status === "consulting" && call.detail) toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: call.detail.target }));
+      const tr = transferText((call.detail && call.detail.transfer)
+        || (asked ? { from_agent: call.detail.consult.from_agent } : null) || (call.pop && call.pop.transfer));
+      $("call-transfer").textContent = tr;
+      $("call-transfer").hidden = !tr;
+      syncRecording(asked ? null : live);
+      const consult = call.detail && call.detail.consult;
+      if (call.status === "consulting" && consult && consult.role === "transferring") {
+        toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: consultTarget(consult) }));
+      }
     }
     // idle text
     const idle = !S.offer && !call && !S.browseCustomer;
@@ -609,7 +635,7 @@
   function openDialog(id) { const d = $(id); if (!d.open) d.showModal(); }
   function openTransfer() {
     const call = currentCall();
-    if (!call || ["ended", "transferred"].includes(call.status)) return;
+    if (!call || ["ended", "transferred"].includes(call.status) || consulted(call)) return;
     $("xfer-error").hidden = true;
     openDialog("transfer-dialog");
     $("xfer-target").focus();
@@ -637,7 +663,7 @@
   }
   function sendDigit(k) {
     const call = currentCall();
-    if (!call) return;
+    if (!call || consulted(call)) return;
     if (window.ctiPhone && window.ctiPhone.sendDtmf(k)) { $("dtmf-sent").textContent += k; return; }  // RFC 4733 from the browser
     act({ type: "dtmf", call_id: call.call_id, digits: k }).then(() => { $("dtmf-sent").textContent += k; }).catch(() => {});
   }
@@ -666,7 +692,7 @@
   function goNotReady() { act({ type: "not_ready", reason: $("reason-select").value || "break" }).catch(() => {}); }
   function holdToggle() {
     const call = currentCall();
-    if (!call) return;
+    if (!call || consulted(call)) return;
     if (call.status === "held") act({ type: "resume", call_id: call.call_id }).catch(() => {});
     else if (call.status === "talking") act({ type: "hold", call_id: call.call_id }).catch(() => {});
   }
@@ -704,7 +730,7 @@
     const k = ev.key.toLowerCase();
     const map = {
       r: goReady, n: goNotReady, h: holdToggle, x: hangup, t: openTransfer, l: toggleLang,
-      d: () => { if (currentCall()) { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); } },
+      d: () => { if (currentCall() && !consulted(currentCall())) { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); } },
       w: () => { if (!$("wrap-form").hidden) $("wrap-disposition").focus(); },
       "/": () => $("search-q").focus(), "?": () => openDialog("help-dialog"),
       escape: () => { S.browseCustomer = null; renderAll(); },
