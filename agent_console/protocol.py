@@ -369,7 +369,8 @@ class Pop(_View):
     complete: bool = Field(True, description="False when the CRM did not answer in time; a pop frame follows.")
     source: str = Field("crm", description=(
         "crm: read now; cache: the CRM is unavailable, the customer card is the one read recently; "
-        "unavailable: the CRM is unavailable and this caller was not seen recently (shown as unknown)"))
+        "unavailable: the CRM is unavailable and this caller was not seen recently (no card; the console says the "
+        "customer records are unavailable, not \"unknown caller\")"))
 
 
 class CallView(_View):

@@ -415,10 +415,14 @@
     if (!pop) return;
     if (!cust) {
       $("unknown-number").textContent = pop.caller_number || "—";
-      $("unknown-title").textContent = pop.complete === false ? t("pop.loading") : t("pop.unknown");
+      // source "unavailable": the CRM was away, not "a new customer" (docs/resilience.md).
+      const away = pop.source === "unavailable";
+      $("unknown-title").textContent = pop.complete === false ? t("pop.loading") : away ? t("pop.unavailable") : t("pop.unknown");
+      $("pop-source").hidden = !away;
     } else {
       $("cust-avatar").textContent = (cust.name || "?").trim().charAt(0);
       $("cust-name").textContent = cust.name;
+      $("cust-source").hidden = pop.source !== "cache";  // the card the engine kept while the CRM is away
       for (const [id, text] of [["cust-company", cust.company], ["cust-phone", cust.phone], ["cust-email", cust.email]]) {
         $(id).textContent = text || "";
         $(id).hidden = !text;  // no " · " before or after what the customer does not have
