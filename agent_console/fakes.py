@@ -81,7 +81,7 @@ _BUSY = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 REASONS = [Choice(code=c, label=label) for c, label in (
     ("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
-    ("after_call_work", "After-call work"), ("logged_in", "Just logged in"), ("outbound", "On an outbound call"))]
+    ("after_call_work", "After-call work"))]  # those an agent picks, as agent_console.desk.REASONS
 DISPOSITIONS = [DispositionChoice(code=c, label=label, resolves=resolves) for c, label, resolves in (
     ("resolved", "Resolved", True), ("info_given", "Information given", True), ("sale", "Sale", True),
     ("escalated", "Escalated", False), ("callback_scheduled", "Callback scheduled", False),

@@ -286,8 +286,7 @@
   function fillCatalog() {
     const rs = $("reason-select");
     const keep = rs.value;
-    rs.replaceChildren(...S.catalog.reasons.filter((r) => r.code !== "logged_in")
-      .map((r) => { const o = el("option", "", label("reason", r.code, r.label)); o.value = r.code; return o; }));
+    rs.replaceChildren(...S.catalog.reasons.map((r) => { const o = el("option", "", label("reason", r.code, r.label)); o.value = r.code; return o; }));
     if (keep) rs.value = keep;
     const ds = $("wrap-disposition");
     const keepD = ds.value;

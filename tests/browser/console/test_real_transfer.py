@@ -68,6 +68,9 @@ async def test_an_attended_transfer_shows_each_agent_their_side_and_the_note(
     _, name, number = await customer_number(eng)
     first, second = page, second_page
     await log_in(first, eng.url, "agent1")
+    # The not-ready picker offers the agent's reasons, not the engine's own (missed, login, outbound).
+    assert await first.locator("#reason-select option").evaluate_all("os => os.map(o => o.value)") == [
+        "break", "lunch", "meeting", "training", "after_call_work"]
     await log_in(second, eng.url, "agent2")
     await second.click("#btn-ready")
     await state(second, "available")
