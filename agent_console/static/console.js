@@ -141,6 +141,7 @@
   function showLogin(msg) {
     S.me = null;
     S.wrapped.clear();
+    dropDrafts();
     document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
     if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
     $("console-view").hidden = true;
@@ -255,7 +256,7 @@
         break;
       case "call": {
         const old = S.calls.get(f.call.call_id);
-        if (f.call.status === "closed") S.calls.delete(f.call.call_id);
+        if (f.call.status === "closed") { S.calls.delete(f.call.call_id); dropDrafts(f.call.call_id); }
         else S.calls.set(f.call.call_id, { ...f.call, pop: f.call.pop || (old && old.pop) });
         if (S.offer && S.offer.call_id === f.call.call_id && f.call.status !== "ringing") S.offer = null;
         break;
@@ -504,10 +505,40 @@
       wrapShownFor = call.call_id;
       form.reset();
       resolvedByHand = false;
+      restoreDraft(call.call_id);
       syncCaseMode();
       $("wrap-error").hidden = true;
       $("wrap-disposition").focus();
     }
+  }
+  // A wrap-up being written is kept per call in this tab's sessionStorage, so that a reload brings
+  // it back; the wrap-up done, the call closed or a logout forget it.
+  const DRAFT = "cti.wrap.";
+  const DRAFT_FIELDS = ["wrap-disposition", "wrap-notes", "wrap-resolved", "case-subject", "case-priority", "case-id",
+    "case-status", "wrap-callback", "wrap-no-answer"];
+  function saveDraft() {
+    const call = wrapCall();
+    if (!call || wrapShownFor !== call.call_id) return;
+    const d = { byHand: resolvedByHand, mode: document.querySelector('input[name="case-mode"]:checked').value };
+    for (const id of DRAFT_FIELDS) d[id] = $(id).type === "checkbox" ? $(id).checked : $(id).value;
+    try { sessionStorage.setItem(DRAFT + call.call_id, JSON.stringify(d)); } catch (_) { /* storage off or full */ }
+  }
+  function restoreDraft(callId) {
+    let d = null;
+    try { d = JSON.parse(sessionStorage.getItem(DRAFT + callId) || "null"); } catch (_) { /* not ours */ }
+    if (!d || typeof d !== "object") return;
+    for (const id of DRAFT_FIELDS) {
+      if (!(id in d)) continue;
+      if ($(id).type === "checkbox") $(id).checked = !!d[id]; else $(id).value = String(d[id]);
+    }
+    for (const r of document.querySelectorAll('input[name="case-mode"]')) r.checked = r.value === d.mode && !r.disabled;
+    if (!document.querySelector('input[name="case-mode"]:checked')) document.querySelector('input[name="case-mode"][value="none"]').checked = true;
+    resolvedByHand = !!d.byHand;
+  }
+  function dropDrafts(callId) {
+    try {
+      for (const k of Object.keys(sessionStorage)) if (k.startsWith(DRAFT) && (!callId || k === DRAFT + callId)) sessionStorage.removeItem(k);
+    } catch (_) { /* storage off */ }
   }
   // "Resolved on first contact" follows the disposition (catalog `resolves`, the flag's default)
   // until the agent sets the box by hand.
@@ -544,6 +575,7 @@
     $("wrap-submit").disabled = true;
     try {
       const ack = await send(msg);
+      dropDrafts(call.call_id);
       rememberWrapUp(call, msg, (ack && ack.result) || {});
       toast(t("wrap.done"), "ok");
       document.dispatchEvent(new CustomEvent("cti:wrapped"));  // preview.js: the panel is free again
@@ -762,6 +794,8 @@
     $("btn-dtmf").addEventListener("click", () => { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); });
     $("transfer-form").addEventListener("submit", submitTransfer);
     $("wrap-form").addEventListener("submit", submitWrap);
+    $("wrap-form").addEventListener("input", saveDraft);
+    $("wrap-form").addEventListener("change", saveDraft);
     $("wrap-disposition").addEventListener("change", syncResolved);
     $("wrap-resolved").addEventListener("change", () => { resolvedByHand = true; });
     document.querySelectorAll('input[name="case-mode"]').forEach((r) => r.addEventListener("change", syncCaseMode));
