@@ -4,7 +4,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const S = {
-    lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0,
+    lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0, phoneKeptFor: null,
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
     wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
@@ -138,11 +138,17 @@
   }
 
   // ---------- login ----------
-  function showLogin(msg) {
+  // keepPhone: the session ended while the browser phone carries a call. The call goes on (the
+  // phone's SIP registration is not the session's); the agent logs in again to see it, and the
+  // phone stops when that call ends if no one did (tick).
+  function showLogin(msg, keepPhone) {
+    S.phoneKeptFor = keepPhone && S.me ? S.me.user_id : null;
     S.me = null;
     S.wrapped.clear();
-    dropDrafts();
-    document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
+    if (!S.phoneKeptFor) {
+      dropDrafts();
+      document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
+    }
     if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
     $("console-view").hidden = true;
     $("login-view").hidden = false;
@@ -158,6 +164,13 @@
       const res = await api("POST", "/api/auth/login",
         { username: $("login-username").value.trim(), password: $("login-password").value });
       $("login-password").value = "";
+      const kept = S.phoneKeptFor;
+      S.phoneKeptFor = null;
+      if (kept && kept !== res.principal.user_id) {  // someone else: the phone kept for the call is not theirs
+        dropDrafts();
+        document.dispatchEvent(new CustomEvent("cti:logout"));
+        if (window.ctiPhone) await window.ctiPhone.stop();
+      }
       if (res.redirect && res.redirect !== "/") {
         location.assign(res.redirect);
         return;
@@ -209,12 +222,16 @@
       S.ws = null;
       if (ev.code === 4000) { S.replaced = true; toast(t("conn.replaced"), "error"); return; }
       if (ev.code === 4001 || ev.code === 1008) {
-        api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else showLogin(t("login.expired")); })
-          .catch(() => showLogin(t("login.expired")));
+        api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else sessionEnded(); })
+          .catch(() => sessionEnded());
         return;
       }
       retry();
     };
+  }
+  function sessionEnded() {
+    const onCall = !!window.ctiPhone && window.ctiPhone.status === "in_call";
+    showLogin(t(onCall ? "login.expired_call" : "login.expired"), onCall);
   }
   function retry() {
     const delay = Math.min(10000, 300 * 2 ** S.wsRetry++);
@@ -402,6 +419,11 @@
     $("btn-not-ready").disabled = st.state === "logged_out";
   }
   function tick() {
+    if (S.phoneKeptFor && !S.me && !(window.ctiPhone && window.ctiPhone.status === "in_call")) {
+      S.phoneKeptFor = null;  // the call kept through an ended session is over, and no one logged in
+      dropDrafts();
+      document.dispatchEvent(new CustomEvent("cti:logout"));
+    }
     if (S.state) $("state-timer").textContent = clock(now() - (S.state.since || now()));
     const call = currentCall();
     $("call-timer").textContent = call ? clock(now() - call.started_at) : "";
