@@ -373,7 +373,11 @@
       $("call-direction").textContent = t(`call.${call.direction}`);
       $("call-peer").textContent = peerNumber(call);
       const on = !!live;
-      for (const id of ["btn-hold", "btn-transfer", "btn-dtmf"]) $(id).disabled = !on || asked;
+      // Hold and transfer act on the caller talking or held with this agent; while consulting (the
+      // caller on hold for it) or in a conference the engine refuses both.
+      const withCaller = ["talking", "held"].includes(call.status);
+      for (const id of ["btn-hold", "btn-transfer"]) $(id).disabled = !on || asked || !withCaller;
+      $("btn-dtmf").disabled = !on || asked;
       $("btn-hangup").disabled = !on;
       $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
       $("btn-hold").setAttribute("aria-pressed", String(call.status === "held"));
@@ -692,7 +696,7 @@
   function openDialog(id) { const d = $(id); if (!d.open) d.showModal(); }
   function openTransfer() {
     const call = currentCall();
-    if (!call || ["ended", "transferred"].includes(call.status) || consulted(call)) return;
+    if (!call || !["talking", "held"].includes(call.status) || consulted(call)) return;
     $("xfer-error").hidden = true;
     openDialog("transfer-dialog");
     $("xfer-target").focus();
