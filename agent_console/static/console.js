@@ -198,6 +198,7 @@
   // ---------- websocket ----------
   function startConsole(me) {
     S.me = me;
+    S.replaced = false;
     $("login-view").hidden = true;
     $("console-view").hidden = false;
     // Focus leaves the (now hidden) login form at once, so the keyboard shortcuts work from the first key.
@@ -220,7 +221,13 @@
       setConn(false);
       if (S.ws !== ws) return;
       S.ws = null;
-      if (ev.code === 4000) { S.replaced = true; toast(t("conn.replaced"), "error"); return; }
+      if (ev.code === 4000) {  // the console was opened in another tab: that one is the console now
+        S.replaced = true;
+        toast(t("conn.replaced"), "error");
+        renderAll();
+        tick();  // and its phone: this one stops (now, or when the call it carries ends)
+        return;
+      }
       if (ev.code === 4001 || ev.code === 1008) {
         api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else sessionEnded(); })
           .catch(() => sessionEnded());
@@ -228,6 +235,15 @@
       }
       retry();
     };
+  }
+  // "Use this window": this tab becomes the console again (the other one is told in turn).
+  function takeBack() {
+    if (!S.replaced || !S.me) return;
+    S.replaced = false;
+    S.wsRetry = 0;
+    connect();
+    document.dispatchEvent(new CustomEvent("cti:login", { detail: S.me }));  // phone.js registers again
+    renderAll();
   }
   function sessionEnded() {
     const onCall = !!window.ctiPhone && window.ctiPhone.status === "in_call";
@@ -349,6 +365,7 @@
 
   function renderAll() {
     if (!S.me) return;
+    $("replaced-card").hidden = !S.replaced;
     renderState();
     const call = currentCall();
     const pop = (S.offer && S.offer.pop) || (call && call.pop) || null;
@@ -419,10 +436,14 @@
     const reason = st.state === "not_ready" && st.reason ? label("reason", st.reason, st.reason)
       : st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
     $("state-reason").textContent = reason;
-    $("btn-ready").disabled = st.state === "available";
-    $("btn-not-ready").disabled = st.state === "logged_out";
+    $("btn-ready").disabled = st.state === "available" || S.replaced;
+    $("btn-not-ready").disabled = st.state === "logged_out" || S.replaced;
   }
   function tick() {
+    // A replaced tab's phone would keep registering and take the extension's one contact back from
+    // the tab that is the console now: it stops, once any call it carries is over.
+    const phone = window.ctiPhone;
+    if (S.replaced && phone && !["off", "in_call"].includes(phone.status)) phone.stop();
     if (S.phoneKeptFor && !S.me && !(window.ctiPhone && window.ctiPhone.status === "in_call")) {
       S.phoneKeptFor = null;  // the call kept through an ended session is over, and no one logged in
       dropDrafts();
@@ -805,6 +826,7 @@
     $("login-form").addEventListener("submit", onLogin);
     document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", toggleLang));
     $("btn-logout").addEventListener("click", logout);
+    $("btn-take-back").addEventListener("click", takeBack);
     $("btn-ready").addEventListener("click", goReady);
     $("btn-not-ready").addEventListener("click", goNotReady);
     $("btn-queues").addEventListener("click", openQueues);
