@@ -178,23 +178,16 @@ class CallActions:
         else:
             phone = self.acd.phones.get(target) or AgentPhone(target)
             dial, answer_after = phone.dial, phone.answer_after_s
-        await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
-        call.status = "consulting"
-        await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
-                                               queue=call.queue or None))
-        await self.acd.call_update(call, "consulting")
+        await self._hold_for_consult(call, (target_kind, target))
         result = await self.acd.control.originate(
             dial, context="cti-consult-connect", exten="s",
             variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **route_vars},
             timeout_ms=30000)
         if not result.success or not result.channel:
-            await self.acd.control.unhold(call.caller_channel, peer=call.agent_channel)
-            call.status = "talking"
-            await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
-                                                 queue=call.queue or None))
-            await self.acd.call_update(call, "talking")
+            call.consult_target = None
+            await self._back_from_consult(call)
             raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
-        call.consult_channel, call.consult_target = result.channel, (target_kind, target)
+        call.consult_channel = result.channel
 
     async def _consult_agent(self, call: LiveCall, target: str, note: str) -> None:
         """Attended transfer to an agent, step 1: the caller goes on hold and the consultation is
@@ -202,7 +195,7 @@ class CallActions:
         as soon as they are free. Their phone, once answered, talks to this agent."""
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
-        await self._hold_for_consult(call)
+        await self._hold_for_consult(call, ("agent", target))
         # Its queue: the call's, or (an outbound call has none) one the target is logged in to, so that
         # the talk they take over counts where they work.
         queue = call.queue or next(iter(self.acd.router.agent(target).queues), "") \
@@ -212,7 +205,7 @@ class CallActions:
                            customer_id=call.customer_id,
                            priority=call.priority, attributes=call.attributes, tags=list(call.tags), note=note,
                            transfer_from=call.agent_id)
-        call.consult, call.consult_target = consult, ("agent", target)
+        call.consult = consult
         try:
             await self.acd.consultations.enqueue(consult, target)
         except AcdError:
@@ -220,10 +213,12 @@ class CallActions:
             await self._back_from_consult(call)
             raise
 
-    async def _hold_for_consult(self, call: LiveCall) -> None:
+    async def _hold_for_consult(self, call: LiveCall, target: tuple[str, str]) -> None:
+        """The caller on hold, the call ``consulting`` ``target`` (kind, target): its agent's console
+        is told whom they consult by that very update (``detail.consult``)."""
         assert call.agent_channel is not None and call.agent_id is not None
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
-        call.status = "consulting"
+        call.status, call.consult_target = "consulting", target
         await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
                                                queue=call.queue or None))
         await self.acd.call_update(call, "consulting")

@@ -165,7 +165,8 @@ class RecentAgents:
 
 def call_detail(call: LiveCall) -> dict[str, Any] | None:
     """The console's ``detail`` of a call: attributes (IVR's and agents'), tags, the transfer that
-    brought it (agent and note), an outbound call's far-end result."""
+    brought it (agent and note), the consultation on it (whom the agent consults, or that the agent
+    is the one consulted), an outbound call's far-end result."""
     detail: dict[str, Any] = {}
     if call.attributes:
         detail["attributes"] = call.attributes
@@ -173,6 +174,13 @@ def call_detail(call: LiveCall) -> dict[str, Any] | None:
         detail["tags"] = list(call.tags)
     if call.transfer_from is not None:
         detail["transfer"] = {"from_agent": call.transfer_from, "note": call.note}
+    if call.consult_target is not None:  # the transferring agent's call, consulting or in conference
+        kind, target = call.consult_target
+        detail["consult"] = {"role": "transferring", "target_kind": kind, "target": target}
+    elif call.router_id is not None and call.status in ("consulting", "conference"):
+        # The consultation leg of an attended transfer to an agent (acd.consultations): the call is
+        # still the transferring agent's, this agent may only hang up until it completes.
+        detail["consult"] = {"role": "consulted", "from_agent": call.transfer_from}
     if call.far_end is not None:
         detail["far_end"] = call.far_end
     return detail or None

@@ -50,9 +50,11 @@ from cti.journey import WrapUpDone
 # catalog is still accepted for at most this long).
 _CATALOG_FRESH_S = 5.0
 
+# The not-ready reasons an agent picks (the catalog's). The engine sets its own, which no agent may
+# choose: "missed" (a call rang unanswered), "login" (just logged in), "outbound" (on an outbound
+# call; its wrap-up makes the agent ready), "supervisor", "offboarded".
 REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
-           ("after_call_work", "After-call work"), ("missed", "Missed a call"), ("login", "Just logged in"),
-           ("outbound", "On an outbound call")]
+           ("after_call_work", "After-call work")]
 
 
 class EngineDesk:
@@ -125,8 +127,7 @@ class EngineDesk:
         await acd_step(self.acd.set_ready(agent_id), "go ready")
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
-        if reason not in {c for c, _ in REASONS}:
-            raise InvalidInput("reason", f"unknown not-ready reason {reason!r}")
+        _check_reason("reason", reason)
         await acd_step(self.acd.set_not_ready(agent_id, reason), "go not ready")
 
     # -- calls --------------------------------------------------------------------------------------
@@ -202,6 +203,8 @@ class EngineDesk:
             raise IllegalAgentAction("hang up before wrapping up")
         now = self.clock()
         await self._check_disposition(wrap.disposition)
+        if wrap.not_ready_reason is not None:
+            _check_reason("not_ready_reason", wrap.not_ready_reason)
         # KPIS.md: FCR counts the wrap-up's resolved flag; a disposition that resolves is its default.
         resolved = wrap.resolved if wrap.resolved is not None else self._dispositions[wrap.disposition]
         w = self._wrap_up_record(agent_id, call, wrap, now)
@@ -364,6 +367,13 @@ class EngineDesk:
         """A consultation this agent was called into, the call still the transferring agent's. Once
         the transfer completes, the adopted call keeps its router id but is the ACD's live call."""
         return call.router_id is not None and self.acd.calls.get(call.linkedid) is not call
+
+
+def _check_reason(field: str, reason: str) -> None:
+    """A not-ready reason the agent may pick (the catalog's), else ``invalid_input`` on ``field``."""
+    if reason not in {c for c, _ in REASONS}:
+        raise InvalidInput(field, f"{reason!r} is not a not-ready reason you can choose "
+                                  f"({', '.join(c for c, _ in REASONS)})")
 
 
 def _call_view(call: LiveCall) -> CallView:

@@ -81,7 +81,7 @@ _BUSY = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 REASONS = [Choice(code=c, label=label) for c, label in (
     ("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
-    ("after_call_work", "After-call work"), ("logged_in", "Just logged in"), ("outbound", "On an outbound call"))]
+    ("after_call_work", "After-call work"))]  # those an agent picks, as agent_console.desk.REASONS
 DISPOSITIONS = [DispositionChoice(code=c, label=label, resolves=resolves) for c, label, resolves in (
     ("resolved", "Resolved", True), ("info_given", "Information given", True), ("sale", "Sale", True),
     ("escalated", "Escalated", False), ("callback_scheduled", "Callback scheduled", False),
@@ -296,8 +296,8 @@ class FakeDesk:
         self.actions.append(("transfer", agent_id, {"call_id": call_id, "kind": kind, "target_kind": target_kind,
                                                    "target": target, **({"note": note} if note else {})}))
         if kind == "attended":
-            call.status = "consulting"
-            call.detail = {"target": target, "target_kind": target_kind}
+            call.status = "consulting"  # detail.consult as acd.calls.call_detail shapes it
+            call.detail = {"consult": {"role": "transferring", "target_kind": target_kind, "target": target}}
             await self._call_update(call)
             return
         call.detail = {"target": target, "target_kind": target_kind}

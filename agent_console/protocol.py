@@ -369,7 +369,8 @@ class Pop(_View):
     complete: bool = Field(True, description="False when the CRM did not answer in time; a pop frame follows.")
     source: str = Field("crm", description=(
         "crm: read now; cache: the CRM is unavailable, the customer card is the one read recently; "
-        "unavailable: the CRM is unavailable and this caller was not seen recently (shown as unknown)"))
+        "unavailable: the CRM is unavailable and this caller was not seen recently (no card; the console says the "
+        "customer records are unavailable, not \"unknown caller\")"))
 
 
 class CallView(_View):
@@ -382,8 +383,10 @@ class CallView(_View):
     started_at: float = 0.0
     detail: dict[str, Any] | None = Field(None, description=(
         "attributes: what the IVR collected and agents wrote; tags: agents' tags; transfer: from_agent and "
-        "note of the transfer that brought the call; far_end (outbound): how the customer's phone answered: "
-        "answered, no_answer, busy, congestion, unavailable, cancelled"))
+        "note of the transfer that brought the call; consult: during an attended transfer, {role: transferring, "
+        "target_kind, target} or {role: consulted, from_agent} (the consulted agent may only hang up); far_end "
+        "(outbound): how the customer's phone answered: answered, no_answer, busy, congestion, unavailable, "
+        "cancelled"))
     pop: Pop | None = None
 
 

@@ -4,7 +4,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const S = {
-    lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0,
+    lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0, phoneKeptFor: null,
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
     wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
@@ -138,10 +138,17 @@
   }
 
   // ---------- login ----------
-  function showLogin(msg) {
+  // keepPhone: the session ended while the browser phone carries a call. The call goes on (the
+  // phone's SIP registration is not the session's); the agent logs in again to see it, and the
+  // phone stops when that call ends if no one did (tick).
+  function showLogin(msg, keepPhone) {
+    S.phoneKeptFor = keepPhone && S.me ? S.me.user_id : null;
     S.me = null;
     S.wrapped.clear();
-    document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
+    if (!S.phoneKeptFor) {
+      dropDrafts();
+      document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
+    }
     if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
     $("console-view").hidden = true;
     $("login-view").hidden = false;
@@ -157,6 +164,13 @@
       const res = await api("POST", "/api/auth/login",
         { username: $("login-username").value.trim(), password: $("login-password").value });
       $("login-password").value = "";
+      const kept = S.phoneKeptFor;
+      S.phoneKeptFor = null;
+      if (kept && kept !== res.principal.user_id) {  // someone else: the phone kept for the call is not theirs
+        dropDrafts();
+        document.dispatchEvent(new CustomEvent("cti:logout"));
+        if (window.ctiPhone) await window.ctiPhone.stop();
+      }
       if (res.redirect && res.redirect !== "/") {
         location.assign(res.redirect);
         return;
@@ -184,6 +198,7 @@
   // ---------- websocket ----------
   function startConsole(me) {
     S.me = me;
+    S.replaced = false;
     $("login-view").hidden = true;
     $("console-view").hidden = false;
     // Focus leaves the (now hidden) login form at once, so the keyboard shortcuts work from the first key.
@@ -206,14 +221,33 @@
       setConn(false);
       if (S.ws !== ws) return;
       S.ws = null;
-      if (ev.code === 4000) { S.replaced = true; toast(t("conn.replaced"), "error"); return; }
+      if (ev.code === 4000) {  // the console was opened in another tab: that one is the console now
+        S.replaced = true;
+        toast(t("conn.replaced"), "error");
+        renderAll();
+        tick();  // and its phone: this one stops (now, or when the call it carries ends)
+        return;
+      }
       if (ev.code === 4001 || ev.code === 1008) {
-        api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else showLogin(t("login.expired")); })
-          .catch(() => showLogin(t("login.expired")));
+        api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else sessionEnded(); })
+          .catch(() => sessionEnded());
         return;
       }
       retry();
     };
+  }
+  // "Use this window": this tab becomes the console again (the other one is told in turn).
+  function takeBack() {
+    if (!S.replaced || !S.me) return;
+    S.replaced = false;
+    S.wsRetry = 0;
+    connect();
+    document.dispatchEvent(new CustomEvent("cti:login", { detail: S.me }));  // phone.js registers again
+    renderAll();
+  }
+  function sessionEnded() {
+    const onCall = !!window.ctiPhone && window.ctiPhone.status === "in_call";
+    showLogin(t(onCall ? "login.expired_call" : "login.expired"), onCall);
   }
   function retry() {
     const delay = Math.min(10000, 300 * 2 ** S.wsRetry++);
@@ -255,7 +289,7 @@
         break;
       case "call": {
         const old = S.calls.get(f.call.call_id);
-        if (f.call.status === "closed") S.calls.delete(f.call.call_id);
+        if (f.call.status === "closed") { S.calls.delete(f.call.call_id); dropDrafts(f.call.call_id); }
         else S.calls.set(f.call.call_id, { ...f.call, pop: f.call.pop || (old && old.pop) });
         if (S.offer && S.offer.call_id === f.call.call_id && f.call.status !== "ringing") S.offer = null;
         break;
@@ -286,8 +320,7 @@
   function fillCatalog() {
     const rs = $("reason-select");
     const keep = rs.value;
-    rs.replaceChildren(...S.catalog.reasons.filter((r) => r.code !== "logged_in")
-      .map((r) => { const o = el("option", "", label("reason", r.code, r.label)); o.value = r.code; return o; }));
+    rs.replaceChildren(...S.catalog.reasons.map((r) => { const o = el("option", "", label("reason", r.code, r.label)); o.value = r.code; return o; }));
     if (keep) rs.value = keep;
     const ds = $("wrap-disposition");
     const keepD = ds.value;
@@ -316,9 +349,23 @@
       || calls[0] || null;
   }
   function wrapCall() { return [...S.calls.values()].find((c) => ["ended", "transferred"].includes(c.status)) || null; }
+  // The consultation leg of an attended transfer to this agent: the call is still the transferring
+  // agent's, so this agent may only hang up until the transfer completes (detail.consult.role).
+  function consulted(call) { return !!(call && call.detail && call.detail.consult && call.detail.consult.role === "consulted"); }
+  // "Transferred by agent 1001: note": who handed the call (or the consultation) over, and their note.
+  function transferText(tr) {
+    if (!tr || !tr.from_agent) return "";
+    const by = t("transfer.by", { a: tr.from_agent });
+    return tr.note ? `${by}: ${tr.note}` : by;
+  }
+  function consultTarget(c) {
+    return c.target_kind === "agent" ? t("transfer.target_agent", { t: c.target })
+      : c.target_kind === "queue" ? t("transfer.target_queue", { t: c.target }) : c.target;
+  }
 
   function renderAll() {
     if (!S.me) return;
+    $("replaced-card").hidden = !S.replaced;
     renderState();
     const call = currentCall();
     const pop = (S.offer && S.offer.pop) || (call && call.pop) || null;
@@ -328,25 +375,42 @@
       $("offer-number").textContent = S.offer.caller_number || "—";
       $("offer-queue").textContent = S.offer.queue || "—";
       $("offer-waited").textContent = duration(S.offer.pop && S.offer.pop.waited_s);
+      const tr = transferText(S.offer.pop && S.offer.pop.transfer);
+      $("offer-transfer").textContent = tr;
+      $("offer-transfer").hidden = !tr;
     }
     // call
     const live = call && !["ended", "transferred"].includes(call.status) ? call : null;
     $("call-card").hidden = !call || !!S.offer && !live;
     if (call) {
       const st = $("call-status");
-      st.textContent = label("status", call.status);
+      const asked = consulted(call);
+      st.textContent = asked && call.status === "consulting" ? t("status.consultation") : label("status", call.status);
       st.dataset.status = call.status;
       $("call-direction").textContent = t(`call.${call.direction}`);
       $("call-peer").textContent = peerNumber(call);
       const on = !!live;
-      for (const id of ["btn-hold", "btn-transfer", "btn-dtmf", "btn-hangup"]) $(id).disabled = !on;
+      // Hold and transfer act on the caller talking or held with this agent; while consulting (the
+      // caller on hold for it) or in a conference the engine refuses both.
+      const withCaller = ["talking", "held"].includes(call.status);
+      for (const id of ["btn-hold", "btn-transfer"]) $(id).disabled = !on || asked || !withCaller;
+      $("btn-dtmf").disabled = !on || asked;
+      $("btn-hangup").disabled = !on;
       $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
       $("btn-hold").setAttribute("aria-pressed", String(call.status === "held"));
-      // A consultation can be cancelled (back to the caller) or joined into a three-way call.
-      $("btn-cancel-consult").hidden = $("btn-conference").hidden = call.status !== "consulting";
+      // A consultation can be cancelled (back to the caller) or joined into a three-way call, by the
+      // agent who consults; the agent consulted only talks to them.
+      $("btn-cancel-consult").hidden = $("btn-conference").hidden = call.status !== "consulting" || asked;
       $("btn-cancel-consult").disabled = $("btn-conference").disabled = !on;
-      syncRecording(live);
-      if (call.status === "consulting" && call.detail) toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: call.detail.target }));
+      const tr = transferText((call.detail && call.detail.transfer)
+        || (asked ? { from_agent: call.detail.consult.from_agent } : null) || (call.pop && call.pop.transfer));
+      $("call-transfer").textContent = tr;
+      $("call-transfer").hidden = !tr;
+      syncRecording(asked ? null : live);
+      const consult = call.detail && call.detail.consult;
+      if (call.status === "consulting" && consult && consult.role === "transferring") {
+        toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: consultTarget(consult) }));
+      }
     }
     // idle text
     const idle = !S.offer && !call && !S.browseCustomer;
@@ -372,10 +436,19 @@
     const reason = st.state === "not_ready" && st.reason ? label("reason", st.reason, st.reason)
       : st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
     $("state-reason").textContent = reason;
-    $("btn-ready").disabled = st.state === "available";
-    $("btn-not-ready").disabled = st.state === "logged_out";
+    $("btn-ready").disabled = st.state === "available" || S.replaced;
+    $("btn-not-ready").disabled = st.state === "logged_out" || S.replaced;
   }
   function tick() {
+    // A replaced tab's phone would keep registering and take the extension's one contact back from
+    // the tab that is the console now: it stops, once any call it carries is over.
+    const phone = window.ctiPhone;
+    if (S.replaced && phone && !["off", "in_call"].includes(phone.status)) phone.stop();
+    if (S.phoneKeptFor && !S.me && !(window.ctiPhone && window.ctiPhone.status === "in_call")) {
+      S.phoneKeptFor = null;  // the call kept through an ended session is over, and no one logged in
+      dropDrafts();
+      document.dispatchEvent(new CustomEvent("cti:logout"));
+    }
     if (S.state) $("state-timer").textContent = clock(now() - (S.state.since || now()));
     const call = currentCall();
     $("call-timer").textContent = call ? clock(now() - call.started_at) : "";
@@ -389,10 +462,14 @@
     if (!pop) return;
     if (!cust) {
       $("unknown-number").textContent = pop.caller_number || "—";
-      $("unknown-title").textContent = pop.complete === false ? t("pop.loading") : t("pop.unknown");
+      // source "unavailable": the CRM was away, not "a new customer" (docs/resilience.md).
+      const away = pop.source === "unavailable";
+      $("unknown-title").textContent = pop.complete === false ? t("pop.loading") : away ? t("pop.unavailable") : t("pop.unknown");
+      $("pop-source").hidden = !away;
     } else {
       $("cust-avatar").textContent = (cust.name || "?").trim().charAt(0);
       $("cust-name").textContent = cust.name;
+      $("cust-source").hidden = pop.source !== "cache";  // the card the engine kept while the CRM is away
       for (const [id, text] of [["cust-company", cust.company], ["cust-phone", cust.phone], ["cust-email", cust.email]]) {
         $(id).textContent = text || "";
         $(id).hidden = !text;  // no " · " before or after what the customer does not have
@@ -475,10 +552,40 @@
       wrapShownFor = call.call_id;
       form.reset();
       resolvedByHand = false;
+      restoreDraft(call.call_id);
       syncCaseMode();
       $("wrap-error").hidden = true;
       $("wrap-disposition").focus();
     }
+  }
+  // A wrap-up being written is kept per call in this tab's sessionStorage, so that a reload brings
+  // it back; the wrap-up done, the call closed or a logout forget it.
+  const DRAFT = "cti.wrap.";
+  const DRAFT_FIELDS = ["wrap-disposition", "wrap-notes", "wrap-resolved", "case-subject", "case-priority", "case-id",
+    "case-status", "wrap-callback", "wrap-no-answer"];
+  function saveDraft() {
+    const call = wrapCall();
+    if (!call || wrapShownFor !== call.call_id) return;
+    const d = { byHand: resolvedByHand, mode: document.querySelector('input[name="case-mode"]:checked').value };
+    for (const id of DRAFT_FIELDS) d[id] = $(id).type === "checkbox" ? $(id).checked : $(id).value;
+    try { sessionStorage.setItem(DRAFT + call.call_id, JSON.stringify(d)); } catch (_) { /* storage off or full */ }
+  }
+  function restoreDraft(callId) {
+    let d = null;
+    try { d = JSON.parse(sessionStorage.getItem(DRAFT + callId) || "null"); } catch (_) { /* not ours */ }
+    if (!d || typeof d !== "object") return;
+    for (const id of DRAFT_FIELDS) {
+      if (!(id in d)) continue;
+      if ($(id).type === "checkbox") $(id).checked = !!d[id]; else $(id).value = String(d[id]);
+    }
+    for (const r of document.querySelectorAll('input[name="case-mode"]')) r.checked = r.value === d.mode && !r.disabled;
+    if (!document.querySelector('input[name="case-mode"]:checked')) document.querySelector('input[name="case-mode"][value="none"]').checked = true;
+    resolvedByHand = !!d.byHand;
+  }
+  function dropDrafts(callId) {
+    try {
+      for (const k of Object.keys(sessionStorage)) if (k.startsWith(DRAFT) && (!callId || k === DRAFT + callId)) sessionStorage.removeItem(k);
+    } catch (_) { /* storage off */ }
   }
   // "Resolved on first contact" follows the disposition (catalog `resolves`, the flag's default)
   // until the agent sets the box by hand.
@@ -515,6 +622,7 @@
     $("wrap-submit").disabled = true;
     try {
       const ack = await send(msg);
+      dropDrafts(call.call_id);
       rememberWrapUp(call, msg, (ack && ack.result) || {});
       toast(t("wrap.done"), "ok");
       document.dispatchEvent(new CustomEvent("cti:wrapped"));  // preview.js: the panel is free again
@@ -609,7 +717,7 @@
   function openDialog(id) { const d = $(id); if (!d.open) d.showModal(); }
   function openTransfer() {
     const call = currentCall();
-    if (!call || ["ended", "transferred"].includes(call.status)) return;
+    if (!call || !["talking", "held"].includes(call.status) || consulted(call)) return;
     $("xfer-error").hidden = true;
     openDialog("transfer-dialog");
     $("xfer-target").focus();
@@ -637,7 +745,7 @@
   }
   function sendDigit(k) {
     const call = currentCall();
-    if (!call) return;
+    if (!call || consulted(call)) return;
     if (window.ctiPhone && window.ctiPhone.sendDtmf(k)) { $("dtmf-sent").textContent += k; return; }  // RFC 4733 from the browser
     act({ type: "dtmf", call_id: call.call_id, digits: k }).then(() => { $("dtmf-sent").textContent += k; }).catch(() => {});
   }
@@ -666,7 +774,7 @@
   function goNotReady() { act({ type: "not_ready", reason: $("reason-select").value || "break" }).catch(() => {}); }
   function holdToggle() {
     const call = currentCall();
-    if (!call) return;
+    if (!call || consulted(call)) return;
     if (call.status === "held") act({ type: "resume", call_id: call.call_id }).catch(() => {});
     else if (call.status === "talking") act({ type: "hold", call_id: call.call_id }).catch(() => {});
   }
@@ -704,7 +812,7 @@
     const k = ev.key.toLowerCase();
     const map = {
       r: goReady, n: goNotReady, h: holdToggle, x: hangup, t: openTransfer, l: toggleLang,
-      d: () => { if (currentCall()) { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); } },
+      d: () => { if (currentCall() && !consulted(currentCall())) { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); } },
       w: () => { if (!$("wrap-form").hidden) $("wrap-disposition").focus(); },
       "/": () => $("search-q").focus(), "?": () => openDialog("help-dialog"),
       escape: () => { S.browseCustomer = null; renderAll(); },
@@ -718,6 +826,7 @@
     $("login-form").addEventListener("submit", onLogin);
     document.querySelectorAll(".lang-toggle").forEach((b) => b.addEventListener("click", toggleLang));
     $("btn-logout").addEventListener("click", logout);
+    $("btn-take-back").addEventListener("click", takeBack);
     $("btn-ready").addEventListener("click", goReady);
     $("btn-not-ready").addEventListener("click", goNotReady);
     $("btn-queues").addEventListener("click", openQueues);
@@ -733,6 +842,8 @@
     $("btn-dtmf").addEventListener("click", () => { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); });
     $("transfer-form").addEventListener("submit", submitTransfer);
     $("wrap-form").addEventListener("submit", submitWrap);
+    $("wrap-form").addEventListener("input", saveDraft);
+    $("wrap-form").addEventListener("change", saveDraft);
     $("wrap-disposition").addEventListener("change", syncResolved);
     $("wrap-resolved").addEventListener("change", () => { resolvedByHand = true; });
     document.querySelectorAll('input[name="case-mode"]').forEach((r) => r.addEventListener("change", syncCaseMode));

@@ -265,6 +265,8 @@ class AmiCallControl:
             # the caller takes the bridge's after-hangup path (cti-agent-gone), which reads this
             # variable and puts it on hold instead of hanging it up.
             await self.set_var(channel, "CTI_HOLDING", "1")
+            # The parked partner ends itself once the held party is gone (cti-park-agent).
+            await self.set_var(peer, "CTI_HELD_CALLER", channel)
             await self.redirect(channel, self.hold_context, self.hold_exten, extra_channel=peer,
                                 extra_context=self.park_context, extra_exten=self.park_exten)
             self._held[channel] = peer

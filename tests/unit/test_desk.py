@@ -1,6 +1,8 @@
 """The real desk refuses transfer targets that would smuggle extra destinations into a Dial."""
 
 import logging
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -240,3 +242,64 @@ async def test_hold_resume_and_wrap_up_name_the_calls_queue(desk: tuple[EngineDe
     await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved"))
     mine = [(type(e).__name__, e.queue) for e in seen if isinstance(e, HoldStarted | HoldEnded | WrapUpDone)]
     assert mine == [("HoldStarted", "support"), ("HoldEnded", "support"), ("WrapUpDone", "support")]
+
+
+async def test_the_agent_picks_only_their_own_not_ready_reasons(
+        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's own reasons (missed a call, just logged in, on an outbound call) are set by the
+    engine: the console offered them in its picker and the desk took them ("missed" chosen by hand
+    reads as a missed call on the wallboard; "outbound" made the next outbound wrap-up turn the agent
+    ready). They are neither in the catalog nor accepted, with a 4xx naming the field."""
+    from contextlib import asynccontextmanager
+
+    from agent_console.desk import catalog
+
+    @asynccontextmanager
+    async def session() -> AsyncIterator[None]:
+        yield None
+
+    async def no_dispositions(**_: object) -> list[object]:
+        return []
+
+    monkeypatch.setattr(catalog, "list_dispositions", no_dispositions)  # the reasons are what is tested
+    d, _ = desk
+    d.db = SimpleNamespace(session=session)  # type: ignore[assignment]
+    await d.acd.agent_login("1001", {}, ["support"], ready=True)
+    offered = [r.code for r in (await d.catalog("1001")).reasons]
+    assert offered == ["break", "lunch", "meeting", "training", "after_call_work"]
+    for reason in ("missed", "login", "outbound", "nope"):
+        with pytest.raises(InvalidInput) as err:
+            await d.set_not_ready("1001", reason)
+        assert err.value.field == "reason"
+    assert d.acd.agent("1001").state.value == "available"
+    await d.set_not_ready("1001", "lunch")
+    assert d.acd.agent("1001").reason == "lunch"
+
+
+async def test_a_wrap_up_with_an_unknown_not_ready_reason_is_refused_before_anything_is_written(
+        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from agent_console.desk import wrapups
+    from agent_console.ports import WrapUpInput
+
+    written: list[object] = []
+
+    async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
+        written.append(w)
+        return {}
+
+    monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)
+    d, _ = desk
+    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    acd = d.acd
+    acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
+    await acd.agent_login("1001", {}, ["support"], ready=True)
+    acd.router.enqueue("L1", "support", acd.clock())
+    acd.router.offer_answered("L1", "1001", acd.clock())
+    await acd.release_agent(acd.calls["L1"])
+    for reason in ("missed", "typo"):
+        with pytest.raises(InvalidInput) as err:
+            await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved", not_ready_reason=reason))
+        assert err.value.field == "not_ready_reason"
+    assert written == [] and acd.agent("1001").state.value == "wrap_up"

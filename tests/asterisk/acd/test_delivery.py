@@ -17,9 +17,9 @@ from acd.routing import Router
 from cti.ami.bridge import AmiBridge
 from cti.bus import InProcessBus
 from cti.events import Event
-from cti.journey import AgentRingNoAnswer, CallConnected, CallTransferred, QueueLeft
+from cti.journey import AgentRingNoAnswer, CallConnected, CallEnded, CallTransferred, QueueLeft
 from cti.pbx import ManagedPbx
-from tests.helpers import playing_music
+from tests.helpers import channels, playing_music
 
 
 async def until(predicate: Callable[[], Any], timeout_s: float = 15.0) -> Any:
@@ -282,3 +282,32 @@ async def test_hold_plays_music_and_resume_reconnects(acd: tuple[AcdService, Ami
     peer = await until(lambda: bridge.model.bridged_peer(channel))
     assert peer.name == agent_leg and service.calls[linkedid].status == "talking"
     await bridge.control.hangup(channel)
+
+
+@pytest.mark.parametrize("who", ["agent", "caller"])
+async def test_a_call_ended_on_hold_frees_the_agents_parked_leg(acd: tuple[AcdService, AmiBridge, Recorder],
+                                                                 pbx: ManagedPbx, who: str) -> None:
+    """On hold the agent's leg waits, answered and silent, in cti-park-agent. When the held caller
+    goes (the agent's Hang up in the console, or the caller hanging up), that leg ends too: the
+    call ends and the agent wraps up (the leg waited two hours and the agent stayed on the call)."""
+    service, bridge, rec = acd
+    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
+    await service.agent_login("1001", {"support": 4}, ["support"], phone=AgentPhone("1001", answer_after_s=0.3),
+                              ready=True)
+    channel = await place_caller(bridge, "13100131001")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13100131001",
+                                   queue="support"))
+    await until(lambda: rec.of(CallConnected))
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg is not None
+    await service.actions.hold(linkedid)
+    await until(lambda: playing_music(pbx, channel))
+    await until(lambda: any(c.name == agent_leg and c.application == "Wait" for c in channels(pbx)))  # parked
+    if who == "agent":
+        await service.actions.hangup(linkedid)  # what the console's Hang up does
+    else:
+        await bridge.control.hangup(channel)
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, timeout_s=5)
+    assert rec.of(CallEnded)[-1].linkedid == linkedid
+    assert not [c for c in channels(pbx) if c.name == agent_leg], "the agent's leg still waits in the park"

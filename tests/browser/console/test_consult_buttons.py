@@ -28,6 +28,10 @@ async def test_consult_cancel_then_conference_buttons(page: Page, site: Site) ->
         await expect(page.locator("#call-status")).to_have_text("Consulting")
         await expect(page.locator("#btn-cancel-consult")).to_be_visible()
         await expect(page.locator("#btn-conference")).to_be_visible()
+        # The caller waits on hold for the consultation: no Hold, no second transfer (both refused).
+        await expect(page.locator("#btn-hold")).to_be_disabled()
+        await expect(page.locator("#btn-transfer")).to_be_disabled()
+        await expect(page.locator("#btn-hangup")).to_be_enabled()  # completes the transfer
         if not [a for a in site.demo.desk.actions if a[0] == "cancel_consult"]:
             await page.click("#btn-cancel-consult")
             await expect(page.locator("#call-status")).to_have_text("Talking")
@@ -35,6 +39,9 @@ async def test_consult_cancel_then_conference_buttons(page: Page, site: Site) ->
     await page.click("#btn-conference")
     await expect(page.locator("#call-status")).to_have_text("Conference")
     await expect(page.locator("#btn-conference")).to_be_hidden()
+    await expect(page.locator("#btn-hold")).to_be_disabled()
+    await expect(page.locator("#btn-transfer")).to_be_disabled()
+    await expect(page.locator("#btn-hangup")).to_be_enabled()  # leaves the conference
     transfers = [a for a in site.demo.desk.actions if a[0] == "transfer"]
     assert transfers[0][2]["note"] == "Wants the refund for order A-17"
     assert [a[0] for a in site.demo.desk.actions if a[0] in ("cancel_consult", "conference")] == [

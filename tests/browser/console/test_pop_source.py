@@ -1,0 +1,54 @@
+"""Real Chromium: a pop made while the CRM database is away (docs/resilience.md, "Screen pops") says
+so. A caller the engine could not look up is not an "Unknown caller" (the agent would treat a
+long-standing customer as new); a card from the engine's memory says it may be out of date."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from tests.browser.console.conftest import Site
+from tests.browser.console.test_console_flow import login
+
+
+async def test_a_pop_without_the_crm_says_the_records_are_unavailable(page: Page, site: Site) -> None:
+    await login(page, site)
+    await page.keyboard.press("r")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    desk = site.demo.desk
+    # The CRM is away and this caller was not seen lately: no card, and the pop says why.
+    call_id = await desk.offer_call("a1001", caller_number="+441632960777",
+                                    pop={"caller_number": "+441632960777", "source": "unavailable"})
+    await expect(page.locator("#unknown-card")).to_be_visible()
+    await expect(page.locator("#unknown-number")).to_have_text("+441632960777")
+    await expect(page.locator("#unknown-title")).to_have_text("Customer records unavailable")
+    await expect(page.locator("#pop-source")).to_have_text(
+        "The CRM cannot be reached just now: this caller may well be a customer. Ask for their account.")
+    await expect(page.locator("#customer-card")).to_be_hidden()
+    await desk.caller_hangs_up(call_id)
+    await expect(page.locator("#offer-card")).to_be_hidden()
+    await expect(page.locator("#unknown-card")).to_be_hidden()
+
+    # A caller seen recently pops with the card the engine kept: shown, marked as such.
+    call_id = await desk.offer_call("a1001", caller_number="+8613800138000", pop={
+        "caller_number": "+8613800138000", "source": "cache",
+        "customer": {"id": 1, "name": "李伟 Li Wei", "phone": "+8613800138000"}})
+    await expect(page.locator("#cust-name")).to_have_text("李伟 Li Wei")
+    await expect(page.locator("#cust-source")).to_have_text(
+        "Saved card: the CRM cannot be reached just now, details may be out of date.")
+    await desk.caller_hangs_up(call_id)
+
+    # The CRM answered: no such line.
+    call_id = await desk.offer_call("a1001", caller_number="+8613800138000")
+    await expect(page.locator("#cust-name")).to_have_text("李伟 Li Wei")
+    await expect(page.locator("#cust-tier")).to_have_text("Gold")
+    await expect(page.locator("#cust-source")).to_be_hidden()
+    await desk.caller_hangs_up(call_id)
+    call_id = await desk.offer_call("a1001", caller_number="+441632960999")
+    await expect(page.locator("#unknown-title")).to_have_text("Unknown caller")
+    await expect(page.locator("#pop-source")).to_be_hidden()
+
+    await page.locator(".lang-toggle:visible").click()  # and in Chinese
+    await desk.caller_hangs_up(call_id)
+    await desk.offer_call("a1001", caller_number="+441632960777",
+                          pop={"caller_number": "+441632960777", "source": "unavailable"})
+    await expect(page.locator("#unknown-title")).to_have_text("客户资料暂不可用")

@@ -1,0 +1,96 @@
+"""Real Chromium as the agent's softphone on the real engine and Asterisk: the console's session
+expires (8 h after login; here a few seconds) in the middle of a call. The login form comes back,
+but the call goes on: the customer is not put on hold, the browser keeps talking, and the agent who
+logs in again finds the call and the customer where they were. Without a login, the phone stops
+once that call ends."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from playwright.async_api import Page, expect
+
+from callcenter.engine import Engine
+from cti.events import Event
+from cti.pbx import ManagedPbx
+from tests.ami_events import AmiEvents
+from tests.browser.console.test_softphone import (  # noqa: F401 (engine, phone_page: fixtures)
+    call_in,
+    engine,
+    login_ready,
+    phone_page,
+    until,
+    wait_js,
+)
+from tests.helpers import customer_number
+
+SESSION_S = 25.0
+
+
+async def expired(page: Page) -> None:
+    await expect(page.locator("#login-view")).to_be_visible(timeout=SESSION_S * 1000 + 10_000)
+    await expect(page.locator("#login-error")).to_have_text(
+        "Your session ended. Your call goes on: log in again to see it.")
+
+
+async def log_in_again(page: Page) -> None:
+    await page.fill("#login-username", "agent1")
+    await page.fill("#login-password", "agent1-demo")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#console-view")).to_be_visible()
+
+
+async def test_an_expired_session_mid_call_keeps_the_call_and_the_agent_logs_in_again(
+        engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:  # noqa: F811
+    eng, queued = engine
+    page = phone_page
+    eng.app.state.console.auth.signer.ttl_s = SESSION_S  # tokens signed from now on last this long
+    _, name, number = await customer_number(eng)
+    await login_ready(page, eng.url)
+    logged_in = time.monotonic()
+    async with AmiEvents(eng.settings) as ami:
+        caller = await call_in(eng, queued, number, "")
+        queue_side = caller.removesuffix(";1") + ";2"
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+        await page.click("#phone-answer")
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        assert time.monotonic() - logged_in < SESSION_S - 3, "the call came too late for this test"
+        # The caller heard the queue's music while waiting: count from here.
+        moh_before = len(ami.named("MusicOnHoldStart", Channel=re.escape(queue_side)))
+
+        await expired(page)
+        # The call goes on: the browser still carries it, and the caller never went to music.
+        assert await page.evaluate("window.ctiPhone.status") == "in_call"
+        before = float((await page.evaluate("window.ctiPhone.stats()"))["inbound"]["totalAudioEnergy"])
+        await asyncio.sleep(2)
+        after = float((await page.evaluate("window.ctiPhone.stats()"))["inbound"]["totalAudioEnergy"])
+        assert after > before, "no more audio from the caller"
+        assert len(ami.named("MusicOnHoldStart", Channel=re.escape(queue_side))) == moh_before, "put on hold"
+        assert eng.acd.calls[queued[-1].linkedid].status == "talking"  # type: ignore[attr-defined]
+
+        await log_in_again(page)
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await expect(page.locator("#cust-name")).to_contain_text(name)
+        assert await page.evaluate("window.ctiPhone.status") == "in_call"
+        await page.click("#btn-hangup")
+        await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
+        await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
+        assert len(ami.named("MusicOnHoldStart", Channel=re.escape(queue_side))) == moh_before, "put on hold"
+
+        await page.select_option("#wrap-disposition", "resolved")
+        await page.click("#wrap-submit")
+        await expect(page.locator("#wrap-form")).to_be_hidden()
+
+        # Expired again on the next call, which the caller ends: nobody logged in, so the phone
+        # stops (unregistered: no call rings a console nobody is logged in to).
+        caller = await call_in(eng, queued, number, "")
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+        await page.click("#phone-answer")
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await expired(page)
+        assert await page.evaluate("window.ctiPhone.status") == "in_call"
+        await eng.ami.control.hangup(caller)
+        await wait_js(page, 'window.ctiPhone.status === "off"', 10.0)
+        await until(lambda: "web1001/sip:" not in pbx.cli("pjsip show contacts"), what="the phone unregistered")
