@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from cti.errors import AmiActionFailed
 
 ASTDB_FAMILY = "cti_phone/auth"  # sorcery.conf: auth = astdb,cti_phone (the wizard adds /auth)
-DESK_LOCK_FAMILY = "cti_desk/auth"  # sorcery.conf: auth = astdb,cti_desk, before pjsip.conf's auths
+DESK_LOCK_FAMILY = ASTDB_FAMILY  # keys <extension>-auth beside the softphones' web<extension>
 KEEP_WINDOW = 100  # desk endpoints a keep looks at: its list ("1001-1002-...") stays under 600 bytes
 
 
@@ -71,7 +71,7 @@ class AstDbDeskLocks:
         except AmiActionFailed as err:  # the dialplan leaves it unanswered when PJSIP reads pjsip.conf first
             raise AmiActionFailed(
                 f"desk phone {endpoint} not locked ({err}): Asterisk must read the lock before pjsip.conf "
-                "(sorcery.conf's first auth line `auth = astdb,cti_desk`; an Asterisk running since before "
+                "(sorcery.conf's first auth line `auth = astdb,cti_phone`; an Asterisk running since before "
                 "that line needs `cti pbx down && cti pbx up`) and have the cti-desk-lock context") from None
 
     async def unlock(self, endpoint: str) -> None:

@@ -18,7 +18,7 @@ from callcenter.engine import Engine
 from crm_core.db import Database
 from crm_core.models import User
 from cti.ami.manager import AmiClient
-from cti.ami.phone_secrets import AstDbDeskLocks
+from cti.ami.phone_secrets import AstDbDeskLocks, AstDbPhoneSecrets
 from cti.errors import AmiActionFailed
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
@@ -82,10 +82,20 @@ async def test_a_deactivated_users_desk_phone_stops_registering_and_calling_at_o
             assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) == 200
             assert await asyncio.to_thread(_invite, phone, "1001", secret["1001"], "1003") not in (401, 403)
     finally:
-        pbx.cli("database deltree cti_desk")  # the session's PBX serves the other tests too
+        _drop_locks(pbx)  # the session's PBX serves the other tests too
         for sip, user in ((phone, "1001"), (other, "1002")):
             await asyncio.to_thread(_register, sip, user, secret[user], expires=0)
             sip.close()
+
+
+def _locks(pbx: ManagedPbx) -> str:
+    """The desk phone locks in AstDB (the lines of keys <extension>-auth)."""
+    return "\n".join(line for line in pbx.cli("database show cti_phone/auth").splitlines() if "-auth " in line)
+
+
+def _drop_locks(pbx: ManagedPbx) -> None:
+    for n in range(1001, 1010):
+        pbx.cli(f"database del cti_phone/auth {n}-auth")
 
 
 async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
@@ -100,16 +110,24 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
     async with db.session() as s:
         await s.execute(update(User).where(User.agent_id == "1002").values(active=False))
     await db.dispose()
-    pbx.cli('database put cti_desk/auth 1003-auth {\\"auth_type\\":\\"userpass\\",\\"username\\":\\"1003\\",'
+    pbx.cli('database put cti_phone/auth 1003-auth {\\"auth_type\\":\\"userpass\\",\\"username\\":\\"1003\\",'
             '\\"password\\":\\"stale-lock\\"}')
     start = pbx.log_file.stat().st_size
     eng = Engine(settings, web=False, phone_kind="sip")
     sip = SipClient(pbx.settings.pbx.sip_port)
     try:
         await eng.start()
-        locks = pbx.cli("database show cti_desk")
+        locks = _locks(pbx)
         assert "1002-auth" in locks and "1003-auth" not in locks, locks
-        lock_password = json.loads(locks.splitlines()[0].split(":", 1)[1])["password"]
+        lock_password = json.loads(next(line for line in locks.splitlines()
+                                        if "1002-auth" in line).split(":", 1)[1])["password"]
+        # The softphones' passwords share the family: both are read (a second AstDB line in
+        # sorcery.conf was dropped by Asterisk, and every softphone failed), and clearing the
+        # softphones' leaves the locks.
+        await AstDbPhoneSecrets(eng.ami.client).put("web1003", "soft-phone-pass")
+        assert "web1003/web1003" in pbx.cli("pjsip show auth web1003")
+        await AstDbPhoneSecrets(eng.ami.client).clear()
+        assert "web1003" not in pbx.cli("database show cti_phone/auth") and "1002-auth" in _locks(pbx)
         assert len(lock_password) >= 32
         assert await asyncio.to_thread(_register, sip, "1002", secret["1002"]) in (401, 403)
         assert await asyncio.to_thread(_register, sip, "1003", secret["1003"]) == 200
@@ -118,12 +136,12 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         assert "lock@cti-desk-lock" in log and lock_password not in log
         # keep deletes the other locks only (the start then writes its own: no unlocked moment between).
         for ep in ("1004", "1005"):
-            pbx.cli(f'database put cti_desk/auth {ep}-auth {{\\"auth_type\\":\\"userpass\\"}}')
+            pbx.cli(f'database put cti_phone/auth {ep}-auth {{\\"auth_type\\":\\"userpass\\"}}')
         await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1004))
-        locks = pbx.cli("database show cti_desk")
+        locks = _locks(pbx)
         assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" in locks, locks  # 1005: not in span
         await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1005))
-        locks = pbx.cli("database show cti_desk")
+        locks = _locks(pbx)
         assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" not in locks, locks
         # AMI comes back (Asterisk may have been replaced, a lock may have failed meanwhile): synced again.
         async with eng.db.session() as s:
@@ -133,14 +151,14 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         await until(lambda: eng.ami.client.connects > connects, what="AMI reconnected")
 
         def synced() -> bool:
-            locks = pbx.cli("database show cti_desk")
+            locks = _locks(pbx)
             return "1002-auth" in locks and "1005-auth" in locks and "1004-auth" not in locks
 
         await until(synced, timeout_s=10, what="the locks synced after the reconnection")
     finally:
         sip.close()
         await eng.stop()
-        pbx.cli("database deltree cti_desk")
+        _drop_locks(pbx)
 
 
 async def test_an_asterisk_still_reading_pjsip_conf_first_refuses_the_lock_and_the_engine_says_why(
@@ -186,6 +204,6 @@ async def test_an_asterisk_still_reading_pjsip_conf_first_refuses_the_lock_and_t
             await AstDbDeskLocks(client).lock("1001")
         finally:
             await client.stop()
-        assert "1001-auth" in own.cli("database show cti_desk")
+        assert "1001-auth" in _locks(own)
     finally:
         await asyncio.to_thread(own.remove_instance)

@@ -83,7 +83,7 @@ async def test_locks_are_written_by_the_dialplan_with_a_fresh_random_password() 
     await locks.unlock("1001")
     await locks.keep_only(["1003", "1001", "1250"], (1001, 1250))
     (a, first), (_, second), (_, unlock), *keeps = sender.sent
-    assert a == "Originate" and DESK_LOCK_FAMILY == "cti_desk/auth"
+    assert a == "Originate" and DESK_LOCK_FAMILY == "cti_phone/auth"
     assert first["Channel"] == "Local/lock@cti-desk-lock/n" and first["Context"] == "cti-desk-lock"
     ep, pw = first["Variable"]
     assert ep == "CTI_EP=1001" and len(pw) >= len("CTI_PW=") + 40
@@ -114,5 +114,5 @@ async def test_a_lock_asterisk_left_unanswered_says_how_to_make_it_take() -> Non
     with pytest.raises(AmiActionFailed) as refused:
         await AstDbDeskLocks(Refusing()).lock("1002")
     said = str(refused.value)
-    assert "desk phone 1002 not locked (Originate: Originate failed)" in said and "auth = astdb,cti_desk" in said
+    assert "desk phone 1002 not locked (Originate: Originate failed)" in said and "auth = astdb,cti_phone" in said
     assert "CTI_PW" not in said
