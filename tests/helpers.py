@@ -68,8 +68,10 @@ def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
         "recordings": pbx_settings.recordings.model_copy(update={"dir": tmp_path / "recordings"})})
 
 
-_SEEDED: dict[tuple[Path, str], bytes] = {}  # (config dir, its files' digest) -> a seeded SQLite file
-_SEEDED_PG: dict[tuple[Path, str], bytes] = {}  # the same key -> pg_dump of a seeded PostgreSQL database
+# Keyed by the digest of the config directory's files, not by its path: a test's own copy of the
+# configuration (tests/asterisk/engine/test_recording.py makes one per test) seeds what an equal one did.
+_SEEDED: dict[str, bytes] = {}  # config digest -> a seeded SQLite file
+_SEEDED_PG: dict[str, bytes] = {}  # config digest -> pg_dump of a seeded PostgreSQL database
 
 
 def _config_digest(config_dir: Path) -> str:
@@ -95,11 +97,11 @@ def _pg(tool: str, args: list[str], *more: str, stdin: bytes | None = None) -> b
 
 async def seed(settings: Settings) -> None:
     """Migrate and seed the demo company into the settings' database. A fresh database is seeded
-    once per config directory (and content) and then copied (a SQLite file; a PostgreSQL database
+    once per configuration (the config directory's content) and then copied (a SQLite file; a PostgreSQL database
     through pg_dump and psql): migrations and argon2 hashes cost seconds (about 7 s on PostgreSQL)."""
     path = sqlite_file(settings.database_url)
     pg = _pg_args(settings.database_url)
-    key = (settings.config_dir.resolve(), await asyncio.to_thread(_config_digest, settings.config_dir))
+    key = await asyncio.to_thread(_config_digest, settings.config_dir)
     if path is not None and key in _SEEDED and not path.exists():
         await asyncio.to_thread(path.write_bytes, _SEEDED[key])
         return
