@@ -172,7 +172,10 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
         await page.click("#phone-answer")
         await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
         await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
-        await asyncio.sleep(4)
+        # Media both ways: polled up to the 4 s it slept before looking; the asserts below are unchanged.
+        await wait_js(page, "window.ctiPhone.stats().then((s) => s?.inbound?.packetsReceived > 100 && "
+                            "s.inbound.totalAudioEnergy > 0.05 && s.inbound.audioLevel > 0.05 && "
+                            "s?.outbound?.packetsSent > 100)", 4.0)
         stats = await page.evaluate("window.ctiPhone.stats()")
         inbound = stats["inbound"]
         assert inbound["packetsReceived"] > 100, stats
@@ -350,7 +353,9 @@ async def test_a_supervisors_listen_rings_the_wallboards_browser_phone_and_carri
     await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=10_000)
     await page.click("#phone-answer")
     await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
-    await asyncio.sleep(3)
+    # The agent's call heard: polled up to the 3 s it slept before looking; the assert below is unchanged.
+    await wait_js(page, "window.ctiPhone.stats().then((s) => s?.inbound?.totalAudioEnergy > 0.02 && "
+                        "s.inbound.audioLevel > 0.05)", 3.0)
     stats = await page.evaluate("window.ctiPhone.stats()")
     assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
     live = [ch.name for call in eng.ami.model.calls() for ch in call.live]
