@@ -20,6 +20,7 @@ from agent_console.app import create_app
 from agent_console.fake_preview import FakeCampaignContacts
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
 from agent_console.hub import PER_MESSAGE_DEFLATE
+from agent_console.phone import MemoryPhoneSecrets, PhoneService, install_phone
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
 from agent_console.security import ConsoleAuth, LoginThrottle, Principal, current_principal, hash_password
@@ -74,6 +75,35 @@ def demo_router(desk: FakeDesk) -> APIRouter:
     return r
 
 
+class RecordingOff(BaseModel):
+    linkedid: str
+    state: str = "off"
+
+
+def unrecorded_router() -> APIRouter:
+    """``GET /api/calls/{linkedid}/recording``, which the console asks of every live call: the demo
+    records nothing (the engine's answer for a call it does not record). Pausing is the engine's only."""
+    r = APIRouter(tags=["recordings"])
+
+    @r.get("/api/calls/{linkedid}/recording", response_model=RecordingOff)
+    async def recording_status(linkedid: str, who: Principal = Depends(current_principal)) -> RecordingOff:
+        return RecordingOff(linkedid=linkedid)
+
+    return r
+
+
+def _simulated_phones(settings: Any) -> PhoneService:
+    """Every agent's phone is the simulated one (``kind: sim``, nothing to register); staff have none."""
+
+    async def no_extension(agent_id: str) -> str | None:
+        return None
+
+    async def sim(agent_id: str) -> str:
+        return "sim"
+
+    return PhoneService(settings, MemoryPhoneSecrets(), no_extension, kind_of=sim)
+
+
 @functools.cache
 def _demo_hash() -> str:
     return hash_password(DEMO_PASSWORD)
@@ -81,11 +111,13 @@ def _demo_hash() -> str:
 
 def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int = 0,
                throttle: LoginThrottle | None = None, demo_routes: bool = True, supervisor: bool = True,
-               **app_kw: Any) -> DemoConsole:
+               phone: bool = True, **app_kw: Any) -> DemoConsole:
     """The app on fakes with demo users (password ``DEMO_PASSWORD``): alice, bob (agents), with
     ``supervisor`` sue (a supervisor, for the tests of who may do what: the fakes serve no
     supervisor pages, so a supervisor's login lands on a /wallboard that is not there), and
-    ``agents`` more named agent0001... (for the benchmark)."""
+    ``agents`` more named agent0001... (for the benchmark). ``phone``: the agents' phones are
+    simulated (``GET /api/phone/credentials`` says ``sim``); False for a test that installs its own
+    ``agent_console.phone.PhoneService``."""
     bus = InProcessBus()
     crm = FakeCrm()
     desk = FakeDesk(bus, crm, answer_after_s=answer_after_s)
@@ -101,8 +133,11 @@ def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int
     contacts = FakeCampaignContacts(desk)
     routers = [build_preview_router(PreviewDesk(desk, [CallbackSource(desk), CampaignSource(contacts)]))]
     routers += [demo_router(desk)] if demo_routes else []
+    routers.append(unrecorded_router())
     app = create_app(settings, users=users, desk=desk, pops=crm, search=crm, bus=bus, extra_routers=routers,
                      auth=auth, manage_bus=True, demo=demo_routes, **app_kw)
+    if phone:
+        install_phone(app, _simulated_phones(settings))
     return DemoConsole(app, bus, desk, crm, users, auth, contacts)
 
 

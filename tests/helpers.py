@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,11 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from callcenter.engine import Engine
 from crm_core.db import Database, sqlite_file
 from crm_core.seed import seed_demo
+from cti.ami.callmodel import CallModel
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.servers import _pg_bin
 
 
 async def until(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
@@ -62,7 +68,10 @@ def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:
         "recordings": pbx_settings.recordings.model_copy(update={"dir": tmp_path / "recordings"})})
 
 
-_SEEDED: dict[tuple[Path, str], bytes] = {}  # (config dir, its files' digest) -> a seeded SQLite file
+# Keyed by the digest of the config directory's files, not by its path: a test's own copy of the
+# configuration (tests/asterisk/engine/test_recording.py makes one per test) seeds what an equal one did.
+_SEEDED: dict[str, bytes] = {}  # config digest -> a seeded SQLite file
+_SEEDED_PG: dict[str, bytes] = {}  # config digest -> pg_dump of a seeded PostgreSQL database
 
 
 def _config_digest(config_dir: Path) -> str:
@@ -72,13 +81,34 @@ def _config_digest(config_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _pg_args(database_url: str) -> list[str] | None:
+    """psql / pg_dump connection options for a PostgreSQL URL (None for any other database)."""
+    url = make_url(database_url)
+    if not url.drivername.startswith("postgresql"):
+        return None
+    return ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres",
+            "-d", url.database or "postgres"]
+
+
+def _pg(tool: str, args: list[str], *more: str, stdin: bytes | None = None) -> bytes:
+    return subprocess.run([str(_pg_bin() / tool), *args, *more], input=stdin, check=True,
+                          capture_output=True).stdout
+
+
 async def seed(settings: Settings) -> None:
-    """Migrate and seed the demo company into the settings' database. A SQLite file is seeded once
-    per config directory (and content) and then copied: migrations and argon2 hashes cost seconds."""
+    """Migrate and seed the demo company into the settings' database. A fresh database is seeded
+    once per configuration (the config directory's content) and then copied (a SQLite file; a PostgreSQL database
+    through pg_dump and psql): migrations and argon2 hashes cost seconds (about 7 s on PostgreSQL)."""
     path = sqlite_file(settings.database_url)
-    key = (settings.config_dir.resolve(), await asyncio.to_thread(_config_digest, settings.config_dir))
+    pg = _pg_args(settings.database_url)
+    key = await asyncio.to_thread(_config_digest, settings.config_dir)
     if path is not None and key in _SEEDED and not path.exists():
         await asyncio.to_thread(path.write_bytes, _SEEDED[key])
+        return
+    fresh = pg is not None and (await asyncio.to_thread(
+        _pg, "psql", pg, "-tAc", "select count(*) from pg_tables where schemaname = 'public'")).strip() == b"0"
+    if pg is not None and fresh and key in _SEEDED_PG:
+        await asyncio.to_thread(_pg, "psql", pg, "-q", "-v", "ON_ERROR_STOP=1", "-f", "-", stdin=_SEEDED_PG[key])
         return
     db = Database.from_settings(settings)
     try:
@@ -88,6 +118,17 @@ async def seed(settings: Settings) -> None:
         await db.dispose()
     if path is not None and key not in _SEEDED:
         _SEEDED[key] = await asyncio.to_thread(path.read_bytes)
+    if pg is not None and fresh and key not in _SEEDED_PG:
+        _SEEDED_PG[key] = await asyncio.to_thread(_pg, "pg_dump", pg, "--no-owner", "--no-privileges")
+
+
+async def hang_up_all(pbx: ManagedPbx, model: CallModel) -> None:
+    """Every channel on ``pbx`` hung up, and seen gone by ``model`` (an AMI call model), before a test
+    stops what it ran: the teardowns slept a fixed 0.3 or 0.5 s instead. Bounded and never failing:
+    a test that left AMI down still stops its parts."""
+    pbx.cli("channel request hangup all")
+    with contextlib.suppress(AssertionError):
+        await until(lambda: not model.calls(), timeout_s=2.0, what="every call hung up")
 
 
 @asynccontextmanager
@@ -103,8 +144,7 @@ async def running_engine(pbx: ManagedPbx, settings: Settings, *,
     try:
         yield engine
     finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
+        await hang_up_all(pbx, engine.ami.model)
         await engine.stop()
 
 

@@ -165,17 +165,11 @@ async function start() {
   try {
     P.creds = await fetchJson("/api/phone/credentials");
   } catch (err) {
-    if (err.status === 404) {
-      P.creds = { kind: "sim" };  // no phone service (the console demo on fakes): its calls are simulated
-    } else if (err.status === 403) {  // no softphone for this user (staff without an extension): not a fault
-      setStatus("off", err.message);
-      P.active = false;
-      return;
-    } else {
-      setStatus("failed", t("phone.err.credentials", { m: err.message }));
-      P.active = false;
-      return;
-    }
+    // 403: no softphone for this user (staff without an extension), not a fault.
+    if (err.status === 403) setStatus("off", err.message);
+    else setStatus("failed", t("phone.err.credentials", { m: err.message }));
+    P.active = false;
+    return;
   }
   if (P.creds.kind !== "webrtc") {  // calls ring a desk phone or the simulated one: nothing to register
     setStatus(P.creds.kind === "sip" ? "desk" : "sim");

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.browser.watch import pytest_runtest_call, watch  # noqa: F401 - the hook closes the watches
+
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this
 # machine's closed network refuses; as root it needs --no-sandbox.
@@ -43,27 +45,24 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 def expected_page_errors() -> tuple[str, ...]:
-    """Console errors a test expects (a module overrides this fixture), matched as substrings."""
+    """Console errors a test expects (a module overrides this fixture), matched as substrings; never
+    a failed resource load, which a test names with ``@pytest.mark.expected_failed_load`` (tests.browser.watch)."""
     return ()
 
 
 @pytest.fixture
-async def page(browser: Browser, viewport: dict[str, int],
-               expected_page_errors: tuple[str, ...]) -> AsyncIterator[Page]:
-    """A fresh page; any script error or console error on it fails the test."""
+async def page(browser: Browser, viewport: dict[str, int], expected_page_errors: tuple[str, ...],
+               request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh page; any script error, console error or failed resource load on it (or on another
+    page of its context) that the test did not name fails the test."""
     ctx = await browser.new_context(viewport=viewport, locale="en-US")
+    seen = watch(ctx, request, expected_page_errors)
     pg = await ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     try:
         yield pg
     finally:
         await ctx.close()
-    # Resource errors are the tests' own to check (test_page_requests, test_login_page): some expect a
-    # 503 of the absent PBX.
-    real = [e for e in errors if "Failed to load resource" not in e and not any(x in e for x in expected_page_errors)]
-    assert not real, f"errors in the page: {real}"
+    seen.check()
 
 
 async def log_in(page: Page, base: str, user: str, password: str) -> None:

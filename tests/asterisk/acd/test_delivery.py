@@ -19,7 +19,7 @@ from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import AgentRingNoAnswer, CallConnected, CallEnded, CallTransferred, QueueLeft
 from cti.pbx import ManagedPbx
-from tests.helpers import channels, playing_music
+from tests.helpers import channels, hang_up_all, playing_music
 
 
 async def until(predicate: Callable[[], Any], timeout_s: float = 15.0) -> Any:
@@ -65,8 +65,7 @@ async def acd(pbx: ManagedPbx) -> AsyncIterator[tuple[AcdService, AmiBridge, Rec
     try:
         yield service, bridge, rec
     finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.3)
+        await hang_up_all(pbx, bridge.model)
         await service.stop()
         await bridge.stop()
         await bus.stop()
@@ -228,8 +227,7 @@ async def test_waiting_caller_hears_position_then_reaches_agent(pbx: ManagedPbx)
         peer = await until(lambda: bridge.model.bridged_peer(channel))
         assert peer.name.startswith("Local/1001@cti-sim-phone-")
     finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.3)
+        await hang_up_all(pbx, bridge.model)
         await agi.stop()
         await service.stop()
         await bridge.stop()

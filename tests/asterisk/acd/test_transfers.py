@@ -21,6 +21,7 @@ from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallConnected, CallTransferred
 from cti.pbx import ManagedPbx
+from tests.helpers import hang_up_all
 
 from .test_delivery import Recorder, place_caller, until
 
@@ -45,8 +46,7 @@ async def _rig(pbx: ManagedPbx, queues: list[QueueConfig]) -> Rig:
 
 async def _stop(pbx: ManagedPbx, rig: Rig) -> None:
     service, bridge, _ = rig
-    pbx.cli("channel request hangup all")
-    await asyncio.sleep(0.3)
+    await hang_up_all(pbx, bridge.model)
     await service.stop()
     await bridge.stop()
     await service.bus.stop()  # type: ignore[attr-defined]

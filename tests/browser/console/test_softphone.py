@@ -25,6 +25,7 @@ from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.ami_events import AmiEvents
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.watch import watch
 from tests.helpers import customer_number, engine_settings, running_engine
 
 MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -95,24 +96,21 @@ async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> Asy
 
 
 @pytest.fixture
-async def phone_page(tmp_path: Path) -> AsyncIterator[Page]:
-    """Chromium whose microphone plays a 1 kHz tone; script errors fail the test."""
+async def phone_page(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """Chromium whose microphone plays a 1 kHz tone; watched as the ``page`` fixture is (tests.browser.watch)."""
     wav = tone_wav(tmp_path / "mic-1khz.wav")
     async with async_playwright() as pw:
         browser: Browser = await pw.chromium.launch(
             executable_path=CHROMIUM, headless=True,
             args=[*CHROMIUM_ARGS, *MEDIA_ARGS, f"--use-file-for-fake-audio-capture={wav}"])
         ctx = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
+        seen = watch(ctx, request)
         page = await ctx.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         try:
             yield page
         finally:
             await browser.close()
-    real = [e for e in errors if "Failed to load resource" not in e]
-    assert not real, f"errors in the page: {real}"
+    seen.check()
 
 
 async def energy(page: Page) -> float:
@@ -174,7 +172,10 @@ async def test_browser_phone_rings_answers_and_carries_audio_both_ways(
         await page.click("#phone-answer")
         await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
         await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
-        await asyncio.sleep(4)
+        # Media both ways: polled up to the 4 s it slept before looking; the asserts below are unchanged.
+        await wait_js(page, "window.ctiPhone.stats().then((s) => s?.inbound?.packetsReceived > 100 && "
+                            "s.inbound.totalAudioEnergy > 0.05 && s.inbound.audioLevel > 0.05 && "
+                            "s?.outbound?.packetsSent > 100)", 4.0)
         stats = await page.evaluate("window.ctiPhone.stats()")
         inbound = stats["inbound"]
         assert inbound["packetsReceived"] > 100, stats
@@ -309,18 +310,21 @@ async def test_a_browser_without_a_microphone_says_so_and_still_registers(
     await until(lambda: "web1001/sip:" not in pbx.cli("pjsip show contacts"), what="the contact removed")
 
 
-async def test_a_refused_microphone_permission_is_shown(engine: tuple[Engine, list[Event]], tmp_path: Path) -> None:
+async def test_a_refused_microphone_permission_is_shown(engine: tuple[Engine, list[Event]], tmp_path: Path,
+                                                       request: pytest.FixtureRequest) -> None:
     """Fake devices but no fake consent UI: headless Chromium refuses the permission prompt."""
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                            args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream"])
         try:
             page = await browser.new_page()
+            seen = watch(page.context, request)
             await login(page, engine[0].url)
             await expect(page.locator("#phone-message")).to_contain_text("Microphone permission refused",
                                                                          timeout=15_000)
         finally:
             await browser.close()
+    seen.check()
 
 
 async def test_a_supervisors_listen_rings_the_wallboards_browser_phone_and_carries_the_call(
@@ -349,7 +353,9 @@ async def test_a_supervisors_listen_rings_the_wallboards_browser_phone_and_carri
     await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=10_000)
     await page.click("#phone-answer")
     await expect(page.locator("#phone-status")).to_have_attribute("data-state", "in_call", timeout=10_000)
-    await asyncio.sleep(3)
+    # The agent's call heard: polled up to the 3 s it slept before looking; the assert below is unchanged.
+    await wait_js(page, "window.ctiPhone.stats().then((s) => s?.inbound?.totalAudioEnergy > 0.02 && "
+                        "s.inbound.audioLevel > 0.05)", 3.0)
     stats = await page.evaluate("window.ctiPhone.stats()")
     assert stats["inbound"]["totalAudioEnergy"] > 0.02 and stats["inbound"]["audioLevel"] > 0.05, stats
     live = [ch.name for call in eng.ami.model.calls() for ch in call.live]

@@ -18,6 +18,7 @@ from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.console.test_softphone import MEDIA_ARGS, login, tone_wav
+from tests.browser.watch import watch
 from tests.helpers import engine_settings, running_engine
 from tests.servers import free_port, rtp_range
 
@@ -48,7 +49,7 @@ async def tls_engine(tls_pbx: ManagedPbx, tmp_path: Path) -> AsyncIterator[Engin
 
 
 async def test_console_registers_over_wss_with_the_generated_certificate(
-        tls_engine: Engine, tls_pbx: ManagedPbx, tmp_path: Path) -> None:
+        tls_engine: Engine, tls_pbx: ManagedPbx, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     pbx = tls_pbx.settings.pbx
     status = tls_pbx.cli("http show status")
     assert f"HTTPS Server Enabled and Bound to 127.0.0.1:{pbx.https_port}" in status, status
@@ -60,6 +61,7 @@ async def test_console_registers_over_wss_with_the_generated_certificate(
             *CHROMIUM_ARGS, *MEDIA_ARGS, f"--use-file-for-fake-audio-capture={wav}", "--ignore-certificate-errors"])
         try:
             page = await browser.new_page()
+            seen = watch(page.context, request)
             await login(page, tls_engine.url)
             await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
             # phone.js registers on the first URL only (no fallback): wss:// when TLS is on.
@@ -76,4 +78,5 @@ async def test_console_registers_over_wss_with_the_generated_certificate(
             await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=20_000)
         finally:
             await browser.close()
+    seen.check()
 

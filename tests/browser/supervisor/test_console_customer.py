@@ -12,6 +12,7 @@ from crm_core.models import Customer, Interaction, User
 from crm_core.recordings import Recording
 from crm_core.seed import DISPOSITIONS
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 
@@ -46,6 +47,7 @@ async def test_history_shows_disposition_labels_in_both_languages(site: Site, pa
     assert set(shown) - {"—"} <= {zh for _, zh in labels.values()}, shown
 
 
+@NO_PBX_FOR_SUP1
 async def test_chinese_mode_has_no_english_leftovers(site: Site, page: Page) -> None:
     name = await _customer_with_history(site)
     await log_in(page, site.base, "agent1", "agent1-demo")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.browser.supervisor.test_campaigns_page import _campaign
 from tests.web.supervisor.conftest import Site
 
@@ -43,6 +44,7 @@ async def test_a_manager_sees_the_floor_without_its_controls(site: Site, page: P
     await page.screenshot(path=f"{SHOTS}/manager-console.png")
 
 
+@NO_PBX_FOR_SUP1
 async def test_a_supervisor_keeps_the_controls(site: Site, page: Page) -> None:
     cid = await _campaign(site)
     await site.engine.acd.agent_login("1001", {"support": 3}, ["support"], ready=True)

@@ -7,6 +7,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 
@@ -15,6 +16,7 @@ def viewport() -> dict[str, int]:
     return {"width": 420, "height": 860}
 
 
+@NO_PBX_FOR_SUP1
 @pytest.mark.parametrize("path", ["/wallboard", "/callbacks", "/reports"])
 async def test_supervisor_pages_fit_a_narrow_screen(site: Site, page: Page, path: str) -> None:
     await log_in(page, site.base, "sup1", "sup1-demo-1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from playwright.async_api import Page, Response, expect
 
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 SUPERVISOR_PAGES = ("/wallboard", "/callbacks", "/campaigns", "/reports", "/staffing", "/users")
@@ -24,6 +25,7 @@ def failures(page: Page) -> list[str]:
     return failed
 
 
+@NO_PBX_FOR_SUP1
 async def test_supervisor_pages_request_nothing_that_fails(site: Site, page: Page) -> None:
     failed = failures(page)
     await log_in(page, site.base, "sup1", "sup1-demo-1")

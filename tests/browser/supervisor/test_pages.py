@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 
+@NO_PBX_FOR_SUP1
 async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
     await log_in(page, site.base, "sup1", "sup1-demo-1")
     await page.wait_for_url("**/wallboard")

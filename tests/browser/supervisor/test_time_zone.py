@@ -12,21 +12,26 @@ from playwright.async_api import Browser, Page, expect
 
 from crm_core.recordings import Recording
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
+from tests.browser.watch import watch
 from tests.web.supervisor.conftest import Site
 
 STARTED = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)  # 11:04 in Asia/Shanghai, 22:04 the day before in New York
 
 
 @pytest.fixture
-async def new_york(browser: Browser) -> AsyncIterator[Page]:
+async def new_york(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     ctx = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="en-US",
                                     timezone_id="America/New_York")
+    seen = watch(ctx, request)
     try:
         yield await ctx.new_page()
     finally:
         await ctx.close()
+    seen.check()
 
 
+@NO_PBX_FOR_SUP1
 async def test_supervisor_pages_show_the_call_centers_zone_and_name_it(site: Site, new_york: Page) -> None:
     assert site.engine.settings.timezone == "Asia/Shanghai"  # config/engine.yaml
     async with site.engine.db.session() as s:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from playwright.async_api import Page, expect
 
 from agent_console.ports import WrapUpInput
@@ -17,8 +18,12 @@ from tests.browser.conftest import shot
 from tests.helpers import until
 
 SHOT = shot("wallboard")
+# sup1's extension 1009 has no softphone endpoint on the test PBX (pbx.agent_endpoints 5: 1001..1005),
+# so the credentials the wallboard asks for are refused (503); always=False: the page may not have asked yet.
+NO_ENDPOINT_FOR_SUP1 = pytest.mark.expected_failed_load(503, "/api/phone/credentials", always=False)
 
 
+@NO_ENDPOINT_FOR_SUP1
 async def test_wallboard_follows_a_real_call(running: Running, page: Page) -> None:
     eng = running.engine
     await page.goto(eng.url + "/")
@@ -54,6 +59,7 @@ async def test_wallboard_follows_a_real_call(running: Running, page: Page) -> No
     await page.screenshot(path=str(SHOT), full_page=True)
 
 
+@NO_ENDPOINT_FOR_SUP1
 async def test_a_forced_not_ready_during_a_call_shows_as_pending(running: Running, page: Page) -> None:
     """A supervisor sets an agent on a real call not ready: it applies after the call, and the row says
     so (the reason column named nothing and the button stayed as it was, so a supervisor could not
@@ -86,6 +92,7 @@ async def test_a_forced_not_ready_during_a_call_shows_as_pending(running: Runnin
     await expect(reason).to_have_text("Set by a supervisor")
 
 
+@NO_ENDPOINT_FOR_SUP1
 async def test_refused_sip_logins_raise_a_security_alert_on_the_supervisor_pages(running: Running,
                                                                                    page: Page) -> None:
     """Wrong passwords for desk phone 1002, from one address, as often as the threshold: Asterisk's

@@ -9,11 +9,13 @@ from playwright.async_api import Page, expect
 
 from acd.calls import AgentPhone
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 SHOTS = "/tmp/ui2-shots"
 
 
+@NO_PBX_FOR_SUP1
 async def test_an_available_agent_without_a_reachable_phone_shows_phone_offline(site: Site, page: Page) -> None:
     # 1001 ready on the browser softphone, whose endpoint Asterisk reports unreachable (the console
     # closed; no PBX here: the device state the ACD reads says so); 1002 ready on a simulated phone.

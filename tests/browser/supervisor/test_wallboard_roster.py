@@ -8,9 +8,11 @@ from sqlalchemy import update
 
 from crm_core.models import User
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 
+@NO_PBX_FOR_SUP1
 async def test_deactivated_users_leave_the_wallboard(site: Site, page: Page) -> None:
     acd = site.engine.acd
     await acd.agent_login("1003", {"support": 3}, ["support"])  # logged in once, then out again

@@ -25,7 +25,7 @@ async def test_login_ok_sets_httponly_cookie_and_me_works(console: Console) -> N
     assert r.status_code == 200
     body = r.json()
     assert body["principal"] == {"user_id": 1, "username": "alice", "role": "agent", "agent_id": "a1001",
-                                 "display_name": "Alice Wang 王丽", "phone": None}  # no phone service here
+                                 "display_name": "Alice Wang 王丽", "phone": True}  # the demo's simulated phone
     assert body["redirect"] == "/"
     cookie = r.headers["set-cookie"]
     assert "cti_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie

@@ -32,7 +32,7 @@ async def phone(request: pytest.FixtureRequest) -> AsyncIterator[tuple[httpx.Asy
         return STAFF.get("extension"), None
 
     store = MemoryPhoneSecrets()
-    demo = build_demo(settings, answer_after_s=None)
+    demo = build_demo(settings, answer_after_s=None, phone=False)
     staff = staff_phone if getattr(request, "param", False) else None
     install_phone(demo.app, PhoneService(settings, store, extension_of, staff_phone=staff))
     port = free_port()
