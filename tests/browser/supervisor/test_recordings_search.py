@@ -7,17 +7,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from playwright.async_api import Page, expect
 
 from crm_core.models import Interaction
 from crm_core.recordings import Recording
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 NOV_20 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 DEC_01 = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)  # 14:30 in Asia/Shanghai
 
 
+@pytest.mark.expected_failed_load(422, "/api/recordings")  # "abc" below: the number is refused
+@NO_PBX_FOR_SUP1
 async def test_recordings_follow_the_reports_period_and_a_callers_number(site: Site, page: Page) -> None:
     async with site.engine.db.session() as s:
         for linkedid, at, number in (("rec-nov-20", NOV_20, "+8613911112222"),

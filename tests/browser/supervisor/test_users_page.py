@@ -39,6 +39,7 @@ async def test_an_administrator_manages_users(site: Site, page: Page) -> None:
         assert (await c.get("/api/me", headers=auth)).json()["agent_id"] == "1011"
 
         await page.fill("#u-username", "agent1")  # a taken name: the server's reason is shown
+        await page.fill("#u-agent", "1012")  # an agent needs an agent id: the name is what is refused
         await page.fill("#u-password", "another-strong-pass")
         await page.click("#us-form button[type=submit]")
         await expect(page.locator("#us-msg")).to_contain_text("taken")

@@ -8,9 +8,11 @@ from __future__ import annotations
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import log_in
+from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
 
+@NO_PBX_FOR_SUP1
 async def test_an_alert_shows_its_figure_and_is_acknowledged_on_the_wallboard(site: Site, page: Page) -> None:
     await site.svc.wallboard.refresh()  # the seed's overdue cases raise supervisor-level alerts
     alert = next(a for a in site.svc.alerts.active() if a["kind"] == "case_overdue")
