@@ -19,6 +19,7 @@ from callcenter.engine import Engine
 from crm_core.db import Database, sqlite_file
 from crm_core.seed import seed_demo
 from cti.ami.callmodel import CallModel
+from cti.events import Event
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.servers import _pg_bin
@@ -146,6 +147,22 @@ async def running_engine(pbx: ManagedPbx, settings: Settings, *,
     finally:
         await hang_up_all(pbx, engine.ami.model)
         await engine.stop()
+
+
+@asynccontextmanager
+async def recorded_engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path, kind: type[Event] = Event,
+                          **options: Any) -> AsyncIterator[tuple[Engine, list[Event]]]:
+    """``running_engine`` on a private copy of the test PBX's settings, with every bus event of
+    ``kind`` recorded from before the start (what the engine fixtures of several test files yield)."""
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    subscribe = lambda eng: eng.bus.subscribe(kind, record, name="test.recorder")  # noqa: E731
+    async with running_engine(pbx, engine_settings(pbx_settings, tmp_path), before_start=subscribe,
+                              **options) as eng:
+        yield eng, seen
 
 
 async def customer_number(engine: Engine, account: str = "100001") -> tuple[int, str, str]:

@@ -18,20 +18,13 @@ from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.browser.conftest import shot
-from tests.helpers import customer_number, engine_settings, place_call, running_engine
+from tests.helpers import customer_number, place_call, recorded_engine
 
 
 @pytest.fixture
 async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Engine, list[Event]]]:
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    settings = engine_settings(pbx_settings, tmp_path)
-    subscribe = lambda eng: eng.bus.subscribe(QueueEntered, record, name="test.recorder")  # noqa: E731
-    async with running_engine(pbx, settings, before_start=subscribe, answer_after_s=3.0) as eng:
-        yield eng, seen
+    async with recorded_engine(pbx, pbx_settings, tmp_path, QueueEntered, answer_after_s=3.0) as recorded:
+        yield recorded
 
 
 async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[Engine, list[Event]],

@@ -17,22 +17,15 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.helpers import customer_number, engine_settings, place_call, running_engine
+from tests.helpers import customer_number, place_call, recorded_engine
 
 NOTE = "Wants the refund for order A-17, identity checked"
 
 
 @pytest.fixture
 async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Engine, list[Event]]]:
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    settings = engine_settings(pbx_settings, tmp_path)
-    subscribe = lambda eng: eng.bus.subscribe(QueueEntered, record, name="test.recorder")  # noqa: E731
-    async with running_engine(pbx, settings, before_start=subscribe, answer_after_s=1.0) as eng:
-        yield eng, seen
+    async with recorded_engine(pbx, pbx_settings, tmp_path, QueueEntered, answer_after_s=1.0) as recorded:
+        yield recorded
 
 
 @pytest.fixture
