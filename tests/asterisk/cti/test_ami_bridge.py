@@ -183,23 +183,29 @@ async def test_resync_after_a_dropped_connection_finds_calls_up_and_started_mean
     assert all(c.phase is Phase.UP for c in kept.live)
 
 
-async def test_hold_plays_music_to_the_held_party_and_unhold_bridges_back(bridge: tuple[AmiBridge, Ended],
-                                                                         pbx: ManagedPbx) -> None:
-    br, _ = bridge
+async def _caller_bridged_to_an_agent(br: AmiBridge) -> tuple[str, str]:
+    """A caller's channel and an agent's, bridged: the agent's leg runs dialplan (as the ACD's do) and
+    is bridged to the caller from AMI."""
     caller = await br.control.originate("Local/s@cti-sim-caller", context="cti-queue", exten="s", timeout_ms=5000)
     assert caller.success and caller.channel
-    # The agent's leg runs dialplan (as the ACD's do) and is bridged to the caller from AMI.
     agent = await br.control.originate("Local/1001@cti-sim-phone", context="cti-sim-caller", exten="s",
                                        timeout_ms=10000)
     assert agent.success and agent.channel
     await br.control.bridge(agent.channel, caller.channel)
     await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None and p.name == agent.channel)
-    await br.control.hold(caller.channel, peer=agent.channel)
-    await until(lambda: (c := br.model.channel(caller.channel or "")) is not None and c.bridge_id is None)
-    await until(lambda: playing_music(pbx, caller.channel or ""))
-    await br.control.unhold(caller.channel)
-    await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None and p.name == agent.channel)
-    assert not playing_music(pbx, caller.channel)
+    return caller.channel, agent.channel
+
+
+async def test_hold_plays_music_to_the_held_party_and_unhold_bridges_back(bridge: tuple[AmiBridge, Ended],
+                                                                         pbx: ManagedPbx) -> None:
+    br, _ = bridge
+    caller, agent = await _caller_bridged_to_an_agent(br)
+    await br.control.hold(caller, peer=agent)
+    await until(lambda: (c := br.model.channel(caller)) is not None and c.bridge_id is None)
+    await until(lambda: playing_music(pbx, caller))
+    await br.control.unhold(caller)
+    await until(lambda: (p := br.model.bridged_peer(caller)) is not None and p.name == agent)
+    assert not playing_music(pbx, caller)
 
 
 async def test_unhold_the_instant_hold_returns_bridges_back(bridge: tuple[AmiBridge, Ended], pbx: ManagedPbx) -> None:
@@ -207,19 +213,13 @@ async def test_unhold_the_instant_hold_returns_bridges_back(bridge: tuple[AmiBri
     when the Bridge action arrives (Asterisk: "Unable to add Channel2 to bridge"); the resume waits
     for the move instead of failing."""
     br, _ = bridge
-    caller = await br.control.originate("Local/s@cti-sim-caller", context="cti-queue", exten="s", timeout_ms=5000)
-    assert caller.success and caller.channel
-    agent = await br.control.originate("Local/1001@cti-sim-phone", context="cti-sim-caller", exten="s",
-                                       timeout_ms=10000)
-    assert agent.success and agent.channel
-    await br.control.bridge(agent.channel, caller.channel)
-    await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None and p.name == agent.channel)
+    caller, agent = await _caller_bridged_to_an_agent(br)
     for _ in range(3):
-        await br.control.hold(caller.channel, peer=agent.channel)
-        await br.control.unhold(caller.channel)
-        await until(lambda: (p := br.model.bridged_peer(caller.channel or "")) is not None
-                    and p.name == agent.channel)
-    await until(lambda: not playing_music(pbx, caller.channel or ""))
+        await br.control.hold(caller, peer=agent)
+        await br.control.unhold(caller)
+        await until(lambda: (p := br.model.bridged_peer(caller)) is not None
+                    and p.name == agent)
+    await until(lambda: not playing_music(pbx, caller))
 
 
 async def test_reconnect_after_an_asterisk_restart_rebuilds_the_picture(pbx_settings: Settings) -> None:
