@@ -249,7 +249,7 @@ class AcdService:
         return (call.queue or None) if call is not None else None
 
     def queue_names(self) -> list[str]:
-        return sorted(q.queue for q in self.router.queue_snapshots(self.clock()))
+        return sorted(self.router.queue_names())
 
     def rings_in_flight(self) -> int:
         """Offers whose ring is still under way: the agent's leg may yet appear, ring or be hung up."""

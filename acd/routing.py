@@ -577,6 +577,10 @@ class Router:
     def has_queue(self, name: str) -> bool:
         return name in self._queues
 
+    def queue_names(self) -> list[str]:
+        """The configured queues' names (no figures computed: see ``queue_snapshots``)."""
+        return list(self._queues)
+
     def waiting(self, queue: str) -> list[str]:
         """Waiting call ids of ``queue``, next first."""
         self._queue(queue)
