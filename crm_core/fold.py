@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from acd.events import AgentWrapUpEnded
 from cti.events import Event
 from cti.journey import (
     AgentRinging,
@@ -41,6 +42,7 @@ JOURNEY_EVENTS: tuple[type[Event], ...] = (
     CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, CallConnected,
     RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft, VoicemailLeft,
     CallbackRequested, FarEndResult, CampaignAttemptEnded, SurveyAnswered, CallEnded, WrapUpDone,
+    AgentWrapUpEnded,
 )
 # Tie-break for events stamped with the same time: the journey's own order.
 _RANK = {cls: i for i, cls in enumerate(JOURNEY_EVENTS)}
@@ -131,12 +133,14 @@ class Folded:
 
 @dataclass
 class _Handling:
-    """One agent's turn on the call: their talk (None: a wrap-up from an agent never connected)
-    and their own wrap-up."""
+    """One agent's turn on the call: their talk (None: a wrap-up from an agent never connected),
+    their own wrap-up form, their wrap-up segment and when they left the wrap-up state."""
 
     agent_id: str
     talk: FoldedSegment | None
     wrap: WrapUpDone | None = None
+    seg: FoldedSegment | None = None
+    left: AgentWrapUpEnded | None = None
 
 
 @dataclass
@@ -155,6 +159,9 @@ class _State:
     current: str | None = None  # the agent on the call now (None: transferred away, or never)
     far_end: str | None = None  # the customer leg's result; "answered" once any leg answered
     system_failure: bool = False  # cut by an Asterisk crash: its own outcome, never an abandon
+    # Wrap-up state ends of agents without a turn on the call yet (a consulted agent), for the form
+    # that may give them one.
+    left_unturned: dict[str, AgentWrapUpEnded] = field(default_factory=dict)
 
     def opens(self, kind: str, ts: float, key: str | None = None, **kw: Any) -> FoldedSegment:
         self.closes(kind, ts, key)
@@ -344,33 +351,69 @@ def _ended(st: _State, ev: CallEnded) -> None:
     st.system_failure = ev.system_failure
     st.closes_kind("ringing", ev.ts, result="caller_hung_up")
     for kind, key in list(st.open):
-        if kind != "wrapup":
-            st.closes(kind, ev.ts, key)
+        st.closes(kind, ev.ts, key)
     last = _last_handler(st)
     if last is not None and last.wrap is None:  # the wrap-up the interaction waits for
-        start = last.talk.ended if last.talk is not None and last.talk.ended is not None else ev.ts
-        st.opens("wrapup", start, last.agent_id, agent_id=last.agent_id)
+        seg = _wrap_segment(st, last, ev.ts)
+        if last.left is not None:
+            _wrap_ends(seg, last.left)
+
+
+# After-call work is the agent's time in the wrap-up state for the call (docs/kpis.md): from their
+# own end of the call (their talk's end: the transfer away, or the hang-up) until they left that
+# state (AgentWrapUpEnded: the timer, ready, not ready...) or sent the wrap-up form, whichever came
+# first. A later form gives the disposition and notes, not more after-call work. WrapUpDone.wrapup_s
+# is not used: the console counts it from the answer, talk included.
+
+def _wrap_segment(st: _State, turn: _Handling, ts: float) -> FoldedSegment:
+    """The turn's wrap-up segment, opened at the agent's end of the call when not yet (``ts``: the
+    event asking for it, the start when that end is not known)."""
+    if turn.seg is None:
+        if turn.talk is not None:
+            start = turn.talk.ended if turn.talk.ended is not None else ts
+        else:
+            start = st.f["ended_at"] if st.f["ended_at"] is not None else ts
+        turn.seg = FoldedSegment("wrapup", min(start, ts), agent_id=turn.agent_id)
+        st.segs.append(turn.seg)
+    return turn.seg
+
+
+def _wrap_ends(seg: FoldedSegment, by: AgentWrapUpEnded | WrapUpDone) -> None:
+    """End the wrap-up segment at ``by`` unless it ended earlier; the detail says when the state's
+    end (not the form) ended it."""
+    end = max(by.ts, seg.started)
+    if seg.ended is not None and seg.ended <= end:
+        return
+    seg.ended = end
+    if isinstance(by, AgentWrapUpEnded):
+        seg.detail["ended_by"] = by.reason
+    else:
+        seg.detail.pop("ended_by", None)
+
+
+def _wrap_left(st: _State, ev: AgentWrapUpEnded) -> None:
+    turn = st.latest.get(ev.agent_id)
+    if turn is None:  # no turn yet (a consulted agent): kept for the wrap-up form that makes one
+        st.left_unturned.setdefault(ev.agent_id, ev)
+        return
+    if turn.left is not None:
+        return  # a turn's wrap-up state ends once
+    turn.left = ev
+    _wrap_ends(_wrap_segment(st, turn, ev.ts), ev)
 
 
 def _wrapped(st: _State, ev: WrapUpDone) -> None:
     turn = st.latest.get(ev.agent_id)
     if turn is None:  # a wrap-up from an agent the call never connected to
-        turn = st.latest[ev.agent_id] = _Handling(ev.agent_id, None)
+        turn = st.latest[ev.agent_id] = _Handling(ev.agent_id, None, left=st.left_unturned.get(ev.agent_id))
         st.handlings.append(turn)
     if turn.wrap is not None:
         return  # the agent's first wrap-up of their turn counts
     turn.wrap = ev
-    # After-call work runs from the agent's own end of the call (their talk's end: the transfer
-    # away, or the hang-up) to the submission. WrapUpDone.wrapup_s is not used: the console counts
-    # it from the answer, talk included.
-    if turn.talk is not None:
-        start = turn.talk.ended if turn.talk.ended is not None else ev.ts
-    else:
-        start = st.f["ended_at"] if st.f["ended_at"] is not None else ev.ts
-    seg = st.closes("wrapup", ev.ts, ev.agent_id)
-    if seg is None:
-        seg = FoldedSegment("wrapup", min(start, ev.ts), ev.ts, agent_id=ev.agent_id)
-        st.segs.append(seg)
+    seg = _wrap_segment(st, turn, ev.ts)
+    if turn.left is not None:
+        _wrap_ends(seg, turn.left)
+    _wrap_ends(seg, ev)
     seg.disposition, seg.notes = ev.disposition or None, ev.notes
     seg.detail.update(resolved_first_contact=ev.resolved_first_contact,
                       **({"case_id": ev.case_id} if ev.case_id is not None else {}))
@@ -390,6 +433,7 @@ _APPLY: dict[type[Event], Any] = {
     HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
     QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, FarEndResult: _far_end,
     CallEnded: _ended, WrapUpDone: _wrapped, SurveyAnswered: _survey, CampaignAttemptEnded: _campaign,
+    AgentWrapUpEnded: _wrap_left,
 }
 
 
