@@ -49,11 +49,11 @@ class AgentPhoneReachability(Event):
 @event("agent.wrapup_ended")
 class AgentWrapUpEnded(Event):
     """The agent left the wrap-up state that the end of call ``linkedid`` put them in: its after-call
-    work ends here (docs/kpis.md). ``reason``: timer (the wrap-up time ran out), ready (the agent, or
-    their wrap-up form, made them ready), not_ready (they, their form or a supervisor made them not
-    ready, or the timer with a not-ready reason pending: then ``timer``), other_call (the call ended
-    while the agent was on another one: no wrap-up state for it). Not a console event: the call
-    logger folds it into the interaction (``crm_core.fold``)."""
+    work ends here (docs/kpis.md). ``reason``: timer (the wrap-up time ran out, also with a
+    not-ready reason pending), ready (the agent, or their wrap-up form, made them ready), not_ready
+    (they, their form, their dialling out or a supervisor made them not ready), other_call (the call
+    ended while the agent was on another one: no wrap-up state for it). Not a console event: the
+    call logger folds it into the interaction (``crm_core.fold``)."""
 
     agent_id: str
     linkedid: str
