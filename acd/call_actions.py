@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from acd.calls import AgentPhone, LiveCall
+from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
 from acd.errors import AcdError, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState
 from cti.errors import CtiError
@@ -200,7 +200,7 @@ class CallActions:
         # the talk they take over counts where they work.
         queue = call.queue or next(iter(self.acd.router.agent(target).queues), "") \
             or next(iter(self.acd.queue_names()), "")
-        consult = LiveCall(linkedid=call.linkedid, router_id=f"{call.linkedid}#consult",
+        consult = LiveCall(linkedid=call.linkedid, router_id=call.linkedid + CONSULT_SUFFIX,
                            caller_channel=call.agent_channel, caller_number=call.caller_number, queue=queue,
                            customer_id=call.customer_id,
                            priority=call.priority, attributes=call.attributes, tags=list(call.tags), note=note,

@@ -135,6 +135,14 @@ class LiveCall:
         return self.router_id or self.linkedid
 
 
+CONSULT_SUFFIX = "#consult"  # a consultation's router id: the customer's linkedid and this
+
+
+def linkedid_of(router_id: str) -> str:
+    """The customer's call (linkedid) that a router call id names (``LiveCall.rid``)."""
+    return router_id.removesuffix(CONSULT_SUFFIX)
+
+
 class RecentAgents:
     """Customer -> the agent who last served them, for "preferred agent" routing. Entries older
     than the window are dropped as new ones arrive (insertion order is time order), so memory

@@ -121,5 +121,17 @@ class NotReadyPending:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrapUpEnded:
+    """``agent_id`` left the wrap-up state that the end of ``call_id`` put them in, at ``at``: the
+    call's after-call work ends. ``reason``: timer, ready, not_ready; other_call: the call ended while
+    the agent was on another one (capacity > 1), so it had no wrap-up state of its own."""
+
+    agent_id: str
+    call_id: str
+    reason: str
+    at: float
+
+
 Decision = (Offer | CancelOffer | Bridge | Requeue | Overflow | Announce | LimitAction | Abandoned | AgentStateChange
-            | NotReadyPending | PhoneReachability)
+            | NotReadyPending | PhoneReachability | WrapUpEnded)

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 from acd.call_actions import CallActions
-from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail
+from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail, linkedid_of
 from acd.consultations import Consultations
 from acd.decisions import (
     Abandoned,
@@ -42,6 +42,7 @@ from acd.decisions import (
     Overflow,
     PhoneReachability,
     Requeue,
+    WrapUpEnded,
 )
 from acd.errors import AcdError, UnknownAgent
 from acd.events import (
@@ -50,6 +51,7 @@ from acd.events import (
     AgentOfferWithdrawn,
     AgentPhoneReachability,
     AgentStateChanged,
+    AgentWrapUpEnded,
 )
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
@@ -482,6 +484,9 @@ class AcdService:
                 await self.bus.publish(AgentStateChanged(
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
                     queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable))
+            case WrapUpEnded():  # the call's after-call work ends with the state (the call log's ACW)
+                await self.bus.publish(AgentWrapUpEnded(ts=d.at, agent_id=d.agent_id, linkedid=linkedid_of(d.call_id),
+                                                        reason=d.reason))
             case PhoneReachability():
                 await self.bus.publish(AgentPhoneReachability(ts=now, agent_id=d.agent_id, reachable=d.reachable,
                                                               state=d.state.value, reason=d.reason, since=d.at))

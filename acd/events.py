@@ -1,6 +1,7 @@
 """The ACD's agent-facing bus events: what an agent's screen must learn. ``acd.delivery`` (and the
 desk's wrap-up, for ``closed``) publish them; ``agent_console.hub`` consumes them (one subscription
-on ``ConsoleEvent``, so the order of one agent's events is kept). Every event names the agent;
+on ``ConsoleEvent``, so the order of one agent's events is kept). The plain ``Event``s here are the
+agents' state for other consumers (agent time, the call log's after-call work). Every event names the agent;
 call events name the call by ``linkedid``.
 """
 
@@ -43,6 +44,20 @@ class AgentPhoneReachability(Event):
     state: str
     reason: str | None = None
     since: float = 0.0
+
+
+@event("agent.wrapup_ended")
+class AgentWrapUpEnded(Event):
+    """The agent left the wrap-up state that the end of call ``linkedid`` put them in: its after-call
+    work ends here (docs/kpis.md). ``reason``: timer (the wrap-up time ran out, also with a
+    not-ready reason pending), ready (the agent, or their wrap-up form, made them ready), not_ready
+    (they, their form, their dialling out or a supervisor made them not ready), other_call (the call
+    ended while the agent was on another one: no wrap-up state for it). Not a console event: the
+    call logger folds it into the interaction (``crm_core.fold``)."""
+
+    agent_id: str
+    linkedid: str
+    reason: str
 
 
 @event("agent.not_ready_pending")

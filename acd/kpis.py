@@ -13,7 +13,8 @@ Counting rules (stated once, used everywhere):
   offered call, short abandons included (its definition has no exclusion).
 - Voicemail / callback chosen while queued count as offered and not answered.
 - *Handled* = answered calls (queued or not) with an agent; AHT = (talk + hold + ACW) / handled,
-  where talk excludes hold.
+  where talk excludes hold and ACW is the agents' time in the wrap-up state for the call (the call
+  log's fold), the time occupancy and utilization count as handling (``AgentTime.handle_s``).
 - FCR: contacts on the same case within ``fcr_days`` of the previous one form one issue; an issue
   is resolved when any of its contacts is; it is resolved on first contact when it has exactly one
   contact, that contact is resolved and the CRM did not flag it ``repeat_contact``. Contacts without

@@ -212,6 +212,7 @@ class Agent:
     calls: set[str] = field(default_factory=set)  # connected call ids
     indexed: bool = False  # in the router's available-agent index
     wrap_epoch: int = 0  # invalidates a pending wrap-up timer
+    wrap_call: str | None = None  # the call whose end put the agent in wrap-up (its after-call work)
     work_queue: str | None = None  # queue of the call being handled (its handle time ends with wrap-up)
     work_since: float | None = None  # when that call was answered
 

@@ -30,6 +30,7 @@ from acd.decisions import (
     Overflow,
     PhoneReachability,
     Requeue,
+    WrapUpEnded,
 )
 from acd.errors import AcdError, InvalidRequest, StaleOffer, UnknownAgent, UnknownCall, UnknownQueue
 from acd.model import (
@@ -806,18 +807,24 @@ class Router:
         self._stats_of(call).talked(now - call.answered_at if call.answered_at is not None else 0.0)
         del self._calls[call.call_id]
         agent.calls.discard(call.call_id)
-        self._settle(agent, call, now, out)
+        self._settle(agent, call, now, out, connected=True)
         if agent.state is AgentState.ON_CALL:
             self._agent_freed(agent, now, out)
 
-    def _settle(self, agent: Agent, call: QueuedCall, now: float, out: list[Decision]) -> None:
-        """After an interaction of an on-call agent ended: wrap-up if none is left."""
+    def _settle(self, agent: Agent, call: QueuedCall, now: float, out: list[Decision], *,
+                connected: bool = False) -> None:
+        """After an interaction of an on-call agent ended: wrap-up if none is left. The wrap-up
+        belongs to the ``connected`` call that ended (its after-call work, ``WrapUpEnded``); a call
+        that ends while the agent stays on call (capacity > 1) has no wrap-up state of its own."""
         if agent.state is not AgentState.ON_CALL:
             return
         if agent.load:
             self._fire(agent, AgentEvent.RELEASE, None, now, out)
+            if connected:
+                out.append(WrapUpEnded(agent_id=agent.agent_id, call_id=call.call_id, reason="other_call", at=now))
             return
         self._fire(agent, AgentEvent.END, None, now, out)
+        agent.wrap_call = call.call_id if connected else None
         wrap = agent.wrap_up_s if agent.wrap_up_s is not None else self._queues[call.queue].wrap_up_s
         agent.wrap_epoch += 1
         agent.wrap_until = now + wrap
@@ -830,7 +837,7 @@ class Router:
         agent.wrap_until = None
         if agent.not_ready_after_call is not None:
             reason, agent.not_ready_after_call = agent.not_ready_after_call, None
-            self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+            self._fire(agent, AgentEvent.NOT_READY, reason, now, out, wrap_end="timer")
             return
         self._fire(agent, AgentEvent.WRAP_DONE, None, now, out)
         self._agent_freed(agent, now, out)
@@ -838,7 +845,9 @@ class Router:
     # ---- agent side ---------------------------------------------------------------------------
 
     def _fire(self, agent: Agent, event: AgentEvent, reason: str | None, now: float, out: list[Decision], *,
-              about: QueuedCall | None = None) -> None:
+              about: QueuedCall | None = None, wrap_end: str | None = None) -> None:
+        """One step of the agent's state machine and its decisions; ``wrap_end``: why a wrap-up
+        ends, when not the event's own name (the timer, with a not-ready reason pending)."""
         old = agent.state
         new = next_agent_state(agent.agent_id, old, event, call_id=about.call_id if about else None,
                                queue=about.queue if about else None)
@@ -859,6 +868,10 @@ class Router:
         if new is not old or event is AgentEvent.NOT_READY:
             out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now,
                                         phone_reachable=agent.registered))
+        if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and agent.wrap_call is not None:
+            ended_by = wrap_end or ("timer" if event is AgentEvent.WRAP_DONE else event.value)
+            out.append(WrapUpEnded(agent_id=agent.agent_id, call_id=agent.wrap_call, reason=ended_by, at=now))
+            agent.wrap_call = None
 
     def _agent_freed(self, agent: Agent, now: float, out: list[Decision], *, fresh: bool = True) -> None:
         """The agent may take work: offer it the best call it qualifies for, or index it as idle."""

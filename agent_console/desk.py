@@ -180,9 +180,16 @@ class EngineDesk:
             raise IllegalAgentAction("finish your current call before dialling")
         if self._state(agent_id) is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
-        # The ACD must not offer a queued call to an agent busy on an outbound call.
-        if self._state(agent_id) is AgentState.AVAILABLE:
+        # The ACD must not offer a queued call to an agent busy on an outbound call. Dialling from
+        # wrap-up ends it (its timer would make the agent available during the call, and the call
+        # before would count after-call work through this one): not ready "outbound", or with the
+        # reason the agent chose for after the call, which the outbound call's wrap-up then keeps.
+        state = self._state(agent_id)
+        if state is AgentState.AVAILABLE:
             await acd_step(self.acd.set_not_ready(agent_id, "outbound"), "dial")
+        elif state is AgentState.WRAP_UP:
+            pending = self.acd.agent(agent_id).not_ready_after_call
+            await acd_step(self.acd.set_not_ready(agent_id, pending or "outbound"), "dial")
         return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id), "dial")
 
     def _state(self, agent_id: str) -> AgentState:

@@ -41,7 +41,8 @@ from sqlalchemy import insert
 from crm_core.calllog import CallLogger
 from crm_core.calllog_rows import interaction_row, segment_row
 from crm_core.db import Database
-from crm_core.fold import event_key, fold
+from crm_core.event_keys import event_key
+from crm_core.fold import fold
 from crm_core.models import Interaction, Segment
 from cti.bus import InProcessBus
 from cti.events import Event

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from crm_core.calllog_rows import STORED, Work, interaction_row, segment_row, stored_events
 from crm_core.db import Database
-from crm_core.fold import JOURNEY_EVENTS, Folded, event_key, fold_keyed, masked
+from crm_core.event_keys import event_key, masked
+from crm_core.fold import JOURNEY_EVENTS, Folded, fold_keyed
 from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import known_e164
 from crm_core.unhanded import Unhanded

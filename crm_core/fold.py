@@ -1,20 +1,18 @@
 """Pure fold of one call's journey events into one interaction record with its segments.
 
 The same set of events always gives the same record, whatever order they arrived in and however
-often: events are de-duplicated on their wire form and applied in (ts, journey step) order. No
-I/O here; ``calllog`` owns the bus, the outbox and the database.
+often: events are de-duplicated on their wire form (``crm_core.event_keys``) and applied in (ts,
+journey step) order. No I/O here; ``calllog`` owns the bus, the outbox and the database.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from acd.events import AgentWrapUpEnded
+from crm_core.event_keys import event_key, mask_path
 from cti.events import Event
 from cti.journey import (
     AgentRinging,
@@ -41,6 +39,7 @@ JOURNEY_EVENTS: tuple[type[Event], ...] = (
     CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, CallConnected,
     RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft, VoicemailLeft,
     CallbackRequested, FarEndResult, CampaignAttemptEnded, SurveyAnswered, CallEnded, WrapUpDone,
+    AgentWrapUpEnded,
 )
 # Tie-break for events stamped with the same time: the journey's own order.
 _RANK = {cls: i for i, cls in enumerate(JOURNEY_EVENTS)}
@@ -53,55 +52,6 @@ IVR_OUTCOMES = {"voicemail": "voicemail", "callback": "callback_requested", "tra
 # the agent hung up while it rang). The customer's answer leaves the outcome "answered".
 FAR_END_OUTCOMES = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy",
                     "congestion": "failed", "unavailable": "failed"}
-_SECRET_HINTS = ("pin", "password", "passcode", "secret", "cvv", "card")
-
-
-_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_KEY_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
-
-
-def event_key(ev: Event) -> str:
-    """The identity of an event for de-duplication: its canonical JSON wire form (keys sorted, no
-    spaces, UTF-8 as is). orjson writes it 2-3x faster than ``json`` and gives the same text, except
-    exponents (1e-05 is 0.00001); keys are only ever compared with keys this function made (stored
-    and journaled events are read back and keyed again), so that difference never splits an event
-    in two. A value orjson refuses (an int past 64 bits) takes ``json``'s form, for that event always."""
-    data = wire_dict(ev)
-    try:
-        return orjson.dumps(data, option=_KEY_OPTIONS).decode()
-    except TypeError:
-        return _KEY_ENCODER.encode(data)
-
-
-def wire_dict(ev: Event) -> dict[str, Any]:
-    names = _FIELD_NAMES.get(type(ev))
-    if names is None:  # dataclasses.fields() costs more than the rest of this function
-        names = _FIELD_NAMES[type(ev)] = tuple(f.name for f in dataclasses.fields(ev))
-    return {"type": ev.name, "data": {name: getattr(ev, name) for name in names}}
-
-
-def _to_mask(step: dict[str, Any]) -> bool:
-    node = str(step.get("node", "")).lower()
-    secret = step.get("secret") or step.get("masked") or any(h in node for h in _SECRET_HINTS)
-    return bool(secret) and isinstance(step.get("input"), str) and set(step["input"]) != {"*"}
-
-
-def mask_path(path: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """IVR steps with secret input (PINs...) keep only as many '*' as digits were typed."""
-    out = []
-    for step in path:
-        step = dict(step)
-        if _to_mask(step):
-            step["input"] = "*" * len(step["input"])
-        out.append(step)
-    return tuple(out)
-
-
-def masked(ev: Event) -> Event:
-    if isinstance(ev, IvrFinished) and ev.path and any(_to_mask(step) for step in ev.path):
-        return dataclasses.replace(ev, path=mask_path(ev.path))
-    return ev
 
 
 @dataclass
@@ -131,12 +81,14 @@ class Folded:
 
 @dataclass
 class _Handling:
-    """One agent's turn on the call: their talk (None: a wrap-up from an agent never connected)
-    and their own wrap-up."""
+    """One agent's turn on the call: their talk (None: a wrap-up from an agent never connected),
+    their own wrap-up form, their wrap-up segment and when they left the wrap-up state."""
 
     agent_id: str
     talk: FoldedSegment | None
     wrap: WrapUpDone | None = None
+    seg: FoldedSegment | None = None
+    left: AgentWrapUpEnded | None = None
 
 
 @dataclass
@@ -155,6 +107,9 @@ class _State:
     current: str | None = None  # the agent on the call now (None: transferred away, or never)
     far_end: str | None = None  # the customer leg's result; "answered" once any leg answered
     system_failure: bool = False  # cut by an Asterisk crash: its own outcome, never an abandon
+    # Wrap-up state ends of agents without a turn on the call yet (a consulted agent), for the form
+    # that may give them one.
+    left_unturned: dict[str, AgentWrapUpEnded] = field(default_factory=dict)
 
     def opens(self, kind: str, ts: float, key: str | None = None, **kw: Any) -> FoldedSegment:
         self.closes(kind, ts, key)
@@ -344,33 +299,69 @@ def _ended(st: _State, ev: CallEnded) -> None:
     st.system_failure = ev.system_failure
     st.closes_kind("ringing", ev.ts, result="caller_hung_up")
     for kind, key in list(st.open):
-        if kind != "wrapup":
-            st.closes(kind, ev.ts, key)
+        st.closes(kind, ev.ts, key)
     last = _last_handler(st)
     if last is not None and last.wrap is None:  # the wrap-up the interaction waits for
-        start = last.talk.ended if last.talk is not None and last.talk.ended is not None else ev.ts
-        st.opens("wrapup", start, last.agent_id, agent_id=last.agent_id)
+        seg = _wrap_segment(st, last, ev.ts)
+        if last.left is not None:
+            _wrap_ends(seg, last.left)
+
+
+# After-call work is the agent's time in the wrap-up state for the call (docs/kpis.md): from their
+# own end of the call (their talk's end: the transfer away, or the hang-up) until they left that
+# state (AgentWrapUpEnded: the timer, ready, not ready...) or sent the wrap-up form, whichever came
+# first. A later form gives the disposition and notes, not more after-call work. WrapUpDone.wrapup_s
+# is not used: the console counts it from the answer, talk included.
+
+def _wrap_segment(st: _State, turn: _Handling, ts: float) -> FoldedSegment:
+    """The turn's wrap-up segment, opened at the agent's end of the call when not yet (``ts``: the
+    event asking for it, the start when that end is not known)."""
+    if turn.seg is None:
+        if turn.talk is not None:
+            start = turn.talk.ended if turn.talk.ended is not None else ts
+        else:
+            start = st.f["ended_at"] if st.f["ended_at"] is not None else ts
+        turn.seg = FoldedSegment("wrapup", min(start, ts), agent_id=turn.agent_id)
+        st.segs.append(turn.seg)
+    return turn.seg
+
+
+def _wrap_ends(seg: FoldedSegment, by: AgentWrapUpEnded | WrapUpDone) -> None:
+    """End the wrap-up segment at ``by`` unless it ended earlier; the detail says when the state's
+    end (not the form) ended it."""
+    end = max(by.ts, seg.started)
+    if seg.ended is not None and seg.ended <= end:
+        return
+    seg.ended = end
+    if isinstance(by, AgentWrapUpEnded):
+        seg.detail["ended_by"] = by.reason
+    else:
+        seg.detail.pop("ended_by", None)
+
+
+def _wrap_left(st: _State, ev: AgentWrapUpEnded) -> None:
+    turn = st.latest.get(ev.agent_id)
+    if turn is None:  # no turn yet (a consulted agent): kept for the wrap-up form that makes one
+        st.left_unturned.setdefault(ev.agent_id, ev)
+        return
+    if turn.left is not None:
+        return  # a turn's wrap-up state ends once
+    turn.left = ev
+    _wrap_ends(_wrap_segment(st, turn, ev.ts), ev)
 
 
 def _wrapped(st: _State, ev: WrapUpDone) -> None:
     turn = st.latest.get(ev.agent_id)
     if turn is None:  # a wrap-up from an agent the call never connected to
-        turn = st.latest[ev.agent_id] = _Handling(ev.agent_id, None)
+        turn = st.latest[ev.agent_id] = _Handling(ev.agent_id, None, left=st.left_unturned.get(ev.agent_id))
         st.handlings.append(turn)
     if turn.wrap is not None:
         return  # the agent's first wrap-up of their turn counts
     turn.wrap = ev
-    # After-call work runs from the agent's own end of the call (their talk's end: the transfer
-    # away, or the hang-up) to the submission. WrapUpDone.wrapup_s is not used: the console counts
-    # it from the answer, talk included.
-    if turn.talk is not None:
-        start = turn.talk.ended if turn.talk.ended is not None else ev.ts
-    else:
-        start = st.f["ended_at"] if st.f["ended_at"] is not None else ev.ts
-    seg = st.closes("wrapup", ev.ts, ev.agent_id)
-    if seg is None:
-        seg = FoldedSegment("wrapup", min(start, ev.ts), ev.ts, agent_id=ev.agent_id)
-        st.segs.append(seg)
+    seg = _wrap_segment(st, turn, ev.ts)
+    if turn.left is not None:
+        _wrap_ends(seg, turn.left)
+    _wrap_ends(seg, ev)
     seg.disposition, seg.notes = ev.disposition or None, ev.notes
     seg.detail.update(resolved_first_contact=ev.resolved_first_contact,
                       **({"case_id": ev.case_id} if ev.case_id is not None else {}))
@@ -390,6 +381,7 @@ _APPLY: dict[type[Event], Any] = {
     HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
     QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, FarEndResult: _far_end,
     CallEnded: _ended, WrapUpDone: _wrapped, SurveyAnswered: _survey, CampaignAttemptEnded: _campaign,
+    AgentWrapUpEnded: _wrap_left,
 }
 
 

@@ -303,3 +303,45 @@ async def test_a_wrap_up_with_an_unknown_not_ready_reason_is_refused_before_anyt
             await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved", not_ready_reason=reason))
         assert err.value.field == "not_ready_reason"
     assert written == [] and acd.agent("1001").state.value == "wrap_up"
+
+
+@pytest.mark.parametrize(("pending", "after"), [(None, "outbound"), ("break", "break")])
+async def test_dialling_in_wrap_up_ends_the_wrap_up(desk: tuple[EngineDesk, FakeCallControl],
+                                                    pending: str | None, after: str) -> None:
+    """An agent in wrap-up may dial (the call before is over): the new call ends that wrap-up. It
+    did not: the agent stayed in wrap-up through the outbound call, its timer then made them
+    available and the ACD offered them a queued call while they talked, and the call before counted
+    after-call work through the outbound call. Now they go not ready ("outbound", or the reason they
+    chose for after the call) and the call before's wrap-up ends then (AgentWrapUpEnded)."""
+    from acd.events import AgentWrapUpEnded
+    from acd.model import AgentState
+
+    d, _ = desk
+    acd = d.acd
+    now = [1000.0]
+    acd.clock = lambda: now[0]
+    acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
+    ended: list[AgentWrapUpEnded] = []
+
+    async def keep(ev: AgentWrapUpEnded) -> None:
+        ended.append(ev)
+
+    acd.bus.subscribe(AgentWrapUpEnded, keep, name="test.wrapup_ended")
+    await acd.bus.start()
+    await acd.agent_login("1001", {}, ["support"], ready=True)
+    acd.router.enqueue("L1", "support", now[0])
+    acd.router.offer_answered("L1", "1001", now[0])
+    if pending is not None:
+        await d.set_not_ready("1001", pending)
+    now[0] = 1020.0
+    await acd.release_agent(acd.calls["L1"])
+    assert acd.agent("1001").state is AgentState.WRAP_UP
+    now[0] = 1023.0
+    await d.dial("1001", "8613800138000", None)
+    view = acd.agent("1001")
+    assert (view.state, view.reason) == (AgentState.NOT_READY, after)
+    now[0] = 1040.0
+    await acd.decide(acd.router.tick)  # the old wrap-up timer: nothing
+    assert acd.agent("1001").state is AgentState.NOT_READY
+    await acd.bus.drain()
+    assert [(e.linkedid, e.reason, e.ts) for e in ended] == [("L1", "not_ready", 1023.0)]

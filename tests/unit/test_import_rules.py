@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CORES = ["acd.routing", "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.alerts",
          "acd.recipients", "acd.agent_index", "acd.waiting", "acd.timers", "acd.recovery", "acd.virtual_hold",
          "acd.pacing",
-         "ivr.stepper", "ivr.flow", "ivr.actions", "crm_core.fold", "cti.journey", "cti.events", "cti.ami.callmodel"]
+         "ivr.stepper", "ivr.flow", "ivr.actions", "crm_core.fold", "crm_core.event_keys", "cti.journey", "cti.events",
+         "cti.ami.callmodel"]
 FORBIDDEN = ("panoramisk", "asterisk", "fastapi", "starlette", "sqlalchemy", "redis", "uvicorn", "websockets",
              "httpx", "asyncio", "socket", "subprocess")
 PROJECT = ("acd", "ivr", "cti", "crm_core", "agent_console")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from acd.events import AgentOffer
+from acd.events import AgentOffer, AgentWrapUpEnded
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid, segments_of
@@ -50,9 +50,16 @@ async def test_known_caller_reaches_agent_with_pop_and_is_logged_once(engine: tu
         assert interaction.disposition == "resolved" and interaction.notes == "Explained the invoice"
         assert interaction.customer_id == customer_id and interaction.agent_id == "1001"
         assert interaction.queue == "support" and interaction.talk_s and interaction.talk_s >= 0.9
-        kinds = [seg.kind for seg in await segments_of(session=s, interaction_id=interaction.id)]
+        segments = await segments_of(session=s, interaction_id=interaction.id)
+    kinds = [seg.kind for seg in segments]
     assert kinds[0] == "ivr" and "queue" in kinds and "talk" in kinds and kinds[-1] == "wrapup"
     assert eng.router.agent("1001").state.value == "available"
+    # The wrap-up made the agent ready: the ACD says the call's wrap-up state ended (just after the
+    # form, which ended the after-call work: docs/kpis.md).
+    ended = [e for e in seen if isinstance(e, AgentWrapUpEnded)]
+    assert [(e.linkedid, e.agent_id, e.reason) for e in ended] == [(offer.linkedid, "1001", "ready")]
+    wrapup = segments[-1]
+    assert interaction.acw_s == wrapup.duration_s and "ended_by" not in wrapup.detail
 
 
 async def test_click_to_dial_rings_agent_then_customer_and_is_logged(engine: tuple[Engine, list[Event]]) -> None:

@@ -11,8 +11,9 @@ NAMES = ("answered", "abandoned_ivr", "abandoned_queue", "transferred", "voicema
 # Written in the order and with the figures their publishers send (acd.delivery publishes an
 # abandon's QueueLeft after the call model's CallEnded; the console's wrapup_s counts from the
 # answer): the fold must take the wait once and no talk as after-call work. Kept out of NAMES,
-# which the web tests count on.
-PUBLISHED = ("abandoned_queue_hangup_first", "transferred_wrapups")
+# which the web tests count on. ``wrapup_state_ends``: the ACD's ends of the agents' wrap-up states
+# (agent.wrapup_ended) end their after-call work, a form or not (docs/kpis.md).
+PUBLISHED = ("abandoned_queue_hangup_first", "transferred_wrapups", "wrapup_state_ends")
 ALL_NAMES = NAMES + PUBLISHED
 
 
@@ -46,4 +47,12 @@ EXPECTED: dict[str, tuple[dict[str, object], list[str]]] = {
                              "acw_s": 10.6, "disposition": "info_given", "notes": "transferred from support"},
                             ["ivr", "queue", "ringing", "talk", "transfer", "wrapup", "queue", "ringing", "talk",
                              "wrapup"]),
+    # agent6 never sends a form: the timer ends their wrap-up 10 s after the transfer; agent7's timer
+    # ends theirs 10 s after the hang-up, their form 32 s later gives the disposition, not more ACW.
+    "wrapup_state_ends": ({"outcome": "answered", "status": "complete", "agent_id": "agent7", "queue": "billing",
+                           "transfer_count": 1, "wait_s": 9.8, "ring_s": 5.0, "talk_s": 180.0, "hold_s": 0.0,
+                           "acw_s": 20.0, "disposition": "info_given", "notes": "invoice explained",
+                           "resolved_first_contact": True},
+                          ["ivr", "queue", "ringing", "talk", "transfer", "wrapup", "queue", "ringing", "talk",
+                           "wrapup"]),
 }

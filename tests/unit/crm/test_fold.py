@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_core.fold import event_key, fold, fold_keyed, mask_path, masked
+from crm_core.event_keys import event_key, mask_path, masked
+from crm_core.fold import fold, fold_keyed
 from cti.journey import (
     AgentRinging,
     CallArrived,

@@ -1,6 +1,7 @@
 """The fold's duration figures, as docs/KPIS.md defines them: wait (queue time, entering the queue to
 the answer or the abandon), talk (without hold), hold, after-call work (the agent's end of the call
-to the wrap-up submission), ring, IVR -- each with the events in the order their publishers send."""
+to the wrap-up submission here; to the end of the agent's wrap-up state when that came first:
+test_fold_acw.py), ring, IVR -- each with the events in the order their publishers send."""
 
 from __future__ import annotations
 
