@@ -8,6 +8,7 @@
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
     wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
+    cards: new Map(),  // customer id -> the card as this agent last saved it (customerSaved)
   };
 
   // ---------- i18n ----------
@@ -145,6 +146,7 @@
     S.phoneKeptFor = keepPhone && S.me ? S.me.user_id : null;
     S.me = null;
     S.wrapped.clear();
+    S.cards.clear();
     if (!S.phoneKeptFor) {
       dropDrafts();
       document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
@@ -374,6 +376,7 @@
 
   function renderAll() {
     if (!S.me) return;
+    freshCards();
     $("replaced-card").hidden = !S.replaced;
     renderState();
     const call = currentCall();
@@ -503,6 +506,7 @@
       $("cust-lifecycle").hidden = !cust.lifecycle;
       $("cust-tags").replaceChildren(...(cust.tags || []).map((x) => el("span", "chip tag", x)));
       $("btn-dial-customer").hidden = !S.browseCustomer || !cust.phone;
+      $("btn-edit-customer").hidden = pop.source === "cache";  // the CRM is away: nothing to save to
     }
     $("pop-facts").hidden = !isCall;
     if (isCall) {
@@ -733,6 +737,28 @@
       renderAll();
     } catch (e) { toast(e.message, "error"); }
   }
+  // Editing the customer on the card (customer_edit.js): the card shown, and the CRM's answer to a
+  // save. The engine's copy of a live call's pop keeps the card it was built with, and every call
+  // frame brings that copy back: the card saved here is laid over it (freshCards) for the session.
+  function shownCustomer() {
+    const call = currentCall();
+    const pop = (S.offer && S.offer.pop) || (call && call.pop) || S.browseCustomer;
+    return (pop && pop.customer) || null;
+  }
+  function customerSaved(c) {
+    S.cards.delete(c.id);
+    S.cards.set(c.id, { name: c.name, company: c.company, tier: c.tier, lifecycle: c.lifecycle, language: c.language,
+      phone: (c.phones[0] && c.phones[0].number) || null, email: c.emails[0] || null, tags: c.tags });
+    while (S.cards.size > 50) S.cards.delete(S.cards.keys().next().value);
+    renderAll();
+  }
+  function freshCards() {
+    if (!S.cards.size) return;
+    for (const pop of [S.offer && S.offer.pop, ...[...S.calls.values()].map((c) => c.pop), S.browseCustomer]) {
+      const card = pop && pop.customer && S.cards.get(pop.customer.id);
+      if (card) pop.customer = { ...pop.customer, ...card };
+    }
+  }
   function dial(number, customerId) {
     if (!number) return;
     act({ type: "dial", number: number.replace(/[\s()-]/g, ""), customer_id: customerId || null })
@@ -899,7 +925,8 @@
       if (s.authenticated) startConsole(s.principal); else showLogin();
     } catch (_) { showLogin(); }
   }
-  // For preview.js; callStarted: a dialled call takes the screen from a customer being browsed.
-  window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); } };
+  // For preview.js and customer_edit.js; callStarted: a dialled call takes the screen from a customer being browsed.
+  window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); },
+    shownCustomer, customerSaved };
   document.addEventListener("DOMContentLoaded", boot);
 })();
