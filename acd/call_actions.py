@@ -323,10 +323,12 @@ class CallActions:
             await self.acd.control.play_dtmf(call.agent_channel, digit)
 
     async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None,
-                   queue: str | None = None, campaign: str | None = None, caller_id: str | None = None) -> str:
+                   queue: str | None = None, campaign: str | None = None, caller_id: str | None = None,
+                   callback: bool = False) -> str:
         """Click-to-dial: the agent's phone rings first, then the customer through the trunk the
         number routes to (caller ID ``caller_id`` when that trunk lists it, else of ``campaign``, else
-        ``queue``, else the default)."""
+        ``queue``, else the default). ``campaign`` (a preview campaign's contact) and ``callback`` (a
+        preview callback's call) also say on the agent's screen what the call is."""
         routed = self.route(number, queue=queue, campaign=campaign, caller_id=caller_id)
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
@@ -342,7 +344,7 @@ class CallActions:
         call = LiveCall(linkedid=linkedid, caller_channel=customer or result.channel or "", caller_number=number,
                         queue="", direction="outbound", customer_id=customer_id, status="talking",
                         agent_id=agent_id, agent_channel=result.channel, answered_at=self.acd.clock(),
-                        far_end=self.acd.early_far_end.pop(linkedid, None))
+                        far_end=self.acd.early_far_end.pop(linkedid, None), campaign=campaign, callback=callback)
         self.acd.calls[linkedid] = call
         await self.acd.bus.publish(CallArrived(ts=self.acd.clock(), linkedid=linkedid, channel=call.caller_channel,
                                            caller_number=number, dnis=number, direction="outbound",

@@ -120,6 +120,10 @@ class LiveCall:
     consult_target: tuple[str, str] | None = None  # (target kind, target)
     answered_at: float | None = None
     far_end: str | None = None  # outbound: how the customer's leg ended (FarEndResult.result)
+    # Whose errand the call is, for the agent's screen: the outbound campaign that called the customer
+    # (a preview dial, or a person a progressive or predictive campaign reached), or a preview callback.
+    campaign: str | None = None
+    callback: bool = False
     ring_task: asyncio.Task[None] | None = field(default=None, repr=False)
     tags: list[str] = field(default_factory=list)  # what agents tagged the call with; follows transfers
     note: str = ""  # the transferring agent's note, shown in the next agent's pop
@@ -174,7 +178,7 @@ class RecentAgents:
 def call_detail(call: LiveCall) -> dict[str, Any] | None:
     """The console's ``detail`` of a call: attributes (IVR's and agents'), tags, the transfer that
     brought it (agent and note), the consultation on it (whom the agent consults, or that the agent
-    is the one consulted), an outbound call's far-end result."""
+    is the one consulted), an outbound call's far-end result, the campaign or callback it works."""
     detail: dict[str, Any] = {}
     if call.attributes:
         detail["attributes"] = call.attributes
@@ -191,4 +195,8 @@ def call_detail(call: LiveCall) -> dict[str, Any] | None:
         detail["consult"] = {"role": "consulted", "from_agent": call.transfer_from}
     if call.far_end is not None:
         detail["far_end"] = call.far_end
+    if call.campaign is not None:
+        detail["campaign"] = call.campaign
+    if call.callback:
+        detail["callback"] = True
     return detail or None

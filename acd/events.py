@@ -81,6 +81,7 @@ class AgentOffer(ConsoleEvent):
     skills: dict[str, int] | None = None
     ring_timeout_s: float = 20.0
     direction: str = "inbound"
+    campaign: str | None = None  # the outbound campaign whose answered call this is (progressive, predictive)
     pop: dict[str, Any] | None = None
 
 

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 
+from agent_console import policy
 from agent_console.app import create_app
 from agent_console.fake_preview import FakeCampaignContacts
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
@@ -24,6 +25,7 @@ from agent_console.phone import MemoryPhoneSecrets, PhoneService, install_phone
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
 from agent_console.security import ConsoleAuth, LoginThrottle, Principal, current_principal, hash_password
+from crm_core.schemas import CustomerPatch
 from cti.bus import InProcessBus
 
 DEMO_PASSWORD = "demo-pass-1"
@@ -71,6 +73,25 @@ def demo_router(desk: FakeDesk) -> APIRouter:
         call_id = await desk.offer_call(agent or "", caller_number=body.caller_number, customer_id=body.customer_id,
                                         queue=body.queue, ivr_path=_DEMO_IVR, intent=body.queue)
         return DemoOfferResult(call_id=call_id)
+
+    return r
+
+
+def customer_router(crm: FakeCrm) -> APIRouter:
+    """``GET`` and ``PATCH /api/crm/customers/{id}`` on the fake book: the console's customer editing
+    (the engine serves the CRM's own routes, ``agent_console.crm_http``), with the same validation
+    (``CustomerPatch``) and the same rule on identity fields (``policy.check_identity_change``)."""
+    r = APIRouter(tags=["crm"])
+
+    @r.get("/api/crm/customers/{customer_id}")
+    async def read(customer_id: int, who: Principal = Depends(current_principal)) -> dict[str, Any]:
+        return crm.customer_record(customer_id)
+
+    @r.patch("/api/crm/customers/{customer_id}")
+    async def update(customer_id: int, patch: CustomerPatch,
+                     who: Principal = Depends(current_principal)) -> dict[str, Any]:
+        policy.check_identity_change(who, patch.model_fields_set)
+        return crm.update_customer(customer_id, patch.model_dump(exclude_unset=True))
 
     return r
 
@@ -133,7 +154,7 @@ def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int
     contacts = FakeCampaignContacts(desk)
     routers = [build_preview_router(PreviewDesk(desk, [CallbackSource(desk), CampaignSource(contacts)]))]
     routers += [demo_router(desk)] if demo_routes else []
-    routers.append(unrecorded_router())
+    routers += [unrecorded_router(), customer_router(crm)]
     app = create_app(settings, users=users, desk=desk, pops=crm, search=crm, bus=bus, extra_routers=routers,
                      auth=auth, manage_bus=True, demo=demo_routes, **app_kw)
     if phone:

@@ -93,7 +93,7 @@ class EngineDesk:
         for call in self.acd.agent_calls(agent_id):
             if call.status == "ringing":
                 offer = OfferView(call_id=call.linkedid, queue=call.queue, caller_number=call.caller_number,
-                                  offered_at=call.queued_at, pop=Pop(call_id=call.linkedid,
+                                  offered_at=call.queued_at, campaign=call.campaign, pop=Pop(call_id=call.linkedid,
                                                                      caller_number=call.caller_number, complete=False))
             else:
                 calls.append(_call_view(call))
@@ -171,7 +171,7 @@ class EngineDesk:
         self._own(agent_id, call_id)
         await acd_step(self.acd.actions.set_attributes(call_id, tags=tags, values=values), "set the call's tags")
 
-    async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
+    async def dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool = False) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
         # One call at a time: a second Dial would ring the agent's phone during the call (an outbound
@@ -190,7 +190,8 @@ class EngineDesk:
         elif state is AgentState.WRAP_UP:
             pending = self.acd.agent(agent_id).not_ready_after_call
             await acd_step(self.acd.set_not_ready(agent_id, pending or "outbound"), "dial")
-        return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id), "dial")
+        return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id,
+                                                    callback=callback), "dial")
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
@@ -343,7 +344,7 @@ class EngineDesk:
                                             now=self._now())
             number, customer_id = cb.number, cb.customer_id
         try:
-            linkedid = await self.dial(agent_id, number, customer_id)
+            linkedid = await self.dial(agent_id, number, customer_id, callback=True)
         except BaseException:
             async with self.db.session() as session:  # the claim stands; it may expire again
                 await callbacks.call_not_placed(session=session, callback_id=callback_id, now=self._now())

@@ -44,7 +44,7 @@ class FakeCampaignContacts:
     async def dial_reserved(self, contact_id: int, agent_id: str) -> str:
         c = self._held(contact_id, agent_id)
         c["state"], c["attempts"] = "dialing", c["attempts"] + 1
-        return await self.desk.dial(agent_id, c["number"].lstrip("+"), c["customer_id"])
+        return await self.desk.dial(agent_id, c["number"].lstrip("+"), c["customer_id"], campaign=c["campaign"])
 
     async def skip(self, contact_id: int, agent_id: str, reason: str) -> None:
         c = self._held(contact_id, agent_id)

@@ -125,6 +125,39 @@ class FakeCrm:
         return {"customer": entry["customer"], "interactions": await self.history(customer_id, 20),
                 "open_cases": [c for c in entry["open_cases"] if c["status"] in ("open", "pending")]}
 
+    def customer_record(self, customer_id: int) -> dict[str, Any]:
+        """The customer as the CRM's REST API gives it (``crm_core.schemas.CustomerOut``), which the
+        console's customer editing reads."""
+        entry = self.book.get(customer_id)
+        if entry is None:
+            raise TargetNotFound(f"no customer {customer_id}")
+        c = entry["customer"]
+        return {"id": c["id"], "name": c["name"], "company": c.get("company"),
+                "phones": [{"number": c["phone"], "label": "mobile"}] if c.get("phone") else [],
+                "emails": list(entry.get("emails", [c["email"]] if c.get("email") else [])),
+                "account_number": None, "tier": c.get("tier") or "standard", "lifecycle": c.get("lifecycle") or "new",
+                "language": c.get("language") or "zh-CN", "tags": list(c.get("tags") or []), "custom_fields": {},
+                "notes": entry.get("notes", "")}
+
+    def update_customer(self, customer_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply a validated ``CustomerPatch``'s changes: the fields an agent edits in the console."""
+        self.customer_record(customer_id)  # a 404 for a customer not in the book
+        kept = ("name", "company", "emails", "tags", "notes", "lifecycle", "language")
+        for name in changes:
+            if name not in kept:
+                raise InvalidInput(name, f"the demo's CRM keeps only {', '.join(kept)}")
+        entry = self.book[customer_id]
+        c = entry["customer"]
+        for name in ("name", "company", "tags", "lifecycle", "language"):
+            if name in changes:
+                c[name] = changes[name]
+        if "emails" in changes:
+            entry["emails"] = list(changes["emails"])
+            c["email"] = changes["emails"][0] if changes["emails"] else None
+        if "notes" in changes:
+            entry["notes"] = changes["notes"]
+        return self.customer_record(customer_id)
+
     async def history(self, customer_id: int, limit: int = 20) -> list[dict[str, Any]]:
         entry = self.book.get(customer_id)
         return sorted(entry["interactions"], key=lambda r: -r["at"])[:limit] if entry else []

@@ -329,14 +329,17 @@ class FakeDesk:
         self.actions.append(("call_attributes", agent_id, {"call_id": call_id, "tags": tags, "values": values}))
         await self._call_update(call)
 
-    async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
+    async def dial(self, agent_id: str, number: str, customer_id: int | None, *, campaign: str | None = None,
+                   callback: bool = False) -> str:
+        """As the engine's desk; ``campaign`` and ``callback`` go in the call's ``detail`` as there."""
         a = self._agent(agent_id)
         if a.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
             raise IllegalAgentAction(f"cannot dial while {a.state.value.replace('_', ' ')}")
         if a.state is AgentState.AVAILABLE:  # as the real desk: no queued call while on an outbound one
             await self._step(agent_id, "not_ready", reason="outbound")
+        errand = {"campaign": campaign} if campaign else {"callback": True} if callback else None
         call = _Call(f"out-{next(self._seq)}", agent_id, "dialing", "outbound", number, customer_id, None,
-                     self.clock())
+                     self.clock(), errand)
         self.calls[call.call_id] = call
         self.actions.append(("dial", agent_id, {"number": number, "customer_id": customer_id}))
         await self._call_update(call)
@@ -438,7 +441,7 @@ class FakeDesk:
         cb = self._callback(callback_id)
         if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
             raise IllegalAgentAction(f"callback {callback_id}: claim it first")
-        call_id = await self.dial(agent_id, cb.number.lstrip("+"), cb.customer_id)
+        call_id = await self.dial(agent_id, cb.number.lstrip("+"), cb.customer_id, callback=True)
         cb.calling, cb.last_call_id = True, call_id
         return call_id, cb
 
@@ -460,20 +463,22 @@ class FakeDesk:
     async def offer_call(self, agent_id: str, *, caller_number: str, customer_id: int | None = None,
                          queue: str = "support", waited_s: float = 12.0, skills: dict[str, int] | None = None,
                          ivr_path: list[dict[str, Any]] | None = None, intent: str | None = None,
-                         pop: dict[str, Any] | None = None) -> str:
-        """Play the ACD: reserve the agent, ring their phone (publish the offer), answer later."""
+                         pop: dict[str, Any] | None = None, campaign: str | None = None) -> str:
+        """Play the ACD: reserve the agent, ring their phone (publish the offer), answer later.
+        ``campaign``: a person that outbound campaign reached (progressive, predictive)."""
         a = self._agent(agent_id)
         call_id = f"call-{int(self.clock())}-{next(self._seq)}"
         await self._step(agent_id, "offer")
         if self.crm is not None:
             self.crm.ivr[call_id] = {"path": ivr_path or [], "intent": intent, "flow": "main"}
-        call = _Call(call_id, agent_id, "ringing", "inbound", caller_number, customer_id, queue, self.clock())
+        call = _Call(call_id, agent_id, "ringing", "inbound", caller_number, customer_id, queue, self.clock(),
+                     {"campaign": campaign} if campaign else None)
         self.calls[call_id] = call
         a.offer = OfferView(call_id=call_id, queue=queue, caller_number=caller_number, offered_at=self.clock(),
-                            pop=Pop(call_id=call_id, caller_number=caller_number, complete=False))
+                            campaign=campaign, pop=Pop(call_id=call_id, caller_number=caller_number, complete=False))
         await self.bus.publish(AgentOffer(ts=self.clock(), agent_id=agent_id, linkedid=call_id, queue=queue,
                                           caller_number=caller_number, customer_id=customer_id, waited_s=waited_s,
-                                          skills=skills or {"general": 1}, pop=pop))
+                                          skills=skills or {"general": 1}, campaign=campaign, pop=pop))
         if self.answer_after_s is not None:
             self._later(self.answer_after_s, self._connect, call)
         return call_id

@@ -397,6 +397,9 @@ class OfferView(_View):
     offered_at: float
     ring_timeout_s: float = 20.0
     direction: str = "inbound"
+    campaign: str | None = Field(None, description=(
+        "The outbound campaign whose call this is (a person a progressive or predictive campaign reached): "
+        "the console titles the offer with it instead of \"Incoming call\"."))
     pop: Pop
 
 

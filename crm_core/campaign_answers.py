@@ -108,7 +108,7 @@ class Answers:
             attributes["script"] = run.settings["script"][:2000]
         await self.acd.enqueue(LiveCall(linkedid=a.linkedid, caller_channel=waiting.channel, caller_number=a.digits,
                                         queue=run.queue, customer_id=a.customer_id, skills=run.skills or None,
-                                        attributes=attributes), by_history=False)
+                                        attributes=attributes, campaign=run.name), by_history=False)
         await self.settle(a, "human")
         return "queue", ""
 

@@ -1,6 +1,8 @@
 /* Working the preview-callback list: filters -> /api/supervisor/callbacks (JSON table, CSV link with the same
    filters), cancel with a reason (POST .../cancel; the server's refusal is shown on the page). Read again
-   every 30 s and after a cancel. ?state= and ?queue= in the address preselect the filters (wallboard tiles). */
+   every 30 s and after a cancel. ?state= and ?queue= in the address preselect the filters (wallboard tiles).
+   The queue filter offers the configured queues only (the wallboard's, config/queues.yaml): the server
+   refuses any other ?queue= with a 422, and a callback of a queue since removed is still listed under "(all)". */
 "use strict";
 (() => {
   const { $, S, t, api, el } = window.Sup;
@@ -60,7 +62,6 @@
       const got = await api("GET", `/api/supervisor/callbacks?${p}`);
       if (mine !== seq) return;
       rows = got;
-      rows.forEach((cb) => addQueue(cb.queue));
       render();
     } catch (e) {
       if (mine === seq) $("cb-msg").textContent = t("err", { m: e.message });
@@ -103,11 +104,12 @@
   window.Sup.start(async () => {
     const q = new URLSearchParams(location.search);
     if (STATES.includes(q.get("state"))) $("f-state").value = q.get("state");
-    try {  // the configured queues, for the filter; callbacks of other queues are added as they show up
+    try {  // the configured queues, for the filter
       const board = await api("GET", "/api/supervisor/wallboard");
       board.queues.forEach((x) => addQueue(x.queue));
-    } catch (_) { /* the list still works without them */ }
-    if (q.get("queue")) { addQueue(q.get("queue")); $("f-queue").value = q.get("queue"); }
+    } catch (_) { /* the list still works without them, unfiltered */ }
+    const wanted = q.get("queue");
+    if (wanted && [...$("f-queue").options].some((o) => o.value === wanted)) $("f-queue").value = wanted;
     $("cb-form").addEventListener("submit", refresh);
     $("f-state").addEventListener("change", refresh);
     $("f-queue").addEventListener("change", refresh);

@@ -8,6 +8,7 @@
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
     wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
+    cards: new Map(),  // customer id -> the card as this agent last saved it (customerSaved)
   };
 
   // ---------- i18n ----------
@@ -145,6 +146,7 @@
     S.phoneKeptFor = keepPhone && S.me ? S.me.user_id : null;
     S.me = null;
     S.wrapped.clear();
+    S.cards.clear();
     if (!S.phoneKeptFor) {
       dropDrafts();
       document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
@@ -337,11 +339,20 @@
     return d ? d.label : code || "—";
   }
 
-  // The engine dials E.164 digits without the "+" (acd.call_actions.dial): shown in E.164, as callers are.
-  function peerNumber(call) {
-    const n = call.peer_number || "";
-    return call.direction === "outbound" && /^[1-9][0-9]{7,14}$/.test(n) ? `+${n}` : n;
+  // A call (or offer) the engine placed: an agent's dial, a callback's or preview contact's call, or a
+  // person a progressive or predictive campaign reached (queued to an agent, yet no one called in).
+  function outward(c) { return !!c && (c.direction === "outbound" || !!c.campaign || !!(c.detail && c.detail.campaign)); }
+  // What the call is, as the agent sees it: a campaign's, a callback's, else inbound or outbound.
+  function callKind(c) {
+    const d = (c && c.detail) || {};
+    const campaign = d.campaign || (c && c.campaign);
+    if (campaign) return t("call.campaign", { c: campaign });
+    if (d.callback) return t("call.callback");
+    return t(outward(c) ? "call.outbound" : "call.inbound");
   }
+  // The engine dials E.164 digits without the "+" (acd.call_actions.dial): shown in E.164, as callers are.
+  function e164(n, out) { return out && /^[1-9][0-9]{7,14}$/.test(n || "") ? `+${n}` : n || ""; }
+  function peerNumber(call) { return e164(call.peer_number, outward(call)); }
 
   function currentCall() {
     const calls = [...S.calls.values()];
@@ -365,6 +376,7 @@
 
   function renderAll() {
     if (!S.me) return;
+    freshCards();
     $("replaced-card").hidden = !S.replaced;
     renderState();
     const call = currentCall();
@@ -372,7 +384,8 @@
     // offer
     $("offer-card").hidden = !S.offer;
     if (S.offer) {
-      $("offer-number").textContent = S.offer.caller_number || "—";
+      $("offer-title").textContent = S.offer.campaign ? t("offer.campaign", { c: S.offer.campaign }) : t("offer.incoming");
+      $("offer-number").textContent = e164(S.offer.caller_number, outward(S.offer)) || "—";
       $("offer-queue").textContent = S.offer.queue || "—";
       $("offer-waited").textContent = duration(S.offer.pop && S.offer.pop.waited_s);
       const tr = transferText(S.offer.pop && S.offer.pop.transfer);
@@ -387,7 +400,7 @@
       const asked = consulted(call);
       st.textContent = asked && call.status === "consulting" ? t("status.consultation") : label("status", call.status);
       st.dataset.status = call.status;
-      $("call-direction").textContent = t(`call.${call.direction}`);
+      $("call-direction").textContent = callKind(call);
       $("call-peer").textContent = peerNumber(call);
       const on = !!live;
       // Hold and transfer act on the caller talking or held with this agent; while consulting (the
@@ -460,11 +473,22 @@
     $("unknown-card").hidden = !pop || !!cust;
     $("script-card").hidden = !pop || (!pop.script && !(pop.articles || []).length);
     if (!pop) return;
+    const isCall = !S.browseCustomer || pop !== S.browseCustomer;
+    // The call (or offer) this pop is of: what it is decides what the pop says.
+    const owner = !isCall ? null : S.offer && S.offer.call_id === pop.call_id ? S.offer
+      : S.calls.get(pop.call_id) || currentCall();
+    const out = outward(owner);
     if (!cust) {
-      $("unknown-number").textContent = pop.caller_number || "—";
+      const number = e164(pop.caller_number || (owner && (owner.peer_number || owner.caller_number)), out);
       // source "unavailable": the CRM was away, not "a new customer" (docs/resilience.md).
       const away = pop.source === "unavailable";
-      $("unknown-title").textContent = pop.complete === false ? t("pop.loading") : away ? t("pop.unavailable") : t("pop.unknown");
+      // A number the agent (or a campaign, a callback) dialled that no customer has: no one "called".
+      const byNumber = out && pop.complete !== false && !away;
+      $("unknown-title").textContent = pop.complete === false ? t("pop.loading") : away ? t("pop.unavailable")
+        : byNumber ? number || t("pop.unknown_number") : t("pop.unknown");
+      $("unknown-label").textContent = byNumber ? t("pop.unknown_number") : t("pop.number");
+      $("unknown-number").textContent = byNumber ? "" : number || "—";
+      $("unknown-number").hidden = byNumber;
       $("pop-source").hidden = !away;
     } else {
       $("cust-avatar").textContent = (cust.name || "?").trim().charAt(0);
@@ -482,17 +506,23 @@
       $("cust-lifecycle").hidden = !cust.lifecycle;
       $("cust-tags").replaceChildren(...(cust.tags || []).map((x) => el("span", "chip tag", x)));
       $("btn-dial-customer").hidden = !S.browseCustomer || !cust.phone;
+      $("btn-edit-customer").hidden = pop.source === "cache";  // the CRM is away: nothing to save to
     }
-    const isCall = !S.browseCustomer || pop !== S.browseCustomer;
     $("pop-facts").hidden = !isCall;
     if (isCall) {
+      // An outbound call says what it is (Outbound, the campaign's name, Callback) and shows only what
+      // it has: no queue or skills when the agent dialled, no intent (the IVR's), no "Waited 0 s".
+      const skills = Object.entries(pop.skills || {}).map(([k, v]) => `${k}≥${v}`).join(", ");
+      $("pop-kind").textContent = out ? callKind(owner) : "";
+      $("pop-kind").parentElement.hidden = !out;
       $("pop-queue").textContent = pop.queue || "—";
-      $("pop-skills").textContent = Object.entries(pop.skills || {}).map(([k, v]) => `${k}≥${v}`).join(", ") || "—";
-      // An outbound call waited in no queue: no "Waited 0 s".
-      const outbound = (currentCall() || {}).direction === "outbound";
-      $("pop-waited").parentElement.hidden = outbound;
-      $("pop-waited").textContent = outbound ? "" : duration(pop.waited_s);
+      $("pop-queue").parentElement.hidden = out && !pop.queue;
+      $("pop-skills").textContent = skills || "—";
+      $("pop-skills").parentElement.hidden = out && !skills;
+      $("pop-waited").parentElement.hidden = out;
+      $("pop-waited").textContent = out ? "" : duration(pop.waited_s);
       $("pop-intent").textContent = pop.intent || "—";
+      $("pop-intent").parentElement.hidden = out && !pop.intent;
     }
     const hist = $("cust-history");
     const rows = withWrapUps(pop.interactions || []).slice(0, 5);
@@ -707,6 +737,28 @@
       renderAll();
     } catch (e) { toast(e.message, "error"); }
   }
+  // Editing the customer on the card (customer_edit.js): the card shown, and the CRM's answer to a
+  // save. The engine's copy of a live call's pop keeps the card it was built with, and every call
+  // frame brings that copy back: the card saved here is laid over it (freshCards) for the session.
+  function shownCustomer() {
+    const call = currentCall();
+    const pop = (S.offer && S.offer.pop) || (call && call.pop) || S.browseCustomer;
+    return (pop && pop.customer) || null;
+  }
+  function customerSaved(c) {
+    S.cards.delete(c.id);
+    S.cards.set(c.id, { name: c.name, company: c.company, tier: c.tier, lifecycle: c.lifecycle, language: c.language,
+      phone: (c.phones[0] && c.phones[0].number) || null, email: c.emails[0] || null, tags: c.tags });
+    while (S.cards.size > 50) S.cards.delete(S.cards.keys().next().value);
+    renderAll();
+  }
+  function freshCards() {
+    if (!S.cards.size) return;
+    for (const pop of [S.offer && S.offer.pop, ...[...S.calls.values()].map((c) => c.pop), S.browseCustomer]) {
+      const card = pop && pop.customer && S.cards.get(pop.customer.id);
+      if (card) pop.customer = { ...pop.customer, ...card };
+    }
+  }
   function dial(number, customerId) {
     if (!number) return;
     act({ type: "dial", number: number.replace(/[\s()-]/g, ""), customer_id: customerId || null })
@@ -873,7 +925,8 @@
       if (s.authenticated) startConsole(s.principal); else showLogin();
     } catch (_) { showLogin(); }
   }
-  // For preview.js; callStarted: a dialled call takes the screen from a customer being browsed.
-  window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); } };
+  // For preview.js and customer_edit.js; callStarted: a dialled call takes the screen from a customer being browsed.
+  window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); },
+    shownCustomer, customerSaved };
   document.addEventListener("DOMContentLoaded", boot);
 })();

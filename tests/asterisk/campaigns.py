@@ -46,7 +46,8 @@ async def create_campaign(eng: Engine, name: str, contacts: list[tuple[str, str]
 async def take_calls(eng: Engine, seen: list[Event], served: list[str], *, campaign: str | None = None,
                      script: str | None = None, talk_s: float = 0.0) -> None:
     """Each agent offered a campaign call talks ``talk_s``, hangs up and wraps up; with ``campaign``
-    it first checks the campaign (and ``script``) reached the agent's screen."""
+    it first checks the campaign (and ``script``) reached the agent's screen: the offer names the
+    campaign (the console titles it so, not "Incoming call"), the call's detail too."""
     while True:
         offer = next((e for e in seen if isinstance(e, AgentOffer) and e.linkedid.startswith("cmp")
                       and e.linkedid not in served), None)
@@ -55,11 +56,13 @@ async def take_calls(eng: Engine, seen: list[Event], served: list[str], *, campa
             continue
         served.append(offer.linkedid)
         agent = offer.agent_id
+        assert campaign is None or offer.campaign == campaign, offer
         await until(lambda a=agent, o=offer: (c := eng.acd.agent_call(a, o.linkedid)) is not None
                     and c.status == "talking", what="the agent talking with the customer")
         if campaign is not None:
             await until(lambda o=offer: any(
                 isinstance(e, AgentCallUpdate) and e.linkedid == o.linkedid and e.detail
+                and e.detail.get("campaign") == campaign
                 and e.detail.get("attributes", {}).get("campaign") == campaign
                 and e.detail["attributes"].get("script") == script for e in seen),
                 what="the campaign and its script on the agent's screen")

@@ -41,9 +41,9 @@ async def test_claimed_callback_is_called_logged_once_and_done(engine: tuple[Eng
     await until(lambda: next((ch for c in eng.ami.model.calls() for ch in c.live
                               if ch.name.startswith(f"Local/{digits}@cti-sim-customer-") and ch.answered_at), None),
                 what="the customer's leg answered")
-    # The console learnt of the outbound call with the customer, for the pop.
+    # The console learnt of the outbound call with the customer, for the pop, and that it is a callback's.
     assert any(isinstance(e, AgentCallUpdate) and e.linkedid == linkedid and e.customer_id == customer_id
-               for e in seen)
+               and (e.detail or {}).get("callback") is True for e in seen)
     await asyncio.sleep(1.0)
     await eng.desk.hangup("1002", linkedid)
     await until(lambda: (c := eng.acd.agent_call("1002", linkedid)) is not None and c.status == "ended")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from acd.events import AgentOffer
+from acd.events import AgentCallUpdate, AgentOffer
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
 from crm_core import callbacks, campaigns
@@ -53,7 +53,7 @@ async def test_a_person_no_agent_is_free_for_hears_the_drop_message(engine: tupl
 
 
 async def test_an_agent_previews_a_contact_then_dials_it(engine: tuple[Engine, list[Event]]) -> None:
-    eng, _ = engine
+    eng, seen = engine
     await eng.desk.login_queues("1001", ["support"])
     await eng.desk.set_ready("1001")
     cid = await _create(eng, "look", [(DNC, "UTC"), (HUMAN_2, "UTC")], mode="preview", script="Say hello")
@@ -76,6 +76,9 @@ async def test_an_agent_previews_a_contact_then_dials_it(engine: tuple[Engine, l
     call_id = await eng.preview.dial("1001", "campaign", shown.id)
     await until(lambda: (c := eng.acd.agent_call("1001", call_id)) is not None and c.far_end == "answered",
                 what="the customer answered")
+    # The agent's screen says whose call it is (the console: "Campaign look", not "Outbound").
+    updates = [e for e in seen if isinstance(e, AgentCallUpdate) and e.linkedid == call_id]
+    assert updates and all((e.detail or {}).get("campaign") == "look" for e in updates), updates
     await eng.desk.hangup("1001", call_id)
     await until(lambda: (c := eng.acd.agent_call("1001", call_id)) is not None and c.status == "ended",
                 what="the call ended")

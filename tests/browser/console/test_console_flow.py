@@ -165,9 +165,11 @@ async def test_search_customer_then_click_to_dial(page: Page, site: Site) -> Non
     await expect(page.locator("#cust-name")).to_have_text("Emma Clarke")
     await expect(page.locator("#cust-cases")).to_contain_text("Refund double charge")
     await page.click("#btn-dial-customer")
-    await expect(page.locator("#call-direction")).to_have_text("outbound")
+    await expect(page.locator("#call-direction")).to_have_text("Outbound")
     await expect(page.locator("#call-status")).to_have_text("Talking")  # the fake phone answers after 0.3 s
     await expect(page.locator("#cust-name")).to_have_text("Emma Clarke")  # pop of the outbound call
+    # It says what it is, not "Queue — · Skills — · Intent —" (an inbound call's facts it has not).
+    await expect(page.locator("#pop-facts > div:visible")).to_have_text(["Call Outbound"])
     assert ("dial", "a1001", {"number": "+441632960123", "customer_id": 2}) in site.demo.desk.actions
 
 
@@ -189,16 +191,34 @@ async def test_the_demo_says_it_simulates_calls_and_shows_its_card(page: Page, s
 
 
 async def test_an_outbound_call_shows_its_number_in_e164(page: Page, site: Site) -> None:
-    """The engine dials E.164 digits without the "+": the call card and the wrap-up show the "+"."""
+    """The engine dials E.164 digits without the "+": the call card and the wrap-up show the "+". A
+    dialled number no customer has is titled by the number ("Unknown number"), not "Unknown caller";
+    a callback's call says "Callback" (in the pop's facts, where it said "Queue — · Skills —")."""
     await login(page, site)
     await page.click("#btn-ready")
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
     await page.fill("#dial-number", "8613800138001")
     await page.click("#dial-form button[type=submit]")
-    await expect(page.locator("#call-direction")).to_have_text("outbound")
+    await expect(page.locator("#call-direction")).to_have_text("Outbound")
     await expect(page.locator("#call-peer")).to_have_text("+8613800138001")
+    await expect(page.locator("#unknown-title")).to_have_text("+8613800138001")
+    await expect(page.locator("#unknown-card .muted")).to_have_text("Unknown number")
     await page.click("#btn-hangup")
     await expect(page.locator("#wrap-call")).to_have_text("· +8613800138001")
+    await page.select_option("#wrap-disposition", "wrong_number")
+    await page.click("#wrap-submit")
+    await expect(page.locator("#wrap-form")).to_be_hidden()
+
+    desk = site.demo.desk
+    cb = desk.add_callback("+8613800138000", customer_id=1, customer_name="李伟 Li Wei")
+    await desk.claim_callback("a1001", cb)
+    await desk.call_callback("a1001", cb)
+    await expect(page.locator("#call-direction")).to_have_text("Callback")
+    await expect(page.locator("#cust-name")).to_have_text("李伟 Li Wei")
+    await expect(page.locator("#pop-facts > div:visible")).to_have_text(["Call Callback"])
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#call-direction")).to_have_text("回呼")
+    await expect(page.locator("#pop-kind")).to_have_text("回呼")
 
 
 async def test_wrap_up_form_pre_ticks_resolved_from_the_disposition_and_keeps_the_agents_choice(

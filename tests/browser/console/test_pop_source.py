@@ -49,6 +49,14 @@ async def test_a_pop_without_the_crm_says_the_records_are_unavailable(page: Page
 
     await page.locator(".lang-toggle:visible").click()  # and in Chinese
     await desk.caller_hangs_up(call_id)
-    await desk.offer_call("a1001", caller_number="+441632960777",
-                          pop={"caller_number": "+441632960777", "source": "unavailable"})
+    call_id = await desk.offer_call("a1001", caller_number="+441632960777",
+                                    pop={"caller_number": "+441632960777", "source": "unavailable"})
     await expect(page.locator("#unknown-title")).to_have_text("客户资料暂不可用")
+
+    # A person a progressive campaign reached rings the agent: no "Incoming call"; the campaign says
+    # whose call it is (offer.campaign), and a number no customer has is titled by the number.
+    await desk.caller_hangs_up(call_id)
+    await desk.offer_call("a1001", caller_number="12125550100", campaign="renewals")
+    await expect(page.locator("#offer-title")).to_have_text("外呼活动来电：renewals")
+    await expect(page.locator("#unknown-title")).to_have_text("+12125550100")
+    await expect(page.locator("#unknown-card .muted")).to_have_text("未知号码")

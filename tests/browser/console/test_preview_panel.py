@@ -73,6 +73,9 @@ async def test_panel_shows_a_callback_then_a_campaign_contact_and_dials_it(page:
     await expect(page.locator("#pv-script")).to_have_text("Ask about the renewal.\nOffer the gold plan.")
     await expect(page.locator("#pv-dial")).to_be_hidden()
     await expect(page.locator("#pv-skip")).to_be_hidden()
+    # The call says whose it is; a contact not in the CRM is titled by the number dialled.
+    await expect(page.locator("#call-direction")).to_have_text("Campaign renewals")
+    await expect(page.locator("#unknown-title")).to_have_text("+12125550100")
     await page.screenshot(path="/tmp/ui2-shots/preview-during-call.png")
     await page.click("#btn-hangup")
     await expect(page.locator("#wrap-form")).to_be_visible()

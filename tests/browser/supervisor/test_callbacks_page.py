@@ -137,10 +137,14 @@ async def test_an_agent_is_kept_out_of_the_callback_page(site: Site, page: Page)
 @NO_PBX_FOR_SUP1
 async def test_only_a_claimed_callback_being_called_shows_its_call(site: Site, page: Page) -> None:
     """A callback keeps ``called_at`` once its call is over (done, or failed after its last attempt):
-    the page says "call in progress" only while the callback is claimed and being called."""
+    the page says "call in progress" only while the callback is claimed and being called. A callback
+    of a queue removed from config is listed, but the queue filter offers the configured queues only:
+    it offered every queue of the rows (and of ?queue=), and picking a removed one was refused (422)."""
     ids, _ = await _seed(site)
     now = datetime.now(UTC)
     async with site.engine.db.session() as s:
+        retired = (await callbacks.create_callback(session=s, number="13800138006", queue="retired",
+                                                   due_at=now - timedelta(minutes=3))).id
         ended = {}
         for name, number, reached in (("done", "13800138004", True), ("failed", "13800138005", False)):
             cb = await callbacks.create_callback(session=s, number=number, queue="support",
@@ -154,9 +158,12 @@ async def test_only_a_claimed_callback_being_called_shows_its_call(site: Site, p
     site.svc.callbacks.invalidate()
     await log_in(page, site.base, "sup1", "sup1-demo-1")
     await page.wait_for_url("**/wallboard")
-    await page.goto(site.base + "/callbacks?state=all")
+    await page.goto(site.base + "/callbacks?state=all&queue=retired")  # a stale link: not a filter
     rows = page.locator("#callbacks tbody tr")
-    await expect(rows).to_have_count(5)
+    await expect(rows).to_have_count(6)
+    await expect(page.locator(f'#callbacks tr[data-id="{retired}"] td').nth(2)).to_have_text("retired")
+    offered = await page.locator("#f-queue option").evaluate_all("os => os.map(o => o.value)")
+    assert offered[0] == "" and sorted(offered[1:]) == site.engine.acd.queue_names(), offered
     for name, cb_id in ended.items():
         row = page.locator(f'#callbacks tr[data-id="{cb_id}"]')
         await expect(row.locator(".pill")).to_have_text(name)
