@@ -190,7 +190,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/demo/offer"): "demo.simulate",
 }
 
-IDENTITY_FIELDS = ("pin", "phones", "tier")  # a customer's caller-ID identity and what it unlocks
+# A customer's identity and what it unlocks: the PIN and account number the IVR asks for, the
+# numbers caller ID recognises, the tier (routing priority).
+IDENTITY_FIELDS = ("pin", "account_number", "phones", "tier")
 # What a new customer may be given only by those who may change it: the PIN (the IVR's
 # identification) and the tier (routing priority). Its phone numbers are how anyone reaches it
 # (a number already another customer's is refused to everyone: crm_core.customers).

@@ -23,7 +23,7 @@ from crm_core.phones import to_e164, try_e164
 from crm_core.schemas import CustomerIn, CustomerPatch, PhoneIn
 from crm_core.users import hash_secret_async, verify_secret_async
 
-IDENTITY_FIELDS = ("pin", "phones", "tier")
+IDENTITY_FIELDS = ("pin", "account_number", "phones", "tier")  # audited changes (never the PIN itself)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ async def update_customer(*, session: AsyncSession, customer_id: int, patch: Cus
     customer = await get_customer(session=session, customer_id=customer_id)
     changes = patch.model_dump(exclude_unset=True)
     before = {"phones": sorted(p.e164 for p in customer.phones), "tier": customer.tier,
-              "pin": customer.pin_hash is not None}
+              "pin": customer.pin_hash is not None, "account_number": customer.account_number}
     if "account_number" in changes:
         await _check_account(session, changes["account_number"], customer_id)
     if "phones" in changes:
@@ -108,7 +108,7 @@ async def update_customer(*, session: AsyncSession, customer_id: int, patch: Cus
         if name not in ("phones", "pin"):
             setattr(customer, name, value)
     after = {"phones": sorted(p.e164 for p in customer.phones), "tier": customer.tier,
-             "pin": customer.pin_hash is not None}
+             "pin": customer.pin_hash is not None, "account_number": customer.account_number}
     for name in IDENTITY_FIELDS:
         if name not in changes:
             continue

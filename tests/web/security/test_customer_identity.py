@@ -1,4 +1,5 @@
-"""A customer's PIN, phone numbers (the caller-ID identity) and tier: supervisors and admins only,
+"""A customer's PIN, account number (what the IVR asks with the PIN), phone numbers (the caller-ID
+identity) and tier: supervisors and admins only,
 and every change leaves an audit row (never the PIN itself). A new customer's PIN and tier too; a
 phone number already another customer's is refused to everyone (it would make its owner anonymous)."""
 
@@ -16,17 +17,17 @@ async def _audit(site: Site) -> list[AuditEntry]:
                                      .order_by(AuditEntry.id))).all())
 
 
-async def test_agent_may_not_change_pin_phones_or_tier(site: Site) -> None:
+async def test_agent_may_not_change_pin_account_phones_or_tier(site: Site) -> None:
     agent = await site.login("agent1")
     before = (await agent.get("/api/crm/customers/1")).json()
     for patch in ({"pin": "4321"}, {"phones": [{"number": "13900000001"}]}, {"tier": "key_account"},
-                  {"notes": "ok", "tier": "gold"}):
+                  {"notes": "ok", "tier": "gold"}, {"account_number": "ACC-EVE-1"}):
         r = await agent.patch("/api/crm/customers/1", json=patch)
         assert r.status_code == 403, r.text
         assert r.json()["detail"]["code"] == "forbidden"
     after = (await agent.get("/api/crm/customers/1")).json()
-    assert (after["phones"], after["tier"], after["has_pin"], after["notes"]) == (
-        before["phones"], before["tier"], before["has_pin"], before["notes"])
+    assert (after["phones"], after["tier"], after["has_pin"], after["notes"], after["account_number"]) == (
+        before["phones"], before["tier"], before["has_pin"], before["notes"], before["account_number"])
     assert await _audit(site) == []
     ok = await agent.patch("/api/crm/customers/1", json={"notes": "prefers e-mail"})
     assert ok.status_code == 200 and ok.json()["notes"] == "prefers e-mail"
@@ -36,11 +37,13 @@ async def test_supervisor_changes_are_audited_without_the_pin(site: Site) -> Non
     sup = await site.login("sup1")
     before = (await sup.get("/api/crm/customers/1")).json()
     tier = "key_account" if before["tier"] != "key_account" else "gold"
-    r = await sup.patch("/api/crm/customers/1", json={"pin": "4321", "tier": tier,
+    r = await sup.patch("/api/crm/customers/1", json={"pin": "4321", "tier": tier, "account_number": "ACC-NEW-1",
                                                       "phones": [{"number": "13900000001"}]})
     assert r.status_code == 200, r.text
     rows = await _audit(site)
-    assert sorted(x.detail["field"] for x in rows) == ["phones", "pin", "tier"]
+    assert sorted(x.detail["field"] for x in rows) == ["account_number", "phones", "pin", "tier"]
+    account = next(x for x in rows if x.detail["field"] == "account_number")
+    assert (account.detail["before"], account.detail["after"]) == (before["account_number"], "ACC-NEW-1")
     assert {(x.actor, x.actor_role, x.target) for x in rows} == {("sup1", "supervisor", "customer:1")}
     phones = next(x for x in rows if x.detail["field"] == "phones")
     assert phones.detail["after"] == ["+8613900000001"]
