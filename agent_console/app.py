@@ -178,7 +178,9 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         loc = [str(x) for x in first["loc"] if x not in ("body", "query", "path")]
         # A required body that is missing altogether is located at ("body",): name it.
         field = ".".join(loc) or (str(first["loc"][0]) if first["loc"] == ("body",) else None)
-        return JSONResponse({"detail": {"code": "invalid_input", "message": f"{field or 'request'}: {first['msg']}",
+        # A validator's own sentence, without pydantic's "Value error, " before it.
+        msg = str(first["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return JSONResponse({"detail": {"code": "invalid_input", "message": f"{field or 'request'}: {msg}",
                                         "field": field}}, status_code=422)
 
     @app.middleware("http")

@@ -39,3 +39,14 @@ async def test_a_body_that_is_not_json_is_a_400_naming_the_body(site: Site) -> N
         empty = await c.post("/api/auth/login", content=b"", headers={"Content-Type": "application/json"})
         assert empty.status_code == 422, empty.text
         assert empty.json()["detail"]["field"] == "body", empty.text
+
+
+async def test_a_validators_message_reaches_the_user_without_pydantics_prefix(site: Site) -> None:
+    """A model validator's own sentence is the message (the console shows it under the field), not
+    pydantic's "Value error, ..." wrapping of it."""
+    agent = await site.login("agent1")
+    r = await agent.patch("/api/crm/customers/1", json={"emails": ["not-an-address"]})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["field"] == "emails", detail
+    assert detail["message"] == "emails: emails[0] 'not-an-address' is not an e-mail address", detail
