@@ -45,7 +45,9 @@ class Console:
 
     async def ws(self, token: str | None, **kw: Any) -> ClientConnection:
         url = self.base.replace("http", "ws") + "/ws/agent" + (f"?token={token}" if token else "")
-        conn = await websockets.connect(url, max_size=4 * 1024 * 1024, **kw)
+        # close_timeout: a client the tests stopped reading cannot see the server's close frame;
+        # closing it at teardown would wait websockets' default 10 s for nothing.
+        conn = await websockets.connect(url, max_size=4 * 1024 * 1024, **{"close_timeout": 1.0, **kw})
         self.sockets.append(conn)
         return conn
 
