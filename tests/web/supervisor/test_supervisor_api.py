@@ -381,6 +381,21 @@ async def test_agent_time_is_recorded_and_survives_a_restart(site: Site) -> None
     assert totals(site.svc.agent_clock.times(time.time(), since=t0 - 60)) == (1200, 840, 360)
 
 
+async def test_the_wallboard_window_counts_agent_time_from_its_exact_start(site: Site) -> None:
+    """The wallboard's last 60 minutes starting 5 minutes into a quarter hour: the quarter's first
+    5 minutes are not in it (they counted whole, the clock keeping agent time per 15 minutes).
+    Found by the supervisor's trial; the figure is hand-computed."""
+    from acd.events import AgentStateChanged
+
+    b = (time.time() - 3 * 3600) // 900 * 900
+    for state, offset in (("available", 0), ("on_call", 120), ("available", 420)):
+        await site.svc._on_state(AgentStateChanged(ts=b + offset, agent_id="1007", state=state, since=b + offset))
+    window = site.svc._board(b + 3900, [])["totals"]["window"]  # from b + 300
+    # In the window: on a call b+300..b+420 (120 s), ready b+420..b+3900 (3480 s).
+    assert window["occupancy"] == pytest.approx(120 / 3600)
+    assert window["utilization"] == pytest.approx(120 / 3600)
+
+
 async def test_a_report_starting_inside_a_quarter_hour_keeps_its_agent_time(site: Site) -> None:
     """The reports page's From is any minute: a report from 5 minutes into a quarter hour counts the
     agent's time from its start (the clock keeps agent time per 15 minutes, on the epoch). Found by
