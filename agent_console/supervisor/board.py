@@ -26,7 +26,7 @@ from acd.kpis import (
     summarize,
 )
 from acd.model import PHONE_OFFLINE, AgentState, AgentView, QueueConfig
-from acd.stats import QueueSnapshot
+from acd.stats import QueueSnapshot, WaitingCall
 from agent_console.supervisor.agents import AgentClock
 
 AGENT_STATES = ("logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready")
@@ -69,14 +69,15 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
                   calls: Iterable[LiveCallView], records: Sequence[CallRecord],
                   agent_times: Sequence[AgentTime] = (), window_times: Sequence[AgentTime] = (),
                   callbacks: Mapping[str, Mapping[str, int]] | None = None,
-                  inactive: Collection[str] = ()) -> dict[str, Any]:
+                  inactive: Collection[str] = (), waiting: Sequence[WaitingCall] = ()) -> dict[str, Any]:
     """One wallboard snapshot (see docs/supervisor.md for the fields). ``callbacks``: open callback
     counts per queue ("" for personal ones), as ``crm_core.callbacks.open_counts`` gives them.
     ``records`` may reach back before today (earlier contacts on a case): only FCR sees those.
     ``agent_times``: agent time per 15-minute bucket since midnight (today's occupancy and
     utilization); ``window_times``: that of exactly the rolling window (``AgentClock.window``).
     ``inactive``: agent ids of deactivated users, left off the board once logged out (their calls
-    stay in the figures)."""
+    stay in the figures). ``waiting``: the callers waiting now (``AcdService.waiting_calls``), listed
+    as ``waiting_calls``."""
     callbacks = callbacks or {}
     midnight = bucket_start(now, "day", tz)
     day = [r for r in records if midnight <= r.at <= now]
@@ -160,4 +161,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "callbacks": {k: sum(callback_counts(c)[k] for c in callbacks.values()) for k in CALLBACK_COUNTS},
         },
         "queues": out_queues, "agents": out_agents,
+        "waiting_calls": [{"queue": w.queue, "position": w.position, "caller_number": w.caller_number,
+                           "waited_s": round(w.waited_s, 1), "since": w.enqueued_at, "priority": w.priority,
+                           "virtual": w.virtual} for w in waiting],
     }

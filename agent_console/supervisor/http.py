@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, WebSocket
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.websockets import WebSocketDisconnect
 
 from acd.kpis import GroupBy, Interval
@@ -46,6 +46,34 @@ def _check_time(value: str | None, field: str, tz: str) -> None:
         raise InvalidInput(field, "out of range (1970 to 2100)") from None
     if not math.isfinite(t) or not _EARLIEST <= t <= _LATEST:
         raise InvalidInput(field, "out of range (1970 to 2100)")
+
+
+class WaitingCallView(BaseModel):
+    """A caller waiting now (``waiting_calls`` of the wallboard), queue by queue, next first."""
+
+    queue: str
+    position: int = Field(description="1 is the next the queue serves (a higher priority goes ahead)")
+    caller_number: str = Field(description="in full (staff see every call); empty when withheld; a "
+                                           "virtual-hold entry: the number it is to be called back on")
+    waited_s: float = Field(description="since the call's first queue entry, as longest_wait_s")
+    since: float = Field(description="that first queue entry (epoch seconds)")
+    priority: int = Field(description="the ACD's priority (from the caller's tier in the IVR); 0 normal")
+    virtual: bool = Field(description="a virtual-hold entry: to be called back at its turn, not on the line")
+
+
+class WallboardView(BaseModel):
+    """The wallboard snapshot (docs/supervisor.md, Live wallboard); the websocket's frames are the same."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["wallboard"]
+    ts: float
+    tz: str
+    window_min: float
+    totals: dict[str, Any]
+    queues: list[dict[str, Any]]
+    agents: list[dict[str, Any]]
+    waiting_calls: list[WaitingCallView]
+    alerts: list[dict[str, Any]] = []
 
 
 class SpyBody(BaseModel):
@@ -81,8 +109,9 @@ _CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema"
 def build_router(svc: SupervisorService) -> APIRouter:
     r = APIRouter(prefix="/api/supervisor", tags=["supervisor"], dependencies=[Depends(policy.enforce)])
 
-    @r.get("/wallboard")
+    @r.get("/wallboard", response_model=WallboardView)
     async def wallboard(who: Supervisor) -> dict[str, Any]:
+        """The live wallboard snapshot: totals, queues, agents, the callers waiting now, active alerts."""
         return await svc.board()
 
     @r.get("/agents")

@@ -176,7 +176,8 @@ class SupervisorService:
                              clock=self.agent_clock, calls=calls, records=records,
                              agent_times=self.agent_clock.times(now, since=self._records_since(now)),
                              window_times=self.agent_clock.window(now, since=now - self.window_min * 60.0),
-                             callbacks=self.callbacks.counts, inactive=self.inactive)
+                             callbacks=self.callbacks.counts, inactive=self.inactive,
+                             waiting=self.acd.waiting_calls(now))
 
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""

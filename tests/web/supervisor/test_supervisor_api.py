@@ -220,6 +220,48 @@ async def test_interventions_are_carried_out_audited_and_published(site: Site) -
     await eng.feed.stop()
 
 
+async def test_the_wallboard_lists_the_callers_waiting_now(site: Site) -> None:
+    """``waiting_calls``: every caller waiting, queue by queue, next first, with the number (in full:
+    staff see every call), the wait from the first queue entry and the priority; a virtual-hold
+    entry with the number it is to be called back on. A manager sees the same list; an agent none."""
+    from acd.virtual_hold import VirtualEntry
+
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    now = time.time()
+    # Logged in, not ready: the calls wait (with nobody logged in, support sends them to general).
+    # The router's steps in time order (it holds its clock back from going backwards).
+    eng.router.agent_login("1002", {"support": 3, "billing": 2}, now - 60, queues=["support", "billing"])
+    for linkedid, number, queue, ago, priority in (("W1", "+8613800000001", "support", 50, 0),
+                                                   ("web-1", "", "support", 30, 0),
+                                                   ("W2", "+8613800000002", "support", 20, 5),
+                                                   ("W3", "", "billing", 10, 0)):
+        if linkedid.startswith("web-"):  # a callback requested on the web site: no call, a number
+            eng.router.enqueue(linkedid, queue, now - ago, virtual=True)
+            eng.virtual_hold.entries[linkedid] = VirtualEntry(linkedid, "+8613900000009", queue, now - ago,
+                                                              source="web")
+            continue
+        eng.acd.calls[linkedid] = LiveCall(linkedid=linkedid, caller_channel=f"PJSIP/trunk-{linkedid}",
+                                           caller_number=number, queue=queue, priority=priority,
+                                           queued_at=now - ago)
+        eng.router.enqueue(linkedid, queue, now - ago, priority=priority)
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        board = await site.svc.wallboard.refresh()
+        listed = (await c.get("/api/supervisor/wallboard")).json()["waiting_calls"]
+        assert listed == board["waiting_calls"]
+        order = [(w["queue"], w["position"], w["caller_number"], w["priority"], w["virtual"]) for w in listed]
+        # The queues in their configured order, as the wallboard's queue table.
+        assert order == [("support", 1, "+8613800000002", 5, False), ("support", 2, "+8613800000001", 0, False),
+                         ("support", 3, "+8613900000009", 0, True), ("billing", 1, "", 0, False)]
+        assert listed[1]["waited_s"] == pytest.approx(board["ts"] - (now - 50), abs=0.2)
+        assert listed[1]["since"] == pytest.approx(now - 50)
+        await login(c, "mgr1", "mgr1-demo-1")
+        assert (await c.get("/api/supervisor/wallboard")).json()["waiting_calls"] == listed
+        await login(c, "agent1", "agent1-demo")
+        assert (await c.get("/api/supervisor/wallboard")).status_code == 403
+
+
 async def test_live_skill_change_counts_at_the_next_routing_decision(site: Site) -> None:
     eng = site.engine
     eng.ami.control = FakeCallControl()  # type: ignore[assignment]
