@@ -179,13 +179,19 @@ def build_router(svc: SupervisorService) -> APIRouter:
     async def report_chart(who: Supervisor, field: str = "service_level", interval: Interval = "60m",
                            start: str | None = None, end: str | None = None,
                            queue: Annotated[list[str], Query(description=QUEUE_FILTER)] = [],  # noqa: B006
-                           kind: Literal["line", "bar"] = "line") -> Response:
+                           kind: Literal["line", "bar"] = "line",
+                           title: Annotated[str | None, Query(min_length=1, max_length=80, description=(
+                               "The chart's title, legend and label, in the reader's language (the reports "
+                               "page sends its own words); default the field's English name"))] = None,
+                           target_label: Annotated[str, Query(min_length=1, max_length=40, description=(
+                               "The word before the SL target line's value in its tooltip"))] = "target") -> Response:
         _check_time(start, "start", svc.tz)
         _check_time(end, "end", svc.tz)
         check_queues(svc.acd.queue_names, queue)
         rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue)
-        return Response(svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue)), media_type="image/svg+xml",
-                        headers={"Cache-Control": "no-store"})
+        svg = svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue), title=title,
+                               target_label=target_label)
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
     @r.get("/callbacks", response_model=list[SupervisorCallbackView], responses={**_CSV, **_errors(401, 403, 422)})
     async def callback_list(who: Supervisor, state: StateFilter = "open",

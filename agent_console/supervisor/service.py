@@ -241,8 +241,9 @@ class SupervisorService:
         return KpiPolicy().sl_target
 
     @staticmethod
-    def report_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float = 0.8) -> str:
-        return trend_chart(rows, field, kind, target=target)
+    def report_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float = 0.8,
+                     title: str | None = None, target_label: str = "target") -> str:
+        return trend_chart(rows, field, kind, target=target, title=title, target_label=target_label)
 
     @staticmethod
     def staffing(**kwargs: Any) -> dict[str, Any]:
