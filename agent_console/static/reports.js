@@ -1,4 +1,7 @@
-/* Interval reports: filters -> /api/supervisor/reports (JSON table), CSV export link, SVG trend charts. */
+/* Interval reports: filters -> /api/supervisor/reports (JSON table), CSV export link, SVG trend charts.
+   The table and the charts are the report last shown; the CSV link always follows the filters as they
+   are now (a manager who changes the period and exports gets that period), and a hint says when the
+   two differ. The charts' words (title, legend, target) are the page's language's. */
 "use strict";
 (() => {
   const { $, t, api, el, pct, secs } = window.Sup;
@@ -6,6 +9,7 @@
     "avg_hold_s", "abandon_rate", "occupancy", "utilization", "fcr", "csat_avg", "csat_satisfied", "csat_answers"];
   const RATES = new Set(["service_level", "abandon_rate", "occupancy", "utilization", "fcr", "csat_satisfied"]);
   let last = null;
+  let shown = null;  // the filters of the report on screen (URLSearchParams), null before the first
 
   function params(extra) {
     const p = new URLSearchParams();
@@ -40,17 +44,37 @@
       body.append(row);
     }
   }
+  function syncCsv() {
+    $("csv-link").href = `/api/supervisor/reports?${params({ set: { format: "csv" } })}`;
+    $("rep-stale").hidden = shown === null || params().toString() === shown.toString();
+  }
+  const CHARTS = [["chart-sl", "service_level", "line", "k.sl"], ["chart-offered", "offered", "bar", "c.offered"],
+    ["chart-aht", "aht_s", "line", "c.aht_s"]];
+  function renderCharts() {
+    if (!shown) return;
+    for (const [id, field, kind, key] of CHARTS) {
+      const p = new URLSearchParams(shown);
+      p.delete("group_by"); p.delete("agent");  // a trend is ungrouped, over the queues chosen
+      for (const [k, v] of Object.entries({ field, kind, title: t(key), target_label: t("rep.target") })) p.set(k, v);
+      $(id).src = `/api/supervisor/reports/chart.svg?${p}`;
+      $(id).alt = t("rep.chart_alt", { f: t(key) });
+    }
+  }
   async function run(ev) {
     if (ev) ev.preventDefault();
     $("rep-msg").textContent = "…";
-    try { last = await api("GET", `/api/supervisor/reports?${params()}`); renderTable(); }
+    const asked = params();
+    try { last = await api("GET", `/api/supervisor/reports?${asked}`); shown = asked; renderTable(); }
     catch (e) { $("rep-msg").textContent = t("err", { m: e.message }); return; }
-    $("csv-link").href = `/api/supervisor/reports?${params({ set: { format: "csv" } })}`;
-    const chart = (field, kind) => `/api/supervisor/reports/chart.svg?${params({ nogroup: true, set: { field, kind } })}`;
-    $("chart-sl").src = chart("service_level", "line");
-    $("chart-offered").src = chart("offered", "bar");
-    $("chart-aht").src = chart("aht_s", "line");
+    syncCsv();
+    renderCharts();
   }
-  window.Sup.S.onLang.push(renderTable);
-  window.Sup.start(() => { $("rep-form").addEventListener("submit", run); run(); });
+  window.Sup.S.onLang.push(renderTable, renderCharts);
+  window.Sup.start(() => {
+    $("rep-form").addEventListener("submit", run);
+    for (const kind of ["input", "change"]) $("rep-form").addEventListener(kind, syncCsv);
+    $("csv-link").addEventListener("click", syncCsv);  // before the browser follows it
+    syncCsv();
+    run();
+  });
 })();

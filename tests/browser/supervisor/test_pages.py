@@ -1,5 +1,6 @@
-"""Real Chromium on the supervisor pages (unstarted Engine, seeded CRM): reports with CSV export and
-SVG trend charts, the Erlang C calculator, Chinese labels, and an agent kept out."""
+"""Real Chromium on the supervisor pages (unstarted Engine, seeded CRM): reports with CSV export (its
+link follows the filters as edited) and SVG trend charts (in the page's language), the Erlang C
+calculator, Chinese labels, and an agent kept out."""
 
 from __future__ import annotations
 
@@ -48,6 +49,32 @@ async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
     for chart in ("#chart-sl", "#chart-offered", "#chart-aht"):
         await expect(page.locator(chart)).to_have_attribute("src", re.compile("chart.svg.*interval=day"))
         await page.wait_for_function(f"document.querySelector('{chart}').naturalWidth > 0")
+
+    # The manager's trial: the period changed without Show, then Export CSV gave the old period. The
+    # link follows the filters as they are now; a hint says the table below is the last one shown.
+    await expect(page.locator("#rep-stale")).to_be_hidden()
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    await page.fill("#f-start", week_ago)
+    await page.select_option("#f-group", "agent")
+    await expect(page.locator("#rep-stale")).to_be_visible()
+    async with page.expect_download() as download:
+        await page.click("#csv-link")
+    url = (await download.value).url
+    assert f"start={week_ago.replace(':', '%3A')}" in url and "group_by=agent" in url and "format=csv" in url, url
+    shown = await page.locator("#report tbody tr").count()
+    await page.click("#rep-form button[type=submit]")  # shown again: the hint goes
+    await expect(page.locator("#rep-stale")).to_be_hidden()
+    await expect(page.locator("#report tbody tr")).not_to_have_count(shown)
+
+    # In Chinese the charts' words are too (title, legend, the image's label), and back in English.
+    await page.click(".lang-toggle")
+    await expect(page.locator("#chart-sl")).to_have_attribute("alt", "服务水平趋势")
+    for chart, words in (("#chart-sl", "服务水平"), ("#chart-offered", "来电量"), ("#chart-aht", "平均处理时长 (秒)")):
+        await page.wait_for_function(f"document.querySelector('{chart}').naturalWidth > 0")
+        svg = await (await page.request.get(site.base + (await page.get_attribute(chart, "src") or ""))).text()
+        assert f'aria-label="{words}"' in svg and svg.count(f">{words}</text>") == 2, chart
+    await page.click(".lang-toggle")
+    await expect(page.locator("#chart-sl")).to_have_attribute("alt", "Service level trend")
 
     await page.click("a[href='/staffing']")
     await expect(page.locator("#r-need")).to_be_visible()  # the page computed its defaults
