@@ -10,6 +10,7 @@
   const RATES = new Set(["service_level", "abandon_rate", "occupancy", "utilization", "fcr", "csat_satisfied"]);
   let last = null;
   let shown = null;  // the filters of the report on screen (URLSearchParams), null before the first
+  let runs = 0;  // Show pressed while a report is read: only the last one's answer is shown
 
   function params(extra) {
     const p = new URLSearchParams();
@@ -48,6 +49,27 @@
     $("csv-link").href = `/api/supervisor/reports?${params({ set: { format: "csv" } })}`;
     $("rep-stale").hidden = shown === null || params().toString() === shown.toString();
   }
+  // The export reads the CSV first: filters the server refuses (To before From, an unknown queue)
+  // are said under the filters, where a plain link would leave a failed download and no reason.
+  async function exportCsv(ev) {
+    ev.preventDefault();
+    syncCsv();
+    const r = await fetch($("csv-link").href, { credentials: "same-origin" });
+    if (!r.ok) {
+      let m = r.statusText;
+      try { const d = (await r.json()).detail || {}; m = d.message || m; } catch (_) { /* not JSON */ }
+      $("rep-msg").textContent = t("err", { m });
+      return;
+    }
+    const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+    const a = el("a");
+    a.href = URL.createObjectURL(await r.blob());
+    a.download = name ? name[1] : "report.csv";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
   const CHARTS = [["chart-sl", "service_level", "line", "k.sl"], ["chart-offered", "offered", "bar", "c.offered"],
     ["chart-aht", "aht_s", "line", "c.aht_s"]];
   function renderCharts() {
@@ -64,8 +86,13 @@
     if (ev) ev.preventDefault();
     $("rep-msg").textContent = "…";
     const asked = params();
-    try { last = await api("GET", `/api/supervisor/reports?${asked}`); shown = asked; renderTable(); }
-    catch (e) { $("rep-msg").textContent = t("err", { m: e.message }); return; }
+    const mine = ++runs;
+    let got;
+    try { got = await api("GET", `/api/supervisor/reports?${asked}`); }
+    catch (e) { if (mine === runs) $("rep-msg").textContent = t("err", { m: e.message }); return; }
+    if (mine !== runs) return;  // a later Show is under way: its report is the one to show
+    last = got; shown = asked;
+    renderTable();
     syncCsv();
     renderCharts();
   }
@@ -73,7 +100,7 @@
   window.Sup.start(() => {
     $("rep-form").addEventListener("submit", run);
     for (const kind of ["input", "change"]) $("rep-form").addEventListener(kind, syncCsv);
-    $("csv-link").addEventListener("click", syncCsv);  // before the browser follows it
+    $("csv-link").addEventListener("click", exportCsv);
     syncCsv();
     run();
   });
