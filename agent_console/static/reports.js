@@ -54,7 +54,9 @@
   async function exportCsv(ev) {
     ev.preventDefault();
     syncCsv();
-    const r = await fetch($("csv-link").href, { credentials: "same-origin" });
+    let r;
+    try { r = await fetch($("csv-link").href, { credentials: "same-origin" }); }
+    catch (e) { $("rep-msg").textContent = t("err", { m: e.message }); return; }  // the server is away
     if (!r.ok) {
       let m = r.statusText;
       try { const d = (await r.json()).detail || {}; m = d.message || m; } catch (_) { /* not JSON */ }
