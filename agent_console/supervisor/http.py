@@ -28,6 +28,7 @@ from agent_console.queue_filter import QUEUE_FILTER, check_queues
 from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, Principal, auth_of, current_principal, token_of
 from agent_console.supervisor.callbacks import StateFilter, SupervisorCallbackView, callbacks_csv
 from agent_console.supervisor.service import SupervisorService, parse_time
+from agent_console.supervisor.wallboard import Wallboard
 from cti.errors import CtiError
 
 Supervisor = Annotated[Principal, Depends(current_principal)]  # the roles: policy.enforce, per route
@@ -111,8 +112,9 @@ def build_router(svc: SupervisorService) -> APIRouter:
 
     @r.get("/wallboard", response_model=WallboardView)
     async def wallboard(who: Supervisor) -> dict[str, Any]:
-        """The live wallboard snapshot: totals, queues, agents, the callers waiting now, active alerts."""
-        return await svc.board()
+        """The live wallboard snapshot: totals, queues, agents, the callers waiting now, and the active
+        alerts addressed to the caller (as the websocket's frames)."""
+        return Wallboard.view_for(await svc.board(), who.username, who.role)
 
     @r.get("/agents")
     async def agents(who: Supervisor) -> list[dict[str, Any]]:

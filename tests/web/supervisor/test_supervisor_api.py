@@ -387,6 +387,8 @@ async def test_alerts_reach_the_queue_supervisor_before_the_manager(site: Site) 
         await login(c, "mgr1", "mgr1-demo-1")
         # Addressed to sup1 (config/alerts.yaml recipients): the manager does not see them yet.
         assert (await c.get("/api/supervisor/alerts")).json()["active"] == []
+        # Nor on the wallboard's snapshot over REST (the websocket's frames already left them out).
+        assert (await c.get("/api/supervisor/wallboard")).json()["alerts"] == []
         alert = site.svc.alerts.active()[0]
         assert alert["to"] == ["sup1"] and alert["role"] == "supervisor"
         assert (await c.post(f"/api/supervisor/alerts/{alert['alert_id']}/ack")).status_code == 403
