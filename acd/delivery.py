@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -59,7 +60,7 @@ from acd.reconnect import PhoneReconnect
 from acd.recovery import ENTRY_VAR, LOST_VAR, QueueEntry, encode_entry
 from acd.ringing import Rings
 from acd.routing import Router
-from acd.stats import QueueSnapshot
+from acd.stats import QueueSnapshot, WaitingCall
 from cti.ami.control import CallControl
 from cti.ami.events import DeviceStateChange, IvrLost
 from cti.bus import EventBus, observe
@@ -87,6 +88,10 @@ class CallbackTurns(Protocol):
     """Where a virtual-hold entry's turn goes (``acd.virtual_hold_pbx.VirtualHold``): it must not block."""
 
     def turn(self, offer: Offer) -> None: ...
+
+    def number_of(self, entry_id: str) -> str | None:
+        """The number a waiting virtual-hold entry is to be called back on (None: no such entry)."""
+        ...
 
 
 class AcdService:
@@ -238,6 +243,18 @@ class AcdService:
 
     def queue_snapshots(self, now: float) -> list[QueueSnapshot]:
         return list(self.router.queue_snapshots(now))
+
+    def waiting_calls(self, now: float) -> list[WaitingCall]:
+        """The callers waiting now (``Router.waiting_calls``) with their numbers: a caller's from its
+        live call, a virtual-hold entry's the number it is to be called back on."""
+        out = []
+        for w in self.router.waiting_calls(now):
+            call = self.calls.get(w.call_id)
+            number = call.caller_number if call is not None else None
+            if number is None and self.callbacks is not None:
+                number = self.callbacks.number_of(w.call_id)
+            out.append(dataclasses.replace(w, caller_number=number or ""))
+        return out
 
     def first_need(self, queue: str, skills: Mapping[str, int] | None) -> dict[str, int]:
         """The skills an agent needs to be offered a call with ``skills`` the moment it enters ``queue``

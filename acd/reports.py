@@ -124,8 +124,8 @@ def _scale(series: Sequence[Series], y_max: float | None, target: float | None) 
     return top * 1.1 if top > 0 else 1.0
 
 
-def _frame_parts(fr: _Frame, labels: Sequence[str], title: str, top: float,
-                 y_format: Callable[[float], str], target: float | None, series: Sequence[Series]) -> list[str]:
+def _frame_parts(fr: _Frame, labels: Sequence[str], title: str, top: float, y_format: Callable[[float], str],
+                 target: float | None, series: Sequence[Series], target_label: str) -> list[str]:
     parts = [f'<text x="{fr.width / 2:.1f}" y="18" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
     for i in range(5):  # horizontal grid with y labels
         v = top * i / 4
@@ -141,7 +141,8 @@ def _frame_parts(fr: _Frame, labels: Sequence[str], title: str, top: float,
     if target is not None and 0 <= target <= top:
         y = fr.top + fr.plot_h * (1 - target / top)
         parts.append(f'<line class="target" x1="{fr.left}" y1="{y:.1f}" x2="{fr.width - fr.right}" y2="{y:.1f}" '
-                     f'stroke="#555" stroke-dasharray="6 4"><title>target {escape(y_format(target))}</title></line>')
+                     f'stroke="#555" stroke-dasharray="6 4"><title>{escape(target_label)} {escape(y_format(target))}'
+                     '</title></line>')
     for i, s in enumerate(series):  # legend
         x = fr.left + 120 * i
         color = _PALETTE[i % len(_PALETTE)]
@@ -158,11 +159,11 @@ def _svg(fr: _Frame, title: str, body: list[str]) -> str:
 
 def chart(kind: Literal["line", "bar"], labels: Sequence[str], series: Sequence[Series], *, title: str = "",
           width: int = 640, height: int = 260, y_max: float | None = None, target: float | None = None,
-          y_format: Callable[[float], str] = _num) -> str:
+          y_format: Callable[[float], str] = _num, target_label: str = "target") -> str:
     """An SVG line or grouped-bar chart: one point (circle) or bar (rect) per non-None value.
 
     Each series is a ``<g class="series" data-series=...>``; a line breaks at gaps. ``target``
-    draws a dashed horizontal line (e.g. the SL target).
+    draws a dashed horizontal line (e.g. the SL target), its tooltip ``target_label`` and the value.
     """
     _check_chart(labels, series, width, height)
     fr = _Frame(width, height)
@@ -173,7 +174,7 @@ def chart(kind: Literal["line", "bar"], labels: Sequence[str], series: Sequence[
     def y_of(v: float) -> float:
         return fr.top + fr.plot_h * (1 - max(0.0, min(v, top)) / top)
 
-    body = _frame_parts(fr, labels, title, top, y_format, target, series)
+    body = _frame_parts(fr, labels, title, top, y_format, target, series, target_label)
     for si, s in enumerate(series):
         color = _PALETTE[si % len(_PALETTE)]
         body.append(f'<g class="series" data-series={quoteattr(s.name)}>')

@@ -52,7 +52,7 @@ from acd.model import (
     next_agent_state,
     next_call_state,
 )
-from acd.stats import QueueSnapshot, QueueStats
+from acd.stats import QueueSnapshot, QueueStats, WaitingCall
 from acd.timers import Timers
 from acd.waiting import WaitingCalls
 
@@ -623,6 +623,17 @@ class Router:
             # Available is what could be offered a call: an agent whose phone is unreachable is not.
             agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE and a.registered),
         )
+
+    def waiting_calls(self, now: float) -> list[WaitingCall]:
+        """The callers waiting now, queue by queue (configured order), next first: the calls that
+        ``queue_snapshot`` counts waiting, and the virtual-hold entries keeping their place."""
+        by_queue: dict[str, list[QueuedCall]] = {q: [] for q in self._queues}
+        for c in self._calls.values():
+            if c.state is CallState.WAITING and c.counted:  # not an agent consulting a colleague
+                by_queue[c.queue].append(c)
+        return [WaitingCall(c.call_id, queue, pos, c.priority, c.enqueued_at, now - c.enqueued_at, c.virtual)
+                for queue, calls in by_queue.items()
+                for pos, c in enumerate(sorted(calls, key=lambda c: c.order), 1)]
 
     def queue_snapshots(self, now: float) -> list[QueueSnapshot]:
         return [self.queue_snapshot(q, now) for q in self._queues]

@@ -56,6 +56,25 @@ class QueueSnapshot:
     answered_wait_s: float = 0.0  # total queue wait of the answered calls (ASA's numerator)
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingCall:
+    """A caller waiting in a queue now, as the wallboard lists it (``Router.waiting_calls``).
+
+    ``position``: 1 is the next the queue serves, among its callers (virtual-hold entries, which keep
+    their place, included; consultations between agents not); ``waited_s``: since the call's first
+    queue entry, as ``longest_wait_s``; ``virtual``: to be called back at its turn, not on the line;
+    ``caller_number``: the router knows none, ``AcdService.waiting_calls`` fills it in."""
+
+    call_id: str
+    queue: str
+    position: int
+    priority: int
+    enqueued_at: float
+    waited_s: float
+    virtual: bool = False
+    caller_number: str = ""
+
+
 @dataclass(slots=True)
 class QueueStats:
     service_level_s: float = 20.0

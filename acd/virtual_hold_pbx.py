@@ -227,6 +227,10 @@ class VirtualHold:
         return entry
 
     # -- the turn -------------------------------------------------------------------------------
+    def number_of(self, entry_id: str) -> str | None:
+        entry = self.entries.get(entry_id)
+        return entry.number if entry is not None else None
+
     def turn(self, offer: Offer) -> None:
         """The router reserved ``offer.agent_id`` for this entry: call the customer (a task)."""
         task = asyncio.create_task(self._call_back(offer), name=f"vhold.call:{offer.call_id}")

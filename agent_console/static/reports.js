@@ -1,4 +1,7 @@
-/* Interval reports: filters -> /api/supervisor/reports (JSON table), CSV export link, SVG trend charts. */
+/* Interval reports: filters -> /api/supervisor/reports (JSON table), CSV export link, SVG trend charts.
+   The table and the charts are the report last shown; the CSV link always follows the filters as they
+   are now (a manager who changes the period and exports gets that period), and a hint says when the
+   two differ. The charts' words (title, legend, target) are the page's language's. */
 "use strict";
 (() => {
   const { $, t, api, el, pct, secs } = window.Sup;
@@ -6,6 +9,8 @@
     "avg_hold_s", "abandon_rate", "occupancy", "utilization", "fcr", "csat_avg", "csat_satisfied", "csat_answers"];
   const RATES = new Set(["service_level", "abandon_rate", "occupancy", "utilization", "fcr", "csat_satisfied"]);
   let last = null;
+  let shown = null;  // the filters of the report on screen (URLSearchParams), null before the first
+  let runs = 0;  // Show pressed while a report is read: only the last one's answer is shown
 
   function params(extra) {
     const p = new URLSearchParams();
@@ -40,17 +45,65 @@
       body.append(row);
     }
   }
+  function syncCsv() {
+    $("csv-link").href = `/api/supervisor/reports?${params({ set: { format: "csv" } })}`;
+    $("rep-stale").hidden = shown === null || params().toString() === shown.toString();
+  }
+  // The export reads the CSV first: filters the server refuses (To before From, an unknown queue)
+  // are said under the filters, where a plain link would leave a failed download and no reason.
+  async function exportCsv(ev) {
+    ev.preventDefault();
+    syncCsv();
+    let r;
+    try { r = await fetch($("csv-link").href, { credentials: "same-origin" }); }
+    catch (e) { $("rep-msg").textContent = t("err", { m: e.message }); return; }  // the server is away
+    if (!r.ok) {
+      let m = r.statusText;
+      try { const d = (await r.json()).detail || {}; m = d.message || m; } catch (_) { /* not JSON */ }
+      $("rep-msg").textContent = t("err", { m });
+      return;
+    }
+    const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+    const a = el("a");
+    a.href = URL.createObjectURL(await r.blob());
+    a.download = name ? name[1] : "report.csv";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+  const CHARTS = [["chart-sl", "service_level", "line", "k.sl"], ["chart-offered", "offered", "bar", "c.offered"],
+    ["chart-aht", "aht_s", "line", "c.aht_s"]];
+  function renderCharts() {
+    if (!shown) return;
+    for (const [id, field, kind, key] of CHARTS) {
+      const p = new URLSearchParams(shown);
+      p.delete("group_by"); p.delete("agent");  // a trend is ungrouped, over the queues chosen
+      for (const [k, v] of Object.entries({ field, kind, title: t(key), target_label: t("rep.target") })) p.set(k, v);
+      $(id).src = `/api/supervisor/reports/chart.svg?${p}`;
+      $(id).alt = t("rep.chart_alt", { f: t(key) });
+    }
+  }
   async function run(ev) {
     if (ev) ev.preventDefault();
     $("rep-msg").textContent = "…";
-    try { last = await api("GET", `/api/supervisor/reports?${params()}`); renderTable(); }
-    catch (e) { $("rep-msg").textContent = t("err", { m: e.message }); return; }
-    $("csv-link").href = `/api/supervisor/reports?${params({ set: { format: "csv" } })}`;
-    const chart = (field, kind) => `/api/supervisor/reports/chart.svg?${params({ nogroup: true, set: { field, kind } })}`;
-    $("chart-sl").src = chart("service_level", "line");
-    $("chart-offered").src = chart("offered", "bar");
-    $("chart-aht").src = chart("aht_s", "line");
+    const asked = params();
+    const mine = ++runs;
+    let got;
+    try { got = await api("GET", `/api/supervisor/reports?${asked}`); }
+    catch (e) { if (mine === runs) $("rep-msg").textContent = t("err", { m: e.message }); return; }
+    if (mine !== runs) return;  // a later Show is under way: its report is the one to show
+    last = got; shown = asked;
+    renderTable();
+    syncCsv();
+    renderCharts();
   }
-  window.Sup.S.onLang.push(renderTable);
-  window.Sup.start(() => { $("rep-form").addEventListener("submit", run); run(); });
+  window.Sup.S.onLang.push(renderTable, renderCharts);
+  window.Sup.start(() => {
+    $("rep-form").addEventListener("submit", run);
+    for (const kind of ["input", "change"]) $("rep-form").addEventListener(kind, syncCsv);
+    $("csv-link").addEventListener("click", exportCsv);
+    syncCsv();
+    run();
+  });
 })();

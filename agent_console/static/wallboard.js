@@ -64,6 +64,7 @@
     $("tot-phone-offline").textContent = off;
     $("tot-phone-offline").classList.toggle("bad", off > 0);
     renderQueues(b);
+    renderWaiting(b);
     renderAgents(b);
     renderAlerts();
   }
@@ -91,6 +92,38 @@
         agentsCell(ag), callbackCell(q.callbacks || {}));
       body.append(tr);
     }
+  }
+
+  // The callers waiting now (waiting_calls): queue by queue, next first; the wait ticks locally from
+  // the first queue entry, as the longest wait. The queue picker narrows the list to one queue.
+  function renderWaiting(b) {
+    const pick = $("waiting-queue");
+    const names = b.queues.map((q) => q.queue);
+    if ([...pick.options].slice(1).map((o) => o.value).join() !== names.join()) {
+      const chosen = pick.value;
+      pick.replaceChildren(pick.options[0], ...names.map((n) => { const o = el("option", "", n); o.value = n; return o; }));
+      pick.value = names.includes(chosen) ? chosen : "";
+    }
+    const rows = (b.waiting_calls || []).filter((w) => !pick.value || w.queue === pick.value);
+    const body = $("waiting").querySelector("tbody");
+    body.replaceChildren();
+    const now = Date.now() / 1000 - W.skew;
+    for (const w of rows) {
+      const tr = el("tr");
+      tr.dataset.queue = w.queue;
+      tr.dataset.position = w.position;
+      const caller = el("td", "caller", w.caller_number || t("wq.withheld"));
+      if (w.virtual) caller.append(" ", el("span", "pill virtual", t("wq.virtual")));
+      const waited = el("td", "num tick waited", dur(now - w.since));
+      waited.dataset.since = w.since;
+      waited.classList.toggle("bad", now - w.since > 60);
+      tr.append(el("td", "", w.queue), el("td", "num position", w.position), caller, waited,
+        el("td", "num priority", w.priority ? w.priority : t("a.none")));
+      body.append(tr);
+    }
+    $("waiting-none").hidden = rows.length > 0;
+    $("waiting").hidden = rows.length === 0;
+    $("waiting-count").textContent = rows.length ? `(${rows.length})` : "";
   }
 
   function agentsCell(ag) {
@@ -252,6 +285,7 @@
     $("my-phone").closest("label").hidden = !mayIntervene();
     $("agents").querySelector('th[data-i18n="a.actions"]').hidden = !mayIntervene();
     $("spy-stop").addEventListener("click", () => act(t("act.stop"), "POST", "/api/supervisor/spy/stop"));
+    $("waiting-queue").addEventListener("change", () => { if (W.board) renderWaiting(W.board); });
     connect();
     setInterval(tick, 1000);
     // The supervisor's browser softphone registers (phone.js): a listen / whisper / barge rings it.

@@ -3,7 +3,10 @@ available-idle / handle seconds per 15-minute bucket (for occupancy and utilizat
 
 Pure and synchronous: ``changed(agent, state, since, phone_reachable)`` is fed from
 ``agent.state_changed`` events, ``phone(agent, reachable, at)`` from ``agent.phone_reachability``;
-``times(now)`` closes the open periods at ``now``. An available agent whose phone is unreachable
+``times(now)`` closes the open periods at ``now``; ``window(now, since)`` gives the time of exactly
+``[since, now)`` (the wallboard's rolling window: a window starting inside a 15-minute bucket counts
+none of the bucket's time before it), from the periods it keeps whole for ``exact_s``. An available
+agent whose phone is unreachable
 (``phone_offline``: the router offers them nothing) is logged in but not available idle. The
 supervisor service rebuilds it from the recorded history (``crm_core.agent_log``) at start-up and
 for past report intervals.
@@ -11,6 +14,7 @@ for past report intervals.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from acd.kpis import AgentTime
@@ -44,14 +48,20 @@ def _spread(into: dict[float, float], start: float, end: float) -> None:
 
 
 class AgentClock:
-    """Per agent: current state and since when, and the time spent per state class."""
+    """Per agent: current state and since when, and the time spent per state class (per 15-minute
+    bucket for ``keep_s``; period by period, for exact windows, for ``exact_s``)."""
 
-    def __init__(self, *, keep_s: float = 8 * 86400.0) -> None:
+    def __init__(self, *, keep_s: float = 8 * 86400.0, exact_s: float = 2 * 3600.0) -> None:
         self._state: dict[str, tuple[str, float]] = {}  # the ACD state and since when (time in state)
         self._reachable: dict[str, bool] = {}  # whether the agent's phone is registered (absent: yes)
         self._open: dict[str, tuple[str, float]] = {}  # the counted state not yet accounted, since when
         self._buckets: dict[str, _Buckets] = {}
         self._keep_s = keep_s
+        # Closed periods (counted state, start, end) of the last ``exact_s``, per agent, oldest first.
+        self._periods: dict[str, deque[tuple[str, float, float]]] = {}
+        self._exact_s = exact_s
+        self._latest = float("-inf")  # the latest end of a closed period
+        self._kept_from = float("-inf")  # every period ending after this is kept
 
     def seed(self, agent_id: str, state: str, since: float, phone_reachable: bool = True) -> None:
         """An agent already in ``state`` when the clock started (no time before ``since`` is counted)."""
@@ -97,12 +107,50 @@ class AgentClock:
     def _account(self, agent_id: str, state: str, start: float, end: float) -> None:
         if state == "logged_out" or end <= start:
             return
+        self._keep_period(agent_id, state, start, end)
         b = self._buckets.setdefault(agent_id, _Buckets())
         _spread(b.logged_in, start, end)
         if state in IDLE_STATES:
             _spread(b.idle, start, end)
         elif state in HANDLE_STATES:
             _spread(b.handle, start, end)
+
+    def _keep_period(self, agent_id: str, state: str, start: float, end: float) -> None:
+        periods = self._periods.setdefault(agent_id, deque())
+        periods.append((state, start, end))
+        if end > self._latest:
+            self._latest = end
+            self._kept_from = max(self._kept_from, end - self._exact_s)
+        # Mostly in time order; one replayed out of order stays a while, and ``window`` clips it.
+        while periods and periods[0][2] <= self._kept_from:
+            periods.popleft()
+
+    def window(self, now: float, since: float) -> list[AgentTime]:
+        """AgentTime per agent of exactly ``[since, now)`` (at ``since``; agents not logged in then
+        left out). ValueError when ``since`` is older than the periods kept (``exact_s``)."""
+        if since < self._kept_from:
+            raise ValueError(f"agent periods are kept for exact_s={self._exact_s:g} s: none before "
+                             f"{self._kept_from:.0f}, asked from {since:.0f}")
+        out: list[AgentTime] = []
+        for agent_id in sorted(set(self._periods) | set(self._open)):
+            totals = {"logged_in": 0.0, "idle": 0.0, "handle": 0.0}
+            spans = list(self._periods.get(agent_id, ()))
+            cur = self._open.get(agent_id)
+            if cur is not None:
+                spans.append((cur[0], cur[1], now))
+            for state, start, end in spans:
+                part = min(end, now) - max(start, since)
+                if state == "logged_out" or part <= 0:
+                    continue
+                totals["logged_in"] += part
+                if state in IDLE_STATES:
+                    totals["idle"] += part
+                elif state in HANDLE_STATES:
+                    totals["handle"] += part
+            if totals["logged_in"] > 0:
+                out.append(AgentTime(agent=agent_id, at=since, logged_in_s=totals["logged_in"],
+                                     available_idle_s=totals["idle"], handle_s=totals["handle"]))
+        return out
 
     def times(self, now: float, since: float = 0.0) -> list[AgentTime]:
         """AgentTime per agent and 15-minute bucket from ``since`` to ``now`` (open periods included)."""

@@ -26,7 +26,7 @@ from acd.kpis import (
     summarize,
 )
 from acd.model import PHONE_OFFLINE, AgentState, AgentView, QueueConfig
-from acd.stats import QueueSnapshot
+from acd.stats import QueueSnapshot, WaitingCall
 from agent_console.supervisor.agents import AgentClock
 
 AGENT_STATES = ("logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready")
@@ -67,14 +67,17 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
                   configs: Mapping[str, QueueConfig], sl_targets: Mapping[str, float],
                   agents: Sequence[AgentView], names: Mapping[str, str], clock: AgentClock,
                   calls: Iterable[LiveCallView], records: Sequence[CallRecord],
-                  agent_times: Sequence[AgentTime] = (),
+                  agent_times: Sequence[AgentTime] = (), window_times: Sequence[AgentTime] = (),
                   callbacks: Mapping[str, Mapping[str, int]] | None = None,
-                  inactive: Collection[str] = ()) -> dict[str, Any]:
+                  inactive: Collection[str] = (), waiting: Sequence[WaitingCall] = ()) -> dict[str, Any]:
     """One wallboard snapshot (see docs/supervisor.md for the fields). ``callbacks``: open callback
     counts per queue ("" for personal ones), as ``crm_core.callbacks.open_counts`` gives them.
     ``records`` may reach back before today (earlier contacts on a case): only FCR sees those.
+    ``agent_times``: agent time per 15-minute bucket since midnight (today's occupancy and
+    utilization); ``window_times``: that of exactly the rolling window (``AgentClock.window``).
     ``inactive``: agent ids of deactivated users, left off the board once logged out (their calls
-    stay in the figures)."""
+    stay in the figures). ``waiting``: the callers waiting now (``AcdService.waiting_calls``), listed
+    as ``waiting_calls``."""
     callbacks = callbacks or {}
     midnight = bucket_start(now, "day", tz)
     day = [r for r in records if midnight <= r.at <= now]
@@ -143,8 +146,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
                            "handled_today": handled_today.get(agent_id, 0)})
     out_agents.sort(key=lambda a: str(a["agent_id"]))
     default = KpiPolicy()
-    day_times = [t for t in agent_times if t.at + 900 > midnight]
-    win_times = [t for t in agent_times if t.at + 900 > now - window_min * 60]
+    day_times = [t for t in agent_times if t.at + 900 > midnight]  # local midnight is on a 15-minute bucket
     return {
         "type": "wallboard", "ts": now, "tz": tz, "window_min": window_min,
         "totals": {
@@ -153,10 +155,13 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "talking": sum(1 for c in live if c.status in ("talking", "held")),
             "longest_wait_s": round(max((q.longest_wait_s for q in queues), default=0.0), 1),
             "agents": {s: sum(1 for a in agents if a.counted_state == s) for s in AGENT_COUNTS},
-            "window": kpis(window, default, win_times),
+            "window": kpis(window, default, window_times),
             "today": kpis(day, default, day_times),
             # every open callback: personal ones and those of queues the router no longer has too
             "callbacks": {k: sum(callback_counts(c)[k] for c in callbacks.values()) for k in CALLBACK_COUNTS},
         },
         "queues": out_queues, "agents": out_agents,
+        "waiting_calls": [{"queue": w.queue, "position": w.position, "caller_number": w.caller_number,
+                           "waited_s": round(w.waited_s, 1), "since": w.enqueued_at, "priority": w.priority,
+                           "virtual": w.virtual} for w in waiting],
     }

@@ -100,12 +100,15 @@ def field_title(field: str) -> str:
     return text[:1].upper() + text[1:] + (" (s)" if field.endswith("_s") else "")
 
 
-def trend_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float | None = None) -> str:
+def trend_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float | None = None,
+                title: str | None = None, target_label: str = "target") -> str:
     """The SVG trend of one KPI over ungrouped report rows; ``target``: the SL target line
-    (service_level only)."""
-    _, series = trend_series(rows, field, label=field_title(field))
+    (service_level only). ``title`` and ``target_label``: the words in the reader's language (the
+    reports page sends its own); the title is also the legend. Default: English."""
+    words = title or field_title(field)
+    _, series = trend_series(rows, field, label=words)
     labels = short_labels(rows)
     top, fmt = axis(field, series.values)
-    svg = chart("bar" if kind == "bar" else "line", labels, [series], title=field_title(field), y_max=top,
-                target=target if field == "service_level" else None, y_format=fmt)
+    svg = chart("bar" if kind == "bar" else "line", labels, [series], title=words, y_max=top,
+                target=target if field == "service_level" else None, y_format=fmt, target_label=target_label)
     return thin_x_labels(svg, labels)

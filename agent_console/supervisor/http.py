@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, WebSocket
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.websockets import WebSocketDisconnect
 
 from acd.kpis import GroupBy, Interval
@@ -28,6 +28,7 @@ from agent_console.queue_filter import QUEUE_FILTER, check_queues
 from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, Principal, auth_of, current_principal, token_of
 from agent_console.supervisor.callbacks import StateFilter, SupervisorCallbackView, callbacks_csv
 from agent_console.supervisor.service import SupervisorService, parse_time
+from agent_console.supervisor.wallboard import Wallboard
 from cti.errors import CtiError
 
 Supervisor = Annotated[Principal, Depends(current_principal)]  # the roles: policy.enforce, per route
@@ -46,6 +47,34 @@ def _check_time(value: str | None, field: str, tz: str) -> None:
         raise InvalidInput(field, "out of range (1970 to 2100)") from None
     if not math.isfinite(t) or not _EARLIEST <= t <= _LATEST:
         raise InvalidInput(field, "out of range (1970 to 2100)")
+
+
+class WaitingCallView(BaseModel):
+    """A caller waiting now (``waiting_calls`` of the wallboard), queue by queue, next first."""
+
+    queue: str
+    position: int = Field(description="1 is the next the queue serves (a higher priority goes ahead)")
+    caller_number: str = Field(description="in full (staff see every call); empty when withheld; a "
+                                           "virtual-hold entry: the number it is to be called back on")
+    waited_s: float = Field(description="since the call's first queue entry, as longest_wait_s")
+    since: float = Field(description="that first queue entry (epoch seconds)")
+    priority: int = Field(description="the ACD's priority (from the caller's tier in the IVR); 0 normal")
+    virtual: bool = Field(description="a virtual-hold entry: to be called back at its turn, not on the line")
+
+
+class WallboardView(BaseModel):
+    """The wallboard snapshot (docs/supervisor.md, Live wallboard); the websocket's frames are the same."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["wallboard"]
+    ts: float
+    tz: str
+    window_min: float
+    totals: dict[str, Any]
+    queues: list[dict[str, Any]]
+    agents: list[dict[str, Any]]
+    waiting_calls: list[WaitingCallView]
+    alerts: list[dict[str, Any]] = []
 
 
 class SpyBody(BaseModel):
@@ -81,9 +110,11 @@ _CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema"
 def build_router(svc: SupervisorService) -> APIRouter:
     r = APIRouter(prefix="/api/supervisor", tags=["supervisor"], dependencies=[Depends(policy.enforce)])
 
-    @r.get("/wallboard")
+    @r.get("/wallboard", response_model=WallboardView)
     async def wallboard(who: Supervisor) -> dict[str, Any]:
-        return await svc.board()
+        """The live wallboard snapshot: totals, queues, agents, the callers waiting now, and the active
+        alerts addressed to the caller (as the websocket's frames)."""
+        return Wallboard.view_for(await svc.board(), who.username, who.role)
 
     @r.get("/agents")
     async def agents(who: Supervisor) -> list[dict[str, Any]]:
@@ -150,13 +181,19 @@ def build_router(svc: SupervisorService) -> APIRouter:
     async def report_chart(who: Supervisor, field: str = "service_level", interval: Interval = "60m",
                            start: str | None = None, end: str | None = None,
                            queue: Annotated[list[str], Query(description=QUEUE_FILTER)] = [],  # noqa: B006
-                           kind: Literal["line", "bar"] = "line") -> Response:
+                           kind: Literal["line", "bar"] = "line",
+                           title: Annotated[str | None, Query(min_length=1, max_length=80, description=(
+                               "The chart's title, legend and label, in the reader's language (the reports "
+                               "page sends its own words); default the field's English name"))] = None,
+                           target_label: Annotated[str, Query(min_length=1, max_length=40, description=(
+                               "The word before the SL target line's value in its tooltip"))] = "target") -> Response:
         _check_time(start, "start", svc.tz)
         _check_time(end, "end", svc.tz)
         check_queues(svc.acd.queue_names, queue)
         rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue)
-        return Response(svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue)), media_type="image/svg+xml",
-                        headers={"Cache-Control": "no-store"})
+        svg = svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue), title=title,
+                               target_label=target_label)
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
     @r.get("/callbacks", response_model=list[SupervisorCallbackView], responses={**_CSV, **_errors(401, 403, 422)})
     async def callback_list(who: Supervisor, state: StateFilter = "open",

@@ -65,7 +65,8 @@ class SupervisorService:
         self.window_min = window_min
         self.configs: Mapping[str, QueueConfig] = {c.name: c for c in configs}
         self.sl_targets = sl_targets_of(rules)
-        self.agent_clock = AgentClock()
+        # Periods kept whole for the rolling window's exact figures (AgentClock.window).
+        self.agent_clock = AgentClock(exact_s=max(2 * 3600.0, window_min * 60.0 + 900.0))
         self.names: dict[str, str] = {}
         self.inactive: frozenset[str] = frozenset()  # agent ids of deactivated users: off the board
         # Agent state history and audit rows are journaled (``journal``: a JSON-lines file in the
@@ -174,7 +175,9 @@ class SupervisorService:
                              sl_targets=self.sl_targets, agents=self.acd.agents(), names=self.names,
                              clock=self.agent_clock, calls=calls, records=records,
                              agent_times=self.agent_clock.times(now, since=self._records_since(now)),
-                             callbacks=self.callbacks.counts, inactive=self.inactive)
+                             window_times=self.agent_clock.window(now, since=now - self.window_min * 60.0),
+                             callbacks=self.callbacks.counts, inactive=self.inactive,
+                             waiting=self.acd.waiting_calls(now))
 
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
@@ -238,8 +241,9 @@ class SupervisorService:
         return KpiPolicy().sl_target
 
     @staticmethod
-    def report_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float = 0.8) -> str:
-        return trend_chart(rows, field, kind, target=target)
+    def report_chart(rows: Sequence[ReportRow], field: str, kind: str = "line", *, target: float = 0.8,
+                     title: str | None = None, target_label: str = "target") -> str:
+        return trend_chart(rows, field, kind, target=target, title=title, target_label=target_label)
 
     @staticmethod
     def staffing(**kwargs: Any) -> dict[str, Any]:

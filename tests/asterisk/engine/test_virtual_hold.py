@@ -84,6 +84,10 @@ async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_age
     assert eng.router.waiting("support") == [a_id, v_id, c_id]  # V kept its place between A and C
     snap = next(q for q in eng.acd.queue_snapshots(time.time()) if q.queue == "support")
     assert (snap.waiting, snap.virtual_waiting) == (2, 1)
+    # The wallboard's callers waiting: V at its place, to be called back on its number.
+    listed = [(w.call_id, w.position, w.caller_number, w.virtual) for w in eng.acd.waiting_calls(time.time())
+              if w.queue == "support"]
+    assert listed == [(a_id, 1, number, False), (v_id, 2, V_NUMBER, True), (c_id, 3, number, False)]
 
     await eng.desk.set_ready("1001")
     offers = lambda: [e for e in seen if isinstance(e, AgentOffer)]  # noqa: E731

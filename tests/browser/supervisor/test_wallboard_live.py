@@ -1,5 +1,5 @@
 """Real headless Chromium on the real Engine and Asterisk: sup1 logs in and lands on the wallboard;
-a real call waits in the support queue (the board shows it waiting), an agent goes ready and takes
+a real call waits in the support queue (the board shows it waiting, and lists the caller), an agent goes ready and takes
 it (the board shows it talking), then a screenshot for docs/screenshots/wallboard.png; refused SIP
 logins show as a security alert."""
 
@@ -41,15 +41,32 @@ async def test_wallboard_follows_a_real_call(running: Running, page: Page) -> No
     await eng.desk.login_queues("1001", ["support", "general"])
     agent = page.locator('#agents tr[data-agent="1001"]')
     await expect(agent.locator(".pill")).to_have_text("Not ready")
+    await expect(page.locator("#waiting-none")).to_be_visible()
     linkedid = await running.place_support_call()
     await expect(page.locator("#tot-waiting")).to_have_text("1", timeout=5000)
     await expect(support.locator("td.waiting")).to_have_text("1")
+    # The callers waiting now: the caller's number in full (staff see every call), its place and its
+    # wait counting up; the queue picker narrows the list.
+    caller = running.engine.acd.calls[linkedid].caller_number
+    waiting = page.locator("#waiting tbody tr")
+    await expect(waiting).to_have_count(1)
+    await expect(waiting.first).to_have_attribute("data-queue", "support")
+    await expect(waiting.first.locator("td.position")).to_have_text("1")
+    await expect(waiting.first.locator("td.caller")).to_have_text(caller)
+    await expect(waiting.first.locator("td.waited")).not_to_have_text("0:00")
+    await expect(page.locator("#waiting-count")).to_have_text("(1)")
+    await page.select_option("#waiting-queue", "billing")
+    await expect(waiting).to_have_count(0)
+    await expect(page.locator("#waiting-none")).to_be_visible()
+    await page.select_option("#waiting-queue", "")
+    await expect(waiting).to_have_count(1)
 
     # The agent goes ready and takes it: waiting 0, talking 1, the agent on that call.
     await eng.desk.set_ready("1001")
     await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in running.seen))
     await expect(page.locator("#tot-talking")).to_have_text("1", timeout=5000)
     await expect(page.locator("#tot-waiting")).to_have_text("0")
+    await expect(waiting).to_have_count(0)
     await expect(support.locator("td.talking")).to_have_text("1")
     await expect(agent.locator(".pill")).to_have_text("On call")
     await expect(agent).to_contain_text("support")

@@ -356,6 +356,33 @@ def test_a_call_moved_to_another_queue_keeps_its_longest_wait() -> None:
     assert r.tick(160.0) == [] and r.call("c1").queue == "general"
 
 
+def test_waiting_calls_list_each_queues_callers_in_the_order_it_serves_them() -> None:
+    """The wallboard's list of callers waiting now: per queue (configured order) next first, a
+    higher priority ahead; the wait counted from the first queue entry (an overflowed caller keeps
+    its age, as the longest wait); a virtual-hold entry keeps its place, flagged; a ringing call and
+    an agent's consultation of a colleague are not waiting callers."""
+    sup = QueueConfig("support", steps=steps((0, {"support": 3})), overflow_after_s=60, overflow_to="general")
+    r = Router([sup, QueueConfig("general", steps=steps((0, {"general": 1})))])
+    ready_agent(r, "s", {"support": 1}, 0.0, queues=["support"])  # too weak for support's calls
+    r.enqueue("moved", "support", 1.0)
+    r.tick(61.0)  # overflows to general
+    r.enqueue("n1", "support", 70.0)
+    r.enqueue("n2", "support", 75.0)
+    r.enqueue("vip", "support", 80.0, priority=5)
+    r.hold_virtually("n2", 85.0)
+    r.enqueue("g1", "general", 90.0)
+    r.set_not_ready("s", "break", 94.0)
+    r.enqueue("c1#consult", "support", 95.0, required_agent="s", counted=False)  # waits for s
+    assert r.call("c1#consult").state is CallState.WAITING
+    ready_agent(r, "g", {"general": 1}, 96.0, queues=["general"])  # takes "moved": ringing, not waiting
+    listed = [(w.queue, w.position, w.call_id, w.priority, w.waited_s, w.virtual) for w in r.waiting_calls(100.0)]
+    assert listed == [("support", 1, "vip", 5, 20.0, False), ("support", 2, "n1", 0, 30.0, False),
+                      ("support", 3, "n2", 0, 25.0, True), ("general", 1, "g1", 0, 10.0, False)]
+    r.offer_no_answer("moved", "g", 110.0)  # back to waiting in general, ahead of g1 (older)
+    moved = [(w.position, w.call_id, w.waited_s) for w in r.waiting_calls(120.0) if w.queue == "general"]
+    assert moved == [(1, "moved", 119.0), (2, "g1", 30.0)]
+
+
 @pytest.mark.parametrize("action", [LimitKind.VOICEMAIL, LimitKind.CALLBACK, LimitKind.HANGUP])
 def test_max_wait_action(action: LimitKind) -> None:
     q = QueueConfig("support", max_wait_s=120, max_wait_action=LimitSpec(action, "bye" if action == "hangup" else None))

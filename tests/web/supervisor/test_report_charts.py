@@ -75,3 +75,21 @@ async def test_the_chart_names_its_field_as_people_read_it(site: Site) -> None:
     assert ">AHT (s)</text>" in svg and ">aht_s<" not in svg and 'data-series="aht_s"' in svg
     assert field_title("service_level") == "Service level" and field_title("asa_s") == "ASA (s)"
     assert field_title("abandon_rate") == "Abandon rate"
+
+
+async def test_the_chart_words_are_the_readers_language(site: Site) -> None:
+    """The reports page in Chinese sends its words: title (and legend, and the image's label) and the
+    target line's tooltip are those, escaped; without them, English. They stayed English."""
+    start = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+    svg = await _chart(site, field="service_level", interval="day", start=start, title="服务水平 <&>",
+                       target_label="目标")
+    assert 'aria-label="服务水平 &lt;&amp;&gt;"' in svg
+    assert svg.count(">服务水平 &lt;&amp;&gt;</text>") == 2  # the title and the legend
+    assert "<title>目标 80%</title>" in svg and "Service level" not in svg and "target" not in svg.replace(
+        'class="target"', "")
+    english = await _chart(site, field="service_level", interval="day", start=start)
+    assert ">Service level</text>" in english and "<title>target 80%</title>" in english
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        r = await c.get("/api/supervisor/reports/chart.svg", params={"field": "offered", "title": "x" * 81})
+        assert r.status_code == 422 and "title" in r.text
