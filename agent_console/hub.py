@@ -82,7 +82,8 @@ def _plain_offer_frame(ev: AgentOffer, pop: dict[str, Any]) -> bytes:
     """``_offer_frame(_offer_view(ev, Pop(**pop)))`` in UTF-8, the same bytes, from plain data."""
     offer = _OFFER.validate_python({"call_id": ev.linkedid, "queue": ev.queue, "caller_number": ev.caller_number,
                                     "offered_at": ev.ts, "ring_timeout_s": ev.ring_timeout_s,
-                                    "direction": ev.direction, "campaign": ev.campaign, "pop": pop})
+                                    "direction": ev.direction, "campaign": ev.campaign, "callback": ev.callback,
+                                    "pop": pop})
     return dumps({"type": "offer", "offer": offer})
 
 
@@ -96,7 +97,7 @@ def _placeholder(ev: AgentOffer) -> p.Pop:
 def _offer_view(ev: AgentOffer, pop: p.Pop | None = None) -> p.OfferView:
     return p.OfferView(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number, offered_at=ev.ts,
                        ring_timeout_s=ev.ring_timeout_s, direction=ev.direction, campaign=ev.campaign,
-                       pop=pop or _placeholder(ev))
+                       callback=ev.callback, pop=pop or _placeholder(ev))
 
 
 class _Snap:
