@@ -121,7 +121,8 @@ class LiveCall:
     answered_at: float | None = None
     far_end: str | None = None  # outbound: how the customer's leg ended (FarEndResult.result)
     # Whose errand the call is, for the agent's screen: the outbound campaign that called the customer
-    # (a preview dial, or a person a progressive or predictive campaign reached), or a preview callback.
+    # (a preview dial, or a person a progressive or predictive campaign reached), or a callback: a
+    # preview callback's call (outbound), or virtual hold's (inbound: the customer kept their place).
     campaign: str | None = None
     callback: bool = False
     ring_task: asyncio.Task[None] | None = field(default=None, repr=False)

@@ -82,6 +82,7 @@ class AgentOffer(ConsoleEvent):
     ring_timeout_s: float = 20.0
     direction: str = "inbound"
     campaign: str | None = None  # the outbound campaign whose answered call this is (progressive, predictive)
+    callback: bool = False  # virtual hold's callback: the customer asked to be called back, keeping their place
     pop: dict[str, Any] | None = None
 
 

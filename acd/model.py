@@ -271,6 +271,14 @@ class QueuedCall:
     ewt_at: float | None = None  # ... and when
     virtual: bool = False  # virtual hold: the caller hung up and keeps its place; it is called back
     parked: bool = False  # a virtual entry between callback attempts: keeps its place, offered to no one
+    # Where the caller's present wait started when not at ``enqueued_at``: a call put back in queue
+    # after its agent's softphone was lost keeps its place, but its talk was no wait (docs/kpis.md).
+    waiting_since: float | None = None
+
+    @property
+    def wait_start(self) -> float:
+        """Since when the caller waits, as the wallboard counts it (longest wait, callers waiting)."""
+        return self.enqueued_at if self.waiting_since is None else self.waiting_since
 
     @property
     def order(self) -> tuple[int, float, int]:

@@ -157,7 +157,8 @@ class Rings:
             ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,
             caller_number=call.caller_number, customer_id=call.customer_id,
             waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s,
-            campaign=call.campaign, pop=await acd.consultations.transfer_pop(call, d.agent_id, now)))
+            campaign=call.campaign, callback=call.callback,
+            pop=await acd.consultations.transfer_pop(call, d.agent_id, now)))
 
     async def hang_up(self, agent_id: str, *, strict: bool = False) -> None:
         """Stop an agent's phone ringing; the originate then fails and its task ends. ``strict``:

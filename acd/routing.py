@@ -290,7 +290,7 @@ class Router:
         No queue statistics are counted again: the first engine counted its entry. ``virtual``: a
         virtual-hold entry the engine persisted (``acd.virtual_hold``). ``fresh_timers``: its place
         is kept but its queue timers start now (a call whose agent's softphone was lost and did not
-        come back, ``acd.reconnect``)."""
+        come back, ``acd.reconnect``), and so does its wait (the wallboard's: its talk was no wait)."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -300,7 +300,8 @@ class Router:
         self._seq += 1
         entered = min(entered_at, now)
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq,
-                          now if fresh_timers else entered, customer_id=customer_id, virtual=virtual)
+                          now if fresh_timers else entered, customer_id=customer_id, virtual=virtual,
+                          waiting_since=now if fresh_timers else None)
         self._calls[call_id] = call
         call.need = cfg.steps[0].requirement(call.skills)
         call.epoch += 1
@@ -617,8 +618,9 @@ class Router:
             virtual=sum(1 for c in calls if c.virtual),
             ringing=sum(1 for c in calls if c.state is CallState.RINGING),
             connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
-            # The caller's wait since it first queued (docs/kpis.md): an overflow does not start it again.
-            longest_wait_s=max((now - c.enqueued_at for c in waiting), default=0.0),
+            # The caller's wait since it first queued (docs/kpis.md): an overflow does not start it again;
+            # being put back after a lost agent's talk does.
+            longest_wait_s=max((now - c.wait_start for c in waiting), default=0.0),
             agents_logged_in=len(members),
             # Available is what could be offered a call: an agent whose phone is unreachable is not.
             agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE and a.registered),
@@ -631,7 +633,7 @@ class Router:
         for c in self._calls.values():
             if c.state is CallState.WAITING and c.counted:  # not an agent consulting a colleague
                 by_queue[c.queue].append(c)
-        return [WaitingCall(c.call_id, queue, pos, c.priority, c.enqueued_at, now - c.enqueued_at, c.virtual)
+        return [WaitingCall(c.call_id, queue, pos, c.priority, c.wait_start, now - c.wait_start, c.virtual)
                 for queue, calls in by_queue.items()
                 for pos, c in enumerate(sorted(calls, key=lambda c: c.order), 1)]
 

@@ -346,7 +346,7 @@ class VirtualHold:
         now = self.acd.clock()
         call = LiveCall(linkedid=linkedid, caller_channel=channel, caller_number=entry.number, queue=entry.queue,
                         customer_id=entry.customer_id, skills=entry.skills, priority=entry.priority,
-                        attributes={"virtual_hold": entry.entry_id}, queued_at=entry.entered_at)
+                        attributes={"virtual_hold": entry.entry_id}, queued_at=entry.entered_at, callback=True)
         self.acd.calls[linkedid] = call
         # The callback leg is a call of its own in the CRM: handled by the agent, not offered again
         # (the caller's first call was the offered one). Its dnis names where it came from.

@@ -103,7 +103,7 @@ def create_app(settings: Any, *, users: UserStore, desk: AgentDesk, pops: PopSou
         auth.sessions = sessions
     service = ConsoleService(desk)
     hub = AgentHub(desk=desk, pops=pops, service=service, pop_timeout_s=pop_timeout_s,
-                   queue_size=send_queue_size, auth=auth)
+                   queue_size=send_queue_size, auth=auth, customers=search)
     hub.subscribe(bus)
     parts = ConsoleParts(users, desk, pops, search, bus, auth, service, hub,
                          tz=str(getattr(settings, "timezone", "UTC")))

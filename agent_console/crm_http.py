@@ -12,6 +12,7 @@ the app's CtiError handler (``install_error_handler`` for an app of its own).
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from agent_console.security import Principal, current_principal
 from crm_core import cases, catalog, customers, interactions
 from crm_core.db import Database
 from crm_core.errors import NotFound
+from crm_core.events import CustomerChanged
 from crm_core.schemas import (
     MAX_ID,
     ArticleIn,
@@ -84,6 +86,15 @@ def get_db(request: Request) -> Database:
     return request.app.state.crm_db  # type: ignore[no-any-return]
 
 
+async def announce_customer(request: Request, customer_id: int, p: Principal, fields: Any) -> None:
+    """Tell the console's bus that a customer changed (committed): the consoles showing that customer's
+    pop refresh its card (``AgentHub``). An app without the console (a CRM-only server) has no one to tell."""
+    console = getattr(request.app.state, "console", None)
+    if console is not None:
+        await console.bus.publish(CustomerChanged(ts=time.time(), customer_id=customer_id, actor=p.username,
+                                                  fields=tuple(sorted(fields))))
+
+
 def install_error_handler(app: FastAPI) -> None:
     """For an app without the console's CtiError handler (tests, a CRM-only server): the CRM's
     errors and the policy's refusals (403 ``forbidden``)."""
@@ -132,13 +143,16 @@ async def get_customer(customer_id: Id, db: Database = Depends(get_db),
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
-async def update_customer(customer_id: Id, patch: CustomerPatch, db: Database = Depends(get_db),
+async def update_customer(request: Request, customer_id: Id, patch: CustomerPatch, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
-    """PIN, phone numbers and tier: supervisors and admins only, each change audited."""
+    """PIN, phone numbers and tier: supervisors and admins only, each change audited. Once saved,
+    live calls' pops of this customer are refreshed (``CustomerChanged``)."""
     policy.check_identity_change(p, patch.model_fields_set)
     async with db.session() as s:
-        return CustomerOut.of(await customers.update_customer(session=s, customer_id=customer_id, patch=patch,
-                                                              actor=p.username, actor_role=p.role))
+        saved = CustomerOut.of(await customers.update_customer(session=s, customer_id=customer_id, patch=patch,
+                                                               actor=p.username, actor_role=p.role))
+    await announce_customer(request, customer_id, p, patch.model_fields_set)
+    return saved
 
 
 # -- interactions ---------------------------------------------------------------------------

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from agent_console import policy
 from agent_console.app import create_app
+from agent_console.crm_http import announce_customer
 from agent_console.fake_preview import FakeCampaignContacts
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
 from agent_console.hub import PER_MESSAGE_DEFLATE
@@ -88,10 +89,12 @@ def customer_router(crm: FakeCrm) -> APIRouter:
         return crm.customer_record(customer_id)
 
     @r.patch("/api/crm/customers/{customer_id}")
-    async def update(customer_id: int, patch: CustomerPatch,
+    async def update(request: Request, customer_id: int, patch: CustomerPatch,
                      who: Principal = Depends(current_principal)) -> dict[str, Any]:
         policy.check_identity_change(who, patch.model_fields_set)
-        return crm.update_customer(customer_id, patch.model_dump(exclude_unset=True))
+        saved = crm.update_customer(customer_id, patch.model_dump(exclude_unset=True))
+        await announce_customer(request, customer_id, who, patch.model_fields_set)  # as the CRM's route
+        return saved
 
     return r
 

@@ -93,8 +93,8 @@ class EngineDesk:
         for call in self.acd.agent_calls(agent_id):
             if call.status == "ringing":
                 offer = OfferView(call_id=call.linkedid, queue=call.queue, caller_number=call.caller_number,
-                                  offered_at=call.queued_at, campaign=call.campaign, pop=Pop(call_id=call.linkedid,
-                                                                     caller_number=call.caller_number, complete=False))
+                                  offered_at=call.queued_at, campaign=call.campaign, callback=call.callback,
+                                  pop=Pop(call_id=call.linkedid, caller_number=call.caller_number, complete=False))
             else:
                 calls.append(_call_view(call))
         return DeskSnapshot(state, offer, tuple(calls))

@@ -463,22 +463,26 @@ class FakeDesk:
     async def offer_call(self, agent_id: str, *, caller_number: str, customer_id: int | None = None,
                          queue: str = "support", waited_s: float = 12.0, skills: dict[str, int] | None = None,
                          ivr_path: list[dict[str, Any]] | None = None, intent: str | None = None,
-                         pop: dict[str, Any] | None = None, campaign: str | None = None) -> str:
+                         pop: dict[str, Any] | None = None, campaign: str | None = None,
+                         callback: bool = False) -> str:
         """Play the ACD: reserve the agent, ring their phone (publish the offer), answer later.
-        ``campaign``: a person that outbound campaign reached (progressive, predictive)."""
+        ``campaign``: a person that outbound campaign reached (progressive, predictive); ``callback``:
+        virtual hold's callback (the customer kept their place and answered the engine's call)."""
         a = self._agent(agent_id)
         call_id = f"call-{int(self.clock())}-{next(self._seq)}"
         await self._step(agent_id, "offer")
         if self.crm is not None:
             self.crm.ivr[call_id] = {"path": ivr_path or [], "intent": intent, "flow": "main"}
         call = _Call(call_id, agent_id, "ringing", "inbound", caller_number, customer_id, queue, self.clock(),
-                     {"campaign": campaign} if campaign else None)
+                     {"campaign": campaign} if campaign else {"callback": True} if callback else None)
         self.calls[call_id] = call
         a.offer = OfferView(call_id=call_id, queue=queue, caller_number=caller_number, offered_at=self.clock(),
-                            campaign=campaign, pop=Pop(call_id=call_id, caller_number=caller_number, complete=False))
+                            campaign=campaign, callback=callback,
+                            pop=Pop(call_id=call_id, caller_number=caller_number, complete=False))
         await self.bus.publish(AgentOffer(ts=self.clock(), agent_id=agent_id, linkedid=call_id, queue=queue,
                                           caller_number=caller_number, customer_id=customer_id, waited_s=waited_s,
-                                          skills=skills or {"general": 1}, campaign=campaign, pop=pop))
+                                          skills=skills or {"general": 1}, campaign=campaign, callback=callback,
+                                          pop=pop))
         if self.answer_after_s is not None:
             self._later(self.answer_after_s, self._connect, call)
         return call_id

@@ -15,6 +15,9 @@
 * Offers: when the event carries no pop the hub asks its PopSource, waiting at most
   ``pop_timeout_s``; after that the offer goes out with a placeholder pop and a ``pop`` frame
   follows when the CRM answers.
+* A customer changed in the CRM (``CustomerChanged``): the kept pops showing that customer get the
+  new card (read through ``CustomerSearch``), and each agent showing one a ``pop`` frame; a reload
+  mid-call shows the edited customer.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ from agent_console.deadlines import Deadlines
 from agent_console.errors import NotAuthenticated, shown_message
 from agent_console.outbox import Outbox
 from agent_console.plain import dumps, plain_validator
-from agent_console.ports import AgentDesk, PopSource
+from agent_console.ports import AgentDesk, CustomerSearch, PopSource
 from agent_console.security import ConsoleAuth, Principal
 from agent_console.service import ConsoleService
+from crm_core.events import CustomerChanged
 from cti.bus import EventBus
 from cti.errors import CtiError
 
@@ -82,7 +86,8 @@ def _plain_offer_frame(ev: AgentOffer, pop: dict[str, Any]) -> bytes:
     """``_offer_frame(_offer_view(ev, Pop(**pop)))`` in UTF-8, the same bytes, from plain data."""
     offer = _OFFER.validate_python({"call_id": ev.linkedid, "queue": ev.queue, "caller_number": ev.caller_number,
                                     "offered_at": ev.ts, "ring_timeout_s": ev.ring_timeout_s,
-                                    "direction": ev.direction, "campaign": ev.campaign, "pop": pop})
+                                    "direction": ev.direction, "campaign": ev.campaign, "callback": ev.callback,
+                                    "pop": pop})
     return dumps({"type": "offer", "offer": offer})
 
 
@@ -96,7 +101,7 @@ def _placeholder(ev: AgentOffer) -> p.Pop:
 def _offer_view(ev: AgentOffer, pop: p.Pop | None = None) -> p.OfferView:
     return p.OfferView(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number, offered_at=ev.ts,
                        ring_timeout_s=ev.ring_timeout_s, direction=ev.direction, campaign=ev.campaign,
-                       pop=pop or _placeholder(ev))
+                       callback=ev.callback, pop=pop or _placeholder(ev))
 
 
 class _Snap:
@@ -165,8 +170,10 @@ def _offer_frame(offer: p.OfferView) -> str:
 class AgentHub:
     def __init__(self, *, desk: AgentDesk, pops: PopSource, service: ConsoleService,
                  clock: Callable[[], float] = time.time, queue_size: int = 256, pop_timeout_s: float = 0.3,
-                 rate_per_s: float = 20.0, burst: float = 40.0, auth: ConsoleAuth | None = None) -> None:
+                 rate_per_s: float = 20.0, burst: float = 40.0, auth: ConsoleAuth | None = None,
+                 customers: CustomerSearch | None = None) -> None:
         self.desk, self.pops, self.service, self.clock, self.auth = desk, pops, service, clock, auth
+        self.customers = customers  # where a changed customer's card is read (None: pops are not refreshed)
         self.queue_size, self.pop_timeout_s = queue_size, pop_timeout_s
         self.rate_per_s, self.burst = rate_per_s, burst
         self.conns: dict[str, _Conn] = {}
@@ -178,6 +185,7 @@ class AgentHub:
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(ConsoleEvent, self.on_event, name="agent_console.hub")
+        bus.subscribe(CustomerChanged, self.customer_changed, name="agent_console.hub.customers")
 
     # -- bus side --------------------------------------------------------------------------------
 
@@ -317,6 +325,33 @@ class AgentHub:
         else:
             return
         self._send(agent_id, p.PopFrame(call_id=call_id, pop=pop).model_dump_json())
+
+    def _showing(self, customer_id: int) -> list[tuple[str, p.Pop]]:
+        """(agent, pop) of the kept offers and calls whose pop shows ``customer_id``."""
+        found = []
+        for agent_id, snap in self.snaps.items():
+            pops = [c.pop for c in snap.calls.values()]
+            if snap.offer_call_id() is not None and snap.offer_call_id() not in snap.calls:
+                pops.append(snap.offer.pop)  # type: ignore[union-attr]  # the call id says there is one
+            found += [(agent_id, pop) for pop in pops
+                      if pop is not None and pop.customer is not None and pop.customer.id == customer_id]
+        return found
+
+    async def customer_changed(self, ev: CustomerChanged) -> None:
+        """The CRM saved a change to a customer: the pops kept for live calls with that customer (what a
+        reload's hello shows) get the new card, and the agents showing them a ``pop`` frame. The rest of
+        the pop (history, cases, IVR path, transfer note) is the call's and stays as it was."""
+        if self.customers is None or not self._showing(ev.customer_id):
+            return
+        found = await self.customers.customer(ev.customer_id)
+        if found is None or found.get("customer") is None:
+            return  # deleted meanwhile: the pops keep what they showed
+        card = p.CustomerCard.model_validate(found["customer"])
+        for agent_id, pop in self._showing(ev.customer_id):  # again: calls may have ended during the read
+            pop.customer = card
+            self._send(agent_id, p.PopFrame(call_id=pop.call_id, pop=pop).model_dump_json())
+        log.info("customer %d changed by %s (%s): live pops refreshed", ev.customer_id, ev.actor,
+                 ", ".join(ev.fields))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -400,6 +400,9 @@ class OfferView(_View):
     campaign: str | None = Field(None, description=(
         "The outbound campaign whose call this is (a person a progressive or predictive campaign reached): "
         "the console titles the offer with it instead of \"Incoming call\"."))
+    callback: bool = Field(False, description=(
+        "Virtual hold's callback: the customer asked to be called back and kept their place in the queue; "
+        "the engine called them and they answered. The console titles the offer so."))
     pop: Pop
 
 

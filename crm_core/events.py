@@ -24,3 +24,14 @@ class CaseChanged(Event):
     owner_id: int | None = None
     priority: str | None = None
     escalation_level: int | None = None
+
+
+@event("customer.changed")
+class CustomerChanged(Event):
+    """A customer's details were changed through the CRM's API (``PATCH /api/crm/customers/{id}``),
+    committed: the consoles showing that customer's pop on a live call refresh its card. ``fields``:
+    the names of the fields changed (never their values: a PIN among them stays unsaid)."""
+
+    customer_id: int
+    actor: str
+    fields: tuple[str, ...] = ()

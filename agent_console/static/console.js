@@ -342,12 +342,15 @@
   // A call (or offer) the engine placed: an agent's dial, a callback's or preview contact's call, or a
   // person a progressive or predictive campaign reached (queued to an agent, yet no one called in).
   function outward(c) { return !!c && (c.direction === "outbound" || !!c.campaign || !!(c.detail && c.detail.campaign)); }
+  // A callback's call (or offer): a preview callback the agent called (outbound), or virtual hold's,
+  // where the customer asked to be called back, kept their place and answered the engine's call.
+  function isCallback(c) { return !!c && (!!c.callback || !!(c.detail && c.detail.callback)); }
   // What the call is, as the agent sees it: a campaign's, a callback's, else inbound or outbound.
   function callKind(c) {
     const d = (c && c.detail) || {};
     const campaign = d.campaign || (c && c.campaign);
     if (campaign) return t("call.campaign", { c: campaign });
-    if (d.callback) return t("call.callback");
+    if (isCallback(c)) return t(outward(c) ? "call.callback" : "call.kept_place");
     return t(outward(c) ? "call.outbound" : "call.inbound");
   }
   // The engine dials E.164 digits without the "+" (acd.call_actions.dial): shown in E.164, as callers are.
@@ -384,7 +387,8 @@
     // offer
     $("offer-card").hidden = !S.offer;
     if (S.offer) {
-      $("offer-title").textContent = S.offer.campaign ? t("offer.campaign", { c: S.offer.campaign }) : t("offer.incoming");
+      $("offer-title").textContent = S.offer.campaign ? t("offer.campaign", { c: S.offer.campaign })
+        : S.offer.callback ? t("offer.callback") : t("offer.incoming");
       $("offer-number").textContent = e164(S.offer.caller_number, outward(S.offer)) || "—";
       $("offer-queue").textContent = S.offer.queue || "—";
       $("offer-waited").textContent = duration(S.offer.pop && S.offer.pop.waited_s);
@@ -512,9 +516,11 @@
     if (isCall) {
       // An outbound call says what it is (Outbound, the campaign's name, Callback) and shows only what
       // it has: no queue or skills when the agent dialled, no intent (the IVR's), no "Waited 0 s".
+      // Virtual hold's callback says so too, with an inbound call's facts (it waited at its place).
       const skills = Object.entries(pop.skills || {}).map(([k, v]) => `${k}≥${v}`).join(", ");
-      $("pop-kind").textContent = out ? callKind(owner) : "";
-      $("pop-kind").parentElement.hidden = !out;
+      const kind = out || isCallback(owner);
+      $("pop-kind").textContent = kind ? callKind(owner) : "";
+      $("pop-kind").parentElement.hidden = !kind;
       $("pop-queue").textContent = pop.queue || "—";
       $("pop-queue").parentElement.hidden = out && !pop.queue;
       $("pop-skills").textContent = skills || "—";

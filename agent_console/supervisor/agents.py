@@ -14,11 +14,14 @@ for past report intervals.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 
 from acd.kpis import AgentTime
 from acd.model import PHONE_OFFLINE
+
+log = logging.getLogger(__name__)
 
 BUCKET_S = 900.0  # 15 min: every report interval (15 m, 30 m, 60 m, day, week) is a whole number of them
 HANDLE_STATES = frozenset({"on_call", "wrap_up"})  # talk + hold + after-call work (KPIS.md)
@@ -62,6 +65,7 @@ class AgentClock:
         self._exact_s = exact_s
         self._latest = float("-inf")  # the latest end of a closed period
         self._kept_from = float("-inf")  # every period ending after this is kept
+        self._warned_from: float | None = None  # the ``_kept_from`` a future-dated period was logged for
 
     def seed(self, agent_id: str, state: str, since: float, phone_reachable: bool = True) -> None:
         """An agent already in ``state`` when the clock started (no time before ``since`` is counted)."""
@@ -127,10 +131,18 @@ class AgentClock:
 
     def window(self, now: float, since: float) -> list[AgentTime]:
         """AgentTime per agent of exactly ``[since, now)`` (at ``since``; agents not logged in then
-        left out). ValueError when ``since`` is older than the periods kept (``exact_s``)."""
-        if since < self._kept_from:
+        left out). ValueError when ``since`` is older than ``now - exact_s``."""
+        if since < now - self._exact_s:
             raise ValueError(f"agent periods are kept for exact_s={self._exact_s:g} s: none before "
-                             f"{self._kept_from:.0f}, asked from {since:.0f}")
+                             f"{now - self._exact_s:.0f}, asked from {since:.0f}")
+        if since < self._kept_from:
+            # A period ending after ``now`` (a state change dated ahead: another node's clock, a bad
+            # timestamp) moved what is kept past ``since``: the window starts where the periods do.
+            if self._warned_from != self._kept_from:
+                self._warned_from = self._kept_from
+                log.warning("agent time: a state change dated %.0f s in the future; the wallboard's window "
+                            "counts from %.0f, not %.0f", self._latest - now, self._kept_from, since)
+            since = self._kept_from
         out: list[AgentTime] = []
         for agent_id in sorted(set(self._periods) | set(self._open)):
             totals = {"logged_in": 0.0, "idle": 0.0, "handle": 0.0}

@@ -13,7 +13,7 @@ import time
 
 from sqlalchemy import select
 
-from acd.events import AgentOffer
+from acd.events import AgentCallUpdate, AgentOffer
 from acd.virtual_hold import VirtualHoldPolicy
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
@@ -119,7 +119,10 @@ async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_age
     back = offers()[2]
     assert back.linkedid not in (a_id, v_id, c_id) and back.customer_id == customer_id
     assert back.caller_number == V_NUMBER
+    assert back.callback  # the agent's screen says it is their callback, not an "Incoming call"
     await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == back.linkedid for e in seen))
+    await until(lambda: any(isinstance(e, AgentCallUpdate) and e.linkedid == back.linkedid
+                            and (e.detail or {}).get("callback") for e in seen), what="the call marked a callback")
     await eng.desk.hangup("1001", back.linkedid)
     await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
     await eng.desk.wrap_up("1001", back.linkedid, WrapUpInput(disposition="resolved", notes="called back"))

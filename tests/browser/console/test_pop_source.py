@@ -56,7 +56,22 @@ async def test_a_pop_without_the_crm_says_the_records_are_unavailable(page: Page
     # A person a progressive campaign reached rings the agent: no "Incoming call"; the campaign says
     # whose call it is (offer.campaign), and a number no customer has is titled by the number.
     await desk.caller_hangs_up(call_id)
-    await desk.offer_call("a1001", caller_number="12125550100", campaign="renewals")
+    call_id = await desk.offer_call("a1001", caller_number="12125550100", campaign="renewals")
     await expect(page.locator("#offer-title")).to_have_text("外呼活动来电：renewals")
     await expect(page.locator("#unknown-title")).to_have_text("+12125550100")
     await expect(page.locator("#unknown-card .muted")).to_have_text("未知号码")
+
+    # Virtual hold calls back a customer who kept their place: no "Incoming call" either; the offer
+    # and the call say it is their callback, with an inbound call's facts (where they waited).
+    await desk.caller_hangs_up(call_id)
+    call_id = await desk.offer_call("a1001", caller_number="+8613800138000", customer_id=1, callback=True)
+    await expect(page.locator("#offer-title")).to_have_text("回呼：客户保留了排队位置")
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#offer-title")).to_have_text("Callback: they kept their place in the queue")
+    await desk.answer(call_id)
+    await expect(page.locator("#call-direction")).to_have_text("Callback (kept their place)")
+    await expect(page.locator("#pop-facts > div:visible")).to_have_text(
+        ["Call Callback (kept their place)", "Queue support", "Skills general≥1", "Waited 12 s", "Intent support"])
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#call-direction")).to_have_text("回呼（保留排队位置）")
+    await expect(page.locator("#pop-kind")).to_have_text("回呼（保留排队位置）")

@@ -72,10 +72,16 @@ async def test_real_call_pops_customer_and_wrap_up_lands_in_crm(engine: tuple[En
     saved = await (await page.request.get(f"{eng.url}/api/crm/customers/{customer_id}")).json()
     assert (saved["name"], saved["emails"], saved["notes"]) == (
         f"{name} (Xihu)", ["zhang.wei@example.com", "zw@example.cn"], "Moved to the Xihu office.")
+    # A reload mid-call shows the edited customer: the engine's copy of the pop got the new card (it
+    # showed the card from before the edit).
+    await page.reload()
+    await expect(page.locator("#call-status")).to_have_text("Talking")
+    await expect(page.locator("#cust-name")).to_have_text(f"{name} (Xihu)")
+    await expect(page.locator("#cust-email")).to_have_text("zhang.wei@example.com")
 
     await page.click("#btn-hangup")
     await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
-    # The engine's call frames carry the pop as it was built: the card saved is kept over it.
+    # The engine's call frames carry the pop, with the card saved.
     await expect(page.locator("#call-status")).to_have_text("Ended")
     await expect(page.locator("#cust-name")).to_have_text(f"{name} (Xihu)")
     await page.select_option("#wrap-disposition", "resolved")

@@ -130,6 +130,28 @@ def test_restore_waiting_keeps_original_order_and_wait() -> None:
     assert [d.call_id for d in out if isinstance(d, Offer)] == ["old1"]
 
 
+def test_a_call_put_back_after_its_agent_was_lost_waits_from_then_at_its_place() -> None:
+    """A call put back in queue because its agent's softphone did not come back (``fresh_timers``,
+    acd.reconnect) keeps its place ahead of later callers, but its talk was no wait: the wallboard's
+    longest wait and its callers-waiting list count from when it was put back (docs/kpis.md). They
+    counted from its first entry, the talk included."""
+    r = _router()
+    r.agent_login("a", {}, 1.0, queues=["support"])
+    r.set_ready("a", 1.0)
+    r.enqueue("L1", "support", 10.0)  # offered to a at once, answered, 300 s of talk
+    r.offer_answered("L1", "a", 12.0)
+    r.enqueue("L2", "support", 250.0)  # waits: a is on L1
+    r.call_ended("L1", 312.0)  # the agent's part ends (wrap-up); the caller waits again
+    r.restore_waiting("L1", "support", 312.0, entered_at=10.0, fresh_timers=True)
+    assert r.waiting("support") == ["L1", "L2"]  # at its place: ahead of the later caller
+    assert r.queue_snapshot("support", 320.0).longest_wait_s == 70.0  # L2's, not L1's 310 s
+    listed = [(w.call_id, w.position, w.waited_s, w.enqueued_at) for w in r.waiting_calls(320.0)]
+    assert listed == [("L1", 1, 8.0, 312.0), ("L2", 2, 70.0, 250.0)]
+    # A caller taken back after a restart kept waiting all along: its wait counts from its entry.
+    r.restore_waiting("L0", "support", 320.0, entered_at=5.0)
+    assert r.queue_snapshot("support", 320.0).longest_wait_s == 315.0
+
+
 @pytest.mark.parametrize(("reason", "after"), [(None, AgentState.AVAILABLE), ("break", AgentState.NOT_READY)])
 def test_attach_connected_puts_agent_on_call_then_wrap_up(reason: str | None, after: AgentState) -> None:
     r = _router()

@@ -134,3 +134,28 @@ async def test_callbacks_not_placed_while_the_pbx_is_away_are_not_attempts(rig: 
     control.originate_result = OriginateResult(False, 3, "cb.1", "cb-attempt", "Local/8613900000001@cti-external/n")
     await until(lambda: len(vh.entries[entry.entry_id].attempts) == 1)
     assert vh.entries[entry.entry_id].attempts[0]["result"] == "no_answer"
+
+
+async def test_an_answered_callback_rings_the_agent_as_a_callback(rig: tuple) -> None:
+    """The customer who kept their place answered: the agent's offer and call say it is their
+    callback (``callback``), where the console showed an ordinary "Incoming call"."""
+    from acd.calls import call_detail
+    from acd.events import AgentOffer
+    from agent_console.desk import EngineDesk
+
+    vh, control, _, seen = rig
+    control.originate_result = OriginateResult(True, 4, "cb.1", "cb-call", "Local/8613900000001@cti-external/n")
+    entry = await vh.request("+8613900000001", "support")
+    await vh.acd.set_ready("1001")
+    await until(lambda: entry.entry_id in vh._answers)
+    vh.answer_reported(entry.entry_id, True)  # the customer's leg reached vhold-answer
+    await until(lambda: "cb-call" in vh.acd.calls)
+    await vh.acd.bus.drain()  # type: ignore[attr-defined]
+    offer = next(e for e in seen if isinstance(e, AgentOffer))
+    assert (offer.linkedid, offer.agent_id, offer.callback) == ("cb-call", "1001", True)
+    call = vh.acd.calls["cb-call"]
+    assert (call.direction, call.callback) == ("inbound", True)
+    assert (call_detail(call) or {}).get("callback") is True
+    vh.acd.calls["cb-call"].status = "ringing"  # a console reloaded while the phone rings
+    snap = await EngineDesk(vh.acd, db=None, bus=vh.acd.bus).snapshot("1001")  # type: ignore[arg-type]
+    assert snap.offer is not None and snap.offer.callback is True

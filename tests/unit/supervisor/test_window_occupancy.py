@@ -58,3 +58,26 @@ def test_a_window_reaching_back_past_the_periods_kept_is_refused() -> None:
     assert [t.handle_s for t in clock.window(B + 3100, since=B + 2500)] == [100]
     with pytest.raises(ValueError, match="exact_s"):
         clock.window(B + 3100, since=B + 1000)
+
+
+def test_a_state_change_dated_in_the_future_clips_the_window_with_a_log_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A state change dated past now (another node's clock ahead, a bad timestamp) moved the periods
+    kept past the window's start, and ``window`` raised: the wallboard's snapshot failed (500). The
+    window now starts where the periods kept start, and the log says so, once."""
+    clock = AgentClock(exact_s=3600 + 900)  # a 60-minute window's, as the supervisor service keeps
+    clock.changed("a", "available", B)
+    clock.changed("a", "on_call", B + 1000)
+    clock.changed("a", "available", NOW + 1200)  # 20 minutes ahead: periods kept from NOW - 3300 on
+    with caplog.at_level("WARNING", logger="agent_console.supervisor.agents"):
+        times = clock.window(NOW, since=NOW - 3600)
+        again = clock.window(NOW + 1, since=NOW + 1 - 3600)
+    a = {t.agent: t for t in times}["a"]
+    # From NOW - 3300 (B + 600): idle until B + 1000 (400 s), then on the call until now (2900 s).
+    assert (a.at, a.logged_in_s, a.available_idle_s, a.handle_s) == (NOW - 3300, 3300, 400, 2900)
+    assert [t.handle_s for t in again] == [2901]
+    warned = [r for r in caplog.records if "in the future" in r.getMessage()]
+    assert len(warned) == 1, caplog.text
+    # A window longer than the clock keeps is still the caller's mistake.
+    with pytest.raises(ValueError, match="exact_s"):
+        clock.window(NOW, since=NOW - 3600 - 1000)

@@ -23,8 +23,8 @@ AGENT2 = Principal(user_id=4, username="agent2", role="agent", agent_id="agent2"
 
 
 class Client:
-    def __init__(self, http: httpx.AsyncClient, who: dict[str, Principal]) -> None:
-        self.http, self._who = http, who
+    def __init__(self, http: httpx.AsyncClient, who: dict[str, Principal], app: FastAPI) -> None:
+        self.http, self._who, self.app = http, who, app
 
     def as_(self, p: Principal) -> httpx.AsyncClient:
         self._who["p"] = p
@@ -49,7 +49,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Client]:
     await logger.flush()
     await logger.stop()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crm") as http:
-        yield Client(http, who)
+        yield Client(http, who, app)
     await db.dispose()
 
 
@@ -83,6 +83,38 @@ async def test_customer_crud_search_and_pagination(api: Client) -> None:
     patched = await c.patch(f"/api/crm/customers/{body['id']}", json={"lifecycle": "loyal", "tags": ["vip"]})
     assert patched.status_code == 200 and patched.json()["lifecycle"] == "loyal"
     assert (await c.get(f"/api/crm/customers/{body['id']}")).json()["tags"] == ["vip"]
+
+
+class _Bus:
+    def __init__(self) -> None:
+        self.published: list[Any] = []
+
+    async def publish(self, ev: Any) -> None:
+        self.published.append(ev)
+
+
+async def test_a_saved_customer_change_is_announced_to_the_consoles(api: Client) -> None:
+    """The consoles keep each live call's pop: a change saved here is announced on the console's bus
+    (``CustomerChanged``: who, which fields, never their values), so they refresh the card. A refused
+    change is not."""
+    from types import SimpleNamespace
+
+    from crm_core.events import CustomerChanged
+
+    bus = _Bus()
+    api.app.state.console = SimpleNamespace(bus=bus)
+    created = await api.as_(SUP).post("/api/crm/customers",
+                                      json={"name": "王芳", "phones": [{"number": "13900139000"}]})
+    cid = created.json()["id"]
+    agent = api.as_(AGENT2)
+    assert (await agent.patch(f"/api/crm/customers/{cid}", json={"emails": ["nope"]})).status_code == 422
+    assert (await agent.patch(f"/api/crm/customers/{cid}", json={"pin": "1234"})).status_code == 403
+    assert (await agent.patch("/api/crm/customers/999999", json={"name": "x"})).status_code == 404
+    assert bus.published == []
+    ok = await agent.patch(f"/api/crm/customers/{cid}", json={"name": "王芳芳", "tags": ["vip"]})
+    assert ok.status_code == 200, ok.text
+    assert [(type(e), e.customer_id, e.actor, e.fields) for e in bus.published] == [
+        (CustomerChanged, cid, "agent2", ("name", "tags"))]
 
 
 @pytest.mark.parametrize(("payload", "field"), [
