@@ -4,7 +4,7 @@ Tiers are directories under tests/ (unit, replay, fuzz, web, db, redis, asterisk
 gets its tier's marker from its path. ``make test`` sets CTI_REQUIRE_TIERS so that a tier that
 ran no test fails the run instead of passing silently, and skips are refused outright.
 
-Under pytest-xdist (``make test`` runs two workers) every worker sends its reports to the
+Under pytest-xdist (``make test`` runs three) every worker sends its reports to the
 controller, whose hooks below count them: the tier check runs there, over the whole run, and
 never in a worker (which sees only its share). Each worker starts its own servers (Asterisk,
 PostgreSQL, redis) on free ports, with a private RTP block (tests.servers.rtp_range).
