@@ -174,6 +174,10 @@ class EngineDesk:
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
+        # Logged out, the agent would be on a call the ACD does not count: logging in and going
+        # ready during it would have it offer queued calls on top of this one.
+        if self._state(agent_id) is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before dialling")
         # One call at a time: a second Dial would ring the agent's phone during the call (an outbound
         # call leaves the agent not ready "outbound", which stops no one); a third party is a transfer.
         if any(c.status != "ended" for c in self.acd.agent_calls(agent_id)):

@@ -303,3 +303,13 @@ async def test_a_wrap_up_with_an_unknown_not_ready_reason_is_refused_before_anyt
             await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved", not_ready_reason=reason))
         assert err.value.field == "not_ready_reason"
     assert written == [] and acd.agent("1001").state.value == "wrap_up"
+
+
+async def test_a_logged_out_agent_may_not_dial(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """Dialled while logged out, the call was the agent's but not the ACD's concern: logging in and
+    going ready during it made the agent available, and the ACD offered queued calls on top of it
+    (found by tests/db/console/test_desk_conformance.py, where the fake desk refused)."""
+    d, control = desk
+    with pytest.raises(IllegalAgentAction, match="log in"):
+        await d.dial("1004", "+8613800138000", None)
+    assert control.called("originate") == []
