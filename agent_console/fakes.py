@@ -38,6 +38,7 @@ from agent_console.protocol import (
     Pop,
 )
 from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
+from crm_core.errors import CallbackTaken, IllegalCallbackStep
 from cti.bus import EventBus
 from cti.tasks import cancel_all_and_wait
 
@@ -119,12 +120,13 @@ class _Agent:
 
 @dataclass
 class FakeDesk:
-    """The ACD + telephony side, in memory. ``offer_call`` plays the ACD choosing this agent."""
+    """The ACD + telephony side, in memory. ``offer_call`` plays the ACD choosing this agent. What it
+    answers (values, errors) and publishes is the real desk's (``agent_console.desk`` over the ACD):
+    tests/db/console/test_desk_conformance.py runs the same scenarios on both."""
 
     bus: EventBus
     crm: FakeCrm | None = None
     queues: tuple[str, ...] = ("support", "sales", "billing")
-    agents_known: set[str] | None = None  # None: any agent id exists
     # Each agent's skills, which name the queues it may log in to (policy.queues_open_to); None:
     # every agent may log in to every queue (the demo's agents are skilled for all of them).
     agent_skills: dict[str, dict[str, int]] | None = None
@@ -220,18 +222,18 @@ class FakeDesk:
         check_queue_login(set(queues) - set(a.queues), open_to)
         a.queues = sorted(set(a.queues) | set(queues or open_to))
         self.actions.append(("login_queues", agent_id, {"queues": queues}))
-        await self._step(agent_id, "login", reason="logged_in")
+        await self._step(agent_id, "login", reason="login")  # the router's reason (acd.routing)
 
     async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
         a = self._agent(agent_id)
         self.actions.append(("logout_queues", agent_id, {"queues": queues}))
+        if a.state is AgentState.LOGGED_OUT:
+            return  # as the real desk: nothing to leave, no error
         if queues and set(a.queues) - set(queues):
             a.queues = sorted(set(a.queues) - set(queues))
             await self._publish_state(a)
             return
-        await self._step(agent_id, "logout")
-        a.queues = []
-        await self._publish_state(a)
+        await self._step(agent_id, "logout")  # the router keeps the queues it had (shown logged out)
 
     async def set_ready(self, agent_id: str) -> None:
         a = self._agent(agent_id)
@@ -256,9 +258,9 @@ class FakeDesk:
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
         self.actions.append(("hangup", agent_id, {"call_id": call_id}))
-        if call.status in ("ended", "transferred"):
+        if call.status == "ended":
             raise IllegalAgentAction("the call has already ended")
-        await self._end(call, "transferred" if call.status == "consulting" else "ended")
+        await self._end(call, "ended")  # the real ACD's only status for a call the agent's part of is over
 
     async def _end(self, call: _Call, status: str) -> None:
         call.status = status
@@ -288,11 +290,15 @@ class FakeDesk:
         call = self._own(agent_id, call_id)
         if call.status not in ("talking", "held"):
             raise IllegalAgentAction(f"cannot transfer a call that is {call.status}")
+        if target_kind in ("number", "agent") and not target.lstrip("+").isdigit():
+            raise InvalidInput("target", f"a {target_kind} to transfer to is digits only")
+        target = target.lstrip("+")
         if target_kind == "queue" and target not in self.queues:
             raise TargetNotFound(f"unknown queue {target!r}")
-        if target_kind == "agent" and (target == agent_id or (self.agents_known is not None
-                                                              and target not in self.agents_known)):
-            raise TargetNotFound(f"no agent {target!r} to transfer to")
+        if target_kind == "agent" and target == agent_id:
+            raise IllegalAgentAction(f"target: the call is already yours, agent {agent_id}")
+        if target_kind == "agent" and self._agent(target).state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction(f"target: agent {target} is not logged in; the call stays with you")
         self.actions.append(("transfer", agent_id, {"call_id": call_id, "kind": kind, "target_kind": target_kind,
                                                    "target": target, **({"note": note} if note else {})}))
         if kind == "attended":
@@ -301,7 +307,7 @@ class FakeDesk:
             await self._call_update(call)
             return
         call.detail = {"target": target, "target_kind": target_kind}
-        await self._end(call, "transferred")
+        await self._end(call, "ended")
 
     async def cancel_consult(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
@@ -330,17 +336,25 @@ class FakeDesk:
         await self._call_update(call)
 
     async def dial(self, agent_id: str, number: str, customer_id: int | None) -> str:
+        if not number.lstrip("+").isdigit():
+            raise InvalidInput("number", "digits only (an optional leading +)")
         a = self._agent(agent_id)
-        if a.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
-            raise IllegalAgentAction(f"cannot dial while {a.state.value.replace('_', ' ')}")
+        # As the real desk (agent_console.desk): logged in, no call not yet ended, none ringing.
+        if a.state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before dialling")
+        if any(c.agent_id == agent_id and c.status != "ended" for c in self.calls.values()):
+            raise IllegalAgentAction("finish your current call before dialling")
+        if a.state is AgentState.RESERVED:
+            raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         if a.state is AgentState.AVAILABLE:  # as the real desk: no queued call while on an outbound one
             await self._step(agent_id, "not_ready", reason="outbound")
-        call = _Call(f"out-{next(self._seq)}", agent_id, "dialing", "outbound", number, customer_id, None,
-                     self.clock())
+        # The real dial answers once the agent's phone has answered: the call is talking at once
+        # (the customer's leg's progress is detail.far_end there).
+        call = _Call(f"out-{next(self._seq)}", agent_id, "talking", "outbound", number.lstrip("+"), customer_id,
+                     None, self.clock())
         self.calls[call.call_id] = call
         self.actions.append(("dial", agent_id, {"number": number, "customer_id": customer_id}))
         await self._call_update(call)
-        self._later(0.3, self._connect, call)
         return call.call_id
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
@@ -351,7 +365,7 @@ class FakeDesk:
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
         call = self._own(agent_id, call_id)
-        if call.status not in ("ended", "transferred"):
+        if call.status != "ended":
             raise IllegalAgentAction("hang up before wrapping up")
         resolves = {d.code: d.resolves for d in DISPOSITIONS}
         if wrap.disposition not in resolves:
@@ -390,7 +404,10 @@ class FakeDesk:
         return cb_id
 
     def _may_work(self, cb: CallbackView, agent_id: str) -> bool:
-        return cb.queue in self._agent(agent_id).queues or agent_id in (cb.agent_id, cb.claimed_by)
+        """As crm_core.callbacks.visible_to, with the queues the agent is logged into now."""
+        a = self._agent(agent_id)
+        queues = a.queues if a.state is not AgentState.LOGGED_OUT else []
+        return cb.queue in queues or agent_id in (cb.agent_id, cb.claimed_by)
 
     async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
         now = self.clock()
@@ -409,35 +426,51 @@ class FakeDesk:
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
         cb = self._callback(callback_id)
         if not self._may_work(cb, agent_id):
-            raise Forbidden(f"callback {callback_id} is for queue {cb.queue}, which you are not logged into")
+            where = f"queue {cb.queue}, which you are not logged into" if cb.queue else "another agent"
+            raise Forbidden(f"callback {callback_id} is for {where}")
         if cb.state == "claimed" and cb.claimed_by != agent_id:
-            raise IllegalAgentAction(f"callback {callback_id} is already claimed by agent {cb.claimed_by}")
-        if cb.state not in ("pending", "claimed"):
-            raise IllegalAgentAction(f"callback {callback_id} is {cb.state}")
+            raise CallbackTaken(f"callback {callback_id} is already claimed by agent {cb.claimed_by}")
+        if cb.state == "claimed":
+            return cb  # claiming one's own claim again changes nothing
+        if cb.state != "pending":
+            raise IllegalCallbackStep(f"callback {callback_id}: cannot claim a {cb.state} callback")
+        if cb.due_at > self.clock():
+            raise IllegalCallbackStep(f"callback {callback_id} is not due yet")
         cb.state, cb.claimed_by, cb.claimed_at = "claimed", agent_id, self.clock()
         self.actions.append(("claim_callback", agent_id, {"callback_id": callback_id}))
         return cb
 
     async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView:
         cb = self._callback(callback_id)
-        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
-            raise IllegalAgentAction(f"callback {callback_id} is not your claim to release")
+        self._own_claim(cb, agent_id)
         cb.state, cb.claimed_by, cb.claimed_at = "pending", None, None
         return cb
 
     async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
         cb = self._callback(callback_id)
-        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
-            raise IllegalAgentAction(f"callback {callback_id} is not your claim to skip")
+        self._own_claim(cb, agent_id)
         cb.claimed_by, cb.claimed_at = None, None
         cb.state, cb.due_at = ("pending", self.clock() + 900) if reason == "not_now" else ("cancelled", cb.due_at)
         self.actions.append(("skip_callback", agent_id, {"callback_id": callback_id, "reason": reason}))
         return cb
 
+    def _own_claim(self, cb: CallbackView, agent_id: str) -> None:
+        """As crm_core.callbacks: only the claimer's claim, not yet called, may be released, skipped, called."""
+        if cb.state == "claimed" and cb.claimed_by != agent_id:
+            raise IllegalCallbackStep(f"callback {cb.id} is claimed by agent {cb.claimed_by}, not you")
+        if cb.state != "claimed":
+            raise IllegalCallbackStep(f"callback {cb.id} is {cb.state}: claim it first")
+        if cb.calling:
+            raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
+
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
+        a = self._agent(agent_id)
+        if a.state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before calling a callback")
+        if any(c.agent_id == agent_id and c.status != "ended" for c in self.calls.values()):
+            raise IllegalAgentAction("finish your current call before calling a callback")
         cb = self._callback(callback_id)
-        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
-            raise IllegalAgentAction(f"callback {callback_id}: claim it first")
+        self._own_claim(cb, agent_id)
         call_id = await self.dial(agent_id, cb.number.lstrip("+"), cb.customer_id)
         cb.calling, cb.last_call_id = True, call_id
         return call_id, cb
@@ -498,7 +531,7 @@ class FakeDesk:
         await self._step(call.agent_id, "withdraw")
 
     async def _connect(self, call: _Call) -> None:
-        if self.calls.get(call.call_id) is not call or call.status not in ("ringing", "dialing"):
+        if self.calls.get(call.call_id) is not call or call.status != "ringing":
             return
         a = self._agent(call.agent_id)
         a.offer = None
