@@ -164,6 +164,9 @@ class FakeDesk:
                                                  reason=a.reason, since=a.since, queues=tuple(a.queues),
                                                  not_ready_after_call=a.after_call))
 
+    def _on_a_call(self, agent_id: str) -> bool:
+        return any(c.agent_id == agent_id and c.status != "ended" for c in self.calls.values())
+
     def _own(self, agent_id: str, call_id: str) -> _Call:
         call = self.calls.get(call_id)
         if call is None:
@@ -241,6 +244,9 @@ class FakeDesk:
         if a.state in _BUSY:
             a.after_call = None
             await self._publish_state(a)
+            return
+        if a.state is AgentState.NOT_READY and self._on_a_call(agent_id):
+            await self._step(agent_id, "not_ready", reason="outbound")  # as the real desk: ready after it
             return
         await self._step(agent_id, "ready")
 
@@ -342,12 +348,15 @@ class FakeDesk:
         # As the real desk (agent_console.desk): logged in, no call not yet ended, none ringing.
         if a.state is AgentState.LOGGED_OUT:
             raise IllegalAgentAction("log in to your queues before dialling")
-        if any(c.agent_id == agent_id and c.status != "ended" for c in self.calls.values()):
+        if self._on_a_call(agent_id):
             raise IllegalAgentAction("finish your current call before dialling")
         if a.state is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         if a.state is AgentState.AVAILABLE:  # as the real desk: no queued call while on an outbound one
             await self._step(agent_id, "not_ready", reason="outbound")
+        elif a.state is AgentState.WRAP_UP:  # the dial ends the wrap-up, with the not-ready chosen before
+            after, a.after_call = a.after_call, None
+            await self._step(agent_id, "not_ready", reason=after or "outbound")
         # The real dial answers once the agent's phone has answered: the call is talking at once
         # (the customer's leg's progress is detail.far_end there).
         call = _Call(f"out-{next(self._seq)}", agent_id, "talking", "outbound", number.lstrip("+"), customer_id,
@@ -467,7 +476,7 @@ class FakeDesk:
         a = self._agent(agent_id)
         if a.state is AgentState.LOGGED_OUT:
             raise IllegalAgentAction("log in to your queues before calling a callback")
-        if any(c.agent_id == agent_id and c.status != "ended" for c in self.calls.values()):
+        if self._on_a_call(agent_id):
             raise IllegalAgentAction("finish your current call before calling a callback")
         cb = self._callback(callback_id)
         self._own_claim(cb, agent_id)

@@ -34,7 +34,7 @@ from crm_core import catalog
 from crm_core.db import Database
 from crm_core.models import Callback, User
 from crm_core.schemas import DispositionIn
-from cti.ami.control import FakeCallControl
+from cti.ami.control import FakeCallControl, OriginateResult
 from cti.bus import InProcessBus
 from cti.errors import CtiError
 from cti.journey import CallEnded, IvrFinished
@@ -107,6 +107,7 @@ class RealWorld:
     bus: InProcessBus
     db: Database
     calls: int = 0
+    hung: int = 0  # FakeCallControl's hangups already turned into the call model's CallEnded
 
     async def call_in(self, agent_id: str, queue: str = "support") -> str:
         self.calls += 1
@@ -133,8 +134,27 @@ class RealWorld:
             return cb.id
 
     async def settle(self) -> None:
+        """The bus delivered; a channel the desk hung up is gone at the PBX (the call model's CallEnded)."""
         await self.bus.drain()
+        control = self.desk.acd.control
+        assert isinstance(control, FakeCallControl)
+        for hung in control.called("hangup")[self.hung:]:
+            self.hung += 1
+            ended = [c.linkedid for c in self.desk.acd.calls.values()
+                     if hung["channel"] in (c.caller_channel, c.agent_channel)]
+            for linkedid in ended:
+                await self.bus.publish(CallEnded(ts=time.time(), linkedid=linkedid))
+            await self.bus.drain()
         await asyncio.sleep(0)
+
+
+class _Pbx(FakeCallControl):
+    """FakeCallControl whose every Originate is a new call (its own linkedid and channel)."""
+
+    async def originate(self, channel: str, **kw: Any) -> OriginateResult:
+        n = len(self.called("originate")) + 1
+        self.originate_result = OriginateResult(True, 4, f"out.{n}", f"out.{n}", f"PJSIP/agent-{n:08x}")
+        return await super().originate(channel, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +186,7 @@ async def worlds(crm_template: bytes, tmp_path: Path) -> AsyncIterator[dict[str,
                     agent_skills={a: dict(s) for a, s in SKILLS.items()})
     (tmp_path / "crm.db").write_bytes(crm_template)
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
-    acd = AcdService(Router([QueueConfig(name=q) for q in QUEUES]), FakeCallControl(), real_bus)
+    acd = AcdService(Router([QueueConfig(name=q) for q in QUEUES]), _Pbx(), real_bus)
     acd.subscribe()  # no acd.start(): no ticker, so no timer (wrap-up, ring) moves an agent on its own
     real = EngineDesk(acd, db, real_bus, journal=tmp_path / "wrapups.jsonl")
     both: dict[str, World] = {"fake": FakeWorld(fake, _hub(fake, fake_bus), fake_bus),
@@ -338,14 +358,15 @@ async def dialling(w: World, t: Transcript) -> None:
     call = await w.call_in("1001")
     t.name(call)
     await t.step("dial during a call", lambda: d.dial("1001", "+8613800138002", None))
+    await t.step("not ready during the call", lambda: d.set_not_ready("1001", "lunch"))
     await w.caller_hangs_up(call)
-    await t.step("dial during the wrap-up", lambda: d.dial("1001", "+8613800138002", None))
-    await t.step("wrap up", lambda: d.wrap_up("1001", call, WrapUpInput(disposition="resolved")))
-    await t.step("ready", lambda: d.set_ready("1001"))
-    out = await t.step("dial", lambda: d.dial("1001", "+8613800138002", None))
+    out = await t.step("dial during the wrap-up", lambda: d.dial("1001", "+8613800138002", None))
+    await t.step("wrap up the call before", lambda: d.wrap_up("1001", call, WrapUpInput(disposition="resolved")))
+    await t.step("ready during the outbound call", lambda: d.set_ready("1001"))
     await t.step("dial again", lambda: d.dial("1001", "+8613800138003", None))
     await t.step("hang up", lambda: d.hangup("1001", out))
     await t.step("wrap up the outbound call", lambda: d.wrap_up("1001", out, WrapUpInput(disposition="sale")))
+    await t.step("dial when ready", lambda: d.dial("1001", "+8613800138004", None))
 
 
 async def transfers(w: World, t: Transcript) -> None:
