@@ -208,7 +208,7 @@ class FakeDesk:
         return call is not None and call.agent_id == agent_id
 
     async def catalog(self, agent_id: str) -> Catalog:
-        return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=list(self.queues),
+        return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=sorted(self.queues),
                        login_queues=self._open_queues(agent_id))
 
     def _open_queues(self, agent_id: str) -> list[str]:
@@ -222,10 +222,24 @@ class FakeDesk:
             raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
         a = self._agent(agent_id)
         open_to = self._open_queues(agent_id)
-        check_queue_login(set(queues) - set(a.queues), open_to)
-        a.queues = sorted(set(a.queues) | set(queues or open_to))
+        # As agent_console.queue_login: from logged out, the queues named (none: the agent's own);
+        # logged in, the queues named are added, between calls only.
+        if a.state is AgentState.LOGGED_OUT:
+            if self.agent_skills is not None and agent_id not in self.agent_skills:
+                raise TargetNotFound(f"no agent {agent_id} in the CRM")
+            check_queue_login(queues, open_to)
+            a.queues = sorted(set(queues or open_to))
+        elif not set(queues) <= set(a.queues):
+            check_queue_login(set(queues) - set(a.queues), open_to)
+            self._between_calls(a)
+            a.queues = sorted(set(a.queues) | set(queues))
         self.actions.append(("login_queues", agent_id, {"queues": queues}))
         await self._step(agent_id, "login", reason="login")  # the router's reason (acd.routing)
+
+    @staticmethod
+    def _between_calls(a: _Agent) -> None:
+        if a.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
+            raise IllegalAgentAction("queues can change between calls, not during one")
 
     async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
         a = self._agent(agent_id)
@@ -233,6 +247,7 @@ class FakeDesk:
         if a.state is AgentState.LOGGED_OUT:
             return  # as the real desk: nothing to leave, no error
         if queues and set(a.queues) - set(queues):
+            self._between_calls(a)
             a.queues = sorted(set(a.queues) - set(queues))
             await self._publish_state(a)
             return
@@ -368,8 +383,10 @@ class FakeDesk:
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
         call = self._own(agent_id, call_id)
-        if call.status not in ("talking", "consulting"):
+        if call.status == "ended":
             raise IllegalAgentAction(f"cannot send tones on a call that is {call.status}")
+        if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits):  # as CallControl.play_dtmf
+            raise IllegalAgentAction("could not send the digits: one of 0-9, *, #, A-D each")
         self.actions.append(("dtmf", agent_id, {"call_id": call_id, "digits": digits}))
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
@@ -379,6 +396,8 @@ class FakeDesk:
         resolves = {d.code: d.resolves for d in DISPOSITIONS}
         if wrap.disposition not in resolves:
             raise InvalidInput("disposition", f"unknown disposition {wrap.disposition!r}")
+        if wrap.not_ready_reason is not None and wrap.not_ready_reason not in {r.code for r in REASONS}:
+            raise InvalidInput("not_ready_reason", f"{wrap.not_ready_reason!r} is not a reason you can choose")
         if wrap.resolved is None:  # as the engine's desk: the disposition's default
             wrap = replace(wrap, resolved=resolves[wrap.disposition])
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}

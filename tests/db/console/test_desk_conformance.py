@@ -231,13 +231,15 @@ class Transcript:
         self.lines.append((what, answer, await self.consoles()))
         return value
 
-    def _plain(self, value: Any) -> Any:
+    def _plain(self, value: Any, top: bool = True) -> Any:
         if isinstance(value, str):
-            return self.name(value)
+            return self.name(value) if top else value  # a call id (dial's answer), else as it is
         if isinstance(value, CallbackView):
             return ("callback", value.state, value.claimed_by, value.calling)
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], CallbackView):
+            return (self._plain(value[0]), self._plain(value[1]))  # call_callback: (call id, callback)
         if isinstance(value, tuple):
-            return tuple(self._plain(v) for v in value)
+            return tuple(self._plain(v, False) for v in value)
         if isinstance(value, dict):  # a wrap-up's answer: its ids depend on the CRM behind the desk
             return ("keys", tuple(sorted(value)))
         return value
@@ -293,6 +295,10 @@ async def queue_login(w: World, t: Transcript) -> None:
     await t.step("1001 leaves an unknown queue", lambda: d.logout_queues("1001", ["nope"]))
     await t.step("1001 leaves support", lambda: d.logout_queues("1001", ["support"]))
     await t.step("1001 leaves billing: logged out", lambda: d.logout_queues("1001", ["billing"]))
+    await t.step("1001 back in sales only", lambda: d.login_queues("1001", ["sales"]))
+    await t.step("1001 logs in again, no queue named", lambda: d.login_queues("1001", []))
+    await t.step("1001 logs out", lambda: d.logout_queues("1001", []))
+    await t.step("1001 back in its own queues", lambda: d.login_queues("1001", []))
     await t.step("1002 logs out", lambda: d.logout_queues("1002", []))
     await t.step("1002 logs out again", lambda: d.logout_queues("1002", []))
 
@@ -404,8 +410,71 @@ async def callbacks_of_others(w: World, t: Transcript) -> None:
     await t.step("1001 claims its own", lambda: d.claim_callback("1001", personal))
 
 
+async def call_controls(w: World, t: Transcript) -> None:
+    d = w.desk
+    await t.step("an agent the CRM does not know logs in", lambda: d.login_queues("1999", []))
+    await t.step("catalog of 1002", lambda: _catalog(d, "1002"))
+    await t.step("catalog of an unknown agent", lambda: _catalog(d, "1999"))
+    call = await _on_a_call(w, t)
+    await t.step("has it", lambda: d.has_call("1001", call))
+    await t.step("1002 has it", lambda: d.has_call("1002", call))
+    await t.step("tags on 1002's side", lambda: d.set_call_attributes("1002", call, tags=["vip"], values={}))
+    await t.step("tags on an unknown call", lambda: d.set_call_attributes("1001", "nope", tags=["vip"], values={}))
+    await t.step("tags", lambda: d.set_call_attributes("1001", call, tags=["vip"], values={"order": "A1"}))
+    await t.step("bad tones", lambda: d.send_dtmf("1001", call, "x"))
+    await t.step("tones of 1002", lambda: d.send_dtmf("1002", call, "1"))
+    await t.step("tones", lambda: d.send_dtmf("1001", call, "12#"))
+    await t.step("cancel no consultation", lambda: d.cancel_consult("1001", call))
+    await t.step("conference without a consultation", lambda: d.conference("1001", call))
+    await t.step("adds a queue during the call", lambda: d.login_queues("1001", ["billing"]))
+    await t.step("leaves a queue during the call", lambda: d.logout_queues("1001", ["support"]))
+    await t.step("logs out during the call", lambda: d.logout_queues("1001", []))
+    await t.step("not ready during the call", lambda: d.set_not_ready("1001", "meeting"))
+    await t.step("ready during the call: withdraws it", lambda: d.set_ready("1001"))
+    await t.step("not ready again", lambda: d.set_not_ready("1001", "training"))
+    await w.caller_hangs_up(call)
+    t.lines.append(("the caller hangs up", None, await t.consoles()))
+    await t.step("tones on the ended call", lambda: d.send_dtmf("1001", call, "1"))
+    await t.step("wrap up with the engine's reason", lambda: d.wrap_up(
+        "1001", call, WrapUpInput(disposition="resolved", not_ready_reason="missed")))
+    await t.step("wrap up with a reason", lambda: d.wrap_up(
+        "1001", call, WrapUpInput(disposition="resolved", not_ready_reason="lunch")))
+
+
+async def _catalog(d: AgentDesk, agent_id: str) -> tuple[Any, ...]:
+    c = await d.catalog(agent_id)  # the dispositions' order is the CRM's data (category, code), not the desk's
+    return (tuple(r.code for r in c.reasons), tuple(sorted((x.code, x.resolves) for x in c.dispositions)),
+            tuple(c.queues), tuple(c.login_queues))
+
+
+async def working_callbacks(w: World, t: Transcript) -> None:
+    d = w.desk
+    support = await w.add_callback("support")
+    await t.step("1001 logged out claims", lambda: d.claim_callback("1001", support))
+    await t.step("1001 logs in", lambda: d.login_queues("1001", ["support"]))
+    await t.step("1002 logs in", lambda: d.login_queues("1002", ["support"]))
+    await t.step("1001 calls it unclaimed", lambda: d.call_callback("1001", support))
+    await t.step("1001 skips it unclaimed", lambda: d.skip_callback("1001", support, "not_now"))
+    await t.step("1001 claims", lambda: d.claim_callback("1001", support))
+    await t.step("1002 skips 1001's claim", lambda: d.skip_callback("1002", support, "not_now"))
+    await t.step("1002 calls 1001's claim", lambda: d.call_callback("1002", support))
+    await t.step("the list of 1002", lambda: _callbacks(d, "1002"))
+    await t.step("the list of 1001", lambda: _callbacks(d, "1001"))
+    await t.step("1001 calls it", lambda: d.call_callback("1001", support))
+    await t.step("1001 calls it again", lambda: d.call_callback("1001", support))
+    await t.step("1001 releases it while calling", lambda: d.release_callback("1001", support))
+    other = await w.add_callback("support")
+    await t.step("1002 claims another", lambda: d.claim_callback("1002", other))
+    await t.step("1002 skips it for good", lambda: d.skip_callback("1002", other, "wrong_number"))
+    await t.step("1002 claims it again", lambda: d.claim_callback("1002", other))
+
+
+async def _callbacks(d: AgentDesk, agent_id: str) -> tuple[Any, ...]:
+    return tuple((cb.state, cb.claimed_by, cb.calling) for cb in await d.callbacks(agent_id, everyone=False))
+
+
 SCENARIOS: list[Scenario] = [ready_and_not_ready, queue_login, someone_elses_call, a_call_to_its_end, dialling,
-                             transfers, callbacks_of_others]
+                             transfers, callbacks_of_others, call_controls, working_callbacks]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
