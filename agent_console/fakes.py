@@ -198,7 +198,8 @@ class FakeDesk:
     # -- AgentDesk --
     async def snapshot(self, agent_id: str) -> DeskSnapshot:
         a = self._agent(agent_id)
-        calls = tuple(c.view() for c in self.calls.values() if c.agent_id == agent_id)
+        # A ringing call is the offer, not one of the calls (as the real desk's snapshot).
+        calls = tuple(c.view() for c in self.calls.values() if c.agent_id == agent_id and c.status != "ringing")
         return DeskSnapshot(AgentStateView(agent_id=agent_id, state=a.state.value, reason=a.reason,  # type: ignore[arg-type]
                                            since=a.since, queues=list(a.queues),
                                            not_ready_after_call=a.after_call), a.offer, calls)

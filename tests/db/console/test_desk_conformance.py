@@ -56,6 +56,11 @@ class World(Protocol):
     async def call_in(self, agent_id: str, queue: str = "support") -> str:
         """A caller in ``queue`` offered to ``agent_id`` (the only one free for it), who answers."""
 
+    async def offer(self, agent_id: str, queue: str = "support") -> str:
+        """A caller in ``queue`` offered to ``agent_id``, whose phone rings until ``answer``."""
+
+    async def answer(self, call_id: str) -> None: ...
+
     async def caller_hangs_up(self, call_id: str) -> None: ...
 
     async def add_callback(self, queue: str | None, agent_id: str | None = None) -> int: ...
@@ -86,6 +91,15 @@ class FakeWorld:
         await self.desk.answer(call_id)
         await self.settle()
         return call_id
+
+    async def offer(self, agent_id: str, queue: str = "support") -> str:
+        call_id = await self.desk.offer_call(agent_id, caller_number=CALLER, queue=queue)
+        await self.settle()
+        return call_id
+
+    async def answer(self, call_id: str) -> None:
+        await self.desk.answer(call_id)
+        await self.settle()
 
     async def caller_hangs_up(self, call_id: str) -> None:
         await self.desk.caller_hangs_up(call_id)
@@ -121,6 +135,27 @@ class RealWorld:
         await self.settle()
         return linkedid
 
+    async def offer(self, agent_id: str, queue: str = "support") -> str:
+        control = self.desk.acd.control
+        assert isinstance(control, _Pbx)
+        self.calls += 1
+        linkedid = f"17000000{self.calls}.1"
+        control.ringing[linkedid] = asyncio.get_running_loop().create_future()
+        await self.bus.publish(IvrFinished(ts=time.time(), linkedid=linkedid, flow="main", outcome="queue",
+                                           channel=f"PJSIP/trunk-{self.calls}", caller_number=CALLER, queue=queue))
+        await self.settle()
+        assert self.desk.acd.calls[linkedid].agent_id == agent_id
+        return linkedid
+
+    async def answer(self, call_id: str) -> None:
+        control = self.desk.acd.control
+        assert isinstance(control, _Pbx)
+        control.ringing.pop(call_id).set_result(None)
+        ring = self.desk.acd.calls[call_id].ring_task
+        assert ring is not None
+        await ring
+        await self.settle()
+
     async def caller_hangs_up(self, call_id: str) -> None:
         await self.bus.publish(CallEnded(ts=time.time(), linkedid=call_id))
         await self.settle()
@@ -149,12 +184,22 @@ class RealWorld:
 
 
 class _Pbx(FakeCallControl):
-    """FakeCallControl whose every Originate is a new call (its own linkedid and channel)."""
+    """FakeCallControl whose every Originate is a new call (its own linkedid and channel), and whose
+    agents' phones, while ``ringing`` holds their call, ring until the test answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ringing: dict[str, asyncio.Future[None]] = {}  # linkedid -> the agent picks up
 
     async def originate(self, channel: str, **kw: Any) -> OriginateResult:
         n = len(self.called("originate")) + 1
-        self.originate_result = OriginateResult(True, 4, f"out.{n}", f"out.{n}", f"PJSIP/agent-{n:08x}")
-        return await super().originate(channel, **kw)
+        result = OriginateResult(True, 4, f"out.{n}", f"out.{n}", f"PJSIP/agent-{n:08x}")
+        self.originate_result = result
+        await super().originate(channel, **kw)
+        pickup = self.ringing.get((kw.get("variables") or {}).get("CTI_LINKEDID", ""))
+        if pickup is not None:
+            await pickup
+        return result
 
 
 @pytest.fixture(scope="module")
@@ -473,8 +518,32 @@ async def _callbacks(d: AgentDesk, agent_id: str) -> tuple[Any, ...]:
     return tuple((cb.state, cb.claimed_by, cb.calling) for cb in await d.callbacks(agent_id, everyone=False))
 
 
+async def ringing(w: World, t: Transcript) -> None:
+    d = w.desk
+    await t.step("1001 logs in", lambda: d.login_queues("1001", ["support"]))
+    await t.step("1001 ready", lambda: d.set_ready("1001"))
+    first = await w.offer("1001")
+    t.name(first)
+    t.lines.append(("1001's phone rings", None, await t.consoles()))
+    await t.step("not ready while it rings", lambda: d.set_not_ready("1001", "break"))
+    await t.step("dial while it rings", lambda: d.dial("1001", "+8613800138002", None))
+    await t.step("hold the ringing call", lambda: d.hold("1001", first))
+    await t.step("wrap up the ringing call", lambda: d.wrap_up("1001", first, WrapUpInput(disposition="resolved")))
+    await t.step("ready while it rings", lambda: d.set_ready("1001"))
+    await w.caller_hangs_up(first)
+    t.lines.append(("the caller hangs up while it rings", None, await t.consoles()))
+    await t.step("hang up the call gone", lambda: d.hangup("1001", first))
+    second = await w.offer("1001")
+    t.name(second)
+    t.lines.append(("1001's phone rings again", None, await t.consoles()))
+    await w.answer(second)
+    t.lines.append(("1001 answers", None, await t.consoles()))
+    await t.step("hang up", lambda: d.hangup("1001", second))
+    await t.step("wrap up", lambda: d.wrap_up("1001", second, WrapUpInput(disposition="resolved")))
+
+
 SCENARIOS: list[Scenario] = [ready_and_not_ready, queue_login, someone_elses_call, a_call_to_its_end, dialling,
-                             transfers, callbacks_of_others, call_controls, working_callbacks]
+                             transfers, callbacks_of_others, call_controls, working_callbacks, ringing]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
