@@ -542,8 +542,30 @@ async def ringing(w: World, t: Transcript) -> None:
     await t.step("wrap up", lambda: d.wrap_up("1001", second, WrapUpInput(disposition="resolved")))
 
 
+async def consulting(w: World, t: Transcript) -> None:
+    d = w.desk
+    call = await _on_a_call(w, t)
+    await t.step("consult a number", lambda: d.transfer("1001", call, kind="attended", target_kind="number",
+                                                        target="8610555", note="refund"))
+    await t.step("hold during it", lambda: d.hold("1001", call))
+    await t.step("transfer again during it", lambda: d.transfer("1001", call, kind="blind", target_kind="queue",
+                                                                target="sales"))
+    await t.step("tones during it", lambda: d.send_dtmf("1001", call, "1"))
+    await t.step("1002 cancels it", lambda: d.cancel_consult("1002", call))
+    await t.step("cancel", lambda: d.cancel_consult("1001", call))
+    await t.step("cancel again", lambda: d.cancel_consult("1001", call))
+    await t.step("consult the number again", lambda: d.transfer("1001", call, kind="attended", target_kind="number",
+                                                                target="8610555"))
+    await t.step("conference", lambda: d.conference("1001", call))
+    await t.step("conference again", lambda: d.conference("1001", call))
+    await t.step("hold the conference", lambda: d.hold("1001", call))
+    await t.step("leave it", lambda: d.hangup("1001", call))
+    await t.step("wrap up", lambda: d.wrap_up("1001", call, WrapUpInput(disposition="escalated")))
+
+
 SCENARIOS: list[Scenario] = [ready_and_not_ready, queue_login, someone_elses_call, a_call_to_its_end, dialling,
-                             transfers, callbacks_of_others, call_controls, working_callbacks, ringing]
+                             transfers, callbacks_of_others, call_controls, working_callbacks, ringing,
+                             consulting]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
