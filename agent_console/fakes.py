@@ -38,7 +38,8 @@ from agent_console.protocol import (
     Pop,
 )
 from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
-from crm_core.errors import CallbackTaken, IllegalCallbackStep
+from crm_core.callbacks import SKIP_REASONS
+from crm_core.errors import CallbackTaken, IllegalCallbackStep, InvalidField
 from cti.bus import EventBus
 from cti.tasks import cancel_all_and_wait
 
@@ -477,6 +478,8 @@ class FakeDesk:
 
     async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
         cb = self._callback(callback_id)
+        if reason not in SKIP_REASONS:
+            raise InvalidField("reason", f"must be one of {', '.join(SKIP_REASONS)}")
         self._own_claim(cb, agent_id)
         cb.claimed_by, cb.claimed_at = None, None
         cb.state, cb.due_at = ("pending", self.clock() + 900) if reason == "not_now" else ("cancelled", cb.due_at)

@@ -510,7 +510,9 @@ async def working_callbacks(w: World, t: Transcript) -> None:
     await t.step("1001 releases it while calling", lambda: d.release_callback("1001", support))
     other = await w.add_callback("support")
     await t.step("1002 claims another", lambda: d.claim_callback("1002", other))
+    await t.step("1002 skips it for no known reason", lambda: d.skip_callback("1002", other, "bored"))
     await t.step("1002 skips it for good", lambda: d.skip_callback("1002", other, "wrong_number"))
+    await t.step("1002 skips an unknown one", lambda: d.skip_callback("1002", 999, "not_now"))
     await t.step("1002 claims it again", lambda: d.claim_callback("1002", other))
 
 
