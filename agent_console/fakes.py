@@ -138,6 +138,9 @@ class FakeDesk:
     wrapups: list[dict[str, Any]] = field(default_factory=list)
     actions: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (action, agent, args)
     callback_book: dict[int, CallbackView] = field(default_factory=dict)
+    # Attended transfers to an agent: the consulted agent's leg of the call, by call id (the call
+    # keeps its id for both agents, as the real ACD's consultation does, acd.consultations).
+    consults: dict[str, _Call] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -165,10 +168,18 @@ class FakeDesk:
                                                  reason=a.reason, since=a.since, queues=tuple(a.queues),
                                                  not_ready_after_call=a.after_call))
 
-    def _on_a_call(self, agent_id: str) -> bool:
-        return any(c.agent_id == agent_id and c.status != "ended" for c in self.calls.values())
+    def _calls_of(self, agent_id: str) -> list[_Call]:
+        return [c for c in (*self.calls.values(), *self.consults.values()) if c.agent_id == agent_id]
 
-    def _own(self, agent_id: str, call_id: str) -> _Call:
+    def _on_a_call(self, agent_id: str) -> bool:
+        return any(c.status != "ended" for c in self._calls_of(agent_id))
+
+    def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> _Call:
+        leg = self.consults.get(call_id)
+        if leg is not None and leg.agent_id == agent_id:
+            if _consulted(leg) and not consult_ok:
+                raise IllegalAgentAction("during a consultation you can only hang up; the call is not yours yet")
+            return leg
         call = self.calls.get(call_id)
         if call is None:
             raise CallNotFound(f"no call {call_id}")
@@ -200,14 +211,13 @@ class FakeDesk:
     async def snapshot(self, agent_id: str) -> DeskSnapshot:
         a = self._agent(agent_id)
         # A ringing call is the offer, not one of the calls (as the real desk's snapshot).
-        calls = tuple(c.view() for c in self.calls.values() if c.agent_id == agent_id and c.status != "ringing")
+        calls = tuple(c.view() for c in self._calls_of(agent_id) if c.status != "ringing")
         return DeskSnapshot(AgentStateView(agent_id=agent_id, state=a.state.value, reason=a.reason,  # type: ignore[arg-type]
                                            since=a.since, queues=list(a.queues),
                                            not_ready_after_call=a.after_call), a.offer, calls)
 
     async def has_call(self, agent_id: str, call_id: str) -> bool:
-        call = self.calls.get(call_id)
-        return call is not None and call.agent_id == agent_id
+        return any(c.call_id == call_id for c in self._calls_of(agent_id))
 
     async def catalog(self, agent_id: str) -> Catalog:
         return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=sorted(self.queues),
@@ -279,11 +289,18 @@ class FakeDesk:
         await self._step(agent_id, "not_ready", reason=reason)
 
     async def hangup(self, agent_id: str, call_id: str) -> None:
-        call = self._own(agent_id, call_id)
+        call = self._own(agent_id, call_id, consult_ok=True)
         self.actions.append(("hangup", agent_id, {"call_id": call_id}))
         if call.status == "ended":
             raise IllegalAgentAction("the call has already ended")
+        leg = self.consults.get(call_id)
+        if call is leg and _consulted(leg):  # the consulted agent hangs up: the caller is back with the first
+            await self.cancel_consult(self.calls[call_id].agent_id, call_id)
+            return
         await self._end(call, "ended")  # the real ACD's only status for a call the agent's part of is over
+        if leg is not None and leg is not call and leg.status in ("consulting", "conference"):
+            leg.status, leg.detail = "talking", None  # the transfer completes: the consulted agent's call now
+            await self._call_update(leg)
 
     async def _end(self, call: _Call, status: str) -> None:
         call.status = status
@@ -328,9 +345,23 @@ class FakeDesk:
             call.status = "consulting"  # detail.consult as acd.calls.call_detail shapes it
             call.detail = {"consult": {"role": "transferring", "target_kind": target_kind, "target": target}}
             await self._call_update(call)
+            if target_kind == "agent" and self._agent(target).state is AgentState.AVAILABLE:
+                await self._consult(call, target)  # a target not free: the consultation waits (not rung here)
             return
         call.detail = {"target": target, "target_kind": target_kind}
         await self._end(call, "ended")
+
+    async def _consult(self, call: _Call, target: str) -> None:
+        """The consulted agent's phone rings and they answer: a call still the first agent's."""
+        leg = _Call(call.call_id, target, "consulting", call.direction, call.peer_number, call.customer_id,
+                    call.queue, self.clock(), {"consult": {"role": "consulted", "from_agent": call.agent_id}})
+        self.consults[call.call_id] = leg
+        await self._step(target, "offer")
+        await self.bus.publish(AgentOffer(ts=self.clock(), agent_id=target, linkedid=call.call_id,
+                                          queue=call.queue or "", caller_number=call.peer_number,
+                                          customer_id=call.customer_id, waited_s=0.0, skills={}))
+        await self._call_update(leg)
+        await self._step(target, "connect")
 
     async def cancel_consult(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
@@ -339,6 +370,13 @@ class FakeDesk:
         call.status, call.detail = "talking", None
         self.actions.append(("cancel_consult", agent_id, {"call_id": call_id}))
         await self._call_update(call)
+        leg = self.consults.pop(call_id, None)
+        if leg is not None:  # the consulted agent's leg goes: no wrap-up for a consultation
+            for status in ("ended", "closed"):
+                leg.status = status
+                await self._call_update(leg)
+            await self._step(leg.agent_id, "end")
+            await self._step(leg.agent_id, "wrapped")
 
     async def conference(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
@@ -347,6 +385,10 @@ class FakeDesk:
         call.status = "conference"
         self.actions.append(("conference", agent_id, {"call_id": call_id}))
         await self._call_update(call)
+        leg = self.consults.get(call_id)
+        if leg is not None:
+            leg.status = "conference"
+            await self._call_update(leg)
 
     async def set_call_attributes(self, agent_id: str, call_id: str, *, tags: list[str],
                                   values: dict[str, str]) -> None:
@@ -410,7 +452,7 @@ class FakeDesk:
             result["settled_callback"] = settled
         self.wrapups.append({"call_id": call_id, "agent_id": agent_id, "disposition": wrap.disposition,
                              "notes": wrap.notes, "resolved": wrap.resolved, **result})
-        del self.calls[call_id]
+        del (self.consults if self.consults.get(call_id) is call else self.calls)[call_id]
         call.status = "closed"
         await self._call_update(call)
         a = self._agent(agent_id)
@@ -548,11 +590,13 @@ class FakeDesk:
         await self._connect(self.calls[call_id])
 
     async def caller_hangs_up(self, call_id: str) -> None:
-        call = self.calls[call_id]
-        if call.status == "ringing":
+        call = self.calls.get(call_id)
+        if call is not None and call.status == "ringing":
             await self.withdraw(call_id, "caller_hangup")
             return
-        await self._end(call, "ended")
+        for part in (call, self.consults.get(call_id)):  # the agent's, and a consulted agent's leg
+            if part is not None and part.status != "ended":
+                await self._end(part, "ended")
 
     async def withdraw(self, call_id: str, reason: str = "no_answer") -> None:
         call = self.calls.pop(call_id)
@@ -571,5 +615,11 @@ class FakeDesk:
         await self._call_update(call)
         if a.state is AgentState.RESERVED:  # an outbound call leaves the agent not ready "outbound"
             await self._step(call.agent_id, "connect")
+
+
+def _consulted(leg: _Call) -> bool:
+    """A consulted agent's leg while the call is still the transferring agent's."""
+    return bool(leg.detail and leg.detail.get("consult", {}).get("role") == "consulted") and leg.status != "ended"
+
 
 __all__ = ["DISPOSITIONS", "REASONS", "FakeCrm", "FakeDesk", "FakeUserStore"]

@@ -565,9 +565,42 @@ async def consulting(w: World, t: Transcript) -> None:
     await t.step("wrap up", lambda: d.wrap_up("1001", call, WrapUpInput(disposition="escalated")))
 
 
+async def consulting_an_agent(w: World, t: Transcript) -> None:
+    d = w.desk
+    call = await _on_a_call(w, t)
+    await t.step("consult 1002, not ready", lambda: d.transfer("1001", call, kind="attended", target_kind="agent",
+                                                                target="1002"))
+    await t.step("cancel the waiting one", lambda: d.cancel_consult("1001", call))
+    await t.step("1002 ready", lambda: d.set_ready("1002"))
+    await t.step("consult 1002", lambda: d.transfer("1001", call, kind="attended", target_kind="agent", target="1002"))
+    await t.step("1002 holds it", lambda: d.hold("1002", call))
+    await t.step("1002 wraps it up", lambda: d.wrap_up("1002", call, WrapUpInput(disposition="resolved")))
+    await t.step("1002 hangs up: back to 1001", lambda: d.hangup("1002", call))
+    await t.step("consult 1002 again", lambda: d.transfer("1001", call, kind="attended", target_kind="agent",
+                                                          target="1002"))
+    await t.step("cancel", lambda: d.cancel_consult("1001", call))
+    await t.step("consult 1002 once more", lambda: d.transfer("1001", call, kind="attended", target_kind="agent",
+                                                              target="1002", note="refund"))
+    await t.step("conference", lambda: d.conference("1001", call))
+    await t.step("1001 leaves", lambda: d.hangup("1001", call))
+    await t.step("1002 holds it now", lambda: d.hold("1002", call))
+    await t.step("1002 resumes", lambda: d.resume("1002", call))
+    await t.step("1001 wraps up", lambda: d.wrap_up("1001", call, WrapUpInput(disposition="escalated")))
+    await t.step("1002 hangs up", lambda: d.hangup("1002", call))
+    await t.step("1002 wraps up", lambda: d.wrap_up("1002", call, WrapUpInput(disposition="resolved")))
+    second = await w.call_in("1001")
+    t.name(second)
+    await t.step("1002 ready again", lambda: d.set_ready("1002"))
+    await t.step("consult 1002 on the second", lambda: d.transfer("1001", second, kind="attended",
+                                                                  target_kind="agent", target="1002"))
+    await t.step("1001 hangs up: the transfer completes", lambda: d.hangup("1001", second))
+    await w.caller_hangs_up(second)
+    t.lines.append(("the caller hangs up", None, await t.consoles()))
+
+
 SCENARIOS: list[Scenario] = [ready_and_not_ready, queue_login, someone_elses_call, a_call_to_its_end, dialling,
                              transfers, callbacks_of_others, call_controls, working_callbacks, ringing,
-                             consulting]
+                             consulting, consulting_an_agent]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
