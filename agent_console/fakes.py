@@ -299,7 +299,8 @@ class FakeDesk:
             return
         await self._end(call, "ended")  # the real ACD's only status for a call the agent's part of is over
         if leg is not None and leg is not call and leg.status in ("consulting", "conference"):
-            leg.status, leg.detail = "talking", None  # the transfer completes: the consulted agent's call now
+            # The transfer completes: the consulted agent's call now, which says who passed it on.
+            leg.status, leg.detail = "talking", {k: v for k, v in (leg.detail or {}).items() if k != "consult"}
             await self._call_update(leg)
 
     async def _end(self, call: _Call, status: str) -> None:
@@ -346,15 +347,15 @@ class FakeDesk:
             call.detail = {"consult": {"role": "transferring", "target_kind": target_kind, "target": target}}
             await self._call_update(call)
             if target_kind == "agent" and self._agent(target).state is AgentState.AVAILABLE:
-                await self._consult(call, target)  # a target not free: the consultation waits (not rung here)
+                await self._consult(call, target, note)  # a target not free: it waits (not rung here)
             return
-        call.detail = {"target": target, "target_kind": target_kind}
         await self._end(call, "ended")
 
-    async def _consult(self, call: _Call, target: str) -> None:
+    async def _consult(self, call: _Call, target: str, note: str) -> None:
         """The consulted agent's phone rings and they answer: a call still the first agent's."""
         leg = _Call(call.call_id, target, "consulting", call.direction, call.peer_number, call.customer_id,
-                    call.queue, self.clock(), {"consult": {"role": "consulted", "from_agent": call.agent_id}})
+                    call.queue, self.clock(), {"transfer": {"from_agent": call.agent_id, "note": note},
+                                               "consult": {"role": "consulted", "from_agent": call.agent_id}})
         self.consults[call.call_id] = leg
         await self._step(target, "offer")
         await self.bus.publish(AgentOffer(ts=self.clock(), agent_id=target, linkedid=call.call_id,

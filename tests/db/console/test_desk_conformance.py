@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from agent_console.fakecrm import FakeCrm
 from agent_console.fakes import DISPOSITIONS, FakeDesk
 from agent_console.hub import AgentHub
 from agent_console.ports import AgentDesk, WrapUpInput
-from agent_console.protocol import CallbackView
+from agent_console.protocol import CallbackView, CallView
 from agent_console.service import ConsoleService
 from crm_core import catalog
 from crm_core.db import Database
@@ -300,14 +301,18 @@ class Transcript:
         offer = snap.offer_call_id()
         return ((s.state, s.reason, tuple(s.queues), s.not_ready_after_call),
                 None if offer is None else self.name(offer),
-                tuple(sorted((self.name(c.call_id), c.status, c.direction) for c in snap.calls.values())))
+                self._calls(snap.calls.values()))
+
+    def _calls(self, calls: Iterable[CallView]) -> tuple[Any, ...]:
+        return tuple(sorted((self.name(c.call_id), c.status, c.direction, json.dumps(c.detail, sort_keys=True))
+                            for c in calls))
 
     async def _snapshot(self, agent_id: str) -> Any:
         snap = await self.world.desk.snapshot(agent_id)
         s = snap.state
         return ((s.state, s.reason, tuple(s.queues), s.not_ready_after_call),
                 None if snap.offer is None else self.name(snap.offer.call_id),
-                tuple(sorted((self.name(c.call_id), c.status, c.direction) for c in snap.calls)))
+                self._calls(snap.calls))
 
 
 Scenario = Callable[[World, Transcript], Awaitable[None]]
