@@ -29,7 +29,7 @@ from agent_console.fakecrm import FakeCrm
 from agent_console.fakes import DISPOSITIONS, FakeDesk
 from agent_console.hub import AgentHub
 from agent_console.ports import AgentDesk, WrapUpInput
-from agent_console.protocol import CallbackView, CallView
+from agent_console.protocol import CallbackView, CallView, OfferView
 from agent_console.service import ConsoleService
 from crm_core import catalog
 from crm_core.db import Database
@@ -298,10 +298,13 @@ class Transcript:
         if snap is None:
             return None
         s = snap.state
-        offer = snap.offer_call_id()
-        return ((s.state, s.reason, tuple(s.queues), s.not_ready_after_call),
-                None if offer is None else self.name(offer),
+        return ((s.state, s.reason, tuple(s.queues), s.not_ready_after_call), self._offer(snap.offer),
                 self._calls(snap.calls.values()))
+
+    def _offer(self, offer: OfferView | None) -> Any:
+        if offer is None:
+            return None
+        return (self.name(offer.call_id), offer.queue, offer.caller_number, offer.direction)
 
     def _calls(self, calls: Iterable[CallView]) -> tuple[Any, ...]:
         return tuple(sorted((self.name(c.call_id), c.status, c.direction, json.dumps(c.detail, sort_keys=True))
@@ -310,8 +313,7 @@ class Transcript:
     async def _snapshot(self, agent_id: str) -> Any:
         snap = await self.world.desk.snapshot(agent_id)
         s = snap.state
-        return ((s.state, s.reason, tuple(s.queues), s.not_ready_after_call),
-                None if snap.offer is None else self.name(snap.offer.call_id),
+        return ((s.state, s.reason, tuple(s.queues), s.not_ready_after_call), self._offer(snap.offer),
                 self._calls(snap.calls))
 
 
