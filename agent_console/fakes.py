@@ -18,12 +18,12 @@ from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentSt
 from acd.model import AgentEvent, AgentState, next_agent_state
 from agent_console.errors import (
     CallNotFound,
-    Forbidden,
     IllegalAgentAction,
     InvalidInput,
     NotYourCall,
     TargetNotFound,
 )
+from agent_console.fakecallbacks import FakeCallbackBook
 from agent_console.fakecrm import FakeCrm
 from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
@@ -38,8 +38,6 @@ from agent_console.protocol import (
     Pop,
 )
 from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
-from crm_core.callbacks import SKIP_REASONS
-from crm_core.errors import CallbackTaken, IllegalCallbackStep, InvalidField
 from cti.bus import EventBus
 from cti.tasks import cancel_all_and_wait
 
@@ -137,12 +135,15 @@ class FakeDesk:
     calls: dict[str, _Call] = field(default_factory=dict)
     wrapups: list[dict[str, Any]] = field(default_factory=list)
     actions: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (action, agent, args)
-    callback_book: dict[int, CallbackView] = field(default_factory=dict)
     # Attended transfers to an agent: the consulted agent's leg of the call, by call id (the call
     # keeps its id for both agents, as the real ACD's consultation does, acd.consultations).
     consults: dict[str, _Call] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _book: FakeCallbackBook = field(init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._book = FakeCallbackBook(lambda: self.clock())  # a lambda: a test may swap the desk's clock
 
     # -- state machine --
     def _agent(self, agent_id: str) -> _Agent:
@@ -448,7 +449,7 @@ class FakeDesk:
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
         if self.crm is not None:
             result = self.crm.record_wrap_up(call, agent_id, wrap, now=self.clock())
-        settled = self._settle_callback(call_id, wrap.no_answer)
+        settled = self._book.settle(call_id, wrap.no_answer)
         if settled is not None:
             result["settled_callback"] = settled
         self.wrapups.append({"call_id": call_id, "agent_id": agent_id, "disposition": wrap.disposition,
@@ -466,103 +467,47 @@ class FakeDesk:
                 await self._step(agent_id, "not_ready", reason=after)
         return result
 
-    # -- callbacks (the real rules are crm_core.callbacks; no claim expiry or retry delay here) --
+    # -- callbacks (agent_console.fakecallbacks: the rules of crm_core.callbacks) --
+    @property
+    def callback_book(self) -> dict[int, CallbackView]:
+        return self._book.rows
+
     def add_callback(self, number: str, *, queue: str | None = "support", due_at: float | None = None,
                      customer_id: int | None = None, customer_name: str | None = None,
                      agent_id: str | None = None) -> int:
-        cb_id = max(self.callback_book, default=0) + 1
-        self.callback_book[cb_id] = CallbackView(
-            id=cb_id, number=number, queue=queue, agent_id=agent_id, customer_id=customer_id,
-            customer_name=customer_name, due_at=self.clock() if due_at is None else due_at, state="pending")
-        return cb_id
+        return self._book.add(number, queue=queue, due_at=due_at, customer_id=customer_id,
+                              customer_name=customer_name, agent_id=agent_id)
 
-    def _may_work(self, cb: CallbackView, agent_id: str) -> bool:
-        """As crm_core.callbacks.visible_to, with the queues the agent is logged into now."""
+    def _queues_now(self, agent_id: str) -> list[str]:
+        """The queues the agent is logged into now (none when logged out)."""
         a = self._agent(agent_id)
-        queues = a.queues if a.state is not AgentState.LOGGED_OUT else []
-        return cb.queue in queues or agent_id in (cb.agent_id, cb.claimed_by)
+        return a.queues if a.state is not AgentState.LOGGED_OUT else []
 
     async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
-        now = self.clock()
-        found = [cb for cb in self.callback_book.values()
-                 if (cb.state == "pending" and cb.due_at <= now) or cb.state == "claimed"]
-        if not everyone:
-            found = [cb for cb in found if self._may_work(cb, agent_id or "")
-                     and (cb.state == "pending" or cb.claimed_by == agent_id)]
-        return sorted(found, key=lambda cb: (cb.due_at, cb.id))[:limit]
-
-    def _callback(self, callback_id: int) -> CallbackView:
-        if callback_id not in self.callback_book:
-            raise TargetNotFound(f"no callback {callback_id}")
-        return self.callback_book[callback_id]
+        return self._book.due(agent_id, self._queues_now(agent_id or ""), everyone=everyone, limit=limit)
 
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
-        cb = self._callback(callback_id)
-        if not self._may_work(cb, agent_id):
-            where = f"queue {cb.queue}, which you are not logged into" if cb.queue else "another agent"
-            raise Forbidden(f"callback {callback_id} is for {where}")
-        if cb.state == "claimed" and cb.claimed_by != agent_id:
-            raise CallbackTaken(f"callback {callback_id} is already claimed by agent {cb.claimed_by}")
-        if cb.state == "claimed":
-            return cb  # claiming one's own claim again changes nothing
-        if cb.state != "pending":
-            raise IllegalCallbackStep(f"callback {callback_id}: cannot claim a {cb.state} callback")
-        if cb.due_at > self.clock():
-            raise IllegalCallbackStep(f"callback {callback_id} is not due yet")
-        cb.state, cb.claimed_by, cb.claimed_at = "claimed", agent_id, self.clock()
+        cb = self._book.claim(agent_id, callback_id, self._queues_now(agent_id))
         self.actions.append(("claim_callback", agent_id, {"callback_id": callback_id}))
         return cb
 
     async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView:
-        cb = self._callback(callback_id)
-        self._own_claim(cb, agent_id)
-        cb.state, cb.claimed_by, cb.claimed_at = "pending", None, None
-        return cb
+        return self._book.release(agent_id, callback_id)
 
     async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
-        cb = self._callback(callback_id)
-        if reason not in SKIP_REASONS:
-            raise InvalidField("reason", f"must be one of {', '.join(SKIP_REASONS)}")
-        self._own_claim(cb, agent_id)
-        cb.claimed_by, cb.claimed_at = None, None
-        cb.state, cb.due_at = ("pending", self.clock() + 900) if reason == "not_now" else ("cancelled", cb.due_at)
+        cb = self._book.skip(agent_id, callback_id, reason)
         self.actions.append(("skip_callback", agent_id, {"callback_id": callback_id, "reason": reason}))
         return cb
 
-    def _own_claim(self, cb: CallbackView, agent_id: str) -> None:
-        """As crm_core.callbacks: only the claimer's claim, not yet called, may be released, skipped, called."""
-        if cb.state == "claimed" and cb.claimed_by != agent_id:
-            raise IllegalCallbackStep(f"callback {cb.id} is claimed by agent {cb.claimed_by}, not you")
-        if cb.state != "claimed":
-            raise IllegalCallbackStep(f"callback {cb.id} is {cb.state}: claim it first")
-        if cb.calling:
-            raise IllegalCallbackStep(f"callback {cb.id} is being called: wrap the call up instead")
-
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
-        a = self._agent(agent_id)
-        if a.state is AgentState.LOGGED_OUT:
+        if self._agent(agent_id).state is AgentState.LOGGED_OUT:
             raise IllegalAgentAction("log in to your queues before calling a callback")
         if self._on_a_call(agent_id):
             raise IllegalAgentAction("finish your current call before calling a callback")
-        cb = self._callback(callback_id)
-        self._own_claim(cb, agent_id)
+        cb = self._book.claimed_by(agent_id, callback_id)
         call_id = await self.dial(agent_id, cb.number.lstrip("+"), cb.customer_id)
         cb.calling, cb.last_call_id = True, call_id
         return call_id, cb
-
-    def _settle_callback(self, call_id: str, no_answer: bool) -> dict[str, Any] | None:
-        cb = next((c for c in self.callback_book.values() if c.calling and c.last_call_id == call_id), None)
-        if cb is None:
-            return None
-        cb.attempts += 1
-        cb.calling = False
-        if not no_answer:
-            cb.state = "done"
-        elif cb.attempts >= cb.max_attempts:
-            cb.state = "failed"
-        else:
-            cb.state, cb.claimed_by, cb.claimed_at, cb.due_at = "pending", None, None, self.clock() + 900
-        return {"id": cb.id, "state": cb.state, "attempts": cb.attempts}
 
     # -- the simulated ACD and phones --
     async def offer_call(self, agent_id: str, *, caller_number: str, customer_id: int | None = None,
