@@ -124,6 +124,11 @@ class EngineDesk:
             raise IllegalAgentAction("log in to your queues before going ready")
         if state is AgentState.AVAILABLE:
             return  # already ready (a retried request, a second tab): nothing pending to cancel either
+        if state is AgentState.NOT_READY and self._on_a_call(agent_id):
+            # An outbound call (the router's not ready): ready now would have the ACD offer queued calls
+            # on top of it. Ready after it: the reason "outbound" is what its wrap-up makes ready.
+            await acd_step(self.acd.set_not_ready(agent_id, "outbound"), "go ready")
+            return
         await acd_step(self.acd.set_ready(agent_id), "go ready")
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
@@ -174,17 +179,21 @@ class EngineDesk:
     async def dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool = False) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
+        # Logged out, the agent would be on a call the ACD does not count: logging in and going
+        # ready during it would have it offer queued calls on top of this one.
+        if self._state(agent_id) is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before dialling")
         # One call at a time: a second Dial would ring the agent's phone during the call (an outbound
         # call leaves the agent not ready "outbound", which stops no one); a third party is a transfer.
-        if any(c.status != "ended" for c in self.acd.agent_calls(agent_id)):
+        if self._on_a_call(agent_id):
             raise IllegalAgentAction("finish your current call before dialling")
-        if self._state(agent_id) is AgentState.RESERVED:
+        state = self._state(agent_id)
+        if state is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         # The ACD must not offer a queued call to an agent busy on an outbound call. Dialling from
         # wrap-up ends it (its timer would make the agent available during the call, and the call
         # before would count after-call work through this one): not ready "outbound", or with the
         # reason the agent chose for after the call, which the outbound call's wrap-up then keeps.
-        state = self._state(agent_id)
         if state is AgentState.AVAILABLE:
             await acd_step(self.acd.set_not_ready(agent_id, "outbound"), "dial")
         elif state is AgentState.WRAP_UP:
@@ -195,6 +204,10 @@ class EngineDesk:
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
+
+    def _on_a_call(self, agent_id: str) -> bool:
+        """The agent has a call not yet ended (one to wrap up does not count)."""
+        return any(c.status != "ended" for c in self.acd.agent_calls(agent_id))
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
         self._own(agent_id, call_id)
@@ -336,7 +349,7 @@ class EngineDesk:
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
         if self._state(agent_id) is AgentState.LOGGED_OUT:
             raise IllegalAgentAction("log in to your queues before calling a callback")
-        if any(c.status != "ended" for c in self.acd.agent_calls(agent_id)):
+        if self._on_a_call(agent_id):
             raise IllegalAgentAction("finish your current call before calling a callback")
         async with self.db.session() as session:
             await self._callback(session, callback_id)

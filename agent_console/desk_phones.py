@@ -12,9 +12,10 @@ administrator who must assume the departed user knows it rotates it (docs/securi
 
 Locks outlive the engine (AstDB persists; while no engine runs app_queue still rings desk phones),
 so nothing is cleared at a stop. Each engine start, and each AMI reconnection (Asterisk may have
-been replaced), makes AstDB match the CRM (``sync``): a lock that failed to reach Asterisk is
-written then. With several nodes, AstDB is the one store every node's Asterisk reads: the node that
-handles the administrator's change writes the lock, and a node taking over syncs at its start.
+been replaced), makes AstDB match the CRM (``sync``, one Originate per 100 endpoints): a lock that
+failed to reach Asterisk is written then, one there already is left as it is. With several nodes,
+AstDB is the one store every node's Asterisk reads: the node that handles the administrator's
+change writes the lock, and a node taking over syncs at its start.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ class DeskLocks(Protocol):
 
     async def unlock(self, endpoint: str) -> None: ...
 
-    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
-        """Unlock the endpoints numbered ``span`` (first, last), but ``endpoints``."""
+    async def lock_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        """Of the endpoints numbered ``span`` (first, last), lock exactly ``endpoints``; a lock
+        there already stays as it is (its password unchanged)."""
 
 
 class MemoryDeskLocks:
@@ -54,8 +56,9 @@ class MemoryDeskLocks:
     async def unlock(self, endpoint: str) -> None:
         self.locked.discard(endpoint)
 
-    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
-        self.locked = {e for e in self.locked if e in endpoints or not span[0] <= int(e) <= span[1]}
+    async def lock_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        self.locked = {e for e in self.locked if not span[0] <= int(e) <= span[1]} | {
+            e for e in endpoints if span[0] <= int(e) <= span[1]}
 
 
 def desk_endpoints(count: int) -> frozenset[str]:
@@ -102,9 +105,7 @@ class DeskPhoneLocks:
     async def sync(self) -> None:
         """Lock exactly the endpoints the CRM says (at the start and when AMI comes back)."""
         locked = locked_endpoints(await self._holders(), self.endpoints)
-        await self._locks.keep_only(locked, self._span)
-        for endpoint in sorted(locked):
-            await self._locks.lock(endpoint)
+        await self._locks.lock_only(locked, self._span)
         log.info("desk phones: %d locked (deactivated users)%s", len(locked),
                  f": {', '.join(sorted(locked))}" if locked else "")
 

@@ -18,12 +18,12 @@ from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentSt
 from acd.model import AgentEvent, AgentState, next_agent_state
 from agent_console.errors import (
     CallNotFound,
-    Forbidden,
     IllegalAgentAction,
     InvalidInput,
     NotYourCall,
     TargetNotFound,
 )
+from agent_console.fakecallbacks import FakeCallbackBook
 from agent_console.fakecrm import FakeCrm
 from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
@@ -119,12 +119,13 @@ class _Agent:
 
 @dataclass
 class FakeDesk:
-    """The ACD + telephony side, in memory. ``offer_call`` plays the ACD choosing this agent."""
+    """The ACD + telephony side, in memory. ``offer_call`` plays the ACD choosing this agent. What it
+    answers (values, errors) and publishes is the real desk's (``agent_console.desk`` over the ACD):
+    tests/db/console/test_desk_conformance.py runs the same scenarios on both."""
 
     bus: EventBus
     crm: FakeCrm | None = None
     queues: tuple[str, ...] = ("support", "sales", "billing")
-    agents_known: set[str] | None = None  # None: any agent id exists
     # Each agent's skills, which name the queues it may log in to (policy.queues_open_to); None:
     # every agent may log in to every queue (the demo's agents are skilled for all of them).
     agent_skills: dict[str, dict[str, int]] | None = None
@@ -134,9 +135,15 @@ class FakeDesk:
     calls: dict[str, _Call] = field(default_factory=dict)
     wrapups: list[dict[str, Any]] = field(default_factory=list)
     actions: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (action, agent, args)
-    callback_book: dict[int, CallbackView] = field(default_factory=dict)
+    # Attended transfers to an agent: the consulted agent's leg of the call, by call id (the call
+    # keeps its id for both agents, as the real ACD's consultation does, acd.consultations).
+    consults: dict[str, _Call] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _book: FakeCallbackBook = field(init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._book = FakeCallbackBook(lambda: self.clock())  # a lambda: a test may swap the desk's clock
 
     # -- state machine --
     def _agent(self, agent_id: str) -> _Agent:
@@ -162,7 +169,18 @@ class FakeDesk:
                                                  reason=a.reason, since=a.since, queues=tuple(a.queues),
                                                  not_ready_after_call=a.after_call))
 
-    def _own(self, agent_id: str, call_id: str) -> _Call:
+    def _calls_of(self, agent_id: str) -> list[_Call]:
+        return [c for c in (*self.calls.values(), *self.consults.values()) if c.agent_id == agent_id]
+
+    def _on_a_call(self, agent_id: str) -> bool:
+        return any(c.status != "ended" for c in self._calls_of(agent_id))
+
+    def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> _Call:
+        leg = self.consults.get(call_id)
+        if leg is not None and leg.agent_id == agent_id:
+            if _consulted(leg) and not consult_ok:
+                raise IllegalAgentAction("during a consultation you can only hang up; the call is not yours yet")
+            return leg
         call = self.calls.get(call_id)
         if call is None:
             raise CallNotFound(f"no call {call_id}")
@@ -193,17 +211,17 @@ class FakeDesk:
     # -- AgentDesk --
     async def snapshot(self, agent_id: str) -> DeskSnapshot:
         a = self._agent(agent_id)
-        calls = tuple(c.view() for c in self.calls.values() if c.agent_id == agent_id)
+        # A ringing call is the offer, not one of the calls (as the real desk's snapshot).
+        calls = tuple(c.view() for c in self._calls_of(agent_id) if c.status != "ringing")
         return DeskSnapshot(AgentStateView(agent_id=agent_id, state=a.state.value, reason=a.reason,  # type: ignore[arg-type]
                                            since=a.since, queues=list(a.queues),
                                            not_ready_after_call=a.after_call), a.offer, calls)
 
     async def has_call(self, agent_id: str, call_id: str) -> bool:
-        call = self.calls.get(call_id)
-        return call is not None and call.agent_id == agent_id
+        return any(c.call_id == call_id for c in self._calls_of(agent_id))
 
     async def catalog(self, agent_id: str) -> Catalog:
-        return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=list(self.queues),
+        return Catalog(reasons=REASONS, dispositions=DISPOSITIONS, queues=sorted(self.queues),
                        login_queues=self._open_queues(agent_id))
 
     def _open_queues(self, agent_id: str) -> list[str]:
@@ -217,21 +235,36 @@ class FakeDesk:
             raise TargetNotFound(f"unknown queue(s): {', '.join(unknown)}")
         a = self._agent(agent_id)
         open_to = self._open_queues(agent_id)
-        check_queue_login(set(queues) - set(a.queues), open_to)
-        a.queues = sorted(set(a.queues) | set(queues or open_to))
+        # As agent_console.queue_login: from logged out, the queues named (none: the agent's own);
+        # logged in, the queues named are added, between calls only.
+        if a.state is AgentState.LOGGED_OUT:
+            if self.agent_skills is not None and agent_id not in self.agent_skills:
+                raise TargetNotFound(f"no agent {agent_id} in the CRM")
+            check_queue_login(queues, open_to)
+            a.queues = sorted(set(queues or open_to))
+        elif not set(queues) <= set(a.queues):
+            check_queue_login(set(queues) - set(a.queues), open_to)
+            self._between_calls(a)
+            a.queues = sorted(set(a.queues) | set(queues))
         self.actions.append(("login_queues", agent_id, {"queues": queues}))
-        await self._step(agent_id, "login", reason="logged_in")
+        await self._step(agent_id, "login", reason="login")  # the router's reason (acd.routing)
+
+    @staticmethod
+    def _between_calls(a: _Agent) -> None:
+        if a.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
+            raise IllegalAgentAction("queues can change between calls, not during one")
 
     async def logout_queues(self, agent_id: str, queues: list[str]) -> None:
         a = self._agent(agent_id)
         self.actions.append(("logout_queues", agent_id, {"queues": queues}))
+        if a.state is AgentState.LOGGED_OUT:
+            return  # as the real desk: nothing to leave, no error
         if queues and set(a.queues) - set(queues):
+            self._between_calls(a)
             a.queues = sorted(set(a.queues) - set(queues))
             await self._publish_state(a)
             return
-        await self._step(agent_id, "logout")
-        a.queues = []
-        await self._publish_state(a)
+        await self._step(agent_id, "logout")  # the router keeps the queues it had (shown logged out)
 
     async def set_ready(self, agent_id: str) -> None:
         a = self._agent(agent_id)
@@ -239,6 +272,9 @@ class FakeDesk:
         if a.state in _BUSY:
             a.after_call = None
             await self._publish_state(a)
+            return
+        if a.state is AgentState.NOT_READY and self._on_a_call(agent_id):
+            await self._step(agent_id, "not_ready", reason="outbound")  # as the real desk: ready after it
             return
         await self._step(agent_id, "ready")
 
@@ -254,11 +290,19 @@ class FakeDesk:
         await self._step(agent_id, "not_ready", reason=reason)
 
     async def hangup(self, agent_id: str, call_id: str) -> None:
-        call = self._own(agent_id, call_id)
+        call = self._own(agent_id, call_id, consult_ok=True)
         self.actions.append(("hangup", agent_id, {"call_id": call_id}))
-        if call.status in ("ended", "transferred"):
+        if call.status == "ended":
             raise IllegalAgentAction("the call has already ended")
-        await self._end(call, "transferred" if call.status == "consulting" else "ended")
+        leg = self.consults.get(call_id)
+        if call is leg and _consulted(leg):  # the consulted agent hangs up: the caller is back with the first
+            await self.cancel_consult(self.calls[call_id].agent_id, call_id)
+            return
+        await self._end(call, "ended")  # the real ACD's only status for a call the agent's part of is over
+        if leg is not None and leg is not call and leg.status in ("consulting", "conference"):
+            # The transfer completes: the consulted agent's call now, which says who passed it on.
+            leg.status, leg.detail = "talking", {k: v for k, v in (leg.detail or {}).items() if k != "consult"}
+            await self._call_update(leg)
 
     async def _end(self, call: _Call, status: str) -> None:
         call.status = status
@@ -288,20 +332,38 @@ class FakeDesk:
         call = self._own(agent_id, call_id)
         if call.status not in ("talking", "held"):
             raise IllegalAgentAction(f"cannot transfer a call that is {call.status}")
+        if target_kind in ("number", "agent") and not target.lstrip("+").isdigit():
+            raise InvalidInput("target", f"a {target_kind} to transfer to is digits only")
+        target = target.lstrip("+")
         if target_kind == "queue" and target not in self.queues:
             raise TargetNotFound(f"unknown queue {target!r}")
-        if target_kind == "agent" and (target == agent_id or (self.agents_known is not None
-                                                              and target not in self.agents_known)):
-            raise TargetNotFound(f"no agent {target!r} to transfer to")
+        if target_kind == "agent" and target == agent_id:
+            raise IllegalAgentAction(f"target: the call is already yours, agent {agent_id}")
+        if target_kind == "agent" and self._agent(target).state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction(f"target: agent {target} is not logged in; the call stays with you")
         self.actions.append(("transfer", agent_id, {"call_id": call_id, "kind": kind, "target_kind": target_kind,
                                                    "target": target, **({"note": note} if note else {})}))
         if kind == "attended":
             call.status = "consulting"  # detail.consult as acd.calls.call_detail shapes it
             call.detail = {"consult": {"role": "transferring", "target_kind": target_kind, "target": target}}
             await self._call_update(call)
+            if target_kind == "agent" and self._agent(target).state is AgentState.AVAILABLE:
+                await self._consult(call, target, note)  # a target not free: it waits (not rung here)
             return
-        call.detail = {"target": target, "target_kind": target_kind}
-        await self._end(call, "transferred")
+        await self._end(call, "ended")
+
+    async def _consult(self, call: _Call, target: str, note: str) -> None:
+        """The consulted agent's phone rings and they answer: a call still the first agent's."""
+        leg = _Call(call.call_id, target, "consulting", call.direction, call.peer_number, call.customer_id,
+                    call.queue, self.clock(), {"transfer": {"from_agent": call.agent_id, "note": note},
+                                               "consult": {"role": "consulted", "from_agent": call.agent_id}})
+        self.consults[call.call_id] = leg
+        await self._step(target, "offer")
+        await self.bus.publish(AgentOffer(ts=self.clock(), agent_id=target, linkedid=call.call_id,
+                                          queue=call.queue or "", caller_number=call.peer_number,
+                                          customer_id=call.customer_id, waited_s=0.0, skills={}))
+        await self._call_update(leg)
+        await self._step(target, "connect")
 
     async def cancel_consult(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
@@ -310,6 +372,13 @@ class FakeDesk:
         call.status, call.detail = "talking", None
         self.actions.append(("cancel_consult", agent_id, {"call_id": call_id}))
         await self._call_update(call)
+        leg = self.consults.pop(call_id, None)
+        if leg is not None:  # the consulted agent's leg goes: no wrap-up for a consultation
+            for status in ("ended", "closed"):
+                leg.status = status
+                await self._call_update(leg)
+            await self._step(leg.agent_id, "end")
+            await self._step(leg.agent_id, "wrapped")
 
     async def conference(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
@@ -318,6 +387,10 @@ class FakeDesk:
         call.status = "conference"
         self.actions.append(("conference", agent_id, {"call_id": call_id}))
         await self._call_update(call)
+        leg = self.consults.get(call_id)
+        if leg is not None:
+            leg.status = "conference"
+            await self._call_update(leg)
 
     async def set_call_attributes(self, agent_id: str, call_id: str, *, tags: list[str],
                                   values: dict[str, str]) -> None:
@@ -332,44 +405,59 @@ class FakeDesk:
     async def dial(self, agent_id: str, number: str, customer_id: int | None, *, campaign: str | None = None,
                    callback: bool = False) -> str:
         """As the engine's desk; ``campaign`` and ``callback`` go in the call's ``detail`` as there."""
+        if not number.lstrip("+").isdigit():
+            raise InvalidInput("number", "digits only (an optional leading +)")
         a = self._agent(agent_id)
-        if a.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
-            raise IllegalAgentAction(f"cannot dial while {a.state.value.replace('_', ' ')}")
+        # As the real desk (agent_console.desk): logged in, no call not yet ended, none ringing.
+        if a.state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before dialling")
+        if self._on_a_call(agent_id):
+            raise IllegalAgentAction("finish your current call before dialling")
+        if a.state is AgentState.RESERVED:
+            raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         if a.state is AgentState.AVAILABLE:  # as the real desk: no queued call while on an outbound one
             await self._step(agent_id, "not_ready", reason="outbound")
+        elif a.state is AgentState.WRAP_UP:  # the dial ends the wrap-up, with the not-ready chosen before
+            after, a.after_call = a.after_call, None
+            await self._step(agent_id, "not_ready", reason=after or "outbound")
         errand = {"campaign": campaign} if campaign else {"callback": True} if callback else None
-        call = _Call(f"out-{next(self._seq)}", agent_id, "dialing", "outbound", number, customer_id, None,
-                     self.clock(), errand)
+        # The real dial answers once the agent's phone has answered: the call is talking at once
+        # (the customer's leg's progress is detail.far_end there).
+        call = _Call(f"out-{next(self._seq)}", agent_id, "talking", "outbound", number.lstrip("+"), customer_id,
+                     None, self.clock(), errand)
         self.calls[call.call_id] = call
         self.actions.append(("dial", agent_id, {"number": number, "customer_id": customer_id}))
         await self._call_update(call)
-        self._later(0.3, self._connect, call)
         return call.call_id
 
     async def send_dtmf(self, agent_id: str, call_id: str, digits: str) -> None:
         call = self._own(agent_id, call_id)
-        if call.status not in ("talking", "consulting"):
+        if call.status == "ended":
             raise IllegalAgentAction(f"cannot send tones on a call that is {call.status}")
+        if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits):  # as CallControl.play_dtmf
+            raise IllegalAgentAction("could not send the digits: one of 0-9, *, #, A-D each")
         self.actions.append(("dtmf", agent_id, {"call_id": call_id, "digits": digits}))
 
     async def wrap_up(self, agent_id: str, call_id: str, wrap: WrapUpInput) -> dict[str, Any]:
         call = self._own(agent_id, call_id)
-        if call.status not in ("ended", "transferred"):
+        if call.status != "ended":
             raise IllegalAgentAction("hang up before wrapping up")
         resolves = {d.code: d.resolves for d in DISPOSITIONS}
         if wrap.disposition not in resolves:
             raise InvalidInput("disposition", f"unknown disposition {wrap.disposition!r}")
+        if wrap.not_ready_reason is not None and wrap.not_ready_reason not in {r.code for r in REASONS}:
+            raise InvalidInput("not_ready_reason", f"{wrap.not_ready_reason!r} is not a reason you can choose")
         if wrap.resolved is None:  # as the engine's desk: the disposition's default
             wrap = replace(wrap, resolved=resolves[wrap.disposition])
         result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
         if self.crm is not None:
             result = self.crm.record_wrap_up(call, agent_id, wrap, now=self.clock())
-        settled = self._settle_callback(call_id, wrap.no_answer)
+        settled = self._book.settle(call_id, wrap.no_answer)
         if settled is not None:
             result["settled_callback"] = settled
         self.wrapups.append({"call_id": call_id, "agent_id": agent_id, "disposition": wrap.disposition,
                              "notes": wrap.notes, "resolved": wrap.resolved, **result})
-        del self.calls[call_id]
+        del (self.consults if self.consults.get(call_id) is call else self.calls)[call_id]
         call.status = "closed"
         await self._call_update(call)
         a = self._agent(agent_id)
@@ -382,82 +470,47 @@ class FakeDesk:
                 await self._step(agent_id, "not_ready", reason=after)
         return result
 
-    # -- callbacks (the real rules are crm_core.callbacks; no claim expiry or retry delay here) --
+    # -- callbacks (agent_console.fakecallbacks: the rules of crm_core.callbacks) --
+    @property
+    def callback_book(self) -> dict[int, CallbackView]:
+        return self._book.rows
+
     def add_callback(self, number: str, *, queue: str | None = "support", due_at: float | None = None,
                      customer_id: int | None = None, customer_name: str | None = None,
                      agent_id: str | None = None) -> int:
-        cb_id = max(self.callback_book, default=0) + 1
-        self.callback_book[cb_id] = CallbackView(
-            id=cb_id, number=number, queue=queue, agent_id=agent_id, customer_id=customer_id,
-            customer_name=customer_name, due_at=self.clock() if due_at is None else due_at, state="pending")
-        return cb_id
+        return self._book.add(number, queue=queue, due_at=due_at, customer_id=customer_id,
+                              customer_name=customer_name, agent_id=agent_id)
 
-    def _may_work(self, cb: CallbackView, agent_id: str) -> bool:
-        return cb.queue in self._agent(agent_id).queues or agent_id in (cb.agent_id, cb.claimed_by)
+    def _queues_now(self, agent_id: str) -> list[str]:
+        """The queues the agent is logged into now (none when logged out)."""
+        a = self._agent(agent_id)
+        return a.queues if a.state is not AgentState.LOGGED_OUT else []
 
     async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
-        now = self.clock()
-        found = [cb for cb in self.callback_book.values()
-                 if (cb.state == "pending" and cb.due_at <= now) or cb.state == "claimed"]
-        if not everyone:
-            found = [cb for cb in found if self._may_work(cb, agent_id or "")
-                     and (cb.state == "pending" or cb.claimed_by == agent_id)]
-        return sorted(found, key=lambda cb: (cb.due_at, cb.id))[:limit]
-
-    def _callback(self, callback_id: int) -> CallbackView:
-        if callback_id not in self.callback_book:
-            raise TargetNotFound(f"no callback {callback_id}")
-        return self.callback_book[callback_id]
+        return self._book.due(agent_id, self._queues_now(agent_id or ""), everyone=everyone, limit=limit)
 
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
-        cb = self._callback(callback_id)
-        if not self._may_work(cb, agent_id):
-            raise Forbidden(f"callback {callback_id} is for queue {cb.queue}, which you are not logged into")
-        if cb.state == "claimed" and cb.claimed_by != agent_id:
-            raise IllegalAgentAction(f"callback {callback_id} is already claimed by agent {cb.claimed_by}")
-        if cb.state not in ("pending", "claimed"):
-            raise IllegalAgentAction(f"callback {callback_id} is {cb.state}")
-        cb.state, cb.claimed_by, cb.claimed_at = "claimed", agent_id, self.clock()
+        cb = self._book.claim(agent_id, callback_id, self._queues_now(agent_id))
         self.actions.append(("claim_callback", agent_id, {"callback_id": callback_id}))
         return cb
 
     async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView:
-        cb = self._callback(callback_id)
-        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
-            raise IllegalAgentAction(f"callback {callback_id} is not your claim to release")
-        cb.state, cb.claimed_by, cb.claimed_at = "pending", None, None
-        return cb
+        return self._book.release(agent_id, callback_id)
 
     async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
-        cb = self._callback(callback_id)
-        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
-            raise IllegalAgentAction(f"callback {callback_id} is not your claim to skip")
-        cb.claimed_by, cb.claimed_at = None, None
-        cb.state, cb.due_at = ("pending", self.clock() + 900) if reason == "not_now" else ("cancelled", cb.due_at)
+        cb = self._book.skip(agent_id, callback_id, reason)
         self.actions.append(("skip_callback", agent_id, {"callback_id": callback_id, "reason": reason}))
         return cb
 
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
-        cb = self._callback(callback_id)
-        if cb.state != "claimed" or cb.claimed_by != agent_id or cb.calling:
-            raise IllegalAgentAction(f"callback {callback_id}: claim it first")
+        if self._agent(agent_id).state is AgentState.LOGGED_OUT:
+            raise IllegalAgentAction("log in to your queues before calling a callback")
+        if self._on_a_call(agent_id):
+            raise IllegalAgentAction("finish your current call before calling a callback")
+        cb = self._book.claimed_by(agent_id, callback_id)
         call_id = await self.dial(agent_id, cb.number.lstrip("+"), cb.customer_id, callback=True)
         cb.calling, cb.last_call_id = True, call_id
         return call_id, cb
-
-    def _settle_callback(self, call_id: str, no_answer: bool) -> dict[str, Any] | None:
-        cb = next((c for c in self.callback_book.values() if c.calling and c.last_call_id == call_id), None)
-        if cb is None:
-            return None
-        cb.attempts += 1
-        cb.calling = False
-        if not no_answer:
-            cb.state = "done"
-        elif cb.attempts >= cb.max_attempts:
-            cb.state = "failed"
-        else:
-            cb.state, cb.claimed_by, cb.claimed_at, cb.due_at = "pending", None, None, self.clock() + 900
-        return {"id": cb.id, "state": cb.state, "attempts": cb.attempts}
 
     # -- the simulated ACD and phones --
     async def offer_call(self, agent_id: str, *, caller_number: str, customer_id: int | None = None,
@@ -492,11 +545,13 @@ class FakeDesk:
         await self._connect(self.calls[call_id])
 
     async def caller_hangs_up(self, call_id: str) -> None:
-        call = self.calls[call_id]
-        if call.status == "ringing":
+        call = self.calls.get(call_id)
+        if call is not None and call.status == "ringing":
             await self.withdraw(call_id, "caller_hangup")
             return
-        await self._end(call, "ended")
+        for part in (call, self.consults.get(call_id)):  # the agent's, and a consulted agent's leg
+            if part is not None and part.status != "ended":
+                await self._end(part, "ended")
 
     async def withdraw(self, call_id: str, reason: str = "no_answer") -> None:
         call = self.calls.pop(call_id)
@@ -507,7 +562,7 @@ class FakeDesk:
         await self._step(call.agent_id, "withdraw")
 
     async def _connect(self, call: _Call) -> None:
-        if self.calls.get(call.call_id) is not call or call.status not in ("ringing", "dialing"):
+        if self.calls.get(call.call_id) is not call or call.status != "ringing":
             return
         a = self._agent(call.agent_id)
         a.offer = None
@@ -515,5 +570,11 @@ class FakeDesk:
         await self._call_update(call)
         if a.state is AgentState.RESERVED:  # an outbound call leaves the agent not ready "outbound"
             await self._step(call.agent_id, "connect")
+
+
+def _consulted(leg: _Call) -> bool:
+    """A consulted agent's leg while the call is still the transferring agent's."""
+    return bool(leg.detail and leg.detail.get("consult", {}).get("role") == "consulted") and leg.status != "ended"
+
 
 __all__ = ["DISPOSITIONS", "REASONS", "FakeCrm", "FakeDesk", "FakeUserStore"]

@@ -13,7 +13,7 @@ from cti.errors import AmiActionFailed
 
 ASTDB_FAMILY = "cti_phone/auth"  # sorcery.conf: auth = astdb,cti_phone (the wizard adds /auth)
 DESK_LOCK_FAMILY = ASTDB_FAMILY  # keys <extension>-auth beside the softphones' web<extension>
-KEEP_WINDOW = 100  # desk endpoints a keep looks at: its list ("1001-1002-...") stays under 600 bytes
+KEEP_WINDOW = 100  # desk endpoints a sync looks at: its list ("1001-1002-...") stays under 600 bytes
 
 
 class _Sender(Protocol):
@@ -53,12 +53,14 @@ class AstDbDeskLocks:
     """Locks on desk-phone endpoints (1001...) in AstDB, read before pjsip.conf on each REGISTER and
     each call from the phone (no reload).
 
-    A lock is an auth object named as the endpoint's own (``<endpoint>-auth``) with a random
-    password nobody is given: sorcery.conf lists its AstDB wizard first, so it shadows the password
-    of pjsip.conf and every request from the phone fails its challenge. Locking also ends the
-    phone's registration: the dialplan marks its contacts expired, and Asterisk deletes them at
-    once (the endpoint turns unreachable, nothing rings it). Written like the softphones' passwords,
-    by Local channels into ``cti-desk-lock``; endpoint names are digits only."""
+    A lock is an auth object named as the endpoint's own (``<endpoint>-auth``) with a password nobody
+    is given: sorcery.conf lists its AstDB wizard first, so it shadows the password of pjsip.conf
+    and every request from the phone fails its challenge. Locking also ends the phone's
+    registration: the dialplan marks its contacts expired, and Asterisk deletes them at once (the
+    endpoint turns unreachable, nothing rings it). Written like the softphones' passwords, by Local
+    channels into ``cti-desk-lock``; endpoint names are digits only. Each Originate carries a fresh
+    random key (``CTI_KEY``, kept nowhere) and the dialplan makes each lock's password
+    SHA1(key endpoint): one Originate writes the locks of a whole window, none of them guessable."""
 
     def __init__(self, sender: _Sender) -> None:
         self._sender = sender
@@ -66,30 +68,46 @@ class AstDbDeskLocks:
     async def lock(self, endpoint: str) -> None:
         _check_desk(endpoint)
         try:
-            await _originate(self._sender, "cti-desk-lock", "lock",
-                             [f"CTI_EP={endpoint}", f"CTI_PW={secrets.token_urlsafe(32)}"])
+            await _originate(self._sender, "cti-desk-lock", "lock", [f"CTI_EP={endpoint}", _key()])
         except AmiActionFailed as err:  # the dialplan leaves it unanswered when PJSIP reads pjsip.conf first
-            raise AmiActionFailed(
-                f"desk phone {endpoint} not locked ({err}): Asterisk must read the lock before pjsip.conf "
-                "(sorcery.conf's first auth line `auth = astdb,cti_phone`; an Asterisk running since before "
-                "that line needs `cti pbx down && cti pbx up`) and have the cti-desk-lock context") from None
+            raise _not_locked(f"desk phone {endpoint}", err) from None
 
     async def unlock(self, endpoint: str) -> None:
         _check_desk(endpoint)
         await _originate(self._sender, "cti-desk-lock", "unlock", [f"CTI_EP={endpoint}"])
 
-    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
-        """The locks of the endpoints numbered ``span`` (first, last) go, but those of ``endpoints``
-        (the engine's start: the CRM decides). In windows of ``KEEP_WINDOW`` numbers: Asterisk
-        drops an AMI line longer than 1,024 bytes, and the list of a window fits one."""
+    async def lock_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+        """Of the endpoints numbered ``span`` (first, last), exactly ``endpoints`` are locked (the
+        engine's start: the CRM decides): a lock there already stays as it is, a missing one is
+        written, the others go. One Originate a window of ``KEEP_WINDOW`` numbers: Asterisk drops
+        an AMI line longer than 1,024 bytes, and the list of a window fits one. A window whose
+        locks PJSIP does not read first fails; the other windows are still synced, then it raises."""
         for endpoint in endpoints:
             _check_desk(endpoint)
         wanted = {int(e) for e in endpoints}
+        refused: list[AmiActionFailed] = []
         for first in range(span[0], span[1] + 1, KEEP_WINDOW):
             last = min(first + KEEP_WINDOW - 1, span[1])
-            kept = "-".join(str(n) for n in sorted(wanted) if first <= n <= last)
-            await _originate(self._sender, "cti-desk-lock", "keep",
-                             [f"CTI_FROM={first}", f"CTI_TO={last}", f"CTI_EPS={kept}"])
+            kept = [str(n) for n in sorted(wanted) if first <= n <= last]
+            try:
+                await _originate(self._sender, "cti-desk-lock", "sync",
+                                 [f"CTI_FROM={first}", f"CTI_TO={last}", f"CTI_EPS={'-'.join(kept)}", _key()])
+            except AmiActionFailed as err:
+                refused.append(_not_locked(f"desk phones {', '.join(kept) or f'{first}-{last}'}", err))
+        if refused:
+            raise AmiActionFailed("; ".join(str(err) for err in refused))
+
+
+def _key() -> str:
+    """The channel variable of a fresh key the dialplan derives the locks' passwords from."""
+    return f"CTI_KEY={secrets.token_urlsafe(32)}"
+
+
+def _not_locked(what: str, err: AmiActionFailed) -> AmiActionFailed:
+    return AmiActionFailed(
+        f"{what} not locked ({err}): Asterisk must read the lock before pjsip.conf "
+        "(sorcery.conf's first auth line `auth = astdb,cti_phone`; an Asterisk running since before "
+        "that line needs `cti pbx down && cti pbx up`) and have the cti-desk-lock context")
 
 
 async def _originate(sender: _Sender, context: str, exten: str, variables: list[str]) -> None:

@@ -345,3 +345,62 @@ async def test_dialling_in_wrap_up_ends_the_wrap_up(desk: tuple[EngineDesk, Fake
     assert acd.agent("1001").state is AgentState.NOT_READY
     await acd.bus.drain()
     assert [(e.linkedid, e.reason, e.ts) for e in ended] == [("L1", "not_ready", 1023.0)]
+
+
+async def test_a_logged_out_agent_may_not_dial(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """Dialled while logged out, the call was the agent's but not the ACD's concern: logging in and
+    going ready during it made the agent available, and the ACD offered queued calls on top of it
+    (found by tests/db/console/test_desk_conformance.py, where the fake desk refused)."""
+    d, control = desk
+    with pytest.raises(IllegalAgentAction, match="log in"):
+        await d.dial("1004", "+8613800138000", None)
+    assert control.called("originate") == []
+
+
+@pytest.mark.parametrize("pending", [None, "lunch"])
+async def test_an_agent_on_an_outbound_call_is_offered_no_queued_call(
+        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch, pending: str | None) -> None:
+    """A click-to-dial during the wrap-up (which the protocol allows: the call before has ended) left
+    the agent in wrap-up; wrapping the call before up (or the queue's wrap-up timer) then made them
+    available during the outbound call, and so did "ready" pressed during it: the ACD offered queued
+    calls on top of it. Now the dial ends the wrap-up with the not-ready the agent chose during the
+    call before, else "outbound", and "ready" during an outbound call means ready after it."""
+    import time
+
+    from acd.model import AgentState
+    from agent_console.desk import wrapups
+    from agent_console.ports import WrapUpInput
+
+    async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
+        return {}
+
+    monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)
+    d, _ = desk
+    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    acd = d.acd
+    acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
+    await acd.agent_login("1003", {}, ["support"], ready=True)
+    acd.calls["L3"] = LiveCall(linkedid="L3", caller_channel="PJSIP/trunk-3", caller_number="138", queue="support",
+                               status="talking", agent_id="1003", agent_channel="PJSIP/1003-1")
+    acd.router.enqueue("L3", "support", acd.clock())
+    acd.router.offer_answered("L3", "1003", acd.clock())
+    if pending:
+        await d.set_not_ready("1003", pending)
+    await acd.release_agent(acd.calls["L3"])
+    assert acd.agent("1003").state is AgentState.WRAP_UP
+
+    def state() -> tuple[AgentState, str | None]:
+        view = acd.agent("1003")
+        return view.state, view.reason
+
+    out = await d.dial("1003", "8613800138000", None)
+    assert state() == (AgentState.NOT_READY, pending or "outbound")
+    await d.wrap_up("1003", "L3", WrapUpInput(disposition="resolved"))
+    assert state() == (AgentState.NOT_READY, pending or "outbound")
+    await d.set_ready("1003")  # during the outbound call: ready after it
+    assert state() == (AgentState.NOT_READY, "outbound")
+    acd.router.enqueue("L4", "support", acd.clock())
+    assert state() == (AgentState.NOT_READY, "outbound")  # the queued call waits
+    await acd.release_agent(acd.calls[out])
+    await d.wrap_up("1003", out, WrapUpInput(disposition="resolved"))
+    assert acd.agent("1003").state in (AgentState.AVAILABLE, AgentState.RESERVED)  # free: L4 is offered

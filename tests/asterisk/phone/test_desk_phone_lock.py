@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -98,29 +99,54 @@ def _drop_locks(pbx: ManagedPbx) -> None:
         pbx.cli(f"database del cti_phone/auth {n}-auth")
 
 
+def _lock_passwords(pbx: ManagedPbx) -> dict[str, str]:
+    """The locks' passwords by endpoint."""
+    return {line.split("/")[-1].split("-auth")[0]: json.loads(line.split(":", 1)[1]).get("password", "")
+            for line in _locks(pbx).splitlines()}
+
+
+def _lock_originates(log: str) -> set[str]:
+    """The Local channels the engine originated into cti-desk-lock (one an Originate)."""
+    return set(re.findall(r"Local/\w+@cti-desk-lock-[0-9a-f]+", log))
+
+
+async def _set_active(db: Database, agent_id: str, active: bool) -> None:
+    async with db.session() as s:
+        await s.execute(update(User).where(User.agent_id == agent_id).values(active=active))
+
+
 async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
     """A deactivation whose lock never reached Asterisk (AMI away), and a lock left for a user who is
     active again (reactivated while no engine could unlock it): the next start, and the next AMI
-    reconnection, make AstDB say what the CRM says. The lock's password is in no log."""
+    reconnection, make AstDB say what the CRM says, with one Originate for the 5 endpoints (it was
+    one, plus one for each locked endpoint, each writing a new password). A lock already there keeps
+    its password. The lock's password is in no log."""
     secret = passwords(pbx.settings.state_dir, ["1002", "1003"])
     settings = engine_settings(pbx_settings, tmp_path)
     await seed(settings)
     db = Database.from_settings(settings)
-    async with db.session() as s:
-        await s.execute(update(User).where(User.agent_id == "1002").values(active=False))
+    for agent in ("1002", "1004"):
+        await _set_active(db, agent, False)
     await db.dispose()
     pbx.cli('database put cti_phone/auth 1003-auth {\\"auth_type\\":\\"userpass\\",\\"username\\":\\"1003\\",'
             '\\"password\\":\\"stale-lock\\"}')
+    pbx.cli('database put cti_phone/auth 1004-auth {\\"auth_type\\":\\"userpass\\",\\"username\\":\\"1004\\",'
+            '\\"password\\":\\"earlier-lock-of-1004\\"}')
     start = pbx.log_file.stat().st_size
     eng = Engine(settings, web=False, phone_kind="sip")
     sip = SipClient(pbx.settings.pbx.sip_port)
     try:
+        # 1002 registered while no engine could lock it: the start's lock ends its registration.
+        assert await asyncio.to_thread(_register, sip, "1002", secret["1002"]) == 200
+        assert _contacts(pbx, "1002"), pbx.cli("pjsip show aor 1002")
         await eng.start()
         locks = _locks(pbx)
-        assert "1002-auth" in locks and "1003-auth" not in locks, locks
-        lock_password = json.loads(next(line for line in locks.splitlines()
-                                        if "1002-auth" in line).split(":", 1)[1])["password"]
+        assert "1002-auth" in locks and "1004-auth" in locks and "1003-auth" not in locks, locks
+        assert not _contacts(pbx, "1002"), pbx.cli("pjsip show aor 1002")
+        lock_passwords = _lock_passwords(pbx)
+        assert lock_passwords["1004"] == "earlier-lock-of-1004"  # there already: left as it is
+        lock_password = lock_passwords["1002"]
         # The softphones' passwords share the family: both are read (a second AstDB line in
         # sorcery.conf was dropped by Asterisk, and every softphone failed), and clearing the
         # softphones' leaves the locks.
@@ -133,28 +159,30 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         assert await asyncio.to_thread(_register, sip, "1003", secret["1003"]) == 200
         await asyncio.to_thread(_register, sip, "1003", secret["1003"], expires=0)
         log = await asyncio.to_thread(_log_since, pbx, start)
-        assert "lock@cti-desk-lock" in log and lock_password not in log
-        # keep deletes the other locks only (the start then writes its own: no unlocked moment between).
-        for ep in ("1004", "1005"):
-            pbx.cli(f'database put cti_phone/auth {ep}-auth {{\\"auth_type\\":\\"userpass\\"}}')
-        await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1004))
-        locks = _locks(pbx)
-        assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" in locks, locks  # 1005: not in span
-        await AstDbDeskLocks(eng.ami.client).keep_only(["1002", "1004"], (1001, 1005))
-        locks = _locks(pbx)
-        assert "1002-auth" in locks and "1004-auth" in locks and "1005-auth" not in locks, locks
-        # AMI comes back (Asterisk may have been replaced, a lock may have failed meanwhile): synced again.
-        async with eng.db.session() as s:
-            await s.execute(update(User).where(User.agent_id == "1005").values(active=False))
+        assert "@cti-desk-lock" in log and lock_password not in log
+        assert len(_lock_originates(log)) == 1, sorted(_lock_originates(log))  # + the softphones' 2: other context
+        # lock_only leaves the locks outside its span (the start writes the missing ones and keeps
+        # the others: no unlocked moment between).
+        pbx.cli('database put cti_phone/auth 1005-auth {\\"auth_type\\":\\"userpass\\"}')
+        await AstDbDeskLocks(eng.ami.client).lock_only(["1002", "1004"], (1001, 1004))
+        assert _lock_passwords(pbx) == {"1002": lock_password, "1004": "earlier-lock-of-1004", "1005": ""}
+        await AstDbDeskLocks(eng.ami.client).lock_only(["1002", "1004"], (1001, 1005))
+        assert _lock_passwords(pbx) == {"1002": lock_password, "1004": "earlier-lock-of-1004"}
+        # AMI comes back (Asterisk may have been replaced, a lock may have failed meanwhile): synced
+        # again, the locks there already untouched.
+        await _set_active(eng.db, "1005", False)
+        await _set_active(eng.db, "1004", True)
         connects = eng.ami.client.connects
+        back = pbx.log_file.stat().st_size
         eng.ami.client._protocol.transport.close()  # type: ignore[union-attr]
         await until(lambda: eng.ami.client.connects > connects, what="AMI reconnected")
-
-        def synced() -> bool:
-            locks = _locks(pbx)
-            return "1002-auth" in locks and "1005-auth" in locks and "1004-auth" not in locks
-
-        await until(synced, timeout_s=10, what="the locks synced after the reconnection")
+        await until(lambda: _lock_passwords(pbx).keys() == {"1002", "1005"}, timeout_s=10,
+                    what="the locks synced after the reconnection")
+        assert _lock_passwords(pbx)["1002"] == lock_password
+        log = await asyncio.to_thread(_log_since, pbx, back)
+        assert len(_lock_originates(log)) == 1, sorted(_lock_originates(log))
+        assert lock_password not in log and _lock_passwords(pbx)["1005"] not in log
+        assert await asyncio.to_thread(_register, sip, "1002", secret["1002"]) in (401, 403)
     finally:
         sip.close()
         await eng.stop()
@@ -193,6 +221,16 @@ async def test_an_asterisk_still_reading_pjsip_conf_first_refuses_the_lock_and_t
                 await AstDbDeskLocks(client).lock("1001")
             said = str(refused.value)
             assert "desk phone 1001 not locked" in said and "cti pbx down && cti pbx up" in said, said
+            # So does the start's sync (which leaves a lock there already as it is): the locks it
+            # keeps are checked too, and the other windows still go through.
+            own.cli('database put cti_phone/auth 1002-auth {\\"auth_type\\":\\"userpass\\",'
+                    '\\"username\\":\\"1002\\",\\"password\\":\\"older-lock\\"}')
+            own.cli('database put cti_phone/auth 1104-auth {\\"auth_type\\":\\"userpass\\"}')
+            with pytest.raises(AmiActionFailed) as refused:
+                await AstDbDeskLocks(client).lock_only(["1002"], (1001, 1105))
+            said = str(refused.value)
+            assert "desk phones 1002 not locked" in said and "cti pbx down && cti pbx up" in said, said
+            assert "1104-auth" not in _locks(own)
         finally:
             await client.stop()
         await asyncio.to_thread(own.down)

@@ -22,7 +22,7 @@ async def test_the_queue_picker_offers_only_the_agents_own_queues(page: Page, si
     await expect(page.locator("#state-pill")).not_to_have_attribute("data-state", "logged_out")
     assert ("login_queues", "a1001", {"queues": ["support"]}) in desk.actions
     assert await page.locator("#xfer-queues option").evaluate_all("os => os.map((o) => o.value)") == \
-        list(desk.queues)  # transfer targets: every queue
+        sorted(desk.queues)  # transfer targets: every queue, sorted as the real desk's catalog has them
     # A queue the agent has no skill for, asked for all the same, is refused naming it.
     refused = await page.evaluate("""async () => {
         const r = await fetch('/api/agent/queues/login', {method: 'POST', headers: {'Content-Type': 'application/json'},

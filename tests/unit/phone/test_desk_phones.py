@@ -56,7 +56,7 @@ class Away:
 
     unlock = lock
 
-    async def keep_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+    async def lock_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
         raise AmiUnavailable("AMI is not connected (Originate not sent)")
 
 
@@ -75,32 +75,63 @@ class Sender:
         self.sent.append((action, dict(headers)))
 
 
-async def test_locks_are_written_by_the_dialplan_with_a_fresh_random_password() -> None:
+async def test_locks_are_written_by_the_dialplan_with_a_fresh_random_key() -> None:
     sender = Sender()
     locks = AstDbDeskLocks(sender)
     await locks.lock("1001")
     await locks.lock("1001")
     await locks.unlock("1001")
-    await locks.keep_only(["1003", "1001", "1250"], (1001, 1250))
-    (a, first), (_, second), (_, unlock), *keeps = sender.sent
+    await locks.lock_only(["1003", "1001", "1250"], (1001, 1250))
+    (a, first), (_, second), (_, unlock), *syncs = sender.sent
     assert a == "Originate" and DESK_LOCK_FAMILY == "cti_phone/auth"
     assert first["Channel"] == "Local/lock@cti-desk-lock/n" and first["Context"] == "cti-desk-lock"
-    ep, pw = first["Variable"]
-    assert ep == "CTI_EP=1001" and len(pw) >= len("CTI_PW=") + 40
-    assert pw != second["Variable"][1]  # never the same password twice, never one anybody was shown
+    ep, key = first["Variable"]
+    assert ep == "CTI_EP=1001" and key.startswith("CTI_KEY=") and len(key) >= len("CTI_KEY=") + 40
+    assert key != second["Variable"][1]  # never the same password twice, never one anybody was shown
     assert unlock["Channel"] == "Local/unlock@cti-desk-lock/n" and unlock["Variable"] == ["CTI_EP=1001"]
-    # In windows of 100 endpoints: Asterisk drops an AMI line of more than 1,024 bytes.
-    assert [k["Channel"] for _, k in keeps] == ["Local/keep@cti-desk-lock/n"] * 3
-    assert [k["Variable"] for _, k in keeps] == [["CTI_FROM=1001", "CTI_TO=1100", "CTI_EPS=1001-1003"],
-                                              ["CTI_FROM=1101", "CTI_TO=1200", "CTI_EPS="],
-                                              ["CTI_FROM=1201", "CTI_TO=1250", "CTI_EPS=1250"]]
+    # One Originate a window of 100 endpoints, whatever number of them is locked: Asterisk drops an
+    # AMI line of more than 1,024 bytes. Each window has its own key.
+    assert [k["Channel"] for _, k in syncs] == ["Local/sync@cti-desk-lock/n"] * 3
+    assert [k["Variable"][:3] for _, k in syncs] == [["CTI_FROM=1001", "CTI_TO=1100", "CTI_EPS=1001-1003"],
+                                                    ["CTI_FROM=1101", "CTI_TO=1200", "CTI_EPS="],
+                                                    ["CTI_FROM=1201", "CTI_TO=1250", "CTI_EPS=1250"]]
+    keys = {k["Variable"][3] for _, k in syncs} | {key, second["Variable"][1]}
+    assert len(keys) == 5 and all(k.startswith("CTI_KEY=") for k in keys)
+
+
+async def test_a_full_window_fits_one_ami_line() -> None:
+    sender = Sender()
+    await AstDbDeskLocks(sender).lock_only([str(n) for n in range(1001, 3001)], (1001, 3000))
+    assert len(sender.sent) == 20
+    for _, headers in sender.sent:
+        line = "Variable: " + ",".join(headers["Variable"])
+        assert len(line.encode()) < 700, line
+
+
+async def test_sync_costs_one_call_of_the_port_however_many_are_locked() -> None:
+    class Counting(MemoryDeskLocks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        async def lock(self, endpoint: str) -> None:
+            self.calls.append("lock")
+
+        async def lock_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
+            self.calls.append("lock_only")
+            await super().lock_only(endpoints, span)
+
+    locks = Counting()
+    locks.locked = {"1001", "1099"}
+    await DeskPhoneLocks(locks, Held([(str(n), False) for n in range(1002, 1006)]), 5).sync()
+    assert locks.calls == ["lock_only"] and locks.locked == {"1002", "1003", "1004", "1005", "1099"}
 
 
 @pytest.mark.parametrize("bad", ["web1001", "1001-auth", "", "1001,1002", "x\r\nAction: Command"])
 async def test_desk_locks_refuse_anything_but_digits(bad: str) -> None:
     sender = Sender()
     locks = AstDbDeskLocks(sender)
-    for call in (locks.lock(bad), locks.unlock(bad), locks.keep_only([bad], (1001, 1005))):
+    for call in (locks.lock(bad), locks.unlock(bad), locks.lock_only([bad], (1001, 1005))):
         with pytest.raises(ValueError):
             await call
     assert sender.sent == []
@@ -116,3 +147,18 @@ async def test_a_lock_asterisk_left_unanswered_says_how_to_make_it_take() -> Non
     said = str(refused.value)
     assert "desk phone 1002 not locked (Originate: Originate failed)" in said and "auth = astdb,cti_phone" in said
     assert "CTI_PW" not in said
+
+
+async def test_a_sync_asterisk_left_unanswered_names_its_window_and_still_syncs_the_others() -> None:
+    class RefusingFirst(Sender):
+        async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], **kw: Any) -> Any:
+            await super().send_action(action, headers, **kw)
+            if len(self.sent) == 1:
+                raise AmiActionFailed("Originate: Originate failed")
+
+    sender = RefusingFirst()
+    with pytest.raises(AmiActionFailed) as refused:
+        await AstDbDeskLocks(sender).lock_only(["1002", "1007"], (1001, 1150))
+    said = str(refused.value)
+    assert "desk phones 1002, 1007 not locked (Originate: Originate failed)" in said and "cti pbx down" in said
+    assert "CTI_KEY" not in said and len(sender.sent) == 2  # the second window went through
