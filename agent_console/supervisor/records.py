@@ -88,15 +88,18 @@ class RecordCache:
         self._since = math.inf
         self._mark: datetime | None = None
         self._full_at = -math.inf
+        self._resets = 0  # a reset during a read: that read's mark must not stand
         self.full_reads = 0
         self.partial_reads = 0
 
     def reset(self) -> None:
-        """Read everything again next time (rows may have been deleted)."""
+        """Read everything again next time (rows may have been deleted), also when a read is under
+        way (it began before the rows changed)."""
         self._mark = None
+        self._resets += 1
 
     async def load(self, since: float) -> list[CallRecord]:
-        now = self.clock()
+        now, resets = self.clock(), self._resets
         full = self._mark is None or since < self._since or now - self._full_at >= self.full_every_s
         query = select(*_COLUMNS, Interaction.updated_at).where(
             Interaction.started_at >= datetime.fromtimestamp(since, UTC))
@@ -126,6 +129,8 @@ class RecordCache:
         if since > self._since or full:
             self._by_id = {k: r for k, r in self._by_id.items() if r.arrived_at >= since}
         self._since = since
+        if self._resets != resets:
+            self._mark = None
         return sorted(self._by_id.values(), key=lambda r: r.at)
 
 

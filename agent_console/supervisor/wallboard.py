@@ -65,6 +65,7 @@ class Wallboard:
         self.every_s, self.records_every_s, self.clock = every_s, records_every_s, clock
         self.records: list[CallRecord] = []
         self._records_at = float("-inf")
+        self._invalidations = 0  # one during a read: that read does not make the records fresh
         self.latest: dict[str, Any] | None = None
         self.subscribers: set[Subscriber] = set()
         self.listeners: list[Callable[[dict[str, Any]], Any]] = []
@@ -80,9 +81,11 @@ class Wallboard:
     async def _refresh(self) -> dict[str, Any]:
         now = self.clock()
         if now - self._records_at >= self.records_every_s:
+            invalidations = self._invalidations
             try:
                 self.records = await self._load(self._since_of(now))
-                self._records_at = now
+                if invalidations == self._invalidations:
+                    self._records_at = now
             except Exception:  # the database may be away for a while: keep showing the live part
                 log.exception("wallboard: could not read call records")
         snap = self._snapshot(now, self.records)
@@ -108,7 +111,9 @@ class Wallboard:
         return {**snap, "alerts": [a for a in snap["alerts"] if may_see(a, who, role)]}
 
     def invalidate_records(self) -> None:
+        """Read the records again at the next snapshot (also when a read is under way)."""
         self._records_at = float("-inf")
+        self._invalidations += 1
 
     def push(self, frame: dict[str, Any]) -> None:
         """Send an extra frame (an alert) to every supervisor now."""
