@@ -313,13 +313,13 @@ class WebhookDispatcher:
             sub.failed_attempts += 1
             if attempt < self.max_attempts:
                 await asyncio.sleep(min(self.backoff_s * 2 ** (attempt - 1), self.backoff_max_s))
-        sub.dead += 1
         log.warning("webhook %s: event %s (%s) dead-lettered after %d attempts: %s", sub.id, cursor, type_,
                     self.max_attempts, error)
         async with self.db.session() as s:
             await s.execute(insert(_DL).values(subscriber_id=sub.id, cursor=cursor, type=type_, body=line,
                                                attempts=self.max_attempts, last_error=error[:300],
                                                failed_at=self.clock()))
+        sub.dead += 1  # counted once stored: a client that sees the count finds the dead letter
 
     async def post(self, url: str, secret: str, row: Row, attempt: int) -> tuple[bool, str]:
         """One delivery attempt: (delivered, error text)."""
