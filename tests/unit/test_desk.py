@@ -276,12 +276,13 @@ async def test_the_agent_picks_only_their_own_not_ready_reasons(
     assert d.acd.agent("1001").reason == "lunch"
 
 
-async def test_a_wrap_up_with_an_unknown_not_ready_reason_is_refused_before_anything_is_written(
-        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch) -> None:
+def _wrapping_desk(desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch) -> tuple[
+        EngineDesk, list[object]]:
+    """The desk with one disposition, a queue with a 10 s wrap-up, and the CRM's wrap-up writer
+    replaced by one that keeps what it is given."""
     import time
 
     from agent_console.desk import wrapups
-    from agent_console.ports import WrapUpInput
 
     written: list[object] = []
 
@@ -292,8 +293,16 @@ async def test_a_wrap_up_with_an_unknown_not_ready_reason_is_refused_before_anyt
     monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)
     d, _ = desk
     d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    d.acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
+    return d, written
+
+
+async def test_a_wrap_up_with_an_unknown_not_ready_reason_is_refused_before_anything_is_written(
+        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_console.ports import WrapUpInput
+
+    d, written = _wrapping_desk(desk, monkeypatch)
     acd = d.acd
-    acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
     await acd.agent_login("1001", {}, ["support"], ready=True)
     acd.router.enqueue("L1", "support", acd.clock())
     acd.router.offer_answered("L1", "1001", acd.clock())
@@ -365,20 +374,11 @@ async def test_an_agent_on_an_outbound_call_is_offered_no_queued_call(
     available during the outbound call, and so did "ready" pressed during it: the ACD offered queued
     calls on top of it. Now the dial ends the wrap-up with the not-ready the agent chose during the
     call before, else "outbound", and "ready" during an outbound call means ready after it."""
-    import time
-
     from acd.model import AgentState
-    from agent_console.desk import wrapups
     from agent_console.ports import WrapUpInput
 
-    async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
-        return {}
-
-    monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)
-    d, _ = desk
-    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    d, _ = _wrapping_desk(desk, monkeypatch)
     acd = d.acd
-    acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
     await acd.agent_login("1003", {}, ["support"], ready=True)
     acd.calls["L3"] = LiveCall(linkedid="L3", caller_channel="PJSIP/trunk-3", caller_number="138", queue="support",
                                status="talking", agent_id="1003", agent_channel="PJSIP/1003-1")
