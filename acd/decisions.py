@@ -19,6 +19,9 @@ class Offer:
     ring_timeout_s: float
     customer_id: int | str | None = None
     callback: bool = False
+    # Where the caller's present wait started when not at its queue entry (a call put back after its
+    # agent's softphone was lost: its talk was no wait); the agent's pop says how long it waited.
+    waiting_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

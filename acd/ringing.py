@@ -156,7 +156,8 @@ class Rings:
         await acd.bus.publish(AgentOffer(
             ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,
             caller_number=call.caller_number, customer_id=call.customer_id,
-            waited_s=now - call.queued_at, skills=call.skills, ring_timeout_s=d.ring_timeout_s,
+            waited_s=now - (call.queued_at if d.waiting_since is None else d.waiting_since),
+            skills=call.skills, ring_timeout_s=d.ring_timeout_s,
             campaign=call.campaign, callback=call.callback,
             pop=await acd.consultations.transfer_pop(call, d.agent_id, now)))
 

@@ -785,7 +785,8 @@ class Router:
             self._rr_last[cfg.name] = agent.rank
         ring_s = cfg.ring_timeout_s + (cfg.callback_ring_s if call.virtual else 0.0)
         out.append(Offer(call_id=call.call_id, agent_id=agent.agent_id, queue=call.queue,
-                         ring_timeout_s=ring_s, customer_id=call.customer_id, callback=call.virtual))
+                         ring_timeout_s=ring_s, customer_id=call.customer_id, callback=call.virtual,
+                         waiting_since=call.waiting_since))
         self._fire(agent, AgentEvent.OFFER, None, now, out, about=call)  # maybe in another call's context
         self._timers.at(now + ring_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
 

@@ -150,6 +150,14 @@ def test_a_call_put_back_after_its_agent_was_lost_waits_from_then_at_its_place()
     # A caller taken back after a restart kept waiting all along: its wait counts from its entry.
     r.restore_waiting("L0", "support", 320.0, entered_at=5.0)
     assert r.queue_snapshot("support", 320.0).longest_wait_s == 315.0
+    # The next agent's offer says since when the caller waits (the pop's "Waited"), not the first entry.
+    offers: list[Offer] = []
+    for agent in ("b", "c"):
+        r.agent_login(agent, {}, 330.0, queues=["support"])
+        offers += [d for d in r.set_ready(agent, 330.0) if isinstance(d, Offer)]
+    since = {o.call_id: o.waiting_since for o in offers}
+    assert len(since) == 2 and since.pop("L1") == 312.0
+    assert list(since.values()) == [None]  # the other caller's wait started at its entry
 
 
 @pytest.mark.parametrize(("reason", "after"), [(None, AgentState.AVAILABLE), ("break", AgentState.NOT_READY)])
