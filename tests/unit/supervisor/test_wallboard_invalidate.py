@@ -18,12 +18,13 @@ from agent_console.supervisor.wallboard import Wallboard
 
 async def test_an_invalidation_during_a_read_is_not_lost() -> None:
     reads: list[int] = []
-    release = asyncio.Event()
+    reading, release = asyncio.Event(), asyncio.Event()
     rows = [0]
 
     async def load(since: float) -> list[int]:
         seen = rows[0]  # what the database held when the read began
         reads.append(seen)
+        reading.set()
         if len(reads) == 1:
             await release.wait()
         return [seen]
@@ -34,9 +35,7 @@ async def test_an_invalidation_during_a_read_is_not_lost() -> None:
     board = Wallboard(snapshot=snapshot, load=load, records_every_s=60.0, since_of=lambda now: 0.0,
                       clock=lambda: 1000.0)
     first = asyncio.create_task(board.refresh())
-    await asyncio.sleep(0)
-    while not reads:
-        await asyncio.sleep(0)
+    await reading.wait()
     rows[0] = 4  # rows written, then the records invalidated, while the first read is under way
     board.invalidate_records()
     release.set()
