@@ -453,8 +453,9 @@
     const reason = st.state === "not_ready" && st.reason ? label("reason", st.reason, st.reason)
       : st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
     $("state-reason").textContent = reason;
-    $("btn-ready").disabled = st.state === "available" || S.replaced;
-    $("btn-not-ready").disabled = st.state === "logged_out" || S.replaced;
+    // Until the hello says the agent's state, a Ready would go without its queue login and be refused.
+    $("btn-ready").disabled = !S.state || st.state === "available" || S.replaced;
+    $("btn-not-ready").disabled = !S.state || st.state === "logged_out" || S.replaced;
   }
   function tick() {
     // A replaced tab's phone would keep registering and take the extension's one contact back from
@@ -825,7 +826,8 @@
 
   // ---------- actions ----------
   function goReady() {
-    const st = S.state && S.state.state;
+    if (!S.state) return;  // the hello is not in yet (the button is disabled until then; the R key too)
+    const st = S.state.state;
     if (st === "logged_out") { act({ type: "queues_login", queues: [] }).then(() => act({ type: "ready" })).catch(() => {}); return; }
     act({ type: "ready" }).catch(() => {});
   }
