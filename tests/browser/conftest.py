@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -71,3 +73,13 @@ async def log_in(page: Page, base: str, user: str, password: str) -> None:
     await page.fill("#login-username", user)
     await page.fill("#login-password", password)
     await page.click("#login-submit")
+
+
+async def wait_js(page: Page, expression: str, timeout_s: float) -> None:
+    """Poll a page expression from the test: Playwright's wait_for_function evaluates its predicate
+    with eval inside the page, which the console's Content-Security-Policy (no 'unsafe-eval')
+    refuses whenever the condition is not already true at the first look."""
+    deadline = time.monotonic() + timeout_s
+    while not await page.evaluate(expression):
+        assert time.monotonic() < deadline, f"{expression} not true within {timeout_s} s"
+        await asyncio.sleep(0.1)

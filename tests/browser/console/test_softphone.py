@@ -24,23 +24,13 @@ from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.ami_events import AmiEvents
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, wait_js
 from tests.browser.watch import watch
 from tests.helpers import customer_number, engine_settings, running_engine
 
 MEDIA_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
               # Chromium offers loopback ICE candidates only with this flag; media stays on 127.0.0.1.
               "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"]
-
-
-async def wait_js(page: Page, expression: str, timeout_s: float) -> None:
-    """Poll a page expression from the test: Playwright's wait_for_function evaluates its predicate
-    with eval inside the page, which the console's Content-Security-Policy (no 'unsafe-eval')
-    refuses whenever the condition is not already true at the first look."""
-    deadline = time.monotonic() + timeout_s
-    while not await page.evaluate(expression):
-        assert time.monotonic() < deadline, f"{expression} not true within {timeout_s} s"
-        await asyncio.sleep(0.1)
 
 
 def tone_wav(path: Path, freq: int = 1000) -> Path:

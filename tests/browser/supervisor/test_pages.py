@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, wait_js
 from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
@@ -54,7 +54,7 @@ async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
     assert exported.ok and (await exported.text()).startswith("interval_start,interval,group_by,key,offered")
     for chart in ("#chart-sl", "#chart-offered", "#chart-aht"):
         await expect(page.locator(chart)).to_have_attribute("src", re.compile("chart.svg.*interval=day"))
-        await page.wait_for_function(f"document.querySelector('{chart}').naturalWidth > 0")
+        await wait_js(page, f"document.querySelector('{chart}').naturalWidth > 0", 10.0)
 
     # The manager's trial: the period changed without Show, then Export CSV gave the old period. The
     # link follows the filters as they are now; a hint says the table below is the last one shown.
@@ -87,7 +87,7 @@ async def test_reports_staffing_and_chinese(site: Site, page: Page) -> None:
     await page.click(".lang-toggle")
     await expect(page.locator("#chart-sl")).to_have_attribute("alt", "服务水平趋势")
     for chart, words in (("#chart-sl", "服务水平"), ("#chart-offered", "来电量"), ("#chart-aht", "平均处理时长 (秒)")):
-        await page.wait_for_function(f"document.querySelector('{chart}').naturalWidth > 0")
+        await wait_js(page, f"document.querySelector('{chart}').naturalWidth > 0", 10.0)
         svg = await (await page.request.get(site.base + (await page.get_attribute(chart, "src") or ""))).text()
         assert f'aria-label="{words}"' in svg and svg.count(f">{words}</text>") == 2, chart
     await page.click(".lang-toggle")
