@@ -61,16 +61,17 @@ class WaitingCall:
     """A caller waiting in a queue now, as the wallboard lists it (``Router.waiting_calls``).
 
     ``position``: 1 is the next the queue serves, among its callers (virtual-hold entries, which keep
-    their place, included; consultations between agents not); ``waited_s``: since ``enqueued_at``,
-    the call's first queue entry (or when it was put back after its agent's softphone was lost), as
-    ``longest_wait_s``; ``virtual``: to be called back at its turn, not on the line;
-    ``caller_number``: the router knows none, ``AcdService.waiting_calls`` fills it in."""
+    their place, included; consultations between agents not); ``since``: when the caller's wait
+    started, the call's first queue entry (or when it was put back after its agent's softphone was
+    lost), as ``longest_wait_s`` counts it; ``waited_s``: from then to the snapshot; ``virtual``: to
+    be called back at its turn, not on the line; ``caller_number``: the router knows none,
+    ``AcdService.waiting_calls`` fills it in."""
 
     call_id: str
     queue: str
     position: int
     priority: int
-    enqueued_at: float
+    since: float
     waited_s: float
     virtual: bool = False
     caller_number: str = ""

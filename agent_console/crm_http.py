@@ -145,7 +145,7 @@ async def get_customer(customer_id: Id, db: Database = Depends(get_db),
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
 async def update_customer(request: Request, customer_id: Id, patch: CustomerPatch, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
-    """PIN, phone numbers and tier: supervisors and admins only, each change audited. Once saved,
+    """PIN, account number, phone numbers and tier: supervisors and admins only, each change audited. Once saved,
     live calls' pops of this customer are refreshed (``CustomerChanged``)."""
     policy.check_identity_change(p, patch.model_fields_set)
     async with db.session() as s:

@@ -162,6 +162,6 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
         },
         "queues": out_queues, "agents": out_agents,
         "waiting_calls": [{"queue": w.queue, "position": w.position, "caller_number": w.caller_number,
-                           "waited_s": round(w.waited_s, 1), "since": w.enqueued_at, "priority": w.priority,
+                           "waited_s": round(w.waited_s, 1), "since": w.since, "priority": w.priority,
                            "virtual": w.virtual} for w in waiting],
     }

@@ -56,8 +56,9 @@ class WaitingCallView(BaseModel):
     position: int = Field(description="1 is the next the queue serves (a higher priority goes ahead)")
     caller_number: str = Field(description="in full (staff see every call); empty when withheld; a "
                                            "virtual-hold entry: the number it is to be called back on")
-    waited_s: float = Field(description="since the call's first queue entry, as longest_wait_s")
-    since: float = Field(description="that first queue entry (epoch seconds)")
+    waited_s: float = Field(description="since the caller's wait started, as longest_wait_s counts it")
+    since: float = Field(description="when it started (epoch seconds): the call's first queue entry, or when it "
+                                     "was put back after its agent's softphone was lost")
     priority: int = Field(description="the ACD's priority (from the caller's tier in the IVR); 0 normal")
     virtual: bool = Field(description="a virtual-hold entry: to be called back at its turn, not on the line")
 

@@ -145,7 +145,7 @@ def test_a_call_put_back_after_its_agent_was_lost_waits_from_then_at_its_place()
     r.restore_waiting("L1", "support", 312.0, entered_at=10.0, fresh_timers=True)
     assert r.waiting("support") == ["L1", "L2"]  # at its place: ahead of the later caller
     assert r.queue_snapshot("support", 320.0).longest_wait_s == 70.0  # L2's, not L1's 310 s
-    listed = [(w.call_id, w.position, w.waited_s, w.enqueued_at) for w in r.waiting_calls(320.0)]
+    listed = [(w.call_id, w.position, w.waited_s, w.since) for w in r.waiting_calls(320.0)]
     assert listed == [("L1", 1, 8.0, 312.0), ("L2", 2, 70.0, 250.0)]
     # A caller taken back after a restart kept waiting all along: its wait counts from its entry.
     r.restore_waiting("L0", "support", 320.0, entered_at=5.0)
