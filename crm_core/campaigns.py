@@ -244,8 +244,9 @@ async def begin_attempt(*, session: AsyncSession, campaign: Campaign, contact_id
     if not within_window(campaign.windows, contact.timezone, now):
         return None
     if await on_dnc(session=session, campaign_id=campaign.id, number=contact.number):
-        if await _take(session, contact_id, now, state="dnc", last_outcome=None):
-            log.info("campaign %s: contact %s is on the do-not-call list: not dialled", campaign.id, contact.id)
+        if not await _take(session, contact_id, now, state="dnc", last_outcome=None):
+            raise ContactTaken(contact_id)  # changed since the read (a skip "do not call" listed it)
+        log.info("campaign %s: contact %s is on the do-not-call list: not dialled", campaign.id, contact.id)
         return None
     if not await _take(session, contact_id, now, state="dialing", attempts=CampaignContact.attempts + 1):
         raise ContactTaken(contact_id)
