@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
 from crm_core.feed_events import SOURCES, encode, public_events
-from crm_core.feed_ring import Feed, RingFeed, Row, parse_cursor, wire
+from crm_core.feed_ring import CursorAhead, Feed, RingFeed, Row, parse_cursor, wire
 from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
 from cti.bus import EventBus, subscribe_batch
@@ -282,11 +282,15 @@ class EventFeed(RingFeed):
         return None if oldest is None else int(oldest)
 
     async def gap(self, since: int | None) -> dict[str, str] | None:
-        """Ids are consecutive: a cursor below the oldest kept row minus one missed pruned rows."""
+        """Ids are consecutive: a cursor below the oldest kept row minus one missed pruned rows. The
+        newest row is never pruned, so a cursor above it was never handed out by this database."""
         if not since:
             return None
-        oldest = await self.oldest()
-        if oldest is not None and since < oldest - 1:
+        async with self.db.session() as s:
+            oldest, newest = (await s.execute(select(func.min(_T.c.id), func.max(_T.c.id)))).one()
+        if newest is None or since > newest:
+            raise CursorAhead(since, None if newest is None else int(newest))
+        if since < oldest - 1:
             return {"since": str(since), "oldest": str(oldest)}
         return None
 
