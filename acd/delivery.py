@@ -448,7 +448,7 @@ class AcdService:
         """The agent's part of the call is over: wrap-up starts."""
         if call.status in ("ended", "gone"):
             return
-        call.status = "ended"
+        call.status, call.ended_at, call.wrap_left_at = "ended", self.clock(), None
         if call.agent_id is not None:
             self.wrapups[(call.agent_id, call.linkedid)] = call
         if self.calls.get(call.linkedid) is call:
@@ -502,6 +502,9 @@ class AcdService:
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
                     queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable))
             case WrapUpEnded():  # the call's after-call work ends with the state (the call log's ACW)
+                wrapping = self.wrapups.get((d.agent_id, linkedid_of(d.call_id)))
+                if wrapping is not None and wrapping.wrap_left_at is None:  # the form's wrapup_s ends here
+                    wrapping.wrap_left_at = d.at
                 await self.bus.publish(AgentWrapUpEnded(ts=d.at, agent_id=d.agent_id, linkedid=linkedid_of(d.call_id),
                                                         reason=d.reason))
             case PhoneReachability():
