@@ -41,6 +41,7 @@ class AgentEvent(StrEnum):
     CANCEL = "cancel"  # the offer was withdrawn (caller hung up, ring timeout backstop)
     RELEASE = "release"  # one interaction ended while others remain (capacity > 1)
     END = "end"  # the last interaction ended: wrap-up starts
+    IDLE = "idle"  # the last interaction was an offer that never connected: no wrap-up, nothing to do
     WRAP_DONE = "wrap_done"
 
 
@@ -66,6 +67,10 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
     (_A.ON_CALL, _E.CANCEL): _A.ON_CALL,
     (_A.ON_CALL, _E.RELEASE): _A.ON_CALL,
     (_A.ON_CALL, _E.END): _A.WRAP_UP,
+    # The last interaction was an offer that never connected (a capacity > 1 agent whose call ended
+    # while it rang): no conversation, no wrap-up; where an agent with only that offer would go.
+    (_A.ON_CALL, _E.IDLE): _A.AVAILABLE,
+    (_A.ON_CALL, _E.NOT_READY): _A.NOT_READY,  # ... with a reason chosen meanwhile, or "missed"
     (_A.WRAP_UP, _E.WRAP_DONE): _A.AVAILABLE,
     (_A.WRAP_UP, _E.READY): _A.AVAILABLE,  # the agent finished wrap-up early
     (_A.WRAP_UP, _E.NOT_READY): _A.NOT_READY,  # includes "not ready after this call"

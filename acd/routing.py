@@ -60,6 +60,7 @@ from acd.waiting import WaitingCalls
 # fires this much later, only as a backstop for a lost event (a dropped AMI connection).
 RING_GRACE_S = 5.0
 MISSED = "missed"
+_WORKING = (AgentState.ON_CALL, AgentState.WRAP_UP)  # an agent's handle time runs through both
 
 _P = ParamSpec("_P")
 
@@ -383,6 +384,7 @@ class Router:
             return out
         agent = self._agents[agent_id]
         self._withdraw_offer(call, agent, "error", now, out)
+        self._settle(agent, call, now, out)
         out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))
         if not self._check_limits(call, now, out):
             if not call.armed:
@@ -516,6 +518,7 @@ class Router:
             return out
         agent = self._agents[agent_id]
         self._withdraw_offer(call, agent, "callback_missed", now, out)
+        self._settle(agent, call, now, out)
         if retry_at is None:
             call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
             self._stats_of(call).left_by_limit()
@@ -829,13 +832,23 @@ class Router:
                 connected: bool = False) -> None:
         """After an interaction of an on-call agent ended: wrap-up if none is left. The wrap-up
         belongs to the ``connected`` call that ended (its after-call work, ``WrapUpEnded``); a call
-        that ends while the agent stays on call (capacity > 1) has no wrap-up state of its own."""
+        that ends while the agent stays on call (capacity > 1) has no wrap-up state of its own. An
+        offer that never connected leaves nothing to wrap up: the agent goes where one who only had
+        that offer would (available, or not ready with the reason pending: "missed" for a ring-out)."""
         if agent.state is not AgentState.ON_CALL:
             return
         if agent.load:
             self._fire(agent, AgentEvent.RELEASE, None, now, out)
             if connected:
                 out.append(WrapUpEnded(agent_id=agent.agent_id, call_id=call.call_id, reason="other_call", at=now))
+            return
+        if not connected:
+            reason, agent.not_ready_after_call = agent.not_ready_after_call, None
+            if reason is not None:
+                self._index_remove(agent)
+                self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+            else:
+                self._fire(agent, AgentEvent.IDLE, None, now, out)
             return
         self._fire(agent, AgentEvent.END, None, now, out)
         agent.wrap_call = call.call_id if connected else None
@@ -874,8 +887,9 @@ class Router:
         if new is AgentState.AVAILABLE and old is not AgentState.AVAILABLE:
             self._seq += 1
             agent.idle_since, agent.idle_seq = now, self._seq
-        if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and agent.work_since is not None:
-            # Handle time ends with the wrap-up: the queue's service rate is what estimates use.
+        if old in _WORKING and new not in _WORKING and agent.work_since is not None:
+            # Handle time ends with the wrap-up (or with an offer that never connected, when nothing is
+            # left to wrap up): the queue's service rate is what estimates use.
             if agent.work_queue in self._stats:
                 self._stats[agent.work_queue].handled(now - agent.work_since)
             agent.work_queue = agent.work_since = None
