@@ -341,9 +341,15 @@ class AcdService:
     async def restore_waiting(self, call: LiveCall, *, fresh_timers: bool = False) -> None:
         """A caller that kept waiting while no engine ran waits again at its original place
         (``call.queued_at``); QueueEntered is not published twice. ``fresh_timers``: the queue's
-        timers (overflow, limits) count from now (a call back from an agent, acd.reconnect)."""
+        timers (overflow, limits) count from now (a call back from an agent, acd.reconnect), and so
+        does its wait: a stay in the queue of its own, which QueueEntered opens (docs/kpis.md: its
+        talk is no wait, its queue wait the sum of its stays)."""
         call.status = "queued"
         self.calls[call.linkedid] = call
+        if fresh_timers:
+            await self.bus.publish(QueueEntered(ts=self.clock(), linkedid=call.linkedid, queue=call.queue,
+                                                channel=call.caller_channel, priority=call.priority,
+                                                skills=call.skills, customer_id=call.customer_id))
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
             customer_id=call.customer_id, fresh_timers=fresh_timers))
@@ -553,8 +559,7 @@ class AcdService:
                 call = self.calls.get(d.call_id)
                 if call is not None:
                     await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                     reason="overflow", waited_s=now - call.queued_at,
-                                                     target=d.to_queue))
+                                                     reason="overflow", waited_s=d.wait_s, target=d.to_queue))
                     call.queue = d.to_queue
                     await self._remember_entry(call)
                     await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
@@ -587,7 +592,7 @@ class AcdService:
         call = self.calls.get(d.call_id)
         if call is None:
             return
-        waited = now - call.queued_at
+        waited = d.wait_s  # this stay in the queue (docs/kpis.md), as every QueueLeft says
         action = d.action.value
         if action == "queue":
             await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",

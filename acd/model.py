@@ -279,6 +279,8 @@ class QueuedCall:
     # Where the caller's present wait started when not at ``enqueued_at``: a call put back in queue
     # after its agent's softphone was lost keeps its place, but its talk was no wait (docs/kpis.md).
     waiting_since: float | None = None
+    # Put back in this queue after an answer (that lost agent): the queue counted its answer already.
+    answered_before: bool = False
 
     @property
     def wait_start(self) -> float:

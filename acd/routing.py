@@ -302,7 +302,7 @@ class Router:
         entered = min(entered_at, now)
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq,
                           now if fresh_timers else entered, customer_id=customer_id, virtual=virtual,
-                          waiting_since=now if fresh_timers else None)
+                          waiting_since=now if fresh_timers else None, answered_before=fresh_timers)
         self._calls[call_id] = call
         call.need = cfg.steps[0].requirement(call.skills)
         call.epoch += 1
@@ -353,7 +353,10 @@ class Router:
             agent.work_queue, agent.work_since = call.queue, now
         self._fire(agent, AgentEvent.ANSWER, None, now, out)
         wait = now - call.entered_queue_at
-        self._stats_of(call).answered_after(wait)
+        if call.answered_before:  # put back after its agent was lost: this stay's wait adds to its answer's
+            self._stats_of(call).waited_again(wait)
+        else:
+            self._stats_of(call).answered_after(wait)
         if call.ewt_s is not None and call.ewt_at is not None:
             self._stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
@@ -451,7 +454,7 @@ class Router:
         wait = now - call.entered_queue_at
         if system_failure:
             self._stats_of(call).cut_by_system()
-        else:
+        elif not call.answered_before:  # a caller put back after an answer is an answered call, no abandon
             self._stats_of(call).abandoned_after(wait)
         del self._calls[call_id]
         out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait, system_failure=system_failure))
@@ -712,7 +715,7 @@ class Router:
         if (cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s
                 and not call.pinned):
             self._stats_of(call).overflowed_out()
-            out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to))
+            out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to, wait_s=waited))
             self._move(call, cfg.overflow_to, now, out)
             return True
         return False
@@ -740,13 +743,14 @@ class Router:
         self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
         call.queue = queue
+        call.answered_before = False  # a stay in another queue: that queue counts its own answer
         self._stats_of(call).entered()
         self._enter_queue(call, self._queues[queue], now, out)
 
     def _limit(self, call: QueuedCall, reason: str, spec: LimitSpec, now: float, out: list[Decision]) -> None:
         self._stats_of(call).left_by_limit()
         out.append(LimitAction(call_id=call.call_id, queue=call.queue, reason=reason, action=spec.action,
-                               target=spec.target))
+                               target=spec.target, wait_s=max(0.0, now - call.entered_queue_at)))
         if spec.action is LimitKind.QUEUE and spec.target is not None:
             self._move(call, spec.target, now, out)
             return
