@@ -175,6 +175,14 @@ class AcdService:
         await cancel_all_and_wait(list(self._tasks), failures="log")
         await self.reconnect.stop()
 
+    async def end_wrap_ups(self) -> None:
+        """The engine stops (after ``stop``): the agents' wrap-ups end now (``Router.end_wrap_ups``),
+        their calls' after-call work with them. Not for an engine fenced off: the node that routes
+        now owns the agents' states."""
+        if not self._stopped:
+            raise RuntimeError("end_wrap_ups is for a stopped ACD: it would offer calls to the agents it frees")
+        await self._run(self.router.end_wrap_ups)
+
     # -- agents ---------------------------------------------------------------------------------
     async def agent_login(self, agent_id: str, skills: Mapping[str, int], queues: Iterable[str], *,
                           phone: AgentPhone | None = None, ready: bool = False,

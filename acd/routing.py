@@ -534,6 +534,19 @@ class Router:
         return out
 
     @_keeps_timer_decisions
+    def end_wrap_ups(self, now: float) -> list[Decision]:
+        """The engine stops: every agent in wrap-up leaves it now, as its timer would end it
+        (available, or not ready with the reason pending), and the call's after-call work ends with
+        reason "stopped": no engine would say when it ended otherwise. After ``hold_offers``, so an
+        agent freed so is offered nothing."""
+        out, now = self._begin(now)
+        for agent in self._by_rank:
+            if agent.state is AgentState.WRAP_UP:
+                agent.wrap_epoch += 1  # its timer is void
+                self._wrap_done(agent, now, out, why="stopped")
+        return out
+
+    @_keeps_timer_decisions
     def tick(self, now: float) -> list[Decision]:
         out, _ = self._begin(now)
         return out
@@ -864,13 +877,14 @@ class Router:
         else:
             self._timers.at(agent.wrap_until, timers.WRAP, agent.agent_id, agent.wrap_epoch)
 
-    def _wrap_done(self, agent: Agent, now: float, out: list[Decision]) -> None:
+    def _wrap_done(self, agent: Agent, now: float, out: list[Decision], why: str = "timer") -> None:
+        """The wrap-up ends on its own (``why``: its timer, or the engine's stop)."""
         agent.wrap_until = None
         if agent.not_ready_after_call is not None:
             reason, agent.not_ready_after_call = agent.not_ready_after_call, None
-            self._fire(agent, AgentEvent.NOT_READY, reason, now, out, wrap_end="timer")
+            self._fire(agent, AgentEvent.NOT_READY, reason, now, out, wrap_end=why)
             return
-        self._fire(agent, AgentEvent.WRAP_DONE, None, now, out)
+        self._fire(agent, AgentEvent.WRAP_DONE, None, now, out, wrap_end=why)
         self._agent_freed(agent, now, out)
 
     # ---- agent side ---------------------------------------------------------------------------

@@ -137,3 +137,20 @@ def test_an_offer_failing_as_the_agents_last_work_leaves_them_available_not_on_c
     assert [(new, why) for _, _, new, why in changes(out)] == [("available", None), ("reserved", None)]
     assert offers(out) == [("c2", "a")] and _ends(out) == []
     assert (r.agent("a").calls, r.agent("a").offers) == ((), ("c2",))
+
+
+@pytest.mark.parametrize(("pending", "after", "reason"), [(None, "available", None), ("break", "not_ready", "break")])
+def test_an_engine_that_stops_ends_every_wrap_up_there(pending: str | None, after: str, reason: str | None) -> None:
+    """A clean stop ends the wrap-ups it holds (the call's after-call work ends with reason
+    "stopped"), as their timer would (available, or not ready with the reason pending): the call log
+    and the agent state history both end the wrap-up at the stop; no engine would say so later."""
+    r = _wrapping(wrap_up_s=600.0)
+    if pending is not None:
+        r.not_ready_after_call("a", 12.0, reason=pending)
+    r.enqueue("c2", "support", 13.0)  # waits: a is wrapping up
+    r.hold_offers()  # the engine stops: no more offers
+    out = r.end_wrap_ups(15.0)
+    assert _ends(out) == [("a", "c1", "stopped", 15.0)]
+    assert [(new, why) for _, _, new, why in changes(out)] == [(after, reason)]
+    assert offers(out) == []  # the stopping engine offers the waiting call to no one
+    assert _ends(r.tick(700.0)) == [] and _ends(r.end_wrap_ups(701.0)) == []  # once
