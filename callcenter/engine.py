@@ -580,6 +580,9 @@ class Engine:
             ("the heartbeat", self.heartbeat.stop),
             ("the dialplan watch", self.dialplan.stop),
             ("the ACD", self.acd.stop),  # first of the services: it offers nothing more
+            # The consoles are gone (the web server first): a wrap-up under way ends now, in the call
+            # log's after-call work and in the agent state history alike (docs/kpis.md).
+            ("the agents' wrap-ups", self._end_wrap_ups),
             ("virtual hold", self.virtual_hold.stop),
             ("the dialer", self.dialer.stop),
             ("the console phones' credentials", self._revoke_phones),
@@ -603,6 +606,12 @@ class Engine:
             ("the routing lease", self._release_lease),
             ("the database", self.db.dispose),
         ]
+
+    async def _end_wrap_ups(self) -> None:
+        if self.fenced.is_set():
+            log.info("wrap-ups under way left to the node that routes now")
+            return
+        await self.acd.end_wrap_ups()
 
     async def _revoke_phones(self) -> None:
         if self.fenced.is_set():
