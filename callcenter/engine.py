@@ -66,6 +66,7 @@ from crm_core.case_feed import CaseHistoryFollower
 from crm_core.db import Database
 from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
+from crm_core.events import CustomerChanged
 from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import RECORD_PREDIAL_CONTEXT, Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
@@ -303,6 +304,8 @@ class Engine:
         self._metrics_task: asyncio.Task[None] | None = None
         if web:
             pops = SqlPopSource(self.db, self.logger)
+            # An edited customer's recent cards (what outage pops show) are read again.
+            self.bus.subscribe(CustomerChanged, pops.customer_changed, name="crm.pop_cards")
             self.acd.pop_builder = pops.build_pop  # a transferred call's pop: the customer and the note
             logins = SqlUserStore(self.db)
             self.app = create_app(settings, users=logins, desk=self.desk,
