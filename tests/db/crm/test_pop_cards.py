@@ -26,7 +26,7 @@ async def test_only_a_number_that_names_the_customer_finds_their_card_in_an_outa
         wang = await customers.create_customer(session=s, data=CustomerIn(name="Wang", phones=[
             PhoneIn(number="13900139000")]))
         zhao = await customers.create_customer(session=s, data=CustomerIn(name="Zhao"))
-        s.add(CustomerPhone(customer_id=zhao.id, e164="+8613900139000"))  # shared before that was refused
+        s.add(CustomerPhone(customer_id=zhao.id, e164="+8613900139000", shared_before=True))  # before 0020
     pops = SqlPopSource(db)
     # Li identified by account + PIN, calling from a hotel phone; Wang from the phone Zhao shares.
     await pops.build_pop("L1", "1001", {"caller_number": "13700137000", "customer_id": li.id})
