@@ -258,6 +258,7 @@ class Engine:
         # Callers by number: a look-up younger than CALLER_FRESH_S is answered from memory (any
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
+        self.bus.subscribe(CustomerChanged, self.directory.customer_changed, name="crm.caller_ids")
         self.agi = FastAgiServer(settings, routes={
             # The ACD's queue entry and the recording's file ride in the IVR's hand-off: one action per
             # call; an agent free then is rung through the IVR's session (_hold_line).

@@ -1,6 +1,7 @@
 """The screen pop's recent cards (what a pop shows during a CRM outage) on a real Engine (not
 started: no PBX) over a seeded SQLite CRM: a customer edited through the REST API is what the next
-outage pop shows, and a number that moved to another customer no longer pops its former owner."""
+outage pop shows, and a number that moved to another customer no longer pops its former owner
+(neither from the pop's cards nor through the IVR's remembered caller identities)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ import pytest
 
 from agent_console.demo import serve
 from callcenter.engine import Engine
+from crm_core.errors import DatabaseUnavailable
 from crm_core.screenpop import SqlPopSource
 from cti.settings import load_settings
+from ivr.errors import DirectoryUnavailable
 from tests.helpers import DatabaseAway
 from tests.servers import free_port
 from tests.web.supervisor.conftest import seeded_db
@@ -94,15 +97,26 @@ async def test_an_outage_pop_shows_the_customer_as_edited_not_as_cached(site: Si
             "Chen Jing-Li", ["vip"], "en"), pop["customer"]
 
 
+class _DatabaseAway(DatabaseAway):
+    """The IVR's look-ups (``run_read``) fail too."""
+
+    async def run_read(self, fn: Any) -> Any:
+        raise DatabaseUnavailable("database away")
+
+
 async def test_a_number_moved_to_another_customer_no_longer_pops_its_former_owner(site: Site) -> None:
     old = await _customer(site, "Zhou Min", "13622223333")
-    pops = site.pops
+    pops, directory = site.pops, site.engine.directory
     assert (await pops.build_pop("L1", "1001", {"caller_number": "+8613622223333"}))["customer"]["id"] == old
+    assert (await directory.lookup_by_number("+8613622223333")).customer_id == old  # type: ignore[union-attr]
     moved = await site.as_("sup1", "PATCH", f"/api/crm/customers/{old}", json={"phones": [{"number": "13633334444"}]})
     assert moved.status_code == 200, moved.text
     await site.settled()
     new = await _customer(site, "Wu Lei", "13622223333")
-    pops.db = DatabaseAway(site.engine.db)  # type: ignore[assignment]
+    pops.db = directory.db = _DatabaseAway(site.engine.db)  # type: ignore[assignment]
+    # The IVR cannot say who calls (the pop says the CRM is away), rather than name the former owner.
+    with pytest.raises(DirectoryUnavailable):
+        await directory.lookup_by_number("+8613622223333")
     for number in ("+8613622223333", "13622223333"):
         pop = await pops.build_pop("L2", "1001", {"caller_number": number})
         assert pop["customer"] is None and pop["source"] == "unavailable", pop["customer"]
