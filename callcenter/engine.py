@@ -66,6 +66,7 @@ from crm_core.case_feed import CaseHistoryFollower
 from crm_core.db import Database
 from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
+from crm_core.events import CustomerChanged
 from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import RECORD_PREDIAL_CONTEXT, Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
@@ -257,6 +258,7 @@ class Engine:
         # Callers by number: a look-up younger than CALLER_FRESH_S is answered from memory (any
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
+        self.bus.subscribe(CustomerChanged, self.directory.customer_changed, name="crm.caller_ids")
         self.agi = FastAgiServer(settings, routes={
             # The ACD's queue entry and the recording's file ride in the IVR's hand-off: one action per
             # call; an agent free then is rung through the IVR's session (_hold_line).
@@ -303,6 +305,8 @@ class Engine:
         self._metrics_task: asyncio.Task[None] | None = None
         if web:
             pops = SqlPopSource(self.db, self.logger)
+            # An edited customer's recent cards (what outage pops show) are read again.
+            self.bus.subscribe(CustomerChanged, pops.customer_changed, name="crm.pop_cards")
             self.acd.pop_builder = pops.build_pop  # a transferred call's pop: the customer and the note
             logins = SqlUserStore(self.db)
             self.app = create_app(settings, users=logins, desk=self.desk,

@@ -594,6 +594,7 @@
       $("wrap-error").hidden = true;
       $("wrap-disposition").focus();
     }
+    showCallbackZone();
   }
   // A wrap-up being written is kept per call in this tab's sessionStorage, so that a reload brings
   // it back; the wrap-up done, the call closed or a logout forget it.
@@ -637,6 +638,25 @@
     $("case-new").hidden = mode !== "new";
     $("case-update").hidden = mode !== "update";
   }
+  // The callback time is the agent's own: this computer's time zone, named beside the field, and
+  // sent with its UTC offset ("2027-01-05T09:30" typed in Shanghai goes as ...T09:30:00+08:00).
+  function utcOffset(d) {
+    const m = -d.getTimezoneOffset(), a = Math.abs(m), p = (n) => String(n).padStart(2, "0");
+    return `${m < 0 ? "-" : "+"}${p(Math.floor(a / 60))}:${p(a % 60)}`;
+  }
+  function callbackAt(value) {
+    const d = value ? new Date(value) : null;  // a datetime-local value: this computer's zone
+    if (!d || Number.isNaN(d.getTime())) return null;
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:` +
+      `${p(d.getSeconds())}${utcOffset(d)}`;
+  }
+  function showCallbackZone() {
+    const typed = new Date($("wrap-callback").value);  // the offset of the day chosen (summer time)
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    const offset = `UTC${utcOffset(Number.isNaN(typed.getTime()) ? new Date() : typed)}`;
+    $("wrap-callback-zone").textContent = zone ? t("wrap.callback_zone", { zone, offset }) : offset;
+  }
   async function submitWrap(ev) {
     ev.preventDefault();
     const call = wrapCall();
@@ -653,8 +673,8 @@
       msg.case = { id: Number($("case-id").value), note: $("wrap-notes").value.slice(0, 4000) };
       if ($("case-status").value) msg.case.status = $("case-status").value;
     }
-    const cb = $("wrap-callback").value;
-    if (cb) msg.callback_at = new Date(cb).toISOString();
+    const cb = callbackAt($("wrap-callback").value);
+    if (cb) msg.callback_at = cb;
     if (call.direction === "outbound" && $("wrap-no-answer").checked) msg.no_answer = true;
     $("wrap-submit").disabled = true;
     try {
@@ -903,6 +923,7 @@
     $("transfer-form").addEventListener("submit", submitTransfer);
     $("wrap-form").addEventListener("submit", submitWrap);
     $("wrap-form").addEventListener("input", saveDraft);
+    $("wrap-callback").addEventListener("input", showCallbackZone);
     $("wrap-form").addEventListener("change", saveDraft);
     $("wrap-disposition").addEventListener("change", syncResolved);
     $("wrap-resolved").addEventListener("change", () => { resolvedByHand = true; });
