@@ -117,6 +117,7 @@ window.Sup = (() => {
       S.me = session.principal; S.tz = session.tz || "UTC";
     } catch (e) { S.me = null; }
     if (!S.me) { location.href = "/"; return; }
+    if (window.ctiSession) window.ctiSession.start(session, S.tz);  // renewed while used (session.js)
     if ($("tz-note")) $("tz-note").textContent = t("tz.note", { tz: S.tz });
     $("who-name").textContent = S.me.display_name || S.me.username;
     if (S.me.role === "agent") { $("forbidden").hidden = false; return; }
