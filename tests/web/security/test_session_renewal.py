@@ -145,12 +145,14 @@ async def test_an_agent_socket_handed_the_renewed_token_outlives_the_first_one(s
     expiry, through the periodic re-checks too, and closes at the new one's."""
     auth: ConsoleAuth = site.app.state.console_auth
     auth.recheck_s = 0.2
-    auth.signer.ttl_s = 2.0
+    auth.signer.ttl_s = 5.0  # real time: the hub's expiry timer runs on the loop's clock
     async with serve(site.app, "127.0.0.1", site.port):
         c, login = await _bearer(site, "agent1")
         ws = await websockets.connect(f"ws://127.0.0.1:{site.port}/ws/agent?token={login['token']}")
-        await asyncio.sleep(1.0)
-        renewed = (await c.post("/api/auth/renew")).json()
+        await asyncio.sleep(max(0.0, float(login["expires_at"]) - 2.5 - time.time()))  # renewed 2.5 s before
+        r = await c.post("/api/auth/renew")
+        assert r.status_code == 200, r.text
+        renewed = r.json()
         await ws.send(json.dumps({"type": "reauth", "token": renewed["token"], "ref": "r"}))
         async with asyncio.timeout(3):
             while (ack := json.loads(await ws.recv())).get("ref") != "r":
@@ -165,7 +167,7 @@ async def test_an_agent_socket_handed_the_renewed_token_outlives_the_first_one(s
             while (err := json.loads(await ws.recv())).get("ref") != "x":
                 pass
         assert err["type"] == "error" and err["code"] == "not_authenticated" and err["field"] == "token"
-        async with asyncio.timeout(4):  # and it ends at the renewed token's expiry
+        async with asyncio.timeout(8):  # and it ends at the renewed token's expiry
             try:
                 while True:
                     frame = json.loads(await ws.recv())
