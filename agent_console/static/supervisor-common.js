@@ -112,8 +112,9 @@ window.Sup = (() => {
     });
     applyI18n();
     // 200 logged in or not (/api/me's 401 would land in the browser's console before the redirect).
+    let session = null;
     try {
-      const session = await api("GET", "/api/auth/session");
+      session = await api("GET", "/api/auth/session");
       S.me = session.principal; S.tz = session.tz || "UTC";
     } catch (e) { S.me = null; }
     if (!S.me) { location.href = "/"; return; }
