@@ -11,7 +11,9 @@
   reconnects and gets a fresh ``hello``) instead of stalling the bus or other agents.
 * Sessions: each connection re-checks its session (user active, not logged out; shared through the
   database) on every client frame and every ``ConsoleAuth.recheck_s``; a logout or deactivation
-  in this process closes the user's socket at once (4001 ``bye{reason: logged_out}``).
+  in this process closes the user's socket at once (4001 ``bye{reason: logged_out}``). A socket
+  closes when its token expires (``session_expired``) unless a ``reauth`` frame handed it the
+  session's renewed token (``POST /api/auth/renew``), whose expiry it then follows.
 * Offers: when the event carries no pop the hub asks its PopSource, waiting at most
   ``pop_timeout_s``; after that the offer goes out with a placeholder pop and a ``pop`` frame
   follows when the CRM answers.
