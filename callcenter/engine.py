@@ -251,7 +251,8 @@ class Engine:
                                      grace_s=self.acd.actions.routing.outbound.drop_grace_s,
                                      pbx_up=lambda: self.ami.client.connected)
         self.campaign_preview = CampaignPreview(self.dialer)
-        self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
+        # Refused SIP logins -> alarm; not those of the desk phones we locked (their users deactivated).
+        self.auth_failures = watch_auth_failures(self.bus, settings.sip, locked=lambda: self.desk_phones.locked)
         # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).
         self.vhold_store = SqlVirtualHoldStore(self.db, journal=settings.state_dir / "virtual-hold-journal.jsonl")
         self.virtual_hold = VirtualHold(self.acd, self.acd_config.virtual_hold, self.vhold_store)

@@ -4,7 +4,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const S = {
-    lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0, phoneKeptFor: null,
+    lang: "en", tz: "UTC", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0, phoneKeptFor: null,
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
     wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
@@ -143,6 +143,7 @@
   // phone's SIP registration is not the session's); the agent logs in again to see it, and the
   // phone stops when that call ends if no one did (tick).
   function showLogin(msg, keepPhone) {
+    window.ctiSession.stop();
     S.phoneKeptFor = keepPhone && S.me ? S.me.user_id : null;
     S.me = null;
     S.wrapped.clear();
@@ -177,6 +178,7 @@
         location.assign(res.redirect);
         return;
       }
+      window.ctiSession.start(res, S.tz);
       startConsole(res.principal);
     } catch (err) {
       const e = $("login-error");
@@ -196,6 +198,16 @@
     const key = `nav.staff.${me.role}`;
     return t(key) === key ? t("nav.supervisor") : t(key);
   }
+
+  // ---------- session ----------
+  // The session is renewed while the agent works (session.js): keys and clicks, and without them
+  // while they take calls or wait for them in queues (an agent not ready and untouched is idle).
+  // The open socket is handed each renewed token, else it would close at its first token's expiry.
+  window.ctiSession.busy = () => S.calls.size > 0 || !!S.offer
+    || !!(S.state && !["logged_out", "not_ready"].includes(S.state.state));
+  window.ctiSession.onRenewed = (token) => {
+    if (S.ws && S.ws.readyState === WebSocket.OPEN) send({ type: "reauth", token }).catch(() => { /* keeps the old */ });
+  };
 
   // ---------- websocket ----------
   function startConsole(me) {
@@ -951,7 +963,8 @@
     // /api/auth/session answers 200 logged in or not: a logged-out visit fails no request.
     try {
       const s = await api("GET", "/api/auth/session");
-      if (s.authenticated) startConsole(s.principal); else showLogin();
+      S.tz = s.tz || "UTC";
+      if (s.authenticated) { window.ctiSession.start(s, S.tz); startConsole(s.principal); } else showLogin();
     } catch (_) { showLogin(); }
   }
   // For preview.js and customer_edit.js; callStarted: a dialled call takes the screen from a customer being browsed.
