@@ -54,7 +54,7 @@ def refused(err: BaseException) -> bool:
     return isinstance(err, CrmError | IntegrityError | DataError | KeyError | TypeError | ValueError)
 
 
-def _reason(err: BaseException) -> str:
+def error_text(err: BaseException) -> str:
     """What went wrong, for a log line: a failed statement's error without its SQL and parameters
     (which carry the row's fields: callers' numbers, notes)."""
     cause = err.orig if isinstance(err, StatementError) and err.orig is not None else err
@@ -171,7 +171,7 @@ class RowJournal:
                 await write()
             except Exception as err:
                 self.failing = True
-                log.warning("%s: %s not written yet (%s); journaled, trying again", self.name, what, _reason(err))
+                log.warning("%s: %s not written yet (%s); journaled, trying again", self.name, what, error_text(err))
                 self._wake.set()
                 return False
         return True
@@ -216,12 +216,12 @@ class RowJournal:
         where = "memory only (no journal)"
         if self.rejected_path is not None:
             line = json.dumps({"kind": kind, "key": key, "fields": fields, "at": time.time(),
-                               "error": _reason(err)}, default=str) + "\n"
+                               "error": error_text(err)}, default=str) + "\n"
             await asyncio.to_thread(_append_synced, self.rejected_path, line.encode())
             where = str(self.rejected_path)
         self.set_aside += 1
         log.error("%s: %s row %s refused by the database %d times in a row (%s): set aside in %s, "
-                  "the rows after it go on", self.name, kind, key, REFUSALS_TO_SET_ASIDE, _reason(err), where)
+                  "the rows after it go on", self.name, kind, key, REFUSALS_TO_SET_ASIDE, error_text(err), where)
 
     async def _write(self, kind: str, key: str, fields: dict[str, Any]) -> None:
         async with self.db.session() as session:
@@ -245,7 +245,7 @@ class RowJournal:
                 delay = self.retry_delays_s[min(tries, len(self.retry_delays_s) - 1)]
                 if tries == 0 or delay == self.retry_delays_s[-1]:
                     log.warning("%s: %d rows wait for the database (%s); next try in %g s", self.name,
-                                len(self.waiting), _reason(failed), delay)
+                                len(self.waiting), error_text(failed), delay)
                 tries += 1
                 await asyncio.sleep(delay)
             self.failing = False
