@@ -12,7 +12,7 @@ this release knows) in a private copy beside the database, moves the database an
 ``-shm`` files aside (a ``-wal`` left beside the restored file would be replayed into it), and
 renames the copy into place, mode 0600 and, run as root, owned by the database's owner. It counts
 what both databases hold that a restore can take back from the call center: calls, campaign dial
-attempts, do-not-call numbers.
+attempts, do-not-call numbers, callbacks already called or closed.
 
 PostgreSQL has its own tools (``pg_dump``, ``pg_restore``); this module does not wrap them."""
 
@@ -122,6 +122,7 @@ class RestoreResult:
     aside: Path | None  # where the database it replaced went (its -wal and -shm beside it)
     replaced: Counts | None  # what that one held (None: none, or unreadable)
     dnc_lost: int  # do-not-call numbers of the replaced database the backup lacks
+    callbacks_reopened: int  # callbacks open in the backup that the replaced database had called or closed
 
 
 def restore_sqlite(backup: Path, target: Path, *, now: datetime | None = None) -> RestoreResult:
@@ -139,7 +140,7 @@ def restore_sqlite(backup: Path, target: Path, *, now: datetime | None = None) -
         raise ConfigError(f"cannot write beside {target}: {err.strerror or err}") from None
     try:
         revision, head, restored = _checked_copy(backup, part)
-        aside, replaced, dnc_lost = _move_aside(target, part, now or datetime.now(UTC))
+        aside, replaced, lost = _move_aside(target, part, now or datetime.now(UTC))
         owner = target.parent.stat() if aside is None else aside.stat()
         if os.geteuid() == 0:  # run as root for the engine's user: the file stays that user's
             os.chown(part, owner.st_uid, owner.st_gid)
@@ -151,7 +152,7 @@ def restore_sqlite(backup: Path, target: Path, *, now: datetime | None = None) -
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    return RestoreResult(target, revision, head, restored, aside, replaced, dnc_lost)
+    return RestoreResult(target, revision, head, restored, aside, replaced, *lost)
 
 
 def _refuse_if_open(target: Path) -> None:
@@ -208,20 +209,28 @@ def _checked_copy(backup: Path, part: Path) -> tuple[str, str, Counts]:
     return str(revision), str(scripts.get_current_head()), counts
 
 
-def _move_aside(target: Path, part: Path, now: datetime) -> tuple[Path | None, Counts | None, int]:
+_DNC_LOST = ("SELECT count(DISTINCT number) FROM main.do_not_call WHERE number NOT IN "
+             "(SELECT number FROM restored.do_not_call)")
+# Callbacks open in the backup that the database it replaces had called since, or closed: an agent
+# would call these customers again.
+_REOPENED = ("SELECT count(*) FROM restored.callbacks r JOIN main.callbacks m ON m.id = r.id "
+             "WHERE r.state IN ('pending', 'claimed') AND (m.state NOT IN ('pending', 'claimed') "
+             "OR m.attempts > r.attempts OR m.called_at IS NOT NULL AND r.called_at IS NULL)")
+
+
+def _move_aside(target: Path, part: Path, now: datetime) -> tuple[Path | None, Counts | None, tuple[int, int]]:
     """Move the database and its -wal and -shm files aside (names that keep them together)."""
     if not target.exists():
-        return None, None, 0
+        return None, None, (0, 0)
     aside = target.with_name(f"{target.name}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}")
     replaced: Counts | None = None
-    lost = 0
+    lost = (0, 0)
     try:
         old = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
         try:
             replaced = _counts(old)
             old.execute("ATTACH DATABASE ? AS restored", (f"file:{part}?mode=ro",))
-            lost = int(_scalar(old, "SELECT count(DISTINCT number) FROM main.do_not_call WHERE number NOT IN "
-                                    "(SELECT number FROM restored.do_not_call)") or 0)
+            lost = (int(_scalar(old, _DNC_LOST) or 0), int(_scalar(old, _REOPENED) or 0))
         finally:
             old.close()
     except sqlite3.Error:

@@ -169,6 +169,9 @@ def restore(backup: Path = typer.Argument(..., help="The backup file to restore 
         typer.echo(f"warning: {result.dnc_lost} do-not-call numbers of the database moved aside are not in the "
                    "backup: campaigns would dial them again. Add them again before resuming any campaign "
                    "(docs/deployment.md, Restoring a SQLite backup)")
+    if result.callbacks_reopened:
+        typer.echo(f"warning: {result.callbacks_reopened} callbacks are open again that the database moved aside "
+                   "had called or closed: agents would call those customers again. Check them on /callbacks")
     if result.replaced is not None and result.replaced.attempts > r.attempts:
         typer.echo(f"warning: {result.replaced.attempts - r.attempts} campaign dial attempts are not in the backup: "
                    "their contacts are pending again. Pause the campaigns and check them before resuming")

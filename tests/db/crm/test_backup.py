@@ -162,6 +162,9 @@ async def test_restore_puts_the_backup_in_place_and_never_replays_the_old_wal(
     await db.dispose()
     with sqlite3.connect(live) as conn:
         _dnc(conn, "+33600000001")
+        conn.executemany("INSERT INTO callbacks (number, due_at, state, attempts, max_attempts, note, created_at, "
+                         "updated_at) VALUES (?, '2026-12-05', 'pending', 0, 3, '', '2026-12-05', '2026-12-05')",
+                         [("+33611111111",), ("+33622222222",)])
     conn.close()
     monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{live}")
     runner = CliRunner()
@@ -170,6 +173,7 @@ async def test_restore_puts_the_backup_in_place_and_never_replays_the_old_wal(
     assert runner.invoke(app, ["db", "backup", str(backup)]).exit_code == 0
     with sqlite3.connect(live) as conn:
         _dnc(conn, "+33600000002")
+        conn.execute("UPDATE callbacks SET state = 'done', attempts = 1 WHERE number = '+33611111111'")
     conn.close()
     await asyncio.to_thread(_crash, live, "+33600000003")
     assert (tmp_path / "var" / "cti.db-wal").stat().st_size > 0
@@ -194,6 +198,7 @@ async def test_restore_puts_the_backup_in_place_and_never_replays_the_old_wal(
     assert done.exit_code == 0, done.output
     assert "1 do-not-call numbers)" in done.output  # what the backup holds
     assert "warning: 3 do-not-call numbers of the database moved aside are not in the backup" in done.output
+    assert "warning: 1 callbacks are open again that the database moved aside had called or closed" in done.output
     names = sorted(p.name for p in live.parent.iterdir())
     assert names[0] == "cti.db" and len(names) == 2 and names[1].startswith("cti.db.before-restore-"), names
     assert stat.S_IMODE(live.stat().st_mode) == 0o600
