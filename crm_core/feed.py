@@ -295,15 +295,26 @@ class EventFeed(RingFeed):
 
     async def gap(self, since: int | None) -> dict[str, str] | None:
         """Ids are consecutive: a cursor below the oldest kept row minus one missed pruned rows. The
-        newest row is never pruned, so a cursor above it was never handed out by this database."""
+        newest row is never pruned, and rows not stored yet are the ring's up to ``head``, so a
+        cursor above both was never handed out by this store. The one hole in the ids is a
+        restore's (``start``): a cursor in it, or just before it, missed the events the restore lost."""
         if not since:
             return None
+        after = select(func.min(_T.c.id)).where(_T.c.id > since).scalar_subquery()
         async with self.db.session() as s:
-            oldest, newest = (await s.execute(select(func.min(_T.c.id), func.max(_T.c.id)))).one()
-        if newest is None or since > newest:
-            raise CursorAhead(since, None if newest is None else int(newest))
-        if since < oldest - 1:
+            oldest, newest, following = (await s.execute(select(func.min(_T.c.id), func.max(_T.c.id), after))).one()
+        if since > max(newest or 0, self.head):
+            raise CursorAhead(since, max(newest or 0, self.head) or None)
+        if oldest is not None and since < oldest - 1:
             return {"since": str(since), "oldest": str(oldest)}
+        if following is None:  # past the table: the next event is the ring's, or the next one accepted
+            following = self.head + 1
+            for row in reversed(self._ring):  # the rows not stored yet are the ring's last few
+                if row[0] <= since:
+                    break
+                following = row[0]
+        if following > since + 1:
+            return {"since": str(since), "oldest": str(following)}
         return None
 
     async def _older(self, after: int, limit: int, types: frozenset[str] | None) -> list[Row]:
