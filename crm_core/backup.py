@@ -222,7 +222,12 @@ def _move_aside(target: Path, part: Path, now: datetime) -> tuple[Path | None, C
     """Move the database and its -wal and -shm files aside (names that keep them together)."""
     if not target.exists():
         return None, None, (0, 0)
-    aside = target.with_name(f"{target.name}.before-restore-{now.strftime('%Y%m%dT%H%M%SZ')}")
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    aside = target.with_name(f"{target.name}.before-restore-{stamp}")
+    n = 1
+    while any(aside.with_name(aside.name + suffix).exists() for suffix in ("", "-wal", "-shm", "-journal")):
+        n += 1  # a second restore within the second must not replace the first one's files
+        aside = target.with_name(f"{target.name}.before-restore-{stamp}-{n}")
     replaced: Counts | None = None
     lost = (0, 0)
     try:

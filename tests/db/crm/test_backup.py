@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -280,3 +281,29 @@ def test_restore_refuses_what_is_not_a_backup_and_changes_nothing(tmp_path: Path
     monkeypatch.setenv("CTI_DATABASE_URL", "postgresql+asyncpg://cti@db.example/cti")
     pg = runner.invoke(app, ["db", "restore", str(tmp_path / "bare.db")])
     assert pg.exit_code == 2 and "pg_restore" in pg.output, pg.output
+
+
+async def test_two_restores_in_one_second_keep_both_databases_they_replaced(tmp_path: Path) -> None:
+    """The files moved aside are named by the second: a second restore at once (the wrong backup
+    was restored first) replaced the first one's, the database from before both restores."""
+    from datetime import UTC, datetime
+
+    from crm_core.backup import restore_sqlite
+
+    live = tmp_path / "cti.db"
+    db = Database(f"sqlite+aiosqlite:///{live}")
+    await db.upgrade()
+    await db.dispose()
+    backup = tmp_path / "b.db"
+    shutil.copy(live, backup)
+    with sqlite3.connect(live) as conn:
+        _dnc(conn, "+33600000001")  # only the database from before the restores has it
+    conn.close()
+    now = datetime(2026, 12, 5, 20, 0, tzinfo=UTC)
+    first = restore_sqlite(backup, live, now=now)
+    second = restore_sqlite(backup, live, now=now)
+    assert first.aside is not None and second.aside is not None and first.aside != second.aside
+    assert first.replaced is not None and first.replaced.dnc == 1 and first.dnc_lost == 1
+    with sqlite3.connect(first.aside) as conn:
+        assert conn.execute("SELECT number FROM do_not_call").fetchall() == [("+33600000001",)]
+    conn.close()
