@@ -371,10 +371,10 @@
 
   function currentCall() {
     const calls = [...S.calls.values()];
-    return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => !["ended", "transferred"].includes(c.status))
+    return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => c.status !== "ended")
       || calls[0] || null;
   }
-  function wrapCall() { return [...S.calls.values()].find((c) => ["ended", "transferred"].includes(c.status)) || null; }
+  function wrapCall() { return [...S.calls.values()].find((c) => c.status === "ended") || null; }
   // The consultation leg of an attended transfer to this agent: the call is still the transferring
   // agent's, so this agent may only hang up until the transfer completes (detail.consult.role).
   function consulted(call) { return !!(call && call.detail && call.detail.consult && call.detail.consult.role === "consulted"); }
@@ -409,7 +409,7 @@
       $("offer-transfer").hidden = !tr;
     }
     // call
-    const live = call && !["ended", "transferred"].includes(call.status) ? call : null;
+    const live = call && call.status !== "ended" ? call : null;
     $("call-card").hidden = !call || !!S.offer && !live;
     if (call) {
       const st = $("call-status");
@@ -762,7 +762,7 @@
   async function openCustomer(id) {
     try {
       const d = await api("GET", `/api/customers/${id}`);
-      const busy = S.offer || [...S.calls.values()].some((c) => !["ended", "transferred"].includes(c.status));
+      const busy = S.offer || [...S.calls.values()].some((c) => c.status !== "ended");
       if (busy || wrapCall()) {
         const call = currentCall();
         if (call && call.pop && call.pop.customer && call.pop.customer.id === id) {
@@ -880,7 +880,7 @@
   }
   function hangup() {
     const call = currentCall();
-    if (call && !["ended", "transferred"].includes(call.status)) act({ type: "hangup", call_id: call.call_id }).catch(() => {});
+    if (call && call.status !== "ended") act({ type: "hangup", call_id: call.call_id }).catch(() => {});
   }
 
   function typing(ev) {
