@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from crm_core.callbacks import DEFAULT_MAX_ATTEMPTS, callback_for_origin, create_callback
 from crm_core.db import Database
 from crm_core.errors import InvalidField, NotFound
+from crm_core.journal import error_text
 from crm_core.outbox import Outbox
 from cti.bus import EventBus
 from cti.events import from_wire, to_wire
@@ -92,8 +93,8 @@ class CallbackIntake:
         try:
             await self._record(ev)
         except Exception as err:
-            log.warning("callback request of call %s not recorded yet (%s: %s); trying again", ev.linkedid,
-                        type(err).__name__, str(err)[:200])
+            log.warning("callback request of call %s not recorded yet (%s); trying again", ev.linkedid,
+                        error_text(err))
             if self._task is None:
                 log.error("callbacks: the intake was not started; the request of call %s waits for a start",
                           ev.linkedid)
@@ -114,8 +115,8 @@ class CallbackIntake:
                     except Exception as err:
                         delay = self.retry_delays_s[min(tries, len(self.retry_delays_s) - 1)]
                         if tries == 0 or delay == self.retry_delays_s[-1]:
-                            log.warning("callbacks: %d requests wait for the database (%s: %s); next try in %g s",
-                                        len(self.waiting), type(err).__name__, str(err)[:200], delay)
+                            log.warning("callbacks: %d requests wait for the database (%s); next try in %g s",
+                                        len(self.waiting), error_text(err), delay)
                         tries += 1
                         await asyncio.sleep(delay)
                         break

@@ -132,3 +132,34 @@ async def test_without_a_journal_the_intake_still_retries(clean: Database, monke
     finally:
         await intake.stop()
     assert await rows(clean) == [("ivr-6", "+8613800138006", "pending")]
+
+
+async def test_a_refused_statement_is_logged_without_its_sql_parameters(
+        clean: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A failed INSERT's text carries its parameters (the caller's number): the warnings said it."""
+    intake = CallbackIntake(clean, retry_delays_s=(0.01,))
+    real, failures = intake._record, [2]
+
+    async def flaky(ev: CallbackRequested) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise OperationalError("INSERT INTO callbacks (number) VALUES (?)", {"number": ev.number},
+                                   Exception("database is locked"))
+        await real(ev)
+
+    monkeypatch.setattr(intake, "_record", flaky)
+    bus = InProcessBus()
+    intake.subscribe(bus)
+    await intake.start()
+    await bus.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="crm_core.callback_intake"):
+            await bus.publish(request(7))
+            await bus.drain()
+            await until(lambda: not intake.waiting)
+    finally:
+        await bus.stop()
+        await intake.stop()
+    assert await rows(clean) == [("ivr-7", "+8613800138007", "pending")]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "database is locked" in logged and "8613800138007" not in logged and "INSERT" not in logged, logged
