@@ -431,6 +431,20 @@ def sees_alert(scope: QueueScope, alert: Mapping[str, Any], agent_ids: Collectio
     return not subject.startswith("agent:") or subject[len("agent:"):] in agent_ids
 
 
+def sees_audit_entry(scope: QueueScope, entry: Mapping[str, Any], agent_ids: Collection[str], username: str) -> bool:
+    """An audit entry a supervisor of ``scope`` may read: their own actions, and those about an agent
+    they oversee (``agent:<id>``) or a queue of theirs (``detail.queue``); not the rest (user
+    administration, customers, other teams' steps)."""
+    if scope.queues is None or entry.get("actor") == username:
+        return True
+    target = str(entry.get("target") or "")
+    if target.startswith("agent:"):
+        return target[len("agent:"):] in agent_ids
+    detail = entry.get("detail") or {}
+    queue = detail.get("queue") if isinstance(detail, Mapping) else None
+    return isinstance(queue, str) and scope.sees(queue)
+
+
 def scoped_board(scope: QueueScope, board: Mapping[str, Any],
                  served: Mapping[str, Collection[str]] | None = None) -> dict[str, Any]:
     """A wallboard snapshot's rows as ``scope`` may see them: its queues, the callers waiting in them,

@@ -180,7 +180,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
                 "security": await svc.alerts.security_recent(),
                 "rules": [{"id": x.id, "kind": x.kind.value, "scope": x.scope.value, "queue": x.queue,
                            "threshold": x.threshold, "ack_timeout_s": x.ack_timeout_s, "levels": list(x.levels)}
-                          for x in svc.alerts.engine.rules]}
+                          for x in svc.alerts.engine.rules if x.queue is None or scope.sees(x.queue)]}
 
     @r.post("/alerts/{alert_id}/ack", responses=_errors(401, 403))
     async def ack(alert_id: Annotated[str, Path(min_length=1, max_length=128)], who: Supervisor) -> dict[str, Any]:
@@ -190,7 +190,14 @@ def build_router(svc: SupervisorService) -> APIRouter:
     @r.get("/audit")
     async def audit(who: Supervisor, target: str | None = None, action: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
-        return await svc.audit.list(target=target, action_prefix=action, limit=limit)
+        """The audit log, newest first; a supervisor with queues reads their own steps and those about
+        their agents and queues (among the newest 1,000 matching entries)."""
+        scope = await svc.scope_of(who)
+        if scope.everything:
+            return await svc.audit.list(target=target, action_prefix=action, limit=limit)
+        agents = svc.overseen_agents(scope)
+        rows = await svc.audit.list(target=target, action_prefix=action, limit=1000)
+        return [e for e in rows if policy.sees_audit_entry(scope, e, agents, who.username)][:limit]
 
     @r.get("/reports")
     async def report(who: Supervisor, interval: Interval = "60m", group_by: GroupBy | None = None,

@@ -97,3 +97,16 @@ def test_a_scoped_board_keeps_the_scopes_rows_and_hides_other_queues_calls() -> 
     assert policy.scoped_board(EVERY_QUEUE, board) == board
     # ``served`` given (the service's, with the CRM's skills of the logged-out): it decides
     assert [a["agent_id"] for a in policy.scoped_board(BILLING, board, {"1001": {"billing"}})["agents"]] == ["1001"]
+
+
+def test_a_supervisor_reads_the_audit_entries_of_their_agents_queues_and_own_steps() -> None:
+    def sees(entry: dict[str, object]) -> bool:
+        return policy.sees_audit_entry(BILLING, entry, {"1002"}, "sup1")
+
+    assert sees({"actor": "admin", "target": "agent:1002", "detail": {}})
+    assert not sees({"actor": "admin", "target": "agent:1001", "detail": {}})
+    assert sees({"actor": "admin", "target": "callback:7", "detail": {"queue": "billing"}})
+    assert not sees({"actor": "admin", "target": "callback:8", "detail": {"queue": "support"}})
+    assert not sees({"actor": "admin", "target": "user:sup2", "detail": {"changes": {}}})
+    assert sees({"actor": "sup1", "target": "user:sup2", "detail": {}})  # their own step
+    assert policy.sees_audit_entry(EVERY_QUEUE, {"actor": "admin", "target": "user:sup2"}, set(), "mgr1")

@@ -177,6 +177,17 @@ async def test_a_supervisor_acts_only_on_the_agents_of_their_queues(site: Site) 
     async with as_user(site, "admin") as admin:
         r = await admin.post("/api/supervisor/agents/1001/logout")
         assert r.status_code == 200, r.text
+        everything = {(e["action"], e["target"]) for e in (await admin.get("/api/supervisor/audit")).json()}
+        assert {("agent.force_logout", "agent:1001"), ("agent.force_logout", "agent:1002"),
+                ("user.changed", "user:sup1")} <= everything
+    # The audit log: their own steps and those about their agents and queues, not the other team's.
+    await eng.acd.agent_login("1003", {"billing": 1}, ["billing"], ready=True)
+    async with as_user(site, "admin") as admin:
+        assert (await admin.post("/api/supervisor/agents/1003/logout")).status_code == 200
+    async with as_user(site, "sup1") as sup:
+        seen = {(e["action"], e["target"]) for e in (await sup.get("/api/supervisor/audit")).json()}
+        assert {("agent.force_logout", "agent:1002"), ("agent.force_logout", "agent:1003")} <= seen, seen
+        assert ("agent.force_logout", "agent:1001") not in seen and ("user.changed", "user:sup1") not in seen
 
 
 async def test_reports_and_charts_are_of_the_supervisors_queues(site: Site) -> None:
@@ -248,15 +259,18 @@ async def test_alerts_about_other_queues_are_neither_shown_nor_acknowledged(site
     for i in range(12):
         for queue in ("support", "billing"):
             eng.router.enqueue(f"{queue}-{i}", queue, now - 5)
-    await site.svc.wallboard.refresh()
+    board = await site.svc.wallboard.refresh()
+    await site.svc.alerts.evaluate(board, board["ts"])  # now, whenever the loop last evaluated
     assert (await assign(site, "sup1", ["billing"])).status_code == 200
     async with as_user(site, "admin") as admin:
         active = (await admin.get("/api/supervisor/alerts")).json()["active"]
         support = next(a for a in active if a["rule_id"] == "support-waiting")
         assert any(a["rule_id"] == "billing-waiting" for a in active)
     async with as_user(site, "sup1") as sup:
-        seen = {a["rule_id"] for a in (await sup.get("/api/supervisor/alerts")).json()["active"]}
+        alerts = (await sup.get("/api/supervisor/alerts")).json()
+        seen = {a["rule_id"] for a in alerts["active"]}
         assert "billing-waiting" in seen and "support-waiting" not in seen
+        assert {r["queue"] for r in alerts["rules"]} == {"billing", None}  # the other teams' thresholds neither
         board = (await sup.get("/api/supervisor/wallboard")).json()
         assert all(a.get("queue") in (None, "billing") for a in board["alerts"]), board["alerts"]
         _forbidden(await sup.post(f"/api/supervisor/alerts/{support['alert_id']}/ack"), "billing")
