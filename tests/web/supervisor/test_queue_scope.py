@@ -274,3 +274,34 @@ async def test_alerts_about_other_queues_are_neither_shown_nor_acknowledged(site
         board = (await sup.get("/api/supervisor/wallboard")).json()
         assert all(a.get("queue") in (None, "billing") for a in board["alerts"]), board["alerts"]
         _forbidden(await sup.post(f"/api/supervisor/alerts/{support['alert_id']}/ack"), "billing")
+
+
+async def test_campaigns_of_other_queues_are_neither_listed_read_filled_nor_steered(site: Site) -> None:
+    spec = {"mode": "preview", "timezone": "Asia/Shanghai", "caller_id": "010 5888 0002"}
+    async with as_user(site, "admin") as admin:
+        ids = {}
+        for name, queue in (("spring-sales", "sales"), ("spring-billing", "billing")):
+            r = await admin.post("/api/campaigns", json={**spec, "name": name, "queue": queue})
+            assert r.status_code == 201, r.text
+            ids[queue] = r.json()["id"]
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    async with as_user(site, "sup1") as sup:
+        assert [c["id"] for c in (await sup.get("/api/campaigns")).json()] == [ids["billing"]]
+        assert (await sup.get("/api/campaigns/options")).json()["queues"] == ["billing"]
+        sales = ids["sales"]
+        for method, path, body in (("GET", f"/api/campaigns/{sales}", None),
+                                   ("POST", f"/api/campaigns/{sales}/contacts", {"contacts": [{"number": "13900000001"}]}),
+                                   ("POST", f"/api/campaigns/{sales}/dnc", {"number": "13900000001"}),
+                                   ("POST", f"/api/campaigns/{sales}/start", None)):
+            _forbidden(await sup.request(method, path, json=body), f"campaign {sales}", "'sales'", "billing")
+        r = await sup.post(f"/api/campaigns/{sales}/contacts.csv", content="number\n13900000001\n",
+                           headers={"Content-Type": "text/csv"})
+        _forbidden(r, "'sales'")
+        _forbidden(await sup.post("/api/campaigns", json={**spec, "name": "mine", "queue": "sales"}), "'sales'")
+        assert (await sup.post("/api/campaigns", json={**spec, "name": "mine", "queue": "billing"})).status_code == 201
+        assert (await sup.get(f"/api/campaigns/{ids['billing']}")).status_code == 200
+        r = await sup.post(f"/api/campaigns/{ids['billing']}/contacts", json={"contacts": [{"number": "13900000001"}]})
+        assert r.status_code == 201, r.text
+    async with as_user(site, "admin") as admin:
+        assert (await admin.get(f"/api/campaigns/{sales}")).json()["contacts"] == {}  # nothing was added
+        assert len((await admin.get("/api/campaigns")).json()) == 3
