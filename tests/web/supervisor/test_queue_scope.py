@@ -305,3 +305,23 @@ async def test_campaigns_of_other_queues_are_neither_listed_read_filled_nor_stee
     async with as_user(site, "admin") as admin:
         assert (await admin.get(f"/api/campaigns/{sales}")).json()["contacts"] == {}  # nothing was added
         assert len((await admin.get("/api/campaigns")).json()) == 3
+
+
+async def test_a_waiting_virtual_hold_entry_of_another_queue_is_not_cancelled(site: Site) -> None:
+    from acd.virtual_hold import VirtualEntry
+
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    now = time.time()
+    eng.router.agent_login("1002", {"support": 1, "billing": 1}, now - 60, queues=["support", "billing"])
+    for entry_id, queue in (("web-s", "support"), ("web-b", "billing")):
+        eng.router.enqueue(entry_id, queue, now - 10, virtual=True)
+        eng.virtual_hold.entries[entry_id] = VirtualEntry(entry_id, "+8613900000009", queue, now - 10, source="web")
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    async with as_user(site, "sup1") as sup:
+        _forbidden(await sup.post("/api/supervisor/callback-requests/web-s/cancel"), "web-s", "'support'", "billing")
+        assert "web-s" in eng.virtual_hold.entries
+        r = await sup.post("/api/supervisor/callback-requests/web-b/cancel")
+        assert r.status_code == 200 and r.json()["queue"] == "billing", r.text
+    async with as_user(site, "admin") as admin:
+        assert (await admin.post("/api/supervisor/callback-requests/web-s/cancel")).status_code == 200
