@@ -325,3 +325,25 @@ async def test_a_waiting_virtual_hold_entry_of_another_queue_is_not_cancelled(si
         assert r.status_code == 200 and r.json()["queue"] == "billing", r.text
     async with as_user(site, "admin") as admin:
         assert (await admin.post("/api/supervisor/callback-requests/web-s/cancel")).status_code == 200
+
+
+async def test_the_crm_shows_a_supervisor_the_calls_and_pops_of_their_queues(site: Site) -> None:
+    await floor(site)  # c1..c4 support, c6 billing (c5 never queued)
+    async with site.engine.db.session() as s:
+        ids = {i.linkedid: i.id for i in (await s.scalars(select(Interaction))).all()}
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    async with as_user(site, "sup1") as sup:
+        page = (await sup.get("/api/crm/interactions?limit=100")).json()
+        assert {i["linkedid"] for i in page["items"]} == {"c6"} and page["total"] == 1
+        _forbidden(await sup.get("/api/crm/interactions?queue=support"), "'support'")
+        assert (await sup.get(f"/api/crm/interactions/{ids['c6']}")).status_code == 200
+        _forbidden(await sup.get(f"/api/crm/interactions/{ids['c1']}"), "support", "billing")
+        _forbidden(await sup.put(f"/api/crm/interactions/{ids['c1']}/customer", json={"customer_id": 1}), "support")
+        # Pops: of a stored call and of a live one (the caller waiting in support, W1).
+        assert (await sup.get("/api/crm/screenpop/c6")).status_code == 200
+        _forbidden(await sup.get("/api/crm/screenpop/c1"), "call c1", "support")
+        _forbidden(await sup.get("/api/crm/screenpop/W1"), "call W1", "support")
+        assert (await sup.get("/api/crm/screenpop/W2")).status_code == 200
+    async with as_user(site, "admin") as admin:
+        assert (await admin.get("/api/crm/interactions?limit=100")).json()["total"] == 6
+        assert (await admin.get("/api/crm/screenpop/W1")).status_code == 200
