@@ -42,6 +42,7 @@ from crm_core import users
 from crm_core.agent_log import state_key, states_between, write_state_once
 from crm_core.callbacks import Policy
 from crm_core.db import Database
+from crm_core.errors import DatabaseUnavailable
 from crm_core.journal import RowJournal
 from crm_core.models import User
 from cti.ami.control import CallControl
@@ -214,8 +215,13 @@ class SupervisorService:
         return out
 
     async def scope_of(self, who: Principal) -> QueueScope:
-        """``who``'s queues, read now (a REST request): an assignment just changed applies at once."""
-        return await scope_of(self.db, who)
+        """``who``'s queues, read now (a REST request): an assignment just changed applies at once.
+        The database away: the assignment last read with the records (the wallboard keeps working
+        through an outage, docs/resilience.md), nothing before the first read."""
+        try:
+            return await scope_of(self.db, who)
+        except DatabaseUnavailable:
+            return self.cached_scope(who.user_id, who.role)
 
     def cached_scope(self, user_id: int, role: str) -> QueueScope:
         """``who``'s queues as last read with the records (the websocket's frames, every

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from acd.calls import LiveCall
 from crm_core.audit import AuditEntry
-from crm_core.models import Interaction
+from crm_core.models import Interaction, User
 from crm_core.recordings import add_recording
 from cti.ami.control import FakeCallControl
 from tests.web.supervisor.conftest import Site, login
@@ -347,3 +347,30 @@ async def test_the_crm_shows_a_supervisor_the_calls_and_pops_of_their_queues(sit
     async with as_user(site, "admin") as admin:
         assert (await admin.get("/api/crm/interactions?limit=100")).json()["total"] == 6
         assert (await admin.get("/api/crm/screenpop/W1")).status_code == 200
+
+
+async def test_the_database_away_a_supervisor_keeps_the_queues_last_read(site: Site) -> None:
+    """The wallboard works through a database outage (docs/resilience.md): the scope of a REST
+    request falls back to the assignment the wallboard last read, never to every queue."""
+    from agent_console.security import Principal
+    from crm_core.errors import DatabaseUnavailable
+
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    async with site.engine.db.session() as s:
+        uid = (await s.scalars(select(User.id).where(User.username == "sup1"))).one()
+    sup1 = Principal(user_id=uid, username="sup1", role="supervisor", agent_id=None)
+    site.svc.wallboard.invalidate_records()
+    await site.svc.wallboard.refresh()  # reads the assignments with the records
+
+    @asynccontextmanager
+    async def down() -> AsyncIterator[None]:
+        raise DatabaseUnavailable("database unavailable: test")
+        yield
+
+    real = site.engine.db.session
+    site.engine.db.session = down  # type: ignore[method-assign]
+    try:
+        scope = await site.svc.scope_of(sup1)
+    finally:
+        site.engine.db.session = real  # type: ignore[method-assign]
+    assert scope.queues == frozenset({"billing"})
