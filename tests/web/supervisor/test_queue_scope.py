@@ -289,8 +289,9 @@ async def test_campaigns_of_other_queues_are_neither_listed_read_filled_nor_stee
         assert [c["id"] for c in (await sup.get("/api/campaigns")).json()] == [ids["billing"]]
         assert (await sup.get("/api/campaigns/options")).json()["queues"] == ["billing"]
         sales = ids["sales"]
+        one = {"contacts": [{"number": "13900000001"}]}
         for method, path, body in (("GET", f"/api/campaigns/{sales}", None),
-                                   ("POST", f"/api/campaigns/{sales}/contacts", {"contacts": [{"number": "13900000001"}]}),
+                                   ("POST", f"/api/campaigns/{sales}/contacts", one),
                                    ("POST", f"/api/campaigns/{sales}/dnc", {"number": "13900000001"}),
                                    ("POST", f"/api/campaigns/{sales}/start", None)):
             _forbidden(await sup.request(method, path, json=body), f"campaign {sales}", "'sales'", "billing")
