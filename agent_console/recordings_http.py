@@ -183,6 +183,7 @@ async def recording_status(linkedid: str, request: Request, p: Principal = Depen
     recorder = _recorder(request)
     if not await _has_call(request, p, linkedid):
         _may_control(recorder, p, linkedid)
+        await _live_call_in_scope(request, p, linkedid)
     return recorder.status(linkedid) or {"linkedid": linkedid, "state": "off"}
 
 
@@ -191,6 +192,20 @@ async def _has_call(request: Request, p: Principal, linkedid: str) -> bool:
     knows the agents of the calls it records only)."""
     console = getattr(request.app.state, "console", None)
     return p.agent_id is not None and console is not None and await console.desk.has_call(p.agent_id, linkedid)
+
+
+async def _live_call_in_scope(request: Request, p: Principal, linkedid: str) -> None:
+    """A supervisor with queues controls the recordings of their queues' live calls (and their own)."""
+    if p.role != "supervisor" or await _has_call(request, p, linkedid):
+        return
+    supervisor = getattr(request.app.state, "supervisor", None)
+    if supervisor is None:
+        return
+    scope = await supervisor.scope_of(p)
+    queue = supervisor.acd.queue_of(linkedid)
+    if not scope.sees(queue):
+        raise Forbidden(f"call {linkedid} is in queue {repr(queue) if queue else '(none)'}, not one of your queues "
+                        f"(you oversee {scope.describe()})")
 
 
 def _may_control(recorder: Recorder, p: Principal, linkedid: str) -> None:
@@ -205,6 +220,7 @@ async def control_recording(linkedid: str, action: str, request: Request,
                             p: Principal = Depends(current_principal)) -> Any:
     recorder = _recorder(request)
     _may_control(recorder, p, linkedid)
+    await _live_call_in_scope(request, p, linkedid)
     if action == "pause":
         return await recorder.pause(linkedid, by=p.username)
     if action == "resume":

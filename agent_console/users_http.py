@@ -45,7 +45,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 AGENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EXTENSION = r"^[0-9]{2,32}$"
 Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]  # a skill's proficiency: the ACD's scale (crm_core.users)
-QueueName = Annotated[str, Field(min_length=1, max_length=64)]
+QueueName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]  # acd.config._QUEUE_NAME
 MIN_PASSWORD = 12  # what an administrator sets for someone else; `cti users create-admin` asks the same
 
 

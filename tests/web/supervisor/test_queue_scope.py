@@ -84,6 +84,9 @@ async def test_an_administrator_assigns_a_supervisor_queues_audited_unknown_ones
         assert r.status_code == 422, r.text
         detail = r.json()["detail"]
         assert detail["field"] == "queues" and "suport, xyz" in detail["message"], detail
+        # Not a queue name at all (a NUL would reach the database): 422 naming the field.
+        r = await admin.patch(f"/api/admin/users/{uid}", json={"queues": ["bill\u0000ing"]})
+        assert r.status_code == 422 and "queues" in r.text, r.text
         # Only supervisors have queues: a manager oversees every one.
         r = await admin.patch(f"/api/admin/users/{listed['mgr1']['id']}", json={"queues": ["billing"]})
         assert r.status_code == 422 and r.json()["detail"]["field"] == "queues", r.text
@@ -375,3 +378,19 @@ async def test_the_database_away_a_supervisor_keeps_the_queues_last_read(site: S
     finally:
         site.engine.db.session = real  # type: ignore[method-assign]
     assert scope.queues == frozenset({"billing"})
+
+
+async def test_a_live_calls_recording_of_another_queue_is_not_controlled(site: Site) -> None:
+    eng = site.engine
+    for linkedid, queue in (("L-s", "support"), ("L-b", "billing")):
+        eng.acd.calls[linkedid] = LiveCall(linkedid=linkedid, caller_channel=f"PJSIP/trunk-{linkedid}",
+                                           caller_number="+8613800000000", queue=queue, status="talking",
+                                           agent_id="1001", answered_at=time.time())
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    async with as_user(site, "sup1") as sup:
+        _forbidden(await sup.get("/api/calls/L-s/recording"), "call L-s", "'support'", "billing")
+        for action in ("pause", "resume", "start"):
+            _forbidden(await sup.post(f"/api/calls/L-s/recording/{action}"), "'support'")
+        assert (await sup.get("/api/calls/L-b/recording")).json()["state"] == "off"
+    async with as_user(site, "admin") as admin:
+        assert (await admin.get("/api/calls/L-s/recording")).json()["state"] == "off"
