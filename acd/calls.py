@@ -119,6 +119,10 @@ class LiveCall:
     consult_channel: str | None = None  # attended transfer: the target's leg, talking to the agent
     consult_target: tuple[str, str] | None = None  # (target kind, target)
     answered_at: float | None = None
+    # The agent's part ended (hang-up, transfer away: ``AcdService.release_agent``), and when the
+    # wrap-up state of the call ended before the form did (the timer, not ready...): its after-call work.
+    ended_at: float | None = None
+    wrap_left_at: float | None = None
     far_end: str | None = None  # outbound: how the customer's leg ended (FarEndResult.result)
     # Whose errand the call is, for the agent's screen: the outbound campaign that called the customer
     # (a preview dial, or a person a progressive or predictive campaign reached), or a callback: a

@@ -55,6 +55,7 @@ class Overflow:
     call_id: str
     from_queue: str
     to_queue: str
+    wait_s: float = 0.0  # the call's stay in ``from_queue`` (docs/kpis.md: a stay's wait)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +84,7 @@ class LimitAction:
     reason: str
     action: LimitKind
     target: str | None = None
+    wait_s: float = 0.0  # the call's stay in ``queue`` until the limit (docs/kpis.md: a stay's wait)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

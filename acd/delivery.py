@@ -175,6 +175,14 @@ class AcdService:
         await cancel_all_and_wait(list(self._tasks), failures="log")
         await self.reconnect.stop()
 
+    async def end_wrap_ups(self) -> None:
+        """The engine stops (after ``stop``): the agents' wrap-ups end now (``Router.end_wrap_ups``),
+        their calls' after-call work with them. Not for an engine fenced off: the node that routes
+        now owns the agents' states."""
+        if not self._stopped:
+            raise RuntimeError("end_wrap_ups is for a stopped ACD: it would offer calls to the agents it frees")
+        await self._run(self.router.end_wrap_ups)
+
     # -- agents ---------------------------------------------------------------------------------
     async def agent_login(self, agent_id: str, skills: Mapping[str, int], queues: Iterable[str], *,
                           phone: AgentPhone | None = None, ready: bool = False,
@@ -341,9 +349,15 @@ class AcdService:
     async def restore_waiting(self, call: LiveCall, *, fresh_timers: bool = False) -> None:
         """A caller that kept waiting while no engine ran waits again at its original place
         (``call.queued_at``); QueueEntered is not published twice. ``fresh_timers``: the queue's
-        timers (overflow, limits) count from now (a call back from an agent, acd.reconnect)."""
+        timers (overflow, limits) count from now (a call back from an agent, acd.reconnect), and so
+        does its wait: a stay in the queue of its own, which QueueEntered opens (docs/kpis.md: its
+        talk is no wait, its queue wait the sum of its stays)."""
         call.status = "queued"
         self.calls[call.linkedid] = call
+        if fresh_timers:
+            await self.bus.publish(QueueEntered(ts=self.clock(), linkedid=call.linkedid, queue=call.queue,
+                                                channel=call.caller_channel, priority=call.priority,
+                                                skills=call.skills, customer_id=call.customer_id))
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
             customer_id=call.customer_id, fresh_timers=fresh_timers))
@@ -448,7 +462,7 @@ class AcdService:
         """The agent's part of the call is over: wrap-up starts."""
         if call.status in ("ended", "gone"):
             return
-        call.status = "ended"
+        call.status, call.ended_at, call.wrap_left_at = "ended", self.clock(), None
         if call.agent_id is not None:
             self.wrapups[(call.agent_id, call.linkedid)] = call
         if self.calls.get(call.linkedid) is call:
@@ -502,6 +516,9 @@ class AcdService:
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
                     queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable))
             case WrapUpEnded():  # the call's after-call work ends with the state (the call log's ACW)
+                wrapping = self.wrapups.get((d.agent_id, linkedid_of(d.call_id)))
+                if wrapping is not None and wrapping.wrap_left_at is None:  # the form's wrapup_s ends here
+                    wrapping.wrap_left_at = d.at
                 await self.bus.publish(AgentWrapUpEnded(ts=d.at, agent_id=d.agent_id, linkedid=linkedid_of(d.call_id),
                                                         reason=d.reason))
             case PhoneReachability():
@@ -550,8 +567,7 @@ class AcdService:
                 call = self.calls.get(d.call_id)
                 if call is not None:
                     await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                     reason="overflow", waited_s=now - call.queued_at,
-                                                     target=d.to_queue))
+                                                     reason="overflow", waited_s=d.wait_s, target=d.to_queue))
                     call.queue = d.to_queue
                     await self._remember_entry(call)
                     await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
@@ -584,7 +600,7 @@ class AcdService:
         call = self.calls.get(d.call_id)
         if call is None:
             return
-        waited = now - call.queued_at
+        waited = d.wait_s  # this stay in the queue (docs/kpis.md), as every QueueLeft says
         action = d.action.value
         if action == "queue":
             await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",

@@ -52,7 +52,8 @@ class AgentWrapUpEnded(Event):
     work ends here (docs/kpis.md). ``reason``: timer (the wrap-up time ran out, also with a
     not-ready reason pending), ready (the agent, or their wrap-up form, made them ready), not_ready
     (they, their form, their dialling out or a supervisor made them not ready), other_call (the call
-    ended while the agent was on another one: no wrap-up state for it). Not a console event: the
+    ended while the agent was on another one: no wrap-up state for it), stopped (the engine stopped
+    cleanly: ``Router.end_wrap_ups``). Not a console event: the
     call logger folds it into the interaction (``crm_core.fold``)."""
 
     agent_id: str

@@ -41,6 +41,7 @@ class AgentEvent(StrEnum):
     CANCEL = "cancel"  # the offer was withdrawn (caller hung up, ring timeout backstop)
     RELEASE = "release"  # one interaction ended while others remain (capacity > 1)
     END = "end"  # the last interaction ended: wrap-up starts
+    IDLE = "idle"  # the last interaction was an offer that never connected: no wrap-up, nothing to do
     WRAP_DONE = "wrap_done"
 
 
@@ -66,6 +67,10 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
     (_A.ON_CALL, _E.CANCEL): _A.ON_CALL,
     (_A.ON_CALL, _E.RELEASE): _A.ON_CALL,
     (_A.ON_CALL, _E.END): _A.WRAP_UP,
+    # The last interaction was an offer that never connected (a capacity > 1 agent whose call ended
+    # while it rang): no conversation, no wrap-up; where an agent with only that offer would go.
+    (_A.ON_CALL, _E.IDLE): _A.AVAILABLE,
+    (_A.ON_CALL, _E.NOT_READY): _A.NOT_READY,  # ... with a reason chosen meanwhile, or "missed"
     (_A.WRAP_UP, _E.WRAP_DONE): _A.AVAILABLE,
     (_A.WRAP_UP, _E.READY): _A.AVAILABLE,  # the agent finished wrap-up early
     (_A.WRAP_UP, _E.NOT_READY): _A.NOT_READY,  # includes "not ready after this call"
@@ -274,6 +279,8 @@ class QueuedCall:
     # Where the caller's present wait started when not at ``enqueued_at``: a call put back in queue
     # after its agent's softphone was lost keeps its place, but its talk was no wait (docs/kpis.md).
     waiting_since: float | None = None
+    # Put back in this queue after an answer (that lost agent): the queue counted its answer already.
+    answered_before: bool = False
 
     @property
     def wait_start(self) -> float:

@@ -60,6 +60,7 @@ from acd.waiting import WaitingCalls
 # fires this much later, only as a backstop for a lost event (a dropped AMI connection).
 RING_GRACE_S = 5.0
 MISSED = "missed"
+_WORKING = (AgentState.ON_CALL, AgentState.WRAP_UP)  # an agent's handle time runs through both
 
 _P = ParamSpec("_P")
 
@@ -301,7 +302,7 @@ class Router:
         entered = min(entered_at, now)
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq,
                           now if fresh_timers else entered, customer_id=customer_id, virtual=virtual,
-                          waiting_since=now if fresh_timers else None)
+                          waiting_since=now if fresh_timers else None, answered_before=fresh_timers)
         self._calls[call_id] = call
         call.need = cfg.steps[0].requirement(call.skills)
         call.epoch += 1
@@ -352,7 +353,10 @@ class Router:
             agent.work_queue, agent.work_since = call.queue, now
         self._fire(agent, AgentEvent.ANSWER, None, now, out)
         wait = now - call.entered_queue_at
-        self._stats_of(call).answered_after(wait)
+        if call.answered_before:  # put back after its agent was lost: this stay's wait adds to its answer's
+            self._stats_of(call).waited_again(wait)
+        else:
+            self._stats_of(call).answered_after(wait)
         if call.ewt_s is not None and call.ewt_at is not None:
             self._stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
@@ -383,6 +387,7 @@ class Router:
             return out
         agent = self._agents[agent_id]
         self._withdraw_offer(call, agent, "error", now, out)
+        self._settle(agent, call, now, out)
         out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))
         if not self._check_limits(call, now, out):
             if not call.armed:
@@ -449,7 +454,7 @@ class Router:
         wait = now - call.entered_queue_at
         if system_failure:
             self._stats_of(call).cut_by_system()
-        else:
+        elif not call.answered_before:  # a caller put back after an answer is an answered call, no abandon
             self._stats_of(call).abandoned_after(wait)
         del self._calls[call_id]
         out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait, system_failure=system_failure))
@@ -516,6 +521,7 @@ class Router:
             return out
         agent = self._agents[agent_id]
         self._withdraw_offer(call, agent, "callback_missed", now, out)
+        self._settle(agent, call, now, out)
         if retry_at is None:
             call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
             self._stats_of(call).left_by_limit()
@@ -525,6 +531,19 @@ class Router:
             call.token += 1  # its entries among the waiting calls are void (a REQUEUEd call looks waiting)
             self._timers.at(max(retry_at, now), timers.PARK, call_id, call.offer_no)
         self._agent_freed(agent, now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def end_wrap_ups(self, now: float) -> list[Decision]:
+        """The engine stops: every agent in wrap-up leaves it now, as its timer would end it
+        (available, or not ready with the reason pending), and the call's after-call work ends with
+        reason "stopped": no engine would say when it ended otherwise. After ``hold_offers``, so an
+        agent freed so is offered nothing."""
+        out, now = self._begin(now)
+        for agent in self._by_rank:
+            if agent.state is AgentState.WRAP_UP:
+                agent.wrap_epoch += 1  # its timer is void
+                self._wrap_done(agent, now, out, why="stopped")
         return out
 
     @_keeps_timer_decisions
@@ -709,7 +728,7 @@ class Router:
         if (cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s
                 and not call.pinned):
             self._stats_of(call).overflowed_out()
-            out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to))
+            out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to, wait_s=waited))
             self._move(call, cfg.overflow_to, now, out)
             return True
         return False
@@ -737,13 +756,14 @@ class Router:
         self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
         call.queue = queue
+        call.answered_before = False  # a stay in another queue: that queue counts its own answer
         self._stats_of(call).entered()
         self._enter_queue(call, self._queues[queue], now, out)
 
     def _limit(self, call: QueuedCall, reason: str, spec: LimitSpec, now: float, out: list[Decision]) -> None:
         self._stats_of(call).left_by_limit()
         out.append(LimitAction(call_id=call.call_id, queue=call.queue, reason=reason, action=spec.action,
-                               target=spec.target))
+                               target=spec.target, wait_s=max(0.0, now - call.entered_queue_at)))
         if spec.action is LimitKind.QUEUE and spec.target is not None:
             self._move(call, spec.target, now, out)
             return
@@ -829,13 +849,23 @@ class Router:
                 connected: bool = False) -> None:
         """After an interaction of an on-call agent ended: wrap-up if none is left. The wrap-up
         belongs to the ``connected`` call that ended (its after-call work, ``WrapUpEnded``); a call
-        that ends while the agent stays on call (capacity > 1) has no wrap-up state of its own."""
+        that ends while the agent stays on call (capacity > 1) has no wrap-up state of its own. An
+        offer that never connected leaves nothing to wrap up: the agent goes where one who only had
+        that offer would (available, or not ready with the reason pending: "missed" for a ring-out)."""
         if agent.state is not AgentState.ON_CALL:
             return
         if agent.load:
             self._fire(agent, AgentEvent.RELEASE, None, now, out)
             if connected:
                 out.append(WrapUpEnded(agent_id=agent.agent_id, call_id=call.call_id, reason="other_call", at=now))
+            return
+        if not connected:
+            reason, agent.not_ready_after_call = agent.not_ready_after_call, None
+            if reason is not None:
+                self._index_remove(agent)
+                self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+            else:
+                self._fire(agent, AgentEvent.IDLE, None, now, out)
             return
         self._fire(agent, AgentEvent.END, None, now, out)
         agent.wrap_call = call.call_id if connected else None
@@ -847,13 +877,14 @@ class Router:
         else:
             self._timers.at(agent.wrap_until, timers.WRAP, agent.agent_id, agent.wrap_epoch)
 
-    def _wrap_done(self, agent: Agent, now: float, out: list[Decision]) -> None:
+    def _wrap_done(self, agent: Agent, now: float, out: list[Decision], why: str = "timer") -> None:
+        """The wrap-up ends on its own (``why``: its timer, or the engine's stop)."""
         agent.wrap_until = None
         if agent.not_ready_after_call is not None:
             reason, agent.not_ready_after_call = agent.not_ready_after_call, None
-            self._fire(agent, AgentEvent.NOT_READY, reason, now, out, wrap_end="timer")
+            self._fire(agent, AgentEvent.NOT_READY, reason, now, out, wrap_end=why)
             return
-        self._fire(agent, AgentEvent.WRAP_DONE, None, now, out)
+        self._fire(agent, AgentEvent.WRAP_DONE, None, now, out, wrap_end=why)
         self._agent_freed(agent, now, out)
 
     # ---- agent side ---------------------------------------------------------------------------
@@ -874,8 +905,9 @@ class Router:
         if new is AgentState.AVAILABLE and old is not AgentState.AVAILABLE:
             self._seq += 1
             agent.idle_since, agent.idle_seq = now, self._seq
-        if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and agent.work_since is not None:
-            # Handle time ends with the wrap-up: the queue's service rate is what estimates use.
+        if old in _WORKING and new not in _WORKING and agent.work_since is not None:
+            # Handle time ends with the wrap-up (or with an offer that never connected, when nothing is
+            # left to wrap up): the queue's service rate is what estimates use.
             if agent.work_queue in self._stats:
                 self._stats[agent.work_queue].handled(now - agent.work_since)
             agent.work_queue = agent.work_since = None

@@ -108,6 +108,11 @@ class QueueStats:
         if wait_s <= self.service_level_s:
             self.answered_within_sl += 1
 
+    def waited_again(self, wait_s: float) -> None:
+        """An answered call put back in queue (its agent lost) was answered again after ``wait_s``:
+        one answered call still, whose wait is the sum of its stays (docs/kpis.md)."""
+        self.wait_answered_s += wait_s
+
     def abandoned_after(self, wait_s: float) -> None:
         self.abandoned += 1
         self.wait_abandoned_s += wait_s

@@ -154,6 +154,7 @@ class VirtualHold:
             return False
         try:
             await self.acd.decide(lambda now: self.acd.router.hold_virtually(linkedid, now))
+            stay_from = self.acd.router.call(linkedid).entered_queue_at  # QueueLeft.waited_s: this stay
         except AcdError as err:
             log.info("virtual hold: %s could not go virtual: %s", linkedid, err.message)
             return False
@@ -166,7 +167,7 @@ class VirtualHold:
         await self.store.save(entry)
         now = self.acd.clock()
         await self.acd.bus.publish(QueueLeft(ts=now, linkedid=linkedid, queue=call.queue, reason="virtual_hold",
-                                             waited_s=now - call.queued_at))
+                                             waited_s=max(0.0, now - stay_from)))
         return True
 
     # -- web requests ---------------------------------------------------------------------------

@@ -70,7 +70,6 @@ class EngineDesk:
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self.queue_login = QueueLogin(acd, db, phone_of=self._phone_of)
-        self._wrap_started: dict[str, float] = {}
 
     def _phone_of(self, agent_id: str, user: User) -> AgentPhone:
         """The phone the ACD rings for ``agent_id``: a run-time override, else the CRM user's
@@ -235,11 +234,10 @@ class EngineDesk:
         except DatabaseUnavailable:
             await self.journal.submit("wrapup", wrapups.wrapup_key(agent_id, call.linkedid), w)
             result["pending"] = True  # journaled: the case and callback are made when the database is back
-        started = self._wrap_started.pop(call_id, call.answered_at or now)
         await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
                                           disposition=wrap.disposition, notes=wrap.notes,
                                           resolved_first_contact=resolved, case_id=result["case_id"],
-                                          wrapup_s=max(0.0, now - started), queue=call.queue or None))
+                                          wrapup_s=_after_call_work(call, now), queue=call.queue or None))
         self.acd.wrapped_up(agent_id, call.linkedid)
         await self.bus.publish(AgentCallUpdate(ts=now, agent_id=agent_id, linkedid=call.linkedid, status="closed",
                                                direction=call.direction, peer_number=call.caller_number,
@@ -395,6 +393,14 @@ def _check_reason(field: str, reason: str) -> None:
     if reason not in {c for c, _ in REASONS}:
         raise InvalidInput(field, f"{reason!r} is not a not-ready reason you can choose "
                                   f"({', '.join(c for c, _ in REASONS)})")
+
+
+def _after_call_work(call: LiveCall, now: float) -> float:
+    """The call's after-call work as the form ends it (docs/kpis.md): from the agent's end of the call
+    to the form, or to the end of their wrap-up state when that came first (no talk in it)."""
+    start = call.ended_at if call.ended_at is not None else now
+    end = min(now, call.wrap_left_at) if call.wrap_left_at is not None else now
+    return max(0.0, end - start)
 
 
 def _call_view(call: LiveCall) -> CallView:

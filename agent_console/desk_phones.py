@@ -82,6 +82,9 @@ class DeskPhoneLocks:
         self._locks, self._holders = locks, holders
         self.endpoints = desk_endpoints(endpoint_count)
         self._span = (1001, 1000 + endpoint_count)
+        # The endpoints the CRM says are locked, as last read: their refused logins are expected
+        # (the phone retries), not counted as failed logins (cti.security).
+        self.locked: frozenset[str] = frozenset()
 
     async def refresh(self, phones: Iterable[str | None]) -> None:
         """After an administrator's change to users holding ``phones`` (before and after the change):
@@ -92,6 +95,7 @@ class DeskPhoneLocks:
             return
         try:
             locked = locked_endpoints(await self._holders(), self.endpoints)
+            self.locked = locked
             for endpoint in sorted(wanted):
                 if endpoint in locked:
                     await self._locks.lock(endpoint)
@@ -105,6 +109,7 @@ class DeskPhoneLocks:
     async def sync(self) -> None:
         """Lock exactly the endpoints the CRM says (at the start and when AMI comes back)."""
         locked = locked_endpoints(await self._holders(), self.endpoints)
+        self.locked = locked
         await self._locks.lock_only(locked, self._span)
         log.info("desk phones: %d locked (deactivated users)%s", len(locked),
                  f": {', '.join(sorted(locked))}" if locked else "")

@@ -26,7 +26,7 @@ from agent_console.security import (
 )
 from crm_core.errors import InvalidField
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
-from crm_core.feed_ring import Feed, parse_cursor
+from crm_core.feed_ring import CursorAhead, Feed, parse_cursor
 from crm_core.schemas import MAX_ID
 from crm_core.webhooks import WebhookDispatcher
 
@@ -55,6 +55,13 @@ def _cursor(value: str | None, name: str) -> int | None:
         raise InvalidField(name, str(err)) from None
 
 
+async def _gap(feed: Feed, after: int | None, name: str) -> dict[str, str] | None:
+    try:
+        return await feed.gap(after)
+    except CursorAhead as err:
+        raise InvalidField(name, str(err)) from None
+
+
 def _types(value: str | None) -> frozenset[str] | None:
     if not value:
         return None
@@ -79,8 +86,9 @@ def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[Sec
     async def events_page(since: str | None = Query(None), limit: int = Query(500, ge=1, le=5000),
                           types: str | None = Query(None), _who: str = Depends(reader)) -> Response:
         after = _cursor(since, "since") or 0
-        rows = await feed.page(after, limit, _types(types))
-        gap = await feed.gap(after)
+        wanted = _types(types)
+        gap = await _gap(feed, after, "since")
+        rows = await feed.page(after, limit, wanted)
         last = str(rows[-1][0]) if rows else str(after)
         head = (f'{{"v":{SCHEMA_VERSION},"cursor":"{last}","gap":{json.dumps(gap)},'
                 f'"more":{"true" if len(rows) == limit else "false"},"events":[')
@@ -90,11 +98,11 @@ def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[Sec
     async def events_stream(request: Request, since: str | None = Query(None), types: str | None = Query(None),
                             _who: str = Depends(reader)) -> StreamingResponse:
         # EventSource sends Last-Event-ID itself when it reconnects; an explicit since= wins.
-        after = _cursor(since, "since")
+        after, name = _cursor(since, "since"), "since"
         if after is None:
-            after = _cursor(request.headers.get("last-event-id"), "Last-Event-ID")
+            after, name = _cursor(request.headers.get("last-event-id"), "Last-Event-ID"), "Last-Event-ID"
         wanted = _types(types)
-        gap = await feed.gap(after)
+        gap = await _gap(feed, after, name)
 
         async def frames() -> AsyncIterator[str]:
             yield "retry: 2000\n\n"

@@ -15,6 +15,7 @@ from agent_console.security import (
     COOKIE_NAME,
     ConsoleAuth,
     Principal,
+    _refuse,
     address_key,
     authenticate,
     client_address,
@@ -39,9 +40,22 @@ class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
-class LoginResult(BaseModel):
-    token: str
-    expires_at: float
+_EXPIRES = ("When this token expires (epoch seconds) unless renewed before: the idle timeout "
+            "(web.session_idle_min) from its issue, never past session_ends_at.")
+_ENDS = ("When the session ends whatever the renewals (epoch seconds): the password login plus "
+         "web.session_max_hours. After it, log in again.")
+
+
+class Renewed(BaseModel):
+    token: str = Field(description="The session's new token (also set as the cookie when the request "
+                                   "came with the cookie). The old one stays valid until its own expiry.")
+    expires_at: float = Field(description=_EXPIRES)
+    session_ends_at: float = Field(description=_ENDS)
+    idle_timeout_s: float = Field(description="How long a token lives without a renewal (web.session_idle_min).")
+    server_time: float = Field(description="The server's clock (epoch seconds), to read the times above with.")
+
+
+class LoginResult(Renewed):
     principal: p.AgentView
     redirect: str = Field(description="Where the browser goes next: / for agents, /wallboard for supervisors "
                                       "and administrators (who can still open / when they take calls).")
@@ -52,6 +66,10 @@ class SessionState(BaseModel):
     principal: p.AgentView | None = None
     tz: str = Field("UTC", description="The call center's time zone (IANA): the pages show every time in "
                                        "it, as the reports count days in it.")
+    expires_at: float | None = Field(None, description=_EXPIRES)
+    session_ends_at: float | None = Field(None, description=_ENDS)
+    idle_timeout_s: float | None = Field(None, description="How long a token lives without a renewal.")
+    server_time: float | None = Field(None, description="The server's clock (epoch seconds).")
 
 
 class Ok(BaseModel):
@@ -135,10 +153,33 @@ def build_router(console: ConsoleParts) -> APIRouter:
             raise InvalidCredentials("wrong username or password")
         auth.throttle.succeeded(body.username, addr)
         token, exp = auth.signer.issue(who)
-        response.set_cookie(COOKIE_NAME, token, max_age=int(auth.signer.ttl_s), httponly=True, samesite="strict",
-                            secure=auth.secure_cookie, path="/")
-        return LoginResult(token=token, expires_at=exp, principal=await _view(request, who),
+        _set_cookie(response, token, exp)
+        return LoginResult(token=token, expires_at=exp, session_ends_at=auth.signer.ends_at(token),
+                           idle_timeout_s=auth.signer.ttl_s, server_time=auth.signer.clock(),
+                           principal=await _view(request, who),
                            redirect="/" if who.role == "agent" else "/wallboard")
+
+    def _set_cookie(response: Response, token: str, exp: float) -> None:
+        response.set_cookie(COOKIE_NAME, token, max_age=max(1, int(exp - auth.signer.clock())), httponly=True,
+                            samesite="strict", secure=auth.secure_cookie, path="/")
+
+    @r.post("/api/auth/renew", response_model=Renewed, tags=["auth"],
+            responses={401: {"model": ErrorBody, "description": "No live session: expired (idle or past its "
+                                                               "absolute limit), logged out, user deactivated"},
+                       403: {"model": ErrorBody, "description": "Cookie sent from another origin"}})
+    async def renew(request: Request, response: Response, who: Principal = Depends(current_principal)) -> Renewed:
+        """A new token for the live session, without the password: it expires the idle timeout from now,
+        never after the session's absolute end (``session_ends_at``, set at the password login). The
+        request passes the checks of any other (user active, session not ended)."""
+        token, source = token_of(request)
+        try:
+            new, exp = auth.signer.renew(token or "")
+        except NotAuthenticated as err:  # reached its absolute end between the check and now
+            raise _refuse(request, err) from None
+        if source == "cookie":
+            _set_cookie(response, new, exp)
+        return Renewed(token=new, expires_at=exp, session_ends_at=auth.signer.ends_at(new),
+                       idle_timeout_s=auth.signer.ttl_s, server_time=auth.signer.clock())
 
     @r.post("/api/auth/logout", response_model=Ok, tags=["auth"])
     async def logout(request: Request, response: Response, who: Principal = Depends(current_principal)) -> Ok:
@@ -158,7 +199,10 @@ def build_router(console: ConsoleParts) -> APIRouter:
             who = await authenticate(request)
         except NotAuthenticated:
             return SessionState(authenticated=False, tz=console.tz)
-        return SessionState(authenticated=True, principal=await _view(request, who), tz=console.tz)
+        token = token_of(request)[0] or ""
+        return SessionState(authenticated=True, principal=await _view(request, who), tz=console.tz,
+                            expires_at=auth.signer.expires_at(token), session_ends_at=auth.signer.ends_at(token),
+                            idle_timeout_s=auth.signer.ttl_s, server_time=auth.signer.clock())
 
     @r.get("/api/me", response_model=p.AgentView, tags=["auth"])
     async def me(request: Request, who: Principal = Depends(current_principal)) -> p.AgentView:

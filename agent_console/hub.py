@@ -11,7 +11,9 @@
   reconnects and gets a fresh ``hello``) instead of stalling the bus or other agents.
 * Sessions: each connection re-checks its session (user active, not logged out; shared through the
   database) on every client frame and every ``ConsoleAuth.recheck_s``; a logout or deactivation
-  in this process closes the user's socket at once (4001 ``bye{reason: logged_out}``).
+  in this process closes the user's socket at once (4001 ``bye{reason: logged_out}``). A socket
+  closes when its token expires (``session_expired``) unless a ``reauth`` frame handed it the
+  session's renewed token (``POST /api/auth/renew``), whose expiry it then follows.
 * Offers: when the event carries no pop the hub asks its PopSource, waiting at most
   ``pop_timeout_s``; after that the offer goes out with a placeholder pop and a ``pop`` frame
   follows when the CRM answers.
@@ -160,6 +162,8 @@ class _Conn:
     tokens: float = 0.0
     refill_at: float = 0.0
     token: str = ""
+    expiry: asyncio.TimerHandle | None = None  # closes the socket when its token expires
+    ended: Callable[[str], None] | None = None  # what the auth's socket registry calls
 
 
 def _offer_frame(offer: p.OfferView) -> str:
@@ -417,29 +421,49 @@ class AgentHub:
         conn = _Conn(ws, who, Outbox(ws, self.queue_size), tokens=self.burst, refill_at=self.clock(), token=token)
         self.conns[agent_id] = conn
         conn.out.put(hello_frame)
-        expiry = None
         if expires_at is not None:
-            expiry = asyncio.get_running_loop().call_later(max(0.0, expires_at - self.clock()), self._close, conn,
-                                                           CLOSE_LOGGED_OUT, "session_expired")
+            self._expire_at(conn, expires_at)
         unregister = None
         if self.auth is not None:
             def _ended(reason: str) -> None:
                 self._close(conn, CLOSE_LOGGED_OUT, "logged_out")
 
+            conn.ended = _ended
             unregister = self.auth.register_socket(who.user_id, _ended, token)
         try:
             await self._reader(conn)
         finally:
             if unregister is not None:
                 unregister()
-            if expiry is not None:
-                expiry.cancel()
+            if conn.expiry is not None:
+                conn.expiry.cancel()
             if self.conns.get(agent_id) is conn:
                 del self.conns[agent_id]
             if conn.closing is None:
                 conn.closing = 1000
                 conn.out.cancel()
             await conn.out.wait()
+
+    def _expire_at(self, conn: _Conn, expires_at: float) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        conn.expiry = asyncio.get_running_loop().call_later(max(0.0, expires_at - self.clock()), self._close, conn,
+                                                            CLOSE_LOGGED_OUT, "session_expired")
+
+    async def _reauth(self, conn: _Conn, msg: p.Reauth) -> str:
+        """The socket goes on under the session's renewed token (its expiry and re-checks follow it)."""
+        if self.auth is None:
+            return p.AckFrame(ref=msg.ref, action=msg.type).model_dump_json()
+        try:
+            expires_at = await self.auth.adopt(conn.who.user_id, msg.token)
+        except NotAuthenticated as err:  # the socket keeps the token it has (and closes at its expiry)
+            return p.ErrorFrame(code=NotAuthenticated.code, message=err.message, field="token",
+                                ref=msg.ref).model_dump_json()
+        conn.token = msg.token
+        self._expire_at(conn, expires_at)
+        if conn.ended is not None:
+            self.auth.retoken_socket(conn.ended, msg.token)
+        return p.AckFrame(ref=msg.ref, action=msg.type, result={"expires_at": expires_at}).model_dump_json()
 
     def _allow(self, conn: _Conn) -> bool:
         now = self.clock()
@@ -466,12 +490,14 @@ class AgentHub:
                 except NotAuthenticated:
                     self._close(conn, CLOSE_LOGGED_OUT, "logged_out")
                     return
-            reply = await self.handle_frame(conn.who, raw, allowed=self._allow(conn))
+            reply = await self.handle_frame(conn.who, raw, allowed=self._allow(conn), conn=conn)
             if reply is not None:
                 self._send(conn.who.agent_id or "", reply)
 
-    async def handle_frame(self, who: Principal, raw: str | bytes, *, allowed: bool = True) -> str | None:
-        """One client frame -> the frame to answer with (ack, error, pong, hello)."""
+    async def handle_frame(self, who: Principal, raw: str | bytes, *, allowed: bool = True,
+                           conn: _Conn | None = None) -> str | None:
+        """One client frame (from ``conn``, when a socket's) -> the frame to answer with (ack, error, pong,
+        hello)."""
         try:
             msg = p.parse_client_frame(raw)
         except p.FrameError as err:
@@ -483,6 +509,11 @@ class AgentHub:
             return p.Pong(ref=msg.ref, server_time=self.clock()).model_dump_json()
         if isinstance(msg, p.SnapshotRequest):
             return (await self.hello(who)).model_dump_json()
+        if isinstance(msg, p.Reauth):
+            if conn is None:
+                return p.ErrorFrame(code="invalid_input", message="reauth: only on the websocket", field="type",
+                                    ref=msg.ref).model_dump_json()
+            return await self._reauth(conn, msg)
         try:
             result = await self.service.act(who, msg)
         except CtiError as err:

@@ -52,7 +52,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "auth.login": PUBLIC,
     "ops.health": PUBLIC,
     "ops.metrics": PUBLIC,  # Prometheus scrape: behind its own bearer token (metrics.token), not a session
-    "session.self": ALL,  # who am I, log out
+    "session.self": ALL,  # who am I, renew the session, log out
     "agent.desk": ALL,  # own state, queues, calls, wrap-up, callbacks (needs an agent id; calls: own only)
     "customers.read": ALL,  # agents: history without other agents' notes
     "customers.write": ALL,  # create (with phone numbers); name, company, e-mails, tags, notes...
@@ -97,6 +97,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "ops.health",
     ("GET", "/metrics"): "ops.metrics",
     ("POST", "/api/auth/logout"): "session.self",
+    ("POST", "/api/auth/renew"): "session.self",
     ("GET", "/api/me"): "session.self",
     ("GET", "/api/agent/snapshot"): "agent.desk",
     ("POST", "/api/agent/state"): "agent.desk",

@@ -39,6 +39,14 @@ class SnapshotRequest(_Msg):
     type: Literal["snapshot"]
 
 
+class Reauth(_Msg):
+    """The session's renewed token (``POST /api/auth/renew``): this socket lives on under it instead of
+    closing when the token it was opened with expires. It must be a live token of the same user."""
+
+    type: Literal["reauth"]
+    token: str = Field(min_length=1, max_length=4096)
+
+
 class QueuesFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     queues: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=64)
@@ -211,12 +219,12 @@ class WrapUp(_CallMsg, WrapUpFields):
 
 
 ClientMessage = Annotated[
-    Ping | SnapshotRequest | QueuesLogin | QueuesLogout | Ready | NotReady | Hangup | Hold | Resume | Transfer
+    Ping | SnapshotRequest | Reauth | QueuesLogin | QueuesLogout | Ready | NotReady | Hangup | Hold | Resume | Transfer
     | CancelConsult | Conference | CallAttributes | Dial | Dtmf | WrapUp,
     Field(discriminator="type"),
 ]
 CLIENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = ("ping", "snapshot", "queues_login", "queues_logout", "ready", "not_ready", "hangup", "hold",
+CLIENT_TYPES = ("ping", "snapshot", "reauth", "queues_login", "queues_logout", "ready", "not_ready", "hangup", "hold",
                 "resume", "transfer", "cancel_consult", "conference", "call_attributes", "dial", "dtmf", "wrap_up")
 
 

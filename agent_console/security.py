@@ -2,9 +2,13 @@
 
 Tokens are stateless, signed with HMAC-SHA256 under ``settings.web.session_secret``:
 ``v1.<base64url(json payload)>.<base64url(mac)>``; the payload holds the principal, a random
-session id ``sid``, ``iat`` and ``exp``. A signature is not enough: every request (and every
-websocket, on each message and every ``recheck_s``) also asks the ``SessionStore`` whether the user
-is still active and the token was issued after the user's sessions were last ended. Logout and
+session id ``sid``, ``iat`` and ``exp``, and ``auth``: when the password was given. A token lives
+``ttl_s`` (``web.session_idle_min``); ``TokenSigner.renew`` gives a live one a successor of the same
+session (same ``sid`` and ``auth``) that lives ``ttl_s`` more, never past ``auth + max_s``
+(``web.session_max_hours``): after that only the password opens a new session. A signature is not
+enough: every request (and every websocket, on each message and every ``recheck_s``) also asks the
+``SessionStore`` whether the user is still active and the session began (``auth``) after the user's
+sessions were last ended. Logout and
 deactivation end all of a user's sessions in the database, so every node sees it, and close that
 user's sockets in this process at once (other nodes' sockets close at their next check). The
 browser gets the token in an HttpOnly, SameSite=Strict cookie; API clients send
@@ -52,7 +56,8 @@ Role = Literal["agent", "supervisor", "manager", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 log = logging.getLogger(__name__)
 COOKIE_NAME = "cti_session"
-DEFAULT_TTL_S = 8 * 3600.0
+DEFAULT_TTL_S = 60 * 60.0  # idle timeout: a token not renewed within it expires (web.session_idle_min)
+DEFAULT_MAX_S = 12 * 3600.0  # absolute: no renewal reaches past the login plus this (web.session_max_hours)
 WS_POLICY_VIOLATION = 1008  # RFC 6455 close code used when a websocket is refused for auth
 STAFF: frozenset[str] = frozenset({"supervisor", "manager", "admin"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -128,13 +133,16 @@ def _unb64(text: str) -> bytes:
 
 @dataclass
 class TokenSigner:
-    """Issues and verifies ``v1`` tokens; keeps this process's revocations until they expire."""
+    """Issues, renews and verifies ``v1`` tokens; keeps this process's revocations until they expire.
+
+    ``ttl_s`` is the idle timeout (a token's own life), ``max_s`` the session's absolute limit."""
 
     secret: SecretStr | str | bytes
     ttl_s: float = DEFAULT_TTL_S
     clock: Callable[[], float] = time.time
+    max_s: float = DEFAULT_MAX_S
     _revoked: dict[str, float] = field(default_factory=dict)
-    # Tokens whose signature and body this signer has checked: token -> (principal, iat, exp, sid).
+    # Tokens whose signature and body this signer has checked: token -> (principal, auth, exp, sid).
     # A token is immutable, so an open websocket's re-checks (every ``recheck_s`` and on every
     # client frame) skip the MAC, base64 and JSON; expiry and revocation are checked every time.
     _verified: dict[str, tuple[Principal, float, float, str]] = field(default_factory=dict)
@@ -149,13 +157,30 @@ class TokenSigner:
         return _b64(hmac.new(self._key(), b"v1." + body.encode(), hashlib.sha256).digest())
 
     def issue(self, p: Principal) -> tuple[str, float]:
-        """A new token for ``p`` and its expiry time (epoch seconds)."""
+        """A new session's token for ``p`` (a password login) and its expiry time (epoch seconds)."""
         now = self.clock()
-        exp = now + self.ttl_s
-        payload = {"sid": secrets.token_urlsafe(12), "uid": p.user_id, "usr": p.username, "role": p.role,
-                   "aid": p.agent_id, "name": p.display_name, "iat": now, "exp": exp}
+        return self._sign(p, secrets.token_urlsafe(12), now, now)
+
+    def _sign(self, p: Principal, sid: str, auth: float, now: float) -> tuple[str, float]:
+        exp = min(now + self.ttl_s, auth + self.max_s)
+        payload = {"sid": sid, "uid": p.user_id, "usr": p.username, "role": p.role,
+                   "aid": p.agent_id, "name": p.display_name, "iat": now, "auth": auth, "exp": exp}
         body = _b64(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
         return f"v1.{body}.{self._mac(body)}", exp
+
+    def renew(self, token: str) -> tuple[str, float]:
+        """A successor of a live ``token``: the same session (``sid``, login time), expiring ``ttl_s``
+        from now but never after the login plus ``max_s``. NotAuthenticated for a token that is not
+        live (bad, expired, revoked) or whose session has reached its absolute limit."""
+        who, auth, _, sid = self._live(token)
+        now = self.clock()
+        if auth + self.max_s <= now:
+            raise NotAuthenticated("session expired")
+        return self._sign(who, sid, auth, now)
+
+    def ends_at(self, token: str) -> float:
+        """When the session of a live ``token`` ends whatever the renewals: its login plus ``max_s``."""
+        return self.verify_session(token)[1] + self.max_s
 
     def _payload(self, token: str) -> dict[str, Any]:
         parts = token.split(".")
@@ -176,7 +201,13 @@ class TokenSigner:
         return self.verify_session(token)[0]
 
     def verify_session(self, token: str) -> tuple[Principal, float]:
-        """The principal and the token's issue time."""
+        """The principal and when its session began (the password login; renewals keep it), which
+        the session cutoffs are compared with: a renewal never outlives a logout."""
+        who, auth, _, _ = self._live(token)
+        return who, auth
+
+    def _live(self, token: str) -> tuple[Principal, float, float, str]:
+        """Principal, login time, expiry and session id of a token that is valid now."""
         known = self._verified.get(token)
         if known is None:
             known = self._check(token)
@@ -186,19 +217,20 @@ class TokenSigner:
                 if len(self._verified) >= _VERIFIED_MAX:  # that many live sessions: start over
                     self._verified.clear()
             self._verified[token] = known
-        who, iat, exp, sid = known
+        exp, sid = known[2], known[3]
         if exp <= self.clock():
             self._verified.pop(token, None)
             raise NotAuthenticated("session expired")
         if sid in self._revoked:
             raise NotAuthenticated("session ended")
-        return who, iat
+        return known
 
     def _check(self, token: str) -> tuple[Principal, float, float, str]:
         """Signature and body of a token not seen yet (its expiry and revocation are the caller's)."""
         payload = self._payload(token)
         try:
             exp, iat = float(payload.get("exp", 0)), float(payload.get("iat", 0))
+            auth = float(payload.get("auth", iat))  # tokens from before renewal existed: their issue
             # The MAC proved the body ours: the role is one ``issue`` wrote, taken as it is.
             who = Principal(user_id=int(payload["uid"]), username=str(payload["usr"]),
                             role=cast(Role, payload.get("role")),
@@ -207,7 +239,7 @@ class TokenSigner:
             raise NotAuthenticated("malformed token") from None
         if who.role not in ROLES:
             raise NotAuthenticated("malformed token")
-        return who, iat, exp, str(payload.get("sid"))
+        return who, auth, exp, str(payload.get("sid"))
 
     def expires_at(self, token: str) -> float:
         """Expiry time of a token already verified (0 for a malformed one)."""
@@ -224,7 +256,12 @@ class TokenSigner:
             return
         now = self.clock()
         self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
-        self._revoked[str(payload.get("sid"))] = float(payload.get("exp", now))
+        # Until the last moment any renewal of this session could live (its tokens share the sid).
+        try:
+            until = float(payload.get("auth", payload.get("iat", now))) + self.max_s
+        except (TypeError, ValueError):
+            until = now + self.max_s
+        self._revoked[str(payload.get("sid"))] = max(until, float(payload.get("exp", now) or now))
 
 
 # -- FastAPI wiring ----------------------------------------------------------------------------
@@ -245,11 +282,13 @@ class ConsoleAuth:
     _watched: WatchedSockets | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Any, *, ttl_s: float = DEFAULT_TTL_S,
-                      throttle: LoginThrottle | None = None, sessions: SessionStore | None = None) -> ConsoleAuth:
-        public = settings.web.public_url or ""
-        proxies = frozenset(getattr(settings.web, "trusted_proxies", None) or ())
-        return cls(signer=TokenSigner(settings.web.session_secret, ttl_s=ttl_s),
+    def from_settings(cls, settings: Any, *, throttle: LoginThrottle | None = None,
+                      sessions: SessionStore | None = None) -> ConsoleAuth:
+        web = settings.web
+        public = web.public_url or ""
+        proxies = frozenset(getattr(web, "trusted_proxies", None) or ())
+        signer = TokenSigner(web.session_secret, ttl_s=web.session_idle_min * 60, max_s=web.session_max_hours * 3600)
+        return cls(signer=signer,
                    throttle=throttle or LoginThrottle(), secure_cookie=public.startswith("https://"),
                    sessions=sessions, trusted_proxies=proxies,
                    origins=frozenset({urlsplit(public).netloc} if public else ()))
@@ -263,6 +302,19 @@ class ConsoleAuth:
             if problem is not None:
                 raise NotAuthenticated(problem)
         return who
+
+    async def adopt(self, user_id: int, token: str) -> float:
+        """An open socket of ``user_id`` is handed ``token`` (the session renewed): its expiry, once it
+        passed ``check`` and is that user's; else NotAuthenticated."""
+        who = await self.check(token)
+        if who.user_id != user_id:
+            raise NotAuthenticated("the token is another user's")
+        return self.signer.expires_at(token)
+
+    def retoken_socket(self, close: Callable[[str], None], token: str) -> None:
+        """The periodic re-check of the socket registered with ``close`` uses ``token`` from now on."""
+        if self._watched is not None and close in self._watched:
+            self._watched.add(token, close)
 
     def session_checks(self) -> SessionChecks | None:
         """The database part of ``check``, asked together with the checks of the same loop turn."""

@@ -93,7 +93,11 @@ class WatchedSockets:
     def __len__(self) -> int:
         return len(self._tokens)
 
+    def __contains__(self, close: object) -> bool:
+        return close in self._tokens
+
     def add(self, token: str, close: Callable[[str], None]) -> None:
+        """Watch a socket (or, for one watched already, its renewed session's ``token`` from now on)."""
         self._tokens[close] = token
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())

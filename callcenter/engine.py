@@ -66,6 +66,7 @@ from crm_core.case_feed import CaseHistoryFollower
 from crm_core.db import Database
 from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
+from crm_core.events import CustomerChanged
 from crm_core.feed import EventFeed, Feed
 from crm_core.recorder import RECORD_PREDIAL_CONTEXT, Recorder, RecordingStore
 from crm_core.screenpop import SqlPopSource
@@ -250,13 +251,15 @@ class Engine:
                                      grace_s=self.acd.actions.routing.outbound.drop_grace_s,
                                      pbx_up=lambda: self.ami.client.connected)
         self.campaign_preview = CampaignPreview(self.dialer)
-        self.auth_failures = watch_auth_failures(self.bus, settings.sip)  # refused SIP logins -> alarm
+        # Refused SIP logins -> alarm; not those of the desk phones we locked (their users deactivated).
+        self.auth_failures = watch_auth_failures(self.bus, settings.sip, locked=lambda: self.desk_phones.locked)
         # Virtual hold: callers keep their place without staying on the line (docs/callbacks.md).
         self.vhold_store = SqlVirtualHoldStore(self.db, journal=settings.state_dir / "virtual-hold-journal.jsonl")
         self.virtual_hold = VirtualHold(self.acd, self.acd_config.virtual_hold, self.vhold_store)
         # Callers by number: a look-up younger than CALLER_FRESH_S is answered from memory (any
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
+        self.bus.subscribe(CustomerChanged, self.directory.customer_changed, name="crm.caller_ids")
         self.agi = FastAgiServer(settings, routes={
             # The ACD's queue entry and the recording's file ride in the IVR's hand-off: one action per
             # call; an agent free then is rung through the IVR's session (_hold_line).
@@ -303,6 +306,8 @@ class Engine:
         self._metrics_task: asyncio.Task[None] | None = None
         if web:
             pops = SqlPopSource(self.db, self.logger)
+            # An edited customer's recent cards (what outage pops show) are read again.
+            self.bus.subscribe(CustomerChanged, pops.customer_changed, name="crm.pop_cards")
             self.acd.pop_builder = pops.build_pop  # a transferred call's pop: the customer and the note
             logins = SqlUserStore(self.db)
             self.app = create_app(settings, users=logins, desk=self.desk,
@@ -580,6 +585,9 @@ class Engine:
             ("the heartbeat", self.heartbeat.stop),
             ("the dialplan watch", self.dialplan.stop),
             ("the ACD", self.acd.stop),  # first of the services: it offers nothing more
+            # The consoles are gone (the web server first): a wrap-up under way ends now, in the call
+            # log's after-call work and in the agent state history alike (docs/kpis.md).
+            ("the agents' wrap-ups", self._end_wrap_ups),
             ("virtual hold", self.virtual_hold.stop),
             ("the dialer", self.dialer.stop),
             ("the console phones' credentials", self._revoke_phones),
@@ -603,6 +611,12 @@ class Engine:
             ("the routing lease", self._release_lease),
             ("the database", self.db.dispose),
         ]
+
+    async def _end_wrap_ups(self) -> None:
+        if self.fenced.is_set():
+            log.info("wrap-ups under way left to the node that routes now")
+            return
+        await self.acd.end_wrap_ups()
 
     async def _revoke_phones(self) -> None:
         if self.fenced.is_set():

@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from crm_core.calllog_rows import STORED, Work, interaction_row, segment_row, stored_events
 from crm_core.db import Database
 from crm_core.event_keys import event_key, masked
 from crm_core.fold import JOURNEY_EVENTS, Folded, fold_keyed
+from crm_core.journal import error_text
 from crm_core.outbox import Outbox, SyncPolicy
 from crm_core.phones import known_e164
 from crm_core.unhanded import Unhanded
@@ -98,6 +101,8 @@ class CallLogger:
         self._idle = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._check_customers = False  # the last write broke a constraint: look the customers up
+        self._customers_gone: set[int] = set()  # customers calls named that the database lacks
         self.db_available = True
         self.stats = {"events": 0, "duplicates": 0, "written": 0, "batches": 0, "write_failures": 0,
                       "replayed": 0}
@@ -346,9 +351,11 @@ class CallLogger:
                 for linkedid in batch:
                     self._dirty.setdefault(linkedid, 0.0)
                 self.stats["write_failures"] += 1
+                # A broken constraint: the next try looks the calls' customers up (see Work).
+                self._check_customers = isinstance(err, IntegrityError)
                 if self.db_available:
-                    log.warning("call log: database write failed (%s: %s); %d calls wait in the outbox",
-                                type(err).__name__, str(err)[:200], len(self._dirty))
+                    log.warning("call log: database write failed (%s); %d calls wait in the outbox",
+                                error_text(err), len(self._dirty))
                 self.db_available = False
                 self._room.set()
                 self._inflight = set()
@@ -356,6 +363,7 @@ class CallLogger:
                 backoff = min(backoff * 2, self.retry_max_s)
                 continue
             self._inflight = set()
+            self._check_customers = False
             if not self.db_available:
                 log.info("call log: database is back; catching up with %d calls", len(self._dirty))
             self.db_available = True
@@ -430,7 +438,15 @@ class CallLogger:
             if e164:
                 work.wanted.setdefault(e164, []).append(lid)
         if folded:
+            work.check_customers = self._check_customers
+            for row in (*work.new.values(), *work.old.values()):
+                if row["customer_id"] in self._customers_gone:
+                    row["customer_id"] = None
             done = await self.db.run(work.write)
+            for lid, customer_id in done.gone.items():
+                log.warning("call log: call %s: customer %s does not exist (deleted, or the database was restored "
+                            "from an older backup): logged without it", lid, customer_id)
+                self._customers_gone.add(customer_id)
             for lid, db_id in done.ids.items():
                 calls[lid].db_id = db_id
             for lids in work.wanted.values():

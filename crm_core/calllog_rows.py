@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from crm_core.fold import Folded, FoldedSegment
-from crm_core.models import CustomerPhone, Interaction, Segment
+from crm_core.models import Customer, CustomerPhone, Interaction, Segment
 from cti.events import Event, from_wire
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ STORED = select(_I.c.id, _I.c.linkedid, _I.c.events, _I.c.customer_id).where(
     _I.c.linkedid.in_(bindparam("lids", expanding=True)))
 _OWNERS = select(CustomerPhone.__table__.c.e164, CustomerPhone.__table__.c.customer_id).where(
     CustomerPhone.__table__.c.e164.in_(bindparam("numbers", expanding=True)))
+_CUSTOMERS = select(Customer.__table__.c.id).where(Customer.__table__.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(_I).returning(_I.c.id, _I.c.linkedid)
 _INSERT_SEGMENTS = insert(_S)
 _DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id.in_(bindparam("ids", expanding=True)))
@@ -56,6 +57,7 @@ def _update(columns: Iterable[str]) -> Any:
 class Written:
     ids: dict[str, int] = field(default_factory=dict)  # new interactions' ids
     customers: dict[str, int] = field(default_factory=dict)  # callers matched on their number
+    gone: dict[str, int] = field(default_factory=dict)  # calls logged without a customer that does not exist
 
 
 @dataclass(eq=False)
@@ -67,6 +69,9 @@ class Work:
     old: dict[str, dict[str, Any]]  # linkedid -> interaction row to update (b_id: its id)
     segments: dict[str, list[dict[str, Any]]]  # linkedid -> segment rows (interaction_id filled here)
     wanted: dict[str, list[str]]  # caller numbers to match on customer_phones -> their calls
+    # Look the rows' customers up first (after a write failed on a constraint): one the database
+    # lacks (deleted, or created after the backup it was restored from) is left off the call.
+    check_customers: bool = False
 
     def write(self, conn: Connection) -> Written:
         out = Written()
@@ -82,6 +87,13 @@ class Work:
         for row in rows:
             if row["customer_id"] is None and row["linkedid"] in out.customers:
                 row["customer_id"] = out.customers[row["linkedid"]]
+        named = {row["customer_id"] for row in rows if row["customer_id"] is not None}
+        if self.check_customers and named:
+            there = set(conn.execute(_CUSTOMERS, {"ids": sorted(named)}).scalars())
+            for row in rows:
+                if row["customer_id"] is not None and row["customer_id"] not in there:
+                    out.gone[row["linkedid"]] = row["customer_id"]
+                    row["customer_id"] = None
         new = list(self.new.values())
         for start in range(0, len(new), _ROW_CHUNK):
             for db_id, linkedid in conn.execute(_INSERT, new[start:start + _ROW_CHUNK]):

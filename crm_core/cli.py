@@ -1,5 +1,5 @@
-"""``cti db``: migrate, seed the demo company, show what the database holds; ``cti users``: the
-first administrator of a database without the demo."""
+"""``cti db``: migrate, seed the demo company, show what the database holds, back it up and
+restore it; ``cti users``: the first administrator of a database without the demo."""
 
 from __future__ import annotations
 
@@ -140,6 +140,45 @@ def backup(dest: Path = typer.Argument(..., help="The backup file to write (a ne
         raise typer.Exit(2) from None
     typer.echo(f"backup: {result.path} ({result.size_bytes} bytes, revision {result.revision}, "
                f"{result.interactions} interactions)")
+
+
+@app.command("restore")
+def restore(backup: Path = typer.Argument(..., help="The backup file to restore (made by `cti db backup`).")) -> None:
+    """Put a backup in place of the SQLite database, the engine stopped: the backup is checked
+    first, the database and its -wal/-shm files are moved aside (nothing is deleted). Then start the
+    engine: it applies the migrations an older backup lacks and replays the journals in var/."""
+    from crm_core.backup import restore_sqlite, sqlite_path
+    from cti.cli import settings_or_exit
+    from cti.errors import CtiError
+
+    try:
+        target = sqlite_path(settings_or_exit().resolved_database_url(), restore=True)
+        result = restore_sqlite(backup, target)
+    except CtiError as err:
+        typer.echo(f"error: {err.message}", err=True)
+        raise typer.Exit(2) from None
+    r = result.restored
+    typer.echo(f"restored: {result.path} from {backup} (revision {result.revision}; {r.interactions} interactions, "
+               f"{r.attempts} campaign dial attempts, {r.dnc} do-not-call numbers)")
+    if result.aside is not None:
+        old = result.replaced
+        held = ("unreadable" if old is None else f"{old.interactions} interactions, {old.attempts} campaign dial "
+                f"attempts, {old.dnc} do-not-call numbers")
+        typer.echo(f"moved aside: {result.aside} ({held}); delete it once the restore is checked")
+    if result.dnc_lost:
+        typer.echo(f"warning: {result.dnc_lost} do-not-call numbers of the database moved aside are not in the "
+                   "backup: campaigns would dial them again. Add them again before resuming any campaign "
+                   "(docs/deployment.md, Restoring a SQLite backup)")
+    if result.callbacks_reopened:
+        typer.echo(f"warning: {result.callbacks_reopened} callbacks are open again that the database moved aside "
+                   "had called or closed: agents would call those customers again. Check them on /callbacks")
+    if result.replaced is not None and result.replaced.attempts > r.attempts:
+        typer.echo(f"warning: {result.replaced.attempts - r.attempts} campaign dial attempts are not in the backup: "
+                   "their contacts are pending again. Pause the campaigns and check them before resuming")
+    if result.revision != result.head:
+        typer.echo(f"the backup is at revision {result.revision}, this release at {result.head}: `cti run` "
+                   "(or `cti db upgrade`) applies the migrations between")
+    typer.echo("start the engine: the journals in var/ are written into the restored database")
 
 
 def _stdin_is_tty() -> bool:

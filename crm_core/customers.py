@@ -2,7 +2,10 @@
 
 Who may change what is the web layer's policy; this module audits every change of a customer's
 identity (PIN, phone numbers -- the caller-ID match --, tier) in the same unit of work, and refuses
-(Conflict, naming it) a phone number that is already another customer's, for every caller.
+(Conflict, naming it) a phone number or account number that is already another customer's, for every
+caller. The check reads before it writes; two commands at once both pass it, and the database's
+unique indexes (``customers.account_number``, ``ux_customer_phones_e164``) refuse the second write,
+which becomes the same Conflict (each new number is written on its own so that it names its field).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import audit
@@ -33,19 +37,40 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _phones(phones: list[PhoneIn]) -> list[CustomerPhone]:
-    seen: dict[str, CustomerPhone] = {}
+def _phones(phones: list[PhoneIn]) -> dict[str, tuple[str, CustomerPhone]]:
+    """E.164 -> (the field that first gave it, its row), in the order given."""
+    seen: dict[str, tuple[str, CustomerPhone]] = {}
     for i, p in enumerate(phones):
-        e164 = to_e164(p.number, field=f"phones[{i}].number")
-        seen.setdefault(e164, CustomerPhone(e164=e164, label=p.label))
-    return list(seen.values())
+        field = f"phones[{i}].number"
+        e164 = to_e164(p.number, field=field)
+        seen.setdefault(e164, (field, CustomerPhone(e164=e164, label=p.label)))
+    return seen
+
+
+async def _flush(session: AsyncSession, field: str, column: str, value: str) -> None:
+    """Flush; the database's unique index on ``column`` refusing it (another command gave that value
+    to another customer after this one's check) is the same Conflict as the check's."""
+    try:
+        await session.flush()
+    except IntegrityError as err:
+        if column not in str(err.orig):
+            raise
+        raise Conflict(field, f"{value} belongs to another customer") from None
+
+
+async def _add_phones(session: AsyncSession, customer: Customer, new: list[tuple[str, CustomerPhone]]) -> None:
+    """Each new number written on its own, so a refusal names its field."""
+    for field, phone in new:
+        customer.phones.append(phone)
+        await _flush(session, field, "e164", phone.e164)
 
 
 async def _check_phones(session: AsyncSession, phones: list[PhoneIn], *, kept: frozenset[str] = frozenset()) -> None:
     """Conflict naming the first number already on another customer: the IVR, the pop and the call
     log match a caller's number only when it names exactly one customer, so a second customer on it
     would make its owner's calls anonymous. ``kept``: numbers the customer has already (a number two
-    customers shared before this rule, or an import wrote, stays with each of them)."""
+    customers shared before this rule, or an import wrote, stays with each of them: those rows are
+    ``shared_before``, left out of the unique index, and still read here, so nobody else gets it)."""
     wanted: dict[str, int] = {}
     for i, p in enumerate(phones):
         wanted.setdefault(to_e164(p.number, field=f"phones[{i}].number"), i)
@@ -71,10 +96,10 @@ async def create_customer(*, session: AsyncSession, data: CustomerIn) -> Custome
     await _check_account(session, data.account_number)
     await _check_phones(session, data.phones)
     fields = data.model_dump(exclude={"phones", "pin"})
-    customer = Customer(**fields, phones=_phones(data.phones),
-                        pin_hash=await hash_secret_async(data.pin) if data.pin else None)
+    customer = Customer(**fields, phones=[], pin_hash=await hash_secret_async(data.pin) if data.pin else None)
     session.add(customer)
-    await session.flush()
+    await _flush(session, "account_number", "account_number", repr(data.account_number))
+    await _add_phones(session, customer, list(_phones(data.phones).values()))
     return customer
 
 
@@ -94,19 +119,22 @@ async def update_customer(*, session: AsyncSession, customer_id: int, patch: Cus
               "pin": customer.pin_hash is not None, "account_number": customer.account_number}
     if "account_number" in changes:
         await _check_account(session, changes["account_number"], customer_id)
+    added: list[tuple[str, CustomerPhone]] = []
     if "phones" in changes:
         await _check_phones(session, patch.phones or [], kept=frozenset(p.e164 for p in customer.phones))
-        wanted = {p.e164: p for p in _phones(patch.phones or [])}
+        wanted = _phones(patch.phones or [])
         customer.phones[:] = [p for p in customer.phones if p.e164 in wanted]
         have = {p.e164 for p in customer.phones}
         for p in customer.phones:
-            p.label = wanted[p.e164].label
-        customer.phones.extend(p for e, p in wanted.items() if e not in have)
+            p.label = wanted[p.e164][1].label
+        added = [row for e, row in wanted.items() if e not in have]
     if "pin" in changes:
         customer.pin_hash = await hash_secret_async(changes["pin"]) if changes["pin"] else None
     for name, value in changes.items():
         if name not in ("phones", "pin"):
             setattr(customer, name, value)
+    await _flush(session, "account_number", "account_number", repr(customer.account_number))
+    await _add_phones(session, customer, added)
     after = {"phones": sorted(p.e164 for p in customer.phones), "tier": customer.tier,
              "pin": customer.pin_hash is not None, "account_number": customer.account_number}
     for name in IDENTITY_FIELDS:

@@ -3,7 +3,8 @@
 While the database is away, number look-ups answer from a bounded cache of recently seen numbers
 (the identity then says ``cached``) and everything else raises ``DirectoryUnavailable``, which the
 IVR records on the call (the agent's pop shows the CRM was away). PINs are never cached: an account
-+ PIN identification needs the database.
++ PIN identification needs the database. A customer's saved change (``CustomerChanged``) drops the
+numbers cached as theirs.
 
 With ``fresh_s`` > 0 a number looked up less than ``fresh_s`` ago is answered from memory without
 a database round trip (a caller is looked up by the IVR and again by whoever asks during the call).
@@ -25,6 +26,7 @@ from sqlalchemy import bindparam, event, select
 from crm_core.customers import PinPolicy, verify_account_pin
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
+from crm_core.events import CustomerChanged
 from crm_core.models import Customer, CustomerPhone
 from crm_core.phones import known_e164
 from crm_core.recent import RecentCache
@@ -77,6 +79,15 @@ class SqlCustomerDirectory:
     def _forget(self) -> None:
         self.generation += 1
         self._fresh.clear()
+
+    async def customer_changed(self, ev: CustomerChanged) -> None:
+        """A customer's saved change (on any node, through the bus): the numbers remembered for the
+        outage as theirs are forgotten (read again at their next look-up), so a number they gave up
+        never identifies them while the CRM is away."""
+        self._forget()
+        for key, identity in self.recent.items():
+            if identity is not None and identity.customer_id == ev.customer_id:
+                self.recent.drop(key)
 
     async def lookup_by_number(self, e164_or_raw: str) -> CallerIdentity | None:
         e164 = known_e164(e164_or_raw)

@@ -29,7 +29,8 @@ class CaseChanged(Event):
 @event("customer.changed")
 class CustomerChanged(Event):
     """A customer's details were changed through the CRM's API (``PATCH /api/crm/customers/{id}``),
-    committed: the consoles showing that customer's pop on a live call refresh its card. ``fields``:
+    committed: the consoles showing that customer's pop on a live call refresh its card, and the
+    screen pop's recent cards (what outage pops show) are read again. ``fields``:
     the names of the fields changed (never their values: a PIN among them stays unsaid)."""
 
     customer_id: int

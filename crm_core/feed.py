@@ -17,7 +17,10 @@ Durability: the journal lines (``crm_core.outbox``) are written before ``handle_
 not fsynced: an fdatasync every 10 ms made appends wait behind it, p99 300 ms of feed latency on a
 busy disk, bench/event_feed.py; a power cut may cost the last moments, whose cursors a reader may
 already hold); it is replayed on start for events whose per-node ``seq`` is above the highest
-stored, so an engine crash or a database outage loses nothing and duplicates nothing.
+stored, so an engine crash or a database outage loses nothing and duplicates nothing. The journal
+also keeps the highest cursor handed out (a ``{"head": n}`` line, written by each compaction): a
+database restored from a backup holds fewer events, and the next cursor still follows every cursor
+readers were given (none is handed out twice for two events).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
 from crm_core.feed_events import SOURCES, encode, public_events
-from crm_core.feed_ring import Feed, RingFeed, Row, parse_cursor, wire
+from crm_core.feed_ring import CursorAhead, Feed, RingFeed, Row, parse_cursor, wire
 from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
 from cti.bus import EventBus, subscribe_batch
@@ -185,6 +188,14 @@ class EventFeed(RingFeed):
         if rows:
             self._publish(rows)
             log.info("event feed: %d journalled events not yet stored, writing them", len(replay))
+        # A database restored from a backup lacks the newest events: the next cursor follows the
+        # highest one ever handed out (the journal's ``head`` line, or its lines), never reusing one
+        # a reader holds for another event.
+        handed = max((int(r.get("head") or r.get("id") or 0) for r in journal), default=0)
+        if handed > self.head:
+            log.warning("event feed: the database's newest event is %d but cursors up to %d were handed out "
+                        "(restored from a backup?): the next event is %d", self.head, handed, handed + 1)
+            self.head = handed
         await self._compact()
         self._tasks = [asyncio.create_task(self._writer(), name="feed.writer"),
                        asyncio.create_task(self._pruner(), name="feed.pruner")]
@@ -249,7 +260,8 @@ class EventFeed(RingFeed):
     async def _compact(self) -> None:
         async with self._journal_lock:
             keep = [f'{{"seq":{seq},"id":{cursor},"e":{body}}}' for seq, cursor, _t, body, _ts in self._pending]
-            await self.outbox.compact(keep)
+            # The highest cursor handed out outlives the lines that carried it (see ``start``).
+            await self.outbox.compact([f'{{"head":{self.head}}}', *keep] if self.head else keep)
 
     async def _pruner(self) -> None:
         while True:
@@ -282,12 +294,27 @@ class EventFeed(RingFeed):
         return None if oldest is None else int(oldest)
 
     async def gap(self, since: int | None) -> dict[str, str] | None:
-        """Ids are consecutive: a cursor below the oldest kept row minus one missed pruned rows."""
+        """Ids are consecutive: a cursor below the oldest kept row minus one missed pruned rows. The
+        newest row is never pruned, and rows not stored yet are the ring's up to ``head``, so a
+        cursor above both was never handed out by this store. The one hole in the ids is a
+        restore's (``start``): a cursor in it, or just before it, missed the events the restore lost."""
         if not since:
             return None
-        oldest = await self.oldest()
+        after = select(func.min(_T.c.id)).where(_T.c.id > since).scalar_subquery()
+        async with self.db.session() as s:
+            oldest, newest, following = (await s.execute(select(func.min(_T.c.id), func.max(_T.c.id), after))).one()
+        if since > max(newest or 0, self.head):
+            raise CursorAhead(since, max(newest or 0, self.head) or None)
         if oldest is not None and since < oldest - 1:
             return {"since": str(since), "oldest": str(oldest)}
+        if following is None:  # past the table: the next event is the ring's, or the next one accepted
+            following = self.head + 1
+            for row in reversed(self._ring):  # the rows not stored yet are the ring's last few
+                if row[0] <= since:
+                    break
+                following = row[0]
+        if following > since + 1:
+            return {"since": str(since), "oldest": str(following)}
         return None
 
     async def _older(self, after: int, limit: int, types: frozenset[str] | None) -> list[Row]:

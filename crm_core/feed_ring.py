@@ -35,6 +35,17 @@ def parse_cursor(value: str | None) -> int | None:
     return int(value)
 
 
+class CursorAhead(ValueError):
+    """A client's cursor above the newest event the store holds: the store never handed it out (it
+    is another store's, or from before the database was restored from a backup). Answering it with
+    nothing would hide every event up to it."""
+
+    def __init__(self, since: int, newest: int | None) -> None:
+        super().__init__(f"cursor {since} is ahead of the newest event ({newest or 'none yet'}): it comes from "
+                         "another feed store or from before a restore; start again without it")
+        self.since, self.newest = since, newest
+
+
 class Feed(Protocol):
     """What the HTTP layer and the webhooks read (``crm_core.feed.EventFeed`` on the database,
     ``crm_core.feed_stream.StreamFeed`` on a Redis stream)."""
@@ -45,7 +56,9 @@ class Feed(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def flush(self, timeout_s: float = 30.0) -> None: ...
-    async def gap(self, since: int | None) -> dict[str, str] | None: ...
+    async def gap(self, since: int | None) -> dict[str, str] | None:
+        """The events a resuming client missed (older than the retention), or None; CursorAhead
+        when ``since`` is above the store's newest event."""
     async def page(self, after: int, limit: int = _PAGE, types: frozenset[str] | None = None) -> list[Row]: ...
     def follow(self, since: int | None, *, types: frozenset[str] | None = None,
                idle_s: float = 15.0) -> AsyncIterator[Row | None]: ...

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from crm_core.feed_events import encode_bytes, public_events
-from crm_core.feed_ring import RingFeed, Row, wire
+from crm_core.feed_ring import CursorAhead, RingFeed, Row, wire
 from cti.events import Event
 from cti.redis_bus import BusUnavailable, RedisStreamLog, RedisStreamsBus, StreamAppend, StreamId
 from cti.tasks import cancel_and_wait
@@ -119,7 +119,9 @@ class StreamFeed(RingFeed):
         trimmed is told of a gap that holds nothing; a real gap is never missed.)"""
         if not since:
             return None
-        first, _last = await self.stream.ends()
+        first, last = await self.stream.ends()
+        if last is None or since > to_cursor(last):  # retention never trims the newest entry
+            raise CursorAhead(since, None if last is None else to_cursor(last))
         if first is not None and since < to_cursor(first):
             return {"since": str(since), "oldest": str(to_cursor(first))}
         return None

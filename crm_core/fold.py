@@ -311,7 +311,8 @@ def _ended(st: _State, ev: CallEnded) -> None:
 # own end of the call (their talk's end: the transfer away, or the hang-up) until they left that
 # state (AgentWrapUpEnded: the timer, ready, not ready...) or sent the wrap-up form, whichever came
 # first. A later form gives the disposition and notes, not more after-call work. WrapUpDone.wrapup_s
-# is not used: the console counts it from the answer, talk included.
+# (the desk's count of the same time) is not used: the events' own times say it, also for a form
+# that never came.
 
 def _wrap_segment(st: _State, turn: _Handling, ts: float) -> FoldedSegment:
     """The turn's wrap-up segment, opened at the agent's end of the call when not yet (``ts``: the

@@ -10,6 +10,13 @@ Each record carries an idempotency ``key`` and each kind's writer checks for it 
 transaction as its insert, so a write whose commit reached the database but whose answer was lost
 (the connection dropped in the middle) is not written twice when it is retried or replayed. One
 task writes the journaled records, in order, so two writes of one key never race on this node.
+
+A record the database refuses rather than misses (``refused``: a domain error such as a case that
+does not exist, a constraint it breaks, fields its writer cannot read) would be refused at every
+try, and hold every later record behind it: after ``REFUSALS_TO_SET_ASIDE`` tries in a row it is
+set aside, whole, in ``<journal>.rejected.jsonl`` beside the journal (appended and flushed before it
+leaves the journal), logged by key, and the records after it are written. A database restored from
+a backup does this to a wrap-up that names a case opened after the backup.
 """
 
 from __future__ import annotations
@@ -17,19 +24,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.db import Database
+from crm_core.errors import CrmError, DatabaseUnavailable
 from crm_core.outbox import Outbox
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # then every 10 s
+# Tries in a row a refused record gets before it is set aside: a constraint broken by a race with
+# another node's write of the same key is gone at the next try (the writer finds the key then).
+REFUSALS_TO_SET_ASIDE = 3
+
+
+def refused(err: BaseException) -> bool:
+    """The database (or the writer) refuses the record itself, and would at every try; anything else
+    (the database away, locked, a timeout) may pass at the next one."""
+    if isinstance(err, DatabaseUnavailable):
+        return False
+    return isinstance(err, CrmError | IntegrityError | DataError | KeyError | TypeError | ValueError)
+
+
+def error_text(err: BaseException) -> str:
+    """What went wrong, for a log line: a failed statement's error without its SQL and parameters
+    (which carry the row's fields: callers' numbers, notes)."""
+    cause = err.orig if isinstance(err, StatementError) and err.orig is not None else err
+    return f"{type(err).__name__}: {str(cause)[:300]}"
 Writer = Callable[[AsyncSession, str, dict[str, Any]], Awaitable[None]]
 
 
@@ -43,8 +72,11 @@ class RowJournal:
         self.writers = dict(writers)
         self.retry_delays_s = tuple(retry_delays_s)
         self.outbox = Outbox(journal, sync="always") if journal is not None else None
+        self.rejected_path = journal.with_name(f"{journal.stem}.rejected.jsonl") if journal is not None else None
         self.waiting: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (kind, fields), in order
         self.written = 0
+        self.set_aside = 0  # records refused REFUSALS_TO_SET_ASIDE times, moved to ``rejected_path``
+        self._refusals: dict[str, int] = {}  # key -> tries in a row the database refused it
         self.failing = False  # a write failed and the retries have not got through yet
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one writer at a time
@@ -139,8 +171,7 @@ class RowJournal:
                 await write()
             except Exception as err:
                 self.failing = True
-                log.warning("%s: %s not written yet (%s: %s); journaled, trying again", self.name, what,
-                            type(err).__name__, str(err)[:200])
+                log.warning("%s: %s not written yet (%s); journaled, trying again", self.name, what, error_text(err))
                 self._wake.set()
                 return False
         return True
@@ -161,14 +192,36 @@ class RowJournal:
         self.written += len(batch)
         await self._forget()
 
-    async def _write_waiting(self, upto: str | None = None) -> None:
-        """Write the waiting rows in order (up to and including ``upto``); caller holds the lock."""
+    async def _write_waiting(self, upto: str | None = None, *, set_aside: bool = False) -> None:
+        """Write the waiting rows in order (up to and including ``upto``); caller holds the lock.
+        ``set_aside`` (the retries): a row refused often enough is set aside instead of raising."""
         for key, (kind, fields) in list(self.waiting.items()):
-            await self._write(kind, key, fields)
+            try:
+                await self._write(kind, key, fields)
+            except Exception as err:
+                if not set_aside or not refused(err):
+                    raise
+                self._refusals[key] = self._refusals.get(key, 0) + 1
+                if self._refusals[key] < REFUSALS_TO_SET_ASIDE:
+                    raise
+                await self._set_aside(kind, key, fields, err)
+            self._refusals.pop(key, None)
             self.waiting.pop(key, None)
             if key == upto:
                 break
         await self._forget()
+
+    async def _set_aside(self, kind: str, key: str, fields: dict[str, Any], err: Exception) -> None:
+        """Keep a refused row in the rejected file (flushed) before it leaves the journal."""
+        where = "memory only (no journal)"
+        if self.rejected_path is not None:
+            line = json.dumps({"kind": kind, "key": key, "fields": fields, "at": time.time(),
+                               "error": error_text(err)}, default=str) + "\n"
+            await asyncio.to_thread(_append_synced, self.rejected_path, line.encode())
+            where = str(self.rejected_path)
+        self.set_aside += 1
+        log.error("%s: %s row %s refused by the database %d times in a row (%s): set aside in %s, "
+                  "the rows after it go on", self.name, kind, key, REFUSALS_TO_SET_ASIDE, error_text(err), where)
 
     async def _write(self, kind: str, key: str, fields: dict[str, Any]) -> None:
         async with self.db.session() as session:
@@ -184,15 +237,15 @@ class RowJournal:
                 failed: Exception | None = None
                 async with self._lock:
                     try:
-                        await self._write_waiting()
+                        await self._write_waiting(set_aside=True)
                     except Exception as err:
                         failed = err
                 if failed is None:
                     break
                 delay = self.retry_delays_s[min(tries, len(self.retry_delays_s) - 1)]
                 if tries == 0 or delay == self.retry_delays_s[-1]:
-                    log.warning("%s: %d rows wait for the database (%s: %s); next try in %g s", self.name,
-                                len(self.waiting), type(failed).__name__, str(failed)[:200], delay)
+                    log.warning("%s: %d rows wait for the database (%s); next try in %g s", self.name,
+                                len(self.waiting), error_text(failed), delay)
                 tries += 1
                 await asyncio.sleep(delay)
             self.failing = False
@@ -204,3 +257,13 @@ class RowJournal:
         async with self._file_lock:  # no append can slip in between the check and the emptying
             if self.outbox is not None and not self.waiting and self.outbox.bytes:
                 await self.outbox.compact([])
+
+
+def _append_synced(path: Path, data: bytes) -> None:
+    """Append ``data`` to the owner-only file ``path`` and flush it to the disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

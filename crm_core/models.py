@@ -21,6 +21,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -124,13 +126,19 @@ class Customer(Base):
 
 
 class CustomerPhone(Base):
+    """One of a customer's numbers; no two customers' (``ux_customer_phones_e164``), except the
+    numbers already shared when that was first refused (``shared_before``, migration 0020)."""
+
     __tablename__ = "customer_phones"
-    __table_args__ = (UniqueConstraint("customer_id", "e164"),)
+    __table_args__ = (UniqueConstraint("customer_id", "e164"),
+                      Index("ux_customer_phones_e164", "e164", unique=True,
+                            sqlite_where=text("NOT shared_before"), postgresql_where=text("NOT shared_before")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     e164: Mapped[str] = mapped_column(String(20), index=True)
     label: Mapped[str] = mapped_column(String(20), default="mobile")
+    shared_before: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     customer: Mapped[Customer] = relationship(back_populates="phones")
 

@@ -7,15 +7,17 @@ the suggested script for the queue / intent, and matching knowledge articles.
 During a database outage ``SqlPopSource`` still pops: the customer part of pops built in the last
 hours is kept in a bounded LRU (``crm_core.recent``), by customer id and by caller number; a caller
 found there gets that card (``source`` "cache"), anyone else the unknown-caller pop (``source``
-"unavailable"), with what the call itself told (IVR path, queue, wait) in both.
+"unavailable"), with what the call itself told (IVR path, queue, wait) in both. A customer's saved
+change refreshes their kept cards (``SqlPopSource.customer_changed``).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.cases import list_cases
@@ -23,9 +25,11 @@ from crm_core.catalog import search_articles, suggest_script
 from crm_core.customers import customers_by_number
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
+from crm_core.events import CustomerChanged
 from crm_core.fold import Folded
 from crm_core.interactions import interaction_by_linkedid
-from crm_core.models import Case, Customer, Interaction, User, epoch
+from crm_core.models import Case, Customer, CustomerPhone, Interaction, User, epoch
+from crm_core.phones import known_e164
 from crm_core.recent import RecentCache
 from crm_core.recordings import Recording, handlers
 
@@ -90,6 +94,25 @@ async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str
                      live: Folded | None = None) -> dict[str, Any]:
     """The pop for call ``linkedid``; what the call already told (IVR, queue) comes from the live
     logger state or the stored interaction, the rest from the CRM."""
+    return (await _built_pop(session=session, linkedid=linkedid, caller_number=caller_number,
+                             customer_id=customer_id, queue=queue, intent=intent, language=language,
+                             waited_s=waited_s, skills=skills, live=live)).pop
+
+
+@dataclass(slots=True)
+class _Built:
+    """A pop and what ``SqlPopSource`` keeps of it: the script as written (the card's name and tier
+    filled in again when the customer changes) and whether the caller's number is the customer's
+    own and no one else's (only then may it find the card during an outage)."""
+
+    pop: dict[str, Any]
+    template: str | None = None
+    number_is_theirs: bool = False
+
+
+async def _built_pop(*, session: AsyncSession, linkedid: str, caller_number: str, customer_id: int | None,
+                     queue: str | None, intent: str | None, language: str | None, waited_s: float,
+                     skills: dict[str, int] | None, live: Folded | None) -> _Built:
     fields: dict[str, Any] = dict(live.fields) if live else {}
     stored = None if live else await interaction_by_linkedid(session=session, linkedid=linkedid)
     if stored is not None:
@@ -99,11 +122,13 @@ async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str
     caller_number = caller_number or fields.get("caller_number") or ""
     queue = queue or fields.get("queue")
     customer: Customer | None = None
+    by_number = False
     if customer_id:
         customer = await session.get(Customer, customer_id)
     elif caller_number:
         found = await customers_by_number(session=session, number=caller_number)
         customer = found[0] if len(found) == 1 else None
+        by_number = customer is not None
     path = list(fields.get("ivr_path") or [])
     intent = intent or _intent(path)
     language = language or fields.get("language") or (customer.language if customer else None)
@@ -114,19 +139,33 @@ async def screen_pop(*, session: AsyncSession, linkedid: str, caller_number: str
         "ivr_path": [{"node": str(s.get("node", "")), "label": s.get("label"), "input": s.get("input"),
                       "choice": s.get("choice"), "at": s.get("at")} for s in path],
     }
+    built = _Built(pop, number_is_theirs=by_number)
     if customer is not None:
         pop["customer"] = customer_card(customer)
         pop["interactions"] = await customer_history(session=session, customer_id=customer.id, leave_out=linkedid)
         cases, _ = await list_cases(session=session, customer_id=customer.id, open_only=True, limit=10)
         pop["open_cases"] = [case_view(c) for c in cases]
+        if not by_number and caller_number:
+            built.number_is_theirs = await _only_owner(session, caller_number, customer)
     script = await suggest_script(session=session, queue=queue, intent=intent, language=language)
     if script is not None:
         pop["script"] = {"title": script.title, "body": _fill(script.body, customer)}
+        built.template = script.body
     words = " ".join(w for w in (intent, queue, INTENT_WORDS.get(intent or queue or "", "")) if w)
     if words:
         articles = await search_articles(session=session, q=words, language=None, limit=3)
         pop["articles"] = [{"id": a.id, "title": a.title, "summary": a.body[:160], "url": None} for a in articles]
-    return pop
+    return built
+
+
+async def _only_owner(session: AsyncSession, number: str, customer: Customer) -> bool:
+    """Whether ``number`` is one of ``customer``'s phones and no other customer's (a caller the IVR
+    identified by account + PIN may call from anyone's phone, or from a number two customers share)."""
+    e164 = known_e164(number)
+    if e164 is None or e164 not in {p.e164 for p in customer.phones}:
+        return False
+    owners = await session.scalar(select(func.count()).select_from(CustomerPhone).where(CustomerPhone.e164 == e164))
+    return owners == 1
 
 
 # Choices in an IVR path that say how a step ended, not what the caller wants.
@@ -149,31 +188,74 @@ def _fill(body: str, customer: Customer | None) -> str:
     return body.replace("{customer_name}", name or "").replace("{tier}", customer.tier if customer else "")
 
 
+@dataclass(slots=True)
+class _Card:
+    """The customer part of a recent pop (``_CARD_PARTS``), and its script as written."""
+
+    parts: dict[str, Any]
+    template: str | None
+
+
 class SqlPopSource:
-    """The console's ``PopSource`` port on the CRM database (and the logger's live calls)."""
+    """The console's ``PopSource`` port on the CRM database (and the logger's live calls).
+
+    The recent cards are kept by customer id and, when the caller's number is the customer's own
+    and no one else's, by that number (E.164: "138..." and "+86138..." are one caller). A saved
+    change to a customer (``customer_changed``, subscribed to ``CustomerChanged`` by the
+    composition root) refreshes that customer's cards from the database (name, tags..., and the
+    script's filled-in name and tier) and drops the numbers no longer theirs; when the database
+    cannot be read then, it drops all of them: an outage pop is never the card from before an
+    edit, nor a number's former owner.
+    """
 
     def __init__(self, db: Database, live: LiveCalls | None = None, *, cache_size: int = 5000,
                  cache_ttl_s: float = 12 * 3600.0) -> None:
         self.db = db
         self.live = live
-        self.cards: RecentCache[tuple[str, Any], dict[str, Any]] = RecentCache(cache_size, cache_ttl_s)
+        self.cards: RecentCache[tuple[str, Any], _Card] = RecentCache(cache_size, cache_ttl_s)
+        self.changes = 0  # customer changes seen: a pop read before one of them is not kept
 
     async def build_pop(self, linkedid: str, agent_id: str, offer_info: dict[str, Any]) -> dict[str, Any]:
         live = self.live.live(linkedid) if self.live else None
+        changes = self.changes
         try:
             async with self.db.session() as session:
-                pop = await screen_pop(
+                built = await _built_pop(
                     session=session, linkedid=linkedid, caller_number=offer_info.get("caller_number") or "",
-                    customer_id=offer_info.get("customer_id"), queue=offer_info.get("queue"),
-                    waited_s=float(offer_info.get("waited_s") or 0.0), skills=offer_info.get("skills"), live=live)
+                    customer_id=offer_info.get("customer_id"), queue=offer_info.get("queue"), intent=None,
+                    language=None, waited_s=float(offer_info.get("waited_s") or 0.0),
+                    skills=offer_info.get("skills"), live=live)
         except DatabaseUnavailable as err:
             return self._degraded(linkedid, offer_info, live, err)
-        if pop["customer"] is not None:
-            card = {k: pop[k] for k in _CARD_PARTS}
+        pop = built.pop
+        if pop["customer"] is not None and changes == self.changes:
+            card = _Card({k: pop[k] for k in _CARD_PARTS}, built.template)
             self.cards.put(("id", pop["customer"]["id"]), card)
-            if pop["caller_number"]:
-                self.cards.put(("number", pop["caller_number"]), card)
+            if pop["caller_number"] and built.number_is_theirs:
+                self.cards.put(("number", known_e164(pop["caller_number"])), card)
         return {**pop, "source": "crm"}
+
+    async def customer_changed(self, ev: CustomerChanged) -> None:
+        """A customer's saved change: their kept cards get the new card, their numbers no longer theirs go."""
+        self.changes += 1
+        held = [(key, card) for key, card in self.cards.items() if card.parts["customer"]["id"] == ev.customer_id]
+        if not held:
+            return
+        customer: Customer | None = None
+        try:
+            async with self.db.session() as session:
+                customer = await session.get(Customer, ev.customer_id)
+        except DatabaseUnavailable:
+            log.warning("customer %d changed: the CRM is unavailable, its recent pop cards are dropped",
+                        ev.customer_id)
+        owned = {p.e164 for p in customer.phones} if customer is not None else set()
+        for key, card in held:
+            if customer is None or (key[0] == "number" and key[1] not in owned):
+                self.cards.drop(key)
+                continue
+            card.parts["customer"] = customer_card(customer)
+            if card.template is not None and card.parts.get("script"):
+                card.parts["script"] = {**card.parts["script"], "body": _fill(card.template, customer)}
 
     def _degraded(self, linkedid: str, info: dict[str, Any], live: Folded | None,
                   err: DatabaseUnavailable) -> dict[str, Any]:
@@ -183,7 +265,9 @@ class SqlPopSource:
         customer_id = info.get("customer_id") or fields.get("customer_id")
         found, card = self.cards.get(("id", customer_id)) if customer_id else (False, None)
         if not found and number:
-            found, card = self.cards.get(("number", number))
+            found, card = self.cards.get(("number", known_e164(number) or number))
+            if found and card is not None and customer_id and card.parts["customer"]["id"] != customer_id:
+                found, card = False, None  # the IVR named someone else: not this number's last card
         path = list(fields.get("ivr_path") or [])
         pop: dict[str, Any] = {
             "call_id": linkedid, "caller_number": number, "customer": None, "interactions": [], "open_cases": [],
@@ -195,7 +279,7 @@ class SqlPopSource:
             "source": "cache" if found else "unavailable",
         }
         if found and card is not None:
-            pop.update(card)
+            pop.update(card.parts)
         log.warning("screen pop of call %s without the CRM (%s): %s", linkedid, err,
                     "recent card" if found else "unknown caller")
         return pop

@@ -27,6 +27,7 @@ from pathlib import Path
 from cti.credentials import with_installation_secrets
 from cti.errors import PbxError
 from cti.pbx_config import render_templates
+from cti.pbx_ids import RUN_USER, held, own_ids
 from cti.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 RESTART_ONLY = ("asterisk.conf", "modules.conf", "sorcery.conf")
 
 BUILD_SCRIPT = PROJECT_ROOT / "scripts" / "build-asterisk-rootfs.sh"
-# Asterisk starts as root (chroot needs it) and drops to this user before loading any module.
-RUN_USER = "asterisk"
 
 
 @dataclass(frozen=True)
@@ -85,23 +84,29 @@ class ManagedPbx:
         s = self.settings
         rendered = render_templates(s, self.rootfs, self.instance_dir, self.instance_path)
         etc = self.instance_dir / "etc"
-        owner = self.asterisk_ids()
         for sub in ("etc", "run", "log", "spool", "lib", "spool/voicemail", "spool/monitor"):
             (self.instance_dir / sub).mkdir(parents=True, exist_ok=True)
         for name, text in rendered.items():
             _write_private(etc / name, text)  # secrets (AMI, SIP passwords): Asterisk's user only
-        # keys: the WebRTC certificate's private key (0600) must be readable by Asterisk's user.
-        for sub in ("etc", "run", "log", "spool", "lib", "keys"):
-            if (self.instance_dir / sub).exists():
-                _chown_tree(self.instance_dir / sub, *owner)
+        with held(self.rootfs) as owner:  # Asterisk starts with -U asterisk: whatever ids the chroot has then
+            if owner is None:
+                raise self._no_user()
+            # keys: the WebRTC certificate's private key (0600) must be readable by Asterisk's user.
+            for sub in ("etc", "run", "log", "spool", "lib", "keys"):
+                if (self.instance_dir / sub).exists():
+                    _chown_tree(self.instance_dir / sub, *owner)
 
     def asterisk_ids(self) -> tuple[int, int]:
-        """The uid and gid of ``RUN_USER`` in the root file system (not the host's passwd file)."""
-        ids = [_lookup(self.rootfs / "etc" / name, RUN_USER) for name in ("passwd", "group")]
-        if ids[0] is None or ids[1] is None:
-            raise PbxError(f"{self.rootfs}: no '{RUN_USER}' user or group (the Debian asterisk package creates "
-                           f"them); rebuild the root file system: rm -rf {self.rootfs} && make pbx")
-        return ids[0], ids[1]
+        """The uid and gid of ``RUN_USER`` in the root file system (not the host's passwd file),
+        renumbered first when another account of the host has either (``cti.pbx_ids``)."""
+        ids = own_ids(self.rootfs)
+        if ids is None:
+            raise self._no_user()
+        return ids
+
+    def _no_user(self) -> PbxError:
+        return PbxError(f"{self.rootfs}: no '{RUN_USER}' user or group (the Debian asterisk package creates "
+                        f"them); rebuild the root file system: rm -rf {self.rootfs} && make pbx")
 
     # -- life cycle ---------------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -318,19 +323,6 @@ def _check_port_free(host: str, port: int, field: str, wait_s: float = 0.0) -> N
                     continue
                 raise PbxError(f"{field}: port {port} on {host} is already in use ({err.strerror}); "
                                f"stop what holds it or set CTI_{field.upper().replace('.', '__')}") from None
-
-
-def _lookup(path: Path, name: str) -> int | None:
-    """The numeric id of ``name`` in a passwd or group file."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
-            return int(fields[2])
-    return None
 
 
 def _chown_tree(top: Path, uid: int, gid: int) -> None:

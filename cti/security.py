@@ -5,12 +5,17 @@ read class ``security``). ``AuthFailureWatch`` is the pure core: failures in, at
 ``AuthFailuresAlarm`` per address per window out, once ``threshold`` failures fell within
 ``window_s``. ``watch_auth_failures`` wires it to the bus: it logs a warning and publishes the
 alarm, which the supervisors' alerting turns into an alert (agent_console.supervisor.alerting).
+
+Refusals we caused on purpose are no attack: a deactivated user's desk phone is locked (its
+endpoint's password replaced, agent_console.desk_phones) and, left plugged in, keeps retrying its
+registration with its own password. Those (``locked_out``) are logged and not counted.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable, Collection
 
 from cti.ami.events import SecurityFailure
 from cti.bus import EventBus
@@ -52,10 +57,22 @@ class AuthFailureWatch:
                                  window_s=self.window_s, service=ev.service, accounts=accounts)
 
 
-def watch_auth_failures(bus: EventBus, sip: SipSettings) -> AuthFailureWatch:
+def locked_out(ev: SecurityFailure, locked: Collection[str]) -> bool:
+    """A wrong password from a SIP endpoint we locked (``locked``: endpoint names)."""
+    return (ev.service == "PJSIP" and ev.kind in ("ChallengeResponseFailed", "InvalidPassword")
+            and ev.account in locked)
+
+
+def watch_auth_failures(bus: EventBus, sip: SipSettings, *,
+                        locked: Callable[[], Collection[str]] = frozenset) -> AuthFailureWatch:
+    """``locked()``: the SIP endpoints locked on purpose now (their refusals are not counted)."""
     watch = AuthFailureWatch(sip.auth_failure_threshold, sip.auth_failure_window_s)
 
     async def on_failure(ev: SecurityFailure) -> None:
+        if locked_out(ev, locked()):
+            log.info("security: %s refused %s login %r from %s: a locked desk phone (its user is deactivated), "
+                     "not counted", ev.service, ev.kind, ev.account, ev.remote_address)
+            return
         log.info("security: %s refused %s login %r from %s", ev.service, ev.kind, ev.account, ev.remote_address)
         alarm = watch.failure(ev)
         if alarm is not None:

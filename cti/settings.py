@@ -147,6 +147,18 @@ class WebSettings(BaseModel):
     session_secret: SecretStr = SecretStr("")
     public_url: str | None = None
     trusted_proxies: list[str] = Field(default_factory=list)  # peers whose X-Forwarded-For is believed
+    # A console or API session ends after this many minutes without a renewal (the console renews
+    # while its user works or its agent is in queues: docs/security.md, "Session lifetime")...
+    session_idle_min: float = Field(60.0, gt=0, le=24 * 60)
+    # ...and, renewed or not, this many hours after its password login (a shift and its overtime).
+    session_max_hours: float = Field(12.0, gt=0, le=7 * 24)
+
+    @model_validator(mode="after")
+    def _idle_within_max(self) -> WebSettings:
+        if self.session_idle_min * 60 > self.session_max_hours * 3600:
+            raise ValueError(f"session_idle_min ({self.session_idle_min:g} min) is longer than session_max_hours "
+                             f"({self.session_max_hours:g} h): make the idle timeout the shorter one")
+        return self
 
     @field_validator("public_url")
     @classmethod

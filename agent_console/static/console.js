@@ -4,7 +4,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const S = {
-    lang: "en", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0, phoneKeptFor: null,
+    lang: "en", tz: "UTC", me: null, ws: null, wsRetry: 0, replaced: false, clockSkew: 0, phoneKeptFor: null,
     state: null, offer: null, calls: new Map(), catalog: { reasons: [], dispositions: [], queues: [], login_queues: [] },
     focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
     wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
@@ -143,6 +143,7 @@
   // phone's SIP registration is not the session's); the agent logs in again to see it, and the
   // phone stops when that call ends if no one did (tick).
   function showLogin(msg, keepPhone) {
+    window.ctiSession.stop();
     S.phoneKeptFor = keepPhone && S.me ? S.me.user_id : null;
     S.me = null;
     S.wrapped.clear();
@@ -177,6 +178,7 @@
         location.assign(res.redirect);
         return;
       }
+      window.ctiSession.start(res, S.tz);
       startConsole(res.principal);
     } catch (err) {
       const e = $("login-error");
@@ -196,6 +198,16 @@
     const key = `nav.staff.${me.role}`;
     return t(key) === key ? t("nav.supervisor") : t(key);
   }
+
+  // ---------- session ----------
+  // The session is renewed while the agent works (session.js): keys and clicks, and without them
+  // while they take calls or wait for them in queues (an agent not ready and untouched is idle).
+  // The open socket is handed each renewed token, else it would close at its first token's expiry.
+  window.ctiSession.busy = () => S.calls.size > 0 || !!S.offer
+    || !!(S.state && !["logged_out", "not_ready"].includes(S.state.state));
+  window.ctiSession.onRenewed = (token) => {
+    if (S.ws && S.ws.readyState === WebSocket.OPEN) send({ type: "reauth", token }).catch(() => { /* keeps the old */ });
+  };
 
   // ---------- websocket ----------
   function startConsole(me) {
@@ -359,10 +371,10 @@
 
   function currentCall() {
     const calls = [...S.calls.values()];
-    return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => !["ended", "transferred"].includes(c.status))
+    return calls.find((c) => c.call_id === S.focusCall) || calls.find((c) => c.status !== "ended")
       || calls[0] || null;
   }
-  function wrapCall() { return [...S.calls.values()].find((c) => ["ended", "transferred"].includes(c.status)) || null; }
+  function wrapCall() { return [...S.calls.values()].find((c) => c.status === "ended") || null; }
   // The consultation leg of an attended transfer to this agent: the call is still the transferring
   // agent's, so this agent may only hang up until the transfer completes (detail.consult.role).
   function consulted(call) { return !!(call && call.detail && call.detail.consult && call.detail.consult.role === "consulted"); }
@@ -397,7 +409,7 @@
       $("offer-transfer").hidden = !tr;
     }
     // call
-    const live = call && !["ended", "transferred"].includes(call.status) ? call : null;
+    const live = call && call.status !== "ended" ? call : null;
     $("call-card").hidden = !call || !!S.offer && !live;
     if (call) {
       const st = $("call-status");
@@ -594,6 +606,7 @@
       $("wrap-error").hidden = true;
       $("wrap-disposition").focus();
     }
+    showCallbackZone();
   }
   // A wrap-up being written is kept per call in this tab's sessionStorage, so that a reload brings
   // it back; the wrap-up done, the call closed or a logout forget it.
@@ -637,6 +650,25 @@
     $("case-new").hidden = mode !== "new";
     $("case-update").hidden = mode !== "update";
   }
+  // The callback time is the agent's own: this computer's time zone, named beside the field, and
+  // sent with its UTC offset ("2027-01-05T09:30" typed in Shanghai goes as ...T09:30:00+08:00).
+  function utcOffset(d) {
+    const m = -d.getTimezoneOffset(), a = Math.abs(m), p = (n) => String(n).padStart(2, "0");
+    return `${m < 0 ? "-" : "+"}${p(Math.floor(a / 60))}:${p(a % 60)}`;
+  }
+  function callbackAt(value) {
+    const d = value ? new Date(value) : null;  // a datetime-local value: this computer's zone
+    if (!d || Number.isNaN(d.getTime())) return null;
+    const p = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:` +
+      `${p(d.getSeconds())}${utcOffset(d)}`;
+  }
+  function showCallbackZone() {
+    const typed = new Date($("wrap-callback").value);  // the offset of the day chosen (summer time)
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    const offset = `UTC${utcOffset(Number.isNaN(typed.getTime()) ? new Date() : typed)}`;
+    $("wrap-callback-zone").textContent = zone ? t("wrap.callback_zone", { zone, offset }) : offset;
+  }
   async function submitWrap(ev) {
     ev.preventDefault();
     const call = wrapCall();
@@ -653,8 +685,8 @@
       msg.case = { id: Number($("case-id").value), note: $("wrap-notes").value.slice(0, 4000) };
       if ($("case-status").value) msg.case.status = $("case-status").value;
     }
-    const cb = $("wrap-callback").value;
-    if (cb) msg.callback_at = new Date(cb).toISOString();
+    const cb = callbackAt($("wrap-callback").value);
+    if (cb) msg.callback_at = cb;
     if (call.direction === "outbound" && $("wrap-no-answer").checked) msg.no_answer = true;
     $("wrap-submit").disabled = true;
     try {
@@ -730,7 +762,7 @@
   async function openCustomer(id) {
     try {
       const d = await api("GET", `/api/customers/${id}`);
-      const busy = S.offer || [...S.calls.values()].some((c) => !["ended", "transferred"].includes(c.status));
+      const busy = S.offer || [...S.calls.values()].some((c) => c.status !== "ended");
       if (busy || wrapCall()) {
         const call = currentCall();
         if (call && call.pop && call.pop.customer && call.pop.customer.id === id) {
@@ -848,7 +880,7 @@
   }
   function hangup() {
     const call = currentCall();
-    if (call && !["ended", "transferred"].includes(call.status)) act({ type: "hangup", call_id: call.call_id }).catch(() => {});
+    if (call && call.status !== "ended") act({ type: "hangup", call_id: call.call_id }).catch(() => {});
   }
 
   function typing(ev) {
@@ -903,6 +935,7 @@
     $("transfer-form").addEventListener("submit", submitTransfer);
     $("wrap-form").addEventListener("submit", submitWrap);
     $("wrap-form").addEventListener("input", saveDraft);
+    $("wrap-callback").addEventListener("input", showCallbackZone);
     $("wrap-form").addEventListener("change", saveDraft);
     $("wrap-disposition").addEventListener("change", syncResolved);
     $("wrap-resolved").addEventListener("change", () => { resolvedByHand = true; });
@@ -930,7 +963,8 @@
     // /api/auth/session answers 200 logged in or not: a logged-out visit fails no request.
     try {
       const s = await api("GET", "/api/auth/session");
-      if (s.authenticated) startConsole(s.principal); else showLogin();
+      S.tz = s.tz || "UTC";
+      if (s.authenticated) { window.ctiSession.start(s, S.tz); startConsole(s.principal); } else showLogin();
     } catch (_) { showLogin(); }
   }
   // For preview.js and customer_edit.js; callStarted: a dialled call takes the screen from a customer being browsed.

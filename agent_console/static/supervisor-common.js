@@ -112,11 +112,13 @@ window.Sup = (() => {
     });
     applyI18n();
     // 200 logged in or not (/api/me's 401 would land in the browser's console before the redirect).
+    let session = null;
     try {
-      const session = await api("GET", "/api/auth/session");
+      session = await api("GET", "/api/auth/session");
       S.me = session.principal; S.tz = session.tz || "UTC";
     } catch (e) { S.me = null; }
     if (!S.me) { location.href = "/"; return; }
+    if (window.ctiSession) window.ctiSession.start(session, S.tz);  // renewed while used (session.js)
     if ($("tz-note")) $("tz-note").textContent = t("tz.note", { tz: S.tz });
     $("who-name").textContent = S.me.display_name || S.me.username;
     if (S.me.role === "agent") { $("forbidden").hidden = false; return; }

@@ -4,6 +4,8 @@
 (() => {
   const { $, S, t, api, el, pct, secs, dur } = window.Sup;
   const W = { board: null, ws: null, retry: 0, skew: 0 };
+  // A wallboard is watched, not clicked: shown, it keeps its session (up to web.session_max_hours).
+  if (window.ctiSession) window.ctiSession.busy = () => document.visibilityState === "visible";
   // Interventions (spy, not ready, logout, skills) are the floor's: supervisors and admins (policy.py);
   // a manager sees the board without them (the server would refuse them with 403).
   const mayIntervene = () => ["supervisor", "admin"].includes(S.me && S.me.role);

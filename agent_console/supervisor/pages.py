@@ -32,6 +32,7 @@ HEAD = """<meta charset="utf-8">
 <link rel="stylesheet" href="/static/console.css">
 <link rel="stylesheet" href="/static/supervisor.css">
 <script src="/static/supervisor-i18n.js" defer></script>
+<script src="/static/session.js" defer></script>
 <script src="/static/supervisor-common.js" defer></script>"""
 
 _HEAD_MARK = "<!-- supervisor:head -->"

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cti.cli import dialplan_status, pbx_app
 from cti.pbx import ManagedPbx
+from cti.pbx_ids import ids_by_name, taken_by_another
 
 
 def test_managed_pbx_runs_with_our_dialplan(pbx: ManagedPbx) -> None:
@@ -82,6 +83,10 @@ def test_asterisk_runs_as_an_unprivileged_user(pbx: ManagedPbx) -> None:
     assert all(int(u) != 0 for u in uids.group(1).split()), uids.group(0)
     assert all(int(g) != 0 for g in gids.group(1).split()), gids.group(0)
     assert set(uids.group(1).split()) == {str(pbx.asterisk_ids()[0])}
+    # ... and that uid and gid are no other account's on this host (101 was postgres's, and gid 101 _ssh's)
+    host_users, host_groups = ids_by_name(Path("/etc/passwd").read_text()), ids_by_name(Path("/etc/group").read_text())
+    assert not taken_by_another(host_users, "asterisk", int(uids.group(1).split()[0])), host_users
+    assert not taken_by_another(host_groups, "asterisk", int(gids.group(1).split()[0])), host_groups
     # What it writes at run time is its own (a call, a voicemail, the astdb would fail otherwise).
     assert (pbx.instance_dir / "lib" / "astdb.sqlite3").stat().st_uid == pbx.asterisk_ids()[0]
 

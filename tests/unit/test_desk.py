@@ -404,3 +404,55 @@ async def test_an_agent_on_an_outbound_call_is_offered_no_queued_call(
     await acd.release_agent(acd.calls[out])
     await d.wrap_up("1003", out, WrapUpInput(disposition="resolved"))
     assert acd.agent("1003").state in (AgentState.AVAILABLE, AgentState.RESERVED)  # free: L4 is offered
+
+
+@pytest.mark.parametrize(("wrap_up_s", "outbound", "expected"), [
+    (60.0, False, 15.0),  # the form ends the wrap-up state: from the hang-up to the form
+    (10.0, False, 10.0),  # the wrap-up time ran out first: the state's end, not the form's
+    (60.0, True, 15.0),  # an outbound call has no wrap-up state: from the hang-up to the form
+])
+async def test_wrapup_s_is_the_calls_after_call_work_not_its_talk(
+        monkeypatch: pytest.MonkeyPatch, wrap_up_s: float, outbound: bool, expected: float) -> None:
+    """WrapUpDone.wrapup_s (the feed's call.wrapped_up) counted from the answer, talk included
+    (75 s here): it is the call's after-call work, from the agent's end of the call to the earlier of
+    the form and the end of their wrap-up state (docs/kpis.md)."""
+    import time
+
+    from agent_console.desk import wrapups
+    from agent_console.ports import WrapUpInput
+    from cti.journey import WrapUpDone
+
+    async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
+        return {}
+
+    monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)
+    t = [90.0]
+    bus = InProcessBus()
+    acd = AcdService(Router([QueueConfig(name="support", wrap_up_s=wrap_up_s)]), FakeCallControl(), bus,
+                     clock=lambda: t[0])
+    d = EngineDesk(acd, db=None, bus=bus, clock=lambda: t[0])  # type: ignore[arg-type]
+    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    seen: list[WrapUpDone] = []
+
+    async def publish(ev: object) -> None:
+        if isinstance(ev, WrapUpDone):
+            seen.append(ev)
+
+    monkeypatch.setattr(bus, "publish", publish)
+    await acd.agent_login("1001", {}, ["support"], ready=True)
+    call = LiveCall(linkedid="L1", caller_channel="PJSIP/trunk-1", caller_number="138", queue="support",
+                    status="talking", agent_id="1001", agent_channel="PJSIP/1001-1", answered_at=100.0,
+                    direction="outbound" if outbound else "inbound")
+    acd.calls["L1"] = call
+    if outbound:
+        await acd.set_not_ready("1001", "outbound")
+    else:
+        acd.router.enqueue("L1", "support", 95.0)
+        acd.router.offer_answered("L1", "1001", 100.0)
+    t[0] = 160.0
+    await acd.release_agent(call)  # the hang-up: wrap-up from here
+    t[0] = 172.0
+    await acd.decide(acd.router.tick)  # a 10 s wrap-up time ran out at 170
+    t[0] = 175.0
+    await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved"))
+    assert [e.wrapup_s for e in seen] == [expected]

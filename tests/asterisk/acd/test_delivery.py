@@ -309,3 +309,33 @@ async def test_a_call_ended_on_hold_frees_the_agents_parked_leg(acd: tuple[AcdSe
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, timeout_s=5)
     assert rec.of(CallEnded)[-1].linkedid == linkedid
     assert not [c for c in channels(pbx) if c.name == agent_leg], "the agent's leg still waits in the park"
+
+
+async def test_a_caller_moved_twice_says_each_stays_wait(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    """A real caller overflowed support -> general -> sales: each QueueLeft says the wait of its stay
+    in that queue (the second said the time since the first entry), and the call log's wait, the sum
+    of the stays, is the caller's whole wait until the answer (docs/kpis.md)."""
+    from crm_core.fold import fold
+    from cti.journey import QueueEntered
+
+    service, bridge, rec = acd
+    service.router = Router([QueueConfig(name="support", overflow_to="general", overflow_after_s=1.0),
+                             QueueConfig(name="general", overflow_to="sales", overflow_after_s=1.0),
+                             QueueConfig(name="sales", wrap_up_s=0.0)])
+    channel = await place_caller(bridge, "13600136000")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13600136000",
+                                   queue="support"))
+    left = await until(lambda: (found := [e for e in rec.of(QueueLeft) if e.linkedid == linkedid])[1:] and found)
+    assert [(e.queue, e.reason, e.target) for e in left] == [("support", "overflow", "general"),
+                                                            ("general", "overflow", "sales")]
+    assert all(1.0 <= e.waited_s < 1.5 for e in left), [e.waited_s for e in left]
+    await service.agent_login("1004", {}, ["sales"], phone=AgentPhone("1004", answer_after_s=0.3), ready=True)
+    connected = await until(lambda: [e for e in rec.of(CallConnected) if e.linkedid == linkedid])
+    assert await until(lambda: bridge.model.bridged_peer(channel))  # Asterisk bridged the caller in sales
+    entered = [e for e in rec.of(QueueEntered) if e.linkedid == linkedid]
+    assert [e.queue for e in entered] == ["support", "general", "sales"]
+    events = [e for e in rec.events if getattr(e, "linkedid", None) == linkedid]
+    waited = fold(linkedid, events).fields["wait_s"]
+    assert abs(waited - (connected[0].ts - entered[0].ts)) < 0.01, waited
+    await bridge.control.hangup(channel)

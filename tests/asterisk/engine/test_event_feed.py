@@ -82,6 +82,12 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         assert step in of_call, (step, of_call)
     assert of_call.index("call.arrived") < of_call.index("call.queued") < of_call.index("call.answered") \
         < of_call.index("call.ended") < of_call.index("call.wrapped_up")
+    # wrapup_s is the agent's after-call work, from the hang-up to the form: it counted from the
+    # answer, the talk (a second at least here, with the hold) included.
+    moment = {e["type"]: e for e in streamed if e["call_id"] == call}
+    wrapup_s = moment["call.wrapped_up"]["data"]["wrapup_s"]
+    assert 0.0 <= wrapup_s <= moment["call.wrapped_up"]["ts"] - moment["call.ended"]["ts"] + 0.5, wrapup_s
+    assert wrapup_s < moment["call.wrapped_up"]["ts"] - moment["call.answered"]["ts"] - 0.9, wrapup_s
     # The call's later events name its queue too (they said null): what the ACD knows for the call.
     queued_in = next(e["queue"] for e in streamed if e["call_id"] == call and e["type"] == "call.queued")
     assert queued_in

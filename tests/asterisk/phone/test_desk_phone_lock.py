@@ -18,10 +18,13 @@ from sqlalchemy import update
 from callcenter.engine import Engine
 from crm_core.db import Database
 from crm_core.models import User
+from cti.ami.events import SecurityFailure
 from cti.ami.manager import AmiClient
 from cti.ami.phone_secrets import AstDbDeskLocks, AstDbPhoneSecrets
 from cti.errors import AmiActionFailed
+from cti.events import Event
 from cti.pbx import ManagedPbx
+from cti.security import AuthFailuresAlarm
 from cti.settings import Settings
 from cti.sip_credentials import passwords
 from tests.asterisk.trunks.test_sip_security import SipClient, _challenge, _register, digest
@@ -245,3 +248,51 @@ async def test_an_asterisk_still_reading_pjsip_conf_first_refuses_the_lock_and_t
         assert "1001-auth" in _locks(own)
     finally:
         await asyncio.to_thread(own.remove_instance)
+
+
+async def test_a_locked_desk_phone_retrying_is_no_failed_login_alert_but_a_wrong_password_still_is(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """A deactivated user's desk phone left plugged in keeps registering with its own password, which
+    the lock refuses: every try was a SecurityFailure counted towards the supervisors' failed-login
+    alert, so each such phone (behind one office address: all of them together) raised it again and
+    again. We locked it on purpose: its refusals are logged, not counted. Wrong passwords for an
+    unlocked phone from the same address still raise the alert, counting only themselves."""
+    base = engine_settings(pbx_settings, tmp_path)
+    settings = base.model_copy(update={"sip": base.sip.model_copy(update={"auth_failure_threshold": 3})})
+    secret = passwords(pbx.settings.state_dir, ["1001", "1002"])
+    alarms: list[AuthFailuresAlarm] = []
+    failures: list[SecurityFailure] = []
+
+    async def record(ev: Event) -> None:
+        (alarms if isinstance(ev, AuthFailuresAlarm) else failures).append(ev)  # type: ignore[arg-type]
+
+    def recorders(eng: Engine) -> None:
+        eng.bus.subscribe(AuthFailuresAlarm, record, name="test.alarms")
+        eng.bus.subscribe(SecurityFailure, record, name="test.failures")
+
+    phone, other = SipClient(pbx.settings.pbx.sip_port), SipClient(pbx.settings.pbx.sip_port)
+    try:
+        async with running_engine(pbx, settings, phone_kind="sip", before_start=recorders) as eng, \
+                httpx.AsyncClient(base_url=eng.url) as http:
+            login = await http.post("/api/auth/login", json={"username": "admin", "password": "admin-demo-1"})
+            http.cookies.clear()
+            admin = {"Authorization": f"Bearer {login.json()['token']}"}
+            users = (await http.get("/api/admin/users", headers=admin)).json()
+            agent1 = next(u for u in users if u["agent_id"] == "1001")
+            off = await http.patch(f"/api/admin/users/{agent1['id']}", json={"active": False}, headers=admin)
+            assert off.status_code == 200, off.text
+            for _ in range(6):  # the phone retries its registration (and its user tries a call)
+                assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) in (401, 403)
+            assert await asyncio.to_thread(_invite, phone, "1001", secret["1001"], "1003") in (401, 403)
+            await until(lambda: len([f for f in failures if f.account == "1001"]) >= 7, timeout_s=5,
+                        what="Asterisk's security events for the locked phone")
+            await asyncio.sleep(0.5)
+            assert alarms == [], "a locked phone's refused logins raised the failed-login alert"
+            for n in range(3):  # someone guessing another phone's password from the same address
+                assert await asyncio.to_thread(_register, other, "1002", f"wrong-{n}") in (401, 403)
+            alarm = await until(lambda: alarms[0] if alarms else None, timeout_s=5, what="the alarm")
+            assert (alarm.remote_address, alarm.count, alarm.accounts) == ("127.0.0.1", 3, ("1002",))
+    finally:
+        _drop_locks(pbx)
+        for sip in (phone, other):
+            sip.close()

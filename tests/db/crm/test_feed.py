@@ -180,3 +180,56 @@ async def test_a_reader_of_one_type_steps_past_the_rows_it_skipped(db: Database,
     await feed.stop()
     assert got == ["c1", "c2"]
     assert asked == sorted(asked) and len(set(asked)) == len(asked)  # never the same stretch twice
+
+
+async def test_a_restored_database_never_hands_out_a_cursor_twice(db: Database, tmp_path: Path) -> None:
+    """A database restored from a backup holds fewer events than the feed handed out: the feed took
+    its next cursor from the table (the backup's newest + 1) and gave the events after the restore
+    cursors that readers already held for other events. A webhook receiver dedupes on the cursor
+    (docs/event-feed.md), so it dropped them as seen; a client resuming from such a cursor skipped
+    them. The journal in ``var/`` (kept through a restore) remembers the highest cursor handed out."""
+    from sqlalchemy import delete
+
+    from crm_core.feed import FeedEventRow
+
+    before = EventFeed(db, tmp_path)
+    await before.start()
+    for ev in _journey(1):  # cursors 1..4
+        await before.handle(ev)  # type: ignore[arg-type]
+    await before.stop()
+    assert before.head == 4
+    async with db.session() as s:  # the backup was taken when only the first event was stored
+        await s.execute(delete(FeedEventRow).where(FeedEventRow.id > 1))
+
+    after = EventFeed(db, tmp_path)
+    await after.start()
+    before_new = [await after.gap(n) for n in (1, 3, 4)]  # no new event yet
+    await after.handle(CallEnded(ts=9, linkedid="call-new"))  # type: ignore[arg-type]
+    await after.flush()
+    after._ring.clear()
+    rows = await after.page(0)
+    resumed = await after.page(4)  # a receiver that had seen up to 4 before the restore
+    gaps = [await after.gap(n) for n in (1, 4, 5)]
+    await after.stop()
+    assert gaps == [{"since": "1", "oldest": "5"}, None, None]  # at 1 it missed 2..4, lost by the restore
+    assert before_new == [{"since": "1", "oldest": "5"}, {"since": "3", "oldest": "5"}, None]
+    assert [r[0] for r in rows] == [1, 5]  # not 2, a cursor readers held for another event
+    assert [json.loads(r[2])["call_id"] for r in resumed] == ["call-new"]
+
+
+async def test_a_cursor_of_an_event_not_yet_stored_is_not_refused(db: Database, tmp_path: Path) -> None:
+    """Readers get events from the ring before the writer stores them (the engine gathers inserts for
+    500 ms): a page's last cursor, sent back at once, was above the table's newest row and refused
+    as a cursor this store never handed out (422)."""
+    feed = EventFeed(db, tmp_path, flush_interval_s=3600)  # the writer gathers: nothing stored yet
+    await feed.start()
+    try:
+        for ev in _journey(1):
+            await feed.handle(ev)  # type: ignore[arg-type]
+        first = await feed.page(0, 2)
+        assert [r[0] for r in first] == [1, 2]
+        assert await feed.gap(2) is None  # not CursorAhead
+        assert [r[0] for r in await feed.page(2)] == [3, 4]
+        assert await feed.gap(4) is None
+    finally:
+        await feed.stop()

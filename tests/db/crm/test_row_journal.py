@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from crm_core.db import Database
 from crm_core.journal import RowJournal
 
@@ -96,3 +98,51 @@ async def test_rows_submitted_together_share_one_flush_and_one_transaction(tmp_p
     finally:
         await rows.stop()
         await db.dispose()
+
+
+async def test_only_a_refused_row_is_set_aside_and_its_fields_stay_out_of_the_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A row the database refuses at every try (a constraint) is set aside after a few tries and the
+    next rows are written; a row that waits for a database away is never set aside, however long."""
+    from sqlalchemy.exc import IntegrityError
+
+    from crm_core.errors import DatabaseUnavailable
+    from crm_core.journal import REFUSALS_TO_SET_ASIDE
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}")
+    tries: dict[str, int] = {}
+    away = True
+
+    async def writer(_session: Any, key: str, _fields: dict[str, Any]) -> None:
+        tries[key] = tries.get(key, 0) + 1
+        if key == "refused":
+            raise IntegrityError("INSERT INTO t VALUES (?)", ("+33612345678",),
+                                 Exception("FOREIGN KEY constraint failed"))
+        if key == "away" and away:
+            raise DatabaseUnavailable("the database is away")
+
+    path = tmp_path / "rows.jsonl"
+    rows = RowJournal(db, path, {"row": writer}, retry_delays_s=(0.01,))
+    try:
+        assert not await rows.submit("row", "away", {"n": 0})
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        assert tries["away"] > REFUSALS_TO_SET_ASIDE and list(rows.waiting) == ["away"] and rows.set_aside == 0
+        away = False
+        for _ in range(100):
+            if not rows.waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert not await rows.submit("row", "refused", {"number": "+33612345678"})
+        assert await rows.submit("row", "after", {"n": 2}) is False  # journaled behind it, written by the retries
+        for _ in range(200):
+            if not rows.waiting:
+                break
+            await asyncio.sleep(0.01)
+        assert not rows.waiting and rows.set_aside == 1 and tries["after"] == 1
+    finally:
+        await rows.stop()
+        await db.dispose()
+    kept = path.with_name("rows.rejected.jsonl").read_text(encoding="utf-8")
+    assert '"key": "refused"' in kept and "FOREIGN KEY constraint failed" in kept
+    assert "+33612345678" not in caplog.text and kept.count("+33612345678") == 1  # the fields only

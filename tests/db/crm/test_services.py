@@ -118,7 +118,7 @@ async def test_a_number_shared_before_the_rule_keeps_its_customers_editable(db: 
     async with db.session() as s:
         one = await customers.create_customer(session=s, data=_customer("家人一", "13700000000"))
         two = await customers.create_customer(session=s, data=_customer("家人二", "13600000000"))
-        s.add(CustomerPhone(customer_id=two.id, e164="+8613700000000", label="home"))
+        s.add(CustomerPhone(customer_id=two.id, e164="+8613700000000", label="home", shared_before=True))
         one_id, two_id = one.id, two.id
     async with db.session() as s:
         await customers.update_customer(session=s, customer_id=two_id, patch=CustomerPatch(phones=[
@@ -136,7 +136,7 @@ async def test_directory_lookup_and_pin(db: Database) -> None:
         one = await customers.create_customer(session=s, data=_customer("家人一", "13700000000"))
         two = await customers.create_customer(session=s, data=_customer("家人二", "13600000000"))
         # A number two customers shared before they were refused (or an import wrote): identifies nobody.
-        s.add(CustomerPhone(customer_id=two.id, e164="+8613700000000", label="home"))
+        s.add(CustomerPhone(customer_id=two.id, e164="+8613700000000", label="home", shared_before=True))
         assert one.id != two.id
     directory = SqlCustomerDirectory(db)
     who = await directory.lookup_by_number("+8613800138000")

@@ -114,7 +114,7 @@ async def test_fresh_caller_answers_end_with_any_change_to_the_customer(db: Data
     assert await directory.lookup_by_number("13800138000") is None
     async with db.session() as s:  # a second customer on a number (written before it was refused): nobody either
         wang = await customers.create_customer(session=s, data=CustomerIn(name="Wang"))
-        s.add(CustomerPhone(customer_id=wang.id, e164="+8613900139000"))
+        s.add(CustomerPhone(customer_id=wang.id, e164="+8613900139000", shared_before=True))
     assert await directory.lookup_by_number("13900139000") is None
     # Another node (its own Database on the same store) writes: seen within the fresh window.
     other = Database(db.url)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from crm_core.feed_ring import CursorAhead
 from crm_core.feed_stream import StreamFeed, to_cursor
 from cti.journey import CallConnected, CallEnded
 from cti.redis_bus import RedisStreamLog, RedisStreamsBus
@@ -87,6 +88,10 @@ async def test_two_nodes_publish_and_a_client_resumes_on_the_other_node_exactly_
     bus_events = await feed_b.stream._r.xlen(bus_a.stream)  # the bus carried them, each once
     assert bus_events == 120
     assert await feed_b.gap(cursor) is None
+    newest = (await feed_b.page(start, 1000))[-1][0]
+    assert await feed_b.gap(newest) is None
+    with pytest.raises(CursorAhead):  # a cursor this stream never handed out: the client must start again
+        await feed_b.gap(newest + 1)
     # A call folded into another (a conference) ends with it: one more entry, same MULTI, every node.
     head = feed_a.head
     await bus_b.publish(CallEnded(ts=99.0, linkedid="b-conf", merged=("a-0",)))

@@ -203,3 +203,26 @@ def test_plan_marks_callers_the_dialplan_queued_after_losing_their_ivr() -> None
     assert [(w.entry.linkedid, w.pull_back, w.lost_dnis) for w in p.waiting] == [
         ("a", False, None), ("f", True, "5001"), ("l", False, "5002")]
     assert [(a.entry.linkedid, a.fallback, a.lost_dnis) for a in p.connected] == [("c", True, "5000")]
+
+
+@pytest.mark.parametrize("then", ["answered", "hung_up"])
+def test_a_put_back_call_stays_one_answered_call_in_the_queues_figures(then: str) -> None:
+    """The live queue figures (wallboard, alerts) count a call put back after its agent was lost as one
+    offered, one answered call whose wait is the sum of its stays (docs/kpis.md): its second answer
+    counted a second answered call (two for one offered), a hang-up after the put-back an abandon."""
+    r = _router()
+    r.agent_login("a", {}, 1.0, queues=["support"])
+    r.set_ready("a", 1.0)
+    r.enqueue("L1", "support", 10.0)
+    r.offer_answered("L1", "a", 12.0)  # 2 s of wait
+    r.call_ended("L1", 312.0)
+    r.restore_waiting("L1", "support", 312.0, entered_at=10.0, fresh_timers=True)
+    if then == "answered":
+        r.agent_login("b", {}, 320.0, queues=["support"])
+        r.set_ready("b", 320.0)
+        r.offer_answered("L1", "b", 321.0)  # 9 s more
+    else:
+        r.caller_hung_up("L1", 320.0)
+    s = r.queue_snapshot("support", 330.0)
+    assert (s.offered, s.answered, s.abandoned) == (1, 1, 0)
+    assert s.answered_wait_s == (11.0 if then == "answered" else 2.0)

@@ -333,7 +333,7 @@ def test_overflow_to_another_queue() -> None:
     r.enqueue("c1", "support", 1.0)
     assert r.tick(60.9) == []
     out = r.tick(61.0)
-    assert of(out, Overflow) == [Overflow(call_id="c1", from_queue="support", to_queue="general")]
+    assert of(out, Overflow) == [Overflow(call_id="c1", from_queue="support", to_queue="general", wait_s=60.0)]
     assert offers(out) == [("c1", "g")]
     assert r.queue_snapshot("support", 61.0).overflowed == 1
     assert r.queue_snapshot("general", 61.0).offered == 1
@@ -392,7 +392,7 @@ def test_max_wait_action(action: LimitKind) -> None:
     assert r.tick(119.0) == []
     out = r.tick(120.0)
     assert out == [LimitAction(call_id="c1", queue="support", reason="max_wait", action=action,
-                               target="bye" if action == "hangup" else None)]
+                               target="bye" if action == "hangup" else None, wait_s=120.0)]
     with pytest.raises(UnknownCall):
         r.call("c1")
     assert r.queue_snapshot("support", 120.0).limit_exits == 1

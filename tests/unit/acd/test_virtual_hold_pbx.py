@@ -159,3 +159,16 @@ async def test_an_answered_callback_rings_the_agent_as_a_callback(rig: tuple) ->
     vh.acd.calls["cb-call"].status = "ringing"  # a console reloaded while the phone rings
     snap = await EngineDesk(vh.acd, db=None, bus=vh.acd.bus).snapshot("1001")  # type: ignore[arg-type]
     assert snap.offer is not None and snap.offer.callback is True
+
+
+async def test_a_put_back_caller_going_virtual_waited_since_the_put_back(rig: tuple) -> None:
+    """QueueLeft.waited_s is the call's stay in the queue (docs/kpis.md): for a call put back after its
+    agent's softphone was lost (at 200, first queued at 100), its wait since then, not its talk too."""
+    vh, _, clock, seen = rig
+    clock.now = 200.0
+    await vh.acd.restore_waiting(LiveCall("c1", "PJSIP/x-1", "+8613900000001", "support", queued_at=100.0),
+                                 fresh_timers=True)
+    clock.now = 230.0
+    assert await vh.accept("c1")
+    await vh.acd.bus.drain()  # type: ignore[attr-defined]
+    assert [(e.reason, e.waited_s) for e in seen if isinstance(e, QueueLeft)] == [("virtual_hold", 30.0)]

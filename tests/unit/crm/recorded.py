@@ -9,8 +9,8 @@ from cti.events import Event, from_wire
 JOURNEYS = Path(__file__).parent / "journeys"
 NAMES = ("answered", "abandoned_ivr", "abandoned_queue", "transferred", "voicemail")
 # Written in the order and with the figures their publishers send (acd.delivery publishes an
-# abandon's QueueLeft after the call model's CallEnded; the console's wrapup_s counts from the
-# answer): the fold must take the wait once and no talk as after-call work. Kept out of NAMES,
+# abandon's QueueLeft after the call model's CallEnded; the console's wrapup_s counted from the
+# answer then): the fold must take the wait once and no talk as after-call work. Kept out of NAMES,
 # which the web tests count on. ``wrapup_state_ends``: the ACD's ends of the agents' wrap-up states
 # (agent.wrapup_ended) end their after-call work, a form or not (docs/kpis.md).
 PUBLISHED = ("abandoned_queue_hangup_first", "transferred_wrapups", "wrapup_state_ends")

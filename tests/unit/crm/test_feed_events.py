@@ -162,3 +162,14 @@ def test_agent_phone_reachability_is_exported_as_its_own_event_and_in_state_chan
     assert lost["data"] == {"reachable": False, "state": "available", "reason": None, "since": 4.5}
     changed = to_public(AgentStateChanged(ts=6, agent_id="a7", state="available", phone_reachable=False))
     assert changed is not None and changed["data"]["phone_reachable"] is False
+
+
+@pytest.mark.parametrize("reason", ["abandoned", "overflow", "voicemail", "callback", "timeout", "system_failure",
+                                    "virtual_hold"])
+def test_every_reason_a_call_leaves_a_queue_for_is_in_the_schema(reason: str) -> None:
+    """QueueLeft's reasons (cti.journey) all reach the feed: the schema refused system_failure (a PBX
+    crash under a waiting call) and virtual_hold (the caller keeps their place off the line)."""
+    pub = to_public(QueueLeft(ts=1, linkedid="L1", queue="support", reason=reason, waited_s=3.0))
+    assert pub is not None
+    spec = SCHEMA["$defs"]["call.queue_left"]["properties"]["reason"]
+    assert _check(pub["data"]["reason"], spec)

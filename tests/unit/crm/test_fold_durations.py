@@ -26,7 +26,8 @@ ARRIVED = CallArrived(ts=0.0, linkedid=L, channel="PJSIP/trunk-1", caller_number
 
 
 def test_acw_runs_from_the_agents_end_of_the_call_not_from_the_answer() -> None:
-    # The console's wrapup_s counts from the answer (it has no wrap-up start for a call): 51 s here.
+    # The console's wrapup_s counted from the answer (51 s here), as events stored before it was the
+    # after-call work still say: the fold does not read it.
     # The agent's after-call work is the 5.3 s from the hang-up to the wrap-up submission.
     events = [ARRIVED, QueueEntered(ts=1.0, linkedid=L, queue="q"),
               CallConnected(ts=15.0, linkedid=L, agent_id="a1", queue="q"), CallEnded(ts=60.7, linkedid=L),

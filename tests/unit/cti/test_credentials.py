@@ -98,10 +98,13 @@ def test_the_managed_asterisk_gets_the_generated_ami_secret(tmp_path: Path) -> N
              (line.split(" = ", 1) for line in manager.splitlines() if line.startswith(("read =", "write =")))}
     assert perms["write"] == {"originate", "call", "reporting", "agent"}  # agent: the fallback queues' members
     assert "all" not in perms["read"] and {"dialplan", "agi"}.isdisjoint(perms["read"])
-    # Asterisk's own files are its user's (uid 101 in this root file system), the secrets unreadable to others.
+    # Asterisk's own files are its user's (uid 101 in this root file system, renumbered on a host where
+    # 101 is another account's), the secrets unreadable to others.
+    uid, gid = pbx.asterisk_ids()
+    assert uid != 0 and (uid == 101 or uid >= 70_000)
     conf = pbx.instance_dir / "etc" / "manager.conf"
-    assert (conf.stat().st_uid, conf.stat().st_gid) == (101, 101) and stat.S_IMODE(conf.stat().st_mode) == 0o600
-    assert all((pbx.instance_dir / d).stat().st_uid == 101 for d in ("run", "log", "spool", "lib"))
+    assert (conf.stat().st_uid, conf.stat().st_gid) == (uid, gid) and stat.S_IMODE(conf.stat().st_mode) == 0o600
+    assert all((pbx.instance_dir / d).stat().st_uid == uid for d in ("run", "log", "spool", "lib"))
     # The engine built from the same settings logs in with the same secret.
     assert Engine(_settings(tmp_path, web={"session_secret": STRONG}), web=False
                   ).settings.ami.secret.get_secret_value() == secret

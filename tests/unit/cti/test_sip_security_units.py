@@ -59,3 +59,18 @@ def test_threshold_within_the_window_raises_one_alarm_per_window() -> None:
     assert watch.failure(_fail(200)) is None  # the old failures expired: 1 in the window
     assert watch.failure(_fail(201)) is None
     assert watch.failure(_fail(202)) is not None
+
+
+def test_only_wrong_passwords_of_the_phones_we_locked_are_expected() -> None:
+    from cti.security import locked_out
+
+    def ev(kind: str, account: str, service: str = "PJSIP") -> SecurityFailure:
+        return SecurityFailure(ts=1.0, kind=kind, service=service, account=account, remote_address="192.0.2.7")
+
+    locked = frozenset({"1001"})
+    assert locked_out(ev("ChallengeResponseFailed", "1001"), locked)
+    assert locked_out(ev("InvalidPassword", "1001"), locked)
+    assert not locked_out(ev("ChallengeResponseFailed", "1002"), locked)  # another phone: counted
+    assert not locked_out(ev("FailedACL", "1001"), locked)  # not the lock's doing
+    assert not locked_out(ev("InvalidAccountID", "1001"), locked)
+    assert not locked_out(ev("InvalidPassword", "1001", service="AMI"), locked)

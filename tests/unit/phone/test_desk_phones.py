@@ -43,11 +43,14 @@ async def test_refresh_locks_and_unlocks_the_phones_a_change_touched() -> None:
     service = DeskPhoneLocks(locks, held, 5)
     await service.refresh(["1001", None, "1009"])
     assert locks.locked == {"1001", "1003", "1099"}
+    assert service.locked == {"1001"}  # what the CRM says: whose refused logins are expected (cti.security)
     held.holders = [("1001", True), ("1002", False)]
     await service.refresh(["1001"])
     assert locks.locked == {"1003", "1099"}
+    assert service.locked == {"1002"}
     await service.sync()
     assert locks.locked == {"1002", "1099"}  # 1099: not an endpoint of this PBX (agent_endpoints: 5)
+    assert service.locked == {"1002"}
 
 
 class Away:

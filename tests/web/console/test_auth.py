@@ -36,7 +36,9 @@ async def test_login_ok_sets_httponly_cookie_and_me_works(console: Console) -> N
 async def test_the_session_probe_answers_200_either_way_and_me_still_refuses_anonymous(console: Console) -> None:
     """The login page asks /api/auth/session (no failed request in the browser); /api/me stays 401."""
     r = await console.http.get("/api/auth/session")
-    assert r.status_code == 200 and r.json() == {"authenticated": False, "principal": None, "tz": "Asia/Shanghai"}
+    assert r.status_code == 200 and r.json() == {"authenticated": False, "principal": None, "tz": "Asia/Shanghai",
+                                        "expires_at": None, "session_ends_at": None, "idle_timeout_s": None,
+                                        "server_time": None}
     assert (await console.http.get("/api/me")).status_code == 401
     forged = await console.http.get("/api/auth/session", headers={"Authorization": "Bearer not-a-token"})
     assert forged.status_code == 200 and forged.json()["authenticated"] is False

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +205,24 @@ async def test_the_engine_applies_the_configured_call_timeout(tmp_path: Path) ->
         assert (row.state, row.attempts, row.claimed_by) == ("pending", 1, None)
     finally:
         await engine.db.dispose()
+
+
+async def test_a_callback_time_needs_its_offset_and_is_kept_as_that_instant(site: Site) -> None:
+    """The wrap-up's ``callback_at`` is an instant: a time without a UTC offset is refused (422 naming
+    the field, the message showing the form), never read in the server's zone; one with the agent's
+    offset (+08:00 here, the server's clock being UTC) is due at that very instant."""
+    site.engine.acd.wrapups[("1002", "in-8")] = LiveCall(
+        linkedid="in-8", caller_channel="", caller_number="+8613912345678", queue="billing", status="ended",
+        agent_id="1002")
+    shanghai = timezone(timedelta(hours=8))
+    at = (datetime.now(shanghai) + timedelta(days=2)).replace(hour=9, minute=30, second=0, microsecond=0)
+    naive = await site.as_("agent2", "POST", "/api/calls/in-8/wrap-up", json={
+        "disposition": "callback_scheduled", "callback_at": at.replace(tzinfo=None).isoformat()})
+    assert naive.status_code == 422, naive.text
+    detail = naive.json()["detail"]
+    assert detail["field"] == "callback_at" and "offset" in detail["message"], detail
+    ok = await site.as_("agent2", "POST", "/api/calls/in-8/wrap-up", json={
+        "disposition": "callback_scheduled", "callback_at": at.isoformat()})
+    assert ok.status_code == 200, ok.text
+    row = await site.row(ok.json()["result"]["callback_id"])
+    assert row.due_at == at and row.due_at.astimezone(UTC).hour == 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import get_args
 
+from acd.calls import CallStatus
 from crm_core.seed import DISPOSITIONS
 from tests.web.console.conftest import Console
 
@@ -50,8 +52,8 @@ async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     for prefix, codes in (("reason", ["break", "lunch", "meeting", "training", "after_call_work"]),
                           ("disp", [code for code, *_ in DISPOSITIONS] + ["sale", "complaint"]),  # seed, demo
                           ("state", ["logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready"]),
-                          ("status", ["ringing", "dialing", "talking", "held", "consulting", "ended",
-                                      "transferred"])):
+                          # every status an agent's call can show (queued and gone never reach a console)
+                          ("status", sorted(set(get_args(CallStatus)) - {"queued", "gone"}))):
         for code in codes:
             assert f"{prefix}.{code}" in zh, f"{prefix}.{code}"
     for code, label, label_zh, *_ in DISPOSITIONS:  # the seeded catalog's own words

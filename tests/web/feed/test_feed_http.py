@@ -225,6 +225,23 @@ async def test_a_cursor_older_than_the_retention_is_told_of_its_gap(feed_app: Fe
     assert "event: gap" in lines and lines[-1] == 'data: {"since": "1", "oldest": "5"}'
 
 
+async def test_a_cursor_ahead_of_the_newest_event_is_refused_naming_it(feed_app: FeedApp) -> None:
+    """A cursor the store never handed out (another store's, or one kept from before the database
+    was restored from a backup) got an empty page echoing it back, and a stream that stayed silent
+    until the ids passed it: the client missed every event in between without a word. It is a 422
+    naming the cursor, so the client starts again without it."""
+    admin = await feed_app.headers("ada")
+    await _publish(feed_app, range(0, 3))
+    await feed_app.demo.bus.drain()
+    await feed_app.feed.flush()
+    r = await feed_app.http.get("/api/events", params={"since": "4"}, headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["field"] == "since" and "newest" in r.json()["detail"]["message"], r.json()
+    assert (await feed_app.http.get("/api/events", params={"since": "3"}, headers=admin)).status_code == 200
+    r = await feed_app.http.get("/api/events/stream", headers={**admin, "Last-Event-ID": "17"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "Last-Event-ID", r.text
+
+
 async def test_webhook_delivery_outlives_a_database_outage(feed_app: FeedApp) -> None:
     """The receiver fails an event to the end while the database is away, so its dead letter cannot be
     written: delivery to that subscriber goes on once the database is back (it stopped for good)."""

@@ -1,0 +1,33 @@
+"""Real Chromium: a wallboard is watched, not clicked. Shown on a screen it keeps its session past the
+idle timeout (session.js renews it; its websocket, closed at its first token's expiry, comes back on
+the renewed cookie) instead of falling to the login form one idle timeout after the login."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from playwright.async_api import Page, expect
+
+from agent_console.security import COOKIE_NAME
+from tests.browser.conftest import log_in
+from tests.web.supervisor.conftest import Site
+
+IDLE_S = 4.0
+
+
+async def test_a_shown_wallboard_keeps_its_session_past_the_idle_timeout(site: Site, page: Page) -> None:
+    site.engine.app.state.console_auth.signer.ttl_s = IDLE_S  # type: ignore[union-attr]  # sessions from now on
+    await log_in(page, site.base, "mgr1", "mgr1-demo-1")  # mgr1: no softphone to ask the absent PBX for
+    await page.wait_for_url("**/wallboard")
+    await expect(page.locator("#conn")).to_have_class("wb-conn on")
+    first = next(c["value"] for c in await page.context.cookies() if c["name"] == COOKIE_NAME)
+    shown = time.monotonic()
+    await asyncio.sleep(IDLE_S * 2.5)  # nobody touches it
+    assert time.monotonic() - shown >= IDLE_S * 2.5
+    assert page.url.endswith("/wallboard")
+    await expect(page.locator("#main")).to_be_visible()
+    await expect(page.locator("#conn")).to_have_class("wb-conn on", timeout=5000)
+    assert next(c["value"] for c in await page.context.cookies() if c["name"] == COOKIE_NAME) != first
+    me = await page.request.get(site.base + "/api/me")  # the browser's (renewed) cookie is live
+    assert me.status == 200 and (await me.json())["username"] == "mgr1"
