@@ -228,6 +228,11 @@ class VirtualHold:
         return entry
 
     # -- the turn -------------------------------------------------------------------------------
+    def queue_of(self, entry_id: str) -> str | None:
+        """The queue a waiting entry keeps its place in; None when no such entry waits."""
+        entry = self.entries.get(entry_id)
+        return entry.queue if entry is not None else None
+
     def number_of(self, entry_id: str) -> str | None:
         entry = self.entries.get(entry_id)
         return entry.number if entry is not None else None

@@ -32,6 +32,7 @@ from acd.virtual_hold import VirtualEntry
 from agent_console import policy
 from agent_console.errors import Forbidden, InvalidInput, RequestThrottled
 from agent_console.security import Principal, address_key, client_address, current_principal
+from agent_console.supervisor.service import scope_of
 
 
 class CallbackRequests(Protocol):
@@ -42,6 +43,8 @@ class CallbackRequests(Protocol):
     async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry: ...
 
     async def cancel(self, entry_id: str, *, actor: str) -> VirtualEntry: ...
+
+    def queue_of(self, entry_id: str) -> str | None: ...
 
 
 @dataclass
@@ -132,8 +135,16 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
         return _cancelled(await requests.cancel(request_id, actor="requester"))
 
     @r.post("/api/supervisor/callback-requests/{request_id}/cancel")
-    async def cancel_any(request_id: RequestId, who: Principal = Depends(current_principal)) -> dict[str, Any]:
-        """A supervisor takes a waiting virtual-hold entry (web or queue) out of its queue."""
+    async def cancel_any(request_id: RequestId, request: Request,
+                         who: Principal = Depends(current_principal)) -> dict[str, Any]:
+        """A supervisor takes a waiting virtual-hold entry (web or queue) out of its queue; one of
+        their queues (another team's: 403 naming it)."""
+        db = getattr(request.app.state, "crm_db", None)
+        scope = await scope_of(db, who) if db is not None else policy.scope_for(who.role, ())
+        queue = requests.queue_of(request_id)
+        if queue is not None and not scope.sees(queue):
+            raise Forbidden(f"callback request {request_id} waits in queue {queue!r}, not one of your queues "
+                            f"(you oversee {scope.describe()})")
         return _cancelled(await requests.cancel(request_id, actor=who.username))
 
     return r

@@ -4,6 +4,10 @@ figures. Thin: validate, call ``crm_core.campaigns`` or the dialer, serialise. T
 database on ``app.state.crm_db``, the running ``CampaignDialer`` on ``app.state.dialer`` (absent:
 commands change the state only, the page shows no live figures) and the ``CampaignPreview`` on
 ``app.state.campaign_preview`` (agents' preview routes).
+
+A supervisor assigned queues (``policy.QueueScope``) lists, reads, creates, fills and steers only
+the campaigns of their queues: another team's is a 403 naming its queue (docs/security.md). The
+global do-not-call list stays open to every supervisor: it only ever stops calls.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from agent_console import policy
 from agent_console.errors import Forbidden
 from agent_console.preview import acd_refusal
 from agent_console.security import Principal, current_principal
+from agent_console.supervisor.service import scope_of
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign
 from crm_core.campaign_rules import MAX_CONTACTS_PER_UPLOAD, CampaignIn, csv_text, parse_csv
@@ -62,47 +67,67 @@ def _view(c: Campaign) -> dict[str, Any]:
             "drop_message": c.drop_message, "drop_cap": c.drop_cap, "max_lines_per_agent": c.max_lines_per_agent}
 
 
+async def _scope(request: Request, who: Principal) -> policy.QueueScope:
+    return await scope_of(_db(request), who)
+
+
+def _check(scope: policy.QueueScope, c: Campaign) -> None:
+    """Forbidden, naming the campaign's queue, unless ``scope`` oversees it."""
+    if not scope.sees(c.queue):
+        raise Forbidden(f"campaign {c.id} is of queue {c.queue!r}, not one of your queues "
+                        f"(you oversee {scope.describe()})")
+
+
 def _rejected(err: campaigns.ContactsRejected) -> JSONResponse:
     return JSONResponse({"detail": {"code": err.code, "message": err.message, "field": err.field,
                                     "errors": [e.as_dict() for e in err.errors[:1000]]}}, status_code=422)
 
 
 @router.post("", status_code=201)
-async def create(request: Request, spec: CampaignIn) -> dict[str, Any]:
+async def create(request: Request, spec: CampaignIn, who: Principal = Depends(current_principal)) -> dict[str, Any]:
     """A draft campaign; its caller ID must be one of the trunks' ``caller_ids`` (422 naming
-    ``caller_id`` otherwise; with no engine's trunks at hand, no caller ID is accepted)."""
+    ``caller_id`` otherwise; with no engine's trunks at hand, no caller ID is accepted); of one of
+    a supervisor's queues."""
     dialer = getattr(request.app.state, "dialer", None)
     if dialer is not None:
         try:
             dialer.acd.first_need(spec.queue, spec.skills)
         except UnknownQueue:  # a typo: the campaign would run and never dial
             raise InvalidField("queue", f"no queue {spec.queue!r} in config/queues.yaml") from None
+    policy.check_queue_scope(await _scope(request, who), [spec.queue])
     async with _db(request).session() as s:
         return _view(await campaigns.create_campaign(session=s, spec=spec,
                                                      trunks=dialer.routing if dialer is not None else None))
 
 
 @router.get("/options")
-async def options(request: Request) -> dict[str, Any]:
-    """What the console's create form offers: the queues, the modes and the caller IDs allowed."""
+async def options(request: Request, who: Principal = Depends(current_principal)) -> dict[str, Any]:
+    """What the console's create form offers: the queues (a supervisor's own), the modes and the
+    caller IDs allowed."""
     dialer = getattr(request.app.state, "dialer", None)
-    return {"queues": sorted(dialer.acd.queue_names()) if dialer is not None else [],
+    scope = await _scope(request, who)
+    queues = sorted(q for q in dialer.acd.queue_names() if scope.sees(q)) if dialer is not None else []
+    return {"queues": queues,
             "modes": [m.value for m in DialMode],
             "caller_ids": list(dialer.routing.caller_ids()) if dialer is not None else []}
 
 
 @router.get("")
-async def list_all(request: Request) -> list[dict[str, Any]]:
+async def list_all(request: Request, who: Principal = Depends(current_principal)) -> list[dict[str, Any]]:
+    """Every campaign; a supervisor's: those of their queues."""
+    scope = await _scope(request, who)
     async with _db(request).session() as s:
-        return [_view(c) for c in await campaigns.list_campaigns(session=s)]
+        return [_view(c) for c in await campaigns.list_campaigns(session=s) if scope.sees(c.queue)]
 
 
 @router.get("/{campaign_id}")
-async def progress(request: Request, campaign_id: Id) -> dict[str, Any]:
+async def progress(request: Request, campaign_id: Id, who: Principal = Depends(current_principal)) -> dict[str, Any]:
     """The campaign, its contacts by state, attempts by outcome, and the dialer's live figures."""
     now = datetime.now(UTC)
+    scope = await _scope(request, who)
     async with _db(request).session() as s:
         c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+        _check(scope, c)
         prog = await campaigns.progress(session=s, campaign_id=campaign_id, now=now)
         view = _view(c)
     dialer = getattr(request.app.state, "dialer", None)
@@ -111,21 +136,24 @@ async def progress(request: Request, campaign_id: Id) -> dict[str, Any]:
             "live": dialer.view(campaign_id) if dialer is not None else None}
 
 
-async def _add(request: Request, campaign_id: int, rows: list[tuple[int, dict[str, Any]]]) -> Any:
+async def _add(request: Request, campaign_id: int, rows: list[tuple[int, dict[str, Any]]], who: Principal) -> Any:
+    scope = await _scope(request, who)
     try:
         async with _db(request).session() as s:
             c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+            _check(scope, c)
             return await campaigns.add_contacts(session=s, campaign=c, rows=rows)
     except campaigns.ContactsRejected as err:
         return _rejected(err)
 
 
 @router.post("/{campaign_id}/contacts", status_code=201)
-async def add_contacts(request: Request, campaign_id: Id, body: ContactsIn) -> Any:
+async def add_contacts(request: Request, campaign_id: Id, body: ContactsIn,
+                       who: Principal = Depends(current_principal)) -> Any:
     """Contacts as JSON; rows are numbered from 1 in the order given."""
     rows = [(i, {"number": c.number, "name": c.name, "timezone": c.timezone or "",
                  "customer_id": str(c.customer_id or ""), **c.data}) for i, c in enumerate(body.contacts, start=1)]
-    return await _add(request, campaign_id, rows)
+    return await _add(request, campaign_id, rows, who)
 
 
 CSV_COLUMNS = (
@@ -146,7 +174,8 @@ CSV_EXAMPLE = ("number,name,timezone,customer_id,plan\n"
              openapi_extra={"requestBody": {"description": CSV_COLUMNS,
                                             "content": {"text/csv": {"example": CSV_EXAMPLE}}}})
 async def upload_csv(request: Request, campaign_id: Id,
-                     raw: Annotated[bytes, Body(media_type="text/csv")] = b"") -> Any:
+                     raw: Annotated[bytes, Body(media_type="text/csv")] = b"",
+                     who: Principal = Depends(current_principal)) -> Any:
     """A CSV file in UTF-8 (header line with a ``number`` column); rows are the file's line numbers."""
     try:
         rows = parse_csv(csv_text(raw))
@@ -154,14 +183,17 @@ async def upload_csv(request: Request, campaign_id: Id,
         raise InvalidField("contacts", str(err)) from None
     if not rows:
         raise InvalidField("contacts", "the file holds no contact")
-    return await _add(request, campaign_id, rows)
+    return await _add(request, campaign_id, rows, who)
 
 
 @router.post("/{campaign_id}/dnc", status_code=201)
-async def add_dnc(request: Request, campaign_id: Id, body: DncIn) -> dict[str, Any]:
+async def add_dnc(request: Request, campaign_id: Id, body: DncIn,
+                  who: Principal = Depends(current_principal)) -> dict[str, Any]:
     """A number this campaign never dials."""
+    scope = await _scope(request, who)
     async with _db(request).session() as s:
         c = await campaigns.get_campaign(session=s, campaign_id=campaign_id)
+        _check(scope, c)
         row = await campaigns.add_dnc(session=s, number=body.number, campaign_id=c.id, reason=body.reason,
                                       region=c.region)
         return {"number": row.number, "campaign_id": row.campaign_id}
@@ -207,6 +239,10 @@ Command = Literal["start", "pause", "resume", "stop"]
 async def command(request: Request, campaign_id: Id, command: Command,
                   who: Principal = Depends(current_principal)) -> dict[str, Any]:
     """start / pause / resume / stop (409 ``illegal_campaign_step`` when the state does not allow it)."""
+    scope = await _scope(request, who)
+    if not scope.everything:
+        async with _db(request).session() as s:
+            _check(scope, await campaigns.get_campaign(session=s, campaign_id=campaign_id))
     dialer = getattr(request.app.state, "dialer", None)
     if dialer is not None:
         c = await dialer.command(campaign_id, command, who.username)

@@ -20,8 +20,10 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from agent_console import policy
+from agent_console.errors import Forbidden
 from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
 from agent_console.security import Principal, current_principal
+from agent_console.supervisor.service import scope_of
 from crm_core import cases, catalog, customers, interactions
 from crm_core.db import Database
 from crm_core.errors import NotFound
@@ -167,26 +169,40 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
     check_queues(queues, [queue])
     if not policy.sees_all_calls(p):
         agent_id = p.agent_id or f"user:{p.user_id}"  # agents see their own calls only
+    scope = await scope_of(db, p)  # a supervisor with queues: the calls of those (another's: 403)
+    policy.check_queue_scope(scope, [queue])
     async with db.session() as s:
         items, total = await interactions.list_interactions(
             session=s, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome, since=since,
-            until=until, unknown_only=unknown, offset=offset, limit=limit)
+            until=until, unknown_only=unknown, offset=offset, limit=limit,
+            queues=scope.queues if policy.sees_all_calls(p) else None)
         return Page(items=[InteractionOut.model_validate(i) for i in items], total=total, offset=offset,
                     limit=limit)
 
 
-async def _visible_interaction(s: Any, interaction_id: int, p: Principal) -> Any:
+async def _visible_interaction(s: Any, interaction_id: int, p: Principal, db: Database) -> Any:
     found = await interactions.get_interaction(session=s, interaction_id=interaction_id)
     if not policy.owns_call(p, found.agent_id):
         raise NotFound("interaction", interaction_id)  # not yours: as good as absent
+    await _check_call_queue(db, p, found.queue, found.agent_id, f"interaction {interaction_id}")
     return found
+
+
+async def _check_call_queue(db: Database, p: Principal, queue: str | None, agent_id: str | None, what: str) -> None:
+    """A supervisor with queues sees the calls of those (and their own): else 403 naming the queue."""
+    if p.role != "supervisor" or (p.agent_id is not None and agent_id == p.agent_id):
+        return
+    scope = await scope_of(db, p)
+    if not scope.sees(queue):
+        raise Forbidden(f"{what} was in queue {queue or '(none)'}, not one of your queues "
+                        f"(you oversee {scope.describe()})")
 
 
 @router.get("/interactions/{interaction_id}", response_model=InteractionOut)
 async def get_interaction(interaction_id: Id, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
-        found = await _visible_interaction(s, interaction_id, p)
+        found = await _visible_interaction(s, interaction_id, p, db)
         out = InteractionOut.model_validate(found)
         segs = await interactions.segments_of(session=s, interaction_id=interaction_id)
         out.segments = [SegmentOut.model_validate(x) for x in segs]
@@ -197,7 +213,7 @@ async def get_interaction(interaction_id: Id, db: Database = Depends(get_db),
 async def link_customer(interaction_id: Id, body: LinkCustomer, db: Database = Depends(get_db),
                         p: Principal = Depends(current_principal)) -> Any:
     async with db.session() as s:
-        await _visible_interaction(s, interaction_id, p)
+        await _visible_interaction(s, interaction_id, p, db)
         found = await interactions.link_customer(session=s, interaction_id=interaction_id,
                                                  customer_id=body.customer_id)
         return InteractionOut.model_validate(found)
@@ -382,17 +398,27 @@ def _live_agent_of(request: Request, linkedid: str) -> str | None:
     return None
 
 
+def _live_queue_of(request: Request, linkedid: str) -> str | None:
+    """The queue of a call the ACD holds now (None when it holds none, or no queue had it)."""
+    supervisor = getattr(request.app.state, "supervisor", None)
+    return supervisor.acd.queue_of(linkedid) if supervisor is not None else None
+
+
 @router.get("/screenpop/{linkedid}")
 async def get_screen_pop(request: Request, linkedid: str = Path(min_length=1, max_length=64),
                          customer_id: int | None = _id_query(),
                          db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
-    """The pop of a call: staff any call's; an agent only a call offered to or handled by them."""
+    """The pop of a call: staff any call's (a supervisor with queues: of those, 403 naming the
+    queue otherwise); an agent only a call offered to or handled by them."""
     async with db.session() as s:
+        stored = await interactions.interaction_by_linkedid(session=s, linkedid=linkedid)
+        owner = stored.agent_id if stored is not None and stored.agent_id else _live_agent_of(request, linkedid)
         if not policy.sees_all_calls(p):
-            stored = await interactions.interaction_by_linkedid(session=s, linkedid=linkedid)
-            owner = stored.agent_id if stored is not None and stored.agent_id else _live_agent_of(request, linkedid)
             if not policy.owns_call(p, owner):
                 raise NotFound("call", linkedid)  # not yours: as good as absent
+        elif p.role == "supervisor":
+            queue = stored.queue if stored is not None and stored.queue else _live_queue_of(request, linkedid)
+            await _check_call_queue(db, p, queue, owner, f"call {linkedid}")
         pop = await screen_pop(session=s, linkedid=linkedid, customer_id=customer_id)
         pop["interactions"] = policy.redact_history(p, pop.get("interactions") or [])
         return pop

@@ -28,7 +28,7 @@ from agent_console.errors import Forbidden, InvalidInput
 from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
 from agent_console.security import Principal, current_principal
 from agent_console.supervisor.service import parse_time
-from crm_core import interactions, recordings
+from crm_core import interactions, recordings, users
 from crm_core.db import Database
 from crm_core.errors import NotFound
 from crm_core.models import Interaction, epoch
@@ -52,10 +52,17 @@ def _dir(request: Request) -> Path:
 
 
 async def _may_listen(s: Any, p: Principal, interaction: Interaction | None) -> None:
+    """The agents who handled the call, and staff overseeing its queue (a supervisor: their queues)."""
     handlers: set[str] = set()
     if interaction is not None and not policy.sees_all_calls(p):
         handlers = await recordings.handling_agents(session=s, interaction=interaction)
     if policy.may_listen(p, handlers):
+        if policy.sees_all_calls(p) and p.role == "supervisor":
+            scope = policy.scope_for(p.role, await users.supervised_queues(session=s, user_id=p.user_id))
+            queue = interaction.queue if interaction is not None else None
+            if not scope.sees(queue):
+                raise Forbidden(f"the call was in queue {queue or '(none)'}, not one of your queues "
+                                f"(you oversee {scope.describe()})")
         return
     raise Forbidden("only the agents who handled the call and staff may listen")
 
@@ -97,8 +104,11 @@ async def recent_recordings(request: Request, queue: str | None = Query(None, ma
         raise InvalidInput("number", "digits of the caller's number (spaces, +, - and brackets allowed)")
     check_queues(queues, [queue])
     async with db.session() as s:
+        scope = (policy.scope_for(p.role, await users.supervised_queues(session=s, user_id=p.user_id))
+                 if p.role == "supervisor" else policy.EVERY_QUEUE)
+        policy.check_queue_scope(scope, [queue])  # another team's queue: 403 naming it
         rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, since=since, until=until,
-                                       number=digits or None, limit=limit)
+                                       number=digits or None, limit=limit, queues=scope.queues)
         return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,
                  "csat": i.csat if i else None, "caller_number": i.caller_number if i else None} for r, i in rows]
 
@@ -173,6 +183,7 @@ async def recording_status(linkedid: str, request: Request, p: Principal = Depen
     recorder = _recorder(request)
     if not await _has_call(request, p, linkedid):
         _may_control(recorder, p, linkedid)
+        await _live_call_in_scope(request, p, linkedid)
     return recorder.status(linkedid) or {"linkedid": linkedid, "state": "off"}
 
 
@@ -181,6 +192,20 @@ async def _has_call(request: Request, p: Principal, linkedid: str) -> bool:
     knows the agents of the calls it records only)."""
     console = getattr(request.app.state, "console", None)
     return p.agent_id is not None and console is not None and await console.desk.has_call(p.agent_id, linkedid)
+
+
+async def _live_call_in_scope(request: Request, p: Principal, linkedid: str) -> None:
+    """A supervisor with queues controls the recordings of their queues' live calls (and their own)."""
+    if p.role != "supervisor" or await _has_call(request, p, linkedid):
+        return
+    supervisor = getattr(request.app.state, "supervisor", None)
+    if supervisor is None:
+        return
+    scope = await supervisor.scope_of(p)
+    queue = supervisor.acd.queue_of(linkedid)
+    if not scope.sees(queue):
+        raise Forbidden(f"call {linkedid} is in queue {repr(queue) if queue else '(none)'}, not one of your queues "
+                        f"(you oversee {scope.describe()})")
 
 
 def _may_control(recorder: Recorder, p: Principal, linkedid: str) -> None:
@@ -195,6 +220,7 @@ async def control_recording(linkedid: str, action: str, request: Request,
                             p: Principal = Depends(current_principal)) -> Any:
     recorder = _recorder(request)
     _may_control(recorder, p, linkedid)
+    await _live_call_in_scope(request, p, linkedid)
     if action == "pause":
         return await recorder.pause(linkedid, by=p.username)
     if action == "resume":

@@ -11,6 +11,11 @@ too: it would otherwise register their browser endpoint, and dial out, until the
 deactivated or demoted agent also leaves the ACD (logged out, or not ready until their call ends).
 A deactivated user's SIP desk phone is locked at once, and unlocked by the reactivation
 (``agent_console.desk_phones``): its password is the device's, not the session's.
+
+A supervisor's ``queues`` are the queues they oversee (``agent_console.policy.QueueScope``; none
+assigned: every queue). Each must be a queue of config/queues.yaml (422 naming the unknown ones);
+only supervisors have them. The change is audited with the queues before and after, and applies to
+the supervisor's next request at once and to their open wallboard within a few seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from acd.model import MAX_LEVEL, MIN_LEVEL
 from agent_console import policy
 from agent_console.desk_phones import DeskPhoneLocks
 from agent_console.phone import holder_of
+from agent_console.queue_filter import configured_queues
 from agent_console.security import ConsoleAuth, Principal, current_principal
 from crm_core import audit, users
 from crm_core.db import Database
@@ -39,6 +45,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 AGENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EXTENSION = r"^[0-9]{2,32}$"
 Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]  # a skill's proficiency: the ACD's scale (crm_core.users)
+QueueName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]  # acd.config._QUEUE_NAME
 MIN_PASSWORD = 12  # what an administrator sets for someone else; `cti users create-admin` asks the same
 
 
@@ -52,6 +59,8 @@ class UserOut(BaseModel):
     language: str
     skills: dict[str, int]
     active: bool
+    queues: list[str] = Field(default_factory=list, description=(
+        "A supervisor's assigned queues; empty: none assigned, they oversee every queue"))
 
 
 class UserIn(BaseModel):
@@ -64,6 +73,8 @@ class UserIn(BaseModel):
     extension: str | None = Field(None, pattern=EXTENSION)
     language: str = Field("zh-CN", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     skills: dict[str, Level] = Field(default_factory=dict, max_length=100)
+    queues: list[QueueName] = Field(default_factory=list, max_length=100, description=(
+        "A supervisor's queues (of config/queues.yaml); empty: every queue"))
 
 
 class UserPatch(BaseModel):
@@ -75,6 +86,8 @@ class UserPatch(BaseModel):
     language: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     active: bool | None = None
     skills: dict[str, Level] | None = Field(None, max_length=100)
+    queues: list[QueueName] | None = Field(None, max_length=100, description=(
+        "A supervisor's queues (of config/queues.yaml), replacing theirs; empty: every queue"))
 
 
 class PasswordIn(BaseModel):
@@ -89,9 +102,15 @@ def _needs_agent_id(role: str, agent_id: str | None) -> None:
         raise InvalidField("agent_id", "an agent needs an agent id (the ACD routes calls to it)")
 
 
-def _out(u: Any) -> UserOut:
+def _out(u: Any, queues: list[str] | None = None) -> UserOut:
     return UserOut(id=u.id, username=u.username, display_name=u.display_name, role=u.role, agent_id=u.agent_id,
-                   extension=u.extension, language=u.language, skills=dict(u.skills or {}), active=u.active)
+                   extension=u.extension, language=u.language, skills=dict(u.skills or {}), active=u.active,
+                   queues=queues or [])
+
+
+def _known(request: Request) -> list[str] | None:
+    names = configured_queues(request)
+    return sorted(names()) if names is not None else None
 
 
 def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
@@ -123,22 +142,28 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
     @r.get("", response_model=list[UserOut])
     async def list_users(role: Role | None = None, who: Principal = Depends(admin)) -> list[UserOut]:
         async with db.session() as s:
-            return [_out(u) for u in await users.list_users(session=s, role=role)]
+            assigned = await users.all_supervised_queues(session=s)
+            return [_out(u, assigned.get(u.id)) for u in await users.list_users(session=s, role=role)]
 
     @r.post("", response_model=UserOut, status_code=201)
-    async def create(body: UserIn, who: Principal = Depends(admin)) -> UserOut:
+    async def create(body: UserIn, request: Request, who: Principal = Depends(admin)) -> UserOut:
         """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills. No two
-        active users share a phone extension (their ``extension``, else their agent id)."""
+        active users share a phone extension (their ``extension``, else their agent id). A supervisor
+        may be given ``queues`` (unknown ones: 422 naming them)."""
         check_skills(body.skills)
         users.check_password(body.password, body.username)
         _needs_agent_id(body.role, body.agent_id)
+        known = _known(request)
+        wanted = users.check_queues(body.queues, known)  # before anything is written
         async with db.session() as s:  # a taken username, agent id or extension: 409 (crm_core.users)
             u = await users.create_user(session=s, username=body.username, password=body.password, role=body.role,
                                         display_name=body.display_name, agent_id=body.agent_id,
                                         extension=body.extension, language=body.language, skills=body.skills)
+            _, queues = await users.set_supervised_queues(session=s, user=u, queues=wanted, known=known)
             audit.record(s, actor=who.username, actor_role=who.role, action="user.created",
-                         target=f"user:{u.username}", detail={"role": u.role, "agent_id": u.agent_id})
-            out = _out(u)
+                         target=f"user:{u.username}",
+                         detail={"role": u.role, "agent_id": u.agent_id, **({"queues": queues} if queues else {})})
+            out = _out(u, queues)
         if desk_phones is not None:  # an active user given a deactivated user's extension: it is theirs now
             await desk_phones.refresh([out.extension or out.agent_id])
         log.info("users: %s created %s (%s)", who.username, out.username, out.role)
@@ -149,18 +174,29 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
         """Role, name, agent link, extension, language, active. Deactivation and a role change end the
         user's sessions everywhere; nobody deactivates or demotes the last active administrator."""
         changes = body.model_dump(exclude_unset=True)
-        for name in ("role", "active", "display_name", "language", "skills"):
+        for name in ("role", "active", "display_name", "language", "skills", "queues"):
             if name in changes and changes[name] is None:
                 raise InvalidField(name, "cannot be null")
         check_skills(changes.get("skills"))
+        known = _known(request)
+        wanted = changes.pop("queues", None)
+        if wanted is not None:
+            wanted = users.check_queues(wanted, known)  # 422 naming the unknown ones, before anything is written
         async with db.session() as s:
             before = await users.get_user(session=s, user_id=user_id)
             _needs_agent_id(changes.get("role", before.role), changes.get("agent_id", before.agent_id))
             phone_before = before.extension or before.agent_id
+            queues_before = await users.supervised_queues(session=s, user_id=user_id)
             u, end = await users.update_user(session=s, user_id=user_id, changes=changes)
+            queues = await users.supervised_queues(session=s, user_id=user_id)
+            if wanted is not None:
+                _, queues = await users.set_supervised_queues(session=s, user=u, queues=wanted, known=known)
+            detail: dict[str, Any] = {"changes": changes, "sessions_ended": end}
+            if queues != queues_before:  # assigned, or dropped with the supervisor role: before and after
+                detail["queues"] = {"before": queues_before, "after": queues}
             audit.record(s, actor=who.username, actor_role=who.role, action="user.changed",
-                         target=f"user:{u.username}", detail={"changes": changes, "sessions_ended": end})
-            out = _out(u)
+                         target=f"user:{u.username}", detail=detail)
+            out = _out(u, queues)
         if desk_phones is not None and {"active", "extension", "agent_id"} & set(changes):
             # After the commit: the locks follow what the CRM now says (the old phone and the new one).
             await desk_phones.refresh([phone_before, out.extension or out.agent_id])
@@ -170,7 +206,8 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
             # is not the session's, so it would go on being offered calls).
             if offboard is not None and u.agent_id and (not out.active or "role" in changes):
                 await offboard(u.agent_id)
-        log.info("users: %s changed %s: %s", who.username, out.username, ", ".join(sorted(changes)))
+        log.info("users: %s changed %s: %s", who.username, out.username,
+                 ", ".join(sorted([*changes, *(["queues"] if wanted is not None else [])])))
         return out
 
     @r.post("/{user_id}/password", status_code=204)

@@ -190,14 +190,17 @@ async def due_callbacks(*, session: AsyncSession, now: datetime, agent_id: str |
 
 
 async def find_callbacks(*, session: AsyncSession, states: Collection[str] | None = None, queue: str | None = None,
-                         limit: int = 200) -> list[tuple[Callback, str | None]]:
-    """Callbacks in ``states`` (None: any), of ``queue`` (None: any), with the customer's name: open
-    ones oldest due first (the order they are worked in), else the most recently changed first."""
+                         limit: int = 200, queues: Collection[str] | None = None) -> list[tuple[Callback, str | None]]:
+    """Callbacks in ``states`` (None: any), of ``queue`` (None: any) and among ``queues`` (None: any;
+    a supervisor's queues), with the customer's name: open ones oldest due first (the order they are
+    worked in), else the most recently changed first."""
     stmt = select(Callback, Customer.name).outerjoin(Customer, Customer.id == Callback.customer_id)
     if states is not None:
         stmt = stmt.where(Callback.state.in_(list(states)))
     if queue is not None:
         stmt = stmt.where(Callback.queue == queue)
+    if queues is not None:
+        stmt = stmt.where(Callback.queue.in_(sorted(queues)))
     if states is not None and set(states) <= set(OPEN_STATES):
         stmt = stmt.order_by(Callback.due_at, Callback.id)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from crm_core.models import Interaction, Segment
 
 def _filtered(stmt: Select[Any], *, customer_id: int | None, agent_id: str | None, queue: str | None,
               outcome: str | None, since: datetime | None, until: datetime | None,
-              unknown_only: bool) -> Select[Any]:
+              unknown_only: bool, queues: Collection[str] | None = None) -> Select[Any]:
     if customer_id is not None:
         stmt = stmt.where(Interaction.customer_id == customer_id)
     if unknown_only:
@@ -25,6 +26,8 @@ def _filtered(stmt: Select[Any], *, customer_id: int | None, agent_id: str | Non
         stmt = stmt.where(Interaction.agent_id == agent_id)
     if queue is not None:
         stmt = stmt.where(Interaction.queue == queue)
+    if queues is not None:  # a supervisor's queues
+        stmt = stmt.where(Interaction.queue.in_(sorted(queues)))
     if outcome is not None:
         stmt = stmt.where(Interaction.outcome == outcome)
     if since is not None:
@@ -37,9 +40,9 @@ def _filtered(stmt: Select[Any], *, customer_id: int | None, agent_id: str | Non
 async def list_interactions(*, session: AsyncSession, customer_id: int | None = None, agent_id: str | None = None,
                             queue: str | None = None, outcome: str | None = None, since: datetime | None = None,
                             until: datetime | None = None, unknown_only: bool = False, offset: int = 0,
-                            limit: int = 50) -> tuple[list[Interaction], int]:
+                            limit: int = 50, queues: Collection[str] | None = None) -> tuple[list[Interaction], int]:
     f = functools.partial(_filtered, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome,
-                          since=since, until=until, unknown_only=unknown_only)
+                          since=since, until=until, unknown_only=unknown_only, queues=queues)
     total = await session.scalar(f(select(func.count(Interaction.id)))) or 0
     stmt = f(select(Interaction)).order_by(Interaction.started_at.desc(), Interaction.id.desc())
     return list((await session.scalars(stmt.offset(offset).limit(limit))).all()), total

@@ -8,7 +8,7 @@ The recorder (``crm_core.recorder``) writes the rows when a call ends; the web l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,13 +98,15 @@ async def handlers(*, session: AsyncSession, calls: Sequence[Interaction]) -> di
 
 async def recent(*, session: AsyncSession, queue: str | None = None, agent_id: str | None = None,
                  since: datetime | None = None, until: datetime | None = None, number: str | None = None,
-                 limit: int = 50) -> list[tuple[Recording, Interaction | None]]:
-    """The newest recordings that started in [since, until), of the queue, the agent and a caller
-    number holding the digits ``number``, with their call."""
+                 limit: int = 50, queues: Collection[str] | None = None) -> list[tuple[Recording, Interaction | None]]:
+    """The newest recordings that started in [since, until), of the queue (and among ``queues``: a
+    supervisor's; None: any), the agent and a caller number holding the digits ``number``, with their call."""
     query = (select(Recording, Interaction).outerjoin(Interaction, Interaction.linkedid == Recording.linkedid)
              .order_by(Recording.started_at.desc()).limit(limit))
     if queue:
         query = query.where(Interaction.queue == queue)
+    if queues is not None:
+        query = query.where(Interaction.queue.in_(sorted(queues)))
     if agent_id:
         query = query.where(Interaction.agent_id == agent_id)
     if since is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Float, ForeignKey, func, select
+from sqlalchemy import Float, ForeignKey, String, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +32,17 @@ class SessionCutoff(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     valid_after: Mapped[float] = mapped_column(Float)
+
+
+class SupervisorQueue(Base):
+    """``user_id`` (a supervisor) oversees ``queue`` (migration 0019). A supervisor without rows
+    oversees every queue (docs/security.md, "Supervisors' queues")."""
+
+    __tablename__ = "supervisor_queues"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+
 
 # OWASP's minimum argon2id profile (19 MiB, 2 passes): ~20 ms a hash, so logins stay cheap and a
 # stolen table stays expensive to crack. PINs get the same hash; their space is small, which is
@@ -269,9 +280,56 @@ async def update_user(*, session: AsyncSession, user_id: int, changes: dict[str,
     if active and (not user.active or extension != user.extension or agent_id != user.agent_id):
         await _check_extension(session, extension, agent_id, user_id)
     end = (not active and user.active) or role != user.role
+    if user.role == "supervisor" and role != "supervisor":  # only supervisors have queues (they oversee all)
+        await session.execute(delete(SupervisorQueue).where(SupervisorQueue.user_id == user_id))
     for name, value in changes.items():
         setattr(user, name, value)
     if end:
         await end_sessions(session=session, user_id=user_id)
     await session.flush()
     return user, end
+
+
+# -- supervisors' queues ---------------------------------------------------------------------------
+
+async def supervised_queues(*, session: AsyncSession, user_id: int) -> list[str]:
+    """The queues assigned to the user, sorted; empty when none are (a supervisor then oversees all)."""
+    rows = await session.scalars(select(SupervisorQueue.queue).where(SupervisorQueue.user_id == user_id)
+                                 .order_by(SupervisorQueue.queue))
+    return list(rows.all())
+
+
+async def all_supervised_queues(*, session: AsyncSession) -> dict[int, list[str]]:
+    """Every assignment: user id -> its queues (users without one are absent)."""
+    out: dict[int, list[str]] = {}
+    for user_id, queue in await session.execute(select(SupervisorQueue.user_id, SupervisorQueue.queue)
+                                                .order_by(SupervisorQueue.user_id, SupervisorQueue.queue)):
+        out.setdefault(user_id, []).append(queue)
+    return out
+
+
+def check_queues(queues: Sequence[str], known: Sequence[str] | None) -> list[str]:
+    """``queues`` sorted without duplicates; InvalidField naming the unknown ones (``known``: the
+    queues of config/queues.yaml; None: not checked)."""
+    wanted = sorted(set(queues))
+    unknown = [q for q in wanted if known is not None and q not in set(known)]
+    if unknown:
+        raise InvalidField("queues", f"not a queue of config/queues.yaml: {', '.join(unknown)} "
+                                     f"(the queues are {', '.join(sorted(known or ())) or 'none'})")
+    return wanted
+
+
+async def set_supervised_queues(*, session: AsyncSession, user: User, queues: Sequence[str],
+                                known: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """Assign ``queues`` to a supervisor (empty: none assigned, every queue); returns the queues before
+    and after. Only supervisors have queues: managers and administrators oversee every queue."""
+    wanted = check_queues(queues, known)
+    if wanted and user.role != "supervisor":
+        raise InvalidField("queues", f"only supervisors are assigned queues ({user.username!r} is a {user.role}, "
+                                     "who oversees every queue)")
+    before = await supervised_queues(session=session, user_id=user.id)
+    if before != wanted:
+        await session.execute(delete(SupervisorQueue).where(SupervisorQueue.user_id == user.id))
+        session.add_all(SupervisorQueue(user_id=user.id, queue=q) for q in wanted)
+        await session.flush()
+    return before, wanted

@@ -1,7 +1,9 @@
 /* Interval reports: filters -> /api/supervisor/reports (JSON table), CSV export link, SVG trend charts.
    The table and the charts are the report last shown; the CSV link always follows the filters as they
    are now (a manager who changes the period and exports gets that period), and a hint says when the
-   two differ. The charts' words (title, legend, target) are the page's language's. */
+   two differ. The charts' words (title, legend, target) are the page's language's. The queues offered
+   (the filter's suggestions and placeholder) are the reader's: the wallboard's, which for a supervisor
+   are their own queues (another's is refused with a 403 naming it; none given: all of theirs). */
 "use strict";
 (() => {
   const { $, t, api, el, pct, secs } = window.Sup;
@@ -105,5 +107,10 @@
     $("csv-link").addEventListener("click", exportCsv);
     syncCsv();
     run();
+    api("GET", "/api/supervisor/wallboard").then((board) => {
+      const mine = board.queues.map((q) => q.queue);
+      $("f-queue-list").replaceChildren(...mine.map((q) => { const o = el("option"); o.value = q; return o; }));
+      $("f-queues").placeholder = mine.slice(0, 2).join(", ");
+    }).catch(() => {});
   });
 })();

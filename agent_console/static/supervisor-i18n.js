@@ -86,6 +86,8 @@ window.SUP_I18N = {
     "us.skill_level": "skill {s}: give its level, e.g. {s}=3 (1..5)", "us.created": "{u} created", "us.deactivated": "{u} deactivated: signed out everywhere",
     "us.activated": "{u} reactivated", "us.resetdone": "{u}'s password changed: signed out everywhere",
     "us.changed": "{u} changed: signed out everywhere",
+    "us.queues": "Queues (supervisors; none: all)", "us.allqueues": "all queues",
+    "us.queueschanged": "{u}'s queues saved",
     "err": "Error: {m}",
   },
   "zh-CN": {
@@ -172,6 +174,8 @@ window.SUP_I18N = {
     "us.skill_level": "技能 {s}：请给出级别，例如 {s}=3（1..5）", "us.created": "已创建 {u}", "us.deactivated": "已停用 {u}：所有会话已退出",
     "us.activated": "已重新启用 {u}", "us.resetdone": "{u} 的密码已更改：所有会话已退出",
     "us.changed": "{u} 已更改：所有会话已退出",
+    "us.queues": "队列（主管；不选：全部）", "us.allqueues": "全部队列",
+    "us.queueschanged": "{u} 的队列已保存",
     "err": "错误：{m}",
   },
 };

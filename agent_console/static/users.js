@@ -1,9 +1,12 @@
 /* User administration (administrators): the list, a create form, deactivate/reactivate, role and
-   password reset, through /api/admin/users (docs/api.md, "Users"). */
+   password reset, a supervisor's queues, through /api/admin/users (docs/api.md, "Users"). The queues
+   offered are the configured ones (the administrator's wallboard: every queue of config/queues.yaml);
+   a supervisor with none selected oversees every queue (docs/security.md). */
 "use strict";
 (() => {
   const { $, S, t, api, el } = window.Sup;
   let users = [];
+  let queues = [];  // the configured queues, as the administrator's wallboard lists them
   const say = (text, bad) => { $("us-msg").textContent = text; $("us-msg").classList.toggle("bad", !!bad); };
 
   function skillsOf(text) {  // "billing=4, zh=5"; a skill without its level is refused, not guessed
@@ -19,6 +22,29 @@
 
   async function act(label, work) {
     try { await work(); say(label); await load(); } catch (e) { say(t("err", { m: e.message }), true); }
+  }
+
+  function queueSelect(chosen) {
+    const sel = el("select");
+    sel.multiple = true;
+    sel.size = Math.min(4, Math.max(2, queues.length));
+    for (const q of new Set([...queues, ...chosen])) {
+      const o = el("option", "", q); o.value = q; o.selected = chosen.includes(q); sel.append(o);
+    }
+    return sel;
+  }
+  const chosenOf = (sel) => [...sel.selectedOptions].map((o) => o.value);
+
+  function queuesCell(u) {
+    const td = el("td");
+    if (u.role !== "supervisor") { td.textContent = t("us.allqueues"); return td; }
+    const sel = queueSelect(u.queues || []);
+    sel.dataset.act = "queues";
+    const note = el("div", "muted", (u.queues || []).length ? "" : t("us.allqueues"));
+    sel.addEventListener("change", () => act(t("us.queueschanged", { u: u.username }),
+      () => api("PATCH", `/api/admin/users/${u.id}`, { queues: chosenOf(sel) })));
+    td.append(sel, note);
+    return td;
   }
 
   function row(u) {
@@ -45,7 +71,8 @@
     tools.append(toggle, reset);
     const roleCell = el("td"); roleCell.append(role);
     tr.append(el("td", "", u.username), el("td", "", u.display_name), roleCell, el("td", "", u.agent_id || "—"),
-      el("td", "", skillsText(u.skills) || "—"), el("td", u.active ? "" : "bad", t(u.active ? "us.active" : "us.inactive")),
+      el("td", "", skillsText(u.skills) || "—"), queuesCell(u),
+      el("td", u.active ? "" : "bad", t(u.active ? "us.active" : "us.inactive")),
       tools);
     return tr;
   }
@@ -61,6 +88,7 @@
         display_name: $("u-name").value.trim(), skills: skillsOf($("u-skills").value) };
       if ($("u-agent").value.trim()) body.agent_id = $("u-agent").value.trim();
       if ($("u-extension").value.trim()) body.extension = $("u-extension").value.trim();
+      if (body.role === "supervisor") body.queues = chosenOf($("u-queues"));
       await api("POST", "/api/admin/users", body);
       $("us-form").reset();
     });
@@ -70,6 +98,12 @@
   window.Sup.start(() => {
     if (S.me.role !== "admin") { $("main").hidden = true; $("forbidden").hidden = false; return; }
     $("us-form").addEventListener("submit", create);
-    load().catch((e) => say(t("err", { m: e.message }), true));
+    const roleShown = () => { $("u-queues-label").hidden = $("u-role").value !== "supervisor"; };
+    $("u-role").addEventListener("change", roleShown);
+    roleShown();
+    api("GET", "/api/supervisor/wallboard").then((board) => {
+      queues = board.queues.map((q) => q.queue);
+      $("u-queues").replaceChildren(...queueSelect([]).children);
+    }).catch(() => {}).finally(() => load().catch((e) => say(t("err", { m: e.message }), true)));
   });
 })();

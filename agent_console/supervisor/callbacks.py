@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from acd.reports import Cell, to_csv
-from agent_console.errors import TargetNotFound
+from agent_console.errors import Forbidden, TargetNotFound
+from agent_console.policy import EVERY_QUEUE, QueueScope
 from agent_console.protocol import CallbackState
 from agent_console.security import Principal
 from agent_console.supervisor.audit import record
@@ -120,23 +121,30 @@ class SupervisorCallbacks:
         """Count again at the next snapshot (after a callback changed here)."""
         self._counts_at = float("-inf")
 
-    async def list(self, *, state: StateFilter = "open", queue: str | None = None,
-                   limit: int = 200) -> list[SupervisorCallbackView]:
+    async def list(self, *, state: StateFilter = "open", queue: str | None = None, limit: int = 200,
+                   queues: Sequence[str] | None = None) -> list[SupervisorCallbackView]:
+        """``queues``: only callbacks of those (a supervisor's; None: every callback, personal ones too)."""
         states = (None if state == "all" else callbacks.OPEN_STATES if state == "open" else (state,))
         now = datetime.fromtimestamp(self.clock(), UTC)
         async with self.db.session() as s:
             await self._expire(s, now)
-            rows = await callbacks.find_callbacks(session=s, states=states, queue=queue or None, limit=limit)
+            rows = await callbacks.find_callbacks(session=s, states=states, queue=queue or None, limit=limit,
+                                                  queues=queues)
             return [callback_view(cb, name, now, self.overdue_after) for cb, name in rows]
 
-    async def cancel(self, who: Principal, callback_id: int, reason: str) -> SupervisorCallbackView:
-        """Cancel it and write the audit row ``callback.cancel`` in one transaction."""
+    async def cancel(self, who: Principal, callback_id: int, reason: str,
+                     scope: QueueScope = EVERY_QUEUE) -> SupervisorCallbackView:
+        """Cancel it and write the audit row ``callback.cancel`` in one transaction; Forbidden for a
+        callback of a queue ``scope`` does not oversee."""
         now = datetime.fromtimestamp(self.clock(), UTC)
         async with self.db.session() as s:
             try:
                 before = await callbacks.get_callback(session=s, callback_id=callback_id)
             except NotFound:
                 raise TargetNotFound(f"no callback {callback_id}") from None
+            if not scope.sees(before.queue):
+                raise Forbidden(f"callback {callback_id} is of queue {before.queue or '(none: personal)'}, not one "
+                                f"of your queues (you oversee {scope.describe()})")
             state, claimed_by = before.state, before.claimed_by
             cb = await callbacks.cancel(session=s, callback_id=callback_id, actor=who.username, now=now)
             await record(s, actor=who.username, actor_role=who.role, action="callback.cancel",

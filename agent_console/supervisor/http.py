@@ -22,7 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 from acd.kpis import GroupBy, Interval
 from acd.recipients import may_see
 from agent_console import policy
-from agent_console.errors import InvalidInput, NotAuthenticated
+from agent_console.errors import Forbidden, InvalidInput, NotAuthenticated
 from agent_console.http import ErrorBody, Id
 from agent_console.queue_filter import QUEUE_FILTER, check_queues
 from agent_console.security import WS_POLICY_VIOLATION, ConsoleAuth, Principal, auth_of, current_principal, token_of
@@ -96,8 +96,20 @@ class CancelBody(BaseModel):
         description="Why it is cancelled; recorded in the audit log.")
 
 
+async def check_alert(svc: SupervisorService, alert_id: str, scope: policy.QueueScope) -> None:
+    """Forbidden when the alert is about a queue or an agent ``scope`` does not oversee."""
+    try:
+        view = svc.alerts.view(svc.alerts.engine.get(alert_id))
+    except CtiError:
+        return  # unknown: the acknowledgement says so (404)
+    if not svc.sees_alert(scope, view):
+        raise Forbidden(f"alert {alert_id} is about {view.get('subject') or view.get('queue')}, "
+                        f"not one of your queues (you oversee {scope.describe()})")
+
+
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    texts = {401: "Not logged in", 403: "Not a supervisor or administrator (forbidden)",
+    texts = {401: "Not logged in", 403: "Not a supervisor or administrator, or not one of the supervisor's queues "
+                                        "or agents (forbidden, naming it)",
              404: "No such callback (target_not_found)",
              409: "Not allowed in the callback's state: already closed, or its call is on (illegal_callback_step)",
              422: "A field is wrong (names it)"}
@@ -111,18 +123,26 @@ _CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema"
 def build_router(svc: SupervisorService) -> APIRouter:
     r = APIRouter(prefix="/api/supervisor", tags=["supervisor"], dependencies=[Depends(policy.enforce)])
 
-    @r.get("/wallboard", response_model=WallboardView)
+    async def board_of(who: Principal) -> dict[str, Any]:
+        """The board as ``who`` sees it: their queues (policy.QueueScope), the alerts addressed to them."""
+        return Wallboard.view_for(svc.wallboard.scoped_view(await svc.board(), await svc.scope_of(who)),
+                                  who.username, who.role)
+
+    @r.get("/wallboard", response_model=WallboardView, responses=_errors(401, 403))
     async def wallboard(who: Supervisor) -> dict[str, Any]:
         """The live wallboard snapshot: totals, queues, agents, the callers waiting now, and the active
-        alerts addressed to the caller (as the websocket's frames)."""
-        return Wallboard.view_for(await svc.board(), who.username, who.role)
+        alerts addressed to the caller (as the websocket's frames); a supervisor's own queues only,
+        the agents serving them and the totals of those (docs/supervisor.md)."""
+        return await board_of(who)
 
-    @r.get("/agents")
+    @r.get("/agents", responses=_errors(401, 403))
     async def agents(who: Supervisor) -> list[dict[str, Any]]:
-        return list((await svc.board())["agents"])
+        """The wallboard's agents: for a supervisor, those serving one of their queues."""
+        return list((await board_of(who))["agents"])
 
-    @r.post("/agents/{agent_id}/spy")
+    @r.post("/agents/{agent_id}/spy", responses=_errors(401, 403, 422))
     async def spy(agent_id: AgentId, body: SpyBody, who: Supervisor) -> dict[str, Any]:
+        await svc.check_agent(who, agent_id)
         phone, kind = await svc.phone_of(who, body.phone)
         return await svc.interventions.spy(who, agent_id, body.mode, phone, kind)
 
@@ -130,35 +150,54 @@ def build_router(svc: SupervisorService) -> APIRouter:
     async def spy_stop(who: Supervisor) -> dict[str, Any]:
         return await svc.interventions.stop_spy(who)
 
-    @r.post("/agents/{agent_id}/not-ready")
+    @r.post("/agents/{agent_id}/not-ready", responses=_errors(401, 403, 422))
     async def not_ready(agent_id: AgentId, body: NotReadyBody, who: Supervisor) -> dict[str, Any]:
+        await svc.check_agent(who, agent_id)
         return await svc.interventions.force_not_ready(who, agent_id, body.reason)
 
-    @r.post("/agents/{agent_id}/logout")
+    @r.post("/agents/{agent_id}/logout", responses=_errors(401, 403))
     async def logout(agent_id: AgentId, who: Supervisor) -> dict[str, Any]:
+        await svc.check_agent(who, agent_id)
         return await svc.interventions.force_logout(who, agent_id)
 
-    @r.put("/agents/{agent_id}/skills")
+    @r.put("/agents/{agent_id}/skills", responses=_errors(401, 403, 422))
     async def skills(agent_id: AgentId, body: SkillsBody, who: Supervisor) -> dict[str, Any]:
+        """A supervisor sets the skills of an agent of their queues; a skill named like a queue of
+        another team (which decides who serves it) stays as it is (403 naming it)."""
+        await svc.check_skills(who, agent_id, body.skills)
         return await svc.interventions.set_skills(who, agent_id, body.skills)
 
-    @r.get("/alerts")
+    @r.get("/alerts", responses=_errors(401, 403))
     async def alerts(who: Supervisor) -> dict[str, Any]:
-        return {"active": [a for a in svc.alerts.active() if may_see(a, who.username, who.role)],
-                "recent": [a for a in svc.alerts.recent() if may_see(a, who.username, who.role)],
+        """The alerts addressed to the caller; a supervisor's about their queues and agents only."""
+        scope = await svc.scope_of(who)
+
+        def shown(a: dict[str, Any]) -> bool:
+            return may_see(a, who.username, who.role) and svc.sees_alert(scope, a)
+
+        return {"active": [a for a in svc.alerts.active() if shown(a)],
+                "recent": [a for a in svc.alerts.recent() if shown(a)],
                 "security": await svc.alerts.security_recent(),
                 "rules": [{"id": x.id, "kind": x.kind.value, "scope": x.scope.value, "queue": x.queue,
                            "threshold": x.threshold, "ack_timeout_s": x.ack_timeout_s, "levels": list(x.levels)}
-                          for x in svc.alerts.engine.rules]}
+                          for x in svc.alerts.engine.rules if x.queue is None or scope.sees(x.queue)]}
 
-    @r.post("/alerts/{alert_id}/ack")
+    @r.post("/alerts/{alert_id}/ack", responses=_errors(401, 403))
     async def ack(alert_id: Annotated[str, Path(min_length=1, max_length=128)], who: Supervisor) -> dict[str, Any]:
+        await check_alert(svc, alert_id, await svc.scope_of(who))
         return await svc.alerts.acknowledge(alert_id, who.username, who.role)
 
     @r.get("/audit")
     async def audit(who: Supervisor, target: str | None = None, action: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
-        return await svc.audit.list(target=target, action_prefix=action, limit=limit)
+        """The audit log, newest first; a supervisor with queues reads their own steps and those about
+        their agents and queues (among the newest 1,000 matching entries)."""
+        scope = await svc.scope_of(who)
+        if scope.everything:
+            return await svc.audit.list(target=target, action_prefix=action, limit=limit)
+        agents = svc.overseen_agents(scope)
+        rows = await svc.audit.list(target=target, action_prefix=action, limit=1000)
+        return [e for e in rows if policy.sees_audit_entry(scope, e, agents, who.username)][:limit]
 
     @r.get("/reports")
     async def report(who: Supervisor, interval: Interval = "60m", group_by: GroupBy | None = None,
@@ -166,11 +205,15 @@ def build_router(svc: SupervisorService) -> APIRouter:
                      queue: Annotated[list[str], Query(description=QUEUE_FILTER)] = [],  # noqa: B006 - copied
                      agent: Annotated[list[str], Query()] = [],  # noqa: B006
                      format: Literal["json", "csv"] = "json") -> Any:
+        """KPIs per interval; a supervisor's of their queues only: another's is a 403 naming it, no
+        ``queue`` means all of theirs (CSV the same)."""
         _check_time(start, "start", svc.tz)
         _check_time(end, "end", svc.tz)
         check_queues(svc.acd.queue_names, queue)
+        scope = await svc.scope_of(who)
+        queue = policy.report_queues(scope, queue)
         rows, s, e = await svc.report(interval=interval, group_by=group_by, start=start, end=end,
-                                      queues=queue, agents=agent)
+                                      queues=queue, agents=agent, scope=scope)
         if format == "csv":
             name = f"report-{interval}-{group_by or 'all'}.csv"
             return Response(svc.report_csv(rows), media_type="text/csv; charset=utf-8",
@@ -191,7 +234,10 @@ def build_router(svc: SupervisorService) -> APIRouter:
         _check_time(start, "start", svc.tz)
         _check_time(end, "end", svc.tz)
         check_queues(svc.acd.queue_names, queue)
-        rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue)
+        scope = await svc.scope_of(who)
+        queue = policy.report_queues(scope, queue)
+        rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue,
+                                      scope=scope)
         svg = svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue), title=title,
                                target_label=target_label)
         return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
@@ -202,9 +248,13 @@ def build_router(svc: SupervisorService) -> APIRouter:
                             limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                             format: Literal["json", "csv"] = "json") -> Any:
         """Every callback in ``state`` (open: pending or claimed; all: any), of ``queue`` when given:
-        open ones oldest due first, others most recently changed first."""
+        open ones oldest due first, others most recently changed first. A supervisor's of their
+        queues only (another's is a 403 naming it)."""
         check_queues(svc.acd.queue_names, [queue])
-        views = await svc.callbacks.list(state=state, queue=queue, limit=limit)
+        scope = await svc.scope_of(who)
+        wanted = policy.report_queues(scope, [queue] if queue else [])
+        views = await svc.callbacks.list(state=state, queue=queue, queues=None if scope.everything else wanted,
+                                         limit=limit)
         if format == "csv":
             return Response(callbacks_csv(views), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="callbacks-{state}.csv"'})
@@ -214,8 +264,8 @@ def build_router(svc: SupervisorService) -> APIRouter:
             responses=_errors(401, 403, 404, 409, 422))
     async def cancel_callback(callback_id: Id, body: CancelBody, who: Supervisor) -> SupervisorCallbackView:
         """Cancel a pending or claimed callback (not while its call is on); audit ``callback.cancel``
-        with the reason."""
-        return await svc.callbacks.cancel(who, callback_id, body.reason)
+        with the reason. A supervisor's of their queues only."""
+        return await svc.callbacks.cancel(who, callback_id, body.reason, scope=await svc.scope_of(who))
 
     @r.get("/staffing")
     async def staffing(who: Supervisor, calls: Annotated[float, Query(ge=0)],
@@ -292,6 +342,7 @@ def mount_websocket(app: FastAPI, svc: SupervisorService) -> None:
                         "message": "frame: binary frames are not accepted; send JSON text"}
             if kind == "ack" and isinstance(msg.get("alert_id"), str):
                 try:
+                    await check_alert(svc, msg["alert_id"], svc.cached_scope(who.user_id, who.role))
                     view = await svc.alerts.acknowledge(msg["alert_id"], who.username, who.role)
                 except CtiError as err:
                     return {"type": "error", "code": err.code, "message": err.message}
@@ -300,6 +351,7 @@ def mount_websocket(app: FastAPI, svc: SupervisorService) -> None:
                     "message": "type: frames are ping, ack {alert_id}"}
 
         try:
-            await svc.wallboard.serve(guarded, who.username, on_message, role=who.role)  # type: ignore[arg-type]
+            await svc.wallboard.serve(guarded, who.username, on_message, role=who.role,  # type: ignore[arg-type]
+                                      scope=lambda: svc.cached_scope(who.user_id, who.role))
         finally:
             unregister()

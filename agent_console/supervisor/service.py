@@ -25,7 +25,9 @@ from acd.model import QueueConfig
 from acd.recipients import Recipients
 from acd.reports import report_csv
 from acd.staffing import staff
+from agent_console import policy
 from agent_console.errors import InvalidInput
+from agent_console.policy import EVERY_QUEUE, QueueScope
 from agent_console.security import Principal
 from agent_console.supervisor.agents import AgentClock
 from agent_console.supervisor.alerting import AlertRunner, load_open_cases
@@ -36,9 +38,11 @@ from agent_console.supervisor.charts import trend_chart
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import CaseContacts, RecordCache, load_records, with_case_contacts
 from agent_console.supervisor.wallboard import Wallboard
+from crm_core import users
 from crm_core.agent_log import state_key, states_between, write_state_once
 from crm_core.callbacks import Policy
 from crm_core.db import Database
+from crm_core.errors import DatabaseUnavailable
 from crm_core.journal import RowJournal
 from crm_core.models import User
 from cti.ami.control import CallControl
@@ -69,6 +73,9 @@ class SupervisorService:
         self.agent_clock = AgentClock(exact_s=max(2 * 3600.0, window_min * 60.0 + 900.0))
         self.names: dict[str, str] = {}
         self.inactive: frozenset[str] = frozenset()  # agent ids of deactivated users: off the board
+        self.crm_skills: dict[str, dict[str, int]] = {}  # agent id -> skills in the CRM (for the logged-out)
+        # user id -> assigned queues, re-read with the records: the websocket's scope (REST reads its own)
+        self.assigned: dict[int, list[str]] | None = None
         # Agent state history and audit rows are journaled (``journal``: a JSON-lines file in the
         # state directory) and written once the database takes them: an outage loses none.
         self.rows = RowJournal(db, journal, {"agent_state": write_state_once}, name="supervisor.rows")
@@ -78,9 +85,10 @@ class SupervisorService:
         self.callbacks = SupervisorCallbacks(db, policy=callback_policy, clock=clock,
                                              on_change=lambda: self.wallboard.invalidate_records())
         self.wallboard = Wallboard(snapshot=self._board, load=self._load, every_s=every_s,
-                                   records_every_s=records_every_s, since_of=self._records_since, clock=clock)
+                                   records_every_s=records_every_s, since_of=self._records_since, clock=clock,
+                                   scoped=self.scoped_view)
         self.alerts = AlertRunner(AlertEngine(rules), bus, self.audit, agent_since=self.agent_clock.since,
-                                  load_cases=lambda: load_open_cases(db), push=self.wallboard.push,
+                                  load_cases=lambda: load_open_cases(db), push=self._push,
                                   every_s=alerts_every_s, clock=clock, rules=rules, recipients=recipients)
         self.wallboard.listeners.append(self.alerts.on_board)
         self.interventions = Interventions(acd, control, bus, self.audit, phone_kind=phone_kind, clock=clock)
@@ -160,24 +168,106 @@ class SupervisorService:
         # called about before today belongs to that issue (as in a report), not to today's.
         records = with_case_contacts(await self.record_cache.load(since), await self.case_contacts.load(since))
         async with self.db.session() as s:
-            rows = (await s.execute(select(User.agent_id, User.display_name, User.active)
+            rows = (await s.execute(select(User.agent_id, User.display_name, User.active, User.skills)
                                     .where(User.agent_id.is_not(None)))).all()
+            self.assigned = await users.all_supervised_queues(session=s)
         self.names = {r.agent_id: r.display_name for r in rows}
+        self.crm_skills = {r.agent_id: dict(r.skills or {}) for r in rows}
         self.inactive = frozenset(r.agent_id for r in rows if not r.active)
         await self.callbacks.refresh_counts(self.clock())  # at its own, slower pace
         return records
 
-    def _board(self, now: float, records: Sequence[Any]) -> dict[str, Any]:
+    def _board(self, now: float, records: Sequence[Any], scope: QueueScope = EVERY_QUEUE) -> dict[str, Any]:
+        """The snapshot of what ``scope`` oversees: its queues, the calls, records, callers waiting and
+        callbacks of those, the agents serving them (totals of exactly that)."""
         calls = [LiveCallView(c.linkedid, c.queue, c.status, c.agent_id, c.caller_number, c.queued_at,
                               c.answered_at) for c in self.acd.calls.values()]
+        agents, names = self.acd.agents(), self.names
+        agent_times = self.agent_clock.times(now, since=self._records_since(now))
+        window_times = self.agent_clock.window(now, since=now - self.window_min * 60.0)
+        queues, waiting, callbacks = self.acd.queue_snapshots(now), self.acd.waiting_calls(now), self.callbacks.counts
+        if not scope.everything:
+            served = self.served_map()
+            mine = {a for a, qs in served.items() if policy.oversees_agent(scope, qs)}
+            agents = [a for a in agents if a.agent_id in mine]
+            names = {a: n for a, n in names.items() if a in mine}
+            agent_times = [t for t in agent_times if t.agent in mine]
+            window_times = [t for t in window_times if t.agent in mine]
+            calls = [c for c in calls if scope.sees(c.queue)]
+            records = [r for r in records if scope.sees(r.queue)]
+            queues = [q for q in queues if scope.sees(q.queue)]
+            waiting = [w for w in waiting if scope.sees(w.queue)]
+            callbacks = {q: c for q, c in callbacks.items() if scope.sees(q)}
         return compute_board(now=now, tz=self.tz, window_min=self.window_min,
-                             queues=self.acd.queue_snapshots(now), configs=self.configs,
-                             sl_targets=self.sl_targets, agents=self.acd.agents(), names=self.names,
+                             queues=queues, configs=self.configs,
+                             sl_targets=self.sl_targets, agents=agents, names=names,
                              clock=self.agent_clock, calls=calls, records=records,
-                             agent_times=self.agent_clock.times(now, since=self._records_since(now)),
-                             window_times=self.agent_clock.window(now, since=now - self.window_min * 60.0),
-                             callbacks=self.callbacks.counts, inactive=self.inactive,
-                             waiting=self.acd.waiting_calls(now))
+                             agent_times=agent_times, window_times=window_times,
+                             callbacks=callbacks, inactive=self.inactive, waiting=waiting)
+
+    # -- supervisors' queues (agent_console.policy.QueueScope) ---------------------------------------
+    def served_map(self) -> dict[str, set[str]]:
+        """Every agent's queues (``policy.queues_served``): from the ACD for those it knows (their
+        queues now and their live skills), from the CRM's skills for the others."""
+        known = self.acd.queue_names()
+        out = {a: policy.queues_served((), skills, known) for a, skills in self.crm_skills.items()}
+        out.update({a.agent_id: policy.queues_served(a.queues, a.skills, known) for a in self.acd.agents()})
+        return out
+
+    async def scope_of(self, who: Principal) -> QueueScope:
+        """``who``'s queues, read now (a REST request): an assignment just changed applies at once.
+        The database away: the assignment last read with the records (the wallboard keeps working
+        through an outage, docs/resilience.md), nothing before the first read."""
+        try:
+            return await scope_of(self.db, who)
+        except DatabaseUnavailable:
+            return self.cached_scope(who.user_id, who.role)
+
+    def cached_scope(self, user_id: int, role: str) -> QueueScope:
+        """``who``'s queues as last read with the records (the websocket's frames, every
+        ``records_every_s``): nothing for a supervisor before the first read."""
+        if role != "supervisor":
+            return policy.scope_for(role, ())
+        if self.assigned is None:
+            return QueueScope(frozenset())
+        return policy.scope_for(role, self.assigned.get(user_id, ()))
+
+    def scoped_view(self, snap: dict[str, Any], scope: QueueScope) -> dict[str, Any]:
+        """A snapshot as ``scope`` sees it: computed again over the scope's queues and agents (its
+        totals are theirs), with the alerts about them."""
+        if scope.everything:
+            return snap
+        board = self._board(snap["ts"], self.wallboard.records, scope)
+        if "alerts" in snap:
+            board["alerts"] = snap["alerts"]
+        return policy.scoped_board(scope, board, self.served_map())
+
+    def overseen_agents(self, scope: QueueScope) -> set[str]:
+        return {a for a, qs in self.served_map().items() if policy.oversees_agent(scope, qs)}
+
+    def sees_alert(self, scope: QueueScope, alert: Mapping[str, Any]) -> bool:
+        return scope.everything or policy.sees_alert(scope, alert, self.overseen_agents(scope))
+
+    def _push(self, frame: dict[str, Any]) -> None:
+        """An alert's step to the screens of those it is addressed to who oversee its queue or agent."""
+        def visible(f: dict[str, Any], scope: QueueScope) -> bool:
+            return f.get("type") != "alert" or self.sees_alert(scope, f.get("event", {}).get("data", {}))
+        self.wallboard.push(frame, visible)
+
+    async def check_agent(self, who: Principal, agent_id: str, scope: QueueScope | None = None) -> QueueScope:
+        """Forbidden unless ``agent_id`` serves one of ``who``'s queues; returns the scope."""
+        scope = scope or await self.scope_of(who)
+        if not scope.everything:
+            policy.check_agent_scope(scope, agent_id, self.served_map().get(agent_id, set()))
+        return scope
+
+    async def check_skills(self, who: Principal, agent_id: str, skills: Mapping[str, int]) -> None:
+        """The agent in scope, and no skill named like another team's queue given, changed or taken."""
+        scope = await self.check_agent(who, agent_id)
+        if scope.everything:
+            return
+        before = {a.agent_id: a.skills for a in self.acd.agents()}.get(agent_id) or self.crm_skills.get(agent_id, {})
+        policy.check_skills_scope(scope, before, skills, self.acd.queue_names())
 
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
@@ -212,7 +302,10 @@ class SupervisorService:
         return s, e
 
     async def report(self, *, interval: Interval, group_by: GroupBy | None, start: str | None, end: str | None,
-                     queues: Sequence[str] = (), agents: Sequence[str] = ()) -> tuple[list[ReportRow], float, float]:
+                     queues: Sequence[str] = (), agents: Sequence[str] = (),
+                     scope: QueueScope = EVERY_QUEUE) -> tuple[list[ReportRow], float, float]:
+        """``scope``: the agent time counted is only that of the agents it oversees (``queues`` must
+        be within it already: ``policy.report_queues``)."""
         s, e = self._range(start, end)
         # FCR needs the contacts on the same case within the repeat window on either side of the
         # period (an earlier contact makes one in the period a repeat; a later one breaks its FCR);
@@ -222,9 +315,16 @@ class SupervisorService:
         # Per queue its own thresholds, as on the wallboard (board.policy_for); totals 80/20.
         per_queue = {name: policy_for(cfg, self.sl_targets.get(name, 0.8)) for name, cfg in self.configs.items()}
         rows = interval_report(records, interval=interval, tz=self.tz, group_by=group_by, policy=KpiPolicy(),
-                               agent_times=await self._report_agent_times(s, e), start=s, end=e,
+                               agent_times=self._scoped_times(await self._report_agent_times(s, e), scope),
+                               start=s, end=e,
                                queues=queues or None, agents=agents or None, queue_policies=per_queue)
         return rows, s, e
+
+    def _scoped_times(self, times: list[Any], scope: QueueScope) -> list[Any]:
+        if scope.everything:
+            return times
+        served = self.served_map()
+        return [t for t in times if policy.oversees_agent(scope, served.get(t.agent, ()))]
 
     @staticmethod
     def report_json(rows: Sequence[ReportRow]) -> list[dict[str, Any]]:
@@ -248,6 +348,14 @@ class SupervisorService:
     @staticmethod
     def staffing(**kwargs: Any) -> dict[str, Any]:
         return staff(**kwargs).to_dict()
+
+
+async def scope_of(db: Database, who: Principal) -> QueueScope:
+    """The queues ``who`` oversees (``policy.scope_for``); only a supervisor's are read."""
+    if who.role != "supervisor":
+        return policy.scope_for(who.role, ())
+    async with db.session() as s:
+        return policy.scope_for(who.role, await users.supervised_queues(session=s, user_id=who.user_id))
 
 
 def parse_time(text: str, tz: str, field: str) -> float:

@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from acd.kpis import CallRecord
 from acd.recipients import may_see
+from agent_console.policy import EVERY_QUEUE, QueueScope
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,9 @@ class Subscriber:
     """One supervisor websocket: event frames (alerts) queue up to a bound, of snapshots only the
     newest waits to be sent (a wallboard needs the present, not the backlog)."""
 
-    def __init__(self, ws: WebSocket, who: str, max_events: int = 200, role: str = "supervisor") -> None:
-        self.ws, self.who, self.role = ws, who, role
+    def __init__(self, ws: WebSocket, who: str, max_events: int = 200, role: str = "supervisor",
+                 scope: Callable[[], QueueScope] = lambda: EVERY_QUEUE) -> None:
+        self.ws, self.who, self.role, self.scope = ws, who, role, scope
         self._latest: str | None = None
         self._events: deque[str] = deque(maxlen=max_events)
         self._ready = asyncio.Event()
@@ -60,8 +62,12 @@ class Wallboard:
 
     def __init__(self, *, snapshot: Callable[[float, Sequence[CallRecord]], dict[str, Any]],
                  load: Callable[[float], Any], every_s: float = 1.0, records_every_s: float = 2.0,
-                 since_of: Callable[[float], float], clock: Callable[[], float] = time.time) -> None:
+                 since_of: Callable[[float], float], clock: Callable[[], float] = time.time,
+                 scoped: Callable[[dict[str, Any], QueueScope], dict[str, Any]] | None = None) -> None:
+        """``scoped(snapshot, scope)``: the snapshot as a supervisor of ``scope`` sees it
+        (``SupervisorService.scoped_view``); None: every subscriber sees every queue."""
         self._snapshot, self._load, self._since_of = snapshot, load, since_of
+        self._scoped = scoped
         self.every_s, self.records_every_s, self.clock = every_s, records_every_s, clock
         self.records: list[CallRecord] = []
         self._records_at = float("-inf")
@@ -94,14 +100,27 @@ class Wallboard:
             if asyncio.iscoroutine(result):
                 await result
         self.latest = snap
-        frames: dict[tuple[str, ...], str] = {}  # one serialisation per distinct set of visible alerts
+        # One board per distinct scope, one serialisation per distinct board and set of visible alerts.
+        boards: dict[QueueScope, dict[str, Any]] = {}
+        frames: dict[tuple[QueueScope, tuple[str, ...]], str] = {}
         for sub in list(self.subscribers):
-            view = self.view_for(snap, sub.who, sub.role)
-            key = tuple(a.get("alert_id", "") for a in view.get("alerts", ()))
+            scope = sub.scope()
+            if scope not in boards:
+                boards[scope] = self.scoped_view(snap, scope)
+            view = self.view_for(boards[scope], sub.who, sub.role)
+            key = (scope, tuple(a.get("alert_id", "") for a in view.get("alerts", ())))
             if key not in frames:
                 frames[key] = json.dumps(view, separators=(",", ":"), ensure_ascii=False)
             sub.offer(frames[key])
         return snap
+
+    def scoped_view(self, snap: dict[str, Any], scope: QueueScope) -> dict[str, Any]:
+        """``snap`` narrowed to ``scope`` (its queues, callers, agents, alerts and totals)."""
+        if scope.everything:
+            return snap
+        if self._scoped is None:
+            raise RuntimeError("wallboard: a scoped subscriber, but no way to narrow the board")
+        return self._scoped(snap, scope)
 
     @staticmethod
     def view_for(snap: dict[str, Any], who: str, role: str) -> dict[str, Any]:
@@ -115,11 +134,12 @@ class Wallboard:
         self._records_at = float("-inf")
         self._invalidations += 1
 
-    def push(self, frame: dict[str, Any]) -> None:
-        """Send an extra frame (an alert) to every supervisor now."""
+    def push(self, frame: dict[str, Any], visible: Callable[[dict[str, Any], QueueScope], bool] | None = None) -> None:
+        """Send an extra frame (an alert) to every supervisor it is addressed to now; ``visible``:
+        whether a supervisor of a scope may see it (default: every scope)."""
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         for sub in list(self.subscribers):
-            if may_see(frame, sub.who, sub.role):
+            if may_see(frame, sub.who, sub.role) and (visible is None or visible(frame, sub.scope())):
                 sub.event(text)
 
     async def _loop(self, stopping: asyncio.Event) -> None:
@@ -149,12 +169,14 @@ class Wallboard:
             self._task = None
 
     async def serve(self, ws: WebSocket, who: str, on_message: Callable[[dict[str, Any]], Any], *,
-                    role: str = "supervisor") -> None:
-        """Run one accepted supervisor websocket until it closes."""
-        sub = Subscriber(ws, who, role=role)
+                    role: str = "supervisor", scope: Callable[[], QueueScope] = lambda: EVERY_QUEUE) -> None:
+        """Run one accepted supervisor websocket until it closes; ``scope()``: the queues its
+        supervisor oversees now (asked at every snapshot: an assignment changes what the next shows)."""
+        sub = Subscriber(ws, who, role=role, scope=scope)
         self.subscribers.add(sub)
         if self.latest is not None:
-            sub.offer(json.dumps(self.view_for(self.latest, who, role), separators=(",", ":"), ensure_ascii=False))
+            first = self.view_for(self.scoped_view(self.latest, scope()), who, role)
+            sub.offer(json.dumps(first, separators=(",", ":"), ensure_ascii=False))
         pump = asyncio.create_task(sub.pump(), name=f"supervisor.ws.{who}")
         try:
             while True:
