@@ -4,11 +4,8 @@ One row per (supervisor, queue). A supervisor without rows oversees every queue,
 supervisor did before this table: an upgrade changes nobody's view until an administrator assigns
 queues. The downgrade drops the assignments (every supervisor sees every queue again).
 
-It comes after 0020: 0020 reached the main line first (revising 0018), and a database already at
-0020 must still get this table on its next upgrade.
-
 Revision ID: 0019_supervisor_queues
-Revises: 0020_phone_owner_unique
+Revises: 0018_acw_state_time
 Create Date: 2026-12-05 20:30:00
 """
 
@@ -18,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_supervisor_queues"
-down_revision = "0020_phone_owner_unique"
+down_revision = "0018_acw_state_time"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,7 @@ still refused by the application's check, which reads the marked rows too. The d
 the index and the mark.
 
 Revision ID: 0020_phone_owner_unique
-Revises: 0018_acw_state_time
+Revises: 0019_supervisor_queues
 Create Date: 2026-12-05 20:30:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_phone_owner_unique"
-down_revision = "0018_acw_state_time"
+down_revision = "0019_supervisor_queues"
 branch_labels = None
 depends_on = None
 

@@ -131,7 +131,7 @@ async def test_the_migration_marks_numbers_already_shared_and_refuses_new_sharin
     li = await _create(db, "Li", phones=[PhoneIn(number="13800138000")])
     wang = await _create(db, "Wang", phones=[PhoneIn(number="13900139000")])
     async with db.engine.begin() as conn:
-        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0018_acw_state_time"))
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0019_supervisor_queues"))
     async with db.engine.begin() as conn:
         await conn.execute(text("INSERT INTO customer_phones (customer_id, e164, label) VALUES "
                                 f"({wang.id}, '+8613800138000', 'home')"))
@@ -146,6 +146,6 @@ async def test_the_migration_marks_numbers_already_shared_and_refuses_new_sharin
             await conn.execute(text(f"INSERT INTO customer_phones (customer_id, e164, label) VALUES "
                                     f"({li.id}, '+8613900139000', 'work')"))
     async with db.engine.begin() as conn:
-        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0018_acw_state_time"))
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0019_supervisor_queues"))
         await conn.execute(text(f"INSERT INTO customer_phones (customer_id, e164, label) VALUES "
                                 f"({li.id}, '+8613900139000', 'work')"))

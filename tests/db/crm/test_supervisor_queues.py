@@ -26,7 +26,7 @@ async def test_the_migration_adds_the_table_and_its_downgrade_drops_it(db: Datab
         sup_id = sup.id
     assert "supervisor_queues" in await _tables(db)
     async with db.engine.begin() as conn:
-        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0020_phone_owner_unique"))
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0018_acw_state_time"))
     assert "supervisor_queues" not in await _tables(db) and "users" in await _tables(db)
     await db.upgrade()
     async with db.session() as s:  # the downgrade dropped the assignment: every queue again
