@@ -29,10 +29,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from acd.virtual_hold import VirtualEntry
-from agent_console import policy
+from agent_console import policy, queue_scope
 from agent_console.errors import Forbidden, InvalidInput, RequestThrottled
+from agent_console.queue_scope import scope_of
 from agent_console.security import Principal, address_key, client_address, current_principal
-from agent_console.supervisor.service import scope_of
 
 
 class CallbackRequests(Protocol):
@@ -140,7 +140,7 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
         """A supervisor takes a waiting virtual-hold entry (web or queue) out of its queue; one of
         their queues (another team's: 403 naming it)."""
         db = getattr(request.app.state, "crm_db", None)
-        scope = await scope_of(db, who) if db is not None else policy.scope_for(who.role, ())
+        scope = await scope_of(db, who) if db is not None else queue_scope.scope_for(who.role, ())
         queue = requests.queue_of(request_id)
         if queue is not None and not scope.sees(queue):
             raise Forbidden(f"callback request {request_id} waits in queue {queue!r}, not one of your queues "

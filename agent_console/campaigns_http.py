@@ -5,7 +5,7 @@ database on ``app.state.crm_db``, the running ``CampaignDialer`` on ``app.state.
 commands change the state only, the page shows no live figures) and the ``CampaignPreview`` on
 ``app.state.campaign_preview`` (agents' preview routes).
 
-A supervisor assigned queues (``policy.QueueScope``) lists, reads, creates, fills and steers only
+A supervisor assigned queues (``queue_scope.QueueScope``) lists, reads, creates, fills and steers only
 the campaigns of their queues: another team's is a 403 naming its queue (docs/security.md). The
 global do-not-call list stays open to every supervisor: it only ever stops calls.
 """
@@ -21,11 +21,11 @@ from pydantic import BaseModel, Field
 
 from acd.errors import UnknownQueue
 from acd.pacing import DialMode
-from agent_console import policy
+from agent_console import policy, queue_scope
 from agent_console.errors import Forbidden
 from agent_console.preview import acd_refusal
+from agent_console.queue_scope import scope_of
 from agent_console.security import Principal, current_principal
-from agent_console.supervisor.service import scope_of
 from crm_core import campaigns
 from crm_core.campaign_models import Campaign
 from crm_core.campaign_rules import MAX_CONTACTS_PER_UPLOAD, CampaignIn, csv_text, parse_csv
@@ -67,11 +67,11 @@ def _view(c: Campaign) -> dict[str, Any]:
             "drop_message": c.drop_message, "drop_cap": c.drop_cap, "max_lines_per_agent": c.max_lines_per_agent}
 
 
-async def _scope(request: Request, who: Principal) -> policy.QueueScope:
+async def _scope(request: Request, who: Principal) -> queue_scope.QueueScope:
     return await scope_of(_db(request), who)
 
 
-def _check(scope: policy.QueueScope, c: Campaign) -> None:
+def _check(scope: queue_scope.QueueScope, c: Campaign) -> None:
     """Forbidden, naming the campaign's queue, unless ``scope`` oversees it."""
     if not scope.sees(c.queue):
         raise Forbidden(f"campaign {c.id} is of queue {c.queue!r}, not one of your queues "
@@ -94,7 +94,7 @@ async def create(request: Request, spec: CampaignIn, who: Principal = Depends(cu
             dialer.acd.first_need(spec.queue, spec.skills)
         except UnknownQueue:  # a typo: the campaign would run and never dial
             raise InvalidField("queue", f"no queue {spec.queue!r} in config/queues.yaml") from None
-    policy.check_queue_scope(await _scope(request, who), [spec.queue])
+    queue_scope.check_queue_scope(await _scope(request, who), [spec.queue])
     async with _db(request).session() as s:
         return _view(await campaigns.create_campaign(session=s, spec=spec,
                                                      trunks=dialer.routing if dialer is not None else None))

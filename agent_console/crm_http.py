@@ -19,11 +19,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from agent_console import policy
+from agent_console import policy, queue_scope
 from agent_console.errors import Forbidden
 from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
+from agent_console.queue_scope import scope_of
 from agent_console.security import Principal, current_principal
-from agent_console.supervisor.service import scope_of
 from crm_core import cases, catalog, customers, interactions
 from crm_core.db import Database
 from crm_core.errors import NotFound
@@ -170,7 +170,7 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
     if not policy.sees_all_calls(p):
         agent_id = p.agent_id or f"user:{p.user_id}"  # agents see their own calls only
     scope = await scope_of(db, p)  # a supervisor with queues: the calls of those (another's: 403)
-    policy.check_queue_scope(scope, [queue])
+    queue_scope.check_queue_scope(scope, [queue])
     async with db.session() as s:
         items, total = await interactions.list_interactions(
             session=s, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome, since=since,

@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from agent_console import policy
+from agent_console import policy, queue_scope
 from agent_console.crm_http import Id, get_db
 from agent_console.errors import Forbidden, InvalidInput
 from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
@@ -58,7 +58,7 @@ async def _may_listen(s: Any, p: Principal, interaction: Interaction | None) -> 
         handlers = await recordings.handling_agents(session=s, interaction=interaction)
     if policy.may_listen(p, handlers):
         if policy.sees_all_calls(p) and p.role == "supervisor":
-            scope = policy.scope_for(p.role, await users.supervised_queues(session=s, user_id=p.user_id))
+            scope = queue_scope.scope_for(p.role, await users.supervised_queues(session=s, user_id=p.user_id))
             queue = interaction.queue if interaction is not None else None
             if not scope.sees(queue):
                 raise Forbidden(f"the call was in queue {queue or '(none)'}, not one of your queues "
@@ -104,9 +104,9 @@ async def recent_recordings(request: Request, queue: str | None = Query(None, ma
         raise InvalidInput("number", "digits of the caller's number (spaces, +, - and brackets allowed)")
     check_queues(queues, [queue])
     async with db.session() as s:
-        scope = (policy.scope_for(p.role, await users.supervised_queues(session=s, user_id=p.user_id))
-                 if p.role == "supervisor" else policy.EVERY_QUEUE)
-        policy.check_queue_scope(scope, [queue])  # another team's queue: 403 naming it
+        scope = (queue_scope.scope_for(p.role, await users.supervised_queues(session=s, user_id=p.user_id))
+                 if p.role == "supervisor" else queue_scope.EVERY_QUEUE)
+        queue_scope.check_queue_scope(scope, [queue])  # another team's queue: 403 naming it
         rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, since=since, until=until,
                                        number=digits or None, limit=limit, queues=scope.queues)
         return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,

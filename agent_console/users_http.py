@@ -12,7 +12,7 @@ deactivated or demoted agent also leaves the ACD (logged out, or not ready until
 A deactivated user's SIP desk phone is locked at once, and unlocked by the reactivation
 (``agent_console.desk_phones``): its password is the device's, not the session's.
 
-A supervisor's ``queues`` are the queues they oversee (``agent_console.policy.QueueScope``; none
+A supervisor's ``queues`` are the queues they oversee (``agent_console.queue_scope.QueueScope``; none
 assigned: every queue). Each must be a queue of config/queues.yaml (422 naming the unknown ones);
 only supervisors have them. The change is audited with the queues before and after, and applies to
 the supervisor's next request at once and to their open wallboard within a few seconds.

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from acd.reports import Cell, to_csv
 from agent_console.errors import Forbidden, TargetNotFound
-from agent_console.policy import EVERY_QUEUE, QueueScope
 from agent_console.protocol import CallbackState
+from agent_console.queue_scope import EVERY_QUEUE, QueueScope
 from agent_console.security import Principal
 from agent_console.supervisor.audit import record
 from crm_core import callbacks

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from acd.kpis import GroupBy, Interval
 from acd.recipients import may_see
-from agent_console import policy
+from agent_console import policy, queue_scope
 from agent_console.errors import Forbidden, InvalidInput, NotAuthenticated
 from agent_console.http import ErrorBody, Id
 from agent_console.queue_filter import QUEUE_FILTER, check_queues
@@ -96,7 +96,7 @@ class CancelBody(BaseModel):
         description="Why it is cancelled; recorded in the audit log.")
 
 
-async def check_alert(svc: SupervisorService, alert_id: str, scope: policy.QueueScope) -> None:
+async def check_alert(svc: SupervisorService, alert_id: str, scope: queue_scope.QueueScope) -> None:
     """Forbidden when the alert is about a queue or an agent ``scope`` does not oversee."""
     try:
         view = svc.alerts.view(svc.alerts.engine.get(alert_id))
@@ -124,7 +124,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
     r = APIRouter(prefix="/api/supervisor", tags=["supervisor"], dependencies=[Depends(policy.enforce)])
 
     async def board_of(who: Principal) -> dict[str, Any]:
-        """The board as ``who`` sees it: their queues (policy.QueueScope), the alerts addressed to them."""
+        """The board as ``who`` sees it: their queues (queue_scope.QueueScope), the alerts addressed to them."""
         return Wallboard.view_for(svc.wallboard.scoped_view(await svc.board(), await svc.scope_of(who)),
                                   who.username, who.role)
 
@@ -197,7 +197,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
             return await svc.audit.list(target=target, action_prefix=action, limit=limit)
         agents = svc.overseen_agents(scope)
         rows = await svc.audit.list(target=target, action_prefix=action, limit=1000)
-        return [e for e in rows if policy.sees_audit_entry(scope, e, agents, who.username)][:limit]
+        return [e for e in rows if queue_scope.sees_audit_entry(scope, e, agents, who.username)][:limit]
 
     @r.get("/reports")
     async def report(who: Supervisor, interval: Interval = "60m", group_by: GroupBy | None = None,
@@ -211,7 +211,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
         _check_time(end, "end", svc.tz)
         check_queues(svc.acd.queue_names, queue)
         scope = await svc.scope_of(who)
-        queue = policy.report_queues(scope, queue)
+        queue = queue_scope.report_queues(scope, queue)
         rows, s, e = await svc.report(interval=interval, group_by=group_by, start=start, end=end,
                                       queues=queue, agents=agent, scope=scope)
         if format == "csv":
@@ -235,7 +235,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
         _check_time(end, "end", svc.tz)
         check_queues(svc.acd.queue_names, queue)
         scope = await svc.scope_of(who)
-        queue = policy.report_queues(scope, queue)
+        queue = queue_scope.report_queues(scope, queue)
         rows, _, _ = await svc.report(interval=interval, group_by=None, start=start, end=end, queues=queue,
                                       scope=scope)
         svg = svc.report_chart(rows, field, kind, target=svc.sl_target_of(queue), title=title,
@@ -252,7 +252,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
         queues only (another's is a 403 naming it)."""
         check_queues(svc.acd.queue_names, [queue])
         scope = await svc.scope_of(who)
-        wanted = policy.report_queues(scope, [queue] if queue else [])
+        wanted = queue_scope.report_queues(scope, [queue] if queue else [])
         views = await svc.callbacks.list(state=state, queue=queue, queues=None if scope.everything else wanted,
                                          limit=limit)
         if format == "csv":

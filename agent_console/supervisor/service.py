@@ -25,9 +25,9 @@ from acd.model import QueueConfig
 from acd.recipients import Recipients
 from acd.reports import report_csv
 from acd.staffing import staff
-from agent_console import policy
+from agent_console import queue_scope
 from agent_console.errors import InvalidInput
-from agent_console.policy import EVERY_QUEUE, QueueScope
+from agent_console.queue_scope import EVERY_QUEUE, QueueScope, scope_of
 from agent_console.security import Principal
 from agent_console.supervisor.agents import AgentClock
 from agent_console.supervisor.alerting import AlertRunner, load_open_cases
@@ -188,7 +188,7 @@ class SupervisorService:
         queues, waiting, callbacks = self.acd.queue_snapshots(now), self.acd.waiting_calls(now), self.callbacks.counts
         if not scope.everything:
             served = self.served_map()
-            mine = {a for a, qs in served.items() if policy.oversees_agent(scope, qs)}
+            mine = {a for a, qs in served.items() if queue_scope.oversees_agent(scope, qs)}
             agents = [a for a in agents if a.agent_id in mine]
             names = {a: n for a, n in names.items() if a in mine}
             agent_times = [t for t in agent_times if t.agent in mine]
@@ -205,13 +205,13 @@ class SupervisorService:
                              agent_times=agent_times, window_times=window_times,
                              callbacks=callbacks, inactive=self.inactive, waiting=waiting)
 
-    # -- supervisors' queues (agent_console.policy.QueueScope) ---------------------------------------
+    # -- supervisors' queues (agent_console.queue_scope.QueueScope) ---------------------------------------
     def served_map(self) -> dict[str, set[str]]:
-        """Every agent's queues (``policy.queues_served``): from the ACD for those it knows (their
+        """Every agent's queues (``queue_scope.queues_served``): from the ACD for those it knows (their
         queues now and their live skills), from the CRM's skills for the others."""
         known = self.acd.queue_names()
-        out = {a: policy.queues_served((), skills, known) for a, skills in self.crm_skills.items()}
-        out.update({a.agent_id: policy.queues_served(a.queues, a.skills, known) for a in self.acd.agents()})
+        out = {a: queue_scope.queues_served((), skills, known) for a, skills in self.crm_skills.items()}
+        out.update({a.agent_id: queue_scope.queues_served(a.queues, a.skills, known) for a in self.acd.agents()})
         return out
 
     async def scope_of(self, who: Principal) -> QueueScope:
@@ -227,10 +227,10 @@ class SupervisorService:
         """``who``'s queues as last read with the records (the websocket's frames, every
         ``records_every_s``): nothing for a supervisor before the first read."""
         if role != "supervisor":
-            return policy.scope_for(role, ())
+            return queue_scope.scope_for(role, ())
         if self.assigned is None:
             return QueueScope(frozenset())
-        return policy.scope_for(role, self.assigned.get(user_id, ()))
+        return queue_scope.scope_for(role, self.assigned.get(user_id, ()))
 
     def scoped_view(self, snap: dict[str, Any], scope: QueueScope) -> dict[str, Any]:
         """A snapshot as ``scope`` sees it: computed again over the scope's queues and agents (its
@@ -240,13 +240,13 @@ class SupervisorService:
         board = self._board(snap["ts"], self.wallboard.records, scope)
         if "alerts" in snap:
             board["alerts"] = snap["alerts"]
-        return policy.scoped_board(scope, board, self.served_map())
+        return queue_scope.scoped_board(scope, board, self.served_map())
 
     def overseen_agents(self, scope: QueueScope) -> set[str]:
-        return {a for a, qs in self.served_map().items() if policy.oversees_agent(scope, qs)}
+        return {a for a, qs in self.served_map().items() if queue_scope.oversees_agent(scope, qs)}
 
     def sees_alert(self, scope: QueueScope, alert: Mapping[str, Any]) -> bool:
-        return scope.everything or policy.sees_alert(scope, alert, self.overseen_agents(scope))
+        return scope.everything or queue_scope.sees_alert(scope, alert, self.overseen_agents(scope))
 
     def _push(self, frame: dict[str, Any]) -> None:
         """An alert's step to the screens of those it is addressed to who oversee its queue or agent."""
@@ -258,7 +258,7 @@ class SupervisorService:
         """Forbidden unless ``agent_id`` serves one of ``who``'s queues; returns the scope."""
         scope = scope or await self.scope_of(who)
         if not scope.everything:
-            policy.check_agent_scope(scope, agent_id, self.served_map().get(agent_id, set()))
+            queue_scope.check_agent_scope(scope, agent_id, self.served_map().get(agent_id, set()))
         return scope
 
     async def check_skills(self, who: Principal, agent_id: str, skills: Mapping[str, int]) -> None:
@@ -267,7 +267,7 @@ class SupervisorService:
         if scope.everything:
             return
         before = {a.agent_id: a.skills for a in self.acd.agents()}.get(agent_id) or self.crm_skills.get(agent_id, {})
-        policy.check_skills_scope(scope, before, skills, self.acd.queue_names())
+        queue_scope.check_skills_scope(scope, before, skills, self.acd.queue_names())
 
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
@@ -305,7 +305,7 @@ class SupervisorService:
                      queues: Sequence[str] = (), agents: Sequence[str] = (),
                      scope: QueueScope = EVERY_QUEUE) -> tuple[list[ReportRow], float, float]:
         """``scope``: the agent time counted is only that of the agents it oversees (``queues`` must
-        be within it already: ``policy.report_queues``)."""
+        be within it already: ``queue_scope.report_queues``)."""
         s, e = self._range(start, end)
         # FCR needs the contacts on the same case within the repeat window on either side of the
         # period (an earlier contact makes one in the period a repeat; a later one breaks its FCR);
@@ -324,7 +324,7 @@ class SupervisorService:
         if scope.everything:
             return times
         served = self.served_map()
-        return [t for t in times if policy.oversees_agent(scope, served.get(t.agent, ()))]
+        return [t for t in times if queue_scope.oversees_agent(scope, served.get(t.agent, ()))]
 
     @staticmethod
     def report_json(rows: Sequence[ReportRow]) -> list[dict[str, Any]]:
@@ -348,14 +348,6 @@ class SupervisorService:
     @staticmethod
     def staffing(**kwargs: Any) -> dict[str, Any]:
         return staff(**kwargs).to_dict()
-
-
-async def scope_of(db: Database, who: Principal) -> QueueScope:
-    """The queues ``who`` oversees (``policy.scope_for``); only a supervisor's are read."""
-    if who.role != "supervisor":
-        return policy.scope_for(who.role, ())
-    async with db.session() as s:
-        return policy.scope_for(who.role, await users.supervised_queues(session=s, user_id=who.user_id))
 
 
 def parse_time(text: str, tz: str, field: str) -> float:

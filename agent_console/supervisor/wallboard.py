@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from acd.kpis import CallRecord
 from acd.recipients import may_see
-from agent_console.policy import EVERY_QUEUE, QueueScope
+from agent_console.queue_scope import EVERY_QUEUE, QueueScope
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
