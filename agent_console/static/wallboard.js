@@ -33,7 +33,13 @@
       setConn(false);
       if (ev.code === 1008) { location.href = "/"; return; }
       W.retry = Math.min(W.retry + 1, 6);
-      setTimeout(connect, 500 * 2 ** W.retry);
+      // A refused handshake reads as 1006 here, like a network drop: ask whether the session still
+      // holds (ended elsewhere: the login page) before trying again (the server away: try again).
+      setTimeout(() => {
+        api("GET", "/api/auth/session")
+          .then((s) => { if (s && s.principal) connect(); else location.href = "/"; })
+          .catch(() => connect());
+      }, 500 * 2 ** W.retry);
     };
   }
 

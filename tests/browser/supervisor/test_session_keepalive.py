@@ -31,3 +31,20 @@ async def test_a_shown_wallboard_keeps_its_session_past_the_idle_timeout(site: S
     assert next(c["value"] for c in await page.context.cookies() if c["name"] == COOKIE_NAME) != first
     me = await page.request.get(site.base + "/api/me")  # the browser's (renewed) cookie is live
     assert me.status == 200 and (await me.json())["username"] == "mgr1"
+
+
+async def test_a_wallboard_whose_session_ended_goes_to_the_login_page(site: Site, page: Page) -> None:
+    """The session ended elsewhere (a logout, a deactivation, the absolute maximum): the server closes
+    the board's socket (4001), and its reconnection is refused at the handshake, which the browser
+    reports as 1006, not 1008. The board tried again every 32 s for ever, "offline" on the floor's
+    screen; it asks whether its session still holds before each try, and goes to the login page when
+    it does not."""
+    await log_in(page, site.base, "mgr1", "mgr1-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await expect(page.locator("#conn")).to_have_class("wb-conn on")
+    cookie = next(c["value"] for c in await page.context.cookies() if c["name"] == COOKIE_NAME)
+    out = await page.request.post(site.base + "/api/auth/logout", headers={"Origin": site.base,
+                                                                           "Cookie": f"{COOKIE_NAME}={cookie}"})
+    assert out.status in (200, 204), await out.text()
+    await page.wait_for_url(lambda url: not url.endswith("/wallboard"), timeout=10_000)
+    await expect(page.locator("#login-username")).to_be_visible()
