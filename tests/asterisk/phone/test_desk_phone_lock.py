@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,6 +55,18 @@ def _contacts(pbx: ManagedPbx, aor: str) -> list[str]:
             and f"{aor}/sip:" in line]
 
 
+async def _deactivate(http: httpx.AsyncClient, agent_id: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The administrator deactivates the user of ``agent_id``: their headers and that user."""
+    login = await http.post("/api/auth/login", json={"username": "admin", "password": "admin-demo-1"})
+    http.cookies.clear()
+    admin = {"Authorization": f"Bearer {login.json()['token']}"}
+    users = (await http.get("/api/admin/users", headers=admin)).json()
+    user = next(u for u in users if u["agent_id"] == agent_id)
+    off = await http.patch(f"/api/admin/users/{user['id']}", json={"active": False}, headers=admin)
+    assert off.status_code == 200, off.text
+    return admin, user
+
+
 async def test_a_deactivated_users_desk_phone_stops_registering_and_calling_at_once(
         pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
     secret = passwords(pbx.settings.state_dir, ["1001", "1002"])
@@ -64,14 +77,7 @@ async def test_a_deactivated_users_desk_phone_stops_registering_and_calling_at_o
                 httpx.AsyncClient(base_url=eng.url) as http:
             assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) == 200
             assert _contacts(pbx, "1001"), pbx.cli("pjsip show aor 1001")
-            login = await http.post("/api/auth/login", json={"username": "admin", "password": "admin-demo-1"})
-            http.cookies.clear()
-            admin = {"Authorization": f"Bearer {login.json()['token']}"}
-            users = (await http.get("/api/admin/users", headers=admin)).json()
-            agent1 = next(u for u in users if u["agent_id"] == "1001")
-
-            off = await http.patch(f"/api/admin/users/{agent1['id']}", json={"active": False}, headers=admin)
-            assert off.status_code == 200, off.text
+            admin, agent1 = await _deactivate(http, "1001")
             # At once: the registration it had is gone (nothing rings it), a new one is refused, and
             # so is a call from it; no reload of the PBX.
             await until(lambda: not _contacts(pbx, "1001"), timeout_s=5, what="1001's registration removed")
@@ -274,13 +280,7 @@ async def test_a_locked_desk_phone_retrying_is_no_failed_login_alert_but_a_wrong
     try:
         async with running_engine(pbx, settings, phone_kind="sip", before_start=recorders) as eng, \
                 httpx.AsyncClient(base_url=eng.url) as http:
-            login = await http.post("/api/auth/login", json={"username": "admin", "password": "admin-demo-1"})
-            http.cookies.clear()
-            admin = {"Authorization": f"Bearer {login.json()['token']}"}
-            users = (await http.get("/api/admin/users", headers=admin)).json()
-            agent1 = next(u for u in users if u["agent_id"] == "1001")
-            off = await http.patch(f"/api/admin/users/{agent1['id']}", json={"active": False}, headers=admin)
-            assert off.status_code == 200, off.text
+            await _deactivate(http, "1001")
             for _ in range(6):  # the phone retries its registration (and its user tries a call)
                 assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) in (401, 403)
             assert await asyncio.to_thread(_invite, phone, "1001", secret["1001"], "1003") in (401, 403)
