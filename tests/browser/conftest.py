@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
@@ -52,12 +53,12 @@ def expected_page_errors() -> tuple[str, ...]:
     return ()
 
 
-@pytest.fixture
-async def page(browser: Browser, viewport: dict[str, int], expected_page_errors: tuple[str, ...],
-               request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A fresh page; any script error, console error or failed resource load on it (or on another
-    page of its context) that the test did not name fails the test."""
-    ctx = await browser.new_context(viewport=viewport, locale="en-US")
+async def watched_page(browser: Browser, viewport: dict[str, int], expected_page_errors: tuple[str, ...],
+                       request: pytest.FixtureRequest, **context: Any) -> AsyncIterator[Page]:
+    """A fresh page in a context of its own (``context``: more of Playwright's context options);
+    any script error, console error or failed resource load on it (or on another page of its
+    context) that the test did not name fails the test."""
+    ctx = await browser.new_context(viewport=viewport, locale="en-US", **context)
     seen = watch(ctx, request, expected_page_errors)
     pg = await ctx.new_page()
     try:
@@ -65,6 +66,14 @@ async def page(browser: Browser, viewport: dict[str, int], expected_page_errors:
     finally:
         await ctx.close()
     seen.check()
+
+
+@pytest.fixture
+async def page(browser: Browser, viewport: dict[str, int], expected_page_errors: tuple[str, ...],
+               request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh, watched page (``watched_page``)."""
+    async for pg in watched_page(browser, viewport, expected_page_errors, request):
+        yield pg
 
 
 async def log_in(page: Page, base: str, user: str, password: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -18,9 +19,9 @@ class Site:
     base: str
 
 
-@pytest.fixture
-async def site() -> AsyncIterator[Site]:
-    settings = load_settings(web={"session_secret": "browser-test-secret-0123"})
+async def demo_site(**web: Any) -> AsyncIterator[Site]:
+    """The demo console served on a free port (``web``: more web settings)."""
+    settings = load_settings(web={"session_secret": "browser-test-secret-0123", **web})
     demo = build_demo(settings, answer_after_s=None)
     port = free_port()
     async with serve(demo.app, "127.0.0.1", port):
@@ -28,3 +29,9 @@ async def site() -> AsyncIterator[Site]:
             yield Site(demo, f"http://127.0.0.1:{port}")
         finally:
             await demo.desk.close()
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Site]:
+    async for s in demo_site():
+        yield s

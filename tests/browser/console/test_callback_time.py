@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.browser.conftest import watched_page
 from tests.browser.console.conftest import Site
 from tests.browser.console.test_console_flow import login
 from tests.browser.console.test_wrap_draft import _ended_call
-from tests.browser.watch import watch
 
 ZONE = "America/New_York"
 
@@ -25,14 +25,8 @@ ZONE = "America/New_York"
 async def page(browser: Browser, viewport: dict[str, int], expected_page_errors: tuple[str, ...],
                request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     """The shared fixture's page, on a computer set to New York time."""
-    ctx = await browser.new_context(viewport=viewport, locale="en-US", timezone_id=ZONE)
-    seen = watch(ctx, request, expected_page_errors)
-    pg = await ctx.new_page()
-    try:
+    async for pg in watched_page(browser, viewport, expected_page_errors, request, timezone_id=ZONE):
         yield pg
-    finally:
-        await ctx.close()
-    seen.check()
 
 
 def _offset(at: datetime) -> str:

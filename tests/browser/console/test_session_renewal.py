@@ -15,25 +15,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Page, WebSocket, expect
 
-from agent_console.demo import DEMO_PASSWORD, build_demo, serve
+from agent_console.demo import DEMO_PASSWORD
 from agent_console.security import COOKIE_NAME
-from cti.settings import load_settings
-from tests.browser.console.conftest import Site
-from tests.servers import free_port
+from tests.browser.console.conftest import Site, demo_site
 
 IDLE_S = 4.0
 
 
-async def _site(max_s: float) -> AsyncIterator[Site]:
-    settings = load_settings(web={"session_secret": "browser-test-secret-0123", "session_idle_min": IDLE_S / 60,
-                                  "session_max_hours": max_s / 3600})
-    demo = build_demo(settings, answer_after_s=None)
-    port = free_port()
-    async with serve(demo.app, "127.0.0.1", port):
-        try:
-            yield Site(demo, f"http://127.0.0.1:{port}")
-        finally:
-            await demo.desk.close()
+def _site(max_s: float) -> AsyncIterator[Site]:
+    return demo_site(session_idle_min=IDLE_S / 60, session_max_hours=max_s / 3600)
 
 
 @pytest.fixture
