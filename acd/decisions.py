@@ -26,7 +26,8 @@ class Offer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOffer:
-    """Stop ringing ``agent_id`` (reason: caller_hung_up, ring_timeout, agent_missed, logout)."""
+    """Stop ringing ``agent_id`` (reason: caller_hung_up, ring_timeout, agent_missed, logout, wrap_up:
+    the agent's only connected call ended while it rang, and an agent in wrap-up is offered nothing)."""
 
     call_id: str
     agent_id: str

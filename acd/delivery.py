@@ -541,7 +541,8 @@ class AcdService:
                 if call is not None and call.ring_task is not None and d.reason not in ("ring_timeout", "error"):
                     call.ring_task.cancel()
                 await self.rings.hang_up(d.agent_id)
-                reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn"}
+                reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn",
+                          "wrap_up": "withdrawn"}  # the agent's call ended while it rang: wrap-up first
                 await self.bus.publish(AgentOfferWithdrawn(
                     ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
                     reason=reason.get(d.reason, "no_answer")))

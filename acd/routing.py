@@ -849,11 +849,22 @@ class Router:
                 connected: bool = False) -> None:
         """After an interaction of an on-call agent ended: wrap-up if none is left. The wrap-up
         belongs to the ``connected`` call that ended (its after-call work, ``WrapUpEnded``); a call
-        that ends while the agent stays on call (capacity > 1) has no wrap-up state of its own. An
+        that ends while the agent is on another connected call (capacity > 1) has no wrap-up state
+        of its own; offers that only ring then are withdrawn (docs/kpis.md, ACW). An
         offer that never connected leaves nothing to wrap up: the agent goes where one who only had
         that offer would (available, or not ready with the reason pending: "missed" for a ring-out)."""
         if agent.state is not AgentState.ON_CALL:
             return
+        pulled = []
+        if connected and agent.offers and not agent.calls:
+            # No other call connected, only offers ringing: the call has its wrap-up, and an agent in
+            # wrap-up is offered nothing. The offers are withdrawn (the agent not blamed); their calls
+            # wait again at their place once the agent is in wrap-up (not offered back to them).
+            for call_id in sorted(agent.offers):
+                offer = self._calls[call_id]
+                self._withdraw_offer(offer, agent, "wrap_up", now, out)
+                out.append(Requeue(call_id=call_id, queue=offer.queue, reason="agent_wrap_up"))
+                pulled.append(offer)
         if agent.load:
             self._fire(agent, AgentEvent.RELEASE, None, now, out)
             if connected:
@@ -869,6 +880,11 @@ class Router:
             return
         self._fire(agent, AgentEvent.END, None, now, out)
         agent.wrap_call = call.call_id if connected else None
+        for offer in pulled:  # in wrap-up now: not offered to this agent (unless its wrap-up is 0 s, below)
+            if not self._check_limits(offer, now, out):
+                if not offer.armed:
+                    self._timers.arm(offer, self._queues[offer.queue], now)
+                self._requeue_waiting(offer, now, out)
         wrap = agent.wrap_up_s if agent.wrap_up_s is not None else self._queues[call.queue].wrap_up_s
         agent.wrap_epoch += 1
         agent.wrap_until = now + wrap

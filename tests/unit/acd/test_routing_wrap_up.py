@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from acd.decisions import Decision, WrapUpEnded
+from acd.decisions import CancelOffer, Decision, Requeue, WrapUpEnded
 from acd.model import QueueConfig
 from acd.routing import Router
 
@@ -90,9 +90,9 @@ def test_a_connected_consultation_withdrawn_wraps_up_under_its_own_id() -> None:
     assert _ends(r.set_ready("b", 7.0)) == [("b", "L#consult", "ready", 7.0)]
 
 
-def _ringing_after_its_call(pending: str | None = None) -> Router:
-    """Capacity 2: c2 rings agent a from the answer of c1 (at 2); c1 ends at 10 while it rings (no
-    wrap-up state of its own, the agent is busy with c2's offer), ``pending`` chosen during c1."""
+def _ringing_after_its_call(pending: str | None = None) -> tuple[Router, list[Decision]]:
+    """Capacity 2: c2 rings agent a from the answer of c1 (at 2); c1 ends at 10 while it only rings,
+    ``pending`` chosen during c1. Returns the router and the decisions at c1's end."""
     r = router(QueueConfig("support", wrap_up_s=30.0, ring_timeout_s=20.0))
     ready_agent(r, "a", {}, 0.0, capacity=2)
     r.enqueue("c1", "support", 1.0)
@@ -100,57 +100,55 @@ def _ringing_after_its_call(pending: str | None = None) -> Router:
     assert offers(r.offer_answered("c1", "a", 2.0)) == [("c2", "a")]
     if pending is not None:
         r.set_not_ready("a", pending, 5.0)
-    assert _ends(r.call_ended("c1", 10.0)) == [("a", "c1", "other_call", 10.0)]
-    return r
+    return r, r.call_ended("c1", 10.0)
 
 
-@pytest.mark.parametrize(("end_offer", "pending", "state", "reason"), [
-    (lambda r: r.caller_hung_up("c2", 12.0), None, "available", None),
-    (lambda r: r.caller_hung_up("c2", 12.0), "break", "not_ready", "break"),
-    (lambda r: r.withdraw("c2", 12.0), None, "available", None),
-    (lambda r: r.offer_no_answer("c2", "a", 12.0), None, "not_ready", "missed"),
-])
-def test_an_offer_ending_unanswered_as_the_agents_last_work_leaves_no_wrap_up(
-        end_offer: object, pending: str | None, state: str, reason: str | None) -> None:
-    """Wrap-up follows a conversation. When the agent's last work was an offer that never connected
-    (its caller hung up, it was withdrawn, it rang out), they go where an agent who only had
-    that offer goes: available (not ready with a reason chosen meanwhile; not ready "missed" for a
-    ring-out), not into a wrap-up of no call, which occupancy counted as handling and no interaction's
-    after-call work did."""
-    r = _ringing_after_its_call(pending)
-    out = end_offer(r)  # type: ignore[operator]
-    assert [(new, why) for _, _, new, why in changes(out)] == [(state, reason)]
+@pytest.mark.parametrize(("pending", "state", "reason"), [(None, "available", None), ("break", "not_ready", "break")])
+def test_a_call_ending_while_the_next_offer_only_rings_has_its_own_wrap_up(
+        pending: str | None, state: str, reason: str | None) -> None:
+    """The agent is on no other call: c1 gets its wrap-up (its after-call work runs to the timer),
+    not an end "other_call" of 0 s. An agent in wrap-up is offered nothing (the router's rule for
+    offers), so c2's ringing offer is withdrawn without blaming the agent and c2 waits again at its
+    place; the agent, once out of wrap-up, may take it."""
+    r, out = _ringing_after_its_call(pending)
+    assert changes(out) == [("a", "on_call", "wrap_up", None)]
     assert _ends(out) == []
+    assert [(d.call_id, d.agent_id, d.reason) for d in out if isinstance(d, CancelOffer)] == [("c2", "a", "wrap_up")]
+    assert [(d.call_id, d.reason) for d in out if isinstance(d, Requeue)] == [("c2", "agent_wrap_up")]
+    assert offers(out) == []
     view = r.agent("a")
-    assert (view.state.value, view.reason, view.calls, view.offers) == (state, reason, (), ())
-    assert _ends(r.tick(100.0)) == [] and r.agent("a").state.value == state  # no wrap-up timer left behind
-    # The agent's work (c1 from its answer at 2) ended with the offer: the queue's handle time says so,
-    # and the next call's starts afresh.
-    assert r.queue_snapshot("support", 100.0).avg_handle_s == 10.0
+    assert (view.state.value, view.calls, view.offers) == ("wrap_up", (), ())
+    assert r.call("c2").state.value == "waiting"
+    end = r.tick(40.0)
+    assert _ends(end) == [("a", "c1", "timer", 40.0)]
+    assert next((new, why) for _, _, new, why in changes(end)) == (state, reason)
+    assert offers(end) == ([("c2", "a")] if pending is None else [])
 
 
-def test_an_offer_failing_as_the_agents_last_work_leaves_them_available_not_on_call() -> None:
-    """The PBX could not carry out the offer: the agent (not to blame) is available and offered the
-    call again, as an agent who only had that offer is; they stayed on call with no call at all."""
-    r = _ringing_after_its_call()
-    out = r.offer_failed("c2", "a", 12.0)
-    assert [(new, why) for _, _, new, why in changes(out)] == [("available", None), ("reserved", None)]
-    assert offers(out) == [("c2", "a")] and _ends(out) == []
-    assert (r.agent("a").calls, r.agent("a").offers) == ((), ("c2",))
+def test_the_withdrawn_offer_goes_to_another_free_agent_at_once() -> None:
+    r = router(QueueConfig("support", wrap_up_s=30.0, ring_timeout_s=20.0))
+    ready_agent(r, "a", {}, 0.0, capacity=2)
+    r.enqueue("c1", "support", 1.0)
+    r.enqueue("c2", "support", 1.5)
+    assert offers(r.offer_answered("c1", "a", 2.0)) == [("c2", "a")]
+    ready_agent(r, "b", {}, 5.0)
+    out = r.call_ended("c1", 10.0)
+    assert offers(out) == [("c2", "b")]
+    assert r.agent("a").state.value == "wrap_up"
 
 
-@pytest.mark.parametrize(("pending", "after", "reason"), [(None, "available", None), ("break", "not_ready", "break")])
-def test_an_engine_that_stops_ends_every_wrap_up_there(pending: str | None, after: str, reason: str | None) -> None:
-    """A clean stop ends the wrap-ups it holds (the call's after-call work ends with reason
-    "stopped"), as their timer would (available, or not ready with the reason pending): the call log
-    and the agent state history both end the wrap-up at the stop; no engine would say so later."""
-    r = _wrapping(wrap_up_s=600.0)
-    if pending is not None:
-        r.not_ready_after_call("a", 12.0, reason=pending)
-    r.enqueue("c2", "support", 13.0)  # waits: a is wrapping up
-    r.hold_offers()  # the engine stops: no more offers
-    out = r.end_wrap_ups(15.0)
-    assert _ends(out) == [("a", "c1", "stopped", 15.0)]
-    assert [(new, why) for _, _, new, why in changes(out)] == [(after, reason)]
-    assert offers(out) == []  # the stopping engine offers the waiting call to no one
-    assert _ends(r.tick(700.0)) == [] and _ends(r.end_wrap_ups(701.0)) == []  # once
+def test_a_call_ending_while_the_agent_is_on_another_keeps_the_ringing_offer() -> None:
+    """Capacity 3: on c2 (connected) with c3 ringing when c1 ends: c1 has no wrap-up state of its own
+    (the agent is on another call) and c3 rings on."""
+    r = router(QueueConfig("support", wrap_up_s=30.0, ring_timeout_s=20.0))
+    ready_agent(r, "a", {}, 0.0, capacity=3)
+    r.enqueue("c1", "support", 1.0)
+    r.offer_answered("c1", "a", 2.0)
+    r.enqueue("c2", "support", 3.0)
+    r.offer_answered("c2", "a", 4.0)
+    r.enqueue("c3", "support", 5.0)
+    assert r.agent("a").offers == ("c3",)
+    out = r.call_ended("c1", 10.0)
+    assert _ends(out) == [("a", "c1", "other_call", 10.0)]
+    assert not [d for d in out if isinstance(d, CancelOffer)]
+    assert (r.agent("a").state.value, r.agent("a").offers) == ("on_call", ("c3",))
