@@ -71,16 +71,27 @@ _STEPS: dict[tuple[Phase | None, str], Phase] = {
     (None, "connected"): Phase.TALKING,
     (Phase.WAITING, "left"): Phase.AFTER,
     (Phase.TALKING, "connected"): Phase.TALKING,  # a transfer connects the call again
+    # Back in a queue while it talked: its agent's softphone was lost (acd.reconnect puts it back),
+    # or a transfer to a queue. It waits again.
+    (Phase.TALKING, "queue"): Phase.WAITING,
 }
 
 
 class DemoCounts:
-    """Calls in IVR / waiting / talking now, and handled / abandoned so far, from journey events."""
+    """Calls in IVR / waiting / talking now, and handled / abandoned so far, from journey events.
+    Each call counts once (docs/kpis.md): answered at its first answer, handled at its first
+    wrap-up, whatever the number of agents it reached (a put-back call, a transfer); outbound calls
+    are neither."""
 
     def __init__(self) -> None:
         self.phase: dict[str, Phase] = {}
         self.totals: Counter[str] = Counter()
         self._abandoned: set[str] = set()  # the ACD's QueueLeft and the model's CallEnded race
+        # Inbound calls seen arriving or queued, until they are handled or end unanswered; those
+        # answered among them, until their first wrap-up.
+        self._inbound: set[str] = set()
+        self._answered: set[str] = set()
+        self._handled: set[str] = set()  # handled while the call goes on (put back, transferred)
 
     def _abandon(self, linkedid: str) -> None:
         if linkedid not in self._abandoned:
@@ -96,6 +107,7 @@ class DemoCounts:
         if isinstance(ev, CallArrived):
             if ev.direction == "inbound":
                 self.totals["calls"] += 1
+                self._inbound.add(ev.linkedid)
                 self._step(ev.linkedid, "arrived")
         elif isinstance(ev, IvrFinished):
             if ev.outcome == "queue":
@@ -105,9 +117,12 @@ class DemoCounts:
                     self._abandon(ev.linkedid)
                 self._step(ev.linkedid, "ivr_done")
         elif isinstance(ev, QueueEntered):
+            if ev.linkedid not in self._handled:  # a caller queued while no engine ran arrived unseen
+                self._inbound.add(ev.linkedid)
             self._step(ev.linkedid, "queue")
         elif isinstance(ev, CallConnected):
-            if self.phase.get(ev.linkedid) is not Phase.TALKING:
+            if ev.linkedid in self._inbound and ev.linkedid not in self._answered:
+                self._answered.add(ev.linkedid)
                 self.totals["answered"] += 1
             self._step(ev.linkedid, "connected")
         elif isinstance(ev, QueueLeft):
@@ -115,8 +130,16 @@ class DemoCounts:
                 self._abandon(ev.linkedid)
             self._step(ev.linkedid, "left")
         elif isinstance(ev, WrapUpDone):
-            self.totals["handled"] += 1
+            if ev.linkedid in self._answered:  # its first wrap-up: the call is done with
+                self._answered.discard(ev.linkedid)
+                self._inbound.discard(ev.linkedid)
+                self.totals["handled"] += 1
+                if ev.linkedid in self.phase:
+                    self._handled.add(ev.linkedid)
         elif isinstance(ev, CallEnded):
+            self._handled.discard(ev.linkedid)
+            if ev.linkedid not in self._answered:
+                self._inbound.discard(ev.linkedid)
             if self.phase.pop(ev.linkedid, None) in (Phase.IVR, Phase.WAITING):
                 self._abandon(ev.linkedid)  # the caller hung up before an agent answered
 
