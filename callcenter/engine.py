@@ -85,7 +85,7 @@ from cti.credentials import check_secrets, webhook_keys, with_installation_secre
 from cti.errors import ConfigError, CtiError
 from cti.files import private_dir
 from cti.heap import settle_heap
-from cti.heartbeat import Heartbeat
+from cti.heartbeat import Heartbeat, last_beat
 from cti.listen import listening_sockets
 from cti.pbx_config import dialplan_contexts
 from cti.security import watch_auth_failures
@@ -490,10 +490,13 @@ class Engine:
         await self.case_changes.start()
         await self.ami.start()
         await self.ami.wait_connected(self.settings.ami.connect_timeout_s * 3)
+        beat = await last_beat(self.ami.control.get_var)  # before ours: the previous engine's
         self.heartbeat.start()
         await self._resynced(self.settings.ami.connect_timeout_s * 3)
         await self.dialplan.check()
         self.dialplan.start()
+        if self.app is not None:  # before the recovery logs agents in again (docs/kpis.md, "Agent time")
+            await self.app.state.supervisor.close_downtime(last_beat=beat)
         self.recovery_report = await self.recovery.run()
         await self.virtual_hold.recover()
         await self.fallback_members.reconcile(self.acd.agents())
@@ -598,6 +601,8 @@ class Engine:
             ("webhooks", self.webhooks.stop),
             ("the case follower", self.case_changes.stop),
             ("the bus", self.bus.stop),
+            # After the bus, whose last agent states (the wrap-ups ended above) are recorded then.
+            ("the agents' time", self._agents_time_ends),
             # After the bus, which hands them whatever it still holds (a wrap-up made as the demo
             # stopped): the call log writes it, the feed stores it.
             ("the call log", self.logger.stop),
@@ -617,6 +622,14 @@ class Engine:
             log.info("wrap-ups under way left to the node that routes now")
             return
         await self.acd.end_wrap_ups()
+
+    async def _agents_time_ends(self) -> None:
+        """No engine counts the agents' time from now on: the state history says so (docs/kpis.md)."""
+        if self.fenced.is_set() or self.app is None:  # the node that routes now owns the agents
+            return
+        svc = self.app.state.supervisor
+        await svc.engine_stopping([a.agent_id for a in self.acd.agents() if a.state is not AgentState.LOGGED_OUT])
+        await svc.rows.stop()
 
     async def _revoke_phones(self) -> None:
         if self.fenced.is_set():

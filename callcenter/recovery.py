@@ -39,7 +39,7 @@ from acd.recovery import (
     decode_entry,
     plan,
 )
-from crm_core.agent_log import states_between
+from crm_core.agent_log import last_states, states_between
 from crm_core.db import Database
 from crm_core.models import Interaction
 from cti.ami.callmodel import CallModel, Phase
@@ -227,10 +227,7 @@ class Recovery:
         except Exception:
             log.exception("recovery: no agent-state history; agents log in again themselves")
             return {}
-        last: dict[str, tuple[str, str | None]] = {}
-        for r in rows:
-            last[r.agent_id] = (r.state, r.reason)
-        return last
+        return last_states(rows)  # an engine's end (its engine_down rows) is not the agent's own
 
     async def _close_orphans(self, report: RecoveryReport) -> list[str]:
         """End the interactions still open for calls that ended while no engine ran: at their real

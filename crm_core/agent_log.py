@@ -6,6 +6,7 @@ agent's unchanged state (an available agent whose phone is unreachable is not av
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Boolean, Float, Index, String, select, true
@@ -13,6 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.models import Base
+
+# The reason of the ``logged_out`` row an engine's end writes for every agent it stopped counting
+# (docs/kpis.md, "Agent time"): a clean stop writes it at the stop; after a crash the next engine
+# writes it at the dead engine's last heartbeat or the last row it recorded, whichever is later. An
+# engine that is down does not know what agents do: their time in state ends there. The next engine
+# restores the state recorded before it (``last_states``).
+ENGINE_DOWN = "engine_down"
 
 
 class AgentStateRow(Base):
@@ -58,3 +66,18 @@ async def states_between(*, session: AsyncSession, since: float, until: float) -
     stmt = (select(AgentStateRow).where(AgentStateRow.at >= since, AgentStateRow.at < until)
             .order_by(AgentStateRow.at, AgentStateRow.id))
     return list((await session.scalars(stmt)).all())
+
+
+def engine_down(state: str, reason: str | None) -> bool:
+    """A row that says where an engine stopped counting, not what the agent did."""
+    return state == "logged_out" and reason == ENGINE_DOWN
+
+
+def last_states(rows: Iterable[AgentStateRow]) -> dict[str, tuple[str, str | None]]:
+    """Each agent's last recorded state and reason, oldest rows first in ``rows``: what they were
+    doing when the engine went down (its ``engine_down`` rows are passed over)."""
+    last: dict[str, tuple[str, str | None]] = {}
+    for r in rows:
+        if not engine_down(r.state, r.reason):
+            last[r.agent_id] = (r.state, r.reason)
+    return last

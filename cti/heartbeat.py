@@ -36,6 +36,22 @@ CHECK_VAR = "CTI_ENGINE_CHECK"
 LOST_QUEUE_VAR = "CTI_ENGINE_LOST_QUEUE"
 
 Send = Callable[[str, Mapping[str, str]], Awaitable[object]]
+GetVar = Callable[[str, str], Awaitable[str | None]]
+
+
+async def last_beat(get_var: GetVar) -> float | None:
+    """The last heartbeat Asterisk holds (``CallControl.get_var``; an empty channel reads a global):
+    read before this engine's first beat, the previous engine's; None when Asterisk has none (it
+    restarted) or AMI cannot say."""
+    try:
+        value = await get_var("", HEARTBEAT_VAR)
+    except CtiError as err:
+        log.info("the previous engine's heartbeat could not be read: %s", err.message)
+        return None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 class Heartbeat:

@@ -35,11 +35,12 @@ from agent_console.supervisor.audit import AuditLog
 from agent_console.supervisor.board import LiveCallView, compute_board, kpi_dict, policy_for
 from agent_console.supervisor.callbacks import SupervisorCallbacks
 from agent_console.supervisor.charts import trend_chart
+from agent_console.supervisor.history import AgentHistory
 from agent_console.supervisor.interventions import Interventions
 from agent_console.supervisor.records import CaseContacts, RecordCache, load_records, with_case_contacts
 from agent_console.supervisor.wallboard import Wallboard
 from crm_core import users
-from crm_core.agent_log import state_key, states_between, write_state_once
+from crm_core.agent_log import state_key, write_state_once
 from crm_core.callbacks import Policy
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
@@ -79,6 +80,7 @@ class SupervisorService:
         # Agent state history and audit rows are journaled (``journal``: a JSON-lines file in the
         # state directory) and written once the database takes them: an outage loses none.
         self.rows = RowJournal(db, journal, {"agent_state": write_state_once}, name="supervisor.rows")
+        self.history = AgentHistory(db, self.rows, clock=clock)
         self.audit = AuditLog(db, rows=self.rows)
         self.record_cache = RecordCache(db, clock=clock)
         self.case_contacts = CaseContacts(db, days=KpiPolicy().fcr_days, clock=clock)
@@ -134,26 +136,26 @@ class SupervisorService:
         """Rebuild the agent clock and the open alerts from the recorded history (a restart loses no
         occupancy and raises no alert twice)."""
         await self.rows.start()  # rows journaled before a restart go in first
+        await self.close_downtime()  # done already when the engine started (with its heartbeat)
         await self.alerts.restore()
         now = self.clock()
-        history = await self._agent_history(now - 8 * 86400.0, now)
-        for agent_id, state, at, reachable in history:
+        for agent_id, state, at, reachable in await self.history.between(now - 8 * 86400.0, now):
             self.agent_clock.changed(agent_id, state, at, reachable)
-        for agent_id, (state, at) in _last_states(history).items():
-            if state != "logged_out":  # whoever was logged in when the engine stopped: count no further
-                self.agent_clock.changed(agent_id, "logged_out", at)
         for a in self.acd.agents():
             self.agent_clock.changed(a.agent_id, a.state.value, max(now, a.idle_since), a.registered)
 
-    async def _agent_history(self, since: float, until: float) -> list[tuple[str, str, float, bool]]:
-        async with self.db.session() as s:
-            rows = await states_between(session=s, since=since, until=until)
-            return [(r.agent_id, r.state, r.at, r.phone_reachable) for r in rows]
+    async def close_downtime(self, last_beat: float | None = None) -> int:
+        """``AgentHistory.close_downtime``; the live clock takes the rows it writes."""
+        return await self.history.close_downtime(last_beat, self.agent_clock)
+
+    async def engine_stopping(self, agents: Sequence[str], at: float | None = None) -> int:
+        """``AgentHistory.engine_stopping``; the live clock takes the rows it writes."""
+        return await self.history.engine_stopping(agents, self.agent_clock, at)
 
     async def _report_agent_times(self, start: float, end: float) -> list[Any]:
         """Agent time for a past interval, from the recorded history (a day back for the state then)."""
         clock = AgentClock(keep_s=float("inf"))
-        for agent_id, state, at, reachable in await self._agent_history(start - 86400.0, end):
+        for agent_id, state, at, reachable in await self.history.between(start - 86400.0, end):
             clock.changed(agent_id, state, max(at, start), reachable)  # nothing before the interval counts
         # The clock's periods are its 15-minute buckets; the first one holds only time from ``start``
         # on, so it starts there (a report keeps agent time from its start: a From inside a quarter
@@ -363,10 +365,3 @@ def parse_time(text: str, tz: str, field: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(tz))
     return dt.astimezone(UTC).timestamp()
-
-
-def _last_states(history: Sequence[tuple[str, str, float, bool]]) -> dict[str, tuple[str, float]]:
-    last: dict[str, tuple[str, float]] = {}
-    for agent_id, state, at, _ in history:
-        last[agent_id] = (state, at)
-    return last
