@@ -112,7 +112,8 @@ class LiveCall:
     skills: dict[str, int] | None = None
     priority: int = 0
     attributes: dict[str, str] | None = None
-    queued_at: float = 0.0
+    queued_at: float = 0.0  # its first queue entry
+    queue_entered_at: float | None = None  # its entry into ``queue`` when moved there later (acd.recovery)
     status: CallStatus = "queued"
     agent_id: str | None = None
     agent_channel: str | None = None

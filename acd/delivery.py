@@ -339,7 +339,7 @@ class AcdService:
     async def _remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
         entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
-                           call.skills, call.caller_number)
+                           call.skills, call.caller_number, call.queue_entered_at)
         try:
             await self.control.set_var(call.caller_channel, ENTRY_VAR, encode_entry(entry))
         except CtiError as err:  # the caller may have hung up meanwhile
@@ -360,7 +360,7 @@ class AcdService:
                                                 skills=call.skills, customer_id=call.customer_id))
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
-            customer_id=call.customer_id, fresh_timers=fresh_timers))
+            customer_id=call.customer_id, fresh_timers=fresh_timers, queue_entered_at=call.queue_entered_at))
 
     async def attach(self, call: LiveCall) -> bool:
         """A call that stayed connected: its agent (once logged in) is on call with it and wraps up
@@ -569,7 +569,7 @@ class AcdService:
                 if call is not None:
                     await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
                                                      reason="overflow", waited_s=d.wait_s, target=d.to_queue))
-                    call.queue = d.to_queue
+                    call.queue, call.queue_entered_at = d.to_queue, now  # a stay of its own (docs/kpis.md)
                     await self._remember_entry(call)
                     await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
                                                         channel=call.caller_channel, priority=call.priority,
@@ -606,7 +606,7 @@ class AcdService:
         if action == "queue":
             await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",
                                              waited_s=waited, target=d.target))
-            call.queue = d.target or call.queue
+            call.queue, call.queue_entered_at = d.target or call.queue, now
             # Where a restarted engine (or the fallback's app_queue) finds the caller: its new queue.
             self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
             await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=call.queue,

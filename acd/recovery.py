@@ -37,9 +37,12 @@ PARK_CONTEXT = "cti-park-agent"
 FALLBACK_CONTEXT = "cti-engine-down"  # the caller runs app_queue's Queue() here while no engine runs
 
 # v2 separates skills with ';' (v1: ','), so the entry rides in the IVR's hand-off MSet, which splits
-# its argument on ','. Entries an engine of v1 wrote are still read.
+# its argument on ','. Entries an engine of v1 wrote are still read. v3 (a caller moved to another
+# queue) adds the entry into its present queue before the caller's number; an entry with no move
+# stays v2, which an older engine reads too.
 _VERSION = "v2"
-_SKILL_SEP = {"v1": ",", "v2": ";"}
+_MOVED = "v3"
+_SKILL_SEP = {"v1": ",", "v2": ";", "v3": ";"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +56,22 @@ class QueueEntry:
     customer_id: int | None = None
     skills: Mapping[str, int] | None = None
     caller_number: str = ""
+    # Its entry into ``queue`` when it was moved there (an overflow, a limit's queue action) after its
+    # first entry, ``entered_at``: where the wait of this stay starts (docs/kpis.md). None: no move.
+    queue_entered_at: float | None = None
 
 
 def encode_entry(entry: QueueEntry) -> str:
-    """``v2|linkedid|queue|entered_at|priority|customer|skill:level;...|caller_number``: no ',' but
-    in the caller's number (the fields the dialplan cuts, 3 and 4, stay where v1 had them)."""
+    """``v2|linkedid|queue|entered_at|priority|customer|skill:level;...|caller_number``, or for a
+    caller moved to another queue ``v3|...|skill:level;...|queue_entered_at|caller_number``: no ','
+    but in the caller's number (the fields the dialplan cuts, 3 and 4, stay where v1 had them)."""
     skills = ";".join(f"{k}:{v}" for k, v in sorted((entry.skills or {}).items()))
     customer = "" if entry.customer_id is None else str(entry.customer_id)
-    return "|".join((_VERSION, entry.linkedid, entry.queue, f"{entry.entered_at:.3f}", str(entry.priority),
-                     customer, skills, entry.caller_number))
+    head = (entry.linkedid, entry.queue, f"{entry.entered_at:.3f}", str(entry.priority), customer, skills)
+    stay = entry.queue_entered_at
+    if stay is None or f"{stay:.3f}" == head[2]:
+        return "|".join((_VERSION, *head, entry.caller_number))
+    return "|".join((_MOVED, *head, f"{stay:.3f}", entry.caller_number))
 
 
 def decode_entry(text: str | None) -> QueueEntry | None:
@@ -69,9 +79,11 @@ def decode_entry(text: str | None) -> QueueEntry | None:
     (absent, unknown version, damaged)."""
     if not text:
         return None
-    parts = text.split("|", 7)
-    sep = _SKILL_SEP.get(parts[0])
-    if len(parts) != 8 or sep is None or not parts[1] or not parts[2]:
+    version = text.split("|", 1)[0]
+    fields = 9 if version == _MOVED else 8
+    parts = text.split("|", fields - 1)
+    sep = _SKILL_SEP.get(version)
+    if len(parts) != fields or sep is None or not parts[1] or not parts[2]:
         return None
     try:
         entered, priority = float(parts[3]), int(parts[4])
@@ -80,9 +92,10 @@ def decode_entry(text: str | None) -> QueueEntry | None:
         for item in filter(None, parts[6].split(sep)):
             name, _, level = item.partition(":")
             skills[name] = int(level)
+        stay = float(parts[7]) if fields == 9 else None
     except ValueError:
         return None
-    return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[7])
+    return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[-1], stay)
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,14 +284,17 @@ class Router:
     def restore_waiting(
         self, call_id: str, queue: str, now: float, *, entered_at: float, skills: Mapping[str, int] | None = None,
         priority: int = 0, customer_id: int | str | None = None, virtual: bool = False,
-        fresh_timers: bool = False,
+        fresh_timers: bool = False, queue_entered_at: float | None = None,
     ) -> list[Decision]:
         """Take back a caller that kept waiting while no engine ran (``acd.recovery``): it keeps its
         original entry time, hence its place among the waiting calls and its timers' due times.
         No queue statistics are counted again: the first engine counted its entry. ``virtual``: a
         virtual-hold entry the engine persisted (``acd.virtual_hold``). ``fresh_timers``: its place
         is kept but its queue timers start now (a call whose agent's softphone was lost and did not
-        come back, ``acd.reconnect``), and so does its wait (the wallboard's: its talk was no wait)."""
+        come back, ``acd.reconnect``), and so does its wait (the wallboard's: its talk was no wait).
+        ``queue_entered_at``: its entry into ``queue`` when it was moved there after ``entered_at``
+        (an overflow, a limit's queue action): this stay's wait and timers count from there, the
+        caller's wait and place from ``entered_at`` (docs/kpis.md)."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -300,8 +303,9 @@ class Router:
             self._check_skills(skills)
         self._seq += 1
         entered = min(entered_at, now)
+        stay = entered if queue_entered_at is None else min(max(queue_entered_at, entered), now)
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq,
-                          now if fresh_timers else entered, customer_id=customer_id, virtual=virtual,
+                          now if fresh_timers else stay, customer_id=customer_id, virtual=virtual,
                           waiting_since=now if fresh_timers else None, answered_before=fresh_timers)
         self._calls[call_id] = call
         call.need = cfg.steps[0].requirement(call.skills)

@@ -123,7 +123,7 @@ async def test_a_hand_off_never_enqueued_is_forgotten(acd: AcdService) -> None:
 async def test_a_caller_max_wait_moves_to_another_queue_carries_the_new_queue(clock: Clock) -> None:
     """``max_wait_action: queue``: the caller waits on in general, so a restarted engine (and the
     fallback's app_queue, which cuts the queue out of ``CTI_ACD``) must find general there, with
-    the caller's first entry time kept."""
+    the caller's first entry time kept, and its move's (where its stay in general starts)."""
     moving = QueueConfig(name="support", max_wait_s=60, max_wait_action=LimitSpec(LimitKind.QUEUE, "general"))
     acd = AcdService(Router([moving, QueueConfig(name="general")]), FakeCallControl(), InProcessBus(), clock=clock)
     _handoff(acd)
@@ -134,4 +134,4 @@ async def test_a_caller_max_wait_moves_to_another_queue_carries_the_new_queue(cl
     assert acd.calls["L1"].queue == "general"
     (written,) = await _entries_written(acd)
     assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"support": 2, "zh": 1},
-                                               "+8613800000001")
+                                               "+8613800000001", queue_entered_at=1061.0)  # its stay there
