@@ -17,8 +17,8 @@ Counting rules (stated once, used everywhere):
   log's fold), the time occupancy and utilization count as handling (``AgentTime.handle_s``).
 - FCR: contacts on the same case within ``fcr_days`` of the previous one form one issue; an issue
   is resolved when any of its contacts is; it is resolved on first contact when it has exactly one
-  contact, that contact is resolved and the CRM did not flag it ``repeat_contact``. Contacts without
-  a case are issues of their own.
+  contact and that contact is resolved (a repeat contact, the next one on the case within
+  ``fcr_days``, makes it an issue of two). Contacts without a case are issues of their own.
 """
 
 from __future__ import annotations
@@ -71,7 +71,6 @@ class CallRecord:
     disposition: str | None = None
     resolved: bool = False  # the wrap-up's resolved flag
     case_id: str | None = None
-    repeat_contact: bool = False  # the CRM knows of another contact on this case within the FCR window
     csat: int | None = None  # the caller's survey answer 1-5 after the call (docs/recording.md)
 
     def __post_init__(self) -> None:
@@ -193,7 +192,7 @@ def fcr_issues(records: Iterable[CallRecord], days: float = 7.0) -> list[FcrIssu
         if r.case_id is not None:
             by_case.setdefault(r.case_id, []).append(r)
         elif r.handled:
-            issues.append(FcrIssue(r, r.resolved, r.resolved and not r.repeat_contact))
+            issues.append(FcrIssue(r, r.resolved, r.resolved))
     for contacts in by_case.values():
         contacts.sort(key=lambda c: c.at)
         episode: list[CallRecord] = []
@@ -201,7 +200,7 @@ def fcr_issues(records: Iterable[CallRecord], days: float = 7.0) -> list[FcrIssu
             if episode and (c is None or c.at - episode[-1].at > window):
                 first = episode[0]
                 resolved = any(e.resolved for e in episode)
-                single = len(episode) == 1 and first.resolved and not first.repeat_contact
+                single = len(episode) == 1 and first.resolved
                 issues.append(FcrIssue(first, resolved, single))
                 episode = []
             if c is not None:

@@ -97,7 +97,8 @@ def test_fcr_rules() -> None:
     r = [
         call("x1", T0, A, agent_id="a", case_id="K3", resolved=True),
         call("x2", T0 + 8 * DAY, A, agent_id="a", case_id="K3", resolved=True),  # > 7 days later: a new issue
-        call("x3", T0, A, agent_id="a", case_id="K4", resolved=True, repeat_contact=True),  # CRM saw a repeat
+        call("x3", T0, A, agent_id="a", case_id="K4", resolved=True),
+        call("x3b", T0 + 2 * DAY, A, agent_id="b", case_id="K4"),  # a repeat contact on K4 within 7 days
         call("x4", T0, A, agent_id="a", case_id="K5", resolved=False),  # never resolved: not in the denominator
         call("x5", T0, A, agent_id="a", case_id="K6", resolved=True),
         call("x6", T0 + 3 * DAY, Outcome.ABANDONED_QUEUE, 40, case_id="K6"),  # tried again on K6 within 7 days
