@@ -1,0 +1,86 @@
+"""A caller moved to another queue (support overflows to general) and taken back by the next engine
+on the real Asterisk: the queue entry the first engine wrote on the caller's channel (``CTI_ACD``,
+read back by AMI Getvar) carries both its first entry and its move, and the restarted engine counts
+the caller's stay in general from the move (its ``call.queue_left`` says that stay's wait) while the
+caller keeps its first entry for its place and total wait (docs/kpis.md). Before, the entry held the
+first entry only and the restored stay's wait included the time waited in support."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+from acd.recovery import ENTRY_VAR, decode_entry
+from callcenter.engine import Engine
+from cti.events import Event
+from cti.journey import QueueEntered, QueueLeft
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
+
+
+async def test_a_moved_caller_restored_after_a_restart_waits_in_its_queue_from_its_move(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    settings = engine_settings(pbx_settings, tmp_path)
+    await seed(settings)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    first = Engine(settings, answer_after_s=0.5, web=False)
+    queues = first.router._queues
+    # Nobody is logged in: support's no-agents action would move the caller at once; an overflow after 3 s.
+    queues["support"] = dataclasses.replace(queues["support"], overflow_after_s=3.0, overflow_to="general",
+                                            no_agents_action=None)
+    first.bus.subscribe(Event, record, name="test.recorder")
+    await first.start()
+    second: Engine | None = None
+    try:
+        number = await english_customer_number(first)
+        entered = await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
+        lid, channel = entered.linkedid, entered.channel
+        await until(lambda: any(isinstance(e, QueueLeft) and e.reason == "overflow" for e in seen), timeout_s=15,
+                    what="the overflow to general")
+        moved = next(e.ts for e in seen if isinstance(e, QueueEntered) and e.queue == "general")
+        first_entry = first.acd.calls[lid].queued_at
+
+        async def written() -> str | None:
+            return await first.ami.control.get_var(channel, ENTRY_VAR)
+
+        deadline = time.monotonic() + 5.0
+        while not ((await written()) or "").startswith("v3|"):
+            assert time.monotonic() < deadline, await written()
+            await asyncio.sleep(0.1)
+        entry = decode_entry(await written())
+        assert entry is not None and entry.queue == "general"
+        assert abs(entry.entered_at - first_entry) < 0.01 and abs((entry.queue_entered_at or 0) - moved) < 0.01
+        assert moved - first_entry >= 2.9
+        await first.stop()  # the caller stays in Asterisk, on music
+
+        second = Engine(settings, answer_after_s=0.5, web=False)
+        second.bus.subscribe(Event, record, name="test.recorder2")
+        await second.start()
+        report = second.recovery_report
+        assert report is not None and lid in report.waiting
+        call = second.router.call(lid)
+        assert (call.queue, round(call.enqueued_at, 2), round(call.entered_queue_at, 2)) == (
+            "general", round(first_entry, 2), round(moved, 2))
+        await asyncio.sleep(1.0)
+        before = len(seen)
+        await second.ami.control.hangup(channel)
+        await until(lambda: any(isinstance(e, QueueLeft) for e in seen[before:]), what="the caller leaving general")
+        left = next(e for e in seen[before:] if isinstance(e, QueueLeft))
+        gone = time.time()
+        assert (left.queue, left.reason) == ("general", "abandoned")
+        assert abs(left.waited_s - (left.ts - moved)) < 0.5, (left.waited_s, left.ts - moved)
+        assert left.waited_s < gone - first_entry - 2.5  # not from the first entry in support
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        if second is not None:
+            await second.stop()
+        else:
+            await first.stop()
