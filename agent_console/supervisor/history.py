@@ -50,7 +50,12 @@ class AgentHistory:
             log.warning("supervisor: agent history journal not written before the restart's check: %s",
                         type(err).__name__)
         now = self.clock()
-        history = await self.between(now - HISTORY_S, now)
+        try:
+            history = await self.between(now - HISTORY_S, now)
+        except Exception as err:  # not tried again later: this engine's own rows would follow then
+            log.warning("supervisor: agent history unreadable at the start (%s): the previous engine's "
+                        "downtime is not marked in it", type(err).__name__)
+            return 0
         last: dict[str, str] = {}
         for agent_id, state, _, _ in history:
             last[agent_id] = state

@@ -87,3 +87,14 @@ async def test_a_clean_stop_writes_where_the_agents_time_ended_and_a_restart_wri
     report = await site.svc._report_agent_times(t0 - 60, time.time())
     assert _totals(report, "1008") == _totals(site.svc.agent_clock.times(time.time(), since=t0 - 60), "1008")
     assert _totals(report, "1008") == (450, 450, 0)
+
+
+async def test_an_unreadable_history_does_not_stop_the_start(site: Site) -> None:
+    """The database away at the start: nothing is marked, and the engine's start goes on (the call
+    log and the agents do not wait for the history)."""
+    from tests.helpers import DatabaseAway
+
+    _new_engine(site)
+    site.svc.history.db = DatabaseAway(site.engine.db)  # type: ignore[assignment]
+    assert await site.svc.close_downtime(last_beat=time.time()) == 0
+    assert site.svc.history.downtime_closed  # not tried again once this engine records its own rows
