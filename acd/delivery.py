@@ -10,6 +10,8 @@ made as the IVR hands the caller over rings from the caller's own line instead (
 The ringing itself (the agent's leg, the pop, the ring's outcome) is ``acd.ringing``'s. Attended
 transfers to an agent ride on the same offers: ``acd.consultations`` keeps them (and builds a
 transferred call's pop); ``acd.call_actions`` acts on the calls once they are the agent's.
+Each of these parts (and ``acd.reconnect``) sees this service only through its protocol in
+``acd.parts``, which names what the part uses: the parts never import this module.
 
 Agent phones are SIP endpoints (``PJSIP/1001``) or simulated phones (``Local/1001@cti-sim-phone``,
 answering after a delay) for tests and the demo.
@@ -24,7 +26,7 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 from acd.call_actions import CallActions
@@ -56,6 +58,7 @@ from acd.events import (
 )
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
+from acd.parts import PopBuilder, RouterStep
 from acd.reconnect import PhoneReconnect
 from acd.recovery import ENTRY_VAR, LOST_VAR, QueueEntry, encode_entry
 from acd.ringing import Rings
@@ -80,8 +83,6 @@ from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
 STOP_WRITES_S = 2.0  # how long a stop waits for the queue entries being written on channels
-
-PopBuilder = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class CallbackTurns(Protocol):
@@ -481,11 +482,11 @@ class AcdService:
         self.wrapups.pop((agent_id, linkedid), None)
 
     # -- decisions ------------------------------------------------------------------------------
-    async def decide(self, step: Callable[[float], list[Decision]]) -> None:
+    async def decide(self, step: RouterStep) -> None:
         """Run one router step and carry out its decisions (for the ACD's other adapters: acd.virtual_hold_pbx)."""
         await self._run(step)
 
-    async def _run(self, step: Callable[[float], list[Decision]]) -> None:
+    async def _run(self, step: RouterStep) -> None:
         async with self._lock:
             decisions = step(self.clock())
         await self._execute(decisions)
