@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import time
 from collections import OrderedDict
@@ -56,26 +55,21 @@ from acd.events import (
     AgentStateChanged,
     AgentWrapUpEnded,
 )
+from acd.follower import JourneyFollower
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
 from acd.parts import PopBuilder, RouterStep
 from acd.reconnect import PhoneReconnect
-from acd.recovery import ENTRY_VAR, LOST_VAR, QueueEntry, encode_entry
+from acd.recovery import ENTRY_VAR, QueueEntry, encode_entry
 from acd.ringing import Rings
 from acd.routing import Router
 from acd.stats import QueueSnapshot, WaitingCall
 from cti.ami.control import CallControl
-from cti.ami.events import DeviceStateChange, IvrLost
-from cti.bus import EventBus, observe
+from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import (
-    AgentDialEnded,
-    CallArrived,
     CallbackRequested,
     CallConnected,
-    CallEnded,
-    FarEndResult,
-    IvrFinished,
     QueueEntered,
     QueueLeft,
 )
@@ -107,9 +101,6 @@ class AcdService:
                  softphone_requeue_s: float = 60.0) -> None:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
         self.phones = PhoneBook(phones or {})
-        # What the router was last told of each agent's phone registration: a device state that
-        # does not change it (ringing, in use, idle again: three per call) is not a router step.
-        self._told_registered: dict[str, bool] = {}
         self.calls: dict[str, LiveCall] = {}
         # Attended transfers to an agent (acd.consultations); its ``calls`` by router id.
         self.consultations = Consultations(self)
@@ -144,17 +135,12 @@ class AcdService:
         # Queue entries the IVR's hand-off wrote (acd.handoff): their enqueue writes nothing.
         self.handoffs = Handoffs(clock)
         self.rings = Rings(self)  # the agents' phones ringing for offers (acd.ringing)
+        self.follower = JourneyFollower(self)  # the events the ACD follows on the bus (acd.follower)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
-        self.bus.subscribe(IvrFinished, self._on_ivr_finished, name="acd.ivr_finished")
-        self.bus.subscribe(IvrLost, self._on_ivr_lost, name="acd.ivr_lost")
-        self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
-        self.bus.subscribe(FarEndResult, self._on_far_end, name="acd.far_end")
-        observe(self.bus, AgentDialEnded, self.rings.dial_ended, name="acd.dial_end")
-        # One subscription for the ACD and its softphone watcher (acd.reconnect): one bus hop per
-        # device state, not two.
-        self.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.device_state")
+        """The journey's and the PBX's events the ACD follows (acd.follower)."""
+        self.follower.subscribe()
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
@@ -176,6 +162,11 @@ class AcdService:
         await cancel_all_and_wait(list(self._tasks), failures="log")
         await self.reconnect.stop()
 
+    @property
+    def stopped(self) -> bool:
+        """Stopped: no more offers (``stop``)."""
+        return self._stopped
+
     async def end_wrap_ups(self) -> None:
         """The engine stops (after ``stop``): the agents' wrap-ups end now (``Router.end_wrap_ups``),
         their calls' after-call work with them. Not for an engine fenced off: the node that routes
@@ -191,8 +182,7 @@ class AcdService:
         if phone is not None:
             self.phones[agent_id] = phone
         own = self.phones.setdefault(agent_id, AgentPhone(agent_id))
-        registered = self._registered(own, self.device_state(own.device))
-        self._told_registered[agent_id] = registered
+        registered = self.follower.registered_at_login(agent_id, own)
         pending = self.unattached.pop(agent_id, None)  # still talking since before a restart: never offered first
         await self._run(lambda now: self.router.agent_login(
             agent_id, skills, now, queues=list(queues), ready=ready and pending is None, wrap_up_s=wrap_up_s,
@@ -201,28 +191,6 @@ class AcdService:
             await self.attach(pending)
             if ready:
                 await self.set_ready(agent_id)
-
-    @staticmethod
-    def _registered(phone: AgentPhone, state: str | None) -> bool:
-        """A SIP or browser phone Asterisk reports UNAVAILABLE (not registered) is not offered calls."""
-        return not phone.registers or state not in ("UNAVAILABLE", "INVALID")
-
-    async def _on_device_state(self, ev: DeviceStateChange) -> None:
-        owners = self.phones.registering(ev.device)
-        if not owners:
-            return  # not an agent's phone (a trunk, a Local channel, a queue...)
-        if not self._stopped:  # a stopped ACD calls no agent back
-            self.reconnect.on_device_state(ev, owners)
-        told = self._told_registered
-        for agent_id, phone in owners:
-            registered = self._registered(phone, ev.state)
-            if told.get(agent_id) is registered:
-                continue
-            try:
-                await self._run(functools.partial(self.router.set_device_registered, agent_id, registered))
-            except AcdError:
-                continue  # not logged in to the ACD
-            told[agent_id] = registered
 
     async def agent_logout(self, agent_id: str) -> None:
         await self._run(lambda now: self.router.agent_logout(agent_id, now))
@@ -322,7 +290,7 @@ class AcdService:
         # it on the AMI link, and nobody waits for its answer: the next caller's entry must not.
         # A call a limit or an overflow moved on entry has had its new entry written by that move.
         if (handed is None or call.queue != handed.queue) and call.queue == first_queue:
-            self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
+            self.spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
 
     def handoff_vars(self, linkedid: str, queue: str, *, priority: int = 0, customer_id: int | None = None,
                      skills: Mapping[str, int] | None = None, caller_number: str = "") -> dict[str, str]:
@@ -331,7 +299,7 @@ class AcdService:
         return self.handoffs.vars(linkedid, queue, priority=priority, customer_id=customer_id, skills=skills,
                                   caller_number=caller_number)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A tracked background step of the ACD: its fault is logged (``_done``), stop() waits for it."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
@@ -381,83 +349,6 @@ class AcdService:
 
     def _live(self, router_id: str) -> LiveCall | None:
         return self.calls.get(router_id) or self.consultations.calls.get(router_id)
-
-    # -- bus handlers ---------------------------------------------------------------------------
-    async def _on_ivr_finished(self, ev: IvrFinished) -> None:
-        if ev.outcome != "queue" or not ev.queue:
-            return
-        try:
-            await self.enqueue(LiveCall(
-                linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_number, queue=ev.queue,
-                customer_id=ev.customer_id, skills=dict(ev.skills) if ev.skills else None, priority=ev.priority,
-                attributes=dict(ev.attributes) if ev.attributes else None))
-        finally:
-            # An offer made on entry has rung from the caller's held line (acd.ringing); otherwise
-            # the IVR may end its session now, and the caller goes on to the queue's music.
-            self.rings.release_line(ev.channel)
-
-    async def _on_ivr_lost(self, ev: IvrLost) -> None:
-        """A caller whose IVR was lost waits in the queue the engine named for it (``cti-ivr-lost``):
-        enqueued as it stands, unidentified. One this engine already holds (its recovery found it in
-        ``cti-queue`` first) is left as it is."""
-        if self.call_known(ev.linkedid):
-            return
-        if not self.router.has_queue(ev.queue):
-            log.warning("caller %s lost its IVR and waits in %r, not a queue of this engine: left to the "
-                        "dialplan's fallback", ev.linkedid, ev.queue)
-            return
-        log.warning("caller %s lost its IVR (no engine answered it): queued in %s", ev.linkedid, ev.queue)
-        # Its arrival was never logged: no IVR started for it.
-        await self.bus.publish(CallArrived(ts=ev.ts, linkedid=ev.linkedid, channel=ev.channel,
-                                           caller_number=ev.caller_num, dnis=ev.dnis))
-        await self.enqueue(LiveCall(linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_num,
-                                    queue=ev.queue))
-        self._spawn(self._unmark_lost(ev.channel), f"acd.unmark_lost:{ev.linkedid}")
-
-    async def _unmark_lost(self, channel: str) -> None:
-        """Logged now: a later engine's recovery must not log the caller's arrival and entry again."""
-        try:
-            await self.control.set_var(channel, LOST_VAR, "")
-        except CtiError as err:  # the caller may have hung up meanwhile
-            log.info("acd: could not clear the lost-IVR mark of %s: %s", channel, err.message)
-
-    async def _on_call_ended(self, ev: CallEnded) -> None:
-        self.reconnect.on_call_ended(ev)
-        self.handoffs.forget(ev.linkedid)  # handed off, never enqueued (hung up on the hand-off)
-        call = self.calls.get(ev.linkedid)
-        if call is None or call.status in ("ended", "gone"):
-            return
-        if call.status in ("queued", "ringing"):
-            await self._run(lambda now: self.router.caller_hung_up(call.rid, now,
-                                                                   system_failure=ev.system_failure))
-            call.status = "gone"
-            self.calls.pop(call.linkedid, None)
-        else:
-            consult, call.consult = call.consult, None
-            await self.release_agent(call)
-            if consult is not None:  # the caller left during a consultation or conference
-                await self.consultations.drop(consult, wrap_up=True)
-
-    async def _on_far_end(self, ev: FarEndResult) -> None:
-        """An outbound call's customer leg stopped ringing: remember how, and show it."""
-        call = self.calls.get(ev.linkedid)
-        if call is None:
-            call = next((c for (_, lid), c in self.wrapups.items() if lid == ev.linkedid), None)
-        if call is None:
-            self.early_far_end[ev.linkedid] = ev.result
-            while len(self.early_far_end) > 1000:
-                self.early_far_end.popitem(last=False)
-            if ev.result == "answered":
-                self.early_customer_leg[ev.linkedid] = ev.dest_channel
-                while len(self.early_customer_leg) > 1000:
-                    self.early_customer_leg.popitem(last=False)
-            return
-        if call.direction != "outbound" or call.far_end == "answered":
-            return  # an inbound call's transfer to a number; or a later leg of an answered call
-        call.far_end = ev.result
-        if ev.result == "answered" and ev.channel == call.agent_channel:
-            call.caller_channel = ev.dest_channel  # the customer: what hold and transfer move
-        await self.call_update(call, call.status)
 
     async def release_agent(self, call: LiveCall) -> None:
         """The agent's part of the call is over: wrap-up starts."""
@@ -608,7 +499,7 @@ class AcdService:
                                              waited_s=waited, target=d.target))
             call.queue = d.target or call.queue
             # Where a restarted engine (or the fallback's app_queue) finds the caller: its new queue.
-            self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
+            self.spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
             await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=call.queue,
                                                 channel=call.caller_channel, priority=call.priority,
                                                 skills=call.skills, customer_id=call.customer_id))

@@ -5,6 +5,7 @@ its protocol here, which names exactly what that part uses. So the parts never i
 service (no import circle, not even a type-only one), and a test may hand a part a fake.
 
     part             protocol            what it does (module)
+    JourneyFollower  FollowerHost        the bus events the ACD follows: hand-offs, ends, phones (acd.follower)
     Rings            RingsHost           rings an agent's phone for an offer, pops the console (acd.ringing)
     PhoneReconnect   ReconnectHost       rings the same agent again after a lost softphone (acd.reconnect)
     Consultations    ConsultationsHost   attended transfers to an agent through the ACD (acd.consultations)
@@ -17,15 +18,18 @@ through the small protocols at the end of this module, so that no part imports a
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
-from acd.calls import LiveCall, PhoneBook
+from acd.calls import AgentPhone, LiveCall, PhoneBook
 from acd.decisions import Decision
+from acd.handoff import Handoffs
 from acd.model import AgentState
 from acd.routing import Router
 from cti.ami.control import CallControl
+from cti.ami.events import DeviceStateChange
 from cti.bus import EventBus
+from cti.journey import AgentDialEnded, CallEnded
 
 # One step of the router at ``now``: its decisions, which the service carries out (``decide``).
 RouterStep = Callable[[float], list[Decision]]
@@ -120,6 +124,46 @@ class CallActionsHost(Protocol):
     def queue_names(self) -> list[str]: ...
 
 
+class FollowerHost(Protocol):
+    """The service as ``acd.follower.JourneyFollower`` sees it: where the events it follows lead."""
+
+    router: Router
+    control: CallControl
+    bus: EventBus
+    phones: PhoneBook
+    calls: dict[str, LiveCall]
+    wrapups: dict[tuple[str, str], LiveCall]
+    device_state: Callable[[str], str | None]
+    handoffs: Handoffs
+    early_far_end: OrderedDict[str, str]
+    early_customer_leg: OrderedDict[str, str]
+
+    @property
+    def stopped(self) -> bool: ...
+
+    @property
+    def rings(self) -> RingLines: ...
+
+    @property
+    def reconnect(self) -> SoftphoneWatch: ...
+
+    @property
+    def consultations(self) -> ConsultationDesk: ...
+
+    async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True,
+                      required: str | None = None) -> None: ...
+
+    def call_known(self, linkedid: str) -> bool: ...
+
+    async def decide(self, step: RouterStep) -> None: ...
+
+    async def release_agent(self, call: LiveCall) -> None: ...
+
+    async def call_update(self, call: LiveCall, status: str) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None: ...
+
+
 # -- the parts as other parts see them -------------------------------------------------------------
 
 class TransferPops(Protocol):
@@ -142,3 +186,19 @@ class ConsultationDesk(Protocol):
     async def drop(self, consult: LiveCall, *, wrap_up: bool) -> None: ...
 
     async def adopt(self, consult: LiveCall, original: LiveCall) -> None: ...
+
+
+class RingLines(Protocol):
+    """``Rings`` as the follower sees it: the callers' lines held at the hand-off, and their dials' ends."""
+
+    def release_line(self, channel: str) -> None: ...
+
+    def dial_ended(self, ev: AgentDialEnded) -> None: ...
+
+
+class SoftphoneWatch(Protocol):
+    """``PhoneReconnect`` as the follower sees it: the device states and ends it watches for."""
+
+    def on_device_state(self, ev: DeviceStateChange, owners: Iterable[tuple[str, AgentPhone]]) -> None: ...
+
+    def on_call_ended(self, ev: CallEnded) -> None: ...
