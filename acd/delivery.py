@@ -7,11 +7,19 @@ console pops at that moment), and when the agent answers Asterisk bridges both; 
 timed-out originate is a ring-no-answer and the router requeues the call at the head. An offer
 made as the IVR hands the caller over rings from the caller's own line instead (``acd.ringing``).
 
-The ringing itself (the agent's leg, the pop, the ring's outcome) is ``acd.ringing``'s. Attended
-transfers to an agent ride on the same offers: ``acd.consultations`` keeps them (and builds a
-transferred call's pop); ``acd.call_actions`` acts on the calls once they are the agent's.
-Each of these parts (and ``acd.reconnect``) sees this service only through its protocol in
-``acd.parts``, which names what the part uses: the parts never import this module.
+The service holds the live calls and takes the commands (agents' logins and states, enqueues, the
+calls a restarted engine takes back); each runs as one router step, one step at a time. Its parts
+do the rest:
+
+    acd.follower        the bus events it follows (hand-offs, calls' ends, phones' device states)
+    acd.effects         what each step's decisions do: the ACD's events, actions on the PBX
+    acd.ringing         the ringing itself: the agent's leg, the pop, the ring's outcome
+    acd.consultations   attended transfers to an agent, riding on the same offers
+    acd.call_actions    what agents do with their calls (hold, transfer, conference, dial...)
+    acd.reconnect       a browser softphone lost mid-call, rung again
+
+Each part sees this service only through its protocol in ``acd.parts``, which names what the part
+uses: the parts never import this module.
 
 Agent phones are SIP endpoints (``PJSIP/1001``) or simulated phones (``Local/1001@cti-sim-phone``,
 answering after a delay) for tests and the demo.
@@ -26,39 +34,23 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from acd.call_actions import CallActions
-from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail, linkedid_of
+from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail
 from acd.consultations import Consultations
 from acd.decisions import (
-    Abandoned,
-    AgentStateChange,
-    Announce,
-    Bridge,
-    CancelOffer,
-    Decision,
-    LimitAction,
-    NotReadyPending,
     Offer,
-    Overflow,
-    PhoneReachability,
-    Requeue,
-    WrapUpEnded,
 )
+from acd.effects import DecisionEffects
 from acd.errors import AcdError, UnknownAgent
 from acd.events import (
     AgentCallUpdate,
-    AgentNotReadyPending,
-    AgentOfferWithdrawn,
-    AgentPhoneReachability,
-    AgentStateChanged,
-    AgentWrapUpEnded,
 )
 from acd.follower import JourneyFollower
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
-from acd.parts import PopBuilder, RouterStep
+from acd.parts import CallbackTurns, PopBuilder, RouterStep
 from acd.reconnect import PhoneReconnect
 from acd.recovery import ENTRY_VAR, QueueEntry, encode_entry
 from acd.ringing import Rings
@@ -68,25 +60,12 @@ from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import (
-    CallbackRequested,
-    CallConnected,
     QueueEntered,
-    QueueLeft,
 )
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
 STOP_WRITES_S = 2.0  # how long a stop waits for the queue entries being written on channels
-
-
-class CallbackTurns(Protocol):
-    """Where a virtual-hold entry's turn goes (``acd.virtual_hold_pbx.VirtualHold``): it must not block."""
-
-    def turn(self, offer: Offer) -> None: ...
-
-    def number_of(self, entry_id: str) -> str | None:
-        """The number a waiting virtual-hold entry is to be called back on (None: no such entry)."""
-        ...
 
 
 class AcdService:
@@ -136,6 +115,7 @@ class AcdService:
         self.handoffs = Handoffs(clock)
         self.rings = Rings(self)  # the agents' phones ringing for offers (acd.ringing)
         self.follower = JourneyFollower(self)  # the events the ACD follows on the bus (acd.follower)
+        self.effects = DecisionEffects(self)  # what each router decision does (acd.effects)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -290,7 +270,7 @@ class AcdService:
         # it on the AMI link, and nobody waits for its answer: the next caller's entry must not.
         # A call a limit or an overflow moved on entry has had its new entry written by that move.
         if (handed is None or call.queue != handed.queue) and call.queue == first_queue:
-            self.spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
+            self.spawn(self.remember_entry(call), f"acd.remember:{call.linkedid}")
 
     def handoff_vars(self, linkedid: str, queue: str, *, priority: int = 0, customer_id: int | None = None,
                      skills: Mapping[str, int] | None = None, caller_number: str = "") -> dict[str, str]:
@@ -305,7 +285,7 @@ class AcdService:
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    async def _remember_entry(self, call: LiveCall) -> None:
+    async def remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
         entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
                            call.skills, call.caller_number)
@@ -347,9 +327,6 @@ class AcdService:
         await self.call_update(call, call.status)
         return True
 
-    def _live(self, router_id: str) -> LiveCall | None:
-        return self.calls.get(router_id) or self.consultations.calls.get(router_id)
-
     async def release_agent(self, call: LiveCall) -> None:
         """The agent's part of the call is over: wrap-up starts."""
         if call.status in ("ended", "gone"):
@@ -380,7 +357,7 @@ class AcdService:
     async def _run(self, step: RouterStep) -> None:
         async with self._lock:
             decisions = step(self.clock())
-        await self._execute(decisions)
+        await self.effects.carry_out(decisions)
 
     async def _tick_loop(self) -> None:
         while True:
@@ -390,137 +367,11 @@ class AcdService:
             except Exception:
                 log.exception("acd tick failed")
 
-    async def _execute(self, decisions: list[Decision]) -> None:
-        for d in decisions:
-            try:
-                await self._carry_out(d)
-            except CtiError as err:
-                log.warning("acd: could not carry out %s: %s", type(d).__name__, err.message)
-
-    async def _carry_out(self, d: Decision) -> None:
-        now = self.clock()
-        match d:
-            case NotReadyPending():
-                await self.bus.publish(AgentNotReadyPending(ts=now, agent_id=d.agent_id, reason=d.reason))
-            case AgentStateChange():
-                queues, after_call = self.router.agent_queues(d.agent_id)
-                await self.bus.publish(AgentStateChanged(
-                    ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
-                    queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable))
-            case WrapUpEnded():  # the call's after-call work ends with the state (the call log's ACW)
-                wrapping = self.wrapups.get((d.agent_id, linkedid_of(d.call_id)))
-                if wrapping is not None and wrapping.wrap_left_at is None:  # the form's wrapup_s ends here
-                    wrapping.wrap_left_at = d.at
-                await self.bus.publish(AgentWrapUpEnded(ts=d.at, agent_id=d.agent_id, linkedid=linkedid_of(d.call_id),
-                                                        reason=d.reason))
-            case PhoneReachability():
-                await self.bus.publish(AgentPhoneReachability(ts=now, agent_id=d.agent_id, reachable=d.reachable,
-                                                              state=d.state.value, reason=d.reason, since=d.at))
-            case Offer():
-                if d.callback:  # a virtual-hold entry's turn: the customer is called back first
-                    if self.callbacks is not None:
-                        self.callbacks.turn(d)
-                    return
-                call = self._live(d.call_id)
-                if call is None:
-                    return
-                await self.ring_offer(call, d)
-            case CancelOffer():
-                if d.reason == "callback_missed":  # the agent was only reserved: nothing rang, nothing popped
-                    return
-                call = self._live(d.call_id)
-                # "error": the ring task itself reports the failed offer; it must not be cancelled.
-                if call is not None and call.ring_task is not None and d.reason not in ("ring_timeout", "error"):
-                    call.ring_task.cancel()
-                await self.rings.hang_up(d.agent_id)
-                reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn"}
-                await self.bus.publish(AgentOfferWithdrawn(
-                    ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
-                    reason=reason.get(d.reason, "no_answer")))
-            case Bridge():
-                call = self._live(d.call_id)
-                if call is None:
-                    return
-                if call.router_id is not None:  # the consulted agent answered the transferring agent
-                    await self.consultations.answered(call, now)
-                    return
-                call.status, call.answered_at = "talking", now
-                if call.customer_id is not None:
-                    self.remember_agent(call.customer_id, d.agent_id, now)
-                await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
-                await self.call_update(call, "talking")
-            case Requeue():
-                call = self._live(d.call_id)
-                if call is not None:
-                    call.status, call.agent_id, call.agent_channel = "queued", None, None
-                if call is not None and call.router_id is not None:
-                    await self.consultations.requeued(call, d.reason)
-            case Overflow():
-                call = self.calls.get(d.call_id)
-                if call is not None:
-                    await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                     reason="overflow", waited_s=d.wait_s, target=d.to_queue))
-                    call.queue = d.to_queue
-                    await self._remember_entry(call)
-                    await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
-                                                        channel=call.caller_channel, priority=call.priority,
-                                                        skills=call.skills, customer_id=call.customer_id))
-            case Announce():
-                call = self.calls.get(d.call_id)
-                if call is not None and call.status == "queued":
-                    await self.control.set_var(call.caller_channel, "CTI_POSITION", str(d.position))
-                    await self.control.set_var(call.caller_channel, "CTI_EWT", str(int(d.ewt_s)))
-                    await self.control.set_var(call.caller_channel, "CTI_EWT_LOW",
-                                               "" if d.ewt_low_s is None else str(int(d.ewt_low_s)))
-                    await self.control.set_var(call.caller_channel, "CTI_EWT_HIGH",
-                                               "" if d.ewt_high_s is None else str(int(d.ewt_high_s)))
-                    await self.control.redirect(call.caller_channel, "cti-announce", "s")
-            case LimitAction():
-                await self._limit(d, now)
-            case Abandoned():
-                await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue,
-                                                 reason="system_failure" if d.system_failure else "abandoned",
-                                                 waited_s=d.wait_s))
-
     async def ring_offer(self, call: LiveCall, d: Offer) -> None:
         """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console (acd.ringing)."""
         if self._stopped:  # decided just before the stop: the next engine offers the call again
             return
         await self.rings.offer(call, d)
-
-    async def _limit(self, d: LimitAction, now: float) -> None:
-        call = self.calls.get(d.call_id)
-        if call is None:
-            return
-        waited = d.wait_s  # this stay in the queue (docs/kpis.md), as every QueueLeft says
-        action = d.action.value
-        if action == "queue":
-            await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",
-                                             waited_s=waited, target=d.target))
-            call.queue = d.target or call.queue
-            # Where a restarted engine (or the fallback's app_queue) finds the caller: its new queue.
-            self.spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
-            await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=call.queue,
-                                                channel=call.caller_channel, priority=call.priority,
-                                                skills=call.skills, customer_id=call.customer_id))
-            return
-        reason = {"voicemail": "voicemail", "callback": "callback"}.get(action, "timeout")
-        await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason=reason,
-                                         waited_s=waited, target=d.target))
-        self.calls.pop(d.call_id, None)
-        if action == "voicemail":
-            if d.target:
-                await self.control.set_var(call.caller_channel, "CTI_MAILBOX", d.target)
-            await self.control.redirect(call.caller_channel, "cti-voicemail", "s")
-        elif action == "callback":
-            await self.bus.publish(CallbackRequested(ts=now, linkedid=d.call_id, number=call.caller_number,
-                                                     queue=d.queue, customer_id=call.customer_id))
-            await self.control.hangup(call.caller_channel)
-        elif d.target:  # the announcement, then the dialplan hangs up
-            await self.control.set_var(call.caller_channel, "CTI_ANNOUNCE", d.target)
-            await self.control.redirect(call.caller_channel, "cti-announce-hangup", "s")
-        else:
-            await self.control.hangup(call.caller_channel)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         """A background step's fault is logged here, never lost as "exception was never retrieved"."""

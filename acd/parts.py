@@ -6,6 +6,7 @@ service (no import circle, not even a type-only one), and a test may hand a part
 
     part             protocol            what it does (module)
     JourneyFollower  FollowerHost        the bus events the ACD follows: hand-offs, ends, phones (acd.follower)
+    DecisionEffects  EffectsHost         what each router decision publishes and does on the PBX (acd.effects)
     Rings            RingsHost           rings an agent's phone for an offer, pops the console (acd.ringing)
     PhoneReconnect   ReconnectHost       rings the same agent again after a lost softphone (acd.reconnect)
     Consultations    ConsultationsHost   attended transfers to an agent through the ACD (acd.consultations)
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from acd.calls import AgentPhone, LiveCall, PhoneBook
-from acd.decisions import Decision
+from acd.decisions import Decision, Offer
 from acd.handoff import Handoffs
 from acd.model import AgentState
 from acd.routing import Router
@@ -164,6 +165,44 @@ class FollowerHost(Protocol):
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None: ...
 
 
+class EffectsHost(Protocol):
+    """The service as ``acd.effects.DecisionEffects`` sees it: what the decisions act on."""
+
+    router: Router
+    control: CallControl
+    bus: EventBus
+    calls: dict[str, LiveCall]
+    wrapups: dict[tuple[str, str], LiveCall]
+    clock: Callable[[], float]
+    callbacks: CallbackTurns | None
+
+    @property
+    def rings(self) -> RingHangUps: ...
+
+    @property
+    def consultations(self) -> ConsultationOutcomes: ...
+
+    async def ring_offer(self, call: LiveCall, d: Offer) -> None: ...
+
+    async def call_update(self, call: LiveCall, status: str) -> None: ...
+
+    def remember_agent(self, customer_id: int, agent_id: str, now: float) -> None: ...
+
+    async def remember_entry(self, call: LiveCall) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None: ...
+
+
+class CallbackTurns(Protocol):
+    """Where a virtual-hold entry's turn goes (``acd.virtual_hold_pbx.VirtualHold``): it must not block."""
+
+    def turn(self, offer: Offer) -> None: ...
+
+    def number_of(self, entry_id: str) -> str | None:
+        """The number a waiting virtual-hold entry is to be called back on (None: no such entry)."""
+        ...
+
+
 # -- the parts as other parts see them -------------------------------------------------------------
 
 class TransferPops(Protocol):
@@ -202,3 +241,19 @@ class SoftphoneWatch(Protocol):
     def on_device_state(self, ev: DeviceStateChange, owners: Iterable[tuple[str, AgentPhone]]) -> None: ...
 
     def on_call_ended(self, ev: CallEnded) -> None: ...
+
+
+class RingHangUps(Protocol):
+    """``Rings`` as the decisions' effects see it: a withdrawn offer stops the agent's phone ringing."""
+
+    async def hang_up(self, agent_id: str, *, strict: bool = False) -> None: ...
+
+
+class ConsultationOutcomes(Protocol):
+    """``Consultations`` as the decisions' effects see it: its calls, answered or put back by the router."""
+
+    calls: dict[str, LiveCall]
+
+    async def answered(self, consult: LiveCall, now: float) -> None: ...
+
+    async def requeued(self, consult: LiveCall, reason: str) -> None: ...

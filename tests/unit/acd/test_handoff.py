@@ -52,7 +52,7 @@ def _handoff(acd: AcdService, linkedid: str = "L1", *, caller: str = "+861380000
 
 async def _entries_written(acd: AcdService) -> list[str]:
     for _ in range(3):
-        await asyncio.sleep(0)  # the background Setvar (acd._remember_entry)
+        await asyncio.sleep(0)  # the background Setvar (acd.remember_entry)
     control = acd.control
     assert isinstance(control, FakeCallControl)
     return [kw["value"] for method, kw in control.calls if method == "set_var" and kw["name"] == ENTRY_VAR]
