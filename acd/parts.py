@@ -12,8 +12,9 @@ service (no import circle, not even a type-only one), and a test may hand a part
     Consultations    ConsultationsHost   attended transfers to an agent through the ACD (acd.consultations)
     CallActions      CallActionsHost     hold, transfer, conference, DTMF, click-to-dial (acd.call_actions)
 
-Parts that use one another do so through the service too (``consultations``, ``actions``), seen
-through the small protocols at the end of this module, so that no part imports another part.
+Parts that call one another do so through the service too (its ``rings``, ``consultations``,
+``actions``...), seen through the small protocols at the end of this module: no part needs another
+part's class, and the few imports among the parts' modules (a constant) run one way.
 """
 
 from __future__ import annotations
