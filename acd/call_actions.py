@@ -334,8 +334,8 @@ class CallActions:
         if not result.success:
             raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
-        # The agent's leg runs the Dial to the customer: until the customer answers (acd.delivery's
-        # _on_far_end names their leg) it is the only channel the call has, and no one to hold.
+        # The agent's leg runs the Dial to the customer: until the customer answers (acd.follower's
+        # on_far_end names their leg) it is the only channel the call has, and no one to hold.
         customer = self.acd.early_customer_leg.pop(linkedid, None)
         call = LiveCall(linkedid=linkedid, caller_channel=customer or result.channel or "", caller_number=number,
                         queue="", direction="outbound", customer_id=customer_id, status="talking",

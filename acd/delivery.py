@@ -59,9 +59,7 @@ from acd.stats import QueueSnapshot, WaitingCall
 from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
-from cti.journey import (
-    QueueEntered,
-)
+from cti.journey import QueueEntered
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -101,7 +99,7 @@ class AcdService:
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
-        # The same calls' customer legs that answered: linkedid -> channel (see _on_far_end).
+        # The same calls' customer legs that answered: linkedid -> channel (acd.follower's on_far_end).
         self.early_customer_leg: OrderedDict[str, str] = OrderedDict()
         self.actions = CallActions(self)  # hold, transfer, DTMF, dial: on the calls held here
         # Calls that stayed connected through an engine restart, whose agent has not logged in again

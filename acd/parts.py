@@ -107,7 +107,7 @@ class CallActionsHost(Protocol):
     calls: dict[str, LiveCall]
     wrapups: dict[tuple[str, str], LiveCall]
     clock: Callable[[], float]
-    # A click-to-dial's far end may answer before its originate returns (acd.delivery's _on_far_end).
+    # A click-to-dial's far end may answer before its originate returns (acd.follower's on_far_end).
     early_far_end: OrderedDict[str, str]
     early_customer_leg: OrderedDict[str, str]
 
