@@ -68,7 +68,8 @@ from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
 from crm_core.events import CustomerChanged
 from crm_core.feed import EventFeed, Feed
-from crm_core.recorder import RECORD_PREDIAL_CONTEXT, Recorder, RecordingStore
+from crm_core.recorder import RECORD_PREDIAL_CONTEXT, Recorder
+from crm_core.recording_files import RecordingStore
 from crm_core.screenpop import SqlPopSource
 from crm_core.sealed import SecretBox
 from crm_core.virtual_holds import SqlVirtualHoldStore
