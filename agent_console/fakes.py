@@ -25,6 +25,7 @@ from agent_console.errors import (
 )
 from agent_console.fakecallbacks import FakeCallbackBook
 from agent_console.fakecrm import FakeCrm
+from agent_console.passwords import burn_password_check, hash_password, verify_password_async
 from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import (
@@ -37,7 +38,7 @@ from agent_console.protocol import (
     OfferView,
     Pop,
 )
-from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
+from agent_console.security import Principal
 from cti.bus import EventBus
 from cti.tasks import cancel_all_and_wait
 

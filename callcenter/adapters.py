@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from callcenter.handoff import LINE_CONTEXTS
 from crm_core.db import Database
 from crm_core.feed import EventFeed, Feed
-from crm_core.recorder import RecordingStore
+from crm_core.recording_files import RecordingStore
 from cti.bus import EventBus, InProcessBus
 from cti.errors import ConfigError
 from cti.pbx_config import dialplan_contexts

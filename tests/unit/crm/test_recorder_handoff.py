@@ -15,7 +15,8 @@ import pytest
 
 from acd.recording import RecordingPolicy, recording_path
 from callcenter.handoff import IvrHandoff
-from crm_core.recorder import REC_FILE_VAR, Recorder, RecordingStore
+from crm_core.recorder import REC_FILE_VAR, Recorder
+from crm_core.recording_files import RecordingStore
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus, observe
 from cti.events import Event

@@ -19,8 +19,7 @@ from callcenter.engine import Engine
 from crm_core import callbacks
 from crm_core.models import Callback, Case
 from cti.settings import load_settings
-from tests.servers import free_port
-from tests.web.supervisor.conftest import seeded_db
+from tests.web.engines import seeded_db, seeded_engine
 
 
 @dataclass
@@ -50,18 +49,12 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    port = free_port()
-    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "callbacks-web-test-secret-0123456789"})
-    await seeded_db(tmp_path / "crm.db", settings.config_dir)
-    engine = Engine(settings)
-    assert engine.app is not None
-    try:
+    async with seeded_engine(tmp_path, "callbacks") as engine:
+        assert engine.app is not None
+        port = engine.settings.web.port
         async with serve(engine.app, "127.0.0.1", port):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
                 yield Site(engine, http, {})
-    finally:
-        await engine.db.dispose()
 
 
 async def test_agents_see_and_claim_only_callbacks_of_their_queues(site: Site) -> None:
