@@ -192,6 +192,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/admin/users"): "users.manage",
     ("PATCH", "/api/admin/users/{user_id}"): "users.manage",
     ("POST", "/api/admin/users/{user_id}/password"): "users.manage",
+    ("POST", "/api/admin/users/{user_id}/desk-password"): "users.manage",
     ("GET", "/api/demo/status"): "demo.simulate",
     ("POST", "/api/demo/offer"): "demo.simulate",
 }
