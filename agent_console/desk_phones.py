@@ -18,19 +18,24 @@ so nothing is cleared at a stop. Each engine start, and each AMI reconnection (A
 been replaced), writes the locks the CRM holds that AstDB lacks (``sync``, one Originate per 100
 endpoints); a lock there already, and a password an administrator issued, are left as they are.
 With several nodes, AstDB is the one store every node's Asterisk reads: the node that handles the
-administrator's change writes the lock and tells the other nodes (``changed``, over the bus), which
-re-read the CRM's locks at once (``reload``).
+administrator's change writes the lock and tells the other nodes (``share_locks``: a
+``DeskLocksChanged`` on the Redis bus), which re-read the CRM's locks at once (``reload``): what each
+node's failed-login watch and users page take as locked is the same everywhere within the bus's delay.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from crm_core import desk_locks, users
+from crm_core.errors import DatabaseUnavailable
+from cti.bus import EventBus
 from cti.errors import CtiError
+from cti.events import Event, event
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +151,16 @@ class DeskPhoneLocks:
         self.locked = frozenset(kept | new)
         return self.locked
 
-    async def reload(self) -> None:
-        """Another node changed the locks (``changed``): read them again (AstDB is that node's work)."""
-        self.locked = frozenset(await self._store.locked())
+    async def reload(self, fallback: Collection[str] | None = None) -> None:
+        """Another node changed the locks (``changed``): read them again (AstDB is that node's work);
+        the database away, ``fallback`` (what that node read)."""
+        try:
+            self.locked = frozenset(await self._store.locked())
+        except DatabaseUnavailable:
+            if fallback is not None:
+                self.locked = frozenset(fallback)
+            log.warning("desk phones: the locks changed on another node, the CRM is unavailable: %s",
+                        "taken from that node" if fallback is not None else "kept as they were")
 
     async def refresh(self, phones: Iterable[str | None]) -> None:
         """After an administrator's change to users holding ``phones`` (before and after the change):
@@ -186,6 +198,9 @@ class DeskPhoneLocks:
         log.info("desk phones: %s has a new password (unlocked)", endpoint)
         return password
 
+    def set_changed(self, changed: Callable[[], Awaitable[None]]) -> None:
+        self._changed = changed
+
     async def _tell(self) -> None:
         if self._changed is not None:
             try:
@@ -222,3 +237,29 @@ class CrmLockStore:
     async def release(self, endpoint: str) -> None:
         async with self._db.session() as session:
             await desk_locks.release(session=session, endpoint=endpoint)
+
+
+@event("desk_phones.changed")
+class DeskLocksChanged(Event):
+    """The desk phones' locks changed on ``node`` (a deactivation, a new password): every node reads
+    them again. ``locked``: the endpoints locked as that node read them (endpoint numbers only)."""
+
+    node: str
+    locked: tuple[str, ...] = ()
+
+
+def share_locks(locks: DeskPhoneLocks, bus: EventBus, node: str) -> None:
+    """With several nodes (``bus: redis``): a change of the locks on any node is read again by every
+    other at once (its own comes back too and is skipped). Subscribe before the bus starts."""
+
+    async def changed() -> None:
+        await bus.publish(DeskLocksChanged(ts=time.time(), node=node, locked=tuple(sorted(locks.locked))))
+
+    async def on_change(ev: DeskLocksChanged) -> None:
+        if ev.node != node:
+            await locks.reload(ev.locked)
+            log.info("desk phones: the locks changed on node %s: %d locked here too", ev.node, len(locks.locked))
+
+    locks.set_changed(changed)
+    bus.subscribe(DeskLocksChanged, on_change, name="desk_phones.locks")
+

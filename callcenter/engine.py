@@ -39,7 +39,7 @@ from agent_console.campaigns_http import router as campaigns_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
-from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks
+from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks, share_locks
 from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
@@ -301,6 +301,8 @@ class Engine:
         self.desk_phones = DeskPhoneLocks(AstDbDeskLocks(self.ami.client), CrmLockStore(self.db),
                                           settings.pbx.agent_endpoints,
                                           issued=lambda ep, pw: sip_credentials.issued(settings.state_dir, ep, pw))
+        if settings.bus == "redis":  # every node's view of the locks follows a change on any node
+            share_locks(self.desk_phones, self.bus, settings.node_id)
         self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
