@@ -171,7 +171,12 @@ class DeskPhoneLocks:
         if not wanted:
             return
         before = self.locked
-        locked = await self._locked_now()
+        try:
+            locked = await self._locked_now()
+        except CtiError as err:  # the database went away after the change's commit
+            log.error("desk phones: %s not updated (%s: %s); done at the next start or AMI reconnection",
+                      ", ".join(sorted(wanted)), type(err).__name__, err)
+            return
         if locked != before:
             await self._tell()
         try:
@@ -193,7 +198,11 @@ class DeskPhoneLocks:
         await self._store.release(endpoint)
         self.locked = self.locked - {endpoint}
         if self._issued is not None:
-            self._issued(endpoint, password)
+            try:  # in force in Asterisk already: a file that cannot be written does not lose it
+                self._issued(endpoint, password)
+            except (OSError, CtiError) as err:
+                log.error("desk phones: %s's new password not recorded in sip-credentials.json (%s): a "
+                          "re-rendered pjsip.conf keeps its old one, which AstDB's shadows", endpoint, err)
         await self._tell()
         log.info("desk phones: %s has a new password (unlocked)", endpoint)
         return password

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import String, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,11 +30,15 @@ async def locked(*, session: AsyncSession) -> set[str]:
     return set((await session.scalars(select(DeskLock.endpoint))).all())
 
 
-async def add(*, session: AsyncSession, endpoints: Iterable[str]) -> list[str]:
-    """Lock ``endpoints``; returns those that were not locked yet."""
-    new = sorted(set(endpoints) - await locked(session=session))
-    session.add_all(DeskLock(endpoint=e) for e in new)
-    return new
+async def add(*, session: AsyncSession, endpoints: Iterable[str]) -> None:
+    """Lock ``endpoints``; one locked already stays as it is. The database's primary key decides,
+    not a look-up first: two nodes (or a start's sync and an administrator's change) may add one at
+    the same moment."""
+    rows = [{"endpoint": e, "locked_at": utcnow()} for e in sorted(set(endpoints))]
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(DeskLock).on_conflict_do_nothing(index_elements=["endpoint"]), rows)
 
 
 async def release(*, session: AsyncSession, endpoint: str) -> None:

@@ -194,3 +194,19 @@ async def test_a_sync_asterisk_left_unanswered_names_its_window_and_still_syncs_
     said = str(refused.value)
     assert "desk phones 1002, 1007 not locked (Originate: Originate failed)" in said and "cti pbx down" in said
     assert "CTI_KEY" not in said and len(sender.sent) == 2  # the second window went through
+
+
+async def test_a_change_whose_locks_cannot_be_read_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    """The administrator's change is committed: the CRM going away before its locks are read must not
+    turn it into an error (the next start or AMI reconnection writes them)."""
+    from crm_core.errors import DatabaseUnavailable
+
+    class Away(MemoryLockStore):
+        async def locked(self) -> set[str]:
+            raise DatabaseUnavailable("the CRM is unavailable (test)")
+
+    locks = MemoryDeskLocks()
+    service = DeskPhoneLocks(locks, Away([("1001", False)]), 5)
+    await service.refresh(["1001"])
+    assert locks.locked == set() and service.locked == frozenset()
+    assert any("1001 not updated" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
