@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -487,8 +488,10 @@ class FakeDesk:
         a = self._agent(agent_id)
         return a.queues if a.state is not AgentState.LOGGED_OUT else []
 
-    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
-        return self._book.due(agent_id, self._queues_now(agent_id or ""), everyone=everyone, limit=limit)
+    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50,
+                        overseen: Collection[str] | None = None) -> list[CallbackView]:
+        return self._book.due(agent_id, self._queues_now(agent_id or ""), everyone=everyone, limit=limit,
+                              overseen=overseen)
 
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
         cb = self._book.claim(agent_id, callback_id, self._queues_now(agent_id))

@@ -39,7 +39,7 @@ from agent_console.campaigns_http import router as campaigns_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
-from agent_console.desk_phones import DeskPhoneLocks, crm_phone_holders
+from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks, share_locks
 from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
@@ -75,6 +75,7 @@ from crm_core.screenpop import SqlPopSource
 from crm_core.sealed import SecretBox
 from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
+from cti import sip_credentials
 from cti.agi.fastagi import FastAgiServer
 from cti.ami.bridge import AmiBridge
 from cti.ami.callmodel import CallModel
@@ -218,8 +219,11 @@ class Engine:
         self.fallback_members = FallbackMembers(AmiFallbackQueues(self.ami.client), self.bus, self.acd.phones,
                                                 self.acd_config.app_queue_fallback)
         # Deactivated users' SIP desk phones locked in AstDB (agent_console/desk_phones.py).
-        self.desk_phones = DeskPhoneLocks(AstDbDeskLocks(self.ami.client), crm_phone_holders(self.db),
-                                          settings.pbx.agent_endpoints)
+        self.desk_phones = DeskPhoneLocks(AstDbDeskLocks(self.ami.client), CrmLockStore(self.db),
+                                          settings.pbx.agent_endpoints,
+                                          issued=lambda ep, pw: sip_credentials.issued(settings.state_dir, ep, pw))
+        if settings.bus == "redis":  # every node's view of the locks follows a change on any node
+            share_locks(self.desk_phones, self.bus, settings.node_id)
         self.app: FastAPI | None = None
         self._web: HttpListener | None = None  # the listeners, from the start on (callcenter/listeners.py)
         self._metrics_listener: HttpListener | None = None
