@@ -4,25 +4,21 @@ cancelling a consultation, a three-way conference, the call's tags and attribute
 click-to-dial. ``acd.delivery`` routes calls to agents; this
 module acts on the calls once they are the agent's. Both share the service's live calls.
 
-    actions = CallActions(acd)      # acd: AcdService (it builds one: ``acd.actions``)
+    actions = CallActions(acd)      # acd: AcdService (it builds one: ``acd.actions``), an acd.parts.CallActionsHost
     await actions.hold(linkedid)
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
 from acd.errors import AcdError, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState
+from acd.parts import CallActionsHost
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig, Unroutable
-
-if TYPE_CHECKING:
-    from acd.delivery import AcdService
-
 
 # Only for an AcdService built without the configuration (in-memory tests): every number goes to
 # the dialplan's simulated far end. The engine always sets the trunks of config/trunks.yaml.
@@ -33,7 +29,7 @@ SIMULATOR_ONLY = TrunksConfig(trunks=(Trunk(name="sim", kind="simulator"),),
 class CallActions:
     """The agent's actions on their calls; ``acd`` owns the calls and publishes the updates."""
 
-    def __init__(self, acd: AcdService, routing: TrunksConfig = SIMULATOR_ONLY) -> None:
+    def __init__(self, acd: CallActionsHost, routing: TrunksConfig = SIMULATOR_ONLY) -> None:
         self.acd = acd
         self.routing = routing  # outbound routes: number -> trunk (config/trunks.yaml)
         # Queues whose callers answer a survey after the agent hangs up (acd.survey): the engine sets it.
@@ -338,8 +334,8 @@ class CallActions:
         if not result.success:
             raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
-        # The agent's leg runs the Dial to the customer: until the customer answers (acd.delivery's
-        # _on_far_end names their leg) it is the only channel the call has, and no one to hold.
+        # The agent's leg runs the Dial to the customer: until the customer answers (acd.follower's
+        # on_far_end names their leg) it is the only channel the call has, and no one to hold.
         customer = self.acd.early_customer_leg.pop(linkedid, None)
         call = LiveCall(linkedid=linkedid, caller_channel=customer or result.channel or "", caller_number=number,
                         queue="", direction="outbound", customer_id=customer_id, status="talking",

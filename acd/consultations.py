@@ -2,12 +2,14 @@
 
 The agent's side (``acd.call_actions``) puts the caller on hold and hands the consultation here: it
 is queued for the named target only (``required_agent``, not counted in the queue's figures), so
-the router reserves the target and ``acd.delivery`` rings them with the screen pop. Its router id
+the router reserves the target and ``acd.ringing`` rings them with the screen pop. Its router id
 is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferring agent's leg.
 
     answered   the target answered the transferring agent: the call shows "consulting"
     dropped    cancelled, not answered, or the caller left: the target is free (or wraps up)
     adopted    the transfer completed (or the agent left the conference): the target holds the call
+
+The service builds one (``acd.consultations``) and is seen from here as an ``acd.parts.ConsultationsHost``.
 """
 
 from __future__ import annotations
@@ -15,15 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from acd.calls import LiveCall
 from acd.errors import AcdError
 from acd.model import AgentState
+from acd.parts import ConsultationsHost
 from cti.journey import CallConnected
-
-if TYPE_CHECKING:
-    from acd.delivery import AcdService
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class Consultations:
     """The consultations the ACD offers or connects, by router id; ``acd`` owns the calls."""
 
-    def __init__(self, acd: AcdService) -> None:
+    def __init__(self, acd: ConsultationsHost) -> None:
         self.acd = acd
         # Attended transfers to an agent, ringing or talking with the transferring agent: router id -> call.
         self.calls: dict[str, LiveCall] = {}

@@ -7,9 +7,19 @@ console pops at that moment), and when the agent answers Asterisk bridges both; 
 timed-out originate is a ring-no-answer and the router requeues the call at the head. An offer
 made as the IVR hands the caller over rings from the caller's own line instead (``acd.ringing``).
 
-The ringing itself (the agent's leg, the pop, the ring's outcome) is ``acd.ringing``'s. Attended
-transfers to an agent ride on the same offers: ``acd.consultations`` keeps them (and builds a
-transferred call's pop); ``acd.call_actions`` acts on the calls once they are the agent's.
+The service holds the live calls and takes the commands (agents' logins and states, enqueues, the
+calls a restarted engine takes back); each runs as one router step, one step at a time. Its parts
+do the rest:
+
+    acd.follower        the bus events it follows (hand-offs, calls' ends, phones' device states)
+    acd.effects         what each step's decisions do: the ACD's events, actions on the PBX
+    acd.ringing         the ringing itself: the agent's leg, the pop, the ring's outcome
+    acd.consultations   attended transfers to an agent, riding on the same offers
+    acd.call_actions    what agents do with their calls (hold, transfer, conference, dial...)
+    acd.reconnect       a browser softphone lost mid-call, rung again
+
+Each part sees this service only through its protocol in ``acd.parts``, which names what the part
+uses: the parts never import this module.
 
 Agent phones are SIP endpoints (``PJSIP/1001``) or simulated phones (``Local/1001@cti-sim-phone``,
 answering after a delay) for tests and the demo.
@@ -20,78 +30,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
 
 from acd.call_actions import CallActions
-from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail, linkedid_of
+from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail
 from acd.consultations import Consultations
 from acd.decisions import (
-    Abandoned,
-    AgentStateChange,
-    Announce,
-    Bridge,
-    CancelOffer,
-    Decision,
-    LimitAction,
-    NotReadyPending,
     Offer,
-    Overflow,
-    PhoneReachability,
-    Requeue,
-    WrapUpEnded,
 )
+from acd.effects import DecisionEffects
 from acd.errors import AcdError, UnknownAgent
 from acd.events import (
     AgentCallUpdate,
-    AgentNotReadyPending,
-    AgentOfferWithdrawn,
-    AgentPhoneReachability,
-    AgentStateChanged,
-    AgentWrapUpEnded,
 )
+from acd.follower import JourneyFollower
 from acd.handoff import Handoffs
 from acd.model import AgentState, AgentView
+from acd.parts import CallbackTurns, PopBuilder, RouterStep
 from acd.reconnect import PhoneReconnect
-from acd.recovery import ENTRY_VAR, LOST_VAR, QueueEntry, encode_entry
+from acd.recovery import ENTRY_VAR, QueueEntry, encode_entry
 from acd.ringing import Rings
 from acd.routing import Router
 from acd.stats import QueueSnapshot, WaitingCall
 from cti.ami.control import CallControl
-from cti.ami.events import DeviceStateChange, IvrLost
-from cti.bus import EventBus, observe
+from cti.bus import EventBus
 from cti.errors import CtiError
-from cti.journey import (
-    AgentDialEnded,
-    CallArrived,
-    CallbackRequested,
-    CallConnected,
-    CallEnded,
-    FarEndResult,
-    IvrFinished,
-    QueueEntered,
-    QueueLeft,
-)
+from cti.journey import QueueEntered
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 log = logging.getLogger(__name__)
 STOP_WRITES_S = 2.0  # how long a stop waits for the queue entries being written on channels
-
-PopBuilder = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-class CallbackTurns(Protocol):
-    """Where a virtual-hold entry's turn goes (``acd.virtual_hold_pbx.VirtualHold``): it must not block."""
-
-    def turn(self, offer: Offer) -> None: ...
-
-    def number_of(self, entry_id: str) -> str | None:
-        """The number a waiting virtual-hold entry is to be called back on (None: no such entry)."""
-        ...
 
 
 class AcdService:
@@ -106,9 +78,6 @@ class AcdService:
                  softphone_requeue_s: float = 60.0) -> None:
         self.router, self.control, self.bus, self.clock = router, control, bus, clock
         self.phones = PhoneBook(phones or {})
-        # What the router was last told of each agent's phone registration: a device state that
-        # does not change it (ringing, in use, idle again: three per call) is not a router step.
-        self._told_registered: dict[str, bool] = {}
         self.calls: dict[str, LiveCall] = {}
         # Attended transfers to an agent (acd.consultations); its ``calls`` by router id.
         self.consultations = Consultations(self)
@@ -130,7 +99,7 @@ class AcdService:
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
-        # The same calls' customer legs that answered: linkedid -> channel (see _on_far_end).
+        # The same calls' customer legs that answered: linkedid -> channel (acd.follower's on_far_end).
         self.early_customer_leg: OrderedDict[str, str] = OrderedDict()
         self.actions = CallActions(self)  # hold, transfer, DTMF, dial: on the calls held here
         # Calls that stayed connected through an engine restart, whose agent has not logged in again
@@ -143,17 +112,13 @@ class AcdService:
         # Queue entries the IVR's hand-off wrote (acd.handoff): their enqueue writes nothing.
         self.handoffs = Handoffs(clock)
         self.rings = Rings(self)  # the agents' phones ringing for offers (acd.ringing)
+        self.follower = JourneyFollower(self)  # the events the ACD follows on the bus (acd.follower)
+        self.effects = DecisionEffects(self)  # what each router decision does (acd.effects)
 
     # -- life cycle -----------------------------------------------------------------------------
     def subscribe(self) -> None:
-        self.bus.subscribe(IvrFinished, self._on_ivr_finished, name="acd.ivr_finished")
-        self.bus.subscribe(IvrLost, self._on_ivr_lost, name="acd.ivr_lost")
-        self.bus.subscribe(CallEnded, self._on_call_ended, name="acd.call_ended")
-        self.bus.subscribe(FarEndResult, self._on_far_end, name="acd.far_end")
-        observe(self.bus, AgentDialEnded, self.rings.dial_ended, name="acd.dial_end")
-        # One subscription for the ACD and its softphone watcher (acd.reconnect): one bus hop per
-        # device state, not two.
-        self.bus.subscribe(DeviceStateChange, self._on_device_state, name="acd.device_state")
+        """The journey's and the PBX's events the ACD follows (acd.follower)."""
+        self.follower.subscribe()
 
     async def start(self) -> None:
         self._ticker = asyncio.create_task(self._tick_loop(), name="acd.tick")
@@ -175,6 +140,11 @@ class AcdService:
         await cancel_all_and_wait(list(self._tasks), failures="log")
         await self.reconnect.stop()
 
+    @property
+    def stopped(self) -> bool:
+        """Stopped: no more offers (``stop``)."""
+        return self._stopped
+
     async def end_wrap_ups(self) -> None:
         """The engine stops (after ``stop``): the agents' wrap-ups end now (``Router.end_wrap_ups``),
         their calls' after-call work with them. Not for an engine fenced off: the node that routes
@@ -190,8 +160,7 @@ class AcdService:
         if phone is not None:
             self.phones[agent_id] = phone
         own = self.phones.setdefault(agent_id, AgentPhone(agent_id))
-        registered = self._registered(own, self.device_state(own.device))
-        self._told_registered[agent_id] = registered
+        registered = self.follower.registered_at_login(agent_id, own)
         pending = self.unattached.pop(agent_id, None)  # still talking since before a restart: never offered first
         await self._run(lambda now: self.router.agent_login(
             agent_id, skills, now, queues=list(queues), ready=ready and pending is None, wrap_up_s=wrap_up_s,
@@ -200,28 +169,6 @@ class AcdService:
             await self.attach(pending)
             if ready:
                 await self.set_ready(agent_id)
-
-    @staticmethod
-    def _registered(phone: AgentPhone, state: str | None) -> bool:
-        """A SIP or browser phone Asterisk reports UNAVAILABLE (not registered) is not offered calls."""
-        return not phone.registers or state not in ("UNAVAILABLE", "INVALID")
-
-    async def _on_device_state(self, ev: DeviceStateChange) -> None:
-        owners = self.phones.registering(ev.device)
-        if not owners:
-            return  # not an agent's phone (a trunk, a Local channel, a queue...)
-        if not self._stopped:  # a stopped ACD calls no agent back
-            self.reconnect.on_device_state(ev, owners)
-        told = self._told_registered
-        for agent_id, phone in owners:
-            registered = self._registered(phone, ev.state)
-            if told.get(agent_id) is registered:
-                continue
-            try:
-                await self._run(functools.partial(self.router.set_device_registered, agent_id, registered))
-            except AcdError:
-                continue  # not logged in to the ACD
-            told[agent_id] = registered
 
     async def agent_logout(self, agent_id: str) -> None:
         await self._run(lambda now: self.router.agent_logout(agent_id, now))
@@ -321,7 +268,7 @@ class AcdService:
         # it on the AMI link, and nobody waits for its answer: the next caller's entry must not.
         # A call a limit or an overflow moved on entry has had its new entry written by that move.
         if (handed is None or call.queue != handed.queue) and call.queue == first_queue:
-            self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
+            self.spawn(self.remember_entry(call), f"acd.remember:{call.linkedid}")
 
     def handoff_vars(self, linkedid: str, queue: str, *, priority: int = 0, customer_id: int | None = None,
                      skills: Mapping[str, int] | None = None, caller_number: str = "") -> dict[str, str]:
@@ -330,13 +277,13 @@ class AcdService:
         return self.handoffs.vars(linkedid, queue, priority=priority, customer_id=customer_id, skills=skills,
                                   caller_number=caller_number)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """A tracked background step of the ACD: its fault is logged (``_done``), stop() waits for it."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    async def _remember_entry(self, call: LiveCall) -> None:
+    async def remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
         entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
                            call.skills, call.caller_number, call.queue_entered_at)
@@ -378,86 +325,6 @@ class AcdService:
         await self.call_update(call, call.status)
         return True
 
-    def _live(self, router_id: str) -> LiveCall | None:
-        return self.calls.get(router_id) or self.consultations.calls.get(router_id)
-
-    # -- bus handlers ---------------------------------------------------------------------------
-    async def _on_ivr_finished(self, ev: IvrFinished) -> None:
-        if ev.outcome != "queue" or not ev.queue:
-            return
-        try:
-            await self.enqueue(LiveCall(
-                linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_number, queue=ev.queue,
-                customer_id=ev.customer_id, skills=dict(ev.skills) if ev.skills else None, priority=ev.priority,
-                attributes=dict(ev.attributes) if ev.attributes else None))
-        finally:
-            # An offer made on entry has rung from the caller's held line (acd.ringing); otherwise
-            # the IVR may end its session now, and the caller goes on to the queue's music.
-            self.rings.release_line(ev.channel)
-
-    async def _on_ivr_lost(self, ev: IvrLost) -> None:
-        """A caller whose IVR was lost waits in the queue the engine named for it (``cti-ivr-lost``):
-        enqueued as it stands, unidentified. One this engine already holds (its recovery found it in
-        ``cti-queue`` first) is left as it is."""
-        if self.call_known(ev.linkedid):
-            return
-        if not self.router.has_queue(ev.queue):
-            log.warning("caller %s lost its IVR and waits in %r, not a queue of this engine: left to the "
-                        "dialplan's fallback", ev.linkedid, ev.queue)
-            return
-        log.warning("caller %s lost its IVR (no engine answered it): queued in %s", ev.linkedid, ev.queue)
-        # Its arrival was never logged: no IVR started for it.
-        await self.bus.publish(CallArrived(ts=ev.ts, linkedid=ev.linkedid, channel=ev.channel,
-                                           caller_number=ev.caller_num, dnis=ev.dnis))
-        await self.enqueue(LiveCall(linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_num,
-                                    queue=ev.queue))
-        self._spawn(self._unmark_lost(ev.channel), f"acd.unmark_lost:{ev.linkedid}")
-
-    async def _unmark_lost(self, channel: str) -> None:
-        """Logged now: a later engine's recovery must not log the caller's arrival and entry again."""
-        try:
-            await self.control.set_var(channel, LOST_VAR, "")
-        except CtiError as err:  # the caller may have hung up meanwhile
-            log.info("acd: could not clear the lost-IVR mark of %s: %s", channel, err.message)
-
-    async def _on_call_ended(self, ev: CallEnded) -> None:
-        self.reconnect.on_call_ended(ev)
-        self.handoffs.forget(ev.linkedid)  # handed off, never enqueued (hung up on the hand-off)
-        call = self.calls.get(ev.linkedid)
-        if call is None or call.status in ("ended", "gone"):
-            return
-        if call.status in ("queued", "ringing"):
-            await self._run(lambda now: self.router.caller_hung_up(call.rid, now,
-                                                                   system_failure=ev.system_failure))
-            call.status = "gone"
-            self.calls.pop(call.linkedid, None)
-        else:
-            consult, call.consult = call.consult, None
-            await self.release_agent(call)
-            if consult is not None:  # the caller left during a consultation or conference
-                await self.consultations.drop(consult, wrap_up=True)
-
-    async def _on_far_end(self, ev: FarEndResult) -> None:
-        """An outbound call's customer leg stopped ringing: remember how, and show it."""
-        call = self.calls.get(ev.linkedid)
-        if call is None:
-            call = next((c for (_, lid), c in self.wrapups.items() if lid == ev.linkedid), None)
-        if call is None:
-            self.early_far_end[ev.linkedid] = ev.result
-            while len(self.early_far_end) > 1000:
-                self.early_far_end.popitem(last=False)
-            if ev.result == "answered":
-                self.early_customer_leg[ev.linkedid] = ev.dest_channel
-                while len(self.early_customer_leg) > 1000:
-                    self.early_customer_leg.popitem(last=False)
-            return
-        if call.direction != "outbound" or call.far_end == "answered":
-            return  # an inbound call's transfer to a number; or a later leg of an answered call
-        call.far_end = ev.result
-        if ev.result == "answered" and ev.channel == call.agent_channel:
-            call.caller_channel = ev.dest_channel  # the customer: what hold and transfer move
-        await self.call_update(call, call.status)
-
     async def release_agent(self, call: LiveCall) -> None:
         """The agent's part of the call is over: wrap-up starts."""
         if call.status in ("ended", "gone"):
@@ -481,14 +348,14 @@ class AcdService:
         self.wrapups.pop((agent_id, linkedid), None)
 
     # -- decisions ------------------------------------------------------------------------------
-    async def decide(self, step: Callable[[float], list[Decision]]) -> None:
+    async def decide(self, step: RouterStep) -> None:
         """Run one router step and carry out its decisions (for the ACD's other adapters: acd.virtual_hold_pbx)."""
         await self._run(step)
 
-    async def _run(self, step: Callable[[float], list[Decision]]) -> None:
+    async def _run(self, step: RouterStep) -> None:
         async with self._lock:
             decisions = step(self.clock())
-        await self._execute(decisions)
+        await self.effects.carry_out(decisions)
 
     async def _tick_loop(self) -> None:
         while True:
@@ -498,138 +365,11 @@ class AcdService:
             except Exception:
                 log.exception("acd tick failed")
 
-    async def _execute(self, decisions: list[Decision]) -> None:
-        for d in decisions:
-            try:
-                await self._carry_out(d)
-            except CtiError as err:
-                log.warning("acd: could not carry out %s: %s", type(d).__name__, err.message)
-
-    async def _carry_out(self, d: Decision) -> None:
-        now = self.clock()
-        match d:
-            case NotReadyPending():
-                await self.bus.publish(AgentNotReadyPending(ts=now, agent_id=d.agent_id, reason=d.reason))
-            case AgentStateChange():
-                queues, after_call = self.router.agent_queues(d.agent_id)
-                await self.bus.publish(AgentStateChanged(
-                    ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
-                    queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable))
-            case WrapUpEnded():  # the call's after-call work ends with the state (the call log's ACW)
-                wrapping = self.wrapups.get((d.agent_id, linkedid_of(d.call_id)))
-                if wrapping is not None and wrapping.wrap_left_at is None:  # the form's wrapup_s ends here
-                    wrapping.wrap_left_at = d.at
-                await self.bus.publish(AgentWrapUpEnded(ts=d.at, agent_id=d.agent_id, linkedid=linkedid_of(d.call_id),
-                                                        reason=d.reason))
-            case PhoneReachability():
-                await self.bus.publish(AgentPhoneReachability(ts=now, agent_id=d.agent_id, reachable=d.reachable,
-                                                              state=d.state.value, reason=d.reason, since=d.at))
-            case Offer():
-                if d.callback:  # a virtual-hold entry's turn: the customer is called back first
-                    if self.callbacks is not None:
-                        self.callbacks.turn(d)
-                    return
-                call = self._live(d.call_id)
-                if call is None:
-                    return
-                await self.ring_offer(call, d)
-            case CancelOffer():
-                if d.reason == "callback_missed":  # the agent was only reserved: nothing rang, nothing popped
-                    return
-                call = self._live(d.call_id)
-                # "error": the ring task itself reports the failed offer; it must not be cancelled.
-                if call is not None and call.ring_task is not None and d.reason not in ("ring_timeout", "error"):
-                    call.ring_task.cancel()
-                await self.rings.hang_up(d.agent_id)
-                reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn",
-                          "wrap_up": "withdrawn"}  # the agent's call ended while it rang: wrap-up first
-                await self.bus.publish(AgentOfferWithdrawn(
-                    ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
-                    reason=reason.get(d.reason, "no_answer")))
-            case Bridge():
-                call = self._live(d.call_id)
-                if call is None:
-                    return
-                if call.router_id is not None:  # the consulted agent answered the transferring agent
-                    await self.consultations.answered(call, now)
-                    return
-                call.status, call.answered_at = "talking", now
-                if call.customer_id is not None:
-                    self.remember_agent(call.customer_id, d.agent_id, now)
-                await self.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
-                await self.call_update(call, "talking")
-            case Requeue():
-                call = self._live(d.call_id)
-                if call is not None:
-                    call.status, call.agent_id, call.agent_channel = "queued", None, None
-                if call is not None and call.router_id is not None:
-                    await self.consultations.requeued(call, d.reason)
-            case Overflow():
-                call = self.calls.get(d.call_id)
-                if call is not None:
-                    await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                     reason="overflow", waited_s=d.wait_s, target=d.to_queue))
-                    call.queue, call.queue_entered_at = d.to_queue, now  # a stay of its own (docs/kpis.md)
-                    await self._remember_entry(call)
-                    await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
-                                                        channel=call.caller_channel, priority=call.priority,
-                                                        skills=call.skills, customer_id=call.customer_id))
-            case Announce():
-                call = self.calls.get(d.call_id)
-                if call is not None and call.status == "queued":
-                    await self.control.set_var(call.caller_channel, "CTI_POSITION", str(d.position))
-                    await self.control.set_var(call.caller_channel, "CTI_EWT", str(int(d.ewt_s)))
-                    await self.control.set_var(call.caller_channel, "CTI_EWT_LOW",
-                                               "" if d.ewt_low_s is None else str(int(d.ewt_low_s)))
-                    await self.control.set_var(call.caller_channel, "CTI_EWT_HIGH",
-                                               "" if d.ewt_high_s is None else str(int(d.ewt_high_s)))
-                    await self.control.redirect(call.caller_channel, "cti-announce", "s")
-            case LimitAction():
-                await self._limit(d, now)
-            case Abandoned():
-                await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue,
-                                                 reason="system_failure" if d.system_failure else "abandoned",
-                                                 waited_s=d.wait_s))
-
     async def ring_offer(self, call: LiveCall, d: Offer) -> None:
         """Ring the agent's phone with ``call`` (which waits in cti-queue) and pop the console (acd.ringing)."""
         if self._stopped:  # decided just before the stop: the next engine offers the call again
             return
         await self.rings.offer(call, d)
-
-    async def _limit(self, d: LimitAction, now: float) -> None:
-        call = self.calls.get(d.call_id)
-        if call is None:
-            return
-        waited = d.wait_s  # this stay in the queue (docs/kpis.md), as every QueueLeft says
-        action = d.action.value
-        if action == "queue":
-            await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",
-                                             waited_s=waited, target=d.target))
-            call.queue, call.queue_entered_at = d.target or call.queue, now
-            # Where a restarted engine (or the fallback's app_queue) finds the caller: its new queue.
-            self._spawn(self._remember_entry(call), f"acd.remember:{call.linkedid}")
-            await self.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=call.queue,
-                                                channel=call.caller_channel, priority=call.priority,
-                                                skills=call.skills, customer_id=call.customer_id))
-            return
-        reason = {"voicemail": "voicemail", "callback": "callback"}.get(action, "timeout")
-        await self.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason=reason,
-                                         waited_s=waited, target=d.target))
-        self.calls.pop(d.call_id, None)
-        if action == "voicemail":
-            if d.target:
-                await self.control.set_var(call.caller_channel, "CTI_MAILBOX", d.target)
-            await self.control.redirect(call.caller_channel, "cti-voicemail", "s")
-        elif action == "callback":
-            await self.bus.publish(CallbackRequested(ts=now, linkedid=d.call_id, number=call.caller_number,
-                                                     queue=d.queue, customer_id=call.customer_id))
-            await self.control.hangup(call.caller_channel)
-        elif d.target:  # the announcement, then the dialplan hangs up
-            await self.control.set_var(call.caller_channel, "CTI_ANNOUNCE", d.target)
-            await self.control.redirect(call.caller_channel, "cti-announce-hangup", "s")
-        else:
-            await self.control.hangup(call.caller_channel)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         """A background step's fault is logged here, never lost as "exception was never retrieved"."""

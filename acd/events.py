@@ -1,6 +1,7 @@
-"""The ACD's agent-facing bus events: what an agent's screen must learn. ``acd.delivery`` (and the
-desk's wrap-up, for ``closed``) publish them; ``agent_console.hub`` consumes them (one subscription
-on ``ConsoleEvent``, so the order of one agent's events is kept). The plain ``Event``s here are the
+"""The ACD's agent-facing bus events: what an agent's screen must learn. ``acd.delivery`` and its
+parts (``acd.effects``, ``acd.ringing``), and the desk's wrap-up for ``closed``, publish them;
+``agent_console.hub`` consumes them (one subscription on ``ConsoleEvent``, so the order of one
+agent's events is kept). The plain ``Event``s here are the
 agents' state for other consumers (agent time, the call log's after-call work). Every event names the agent;
 call events name the call by ``linkedid``.
 """

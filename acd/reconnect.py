@@ -9,7 +9,8 @@ before. If the agent is not back within ``requeue_after_s``, the agent's part en
 the call waits again ahead of every caller who arrived after it, with fresh queue timers.
 
     reconnect = PhoneReconnect(acd, requeue_after_s=60)   # AcdService builds it: ``acd.reconnect``
-    # AcdService hands it the device states of agents' phones and the calls' ends
+    # AcdService hands it the device states of agents' phones and the calls' ends; the watcher
+    # sees the service as an ``acd.parts.ReconnectHost``
 """
 
 from __future__ import annotations
@@ -20,18 +21,15 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from acd.calls import AgentPhone, LiveCall
+from acd.parts import ReconnectHost
 from acd.recovery import AGENT_VAR
 from cti.ami.events import DeviceStateChange
 from cti.errors import CtiError
 from cti.journey import CallEnded
 from cti.logs import bind
 from cti.tasks import cancel_all_and_wait
-
-if TYPE_CHECKING:
-    from acd.delivery import AcdService
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ SETTLE_S = 0.3
 class PhoneReconnect:
     """Calls whose browser leg was lost: the caller on music, the agent rung again when back."""
 
-    def __init__(self, acd: AcdService, *, requeue_after_s: float = 60.0, ring_s: float = 30.0,
+    def __init__(self, acd: ReconnectHost, *, requeue_after_s: float = 60.0, ring_s: float = 30.0,
                  retry_s: float = 1.0) -> None:
         self.acd, self.requeue_after_s, self.ring_s, self.retry_s = acd, requeue_after_s, ring_s, retry_s
         self.lost: dict[str, asyncio.Task[None]] = {}  # linkedid -> its watcher

@@ -1,7 +1,8 @@
 """Ringing an agent for an offer: the agent's phone rung, the console popped, and the ring's outcome
 handed back to the router (answered, no answer, or failed because the PBX was away). The ACD
 service builds one (``acd.rings``) and hands it each ``Offer``; it keeps the rings under way (the
-demo's stop waits for them, the ACD's stop cancels them).
+demo's stop waits for them, the ACD's stop cancels them). It sees the service as an
+``acd.parts.RingsHost``.
 
     rings = Rings(acd)
     held = rings.hold_line(channel, line, 1.0)  # a caller's line at its hand-off (True: it rang)
@@ -33,12 +34,13 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from acd.calls import AgentPhone, LiveCall
 from acd.decisions import Offer
 from acd.errors import StaleOffer
 from acd.events import AgentOffer, AgentOfferWithdrawn
+from acd.parts import RingsHost
 from acd.reconnect import KEEP_VAR
 from acd.recovery import AGENT_VAR
 from cti.ami.control import OriginateResult
@@ -46,9 +48,6 @@ from cti.errors import AmiActionFailed, CtiError
 from cti.journey import AgentDialEnded, AgentRinging, AgentRingNoAnswer
 from cti.logs import bind
 from cti.tasks import cancel_all_and_wait
-
-if TYPE_CHECKING:
-    from acd.delivery import AcdService
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,7 @@ def dial_options(agent_id: str, caller_channel: str, phone: AgentPhone,
 class Rings:
     """The offers of one ACD whose agent's phone rings."""
 
-    def __init__(self, acd: AcdService) -> None:
+    def __init__(self, acd: RingsHost) -> None:
         self.acd = acd
         self._tasks: set[asyncio.Task[None]] = set()
         # Rings of withdrawn offers (the caller hung up, the offer was cancelled) whose outcome

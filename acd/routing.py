@@ -4,66 +4,51 @@ Every public method first runs the timers that fell due up to ``now`` (wrap-up e
 steps, preferred-agent windows, overflow, max wait, announcements, the ring backstop), each at its
 own due time, then handles its event, and returns every decision taken, in order.
 
-The router owns the agents and the calls and handles the events; three parts it composes keep
-the indexes that make it fast: ``AgentIndex`` (idle agents per queue, in idle order, and the
-strategy's pick), ``WaitingCalls`` (waiting calls per queue, a heap per requirement) and ``Timers``.
+``Router`` is built in three layers, one module each, read from the bottom up:
+
+    acd.routing_state   RoutingState: what the router knows (queues, statistics, agents, calls, the
+                        indexes: ``AgentIndex``, ``WaitingCalls``, ``Timers``), the lookups and the
+                        read-only views (agent and call views, waiting lists, estimates, snapshots)
+    acd.routing_steps   RoutingSteps: the steps events are made of (timers and queue limits, a call's
+                        flow, an agent's state machine, the seams to the indexes)
+    acd.routing         Router: the public events, here
+
+They are one object (a subclass, not a delegation): the hot path pays no extra call per step.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Concatenate, ParamSpec
 
 from acd import timers
-from acd.agent_index import AgentIndex
 from acd.decisions import (
     Abandoned,
-    AgentStateChange,
-    Announce,
     Bridge,
     CancelOffer,
     Decision,
-    LimitAction,
     NotReadyPending,
-    Offer,
-    Overflow,
     PhoneReachability,
     Requeue,
-    WrapUpEnded,
 )
-from acd.errors import AcdError, InvalidRequest, StaleOffer, UnknownAgent, UnknownCall, UnknownQueue
+from acd.errors import AcdError, InvalidRequest, StaleOffer
 from acd.model import (
-    MAX_LEVEL,
-    MIN_LEVEL,
     Agent,
     AgentEvent,
     AgentState,
-    AgentView,
     CallEvent,
     CallState,
-    CallView,
     LimitKind,
     LimitSpec,
-    QueueConfig,
     QueuedCall,
-    Requirement,
-    Strategy,
-    next_agent_state,
     next_call_state,
 )
-from acd.stats import QueueSnapshot, QueueStats, WaitingCall
-from acd.timers import Timers
-from acd.waiting import WaitingCalls
+from acd.routing_steps import RING_GRACE_S, RoutingSteps
 
-# The adapter reports a ring-no-answer itself after ``ring_timeout_s``; the router's own timer
-# fires this much later, only as a backstop for a lost event (a dropped AMI connection).
-RING_GRACE_S = 5.0
-MISSED = "missed"
-_WORKING = (AgentState.ON_CALL, AgentState.WRAP_UP)  # an agent's handle time runs through both
+__all__ = ["RING_GRACE_S", "Router"]
 
 _P = ParamSpec("_P")
-
 
 def _keeps_timer_decisions(
     method: Callable[Concatenate[Router, _P], list[Decision]],
@@ -82,28 +67,8 @@ def _keeps_timer_decisions(
     return wrapper
 
 
-class Router:
+class Router(RoutingSteps):
     """Skill-based routing for a set of queues; one instance owns every agent's state."""
-
-    def __init__(self, queues: Iterable[QueueConfig]) -> None:
-        self._queues: dict[str, QueueConfig] = {q.name: q for q in queues}
-        self._stats = {n: QueueStats(q.service_level_s, q.short_abandon_s) for n, q in self._queues.items()}
-        self._uncounted = QueueStats()  # where the figures of calls no statistic sees go (consultations)
-        self._members: dict[str, set[str]] = {n: set() for n in self._queues}
-        # queue -> {number of queues an agent serves: serving agents with that many}: see _servers
-        self._serving: dict[str, dict[int, int]] = {n: {} for n in self._queues}
-        self._rr_last: dict[str, int] = dict.fromkeys(self._queues, -1)  # rank of the agent last offered
-        self._by_rank: list[Agent] = []
-        self._agents: dict[str, Agent] = {}
-        self._calls: dict[str, QueuedCall] = {}
-        self._idle = AgentIndex(self._queues.values(), self._agents, self._by_rank, self._members, self._rr_last)
-        self._wait = WaitingCalls(self._queues, self._calls)
-        self._timers = Timers()
-        self._seq = 0
-        self._now = float("-inf")
-        self._carry: list[Decision] = []  # timer decisions of a refused call, returned by the next one
-        self._current: list[Decision] = []
-        self._offers_held = False  # hold_offers
 
     # ---- agents -------------------------------------------------------------------------------
 
@@ -561,464 +526,3 @@ class Router:
         another node has taken the routing from: what it offered would ring with no engine to
         connect it."""
         self._offers_held = True
-
-    # ---- queries ------------------------------------------------------------------------------
-
-    def agent(self, agent_id: str) -> AgentView:
-        a = self._agent(agent_id)
-        return AgentView(
-            a.agent_id, a.state, a.reason, dict(a.skills), a.capacity, a.queues, a.registered, a.idle_since,
-            a.not_ready_after_call, tuple(sorted(a.offers)), tuple(sorted(a.calls)),
-            a.wrap_until if a.state is AgentState.WRAP_UP else None,
-        )
-
-    def agent_queues(self, agent_id: str) -> tuple[tuple[str, ...], str | None]:
-        """(queues, not_ready_after_call) of the agent: what a published state change carries, without
-        building the whole view (its skills copied, its offers and calls sorted) several times per call."""
-        a = self._agent(agent_id)
-        return a.queues, a.not_ready_after_call
-
-    def agents(self) -> list[AgentView]:
-        return [self.agent(a) for a in self._agents]
-
-    def call(self, call_id: str) -> CallView:
-        c = self._call(call_id)
-        return CallView(
-            c.call_id, c.queue, c.state, c.priority, c.enqueued_at, c.entered_queue_at, c.step, c.need,
-            c.preferred_agent, c.pref_active, c.agent_id, c.pinned, c.virtual, c.parked,
-        )
-
-    def calls(self) -> list[CallView]:
-        return [self.call(c) for c in self._calls]
-
-    def next_due(self) -> float | None:
-        """When the earliest timer falls due (the adapter may sleep until then and ``tick``)."""
-        return self._timers.next_due()
-
-    def first_need(self, queue: str, skills: Mapping[str, int] | None) -> Requirement:
-        """What a call with ``skills`` entering ``queue`` asks of an agent before any step widens it."""
-        return self._queue(queue).steps[0].requirement(skills)
-
-    def has_queue(self, name: str) -> bool:
-        return name in self._queues
-
-    def queue_names(self) -> list[str]:
-        """The configured queues' names (no figures computed: see ``queue_snapshots``)."""
-        return list(self._queues)
-
-    def waiting(self, queue: str) -> list[str]:
-        """Waiting call ids of ``queue``, next first."""
-        self._queue(queue)
-        return sorted(self._wait.ids(queue), key=lambda c: self._calls[c].order)
-
-    def position(self, call_id: str) -> tuple[int, float]:
-        """(position, estimated wait in seconds) of a waiting call; position 1 is next."""
-        call = self._call(call_id)
-        order = call.order
-        pos = 1 + sum(1 for c in self._wait.ids(call.queue) if self._calls[c].order < order)
-        return pos, self._stats[call.queue].estimated_wait(pos, self._servers(call.queue))
-
-    def estimates(self, queue: str) -> dict[str, float]:
-        """Estimated wait of every call waiting in ``queue`` (one sort, not one scan per call)."""
-        servers = self._servers(queue)
-        stats = self._stats[queue]
-        return {c: stats.estimated_wait(pos, servers) for pos, c in enumerate(self.waiting(queue), 1)}
-
-    def estimate(self, call_id: str) -> tuple[int, float, float, float]:
-        """(position, estimated wait, low, high): the estimate and the range its known error allows."""
-        pos, ewt = self.position(call_id)
-        low, high = self._stats[self._call(call_id).queue].ewt_range(ewt)
-        return pos, ewt, low, high
-
-    def queue_snapshot(self, queue: str, now: float) -> QueueSnapshot:
-        self._queue(queue)
-        calls = [c for c in self._calls.values() if c.queue == queue and c.counted]
-        waiting = [c for c in calls if c.state is CallState.WAITING and not c.virtual]
-        members = [self._agents[a] for a in self._members[queue]]
-        return self._stats[queue].snapshot(
-            queue,
-            waiting=len(waiting),
-            virtual=sum(1 for c in calls if c.virtual),
-            ringing=sum(1 for c in calls if c.state is CallState.RINGING),
-            connected=sum(1 for c in calls if c.state is CallState.CONNECTED),
-            # The caller's wait since it first queued (docs/kpis.md): an overflow does not start it again;
-            # being put back after a lost agent's talk does.
-            longest_wait_s=max((now - c.wait_start for c in waiting), default=0.0),
-            agents_logged_in=len(members),
-            # Available is what could be offered a call: an agent whose phone is unreachable is not.
-            agents_available=sum(1 for a in members if a.state is AgentState.AVAILABLE and a.registered),
-        )
-
-    def waiting_calls(self, now: float) -> list[WaitingCall]:
-        """The callers waiting now, queue by queue (configured order), next first: the calls that
-        ``queue_snapshot`` counts waiting, and the virtual-hold entries keeping their place."""
-        by_queue: dict[str, list[QueuedCall]] = {q: [] for q in self._queues}
-        for c in self._calls.values():
-            if c.state is CallState.WAITING and c.counted:  # not an agent consulting a colleague
-                by_queue[c.queue].append(c)
-        return [WaitingCall(c.call_id, queue, pos, c.priority, c.wait_start, now - c.wait_start, c.virtual)
-                for queue, calls in by_queue.items()
-                for pos, c in enumerate(sorted(calls, key=lambda c: c.order), 1)]
-
-    def queue_snapshots(self, now: float) -> list[QueueSnapshot]:
-        return [self.queue_snapshot(q, now) for q in self._queues]
-
-    # ---- timers -------------------------------------------------------------------------------
-
-    def _begin(self, now: float) -> tuple[list[Decision], float]:
-        # A clock that steps back a little (NTP) must not reorder the idle index: clamp.
-        now = max(now, self._now)
-        out, self._carry = self._carry, []
-        self._current = out
-        for due, kind, subject, token in self._timers.due(now):
-            self._now = due
-            self._fire_timer(kind, subject, token, due, out)
-        self._now = now
-        return out, now
-
-    def _fire_timer(self, kind: int, subject: str, token: int, now: float, out: list[Decision]) -> None:
-        if kind == timers.WRAP:
-            agent = self._agents.get(subject)
-            if agent is not None and agent.wrap_epoch == token and agent.state is AgentState.WRAP_UP:
-                self._wrap_done(agent, now, out)
-            return
-        call = self._calls.get(subject)
-        if call is None:
-            return
-        if kind == timers.PARK:
-            if call.parked and call.offer_no == token and call.state is CallState.WAITING:
-                call.parked = False  # the pause between callback attempts is over: back at its place
-                self._requeue_waiting(call, now, out)
-            return
-        if kind == timers.RING:
-            if call.state is CallState.RINGING and call.offer_no == token and call.agent_id is not None:
-                out.append(CancelOffer(call_id=call.call_id, agent_id=call.agent_id, reason="ring_timeout"))
-                self._missed(call, self._agents[call.agent_id], now, out)
-            return
-        if call.epoch != token:
-            return
-        cfg = self._queues[call.queue]
-        if kind == timers.STEP:
-            if call.pinned:
-                return
-            call.step += 1
-            call.need = cfg.steps[call.step].requirement(call.skills)
-            if call.state is CallState.WAITING and not call.parked:
-                self._requeue_waiting(call, now, out)
-        elif kind == timers.PREF:
-            call.pref_active = False
-            if call.state is CallState.WAITING and not call.parked:
-                self._requeue_waiting(call, now, out)
-        elif kind == timers.ANNOUNCE:
-            if call.state is CallState.WAITING and not call.virtual:
-                pos, ewt, low, high = self.estimate(call.call_id)
-                out.append(Announce(call_id=call.call_id, queue=call.queue, position=pos, ewt_s=ewt,
-                                    ewt_low_s=low, ewt_high_s=high))
-            if cfg.announce_every_s:
-                self._timers.at(now + cfg.announce_every_s, timers.ANNOUNCE, call.call_id, call.epoch)
-        elif call.state is CallState.WAITING:  # overflow or max wait; while ringing see _missed
-            self._check_limits(call, now, out)
-
-    def _check_limits(self, call: QueuedCall, now: float, out: list[Decision]) -> bool:
-        """Apply an expired overflow / max wait; True when the call left its queue. A virtual-hold
-        entry meets neither: nobody is on the line to send anywhere."""
-        if call.virtual:
-            return False
-        cfg = self._queues[call.queue]
-        waited = now - call.entered_queue_at
-        if cfg.max_wait_s is not None and waited >= cfg.max_wait_s:
-            self._limit(call, "max_wait", cfg.max_wait_action or LimitSpec(LimitKind.HANGUP), now, out)
-            return True
-        if (cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s
-                and not call.pinned):
-            self._stats_of(call).overflowed_out()
-            out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to, wait_s=waited))
-            self._move(call, cfg.overflow_to, now, out)
-            return True
-        return False
-
-    # ---- call flow ----------------------------------------------------------------------------
-
-    def _enter_queue(self, call: QueuedCall, cfg: QueueConfig, now: float, out: list[Decision]) -> None:
-        call.queue, call.entered_queue_at, call.step = cfg.name, now, 0
-        call.ewt_s = call.ewt_at = None
-        call.epoch += 1
-        call.armed = False
-        call.need = () if call.pinned else cfg.steps[0].requirement(call.skills)
-        pref = self._agents.get(call.preferred_agent or "")
-        call.pref_active = call.pinned or bool(
-            cfg.preferred_agent_s > 0 and pref is not None and cfg.name in pref.queues
-            and pref.state is not AgentState.LOGGED_OUT)
-        if (not call.pref_active and pref is not None and pref.indexed and cfg.name in pref.queues
-                and pref.meets(call.need) and not self._offers_held):
-            # No window to wait for the customer's last agent, but they are free: they take it.
-            self._offer(call, pref, now, out)
-            return
-        self._requeue_waiting(call, now, out)
-
-    def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
-        self._wait.remove(call)
-        call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
-        call.queue = queue
-        call.answered_before = False  # a stay in another queue: that queue counts its own answer
-        self._stats_of(call).entered()
-        self._enter_queue(call, self._queues[queue], now, out)
-
-    def _limit(self, call: QueuedCall, reason: str, spec: LimitSpec, now: float, out: list[Decision]) -> None:
-        self._stats_of(call).left_by_limit()
-        out.append(LimitAction(call_id=call.call_id, queue=call.queue, reason=reason, action=spec.action,
-                               target=spec.target, wait_s=max(0.0, now - call.entered_queue_at)))
-        if spec.action is LimitKind.QUEUE and spec.target is not None:
-            self._move(call, spec.target, now, out)
-            return
-        self._wait.remove(call)
-        call.state = next_call_state(call.call_id, call.state, CallEvent.LEAVE)
-        del self._calls[call.call_id]
-
-    def _requeue_waiting(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
-        """Route a call that (again) waits: offer it now, or keep it among its queue's waiting calls."""
-        if self._offers_held:
-            chosen = None
-        elif call.pref_active:
-            agent = self._agents.get(call.preferred_agent or "")
-            chosen = (agent if agent is not None and agent.indexed and call.queue in agent.queues
-                      and agent.meets(call.need) else None)
-        else:
-            chosen = self._pick_agent(call, self._queues[call.queue])
-        if chosen is not None:
-            self._offer(call, chosen, now, out)
-            return
-        self._wait.add(call)
-        if call.ewt_s is None:  # its first estimate in this queue, checked when an agent answers
-            # Calls ahead: all those waiting (exact for calls of equal priority, O(1) unlike position()).
-            ahead = len(self._wait.ids(call.queue))
-            call.ewt_s = self._stats[call.queue].estimated_wait(ahead, self._servers(call.queue))
-            call.ewt_at = now
-        if not call.armed:
-            self._timers.arm(call, self._queues[call.queue], now)
-
-    def _offer(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
-        cfg = self._queues[call.queue]
-        self._wait.remove(call)
-        call.state = next_call_state(call.call_id, call.state, CallEvent.OFFER)
-        call.agent_id, call.offered_at = agent.agent_id, now
-        call.offer_no += 1
-        self._index_remove(agent)
-        agent.offers.add(call.call_id)
-        if cfg.strategy is Strategy.ROUND_ROBIN:
-            self._rr_last[cfg.name] = agent.rank
-        ring_s = cfg.ring_timeout_s + (cfg.callback_ring_s if call.virtual else 0.0)
-        out.append(Offer(call_id=call.call_id, agent_id=agent.agent_id, queue=call.queue,
-                         ring_timeout_s=ring_s, customer_id=call.customer_id, callback=call.virtual,
-                         waiting_since=call.waiting_since))
-        self._fire(agent, AgentEvent.OFFER, None, now, out, about=call)  # maybe in another call's context
-        self._timers.at(now + ring_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
-
-    def _withdraw_offer(self, call: QueuedCall, agent: Agent, reason: str, now: float, out: list[Decision]) -> None:
-        """The offer ends without blaming the agent; the call waits again (not yet among the waiting)."""
-        out.append(CancelOffer(call_id=call.call_id, agent_id=agent.agent_id, reason=reason))
-        agent.offers.discard(call.call_id)
-        self._fire(agent, AgentEvent.CANCEL, None, now, out)
-        call.state = next_call_state(call.call_id, call.state, CallEvent.REQUEUE)
-        call.agent_id = None
-
-    def _missed(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
-        agent.offers.discard(call.call_id)
-        if agent.state is AgentState.RESERVED:
-            self._fire(agent, AgentEvent.NO_ANSWER, MISSED, now, out)
-        else:
-            self._fire(agent, AgentEvent.NO_ANSWER, None, now, out)
-            agent.not_ready_after_call = MISSED
-            self._settle(agent, call, now, out)
-        call.state = next_call_state(call.call_id, call.state, CallEvent.REQUEUE)
-        call.agent_id = None
-        call.misses += 1
-        out.append(Requeue(call_id=call.call_id, queue=call.queue, reason="no_answer"))
-        if not self._check_limits(call, now, out):
-            if not call.armed:
-                self._timers.arm(call, self._queues[call.queue], now)
-            self._requeue_waiting(call, now, out)
-
-    def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
-        agent = self._agents[call.agent_id or ""]
-        call.state = next_call_state(call.call_id, call.state, CallEvent.END)
-        self._stats_of(call).talked(now - call.answered_at if call.answered_at is not None else 0.0)
-        del self._calls[call.call_id]
-        agent.calls.discard(call.call_id)
-        self._settle(agent, call, now, out, connected=True)
-        if agent.state is AgentState.ON_CALL:
-            self._agent_freed(agent, now, out)
-
-    def _settle(self, agent: Agent, call: QueuedCall, now: float, out: list[Decision], *,
-                connected: bool = False) -> None:
-        """After an interaction of an on-call agent ended: wrap-up if none is left. The wrap-up
-        belongs to the ``connected`` call that ended (its after-call work, ``WrapUpEnded``); a call
-        that ends while the agent is on another connected call (capacity > 1) has no wrap-up state
-        of its own; offers that only ring then are withdrawn (docs/kpis.md, ACW). An
-        offer that never connected leaves nothing to wrap up: the agent goes where one who only had
-        that offer would (available, or not ready with the reason pending: "missed" for a ring-out)."""
-        if agent.state is not AgentState.ON_CALL:
-            return
-        pulled = []
-        if connected and agent.offers and not agent.calls:
-            # No other call connected, only offers ringing: the call has its wrap-up, and an agent in
-            # wrap-up is offered nothing. The offers are withdrawn (the agent not blamed); their calls
-            # wait again at their place once the agent is in wrap-up (not offered back to them).
-            for call_id in sorted(agent.offers):
-                offer = self._calls[call_id]
-                self._withdraw_offer(offer, agent, "wrap_up", now, out)
-                out.append(Requeue(call_id=call_id, queue=offer.queue, reason="agent_wrap_up"))
-                pulled.append(offer)
-        if agent.load:
-            self._fire(agent, AgentEvent.RELEASE, None, now, out)
-            if connected:
-                out.append(WrapUpEnded(agent_id=agent.agent_id, call_id=call.call_id, reason="other_call", at=now))
-            return
-        if not connected:
-            reason, agent.not_ready_after_call = agent.not_ready_after_call, None
-            if reason is not None:
-                self._index_remove(agent)
-                self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
-            else:
-                self._fire(agent, AgentEvent.IDLE, None, now, out)
-            return
-        self._fire(agent, AgentEvent.END, None, now, out)
-        agent.wrap_call = call.call_id if connected else None
-        for offer in pulled:  # in wrap-up now: not offered to this agent (unless its wrap-up is 0 s, below)
-            if not self._check_limits(offer, now, out):
-                if not offer.armed:
-                    self._timers.arm(offer, self._queues[offer.queue], now)
-                self._requeue_waiting(offer, now, out)
-        wrap = agent.wrap_up_s if agent.wrap_up_s is not None else self._queues[call.queue].wrap_up_s
-        agent.wrap_epoch += 1
-        agent.wrap_until = now + wrap
-        if wrap <= 0:
-            self._wrap_done(agent, now, out)
-        else:
-            self._timers.at(agent.wrap_until, timers.WRAP, agent.agent_id, agent.wrap_epoch)
-
-    def _wrap_done(self, agent: Agent, now: float, out: list[Decision], why: str = "timer") -> None:
-        """The wrap-up ends on its own (``why``: its timer, or the engine's stop)."""
-        agent.wrap_until = None
-        if agent.not_ready_after_call is not None:
-            reason, agent.not_ready_after_call = agent.not_ready_after_call, None
-            self._fire(agent, AgentEvent.NOT_READY, reason, now, out, wrap_end=why)
-            return
-        self._fire(agent, AgentEvent.WRAP_DONE, None, now, out, wrap_end=why)
-        self._agent_freed(agent, now, out)
-
-    # ---- agent side ---------------------------------------------------------------------------
-
-    def _fire(self, agent: Agent, event: AgentEvent, reason: str | None, now: float, out: list[Decision], *,
-              about: QueuedCall | None = None, wrap_end: str | None = None) -> None:
-        """One step of the agent's state machine and its decisions; ``wrap_end``: why a wrap-up
-        ends, when not the event's own name (the timer, with a not-ready reason pending)."""
-        old = agent.state
-        new = next_agent_state(agent.agent_id, old, event, call_id=about.call_id if about else None,
-                               queue=about.queue if about else None)
-        was = self._is_serving(agent)
-        agent.state = new
-        self._serving_changed(agent, was)
-        agent.reason = reason if new is AgentState.NOT_READY else None
-        if agent.indexed and new is not AgentState.AVAILABLE and new is not AgentState.ON_CALL:
-            self._index_remove(agent)  # e.g. a capacity-2 agent idle on one call that wraps up
-        if new is AgentState.AVAILABLE and old is not AgentState.AVAILABLE:
-            self._seq += 1
-            agent.idle_since, agent.idle_seq = now, self._seq
-        if old in _WORKING and new not in _WORKING and agent.work_since is not None:
-            # Handle time ends with the wrap-up (or with an offer that never connected, when nothing is
-            # left to wrap up): the queue's service rate is what estimates use.
-            if agent.work_queue in self._stats:
-                self._stats[agent.work_queue].handled(now - agent.work_since)
-            agent.work_queue = agent.work_since = None
-        if new is not old or event is AgentEvent.NOT_READY:
-            out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now,
-                                        phone_reachable=agent.registered))
-        if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and agent.wrap_call is not None:
-            ended_by = wrap_end or ("timer" if event is AgentEvent.WRAP_DONE else event.value)
-            out.append(WrapUpEnded(agent_id=agent.agent_id, call_id=agent.wrap_call, reason=ended_by, at=now))
-            agent.wrap_call = None
-
-    def _agent_freed(self, agent: Agent, now: float, out: list[Decision], *, fresh: bool = True) -> None:
-        """The agent may take work: offer it the best call it qualifies for, or index it as idle."""
-        if agent.indexed or not agent.eligible():
-            return
-        call = None if self._offers_held else self._pick_call(agent)
-        if call is not None:
-            self._offer(call, agent, now, out)
-            return
-        if fresh and agent.state is AgentState.ON_CALL:  # capacity > 1: idle since its last change
-            self._seq += 1
-            agent.idle_since, agent.idle_seq = now, self._seq
-        self._index_add(agent)
-
-    # The seams to the indexes; bench/routing.py's naive comparator overrides these four.
-
-    def _pick_call(self, agent: Agent) -> QueuedCall | None:
-        return self._wait.pick(agent)
-
-    def _pick_agent(self, call: QueuedCall, cfg: QueueConfig) -> Agent | None:
-        return self._idle.pick(call, cfg)
-
-    def _index_insert(self, agent: Agent) -> None:
-        self._idle.insert(agent)
-
-    def _index_delete(self, agent: Agent) -> None:
-        self._idle.delete(agent)
-
-    def _index_add(self, agent: Agent) -> None:
-        agent.indexed = True
-        self._index_insert(agent)
-
-    def _index_remove(self, agent: Agent) -> None:
-        if agent.indexed:
-            agent.indexed = False
-            self._index_delete(agent)
-
-    # ---- lookups ------------------------------------------------------------------------------
-
-    def _stats_of(self, call: QueuedCall) -> QueueStats:
-        return self._stats[call.queue] if call.counted else self._uncounted
-
-    def _servers(self, queue: str) -> float:
-        """The agents serving ``queue``: ready or working (busy agents come back after their handle
-        time, which the AHT includes), each shared equally among the queues it serves. Kept up to
-        date on every state change, so an estimate costs no scan of the queue's agents."""
-        return sum(n / k for k, n in self._serving[queue].items())
-
-    @staticmethod
-    def _is_serving(agent: Agent) -> bool:
-        return agent.registered and agent.state not in (AgentState.NOT_READY, AgentState.LOGGED_OUT)
-
-    def _serving_changed(self, agent: Agent, was: bool) -> None:
-        now_serving = self._is_serving(agent)
-        if now_serving is was or not agent.queues:
-            return
-        k, step = len(agent.queues), 1 if now_serving else -1
-        for q in agent.queues:
-            counts = self._serving[q]
-            counts[k] = counts.get(k, 0) + step
-
-    def _agent(self, agent_id: str) -> Agent:
-        try:
-            return self._agents[agent_id]
-        except KeyError:
-            raise UnknownAgent(f"no agent {agent_id}") from None
-
-    def _call(self, call_id: str) -> QueuedCall:
-        try:
-            return self._calls[call_id]
-        except KeyError:
-            raise UnknownCall(f"no call {call_id} in the ACD") from None
-
-    def _queue(self, name: str) -> QueueConfig:
-        try:
-            return self._queues[name]
-        except KeyError:
-            raise UnknownQueue(f"no queue {name!r}") from None
-
-    @staticmethod
-    def _check_skills(skills: Mapping[str, int]) -> None:
-        for skill, level in skills.items():
-            if not MIN_LEVEL <= level <= MAX_LEVEL:
-                raise InvalidRequest(f"skills.{skill}", f"level {level} is outside {MIN_LEVEL}..{MAX_LEVEL}")

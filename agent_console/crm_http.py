@@ -12,6 +12,7 @@ the app's CtiError handler (``install_error_handler`` for an app of its own).
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -55,6 +56,8 @@ from crm_core.schemas import (
 from crm_core.screenpop import screen_pop
 from cti.errors import CtiError
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/api/crm", tags=["crm"], dependencies=[Depends(policy.enforce)])
 _admin = current_principal  # the roles are policy.enforce's: these names say what the table requires
 _staff = current_principal
@@ -89,12 +92,18 @@ def get_db(request: Request) -> Database:
 
 
 async def announce_customer(request: Request, customer_id: int, p: Principal, fields: Any) -> None:
-    """Tell the console's bus that a customer changed (committed): the consoles showing that customer's
-    pop refresh its card (``AgentHub``). An app without the console (a CRM-only server) has no one to tell."""
+    """Tell the console's bus that a customer changed or was created (committed): the consoles showing
+    that customer's pop refresh its card (``AgentHub``), and the caller look-ups and pop cards of every
+    node (the engine's bus: Redis with several nodes) forget what they knew of the customer and their
+    numbers. An app without the console (a CRM-only server) has no one to tell."""
     console = getattr(request.app.state, "console", None)
     if console is not None:
-        await console.bus.publish(CustomerChanged(ts=time.time(), customer_id=customer_id, actor=p.username,
-                                                  fields=tuple(sorted(fields))))
+        try:  # the change is committed: a bus away must not turn it into an error the client retries
+            await console.bus.publish(CustomerChanged(ts=time.time(), customer_id=customer_id, actor=p.username,
+                                                      fields=tuple(sorted(fields))))
+        except CtiError as err:
+            log.error("customer %d changed, but the bus did not take the news (%s): other nodes' caller "
+                      "look-ups may keep their old answer for it until they restart", customer_id, err)
 
 
 def install_error_handler(app: FastAPI) -> None:
@@ -128,13 +137,16 @@ async def search_customers(q: str | None = _text(), phone: str | None = _text(),
 
 
 @router.post("/customers", response_model=CustomerOut, status_code=201)
-async def create_customer(data: CustomerIn, db: Database = Depends(get_db),
+async def create_customer(request: Request, data: CustomerIn, db: Database = Depends(get_db),
                           p: Principal = Depends(current_principal)) -> Any:
     """A PIN or a tier other than ``standard``: supervisors and admins only (what a new customer
-    grants, as on a change); a phone number already another customer's: 409 naming it."""
+    grants, as on a change); a phone number already another customer's: 409 naming it. Once saved,
+    every node's caller look-ups forget what they knew of its numbers (``CustomerChanged``)."""
     policy.check_identity_change(p, data.model_dump(exclude_defaults=True), creating=True)
     async with db.session() as s:
-        return CustomerOut.of(await customers.create_customer(session=s, data=data))
+        made = CustomerOut.of(await customers.create_customer(session=s, data=data))
+    await announce_customer(request, made.id, p, data.model_fields_set)
+    return made
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)

@@ -22,10 +22,11 @@ from agent_console.crm_http import announce_customer
 from agent_console.fake_preview import FakeCampaignContacts
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
 from agent_console.hub import PER_MESSAGE_DEFLATE
+from agent_console.passwords import hash_password
 from agent_console.phone import MemoryPhoneSecrets, PhoneService, install_phone
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
-from agent_console.security import ConsoleAuth, LoginThrottle, Principal, current_principal, hash_password
+from agent_console.security import ConsoleAuth, LoginThrottle, Principal, current_principal
 from crm_core.schemas import CustomerPatch
 from cti.bus import InProcessBus
 

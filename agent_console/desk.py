@@ -6,7 +6,7 @@ phone) is ``agent_console.queue_login``'s."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -310,13 +310,15 @@ class EngineDesk:
             return ()
         return tuple(self.acd.agent(agent_id).queues)
 
-    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
+    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50,
+                        overseen: Collection[str] | None = None) -> list[CallbackView]:
         now = self._now()
         async with self.db.session() as session:
             await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout,
                                           call_timeout=self.callback_policy.call_timeout)
             rows = await callbacks.due_callbacks(session=session, now=now, agent_id=agent_id, limit=limit,
-                                                 queues=None if everyone else self._queues(agent_id or ""))
+                                                 queues=None if everyone else self._queues(agent_id or ""),
+                                                 overseen=overseen if everyone else None)
         return [_callback_view(cb, name) for cb, name in rows]
 
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:

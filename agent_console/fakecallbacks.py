@@ -39,11 +39,15 @@ class FakeCallbackBook:
         """As crm_core.callbacks.visible_to: the callbacks of the queues the agent is in now, and their own."""
         return cb.queue in queues or agent_id in (cb.agent_id, cb.claimed_by)
 
-    def due(self, agent_id: str | None, queues: Collection[str], *, everyone: bool, limit: int) -> list[CallbackView]:
+    def due(self, agent_id: str | None, queues: Collection[str], *, everyone: bool, limit: int,
+            overseen: Collection[str] | None = None) -> list[CallbackView]:
         now = self.clock()
         found = [cb for cb in self.rows.values()
                  if (cb.state == "pending" and cb.due_at <= now) or cb.state == "claimed"]
-        if not everyone:
+        if everyone and overseen is not None:  # as crm_core.callbacks.due_callbacks
+            found = [cb for cb in found
+                     if cb.queue in overseen or (agent_id and agent_id in (cb.agent_id, cb.claimed_by))]
+        elif not everyone:
             found = [cb for cb in found if self.visible_to(cb, agent_id or "", queues)
                      and (cb.state == "pending" or cb.claimed_by == agent_id)]
         return sorted(found, key=lambda cb: (cb.due_at, cb.id))[:limit]

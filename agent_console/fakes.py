@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from agent_console.errors import (
 )
 from agent_console.fakecallbacks import FakeCallbackBook
 from agent_console.fakecrm import FakeCrm
+from agent_console.passwords import burn_password_check, hash_password, verify_password_async
 from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import (
@@ -37,7 +39,7 @@ from agent_console.protocol import (
     OfferView,
     Pop,
 )
-from agent_console.security import Principal, burn_password_check, hash_password, verify_password_async
+from agent_console.security import Principal
 from cti.bus import EventBus
 from cti.tasks import cancel_all_and_wait
 
@@ -486,8 +488,10 @@ class FakeDesk:
         a = self._agent(agent_id)
         return a.queues if a.state is not AgentState.LOGGED_OUT else []
 
-    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
-        return self._book.due(agent_id, self._queues_now(agent_id or ""), everyone=everyone, limit=limit)
+    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50,
+                        overseen: Collection[str] | None = None) -> list[CallbackView]:
+        return self._book.due(agent_id, self._queues_now(agent_id or ""), everyone=everyone, limit=limit,
+                              overseen=overseen)
 
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
         cb = self._book.claim(agent_id, callback_id, self._queues_now(agent_id))

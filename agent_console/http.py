@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from agent_console import policy
+from agent_console import policy, queue_scope
 from agent_console import protocol as p
 from agent_console.errors import InvalidCredentials, InvalidInput, NotAuthenticated, TargetNotFound
 from agent_console.security import (
@@ -267,11 +267,14 @@ def build_router(console: ConsoleParts) -> APIRouter:
         return await act(who, p.WrapUp, type="wrap_up", call_id=call_id, **dict(body))
 
     @r.get("/api/callbacks", response_model=list[p.CallbackView], tags=["callbacks"], responses=_errors(401, 403, 422))
-    async def list_callbacks(limit: int = Query(50, ge=1, le=200),
+    async def list_callbacks(request: Request, limit: int = Query(50, ge=1, le=200),
                              who: Principal = Depends(current_principal)) -> list[p.CallbackView]:
         """Due callbacks, oldest first: for an agent those of the queues they are logged into, their
-        personal ones and their own claims; for supervisors and admins every due or claimed one."""
-        return await console.service.callbacks(who, limit=limit)
+        personal ones and their own claims; for supervisors and admins every due or claimed one of
+        the queues they oversee (a supervisor assigned queues: those, and their own callbacks)."""
+        db = getattr(request.app.state, "crm_db", None)  # the engine's; the fakes have no assignments
+        scope = await queue_scope.scope_of(db, who) if db is not None else queue_scope.EVERY_QUEUE
+        return await console.service.callbacks(who, limit=limit, scope=scope)
 
     @r.post("/api/callbacks/{callback_id}/claim", response_model=p.CallbackView, tags=["callbacks"],
             responses=_errors(401, 403, 404, 409, 422))

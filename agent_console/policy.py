@@ -61,6 +61,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "catalog.manage": ADMIN,
     "screenpop.read": ALL,  # agents: pops of their own calls only
     "supervisor.board": STAFF,  # wallboard, agents, alerts and their acks, the supervisor websocket
+    # Failed SIP login alerts (cti.security): the source addresses and the endpoints tried. A row rule
+    # of the alert routes, the supervisor websocket and the audit log (sees_security_alerts).
+    "security.alerts": ADMIN,
     "supervisor.intervene": FLOOR,  # spy/whisper/barge, force not ready or logout, skills
     "supervisor.reports": STAFF,  # reports, charts, audit log, staffing
     "supervisor.callbacks": STAFF,
@@ -189,6 +192,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/admin/users"): "users.manage",
     ("PATCH", "/api/admin/users/{user_id}"): "users.manage",
     ("POST", "/api/admin/users/{user_id}/password"): "users.manage",
+    ("POST", "/api/admin/users/{user_id}/desk-password"): "users.manage",
     ("GET", "/api/demo/status"): "demo.simulate",
     ("POST", "/api/demo/offer"): "demo.simulate",
 }
@@ -269,6 +273,19 @@ def sees_all_calls(who: Principal) -> bool:
 
 def owns_call(who: Principal, agent_id: str | None) -> bool:
     return sees_all_calls(who) or (who.agent_id is not None and agent_id == who.agent_id)
+
+
+def sees_security_alerts(role: str) -> bool:
+    """Failed-login alerts (``security_alert`` frames, ``security`` of the alerts route, the audit
+    log's ``alert.security`` rows) name attacking addresses and the accounts they guess: someone
+    guessing SIP passwords is the administrators' matter, not the floor's."""
+    return allows(role, "security.alerts")
+
+
+def sees_audit_row(who: Principal, entry: dict[str, Any]) -> bool:
+    """The audit rows ``who`` may read beside their queue scope: ``alert.security`` only with
+    ``sees_security_alerts``."""
+    return entry.get("action") != "alert.security" or sees_security_alerts(who.role)
 
 
 def controls_live_calls(who: Principal) -> bool:

@@ -9,6 +9,7 @@ forbids it. Outcomes reach the screen as bus events (``acd.events``), not return
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -43,7 +44,7 @@ class DeskSnapshot:
 class UserStore(Protocol):
     async def authenticate(self, username: str, password: str) -> Principal | None:
         """The principal when the password matches (argon2), else None. Must take about the same
-        time for unknown usernames (see ``security.burn_password_check``)."""
+        time for unknown usernames (see ``passwords.burn_password_check``)."""
 
 
 class AgentDesk(Protocol):
@@ -89,9 +90,11 @@ class AgentDesk(Protocol):
         written, e.g. ``{"interaction_id": 7, "case_id": 3, "callback_id": None}``. The wrap-up of
         a callback's call also settles that callback (done, or retried when ``no_answer``)."""
 
-    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50) -> list[CallbackView]:
+    async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50,
+                        overseen: Collection[str] | None = None) -> list[CallbackView]:
         """Due callbacks: those of the queues ``agent_id`` is logged into, their personal ones and
-        their claims; ``everyone`` (supervisors): all due and claimed callbacks."""
+        their claims; ``everyone`` (supervisors): all due and claimed callbacks, or with ``overseen``
+        (a supervisor's queues) those of these queues and ``agent_id``'s own."""
 
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
         """Take a due callback (``Forbidden`` if it is not for the agent's queues; a conflict

@@ -13,6 +13,7 @@ from typing import Any
 from agent_console import protocol as p
 from agent_console.errors import Forbidden, InvalidInput
 from agent_console.ports import AgentDesk, WrapUpInput
+from agent_console.queue_scope import EVERY_QUEUE, QueueScope
 from agent_console.security import Principal
 from cti.errors import UnsafeValue
 from cti.safety import check_value
@@ -86,10 +87,13 @@ class ConsoleService:
                            callback_at=at, callback_number=msg.callback_number,
                            not_ready_reason=msg.not_ready_reason, no_answer=msg.no_answer)
 
-    # -- callbacks: agents work those of their queues; supervisors and admins see them all ---------
-    async def callbacks(self, who: Principal, *, limit: int = 50) -> list[p.CallbackView]:
+    # -- callbacks: agents work those of their queues; supervisors and admins see those they oversee --
+    async def callbacks(self, who: Principal, *, limit: int = 50,
+                        scope: QueueScope = EVERY_QUEUE) -> list[p.CallbackView]:
+        """``scope``: the queues a supervisor oversees (``queue_scope.scope_of``): theirs and their own."""
         everyone = who.role in ("supervisor", "admin")
-        return await self.desk.callbacks(who.agent_id if everyone else agent_of(who), everyone=everyone, limit=limit)
+        return await self.desk.callbacks(who.agent_id if everyone else agent_of(who), everyone=everyone, limit=limit,
+                                         overseen=None if scope.queues is None else scope.queues)
 
     async def claim_callback(self, who: Principal, callback_id: int) -> p.CallbackView:
         return await self.desk.claim_callback(agent_of(who), callback_id)

@@ -9,8 +9,9 @@ nodes drop theirs at that user's next session check (``SqlSessionStore``) and, a
 the remembered login expires (docs/security.md). The user's softphone password (AstDB) is revoked
 too: it would otherwise register their browser endpoint, and dial out, until the engine stops. A
 deactivated or demoted agent also leaves the ACD (logged out, or not ready until their call ends).
-A deactivated user's SIP desk phone is locked at once, and unlocked by the reactivation
-(``agent_console.desk_phones``): its password is the device's, not the session's.
+A deactivated user's SIP desk phone is locked at once (``agent_console.desk_phones``): its password
+is the device's, not the session's. The reactivation leaves it locked, since the person deactivated
+knows that password: ``POST /{id}/desk-password`` gives the phone a new one, shown once.
 
 A supervisor's ``queues`` are the queues they oversee (``agent_console.queue_scope.QueueScope``; none
 assigned: every queue). Each must be a queue of config/queues.yaml (422 naming the unknown ones);
@@ -30,12 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from acd.model import MAX_LEVEL, MIN_LEVEL
 from agent_console import policy
 from agent_console.desk_phones import DeskPhoneLocks
+from agent_console.errors import DeskUnavailable
 from agent_console.phone import holder_of
 from agent_console.queue_filter import configured_queues
 from agent_console.security import ConsoleAuth, Principal, current_principal
 from crm_core import audit, users
 from crm_core.db import Database
-from crm_core.errors import InvalidField
+from crm_core.errors import Conflict, InvalidField
 from crm_core.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,16 @@ class UserOut(BaseModel):
     active: bool
     queues: list[str] = Field(default_factory=list, description=(
         "A supervisor's assigned queues; empty: none assigned, they oversee every queue"))
+    desk_phone: str | None = Field(None, description=(
+        "The SIP desk phone (endpoint) of this PBX that is the user's phone (their extension, else agent id)"))
+    desk_locked: bool = Field(False, description=(
+        "The desk phone is locked: its user was deactivated, and it waits for a new password (POST .../desk-password)"))
+
+
+class DeskPasswordOut(BaseModel):
+    endpoint: str
+    username: str = Field(description="The SIP username the phone registers with (its endpoint)")
+    password: str = Field(description="Shown once: it is not stored where anyone can read it back")
 
 
 class UserIn(BaseModel):
@@ -102,10 +114,13 @@ def _needs_agent_id(role: str, agent_id: str | None) -> None:
         raise InvalidField("agent_id", "an agent needs an agent id (the ACD routes calls to it)")
 
 
-def _out(u: Any, queues: list[str] | None = None) -> UserOut:
+def _out(u: Any, queues: list[str] | None = None, desk: DeskPhoneLocks | None = None) -> UserOut:
+    phone = u.extension or u.agent_id
+    on_desk = desk is not None and phone in desk.endpoints
     return UserOut(id=u.id, username=u.username, display_name=u.display_name, role=u.role, agent_id=u.agent_id,
                    extension=u.extension, language=u.language, skills=dict(u.skills or {}), active=u.active,
-                   queues=queues or [])
+                   queues=queues or [], desk_phone=phone if on_desk else None,
+                   desk_locked=bool(on_desk and desk is not None and phone in desk.locked))
 
 
 def _known(request: Request) -> list[str] | None:
@@ -143,7 +158,7 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
     async def list_users(role: Role | None = None, who: Principal = Depends(admin)) -> list[UserOut]:
         async with db.session() as s:
             assigned = await users.all_supervised_queues(session=s)
-            return [_out(u, assigned.get(u.id)) for u in await users.list_users(session=s, role=role)]
+            return [_out(u, assigned.get(u.id), desk_phones) for u in await users.list_users(session=s, role=role)]
 
     @r.post("", response_model=UserOut, status_code=201)
     async def create(body: UserIn, request: Request, who: Principal = Depends(admin)) -> UserOut:
@@ -164,8 +179,9 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
                          target=f"user:{u.username}",
                          detail={"role": u.role, "agent_id": u.agent_id, **({"queues": queues} if queues else {})})
             out = _out(u, queues)
-        if desk_phones is not None:  # an active user given a deactivated user's extension: it is theirs now
+        if desk_phones is not None:  # a deactivated user's extension stays locked for its new user too
             await desk_phones.refresh([out.extension or out.agent_id])
+            out = _out(u, queues, desk_phones)
         log.info("users: %s created %s (%s)", who.username, out.username, out.role)
         return out
 
@@ -200,6 +216,7 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
         if desk_phones is not None and {"active", "extension", "agent_id"} & set(changes):
             # After the commit: the locks follow what the CRM now says (the old phone and the new one).
             await desk_phones.refresh([phone_before, out.extension or out.agent_id])
+        out = _out(u, queues, desk_phones)
         if end:
             await ended(request, u, "user deactivated" if not out.active else "role changed")
             # No longer an agent who may take calls: out of the ACD too (a desk phone's SIP password
@@ -222,5 +239,28 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
                          target=f"user:{u.username}")
         await ended(request, u, "password changed")
         log.info("users: %s reset the password of %s", who.username, u.username)
+
+    @r.post("/{user_id}/desk-password", response_model=DeskPasswordOut, status_code=201)
+    async def desk_password(user_id: Id, who: Principal = Depends(admin)) -> DeskPasswordOut:
+        """A new random password for the user's SIP desk phone, in force at once (a locked phone works
+        again; its registrations end), shown once in this answer. The user must be active (409), and
+        their phone (extension, else agent id) a desk phone of this PBX (422 naming ``extension``);
+        Asterisk away: 503, and the phone stays as it was."""
+        if desk_phones is None:
+            raise DeskUnavailable("desk phones are not managed by this engine (no PBX)")
+        async with db.session() as s:
+            u = await users.get_user(session=s, user_id=user_id)
+        phone = u.extension or u.agent_id
+        if not u.active:
+            raise Conflict("active", f"user {u.username!r} is deactivated: reactivate them first")
+        if phone is None or phone not in desk_phones.endpoints:
+            raise InvalidField("extension", f"user {u.username!r} has no desk phone of this PBX "
+                                            f"({phone or 'no extension or agent id'})")
+        password = await desk_phones.new_password(phone)
+        async with db.session() as s:
+            audit.record(s, actor=who.username, actor_role=who.role, action="user.desk_password",
+                         target=f"user:{u.username}", detail={"endpoint": phone})
+        log.info("users: %s issued a new desk phone password for %s (%s)", who.username, u.username, phone)
+        return DeskPasswordOut(endpoint=phone, username=phone, password=password)
 
     return r

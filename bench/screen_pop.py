@@ -235,7 +235,8 @@ def _summary(name: str, lat: list[float]) -> dict[str, Any]:
 async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dict[str, Any]]:
     import httpx
 
-    from agent_console.security import Principal, TokenSigner
+    from agent_console.principal import Principal
+    from agent_console.tokens import TokenSigner
 
     cport, bport = _free_port(), _free_port()
     me = [sys.executable, __file__, *(["--deflate"] if deflate else [])]

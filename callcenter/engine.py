@@ -1,4 +1,7 @@
 """The composition root: every adapter is built here, from settings loaded once, and nowhere else.
+Its helpers in this package: ``callcenter.adapters`` (the adapters the settings choose: bus, feed
+store, routing lease, recording store), ``callcenter.handoff`` (the IVR's hand-off to the ACD) and
+``callcenter.listeners`` (the web and /metrics HTTP listeners).
 
     engine = Engine(settings)
     await engine.start()   # bus, CRM logger, AMI bridge, ACD, FastAGI (IVR + announcements), web app
@@ -18,10 +21,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from acd.announce import announce_route
@@ -29,7 +30,6 @@ from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.fallback import FallbackMembers
 from acd.model import AgentState
-from acd.ringing import DIALLED_CONTEXT, PREDIAL_CONTEXT
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
 from acd.virtual_hold_pbx import VirtualHold
@@ -39,7 +39,7 @@ from agent_console.campaigns_http import router as campaigns_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
-from agent_console.desk_phones import DeskPhoneLocks, crm_phone_holders
+from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks, share_locks
 from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
@@ -57,6 +57,9 @@ from agent_console.recordings_http import router as recordings_router
 from agent_console.security import integration_keys
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from agent_console.users_http import users_router
+from callcenter.adapters import expected_contexts, make_bus, make_feed, make_routing_lease, recording_store
+from callcenter.handoff import IvrHandoff
+from callcenter.listeners import HttpListener
 from callcenter.recovery import Recovery, RecoveryReport
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
@@ -67,58 +70,34 @@ from crm_core.db import Database
 from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
 from crm_core.events import CustomerChanged
-from crm_core.feed import EventFeed, Feed
-from crm_core.recorder import RECORD_PREDIAL_CONTEXT, Recorder, RecordingStore
+from crm_core.recorder import Recorder
 from crm_core.screenpop import SqlPopSource
 from crm_core.sealed import SecretBox
 from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
+from cti import sip_credentials
 from cti.agi.fastagi import FastAgiServer
-from cti.agi.session import AgiSession
 from cti.ami.bridge import AmiBridge
 from cti.ami.callmodel import CallModel
 from cti.ami.dialplan import DialplanWatch
 from cti.ami.phone_secrets import AstDbDeskLocks, AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
-from cti.bus import EventBus, InProcessBus
 from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
-from cti.errors import ConfigError, CtiError
+from cti.errors import CtiError
 from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat, last_beat
-from cti.listen import listening_sockets
-from cti.pbx_config import dialplan_contexts
 from cti.security import watch_auth_failures
-from cti.settings import PROJECT_ROOT, Settings
+from cti.settings import Settings
 from cti.trunks import load_trunks, public_callback_refusal
 from ivr.config import load_flows
-from ivr.driver import IvrOutcome, make_ivr_route
-
-if TYPE_CHECKING:  # redis is imported only when the redis bus is configured
-    from cti.redis_lease import RoutingLease
+from ivr.driver import make_ivr_route
 
 log = logging.getLogger(__name__)
 CALLER_FRESH_S = 30.0
-FEED_GATHER_S = 0.5
 CALLLOG_FLUSH_GAP_S = 0.05  # at most ~20 journal flushes a second (bench/RESULTS.md, issue 19 fourth round)
 FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member updates may take
-# How long the IVR's session of a caller handed to a queue waits, at most, for the ACD to say
-# whether it rings an agent from it (it says as soon as it has enqueued the call: microseconds
-# to milliseconds; this only bounds the caller's silence should the ACD be stuck).
-HANDOFF_HOLD_S = 1.0
-# The dialplan contexts that ring needs. An Asterisk without them (pbx.mode system with an older
-# extensions.conf) has every agent rung by an Originate instead.
-LINE_CONTEXTS = (DIALLED_CONTEXT, PREDIAL_CONTEXT, RECORD_PREDIAL_CONTEXT)
 OFFBOARDED = "offboarded"  # the not-ready reason of an agent deactivated or demoted during a call
-
-
-def _expected_contexts(settings: Settings) -> list[str]:
-    """What the dialplan watch asks Asterisk for: every context of the engine's extensions.conf."""
-    try:
-        return dialplan_contexts(settings)
-    except (OSError, ConfigError) as err:  # no extensions.conf beside the configuration, a bad trunks.yaml
-        log.warning("dialplan: %s; only the contexts of the ring from the caller's line are checked", err)
-        return list(LINE_CONTEXTS)
 
 
 def _log_fence_failure(task: asyncio.Task[None]) -> None:
@@ -127,67 +106,9 @@ def _log_fence_failure(task: asyncio.Task[None]) -> None:
                   exc_info=err)
 
 
-async def _stop_server(server: uvicorn.Server | None, task: asyncio.Task[None] | None) -> None:
-    """Ask a listener to close its connections and wait for it. A listener that failed at the
-    start has said so then (``Engine.start``); what it left in its task is not news at the stop."""
-    if server is not None and task is not None:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await task
-
-
-def make_bus(settings: Settings) -> EventBus:
-    if settings.bus == "redis":
-        if not settings.redis_url:
-            raise ConfigError("bus: 'redis' needs redis_url (CTI_REDIS_URL)")
-        from cti.redis_bus import RedisStreamsBus
-
-        return RedisStreamsBus(settings.redis_url, group=settings.node_id, consumer=settings.node_id)
-    return InProcessBus()
-
-
-def make_feed(settings: Settings, db: Database) -> Feed:
-    """The event feed's store: the database, or with several nodes (bus: redis) a Redis stream."""
-    fs = settings.feed
-    store = fs.store if fs.store != "auto" else ("redis" if settings.bus == "redis" else "database")
-    if store == "database":
-        # A batch gathers for 500 ms (the class's default is 5 ms): at 10 calls/s ~25 events per
-        # insert transaction instead of one to five. Readers lose nothing: rows not yet stored
-        # are served from the ring, and the journal keeps them through a crash.
-        return EventFeed(db, settings.state_dir, node=settings.node_id, retention_s=fs.retention_h * 3600,
-                         flush_interval_s=FEED_GATHER_S)
-    if settings.bus != "redis" or not settings.redis_url:
-        raise ConfigError("feed.store: 'redis' needs bus: redis and redis_url (the feed is written with the bus)")
-    from crm_core.feed_stream import StreamFeed
-    from cti.redis_bus import RedisStreamLog
-
-    return StreamFeed(RedisStreamLog(settings.redis_url, fs.stream_key), retention_s=fs.retention_h * 3600)
-
-
-def make_routing_lease(settings: Settings, on_lost: Callable[[str | None], None]) -> RoutingLease | None:
-    """Several nodes on one Redis: only one may route (see ``cti.redis_lease.RoutingLease``)."""
-    if settings.bus != "redis" or not settings.redis_url:
-        return None
-    from cti.redis_lease import RedisLease, RoutingLease
-
-    return RoutingLease(RedisLease(settings.redis_url), settings.node_id, on_lost=on_lost)
-
-
-def recording_store(settings: Settings) -> RecordingStore:
-    """Where Asterisk writes recordings and where the engine keeps them. A managed Asterisk runs
-    in a chroot that cannot see the project's var/: it writes into its instance's spool/monitor
-    (owned by Asterisk's user), and the engine moves each finished file out."""
-    rec = settings.recordings
-    store = rec.dir if rec.dir.is_absolute() else PROJECT_ROOT / rec.dir
-    if rec.pbx_dir is not None:
-        spool = Path(rec.pbx_dir)
-        if settings.pbx.mode == "managed":
-            spool = settings.pbx.rootfs / rec.pbx_dir.lstrip("/")
-        return RecordingStore(rec.pbx_dir, spool, store)
-    if settings.pbx.mode == "system":
-        return RecordingStore(str(store), store, store)  # the system Asterisk writes there directly
-    pbx_dir = f"/srv/cti/{settings.pbx.instance}/spool/monitor/cti"
-    return RecordingStore(pbx_dir, settings.pbx.rootfs / pbx_dir.lstrip("/"), store)
+async def _stop_listener(listener: HttpListener | None) -> None:
+    if listener is not None:
+        await listener.stop()
 
 
 class Engine:
@@ -225,7 +146,7 @@ class Engine:
         self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected,
                              model=CallModel(queue_of=lambda linkedid: self.acd.queue_of(linkedid)))
         # The contexts of config/asterisk/extensions.conf Asterisk lacks: asked at every AMI connection.
-        self.dialplan = DialplanWatch(self.ami.client.send_action, _expected_contexts(settings))
+        self.dialplan = DialplanWatch(self.ami.client.send_action, expected_contexts(settings))
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
         self.metrics.watch_database(*self.db.statement_engines)
@@ -260,11 +181,12 @@ class Engine:
         # customer write on this node forgets them all; another node's is seen that much later).
         self.directory = SqlCustomerDirectory(self.db, fresh_s=CALLER_FRESH_S)
         self.bus.subscribe(CustomerChanged, self.directory.customer_changed, name="crm.caller_ids")
+        self.handoff = IvrHandoff(self.acd, self.recorder, self.dialplan)  # the IVR's hand-off to a queue
         self.agi = FastAgiServer(settings, routes={
             # The ACD's queue entry and the recording's file ride in the IVR's hand-off: one action per
-            # call; an agent free then is rung through the IVR's session (_hold_line).
-            "ivr": make_ivr_route(flows, self.directory, self.bus, handoff_vars=self._handoff_vars,
-                                  hold=self._hold_line),
+            # call; an agent free then is rung through the IVR's session (callcenter/handoff.py).
+            "ivr": make_ivr_route(flows, self.directory, self.bus, handoff_vars=self.handoff.vars,
+                                  hold=self.handoff.hold_line),
             "announce": announce_route,
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
             **self.virtual_hold.routes(),
@@ -297,13 +219,14 @@ class Engine:
         self.fallback_members = FallbackMembers(AmiFallbackQueues(self.ami.client), self.bus, self.acd.phones,
                                                 self.acd_config.app_queue_fallback)
         # Deactivated users' SIP desk phones locked in AstDB (agent_console/desk_phones.py).
-        self.desk_phones = DeskPhoneLocks(AstDbDeskLocks(self.ami.client), crm_phone_holders(self.db),
-                                          settings.pbx.agent_endpoints)
+        self.desk_phones = DeskPhoneLocks(AstDbDeskLocks(self.ami.client), CrmLockStore(self.db),
+                                          settings.pbx.agent_endpoints,
+                                          issued=lambda ep, pw: sip_credentials.issued(settings.state_dir, ep, pw))
+        if settings.bus == "redis":  # every node's view of the locks follows a change on any node
+            share_locks(self.desk_phones, self.bus, settings.node_id)
         self.app: FastAPI | None = None
-        self._server: uvicorn.Server | None = None
-        self._server_task: asyncio.Task[None] | None = None
-        self._metrics_server: uvicorn.Server | None = None
-        self._metrics_task: asyncio.Task[None] | None = None
+        self._web: HttpListener | None = None  # the listeners, from the start on (callcenter/listeners.py)
+        self._metrics_listener: HttpListener | None = None
         if web:
             pops = SqlPopSource(self.db, self.logger)
             # An edited customer's recent cards (what outage pops show) are read again.
@@ -347,30 +270,6 @@ class Engine:
             lookup=self._customer_of, per_address=SlidingLimit(cb.requests_per_address, window_s),
             per_number=SlidingLimit(cb.requests_per_number, window_s),
             refusal=lambda e164: public_callback_refusal(e164, regions))
-
-    def _hold_line(self, session: AgiSession, outcome: IvrOutcome) -> Awaitable[bool] | None:
-        """The IVR's session of a caller handed to a queue stays open until the ACD has enqueued
-        the call: an agent free then is rung from it (acd/ringing.py), its last command a Dial(),
-        which starts the call's recording first when its queue records."""
-        if not outcome.channel or self.dialplan.lacks_any(LINE_CONTEXTS):
-            return None
-        before = self.recorder.dial_option(outcome.linkedid, outcome.queue or "")
-        if before is None:
-            return None
-
-        def dial(device: str, ring_s: str, options: str) -> bool:
-            return session.exec_last_now("Dial", device, ring_s, before + options)
-
-        return self.acd.rings.hold_line(outcome.channel, dial, HANDOFF_HOLD_S)
-
-    def _handoff_vars(self, outcome: IvrOutcome) -> dict[str, str]:
-        """The IVR's last set to a queue also carries the ACD's entry (acd/handoff.py) and, when the
-        queue records the call, the recording's file: the dialplan starts it (crm_core/recorder.py)."""
-        queue = outcome.queue or ""
-        found = self.acd.handoff_vars(outcome.linkedid, queue, priority=outcome.priority,
-                                      customer_id=outcome.customer_id, skills=outcome.skills,
-                                      caller_number=outcome.caller_number)
-        return {**found, **self.recorder.handoff_vars(outcome.linkedid, queue)}
 
     async def _customer_of(self, e164: str) -> int | None:
         found = await self.directory.lookup_by_number(e164)
@@ -508,20 +407,11 @@ class Engine:
         await self.recorder.start()
         await self.agi.start()
         if self.app is not None:
-            config = uvicorn.Config(self.app, host=self.settings.web.host, port=self.settings.web.port,
-                                    log_level="warning", lifespan="on", ws_max_size=64 * 1024,
-                                    ws_per_message_deflate=PER_MESSAGE_DEFLATE,
-                                    proxy_headers=False)  # X-Forwarded-For: only settings.web.trusted_proxies
-            self._server = uvicorn.Server(config)
-            # Bound here: a taken port is a ConfigError naming the setting (uvicorn's own bind would
-            # sys.exit out of the event loop, past the engine's clean stop).
-            web_socks = listening_sockets(self.settings.web.host, self.settings.web.port, "web.port (CTI_WEB__PORT)")
-            self._server_task = asyncio.create_task(self._server.serve(sockets=web_socks), name="web")
-            while not self._server.started:
-                if self._server_task.done():
-                    await self._server_task
-                    raise ConfigError(f"web: could not listen on {self.settings.web.host}:{self.settings.web.port}")
-                await asyncio.sleep(0.05)
+            self._web = HttpListener(self.app, "web", "web.port (CTI_WEB__PORT)", host=self.settings.web.host,
+                                     port=self.settings.web.port, lifespan="on", ws_max_size=64 * 1024,
+                                     ws_per_message_deflate=PER_MESSAGE_DEFLATE,
+                                     proxy_headers=False)  # X-Forwarded-For: only settings.web.trusted_proxies
+            await self._web.start()
         await self._start_metrics_listener()
         settle_heap()  # the collector leaves start-up objects alone; a larger young generation
         log.info("engine started")
@@ -534,26 +424,18 @@ class Engine:
             else:
                 log.info("metrics: /metrics on the web port, behind the bearer token")
             return
-        config = uvicorn.Config(metrics_asgi(self.metrics, token=m.token), host=m.host, port=m.port,
-                                log_level="warning", lifespan="off", access_log=False)
-        self._metrics_server = uvicorn.Server(config)
-        socks = listening_sockets(m.host, m.port, "metrics.port (CTI_METRICS__PORT)")
-        self._metrics_task = asyncio.create_task(self._metrics_server.serve(sockets=socks), name="metrics")
-        while not self._metrics_server.started:
-            if self._metrics_task.done():
-                await self._metrics_task
-                raise ConfigError(f"metrics: could not listen on {m.host}:{m.port}")
-            await asyncio.sleep(0.05)
+        self._metrics_listener = HttpListener(metrics_asgi(self.metrics, token=m.token), "metrics",
+                                              "metrics.port (CTI_METRICS__PORT)", host=m.host, port=m.port,
+                                              lifespan="off", access_log=False)
+        await self._metrics_listener.start()
         log.info("metrics: /metrics on %s:%s%s", m.host, self.metrics_port,
                  " behind the bearer token" if m.token is not None else "")
 
     @property
     def metrics_port(self) -> int | None:
         """The metrics listener's bound port (settings may ask for 0: any free port)."""
-        server = self._metrics_server
-        if server is None or not server.servers or not server.servers[0].sockets:
-            return self.settings.metrics.port
-        return int(server.servers[0].sockets[0].getsockname()[1])
+        listener = self._metrics_listener
+        return self.settings.metrics.port if listener is None else listener.port
 
     async def _resynced(self, timeout_s: float) -> None:
         """Wait until the AMI resync after connecting is folded into the call model: recovery reads it."""
@@ -582,8 +464,8 @@ class Engine:
 
     def _stop_steps(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         return [
-            ("the web server", lambda: _stop_server(self._server, self._server_task)),
-            ("the metrics server", lambda: _stop_server(self._metrics_server, self._metrics_task)),
+            ("the web server", lambda: _stop_listener(self._web)),
+            ("the metrics server", lambda: _stop_listener(self._metrics_listener)),
             ("FastAGI", self.agi.stop),
             ("the heartbeat", self.heartbeat.stop),
             ("the dialplan watch", self.dialplan.stop),

@@ -4,7 +4,9 @@ Copying ``cti.db`` with ``cp`` while the engine writes can give a torn file, and
 still sits in ``cti.db-wal``. SQLite's backup API copies the database as one read transaction
 sees it (WAL mode: the engine's writers are not blocked), into ``<dest>.part``, which is checked
 (``PRAGMA integrity_check``) and then renamed into place: a file named ``dest`` is always a whole
-backup. It is mode 0600, like the database (customers, password hashes).
+backup. It is mode 0600, like the database (customers, password hashes). A ``dest`` whose directory
+does not exist is refused, not created: a mistyped path would make directories open to the host's
+other users and leave the customers there.
 
 ``restore_sqlite`` puts a backup in place of the database, with the engine stopped: it refuses while
 anything holds the database open, checks the backup (a SQLite file, whole, at a migration revision
@@ -65,6 +67,8 @@ def backup_sqlite(source: Path, dest: Path, *, overwrite: bool = False) -> Backu
         raise ConfigError(f"{dest} is a directory: name the backup file in it (e.g. {dest / 'cti.db'})")
     if dest.exists() and not overwrite:
         raise ConfigError(f"{dest} exists: name a new file, or pass --overwrite")
+    if not os.path.lexists(dest.parent):  # a typo's directories are not made (0755, customers inside)
+        raise ConfigError(f"{dest.parent} does not exist: create it first (mode 0700), or name another directory")
     try:
         part = private_file(dest.with_name(f".{dest.name}.{os.getpid()}.part"))
     except OSError as err:  # a read-only or full file system, a path through a file

@@ -175,12 +175,17 @@ async def expire_claims(*, session: AsyncSession, now: datetime, claim_timeout: 
 
 
 async def due_callbacks(*, session: AsyncSession, now: datetime, agent_id: str | None,
-                        queues: Collection[str] | None, limit: int = 50) -> list[tuple[Callback, str | None]]:
+                        queues: Collection[str] | None, limit: int = 50,
+                        overseen: Collection[str] | None = None) -> list[tuple[Callback, str | None]]:
     """Due pending callbacks and open claims with the customer's name, oldest due first.
-    ``queues`` None: all of them (supervisors); else those ``visible_to`` the agent, whose own
-    claims are listed too."""
+    ``queues`` None: all of them (supervisors), or with ``overseen`` (a supervisor's queues) those of
+    these queues, claimed by anyone, and ``agent_id``'s own; else those ``visible_to`` the agent,
+    whose own claims are listed too."""
     stmt = (select(Callback, Customer.name).outerjoin(Customer, Customer.id == Callback.customer_id)
             .where(or_(Callback.state == "claimed", (Callback.state == "pending") & (Callback.due_at <= now))))
+    if queues is None and overseen is not None:
+        own = [Callback.agent_id == agent_id, Callback.claimed_by == agent_id] if agent_id else []
+        stmt = stmt.where(or_(Callback.queue.in_(sorted(overseen)), *own))
     if queues is not None:
         mine = [Callback.agent_id == agent_id, Callback.claimed_by == agent_id] if agent_id else []
         stmt = stmt.where(or_(Callback.queue.in_(list(queues)), *mine),

@@ -439,9 +439,9 @@ class CallLogger:
                 work.wanted.setdefault(e164, []).append(lid)
         if folded:
             work.check_customers = self._check_customers
-            for row in (*work.new.values(), *work.old.values()):
-                if row["customer_id"] in self._customers_gone:
-                    row["customer_id"] = None
+            for values in (*work.new.values(), *work.old.values()):
+                if values["customer_id"] in self._customers_gone:
+                    values["customer_id"] = None
             done = await self.db.run(work.write)
             for lid, customer_id in done.gone.items():
                 log.warning("call log: call %s: customer %s does not exist (deleted, or the database was restored "

@@ -3,14 +3,18 @@
 While the database is away, number look-ups answer from a bounded cache of recently seen numbers
 (the identity then says ``cached``) and everything else raises ``DirectoryUnavailable``, which the
 IVR records on the call (the agent's pop shows the CRM was away). PINs are never cached: an account
-+ PIN identification needs the database. A customer's saved change (``CustomerChanged``) drops the
-numbers cached as theirs.
++ PIN identification needs the database. A customer's saved change or creation (``CustomerChanged``,
+published on the engine's bus: with ``bus: redis`` every node hears it) drops the numbers cached as
+theirs and those that are theirs now (a number cached as "not a customer", or as another
+customer's, must not answer so during an outage once it is theirs); when their numbers cannot be
+read then, every "not a customer" goes too.
 
 With ``fresh_s`` > 0 a number looked up less than ``fresh_s`` ago is answered from memory without
 a database round trip (a caller is looked up by the IVR and again by whoever asks during the call).
 Any customer or phone written through this node's ``Database`` (an ORM flush or commit touching
 ``Customer`` / ``CustomerPhone``) makes every such answer stale at once; a write on another node
-is seen at most ``fresh_s`` later.
+is seen at most ``fresh_s`` later, or at once when it comes with a ``CustomerChanged`` (the API's
+changes and creations do).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 _BY_NUMBER = (select(Customer.id, Customer.name, Customer.tier, Customer.language, Customer.account_number)
               .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
               .where(CustomerPhone.e164 == bindparam("e164")).order_by(Customer.id).limit(2))
+_NUMBERS_OF = select(CustomerPhone.e164).where(CustomerPhone.customer_id == bindparam("customer_id"))
 
 
 def identity_of(customer: Customer) -> CallerIdentity:
@@ -81,12 +86,26 @@ class SqlCustomerDirectory:
         self._fresh.clear()
 
     async def customer_changed(self, ev: CustomerChanged) -> None:
-        """A customer's saved change (on any node, through the bus): the numbers remembered for the
-        outage as theirs are forgotten (read again at their next look-up), so a number they gave up
-        never identifies them while the CRM is away."""
+        """A customer's saved change or creation (on any node, through the bus): the numbers
+        remembered for the outage as theirs, and those that are theirs now, are forgotten (read
+        again at their next look-up), so a number they gave up never identifies them and one they
+        were given never says "not a customer" while the CRM is away. Their numbers unreadable: every
+        "not a customer" is forgotten too."""
         self._forget()
+        numbers: set[str] | None
+        try:
+            rows = await self.db.run_read(lambda conn: conn.execute(_NUMBERS_OF, {"customer_id": ev.customer_id}).all())
+            numbers = {str(r[0]) for r in rows}
+        except DatabaseUnavailable:
+            numbers = None
+            log.warning("customer %d changed: the CRM is unavailable, every number cached as no customer's is "
+                        "forgotten", ev.customer_id)
         for key, identity in self.recent.items():
             if identity is not None and identity.customer_id == ev.customer_id:
+                self.recent.drop(key)
+            elif numbers is None and identity is None:
+                self.recent.drop(key)
+            elif numbers and known_e164(key) in numbers:
                 self.recent.drop(key)
 
     async def lookup_by_number(self, e164_or_raw: str) -> CallerIdentity | None:

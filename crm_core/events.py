@@ -28,10 +28,11 @@ class CaseChanged(Event):
 
 @event("customer.changed")
 class CustomerChanged(Event):
-    """A customer's details were changed through the CRM's API (``PATCH /api/crm/customers/{id}``),
-    committed: the consoles showing that customer's pop on a live call refresh its card, and the
-    screen pop's recent cards (what outage pops show) are read again. ``fields``:
-    the names of the fields changed (never their values: a PIN among them stays unsaid)."""
+    """A customer was created or their details changed through the CRM's API (``POST`` or ``PATCH
+    /api/crm/customers``), committed: the consoles showing that customer's pop on a live call refresh
+    its card, the screen pop's recent cards (what outage pops show) are read again, and the IVR's
+    caller look-ups forget what they knew of the customer's numbers, on every node (the engine's bus).
+    ``fields``: the names of the fields given (never their values: a PIN among them stays unsaid)."""
 
     customer_id: int
     actor: str

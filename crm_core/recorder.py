@@ -24,11 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
-import stat
 import time
-import wave
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +35,16 @@ from acd.recording import RecordingPolicy, recording_path
 from crm_core import recordings
 from crm_core.db import Database
 from crm_core.journal import RowJournal
+from crm_core.recording_files import (
+    ORPHAN_AGE_S,
+    RecordingStore,
+    move_file,
+    orphans,
+    prune_empty,
+    settled,
+    size_of,
+    wav_duration,
+)
 from crm_core.recording_handoff import Handed, HandoffStarts
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
@@ -51,14 +57,6 @@ from cti.tasks import cancel_and_wait
 _RECORDINGS_DIR = "recordings.dir (CTI_RECORDINGS__DIR)"
 log = logging.getLogger(__name__)
 
-# A file left in the spool this long after its last write belongs to no live call (an engine that
-# stopped mid-call never filed it): ``recover`` files it. Far longer than any hold (MixMonitor's b
-# option writes nothing while the caller is on hold, so a live file can be quiet for minutes).
-_ORPHAN_AGE_S = 6 * 3600.0
-# MixMonitor closes its file on its own thread after the channel hangs up: wait for the size to
-# settle before moving it (a few hundred ms at most on a loaded machine).
-_SETTLE_S = 0.3
-_SETTLE_MAX_S = 10.0
 # The channel variable naming the file MixMonitor writes (cti-record-start, the IVR's hand-off).
 REC_FILE_VAR = "CTI_REC_FILE"
 # A Dial() of the agent's phone from a recorded caller's IVR session (acd/ringing.py) starts the
@@ -70,16 +68,6 @@ RECORD_BEFORE_DIAL = f"B({RECORD_PREDIAL_CONTEXT}^s^1)"
 class RecordingError(CtiError):
     code = "recording_state"
     http_status = 409
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingStore:
-    """Where files are: ``pbx_dir`` as Asterisk names it, ``spool`` the same directory as this host
-    sees it (inside the chroot for a managed Asterisk), ``store`` the recordings directory."""
-
-    pbx_dir: str
-    spool: Path
-    store: Path
 
 
 @dataclass(eq=False)
@@ -337,9 +325,9 @@ class Recorder:
 
     async def _file(self, rec: ActiveRecording, ended: float) -> None:
         source = self.store.spool / rec.path
-        if not rec.agents and _size(source) < 0:
+        if not rec.agents and size_of(source) < 0:
             return  # never connected to an agent (abandoned, voicemail): MixMonitor wrote nothing
-        if not await _settled(source):
+        if not await settled(source):
             log.warning("recorder: no recording file %s for call %s (never bridged?)", source, rec.linkedid)
             return
         if not rec.agents and await asyncio.to_thread(wav_duration, source) <= 0:
@@ -353,7 +341,7 @@ class Recorder:
             if pause["end"] is None:
                 pause["end"] = ended
         target = self.store.store / rec.path
-        await asyncio.to_thread(_move, source, target)
+        await asyncio.to_thread(move_file, source, target)
         duration = await asyncio.to_thread(wav_duration, target)
         await self._save(rec.linkedid, rec.path, duration, target.stat().st_size, rec.started, ended, rec.pauses)
         log.info("recorder: filed %s (%.1f s) for call %s", rec.path, duration, rec.linkedid)
@@ -368,13 +356,13 @@ class Recorder:
     async def recover(self, *, now: float | None = None) -> int:
         """File recordings an earlier engine left in the PBX's spool (it stopped before their call
         ended): pauses are unknown, the start is the file's last write minus its length."""
-        cutoff = (now if now is not None else self.clock()) - _ORPHAN_AGE_S
-        found = await asyncio.to_thread(_orphans, self.store.spool, cutoff)
+        cutoff = (now if now is not None else self.clock()) - ORPHAN_AGE_S
+        found = await asyncio.to_thread(orphans, self.store.spool, cutoff)
         for path, mtime in found:
             rel = path.relative_to(self.store.spool).as_posix()
             linkedid = path.stem.rsplit("-", 1)[0]
             target = self.store.store / rel
-            await asyncio.to_thread(_move, path, target)
+            await asyncio.to_thread(move_file, path, target)
             duration = await asyncio.to_thread(wav_duration, target)
             await self._save(linkedid, rel, duration, target.stat().st_size, mtime - duration, mtime,
                              [{"start": None, "end": None, "by": "system", "reason": "unknown (recovered)"}])
@@ -402,7 +390,7 @@ class Recorder:
                 old = await recordings.older_than(session=s, cutoff=cutoff)
                 for row in old:
                     (self.store.store / row.path).unlink(missing_ok=True)
-                    _prune_empty(self.store.store, (self.store.store / row.path).parent)
+                    prune_empty(self.store.store, (self.store.store / row.path).parent)
                     recordings.audit(s, actor="system", role="", action="recording.deleted", recording=row,
                                      reason=f"retention {self.retention_days:g} days",
                                      started_at=row.started_at.isoformat())
@@ -411,88 +399,3 @@ class Recorder:
             deleted += len(old)
             if len(old) < 500:
                 return deleted
-
-
-def _prune_empty(store: Path, directory: Path) -> None:
-    """Remove ``directory`` and its parents below ``store`` while they are empty: retention removes
-    whole old hours (and their days, months, years), not only their files."""
-    while directory != store and store in directory.parents:
-        try:
-            directory.rmdir()
-        except OSError:  # not empty (another recording of that hour), or already gone
-            return
-        directory = directory.parent
-
-
-async def _settled(path: Path) -> bool:
-    """Wait until the file's size stops changing; False when it never appears (MixMonitor with
-    ``b`` creates no file for a caller who was never bridged)."""
-    deadline = time.monotonic() + _SETTLE_MAX_S
-    last = -1
-    while time.monotonic() < deadline:
-        size = _size(path)
-        if size >= 0 and size == last:
-            return True
-        last = size
-        await asyncio.sleep(_SETTLE_S)
-    return _size(path) >= 0
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return -1
-
-
-def _orphans(spool: Path, cutoff: float) -> list[tuple[Path, float]]:
-    if not spool.is_dir():
-        return []
-    found = []
-    for path in spool.rglob("*.wav"):
-        st = path.lstat()
-        if not stat.S_ISREG(st.st_mode):  # a link planted by whoever holds the PBX's uid: not a recording
-            log.warning("recorder: %s in the spool is not a regular file: not filed", path)
-            continue
-        mtime = st.st_mtime
-        if mtime < cutoff:
-            found.append((path, mtime))
-    return sorted(found)
-
-
-def _move(source: Path, target: Path) -> None:
-    """File ``source`` as ``target``, a file of the engine's own (mode 0640). A copy, then the source
-    unlinked: a rename would keep the PBX's owner, and a managed Asterisk's user is a uid of its
-    root file system that may belong to someone else on this host (Debian's asterisk is uid 101;
-    on the machine this was found on, 101 is postgres). That uid may also plant a symbolic link
-    (or a FIFO) where a recording is expected: OSError, rather than file (or chmod) what it points at."""
-    if not stat.S_ISREG(source.lstat().st_mode):
-        raise OSError(f"{source} is not a regular file (a symbolic link?), not a recording")
-    for folder in reversed([target.parent, *target.parent.parents]):
-        if not folder.exists():  # the day's and hour's folders, as closed as the store (0750)
-            folder.mkdir(exist_ok=True)
-            folder.chmod(0o750)  # whatever the umask
-    if source.resolve() == target.resolve():  # a system Asterisk writes into the store itself
-        target.chmod(0o640)
-        return
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        with open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW), "rb") as src, \
-                open(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(part, target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    source.unlink()
-
-
-def wav_duration(path: Path) -> float:
-    """Seconds of audio in a WAV file (0.0 when it is not one)."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            return w.getnframes() / float(w.getframerate() or 1)
-    except (wave.Error, EOFError, OSError):
-        return 0.0

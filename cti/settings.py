@@ -128,7 +128,7 @@ class SipSettings(BaseModel):
     # An endpoint for sipp's load calls, identified by address (any request from 127.0.0.1 that
     # names no user is taken as a call from it): the benchmark only, never in production.
     loopback_test_trunk: bool = False
-    # Authentication failures from one address within the window that raise a supervisor alert.
+    # Authentication failures from one address within the window that raise an administrators' security alert.
     auth_failure_threshold: int = Field(5, ge=1, le=10_000)
     auth_failure_window_s: float = Field(60.0, gt=0, le=86_400)
 

@@ -6,6 +6,9 @@
 ``cti agents sip-credentials 1001`` prints an agent's username and password the first time and
 afterwards only with ``--rotate`` (a new password, effective at the next ``cti pbx up``). Whatever
 this file says, the engine locks the endpoint of a deactivated user in AstDB (agent_console.desk_phones).
+A password an administrator had the console issue (``issued``: the way a locked phone works again)
+lives in AstDB, where it shadows pjsip.conf's; it is recorded here too (``"console": true``), so a
+re-rendered pjsip.conf agrees, and ``--rotate`` refuses that endpoint and says where to go instead.
 """
 
 from __future__ import annotations
@@ -74,10 +77,27 @@ def passwords(state_dir: Path, agents: list[str]) -> dict[str, str]:
     return {a: str(data[a]["password"]) for a in agents}
 
 
+def issued(state_dir: Path, agent: str, password: str) -> None:
+    """Record the password the console issued for ``agent``'s desk phone (already shown, in AstDB)."""
+    data = _load(state_dir)
+    data[agent] = {"password": password, "shown": True, "console": True}
+    _save(state_dir, data)
+
+
+class IssuedByConsole(CtiError):
+    code = "sip_credentials_issued_by_console"
+    http_status = 409
+
+
 def reveal(state_dir: Path, agent: str, *, rotate: bool = False) -> SipCredentials:
     """The agent's credentials, once; ``rotate`` issues a new password and shows it."""
     data = _load(state_dir)
     entry = data.get(agent)
+    if entry is not None and entry.get("console"):
+        raise IssuedByConsole(
+            f"the desk phone password of agent {agent} was issued on the console's Users page and lives in "
+            "Asterisk's AstDB, which pjsip.conf does not override: issue a new one there "
+            "(POST /api/admin/users/{id}/desk-password)")
     if entry is not None and entry.get("shown") and not rotate:
         raise AlreadyShown(f"the SIP password of agent {agent} was already shown; --rotate issues a new one "
                            "(then run `cti pbx up` to apply it)")

@@ -88,6 +88,8 @@ window.SUP_I18N = {
     "us.changed": "{u} changed: signed out everywhere",
     "us.queues": "Queues (supervisors; none: all)", "us.allqueues": "all queues",
     "us.queueschanged": "{u}'s queues saved",
+    "us.desk": "New desk phone password", "us.desklocked": "desk phone {e} locked: give it a new password",
+    "us.deskdone": "{u}'s desk phone: username {e}, password {p} (shown once: set it in the phone now)",
     "err": "Error: {m}",
   },
   "zh-CN": {
@@ -176,6 +178,8 @@ window.SUP_I18N = {
     "us.changed": "{u} 已更改：所有会话已退出",
     "us.queues": "队列（主管；不选：全部）", "us.allqueues": "全部队列",
     "us.queueschanged": "{u} 的队列已保存",
+    "us.desk": "新话机密码", "us.desklocked": "话机 {e} 已锁定：请设置新密码",
+    "us.deskdone": "{u} 的话机：用户名 {e}，密码 {p}（仅显示一次：请立即在话机上设置）",
     "err": "错误：{m}",
   },
 };

@@ -1,5 +1,6 @@
 /* User administration (administrators): the list, a create form, deactivate/reactivate, role and
-   password reset, a supervisor's queues, through /api/admin/users (docs/api.md, "Users"). The queues
+   password reset, a supervisor's queues, a desk phone's new password (a locked phone, its user
+   deactivated once, waits for one; shown once), through /api/admin/users (docs/api.md, "Users"). The queues
    offered are the configured ones (the administrator's wallboard: every queue of config/queues.yaml);
    a supervisor with none selected oversees every queue (docs/security.md). */
 "use strict";
@@ -69,11 +70,24 @@
     role.addEventListener("change", () => act(t("us.changed", { u: u.username }),
       () => api("PATCH", `/api/admin/users/${u.id}`, { role: role.value })));
     tools.append(toggle, reset);
+    if (u.desk_phone && u.active) {
+      const desk = el("button", "btn tiny", t("us.desk"));
+      desk.dataset.act = "desk";
+      desk.addEventListener("click", async () => {
+        try {  // shown once, here: the server keeps no copy anyone can read back
+          const r = await api("POST", `/api/admin/users/${u.id}/desk-password`);
+          await load();
+          say(t("us.deskdone", { u: u.username, e: r.username, p: r.password }));
+        } catch (e) { say(t("err", { m: e.message }), true); }
+      });
+      tools.append(desk);
+    }
+    const state = el("td", u.active ? "" : "bad", t(u.active ? "us.active" : "us.inactive"));
+    if (u.desk_locked) state.append(el("div", "bad", t("us.desklocked", { e: u.desk_phone })));
     const roleCell = el("td"); roleCell.append(role);
     tr.append(el("td", "", u.username), el("td", "", u.display_name), roleCell, el("td", "", u.agent_id || "—"),
       el("td", "", skillsText(u.skills) || "—"), queuesCell(u),
-      el("td", u.active ? "" : "bad", t(u.active ? "us.active" : "us.inactive")),
-      tools);
+      state, tools);
     return tr;
   }
 

@@ -137,8 +137,8 @@ class AlertRunner:
 
     async def on_auth_failures(self, ev: AuthFailuresAlarm) -> None:
         """Repeated refused SIP logins from one address: recorded in the audit log and pushed to
-        every supervisor's screen as a ``security_alert`` (not one of the rule-driven alerts of
-        config/alerts.yaml: it has no level to escalate and nothing that clears it)."""
+        the administrators' screens (``policy.sees_security_alerts``) as a ``security_alert`` (not
+        one of the rule-driven alerts of config/alerts.yaml: no level to escalate, nothing clears it)."""
         body = {"kind": "sip_auth_failures", "remote_address": ev.remote_address, "count": ev.count,
                 "window_s": ev.window_s, "service": ev.service, "accounts": list(ev.accounts), "at": ev.ts}
         try:

@@ -177,7 +177,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
 
         return {"active": [a for a in svc.alerts.active() if shown(a)],
                 "recent": [a for a in svc.alerts.recent() if shown(a)],
-                "security": await svc.alerts.security_recent(),
+                "security": await svc.alerts.security_recent() if policy.sees_security_alerts(who.role) else [],
                 "rules": [{"id": x.id, "kind": x.kind.value, "scope": x.scope.value, "queue": x.queue,
                            "threshold": x.threshold, "ack_timeout_s": x.ack_timeout_s, "levels": list(x.levels)}
                           for x in svc.alerts.engine.rules if x.queue is None or scope.sees(x.queue)]}
@@ -191,13 +191,15 @@ def build_router(svc: SupervisorService) -> APIRouter:
     async def audit(who: Supervisor, target: str | None = None, action: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
         """The audit log, newest first; a supervisor with queues reads their own steps and those about
-        their agents and queues (among the newest 1,000 matching entries)."""
+        their agents and queues, and only administrators the security alerts (among the newest 1,000
+        matching entries)."""
         scope = await svc.scope_of(who)
-        if scope.everything:
+        if scope.everything and policy.sees_security_alerts(who.role):
             return await svc.audit.list(target=target, action_prefix=action, limit=limit)
         agents = svc.overseen_agents(scope)
         rows = await svc.audit.list(target=target, action_prefix=action, limit=1000)
-        return [e for e in rows if queue_scope.sees_audit_entry(scope, e, agents, who.username)][:limit]
+        return [e for e in rows if policy.sees_audit_row(who, e)
+                and (scope.everything or queue_scope.sees_audit_entry(scope, e, agents, who.username))][:limit]
 
     @r.get("/reports")
     async def report(who: Supervisor, interval: Interval = "60m", group_by: GroupBy | None = None,

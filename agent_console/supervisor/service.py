@@ -25,7 +25,7 @@ from acd.model import QueueConfig
 from acd.recipients import Recipients
 from acd.reports import report_csv
 from acd.staffing import staff
-from agent_console import queue_scope
+from agent_console import policy, queue_scope
 from agent_console.errors import InvalidInput
 from agent_console.queue_scope import EVERY_QUEUE, QueueScope, scope_of
 from agent_console.security import Principal
@@ -251,8 +251,11 @@ class SupervisorService:
         return scope.everything or queue_scope.sees_alert(scope, alert, self.overseen_agents(scope))
 
     def _push(self, frame: dict[str, Any]) -> None:
-        """An alert's step to the screens of those it is addressed to who oversee its queue or agent."""
-        def visible(f: dict[str, Any], scope: QueueScope) -> bool:
+        """An alert's step to the screens of those it is addressed to who oversee its queue or agent;
+        a security alert to those the access policy shows them (``policy.sees_security_alerts``)."""
+        def visible(f: dict[str, Any], scope: QueueScope, role: str) -> bool:
+            if f.get("type") == "security_alert":
+                return policy.sees_security_alerts(role)
             return f.get("type") != "alert" or self.sees_alert(scope, f.get("event", {}).get("data", {}))
         self.wallboard.push(frame, visible)
 

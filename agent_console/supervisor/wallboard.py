@@ -134,12 +134,13 @@ class Wallboard:
         self._records_at = float("-inf")
         self._invalidations += 1
 
-    def push(self, frame: dict[str, Any], visible: Callable[[dict[str, Any], QueueScope], bool] | None = None) -> None:
+    def push(self, frame: dict[str, Any],
+             visible: Callable[[dict[str, Any], QueueScope, str], bool] | None = None) -> None:
         """Send an extra frame (an alert) to every supervisor it is addressed to now; ``visible``:
-        whether a supervisor of a scope may see it (default: every scope)."""
+        whether a supervisor of a scope and a role may see it (default: every one)."""
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         for sub in list(self.subscribers):
-            if may_see(frame, sub.who, sub.role) and (visible is None or visible(frame, sub.scope())):
+            if may_see(frame, sub.who, sub.role) and (visible is None or visible(frame, sub.scope(), sub.role)):
                 sub.event(text)
 
     async def _loop(self, stopping: asyncio.Event) -> None:

@@ -60,7 +60,9 @@ class AstDbDeskLocks:
     endpoint turns unreachable, nothing rings it). Written like the softphones' passwords, by Local
     channels into ``cti-desk-lock``; endpoint names are digits only. Each Originate carries a fresh
     random key (``CTI_KEY``, kept nowhere) and the dialplan makes each lock's password
-    SHA1(key endpoint): one Originate writes the locks of a whole window, none of them guessable."""
+    SHA1(key endpoint): one Originate writes the locks of a whole window, none of them guessable.
+    ``rekey`` writes a password an administrator is shown once in the lock's place (the same auth
+    object name): the one way a locked phone works again."""
 
     def __init__(self, sender: _Sender) -> None:
         self._sender = sender
@@ -72,15 +74,24 @@ class AstDbDeskLocks:
         except AmiActionFailed as err:  # the dialplan leaves it unanswered when PJSIP reads pjsip.conf first
             raise _not_locked(f"desk phone {endpoint}", err) from None
 
-    async def unlock(self, endpoint: str) -> None:
+    async def rekey(self, endpoint: str, password: str) -> None:
+        """``password`` is the endpoint's from now on: written under the lock's name (in place of the
+        lock, shadowing pjsip.conf's password), checked as PJSIP reads it, the phone's registrations
+        ended. There is no unlock: a locked phone's way back is a new password."""
         _check_desk(endpoint)
-        await _originate(self._sender, "cti-desk-lock", "unlock", [f"CTI_EP={endpoint}"])
+        if not _SAFE.fullmatch(password) or len(password) < 16:
+            raise ValueError("a desk phone's new password is 16 or more of [A-Za-z0-9_-]")
+        try:
+            await _originate(self._sender, "cti-desk-lock", "rekey", [f"CTI_EP={endpoint}", f"CTI_PW={password}"])
+        except AmiActionFailed as err:
+            raise _not_locked(f"desk phone {endpoint}'s new password", err) from None
 
     async def lock_only(self, endpoints: Collection[str], span: tuple[int, int]) -> None:
-        """Of the endpoints numbered ``span`` (first, last), exactly ``endpoints`` are locked (the
-        engine's start: the CRM decides): a lock there already stays as it is, a missing one is
-        written, the others go. One Originate a window of ``KEEP_WINDOW`` numbers: Asterisk drops
-        an AMI line longer than 1,024 bytes, and the list of a window fits one. A window whose
+        """Of the endpoints numbered ``span`` (first, last), ``endpoints`` are locked (the engine's
+        start: the CRM decides): a lock there already stays as it is, a missing one is written, and
+        the others are left alone (a password an administrator issued; never an unlock: the old
+        password was known to whoever was deactivated). One Originate a window of ``KEEP_WINDOW``
+        numbers: Asterisk drops an AMI line longer than 1,024 bytes, and the list of a window fits one. A window whose
         locks PJSIP does not read first fails; the other windows are still synced, then it raises."""
         for endpoint in endpoints:
             _check_desk(endpoint)
@@ -104,8 +115,9 @@ def _key() -> str:
 
 
 def _not_locked(what: str, err: AmiActionFailed) -> AmiActionFailed:
+    done = "not written" if "password" in what else "not locked"
     return AmiActionFailed(
-        f"{what} not locked ({err}): Asterisk must read the lock before pjsip.conf "
+        f"{what} {done} ({err}): Asterisk must read the lock before pjsip.conf "
         "(sorcery.conf's first auth line `auth = astdb,cti_phone`; an Asterisk running since before "
         "that line needs `cti pbx down && cti pbx up`) and have the cti-desk-lock context")
 

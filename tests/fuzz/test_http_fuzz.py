@@ -18,8 +18,8 @@ from schemathesis.python.asgi import _get_portal, get_client, shutdown_lifespans
 
 from callcenter.engine import Engine
 from cti.settings import load_settings
+from tests.web.engines import seeded_db
 from tests.web.security.conftest import password_of
-from tests.web.supervisor.conftest import seeded_db
 
 USERS = {"agent": "agent1", "supervisor": "sup1", "admin": "admin"}
 NO_TELEPHONY = {"ami_unavailable", "desk_unavailable", "ami_action_failed"}

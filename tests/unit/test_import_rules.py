@@ -1,5 +1,6 @@
-"""The pure cores (routing, IVR stepping, KPIs, staffing, alerts) never reach I/O libraries, even
-through the project's own modules."""
+"""The import rules: the pure cores (routing, IVR stepping, KPIs, staffing, alerts) never reach I/O
+libraries, even through the project's own modules; the packages import only downwards; and the
+ACD's modules import one another without a circle (type-only imports included)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORES = ["acd.routing", "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.alerts",
+CORES = ["acd.routing", "acd.routing_state", "acd.routing_steps",
+         "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.alerts",
          "acd.recipients", "acd.agent_index", "acd.waiting", "acd.timers", "acd.recovery", "acd.virtual_hold",
          "acd.pacing",
          "ivr.stepper", "ivr.flow", "ivr.actions", "crm_core.fold", "crm_core.event_keys", "cti.journey", "cti.events",
@@ -100,5 +102,90 @@ def test_the_rule_sees_an_upward_import(tmp_path: Path) -> None:
     ROOT = tmp_path
     try:
         assert _upward("acd.bad") == ["agent_console.hub"]
+    finally:
+        ROOT = saved
+
+
+# Import circles: inside a package no module may reach itself again through the imports of others,
+# ``if TYPE_CHECKING:`` and function-level imports included (a type-only circle still means modules
+# that cannot be read, or changed, one without the other). Between packages the layers rule them out.
+ACYCLIC = tuple(LAYERS)
+
+
+def _project_imports(module: str) -> set[str]:
+    """The project's modules that ``module`` imports: ``from acd import timers`` names acd.timers."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        path = ROOT / module.replace(".", "/") / "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                if (ROOT / (sub.replace(".", "/") + ".py")).exists():
+                    found.add(sub)
+    return {name for name in found if name.split(".")[0] in LAYERS}
+
+
+def _circles(package: str) -> list[list[str]]:
+    """The import circles among ``package``'s modules: each a strongly connected set of modules
+    (Tarjan), sorted, with more than one module or a module importing itself."""
+    modules = [m for m in _all_modules() if m.split(".")[0] == package]
+    graph = {m: sorted(n for n in _project_imports(m) if n in modules and n != package) for m in modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(m: str) -> None:
+        index[m] = low[m] = len(index)
+        stack.append(m)
+        on_stack.add(m)
+        for n in graph[m]:
+            if n not in index:
+                visit(n)
+                low[m] = min(low[m], low[n])
+            elif n in on_stack:
+                low[m] = min(low[m], index[n])
+        if low[m] == index[m]:
+            component = []
+            while True:
+                n = stack.pop()
+                on_stack.discard(n)
+                component.append(n)
+                if n == m:
+                    break
+            if len(component) > 1 or m in graph[m]:
+                found.append(sorted(component))
+
+    for m in modules:
+        if m not in index:
+            visit(m)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("package", ACYCLIC)
+def test_no_import_circle_inside_the_package(package: str) -> None:
+    circles = _circles(package)
+    assert not circles, f"import circles in {package} (type-only imports count): {circles}"
+
+
+def test_the_rule_sees_a_type_only_circle(tmp_path: Path) -> None:
+    """The checker itself: a module importing back, under TYPE_CHECKING, one that imports it is caught."""
+    global ROOT
+    saved = ROOT
+    (tmp_path / "acd").mkdir()
+    (tmp_path / "acd" / "__init__.py").write_text("")
+    (tmp_path / "acd" / "service.py").write_text("from acd import part\nfrom acd.leaf import X\n")
+    (tmp_path / "acd" / "part.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from acd.service import Service\n")
+    (tmp_path / "acd" / "leaf.py").write_text("X = 1\n")
+    ROOT = tmp_path
+    try:
+        assert _circles("acd") == [["acd.part", "acd.service"]]
     finally:
         ROOT = saved

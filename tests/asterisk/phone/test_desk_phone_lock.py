@@ -1,7 +1,9 @@
 """A deactivated user's SIP desk phone on the real Asterisk: its password (pjsip.conf, from
 var/sip-credentials.json) kept registering and placing calls after an administrator deactivated the
 user, until someone rotated it and ran `cti pbx up`. Now the deactivation locks the endpoint in
-AstDB at once (no reload) and drops its registration; reactivating the user unlocks it."""
+AstDB at once (no reload) and drops its registration. Reactivating the user unlocked it, and the old
+password, which whoever was deactivated knows, worked again: now the phone stays locked until an
+administrator issues it a new password (shown once), which works at once and alone."""
 
 from __future__ import annotations
 
@@ -87,10 +89,29 @@ async def test_a_deactivated_users_desk_phone_stops_registering_and_calling_at_o
             assert await asyncio.to_thread(_register, other, "1002", secret["1002"]) == 200
 
             on = await http.patch(f"/api/admin/users/{agent1['id']}", json={"active": True}, headers=admin)
-            assert on.status_code == 200, on.text
-            # Reactivated: the desk phone's own password works again (docs/security.md says why).
+            assert on.status_code == 200 and on.json()["desk_locked"] is True, on.text
+            # Reactivated: the old password stays refused (the person deactivated knows it).
+            assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) in (401, 403)
+            assert await asyncio.to_thread(_invite, phone, "1001", secret["1001"], "1003") in (401, 403)
+            start = pbx.log_file.stat().st_size
+            issued = await http.post(f"/api/admin/users/{agent1['id']}/desk-password", headers=admin)
+            assert issued.status_code == 201, issued.text
+            new = issued.json()["password"]
+            assert issued.json()["username"] == "1001" and new != secret["1001"]
+            # The new password works at once, and alone; nothing of it in Asterisk's log.
+            assert await asyncio.to_thread(_register, phone, "1001", new) == 200
+            assert await asyncio.to_thread(_invite, phone, "1001", new, "1003") not in (401, 403)
+            assert await asyncio.to_thread(_register, other, "1001", secret["1001"]) in (401, 403)
+            assert new not in await asyncio.to_thread(_log_since, pbx, start)
+            # Another new password ends the registration the previous one made.
+            again = await http.post(f"/api/admin/users/{agent1['id']}/desk-password", headers=admin)
+            assert again.status_code == 201, again.text
+            await until(lambda: not _contacts(pbx, "1001"), timeout_s=5, what="1001's registration ended")
+            assert await asyncio.to_thread(_register, phone, "1001", new) in (401, 403)
+            secret["1001"] = again.json()["password"]  # for the unregistration below
+            # The engine's next sync (a restart, AMI back) keeps the issued password: no lock comes back.
+            await eng.desk_phones.sync()
             assert await asyncio.to_thread(_register, phone, "1001", secret["1001"]) == 200
-            assert await asyncio.to_thread(_invite, phone, "1001", secret["1001"], "1003") not in (401, 403)
     finally:
         _drop_locks(pbx)  # the session's PBX serves the other tests too
         for sip, user in ((phone, "1001"), (other, "1002")):
@@ -126,11 +147,12 @@ async def _set_active(db: Database, agent_id: str, active: bool) -> None:
 
 async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
-    """A deactivation whose lock never reached Asterisk (AMI away), and a lock left for a user who is
-    active again (reactivated while no engine could unlock it): the next start, and the next AMI
-    reconnection, make AstDB say what the CRM says, with one Originate for the 5 endpoints (it was
-    one, plus one for each locked endpoint, each writing a new password). A lock already there keeps
-    its password. The lock's password is in no log."""
+    """A deactivation whose lock never reached Asterisk (AMI away): the next start, and the next AMI
+    reconnection, write the locks the CRM holds, with one Originate for the 5 endpoints (it was one,
+    plus one for each locked endpoint, each writing a new password). A lock already there keeps its
+    password; a lock the CRM does not know (a database restored from before a deactivation) is left
+    too, and so is a reactivated user's: nothing but a new password unlocks a phone. The lock's
+    password is in no log."""
     secret = passwords(pbx.settings.state_dir, ["1002", "1003"])
     settings = engine_settings(pbx_settings, tmp_path)
     await seed(settings)
@@ -151,7 +173,7 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         assert _contacts(pbx, "1002"), pbx.cli("pjsip show aor 1002")
         await eng.start()
         locks = _locks(pbx)
-        assert "1002-auth" in locks and "1004-auth" in locks and "1003-auth" not in locks, locks
+        assert "1002-auth" in locks and "1004-auth" in locks and "1003-auth" in locks, locks
         assert not _contacts(pbx, "1002"), pbx.cli("pjsip show aor 1002")
         lock_passwords = _lock_passwords(pbx)
         assert lock_passwords["1004"] == "earlier-lock-of-1004"  # there already: left as it is
@@ -165,29 +187,31 @@ async def test_the_engines_start_locks_what_the_crm_says_and_nothing_else(
         assert "web1003" not in pbx.cli("database show cti_phone/auth") and "1002-auth" in _locks(pbx)
         assert len(lock_password) >= 32
         assert await asyncio.to_thread(_register, sip, "1002", secret["1002"]) in (401, 403)
-        assert await asyncio.to_thread(_register, sip, "1003", secret["1003"]) == 200
-        await asyncio.to_thread(_register, sip, "1003", secret["1003"], expires=0)
+        assert await asyncio.to_thread(_register, sip, "1003", secret["1003"]) in (401, 403)  # never unlocked
         log = await asyncio.to_thread(_log_since, pbx, start)
         assert "@cti-desk-lock" in log and lock_password not in log
         assert len(_lock_originates(log)) == 1, sorted(_lock_originates(log))  # + the softphones' 2: other context
-        # lock_only leaves the locks outside its span (the start writes the missing ones and keeps
-        # the others: no unlocked moment between).
+        # lock_only leaves what it does not lock as it is, inside its span or not (the start writes
+        # the missing locks and keeps the others: no unlocked moment between).
         pbx.cli('database put cti_phone/auth 1005-auth {\\"auth_type\\":\\"userpass\\"}')
+        kept = {"1002": lock_password, "1003": "stale-lock", "1004": "earlier-lock-of-1004", "1005": ""}
         await AstDbDeskLocks(eng.ami.client).lock_only(["1002", "1004"], (1001, 1004))
-        assert _lock_passwords(pbx) == {"1002": lock_password, "1004": "earlier-lock-of-1004", "1005": ""}
+        assert _lock_passwords(pbx) == kept
         await AstDbDeskLocks(eng.ami.client).lock_only(["1002", "1004"], (1001, 1005))
-        assert _lock_passwords(pbx) == {"1002": lock_password, "1004": "earlier-lock-of-1004"}
+        assert _lock_passwords(pbx) == kept
         # AMI comes back (Asterisk may have been replaced, a lock may have failed meanwhile): synced
-        # again, the locks there already untouched.
+        # again, the locks there already untouched; 1004, reactivated meanwhile, stays locked.
         await _set_active(eng.db, "1005", False)
         await _set_active(eng.db, "1004", True)
         connects = eng.ami.client.connects
         back = pbx.log_file.stat().st_size
         eng.ami.client._protocol.transport.close()  # type: ignore[union-attr]
         await until(lambda: eng.ami.client.connects > connects, what="AMI reconnected")
-        await until(lambda: _lock_passwords(pbx).keys() == {"1002", "1005"}, timeout_s=10,
+        await until(lambda: _lock_passwords(pbx)["1005"] != "", timeout_s=10,
                     what="the locks synced after the reconnection")
+        assert _lock_passwords(pbx).keys() == {"1002", "1003", "1004", "1005"}
         assert _lock_passwords(pbx)["1002"] == lock_password
+        assert _lock_passwords(pbx)["1004"] == "earlier-lock-of-1004"
         log = await asyncio.to_thread(_log_since, pbx, back)
         assert len(_lock_originates(log)) == 1, sorted(_lock_originates(log))
         assert lock_password not in log and _lock_passwords(pbx)["1005"] not in log
@@ -234,12 +258,11 @@ async def test_an_asterisk_still_reading_pjsip_conf_first_refuses_the_lock_and_t
             # keeps are checked too, and the other windows still go through.
             own.cli('database put cti_phone/auth 1002-auth {\\"auth_type\\":\\"userpass\\",'
                     '\\"username\\":\\"1002\\",\\"password\\":\\"older-lock\\"}')
-            own.cli('database put cti_phone/auth 1104-auth {\\"auth_type\\":\\"userpass\\"}')
             with pytest.raises(AmiActionFailed) as refused:
-                await AstDbDeskLocks(client).lock_only(["1002"], (1001, 1105))
+                await AstDbDeskLocks(client).lock_only(["1002", "1104"], (1001, 1105))
             said = str(refused.value)
             assert "desk phones 1002 not locked" in said and "cti pbx down && cti pbx up" in said, said
-            assert "1104-auth" not in _locks(own)
+            assert "1104" not in said and len(_lock_passwords(own)["1104"]) >= 32  # no pjsip.conf object: taken
         finally:
             await client.stop()
         await asyncio.to_thread(own.down)

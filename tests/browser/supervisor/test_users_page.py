@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
+from agent_console.desk_phones import MemoryDeskLocks
 from tests.browser.conftest import log_in
 from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site, login
@@ -61,3 +62,29 @@ async def test_a_supervisor_is_kept_out(site: Site, page: Page) -> None:
     await page.goto(site.base + "/users")
     await expect(page.locator("#forbidden")).to_be_visible()
     await expect(page.locator("#main")).to_be_hidden()
+
+
+async def test_a_reactivated_users_desk_phone_waits_for_a_new_password(site: Site, page: Page) -> None:
+    """The reactivation leaves the desk phone locked (its old password is known to whoever was
+    deactivated): the row says so, and the administrator's New desk phone password unlocks it,
+    showing the password once (tests/asterisk/phone/test_desk_phone_lock.py: on the real Asterisk)."""
+    locks = MemoryDeskLocks()
+    site.engine.desk_phones._locks = locks  # no PBX in this tier
+    await log_in(page, site.base, "admin", "admin-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await page.click("a[href='/users']")
+    row = page.locator('#users tr[data-user="agent6"]')
+    await expect(row.locator("button[data-act=desk]")).to_be_visible()
+    await row.locator("button[data-act=toggle]").click()
+    await expect(row).to_contain_text("desk phone 1006 locked")
+    await expect(row.locator("button[data-act=desk]")).to_have_count(0)  # reactivate first
+    await row.locator("button[data-act=toggle]").click()
+    await expect(page.locator("#us-msg")).to_have_text("agent6 reactivated")
+    await expect(row).to_contain_text("active")
+    await expect(row).to_contain_text("desk phone 1006 locked")
+    assert locks.locked == {"1006"}
+    await row.locator("button[data-act=desk]").click()
+    await expect(page.locator("#us-msg")).to_contain_text("agent6's desk phone: username 1006, password ")
+    assert locks.locked == set() and list(locks.passwords) == ["1006"]
+    await expect(page.locator("#us-msg")).to_contain_text(locks.passwords["1006"])
+    await expect(row).not_to_contain_text("locked")

@@ -1,7 +1,7 @@
 """Real headless Chromium on the real Engine and Asterisk: sup1 logs in and lands on the wallboard;
 a real call waits in the support queue (the board shows it waiting, and lists the caller), an agent goes ready and takes
 it (the board shows it talking), then a screenshot for docs/screenshots/wallboard.png; refused SIP
-logins show as a security alert."""
+logins show as a security alert on the administrator's pages."""
 
 from __future__ import annotations
 
@@ -113,12 +113,13 @@ async def test_a_forced_not_ready_during_a_call_shows_as_pending(running: Runnin
 async def test_refused_sip_logins_raise_a_security_alert_on_the_supervisor_pages(running: Running,
                                                                                    page: Page) -> None:
     """Wrong passwords for desk phone 1002, from one address, as often as the threshold: Asterisk's
-    security events become the alarm, and the wallboard shows it at once (pushed); a supervisor page
-    opened afterwards shows it too (from the audit log) until dismissed."""
+    security events become the alarm, and the administrator's wallboard shows it at once (pushed); a
+    supervisor page opened afterwards shows it too (from the audit log) until dismissed. Only
+    administrators see security alerts (the roles: tests/web/supervisor/test_security_alert.py)."""
     eng = running.engine
     await page.goto(eng.url + "/")
-    await page.fill("#login-username", "sup1")
-    await page.fill("#login-password", "sup1-demo-1")
+    await page.fill("#login-username", "admin")
+    await page.fill("#login-password", "admin-demo-1")
     await page.click("#login-submit")
     await page.wait_for_url("**/wallboard")
     await expect(page.locator("#conn")).to_have_class("wb-conn on")

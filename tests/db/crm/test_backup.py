@@ -131,6 +131,22 @@ def test_a_directory_or_an_unwritable_place_is_refused_by_name(tmp_path: Path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backups", "cti.db", "plain"]
 
 
+def test_a_destination_whose_directory_is_missing_is_refused_not_created(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cti db backup /backpus/cti.db` (mistyped) created /backpus with mode 0755 and wrote the
+    customers there: a backup's directory is the operator's choice, made by them with its mode."""
+    live = tmp_path / "cti.db"
+    with sqlite3.connect(live) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.close()
+    monkeypatch.setenv("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{live}")
+    typo = tmp_path / "backpus" / "daily"
+    made = CliRunner().invoke(app, ["db", "backup", str(typo / "cti.db")])
+    assert made.exit_code == 2, made.output
+    assert f"{typo} does not exist" in made.output, made.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cti.db"]
+
+
 def _dnc(conn: sqlite3.Connection, *numbers: str) -> None:
     conn.executemany("INSERT INTO do_not_call (number, reason, created_at) VALUES (?, 'asked', '2026-12-05')",
                      [(n,) for n in numbers])

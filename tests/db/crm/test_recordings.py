@@ -13,7 +13,8 @@ from sqlalchemy import select
 from acd.recording import recording_path
 from crm_core.audit import AuditEntry
 from crm_core.db import Database
-from crm_core.recorder import Recorder, RecordingStore
+from crm_core.recorder import Recorder
+from crm_core.recording_files import RecordingStore
 from crm_core.recordings import Recording, add_recording
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus

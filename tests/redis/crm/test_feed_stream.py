@@ -127,7 +127,7 @@ async def test_retention_trims_old_entries_and_a_cursor_before_them_sees_the_gap
 
 
 def test_the_stream_store_is_chosen_with_the_redis_bus(redis_url: str, tmp_path: Path) -> None:
-    from callcenter.engine import make_feed
+    from callcenter.adapters import make_feed
     from crm_core.db import Database
     from crm_core.feed import EventFeed
     from cti.errors import ConfigError

@@ -52,7 +52,7 @@ def _handoff(acd: AcdService, linkedid: str = "L1", *, caller: str = "+861380000
 
 async def _entries_written(acd: AcdService) -> list[str]:
     for _ in range(3):
-        await asyncio.sleep(0)  # the background Setvar (acd._remember_entry)
+        await asyncio.sleep(0)  # the background Setvar (acd.remember_entry)
     control = acd.control
     assert isinstance(control, FakeCallControl)
     return [kw["value"] for method, kw in control.calls if method == "set_var" and kw["name"] == ENTRY_VAR]
@@ -65,12 +65,12 @@ async def test_the_ivr_s_entry_is_what_enqueue_would_write_and_enqueue_writes_no
     assert decode_entry(handed[ENTRY_VAR]) == QueueEntry("L1", "support", 1000.0, 10, 42, {"support": 2, "zh": 1},
                                                          "+8613800000001")
     clock.now = 1000.02  # the IvrFinished reaches the ACD a moment later
-    await acd._on_ivr_finished(_finished())
+    await acd.follower.on_ivr_finished(_finished())
     assert await _entries_written(acd) == []
     assert acd.calls["L1"].queued_at == 1000.0  # the entry time the channel carries
     clock.now = 1000.0004  # entered to the millisecond, as the channel carries it
     _handoff(acd, "L2")
-    await acd._on_ivr_finished(_finished("L2"))
+    await acd.follower.on_ivr_finished(_finished("L2"))
     assert acd.calls["L2"].queued_at == 1000.0
     assert len(acd.handoffs) == 0  # taken: a later enqueue of this call (a transfer) writes its own
 
@@ -83,7 +83,7 @@ async def test_calls_that_did_not_come_through_the_ivr_get_their_entry_written(a
 
 async def test_an_enqueue_that_differs_from_the_hand_off_writes_its_own(acd: AcdService) -> None:
     _handoff(acd)
-    await acd._on_ivr_finished(_finished(queue="sales"))
+    await acd.follower.on_ivr_finished(_finished(queue="sales"))
     (written,) = await _entries_written(acd)
     entry = decode_entry(written)
     assert entry is not None and entry.queue == "sales"
@@ -95,7 +95,7 @@ async def test_a_caller_a_limit_moves_on_entry_gets_the_new_queue_written(clock:
     moving = QueueConfig(name="support", no_agents_action=LimitSpec(LimitKind.QUEUE, "general"))
     acd = AcdService(Router([moving, QueueConfig(name="general")]), FakeCallControl(), InProcessBus(), clock=clock)
     _handoff(acd)
-    await acd._on_ivr_finished(_finished())
+    await acd.follower.on_ivr_finished(_finished())
     (written,) = await _entries_written(acd)
     assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"support": 2, "zh": 1},
                                                "+8613800000001")
@@ -104,14 +104,14 @@ async def test_a_caller_a_limit_moves_on_entry_gets_the_new_queue_written(clock:
 async def test_an_entry_agi_cannot_carry_is_left_to_the_enqueue(acd: AcdService) -> None:
     caller = '+86"1'  # a double quote breaks AGI's argument quoting; AMI's Setvar carries it
     assert _handoff(acd, caller=caller) == {}
-    await acd._on_ivr_finished(_finished(caller=caller))
+    await acd.follower.on_ivr_finished(_finished(caller=caller))
     (written,) = await _entries_written(acd)
     assert decode_entry(written) is not None and decode_entry(written).caller_number == caller  # type: ignore[union-attr]
 
 
 async def test_a_hand_off_never_enqueued_is_forgotten(acd: AcdService) -> None:
     _handoff(acd, "gone")
-    await acd._on_call_ended(CallEnded(ts=0.0, linkedid="gone"))
+    await acd.follower.on_call_ended(CallEnded(ts=0.0, linkedid="gone"))
     assert len(acd.handoffs) == 0
     pending = Handoffs(cap=2)
     for lid in ("a", "b", "c"):
@@ -127,7 +127,7 @@ async def test_a_caller_max_wait_moves_to_another_queue_carries_the_new_queue(cl
     moving = QueueConfig(name="support", max_wait_s=60, max_wait_action=LimitSpec(LimitKind.QUEUE, "general"))
     acd = AcdService(Router([moving, QueueConfig(name="general")]), FakeCallControl(), InProcessBus(), clock=clock)
     _handoff(acd)
-    await acd._on_ivr_finished(_finished())
+    await acd.follower.on_ivr_finished(_finished())
     assert await _entries_written(acd) == []  # the IVR's hand-off carried support's entry
     clock.now = 1061.0
     await acd._run(acd.router.tick)

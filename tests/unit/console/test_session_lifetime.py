@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import pytest
 
 from agent_console.errors import NotAuthenticated
-from agent_console.security import ConsoleAuth, LoginThrottle, Principal, TokenSigner
+from agent_console.security import ConsoleAuth, LoginThrottle, Principal
+from agent_console.tokens import TokenSigner
 from cti.errors import ConfigError
 from cti.settings import load_settings
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from crm_core.recorder import ActiveRecording, Recorder, RecordingError, RecordingStore
+from crm_core.recorder import ActiveRecording, Recorder, RecordingError
+from crm_core.recording_files import RecordingStore
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from acd.recording import RecordingPolicy, recording_path
-from callcenter.engine import Engine
-from crm_core.recorder import REC_FILE_VAR, Recorder, RecordingStore
+from callcenter.handoff import IvrHandoff
+from crm_core.recorder import REC_FILE_VAR, Recorder
+from crm_core.recording_files import RecordingStore
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus, observe
 from cti.events import Event
@@ -125,7 +126,7 @@ def test_the_composition_root_asks_the_acd_and_the_recorder() -> None:
 
     acd, recorder = SimpleNamespace(handoff_vars=acd_vars), SimpleNamespace(handoff_vars=recorder_vars)
     outcome = IvrOutcome("L7", "demo", "queue", CHANNEL, "+861", (), queue="support")
-    found = Engine._handoff_vars(SimpleNamespace(acd=acd, recorder=recorder), outcome)  # type: ignore[arg-type]
+    found = IvrHandoff(acd, recorder, SimpleNamespace()).vars(outcome)  # type: ignore[arg-type]
     assert found == {"CTI_ACD": "e", REC_FILE_VAR: "/f.wav"}
     assert asked == [("acd", "support"), ("rec", "support")]
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from acd.recording import RecordingPolicy
-from crm_core.recorder import ActiveRecording, Recorder, RecordingStore
+from crm_core.recorder import ActiveRecording, Recorder
+from crm_core.recording_files import RecordingStore
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 from cti.journey import CallConnected, CallEnded

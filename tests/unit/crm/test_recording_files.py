@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_core.recorder import _move, _orphans
+from crm_core.recording_files import move_file, orphans
 
 
 def test_a_filed_recording_belongs_to_the_engine_not_to_the_pbxs_uid(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_a_filed_recording_belongs_to_the_engine_not_to_the_pbxs_uid(tmp_path: P
         os.chown(source, 12345, 12345)
     inode = source.stat().st_ino
     target = store / "2026/12/04/13/call-1.wav"
-    _move(source, target)
+    move_file(source, target)
     st = target.stat()
     assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
     assert st.st_ino != inode and stat.S_IMODE(st.st_mode) == 0o640
@@ -38,7 +38,7 @@ def test_a_filed_recording_belongs_to_the_engine_not_to_the_pbxs_uid(tmp_path: P
 def test_a_recording_already_in_the_store_stays(tmp_path: Path) -> None:
     path = tmp_path / "call-2.wav"  # a system Asterisk writes into the store itself
     path.write_bytes(b"RIFF")
-    _move(path, path)
+    move_file(path, path)
     assert path.read_bytes() == b"RIFF" and stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
@@ -54,12 +54,12 @@ def test_a_link_planted_in_the_spool_files_nothing(tmp_path: Path) -> None:
     link = spool / "2026/12/04/13/call-3.wav"
     link.parent.mkdir(parents=True)
     link.symlink_to(secret)
-    assert _orphans(spool, time.time() + 60) == []  # not filed as a recording left by an earlier engine
+    assert orphans(spool, time.time() + 60) == []  # not filed as a recording left by an earlier engine
     with pytest.raises(OSError):
-        _move(link, store / "2026/12/04/13/call-3.wav")  # nor at its call's end
+        move_file(link, store / "2026/12/04/13/call-3.wav")  # nor at its call's end
     assert not (store / "2026/12/04/13/call-3.wav").exists()
     in_store = tmp_path / "call-4.wav"  # a system Asterisk writes into the store itself
     in_store.symlink_to(secret)
     with pytest.raises(OSError):
-        _move(in_store, in_store)
+        move_file(in_store, in_store)
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600

@@ -50,7 +50,7 @@ async def test_any_other_failure_is_no_answer(failure: Exception) -> None:
 
 
 def test_the_contexts_expected_are_those_of_the_shipped_extensions_conf_and_its_trunks(tmp_path: Path) -> None:
-    from callcenter.engine import LINE_CONTEXTS
+    from callcenter.handoff import LINE_CONTEXTS
 
     shipped = dialplan_contexts(load_settings())
     assert {"cti-inbound", "cti-queue", "cti-agent-connect", *LINE_CONTEXTS} <= set(shipped)

@@ -11,7 +11,7 @@ from callcenter.cli import app
 from cti.ami.events import SecurityFailure
 from cti.ami.translate import WANTED, translate
 from cti.security import AuthFailureWatch
-from cti.sip_credentials import AlreadyShown, passwords, reveal
+from cti.sip_credentials import AlreadyShown, IssuedByConsole, issued, passwords, reveal
 
 
 def test_credentials_are_shown_once_and_rotate_on_request(tmp_path: Path) -> None:
@@ -22,6 +22,18 @@ def test_credentials_are_shown_once_and_rotate_on_request(tmp_path: Path) -> Non
         reveal(tmp_path, "1001")
     rotated = reveal(tmp_path, "1001", rotate=True)
     assert rotated.password != before and passwords(tmp_path, ["1001"])["1001"] == rotated.password
+
+
+def test_a_password_the_console_issued_is_rendered_and_not_rotated_behind_its_back(tmp_path: Path) -> None:
+    """The console's new desk password lives in AstDB, which shadows pjsip.conf: a --rotate would
+    write a password Asterisk never asks for, so it is refused, naming where to go instead."""
+    passwords(tmp_path, ["1001"])
+    issued(tmp_path, "1001", "console-issued-password-1")
+    assert passwords(tmp_path, ["1001"])["1001"] == "console-issued-password-1"  # what pjsip.conf gets
+    for rotate in (False, True):
+        with pytest.raises(IssuedByConsole) as refused:
+            reveal(tmp_path, "1001", rotate=rotate)
+        assert "desk-password" in str(refused.value) and "console-issued" not in str(refused.value)
 
 
 def test_cli_shows_the_credentials_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

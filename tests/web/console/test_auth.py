@@ -6,17 +6,16 @@ import pytest
 import websockets
 from fastapi import Depends, FastAPI
 
+from agent_console.passwords import hash_password, verify_password
 from agent_console.security import (
     ConsoleAuth,
     LoginThrottle,
     Principal,
-    TokenSigner,
     current_principal,
-    hash_password,
     install_auth,
     require_roles,
-    verify_password,
 )
+from agent_console.tokens import TokenSigner
 from tests.web.console.conftest import Console, recv
 
 
@@ -185,7 +184,7 @@ def test_a_verified_token_is_not_hashed_again_but_revocation_and_expiry_still_ho
 
 
 def test_the_verified_tokens_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("agent_console.security._VERIFIED_MAX", 5)
+    monkeypatch.setattr("agent_console.tokens._VERIFIED_MAX", 5)
     now = [1000.0]
     signer = TokenSigner("k1", ttl_s=60, clock=lambda: now[0])
     early = [signer.issue(Principal(i, f"u{i}", "agent", None))[0] for i in range(3)]

@@ -95,8 +95,8 @@ class _Bus:
 
 async def test_a_saved_customer_change_is_announced_to_the_consoles(api: Client) -> None:
     """The consoles keep each live call's pop: a change saved here is announced on the console's bus
-    (``CustomerChanged``: who, which fields, never their values), so they refresh the card. A refused
-    change is not."""
+    (``CustomerChanged``: who, which fields, never their values), so they refresh the card; so is a
+    creation (the caller look-ups forget what they knew of its numbers). A refused change is not."""
     from types import SimpleNamespace
 
     from crm_core.events import CustomerChanged
@@ -106,6 +106,8 @@ async def test_a_saved_customer_change_is_announced_to_the_consoles(api: Client)
     created = await api.as_(SUP).post("/api/crm/customers",
                                       json={"name": "王芳", "phones": [{"number": "13900139000"}]})
     cid = created.json()["id"]
+    assert [(e.customer_id, e.actor, e.fields) for e in bus.published] == [(cid, "sup1", ("name", "phones"))]
+    bus.published.clear()
     agent = api.as_(AGENT2)
     assert (await agent.patch(f"/api/crm/customers/{cid}", json={"emails": ["nope"]})).status_code == 422
     assert (await agent.patch(f"/api/crm/customers/{cid}", json={"pin": "1234"})).status_code == 403

@@ -18,11 +18,9 @@ from agent_console.demo import serve
 from callcenter.engine import Engine
 from crm_core.errors import DatabaseUnavailable
 from crm_core.screenpop import SqlPopSource
-from cti.settings import load_settings
 from ivr.errors import DirectoryUnavailable
 from tests.helpers import DatabaseAway
-from tests.servers import free_port
-from tests.web.supervisor.conftest import seeded_db
+from tests.web.engines import seeded_engine
 
 
 @dataclass
@@ -57,20 +55,16 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    port = free_port()
-    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "pop-cards-web-test-secret-0123456789"})
-    await seeded_db(tmp_path / "crm.db", settings.config_dir)
-    engine = Engine(settings)
-    assert engine.app is not None
-    await engine.bus.start()
-    try:
-        async with serve(engine.app, "127.0.0.1", port):
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-                yield Site(engine, http, {})
-    finally:
-        await engine.bus.stop()
-        await engine.db.dispose()
+    async with seeded_engine(tmp_path, "pop-cards") as engine:
+        assert engine.app is not None
+        port = engine.settings.web.port
+        await engine.bus.start()
+        try:
+            async with serve(engine.app, "127.0.0.1", port):
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+                    yield Site(engine, http, {})
+        finally:
+            await engine.bus.stop()
 
 
 async def _customer(site: Site, name: str, number: str) -> int:

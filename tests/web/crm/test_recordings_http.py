@@ -104,7 +104,8 @@ async def test_managers_listen_like_all_staff_but_only_the_floor_controls_live_r
         api: tuple, tmp_path: Path) -> None:
     """agent_console.policy: staff (supervisors, managers, admins) listen to recordings; pausing,
     resuming or starting a live call's recording is for the floor roles (and the call's agent)."""
-    from crm_core.recorder import ActiveRecording, Recorder, RecordingStore
+    from crm_core.recorder import ActiveRecording, Recorder
+    from crm_core.recording_files import RecordingStore
     from cti.ami.control import FakeCallControl
     from cti.bus import InProcessBus
 
@@ -138,7 +139,8 @@ async def test_the_calls_agent_sees_off_on_a_call_nothing_records(api: tuple, tm
     from acd.model import QueueConfig
     from acd.routing import Router
     from agent_console.desk import EngineDesk
-    from crm_core.recorder import Recorder, RecordingStore
+    from crm_core.recorder import Recorder
+    from crm_core.recording_files import RecordingStore
     from cti.ami.control import FakeCallControl
     from cti.bus import InProcessBus
 
@@ -266,7 +268,8 @@ def test_parse_range_refuses(header: str) -> None:
 
 
 async def test_only_the_calls_agent_or_staff_pause_and_resume(api: tuple, tmp_path: Path) -> None:
-    from crm_core.recorder import ActiveRecording, Recorder, RecordingStore
+    from crm_core.recorder import ActiveRecording, Recorder
+    from crm_core.recording_files import RecordingStore
     from cti.ami.control import FakeCallControl
     from cti.bus import InProcessBus
 

@@ -12,9 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 from callcenter.engine import Engine
-from cti.settings import Settings, load_settings
-from tests.servers import free_port
-from tests.web.supervisor.conftest import seeded_db
+from cti.settings import Settings
+from tests.web.engines import seeded_engine
 
 PASSWORDS = {"admin": "admin-demo-1", "sup1": "sup1-demo-1", "mgr1": "mgr1-demo-1"}
 
@@ -46,13 +45,6 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    port = free_port()
-    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "security-web-test-secret-0123456789"})
-    await seeded_db(tmp_path / "crm.db", settings.config_dir)
-    engine = Engine(settings)
-    assert engine.app is not None
-    try:
-        yield Site(engine, engine.app, port, settings)
-    finally:
-        await engine.db.dispose()
+    async with seeded_engine(tmp_path, "security") as engine:
+        assert engine.app is not None
+        yield Site(engine, engine.app, engine.settings.web.port, engine.settings)

@@ -210,11 +210,13 @@ async def test_a_deactivated_or_demoted_agent_leaves_the_acd(site: Site, change:
     assert site.engine.acd.agent_state("1006") is AgentState.LOGGED_OUT
 
 
-async def test_a_deactivated_users_desk_phone_is_locked_until_the_reactivation(
+async def test_a_deactivated_users_desk_phone_is_locked_until_a_new_password(
         site: Site, caplog: pytest.LogCaptureFixture) -> None:
     """A desk phone's SIP password is the device's, not the session's: after the deactivation it went
     on registering and placing calls (tests/asterisk/phone/test_desk_phone_lock.py shows it on the
-    real Asterisk). Its endpoint is locked while its user is deactivated and no active user has it."""
+    real Asterisk). Its endpoint is locked when its user is deactivated, and the reactivation, which
+    unlocked it (the old password, known to whoever was deactivated, worked again), leaves it locked:
+    an administrator issues a new password, shown once."""
     from agent_console.desk_phones import MemoryDeskLocks
 
     admin = await site.login("admin")
@@ -228,17 +230,36 @@ async def test_a_deactivated_users_desk_phone_is_locked_until_the_reactivation(
     await site.engine.desk_phones.sync()  # what the start, or AMI's return, does
     assert locks.locked == {"1006"}
 
-    assert (await admin.patch(f"/api/admin/users/{uid}", json={"active": True})).status_code == 200
-    assert locks.locked == set()
+    refused = await admin.post(f"/api/admin/users/{uid}/desk-password")
+    assert refused.status_code == 409 and refused.json()["detail"]["field"] == "active", refused.text
+    on = await admin.patch(f"/api/admin/users/{uid}", json={"active": True})
+    assert on.status_code == 200 and locks.locked == {"1006"} and locks.passwords == {}
+    assert (on.json()["desk_phone"], on.json()["desk_locked"]) == ("1006", True)
+    listed = {u["username"]: u for u in (await admin.get("/api/admin/users")).json()}
+    assert listed["agent6"]["desk_locked"] is True and listed["agent5"]["desk_locked"] is False
+    issued = await admin.post(f"/api/admin/users/{uid}/desk-password")
+    assert issued.status_code == 201, issued.text
+    shown = issued.json()
+    assert shown["endpoint"] == shown["username"] == "1006" and len(shown["password"]) >= 24
+    assert locks.locked == set() and locks.passwords == {"1006": shown["password"]}
+    assert not any(shown["password"] in rec.getMessage() for rec in caplog.records)  # never logged
+    audit = await admin.get("/api/supervisor/audit", params={"action": "user.desk_password"})
+    assert [(a["target"], a["detail"]) for a in audit.json()] == [("user:agent6", {"endpoint": "1006"})]
+    assert shown["password"] not in audit.text
+    listed = {u["username"]: u for u in (await admin.get("/api/admin/users")).json()}
+    assert listed["agent6"]["desk_locked"] is False
     assert (await admin.patch(f"/api/admin/users/{uid}", json={"active": False})).status_code == 200
     assert locks.locked == {"1006"}
-    # A deactivated user's extension changed: the lock follows it.
+    # A deactivated user's extension changed: the new one is locked, and the old one stays so.
     assert (await admin.patch(f"/api/admin/users/{uid}", json={"extension": "1015"})).status_code == 200
-    assert locks.locked == {"1015"}
-    # Given to an active user, it is that user's phone now (docs/security.md: rotate its password).
+    assert locks.locked == {"1006", "1015"}
+    # Given to an active user, it stays locked until a new password (the old user knew its password).
     r = await admin.post("/api/admin/users", json={**NEW, "extension": "1015"})
     assert r.status_code == 201, r.text
-    assert locks.locked == set()
-    # Not a desk endpoint of this PBX (pbx.agent_endpoints): nothing to lock.
+    assert locks.locked == {"1006", "1015"} and r.json()["desk_locked"] is True
+    # Not a desk endpoint of this PBX (pbx.agent_endpoints): nothing to lock, no desk password.
     r = await admin.patch(f"/api/admin/users/{uid}", json={"extension": "4711"})
-    assert r.status_code == 200 and locks.locked == set()
+    assert r.status_code == 200 and locks.locked == {"1006", "1015"} and r.json()["desk_phone"] is None
+    assert (await admin.patch(f"/api/admin/users/{uid}", json={"active": True})).status_code == 200
+    none = await admin.post(f"/api/admin/users/{uid}/desk-password")
+    assert none.status_code == 422 and none.json()["detail"]["field"] == "extension", none.text

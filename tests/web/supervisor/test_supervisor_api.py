@@ -559,11 +559,11 @@ async def test_phone_offline_time_is_not_available_idle_live_in_reports_and_afte
         await acd.agent_login("1010", {"support": 3}, ["support"], phone=AgentPhone("1010", "sip"), ready=True)
         for offset, state in ((300, "UNAVAILABLE"), (700, "NOT_INUSE"), (1000, "UNAVAILABLE")):
             now[0] = t0 + offset  # the softphone unregisters (a closed console), comes back, goes again
-            await acd._on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state=state))
+            await acd.follower.on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state=state))
         now[0] = t0 + 1100
         await acd.set_not_ready("1010", "break")  # phone still offline: not ready is not idle either
         now[0] = t0 + 1200
-        await acd._on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state="NOT_INUSE"))
+        await acd.follower.on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state="NOT_INUSE"))
         now[0] = t0 + 1300
         await acd.set_ready("1010")
         now[0] = t0 + 1500

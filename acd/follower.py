@@ -1,0 +1,158 @@
+"""What the ACD follows on the bus: the IVR's hand-offs and lost callers, calls' ends, outbound calls'
+far ends, the callers' dials of agents' phones, and the device states of agents' phones.
+
+The ACD service (``acd.delivery.AcdService``) builds one (``acd.follower``) and subscribes it with
+itself; the follower turns each event into the service's commands and router steps. It sees the
+service as an ``acd.parts.FollowerHost``.
+
+    follower = JourneyFollower(acd)
+    follower.subscribe()                               # AcdService.subscribe does
+    registered = follower.registered_at_login("1001", phone)  # what the router is told at a login
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from acd.calls import AgentPhone, LiveCall
+from acd.errors import AcdError
+from acd.parts import FollowerHost
+from acd.recovery import LOST_VAR
+from cti.ami.events import DeviceStateChange, IvrLost
+from cti.bus import observe
+from cti.errors import CtiError
+from cti.journey import AgentDialEnded, CallArrived, CallEnded, FarEndResult, IvrFinished
+
+log = logging.getLogger(__name__)
+
+
+def phone_registered(phone: AgentPhone, state: str | None) -> bool:
+    """A SIP or browser phone Asterisk reports UNAVAILABLE (not registered) is not offered calls."""
+    return not phone.registers or state not in ("UNAVAILABLE", "INVALID")
+
+
+class JourneyFollower:
+    """The ACD's subscriptions to the journey and the PBX; ``acd`` owns the calls and the router."""
+
+    def __init__(self, acd: FollowerHost) -> None:
+        self.acd = acd
+        # What the router was last told of each agent's phone registration: a device state that
+        # does not change it (ringing, in use, idle again: three per call) is not a router step.
+        self._told_registered: dict[str, bool] = {}
+
+    def subscribe(self) -> None:
+        bus = self.acd.bus
+        bus.subscribe(IvrFinished, self.on_ivr_finished, name="acd.ivr_finished")
+        bus.subscribe(IvrLost, self.on_ivr_lost, name="acd.ivr_lost")
+        bus.subscribe(CallEnded, self.on_call_ended, name="acd.call_ended")
+        bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
+        observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
+        # One subscription for the ACD and its softphone watcher (acd.reconnect): one bus hop per
+        # device state, not two.
+        bus.subscribe(DeviceStateChange, self.on_device_state, name="acd.device_state")
+
+    # -- agents' phones -------------------------------------------------------------------------
+    def registered_at_login(self, agent_id: str, phone: AgentPhone) -> bool:
+        """Whether the agent's phone is registered now: what the router is told at the agent's login."""
+        registered = phone_registered(phone, self.acd.device_state(phone.device))
+        self._told_registered[agent_id] = registered
+        return registered
+
+    async def on_device_state(self, ev: DeviceStateChange) -> None:
+        """An agent's phone registered or unregistered: the router is told (offered calls or not)."""
+        acd = self.acd
+        owners = acd.phones.registering(ev.device)
+        if not owners:
+            return  # not an agent's phone (a trunk, a Local channel, a queue...)
+        if not acd.stopped:  # a stopped ACD calls no agent back
+            acd.reconnect.on_device_state(ev, owners)
+        told = self._told_registered
+        for agent_id, phone in owners:
+            registered = phone_registered(phone, ev.state)
+            if told.get(agent_id) is registered:
+                continue
+            try:
+                await acd.decide(functools.partial(acd.router.set_device_registered, agent_id, registered))
+            except AcdError:
+                continue  # not logged in to the ACD
+            told[agent_id] = registered
+
+    # -- calls ----------------------------------------------------------------------------------
+    async def on_ivr_finished(self, ev: IvrFinished) -> None:
+        """The IVR handed a caller to a queue: enqueued."""
+        if ev.outcome != "queue" or not ev.queue:
+            return
+        try:
+            await self.acd.enqueue(LiveCall(
+                linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_number, queue=ev.queue,
+                customer_id=ev.customer_id, skills=dict(ev.skills) if ev.skills else None, priority=ev.priority,
+                attributes=dict(ev.attributes) if ev.attributes else None))
+        finally:
+            # An offer made on entry has rung from the caller's held line (acd.ringing); otherwise
+            # the IVR may end its session now, and the caller goes on to the queue's music.
+            self.acd.rings.release_line(ev.channel)
+
+    async def on_ivr_lost(self, ev: IvrLost) -> None:
+        """A caller whose IVR was lost waits in the queue the engine named for it (``cti-ivr-lost``):
+        enqueued as it stands, unidentified. One this engine already holds (its recovery found it in
+        ``cti-queue`` first) is left as it is."""
+        if self.acd.call_known(ev.linkedid):
+            return
+        if not self.acd.router.has_queue(ev.queue):
+            log.warning("caller %s lost its IVR and waits in %r, not a queue of this engine: left to the "
+                        "dialplan's fallback", ev.linkedid, ev.queue)
+            return
+        log.warning("caller %s lost its IVR (no engine answered it): queued in %s", ev.linkedid, ev.queue)
+        # Its arrival was never logged: no IVR started for it.
+        await self.acd.bus.publish(CallArrived(ts=ev.ts, linkedid=ev.linkedid, channel=ev.channel,
+                                               caller_number=ev.caller_num, dnis=ev.dnis))
+        await self.acd.enqueue(LiveCall(linkedid=ev.linkedid, caller_channel=ev.channel, caller_number=ev.caller_num,
+                                        queue=ev.queue))
+        self.acd.spawn(self._unmark_lost(ev.channel), f"acd.unmark_lost:{ev.linkedid}")
+
+    async def _unmark_lost(self, channel: str) -> None:
+        """Logged now: a later engine's recovery must not log the caller's arrival and entry again."""
+        try:
+            await self.acd.control.set_var(channel, LOST_VAR, "")
+        except CtiError as err:  # the caller may have hung up meanwhile
+            log.info("acd: could not clear the lost-IVR mark of %s: %s", channel, err.message)
+
+    async def on_call_ended(self, ev: CallEnded) -> None:
+        """A caller waiting or ringing an agent hung up (abandoned); a connected call's agent part ends."""
+        self.acd.reconnect.on_call_ended(ev)
+        self.acd.handoffs.forget(ev.linkedid)  # handed off, never enqueued (hung up on the hand-off)
+        call = self.acd.calls.get(ev.linkedid)
+        if call is None or call.status in ("ended", "gone"):
+            return
+        if call.status in ("queued", "ringing"):
+            await self.acd.decide(lambda now: self.acd.router.caller_hung_up(call.rid, now,
+                                                                       system_failure=ev.system_failure))
+            call.status = "gone"
+            self.acd.calls.pop(call.linkedid, None)
+        else:
+            consult, call.consult = call.consult, None
+            await self.acd.release_agent(call)
+            if consult is not None:  # the caller left during a consultation or conference
+                await self.acd.consultations.drop(consult, wrap_up=True)
+
+    async def on_far_end(self, ev: FarEndResult) -> None:
+        """An outbound call's customer leg stopped ringing: remember how, and show it."""
+        call = self.acd.calls.get(ev.linkedid)
+        if call is None:
+            call = next((c for (_, lid), c in self.acd.wrapups.items() if lid == ev.linkedid), None)
+        if call is None:
+            self.acd.early_far_end[ev.linkedid] = ev.result
+            while len(self.acd.early_far_end) > 1000:
+                self.acd.early_far_end.popitem(last=False)
+            if ev.result == "answered":
+                self.acd.early_customer_leg[ev.linkedid] = ev.dest_channel
+                while len(self.acd.early_customer_leg) > 1000:
+                    self.acd.early_customer_leg.popitem(last=False)
+            return
+        if call.direction != "outbound" or call.far_end == "answered":
+            return  # an inbound call's transfer to a number; or a later leg of an answered call
+        call.far_end = ev.result
+        if ev.result == "answered" and ev.channel == call.agent_channel:
+            call.caller_channel = ev.dest_channel  # the customer: what hold and transfer move
+        await self.acd.call_update(call, call.status)
