@@ -141,3 +141,12 @@ class RoutingLease:
         with contextlib.suppress(BusUnavailable):
             await self.lease.release(self.KEY, self.owner)
         await self.lease.close()
+
+
+async def routing_holder(url: str) -> str | None:
+    """The node that holds the routing lease on this Redis now (None: no node routes)."""
+    lease = RedisLease(url)
+    try:
+        return await lease.holder(RoutingLease.KEY)
+    finally:
+        await lease.close()
