@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from acd.config import demo_agents
+from cti.errors import ConfigError
 from cti.logs import configure_logging
 from cti.settings import Settings
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
@@ -41,9 +42,10 @@ def demo_logins(roster: Sequence[tuple[str, str]], bots: Collection[str]) -> lis
 
 
 async def prepare_database(settings: Settings, *, seed: bool) -> int:
-    """Migrate, seed the demo company if ``seed``; returns how many administrators there are."""
+    """Migrate, seed the demo company if ``seed`` (else refuse published demo logins); returns how many
+    active administrators there are."""
     from crm_core.db import Database
-    from crm_core.seed import seed_demo
+    from crm_core.seed import published_logins, seed_demo
     from crm_core.users import list_users
 
     db = Database.from_settings(settings)
@@ -53,8 +55,19 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
         if seed:
             await seed_demo(db, progress=lambda msg: print(f"database: {msg}", flush=True),
                             config_dir=settings.config_dir)
+        elif logins := await published_logins(db, config_dir=settings.config_dir):
+            problem = (f"users {', '.join(logins)} of the demo still log in with the passwords the project "
+                       "publishes (README): anyone could log in as them")
+            if not settings.dev_mode:
+                raise ConfigError(
+                    f"refusing to start: {problem} (a demo database taken into production?).\nfix: `cti users "
+                    "deactivate-demo` deactivates them (then `cti users create-admin <you>` if no administrator "
+                    "is left), or start on a fresh database; on a development machine only, dev_mode: true "
+                    "(CTI_DEV_MODE=1) accepts them with a warning")
+            log.warning("DEVELOPMENT MODE (dev_mode / CTI_DEV_MODE): accepting published logins: %s. Never run a "
+                        "reachable engine like this.", problem)
         async with db.session() as s:
-            return len(await list_users(session=s, role="admin"))
+            return sum(1 for u in await list_users(session=s, role="admin") if u.active)
     finally:
         await db.dispose()
 
