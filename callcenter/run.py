@@ -1,5 +1,7 @@
 """``cti run``: the PBX, the database (with the demo company when the demo runs), the engine, the
-console and the demo, in one process, with a live summary in the terminal until Ctrl-C.
+console and the demo, in one process, with a live summary in the terminal until Ctrl-C (without a
+terminal and the demo, under a service manager: a summary line when the counts change, at most
+once a minute).
 
 Demo users have published passwords: they are created only when the demo is asked for
 (``cti run --demo``, which ``make run`` uses); without it the first administrator comes from
@@ -70,6 +72,26 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
             return sum(1 for u in await list_users(session=s, role="admin") if u.active)
     finally:
         await db.dispose()
+
+
+class SummaryLine:
+    """The live summary's text: on a terminal one line redrawn in place at every tick; elsewhere (a
+    service manager's journal, a file) a line of its own, only when the counts changed and at most
+    once every ``every_s``."""
+
+    def __init__(self, *, tty: bool, every_s: float = 60.0) -> None:
+        self.tty, self.every_s = tty, every_s
+        self._last: str | None = None
+        self._at = float("-inf")
+
+    def render(self, now: float, counts: str) -> str | None:
+        """What to print for ``counts`` at monotonic time ``now`` (None: nothing)."""
+        if self.tty:
+            return f"\r{time.strftime('%H:%M:%S')}  {counts}"
+        if counts == self._last or now - self._at < self.every_s:
+            return None
+        self._last, self._at = counts, now
+        return f"{time.strftime('%H:%M:%S')}  {counts}\n"
 
 
 async def until_either(first: asyncio.Event, second: asyncio.Event, timeout_s: float) -> None:
@@ -149,14 +171,17 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     print("Ctrl-C stops everything.\n", flush=True)
 
     started = time.monotonic()
+    # The demo's summary is its show (and what its test reads from a pipe): every change there.
+    summary = SummaryLine(tty=sys.stdout.isatty(), every_s=0.0 if demo_run is not None else 60.0)
     try:
         while not stop.is_set():
             await until_either(stop, engine.fenced, summary_every_s)  # a fence stops at once
             counts = engine.summary()
             if demo_run is not None:
                 counts.update(demo_run.summary())
-            line = "  ".join(f"{k}={v}" for k, v in counts.items())
-            print(f"\r{time.strftime('%H:%M:%S')}  {line}", end="" if sys.stdout.isatty() else "\n", flush=True)
+            text = summary.render(time.monotonic(), "  ".join(f"{k}={v}" for k, v in counts.items()))
+            if text is not None:
+                print(text, end="", flush=True)
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             if engine.fenced.is_set():
