@@ -64,18 +64,21 @@ def config_show() -> None:
 
 
 def routing_elsewhere(settings: Settings) -> str | None:
-    """The node that routes on this Redis when it is another one (bus: redis), else None; a Redis
-    that does not answer is None too (the engine's start then says so)."""
+    """The node that routes on this Redis when it is another one (bus: redis), else None. A Redis
+    that does not answer is a ConfigError naming the setting, before anything starts."""
     if settings.bus != "redis" or not settings.redis_url:
         return None
     import asyncio
 
+    from cti.logs import mask_url_password
     from cti.redis_lease import routing_holder
 
     try:
         holder = asyncio.run(routing_holder(settings.redis_url))
-    except CtiError:
-        return None
+    except CtiError as err:
+        where = mask_url_password(settings.redis_url)
+        raise ConfigError(f"redis_url (CTI_REDIS_URL) {where}: {err.message.rstrip('.')}; check the address and "
+                          "password and that the Redis server runs") from None
     return holder if holder not in (None, settings.node_id) else None
 
 
@@ -116,7 +119,10 @@ def run_command(
     # A node of several (bus: redis) that another node routes for waits as a standby: the routing
     # node's Asterisk is not rewritten (this node's AMI secret, SIP passwords and FastAGI address
     # would cut the routing node off), and the FastAGI port is the routing node's until the takeover.
-    routing = routing_elsewhere(settings)
+    try:
+        routing = routing_elsewhere(settings)
+    except CtiError as err:
+        raise fail(err) from None
     if routing is not None:
         typer.echo(f"node {routing} routes calls on this Redis: this node leaves its Asterisk alone (no `cti pbx "
                    f"up`) and takes agi.port {settings.agi.port} over with the routing")

@@ -71,3 +71,31 @@ async def test_a_standby_leaves_the_routing_nodes_asterisk_and_fastagi_port_alon
             await proc.wait()
         agi.close()
         await active.release()
+
+
+async def test_a_redis_that_does_not_answer_is_named_before_anything_starts(tmp_path: Path) -> None:
+    """Before, the node went on: `cti pbx up` on the shared Asterisk, then an error about the FastAGI
+    port the routing node holds, or a bare "lease acd-router: ..." once the engine started."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / ".cti-rootfs-ok").touch()
+    agi = socket.create_server(("127.0.0.1", 0))
+    url = f"redis://:a-Password-9@127.0.0.1:{free_port()}/0"  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")} | {
+        "CTI_BUS": "redis", "CTI_REDIS_URL": url, "CTI_PBX__MODE": "managed", "CTI_PBX__ROOTFS": str(rootfs),
+        "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'node.db'}", "CTI_STATE_DIR": str(tmp_path / "state"),
+        "CTI_AMI__PORT": str(free_port()), "CTI_AGI__PORT": str(agi.getsockname()[1]),
+        "CTI_WEB__PORT": str(free_port()),
+    }
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        raw, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        agi.close()
+    out = raw.decode(errors="replace")
+    assert proc.returncode == 1, out
+    assert "error: redis_url (CTI_REDIS_URL) redis://:***@127.0.0.1:" in out, out
+    assert "a-Password-9" not in out and "agi.port" not in out and "Traceback" not in out, out
+    assert not (rootfs / "srv").exists()
