@@ -4,6 +4,7 @@ who sees and claims what, the claim race, validation, and the wrap-up that settl
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -52,7 +53,7 @@ class Site:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     port = free_port()
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "callbacks-web-test-secret-0123456789"})
+                             web={"port": port, "session_secret": secrets.token_urlsafe(32)})
     await seeded_db(tmp_path / "crm.db", settings.config_dir)
     engine = Engine(settings)
     assert engine.app is not None

@@ -6,6 +6,7 @@ outage pop shows, and a number that moved to another customer no longer pops its
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ class Site:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     port = free_port()
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "pop-cards-web-test-secret-0123456789"})
+                             web={"port": port, "session_secret": secrets.token_urlsafe(32)})
     await seeded_db(tmp_path / "crm.db", settings.config_dir)
     engine = Engine(settings)
     assert engine.app is not None

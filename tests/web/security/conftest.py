@@ -3,6 +3,7 @@ in-process through httpx; ``serve`` it with uvicorn for websocket tests. One cli
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ class Site:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     port = free_port()
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "security-web-test-secret-0123456789"})
+                             web={"port": port, "session_secret": secrets.token_urlsafe(32)})
     await seeded_db(tmp_path / "crm.db", settings.config_dir)
     engine = Engine(settings)
     assert engine.app is not None

@@ -4,6 +4,7 @@ uvicorn in the test's loop; the supervisor side is installed by the Engine itsel
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,7 @@ async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     port = free_port()
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": port, "session_secret": "supervisor-web-test-secret-0123456789"})
+                             web={"port": port, "session_secret": secrets.token_urlsafe(32)})
     await seeded_db(tmp_path / "crm.db", settings.config_dir)
     engine = Engine(settings)
     assert engine.app is not None
