@@ -50,6 +50,7 @@ import json
 import os
 import re
 import resource
+import secrets
 import shutil
 import socket
 import statistics
@@ -808,7 +809,7 @@ async def main_async(args: argparse.Namespace) -> list[Phase] | list[str]:
         # the kernel's ephemeral range (sipp's media ports come from there): one capacity run at a time.
         rtp, rtp_ports = 10000, 20000
     settings = load_settings(
-        ami={"port": free_port(), "secret": "e2e-bench-secret",
+        ami={"port": free_port(), "secret": secrets.token_urlsafe(24),
              # The timing listener logs in as the read-only observer user (cti.pbx_config): the
              # engine's user only gets the events the engine models, and app_queue's are not among them.
              "observer_secret": "e2e-bench-observer"}, agi={"port": free_port()},

@@ -18,6 +18,7 @@ gives the same split with PJSIP phones under load.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +92,7 @@ async def measure(client: AmiClient, pbx: ManagedPbx, events: list[Event], tries
 
 
 async def main_async(tries: int) -> None:
-    settings = load_settings(ami={"port": free_port(), "secret": "originate-cost"}, agi={"port": free_port()},
+    settings = load_settings(ami={"port": free_port(), "secret": secrets.token_urlsafe(24)}, agi={"port": free_port()},
                              pbx={"instance": f"oc-{os.getpid()}", "sip_port": free_port(), "agent_endpoints": 5},
                              web={"port": free_port()})
     pbx = ManagedPbx(settings)

@@ -431,11 +431,11 @@ async def main_async(args: argparse.Namespace) -> str:
     e2e.SIP_PORT = e2e.free_port(socket.SOCK_DGRAM)
     rtp = 44000 + (os.getpid() % 10) * 1000
     settings = load_settings(
-        ami={"port": e2e.free_port(), "secret": "softphone-bench-secret",
+        ami={"port": e2e.free_port(), "secret": secrets.token_urlsafe(24),
              "observer_secret": secrets.token_urlsafe(24)}, agi={"port": e2e.free_port()},
         pbx={"instance": f"softphone{os.getpid()}", "sip_port": e2e.SIP_PORT, "agent_endpoints": 8, "rtp_start": rtp,
              "rtp_end": rtp + 999, "http_port": e2e.free_port()},
-        web={"port": e2e.free_port(), "session_secret": "softphone-bench-session-secret-0123456789"},
+        web={"port": e2e.free_port(), "session_secret": secrets.token_urlsafe(32)},
         database_url=f"sqlite+aiosqlite:///{work / 'bench.db'}", state_dir=work / "state",
         recordings={"dir": work / "recordings"}, dev_mode=True)
     db = Database.from_settings(settings)

@@ -63,6 +63,25 @@ def config_show() -> None:
 
 
 
+def routing_elsewhere(settings: Settings) -> str | None:
+    """The node that routes on this Redis when it is another one (bus: redis), else None. A Redis
+    that does not answer is a ConfigError naming the setting, before anything starts."""
+    if settings.bus != "redis" or not settings.redis_url:
+        return None
+    import asyncio
+
+    from cti.logs import mask_url_password
+    from cti.redis_lease import routing_holder
+
+    try:
+        holder = asyncio.run(routing_holder(settings.redis_url))
+    except CtiError as err:
+        where = mask_url_password(settings.redis_url)
+        raise ConfigError(f"redis_url (CTI_REDIS_URL) {where}: {err.message.rstrip('.')}; check the address and "
+                          "password and that the Redis server runs") from None
+    return holder if holder not in (None, settings.node_id) else None
+
+
 @app.command("run")
 def run_command(
     demo: bool = typer.Option(False, help="The demo (development only; `make run` asks for it): demo company and "
@@ -97,16 +116,26 @@ def run_command(
             typer.echo(f"error: {p}", err=True)
         typer.echo(f"{len(problems)} problem(s) in the configuration: nothing was started", err=True)
         raise typer.Exit(2)
+    # A node of several (bus: redis) that another node routes for waits as a standby: the routing
+    # node's Asterisk is not rewritten (this node's AMI secret, SIP passwords and FastAGI address
+    # would cut the routing node off), and the FastAGI port is the routing node's until the takeover.
+    try:
+        routing = routing_elsewhere(settings)
+    except CtiError as err:
+        raise fail(err) from None
+    if routing is not None:
+        typer.echo(f"node {routing} routes calls on this Redis: this node leaves its Asterisk alone (no `cti pbx "
+                   f"up`) and takes agi.port {settings.agi.port} over with the routing")
     # Its ports before the PBX: a second engine started by mistake reconfigured the first one's
     # running Asterisk, failed on the taken port and then stopped that Asterisk on its way out.
     try:
-        check_free([(settings.web.host, settings.web.port, "web.port (CTI_WEB__PORT)"),
-                    (settings.agi.host, settings.agi.port, "agi.port (CTI_AGI__PORT)")]
+        check_free([(settings.web.host, settings.web.port, "web.port (CTI_WEB__PORT)")]
+                   + ([(settings.agi.host, settings.agi.port, "agi.port (CTI_AGI__PORT)")] if routing is None else [])
                    + ([(settings.metrics.host, settings.metrics.port, "metrics.port (CTI_METRICS__PORT)")]
                       if settings.metrics.port is not None else []))
     except CtiError as err:
         raise fail(err) from None
-    pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" else None
+    pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" and routing is None else None
     try:
         if pbx is not None:
             pbx.up()

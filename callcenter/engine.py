@@ -514,6 +514,8 @@ class Engine:
         await svc.rows.stop()
 
     async def _revoke_phones(self) -> None:
+        if self.routing_lease is not None and not self.routing_lease.held:
+            return  # a standby that never took over issued none; those in AstDB are the routing node's
         if self.fenced.is_set():
             # Another node routes and serves the consoles now, and the passwords in AstDB are the ones
             # it issued (it cleared this node's at its start): clearing the family would log its

@@ -1,5 +1,7 @@
 """``cti run``: the PBX, the database (with the demo company when the demo runs), the engine, the
-console and the demo, in one process, with a live summary in the terminal until Ctrl-C.
+console and the demo, in one process, with a live summary in the terminal until Ctrl-C (without a
+terminal and the demo, under a service manager: a summary line when the counts change, at most
+once a minute).
 
 Demo users have published passwords: they are created only when the demo is asked for
 (``cti run --demo``, which ``make run`` uses); without it the first administrator comes from
@@ -17,6 +19,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from acd.config import demo_agents
+from cti.errors import ConfigError
 from cti.logs import configure_logging
 from cti.settings import Settings
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
@@ -41,9 +44,10 @@ def demo_logins(roster: Sequence[tuple[str, str]], bots: Collection[str]) -> lis
 
 
 async def prepare_database(settings: Settings, *, seed: bool) -> int:
-    """Migrate, seed the demo company if ``seed``; returns how many administrators there are."""
+    """Migrate, seed the demo company if ``seed`` (else refuse published demo logins); returns how many
+    active administrators there are."""
     from crm_core.db import Database
-    from crm_core.seed import seed_demo
+    from crm_core.seed import published_logins, seed_demo
     from crm_core.users import list_users
 
     db = Database.from_settings(settings)
@@ -53,10 +57,41 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
         if seed:
             await seed_demo(db, progress=lambda msg: print(f"database: {msg}", flush=True),
                             config_dir=settings.config_dir)
+        elif logins := await published_logins(db, config_dir=settings.config_dir):
+            problem = (f"users {', '.join(logins)} of the demo still log in with the passwords the project "
+                       "publishes (README): anyone could log in as them")
+            if not settings.dev_mode:
+                raise ConfigError(
+                    f"refusing to start: {problem} (a demo database taken into production?).\nfix: `cti users "
+                    "deactivate-demo` deactivates them (then `cti users create-admin <you>` if no administrator "
+                    "is left), or start on a fresh database; on a development machine only, dev_mode: true "
+                    "(CTI_DEV_MODE=1) accepts them with a warning")
+            log.warning("DEVELOPMENT MODE (dev_mode / CTI_DEV_MODE): accepting published logins: %s. Never run a "
+                        "reachable engine like this.", problem)
         async with db.session() as s:
-            return len(await list_users(session=s, role="admin"))
+            return sum(1 for u in await list_users(session=s, role="admin") if u.active)
     finally:
         await db.dispose()
+
+
+class SummaryLine:
+    """The live summary's text: on a terminal one line redrawn in place at every tick; elsewhere (a
+    service manager's journal, a file) a line of its own, only when the counts changed and at most
+    once every ``every_s``."""
+
+    def __init__(self, *, tty: bool, every_s: float = 60.0) -> None:
+        self.tty, self.every_s = tty, every_s
+        self._last: str | None = None
+        self._at = float("-inf")
+
+    def render(self, now: float, counts: str) -> str | None:
+        """What to print for ``counts`` at monotonic time ``now`` (None: nothing)."""
+        if self.tty:
+            return f"\r{time.strftime('%H:%M:%S')}  {counts}"
+        if counts == self._last or now - self._at < self.every_s:
+            return None
+        self._last, self._at = counts, now
+        return f"{time.strftime('%H:%M:%S')}  {counts}\n"
 
 
 async def until_either(first: asyncio.Event, second: asyncio.Event, timeout_s: float) -> None:
@@ -136,14 +171,17 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     print("Ctrl-C stops everything.\n", flush=True)
 
     started = time.monotonic()
+    # The demo's summary is its show (and what its test reads from a pipe): every change there.
+    summary = SummaryLine(tty=sys.stdout.isatty(), every_s=0.0 if demo_run is not None else 60.0)
     try:
         while not stop.is_set():
             await until_either(stop, engine.fenced, summary_every_s)  # a fence stops at once
             counts = engine.summary()
             if demo_run is not None:
                 counts.update(demo_run.summary())
-            line = "  ".join(f"{k}={v}" for k, v in counts.items())
-            print(f"\r{time.strftime('%H:%M:%S')}  {line}", end="" if sys.stdout.isatty() else "\n", flush=True)
+            text = summary.render(time.monotonic(), "  ".join(f"{k}={v}" for k, v in counts.items()))
+            if text is not None:
+                print(text, end="", flush=True)
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             if engine.fenced.is_set():

@@ -12,7 +12,8 @@ from typing import Any
 import typer
 
 app = typer.Typer(help="The CRM database: migrations, demo data, statistics, backups.", no_args_is_help=True)
-users_app = typer.Typer(help="CRM users: create the first administrator.", no_args_is_help=True)
+users_app = typer.Typer(help="CRM users: create the first administrator, deactivate the demo's.",
+                        no_args_is_help=True)
 
 # An administrator's password typed by a person: longer than create_user's floor of 8 for agents.
 MIN_ADMIN_PASSWORD = 12
@@ -230,3 +231,30 @@ def create_admin(
     if generate:
         typer.echo(f"password: {password}")
         typer.echo("(shown once: store it now; it cannot be read back)")
+
+
+@users_app.command("deactivate-demo")
+def deactivate_demo() -> None:
+    """Deactivate every user who still logs in with a password the demo publishes (admin /
+    admin-demo-1, agent1 / agent1-demo...): what `cti run` refuses to start with."""
+    from crm_core.seed import published_logins
+    from crm_core.users import set_active, user_by_username
+    from cti.cli import settings_or_exit
+
+    config_dir = settings_or_exit().config_dir
+
+    async def work(db: Any) -> list[str]:
+        await db.upgrade()
+        logins = await published_logins(db, config_dir=config_dir)
+        async with db.session() as s:
+            for username in logins:
+                user = await user_by_username(session=s, username=username)
+                if user is not None:
+                    await set_active(session=s, user_id=user.id, active=False)
+        return logins
+
+    logins: list[str] = _run(work)
+    if not logins:
+        typer.echo("no user logs in with a published demo password")
+        return
+    typer.echo(f"deactivated {len(logins)} user(s) with a published demo password: {', '.join(logins)}")

@@ -186,6 +186,7 @@ class Database:
             async with self.engine.begin() as conn:
                 await conn.run_sync(_run_upgrade, revision)
         except (OperationalError, DBAPIError, OSError) as err:
+            _raise_if_refused(err)
             _raise_if_unavailable(err)  # a wrong URL's refused connection: `cti db upgrade` says so
             raise
 
@@ -194,6 +195,7 @@ class Database:
             async with self.engine.connect() as conn:
                 return await conn.run_sync(_current_revision)
         except (OperationalError, DBAPIError, OSError) as err:
+            _raise_if_refused(err)
             _raise_if_unavailable(err)
             raise
 
@@ -224,6 +226,19 @@ def _in_transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:
 def _reading(engine: Engine, fn: Callable[[Connection], T]) -> T:
     with engine.connect() as conn:
         return fn(conn)  # closing rolls back: nothing was written
+
+
+# PostgreSQL's refusals of a login: configuration (database_url), not an outage to wait out.
+_REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "authentication failed")
+
+
+def _raise_if_refused(err: BaseException) -> None:
+    """The server answered and refused the login (a wrong password, user or database name)."""
+    text = str(getattr(err, "orig", None) or err).splitlines()[0] if str(err) else ""
+    if isinstance(err, DBAPIError) and any(s in text for s in _REFUSED):
+        reason = text.split(") ", 1)[-1]  # past SQLAlchemy's "(dialect.Error) " prefix
+        raise ConfigError(f"the database server refused the login: {reason}; check database_url "
+                          "(CTI_DATABASE_URL): its user, password and database name") from None
 
 
 def _raise_if_unavailable(err: BaseException) -> None:

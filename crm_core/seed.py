@@ -92,6 +92,20 @@ def demo_logins(config_dir: Path | None = None) -> list[str]:
     return staff + [f"{a.username} / {a.username}-demo (agent {a.agent_id})" for a in agents]
 
 
+async def published_logins(db: Database, *, config_dir: Path | None = None) -> list[str]:
+    """Active users who still log in with a password the project publishes (the demo's staff, and
+    ``<username>-demo`` for the agents of the demo roster, shipped or in ``config_dir``): a demo
+    database taken into production lets anyone in as its administrator."""
+    published = {username: password for username, password, *_ in DEMO_STAFF}
+    for directory in {config_dir or DEFAULT_CONFIG_DIR, DEFAULT_CONFIG_DIR}:
+        published.update((a.username, f"{a.username}-demo") for a in demo_agents(directory))
+    async with db.session() as s:
+        rows = (await s.execute(select(User.username, User.password_hash)
+                                .where(User.username.in_(published), User.active.is_(True)))).all()
+    return sorted([name for name, stored in rows
+                   if await user_service.verify_secret_async(stored, published[name])])
+
+
 def _queues(config_dir: Path | None) -> dict[str, list[str]]:
     """Queue -> skills from config/queues.yaml when it exists (``queues:`` as a mapping or list)."""
     path = (config_dir or DEFAULT_CONFIG_DIR) / "queues.yaml"

@@ -152,7 +152,10 @@ class ManagedPbx:
         self.ensure_rootfs()
         self.write_hosts()
         self.write_config()
-        self.log_file.unlink(missing_ok=True)
+        # This run's log starts empty (tests and `cti pbx logs` read only it), but the last run's,
+        # what an administrator restarts a crashed Asterisk to read, is kept beside it.
+        with contextlib.suppress(FileNotFoundError):
+            self.log_file.replace(self.log_file.with_name("messages.previous"))
         if progress:
             print(f"pbx: starting Asterisk instance '{self.settings.pbx.instance}' "
                   f"(AMI {self.settings.ami.port}, SIP {self.settings.pbx.sip_port})", flush=True)

@@ -92,6 +92,7 @@ class RoutingLease:
         self.lease, self.owner, self.ttl_ms, self.renew_every_s = lease, owner, ttl_ms, renew_every_s
         self.poll_s, self.on_lost = poll_s, on_lost
         self._task: asyncio.Task[None] | None = None
+        self.held = False  # taken once: this node has routed (a standby that never took over has not)
 
     async def _take(self) -> bool:
         return (await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
@@ -114,6 +115,10 @@ class RoutingLease:
             await asyncio.sleep(self.poll_s)
         if announced is not None:
             log.warning("routing lease %s taken over by %s from %s", self.KEY, self.owner, announced)
+        else:
+            log.info("routing: %s routes calls (routing lease %s); a node started beside it waits as a standby",
+                     self.owner, self.KEY)
+        self.held = True
         self._task = asyncio.create_task(self._renew_loop(), name="routing-lease")
 
     async def _renew_loop(self) -> None:
@@ -141,3 +146,12 @@ class RoutingLease:
         with contextlib.suppress(BusUnavailable):
             await self.lease.release(self.KEY, self.owner)
         await self.lease.close()
+
+
+async def routing_holder(url: str) -> str | None:
+    """The node that holds the routing lease on this Redis now (None: no node routes)."""
+    lease = RedisLease(url)
+    try:
+        return await lease.holder(RoutingLease.KEY)
+    finally:
+        await lease.close()

@@ -347,9 +347,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
-        return value
+        # The engine drives asyncpg and aiosqlite: the driverless forms people write (psql's
+        # postgresql://, Heroku's postgres://) get them; another driver is not installed.
+        scheme, sep, rest = value.partition("://")
+        scheme = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+                  "sqlite": "sqlite+aiosqlite"}.get(scheme, scheme)
+        if not sep or scheme not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+            raise ValueError(f"{value.partition('://')[0]!r}: must be a sqlite+aiosqlite:/// or postgresql+asyncpg:// "
+                             "URL (the drivers the engine ships)")
+        return f"{scheme}://{rest}"
 
     @field_validator("timezone")
     @classmethod

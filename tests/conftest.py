@@ -109,7 +109,7 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # Nor the checkout's var/recordings: an engine started from these settings files its calls here.
         recordings={"dir": tmp_path_factory.mktemp("recordings")},
         # The raw AMI taps (tests/ami_events.py) log in as the read-only observer user, never as the engine.
-        ami={"port": free_port(), "secret": "test-secret", "observer_secret": secrets.token_urlsafe(24)},
+        ami={"port": free_port(), "secret": secrets.token_urlsafe(24), "observer_secret": secrets.token_urlsafe(24)},
         agi={"port": free_port()},
         pbx={"instance": f"t{pid}", "sip_port": free_port(), **rtp_range("pbx"), "agent_endpoints": 5,
              "http_port": free_port()},

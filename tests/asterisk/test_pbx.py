@@ -1,3 +1,4 @@
+import os
 import re
 import shutil
 import socket
@@ -11,6 +12,8 @@ from typer.testing import CliRunner
 from cti.cli import dialplan_status, pbx_app
 from cti.pbx import ManagedPbx
 from cti.pbx_ids import ids_by_name, taken_by_another
+from cti.settings import load_settings
+from tests.servers import free_port, rtp_range
 
 
 def test_managed_pbx_runs_with_our_dialplan(pbx: ManagedPbx) -> None:
@@ -227,3 +230,23 @@ def test_pbx_status_with_a_wrong_ami_secret_and_render_onto_a_file_are_one_error
     onto_file = CliRunner().invoke(pbx_app, ["render", str(tmp_path / "afile")])
     assert isinstance(onto_file.exception, SystemExit) and onto_file.exit_code == 1, repr(onto_file.exception)
     assert f"error: {tmp_path / 'afile'}: cannot write the configuration there" in onto_file.output, onto_file.output
+
+
+def test_a_restart_keeps_the_previous_asterisk_log(tmp_path: Path) -> None:
+    """`cti pbx down && cti pbx up` after a crash deleted the crashed Asterisk's log, the evidence an
+    administrator restarts it to read: it is kept beside the new one as messages.previous."""
+    own = load_settings(state_dir=tmp_path / "state", ami={"port": free_port()}, agi={"port": free_port()},
+                        pbx={"instance": f"logkeep{os.getpid()}", "sip_port": free_port(), **rtp_range("own"),
+                             "agent_endpoints": 1, "http_port": free_port()})
+    pbx = ManagedPbx(own)
+    try:
+        pbx.up(progress=False)
+        pbx.cli("dialplan set global CTI_TEST_MARK the-first-run-was-here")  # logged: only this run has it
+        pbx.down()
+        assert "the-first-run-was-here" in pbx.log_file.read_text()
+        pbx.up(progress=False)
+        previous = pbx.log_file.with_name("messages.previous")
+        assert "the-first-run-was-here" in previous.read_text()
+        assert "the-first-run-was-here" not in pbx.log_file.read_text()
+    finally:
+        pbx.remove_instance()

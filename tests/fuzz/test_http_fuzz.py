@@ -7,6 +7,7 @@ About 50 s in all, in five groups of routes (the tier's hang guard is 25 s a tes
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ NO_TELEPHONY = {"ami_unavailable", "desk_unavailable", "ami_action_failed"}
 def fuzz_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("fuzz")
     settings_ = load_settings(database_url=f"sqlite+aiosqlite:///{tmp / 'crm.db'}", state_dir=tmp / "state",
-                              web={"session_secret": "fuzz-test-secret-0123456789-abcdefgh"})
+                              web={"session_secret": secrets.token_urlsafe(32)})
     asyncio.run(seeded_db(Path(tmp / "crm.db"), settings_.config_dir))
     engine = Engine(settings_)
     assert engine.app is not None

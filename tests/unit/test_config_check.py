@@ -1,3 +1,4 @@
+import secrets
 import shutil
 from pathlib import Path
 
@@ -236,7 +237,7 @@ def test_cti_run_refuses_a_broken_configuration_before_starting_anything(
     queues.write_text(queues.read_text(encoding="utf-8").replace("wrap_up_s:", "wrap_up_seconds:", 1),
                       encoding="utf-8")
     for name, value in (("CTI_CONFIG_DIR", str(config)), ("CTI_STATE_DIR", str(tmp_path / "var")),
-                        ("CTI_WEB__SESSION_SECRET", "x" * 40),
+                        ("CTI_WEB__SESSION_SECRET", secrets.token_urlsafe(32)),
                         ("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")):
         monkeypatch.setenv(name, value)
     result = CliRunner().invoke(app, ["run", "--no-demo"])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
 
@@ -98,7 +99,7 @@ outbound:
     monkeypatch.setattr(callcenter.run, "run", fake_run)
     monkeypatch.setattr("cti.pbx.ManagedPbx.up", lambda self, **kw: started.append("pbx"))
     for name, value in (("CTI_CONFIG_DIR", str(config)), ("CTI_STATE_DIR", str(tmp_path / "var")),
-                        ("CTI_WEB__SESSION_SECRET", "x" * 40),
+                        ("CTI_WEB__SESSION_SECRET", secrets.token_urlsafe(32)),
                         ("CTI_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}")):
         monkeypatch.setenv(name, value)
     result = CliRunner().invoke(app, ["run", "--no-demo"])  # refused before anything starts

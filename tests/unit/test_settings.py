@@ -174,3 +174,20 @@ def test_null_in_the_environment_unsets_an_optional_setting(monkeypatch: pytest.
     monkeypatch.setenv("CTI_LOG_FILE", "null")
     s = load_settings()
     assert s.recordings.retention_days is None and s.log_file is None
+
+
+@pytest.mark.parametrize(("given", "used"), [
+    ("postgresql://cti@db.example/cti", "postgresql+asyncpg://cti@db.example/cti"),
+    ("postgres://cti@db.example:5433/cti", "postgresql+asyncpg://cti@db.example:5433/cti"),
+    ("sqlite:///var/x.db", "sqlite+aiosqlite:///var/x.db"),
+    ("postgresql+asyncpg://cti@db.example/cti", "postgresql+asyncpg://cti@db.example/cti"),
+])
+def test_a_database_url_without_the_engines_driver_gets_it(given: str, used: str) -> None:
+    """The usual `postgresql://` form (libpq's, psql's) was accepted by `cti config check` and then
+    failed at start with `No module named 'psycopg'`: the engine drives asyncpg and aiosqlite."""
+    assert load_settings(database_url=given).database_url == used
+
+
+def test_a_database_driver_the_engine_does_not_ship_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"database_url.*psycopg2.*postgresql\+asyncpg://"):
+        load_settings(database_url="postgresql+psycopg2://cti@db.example/cti")

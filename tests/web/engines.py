@@ -4,6 +4,7 @@ console app is the Engine's own, its users log in with the seed's demo passwords
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,11 +32,11 @@ async def seeded_db(path: Path, config_dir: Path) -> None:
 
 
 @asynccontextmanager
-async def seeded_engine(tmp_path: Path, name: str, **settings: Any) -> AsyncIterator[Engine]:
-    """An Engine on a seeded CRM in ``tmp_path``, its web port free (``engine.settings.web.port``);
-    ``name`` tells its session secret apart, ``settings`` are more settings. Disposed after."""
+async def seeded_engine(tmp_path: Path, **settings: Any) -> AsyncIterator[Engine]:
+    """An Engine on a seeded CRM in ``tmp_path``, its web port free (``engine.settings.web.port``),
+    its session secret generated; ``settings`` are more settings. Disposed after."""
     loaded = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                           web={"port": free_port(), "session_secret": f"{name}-web-test-secret-0123456789"},
+                           web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)},
                            **settings)
     await seeded_db(tmp_path / "crm.db", loaded.config_dir)
     engine = Engine(loaded)

@@ -199,4 +199,4 @@ async def test_prometheus_scrapes_the_engine_during_a_real_call(pbx: ManagedPbx,
     assert "INFO    cti.ami.manager: AMI resync done:" in text
     assert "metrics: /metrics on the web port, behind the bearer token" in text
     assert f"[call={offer.linkedid}" in text  # records made while handling the call name it
-    assert TOKEN not in text and "test-secret" not in text
+    assert TOKEN not in text and settings.ami.secret.get_secret_value() not in text

@@ -114,7 +114,7 @@ def carrier_rig(base: Path, *, edit_config: Callable[[Path], None] | None = None
     settings = load_settings(
         config_dir=ours_cfg, state_dir=base / "state", recordings={"dir": base / "recordings"},
         database_url="sqlite+aiosqlite:///" + str(base / "cti.db"),
-        ami={"port": free_port(), "secret": "test-secret"}, agi={"port": free_port()}, pbx=pbx,
+        ami={"port": free_port(), "secret": secrets.token_urlsafe(24)}, agi={"port": free_port()}, pbx=pbx,
         web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)}, **ours)
     saved = {k: os.environ.get(k) for k in (REG_USER_ENV, REG_SECRET_ENV)}
     os.environ[REG_USER_ENV], os.environ[REG_SECRET_ENV] = REG_USER, reg_secret

@@ -102,3 +102,23 @@ def test_create_admin_refuses_a_username_nobody_could_log_in_with(name: str, tmp
     assert isinstance(result.exception, SystemExit) and result.exit_code == 1, repr(result.exception)
     assert "error: username: 2-64 characters" in result.output, result.output
     assert "password:" not in result.output
+
+
+@pytest.mark.parametrize("where", ["database", "user"])
+def test_a_login_the_server_refuses_is_an_error_line_naming_it(where: str, postgres_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong database name, user or password in database_url printed asyncpg's traceback
+    (seen in the go-live trial: `password authentication failed for user "cti"`)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    url = url.set(database="nosuchdb") if where == "database" else url.set(username="nosuchuser")
+    monkeypatch.setenv("CTI_DATABASE_URL", url.set(password="hunter2-secret").render_as_string(hide_password=False))
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1, result.output
+    expected = '"nosuchdb" does not exist' if where == "database" else '"nosuchuser" does not exist'
+    assert "error: the database server refused the login" in result.output and expected in result.output, \
+        result.output
+    assert "database_url (CTI_DATABASE_URL)" in result.output, result.output
+    assert "Traceback" not in result.output and "hunter2" not in result.output, result.output

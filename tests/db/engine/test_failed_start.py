@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ async def test_a_failed_start_leaves_nothing_running(tmp_path: Path, restore_log
                                                      caplog: pytest.LogCaptureFixture) -> None:
     settings = load_settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-        pbx={"mode": "system"}, ami={"port": free_port(), "secret": "ami-test-secret-1", "connect_timeout_s": 0.3},
+        pbx={"mode": "system"},
+        ami={"port": free_port(), "secret": secrets.token_urlsafe(24), "connect_timeout_s": 0.3},
         web={"port": free_port()}, agi={"port": free_port()})
     before = asyncio.all_tasks()
     with caplog.at_level(logging.INFO), pytest.raises(CtiError, match="not connected within"):

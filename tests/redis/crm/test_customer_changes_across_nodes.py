@@ -10,6 +10,7 @@ customer's, not the ones that now are."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -26,7 +27,7 @@ from cti.settings import load_settings
 from ivr.directory import CallerIdentity
 from ivr.errors import DirectoryUnavailable
 from tests.servers import free_port, redis_server
-from tests.web.supervisor.conftest import seeded_db
+from tests.web.engines import seeded_db
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,13 @@ def own_redis() -> Iterator[str]:
         yield url
 
 
+_SECRET = secrets.token_urlsafe(32)  # both nodes: one deployment
+
+
 def _settings(tmp_path: Path, redis_url: str, node: str) -> Any:
     return load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / node,
                          bus="redis", redis_url=redis_url, node_id=f"{node}-{uuid.uuid4().hex[:6]}",
-                         web={"port": free_port(), "session_secret": "two-nodes-web-test-secret-0123456789"})
+                         web={"port": free_port(), "session_secret": _SECRET})
 
 
 @pytest.fixture

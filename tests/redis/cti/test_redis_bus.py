@@ -263,6 +263,22 @@ async def test_one_routing_node_per_redis(redis_url: str) -> None:
     await second.release()
 
 
+async def test_the_routing_node_says_it_routes(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """An administrator with two nodes reads in the log which one routes: the standby said it, the
+    routing node said nothing."""
+    prefix = f"cti:lease:{uuid.uuid4().hex[:6]}:"
+    node = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a")
+    with caplog.at_level(logging.INFO, logger="cti.redis_lease"):
+        await node.acquire()
+    try:
+        assert node.held
+        assert "routing: node-a routes calls (routing lease acd-router); a node started beside it waits as a " \
+               "standby" in caplog.text
+    finally:
+        await node.release()
+    assert not RoutingLease(RedisLease(redis_url, prefix=prefix), "node-b").held
+
+
 async def test_engine_refuses_to_route_beside_another_node(redis_url: str, tmp_path: Path) -> None:
     from callcenter.engine import Engine
 

@@ -5,6 +5,7 @@ short session secret stops the engine unless development mode is set explicitly.
 from __future__ import annotations
 
 import logging
+import secrets
 import stat
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from cti.errors import ConfigError
 from cti.pbx import ManagedPbx
 from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 
-STRONG = "x" * 32
+STRONG = secrets.token_urlsafe(32)  # a generated one (a repeated character is refused)
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:

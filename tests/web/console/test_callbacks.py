@@ -49,7 +49,7 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with seeded_engine(tmp_path, "callbacks") as engine:
+    async with seeded_engine(tmp_path) as engine:
         assert engine.app is not None
         port = engine.settings.web.port
         async with serve(engine.app, "127.0.0.1", port):

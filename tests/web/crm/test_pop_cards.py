@@ -55,7 +55,7 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with seeded_engine(tmp_path, "pop-cards") as engine:
+    async with seeded_engine(tmp_path) as engine:
         assert engine.app is not None
         port = engine.settings.web.port
         await engine.bus.start()

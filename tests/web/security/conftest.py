@@ -45,6 +45,6 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with seeded_engine(tmp_path, "security") as engine:
+    async with seeded_engine(tmp_path) as engine:
         assert engine.app is not None
         yield Site(engine, engine.app, engine.settings.web.port, engine.settings)

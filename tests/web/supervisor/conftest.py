@@ -35,7 +35,7 @@ async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with seeded_engine(tmp_path, "supervisor") as engine:
+    async with seeded_engine(tmp_path) as engine:
         assert engine.app is not None
         # idempotent: the Engine may have installed it already
         svc = install_supervisor(engine.app, engine.supervisor_parts())

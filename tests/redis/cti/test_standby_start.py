@@ -1,0 +1,101 @@
+"""A second node started with ``cti run`` while another routes (docs/deployment.md, "Several
+nodes") waits as a standby and leaves the routing node's Asterisk alone: it neither fails on the
+FastAGI port the routing node listens on (the dialplan's one address, which the standby takes over)
+nor rewrites and reloads the managed Asterisk's configuration (its own AMI secret, SIP passwords and
+FastAGI address would cut the routing node off and send every new caller's IVR to a port nobody
+serves). A real redis-server; the managed Asterisk's root file system here is an empty stand-in, so
+nothing that touches it can succeed unnoticed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+from cti.redis_lease import RedisLease, RoutingLease
+from cti.settings import PROJECT_ROOT
+from tests.servers import free_port
+
+CTI = (sys.executable, "-c", "from callcenter.cli import app; app()")
+
+
+async def test_a_standby_leaves_the_routing_nodes_asterisk_and_fastagi_port_alone(redis_url: str,
+                                                                                   tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:6]
+    active = RoutingLease(RedisLease(redis_url), f"active-{tag}")
+    await active.acquire()
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / ".cti-rootfs-ok").touch()  # "built": a pbx up would write its instance here and fail to start it
+    agi = socket.create_server(("127.0.0.1", 0))  # the routing node's FastAGI listener
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")} | {
+        "CTI_BUS": "redis", "CTI_REDIS_URL": redis_url, "CTI_NODE_ID": f"standby-{tag}",
+        "CTI_PBX__MODE": "managed", "CTI_PBX__ROOTFS": str(rootfs), "CTI_PBX__INSTANCE": f"standby{tag}",
+        "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'standby.db'}",
+        "CTI_STATE_DIR": str(tmp_path / "state"), "CTI_RECORDINGS__DIR": str(tmp_path / "recordings"),
+        "CTI_AMI__PORT": str(free_port()), "CTI_AGI__PORT": str(agi.getsockname()[1]),
+        "CTI_WEB__PORT": str(free_port()),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        async def waiting() -> None:
+            assert proc.stdout is not None
+            while not re.search(rf"standby: node active-{tag} routes calls", "".join(seen)):
+                raw = await proc.stdout.readline()
+                if not raw:
+                    raise AssertionError("the standby ended before waiting:\n" + "".join(seen))
+                seen.append(raw.decode(errors="replace"))
+        await asyncio.wait_for(waiting(), 120)
+        await asyncio.sleep(1.0)
+        out = "".join(seen)
+        assert f"node active-{tag} routes calls on this Redis: this node leaves its Asterisk alone" in out, out
+        assert not (rootfs / "srv").exists(), "the standby wrote the routing node's Asterisk configuration"
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 15)
+        out += rest.decode(errors="replace")
+        assert proc.returncode == 0, out
+        assert "Traceback" not in out, out
+        assert not (rootfs / "srv").exists()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        agi.close()
+        await active.release()
+
+
+async def test_a_redis_that_does_not_answer_is_named_before_anything_starts(tmp_path: Path) -> None:
+    """Before, the node went on: `cti pbx up` on the shared Asterisk, then an error about the FastAGI
+    port the routing node holds, or a bare "lease acd-router: ..." once the engine started."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / ".cti-rootfs-ok").touch()
+    agi = socket.create_server(("127.0.0.1", 0))
+    url = f"redis://:a-Password-9@127.0.0.1:{free_port()}/0"  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_")} | {
+        "CTI_BUS": "redis", "CTI_REDIS_URL": url, "CTI_PBX__MODE": "managed", "CTI_PBX__ROOTFS": str(rootfs),
+        "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'node.db'}", "CTI_STATE_DIR": str(tmp_path / "state"),
+        "CTI_AMI__PORT": str(free_port()), "CTI_AGI__PORT": str(agi.getsockname()[1]),
+        "CTI_WEB__PORT": str(free_port()),
+    }
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        raw, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        agi.close()
+    out = raw.decode(errors="replace")
+    assert proc.returncode == 1, out
+    assert "error: redis_url (CTI_REDIS_URL) redis://:***@127.0.0.1:" in out, out
+    assert "a-Password-9" not in out and "agi.port" not in out and "Traceback" not in out, out
+    assert not (rootfs / "srv").exists()
