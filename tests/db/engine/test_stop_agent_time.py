@@ -6,6 +6,7 @@ counted the agents' last state through the whole downtime. No PBX is needed (SQL
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tests.servers import free_port
 
 async def test_a_clean_stop_ends_the_agents_time_in_the_history(tmp_path: Path) -> None:
     settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}", state_dir=tmp_path / "state",
-                             web={"port": free_port(), "session_secret": "stop-agent-time-test-secret-0123456789"})
+                             web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)})
     engine = Engine(settings)
     await engine.db.upgrade()
     await engine.bus.start()
