@@ -51,7 +51,7 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         await eng.feed.flush()
         start = str(eng.feed.head)
 
-        _, _, number = await customer_number(eng)
+        customer_id, _, number = await customer_number(eng)
         await eng.desk.login_queues("1001", ["support", "general"])
         await eng.desk.set_ready("1001")
         reader = asyncio.create_task(_stream(http, start, lambda e: e["type"] == "call.queued"))
@@ -93,6 +93,10 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
     wrapup_s = moment["call.wrapped_up"]["data"]["wrapup_s"]
     assert 0.0 <= wrapup_s <= moment["call.wrapped_up"]["ts"] - moment["call.ended"]["ts"] + 0.5, wrapup_s
     assert wrapup_s < moment["call.wrapped_up"]["ts"] - moment["call.answered"]["ts"] - 0.9, wrapup_s
+    # The answer names the customer the agent talks to, as the IVR recognised them (an integrator's
+    # CRM logs the call at the answer: call.answered had no customer, found by the integrator's trial).
+    assert moment["call.queued"]["data"]["customer_id"] == customer_id
+    assert moment["call.answered"]["data"]["customer_id"] == customer_id
     # The call's later events name its queue too (they said null): what the ACD knows for the call.
     queued_in = next(e["queue"] for e in streamed if e["call_id"] == call and e["type"] == "call.queued")
     assert queued_in
