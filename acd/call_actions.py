@@ -345,6 +345,7 @@ class CallActions:
         await self.acd.bus.publish(CallArrived(ts=self.acd.clock(), linkedid=linkedid, channel=call.caller_channel,
                                            caller_number=number, dnis=number, direction="outbound",
                                            agent_id=agent_id))
-        await self.acd.bus.publish(CallConnected(ts=self.acd.clock(), linkedid=linkedid, agent_id=agent_id))
+        await self.acd.bus.publish(CallConnected(ts=self.acd.clock(), linkedid=linkedid, agent_id=agent_id,
+                                                 customer_id=customer_id))
         await self.acd.call_update(call, "talking")
         return linkedid

@@ -111,7 +111,9 @@ class DecisionEffects:
                 call.status, call.answered_at = "talking", now
                 if call.customer_id is not None:
                     acd.remember_agent(call.customer_id, d.agent_id, now)
-                await acd.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
+                customer = call.customer_id if isinstance(call.customer_id, int) else None
+                await acd.bus.publish(CallConnected(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue,
+                                                    customer_id=customer))
                 await acd.call_update(call, "talking")
             case Requeue():
                 call = self._live(d.call_id)

@@ -175,7 +175,8 @@ async def update_customer(request: Request, customer_id: Id, patch: CustomerPatc
 async def list_interactions(customer_id: int | None = _id_query(), agent_id: str | None = _text(),
                             queue: str | None = _queue_query(), outcome: Outcome | None = None,
                             since: datetime | None = None, until: datetime | None = None,
-                            unknown: bool = False, offset: int = _offset(), limit: int = _limit(),
+                            unknown: bool = False, linkedid: str | None = _text(),
+                            offset: int = _offset(), limit: int = _limit(),
                             queues: QueueNames | None = Depends(configured_queues),
                             db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
     check_queues(queues, [queue])
@@ -186,7 +187,7 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
     async with db.session() as s:
         items, total = await interactions.list_interactions(
             session=s, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome, since=since,
-            until=until, unknown_only=unknown, offset=offset, limit=limit,
+            until=until, unknown_only=unknown, linkedid=linkedid, offset=offset, limit=limit,
             queues=scope.queues if policy.sees_all_calls(p) else None)
         return Page(items=[InteractionOut.model_validate(i) for i in items], total=total, offset=offset,
                     limit=limit)

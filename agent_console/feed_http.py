@@ -7,6 +7,7 @@ Who may read the feed: administrators (session token) and integrations (a bearer
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
@@ -78,7 +79,12 @@ class WebhookIn(BaseModel):
     types: list[str] | None = None
 
 
-def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[SecretStr] = ()) -> APIRouter:
+def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[SecretStr] = (),
+                      closing: asyncio.Event | None = None) -> APIRouter:
+    """``closing`` set (the engine's stop) ends the open streams at their next frame, within
+    ``HEARTBEAT_S``: the web server's graceful stop waits for every response, and a stream never ends
+    on its own. Their readers reconnect with their cursor to the next engine."""
+    closing = closing or asyncio.Event()
     router = APIRouter(tags=["event feed"], dependencies=[Depends(policy.enforce)])
     reader = feed_reader(tokens)
 
@@ -109,6 +115,8 @@ def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[Sec
             if gap is not None:
                 yield f"event: gap\ndata: {json.dumps(gap)}\n\n"
             async for row in feed.follow(after, types=wanted, idle_s=HEARTBEAT_S):
+                if closing.is_set():
+                    return
                 yield ": keepalive\n\n" if row is None else f"id: {row[0]}\ndata: {row[2]}\n\n"
 
         return StreamingResponse(frames(), media_type="text/event-stream",

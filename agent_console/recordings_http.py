@@ -88,12 +88,13 @@ async def recent_recordings(request: Request, queue: str | None = Query(None, ma
                             start: str | None = Query(None, max_length=40),
                             end: str | None = Query(None, max_length=40),
                             number: str | None = Query(None, max_length=40),
-                            limit: int = Query(50, ge=1, le=200), db: Database = Depends(get_db),
+                            limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=1_000_000),
+                            db: Database = Depends(get_db),
                             queues: QueueNames | None = Depends(configured_queues),
                             p: Principal = Depends(current_principal)) -> Any:  # staff: agent_console.policy
     """The supervisor pages' list: the newest recordings with their call's queue, agent and CSAT;
     ``start`` / ``end`` as the reports' (local time in the call center's zone without an offset, or
-    epoch seconds), ``number``: digits of the caller's number."""
+    epoch seconds), ``number``: digits of the caller's number; ``offset`` pages on past ``limit``."""
     tz = str(getattr(getattr(request.app.state, "console", None), "tz", "UTC"))
     since = datetime.fromtimestamp(parse_time(start, tz, "start"), UTC) if start else None
     until = datetime.fromtimestamp(parse_time(end, tz, "end"), UTC) if end else None
@@ -108,7 +109,7 @@ async def recent_recordings(request: Request, queue: str | None = Query(None, ma
                  if p.role == "supervisor" else queue_scope.EVERY_QUEUE)
         queue_scope.check_queue_scope(scope, [queue])  # another team's queue: 403 naming it
         rows = await recordings.recent(session=s, queue=queue, agent_id=agent_id, since=since, until=until,
-                                       number=digits or None, limit=limit, queues=scope.queues)
+                                       number=digits or None, limit=limit, offset=offset, queues=scope.queues)
         return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,
                  "csat": i.csat if i else None, "caller_number": i.caller_number if i else None} for r, i in rows]
 

@@ -227,6 +227,7 @@ class Engine:
         self.app: FastAPI | None = None
         self._web: HttpListener | None = None  # the listeners, from the start on (callcenter/listeners.py)
         self._metrics_listener: HttpListener | None = None
+        self._closing_streams = asyncio.Event()  # set at the stop: the feed's streams end (feed_http)
         if web:
             pops = SqlPopSource(self.db, self.logger)
             # An edited customer's recent cards (what outage pops show) are read again.
@@ -237,7 +238,8 @@ class Engine:
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
                                       crm_router, recordings_router, campaigns_router,
-                                      build_feed_router(self.feed, self.webhooks, fs.integration_tokens),
+                                      build_feed_router(self.feed, self.webhooks, fs.integration_tokens,
+                                                        closing=self._closing_streams),
                                       users_router(self.db, forget=logins.forget,
                                                    skills=lambda: set(self.acd_config.skills),
                                                    offboard=self._offboard_agent, desk_phones=self.desk_phones),
@@ -464,6 +466,9 @@ class Engine:
 
     def _stop_steps(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
         return [
+            # An event stream never ends on its own, and the web server's stop waits for every
+            # response: an integration's reader held the stop until it went away.
+            ("the event streams", self._end_streams),
             ("the web server", lambda: _stop_listener(self._web)),
             ("the metrics server", lambda: _stop_listener(self._metrics_listener)),
             ("FastAGI", self.agi.stop),
@@ -498,6 +503,9 @@ class Engine:
             ("the routing lease", self._release_lease),
             ("the database", self.db.dispose),
         ]
+
+    async def _end_streams(self) -> None:
+        self._closing_streams.set()
 
     async def _end_wrap_ups(self) -> None:
         if self.fenced.is_set():

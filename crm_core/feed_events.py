@@ -80,7 +80,7 @@ def _missed(e: AgentRingNoAnswer) -> Public:
 
 
 def _answered(e: CallConnected) -> Public:
-    return _env(e, "call.answered", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue)
+    return _env(e, "call.answered", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue, customer_id=e.customer_id)
 
 
 def _held(e: HoldStarted) -> Public:

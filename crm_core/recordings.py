@@ -98,11 +98,12 @@ async def handlers(*, session: AsyncSession, calls: Sequence[Interaction]) -> di
 
 async def recent(*, session: AsyncSession, queue: str | None = None, agent_id: str | None = None,
                  since: datetime | None = None, until: datetime | None = None, number: str | None = None,
-                 limit: int = 50, queues: Collection[str] | None = None) -> list[tuple[Recording, Interaction | None]]:
+                 limit: int = 50, offset: int = 0,
+                 queues: Collection[str] | None = None) -> list[tuple[Recording, Interaction | None]]:
     """The newest recordings that started in [since, until), of the queue (and among ``queues``: a
     supervisor's; None: any), the agent and a caller number holding the digits ``number``, with their call."""
     query = (select(Recording, Interaction).outerjoin(Interaction, Interaction.linkedid == Recording.linkedid)
-             .order_by(Recording.started_at.desc()).limit(limit))
+             .order_by(Recording.started_at.desc(), Recording.id.desc()).offset(offset).limit(limit))
     if queue:
         query = query.where(Interaction.queue == queue)
     if queues is not None:

@@ -129,8 +129,14 @@ def refused_address(address: str, allowed: Networks | None = None) -> str | None
 
 
 def check_url(url: str) -> str:
+    url = url.strip()
+    # CR/LF would read as a header injection, and no request can carry a space or a control
+    # character in its URL (RFC 3986: percent-encoded), so nothing would ever arrive.
+    if bad := next((c for c in url if c.isspace() or not c.isprintable()), None):
+        raise InvalidField("url", f"holds {bad!r} at {url.index(bad)}: a URL has no spaces or control "
+                                  "characters (percent-encode them, %20)")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         _ = parts.port  # raises for a port that is no number or past 65535 (no socket takes it)
     except ValueError as err:
         raise InvalidField("url", f"is not a valid URL ({err})") from None
@@ -141,7 +147,7 @@ def check_url(url: str) -> str:
     why = refused_address(parts.hostname)
     if why:
         raise InvalidField("url", f"refused: {why}")
-    return url.strip()
+    return url
 
 
 async def resolves_to_refused(host: str, allowed: Networks | None = None) -> str | None:

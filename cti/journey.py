@@ -86,11 +86,12 @@ class AgentRingNoAnswer(Event):
 
 @event("call.connected")
 class CallConnected(Event):
-    """Caller and agent are talking."""
+    """Caller and agent are talking; ``customer_id``: the CRM's customer, when the call knows them."""
 
     linkedid: str
     agent_id: str
     queue: str | None = None
+    customer_id: int | None = None
 
 
 @event("call.queue_left")

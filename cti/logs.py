@@ -236,6 +236,9 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> l
     # aiosqlite logs every statement with its parameters at DEBUG (customers' data, password and
     # PIN hashes, twice per statement): not part of a root DEBUG; log_levels can still ask for it.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    # httpx logs every request at INFO with its whole URL: one line per webhook delivery (per
+    # event), and a receiver's URL often carries its own secret (a path part, ?token=).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name, level in settings.log_levels.items():
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)  # warnings get timestamps and context too

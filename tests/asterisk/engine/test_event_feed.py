@@ -5,17 +5,22 @@ exactly once, in order, as the stored feed holds them; no IVR keys reach it; age
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from agent_console.feed_http import HEARTBEAT_S
 from agent_console.ports import WrapUpInput
 from agent_console.protocol import CaseInput
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
-from tests.helpers import customer_number, place_call, until
+from cti.pbx import ManagedPbx
+from cti.settings import Settings
+from tests.helpers import customer_number, engine_settings, place_call, seed, until
 from tests.leaks import shows
 
 
@@ -46,7 +51,7 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         await eng.feed.flush()
         start = str(eng.feed.head)
 
-        _, _, number = await customer_number(eng)
+        customer_id, _, number = await customer_number(eng)
         await eng.desk.login_queues("1001", ["support", "general"])
         await eng.desk.set_ready("1001")
         reader = asyncio.create_task(_stream(http, start, lambda e: e["type"] == "call.queued"))
@@ -88,6 +93,10 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
     wrapup_s = moment["call.wrapped_up"]["data"]["wrapup_s"]
     assert 0.0 <= wrapup_s <= moment["call.wrapped_up"]["ts"] - moment["call.ended"]["ts"] + 0.5, wrapup_s
     assert wrapup_s < moment["call.wrapped_up"]["ts"] - moment["call.answered"]["ts"] - 0.9, wrapup_s
+    # The answer names the customer the agent talks to, as the IVR recognised them (an integrator's
+    # CRM logs the call at the answer: call.answered had no customer, found by the integrator's trial).
+    assert moment["call.queued"]["data"]["customer_id"] == customer_id
+    assert moment["call.answered"]["data"]["customer_id"] == customer_id
     # The call's later events name its queue too (they said null): what the ACD knows for the call.
     queued_in = next(e["queue"] for e in streamed if e["call_id"] == call and e["type"] == "call.queued")
     assert queued_in
@@ -100,3 +109,41 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
     assert "on_call" in states and "wrap_up" in states
     text = json.dumps(streamed)
     assert not shows("86420", text) and '"path"' not in text and "PJSIP/" not in text
+
+
+async def test_a_connected_integrator_does_not_hold_the_engines_clean_stop(pbx: ManagedPbx, pbx_settings: Settings,
+                                                                          tmp_path: Path) -> None:
+    """Found by the integrator's trial: with one reader on /api/events/stream, ``cti run`` hung on
+    Ctrl-C until the reader went away (uvicorn's graceful stop waits for every response, and a
+    stream never ends). The whole engine on the real Asterisk: the stop ends the stream, the reader
+    sees it end cleanly, and the stop completes while the reader is still connected."""
+    settings = engine_settings(pbx_settings, tmp_path)
+    await seed(settings)
+    eng = Engine(settings)
+    await eng.start()
+    lines: list[str] = []
+
+    async def read() -> None:
+        async with httpx.AsyncClient(base_url=eng.url, timeout=60) as http:
+            login = await http.post("/api/auth/login", json={"username": "admin", "password": "admin-demo-1"})
+            http.cookies.clear()
+            async with http.stream("GET", "/api/events/stream", params={"since": "0"},
+                                   headers={"Authorization": f"Bearer {login.json()['token']}"}) as r:
+                assert r.status_code == 200
+                async for line in r.aiter_lines():
+                    lines.append(line)
+
+    reader = asyncio.create_task(read())
+    stopping: asyncio.Task[None] | None = None
+    try:
+        await until(lambda: "retry: 2000" in lines, what="the stream's first frame")
+        stopping = asyncio.create_task(eng.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=HEARTBEAT_S + 20)
+        assert stopping in done, "the engine's stop waited for the integrator's stream"
+        async with asyncio.timeout(5):
+            await reader  # the stream ended: no error, the reader resumes elsewhere with its cursor
+    finally:
+        reader.cancel()  # a stop held by the stream goes on once the reader has gone
+        with contextlib.suppress(BaseException):
+            await reader
+        await (stopping if stopping is not None else eng.stop())

@@ -239,3 +239,26 @@ def test_debug_logs_no_password_or_pin_hash(restore_logging: None) -> None:
     _, buf = _configure(log_level="DEBUG", log_levels={"aiosqlite": "DEBUG"})
     logging.getLogger("aiosqlite").debug("executing %r", hashed)
     assert "executing" in buf.getvalue() and "Yo9R/WoIA2SeLdH42" not in buf.getvalue()
+
+
+def test_webhook_urls_are_not_logged_at_every_delivery(restore_logging: None) -> None:
+    """httpx logged every request at INFO with its whole URL: each webhook delivery (one per event)
+    wrote the subscriber's URL to the engine's log, and a receiver's URL often carries its own
+    secret in the path or query (``https://hooks.example/T0/B0/<secret>``, ``?token=``). httpx stays
+    at WARNING unless log_levels asks for it."""
+    import asyncio
+
+    import httpx
+
+    url = "https://hooks.example/services/T000/B000/hook-Secret-in-path?token=q-Secret"
+
+    async def deliver() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(204))) as client:
+            await client.post(url, content=b"{}")
+
+    _, buf = _configure()
+    asyncio.run(deliver())
+    assert "hook-Secret-in-path" not in buf.getvalue() and "q-Secret" not in buf.getvalue(), buf.getvalue()
+    _, buf = _configure(log_levels={"httpx": "INFO"})  # still there for who asks
+    asyncio.run(deliver())
+    assert "HTTP Request" in buf.getvalue()

@@ -254,3 +254,20 @@ async def test_screen_pop_for_a_logged_call(api: Client) -> None:
     assert (await api.as_(AGENT2).get("/api/crm/screenpop/nope.1")).status_code == 404
     unknown = (await api.as_(SUP).get("/api/crm/screenpop/nope.1")).json()
     assert unknown["customer"] is None and unknown["interactions"] == []
+
+
+async def test_interactions_by_the_feeds_call_id(api: Client) -> None:
+    """An integrator joins a feed event to the CRM by its ``call_id`` (the linkedid every
+    interaction carries); the call log had no filter for it, so a warehouse scanned pages for it.
+    ``?linkedid=`` finds the call's interaction (none: an empty page); agents still see only theirs."""
+    sup = api.as_(SUP)
+    everything = (await sup.get("/api/crm/interactions")).json()["items"]
+    wanted = everything[1]
+    r = await sup.get("/api/crm/interactions", params={"linkedid": wanted["linkedid"]})
+    assert r.status_code == 200, r.text
+    assert [i["id"] for i in r.json()["items"]] == [wanted["id"]] and r.json()["total"] == 1
+    assert (await sup.get("/api/crm/interactions", params={"linkedid": "1.2"})).json()["total"] == 0
+    assert _field_of(await sup.get("/api/crm/interactions", params={"linkedid": "x" * 200})) == "linkedid"
+    other = next(i for i in everything if i["agent_id"] not in (None, "agent2"))
+    mine = await api.as_(AGENT2).get("/api/crm/interactions", params={"linkedid": other["linkedid"]})
+    assert mine.json()["total"] == 0  # another agent's call: as good as absent

@@ -206,6 +206,31 @@ async def test_supervisors_find_a_recording_by_time_and_caller_number(api: tuple
         assert r.status_code == 422, (bad, r.text)
 
 
+async def test_a_warehouse_pages_through_a_days_recordings(api: tuple) -> None:
+    """``limit`` stops at 200 and the list had no way on: a warehouse loading a busy day's
+    recordings got the newest 200 and nothing else (found by the integrator's trial). ``offset``
+    pages on; rows started at the same moment keep one order (newest first, then the higher id)."""
+    http, who, db, _ = api
+    same = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    async with db.session() as s:
+        for n in range(5):
+            linkedid = f"1764928800.{n}"
+            s.add(Interaction(linkedid=linkedid, started_at=same, agent_id="1001", queue="support"))
+            await add_recording(session=s, linkedid=linkedid, path=f"2026/12/05/10/{linkedid}-1.wav",
+                                duration_s=1.0, size_bytes=44, started_at=same, ended_at=same, pauses=[])
+        await s.commit()
+    who["p"] = SUP
+    everything = [r["id"] for r in (await http.get("/api/recordings", params={"limit": 200})).json()]
+    assert len(everything) == 6
+    paged: list[int] = []
+    for offset in range(0, 8, 2):
+        r = await http.get("/api/recordings", params={"limit": 2, "offset": offset})
+        assert r.status_code == 200, r.text
+        paged += [row["id"] for row in r.json()]
+    assert paged == everything and len(set(paged)) == 6
+    assert (await http.get("/api/recordings", params={"offset": -1})).status_code == 422
+
+
 async def test_ids_past_64_bits_are_a_422_not_a_500(api: tuple) -> None:
     http, who, _, _ = api
     for p in (OTHER, SUP):  # any logged-in user

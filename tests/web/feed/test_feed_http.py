@@ -135,6 +135,23 @@ async def test_webhook_urls_must_be_http(feed_app: FeedApp) -> None:
     assert r.status_code == 422 and r.json()["detail"]["field"] == "types"
 
 
+async def test_a_webhook_url_with_control_characters_or_spaces_is_a_422(feed_app: FeedApp) -> None:
+    """``http://host/h\r\nX: y`` was accepted (201, listed as such): no request can carry it, so the
+    subscriber could never get an event, and it read as a header injection (found by the integrator's
+    trial). Control characters and spaces inside it are a 422 naming url, nothing saved."""
+    admin = await feed_app.headers("ada")
+    before = (await feed_app.http.get("/api/webhooks", headers=admin)).json()
+    for url in ("http://127.0.0.1:9/h\r\nX-Injected: 1", "http://127.0.0.1:9/h\nx", "http://127.0.0.1:9/a b",
+                "http://127.0.0.1:9/h\x00", "http://127.0.0.1:9/h\tx", "http://127.0.0.1:9/h\x7f",
+                "http://127.0.0.1:9/h\u2028x"):
+        r = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": url}, headers=admin)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "url", (url, r.text)
+    assert (await feed_app.http.get("/api/webhooks", headers=admin)).json() == before
+    ok = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": " http://127.0.0.1:9/h?a=1&b=%20 "},
+                                  headers=admin)
+    assert ok.status_code == 201 and ok.json()["url"] == "http://127.0.0.1:9/h?a=1&b=%20", ok.text
+
+
 async def test_malformed_webhook_urls_and_ids_are_4xx_not_500(feed_app: FeedApp) -> None:
     """A URL Python cannot split, or whose port no socket takes (the delivery task died on it), and
     ids past 64 bits get a 4xx naming the field."""
