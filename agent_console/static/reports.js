@@ -31,6 +31,12 @@
     if (k.endsWith("_s")) return secs(v);
     return v === null || v === undefined ? "—" : v;
   }
+  // A grouped report's row without a key: the calls that have none (IVR-only calls have no queue,
+  // unanswered ones no agent), named, not a bare dash that reads as a missing figure.
+  function keyLabel(key) {
+    if (key) return key;
+    return last.group_by ? t(`rep.nokey.${last.group_by}`) : "—";
+  }
   function renderTable() {
     const head = $("report").querySelector("thead"), body = $("report").querySelector("tbody");
     head.replaceChildren(); body.replaceChildren();
@@ -42,7 +48,7 @@
     $("rep-msg").textContent = rows.length ? "" : t("rep.empty");
     for (const r of rows) {
       const row = el("tr");
-      row.append(el("td", "num", r.start_local.slice(0, 16).replace("T", " ")), el("td", "", r.key || "—"),
+      row.append(el("td", "num", r.start_local.slice(0, 16).replace("T", " ")), el("td", "", keyLabel(r.key)),
         ...COLS.map((c) => el("td", "num", cell(c, r.kpis[c]))));
       body.append(row);
     }
