@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,18 +19,7 @@ from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import AgentRingNoAnswer, CallConnected, CallEnded, CallTransferred, QueueLeft
 from cti.pbx import ManagedPbx
-from tests.helpers import channels, hang_up_all, playing_music
-
-
-async def until(predicate: Callable[[], Any], timeout_s: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+from tests.helpers import channels, hang_up_all, playing_music, until
 
 
 class Recorder:
@@ -308,7 +297,10 @@ async def test_a_call_ended_on_hold_frees_the_agents_parked_leg(acd: tuple[AcdSe
         await bridge.control.hangup(channel)
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, timeout_s=5)
     assert rec.of(CallEnded)[-1].linkedid == linkedid
-    assert not [c for c in channels(pbx) if c.name == agent_leg], "the agent's leg still waits in the park"
+    # The leg's hang-up is Asterisk's, after the engine's wrap-up: waited for, not looked at once
+    # (that failed 2 runs in 7 under load); a leg left in the park still fails after 5 s.
+    await until(lambda: not [c for c in channels(pbx) if c.name == agent_leg], timeout_s=5,
+                what="the agent's leg gone from the park")
 
 
 async def test_a_caller_moved_twice_says_each_stays_wait(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
