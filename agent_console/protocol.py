@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -20,6 +21,22 @@ MAX_FRAME_BYTES = 64 * 1024
 AgentStateName = Literal["logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready"]
 _DIGITS = r"^[0-9*#A-Da-d]{1,32}$"
 _NUMBER = r"^\+?[0-9*#]{1,32}$"
+_WRITTEN = str.maketrans("", "", " -.()")  # how people write numbers, not part of them
+
+
+def _dialable(value: object) -> object:
+    """A number as an agent types or pastes it: spaces, dashes, dots and brackets dropped; anything
+    else that is not ``_NUMBER`` said in words (the field's pattern would answer with itself)."""
+    if not isinstance(value, str):
+        return value
+    number = value.strip().translate(_WRITTEN)
+    if not re.fullmatch(_NUMBER, number):
+        raise ValueError("not a phone number: up to 32 digits, * or #, with an optional leading + "
+                         "(spaces, dashes, dots and brackets are fine)")
+    return number
+
+
+PhoneNumber = Annotated[str, BeforeValidator(_dialable), Field(pattern=_NUMBER)]
 
 
 class _Msg(BaseModel):
@@ -156,7 +173,7 @@ class DialFields(BaseModel):
     """Click-to-dial: the agent's phone rings first, then the customer's number."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    number: str = Field(pattern=_NUMBER)
+    number: PhoneNumber
     customer_id: int | None = Field(None, ge=1)
 
 
@@ -199,7 +216,7 @@ class WrapUpFields(BaseModel):
                                                     "disposition resolves (the catalog's `resolves`).")
     case: CaseInput | None = None
     callback_at: dt.datetime | None = Field(None, description="ISO 8601 with offset; must be in the future.")
-    callback_number: str | None = Field(None, pattern=_NUMBER)
+    callback_number: PhoneNumber | None = None
     not_ready_reason: str | None = Field(None, max_length=32, pattern=r"^[a-z0-9_]+$",
                                          description="Go not ready with this reason after wrap-up.")
     no_answer: bool = Field(False, description="The customer did not answer: a callback's call is tried again "
