@@ -178,6 +178,8 @@ class EngineDesk:
     async def dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool = False) -> str:
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
+        if customer_id is not None and not callback:  # a callback's customer is the CRM's own row
+            await self._check_customer(customer_id)
         # Logged out, the agent would be on a call the ACD does not count: logging in and going
         # ready during it would have it offer queued calls on top of this one.
         if self._state(agent_id) is AgentState.LOGGED_OUT:
@@ -200,6 +202,17 @@ class EngineDesk:
             await acd_step(self.acd.set_not_ready(agent_id, pending or "outbound"), "dial")
         return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id,
                                                     callback=callback), "dial")
+
+    async def _check_customer(self, customer_id: int) -> None:
+        """A dial for a customer the CRM lacks is refused before anything rings (the call would be
+        logged without them). The CRM away: the dial goes on, as a dial without the check would."""
+        try:
+            async with self.db.session() as session:
+                known = await session.get(Customer, customer_id) is not None
+        except DatabaseUnavailable:
+            return
+        if not known:
+            raise InvalidInput("customer_id", f"no customer {customer_id} in the CRM")
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
