@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
-import sys
 import uuid
 from pathlib import Path
 
 from cti.redis_lease import RedisLease, RoutingLease
 from cti.settings import PROJECT_ROOT
+from tests.redis.cti.standby import CTI, waiting_standby
 from tests.servers import free_port
-
-CTI = (sys.executable, "-c", "from callcenter.cli import app; app()")
 
 
 async def test_a_standby_leaves_the_routing_nodes_asterisk_and_fastagi_port_alone(redis_url: str,
@@ -41,21 +38,9 @@ async def test_a_standby_leaves_the_routing_nodes_asterisk_and_fastagi_port_alon
         "CTI_AMI__PORT": str(free_port()), "CTI_AGI__PORT": str(agi.getsockname()[1]),
         "CTI_WEB__PORT": str(free_port()),
     }
-    proc = await asyncio.create_subprocess_exec(
-        *CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    assert proc.stdout is not None
-    seen: list[str] = []
+    proc = None
     try:
-        async def waiting() -> None:
-            assert proc.stdout is not None
-            while not re.search(rf"standby: node active-{tag} routes calls", "".join(seen)):
-                raw = await proc.stdout.readline()
-                if not raw:
-                    raise AssertionError("the standby ended before waiting:\n" + "".join(seen))
-                seen.append(raw.decode(errors="replace"))
-        await asyncio.wait_for(waiting(), 120)
-        await asyncio.sleep(1.0)
+        proc, seen = await waiting_standby(env, f"active-{tag}")  # killed if it never waits
         out = "".join(seen)
         assert f"node active-{tag} routes calls on this Redis: this node leaves its Asterisk alone" in out, out
         assert not (rootfs / "srv").exists(), "the standby wrote the routing node's Asterisk configuration"
@@ -66,7 +51,7 @@ async def test_a_standby_leaves_the_routing_nodes_asterisk_and_fastagi_port_alon
         assert "Traceback" not in out, out
         assert not (rootfs / "srv").exists()
     finally:
-        if proc.returncode is None:
+        if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
         agi.close()

@@ -9,17 +9,14 @@ import asyncio
 import os
 import re
 import signal
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from cti.redis_lease import RedisLease, RoutingLease
-from cti.settings import PROJECT_ROOT
+from tests.redis.cti.standby import waiting_standby
 from tests.servers import free_port
-
-CTI = (sys.executable, "-c", "from callcenter.cli import app; app()")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
@@ -36,21 +33,9 @@ async def test_a_waiting_standby_stops_cleanly_on_a_signal(redis_url: str, tmp_p
         "CTI_AMI__SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
         "CTI_AGI__PORT": str(free_port()), "CTI_WEB__PORT": str(free_port()),
     }
-    proc = await asyncio.create_subprocess_exec(
-        *CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    assert proc.stdout is not None
-    seen: list[str] = []
+    proc = None
     try:
-        async def waiting() -> None:
-            assert proc.stdout is not None
-            while not re.search(rf"standby: node active-{tag} routes calls", "".join(seen)):
-                raw = await proc.stdout.readline()
-                if not raw:
-                    raise AssertionError("the standby ended before waiting:\n" + "".join(seen))
-                seen.append(raw.decode(errors="replace"))
-        await asyncio.wait_for(waiting(), 120)
-        await asyncio.sleep(1.0)  # a few polls of the lease: the signal lands between or inside them
+        proc, seen = await waiting_standby(env, f"active-{tag}")  # killed if it never waits
         proc.send_signal(sig)
         rest, _ = await asyncio.wait_for(proc.communicate(), 15)
         seen.append(rest.decode(errors="replace"))
@@ -64,7 +49,7 @@ async def test_a_waiting_standby_stops_cleanly_on_a_signal(redis_url: str, tmp_p
         assert "phone credentials not revoked" not in after, after
         assert await active.lease.holder(RoutingLease.KEY) == f"active-{tag}"
     finally:
-        if proc.returncode is None:
+        if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
         await active.release()
