@@ -21,7 +21,9 @@ FORBIDDEN = ("panoramisk", "asterisk", "fastapi", "starlette", "sqlalchemy", "re
 PROJECT = ("acd", "ivr", "cti", "crm_core", "agent_console")
 
 
-def _imports(module: str) -> set[str]:
+def _imports(module: str, *, submodules: bool = False) -> set[str]:
+    """The modules ``module`` imports; with ``submodules``, ``from acd import timers`` also names
+    acd.timers (when that is a module of the tree)."""
     path = ROOT / (module.replace(".", "/") + ".py")
     if not path.exists():
         path = ROOT / module.replace(".", "/") / "__init__.py"
@@ -31,6 +33,9 @@ def _imports(module: str) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            if submodules:
+                found.update(sub for alias in node.names
+                             if (ROOT / ((sub := f"{node.module}.{alias.name}").replace(".", "/") + ".py")).exists())
     return found
 
 
@@ -114,20 +119,7 @@ ACYCLIC = tuple(LAYERS)
 
 def _project_imports(module: str) -> set[str]:
     """The project's modules that ``module`` imports: ``from acd import timers`` names acd.timers."""
-    path = ROOT / (module.replace(".", "/") + ".py")
-    if not path.exists():
-        path = ROOT / module.replace(".", "/") / "__init__.py"
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                if (ROOT / (sub.replace(".", "/") + ".py")).exists():
-                    found.add(sub)
-    return {name for name in found if name.split(".")[0] in LAYERS}
+    return {name for name in _imports(module, submodules=True) if name.split(".")[0] in LAYERS}
 
 
 def _circles(package: str) -> list[list[str]]:
