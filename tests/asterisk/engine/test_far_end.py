@@ -44,8 +44,11 @@ async def test_never_answering_number_is_no_answer_and_its_callback_is_retried(
     assert await until(lambda: _far_end(seen, linkedid), timeout_s=45, what="the Dial's end") == "no_answer"
     await until(lambda: (c := eng.acd.agent_call("1002", linkedid)) is not None and c.status == "ended",
                 what="the call ended")
-    assert any(isinstance(e, AgentCallUpdate) and e.linkedid == linkedid and e.status == "ended"
-               and (e.detail or {}).get("far_end") == "no_answer" for e in seen)
+    # The hang-up and the Dial's end are two events with their own subscribers: the console's update
+    # naming the far end may follow the one that ended the call.
+    await until(lambda: any(isinstance(e, AgentCallUpdate) and e.linkedid == linkedid and e.status == "ended"
+                            and (e.detail or {}).get("far_end") == "no_answer" for e in seen),
+                what="the console's update naming the far end")
     await eng.desk.wrap_up("1002", linkedid, WrapUpInput(disposition="info_given", notes=""))
     assert await _outcome(eng, linkedid) == "no_answer"
 
