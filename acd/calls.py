@@ -114,6 +114,7 @@ class LiveCall:
     attributes: dict[str, str] | None = None
     queued_at: float = 0.0  # its first queue entry
     queue_entered_at: float | None = None  # its entry into ``queue`` when moved there later (acd.recovery)
+    put_back_at: float | None = None  # put back in queue after an answer (acd.reconnect; acd.recovery)
     status: CallStatus = "queued"
     agent_id: str | None = None
     agent_channel: str | None = None

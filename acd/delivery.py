@@ -286,7 +286,7 @@ class AcdService:
     async def remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
         entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
-                           call.skills, call.caller_number, call.queue_entered_at)
+                           call.skills, call.caller_number, call.queue_entered_at, call.put_back_at)
         try:
             await self.control.set_var(call.caller_channel, ENTRY_VAR, encode_entry(entry))
         except CtiError as err:  # the caller may have hung up meanwhile
@@ -298,16 +298,20 @@ class AcdService:
         (``call.queued_at``); QueueEntered is not published twice. ``fresh_timers``: the queue's
         timers (overflow, limits) count from now (a call back from an agent, acd.reconnect), and so
         does its wait: a stay in the queue of its own, which QueueEntered opens (docs/kpis.md: its
-        talk is no wait, its queue wait the sum of its stays)."""
+        talk is no wait, its queue wait the sum of its stays). The put-back is written into the
+        caller's entry, where a restarted engine finds it (``call.put_back_at``)."""
         call.status = "queued"
         self.calls[call.linkedid] = call
         if fresh_timers:
-            await self.bus.publish(QueueEntered(ts=self.clock(), linkedid=call.linkedid, queue=call.queue,
+            call.put_back_at = self.clock()
+            self.spawn(self.remember_entry(call), f"acd.remember:{call.linkedid}")
+            await self.bus.publish(QueueEntered(ts=call.put_back_at, linkedid=call.linkedid, queue=call.queue,
                                                 channel=call.caller_channel, priority=call.priority,
                                                 skills=call.skills, customer_id=call.customer_id))
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
-            customer_id=call.customer_id, fresh_timers=fresh_timers, queue_entered_at=call.queue_entered_at))
+            customer_id=call.customer_id, fresh_timers=fresh_timers, queue_entered_at=call.queue_entered_at,
+            put_back_at=call.put_back_at))
 
     async def attach(self, call: LiveCall) -> bool:
         """A call that stayed connected: its agent (once logged in) is on call with it and wraps up

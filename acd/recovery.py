@@ -38,11 +38,14 @@ FALLBACK_CONTEXT = "cti-engine-down"  # the caller runs app_queue's Queue() here
 
 # v2 separates skills with ';' (v1: ','), so the entry rides in the IVR's hand-off MSet, which splits
 # its argument on ','. Entries an engine of v1 wrote are still read. v3 (a caller moved to another
-# queue) adds the entry into its present queue before the caller's number; an entry with no move
-# stays v2, which an older engine reads too.
+# queue) adds the entry into its present queue before the caller's number; v4 (a caller put back in
+# queue after an answer, acd.reconnect) adds that entry and the put-back's time. An entry with
+# neither stays v2, which an older engine reads too.
 _VERSION = "v2"
 _MOVED = "v3"
-_SKILL_SEP = {"v1": ",", "v2": ";", "v3": ";"}
+_PUT_BACK = "v4"
+_SKILL_SEP = {"v1": ",", "v2": ";", "v3": ";", "v4": ";"}
+_FIELDS = {_MOVED: 9, _PUT_BACK: 10}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,28 +62,34 @@ class QueueEntry:
     # Its entry into ``queue`` when it was moved there (an overflow, a limit's queue action) after its
     # first entry, ``entered_at``: where the wait of this stay starts (docs/kpis.md). None: no move.
     queue_entered_at: float | None = None
+    # When it was put back in ``queue`` after an answer (its agent's softphone lost and not back): it
+    # waits since then, and its queue counted its answer already (docs/kpis.md). None: never answered.
+    put_back_at: float | None = None
 
 
 def encode_entry(entry: QueueEntry) -> str:
     """``v2|linkedid|queue|entered_at|priority|customer|skill:level;...|caller_number``, or for a
-    caller moved to another queue ``v3|...|skill:level;...|queue_entered_at|caller_number``: no ','
-    but in the caller's number (the fields the dialplan cuts, 3 and 4, stay where v1 had them)."""
+    caller moved to another queue ``v3|...|skill:level;...|queue_entered_at|caller_number``, or for
+    a caller put back after an answer ``v4|...|skill:level;...|queue_entered_at|put_back_at|caller_number``:
+    no ',' but in the caller's number (the fields the dialplan cuts, 3 and 4, stay where v1 had them)."""
     skills = ";".join(f"{k}:{v}" for k, v in sorted((entry.skills or {}).items()))
     customer = "" if entry.customer_id is None else str(entry.customer_id)
     head = (entry.linkedid, entry.queue, f"{entry.entered_at:.3f}", str(entry.priority), customer, skills)
-    stay = entry.queue_entered_at
-    if stay is None or f"{stay:.3f}" == head[2]:
+    stay = head[2] if entry.queue_entered_at is None else f"{entry.queue_entered_at:.3f}"
+    if entry.put_back_at is not None:
+        return "|".join((_PUT_BACK, *head, stay, f"{entry.put_back_at:.3f}", entry.caller_number))
+    if stay == head[2]:
         return "|".join((_VERSION, *head, entry.caller_number))
-    return "|".join((_MOVED, *head, f"{stay:.3f}", entry.caller_number))
+    return "|".join((_MOVED, *head, stay, entry.caller_number))
 
 
 def decode_entry(text: str | None) -> QueueEntry | None:
-    """The entry ``encode_entry`` wrote (v2, or v1 from an older engine), or None for anything else
+    """The entry ``encode_entry`` wrote (v2, v3, v4, or v1 from an older engine), or None for anything else
     (absent, unknown version, damaged)."""
     if not text:
         return None
     version = text.split("|", 1)[0]
-    fields = 9 if version == _MOVED else 8
+    fields = _FIELDS.get(version, 8)
     parts = text.split("|", fields - 1)
     sep = _SKILL_SEP.get(version)
     if len(parts) != fields or sep is None or not parts[1] or not parts[2]:
@@ -92,10 +101,13 @@ def decode_entry(text: str | None) -> QueueEntry | None:
         for item in filter(None, parts[6].split(sep)):
             name, _, level = item.partition(":")
             skills[name] = int(level)
-        stay = float(parts[7]) if fields == 9 else None
+        stay = float(parts[7]) if fields >= 9 else None
+        put_back = float(parts[8]) if fields == 10 else None
     except ValueError:
         return None
-    return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[-1], stay)
+    if stay == entered:
+        stay = None  # a v4 entry of a caller never moved
+    return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[-1], stay, put_back)
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,7 +249,7 @@ class Router(RoutingSteps):
     def restore_waiting(
         self, call_id: str, queue: str, now: float, *, entered_at: float, skills: Mapping[str, int] | None = None,
         priority: int = 0, customer_id: int | str | None = None, virtual: bool = False,
-        fresh_timers: bool = False, queue_entered_at: float | None = None,
+        fresh_timers: bool = False, queue_entered_at: float | None = None, put_back_at: float | None = None,
     ) -> list[Decision]:
         """Take back a caller that kept waiting while no engine ran (``acd.recovery``): it keeps its
         original entry time, hence its place among the waiting calls and its timers' due times.
@@ -259,7 +259,9 @@ class Router(RoutingSteps):
         come back, ``acd.reconnect``), and so does its wait (the wallboard's: its talk was no wait).
         ``queue_entered_at``: its entry into ``queue`` when it was moved there after ``entered_at``
         (an overflow, a limit's queue action): this stay's wait and timers count from there, the
-        caller's wait and place from ``entered_at`` (docs/kpis.md)."""
+        caller's wait and place from ``entered_at`` (docs/kpis.md). ``put_back_at``: a caller an
+        earlier engine put back after an answer (``fresh_timers`` there): it waits since then, and if
+        it has not been moved since, its queue counted its answer already."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -269,9 +271,15 @@ class Router(RoutingSteps):
         self._seq += 1
         entered = min(entered_at, now)
         stay = entered if queue_entered_at is None else min(max(queue_entered_at, entered), now)
+        if fresh_timers:
+            put_back_at = now
+        answered_before = put_back_at is not None and (queue_entered_at is None or queue_entered_at <= put_back_at)
+        if put_back_at is not None:
+            put_back_at = min(max(put_back_at, entered), now)
+            stay = max(stay, put_back_at)
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq,
-                          now if fresh_timers else stay, customer_id=customer_id, virtual=virtual,
-                          waiting_since=now if fresh_timers else None, answered_before=fresh_timers)
+                          stay, customer_id=customer_id, virtual=virtual,
+                          waiting_since=put_back_at, answered_before=answered_before)
         self._calls[call_id] = call
         call.need = cfg.steps[0].requirement(call.skills)
         call.epoch += 1

@@ -4,6 +4,7 @@ log's visits), and the call's queue wait is their sum (docs/kpis.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.events import AgentOffer
 from acd.model import LimitKind, LimitSpec, QueueConfig
+from acd.recovery import ENTRY_VAR, QueueEntry, decode_entry, encode_entry
 from acd.routing import Router
+from callcenter.recovery import _live
 from crm_core.fold import fold
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
@@ -123,3 +126,64 @@ async def test_a_call_moved_twice_says_each_stays_wait() -> None:
     assert _left(seen) == [("support", "overflow", 60.0), ("general", "overflow", 30.0)]
     assert fold("L1", [*seen, CallEnded(ts=T0 + 100.0, linkedid="L1")]).fields["wait_s"] == 100.0
     await acd.stop()
+
+
+async def test_a_put_back_caller_taken_back_after_a_restart_keeps_its_put_back_and_its_answer() -> None:
+    """The engine dies while a put-back caller waits again; the next one takes it back from the entry
+    on its channel (``CTI_ACD``). That entry said nothing of the put-back: the restored stay counted
+    from the first entry (the talk included) and the caller's hang-up was an abandon of a call the
+    queue had counted answered."""
+    acd, _, _, _ = await _put_back(QueueConfig("support", wrap_up_s=600.0))
+    await acd.stop()  # waits for the entry's write
+    assert isinstance(acd.control, FakeCallControl)
+    entry = decode_entry(acd.control.variables[("PJSIP/trunk-1", ENTRY_VAR)])
+    assert entry is not None and (entry.entered_at, entry.put_back_at) == (T0, T0 + 70.0)
+    await acd.bus.stop()
+
+    clock = Clock()
+    clock.now = T0 + 80.0
+    bus = InProcessBus()
+    seen: list[Event] = []
+
+    async def publish(ev: Any) -> None:
+        seen.append(ev)
+        await InProcessBus.publish(bus, ev)
+
+    bus.publish = publish  # type: ignore[method-assign]
+    again = AcdService(Router([QueueConfig("support", wrap_up_s=600.0)]), FakeCallControl(), bus, clock=clock)
+    await again.restore_waiting(_live(entry, "PJSIP/trunk-1"))
+    assert again.waiting_calls(T0 + 80.0)[0].waited_s == 10.0  # the wallboard's wait: since the put-back
+    clock.now = T0 + 90.0
+    await again.decide(lambda t: again.router.caller_hung_up("L1", t))
+    assert _left(seen) == [("support", "abandoned", 20.0)]
+    stats = again.router.queue_snapshot("support", clock.now)
+    assert (stats.abandoned, stats.answered) == (0, 0)  # an answered call: the first engine counted it
+    await again.stop()
+
+
+def test_a_put_back_entry_is_v4_and_reads_back() -> None:
+    put_back = QueueEntry("L1", "support", 100.0, 2, 7, {"support": 3}, "+8613900000000", put_back_at=170.0)
+    text = encode_entry(put_back)
+    assert text == "v4|L1|support|100.000|2|7|support:3|100.000|170.000|+8613900000000"
+    assert "," not in text and text.split("|")[2:4] == ["support", "100.000"]  # what the dialplan CUTs
+    assert decode_entry(text) == put_back
+    moved_then_put_back = dataclasses.replace(put_back, queue_entered_at=130.0)
+    assert decode_entry(encode_entry(moved_then_put_back)) == moved_then_put_back
+    for bad in ("v4|a|b|1|0|||1|x|", "v4|a|b|1|0|||1|2", "v4|a|b|1|0|||x|2|"):
+        assert decode_entry(bad) is None
+
+
+def test_a_put_back_caller_moved_on_before_the_restart_is_no_answered_call_of_its_new_queue() -> None:
+    """Put back at 170 in support, moved to general at 200: general never answered it (the router's
+    own move says so), so its restored stay there counts from the move and a hang-up is general's abandon."""
+    r = Router([QueueConfig("support"), QueueConfig("general")])
+    r.restore_waiting("L1", "general", 230.0, entered_at=100.0, queue_entered_at=200.0, put_back_at=170.0)
+    assert r.call("L1").entered_queue_at == 200.0
+    assert r.queue_snapshot("general", 230.0).longest_wait_s == 60.0  # since the put-back, not the first entry
+    r.caller_hung_up("L1", 240.0)
+    assert r.queue_snapshot("general", 240.0).abandoned == 1
+    r.restore_waiting("L2", "support", 230.0, entered_at=100.0, put_back_at=170.0)
+    assert r.call("L2").entered_queue_at == 170.0
+    assert r.queue_snapshot("support", 230.0).longest_wait_s == 60.0
+    r.caller_hung_up("L2", 240.0)
+    assert r.queue_snapshot("support", 240.0).abandoned == 0
