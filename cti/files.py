@@ -33,10 +33,11 @@ def private_dir(path: Path, mode: int = 0o700, *, setting: str | None = None) ->
 
 
 def private_file(path: Path, *, setting: str | None = None) -> Path:
-    """``path`` as a file only its owner reads and writes (created empty if it does not exist);
+    """``path`` as a file only its owner reads and writes (created empty if it does not exist; a
+    directory it needs made for it is its owner's alone, one that exists is left as it is);
     ``setting`` as for ``private_dir``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError as err:
         if setting is None:

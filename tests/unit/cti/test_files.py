@@ -34,6 +34,11 @@ def test_a_new_private_dir_and_file_are_their_owners_alone(tmp_path: Path) -> No
     assert _mode(private_dir(tmp_path / "recordings", 0o750)) == 0o750
     path = private_file(tmp_path / "logs" / "engine.log")
     assert path.read_bytes() == b"" and _mode(path) == 0o600
+    assert _mode(tmp_path / "logs") == 0o700  # a directory it made for the file lists its names to no one
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    private_file(shared / "cti.db")
+    assert _mode(shared) == 0o755  # one that was there is the operator's choice
 
 
 def test_what_others_could_read_is_tightened_and_the_content_kept(tmp_path: Path) -> None:
