@@ -20,7 +20,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
@@ -50,6 +60,10 @@ _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 class LiveSources:
     """What the collector reads at each scrape; a source left ``None`` is not exported."""
 
+    # Whether this node routes calls (holds the routing lease, or runs alone). A node that does not
+    # (a standby waiting for the lease) exports ``cti_routing`` 0 and none of the families below:
+    # its AMI link is not up and it has no queues, and a ``cti_ami_connected`` 0 would page for it.
+    routing: Callable[[], bool] | None = None
     ami_connected: Callable[[], bool] | None = None
     dialplan_missing: Callable[[], int | None] | None = None  # contexts Asterisk lacks; None: not checked yet
     ami_counts: Callable[[], Mapping[str, int]] | None = None  # connects, resyncs, events, backlog
@@ -83,6 +97,11 @@ class EngineMetrics:
         self.websockets = Gauge("cti_websocket_connections", "Open websocket connections by route", ["route"],
                                 registry=r)
         r.register(LiveCollector(self))
+        # The process's own figures (process_*: CPU, memory, open files, start time; python_*: the
+        # interpreter and its collector), on every node, a waiting standby included.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self._offers_by: dict[str, Any] = {}
         self._no_answer_by: dict[str, Any] = {}
         self._transitions_by: dict[str, Any] = {}
@@ -148,6 +167,12 @@ class LiveCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         s = self._metrics.sources
+        if s.routing is not None:
+            routing = s.routing()
+            yield GaugeMetricFamily("cti_routing", "1 on the node that routes calls (holds the routing lease, or "
+                                    "runs alone), 0 on a standby", value=1.0 if routing else 0.0)
+            if not routing:
+                return
         if s.ami_connected is not None:
             yield GaugeMetricFamily("cti_ami_connected", "1 while the AMI connection is up and logged in",
                                     value=1.0 if s.ami_connected() else 0.0)

@@ -434,7 +434,9 @@ async def main_async(args: argparse.Namespace) -> str:
         ami={"port": e2e.free_port(), "secret": secrets.token_urlsafe(24),
              "observer_secret": secrets.token_urlsafe(24)}, agi={"port": e2e.free_port()},
         pbx={"instance": f"softphone{os.getpid()}", "sip_port": e2e.SIP_PORT, "agent_endpoints": 8, "rtp_start": rtp,
-             "rtp_end": rtp + 999, "http_port": e2e.free_port()},
+             "rtp_end": rtp + 999, "http_port": e2e.free_port(),
+             # BENCH_DEBUG reads pjsip's logger lines (verbose) from Asterisk's messages file.
+             "log_verbose": 3 if os.environ.get("BENCH_DEBUG") else 0},
         web={"port": e2e.free_port(), "session_secret": secrets.token_urlsafe(32)},
         database_url=f"sqlite+aiosqlite:///{work / 'bench.db'}", state_dir=work / "state",
         recordings={"dir": work / "recordings"}, dev_mode=True)

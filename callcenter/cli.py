@@ -4,7 +4,9 @@ can do: ``cti config`` (every package's files checked together) and ``cti run`` 
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -82,6 +84,14 @@ def routing_elsewhere(settings: Settings) -> str | None:
     return holder if holder not in (None, settings.node_id) else None
 
 
+def _line_buffered_stdout() -> None:
+    """Without a terminal (a service manager's journal, ``cti run > log``) Python buffers stdout in
+    blocks: every status line of ``cti run`` is printed with ``flush=True``, and line buffering makes
+    any other line (a library's print) arrive when it is written too, not a few kB later."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and not sys.stdout.line_buffering:
+        sys.stdout.reconfigure(line_buffering=True)
+
+
 @app.command("run")
 def run_command(
     demo: bool = typer.Option(False, help="The demo (development only; `make run` asks for it): demo company and "
@@ -97,6 +107,8 @@ def run_command(
 
     from callcenter.run import run
     from cti.credentials import check_secrets, with_installation_secrets
+
+    _line_buffered_stdout()
     from cti.listen import check_free
     from cti.loop import run as run_loop
     from cti.pbx import ManagedPbx

@@ -1,7 +1,8 @@
 """The composition root: every adapter is built here, from settings loaded once, and nowhere else.
 Its helpers in this package: ``callcenter.adapters`` (the adapters the settings choose: bus, feed
 store, routing lease, recording store), ``callcenter.handoff`` (the IVR's hand-off to the ACD) and
-``callcenter.listeners`` (the web and /metrics HTTP listeners).
+``callcenter.listeners`` (the web and /metrics HTTP listeners) and ``callcenter.standby`` (what a node
+serves on its web port before it routes).
 
     engine = Engine(settings)
     await engine.start()   # bus, CRM logger, AMI bridge, ACD, FastAGI (IVR + announcements), web app
@@ -42,7 +43,7 @@ from agent_console.desk import EngineDesk
 from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks, share_locks
 from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
-from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
+from agent_console.metrics import EngineMetrics, LiveSources
 from agent_console.phone import (
     CrmPhoneKinds,
     PhoneService,
@@ -59,8 +60,9 @@ from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from agent_console.users_http import users_router
 from callcenter.adapters import expected_contexts, make_bus, make_feed, make_routing_lease, recording_store
 from callcenter.handoff import IvrHandoff
-from callcenter.listeners import HttpListener
+from callcenter.listeners import HttpListener, metrics_listener
 from callcenter.recovery import Recovery, RecoveryReport
+from callcenter.standby import StandbyWeb
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
@@ -106,7 +108,7 @@ def _log_fence_failure(task: asyncio.Task[None]) -> None:
                   exc_info=err)
 
 
-async def _stop_listener(listener: HttpListener | None) -> None:
+async def _stop_listener(listener: HttpListener | StandbyWeb | None) -> None:
     if listener is not None:
         await listener.stop()
 
@@ -227,6 +229,9 @@ class Engine:
         self.app: FastAPI | None = None
         self._web: HttpListener | None = None  # the listeners, from the start on (callcenter/listeners.py)
         self._metrics_listener: HttpListener | None = None
+        # Several nodes: the web port answers /healthz 503 naming the role until the console's binds it.
+        self._standby_web = StandbyWeb(settings, self.metrics, self.routing_lease, routes=self.routes) if (
+            web and self.routing_lease is not None) else None
         self._closing_streams = asyncio.Event()  # set at the stop: the feed's streams end (feed_http)
         if web:
             pops = SqlPopSource(self.db, self.logger)
@@ -347,6 +352,7 @@ class Engine:
         client, pump, logger = self.ami.client, self.ami.pump, self.logger
         bus_stats = getattr(self.bus, "stats", None)
         return LiveSources(
+            routing=self.routes,
             ami_connected=lambda: client.connected,
             dialplan_missing=lambda: None if self.dialplan.missing is None else len(self.dialplan.missing),
             ami_counts=lambda: {"connects": client.connects, "resyncs": client.resyncs,
@@ -370,6 +376,10 @@ class Engine:
     async def start(self) -> None:
         # Secrets, the call-log journal, the SQLite database.
         private_dir(self.settings.state_dir, setting="state_dir (CTI_STATE_DIR)")
+        # /metrics from the start on: a standby waiting below is seen (cti_routing 0), not taken for dead.
+        self._metrics_listener = await metrics_listener(self.settings, self.metrics)
+        if self._standby_web is not None:
+            await self._standby_web.start()
         if self.routing_lease is not None:
             # Before any event is read: a standby waits here; refused, nothing ran.
             await self.routing_lease.acquire(wait=self.settings.routing_standby)
@@ -408,36 +418,25 @@ class Engine:
         await self._sync_desk_phones()
         await self.recorder.start()
         await self.agi.start()
+        await _stop_listener(self._standby_web)  # its port is the console's now
         if self.app is not None:
             self._web = HttpListener(self.app, "web", "web.port (CTI_WEB__PORT)", host=self.settings.web.host,
                                      port=self.settings.web.port, lifespan="on", ws_max_size=64 * 1024,
                                      ws_per_message_deflate=PER_MESSAGE_DEFLATE,
                                      proxy_headers=False)  # X-Forwarded-For: only settings.web.trusted_proxies
             await self._web.start()
-        await self._start_metrics_listener()
         settle_heap()  # the collector leaves start-up objects alone; a larger young generation
         log.info("engine started")
-
-    async def _start_metrics_listener(self) -> None:
-        m = self.settings.metrics
-        if m.port is None:
-            if m.token is None:
-                log.info("metrics: /metrics is off (set metrics.token or metrics.port to serve it)")
-            else:
-                log.info("metrics: /metrics on the web port, behind the bearer token")
-            return
-        self._metrics_listener = HttpListener(metrics_asgi(self.metrics, token=m.token), "metrics",
-                                              "metrics.port (CTI_METRICS__PORT)", host=m.host, port=m.port,
-                                              lifespan="off", access_log=False)
-        await self._metrics_listener.start()
-        log.info("metrics: /metrics on %s:%s%s", m.host, self.metrics_port,
-                 " behind the bearer token" if m.token is not None else "")
 
     @property
     def metrics_port(self) -> int | None:
         """The metrics listener's bound port (settings may ask for 0: any free port)."""
         listener = self._metrics_listener
         return self.settings.metrics.port if listener is None else listener.port
+
+    def routes(self) -> bool:
+        """Whether this node routes calls: it runs alone, or holds the routing lease and was not fenced."""
+        return self.routing_lease is None or (self.routing_lease.held and not self.fenced.is_set())
 
     async def _resynced(self, timeout_s: float) -> None:
         """Wait until the AMI resync after connecting is folded into the call model: recovery reads it."""
@@ -470,6 +469,7 @@ class Engine:
             # response: an integration's reader held the stop until it went away.
             ("the event streams", self._end_streams),
             ("the web server", lambda: _stop_listener(self._web)),
+            ("the standby's web listener", lambda: _stop_listener(self._standby_web)),
             ("the metrics server", lambda: _stop_listener(self._metrics_listener)),
             ("FastAGI", self.agi.stop),
             ("the heartbeat", self.heartbeat.stop),

@@ -1,4 +1,5 @@
-"""The engine's HTTP listeners (the console's web server, the separate /metrics port): uvicorn
+"""The engine's HTTP listeners (the console's web server, the separate /metrics port, a standby's
+web port: callcenter/standby.py): uvicorn
 servers on sockets the engine binds itself, so that a port already taken is a ``ConfigError``
 naming the setting (uvicorn's own bind would ``sys.exit`` out of the event loop, past the
 engine's clean stop).
@@ -13,12 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import uvicorn
 
+from agent_console.metrics import EngineMetrics, metrics_asgi
 from cti.errors import ConfigError
 from cti.listen import listening_sockets
+from cti.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class HttpListener:
@@ -54,3 +60,21 @@ class HttpListener:
         if not servers or not servers[0].sockets:
             return self.requested_port
         return int(servers[0].sockets[0].getsockname()[1])
+
+
+async def metrics_listener(settings: Settings, metrics: EngineMetrics) -> HttpListener | None:
+    """``/metrics`` on ``metrics.port``, listening when it returns; None when no port is set (the
+    console's web port serves it behind the token, or nothing does: logged)."""
+    m = settings.metrics
+    if m.port is None:
+        if m.token is None:
+            log.info("metrics: /metrics is off (set metrics.token or metrics.port to serve it)")
+        else:
+            log.info("metrics: /metrics on the web port, behind the bearer token")
+        return None
+    listener = HttpListener(metrics_asgi(metrics, token=m.token), "metrics", "metrics.port (CTI_METRICS__PORT)",
+                            host=m.host, port=m.port, lifespan="off", access_log=False)
+    await listener.start()
+    log.info("metrics: /metrics on %s:%s%s", m.host, listener.port, " behind the bearer token" if m.token is not None
+             else "")
+    return listener

@@ -33,6 +33,7 @@ from cti.settings import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 # What Asterisk reads only when it starts: ``core reload`` leaves the running one on the old text.
 RESTART_ONLY = ("asterisk.conf", "modules.conf", "sorcery.conf")
+ASTERISK_UMASK = 0o027  # the managed Asterisk's files: no access for others
 
 BUILD_SCRIPT = PROJECT_ROOT / "scripts" / "build-asterisk-rootfs.sh"
 
@@ -95,6 +96,7 @@ class ManagedPbx:
             for sub in ("etc", "run", "log", "spool", "lib", "keys"):
                 if (self.instance_dir / sub).exists():
                     _chown_tree(self.instance_dir / sub, *owner)
+        _private_logs(self.instance_dir / "log")
 
     def asterisk_ids(self) -> tuple[int, int]:
         """The uid and gid of ``RUN_USER`` in the root file system (not the host's passwd file),
@@ -163,12 +165,16 @@ class ManagedPbx:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(5)
             self._proc = None
-        with open(self.console_log, "wb") as out:
+        # Asterisk's console output (its start's notices and errors): the engine's user and group only.
+        with open(os.open(self.console_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "wb") as out:
+            os.fchmod(out.fileno(), 0o640)  # a console.log of an older version was 0644
             proc = subprocess.Popen(
                 ["chroot", str(self.rootfs), "asterisk", "-C", f"{self.instance_path}/etc/asterisk.conf",
                  "-f", "-U", RUN_USER, "-G", RUN_USER, "-n"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                # What Asterisk creates (messages and queue_log, which hold callers' numbers; recordings,
+                # voicemail, AstDB) is its user's and group's only: 0640 files, 0750 directories.
+                start_new_session=True, umask=ASTERISK_UMASK,
             )
         self._proc = proc
         self.pid_file.write_text(str(proc.pid))
@@ -326,6 +332,18 @@ def _check_port_free(host: str, port: int, field: str, wait_s: float = 0.0) -> N
                     continue
                 raise PbxError(f"{field}: port {port} on {host} is already in use ({err.strerror}); "
                                f"stop what holds it or set CTI_{field.upper().replace('.', '__')}") from None
+
+
+def _private_logs(log_dir: Path) -> None:
+    """Asterisk's log directory 0750 and what is in it (messages.previous, queue_log, and files an
+    older version left 0644) without access for others: its lines carry callers' numbers."""
+    if not log_dir.is_dir():
+        return
+    log_dir.chmod(0o750)
+    for path in log_dir.iterdir():
+        mode = path.lstat().st_mode
+        if path.is_file() and not path.is_symlink() and mode & 0o007:
+            path.chmod(mode & 0o770)
 
 
 def _chown_tree(top: Path, uid: int, gid: int) -> None:

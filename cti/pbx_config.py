@@ -43,6 +43,8 @@ def template_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path
         "agent_endpoints": agent_endpoints(s.pbx.agent_endpoints, s.state_dir, srtp=s.sip.srtp),
         **_sip_values(s, instance_dir, instance_path),
         "fallback_queues": fallback_queues(s.config_dir),
+        # logger.conf's messages file: Asterisk's verbose lines only when a developer asks for them.
+        "messages_verbose": f",verbose({s.pbx.log_verbose})" if s.pbx.log_verbose else "",
         **_webrtc_values(s, rootfs, instance_dir, instance_path),
     }
 

@@ -93,6 +93,7 @@ class RoutingLease:
         self.poll_s, self.on_lost = poll_s, on_lost
         self._task: asyncio.Task[None] | None = None
         self.held = False  # taken once: this node has routed (a standby that never took over has not)
+        self.waiting_for: str | None = None  # while a standby waits: the node that holds the lease
 
     async def _take(self) -> bool:
         return (await self.lease.try_acquire(self.KEY, self.owner, self.ttl_ms)
@@ -109,6 +110,7 @@ class RoutingLease:
                     f"nodes would offer every call twice. Start this node ({self.owner!r}) as a standby "
                     f"(routing_standby: true) to take over when {holder!r} stops (its lease lapses "
                     f"{self.ttl_ms / 1000:g} s after it dies)")
+            self.waiting_for = holder
             if holder != announced and holder is not None:
                 log.warning("standby: node %s routes calls; %s takes over when it stops", holder, self.owner)
                 announced = holder
@@ -118,7 +120,7 @@ class RoutingLease:
         else:
             log.info("routing: %s routes calls (routing lease %s); a node started beside it waits as a standby",
                      self.owner, self.KEY)
-        self.held = True
+        self.held, self.waiting_for = True, None
         self._task = asyncio.create_task(self._renew_loop(), name="routing-lease")
 
     async def _renew_loop(self) -> None:

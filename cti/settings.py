@@ -111,6 +111,10 @@ class PbxSettings(BaseModel):
     # A softphone whose network went away sends no BYE and no more RTP: Asterisk ends its leg after
     # this many seconds without RTP (pjsip rtp_timeout; 0: never), and the above applies.
     softphone_media_timeout_s: int = Field(5, ge=0, le=300)
+    # The managed Asterisk's log (<instance>/log/messages): 0 keeps notices, warnings and errors (an
+    # operator's level); 3 adds Asterisk's verbose lines up to level 3, every dialplan step of every
+    # call and a heartbeat line a second (developers: CTI_PBX__LOG_VERBOSE=3, docs/observability.md).
+    log_verbose: int = Field(0, ge=0, le=5)
 
 
 class SipSettings(BaseModel):

@@ -111,8 +111,10 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # The raw AMI taps (tests/ami_events.py) log in as the read-only observer user, never as the engine.
         ami={"port": free_port(), "secret": secrets.token_urlsafe(24), "observer_secret": secrets.token_urlsafe(24)},
         agi={"port": free_port()},
+        # Asterisk's verbose lines (the dialplan's steps) in its messages file: tests read them
+        # (the shipped level is an operator's: notices, warnings, errors).
         pbx={"instance": f"t{pid}", "sip_port": free_port(), **rtp_range("pbx"), "agent_endpoints": 5,
-             "http_port": free_port()},
+             "http_port": free_port(), "log_verbose": 3},
         # sipp's test calls from 127.0.0.1 are identified by address (never on in production).
         sip={"loopback_test_trunk": True},
         # A random secret of the proper length: the engine refuses published or short ones.

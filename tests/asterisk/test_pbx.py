@@ -237,7 +237,7 @@ def test_a_restart_keeps_the_previous_asterisk_log(tmp_path: Path) -> None:
     administrator restarts it to read: it is kept beside the new one as messages.previous."""
     own = load_settings(state_dir=tmp_path / "state", ami={"port": free_port()}, agi={"port": free_port()},
                         pbx={"instance": f"logkeep{os.getpid()}", "sip_port": free_port(), **rtp_range("own"),
-                             "agent_endpoints": 1, "http_port": free_port()})
+                             "agent_endpoints": 1, "http_port": free_port(), "log_verbose": 3})
     pbx = ManagedPbx(own)
     try:
         pbx.up(progress=False)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import logging
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,10 @@ TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ")
 
 
 @contextlib.contextmanager
-def prometheus_server(tmp: Path, target: str) -> Iterator[str]:
-    """Debian's ``prometheus`` on a free loopback port, scraping ``target`` every second and
-    evaluating the alerting rules the project ships (docs/prometheus-alerts.yml)."""
+def prometheus_server(tmp: Path, target: str | Sequence[str], token: str = TOKEN) -> Iterator[str]:
+    """Debian's ``prometheus`` on a free loopback port, scraping ``target`` (or several) every second
+    with ``token`` and evaluating the alerting rules the project ships (docs/prometheus-alerts.yml)."""
+    targets = [target] if isinstance(target, str) else list(target)
     binary = shutil.which("prometheus")
     assert binary, "the prometheus binary is missing: run scripts/install-system-deps.sh (Debian package prometheus)"
     port = free_port()
@@ -60,9 +62,9 @@ scrape_configs:
     metrics_path: /metrics
     authorization:
       type: Bearer
-      credentials: {TOKEN}
+      credentials: {token}
     static_configs:
-      - targets: ["{target}"]
+      - targets: {json.dumps(targets)}
 """)
     log = (tmp / "prometheus.log").open("wb")
     proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",

@@ -110,7 +110,7 @@ def carrier_rig(base: Path, *, edit_config: Callable[[Path], None] | None = None
     if edit_config is not None:
         edit_config(ours_cfg)
     pbx = {"instance": f"trunks{os.getpid()}", "sip_port": our_sip, "agent_endpoints": 3, **rtp_range("trunks"),
-           **ours.pop("pbx", {})}
+           "log_verbose": 3, **ours.pop("pbx", {})}  # the tests read dialplan steps in its messages file
     settings = load_settings(
         config_dir=ours_cfg, state_dir=base / "state", recordings={"dir": base / "recordings"},
         database_url="sqlite+aiosqlite:///" + str(base / "cti.db"),

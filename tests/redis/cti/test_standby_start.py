@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from cti.redis_lease import RedisLease, RoutingLease
 from cti.settings import PROJECT_ROOT
+from tests.helpers import until
 from tests.redis.cti.standby import CTI, waiting_standby
 from tests.servers import free_port
 
@@ -84,3 +86,38 @@ async def test_a_redis_that_does_not_answer_is_named_before_anything_starts(tmp_
     assert "error: redis_url (CTI_REDIS_URL) redis://:***@127.0.0.1:" in out, out
     assert "a-Password-9" not in out and "agi.port" not in out and "Traceback" not in out, out
     assert not (rootfs / "srv").exists()
+
+
+async def test_cti_runs_lines_reach_a_file_while_it_runs(redis_url: str, tmp_path: Path) -> None:
+    """Under a service manager, or ``cti run > log``, stdout is a file, which Python buffers in blocks:
+    a status line must be in the file while the node runs, not when it exits. A standby that waits
+    prints its line and then runs on, so the file is read while it waits."""
+    tag = uuid.uuid4().hex[:6]
+    active = RoutingLease(RedisLease(redis_url), f"active-{tag}")
+    await active.acquire()
+    # As a service manager starts it: no PYTHONUNBUFFERED (a developer's shell, or CI, may set it).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTI_") and k != "PYTHONUNBUFFERED"} | {
+        "CTI_BUS": "redis", "CTI_REDIS_URL": redis_url, "CTI_NODE_ID": f"standby-{tag}", "CTI_PBX__MODE": "system",
+        "CTI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'standby.db'}", "CTI_STATE_DIR": str(tmp_path / "state"),
+        "CTI_AMI__PORT": str(free_port()), "CTI_AMI__SECRET": secrets.token_urlsafe(32),
+        "CTI_AGI__PORT": str(free_port()), "CTI_WEB__PORT": str(free_port()),
+    }
+    out_file, err_file = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with out_file.open("wb") as out, err_file.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(*CTI, "run", "--no-demo", env=env, cwd=PROJECT_ROOT,
+                                                    stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err)
+    try:
+        await until(lambda: f"standby: node active-{tag} routes calls" in err_file.read_text(errors="replace"),
+                    timeout_s=120, what="the standby waiting (its log line on stderr)")
+        await asyncio.sleep(1.0)
+        assert proc.returncode is None, err_file.read_text(errors="replace")
+        assert "database: applying migrations" in out_file.read_text(), out_file.read_text()
+        assert f"node active-{tag} routes calls on this Redis" in out_file.read_text(), out_file.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, err_file.read_text(errors="replace")
+        assert out_file.read_text().rstrip().endswith("stopped."), out_file.read_text()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await active.release()
