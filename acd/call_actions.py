@@ -26,6 +26,16 @@ SIMULATOR_ONLY = TrunksConfig(trunks=(Trunk(name="sim", kind="simulator"),),
                               outbound={"routes": (Route(prefix="", trunk="sim"),)})
 
 
+def moved_skills(skills: dict[str, int] | None, queue: str, queues: list[str]) -> dict[str, int] | None:
+    """The skills a call transferred to ``queue`` still asks for: the caller's own (a language), not
+    another queue's topic skill the IVR asked for there (skills are named like the queues they
+    serve): a support caller sent to billing needs a billing agent, as billing's steps say, not one
+    who also has support (they waited until billing's last step dropped the call's skills)."""
+    others = set(queues) - {queue}
+    kept = {k: v for k, v in (skills or {}).items() if k not in others}
+    return kept or None
+
+
 class CallActions:
     """The agent's actions on their calls; ``acd`` owns the calls and publishes the updates."""
 
@@ -148,7 +158,8 @@ class CallActions:
             queue = target if target_kind == "queue" else call.queue
             requeued = LiveCall(linkedid=linkedid, caller_channel=call.caller_channel,
                                 caller_number=call.caller_number, queue=queue, customer_id=call.customer_id,
-                                skills=call.skills if target_kind == "queue" else None,
+                                skills=moved_skills(call.skills, queue, self.acd.queue_names())
+                                if target_kind == "queue" else None,
                                 priority=call.priority, attributes=call.attributes, tags=list(call.tags),
                                 note=note, transfer_from=agent)
             # The transferring agent named a colleague: the call waits for them (the router refuses

@@ -165,6 +165,7 @@ class KpiSummary:
     csat_avg: float | None  # mean score 1-5
     csat_satisfied: float | None  # share of answers 4 or 5 (the usual "CSAT %")
     sl_seconds: float
+    sl_target: float
     short_abandon_s: float
     short_abandons_excluded: bool
     basis: str
@@ -277,7 +278,7 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
         csat_answers=len(scores),
         csat_avg=_ratio(sum(scores), len(scores)),
         csat_satisfied=_ratio(sum(1 for x in scores if x >= 4), len(scores)),
-        sl_seconds=policy.sl_seconds,
+        sl_seconds=policy.sl_seconds, sl_target=policy.sl_target,
         short_abandon_s=policy.short_abandon_s,
         short_abandons_excluded=policy.exclude_short_abandons,
         basis=policy.describe(),

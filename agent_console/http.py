@@ -270,7 +270,7 @@ def build_router(console: ConsoleParts) -> APIRouter:
     async def list_callbacks(request: Request, limit: int = Query(50, ge=1, le=200),
                              who: Principal = Depends(current_principal)) -> list[p.CallbackView]:
         """Due callbacks, oldest first: for an agent those of the queues they are logged into, their
-        personal ones and their own claims; for supervisors and admins every due or claimed one of
+        personal ones and their own claims; for supervisors, managers and admins every due or claimed one of
         the queues they oversee (a supervisor assigned queues: those, and their own callbacks)."""
         db = getattr(request.app.state, "crm_db", None)  # the engine's; the fakes have no assignments
         scope = await queue_scope.scope_of(db, who) if db is not None else queue_scope.EVERY_QUEUE

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent_console import protocol as p
 from agent_console.errors import Forbidden, InvalidInput
+from agent_console.policy import allows
 from agent_console.ports import AgentDesk, WrapUpInput
 from agent_console.queue_scope import EVERY_QUEUE, QueueScope
 from agent_console.security import Principal
@@ -87,11 +88,11 @@ class ConsoleService:
                            callback_at=at, callback_number=msg.callback_number,
                            not_ready_reason=msg.not_ready_reason, no_answer=msg.no_answer)
 
-    # -- callbacks: agents work those of their queues; supervisors and admins see those they oversee --
+    # -- callbacks: agents work those of their queues; staff (supervisors, managers, admins) see those they oversee --
     async def callbacks(self, who: Principal, *, limit: int = 50,
                         scope: QueueScope = EVERY_QUEUE) -> list[p.CallbackView]:
         """``scope``: the queues a supervisor oversees (``queue_scope.scope_of``): theirs and their own."""
-        everyone = who.role in ("supervisor", "admin")
+        everyone = allows(who.role, "supervisor.callbacks")  # staff: every role that reads the callbacks page
         return await self.desk.callbacks(who.agent_id if everyone else agent_of(who), everyone=everyone, limit=limit,
                                          overseen=None if scope.queues is None else scope.queues)
 

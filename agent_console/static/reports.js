@@ -31,6 +31,12 @@
     if (k.endsWith("_s")) return secs(v);
     return v === null || v === undefined ? "—" : v;
   }
+  // The thresholds the row was computed with (each queue's own on a queue's row, 80/20 on totals):
+  // T / SL target, and the short abandons left out (docs/kpis.md: every report states them).
+  function thresholds(k) {
+    return t(k.short_abandons_excluded ? "rep.basis_row" : "rep.basis_row_counted",
+      { t: k.sl_seconds, p: pct(k.sl_target), s: k.short_abandon_s });
+  }
   // A grouped report's row without a key: the calls that have none (IVR-only calls have no queue,
   // unanswered ones no agent), named, not a bare dash that reads as a missing figure.
   function keyLabel(key) {
@@ -42,14 +48,15 @@
     head.replaceChildren(); body.replaceChildren();
     if (!last) return;
     const tr = el("tr");
-    tr.append(el("th", "", t("rep.start_col")), el("th", "", t("rep.key")), ...COLS.map((c) => el("th", "", t(`c.${c}`))));
+    tr.append(el("th", "", t("rep.start_col")), el("th", "", t("rep.key")), ...COLS.map((c) => el("th", "", t(`c.${c}`))),
+      el("th", "", t("rep.thresholds")));
     head.append(tr);
     const rows = last.rows.filter((r) => r.kpis.offered || r.kpis.ivr_only || r.key || r.kpis.handled);
     $("rep-msg").textContent = rows.length ? "" : t("rep.empty");
     for (const r of rows) {
       const row = el("tr");
       row.append(el("td", "num", r.start_local.slice(0, 16).replace("T", " ")), el("td", "", keyLabel(r.key)),
-        ...COLS.map((c) => el("td", "num", cell(c, r.kpis[c]))));
+        ...COLS.map((c) => el("td", "num", cell(c, r.kpis[c]))), el("td", "num", thresholds(r.kpis)));
       body.append(row);
     }
   }

@@ -68,7 +68,10 @@ def snapshot_for_rules(board: dict[str, Any], agent_since: Callable[[str], float
     agents = []
     for a in board["agents"]:
         since = agent_since(a["agent_id"])
-        agents.append(AgentStatus(agent_id=a["agent_id"], state=a["state"], since=now if since is None else since,
+        # Not ready "outbound" is an outbound call and its wrap-up form (docs/kpis.md): work, not a
+        # break; the not-ready rules see the agent on a call.
+        state = "on_call" if (a["state"], a.get("reason")) == ("not_ready", "outbound") else a["state"]
+        agents.append(AgentStatus(agent_id=a["agent_id"], state=state, since=now if since is None else since,
                                   queues=tuple(a["queues"])))
     total = board["totals"]["window"]
     return Snapshot(queues=queues, agents=agents, open_cases=list(cases), service_level=total["service_level"],

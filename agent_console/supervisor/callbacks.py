@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,18 +69,20 @@ def callback_view(cb: Callback, customer_name: str | None, now: datetime,
         note=cb.note, created_at=cb.created_at.timestamp(), updated_at=cb.updated_at.timestamp())
 
 
-def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+def _iso(epoch: float | None, zone: ZoneInfo) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, zone).isoformat()
 
 
-def callbacks_csv(views: Sequence[SupervisorCallbackView]) -> str:
-    """One row per callback; times in ISO 8601 UTC; cells that look like formulas (a ``+`` number
-    too) are quoted with ``'`` (``acd.reports.to_csv``)."""
+def callbacks_csv(views: Sequence[SupervisorCallbackView], tz: str = "UTC") -> str:
+    """One row per callback; times in ISO 8601 in the centre's zone ``tz``, with its offset (as the
+    reports' CSV and the pages); cells that look like formulas (a ``+`` number too) are quoted with
+    ``'`` (``acd.reports.to_csv``)."""
+    zone = ZoneInfo(tz)
     table: list[list[Cell]] = []
     for v in views:
         row = v.model_dump()
         for k in ("due_at", "claimed_at", "called_at", "created_at", "updated_at"):
-            row[k] = _iso(row[k])
+            row[k] = _iso(row[k], zone)
         table.append([row[c] for c in CSV_COLUMNS])
     return to_csv(CSV_COLUMNS, table)
 

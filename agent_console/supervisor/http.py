@@ -258,7 +258,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
         views = await svc.callbacks.list(state=state, queue=queue, queues=None if scope.everything else wanted,
                                          limit=limit)
         if format == "csv":
-            return Response(callbacks_csv(views), media_type="text/csv; charset=utf-8",
+            return Response(callbacks_csv(views, svc.tz), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="callbacks-{state}.csv"'})
         return views
 

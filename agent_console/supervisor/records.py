@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from acd.kpis import CallRecord, Outcome
 from acd.virtual_hold import CALLBACK_DNIS
@@ -75,8 +75,29 @@ async def load_records(db: Database, since: float, until: float | None = None) -
     return [r for r in (record_of(row) for row in rows) if r is not None]
 
 
+# How long before the wallboard's start (local midnight, or its rolling window's start) a call may
+# have started and still count there: it counts when it entered the queue (after the IVR), so a caller
+# who dialled in at 23:59 and queued at 00:01 is one of the new day's calls. Reading that far back
+# (on the indexed start time) and keeping the calls that ended since finds them; an IVR stay longer
+# than this is not a caller's.
+STRADDLE_S = 6 * 3600.0
+
+
+def _since_clause(since: float) -> Any:
+    """Interactions that may count since ``since``: started since, or started up to ``STRADDLE_S``
+    before and ended since (a call that entered the queue after ``since`` ended after it)."""
+    start = datetime.fromtimestamp(since, UTC)
+    return and_(Interaction.started_at >= datetime.fromtimestamp(since - STRADDLE_S, UTC),
+                or_(Interaction.started_at >= start, Interaction.ended_at >= start))
+
+
+def _may_count(record: CallRecord, since: float) -> bool:
+    return record.arrived_at >= since or (record.ended_at is not None and record.ended_at >= since)
+
+
 class RecordCache:
-    """Today's records for the wallboard, read incrementally: after one full read, each refresh
+    """Today's records for the wallboard (and those that may count since ``load``'s ``since``:
+    ``STRADDLE_S``), read incrementally: after one full read, each refresh
     reads only interactions updated since the last one seen (minus ``overlap_s``, for clocks and
     transactions that commit out of order); a full read every ``full_every_s`` drops rows that
     were deleted."""
@@ -101,8 +122,7 @@ class RecordCache:
     async def load(self, since: float) -> list[CallRecord]:
         now, resets = self.clock(), self._resets
         full = self._mark is None or since < self._since or now - self._full_at >= self.full_every_s
-        query = select(*_COLUMNS, Interaction.updated_at).where(
-            Interaction.started_at >= datetime.fromtimestamp(since, UTC))
+        query = select(*_COLUMNS, Interaction.updated_at).where(_since_clause(since))
         if full:
             query = query.where(Interaction.outcome.is_not(None))
         else:
@@ -127,7 +147,7 @@ class RecordCache:
         if self._mark is None:
             self._mark = datetime.fromtimestamp(now, UTC)
         if since > self._since or full:
-            self._by_id = {k: r for k, r in self._by_id.items() if r.arrived_at >= since}
+            self._by_id = {k: r for k, r in self._by_id.items() if _may_count(r, since)}
         self._since = since
         if self._resets != resets:
             self._mark = None

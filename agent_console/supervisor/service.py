@@ -310,7 +310,8 @@ class SupervisorService:
                      queues: Sequence[str] = (), agents: Sequence[str] = (),
                      scope: QueueScope = EVERY_QUEUE) -> tuple[list[ReportRow], float, float]:
         """``scope``: the agent time counted is only that of the agents it oversees (``queues`` must
-        be within it already: ``queue_scope.report_queues``)."""
+        be within it already: ``queue_scope.report_queues``); a report of some queues counts that of
+        the agents serving them, whoever reads it."""
         s, e = self._range(start, end)
         # FCR needs the contacts on the same case within the repeat window on either side of the
         # period (an earlier contact makes one in the period a repeat; a later one breaks its FCR);
@@ -320,16 +321,20 @@ class SupervisorService:
         # Per queue its own thresholds, as on the wallboard (board.policy_for); totals 80/20.
         per_queue = {name: policy_for(cfg, self.sl_targets.get(name, 0.8)) for name, cfg in self.configs.items()}
         rows = interval_report(records, interval=interval, tz=self.tz, group_by=group_by, policy=KpiPolicy(),
-                               agent_times=self._scoped_times(await self._report_agent_times(s, e), scope),
+                               agent_times=self._scoped_times(await self._report_agent_times(s, e), scope,
+                                                              queues),
                                start=s, end=e,
                                queues=queues or None, agents=agents or None, queue_policies=per_queue)
         return rows, s, e
 
-    def _scoped_times(self, times: list[Any], scope: QueueScope) -> list[Any]:
-        if scope.everything:
+    def _scoped_times(self, times: list[Any], scope: QueueScope, queues: Sequence[str] = ()) -> list[Any]:
+        """The agent time of the agents ``scope`` oversees who serve one of ``queues`` (none: any)."""
+        wanted = QueueScope(frozenset(queues)) if queues else EVERY_QUEUE
+        if scope.everything and wanted.everything:
             return times
         served = self.served_map()
-        return [t for t in times if queue_scope.oversees_agent(scope, served.get(t.agent, ()))]
+        return [t for t in times if queue_scope.oversees_agent(scope, served.get(t.agent, ()))
+                and queue_scope.oversees_agent(wanted, served.get(t.agent, ()))]
 
     @staticmethod
     def report_json(rows: Sequence[ReportRow]) -> list[dict[str, Any]]:

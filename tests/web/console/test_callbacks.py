@@ -109,6 +109,28 @@ async def test_a_supervisor_of_some_queues_lists_only_their_callbacks(site: Site
     assert {c["id"] for c in (await site.as_("admin", "GET", "/api/callbacks")).json()} == everyone
 
 
+async def test_a_manager_lists_the_callbacks_of_every_queue(site: Site) -> None:
+    """The desk's list gave a manager the agent's view (agent_console/service.py): a manager with no
+    agent id got 403 "not an agent", one who takes calls only the callbacks of the queues they were
+    logged into. A manager oversees every queue (docs/supervisor.md), as on the callbacks page."""
+    support, billing = await site.add(), await site.add(queue="billing", number="13800138002")
+    personal = await site.add(queue=None, agent_id="1001", number="13800138003")
+    everyone = {support, billing, personal}
+    listed = await site.as_("mgr1", "GET", "/api/callbacks")
+    assert listed.status_code == 200, listed.text
+    assert {c["id"] for c in listed.json()} == everyone
+    page = await site.as_("mgr1", "GET", "/api/supervisor/callbacks")
+    assert {c["id"] for c in page.json()} == everyone
+    async with site.engine.db.session() as s:  # a manager who also takes calls, as 1010
+        mgr1 = await users.user_by_username(session=s, username="mgr1")
+        assert mgr1 is not None
+        mgr1.agent_id = "1010"
+    site.tokens.pop("mgr1")
+    listed = await site.as_("mgr1", "GET", "/api/callbacks")
+    assert listed.status_code == 200, listed.text
+    assert {c["id"] for c in listed.json()} == everyone
+
+
 async def test_two_agents_claim_at_once_one_gets_409(site: Site) -> None:
     cb = await site.add()
     for user in ("agent1", "agent2"):
