@@ -969,7 +969,8 @@
     } catch (_) { showLogin(); }
   }
   // For preview.js and customer_edit.js; callStarted: a dialled call takes the screen from a customer being browsed.
+  // wrap_timer.js: the server's clock (now) and the call whose wrap-up form is shown (wrapCallId).
   window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); },
-    shownCustomer, customerSaved };
+    shownCustomer, customerSaved, now, wrapCallId: () => (wrapCall() || {}).call_id || null };
   document.addEventListener("DOMContentLoaded", boot);
 })();
