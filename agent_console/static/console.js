@@ -443,7 +443,7 @@
       }
     }
     // idle text
-    const idle = !S.offer && !call && !S.browseCustomer;
+    const idle = !S.offer && !call && !S.browseCustomer && $("dial-pending").hidden;  // dial_box.js's
     $("idle-card").hidden = !idle;
     if (idle) {
       const st = S.state && S.state.state;
@@ -799,12 +799,6 @@
       if (card) pop.customer = { ...pop.customer, ...card };
     }
   }
-  function dial(number, customerId) {
-    if (!number) return;
-    act({ type: "dial", number: number.replace(/[\s()-]/g, ""), customer_id: customerId || null })
-      .then(() => { S.browseCustomer = null; renderAll(); }).catch(() => {});
-  }
-
   // ---------- dialogs ----------
   function openDialog(id) { const d = $(id); if (!d.open) d.showModal(); }
   function openTransfer() {
@@ -943,11 +937,6 @@
     document.querySelectorAll('input[name="case-mode"]').forEach((r) => r.addEventListener("change", syncCaseMode));
     $("search-form").addEventListener("submit", runSearch);
     $("search-q").addEventListener("input", onSearchInput);
-    $("dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dial($("dial-number").value.trim()); });
-    $("btn-dial-customer").addEventListener("click", () => {
-      const c = S.browseCustomer && S.browseCustomer.customer;
-      if (c) dial(c.phone, c.id);
-    });
     $("btn-demo-offer").addEventListener("click", () => api("POST", "/api/demo/offer",
       { caller_number: $("demo-customer").value }).catch((e) => toast(e.message, "error")));
     document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
@@ -970,7 +959,8 @@
   }
   // For preview.js and customer_edit.js; callStarted: a dialled call takes the screen from a customer being browsed.
   // wrap_timer.js: the server's clock (now) and the call whose wrap-up form is shown (wrapCallId).
-  window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); },
-    shownCustomer, customerSaved, now, wrapCallId: () => (wrapCall() || {}).call_id || null };
+  // dial_box.js: act (a websocket action, its refusal toasted), refresh (render again), browsed (the customer).
+  window.ctiConsole = { api, act, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); },
+    refresh: renderAll, browsed: () => (S.browseCustomer && S.browseCustomer.customer) || null, shownCustomer, customerSaved, now, wrapCallId: () => (wrapCall() || {}).call_id || null };
   document.addEventListener("DOMContentLoaded", boot);
 })();
