@@ -300,7 +300,7 @@
       case "offer_withdrawn":
         if (S.offer && S.offer.call_id === f.call_id) S.offer = null;
         S.calls.delete(f.call_id);
-        toast(t("offer.withdrawn", { r: f.reason }));
+        toast(t("offer.withdrawn", { r: label("withdrawn", f.reason) }));
         break;
       case "call": {
         const old = S.calls.get(f.call.call_id);

@@ -1,6 +1,7 @@
 """Real Chromium, the console as a screen reader and a keyboard-only agent meet it: the main controls
 and every dialog have a name (in the language chosen), the state's live region announces the state,
-not a clock ticking every second, and the shortcut help lists the phone's own keys (A, M)."""
+not a clock ticking every second, the shortcut help lists the phone's own keys (A, M), and a
+withdrawn offer's toast says why in words (it said "caller_hangup")."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ async def test_controls_and_dialogs_are_named_and_the_state_is_announced_without
     await page.get_by_role("button", name="Queues").click()
     await expect(page.get_by_role("dialog", name="My queues")).to_be_visible()
     await page.keyboard.press("Escape")
+
+    # An offer the caller gave up on: the toast (an assertive live region) says why in words.
+    gone = await site.demo.desk.offer_call("a1001", caller_number="+441632960123")
+    await expect(page.locator("#offer-card")).to_be_visible()
+    await site.demo.desk.caller_hangs_up(gone)
+    await expect(page.locator("#toasts")).to_contain_text("The call was withdrawn: the caller hung up.")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
 
     call_id = await site.demo.desk.offer_call("a1001", caller_number="+441632960123")
     await site.demo.desk.answer(call_id)
