@@ -691,11 +691,12 @@
     if (call.direction === "outbound" && $("wrap-no-answer").checked) msg.no_answer = true;
     $("wrap-submit").disabled = true;
     try {
-      const ack = await send(msg);
+      const result = (await send(msg)) || {};  // send resolves with the ack's result
       dropDrafts(call.call_id);
-      rememberWrapUp(call, msg, (ack && ack.result) || {});
+      rememberWrapUp(call, msg, result);
       toast(t("wrap.done"), "ok");
-      document.dispatchEvent(new CustomEvent("cti:wrapped"));  // preview.js: the panel is free again
+      // preview.js: the panel is free again, and says what became of a callback called (settled_callback)
+      document.dispatchEvent(new CustomEvent("cti:wrapped", { detail: result }));
       const cid = (call.pop && call.pop.customer && call.pop.customer.id) || call.customer_id;
       if (cid) await openCustomer(cid);
     } catch (e) {

@@ -1,16 +1,22 @@
 """Real Chromium's browser phone on the real Asterisk, more of an agent's shift: a caller who hangs
 up while on hold ends the browser's call and the agent wraps up; the dial box rings the browser first
 (the console says so meanwhile, not showing the customer browsed before, and takes no second dial),
-and once the agent answers the customer's phone is dialled and heard (its 2 kHz tone)."""
+and once the agent answers the customer's phone is dialled and heard (its 2 kHz tone); a callback
+from the Next customer panel shows "Calling…" while the browser rings, and after a no-answer wrap-up
+the agent is told it goes back on the list."""
 
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.async_api import Page, expect
+from sqlalchemy import select
 
 from callcenter.engine import Engine
+from crm_core.models import Callback
 from cti.events import Event
+from cti.journey import CallbackRequested
 from cti.pbx import ManagedPbx
 from tests.ami_events import AmiEvents
 from tests.browser.conftest import wait_js
@@ -25,6 +31,7 @@ from tests.helpers import customer_number, until
 
 # cti-sim-customer: 8695X answers at once and plays a 2 kHz tone.
 TONE_NUMBER = "86950001"
+CALLBACK_NUMBER = "+8695000123"
 
 
 async def test_a_caller_leaving_on_hold_ends_the_browser_call_then_the_dial_box_rings_the_browser_first(
@@ -81,3 +88,32 @@ async def test_a_caller_leaving_on_hold_ends_the_browser_call_then_the_dial_box_
     await page.select_option("#wrap-disposition", "info_given")
     await page.click("#wrap-submit")
     await expect(page.locator("#wrap-form")).to_be_hidden(timeout=10_000)
+
+    # A callback from the Next customer panel: Dial rings the browser first too; meanwhile the card
+    # says "Calling…" and offers no second Dial or Skip (it kept both until the agent answered).
+    await eng.bus.publish(CallbackRequested(ts=time.time(), linkedid="shift-callback-1", number=CALLBACK_NUMBER,
+                                            queue="support"))
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await page.click("#btn-preview-next")
+    await expect(page.locator("#pv-number")).to_have_text(CALLBACK_NUMBER)
+    await page.click("#pv-dial")
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+    await expect(page.locator("#pv-calling")).to_be_visible()
+    await expect(page.locator("#pv-actions")).to_be_hidden()
+    await page.click("#phone-answer")
+    await expect(page.locator("#call-direction")).to_have_text("Callback", timeout=10_000)
+    await expect(page.locator("#pv-calling")).to_be_visible()
+    await page.locator("#main").focus()
+    await page.keyboard.press("x")
+    await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
+    await page.check("#wrap-no-answer")  # a voicemail answered: the callback is tried again later
+    await page.select_option("#wrap-disposition", "info_given")
+    await page.click("#wrap-submit")
+    # The agent is told what became of the callback (the toast said only "Wrap-up saved").
+    await expect(page.locator("#toasts")).to_contain_text(
+        "Callback not reached: back on the list, tried again later (attempt 1 of ", timeout=10_000)
+    await expect(page.locator("#wrap-form")).to_be_hidden()
+    await expect(page.locator("#pv-item")).to_be_hidden()
+    async with eng.db.session() as session:
+        rows = (await session.scalars(select(Callback).where(Callback.number == CALLBACK_NUMBER))).all()
+        assert [(c.state, c.attempts) for c in rows] == [("pending", 1)]
