@@ -1,4 +1,5 @@
-"""Real Chromium's browser phone on the real Asterisk, more of an agent's shift: a caller who hangs
+"""Real Chromium's browser phone on the real Asterisk, more of an agent's shift: mute silences the
+agent for the caller (the caller's recording: 1 kHz, silence, 1 kHz again); a caller who hangs
 up while on hold ends the browser's call and the agent wraps up; the dial box rings the browser first
 (the console says so meanwhile, not showing the customer browsed before, and takes no second dial),
 and once the agent answers the customer's phone is dialled and heard (its 2 kHz tone); a callback
@@ -7,8 +8,13 @@ the agent is told it goes back on the list."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import re
+import subprocess
 import time
+from array import array
+from pathlib import Path
 
 from playwright.async_api import Page, expect
 from sqlalchemy import select
@@ -32,6 +38,28 @@ from tests.helpers import customer_number, until
 # cti-sim-customer: 8695X answers at once and plays a 2 kHz tone.
 TONE_NUMBER = "86950001"
 CALLBACK_NUMBER = "+8695000123"
+MUTED_S = 3.0
+
+
+def windows(path: Path, ms: int = 100) -> list[tuple[float, float]]:
+    """Each ``ms`` window of a recording: its RMS (full scale 1) and the share of its power at 1 kHz
+    (Goertzel; about 1 for the browser's fake microphone, near 0 for music, speech or silence)."""
+    raw = subprocess.run(["sox", str(path), "-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-"],
+                         capture_output=True, check=True).stdout
+    samples = array("h")
+    samples.frombytes(raw)
+    n = 8000 * ms // 1000
+    coeff = 2 * math.cos(2 * math.pi * 1000 / 8000)
+    out = []
+    for start in range(0, len(samples) - n + 1, n):
+        s1 = s2 = energy = 0.0
+        for x in samples[start:start + n]:
+            v = x / 32768
+            s1, s2 = v + coeff * s1 - s2, s1
+            energy += v * v
+        power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+        out.append((math.sqrt(energy / n), power / (energy * n / 2) if energy else 0.0))
+    return out
 
 
 async def test_a_caller_leaving_on_hold_ends_the_browser_call_then_the_dial_box_rings_the_browser_first(
@@ -47,7 +75,16 @@ async def test_a_caller_leaving_on_hold_ends_the_browser_call_then_the_dial_box_
         await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
         await page.click("#phone-answer")
         await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await wait_js(page, "window.ctiPhone.stats().then((s) => s?.outbound?.packetsSent > 100)", 10.0)
+        # Mute (M) for 3 s, then unmute: the caller hears the agent's 1 kHz, silence, the 1 kHz again
+        # (checked on the caller's recording below). The sleeps are the scenario's durations.
         await page.locator("#main").focus()
+        await page.keyboard.press("m")
+        await expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "true")
+        await asyncio.sleep(MUTED_S)
+        await page.keyboard.press("m")
+        await expect(page.locator("#phone-mute")).to_have_attribute("aria-pressed", "false")
+        await asyncio.sleep(1.5)
         await page.keyboard.press("h")
         await expect(page.locator("#call-status")).to_have_text("On hold", timeout=10_000)
         await until(lambda: ami.named("MusicOnHoldStart", Channel=re.escape(caller[:-1]) + "2"),
@@ -57,6 +94,18 @@ async def test_a_caller_leaving_on_hold_ends_the_browser_call_then_the_dial_box_
         await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=5_000)
         await expect(page.locator("#call-status")).to_have_text("Ended", timeout=5_000)
     await wrap_up(page)
+    heard = pbx.rootfs / (record.lstrip("/") + "-r.wav")
+    await until(lambda: heard.exists() and heard.stat().st_size > 8000, what="the caller's recording")
+    spoken = [rms > 0.02 and share > 0.8 for rms, share in await asyncio.to_thread(windows, heard)]
+    silent = [rms < 0.003 for rms, _ in await asyncio.to_thread(windows, heard)]
+    answered = spoken.index(True)  # the agent's 1 kHz reaches the caller from the answer on
+    run = longest = end = 0
+    for i in range(answered, len(silent)):
+        run = run + 1 if silent[i] else 0
+        if run > longest:
+            longest, end = run, i
+    assert longest >= (MUTED_S - 1) * 10, f"no silence while muted: {longest} silent 100 ms windows"
+    assert any(spoken[end + 1:]), "the agent's 1 kHz did not come back after unmute"
 
     # After the wrap-up the card shows the customer just served (browsing them).
     await expect(page.locator("#customer-card")).to_be_visible()
