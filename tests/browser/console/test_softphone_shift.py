@@ -4,7 +4,9 @@ up while on hold ends the browser's call and the agent wraps up; the dial box ri
 (the console says so meanwhile, not showing the customer browsed before, and takes no second dial),
 and once the agent answers the customer's phone is dialled and heard (its 2 kHz tone); a callback
 from the Next customer panel shows "Calling…" while the browser rings, and after a no-answer wrap-up
-the agent is told it goes back on the list."""
+the agent is told it goes back on the list. Two browser phones (1 kHz and 600 Hz microphones): an
+attended transfer rings the second agent's browser, they hear the first, the conference carries both
+agents to the caller at once, and the call stays the second agent's when the first leaves."""
 
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ import re
 import subprocess
 import time
 from array import array
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from playwright.async_api import Page, expect
+import pytest
+from playwright.async_api import Page, async_playwright, expect
 from sqlalchemy import select
 
 from callcenter.engine import Engine
@@ -25,14 +29,18 @@ from cti.events import Event
 from cti.journey import CallbackRequested
 from cti.pbx import ManagedPbx
 from tests.ami_events import AmiEvents
-from tests.browser.conftest import wait_js
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, wait_js
 from tests.browser.console.test_softphone import (  # noqa: F401 (engine, phone_page: fixtures)
+    MEDIA_ARGS,
     call_in,
     engine,
+    login,
     login_ready,
     phone_page,
+    tone_wav,
     wrap_up,
 )
+from tests.browser.watch import watch
 from tests.helpers import customer_number, until
 
 # cti-sim-customer: 8695X answers at once and plays a 2 kHz tone.
@@ -41,15 +49,15 @@ CALLBACK_NUMBER = "+8695000123"
 MUTED_S = 3.0
 
 
-def windows(path: Path, ms: int = 100) -> list[tuple[float, float]]:
-    """Each ``ms`` window of a recording: its RMS (full scale 1) and the share of its power at 1 kHz
-    (Goertzel; about 1 for the browser's fake microphone, near 0 for music, speech or silence)."""
+def windows(path: Path, ms: int = 100, freq: int = 1000) -> list[tuple[float, float]]:
+    """Each ``ms`` window of a recording: its RMS (full scale 1) and the share of its power at ``freq``
+    (Goertzel; about 1 for a fake microphone's tone at ``freq``, near 0 for music, speech or silence)."""
     raw = subprocess.run(["sox", str(path), "-t", "raw", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed", "-"],
                          capture_output=True, check=True).stdout
     samples = array("h")
     samples.frombytes(raw)
     n = 8000 * ms // 1000
-    coeff = 2 * math.cos(2 * math.pi * 1000 / 8000)
+    coeff = 2 * math.cos(2 * math.pi * freq / 8000)
     out = []
     for start in range(0, len(samples) - n + 1, n):
         s1 = s2 = energy = 0.0
@@ -166,3 +174,76 @@ async def test_a_caller_leaving_on_hold_ends_the_browser_call_then_the_dial_box_
     async with eng.db.session() as session:
         rows = (await session.scalars(select(Callback).where(Callback.number == CALLBACK_NUMBER))).all()
         assert [(c.state, c.attempts) for c in rows] == [("pending", 1)]
+
+
+@pytest.fixture
+async def second_phone(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """Another Chromium, its microphone playing 600 Hz (the first one's plays 1 kHz)."""
+    wav = tone_wav(tmp_path / "mic-600.wav", 600)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=[*CHROMIUM_ARGS, *MEDIA_ARGS, f"--use-file-for-fake-audio-capture={wav}"])
+        ctx = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
+        seen = watch(ctx, request)
+        page = await ctx.new_page()
+        try:
+            yield page
+        finally:
+            await browser.close()
+    seen.check()
+
+
+async def test_an_attended_transfer_between_browser_phones_through_a_conference_carries_both_agents(
+        engine: tuple[Engine, list[Event]], phone_page: Page, second_phone: Page,  # noqa: F811
+        pbx: ManagedPbx) -> None:
+    eng, queued = engine
+    first, second = phone_page, second_phone
+    _, _, number = await customer_number(eng)
+    await login(second, eng.url, "agent2")
+    await expect(second.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    await login_ready(first, eng.url)  # agent2 stays logged out of the queues: the call is agent1's
+    record = f"{pbx.instance_path}/spool/monitor/xfer-{id(first)}"
+    caller = await call_in(eng, queued, number, record)
+    await expect(first.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+    await first.click("#phone-answer")
+    await expect(first.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+    await second.click("#btn-ready")
+    await expect(second.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+
+    # Attended: agent2's browser rings, answers, and hears agent1 (the caller waits on hold).
+    await first.locator("#main").focus()
+    await first.keyboard.press("t")
+    await first.check('input[name="xfer-kind"][value="attended"]')
+    await first.select_option("#xfer-target-kind", "agent")
+    await first.fill("#xfer-target", "1002")
+    await first.click("#transfer-form button[type=submit]")
+    await expect(second.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+    await second.click("#phone-answer")
+    await expect(second.locator("#call-status")).to_have_text("Consultation", timeout=10_000)
+    await wait_js(second, "window.ctiPhone.stats().then((s) => s?.inbound?.packetsReceived > 100 && "
+                          "s.inbound.audioLevel > 0.02)", 10.0)
+
+    # The conference: all three; then agent1 leaves and the call is agent2's, on agent2's browser.
+    await first.click("#btn-conference")
+    await expect(first.locator("#call-status")).to_have_text("Conference", timeout=10_000)
+    await asyncio.sleep(2)  # the three talk
+    await first.click("#btn-hangup")
+    await expect(first.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=10_000)
+    await expect(first.locator("#wrap-form")).to_be_visible(timeout=10_000)
+    await expect(second.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+    await expect(second.locator("#phone-status")).to_have_attribute("data-state", "in_call")
+    await asyncio.sleep(2)  # agent2 talks to the caller alone
+    await eng.ami.control.hangup(caller)
+    await expect(second.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=10_000)
+    await wrap_up(second)
+
+    # The caller heard both agents at once in the conference (agent1's 1 kHz and agent2's 600 Hz in
+    # the same windows), then agent2 alone, each for more than a second.
+    heard = pbx.rootfs / (record.lstrip("/") + "-r.wav")
+    await until(lambda: heard.exists() and heard.stat().st_size > 8000, what="the caller's recording")
+    one = await asyncio.to_thread(windows, heard, 100, 1000)
+    two = await asyncio.to_thread(windows, heard, 100, 600)
+    both = sum(rms > 0.02 and a > 0.2 and b > 0.2 for (rms, a), (_, b) in zip(one, two, strict=True))
+    alone = sum(rms > 0.02 and b > 0.8 for rms, b in two)
+    assert both > 10 and alone > 10, (both, alone)
