@@ -884,7 +884,9 @@
     return ["INPUT", "TEXTAREA", "SELECT"].includes(tag) || (ev.target && ev.target.isContentEditable);
   }
   function onKey(ev) {
-    if (!S.me || $("console-view").hidden) return;
+    // A key the browser phone took (phone.js: A answer, X decline while ringing, M mute) does nothing
+    // more here: its X declining a ring would also hang up the call (the held call it rings for).
+    if (!S.me || $("console-view").hidden || ev.defaultPrevented) return;
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !$("wrap-form").hidden) {
       ev.preventDefault(); $("wrap-form").requestSubmit(); return;
     }

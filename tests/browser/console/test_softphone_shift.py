@@ -247,3 +247,35 @@ async def test_an_attended_transfer_between_browser_phones_through_a_conference_
     both = sum(rms > 0.02 and a > 0.2 and b > 0.2 for (rms, a), (_, b) in zip(one, two, strict=True))
     alone = sum(rms > 0.02 and b > 0.8 for rms, b in two)
     assert both > 10 and alone > 10, (both, alone)
+
+
+async def test_x_while_the_browser_rings_again_after_a_reload_declines_and_does_not_hang_up_the_caller(
+        engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:  # noqa: F811
+    """X is Decline while the browser phone rings (docs/softphone.md). After a reload mid-call the
+    phone rings again for the call the agent still has (on hold): X must decline that ring, not hang
+    up the customer waiting on music (it did both: the console's X is Hang up for the call)."""
+    eng, queued = engine
+    page = phone_page
+    _, _, number = await customer_number(eng)
+    await login_ready(page, eng.url)
+    record = f"{pbx.instance_path}/spool/monitor/rering-{id(page)}"
+    async with AmiEvents(eng.settings) as ami:
+        caller = await call_in(eng, queued, number, record)
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+        await page.click("#phone-answer")
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await page.reload()
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=20_000)
+        await expect(page.locator("#call-status")).to_have_text("On hold")
+        await page.locator("#main").focus()
+        await page.keyboard.press("x")
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "false", timeout=5_000)
+        # The engine rings again (every second while the agent has not answered): the caller waited.
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+        assert not ami.named("Hangup", Channel=re.escape(caller)), "X hung up the caller"
+        await expect(page.locator("#call-status")).to_have_text("On hold")
+        await page.click("#phone-answer")
+        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+        await page.click("#btn-hangup")
+        await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
+    await wrap_up(page)
