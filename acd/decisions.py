@@ -104,6 +104,7 @@ class AgentStateChange:
     reason: str | None
     at: float
     phone_reachable: bool = True  # the agent's phone was registered then (KPIs: available but offline is not idle)
+    wrap_until: float | None = None  # entering wrap-up: when it ends on its own (the console's countdown)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -69,7 +69,8 @@ class DecisionEffects:
                 queues, after_call = acd.router.agent_queues(d.agent_id)
                 await acd.bus.publish(AgentStateChanged(
                     ts=now, agent_id=d.agent_id, state=d.new.value, reason=d.reason, since=d.at,
-                    queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable))
+                    queues=tuple(queues), not_ready_after_call=after_call, phone_reachable=d.phone_reachable,
+                    wrap_until=d.wrap_until))
             case WrapUpEnded():  # the call's after-call work ends with the state (the call log's ACW)
                 wrapping = acd.wrapups.get((d.agent_id, linkedid_of(d.call_id)))
                 if wrapping is not None and wrapping.wrap_left_at is None:  # the form's wrapup_s ends here

@@ -24,7 +24,8 @@ class ConsoleEvent(Event):
 @event("agent.state_changed")
 class AgentStateChanged(ConsoleEvent):
     """``state``: logged_out, available, reserved, on_call, wrap_up, not_ready (with ``reason``);
-    ``phone_reachable``: whether the agent's phone was registered then."""
+    ``phone_reachable``: whether the agent's phone was registered then; ``wrap_until``: in wrap-up,
+    when it ends on its own (the queue's or the agent's wrap-up time)."""
 
     state: str
     reason: str | None = None
@@ -32,6 +33,7 @@ class AgentStateChanged(ConsoleEvent):
     queues: tuple[str, ...] = ()
     not_ready_after_call: str | None = None
     phone_reachable: bool = True
+    wrap_until: float | None = None
 
 
 @event("agent.phone_reachability")

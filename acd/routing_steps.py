@@ -266,6 +266,10 @@ class RoutingSteps(RoutingState):
             else:
                 self._fire(agent, AgentEvent.IDLE, None, now, out)
             return
+        # Its end is known before the state change, which carries it (the console's countdown).
+        wrap = agent.wrap_up_s if agent.wrap_up_s is not None else self._queues[call.queue].wrap_up_s
+        agent.wrap_epoch += 1
+        agent.wrap_until = now + wrap
         self._fire(agent, AgentEvent.END, None, now, out)
         agent.wrap_call = call.call_id if connected else None
         for offer in pulled:  # in wrap-up now: not offered to this agent (unless its wrap-up is 0 s, below)
@@ -273,9 +277,6 @@ class RoutingSteps(RoutingState):
                 if not offer.armed:
                     self._timers.arm(offer, self._queues[offer.queue], now)
                 self._requeue_waiting(offer, now, out)
-        wrap = agent.wrap_up_s if agent.wrap_up_s is not None else self._queues[call.queue].wrap_up_s
-        agent.wrap_epoch += 1
-        agent.wrap_until = now + wrap
         if wrap <= 0:
             self._wrap_done(agent, now, out)
         else:
@@ -317,7 +318,8 @@ class RoutingSteps(RoutingState):
             agent.work_queue = agent.work_since = None
         if new is not old or event is AgentEvent.NOT_READY:
             out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now,
-                                        phone_reachable=agent.registered))
+                                        phone_reachable=agent.registered,
+                                        wrap_until=agent.wrap_until if new is AgentState.WRAP_UP else None))
         if old is AgentState.WRAP_UP and new is not AgentState.WRAP_UP and agent.wrap_call is not None:
             ended_by = wrap_end or ("timer" if event is AgentEvent.WRAP_DONE else event.value)
             out.append(WrapUpEnded(agent_id=agent.agent_id, call_id=agent.wrap_call, reason=ended_by, at=now))

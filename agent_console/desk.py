@@ -86,7 +86,7 @@ class EngineDesk:
             return DeskSnapshot(AgentStateView(agent_id=agent_id, state="logged_out"))
         state = AgentStateView(agent_id=agent_id, state=view.state.value, reason=view.reason,
                                since=view.idle_since, queues=list(view.queues),
-                               not_ready_after_call=view.not_ready_after_call)
+                               not_ready_after_call=view.not_ready_after_call, wrap_until=view.wrap_until)
         offer = None
         calls = []
         for call in self.acd.agent_calls(agent_id):

@@ -204,7 +204,7 @@ class AgentHub:
             case AgentStateChanged():
                 view = p.AgentStateView(agent_id=ev.agent_id, state=ev.state, reason=ev.reason,
                                         since=ev.since or ev.ts, queues=list(ev.queues),
-                                        not_ready_after_call=ev.not_ready_after_call)
+                                        not_ready_after_call=ev.not_ready_after_call, wrap_until=ev.wrap_until)
                 self._snap(ev.agent_id).state = view
                 self._send(ev.agent_id, p.StateFrame(state=view).model_dump_json())
             case AgentNotReadyPending():

@@ -306,6 +306,7 @@ class AgentStateView(_View):
     since: float = 0.0
     queues: list[str] = Field(default_factory=list)
     not_ready_after_call: str | None = None
+    wrap_until: float | None = None  # in wrap-up: when it ends on its own (epoch seconds)
 
 
 class CustomerCard(_View):

@@ -27,6 +27,7 @@
     document.documentElement.lang = S.lang;
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+    document.querySelectorAll("[data-i18n-label]").forEach((el) => { el.setAttribute("aria-label", t(el.dataset.i18nLabel)); });
     document.title = t("app.title");
     fillCatalog();
     renderAll();
@@ -299,7 +300,7 @@
       case "offer_withdrawn":
         if (S.offer && S.offer.call_id === f.call_id) S.offer = null;
         S.calls.delete(f.call_id);
-        toast(t("offer.withdrawn", { r: f.reason }));
+        toast(t("offer.withdrawn", { r: label("withdrawn", f.reason) }));
         break;
       case "call": {
         const old = S.calls.get(f.call.call_id);
@@ -442,7 +443,7 @@
       }
     }
     // idle text
-    const idle = !S.offer && !call && !S.browseCustomer;
+    const idle = !S.offer && !call && !S.browseCustomer && $("dial-pending").hidden;  // dial_box.js's
     $("idle-card").hidden = !idle;
     if (idle) {
       const st = S.state && S.state.state;
@@ -690,11 +691,12 @@
     if (call.direction === "outbound" && $("wrap-no-answer").checked) msg.no_answer = true;
     $("wrap-submit").disabled = true;
     try {
-      const ack = await send(msg);
+      const result = (await send(msg)) || {};  // send resolves with the ack's result
       dropDrafts(call.call_id);
-      rememberWrapUp(call, msg, (ack && ack.result) || {});
+      rememberWrapUp(call, msg, result);
       toast(t("wrap.done"), "ok");
-      document.dispatchEvent(new CustomEvent("cti:wrapped"));  // preview.js: the panel is free again
+      // preview.js: the panel is free again, and says what became of a callback called (settled_callback)
+      document.dispatchEvent(new CustomEvent("cti:wrapped", { detail: result }));
       const cid = (call.pop && call.pop.customer && call.pop.customer.id) || call.customer_id;
       if (cid) await openCustomer(cid);
     } catch (e) {
@@ -798,12 +800,6 @@
       if (card) pop.customer = { ...pop.customer, ...card };
     }
   }
-  function dial(number, customerId) {
-    if (!number) return;
-    act({ type: "dial", number: number.replace(/[\s()-]/g, ""), customer_id: customerId || null })
-      .then(() => { S.browseCustomer = null; renderAll(); }).catch(() => {});
-  }
-
   // ---------- dialogs ----------
   function openDialog(id) { const d = $(id); if (!d.open) d.showModal(); }
   function openTransfer() {
@@ -888,7 +884,9 @@
     return ["INPUT", "TEXTAREA", "SELECT"].includes(tag) || (ev.target && ev.target.isContentEditable);
   }
   function onKey(ev) {
-    if (!S.me || $("console-view").hidden) return;
+    // A key the browser phone took (phone.js: A answer, X decline while ringing, M mute) does nothing
+    // more here: its X declining a ring would also hang up the call (the held call it rings for).
+    if (!S.me || $("console-view").hidden || ev.defaultPrevented) return;
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !$("wrap-form").hidden) {
       ev.preventDefault(); $("wrap-form").requestSubmit(); return;
     }
@@ -942,11 +940,6 @@
     document.querySelectorAll('input[name="case-mode"]').forEach((r) => r.addEventListener("change", syncCaseMode));
     $("search-form").addEventListener("submit", runSearch);
     $("search-q").addEventListener("input", onSearchInput);
-    $("dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dial($("dial-number").value.trim()); });
-    $("btn-dial-customer").addEventListener("click", () => {
-      const c = S.browseCustomer && S.browseCustomer.customer;
-      if (c) dial(c.phone, c.id);
-    });
     $("btn-demo-offer").addEventListener("click", () => api("POST", "/api/demo/offer",
       { caller_number: $("demo-customer").value }).catch((e) => toast(e.message, "error")));
     document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
@@ -968,7 +961,9 @@
     } catch (_) { showLogin(); }
   }
   // For preview.js and customer_edit.js; callStarted: a dialled call takes the screen from a customer being browsed.
-  window.ctiConsole = { api, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); },
-    shownCustomer, customerSaved };
+  // wrap_timer.js: the server's clock (now) and the call whose wrap-up form is shown (wrapCallId).
+  // dial_box.js: act (a websocket action, its refusal toasted), refresh (render again), browsed (the customer).
+  window.ctiConsole = { api, act, t, el, toast, callStarted: () => { S.browseCustomer = null; renderAll(); },
+    refresh: renderAll, browsed: () => (S.browseCustomer && S.browseCustomer.customer) || null, shownCustomer, customerSaved, now, wrapCallId: () => (wrapCall() || {}).call_id || null };
   document.addEventListener("DOMContentLoaded", boot);
 })();

@@ -57,9 +57,17 @@
   async function dial() {
     const it = P.item;
     if (!it) return;
-    await C().api("POST", `/api/preview/${it.source}/${it.id}/dial`);
+    // "Calling…" from the click: the engine answers only once the agent's own phone answered (it
+    // rings first, up to 30 s), and a Skip or second Dial meanwhile would act on the call being placed.
     P.calling = true;  // the card (name, number, script) stays until the wrap-up or Next customer
+    render();
     C().callStarted();
+    try {
+      await C().api("POST", `/api/preview/${it.source}/${it.id}/dial`);
+    } catch (e) {
+      P.calling = false;
+      throw e;
+    }
     countDue();
   }
   async function skip() {
@@ -69,6 +77,16 @@
     P.item = null;
     C().toast(C().t("pv.skipped"), "ok");
     countDue();
+  }
+
+  // What the wrap-up made of the callback called: done, back on the list for another attempt (no
+  // answer), or closed after its last attempt.
+  function settled(cb) {
+    if (!cb) return;
+    const max = P.item && P.item.source === "callback" && P.item.id === cb.id ? P.item.max_attempts : null;
+    const key = cb.state === "pending" ? (max ? "pv.cb_retry_of" : "pv.cb_retry")
+      : cb.state === "failed" ? "pv.cb_failed" : cb.state === "done" ? "pv.cb_done" : null;
+    if (key) C().toast(C().t(key, { n: cb.attempts, max }));
   }
 
   // The count of due callbacks beside the title (listing claims nothing); read again when the
@@ -91,7 +109,8 @@
     $("pv-dial").addEventListener("click", (ev) => run(ev.currentTarget, dial));
     $("pv-skip").addEventListener("click", (ev) => run(ev.currentTarget, skip));
     document.addEventListener("cti:state", onState);
-    document.addEventListener("cti:wrapped", () => {
+    document.addEventListener("cti:wrapped", (ev) => {
+      settled(ev.detail && ev.detail.settled_callback);
       if (P.calling) P.item = null;  // the wrap-up ended the preview call: back to Next customer
       P.calling = false;
       render();

@@ -200,8 +200,12 @@ def test_answer_bridge_end_wrap_up_available() -> None:
     out = r.call_ended("c1", 100.0)
     assert changes(out) == [("a", "on_call", "wrap_up", None)]
     assert r.agent("a").wrap_until == 120.0
+    # The state change says when the wrap-up ends on its own (the console's countdown); no other does.
+    assert [c.wrap_until for c in of(out, AgentStateChange)] == [120.0]
     assert r.tick(119.9) == []
-    assert changes(r.tick(120.0)) == [("a", "wrap_up", "available", None)]
+    out = r.tick(120.0)
+    assert changes(out) == [("a", "wrap_up", "available", None)]
+    assert [c.wrap_until for c in of(out, AgentStateChange)] == [None]
 
 
 def test_agent_wrap_up_overrides_queue() -> None:
