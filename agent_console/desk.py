@@ -70,6 +70,7 @@ class EngineDesk:
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self.queue_login = QueueLogin(acd, db, phone_of=self._phone_of)
+        self._dialling: set[str] = set()  # agents whose dial rings their own phone now
 
     def _phone_of(self, agent_id: str, user: User) -> AgentPhone:
         """The phone the ACD rings for ``agent_id``: a run-time override, else the CRM user's
@@ -188,6 +189,16 @@ class EngineDesk:
         # call leaves the agent not ready "outbound", which stops no one); a third party is a transfer.
         if self._on_a_call(agent_id):
             raise IllegalAgentAction("finish your current call before dialling")
+        # The dial rings the agent's own phone first (up to 30 s); the ACD knows the call once it answered.
+        if agent_id in self._dialling:
+            raise IllegalAgentAction("a dial is already ringing your phone: answer it, or let it ring out, first")
+        self._dialling.add(agent_id)
+        try:
+            return await self._dial(agent_id, number, customer_id, callback=callback)
+        finally:
+            self._dialling.discard(agent_id)
+
+    async def _dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool) -> str:
         state = self._state(agent_id)
         if state is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")

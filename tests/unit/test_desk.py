@@ -1,5 +1,6 @@
 """The real desk refuses transfer targets that would smuggle extra destinations into a Dial."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -456,3 +457,32 @@ async def test_wrapup_s_is_the_calls_after_call_work_not_its_talk(
     t[0] = 175.0
     await d.wrap_up("1001", "L1", WrapUpInput(disposition="resolved"))
     assert [e.wrapup_s for e in seen] == [expected]
+
+
+async def test_a_second_dial_while_the_first_rings_the_agents_own_phone_is_refused(
+        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dial rings the agent's own phone first (up to 30 s) and the ACD knows the call only once it
+    answered: a second dial meanwhile passed the 'one call at a time' check and rang the busy phone."""
+    d, _ = desk
+    acd = d.acd
+    await acd.agent_login("1003", {"support": 3}, ["support"], ready=True)
+    answered = asyncio.Event()
+    dialled: list[str] = []
+
+    async def slow_dial(agent_id: str, number: str, **_: Any) -> str:
+        dialled.append(number)
+        await answered.wait()  # the agent's phone rings
+        return "OUT-1"
+
+    monkeypatch.setattr(acd.actions, "dial", slow_dial)
+    first = asyncio.create_task(d.dial("1003", "8613800138000", None))
+    for _ in range(200):
+        if dialled or first.done():
+            break
+        await asyncio.sleep(0.01)
+    assert dialled, first.result() if first.done() else "the first dial never reached the ACD"
+    with pytest.raises(IllegalAgentAction, match="already ringing your phone"):
+        await asyncio.wait_for(d.dial("1003", "8613800138001", None), 5)  # (it rang: it waited for its answer)
+    answered.set()
+    assert await first == "OUT-1"
+    assert dialled == ["8613800138000"]
