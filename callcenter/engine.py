@@ -141,10 +141,11 @@ class Engine:
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)
         self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
-        # A call's end names the queue the ACD knows for it (the public feed's call.ended); the ACD is
-        # made below, and asked only once calls end.
+        # A call's end names the queue, agent and customer the ACD knows for it (the public feed's
+        # call.ended); the ACD is made below, and asked only once calls end.
         self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected,
-                             model=CallModel(queue_of=lambda linkedid: self.acd.queue_of(linkedid)))
+                             model=CallModel(queue_of=lambda linkedid: self.acd.queue_of(linkedid),
+                                             handling_of=lambda linkedid: self.acd.handling_of(linkedid)))
         # The contexts of config/asterisk/extensions.conf Asterisk lacks: asked at every AMI connection.
         self.dialplan = DialplanWatch(self.ami.client.send_action, expected_contexts(settings))
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash

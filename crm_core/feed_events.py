@@ -101,8 +101,9 @@ def _voicemail(e: VoicemailLeft) -> Public:
 
 
 def _ended(e: CallEnded) -> Public:
-    return _env(e, "call.ended", call_id=e.linkedid, queue=e.queue, cause=e.cause, cause_text=e.cause_text,
-                merged_into=None)
+    # agent_id: who handled the call last; customer_id: whom it was with (either null when unknown).
+    return _env(e, "call.ended", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue, cause=e.cause,
+                cause_text=e.cause_text, merged_into=None, customer_id=e.customer_id)
 
 
 def _wrapped(e: WrapUpDone) -> Public:

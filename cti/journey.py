@@ -200,6 +200,10 @@ class CallEnded(Event):
     system_failure: bool = False
     merged: tuple[str, ...] = ()  # calls folded into this one (their channels moved here): they end too
     queue: str | None = None  # the call's last queue, where the engine knows it (the ACD's)
+    # Who handled the call and whom it was with, where the engine knows it (the ACD's call: its last
+    # agent, the customer the IVR recognised or the agent dialled): the public feed's call.ended.
+    agent_id: str | None = None
+    customer_id: int | None = None
 
 
 @event("call.wrapup_done")
