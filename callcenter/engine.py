@@ -42,6 +42,8 @@ from agent_console.desk import EngineDesk
 from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks, share_locks
 from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
+from agent_console.integrations import IntegrationTokens
+from agent_console.integrations_http import integrations_router
 from agent_console.metrics import EngineMetrics, LiveSources, metrics_asgi
 from agent_console.phone import (
     CrmPhoneKinds,
@@ -54,7 +56,6 @@ from agent_console.phone import (
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
 from agent_console.recordings_http import router as recordings_router
-from agent_console.security import integration_keys
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from agent_console.users_http import users_router
 from callcenter.adapters import expected_contexts, make_bus, make_feed, make_routing_lease, recording_store
@@ -239,8 +240,8 @@ class Engine:
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
                                       crm_router, recordings_router, campaigns_router,
-                                      build_feed_router(self.feed, self.webhooks, fs.integration_tokens,
-                                                        closing=self._closing_streams),
+                                      build_feed_router(self.feed, self.webhooks, closing=self._closing_streams),
+                                      integrations_router(),
                                       users_router(self.db, forget=logins.forget,
                                                    skills=lambda: set(self.acd_config.skills),
                                                    offboard=self._offboard_agent, desk_phones=self.desk_phones),
@@ -250,8 +251,8 @@ class Engine:
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
             self.app.state.queue_names = self.acd.queue_names  # the CRM's and recordings' ?queue= filters
-            # Who holds one of these may read the feed and nothing else (agent_console.policy: 403, not 401).
-            self.app.state.integration_keys = integration_keys(fs.integration_tokens)
+            # Integrations' bearer tokens: named ones (read only) and the settings' (the feed alone).
+            self.app.state.integrations = IntegrationTokens(self.db, fs.integration_tokens)
             self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store

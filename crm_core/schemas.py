@@ -18,6 +18,18 @@ Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "
 MAX_ID = 2**63 - 1  # database ids are signed 64-bit: a larger one is not an id, it is a 422
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 T = TypeVar("T")
+# C0 and C1 control characters (CR, LF, TAB, NUL, ESC...), DEL, and the Unicode line and paragraph
+# separators: a name shown on a card, a log line or a CSV row holds none of them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def no_control_characters(value: str) -> str:
+    """``value`` when it holds no control character; else ValueError naming the first (a 422 naming
+    the field: a CR/LF in a name forges lines in logs and CSV exports, and breaks the cards)."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"must not contain control characters (found {found.group()!r} at {found.start()})")
+    return value
 
 
 class _In(BaseModel):
