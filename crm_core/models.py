@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -123,6 +124,10 @@ class Customer(Base):
 
     phones: Mapped[list[CustomerPhone]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin", order_by="CustomerPhone.id")
+
+
+# One account whatever its case (migration 0022; look-ups: crm_core.customers._account_is).
+Index("ux_customers_account_ci", func.lower(Customer.account_number), unique=True)
 
 
 class CustomerPhone(Base):
