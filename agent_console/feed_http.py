@@ -15,14 +15,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agent_console import policy
 from agent_console.security import Principal, current_principal
 from crm_core.errors import InvalidField
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
 from crm_core.feed_ring import CursorAhead, Feed, parse_cursor
-from crm_core.schemas import MAX_ID
+from crm_core.schemas import MAX_ID, no_control_characters
 from crm_core.webhooks import WebhookDispatcher
 
 HEARTBEAT_S = 4.0  # well below proxies' idle timeouts (nginx: 60 s) and clients' read timeouts (httpx: 5 s)
@@ -56,6 +56,11 @@ def _types(value: str | None) -> frozenset[str] | None:
 
 class WebhookIn(BaseModel):
     name: str = Field(min_length=1, max_length=80)
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return no_control_characters(value)
     url: str = Field(min_length=8, max_length=2000)
     types: list[str] | None = None
 

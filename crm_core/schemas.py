@@ -45,6 +45,10 @@ class PhoneIn(_In):
     label: str = Field("mobile", max_length=20)
 
 
+def _plain(value: str | None) -> str | None:
+    return None if value is None else no_control_characters(value)
+
+
 def _emails(value: list[str] | None) -> list[str] | None:
     for i, e in enumerate(value or []):
         if not _EMAIL.match(e):
@@ -67,6 +71,7 @@ class CustomerIn(_In):
     pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")  # write-only, stored as an argon2 hash
 
     _check_emails = field_validator("emails")(_emails)
+    _check_plain = field_validator("name", "company")(_plain)
 
 
 class CustomerPatch(_In):
@@ -84,6 +89,7 @@ class CustomerPatch(_In):
     pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")  # null clears the PIN
 
     _check_emails = field_validator("emails")(_emails)
+    _check_plain = field_validator("name", "company")(_plain)
 
     @field_validator("name", "phones", "emails", "tier", "lifecycle", "language", "tags", "custom_fields", "notes",
                      mode="before")
