@@ -187,6 +187,9 @@ class InteractionOut(_Out):
     case_id: int | None
     resolved_first_contact: bool
     callback_number: str | None
+    # A virtual-hold callback's call: the callback it serves (a web request's id from
+    # POST /api/callback-requests, or the call_id of the call that kept its place); else null.
+    callback_id: str | None = None
     segments: list[SegmentOut] | None = None
 
 

@@ -37,6 +37,9 @@ class CallArrived(Event):
     dnis: str = ""
     direction: str = "inbound"  # inbound | outbound | internal
     agent_id: str | None = None  # outbound: the agent who placed it
+    # A virtual-hold callback's call (an attempt, answered or not): the entry it calls back, a web
+    # request's id (``web-...``, POST /api/callback-requests) or the caller's first call's linkedid.
+    callback_id: str | None = None
 
 
 @event("call.ivr_finished")

@@ -56,3 +56,31 @@ async def test_one_account_whatever_the_case(db: Database) -> None:
         with pytest.raises(IntegrityError):
             await s.flush()
         await s.rollback()
+
+
+async def test_the_migration_stops_naming_accounts_spelt_two_ways_and_downgrades(db: Database) -> None:
+    """Migration 0022: down to 0021 (no case-insensitive index, no tokens, no callback id), two
+    spellings of one account written, the upgrade stops naming them; one renamed, it goes through."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from crm_core.db import alembic_config
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0021_desk_locks"))
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        columns = await conn.run_sync(lambda c: [x["name"] for x in inspect(c).get_columns("interactions")])
+        assert "integration_tokens" not in tables and "callback_id" not in columns
+        await conn.execute(text("INSERT INTO customers (name, account_number, emails, tier, lifecycle, language, tags, "
+                                "custom_fields, notes, pin_failures, created_at, updated_at) VALUES "
+                                "('A', 'AB123', '[]', 'standard', 'new', 'zh-CN', '[]', '{}', '', 0, "
+                                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), ('B', 'ab123', '[]', 'standard', 'new', "
+                                "'zh-CN', '[]', '{}', '', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    with pytest.raises(RuntimeError, match=r"differ only in case.*ab123"):
+        await db.upgrade()
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE customers SET account_number = 'ab124' WHERE name = 'B'"))
+    await db.upgrade()
+    async with db.session() as s:
+        found, _ = await customers.search_customers(session=s, account_number="AB124")
+        assert [c.name for c in found] == ["B"]
