@@ -352,3 +352,16 @@ async def test_a_webhook_delete_the_database_refused_can_be_tried_again(feed_app
     assert [w["id"] for w in (await feed_app.http.get("/api/webhooks", headers=admin)).json()] == [created["id"]]
     assert (await feed_app.http.delete(f"/api/webhooks/{created['id']}", headers=admin)).status_code == 204
     assert (await feed_app.http.get("/api/webhooks", headers=admin)).json() == []
+
+
+async def test_a_named_integration_token_reads_the_stream(feed_app: FeedApp) -> None:
+    from agent_console.integrations import IntegrationTokens
+    from agent_console.principal import Principal
+
+    tokens = feed_app.demo.app.state.integrations
+    assert isinstance(tokens, IntegrationTokens)
+    _, token = await tokens.issue(name="dw", audio=False,
+                                  by=Principal(user_id=1, username="ada", role="admin", agent_id=None))
+    await _publish(feed_app, range(0, 6))
+    got = await _read(feed_app, {"Authorization": f"Bearer {token}"}, "0", 6)
+    assert [e["ts"] for e in got] == list(range(6))
