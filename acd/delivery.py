@@ -222,6 +222,15 @@ class AcdService:
         call = self.calls.get(linkedid) or next((c for (_, lid), c in self.wrapups.items() if lid == linkedid), None)
         return (call.queue or None) if call is not None else None
 
+    def handling_of(self, linkedid: str) -> tuple[str | None, int | None]:
+        """The agent and customer of a call the ACD holds: the live call's, else the latest of the
+        agents still to wrap it up (a transfer leaves one per agent); (None, None) for one it does not."""
+        call = self.calls.get(linkedid)
+        if call is None:
+            ended = [c for (_, lid), c in self.wrapups.items() if lid == linkedid]
+            call = max(ended, key=lambda c: c.ended_at or 0.0, default=None)
+        return (None, None) if call is None else (call.agent_id, call.customer_id)
+
     def queue_names(self) -> list[str]:
         return sorted(self.router.queue_names())
 

@@ -301,7 +301,7 @@ class VirtualHold:
         if linkedid:  # the missed attempt is an outbound call in the CRM, with its far end's result
             await self.acd.bus.publish(CallArrived(ts=started, linkedid=linkedid, channel=channel or "",
                                                    caller_number=entry.number, dnis=CALLBACK_DNIS,
-                                                   direction="outbound"))
+                                                   direction="outbound", callback_id=entry.entry_id))
         retry_at = next_attempt(policy, attempts=len(entry.attempts), now=self.acd.clock())
         entry.state = next_state(entry.entry_id, entry.state,
                                  EntryEvent.MISSED if retry_at is not None else EntryEvent.GAVE_UP)
@@ -357,7 +357,8 @@ class VirtualHold:
         # The callback leg is a call of its own in the CRM: handled by the agent, not offered again
         # (the caller's first call was the offered one). Its dnis names where it came from.
         await self.acd.bus.publish(CallArrived(ts=now, linkedid=linkedid, channel=channel,
-                                               caller_number=entry.number, dnis=CALLBACK_DNIS))
+                                               caller_number=entry.number, dnis=CALLBACK_DNIS,
+                                               callback_id=entry.entry_id))
         policy = self.policies.get(entry.queue) or VirtualHoldPolicy()
         cfg_ring = offer.ring_timeout_s - callback_allowance_s(policy)  # the queue's own ring timeout
         await self.acd.ring_offer(call, dataclasses.replace(

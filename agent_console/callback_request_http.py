@@ -16,18 +16,20 @@ takes the request out of its queue. Supervisors cancel any waiting entry without
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
+from acd.errors import InvalidRequest
 from acd.virtual_hold import VirtualEntry
 from agent_console import policy, queue_scope
 from agent_console.errors import Forbidden, InvalidInput, RequestThrottled
@@ -87,6 +89,17 @@ class CancelIn(BaseModel):
 RequestId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
+@contextlib.contextmanager
+def _one_code() -> Iterator[None]:
+    """The ACD's refusal of a field (a number it cannot route or that waits already, a queue without
+    virtual hold) as every other bad field of this route: ``invalid_input`` naming it. A web site's
+    form handled two codes for one mistake (the schema's and the toll-fraud check's were this one)."""
+    try:
+        yield
+    except InvalidRequest as err:
+        raise InvalidInput(err.field, str(err).removeprefix(f"{err.field}: ")) from None
+
+
 def _cancelled(entry: VirtualEntry) -> dict[str, Any]:
     return {"id": entry.entry_id, "queue": entry.queue, "state": entry.state.value}
 
@@ -112,7 +125,8 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
         wait = by_address.hit(address_key(client_address(request)))
         if wait:
             raise RequestThrottled("too many callback requests from this address", wait)
-        e164 = requests.normalise(body.number, body.queue)  # 422 naming the field when it is no number
+        with _one_code():
+            e164 = requests.normalise(body.number, body.queue)  # 422 naming the field when it is no number
         refused = refusal(e164) if refusal is not None else None
         if refused is not None:
             raise InvalidInput("number", f"{e164} {refused}")
@@ -120,7 +134,8 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
         if wait:
             raise RequestThrottled("too many callback requests for this number", wait)
         customer_id = await lookup(e164) if lookup is not None else None
-        entry = await requests.request(e164, body.queue, customer_id=customer_id)
+        with _one_code():
+            entry = await requests.request(e164, body.queue, customer_id=customer_id)
         return {"id": entry.entry_id, "number": entry.number, "queue": entry.queue, "state": entry.state.value,
                 "cancel_token": token_of(entry.entry_id)}
 

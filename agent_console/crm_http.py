@@ -189,8 +189,8 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
             session=s, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome, since=since,
             until=until, unknown_only=unknown, linkedid=linkedid, offset=offset, limit=limit,
             queues=scope.queues if policy.sees_all_calls(p) else None)
-        return Page(items=[InteractionOut.model_validate(i) for i in items], total=total, offset=offset,
-                    limit=limit)
+        return Page(items=[policy.integration_view(p, InteractionOut.model_validate(i)) for i in items],
+                    total=total, offset=offset, limit=limit)
 
 
 async def _visible_interaction(s: Any, interaction_id: int, p: Principal, db: Database) -> Any:

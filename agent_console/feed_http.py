@@ -1,52 +1,33 @@
 """The event feed's HTTP API (docs/event-feed.md): a page of events, the Server-Sent-Events stream,
 and the administrators' webhook subscriptions.
 
-Who may read the feed: administrators (session token) and integrations (a bearer token listed in
-``settings.feed.integration_tokens``, compared in constant time). Webhooks: administrators only.
+Who may read the feed: administrators (session token) and integrations (a named integration token,
+or one of ``settings.feed.integration_tokens``: ``agent_console.integrations``); webhooks:
+administrators only. ``agent_console.policy`` decides, as for every route.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field, SecretStr
-from starlette.requests import HTTPConnection
+from pydantic import BaseModel, Field, field_validator
 
 from agent_console import policy
-from agent_console.security import (
-    Principal,
-    current_principal,
-    integration_keys,
-    is_integration_token,
-    require_roles,
-)
+from agent_console.security import Principal, current_principal
 from crm_core.errors import InvalidField
 from crm_core.feed_events import EVENT_TYPES, SCHEMA_VERSION
 from crm_core.feed_ring import CursorAhead, Feed, parse_cursor
-from crm_core.schemas import MAX_ID
+from crm_core.schemas import MAX_ID, no_control_characters
 from crm_core.webhooks import WebhookDispatcher
 
 HEARTBEAT_S = 4.0  # well below proxies' idle timeouts (nginx: 60 s) and clients' read timeouts (httpx: 5 s)
-_admin = require_roles("admin")
+_admin = current_principal  # administrators (webhooks) and readers (the feed): agent_console.policy
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # database ids are signed 64-bit
-
-
-def feed_reader(tokens: Sequence[SecretStr]) -> Any:
-    """Dependency: who reads the feed (``integration`` or an administrator's username); else 401/403."""
-    keys = integration_keys(tokens)
-
-    async def _dep(conn: HTTPConnection) -> str:
-        if is_integration_token(conn, keys):
-            return "integration"
-        p: Principal = await _admin(conn, await current_principal(conn))
-        return p.username
-
-    return _dep
 
 
 def _cursor(value: str | None, name: str) -> int | None:
@@ -75,22 +56,26 @@ def _types(value: str | None) -> frozenset[str] | None:
 
 class WebhookIn(BaseModel):
     name: str = Field(min_length=1, max_length=80)
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, value: str) -> str:
+        return no_control_characters(value)
     url: str = Field(min_length=8, max_length=2000)
     types: list[str] | None = None
 
 
-def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[SecretStr] = (),
-                      closing: asyncio.Event | None = None) -> APIRouter:
+def build_feed_router(feed: Feed, hooks: WebhookDispatcher, closing: asyncio.Event | None = None) -> APIRouter:
     """``closing`` set (the engine's stop) ends the open streams at their next frame, within
     ``HEARTBEAT_S``: the web server's graceful stop waits for every response, and a stream never ends
     on its own. Their readers reconnect with their cursor to the next engine."""
     closing = closing or asyncio.Event()
     router = APIRouter(tags=["event feed"], dependencies=[Depends(policy.enforce)])
-    reader = feed_reader(tokens)
+    reader = current_principal  # who reads: agent_console.policy ("feed.read")
 
     @router.get("/api/events")
     async def events_page(since: str | None = Query(None), limit: int = Query(500, ge=1, le=5000),
-                          types: str | None = Query(None), _who: str = Depends(reader)) -> Response:
+                          types: str | None = Query(None), _who: Principal = Depends(reader)) -> Response:
         after = _cursor(since, "since") or 0
         wanted = _types(types)
         gap = await _gap(feed, after, "since")
@@ -102,7 +87,7 @@ def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[Sec
 
     @router.get("/api/events/stream")
     async def events_stream(request: Request, since: str | None = Query(None), types: str | None = Query(None),
-                            _who: str = Depends(reader)) -> StreamingResponse:
+                            _who: Principal = Depends(reader)) -> StreamingResponse:
         # EventSource sends Last-Event-ID itself when it reconnects; an explicit since= wins.
         after, name = _cursor(since, "since"), "since"
         if after is None:
@@ -123,7 +108,7 @@ def build_feed_router(feed: Feed, hooks: WebhookDispatcher, tokens: Sequence[Sec
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @router.get("/api/events/types")
-    async def event_types(_who: str = Depends(reader)) -> dict[str, Any]:
+    async def event_types(_who: Principal = Depends(reader)) -> dict[str, Any]:
         return {"v": SCHEMA_VERSION, "types": list(EVENT_TYPES)}
 
     @router.post("/api/webhooks", status_code=201)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agent_console import policy, queue_scope
 from agent_console import protocol as p
 from agent_console.errors import InvalidCredentials, InvalidInput, NotAuthenticated, TargetNotFound
+from agent_console.principal import TOKEN_ROLES
 from agent_console.security import (
     COOKIE_NAME,
     ConsoleAuth,
@@ -198,6 +199,8 @@ def build_router(console: ConsoleParts) -> APIRouter:
         try:
             who = await authenticate(request)
         except NotAuthenticated:
+            return SessionState(authenticated=False, tz=console.tz)
+        if who.role in TOKEN_ROLES:  # an integration's token: a credential, not a console session
             return SessionState(authenticated=False, tz=console.tz)
         token = token_of(request)[0] or ""
         return SessionState(authenticated=True, principal=await _view(request, who), tz=console.tz,

@@ -10,6 +10,10 @@ are the helpers below, called by the routes that return rows.
 Roles: ``agent`` takes calls; ``supervisor`` runs the floor (wallboard, interventions, reports);
 ``manager`` sees what a supervisor sees and runs reports, but does not intervene in calls;
 ``admin`` does everything, and alone manages the catalog (dispositions, scripts, articles).
+Integrations' bearer tokens are principals too (``principal.TokenRole``): ``integration``, a named
+token an administrator issued, reads (the feed, the call log's list, recordings' metadata, reports)
+and nothing else; ``recordings.audio`` only when its token was given it (``GRANTABLE``);
+``feed_reader``, a token of the settings' ``feed.integration_tokens``, reads the feed alone.
 The table is rendered in docs/security.md ("Access policy"); ``tests/web/security/test_policy.py``
 fails when an action has no row there or a role's cell disagrees with ``ACTIONS``.
 
@@ -19,8 +23,9 @@ Beside the roles, the queues a principal oversees: ``agent_console.queue_scope``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
 from agent_console.errors import Forbidden, NotAuthenticated
@@ -30,17 +35,18 @@ from agent_console.security import (
     _refuse,
     authenticate,
     current_principal,
-    is_integration_token,
 )
 
+T = TypeVar("T", bound=BaseModel)
 PUBLIC = frozenset({"public"})
-# Actions whose route checks a credential of its own beside sessions (an integration's bearer token):
-# enforce lets the request through to that check, which refuses everyone else.
-ADMIN_OR_INTEGRATION = frozenset({"admin", "integration"})
 ALL = frozenset(ROLES)
 STAFF = frozenset({"supervisor", "manager", "admin"})
 FLOOR = frozenset({"supervisor", "admin"})  # who intervenes in live calls and edits a caller's identity
 ADMIN = frozenset({"admin"})
+INTEGRATION = "integration"  # a named integration token: read only (agent_console.integrations)
+FEED_READER = "feed_reader"  # a token of feed.integration_tokens (the settings): the feed alone
+# What an administrator may give one integration token beside its role's actions (opt-in per token).
+GRANTABLE = frozenset({"recordings.audio"})
 
 ACTIONS: dict[str, frozenset[str]] = {
     "page": PUBLIC,  # static pages and the API description; every datum behind them is protected
@@ -53,6 +59,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "customers.write": ALL,  # create (with phone numbers); name, company, e-mails, tags, notes...
     "customers.identity": FLOOR,  # PIN, tier (also of a new customer), phone numbers (the caller-ID identity): audited
     "interactions.read": ALL,  # agents: their own only
+    # The call log's list (agents: their own); integrations read it without IVR paths and notes
+    # (integration_view).
+    "interactions.list": ALL | {INTEGRATION},
     "interactions.link": ALL,  # agents: their own only
     "cases.read": ALL,
     "cases.write": ALL,
@@ -65,11 +74,13 @@ ACTIONS: dict[str, frozenset[str]] = {
     # of the alert routes, the supervisor websocket and the audit log (sees_security_alerts).
     "security.alerts": ADMIN,
     "supervisor.intervene": FLOOR,  # spy/whisper/barge, force not ready or logout, skills
-    "supervisor.reports": STAFF,  # reports, charts, audit log, staffing
+    "supervisor.reports": STAFF,  # charts, audit log, staffing
+    "reports.read": STAFF | {INTEGRATION},  # the KPI report, JSON and CSV
     "supervisor.callbacks": STAFF,
     "campaigns.read": STAFF,  # outbound campaigns: their settings, progress and live figures
     "campaigns.manage": FLOOR,  # create, upload contacts, do-not-call, start/pause/resume/stop
-    "feed.read": ADMIN_OR_INTEGRATION,  # the event feed and its stream (agent_console.feed_http.feed_reader)
+    "feed.read": ADMIN | {INTEGRATION, FEED_READER},  # the event feed and its stream
+    "integrations.manage": ADMIN,  # named integration tokens: issue, list, revoke (audited)
     "feed.webhooks": frozenset({"admin"}),  # webhook subscriptions and their dead letters
     "demo.simulate": ALL,  # the demo console's fake calls (agent_console.demo only)
     # Recordings: agents who handled the call and staff listen (row rules in the route: sees_all_calls,
@@ -78,7 +89,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "phone.self": ALL,  # the logged-in user's own softphone credentials (no way to name another)
     "agents.phone": ADMIN,  # which phone the ACD rings for an agent (browser, desk phone, simulated)
     "users.manage": ADMIN,  # create, change, deactivate users, reset passwords: audited
-    "recordings.listen": ALL,
+    "recordings.listen": ALL,  # a call's recordings' list (row rule: may_listen)
+    "recordings.audio": ALL,  # download a recording (row rule: may_listen); an integration by grant
+    "recordings.list": STAFF | {INTEGRATION},  # the newest recordings' metadata (GET /api/recordings)
     "recordings.control": ALL,
     "callbacks.request": PUBLIC,  # a web site's "call me back" form: throttled per address and per number
 }
@@ -117,7 +130,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", f"{_C}/customers"): "customers.write",  # a PIN or tier: customers.identity
     ("GET", f"{_C}/customers/{{customer_id}}"): "customers.read",
     ("PATCH", f"{_C}/customers/{{customer_id}}"): "customers.write",  # identity fields: customers.identity
-    ("GET", f"{_C}/interactions"): "interactions.read",
+    ("GET", f"{_C}/interactions"): "interactions.list",
     ("GET", f"{_C}/interactions/{{interaction_id}}"): "interactions.read",
     ("PUT", f"{_C}/interactions/{{interaction_id}}/customer"): "interactions.link",
     ("GET", f"{_C}/cases"): "cases.read",
@@ -153,7 +166,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", f"{_S}/agents/{{agent_id}}/logout"): "supervisor.intervene",
     ("PUT", f"{_S}/agents/{{agent_id}}/skills"): "supervisor.intervene",
     ("GET", f"{_S}/audit"): "supervisor.reports",
-    ("GET", f"{_S}/reports"): "supervisor.reports",
+    ("GET", f"{_S}/reports"): "reports.read",
     ("GET", f"{_S}/reports/chart.svg"): "supervisor.reports",
     ("GET", f"{_S}/staffing"): "supervisor.reports",
     ("GET", f"{_S}/callbacks"): "supervisor.callbacks",
@@ -179,9 +192,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/webhooks/{sid}/dead-letters"): "feed.webhooks",
     ("POST", "/api/webhooks/{sid}/dead-letters/{dead_id}/redeliver"): "feed.webhooks",
     ("GET", f"{_C}/interactions/{{interaction_id}}/recordings"): "recordings.listen",
-    ("GET", "/api/recordings"): "supervisor.reports",
-    ("GET", "/api/recordings/{recording_id}/audio"): "recordings.listen",
-    ("HEAD", "/api/recordings/{recording_id}/audio"): "recordings.listen",
+    ("GET", "/api/recordings"): "recordings.list",
+    ("GET", "/api/recordings/{recording_id}/audio"): "recordings.audio",
+    ("HEAD", "/api/recordings/{recording_id}/audio"): "recordings.audio",
     ("GET", "/api/calls/{linkedid}/recording"): "recordings.control",
     ("POST", "/api/calls/{linkedid}/recording/{action}"): "recordings.control",
     ("GET", "/vendor/sip.js"): "page",  # the softphone's SIP library (static files from node_modules)
@@ -193,6 +206,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("PATCH", "/api/admin/users/{user_id}"): "users.manage",
     ("POST", "/api/admin/users/{user_id}/password"): "users.manage",
     ("POST", "/api/admin/users/{user_id}/desk-password"): "users.manage",
+    ("GET", "/api/admin/integration-tokens"): "integrations.manage",
+    ("POST", "/api/admin/integration-tokens"): "integrations.manage",
+    ("DELETE", "/api/admin/integration-tokens/{token_id}"): "integrations.manage",
     ("GET", "/api/demo/status"): "demo.simulate",
     ("POST", "/api/demo/offer"): "demo.simulate",
 }
@@ -217,10 +233,27 @@ def allows(role: str, action: str) -> bool:
     return roles is PUBLIC or role in roles
 
 
+def permits(who: Principal, action: str) -> bool:
+    """May ``who`` do ``action``: its role may, or (an integration token) it was granted the action."""
+    return allows(who.role, action) or (who.role == INTEGRATION and action in GRANTABLE and action in who.grants)
+
+
+def _refusal(who: Principal, action: str) -> Forbidden:
+    if who.role == FEED_READER:
+        return Forbidden("a token of feed.integration_tokens reads the event feed only (GET /api/events, "
+                         "/api/events/stream, /api/events/types); an administrator's named integration token "
+                         "(POST /api/admin/integration-tokens) also reads the call log, recordings and reports")
+    if who.role == INTEGRATION:
+        granted = f" unless its token was given {action}" if action in GRANTABLE else ""
+        return Forbidden(f"an integration token may not do {action}{granted}: it reads the event feed, "
+                         "GET /api/crm/interactions, GET /api/recordings and GET /api/supervisor/reports only")
+    return Forbidden(f"role {who.role!r} may not do {action}")
+
+
 def check(who: Principal, action: str) -> None:
     """Raise Forbidden unless ``who`` may do ``action``."""
-    if not allows(who.role, action):
-        raise Forbidden(f"role {who.role!r} may not do {action}")
+    if not permits(who, action):
+        raise _refusal(who, action)
 
 
 def _route_key(conn: HTTPConnection) -> tuple[str, str]:
@@ -238,37 +271,37 @@ async def _principal(conn: HTTPConnection) -> Principal:
     return await authenticate(conn)
 
 
-def _integration_token(conn: HTTPConnection) -> bool:
-    """Is the bearer token one of ``feed.integration_tokens`` (``app.state.integration_keys``, set by
-    the composition root)? A good credential with no session behind it: refused with 403, not 401."""
-    return is_integration_token(conn, getattr(conn.app.state, "integration_keys", []))
-
-
 async def enforce(conn: HTTPConnection) -> None:
-    """Dependency of the app and of every router: the route's action must be allowed to the caller."""
+    """Dependency of the app and of every router: the route's action must be allowed to the caller
+    (a user's session, or an integration's bearer token: ``security.authenticate`` knows both)."""
     method, path = _route_key(conn)
     action = action_of(method, path)
     if action is None:
         raise _refuse(conn, Forbidden(f"no access policy for {method} {path}"))
-    if ACTIONS[action] is PUBLIC or ACTIONS[action] is ADMIN_OR_INTEGRATION:
-        return  # ADMIN_OR_INTEGRATION: the route's own dependency checks the token or the admin session
+    if ACTIONS[action] is PUBLIC:
+        return
     try:
         who = await _principal(conn)
-    except NotAuthenticated as err:
-        if _integration_token(conn):
-            refused = Forbidden("an integration token reads the event feed only (GET /api/events, "
-                                "/api/events/stream, /api/events/types); this needs a user's login")
-            raise _refuse(conn, refused) from None
+    except NotAuthenticated as err:  # (the token store away: DatabaseUnavailable, a 503 of the app's table)
         raise _refuse(conn, err) from None
-    if not allows(who.role, action):
-        raise _refuse(conn, Forbidden(f"role {who.role!r} may not do {action}"))
+    if not permits(who, action):
+        raise _refuse(conn, _refusal(who, action))
 
 
 # -- row rules -------------------------------------------------------------------------------
 
 def sees_all_calls(who: Principal) -> bool:
-    """Staff see every call and interaction; an agent only their own."""
-    return who.role in STAFF
+    """Staff and integrations see every call and interaction; an agent only their own."""
+    return who.role in STAFF or who.role == INTEGRATION
+
+
+def integration_view(who: Principal, row: T) -> T:
+    """An interaction (``crm_core.schemas.InteractionOut``) as ``who`` reads it in the call log's
+    list: an integration never gets the IVR's path (every key pressed, PINs included) nor the
+    agent's free-text notes, as the feed never does."""
+    if who.role not in (INTEGRATION, FEED_READER):
+        return row
+    return row.model_copy(update={"ivr_path": [], "notes": ""})
 
 
 def owns_call(who: Principal, agent_id: str | None) -> bool:

@@ -43,10 +43,11 @@ EVERY_QUEUE = QueueScope()
 
 
 def scope_for(role: str, assigned: Collection[str]) -> QueueScope:
-    """Managers and administrators: every queue. A supervisor: the queues assigned to them, every
-    queue while none are (the default: an upgrade changes no supervisor's view; docs/security.md).
-    Anyone else (agents): none -- they reach no supervisor route anyway."""
-    if role in ("manager", "admin"):
+    """Managers, administrators and integration tokens (a warehouse's reports): every queue. A
+    supervisor: the queues assigned to them, every queue while none are (the default: an upgrade
+    changes no supervisor's view; docs/security.md). Anyone else (agents): none -- they reach no
+    supervisor route anyway."""
+    if role in ("manager", "admin", "integration"):
         return EVERY_QUEUE
     if role == "supervisor":
         return QueueScope(frozenset(assigned)) if assigned else EVERY_QUEUE

@@ -29,7 +29,6 @@ or simply set ``app.dependency_overrides[current_principal] = lambda: Principal(
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 from collections.abc import Callable, Sequence
@@ -38,7 +37,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, WebSocketException
-from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 
 from agent_console.errors import ConsoleError, Forbidden, LoginThrottled, NotAuthenticated
@@ -178,21 +176,6 @@ def auth_of(conn: HTTPConnection) -> ConsoleAuth:
 _auth_of = auth_of
 
 
-def integration_keys(tokens: Sequence[SecretStr]) -> list[bytes]:
-    """``feed.integration_tokens`` as compared by ``is_integration_token`` (empty ones left out)."""
-    return [t.get_secret_value().encode() for t in tokens if t.get_secret_value()]
-
-
-def is_integration_token(conn: HTTPConnection, keys: Sequence[bytes]) -> bool:
-    """Is the request's bearer header one of ``keys`` (``integration_keys``): a credential that reads
-    the event feed and nothing else."""
-    token, source = token_of(conn)
-    if not token or source != "header":
-        return False
-    given = token.encode()
-    return any(hmac.compare_digest(given, k) for k in keys)
-
-
 def token_of(conn: HTTPConnection) -> tuple[str | None, str]:
     """The token the client sent and where it came from: header, cookie or query."""
     header = conn.headers.get("authorization", "")
@@ -228,10 +211,18 @@ def principal_of(conn: HTTPConnection) -> Principal:
 
 
 async def authenticate(conn: HTTPConnection) -> Principal:
-    """``principal_of`` plus the session check (user active, not logged out); cached per request."""
+    """An integration's bearer token (``app.state.integrations``), else ``principal_of`` plus the
+    session check (user active, not logged out); cached per request."""
     cached = getattr(conn.state, "principal", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
+    token, source = token_of(conn)
+    integrations = getattr(conn.app.state, "integrations", None)  # agent_console.integrations
+    if token and source == "header" and integrations is not None:
+        found: Principal | None = await integrations.principal(token)
+        if found is not None:
+            conn.state.principal = found
+            return found
     principal_of(conn)
     token, _ = token_of(conn)
     who = await auth_of(conn).check(token or "")

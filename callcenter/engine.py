@@ -43,6 +43,8 @@ from agent_console.desk import EngineDesk
 from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks, share_locks
 from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
+from agent_console.integrations import IntegrationTokens
+from agent_console.integrations_http import integrations_router
 from agent_console.metrics import EngineMetrics, LiveSources
 from agent_console.phone import (
     CrmPhoneKinds,
@@ -55,7 +57,6 @@ from agent_console.phone import (
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
 from agent_console.recordings_http import router as recordings_router
-from agent_console.security import integration_keys
 from agent_console.supervisor.install import SupervisorParts, install_supervisor
 from agent_console.users_http import users_router
 from callcenter.adapters import expected_contexts, make_bus, make_feed, make_routing_lease, recording_store
@@ -143,10 +144,11 @@ class Engine:
                                           backoff_s=fs.webhook_backoff_s, backoff_max_s=fs.webhook_backoff_max_s,
                                           timeout_s=fs.webhook_timeout_s)
         self.case_changes = CaseHistoryFollower(self.db, self.bus.publish)  # case.changed, from the history
-        # A call's end names the queue the ACD knows for it (the public feed's call.ended); the ACD is
-        # made below, and asked only once calls end.
+        # A call's end names the queue, agent and customer the ACD knows for it (the public feed's
+        # call.ended); the ACD is made below, and asked only once calls end.
         self.ami = AmiBridge(settings, self.bus, on_connected=self._ami_connected,
-                             model=CallModel(queue_of=lambda linkedid: self.acd.queue_of(linkedid)))
+                             model=CallModel(queue_of=lambda linkedid: self.acd.queue_of(linkedid),
+                                             handling_of=lambda linkedid: self.acd.handling_of(linkedid)))
         # The contexts of config/asterisk/extensions.conf Asterisk lacks: asked at every AMI connection.
         self.dialplan = DialplanWatch(self.ami.client.send_action, expected_contexts(settings))
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
@@ -243,8 +245,8 @@ class Engine:
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
                                       crm_router, recordings_router, campaigns_router,
-                                      build_feed_router(self.feed, self.webhooks, fs.integration_tokens,
-                                                        closing=self._closing_streams),
+                                      build_feed_router(self.feed, self.webhooks, closing=self._closing_streams),
+                                      integrations_router(),
                                       users_router(self.db, forget=logins.forget,
                                                    skills=lambda: set(self.acd_config.skills),
                                                    offboard=self._offboard_agent, desk_phones=self.desk_phones),
@@ -254,8 +256,8 @@ class Engine:
                                   sessions=SqlSessionStore(self.db, logins))
             self.app.state.crm_db = self.db
             self.app.state.queue_names = self.acd.queue_names  # the CRM's and recordings' ?queue= filters
-            # Who holds one of these may read the feed and nothing else (agent_console.policy: 403, not 401).
-            self.app.state.integration_keys = integration_keys(fs.integration_tokens)
+            # Integrations' bearer tokens: named ones (read only) and the settings' (the feed alone).
+            self.app.state.integrations = IntegrationTokens(self.db, fs.integration_tokens)
             self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview
             self.app.state.recorder = self.recorder
             self.app.state.recordings_dir = self.recorder.store.store

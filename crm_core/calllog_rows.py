@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # Column widths of Interaction: a long value is cut rather than failing the whole batch.
 _WIDTHS = {"caller_number": 40, "caller_name": 120, "dialled_number": 40, "agent_id": 64, "queue": 64,
            "disposition": 40, "ivr_flow": 64, "ivr_outcome": 16, "recording_file": 255,
-           "callback_number": 40, "voicemail_mailbox": 40, "language": 8, "direction": 10}
+           "callback_number": 40, "voicemail_mailbox": 40, "language": 8, "direction": 10, "callback_id": 64}
 _TIMES = ("started_at", "answered_at", "ended_at")
 # Core tables, not ORM entities: executemany stays one round trip to the database thread.
 _I = cast(Table, Interaction.__table__)

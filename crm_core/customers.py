@@ -47,13 +47,18 @@ def _phones(phones: list[PhoneIn]) -> dict[str, tuple[str, CustomerPhone]]:
     return seen
 
 
+_INDEX_NAMES = {"account_number": ("ux_customers_account_ci",)}
+
+
 async def _flush(session: AsyncSession, field: str, column: str, value: str) -> None:
     """Flush; the database's unique index on ``column`` refusing it (another command gave that value
     to another customer after this one's check) is the same Conflict as the check's."""
     try:
         await session.flush()
     except IntegrityError as err:
-        if column not in str(err.orig):
+        # SQLite names the index refusing it, PostgreSQL the constraint: the column's, or for an
+        # account number in another case the case-insensitive index of migration 0022.
+        if not any(name in str(err.orig) for name in (column, *_INDEX_NAMES.get(column, ()))):
             raise
         raise Conflict(field, f"{value} belongs to another customer") from None
 
@@ -83,10 +88,17 @@ async def _check_phones(session: AsyncSession, phones: list[PhoneIn], *, kept: f
         raise Conflict(f"phones[{wanted[e164]}].number", f"{e164} belongs to another customer")
 
 
+def _account_is(account: str) -> Any:
+    """An account number matches whatever its case (``AB123`` is ``ab123``): the same ``lower`` the
+    unique index ``ux_customers_account_ci`` of migration 0022 is on, so both databases use it.
+    Account numbers are ASCII (the schema's pattern): SQLite's and PostgreSQL's ``lower`` agree."""
+    return func.lower(Customer.account_number) == account.lower()
+
+
 async def _check_account(session: AsyncSession, account: str | None, customer_id: int | None = None) -> None:
     if account is None:
         return
-    stmt = select(Customer.id).where(Customer.account_number == account)
+    stmt = select(Customer.id).where(_account_is(account))
     other = await session.scalar(stmt)
     if other is not None and other != customer_id:
         raise Conflict("account_number", f"{account!r} belongs to another customer")
@@ -168,14 +180,14 @@ def _search(stmt: Select[Any], *, q: str | None, phone: str | None, name: str | 
     if name:
         stmt = stmt.where(func.lower(Customer.name).like(like_pattern(name.lower()), escape="\\"))
     if account_number:
-        stmt = stmt.where(Customer.account_number == account_number)
+        stmt = stmt.where(_account_is(account_number))
     if tier:
         stmt = stmt.where(Customer.tier == tier)
     if q:
         e164 = try_e164(q)
         conds = [func.lower(Customer.name).like(like_pattern(q.lower()), escape="\\"),
                  func.lower(func.coalesce(Customer.company, "")).like(like_pattern(q.lower()), escape="\\"),
-                 Customer.account_number == q]
+                 _account_is(q)]
         if not any(ch in q for ch in _JSON_SYNTAX):
             # The e-mails are a JSON list (["a@b.example","c@d.example"]: crm_core.db writes it compact and
             # unescaped), searched as its text on SQLite and PostgreSQL alike; a query holding the list's
@@ -218,7 +230,7 @@ async def verify_account_pin(*, session: AsyncSession, account_number: str, pin:
     """The customer when the PIN is right and the account is not locked. The argon2 check runs in a
     thread (never on the event loop), and costs the same whether or not the account exists."""
     now = now or utcnow()
-    customer = await session.scalar(select(Customer).where(Customer.account_number == account_number))
+    customer = await session.scalar(select(Customer).where(_account_is(account_number)))
     ok = await verify_secret_async(customer.pin_hash if customer else None, pin)
     if customer is None:
         return None

@@ -50,8 +50,9 @@ def _env(ev: Event, type_: str, *, call_id: str | None = None, agent_id: str | N
 
 
 def _arrived(e: CallArrived) -> Public:
+    # callback_id: the virtual-hold entry (a web callback request's id) a callback's call serves.
     return _env(e, "call.arrived", call_id=e.linkedid, agent_id=e.agent_id, direction=e.direction,
-                caller_number=e.caller_number, caller_name=e.caller_name, dnis=e.dnis)
+                caller_number=e.caller_number, caller_name=e.caller_name, dnis=e.dnis, callback_id=e.callback_id)
 
 
 def _ivr(e: IvrFinished) -> Public:
@@ -101,8 +102,9 @@ def _voicemail(e: VoicemailLeft) -> Public:
 
 
 def _ended(e: CallEnded) -> Public:
-    return _env(e, "call.ended", call_id=e.linkedid, queue=e.queue, cause=e.cause, cause_text=e.cause_text,
-                merged_into=None)
+    # agent_id: who handled the call last; customer_id: whom it was with (either null when unknown).
+    return _env(e, "call.ended", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue, cause=e.cause,
+                cause_text=e.cause_text, merged_into=None, customer_id=e.customer_id)
 
 
 def _wrapped(e: WrapUpDone) -> Public:

@@ -145,7 +145,7 @@ def fold_keyed(linkedid: str, unique: Mapping[str, Event]) -> Folded:
                 ivr_outcome=None, ivr_path=[], language=None, priority=0, hold_count=0, transfer_count=0,
                 disposition=None, notes="", recording_file=None, case_id=None, resolved_first_contact=False,
                 hangup_cause=None, callback_number=None, voicemail_mailbox=None,
-                csat=None, csat2=None, campaign_id=None, campaign_contact_id=None)
+                csat=None, csat2=None, campaign_id=None, campaign_contact_id=None, callback_id=None)
     for _, ev in ordered:
         apply = _APPLY.get(type(ev))
         if apply is not None:
@@ -157,7 +157,7 @@ def _arrived(st: _State, ev: CallArrived) -> None:
     if st.f["started_at"] is not None and st.f.get("_arrived"):
         return
     st.f.update(_arrived=True, direction=ev.direction, caller_number=ev.caller_number,
-                caller_name=ev.caller_name, dialled_number=ev.dnis, started_at=ev.ts)
+                caller_name=ev.caller_name, dialled_number=ev.dnis, started_at=ev.ts, callback_id=ev.callback_id)
     if ev.agent_id:
         st.f["agent_id"] = ev.agent_id
 

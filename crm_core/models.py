@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -125,6 +126,10 @@ class Customer(Base):
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin", order_by="CustomerPhone.id")
 
 
+# One account whatever its case (migration 0022; look-ups: crm_core.customers._account_is).
+Index("ux_customers_account_ci", func.lower(Customer.account_number), unique=True)
+
+
 class CustomerPhone(Base):
     """One of a customer's numbers; no two customers' (``ux_customer_phones_e164``), except the
     numbers already shared when that was first refused (``shared_before``, migration 0020)."""
@@ -193,6 +198,8 @@ class Interaction(Base):
     # An outbound campaign's attempt (crm_core.campaign_models; its attempt row has this linkedid).
     campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
     campaign_contact_id: Mapped[int | None] = mapped_column(Integer)
+    # A virtual-hold callback's call: the callback it serves (a web request's id, or the first call's).
+    callback_id: Mapped[str | None] = mapped_column(String(64))
     # The call's journey events as a JSON array of their wire forms (text: written as-is by the
     # logger, which already holds each event's canonical JSON, and read back only to re-fold).
     events: Mapped[str] = mapped_column(Text, default="[]")

@@ -18,6 +18,18 @@ Outcome = Literal["answered", "abandoned_ivr", "abandoned_queue", "voicemail", "
 MAX_ID = 2**63 - 1  # database ids are signed 64-bit: a larger one is not an id, it is a 422
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 T = TypeVar("T")
+# C0 and C1 control characters (CR, LF, TAB, NUL, ESC...), DEL, and the Unicode line and paragraph
+# separators: a name shown on a card, a log line or a CSV row holds none of them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def no_control_characters(value: str) -> str:
+    """``value`` when it holds no control character; else ValueError naming the first (a 422 naming
+    the field: a CR/LF in a name forges lines in logs and CSV exports, and breaks the cards)."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"must not contain control characters (found {found.group()!r} at {found.start()})")
+    return value
 
 
 class _In(BaseModel):
@@ -31,6 +43,10 @@ class _Out(BaseModel):
 class PhoneIn(_In):
     number: str = Field(min_length=3, max_length=40)
     label: str = Field("mobile", max_length=20)
+
+
+def _plain(value: str | None) -> str | None:
+    return None if value is None else no_control_characters(value)
 
 
 def _emails(value: list[str] | None) -> list[str] | None:
@@ -55,6 +71,7 @@ class CustomerIn(_In):
     pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")  # write-only, stored as an argon2 hash
 
     _check_emails = field_validator("emails")(_emails)
+    _check_plain = field_validator("name", "company")(_plain)
 
 
 class CustomerPatch(_In):
@@ -72,6 +89,7 @@ class CustomerPatch(_In):
     pin: str | None = Field(None, pattern=r"^[0-9]{4,8}$")  # null clears the PIN
 
     _check_emails = field_validator("emails")(_emails)
+    _check_plain = field_validator("name", "company")(_plain)
 
     @field_validator("name", "phones", "emails", "tier", "lifecycle", "language", "tags", "custom_fields", "notes",
                      mode="before")
@@ -169,6 +187,9 @@ class InteractionOut(_Out):
     case_id: int | None
     resolved_first_contact: bool
     callback_number: str | None
+    # A virtual-hold callback's call: the callback it serves (a web request's id from
+    # POST /api/callback-requests, or the call_id of the call that kept its place); else null.
+    callback_id: str | None = None
     segments: list[SegmentOut] | None = None
 
 

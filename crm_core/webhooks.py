@@ -56,6 +56,7 @@ from crm_core.errors import Conflict, InvalidField, NotFound
 from crm_core.feed_events import EVENT_TYPES
 from crm_core.feed_ring import Feed, Row
 from crm_core.models import Base
+from crm_core.schemas import no_control_characters
 from crm_core.sealed import SecretBox, UnknownKey
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
@@ -357,6 +358,10 @@ class WebhookDispatcher:
             raise InvalidField("url", f"refused: {why}")
         if not name.strip() or len(name) > 80:
             raise InvalidField("name", "1 to 80 characters")
+        try:  # a CR/LF would forge lines where the name is shown (the list, logs, dead letters)
+            no_control_characters(name)
+        except ValueError as err:
+            raise InvalidField("name", str(err)) from None
         secret = secrets.token_urlsafe(32)
         cursor = self.feed.head
         async with self.db.session() as s:

@@ -37,6 +37,9 @@ class CallArrived(Event):
     dnis: str = ""
     direction: str = "inbound"  # inbound | outbound | internal
     agent_id: str | None = None  # outbound: the agent who placed it
+    # A virtual-hold callback's call (an attempt, answered or not): the entry it calls back, a web
+    # request's id (``web-...``, POST /api/callback-requests) or the caller's first call's linkedid.
+    callback_id: str | None = None
 
 
 @event("call.ivr_finished")
@@ -200,6 +203,10 @@ class CallEnded(Event):
     system_failure: bool = False
     merged: tuple[str, ...] = ()  # calls folded into this one (their channels moved here): they end too
     queue: str | None = None  # the call's last queue, where the engine knows it (the ACD's)
+    # Who handled the call and whom it was with, where the engine knows it (the ACD's call: its last
+    # agent, the customer the IVR recognised or the agent dialled): the public feed's call.ended.
+    agent_id: str | None = None
+    customer_id: int | None = None
 
 
 @event("call.wrapup_done")

@@ -41,7 +41,8 @@ class InMemoryDirectory:
 
     async def verify_account(self, account_number: str, pin: str) -> CallerIdentity | None:
         self.calls.append(("verify_account", account_number))
-        entry = self.accounts.get(account_number)
+        # Account numbers match whatever their case, as the CRM's (crm_core.customers).
+        entry = next((v for k, v in self.accounts.items() if k.lower() == account_number.lower()), None)
         if entry is None or not hmac.compare_digest(entry[0], pin):
             return None
         return entry[1]

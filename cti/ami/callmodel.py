@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cti.ami import events as ev
@@ -193,9 +193,12 @@ class _Resync:
 class CallModel:
     """Calls keyed by Linkedid; ``apply`` returns the journey events to publish."""
 
-    def __init__(self, *, keep_ended: int = 1000, queue_of: Callable[[str], str | None] | None = None) -> None:
-        """``queue_of``: the queue the engine knows for a call (the ACD's), stamped on its CallEnded."""
+    def __init__(self, *, keep_ended: int = 1000, queue_of: Callable[[str], str | None] | None = None,
+                 handling_of: Callable[[str], tuple[str | None, int | None]] | None = None) -> None:
+        """``queue_of``: the queue the engine knows for a call (the ACD's), stamped on its CallEnded;
+        ``handling_of``: its agent and customer (the ACD's, either None when unknown), stamped too."""
         self._queue_of = queue_of
+        self._handling_of = handling_of
         self._chans: dict[str, _Chan] = {}  # live channels by uniqueid
         self._by_name: dict[str, str] = {}  # live channel name -> uniqueid
         self._calls: dict[str, _Call] = {}
@@ -415,9 +418,24 @@ class CallModel:
                 self._ended.popitem(last=False)
             if call.housekeeping:
                 return  # the engine's own Local channel (e.g. writing a softphone password): not a call
+            agent_id, customer_id = self._handling(call.linkedid, call.merged)
             self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text,
                                        system_failure=system_failure, merged=tuple(call.merged),
-                                       queue=self._queue_of(call.linkedid) if self._queue_of else None))
+                                       queue=self._queue_of(call.linkedid) if self._queue_of else None,
+                                       agent_id=agent_id, customer_id=customer_id))
+
+    def _handling(self, linkedid: str, merged: Iterable[str]) -> tuple[str | None, int | None]:
+        """The agent and customer of an ending call: its own, else those of a call folded into it (a
+        conference can move the caller, and so the customer, to the consultation's linkedid)."""
+        agent_id: str | None = None
+        customer_id: int | None = None
+        if self._handling_of is None:
+            return agent_id, customer_id
+        for lid in (linkedid, *merged):
+            agent, customer = self._handling_of(lid)
+            agent_id = agent_id or agent
+            customer_id = customer if customer_id is None else customer_id
+        return agent_id, customer_id
 
     def _dial_end(self, e: Event) -> None:
         assert isinstance(e, ev.DialEnd)

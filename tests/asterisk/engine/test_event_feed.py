@@ -22,6 +22,7 @@ from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.helpers import customer_number, engine_settings, place_call, seed, until
 from tests.leaks import shows
+from tests.web.feed.conftest import receiving
 
 
 async def _stream(http: httpx.AsyncClient, since: str, stop: Any, within: float = 30.0) -> list[dict[str, Any]]:
@@ -39,7 +40,7 @@ async def _stream(http: httpx.AsyncClient, since: str, stop: Any, within: float 
 
 async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list[Event]]) -> None:
     eng, seen = engine
-    async with httpx.AsyncClient(base_url=eng.url, timeout=10) as http:
+    async with receiving(lambda n: False) as receiver, httpx.AsyncClient(base_url=eng.url, timeout=10) as http:
         login = await http.post("/api/auth/login", json={"username": "agent1", "password": "agent1-demo"})
         assert login.status_code == 200
         assert (await http.get("/api/events", params={"since": "0"})).status_code == 403
@@ -52,6 +53,9 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         start = str(eng.feed.head)
 
         customer_id, _, number = await customer_number(eng)
+        hook = await http.post("/api/webhooks", json={"name": "warehouse", "url": receiver.url,
+                                                      "types": ["call.ended"]})
+        assert hook.status_code == 201, hook.text
         await eng.desk.login_queues("1001", ["support", "general"])
         await eng.desk.set_ready("1001")
         reader = asyncio.create_task(_stream(http, start, lambda e: e["type"] == "call.queued"))
@@ -77,7 +81,11 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
         await eng.bus.drain()  # type: ignore[attr-defined]
         await eng.feed.flush()
         stored = (await http.get("/api/events", params={"since": start, "limit": 5000})).json()["events"]
+        # The webhook receiver gets the call's end with the agent who handled it and the customer.
+        await until(lambda: any(e["call_id"] == call for e in receiver.events()), 15, "the webhook's call.ended")
 
+    hooked = next(e for e in receiver.events() if e["call_id"] == call)
+    assert (hooked["type"], hooked["agent_id"], hooked["data"]["customer_id"]) == ("call.ended", "1001", customer_id)
     streamed = first + second
     assert [e["cursor"] for e in streamed] == [e["cursor"] for e in stored[:len(streamed)]]  # once each, in order
     assert len({e["cursor"] for e in streamed}) == len(streamed)
@@ -97,6 +105,8 @@ async def test_integrator_resumes_through_a_real_call(engine: tuple[Engine, list
     # CRM logs the call at the answer: call.answered had no customer, found by the integrator's trial).
     assert moment["call.queued"]["data"]["customer_id"] == customer_id
     assert moment["call.answered"]["data"]["customer_id"] == customer_id
+    # So does the end, with the agent who handled the call (a warehouse joins the end to both).
+    assert (moment["call.ended"]["agent_id"], moment["call.ended"]["data"]["customer_id"]) == ("1001", customer_id)
     # The call's later events name its queue too (they said null): what the ACD knows for the call.
     queued_in = next(e["queue"] for e in streamed if e["call_id"] == call and e["type"] == "call.queued")
     assert queued_in

@@ -138,11 +138,13 @@ async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_age
         assert row.attempts[1]["linkedid"] == back.linkedid
         missed = await interaction_by_linkedid(session=s, linkedid=row.attempts[0]["linkedid"])
         assert missed is not None
-        assert (missed.direction, missed.outcome, missed.abandoned) == ("outbound", "busy", False)
+        assert (missed.direction, missed.outcome, missed.abandoned, missed.callback_id) == (
+            "outbound", "busy", False, v_id)
         first_call = await interaction_by_linkedid(session=s, linkedid=v_id)
         assert first_call is not None and (first_call.outcome, first_call.abandoned) == ("callback_requested", False)
         callback = await interaction_by_linkedid(session=s, linkedid=back.linkedid)
         assert callback is not None
         assert (callback.outcome, callback.agent_id, callback.customer_id, callback.disposition) == (
             "answered", "1001", customer_id, "resolved")
+        assert callback.callback_id == v_id and first_call.callback_id is None  # the callback it served
         assert (await s.scalars(select(CustomerPhone).where(CustomerPhone.e164 == V_NUMBER))).first() is not None

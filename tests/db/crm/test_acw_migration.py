@@ -53,13 +53,17 @@ async def _acw(db: Database) -> dict[str, tuple[float, str, list[tuple[float | N
 async def test_stored_calls_get_their_recorded_wrap_up_state_time(db: Database, tmp_path: Path) -> None:
     from alembic import command
 
-    async with db.engine.begin() as conn:
-        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0017_agent_phone_reachable"))
+    # Calls logged (by today's logger, which writes today's columns) before the state history is
+    # known, then the schema taken back to before 0018: the rows 0018 found.
     await _log(db, tmp_path / "before", [
         *_call("M1", "1001", 10.0, 60.0, 95.0),  # the form came 25 s after the timer made 1001 ready
         *_call("M2", "1001", 110.0, 160.0, None),  # no form: 1001 went not ready after 12 s
         *_call("M3", "1001", 210.0, 260.0, 266.0),  # the form in wrap-up (the console then made them ready)
         *_call("M4", "1002", 10.0, 40.0, 90.0)])  # no state history for 1002: left as it was
+    before = await _acw(db)
+    assert {k: v[0] for k, v in before.items()} == {"M1": 35.0, "M2": 0.0, "M3": 6.0, "M4": 50.0}
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0017_agent_phone_reachable"))
     async with db.session() as s:
         for state, at, reachable in (("available", 0.0, True), ("reserved", 14.0, True), ("on_call", 15.0, True),
                                      ("wrap_up", 60.002, True), ("available", 70.0, True),
@@ -70,8 +74,6 @@ async def test_stored_calls_get_their_recorded_wrap_up_state_time(db: Database, 
                                      ("available", 266.004, True)):
             await append_state(session=s, agent_id="1001", state=state, reason=None, at=T + at,
                                phone_reachable=reachable)
-    before = await _acw(db)
-    assert {k: v[0] for k, v in before.items()} == {"M1": 35.0, "M2": 0.0, "M3": 6.0, "M4": 50.0}
 
     await db.upgrade()
     after = await _acw(db)
@@ -96,9 +98,9 @@ async def test_a_wrap_up_row_too_far_from_the_calls_end_is_another_calls(db: Dat
                                                                          gap: float) -> None:
     from alembic import command
 
+    await _log(db, tmp_path, _call("M1", "1001", 10.0, 60.0, 95.0))  # today's logger: today's columns
     async with db.engine.begin() as conn:
         await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0017_agent_phone_reachable"))
-    await _log(db, tmp_path, _call("M1", "1001", 10.0, 60.0, 95.0))
     async with db.session() as s:
         for state, at in (("wrap_up", 60.0 + gap), ("available", 70.0)):
             await append_state(session=s, agent_id="1001", state=state, reason=None, at=T + at)

@@ -437,3 +437,25 @@ async def test_the_logger_lets_the_loop_turn_by_the_clock_whatever_an_item_costs
         await logger.stop()
     async with db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Interaction)) == 30
+
+
+async def test_a_callbacks_call_names_the_callback_it_served(db: Database, tmp_path: Path) -> None:
+    """A web callback request's id never appeared on its callback's call: the interaction of the call
+    made for it (and of each missed attempt) names it now, so an integrator joins request -> call."""
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await _feed(logger, [
+        CallArrived(ts=1.0, linkedid="cb-miss", channel="", caller_number="+8613900000001", dnis="virtual_hold",
+                    direction="outbound", callback_id="web-0f3a"),
+        CallEnded(ts=2.0, linkedid="cb-miss"),
+        CallArrived(ts=60.0, linkedid="cb-call", channel="Local/x", caller_number="+8613900000001",
+                    dnis="virtual_hold", callback_id="web-0f3a"),
+        CallConnected(ts=61.0, linkedid="cb-call", agent_id="1001", queue="support"),
+        CallEnded(ts=90.0, linkedid="cb-call"),
+        CallArrived(ts=100.0, linkedid="plain", channel="PJSIP/t-1", caller_number="+8613900000002"),
+    ])
+    await logger.flush()
+    await logger.stop()
+    rows = await _rows(db)
+    assert {lid: row["callback_id"] for lid, row in rows.items()} == {"cb-miss": "web-0f3a", "cb-call": "web-0f3a",
+                                                                      "plain": None}

@@ -89,7 +89,8 @@ async def test_missed_callbacks_are_retried_then_the_entry_fails(rig: tuple) -> 
     assert vh.acd.router.calls() == [] and vh.acd.agent_state("1001").value == "available"
     await vh.acd.bus.drain()  # type: ignore[attr-defined]
     arrived = [e for e in seen if isinstance(e, CallArrived)]
-    assert [(e.linkedid, e.direction, e.dnis) for e in arrived] == [("cb-attempt", "outbound", "virtual_hold")] * 2
+    assert [(e.linkedid, e.direction, e.dnis, e.callback_id) for e in arrived] == [
+        ("cb-attempt", "outbound", "virtual_hold", entry.entry_id)] * 2  # each attempt names the request
 
 
 async def test_a_web_request_the_store_could_not_save_is_not_kept_and_may_be_asked_again(rig: tuple) -> None:
@@ -153,6 +154,9 @@ async def test_an_answered_callback_rings_the_agent_as_a_callback(rig: tuple) ->
     await vh.acd.bus.drain()  # type: ignore[attr-defined]
     offer = next(e for e in seen if isinstance(e, AgentOffer))
     assert (offer.linkedid, offer.agent_id, offer.callback) == ("cb-call", "1001", True)
+    # The callback's call names the web request it serves (an integrator joins request -> call).
+    arrived = next(e for e in seen if isinstance(e, CallArrived) and e.linkedid == "cb-call")
+    assert entry.entry_id.startswith("web-") and arrived.callback_id == entry.entry_id
     call = vh.acd.calls["cb-call"]
     assert (call.direction, call.callback) == ("inbound", True)
     assert (call_detail(call) or {}).get("callback") is True

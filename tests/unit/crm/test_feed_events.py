@@ -48,7 +48,7 @@ SAMPLES: list[Event] = [
     HoldEnded(ts=7, linkedid="L1", agent_id="a7", queue="support"),
     CallTransferred(ts=8, linkedid="L1", from_agent="a7", target="billing", target_kind="queue"),
     VoicemailLeft(ts=8.5, linkedid="L3", mailbox="100"),
-    CallEnded(ts=9, linkedid="L1", queue="support"),
+    CallEnded(ts=9, linkedid="L1", queue="support", agent_id="a7", customer_id=3),
     WrapUpDone(ts=10, linkedid="L1", agent_id="a7", disposition="solved", notes="card 4970 1234 86420",
                queue="support"),
     CallbackRequested(ts=11, linkedid="L4", number="+33100000001", queue="support", due_at=20.0),
@@ -143,6 +143,17 @@ def test_a_call_folded_into_another_ends_with_it_under_its_own_call_id() -> None
     assert all(_check(p["data"]["merged_into"], spec["merged_into"]) for p in out)
     assert public_events(CallEnded(ts=9, linkedid="L1")) == [to_public(CallEnded(ts=9, linkedid="L1"))]
     assert public_events(RecordingStarted(ts=1, linkedid="L1", file="x.wav")) == []
+
+
+def test_a_calls_end_names_its_agent_and_customer() -> None:
+    """call.ended had agent_id null and no customer: a warehouse could not join a call's end to who
+    handled it without keeping every call.answered. Folded calls end with the same people."""
+    ended = to_public(next(e for e in SAMPLES if isinstance(e, CallEnded)))
+    assert ended is not None and ended["agent_id"] == "a7" and ended["data"]["customer_id"] == 3
+    out = public_events(CallEnded(ts=9, linkedid="L2", merged=("L1",), agent_id="a7", customer_id=3))
+    assert [(p["call_id"], p["agent_id"], p["data"]["customer_id"]) for p in out] == [("L2", "a7", 3), ("L1", "a7", 3)]
+    unknown = to_public(CallEnded(ts=9, linkedid="L9"))
+    assert unknown is not None and unknown["agent_id"] is None and unknown["data"]["customer_id"] is None
 
 
 def test_a_calls_later_events_carry_its_queue() -> None:

@@ -262,3 +262,17 @@ def test_a_calls_end_carries_the_queue_the_engine_knows_for_it() -> None:
     m.apply(_chan("2", "PJSIP/b-1", "2", 6, 1.0))
     assert m.apply(ev.Hangup(ts=3.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1", cause=16))[0].queue == "support"
     assert m.apply(ev.Hangup(ts=3.0, channel="PJSIP/b-1", uniqueid="2", linkedid="2", cause=16))[0].queue is None
+
+
+def test_a_calls_end_carries_the_agent_and_customer_the_engine_knows_for_it() -> None:
+    """call.ended had no agent and no customer: the ACD knows them (``handling_of``). A call folded
+    into another gives its customer to the end of the survivor when the survivor has none."""
+    known = {"1": ("a7", 42), "3": ("a8", None), "4": (None, 43)}
+    m = CallModel(handling_of=lambda lid: known.get(lid, (None, None)))
+    m.apply(_chan("1", "PJSIP/a-1", "1", 6, 1.0))
+    m.apply(_chan("2", "PJSIP/b-1", "2", 6, 1.0))
+    end = m.apply(ev.Hangup(ts=3.0, channel="PJSIP/a-1", uniqueid="1", linkedid="1", cause=16))[0]
+    assert (end.agent_id, end.customer_id) == ("a7", 42)
+    end = m.apply(ev.Hangup(ts=3.0, channel="PJSIP/b-1", uniqueid="2", linkedid="2", cause=16))[0]
+    assert (end.agent_id, end.customer_id) == (None, None)
+    assert m._handling("3", ["4"]) == ("a8", 43)

@@ -77,6 +77,23 @@ async def test_bad_requests_name_what_is_wrong(engine: Engine) -> None:
     assert engine.router.waiting("billing") == []
 
 
+async def test_a_bad_number_is_one_error_code_whatever_is_wrong_with_it(engine: Engine) -> None:
+    """The route answered a bad number with acd_invalid_request (not a number, not routable, already
+    waiting) or invalid_input (too short, toll fraud): one code now, the message saying what is wrong."""
+    bad = {
+        "12": "at least 3 characters",  # the schema's check
+        "12ab": "not a phone number",  # the ACD's
+        "+1 876 555 0123": "+18765550123",  # toll fraud: the refusal names the number
+        "+86 139-1234-5678": "already waiting",  # twice in the queue (the first below)
+    }
+    assert (await _post(engine, {"number": "139 1234 5678", "queue": "billing"})).status_code == 202
+    for number, says in bad.items():
+        r = await _post(engine, {"number": number, "queue": "billing"})
+        detail = r.json()["detail"]
+        assert (r.status_code, detail["code"], detail["field"]) == (422, "invalid_input", "number"), (number, r.text)
+        assert says in detail["message"] and detail["message"].startswith("number: "), (number, detail)
+
+
 async def test_requests_are_throttled_per_number_and_per_address(engine: Engine) -> None:
     statuses = [(await _post(engine, {"number": "+8613900000001", "queue": "billing"})).status_code
                 for _ in range(4)]

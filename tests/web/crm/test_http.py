@@ -133,6 +133,23 @@ async def test_validation_errors_name_the_field(api: Client, payload: dict[str, 
     assert _field_of(r).replace("[", ".").replace("]", "") == field
 
 
+@pytest.mark.parametrize("name", ["Eve\r\nX-Injected: 1", "Eve\nMallory", "Eve\x00", "Eve\x1b[31m", "Eve\u2028Mallory",
+                                  "Eve\x85Mallory"])
+async def test_a_customer_name_with_control_characters_is_a_422_naming_it(api: Client, name: str) -> None:
+    """A name went to cards, logs and CSV exports with its CR/LF (a forged line) and escapes."""
+    admin = api.as_(ADMIN)
+    r = await admin.post("/api/crm/customers", json={"name": name})
+    assert r.status_code == 422, r.text
+    assert _field_of(r) == "name" and "control characters" in r.text
+    made = await admin.post("/api/crm/customers", json={"name": "Eve Plain"})
+    assert made.status_code == 201
+    r = await admin.patch(f"/api/crm/customers/{made.json()['id']}", json={"name": name})
+    assert r.status_code == 422 and _field_of(r) == "name", r.text
+    r = await admin.patch(f"/api/crm/customers/{made.json()['id']}", json={"company": name})
+    assert r.status_code == 422 and _field_of(r) == "company", r.text
+    assert (await admin.get(f"/api/crm/customers/{made.json()['id']}")).json()["name"] == "Eve Plain"
+
+
 async def test_query_validation_and_unknown_ids(api: Client) -> None:
     c = api.as_(ADMIN)
     assert _field_of(await c.get("/api/crm/customers", params={"limit": 1000})) == "limit"

@@ -330,3 +330,21 @@ async def test_an_id_past_a_database_id_is_a_422_not_a_500(api: tuple) -> None:
                 "/api/recordings/0/audio"):
         r = await http.get(url)
         assert r.status_code == 422, (url, r.text)
+
+
+async def test_an_integration_token_hears_a_recording_only_when_its_token_was_given_audio(api: tuple) -> None:
+    """Recordings' audio is off by default for integrations (docs/api.md): the policy refuses a
+    token without the grant; one with it downloads, audited under the token's name."""
+    http, who, db, audio = api
+    who["p"] = Principal(user_id=-1, username="integration:dw", role="integration", agent_id=None)
+    listed = await http.get("/api/recordings")
+    assert listed.status_code == 200 and [r["linkedid"] for r in listed.json()] == ["1764744000.7"]
+    rec_id = listed.json()[0]["id"]
+    assert (await http.get(f"/api/recordings/{rec_id}/audio")).status_code == 403
+    assert (await http.get("/api/crm/interactions/1/recordings")).status_code == 403
+    who["p"] = Principal(user_id=-2, username="integration:archive", role="integration", agent_id=None,
+                         grants=frozenset({"recordings.audio"}))
+    r = await http.get(f"/api/recordings/{rec_id}/audio")
+    assert r.status_code == 200 and r.content == audio
+    assert [(a.actor, a.actor_role, a.action) for a in await _audits(db)] == [
+        ("integration:archive", "integration", "recording.played")]

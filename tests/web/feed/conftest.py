@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from agent_console.demo import DEMO_PASSWORD, DemoConsole, build_demo, serve
 from agent_console.feed_http import build_feed_router
+from agent_console.integrations import IntegrationTokens
 from crm_core.db import Database
 from crm_core.feed import EventFeed
 from crm_core.sealed import SecretBox
@@ -58,8 +59,8 @@ async def feed_app(tmp_path: Path) -> AsyncIterator[FeedApp]:
     feed = EventFeed(db, tmp_path / "state", poll_s=0.2)
     hooks = WebhookDispatcher(db, feed, box=SecretBox(secrets.token_urlsafe(32)), max_attempts=3, backoff_s=0.02,
                               backoff_max_s=0.2, timeout_s=2.0, save_every_s=0.1)
-    demo.app.include_router(build_feed_router(feed, hooks, [SecretStr(INTEGRATION_TOKEN)]))
-    demo.app.state.integration_keys = [INTEGRATION_TOKEN.encode()]  # as the engine sets it (policy.enforce)
+    demo.app.include_router(build_feed_router(feed, hooks))
+    demo.app.state.integrations = IntegrationTokens(db, [SecretStr(INTEGRATION_TOKEN)])  # as the engine sets it
     feed.subscribe(demo.bus)
     await feed.start()
     await hooks.start()

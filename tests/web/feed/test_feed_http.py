@@ -9,7 +9,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from acd.events import AgentStateChanged
+from crm_core.errors import InvalidField
 from crm_core.webhooks import SIGNATURE_HEADER, resolves_to_refused, verify_signature
 from cti.journey import CallArrived, CallEnded
 from tests.helpers import until
@@ -150,6 +153,19 @@ async def test_a_webhook_url_with_control_characters_or_spaces_is_a_422(feed_app
     ok = await feed_app.http.post("/api/webhooks", json={"name": "x", "url": " http://127.0.0.1:9/h?a=1&b=%20 "},
                                   headers=admin)
     assert ok.status_code == 201 and ok.json()["url"] == "http://127.0.0.1:9/h?a=1&b=%20", ok.text
+
+
+async def test_a_webhook_name_with_control_characters_is_a_422_naming_it(feed_app: FeedApp) -> None:
+    admin = await feed_app.headers("ada")
+    for name in ("dw\r\nX-Evil: 1", "dw\x00", "dw\t1", "dw\x9b"):
+        r = await feed_app.http.post("/api/webhooks", json={"name": name, "url": "http://127.0.0.1:9/x"},
+                                     headers=admin)
+        assert r.status_code == 422, (name, r.text)
+        assert r.json()["detail"]["field"] == "name" and "control characters" in r.json()["detail"]["message"]
+    with pytest.raises(InvalidField) as err:  # any other way in (a script on the dispatcher) is refused too
+        await feed_app.hooks.create(name="dw\r\n", url="http://127.0.0.1:9/x", types=None, created_by="t")
+    assert err.value.field == "name"
+    assert (await feed_app.http.get("/api/webhooks", headers=admin)).json() == []
 
 
 async def test_malformed_webhook_urls_and_ids_are_4xx_not_500(feed_app: FeedApp) -> None:
@@ -336,3 +352,16 @@ async def test_a_webhook_delete_the_database_refused_can_be_tried_again(feed_app
     assert [w["id"] for w in (await feed_app.http.get("/api/webhooks", headers=admin)).json()] == [created["id"]]
     assert (await feed_app.http.delete(f"/api/webhooks/{created['id']}", headers=admin)).status_code == 204
     assert (await feed_app.http.get("/api/webhooks", headers=admin)).json() == []
+
+
+async def test_a_named_integration_token_reads_the_stream(feed_app: FeedApp) -> None:
+    from agent_console.integrations import IntegrationTokens
+    from agent_console.principal import Principal
+
+    tokens = feed_app.demo.app.state.integrations
+    assert isinstance(tokens, IntegrationTokens)
+    _, token = await tokens.issue(name="dw", audio=False,
+                                  by=Principal(user_id=1, username="ada", role="admin", agent_id=None))
+    await _publish(feed_app, range(0, 6))
+    got = await _read(feed_app, {"Authorization": f"Bearer {token}"}, "0", 6)
+    assert [e["ts"] for e in got] == list(range(6))

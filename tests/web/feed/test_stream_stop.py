@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from acd.events import AgentStateChanged
 from agent_console.feed_http import HEARTBEAT_S, build_feed_router
+from agent_console.integrations import IntegrationTokens
 from callcenter.listeners import HttpListener
 from crm_core.db import Database
 from crm_core.feed import EventFeed
@@ -41,8 +42,8 @@ async def test_an_open_event_stream_does_not_hold_the_web_servers_stop(tmp_path:
     hooks = WebhookDispatcher(db, feed, box=SecretBox(secrets.token_urlsafe(32)))
     closing = asyncio.Event()
     app = FastAPI()
-    app.include_router(build_feed_router(feed, hooks, [SecretStr(TOKEN)], closing=closing))
-    app.state.integration_keys = [TOKEN.encode()]
+    app.include_router(build_feed_router(feed, hooks, closing=closing))
+    app.state.integrations = IntegrationTokens(None, [SecretStr(TOKEN)])  # as the engine sets it
     web = HttpListener(app, "web", "web.port (CTI_WEB__PORT)", host="127.0.0.1", port=0, lifespan="off")
     await web.start()
     got: list[str] = []

@@ -107,3 +107,11 @@ async def test_an_unknown_case_status_filter_is_422_naming_status(site: Site) ->
     assert _field(r) == "status"
     ok = await sup.get("/api/crm/cases", params={"status": "in_progress"})
     assert ok.status_code == 200, ok.text
+
+
+async def test_a_customer_name_with_cr_lf_is_a_422_naming_it_on_the_real_app(site: Site) -> None:
+    admin = await site.login("admin")
+    r = await admin.post("/api/crm/customers", json={"name": "Eve\r\nX-Injected: 1"})
+    detail = r.json()["detail"]
+    assert (r.status_code, detail["code"], detail["field"]) == (422, "invalid_input", "name"), r.text
+    assert "control characters" in detail["message"]

@@ -96,10 +96,11 @@ def test_the_table_in_docs_security_md_is_the_policy() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text(encoding="utf-8")
     section = doc.split("### What each role may do", 1)[1]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
-    roles = ("agent", "supervisor", "manager", "admin")
+    roles = ("agent", "supervisor", "manager", "admin", "integration")
     # Refused by the route's row rule though the action is the role's: a manager controls no live
-    # call's recording (policy.controls_live_calls).
-    by_row_rule = {("recordings.control", "manager")}
+    # call's recording (policy.controls_live_calls). An integration token hears recordings only when
+    # given it (policy.GRANTABLE): its cell says "opt-in per token".
+    by_row_rule = {("recordings.control", "manager"), ("recordings.audio", "integration")}
     seen: set[str] = set()
     wrong = []
     for row in rows:
@@ -108,7 +109,7 @@ def test_the_table_in_docs_security_md_is_the_policy() -> None:
         seen.update(actions)
         for action in actions:
             assert action in policy.ACTIONS, f"docs/security.md names an unknown action {action!r}"
-            for role, cell in zip(roles, cells[-4:], strict=True):
+            for role, cell in zip(roles, cells[-5:], strict=True):
                 if (cell == "no") == policy.allows(role, action) and (action, role) not in by_row_rule:
                     wrong.append(f"{action} for {role}: the doc says {cell!r}")
     assert wrong == []
