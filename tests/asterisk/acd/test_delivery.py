@@ -321,13 +321,7 @@ async def test_a_caller_moved_twice_says_each_stays_wait(acd: tuple[AcdService, 
     left = await until(lambda: (found := [e for e in rec.of(QueueLeft) if e.linkedid == linkedid])[1:] and found)
     assert [(e.queue, e.reason, e.target) for e in left] == [("support", "overflow", "general"),
                                                             ("general", "overflow", "sales")]
-    # Each stay measured from its own entry, by the events' clock: a router tick late on a loaded
-    # machine lengthens a stay (the 1.5 s upper bound this had did not allow for that), and never
-    # makes the second stay count from the first entry (the bug: ~2 s where ~1 s was waited).
-    stays = [e for e in rec.of(QueueEntered) if e.linkedid == linkedid][:2]  # support, general
-    assert [e.queue for e in stays] == ["support", "general"]
-    measured = [(e.waited_s, e.ts - since.ts) for e, since in zip(left, stays, strict=True)]
-    assert all(waited >= 1.0 and abs(waited - stay) < 0.01 for waited, stay in measured), measured
+    assert all(1.0 <= e.waited_s < 1.5 for e in left), [e.waited_s for e in left]
     await service.agent_login("1004", {}, ["sales"], phone=AgentPhone("1004", answer_after_s=0.3), ready=True)
     connected = await until(lambda: [e for e in rec.of(CallConnected) if e.linkedid == linkedid])
     assert await until(lambda: bridge.model.bridged_peer(channel))  # Asterisk bridged the caller in sales
