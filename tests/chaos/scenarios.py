@@ -115,12 +115,17 @@ def journey(seen: list[Event]) -> str:
 
 async def finish_agents(eng: Engine, agents: list[str]) -> None:
     """Hang up the agents' calls and wrap every one of them up."""
+    hung: list[tuple[str, str]] = []
     for agent in agents:
         for c in list(eng.acd.agent_calls(agent)):
             if c.status in ("talking", "held"):
                 with contextlib.suppress(IllegalAgentAction):  # it ended meanwhile
                     await eng.desk.hangup(agent, c.linkedid)
-    await asyncio.sleep(0.5)
+                    hung.append((agent, c.linkedid))
+    # Each hung-up call ends (and its wrap-up begins) when the ACD hears Asterisk's hang-up: waited
+    # for, where a fixed 0.5 s was slept (a wrap-up not begun yet was left out, its call stranded).
+    await until(lambda: all((c := eng.acd.agent_call(a, lid)) is None or c.status == "ended" for a, lid in hung),
+                10, "the hung-up calls ended")
     for (agent, lid) in list(eng.acd.wrapups):
         if agent in agents:
             await eng.desk.wrap_up(agent, lid, WrapUpInput(disposition="resolved", notes=f"chaos {lid}"))
@@ -138,11 +143,18 @@ async def count(eng: Engine, placed: list[str]) -> tuple[int, int, int]:
         sum(n - 1 for n in counts.values() if n > 1)
 
 
-async def count_stranded(eng: Engine, pbx: ManagedPbx) -> int:
-    await asyncio.sleep(1.0)
-    out = pbx.cli("core show channels count")
-    active = int(out.split(" active channel")[0].split()[-1]) if " active channel" in out else -1
-    return max(active, 0) + len(eng.ami.model.calls()) + len(eng.acd.calls)
+async def count_stranded(eng: Engine, pbx: ManagedPbx, settle_s: float = 10.0) -> int:
+    """Channels, modelled calls and ACD calls left once the last hang-ups have had ``settle_s`` to
+    land: polled until none are left (a single look after a fixed 1 s counted calls still ending on
+    a loaded machine as stranded)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        out = pbx.cli("core show channels count")
+        active = int(out.split(" active channel")[0].split()[-1]) if " active channel" in out else -1
+        left = max(active, 0) + len(eng.ami.model.calls()) + len(eng.acd.calls)
+        if left == 0 or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.2)
 
 
 async def pbx_kill(pbx: ManagedPbx, settings: Settings, pg: ControlledPostgres, tmp: Path) -> ChaosResult:

@@ -18,7 +18,7 @@ from crm_core.recorder import REC_FILE_VAR
 from cti.agi.protocol import AgiConversation
 from cti.events import Event
 from cti.journey import IvrFinished, QueueEntered, RecordingStarted
-from tests.helpers import customer_number, place_call
+from tests.helpers import customer_number, place_call, until
 
 TEST_OWN = frozenset({"Originate", "PlayDTMF", "Getvar"})  # the test's caller and its own reads
 
@@ -82,13 +82,17 @@ async def test_the_hand_off_sets_the_queue_entry_in_the_ivr_s_one_mset(engine: t
     assert f"Setvar:{ENTRY_VAR}" not in sent, sent
     # Support records every call: the file rides in the same MSet, MixMonitor runs from the dialplan
     # (cti-inbound -> cti-record-start), and the recorder adopts it: no Setvar, no Redirect.
-    started = next(e for e in seen if isinstance(e, RecordingStarted) and e.linkedid == queued.linkedid)
+    # The recorder's own subscriber publishes it on the QueueEntered: waited for, not looked at once.
+    started = await until(lambda: next((e for e in seen if isinstance(e, RecordingStarted)
+                                        and e.linkedid == queued.linkedid), None), what="RecordingStarted")
     rec_file = f"{eng.recorder.store.pbx_dir}/{started.file}"
     assert f"{REC_FILE_VAR}={rec_file}," in agi_sets[0][2], agi_sets[0]
     assert f"Setvar:{REC_FILE_VAR}" not in sent and "Redirect" not in sent, sent
     assert await eng.ami.control.get_var(queued.channel, "MIXMONITOR_FILENAME") == rec_file
     assert eng.recorder.active[queued.linkedid].path == started.file
-    # The run's first hand-off proved the dialplan starts what it is handed (one Getvar, once).
+    # The run's first hand-off proved the dialplan starts what it is handed (one Getvar, once: an
+    # AMI round trip in a task of the recorder's, which the 1 s after the enqueue only hoped for).
+    await until(lambda: eng.recorder.handoff.works is not None, what="the recording hand-off proven either way")
     assert eng.recorder.handoff.works is True
 
     # What the channel carries is what a restarted engine's recovery reads: this call's entry.

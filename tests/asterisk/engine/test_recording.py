@@ -117,7 +117,10 @@ async def test_recorded_call_holds_both_parties_and_a_silent_pause(
         recording_engine: tuple[Engine, list[Event]]) -> None:
     eng, seen = recording_engine
     linkedid, _, connected_at = await _call_support(eng, seen, "1001")
-    started = next(e for e in seen if isinstance(e, RecordingStarted))
+    # Published by the recorder's subscriber (after its Setvar and Redirect when not handed off),
+    # not before the CallConnected waited for above: waited for.
+    started = await until(lambda: next((e for e in seen if isinstance(e, RecordingStarted)), None),
+                          what="RecordingStarted")
     assert started.linkedid == linkedid
     await until(lambda: eng.recorder.agents_of(linkedid) == {"1001"})
     await asyncio.sleep(2.0)

@@ -14,7 +14,7 @@ from cti.ami.manager import AmiClient
 from cti.ami.phone_secrets import AstDbPhoneSecrets
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.helpers import engine_settings, running_engine
+from tests.helpers import engine_settings, running_engine, until
 
 
 async def test_admin_sets_an_agents_phone_kind_and_the_acd_rings_that_phone(
@@ -80,8 +80,21 @@ async def _astdb_until(pbx: ManagedPbx, holds: bool, text: str) -> str:
         if (text in entries) is holds:
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # the logger thread writes the Local channel's lines
     return entries
+
+
+async def _logged(pbx: ManagedPbx, start: int, exten: str) -> str:
+    """The messages file since ``start`` once Asterisk's logger thread has written the end of
+    ``exten``@cti-phone-secret's run ("Spawn extension ... exited", after its Set() line): waited
+    for, where a fixed 0.5 s was slept and the file read once (a loaded machine writes it later)."""
+    last = f"Spawn extension (cti-phone-secret, {exten}, "
+
+    def written() -> str:
+        text = _log_since(pbx, start)
+        return text if last in text else ""
+
+    log: str = await until(written, 10, f"Asterisk's log of {exten}@cti-phone-secret")
+    return log
 
 
 async def test_a_softphone_password_reaches_astdb_but_not_asterisks_log(pbx: ManagedPbx) -> None:
@@ -97,12 +110,12 @@ async def test_a_softphone_password_reaches_astdb_but_not_asterisks_log(pbx: Man
         await AstDbPhoneSecrets(client).put("web1004", password)
         stored = await _astdb_until(pbx, True, password)
         assert f'"username":"web1004","password":"{password}"' in stored, stored
-        log = _log_since(pbx, start)
-        assert "put@cti-phone-secret" in log and password not in log  # its lines are logged, not the password
+        log = await _logged(pbx, start, "put")
+        assert "[put@cti-phone-secret:1] Set(" in log and password not in log  # its lines are logged, not the password
         await AstDbPhoneSecrets(client).delete("web1004")
         assert "web1004" not in await _astdb_until(pbx, False, "web1004")
-        log = _log_since(pbx, start)
-        assert "del@cti-phone-secret" in log and password not in log  # nor the deleted entry's value
+        log = await _logged(pbx, start, "del")
+        assert "[del@cti-phone-secret:1] Set(" in log and password not in log  # nor the deleted entry's value
     finally:
         await client.stop()
 

@@ -17,6 +17,7 @@ from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.browser.conftest import wait_js
 from tests.helpers import customer_number, place_call, recorded_engine
 
 NOTE = "Wants the refund for order A-17, identity checked"
@@ -62,6 +63,9 @@ async def test_an_attended_transfer_shows_each_agent_their_side_and_the_note(
     first, second = page, second_page
     await log_in(first, eng.url, "agent1")
     # The not-ready picker offers the agent's reasons, not the engine's own (missed, login, outbound).
+    # The hello fills it, after the socket's open that log_in waited for: waited for too (read once,
+    # it was still empty on a loaded machine).
+    await wait_js(first, "document.querySelectorAll('#reason-select option').length > 0", 10.0)
     assert await first.locator("#reason-select option").evaluate_all("os => os.map(o => o.value)") == [
         "break", "lunch", "meeting", "training", "after_call_work"]
     await log_in(second, eng.url, "agent2")

@@ -227,11 +227,16 @@ async def test_expired_lease_is_not_released_or_renewed_by_its_old_owner(redis_u
     lease = RedisLease(redis_url)
     key = f"agent:{uuid.uuid4().hex[:6]}"
     try:
-        assert await lease.try_acquire(key, "old", 50)
-        assert await lease.renew(key, "old", 80)
+        # Held for seconds while it is checked (a 50 ms lease could lapse between two commands on a
+        # loaded machine and let "new" in too early); then renewed short and left to lapse.
+        assert await lease.try_acquire(key, "old", 5000)
+        assert await lease.renew(key, "old", 5000)
         assert not await lease.try_acquire(key, "new", 1000)
-        await asyncio.sleep(0.15)
-        assert await lease.try_acquire(key, "new", 1000)
+        assert await lease.renew(key, "old", 50)
+        deadline = time.monotonic() + 5
+        while not await lease.try_acquire(key, "new", 1000):
+            assert time.monotonic() < deadline, "old's 50 ms lease never lapsed"
+            await asyncio.sleep(0.02)
         assert not await lease.release(key, "old")
         assert not await lease.renew(key, "old", 1000)
         assert await lease.holder(key) == "new"
@@ -245,15 +250,17 @@ async def test_one_routing_node_per_redis(redis_url: str) -> None:
     """A second node that would route on the same Redis is refused by name; the same node
     restarting takes its lease back; a node that stops frees it; renewal outlives the TTL."""
     prefix = f"cti:lease:{uuid.uuid4().hex[:6]}:"
-    first = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a", ttl_ms=300, renew_every_s=0.05)
+    # Renewed every 50 ms, a TTL of 1 s: a 300 ms TTL lapsed if the loop stalled that long (a loaded
+    # machine's 2 cores shared by three test workers and their servers).
+    first = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a", ttl_ms=1000, renew_every_s=0.05)
     await first.acquire()
     try:
-        second = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-b", ttl_ms=300, renew_every_s=0.05)
+        second = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-b", ttl_ms=1000, renew_every_s=0.05)
         with pytest.raises(ConfigError, match="'node-a' is already routing"):
             await second.acquire()
-        await asyncio.sleep(0.6)  # twice the TTL: renewed, still node-a's
+        await asyncio.sleep(2.0)  # twice the TTL: renewed, still node-a's
         assert await second.lease.holder(RoutingLease.KEY) == "node-a"
-        restarted = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a", ttl_ms=300, renew_every_s=0.05)
+        restarted = RoutingLease(RedisLease(redis_url, prefix=prefix), "node-a", ttl_ms=1000, renew_every_s=0.05)
         await restarted.acquire()  # node-a back after a crash: its own lease, taken at once
         await restarted.release()
     finally:

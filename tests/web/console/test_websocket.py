@@ -17,6 +17,7 @@ from agent_console.protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
 from agent_console.security import Principal
 from agent_console.service import ConsoleService
 from cti.bus import InProcessBus
+from tests.helpers import until
 from tests.web.console.conftest import Console, recv, send
 
 
@@ -339,7 +340,9 @@ async def _hang_up(hub: AgentHub, bus: InProcessBus, ws: StubSocket, task: async
 
 async def test_slow_crm_sends_placeholder_offer_then_pop() -> None:
     hub, _desk, bus, ws, task, call_id = await _offered(SlowPops(), pop_timeout_s=0.02)
-    await asyncio.sleep(0.4)
+    # The pop frame follows the CRM's 0.2 s: waited for (a fixed 0.4 s left 0.2 s of margin, less
+    # than a loaded machine's stall, after which the pop was built but not yet sent).
+    await until(lambda: any(f["type"] == "pop" for f in ws.sent), 5, "the pop frame")
     kinds = [f["type"] for f in ws.sent]
     assert kinds[-2:] == ["offer", "pop"]
     assert ws.sent[-2]["offer"]["pop"]["complete"] is False
@@ -361,7 +364,7 @@ async def test_offer_view_is_built_once_with_the_crm_pop(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(hub_mod, "_placeholder", counting)
     hub, _desk, bus, ws, task, call_id = await _offered(pop_timeout_s=5.0)
-    await asyncio.sleep(0.05)
+    await until(lambda: any(f["type"] == "offer" for f in ws.sent), 5, "the offer frame")
     offers = [f for f in ws.sent if f["type"] == "offer"]
     assert len(offers) == 1 and offers[0]["offer"]["call_id"] == call_id
     assert offers[0]["offer"]["pop"]["complete"] is True and offers[0]["offer"]["pop"]["customer"]["id"] == 1
@@ -373,7 +376,7 @@ async def test_hello_during_the_crm_look_up_shows_the_offer_then_the_pop_follows
     hub, desk, bus, ws, task, call_id = await _offered(SlowPops(), pop_timeout_s=5.0)
     hello = await hub.hello(Principal(1, "a", "agent", "a1"))  # a reconnect while the CRM looks up
     assert hello.offer is not None and hello.offer.call_id == call_id and hello.offer.pop.complete is False
-    await asyncio.sleep(0.4)
+    await until(lambda: any(f["type"] == "offer" for f in ws.sent), 5, "the offer frame, after the CRM's pop")
     offers = [f for f in ws.sent if f["type"] == "offer"]
     assert len(offers) == 1 and offers[0]["offer"]["pop"]["complete"] is True  # not the placeholder
     assert hub.snaps["a1"].offer is hello.offer and hello.offer.pop.complete is True
