@@ -104,6 +104,7 @@ async def seed(settings: Settings) -> None:
     pg = _pg_args(settings.database_url)
     key = await asyncio.to_thread(_config_digest, settings.config_dir)
     if path is not None and key in _SEEDED and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)  # as the engine's own first open would
         await asyncio.to_thread(path.write_bytes, _SEEDED[key])
         return
     fresh = pg is not None and (await asyncio.to_thread(
