@@ -372,28 +372,42 @@ def install_metrics(app: FastAPI, metrics: EngineMetrics, *, token: SecretStr | 
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 
+async def answer_lifespan(receive: Receive, send: Send) -> None:
+    """An ASGI lifespan scope, for a bare app with nothing to start or stop."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+def authorization(scope: Scope) -> str | None:
+    """The request's Authorization header (a bare ASGI app's)."""
+    return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"authorization"), None)
+
+
+async def respond(send: Send, status: int, body: bytes, ctype: str, headers: list[tuple[bytes, bytes]], *,
+                  head: bool) -> None:
+    """A bare ASGI app's whole response (no body to a HEAD)."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
 def metrics_asgi(metrics: EngineMetrics, *, token: SecretStr | None) -> ASGIApp:
     """A bare ASGI app for a listener of its own (``metrics.port``): GET /metrics, nothing else."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if scope.get("path") != "/metrics" or scope.get("method") not in ("GET", "HEAD"):
             status, body, ctype, extra = 404, b"not found\n", "text/plain", []
-        elif not authorized(headers.get("authorization"), token):
+        elif not authorized(authorization(scope), token):
             status, body, ctype, extra = 401, b"metrics: bearer token required\n", "text/plain", \
                 [(b"www-authenticate", b"Bearer")]
         else:
             status, body, ctype, extra = 200, metrics.render(), CONTENT_TYPE_LATEST, []
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()),
-                                *extra]})
-        await send({"type": "http.response.body", "body": body if scope.get("method") != "HEAD" else b""})
+        await respond(send, status, body, ctype, extra, head=scope.get("method") == "HEAD")
 
     return app

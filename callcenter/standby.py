@@ -24,7 +24,17 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
-from agent_console.metrics import ASGIApp, EngineMetrics, Receive, Scope, Send, authorized
+from agent_console.metrics import (
+    ASGIApp,
+    EngineMetrics,
+    Receive,
+    Scope,
+    Send,
+    answer_lifespan,
+    authorization,
+    authorized,
+    respond,
+)
 from callcenter.listeners import HttpListener
 from cti.settings import Settings
 
@@ -49,20 +59,17 @@ def standby_asgi(metrics: EngineMetrics, *, token: SecretStr | None, status: Cal
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":  # a console's websocket: refused, it reconnects to the routing node
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1013})  # "try again later"
             return
         path, method = scope.get("path"), scope.get("method")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         extra: list[tuple[bytes, bytes]] = []
         now = status()
         if path == "/metrics" and token is not None and method in ("GET", "HEAD"):
-            if authorized(headers.get("authorization"), token):
+            if authorized(authorization(scope), token):
                 code, body, ctype = 200, metrics.render(), CONTENT_TYPE_LATEST
             else:
                 code, body, ctype = 401, b"metrics: bearer token required\n", "text/plain"
@@ -73,10 +80,7 @@ def standby_asgi(metrics: EngineMetrics, *, token: SecretStr | None, status: Cal
             who = f"node {now.routing_node} routes calls and serves the console" if now.routing_node else (
                 "this node is starting to route calls")
             code, body, ctype = 503, f"{now.node} is a {now.role} node: {who}\n".encode(), "text/plain"
-        await send({"type": "http.response.start", "status": code,
-                    "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()),
-                                (b"cache-control", b"no-store"), *extra]})
-        await send({"type": "http.response.body", "body": body if method != "HEAD" else b""})
+        await respond(send, code, body, ctype, [(b"cache-control", b"no-store"), *extra], head=method == "HEAD")
 
     return app
 
