@@ -86,6 +86,12 @@ def _id_query() -> Any:
     return Query(None, ge=1, le=MAX_ID)
 
 
+def _callback_query() -> Any:
+    return Query(None, min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$",
+                 description="the calls of one virtual-hold callback (its id: a web request's web-..., or the "
+                             "caller's first call's linkedid)")
+
+
 
 def get_db(request: Request) -> Database:
     return request.app.state.crm_db  # type: ignore[no-any-return]
@@ -176,6 +182,7 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
                             queue: str | None = _queue_query(), outcome: Outcome | None = None,
                             since: datetime | None = None, until: datetime | None = None,
                             unknown: bool = False, linkedid: str | None = _text(),
+                            callback_id: str | None = _callback_query(),
                             offset: int = _offset(), limit: int = _limit(),
                             queues: QueueNames | None = Depends(configured_queues),
                             db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
@@ -187,7 +194,7 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
     async with db.session() as s:
         items, total = await interactions.list_interactions(
             session=s, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome, since=since,
-            until=until, unknown_only=unknown, linkedid=linkedid, offset=offset, limit=limit,
+            until=until, unknown_only=unknown, linkedid=linkedid, callback_id=callback_id, offset=offset, limit=limit,
             queues=scope.queues if policy.sees_all_calls(p) else None)
         return Page(items=[policy.integration_view(p, InteractionOut.model_validate(i)) for i in items],
                     total=total, offset=offset, limit=limit)
