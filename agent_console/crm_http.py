@@ -86,6 +86,12 @@ def _id_query() -> Any:
     return Query(None, ge=1, le=MAX_ID)
 
 
+def _callback_query() -> Any:
+    return Query(None, min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$",
+                 description="the calls of one virtual-hold callback (its id: a web request's web-..., or the "
+                             "caller's first call's linkedid)")
+
+
 
 def get_db(request: Request) -> Database:
     return request.app.state.crm_db  # type: ignore[no-any-return]
@@ -176,6 +182,7 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
                             queue: str | None = _queue_query(), outcome: Outcome | None = None,
                             since: datetime | None = None, until: datetime | None = None,
                             unknown: bool = False, linkedid: str | None = _text(),
+                            callback_id: str | None = _callback_query(),
                             offset: int = _offset(), limit: int = _limit(),
                             queues: QueueNames | None = Depends(configured_queues),
                             db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
@@ -187,7 +194,7 @@ async def list_interactions(customer_id: int | None = _id_query(), agent_id: str
     async with db.session() as s:
         items, total = await interactions.list_interactions(
             session=s, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome, since=since,
-            until=until, unknown_only=unknown, linkedid=linkedid, offset=offset, limit=limit,
+            until=until, unknown_only=unknown, linkedid=linkedid, callback_id=callback_id, offset=offset, limit=limit,
             queues=scope.queues if policy.sees_all_calls(p) else None)
         return Page(items=[policy.integration_view(p, InteractionOut.model_validate(i)) for i in items],
                     total=total, offset=offset, limit=limit)
@@ -417,21 +424,37 @@ def _live_queue_of(request: Request, linkedid: str) -> str | None:
     return supervisor.acd.queue_of(linkedid) if supervisor is not None else None
 
 
+def _logged_live(request: Request, linkedid: str) -> bool:
+    """Whether the call logger holds this call in memory (live, not yet or only partly stored)."""
+    console = getattr(request.app.state, "console", None)
+    live = getattr(getattr(getattr(console, "hub", None), "pops", None), "live", None)
+    return live is not None and live.live(linkedid) is not None
+
+
 @router.get("/screenpop/{linkedid}")
 async def get_screen_pop(request: Request, linkedid: str = Path(min_length=1, max_length=64),
                          customer_id: int | None = _id_query(),
                          db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
     """The pop of a call: staff any call's (a supervisor with queues: of those, 403 naming the
-    queue otherwise); an agent only a call offered to or handled by them."""
+    queue otherwise); an agent only a call offered to or handled by them. No such call (stored,
+    or live in the console, the ACD or the call logger): 404 for everyone."""
     async with db.session() as s:
         stored = await interactions.interaction_by_linkedid(session=s, linkedid=linkedid)
         owner = stored.agent_id if stored is not None and stored.agent_id else _live_agent_of(request, linkedid)
+        live_queue = _live_queue_of(request, linkedid)
+        if stored is None and owner is None and live_queue is None and not _logged_live(request, linkedid):
+            raise NotFound("call", linkedid)
         if not policy.sees_all_calls(p):
             if not policy.owns_call(p, owner):
                 raise NotFound("call", linkedid)  # not yours: as good as absent
         elif p.role == "supervisor":
-            queue = stored.queue if stored is not None and stored.queue else _live_queue_of(request, linkedid)
-            await _check_call_queue(db, p, queue, owner, f"call {linkedid}")
+            queue = stored.queue if stored is not None and stored.queue else live_queue
+            try:
+                await _check_call_queue(db, p, queue, owner, f"call {linkedid}")
+            except Forbidden:
+                if queue is None:  # a call of no queue, not theirs: as an unknown one (no more said than before)
+                    raise NotFound("call", linkedid) from None
+                raise
         pop = await screen_pop(session=s, linkedid=linkedid, customer_id=customer_id)
         pop["interactions"] = policy.redact_history(p, pop.get("interactions") or [])
         return pop

@@ -100,7 +100,8 @@ _C = "/api/crm"
 _S = "/api/supervisor"
 ROUTES: dict[tuple[str, str], str] = {
     **{("GET", p): "page" for p in ("/", "/favicon.ico", "/static", "/openapi.json", "/docs", "/vendor/swagger-ui",
-                                    "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns")},
+                                    "/wallboard", "/callbacks", "/reports", "/staffing", "/users", "/campaigns",
+                                    "/integrations")},
     ("POST", "/api/auth/login"): "auth.login",
     ("GET", "/api/auth/session"): "auth.login",  # whether a session is live: 200 either way
     ("POST", "/api/callback-requests"): "callbacks.request",

@@ -241,19 +241,24 @@ class Recovery:
         since = datetime.fromtimestamp(self.clock() - HISTORY_S, UTC)  # as the call logger writes times
         try:
             async with self.db.session() as s:
-                stmt = select(Interaction.linkedid).where(Interaction.ended_at.is_(None),
-                                                          Interaction.started_at >= since)
-                open_ids = list((await s.scalars(stmt)).all())
+                stmt = select(Interaction.linkedid, Interaction.agent_id, Interaction.customer_id).where(
+                    Interaction.ended_at.is_(None), Interaction.started_at >= since)
+                open_calls = {lid: (agent, customer) for lid, agent, customer in (await s.execute(stmt)).all()}
         except Exception:
             log.exception("recovery: could not look for open interactions")
             return []
-        closed = [lid for lid in open_ids if lid not in live]
+        closed = [lid for lid in open_calls if lid not in live]
         now = self.clock()
         for lid in closed:
+            # Who handled the call and whom it was with, as the live path's call.ended says (the ACD's
+            # call): the agent app_queue connected (the away record), else the one the CRM logged; the
+            # customer the IVR recognised or an agent linked (the interaction's).
+            logged_agent, customer_id = open_calls[lid]
             away = await self.away.get(lid) if self.away is not None else None
             if away is None:
                 await self.bus.publish(CallEnded(ts=now, linkedid=lid, cause=0,
-                                                 cause_text="ended while no engine ran (end time unknown)"))
+                                                 cause_text="ended while no engine ran (end time unknown)",
+                                                 agent_id=logged_agent, customer_id=customer_id))
                 continue
             if away.agent_id and away.answered_at is not None:
                 await self.bus.publish(CallConnected(ts=away.answered_at, linkedid=lid, agent_id=away.agent_id,
@@ -262,7 +267,8 @@ class Recovery:
                 await self.bus.publish(VoicemailLeft(ts=away.ended_at, linkedid=lid, mailbox=away.mailbox))
             text = f"ended while no engine ran ({away.fallback})" if away.fallback else "ended while no engine ran"
             await self.bus.publish(CallEnded(ts=away.ended_at, linkedid=lid, cause_text=text,
-                                             queue=away.queue or None))
+                                             queue=away.queue or None, agent_id=away.agent_id or logged_agent,
+                                             customer_id=customer_id))
             report.ended_at[lid] = away.ended_at
         if self.away is not None:
             await self.away.clear()

@@ -18,9 +18,11 @@ from crm_core.models import Interaction, Segment
 def _filtered(stmt: Select[Any], *, customer_id: int | None, agent_id: str | None, queue: str | None,
               outcome: str | None, since: datetime | None, until: datetime | None,
               unknown_only: bool, queues: Collection[str] | None = None,
-              linkedid: str | None = None) -> Select[Any]:
+              linkedid: str | None = None, callback_id: str | None = None) -> Select[Any]:
     if linkedid is not None:  # the feed's call_id
         stmt = stmt.where(Interaction.linkedid == linkedid)
+    if callback_id is not None:  # a virtual-hold callback's calls
+        stmt = stmt.where(Interaction.callback_id == callback_id)
     if customer_id is not None:
         stmt = stmt.where(Interaction.customer_id == customer_id)
     if unknown_only:
@@ -44,9 +46,11 @@ async def list_interactions(*, session: AsyncSession, customer_id: int | None = 
                             queue: str | None = None, outcome: str | None = None, since: datetime | None = None,
                             until: datetime | None = None, unknown_only: bool = False, offset: int = 0,
                             limit: int = 50, queues: Collection[str] | None = None,
-                            linkedid: str | None = None) -> tuple[list[Interaction], int]:
+                            linkedid: str | None = None, callback_id: str | None = None,
+                            ) -> tuple[list[Interaction], int]:
     f = functools.partial(_filtered, customer_id=customer_id, agent_id=agent_id, queue=queue, outcome=outcome,
-                          since=since, until=until, unknown_only=unknown_only, queues=queues, linkedid=linkedid)
+                          since=since, until=until, unknown_only=unknown_only, queues=queues, linkedid=linkedid,
+                          callback_id=callback_id)
     total = await session.scalar(f(select(func.count(Interaction.id)))) or 0
     stmt = f(select(Interaction)).order_by(Interaction.started_at.desc(), Interaction.id.desc())
     return list((await session.scalars(stmt.offset(offset).limit(limit))).all()), total

@@ -199,7 +199,7 @@ class Interaction(Base):
     campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
     campaign_contact_id: Mapped[int | None] = mapped_column(Integer)
     # A virtual-hold callback's call: the callback it serves (a web request's id, or the first call's).
-    callback_id: Mapped[str | None] = mapped_column(String(64))
+    callback_id: Mapped[str | None] = mapped_column(String(64), index=True)  # migration 0023
     # The call's journey events as a JSON array of their wire forms (text: written as-is by the
     # logger, which already holds each event's canonical JSON, and read back only to re-fold).
     events: Mapped[str] = mapped_column(Text, default="[]")

@@ -1,7 +1,7 @@
 """``install_supervisor(app, parts)``: mounts the supervisor side on the console app and ties its
 background task (the wallboard loop, which also runs the alert rules) to the app's
 lifespan. Idempotent. The supervisor pages are served at /wallboard, /callbacks,
-/reports and /staffing.
+/reports, /staffing, /campaigns, /users and /integrations.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from cti.settings import Settings
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 PAGES = {"/wallboard": "wallboard.html", "/callbacks": "callbacks.html", "/reports": "reports.html",
-         "/staffing": "staffing.html", "/users": "users.html", "/campaigns": "campaigns.html"}
+         "/staffing": "staffing.html", "/users": "users.html", "/campaigns": "campaigns.html",
+         "/integrations": "integrations.html"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/reports", "nav.reports", "Reports"),
     ("/staffing", "nav.staffing", "Staffing"),
     ("/users", "nav.users", "Users"),
+    ("/integrations", "nav.integrations", "Integrations"),
 )
 
 HEAD = """<meta charset="utf-8">

@@ -23,6 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("customers") as batch:
-        batch.drop_column("pin_locked_until")
-        batch.drop_column("pin_failures")
+    # Not a batch copy: on SQLite that re-creates customers, whose DROP deletes every row first and, with foreign
+    # keys on (crm_core.db), deletes their phone numbers and unlinks their calls, cases and callbacks. SQLite drops
+    # a column in place since 3.35 (2021).
+    op.execute("ALTER TABLE customers DROP COLUMN pin_locked_until")
+    op.execute("ALTER TABLE customers DROP COLUMN pin_failures")

@@ -39,7 +39,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("interactions") as batch:
-        batch.drop_column("csat2")
-        batch.drop_column("csat")
+    # Not a batch copy: on SQLite that re-creates interactions, whose DROP deletes every row first and, with foreign
+    # keys on (crm_core.db), cascades to every call's segments. SQLite drops a column in place since 3.35 (2021).
+    op.execute("ALTER TABLE interactions DROP COLUMN csat2")
+    op.execute("ALTER TABLE interactions DROP COLUMN csat")
     op.drop_table("recordings")

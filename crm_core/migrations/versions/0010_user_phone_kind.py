@@ -22,5 +22,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("phone_kind")
+    # Not a batch copy: on SQLite that re-creates users, whose DROP deletes every row first and, with foreign keys
+    # on (crm_core.db), ends every user's session cut-off and unassigns their cases. SQLite drops a column in place
+    # since 3.35 (2021).
+    op.execute("ALTER TABLE users DROP COLUMN phone_kind")

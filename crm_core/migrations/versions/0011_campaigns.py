@@ -105,10 +105,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("interactions") as batch:
-        batch.drop_index("ix_interactions_campaign_id")
-        batch.drop_column("campaign_contact_id")
-        batch.drop_column("campaign_id")
+    # Not a batch copy: on SQLite that re-creates interactions, whose DROP deletes every row first and, with foreign
+    # keys on (crm_core.db), cascades to every call's segments and unlinks its recordings. SQLite drops a column in
+    # place since 3.35 (2021).
+    op.drop_index("ix_interactions_campaign_id", table_name="interactions")
+    op.execute("ALTER TABLE interactions DROP COLUMN campaign_contact_id")
+    op.execute("ALTER TABLE interactions DROP COLUMN campaign_id")
     op.drop_table("do_not_call")
     op.drop_table("campaign_attempts")
     op.drop_table("campaign_contacts")

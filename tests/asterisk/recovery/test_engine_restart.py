@@ -23,7 +23,7 @@ from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import Interaction
 from cti.events import Event
-from cti.journey import QueueEntered
+from cti.journey import CallEnded, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
@@ -156,6 +156,7 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
     await asyncio.sleep(1.5)
 
     second = Engine(settings, answer_after_s=0.5, web=False)
+    second.bus.subscribe(Event, record, name="test.recorder2")
     await second.start()
     try:
         report = second.recovery_report
@@ -166,9 +167,25 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
         async with second.db.session() as s:
             row = await interaction_by_linkedid(session=s, linkedid=lid)
         assert row is not None and (row.outcome, row.voicemail_mailbox) == ("voicemail", "8000@cti"), row
+        # The recovery's call.ended names whom the call was with, as the live path's does (the IVR
+        # recognised the caller's number): it carried no customer. No agent ever took it.
+        [ended] = [e for e in seen if isinstance(e, CallEnded) and e.linkedid == lid]
+        assert row.customer_id is not None and row.customer_id == await _customer_of(second, number)
+        assert (ended.customer_id, ended.agent_id) == (row.customer_id, None), ended
     finally:
         await second.stop()
 
 
 def _channels_in(pbx: ManagedPbx, context: str) -> list[str]:
     return [c.name for c in channels(pbx) if c.context == context]
+
+
+async def _customer_of(engine: Engine, number: str) -> int:
+    from sqlalchemy import select
+
+    from crm_core.models import CustomerPhone
+
+    async with engine.db.session() as s:
+        found = await s.scalar(select(CustomerPhone.customer_id).where(CustomerPhone.e164 == number))
+    assert found is not None, number
+    return found

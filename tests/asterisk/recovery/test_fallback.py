@@ -21,7 +21,7 @@ from bench.e2e_sipp import sipp_auth
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from cti.events import Event
-from cti.journey import CallConnected, QueueEntered
+from cti.journey import CallConnected, CallEnded, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from cti.sip_credentials import passwords
@@ -156,6 +156,11 @@ async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, pb
             # the call's real end, as in the report above (not a margin before `back`: see there)
             assert _epoch(a.ended_at) <= first_over + 0.2, (a.ended_at, first_over, back)
             assert (b.agent_id, b.outcome) == ("1001", "answered")
+            # The recovery's call.ended of the call app_queue served names its agent (the away record's)
+            # and its customer (the IVR recognised the number), as the live path's call.ended does.
+            [ended] = [e for e in seen if isinstance(e, CallEnded) and e.linkedid == done]
+            assert a.customer_id is not None, a
+            assert (ended.agent_id, ended.customer_id) == ("1001", a.customer_id), ended
             assert b.answered_at is not None and _epoch(b.answered_at) < back  # when app_queue's agent answered
         finally:
             pbx.cli("channel request hangup all")

@@ -9,7 +9,7 @@ from tests.browser.conftest import log_in
 from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
 from tests.web.supervisor.conftest import Site
 
-SUPERVISOR_PAGES = ("/wallboard", "/callbacks", "/campaigns", "/reports", "/staffing", "/users")
+SUPERVISOR_PAGES = ("/wallboard", "/callbacks", "/campaigns", "/reports", "/staffing", "/users", "/integrations")
 
 
 def failures(page: Page) -> list[str]:
@@ -32,7 +32,8 @@ async def test_supervisor_pages_request_nothing_that_fails(site: Site, page: Pag
     await page.wait_for_url("**/wallboard")
     for path in SUPERVISOR_PAGES:
         await page.goto(site.base + path)
-        await expect(page.locator("#main, #forbidden").locator("visible=true")).to_have_count(1)  # /users: admins
+        # /users and /integrations: administrators only (sup1 sees #forbidden)
+        await expect(page.locator("#main, #forbidden").locator("visible=true")).to_have_count(1)
         await page.wait_for_load_state("networkidle")
         # Headless Chromium fetches no icon: the page must name one that loads.
         icon = await page.get_attribute("link[rel=icon]", "href")

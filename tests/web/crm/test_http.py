@@ -269,8 +269,12 @@ async def test_screen_pop_for_a_logged_call(api: Client) -> None:
     assert [s["input"] for s in pop["ivr_path"] if s["node"] == "pin"] == ["****"]
     # An agent gets pops of their own calls only: an unknown (or another agent's) call is absent.
     assert (await api.as_(AGENT2).get("/api/crm/screenpop/nope.1")).status_code == 404
-    unknown = (await api.as_(SUP).get("/api/crm/screenpop/nope.1")).json()
-    assert unknown["customer"] is None and unknown["interactions"] == []
+    # Nor for staff who see every call: no call of that id, stored or live, is a 404 for everyone
+    # (it was a 200 with an empty pop, or with ?customer_id= the pop of any customer for no call).
+    for who in (SUP, ADMIN):
+        for params in ({}, {"customer_id": cust["id"]}):
+            r = await api.as_(who).get("/api/crm/screenpop/nope.1", params=params)
+            assert r.status_code == 404 and r.json()["detail"]["code"] == "not_found", (who.role, params, r.text)
 
 
 async def test_interactions_by_the_feeds_call_id(api: Client) -> None:
@@ -288,3 +292,31 @@ async def test_interactions_by_the_feeds_call_id(api: Client) -> None:
     other = next(i for i in everything if i["agent_id"] not in (None, "agent2"))
     mine = await api.as_(AGENT2).get("/api/crm/interactions", params={"linkedid": other["linkedid"]})
     assert mine.json()["total"] == 0  # another agent's call: as good as absent
+
+
+async def test_interactions_of_one_callback(api: Client) -> None:
+    """A virtual-hold callback's calls carry the callback they serve (``callback_id``: a web
+    request's id or the caller's first call's linkedid); ``?callback_id=`` finds them, as
+    ``?linkedid=`` finds one call. Bad input is a 422 naming the parameter; agents see theirs only."""
+    from sqlalchemy import update
+
+    from crm_core.models import Interaction
+
+    sup = api.as_(SUP)
+    everything = (await sup.get("/api/crm/interactions")).json()["items"]
+    theirs = next(i for i in everything if i["agent_id"] not in (None, "agent2"))
+    db: Database = api.app.state.crm_db
+    async with db.session() as s:
+        await s.execute(update(Interaction).where(Interaction.id.in_([everything[0]["id"], theirs["id"]]))
+                        .values(callback_id="web-7d1c"))
+    r = await sup.get("/api/crm/interactions", params={"callback_id": "web-7d1c"})
+    assert r.status_code == 200, r.text
+    assert sorted(i["id"] for i in r.json()["items"]) == sorted({everything[0]["id"], theirs["id"]})
+    assert all(i["callback_id"] == "web-7d1c" for i in r.json()["items"])
+    assert r.json()["total"] == len({everything[0]["id"], theirs["id"]})
+    assert (await sup.get("/api/crm/interactions", params={"callback_id": "web-0000"})).json()["total"] == 0
+    for bad in ("x" * 65, "", "web-1\r\nX-Injected: 1"):
+        refused = await sup.get("/api/crm/interactions", params={"callback_id": bad})
+        assert refused.status_code == 422 and _field_of(refused) == "callback_id", (bad, refused.text)
+    mine = await api.as_(AGENT2).get("/api/crm/interactions", params={"callback_id": "web-7d1c"})
+    assert theirs["id"] not in [i["id"] for i in mine.json()["items"]]  # another agent's call: as good as absent

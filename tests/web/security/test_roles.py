@@ -87,6 +87,20 @@ async def test_agent_gets_only_their_own_calls_pop(site: Site) -> None:
     assert (await sup.get(f"/api/crm/screenpop/{linkedid}")).status_code == 200
 
 
+async def test_staff_get_no_pop_for_no_call_but_one_for_a_call_only_the_logger_holds(
+        site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No such call: 404 for staff too (was a 200 with an empty pop). A live call the call logger
+    holds in memory but has not written yet (a caller in the IVR) is a call: its pop is served."""
+    admin = await site.login("admin")
+    assert (await admin.get("/api/crm/screenpop/ivr-1.1")).status_code == 404
+    logger = site.engine.logger
+    held = logger.live
+    monkeypatch.setattr(logger, "live", lambda linkedid: object() if linkedid == "ivr-1.1" else held(linkedid))
+    r = await admin.get("/api/crm/screenpop/ivr-1.1")
+    assert r.status_code == 200 and r.json()["call_id"] == "ivr-1.1", r.text
+    assert (await admin.get("/api/crm/screenpop/ivr-2.1")).status_code == 404
+
+
 async def test_the_ringing_pop_has_no_other_agents_notes(site: Site) -> None:
     """The pop the console gets with an offer (websocket) lists the customer's last contacts: other
     agents' wrap-up notes are blanked there as in the history, whether the hub asked the CRM for the

@@ -348,9 +348,16 @@ async def test_the_crm_shows_a_supervisor_the_calls_and_pops_of_their_queues(sit
         _forbidden(await sup.get("/api/crm/screenpop/c1"), "call c1", "support")
         _forbidden(await sup.get("/api/crm/screenpop/W1"), "call W1", "support")
         assert (await sup.get("/api/crm/screenpop/W2")).status_code == 200
+        # No such call: 404, as for every role; a call of no queue, not theirs: as good as absent
+        # (a 403 there would tell an unknown id from a queueless call: c5 never queued).
+        for absent in ("nope.1", "c5"):
+            r = await sup.get(f"/api/crm/screenpop/{absent}")
+            assert r.status_code == 404 and r.json()["detail"]["code"] == "not_found", (absent, r.text)
     async with as_user(site, "admin") as admin:
         assert (await admin.get("/api/crm/interactions?limit=100")).json()["total"] == 6
         assert (await admin.get("/api/crm/screenpop/W1")).status_code == 200
+        assert (await admin.get("/api/crm/screenpop/c5")).status_code == 200  # a queueless call: there
+        assert (await admin.get("/api/crm/screenpop/nope.1")).status_code == 404
 
 
 async def test_the_database_away_a_supervisor_keeps_the_queues_last_read(site: Site) -> None:
