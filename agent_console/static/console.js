@@ -853,8 +853,13 @@
   }
 
   // ---------- actions ----------
-  function goReady() {
+  async function goReady() {
     if (!S.state) return;  // the hello is not in yet (the button is disabled until then; the R key too)
+    // A browser phone without a usable microphone could not answer: the call would ring, fail and
+    // count as missed. Refused here, naming the problem (phone.js says it on the card too).
+    const noMic = window.ctiPhone ? await window.ctiPhone.micCheck() : null;
+    if (noMic) { toast(t("ready.no_mic", { m: noMic }), "error"); return; }
+    if (!S.state) return;
     const st = S.state.state;
     if (st === "logged_out") { act({ type: "queues_login", queues: [] }).then(() => act({ type: "ready" })).catch(() => {}); return; }
     act({ type: "ready" }).catch(() => {});
@@ -911,6 +916,15 @@
     if (fn) { ev.preventDefault(); fn(); }
   }
 
+  // The browser phone's microphone went away: warned, and not ready (reason no_microphone) at once,
+  // or once the current call ends (the engine keeps it pending), as for a lost phone registration.
+  function onMicLost() {
+    if (!S.me || !S.me.agent_id || S.replaced) return;
+    toast(t("ready.mic_lost"), "error");
+    const st = S.state && S.state.state;
+    if (st && !["logged_out", "not_ready"].includes(st)) act({ type: "not_ready", reason: "no_microphone" }).catch(() => {});
+  }
+
   // ---------- boot ----------
   function wire() {
     $("login-form").addEventListener("submit", onLogin);
@@ -944,6 +958,7 @@
       { caller_number: $("demo-customer").value }).catch((e) => toast(e.message, "error")));
     document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
     document.addEventListener("keydown", onKey);
+    document.addEventListener("cti:mic-lost", onMicLost);
     buildPad();
     setInterval(tick, 1000);
   }
