@@ -23,6 +23,17 @@
     const dict = window.I18N[S.lang] || window.I18N.en;
     return dict[key] ?? window.I18N.en[key] ?? fallback ?? code;
   }
+  // A server's refusal in the page's language: its stable code's string (i18n.js err.code.*, with the
+  // field it names), else (a code this console does not know) the server's own text. The server
+  // speaks English, and says more than a code's string can: an English page shows its text.
+  function serverError(message, code, field) {
+    const key = `err.code.${code}`;
+    const dict = window.I18N[S.lang] || window.I18N.en;
+    const err = new Error(S.lang === "en" || !code || !(key in dict) ? message
+      : field ? t("err.field", { m: dict[key], f: field }) : dict[key]);
+    err.code = code; err.field = field; err.serverMessage = message;
+    return err;
+  }
   function applyI18n() {
     document.documentElement.lang = S.lang;
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
@@ -85,8 +96,8 @@
     try { data = await r.json(); } catch (_) { /* empty body */ }
     if (!r.ok) {
       const d = (data && data.detail) || {};
-      const err = new Error(d.message || r.statusText);
-      err.status = r.status; err.code = d.code; err.field = d.field;
+      const err = serverError(d.message || r.statusText, d.code, d.field);
+      err.status = r.status;
       err.retryAfter = Number(r.headers.get("Retry-After") || 0);
       throw err;
     }
@@ -320,8 +331,8 @@
         if (p) {
           S.pending.delete(f.ref);
           if (f.type === "ack") p.resolve(f.result);
-          else { const e = new Error(f.message); e.code = f.code; e.field = f.field; p.reject(e); }
-        } else if (f.type === "error") toast(f.message, "error");
+          else p.reject(serverError(f.message, f.code, f.field));
+        } else if (f.type === "error") toast(serverError(f.message, f.code, f.field).message, "error");
         return;
       }
       case "bye": return;
@@ -701,7 +712,8 @@
       if (cid) await openCustomer(cid);
     } catch (e) {
       err.hidden = false;
-      err.textContent = e.field ? `${e.field}: ${e.message}` : e.message;
+      // The server's own words name no field at times; a translated refusal names it already.
+      err.textContent = e.field && e.message === e.serverMessage ? `${e.field}: ${e.message}` : e.message;
     } finally { $("wrap-submit").disabled = false; }
   }
 
