@@ -1,4 +1,6 @@
-/* English and Simplified Chinese strings of the agent console. Keys missing in zh-CN fall back to English. */
+/* English and Simplified Chinese strings of the agent console. Keys missing in zh-CN fall back to English.
+   err.code.*: a server refusal by its stable code (agent_console/errors.py, docs/websocket-protocol.md
+   "Errors"). The object is plain JSON (tests/web/console/test_static.py reads it so): no comments in it. */
 "use strict";
 window.I18N = {
   "en": {
@@ -108,7 +110,6 @@ window.I18N = {
     "conn.take_back": "Use this window",
     "err.generic": "Something went wrong: {m}",
     "err.field": "{m} (field: {f})",
-    // A server refusal by its stable code (agent_console/errors.py, docs/websocket-protocol.md "Errors").
     "err.code.not_authenticated": "Your session is not valid any more: log in again.",
     "err.code.invalid_credentials": "Wrong username or password.",
     "err.code.login_throttled": "Too many attempts: wait a moment, then try again.",
