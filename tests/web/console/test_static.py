@@ -7,8 +7,8 @@ import re
 from typing import get_args
 
 from acd.calls import CallStatus
-from crm_core.seed import DISPOSITIONS
 from agent_console.errors import ConsoleError
+from crm_core.seed import DISPOSITIONS
 from tests.web.console.conftest import Console
 
 
@@ -51,6 +51,13 @@ async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     html = (await console.http.get("/")).text
     used = set(re.findall(r'data-i18n(?:-placeholder)?="([^"]+)"', html))
     js = (await console.http.get("/static/console.js")).text + (await console.http.get("/static/preview.js")).text
+    # console.js is the entry of its modules (static/console/*.js): their strings are the console's too.
+    modules = sorted(set(re.findall(r'from "\./console/([a-z_]+\.js)"', js)))
+    assert "call_panel.js" in modules and "wrap_up.js" in modules, modules
+    for name in modules:
+        r = await console.http.get(f"/static/console/{name}")
+        assert r.status_code == 200, name
+        js += r.text
     used |= set(re.findall(r'\bt\("([a-z_.]+)"', js))
     assert used - set(en) == set()
     # Codes the server sends are translated too (reasons, dispositions, states, call statuses).
