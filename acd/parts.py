@@ -72,6 +72,8 @@ class ReconnectHost(Protocol):
 
     async def restore_waiting(self, call: LiveCall, *, fresh_timers: bool = False) -> None: ...
 
+    async def set_not_ready(self, agent_id: str, reason: str) -> None: ...
+
 
 class ConsultationsHost(Protocol):
     """The service as ``acd.consultations.Consultations`` sees it: the router's steps and the calls' book."""

@@ -55,6 +55,9 @@ _CATALOG_FRESH_S = 5.0
 # call; its wrap-up makes the agent ready), "supervisor", "offboarded".
 REASONS = [("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
            ("after_call_work", "After-call work")]
+# The console's own, which no agent picks from the catalog: the browser phone's microphone was lost
+# (agent_console/static/phone.js), and a call offered now could not be answered.
+CONSOLE_REASONS = ("no_microphone",)
 
 
 class EngineDesk:
@@ -132,7 +135,8 @@ class EngineDesk:
         await acd_step(self.acd.set_ready(agent_id), "go ready")
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
-        _check_reason("reason", reason)
+        if reason not in CONSOLE_REASONS:
+            _check_reason("reason", reason)
         await acd_step(self.acd.set_not_ready(agent_id, reason), "go not ready")
 
     # -- calls --------------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ _BUSY = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 REASONS = [Choice(code=c, label=label) for c, label in (
     ("break", "Break"), ("lunch", "Lunch"), ("meeting", "Meeting"), ("training", "Training"),
     ("after_call_work", "After-call work"))]  # those an agent picks, as agent_console.desk.REASONS
+CONSOLE_REASONS = ("no_microphone",)  # the console's own, as agent_console.desk.CONSOLE_REASONS
 DISPOSITIONS = [DispositionChoice(code=c, label=label, resolves=resolves) for c, label, resolves in (
     ("resolved", "Resolved", True), ("info_given", "Information given", True), ("sale", "Sale", True),
     ("escalated", "Escalated", False), ("callback_scheduled", "Callback scheduled", False),
@@ -281,7 +282,7 @@ class FakeDesk:
         await self._step(agent_id, "ready")
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None:
-        if reason not in {r.code for r in REASONS}:
+        if reason not in {r.code for r in REASONS} | set(CONSOLE_REASONS):
             raise InvalidInput("reason", f"unknown not-ready reason {reason!r}")
         a = self._agent(agent_id)
         self.actions.append(("not_ready", agent_id, {"reason": reason}))

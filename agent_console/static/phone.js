@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const P = {
   ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null, status: "off", detail: "",
   muted: false, micId: "", speakerId: "", ctx: null, ring: null, meter: null, localStream: null,
-  retry: 0, retryTimer: null, active: false, micProblem: "", noPhone: false,
+  retry: 0, retryTimer: null, active: false, micProblem: "", noPhone: false, starting: null, micOpening: null,
 };
 
 // Strings live with the console's in i18n.js (phone.*).
@@ -30,10 +30,13 @@ function setStatus(status, detail) {
 function render() {
   const pill = $("phone-status");
   if (!pill) return;
+  // Registered but without a usable microphone: calls would ring and could not be answered.
+  const noMic = !!P.micProblem && P.status === "registered";
   const text = { off: t("phone.off"), desk: t("phone.desk"), sim: t("phone.sim"),
-    connecting: t("phone.connecting"), registered: t("phone.registered"),
+    connecting: t("phone.connecting"), registered: t(noMic ? "phone.registered_no_mic" : "phone.registered"),
     failed: t("phone.failed", { m: P.detail }), ringing: t("phone.ringing"), in_call: t("phone.in_call") }[P.status];
   pill.dataset.state = P.status;
+  pill.dataset.mic = P.micProblem ? "missing" : "ok";
   pill.textContent = text;
   pill.title = P.detail;
   const card = $("phone-card");
@@ -91,10 +94,45 @@ function mediaError(err) {
 }
 async function openMicrophone() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw Object.assign(new Error("no mediaDevices"), { name: "NotFoundError" });
-  if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());
-  P.localStream = await navigator.mediaDevices.getUserMedia(micConstraints());
-  startMeter(P.localStream);
+  if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());  // stop() fires no "ended"
+  const stream = await navigator.mediaDevices.getUserMedia(micConstraints());
+  P.localStream = stream;
+  stream.getAudioTracks().forEach((tr) => tr.addEventListener("ended", () => micLost(stream)));
+  P.micProblem = "";
+  startMeter(stream);
   await fillDevices();
+}
+function liveMic() {
+  return !!P.localStream && P.localStream.getAudioTracks().some((tr) => tr.readyState === "live");
+}
+// The microphone went away (unplugged, its permission withdrawn): shown on the card, and the console
+// puts the agent not ready (cti:mic-lost), since a call offered now could not be answered.
+function micLost(stream, problem) {
+  if (!P.active || P.localStream !== stream) return;
+  stopMeter();
+  P.micProblem = problem || t("phone.err.mic_lost");
+  showMicProblem();
+  document.dispatchEvent(new CustomEvent("cti:mic-lost", { detail: { message: P.micProblem } }));
+}
+function showMicProblem() {
+  if (["registered", "ringing", "in_call"].includes(P.status)) registeredStatus();
+  else setStatus(P.status, P.micProblem || (P.status === "failed" ? P.detail : ""));
+}
+/** Why this browser phone could not answer a call now (its microphone missing, refused or lost), or
+    null when it could, or when calls do not ring in the browser. The console asks before Ready; a
+    microphone missing is asked for again (one plugged in since, another chosen). */
+async function micCheck() {
+  if (P.starting) await P.starting;
+  if (!P.active || !P.creds || P.creds.kind !== "webrtc") return null;
+  if (P.micOpening) await P.micOpening;
+  if (liveMic()) return null;
+  try {
+    await openMicrophone();
+  } catch (err) {
+    P.micProblem = mediaError(err);
+  }
+  showMicProblem();
+  return P.micProblem || null;
 }
 // The level meter reads the microphone 10 times a second, and only while the page is visible: a
 // requestAnimationFrame loop repainted the page 60 times a second from login to logout, CPU taken
@@ -149,7 +187,12 @@ async function chooseMic(id) {
       if (sender) await sender.replaceTrack(track.clone());
       applyMute();
     }
-  } catch (err) { setStatus(P.status, mediaError(err)); }
+    showMicProblem();
+  } catch (err) {
+    // The stream opened before is stopped already: without a microphone now, as if it were lost.
+    if (liveMic()) setStatus(P.status, mediaError(err));
+    else micLost(P.localStream, mediaError(err));
+  }
 }
 async function chooseSpeaker(id) {
   P.speakerId = id;
@@ -183,7 +226,8 @@ async function start() {
     return;
   }
   // Asked at login: the permission prompt comes now rather than on the first call, and the meter works.
-  openMicrophone().then(render).catch((err) => { P.micProblem = mediaError(err); setStatus(P.status, P.micProblem); });
+  P.micOpening = openMicrophone().then(render).catch((err) => { P.micProblem = mediaError(err); setStatus(P.status, P.micProblem); })
+    .finally(() => { P.micOpening = null; });
   connectUa();
 }
 async function fetchJson(path) {
@@ -199,8 +243,7 @@ async function fetchJson(path) {
 // Each call gets a clone of the microphone opened at login (the device chosen in the card): a fresh
 // getUserMedia at every Answer would delay the 200 OK, hence the first audio (bench/softphone.py).
 function callMicrophone(constraints) {
-  const live = P.localStream && P.localStream.getAudioTracks().some((tr) => tr.readyState === "live");
-  return live ? Promise.resolve(P.localStream.clone()) : navigator.mediaDevices.getUserMedia(constraints);
+  return liveMic() ? Promise.resolve(P.localStream.clone()) : navigator.mediaDevices.getUserMedia(constraints);
 }
 // SIP.js sends the 200 OK once ICE gathering completes. Chromium has its UDP host candidates at once
 // but reports "complete" ~150 ms later, after its relay and TCP phases (50 ms apart), which only
@@ -299,7 +342,7 @@ async function stop() {
   if (P.localStream) P.localStream.getTracks().forEach((tr) => tr.stop());
   stopMeter();
   Object.assign(P, { ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null,
-    localStream: null, muted: false, micProblem: "" });
+    localStream: null, muted: false, micProblem: "", micOpening: null });
   setStatus("off");
 }
 
@@ -438,7 +481,9 @@ function wire() {
   document.addEventListener("cti:login", (ev) => {
     const me = ev.detail;
     if (me && me.phone === false) { P.noPhone = true; setStatus("off", t("phone.no_extension")); return; }
-    if (me && (me.agent_id || me.phone)) start();
+    if (me && (me.agent_id || me.phone)) {
+      P.starting = start().finally(() => { P.starting = null; });
+    }
   });
   document.addEventListener("cti:logout", () => { stop(); });
   // A reload or a closed tab: hang up the browser's leg at once. The engine keeps the caller on
@@ -454,6 +499,7 @@ function wire() {
 
 window.ctiPhone = {
   get status() { return P.status; }, get detail() { return P.detail; }, sendDtmf, stats, answer, decline, toggleMute, stop,
+  micCheck,
   /** The ring tone is playing: oscillators started on a running (not autoplay-suspended) AudioContext. */
   get ringAudible() { return !!P.ring && !!P.ctx && P.ctx.state === "running"; },
 };

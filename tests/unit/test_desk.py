@@ -275,6 +275,10 @@ async def test_the_agent_picks_only_their_own_not_ready_reasons(
     assert d.acd.agent("1001").state.value == "available"
     await d.set_not_ready("1001", "lunch")
     assert d.acd.agent("1001").reason == "lunch"
+    # The console's own (a browser phone whose microphone was lost): accepted, never offered to pick.
+    await d.set_ready("1001")
+    await d.set_not_ready("1001", "no_microphone")
+    assert d.acd.agent("1001").reason == "no_microphone"
 
 
 def _wrapping_desk(desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch) -> tuple[

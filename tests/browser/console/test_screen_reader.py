@@ -62,3 +62,23 @@ async def test_controls_and_dialogs_are_named_and_the_state_is_announced_without
     await expect(page.get_by_role("button", name="键盘快捷键")).to_be_visible()
     await page.keyboard.press("?")
     await expect(page.get_by_role("dialog", name="键盘快捷键")).to_be_visible()
+
+
+async def test_the_next_customer_heading_is_read_once_and_its_button_is_its_own(page: Page, site: Site) -> None:
+    """The Next customer panel's heading held its button (and the due count): a screen reader read
+    the heading as "Next customer Next customer", and the button inside it again."""
+    await page.goto(site.base + "/")
+    await page.fill("#login-username", "alice")
+    await page.fill("#login-password", DEMO_PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#conn-status")).to_have_attribute("data-ok", "true")
+    heading = page.get_by_role("heading", name="Next customer", exact=True)
+    await expect(heading).to_have_count(1)
+    await expect(heading.get_by_role("button")).to_have_count(0)
+    await expect(heading.locator("[aria-live]")).to_have_count(0)
+    panel = page.get_by_role("region", name="Next customer", exact=True)
+    await expect(panel).to_be_visible()
+    await expect(panel.get_by_role("button", name="Next customer", exact=True)).to_be_visible()
+    await page.keyboard.press("l")
+    await expect(page.get_by_role("heading", name="下一位客户", exact=True)).to_have_count(1)
+    await expect(page.get_by_role("region", name="下一位客户", exact=True)).to_be_visible()

@@ -249,11 +249,14 @@ async def test_an_attended_transfer_between_browser_phones_through_a_conference_
     assert both > 10 and alone > 10, (both, alone)
 
 
-async def test_x_while_the_browser_rings_again_after_a_reload_declines_and_does_not_hang_up_the_caller(
+async def test_x_while_the_browser_rings_again_after_a_reload_declines_and_the_call_goes_back_to_routing(
         engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:  # noqa: F811
     """X is Decline while the browser phone rings (docs/softphone.md). After a reload mid-call the
     phone rings again for the call the agent still has (on hold): X must decline that ring, not hang
-    up the customer waiting on music (it did both: the console's X is Hang up for the call)."""
+    up the customer waiting on music (it did both: the console's X is Hang up for the call). The
+    decline is a "not now", as for a missed offer: the call waits again at once at its place for
+    another agent (the engine rang the same agent every second until the requeue time), the agent
+    wraps up their part and goes not ready "Missed a call", and is not rung again for it."""
     eng, queued = engine
     page = phone_page
     _, _, number = await customer_number(eng)
@@ -261,6 +264,7 @@ async def test_x_while_the_browser_rings_again_after_a_reload_declines_and_does_
     record = f"{pbx.instance_path}/spool/monitor/rering-{id(page)}"
     async with AmiEvents(eng.settings) as ami:
         caller = await call_in(eng, queued, number, record)
+        linkedid = queued[-1].linkedid  # type: ignore[attr-defined]
         await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
         await page.click("#phone-answer")
         await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
@@ -270,14 +274,25 @@ async def test_x_while_the_browser_rings_again_after_a_reload_declines_and_does_
         rings = len(ami.named("Hangup", Channel=r"PJSIP/web1001-"))
         await page.locator("#main").focus()
         await page.keyboard.press("x")
-        # Declined: that ring's channel ends (the engine may ring again at once: no look at the card).
+        # Declined: that ring's channel ends, and the call waits again for another agent at once
+        # (well before the requeue time, eng.settings' softphone requeue: 60 s).
         await until(lambda: len(ami.named("Hangup", Channel=r"PJSIP/web1001-")) > rings, what="the ring declined")
-        # The engine rings again (every second while the agent has not answered): the caller waited.
-        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+        await until(lambda: linkedid in eng.acd.calls and eng.acd.calls[linkedid].status == "queued",
+                    timeout_s=15, what="the call back to routing")
+        assert eng.router.waiting(eng.acd.calls[linkedid].queue) == [linkedid]
         assert not ami.named("Hangup", Channel=re.escape(caller)), "X hung up the caller"
-        await expect(page.locator("#call-status")).to_have_text("On hold")
-        await page.click("#phone-answer")
-        await expect(page.locator("#call-status")).to_have_text("Talking", timeout=10_000)
-        await page.click("#btn-hangup")
-        await until(lambda: ami.named("Hangup", Channel=re.escape(caller)), what="the caller hung up")
-    await wrap_up(page)
+        # The agent's part ends: the wrap-up form, then not ready "Missed a call", not ready again.
+        await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
+        await expect(page.locator("#state-reason")).to_contain_text("Missed a call")
+        await page.select_option("#wrap-disposition", "resolved")
+        await page.click("#wrap-submit")
+        await expect(page.locator("#state-pill")).to_have_attribute("data-state", "not_ready", timeout=10_000)
+        await expect(page.locator("#state-label")).to_have_text("Not ready")
+        await expect(page.locator("#state-reason")).to_have_text("Missed a call")
+        # Not rung again for it: no new leg to the agent's phone while the caller waits.
+        rings = len(ami.named("Newchannel", Channel=r"PJSIP/web1001-"))
+        await asyncio.sleep(3)  # several of the watcher's 1 s retries, had it kept ringing
+        assert len(ami.named("Newchannel", Channel=r"PJSIP/web1001-")) == rings
+        await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "false")
+        assert eng.acd.calls[linkedid].status == "queued"
+        await eng.ami.control.hangup(caller)

@@ -29,6 +29,8 @@ async def ready_and_not_ready(w: World, t: Transcript) -> None:
     await t.step("not ready lunch", lambda: d.set_not_ready("1001", "lunch"))
     await t.step("not ready break", lambda: d.set_not_ready("1001", "break"))
     await t.step("ready", lambda: d.set_ready("1001"))
+    await t.step("not ready no_microphone: the console's own", lambda: d.set_not_ready("1001", "no_microphone"))
+    await t.step("ready", lambda: d.set_ready("1001"))
 
 
 async def queue_login(w: World, t: Transcript) -> None:

@@ -30,6 +30,7 @@ class Pbx:
 @pytest.fixture
 def pbx(monkeypatch: pytest.MonkeyPatch) -> Pbx:
     monkeypatch.setattr(reconnect, "SETTLE_S", 0.01)
+    monkeypatch.setattr(reconnect, "CAUSE_WAIT_S", 0.3)
     return Pbx()
 
 
@@ -117,3 +118,57 @@ async def test_the_engines_own_hang_up_and_a_caller_leaving_are_no_loss(pbx: Pbx
     for service in (acd, acd2):
         await service.stop()
         await service.bus.stop()
+
+
+async def test_a_declined_ring_again_puts_the_call_back_to_routing_at_once_and_does_not_ring_the_agent_again(
+        pbx: Pbx) -> None:
+    """The console's Decline (X) answers the ring again with 486: Asterisk 22 ends the leg with cause
+    17 (user busy) and then says Reason 0 in the OriginateResponse. A real "not now", as a missed
+    offer is. The call waits again at once at its place (ahead of later callers)
+    for another agent, long before the requeue time; the agent wraps up their part, then goes not
+    ready "missed", and is not rung again for it."""
+    acd, call = await talking(pbx, requeue_after_s=30.0)
+    control: FakeCallControl = acd.control  # type: ignore[assignment]
+    later = LiveCall(linkedid="L2", caller_channel="PJSIP/trunk-2", caller_number="139", queue="support")
+    await acd.enqueue(later)
+    await lose_leg(acd, pbx, "UNAVAILABLE")
+    await until(lambda: "L1" in acd.reconnect.lost and call.agent_channel is None)
+    declined = OriginateResult(False, 0)
+    plain = control.originate
+
+    async def refused(channel: str, **kw: object) -> OriginateResult:  # the agent declines the ring again
+        await plain(channel, **kw)  # type: ignore[arg-type]
+        leg = str(kw["channel_id"])  # the leg is a call of its own: its CallEnded comes just after
+        asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(
+            acd.bus.publish(CallEnded(ts=time.time(), linkedid=leg, cause=17, cause_text="User busy"))))
+        return declined
+
+    control.originate = refused  # type: ignore[method-assign]
+    pbx.devices[DEVICE] = "NOT_INUSE"
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device=DEVICE, state="NOT_INUSE"))
+    await until(lambda: acd.calls.get("L1") is not None and acd.calls["L1"].status == "queued")
+    assert ("1001", "L1") in acd.wrapups  # the agent's part ended: wrap-up as after any call
+    assert acd.router.waiting("support") == ["L1", "L2"]  # its place kept
+    await asyncio.sleep(0.1)  # several retry_s: a watcher still running would have rung again
+    assert len(control.called("originate")) == 1, control.called("originate")
+    assert not acd.reconnect.lost
+    view = acd.agent("1001")
+    assert (view.state, view.reason or view.not_ready_after_call) in (
+        (AgentState.NOT_READY, "missed"), (AgentState.WRAP_UP, "missed"))
+    await acd.stop()
+    await acd.bus.stop()
+
+
+async def test_a_ring_again_that_fails_for_another_cause_is_tried_again(pbx: Pbx) -> None:
+    """Not the agent's refusal (a ring to a contact not quite back: no cause told): rung again."""
+    acd, call = await talking(pbx, requeue_after_s=30.0)
+    control: FakeCallControl = acd.control  # type: ignore[assignment]
+    await lose_leg(acd, pbx, "UNAVAILABLE")
+    await until(lambda: "L1" in acd.reconnect.lost and call.agent_channel is None)
+    control.originate_result = OriginateResult(False, 0)
+    pbx.devices[DEVICE] = "NOT_INUSE"
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device=DEVICE, state="NOT_INUSE"))
+    await until(lambda: len(control.called("originate")) >= 2, timeout_s=5.0)
+    assert call.status == "held" and "L1" in acd.reconnect.lost and acd.agent_state("1001") is AgentState.ON_CALL
+    await acd.stop()
+    await acd.bus.stop()

@@ -7,8 +7,13 @@ import re
 from typing import get_args
 
 from acd.calls import CallStatus
+from agent_console.errors import ConsoleError
 from crm_core.seed import DISPOSITIONS
 from tests.web.console.conftest import Console
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
 
 
 async def _dicts(console: Console) -> dict[str, dict[str, str]]:
@@ -46,15 +51,27 @@ async def test_every_label_is_translated_into_chinese(console: Console) -> None:
     html = (await console.http.get("/")).text
     used = set(re.findall(r'data-i18n(?:-placeholder)?="([^"]+)"', html))
     js = (await console.http.get("/static/console.js")).text + (await console.http.get("/static/preview.js")).text
+    # console.js is the entry of its modules (static/console/*.js): their strings are the console's too.
+    modules = sorted(set(re.findall(r'from "\./console/([a-z_]+\.js)"', js)))
+    assert "call_panel.js" in modules and "wrap_up.js" in modules, modules
+    for name in modules:
+        r = await console.http.get(f"/static/console/{name}")
+        assert r.status_code == 200, name
+        js += r.text
     used |= set(re.findall(r'\bt\("([a-z_.]+)"', js))
     assert used - set(en) == set()
     # Codes the server sends are translated too (reasons, dispositions, states, call statuses).
-    for prefix, codes in (("reason", ["break", "lunch", "meeting", "training", "after_call_work"]),
+    for prefix, codes in (("reason", ["break", "lunch", "meeting", "training", "after_call_work", "no_microphone"]),
                           ("disp", [code for code, *_ in DISPOSITIONS] + ["sale", "complaint"]),  # seed, demo
                           ("state", ["logged_out", "available", "reserved", "on_call", "wrap_up", "not_ready"]),
                           # every status an agent's call can show (queued and gone never reach a console)
                           ("status", sorted(set(get_args(CallStatus)) - {"queued", "gone"}))):
         for code in codes:
             assert f"{prefix}.{code}" in zh, f"{prefix}.{code}"
+    # Every refusal the console's server sends by code has its string (console.js shows it in the
+    # page's language; an unknown code would show the server's English).
+    refusals = {cls.code for cls in _subclasses(ConsoleError)} | {"invalid_field", "rate_limited", "internal",
+                                                                   "ami_unavailable", "ami_action_failed"}
+    assert {f"err.code.{c}" for c in refusals} - set(zh) == set()
     for code, label, label_zh, *_ in DISPOSITIONS:  # the seeded catalog's own words
         assert (en[f"disp.{code}"], zh[f"disp.{code}"]) == (label, label_zh)

@@ -1,0 +1,131 @@
+/* The agent's actions: state (Ready, Not ready), call controls, the transfer, keypad and queues
+   dialogs, the keyboard shortcuts, and a browser phone's lost microphone. */
+import { $, S, t, el, toast } from "./core.js";
+import { currentCall, consulted } from "./call_facts.js";
+import { send, act } from "./connection.js";
+import { renderAll, toggleLang } from "./call_panel.js";
+
+// ---------- dialogs ----------
+export function openDialog(id) { const d = $(id); if (!d.open) d.showModal(); }
+export function openTransfer() {
+  const call = currentCall();
+  if (!call || !["talking", "held"].includes(call.status) || consulted(call)) return;
+  $("xfer-error").hidden = true;
+  openDialog("transfer-dialog");
+  $("xfer-target").focus();
+}
+export async function submitTransfer(ev) {
+  ev.preventDefault();
+  const call = currentCall();
+  if (!call) return;
+  const kind = document.querySelector('input[name="xfer-kind"]:checked').value;
+  try {
+    await send({ type: "transfer", call_id: call.call_id, kind, target_kind: $("xfer-target-kind").value,
+      target: $("xfer-target").value.trim(), note: $("xfer-note").value.trim() });
+    $("xfer-note").value = "";
+    $("transfer-dialog").close();
+  } catch (e) { const x = $("xfer-error"); x.hidden = false; x.textContent = e.message; }
+}
+export function buildPad() {
+  const pad = $("dtmf-pad");
+  for (const k of ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]) {
+    const b = el("button", "btn key", k);
+    b.type = "button";
+    b.addEventListener("click", () => sendDigit(k));
+    pad.append(b);
+  }
+}
+function sendDigit(k) {
+  const call = currentCall();
+  if (!call || consulted(call)) return;
+  if (window.ctiPhone && window.ctiPhone.sendDtmf(k)) { $("dtmf-sent").textContent += k; return; }  // RFC 4733 from the browser
+  act({ type: "dtmf", call_id: call.call_id, digits: k }).then(() => { $("dtmf-sent").textContent += k; }).catch(() => {});
+}
+export function openQueues() {
+  const box = $("queues-list");
+  const mine = new Set((S.state && S.state.queues) || []);
+  // The queues the agent may join (their skills' and general), and any they are in already.
+  const open = [...new Set([...(S.catalog.login_queues || []), ...mine])].sort();
+  box.replaceChildren(...open.map((q) => {
+    const lab = el("label", "check");
+    const cb = el("input"); cb.type = "checkbox"; cb.checked = mine.has(q);
+    cb.addEventListener("change", () => act({ type: cb.checked ? "queues_login" : "queues_logout", queues: [q] })
+      .catch(() => { cb.checked = !cb.checked; }));
+    lab.append(cb, el("span", "", ` ${q}`));
+    return lab;
+  }));
+  openDialog("queues-dialog");
+}
+
+// ---------- actions ----------
+export async function goReady() {
+  if (!S.state) return;  // the hello is not in yet (the button is disabled until then; the R key too)
+  // A browser phone without a usable microphone could not answer: the call would ring, fail and
+  // count as missed. Refused here, naming the problem (phone.js says it on the card too).
+  const noMic = window.ctiPhone ? await window.ctiPhone.micCheck() : null;
+  if (noMic) { toast(t("ready.no_mic", { m: noMic }), "error"); return; }
+  if (!S.state) return;
+  const st = S.state.state;
+  if (st === "logged_out") { act({ type: "queues_login", queues: [] }).then(() => act({ type: "ready" })).catch(() => {}); return; }
+  act({ type: "ready" }).catch(() => {});
+}
+export function goNotReady() { act({ type: "not_ready", reason: $("reason-select").value || "break" }).catch(() => {}); }
+export function holdToggle() {
+  const call = currentCall();
+  if (!call || consulted(call)) return;
+  if (call.status === "held") act({ type: "resume", call_id: call.call_id }).catch(() => {});
+  else if (call.status === "talking") act({ type: "hold", call_id: call.call_id }).catch(() => {});
+}
+export function cancelConsult() {
+  const call = currentCall();
+  if (call && call.status === "consulting") act({ type: "cancel_consult", call_id: call.call_id }).catch(() => {});
+}
+export function conference() {
+  const call = currentCall();
+  if (call && call.status === "consulting") act({ type: "conference", call_id: call.call_id }).catch(() => {});
+}
+export function hangup() {
+  const call = currentCall();
+  if (call && call.status !== "ended") act({ type: "hangup", call_id: call.call_id }).catch(() => {});
+}
+
+function typing(ev) {
+  const tag = (ev.target && ev.target.tagName) || "";
+  return ["INPUT", "TEXTAREA", "SELECT"].includes(tag) || (ev.target && ev.target.isContentEditable);
+}
+export function onKey(ev) {
+  // A key the browser phone took (phone.js: A answer, X decline while ringing, M mute) does nothing
+  // more here: its X declining a ring would also hang up the call (the held call it rings for).
+  if (!S.me || $("console-view").hidden || ev.defaultPrevented) return;
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !$("wrap-form").hidden) {
+    ev.preventDefault(); $("wrap-form").requestSubmit(); return;
+  }
+  if (document.querySelector("dialog[open]")) {
+    const open = document.querySelector("dialog[open]");
+    if (open.id === "dtmf-dialog" && /^[0-9*#]$/.test(ev.key) && !typing(ev)) { ev.preventDefault(); sendDigit(ev.key); }
+    return; // Esc closes dialogs natively
+  }
+  if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) {
+    if (ev.key === "Escape" && typing(ev)) ev.target.blur();
+    return;
+  }
+  const k = ev.key.toLowerCase();
+  const map = {
+    r: goReady, n: goNotReady, h: holdToggle, x: hangup, t: openTransfer, l: toggleLang,
+    d: () => { if (currentCall() && !consulted(currentCall())) { $("dtmf-sent").textContent = ""; openDialog("dtmf-dialog"); } },
+    w: () => { if (!$("wrap-form").hidden) $("wrap-disposition").focus(); },
+    "/": () => $("search-q").focus(), "?": () => openDialog("help-dialog"),
+    escape: () => { S.browseCustomer = null; renderAll(); },
+  };
+  const fn = map[k];
+  if (fn) { ev.preventDefault(); fn(); }
+}
+
+// The browser phone's microphone went away: warned, and not ready (reason no_microphone) at once,
+// or once the current call ends (the engine keeps it pending), as for a lost phone registration.
+export function onMicLost() {
+  if (!S.me || !S.me.agent_id || S.replaced) return;
+  toast(t("ready.mic_lost"), "error");
+  const st = S.state && S.state.state;
+  if (st && !["logged_out", "not_ready"].includes(st)) act({ type: "not_ready", reason: "no_microphone" }).catch(() => {});
+}

@@ -1,0 +1,122 @@
+/* The /ws/agent connection (protocol v1, docs/websocket-protocol.md): connect and reconnect, the
+   actions sent (send, act) and the frames received (onFrame); the session's renewal hands it its token. */
+import { $, S, t, label, serverError, toast, stateChanged, api } from "./core.js";
+import { showLogin } from "./login.js";
+import { fillCatalog, renderAll, tick } from "./call_panel.js";
+import { dropDrafts } from "./wrap_up.js";
+
+// ---------- session ----------
+// The session is renewed while the agent works (session.js): keys and clicks, and without them
+// while they take calls or wait for them in queues (an agent not ready and untouched is idle).
+// The open socket is handed each renewed token, else it would close at its first token's expiry.
+window.ctiSession.busy = () => S.calls.size > 0 || !!S.offer
+  || !!(S.state && !["logged_out", "not_ready"].includes(S.state.state));
+window.ctiSession.onRenewed = (token) => {
+  if (S.ws && S.ws.readyState === WebSocket.OPEN) send({ type: "reauth", token }).catch(() => { /* keeps the old */ });
+};
+
+// ---------- websocket ----------
+export function connect() {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/ws/agent`);
+  S.ws = ws;
+  ws.onopen = () => { S.wsRetry = 0; setConn(true); };
+  ws.onmessage = (m) => { try { onFrame(JSON.parse(m.data)); } catch (e) { console.error(e); } };
+  ws.onclose = (ev) => {
+    setConn(false);
+    if (S.ws !== ws) return;
+    S.ws = null;
+    if (ev.code === 4000) {  // the console was opened in another tab: that one is the console now
+      S.replaced = true;
+      toast(t("conn.replaced"), "error");
+      renderAll();
+      tick();  // and its phone: this one stops (now, or when the call it carries ends)
+      return;
+    }
+    if (ev.code === 4001 || ev.code === 1008) {
+      api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else sessionEnded(); })
+        .catch(() => sessionEnded());
+      return;
+    }
+    retry();
+  };
+}
+// "Use this window": this tab becomes the console again (the other one is told in turn).
+export function takeBack() {
+  if (!S.replaced || !S.me) return;
+  S.replaced = false;
+  S.wsRetry = 0;
+  connect();
+  document.dispatchEvent(new CustomEvent("cti:login", { detail: S.me }));  // phone.js registers again
+  renderAll();
+}
+function sessionEnded() {
+  const onCall = !!window.ctiPhone && window.ctiPhone.status === "in_call";
+  showLogin(t(onCall ? "login.expired_call" : "login.expired"), onCall);
+}
+function retry() {
+  const delay = Math.min(10000, 300 * 2 ** S.wsRetry++);
+  setTimeout(() => { if (S.me && !S.ws) connect(); }, delay);
+}
+function setConn(ok) {
+  const c = $("conn-status");
+  c.dataset.ok = String(ok);
+  c.title = ok ? t("conn.ok") : t("conn.down");
+}
+export function send(msg) {
+  return new Promise((resolve, reject) => {
+    if (!S.ws || S.ws.readyState !== WebSocket.OPEN) { reject(new Error(t("conn.down"))); return; }
+    const ref = String(++S.refSeq);
+    S.pending.set(ref, { resolve, reject });
+    S.ws.send(JSON.stringify({ ...msg, ref }));
+    setTimeout(() => { if (S.pending.delete(ref)) reject(new Error("timeout")); }, 8000);
+  });
+}
+export function act(msg) {
+  return send(msg).catch((err) => { toast(t("err.generic", { m: err.message }), "error"); throw err; });
+}
+
+function onFrame(f) {
+  switch (f.type) {
+    case "hello":
+      S.clockSkew = f.server_time - Date.now() / 1000;
+      S.state = f.state; S.offer = f.offer; S.catalog = f.catalog;
+      S.calls = new Map(f.calls.map((c) => [c.call_id, c]));
+      fillCatalog();
+      stateChanged();
+      break;
+    case "state": S.state = f.state; stateChanged(); break;
+    case "offer": S.offer = f.offer; S.browseCustomer = null; break;
+    case "offer_withdrawn":
+      if (S.offer && S.offer.call_id === f.call_id) S.offer = null;
+      S.calls.delete(f.call_id);
+      toast(t("offer.withdrawn", { r: label("withdrawn", f.reason) }));
+      break;
+    case "call": {
+      const old = S.calls.get(f.call.call_id);
+      if (f.call.status === "closed") { S.calls.delete(f.call.call_id); dropDrafts(f.call.call_id); }
+      else S.calls.set(f.call.call_id, { ...f.call, pop: f.call.pop || (old && old.pop) });
+      if (S.offer && S.offer.call_id === f.call.call_id && f.call.status !== "ringing") S.offer = null;
+      break;
+    }
+    case "pop": {
+      if (S.offer && S.offer.call_id === f.call_id) S.offer.pop = f.pop;
+      const c = S.calls.get(f.call_id);
+      if (c) c.pop = f.pop;
+      break;
+    }
+    case "ack": case "error": {
+      const p = f.ref && S.pending.get(f.ref);
+      if (p) {
+        S.pending.delete(f.ref);
+        if (f.type === "ack") p.resolve(f.result);
+        else p.reject(serverError(f.message, f.code, f.field));
+      } else if (f.type === "error") toast(serverError(f.message, f.code, f.field).message, "error");
+      return;
+    }
+    case "bye": return;
+    case "pong": return;
+    default: return;
+  }
+  renderAll();
+}
