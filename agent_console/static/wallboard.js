@@ -241,6 +241,7 @@
   }
   function figure(al) {
     if (al.kind === "sl_below") return t("al.fig_target", { v: pct(al.value), th: pct(al.threshold) });
+    if (al.kind === "abandon_rate_above") return t("al.fig_limit", { v: pct(al.value), th: pct(al.threshold) });
     if (al.kind === "waiting_above") return t("al.fig_waiting", { v: Math.round(al.value), th: al.threshold });
     if (al.kind === "case_overdue") return t("al.fig_overdue", { v: long(al.value) });
     return t("al.fig_limit", { v: long(al.value), th: long(al.threshold) });  // longest wait, not ready
