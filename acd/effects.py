@@ -127,7 +127,7 @@ class DecisionEffects:
                 call = acd.calls.get(d.call_id)
                 if call is not None:
                     await acd.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                    reason="overflow", waited_s=d.wait_s, target=d.to_queue))
+                                                    reason=d.reason, waited_s=d.wait_s, target=d.to_queue))
                     call.queue, call.queue_entered_at = d.to_queue, now  # a stay of its own (docs/kpis.md)
                     call.skills = moved_skills(call.skills, d.to_queue, acd.router.queue_names())  # as the router's
                     await acd.remember_entry(call)

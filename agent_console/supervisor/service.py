@@ -274,6 +274,18 @@ class SupervisorService:
         before = {a.agent_id: a.skills for a in self.acd.agents()}.get(agent_id) or self.crm_skills.get(agent_id, {})
         queue_scope.check_skills_scope(scope, before, skills, self.acd.queue_names())
 
+    async def move_call(self, who: Principal, linkedid: str, queue: str) -> dict[str, Any]:
+        """Move a waiting caller to ``queue`` (422 naming ``queue`` when it is none of the configured
+        ones; 403 unless ``who`` oversees both queues); the board is pushed at once."""
+        names = self.acd.queue_names()
+        if queue not in names:
+            raise InvalidInput("queue", f"no queue {queue!r}; the queues are {', '.join(names)}")
+        call = self.acd.calls.get(linkedid)
+        queue_scope.check_queue_scope(await self.scope_of(who), [call.queue or None if call else None, queue])
+        entry = await self.interventions.move_call(who, linkedid, queue)
+        await self.wallboard.refresh()
+        return entry
+
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
         self.record_cache.reset()
