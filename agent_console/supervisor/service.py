@@ -23,7 +23,7 @@ from acd.events import AgentPhoneReachability, AgentStateChanged
 from acd.kpis import GroupBy, Interval, KpiPolicy, ReportRow, bucket_start, interval_report
 from acd.model import QueueConfig
 from acd.recipients import Recipients
-from acd.reports import report_csv
+from acd.reports import check_report_size, report_csv
 from acd.staffing import staff
 from agent_console import policy, queue_scope
 from agent_console.errors import InvalidInput
@@ -325,6 +325,7 @@ class SupervisorService:
         be within it already: ``queue_scope.report_queues``); a report of some queues counts that of
         the agents serving them, whoever reads it."""
         s, e = self._range(start, end)
+        check_report_size(s, e, interval, self.tz)  # 422 naming interval before any row is read
         # FCR needs the contacts on the same case within the repeat window on either side of the
         # period (an earlier contact makes one in the period a repeat; a later one breaks its FCR);
         # interval_report counts only the period's calls and builds the issues over all of them.
