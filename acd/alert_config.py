@@ -1,5 +1,6 @@
 """The escalation-alert rules of ``config/alerts.yaml``: read, validated (every problem names the file,
-the rule and the field) and checked against ``config/queues.yaml``; the engine is ``acd.alerts``.
+the rule and the field) and checked against ``config/queues.yaml``; the rules are ``acd.alert_rules``,
+the engine ``acd.alerts``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from acd.alerts import DEFAULT_LEVELS, AlertKind, AlertRule, Scope
+from acd.alert_rules import DEFAULT_LEVELS, AlertKind, AlertRule, Scope
 from acd.errors import InvalidRequest
 from acd.recipients import parse_recipients
 from cti.errors import ConfigError

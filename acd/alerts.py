@@ -1,6 +1,8 @@
 """Escalation alerts (预警): rules over a live snapshot, raised once per episode, escalated level by level.
 
-Pure and synchronous: the snapshot and the time come in, ``alert.*`` events go out. An alert goes
+Pure and synchronous: the snapshot and the time come in, ``alert.*`` events go out. What a rule is
+and which subjects breach it now is ``acd.alert_rules`` (its names are re-exported here); this
+module is an alert's life. An alert goes
 first to ``levels[0]`` (the queue's supervisor); while nobody acknowledges it, every
 ``ack_timeout_s`` it moves to the next level (manager, then head of service) and stays at the top.
 It clears when its condition recovers, acknowledged or not; a new breach after that is a new alert.
@@ -17,11 +19,23 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from acd.alert_rules import (
+    DEFAULT_LEVELS,
+    AgentStatus,
+    AlertKind,
+    AlertRule,
+    CaseStatus,
+    QueueFigures,
+    QueueStatus,
+    Scope,
+    Snapshot,
+    breaches,
+    message,
+)
 from acd.errors import AcdError, InvalidRequest
 from cti.events import Event
 
@@ -36,9 +50,13 @@ if TYPE_CHECKING:
 else:
     from cti.events import event
 
-log = logging.getLogger("acd.alerts")
+__all__ = [  # the rules' names, for the modules that import them from here
+    "DEFAULT_LEVELS", "AgentStatus", "AlertAcknowledged", "AlertCleared", "AlertEngine", "AlertEscalated",
+    "AlertEvent", "AlertKind", "AlertRaised", "AlertRule", "AlertState", "AlertView", "CaseStatus",
+    "IllegalAlertTransition", "QueueFigures", "QueueStatus", "Scope", "Snapshot", "UnknownAlert",
+]
 
-DEFAULT_LEVELS: tuple[str, ...] = ("supervisor", "manager", "head_of_service")
+log = logging.getLogger("acd.alerts")
 
 
 class IllegalAlertTransition(AcdError):
@@ -55,19 +73,6 @@ class IllegalAlertTransition(AcdError):
 class UnknownAlert(AcdError):
     code = "acd_unknown_alert"
     http_status = 404
-
-
-class AlertKind(enum.StrEnum):
-    SL_BELOW = "sl_below"  # threshold: a fraction (0.8)
-    LONGEST_WAIT_ABOVE = "longest_wait_above"  # seconds
-    WAITING_ABOVE = "waiting_above"  # calls
-    AGENT_NOT_READY_ABOVE = "agent_not_ready_above"  # seconds in not-ready
-    CASE_OVERDUE = "case_overdue"  # seconds past the due time (0 = as soon as it is due)
-
-
-class Scope(enum.StrEnum):
-    QUEUE = "queue"
-    GLOBAL = "global"
 
 
 class AlertState(enum.StrEnum):
@@ -92,87 +97,6 @@ TRANSITIONS: dict[tuple[AlertState, AlertAction], AlertState] = {
     (AlertState.ESCALATED, AlertAction.CLEAR): AlertState.CLEARED,
     (AlertState.ACKNOWLEDGED, AlertAction.CLEAR): AlertState.CLEARED,
 }
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class AlertRule:
-    id: str
-    kind: AlertKind
-    scope: Scope
-    threshold: float
-    queue: str | None = None  # required with scope queue, absent with scope global
-    ack_timeout_s: float = 120.0
-    levels: tuple[str, ...] = DEFAULT_LEVELS
-    min_offered: int = 0  # sl_below: ignore the SL until this many calls were offered
-
-    def __post_init__(self) -> None:
-        where = f"rule {self.id!r}"
-        if not self.id:
-            raise InvalidRequest("id", "a rule needs an id")
-        if (self.scope is Scope.QUEUE) != bool(self.queue):
-            raise InvalidRequest("queue", f"{where}: required with scope queue, not allowed with scope global")
-        if not math.isfinite(self.threshold) or self.threshold < 0:
-            raise InvalidRequest("threshold", f"{where}: must be a number >= 0")
-        if self.kind is AlertKind.SL_BELOW and not 0 < self.threshold <= 1:
-            raise InvalidRequest("threshold", f"{where}: a service-level target is a fraction in (0, 1]")
-        if not math.isfinite(self.ack_timeout_s) or self.ack_timeout_s <= 0:
-            raise InvalidRequest("ack_timeout_s", f"{where}: must be > 0 seconds")
-        if not self.levels or len(set(self.levels)) != len(self.levels) or not all(self.levels):
-            raise InvalidRequest("levels", f"{where}: a non-empty list of distinct role names")
-        if self.min_offered < 0:
-            raise InvalidRequest("min_offered", f"{where}: must be >= 0")
-
-
-# -- the snapshot the rules look at --------------------------------------------------------------
-
-class QueueFigures(Protocol):
-    """What the rules read of a queue (``acd.stats.QueueSnapshot`` fits)."""
-
-    @property
-    def queue(self) -> str: ...
-    @property
-    def waiting(self) -> int: ...
-    @property
-    def longest_wait_s(self) -> float: ...
-    @property
-    def service_level(self) -> float | None: ...
-    @property
-    def offered(self) -> int: ...
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class QueueStatus:
-    queue: str
-    waiting: int = 0
-    longest_wait_s: float = 0.0
-    service_level: float | None = None
-    offered: int = 0
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class AgentStatus:
-    agent_id: str
-    state: str  # an acd.model.AgentState value
-    since: float  # when the agent entered that state
-    queues: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class CaseStatus:
-    case_id: str
-    due_at: float
-    queue: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Snapshot:
-    """Live figures; ``service_level``/``offered`` are the all-queue totals for global SL rules."""
-
-    queues: Sequence[QueueFigures] = ()
-    agents: Sequence[AgentStatus] = ()
-    open_cases: Sequence[CaseStatus] = ()
-    service_level: float | None = None
-    offered: int = 0
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -295,19 +219,6 @@ def _seq_of(alert_id: str) -> int:
     return int(tail) if tail.isdecimal() else 0
 
 
-def _message(rule: AlertRule, subject: str, value: float) -> str:
-    where = subject.split(":", 1)[-1]
-    if rule.kind is AlertKind.SL_BELOW:
-        return f"{where}: service level {value:.0%} below {rule.threshold:.0%}"
-    if rule.kind is AlertKind.LONGEST_WAIT_ABOVE:
-        return f"{where}: longest wait {value:.0f} s above {rule.threshold:g} s"
-    if rule.kind is AlertKind.WAITING_ABOVE:
-        return f"{where}: {value:.0f} calls waiting, above {rule.threshold:g}"
-    if rule.kind is AlertKind.AGENT_NOT_READY_ABOVE:
-        return f"agent {where}: not ready for {value:.0f} s, above {rule.threshold:g} s"
-    return f"case {where}: {value:.0f} s past its due time"
-
-
 class AlertEngine:
     """Evaluates rules against snapshots and escalates unacknowledged alerts; time is passed in."""
 
@@ -328,43 +239,12 @@ class AlertEngine:
     def rules(self) -> tuple[AlertRule, ...]:
         return self._rules
 
-    def _breaches(self, rule: AlertRule, snap: Snapshot, now: float) -> dict[str, float]:
-        """Subject -> current value, for every subject breaching ``rule`` now."""
-        queues = [q for q in snap.queues if rule.scope is Scope.GLOBAL or q.queue == rule.queue]
-        subject = "global" if rule.scope is Scope.GLOBAL else f"queue:{rule.queue}"
-        out: dict[str, float] = {}
-        if rule.kind is AlertKind.SL_BELOW:
-            if rule.scope is Scope.GLOBAL:
-                sl, offered = snap.service_level, snap.offered
-            else:
-                sl, offered = (queues[0].service_level, queues[0].offered) if queues else (None, 0)
-            if sl is not None and offered >= rule.min_offered and sl < rule.threshold:
-                out[subject] = sl
-        elif rule.kind is AlertKind.LONGEST_WAIT_ABOVE:
-            wait = max((q.longest_wait_s for q in queues), default=0.0)
-            if wait > rule.threshold:
-                out[subject] = wait
-        elif rule.kind is AlertKind.WAITING_ABOVE:
-            waiting = sum(q.waiting for q in queues)
-            if waiting > rule.threshold:
-                out[subject] = float(waiting)
-        elif rule.kind is AlertKind.AGENT_NOT_READY_ABOVE:
-            for a in snap.agents:
-                if a.state in self._not_ready and (rule.scope is Scope.GLOBAL or rule.queue in a.queues):
-                    if now - a.since > rule.threshold:
-                        out[f"agent:{a.agent_id}"] = now - a.since
-        else:
-            for c in snap.open_cases:
-                if (rule.scope is Scope.GLOBAL or c.queue == rule.queue) and now - c.due_at > rule.threshold:
-                    out[f"case:{c.case_id}"] = now - c.due_at
-        return out
-
     def evaluate(self, snapshot: Snapshot, now: float) -> list[AlertEvent]:
         """Raise alerts for new breaches and clear those whose condition recovered."""
         events: list[AlertEvent] = []
         breaching: set[tuple[str, str]] = set()
         for rule in self._rules:
-            for subject, value in self._breaches(rule, snapshot, now).items():
+            for subject, value in breaches(rule, snapshot, now, self._not_ready).items():
                 key = (rule.id, subject)
                 breaching.add(key)
                 current = self._active.get(key)
@@ -378,7 +258,7 @@ class AlertEngine:
                 events.append(AlertRaised(
                     ts=now, alert_id=alert.alert_id, rule_id=rule.id, kind=rule.kind.value,
                     scope=rule.scope.value, queue=rule.queue, subject=subject, value=value,
-                    threshold=rule.threshold, role=alert.role, level=0, message=_message(rule, subject, value)))
+                    threshold=rule.threshold, role=alert.role, level=0, message=message(rule, subject, value)))
         for key in [k for k in self._active if k not in breaching]:
             events.append(self._clear(self._active.pop(key), now))
         return events
@@ -448,7 +328,7 @@ class AlertEngine:
                     ts=now, alert_id=alert.alert_id, rule_id=rule.id, kind=rule.kind.value, queue=rule.queue,
                     subject=alert.subject, value=alert.value, threshold=rule.threshold, role=alert.role,
                     level=alert.level, previous_role=previous,
-                    message=_message(rule, alert.subject, alert.value)))
+                    message=message(rule, alert.subject, alert.value)))
         return events
 
     def acknowledge(self, alert_id: str, by: str, now: float) -> AlertAcknowledged:

@@ -14,7 +14,7 @@ import contextlib
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
 from acd.errors import AcdError, InvalidRequest, PhoneDidNotAnswer
-from acd.model import AgentState
+from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
@@ -24,16 +24,6 @@ from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig,
 # the dialplan's simulated far end. The engine always sets the trunks of config/trunks.yaml.
 SIMULATOR_ONLY = TrunksConfig(trunks=(Trunk(name="sim", kind="simulator"),),
                               outbound={"routes": (Route(prefix="", trunk="sim"),)})
-
-
-def moved_skills(skills: dict[str, int] | None, queue: str, queues: list[str]) -> dict[str, int] | None:
-    """The skills a call transferred to ``queue`` still asks for: the caller's own (a language), not
-    another queue's topic skill the IVR asked for there (skills are named like the queues they
-    serve): a support caller sent to billing needs a billing agent, as billing's steps say, not one
-    who also has support (they waited until billing's last step dropped the call's skills)."""
-    others = set(queues) - {queue}
-    kept = {k: v for k, v in (skills or {}).items() if k not in others}
-    return kept or None
 
 
 class CallActions:

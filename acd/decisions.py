@@ -57,6 +57,7 @@ class Overflow:
     from_queue: str
     to_queue: str
     wait_s: float = 0.0  # the call's stay in ``from_queue`` (docs/kpis.md: a stay's wait)
+    reason: str = "overflow"  # or "moved": a supervisor moved the waiting caller (Router.move_waiting)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,6 +38,7 @@ from acd.events import (
     AgentStateChanged,
     AgentWrapUpEnded,
 )
+from acd.model import moved_skills
 from acd.parts import EffectsHost
 from cti.errors import CtiError
 from cti.journey import CallbackRequested, CallConnected, QueueEntered, QueueLeft
@@ -126,8 +127,9 @@ class DecisionEffects:
                 call = acd.calls.get(d.call_id)
                 if call is not None:
                     await acd.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                    reason="overflow", waited_s=d.wait_s, target=d.to_queue))
+                                                    reason=d.reason, waited_s=d.wait_s, target=d.to_queue))
                     call.queue, call.queue_entered_at = d.to_queue, now  # a stay of its own (docs/kpis.md)
+                    call.skills = moved_skills(call.skills, d.to_queue, acd.router.queue_names())  # as the router's
                     await acd.remember_entry(call)
                     await acd.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
                                                        channel=call.caller_channel, priority=call.priority,
@@ -162,6 +164,7 @@ class DecisionEffects:
             await acd.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",
                                             waited_s=waited, target=d.target))
             call.queue, call.queue_entered_at = d.target or call.queue, now
+            call.skills = moved_skills(call.skills, call.queue, acd.router.queue_names())  # as the router's
             # Where a restarted engine (or the fallback's app_queue) finds the caller: its new queue.
             acd.spawn(acd.remember_entry(call), f"acd.remember:{call.linkedid}")
             await acd.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=call.queue,

@@ -5,6 +5,8 @@
         ├── IllegalTransition   an agent or call state step not in its transition table
         ├── UnknownAgent        no agent with that id is known to the router
         ├── UnknownCall         no call with that id is in the router
+        ├── CallNotWaiting      the call is no longer waiting (connected to an agent)
+        ├── CallNotMovable      the waiting call cannot be moved now (ringing an agent, a virtual-hold entry)
         ├── UnknownQueue        no queue with that name is configured
         ├── StaleOffer          answered/acted on an offer that is no longer ringing
         └── InvalidRequest      the arguments of a router call are inconsistent (names the field)
@@ -46,6 +48,16 @@ class UnknownAgent(AcdError):
 class UnknownCall(AcdError):
     code = "acd_unknown_call"
     http_status = 404
+
+
+class CallNotWaiting(AcdError):
+    code = "acd_call_not_waiting"
+    http_status = 404
+
+
+class CallNotMovable(AcdError):
+    code = "acd_call_not_movable"
+    http_status = 409
 
 
 class UnknownQueue(AcdError):

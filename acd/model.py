@@ -8,7 +8,7 @@ not in the table and log every step as ``agent 1001: available -[offer]-> reserv
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -173,6 +173,17 @@ class RoutingStep:
             if level >= MIN_LEVEL and level > need.get(skill, 0):
                 need[skill] = level
         return tuple(sorted(need.items()))
+
+
+def moved_skills(skills: dict[str, int] | None, queue: str, queues: Iterable[str]) -> dict[str, int] | None:
+    """The skills a call moved to ``queue`` (a transfer, an overflow, a limit's queue action, a
+    supervisor's move) still asks for: the caller's own (a language), not
+    another queue's topic skill the IVR asked for there (skills are named like the queues they
+    serve): a support caller sent to billing needs a billing agent, as billing's steps say, not one
+    who also has support (they waited until billing's last step dropped the call's skills)."""
+    others = set(queues) - {queue}
+    kept = {k: v for k, v in (skills or {}).items() if k not in others}
+    return kept or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,10 +29,11 @@ from acd.decisions import (
     CancelOffer,
     Decision,
     NotReadyPending,
+    Overflow,
     PhoneReachability,
     Requeue,
 )
-from acd.errors import AcdError, InvalidRequest, StaleOffer
+from acd.errors import AcdError, CallNotMovable, CallNotWaiting, InvalidRequest, StaleOffer
 from acd.model import (
     Agent,
     AgentEvent,
@@ -447,6 +448,31 @@ class Router(RoutingSteps):
         if call.state is not CallState.CONNECTED:
             raise InvalidRequest("call_id", f"call {call_id} is {call.state.value}, not connected")
         self._end_connected(call, now, out)
+        return out
+
+    @_keeps_timer_decisions
+    def move_waiting(self, call_id: str, queue: str, now: float) -> list[Decision]:
+        """A supervisor sends a waiting caller to ``queue``, as an overflow does (``Overflow`` with
+        reason "moved"): it keeps its wait and place (its first entry), leaves the topic skill of the
+        queue it left behind, waits for no named agent any more, and the new queue's timers count
+        from now. Refused: a call ringing an agent or a virtual-hold entry (CallNotMovable), one no
+        longer waiting (CallNotWaiting), its own queue (InvalidRequest naming ``queue``)."""
+        out, now = self._begin(now)
+        self._queue(queue)
+        call = self._call(call_id)
+        if call.state is CallState.RINGING:
+            raise CallNotMovable(f"call {call_id} is ringing agent {call.agent_id}; move it if they do not answer")
+        if call.state is not CallState.WAITING or not call.counted:
+            raise CallNotWaiting(f"call {call_id} is no longer waiting ({call.state.value})")
+        if call.virtual:
+            raise CallNotMovable(f"call {call_id} is a virtual-hold entry: nobody is on the line to move")
+        if call.queue == queue:
+            raise InvalidRequest("queue", f"call {call_id} already waits in {queue}")
+        self._stats_of(call).overflowed_out()
+        out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue,
+                            wait_s=max(0.0, now - call.entered_queue_at), reason="moved"))
+        call.pinned = False
+        self._move(call, queue, now, out)
         return out
 
     # ---- virtual hold: a waiting entry without a caller on the line ----------------------------

@@ -32,6 +32,7 @@ from acd.model import (
     QueueConfig,
     QueuedCall,
     Strategy,
+    moved_skills,
     next_agent_state,
     next_call_state,
 )
@@ -144,6 +145,8 @@ class RoutingSteps(RoutingState):
         self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
         call.queue = queue
+        # The IVR's topic skill of the queue it leaves stays behind (a transfer to a queue drops it too).
+        call.skills = moved_skills(call.skills, queue, self._queues)
         call.answered_before = False  # a stay in another queue: that queue counts its own answer
         self._stats_of(call).entered()
         self._enter_queue(call, self._queues[queue], now, out)

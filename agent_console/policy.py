@@ -74,6 +74,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     # of the alert routes, the supervisor websocket and the audit log (sees_security_alerts).
     "security.alerts": ADMIN,
     "supervisor.intervene": FLOOR,  # spy/whisper/barge, force not ready or logout, skills
+    "supervisor.move_call": FLOOR,  # a waiting caller to another queue (row rule: both queues overseen)
     "supervisor.reports": STAFF,  # charts, audit log, staffing
     "reports.read": STAFF | {INTEGRATION},  # the KPI report, JSON and CSV
     "supervisor.callbacks": STAFF,
@@ -166,6 +167,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", f"{_S}/agents/{{agent_id}}/not-ready"): "supervisor.intervene",
     ("POST", f"{_S}/agents/{{agent_id}}/logout"): "supervisor.intervene",
     ("PUT", f"{_S}/agents/{{agent_id}}/skills"): "supervisor.intervene",
+    ("POST", f"{_S}/calls/{{linkedid}}/move"): "supervisor.move_call",
     ("GET", f"{_S}/audit"): "supervisor.reports",
     ("GET", f"{_S}/reports"): "reports.read",
     ("GET", f"{_S}/reports/chart.svg"): "supervisor.reports",

@@ -100,9 +100,10 @@ class CallConnected(Event):
 @event("call.queue_left")
 class QueueLeft(Event):
     """The call left the queue without an agent. ``reason``: abandoned (caller hung up),
-    overflow (to ``target`` queue), voicemail, callback, timeout (max wait action), system_failure
-    (the PBX crashed under the waiting call), virtual_hold (hung up to be called back at its turn,
-    keeping its place: docs/callbacks.md)."""
+    overflow (to ``target`` queue), moved (a supervisor sent the waiting caller to ``target``),
+    voicemail, callback, timeout (max wait action), system_failure (the PBX crashed under the
+    waiting call), virtual_hold (hung up to be called back at its turn, keeping its place:
+    docs/callbacks.md)."""
 
     linkedid: str
     queue: str

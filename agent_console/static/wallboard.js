@@ -125,13 +125,40 @@
       const waited = el("td", "num tick waited", dur(now - w.since));
       waited.dataset.since = w.since;
       waited.classList.toggle("bad", now - w.since > 60);
+      tr.dataset.linkedid = w.linkedid;
       tr.append(el("td", "", w.queue), el("td", "num position", w.position), caller, waited,
         el("td", "num priority", w.priority ? w.priority : t("a.none")));
+      const move = el("td", "actions move-col");
+      move.hidden = !mayIntervene();
+      // A virtual-hold entry has nobody on the line to move (the server answers 409).
+      if (mayIntervene() && !w.virtual) move.append(actionButton("mv.move", "move", () => moveCaller(w, b)));
+      tr.append(move);
       body.append(tr);
     }
     $("waiting-none").hidden = rows.length > 0;
     $("waiting").hidden = rows.length === 0;
     $("waiting-count").textContent = rows.length ? `(${rows.length})` : "";
+  }
+
+  // Move a waiting caller to another queue: a dialog offering the board's other queues; the
+  // server's answer (or refusal: ringing an agent meanwhile, answered, not one of your queues) below the card.
+  function moveCaller(w, b) {
+    $("move-title").textContent = t("mv.title", { c: w.caller_number || t("wq.withheld"), q: w.queue });
+    const pick = $("move-queue");
+    pick.replaceChildren(...b.queues.map((q) => q.queue).filter((n) => n !== w.queue)
+      .map((n) => { const o = el("option", "", n); o.value = n; return o; }));
+    const dlg = $("move-dlg");
+    dlg.onclose = async () => {
+      if (dlg.returnValue !== "move" || !pick.value) return;
+      const to = pick.value;
+      $("move-msg").textContent = "…";
+      try {
+        await api("POST", `/api/supervisor/calls/${encodeURIComponent(w.linkedid)}/move`, { queue: to });
+        $("move-msg").textContent = t("mv.done", { c: w.caller_number || t("wq.withheld"), q: to });
+      } catch (e) { $("move-msg").textContent = t("err", { m: e.message }); }
+    };
+    dlg.returnValue = "";
+    dlg.showModal();
   }
 
   function agentsCell(ag) {
@@ -241,6 +268,7 @@
   }
   function figure(al) {
     if (al.kind === "sl_below") return t("al.fig_target", { v: pct(al.value), th: pct(al.threshold) });
+    if (al.kind === "abandon_rate_above") return t("al.fig_limit", { v: pct(al.value), th: pct(al.threshold) });
     if (al.kind === "waiting_above") return t("al.fig_waiting", { v: Math.round(al.value), th: al.threshold });
     if (al.kind === "case_overdue") return t("al.fig_overdue", { v: long(al.value) });
     return t("al.fig_limit", { v: long(al.value), th: long(al.threshold) });  // longest wait, not ready
@@ -292,6 +320,7 @@
     $("my-phone").value = localStorage.getItem("cti.sup.phone") || "";
     $("my-phone").closest("label").hidden = !mayIntervene();
     $("agents").querySelector('th[data-i18n="a.actions"]').hidden = !mayIntervene();
+    $("waiting").querySelector("th.move-col").hidden = !mayIntervene();
     $("spy-stop").addEventListener("click", () => act(t("act.stop"), "POST", "/api/supervisor/spy/stop"));
     $("waiting-queue").addEventListener("change", () => { if (W.board) renderWaiting(W.board); });
     connect();

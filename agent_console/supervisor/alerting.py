@@ -3,9 +3,9 @@
 bus, records each step in the audit log and pushes it to the supervisors' screens at once.
 
 The snapshot the rules see: per queue, calls waiting and the longest wait now (router) and the
-service level over the rolling window (``offered_counted`` as its ``offered``); globally the
-window's all-queue SL; agents with the time they entered their state (``AgentClock``); open CRM
-cases with a due time (re-read every ``cases_every_s``).
+service level and abandon rate over the rolling window (``offered_counted`` as its ``offered``);
+globally the window's all-queue SL and abandon rate; agents with the time they entered their state
+(``AgentClock``); open CRM cases with a due time (re-read every ``cases_every_s``).
 
 On start-up ``restore`` rebuilds the alerts the previous run left open from their audit rows and
 gives them back to the engine: they keep their ids, state, level and acknowledgement, are not raised
@@ -63,7 +63,8 @@ def snapshot_for_rules(board: dict[str, Any], agent_since: Callable[[str], float
                        cases: Sequence[CaseStatus]) -> Snapshot:
     """The alert rules' view of one wallboard snapshot."""
     queues = [QueueStatus(queue=q["queue"], waiting=q["waiting"], longest_wait_s=q["longest_wait_s"],
-                          service_level=q["window"]["service_level"], offered=q["window"]["offered_counted"])
+                          service_level=q["window"]["service_level"], offered=q["window"]["offered_counted"],
+                          abandon_rate=q["window"].get("abandon_rate"))
               for q in board["queues"]]
     agents = []
     for a in board["agents"]:
@@ -75,7 +76,7 @@ def snapshot_for_rules(board: dict[str, Any], agent_since: Callable[[str], float
                                   queues=tuple(a["queues"])))
     total = board["totals"]["window"]
     return Snapshot(queues=queues, agents=agents, open_cases=list(cases), service_level=total["service_level"],
-                    offered=total["offered_counted"])
+                    offered=total["offered_counted"], abandon_rate=total.get("abandon_rate"))
 
 
 def open_alerts_from(steps: Iterable[Mapping[str, Any]]) -> list[AlertView]:

@@ -161,7 +161,8 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "callbacks": {k: sum(callback_counts(c)[k] for c in callbacks.values()) for k in CALLBACK_COUNTS},
         },
         "queues": out_queues, "agents": out_agents,
-        "waiting_calls": [{"queue": w.queue, "position": w.position, "caller_number": w.caller_number,
+        "waiting_calls": [{"linkedid": w.call_id, "queue": w.queue, "position": w.position,
+                           "caller_number": w.caller_number,
                            "waited_s": round(w.waited_s, 1), "since": w.since, "priority": w.priority,
                            "virtual": w.virtual} for w in waiting],
     }

@@ -52,6 +52,7 @@ def _check_time(value: str | None, field: str, tz: str) -> None:
 class WaitingCallView(BaseModel):
     """A caller waiting now (``waiting_calls`` of the wallboard), queue by queue, next first."""
 
+    linkedid: str = Field(description="the call's id: what POST /api/supervisor/calls/{linkedid}/move takes")
     queue: str
     position: int = Field(description="1 is the next the queue serves (a higher priority goes ahead)")
     caller_number: str = Field(description="in full (staff see every call); empty when withheld; a "
@@ -91,6 +92,10 @@ class SkillsBody(BaseModel):
     skills: dict[str, int]
 
 
+class MoveBody(BaseModel):
+    queue: str = Field(min_length=1, max_length=64, description="the queue the caller is to wait in")
+
+
 class CancelBody(BaseModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
         description="Why it is cancelled; recorded in the audit log.")
@@ -110,8 +115,10 @@ async def check_alert(svc: SupervisorService, alert_id: str, scope: queue_scope.
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     texts = {401: "Not logged in", 403: "Not a supervisor or administrator, or not one of the supervisor's queues "
                                         "or agents (forbidden, naming it)",
-             404: "No such callback (target_not_found)",
-             409: "Not allowed in the callback's state: already closed, or its call is on (illegal_callback_step)",
+             404: "No such callback (target_not_found), or no such waiting caller (call_not_found, "
+                  "acd_call_not_waiting)",
+             409: "Not allowed in the callback's state: already closed, or its call is on (illegal_callback_step); "
+                  "a caller ringing an agent or a virtual-hold entry cannot be moved (acd_call_not_movable)",
              422: "A field is wrong (names it)"}
     return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
 
@@ -166,6 +173,15 @@ def build_router(svc: SupervisorService) -> APIRouter:
         another team (which decides who serves it) stays as it is (403 naming it)."""
         await svc.check_skills(who, agent_id, body.skills)
         return await svc.interventions.set_skills(who, agent_id, body.skills)
+
+    @r.post("/calls/{linkedid}/move", responses=_errors(401, 403, 404, 409, 422))
+    async def move_call(linkedid: Annotated[str, Path(min_length=1, max_length=128)], body: MoveBody,
+                        who: Supervisor) -> dict[str, Any]:
+        """Move a waiting caller to another queue: it keeps its wait and place (its first entry), as an
+        overflow; audited ``call.move``. 404 for a call that is not (or no longer) waiting, 409 while
+        it rings an agent or for a virtual-hold entry, 422 for an unknown queue or its own; a
+        supervisor moves only between queues of theirs (403 naming the other)."""
+        return await svc.move_call(who, linkedid, body.queue)
 
     @r.get("/alerts", responses=_errors(401, 403))
     async def alerts(who: Supervisor) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Interventions on an agent: listen / whisper / barge (ChanSpy), force not ready, force logout,
 live skill change. Each one is carried out, then written to the audit log and published as a
-``supervisor.intervention`` event (who, whom, what, when). ``spy.stop`` hangs up the
+``supervisor.intervention`` event (who, whom, what, when). And one on a waiting caller: moving it
+to another queue (``move_call``: audited ``call.move``; the ACD publishes its ``call.queue_left``
+with reason ``moved`` and its ``call.queued``). ``spy.stop`` hangs up the
 supervisor's spy leg (starting another spy does too).
 
 Spying rings the supervisor's phone first: an Originate of the supervisor's phone into the
@@ -23,7 +25,7 @@ from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.events import SupervisorIntervention
 from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
-from agent_console.errors import IllegalAgentAction, InvalidInput, TargetNotFound
+from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, TargetNotFound
 from agent_console.security import Principal
 from agent_console.supervisor.audit import AuditLog
 from cti.ami.control import CallControl
@@ -160,6 +162,21 @@ class Interventions:
                                      "when the call and wrap-up are over")
         await self.acd.agent_logout(agent_id)
         return await self._done(who, "agent.force_logout", agent_id, detail={"from": view.state.value})
+
+    async def move_call(self, who: Principal, linkedid: str, queue: str) -> dict[str, Any]:
+        """Send a waiting caller to ``queue``, as an overflow does (``Router.move_waiting``: it keeps
+        its wait and place; the topic skill of the queue it leaves stays behind). The router refuses
+        a call ringing an agent (409) and one no longer waiting (404)."""
+        call = self.acd.calls.get(linkedid)
+        if call is None:
+            raise CallNotFound(f"no caller {linkedid} is waiting in the ACD")
+        before = call.queue
+        await self.acd.decide(lambda now: self.acd.router.move_waiting(linkedid, queue, now))
+        entry = await self.audit.append(actor=who.username, actor_role=who.role, action="call.move",
+                                        target=f"call:{linkedid}",
+                                        detail={"queue": before, "to": queue, "linkedid": linkedid}, at=self.clock())
+        self._on_change()
+        return entry
 
     async def set_skills(self, who: Principal, agent_id: str, skills: Mapping[str, int]) -> dict[str, Any]:
         for name, lvl in skills.items():

@@ -23,7 +23,7 @@ from acd.events import AgentPhoneReachability, AgentStateChanged
 from acd.kpis import GroupBy, Interval, KpiPolicy, ReportRow, bucket_start, interval_report
 from acd.model import QueueConfig
 from acd.recipients import Recipients
-from acd.reports import report_csv
+from acd.reports import check_report_size, report_csv
 from acd.staffing import staff
 from agent_console import policy, queue_scope
 from agent_console.errors import InvalidInput
@@ -274,6 +274,18 @@ class SupervisorService:
         before = {a.agent_id: a.skills for a in self.acd.agents()}.get(agent_id) or self.crm_skills.get(agent_id, {})
         queue_scope.check_skills_scope(scope, before, skills, self.acd.queue_names())
 
+    async def move_call(self, who: Principal, linkedid: str, queue: str) -> dict[str, Any]:
+        """Move a waiting caller to ``queue`` (422 naming ``queue`` when it is none of the configured
+        ones; 403 unless ``who`` oversees both queues); the board is pushed at once."""
+        names = self.acd.queue_names()
+        if queue not in names:
+            raise InvalidInput("queue", f"no queue {queue!r}; the queues are {', '.join(names)}")
+        call = self.acd.calls.get(linkedid)
+        queue_scope.check_queue_scope(await self.scope_of(who), [call.queue or None if call else None, queue])
+        entry = await self.interventions.move_call(who, linkedid, queue)
+        await self.wallboard.refresh()
+        return entry
+
     def invalidate_records(self) -> None:
         """Re-read every record at the next snapshot (after rows were deleted or rewritten)."""
         self.record_cache.reset()
@@ -313,6 +325,7 @@ class SupervisorService:
         be within it already: ``queue_scope.report_queues``); a report of some queues counts that of
         the agents serving them, whoever reads it."""
         s, e = self._range(start, end)
+        check_report_size(s, e, interval, self.tz)  # 422 naming interval before any row is read
         # FCR needs the contacts on the same case within the repeat window on either side of the
         # period (an earlier contact makes one in the period a repeat; a later one breaks its FCR);
         # interval_report counts only the period's calls and builds the issues over all of them.

@@ -303,6 +303,39 @@ async def test_a_call_ended_on_hold_frees_the_agents_parked_leg(acd: tuple[AcdSe
                 what="the agent's leg gone from the park")
 
 
+async def test_an_overflowed_caller_leaves_the_topic_skill_behind(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
+    """A real caller the IVR put in support with the topic skill support overflows to general, whose
+    only agent has no support skill: that agent takes it at once (it waited for general's
+    skill-dropping step); general's QueueEntered and the caller's written entry carry only the
+    caller's own skill (found in the supervisor's trial)."""
+    from acd.recovery import ENTRY_VAR, decode_entry
+    from cti.journey import QueueEntered
+
+    service, bridge, rec = acd
+    service.router = Router([QueueConfig(name="support", overflow_to="general", overflow_after_s=1.0),
+                             QueueConfig(name="general", steps=(RoutingStep(), RoutingStep(after_s=600.0)),
+                                         wrap_up_s=0.0)])
+    await service.agent_login("1004", {"zh": 1}, ["general"], phone=AgentPhone("1004", answer_after_s=0.3),
+                              ready=True)
+    channel = await place_caller(bridge, "13600136001")
+    linkedid = bridge.model.channel(channel).linkedid  # type: ignore[union-attr]
+    await service.enqueue(LiveCall(linkedid=linkedid, caller_channel=channel, caller_number="13600136001",
+                                   queue="support", skills={"support": 2, "zh": 1}))
+    connected = await until(lambda: [e for e in rec.of(CallConnected) if e.linkedid == linkedid], timeout_s=8)
+    assert connected[0].agent_id == "1004" and connected[0].queue == "general"
+    assert await until(lambda: bridge.model.bridged_peer(channel))  # Asterisk bridged the caller in general
+    entered = [e for e in rec.of(QueueEntered) if e.linkedid == linkedid]
+    assert [(e.queue, e.skills) for e in entered] == [("support", {"support": 2, "zh": 1}), ("general", {"zh": 1})]
+    # Where a restarted engine finds the caller (written by a background step: polled, not read once).
+    written = None
+    deadline = time.monotonic() + 5
+    while (written is None or written.queue != "general") and time.monotonic() < deadline:
+        written = decode_entry(await bridge.control.get_var(channel, ENTRY_VAR))
+        await asyncio.sleep(0.05)
+    assert written is not None and (written.queue, written.skills) == ("general", {"zh": 1}), written
+    await bridge.control.hangup(channel)
+
+
 async def test_a_caller_moved_twice_says_each_stays_wait(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
     """A real caller overflowed support -> general -> sales: each QueueLeft says the wait of its stay
     in that queue (the second said the time since the first entry), and the call log's wait, the sum

@@ -91,13 +91,14 @@ async def test_an_enqueue_that_differs_from_the_hand_off_writes_its_own(acd: Acd
 
 async def test_a_caller_a_limit_moves_on_entry_gets_the_new_queue_written(clock: Clock) -> None:
     """Nobody logged in to support: ``no_agents_action`` moves the caller to general as it enters;
-    the entry the IVR wrote (support) is written again with general, as before the hand-off."""
+    the entry the IVR wrote (support) is written again with general, as before the hand-off, without
+    support's topic skill (acd.model.moved_skills)."""
     moving = QueueConfig(name="support", no_agents_action=LimitSpec(LimitKind.QUEUE, "general"))
     acd = AcdService(Router([moving, QueueConfig(name="general")]), FakeCallControl(), InProcessBus(), clock=clock)
     _handoff(acd)
     await acd.follower.on_ivr_finished(_finished())
     (written,) = await _entries_written(acd)
-    assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"support": 2, "zh": 1},
+    assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"zh": 1},
                                                "+8613800000001")
 
 
@@ -133,5 +134,5 @@ async def test_a_caller_max_wait_moves_to_another_queue_carries_the_new_queue(cl
     await acd._run(acd.router.tick)
     assert acd.calls["L1"].queue == "general"
     (written,) = await _entries_written(acd)
-    assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"support": 2, "zh": 1},
+    assert decode_entry(written) == QueueEntry("L1", "general", 1000.0, 10, 42, {"zh": 1},
                                                "+8613800000001", queue_entered_at=1061.0)  # its stay there

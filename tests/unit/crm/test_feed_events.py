@@ -175,8 +175,8 @@ def test_agent_phone_reachability_is_exported_as_its_own_event_and_in_state_chan
     assert changed is not None and changed["data"]["phone_reachable"] is False
 
 
-@pytest.mark.parametrize("reason", ["abandoned", "overflow", "voicemail", "callback", "timeout", "system_failure",
-                                    "virtual_hold"])
+@pytest.mark.parametrize("reason", ["abandoned", "overflow", "moved", "voicemail", "callback", "timeout",
+                                    "system_failure", "virtual_hold"])
 def test_every_reason_a_call_leaves_a_queue_for_is_in_the_schema(reason: str) -> None:
     """QueueLeft's reasons (cti.journey) all reach the feed: the schema refused system_failure (a PBX
     crash under a waiting call) and virtual_hold (the caller keeps their place off the line)."""

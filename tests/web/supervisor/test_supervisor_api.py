@@ -220,6 +220,10 @@ async def test_interventions_are_carried_out_audited_and_published(site: Site) -
     await eng.feed.stop()
 
 
+def _without_waits(waiting: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: v for k, v in w.items() if k != "waited_s"} for w in waiting]
+
+
 async def test_the_wallboard_lists_the_callers_waiting_now(site: Site) -> None:
     """``waiting_calls``: every caller waiting, queue by queue, next first, with the number (in full:
     staff see every call), the wait from the first queue entry and the priority; a virtual-hold
@@ -248,16 +252,19 @@ async def test_the_wallboard_lists_the_callers_waiting_now(site: Site) -> None:
     async with site.client() as c:
         await login(c, "sup1", "sup1-demo-1")
         board = await site.svc.wallboard.refresh()
-        listed = (await c.get("/api/supervisor/wallboard")).json()["waiting_calls"]
-        assert listed == board["waiting_calls"]
+        got = (await c.get("/api/supervisor/wallboard")).json()
+        listed = got["waiting_calls"]
+        # The wallboard's 1 s loop may have taken a later snapshot meanwhile: the waits have grown.
+        assert _without_waits(listed) == _without_waits(board["waiting_calls"])
         order = [(w["queue"], w["position"], w["caller_number"], w["priority"], w["virtual"]) for w in listed]
         # The queues in their configured order, as the wallboard's queue table.
         assert order == [("support", 1, "+8613800000002", 5, False), ("support", 2, "+8613800000001", 0, False),
                          ("support", 3, "+8613900000009", 0, True), ("billing", 1, "", 0, False)]
-        assert listed[1]["waited_s"] == pytest.approx(board["ts"] - (now - 50), abs=0.2)
+        assert listed[1]["waited_s"] == pytest.approx(got["ts"] - (now - 50), abs=0.2)
         assert listed[1]["since"] == pytest.approx(now - 50)
         await login(c, "mgr1", "mgr1-demo-1")
-        assert (await c.get("/api/supervisor/wallboard")).json()["waiting_calls"] == listed
+        assert _without_waits((await c.get("/api/supervisor/wallboard")).json()["waiting_calls"]) == \
+            _without_waits(listed)
         await login(c, "agent1", "agent1-demo")
         assert (await c.get("/api/supervisor/wallboard")).status_code == 403
 

@@ -1,0 +1,122 @@
+"""A supervisor moves a waiting caller to another queue (POST /api/supervisor/calls/{linkedid}/move):
+the policy's ``supervisor.move_call`` (supervisors and administrators; not managers, not agents),
+both queues in the supervisor's scope, the move audited ``call.move`` and published as the call's
+``call.queue_left`` (reason ``moved``) and ``call.queued``; the board shows the caller in its new
+queue with its wait kept. Unknown or no-longer-waiting calls are 404, one ringing an agent 409, an
+unknown queue (or its own) 422. A real (unstarted) Engine, seeded SQLite CRM."""
+
+from __future__ import annotations
+
+import time
+
+from acd.calls import LiveCall
+from cti.ami.control import FakeCallControl
+from cti.events import Event
+from cti.journey import QueueEntered, QueueLeft
+from tests.web.supervisor.conftest import Site, login
+from tests.web.supervisor.test_queue_scope import as_user, assign
+
+
+def _waiting(site: Site, linkedid: str, queue: str, ago: float, skills: dict[str, int] | None = None) -> float:
+    eng = site.engine
+    now = time.time()
+    eng.acd.calls[linkedid] = LiveCall(linkedid=linkedid, caller_channel=f"PJSIP/trunk-{linkedid}",
+                                       caller_number="+8613800000001", queue=queue, queued_at=now - ago,
+                                       skills=skills)
+    eng.router.enqueue(linkedid, queue, now - ago, skills=skills)
+    return now - ago
+
+
+async def test_a_supervisor_moves_a_waiting_caller_and_it_is_audited(site: Site) -> None:
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    eng.bus.subscribe(QueueLeft, record, name="test.left")
+    eng.bus.subscribe(QueueEntered, record, name="test.entered")
+    await eng.bus.start()
+    now = time.time()
+    # Logged in, not ready: the calls wait (with nobody logged in, a queue sends them on).
+    eng.router.agent_login("1002", {"support": 3, "billing": 3}, now - 60, queues=["support", "billing"])
+    since = _waiting(site, "W1", "support", 40, skills={"support": 2, "zh": 1})
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        r = await c.post("/api/supervisor/calls/W1/move", json={"queue": "billing"})
+        assert r.status_code == 200, r.text
+        entry = r.json()
+        assert (entry["action"], entry["target"], entry["actor"]) == ("call.move", "call:W1", "sup1")
+        assert entry["detail"] == {"queue": "support", "to": "billing", "linkedid": "W1"}
+        listed = [w for w in (await c.get("/api/supervisor/wallboard")).json()["waiting_calls"]
+                  if w["linkedid"] == "W1"]
+        assert [(w["queue"], w["position"]) for w in listed] == [("billing", 1)]
+        assert abs(listed[0]["since"] - since) < 0.01  # its wait counts from its first entry
+        assert eng.acd.calls["W1"].queue == "billing" and eng.acd.calls["W1"].skills == {"zh": 1}
+        audit = (await c.get("/api/supervisor/audit", params={"target": "call:W1"})).json()
+        assert [a["action"] for a in audit] == ["call.move"]
+        # Its own queue now, an unknown queue, an empty one: 422 naming the field.
+        for body in ({"queue": "billing"}, {"queue": "nowhere"}, {"queue": ""}):
+            r = await c.post("/api/supervisor/calls/W1/move", json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert "queue" in r.text
+        # Unknown call: 404.
+        r = await c.post("/api/supervisor/calls/nobody/move", json={"queue": "support"})
+        assert r.status_code == 404, r.text
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    left = [e for e in seen if isinstance(e, QueueLeft)]
+    assert [(e.queue, e.reason, e.target) for e in left] == [("support", "moved", "billing")]
+    entered = [e for e in seen if isinstance(e, QueueEntered)]
+    assert [(e.queue, e.skills) for e in entered] == [("billing", {"zh": 1})]
+    await eng.bus.stop()
+
+
+async def test_a_ringing_or_connected_call_is_not_moved(site: Site) -> None:
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    await eng.acd.agent_login("1001", {"support": 3}, ["support"], ready=True)
+    eng.acd.calls["R1"] = LiveCall(linkedid="R1", caller_channel="PJSIP/trunk-R1", caller_number="+8613800000001",
+                                   queue="support", queued_at=time.time())
+    eng.router.enqueue("R1", "support", time.time())  # offered to 1001 at once: ringing
+    assert eng.router.call("R1").state.value == "ringing"
+    async with as_user(site, "admin") as c:
+        r = await c.post("/api/supervisor/calls/R1/move", json={"queue": "billing"})
+        assert r.status_code == 409 and r.json()["detail"]["code"] == "acd_call_not_movable", r.text
+        eng.router.offer_answered("R1", "1001", time.time())
+        r = await c.post("/api/supervisor/calls/R1/move", json={"queue": "billing"})
+        assert r.status_code == 404 and r.json()["detail"]["code"] == "acd_call_not_waiting", r.text
+        assert (await c.get("/api/supervisor/audit", params={"target": "call:R1"})).json() == []
+    assert eng.router.call("R1").queue == "support"
+
+
+async def test_only_the_floor_of_both_queues_moves_a_caller(site: Site) -> None:
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    now = time.time()
+    eng.router.agent_login("1002", {"support": 3, "billing": 3}, now - 60, queues=["support", "billing", "sales"])
+    _waiting(site, "W1", "support", 30)
+    _waiting(site, "W2", "billing", 30)
+    async with site.client() as c:
+        await login(c, "agent1", "agent1-demo")
+        r = await c.post("/api/supervisor/calls/W1/move", json={"queue": "billing"})
+        assert r.status_code == 403 and r.json()["detail"]["code"] == "forbidden"
+    async with as_user(site, "mgr1") as c:  # managers do not intervene in calls
+        r = await c.post("/api/supervisor/calls/W1/move", json={"queue": "billing"})
+        assert r.status_code == 403 and r.json()["detail"]["code"] == "forbidden"
+    assert (await assign(site, "sup1", ["billing", "sales"])).status_code == 200
+    async with as_user(site, "sup1") as c:
+        r = await c.post("/api/supervisor/calls/W1/move", json={"queue": "billing"})  # from support: not theirs
+        assert r.status_code == 403 and "support" in r.json()["detail"]["message"], r.text
+        r = await c.post("/api/supervisor/calls/W2/move", json={"queue": "support"})  # to support: not theirs
+        assert r.status_code == 403 and "support" in r.json()["detail"]["message"], r.text
+        assert eng.router.call("W1").queue == "support" and eng.router.call("W2").queue == "billing"
+        r = await c.post("/api/supervisor/calls/W2/move", json={"queue": "sales"})  # both theirs
+        assert r.status_code == 200, r.text
+    assert eng.router.call("W2").queue == "sales"
+    async with as_user(site, "admin") as c:
+        r = await c.post("/api/supervisor/calls/W1/move", json={"queue": "general"})
+        assert r.status_code == 200, r.text
+        assert [a["actor"] for a in (await c.get("/api/supervisor/audit", params={"action": "call.move"})).json()] \
+            == ["admin", "sup1"]
+    assert eng.router.call("W1").queue == "general"
