@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from acd.config import demo_agents
@@ -43,9 +43,24 @@ def demo_logins(roster: Sequence[tuple[str, str]], bots: Collection[str]) -> lis
             ("administrator", "admin / admin-demo-1")]
 
 
+def phoneless_users(users: Iterable[tuple[str, str, str | None, str | None, bool]], *,
+                    agent_endpoints: int) -> list[tuple[str, str]]:
+    """(username, phone) of the active users (username, role, agent id, extension, active) who need a
+    phone that Asterisk is not given: an agent's phone (extension, else agent id), or a staff
+    member's extension, outside 1001..1000 + ``agent_endpoints`` (``pbx.agent_endpoints``), the desk
+    and browser endpoints ``cti pbx up`` writes."""
+    endpoints = range(1001, 1001 + agent_endpoints)
+    missing = []
+    for username, role, agent_id, extension, active in users:
+        phone = extension or (agent_id if role == "agent" else None)
+        if active and phone is not None and not (phone.isdigit() and int(phone) in endpoints):
+            missing.append((username, phone))
+    return missing
+
+
 async def prepare_database(settings: Settings, *, seed: bool) -> int:
-    """Migrate, seed the demo company if ``seed`` (else refuse published demo logins); returns how many
-    active administrators there are."""
+    """Migrate, seed the demo company if ``seed`` (else refuse published demo logins), warn of users
+    with no phone endpoint; returns how many active administrators there are."""
     from crm_core.db import Database
     from crm_core.seed import published_logins, seed_demo
     from crm_core.users import list_users
@@ -69,7 +84,16 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
             log.warning("DEVELOPMENT MODE (dev_mode / CTI_DEV_MODE): accepting published logins: %s. Never run a "
                         "reachable engine like this.", problem)
         async with db.session() as s:
-            return sum(1 for u in await list_users(session=s, role="admin") if u.active)
+            users = await list_users(session=s)
+        # A 30-seat centre on the default 20 endpoints: agents 1021... were created without a word and
+        # had no phone at all (their console's softphone a 503, no desk phone credentials).
+        if missing := phoneless_users(((u.username, u.role, u.agent_id, u.extension, u.active) for u in users),
+                                      agent_endpoints=settings.pbx.agent_endpoints):
+            log.warning("users %s have no phone: Asterisk gets the endpoints 1001..%d only (pbx.agent_endpoints "
+                        "is %d); raise pbx.agent_endpoints (CTI_PBX__AGENT_ENDPOINTS) to cover every "
+                        "extension, then `cti pbx up` (pbx.mode system: render and load pjsip.conf again)", ", ".join(f"{n} ({p})" for n, p in missing),
+                        1000 + settings.pbx.agent_endpoints, settings.pbx.agent_endpoints)
+        return sum(1 for u in users if u.role == "admin" and u.active)
     finally:
         await db.dispose()
 
