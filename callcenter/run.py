@@ -91,7 +91,8 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
                                       agent_endpoints=settings.pbx.agent_endpoints):
             log.warning("users %s have no phone: Asterisk gets the endpoints 1001..%d only (pbx.agent_endpoints "
                         "is %d); raise pbx.agent_endpoints (CTI_PBX__AGENT_ENDPOINTS) to cover every "
-                        "extension, then `cti pbx up` (pbx.mode system: render and load pjsip.conf again)", ", ".join(f"{n} ({p})" for n, p in missing),
+                        "extension, then `cti pbx up` (pbx.mode system: render and load pjsip.conf again)",
+                        ", ".join(f"{n} ({p})" for n, p in missing),
                         1000 + settings.pbx.agent_endpoints, settings.pbx.agent_endpoints)
         return sum(1 for u in users if u.role == "admin" and u.active)
     finally:
