@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from acd.config import demo_agents
 from cti.errors import ConfigError
 from cti.logs import configure_logging
-from cti.settings import Settings
+from cti.settings import Settings, WebSettings
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 if TYPE_CHECKING:
@@ -56,6 +57,34 @@ def phoneless_users(users: Iterable[tuple[str, str, str | None, str | None, bool
         if active and phone is not None and not (phone.isdigit() and int(phone) in endpoints):
             missing.append((username, phone))
     return missing
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def proxy_warnings(web: WebSettings) -> list[str]:
+    """Proxy settings under which ``X-Forwarded-For`` is never believed: every client is then the
+    proxy's one address for the login throttle and the callback-request limits, and nothing says so."""
+    why = ("X-Forwarded-For from it is never believed, so every client counts as one address for the login "
+           "throttle and the callback-request limits (docs/deployment.md, \"TLS in front of the console\")")
+    warnings = []
+    if _loopback(web.host) and (far := [p for p in web.trusted_proxies if not _loopback(p)]):
+        warnings.append(
+            f"web.trusted_proxies lists {', '.join(far)}, but web.host {web.host} takes connections from this "
+            "machine only, which come from loopback: a proxy on this machine is listed as 127.0.0.1; one on "
+            f"another machine needs web.host set to an address it reaches. As it is, {why}")
+    if web.public_url is not None and web.public_url.startswith("https://") and not web.trusted_proxies:
+        warnings.append(
+            f"web.public_url is {web.public_url} but web.trusted_proxies is empty: the engine serves plain HTTP, "
+            "so a TLS proxy is in front; list the address it connects from (127.0.0.1 when it runs on this "
+            f"machine). As it is, {why}")
+    return warnings
 
 
 async def prepare_database(settings: Settings, *, seed: bool) -> int:
@@ -152,6 +181,8 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     # Before anything logs: engine lines (AMI connected, resync, outbox replay, database back) on
     # stderr with timestamps, or JSON lines, at the configured levels (docs/observability.md).
     configure_logging(settings)
+    for warning in proxy_warnings(settings.web):
+        log.warning("%s", warning)
     admins = await prepare_database(settings, seed=demo)
     engine = Engine(settings, phone_kind="webrtc")  # people answer in the console's softphone
     # Ours before the engine starts: SIGTERM or Ctrl-C stops everything cleanly, a standby still
