@@ -226,7 +226,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
               f"are bots, log in as agent{bot_agents + 1} or higher to take calls yourself", flush=True)
     print("Ctrl-C stops everything.\n", flush=True)
 
-    started = time.monotonic()
+    began = time.monotonic()
     # The demo's summary is its show (and what its test reads from a pipe): every change there.
     summary = SummaryLine(tty=sys.stdout.isatty(), every_s=0.0 if demo_run is not None else 60.0)
     try:
@@ -238,7 +238,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
             text = summary.render(time.monotonic(), "  ".join(f"{k}={v}" for k, v in counts.items()))
             if text is not None:
                 print(text, end="", flush=True)
-            if duration_s is not None and time.monotonic() - started >= duration_s:
+            if duration_s is not None and time.monotonic() - began >= duration_s:
                 break
             if engine.fenced.is_set():
                 print("\nanother node took over routing (this one stalled past its lease): stopping", flush=True)
