@@ -47,6 +47,11 @@ def config_check() -> None:
         settings = Settings.model_construct(config_dir=Path(os.environ.get("CTI_CONFIG_DIR", DEFAULT_CONFIG_DIR)))
     else:
         problems += secret_problems(settings)  # what `cti run` would refuse to start with
+        from callcenter.run import proxy_warnings
+
+        # Settings that work but defeat their purpose (a trusted proxy never believed): said, not refused.
+        for warning in proxy_warnings(settings.web):
+            typer.echo(f"warning: {warning}", err=True)
     problems += check_all(settings)
     if problems:
         for p in problems:

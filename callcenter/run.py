@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from acd.config import demo_agents
 from cti.errors import ConfigError
 from cti.logs import configure_logging
-from cti.settings import Settings
+from cti.settings import Settings, WebSettings
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 
 if TYPE_CHECKING:
@@ -43,9 +44,52 @@ def demo_logins(roster: Sequence[tuple[str, str]], bots: Collection[str]) -> lis
             ("administrator", "admin / admin-demo-1")]
 
 
+def phoneless_users(users: Iterable[tuple[str, str, str | None, str | None, bool]], *,
+                    agent_endpoints: int) -> list[tuple[str, str]]:
+    """(username, phone) of the active users (username, role, agent id, extension, active) who need a
+    phone that Asterisk is not given: an agent's phone (extension, else agent id), or a staff
+    member's extension, outside 1001..1000 + ``agent_endpoints`` (``pbx.agent_endpoints``), the desk
+    and browser endpoints ``cti pbx up`` writes."""
+    endpoints = range(1001, 1001 + agent_endpoints)
+    missing = []
+    for username, role, agent_id, extension, active in users:
+        phone = extension or (agent_id if role == "agent" else None)
+        if active and phone is not None and not (phone.isdigit() and int(phone) in endpoints):
+            missing.append((username, phone))
+    return missing
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def proxy_warnings(web: WebSettings) -> list[str]:
+    """Proxy settings under which ``X-Forwarded-For`` is never believed: every client is then the
+    proxy's one address for the login throttle and the callback-request limits, and nothing says so."""
+    why = ("X-Forwarded-For from it is never believed, so every client counts as one address for the login "
+           "throttle and the callback-request limits (docs/deployment.md, \"TLS in front of the console\")")
+    warnings = []
+    if _loopback(web.host) and (far := [p for p in web.trusted_proxies if not _loopback(p)]):
+        warnings.append(
+            f"web.trusted_proxies lists {', '.join(far)}, but web.host {web.host} takes connections from this "
+            "machine only, which come from loopback: a proxy on this machine is listed as 127.0.0.1; one on "
+            f"another machine needs web.host set to an address it reaches. As it is, {why}")
+    if web.public_url is not None and web.public_url.startswith("https://") and not web.trusted_proxies:
+        warnings.append(
+            f"web.public_url is {web.public_url} but web.trusted_proxies is empty: the engine serves plain HTTP, "
+            "so a TLS proxy is in front; list the address it connects from (127.0.0.1 when it runs on this "
+            f"machine). As it is, {why}")
+    return warnings
+
+
 async def prepare_database(settings: Settings, *, seed: bool) -> int:
-    """Migrate, seed the demo company if ``seed`` (else refuse published demo logins); returns how many
-    active administrators there are."""
+    """Migrate, seed the demo company if ``seed`` (else refuse published demo logins), warn of users
+    with no phone endpoint; returns how many active administrators there are."""
     from crm_core.db import Database
     from crm_core.seed import published_logins, seed_demo
     from crm_core.users import list_users
@@ -69,7 +113,17 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
             log.warning("DEVELOPMENT MODE (dev_mode / CTI_DEV_MODE): accepting published logins: %s. Never run a "
                         "reachable engine like this.", problem)
         async with db.session() as s:
-            return sum(1 for u in await list_users(session=s, role="admin") if u.active)
+            users = await list_users(session=s)
+        # A 30-seat centre on the default 20 endpoints: agents 1021... were created without a word and
+        # had no phone at all (their console's softphone a 503, no desk phone credentials).
+        if missing := phoneless_users(((u.username, u.role, u.agent_id, u.extension, u.active) for u in users),
+                                      agent_endpoints=settings.pbx.agent_endpoints):
+            log.warning("users %s have no phone: Asterisk gets the endpoints 1001..%d only (pbx.agent_endpoints "
+                        "is %d); raise pbx.agent_endpoints (CTI_PBX__AGENT_ENDPOINTS) to cover every "
+                        "extension, then `cti pbx up` (pbx.mode system: render and load pjsip.conf again)",
+                        ", ".join(f"{n} ({p})" for n, p in missing),
+                        1000 + settings.pbx.agent_endpoints, settings.pbx.agent_endpoints)
+        return sum(1 for u in users if u.role == "admin" and u.active)
     finally:
         await db.dispose()
 
@@ -127,6 +181,8 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     # Before anything logs: engine lines (AMI connected, resync, outbox replay, database back) on
     # stderr with timestamps, or JSON lines, at the configured levels (docs/observability.md).
     configure_logging(settings)
+    for warning in proxy_warnings(settings.web):
+        log.warning("%s", warning)
     admins = await prepare_database(settings, seed=demo)
     engine = Engine(settings, phone_kind="webrtc")  # people answer in the console's softphone
     # Ours before the engine starts: SIGTERM or Ctrl-C stops everything cleanly, a standby still
@@ -170,7 +226,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
               f"are bots, log in as agent{bot_agents + 1} or higher to take calls yourself", flush=True)
     print("Ctrl-C stops everything.\n", flush=True)
 
-    started = time.monotonic()
+    began = time.monotonic()
     # The demo's summary is its show (and what its test reads from a pipe): every change there.
     summary = SummaryLine(tty=sys.stdout.isatty(), every_s=0.0 if demo_run is not None else 60.0)
     try:
@@ -182,7 +238,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
             text = summary.render(time.monotonic(), "  ".join(f"{k}={v}" for k, v in counts.items()))
             if text is not None:
                 print(text, end="", flush=True)
-            if duration_s is not None and time.monotonic() - started >= duration_s:
+            if duration_s is not None and time.monotonic() - began >= duration_s:
                 break
             if engine.fenced.is_set():
                 print("\nanother node took over routing (this one stalled past its lease): stopping", flush=True)
