@@ -134,7 +134,7 @@ class Engine:
         # acknowledged (one flush per batch), so neither a crash nor a power cut loses an
         # acknowledged event; the flushes no longer bound the rate (bench/call_logging.py). A batch
         # within 100 ms of the last flush waits for the rest of that gap (what arrives meanwhile
-        # joins the next batch; live() still shows it): ~1.5 flushes a call instead of ~6 at 10 calls/s.
+        # joins the next batch; live() still shows it): ~1.6 flushes a call instead of ~6 at 10 calls/s.
         self.logger = CallLogger(self.db, settings.state_dir, sync="group", group_gap_s=CALLLOG_FLUSH_GAP_S)
         fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
         self.feed = make_feed(settings, self.db)
