@@ -38,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from callcenter.engine import CALLLOG_FLUSH_GAP_S
 from crm_core.calllog import CallLogger
 from crm_core.calllog_rows import interaction_row, segment_row
 from crm_core.db import Database
@@ -177,8 +178,9 @@ async def run_logger(url: str, calls: list[list[Event]], state: Path, sync: str,
     db = Database(url)
     await db.upgrade()
     bus = InProcessBus()
-    # As the engine runs it (callcenter.engine.CALLLOG_FLUSH_GAP_S): big batches are flushed at once.
-    logger = CallLogger(db, state, sync=sync, batch_size=batch, group_gap_s=0.05)  # type: ignore[arg-type]
+    # As the engine runs it (its flush gap): big batches are flushed at once.
+    logger = CallLogger(db, state, sync=sync, batch_size=batch,  # type: ignore[arg-type]
+                        group_gap_s=CALLLOG_FLUSH_GAP_S)
     logger.subscribe(bus)
     await logger.start()
     await bus.start()

@@ -449,6 +449,15 @@ class StallWatch:
                 for stack, n in self.stacks.most_common(5)]
 
 
+def disk_trips(engine: Any) -> dict[str, int]:
+    """Jobs handed so far to each of the engine's DiskThreads (crm_core.outbox): the call log's and
+    the feed's journals, the database's write and read threads (an older engine has no counter)."""
+    disks = [getattr(getattr(engine.logger, "outbox", None), "_disk", None),
+             getattr(getattr(engine.feed, "outbox", None), "_disk", None),
+             *getattr(engine.db, "_threads", {}).values()]
+    return {d.name: d.trips for d in disks if d is not None and hasattr(d, "trips")}
+
+
 async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], args: argparse.Namespace) -> Phase:
     from sqlalchemy import func, select
 
@@ -559,6 +568,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
                                          phone=AgentPhone(agent, kind="sip"), ready=True)
         await asyncio.sleep(SETTLE_S)
         threads0 = thread_cpu(os.getpid())
+        trips0 = disk_trips(engine)
         ast0, me0, t0 = cpu_s(pbx.pid()), time.process_time(), time.monotonic()
         beats: list[float] = []
         # The probe costs the loop some 100 wake-ups a second: not in the cost-per-call runs.
@@ -634,6 +644,10 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
                            f"interaction writes; journals: call log {engine.logger.outbox.writes} writes, "
                            f"{getattr(engine.logger.outbox, 'flushes', '?')} flushes, feed "
                            f"{getattr(getattr(engine.feed, 'outbox', None), 'writes', '?')} writes")
+        trips = {name: n - trips0.get(name, 0) for name, n in disk_trips(engine).items()}
+        if trips:
+            phase.notes.append("trips between the event loop and the engine's own threads per call placed: "
+                               + ", ".join(f"{name} {n / max(1, placed):.1f}" for name, n in sorted(trips.items())))
         if tally is not None:
             phase.notes.append(f"statements per call placed by text (top {args.sql_top}):")
             phase.notes.extend(f"  {n / max(1, placed):5.2f}  {sql}" for sql, n in tally.most_common(args.sql_top))

@@ -98,7 +98,7 @@ from ivr.driver import make_ivr_route
 
 log = logging.getLogger(__name__)
 CALLER_FRESH_S = 30.0
-CALLLOG_FLUSH_GAP_S = 0.05  # at most ~20 journal flushes a second (bench/RESULTS.md, issue 19 fourth round)
+CALLLOG_FLUSH_GAP_S = 0.1  # at most ~10 journal flushes a second (bench/RESULTS.md, issue 19 fourth and 24th rounds)
 FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member updates may take
 OFFBOARDED = "offboarded"  # the not-ready reason of an agent deactivated or demoted during a call
 
@@ -133,8 +133,8 @@ class Engine:
         # "group": each batch the bus hands over is in the outbox and flushed to disk before it is
         # acknowledged (one flush per batch), so neither a crash nor a power cut loses an
         # acknowledged event; the flushes no longer bound the rate (bench/call_logging.py). A batch
-        # within 50 ms of the last flush waits for the rest of that gap (what arrives meanwhile
-        # joins the next batch): ~2 flushes a call instead of ~6 at 10 calls/s.
+        # within 100 ms of the last flush waits for the rest of that gap (what arrives meanwhile
+        # joins the next batch; live() still shows it): ~1.6 flushes a call instead of ~6 at 10 calls/s.
         self.logger = CallLogger(self.db, settings.state_dir, sync="group", group_gap_s=CALLLOG_FLUSH_GAP_S)
         fs = settings.feed  # the public event feed and its webhooks (docs/event-feed.md)
         self.feed = make_feed(settings, self.db)

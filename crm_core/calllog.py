@@ -273,7 +273,7 @@ class CallLogger:
                 self._remember(ev, key, urgent=self._completes(ev))
             # The write goes through the outbox's thread: on the loop, it waited behind a running
             # fdatasync of the same file (up to 4 ms for a batch in bench/call_logging.py --quick).
-            await self.outbox.append_in_thread([key for _, key in accepted])
+            lines = [key for _, key in accepted]
             policy = self.outbox.sync_policy
             if policy in ("group", "always") or (policy == "complete" and completes):
                 if policy == "group" and self.group_gap_s and len(accepted) < _GAP_BELOW:
@@ -285,7 +285,10 @@ class CallLogger:
                     if wait > 0:
                         await asyncio.sleep(wait)
                 self._flushed_at = time.monotonic()
-                await self.outbox.sync()
+                # The write and its flush in one trip to the outbox's thread (not two).
+                await self.outbox.append_synced(lines)
+            else:
+                await self.outbox.append_in_thread(lines)
         if len(self._dirty) > self.max_pending and self.db_available:
             self._urgent.set()  # the writer writes everything pending while the bus waits
             self._room.clear()  # backpressure, as in handle

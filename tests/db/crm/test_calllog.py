@@ -328,13 +328,13 @@ async def test_a_batch_from_the_bus_is_journaled_and_flushed_once_before_it_is_a
     logger = CallLogger(db, tmp_path)  # default policy: "group"
     logger.subscribe(bus)
     flushed_at: list[int] = []
-    sync = logger.outbox.sync
+    journal = logger.outbox.append_synced  # a batch's write and its flush, in one trip to the outbox thread
 
-    async def counted() -> None:
-        await sync()
+    async def counted(lines: list[str]) -> None:
+        await journal(lines)
         flushed_at.append(logger.outbox.appended)
 
-    logger.outbox.sync = counted  # type: ignore[method-assign]
+    logger.outbox.append_synced = counted  # type: ignore[method-assign]
     await logger.start()
     await bus.start()
     events = [ev for name in NAMES for ev in load_journey(name)]
@@ -342,6 +342,7 @@ async def test_a_batch_from_the_bus_is_journaled_and_flushed_once_before_it_is_a
         await bus.publish(ev)
     await bus.drain()  # the bus counts the batch handled only after the handler returned
     assert flushed_at == [logger.outbox.appended] and logger.outbox.appended == logger.stats["events"] > 0
+    assert (logger.outbox.writes, logger.outbox.flushes) == (1, 1)
     await logger.flush()
     await logger.stop()
     await bus.stop()

@@ -32,13 +32,13 @@ async def test_events_published_just_before_the_stop_reach_the_call_log(
     engine.logger.subscribe(engine.bus)
     await engine.bus.start()
     await engine.logger.start()
-    journal = engine.logger.outbox.append_in_thread
+    journal = engine.logger.outbox.append_synced  # the write and flush of a batch (policy group)
 
     async def slow_disk(lines: list[str]) -> None:  # a busy disk: the first batch takes a while
         await asyncio.sleep(0.3)
         await journal(lines)
 
-    engine.logger.outbox.append_in_thread = slow_disk  # type: ignore[method-assign]
+    engine.logger.outbox.append_synced = slow_disk  # type: ignore[method-assign]
     lids = [f"stop-{n}" for n in range(5)]
     for lid in lids:
         await engine.bus.publish(CallArrived(ts=1_700_000_000.0, linkedid=lid, channel=f"PJSIP/t-{lid}",

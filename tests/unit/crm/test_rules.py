@@ -127,6 +127,32 @@ async def test_group_flushes_keep_their_gap_and_the_events_are_live_meanwhile(tm
     await logger.outbox.close()
 
 
+async def test_a_group_batch_is_written_and_flushed_in_one_trip_to_the_outbox_thread(tmp_path: Path) -> None:
+    """Issue 19: each trip between the loop and the outbox's thread costs a wake-up on both sides;
+    a batch's journal write and its flush go together (before: one trip each)."""
+    logger = CallLogger(Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"), tmp_path, group_gap_s=0.0)
+    outbox = logger.outbox
+    outbox.open()
+    trips: list[object] = []
+    submit = outbox._disk.submit
+
+    def counted(fn: object, **kw: bool) -> asyncio.Future[object]:
+        trips.append(fn)
+        return submit(fn, **kw)  # type: ignore[arg-type]
+
+    outbox._disk.submit = counted  # type: ignore[method-assign]
+    await logger.handle_batch([CallArrived(ts=1.0, linkedid="c1", channel="PJSIP/t-1", caller_number="+33123"),
+                               QueueEntered(ts=2.0, linkedid="c1", queue="sales")])
+    assert len(trips) == 1
+    assert (outbox.writes, outbox.flushes, outbox.appended) == (1, 1, 2)
+    await logger.handle_batch([QueueEntered(ts=3.0, linkedid="c1", queue="billing")])
+    assert len(trips) == 2 and (outbox.writes, outbox.flushes, outbox.appended) == (2, 2, 3)
+    await outbox.sync()  # everything appended is flushed already: no trip
+    assert len(trips) == 2
+    assert len((tmp_path / "calllog-outbox.jsonl").read_text().splitlines()) == 3
+    await outbox.close()
+
+
 async def test_live_view_shows_events_the_bus_holds_during_the_flush_gap(tmp_path: Path) -> None:
     """What the bus published while the logger waits out its flush gap is not handed to it yet (it
     sits in the subscription's inbox): a screen pop built then must still see the IVR path."""
