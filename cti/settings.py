@@ -7,6 +7,7 @@ file, defaults. Secrets are ``SecretStr`` and never printed.
 from __future__ import annotations
 
 import os
+import typing
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 from typing import Any, Literal
@@ -435,6 +436,23 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _read_as_json(name: str) -> bool:
+    """Whether pydantic-settings reads environment variable ``name`` as JSON: it names a list,
+    mapping or settings-group field (CTI_WEB__TRUSTED_PROXIES), or no field this model knows."""
+    model: type[BaseModel] = Settings
+    for part in name.removeprefix("CTI_").lower().split("__"):
+        field = model.model_fields.get(part)
+        if field is None:
+            return True
+        kinds = [field.annotation, *typing.get_args(field.annotation)]
+        groups = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if not groups:
+            return any(typing.get_origin(k) in (list, dict, set, tuple, frozenset) or k in (list, dict)
+                       for k in kinds)
+        model = groups[0]
+    return True  # a whole group (CTI_WEB) is a mapping
+
+
 def _not_json(err: SettingsError) -> str:
     """Which CTI_ variable pydantic-settings could not parse: it names only the top-level field."""
     import json
@@ -444,6 +462,8 @@ def _not_json(err: SettingsError) -> str:
     prefix = f"CTI_{m.group(1).upper()}" if m else "CTI_"
     suspects = []
     for name in sorted(os.environ):
+        if not _read_as_json(name):
+            continue  # a plain-text setting (a URL, a host) is never parsed as JSON
         if name == prefix or name.startswith(prefix + "__") or (m is None and name.startswith(prefix)):
             try:
                 json.loads(os.environ[name])

@@ -135,6 +135,19 @@ def test_a_malformed_json_variable_is_a_config_error_naming_it(monkeypatch: pyte
     assert "error: CTI_LOG_LEVELS: not JSON" in result.output and "Traceback" not in result.output
 
 
+def test_a_malformed_list_variable_is_named_not_its_plain_text_neighbours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An env file read by a shell turns CTI_WEB__TRUSTED_PROXIES=["127.0.0.1"] into [127.0.0.1]: the
+    error named "one of CTI_WEB__PUBLIC_URL, CTI_WEB__TRUSTED_PROXIES", though a URL is plain text
+    and never read as JSON. Only the variables of list or mapping settings are suspects."""
+    monkeypatch.setenv("CTI_WEB__PUBLIC_URL", "https://console.example.com")
+    monkeypatch.setenv("CTI_WEB__HOST", "127.0.0.1")
+    monkeypatch.setenv("CTI_WEB__TRUSTED_PROXIES", "[127.0.0.1]")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.message.startswith("CTI_WEB__TRUSTED_PROXIES: not JSON"), err.value.message
+    assert "PUBLIC_URL" not in err.value.message.split(";")[0]
+
+
 @pytest.mark.parametrize("bad", ["console.example.com", "ftp://console.example.com", "https://", "https:/x"])
 def test_public_url_without_scheme_or_host_is_refused(bad: str) -> None:
     """web.public_url 'console.example.com' (no scheme) was accepted: no Origin then matched it, so
