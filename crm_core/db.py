@@ -259,12 +259,11 @@ def alembic_config(connection: Any = None) -> Any:
 
 def _run_upgrade(sync_conn: Any, revision: str) -> None:
     from alembic import command
-    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     cfg = alembic_config(sync_conn)
     script = ScriptDirectory.from_config(cfg)
-    current = MigrationContext.configure(sync_conn).get_current_revision()
+    current = _current_revision(sync_conn)
     # Alembic's own error for these is a traceback's last line: say what the operator did.
     if current is not None and not _known(script, current):
         raise ConfigError(f"the database is at revision {current!r}, which this release does not know: it was "
@@ -286,9 +285,17 @@ def _known(script: Any, revision: str) -> bool:
 
 
 def _current_revision(sync_conn: Any) -> str | None:
+    """The database's revision, without alembic's "Context impl" lines (the upgrade after this
+    look-up logs them: once a start, not twice)."""
     from alembic.runtime.migration import MigrationContext
 
-    return MigrationContext.configure(sync_conn).get_current_revision()
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(sync_conn).get_current_revision()
+    finally:
+        quiet.setLevel(level)
 
 
 async def _quiet_rollback(session: AsyncSession) -> None:

@@ -4,6 +4,7 @@ database that is away to ``DatabaseUnavailable`` like ``Database.session()``."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -68,3 +69,18 @@ async def test_a_locked_sqlite_file_is_unavailable(tmp_path: Path) -> None:
         assert await db.run_read(_count) == 1
     finally:
         await db.dispose()
+
+
+async def test_a_migration_run_logs_alembic_s_context_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Every start logged alembic's "Context impl" and "Will assume ... DDL" lines twice: once for the
+    look-up of the current revision (a check before the upgrade), once for the upgrade itself."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        with caplog.at_level(logging.INFO, logger="alembic"):
+            await db.upgrade()
+            await db.upgrade()  # at head already: the same two lines, once
+    finally:
+        await db.dispose()
+    contexts = [r for r in caplog.records if r.getMessage().startswith("Context impl")]
+    assert len(contexts) == 2, [r.getMessage() for r in caplog.records]
+    assert any(r.getMessage().startswith("Running upgrade") for r in caplog.records)
