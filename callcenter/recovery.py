@@ -33,6 +33,7 @@ from acd.recovery import (
     FALLBACK_CONTEXT,
     LOST_VAR,
     WAITING_CONTEXTS,
+    Attach,
     ChannelFacts,
     QueueEntry,
     RecoveryPlan,
@@ -47,6 +48,7 @@ from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallEnded, QueueEntered, VoicemailLeft
+from cti.logs import call_context
 
 log = logging.getLogger(__name__)
 FACT_RETRY_S = (0.05, 0.15, 0.3, 0.5)  # between reads of a channel's variables that failed
@@ -137,19 +139,21 @@ class Recovery:
         for w in decided.waiting:
             if self.acd.call_known(w.entry.linkedid):
                 continue  # a caller whose IVR was lost, enqueued from its UserEvent while this ran
-            try:
-                if w.pull_back:  # out of app_queue's Queue() (which stops ringing) back to the engine's music
-                    await self.control.redirect(w.channel, "cti-queue", "s")
-                    report.pulled_back.append(w.entry.linkedid)
-                if w.lost_dnis is not None:
-                    await self._log_lost(w.entry, w.channel, w.lost_dnis)
-                    report.lost_ivr.append(w.entry.linkedid)
-                await self.acd.restore_waiting(_live(w.entry, w.channel))
-                report.waiting.append(w.entry.linkedid)
-            except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
-                log.warning("recovery: caller %s not queued again: %s", w.entry.linkedid, err.message)
+            with call_context(w.entry.linkedid, queue=w.entry.queue or None):  # its records name the call
+                try:
+                    if w.pull_back:  # out of app_queue's Queue() (which stops ringing) back to the engine's music
+                        await self.control.redirect(w.channel, "cti-queue", "s")
+                        report.pulled_back.append(w.entry.linkedid)
+                    if w.lost_dnis is not None:
+                        await self._log_lost(w.entry, w.channel, w.lost_dnis)
+                        report.lost_ivr.append(w.entry.linkedid)
+                    await self.acd.restore_waiting(_live(w.entry, w.channel))
+                    report.waiting.append(w.entry.linkedid)
+                except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
+                    log.warning("recovery: caller %s not queued again: %s", w.entry.linkedid, err.message)
         for agent_id, (state, reason) in last.items():
-            report.agents[agent_id] = await self._restore_state(agent_id, state, reason, decided)
+            with call_context(agent=agent_id):
+                report.agents[agent_id] = await self._restore_state(agent_id, state, reason, decided)
         report.closed = await self._close_orphans(report)
         report.took_s = time.monotonic() - started
         log.info("recovery: %d waiting, %d attached, %d unattached, %d legs hung up, %d agents, %d closed in %.2f s",
@@ -175,23 +179,27 @@ class Recovery:
 
     async def _attach(self, decided: RecoveryPlan, report: RecoveryReport) -> None:
         for a in decided.connected:
-            if a.lost_dnis is not None:  # lost its IVR, then app_queue connected it: all unlogged
-                await self._log_lost(a.entry, a.caller_channel, a.lost_dnis)
-                report.lost_ivr.append(a.entry.linkedid)
-            call = _live(a.entry, a.caller_channel)
-            call.status = "held" if a.held else "talking"
-            answered_at = await self._fallback_answer(a.agent_channel) if a.fallback else None
-            answered_at = answered_at or a.answered_at
-            call.agent_id, call.agent_channel, call.answered_at = a.agent_id, a.agent_channel, answered_at
-            try:
-                attached = await self.acd.attach(call)
-            except AcdError as err:
-                log.warning("recovery: call %s not attached to %s: %s", a.entry.linkedid, a.agent_id, err.message)
-                continue
-            (report.attached if attached else report.unattached)[a.entry.linkedid] = a.agent_id
-            if a.fallback:  # app_queue connected it while no engine ran: the CRM learns it now
-                await self.bus.publish(CallConnected(ts=answered_at, linkedid=a.entry.linkedid, agent_id=a.agent_id,
-                                                     queue=a.entry.queue))
+            with call_context(a.entry.linkedid, agent=a.agent_id, queue=a.entry.queue or None):
+                await self._attach_one(a, report)  # its records name the call (docs/observability.md)
+
+    async def _attach_one(self, a: Attach, report: RecoveryReport) -> None:
+        if a.lost_dnis is not None:  # lost its IVR, then app_queue connected it: all unlogged
+            await self._log_lost(a.entry, a.caller_channel, a.lost_dnis)
+            report.lost_ivr.append(a.entry.linkedid)
+        call = _live(a.entry, a.caller_channel)
+        call.status = "held" if a.held else "talking"
+        answered_at = await self._fallback_answer(a.agent_channel) if a.fallback else None
+        answered_at = answered_at or a.answered_at
+        call.agent_id, call.agent_channel, call.answered_at = a.agent_id, a.agent_channel, answered_at
+        try:
+            attached = await self.acd.attach(call)
+        except AcdError as err:
+            log.warning("recovery: call %s not attached to %s: %s", a.entry.linkedid, a.agent_id, err.message)
+            return
+        (report.attached if attached else report.unattached)[a.entry.linkedid] = a.agent_id
+        if a.fallback:  # app_queue connected it while no engine ran: the CRM learns it now
+            await self.bus.publish(CallConnected(ts=answered_at, linkedid=a.entry.linkedid, agent_id=a.agent_id,
+                                                 queue=a.entry.queue))
 
     async def _fallback_answer(self, agent_channel: str) -> float | None:
         """When app_queue's agent answered (``CTI_ANSWERED_AT``, set by cti-fallback-member)."""

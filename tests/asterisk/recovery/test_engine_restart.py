@@ -10,6 +10,7 @@ the message it leaves is in the CRM when the next engine starts."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from datetime import UTC, datetime
@@ -24,10 +25,22 @@ from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import Interaction
 from cti.events import Event
 from cti.journey import CallEnded, QueueEntered
+from cti.logs import call_id_var
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
 from tests.helpers import channels, engine_settings, english_customer_number, place_call, until
+
+
+class _ContextOf(logging.Handler):
+    """Each record's message with the call its logging context names (cti.logs)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), call_id_var.get()))
 
 
 def _live_names(eng: Engine) -> list[str]:
@@ -54,9 +67,21 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
 
     eng = Engine(settings, answer_after_s=0.5, web=False)
     eng.bus.subscribe(Event, record, name="test.recorder")
+    transitions, acd_log = _ContextOf(), logging.getLogger("acd.transitions")
+    level = acd_log.level
+    acd_log.addHandler(transitions)
+    acd_log.setLevel(logging.INFO)
     t0 = time.monotonic()
-    await eng.start()
     try:
+        await eng.start()
+    finally:
+        acd_log.removeHandler(transitions)
+        acd_log.setLevel(level)
+    try:
+        # The re-attached call's agent transitions name the call, as every record about a call does
+        # (docs/observability.md); they named none.
+        attached = [(msg, call) for msg, call in transitions.seen if "-> on_call" in msg]
+        assert attached and all(call == before["connected"] for _, call in attached), transitions.seen
         started_s = time.monotonic() - t0
         report = eng.recovery_report
         assert report is not None
