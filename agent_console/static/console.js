@@ -12,7 +12,7 @@ import { renderAll, tick, applyI18n, toggleLang } from "./console/call_panel.js"
 import { onSearchInput, runSearch, shownCustomer, customerSaved } from "./console/pop.js";
 import { saveDraft, resolvedSetByHand, syncResolved, syncCaseMode, showCallbackZone, submitWrap } from "./console/wrap_up.js";
 import { openDialog, openTransfer, submitTransfer, buildPad, openQueues, goReady, goNotReady, holdToggle,
-  cancelConsult, conference, hangup, onKey, onMicLost } from "./console/actions.js";
+  cancelConsult, conference, hangup, onKey, onMicLost, noMicNotReady } from "./console/actions.js";
 
 // ---------- boot ----------
 function wire() {
@@ -48,6 +48,7 @@ function wire() {
   document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
   document.addEventListener("keydown", onKey);
   document.addEventListener("cti:mic-lost", onMicLost);
+  document.addEventListener("cti:state", noMicNotReady);
   buildPad();
   setInterval(tick, 1000);
 }

@@ -106,13 +106,18 @@ function liveMic() {
   return !!P.localStream && P.localStream.getAudioTracks().some((tr) => tr.readyState === "live");
 }
 // The microphone went away (unplugged, its permission withdrawn): shown on the card, and the console
-// puts the agent not ready (cti:mic-lost), since a call offered now could not be answered.
+// puts the agent not ready (cti:mic-lost), since a call offered now could not be answered. While a
+// call rings, another microphone is asked for, else the ring is declined (declineWithoutMic).
 function micLost(stream, problem) {
   if (!P.active || P.localStream !== stream) return;
   stopMeter();
   P.micProblem = problem || t("phone.err.mic_lost");
   showMicProblem();
-  document.dispatchEvent(new CustomEvent("cti:mic-lost", { detail: { message: P.micProblem } }));
+  if (P.incoming && !P.session) declineWithoutMic(P.incoming);
+  else micMissing(P.micProblem, false);
+}
+function micMissing(message, declined) {
+  document.dispatchEvent(new CustomEvent("cti:mic-lost", { detail: { message, declined } }));
 }
 function showMicProblem() {
   if (["registered", "ringing", "in_call"].includes(P.status)) registeredStatus();
@@ -133,6 +138,19 @@ async function micCheck() {
   }
   showMicProblem();
   return P.micProblem || null;
+}
+/** A ringing call meets a phone with no usable microphone (at the offer, as it goes while ringing, at
+    Answer): micCheck asks for one again, and if none can be had the ring is declined (486, as the
+    agent's Decline), so the call goes back to routing at once instead of failing at the answer (SIP
+    480, a miss) or ringing out while the caller waits. The console says why and puts the agent not
+    ready (cti:mic-lost, declined). True when there was no microphone. */
+async function declineWithoutMic(inv) {
+  const problem = await micCheck();
+  if (!problem) return false;
+  const declined = P.incoming === inv && !P.session;
+  if (declined) decline();
+  micMissing(problem, declined);
+  return true;
 }
 // The level meter reads the microphone 10 times a second, and only while the page is visible: a
 // requestAnimationFrame loop repainted the page 60 times a second from login to logout, CPU taken
@@ -371,6 +389,7 @@ function onInvite(invitation) {
   });
   startRing();
   setStatus("ringing", P.micProblem || "");
+  if (!liveMic()) declineWithoutMic(invitation);
 }
 function attachRemote(session) {
   const sdh = session.sessionDescriptionHandler;
@@ -382,6 +401,8 @@ function attachRemote(session) {
 async function answer() {
   const inv = P.incoming;
   if (!inv || P.session) return;
+  if (!liveMic() && await declineWithoutMic(inv)) return;
+  if (P.incoming !== inv || P.session) return;  // ended (or answered) while the microphone was asked for
   stopRing();
   try {
     await inv.accept({ sessionDescriptionHandlerOptions: { constraints: micConstraints() } });

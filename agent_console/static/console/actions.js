@@ -64,6 +64,7 @@ export async function goReady() {
   // count as missed. Refused here, naming the problem (phone.js says it on the card too).
   const noMic = window.ctiPhone ? await window.ctiPhone.micCheck() : null;
   if (noMic) { toast(t("ready.no_mic", { m: noMic }), "error"); return; }
+  S.noMic = false;  // a microphone again: no not ready left to send for its loss
   if (!S.state) return;
   const st = S.state.state;
   if (st === "logged_out") { act({ type: "queues_login", queues: [] }).then(() => act({ type: "ready" })).catch(() => {}); return; }
@@ -121,11 +122,25 @@ export function onKey(ev) {
   if (fn) { ev.preventDefault(); fn(); }
 }
 
-// The browser phone's microphone went away: warned, and not ready (reason no_microphone) at once,
-// or once the current call ends (the engine keeps it pending), as for a lost phone registration.
-export function onMicLost() {
+// The browser phone has no usable microphone (phone.js's cti:mic-lost: lost, or found missing as a call
+// rang, which it then declined): warned, and not ready with the reason no_microphone, as for a lost
+// phone registration. Not while an offer rings: a not ready then is only pending, and the ring's end
+// (declined) makes the agent not ready "missed"; nor may a state the console has not heard of yet
+// (an offer's frames may come after its ring) lose it. So the wish stays until the agent is seen not
+// ready (no_microphone, or a reason of their own) or logged out: each state change (cti:state) sends
+// it again while the agent is available, in wrap-up, not ready "missed", or on a call without it pending.
+export function onMicLost(ev) {
   if (!S.me || !S.me.agent_id || S.replaced) return;
-  toast(t("ready.mic_lost"), "error");
-  const st = S.state && S.state.state;
-  if (st && !["logged_out", "not_ready"].includes(st)) act({ type: "not_ready", reason: "no_microphone" }).catch(() => {});
+  const d = (ev && ev.detail) || {};
+  toast(d.declined ? t("offer.no_mic", { m: d.message }) : t("ready.mic_lost"), "error");
+  S.noMic = true;
+  noMicNotReady();
+}
+export function noMicNotReady() {
+  const st = S.noMic && S.state;
+  if (!st || st.state === "reserved") return;
+  if (st.state === "logged_out" || (st.state === "not_ready" && st.reason !== "missed")) { S.noMic = false; return; }
+  // On a call it is pending until the call's wrap-up ends (a miss leaves it stale: not looked at then).
+  if (["on_call", "wrap_up"].includes(st.state) && st.not_ready_after_call === "no_microphone") return;
+  act({ type: "not_ready", reason: "no_microphone" }).catch(() => {});
 }

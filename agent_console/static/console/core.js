@@ -8,6 +8,7 @@ export const S = {
   focusCall: null, customer: null, pop: null, refSeq: 0, pending: new Map(), browseCustomer: null,
   wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
   cards: new Map(),  // customer id -> the card as this agent last saved it (customerSaved)
+  noMic: false,  // the browser phone has no microphone: not ready no_microphone is still to be sent (actions.js)
 };
 
 // ---------- i18n ----------
