@@ -212,6 +212,7 @@ class RoutingSteps(RoutingState):
     def _missed(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
         agent.offers.discard(call.call_id)
         if agent.state is AgentState.RESERVED:
+            agent.not_ready_after_call = None  # not ready now ("missed"): a request made while it rang is spent
             self._fire(agent, AgentEvent.NO_ANSWER, MISSED, now, out)
         else:
             self._fire(agent, AgentEvent.NO_ANSWER, None, now, out)

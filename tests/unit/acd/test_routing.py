@@ -181,6 +181,19 @@ def test_ring_no_answer_agent_missed_call_back_at_head() -> None:
     assert r.offer_no_answer("c1", "a", 18.0) == []  # a late duplicate report is ignored
 
 
+def test_a_missed_offer_leaves_no_pending_not_ready_behind() -> None:
+    """An agent who asked for not ready while the offer rang (held as pending) and then missed it is
+    not ready "missed"; the pending request stayed on the agent and went out with every state
+    change after it, though nothing was pending any more."""
+    r = router()
+    ready_agent(r, "a", {}, 0.0)
+    r.enqueue("c1", "support", 1.0)
+    assert of(r.set_not_ready("a", "break", 2.0), NotReadyPending)
+    out = r.offer_no_answer("c1", "a", 16.0)
+    assert changes(out) == [("a", "reserved", "not_ready", "missed")]
+    assert r.agent("a").not_ready_after_call is None
+
+
 def test_ring_backstop_when_the_no_answer_report_is_lost() -> None:
     r = router()
     ready_agent(r, "a", {}, 0.0)
