@@ -24,6 +24,11 @@ echo "system packages: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
-# The postgresql package starts a cluster service on Debian; the project runs its own
-# clusters from its scripts, so the packaged one is left alone. Likewise the prometheus package's
-# service: the asterisk tier starts its own server on a free port (tests/asterisk/engine/test_prometheus.py).
+# The postgresql package starts a cluster service on Debian (on localhost); the project runs its own
+# clusters from its scripts, so the packaged one is left alone. The prometheus package's service is
+# stopped and disabled when this script installed it: it answers on port 9090 of every interface, and
+# nothing of the project uses it (the asterisk tier starts its own server on a free port,
+# tests/asterisk/engine/test_prometheus.py); a machine that had it keeps it as it was.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
