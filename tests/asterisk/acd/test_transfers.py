@@ -328,3 +328,21 @@ async def test_a_consultation_answered_at_once_is_bridged_and_can_be_joined_at_o
     finally:
         await _stop(pbx, r)
 
+
+async def test_the_caller_leaving_a_conference_ends_the_agents_call(rig: Rig) -> None:
+    """The caller (the conference's marked user) hangs up while the agent is still in the
+    ConfBridge: the conference ends and the agent wraps up. In the ConfBridge the call's channels
+    moved to the consultation's linkedid, so its end comes under that call, with the agent's call
+    among the calls folded into it (``CallEnded.merged``)."""
+    service, bridge, _ = rig
+    linkedid, channel = await _connected_call(rig, "13200132030")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.transfer(linkedid, target_kind="number", target="86950030", kind="attended")
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg
+    await service.actions.conference(linkedid)
+    await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)))
+    await bridge.control.hangup(channel)
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, what="agent 1001 wrapping up")
+    assert linkedid not in service.calls

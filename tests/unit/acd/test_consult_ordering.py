@@ -11,9 +11,11 @@ import pytest
 from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.errors import AcdError
+from acd.model import AgentState, QueueConfig
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
+from cti.journey import CallEnded
 
 CALLER, AGENT_LEG = "Local/s@cti-queue-00000001;2", "Local/1001@cti-sim-phone-00000002;1"
 TARGET_LEG = "Local/fake-00000001;1"  # FakeCallControl's answered originate
@@ -82,3 +84,24 @@ async def test_a_conference_waits_for_the_consultation_bridge_before_moving_anyo
     with pytest.raises(AcdError, match="not connected"):
         await acd.actions.conference("c.1")
     assert not _control(acd).called("redirect")
+
+
+async def test_a_conference_ending_under_the_consultations_linkedid_ends_the_agents_call() -> None:
+    """In the ConfBridge Asterisk gives the call's channels the consultation's linkedid: the call
+    model's CallEnded names that call and lists the agent's among those folded into it."""
+    bus = InProcessBus()
+    acd = AcdService(Router([QueueConfig("support", wrap_up_s=600.0)]), FakeCallControl(), bus, clock=lambda: 1000.0)
+    acd.subscribe()
+    await bus.start()
+    call = LiveCall(linkedid="c.1", caller_channel=CALLER, caller_number="13800000001", queue="support")
+    await acd.enqueue(call)
+    await acd.agent_login("1001", {}, ["support"], ready=True)
+    assert call.ring_task is not None
+    await call.ring_task  # the fake phone answers
+    await acd.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    await acd.actions.conference("c.1")
+    await bus.publish(CallEnded(ts=1010.0, linkedid="cti-consult", merged=("c.1",)))
+    await bus.drain()  # type: ignore[attr-defined]
+    assert acd.router.agent("1001").state is AgentState.WRAP_UP and "c.1" not in acd.calls
+    await acd.stop()
+    await bus.stop()
