@@ -184,6 +184,16 @@ class CallActions:
             call.consult_target = None
             await self._back_from_consult(call)
             raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
+        # Answered is not yet talking: cti-consult-connect's Bridge() pulls the agent's leg in an
+        # instant later. A conference or completion sent before that would redirect the target's
+        # leg out of the Bridge() that is pulling the agent's, and the agent's leg ends with it.
+        if not await self.acd.control.wait_bridged(result.channel, call.agent_channel):
+            call.consult_target = None
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(result.channel, may_be_gone=True)
+            await self._back_from_consult(call)
+            raise AcdError(f"transfer target {target} answered but could not be connected to the agent; "
+                           "the caller is back with the agent")
         call.consult_channel = result.channel
 
     async def _consult_agent(self, call: LiveCall, target: str, note: str) -> None:
@@ -215,6 +225,11 @@ class CallActions:
         is told whom they consult by that very update (``detail.consult``)."""
         assert call.agent_channel is not None and call.agent_id is not None
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
+        # Asterisk answers the hold's Redirect before the two legs have left their bridge. The
+        # consultation's Bridge() pulls the agent's leg: found still in the caller's bridge, it is
+        # moved from there, then its pending Redirect takes it out again to the park and the
+        # target's leg, left alone in its bridge, hangs up ("consulting" a channel that is gone).
+        await self.acd.control.wait_bridged(call.agent_channel, call.caller_channel, together=False)
         call.status, call.consult_target = "consulting", target
         await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
                                                queue=call.queue or None))
@@ -255,6 +270,11 @@ class CallActions:
         channel = call.consult_channel
         if call.status != "consulting" or not channel or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {linkedid}: a conference needs an answered consultation")
+        # An agent's consultation is "answered" when their phone answers, before its Bridge()
+        # has joined the two agents: redirecting either then would break that Bridge().
+        if not await self.acd.control.wait_bridged(channel, call.agent_channel):
+            raise AcdError(f"call {linkedid}: the consulted party is not connected to the agent; "
+                           "no conference (cancel the consultation to go back to the caller)")
         room = "".join(c for c in linkedid if c.isdigit()) or "0"
         await self.acd.control.redirect(call.agent_channel, "cti-conference", room, extra_channel=channel,
                                         extra_context="cti-conference", extra_exten=room)

@@ -122,7 +122,13 @@ class JourneyFollower:
         """A caller waiting or ringing an agent hung up (abandoned); a connected call's agent part ends."""
         self.acd.reconnect.on_call_ended(ev)
         self.acd.handoffs.forget(ev.linkedid)  # handed off, never enqueued (hung up on the hand-off)
-        call = self.acd.calls.get(ev.linkedid)
+        # A conference's ConfBridge moves the call's channels to the consultation's linkedid: the
+        # end comes under that call, the agent's call among those folded into it.
+        for linkedid in (ev.linkedid, *ev.merged):
+            await self._ended(linkedid, ev)
+
+    async def _ended(self, linkedid: str, ev: CallEnded) -> None:
+        call = self.acd.calls.get(linkedid)
         if call is None or call.status in ("ended", "gone"):
             return
         if call.status in ("queued", "ringing"):

@@ -12,6 +12,7 @@ PostgreSQL, redis) on free ports, with a private RTP block (tests.servers.rtp_ra
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -77,6 +78,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 # -- shared fixtures ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", autouse=True)
+def _collect_garbage_at_module_end() -> Iterator[None]:
+    """What a module's tests left unclosed (an aiosqlite connection of a database never disposed, a
+    socket) warns when the garbage collector frees it, and warnings are errors: collected here, the
+    ResourceWarning fails the module that leaked it (its last test's teardown), not whichever test
+    later happens to run when the collector passes."""
+    yield
+    gc.collect()
+
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:

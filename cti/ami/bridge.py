@@ -148,12 +148,16 @@ class AmiBridge:
         self.model = model or CallModel()
         self.pump = Pump(self.model, bus, on_pressure=self._pressure)
         self.client = AmiClient(settings.ami, self.pump.push, on_connected=on_connected)
-        self.control = AmiCallControl(self.client, linkedid_of=self._linkedid_of)
+        self.control = AmiCallControl(self.client, linkedid_of=self._linkedid_of, bridge_of=self._bridge_of)
         self._task: asyncio.Task[None] | None = None
 
     def _linkedid_of(self, uniqueid: str) -> str | None:
         chan = self.model.channel(uniqueid)
         return chan.linkedid if chan is not None else None
+
+    def _bridge_of(self, channel: str) -> str | None:
+        chan = self.model.channel(channel)
+        return chan.bridge_id if chan is not None and chan.ended_at is None else None
 
     def _pressure(self, on: bool) -> None:
         if on:

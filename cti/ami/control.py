@@ -33,6 +33,9 @@ from cti.safety import check_header_name, check_value
 SpyMode = Literal["listen", "whisper", "barge"]
 _SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
 _DTMF = frozenset("0123456789*#ABCDabcd")
+# How long an action's bridge outcome is waited for: Asterisk moves a redirected channel or runs a
+# consultation's Bridge() within milliseconds; a loaded machine can take 5-10 times longer.
+BRIDGE_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ class CallControl(Protocol):
 
     async def get_var(self, channel: str, name: str) -> str | None: ...
 
+    async def wait_bridged(self, channel: str, peer: str, *, together: bool = True,
+                           timeout_s: float = BRIDGE_WAIT_S) -> bool:
+        """Wait until ``channel`` and ``peer`` are in one bridge (``together``) or no longer are;
+        False when that did not happen within ``timeout_s``."""
+
 
 class _Sender(Protocol):
     async def send_action(self, action: str, headers: Mapping[str, str | Sequence[str]], *,
@@ -142,6 +150,7 @@ def _cancel_with(sent: asyncio.Future[AmiReply], out: asyncio.Future[OriginateRe
 log = logging.getLogger(__name__)
 
 _MOVING_RETRY_S = (0.02, 0.05, 0.1)
+_BRIDGE_POLL_S = 0.02
 _CHANNEL_MISSING = ("does not exist", "No such channel")
 # Bridge's answer while a channel is still on its way out of its bridge (a Resume clicked the
 # instant Hold returned: the caller's Redirect to the hold context has not landed yet).
@@ -152,11 +161,15 @@ class AmiCallControl:
     """CallControl over AMI actions (through AmiClient.send_action)."""
 
     def __init__(self, sender: _Sender, *, linkedid_of: Callable[[str], str | None] | None = None,
+                 bridge_of: Callable[[str], str | None] | None = None,
                  hold_context: str = "cti-queue", hold_exten: str = "s",
                  park_context: str = "cti-sim-caller", park_exten: str = "s") -> None:
+        """``bridge_of``: the bridge a channel (by name) is in now, from the call model; without
+        one, ``wait_bridged`` cannot see bridges and answers True at once."""
         self._send = sender.send_action
         self._submit_now: Callable[..., asyncio.Future[AmiReply]] | None = getattr(sender, "submit_action", None)
         self._linkedid_of = linkedid_of
+        self._bridge_of = bridge_of
         self.hold_context, self.hold_exten = hold_context, hold_exten
         self.park_context, self.park_exten = park_context, park_exten
         self._held: dict[str, str] = {}
@@ -307,6 +320,26 @@ class AmiCallControl:
         value = reply.response.get("Value")
         return None if value in (None, "(null)") else value
 
+    async def wait_bridged(self, channel: str, peer: str, *, together: bool = True,
+                           timeout_s: float = BRIDGE_WAIT_S) -> bool:
+        """AMI answers Redirect before the channels have left their bridge, and an Originate once
+        the far end answered, before the dialplan's Bridge() has joined it to anyone: the call
+        model (its BridgeEnter and BridgeLeave events) says when that happened. Looked at every
+        20 ms; nothing is sent to Asterisk."""
+        bridge_of = self._bridge_of
+        if bridge_of is None:
+            return True
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            mine = bridge_of(channel)
+            if (mine is not None and mine == bridge_of(peer)) == together:
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("%s and %s: not %s after %.0f s", channel, peer,
+                            "bridged together" if together else "apart", timeout_s)
+                return False
+            await asyncio.sleep(_BRIDGE_POLL_S)
+
 
 @dataclass
 class FakeCallControl:
@@ -318,6 +351,7 @@ class FakeCallControl:
     variables: dict[tuple[str, str], str] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail: set[str] = field(default_factory=set)  # method names that raise AmiActionFailed
+    never_bridged: set[str] = field(default_factory=set)  # channels wait_bridged never sees joined
 
     def _record(self, method: str, **kwargs: Any) -> None:
         for key, value in kwargs.items():
@@ -394,6 +428,11 @@ class FakeCallControl:
     async def get_var(self, channel: str, name: str) -> str | None:
         self._record("get_var", channel=channel, name=name)
         return self.variables.get((channel, name))
+
+    async def wait_bridged(self, channel: str, peer: str, *, together: bool = True,
+                           timeout_s: float = BRIDGE_WAIT_S) -> bool:
+        self._record("wait_bridged", channel=channel, peer=peer, together=together)
+        return not together or not {channel, peer} & self.never_bridged
 
 
 _HEADER_OF = {"channel": "Channel", "context": "Context", "exten": "Exten", "application": "Application",
