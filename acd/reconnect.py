@@ -63,6 +63,7 @@ class PhoneReconnect:
         self.lost: dict[str, asyncio.Task[None]] = {}  # linkedid -> its watcher
         self._back: dict[str, asyncio.Event] = {}  # agent -> set when their softphone registers
         self._rings: dict[str, asyncio.Future[int]] = {}  # a ring again's leg id -> its hang-up cause
+        self._ringing: dict[str, str] = {}  # agent -> the leg id of the ring again in flight to their phone
 
     async def stop(self) -> None:
         await cancel_all_and_wait(list(self.lost.values()), failures="log")
@@ -77,6 +78,11 @@ class PhoneReconnect:
     def _webrtc_state(self, ev: DeviceStateChange, agent_id: str) -> None:
         if ev.state not in ("UNAVAILABLE", "INVALID") and agent_id in self._back:
             self._back[agent_id].set()
+        elif ev.state in ("UNAVAILABLE", "INVALID") and (leg := self._ringing.get(agent_id)) is not None:
+            # The phone rung is gone (a frozen page's INVITE can stay pending for the whole ring): the
+            # ring is hung up, so that the page's next registration is rung at once, not after it.
+            task = asyncio.create_task(self._hang_up_ring(leg), name=f"acd.reconnect:unring:{agent_id}")
+            task.add_done_callback(_log_failure)
         live = set(self.acd.live_channels())
         for call in list(self.acd.calls.values()):
             if (call.agent_id == agent_id and call.status in ("talking", "held") and call.linkedid not in self.lost
@@ -142,6 +148,8 @@ class PhoneReconnect:
         leg_id = f"cti-{uuid.uuid4().hex}"
         ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._rings[leg_id] = ended
+        agent_id = call.agent_id or ""
+        self._ringing[agent_id] = leg_id
         try:
             try:
                 result = await self.acd.control.originate(
@@ -158,6 +166,8 @@ class PhoneReconnect:
                 return "declined" if declined else None
         finally:
             del self._rings[leg_id]
+            if self._ringing.get(agent_id) == leg_id:
+                del self._ringing[agent_id]
         if call.status != "held" or call.agent_channel is not None:  # the caller left meanwhile
             if result.channel:
                 with contextlib.suppress(CtiError):
@@ -192,6 +202,11 @@ class PhoneReconnect:
                                     ring_task=None, consult=None)
         await self.acd.restore_waiting(again, fresh_timers=True)
 
+    async def _hang_up_ring(self, leg_id: str) -> None:
+        """Hang up a ring again in flight (AMI finds a channel by its unique id as by its name)."""
+        with contextlib.suppress(CtiError):
+            await self.acd.control.hangup(leg_id, may_be_gone=True)
+
     async def _stop_ringing(self, phone: AgentPhone) -> None:
         for name in list(self.acd.live_channels()):
             if name.startswith(phone.channel_prefix):
@@ -204,3 +219,8 @@ async def _cause(ended: asyncio.Future[int]) -> int | None:
     with contextlib.suppress(TimeoutError):
         return await asyncio.wait_for(asyncio.shield(ended), CAUSE_WAIT_S)
     return None
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (err := task.exception()) is not None:
+        log.error("acd: %s failed", task.get_name(), exc_info=err)

@@ -273,3 +273,19 @@ async def test_the_loaded_dialplan_is_asked_for_the_contexts_a_feature_needs(
     br, _ = bridge
     shipped = ["cti-agent-dialled", "cti-agent-predial", "cti-record-predial"]
     assert await missing_contexts(br.client.send_action, [*shipped, "cti-no-such-context"]) == ["cti-no-such-context"]
+
+
+async def test_a_ringing_originate_is_hung_up_by_the_unique_id_it_was_given(
+        bridge: tuple[AmiBridge, Ended], pbx: ManagedPbx) -> None:
+    """acd.reconnect hangs up a ring in flight by the channel id its originate gave it (the channel's
+    name is not known until it answers): Asterisk finds a channel by unique id as by name."""
+    br, _ = bridge
+    leg = "cti-test-unring-1"
+    ring = asyncio.ensure_future(br.control.originate("Local/9001@cti-sim-phone", context="cti-sim-caller", exten="s",
+                                                    timeout_ms=60_000, channel_id=leg))
+    await until(lambda: "Local/9001@cti-sim-phone" in pbx.cli("core show channels concise"))
+    assert not ring.done()
+    await br.control.hangup(leg, may_be_gone=True)
+    result = await asyncio.wait_for(ring, 20)  # the never-answering phone would ring for 60 s
+    assert not result.success, result
+    await until(lambda: "Local/9001@cti-sim-phone" not in pbx.cli("core show channels concise"))

@@ -172,3 +172,42 @@ async def test_a_ring_again_that_fails_for_another_cause_is_tried_again(pbx: Pbx
     assert call.status == "held" and "L1" in acd.reconnect.lost and acd.agent_state("1001") is AgentState.ON_CALL
     await acd.stop()
     await acd.bus.stop()
+
+
+async def test_a_ring_in_flight_to_a_phone_that_went_unreachable_is_hung_up_and_the_next_registration_rung(
+        pbx: Pbx) -> None:
+    """A page frozen (no network, no FIN) is rung as soon as its leg is lost; that INVITE can stay
+    pending for the whole ring time (30 s) after the page's connection died. The page back and
+    registered again was not rung until that ring ran out: the device going unreachable now hangs
+    the ring in flight up, and the registration that follows is rung at once."""
+    acd, call = await talking(pbx)
+    control: FakeCallControl = acd.control  # type: ignore[assignment]
+    released = asyncio.Event()
+    first = True
+
+    async def originate(channel: str, **kwargs: object) -> OriginateResult:
+        nonlocal first
+        control._record("originate", channel=channel, **kwargs)
+        if first:  # the frozen page: nothing answers until the ring is hung up
+            first = False
+            await released.wait()
+            return OriginateResult(False, 0, None, None, None)
+        return OriginateResult(True, 4, "u3", "L1", "PJSIP/web1001-3")
+
+    async def hangup(channel: str, cause: int = 16, *, may_be_gone: bool = False) -> None:
+        control._record("hangup", channel=channel, cause=cause)
+        released.set()
+
+    control.originate, control.hangup = originate, hangup  # type: ignore[method-assign]
+    await lose_leg(acd, pbx, "NOT_INUSE")  # lost while the page still looks registered: rung at once
+    await until(lambda: len(control.called("originate")) == 1)
+    leg = control.called("originate")[0]["channel_id"]
+    pbx.devices[DEVICE] = "UNAVAILABLE"  # qualify fails, then the registration goes
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device=DEVICE, state="UNAVAILABLE"))
+    await until(lambda: [h["channel"] for h in control.called("hangup")] == [leg])
+    pbx.devices[DEVICE] = "NOT_INUSE"  # the page is back and registered
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device=DEVICE, state="NOT_INUSE"))
+    await until(lambda: call.status == "talking")
+    assert len(control.called("originate")) == 2 and call.agent_channel == "PJSIP/web1001-3"
+    await acd.stop()
+    await acd.bus.stop()
