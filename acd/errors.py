@@ -18,8 +18,11 @@ from cti.errors import CtiError
 
 
 class AcdError(CtiError):
+    """The ACD refused a step in the present state of a call or agent (its subclasses say which):
+    a conflict, never the server's failure."""
+
     code = "acd_error"
-    http_status = 500
+    http_status = 409
 
 
 class PhoneDidNotAnswer(AcdError):

@@ -8,7 +8,7 @@ import pytest
 
 from acd.calls import LiveCall
 from acd.delivery import AcdService
-from acd.errors import InvalidRequest
+from acd.errors import AcdError, InvalidRequest
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
@@ -68,3 +68,14 @@ async def test_blind_transfer_to_a_number_sets_the_route_then_redirects(acd: Acd
     (redirect,) = _control(acd).called("redirect")
     assert (redirect["channel"], redirect["context"], redirect["exten"]) == ("PJSIP/lan-1", "cti-external",
                                                                             "8613912345678")
+
+
+async def test_an_action_the_call_s_state_refuses_is_a_409_not_a_500(acd: AcdService) -> None:
+    """The call actions' refusals (hold a call on hold, conference without a consultation) are plain
+    AcdErrors: the console's desk turned them into 409s, but any other route calling the actions
+    answered 500 (AcdError's status)."""
+    acd.calls["c.2"] = LiveCall(linkedid="c.2", caller_channel="PJSIP/lan-2", caller_number="+8613800000002",
+                                queue="sales", status="held", agent_id="1001", agent_channel="Local/1001@x;1")
+    with pytest.raises(AcdError) as err:
+        await acd.actions.hold("c.2")
+    assert err.value.http_status == 409 and "not talking" in err.value.message
