@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from tests.browser.watch import pytest_runtest_call, watch  # noqa: F401 - the hook closes the watches
 
@@ -114,7 +115,11 @@ async def browser(chromium: SharedChromium) -> AsyncIterator[Browser]:
     """The worker's Chromium (``SharedChromium``) for one test: closing it closes every context the
     test made there and disconnects, leaving the process for the next test."""
     async with async_playwright() as pw:
-        b = await pw.chromium.connect_over_cdp(chromium.url())
+        try:
+            b = await pw.chromium.connect_over_cdp(chromium.url(), timeout=30_000)
+        except PlaywrightError:  # alive but not answering (an earlier test hung it): a fresh one
+            chromium.stop()
+            b = await pw.chromium.connect_over_cdp(chromium.url(), timeout=30_000)
         try:
             yield b
         finally:
