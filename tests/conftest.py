@@ -16,12 +16,13 @@ import gc
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cti.settings import Settings, load_settings
+from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from tests.servers import free_port, postgres_server, redis_server, rtp_range
 
 TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser", "chaos")
@@ -77,6 +78,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# An outbound Dial to a number nobody answers gives up after this long on the tests' PBX (the shipped
+# config/trunks.yaml: 30 s), so a test of a call that rings out waits 10 s, not 30.
+TEST_DIAL_TIMEOUT_S = 10
+
+
+def tests_config_dir(base: Path) -> Path:
+    """The shipped config/ copied into ``base``, with the outbound Dial's no-answer timeout lowered
+    to ``TEST_DIAL_TIMEOUT_S``; nothing else differs."""
+    config = base / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    trunks = config / "trunks.yaml"
+    text = trunks.read_text(encoding="utf-8")
+    assert text.count("dial_timeout_s: 30") == 1, "config/trunks.yaml's dial_timeout_s moved: update tests/conftest.py"
+    trunks.write_text(text.replace("dial_timeout_s: 30", f"dial_timeout_s: {TEST_DIAL_TIMEOUT_S}"), encoding="utf-8")
+    return config
+
+
 # -- shared fixtures ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module", autouse=True)
@@ -114,6 +132,8 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     pid = os.getpid()
     return load_settings(
         database_url="sqlite+aiosqlite:///" + str(tmp_path_factory.mktemp("db") / "cti.db"),
+        # The shipped configuration but for a shorter outbound no-answer timeout (tests_config_dir).
+        config_dir=tests_config_dir(tmp_path_factory.mktemp("pbx-config")),
         # Its own state directory (SIP passwords, TLS certificate), not the checkout's var/: two
         # workers, or two checkouts' runs, would otherwise rewrite each other's files.
         state_dir=tmp_path_factory.mktemp("pbx-state"),

@@ -39,7 +39,8 @@ async def test_never_answering_number_is_no_answer_and_its_callback_is_retried(
     await eng.desk.login_queues("1002", ["support"])
     await eng.desk.set_ready("1002")
 
-    # Click-to-dial: cti-external's Dial gives up after its 30 s (NOANSWER) and hangs up.
+    # Click-to-dial: cti-external's Dial gives up (NOANSWER) and hangs up: after 10 s on the tests' PBX
+    # (tests/conftest.py lowers trunks.yaml's 30 s).
     linkedid = await eng.desk.dial("1002", "86990001", None)
     assert await until(lambda: _far_end(seen, linkedid), timeout_s=45, what="the Dial's end") == "no_answer"
     await until(lambda: (c := eng.acd.agent_call("1002", linkedid)) is not None and c.status == "ended",
