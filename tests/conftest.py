@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
-from tests.servers import free_port, postgres_server, redis_server, rtp_range
+from tests.servers import postgres_server, redis_server, rtp_range, session_port
 
 TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser", "chaos")
 SLOW_FIRST = ("chaos", "asterisk", "browser")  # the longest modules first
@@ -140,16 +140,17 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # Nor the checkout's var/recordings: an engine started from these settings files its calls here.
         recordings={"dir": tmp_path_factory.mktemp("recordings")},
         # The raw AMI taps (tests/ami_events.py) log in as the read-only observer user, never as the engine.
-        ami={"port": free_port(), "secret": secrets.token_urlsafe(24), "observer_secret": secrets.token_urlsafe(24)},
-        agi={"port": free_port()},
+        ami={"port": session_port(0), "secret": secrets.token_urlsafe(24),
+             "observer_secret": secrets.token_urlsafe(24)},
+        agi={"port": session_port(1)},
         # Asterisk's verbose lines (the dialplan's steps) in its messages file: tests read them
         # (the shipped level is an operator's: notices, warnings, errors).
-        pbx={"instance": f"t{pid}", "sip_port": free_port(), **rtp_range("pbx"), "agent_endpoints": 5,
-             "http_port": free_port(), "log_verbose": 3},
+        pbx={"instance": f"t{pid}", "sip_port": session_port(2), **rtp_range("pbx"), "agent_endpoints": 5,
+             "http_port": session_port(3), "log_verbose": 3},
         # sipp's test calls from 127.0.0.1 are identified by address (never on in production).
         sip={"loopback_test_trunk": True},
         # A random secret of the proper length: the engine refuses published or short ones.
-        web={"port": free_port(), "session_secret": secrets.token_urlsafe(32)},
+        web={"port": session_port(4), "session_secret": secrets.token_urlsafe(32)},
     )
 
 

@@ -23,6 +23,28 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+# The session's own TCP ports (the test Asterisk's AMI, SIP and HTTP, the engines' FastAGI and web)
+# are held for a whole run but bound only while something listens (an engine's FastAGI port between
+# tests is free): picked with free_port() in the ephemeral range, such a port could be handed by the
+# kernel to another worker's bind(0) meanwhile (a Chromium's DevTools port, held for its session) and
+# every later engine of this worker failed "port in use". These come from a block of their own per
+# run slot, above that range (ip_local_port_range's default ends at 60999).
+_SESSION_FIRST, _SESSION_LAST, _SESSION_BLOCK = 61_000, 65_535, 8
+
+
+def session_port(n: int) -> int:
+    """Port ``n`` (0-7) of this run slot's block above the ephemeral range; a free ephemeral port if
+    another program holds it."""
+    assert 0 <= n < _SESSION_BLOCK
+    port = _SESSION_FIRST + run_slot((_SESSION_LAST - _SESSION_FIRST) // _SESSION_BLOCK) * _SESSION_BLOCK + n
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 def run_slot(slots: int) -> int:
     """A number below ``slots`` that picks a private block of fixed-range resources (RTP ports):
     different for each pytest-xdist worker of one run, and (by the run's pid) most likely different
