@@ -4,6 +4,7 @@ for sup1 and not yet for the manager, and cleared when the rate recovers."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -77,4 +78,11 @@ async def test_an_abandon_rate_alert_reaches_the_queue_supervisor_and_clears(sit
         await s.execute(delete(Interaction).where(Interaction.linkedid == "c3"))
     site.svc.invalidate_records()
     await until(lambda: not _abandon_alerts(site), what="the abandon-rate alert cleared")
-    assert (await site.svc.audit.list(target=f"alert:{alert['alert_id']}"))[0]["action"] == "alert.cleared"
+    # Its audit row is written after the alert leaves the active list (seen behind it once in a full run).
+    actions: list[str] = []
+    for _ in range(100):
+        actions = [a["action"] for a in await site.svc.audit.list(target=f"alert:{alert['alert_id']}")]
+        if "alert.cleared" in actions:
+            break
+        await asyncio.sleep(0.05)
+    assert actions[0] == "alert.cleared", actions
