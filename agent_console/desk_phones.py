@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from crm_core import desk_locks, users
 from crm_core.errors import DatabaseUnavailable
 from cti.bus import EventBus
+from cti.endpoints import agent_extensions
 from cti.errors import CtiError
 from cti.events import Event, event
 
@@ -114,7 +115,7 @@ class MemoryLockStore:
 
 def desk_endpoints(count: int) -> frozenset[str]:
     """The desk phones ``cti pbx up`` writes: 1001, 1002, ... (``pbx.agent_endpoints``)."""
-    return frozenset(str(n) for n in range(1001, 1001 + count))
+    return frozenset(agent_extensions(count))
 
 
 def locked_endpoints(holders: Iterable[tuple[str, bool]], endpoints: frozenset[str]) -> frozenset[str]:

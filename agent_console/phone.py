@@ -36,7 +36,7 @@ from agent_console.errors import ConsoleError, Forbidden, TargetNotFound
 from agent_console.security import Principal, current_principal, principal_of
 from crm_core.errors import DatabaseUnavailable
 from cti.bus import EventBus
-from cti.endpoints import webrtc_endpoint
+from cti.endpoints import has_endpoint, webrtc_endpoint
 from cti.errors import CtiError
 from cti.events import Event, event
 from cti.settings import PROJECT_ROOT, Settings
@@ -192,7 +192,7 @@ class PhoneService:
         if issued is None:
             extension = extension or (await self._extension_of(who.agent_id) if who.agent_id else None) \
                 or who.agent_id or ""
-            if not extension.isdigit() or not 1001 <= int(extension) < 1001 + self.settings.pbx.agent_endpoints:
+            if not has_endpoint(extension, self.settings.pbx.agent_endpoints):
                 raise PhoneUnavailable(f"no softphone endpoint for extension {extension!r} "
                                        f"(pbx.agent_endpoints is {self.settings.pbx.agent_endpoints})")
             issued = _Issued(webrtc_endpoint(extension), secrets.token_urlsafe(24))

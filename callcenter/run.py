@@ -20,6 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from acd.config import demo_agents
+from cti.endpoints import FIRST_EXTENSION, has_endpoint, last_extension
 from cti.errors import ConfigError
 from cti.logs import configure_logging
 from cti.settings import Settings, WebSettings
@@ -50,11 +51,10 @@ def phoneless_users(users: Iterable[tuple[str, str, str | None, str | None, bool
     phone that Asterisk is not given: an agent's phone (extension, else agent id), or a staff
     member's extension, outside 1001..1000 + ``agent_endpoints`` (``pbx.agent_endpoints``), the desk
     and browser endpoints ``cti pbx up`` writes."""
-    endpoints = range(1001, 1001 + agent_endpoints)
     missing = []
     for username, role, agent_id, extension, active in users:
         phone = extension or (agent_id if role == "agent" else None)
-        if active and phone is not None and not (phone.isdigit() and int(phone) in endpoints):
+        if active and phone is not None and not has_endpoint(phone, agent_endpoints):
             missing.append((username, phone))
     return missing
 
@@ -118,11 +118,11 @@ async def prepare_database(settings: Settings, *, seed: bool) -> int:
         # had no phone at all (their console's softphone a 503, no desk phone credentials).
         if missing := phoneless_users(((u.username, u.role, u.agent_id, u.extension, u.active) for u in users),
                                       agent_endpoints=settings.pbx.agent_endpoints):
-            log.warning("users %s have no phone: Asterisk gets the endpoints 1001..%d only (pbx.agent_endpoints "
+            log.warning("users %s have no phone: Asterisk gets the endpoints %d..%d only (pbx.agent_endpoints "
                         "is %d); raise pbx.agent_endpoints (CTI_PBX__AGENT_ENDPOINTS) to cover every "
                         "extension, then `cti pbx up` (pbx.mode system: render and load pjsip.conf again)",
-                        ", ".join(f"{n} ({p})" for n, p in missing),
-                        1000 + settings.pbx.agent_endpoints, settings.pbx.agent_endpoints)
+                        ", ".join(f"{n} ({p})" for n, p in missing), FIRST_EXTENSION,
+                        last_extension(settings.pbx.agent_endpoints), settings.pbx.agent_endpoints)
         return sum(1 for u in users if u.role == "admin" and u.active)
     finally:
         await db.dispose()

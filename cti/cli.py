@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from cti.endpoints import FIRST_EXTENSION, has_endpoint, last_extension
 from cti.errors import CtiError
 from cti.settings import Settings, load_settings
 
@@ -143,8 +144,9 @@ def sip_credentials(
     from cti.sip_credentials import reveal
 
     settings = settings_or_exit()
-    if not agent.isdigit() or not 1001 <= int(agent) < 1001 + settings.pbx.agent_endpoints:
-        typer.echo(f"error: agent: {agent!r} is not one of the extensions 1001..{1000 + settings.pbx.agent_endpoints} "
+    if not has_endpoint(agent, settings.pbx.agent_endpoints):
+        typer.echo(f"error: agent: {agent!r} is not one of the extensions "
+                   f"{FIRST_EXTENSION}..{last_extension(settings.pbx.agent_endpoints)} "
                    "(pbx.agent_endpoints)", err=True)
         raise typer.Exit(2)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from cti.endpoints import webrtc_endpoint
+from cti.endpoints import agent_extensions, webrtc_endpoint
 from cti.errors import ConfigError, PbxError
 from cti.settings import Settings, load_yaml
 from cti.sip_credentials import passwords as agent_passwords
@@ -165,10 +165,11 @@ def fallback_queues(config_dir: Path) -> str:
 
 def agent_endpoints(count: int, state_dir: Path, *, srtp: bool = False) -> str:
     """Agent endpoints 1001...; each password is random per installation (cti.sip_credentials)."""
-    secret = agent_passwords(state_dir, [str(n) for n in range(1001, 1001 + count)])
+    extensions = agent_extensions(count)
+    secret = agent_passwords(state_dir, extensions)
     media = "media_encryption = sdes\n" if srtp else ""
     blocks = []
-    for n in range(1001, 1001 + count):
+    for n in extensions:
         blocks.append(
             f"[{n}](agent-template)\nauth = {n}-auth\naors = {n}\ncallerid = Agent {n} <{n}>\n{media}\n"
             f"[{n}-auth]\ntype = auth\nauth_type = userpass\nusername = {n}\npassword = {secret[str(n)]}\n\n"
@@ -219,8 +220,8 @@ def _webrtc_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path:
 def _webrtc_endpoints(count: int) -> str:
     """No auth object here: the engine writes it to AstDB while the agent is logged in."""
     blocks = []
-    for n in range(1001, 1001 + count):
-        name = webrtc_endpoint(str(n))
+    for n in agent_extensions(count):
+        name = webrtc_endpoint(n)
         blocks.append(
             f"[{name}](webrtc-template)\nauth = {name}\naors = {name}\ncallerid = Agent {n} <{n}>\n\n"
             f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
