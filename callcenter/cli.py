@@ -15,6 +15,7 @@ from acd import cli as acd_cli
 from agent_console import cli as console_cli
 from callcenter.config_check import check_all
 from crm_core import cli as crm_cli
+from crm_core import users_cli
 from cti.cli import agents_app, fail, pbx_app, settings_or_exit
 from cti.credentials import describe, secret_problems
 from cti.errors import ConfigError, CtiError
@@ -29,7 +30,7 @@ app.add_typer(pbx_app, name="pbx")
 app.add_typer(agents_app, name="agents")
 app.add_typer(ivr_cli.app, name="ivr")
 app.add_typer(crm_cli.app, name="db")
-app.add_typer(crm_cli.users_app, name="users")
+app.add_typer(users_cli.app, name="users")
 console_cli.register(app)
 acd_cli.register(app)
 
