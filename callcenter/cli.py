@@ -13,7 +13,7 @@ import typer
 
 from acd import cli as acd_cli
 from agent_console import cli as console_cli
-from callcenter.config_check import check_all
+from callcenter.config_check import check_all, check_database
 from crm_core import cli as crm_cli
 from crm_core import users_cli
 from cti.cli import agents_app, fail, pbx_app, settings_or_exit
@@ -36,8 +36,13 @@ acd_cli.register(app)
 
 
 @config_app.command("check")
-def config_check() -> None:
-    """Validate engine settings and every shipped configuration file; print every problem found."""
+def config_check(
+    database: bool = typer.Option(True, "--database/--no-database",
+                                  help="Also connect to the database and compare its schema with this release's "
+                                       "(--no-database: the files only, e.g. on another machine)."),
+) -> None:
+    """Validate engine settings and every shipped configuration file, and whether the database answers
+    and where its schema stands; print every problem found."""
     problems: list[str] = []
     try:
         settings = load_settings()
@@ -53,6 +58,14 @@ def config_check() -> None:
         # Settings that work but defeat their purpose (a trusted proxy never believed): said, not refused.
         for warning in proxy_warnings(settings.web):
             typer.echo(f"warning: {warning}", err=True)
+        if database:  # only with settings that loaded: the URL is theirs
+            severity, line = check_database(settings)
+            if severity == "error":
+                problems.append(line)
+            elif severity == "warning":
+                typer.echo(f"warning: {line}", err=True)
+            else:
+                typer.echo(line)
     problems += check_all(settings)
     if problems:
         for p in problems:
