@@ -1,6 +1,7 @@
 """The ``cti`` command line, assembled from each package's own commands: ``cti pbx`` (the bridge),
-``cti ivr``, ``cti db``, ``cti staffing``, ``cti console-demo``, plus what only the composition root
-can do: ``cti config`` (every package's files checked together) and ``cti run`` (the whole engine)."""
+``cti ivr``, ``cti db``, ``cti users``, ``cti staffing``, ``cti console-demo``, plus what only the
+composition root can do: ``cti config`` (every package's files and the database checked together)
+and ``cti run`` (the whole engine)."""
 
 from __future__ import annotations
 
