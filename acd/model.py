@@ -77,16 +77,26 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
 }
 
 
+# The states that are about a call: one rings, is talked on or is wrapped up. A step that neither
+# leaves nor enters one of them (login, ready, not ready, logout between calls) is about no call.
+_WITH_A_CALL = frozenset({_A.RESERVED, _A.ON_CALL, _A.WRAP_UP})
+
+
 def next_agent_state(agent_id: str, state: AgentState, event: AgentEvent, *, call_id: str | None = None,
                      queue: str | None = None) -> AgentState:
     """The state after ``event``; raises ``IllegalTransition`` when the table has no such step.
     ``call_id`` / ``queue``: the call the step is about, when it is not the one the caller's log
-    context names (an offer made as the agent's last call ends)."""
+    context names (an offer made as the agent's last call ends). A step about no call names none,
+    whatever the context (a ready after a break, made from the task that wrapped up the last call)."""
     try:
         new = AGENT_TRANSITIONS[(state, event)]
     except KeyError:
         raise IllegalTransition(f"agent {agent_id}", state.value, event.value) from None
-    about = None if call_id is None else {"call_id": call_id, "agent": agent_id, "queue": queue}
+    about: dict[str, str | None] | None = None
+    if call_id is not None:
+        about = {"call_id": call_id, "agent": agent_id, "queue": queue}
+    elif state not in _WITH_A_CALL and new not in _WITH_A_CALL:
+        about = {"call_id": None, "agent": agent_id, "queue": None}  # cti.logs.ContextFilter keeps these
     log.info("agent %s: %s -[%s]-> %s", agent_id, state, event, new, extra=about)  # StrEnum prints its value
     return new
 

@@ -48,7 +48,7 @@ AGENT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EXTENSION = r"^[0-9]{2,32}$"
 Level = Annotated[int, Field(ge=MIN_LEVEL, le=MAX_LEVEL)]  # a skill's proficiency: the ACD's scale (crm_core.users)
 QueueName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]  # acd.config._QUEUE_NAME
-MIN_PASSWORD = 12  # what an administrator sets for someone else; `cti users create-admin` asks the same
+MIN_PASSWORD = users.MIN_SET_PASSWORD  # what an administrator sets; `cti users create-admin` / `reset-password` too
 
 
 class UserOut(BaseModel):
@@ -78,7 +78,7 @@ class DeskPasswordOut(BaseModel):
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(pattern=users.USERNAME)
-    password: str = Field(min_length=MIN_PASSWORD, max_length=256)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=users.MAX_PASSWORD)
     role: Role = "agent"
     display_name: str = Field("", max_length=128)
     agent_id: str | None = Field(None, pattern=AGENT_ID)
@@ -104,7 +104,7 @@ class UserPatch(BaseModel):
 
 class PasswordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    password: str = Field(min_length=MIN_PASSWORD, max_length=256)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=users.MAX_PASSWORD)
 
 
 def _needs_agent_id(role: str, agent_id: str | None) -> None:

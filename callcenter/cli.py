@@ -1,6 +1,7 @@
 """The ``cti`` command line, assembled from each package's own commands: ``cti pbx`` (the bridge),
-``cti ivr``, ``cti db``, ``cti staffing``, ``cti console-demo``, plus what only the composition root
-can do: ``cti config`` (every package's files checked together) and ``cti run`` (the whole engine)."""
+``cti ivr``, ``cti db``, ``cti users``, ``cti staffing``, ``cti console-demo``, plus what only the
+composition root can do: ``cti config`` (every package's files and the database checked together)
+and ``cti run`` (the whole engine)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import typer
 
 from acd import cli as acd_cli
 from agent_console import cli as console_cli
-from callcenter.config_check import check_all
+from callcenter.config_check import check_all, check_database
 from crm_core import cli as crm_cli
+from crm_core import users_cli
 from cti.cli import agents_app, fail, pbx_app, settings_or_exit
 from cti.credentials import describe, secret_problems
 from cti.errors import ConfigError, CtiError
@@ -29,14 +31,19 @@ app.add_typer(pbx_app, name="pbx")
 app.add_typer(agents_app, name="agents")
 app.add_typer(ivr_cli.app, name="ivr")
 app.add_typer(crm_cli.app, name="db")
-app.add_typer(crm_cli.users_app, name="users")
+app.add_typer(users_cli.app, name="users")
 console_cli.register(app)
 acd_cli.register(app)
 
 
 @config_app.command("check")
-def config_check() -> None:
-    """Validate engine settings and every shipped configuration file; print every problem found."""
+def config_check(
+    database: bool = typer.Option(True, "--database/--no-database",
+                                  help="Also connect to the database and compare its schema with this release's "
+                                       "(--no-database: the files only, e.g. on another machine)."),
+) -> None:
+    """Validate engine settings and every shipped configuration file, and whether the database answers
+    and where its schema stands; print every problem found."""
     problems: list[str] = []
     try:
         settings = load_settings()
@@ -52,6 +59,14 @@ def config_check() -> None:
         # Settings that work but defeat their purpose (a trusted proxy never believed): said, not refused.
         for warning in proxy_warnings(settings.web):
             typer.echo(f"warning: {warning}", err=True)
+        if database:  # only with settings that loaded: the URL is theirs
+            severity, line = check_database(settings)
+            if severity == "error":
+                problems.append(line)
+            elif severity == "warning":
+                typer.echo(f"warning: {line}", err=True)
+            else:
+                typer.echo(line)
     problems += check_all(settings)
     if problems:
         for p in problems:

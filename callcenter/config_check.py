@@ -3,8 +3,10 @@ cross-checks (what one file names must exist in another) live here, above the pa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from acd.alert_config import check_alerts
 from acd.config import check_queues, declared_names, queues_path, read_queues
@@ -107,3 +109,59 @@ def cross_check(settings: Settings) -> list[str]:
             for skill in set(getattr(node, "skills", None) or {}) - skills:
                 problems.append(f"{where}: node {node_id!r}: skills.{skill}: no such skill in {queues_path(settings)}")
     return problems
+
+
+DATABASE_TIMEOUT_S = 3.0  # a server that answers does so in milliseconds; a check must not hang on one that does not
+Severity = Literal["ok", "warning", "error"]
+
+
+def database_where(url: str) -> str:
+    """Which database ``url`` names, for an operator: engine, host, port, database name and user,
+    never the password."""
+    from sqlalchemy.engine import make_url
+
+    from crm_core.db import sqlite_file
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        file = sqlite_file(url)
+        return f"SQLite file {file}" if file is not None else f"SQLite database {parsed.database or ':memory:'}"
+    user = f" as user {parsed.username!r}" if parsed.username else ""
+    return f"PostgreSQL database {parsed.database!r} on {parsed.host or 'localhost'}:{parsed.port or 5432}{user}"
+
+
+def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S) -> tuple[Severity, str]:
+    """Whether the database answers (one connection, ``timeout_s`` at most) and where its schema stands
+    against this release's migrations: ok, a warning (behind, or not made yet: ``cti run`` migrates
+    it as it starts) or an error (unreachable, the login refused, migrated by a newer release)."""
+    from crm_core.db import head_revision, migrations_behind, probe_revision, sqlite_file
+    from crm_core.errors import DatabaseUnavailable
+    from cti.errors import ConfigError
+
+    url = settings.resolved_database_url()
+    where = database_where(url)
+    file = sqlite_file(url)
+    if file is not None and not file.exists():  # connecting would create it: a check changes nothing
+        return "warning", (f"database: no {where} yet: `cti db upgrade` (or `cti run`, as it starts) creates it "
+                           "with the schema")
+    try:
+        revision = asyncio.run(probe_revision(url, timeout_s=timeout_s))
+    except DatabaseUnavailable as err:
+        return "error", (f"database: cannot connect to {where}: {err.message}; check database_url "
+                         "(CTI_DATABASE_URL) and that the server runs")
+    except ConfigError as err:  # the server answered and refused the login
+        return "error", f"database: {where}: {err.message}"
+    head = head_revision()
+    behind = migrations_behind(revision)
+    if behind is None:
+        return "error", (f"database: {where} is at revision {revision!r}, which this release does not know (its "
+                         f"newest is {head!r}): a newer release migrated it, and this one would refuse to start "
+                         "on it. Run that release, or restore a backup taken before the upgrade")
+    if revision is None:
+        return "warning", (f"database: {where} answers but has no tables yet: `cti db upgrade` (or `cti run`, as "
+                           f"it starts) applies this release's {behind} migrations")
+    if behind:
+        return "warning", (f"database: {where} answers, its schema at revision {revision!r}, {behind} migration(s) "
+                           f"behind this release's {head!r}: run `cti db upgrade` (`cti run` also applies them as "
+                           "it starts)")
+    return "ok", f"database: {where} answers, its schema at this release's revision {head!r}"

@@ -1,22 +1,15 @@
 """``cti db``: migrate, seed the demo company, show what the database holds, back it up and
-restore it; ``cti users``: the first administrator of a database without the demo."""
+restore it (``cti users`` is ``crm_core.users_cli``), and the helpers both run their work with."""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
 app = typer.Typer(help="The CRM database: migrations, demo data, statistics, backups.", no_args_is_help=True)
-users_app = typer.Typer(help="CRM users: create the first administrator, deactivate the demo's.",
-                        no_args_is_help=True)
-
-# An administrator's password typed by a person: longer than create_user's floor of 8 for agents.
-MIN_ADMIN_PASSWORD = 12
 
 
 def _database() -> Any:
@@ -41,7 +34,9 @@ async def _with_db(work: Any) -> Any:
         await db.dispose()
 
 
-def _run(work: Any) -> Any:
+def run_db(work: Any) -> Any:
+    """``work(db)`` on the settings' database, disposed after; a database away or refusing us, or any
+    CtiError, is one error line and exit code 1, never a traceback."""
     from crm_core.errors import DatabaseUnavailable
     from cti.cli import settings_or_exit
     from cti.errors import CtiError
@@ -67,7 +62,7 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
         await db.upgrade(revision)
         return await db.current_revision()
 
-    current = _run(work)
+    current = run_db(work)
     if revision != "head" and current != revision:
         # Alembic's upgrade to an older revision does nothing: say so, not just where it stands.
         typer.echo(f"database at revision {current}, past {revision}: nothing done "
@@ -89,7 +84,7 @@ def seed_demo() -> None:
         await db.upgrade()
         return await seed(db, progress=lambda msg: typer.echo(f"seed: {msg}"), config_dir=config_dir)
 
-    added = _run(work)
+    added = run_db(work)
     typer.echo("seed: done (" + ", ".join(f"{k} +{v}" for k, v in added.items()) + ")")
     typer.echo("demo logins (development only; an agent's id is their extension):")
     for login in demo_logins(config_dir):
@@ -120,7 +115,7 @@ def stats() -> None:
                 lines.append(f"  outcome {outcome or '(in progress)':20} {n}")
         return lines
 
-    for line in _run(work):
+    for line in run_db(work):
         typer.echo(line)
 
 
@@ -180,81 +175,3 @@ def restore(backup: Path = typer.Argument(..., help="The backup file to restore 
         typer.echo(f"the backup is at revision {result.revision}, this release at {result.head}: `cti run` "
                    "(or `cti db upgrade`) applies the migrations between")
     typer.echo("start the engine: the journals in var/ are written into the restored database")
-
-
-def _stdin_is_tty() -> bool:
-    return sys.stdin.isatty()
-
-
-@users_app.command("create-admin")
-def create_admin(
-    username: str = typer.Argument(..., help="Login name of the new administrator."),
-    generate: bool = typer.Option(False, "--generate", help="Generate a strong password and print it once."),
-    display_name: str = typer.Option("", "--display-name", help="Name shown in the console (default: username)."),
-) -> None:
-    """Create an administrator (migrating the database first): the password is asked on the terminal,
-    or generated with --generate and printed once. Stored as an argon2id hash, never in clear."""
-    from crm_core.errors import InvalidField
-    from crm_core.users import check_password, check_username, create_user
-
-    try:
-        check_username(username)  # before a password is asked for or made
-    except InvalidField as err:
-        typer.echo(f"error: {err.message}", err=True)
-        raise typer.Exit(1) from None
-    if generate:
-        password = secrets.token_urlsafe(18)  # 24 characters, 144 random bits
-    elif _stdin_is_tty():
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-        if len(password) < MIN_ADMIN_PASSWORD:
-            typer.echo(f"error: password: must be at least {MIN_ADMIN_PASSWORD} characters", err=True)
-            raise typer.Exit(1)
-        try:
-            check_password(password, username)
-        except InvalidField as err:
-            typer.echo(f"error: {err.message}", err=True)
-            raise typer.Exit(1) from None
-    else:
-        # Never read a password from a pipe or a file: it ends up in shell history and scripts.
-        typer.echo("error: no terminal to ask the password on; run it on a terminal, or pass --generate "
-                   "(a strong password is printed once)", err=True)
-        raise typer.Exit(2)
-
-    async def work(db: Any) -> None:
-        await db.upgrade()
-        async with db.session() as s:
-            await create_user(session=s, username=username, password=password, role="admin",
-                              display_name=display_name or username)
-
-    _run(work)
-    typer.echo(f"administrator {username!r} created")
-    if generate:
-        typer.echo(f"password: {password}")
-        typer.echo("(shown once: store it now; it cannot be read back)")
-
-
-@users_app.command("deactivate-demo")
-def deactivate_demo() -> None:
-    """Deactivate every user who still logs in with a password the demo publishes (admin /
-    admin-demo-1, agent1 / agent1-demo...): what `cti run` refuses to start with."""
-    from crm_core.seed import published_logins
-    from crm_core.users import set_active, user_by_username
-    from cti.cli import settings_or_exit
-
-    config_dir = settings_or_exit().config_dir
-
-    async def work(db: Any) -> list[str]:
-        await db.upgrade()
-        logins = await published_logins(db, config_dir=config_dir)
-        async with db.session() as s:
-            for username in logins:
-                user = await user_by_username(session=s, username=username)
-                if user is not None:
-                    await set_active(session=s, user_id=user.id, active=False)
-        return logins
-
-    logins: list[str] = _run(work)
-    if not logins:
-        typer.echo("no user logs in with a published demo password")
-        return
-    typer.echo(f"deactivated {len(logins)} user(s) with a published demo password: {', '.join(logins)}")

@@ -208,6 +208,57 @@ class Database:
         await self.engine.dispose()
 
 
+async def probe_revision(url: str, *, timeout_s: float) -> str | None:
+    """The schema revision of the database at ``url`` (None: no migration applied), asked over one
+    connection made within ``timeout_s``, nothing created or changed (``cti config check``; the caller
+    makes sure a SQLite file exists, which connecting would create). A server that is away or does
+    not answer in time: ``DatabaseUnavailable`` saying why; a login it refuses: ``ConfigError``."""
+    from sqlalchemy.pool import NullPool
+
+    engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": timeout_s})
+    try:
+        # asyncpg's timeout bounds its connection and login; this one the whole look-up.
+        async with asyncio.timeout(timeout_s + 1.0), engine.connect() as conn:
+            return await conn.run_sync(_current_revision)
+    except TimeoutError as err:  # before OSError, of which it is one
+        raise DatabaseUnavailable(f"no answer within {timeout_s:g} s") from err
+    except (OperationalError, DBAPIError, OSError) as err:
+        _raise_if_refused(err)
+        if _is_unavailable(err):
+            raise DatabaseUnavailable(_why(err)) from err
+        raise
+    finally:
+        await engine.dispose()
+
+
+def _why(err: BaseException) -> str:
+    """A connection's failure in a few words, for an operator (no URL, so no password, in it)."""
+    cause = getattr(err, "orig", None) or err
+    if isinstance(cause, ConnectionRefusedError) or "connect call failed" in str(cause).lower():
+        return "connection refused (nothing listens there)"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror.lower()
+    return (str(cause).splitlines() or [type(cause).__name__])[0]
+
+
+def migrations_behind(revision: str | None) -> int | None:
+    """How many of this release's migrations a database at ``revision`` lacks (0: at the head, all of
+    them for None); None when this release does not know ``revision`` (a newer release migrated it)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    if revision is not None and not _known(script, revision):
+        return None
+    return len(list(script.iterate_revisions(script.get_current_head(), revision or "base")))
+
+
+def head_revision() -> str:
+    """The newest migration of this release."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
+
+
 def _owner_only(path: Path) -> None:
     """The SQLite file readable by its owner only: it holds customers' data and password hashes.
     Created so before SQLite opens it, and tightened if it is not; SQLite gives its -wal and -shm

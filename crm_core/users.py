@@ -120,6 +120,21 @@ def check_username(username: str) -> None:
                                        f"or a digit (got {username!r})")
 
 
+# A password an administrator or the operator sets (/api/admin/users, `cti users create-admin` and
+# `reset-password`): longer than create_user's floor of 8, which the demo's agents were made with.
+MIN_SET_PASSWORD = 12
+MAX_PASSWORD = 256
+
+
+def check_new_password(password: str, username: str) -> None:
+    """The whole rule for a password set for ``username``: its length, then ``check_password``."""
+    if len(password) < MIN_SET_PASSWORD:
+        raise InvalidField("password", f"must be at least {MIN_SET_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidField("password", f"must be at most {MAX_PASSWORD} characters")
+    check_password(password, username)
+
+
 def check_password(password: str, username: str) -> None:
     """What an administrator sets (the length is the caller's rule): not the login name inside it, not
     one character or a short pattern repeated, not a plain run such as 123456789012 or abcdefghijkl
@@ -176,6 +191,13 @@ async def get_user(*, session: AsyncSession, user_id: int) -> User:
 
 async def user_by_username(*, session: AsyncSession, username: str) -> User | None:
     return await session.scalar(select(User).where(User.username == username))
+
+
+async def users_named(*, session: AsyncSession, username: str) -> list[str]:
+    """The login names that are ``username`` whatever its case (a typo's likely meaning)."""
+    rows = await session.scalars(select(User.username).where(func.lower(User.username) == username.lower())
+                                 .order_by(User.username).limit(3))
+    return list(rows.all())
 
 
 async def user_by_agent_id(*, session: AsyncSession, agent_id: str) -> User | None:

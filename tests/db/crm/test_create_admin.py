@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from callcenter.cli import app
-from crm_core import cli as crm_cli
+from crm_core import users_cli
 from crm_core.db import Database
 from crm_core.users import authenticate, list_users
 
@@ -57,7 +57,7 @@ def test_generate_creates_an_admin_and_prints_the_password_once(db_url: str, mon
 
 def test_the_password_is_asked_on_a_terminal(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CTI_DATABASE_URL", db_url)
-    monkeypatch.setattr(crm_cli, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(users_cli, "_stdin_is_tty", lambda: True)
     typed = "correct horse battery staple"
     short = CliRunner().invoke(app, ["users", "create-admin", "boss"], input="short-pw1\nshort-pw1\n")
     assert short.exit_code == 1 and "at least 12" in short.output

@@ -19,6 +19,7 @@ from acd.model import (
     next_agent_state,
     next_call_state,
 )
+from cti.logs import ContextFilter, call_context
 
 LEGAL = [
     (AgentState.LOGGED_OUT, AgentEvent.LOGIN, AgentState.NOT_READY),
@@ -95,3 +96,29 @@ def test_a_done_call_has_no_way_back() -> None:
 def test_step_requirement_merges_call_skills(step: RoutingStep, call_skills: dict[str, int] | None,
                                              need: tuple[tuple[str, int], ...]) -> None:
     assert step.requirement(call_skills) == need
+
+
+# The steps that are not about a call: an agent's own, between calls. Every other step rings, answers,
+# ends or wraps up a call (a step out of wrap-up ends that call's after-call work).
+NOT_ABOUT_A_CALL = {
+    (AgentState.LOGGED_OUT, AgentEvent.LOGIN), (AgentState.NOT_READY, AgentEvent.READY),
+    (AgentState.NOT_READY, AgentEvent.NOT_READY), (AgentState.NOT_READY, AgentEvent.LOGOUT),
+    (AgentState.AVAILABLE, AgentEvent.NOT_READY), (AgentState.AVAILABLE, AgentEvent.LOGOUT),
+}
+
+
+@pytest.mark.parametrize(("state", "event"), list(AGENT_TRANSITIONS))
+def test_a_step_names_the_call_of_its_context_only_when_it_is_about_a_call(
+        state: AgentState, event: AgentEvent, caplog: pytest.LogCaptureFixture) -> None:
+    """The demo's bot made its agent ready after a break from the task that had wrapped up its last
+    call, and the line read ``agent 1004: not_ready -[ready]-> available [call=<that call>]``: taken
+    for a new call. A step between calls names no call (nor queue), whatever the context."""
+    caplog.handler.addFilter(ContextFilter())  # what the engine's handlers copy onto each record
+    with caplog.at_level(logging.INFO, logger="acd.transitions"), call_context("c1", agent="1004", queue="support"):
+        next_agent_state("1004", state, event)
+    (record,) = [r for r in caplog.records if r.name == "acd.transitions"]
+    context = (record.__dict__["call_id"], record.__dict__["agent"], record.__dict__["queue"])
+    if (state, event) in NOT_ABOUT_A_CALL:
+        assert context == (None, "1004", None), record.getMessage()
+    else:
+        assert context == ("c1", "1004", "support"), record.getMessage()

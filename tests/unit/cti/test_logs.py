@@ -215,6 +215,25 @@ def test_an_offer_made_as_the_last_call_ends_names_the_offered_call(restore_logg
     assert lines[-1].endswith("agent 1001: available -[offer]-> reserved [call=c2 agent=1001 queue=billing]"), lines
 
 
+def test_ready_after_a_break_names_no_call(restore_logging: None) -> None:
+    """The demo's bot wrapped up call c1 with a break, then made its agent ready from the same task
+    (c1's context): the ready step read ``[call=c1 ...]``, taken for a new call. The steps about c1
+    (its end, its wrap-up's end) keep naming it; the ready between calls names the agent alone."""
+    _, buf = _configure()
+    r = Router([QueueConfig("support", wrap_up_s=30)])
+    r.agent_login("1004", {}, 0.0, queues=["support"], ready=True)
+    r.enqueue("c1", "support", 1.0)
+    with call_context("c1", agent="1004", queue="support"):
+        r.offer_answered("c1", "1004", 2.0)
+        r.call_ended("c1", 3.0)
+        r.set_not_ready("1004", "break", 4.0)  # the wrap-up form's "not ready: break"
+        r.set_ready("1004", 5.0)  # after the break, still in c1's task
+    lines = buf.getvalue().splitlines()
+    assert lines[-3].endswith("agent 1004: on_call -[end]-> wrap_up [call=c1 agent=1004 queue=support]"), lines
+    assert lines[-2].endswith("agent 1004: wrap_up -[not_ready]-> not_ready [call=c1 agent=1004 queue=support]")
+    assert lines[-1].endswith("agent 1004: not_ready -[ready]-> available [agent=1004]"), lines
+
+
 def test_alembic_plugin_announcements_are_left_out(restore_logging: None) -> None:
     _, buf = _configure()
     logging.getLogger("alembic.runtime.plugins").info("setup plugin alembic.autogenerate.schemas")
