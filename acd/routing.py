@@ -334,7 +334,7 @@ class Router(RoutingSteps):
         if call.answered_before:  # put back after its agent was lost: this stay's wait adds to its answer's
             self._stats_of(call).waited_again(wait)
         else:
-            self._stats_of(call).answered_after(wait)
+            self._stats_of(call).answered_after(wait + call.moved_wait_s)
         if call.ewt_s is not None and call.ewt_at is not None:
             self._stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
@@ -433,7 +433,7 @@ class Router(RoutingSteps):
         if system_failure:
             self._stats_of(call).cut_by_system()
         elif not call.answered_before:  # a caller put back after an answer is an answered call, no abandon
-            self._stats_of(call).abandoned_after(wait)
+            self._stats_of(call).abandoned_after(wait + call.moved_wait_s)
         del self._calls[call_id]
         out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait, system_failure=system_failure))
         if call.agent_id is not None:
@@ -455,8 +455,10 @@ class Router(RoutingSteps):
         """A supervisor sends a waiting caller to ``queue``, as an overflow does (``Overflow`` with
         reason "moved"): it keeps its wait and place (its first entry), leaves the topic skill of the
         queue it left behind, waits for no named agent any more, and the new queue's timers count
-        from now. Refused: a call ringing an agent or a virtual-hold entry (CallNotMovable), one no
-        longer waiting (CallNotWaiting), its own queue (InvalidRequest naming ``queue``)."""
+        from now. In the statistics it is no overflow: the new queue counts the call with the waits
+        of both stays (docs/kpis.md), the queue it left only as moved. Refused: a call ringing an
+        agent or a virtual-hold entry (CallNotMovable), one no longer waiting (CallNotWaiting), its
+        own queue (InvalidRequest naming ``queue``)."""
         out, now = self._begin(now)
         self._queue(queue)
         call = self._call(call_id)
@@ -468,11 +470,14 @@ class Router(RoutingSteps):
             raise CallNotMovable(f"call {call_id} is a virtual-hold entry: nobody is on the line to move")
         if call.queue == queue:
             raise InvalidRequest("queue", f"call {call_id} already waits in {queue}")
-        self._stats_of(call).overflowed_out()
-        out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue,
-                            wait_s=max(0.0, now - call.entered_queue_at), reason="moved"))
+        # Not the queue's overflow: the queue that last has the call counts it, with the waits of
+        # every stay no queue counted (docs/kpis.md, moved between queues). A caller put back after an
+        # answer was counted answered by the queue it left; the new one counts its own stay.
+        stay = max(0.0, now - call.entered_queue_at)
+        self._stats_of(call).moved_away()
+        out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue, wait_s=stay, reason="moved"))
         call.pinned = False
-        self._move(call, queue, now, out)
+        self._move(call, queue, now, out, carried_s=0.0 if call.answered_before else call.moved_wait_s + stay)
         return out
 
     # ---- virtual hold: a waiting entry without a caller on the line ----------------------------

@@ -141,7 +141,10 @@ class RoutingSteps(RoutingState):
             return
         self._requeue_waiting(call, now, out)
 
-    def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
+    def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision], *, carried_s: float = 0.0) -> None:
+        """``carried_s``: the waits no queue counted (a supervisor's move); an overflow or a limit
+        counted the call in the queue it left, and the next queue counts its own stay."""
+        call.moved_wait_s = carried_s
         self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
         call.queue = queue
