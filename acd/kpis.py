@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from acd.agent_parts import AgentPart
 from acd.errors import InvalidRequest
 
 Interval = Literal["15m", "30m", "60m", "day", "week"]
@@ -72,6 +73,10 @@ class CallRecord:
     resolved: bool = False  # the wrap-up's resolved flag
     case_id: str | None = None
     csat: int | None = None  # the caller's survey answer 1-5 after the call (docs/recording.md)
+    # Agents who each talked with the caller (a transfer): their own parts, for the per-agent
+    # figures (acd.agent_parts); empty when one agent (``agent_id``) or none handled the call.
+    parts: tuple[AgentPart, ...] = ()
+    contact: bool = True  # False: another agent's part of a transferred call, not the customer's contact
 
     def __post_init__(self) -> None:
         for name in ("wait_s", "talk_s", "hold_s", "acw_s"):
@@ -190,6 +195,8 @@ def fcr_issues(records: Iterable[CallRecord], days: float = 7.0) -> list[FcrIssu
     by_case: dict[str, list[CallRecord]] = {}
     issues: list[FcrIssue] = []
     for r in records:
+        if not r.contact:
+            continue
         if r.case_id is not None:
             by_case.setdefault(r.case_id, []).append(r)
         elif r.handled:
@@ -218,7 +225,7 @@ def issues_by_first(records: Iterable[CallRecord], days: float = 7.0) -> dict[st
 def first_contact_issues(records: Iterable[CallRecord], issue_of: Mapping[str, FcrIssue]) -> list[FcrIssue]:
     """The issues (of ``issues_by_first`` over a wider set of contacts) whose first contact is one of
     ``records``: a figure over some calls counts each issue once, where it started."""
-    return [issue_of[r.linkedid] for r in records if r.linkedid in issue_of]
+    return [issue_of[r.linkedid] for r in records if r.contact and r.linkedid in issue_of]
 
 
 def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
@@ -283,6 +290,27 @@ def summarize(records: Sequence[CallRecord], policy: KpiPolicy = KpiPolicy(),
         short_abandons_excluded=policy.exclude_short_abandons,
         basis=policy.describe(),
     )
+
+
+def per_agent(record: CallRecord) -> list[CallRecord]:
+    """``record`` as the per-agent figures count it: itself when one agent (or none) handled it, else
+    one record per agent's part (``acd.agent_parts``): the queue's answer (offered, its wait) with the
+    agent who answered first, the contact (disposition, FCR, CSAT) with the record's own agent."""
+    if len(record.parts) < 2:
+        return [record]
+    ids = [p.agent_id for p in record.parts]
+    contact = record.agent_id if record.agent_id in ids else ids[-1]
+    out = []
+    for n, part in enumerate(record.parts):
+        answered, own = n == 0, part.agent_id == contact
+        out.append(dataclasses.replace(
+            record, agent_id=part.agent_id, talk_s=part.talk_s, hold_s=part.hold_s, acw_s=part.acw_s,
+            held=part.held, parts=(), offered=record.offered and answered,
+            wait_s=record.wait_s if answered else 0.0, contact=own,
+            disposition=part.disposition or (record.disposition if own else None),
+            resolved=record.resolved and own, case_id=record.case_id if own else None,
+            csat=record.csat if own else None))
+    return out
 
 
 def longest_wait(waiting_since: Iterable[float], now: float) -> float:
@@ -379,6 +407,8 @@ def interval_report(records: Sequence[CallRecord], *, interval: Interval, tz: Zo
     ``queue_policies``: each queue's own thresholds, used for a row whose calls are all of one queue
     (grouped by queue, or a report of one queue), as the wallboard's per-queue figures; ``policy``
     for every other row (totals: 80/20).
+    Grouped by agent, or filtered on ``agents``, a call several agents handled (a transfer) counts
+    for each of them with their own part (``acd.agent_parts.per_agent``).
     Occupancy and utilization come from ``agent_times``: per agent when grouped by agent, for the
     whole team when ungrouped, and None for other groupings (agent time has no queue/disposition).
     FCR issues are computed over all ``records`` and counted in the interval of their first contact.
@@ -395,7 +425,9 @@ def interval_report(records: Sequence[CallRecord], *, interval: Interval, tz: Zo
     def keep(at: float) -> bool:
         return (start is None or at >= start) and (end is None or at < end)
 
-    chosen = [r for r in records if keep(r.at)
+    split = group_by == "agent" or agent_set is not None
+    chosen = [part for rec in records for part in per_agent(rec)] if split else records
+    chosen = [r for r in chosen if keep(r.at)
               and (queue_set is None or r.queue in queue_set)
               and (agent_set is None or r.agent_id in agent_set)]
     issue_of = issues_by_first(records, policy.fcr_days)

@@ -302,6 +302,9 @@ class QueuedCall:
     waiting_since: float | None = None
     # Put back in this queue after an answer (that lost agent): the queue counted its answer already.
     answered_before: bool = False
+    # The waits of the stays before a supervisor's move: no queue counted them, the queue that now
+    # has the call adds them to its own stay's when it counts its answer or abandon (docs/kpis.md).
+    moved_wait_s: float = 0.0
 
     @property
     def wait_start(self) -> float:

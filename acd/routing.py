@@ -4,25 +4,24 @@ Every public method first runs the timers that fell due up to ``now`` (wrap-up e
 steps, preferred-agent windows, overflow, max wait, announcements, the ring backstop), each at its
 own due time, then handles its event, and returns every decision taken, in order.
 
-``Router`` is built in three layers, one module each, read from the bottom up:
+``Router`` is built in four layers, one module each, read from the bottom up:
 
     acd.routing_state   RoutingState: what the router knows (queues, statistics, agents, calls, the
                         indexes: ``AgentIndex``, ``WaitingCalls``, ``Timers``), the lookups and the
                         read-only views (agent and call views, waiting lists, estimates, snapshots)
     acd.routing_steps   RoutingSteps: the steps events are made of (timers and queue limits, a call's
                         flow, an agent's state machine, the seams to the indexes)
-    acd.routing         Router: the public events, here
+    acd.routing_virtual VirtualHoldEvents: the public events of virtual-hold entries (a caller who
+                        hung up to be called back at its turn, the callback answered or missed)
+    acd.routing         Router: the other public events (agents, calls, the engine's stop), here
 
 They are one object (a subclass, not a delegation): the hot path pays no extra call per step.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Concatenate, ParamSpec
+from collections.abc import Mapping, Sequence
 
-from acd import timers
 from acd.decisions import (
     Abandoned,
     Bridge,
@@ -33,7 +32,7 @@ from acd.decisions import (
     PhoneReachability,
     Requeue,
 )
-from acd.errors import AcdError, CallNotMovable, CallNotWaiting, InvalidRequest, StaleOffer
+from acd.errors import CallNotMovable, CallNotWaiting, InvalidRequest, StaleOffer
 from acd.model import (
     Agent,
     AgentEvent,
@@ -45,35 +44,18 @@ from acd.model import (
     QueuedCall,
     next_call_state,
 )
-from acd.routing_steps import RING_GRACE_S, RoutingSteps
+from acd.routing_steps import RING_GRACE_S, keeps_timer_decisions
+from acd.routing_virtual import VirtualHoldEvents
 
 __all__ = ["RING_GRACE_S", "Router"]
 
-_P = ParamSpec("_P")
 
-def _keeps_timer_decisions(
-    method: Callable[Concatenate[Router, _P], list[Decision]],
-) -> Callable[Concatenate[Router, _P], list[Decision]]:
-    """When the event is refused (an AcdError), the decisions of the timers that ran before it are
-    not lost: the next call returns them first."""
-
-    @functools.wraps(method)
-    def wrapper(self: Router, /, *args: _P.args, **kwargs: _P.kwargs) -> list[Decision]:
-        try:
-            return method(self, *args, **kwargs)
-        except AcdError:
-            self._carry = self._current
-            raise
-
-    return wrapper
-
-
-class Router(RoutingSteps):
+class Router(VirtualHoldEvents):
     """Skill-based routing for a set of queues; one instance owns every agent's state."""
 
     # ---- agents -------------------------------------------------------------------------------
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def agent_login(
         self, agent_id: str, skills: Mapping[str, int], now: float, *, capacity: int = 1,
         queues: Sequence[str] = (), wrap_up_s: float | None = None, ready: bool = False,
@@ -104,7 +86,7 @@ class Router(RoutingSteps):
             self._agent_freed(agent, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def agent_logout(self, agent_id: str, now: float) -> list[Decision]:
         out, now = self._begin(now)
         agent = self._agent(agent_id)
@@ -121,7 +103,7 @@ class Router(RoutingSteps):
             self._requeue_waiting(call, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def set_ready(self, agent_id: str, now: float) -> list[Decision]:
         """Available now; during a call it only withdraws a pending "not ready after this call"."""
         out, now = self._begin(now)
@@ -138,7 +120,7 @@ class Router(RoutingSteps):
         self._agent_freed(agent, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def set_not_ready(self, agent_id: str, reason: str, now: float) -> list[Decision]:
         """Not ready with ``reason`` now; while ringing or talking, once the work ends."""
         out, now = self._begin(now)
@@ -155,7 +137,7 @@ class Router(RoutingSteps):
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def not_ready_after_call(self, agent_id: str, now: float, reason: str = "after_call") -> list[Decision]:
         """Go not ready when the current call and its wrap-up end (now, if there is no work)."""
         out, now = self._begin(now)
@@ -169,7 +151,7 @@ class Router(RoutingSteps):
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def set_device_registered(self, agent_id: str, registered: bool, now: float) -> list[Decision]:
         """Agents whose phone is unregistered are not offered calls; they keep their idle seniority."""
         out, now = self._begin(now)
@@ -186,7 +168,7 @@ class Router(RoutingSteps):
             self._index_remove(agent)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def set_skills(self, agent_id: str, skills: Mapping[str, int], now: float) -> list[Decision]:
         """Live skill change; it counts from the next decision on (also the one it triggers)."""
         out, now = self._begin(now)
@@ -202,7 +184,7 @@ class Router(RoutingSteps):
 
     # ---- calls --------------------------------------------------------------------------------
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def enqueue(
         self, call_id: str, queue: str, now: float, *, skills: Mapping[str, int] | None = None,
         priority: int = 0, preferred_agent: str | None = None, customer_id: int | str | None = None,
@@ -246,7 +228,7 @@ class Router(RoutingSteps):
             self._enter_queue(call, cfg, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def restore_waiting(
         self, call_id: str, queue: str, now: float, *, entered_at: float, skills: Mapping[str, int] | None = None,
         priority: int = 0, customer_id: int | str | None = None, virtual: bool = False,
@@ -287,7 +269,7 @@ class Router(RoutingSteps):
         self._requeue_waiting(call, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def attach_connected(
         self, call_id: str, agent_id: str, queue: str, now: float, *, entered_at: float, answered_at: float,
         skills: Mapping[str, int] | None = None, priority: int = 0, customer_id: int | str | None = None,
@@ -316,7 +298,7 @@ class Router(RoutingSteps):
         agent.calls.add(call_id)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def offer_answered(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
         out, now = self._begin(now)
         call = self._calls.get(call_id)
@@ -334,14 +316,14 @@ class Router(RoutingSteps):
         if call.answered_before:  # put back after its agent was lost: this stay's wait adds to its answer's
             self._stats_of(call).waited_again(wait)
         else:
-            self._stats_of(call).answered_after(wait)
+            self._stats_of(call).answered_after(wait + call.moved_wait_s)
         if call.ewt_s is not None and call.ewt_at is not None:
             self._stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
         self._agent_freed(agent, now, out)  # capacity > 1: may take another
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def offer_no_answer(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
         """The agent did not answer: it goes not ready "missed", the call waits at its place again.
 
@@ -354,7 +336,7 @@ class Router(RoutingSteps):
         self._missed(call, self._agents[agent_id], now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def offer_failed(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
         """The offer could not be carried out (the PBX connection dropped while the phone rang): the
         offer is withdrawn without blaming the agent, and the call waits at its place (the head,
@@ -374,7 +356,7 @@ class Router(RoutingSteps):
         self._agent_freed(agent, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def withdraw(self, call_id: str, now: float) -> list[Decision]:
         """Take a call out of the ACD without counting it as abandoned (a cancelled consultation):
         waiting, it leaves; ringing, the offer is cancelled; connected, it ends (the agent wraps up)."""
@@ -397,7 +379,7 @@ class Router(RoutingSteps):
             self._agent_freed(agent, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def take_over(self, call_id: str, now: float) -> list[Decision]:
         """A consultation became the customer's call (the transfer completed): from now on the
         queue's statistics count its talk and its agent's handle time."""
@@ -411,7 +393,7 @@ class Router(RoutingSteps):
             agent.work_queue, agent.work_since = call.queue, call.answered_at if call.answered_at is not None else now
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def caller_hung_up(self, call_id: str, now: float, *, system_failure: bool = False) -> list[Decision]:
         """The caller left: abandoned while waiting or ringing (the offer is cancelled).
         ``system_failure``: the PBX crashed under the call; counted apart, not as an abandon."""
@@ -433,14 +415,14 @@ class Router(RoutingSteps):
         if system_failure:
             self._stats_of(call).cut_by_system()
         elif not call.answered_before:  # a caller put back after an answer is an answered call, no abandon
-            self._stats_of(call).abandoned_after(wait)
+            self._stats_of(call).abandoned_after(wait + call.moved_wait_s)
         del self._calls[call_id]
         out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait, system_failure=system_failure))
         if call.agent_id is not None:
             self._agent_freed(self._agents[call.agent_id], now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def call_ended(self, call_id: str, now: float) -> list[Decision]:
         """A bridged call ended: the agent wraps up (queue's or agent's wrap-up time)."""
         out, now = self._begin(now)
@@ -450,13 +432,15 @@ class Router(RoutingSteps):
         self._end_connected(call, now, out)
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def move_waiting(self, call_id: str, queue: str, now: float) -> list[Decision]:
         """A supervisor sends a waiting caller to ``queue``, as an overflow does (``Overflow`` with
         reason "moved"): it keeps its wait and place (its first entry), leaves the topic skill of the
         queue it left behind, waits for no named agent any more, and the new queue's timers count
-        from now. Refused: a call ringing an agent or a virtual-hold entry (CallNotMovable), one no
-        longer waiting (CallNotWaiting), its own queue (InvalidRequest naming ``queue``)."""
+        from now. In the statistics it is no overflow: the new queue counts the call with the waits
+        of both stays (docs/kpis.md), the queue it left only as moved. Refused: a call ringing an
+        agent or a virtual-hold entry (CallNotMovable), one no longer waiting (CallNotWaiting), its
+        own queue (InvalidRequest naming ``queue``)."""
         out, now = self._begin(now)
         self._queue(queue)
         call = self._call(call_id)
@@ -468,75 +452,17 @@ class Router(RoutingSteps):
             raise CallNotMovable(f"call {call_id} is a virtual-hold entry: nobody is on the line to move")
         if call.queue == queue:
             raise InvalidRequest("queue", f"call {call_id} already waits in {queue}")
-        self._stats_of(call).overflowed_out()
-        out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue,
-                            wait_s=max(0.0, now - call.entered_queue_at), reason="moved"))
+        # Not the queue's overflow: the queue that last has the call counts it, with the waits of
+        # every stay no queue counted (docs/kpis.md, moved between queues). A caller put back after an
+        # answer was counted answered by the queue it left; the new one counts its own stay.
+        stay = max(0.0, now - call.entered_queue_at)
+        self._stats_of(call).moved_away()
+        out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue, wait_s=stay, reason="moved"))
         call.pinned = False
-        self._move(call, queue, now, out)
+        self._move(call, queue, now, out, carried_s=0.0 if call.answered_before else call.moved_wait_s + stay)
         return out
 
-    # ---- virtual hold: a waiting entry without a caller on the line ----------------------------
-
-    @_keeps_timer_decisions
-    def hold_virtually(self, call_id: str, now: float) -> list[Decision]:
-        """The waiting caller hung up to be called back: it keeps its place (entry time, priority),
-        hears no announcements and meets no max-wait or overflow; neither abandoned nor counted twice."""
-        out, now = self._begin(now)
-        call = self._call(call_id)
-        if call.state is not CallState.WAITING or call.virtual:
-            raise InvalidRequest("call_id", f"call {call_id} is {call.state.value}, not waiting on the line")
-        call.virtual = True
-        return out
-
-    @_keeps_timer_decisions
-    def callback_answered(self, call_id: str, agent_id: str, now: float, *, new_id: str) -> list[Decision]:
-        """The customer answered its callback: from now on it is a caller on the line named ``new_id``
-        (the callback's own call), ringing the reserved agent for the queue's ring timeout."""
-        out, now = self._begin(now)
-        call = self._calls.get(call_id)
-        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id or not call.virtual:
-            raise StaleOffer(f"call {call_id} is not a callback reserving agent {agent_id}")
-        if new_id != call_id:
-            if new_id in self._calls:
-                raise InvalidRequest("new_id", f"call {new_id} is already queued")
-            del self._calls[call_id]
-            call.call_id = new_id
-            self._calls[new_id] = call
-            agent = self._agents[agent_id]
-            agent.offers.discard(call_id)
-            agent.offers.add(new_id)
-        call.virtual = False
-        call.offer_no += 1  # the backstop of the callback's ring is void; the agent's own ring starts
-        call.epoch += 1  # timers of the virtual stay named the old id; the caller's stay arms anew
-        call.armed = False
-        cfg = self._queues[call.queue]
-        self._timers.at(now + cfg.ring_timeout_s + RING_GRACE_S, timers.RING, new_id, call.offer_no)
-        return out
-
-    @_keeps_timer_decisions
-    def callback_missed(self, call_id: str, agent_id: str, now: float, *, retry_at: float | None) -> list[Decision]:
-        """The callback was not answered (or not confirmed): the agent is free again, not blamed.
-        With ``retry_at`` the entry keeps its place but is offered to no one until then; without, it
-        leaves the queue (the callback failed). A report for an offer no longer ringing is ignored."""
-        out, now = self._begin(now)
-        call = self._calls.get(call_id)
-        if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id or not call.virtual:
-            return out
-        agent = self._agents[agent_id]
-        self._withdraw_offer(call, agent, "callback_missed", now, out)
-        self._settle(agent, call, now, out)
-        if retry_at is None:
-            call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
-            self._stats_of(call).left_by_limit()
-            del self._calls[call_id]
-        else:
-            call.parked = True
-            call.token += 1  # its entries among the waiting calls are void (a REQUEUEd call looks waiting)
-            self._timers.at(max(retry_at, now), timers.PARK, call_id, call.offer_no)
-        self._agent_freed(agent, now, out)
-        return out
-
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def end_wrap_ups(self, now: float) -> list[Decision]:
         """The engine stops: every agent in wrap-up leaves it now, as its timer would end it
         (available, or not ready with the reason pending), and the call's after-call work ends with
@@ -549,7 +475,7 @@ class Router(RoutingSteps):
                 self._wrap_done(agent, now, out, why="stopped")
         return out
 
-    @_keeps_timer_decisions
+    @keeps_timer_decisions
     def tick(self, now: float) -> list[Decision]:
         out, _ = self._begin(now)
         return out

@@ -9,6 +9,10 @@ appending its decisions to the event's list. Pure: no I/O, no clock, no awaits.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
 from acd import timers
 from acd.decisions import (
     AgentStateChange,
@@ -21,6 +25,7 @@ from acd.decisions import (
     Requeue,
     WrapUpEnded,
 )
+from acd.errors import AcdError
 from acd.model import (
     Agent,
     AgentEvent,
@@ -43,6 +48,27 @@ from acd.routing_state import RoutingState
 RING_GRACE_S = 5.0
 MISSED = "missed"
 _WORKING = (AgentState.ON_CALL, AgentState.WRAP_UP)  # an agent's handle time runs through both
+
+
+_P = ParamSpec("_P")
+_S = TypeVar("_S", bound="RoutingSteps")
+
+
+def keeps_timer_decisions(
+    method: Callable[Concatenate[_S, _P], list[Decision]],
+) -> Callable[Concatenate[_S, _P], list[Decision]]:
+    """For a public event: when the event is refused (an AcdError), the decisions of the timers
+    that ran before it are not lost: the next call returns them first."""
+
+    @functools.wraps(method)
+    def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> list[Decision]:
+        try:
+            return method(self, *args, **kwargs)
+        except AcdError:
+            self._carry = self._current
+            raise
+
+    return wrapper
 
 
 class RoutingSteps(RoutingState):
@@ -141,7 +167,10 @@ class RoutingSteps(RoutingState):
             return
         self._requeue_waiting(call, now, out)
 
-    def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision]) -> None:
+    def _move(self, call: QueuedCall, queue: str, now: float, out: list[Decision], *, carried_s: float = 0.0) -> None:
+        """``carried_s``: the waits no queue counted (a supervisor's move); an overflow or a limit
+        counted the call in the queue it left, and the next queue counts its own stay."""
+        call.moved_wait_s = carried_s
         self._wait.remove(call)
         call.state = next_call_state(call.call_id, call.state, CallEvent.MOVE)
         call.queue = queue

@@ -4,7 +4,9 @@ Counted exactly as the reports count (``acd.kpis``): an abandon whose wait is <=
 is a short abandon (``abandoned_short``) and leaves every offered-based figure, service level and
 abandon rate alike; the snapshot says so with ``short_abandons_excluded``. Live figures count the
 calls that have left the queue (answered, abandoned, overflowed or sent elsewhere by a limit);
-calls still waiting join the denominator when they leave.
+calls still waiting join the denominator when they leave. A caller a supervisor moved to another
+queue is no overflow (docs/kpis.md, moved between queues): the queue it left counts it ``moved`` and
+in no rate; the queue it went to counts its answer or abandon with the waits of both stays.
 
 Estimated wait (EWT): position x average handle time (talk + hold + wrap-up, KPIS.md's AHT, as the
 queue's agents really took it) / the agents serving the queue (each agent counts 1 / the number of
@@ -54,6 +56,7 @@ class QueueSnapshot:
     system_failures: int = 0
     virtual_waiting: int = 0  # virtual-hold entries: callers to call back at their turn, not on the line
     answered_wait_s: float = 0.0  # total queue wait of the answered calls (ASA's numerator)
+    moved: int = 0  # entries a supervisor moved to another queue: counted there, in no figure here
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class QueueStats:
     answered_within_sl: int = 0
     overflowed: int = 0
     limit_exits: int = 0
+    moved: int = 0
     wait_answered_s: float = 0.0
     wait_abandoned_s: float = 0.0
     talk_s: float = 0.0
@@ -132,6 +136,11 @@ class QueueStats:
 
     def overflowed_out(self) -> None:
         self.overflowed += 1
+
+    def moved_away(self) -> None:
+        """A supervisor moved the waiting caller to another queue: that queue counts it (its answer or
+        abandon, with the waits of both stays), this one in no service level or abandon rate."""
+        self.moved += 1
 
     def handled(self, handle_s: float) -> None:
         """An agent finished a call of this queue, wrap-up included."""
@@ -195,4 +204,5 @@ class QueueStats:
             system_failures=self.system_failures,
             virtual_waiting=virtual,
             answered_wait_s=self.wait_answered_s,
+            moved=self.moved,
         )

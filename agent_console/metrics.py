@@ -240,6 +240,8 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
     waited = CounterMetricFamily("cti_queue_answered_wait_seconds", "Total queue wait of the answered calls "
                                  "(ASA over a window: its increase / the answered calls' increase)",
                                  labels=["queue"])
+    moved = CounterMetricFamily("cti_queue_moved", "Callers a supervisor moved from this queue to another: "
+                                "counted there, in no other figure of this one", labels=["queue"])
     cut = CounterMetricFamily("cti_queue_system_failures", "Queued calls cut by a PBX crash: neither answered "
                               "nor abandoned, in no other queue figure", labels=["queue"])
     sl = GaugeMetricFamily("cti_queue_service_level_ratio", "Live service level: answered within T / calls that "
@@ -261,6 +263,7 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
         short.add_metric([q.queue], q.abandoned_short)
         left.add_metric([q.queue], q.answered + q.abandoned + q.overflowed + q.limit_exits)
         cut.add_metric([q.queue], q.system_failures)
+        moved.add_metric([q.queue], q.moved)
         waited.add_metric([q.queue], q.answered_wait_s)
         sl_t.add_metric([q.queue], q.service_level_s)
         # No figure yet (no call left the queue): no sample, rather than a misleading 0 or 1.
@@ -270,7 +273,7 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
             asa.add_metric([q.queue], q.asa_s)
         if q.abandon_rate is not None:
             rate.add_metric([q.queue], q.abandon_rate)
-    return (calls, longest, offered, answered, within, abandoned, short, left, cut, waited, sl, sl_t, asa, rate)
+    return (calls, longest, offered, answered, within, abandoned, short, left, moved, cut, waited, sl, sl_t, asa, rate)
 
 
 def _agent_family(agents: Sequence[AgentView], queues: Sequence[str]) -> Metric:

@@ -6,7 +6,7 @@ export CTI_REQUIRE_TIERS=${CTI_REQUIRE_TIERS:-unit,replay,fuzz,web,db,redis,aste
 echo "lint: ruff"
 .venv/bin/ruff check .
 echo "types: mypy (strict on the pure cores and the listed adapters)"
-.venv/bin/mypy --strict acd/routing.py acd/routing_state.py acd/routing_steps.py acd/agent_index.py acd/waiting.py acd/timers.py acd/model.py acd/decisions.py acd/stats.py acd/staffing.py acd/kpis.py acd/alerts.py acd/alert_rules.py acd/alert_config.py acd/recipients.py acd/recovery.py acd/virtual_hold.py acd/pacing.py \
+.venv/bin/mypy --strict acd/routing.py acd/routing_state.py acd/routing_steps.py acd/routing_virtual.py acd/agent_index.py acd/waiting.py acd/timers.py acd/model.py acd/decisions.py acd/stats.py acd/staffing.py acd/kpis.py acd/agent_parts.py acd/alerts.py acd/alert_rules.py acd/alert_config.py acd/recipients.py acd/recovery.py acd/virtual_hold.py acd/pacing.py \
   ivr/stepper.py ivr/flow.py ivr/actions.py crm_core/fold.py crm_core/event_keys.py crm_core/unhanded.py cti/heap.py cti/journey.py cti/events.py cti/ami/callmodel.py \
   cti/ami/codec.py cti/ami/backoff.py cti/ami/manager.py cti/ami/queue_members.py cti/ami/phone_secrets.py cti/ami/dialplan.py acd/fallback.py acd/handoff.py crm_core/recording_handoff.py agent_console/security.py agent_console/tokens.py agent_console/passwords.py agent_console/principal.py \
   cti/redis_bus.py cti/redis_lease.py agent_console/outbox.py agent_console/hub.py agent_console/session_checks.py cti/tasks.py agent_console/plain.py agent_console/wire.py agent_console/desk.py agent_console/desk_phones.py agent_console/queue_login.py agent_console/errors.py crm_core/case_feed.py crm_core/events.py cti/files.py crm_core/backup.py cti/config_problems.py agent_console/queue_filter.py \

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from acd.agent_parts import AgentPart, Piece, parts_of
 from acd.kpis import CallRecord, Outcome
 from acd.virtual_hold import CALLBACK_DNIS
 from crm_core.db import Database
-from crm_core.models import Interaction
+from crm_core.models import Interaction, Segment
 
 _OUTCOMES = {o.value: o for o in Outcome}
 _COLUMNS = (Interaction.linkedid, Interaction.direction, Interaction.started_at, Interaction.answered_at,
@@ -42,9 +44,10 @@ def _dur(value: Any) -> float:
     return v if math.isfinite(v) and v > 0 else 0.0
 
 
-def record_of(row: Any) -> CallRecord | None:
+def record_of(row: Any, parts: tuple[AgentPart, ...] = ()) -> CallRecord | None:
     """The KPI record of one interaction row (an ORM ``Interaction`` or a row of its columns);
-    None for calls that do not count (outbound, internal, or not finished)."""
+    None for calls that do not count (outbound, internal, or not finished). ``parts``: its agents'
+    own parts when several handled it (``load_parts``)."""
     outcome = _OUTCOMES.get(row.outcome or "")
     if outcome is None or (row.direction or "inbound") != "inbound":
         return None
@@ -60,19 +63,41 @@ def record_of(row: Any) -> CallRecord | None:
         ended_at=_ts(row.ended_at), wait_s=_dur(row.wait_s), talk_s=_dur(row.talk_s), hold_s=_dur(row.hold_s),
         acw_s=_dur(row.acw_s), held=bool(row.hold_count), disposition=row.disposition,
         resolved=bool(row.resolved_first_contact), case_id=str(row.case_id) if row.case_id is not None else None,
-        csat=getattr(row, "csat", None),
+        csat=getattr(row, "csat", None), parts=parts,
     )
 
 
+_PART_KINDS = ("talk", "hold", "wrapup")
+_IDS_PER_READ = 500  # interaction ids in one IN (...): far under any database's limit on parameters
+
+
+async def load_parts(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[AgentPart, ...]]:
+    """The agents' own parts (``acd.agent_parts``) of the interactions ``ids``, from their talk, hold
+    and wrap-up segments; only calls that more than one agent handled get any."""
+    pieces: dict[int, list[Piece]] = {}
+    for n in range(0, len(ids), _IDS_PER_READ):
+        query = select(Segment.interaction_id, Segment.kind, Segment.agent_id, Segment.started_at,
+                       Segment.ended_at, Segment.duration_s, Segment.disposition).where(
+            Segment.interaction_id.in_(ids[n:n + _IDS_PER_READ]), Segment.kind.in_(_PART_KINDS))
+        for row in (await session.execute(query)).all():
+            pieces.setdefault(row.interaction_id, []).append(Piece(
+                row.kind, row.agent_id, _ts(row.started_at) or 0.0, _ts(row.ended_at), _dur(row.duration_s),
+                row.disposition))
+    parts = {i: parts_of(p) for i, p in pieces.items()}
+    return {i: p for i, p in parts.items() if len(p) > 1}
+
+
 async def load_records(db: Database, since: float, until: float | None = None) -> list[CallRecord]:
-    """Finished inbound calls that started in [since, until) (``until`` None: up to now), oldest first."""
-    query = select(*_COLUMNS).where(Interaction.started_at >= datetime.fromtimestamp(since, UTC),
-                                    Interaction.outcome.is_not(None))
+    """Finished inbound calls that started in [since, until) (``until`` None: up to now), oldest first;
+    a transferred call with its agents' own parts (a report by agent credits each their own)."""
+    query = select(*_COLUMNS, Interaction.id, Interaction.transfer_count).where(
+        Interaction.started_at >= datetime.fromtimestamp(since, UTC), Interaction.outcome.is_not(None))
     if until is not None:
         query = query.where(Interaction.started_at < datetime.fromtimestamp(until, UTC))
     async with db.session() as s:
         rows = (await s.execute(query.order_by(Interaction.started_at))).all()
-    return [r for r in (record_of(row) for row in rows) if r is not None]
+        parts = await load_parts(s, [row.id for row in rows if row.transfer_count])
+    return [r for r in (record_of(row, parts.get(row.id, ())) for row in rows) if r is not None]
 
 
 # How long before the wallboard's start (local midnight, or its rolling window's start) a call may
@@ -122,7 +147,8 @@ class RecordCache:
     async def load(self, since: float) -> list[CallRecord]:
         now, resets = self.clock(), self._resets
         full = self._mark is None or since < self._since or now - self._full_at >= self.full_every_s
-        query = select(*_COLUMNS, Interaction.updated_at).where(_since_clause(since))
+        query = select(*_COLUMNS, Interaction.updated_at, Interaction.id, Interaction.transfer_count).where(
+            _since_clause(since))
         if full:
             query = query.where(Interaction.outcome.is_not(None))
         else:
@@ -130,13 +156,14 @@ class RecordCache:
             query = query.where(Interaction.updated_at >= self._mark - timedelta(seconds=self.overlap_s))
         async with self.db.session() as s:
             rows = (await s.execute(query)).all()
+            parts = await load_parts(s, [row.id for row in rows if row.transfer_count])
         if full:
             self._by_id, self._full_at = {}, now
             self.full_reads += 1
         else:
             self.partial_reads += 1
         for row in rows:
-            rec = record_of(row)
+            rec = record_of(row, parts.get(row.id, ()))
             if rec is None:
                 self._by_id.pop(row.linkedid, None)
             else:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORES = ["acd.routing", "acd.routing_state", "acd.routing_steps",
-         "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.alerts", "acd.alert_rules",
+CORES = ["acd.routing", "acd.routing_state", "acd.routing_steps", "acd.routing_virtual",
+         "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.agent_parts", "acd.alerts",
+         "acd.alert_rules",
          "acd.recipients", "acd.agent_index", "acd.waiting", "acd.timers", "acd.recovery", "acd.virtual_hold",
          "acd.pacing",
          "ivr.stepper", "ivr.flow", "ivr.actions", "crm_core.fold", "crm_core.event_keys", "cti.journey", "cti.events",

@@ -35,10 +35,51 @@ def test_a_moved_caller_keeps_its_wait_and_is_offered_in_the_new_queue() -> None
                                                                                  40.0)
     assert call.need == (("zh", 1),)  # support's topic skill stayed behind; the caller's language did not
     assert [(w.queue, w.call_id, w.waited_s) for w in r.waiting_calls(50.0)] == [("general", "c1", 40.0)]
-    assert r.queue_snapshot("support", 50.0).overflowed == 1
+    left = r.queue_snapshot("support", 50.0)
+    assert (left.overflowed, left.moved) == (0, 1)  # a supervisor's move, not the overflow rule
     assert r.queue_snapshot("general", 50.0).offered == 1
     out = ready_agent(r, "g", {"zh": 1}, 60.0, queues=["general"])
     assert offers(out) == [("c1", "g")]
+
+
+def test_a_moved_caller_counts_once_in_the_queue_that_last_had_it_with_the_sum_of_its_waits() -> None:
+    """docs/kpis.md, moved between queues: the queue it left does not count it in its service level or
+    abandon rate (it is no overflow of that queue); the queue it went to counts its answer with the
+    waits of both stays, as the reports do (one interaction, its last queue, the sum of its waits)."""
+    r = _router()
+    r.enqueue("c1", "support", 10.0)
+    r.move_waiting("c1", "general", 25.0)  # 15 s in support
+    ready_agent(r, "g", {}, 30.0, queues=["general"])
+    r.offer_answered("c1", "g", 35.0)  # 10 s in general: 25 s in all, over general's T of 20 s
+    left, went = r.queue_snapshot("support", 40.0), r.queue_snapshot("general", 40.0)
+    assert (left.overflowed, left.moved, left.answered, left.abandoned) == (0, 1, 0, 0)
+    assert (left.service_level, left.abandon_rate) == (None, None)  # no call of support's was closed
+    assert (went.answered, went.answered_within_sl, went.service_level, went.asa_s) == (1, 0, 0.0, 25.0)
+
+
+def test_a_caller_moved_who_hangs_up_is_judged_short_or_not_on_the_sum_of_its_waits() -> None:
+    r = _router()
+    r.enqueue("c1", "support", 0.0)
+    r.move_waiting("c1", "general", 4.0)
+    r.caller_hung_up("c1", 6.0)  # 2 s in general, 6 s in all: over the 5 s of a short abandon
+    went = r.queue_snapshot("general", 7.0)
+    assert (went.abandoned, went.abandoned_short, went.abandon_rate) == (1, 0, 1.0)
+
+
+def test_an_overflow_after_a_move_closes_the_call_in_the_queue_it_overflowed_from() -> None:
+    """The overflow rule still counts in the queue it fired in (per stay, docs/observability.md): the
+    waits a move carried end there, the next queue counts its own stay."""
+    r = Router([QueueConfig("support"), QueueConfig("general", overflow_to="sales", overflow_after_s=30.0),
+                QueueConfig("sales")])
+    r.enqueue("c1", "support", 0.0)
+    r.move_waiting("c1", "general", 10.0)
+    r.tick(40.0)  # 30 s in general: overflows to sales
+    assert r.call("c1").queue == "sales"
+    ready_agent(r, "s", {}, 41.0, queues=["sales"])
+    r.offer_answered("c1", "s", 45.0)
+    general, sales = r.queue_snapshot("general", 46.0), r.queue_snapshot("sales", 46.0)
+    assert (general.overflowed, general.service_level) == (1, 0.0)
+    assert (sales.answered, sales.asa_s) == (1, 5.0)
 
 
 def test_the_new_queues_timers_count_from_the_move() -> None:

@@ -132,7 +132,8 @@ def check_invariants(r: Router, out: list[Decision] | str, reskilled: set[str], 
     """``reskilled``: agents whose skills changed while an offer rang (the offer stands). ``held``:
     the router holds its offers (``hold_offers``): calls may wait beside idle agents, and an offer
     returned now can only be one decided before the hold, of a call in ``held`` (a refused event's
-    timer decisions come back with the next one, ``_keeps_timer_decisions``); empty once they have."""
+    timer decisions come back with the next one, ``acd.routing_steps.keeps_timer_decisions``); empty
+    once they have."""
     agents = {a.agent_id: a for a in r.agents()}
     calls = {c.call_id: c for c in r.calls()}
     for a in agents.values():

@@ -32,3 +32,18 @@ def test_a_pbx_crash_under_a_waiting_call_is_no_abandon() -> None:
     snap = s.snapshot("q", waiting=0, ringing=0, connected=0, longest_wait_s=0.0, agents_logged_in=1,
                       agents_available=1)
     assert (snap.abandoned, snap.system_failures, snap.service_level, snap.abandon_rate) == (0, 1, 1.0, 0.0)
+
+
+def test_a_call_moved_away_leaves_the_denominators_of_the_queue_it_left() -> None:
+    """A supervisor's move (docs/kpis.md, moved between queues): the queue it went to counts the call;
+    the one it left only says it moved, in no service level or abandon rate."""
+    st = QueueStats(service_level_s=20.0, short_abandon_s=5.0)
+    for _ in range(3):
+        st.entered()
+    st.answered_after(10.0)
+    st.abandoned_after(30.0)
+    st.moved_away()
+    snap = st.snapshot("support", waiting=0, ringing=0, connected=0, longest_wait_s=0.0,
+                       agents_logged_in=1, agents_available=1)
+    assert (snap.offered, snap.moved, snap.overflowed) == (3, 1, 0)
+    assert (snap.service_level, snap.abandon_rate) == (1 / 2, 1 / 2)

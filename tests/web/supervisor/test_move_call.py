@@ -7,14 +7,19 @@ unknown queue (or its own) 422. A real (unstarted) Engine, seeded SQLite CRM."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from typing import Any
+
+import websockets
 
 from acd.calls import LiveCall
 from cti.ami.control import FakeCallControl
 from cti.events import Event
 from cti.journey import QueueEntered, QueueLeft
 from tests.web.supervisor.conftest import Site, login
-from tests.web.supervisor.test_queue_scope import as_user, assign
+from tests.web.supervisor.test_queue_scope import PASSWORDS, as_user, assign
 
 
 def _waiting(site: Site, linkedid: str, queue: str, ago: float, skills: dict[str, int] | None = None) -> float:
@@ -120,3 +125,42 @@ async def test_only_the_floor_of_both_queues_moves_a_caller(site: Site) -> None:
         assert [a["actor"] for a in (await c.get("/api/supervisor/audit", params={"action": "call.move"})).json()] \
             == ["admin", "sup1"]
     assert eng.router.call("W1").queue == "general"
+
+
+async def _board_where(ws: websockets.ClientConnection, linkedid: str, queues: set[str],
+                       rows: set[str] | None = None) -> dict[str, Any]:
+    """The next wallboard frame that lists ``linkedid`` waiting in one of ``queues`` (set(): in none),
+    with the queue rows ``rows`` when given (a websocket takes a new assignment at its next read of
+    the records)."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if frame["type"] != "wallboard" or (rows is not None and {q["queue"] for q in frame["queues"]} != rows):
+            continue
+        if {w["queue"] for w in frame["waiting_calls"] if w["linkedid"] == linkedid} == queues:
+            return dict(frame)
+
+
+async def test_every_supervisor_watching_sees_the_caller_another_one_moved(site: Site) -> None:
+    """Two supervisors watch the board (websocket) while a third moves a caller: the one of every
+    queue sees it leave support for billing; the one assigned billing only sees it arrive there. The
+    board is built from the router at each push (the move pushes one at once), so no list goes stale."""
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    eng.router.agent_login("1002", {"support": 3, "billing": 3}, time.time() - 60, queues=["support", "billing"])
+    _waiting(site, "W1", "support", 20)
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    ws_url = site.base.replace("http", "ws") + "/ws/supervisor"
+    async with site.client() as c:
+        every_token = await login(c, "mgr1", PASSWORDS["mgr1"])
+    async with site.client() as c:
+        billing_token = await login(c, "sup1", PASSWORDS["sup1"])
+    async with websockets.connect(f"{ws_url}?token={every_token}") as every, \
+            websockets.connect(f"{ws_url}?token={billing_token}") as billing:
+        await _board_where(every, "W1", {"support"})
+        await _board_where(billing, "W1", set(), rows={"billing"})  # support's caller is not sup1's
+        async with as_user(site, "admin") as admin:
+            r = await admin.post("/api/supervisor/calls/W1/move", json={"queue": "billing"})
+            assert r.status_code == 200, r.text
+        seen = await _board_where(every, "W1", {"billing"})
+        assert [w["position"] for w in seen["waiting_calls"] if w["linkedid"] == "W1"] == [1]
+        await _board_where(billing, "W1", {"billing"}, rows={"billing"})
