@@ -305,6 +305,14 @@ class CallActions:
     async def _complete_attended(self, call: LiveCall) -> None:
         """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
         assert call.consult_channel and call.agent_channel and call.agent_id and call.consult_target
+        # A consulted agent's consultation is "answered" when their phone answers, before the leg's
+        # cti-consult-connect Bridge() has pulled the agent's leg: an AMI Bridge then yanks the
+        # target's leg out of that Bridge() while it is pulling the agent's, and Asterisk could leave
+        # the caller's yanked original ("Surrogate/...") behind for good. Once the two agents are
+        # bridged, the AMI Bridge moves the target's leg from that bridge instead.
+        if not await self.acd.control.wait_bridged(call.consult_channel, call.agent_channel):
+            raise AcdError(f"call {call.linkedid}: the consulted party is not connected to the agent; "
+                           "the transfer was not completed (cancel the consultation to go back to the caller)")
         await self.acd.control.bridge(call.caller_channel, call.consult_channel)
         with contextlib.suppress(CtiError):  # the agent's leg went with the bridge the consultee left
             await self.acd.control.hangup(call.agent_channel, may_be_gone=True)

@@ -5,6 +5,7 @@
     ├── UnsafeValue            a value bound for AMI/AGI holds CR/LF or another control character
     ├── PbxError               the managed Asterisk could not be provisioned, started or reached
     ├── AmiUnavailable         AMI is not connected (or dropped while an action was pending)
+    │   └── AmiNotSent         AMI was not connected: the action was never written (Asterisk got nothing)
     ├── AmiActionFailed        Asterisk answered an action with Response: Error
     └── AgiHangup              the caller hung up during an AGI session
 """
@@ -45,6 +46,11 @@ class PbxError(CtiError):
 class AmiUnavailable(CtiError):
     code = "ami_unavailable"
     http_status = 503
+
+
+class AmiNotSent(AmiUnavailable):
+    """Raised before anything was written: unlike a connection lost with an action pending, the
+    caller knows Asterisk never saw the action (an Originate dialled no one)."""
 
 
 class AmiActionFailed(CtiError):

@@ -407,8 +407,11 @@ async function answer() {
   try {
     await inv.accept({ sessionDescriptionHandlerOptions: { constraints: micConstraints() } });
   } catch (err) {
-    setStatus("failed", mediaError(err));
-    inv.reject({ statusCode: 480 }).catch(() => {});
+    // SIP.js has already answered the INVITE itself (480, or 415) and ended the call (a caller's
+    // CANCEL meanwhile resolves accept instead): nothing is left to reject, and the phone is still
+    // registered. The microphone was checked just above and each call gets a clone of it, so the
+    // cause is this call's (the caller's media refused, no ICE): said on the card until the next ring.
+    setStatus(P.status, t("phone.err.answer_failed", { m: mediaError(err) }));
   }
 }
 function decline() {

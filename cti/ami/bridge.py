@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from cti.ami.bridge_waits import BridgeWaits
 from cti.ami.callmodel import CallModel
 from cti.ami.control import AmiCallControl
 from cti.ami.events import DeviceStateChange, IvrLost, SecurityFailure
@@ -148,7 +149,10 @@ class AmiBridge:
         self.model = model or CallModel()
         self.pump = Pump(self.model, bus, on_pressure=self._pressure)
         self.client = AmiClient(settings.ami, self.pump.push, on_connected=on_connected)
-        self.control = AmiCallControl(self.client, linkedid_of=self._linkedid_of, bridge_of=self._bridge_of)
+        # wait_bridged's waiters are woken by the model's own report of each bridge change.
+        self.bridge_waits = BridgeWaits(self._bridge_of)
+        self.model.on_bridges_changed = self.bridge_waits.changed
+        self.control = AmiCallControl(self.client, linkedid_of=self._linkedid_of, bridges=self.bridge_waits)
         self._task: asyncio.Task[None] | None = None
 
     def _linkedid_of(self, uniqueid: str) -> str | None:

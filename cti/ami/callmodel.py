@@ -209,6 +209,10 @@ class CallModel:
         self._devices: dict[str, str] = {}
         self._resync: _Resync | None = None
         self._out: list[Event] = []
+        # Called (no arguments, synchronously) after an event changed who is in which bridge, once
+        # the model is consistent again: the AMI bridge wakes its bridge waiters (cti.ami.bridge_waits).
+        # It may read the model, never change it.
+        self.on_bridges_changed: Callable[[], None] | None = None
         self._handlers: dict[type[Event], Callable[[Event], None]] = {
             ev.Newchannel: self._newchannel, ev.Newstate: self._newstate, ev.Hangup: self._hangup,
             ev.DialEnd: self._dial_end, ev.BridgeEnter: self._bridge_enter, ev.BridgeLeave: self._bridge_leave,
@@ -394,7 +398,10 @@ class CallModel:
             return  # a channel we never saw (it lived and died while we were away)
         if e.linkedid and self._resolve(e.linkedid) != chan.linkedid:
             self._move(chan, self._resolve(e.linkedid), e.ts)
+        bridged = chan.bridge_id is not None
         self._end_channel(chan, e.ts, e.cause, e.cause_text)
+        if bridged:  # it left its bridge with its hang-up (no BridgeLeave may come)
+            self._bridges_changed()
 
     def _end_channel(self, chan: _Chan, ts: float, cause: int, cause_text: str, *,
                      system_failure: bool = False) -> None:
@@ -473,6 +480,7 @@ class CallModel:
                 self._resync.born.add(e.bridge_id)
         members[chan.uniqueid] = e.ts
         chan.bridge_id = e.bridge_id
+        self._bridges_changed()
 
     def _bridge_leave(self, e: Event) -> None:
         assert isinstance(e, ev.BridgeLeave)
@@ -480,6 +488,11 @@ class CallModel:
         chan = self._chans.get(e.uniqueid)
         if chan is not None and chan.bridge_id == e.bridge_id:
             chan.bridge_id = None
+        self._bridges_changed()
+
+    def _bridges_changed(self) -> None:
+        if self.on_bridges_changed is not None:
+            self.on_bridges_changed()
 
     def _leave_bridge(self, bridge_id: str, uid: str) -> None:
         """``uid`` is no longer in the bridge; the bridge is gone with its last member."""
@@ -595,3 +608,4 @@ class CallModel:
                         self._leave_bridge(chan.bridge_id, uid)
                     self._bridges.setdefault(bid, {}).setdefault(uid, ts)
                     chan.bridge_id = bid
+        self._bridges_changed()

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from cti.ami.bridge_waits import BridgeWaits
 from cti.ami.manager import AmiReply
 from cti.ami.translate import translate
 from cti.errors import AmiActionFailed, UnsafeValue
@@ -150,7 +151,6 @@ def _cancel_with(sent: asyncio.Future[AmiReply], out: asyncio.Future[OriginateRe
 log = logging.getLogger(__name__)
 
 _MOVING_RETRY_S = (0.02, 0.05, 0.1)
-_BRIDGE_POLL_S = 0.02
 _CHANNEL_MISSING = ("does not exist", "No such channel")
 # Bridge's answer while a channel is still on its way out of its bridge (a Resume clicked the
 # instant Hold returned: the caller's Redirect to the hold context has not landed yet).
@@ -161,15 +161,15 @@ class AmiCallControl:
     """CallControl over AMI actions (through AmiClient.send_action)."""
 
     def __init__(self, sender: _Sender, *, linkedid_of: Callable[[str], str | None] | None = None,
-                 bridge_of: Callable[[str], str | None] | None = None,
+                 bridges: BridgeWaits | None = None,
                  hold_context: str = "cti-queue", hold_exten: str = "s",
                  park_context: str = "cti-sim-caller", park_exten: str = "s") -> None:
-        """``bridge_of``: the bridge a channel (by name) is in now, from the call model; without
-        one, ``wait_bridged`` cannot see bridges and answers True at once."""
+        """``bridges``: the waits on the call model's bridges (woken by the model's bridge changes);
+        without them, ``wait_bridged`` cannot see bridges and answers True at once."""
         self._send = sender.send_action
         self._submit_now: Callable[..., asyncio.Future[AmiReply]] | None = getattr(sender, "submit_action", None)
         self._linkedid_of = linkedid_of
-        self._bridge_of = bridge_of
+        self._bridges = bridges
         self.hold_context, self.hold_exten = hold_context, hold_exten
         self.park_context, self.park_exten = park_context, park_exten
         self._held: dict[str, str] = {}
@@ -324,21 +324,11 @@ class AmiCallControl:
                            timeout_s: float = BRIDGE_WAIT_S) -> bool:
         """AMI answers Redirect before the channels have left their bridge, and an Originate once
         the far end answered, before the dialplan's Bridge() has joined it to anyone: the call
-        model (its BridgeEnter and BridgeLeave events) says when that happened. Looked at every
-        20 ms; nothing is sent to Asterisk."""
-        bridge_of = self._bridge_of
-        if bridge_of is None:
+        model (its BridgeEnter and BridgeLeave events) says when that happened: the model reports
+        each bridge change and the waiter is woken by it; nothing is sent to Asterisk."""
+        if self._bridges is None:
             return True
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            mine = bridge_of(channel)
-            if (mine is not None and mine == bridge_of(peer)) == together:
-                return True
-            if asyncio.get_running_loop().time() >= deadline:
-                log.warning("%s and %s: not %s after %.0f s", channel, peer,
-                            "bridged together" if together else "apart", timeout_s)
-                return False
-            await asyncio.sleep(_BRIDGE_POLL_S)
+        return await self._bridges.wait(channel, peer, together=together, timeout_s=timeout_s)
 
 
 @dataclass

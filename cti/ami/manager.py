@@ -52,7 +52,7 @@ from cti.ami.backoff import Backoff
 from cti.ami.codec import AmiFrameParser, encode_action
 from cti.ami.errors import MalformedEvent
 from cti.ami.translate import WANTED, bridge_member_uniqueids, translate, translate_list_item
-from cti.errors import AmiActionFailed, AmiUnavailable, CtiError
+from cti.errors import AmiActionFailed, AmiNotSent, AmiUnavailable, CtiError
 from cti.events import Event
 from cti.settings import AmiSettings
 from cti.tasks import cancel_and_wait
@@ -363,14 +363,14 @@ class AmiClient:
                       _login: bool = False) -> asyncio.Future[AmiReply]:
         """Write one action now (before this returns) and hand back the future of its answer: a
         caller that must not wait for a task's turn (the ACD's Originate) writes from its own step.
-        Raises at once what ``send_action`` raises before sending (UnsafeValue, AmiUnavailable);
+        Raises at once what ``send_action`` raises before sending (UnsafeValue, AmiNotSent);
         the future fails with AmiActionFailed after ``timeout_s`` without an answer. Cancelling the
         future forgets the action (its late answer is ignored)."""
         action_id = f"{self._id_prefix}{next(self._ids)}"
         data = encode_action(action, action_id, headers)  # raises UnsafeValue naming the header
         proto = self._protocol
         if proto is None or proto.closed or (not _login and not self._ready.is_set()):
-            raise AmiUnavailable(f"AMI is not connected ({action} not sent)")
+            raise AmiNotSent(f"AMI is not connected ({action} not sent)")
         loop = asyncio.get_running_loop()
         pending = _Pending(action, expect, loop.create_future())
         self._pending[action_id] = pending

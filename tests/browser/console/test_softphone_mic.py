@@ -221,3 +221,45 @@ async def test_a_declined_offer_goes_back_to_routing_at_once(
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "not_ready", timeout=10_000)
     view = eng.router.agent("1001")
     assert (view.state.value, view.reason) == ("not_ready", "missed")
+
+
+# The browser refuses the caller's media description (a codec or an ICE problem would do the same):
+# SIP.js's accept() then fails with a reason other than the microphone.
+FAIL_ANSWER = """
+(() => {
+  const setRemote = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (...args) {
+    const refused = new DOMException("the caller's media cannot be used", "OperationError");
+    if (window.__failAnswer) return Promise.reject(refused);
+    return setRemote.apply(this, args);
+  };
+})();
+"""
+
+
+async def test_an_answer_that_fails_says_why_and_the_phone_stays_registered(
+        engine: tuple[Engine, list[Event]], phone_page: Page) -> None:  # noqa: F811 (phone_page)
+    """Answer fails for a reason other than the microphone: SIP.js has already refused the INVITE
+    itself (480) and ended the call, so the page only says why and the phone stays registered; the
+    call goes back to routing at once and the agent is not ready "missed". (The page showed "Phone
+    failed" over a registered phone, with the bare reason, and sent a second rejection SIP.js
+    refused.)"""
+    eng, queued = engine
+    page = phone_page
+    _, _, number = await customer_number(eng)
+    await page.add_init_script(FAIL_ANSWER)
+    await login_ready(page, eng.url)
+    ends = dial_ends(eng)
+    await page.evaluate("window.__failAnswer = true")
+    await call_in(eng, queued, number, "")
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+    await page.click("#phone-answer")
+    await expect(page.locator("#phone-message")).to_contain_text("Could not answer the call", timeout=10_000)
+    await expect(page.locator("#phone-message")).to_contain_text("the caller's media cannot be used")
+    await expect(page.locator("#phone-card")).to_have_attribute("data-ringing", "false")
+    await expect(page.locator("#phone-status")).to_have_attribute("data-state", "registered")
+    await until(lambda: ends, what="the ring's end")
+    linkedid = ends[0].linkedid
+    await until(lambda: eng.router.call(linkedid).state.value == "waiting", what="the call waiting again")
+    assert [e.result for e in ends] == ["no_answer"], ends  # Asterisk's reading of the 480: a missed ring
+    await until(lambda: eng.router.agent("1001").reason == "missed", what="not ready: missed")

@@ -86,6 +86,23 @@ async def test_a_conference_waits_for_the_consultation_bridge_before_moving_anyo
     assert not _control(acd).called("redirect")
 
 
+async def test_completing_the_transfer_waits_for_the_consultation_bridge(acd: AcdService) -> None:
+    """A consulted agent's consultation counts as answered when their phone answers, before its
+    Bridge() has pulled the agent's leg: the completion's AMI Bridge waits for that bridge."""
+    await acd.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    _control(acd).calls.clear()
+    _control(acd).never_bridged.add(TARGET_LEG)
+    with pytest.raises(AcdError, match="not connected"):
+        await acd.actions.hangup("c.1")  # the agent hangs up: complete the transfer
+    assert not _control(acd).called("bridge") and not _control(acd).called("hangup")
+    assert acd.calls["c.1"].status == "consulting" and acd.calls["c.1"].agent_id == "1001"
+    _control(acd).never_bridged.clear()
+    _control(acd).calls.clear()
+    await acd.actions.hangup("c.1")
+    assert [m for m, _ in _control(acd).calls] == ["wait_bridged", "bridge", "hangup"]
+    assert _control(acd).called("wait_bridged")[0] == {"channel": TARGET_LEG, "peer": AGENT_LEG, "together": True}
+
+
 async def test_a_conference_ending_under_the_consultations_linkedid_ends_the_agents_call() -> None:
     """In the ConfBridge Asterisk gives the call's channels the consultation's linkedid: the call
     model's CallEnded names that call and lists the agent's among those folded into it."""

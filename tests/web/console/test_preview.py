@@ -194,7 +194,7 @@ async def test_dial_pressed_twice_at_once_dials_once_and_refuses_the_other(site:
 
     site.engine.acd.actions.dial = slow_dial  # type: ignore[method-assign]
     answers = await asyncio.gather(site.as_("agent1", "POST", url), site.as_("agent1", "POST", url))
-    # One dials (503 here: this engine has no PBX, so the attempt fails), the other is refused: a 409
+    # One dials (503 here: this engine has no PBX, nobody is called), the other is refused: a 409
     # when it came while the contact was being dialled, a 422 when the first had already released the
     # contact's reservation before the second began (a loaded test machine); both name contact_id.
     codes = sorted(r.status_code for r in answers)
@@ -204,7 +204,7 @@ async def test_dial_pressed_twice_at_once_dials_once_and_refuses_the_other(site:
     assert refused.status_code == 422 or refused.json()["detail"]["code"] == "contact_taken", refused.text
     async with site.engine.db.session() as s:
         attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"])))
-    assert [a.outcome for a in attempts] == ["failed"]  # one attempt, settled
+    assert attempts == []  # the one Dial reached no phone system: no attempt spent (the dial is withdrawn)
 
 
 async def test_skip_and_dial_of_one_contact_at_once_one_wins_the_other_is_a_409(site: Site) -> None:
@@ -216,16 +216,21 @@ async def test_skip_and_dial_of_one_contact_at_once_one_wins_the_other_is_a_409(
 
     await _campaign(site)
     await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    calls = iter(range(100))
+
+    async def dialled(*args: Any, **kwargs: Any) -> str:  # the customer's phone rings (no PBX here)
+        return f"fake-call-{next(calls)}"
+
+    site.engine.acd.actions.dial = dialled  # type: ignore[method-assign]
     for reason in ("not_now", "wrong_number", "do_not_call"):  # which one wins is the scheduler's choice
         item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
         assert item["source"] == "campaign", item
         base = f"/api/preview/campaign/{item['id']}"
         skip, dial = await asyncio.gather(site.as_("agent1", "POST", f"{base}/skip", json={"reason": reason}),
                                           site.as_("agent1", "POST", f"{base}/dial"))
-        # The dial that wins is a 503 here (no PBX: its attempt fails and is settled). The loser is a
-        # 409 when both ran at once; when one request was done before the other began (a loaded test
-        # machine), the contact was no longer reserved for the agent: 422 naming contact_id.
-        assert (skip.status_code == 200) != (dial.status_code == 503), (skip.text, dial.text)
+        # The loser is a 409 when both ran at once; when one request was done before the other began
+        # (a loaded test machine), the contact was no longer reserved for the agent: 422 naming contact_id.
+        assert (skip.status_code == 200) != (dial.status_code == 200), (skip.text, dial.text)
         lost = dial if skip.status_code == 200 else skip
         assert lost.status_code in (409, 422), lost.text
         assert lost.json()["detail"]["code"] == "contact_taken" if lost.status_code == 409 else \
@@ -239,8 +244,8 @@ async def test_skip_and_dial_of_one_contact_at_once_one_wins_the_other_is_a_409(
             assert (attempts, contact.attempts, contact.last_outcome) == ([], 0, "skipped")
             assert contact.state == {"not_now": "pending", "wrong_number": "failed", "do_not_call": "dnc"}[reason]
         else:
-            assert ([a.outcome for a in attempts], contact.attempts, contact.last_outcome) == (["failed"], 1, "failed")
-            assert contact.state in ("pending", "failed") and listed == []
+            assert ([a.outcome for a in attempts], contact.attempts, contact.state) == ([None], 1, "dialing")
+            assert contact.last_outcome is None and listed == []
 
 
 async def test_a_dial_the_agents_phone_does_not_answer_is_a_409_not_a_500(site: Site, monkeypatch: Any) -> None:
@@ -269,6 +274,40 @@ async def test_a_dial_the_agents_phone_does_not_answer_is_a_409_not_a_500(site: 
             row = await s.get(CampaignContact, contact_id)
             attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == contact_id)))
             assert row is not None and (row.state, row.attempts, row.next_at, attempts) == ("pending", 0, None, [])
+
+
+async def test_a_dial_that_never_reached_the_phone_system_spends_no_attempt(site: Site, monkeypatch: Any) -> None:
+    """A Dial while AMI is not connected (this engine has no PBX): the Originate was never written and
+    nobody was called. A 503 ami_unavailable, and the contact is pending and due again with its count
+    as before (it was counted a ``failed`` attempt: two such Dials and this contact, max_attempts 2,
+    was failed without ever being called). A Dial whose Originate was written before the connection
+    dropped may have reached the customer: that one still counts, ``failed``, under the retry rule."""
+    from cti.errors import AmiUnavailable
+
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    for _ in range(2):
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+        assert r.status_code == 503 and r.json()["detail"]["code"] == "ami_unavailable", r.text
+        async with site.engine.db.session() as s:
+            row = await s.get(CampaignContact, item["id"])
+            attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"])))
+        assert row is not None and (row.state, row.attempts, row.next_at, attempts) == ("pending", 0, None, [])
+    again = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert (again["id"], again["attempts"]) == (item["id"], 0)  # the same contact, due at once
+
+    async def lost(*args: Any, **kwargs: Any) -> Any:
+        raise AmiUnavailable("AMI connection lost (closed by Asterisk)")  # after the Originate was written
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", lost)
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{again['id']}/dial")
+    assert r.status_code == 503, r.text
+    async with site.engine.db.session() as s:
+        row = await s.get(CampaignContact, again["id"])
+        attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == again["id"])))
+    assert row is not None and (row.attempts, row.last_outcome) == (1, "failed")
+    assert [a.outcome for a in attempts] == ["failed"]
 
 
 async def test_asterisk_refusing_a_contacts_dial_gives_the_agent_our_words(site: Site, monkeypatch: Any,
