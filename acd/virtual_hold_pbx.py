@@ -50,7 +50,7 @@ from acd.virtual_hold import (
 )
 from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
-from cti.errors import AgiHangup, AmiUnavailable, CtiError
+from cti.errors import AgiHangup, AmiNotSent, AmiUnavailable, CtiError
 from cti.journey import CallArrived, QueueLeft
 from cti.tasks import cancel_all_and_wait
 
@@ -281,11 +281,14 @@ class VirtualHold:
             result = attempt_result(res.success, res.reason, confirmed=confirmed)
             if not res.success and linkedid:
                 result = await self._far_end(linkedid) or result
-        except AmiUnavailable as err:  # nothing was dialled: the PBX is away, not the customer
+        except AmiNotSent as err:  # nothing was dialled: the PBX is away, not the customer
             log.warning("virtual hold %s: the callback could not be placed, tried again later: %s", entry.entry_id,
                         err.message)
             await self._not_placed(entry, offer, policy)
             return
+        except AmiUnavailable as err:  # the Originate was written: Asterisk may have dialled; an attempt
+            log.warning("virtual hold %s: AMI dropped while the callback was placed (counted as failed): %s",
+                        entry.entry_id, err.message)
         except (CtiError, AcdError) as err:
             log.warning("virtual hold %s: the callback could not be placed: %s", entry.entry_id, err.message)
         finally:

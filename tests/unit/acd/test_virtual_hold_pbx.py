@@ -114,13 +114,13 @@ async def test_a_web_request_the_store_could_not_save_is_not_kept_and_may_be_ask
 async def test_callbacks_not_placed_while_the_pbx_is_away_are_not_attempts(rig: tuple) -> None:
     """Asterisk restarting (AMI away) while an entry's turn comes: each turn failed at once and counted
     as a missed call, so a few minutes of outage gave up on a callback nobody ever dialled."""
-    from cti.errors import AmiUnavailable
+    from cti.errors import AmiNotSent
 
     vh, control, clock, _ = rig
     placed = control.originate
 
     async def pbx_away(*args: object, **kw: object) -> OriginateResult:
-        raise AmiUnavailable("AMI not connected")
+        raise AmiNotSent("AMI is not connected (Originate not sent)")  # what the AMI client raises
 
     control.originate = pbx_away
     entry = await vh.request("+8613900000001", "support")
@@ -135,6 +135,24 @@ async def test_callbacks_not_placed_while_the_pbx_is_away_are_not_attempts(rig: 
     control.originate_result = OriginateResult(False, 3, "cb.1", "cb-attempt", "Local/8613900000001@cti-external/n")
     await until(lambda: len(vh.entries[entry.entry_id].attempts) == 1)
     assert vh.entries[entry.entry_id].attempts[0]["result"] == "no_answer"
+
+
+async def test_a_callback_whose_originate_was_sent_before_ami_dropped_is_an_attempt(rig: tuple) -> None:
+    """The connection lost with the Originate written: Asterisk may have dialled the customer. That
+    turn is an attempt (``failed``, under the retry rule): taking it for "nothing dialled" could ring
+    the customer again at once, without end if the connection kept dropping."""
+    from cti.errors import AmiUnavailable
+
+    vh, control, _, _ = rig
+
+    async def lost_after_sending(*args: object, **kw: object) -> OriginateResult:
+        raise AmiUnavailable("AMI connection lost (closed by Asterisk)")
+
+    control.originate = lost_after_sending
+    entry = await vh.request("+8613900000001", "support")
+    await vh.acd.set_ready("1001")
+    await until(lambda: len(vh.entries[entry.entry_id].attempts) == 1)
+    assert vh.entries[entry.entry_id].attempts[0]["result"] == "failed"
 
 
 async def test_an_answered_callback_rings_the_agent_as_a_callback(rig: tuple) -> None:
