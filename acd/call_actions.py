@@ -361,6 +361,8 @@ class CallActions:
             phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
             variables={"CTI_ANSWER_S": str(phone.answer_after_s), **self._route_vars(routed)}, timeout_ms=30000)
         if not result.success:
+            if isinstance(result.reason, str):  # no channel was made: the phone never rang
+                raise PhoneDidNotAnswer(f"Asterisk refused to call the phone of agent {agent_id}: {result.reason}")
             raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
         # The agent's leg runs the Dial to the customer: until the customer answers (acd.follower's

@@ -56,6 +56,20 @@ async def test_unroutable_number_is_a_422_naming_the_field_and_dials_nothing(acd
     assert not _control(acd).called("originate")
 
 
+async def test_a_dial_asterisk_refused_says_so_not_that_the_phone_did_not_answer(acd: AcdService) -> None:
+    from acd.errors import PhoneDidNotAnswer
+    from cti.ami.control import OriginateResult
+
+    _control(acd).originate_result = OriginateResult(False, "Originate failed: Extension does not exist.")
+    with pytest.raises(PhoneDidNotAnswer) as err:
+        await acd.actions.dial("1001", "013912345678")
+    assert "did not answer" not in str(err.value)
+    assert "refused" in str(err.value) and "Extension does not exist" in str(err.value)
+    _control(acd).originate_result = OriginateResult(False, 3)  # rang out: that one did not answer
+    with pytest.raises(PhoneDidNotAnswer, match="did not answer"):
+        await acd.actions.dial("1001", "013912345678")
+
+
 async def test_blind_transfer_to_a_number_sets_the_route_then_redirects(acd: AcdService) -> None:
     acd.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel="PJSIP/lan-1", caller_number="+8613800000001",
                                 queue="sales", status="talking", agent_id="1001", agent_channel="Local/1001@x;1")
