@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
-from crm_core.db import execute_rows
+from crm_core.bulk_rows import execute_rows
 from crm_core.fold import Folded, FoldedSegment
 from crm_core.models import Customer, CustomerPhone, Interaction, Segment
 from cti.events import Event, from_wire

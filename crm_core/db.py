@@ -8,9 +8,11 @@ feed's inserts) use ``Database.run(fn)`` / ``run_read(fn)`` instead: ``fn`` is o
 function on a Core ``Connection`` and is the whole transaction. On a SQLite file it runs on a
 synchronous engine (pysqlite, the same file and PRAGMAs) in a thread of this database's own (one
 for writes, one for reads), so a transaction costs one hop between the event loop and a thread
-instead of several per statement (aiosqlite), and no greenlet switch; on PostgreSQL it runs
-through ``AsyncConnection.run_sync`` on the asyncpg engine. Errors map to ``DatabaseUnavailable``
-as in ``session()``.
+instead of several per statement (aiosqlite), and no greenlet switch; each of the two threads holds
+one connection between its transactions (opened on its first, replaced after an error, closed by
+``dispose``). On PostgreSQL it runs through ``AsyncConnection.run_sync`` on the asyncpg engine.
+Errors map to ``DatabaseUnavailable`` as in ``session()``. Their many-row INSERTs and UPDATEs go
+through ``crm_core.bulk_rows.execute_rows`` (on SQLite, rows straight to the driver as tuples).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import operator
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -249,61 +250,6 @@ class Database:
         if self.sync_engine is not None:
             self.sync_engine.dispose()
         await self.engine.dispose()
-
-
-# (statement, the rows' keys) -> how to hand its rows to SQLite's driver as they are (None: not possible).
-_PLAIN: dict[tuple[Any, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
-                                                  tuple[tuple[int, Callable[[Any], Any]], ...]] | None] = {}
-
-
-def execute_rows(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """``conn.execute(stmt, rows)`` for an INSERT or UPDATE of many rows that all have the same keys
-    and returns nothing. On SQLite the rows go to the driver as tuples made with the statement's own
-    bind processors (the same stored values), compiled once per statement and set of keys: SQLAlchemy's
-    per-row parameter building (a dict of every bind, then a list) was a quarter of the database
-    thread's Python at the target load. Anything else (another database, a column default to fill
-    in, RETURNING, expanding IN, rows whose keys differ) takes ``conn.execute``."""
-    if not rows:
-        return
-    plain = None
-    if conn.dialect.name == "sqlite":
-        keys = tuple(rows[0])
-        cache_key = (stmt, keys)
-        if cache_key in _PLAIN:
-            plain = _PLAIN[cache_key]
-        else:
-            plain = _PLAIN[cache_key] = _plain_form(conn, stmt, keys) if len(_PLAIN) < 200 else None
-    if plain is None:
-        conn.execute(stmt, rows)
-        return
-    sql, pick, processors = plain
-    try:
-        if processors:
-            values = []
-            for row in rows:
-                v = list(pick(row))
-                for i, process in processors:
-                    v[i] = process(v[i])
-                values.append(tuple(v))
-        else:
-            values = [pick(row) for row in rows]
-    except KeyError:  # a row without a key of the first one: SQLAlchemy's own error
-        conn.execute(stmt, rows)
-        return
-    conn.exec_driver_sql(sql, values if len(values) > 1 else values[0])
-
-
-def _plain_form(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> Any:
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(keys), for_executemany=True)
-    names = compiled.positiontup
-    if (names is None or compiled.insert_prefetch or compiled.update_prefetch or compiled.effective_returning
-            or compiled.literal_execute_params or compiled.post_compile_params or compiled.escaped_bind_names
-            or not set(names) <= set(keys)):
-        return None
-    bind_processors = compiled._bind_processors
-    processors = tuple((i, bind_processors[name]) for i, name in enumerate(names) if name in bind_processors)
-    pick = operator.itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    return compiled.string, pick, processors
 
 
 def _owner_only(path: Path) -> None:

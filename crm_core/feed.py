@@ -38,7 +38,8 @@ from sqlalchemy import BigInteger, Float, Index, Integer, String, Table, Text, d
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.db import Database, execute_rows
+from crm_core.bulk_rows import execute_rows
+from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
 from crm_core.feed_events import SOURCES, encode, public_events
 from crm_core.feed_ring import CursorAhead, Feed, RingFeed, Row, parse_cursor, wire

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import callbacks, cases
 from crm_core.audit import AuditEntry
-from crm_core.db import Database, execute_rows
+from crm_core.bulk_rows import execute_rows
+from crm_core.db import Database
 from crm_core.models import Callback, Interaction, utcnow
 from crm_core.schemas import CaseIn, CasePatch
 

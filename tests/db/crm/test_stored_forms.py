@@ -30,7 +30,8 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.types import TypeDecorator
 
 from crm_core.audit import AuditEntry
-from crm_core.db import Database, _json_dumps, execute_rows, sqlite_file
+from crm_core.bulk_rows import execute_rows
+from crm_core.db import Database, _json_dumps, sqlite_file
 from crm_core.models import UtcDateTime
 
 _TIMES = [
