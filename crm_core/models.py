@@ -86,9 +86,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is not None and value.tzinfo is not UTC:
+            if value.tzinfo is None:
+                return value.isoformat(" ", "microseconds")
+            if value.tzinfo is not UTC:
                 value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
 
         return process
 
