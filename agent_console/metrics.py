@@ -131,6 +131,9 @@ class EngineMetrics:
 
     def _watch(self, sync: Engine) -> None:
         hist = self.db_statements
+        # Each statement's histogram child, looked up once per statement text: ``labels()`` takes a
+        # lock and builds a key, and this runs for every statement in the database's threads.
+        children: dict[str, Any] = {}
 
         def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
             conn.info.setdefault("cti_metrics_t0", []).append(time.perf_counter())
@@ -138,15 +141,23 @@ class EngineMetrics:
         def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
             stack = conn.info.get("cti_metrics_t0")
             if stack:
-                op = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else "other"
-                hist.labels(op if op in ("select", "insert", "update", "delete") else "other").observe(
-                    time.perf_counter() - stack.pop())
+                child = children.get(statement)
+                if child is None:
+                    child = hist.labels(_statement_kind(statement))
+                    if len(children) < 1000:  # statements with values written in are not kept
+                        children[statement] = child
+                child.observe(time.perf_counter() - stack.pop())
 
         sa_event.listen(sync, "before_cursor_execute", before)
         sa_event.listen(sync, "after_cursor_execute", after)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _statement_kind(statement: str) -> str:
+    op = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else "other"
+    return op if op in ("select", "insert", "update", "delete") else "other"
 
 
 def _child(children: dict[str, Any], counter: Counter, label: str) -> Any:

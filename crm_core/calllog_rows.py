@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
+from crm_core.bulk_rows import execute_rows
 from crm_core.fold import Folded, FoldedSegment
 from crm_core.models import Customer, CustomerPhone, Interaction, Segment
 from cti.events import Event, from_wire
@@ -106,7 +107,7 @@ class Work:
                 r.pop("customer_id")  # never clear a customer an agent linked meanwhile
             for group in (with_customer, without):
                 if group:
-                    conn.execute(_update(group[0]), group)
+                    execute_rows(conn, _update(group[0]), group)
             conn.execute(_DELETE_SEGMENTS, {"ids": [r["b_id"] for r in old]})
         seg_rows = []
         for lid, segs in self.segments.items():
@@ -115,7 +116,7 @@ class Work:
                 seg["interaction_id"] = interaction_id
                 seg_rows.append(seg)
         for start in range(0, len(seg_rows), _SEGMENT_CHUNK):
-            conn.execute(_INSERT_SEGMENTS, seg_rows[start:start + _SEGMENT_CHUNK])
+            execute_rows(conn, _INSERT_SEGMENTS, seg_rows[start:start + _SEGMENT_CHUNK])
         return out
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import BigInteger, Float, Index, Integer, String, Table, Text, d
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_core.bulk_rows import execute_rows
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
 from crm_core.feed_events import SOURCES, encode, public_events
@@ -252,7 +253,7 @@ class EventFeed(RingFeed):
         values = [{"id": cursor, "type": type_, "ts": ts, "stored_at": now, "node": self.node, "seq": seq,
                    "body": body} for seq, cursor, type_, body, ts in batch]
         started = time.perf_counter()
-        await self.db.run(lambda conn: conn.execute(_INSERT, values))  # executemany: one statement, ids given
+        await self.db.run(lambda conn: execute_rows(conn, _INSERT, values))  # executemany: one statement, ids given
         self.write_s += time.perf_counter() - started
         self.written += len(values)
         self.batches += 1

@@ -53,6 +53,10 @@ def epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
+# SQLAlchemy's SQLite DATETIME text (its default storage format), which ``UtcDateTime`` writes itself.
+_SQLITE_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on both databases (SQLite keeps no zone, so it stores naive UTC)."""
 
@@ -71,6 +75,24 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        """On SQLite, ``process_bind_param`` and SQLite's own DATETIME processor in one C call: the
+        same text (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC) for a quarter of the CPU (the call
+        log binds ~25 datetimes a call). Other databases: the two steps as TypeDecorator chains them."""
+        if dialect.name != "sqlite" or getattr(self.impl_instance, "_storage_format", None) != _SQLITE_FORMAT:
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                return value.isoformat(" ", "microseconds")
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
+
+        return process
 
 
 class Base(DeclarativeBase):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import callbacks, cases
 from crm_core.audit import AuditEntry
+from crm_core.bulk_rows import execute_rows
 from crm_core.db import Database
 from crm_core.models import Callback, Interaction, utcnow
 from crm_core.schemas import CaseIn, CasePatch
@@ -63,7 +64,7 @@ def _plain_wrap_up(conn: Connection, w: dict[str, Any]) -> dict[str, Any] | None
         return result
     if callback_call is not None:
         return None
-    conn.execute(_MARK_APPLIED_CORE, _applied_row(w, key, result))
+    execute_rows(conn, _MARK_APPLIED_CORE, [_applied_row(w, key, result)])
     return result
 
 

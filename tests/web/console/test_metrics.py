@@ -222,3 +222,28 @@ def test_queue_counters_give_the_service_level_over_any_window() -> None:
     assert rate == pytest.approx(got[("cti_queue_abandon_rate_ratio", q)])
     asa = got[("cti_queue_answered_wait_seconds_total", q)] / got[("cti_queue_answered_total", q)]
     assert asa == pytest.approx(got[("cti_queue_asa_seconds", q)]) == pytest.approx(20.0)
+
+
+def test_database_statements_are_timed_by_kind_each_time() -> None:
+    """The statement histogram's children are kept per statement text: the same statement run again
+    is counted again, under its own kind."""
+    from sqlalchemy import create_engine, text
+
+    metrics = EngineMetrics()
+    engine = create_engine("sqlite://")
+    metrics.watch_database(engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (a INTEGER)"))
+            for i in range(3):
+                conn.execute(text("INSERT INTO t (a) VALUES (:a)"), {"a": i})
+            conn.execute(text("INSERT INTO t (a) VALUES (:a)"), [{"a": 7}, {"a": 8}])  # executemany: one
+            for _ in range(2):
+                conn.execute(text("  select a FROM t")).all()
+            conn.execute(text("UPDATE t SET a = 0"))
+    finally:
+        engine.dispose()
+    got = samples(metrics.render().decode())
+    count = {op: got.get(("cti_db_statement_duration_seconds_count", (("op", op),)), 0.0)
+             for op in ("insert", "select", "update", "delete", "other")}
+    assert count == {"insert": 4.0, "select": 2.0, "update": 1.0, "delete": 0.0, "other": 1.0}
