@@ -134,8 +134,9 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     """Whether the database answers (one connection, ``timeout_s`` at most) and where its schema stands
     against this release's migrations: ok, a warning (behind, or not made yet: ``cti run`` migrates
     it as it starts) or an error (unreachable, the login refused, migrated by a newer release)."""
-    from crm_core.db import head_revision, migrations_behind, probe_revision, sqlite_file
+    from crm_core.db import probe_revision, sqlite_file
     from crm_core.errors import DatabaseUnavailable
+    from crm_core.revisions import head_revision, migrations_behind
     from cti.errors import ConfigError
 
     url = settings.resolved_database_url()

@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crm_core.db import alembic_config, sqlite_file
+from crm_core.db import sqlite_file
+from crm_core.revisions import alembic_config
 from cti.errors import ConfigError
 from cti.files import private_file
 

@@ -34,12 +34,12 @@ from sqlalchemy.orm import Session
 
 from crm_core.errors import DatabaseUnavailable
 from crm_core.outbox import DiskThread
+from crm_core.revisions import current_revision, run_upgrade
 from cti.errors import ConfigError
 from cti.files import private_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _json_dumps(value: Any) -> str:
@@ -225,7 +225,7 @@ class Database:
         """Apply the Alembic migrations up to ``revision`` on this database."""
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(_run_upgrade, revision)
+                await conn.run_sync(run_upgrade, revision)
         except (OperationalError, DBAPIError, OSError) as err:
             _raise_if_refused(err)
             _raise_if_unavailable(err)  # a wrong URL's refused connection: `cti db upgrade` says so
@@ -234,7 +234,7 @@ class Database:
     async def current_revision(self) -> str | None:
         try:
             async with self.engine.connect() as conn:
-                return await conn.run_sync(_current_revision)
+                return await conn.run_sync(current_revision)
         except (OperationalError, DBAPIError, OSError) as err:
             _raise_if_refused(err)
             _raise_if_unavailable(err)
@@ -263,7 +263,7 @@ async def probe_revision(url: str, *, timeout_s: float) -> str | None:
     try:
         # asyncpg's timeout bounds its connection and login; this one the whole look-up.
         async with asyncio.timeout(timeout_s + 1.0), engine.connect() as conn:
-            return await conn.run_sync(_current_revision)
+            return await conn.run_sync(current_revision)
     except TimeoutError as err:  # before OSError, of which it is one
         raise DatabaseUnavailable(f"no answer within {timeout_s:g} s") from err
     except (OperationalError, DBAPIError, OSError) as err:
@@ -283,24 +283,6 @@ def _why(err: BaseException) -> str:
     if isinstance(cause, OSError) and cause.strerror:
         return cause.strerror.lower()
     return (str(cause).splitlines() or [type(cause).__name__])[0]
-
-
-def migrations_behind(revision: str | None) -> int | None:
-    """How many of this release's migrations a database at ``revision`` lacks (0: at the head, all of
-    them for None); None when this release does not know ``revision`` (a newer release migrated it)."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(alembic_config())
-    if revision is not None and not _known(script, revision):
-        return None
-    return len(list(script.iterate_revisions(script.get_current_head(), revision or "base")))
-
-
-def head_revision() -> str:
-    """The newest migration of this release."""
-    from alembic.script import ScriptDirectory
-
-    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
 
 
 def _owner_only(path: Path) -> None:
@@ -331,56 +313,6 @@ def _raise_if_unavailable(err: BaseException) -> None:
     is left to its own error."""
     if _is_unavailable(err):
         raise DatabaseUnavailable(f"database unavailable: {type(err).__name__}") from err
-
-
-def alembic_config(connection: Any = None) -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["connection"] = connection
-    return cfg
-
-
-def _run_upgrade(sync_conn: Any, revision: str) -> None:
-    from alembic import command
-    from alembic.script import ScriptDirectory
-
-    cfg = alembic_config(sync_conn)
-    script = ScriptDirectory.from_config(cfg)
-    current = _current_revision(sync_conn)
-    # Alembic's own error for these is a traceback's last line: say what the operator did.
-    if current is not None and not _known(script, current):
-        raise ConfigError(f"the database is at revision {current!r}, which this release does not know: it was "
-                          "migrated by a newer release. Run that release, or restore a backup taken before "
-                          "the upgrade")
-    if revision != "head" and not _known(script, revision):
-        raise ConfigError(f"revision {revision!r} is not one of this release's migrations (the newest is "
-                          f"{script.get_current_head()!r})")
-    command.upgrade(cfg, revision)
-
-
-def _known(script: Any, revision: str) -> bool:
-    from alembic.util.exc import CommandError
-
-    try:
-        return script.get_revision(revision) is not None
-    except CommandError:  # alembic's ResolutionError is one
-        return False
-
-
-def _current_revision(sync_conn: Any) -> str | None:
-    """The database's revision, without alembic's "Context impl" lines (the upgrade after this
-    look-up logs them: once a start, not twice)."""
-    from alembic.runtime.migration import MigrationContext
-
-    quiet = logging.getLogger("alembic.runtime.migration")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    try:
-        return MigrationContext.configure(sync_conn).get_current_revision()
-    finally:
-        quiet.setLevel(level)
 
 
 async def _quiet_rollback(session: AsyncSession) -> None:

@@ -64,7 +64,7 @@ async def test_the_migration_stops_naming_accounts_spelt_two_ways_and_downgrades
     from alembic import command
     from sqlalchemy import inspect, text
 
-    from crm_core.db import alembic_config
+    from crm_core.revisions import alembic_config
 
     async with db.engine.begin() as conn:
         await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0021_desk_locks"))

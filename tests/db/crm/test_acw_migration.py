@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from crm_core.agent_log import append_state
 from crm_core.calllog import CallLogger
-from crm_core.db import Database, alembic_config
+from crm_core.db import Database
 from crm_core.models import Interaction, Segment
+from crm_core.revisions import alembic_config
 from cti.events import Event
 from cti.journey import CallArrived, CallConnected, CallEnded, QueueEntered, SurveyAnswered, WrapUpDone
 

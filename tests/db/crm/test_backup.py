@@ -19,7 +19,8 @@ from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from callcenter.cli import app
-from crm_core.db import Database, alembic_config
+from crm_core.db import Database
+from crm_core.revisions import alembic_config
 
 
 async def test_a_backup_taken_during_writes_is_whole_and_private(tmp_path: Path,

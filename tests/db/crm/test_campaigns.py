@@ -336,7 +336,7 @@ async def test_the_migration_keeps_one_row_of_each_number_already_listed_twice(d
     that adds the unique indexes keeps the oldest row of each (number, campaign) and drops the rest."""
     from alembic import command
 
-    from crm_core.db import alembic_config
+    from crm_core.revisions import alembic_config
 
     cid = await _campaign(db)
     async with db.engine.begin() as conn:

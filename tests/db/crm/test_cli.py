@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from callcenter.cli import app
-from crm_core.db import alembic_config
+from crm_core.revisions import alembic_config
 
 
 def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import Connection, make_url, text
 from typer.testing import CliRunner, Result
 
 from callcenter.cli import app
-from crm_core.db import Database, head_revision
+from crm_core.db import Database
+from crm_core.revisions import head_revision
 from tests.servers import free_port
 
 HEAD = head_revision()

@@ -126,7 +126,7 @@ async def test_the_migration_marks_numbers_already_shared_and_refuses_new_sharin
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
-    from crm_core.db import alembic_config
+    from crm_core.revisions import alembic_config
 
     li = await _create(db, "Li", phones=[PhoneIn(number="13800138000")])
     wang = await _create(db, "Wang", phones=[PhoneIn(number="13900139000")])

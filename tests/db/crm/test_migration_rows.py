@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import inspect, text
 
-from crm_core.db import Database, alembic_config
+from crm_core.db import Database
 from crm_core.models import Callback, Case, Customer, CustomerPhone, Interaction, Segment, User
 from crm_core.recordings import Recording
+from crm_core.revisions import alembic_config
 from crm_core.users import SessionCutoff
 from crm_core.webhooks import WebhookDeadLetter, WebhookSubscriber
 

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import inspect
 
 from crm_core import users
-from crm_core.db import Database, alembic_config
+from crm_core.db import Database
 from crm_core.errors import InvalidField
+from crm_core.revisions import alembic_config
 
 KNOWN = ["billing", "general", "sales", "support"]
 
