@@ -160,6 +160,9 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
+_SESSION_PBX: list[ManagedPbx] = []  # this worker's session Asterisk, while the ``pbx`` fixture runs it
+
+
 @pytest.fixture(scope="session")
 def pbx(pbx_settings: Settings) -> Iterator[object]:
     """A real Asterisk 22 for the asterisk and browser tiers; fails (never skips) if it cannot run."""
@@ -167,9 +170,11 @@ def pbx(pbx_settings: Settings) -> Iterator[object]:
 
     managed = ManagedPbx(pbx_settings)
     managed.up(progress=False)
+    _SESSION_PBX.append(managed)
     try:
         yield managed
     finally:
+        _SESSION_PBX.remove(managed)
         managed.remove_instance()
 
 
@@ -189,9 +194,10 @@ def _session_pbx_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
     hung up, and if any survives that, the Asterisk is restarted (same ports, same configuration)
     for the next test."""
     yield
-    if "pbx" not in request.fixturenames:
+    # The test's fixture values: its "pbx" may be a fake of its own (tests/unit/acd/test_reconnect.py).
+    pbx = (getattr(request.node, "funcargs", None) or {}).get("pbx")
+    if pbx is None or not any(pbx is p for p in _SESSION_PBX):
         return
-    pbx: ManagedPbx = request.getfixturevalue("pbx")
     if pbx.pid() is None:  # stopped or killed by the test and not started again
         pbx.up(progress=False)
         pytest.fail("the test left the session's Asterisk stopped; it was started again", pytrace=False)
