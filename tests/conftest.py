@@ -17,13 +17,19 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from tests.servers import postgres_server, redis_server, rtp_range, session_port
+
+if TYPE_CHECKING:  # imported where used: the tiers without a PBX never load them
+    from cti.pbx import ManagedPbx
+    from tests.helpers import Channel
 
 TIERS = ("unit", "replay", "fuzz", "web", "db", "redis", "asterisk", "browser", "chaos")
 SLOW_FIRST = ("chaos", "asterisk", "browser")  # the longest modules first
@@ -154,6 +160,9 @@ def pbx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
+_SESSION_PBX: list[ManagedPbx] = []  # this worker's session Asterisk, while the ``pbx`` fixture runs it
+
+
 @pytest.fixture(scope="session")
 def pbx(pbx_settings: Settings) -> Iterator[object]:
     """A real Asterisk 22 for the asterisk and browser tiers; fails (never skips) if it cannot run."""
@@ -161,10 +170,58 @@ def pbx(pbx_settings: Settings) -> Iterator[object]:
 
     managed = ManagedPbx(pbx_settings)
     managed.up(progress=False)
+    _SESSION_PBX.append(managed)
     try:
         yield managed
     finally:
+        _SESSION_PBX.remove(managed)
         managed.remove_instance()
+
+
+# After each test on the session's Asterisk: how long its channels may take to go once the test's
+# own clean-up has run (hang-ups in flight; CI's loaded cores), and then after a `hangup all`.
+LEFT_CHANNELS_WAIT_S = 10.0
+HANGUP_ALL_WAIT_S = 5.0
+
+
+@pytest.fixture(autouse=True)
+def _session_pbx_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that used the session's Asterisk (``pbx``) leaves it without channels: checked after
+    the test's own clean-up (this fixture is set up before the test's others, so torn down after
+    them). A channel left there fails the worker's later tests instead (one Asterisk lost, a
+    ``Surrogate/...`` that even `channel request hangup all` does not remove, once failed four
+    tests of other modules), so the test that left it fails here, naming the channels: they are
+    hung up, and if any survives that, the Asterisk is restarted (same ports, same configuration)
+    for the next test."""
+    yield
+    # The test's fixture values: its "pbx" may be a fake of its own (tests/unit/acd/test_reconnect.py).
+    pbx = (getattr(request.node, "funcargs", None) or {}).get("pbx")
+    if pbx is None or not any(pbx is p for p in _SESSION_PBX):
+        return
+    if pbx.pid() is None:  # stopped or killed by the test and not started again
+        pbx.up(progress=False)
+        pytest.fail("the test left the session's Asterisk stopped; it was started again", pytrace=False)
+    if not _channels_left(pbx, LEFT_CHANNELS_WAIT_S):
+        return
+    listing = pbx.cli("core show channels concise").strip()
+    pbx.cli("channel request hangup all")
+    if not _channels_left(pbx, HANGUP_ALL_WAIT_S):
+        pytest.fail(f"the test left channels on the session's Asterisk (hung up now):\n{listing}", pytrace=False)
+    survivors = pbx.cli("core show channels concise").strip()
+    pbx.down()
+    pbx.up(progress=False)
+    pytest.fail(f"the test left channels on the session's Asterisk:\n{listing}\nthat `channel request hangup "
+                f"all` did not remove:\n{survivors}\nthe session's Asterisk was restarted", pytrace=False)
+
+
+def _channels_left(pbx: ManagedPbx, timeout_s: float) -> list[Channel]:
+    """Asterisk's own channel list, polled until it is empty or ``timeout_s`` has passed: what is left."""
+    from tests.helpers import channels
+
+    deadline = time.monotonic() + timeout_s
+    while (left := channels(pbx)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 @pytest.fixture(scope="session")

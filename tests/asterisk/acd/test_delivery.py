@@ -61,25 +61,16 @@ async def acd(pbx: ManagedPbx) -> AsyncIterator[tuple[AcdService, AmiBridge, Rec
 
 
 async def place_caller(bridge: AmiBridge, number: str) -> str:
-    """A caller parked in cti-queue (music on hold); returns the channel that waits there."""
+    """A caller parked in cti-queue (music on hold); returns the channel that waits there: the ;2 half
+    of the Local channel originated (named after the ;1 half the Originate answers with; a name
+    found in the call model instead could be a call of an earlier test when the session's Asterisk
+    was restarted meanwhile, which numbers its Local channels from 0 again)."""
     result = await bridge.control.originate(
         "Local/s@cti-queue/n", context="cti-sim-caller", exten="s", caller_id=f"<{number}>", timeout_ms=5000)
-    assert result.success, result
-
-    def waiting() -> str | None:
-        for call in bridge.model.calls():
-            for ch in call.live:
-                if ch.name.startswith("Local/s@cti-queue-") and ch.name.endswith(";2"):
-                    if not any(c.caller_channel == ch.name for c in placed):
-                        return ch.name
-        return None
-
-    name = await until(waiting)
-    placed.append(LiveCall(linkedid="", caller_channel=name, caller_number=number, queue=""))
-    return str(name)
-
-
-placed: list[LiveCall] = []
+    assert result.success and result.channel and result.channel.endswith(";1"), result
+    name = result.channel.removesuffix(";1") + ";2"
+    await until(lambda: (ch := bridge.model.channel(name)) is not None and ch.ended_at is None)
+    return name
 
 
 async def test_caller_reaches_skilled_agent_and_wraps_up(acd: tuple[AcdService, AmiBridge, Recorder]) -> None:
