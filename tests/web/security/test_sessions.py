@@ -63,6 +63,14 @@ async def _served(site: Site) -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{site.port}"
 
 
+async def _pong(ws: websockets.ClientConnection) -> None:
+    """A ping answered: the socket is past its set-up (registered and watched)."""
+    await ws.send(json.dumps({"type": "ping"}))
+    async with asyncio.timeout(5):
+        while json.loads(await ws.recv()).get("type") != "pong":
+            pass
+
+
 async def _closed(ws: websockets.ClientConnection, within: float = 3.0) -> int | None:
     async with asyncio.timeout(within):
         try:
@@ -96,6 +104,10 @@ async def test_sockets_close_when_the_user_is_deactivated_elsewhere(site: Site) 
         sup, agent = await _token(site, "sup1"), await _token(site, "agent3")
         sws = await websockets.connect(f"{base}/ws/supervisor?token={sup}")
         aws = await websockets.connect(f"{base}/ws/agent?token={agent}")
+        # Both watched before the users go: deactivated while the agent's socket was still being set
+        # up, the sweeps each found one socket (seen under load: asked [1, 1, 1, 1]).
+        for ws in (sws, aws):
+            await _pong(ws)
         await _deactivate(site, "sup1")
         await _deactivate(site, "agent3")
         assert await _closed(sws) == 4001
