@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent_console.security import Principal
@@ -28,7 +28,7 @@ class SqlUserStore:
     thread, off the event loop). Nobody else does: they get the 503 as before. A failed password
     against the database drops the cached entry, and so do an administrator's deactivation, role
     change or password reset on this node (``forget``) and a session check that finds the user
-    deactivated (``SqlSessionStore``).
+    deactivated, or their password or role changed elsewhere (``SqlSessionStore``).
     """
 
     def __init__(self, db: Database, *, outage_ttl_s: float = 8 * 3600.0, cache_size: int = 1000) -> None:
@@ -66,11 +66,21 @@ class SqlUserStore:
             if who.user_id == user_id:
                 self.recent.drop(username)
 
+    def forget_changed(self, credentials: Mapping[int, tuple[str, str]]) -> None:
+        """Drop the logins whose user's password hash or role is no longer the one remembered
+        (``credentials``: user id -> both, as the database holds them now): a reset or a demotion
+        made on another node, or by ``cti users reset-password``."""
+        for username, (stored, who) in self.recent.items():
+            now = credentials.get(who.user_id)
+            if now is not None and now != (stored, who.role):
+                self.recent.drop(username)
+
 
 class SqlSessionStore:
     """Session checks and ends on the users table (``crm_core.users``): shared by every node. A check
-    that finds the user deactivated also drops the login ``logins`` remembers for outages, so an
-    account disabled on another node stops working here too."""
+    that finds the user deactivated, or their password hash or role no longer the one remembered,
+    also drops the login ``logins`` remembers for outages, so an account disabled, reset or demoted
+    on another node (or by ``cti users reset-password``) stops working here too."""
 
     def __init__(self, db: Database, logins: SqlUserStore | None = None) -> None:
         self.db = db
@@ -78,11 +88,12 @@ class SqlSessionStore:
 
     async def session_problems(self, checks: Sequence[tuple[int, float]]) -> list[str | None]:
         async with self.db.session() as session:
-            problems = await users.session_problems(session=session, checks=checks)
+            problems, credentials = await users.session_checks(session=session, checks=checks)
         if self.logins is not None:
             for (user_id, _), problem in zip(checks, problems, strict=True):
                 if problem == "user deactivated":
                     self.logins.forget_user_id(user_id)
+            self.logins.forget_changed(credentials)
         return problems
 
     async def end_sessions(self, user_id: int, at: float) -> None:

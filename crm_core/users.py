@@ -250,15 +250,25 @@ async def set_active(*, session: AsyncSession, user_id: int, active: bool) -> Us
 async def session_problems(*, session: AsyncSession, checks: Sequence[tuple[int, float]]) -> list[str | None]:
     """For each ``(user_id, issued_at)``: None while that session may go on, else why it may not.
     One query for all of them (a node re-checks every open websocket at once)."""
+    return (await session_checks(session=session, checks=checks))[0]
+
+
+async def session_checks(*, session: AsyncSession, checks: Sequence[tuple[int, float]],
+                         ) -> tuple[list[str | None], dict[int, tuple[str, str]]]:
+    """``session_problems``, and each user's ``(password hash, role)`` as stored now, from the same
+    query: a node's logins remembered for outages are dropped when either changed on another node."""
     states: dict[int, tuple[bool, float | None]] = {}
+    credentials: dict[int, tuple[str, str]] = {}
     ids = sorted({user_id for user_id, _ in checks})
     for start in range(0, len(ids), 500):  # well under every database's bound on parameters
         rows = await session.execute(
-            select(User.id, User.active, SessionCutoff.valid_after)
+            select(User.id, User.active, User.password_hash, User.role, SessionCutoff.valid_after)
             .outerjoin(SessionCutoff, SessionCutoff.user_id == User.id)
             .where(User.id.in_(ids[start:start + 500])))
-        states.update((row.id, (bool(row.active), row.valid_after)) for row in rows)
-    return [_problem(states.get(user_id), issued_at) for user_id, issued_at in checks]
+        for row in rows:
+            states[row.id] = (bool(row.active), row.valid_after)
+            credentials[row.id] = (row.password_hash, row.role)
+    return [_problem(states.get(user_id), issued_at) for user_id, issued_at in checks], credentials
 
 
 def _problem(state: tuple[bool, float | None] | None, issued_at: float) -> str | None:

@@ -76,3 +76,26 @@ async def test_session_checks_for_many_users_in_one_query(db: Database) -> None:
     assert await store.session_problems(checks) == [
         None, "session ended", None, "user deactivated", "user deactivated"]
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
+async def test_a_password_reset_or_demotion_elsewhere_drops_the_login_remembered_for_outages(db: Database) -> None:
+    """A node remembers a login's hash for database outages. A reset made on another node (or by
+    ``cti users reset-password``) was seen by this node's session checks only as "session ended",
+    and the old password still logged in here during an outage, for up to 8 h."""
+    from agent_console.crm_adapters import SqlSessionStore, SqlUserStore
+    from crm_core import users
+
+    async with db.session() as s:
+        kept = await users.create_user(session=s, username="kept1", password="a-long-password")
+        reset = await users.create_user(session=s, username="reset1", password="a-long-password")
+        demoted = await users.create_user(session=s, username="demoted1", password="a-long-password",
+                                          role="supervisor")
+    logins = SqlUserStore(db)
+    for name in ("kept1", "reset1", "demoted1"):
+        assert await logins.authenticate(name, "a-long-password") is not None
+    async with db.session() as s:  # another node, or the command
+        await users.set_password(session=s, user_id=reset.id, password="another-long-password")
+        await users.update_user(session=s, user_id=demoted.id, changes={"role": "agent"})
+    checks = [(kept.id, 1.0), (reset.id, 1.0), (demoted.id, 1.0)]
+    await SqlSessionStore(db, logins).session_problems(checks)
+    assert [name for name, _ in logins.recent.items()] == ["kept1"]
