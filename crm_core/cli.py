@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from crm_core.db import Database
 
 app = typer.Typer(help="The CRM database: migrations, demo data, statistics, backups.", no_args_is_help=True)
 
@@ -58,7 +61,7 @@ def run_db(work: Any) -> Any:
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply the database migrations (SQLite file or PostgreSQL from database_url)."""
 
-    async def work(db: Any) -> str | None:
+    async def work(db: Database) -> str | None:
         await db.upgrade(revision)
         return await db.current_revision()
 
@@ -80,7 +83,7 @@ def seed_demo() -> None:
 
     config_dir = settings_or_exit().config_dir  # the agents are its queues.yaml's roster
 
-    async def work(db: Any) -> dict[str, int]:
+    async def work(db: Database) -> dict[str, int]:
         await db.upgrade()
         return await seed(db, progress=lambda msg: typer.echo(f"seed: {msg}"), config_dir=config_dir)
 
@@ -100,7 +103,7 @@ def stats() -> None:
 
     from crm_core.models import Article, Case, Customer, Disposition, Interaction, Script, Segment, User
 
-    async def work(db: Any) -> list[str]:
+    async def work(db: Database) -> list[str]:
         from cti.errors import ConfigError
 
         if await db.current_revision() is None:
