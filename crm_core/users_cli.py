@@ -13,11 +13,14 @@ import getpass
 import os
 import secrets
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from crm_core.cli import run_db
+
+if TYPE_CHECKING:
+    from crm_core.db import Database
 
 app = typer.Typer(help="CRM users: create the first administrator, reset a password, deactivate the demo's.",
                   no_args_is_help=True)
@@ -42,18 +45,27 @@ def _generated(username: str) -> str:
         return password
 
 
-def _asked(username: str, label: str = "password") -> str:
-    """The password typed twice on the terminal, checked against the rule (exit 1 naming it)."""
+def _checked(password: str, username: str) -> str:
+    """``password`` if the rule accepts it for ``username``; else exit 1 naming what is wrong."""
     from crm_core.errors import InvalidField
     from crm_core.users import check_new_password
 
-    password: str = typer.prompt(label, hide_input=True, confirmation_prompt=True)
     try:
         check_new_password(password, username)
     except InvalidField as err:
         typer.echo(f"error: {err.message}", err=True)
         raise typer.Exit(1) from None
     return password
+
+
+def _asked(username: str, label: str = "password") -> str:
+    """The password typed twice on the terminal, checked against the rule (exit 1 naming it)."""
+    return _checked(typer.prompt(label, hide_input=True, confirmation_prompt=True), username)
+
+
+def _show_once(password: str) -> None:
+    typer.echo(f"password: {password}")
+    typer.echo("(shown once: store it now; it cannot be read back)")
 
 
 def _no_terminal(*ways: str) -> typer.Exit:
@@ -95,7 +107,7 @@ def create_admin(
         # Never read a password from a pipe or a file unasked: it ends up in shell history and scripts.
         raise _no_terminal("--generate (a strong password is printed once)")
 
-    async def work(db: Any) -> None:
+    async def work(db: Database) -> None:
         await db.upgrade()
         async with db.session() as s:
             await create_user(session=s, username=username, password=password, role="admin",
@@ -104,8 +116,7 @@ def create_admin(
     run_db(work)
     typer.echo(f"administrator {username!r} created")
     if generate:
-        typer.echo(f"password: {password}")
-        typer.echo("(shown once: store it now; it cannot be read back)")
+        _show_once(password)
 
 
 @app.command("reset-password")
@@ -120,8 +131,8 @@ def reset_password(
     session of the user ends; the reset is audited with this machine's user as the actor. Works with
     the engine stopped. A deactivated user stays deactivated."""
     from crm_core import audit
-    from crm_core.errors import CrmError, InvalidField
-    from crm_core.users import check_new_password, set_password, user_by_username, users_named
+    from crm_core.errors import CrmError
+    from crm_core.users import set_password, user_by_username, users_named
 
     if generate and password_stdin:
         typer.echo("error: --generate and --password-stdin: give one of them", err=True)
@@ -130,7 +141,7 @@ def reset_password(
         raise _no_terminal("--password-stdin (the password on standard input)",
                            "--generate (a strong password is printed once)")
 
-    async def find(db: Any) -> tuple[str, bool]:
+    async def find(db: Database) -> tuple[str, bool]:
         await db.upgrade()
         async with db.session() as s:
             user = await user_by_username(session=s, username=username)
@@ -144,17 +155,12 @@ def reset_password(
     if generate:
         password = _generated(name)
     elif password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        try:
-            check_new_password(password, name)
-        except InvalidField as err:
-            typer.echo(f"error: {err.message}", err=True)
-            raise typer.Exit(1) from None
+        password = _checked(sys.stdin.readline().rstrip("\r\n"), name)
     else:
         password = _asked(name, f"new password for {name}")
     actor = local_operator()
 
-    async def reset(db: Any) -> None:
+    async def reset(db: Database) -> None:
         async with db.session() as s:
             user = await user_by_username(session=s, username=name)
             if user is None:
@@ -170,8 +176,7 @@ def reset_password(
         typer.echo(f"note: {name!r} is deactivated and stays so: the new password works once an administrator "
                    "reactivates them (/users)")
     if generate:
-        typer.echo(f"password: {password}")
-        typer.echo("(shown once: store it now; it cannot be read back)")
+        _show_once(password)
 
 
 @app.command("deactivate-demo")
@@ -184,7 +189,7 @@ def deactivate_demo() -> None:
 
     config_dir = settings_or_exit().config_dir
 
-    async def work(db: Any) -> list[str]:
+    async def work(db: Database) -> list[str]:
         await db.upgrade()
         logins = await published_logins(db, config_dir=config_dir)
         async with db.session() as s:
