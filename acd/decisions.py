@@ -61,6 +61,8 @@ class Overflow:
     # The waits no queue counted that ``to_queue`` counts with its own stay (a supervisor's move: the
     # stays before it); 0 for an overflow (docs/kpis.md, moved between queues).
     carried_s: float = 0.0
+    actor: str | None = None  # reason "moved": who moved it (a user name), and their role
+    actor_role: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -127,7 +127,8 @@ class DecisionEffects:
                 call = acd.calls.get(d.call_id)
                 if call is not None:
                     await acd.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                    reason=d.reason, waited_s=d.wait_s, target=d.to_queue))
+                                                    reason=d.reason, waited_s=d.wait_s, target=d.to_queue,
+                                                    actor=d.actor, actor_role=d.actor_role))
                     call.queue, call.queue_entered_at = d.to_queue, now  # a stay of its own (docs/kpis.md)
                     call.moved_wait_s = d.carried_s  # for a restarted engine: the entry carries it
                     call.skills = moved_skills(call.skills, d.to_queue, acd.router.queue_names())  # as the router's

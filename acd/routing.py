@@ -439,14 +439,16 @@ class Router(VirtualHoldEvents):
         return out
 
     @keeps_timer_decisions
-    def move_waiting(self, call_id: str, queue: str, now: float) -> list[Decision]:
+    def move_waiting(self, call_id: str, queue: str, now: float, *, actor: str | None = None,
+                     actor_role: str | None = None) -> list[Decision]:
         """A supervisor sends a waiting caller to ``queue``, as an overflow does (``Overflow`` with
         reason "moved"): it keeps its wait and place (its first entry), leaves the topic skill of the
         queue it left behind, waits for no named agent any more, and the new queue's timers count
         from now. In the statistics it is no overflow: the new queue counts the call with the waits
         of both stays (docs/kpis.md), the queue it left only as moved. Refused: a call ringing an
         agent or a virtual-hold entry (CallNotMovable), one no longer waiting (CallNotWaiting), its
-        own queue (InvalidRequest naming ``queue``)."""
+        own queue (InvalidRequest naming ``queue``). ``actor``, ``actor_role``: who moved it, for the
+        ``Overflow``."""
         out, now = self._begin(now)
         self._queue(queue)
         call = self._call(call_id)
@@ -465,7 +467,7 @@ class Router(VirtualHoldEvents):
         self._stats_of(call).moved_away()
         carried = 0.0 if call.answered_before else call.moved_wait_s + stay
         out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue, wait_s=stay, reason="moved",
-                            carried_s=carried))
+                            carried_s=carried, actor=actor, actor_role=actor_role))
         call.pinned = False
         self._move(call, queue, now, out, carried_s=carried)
         return out
