@@ -115,6 +115,7 @@ class LiveCall:
     queued_at: float = 0.0  # its first queue entry
     queue_entered_at: float | None = None  # its entry into ``queue`` when moved there later (acd.recovery)
     put_back_at: float | None = None  # put back in queue after an answer (acd.reconnect; acd.recovery)
+    moved_wait_s: float = 0.0  # the waits before a supervisor's move that ``queue`` counts (Overflow.carried_s)
     status: CallStatus = "queued"
     agent_id: str | None = None
     agent_channel: str | None = None

@@ -58,6 +58,11 @@ class Overflow:
     to_queue: str
     wait_s: float = 0.0  # the call's stay in ``from_queue`` (docs/kpis.md: a stay's wait)
     reason: str = "overflow"  # or "moved": a supervisor moved the waiting caller (Router.move_waiting)
+    # The waits no queue counted that ``to_queue`` counts with its own stay (a supervisor's move: the
+    # stays before it); 0 for an overflow (docs/kpis.md, moved between queues).
+    carried_s: float = 0.0
+    actor: str | None = None  # reason "moved": who moved it (a user name), and their role
+    actor_role: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

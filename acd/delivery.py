@@ -295,7 +295,8 @@ class AcdService:
     async def remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
         entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
-                           call.skills, call.caller_number, call.queue_entered_at, call.put_back_at)
+                           call.skills, call.caller_number, call.queue_entered_at, call.put_back_at,
+                           call.moved_wait_s)
         try:
             await self.control.set_var(call.caller_channel, ENTRY_VAR, encode_entry(entry))
         except CtiError as err:  # the caller may have hung up meanwhile
@@ -308,11 +309,12 @@ class AcdService:
         timers (overflow, limits) count from now (a call back from an agent, acd.reconnect), and so
         does its wait: a stay in the queue of its own, which QueueEntered opens (docs/kpis.md: its
         talk is no wait, its queue wait the sum of its stays). The put-back is written into the
-        caller's entry, where a restarted engine finds it (``call.put_back_at``)."""
+        caller's entry, where a restarted engine finds it (``call.put_back_at``). A caller a supervisor
+        moved keeps the waits before the move for its queue's figures (``call.moved_wait_s``)."""
         call.status = "queued"
         self.calls[call.linkedid] = call
         if fresh_timers:
-            call.put_back_at = self.clock()
+            call.put_back_at, call.moved_wait_s = self.clock(), 0.0  # its answer was counted with them
             self.spawn(self.remember_entry(call), f"acd.remember:{call.linkedid}")
             await self.bus.publish(QueueEntered(ts=call.put_back_at, linkedid=call.linkedid, queue=call.queue,
                                                 channel=call.caller_channel, priority=call.priority,
@@ -320,7 +322,7 @@ class AcdService:
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
             customer_id=call.customer_id, fresh_timers=fresh_timers, queue_entered_at=call.queue_entered_at,
-            put_back_at=call.put_back_at))
+            put_back_at=call.put_back_at, moved_wait_s=call.moved_wait_s))
 
     async def attach(self, call: LiveCall) -> bool:
         """A call that stayed connected: its agent (once logged in) is on call with it and wraps up

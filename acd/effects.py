@@ -127,8 +127,10 @@ class DecisionEffects:
                 call = acd.calls.get(d.call_id)
                 if call is not None:
                     await acd.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.from_queue,
-                                                    reason=d.reason, waited_s=d.wait_s, target=d.to_queue))
+                                                    reason=d.reason, waited_s=d.wait_s, target=d.to_queue,
+                                                    actor=d.actor, actor_role=d.actor_role))
                     call.queue, call.queue_entered_at = d.to_queue, now  # a stay of its own (docs/kpis.md)
+                    call.moved_wait_s = d.carried_s  # for a restarted engine: the entry carries it
                     call.skills = moved_skills(call.skills, d.to_queue, acd.router.queue_names())  # as the router's
                     await acd.remember_entry(call)
                     await acd.bus.publish(QueueEntered(ts=now, linkedid=d.call_id, queue=d.to_queue,
@@ -164,6 +166,7 @@ class DecisionEffects:
             await acd.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue, reason="overflow",
                                             waited_s=waited, target=d.target))
             call.queue, call.queue_entered_at = d.target or call.queue, now
+            call.moved_wait_s = 0.0  # the queue it left counted the call (docs/kpis.md)
             call.skills = moved_skills(call.skills, call.queue, acd.router.queue_names())  # as the router's
             # Where a restarted engine (or the fallback's app_queue) finds the caller: its new queue.
             acd.spawn(acd.remember_entry(call), f"acd.remember:{call.linkedid}")

@@ -73,8 +73,9 @@ class CallRecord:
     resolved: bool = False  # the wrap-up's resolved flag
     case_id: str | None = None
     csat: int | None = None  # the caller's survey answer 1-5 after the call (docs/recording.md)
-    # Agents who each talked with the caller (a transfer): their own parts, for the per-agent
-    # figures (acd.agent_parts); empty when one agent (``agent_id``) or none handled the call.
+    # Agents who each talked with the caller or wrapped the call up (a transfer, an answer again after
+    # a lost softphone, a consulted agent's wrap-up): their own parts, for the per-agent figures
+    # (acd.agent_parts); empty when one agent (``agent_id``) or none handled the call.
     parts: tuple[AgentPart, ...] = ()
     contact: bool = True  # False: another agent's part of a transferred call, not the customer's contact
 
@@ -407,8 +408,8 @@ def interval_report(records: Sequence[CallRecord], *, interval: Interval, tz: Zo
     ``queue_policies``: each queue's own thresholds, used for a row whose calls are all of one queue
     (grouped by queue, or a report of one queue), as the wallboard's per-queue figures; ``policy``
     for every other row (totals: 80/20).
-    Grouped by agent, or filtered on ``agents``, a call several agents handled (a transfer) counts
-    for each of them with their own part (``acd.agent_parts.per_agent``).
+    Grouped by agent, or filtered on ``agents``, a call several agents handled (a transfer, ...)
+    counts for each of them with their own part (``acd.kpis.per_agent``).
     Occupancy and utilization come from ``agent_times``: per agent when grouped by agent, for the
     whole team when ungrouped, and None for other groupings (agent time has no queue/disposition).
     FCR issues are computed over all ``records`` and counted in the interval of their first contact.

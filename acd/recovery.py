@@ -21,6 +21,7 @@ out the ``RecoveryPlan`` this module decides:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -39,13 +40,16 @@ FALLBACK_CONTEXT = "cti-engine-down"  # the caller runs app_queue's Queue() here
 # v2 separates skills with ';' (v1: ','), so the entry rides in the IVR's hand-off MSet, which splits
 # its argument on ','. Entries an engine of v1 wrote are still read. v3 (a caller moved to another
 # queue) adds the entry into its present queue before the caller's number; v4 (a caller put back in
-# queue after an answer, acd.reconnect) adds that entry and the put-back's time. An entry with
-# neither stays v2, which an older engine reads too.
+# queue after an answer, acd.reconnect) adds that entry and the put-back's time; v5 (a caller a
+# supervisor moved, carrying the waits of its stays before the move) adds that wait after them, the
+# put-back's time empty when there was none. An entry with none of these stays v2, which an older
+# engine reads too.
 _VERSION = "v2"
 _MOVED = "v3"
 _PUT_BACK = "v4"
-_SKILL_SEP = {"v1": ",", "v2": ";", "v3": ";", "v4": ";"}
-_FIELDS = {_MOVED: 9, _PUT_BACK: 10}
+_CARRIED = "v5"
+_SKILL_SEP = {"v1": ",", "v2": ";", "v3": ";", "v4": ";", "v5": ";"}
+_FIELDS = {_MOVED: 9, _PUT_BACK: 10, _CARRIED: 11}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +69,25 @@ class QueueEntry:
     # When it was put back in ``queue`` after an answer (its agent's softphone lost and not back): it
     # waits since then, and its queue counted its answer already (docs/kpis.md). None: never answered.
     put_back_at: float | None = None
+    # The waits of its stays before a supervisor's move that no queue counted: ``queue`` counts its
+    # answer or abandon with them (docs/kpis.md, moved between queues). 0: none.
+    moved_wait_s: float = 0.0
 
 
 def encode_entry(entry: QueueEntry) -> str:
     """``v2|linkedid|queue|entered_at|priority|customer|skill:level;...|caller_number``, or for a
     caller moved to another queue ``v3|...|skill:level;...|queue_entered_at|caller_number``, or for
-    a caller put back after an answer ``v4|...|skill:level;...|queue_entered_at|put_back_at|caller_number``:
+    a caller put back after an answer ``v4|...|skill:level;...|queue_entered_at|put_back_at|caller_number``,
+    for a caller a supervisor moved with the waits before its move
+    ``v5|...|skill:level;...|queue_entered_at|put_back_at or empty|moved_wait_s|caller_number``:
     no ',' but in the caller's number (the fields the dialplan cuts, 3 and 4, stay where v1 had them)."""
     skills = ";".join(f"{k}:{v}" for k, v in sorted((entry.skills or {}).items()))
     customer = "" if entry.customer_id is None else str(entry.customer_id)
     head = (entry.linkedid, entry.queue, f"{entry.entered_at:.3f}", str(entry.priority), customer, skills)
     stay = head[2] if entry.queue_entered_at is None else f"{entry.queue_entered_at:.3f}"
+    if entry.moved_wait_s > 0:
+        back = "" if entry.put_back_at is None else f"{entry.put_back_at:.3f}"
+        return "|".join((_CARRIED, *head, stay, back, f"{entry.moved_wait_s:.3f}", entry.caller_number))
     if entry.put_back_at is not None:
         return "|".join((_PUT_BACK, *head, stay, f"{entry.put_back_at:.3f}", entry.caller_number))
     if stay == head[2]:
@@ -84,7 +96,7 @@ def encode_entry(entry: QueueEntry) -> str:
 
 
 def decode_entry(text: str | None) -> QueueEntry | None:
-    """The entry ``encode_entry`` wrote (v2, v3, v4, or v1 from an older engine), or None for anything else
+    """The entry ``encode_entry`` wrote (v2 to v5, or v1 from an older engine), or None for anything else
     (absent, unknown version, damaged)."""
     if not text:
         return None
@@ -102,12 +114,16 @@ def decode_entry(text: str | None) -> QueueEntry | None:
             name, _, level = item.partition(":")
             skills[name] = int(level)
         stay = float(parts[7]) if fields >= 9 else None
-        put_back = float(parts[8]) if fields == 10 else None
+        put_back = float(parts[8]) if fields == 10 or (fields == 11 and parts[8]) else None
+        carried = float(parts[9]) if fields == 11 else 0.0
     except ValueError:
         return None
     if stay == entered:
         stay = None  # a v4 entry of a caller never moved
-    return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[-1], stay, put_back)
+    if not math.isfinite(carried) or carried < 0:
+        return None
+    return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[-1], stay, put_back,
+                      carried)
 
 
 @dataclass(frozen=True, slots=True)

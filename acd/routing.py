@@ -20,6 +20,7 @@ They are one object (a subclass, not a delegation): the hot path pays no extra c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from acd.decisions import (
@@ -233,6 +234,7 @@ class Router(VirtualHoldEvents):
         self, call_id: str, queue: str, now: float, *, entered_at: float, skills: Mapping[str, int] | None = None,
         priority: int = 0, customer_id: int | str | None = None, virtual: bool = False,
         fresh_timers: bool = False, queue_entered_at: float | None = None, put_back_at: float | None = None,
+        moved_wait_s: float = 0.0,
     ) -> list[Decision]:
         """Take back a caller that kept waiting while no engine ran (``acd.recovery``): it keeps its
         original entry time, hence its place among the waiting calls and its timers' due times.
@@ -244,7 +246,9 @@ class Router(VirtualHoldEvents):
         (an overflow, a limit's queue action): this stay's wait and timers count from there, the
         caller's wait and place from ``entered_at`` (docs/kpis.md). ``put_back_at``: a caller an
         earlier engine put back after an answer (``fresh_timers`` there): it waits since then, and if
-        it has not been moved since, its queue counted its answer already."""
+        it has not been moved since, its queue counted its answer already. ``moved_wait_s``: the waits
+        of its stays before a supervisor's move (``Overflow.carried_s``), which ``queue`` counts with
+        its own stay's; none for a caller put back after an answer."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -263,6 +267,8 @@ class Router(VirtualHoldEvents):
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq,
                           stay, customer_id=customer_id, virtual=virtual,
                           waiting_since=put_back_at, answered_before=answered_before)
+        if not answered_before and math.isfinite(moved_wait_s):
+            call.moved_wait_s = max(0.0, moved_wait_s)
         self._calls[call_id] = call
         call.need = cfg.steps[0].requirement(call.skills)
         call.epoch += 1
@@ -433,14 +439,16 @@ class Router(VirtualHoldEvents):
         return out
 
     @keeps_timer_decisions
-    def move_waiting(self, call_id: str, queue: str, now: float) -> list[Decision]:
+    def move_waiting(self, call_id: str, queue: str, now: float, *, actor: str | None = None,
+                     actor_role: str | None = None) -> list[Decision]:
         """A supervisor sends a waiting caller to ``queue``, as an overflow does (``Overflow`` with
         reason "moved"): it keeps its wait and place (its first entry), leaves the topic skill of the
         queue it left behind, waits for no named agent any more, and the new queue's timers count
         from now. In the statistics it is no overflow: the new queue counts the call with the waits
         of both stays (docs/kpis.md), the queue it left only as moved. Refused: a call ringing an
         agent or a virtual-hold entry (CallNotMovable), one no longer waiting (CallNotWaiting), its
-        own queue (InvalidRequest naming ``queue``)."""
+        own queue (InvalidRequest naming ``queue``). ``actor``, ``actor_role``: who moved it, for the
+        ``Overflow``."""
         out, now = self._begin(now)
         self._queue(queue)
         call = self._call(call_id)
@@ -457,9 +465,11 @@ class Router(VirtualHoldEvents):
         # answer was counted answered by the queue it left; the new one counts its own stay.
         stay = max(0.0, now - call.entered_queue_at)
         self._stats_of(call).moved_away()
-        out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue, wait_s=stay, reason="moved"))
+        carried = 0.0 if call.answered_before else call.moved_wait_s + stay
+        out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue, wait_s=stay, reason="moved",
+                            carried_s=carried, actor=actor, actor_role=actor_role))
         call.pinned = False
-        self._move(call, queue, now, out, carried_s=0.0 if call.answered_before else call.moved_wait_s + stay)
+        self._move(call, queue, now, out, carried_s=carried)
         return out
 
     @keeps_timer_decisions

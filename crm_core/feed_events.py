@@ -68,8 +68,9 @@ def _queued(e: QueueEntered) -> Public:
 
 
 def _queue_left(e: QueueLeft) -> Public:
+    # actor, actor_role: the supervisor who moved the caller (reason moved), as supervisor.intervention names them.
     return _env(e, "call.queue_left", call_id=e.linkedid, queue=e.queue, reason=e.reason, waited_s=e.waited_s,
-                target=e.target)
+                target=e.target, actor=e.actor, actor_role=e.actor_role)
 
 
 def _offered(e: AgentRinging) -> Public:

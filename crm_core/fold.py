@@ -179,6 +179,13 @@ def _ivr(st: _State, ev: IvrFinished) -> None:
 
 
 def _queue_entered(st: _State, ev: QueueEntered) -> None:
+    if st.current is not None:
+        # Back in a queue with an agent still on the call: its agent's softphone was lost and did
+        # not come back (acd.reconnect). Their part ends here, their wrap-up starts (docs/kpis.md:
+        # the wait after it is no talk). A transfer's CallTransferred ended its agent's part already.
+        st.closes("hold", ev.ts, st.current)
+        st.closes("talk", ev.ts, st.current)
+        st.current = None
     st.closes_kind("queue", ev.ts)
     st.queued.append(st.opens("queue", ev.ts, queue=ev.queue))
     st.entered_queue = True
@@ -342,9 +349,14 @@ def _wrap_ends(seg: FoldedSegment, by: AgentWrapUpEnded | WrapUpDone) -> None:
 
 def _wrap_left(st: _State, ev: AgentWrapUpEnded) -> None:
     turn = st.latest.get(ev.agent_id)
-    if turn is None:  # no turn yet (a consulted agent): kept for the wrap-up form that makes one
+    if turn is None and (st.f["ended_at"] is None or ev.ts < st.f["ended_at"]):
+        # No turn yet (a consulted agent) and the call went on: a consultation cancelled, no wrap-up
+        # of this call unless a form makes one (kept for it).
         st.left_unturned.setdefault(ev.agent_id, ev)
         return
+    if turn is None:  # a consulted agent the caller's hang-up sent into wrap-up: theirs, form or not
+        turn = st.latest[ev.agent_id] = _Handling(ev.agent_id, None)
+        st.handlings.append(turn)
     if turn.left is not None:
         return  # a turn's wrap-up state ends once
     turn.left = ev

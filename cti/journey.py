@@ -103,13 +103,16 @@ class QueueLeft(Event):
     overflow (to ``target`` queue), moved (a supervisor sent the waiting caller to ``target``),
     voicemail, callback, timeout (max wait action), system_failure (the PBX crashed under the
     waiting call), virtual_hold (hung up to be called back at its turn, keeping its place:
-    docs/callbacks.md)."""
+    docs/callbacks.md). ``actor`` / ``actor_role``: who moved it (reason moved: the supervisor's
+    user name and role); None otherwise."""
 
     linkedid: str
     queue: str
     reason: str
     waited_s: float
     target: str | None = None
+    actor: str | None = None
+    actor_role: str | None = None
 
 
 @event("call.hold_started")

@@ -115,7 +115,7 @@ def compute_board(*, now: float, tz: str, window_min: float, queues: Sequence[Qu
             "callbacks": callback_counts(callbacks.get(q.queue)),
         })
     handled_today: dict[str, int] = {}
-    for r in (part for rec in day for part in per_agent(rec)):  # a transfer: each agent handled it
+    for r in (part for rec in day for part in per_agent(rec)):  # several agents: each handled it
         if r.handled and r.agent_id:
             handled_today[r.agent_id] = handled_today.get(r.agent_id, 0) + 1
     current: dict[str, LiveCallView] = {}

@@ -2,7 +2,7 @@
 live skill change. Each one is carried out, then written to the audit log and published as a
 ``supervisor.intervention`` event (who, whom, what, when). And one on a waiting caller: moving it
 to another queue (``move_call``: audited ``call.move``; the ACD publishes its ``call.queue_left``
-with reason ``moved`` and its ``call.queued``). ``spy.stop`` hangs up the
+with reason ``moved`` and the supervisor as its actor, and its ``call.queued``). ``spy.stop`` hangs up the
 supervisor's spy leg (starting another spy does too).
 
 Spying rings the supervisor's phone first: an Originate of the supervisor's phone into the
@@ -171,7 +171,8 @@ class Interventions:
         if call is None:
             raise CallNotFound(f"no caller {linkedid} is waiting in the ACD")
         before = call.queue
-        await self.acd.decide(lambda now: self.acd.router.move_waiting(linkedid, queue, now))
+        await self.acd.decide(lambda now: self.acd.router.move_waiting(linkedid, queue, now, actor=who.username,
+                                                                       actor_role=who.role))
         entry = await self.audit.append(actor=who.username, actor_role=who.role, action="call.move",
                                         target=f"call:{linkedid}",
                                         detail={"queue": before, "to": queue, "linkedid": linkedid}, at=self.clock())

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from acd.agent_parts import AgentPart, Piece, parts_of
@@ -47,7 +47,7 @@ def _dur(value: Any) -> float:
 def record_of(row: Any, parts: tuple[AgentPart, ...] = ()) -> CallRecord | None:
     """The KPI record of one interaction row (an ORM ``Interaction`` or a row of its columns);
     None for calls that do not count (outbound, internal, or not finished). ``parts``: its agents'
-    own parts when several handled it (``load_parts``)."""
+    own parts when several worked on it (``load_parts``)."""
     outcome = _OUTCOMES.get(row.outcome or "")
     if outcome is None or (row.direction or "inbound") != "inbound":
         return None
@@ -68,35 +68,43 @@ def record_of(row: Any, parts: tuple[AgentPart, ...] = ()) -> CallRecord | None:
 
 
 _PART_KINDS = ("talk", "hold", "wrapup")
-_IDS_PER_READ = 500  # interaction ids in one IN (...): far under any database's limit on parameters
+_AGENT_KINDS = ("talk", "wrapup")  # an agent who did either worked on the call (acd.agent_parts)
 
 
-async def load_parts(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[AgentPart, ...]]:
-    """The agents' own parts (``acd.agent_parts``) of the interactions ``ids``, from their talk, hold
-    and wrap-up segments; only calls that more than one agent handled get any."""
+async def load_parts(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int, tuple[AgentPart, ...]]:
+    """The agents' own parts (``acd.agent_parts``) of the interactions that match ``where``, by
+    interaction id, from their talk, hold and wrap-up segments; only calls that more than one agent
+    talked with or wrapped up (a transfer, an answer again after a lost softphone, a consulted
+    agent's wrap-up) get any. One read, whatever the number of calls: the database picks those
+    calls out of the segments of the interactions matching ``where``."""
+    among = select(Interaction.id).where(*where)
+    several = (select(Segment.interaction_id)
+               .where(Segment.interaction_id.in_(among), Segment.kind.in_(_AGENT_KINDS),
+                      Segment.agent_id.is_not(None))
+               .group_by(Segment.interaction_id)
+               .having(func.count(distinct(Segment.agent_id)) > 1))
+    query = select(Segment.interaction_id, Segment.kind, Segment.agent_id, Segment.started_at,
+                   Segment.ended_at, Segment.duration_s, Segment.disposition).where(
+        Segment.interaction_id.in_(several), Segment.kind.in_(_PART_KINDS))
     pieces: dict[int, list[Piece]] = {}
-    for n in range(0, len(ids), _IDS_PER_READ):
-        query = select(Segment.interaction_id, Segment.kind, Segment.agent_id, Segment.started_at,
-                       Segment.ended_at, Segment.duration_s, Segment.disposition).where(
-            Segment.interaction_id.in_(ids[n:n + _IDS_PER_READ]), Segment.kind.in_(_PART_KINDS))
-        for row in (await session.execute(query)).all():
-            pieces.setdefault(row.interaction_id, []).append(Piece(
-                row.kind, row.agent_id, _ts(row.started_at) or 0.0, _ts(row.ended_at), _dur(row.duration_s),
-                row.disposition))
+    for row in (await session.execute(query)).all():
+        pieces.setdefault(row.interaction_id, []).append(Piece(
+            row.kind, row.agent_id, _ts(row.started_at) or 0.0, _ts(row.ended_at), _dur(row.duration_s),
+            row.disposition))
     parts = {i: parts_of(p) for i, p in pieces.items()}
     return {i: p for i, p in parts.items() if len(p) > 1}
 
 
 async def load_records(db: Database, since: float, until: float | None = None) -> list[CallRecord]:
     """Finished inbound calls that started in [since, until) (``until`` None: up to now), oldest first;
-    a transferred call with its agents' own parts (a report by agent credits each their own)."""
-    query = select(*_COLUMNS, Interaction.id, Interaction.transfer_count).where(
-        Interaction.started_at >= datetime.fromtimestamp(since, UTC), Interaction.outcome.is_not(None))
+    a call several agents worked on with its agents' own parts (a report by agent credits each their own)."""
+    where = [Interaction.started_at >= datetime.fromtimestamp(since, UTC), Interaction.outcome.is_not(None)]
     if until is not None:
-        query = query.where(Interaction.started_at < datetime.fromtimestamp(until, UTC))
+        where.append(Interaction.started_at < datetime.fromtimestamp(until, UTC))
+    query = select(*_COLUMNS, Interaction.id).where(*where)
     async with db.session() as s:
         rows = (await s.execute(query.order_by(Interaction.started_at))).all()
-        parts = await load_parts(s, [row.id for row in rows if row.transfer_count])
+        parts = await load_parts(s, *where)
     return [r for r in (record_of(row, parts.get(row.id, ())) for row in rows) if r is not None]
 
 
@@ -147,16 +155,16 @@ class RecordCache:
     async def load(self, since: float) -> list[CallRecord]:
         now, resets = self.clock(), self._resets
         full = self._mark is None or since < self._since or now - self._full_at >= self.full_every_s
-        query = select(*_COLUMNS, Interaction.updated_at, Interaction.id, Interaction.transfer_count).where(
-            _since_clause(since))
+        where = [_since_clause(since)]
         if full:
-            query = query.where(Interaction.outcome.is_not(None))
+            where.append(Interaction.outcome.is_not(None))
         else:
             assert self._mark is not None
-            query = query.where(Interaction.updated_at >= self._mark - timedelta(seconds=self.overlap_s))
+            where.append(Interaction.updated_at >= self._mark - timedelta(seconds=self.overlap_s))
+        query = select(*_COLUMNS, Interaction.updated_at, Interaction.id).where(*where)
         async with self.db.session() as s:
             rows = (await s.execute(query)).all()
-            parts = await load_parts(s, [row.id for row in rows if row.transfer_count])
+            parts = await load_parts(s, *where)
         if full:
             self._by_id, self._full_at = {}, now
             self.full_reads += 1

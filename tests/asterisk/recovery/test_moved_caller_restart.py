@@ -87,3 +87,70 @@ async def test_a_moved_caller_restored_after_a_restart_waits_in_its_queue_from_i
             await second.stop()
         else:
             await first.stop()
+
+
+async def test_a_caller_a_supervisor_moved_keeps_its_earlier_wait_for_its_new_queue_after_a_restart(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """A supervisor's move is no overflow: the queue the caller went to counts its abandon (or answer)
+    with the waits of its stays before the move (docs/kpis.md). The entry on the caller's channel
+    (``v5``) carries them to the next engine; before, the restored call carried none and general
+    counted the abandon on its own stay only."""
+    settings = engine_settings(pbx_settings, tmp_path)
+    await seed(settings)
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    first = Engine(settings, answer_after_s=0.5, web=False)
+    queues = first.router._queues
+    queues["support"] = dataclasses.replace(queues["support"], no_agents_action=None)  # nobody is logged in
+    first.bus.subscribe(Event, record, name="test.recorder")
+    await first.start()
+    second: Engine | None = None
+    try:
+        number = await english_customer_number(first)
+        entered = await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
+        lid, channel = entered.linkedid, entered.channel
+        first_entry = first.acd.calls[lid].queued_at
+        await asyncio.sleep(2.0)  # a wait in support the move carries (bounded below by the waited_s check)
+        await first.acd.decide(lambda t: first.router.move_waiting(lid, "general", t))
+        await until(lambda: any(isinstance(e, QueueLeft) and e.reason == "moved" for e in seen), what="the move")
+        support_stay = next(e.waited_s for e in seen if isinstance(e, QueueLeft) and e.reason == "moved")
+        assert support_stay >= 1.9
+
+        async def written() -> str | None:
+            return await first.ami.control.get_var(channel, ENTRY_VAR)
+
+        deadline = time.monotonic() + 5.0
+        while not ((await written()) or "").startswith("v5|"):
+            assert time.monotonic() < deadline, await written()
+            await asyncio.sleep(0.1)
+        entry = decode_entry(await written())
+        assert entry is not None and entry.queue == "general"
+        assert abs(entry.moved_wait_s - support_stay) < 0.01
+        await first.stop()  # the caller stays in Asterisk, on music
+
+        second = Engine(settings, answer_after_s=0.5, web=False)
+        second.bus.subscribe(Event, record, name="test.recorder2")
+        await second.start()
+        report = second.recovery_report
+        assert report is not None and lid in report.waiting
+        before = len(seen)
+        await second.ami.control.hangup(channel)
+        await until(lambda: any(isinstance(e, QueueLeft) for e in seen[before:]), what="the caller leaving general")
+        left = next(e for e in seen[before:] if isinstance(e, QueueLeft))
+        assert (left.queue, left.reason) == ("general", "abandoned")
+        general = second.router._stats["general"]
+        assert general.abandoned == 1
+        # Both stays, as the reports count the call: support's before the move and general's own.
+        assert abs(general.wait_abandoned_s - (support_stay + left.waited_s)) < 0.01, (
+            general.wait_abandoned_s, support_stay, left.waited_s)
+        assert abs(general.wait_abandoned_s - (left.ts - first_entry)) < 0.5
+    finally:
+        pbx.cli("channel request hangup all")
+        await asyncio.sleep(0.5)
+        if second is not None:
+            await second.stop()
+        else:
+            await first.stop()

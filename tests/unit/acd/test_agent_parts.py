@@ -43,3 +43,30 @@ def test_the_queue_counts_the_call_once_each_agent_their_part() -> None:
             for k, v in rows.items()} == {"a": (1, 1, 1, 80.0, 0, 0), "b": (0, 0, 1, 133.0, 1, 1)}
     (queue,) = [r.kpis for r in interval_report([CALL], interval="day", tz="UTC", group_by="queue")]
     assert (queue.handled, queue.aht_s) == (1, pytest.approx(213.0))
+
+
+def test_an_agent_who_only_wrapped_up_has_a_part_of_after_call_work() -> None:
+    """A consulted agent whose consultation the caller's hang-up ended wraps the call up without
+    having talked with the caller: their after-call work is their part (docs/kpis.md), after the
+    agents who talked. Before, they had none and their wrap-up was in no agent's row."""
+    pieces = [Piece("talk", "a", 15.0, 90.0, 75.0), Piece("hold", "a", 60.0, 90.0, 30.0),
+              Piece("wrapup", "c", 90.0, 100.0, 10.0, "consulted"),
+              Piece("wrapup", "a", 90.0, 95.0, 5.0, "resolved")]
+    assert parts_of(pieces) == (
+        AgentPart(agent_id="a", talk_s=45.0, hold_s=30.0, acw_s=5.0, held=True, disposition="resolved"),
+        AgentPart(agent_id="c", talk_s=0.0, acw_s=10.0, disposition="consulted"))
+    # Nobody talked with the caller: nobody handled the call, whoever wrapped it up.
+    assert parts_of([Piece("wrapup", "c", 90.0, 100.0, 10.0)]) == ()
+
+
+def test_the_wrap_up_only_agent_handled_the_call_with_their_after_call_work() -> None:
+    a = AgentPart(agent_id="a", talk_s=45.0, hold_s=30.0, acw_s=5.0, held=True, disposition="resolved")
+    c = AgentPart(agent_id="c", talk_s=0.0, acw_s=10.0, disposition="consulted")
+    call = CallRecord(linkedid="x", arrived_at=0.0, outcome=Outcome.ANSWERED, offered=True, queue="support",
+                      agent_id="a", entered_queue_at=10.0, answered_at=15.0, ended_at=90.0, wait_s=5.0,
+                      talk_s=45.0, hold_s=30.0, acw_s=15.0, held=True, disposition="resolved", resolved=True,
+                      case_id="7", parts=(a, c))
+    rows = {r.key: r.kpis for r in interval_report([call], interval="day", tz="UTC", group_by="agent")}
+    assert {k: (v.offered, v.answered, v.handled, v.aht_s, v.resolved_issues)
+            for k, v in rows.items()} == {"a": (1, 1, 1, 80.0, 1), "c": (0, 0, 1, 10.0, 0)}
+    assert summarize([call]).aht_s == 90.0  # the call's: every agent's work once

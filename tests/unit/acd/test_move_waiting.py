@@ -28,7 +28,7 @@ def test_a_moved_caller_keeps_its_wait_and_is_offered_in_the_new_queue() -> None
     assert [(w.queue, w.call_id) for w in r.waiting_calls(40.0)] == [("support", "c1")]
     out = r.move_waiting("c1", "general", 40.0)
     assert of(out, Overflow) == [Overflow(call_id="c1", from_queue="support", to_queue="general", wait_s=30.0,
-                                          reason="moved")]
+                                          reason="moved", carried_s=30.0)]
     assert offers(out) == []  # general has nobody yet: the caller waits there
     call = r.call("c1")
     assert (call.queue, call.state, call.enqueued_at, call.entered_queue_at) == ("general", CallState.WAITING, 10.0,

@@ -184,3 +184,13 @@ def test_every_reason_a_call_leaves_a_queue_for_is_in_the_schema(reason: str) ->
     assert pub is not None
     spec = SCHEMA["$defs"]["call.queue_left"]["properties"]["reason"]
     assert _check(pub["data"]["reason"], spec)
+
+
+def test_a_move_names_who_made_it_and_other_exits_name_no_one() -> None:
+    moved = to_public(QueueLeft(ts=1, linkedid="L1", queue="support", reason="moved", waited_s=3.0, target="billing",
+                                actor="sue", actor_role="supervisor"))
+    assert moved is not None
+    assert moved["data"] == {"reason": "moved", "waited_s": 3.0, "target": "billing", "actor": "sue",
+                             "actor_role": "supervisor"}
+    left = to_public(QueueLeft(ts=1, linkedid="L1", queue="support", reason="abandoned", waited_s=3.0))
+    assert left is not None and (left["data"]["actor"], left["data"]["actor_role"]) == (None, None)

@@ -144,3 +144,40 @@ def test_acw_is_order_and_duplicate_independent(tail: list[Event], data: st.Data
     events = [*_answered(), *tail]
     extra = data.draw(st.lists(st.sampled_from(events), max_size=len(events)))
     assert fold(L, data.draw(st.permutations(events + extra))) == fold(L, events)
+
+
+def test_a_put_back_ends_the_lost_agents_talk_and_starts_their_wrap_up() -> None:
+    """The agent's softphone was lost and did not come back: the ACD ends their part (wrap-up) and
+    puts the caller back in queue (a QueueEntered, no transfer); another agent answers. The first
+    agent's talk ends at the put-back (the caller's wait after it is no talk, docs/kpis.md) and their
+    wrap-up runs from there. Before, their talk ran on until the next answer and their wrap-up,
+    ended by its timer before that, counted nothing."""
+    events: list[Event] = [
+        CallArrived(ts=0.0, linkedid=L, channel="PJSIP/trunk-1", caller_number="13800138000"),
+        QueueEntered(ts=10.0, linkedid=L, queue="q"),
+        CallConnected(ts=15.0, linkedid=L, agent_id="a1", queue="q"),
+        QueueEntered(ts=75.0, linkedid=L, queue="q"),  # put back: a1 is in wrap-up from here
+        _left(80.0, "timer"),
+        CallConnected(ts=88.0, linkedid=L, agent_id="a2", queue="q"),
+        CallEnded(ts=208.0, linkedid=L),
+        _form(228.0, "a2", "info_given"), _left(228.0, "ready", "a2")]
+    folded = fold(L, events)
+    talks = [(s.agent_id, s.started, s.ended) for s in folded.segments if s.kind == "talk"]
+    assert talks == [("a1", 15.0, 75.0), ("a2", 88.0, 208.0)]
+    assert [(a, s, e) for a, s, e, _ in _wraps(folded)] == [("a1", 75.0, 80.0), ("a2", 208.0, 228.0)]
+    f = folded.fields
+    assert (f["talk_s"], f["acw_s"], f["wait_s"], f["agent_id"], f["transfer_count"]) == (180.0, 25.0, 18.0, "a2", 0)
+
+
+def test_a_consulted_agents_wrap_up_without_a_form_counts_its_state_time() -> None:
+    """The caller left during an attended transfer: the consulted agent a2 (never connected to the
+    caller) is in wrap-up from the hang-up until its timer at 75, and sends no form. That time is
+    their after-call work on the call, as any wrap-up never sent (docs/kpis.md). Before, with no
+    form the fold kept no wrap-up of theirs at all. A consultation cancelled while the call goes on
+    (its agent's wrap-up state ended before the call did) is no wrap-up of the call."""
+    cancelled = _left(40.0, "ready", "a3")
+    events = [*_answered(), cancelled, _left(66.0, "ready"), _form(66.0), _left(75.0, "timer", "a2")]
+    folded = fold(L, events)
+    assert _wraps(folded) == [("a1", 60.0, 66.0, "resolved"), ("a2", 60.0, 75.0, None)]
+    assert folded.fields["acw_s"] == 21.0
+    assert (folded.fields["agent_id"], folded.fields["disposition"]) == ("a1", "resolved")

@@ -164,3 +164,36 @@ async def test_every_supervisor_watching_sees_the_caller_another_one_moved(site:
         seen = await _board_where(every, "W1", {"billing"})
         assert [w["position"] for w in seen["waiting_calls"] if w["linkedid"] == "W1"] == [1]
         await _board_where(billing, "W1", {"billing"}, rows={"billing"})
+
+
+async def test_the_public_feed_says_who_moved_the_caller_and_where(site: Site) -> None:
+    """The feed's ``call.queue_left`` of a move names the supervisor who made it (``actor``,
+    ``actor_role``, as ``supervisor.intervention`` names them) and the queue it went to (``target``);
+    the feed is read under its own access rule (administrators, integration tokens). Before, the
+    move's ``call.queue_left`` had no actor: only the audit knew who moved the caller."""
+    eng = site.engine
+    eng.ami.control = FakeCallControl()  # type: ignore[assignment]
+    eng.feed.subscribe(eng.bus)
+    await eng.feed.start()
+    await eng.bus.start()
+    eng.router.agent_login("1002", {"support": 3, "billing": 3}, time.time() - 60, queues=["support", "billing"])
+    _waiting(site, "W1", "support", 40)
+    async with as_user(site, "sup1") as c:
+        r = await c.post("/api/supervisor/calls/W1/move", json={"queue": "billing"})
+        assert r.status_code == 200, r.text
+        assert (await c.get("/api/events")).status_code == 403  # a supervisor does not read the feed
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.feed.flush()
+    async with as_user(site, "admin") as c:
+        r = await c.get("/api/events", params={"types": "call.queue_left,call.queued"})
+        assert r.status_code == 200, r.text
+        events = r.json()["events"]
+    left = [e for e in events if e["type"] == "call.queue_left"]
+    assert [(e["call_id"], e["queue"]) for e in left] == [("W1", "support")]
+    data = left[0]["data"]
+    assert (data["reason"], data["target"], data["actor"], data["actor_role"]) == (
+        "moved", "billing", "sup1", "supervisor")
+    assert data["waited_s"] >= 39.0
+    assert [(e["call_id"], e["queue"]) for e in events if e["type"] == "call.queued"] == [("W1", "billing")]
+    await eng.bus.stop()
+    await eng.feed.stop()
