@@ -51,7 +51,7 @@ def parse_alert_rules(data: Any, source: str) -> tuple[list[AlertRule], list[str
         try:
             rule = _rule_from(merged)
         except InvalidRequest as err:
-            problems.append(f"{where}.{err.field}: {err.message.split(': ', 1)[-1]}")
+            problems.append(f"{where}.{err.field}: {err.reason}")  # where names the rule: not err.about again
             continue
         if rule.id in seen:
             problems.append(f"{where}.id: duplicate rule id {rule.id!r}")

@@ -47,19 +47,19 @@ class AlertRule:
         if not self.id:
             raise InvalidRequest("id", "a rule needs an id")
         if (self.scope is Scope.QUEUE) != bool(self.queue):
-            raise InvalidRequest("queue", f"{where}: required with scope queue, not allowed with scope global")
+            raise InvalidRequest("queue", "required with scope queue, not allowed with scope global", about=where)
         if not math.isfinite(self.threshold) or self.threshold < 0:
-            raise InvalidRequest("threshold", f"{where}: must be a number >= 0")
+            raise InvalidRequest("threshold", "must be a number >= 0", about=where)
         if self.kind is AlertKind.SL_BELOW and not 0 < self.threshold <= 1:
-            raise InvalidRequest("threshold", f"{where}: a service-level target is a fraction in (0, 1]")
+            raise InvalidRequest("threshold", "a service-level target is a fraction in (0, 1]", about=where)
         if self.kind is AlertKind.ABANDON_RATE_ABOVE and not 0 <= self.threshold < 1:
-            raise InvalidRequest("threshold", f"{where}: an abandon rate is a fraction in [0, 1) (0.1 = 10 %)")
+            raise InvalidRequest("threshold", "an abandon rate is a fraction in [0, 1) (0.1 = 10 %)", about=where)
         if not math.isfinite(self.ack_timeout_s) or self.ack_timeout_s <= 0:
-            raise InvalidRequest("ack_timeout_s", f"{where}: must be > 0 seconds")
+            raise InvalidRequest("ack_timeout_s", "must be > 0 seconds", about=where)
         if not self.levels or len(set(self.levels)) != len(self.levels) or not all(self.levels):
-            raise InvalidRequest("levels", f"{where}: a non-empty list of distinct role names")
+            raise InvalidRequest("levels", "a non-empty list of distinct role names", about=where)
         if self.min_offered < 0:
-            raise InvalidRequest("min_offered", f"{where}: must be >= 0")
+            raise InvalidRequest("min_offered", "must be >= 0", about=where)
 
 
 # -- the snapshot the rules look at --------------------------------------------------------------

@@ -225,10 +225,12 @@ class CallActions:
         is told whom they consult by that very update (``detail.consult``)."""
         assert call.agent_channel is not None and call.agent_id is not None
         await self.acd.control.hold(call.caller_channel, peer=call.agent_channel)
-        # Asterisk answers the hold's Redirect before the two legs have left their bridge. The
-        # consultation's Bridge() pulls the agent's leg: found still in the caller's bridge, it is
-        # moved from there, then its pending Redirect takes it out again to the park and the
-        # target's leg, left alone in its bridge, hangs up ("consulting" a channel that is gone).
+        # Asterisk answers the hold's Redirect before the two legs have left their bridge, and each
+        # leaves on its own: apart once the caller has left, the agent's leg may still be in the
+        # bridge, its Redirect pending. The consultation's Bridge() pulls the agent's leg: found
+        # still there, it is moved, then its pending Redirect takes it out again to the park and the
+        # target's leg, left alone in its bridge, hangs up ("consulting" a channel that is gone); a
+        # conference's Redirect meeting it meanwhile fails ("channel not up"). So both must be out.
         await self.acd.control.wait_bridged(call.agent_channel, call.caller_channel, together=False)
         call.status, call.consult_target = "consulting", target
         await self.acd.bus.publish(HoldStarted(ts=self.acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,

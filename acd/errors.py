@@ -77,6 +77,8 @@ class InvalidRequest(AcdError):
     code = "acd_invalid_request"
     http_status = 422
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
+    def __init__(self, field: str, reason: str, *, about: str | None = None) -> None:
+        """``about``: what the field belongs to (``rule 'x'``), named after the field in the message;
+        a caller that names the place itself takes ``reason`` alone."""
+        super().__init__(f"{field}: {about}: {reason}" if about else f"{field}: {reason}")
+        self.field, self.reason, self.about = field, reason, about

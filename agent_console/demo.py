@@ -22,12 +22,12 @@ from agent_console.crm_http import announce_customer
 from agent_console.fake_preview import FakeCampaignContacts
 from agent_console.fakes import FakeCrm, FakeDesk, FakeUserStore
 from agent_console.hub import PER_MESSAGE_DEFLATE
-from agent_console.passwords import hash_password
 from agent_console.phone import MemoryPhoneSecrets, PhoneService, install_phone
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
 from agent_console.preview_http import build_preview_router
 from agent_console.security import ConsoleAuth, LoginThrottle, Principal, current_principal
 from crm_core.schemas import CustomerPatch
+from crm_core.users import hash_secret
 from cti.bus import InProcessBus
 
 DEMO_PASSWORD = "demo-pass-1"
@@ -131,7 +131,7 @@ def _simulated_phones(settings: Any) -> PhoneService:
 
 @functools.cache
 def _demo_hash() -> str:
-    return hash_password(DEMO_PASSWORD)
+    return hash_secret(DEMO_PASSWORD)
 
 
 def build_demo(settings: Any, *, answer_after_s: float | None = 1.5, agents: int = 0,

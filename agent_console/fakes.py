@@ -26,7 +26,6 @@ from agent_console.errors import (
 )
 from agent_console.fakecallbacks import FakeCallbackBook
 from agent_console.fakecrm import FakeCrm
-from agent_console.passwords import burn_password_check, hash_password, verify_password_async
 from agent_console.policy import check_queue_login, queues_open_to
 from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpInput
 from agent_console.protocol import (
@@ -40,6 +39,7 @@ from agent_console.protocol import (
     Pop,
 )
 from agent_console.security import Principal
+from crm_core.users import hash_secret, verify_secret_async
 from cti.bus import EventBus
 from cti.tasks import cancel_all_and_wait
 
@@ -56,15 +56,14 @@ class FakeUserStore:
     def add(self, username: str, password: str, *, role: str = "agent", agent_id: str | None = None,
             display_name: str = "", password_hash: str | None = None) -> Principal:
         p = Principal(next(self._ids), username, role, agent_id, display_name or username)  # type: ignore[arg-type]
-        self.users[username.casefold()] = (password_hash or hash_password(password), p)
+        self.users[username.casefold()] = (password_hash or hash_secret(password), p)
         return p
 
     async def authenticate(self, username: str, password: str) -> Principal | None:
         entry = self.users.get(username.strip().casefold())
-        if entry is None:
-            await asyncio.to_thread(burn_password_check, password)
-            return None
-        return entry[1] if await verify_password_async(entry[0], password) else None
+        # An unknown username costs one verification too (against a dummy hash): timing does not tell.
+        ok = await verify_secret_async(entry[0] if entry is not None else None, password)
+        return entry[1] if entry is not None and ok else None
 
 
 # -- desk ----------------------------------------------------------------------------------------

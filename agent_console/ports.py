@@ -44,7 +44,7 @@ class DeskSnapshot:
 class UserStore(Protocol):
     async def authenticate(self, username: str, password: str) -> Principal | None:
         """The principal when the password matches (argon2), else None. Must take about the same
-        time for unknown usernames (see ``passwords.burn_password_check``)."""
+        time for unknown usernames (``crm_core.users.verify_secret``)."""
 
 
 class AgentDesk(Protocol):

@@ -1,5 +1,5 @@
 """Who is asking, for FastAPI: the console's sessions (tokens from ``agent_console.tokens``, principals
-from ``agent_console.principal``, passwords in ``agent_console.passwords``), login throttling, deps.
+from ``agent_console.principal``, password hashes by ``crm_core.users``), login throttling, deps.
 
 Tokens are stateless, signed with HMAC-SHA256 under ``settings.web.session_secret``:
 ``v1.<base64url(json payload)>.<base64url(mac)>``; the payload holds the principal, a random

@@ -20,12 +20,14 @@ registers the calls they dial here (``track``), where their results are settled 
 
 Results: the far end's Dial result (``FarEndResult``: no_answer, busy...) or the AGI's verdict,
 recorded once per attempt (``crm_core.campaigns.finish_attempt``) and published as
-``CampaignAttemptEnded``; with the ``CallArrived`` published at the dial, the call logger writes
-exactly one interaction per attempt, linked to the campaign and the contact. The pacer learns from
-every result and every agent's handle time.
+``CampaignAttemptEnded``; with the ``CallArrived`` published once the Originate is written, the
+call logger writes exactly one interaction per attempt, linked to the campaign and the contact. The
+pacer learns from every result and every agent's handle time.
 
 Errors: a number no route takes ends its attempt as ``failed``; PBX errors are logged, the
-attempt ends when Asterisk reports the call gone (``CallEnded``).
+attempt ends when Asterisk reports the call gone (``CallEnded``). An Originate never written (AMI
+not connected: ``AmiNotSent``) called no one: it is no attempt (``withdraw``) and no call is
+published; one written, then lost with the connection, is a ``failed`` attempt.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from crm_core.errors import ContactTaken, IllegalCampaignStep
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
-from cti.errors import CtiError
+from cti.errors import AmiNotSent, CtiError
 from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
@@ -266,14 +268,37 @@ class CampaignDialer:
         caller_id = target.caller_id  # the campaign's when its trunk lists it (cti.trunks), else the default
         variables = {"CTI_TRUNK": target.trunk, "CTI_CAMPAIGN": str(run.id),
                      **({"CTI_CALLER_ID": caller_id} if caller_id else {})}
-        await self.bus.publish(CallArrived(ts=a.dialled_at, linkedid=a.linkedid, channel="", caller_number=a.digits,
-                                           caller_name=a.name, dnis=a.digits, direction="outbound"))
+        arrived = CallArrived(ts=a.dialled_at, linkedid=a.linkedid, channel="", caller_number=a.digits,
+                              caller_name=a.name, dnis=a.digits, direction="outbound")
         try:
-            result = await self.control().originate(
+            sent = self.control().originate(
                 f"Local/{check_value('number', target.exten)}@{EXTERNAL_CONTEXT}/n", context=CAMPAIGN_CONTEXT,
                 exten="s", caller_id=f"<{a.digits}>", variables=variables,
                 timeout_ms=self.dial_timeout_s * 1000, channel_id=a.linkedid)
-        except CtiError as err:
+        except CtiError as err:  # a value refused before the call was asked for
+            await self.bus.publish(arrived)
+            log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
+            await self.settle(a, "failed")
+            return
+        originating = asyncio.ensure_future(sent)
+        if originating is not sent:
+            await asyncio.sleep(0)  # an ``async def`` originate (the protocol allows one) writes at its first step
+        # The AMI adapter has the Originate on the wire when originate() returns, or its awaitable has
+        # failed already with AmiNotSent (AMI not connected: nothing written). The call is published
+        # once written, before any of its events can come back, and never for a call never asked for:
+        # the call logger would write an interaction for it, the live figures and the feed show it.
+        if not _never_sent(originating):
+            await self.bus.publish(arrived)
+        try:
+            result = await originating
+        except AmiNotSent as err:
+            # AMI dropped since the tick looked (pbx_up): nobody was called, so no attempt is spent and
+            # the contact is due again (the next ticks dial nothing until AMI is back).
+            log.warning("campaign %s: %s not dialled, the contact is due again: %s", run.id, a.linkedid, err.message)
+            run.dials -= 1
+            await self.withdraw(a)
+            return
+        except CtiError as err:  # written, then lost (AMI dropped with it pending): the customer may have been called
             log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
             await self.settle(a, "failed")
             return
@@ -322,6 +347,8 @@ class CampaignDialer:
             return
         a.done = True
         self._attempts.pop(a.linkedid, None)
+        if (run := self.live.get(a.campaign_id)) is not None:
+            run.ringing.pop(a.linkedid, None)  # not a ring the pacer learns from
         async with self.db.session() as s:
             await campaigns.withdraw_attempt(session=s, linkedid=a.linkedid)
         log.info("campaign %s: attempt %s withdrawn (no one was dialled)", a.campaign_id, a.linkedid)
@@ -401,6 +428,10 @@ class CampaignDialer:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("dialer: %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _never_sent(originating: asyncio.Future[Any]) -> bool:
+    return originating.done() and not originating.cancelled() and isinstance(originating.exception(), AmiNotSent)
 
 
 def _belief(run: LiveCampaign, floor: Floor, now: float) -> str:

@@ -227,7 +227,7 @@ async def seed_demo(db: Database, *, progress: Progress = print, config_dir: Pat
         for username, password, role, display, agent_id, ext, skills in wanted:
             if username not in have:
                 await create_user(session=s, username=username, password=password, role=role, display_name=display,
-                                  agent_id=agent_id, extension=ext, skills=skills)
+                                  agent_id=agent_id, extension=ext, skills=skills, published=True)
                 added["users"] += 1
             else:
                 # Demo agents follow config/queues.yaml: a changed name or skill there reaches the next seed.

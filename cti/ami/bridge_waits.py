@@ -1,4 +1,5 @@
-"""Waiting for two channels to be bridged together, or apart, as the call model sees it.
+"""Waiting for two channels to be bridged together, or both out of their bridge, as the call model
+sees it.
 
 The call model (pure, synchronous) calls ``BridgeWaits.changed`` after every event that moved a
 channel into or out of a bridge; each waiter's condition is checked right then, on the model as
@@ -38,9 +39,19 @@ class BridgeWaits:
         self._waiters: list[_Waiter] = []
 
     def holds(self, channel: str, peer: str, *, together: bool) -> bool:
-        """Are ``channel`` and ``peer`` in one bridge (``together``), or not (``together=False``)?"""
+        """Are ``channel`` and ``peer`` in one bridge (``together``), or is each in none
+        (``together=False``)?
+
+        Apart means both out: Asterisk answers a Redirect of bridged channels before they act on
+        it, and each leaves its bridge on its own. Once the first has left the two are no longer
+        together, while the other, still in the bridge, carries its Redirect pending (a soft
+        hang-up flag): a Bridge() pulling it then moves it, Redirect and all, into the new bridge,
+        which it leaves again, and a Redirect sent to it is refused ("Redirect failed, channel not
+        up.")."""
         mine = self._bridge_of(channel)
-        return (mine is not None and mine == self._bridge_of(peer)) == together
+        if together:
+            return mine is not None and mine == self._bridge_of(peer)
+        return mine is None and self._bridge_of(peer) is None
 
     def changed(self) -> None:
         """The model's bridges changed: wake every waiter whose condition holds now."""

@@ -97,8 +97,9 @@ class CallControl(Protocol):
 
     async def wait_bridged(self, channel: str, peer: str, *, together: bool = True,
                            timeout_s: float = BRIDGE_WAIT_S) -> bool:
-        """Wait until ``channel`` and ``peer`` are in one bridge (``together``) or no longer are;
-        False when that did not happen within ``timeout_s``."""
+        """Wait until ``channel`` and ``peer`` are in one bridge (``together``), or until each is
+        in none (``together=False``: both have acted on a Redirect that takes them out of their
+        bridge); False when that did not happen within ``timeout_s``."""
 
 
 class _Sender(Protocol):

@@ -25,7 +25,7 @@ from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import Interaction
 from cti.events import Event
 from cti.journey import CallEnded, QueueEntered
-from cti.logs import call_id_var
+from cti.logs import ContextFilter
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
@@ -33,14 +33,18 @@ from tests.helpers import channels, engine_settings, english_customer_number, pl
 
 
 class _ContextOf(logging.Handler):
-    """Each record's message with the call its logging context names (cti.logs)."""
+    """Each record's message with the call the record carries, as the engine's log handlers see it:
+    their ContextFilter (cti.logs) copies the logging context's call onto a record that does not
+    name its own (``extra``). The context variable alone would miss a record that names another
+    call, or none, and one the filter left without a call."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
+        self.addFilter(ContextFilter())  # as cti.logs.configure_logging puts on each of the engine's handlers
         self.seen: list[tuple[str, str | None]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.seen.append((record.getMessage(), call_id_var.get()))
+        self.seen.append((record.getMessage(), getattr(record, "call_id", None)))
 
 
 def _live_names(eng: Engine) -> list[str]:

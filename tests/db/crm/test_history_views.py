@@ -4,6 +4,7 @@ row was recorded (the screen pop reads this for every known caller)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,9 +38,9 @@ async def _counted(db: Database, read: Callable[[Any], Awaitable[Rows]]) -> tupl
 
 async def test_history_rows_name_agents_and_who_may_hear_them(db: Database) -> None:
     async with db.session() as s:
-        await create_user(session=s, username="ann", password="ann-pass-123", display_name="Ann Li",
+        await create_user(session=s, username="ann", password=secrets.token_urlsafe(12), display_name="Ann Li",
                           agent_id="2001", extension=None)
-        await create_user(session=s, username="bob", password="bob-pass-123", display_name="",
+        await create_user(session=s, username="bob", password=secrets.token_urlsafe(12), display_name="",
                           agent_id="2004", extension=None)
         customer, other = Customer(name="Wu Fang"), Customer(name="Someone Else")
         s.add_all([customer, other])

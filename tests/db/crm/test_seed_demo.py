@@ -29,7 +29,7 @@ async def test_the_demo_manager_is_a_manager(db: Database) -> None:
 async def test_a_database_the_old_seed_made_gets_its_manager_back(db: Database) -> None:
     async with db.session() as s:  # what the seed wrote before: mgr1 a supervisor
         await users.create_user(session=s, username="mgr1", password="mgr1-demo-1", role="supervisor",
-                                extension="1010")
+                                extension="1010", published=True)
     lines: list[str] = []
     await seed_demo(db, progress=lines.append)
     assert (await _roles(db))["mgr1"] == "manager"

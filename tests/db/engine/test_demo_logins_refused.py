@@ -32,9 +32,11 @@ async def _users(settings: Settings) -> dict[str, int]:
         await db.upgrade()
         async with db.session() as s:
             boss = await create_user(session=s, username="boss", password="a-long-Own-passphrase", role="admin")
-            admin = await create_user(session=s, username="admin", password="admin-demo-1", role="admin")
+            # The demo's logins, as its seed makes them (their passwords are the README's).
+            admin = await create_user(session=s, username="admin", password="admin-demo-1", role="admin",
+                                      published=True)
             agent = await create_user(session=s, username="agent3", password="agent3-demo", role="agent",
-                                      agent_id="1003")
+                                      agent_id="1003", published=True)
             return {"boss": boss.id, "admin": admin.id, "agent3": agent.id}
     finally:
         await db.dispose()

@@ -63,6 +63,9 @@ async def test_waits_for_apart_through_the_pump_and_times_out_as_before() -> Non
         await asyncio.sleep(0)
         assert not apart.done()
         pump.push([_leave(AGENT, "talk")])  # the hold's Redirect took the agent's leg out
+        await asyncio.sleep(0.05)
+        assert not apart.done()  # the caller has yet to leave
+        pump.push([_leave(CALLER, "talk")])
         assert await apart is True
         # Never joined: False once the timeout has passed, and no waiter is left behind.
         assert await bridge.control.wait_bridged(TARGET, AGENT, timeout_s=0.05) is False
@@ -85,7 +88,28 @@ async def test_a_hang_up_wakes_a_waiter_for_apart_and_a_cancelled_waiter_is_drop
     given_up.cancel()
     with pytest.raises(asyncio.CancelledError):
         await given_up
+    model.apply(_leave(CALLER, "talk"))  # the hold's Redirect took the caller out
     # The agent's leg hangs up inside the bridge; Asterisk's BridgeLeave may never reach us.
     model.apply(ev.Hangup(ts=4.0, channel=AGENT, uniqueid=UIDS[AGENT], linkedid=UIDS[AGENT], cause=16))
     assert await apart is True
     assert waits._waiters == []
+
+
+async def test_apart_waits_for_both_legs_out_of_their_bridge_whichever_leaves_first() -> None:
+    """The hold's Redirect moves caller and agent out of their bridge, each on its own. The caller
+    out first used to count as apart while the agent's leg was still in the bridge with its Redirect
+    pending: the consultation's Bridge() then moved it into the consultation, which it left again
+    (found on a real Asterisk, about one hold in 25). Apart is both out."""
+    for first, second in ((CALLER, AGENT), (AGENT, CALLER)):
+        model = CallModel()
+        waits = BridgeWaits(lambda name, m=model: (c.bridge_id if (c := m.channel(name)) is not None else None))
+        model.on_bridges_changed = waits.changed
+        for e in (_new(CALLER), _new(AGENT), _enter(CALLER, "talk"), _enter(AGENT, "talk")):
+            model.apply(e)
+        apart = asyncio.create_task(waits.wait(AGENT, CALLER, together=False, timeout_s=10.0))
+        await asyncio.sleep(0)
+        model.apply(_leave(first, "talk"))
+        await asyncio.sleep(0)
+        assert not apart.done() and not waits.holds(AGENT, CALLER, together=False)
+        model.apply(_leave(second, "talk"))
+        assert await apart is True

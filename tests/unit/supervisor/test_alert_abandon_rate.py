@@ -115,6 +115,6 @@ def test_the_config_file_names_the_rule_and_the_field() -> None:
     ]}, "alerts.yaml")
     assert [r.id for r in rules] == ["ok"] and rules[0].kind is AlertKind.ABANDON_RATE_ABOVE
     assert problems == [
-        "alerts.yaml: rules[1] (pct).threshold: rule 'pct': an abandon rate is a fraction in [0, 1) (0.1 = 10 %)",
+        "alerts.yaml: rules[1] (pct).threshold: an abandon rate is a fraction in [0, 1) (0.1 = 10 %)",
         "alerts.yaml: rules[2] (few).min_offered: expected a whole number (got 2.5)",
     ]

@@ -51,3 +51,23 @@ def test_check_alerts_names_file_rule_and_field(tmp_path: Path) -> None:
     (tmp_path / "alerts.yaml").write_text("rules: [")
     assert "not valid YAML" in alert_config.check_alerts(settings)[0]
     assert "cannot read" in alert_config.check_alerts(load_settings(config_dir=tmp_path / "none"))[0]
+
+
+def test_each_problem_names_its_place_once() -> None:
+    """A rule the rule type itself refused named the rule twice: ``rules[0] (e).levels: rule 'e': ...``
+    (the place, then the rule's own message, which names the rule for the API's sake)."""
+    _, problems = alert_config.parse_alert_rules({"rules": [
+        {"id": "e", "kind": "waiting_above", "scope": "global", "threshold": 1, "levels": []},
+        {"id": "q", "kind": "waiting_above", "scope": "queue", "threshold": 1},
+        {"id": "t", "kind": "sl_below", "scope": "queue", "queue": "s", "threshold": 2},
+        {"id": "k", "kind": "sl_above", "scope": "queue", "queue": "s", "threshold": 0.5},
+        {"kind": "sl_below", "scope": "queue", "queue": "s", "threshold": 0.5},
+    ]}, "alerts.yaml")
+    assert problems == [
+        "alerts.yaml: rules[0] (e).levels: a non-empty list of distinct role names",
+        "alerts.yaml: rules[1] (q).queue: required with scope queue, not allowed with scope global",
+        "alerts.yaml: rules[2] (t).threshold: a service-level target is a fraction in (0, 1]",
+        "alerts.yaml: rules[3] (k).kind: one of sl_below, longest_wait_above, waiting_above, "
+        "agent_not_ready_above, case_overdue, abandon_rate_above (got 'sl_above')",
+        "alerts.yaml: rules[4] (?).id: expected a non-empty string",
+    ]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 import websockets
 from fastapi import Depends, FastAPI
 
-from agent_console.passwords import hash_password, verify_password
+from agent_console.fakes import FakeUserStore
 from agent_console.security import (
     ConsoleAuth,
     LoginThrottle,
@@ -16,6 +18,7 @@ from agent_console.security import (
     require_roles,
 )
 from agent_console.tokens import TokenSigner
+from crm_core.users import hash_secret, needs_rehash, verify_secret
 from tests.web.console.conftest import Console, recv
 
 
@@ -200,9 +203,25 @@ def test_the_verified_tokens_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_argon2_hashes_verify_and_reject() -> None:
-    h = hash_password("s3cret")
+    secret = secrets.token_urlsafe(12)
+    h = hash_secret(secret)
     assert h.startswith("$argon2id$")
-    assert verify_password(h, "s3cret") and not verify_password(h, "s3cret ") and not verify_password("junk", "x")
+    assert verify_secret(h, secret) and not verify_secret(h, secret + " ") and not verify_secret("junk", "x")
+
+
+async def test_the_consoles_users_hash_with_the_engines_one_argon2_set_up() -> None:
+    """The console's in-memory users (fakes, demo) had their own hasher with the library's defaults
+    (64 MiB, 3 passes, 4 lanes) beside the database users' (19 MiB, 2 passes, 1 lane, as
+    docs/security.md states): one set-up now, crm_core.users's."""
+    secret = secrets.token_urlsafe(12)
+    store = FakeUserStore()
+    store.add("carol", secret)
+    stored = store.users["carol"][0]
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and not needs_rehash(stored)
+    assert hash_secret(secret).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await store.authenticate("carol", secret)) is not None
+    assert await store.authenticate("carol", secret + "x") is None
+    assert await store.authenticate("nobody", secret) is None
 
 
 def test_throttle_table_is_bounded() -> None:
