@@ -219,7 +219,7 @@ class AgiConversation:
         # on it. MSet splits its argument on ',' with Asterisk's app-argument parser, which also keeps
         # a ',' inside parentheses (an unbalanced '(' would swallow the next pair) and strips
         # backslashes: a value holding any of these is set on its own, as it is.
-        checked = {check_header_name(k): v for k, v in values.items()}
+        checked = {_variable_name(k): v for k, v in values.items()}
         batch = {k: v for k, v in checked.items() if not _MSET_UNSAFE.search(v)}
         if len(batch) <= 1:
             batch = {}
@@ -288,6 +288,16 @@ class AgiConversation:
 
 
 _MSET_UNSAFE = re.compile(r"[,()\\]")  # see set_variables
+# A dialplan function written like a variable (``CHANNEL(language)``): Set and MSet write it through
+# the function (pbx_builtin_setvar_helper: a name ending in ')'), as SET VARIABLE does.
+_FUNCTION_WRITE = re.compile(r"[A-Z][A-Z0-9_]{0,31}\([a-z][a-z0-9_]{0,31}\)")
+
+
+def _variable_name(name: str) -> str:
+    """A channel variable's name, or a dialplan function's (``CHANNEL(language)``), checked."""
+    if type(name) is str and _FUNCTION_WRITE.fullmatch(name):
+        return name
+    return check_header_name(name)
 
 
 def _exec_words(application: str, *args: str) -> tuple[str, ...]:
