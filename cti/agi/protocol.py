@@ -288,16 +288,15 @@ class AgiConversation:
 
 
 _MSET_UNSAFE = re.compile(r"[,()\\]")  # see set_variables
-# A dialplan function written like a variable (``CHANNEL(language)``): Set and MSet write it through
-# the function (pbx_builtin_setvar_helper: a name ending in ')'), as SET VARIABLE does.
-_FUNCTION_WRITE = re.compile(r"[A-Z][A-Z0-9_]{0,31}\([a-z][a-z0-9_]{0,31}\)")
+# Dialplan functions set like variables (MSet writes them through the function, as SET VARIABLE
+# does: pbx_builtin_setvar_helper takes a name ending in ')' for one). Named one by one: others
+# write files or AstDB (FILE(), DB()).
+_FUNCTION_WRITES = frozenset({"CHANNEL(language)"})
 
 
 def _variable_name(name: str) -> str:
-    """A channel variable's name, or a dialplan function's (``CHANNEL(language)``), checked."""
-    if type(name) is str and _FUNCTION_WRITE.fullmatch(name):
-        return name
-    return check_header_name(name)
+    """A channel variable's name, or one of ``_FUNCTION_WRITES``, checked."""
+    return name if name in _FUNCTION_WRITES else check_header_name(name)
 
 
 def _exec_words(application: str, *args: str) -> tuple[str, ...]:
