@@ -16,7 +16,8 @@ path so far (a callback already chosen stands); nothing more is sent to the dead
 Channel variables the flow sets (``SetVar``: the caller's language, ``CHANNEL(language)``) wait for
 the next command that plays or says something, and go just before it, as before; with nothing heard
 after them they ride in the IVR's last set (one command fewer: the hand-off's MSet sets the language
-for the prompts after the IVR).
+for the prompts after the IVR). A language the channel already has (``agi_language``: the trunk's or
+endpoint's, or one set earlier in the call) is not set again.
 """
 
 from __future__ import annotations
@@ -111,11 +112,13 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
     event: s.Event = s.Started(vars=start_vars, language=entry.language if entry else None)
     held: Awaitable[object] | None = None
     pending: dict[str, str] = {}  # channel variables set by the flow, not yet sent
+    # What the channel holds of them: its language as Asterisk gave it, then what was sent.
+    channel_vars = {_LANGUAGE: env["language"]} if env.get("language") else {}
     try:
         while True:
             result = s.step(flow, state, event, clock())
             state = result.state
-            reply = await _carry_out(session, directory, result.actions, state, pending)
+            reply = await _carry_out(session, directory, result.actions, state, pending, channel_vars)
             if state.phase is s.Phase.FINISHED:
                 break
             assert reply is not None
@@ -197,14 +200,18 @@ def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirec
 
 # -- carrying out actions ---------------------------------------------------------------------
 async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions: tuple[s.Action, ...],
-                     state: s.IvrState, pending: dict[str, str]) -> s.Event | None:
+                     state: s.IvrState, pending: dict[str, str], channel_vars: dict[str, str]) -> s.Event | None:
     """Run the actions in order; return the event that answers the one the stepper waits on.
-    ``SetVar`` goes into ``pending``, sent before the next action that plays or says something."""
+    ``SetVar`` goes into ``pending`` (unless ``channel_vars`` says the channel holds that value),
+    sent before the next action that plays or says something."""
     reply: s.Event | None = s.PromptDone() if state.phase is s.Phase.PLAYING else None
     interrupted = False
     for action in actions:
         if isinstance(action, s.SetVar):
-            pending[action.name] = action.value
+            if channel_vars.get(action.name) == action.value:
+                pending.pop(action.name, None)  # back to what the channel has: nothing to send
+            else:
+                pending[action.name] = action.value
             continue
         if isinstance(action, s.Lookup):
             reply = await _lookup(directory, action)
@@ -212,6 +219,7 @@ async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions:
         if isinstance(action, s.Play) and interrupted:
             continue
         if pending and isinstance(action, _HEARD):  # Asterisk picks the sounds by the channel's language
+            channel_vars.update(pending)
             await _send(session, pending)
         if isinstance(action, s.Play):
             for sound in action.sounds:
@@ -242,6 +250,7 @@ async def _send(session: AgiSession, pending: dict[str, str]) -> None:
         await session.set_variables(values)
 
 
+_LANGUAGE = "CHANNEL(language)"
 # The actions that play or say something to the caller (the final ones only tell the dialplan).
 _HEARD = (s.Play, s.SayDigits, s.SayNumber, s.SayDate, s.Collect)
 _ALL_KEYS = "0123456789*#"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from cti.agi.fastagi import FastAgiServer, FastAgiSession
+from cti.agi.session import AgiSession
 from cti.ami.bridge import AmiBridge
 from cti.bus import InProcessBus
 from cti.pbx import ManagedPbx
@@ -26,6 +27,7 @@ class Lines:
     pbx: ManagedPbx
     bridge: AmiBridge
     written: list[str]
+    envs: list[dict[str, str]]  # the agi_* environment of each session, as the IVR reads it
 
 
 @pytest.fixture
@@ -49,15 +51,21 @@ async def lines(pbx: ManagedPbx, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     monkeypatch.setattr(FastAgiSession, "_write_last_now", recorded_last)
     bus = InProcessBus()
     await bus.start()
-    route = make_ivr_route({"5003": _flow(menu=True), "5004": _flow(menu=False)},
-                           InMemoryDirectory(numbers={ZH_CALLER: ZH}), bus)
+    ivr = make_ivr_route({"5003": _flow(menu=True), "5004": _flow(menu=False)},
+                         InMemoryDirectory(numbers={ZH_CALLER: ZH}), bus)
+    envs: list[dict[str, str]] = []
+
+    async def route(session: AgiSession) -> None:
+        envs.append(dict(session.env))
+        await ivr(session)
+
     server = FastAgiServer(pbx.settings, routes={"ivr": route})
     await server.start()
     bridge = AmiBridge(pbx.settings, InProcessBus())
     await bridge.start()
     await bridge.wait_connected(10)
     try:
-        yield Lines(pbx, bridge, written)
+        yield Lines(pbx, bridge, written, envs)
     finally:
         pbx.cli("channel request hangup all")
         await asyncio.sleep(0.3)
@@ -95,6 +103,9 @@ async def test_a_plain_call_costs_three_agi_commands(lines: Lines) -> None:
     assert await _language_in_queue(lines, caller) == "zh"
     assert lines.written == ["SET VARIABLE CHANNEL(language) zh\n", "GET DATA beep 10000 1\n",
                              "EXEC MSet CTI_QUEUE=support,CTI_PRIORITY=0,CTI_NEXT=queue\n"]
+    # The channel's language as Asterisk gives it (agi_language): the IVR sets a caller's only
+    # when it differs.
+    assert lines.envs[0]["language"] == "en"
 
 
 async def test_a_callers_language_rides_in_the_hand_off_s_mset(lines: Lines) -> None:

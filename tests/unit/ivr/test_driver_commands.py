@@ -40,10 +40,10 @@ def _flow(menu: bool) -> f.Flow:
     return flow
 
 
-def _session(*replies: str) -> tuple[FastAgiSession, ScriptedWriter]:
-    env = {"channel": "PJSIP/trunk-00000001", "uniqueid": "1700000000.42", "callerid": ZH_CALLER,
-           "calleridname": "unknown", "extension": "5003", "context": "cti-inbound", "network_script": "ivr",
-           "arg_1": "1700000000.42"}
+def _session(*replies: str, language: str = "en") -> tuple[FastAgiSession, ScriptedWriter]:
+    env = {"channel": "PJSIP/trunk-00000001", "language": language, "uniqueid": "1700000000.42",
+           "callerid": ZH_CALLER, "calleridname": "unknown", "extension": "5003", "context": "cti-inbound",
+           "network_script": "ivr", "arg_1": "1700000000.42"}
     stream = AgiStream()
     writer = ScriptedWriter(stream, replies)
     stream.connection_made(writer)
@@ -96,3 +96,16 @@ async def test_a_language_set_with_nothing_heard_after_it_rides_in_the_hand_off_
     assert out.outcome == "queue"
     assert asterisk.written == ["EXEC MSet CHANNEL(language)=zh,CTI_QUEUE=support,CTI_PRIORITY=0,CTI_NEXT=queue\n"]
     assert session.commands == 1
+
+
+async def test_a_language_the_channel_already_has_is_not_set_again(bus: InProcessBus) -> None:
+    """Asterisk gives the channel's language in the AGI environment (``agi_language``: a trunk or
+    endpoint set to ``zh``): the caller's ``zh-CN`` sets nothing; another language is set."""
+    session, asterisk = _session("200 result=49", "200 result=0", language="zh")
+    await run_ivr(session, _flow(menu=True), _directory(), bus)
+    assert asterisk.written == ["GET DATA beep 10000 1\n",
+                                "EXEC MSet CTI_QUEUE=support,CTI_PRIORITY=0,CTI_NEXT=queue\n"]
+
+    session, asterisk = _session("200 result=1", "200 result=49", "200 result=0", language="en_GB")
+    await run_ivr(session, _flow(menu=True), _directory(), bus)
+    assert asterisk.written[0] == "SET VARIABLE CHANNEL(language) zh\n" and len(asterisk.written) == 3
