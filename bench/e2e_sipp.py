@@ -569,6 +569,7 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         await asyncio.sleep(SETTLE_S)
         threads0 = thread_cpu(os.getpid())
         trips0 = disk_trips(engine)
+        agi0 = getattr(engine.agi, "commands_total", None)
         ast0, me0, t0 = cpu_s(pbx.pid()), time.process_time(), time.monotonic()
         beats: list[float] = []
         # The probe costs the loop some 100 wake-ups a second: not in the cost-per-call runs.
@@ -648,6 +649,9 @@ async def engine_phase(settings: Any, pbx: Any, work: Path, numbers: list[str], 
         if trips:
             phase.notes.append("trips between the event loop and the engine's own threads per call placed: "
                                + ", ".join(f"{name} {n / max(1, placed):.1f}" for name, n in sorted(trips.items())))
+        if agi0 is not None:  # the sessions ended in the phase: every IVR session of a completed call
+            agi_n = engine.agi.commands_total - agi0
+            phase.notes.append(f"AGI commands per call placed: {agi_n / max(1, placed):.2f}")
         if tally is not None:
             phase.notes.append(f"statements per call placed by text (top {args.sql_top}):")
             phase.notes.extend(f"  {n / max(1, placed):5.2f}  {sql}" for sql, n in tally.most_common(args.sql_top))

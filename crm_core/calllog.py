@@ -11,6 +11,11 @@ database's own thread, so the event loop keeps turning while it writes). If the 
 flowing into the journal and memory; the writer retries with backoff and catches up when it
 returns. A restart replays the journal; since every write is the fold of the union of journal and
 stored events, replays change nothing.
+
+Each write stores the whole interaction row; of its segments, only those from the first that
+differs from what this logger's last write of the call stored (the rows before it are the same
+rows either way). After a restart, a read of a call from the database or a failed write, that is
+not known and every segment of the call is written again.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -62,6 +68,9 @@ class _Call:
     last_seen: float = 0.0
     written: int = -1  # how many events the last successful write covered
     matched: str | None = None  # the number last matched on customer_phones (once per call and number)
+    # The segment rows this logger's last write of the call stored (None: not known, as after a
+    # restart or a failed write): the next write sends only those from the first that changed.
+    segments: list[dict[str, Any]] | None = None
 
 
 class CallLogger:
@@ -339,7 +348,7 @@ class CallLogger:
                 continue
             if self.flush_interval_s and len(self._dirty) < self.batch_size and not self._hurry.is_set():
                 # Let a batch gather: a call's events come over its whole life, and each write folds
-                # and rewrites the whole interaction, so one write per call per window, not per event
+                # and rewrites the whole interaction row, so one write per call per window, not per event
                 # (20 ms gave ~2 calls a transaction at 10 calls/s). The journal already holds them.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.flush_interval_s):
@@ -419,6 +428,7 @@ class CallLogger:
                 c.db_id, c.customer_id = row.id, row.customer_id
                 stored[row.linkedid] = row.events or "[]"
         folded: dict[str, Folded] = {}
+        segments: dict[str, list[dict[str, Any]]] = {}
         work = Work(new={}, old={}, segments={}, wanted={})
         slice_end = time.perf_counter() + _SLICE_S
         for lid, c in calls.items():
@@ -432,11 +442,16 @@ class CallLogger:
                 for k, e in known.items():
                     c.events.setdefault(k, e)
             f = folded[lid] = fold_keyed(lid, c.events)
+            segs = segments[lid] = [segment_row(c.db_id or 0, i, seg) for i, seg in enumerate(f.segments)]
             if c.db_id is None:
                 work.new[lid] = interaction_row(f, c.customer_id, c.events)
+                work.segments[lid] = segs
             else:
                 work.old[lid] = interaction_row(f, c.customer_id, c.events, b_id=c.db_id)
-            work.segments[lid] = [segment_row(0, i, seg) for i, seg in enumerate(f.segments)]
+                keep = _unchanged(c.segments, segs)
+                work.segments[lid] = segs[keep:]
+                if c.segments is None or len(c.segments) > keep:
+                    work.cut[lid] = keep
             e164 = self._wanted_number(f, c)  # in the loop: parsing numbers is sliced with the folds
             if e164:
                 work.wanted.setdefault(e164, []).append(lid)
@@ -445,6 +460,8 @@ class CallLogger:
             for values in (*work.new.values(), *work.old.values()):
                 if values["customer_id"] in self._customers_gone:
                     values["customer_id"] = None
+            for lid in folded:
+                calls[lid].segments = None  # a write that fails may have been committed all the same
             done = await self.db.run(work.write)
             for lid, customer_id in done.gone.items():
                 log.warning("call log: call %s: customer %s does not exist (deleted, or the database was restored "
@@ -457,6 +474,8 @@ class CallLogger:
                     calls[lid].matched = calls[lid].number
             for lid, customer_id in done.customers.items():
                 calls[lid].customer_id = customer_id
+            for lid, segs in segments.items():
+                calls[lid].segments = segs  # their interaction_id filled in by the write
         self.stats["batches"] += 1
         self.stats["written"] += len(folded)
         for lid, c in calls.items():
@@ -503,3 +522,13 @@ class CallLogger:
             await self.outbox.compact(keep)
 
 
+def _unchanged(stored: list[dict[str, Any]] | None, rows: list[dict[str, Any]]) -> int:
+    """How many of ``rows``, from the first, ``stored`` already holds as they are (0 when not known)."""
+    if stored is None:
+        return 0
+    n = 0
+    for old, new in zip(stored, rows, strict=False):
+        if old != new:
+            break
+        n += 1
+    return n

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
-from crm_core.bulk_rows import execute_rows
+from crm_core.bulk_rows import execute_rows, insert_returning
 from crm_core.fold import Folded, FoldedSegment
 from crm_core.models import Customer, CustomerPhone, Interaction, Segment
 from cti.events import Event, from_wire
@@ -41,7 +41,8 @@ _OWNERS = select(CustomerPhone.__table__.c.e164, CustomerPhone.__table__.c.custo
 _CUSTOMERS = select(Customer.__table__.c.id).where(Customer.__table__.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT = insert(_I).returning(_I.c.id, _I.c.linkedid)
 _INSERT_SEGMENTS = insert(_S)
-_DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id.in_(bindparam("ids", expanding=True)))
+# A call's segments from one on (its rows in front are stored as the fold makes them): one row each.
+_DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id == bindparam("b_id"), _S.c.seq >= bindparam("b_seq"))
 _UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns (with or without the customer)
 
 
@@ -68,11 +69,14 @@ class Work:
 
     new: dict[str, dict[str, Any]]  # linkedid -> interaction row to insert
     old: dict[str, dict[str, Any]]  # linkedid -> interaction row to update (b_id: its id)
-    segments: dict[str, list[dict[str, Any]]]  # linkedid -> segment rows (interaction_id filled here)
+    segments: dict[str, list[dict[str, Any]]]  # linkedid -> segment rows to insert (interaction_id filled here)
     wanted: dict[str, list[str]]  # caller numbers to match on customer_phones -> their calls
     # Look the rows' customers up first (after a write failed on a constraint): one the database
     # lacks (deleted, or created after the backup it was restored from) is left off the call.
     check_customers: bool = False
+    # linkedid of a stored call -> the first seq of its stored segments to delete (those from there on
+    # are written again or are no more); a call not named keeps the segments it has.
+    cut: dict[str, int] = field(default_factory=dict)
 
     def write(self, conn: Connection) -> Written:
         out = Written()
@@ -97,7 +101,7 @@ class Work:
                     row["customer_id"] = None
         new = list(self.new.values())
         for start in range(0, len(new), _ROW_CHUNK):
-            for db_id, linkedid in conn.execute(_INSERT, new[start:start + _ROW_CHUNK]):
+            for db_id, linkedid in insert_returning(conn, _INSERT, new[start:start + _ROW_CHUNK]):
                 out.ids[linkedid] = db_id
         if self.old:
             old = list(self.old.values())
@@ -108,7 +112,9 @@ class Work:
             for group in (with_customer, without):
                 if group:
                     execute_rows(conn, _update(group[0]), group)
-            conn.execute(_DELETE_SEGMENTS, {"ids": [r["b_id"] for r in old]})
+        if self.cut:
+            execute_rows(conn, _DELETE_SEGMENTS, [{"b_id": self.old[lid]["b_id"], "b_seq": seq}
+                                                  for lid, seq in self.cut.items()])
         seg_rows = []
         for lid, segs in self.segments.items():
             interaction_id = out.ids[lid] if lid in out.ids else self.old[lid]["b_id"]

@@ -12,6 +12,12 @@ through it, or will not).
 
 A caller who hangs up mid-IVR (``AgiHangup``) ends the session as outcome ``abandoned`` with the
 path so far (a callback already chosen stands); nothing more is sent to the dead channel.
+
+Channel variables the flow sets (``SetVar``: the caller's language, ``CHANNEL(language)``) wait for
+the next command that plays or says something, and go just before it, as before; with nothing heard
+after them they ride in the IVR's last set (one command fewer: the hand-off's MSet sets the language
+for the prompts after the IVR). A language the channel already has (``agi_language``: the trunk's or
+endpoint's, or one set earlier in the call) is not set again.
 """
 
 from __future__ import annotations
@@ -105,17 +111,20 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
     state = s.start_state(flow)
     event: s.Event = s.Started(vars=start_vars, language=entry.language if entry else None)
     held: Awaitable[object] | None = None
+    pending: dict[str, str] = {}  # channel variables set by the flow, not yet sent
+    # What the channel holds of them: its language as Asterisk gave it, then what was sent.
+    channel_vars = {_LANGUAGE: env["language"]} if env.get("language") else {}
     try:
         while True:
             result = s.step(flow, state, event, clock())
             state = result.state
-            reply = await _carry_out(session, directory, result.actions, state)
+            reply = await _carry_out(session, directory, result.actions, state, pending, channel_vars)
             if state.phase is s.Phase.FINISHED:
                 break
             assert reply is not None
             event = reply
         keep = hold if isinstance(state.final, s.Handoff) else None
-        await _tell_dialplan(session, state, extra(state), last=keep is None)
+        await _tell_dialplan(session, state, extra(state), pending, last=keep is None)
         if keep is not None:
             held = _held(keep, session, _outcome(flow, state, linkedid, channel, caller, started_at))
     except AgiHangup:
@@ -132,7 +141,7 @@ async def run_ivr(session: AgiSession, flow: f.Flow, directory: CustomerDirector
                       flow.flow, state.node, linkedid)
         state = _rescue(flow, state, clock(), fallback_queue)
         try:
-            await _tell_dialplan(session, state, extra(state))
+            await _tell_dialplan(session, state, extra(state), pending)
         except AgiHangup:
             state = _abandon_after_finish(flow, state, clock())
     outcome = _outcome(flow, state, linkedid, channel, caller, started_at)
@@ -191,14 +200,28 @@ def make_ivr_route(flows_by_dnis: Mapping[str, f.Flow], directory: CustomerDirec
 
 # -- carrying out actions ---------------------------------------------------------------------
 async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions: tuple[s.Action, ...],
-                     state: s.IvrState) -> s.Event | None:
-    """Run the actions in order; return the event that answers the one the stepper waits on."""
+                     state: s.IvrState, pending: dict[str, str], channel_vars: dict[str, str]) -> s.Event | None:
+    """Run the actions in order; return the event that answers the one the stepper waits on.
+    ``SetVar`` goes into ``pending`` (unless ``channel_vars`` says the channel holds that value),
+    sent before the next action that plays or says something."""
     reply: s.Event | None = s.PromptDone() if state.phase is s.Phase.PLAYING else None
     interrupted = False
     for action in actions:
+        if isinstance(action, s.SetVar):
+            if channel_vars.get(action.name) == action.value:
+                pending.pop(action.name, None)  # back to what the channel has: nothing to send
+            else:
+                pending[action.name] = action.value
+            continue
+        if isinstance(action, s.Lookup):
+            reply = await _lookup(directory, action)
+            continue
+        if isinstance(action, s.Play) and interrupted:
+            continue
+        if pending and isinstance(action, _HEARD):  # Asterisk picks the sounds by the channel's language
+            channel_vars.update(pending)
+            await _send(session, pending)
         if isinstance(action, s.Play):
-            if interrupted:
-                continue
             for sound in action.sounds:
                 key = await _guarded(session.stream_file(sound, "0123456789*#" if action.interruptible else ""),
                                      f"sound {sound}")
@@ -213,13 +236,23 @@ async def _carry_out(session: AgiSession, directory: CustomerDirectory, actions:
             await _guarded(session.exec("SayUnixTime", str(action.epoch), action.timezone, "ABdY"), "say date")
         elif isinstance(action, s.Collect):
             reply = await _collect(session, action)
-        elif isinstance(action, s.Lookup):
-            reply = await _lookup(directory, action)
-        elif isinstance(action, s.SetVar):
-            await _set(session, action.name, action.value)
     return reply
 
 
+async def _send(session: AgiSession, pending: dict[str, str]) -> None:
+    """The flow's channel variables set so far, in one command; ``pending`` emptied."""
+    values = dict(pending)
+    pending.clear()
+    if len(values) == 1:
+        ((name, value),) = values.items()
+        await _set(session, name, value)
+    else:
+        await session.set_variables(values)
+
+
+_LANGUAGE = "CHANNEL(language)"
+# The actions that play or say something to the caller (the final ones only tell the dialplan).
+_HEARD = (s.Play, s.SayDigits, s.SayNumber, s.SayDate, s.Collect)
 _ALL_KEYS = "0123456789*#"
 # Played while reading the rest of the digits after a key cut a multi-sound prompt short.
 _QUIET = "silence/1"
@@ -314,16 +347,18 @@ async def _linkedid(session: AgiSession) -> str:
     return session.env.get("uniqueid", "")
 
 
-async def _tell_dialplan(session: AgiSession, state: s.IvrState, extra: Mapping[str, str], *,
-                         last: bool = True) -> None:
+async def _tell_dialplan(session: AgiSession, state: s.IvrState, extra: Mapping[str, str],
+                         pending: Mapping[str, str], *, last: bool = True) -> None:
+    """The IVR's last set: the flow's channel variables not sent yet (``pending``: the caller's
+    language, for the prompts after the IVR), then where the call goes, ``CTI_NEXT`` last."""
     final = state.final
-    values: dict[str, str] = {}
+    values: dict[str, str] = dict(pending)
     if isinstance(final, s.Handoff):
-        values = {"CTI_QUEUE": final.queue, "CTI_PRIORITY": str(final.priority), **extra}
+        values |= {"CTI_QUEUE": final.queue, "CTI_PRIORITY": str(final.priority), **extra}
     elif isinstance(final, s.Voicemail):
-        values = {"CTI_MAILBOX": final.mailbox}
+        values["CTI_MAILBOX"] = final.mailbox
     elif isinstance(final, s.Transfer):
-        values = {"CTI_TRANSFER_TO": final.number}
+        values["CTI_TRANSFER_TO"] = final.number
     values["CTI_NEXT"] = _NEXT_BY_FINAL.get(type(final), "hangup")
     # The IVR's last word: FastAGI sends it and closes, without waiting for the reply (the
     # dialplan goes on as soon as Asterisk reads the end of the connection), unless the session

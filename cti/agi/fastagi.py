@@ -126,6 +126,7 @@ class FastAgiServer:
         self.unknown_routes = 0
         self.refused_busy = 0
         self.refused_client = 0
+        self.commands_total = 0  # AGI commands of the sessions ended so far (bench/e2e_sipp.py: per call)
 
     @property
     def open_sessions(self) -> int:
@@ -207,6 +208,8 @@ class FastAgiServer:
             log.info("FastAGI session cancelled by server stop")
         finally:
             self._tasks.pop(task, None)
+            if session is not None:
+                self.commands_total += session.commands
             if session is not None and session.timed_out:
                 transport.abort()  # a stalled peer: do not wait for it to take our last bytes
             elif not stream.buffered:

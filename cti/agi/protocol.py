@@ -219,7 +219,7 @@ class AgiConversation:
         # on it. MSet splits its argument on ',' with Asterisk's app-argument parser, which also keeps
         # a ',' inside parentheses (an unbalanced '(' would swallow the next pair) and strips
         # backslashes: a value holding any of these is set on its own, as it is.
-        checked = {check_header_name(k): v for k, v in values.items()}
+        checked = {_variable_name(k): v for k, v in values.items()}
         batch = {k: v for k, v in checked.items() if not _MSET_UNSAFE.search(v)}
         if len(batch) <= 1:
             batch = {}
@@ -288,6 +288,15 @@ class AgiConversation:
 
 
 _MSET_UNSAFE = re.compile(r"[,()\\]")  # see set_variables
+# Dialplan functions set like variables (MSet writes them through the function, as SET VARIABLE
+# does: pbx_builtin_setvar_helper takes a name ending in ')' for one). Named one by one: others
+# write files or AstDB (FILE(), DB()).
+_FUNCTION_WRITES = frozenset({"CHANNEL(language)"})
+
+
+def _variable_name(name: str) -> str:
+    """A channel variable's name, or one of ``_FUNCTION_WRITES``, checked."""
+    return name if name in _FUNCTION_WRITES else check_header_name(name)
 
 
 def _exec_words(application: str, *args: str) -> tuple[str, ...]:

@@ -462,3 +462,61 @@ async def test_a_callbacks_call_names_the_callback_it_served(db: Database, tmp_p
     rows = await _rows(db)
     assert {lid: row["callback_id"] for lid, row in rows.items()} == {"cb-miss": "web-0f3a", "cb-call": "web-0f3a",
                                                                       "plain": None}
+
+
+def _comparable(rows: dict[str, Any]) -> dict[str, Any]:
+    """What a call's rows hold, without the database's own ids and the write time."""
+    out = {}
+    for lid, row in rows.items():
+        row = {k: v for k, v in row.items() if k not in ("id", "updated_at")}
+        row["segments"] = [{k: v for k, v in seg.items() if k != "interaction_id"} for seg in row["segments"]]
+        out[lid] = row
+    return out
+
+
+@pytest.mark.parametrize("name", ["answered", "transferred"])
+async def test_a_call_written_again_rewrites_only_the_segments_that_changed(
+        db: Database, tmp_path: Path, name: str) -> None:
+    """Issue 19: each write of a call deleted and inserted all of its segments again (~10 rows a call
+    for ~5 segments); now only those from the first that changed since this logger's last write of
+    the call. What is stored is what one write of all the events stores."""
+    events = load_journey(name)
+    written: list[tuple[str, int]] = []  # (statement's first words, rows it carried)
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, executemany: bool) -> None:
+        words = statement.split()
+        if "interaction_segments" in words[:3]:
+            written.append((words[0], len(params) if executemany else 1))
+
+    logger = CallLogger(db, tmp_path / "steps")
+    await logger.start()
+    for engine in db.statement_engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        for ev in events:  # one write per event: the most writes a call can take
+            await logger.handle(ev)
+            await logger.flush()
+            stored = (await _rows(db)).get(ev.linkedid)
+            if stored is not None:
+                assert [s["seq"] for s in stored["segments"]] == list(range(len(stored["segments"])))
+    finally:
+        for engine in db.statement_engines:
+            event.remove(engine, "before_cursor_execute", count)
+    await logger.stop()
+    steps = _comparable(await _rows(db))
+    inserted = sum(n for verb, n in written if verb == "INSERT")
+    # Every write sends its changed segments only: a segment is written when it opens and again
+    # when it ends (a wrap-up's segment once more with its disposition), not once per write.
+    assert inserted <= 2 * len(steps[events[0].linkedid]["segments"]) + 1, written
+    assert all(verb in ("INSERT", "DELETE") for verb, _ in written), written
+
+    async with db.session() as s:  # the same events in one write, from scratch
+        await s.execute(Segment.__table__.delete())
+        await s.execute(Interaction.__table__.delete())
+        await s.commit()
+    logger = CallLogger(db, tmp_path / "whole")
+    await logger.start()
+    await _feed(logger, events)
+    await logger.flush()
+    await logger.stop()
+    assert steps == _comparable(await _rows(db))

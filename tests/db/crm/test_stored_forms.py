@@ -30,9 +30,13 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.types import TypeDecorator
 
 from crm_core.audit import AuditEntry
-from crm_core.bulk_rows import execute_rows
+from crm_core.bulk_rows import execute_rows, insert_returning
+from crm_core.calllog_rows import _INSERT as INSERT_INTERACTIONS
+from crm_core.calllog_rows import interaction_row
 from crm_core.db import Database, _json_dumps, sqlite_file
-from crm_core.models import UtcDateTime
+from crm_core.fold import fold_keyed
+from crm_core.models import Interaction, UtcDateTime
+from cti.journey import CallArrived, CallEnded, IvrFinished
 
 _TIMES = [
     datetime(2026, 12, 6, 7, 0, 0, tzinfo=UTC),
@@ -167,3 +171,56 @@ def test_rows_that_differ_or_need_defaults_take_sqlalchemy_s_path(tmp_path: Path
                 (1, "x", "dflt"), (2, "y", "dflt"), (3, "z", "m"), (4, "w", "n")]
     finally:
         engine.dispose()
+
+
+def _interaction_rows(tag: str, n: int) -> list[dict[str, Any]]:
+    """The call log's rows for ``n`` calls, with its datetimes, JSON path, odd text and NULLs."""
+    rows = []
+    for i in range(n):
+        lid = f"{tag}.{i}"
+        events = {"a": CallArrived(ts=1790000000.0 + i + 0.000123, linkedid=lid, channel="PJSIP/t-1",
+                                   caller_number=f"+86138000{i:05d}", caller_name="李 \"q\" \\ n\n", dnis="100"),
+                  "b": IvrFinished(ts=1790000003.5 + i, linkedid=lid, flow="main", outcome="queue", queue="support",
+                                   path=({"node": "menu", "input": "1", "n": _JSON[i % len(_JSON)]},)),
+                  "c": CallEnded(ts=1790000020.0 + i, linkedid=lid)}
+        row = interaction_row(fold_keyed(lid, events), None, ["k1", "k2"])
+        row["updated_at"] = _TIMES[i % len(_TIMES)]
+        rows.append(row)
+    return rows
+
+
+async def test_interactions_inserted_with_returning_are_stored_as_sqlalchemy_stores_them(db: Database) -> None:
+    """``insert_returning`` (the call log's new interactions, one multi-row statement) against
+    ``conn.execute``: the same ids for the same linkedids and the same stored values, on both
+    databases; on SQLite the file's text byte for byte."""
+    table = cast(Table, Interaction.__table__)
+    ids: dict[str, dict[str, int]] = {}
+    for tag, how in (("ra", "execute"), ("rb", "returning"), ("rc", "execute"), ("rd", "returning")):
+        rows = _interaction_rows(tag, 1 if tag in ("rc", "rd") else 7)
+        if how == "execute":
+            got = await db.run(lambda conn, r=rows: [tuple(x) for x in conn.execute(INSERT_INTERACTIONS, r)])
+        else:
+            got = await db.run(lambda conn, r=rows: insert_returning(conn, INSERT_INTERACTIONS, r))
+        ids[tag] = {lid: db_id for db_id, lid in got}
+        assert sorted(ids[tag]) == sorted(r["linkedid"] for r in rows)
+    async with db.session() as s:
+        stored = {lid: (db_id, rest) for db_id, lid, *rest in (await s.execute(select(table))).all()}
+    for tag in ids:
+        for lid, db_id in ids[tag].items():
+            assert stored[lid][0] == db_id  # each id returned is its own row's
+
+    def same(a: str, b: str) -> None:
+        rows_a = {lid.split(".", 1)[1]: rest for lid, (_, rest) in stored.items() if lid.startswith(a + ".")}
+        rows_b = {lid.split(".", 1)[1]: rest for lid, (_, rest) in stored.items() if lid.startswith(b + ".")}
+        assert rows_a and rows_a == rows_b
+    same("ra", "rb")
+    same("rc", "rd")
+    file = sqlite_file(db.url)
+    if file is not None:  # the text in the file, byte for byte (the linkedid aside)
+        with sqlite3.connect(file) as raw:
+            text = raw.execute("SELECT * FROM interactions").fetchall()
+        names = [c.key for c in table.columns]
+        lid_at, id_at = names.index("linkedid"), names.index("id")
+        by = {tag: {r[lid_at].split(".", 1)[1]: r[:id_at] + r[id_at + 1:lid_at] + r[lid_at + 1:]
+                    for r in text if r[lid_at].startswith(tag + ".")} for tag in ids}
+        assert by["ra"] == by["rb"] and by["rc"] == by["rd"] and len(by["ra"]) == 7

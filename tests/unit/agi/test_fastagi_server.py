@@ -9,6 +9,7 @@ import pytest
 from cti.agi.fastagi import FastAgiServer
 from cti.agi.session import AgiSession
 from cti.settings import load_settings
+from tests.helpers import until
 from tests.servers import free_port
 
 
@@ -78,6 +79,7 @@ async def test_route_gets_env_and_runs_commands(serve: Callable[..., object]) ->
     assert seen["extension"] == "5000" and seen["context"] == "cti-inbound" and seen["network_script"] == "ivr"
     assert server.stats() == {"open": 0, "total": 1, "failed": 0, "hung_up": 0, "unknown_route": 0, "timed_out": 0,
                               "refused_busy": 0, "refused_client": 0}
+    assert server.commands_total == 2
     await call.close()
 
 
@@ -95,7 +97,8 @@ async def test_the_last_command_is_sent_and_the_connection_closed(serve: Callabl
     await call.close()
 
 
-async def _held(serve: Callable[..., object], command: str, reply: str) -> tuple[Call, AgiSession, asyncio.Event]:
+async def _held(serve: Callable[..., object], command: str,
+                reply: str) -> tuple[Call, AgiSession, asyncio.Event, FastAgiServer]:
     """A session that ran ``command`` and is then held open (as the IVR holds a caller's at its
     hand-off) until the returned event is set."""
     held: asyncio.Future[AgiSession] = asyncio.get_running_loop().create_future()
@@ -109,23 +112,25 @@ async def _held(serve: Callable[..., object], command: str, reply: str) -> tuple
     server: FastAgiServer = await serve(ivr=ivr)  # type: ignore[misc]
     call = await Call.open(server.port, "ivr")
     await call.expect(command, reply)
-    return call, await asyncio.wait_for(held, 2), done
+    return call, await asyncio.wait_for(held, 2), done, server
 
 
 async def test_a_command_written_now_from_another_step_ends_the_session(serve: Callable[..., object]) -> None:
     """``exec_last_now``: the ACD's ring through a caller's held session, written from the ACD's own
     step (no await), the connection closed behind it; nothing can follow it."""
-    call, agi, done = await _held(serve, "ANSWER", "200 result=0")
+    call, agi, done, server = await _held(serve, "ANSWER", "200 result=0")
     results = [agi.exec_last_now("Dial", "PJSIP/1001", "20", "gm"),
                agi.exec_last_now("Dial", "PJSIP/1002", "20", "gm")]  # over: refused
     done.set()
     assert await call.closed(b"EXEC Dial PJSIP/1001,20,gm\n")
     assert results == [True, False]
     await call.close()
+    await until(lambda: server.open_sessions == 0)
+    assert server.commands_total == 2  # ANSWER and the Dial written from the other step
 
 
 async def test_a_command_written_now_is_refused_when_the_caller_has_hung_up(serve: Callable[..., object]) -> None:
-    call, agi, done = await _held(serve, "ANSWER", "200 result=0")
+    call, agi, done, _ = await _held(serve, "ANSWER", "200 result=0")
     call.writer.write(b"HANGUP\n")  # Asterisk tells the session the caller left
     await call.writer.drain()
     await asyncio.sleep(0.2)  # the line has arrived, unread

@@ -206,3 +206,15 @@ async def test_the_last_set_variables_reports_a_hangup_that_came_first() -> None
     with pytest.raises(AgiHangup):
         await session.set_variables({"CTI_NEXT": "queue", "CTI_QUEUE": "support"}, last=True)
     assert asterisk.written == ["EXEC MSet CTI_NEXT=queue,CTI_QUEUE=support\n"] and not asterisk.closed
+
+
+async def test_set_variables_writes_the_channel_s_language_in_the_mset_and_no_other_function() -> None:
+    """The IVR's last set may carry the caller's language (ivr/driver.py); a function that writes
+    files or AstDB is refused like any name that is not a variable's."""
+    session, asterisk = scripted_session("200 result=0", "200 result=1")
+    await session.set_variables({"CHANNEL(language)": "zh", "CTI_NEXT": "queue"})
+    assert asterisk.written == ["EXEC MSet CHANNEL(language)=zh,CTI_NEXT=queue\n"]
+    for name in ("FILE(x)", "DB(cti_away)", "CHANNEL(hangup_handler_push)", "CHANNEL(language)=x"):
+        with pytest.raises(UnsafeValue):
+            await session.set_variables({name: "1", "CTI_NEXT": "queue"})
+    assert len(asterisk.written) == 1
