@@ -49,8 +49,9 @@ class JourneyFollower:
         bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
         observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
         # One observer for the ACD and its softphone watcher (acd.reconnect), called as each device
-        # state is published: in memory and quick (three of the four per call change nothing), so
-        # no worker task is woken; a registration change's router step runs in a task of its own.
+        # state is published: in memory and quick (a state changes nothing unless a phone registers
+        # or unregisters), so no worker task is woken; a registration change's router step runs in
+        # a task of its own.
         observe(bus, DeviceStateChange, self.on_device_state, name="acd.device_state")
 
     # -- agents' phones -------------------------------------------------------------------------
