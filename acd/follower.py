@@ -48,9 +48,11 @@ class JourneyFollower:
         bus.subscribe(CallEnded, self.on_call_ended, name="acd.call_ended")
         bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
         observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
-        # One subscription for the ACD and its softphone watcher (acd.reconnect): one bus hop per
-        # device state, not two.
-        bus.subscribe(DeviceStateChange, self.on_device_state, name="acd.device_state")
+        # One observer for the ACD and its softphone watcher (acd.reconnect), called as each device
+        # state is published: in memory and quick (a state changes nothing unless a phone registers
+        # or unregisters), so no worker task is woken; a registration change's router step runs in
+        # a task of its own.
+        observe(bus, DeviceStateChange, self.on_device_state, name="acd.device_state")
 
     # -- agents' phones -------------------------------------------------------------------------
     def registered_at_login(self, agent_id: str, phone: AgentPhone) -> bool:
@@ -59,8 +61,11 @@ class JourneyFollower:
         self._told_registered[agent_id] = registered
         return registered
 
-    async def on_device_state(self, ev: DeviceStateChange) -> None:
-        """An agent's phone registered or unregistered: the router is told (offered calls or not)."""
+    def on_device_state(self, ev: DeviceStateChange) -> None:
+        """An agent's phone registered or unregistered: the router is told (offered calls or not).
+        The bus observer: what the router is told is noted now and the step runs in a task, so
+        that the next device state (published before that task runs) is weighed against it; the
+        ACD's lock takes the steps in the order they were started."""
         acd = self.acd
         owners = acd.phones.registering(ev.device)
         if not owners:
@@ -72,11 +77,15 @@ class JourneyFollower:
             registered = phone_registered(phone, ev.state)
             if told.get(agent_id) is registered:
                 continue
-            try:
-                await acd.decide(functools.partial(acd.router.set_device_registered, agent_id, registered))
-            except AcdError:
-                continue  # not logged in to the ACD
             told[agent_id] = registered
+            acd.spawn(self._tell_registered(agent_id, registered), f"acd.registered:{agent_id}")
+
+    async def _tell_registered(self, agent_id: str, registered: bool) -> None:
+        try:
+            await self.acd.decide(functools.partial(self.acd.router.set_device_registered, agent_id, registered))
+        except AcdError:  # not logged in to the ACD: the next device state tries again
+            if self._told_registered.get(agent_id) is registered:
+                del self._told_registered[agent_id]
 
     # -- calls ----------------------------------------------------------------------------------
     async def on_ivr_finished(self, ev: IvrFinished) -> None:

@@ -9,6 +9,7 @@ caller there (``CallActions.survey_queues``). The ``survey`` FastAGI route asks 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,13 +18,15 @@ from acd.recording import SurveyPolicy
 from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.errors import AgiHangup, CtiError
 from cti.journey import QueueEntered, SurveyAnswered
+from cti.tasks import cancel_all_and_wait
 
 log = logging.getLogger(__name__)
 
 _TRIES = 2
+_STOP_MARKS_S = 2.0  # two Setvar actions, each answered in milliseconds when AMI is up
 
 
 class SurveyInvites:
@@ -31,19 +34,44 @@ class SurveyInvites:
 
     def __init__(self, bus: EventBus, control: Callable[[], CallControl], surveys: Mapping[str, SurveyPolicy]) -> None:
         self.bus, self.control, self.surveys = bus, control, surveys
+        self._marks: set[asyncio.Task[None]] = set()
+        self._stopped = False  # AMI closes next: a mark would fail
 
     def subscribe(self) -> None:
         if self.surveys:
-            self.bus.subscribe(QueueEntered, self._on_queue_entered, name="survey.queue_entered")
+            # A bus observer: most queues ask for no survey, and a worker task woken for every
+            # queue entry would cost more than the look-up; a surveyed caller's marks (two AMI
+            # actions) are written by a task of their own.
+            observe(self.bus, QueueEntered, self._on_queue_entered, name="survey.queue_entered")
 
-    async def _on_queue_entered(self, ev: QueueEntered) -> None:
+    async def stop(self) -> None:
+        """Let the marks under way finish (bounded: AMI may be gone), before AMI closes."""
+        self._stopped = True
+        if self._marks:
+            await asyncio.wait(list(self._marks), timeout=_STOP_MARKS_S)
+        await cancel_all_and_wait(list(self._marks), failures="log")
+
+    def _on_queue_entered(self, ev: QueueEntered) -> None:
         if ev.queue not in self.surveys or not ev.channel:
             return
+        if self._stopped:
+            log.info("survey: caller %s entered %s as the engine stops: not marked", ev.channel, ev.queue)
+            return
+        task = asyncio.create_task(self._mark(ev.channel, ev.queue), name=f"survey.mark:{ev.linkedid}")
+        self._marks.add(task)
+        task.add_done_callback(self._marked)
+
+    async def _mark(self, channel: str, queue: str) -> None:
         try:
-            await self.control().set_var(ev.channel, "CTI_SURVEY", "1")
-            await self.control().set_var(ev.channel, "CTI_SURVEY_QUEUE", ev.queue)
+            await self.control().set_var(channel, "CTI_SURVEY", "1")
+            await self.control().set_var(channel, "CTI_SURVEY_QUEUE", queue)
         except CtiError as err:
-            log.warning("survey: could not mark caller %s: %s", ev.channel, err.message)
+            log.warning("survey: could not mark caller %s: %s", channel, err.message)
+
+    def _marked(self, task: asyncio.Task[None]) -> None:
+        self._marks.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            log.error("survey: %s failed", task.get_name(), exc_info=err)
 
 
 def score(digit: str) -> int | None:

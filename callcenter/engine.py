@@ -486,6 +486,7 @@ class Engine:
             # The last logouts (a shift ending with the stop) leave app_queue's fallback queues before
             # AMI closes: app_queue must not ring them while no engine runs.
             ("the fallback queues' members", self._settle_fallback),
+            ("the survey invitations", self.survey_invites.stop),  # their Setvars, before AMI closes
             ("AMI", self.ami.stop),
             ("webhooks", self.webhooks.stop),
             ("the case follower", self.case_changes.stop),

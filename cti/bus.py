@@ -16,8 +16,11 @@ batches on a bus that cannot hand batches.
 
 An observer (``observe``) is a plain function the in-process bus calls as the event is published,
 in the publisher's step: no queue, no task switch. Only for work that is in memory, quick and
-cannot block (metrics counters); one that raises is logged and the publish carries on.
-``observe(bus, ...)`` falls back to a subscription on a bus without observers.
+cannot block (metrics counters, the ACD's phone registrations); one that raises is logged and
+counted (``stats``, as a subscription's failures) and the publish carries on. Observers see
+each event before the publish hands it to any worker, in publish order (a plain function cannot
+publish: what it starts runs after the publish). ``observe(bus, ...)`` falls back to a
+subscription on a bus without observers.
 """
 
 from __future__ import annotations
@@ -130,6 +133,16 @@ class _Inbox:
                 return
 
 
+class _Observer:
+    """An observer and its counts (``stats``)."""
+
+    __slots__ = ("failures", "fn", "handled", "name")
+
+    def __init__(self, name: str, fn: Observer) -> None:  # type: ignore[type-arg]
+        self.name, self.fn = name, fn
+        self.handled = self.failures = 0
+
+
 @dataclass(eq=False)
 class _Subscription:
     name: str
@@ -148,18 +161,17 @@ class InProcessBus:
 
     queue_size: int = 10_000
     _subs: list[_Subscription] = field(default_factory=list)
-    _observers: list[tuple[str, Types[Event], Observer]] = field(default_factory=list)  # type: ignore[type-arg]
+    _observers: list[tuple[Types[Event], _Observer]] = field(default_factory=list)
     _started: bool = False
     # The subscriptions and observers each concrete event class reaches, worked out on its first publish.
-    _routes: dict[type[Event], tuple[tuple[_Subscription, ...], tuple[tuple[str, Observer], ...]]] = field(  # type: ignore[type-arg]
-        default_factory=dict)
+    _routes: dict[type[Event], tuple[tuple[_Subscription, ...], tuple[_Observer, ...]]] = field(default_factory=dict)
 
     def subscribe(self, event_type: Types[E], handler: Handler[E], *, name: str) -> None:
         self._add(_Subscription(name, event_type, handler, _Inbox(self.queue_size)))
 
     def observe(self, event_type: Types[E], fn: Observer[E], *, name: str) -> None:
         """Call ``fn(event)`` as each event of ``event_type`` is published (see the module docstring)."""
-        self._observers.append((name, event_type, fn))
+        self._observers.append((event_type, _Observer(name, fn)))
         self._routes.clear()
 
     def subscribe_batch(self, event_type: Types[E], handler: BatchHandler[E], *, name: str,
@@ -178,13 +190,15 @@ class InProcessBus:
         if route is None:
             route = self._routes[type(ev)] = (
                 tuple(s for s in self._subs if isinstance(ev, s.event_type)),
-                tuple((name, fn) for name, types, fn in self._observers if isinstance(ev, types)))
+                tuple(o for types, o in self._observers if isinstance(ev, types)))
         subs, observers = route
-        for name, fn in observers:
+        for o in observers:
             try:
-                fn(ev)
+                o.fn(ev)
+                o.handled += 1
             except Exception:
-                log.exception("bus observer %s failed on %s (call %s)", name, ev.name, ev.call_id)
+                o.failures += 1
+                log.exception("bus observer %s failed on %s (call %s)", o.name, ev.name, ev.call_id)
         for sub in subs:
             inbox = sub.queue
             if len(inbox.items) < inbox.maxsize:
@@ -218,10 +232,11 @@ class InProcessBus:
         return {s.name: s.queue.qsize() for s in self._subs}
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {
-            s.name: {"handled": s.handled, "failures": s.failures, "backlog": s.queue.qsize()}
-            for s in self._subs
-        }
+        """Per subscriber, observers included (which never have a backlog)."""
+        out = {o.name: {"handled": o.handled, "failures": o.failures, "backlog": 0} for _, o in self._observers}
+        out.update((s.name, {"handled": s.handled, "failures": s.failures, "backlog": s.queue.qsize()})
+                   for s in self._subs)
+        return out
 
     async def _run(self, sub: _Subscription) -> None:
         if sub.max_batch:

@@ -256,3 +256,34 @@ async def test_observe_falls_back_to_a_subscription_on_a_bus_without_observers()
     await bus.drain()
     await bus.stop()
     assert seen == [1] and bus.stats()["count"]["handled"] == 1
+
+
+async def test_observers_are_counted_with_the_subscriptions_and_a_failing_one_stops_no_other(
+        caplog: pytest.LogCaptureFixture) -> None:
+    bus = InProcessBus()
+    seen: list[tuple[str, int]] = []
+
+    def boom(ev: Ping) -> None:
+        seen.append(("boom", ev.n))
+        raise RuntimeError("observer bug")
+
+    bus.observe(Ping, boom, name="boom")
+    bus.observe(Ping, lambda ev: seen.append(("ok", ev.n)), name="ok")
+
+    async def worker(ev: Ping) -> None:
+        seen.append(("worker", ev.n))
+
+    bus.subscribe(Ping, worker, name="worker")
+    await bus.start()
+    with caplog.at_level(logging.ERROR):
+        for n in range(3):
+            await bus.publish(Ping(ts=0.0, linkedid=f"call-{n}", n=n))
+        await bus.drain()
+    await bus.stop()
+    # The failing observer neither stops the one after it nor the worker; each sees every event in order.
+    assert [n for who, n in seen if who == "ok"] == [0, 1, 2] == [n for who, n in seen if who == "worker"]
+    stats = bus.stats()  # what /metrics shows per subscriber (cti_bus_*): observers too
+    assert stats["boom"] == {"handled": 0, "failures": 3, "backlog": 0}
+    assert stats["ok"] == {"handled": 3, "failures": 0, "backlog": 0}
+    assert stats["worker"] == {"handled": 3, "failures": 0, "backlog": 0}
+    assert caplog.text.count("observer boom failed") == 3

@@ -17,6 +17,7 @@ from cti.ami.control import FakeCallControl, OriginateResult
 from cti.ami.events import DeviceStateChange
 from cti.bus import InProcessBus
 from cti.journey import QueueEntered
+from tests.helpers import until
 
 
 class WritingControl(FakeCallControl):
@@ -98,14 +99,39 @@ async def test_device_states_cost_a_router_step_only_when_the_registration_chang
         await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1007", state=state))
     await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/trunk", state="INUSE"))
     await acd.bus.publish(DeviceStateChange(ts=time.time(), device="Local/1007@cti-sim-phone", state="INUSE"))
-    await acd.bus.drain()  # type: ignore[attr-defined]
     assert router.registered_steps == []
-    # The phone unregisters, then registers again: two steps, and the router follows.
+    # The phone unregisters, then registers again: two steps, and the router follows. (The steps
+    # run in the ACD's tasks, in the order started: a step the events above had started would be
+    # first in the list.)
     await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1007", state="UNAVAILABLE"))
     await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1007", state="UNAVAILABLE"))
-    await acd.bus.drain()  # type: ignore[attr-defined]
-    assert router.registered_steps == [("1007", False)] and not acd.agent("1007").registered
+    await until(lambda: not acd.agent("1007").registered, what="the phone unregistered")
+    assert router.registered_steps == [("1007", False)]
     await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1007", state="NOT_INUSE"))
-    await acd.bus.drain()  # type: ignore[attr-defined]
-    assert router.registered_steps == [("1007", False), ("1007", True)] and acd.agent("1007").registered
+    await until(lambda: acd.agent("1007").registered, what="the phone registered")
+    assert router.registered_steps == [("1007", False), ("1007", True)]
+    await acd.bus.stop()
+
+
+async def test_device_states_are_followed_in_the_publishers_step_and_a_flap_keeps_its_order() -> None:
+    acd = await service({"PJSIP/1001": "NOT_INUSE"})
+    router: CountingRouter = acd.router  # type: ignore[assignment]
+    await acd.agent_login("1001", {}, ["support"], phone=AgentPhone("1001", "sip"), ready=True)
+    # No worker task and no inbox: the follower is a bus observer (queue_depths lists inboxes).
+    assert "acd.device_state" not in acd.bus.queue_depths()  # type: ignore[attr-defined]
+    # Unregistered and registered again, published back to back (the router steps run after).
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1001", state="UNAVAILABLE"))
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1001", state="NOT_INUSE"))
+    await until(lambda: len(router.registered_steps) == 2, what="both router steps")
+    assert router.registered_steps == [("1001", False), ("1001", True)] and acd.agent("1001").registered
+    # An agent not logged in to the ACD: the step fails, and the next device state tries again.
+    await acd.agent_logout("1001")
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1001", state="UNAVAILABLE"))
+    await until(lambda: len(router.registered_steps) == 3, what="the refused step")
+    await acd.agent_login("1001", {}, ["support"], phone=AgentPhone("1001", "sip"), ready=True)
+    assert acd.agent("1001").registered  # the login read the device state: NOT_INUSE
+    await acd.bus.publish(DeviceStateChange(ts=time.time(), device="PJSIP/1001", state="UNAVAILABLE"))
+    await until(lambda: len(router.registered_steps) == 4, what="the step after the login")
+    assert router.registered_steps[-1] == ("1001", False) and not acd.agent("1001").registered
+    await acd.stop()
     await acd.bus.stop()

@@ -26,13 +26,13 @@ def _recorder(bus: InProcessBus, policies: dict[str, RecordingPolicy], tmp_path:
 def test_no_recording_queue_means_no_worker_per_call(tmp_path: Path) -> None:
     bus = InProcessBus()
     _recorder(bus, {"sales": RecordingPolicy(), "support": RecordingPolicy("percent", 0.0)}, tmp_path).subscribe()
-    assert not [name for name in bus.stats() if name.startswith("recorder.")]
+    assert not [name for name in bus.queue_depths() if name.startswith("recorder.")]  # the inboxes: workers
 
 
 def test_a_recording_queue_subscribes_to_entries(tmp_path: Path) -> None:
     bus = InProcessBus()
     _recorder(bus, {"sales": RecordingPolicy("all")}, tmp_path).subscribe()
-    assert [name for name in bus.stats() if name.startswith("recorder.")] == ["recorder.queue_entered"]
+    assert [name for name in bus.queue_depths() if name.startswith("recorder.")] == ["recorder.queue_entered"]
 
 
 async def test_connects_and_ends_reach_the_recorder_as_they_are_published(tmp_path: Path) -> None:

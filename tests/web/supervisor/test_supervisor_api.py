@@ -22,6 +22,7 @@ from acd.kpis import bucket_start
 from crm_core.models import Case, Interaction, Segment
 from cti.ami.control import FakeCallControl
 from cti.events import Event
+from tests.helpers import until
 from tests.web.supervisor.conftest import Site, login
 
 ENDPOINTS = [
@@ -562,15 +563,21 @@ async def test_phone_offline_time_is_not_available_idle_live_in_reports_and_afte
     site.svc.acd, site.svc.bus = acd, bus
     site.svc.subscribe()
     await bus.start()
+
+    async def phone(state: str) -> None:
+        """The bus observer is told; the router's step runs in a task of the ACD's (acd.follower)."""
+        acd.follower.on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state=state))
+        await until(lambda: acd.agent("1010").registered is (state != "UNAVAILABLE"), what=f"the router told {state}")
+
     try:
         await acd.agent_login("1010", {"support": 3}, ["support"], phone=AgentPhone("1010", "sip"), ready=True)
         for offset, state in ((300, "UNAVAILABLE"), (700, "NOT_INUSE"), (1000, "UNAVAILABLE")):
             now[0] = t0 + offset  # the softphone unregisters (a closed console), comes back, goes again
-            await acd.follower.on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state=state))
+            await phone(state)
         now[0] = t0 + 1100
         await acd.set_not_ready("1010", "break")  # phone still offline: not ready is not idle either
         now[0] = t0 + 1200
-        await acd.follower.on_device_state(DeviceStateChange(ts=now[0], device="PJSIP/1010", state="NOT_INUSE"))
+        await phone("NOT_INUSE")
         now[0] = t0 + 1300
         await acd.set_ready("1010")
         now[0] = t0 + 1500
