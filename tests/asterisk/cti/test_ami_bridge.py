@@ -18,7 +18,7 @@ from cti.errors import UnsafeValue
 from cti.journey import CallEnded
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.helpers import playing_music
+from tests.helpers import busy_context, playing_music
 
 
 class Ended:
@@ -291,13 +291,6 @@ async def test_a_ringing_originate_is_hung_up_by_the_unique_id_it_was_given(
     await until(lambda: "Local/9001@cti-sim-phone" not in pbx.cli("core show channels concise"))
 
 
-# A context of the test's own, added to the running dialplan and removed after: its caller's thread
-# sits in System() for 8 s, never reading its channel, so the stand-in Asterisk makes when Bridge()
-# pulls that caller stays listed meanwhile (as a stale one does for good, now and then). 8 s: the
-# pull and a reconnect's resync (1.5 s and more on a loaded machine) fit well within.
-BUSY_CALLER = "cti-test-busy-caller"
-
-
 async def test_the_stand_in_of_a_caller_bridge_pulls_never_reaches_the_engine(
         bridge: tuple[AmiBridge, Ended], pbx: ManagedPbx) -> None:
     """cti-agent-connect's Bridge() pulls a caller running dialplan: Asterisk moves the caller into a
@@ -305,16 +298,14 @@ async def test_the_stand_in_of_a_caller_bridge_pulls_never_reaches_the_engine(
     (now and then never: tests/conftest.py restarts Asterisk for such an entry). ``core show channels``
     lists it; AMI never names it (its technology is internal: no event, no CoreShowChannel item), so
     neither the call model nor a reconnect's resync has it, and the call ends once its own channels
-    hang up."""
+    hang up. (8 s busy: the pull and the resync, 1.5 s and more on a loaded machine, fit well within.)"""
     br, ended = bridge
-    for line in ("s,1,Answer()", '"s,2,System(sleep 8)"', "s,3,Hangup()"):
-        pbx.cli(f"dialplan add extension {line} into {BUSY_CALLER}")
-    try:
-        caller = await br.control.originate(f"Local/s@{BUSY_CALLER}", application="Wait", data="30",
+    with busy_context(pbx, "cti-test-busy-caller", 8):
+        caller = await br.control.originate("Local/s@cti-test-busy-caller", application="Wait", data="30",
                                             timeout_ms=5000)
         assert caller.success and caller.channel and caller.linkedid
         pulled = caller.channel[:-1] + "2"  # the half running the context
-        await until(lambda: f"{pulled}!{BUSY_CALLER}!s!2!Up!System!" in pbx.cli("core show channels concise"))
+        await until(lambda: f"{pulled}!cti-test-busy-caller!s!2!Up!System!" in pbx.cli("core show channels concise"))
         agent = await br.control.originate("Local/1001@cti-sim-phone/n", context="cti-agent-connect", exten="s",
                                            variables={"CTI_CALLER": pulled, "CTI_ANSWER_S": "0"}, timeout_ms=5000)
         assert agent.success and agent.channel
@@ -335,5 +326,3 @@ async def test_the_stand_in_of_a_caller_bridge_pulls_never_reaches_the_engine(
         call = br.model.call(done.linkedid)
         assert call is not None and not [c.name for c in call.channels if c.name.startswith("Surrogate/")], call
         await until(lambda: stand_in not in pbx.cli("core show channels concise"), 15.0)  # its sleep ended
-    finally:
-        pbx.cli(f"dialplan remove context {BUSY_CALLER}")
