@@ -7,8 +7,8 @@ import contextlib
 import hashlib
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,20 @@ def channels(pbx: ManagedPbx) -> list[Channel]:
         if len(f) > 5:
             out.append(Channel(name=f[0], context=f[1], state=f[4], application=f[5]))
     return out
+
+
+@contextmanager
+def busy_context(pbx: ManagedPbx, name: str, busy_s: int) -> Iterator[None]:
+    """A dialplan context of the test's own on the running Asterisk, removed afterwards: a channel in
+    it answers, then its thread sits in System(sleep) for ``busy_s`` seconds, never reading the
+    channel. When Bridge() pulls such a channel, the stand-in Asterisk keeps of it
+    ("Surrogate/<channel>") stays listed that long, as a stale one does for good now and then."""
+    for step in ("s,1,Answer()", f'"s,2,System(sleep {busy_s})"', "s,3,Hangup()"):
+        pbx.cli(f"dialplan add extension {step} into {name}")
+    try:
+        yield
+    finally:
+        pbx.cli(f"dialplan remove context {name}")
 
 
 def playing_music(pbx: ManagedPbx, channel: str) -> bool:

@@ -24,6 +24,10 @@ Asterisk quirks the model absorbs:
   its start time change), the channels it had died with it: their calls end at ``lost_at`` (when
   the connection dropped, not when we noticed) with ``CallEnded.system_failure`` set, so nobody
   counts them as the caller's abandon.
+
+What needs no absorbing: the stand-in Asterisk makes when Bridge() pulls a channel running dialplan
+("Surrogate/<channel>", listed by ``core show channels``, now and then for good) never reaches AMI,
+neither as events nor in CoreShowChannels (its technology is internal), so it is never a channel here.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from cti.errors import UnsafeValue
 from cti.journey import CallEnded
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.helpers import playing_music
+from tests.helpers import busy_context, playing_music
 
 
 class Ended:
@@ -289,3 +289,40 @@ async def test_a_ringing_originate_is_hung_up_by_the_unique_id_it_was_given(
     result = await asyncio.wait_for(ring, 20)  # the never-answering phone would ring for 60 s
     assert not result.success, result
     await until(lambda: "Local/9001@cti-sim-phone" not in pbx.cli("core show channels concise"))
+
+
+async def test_the_stand_in_of_a_caller_bridge_pulls_never_reaches_the_engine(
+        bridge: tuple[AmiBridge, Ended], pbx: ManagedPbx) -> None:
+    """cti-agent-connect's Bridge() pulls a caller running dialplan: Asterisk moves the caller into a
+    new channel and keeps the old one, "Surrogate/<caller>", until the caller's thread lets go of it
+    (now and then never: tests/conftest.py restarts Asterisk for such an entry). ``core show channels``
+    lists it; AMI never names it (its technology is internal: no event, no CoreShowChannel item), so
+    neither the call model nor a reconnect's resync has it, and the call ends once its own channels
+    hang up. (8 s busy: the pull and the resync, 1.5 s and more on a loaded machine, fit well within.)"""
+    br, ended = bridge
+    with busy_context(pbx, "cti-test-busy-caller", 8):
+        caller = await br.control.originate("Local/s@cti-test-busy-caller", application="Wait", data="30",
+                                            timeout_ms=5000)
+        assert caller.success and caller.channel and caller.linkedid
+        pulled = caller.channel[:-1] + "2"  # the half running the context
+        await until(lambda: f"{pulled}!cti-test-busy-caller!s!2!Up!System!" in pbx.cli("core show channels concise"))
+        agent = await br.control.originate("Local/1001@cti-sim-phone/n", context="cti-agent-connect", exten="s",
+                                           variables={"CTI_CALLER": pulled, "CTI_ANSWER_S": "0"}, timeout_ms=5000)
+        assert agent.success and agent.channel
+        stand_in = f"Surrogate/{pulled}"
+        await until(lambda: stand_in in pbx.cli("core show channels concise"))
+        resyncs = br.client.resyncs
+        br.client.drop_connection()
+        await until(lambda: br.client.resyncs > resyncs, timeout_s=15)
+        await br.settle()
+        assert stand_in in pbx.cli("core show channels concise")  # still there when the resync listed channels
+        names = {c.name for call in br.model.calls() for c in call.channels}
+        assert not [n for n in names if n.startswith("Surrogate/")], names
+        peer = br.model.bridged_peer(pulled)
+        assert peer is not None and peer.name == agent.channel  # the caller (the new channel) talks to the agent
+        await br.control.hangup(agent.channel)  # cti-agent-gone hangs up the caller
+        done = await ended.wait(caller.linkedid)
+        assert not br.model.calls(), br.model.calls()
+        call = br.model.call(done.linkedid)
+        assert call is not None and not [c.name for c in call.channels if c.name.startswith("Surrogate/")], call
+        await until(lambda: stand_in not in pbx.cli("core show channels concise"), 15.0)  # its sleep ended
