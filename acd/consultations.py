@@ -40,8 +40,9 @@ class Consultations:
         self.acd = acd
         # Attended transfers to an agent, ringing or talking with the transferring agent: router id -> call.
         self.calls: dict[str, LiveCall] = {}
-        # Consultations answered and not ended yet (router ids): their ConsultationEnded is due.
-        self._talking: set[str] = set()
+        # Consultations answered and not ended yet, router id -> the consulted agent (a requeued
+        # consultation has lost its agent_id by its drop): their ConsultationEnded is due.
+        self._talking: dict[str, str] = {}
 
     def of_agent(self, agent_id: str) -> list[LiveCall]:
         """The consultations an agent was called into (ringing ones are not theirs yet)."""
@@ -111,7 +112,7 @@ class Consultations:
         if original is not None and original.consult is consult:
             original.consult_channel = consult.agent_channel
         if consult.agent_id is not None:
-            self._talking.add(consult.rid)
+            self._talking[consult.rid] = consult.agent_id
             await self.acd.bus.publish(ConsultationAnswered(
                 ts=now, linkedid=consult.linkedid, agent_id=consult.agent_id, from_agent=consult.transfer_from or "",
                 queue=consult.queue or None))
@@ -119,11 +120,10 @@ class Consultations:
 
     async def _ended(self, consult: LiveCall, reason: str) -> None:
         """The consulted agent's consultation is over (``ConsultationEnded``), if it was answered."""
-        if consult.rid not in self._talking:
-            return
-        self._talking.discard(consult.rid)
-        await self.acd.bus.publish(ConsultationEnded(ts=self.acd.clock(), linkedid=consult.linkedid,
-                                                     agent_id=consult.agent_id or "", reason=reason))
+        agent = self._talking.pop(consult.rid, None)
+        if agent is not None:
+            await self.acd.bus.publish(ConsultationEnded(ts=self.acd.clock(), linkedid=consult.linkedid,
+                                                         agent_id=agent, reason=reason))
 
     async def requeued(self, consult: LiveCall, reason: str) -> None:
         """The consulted agent did not answer (or left): the caller goes back to the agent. A failed
