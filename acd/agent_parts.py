@@ -1,15 +1,17 @@
 """The agents of a call more than one agent handled (a transfer, an answer again after the first
-agent's softphone was lost, a consulted agent's wrap-up), each with their own part, as the
-per-agent figures count them (docs/kpis.md, *Transferred calls*).
+agent's softphone was lost, a consulted agent's consultation or wrap-up), each with their own part,
+as the per-agent figures count them (docs/kpis.md, *Transferred calls*).
 
 Pure: the call log's segments in, parts out (``acd.kpis.per_agent`` makes a call record of each).
 For the queue and the totals such a call stays one record (one offered, answered and handled call
-whose handle time is every agent's); per agent it is one handled call for each agent who talked
-with the caller, with their own talk (without hold), hold and after-call work, and for each agent
-who only wrapped it up (a consulted agent whose consultation the caller's hang-up ended), with
-that after-call work. The queue's answer (offered, answered, its wait) goes with the agent who
-answered first; the contact (disposition, first-contact resolution, CSAT) with the agent whose
-wrap-up completed the call, the record's own ``agent_id``.
+whose handle time is every agent's, the seconds of a consultation once: the caller's hold); per
+agent it is one handled call for each agent who talked with the caller, with their own talk
+(without hold), hold and after-call work; a consulted agent's consultation (with the transferring
+agent, then in a conference) is their talk, also when the transfer never completed. An agent who
+only wrapped the call up has that after-call work as their part. The queue's answer (offered,
+answered, its wait) goes with the agent who answered first; the contact (disposition,
+first-contact resolution, CSAT) with the agent whose wrap-up completed the call, the record's own
+``agent_id``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class AgentPart:
 class Piece:
     """A segment of the call log as the parts need it (``crm_core.models.Segment``)."""
 
-    kind: str  # talk, hold, wrapup (others are ignored)
+    kind: str  # talk, consult, hold, wrapup (others are ignored)
     agent_id: str | None
     started: float
     ended: float | None
@@ -49,21 +51,20 @@ def _overlap(a: Sequence[Piece], b: Sequence[Piece]) -> float:
 
 def parts_of(pieces: Iterable[Piece]) -> tuple[AgentPart, ...]:
     """Each agent who talked with the caller, in the order they first did, with their own talk (less
-    their holds within it, as the call's talk is), hold and wrap-up time; then each agent who only
-    wrapped the call up, in the order they did, with that time. None when nobody talked with the
-    caller: nobody handled the call."""
-    talks: dict[str, list[Piece]] = {}
-    holds: dict[str, list[Piece]] = {}
-    wraps: dict[str, list[Piece]] = {}
+    their holds within it, as the call's talk is; a consulted agent's consultation is their talk
+    too), hold and wrap-up time; then each agent who only consulted (a consultation cancelled, or
+    cut by the caller), then each who only wrapped the call up, in the order they did. None when
+    nobody talked with the caller: nobody handled the call."""
+    kinds: dict[str, dict[str, list[Piece]]] = {"talk": {}, "consult": {}, "hold": {}, "wrapup": {}}
     for p in sorted(pieces, key=lambda p: p.started):
-        if p.agent_id is None:
-            continue
-        {"talk": talks, "hold": holds, "wrapup": wraps}.get(p.kind, {}).setdefault(p.agent_id, []).append(p)
+        if p.agent_id is not None and p.kind in kinds:
+            kinds[p.kind].setdefault(p.agent_id, []).append(p)
+    talks, consults, holds, wraps = kinds["talk"], kinds["consult"], kinds["hold"], kinds["wrapup"]
     if not talks:
         return ()
     out = []
-    for agent in [*talks, *(a for a in wraps if a not in talks)]:
-        talk = talks.get(agent, [])
+    for agent in dict.fromkeys([*talks, *consults, *wraps]):
+        talk = [*talks.get(agent, []), *consults.get(agent, [])]
         held, wrap = holds.get(agent, []), wraps.get(agent, [])
         out.append(AgentPart(
             agent_id=agent,

@@ -9,6 +9,10 @@ is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferrin
     dropped    cancelled, not answered, or the caller left: the target is free (or wraps up)
     adopted    the transfer completed (or the agent left the conference): the target holds the call
 
+A consultation answered is the target's work on the caller's call: ``ConsultationAnswered`` when
+they answer, ``ConsultationEnded`` when it is dropped or adopted (the call log's ``consult``
+segment, their talk in the per-agent figures: docs/kpis.md).
+
 The service builds one (``acd.consultations``) and is seen from here as an ``acd.parts.ConsultationsHost``.
 """
 
@@ -21,6 +25,7 @@ from typing import Any
 
 from acd.calls import LiveCall
 from acd.errors import AcdError
+from acd.events import ConsultationAnswered, ConsultationEnded
 from acd.model import AgentState
 from acd.parts import ConsultationsHost
 from cti.journey import CallConnected
@@ -35,6 +40,9 @@ class Consultations:
         self.acd = acd
         # Attended transfers to an agent, ringing or talking with the transferring agent: router id -> call.
         self.calls: dict[str, LiveCall] = {}
+        # Consultations answered and not ended yet, router id -> the consulted agent (a requeued
+        # consultation has lost its agent_id by its drop): their ConsultationEnded is due.
+        self._talking: dict[str, str] = {}
 
     def of_agent(self, agent_id: str) -> list[LiveCall]:
         """The consultations an agent was called into (ringing ones are not theirs yet)."""
@@ -65,6 +73,7 @@ class Consultations:
         with contextlib.suppress(AcdError):
             await acd.decide(lambda now: acd.router.withdraw(consult.rid, now))
         self.calls.pop(consult.rid, None)
+        await self._ended(consult, "caller_left" if wrap_up else "cancelled")
         if not talked or consult.agent_id is None:
             consult.status = "gone"
             return
@@ -84,6 +93,7 @@ class Consultations:
         acd = self.acd
         now = acd.clock()
         self.calls.pop(consult.rid, None)
+        await self._ended(consult, "transferred")
         consult.caller_channel = original.caller_channel
         consult.status, consult.answered_at = "talking", now
         acd.calls[consult.linkedid] = consult
@@ -101,7 +111,19 @@ class Consultations:
         original = self.acd.calls.get(consult.linkedid)
         if original is not None and original.consult is consult:
             original.consult_channel = consult.agent_channel
+        if consult.agent_id is not None:
+            self._talking[consult.rid] = consult.agent_id
+            await self.acd.bus.publish(ConsultationAnswered(
+                ts=now, linkedid=consult.linkedid, agent_id=consult.agent_id, from_agent=consult.transfer_from or "",
+                queue=consult.queue or None))
         await self.acd.call_update(consult, "consulting")
+
+    async def _ended(self, consult: LiveCall, reason: str) -> None:
+        """The consulted agent's consultation is over (``ConsultationEnded``), if it was answered."""
+        agent = self._talking.pop(consult.rid, None)
+        if agent is not None:
+            await self.acd.bus.publish(ConsultationEnded(ts=self.acd.clock(), linkedid=consult.linkedid,
+                                                         agent_id=agent, reason=reason))
 
     async def requeued(self, consult: LiveCall, reason: str) -> None:
         """The consulted agent did not answer (or left): the caller goes back to the agent. A failed

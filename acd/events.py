@@ -2,7 +2,8 @@
 parts (``acd.effects``, ``acd.ringing``), and the desk's wrap-up for ``closed``, publish them;
 ``agent_console.hub`` consumes them (one subscription on ``ConsoleEvent``, so the order of one
 agent's events is kept). The plain ``Event``s here are the
-agents' state for other consumers (agent time, the call log's after-call work). Every event names the agent;
+agents' state for other consumers (agent time, the call log's after-call work and a consulted
+agent's consultation, published by ``acd.consultations``). Every event names the agent;
 call events name the call by ``linkedid``.
 """
 
@@ -61,6 +62,32 @@ class AgentWrapUpEnded(Event):
 
     agent_id: str
     linkedid: str
+    reason: str
+
+
+@event("agent.consultation_answered")
+class ConsultationAnswered(Event):
+    """The consulted agent ``agent_id`` of an attended transfer to an agent answered the transferring
+    agent ``from_agent`` of call ``linkedid`` (``acd.consultations``): from here until
+    ``ConsultationEnded`` (or the call's end) they work on the caller's call, their talk in the
+    per-agent figures (docs/kpis.md). ``queue``: the call's. Not a console event: the call logger
+    folds it into the interaction (``crm_core.fold``: a ``consult`` segment)."""
+
+    linkedid: str
+    agent_id: str
+    from_agent: str
+    queue: str | None = None
+
+
+@event("agent.consultation_ended")
+class ConsultationEnded(Event):
+    """The consultation ``ConsultationAnswered`` began is over for ``agent_id``. ``reason``:
+    transferred (the transfer completed, or the transferring agent left the conference: the
+    consulted agent now holds the call, their talk goes on as the call's), cancelled (the caller is
+    back with the transferring agent), caller_left (the caller hung up: the consulted agent wraps up)."""
+
+    linkedid: str
+    agent_id: str
     reason: str
 
 

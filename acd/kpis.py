@@ -73,8 +73,8 @@ class CallRecord:
     resolved: bool = False  # the wrap-up's resolved flag
     case_id: str | None = None
     csat: int | None = None  # the caller's survey answer 1-5 after the call (docs/recording.md)
-    # Agents who each talked with the caller or wrapped the call up (a transfer, an answer again after
-    # a lost softphone, a consulted agent's wrap-up): their own parts, for the per-agent figures
+    # Agents who each talked with the caller, consulted on the call or wrapped it up (a transfer, an
+    # answer again after a lost softphone, a consultation): their own parts, for the per-agent figures
     # (acd.agent_parts); empty when one agent (``agent_id``) or none handled the call.
     parts: tuple[AgentPart, ...] = ()
     contact: bool = True  # False: another agent's part of a transferred call, not the customer's contact

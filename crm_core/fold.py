@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from acd.events import AgentWrapUpEnded
+from acd.events import AgentWrapUpEnded, ConsultationAnswered, ConsultationEnded
 from crm_core.event_keys import event_key, mask_path
 from cti.events import Event
 from cti.journey import (
@@ -36,9 +36,9 @@ from cti.journey import (
 )
 
 JOURNEY_EVENTS: tuple[type[Event], ...] = (
-    CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, CallConnected,
-    RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft, VoicemailLeft,
-    CallbackRequested, FarEndResult, CampaignAttemptEnded, SurveyAnswered, CallEnded, WrapUpDone,
+    CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, ConsultationAnswered,
+    ConsultationEnded, CallConnected, RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft,
+    VoicemailLeft, CallbackRequested, FarEndResult, CampaignAttemptEnded, SurveyAnswered, CallEnded, WrapUpDone,
     AgentWrapUpEnded,
 )
 # Tie-break for events stamped with the same time: the journey's own order.
@@ -210,6 +210,7 @@ def _connected(st: _State, ev: CallConnected) -> None:
     st.closes_kind("ringing", ev.ts, result="cancelled")
     st.closes_kind("hold", ev.ts)
     st.closes_kind("talk", ev.ts)  # whoever was on the call before has left it
+    st.closes("consult", ev.ts, ev.agent_id, ended_by="transferred")  # a consulted agent takes the call over
     if st.f["answered_at"] is None:
         st.f["answered_at"] = ev.ts
     queue = ev.queue or st.f["queue"]
@@ -239,6 +240,21 @@ def _hold_started(st: _State, ev: HoldStarted) -> None:
 
 def _hold_ended(st: _State, ev: HoldEnded) -> None:
     st.closes("hold", ev.ts, ev.agent_id)
+
+
+# A consulted agent's consultation (docs/kpis.md, *Transferred calls*): their own segment, their talk
+# in the per-agent parts (acd.agent_parts) but not the call's talk. The caller is on the
+# transferring agent's hold meanwhile (their talk in a conference), which the call counts already.
+
+def _consult_answered(st: _State, ev: ConsultationAnswered) -> None:
+    if st.f["ended_at"] is not None:
+        return  # answered as the caller left: no consultation of this call (CallEnded closed everything)
+    st.opens("consult", ev.ts, ev.agent_id, agent_id=ev.agent_id, queue=ev.queue or st.f["queue"],
+             detail={"from_agent": ev.from_agent})
+
+
+def _consult_ended(st: _State, ev: ConsultationEnded) -> None:
+    st.closes("consult", ev.ts, ev.agent_id, ended_by=ev.reason)
 
 
 def _transferred(st: _State, ev: CallTransferred) -> None:
@@ -394,7 +410,7 @@ _APPLY: dict[type[Event], Any] = {
     HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
     QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, FarEndResult: _far_end,
     CallEnded: _ended, WrapUpDone: _wrapped, SurveyAnswered: _survey, CampaignAttemptEnded: _campaign,
-    AgentWrapUpEnded: _wrap_left,
+    AgentWrapUpEnded: _wrap_left, ConsultationAnswered: _consult_answered, ConsultationEnded: _consult_ended,
 }
 
 

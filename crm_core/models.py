@@ -37,7 +37,8 @@ DIRECTIONS = ("inbound", "outbound", "internal")
 # system_failure: cut by an Asterisk crash or restart (never a caller's abandon; see docs/resilience.md).
 OUTCOMES = ("answered", "abandoned_ivr", "abandoned_queue", "voicemail", "callback_requested", "failed",
             "no_answer", "busy", "system_failure", "machine", "dropped")
-SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "hold", "transfer", "wrapup")
+# consult: a consulted agent's consultation of an attended transfer (their talk per agent, not the call's).
+SEGMENT_KINDS = ("ivr", "queue", "ringing", "talk", "consult", "hold", "transfer", "wrapup")
 ROLES = ("agent", "supervisor", "manager", "admin")
 CASE_STATUSES = ("open", "in_progress", "pending", "resolved", "closed")
 CASE_PRIORITIES = ("low", "normal", "high", "urgent")

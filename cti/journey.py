@@ -16,9 +16,10 @@ them. Who publishes what:
   (a queue's callback limit).
 - ``agent_console.desk``: WrapUpDone.
 - ``crm_core.dialer`` (outbound campaigns): CallArrived (each attempt), CampaignAttemptEnded.
-``crm_core.calllog`` folds them all into one interaction per call, with one event of the ACD's
-own (``acd.events.AgentWrapUpEnded``: an agent left the wrap-up state of the call, which ends its
-after-call work); ``crm_core.seed`` replays them to make the demo's history.
+``crm_core.calllog`` folds them all into one interaction per call, with events of the ACD's own
+(``acd.events.AgentWrapUpEnded``: an agent left the wrap-up state of the call, which ends its
+after-call work; ``ConsultationAnswered`` / ``ConsultationEnded``: a consulted agent's
+consultation on the call); ``crm_core.seed`` replays them to make the demo's history.
 """
 
 from __future__ import annotations

@@ -67,15 +67,15 @@ def record_of(row: Any, parts: tuple[AgentPart, ...] = ()) -> CallRecord | None:
     )
 
 
-_PART_KINDS = ("talk", "hold", "wrapup")
-_AGENT_KINDS = ("talk", "wrapup")  # an agent who did either worked on the call (acd.agent_parts)
+_PART_KINDS = ("talk", "consult", "hold", "wrapup")
+_AGENT_KINDS = ("talk", "consult", "wrapup")  # an agent who did any worked on the call (acd.agent_parts)
 
 
 async def load_parts(session: AsyncSession, *where: ColumnElement[bool]) -> dict[int, tuple[AgentPart, ...]]:
     """The agents' own parts (``acd.agent_parts``) of the interactions that match ``where``, by
     interaction id, from their talk, hold and wrap-up segments; only calls that more than one agent
-    talked with or wrapped up (a transfer, an answer again after a lost softphone, a consulted
-    agent's wrap-up) get any. One read, whatever the number of calls: the database picks those
+    talked with, consulted on or wrapped up (a transfer, an answer again after a lost softphone, a
+    consulted agent's consultation or wrap-up) get any. One read, whatever the number of calls: the database picks those
     calls out of the segments of the interactions matching ``where``."""
     among = select(Interaction.id).where(*where)
     several = (select(Segment.interaction_id)

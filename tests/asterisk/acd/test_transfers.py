@@ -14,7 +14,7 @@ import pytest
 from acd.calls import AgentPhone, LiveCall
 from acd.delivery import AcdService
 from acd.errors import AcdError
-from acd.events import AgentOffer, AgentOfferWithdrawn
+from acd.events import AgentOffer, AgentOfferWithdrawn, ConsultationAnswered, ConsultationEnded
 from acd.model import AgentState, LimitKind, LimitSpec, QueueConfig
 from acd.routing import Router
 from cti.ami.bridge import AmiBridge
@@ -105,12 +105,17 @@ async def test_attended_transfer_to_an_agent_reserves_and_pops_the_target(rig: R
     await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)  # type: ignore[arg-type]
     mine = service.agent_call("1002", linkedid)  # the target's console sees the consultation
     assert mine is not None and mine.status == "consulting" and mine.router_id is not None
+    # The consultation is 1002's work on the caller's call (docs/kpis.md): the call log hears of it.
+    (answered,) = await until(lambda: rec.of(ConsultationAnswered))
+    assert (answered.linkedid, answered.agent_id, answered.from_agent) == (linkedid, "1002", "1001")
+    assert not rec.of(ConsultationEnded)
     # The first agent hangs up: the caller is with 1002, who now holds the call in the ACD.
     await service.actions.hangup(linkedid)
     await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == target_leg)
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
     assert service.calls[linkedid].agent_id == "1002" and service.calls[linkedid].status == "talking"
     await until(lambda: [e.agent_id for e in rec.of(CallConnected) if e.linkedid == linkedid] == ["1001", "1002"])
+    assert [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "transferred")]
     assert service.calls[linkedid].tags == ["vip"]
     # The caller leaves: the target wraps up its call.
     await bridge.control.hangup(channel)
@@ -264,7 +269,7 @@ async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the
 
 
 async def test_conference_with_a_consulted_agent_who_then_keeps_the_call(rig: Rig) -> None:
-    service, bridge, _ = rig
+    service, bridge, rec = rig
     linkedid, channel = await _connected_call(rig, "13200132009")
     agent_leg = service.calls[linkedid].agent_channel
     assert agent_leg
@@ -281,9 +286,13 @@ async def test_conference_with_a_consulted_agent_who_then_keeps_the_call(rig: Ri
     await until(lambda: bridge_of(channel) is not None
                 and bridge_of(channel) == bridge_of(agent_leg) == bridge_of(target_leg))
     assert service.agent_call("1002", linkedid).status == "conference"  # type: ignore[union-attr]
+    await until(lambda: [e.agent_id for e in rec.of(ConsultationAnswered)] == ["1002"])
+    assert not rec.of(ConsultationEnded)
     await service.actions.hangup(linkedid)  # the first agent leaves: 1002 holds the call now
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
     assert service.calls[linkedid].agent_id == "1002"
+    # The consultation and the conference were 1002's; the call is theirs from here.
+    await until(lambda: [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "transferred")])
     assert service.router.agent("1002").state is AgentState.ON_CALL
     await asyncio.sleep(0.5)
     assert bridge_of(channel) is not None and bridge_of(channel) == bridge_of(target_leg)

@@ -3,6 +3,8 @@ calls*): one record for the queue, one per agent for the per-agent figures."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from acd.agent_parts import AgentPart, Piece, parts_of
@@ -70,3 +72,30 @@ def test_the_wrap_up_only_agent_handled_the_call_with_their_after_call_work() ->
     assert {k: (v.offered, v.answered, v.handled, v.aht_s, v.resolved_issues)
             for k, v in rows.items()} == {"a": (1, 1, 1, 80.0, 1), "c": (0, 0, 1, 10.0, 0)}
     assert summarize([call]).aht_s == 90.0  # the call's: every agent's work once
+
+
+def test_a_consulted_agents_consultation_is_their_talk() -> None:
+    """The consulted agent of an attended transfer talks with the transferring agent first (a
+    ``consult`` segment of theirs, 65..90), then with the caller: both are their talk (docs/kpis.md),
+    as the agent state history counts them on call. The transferring agent's consultation is their
+    hold (the caller's). Before, the consultation was in no agent's part."""
+    pieces = [Piece("talk", "a", 15.0, 90.0, 75.0), Piece("hold", "a", 60.0, 90.0, 30.0),
+              Piece("consult", "b", 65.0, 90.0, 25.0),
+              Piece("talk", "b", 90.0, 200.0, 110.0),
+              Piece("wrapup", "a", 90.0, 95.0, 5.0, "transferred"),
+              Piece("wrapup", "b", 200.0, 223.0, 23.0, "info_given")]
+    assert parts_of(reversed(pieces)) == (A, dataclasses.replace(B, talk_s=135.0))
+
+
+def test_a_consultation_cancelled_or_cut_by_the_caller_is_a_part_after_the_callers_agents() -> None:
+    cancelled = [Piece("talk", "a", 15.0, 120.0, 105.0), Piece("hold", "a", 60.0, 75.0, 15.0),
+                 Piece("consult", "c", 65.0, 75.0, 10.0), Piece("wrapup", "a", 120.0, 125.0, 5.0, "resolved")]
+    assert parts_of(cancelled) == (
+        AgentPart(agent_id="a", talk_s=90.0, hold_s=15.0, acw_s=5.0, held=True, disposition="resolved"),
+        AgentPart(agent_id="c", talk_s=10.0))
+    caller_left = [Piece("talk", "a", 15.0, 90.0, 75.0), Piece("hold", "a", 60.0, 90.0, 30.0),
+                   Piece("consult", "c", 65.0, 90.0, 25.0), Piece("wrapup", "c", 90.0, 100.0, 10.0),
+                   Piece("wrapup", "a", 90.0, 95.0, 5.0, "resolved")]
+    assert [(p.agent_id, p.talk_s, p.acw_s) for p in parts_of(caller_left)] == [("a", 45.0, 5.0), ("c", 25.0, 10.0)]
+    # A consultation is no talk with the caller: a call nobody talked with was handled by nobody.
+    assert parts_of([Piece("consult", "c", 65.0, 75.0, 10.0)]) == ()
