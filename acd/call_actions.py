@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
-from acd.errors import AcdError, InvalidRequest, PhoneDidNotAnswer
+from acd.errors import AcdError, DialRefused, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
-from cti.errors import CtiError
+from cti.errors import AmiNoReply, CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig, Unroutable
 
@@ -362,9 +362,11 @@ class CallActions:
         result = await self.acd.control.originate(
             phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
             variables={"CTI_ANSWER_S": str(phone.answer_after_s), **self._route_vars(routed)}, timeout_ms=30000)
+        if result.timed_out:  # written, and Asterisk said nothing: the phones may have rung
+            raise AmiNoReply(f"the dial from the phone of agent {agent_id}: {result.reason}")
+        if result.refused:  # no channel was made: the phone never rang
+            raise DialRefused(f"Asterisk refused to call the phone of agent {agent_id}: {result.reason}")
         if not result.success:
-            if isinstance(result.reason, str):  # no channel was made: the phone never rang
-                raise PhoneDidNotAnswer(f"Asterisk refused to call the phone of agent {agent_id}: {result.reason}")
             raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
         # The agent's leg runs the Dial to the customer: until the customer answers (acd.follower's
