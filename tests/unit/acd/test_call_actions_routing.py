@@ -56,15 +56,19 @@ async def test_unroutable_number_is_a_422_naming_the_field_and_dials_nothing(acd
     assert not _control(acd).called("originate")
 
 
-async def test_a_dial_asterisk_refused_says_so_not_that_the_phone_did_not_answer(acd: AcdService) -> None:
+async def test_a_dial_asterisk_refused_says_so_not_that_the_phone_did_not_answer(
+        acd: AcdService, caplog: pytest.LogCaptureFixture) -> None:
+    """Asterisk's own words go to the engine's log, as for every step it refuses (docs/api.md)."""
     from acd.errors import DialRefused, PhoneDidNotAnswer
     from cti.ami.control import OriginateResult
 
-    _control(acd).originate_result = OriginateResult(False, "Originate failed: Extension does not exist.")
-    with pytest.raises(DialRefused) as err:
+    _control(acd).originate_result = OriginateResult(False, "Originate: Extension does not exist.")
+    with caplog.at_level("WARNING", logger="acd.call_actions"), pytest.raises(DialRefused) as err:
         await acd.actions.dial("1001", "013912345678")
     assert not isinstance(err.value, PhoneDidNotAnswer) and "did not answer" not in str(err.value)
-    assert "refused" in str(err.value) and "Extension does not exist" in str(err.value)
+    assert str(err.value) == ("the phone system refused to call the phone of agent 1001 "
+                              "(the details are in the engine's log)")
+    assert "agent 1001: Originate: Extension does not exist." in caplog.text
     _control(acd).originate_result = OriginateResult(False, 3)  # rang out: that one did not answer
     with pytest.raises(PhoneDidNotAnswer, match="did not answer"):
         await acd.actions.dial("1001", "013912345678")
