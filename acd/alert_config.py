@@ -23,6 +23,16 @@ _DEFAULT_KEYS = {"ack_timeout_s", "levels"}
 
 def parse_alert_rules(data: Any, source: str) -> tuple[list[AlertRule], list[str]]:
     """Rules from parsed YAML, and one problem string per bad field (naming file, rule and field)."""
+    placed, problems = _parse(data, source)
+    return [rule for _, rule in placed], problems
+
+
+def _place(source: str, i: int, rule_id: object) -> str:
+    return f"{source}: rules[{i}] ({rule_id})"
+
+
+def _parse(data: Any, source: str) -> tuple[list[tuple[int, AlertRule]], list[str]]:
+    """``parse_alert_rules`` with each rule's index in ``rules``, for problems found later."""
     problems: list[str] = []
     if not isinstance(data, dict):
         return [], [f"{source}: expected a mapping with 'rules' (and optional 'defaults')"]
@@ -37,14 +47,14 @@ def parse_alert_rules(data: Any, source: str) -> tuple[list[AlertRule], list[str
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
         return [], [*problems, f"{source}: rules: expected a non-empty list"]
-    rules: list[AlertRule] = []
+    rules: list[tuple[int, AlertRule]] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_rules):
         where = f"{source}: rules[{i}]"
         if not isinstance(raw, dict):
             problems.append(f"{where}: expected a mapping")
             continue
-        where = f"{source}: rules[{i}] ({raw.get('id', '?')})"
+        where = _place(source, i, raw.get("id", "?"))
         for key in sorted(set(raw) - _RULE_KEYS):
             problems.append(f"{where}.{key}: unknown key")
         merged = {**{k: v for k, v in defaults.items() if k in _DEFAULT_KEYS}, **raw}
@@ -56,7 +66,7 @@ def parse_alert_rules(data: Any, source: str) -> tuple[list[AlertRule], list[str
         if rule.id in seen:
             problems.append(f"{where}.id: duplicate rule id {rule.id!r}")
         seen.add(rule.id)
-        rules.append(rule)
+        rules.append((i, rule))
     return rules, problems
 
 
@@ -142,12 +152,13 @@ def check_alerts(settings: Settings) -> list[str]:
         return [f"{path}: cannot read: {err.strerror}"]
     except yaml.YAMLError as err:
         return [f"{path}: not valid YAML: {err}"]
-    rules, problems = parse_alert_rules(data, str(path))
+    placed, problems = _parse(data, str(path))
     if isinstance(data, dict):
-        problems += parse_recipients(data.get("recipients"), str(path), {lv for r in rules for lv in r.levels})[1]
+        levels = {lv for _, r in placed for lv in r.levels}
+        problems += parse_recipients(data.get("recipients"), str(path), levels)[1]
     known = _known_queues(settings)
     if known is not None:
-        for r in rules:
+        for i, r in placed:
             if r.queue is not None and r.queue not in known:
-                problems.append(f"{path}: rule {r.id!r}.queue: {r.queue!r} is not a queue in queues.yaml")
+                problems.append(f"{_place(str(path), i, r.id)}.queue: {r.queue!r} is not a queue in queues.yaml")
     return problems

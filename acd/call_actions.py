@@ -11,14 +11,17 @@ module acts on the calls once they are the agent's. Both share the service's liv
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
-from acd.errors import AcdError, InvalidRequest, PhoneDidNotAnswer
+from acd.errors import AcdError, DialRefused, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
-from cti.errors import CtiError
+from cti.errors import AmiNoReply, CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig, Unroutable
+
+log = logging.getLogger(__name__)
 
 # Only for an AcdService built without the configuration (in-memory tests): every number goes to
 # the dialplan's simulated far end. The engine always sets the trunks of config/trunks.yaml.
@@ -362,9 +365,14 @@ class CallActions:
         result = await self.acd.control.originate(
             phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
             variables={"CTI_ANSWER_S": str(phone.answer_after_s), **self._route_vars(routed)}, timeout_ms=30000)
+        if result.timed_out:  # written, and Asterisk said nothing: the phones may have rung
+            raise AmiNoReply(f"the dial from the phone of agent {agent_id}: {result.reason}")
+        if result.refused:  # no channel was made: the phone never rang
+            # Asterisk's words go to the log only, as for every step it refuses (agent_console.errors).
+            log.warning("acd: Asterisk refused the dial from the phone of agent %s: %s", agent_id, result.reason)
+            raise DialRefused(f"the phone system refused to call the phone of agent {agent_id} "
+                              "(the details are in the engine's log)")
         if not result.success:
-            if isinstance(result.reason, str):  # no channel was made: the phone never rang
-                raise PhoneDidNotAnswer(f"Asterisk refused to call the phone of agent {agent_id}: {result.reason}")
             raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
         # The agent's leg runs the Dial to the customer: until the customer answers (acd.follower's

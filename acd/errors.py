@@ -2,6 +2,8 @@
 
     CtiError (cti.errors)
     └── AcdError
+        ├── PhoneDidNotAnswer   a click-to-dial's first leg, the agent's phone, did not take the call
+        ├── DialRefused         Asterisk refused a click-to-dial's Originate outright (no channel made)
         ├── IllegalTransition   an agent or call state step not in its transition table
         ├── UnknownAgent        no agent with that id is known to the router
         ├── UnknownCall         no call with that id is in the router
@@ -29,6 +31,14 @@ class PhoneDidNotAnswer(AcdError):
     """A click-to-dial's first leg, the agent's phone, did not take the call: no one else was called."""
 
     code = "acd_phone_did_not_answer"
+    http_status = 409
+
+
+class DialRefused(AcdError):
+    """Asterisk refused a click-to-dial's Originate outright (Response: Error): no channel was made,
+    no phone rang. A campaign counts it an attempt all the same (docs/outbound.md)."""
+
+    code = "acd_dial_refused"
     http_status = 409
 
 

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from cti.errors import AmiActionFailed, AmiUnavailable, CtiError, PbxError
+from cti.errors import AmiActionFailed, AmiNoReply, AmiUnavailable, CtiError, PbxError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ def asterisk_refusal(err: CtiError, doing: str) -> IllegalAgentAction:
     reached: the agent's message is ours, Asterisk's text (an AMI Response: Error's Message) goes to
     the engine's log only."""
     log.warning("console: could not %s: %s: %s", doing, err.code, err.message)
-    why = "refused it" if isinstance(err, AmiActionFailed) else "is not reachable now"
+    why = ("did not answer in time" if isinstance(err, AmiNoReply)
+           else "refused it" if isinstance(err, AmiActionFailed) else "is not reachable now")
     return IllegalAgentAction(f"could not {doing}: the phone system {why}; try again, or ask a supervisor "
                               "(the details are in the engine's log)")
 

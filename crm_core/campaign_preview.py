@@ -11,10 +11,12 @@ Dialling is the console's click-to-dial (the agent's phone rings, then the custo
 campaign's caller ID); the do-not-call list and the calling window are checked again right before.
 The attempt row is written before the call exists and takes the call's linkedid once dialled; the
 dialer (``crm_core.dialer``) follows the call and settles the result like any other attempt. A Dial
-that called no one is withdrawn (no attempt, the contact due again with its count as before): the
-agent's phone did not answer, AMI was not connected (the Originate never left the engine), or
-Asterisk refused the Originate. One whose Originate was written before AMI dropped may have reached
-the customer: it counts, ``failed``, under the retry rule.
+that never reached the customer's phone is withdrawn (no attempt, the contact due again with its
+count as before): the agent's phone did not answer, or AMI was not connected (the Originate never
+left the engine). One whose Originate was written before AMI dropped, or that Asterisk did not
+answer in time, may have reached the customer: it counts, ``failed``, under the retry rule; so does
+one Asterisk refused outright, as in the automatic dialer (a contact it always refuses is used up by
+``max_attempts`` rather than shown again and again).
 
 The console's preview panel (``agent_console.preview``) uses ``next_for``, ``dial_reserved`` and
 ``skip``: contact ids are unique across campaigns, so the reservation names the campaign.
@@ -39,7 +41,7 @@ from crm_core.campaign_models import CampaignContact
 from crm_core.campaign_runs import LiveCampaign
 from crm_core.dialer import CampaignDialer
 from crm_core.errors import ContactTaken, IllegalCampaignStep, InvalidField
-from cti.errors import AmiActionFailed, AmiNotSent, CtiError
+from cti.errors import AmiNotSent, CtiError
 
 PREVIEW_HOLD_S = 120.0  # a contact shown to an agent is theirs this long
 
@@ -162,12 +164,16 @@ class CampaignPreview:
         try:
             linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number, customer_id=contact.customer_id,
                                                    campaign=run.name, caller_id=run.caller_id)
-        except (PhoneDidNotAnswer, AmiNotSent, AmiActionFailed):
-            # Nobody was called, so no attempt is spent: the agent's phone did not take the call, the
-            # Originate never left the engine (AMI not connected), or Asterisk refused it outright.
+        except (PhoneDidNotAnswer, AmiNotSent):
+            # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
+            # Originate never left the engine (AMI not connected).
             await self.dialer.withdraw(a)
             raise
-        except CtiError:  # AMI lost with the Originate on its way: the customer may have been called
+        except CtiError:
+            # One attempt, ``failed``, as in the automatic dialer: AMI lost with the Originate on its way,
+            # or Asterisk's silence past the Originate's wait (AmiNoReply): the customer may have been
+            # called; or Asterisk refused the Originate outright (DialRefused, AmiActionFailed): no one
+            # was, but a contact it refuses every time is used up by max_attempts, not shown forever.
             self.dialer.track(a)
             await self.dialer.settle(a, "failed")
             raise

@@ -302,14 +302,20 @@ class CampaignDialer:
             log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
             await self.settle(a, "failed")
             return
-        if not result.success and not a.done:
+        if not result.success and not a.done and not result.refused:
             # The Dial's result (FarEndResult) may come after the Originate's failure: the call's
-            # end (CallEnded) settles the attempt with it; an Originate Asterisk refused outright
-            # makes no call at all, so do not wait long for one.
+            # end (CallEnded) settles the attempt with it, not long after. An Originate Asterisk
+            # refused outright made no call, nothing to wait for: one ``failed`` attempt, as in
+            # preview (docs/outbound.md; a contact refused every time is used up by max_attempts).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(a.ended.wait(), ENDED_WAIT_S)
         if not result.success and not a.done:
-            log.info("campaign %s: attempt %s not answered (originate reason %s)", run.id, a.linkedid, result.reason)
+            if result.refused:
+                log.warning("campaign %s: Asterisk refused the Originate of %s (a failed attempt): %s", run.id,
+                            a.linkedid, result.reason)
+            else:
+                log.info("campaign %s: attempt %s not answered (originate reason %s)", run.id, a.linkedid,
+                         result.reason)
             reason = result.reason if isinstance(result.reason, int) else 0
             await self.settle(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"))
 

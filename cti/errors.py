@@ -7,6 +7,7 @@
     ├── AmiUnavailable         AMI is not connected (or dropped while an action was pending)
     │   └── AmiNotSent         AMI was not connected: the action was never written (Asterisk got nothing)
     ├── AmiActionFailed        Asterisk answered an action with Response: Error
+    │   └── AmiNoReply         written, and no answer from Asterisk in time (it may have acted on it)
     └── AgiHangup              the caller hung up during an AGI session
 """
 
@@ -56,6 +57,12 @@ class AmiNotSent(AmiUnavailable):
 class AmiActionFailed(CtiError):
     code = "ami_action_failed"
     http_status = 502
+
+
+class AmiNoReply(AmiActionFailed):
+    """The action was written and Asterisk did not answer within its time: unlike a refusal
+    (Response: Error), Asterisk may have acted on it (an Originate may have placed its call). Its
+    code stays ``ami_action_failed``: for a client both are the phone system failing the step."""
 
 
 class AgiHangup(CtiError):

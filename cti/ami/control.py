@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 from cti.ami.bridge_waits import BridgeWaits
 from cti.ami.manager import AmiReply
 from cti.ami.translate import translate
-from cti.errors import AmiActionFailed, UnsafeValue
+from cti.errors import AmiActionFailed, AmiNoReply, UnsafeValue
 from cti.safety import check_header_name, check_value
 
 SpyMode = Literal["listen", "whisper", "barge"]
@@ -42,13 +42,21 @@ BRIDGE_WAIT_S = 10.0
 @dataclass(frozen=True)
 class OriginateResult:
     """``reason``: Asterisk's code (4 answered, 5 busy, 3 no answer, 8 congested, 0/1 failed) or
-    the error message when Asterisk refused the action outright."""
+    an error message: Asterisk refused the action outright (Response: Error, no channel was made),
+    or, ``timed_out``, Asterisk gave no answer within the wait (AmiNoReply): the Originate was
+    written, so its call may have been placed."""
 
     success: bool
     reason: int | str
     uniqueid: str | None = None
     linkedid: str | None = None
     channel: str | None = None
+    timed_out: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """Asterisk refused the Originate outright: no channel was made, no phone rang."""
+        return not self.success and isinstance(self.reason, str) and not self.timed_out
 
 
 class CallControl(Protocol):
@@ -212,8 +220,8 @@ class AmiCallControl:
             out.cancel()
             return
         err = sent.exception()
-        if isinstance(err, AmiActionFailed):
-            out.set_result(OriginateResult(False, err.message))
+        if isinstance(err, AmiActionFailed):  # refused outright, or (AmiNoReply) no answer in time
+            out.set_result(OriginateResult(False, err.message, timed_out=isinstance(err, AmiNoReply)))
             return
         if err is not None:
             out.set_exception(err)

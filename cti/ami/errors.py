@@ -3,7 +3,8 @@
     CtiError
     ├── UnsafeValue          a value bound for an AMI header holds CR/LF or a control character
     ├── AmiUnavailable       not connected, or the connection dropped while an action was pending
-    ├── AmiActionFailed      Asterisk answered Response: Error (message kept), or no answer in time
+    ├── AmiActionFailed      Asterisk answered Response: Error (message kept)
+    │   └── AmiNoReply       no answer in time: written, so Asterisk may have acted on it
     ├── MalformedEvent       an AMI event lacks a header its translation needs, or holds an
     │                        unreadable value (caught by the client: logged by name, dropped)
     └── IllegalTransition    the call model was asked for a channel step its table forbids
@@ -13,9 +14,9 @@
 
 from __future__ import annotations
 
-from cti.errors import AmiActionFailed, AmiUnavailable, CtiError, UnsafeValue
+from cti.errors import AmiActionFailed, AmiNoReply, AmiUnavailable, CtiError, UnsafeValue
 
-__all__ = ["AmiActionFailed", "AmiUnavailable", "IllegalTransition", "MalformedEvent", "UnsafeValue"]
+__all__ = ["AmiActionFailed", "AmiNoReply", "AmiUnavailable", "IllegalTransition", "MalformedEvent", "UnsafeValue"]
 
 
 class IllegalTransition(CtiError):

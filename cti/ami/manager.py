@@ -52,7 +52,7 @@ from cti.ami.backoff import Backoff
 from cti.ami.codec import AmiFrameParser, encode_action
 from cti.ami.errors import MalformedEvent
 from cti.ami.translate import WANTED, bridge_member_uniqueids, translate, translate_list_item
-from cti.errors import AmiActionFailed, AmiNotSent, AmiUnavailable, CtiError
+from cti.errors import AmiActionFailed, AmiNoReply, AmiNotSent, AmiUnavailable, CtiError
 from cti.events import Event
 from cti.settings import AmiSettings
 from cti.tasks import cancel_and_wait
@@ -364,7 +364,8 @@ class AmiClient:
         """Write one action now (before this returns) and hand back the future of its answer: a
         caller that must not wait for a task's turn (the ACD's Originate) writes from its own step.
         Raises at once what ``send_action`` raises before sending (UnsafeValue, AmiNotSent);
-        the future fails with AmiActionFailed after ``timeout_s`` without an answer. Cancelling the
+        the future fails with AmiNoReply (an AmiActionFailed: Asterisk may have acted on the action)
+        after ``timeout_s`` without an answer. Cancelling the
         future forgets the action (its late answer is ignored)."""
         action_id = f"{self._id_prefix}{next(self._ids)}"
         data = encode_action(action, action_id, headers)  # raises UnsafeValue naming the header
@@ -384,7 +385,7 @@ class AmiClient:
 
     @staticmethod
     def _expire(pending: _Pending, timeout_s: float) -> None:
-        pending.fail(AmiActionFailed(f"{pending.action}: no answer from Asterisk within {timeout_s:.1f} s"))
+        pending.fail(AmiNoReply(f"{pending.action}: no answer from Asterisk within {timeout_s:.1f} s"))
 
     def _settled(self, action_id: str, timer: asyncio.TimerHandle, _future: asyncio.Future[AmiReply]) -> None:
         timer.cancel()

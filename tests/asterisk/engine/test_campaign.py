@@ -1,7 +1,8 @@
 """Outbound campaigns on the real Asterisk with customers of the dialplan's own far end
 (cti-sim-customer): a person who answers when no agent is free hears the drop message and is
 recorded dropped; through the preview panel's code, an agent skips a due callback, then previews
-a campaign contact and dials it. Whole campaigns against customers on a second Asterisk (the
+a campaign contact and dials it; a contact's Dial that Asterisk refuses outright is one failed
+attempt. Whole campaigns against customers on a second Asterisk (the
 carrier) run in tests/asterisk/trunks/test_campaigns.py."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from acd.events import AgentCallUpdate, AgentOffer
+from agent_console.errors import IllegalAgentAction
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
 from crm_core import callbacks, campaigns
@@ -95,3 +97,28 @@ async def test_an_agent_previews_a_contact_then_dials_it(engine: tuple[Engine, l
     assert [(i.linkedid, i.agent_id, i.outcome, i.campaign_contact_id, i.disposition) for i in rows] == [
         (call_id, "1001", "answered", attempt.contact_id, "resolved")]
     assert attempt.linkedid == call_id
+
+
+async def test_a_preview_dial_asterisk_refuses_outright_is_one_failed_attempt(
+        engine: tuple[Engine, list[Event]], pbx: ManagedPbx, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asterisk refuses an Originate into an extension its dialplan lacks with Response: Error
+    ("Extension does not exist.") and makes no channel. The contact's Dial is one ``failed`` attempt
+    under the retry rule, as the automatic dialer counts a refusal (docs/outbound.md): the preview
+    counted it no attempt, so a contact Asterisk refuses every time came back to the agents forever."""
+    eng, _ = engine
+    await eng.desk.login_queues("1001", ["support"])
+    await eng.desk.set_ready("1001")
+    cid = await _create(eng, "refused", [(HUMAN_2, "UTC")], mode="preview", retry={"failed": 600})
+    await eng.dialer.command(cid, "start", "sup1")
+    monkeypatch.setattr("acd.call_actions.EXTERNAL_CONTEXT", "cti-no-such-context")  # the dial's first step
+    shown = await eng.preview.next("1001")
+    assert shown is not None and shown.number == HUMAN_2
+    with pytest.raises(IllegalAgentAction, match="the phone system refused to call the phone of agent 1001"):
+        await eng.preview.dial("1001", "campaign", shown.id)
+    async with eng.db.session() as s:
+        contact = (await s.scalars(select(CampaignContact))).one()
+        attempts = [a.outcome for a in await s.scalars(select(CampaignAttempt))]
+    assert (contact.state, contact.attempts, contact.last_outcome, attempts) == ("pending", 1, "failed", ["failed"])
+    assert contact.next_at is not None  # due again after the failed rule's 600 s, not at once
+    assert await eng.preview.next("1001") is None
+    assert "0 active channels" in pbx.cli("core show channels count")  # no channel was made

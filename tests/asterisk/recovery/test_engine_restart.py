@@ -75,7 +75,6 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
     level = acd_log.level
     acd_log.addHandler(transitions)
     acd_log.setLevel(logging.INFO)
-    t0 = time.monotonic()
     try:
         await eng.start()
     finally:
@@ -86,11 +85,17 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         # (docs/observability.md); they named none.
         attached = [(msg, call) for msg, call in transitions.seen if "-> on_call" in msg]
         assert attached and all(call == before["connected"] for _, call in attached), transitions.seen
-        started_s = time.monotonic() - t0
+        # start() returns once the recovery ran: its report is there, and the picture it rebuilt is
+        # Asterisk's, every live call in it once (how fast is the chaos bench's, not a test's).
         report = eng.recovery_report
         assert report is not None
-        assert started_s < 2.0 and report.took_s < 2.0, (started_s, report.took_s)
-        print(f"restarted engine: start() {started_s:.2f} s, recovery {report.took_s:.3f} s")
+        live = {c.linkedid for c in eng.ami.model.calls() if c.live}
+        assert live == {*report.waiting, *report.attached}, (live, report)
+        assert len(report.waiting) == len(set(report.waiting)) and not set(report.waiting) & set(report.attached)
+        assert (report.unattached, report.pulled_back, report.closed) == ({}, [], []), report
+        # 1001 ready again, as before the crash (its re-attached call makes it on call: below); no agent
+        # leg was hung up, none was left without its agent.
+        assert (report.agents, report.hung_up) == ({"1001": "available"}, []), report
         # The engine's picture matches Asterisk's.
         # The IVR caller was not hung up when its AGI died with the engine: it waits last, in general,
         # entered when it lost the IVR.

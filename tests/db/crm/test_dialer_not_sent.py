@@ -122,3 +122,21 @@ async def test_an_originate_lost_after_it_was_written_is_one_failed_attempt_with
     assert dialer.live[cid].ringing == {}
     await dialer.stop()
 
+
+
+@pytest.mark.parametrize("result", [OriginateResult(False, "Originate: Extension does not exist."),
+                                    OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s",
+                                                    timed_out=True)], ids=["refused", "timed-out"])
+async def test_an_originate_asterisk_refused_or_never_answered_is_one_failed_attempt(
+        db: Database, result: OriginateResult) -> None:
+    """The same rule as the preview dialer's (docs/outbound.md): Asterisk's Response: Error to an
+    Originate written (no channel made) and the engine's own timeout on one (it may have rung) are one
+    ``failed`` attempt under the retry rule, with the call published when written: a contact Asterisk
+    refuses every time is used up by max_attempts, never dialled again at every tick."""
+    dialer, seen, cid = await _dial_once(db, FakeCallControl(originate_result=result))
+    attempts, contacts = await _rows(db)
+    assert [a.outcome for a in attempts] == ["failed"]
+    assert [(c.state, c.attempts, c.last_outcome) for c in contacts] == [("pending", 1, "failed")]
+    assert [type(e) for e in seen] == [CallArrived, CampaignAttemptEnded]
+    assert dialer.live[cid].ringing == {}
+    await dialer.stop()

@@ -56,18 +56,38 @@ async def test_unroutable_number_is_a_422_naming_the_field_and_dials_nothing(acd
     assert not _control(acd).called("originate")
 
 
-async def test_a_dial_asterisk_refused_says_so_not_that_the_phone_did_not_answer(acd: AcdService) -> None:
-    from acd.errors import PhoneDidNotAnswer
+async def test_a_dial_asterisk_refused_says_so_not_that_the_phone_did_not_answer(
+        acd: AcdService, caplog: pytest.LogCaptureFixture) -> None:
+    """Asterisk's own words go to the engine's log, as for every step it refuses (docs/api.md)."""
+    from acd.errors import DialRefused, PhoneDidNotAnswer
     from cti.ami.control import OriginateResult
 
-    _control(acd).originate_result = OriginateResult(False, "Originate failed: Extension does not exist.")
-    with pytest.raises(PhoneDidNotAnswer) as err:
+    _control(acd).originate_result = OriginateResult(False, "Originate: Extension does not exist.")
+    with caplog.at_level("WARNING", logger="acd.call_actions"), pytest.raises(DialRefused) as err:
         await acd.actions.dial("1001", "013912345678")
-    assert "did not answer" not in str(err.value)
-    assert "refused" in str(err.value) and "Extension does not exist" in str(err.value)
+    assert not isinstance(err.value, PhoneDidNotAnswer) and "did not answer" not in str(err.value)
+    assert str(err.value) == ("the phone system refused to call the phone of agent 1001 "
+                              "(the details are in the engine's log)")
+    assert "agent 1001: Originate: Extension does not exist." in caplog.text
     _control(acd).originate_result = OriginateResult(False, 3)  # rang out: that one did not answer
     with pytest.raises(PhoneDidNotAnswer, match="did not answer"):
         await acd.actions.dial("1001", "013912345678")
+
+
+async def test_a_dial_asterisk_never_answered_may_have_rung_the_customer(acd: AcdService) -> None:
+    """The Originate was written and Asterisk said nothing within its wait (the engine's own timeout):
+    the agent's phone, and then the customer's, may have rung. Not "the phone did not answer"."""
+    from acd.errors import PhoneDidNotAnswer
+    from cti.ami.control import OriginateResult
+    from cti.errors import AmiNoReply
+
+    _control(acd).originate_result = OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s",
+                                                     timed_out=True)
+    with pytest.raises(AmiNoReply) as err:
+        await acd.actions.dial("1001", "013912345678")
+    assert not isinstance(err.value, PhoneDidNotAnswer)
+    assert "agent 1001" in str(err.value) and "no answer from Asterisk within 45.0 s" in str(err.value)
+    assert acd.calls == {}  # no call known: nothing is shown as connected
 
 
 async def test_blind_transfer_to_a_number_sets_the_route_then_redirects(acd: AcdService) -> None:

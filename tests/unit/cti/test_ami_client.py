@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from panoramisk.actions import Action
@@ -16,7 +17,7 @@ from panoramisk.message import Message
 from cti.ami import events as ev
 from cti.ami.control import AmiCallControl
 from cti.ami.manager import AmiClient
-from cti.errors import AmiActionFailed, AmiUnavailable, UnsafeValue
+from cti.errors import AmiActionFailed, AmiNoReply, AmiUnavailable, UnsafeValue
 from cti.events import Event
 from cti.settings import AmiSettings
 from tests.unit.cti.fake_ami import FakeAmi, default_handler
@@ -108,9 +109,31 @@ async def test_error_response_and_list_actions() -> None:
             await control.hangup("PJSIP/x-1")
         result = await control.originate("Local/1@c", application="Wait", data="1")
         assert not result.success and result.reason == "Originate: Originate failed"
+        assert not result.timed_out  # refused outright: Asterisk made no channel
         reply = await h.client.send_action("CoreShowChannels", {}, expect="list")
         assert reply.items == () and reply.final is not None and reply.final["Event"] == "CoreShowChannelsComplete"
         await h.client.stop()
+
+
+async def test_an_originate_asterisk_never_answered_is_told_apart_from_one_it_refused() -> None:
+    """Both end as an unsuccessful result with a message, but only a refusal (Response: Error) says
+    that no channel was made: an Originate written and never answered may have placed its call."""
+
+    class Silent:
+        def __init__(self, err: AmiActionFailed) -> None:
+            self.err = err
+
+        async def send_action(self, action: str, headers: Any, **kw: Any) -> Any:
+            raise self.err
+
+    late = await AmiCallControl(Silent(AmiNoReply("Originate: no answer from Asterisk within 45.0 s"))).originate(
+        "PJSIP/1001", context="c", exten="s")
+    assert (late.success, late.timed_out, late.refused) == (False, True, False)
+    assert late.reason == "Originate: no answer from Asterisk within 45.0 s"
+    refused = await AmiCallControl(Silent(AmiActionFailed("Originate: Extension does not exist."))).originate(
+        "PJSIP/1001", context="c", exten="s")
+    assert (refused.success, refused.timed_out, refused.refused) == (False, False, True)
+    assert refused.reason == "Originate: Extension does not exist."
 
 
 async def test_resync_uses_recorded_list_answers() -> None:
@@ -213,7 +236,8 @@ async def test_originate_is_on_the_wire_before_it_is_awaited_and_an_unanswered_a
         await until(lambda: server.actions("Originate"))
         outcome.cancel()  # whoever waited gave up: the action is forgotten
         await until(lambda: not h.client._pending)
-        with pytest.raises(AmiActionFailed, match=r"no answer from Asterisk within 0\.2 s"):
+        # Written and never answered: AmiNoReply (an AmiActionFailed, told apart from a refusal).
+        with pytest.raises(AmiNoReply, match=r"no answer from Asterisk within 0\.2 s"):
             await h.client.send_action("Getvar", {"Channel": "x", "Variable": "Y"}, timeout_s=0.2)
         assert not h.client._pending
         # A refused value never reaches the wire; it comes out of the awaitable, as from an async def.

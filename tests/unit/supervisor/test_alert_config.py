@@ -42,10 +42,12 @@ def test_check_alerts_names_file_rule_and_field(tmp_path: Path) -> None:
     assert all(p.startswith(path) for p in problems)
     text = "\n".join(problems)
     for needle in ("defaults.colour: unknown key", "rules[1] (a).id: duplicate", "rules[2] (b).kind",
-                   "rule 'c'.queue: 'nowhere' is not a queue", "rules[4] (d).threshold: expected a number",
+                   "rules[4] (d).threshold: expected a number",
                    "rules[5] (e).extra: unknown key", "rules[5] (e).levels"):
         assert needle in text, needle
     assert len(problems) == 7
+    # The unknown queue names its place as every other problem does (it read "rule 'c'.queue: ...").
+    assert f"{path}: rules[3] (c).queue: 'nowhere' is not a queue in queues.yaml" in problems, problems
     with pytest.raises(ConfigError, match="invalid alert rules"):
         alert_config.load_alert_rules(tmp_path / "alerts.yaml")
     (tmp_path / "alerts.yaml").write_text("rules: [")

@@ -314,7 +314,8 @@ async def test_asterisk_refusing_a_contacts_dial_gives_the_agent_our_words(site:
                                                                            caplog: Any) -> None:
     """Asterisk refusing the Originate of a campaign contact's Dial reached the agent as its own
     Message text (502 ami_action_failed): the agent gets our 409 naming what was refused, the
-    engine's log keeps Asterisk's words."""
+    engine's log keeps Asterisk's words. The refusal is one ``failed`` attempt, as in the automatic
+    dialer (docs/outbound.md): a contact Asterisk refuses every time is used up by max_attempts."""
     from cti.errors import AmiActionFailed
 
     async def refused(*args: Any, **kwargs: Any) -> Any:
@@ -331,6 +332,48 @@ async def test_asterisk_refusing_a_contacts_dial_gives_the_agent_our_words(site:
     assert detail["code"] == "illegal_agent_action" and "Extension does not exist" not in detail["message"], detail
     assert "could not dial the contact: the phone system refused it" in detail["message"], detail
     assert "Originate: Extension does not exist" in caplog.text
+    assert await _attempts_of(site, item["id"]) == (1, "failed", ["failed"])
+
+
+async def _attempts_of(site: Site, contact_id: int) -> tuple[int, str | None, list[str | None]]:
+    async with site.engine.db.session() as s:
+        row = await s.get(CampaignContact, contact_id)
+        attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == contact_id)))
+    assert row is not None
+    return row.attempts, row.last_outcome, [a.outcome for a in attempts]
+
+
+async def test_an_originate_refused_or_never_answered_is_one_failed_attempt(site: Site, monkeypatch: Any) -> None:
+    """What the AMI adapter hands back (cti.ami.control): Asterisk's Response: Error (no channel made)
+    and the engine's own timeout on an Originate it wrote (Asterisk said nothing within the ring time
+    and 15 s: the agent's phone, then the customer's, may have rung) both came back as an unsuccessful
+    result with a message, which the ACD called "the phone did not answer": no attempt, the contact
+    due again at once. Each is now one ``failed`` attempt under the retry rule; a phone that rang out
+    (reason 3) is still no attempt."""
+    from cti.ami.control import OriginateResult
+
+    results = {"refused": OriginateResult(False, "Originate: Extension does not exist."),
+               "timed out": OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s", timed_out=True),
+               "rang out": OriginateResult(False, 3)}
+    result = results["refused"]
+
+    async def originate(*args: Any, **kwargs: Any) -> OriginateResult:
+        return result
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", originate)
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    answers = {}
+    for name in results:
+        result = results[name]
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+        answers[name] = (r.status_code, r.json()["detail"]["code"], await _attempts_of(site, item["id"]))
+        if name == "timed out":  # not "refused": Asterisk said nothing
+            assert "the phone system did not answer in time" in r.json()["detail"]["message"], r.text
+    assert answers == {"refused": (409, "illegal_agent_action", (1, "failed", ["failed"])),
+                       "timed out": (409, "illegal_agent_action", (1, "failed", ["failed"])),
+                       "rang out": (409, "illegal_agent_action", (0, None, []))}, answers
 
 
 async def test_no_contact_is_dialled_while_the_agent_has_a_call(site: Site) -> None:
