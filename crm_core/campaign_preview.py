@@ -28,6 +28,7 @@ Errors: ``IllegalCampaignStep`` (not a running preview campaign), ``InvalidField
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -42,6 +43,8 @@ from crm_core.campaign_runs import LiveCampaign
 from crm_core.dialer import CampaignDialer
 from crm_core.errors import ContactTaken, IllegalCampaignStep, InvalidField
 from cti.errors import AmiNotSent, CtiError
+
+log = logging.getLogger(__name__)
 
 PREVIEW_HOLD_S = 120.0  # a contact shown to an agent is theirs this long
 
@@ -159,11 +162,20 @@ class CampaignPreview:
                                "or outside its calling window)")
         a = self.dialer.new_attempt(run, contact, temp, now)
         a.preview = True
-        if self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE:  # no queued call offered meanwhile
+        made_not_ready = self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE
+        if made_not_ready:  # no queued call offered meanwhile
             await self.dialer.acd.set_not_ready(agent_id, "outbound")
         try:
-            linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number, customer_id=contact.customer_id,
-                                                   campaign=run.name, caller_id=run.caller_id)
+            try:
+                linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number,
+                                                              customer_id=contact.customer_id, campaign=run.name,
+                                                              caller_id=run.caller_id)
+            except Exception:
+                # No call to wrap up: the agent who was ready before the Dial is ready again (left not
+                # ready "outbound", they were offered no call until they noticed).
+                if made_not_ready:
+                    await self._ready_again(agent_id)
+                raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
             # Originate never left the engine (AMI not connected).
@@ -185,3 +197,12 @@ class CampaignPreview:
         self.dialer.track(a)
         run.dials += 1
         return linkedid
+
+    async def _ready_again(self, agent_id: str) -> None:
+        """Ready, when still not ready "outbound" as the Dial left them (not if they chose a break meanwhile)."""
+        acd = self.dialer.acd
+        try:
+            if acd.agent_state(agent_id) is AgentState.NOT_READY and acd.agent(agent_id).reason == "outbound":
+                await acd.set_ready(agent_id)
+        except AcdError as err:  # logged out meanwhile: nothing to give back
+            log.warning("preview: agent %s not made ready again after a failed Dial: %s", agent_id, err.message)

@@ -395,3 +395,74 @@ async def test_no_contact_is_dialled_while_the_agent_has_a_call(site: Site) -> N
         assert list(await s.scalars(select(CampaignAttempt))) == []
     again = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
     assert again["id"] == item["id"]  # still held for this agent
+
+
+async def test_an_agent_made_not_ready_for_a_dial_that_failed_is_ready_again(site: Site, monkeypatch: Any) -> None:
+    """The Dial makes a ready agent not ready ("outbound": no queued call offered while their phone
+    rings); a Dial that failed (their phone did not answer, Asterisk refused it or never answered, AMI
+    lost or not connected) left them not ready, offered no call, until they noticed. They are ready
+    again, as before the Dial; an agent not ready for their own reason before the Dial stays so."""
+    from acd.model import AgentState
+    from cti.ami.control import OriginateResult
+    from cti.errors import AmiNotSent, AmiUnavailable
+
+    outcomes: list[Any] = [OriginateResult(False, 3), OriginateResult(False, "Originate: Extension does not exist."),
+                           OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s", timed_out=True),
+                           AmiUnavailable("AMI connection lost (closed by Asterisk)"),
+                           AmiNotSent("AMI is not connected (Originate not sent)")]
+    current: list[Any] = [None]  # what the next Originate gives
+
+    async def originate(*args: Any, **kwargs: Any) -> OriginateResult:
+        if isinstance(current[0], Exception):
+            raise current[0]
+        return current[0]  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", originate)
+    r = await site.as_("sup1", "POST", "/api/campaigns", json=SPEC)
+    cid = int(r.json()["id"])
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/contacts", json={"contacts": [
+        {"number": f"1391234567{i}"} for i in range(len(outcomes) + 1)]})).status_code == 201
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/start")).json()["state"] == "running"
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    acd = site.engine.acd
+    states = []
+    for outcome in outcomes:
+        current[0] = outcome
+        assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        assert item is not None
+        r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+        assert r.status_code in (409, 503), r.text
+        states.append(acd.agent_state("1001"))
+    assert states == [AgentState.AVAILABLE] * len(outcomes)
+    # Not ready for a break before the Dial: still on that break after it failed.
+    assert (await site.as_("agent1", "POST", "/api/agent/state",
+                           json={"state": "not_ready", "reason": "break"})).status_code == 200
+    current[0] = OriginateResult(False, "Originate: Extension does not exist.")
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    assert (acd.agent_state("1001"), acd.agent("1001").reason) == (AgentState.NOT_READY, "break")
+
+
+async def test_a_ready_agent_whose_own_click_to_dial_failed_is_ready_again(site: Site, monkeypatch: Any) -> None:
+    """The console's click-to-dial (also the panel's Dial of a callback) makes a ready agent not ready
+    "outbound" the same way, and left them so when the dial failed."""
+    from acd.model import AgentState
+    from cti.ami.control import OriginateResult
+
+    async def refused(*args: Any, **kwargs: Any) -> OriginateResult:
+        return OriginateResult(False, "Originate: Extension does not exist.")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", refused)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409, r.text
+    assert site.engine.acd.agent_state("1001") is AgentState.AVAILABLE
+    cb = await site.add(number="13800138001")
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert item["id"] == cb
+    r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
+    assert r.status_code == 409, r.text
+    assert site.engine.acd.agent_state("1001") is AgentState.AVAILABLE
