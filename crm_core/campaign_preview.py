@@ -161,7 +161,7 @@ class CampaignPreview:
             raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "
                                "or outside its calling window)")
         a = self.dialer.new_attempt(run, contact, temp, now)
-        a.preview = True
+        a.preview, a.agent_id = True, agent_id
         made_not_ready = self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE
         if made_not_ready:  # no queued call offered meanwhile
             await self.dialer.acd.set_not_ready(agent_id, "outbound")
@@ -186,12 +186,15 @@ class CampaignPreview:
             # or Asterisk's silence past the Originate's wait (AmiNoReply): the customer may have been
             # called; or Asterisk refused the Originate outright (DialRefused, AmiActionFailed): no one
             # was, but a contact it refuses every time is used up by max_attempts, not shown forever.
+            # No call reached the ACD (it publishes one once the agent's phone answered): the attempt's
+            # one interaction is begun and ended by the dialer.
             self.dialer.track(a)
-            await self.dialer.settle(a, "failed")
+            await self.dialer.settle(a, "failed", closes=True)
             raise
         async with self.dialer.db.session() as s:
             await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
         a.linkedid = linkedid
+        a.arrived = True  # the ACD published the call
         call = self.dialer.acd.calls.get(linkedid)
         a.far_end = call.far_end if call is not None else None  # the far end may have answered already
         self.dialer.track(a)

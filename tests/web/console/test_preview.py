@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_core.campaign_models import CampaignAttempt, CampaignContact, DoNotCall
+from crm_core.fold import JOURNEY_EVENTS, fold
+from cti.events import Event
 from tests.web.console import test_callbacks
 from tests.web.console.conftest import Console
 from tests.web.console.test_callbacks import Site
@@ -466,3 +468,30 @@ async def test_a_ready_agent_whose_own_click_to_dial_failed_is_ready_again(site:
     r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
     assert r.status_code == 409, r.text
     assert site.engine.acd.agent_state("1001") is AgentState.AVAILABLE
+
+
+async def test_a_failed_dial_that_counts_is_one_ended_outbound_interaction(site: Site, monkeypatch: Any) -> None:
+    """A contact's Dial Asterisk refused is one attempt, and every attempt is one interaction
+    (docs/outbound.md, CRM). The ACD publishes a click-to-dial's call only once the agent's phone
+    answered, so the call log knew this attempt only by its CampaignAttemptEnded: an inbound
+    interaction, with no number, never ended. It is the outbound call to the contact, placed by the
+    agent, ended, ``failed``."""
+    from cti.ami.control import OriginateResult
+
+    async def refused(*args: Any, **kwargs: Any) -> OriginateResult:
+        return OriginateResult(False, "Originate: Extension does not exist.")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", refused)
+    seen: list[Event] = []  # the engine is not started here: what the call log would fold, as published
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    calls = {e.call_id for e in seen}
+    assert len(calls) == 1, seen
+    f = fold(calls.pop() or "", seen).fields
+    assert (f["direction"], f["dialled_number"], f["agent_id"], f["outcome"], f["status"], f["campaign_contact_id"]) \
+        == ("outbound", "8613912345678", "1001", "failed", "complete", item["id"])
+    assert f["ended_at"] is not None
