@@ -242,3 +242,34 @@ async def test_asterisks_own_end_after_the_dialers_is_the_calls_end(db: Database
     await dialer.stop()
     await logged.bus.stop()
     await logged.logger.stop()
+
+
+async def test_an_attempt_at_a_number_no_route_takes_is_one_ended_outbound_interaction(db: Database,
+                                                                                        tmp_path: Path) -> None:
+    """A number no outbound route takes is a ``failed`` attempt with no Originate: its call was never
+    published, so the call log made an interaction of its CampaignAttemptEnded alone (inbound, no
+    number, never ended). It is one outbound call, begun and ended by the dialer."""
+    logged = _Logged(db, tmp_path)
+    await logged.logger.start()
+    async with db.session() as s:
+        c = await campaigns.create_campaign(session=s, spec=CampaignIn(
+            name="abroad", queue="sales", timezone="Asia/Shanghai", retry={"failed": 600}, max_attempts=2))
+        c.windows = [{"days": list(range(7)), "start": "00:00:00", "end": "24:00:00"}]
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "+12125550100"})])
+        await campaigns.change_state(session=s, campaign=c, event="start")
+    control = FakeCallControl()
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus())
+    await acd.agent_login("1001", {}, ["sales"], ready=True)
+    dialer = CampaignDialer(db, acd, lambda: control, logged.bus, routing=ROUTES)
+    dialer.subscribe()
+    await logged.bus.start()
+    await dialer.tick()
+    await until(lambda: any(isinstance(e, CallClosed) for e in logged.seen), what="the attempt's end")
+    assert control.called("originate") == []
+    assert [type(e) for e in logged.seen] == [CallArrived, CampaignAttemptEnded, CallClosed]
+    [row] = await logged.interactions()
+    assert (row.direction, row.dialled_number, row.outcome, row.status) == ("outbound", "12125550100", "failed",
+                                                                            "complete")
+    await dialer.stop()
+    await logged.bus.stop()
+    await logged.logger.stop()
