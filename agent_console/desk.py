@@ -5,6 +5,7 @@ phone) is ``agent_console.queue_login``'s."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from typing import Any
 
 from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
-from acd.errors import UnknownAgent
+from acd.errors import AcdError, UnknownAgent
 from acd.events import AgentCallUpdate
 from acd.model import AgentState
 from agent_console.errors import (
@@ -45,6 +46,8 @@ from crm_core.models import Callback, Customer, User, epoch
 from crm_core.phones import to_e164
 from cti.bus import EventBus
 from cti.journey import WrapUpDone
+
+log = logging.getLogger(__name__)
 
 # How long a disposition catalog read stands for wrap-up checks (a disposition retired in the
 # catalog is still accepted for at most this long).
@@ -215,8 +218,22 @@ class EngineDesk:
         elif state is AgentState.WRAP_UP:
             pending = self.acd.agent(agent_id).not_ready_after_call
             await acd_step(self.acd.set_not_ready(agent_id, pending or "outbound"), "dial")
-        return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id,
-                                                    callback=callback), "dial")
+        try:
+            return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id,
+                                                        callback=callback), "dial")
+        except Exception:
+            # No call, so no wrap-up makes them ready: an agent ready before the dial is ready again
+            # (unless they chose another state meanwhile), not left out of the queues until they notice.
+            if state is AgentState.AVAILABLE:
+                await self._ready_again(agent_id)
+            raise
+
+    async def _ready_again(self, agent_id: str) -> None:
+        try:
+            if self._state(agent_id) is AgentState.NOT_READY and self.acd.agent(agent_id).reason == "outbound":
+                await self.acd.set_ready(agent_id)
+        except AcdError as err:  # logged out meanwhile
+            log.warning("desk: agent %s not made ready again after a failed dial: %s", agent_id, err.message)
 
     async def _check_customer(self, customer_id: int) -> None:
         """A dial for a customer the CRM lacks is refused before anything rings (the call would be

@@ -44,7 +44,7 @@ from crm_core.phones import known_e164
 from crm_core.unhanded import Unhanded
 from cti.bus import EventBus, subscribe_batch
 from cti.events import Event, from_wire
-from cti.journey import CallArrived, CallConnected, CallEnded, WrapUpDone
+from cti.journey import CallArrived, CallClosed, CallConnected, CallEnded, WrapUpDone
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ class CallLogger:
                 continue
             keys.add(key)
             accepted.append((ev, key))
-            completes = completes or isinstance(ev, (WrapUpDone, CallEnded))
+            completes = completes or isinstance(ev, (WrapUpDone, CallEnded, CallClosed))
         if not accepted:
             return
         async with self._lock:
@@ -309,7 +309,7 @@ class CallLogger:
         if isinstance(ev, WrapUpDone):
             return True
         call = self._calls.get(ev.linkedid)  # type: ignore[attr-defined]
-        return isinstance(ev, CallEnded) and not (call and call.answered)
+        return isinstance(ev, (CallEnded, CallClosed)) and not (call and call.answered)
 
     def _remember(self, ev: Event, key: str, *, urgent: bool = False) -> None:
         linkedid: str = ev.linkedid  # type: ignore[attr-defined]

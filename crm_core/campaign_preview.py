@@ -28,6 +28,7 @@ Errors: ``IllegalCampaignStep`` (not a running preview campaign), ``InvalidField
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -42,6 +43,8 @@ from crm_core.campaign_runs import LiveCampaign
 from crm_core.dialer import CampaignDialer
 from crm_core.errors import ContactTaken, IllegalCampaignStep, InvalidField
 from cti.errors import AmiNotSent, CtiError
+
+log = logging.getLogger(__name__)
 
 PREVIEW_HOLD_S = 120.0  # a contact shown to an agent is theirs this long
 
@@ -158,12 +161,21 @@ class CampaignPreview:
             raise InvalidField("contact_id", f"contact {contact_id} may not be dialled now (do-not-call list, "
                                "or outside its calling window)")
         a = self.dialer.new_attempt(run, contact, temp, now)
-        a.preview = True
-        if self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE:  # no queued call offered meanwhile
+        a.preview, a.agent_id = True, agent_id
+        made_not_ready = self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE
+        if made_not_ready:  # no queued call offered meanwhile
             await self.dialer.acd.set_not_ready(agent_id, "outbound")
         try:
-            linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number, customer_id=contact.customer_id,
-                                                   campaign=run.name, caller_id=run.caller_id)
+            try:
+                linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number,
+                                                              customer_id=contact.customer_id, campaign=run.name,
+                                                              caller_id=run.caller_id)
+            except Exception:
+                # No call to wrap up: the agent who was ready before the Dial is ready again (left not
+                # ready "outbound", they were offered no call until they noticed).
+                if made_not_ready:
+                    await self._ready_again(agent_id)
+                raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
             # Originate never left the engine (AMI not connected).
@@ -174,14 +186,26 @@ class CampaignPreview:
             # or Asterisk's silence past the Originate's wait (AmiNoReply): the customer may have been
             # called; or Asterisk refused the Originate outright (DialRefused, AmiActionFailed): no one
             # was, but a contact it refuses every time is used up by max_attempts, not shown forever.
+            # No call reached the ACD (it publishes one once the agent's phone answered): the attempt's
+            # one interaction is begun and ended by the dialer.
             self.dialer.track(a)
-            await self.dialer.settle(a, "failed")
+            await self.dialer.settle(a, "failed", closes=True)
             raise
         async with self.dialer.db.session() as s:
             await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
         a.linkedid = linkedid
+        a.arrived = True  # the ACD published the call
         call = self.dialer.acd.calls.get(linkedid)
         a.far_end = call.far_end if call is not None else None  # the far end may have answered already
         self.dialer.track(a)
         run.dials += 1
         return linkedid
+
+    async def _ready_again(self, agent_id: str) -> None:
+        """Ready, when still not ready "outbound" as the Dial left them (not if they chose a break meanwhile)."""
+        acd = self.dialer.acd
+        try:
+            if acd.agent_state(agent_id) is AgentState.NOT_READY and acd.agent(agent_id).reason == "outbound":
+                await acd.set_ready(agent_id)
+        except AcdError as err:  # logged out meanwhile: nothing to give back
+            log.warning("preview: agent %s not made ready again after a failed Dial: %s", agent_id, err.message)

@@ -25,6 +25,8 @@ class Attempt:
     far_end: str | None = None
     done: bool = False
     preview: bool = False  # dialled by an agent (click-to-dial): the agent talks to whoever answers
+    agent_id: str | None = None  # preview: the agent who dialled
+    arrived: bool = False  # its CallArrived was published (by the dialer, or by the ACD's click-to-dial)
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # Asterisk reported the call gone
 
 

@@ -27,7 +27,9 @@ pacer learns from every result and every agent's handle time.
 Errors: a number no route takes ends its attempt as ``failed``; PBX errors are logged, the
 attempt ends when Asterisk reports the call gone (``CallEnded``). An Originate never written (AMI
 not connected: ``AmiNotSent``) called no one: it is no attempt (``withdraw``) and no call is
-published; one written, then lost with the connection, is a ``failed`` attempt.
+published; one written, then lost with the connection, is a ``failed`` attempt. An attempt settled
+without its call's end (refused, lost, not answered by Asterisk, no route, the end not seen) has
+its call ended here (``CallClosed``, once): its interaction and the feed would keep it in progress.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
 from cti.errors import AmiNotSent, CtiError
-from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
+from cti.journey import CallArrived, CallClosed, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
 from cti.tasks import cancel_all_and_wait, cancel_and_wait
 from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
@@ -263,22 +265,20 @@ class CampaignDialer:
             target = self.routing.route("+" + a.digits, campaign=run.name, caller_id=run.caller_id)
         except Unroutable as err:
             log.warning("campaign %s: %s", run.id, err.message)
-            await self.settle(a, "failed")
+            await self.settle(a, "failed", closes=True)  # no call was made: one is logged, begun and ended
             return
         caller_id = target.caller_id  # the campaign's when its trunk lists it (cti.trunks), else the default
         variables = {"CTI_TRUNK": target.trunk, "CTI_CAMPAIGN": str(run.id),
                      **({"CTI_CALLER_ID": caller_id} if caller_id else {})}
-        arrived = CallArrived(ts=a.dialled_at, linkedid=a.linkedid, channel="", caller_number=a.digits,
-                              caller_name=a.name, dnis=a.digits, direction="outbound")
+        arrived = _arrived(a)
         try:
             sent = self.control().originate(
                 f"Local/{check_value('number', target.exten)}@{EXTERNAL_CONTEXT}/n", context=CAMPAIGN_CONTEXT,
                 exten="s", caller_id=f"<{a.digits}>", variables=variables,
                 timeout_ms=self.dial_timeout_s * 1000, channel_id=a.linkedid)
         except CtiError as err:  # a value refused before the call was asked for
-            await self.bus.publish(arrived)
             log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
-            await self.settle(a, "failed")
+            await self.settle(a, "failed", closes=True)
             return
         originating = asyncio.ensure_future(sent)
         if originating is not sent:
@@ -288,6 +288,7 @@ class CampaignDialer:
         # once written, before any of its events can come back, and never for a call never asked for:
         # the call logger would write an interaction for it, the live figures and the feed show it.
         if not _never_sent(originating):
+            a.arrived = True
             await self.bus.publish(arrived)
         try:
             result = await originating
@@ -300,7 +301,7 @@ class CampaignDialer:
             return
         except CtiError as err:  # written, then lost (AMI dropped with it pending): the customer may have been called
             log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
-            await self.settle(a, "failed")
+            await self.settle(a, "failed", closes=True)
             return
         if not result.success and not a.done and not result.refused:
             # The Dial's result (FarEndResult) may come after the Originate's failure: the call's
@@ -317,7 +318,8 @@ class CampaignDialer:
                 log.info("campaign %s: attempt %s not answered (originate reason %s)", run.id, a.linkedid,
                          result.reason)
             reason = result.reason if isinstance(result.reason, int) else 0
-            await self.settle(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"))
+            # No end of the call came (none was made, or it was not seen within ENDED_WAIT_S): closed here.
+            await self.settle(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"), closes=True)
 
     async def answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
         """The customer answered and AMD listened: ``(next, sound)`` for the dialplan: ``queue``
@@ -359,11 +361,18 @@ class CampaignDialer:
             await campaigns.withdraw_attempt(session=s, linkedid=a.linkedid)
         log.info("campaign %s: attempt %s withdrawn (no one was dialled)", a.campaign_id, a.linkedid)
 
-    async def settle(self, a: Attempt, outcome: str, agent_id: str | None = None) -> None:
-        """Record the attempt's outcome once (CRM row, pacer, ``CampaignAttemptEnded``)."""
+    async def settle(self, a: Attempt, outcome: str, agent_id: str | None = None, *, closes: bool = False) -> None:
+        """Record the attempt's outcome once (CRM row, pacer, ``CampaignAttemptEnded``). ``closes``: the
+        call's end will not be reported (no channel was made, or its end was not seen): unless Asterisk
+        reported it already, the call is ended here (``CallClosed``), and published first if it never
+        was (an attempt no Originate was written for), so that its one interaction is begun and ended."""
         if a.done:
             return
         a.done = True
+        closes = closes and not a.ended.is_set()
+        if closes and not a.arrived:
+            a.arrived = True
+            await self.bus.publish(_arrived(a))
         run = self.live.get(a.campaign_id)
         if run is not None and run.ringing.pop(a.linkedid, None) is not None and outcome != "human":
             run.pacer.record_attempt(self.clock(), answered=False, ring_s=self.clock() - a.dialled_at)
@@ -373,6 +382,8 @@ class CampaignDialer:
                                            now=datetime.fromtimestamp(self.clock(), UTC), agent_id=agent_id)
         await self.bus.publish(CampaignAttemptEnded(ts=self.clock(), linkedid=a.linkedid, campaign_id=a.campaign_id,
                                                     contact_id=a.contact_id, result=outcome))
+        if closes:
+            await self.bus.publish(CallClosed(ts=self.clock(), linkedid=a.linkedid, outcome=outcome))
         log.info("campaign %s: attempt %s -> %s", a.campaign_id, a.linkedid, outcome)
 
     # -- what the PBX and the ACD report -----------------------------------------------------------
@@ -434,6 +445,11 @@ class CampaignDialer:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("dialer: %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _arrived(a: Attempt) -> CallArrived:
+    return CallArrived(ts=a.dialled_at, linkedid=a.linkedid, channel="", caller_number=a.digits, caller_name=a.name,
+                       dnis=a.digits, direction="outbound", agent_id=a.agent_id)
 
 
 def _never_sent(originating: asyncio.Future[Any]) -> bool:

@@ -27,6 +27,7 @@ from cti.journey import (
     AgentRingNoAnswer,
     CallArrived,
     CallbackRequested,
+    CallClosed,
     CallConnected,
     CallEnded,
     CallTransferred,
@@ -108,6 +109,13 @@ def _ended(e: CallEnded) -> Public:
                 cause_text=e.cause_text, merged_into=None, customer_id=e.customer_id)
 
 
+def _closed(e: CallClosed) -> Public:
+    # The engine's end of a campaign call Asterisk never reported ended (cti.journey.CallClosed): the
+    # same call.ended, with no hangup cause (0) and the attempt's outcome in words.
+    return _env(e, "call.ended", call_id=e.linkedid, agent_id=None, queue=None, cause=0,
+                cause_text=f"closed by the engine: {e.outcome}", merged_into=None, customer_id=None)
+
+
 def _wrapped(e: WrapUpDone) -> Public:
     # notes are the agent's free text about the customer: not for every integrator.
     return _env(e, "call.wrapped_up", call_id=e.linkedid, agent_id=e.agent_id, queue=e.queue, disposition=e.disposition,
@@ -161,6 +169,7 @@ MAPPERS: dict[type[Event], Callable[[Any], Public]] = {
     CallArrived: _arrived, IvrFinished: _ivr, QueueEntered: _queued, QueueLeft: _queue_left,
     AgentRinging: _offered, AgentRingNoAnswer: _missed, CallConnected: _answered, HoldStarted: _held,
     HoldEnded: _resumed, CallTransferred: _transferred, VoicemailLeft: _voicemail, CallEnded: _ended,
+    CallClosed: _closed,
     WrapUpDone: _wrapped, CallbackRequested: _callback, AgentStateChanged: _agent_state,
     AgentPhoneReachability: _reachability, SupervisorIntervention: _intervention, CaseChanged: _case,
     AlertRaised: _alert("alert.raised"), AlertEscalated: _alert("alert.escalated"),

@@ -19,6 +19,7 @@ from cti.journey import (
     AgentRingNoAnswer,
     CallArrived,
     CallbackRequested,
+    CallClosed,
     CallConnected,
     CallEnded,
     CallTransferred,
@@ -38,12 +39,13 @@ from cti.journey import (
 JOURNEY_EVENTS: tuple[type[Event], ...] = (
     CallArrived, IvrFinished, QueueEntered, AgentRinging, AgentRingNoAnswer, ConsultationAnswered,
     ConsultationEnded, CallConnected, RecordingStarted, HoldStarted, HoldEnded, CallTransferred, QueueLeft,
-    VoicemailLeft, CallbackRequested, FarEndResult, CampaignAttemptEnded, SurveyAnswered, CallEnded, WrapUpDone,
+    VoicemailLeft, CallbackRequested, FarEndResult, CampaignAttemptEnded, SurveyAnswered, CallEnded, CallClosed,
+    WrapUpDone,
     AgentWrapUpEnded,
 )
 # Tie-break for events stamped with the same time: the journey's own order.
 _RANK = {cls: i for i, cls in enumerate(JOURNEY_EVENTS)}
-TERMINAL_EVENTS = (CallEnded, WrapUpDone)
+TERMINAL_EVENTS = (CallEnded, CallClosed, WrapUpDone)
 
 # IvrFinished.outcome -> interaction outcome when the IVR let go of the call without a queue.
 IVR_OUTCOMES = {"voicemail": "voicemail", "callback": "callback_requested", "transfer": "abandoned_ivr",
@@ -106,6 +108,7 @@ class _State:
     latest: dict[str, _Handling] = field(default_factory=dict)  # agent -> their latest turn
     current: str | None = None  # the agent on the call now (None: transferred away, or never)
     far_end: str | None = None  # the customer leg's result; "answered" once any leg answered
+    closed: bool = False  # ended by the engine's CallClosed: a CallEnded (Asterisk's own end) replaces that end
     system_failure: bool = False  # cut by an Asterisk crash: its own outcome, never an abandon
     # Wrap-up state ends of agents without a turn on the call yet (a consulted agent), for the form
     # that may give them one.
@@ -315,7 +318,27 @@ def _campaign(st: _State, ev: CampaignAttemptEnded) -> None:
         st.explicit_outcome = ev.result
 
 
+def _closed(st: _State, ev: CallClosed) -> None:
+    """The dialer's end of an attempt's call Asterisk never reported ended: its outcome is the attempt's."""
+    if ev.outcome in ("no_answer", "busy", "failed", "machine", "dropped") and st.explicit_outcome is None:
+        st.explicit_outcome = ev.outcome
+    if st.f["ended_at"] is not None:
+        return
+    st.f["ended_at"] = ev.ts
+    st.closed = True
+    st.closes_kind("ringing", ev.ts, result="caller_hung_up")
+    for kind, key in list(st.open):
+        st.closes(kind, ev.ts, key)
+
+
 def _ended(st: _State, ev: CallEnded) -> None:
+    if st.closed:
+        # Asterisk reported the end after the dialer closed the call (it made the call after all):
+        # the real end and its cause. Segments the close ended stay so (the call had none open).
+        st.closed = False
+        st.f.update(ended_at=max(ev.ts, st.f["ended_at"]), hangup_cause=ev.cause)
+        st.system_failure = ev.system_failure
+        return
     if st.f["ended_at"] is not None:
         return
     st.f.update(ended_at=ev.ts, hangup_cause=ev.cause)
@@ -409,8 +432,9 @@ _APPLY: dict[type[Event], Any] = {
     AgentRingNoAnswer: _no_answer, CallConnected: _connected, RecordingStarted: _recording,
     HoldStarted: _hold_started, HoldEnded: _hold_ended, CallTransferred: _transferred,
     QueueLeft: _queue_left, VoicemailLeft: _voicemail, CallbackRequested: _callback, FarEndResult: _far_end,
-    CallEnded: _ended, WrapUpDone: _wrapped, SurveyAnswered: _survey, CampaignAttemptEnded: _campaign,
-    AgentWrapUpEnded: _wrap_left, ConsultationAnswered: _consult_answered, ConsultationEnded: _consult_ended,
+    CallEnded: _ended, CallClosed: _closed, WrapUpDone: _wrapped, SurveyAnswered: _survey,
+    CampaignAttemptEnded: _campaign, AgentWrapUpEnded: _wrap_left, ConsultationAnswered: _consult_answered,
+    ConsultationEnded: _consult_ended,
 }
 
 

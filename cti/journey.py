@@ -15,7 +15,9 @@ them. Who publishes what:
   HoldStarted / HoldEnded, CallTransferred, CallArrived (outbound click-to-dial), CallbackRequested
   (a queue's callback limit).
 - ``agent_console.desk``: WrapUpDone.
-- ``crm_core.dialer`` (outbound campaigns): CallArrived (each attempt), CampaignAttemptEnded.
+- ``crm_core.dialer`` (outbound campaigns): CallArrived (each attempt), CampaignAttemptEnded, and
+  CallClosed for an attempt whose call's end Asterisk never reports (no channel was made, or its end
+  was never seen).
 ``crm_core.calllog`` folds them all into one interaction per call, with events of the ACD's own
 (``acd.events.AgentWrapUpEnded``: an agent left the wrap-up state of the call, which ends its
 after-call work; ``ConsultationAnswered`` / ``ConsultationEnded``: a consulted agent's
@@ -168,6 +170,19 @@ class CampaignAttemptEnded(Event):
     campaign_id: int
     contact_id: int
     result: str
+
+
+@event("call.closed")
+class CallClosed(Event):
+    """The engine ended a call it published whose end Asterisk did not report (``crm_core.dialer``:
+    a campaign attempt settled without its call's CallEnded: the Originate refused, not answered by
+    Asterisk in time, lost with the AMI connection, or the call's end never seen). ``outcome``: the
+    attempt's result (as CampaignAttemptEnded's). Published once per call, after the attempt's end;
+    a CallEnded of the same call coming later (Asterisk had made the call after all) gives the call
+    its real end instead (``crm_core.fold``)."""
+
+    linkedid: str
+    outcome: str
 
 
 @event("call.far_end")

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from acd.events import AgentCallUpdate, AgentOffer
+from acd.model import AgentState
 from agent_console.errors import IllegalAgentAction
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
@@ -122,3 +123,12 @@ async def test_a_preview_dial_asterisk_refuses_outright_is_one_failed_attempt(
     assert contact.next_at is not None  # due again after the failed rule's 600 s, not at once
     assert await eng.preview.next("1001") is None
     assert "0 active channels" in pbx.cli("core show channels count")  # no channel was made
+    # No call to wrap up: the agent, ready before the Dial, is ready again; the attempt is one outbound
+    # interaction, ended, ``failed`` (the dialer ends the call Asterisk never made).
+    assert eng.acd.agent_state("1001") is AgentState.AVAILABLE
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        rows = list(await s.scalars(select(Interaction).where(Interaction.campaign_contact_id == shown.id)))
+    assert [(i.direction, i.agent_id, i.outcome, i.status) for i in rows] == [
+        ("outbound", "1001", "failed", "complete")]
+    assert rows[0].ended_at is not None

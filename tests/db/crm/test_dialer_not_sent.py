@@ -8,6 +8,9 @@ called the customer: one attempt, ``failed``, with its one call."""
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,15 +20,18 @@ from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from crm_core import campaigns
+from crm_core.calllog import CallLogger
 from crm_core.campaign_models import CampaignAttempt, CampaignContact
 from crm_core.campaign_rules import CampaignIn
 from crm_core.db import Database
 from crm_core.dialer import CampaignDialer
+from crm_core.feed_events import to_public
+from crm_core.models import Interaction
 from cti.ami.control import FakeCallControl, OriginateResult
 from cti.bus import InProcessBus
 from cti.errors import AmiNotSent, AmiUnavailable
 from cti.events import Event
-from cti.journey import CallArrived, CampaignAttemptEnded
+from cti.journey import CallArrived, CallClosed, CallEnded, CampaignAttemptEnded
 from cti.trunks import TrunksConfig
 from tests.helpers import until
 
@@ -116,7 +122,8 @@ async def test_an_originate_lost_after_it_was_written_is_one_failed_attempt_with
     assert [a.outcome for a in attempts] == ["failed"]
     assert [(c.state, c.attempts) for c in contacts] == [("pending", 1)]  # retried per the failed rule
     linkedid = attempts[0].linkedid
-    assert [(type(e), e.call_id) for e in seen] == [(CallArrived, linkedid), (CampaignAttemptEnded, linkedid)]
+    assert [(type(e), e.call_id) for e in seen] == [(CallArrived, linkedid), (CampaignAttemptEnded, linkedid),
+                                                   (CallClosed, linkedid)]  # no end of the call will come
     ended = seen[1]
     assert isinstance(ended, CampaignAttemptEnded) and ended.result == "failed"
     assert dialer.live[cid].ringing == {}
@@ -137,6 +144,132 @@ async def test_an_originate_asterisk_refused_or_never_answered_is_one_failed_att
     attempts, contacts = await _rows(db)
     assert [a.outcome for a in attempts] == ["failed"]
     assert [(c.state, c.attempts, c.last_outcome) for c in contacts] == [("pending", 1, "failed")]
-    assert [type(e) for e in seen] == [CallArrived, CampaignAttemptEnded]
+    assert [type(e) for e in seen] == [CallArrived, CampaignAttemptEnded, CallClosed]
     assert dialer.live[cid].ringing == {}
     await dialer.stop()
+
+
+class _Logged:
+    """The dialer's bus with the call logger on it, and the one interaction it wrote."""
+
+    def __init__(self, db: Database, tmp_path: Path) -> None:
+        self.db, self.bus = db, InProcessBus()
+        self.logger = CallLogger(db, tmp_path)
+        self.logger.subscribe(self.bus)
+        self.seen: list[Event] = []
+        self.bus.observe(Event, self.seen.append, name="test.seen")
+
+    async def interactions(self) -> list[Interaction]:
+        await self.bus.drain()
+        await self.logger.flush()
+        async with self.db.session() as s:
+            return list(await s.scalars(select(Interaction)))
+
+
+@pytest.mark.parametrize("control", [
+    FakeCallControl(originate_result=OriginateResult(False, "Originate: Extension does not exist.")),
+    FakeCallControl(originate_result=OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s",
+                                                     timed_out=True)),
+    _LostAfterWriting(),
+    FakeCallControl(originate_result=OriginateResult(False, 0))],  # failed, and its channel's end never seen
+    ids=["refused", "timed-out", "lost", "no-end-seen"])
+async def test_an_attempt_settled_without_its_calls_end_ends_its_call_once(
+        db: Database, tmp_path: Path, control: FakeCallControl, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The call was published (CallArrived) once the Originate was written; Asterisk then made no
+    channel, or its end never came: nothing ended the call. Its interaction stayed open (no end, no
+    outcome), the feed showed a call.arrived that never ended. The dialer now ends it (CallClosed,
+    with the attempt's outcome) once, after the attempt's own end."""
+    monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.05)
+    logged = _Logged(db, tmp_path)
+    await logged.logger.start()
+    cid = await _running(db)
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus())
+    await acd.agent_login("1001", {}, ["sales"], ready=True)
+    dialer = CampaignDialer(db, acd, lambda: control, logged.bus, routing=ROUTES)
+    dialer.subscribe()
+    await logged.bus.start()
+    await dialer.tick()
+    await until(lambda: control.called("originate"), what="the dial")
+    await until(lambda: not dialer._tasks, what="the placement's end")
+    attempts, _ = await _rows(db)
+    linkedid = attempts[0].linkedid
+    await until(lambda: any(isinstance(e, CallClosed) for e in logged.seen), what="the call's end")
+    assert [type(e) for e in logged.seen if e.call_id == linkedid] == [CallArrived, CampaignAttemptEnded, CallClosed]
+    closed = logged.seen[-1]
+    assert isinstance(closed, CallClosed) and closed.outcome == "failed"
+    [row] = await logged.interactions()
+    assert (row.linkedid, row.direction, row.outcome, row.status, row.campaign_id) == (
+        linkedid, "outbound", "failed", "complete", cid)
+    assert row.ended_at is not None and row.ended_at >= row.started_at
+    assert to_public(closed) is not None and to_public(closed)["type"] == "call.ended"  # type: ignore[index]
+    await dialer.stop()
+    await logged.bus.stop()
+    await logged.logger.stop()
+
+
+async def test_asterisks_own_end_after_the_dialers_is_the_calls_end(db: Database, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asterisk's answer to the Originate never came (the engine's own timeout), yet it had placed the
+    call: the dialer closed the call, then Asterisk reported its end. The attempt ends once (no second
+    CampaignAttemptEnded or CallClosed), and the interaction keeps one end: Asterisk's, with its cause."""
+    logged = _Logged(db, tmp_path)
+    await logged.logger.start()
+    await _running(db)
+    control = FakeCallControl(originate_result=OriginateResult(False, "Originate: no answer from Asterisk "
+                                                                      "within 45.0 s", timed_out=True))
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus())
+    await acd.agent_login("1001", {}, ["sales"], ready=True)
+    dialer = CampaignDialer(db, acd, lambda: control, logged.bus, routing=ROUTES)
+    dialer.subscribe()
+    await logged.bus.start()
+    await dialer.tick()
+    await until(lambda: any(isinstance(e, CallClosed) for e in logged.seen), what="the dialer's end of the call")
+    [row] = await logged.interactions()
+    closed_at = row.ended_at
+    assert (row.outcome, row.status, row.hangup_cause) == ("failed", "complete", None)
+    linkedid = row.linkedid
+    late = CallEnded(ts=time.time() + 5, linkedid=linkedid, cause=19, cause_text="No answer")
+    await logged.bus.publish(late)
+    await until(lambda: late in logged.seen, what="Asterisk's end")
+    [row] = await logged.interactions()
+    assert (row.outcome, row.status, row.hangup_cause) == ("failed", "complete", 19)
+    assert row.ended_at is not None and closed_at is not None and row.ended_at > closed_at
+    assert row.ended_at.replace(tzinfo=UTC).timestamp() == pytest.approx(late.ts)
+    ends = [type(e) for e in logged.seen if e.call_id == linkedid]
+    assert ends == [CallArrived, CampaignAttemptEnded, CallClosed, CallEnded]
+    attempts, _ = await _rows(db)
+    assert [a.outcome for a in attempts] == ["failed"]
+    await dialer.stop()
+    await logged.bus.stop()
+    await logged.logger.stop()
+
+
+async def test_an_attempt_at_a_number_no_route_takes_is_one_ended_outbound_interaction(db: Database,
+                                                                                        tmp_path: Path) -> None:
+    """A number no outbound route takes is a ``failed`` attempt with no Originate: its call was never
+    published, so the call log made an interaction of its CampaignAttemptEnded alone (inbound, no
+    number, never ended). It is one outbound call, begun and ended by the dialer."""
+    logged = _Logged(db, tmp_path)
+    await logged.logger.start()
+    async with db.session() as s:
+        c = await campaigns.create_campaign(session=s, spec=CampaignIn(
+            name="abroad", queue="sales", timezone="Asia/Shanghai", retry={"failed": 600}, max_attempts=2))
+        c.windows = [{"days": list(range(7)), "start": "00:00:00", "end": "24:00:00"}]
+        await campaigns.add_contacts(session=s, campaign=c, rows=[(1, {"number": "+12125550100"})])
+        await campaigns.change_state(session=s, campaign=c, event="start")
+    control = FakeCallControl()
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus())
+    await acd.agent_login("1001", {}, ["sales"], ready=True)
+    dialer = CampaignDialer(db, acd, lambda: control, logged.bus, routing=ROUTES)
+    dialer.subscribe()
+    await logged.bus.start()
+    await dialer.tick()
+    await until(lambda: any(isinstance(e, CallClosed) for e in logged.seen), what="the attempt's end")
+    assert control.called("originate") == []
+    assert [type(e) for e in logged.seen] == [CallArrived, CampaignAttemptEnded, CallClosed]
+    [row] = await logged.interactions()
+    assert (row.direction, row.dialled_number, row.outcome, row.status) == ("outbound", "12125550100", "failed",
+                                                                            "complete")
+    await dialer.stop()
+    await logged.bus.stop()
+    await logged.logger.stop()

@@ -19,6 +19,7 @@ from cti.journey import (
     AgentRingNoAnswer,
     CallArrived,
     CallbackRequested,
+    CallClosed,
     CallConnected,
     CallEnded,
     CallTransferred,
@@ -49,6 +50,7 @@ SAMPLES: list[Event] = [
     CallTransferred(ts=8, linkedid="L1", from_agent="a7", target="billing", target_kind="queue"),
     VoicemailLeft(ts=8.5, linkedid="L3", mailbox="100"),
     CallEnded(ts=9, linkedid="L1", queue="support", agent_id="a7", customer_id=3),
+    CallClosed(ts=9.2, linkedid="L5", outcome="failed"),  # a campaign call Asterisk never reported ended
     WrapUpDone(ts=10, linkedid="L1", agent_id="a7", disposition="solved", notes="card 4970 1234 86420",
                queue="support"),
     CallbackRequested(ts=11, linkedid="L4", number="+33100000001", queue="support", due_at=20.0),
@@ -84,7 +86,7 @@ def _check(value: Any, spec: dict[str, Any]) -> bool:
 
 def test_every_mapped_source_is_sampled_and_every_type_documented() -> None:
     assert {type(e) for e in SAMPLES} == set(MAPPERS)
-    assert sorted(to_public(e)["type"] for e in SAMPLES) == sorted(EVENT_TYPES)  # type: ignore[index]
+    assert sorted({to_public(e)["type"] for e in SAMPLES}) == sorted(EVENT_TYPES)  # type: ignore[index]
     assert SCHEMA["properties"]["type"]["enum"] == list(EVENT_TYPES)
     assert set(SCHEMA["$defs"]) == set(EVENT_TYPES)
 
@@ -194,3 +196,12 @@ def test_a_move_names_who_made_it_and_other_exits_name_no_one() -> None:
                              "actor_role": "supervisor"}
     left = to_public(QueueLeft(ts=1, linkedid="L1", queue="support", reason="abandoned", waited_s=3.0))
     assert left is not None and (left["data"]["actor"], left["data"]["actor_role"]) == (None, None)
+
+
+def test_a_call_the_engine_closed_ends_as_any_call() -> None:
+    """A campaign attempt's call published as arrived and ended by the dialer (no end from Asterisk):
+    the integrator sees its call.ended, with no hangup cause and the attempt's outcome in words."""
+    pub = to_public(CallClosed(ts=3, linkedid="cmp1-x", outcome="failed"))
+    assert pub is not None and (pub["type"], pub["call_id"]) == ("call.ended", "cmp1-x")
+    assert pub["data"] == {"cause": 0, "cause_text": "closed by the engine: failed", "merged_into": None,
+                           "customer_id": None}

@@ -6,7 +6,15 @@ import pytest
 
 from crm_core.fold import fold
 from cti.events import Event
-from cti.journey import CallArrived, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult, WrapUpDone
+from cti.journey import (
+    CallArrived,
+    CallClosed,
+    CallConnected,
+    CallEnded,
+    CampaignAttemptEnded,
+    FarEndResult,
+    WrapUpDone,
+)
 
 
 def _outbound(*far_end: str, direction: str = "outbound") -> list[Event]:
@@ -56,3 +64,29 @@ def test_a_campaign_attempt_names_its_campaign_contact_and_result(result: str, f
     fields = fold("cmp1-a", _attempt(result, far_end)).fields
     assert (fields["outcome"], fields["campaign_id"], fields["campaign_contact_id"], fields["direction"]) == (
         outcome, 3, 42, "outbound")
+
+
+def _closed_attempt(*, asterisk_end: float | None) -> list[Event]:
+    """An attempt the dialer settled ``failed`` with no end of its call seen, and closed at 50.0."""
+    evs: list[Event] = [
+        CallArrived(ts=1.0, linkedid="cmp1-b", channel="", caller_number="869612340002", dnis="869612340002",
+                    direction="outbound"),
+        CampaignAttemptEnded(ts=50.0, linkedid="cmp1-b", campaign_id=3, contact_id=43, result="failed"),
+        CallClosed(ts=50.0, linkedid="cmp1-b", outcome="failed")]
+    if asterisk_end is not None:
+        evs.append(CallEnded(ts=asterisk_end, linkedid="cmp1-b", cause=19))
+    return evs
+
+
+@pytest.mark.parametrize(("asterisk_end", "ended_at", "cause"), [
+    (None, 50.0, None),  # no channel was made: the dialer's close is the end
+    (30.0, 30.0, 19),  # Asterisk's end came first: the close changes nothing
+    (50.0, 50.0, 19),  # at the same instant: Asterisk's
+    (80.0, 80.0, 19)])  # Asterisk's end after the close (it had made the call after all): the real end
+def test_a_closed_attempt_has_one_end_asterisks_when_it_came(asterisk_end: float | None, ended_at: float,
+                                                             cause: int | None) -> None:
+    events = _closed_attempt(asterisk_end=asterisk_end)
+    for order in (events, events[::-1]):
+        f = fold("cmp1-b", order).fields
+        assert (f["outcome"], f["status"], f["ended_at"], f["hangup_cause"], f["campaign_contact_id"]) == (
+            "failed", "complete", ended_at, cause, 43)

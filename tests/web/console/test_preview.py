@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_core.campaign_models import CampaignAttempt, CampaignContact, DoNotCall
+from crm_core.fold import JOURNEY_EVENTS, fold
+from cti.events import Event
 from tests.web.console import test_callbacks
 from tests.web.console.conftest import Console
 from tests.web.console.test_callbacks import Site
@@ -395,3 +397,101 @@ async def test_no_contact_is_dialled_while_the_agent_has_a_call(site: Site) -> N
         assert list(await s.scalars(select(CampaignAttempt))) == []
     again = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
     assert again["id"] == item["id"]  # still held for this agent
+
+
+async def test_an_agent_made_not_ready_for_a_dial_that_failed_is_ready_again(site: Site, monkeypatch: Any) -> None:
+    """The Dial makes a ready agent not ready ("outbound": no queued call offered while their phone
+    rings); a Dial that failed (their phone did not answer, Asterisk refused it or never answered, AMI
+    lost or not connected) left them not ready, offered no call, until they noticed. They are ready
+    again, as before the Dial; an agent not ready for their own reason before the Dial stays so."""
+    from acd.model import AgentState
+    from cti.ami.control import OriginateResult
+    from cti.errors import AmiNotSent, AmiUnavailable
+
+    outcomes: list[Any] = [OriginateResult(False, 3), OriginateResult(False, "Originate: Extension does not exist."),
+                           OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s", timed_out=True),
+                           AmiUnavailable("AMI connection lost (closed by Asterisk)"),
+                           AmiNotSent("AMI is not connected (Originate not sent)")]
+    current: list[Any] = [None]  # what the next Originate gives
+
+    async def originate(*args: Any, **kwargs: Any) -> OriginateResult:
+        if isinstance(current[0], Exception):
+            raise current[0]
+        return current[0]  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", originate)
+    r = await site.as_("sup1", "POST", "/api/campaigns", json=SPEC)
+    cid = int(r.json()["id"])
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/contacts", json={"contacts": [
+        {"number": f"1391234567{i}"} for i in range(len(outcomes) + 1)]})).status_code == 201
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/start")).json()["state"] == "running"
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    acd = site.engine.acd
+    states = []
+    for outcome in outcomes:
+        current[0] = outcome
+        assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        assert item is not None
+        r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+        assert r.status_code in (409, 503), r.text
+        states.append(acd.agent_state("1001"))
+    assert states == [AgentState.AVAILABLE] * len(outcomes)
+    # Not ready for a break before the Dial: still on that break after it failed.
+    assert (await site.as_("agent1", "POST", "/api/agent/state",
+                           json={"state": "not_ready", "reason": "break"})).status_code == 200
+    current[0] = OriginateResult(False, "Originate: Extension does not exist.")
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    assert (acd.agent_state("1001"), acd.agent("1001").reason) == (AgentState.NOT_READY, "break")
+
+
+async def test_a_ready_agent_whose_own_click_to_dial_failed_is_ready_again(site: Site, monkeypatch: Any) -> None:
+    """The console's click-to-dial (also the panel's Dial of a callback) makes a ready agent not ready
+    "outbound" the same way, and left them so when the dial failed."""
+    from acd.model import AgentState
+    from cti.ami.control import OriginateResult
+
+    async def refused(*args: Any, **kwargs: Any) -> OriginateResult:
+        return OriginateResult(False, "Originate: Extension does not exist.")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", refused)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409, r.text
+    assert site.engine.acd.agent_state("1001") is AgentState.AVAILABLE
+    cb = await site.add(number="13800138001")
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert item["id"] == cb
+    r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
+    assert r.status_code == 409, r.text
+    assert site.engine.acd.agent_state("1001") is AgentState.AVAILABLE
+
+
+async def test_a_failed_dial_that_counts_is_one_ended_outbound_interaction(site: Site, monkeypatch: Any) -> None:
+    """A contact's Dial Asterisk refused is one attempt, and every attempt is one interaction
+    (docs/outbound.md, CRM). The ACD publishes a click-to-dial's call only once the agent's phone
+    answered, so the call log knew this attempt only by its CampaignAttemptEnded: an inbound
+    interaction, with no number, never ended. It is the outbound call to the contact, placed by the
+    agent, ended, ``failed``."""
+    from cti.ami.control import OriginateResult
+
+    async def refused(*args: Any, **kwargs: Any) -> OriginateResult:
+        return OriginateResult(False, "Originate: Extension does not exist.")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", refused)
+    seen: list[Event] = []  # the engine is not started here: what the call log would fold, as published
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _campaign(site)
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    calls = {e.call_id for e in seen}
+    assert len(calls) == 1, seen
+    f = fold(calls.pop() or "", seen).fields
+    assert (f["direction"], f["dialled_number"], f["agent_id"], f["outcome"], f["status"], f["campaign_contact_id"]) \
+        == ("outbound", "8613912345678", "1001", "failed", "complete", item["id"])
+    assert f["ended_at"] is not None
