@@ -224,7 +224,9 @@ class EngineDesk:
         except Exception:
             # No call, so no wrap-up makes them ready: an agent ready before the dial is ready again
             # (unless they chose another state meanwhile), not left out of the queues until they notice.
-            if state is AgentState.AVAILABLE:
+            # One who dialled from wrap-up is where that wrap-up would have left them (it cannot be
+            # resumed): ready, or not ready for the reason they chose for after the call (the dial's).
+            if state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
                 await self._ready_again(agent_id)
             raise
 
