@@ -146,7 +146,7 @@ class EngineDesk:
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id, consult_ok=True)
         if self._consulting(call):  # the consulted agent hangs up: the first agent is back with the caller
-            await acd_step(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"), "hang up")
+            await acd_step(self.acd.actions.consulted_hangup(call.linkedid), "hang up")  # or talks on in a conference
             return
         await acd_step(self.acd.actions.hangup(call.linkedid), "hang up")
 
