@@ -63,7 +63,8 @@ class CallActions:
 
     async def hangup(self, linkedid: str) -> None:
         """Hang up the caller; while consulting for an attended transfer, complete the transfer; in
-        a conference, the agent leaves it (caller and third party talk on)."""
+        a conference, the agent leaves it (caller and third party talk on; once the third party has
+        left, the caller is hung up)."""
         call = self._live(linkedid)
         if call.status == "consulting" and call.consult_channel and call.agent_channel:
             await self._complete_attended(call)
@@ -71,9 +72,11 @@ class CallActions:
         if call.status == "consulting":  # the target still rings: hanging up would drop the held caller
             raise AcdError(f"call {linkedid}: the transfer target has not answered yet; cancel the consultation "
                            "to go back to the caller")
-        if call.status == "conference" and call.agent_channel:
+        if call.status == "conference" and call.agent_channel and call.consult_channel:
             await self._leave_conference(call)
             return
+        # A conference the third party left: caller and agent alone, the agent's Hang up ends it
+        # (the caller is the ConfBridge's marked user).
         if call.direction == "inbound" and call.queue in self.survey_queues and call.status == "talking":
             # The caller goes on to the survey; the agent's leg ends with the bridge it leaves.
             await self.acd.control.redirect(call.caller_channel, "cti-survey", "s")
@@ -264,6 +267,19 @@ class CallActions:
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
         await self._back_from_consult(call)
+        if channel:
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(channel, may_be_gone=True)
+
+    async def consulted_hangup(self, linkedid: str) -> None:
+        """The consulted agent hangs up (their console): during the consultation the caller is back
+        with the transferring agent; in the conference they leave it, the others talk on."""
+        call = self._live(linkedid)
+        if call.status != "conference":
+            await self.cancel_consult(linkedid, reason="target_hung_up")
+            return
+        channel = call.consult_channel
+        await self.acd.consultations.left_conference(call)  # first: their leg's end is then no news
         if channel:
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(channel, may_be_gone=True)

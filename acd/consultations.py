@@ -6,7 +6,8 @@ the router reserves the target and ``acd.ringing`` rings them with the screen po
 is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferring agent's leg.
 
     answered   the target answered the transferring agent: the call shows "consulting"
-    dropped    cancelled, not answered, or the caller left: the target is free (or wraps up)
+    dropped    cancelled, not answered, or the caller left: the target is free (or wraps up);
+               the target hung up in the conference: they wrap up, caller and agent talk on
     adopted    the transfer completed (or the agent left the conference): the target holds the call
 
 A consultation answered is the target's work on the caller's call: ``ConsultationAnswered`` when
@@ -65,15 +66,16 @@ class Consultations:
             self.calls.pop(consult.rid, None)
             raise
 
-    async def drop(self, consult: LiveCall, *, wrap_up: bool) -> None:
+    async def drop(self, consult: LiveCall, *, wrap_up: bool, reason: str | None = None) -> None:
         """End a consultation in the ACD: an offer still ringing is withdrawn; a target who talked
-        wraps up (``wrap_up``) or is available again at once."""
+        wraps up (``wrap_up``) or is available again at once. ``reason``: its ``ConsultationEnded``'s,
+        by default caller_left (``wrap_up``) or cancelled."""
         acd = self.acd
         talked = consult.status in ("consulting", "conference")
         with contextlib.suppress(AcdError):
             await acd.decide(lambda now: acd.router.withdraw(consult.rid, now))
         self.calls.pop(consult.rid, None)
-        await self._ended(consult, "caller_left" if wrap_up else "cancelled")
+        await self._ended(consult, reason or ("caller_left" if wrap_up else "cancelled"))
         if not talked or consult.agent_id is None:
             consult.status = "gone"
             return
@@ -87,6 +89,15 @@ class Consultations:
         if acd.agent_state(consult.agent_id) is AgentState.WRAP_UP:
             with contextlib.suppress(AcdError):
                 await acd.set_ready(consult.agent_id)
+
+    async def left_conference(self, call: LiveCall) -> None:
+        """The consulted party (an agent, or a number) left ``call``'s conference: the caller and the
+        agent talk on without them; a consulted agent's consultation ends ("left"), they wrap up."""
+        consult, call.consult = call.consult, None  # taken before any await: the call's end may race
+        call.consult_channel = call.consult_target = None
+        if consult is not None:
+            await self.drop(consult, wrap_up=True, reason="left")
+        await self.acd.call_update(call, call.status)
 
     async def adopt(self, consult: LiveCall, original: LiveCall) -> None:
         """The transfer completed: the consulted agent now holds the customer's call."""

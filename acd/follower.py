@@ -1,5 +1,6 @@
 """What the ACD follows on the bus: the IVR's hand-offs and lost callers, calls' ends, outbound calls'
-far ends, the callers' dials of agents' phones, and the device states of agents' phones.
+far ends, the callers' dials of agents' phones, consulted parties leaving a conference, and the
+device states of agents' phones.
 
 The ACD service (``acd.delivery.AcdService``) builds one (``acd.follower``) and subscribes it with
 itself; the follower turns each event into the service's commands and router steps. It sees the
@@ -19,7 +20,7 @@ from acd.calls import AgentPhone, LiveCall
 from acd.errors import AcdError
 from acd.parts import FollowerHost
 from acd.recovery import LOST_VAR
-from cti.ami.events import DeviceStateChange, IvrLost
+from cti.ami.events import ConferenceLeft, DeviceStateChange, IvrLost
 from cti.bus import observe
 from cti.errors import CtiError
 from cti.journey import AgentDialEnded, CallArrived, CallEnded, FarEndResult, IvrFinished
@@ -47,6 +48,7 @@ class JourneyFollower:
         bus.subscribe(IvrLost, self.on_ivr_lost, name="acd.ivr_lost")
         bus.subscribe(CallEnded, self.on_call_ended, name="acd.call_ended")
         bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
+        bus.subscribe(ConferenceLeft, self.on_conference_left, name="acd.conference_left")
         observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
         # One observer for the ACD and its softphone watcher (acd.reconnect), called as each device
         # state is published: in memory and quick (a state changes nothing unless a phone registers
@@ -150,6 +152,17 @@ class JourneyFollower:
             await self.acd.release_agent(call)
             if consult is not None:  # the caller left during a consultation or conference
                 await self.acd.consultations.drop(consult, wrap_up=True)
+
+    async def on_conference_left(self, ev: ConferenceLeft) -> None:
+        """The consulted party (an agent, or a number) hung up in a three-way conference: the caller
+        and the agent talk on without them; a consulted agent's consultation ends ("left") and they
+        wrap up. The agent's own leaving is ``acd.call_actions``'; the caller's ends the call."""
+        call = next((c for c in self.acd.calls.values()
+                     if c.status == "conference" and c.consult_channel == ev.channel), None)
+        if call is None:
+            return
+        log.info("call %s: the consulted party %s left the conference", call.linkedid, ev.channel)
+        await self.acd.consultations.left_conference(call)
 
     async def on_far_end(self, ev: FarEndResult) -> None:
         """An outbound call's customer leg stopped ringing: remember how, and show it."""

@@ -146,7 +146,7 @@ class EngineDesk:
     async def hangup(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id, consult_ok=True)
         if self._consulting(call):  # the consulted agent hangs up: the first agent is back with the caller
-            await acd_step(self.acd.actions.cancel_consult(call.linkedid, reason="target_hung_up"), "hang up")
+            await acd_step(self.acd.actions.consulted_hangup(call.linkedid), "hang up")  # or talks on in a conference
             return
         await acd_step(self.acd.actions.hangup(call.linkedid), "hang up")
 
@@ -224,7 +224,9 @@ class EngineDesk:
         except Exception:
             # No call, so no wrap-up makes them ready: an agent ready before the dial is ready again
             # (unless they chose another state meanwhile), not left out of the queues until they notice.
-            if state is AgentState.AVAILABLE:
+            # One who dialled from wrap-up is where that wrap-up would have left them (it cannot be
+            # resumed): ready, or not ready for the reason they chose for after the call (the dial's).
+            if state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
                 await self._ready_again(agent_id)
             raise
 

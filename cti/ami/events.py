@@ -80,6 +80,16 @@ class IvrLost(Event):
     dnis: str = ""
 
 
+@event("ami.conference_left")
+class ConferenceLeft(Event):
+    """The dialplan's ``UserEvent(CtiConferenceLeft)``: ``channel`` hung up while in a three-way
+    conference (``cti-conference``; not when the caller's leaving ended it)."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
 @event("ami.bridge_enter")
 class BridgeEnter(Event):
     bridge_id: str

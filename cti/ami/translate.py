@@ -179,6 +179,9 @@ def _user_event(m: Msg, now: float) -> Event | None:
         return ev.IvrLost(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
                           linkedid=m.get("Linkedid", m.get("Uniqueid", "")), queue=m.get("Queue", ""),
                           caller_num=_cid(m.get("CallerIDNum", "")), dnis=m.get("Dnis", ""))
+    if name == "CtiConferenceLeft":
+        return ev.ConferenceLeft(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+                                 linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
     if name != "CtiVoicemail":
         return None  # somebody else's
     return ev.VoicemailResult(

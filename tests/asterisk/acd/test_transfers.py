@@ -355,3 +355,83 @@ async def test_the_caller_leaving_a_conference_ends_the_agents_call(rig: Rig) ->
     await bridge.control.hangup(channel)
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, what="agent 1001 wrapping up")
     assert linkedid not in service.calls
+
+
+async def test_a_consulted_agent_who_hangs_up_leaves_the_conference_and_wraps_up(rig: Rig) -> None:
+    """In a conference with a consulted agent, that agent's phone hangs up while the caller and the
+    transferring agent talk on. The ACD used to miss it: the consulted agent stayed on the call (no
+    new call offered) and their consultation ran on in their figures until the caller left. Their
+    consultation ends ("left") and they wrap up; the caller stays with the transferring agent, whose
+    Hang up then ends the call (there is no one left to hand it to)."""
+    service, bridge, rec = rig
+    linkedid, channel = await _connected_call(rig, "13200132031")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.5), ready=True)
+    await service.actions.transfer(linkedid, target_kind="agent", target="1002", kind="attended")
+    target_leg = await until(lambda: service.calls[linkedid].consult_channel)
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)
+    await service.actions.conference(linkedid)
+    await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)))
+    await until(lambda: [e.agent_id for e in rec.of(ConsultationAnswered)] == ["1002"])
+    phone = target_leg.removesuffix(";1") + ";2"  # the Local channel's other half: 1002's phone
+    await bridge.control.hangup(phone)
+    await until(lambda: service.router.agent("1002").state is AgentState.WRAP_UP, what="1002 wrapping up")
+    assert [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "left")]
+    assert service.agent_call("1002", linkedid) is not None  # theirs to wrap up
+    # The caller and the transferring agent talk on.
+    assert service.router.agent("1001").state is AgentState.ON_CALL
+    assert service.calls[linkedid].agent_id == "1001"
+    assert _together(bridge, (channel, agent_leg))
+    await service.actions.hangup(linkedid)
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, what="1001 wrapping up")
+    await until(lambda: (ch := bridge.model.channel(channel)) is None or ch.ended_at is not None)
+    assert not rec.of(CallTransferred)
+
+
+async def test_a_consulted_agent_who_hangs_up_in_the_console_leaves_the_conference(rig: Rig) -> None:
+    """The consulted agent's Hang up in the console during the conference (the consultation's Hang up
+    sends the caller back to the transferring agent) was refused ("not consulting"): they leave it,
+    wrap up, and the caller and the transferring agent talk on."""
+    service, bridge, rec = rig
+    linkedid, channel = await _connected_call(rig, "13200132033")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.5), ready=True)
+    await service.actions.transfer(linkedid, target_kind="agent", target="1002", kind="attended")
+    target_leg = await until(lambda: service.calls[linkedid].consult_channel)
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg)
+    await service.actions.conference(linkedid)
+    await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)))
+    await service.actions.consulted_hangup(linkedid)
+    assert service.router.agent("1002").state is AgentState.WRAP_UP
+    await until(lambda: (ch := bridge.model.channel(target_leg)) is None or ch.ended_at is not None)
+    await asyncio.sleep(0.5)  # their leg's end (ConferenceLeft) changes nothing more
+    assert [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "left")]
+    assert service.calls[linkedid].agent_id == "1001" and service.calls[linkedid].consult is None
+    assert service.router.agent("1001").state is AgentState.ON_CALL
+    assert _together(bridge, (channel, agent_leg))
+
+
+async def test_the_third_party_hanging_up_leaves_the_agent_with_the_caller_whose_hang_up_ends_the_call(
+        rig: Rig) -> None:
+    """The third party (a number) hangs up in the conference: the caller and the agent talk on. The
+    agent's Hang up then used to be a "leave the conference", an attended transfer to the party who
+    had gone (the caller left alone in the ConfBridge); it ends the call."""
+    service, bridge, rec = rig
+    linkedid, channel = await _connected_call(rig, "13200132032")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.transfer(linkedid, target_kind="number", target="86950032", kind="attended")
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg
+    await service.actions.conference(linkedid)
+    await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)))
+    await bridge.control.hangup(target_leg.removesuffix(";1") + ";2")  # the far end hangs up
+    await until(lambda: service.calls[linkedid].consult_channel is None, what="the third party gone")
+    assert _together(bridge, (channel, agent_leg))
+    assert service.router.agent("1001").state is AgentState.ON_CALL
+    await service.actions.hangup(linkedid)
+    await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, what="1001 wrapping up")
+    await until(lambda: (ch := bridge.model.channel(channel)) is None or ch.ended_at is not None)
+    assert not rec.of(CallTransferred)

@@ -495,3 +495,39 @@ async def test_a_failed_dial_that_counts_is_one_ended_outbound_interaction(site:
     assert (f["direction"], f["dialled_number"], f["agent_id"], f["outcome"], f["status"], f["campaign_contact_id"]) \
         == ("outbound", "8613912345678", "1001", "failed", "complete", item["id"])
     assert f["ended_at"] is not None
+
+
+async def test_an_agent_whose_dial_from_wrap_up_failed_is_where_the_wrap_up_would_have_left_them(
+        site: Site, monkeypatch: Any) -> None:
+    """A Dial from wrap-up ends the wrap-up: not ready "outbound" (no queued call offered while the
+    phone rings), or not ready for the reason the agent chose for after the call. A Dial that failed
+    left them not ready "outbound", offered no call, until they noticed. No call came of it, so they
+    are where the wrap-up would have left them: ready, or not ready for the reason they chose."""
+    from acd.model import AgentState
+    from cti.ami.control import OriginateResult
+
+    async def refused(*args: Any, **kwargs: Any) -> OriginateResult:
+        return OriginateResult(False, "Originate: Extension does not exist.")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", refused)
+    acd = site.engine.acd
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+
+    async def wrapping_up(call_id: str) -> None:
+        # A call answered and ended, straight through the router (the engine is not started: no PBX).
+        assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+        acd.router.enqueue(call_id, "support", acd.clock())
+        acd.router.offer_answered(call_id, "1001", acd.clock())
+        acd.router.call_ended(call_id, acd.clock())
+        assert acd.agent_state("1001") is AgentState.WRAP_UP
+
+    await wrapping_up("wrap.1")
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409, r.text
+    assert acd.agent_state("1001") is AgentState.AVAILABLE
+    # Not ready "break" asked for after the call: the Dial made them so, and they stay so.
+    await wrapping_up("wrap.2")
+    acd.router.not_ready_after_call("1001", acd.clock(), "break")
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409, r.text
+    assert (acd.agent_state("1001"), acd.agent("1001").reason) == (AgentState.NOT_READY, "break")
