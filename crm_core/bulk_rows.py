@@ -24,28 +24,13 @@ def execute_rows(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> Non
     in, RETURNING, expanding IN, rows whose keys differ) takes ``conn.execute``."""
     if not rows:
         return
-    plain = None
-    if conn.dialect.name == "sqlite":
-        keys = tuple(rows[0])
-        cache_key = (conn.dialect, stmt, keys)
-        if cache_key in _PLAIN:
-            plain = _PLAIN[cache_key]
-        else:
-            plain = _PLAIN[cache_key] = _plain_form(conn, stmt, keys) if len(_PLAIN) < 200 else None
+    plain = _sqlite_form(_PLAIN, 200, _plain_form, conn, stmt, rows)
     if plain is None:
         conn.execute(stmt, rows)
         return
     sql, pick, processors = plain
     try:
-        if processors:
-            values = []
-            for row in rows:
-                v = list(pick(row))
-                for i, process in processors:
-                    v[i] = process(v[i])
-                values.append(tuple(v))
-        else:
-            values = [pick(row) for row in rows]
+        values = [tuple(_stored(row, pick, processors)) for row in rows] if processors else [pick(row) for row in rows]
     except KeyError:  # a row without a key of the first one: SQLAlchemy's own error
         conn.execute(stmt, rows)
         return
@@ -61,28 +46,41 @@ def insert_returning(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) ->
     its per-row path first). Anything else takes ``conn.execute``."""
     if not rows:
         return []
-    plain = None
-    if conn.dialect.name == "sqlite":
-        keys = tuple(rows[0])
-        cache_key = (conn.dialect, stmt, keys)
-        if cache_key in _RETURNING:
-            plain = _RETURNING[cache_key]
-        else:
-            plain = _RETURNING[cache_key] = _returning_form(conn, stmt, keys) if len(_RETURNING) < 50 else None
+    plain = _sqlite_form(_RETURNING, 50, _returning_form, conn, stmt, rows)
     if plain is None:
         return [tuple(row) for row in conn.execute(stmt, rows)]
     (head, values_sql, tail), pick, processors = plain
     flat: list[Any] = []
     try:
         for row in rows:
-            v = list(pick(row))
-            for i, process in processors:
-                v[i] = process(v[i])
-            flat.extend(v)
+            flat.extend(_stored(row, pick, processors))
     except KeyError:  # a row without a key of the first one: SQLAlchemy's own error
         return [tuple(row) for row in conn.execute(stmt, rows)]
     sql = head + ", ".join([values_sql] * len(rows)) + tail
     return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(flat))]
+
+
+def _sqlite_form(cache: dict[Any, Any], limit: int, build: Callable[[Connection, Any, tuple[str, ...]], Any],
+                 conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> Any:
+    """The statement's form for rows with the first row's keys, built once (at most ``limit`` kept);
+    None on another database than SQLite or when the statement has no such form."""
+    if conn.dialect.name != "sqlite":
+        return None
+    keys = tuple(rows[0])
+    cache_key = (conn.dialect, stmt, keys)
+    if cache_key in cache:
+        return cache[cache_key]
+    form = cache[cache_key] = build(conn, stmt, keys) if len(cache) < limit else None
+    return form
+
+
+def _stored(row: dict[str, Any], pick: Callable[[dict[str, Any]], tuple[Any, ...]],
+            processors: tuple[tuple[int, Callable[[Any], Any]], ...]) -> list[Any]:
+    """A row's values in the statement's order, each through its bind processor (the stored form)."""
+    v = list(pick(row))
+    for i, process in processors:
+        v[i] = process(v[i])
+    return v
 
 
 # (dialect, statement, the rows' keys) -> (the SQL's parts before, at and after its VALUES row, how to
