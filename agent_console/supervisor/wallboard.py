@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 class Subscriber:
     """One supervisor websocket: event frames (alerts) queue up to a bound, of snapshots only the
-    newest waits to be sent (a wallboard needs the present, not the backlog)."""
+    newest waits to be sent (a wallboard needs the present, not the backlog). The first frame is
+    always a snapshot: events raised before it wait for it (the board already lists active alerts)."""
 
     def __init__(self, ws: WebSocket, who: str, max_events: int = 200, role: str = "supervisor",
                  scope: Callable[[], QueueScope] = lambda: EVERY_QUEUE) -> None:
@@ -34,6 +35,7 @@ class Subscriber:
         self._latest: str | None = None
         self._events: deque[str] = deque(maxlen=max_events)
         self._ready = asyncio.Event()
+        self._greeted = False
         self.lock = asyncio.Lock()  # the pump and the replies share one socket: one send at a time
 
     def offer(self, frame: str) -> None:
@@ -48,6 +50,13 @@ class Subscriber:
         while True:
             await self._ready.wait()
             self._ready.clear()
+            if not self._greeted:
+                if self._latest is None:
+                    continue
+                self._greeted = True
+                frame, self._latest = self._latest, None
+                async with self.lock:
+                    await self.ws.send_text(frame)
             while self._events:
                 async with self.lock:
                     await self.ws.send_text(self._events.popleft())
