@@ -310,7 +310,8 @@ class AcdService:
         does its wait: a stay in the queue of its own, which QueueEntered opens (docs/kpis.md: its
         talk is no wait, its queue wait the sum of its stays). The put-back is written into the
         caller's entry, where a restarted engine finds it (``call.put_back_at``). A caller a supervisor
-        moved keeps the waits before the move for its queue's figures (``call.moved_wait_s``)."""
+        moved keeps the waits before the move for its queue's figures (``call.moved_wait_s``). A
+        virtual-hold callback's call counts in no figure of offered calls (docs/kpis.md)."""
         call.status = "queued"
         self.calls[call.linkedid] = call
         if fresh_timers:
@@ -322,7 +323,8 @@ class AcdService:
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
             customer_id=call.customer_id, fresh_timers=fresh_timers, queue_entered_at=call.queue_entered_at,
-            put_back_at=call.put_back_at, moved_wait_s=call.moved_wait_s))
+            put_back_at=call.put_back_at, moved_wait_s=call.moved_wait_s,
+            settled=call.callback and call.direction == "inbound"))  # a virtual-hold callback's call
 
     async def attach(self, call: LiveCall) -> bool:
         """A call that stayed connected: its agent (once logged in) is on call with it and wraps up
