@@ -60,7 +60,7 @@ from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import QueueEntered
-from cti.tasks import cancel_all_and_wait, cancel_and_wait
+from cti.tasks import TaskSet, cancel_and_wait
 
 log = logging.getLogger(__name__)
 STOP_WRITES_S = 2.0  # how long a stop waits for the queue entries being written on channels
@@ -95,7 +95,7 @@ class AcdService:
         self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
         self._ticker: asyncio.Task[None] | None = None
         self._stopped = False  # no more offers (see stop)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "acd: %s failed")  # background steps (spawn)
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
@@ -134,10 +134,7 @@ class AcdService:
         self.router.hold_offers()
         await cancel_and_wait(self._ticker)
         await self.rings.stop()
-        writes = [t for t in self._tasks if not t.done()]
-        if writes:
-            await asyncio.wait(writes, timeout=STOP_WRITES_S)
-        await cancel_all_and_wait(list(self._tasks), failures="log")
+        await self._tasks.stop(STOP_WRITES_S)
         await self.reconnect.stop()
 
     @property
@@ -287,10 +284,8 @@ class AcdService:
                                   caller_number=caller_number)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """A tracked background step of the ACD: its fault is logged (``_done``), stop() waits for it."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+        """A tracked background step of the ACD: its fault is logged, stop() waits for it."""
+        self._tasks.spawn(coro, name)
 
     async def remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
@@ -387,12 +382,6 @@ class AcdService:
         if self._stopped:  # decided just before the stop: the next engine offers the call again
             return
         await self.rings.offer(call, d)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        """A background step's fault is logged here, never lost as "exception was never retrieved"."""
-        self._tasks.discard(task)
-        if not task.cancelled() and (err := task.exception()) is not None:
-            log.error("acd: %s failed", task.get_name(), exc_info=err)
 
     async def call_update(self, call: LiveCall, status: str) -> None:
         if call.agent_id is None:
