@@ -47,7 +47,7 @@ _UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns (with
 
 
 def _update(columns: Iterable[str]) -> Any:
-    key = tuple(k for k in columns if k not in ("b_id", "linkedid"))
+    key = tuple(k for k in columns if k not in ("b_id", "linkedid"))  # Work.write drops the linkedid
     stmt = _UPDATES.get(key)
     if stmt is None:
         stmt = _UPDATES[key] = update(_I).where(_I.c.id == bindparam("b_id")).values(
@@ -109,6 +109,10 @@ class Work:
             without = [r for r in old if r["customer_id"] is None]
             for r in without:
                 r.pop("customer_id")  # never clear a customer an agent linked meanwhile
+            for r in old:
+                # A row's key named like a column is set by the UPDATE (SQLAlchemy adds it to SET):
+                # the linkedid, which never changes, was written again on every update.
+                r.pop("linkedid")
             for group in (with_customer, without):
                 if group:
                     execute_rows(conn, _update(group[0]), group)

@@ -583,3 +583,46 @@ async def test_a_write_that_fails_is_not_taken_as_written(
     steps = _comparable(await _rows(db))
     monkeypatch.setattr(db, "run", real_run)
     assert steps == await _from_scratch(db, tmp_path / "whole", events)
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+async def test_a_call_written_across_restarts_stores_every_column(db: Database, tmp_path: Path, name: str) -> None:
+    """A logger that starts while a call goes on knows the call only as the database holds it (its id
+    and events; not the columns and segments a logger's last write stored): a restart after every
+    second event (one write per event) stores what one write of all the events stores."""
+    events = load_journey(name)
+    for start in range(0, len(events), 2):
+        logger = CallLogger(db, tmp_path / "steps")
+        await logger.start()
+        for ev in events[start:start + 2]:
+            await logger.handle(ev)
+            await logger.flush()
+        await logger.stop()
+    steps = _comparable(await _rows(db))
+    assert steps == await _from_scratch(db, tmp_path / "whole", events)
+
+
+async def test_an_update_does_not_write_the_linkedid_again(db: Database, tmp_path: Path) -> None:
+    """SQLAlchemy sets every column a row's keys name: the linkedid an update's rows carry (for the
+    customer look-ups) was written again on every update of a call."""
+    events = load_journey("answered")
+    sets: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE interactions SET"):
+            sets.append(statement.split(" SET ", 1)[1].rsplit(" WHERE ", 1)[0])
+
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    for engine in db.statement_engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        for ev in events:
+            await logger.handle(ev)
+            await logger.flush()
+    finally:
+        for engine in db.statement_engines:
+            event.remove(engine, "before_cursor_execute", count)
+    await logger.stop()
+    assert len(sets) == len(events) - 1 and not [s for s in sets if "linkedid" in s], sets
+    assert list(await _rows(db)) == [events[0].linkedid]
