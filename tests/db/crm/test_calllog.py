@@ -626,3 +626,52 @@ async def test_an_update_does_not_write_the_linkedid_again(db: Database, tmp_pat
     await logger.stop()
     assert len(sets) == len(events) - 1 and not [s for s in sets if "linkedid" in s], sets
     assert list(await _rows(db)) == [events[0].linkedid]
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+async def test_a_call_written_again_updates_only_the_columns_that_changed(
+        db: Database, tmp_path: Path, name: str) -> None:
+    """Each update of a call sent all ~40 columns of its interaction, most of them unchanged; now
+    those that differ from what this logger's last write of the call stored, with its events and
+    write time (and its customer, see Work.write). Written one event at a time, every update sets
+    exactly the columns whose stored value it changes (the whole row when the call had left the
+    logger's memory), and what is stored in the end is what one write of all the events stores."""
+    import re
+
+    events = load_journey(name)
+    updates: list[set[str]] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, executemany: bool) -> None:
+        if statement.startswith("UPDATE interactions SET"):
+            sets = statement.split(" SET ", 1)[1].rsplit(" WHERE ", 1)[0]
+            updates.append(set(re.findall(r"(\w+)=", sets)))
+
+    logger = CallLogger(db, tmp_path / "steps")
+    await logger.start()
+    for engine in db.statement_engines:
+        event.listen(engine, "before_cursor_execute", count)
+    before: dict[str, Any] = {}
+    try:
+        for ev in events:
+            held = logger.live(ev.linkedid) is not None  # a complete call leaves memory once written
+            await logger.handle(ev)
+            await logger.flush()
+            after = (await _rows(db))[ev.linkedid]
+            customer = {"customer_id"} if after["customer_id"] is not None else set()
+            if before and held:
+                changed = {k for k in after if k not in ("segments", "updated_at") and after[k] != before[k]}
+                assert changed, "a write that changed nothing"
+                assert updates == [changed | {"updated_at"} | customer], ev
+            elif before:  # an event after the call's end: read back from the database, written whole
+                whole = {c.key for c in Interaction.__table__.columns} - {"id", "linkedid", "customer_id"}
+                assert updates == [whole | customer], ev
+            else:
+                assert updates == [], ev  # the call's first write inserts it
+            updates.clear()
+            before = after
+    finally:
+        for engine in db.statement_engines:
+            event.remove(engine, "before_cursor_execute", count)
+    await logger.stop()
+    steps = _comparable(await _rows(db))
+    assert steps == await _from_scratch(db, tmp_path / "whole", events)
