@@ -12,11 +12,10 @@ flowing into the journal and memory; the writer retries with backoff and catches
 returns. A restart replays the journal; since every write is the fold of the union of journal and
 stored events, replays change nothing.
 
-A call written again sends only what changed since this logger's last write of it: the columns
-of its interaction row that differ (with its events and write time), and of its segments those
-from the first that differs (the rows before it are the same rows either way). After a restart, a
-read of a call from the database or a failed write, what the database holds is not known: the
-whole row and every segment of the call are written again.
+Each write stores the whole interaction row; of its segments, only those from the first that
+differs from what this logger's last write of the call stored (the rows before it are the same
+rows either way). After a restart, a read of a call from the database or a failed write, that is
+not known and every segment of the call is written again.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from crm_core.calllog_rows import STORED, Work, changed_row, interaction_row, segment_row, stored_events
+from crm_core.calllog_rows import STORED, Work, interaction_row, segment_row, stored_events
 from crm_core.db import Database
 from crm_core.event_keys import event_key, masked
 from crm_core.fold import JOURNEY_EVENTS, Folded, fold_keyed
@@ -72,9 +71,6 @@ class _Call:
     # The segment rows this logger's last write of the call stored (None: not known, as after a
     # restart or a failed write): the next write sends only those from the first that changed.
     segments: list[dict[str, Any]] | None = None
-    # The interaction row this logger's last write of the call stored, as interaction_row made it
-    # (None: not known, likewise): the next write updates only the columns that changed.
-    row: dict[str, Any] | None = None
 
 
 class CallLogger:
@@ -433,7 +429,6 @@ class CallLogger:
                 stored[row.linkedid] = row.events or "[]"
         folded: dict[str, Folded] = {}
         segments: dict[str, list[dict[str, Any]]] = {}
-        rows: dict[str, dict[str, Any]] = {}
         work = Work(new={}, old={}, segments={}, wanted={})
         slice_end = time.perf_counter() + _SLICE_S
         for lid, c in calls.items():
@@ -449,11 +444,10 @@ class CallLogger:
             f = folded[lid] = fold_keyed(lid, c.events)
             segs = segments[lid] = [segment_row(c.db_id or 0, i, seg) for i, seg in enumerate(f.segments)]
             if c.db_id is None:
-                work.new[lid] = rows[lid] = interaction_row(f, c.customer_id, c.events)
+                work.new[lid] = interaction_row(f, c.customer_id, c.events)
                 work.segments[lid] = segs
             else:
-                full = rows[lid] = interaction_row(f, c.customer_id, c.events, b_id=c.db_id)
-                work.old[lid] = changed_row(c.row, full)
+                work.old[lid] = interaction_row(f, c.customer_id, c.events, b_id=c.db_id)
                 keep = _unchanged(c.segments, segs)
                 work.segments[lid] = segs[keep:]
                 if c.segments is None or len(c.segments) > keep:
@@ -472,7 +466,6 @@ class CallLogger:
                 # and the retry, counting on the older rows, would add its new rows beside them.
                 # tests/db/crm/test_calllog.py: test_a_write_that_fails_is_not_taken_as_written.
                 calls[lid].segments = None
-                calls[lid].row = None  # likewise: a column it changed may or may not be stored
             done = await self.db.run(work.write)
             for lid, customer_id in done.gone.items():
                 log.warning("call log: call %s: customer %s does not exist (deleted, or the database was restored "
@@ -487,7 +480,6 @@ class CallLogger:
                 calls[lid].customer_id = customer_id
             for lid, segs in segments.items():
                 calls[lid].segments = segs  # their interaction_id filled in by the write
-                calls[lid].row = rows[lid]
         self.stats["batches"] += 1
         self.stats["written"] += len(folded)
         for lid, c in calls.items():

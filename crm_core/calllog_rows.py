@@ -43,17 +43,7 @@ _INSERT = insert(_I).returning(_I.c.id, _I.c.linkedid)
 _INSERT_SEGMENTS = insert(_S)
 # A call's segments from one on (its rows in front are stored as the fold makes them): one row each.
 _DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id == bindparam("b_id"), _S.c.seq >= bindparam("b_seq"))
-_UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns
-# An update sends the columns that changed since the call's last write: a call's phases change a
-# few columns each (the answer, the end, the wrap-up), and batches mix calls in different phases,
-# so a few dozen sets of columns come up. Past this many, a set not seen yet sends the whole row
-# (two sets: with and without the customer): the statements, and their compiled forms in
-# crm_core.bulk_rows (which keeps 200 for every hot statement), stay bounded whatever the calls do.
-_UPDATE_FORMS = 64
-# Sent on every update: the row's keys (b_id, linkedid), the customer (see Work.write), and what
-# changes on every write of a call (its events, the write time), not worth comparing.
-_ALWAYS = frozenset(("b_id", "linkedid", "customer_id", "events", "updated_at"))
-_MISSING = object()
+_UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns (with or without the customer)
 
 
 def _update(columns: Iterable[str]) -> Any:
@@ -63,19 +53,6 @@ def _update(columns: Iterable[str]) -> Any:
         stmt = _UPDATES[key] = update(_I).where(_I.c.id == bindparam("b_id")).values(
             {k: bindparam(k) for k in key})
     return stmt
-
-
-def changed_row(stored: dict[str, Any] | None, row: dict[str, Any]) -> dict[str, Any]:
-    """The update of an interaction to ``row`` (made by ``interaction_row`` with its ``b_id``): the
-    columns that differ from ``stored``, what the call's last write is known to have stored (None:
-    not known, after a restart, a read of the call or a failed write), and those of ``_ALWAYS``;
-    the whole row when ``stored`` is not known or its set of columns would be one too many."""
-    if stored is None:
-        return dict(row)
-    out = {k: v for k, v in row.items() if k in _ALWAYS or stored.get(k, _MISSING) != v}
-    if len(_UPDATES) >= _UPDATE_FORMS and tuple(k for k in out if k not in ("b_id", "linkedid")) not in _UPDATES:
-        return dict(row)
-    return out
 
 
 @dataclass(eq=False)
@@ -91,7 +68,7 @@ class Work:
     connection (``Database.run``: on SQLite in the database's thread) and touches nothing else."""
 
     new: dict[str, dict[str, Any]]  # linkedid -> interaction row to insert
-    old: dict[str, dict[str, Any]]  # linkedid -> interaction columns to update (b_id: its id; changed_row)
+    old: dict[str, dict[str, Any]]  # linkedid -> interaction row to update (b_id: its id)
     segments: dict[str, list[dict[str, Any]]]  # linkedid -> segment rows to insert (interaction_id filled here)
     wanted: dict[str, list[str]]  # caller numbers to match on customer_phones -> their calls
     # Look the rows' customers up first (after a write failed on a constraint): one the database
@@ -127,18 +104,18 @@ class Work:
             for db_id, linkedid in insert_returning(conn, _INSERT, new[start:start + _ROW_CHUNK]):
                 out.ids[linkedid] = db_id
         if self.old:
-            # One statement per set of columns (changed_row: a call's update carries the columns
-            # that changed since its last write).
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for r in self.old.values():
-                if r["customer_id"] is None:
-                    r.pop("customer_id")  # never clear a customer an agent linked meanwhile
+            old = list(self.old.values())
+            with_customer = [r for r in old if r["customer_id"] is not None]
+            without = [r for r in old if r["customer_id"] is None]
+            for r in without:
+                r.pop("customer_id")  # never clear a customer an agent linked meanwhile
+            for r in old:
                 # A row's key named like a column is set by the UPDATE (SQLAlchemy adds it to SET):
                 # the linkedid, which never changes, was written again on every update.
                 r.pop("linkedid")
-                groups.setdefault(tuple(r), []).append(r)
-            for keys, group in groups.items():
-                execute_rows(conn, _update(keys), group)
+            for group in (with_customer, without):
+                if group:
+                    execute_rows(conn, _update(group[0]), group)
         if self.cut:
             execute_rows(conn, _DELETE_SEGMENTS, [{"b_id": self.old[lid]["b_id"], "b_seq": seq}
                                                   for lid, seq in self.cut.items()])
