@@ -34,8 +34,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.errors import AcdError, PhoneDidNotAnswer
-from acd.model import AgentState
+from acd.errors import AcdError, DialUnconfirmed, PhoneDidNotAnswer
 from acd.pacing import DialMode
 from crm_core import campaigns
 from crm_core.campaign_models import CampaignContact
@@ -162,19 +161,20 @@ class CampaignPreview:
                                "or outside its calling window)")
         a = self.dialer.new_attempt(run, contact, temp, now)
         a.preview, a.agent_id = True, agent_id
-        made_not_ready = self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE
-        if made_not_ready:  # no queued call offered meanwhile
-            await self.dialer.acd.set_not_ready(agent_id, "outbound")
+        readiness = self.dialer.acd.dial_readiness
+        before = await readiness.hold(agent_id)  # no queued call offered meanwhile; from wrap-up, it ends
         try:
             try:
+                # ChannelId = the attempt's linkedid: a call Asterisk places after an Originate it never
+                # answered is the attempt's own (its interaction, its end), not a stranger's.
                 linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number,
                                                               customer_id=contact.customer_id, campaign=run.name,
-                                                              caller_id=run.caller_id)
-            except Exception:
-                # No call to wrap up: the agent who was ready before the Dial is ready again (left not
-                # ready "outbound", they were offered no call until they noticed).
-                if made_not_ready:
-                    await self._ready_again(agent_id)
+                                                              caller_id=run.caller_id, channel_id=temp)
+            except Exception as err:
+                # No call to wrap up: the agent is where they were, or where the wrap-up would have left
+                # them; after a Dial Asterisk never confirmed, once their phone is free.
+                await readiness.give_back(agent_id, before, unconfirmed=temp if isinstance(err, DialUnconfirmed)
+                                          else None)
                 raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
@@ -183,16 +183,18 @@ class CampaignPreview:
             raise
         except CtiError:
             # One attempt, ``failed``, as in the automatic dialer: AMI lost with the Originate on its way,
-            # or Asterisk's silence past the Originate's wait (AmiNoReply): the customer may have been
+            # or Asterisk's silence past the Originate's wait (DialUnconfirmed): the customer may have been
             # called; or Asterisk refused the Originate outright (DialRefused, AmiActionFailed): no one
             # was, but a contact it refuses every time is used up by max_attempts, not shown forever.
             # No call reached the ACD (it publishes one once the agent's phone answered): the attempt's
-            # one interaction is begun and ended by the dialer.
+            # one interaction is begun and ended by the dialer. A call Asterisk placed after all has the
+            # attempt's linkedid (the ChannelId above): its end is the interaction's (docs/outbound.md).
             self.dialer.track(a)
             await self.dialer.settle(a, "failed", closes=True)
             raise
-        async with self.dialer.db.session() as s:
-            await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
+        if linkedid != temp:  # Asterisk did not take the ChannelId (a fake control): the call's own
+            async with self.dialer.db.session() as s:
+                await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
         a.linkedid = linkedid
         a.arrived = True  # the ACD published the call
         call = self.dialer.acd.calls.get(linkedid)
@@ -200,12 +202,3 @@ class CampaignPreview:
         self.dialer.track(a)
         run.dials += 1
         return linkedid
-
-    async def _ready_again(self, agent_id: str) -> None:
-        """Ready, when still not ready "outbound" as the Dial left them (not if they chose a break meanwhile)."""
-        acd = self.dialer.acd
-        try:
-            if acd.agent_state(agent_id) is AgentState.NOT_READY and acd.agent(agent_id).reason == "outbound":
-                await acd.set_ready(agent_id)
-        except AcdError as err:  # logged out meanwhile: nothing to give back
-            log.warning("preview: agent %s not made ready again after a failed Dial: %s", agent_id, err.message)
