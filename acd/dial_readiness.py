@@ -120,14 +120,15 @@ class DialReadiness:
         except AcdError:  # logged out meanwhile
             return False
 
-    def _phone_live(self, agent_id: str) -> bool:
+    def phone_live(self, agent_id: str) -> bool:
+        """A channel of the agent's phone is live (ringing or up): with one call at a time, their dial's."""
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         return any(name.startswith(phone.channel_prefix) for name in self.acd.live_channels())
 
     async def _watch(self, agent_id: str, linkedid: str) -> None:
         started, seen = self.acd.clock(), False
         while self._held(agent_id):
-            if self._phone_live(agent_id):
+            if self.phone_live(agent_id):
                 if not seen:
                     log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
                                 "not ready until their phone is free", agent_id, linkedid)

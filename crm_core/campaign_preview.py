@@ -176,19 +176,24 @@ class CampaignPreview:
                 await readiness.give_back(agent_id, before, unconfirmed=temp if isinstance(err, DialUnconfirmed)
                                           else None)
                 raise
+        except DialUnconfirmed:
+            # Asterisk may have placed the call, under the attempt's linkedid (its ChannelId): the call's
+            # end settles the attempt (human if the customer answered); none while no channel of the
+            # agent's phone lives, past the grace: one ``failed`` attempt, its interaction ended here.
+            await self.dialer.follow_unconfirmed(a, lambda: readiness.phone_live(agent_id), readiness.grace_s,
+                                                 readiness.poll_s)
+            raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
             # Originate never left the engine (AMI not connected).
             await self.dialer.withdraw(a)
             raise
         except CtiError:
-            # One attempt, ``failed``, as in the automatic dialer: AMI lost with the Originate on its way,
-            # or Asterisk's silence past the Originate's wait (DialUnconfirmed): the customer may have been
-            # called; or Asterisk refused the Originate outright (DialRefused, AmiActionFailed): no one
-            # was, but a contact it refuses every time is used up by max_attempts, not shown forever.
-            # No call reached the ACD (it publishes one once the agent's phone answered): the attempt's
-            # one interaction is begun and ended by the dialer. A call Asterisk placed after all has the
-            # attempt's linkedid (the ChannelId above): its end is the interaction's (docs/outbound.md).
+            # One attempt, ``failed``, as in the automatic dialer: AMI lost with the Originate on its way
+            # (the customer may have been called); or Asterisk refused the Originate outright
+            # (DialRefused, AmiActionFailed): no one was, but a contact it refuses every time is used up
+            # by max_attempts, not shown forever. No call reached the ACD (it publishes one once the
+            # agent's phone answered): the attempt's one interaction is begun and ended by the dialer.
             self.dialer.track(a)
             await self.dialer.settle(a, "failed", closes=True)
             raise

@@ -377,6 +377,31 @@ class CampaignDialer:
         """Follow an attempt dialled elsewhere (a preview call) until its result."""
         self._attempts[a.linkedid] = a
 
+    async def follow_unconfirmed(self, a: Attempt, live: Callable[[], bool], grace_s: float,
+                                 poll_s: float = 0.5) -> None:
+        """A preview Dial Asterisk never answered may have placed its call, named by the attempt's
+        linkedid: the call is published now (as an automatic dial's once written), and its end
+        settles the attempt as any other (``_on_call_ended``: human if the customer answered). With
+        no end while ``live()`` says no call is up, and ``grace_s`` passed: ``failed``, closed here."""
+        self.track(a)
+        if not a.arrived:
+            a.arrived = True
+            await self.bus.publish(_arrived(a))
+        self._spawn(self._follow_unconfirmed(a, live, grace_s, poll_s), f"dialer.unconfirmed.{a.linkedid}")
+
+    async def _follow_unconfirmed(self, a: Attempt, live: Callable[[], bool], grace_s: float,
+                                  poll_s: float) -> None:
+        since, seen = self.clock(), False  # since: the start, or when the call's channels were last seen
+        while not a.done and not a.ended.is_set():
+            now = self.clock()
+            if live():
+                since, seen = now, True
+            elif now - since >= (ENDED_WAIT_S if seen else grace_s):  # gone, and its end not seen: closed
+                await self.settle(a, "failed", closes=True)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(a.ended.wait(), poll_s)
+
     async def withdraw(self, a: Attempt) -> None:
         """An attempt that dialled no one (``campaigns.withdraw_attempt``): no outcome, no pacer
         sample, no event."""

@@ -124,6 +124,7 @@ async def test_a_preview_dial_names_its_call_by_the_attempts_linkedid(site: Site
     r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
     assert r.status_code == 409, r.text
     await until(lambda: site.engine.acd.agent_state("1001") is AgentState.AVAILABLE)
+    await until(lambda: not site.engine.dialer._tasks, what="the attempt settled: no call was seen")
     (timed_out,) = pbx.originated
     async with site.engine.db.session() as s:
         (attempt,) = await s.scalars(select(CampaignAttempt))
