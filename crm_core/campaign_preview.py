@@ -162,7 +162,11 @@ class CampaignPreview:
         a = self.dialer.new_attempt(run, contact, temp, now)
         a.preview, a.agent_id = True, agent_id
         readiness = self.dialer.acd.dial_readiness
-        before = await readiness.hold(agent_id)  # no queued call offered meanwhile; from wrap-up, it ends
+        try:
+            before = await readiness.hold(agent_id)  # no queued call offered meanwhile; from wrap-up, it ends
+        except Exception:
+            await self.dialer.withdraw(a)  # nothing was dialled
+            raise
         try:
             try:
                 # ChannelId = the attempt's linkedid: a call Asterisk places after an Originate it never
