@@ -94,8 +94,10 @@ class VirtualHold:
         return len(self.entries)
 
     def _restore(self, e: VirtualEntry, now: float) -> list[Decision]:
-        return self.acd.router.restore_waiting(e.entry_id, e.queue, now, entered_at=e.entered_at, skills=e.skills,
-                                               priority=e.priority, customer_id=e.customer_id, virtual=True)
+        return self.acd.router.restore_waiting(
+            e.entry_id, e.queue, now, entered_at=e.entered_at, skills=e.skills, priority=e.priority,
+            customer_id=e.customer_id, virtual=True, queue_entered_at=e.queue_entered_at, put_back_at=e.put_back_at,
+            moved_wait_s=e.moved_wait_s)
 
     async def start(self) -> None:
         self._loop = asyncio.create_task(self._offer_loop(), name="vhold.offers")
@@ -161,8 +163,14 @@ class VirtualHold:
         # From here on the ACD does not see this caller's hang-up: it is no abandon.
         self.acd.calls.pop(linkedid, None)
         self._offers.pop(linkedid, None)
+        # Its stay, kept so that a restarted engine's figures count this stay, not one since the first
+        # entry (docs/callbacks.md): its start as the router has it (an overflow is due at its own
+        # time, the step that ran it may be later), the put-back and the carried waits as the caller's
+        # entry on its channel has them (acd.recovery).
         entry = VirtualEntry(linkedid, number, call.queue, call.queued_at, call.priority,
-                             dict(call.skills) if call.skills else None, call.customer_id)
+                             dict(call.skills) if call.skills else None, call.customer_id,
+                             queue_entered_at=stay_from, put_back_at=call.put_back_at,
+                             moved_wait_s=call.moved_wait_s)
         self.entries[linkedid] = entry
         await self.store.save(entry)
         now = self.acd.clock()

@@ -56,6 +56,7 @@ from agent_console.service import ConsoleService
 from crm_core.events import CustomerChanged
 from cti.bus import EventBus
 from cti.errors import CtiError
+from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class AgentHub:
         self.conns: dict[str, _Conn] = {}
         self.snaps: dict[str, _Snap] = {}
         self.dropped_slow = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "console hub: %s failed")  # CRM look-ups for pops, hard closes
         self._deadlines = Deadlines()
         self._spawned = 0
 
@@ -241,7 +242,8 @@ class AgentHub:
         if old is None and ev.direction == "outbound" and pop is None:
             info = {"caller_number": ev.peer_number, "customer_id": ev.customer_id, "queue": ev.queue,
                     "direction": "outbound"}
-            self._spawn(self._late_pop(ev.agent_id, ev.linkedid, self._build(ev.linkedid, ev.agent_id, info)))
+            self._tasks.spawn(self._late_pop(ev.agent_id, ev.linkedid, self._build(ev.linkedid, ev.agent_id, info)),
+                              f"hub.late_pop:{ev.linkedid}")
 
     async def _build(self, linkedid: str, agent_id: str, info: dict[str, Any]) -> dict[str, Any]:
         """The pop as plain, validated data (a ``Pop``'s ``model_dump()``)."""
@@ -263,7 +265,7 @@ class AgentHub:
             return
         snap.offer_pending(ev)  # a reconnect during the CRM look-up still sees the offer (built then)
         # The CRM look-up runs beside the bus worker, so a slow CRM never delays other agents' events.
-        self._spawn(self._deliver_offer(ev))
+        self._tasks.spawn(self._deliver_offer(ev), f"hub.offer:{ev.linkedid}")
         # Let them (and the socket writers) run every few offers: in a burst the first pops go out at
         # once instead of after the whole burst has been taken off the bus. Not after every offer:
         # each yield is a turn of the loop (an epoll call) per offer.
@@ -357,11 +359,6 @@ class AgentHub:
         log.info("customer %d changed by %s (%s): live pops refreshed", ev.customer_id, ev.actor,
                  ", ".join(ev.fields))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     # -- connection side -------------------------------------------------------------------------
 
     def _send(self, agent_id: str, frame: str | bytes) -> None:
@@ -382,7 +379,7 @@ class AgentHub:
             del self.conns[conn.who.agent_id or ""]
         if bye is None:
             conn.out.cancel()
-            self._spawn(self._hard_close(conn, code))
+            self._tasks.spawn(self._hard_close(conn, code), f"hub.close:{conn.who.agent_id}")
             return
         conn.out.close_after(p.Bye(reason=bye).model_dump_json(), code)
 
@@ -529,6 +526,4 @@ class AgentHub:
         for conn in list(self.conns.values()):
             self._close(conn, 1001, "shutdown")
         self._deadlines.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop()
