@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from acd.calls import AgentPhone, LiveCall, PhoneBook
 from acd.errors import AcdError
 from acd.model import AgentState, AgentView
-from cti.tasks import cancel_all_and_wait
+from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ class DialReadiness:
         self.acd = acd
         self.grace_s, self.poll_s = grace_s, poll_s
         self.watching: dict[str, str] = {}  # agent -> the linkedid of their unconfirmed dial
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._watches: dict[str, asyncio.Task[None]] = {}  # agent -> its watch (a newer one replaces it)
+        self._tasks = TaskSet(log, "acd: %s failed")
 
     async def hold(self, agent_id: str) -> AgentState:
         """Out of the queues for the dial; the state before it, for ``give_back``."""
@@ -93,22 +94,20 @@ class DialReadiness:
             await self._ready_again(agent_id)
             return
         self.watching[agent_id] = unconfirmed
-        old = self._tasks.pop(agent_id, None)
+        old = self._watches.pop(agent_id, None)
         if old is not None:
             old.cancel()
-        task = asyncio.create_task(self._watch(agent_id, unconfirmed), name=f"acd.dial_watch.{agent_id}")
-        self._tasks[agent_id] = task
-        task.add_done_callback(lambda t: self._done(agent_id, t))
+        task = self._tasks.spawn(self._watch(agent_id, unconfirmed), f"acd.dial_watch.{agent_id}")
+        self._watches[agent_id] = task
+        task.add_done_callback(lambda t: self._forget(agent_id, t))
 
     async def stop(self) -> None:
-        await cancel_all_and_wait(list(self._tasks.values()), failures="log")
+        await self._tasks.stop()
 
-    def _done(self, agent_id: str, task: asyncio.Task[Any]) -> None:
-        if self._tasks.get(agent_id) is task:
-            del self._tasks[agent_id]
+    def _forget(self, agent_id: str, task: asyncio.Task[Any]) -> None:
+        if self._watches.get(agent_id) is task:
+            del self._watches[agent_id]
             self.watching.pop(agent_id, None)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("acd: watching the unconfirmed dial of agent %s failed", agent_id, exc_info=task.exception())
 
     def _held(self, agent_id: str) -> bool:
         """Still as the dial left them: not ready "outbound", on no call (another dial's included; one
