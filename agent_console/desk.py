@@ -130,9 +130,10 @@ class EngineDesk:
             raise IllegalAgentAction("log in to your queues before going ready")
         if state is AgentState.AVAILABLE:
             return  # already ready (a retried request, a second tab): nothing pending to cancel either
-        if state is AgentState.NOT_READY and self._on_a_call(agent_id):
+        if state is AgentState.NOT_READY and (self._on_a_call(agent_id) or self._unconfirmed_live(agent_id)):
             # An outbound call (the router's not ready): ready now would have the ACD offer queued calls
-            # on top of it. Ready after it: the reason "outbound" is what its wrap-up makes ready.
+            # on top of it. Ready after it: the reason "outbound" is what its wrap-up makes ready (or,
+            # for a dial Asterisk never confirmed whose call is up, acd.dial_readiness once it is gone).
             await acd_step(self.acd.set_not_ready(agent_id, "outbound"), "go ready")
             return
         await acd_step(self.acd.set_ready(agent_id), "go ready")
@@ -236,6 +237,11 @@ class EngineDesk:
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
+
+    def _unconfirmed_live(self, agent_id: str) -> bool:
+        """The agent's dial Asterisk never confirmed has a call up on their phone (acd.dial_readiness)."""
+        readiness = self.acd.dial_readiness
+        return agent_id in readiness.watching and readiness.phone_live(agent_id)
 
     def _on_a_call(self, agent_id: str) -> bool:
         """The agent has a call not yet ended (one to wrap up does not count)."""

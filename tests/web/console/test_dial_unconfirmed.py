@@ -90,6 +90,9 @@ async def test_an_agent_stays_out_of_the_queues_while_an_unconfirmed_dial_may_ri
         pbx.live.append(phone.channel_prefix + "00000001;1")
         await until(lambda: "was placed" in caplog.text)
     assert _state(site) == (AgentState.NOT_READY, "outbound")
+    # Ready pressed meanwhile: not on top of that call (ready once it is over, as after any call).
+    assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
     pbx.live.clear()  # the call ended: ready again, as before the dial
     await until(lambda: _state(site) == (AgentState.AVAILABLE, None))
     assert readiness.watching == {}
