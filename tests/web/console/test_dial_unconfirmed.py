@@ -95,7 +95,7 @@ async def test_an_agent_stays_out_of_the_queues_while_an_unconfirmed_dial_may_ri
     assert _state(site) == (AgentState.NOT_READY, "outbound")
     pbx.live.clear()  # the call ended: ready again, as before the dial
     await until(lambda: _state(site) == (AgentState.AVAILABLE, None))
-    assert readiness.watching == {}
+    await until(lambda: not readiness.watching, what="the watch over")
 
     # No channel ever: ready again once the grace passed.
     await dial()
