@@ -9,14 +9,15 @@
 
 Dialling is the console's click-to-dial (the agent's phone rings, then the customer's, with the
 campaign's caller ID); the do-not-call list and the calling window are checked again right before.
-The attempt row is written before the call exists and takes the call's linkedid once dialled; the
-dialer (``crm_core.dialer``) follows the call and settles the result like any other attempt. A Dial
-that never reached the customer's phone is withdrawn (no attempt, the contact due again with its
-count as before): the agent's phone did not answer, or AMI was not connected (the Originate never
-left the engine). One whose Originate was written before AMI dropped, or that Asterisk did not
-answer in time, may have reached the customer: it counts, ``failed``, under the retry rule; so does
-one Asterisk refused outright, as in the automatic dialer (a contact it always refuses is used up by
-``max_attempts`` rather than shown again and again).
+The attempt row is written before the call exists, and its linkedid names the call (the Originate's
+ChannelId); the dialer (``crm_core.dialer``) follows the call and settles the result like any other
+attempt. A Dial that never reached the customer's phone is withdrawn (no attempt, the contact due
+again with its count as before): the agent's phone did not answer, or AMI was not connected (the
+Originate never left the engine). One whose Originate was written before AMI dropped may have
+reached the customer: it counts, ``failed``, under the retry rule; so does one Asterisk refused
+outright, as in the automatic dialer (a contact it always refuses is used up by ``max_attempts``
+rather than shown again and again). One Asterisk did not answer in time may have placed its call:
+the dialer follows it by its linkedid (``follow_unconfirmed``), ``failed`` if none is seen.
 
 The console's preview panel (``agent_console.preview``) uses ``next_for``, ``dial_reserved`` and
 ``skip``: contact ids are unique across campaigns, so the reservation names the campaign.
