@@ -17,6 +17,7 @@ do the rest:
     acd.consultations   attended transfers to an agent, riding on the same offers
     acd.call_actions    what agents do with their calls (hold, transfer, conference, dial...)
     acd.reconnect       a browser softphone lost mid-call, rung again
+    acd.dial_readiness  an agent out of the queues while their own dial may ring, back after a failed one
 
 Each part sees this service only through its protocol in ``acd.parts``, which names what the part
 uses: the parts never import this module.
@@ -42,6 +43,7 @@ from acd.consultations import Consultations
 from acd.decisions import (
     Offer,
 )
+from acd.dial_readiness import DialReadiness
 from acd.effects import DecisionEffects
 from acd.errors import AcdError, UnknownAgent
 from acd.events import (
@@ -102,6 +104,8 @@ class AcdService:
         # The same calls' customer legs that answered: linkedid -> channel (acd.follower's on_far_end).
         self.early_customer_leg: OrderedDict[str, str] = OrderedDict()
         self.actions = CallActions(self)  # hold, transfer, DTMF, dial: on the calls held here
+        # An agent's readiness around their own dial, given back after a failed one (acd.dial_readiness).
+        self.dial_readiness = DialReadiness(self)
         # Calls that stayed connected through an engine restart, whose agent has not logged in again
         # yet: agent -> call, attached at the agent's login (``attach``).
         self.unattached: dict[str, LiveCall] = {}
@@ -134,6 +138,7 @@ class AcdService:
         self.router.hold_offers()
         await cancel_and_wait(self._ticker)
         await self.rings.stop()
+        await self.dial_readiness.stop()
         await self._tasks.stop(STOP_WRITES_S)
         await self.reconnect.stop()
 

@@ -37,3 +37,14 @@ class CustomerChanged(Event):
     customer_id: int
     actor: str
     fields: tuple[str, ...] = ()
+
+
+@event("campaign.changed")
+class CampaignChanged(Event):
+    """A campaign was started, paused, resumed or stopped, committed (``crm_core.dialer``'s
+    ``command``): every node's dialer reads the campaigns again now (an idle one reads them only on
+    such news, or once a minute). Not in the public feed."""
+
+    campaign_id: int
+    state: str
+    actor: str
