@@ -296,7 +296,7 @@ class AcdService:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
         entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
                            call.skills, call.caller_number, call.queue_entered_at, call.put_back_at,
-                           call.moved_wait_s)
+                           call.moved_wait_s, callback=call.callback and call.direction == "inbound")
         try:
             await self.control.set_var(call.caller_channel, ENTRY_VAR, encode_entry(entry))
         except CtiError as err:  # the caller may have hung up meanwhile
