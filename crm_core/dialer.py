@@ -65,7 +65,7 @@ from cti.bus import EventBus, observe
 from cti.errors import AmiNotSent, CtiError
 from cti.journey import CallArrived, CallClosed, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
-from cti.tasks import cancel_all_and_wait, cancel_and_wait
+from cti.tasks import TaskSet, cancel_and_wait
 from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class CampaignDialer:
         self._fenced = False
         self._stopped = False  # stopping: nothing new is started (a freed agent's tick would dial)
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "dialer: %s failed")
         self._lock = asyncio.Lock()
         self.answers = Answers(acd, self._lock, self.settle, clock=clock, grace_s=grace_s, sleep=sleep)
 
@@ -136,7 +136,7 @@ class CampaignDialer:
     async def stop(self) -> None:
         self._stopped = True
         await cancel_and_wait(self._task)
-        await cancel_all_and_wait(list(self._tasks), failures="log")
+        await self._tasks.stop()
 
     def fence(self) -> None:
         """Another engine node routes now: this one dials nothing more (calls in progress end as they do)."""
@@ -491,14 +491,7 @@ class CampaignDialer:
         if self._stopped:
             coro.close()
             return
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("dialer: %s failed", task.get_name(), exc_info=task.exception())
+        self._tasks.spawn(coro, name)
 
 
 def _arrived(a: Attempt) -> CallArrived:
