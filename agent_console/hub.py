@@ -412,6 +412,8 @@ class AgentHub:
         if shown is None:
             return
         shown.pop = pop
+        if isinstance(shown, p.CallView):
+            shown.customer_id = ev.customer_id  # as the ACD's call updates say from now on (EngineDesk)
         self._send(agent_id, p.PopFrame(call_id=ev.linkedid, pop=pop).model_dump_json())
         log.info("call %s linked to customer %d by %s: agent %s's pop shows them", ev.linkedid, ev.customer_id,
                  ev.actor, agent_id)

@@ -1,6 +1,7 @@
 """A call linked to another customer during the call (``PUT /api/crm/interactions/{id}/customer``):
 the consoles showing the call -- its agent's, a consulted agent's -- get a ``pop`` frame with the
-linked customer's card and history, and a reload's ``hello`` shows it. A real Engine (not started:
+linked customer's card and history, a reload's ``hello`` shows it, and the engine's ACD call names
+the linked customer. A real Engine (not started:
 no PBX) over a seeded SQLite CRM, its console served by uvicorn; the ACD's console events are
 published on the engine's bus as the ACD publishes them."""
 
@@ -19,6 +20,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from acd.calls import LiveCall
 from acd.events import AgentCallUpdate, AgentOffer
 from agent_console.demo import serve
 from callcenter.engine import Engine
@@ -107,10 +109,15 @@ async def test_a_link_pops_the_linked_customer_on_every_console_showing_the_call
         await recv(ws, "hello")
     await _on_the_call(site, agent, "1001", "L-now", ivr)
     await _on_the_call(site, consulted, "1002", "L-now", ivr)  # consulted during the call
+    # The engine's ACD holds the call (routed with the IVR's customer).
+    site.engine.acd.calls["L-now"] = LiveCall(linkedid="L-now", caller_channel="PJSIP/trunk-1", caller_number=CALLER,
+                                              queue="support", status="talking", agent_id="1001", customer_id=ivr)
 
     r = await site.as_("agent1", "PUT", f"/api/crm/interactions/{interaction_id}/customer",
                        json={"customer_id": linked})
     assert r.status_code == 200 and r.json()["customer_id"] == linked, r.text
+    # The ACD's call names the linked customer once the link is answered (a transfer now offers them).
+    assert site.engine.acd.calls["L-now"].customer_id == linked
 
     for ws, notes in ((agent, "asked about the refund"), (consulted, "")):  # another agent's notes: blank
         frame = await recv(ws, "pop", within=10)
@@ -123,7 +130,8 @@ async def test_a_link_pops_the_linked_customer_on_every_console_showing_the_call
     again = await site.ws("agent1")  # a reload
     hello = json.loads(await again.recv())
     assert hello["type"] == "hello"
-    assert [(c["call_id"], c["pop"]["customer"]["id"]) for c in hello["calls"]] == [("L-now", linked)]
+    assert [(c["call_id"], c["customer_id"], c["pop"]["customer"]["id"]) for c in hello["calls"]] == [
+        ("L-now", linked, linked)]
     await again.close()
     await consulted.close()
     # What the CRM's own screen pop reads agrees.
