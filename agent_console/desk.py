@@ -41,10 +41,11 @@ from agent_console.queue_login import QueueLogin
 from crm_core import callbacks, catalog, wrapups
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable, InvalidField, NotFound
+from crm_core.events import CustomerLinked
 from crm_core.journal import RowJournal
 from crm_core.models import Callback, Customer, User, epoch
 from crm_core.phones import to_e164
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.journey import WrapUpDone
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,22 @@ class EngineDesk:
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self.queue_login = QueueLogin(acd, db, phone_of=self._phone_of)
         self._dialling: set[str] = set()  # agents whose dial rings their own phone now
+
+    def subscribe(self, bus: EventBus) -> None:
+        # In the publisher's step on the in-process bus: the ACD's call names the linked customer
+        # before the link's answer goes out (a transfer right after it offers that customer).
+        observe(bus, CustomerLinked, self.customer_linked, name="desk.linked_customers")
+
+    def customer_linked(self, ev: CustomerLinked) -> None:
+        """A call linked to another customer in the CRM: the ACD's call, its consultation and the
+        calls awaiting its wrap-up carry that customer from now on (a transfer's or a consultation's
+        offer and pop, the console's call updates). The wrap-up reads the interaction itself."""
+        call = self.acd.calls.get(ev.linkedid)
+        held = [call, call.consult] if call is not None else []
+        held += [c for (_, linkedid), c in self.acd.wrapups.items() if linkedid == ev.linkedid]
+        for c in held:
+            if c is not None:
+                c.customer_id = ev.customer_id
 
     def _phone_of(self, agent_id: str, user: User) -> AgentPhone:
         """The phone the ACD rings for ``agent_id``: a run-time override, else the CRM user's

@@ -204,6 +204,7 @@ class Engine:
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
                                callback_policy=self.callback_policy,
                                journal=settings.state_dir / "wrapup-journal.jsonl")
+        self.desk.subscribe(self.bus)  # a call linked to another customer: the ACD's call names them
         # The console's preview panel: due callbacks, then preview campaigns' contacts (docs/outbound.md).
         self.preview = PreviewDesk(self.desk, [CallbackSource(self.desk), CampaignSource(self.campaign_preview)])
         self.metrics.sources = self._metric_sources()

@@ -39,6 +39,20 @@ class CustomerChanged(Event):
     fields: tuple[str, ...] = ()
 
 
+@event("interaction.customer_linked")
+class CustomerLinked(Event):
+    """A call's interaction was linked to a customer through the CRM's API (``PUT
+    /api/crm/interactions/{id}/customer``), committed: the consoles showing that call (its agent,
+    a consulted agent) get the pop of the linked customer, on every node (the engine's bus). The
+    interaction row is the call's customer from then on (the call log keeps it; the wrap-up's case
+    and callback read it). Not in the public feed."""
+
+    linkedid: str
+    interaction_id: int
+    customer_id: int
+    actor: str
+
+
 @event("campaign.changed")
 class CampaignChanged(Event):
     """A campaign was started, paused, resumed or stopped, committed (``crm_core.dialer``'s
