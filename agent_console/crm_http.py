@@ -244,7 +244,7 @@ async def link_customer(request: Request, interaction_id: Id, body: LinkCustomer
 
 async def _announce_link(request: Request, linked: InteractionOut, p: Principal) -> None:
     """Tell the console's bus that a call's interaction now names another customer (committed): the
-    consoles showing that call's pop show the linked customer (``AgentHub.customer_linked``)."""
+    consoles showing that call's pop show the linked customer (``agent_console.pop_refresh``)."""
     console = getattr(request.app.state, "console", None)
     if console is None or linked.customer_id is None:
         return
