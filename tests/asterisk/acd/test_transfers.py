@@ -244,7 +244,9 @@ async def test_hangup_limit_plays_its_announcement_first(pbx: ManagedPbx) -> Non
         await _stop(pbx, r)
 
 
-async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the_caller(rig: Rig) -> None:
+async def test_the_consulted_party_hanging_up_puts_the_caller_back_with_the_agent(rig: Rig) -> None:
+    """The agent's Hang up is refused while the consultation has no answered leg; the third party
+    hanging up puts the caller back with the agent, on the agent's same leg (more in test_hang_ups.py)."""
     service, bridge, _ = rig
     linkedid, channel = await _connected_call(rig, "13200132008")
     agent_leg = service.calls[linkedid].agent_channel
@@ -260,12 +262,11 @@ async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the
         finally:
             service.calls[linkedid].consult_channel = target_leg
     await bridge.control.hangup(target_leg)  # the third party hangs up on the agent
-    await asyncio.sleep(1.0)
-    agent = bridge.model.channel(agent_leg)
-    assert agent is not None and agent.ended_at is None  # the agent's leg survives, parked
-    await service.actions.cancel_consult(linkedid)
-    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg,
+                what="the caller back with the agent's leg")
     assert service.calls[linkedid].status == "talking"
+    agent = bridge.model.channel(agent_leg)
+    assert agent is not None and agent.ended_at is None  # the agent's leg survived
 
 
 async def test_conference_with_a_consulted_agent_who_then_keeps_the_call(rig: Rig) -> None:
