@@ -38,6 +38,7 @@ class CallActions:
         self.routing = routing  # outbound routes: number -> trunk (config/trunks.yaml)
         # Queues whose callers answer a survey after the agent hangs up (acd.survey): the engine sets it.
         self.survey_queues: frozenset[str] = frozenset()
+        self._leaving: set[str] = set()  # calls whose agent is leaving the conference, by linkedid
 
     def _live(self, linkedid: str) -> LiveCall:
         """The live call; a call in wrap-up (``acd.wrapups``) or gone is refused, not a KeyError."""
@@ -74,7 +75,14 @@ class CallActions:
             raise AcdError(f"call {linkedid}: the transfer target has not answered yet; cancel the consultation "
                            "to go back to the caller")
         if call.status == "conference" and call.agent_channel and call.consult_channel:
-            await self._leave_conference(call)
+            # Once: the agent's leg hung up here reports its leaving (ConferenceLeft), which the
+            # follower takes for the agent's phone hanging up, as it may be (or a double click).
+            if linkedid not in self._leaving:
+                self._leaving.add(linkedid)
+                try:
+                    await self._leave_conference(call)
+                finally:
+                    self._leaving.discard(linkedid)
             return
         # A conference the third party left: caller and agent alone, the agent's Hang up ends it
         # (the caller is the ConfBridge's marked user).
@@ -253,9 +261,11 @@ class CallActions:
                                              queue=call.queue or None))
         await self.acd.call_update(call, "talking")
 
-    async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled") -> None:
+    async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled", wrap_up: bool = False) -> None:
         """Cancel a consultation: the target's leg (ringing or talking) goes, the caller is back
-        with the agent. Also what happens when an agent target does not answer."""
+        with the agent. Also what happens when an agent target does not answer, or hangs up.
+        ``reason``: a consulted agent's ``ConsultationEnded``'s, if they answered; ``wrap_up``:
+        they wrap up (else they are free at once)."""
         call = self._live(linkedid)
         if call.status != "consulting" or call.agent_channel is None:
             raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
@@ -264,13 +274,28 @@ class CallActions:
         call.consult_channel = call.consult_target = None
         if consult is not None:
             channel = channel or consult.agent_channel
-            await self.acd.consultations.drop(consult, wrap_up=False)
+            await self.acd.consultations.drop(consult, wrap_up=wrap_up, reason=reason)
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
         await self._back_from_consult(call)
         if channel:
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(channel, may_be_gone=True)
+
+    async def consultation_left(self, linkedid: str, channel: str) -> None:
+        """The consulted party's own end hung up during the consultation (``channel``, its leg: the
+        consulted agent's phone, the number's far end): the caller is back with the agent, as
+        after Back to caller, and a consulted agent wraps up (``target_hung_up``)."""
+        call = self.acd.calls.get(linkedid)
+        if call is None or call.status != "consulting" or call.consult_channel != channel or not call.agent_channel:
+            return
+        # cti-consult-connect's Bridge() ended with the party's leg, and its F sends the agent's leg
+        # on to cti-park-agent: the unhold's Bridge must find it there, out of the consultation's
+        # bridge (caught in it, it would be moved with its after-bridge goto still pending).
+        await self.acd.control.wait_bridged(call.agent_channel, channel, together=False)
+        if call.status != "consulting" or call.consult_channel != channel:
+            return  # the agent went back to the caller (or completed the transfer) meanwhile
+        await self.cancel_consult(linkedid, reason="target_hung_up", wrap_up=True)
 
     async def consulted_hangup(self, linkedid: str) -> None:
         """The consulted agent hangs up (their console): during the consultation the caller is back

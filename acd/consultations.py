@@ -7,7 +7,9 @@ is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferrin
 
     answered   the target answered the transferring agent: the call shows "consulting"
     dropped    cancelled, not answered, or the caller left: the target is free (or wraps up);
-               the target hung up in the conference: they wrap up, caller and agent talk on
+               the target's phone hung up during the consultation: they wrap up, the caller
+               is back with the agent; the target hung up in the conference: they wrap up,
+               caller and agent talk on
     adopted    the transfer completed (or the agent left the conference): the target holds the call
 
 A consultation answered is the target's work on the caller's call: ``ConsultationAnswered`` when

@@ -84,8 +84,11 @@ class ConsultationEnded(Event):
     """The consultation ``ConsultationAnswered`` began is over for ``agent_id``. ``reason``:
     transferred (the transfer completed, or the transferring agent left the conference: the
     consulted agent now holds the call, their talk goes on as the call's), cancelled (the caller is
-    back with the transferring agent), caller_left (the caller hung up: the consulted agent wraps up),
-    left (the consulted agent hung up in the conference, the others talking on: they wrap up)."""
+    back with the transferring agent), target_hung_up (the consulted agent hung up during the
+    consultation, the caller back with the transferring agent: after their phone's hang-up they
+    wrap up, after their console's Hang up they are free at once), caller_left (the caller hung up:
+    the consulted agent wraps up), left (the consulted agent hung up in the conference, the others
+    talking on: they wrap up)."""
 
     linkedid: str
     agent_id: str

@@ -1,6 +1,6 @@
 """What the ACD follows on the bus: the IVR's hand-offs and lost callers, calls' ends, outbound calls'
-far ends, the callers' dials of agents' phones, consulted parties leaving a conference, and the
-device states of agents' phones.
+far ends, the callers' dials of agents' phones, parties hanging up during a consultation or a
+conference, and the device states of agents' phones.
 
 The ACD service (``acd.delivery.AcdService``) builds one (``acd.follower``) and subscribes it with
 itself; the follower turns each event into the service's commands and router steps. It sees the
@@ -20,7 +20,7 @@ from acd.calls import AgentPhone, LiveCall
 from acd.errors import AcdError
 from acd.parts import FollowerHost
 from acd.recovery import LOST_VAR
-from cti.ami.events import ConferenceLeft, DeviceStateChange, IvrLost
+from cti.ami.events import ConferenceLeft, ConsultLeft, DeviceStateChange, IvrLost
 from cti.bus import observe
 from cti.errors import CtiError
 from cti.journey import AgentDialEnded, CallArrived, CallEnded, FarEndResult, IvrFinished
@@ -48,6 +48,7 @@ class JourneyFollower:
         bus.subscribe(IvrLost, self.on_ivr_lost, name="acd.ivr_lost")
         bus.subscribe(CallEnded, self.on_call_ended, name="acd.call_ended")
         bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
+        bus.subscribe(ConsultLeft, self.on_consult_left, name="acd.consult_left")
         bus.subscribe(ConferenceLeft, self.on_conference_left, name="acd.conference_left")
         observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
         # One observer for the ACD and its softphone watcher (acd.reconnect), called as each device
@@ -153,16 +154,40 @@ class JourneyFollower:
             if consult is not None:  # the caller left during a consultation or conference
                 await self.acd.consultations.drop(consult, wrap_up=True)
 
-    async def on_conference_left(self, ev: ConferenceLeft) -> None:
-        """The consulted party (an agent, or a number) hung up in a three-way conference: the caller
-        and the agent talk on without them; a consulted agent's consultation ends ("left") and they
-        wrap up. The agent's own leaving is ``acd.call_actions``'; the caller's ends the call."""
+    async def on_consult_left(self, ev: ConsultLeft) -> None:
+        """The consulted party (an agent's phone, a number's far end) hung up during the consultation:
+        the caller is back with the agent, a consulted agent wraps up (``acd.call_actions``). The
+        leg's end the engine caused itself (Back to caller) finds no consultation on it any more."""
         call = next((c for c in self.acd.calls.values()
-                     if c.status == "conference" and c.consult_channel == ev.channel), None)
+                     if c.status == "consulting" and c.consult_channel == ev.channel), None)
         if call is None:
             return
-        log.info("call %s: the consulted party %s left the conference", call.linkedid, ev.channel)
-        await self.acd.consultations.left_conference(call)
+        log.info("call %s: the consulted party %s hung up during the consultation", call.linkedid, ev.channel)
+        try:
+            await self.acd.actions.consultation_left(call.linkedid, ev.channel)
+        except (AcdError, CtiError) as err:  # the agent's own leg gone too: nobody to go back to
+            log.warning("call %s: the caller could not be put back with the agent after the consulted party "
+                        "hung up: %s", call.linkedid, err)
+
+    async def on_conference_left(self, ev: ConferenceLeft) -> None:
+        """A party's own end hung up in a three-way conference. The consulted party (an agent, or a
+        number): the caller and the agent talk on without them; a consulted agent's consultation
+        ends ("left") and they wrap up. The transferring agent's phone: as their console's Hang up
+        there (``acd.call_actions``), the call goes on with the consulted party, or ends once that
+        party has left. The caller's leaving ends the call (no ConferenceLeft)."""
+        call = next((c for c in self.acd.calls.values()
+                     if c.status == "conference" and ev.channel in (c.consult_channel, c.agent_channel)), None)
+        if call is None:
+            return
+        if ev.channel == call.consult_channel:
+            log.info("call %s: the consulted party %s left the conference", call.linkedid, ev.channel)
+            await self.acd.consultations.left_conference(call)
+            return
+        log.info("call %s: the agent's phone %s left the conference", call.linkedid, ev.channel)
+        try:
+            await self.acd.actions.hangup(call.linkedid)
+        except (AcdError, CtiError) as err:  # the caller hung up meanwhile: the call's end follows
+            log.info("call %s: after the agent's phone left the conference: %s", call.linkedid, err)
 
     async def on_far_end(self, ev: FarEndResult) -> None:
         """An outbound call's customer leg stopped ringing: remember how, and show it."""

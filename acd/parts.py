@@ -154,6 +154,9 @@ class FollowerHost(Protocol):
     @property
     def consultations(self) -> ConsultationDesk: ...
 
+    @property
+    def actions(self) -> PartyHangUps: ...
+
     async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True,
                       required: str | None = None) -> None: ...
 
@@ -218,6 +221,15 @@ class ConsultCancelling(Protocol):
     """``CallActions`` as a consultation sees it: a consulted agent who did not answer sends the caller back."""
 
     async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled") -> None: ...
+
+
+class PartyHangUps(Protocol):
+    """``CallActions`` as the follower sees it: a party's own phone hung up during an attended
+    transfer, and the ACD does what that party's console Hang up would have done."""
+
+    async def hangup(self, linkedid: str) -> None: ...
+
+    async def consultation_left(self, linkedid: str, channel: str) -> None: ...
 
 
 class ConsultationDesk(Protocol):

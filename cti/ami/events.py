@@ -90,6 +90,17 @@ class ConferenceLeft(Event):
     linkedid: str
 
 
+@event("ami.consult_left")
+class ConsultLeft(Event):
+    """The dialplan's ``UserEvent(CtiConsultLeft)``: ``channel``, an attended transfer's consultation
+    leg (``cti-consult-connect``), hung up: its own end (the consulted phone, the number's far end)
+    or the engine did, not the agent's leg leaving it."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
 @event("ami.bridge_enter")
 class BridgeEnter(Event):
     bridge_id: str

@@ -18,6 +18,7 @@ from acd.events import AgentOffer, AgentOfferWithdrawn, ConsultationAnswered, Co
 from acd.model import AgentState, LimitKind, LimitSpec, QueueConfig
 from acd.routing import Router
 from cti.ami.bridge import AmiBridge
+from cti.ami.events import ConferenceLeft
 from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallConnected, CallTransferred
@@ -132,12 +133,14 @@ async def test_blind_transfer_to_a_named_agent_waits_for_that_agent(rig: Rig) ->
         await service.actions.transfer(linkedid, target_kind="agent", target="1009")
     assert service.calls[linkedid].agent_id == "1001"  # a failed transfer leaves the call where it was
     await service.actions.transfer(linkedid, target_kind="agent", target="1002", note="billing question")
-    await asyncio.sleep(1.0)
-    assert service.router.agent("1003").state is AgentState.AVAILABLE  # not "any agent"
+    await until(lambda: linkedid in service.router.waiting("support"), what="the call waiting again")
     assert service.router.call(linkedid).pinned
+    await asyncio.sleep(1.0)  # bounds the check that the router's ticks offer it to no one else
+    assert service.router.agent("1003").state is AgentState.AVAILABLE  # not "any agent"
     await service.set_ready("1002")
     connected = await until(lambda: [e for e in rec.of(CallConnected) if e.agent_id != "1001"])
     assert connected[0].agent_id == "1002"
+    assert not [e for e in rec.of(AgentOffer) if e.agent_id == "1003"]  # never, from the transfer to 1002's answer
     peer = await until(lambda: bridge.model.bridged_peer(channel))
     assert peer.name.startswith("Local/1002@cti-sim-phone-")
     offer = next(e for e in rec.of(AgentOffer) if e.agent_id == "1002")
@@ -215,8 +218,9 @@ async def test_three_way_conference_then_the_agent_leaves(rig: Rig) -> None:
     # The agent leaves: caller and third party talk on; the agent wraps up.
     await service.actions.hangup(linkedid)
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP)
-    await asyncio.sleep(0.5)
-    assert together(channel, target_leg)
+    await until(lambda: (ch := bridge.model.channel(agent_leg)) is None or ch.ended_at is not None,
+                what="the agent's leg gone")
+    await until(lambda: together(channel, target_leg), what="the caller and the third party together")
     # To the journey, leaving a conference is an attended transfer to the third party.
     assert [(e.kind, e.target) for e in rec.of(CallTransferred)] == [("attended", "8610557")]
     # The caller leaves: the conference ends, the third party's leg goes too.
@@ -244,7 +248,9 @@ async def test_hangup_limit_plays_its_announcement_first(pbx: ManagedPbx) -> Non
         await _stop(pbx, r)
 
 
-async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the_caller(rig: Rig) -> None:
+async def test_the_consulted_party_hanging_up_puts_the_caller_back_with_the_agent(rig: Rig) -> None:
+    """The agent's Hang up is refused while the consultation has no answered leg; the third party
+    hanging up puts the caller back with the agent, on the agent's same leg (more in test_hang_ups.py)."""
     service, bridge, _ = rig
     linkedid, channel = await _connected_call(rig, "13200132008")
     agent_leg = service.calls[linkedid].agent_channel
@@ -260,12 +266,11 @@ async def test_the_consulted_party_hanging_up_leaves_the_agent_to_go_back_to_the
         finally:
             service.calls[linkedid].consult_channel = target_leg
     await bridge.control.hangup(target_leg)  # the third party hangs up on the agent
-    await asyncio.sleep(1.0)
-    agent = bridge.model.channel(agent_leg)
-    assert agent is not None and agent.ended_at is None  # the agent's leg survives, parked
-    await service.actions.cancel_consult(linkedid)
-    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) and p.name == agent_leg,
+                what="the caller back with the agent's leg")
     assert service.calls[linkedid].status == "talking"
+    agent = bridge.model.channel(agent_leg)
+    assert agent is not None and agent.ended_at is None  # the agent's leg survived
 
 
 async def test_conference_with_a_consulted_agent_who_then_keeps_the_call(rig: Rig) -> None:
@@ -294,8 +299,10 @@ async def test_conference_with_a_consulted_agent_who_then_keeps_the_call(rig: Ri
     # The consultation and the conference were 1002's; the call is theirs from here.
     await until(lambda: [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "transferred")])
     assert service.router.agent("1002").state is AgentState.ON_CALL
-    await asyncio.sleep(0.5)
-    assert bridge_of(channel) is not None and bridge_of(channel) == bridge_of(target_leg)
+    await until(lambda: (ch := bridge.model.channel(agent_leg)) is None or ch.ended_at is not None,
+                what="the first agent's leg gone")
+    await until(lambda: bridge_of(channel) is not None and bridge_of(channel) == bridge_of(target_leg),
+                what="the caller and 1002 together")
     await bridge.control.hangup(channel)
     await until(lambda: service.router.agent("1002").state is AgentState.WRAP_UP)
 
@@ -405,8 +412,8 @@ async def test_a_consulted_agent_who_hangs_up_in_the_console_leaves_the_conferen
     await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)))
     await service.actions.consulted_hangup(linkedid)
     assert service.router.agent("1002").state is AgentState.WRAP_UP
-    await until(lambda: (ch := bridge.model.channel(target_leg)) is None or ch.ended_at is not None)
-    await asyncio.sleep(0.5)  # their leg's end (ConferenceLeft) changes nothing more
+    await until(lambda: [e for e in rec.of(ConferenceLeft) if e.channel == target_leg], what="their leg's report")
+    await asyncio.sleep(0.5)  # bounds the check that their leg's end (ConferenceLeft) changes nothing more
     assert [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "left")]
     assert service.calls[linkedid].agent_id == "1001" and service.calls[linkedid].consult is None
     assert service.router.agent("1001").state is AgentState.ON_CALL

@@ -1,0 +1,181 @@
+"""The ends nobody clicks, on a real Asterisk 22: during an attended transfer or the conference made
+from it, a party's own phone (or the far end of a number) hangs up instead of anyone using the
+console. The ACD notices and does what the console's buttons would have done."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator
+
+import pytest
+
+from acd.calls import AgentPhone
+from acd.events import AgentCallUpdate, AgentStateChanged, ConsultationAnswered, ConsultationEnded
+from acd.model import AgentState, QueueConfig
+from cti.journey import CallTransferred
+from cti.pbx import ManagedPbx
+
+from .test_delivery import until
+from .test_transfers import Rig, _connected_call, _rig, _stop, _together
+
+
+@pytest.fixture
+async def rig(pbx: ManagedPbx) -> AsyncIterator[Rig]:
+    r = await _rig(pbx, [QueueConfig(name="support", wrap_up_s=2.0, ring_timeout_s=5.0)])
+    try:
+        yield r
+    finally:
+        await _stop(pbx, r)
+
+
+def _other_half(leg: str) -> str:
+    """The far half of a Local channel: the simulated phone (or the number's dial) its ;1 half rings."""
+    return leg.removesuffix(";1") + ";2"
+
+
+def _alive(rig: Rig, name: str) -> bool:
+    ch = rig[1].model.channel(name)
+    return ch is not None and ch.ended_at is None
+
+
+def _wrapped_up(rig: Rig, agent: str) -> bool:
+    return any(isinstance(e, AgentStateChanged) and e.agent_id == agent and e.state == "wrap_up"
+               for e in rig[2].events)
+
+
+async def _consulting_a_number(rig: Rig, number: str, target: str) -> tuple[str, str, str, str]:
+    """Agent 1001 talks to a caller, then consults ``target`` (a number that answers): returns the
+    linkedid and the caller's, the agent's and the consultation's legs, the two agents' legs bridged."""
+    service, bridge, _ = rig
+    linkedid, channel = await _connected_call(rig, number)
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.transfer(linkedid, target_kind="number", target=target, kind="attended")
+    target_leg = service.calls[linkedid].consult_channel
+    assert target_leg
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg,
+                what="the agent talking to the third party")
+    return linkedid, channel, agent_leg, target_leg
+
+
+async def _consulting_an_agent(rig: Rig, number: str) -> tuple[str, str, str, str]:
+    """As ``_consulting_a_number``, the consulted party agent 1002 (a simulated phone)."""
+    service, bridge, rec = rig
+    linkedid, channel = await _connected_call(rig, number)
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.5), ready=True)
+    await service.actions.transfer(linkedid, target_kind="agent", target="1002", kind="attended")
+    target_leg = await until(lambda: service.calls[linkedid].consult_channel, what="1002 answering")
+    await until(lambda: (p := bridge.model.bridged_peer(agent_leg)) and p.name == target_leg,
+                what="the two agents talking")
+    await until(lambda: [e.agent_id for e in rec.of(ConsultationAnswered)] == ["1002"])
+    return linkedid, channel, agent_leg, target_leg
+
+
+async def _back_with_the_caller(rig: Rig, linkedid: str, channel: str, agent_leg: str) -> None:
+    """The caller talks to the transferring agent again, on the agent's same leg, and their console
+    was told (a ``talking`` update after the ``consulting`` one)."""
+    service, bridge, rec = rig
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and p.name == agent_leg,
+                what="the caller bridged with the agent's leg again")
+    assert _alive(rig, agent_leg)
+    call = service.calls[linkedid]
+    assert (call.status, call.agent_id, call.consult_channel, call.consult) == ("talking", "1001", None, None)
+    updates = [e.status for e in rec.of(AgentCallUpdate) if e.agent_id == "1001" and e.linkedid == linkedid]
+    assert updates[-2:] == ["consulting", "talking"]
+    assert service.router.agent("1001").state is AgentState.ON_CALL
+
+
+async def test_a_third_party_hanging_up_during_the_consultation_puts_the_caller_back_with_the_agent(
+        rig: Rig) -> None:
+    """The number consulted hangs up (its far end: the phone that was called): the agent is back
+    with the caller without clicking Back to caller. It used to stay ``consulting``, the caller on
+    hold and the agent's leg parked in silence, until the agent clicked."""
+    linkedid, channel, agent_leg, target_leg = await _consulting_a_number(rig, "13200132040", "8610560")
+    await rig[1].control.hangup(_other_half(target_leg))
+    await _back_with_the_caller(rig, linkedid, channel, agent_leg)
+    await until(lambda: not _alive(rig, target_leg), what="the consultation's leg gone")
+
+
+async def test_the_consultation_leg_hung_up_on_the_pbx_puts_the_caller_back_with_the_agent(rig: Rig) -> None:
+    """The consultation's own leg (the one bridged with the agent's) hung up on the PBX (AMI Hangup):
+    the same, and the agent's leg is not taken down with it."""
+    linkedid, channel, agent_leg, target_leg = await _consulting_a_number(rig, "13200132041", "8610561")
+    await rig[1].control.hangup(target_leg)
+    await _back_with_the_caller(rig, linkedid, channel, agent_leg)
+    # The agent can go on: a second consultation, cancelled, and the call is theirs to end.
+    service = rig[0]
+    await service.actions.transfer(linkedid, target_kind="number", target="8610562", kind="attended")
+    second = service.calls[linkedid].consult_channel
+    assert second and second != target_leg
+    await until(lambda: (p := rig[1].model.bridged_peer(agent_leg)) and p.name == second)
+    await service.actions.cancel_consult(linkedid)
+    await until(lambda: (p := rig[1].model.bridged_peer(channel)) is not None and p.name == agent_leg)
+    assert service.calls[linkedid].status == "talking"
+
+
+async def test_a_consulted_agent_whose_phone_hangs_up_during_the_consultation_wraps_up(rig: Rig) -> None:
+    """The consulted agent's phone hangs up while the two agents talk: the caller is back with the
+    transferring agent, the consultation ends (``target_hung_up``) and the consulted agent wraps up
+    the work they did on the call."""
+    service = rig[0]
+    linkedid, channel, agent_leg, target_leg = await _consulting_an_agent(rig, "13200132042")
+    await rig[1].control.hangup(_other_half(target_leg))  # 1002's phone
+    await _back_with_the_caller(rig, linkedid, channel, agent_leg)
+    await until(lambda: _wrapped_up(rig, "1002"), what="1002 wrapping up")
+    assert [(e.agent_id, e.reason) for e in rig[2].of(ConsultationEnded)] == [("1002", "target_hung_up")]
+    assert service.router.agent("1001").state is AgentState.ON_CALL
+    ended = [e.status for e in rig[2].of(AgentCallUpdate) if e.agent_id == "1002" and e.linkedid == linkedid]
+    assert ended[-1] == "ended"  # on 1002's console: the call to wrap up
+
+
+async def test_the_transferring_agents_phone_hanging_up_in_the_conference_hands_the_call_on(rig: Rig) -> None:
+    """In a conference with a number, the transferring agent's own phone hangs up (not the console's
+    Hang up): as the console's Hang up, the caller and the third party talk on and the agent wraps
+    up. It used to be ignored: the call stayed ``conference``, the agent on it."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, target_leg = await _consulting_a_number(rig, "13200132043", "86950043")
+    await service.actions.conference(linkedid)
+    await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)), what="the three together")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    assert linkedid not in service.calls or service.calls[linkedid].agent_id != "1001"
+    await until(lambda: [(e.kind, e.target) for e in rec.of(CallTransferred)] == [("attended", "86950043")])
+    assert _together(bridge, (channel, target_leg))
+    await bridge.control.hangup(channel)
+    await until(lambda: not _alive(rig, target_leg), what="the third party's leg gone with the caller")
+
+
+async def test_the_transferring_agents_phone_hanging_up_hands_the_conference_to_the_consulted_agent(
+        rig: Rig) -> None:
+    """The same with a consulted agent: the call becomes theirs (their consultation ``transferred``)."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, target_leg = await _consulting_an_agent(rig, "13200132044")
+    await service.actions.conference(linkedid)
+    await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)), what="the three together")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await until(lambda: (c := service.calls.get(linkedid)) is not None and c.agent_id == "1002",
+                what="1002 holding the call")
+    assert [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "transferred")]
+    assert service.router.agent("1002").state is AgentState.ON_CALL
+    assert _together(bridge, (channel, target_leg))
+    await bridge.control.hangup(channel)
+    await until(lambda: _wrapped_up(rig, "1002"), what="1002 wrapping up")
+
+
+async def test_the_transferring_agents_phone_hanging_up_after_the_third_party_left_ends_the_call(
+        rig: Rig) -> None:
+    """The third party left the conference, then the transferring agent's phone hangs up: as their
+    console's Hang up then, the call ends (the caller is not left alone in the conference)."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, target_leg = await _consulting_a_number(rig, "13200132045", "86950045")
+    await service.actions.conference(linkedid)
+    await until(functools.partial(_together, bridge, (channel, agent_leg, target_leg)), what="the three together")
+    await bridge.control.hangup(_other_half(target_leg))  # the third party hangs up
+    await until(lambda: service.calls[linkedid].consult_channel is None, what="the third party gone")
+    await bridge.control.hangup(_other_half(agent_leg))  # then 1001's phone
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await until(lambda: not _alive(rig, channel), what="the caller hung up")
+    assert not rec.of(CallTransferred)

@@ -1,0 +1,122 @@
+"""A party's own phone hanging up during an attended transfer (the dialplan's reports ConsultLeft and
+ConferenceLeft), on the ACD with a fake PBX: the steps it takes, and the ends it must not act on
+twice. The same on a real Asterisk: tests/asterisk/acd/test_hang_ups.py."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from acd.calls import LiveCall
+from acd.delivery import AcdService
+from acd.events import AgentCallUpdate
+from acd.routing import Router
+from cti.ami.control import FakeCallControl
+from cti.ami.events import ConferenceLeft, ConsultLeft
+from cti.bus import InProcessBus
+from cti.events import Event
+from cti.journey import CallTransferred
+
+CALLER, AGENT_LEG = "Local/s@cti-queue-00000001;2", "Local/1001@cti-sim-phone-00000002;1"
+TARGET_LEG = "Local/fake-00000001;1"  # FakeCallControl's answered originate
+
+
+class _SlowHangups(FakeCallControl):
+    """A PBX whose Hangup of ``slow`` answers only once ``go`` is set: a task is inside it meanwhile."""
+
+    def __init__(self, slow: str) -> None:
+        super().__init__()
+        self.slow, self.inside, self.go = slow, asyncio.Event(), asyncio.Event()
+
+    async def hangup(self, channel: str, cause: int = 16, *, may_be_gone: bool = False) -> None:
+        await super().hangup(channel, cause, may_be_gone=may_be_gone)
+        if channel == self.slow:
+            self.inside.set()
+            await self.go.wait()
+
+
+async def _acd(control: FakeCallControl) -> tuple[AcdService, list[Event]]:
+    bus = InProcessBus()
+    seen: list[Event] = []
+
+    async def record(ev: Event) -> None:
+        seen.append(ev)
+
+    bus.subscribe(Event, record, name="recorder")
+    service = AcdService(Router([]), control, bus, clock=lambda: 1000.0)
+    service.subscribe()
+    await bus.start()
+    service.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel=CALLER, caller_number="13800000001",
+                                    queue="support", status="talking", agent_id="1001", agent_channel=AGENT_LEG)
+    return service, seen
+
+
+@pytest.fixture
+async def acd() -> Any:
+    service, seen = await _acd(FakeCallControl())
+    yield service, seen
+    await service.bus.stop()  # type: ignore[attr-defined]
+
+
+def _control(acd: AcdService) -> FakeCallControl:
+    assert isinstance(acd.control, FakeCallControl)
+    return acd.control
+
+
+def _left(channel: str) -> ConsultLeft:
+    return ConsultLeft(ts=1001.0, channel=channel, uniqueid="u.9", linkedid="c.9")
+
+
+async def test_the_consulted_party_hanging_up_puts_the_caller_back_once_the_agents_leg_is_out(
+        acd: tuple[AcdService, list[Event]]) -> None:
+    service, seen = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    _control(service).calls.clear()
+    await service.follower.on_consult_left(_left(TARGET_LEG))
+    steps = [(m, kw.get("channel"), kw.get("together")) for m, kw in _control(service).calls]
+    # The agent's leg leaves the consultation's bridge for cti-park-agent before the unhold's Bridge.
+    assert steps[:2] == [("wait_bridged", AGENT_LEG, False), ("unhold", CALLER, None)]
+    call = service.calls["c.1"]
+    assert (call.status, call.consult_channel, call.consult_target) == ("talking", None, None)
+    await service.bus.drain()  # type: ignore[attr-defined]
+    updates = [e.status for e in seen if isinstance(e, AgentCallUpdate)]
+    assert updates[-2:] == ["consulting", "talking"]
+
+
+async def test_a_leg_the_engine_hung_up_itself_is_no_news(acd: tuple[AcdService, list[Event]]) -> None:
+    """Back to caller hangs up the consultation's leg: its report finds no consultation on it."""
+    service, _ = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    await service.actions.cancel_consult("c.1")
+    _control(service).calls.clear()
+    await service.follower.on_consult_left(_left(TARGET_LEG))
+    await service.follower.on_consult_left(_left("Local/other-00000009;1"))
+    assert _control(service).calls == []
+    assert service.calls["c.1"].status == "talking"
+
+
+async def test_the_agents_phone_leaving_the_conference_while_their_console_leaves_it_leaves_once() -> None:
+    """The console's Hang up in a conference hangs up the agent's leg, whose end is reported
+    (ConferenceLeft) while that Hang up is still under way: the follower, taking it for the agent's
+    phone, must not make the agent leave a second time (a second transfer, a second hand-over)."""
+    control = _SlowHangups(AGENT_LEG)
+    service, seen = await _acd(control)
+    try:
+        await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+        await service.actions.conference("c.1")
+        leaving = asyncio.create_task(service.actions.hangup("c.1"))
+        await asyncio.wait_for(control.inside.wait(), 5.0)  # the console's Hang up is in the agent leg's Hangup
+        reported = asyncio.create_task(service.follower.on_conference_left(
+            ConferenceLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2", linkedid="c.1")))
+        for _ in range(20):
+            await asyncio.sleep(0)  # the report runs as far as it goes
+        control.go.set()
+        await asyncio.wait_for(asyncio.gather(leaving, reported), 5.0)
+        await service.bus.drain()  # type: ignore[attr-defined]
+        assert [(e.kind, e.target) for e in seen if isinstance(e, CallTransferred)] == [("attended", "8610557")]
+        assert [c["channel"] for c in control.called("hangup")] == [AGENT_LEG]  # the caller's stays up
+        assert "c.1" not in service.calls
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]

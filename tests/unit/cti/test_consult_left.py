@@ -1,0 +1,34 @@
+"""A consultation's leg whose own end hung up: the dialplan's ``UserEvent(CtiConsultLeft)``
+(``cti-consult-connect``'s ``h``) reaches the bus as ``ConsultLeft``, raw, for the ACD to put the
+caller back with the agent (proven on a real Asterisk in tests/asterisk/acd/test_hang_ups.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cti.ami import events as ev
+from cti.ami.bridge import PUBLISHED_RAW
+from cti.ami.translate import translate
+
+USER_EVENT = {"Event": "UserEvent", "UserEvent": "CtiConsultLeft", "Channel": "Local/8610557@cti-external-0000001c;1",
+              "Uniqueid": "18.4", "Linkedid": "18.1", "Timestamp": "1700000000.500"}
+
+
+def test_the_user_event_is_consult_left_and_reaches_the_bus() -> None:
+    assert translate(USER_EVENT, 0.0) == ev.ConsultLeft(
+        ts=1700000000.5, channel="Local/8610557@cti-external-0000001c;1", uniqueid="18.4", linkedid="18.1")
+    assert ev.ConsultLeft in PUBLISHED_RAW  # raw: the call model does not keep it from the ACD
+
+
+def test_only_a_leg_whose_own_end_hung_up_is_reported() -> None:
+    """Not a leg whose Bridge() ended because the agent's leg left it (that leg is still up: it
+    runs the next priority, which marks it, before its own Hangup())."""
+    conf = (Path(__file__).parents[3] / "config/asterisk/extensions.conf").read_text()
+    section = conf.split("[cti-consult-connect]", 1)[1].split("\n[", 1)[0]
+    lines = [line.strip() for line in section.splitlines() if line.strip() and not line.startswith(";")]
+    bridge = lines.index("same => n(bridge),Bridge(${CTI_CALLER},F(cti-park-agent^s^1))")
+    done = lines.index("same => n,Set(CTI_CONSULT_DONE=1)")
+    assert lines[done + 1] == "same => n,Hangup()"
+    # Between them only the retry of a Bridge() that bridged nothing (FAILURE), which goes elsewhere.
+    assert all("FAILURE" in line or "CTI_CONSULT_TRIES" in line for line in lines[bridge + 1:done])
+    assert 'exten => h,1,ExecIf($["${CTI_CONSULT_DONE}" != "1"]?UserEvent(CtiConsultLeft))' in lines
