@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
-from acd.errors import AcdError, DialRefused, InvalidRequest, PhoneDidNotAnswer
+from acd.errors import AcdError, DialRefused, DialUnconfirmed, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
-from cti.errors import AmiNoReply, CtiError
+from cti.errors import CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig, Unroutable
 
@@ -395,19 +396,24 @@ class CallActions:
 
     async def dial(self, agent_id: str, number: str, *, customer_id: int | None = None,
                    queue: str | None = None, campaign: str | None = None, caller_id: str | None = None,
-                   callback: bool = False) -> str:
+                   callback: bool = False, channel_id: str | None = None) -> str:
         """Click-to-dial: the agent's phone rings first, then the customer through the trunk the
         number routes to (caller ID ``caller_id`` when that trunk lists it, else of ``campaign``, else
         ``queue``, else the default). ``campaign`` (a preview campaign's contact) and ``callback`` (a
-        preview callback's call) also say on the agent's screen what the call is."""
+        preview callback's call) also say on the agent's screen what the call is. ``channel_id``: the
+        agent's leg's uniqueid, so the call's linkedid, chosen before the call exists (a preview
+        attempt's); by default one is made here. Either way a call Asterisk places after an
+        Originate it never answered (``DialUnconfirmed``) is known by it."""
         routed = self.route(number, queue=queue, campaign=campaign, caller_id=caller_id)
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
+        channel_id = channel_id or f"cti-{uuid.uuid4().hex}"
         result = await self.acd.control.originate(
             phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
-            variables={"CTI_ANSWER_S": str(phone.answer_after_s), **self._route_vars(routed)}, timeout_ms=30000)
+            variables={"CTI_ANSWER_S": str(phone.answer_after_s), **self._route_vars(routed)}, timeout_ms=30000,
+            channel_id=channel_id)
         if result.timed_out:  # written, and Asterisk said nothing: the phones may have rung
-            raise AmiNoReply(f"the dial from the phone of agent {agent_id}: {result.reason}")
+            raise DialUnconfirmed(f"the dial from the phone of agent {agent_id}: {result.reason}", channel_id)
         if result.refused:  # no channel was made: the phone never rang
             # Asterisk's words go to the log only, as for every step it refuses (agent_console.errors).
             log.warning("acd: Asterisk refused the dial from the phone of agent %s: %s", agent_id, result.reason)
@@ -415,7 +421,7 @@ class CallActions:
                               "(the details are in the engine's log)")
         if not result.success:
             raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
-        linkedid = result.linkedid or result.uniqueid or f"out-{agent_id}-{self.acd.clock()}"
+        linkedid = result.linkedid or result.uniqueid or channel_id
         # The agent's leg runs the Dial to the customer: until the customer answers (acd.follower's
         # on_far_end names their leg) it is the only channel the call has, and no one to hold.
         customer = self.acd.early_customer_leg.pop(linkedid, None)

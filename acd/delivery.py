@@ -17,6 +17,7 @@ do the rest:
     acd.consultations   attended transfers to an agent, riding on the same offers
     acd.call_actions    what agents do with their calls (hold, transfer, conference, dial...)
     acd.reconnect       a browser softphone lost mid-call, rung again
+    acd.dial_readiness  an agent out of the queues while their own dial may ring, back after a failed one
 
 Each part sees this service only through its protocol in ``acd.parts``, which names what the part
 uses: the parts never import this module.
@@ -42,6 +43,7 @@ from acd.consultations import Consultations
 from acd.decisions import (
     Offer,
 )
+from acd.dial_readiness import DialReadiness
 from acd.effects import DecisionEffects
 from acd.errors import AcdError, UnknownAgent
 from acd.events import (
@@ -60,7 +62,7 @@ from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError
 from cti.journey import QueueEntered
-from cti.tasks import cancel_all_and_wait, cancel_and_wait
+from cti.tasks import TaskSet, cancel_and_wait
 
 log = logging.getLogger(__name__)
 STOP_WRITES_S = 2.0  # how long a stop waits for the queue entries being written on channels
@@ -95,13 +97,15 @@ class AcdService:
         self._lock = asyncio.Lock()  # router calls and their decisions run one at a time
         self._ticker: asyncio.Task[None] | None = None
         self._stopped = False  # no more offers (see stop)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "acd: %s failed")  # background steps (spawn)
         # Far-end results that arrived before dial() registered their call (a busy number can
         # answer the Dial before the originate's response reaches us): linkedid -> result.
         self.early_far_end: OrderedDict[str, str] = OrderedDict()
         # The same calls' customer legs that answered: linkedid -> channel (acd.follower's on_far_end).
         self.early_customer_leg: OrderedDict[str, str] = OrderedDict()
         self.actions = CallActions(self)  # hold, transfer, DTMF, dial: on the calls held here
+        # An agent's readiness around their own dial, given back after a failed one (acd.dial_readiness).
+        self.dial_readiness = DialReadiness(self)
         # Calls that stayed connected through an engine restart, whose agent has not logged in again
         # yet: agent -> call, attached at the agent's login (``attach``).
         self.unattached: dict[str, LiveCall] = {}
@@ -134,10 +138,8 @@ class AcdService:
         self.router.hold_offers()
         await cancel_and_wait(self._ticker)
         await self.rings.stop()
-        writes = [t for t in self._tasks if not t.done()]
-        if writes:
-            await asyncio.wait(writes, timeout=STOP_WRITES_S)
-        await cancel_all_and_wait(list(self._tasks), failures="log")
+        await self.dial_readiness.stop()
+        await self._tasks.stop(STOP_WRITES_S)
         await self.reconnect.stop()
 
     @property
@@ -287,16 +289,14 @@ class AcdService:
                                   caller_number=caller_number)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """A tracked background step of the ACD: its fault is logged (``_done``), stop() waits for it."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+        """A tracked background step of the ACD: its fault is logged, stop() waits for it."""
+        self._tasks.spawn(coro, name)
 
     async def remember_entry(self, call: LiveCall) -> None:
         """Write the caller's queue entry on its channel, where a restarted engine finds it (acd.recovery)."""
         entry = QueueEntry(call.linkedid, call.queue, call.queued_at, call.priority, call.customer_id,
                            call.skills, call.caller_number, call.queue_entered_at, call.put_back_at,
-                           call.moved_wait_s)
+                           call.moved_wait_s, callback=call.callback and call.direction == "inbound")
         try:
             await self.control.set_var(call.caller_channel, ENTRY_VAR, encode_entry(entry))
         except CtiError as err:  # the caller may have hung up meanwhile
@@ -310,7 +310,8 @@ class AcdService:
         does its wait: a stay in the queue of its own, which QueueEntered opens (docs/kpis.md: its
         talk is no wait, its queue wait the sum of its stays). The put-back is written into the
         caller's entry, where a restarted engine finds it (``call.put_back_at``). A caller a supervisor
-        moved keeps the waits before the move for its queue's figures (``call.moved_wait_s``)."""
+        moved keeps the waits before the move for its queue's figures (``call.moved_wait_s``). A
+        virtual-hold callback's call counts in no figure of offered calls (docs/kpis.md)."""
         call.status = "queued"
         self.calls[call.linkedid] = call
         if fresh_timers:
@@ -322,7 +323,8 @@ class AcdService:
         await self._run(lambda now: self.router.restore_waiting(
             call.linkedid, call.queue, now, entered_at=call.queued_at, skills=call.skills, priority=call.priority,
             customer_id=call.customer_id, fresh_timers=fresh_timers, queue_entered_at=call.queue_entered_at,
-            put_back_at=call.put_back_at, moved_wait_s=call.moved_wait_s))
+            put_back_at=call.put_back_at, moved_wait_s=call.moved_wait_s,
+            settled=call.callback and call.direction == "inbound"))  # a virtual-hold callback's call
 
     async def attach(self, call: LiveCall) -> bool:
         """A call that stayed connected: its agent (once logged in) is on call with it and wraps up
@@ -385,12 +387,6 @@ class AcdService:
         if self._stopped:  # decided just before the stop: the next engine offers the call again
             return
         await self.rings.offer(call, d)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        """A background step's fault is logged here, never lost as "exception was never retrieved"."""
-        self._tasks.discard(task)
-        if not task.cancelled() and (err := task.exception()) is not None:
-            log.error("acd: %s failed", task.get_name(), exc_info=err)
 
     async def call_update(self, call: LiveCall, status: str) -> None:
         if call.agent_id is None:

@@ -12,11 +12,13 @@
         ├── UnknownQueue        no queue with that name is configured
         ├── StaleOffer          answered/acted on an offer that is no longer ringing
         └── InvalidRequest      the arguments of a router call are inconsistent (names the field)
+    AmiNoReply (cti.errors)
+    └── DialUnconfirmed         Asterisk never answered a click-to-dial's Originate: its call may be placed
 """
 
 from __future__ import annotations
 
-from cti.errors import CtiError
+from cti.errors import AmiNoReply, CtiError
 
 
 class AcdError(CtiError):
@@ -92,3 +94,13 @@ class InvalidRequest(AcdError):
         a caller that names the place itself takes ``reason`` alone."""
         super().__init__(f"{field}: {about}: {reason}" if about else f"{field}: {reason}")
         self.field, self.reason, self.about = field, reason, about
+
+
+class DialUnconfirmed(AmiNoReply):
+    """A click-to-dial's Originate was written and Asterisk never answered it: the call may have been
+    placed all the same, as ``linkedid`` (the ChannelId the dial gave it). Still an ``AmiNoReply``
+    for the web layer (409, "did not answer in time") and for what counts as an attempt."""
+
+    def __init__(self, message: str, linkedid: str) -> None:
+        super().__init__(message)
+        self.linkedid = linkedid

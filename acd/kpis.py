@@ -11,7 +11,9 @@ Counting rules (stated once, used everywhere):
   ``exclude_short_abandons`` they leave the denominators of SL and abandon rate and the abandon
   count; otherwise they count like any other abandon. The average queue time is always over every
   offered call, short abandons included (its definition has no exclusion).
-- Voicemail / callback chosen while queued count as offered and not answered.
+- Voicemail / callback chosen while queued count as offered and not answered; so does a caller who
+  pressed the virtual-hold key, also when its callback reaches an agent (that callback call is
+  handled, never offered; ``acd.stats`` counts the same live: docs/kpis.md).
 - *Handled* = answered calls (queued or not) with an agent; AHT = (talk + hold + ACW) / handled,
   where talk excludes hold and ACW is the agents' time in the wrap-up state for the call (the call
   log's fold), the time occupancy and utilization count as handling (``AgentTime.handle_s``).

@@ -297,6 +297,10 @@ class QueuedCall:
     ewt_at: float | None = None  # ... and when
     virtual: bool = False  # virtual hold: the caller hung up and keeps its place; it is called back
     parked: bool = False  # a virtual entry between callback attempts: keeps its place, offered to no one
+    # The queue's figures of offered calls are done with it: a virtual-hold entry was counted when its
+    # caller pressed the key (a web request never was: no call entered a queue). Its callback's answer,
+    # hang-up, limits and moves count in none of them; its talk and handle time do (docs/kpis.md).
+    settled: bool = False
     # Where the caller's present wait started when not at ``enqueued_at``: a call put back in queue
     # after its agent's softphone was lost keeps its place, but its talk was no wait (docs/kpis.md).
     waiting_since: float | None = None

@@ -35,7 +35,7 @@ from cti.ami.events import DeviceStateChange
 from cti.errors import CtiError
 from cti.journey import CallEnded
 from cti.logs import bind
-from cti.tasks import cancel_all_and_wait
+from cti.tasks import TaskSet, cancel_all_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ class PhoneReconnect:
         self._back: dict[str, asyncio.Event] = {}  # agent -> set when their softphone registers
         self._rings: dict[str, asyncio.Future[int]] = {}  # a ring again's leg id -> its hang-up cause
         self._ringing: dict[str, str] = {}  # agent -> the leg id of the ring again in flight to their phone
+        # Hang-ups of rings again whose phone went away: kept until they end, not stopped (one AMI
+        # action each, and AMI closes after the ACD).
+        self._unrings = TaskSet(log, "acd: %s failed")
 
     async def stop(self) -> None:
         await cancel_all_and_wait(list(self.lost.values()), failures="log")
@@ -81,8 +84,7 @@ class PhoneReconnect:
         elif ev.state in ("UNAVAILABLE", "INVALID") and (leg := self._ringing.get(agent_id)) is not None:
             # The phone rung is gone (a frozen page's INVITE can stay pending for the whole ring): the
             # ring is hung up, so that the page's next registration is rung at once, not after it.
-            task = asyncio.create_task(self._hang_up_ring(leg), name=f"acd.reconnect:unring:{agent_id}")
-            task.add_done_callback(_log_failure)
+            self._unrings.spawn(self._hang_up_ring(leg), f"acd.reconnect:unring:{agent_id}")
         live = set(self.acd.live_channels())
         for call in list(self.acd.calls.values()):
             if (call.agent_id == agent_id and call.status in ("talking", "held") and call.linkedid not in self.lost
@@ -219,8 +221,3 @@ async def _cause(ended: asyncio.Future[int]) -> int | None:
     with contextlib.suppress(TimeoutError):
         return await asyncio.wait_for(asyncio.shield(ended), CAUSE_WAIT_S)
     return None
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (err := task.exception()) is not None:
-        log.error("acd: %s failed", task.get_name(), exc_info=err)

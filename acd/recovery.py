@@ -42,14 +42,19 @@ FALLBACK_CONTEXT = "cti-engine-down"  # the caller runs app_queue's Queue() here
 # queue) adds the entry into its present queue before the caller's number; v4 (a caller put back in
 # queue after an answer, acd.reconnect) adds that entry and the put-back's time; v5 (a caller a
 # supervisor moved, carrying the waits of its stays before the move) adds that wait after them, the
-# put-back's time empty when there was none. An entry with none of these stays v2, which an older
-# engine reads too.
+# put-back's time empty when there was none; v6 (a virtual-hold callback's call, put back after its
+# agent's softphone was lost) adds its marks (``callback``) after v5's fields. An entry with none of
+# these stays v2, which an older engine reads too; an engine refuses a version or a mark it does not
+# know (the caller is left alone, never taken back as something it is not).
 _VERSION = "v2"
 _MOVED = "v3"
 _PUT_BACK = "v4"
 _CARRIED = "v5"
-_SKILL_SEP = {"v1": ",", "v2": ";", "v3": ";", "v4": ";", "v5": ";"}
-_FIELDS = {_MOVED: 9, _PUT_BACK: 10, _CARRIED: 11}
+_MARKED = "v6"
+_SKILL_SEP = {"v1": ",", "v2": ";", "v3": ";", "v4": ";", "v5": ";", "v6": ";"}
+_FIELDS = {_MOVED: 9, _PUT_BACK: 10, _CARRIED: 11, _MARKED: 12}
+_CALLBACK = "callback"
+_MARKS = frozenset({_CALLBACK})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,9 @@ class QueueEntry:
     # The waits of its stays before a supervisor's move that no queue counted: ``queue`` counts its
     # answer or abandon with them (docs/kpis.md, moved between queues). 0: none.
     moved_wait_s: float = 0.0
+    # A virtual-hold callback's call (put back after its agent's softphone was lost): its queue
+    # counted the contact when the caller pressed the key; its answer is no answered call (docs/kpis.md).
+    callback: bool = False
 
 
 def encode_entry(entry: QueueEntry) -> str:
@@ -79,14 +87,17 @@ def encode_entry(entry: QueueEntry) -> str:
     caller moved to another queue ``v3|...|skill:level;...|queue_entered_at|caller_number``, or for
     a caller put back after an answer ``v4|...|skill:level;...|queue_entered_at|put_back_at|caller_number``,
     for a caller a supervisor moved with the waits before its move
-    ``v5|...|skill:level;...|queue_entered_at|put_back_at or empty|moved_wait_s|caller_number``:
+    ``v5|...|skill:level;...|queue_entered_at|put_back_at or empty|moved_wait_s|caller_number``, for a
+    virtual-hold callback's call ``v6|...|put_back_at or empty|moved_wait_s|callback|caller_number``:
     no ',' but in the caller's number (the fields the dialplan cuts, 3 and 4, stay where v1 had them)."""
     skills = ";".join(f"{k}:{v}" for k, v in sorted((entry.skills or {}).items()))
     customer = "" if entry.customer_id is None else str(entry.customer_id)
     head = (entry.linkedid, entry.queue, f"{entry.entered_at:.3f}", str(entry.priority), customer, skills)
     stay = head[2] if entry.queue_entered_at is None else f"{entry.queue_entered_at:.3f}"
+    back = "" if entry.put_back_at is None else f"{entry.put_back_at:.3f}"
+    if entry.callback:
+        return "|".join((_MARKED, *head, stay, back, f"{entry.moved_wait_s:.3f}", _CALLBACK, entry.caller_number))
     if entry.moved_wait_s > 0:
-        back = "" if entry.put_back_at is None else f"{entry.put_back_at:.3f}"
         return "|".join((_CARRIED, *head, stay, back, f"{entry.moved_wait_s:.3f}", entry.caller_number))
     if entry.put_back_at is not None:
         return "|".join((_PUT_BACK, *head, stay, f"{entry.put_back_at:.3f}", entry.caller_number))
@@ -96,8 +107,8 @@ def encode_entry(entry: QueueEntry) -> str:
 
 
 def decode_entry(text: str | None) -> QueueEntry | None:
-    """The entry ``encode_entry`` wrote (v2 to v5, or v1 from an older engine), or None for anything else
-    (absent, unknown version, damaged)."""
+    """The entry ``encode_entry`` wrote (v2 to v6, or v1 from an older engine), or None for anything else
+    (absent, unknown version or mark, damaged)."""
     if not text:
         return None
     version = text.split("|", 1)[0]
@@ -114,16 +125,19 @@ def decode_entry(text: str | None) -> QueueEntry | None:
             name, _, level = item.partition(":")
             skills[name] = int(level)
         stay = float(parts[7]) if fields >= 9 else None
-        put_back = float(parts[8]) if fields == 10 or (fields == 11 and parts[8]) else None
-        carried = float(parts[9]) if fields == 11 else 0.0
+        put_back = float(parts[8]) if fields == 10 or (fields >= 11 and parts[8]) else None
+        carried = float(parts[9]) if fields >= 11 else 0.0
     except ValueError:
+        return None
+    marks = set(filter(None, parts[10].split(";"))) if fields == 12 else set()
+    if not marks <= _MARKS:
         return None
     if stay == entered:
         stay = None  # a v4 entry of a caller never moved
     if not math.isfinite(carried) or carried < 0:
         return None
     return QueueEntry(parts[1], parts[2], entered, priority, customer, skills or None, parts[-1], stay, put_back,
-                      carried)
+                      carried, _CALLBACK in marks)
 
 
 @dataclass(frozen=True, slots=True)

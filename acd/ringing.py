@@ -47,7 +47,7 @@ from cti.ami.control import OriginateResult
 from cti.errors import AmiActionFailed, CtiError
 from cti.journey import AgentDialEnded, AgentRinging, AgentRingNoAnswer
 from cti.logs import bind
-from cti.tasks import cancel_all_and_wait
+from cti.tasks import TaskSet, cancel_all_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Rings:
 
     def __init__(self, acd: RingsHost) -> None:
         self.acd = acd
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(log, "acd: %s failed")  # the ring tasks
         # Rings of withdrawn offers (the caller hung up, the offer was cancelled) whose outcome
         # has not come back: the agent's leg may still appear and ring, and is hung up if answered.
         self._withdrawn: set[asyncio.Future[Any]] = set()
@@ -133,7 +133,7 @@ class Rings:
     async def stop(self) -> None:
         for channel in list(self._lines):
             self.release_line(channel)
-        await cancel_all_and_wait(list(self._tasks), failures="log")  # their rings join _withdrawn
+        await self._tasks.stop()  # their rings join _withdrawn
         await cancel_all_and_wait(list(self._withdrawn), failures="log")
 
     async def offer(self, call: LiveCall, d: Offer) -> None:
@@ -145,10 +145,8 @@ class Rings:
         # task's turn, behind every subscriber QueueEntered and these events wake (the call logger,
         # the feed, the pop).
         sent = self._start_ring(call, d)
-        task = asyncio.create_task(self._ring(call, d, sent), name=f"acd.ring:{d.call_id}")
+        task = self._tasks.spawn(self._ring(call, d, sent), f"acd.ring:{d.call_id}")
         call.ring_task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
         task.add_done_callback(functools.partial(self._follow, sent))
         if call.router_id is None:  # a consultation is no new journey step of the call
             await acd.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
@@ -203,12 +201,6 @@ class Rings:
         self._withdrawn.discard(hangup)
         if not hangup.cancelled() and (err := hangup.exception()) is not None and not isinstance(err, CtiError):
             log.error("acd: hanging up a withdrawn offer's leg failed", exc_info=err)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        """A ring task's fault is logged here, never lost as "exception was never retrieved"."""
-        self._tasks.discard(task)
-        if not task.cancelled() and (err := task.exception()) is not None:
-            log.error("acd: %s failed", task.get_name(), exc_info=err)
 
     def _start_ring(self, call: LiveCall, offer: Offer) -> asyncio.Future[OriginateResult]:
         """Ring the agent's phone: from the caller's held line, else with an Originate into the

@@ -195,7 +195,8 @@ class Router(VirtualHoldEvents):
         agent only, whatever their skills, and is refused when that agent is not logged in.
         ``counted`` False (an agent consulting a colleague): routed like any call, but no queue
         statistic sees it (no offered call, no talk or handle time, no estimate checked).
-        ``virtual``: a web callback request, waiting without a caller on the line (``hold_virtually``)."""
+        ``virtual``: a web callback request, waiting without a caller on the line (``hold_virtually``):
+        no call entered the queue, so no figure of offered calls counts it (``QueuedCall.settled``)."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -215,10 +216,10 @@ class Router(VirtualHoldEvents):
         call = QueuedCall(
             call_id, queue, dict(skills) if skills else None, priority, now, self._seq, now,
             preferred_agent=preferred_agent, customer_id=customer_id, pinned=required_agent is not None,
-            counted=counted, virtual=virtual,
+            counted=counted, virtual=virtual, settled=virtual,
         )
         self._calls[call_id] = call
-        self._stats_of(call).entered()
+        self._offered_stats_of(call).entered()
         if call.pinned:
             self._enter_queue(call, cfg, now, out)
         elif not self._members[queue] and cfg.no_agents_action is not None:
@@ -234,7 +235,7 @@ class Router(VirtualHoldEvents):
         self, call_id: str, queue: str, now: float, *, entered_at: float, skills: Mapping[str, int] | None = None,
         priority: int = 0, customer_id: int | str | None = None, virtual: bool = False,
         fresh_timers: bool = False, queue_entered_at: float | None = None, put_back_at: float | None = None,
-        moved_wait_s: float = 0.0,
+        moved_wait_s: float = 0.0, settled: bool = False,
     ) -> list[Decision]:
         """Take back a caller that kept waiting while no engine ran (``acd.recovery``): it keeps its
         original entry time, hence its place among the waiting calls and its timers' due times.
@@ -248,7 +249,9 @@ class Router(VirtualHoldEvents):
         earlier engine put back after an answer (``fresh_timers`` there): it waits since then, and if
         it has not been moved since, its queue counted its answer already. ``moved_wait_s``: the waits
         of its stays before a supervisor's move (``Overflow.carried_s``), which ``queue`` counts with
-        its own stay's; none for a caller put back after an answer."""
+        its own stay's; none for a caller put back after an answer. ``settled``: a virtual-hold
+        callback's call (put back after its agent's softphone was lost): its queue counted the contact
+        when the caller pressed the key (``QueuedCall.settled``); a ``virtual`` entry is settled too."""
         out, now = self._begin(now)
         cfg = self._queue(queue)
         if call_id in self._calls:
@@ -265,7 +268,7 @@ class Router(VirtualHoldEvents):
             put_back_at = min(max(put_back_at, entered), now)
             stay = max(stay, put_back_at)
         call = QueuedCall(call_id, queue, dict(skills) if skills else None, priority, entered, self._seq,
-                          stay, customer_id=customer_id, virtual=virtual,
+                          stay, customer_id=customer_id, virtual=virtual, settled=virtual or settled,
                           waiting_since=put_back_at, answered_before=answered_before)
         if not answered_before and math.isfinite(moved_wait_s):
             call.moved_wait_s = max(0.0, moved_wait_s)
@@ -320,11 +323,11 @@ class Router(VirtualHoldEvents):
         self._fire(agent, AgentEvent.ANSWER, None, now, out)
         wait = now - call.entered_queue_at
         if call.answered_before:  # put back after its agent was lost: this stay's wait adds to its answer's
-            self._stats_of(call).waited_again(wait)
+            self._offered_stats_of(call).waited_again(wait)
         else:
-            self._stats_of(call).answered_after(wait + call.moved_wait_s)
+            self._offered_stats_of(call).answered_after(wait + call.moved_wait_s)
         if call.ewt_s is not None and call.ewt_at is not None:
-            self._stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
+            self._offered_stats_of(call).ewt_observed(call.ewt_s, now - call.ewt_at)
         out.append(Bridge(call_id=call_id, agent_id=agent_id, queue=call.queue, wait_s=wait))
         self._agent_freed(agent, now, out)  # capacity > 1: may take another
         return out
@@ -421,7 +424,7 @@ class Router(VirtualHoldEvents):
         if system_failure:
             self._stats_of(call).cut_by_system()
         elif not call.answered_before:  # a caller put back after an answer is an answered call, no abandon
-            self._stats_of(call).abandoned_after(wait + call.moved_wait_s)
+            self._offered_stats_of(call).abandoned_after(wait + call.moved_wait_s)
         del self._calls[call_id]
         out.append(Abandoned(call_id=call_id, queue=call.queue, wait_s=wait, system_failure=system_failure))
         if call.agent_id is not None:
@@ -464,7 +467,7 @@ class Router(VirtualHoldEvents):
         # every stay no queue counted (docs/kpis.md, moved between queues). A caller put back after an
         # answer was counted answered by the queue it left; the new one counts its own stay.
         stay = max(0.0, now - call.entered_queue_at)
-        self._stats_of(call).moved_away()
+        self._offered_stats_of(call).moved_away()
         carried = 0.0 if call.answered_before else call.moved_wait_s + stay
         out.append(Overflow(call_id=call_id, from_queue=call.queue, to_queue=queue, wait_s=stay, reason="moved",
                             carried_s=carried, actor=actor, actor_role=actor_role))

@@ -161,6 +161,11 @@ class RoutingState:
     def _stats_of(self, call: QueuedCall) -> QueueStats:
         return self._stats[call.queue] if call.counted else self._uncounted
 
+    def _offered_stats_of(self, call: QueuedCall) -> QueueStats:
+        """Where the call's figures as an offered call go (entered, answered, abandoned, limits, moves,
+        its estimate checked): nowhere for a call the queue settled already (``QueuedCall.settled``)."""
+        return self._stats[call.queue] if call.counted and not call.settled else self._uncounted
+
     def _servers(self, queue: str) -> float:
         """The agents serving ``queue``: ready or working (busy agents come back after their handle
         time, which the AHT includes), each shared equally among the queues it serves. Kept up to

@@ -142,7 +142,7 @@ class RoutingSteps(RoutingState):
             return True
         if (cfg.overflow_to is not None and cfg.overflow_after_s is not None and waited >= cfg.overflow_after_s
                 and not call.pinned):
-            self._stats_of(call).overflowed_out()
+            self._offered_stats_of(call).overflowed_out()
             out.append(Overflow(call_id=call.call_id, from_queue=call.queue, to_queue=cfg.overflow_to, wait_s=waited))
             self._move(call, cfg.overflow_to, now, out)
             return True
@@ -177,11 +177,11 @@ class RoutingSteps(RoutingState):
         # The IVR's topic skill of the queue it leaves stays behind (a transfer to a queue drops it too).
         call.skills = moved_skills(call.skills, queue, self._queues)
         call.answered_before = False  # a stay in another queue: that queue counts its own answer
-        self._stats_of(call).entered()
+        self._offered_stats_of(call).entered()
         self._enter_queue(call, self._queues[queue], now, out)
 
     def _limit(self, call: QueuedCall, reason: str, spec: LimitSpec, now: float, out: list[Decision]) -> None:
-        self._stats_of(call).left_by_limit()
+        self._offered_stats_of(call).left_by_limit()
         out.append(LimitAction(call_id=call.call_id, queue=call.queue, reason=reason, action=spec.action,
                                target=spec.target, wait_s=max(0.0, now - call.entered_queue_at)))
         if spec.action is LimitKind.QUEUE and spec.target is not None:

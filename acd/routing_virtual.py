@@ -20,12 +20,21 @@ class VirtualHoldEvents(RoutingSteps):
     @keeps_timer_decisions
     def hold_virtually(self, call_id: str, now: float) -> list[Decision]:
         """The waiting caller hung up to be called back: it keeps its place (entry time, priority),
-        hears no announcements and meets no max-wait or overflow; neither abandoned nor counted twice."""
+        hears no announcements and meets no max-wait or overflow. Its queue counts it now, as the
+        reports do (docs/kpis.md): offered and not answered, no abandon, in the denominators of the
+        service level and the abandon rate; a caller put back after an answer was counted answered,
+        and this stay's wait adds to its answer's. The callback's answer counts in no figure of
+        offered calls, only as the agent's handled call (``QueuedCall.settled``)."""
         out, now = self._begin(now)
         call = self._call(call_id)
         if call.state is not CallState.WAITING or call.virtual:
             raise InvalidRequest("call_id", f"call {call_id} is {call.state.value}, not waiting on the line")
-        call.virtual = True
+        stats = self._offered_stats_of(call)
+        if call.answered_before:
+            stats.waited_again(now - call.entered_queue_at)
+        else:
+            stats.callback_requested()
+        call.virtual = call.settled = True
         return out
 
     @keeps_timer_decisions
@@ -57,7 +66,8 @@ class VirtualHoldEvents(RoutingSteps):
     def callback_missed(self, call_id: str, agent_id: str, now: float, *, retry_at: float | None) -> list[Decision]:
         """The callback was not answered (or not confirmed): the agent is free again, not blamed.
         With ``retry_at`` the entry keeps its place but is offered to no one until then; without, it
-        leaves the queue (the callback failed). A report for an offer no longer ringing is ignored."""
+        leaves the queue (the callback failed; counted when its caller pressed the key, it counts in no
+        other figure). A report for an offer no longer ringing is ignored."""
         out, now = self._begin(now)
         call = self._calls.get(call_id)
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id or not call.virtual:
@@ -67,7 +77,7 @@ class VirtualHoldEvents(RoutingSteps):
         self._settle(agent, call, now, out)
         if retry_at is None:
             call.state = next_call_state(call_id, call.state, CallEvent.LEAVE)
-            self._stats_of(call).left_by_limit()
+            self._offered_stats_of(call).left_by_limit()
             del self._calls[call_id]
         else:
             call.parked = True

@@ -3,10 +3,11 @@
 Counted exactly as the reports count (``acd.kpis``): an abandon whose wait is <= ``short_abandon_s``
 is a short abandon (``abandoned_short``) and leaves every offered-based figure, service level and
 abandon rate alike; the snapshot says so with ``short_abandons_excluded``. Live figures count the
-calls that have left the queue (answered, abandoned, overflowed or sent elsewhere by a limit);
-calls still waiting join the denominator when they leave. A caller a supervisor moved to another
-queue is no overflow (docs/kpis.md, moved between queues): the queue it left counts it ``moved`` and
-in no rate; the queue it went to counts its answer or abandon with the waits of both stays.
+calls that have left the queue (answered, abandoned, overflowed, sent elsewhere by a limit, or hung
+up to be called back: virtual hold); calls still waiting join the denominator when they leave. A
+caller a supervisor moved to another queue is no overflow (docs/kpis.md, moved between queues): the
+queue it left counts it ``moved`` and in no rate; the queue it went to counts its answer or abandon
+with the waits of both stays.
 
 Estimated wait (EWT): position x average handle time (talk + hold + wrap-up, KPIS.md's AHT, as the
 queue's agents really took it) / the agents serving the queue (each agent counts 1 / the number of
@@ -17,6 +18,11 @@ good the estimates are, and the error sizes the range announced to callers.
 
 A call cut by a PBX crash (``system_failures``) is neither answered nor abandoned: it leaves every
 figure and is counted apart.
+
+Virtual hold (docs/kpis.md): a caller who pressed the key left the queue offered and not answered
+(``callbacks_requested``, in the denominators, no abandon); its callback's answer is no answer of the
+queue, only the agent's handled call, and a web callback request is no offered call at all, as the
+reports count them (the router keeps such calls out: ``QueuedCall.settled``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class QueueSnapshot:
     virtual_waiting: int = 0  # virtual-hold entries: callers to call back at their turn, not on the line
     answered_wait_s: float = 0.0  # total queue wait of the answered calls (ASA's numerator)
     moved: int = 0  # entries a supervisor moved to another queue: counted there, in no figure here
+    callbacks_requested: int = 0  # callers who hung up to be called back at their turn: left, not answered
+    handled: int = 0  # calls of the queue an agent finished, wrap-up included (``avg_handle_s``'s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,7 @@ class QueueStats:
     overflowed: int = 0
     limit_exits: int = 0
     moved: int = 0
+    callbacks_requested: int = 0
     wait_answered_s: float = 0.0
     wait_abandoned_s: float = 0.0
     talk_s: float = 0.0
@@ -116,6 +125,11 @@ class QueueStats:
         """An answered call put back in queue (its agent lost) was answered again after ``wait_s``:
         one answered call still, whose wait is the sum of its stays (docs/kpis.md)."""
         self.wait_answered_s += wait_s
+
+    def callback_requested(self) -> None:
+        """The caller hung up to be called back at its turn (virtual hold): it left the queue, offered
+        and not answered, no abandon (docs/kpis.md); its callback's answer is no answer of the queue."""
+        self.callbacks_requested += 1
 
     def abandoned_after(self, wait_s: float) -> None:
         self.abandoned += 1
@@ -176,7 +190,8 @@ class QueueStats:
         self, queue: str, *, waiting: int, ringing: int, connected: int, longest_wait_s: float,
         agents_logged_in: int, agents_available: int, virtual: int = 0,
     ) -> QueueSnapshot:
-        closed = self.answered + self.abandoned + self.overflowed + self.limit_exits - self.abandoned_short
+        closed = (self.answered + self.abandoned + self.overflowed + self.limit_exits + self.callbacks_requested
+                  - self.abandoned_short)
         return QueueSnapshot(
             queue=queue,
             waiting=waiting,
@@ -205,4 +220,6 @@ class QueueStats:
             virtual_waiting=virtual,
             answered_wait_s=self.wait_answered_s,
             moved=self.moved,
+            callbacks_requested=self.callbacks_requested,
+            handled=self.handles,
         )

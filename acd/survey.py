@@ -9,7 +9,6 @@ caller there (``CallActions.survey_queues``). The ``survey`` FastAGI route asks 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,7 +20,7 @@ from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
 from cti.errors import AgiHangup, CtiError
 from cti.journey import QueueEntered, SurveyAnswered
-from cti.tasks import cancel_all_and_wait
+from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class SurveyInvites:
 
     def __init__(self, bus: EventBus, control: Callable[[], CallControl], surveys: Mapping[str, SurveyPolicy]) -> None:
         self.bus, self.control, self.surveys = bus, control, surveys
-        self._marks: set[asyncio.Task[None]] = set()
+        self._marks = TaskSet(log, "survey: %s failed")
         self._stopped = False  # AMI closes next: a mark would fail
 
     def subscribe(self) -> None:
@@ -47,9 +46,7 @@ class SurveyInvites:
     async def stop(self) -> None:
         """Let the marks under way finish (bounded: AMI may be gone), before AMI closes."""
         self._stopped = True
-        if self._marks:
-            await asyncio.wait(list(self._marks), timeout=_STOP_MARKS_S)
-        await cancel_all_and_wait(list(self._marks), failures="log")
+        await self._marks.stop(_STOP_MARKS_S)
 
     def _on_queue_entered(self, ev: QueueEntered) -> None:
         if ev.queue not in self.surveys or not ev.channel:
@@ -57,9 +54,7 @@ class SurveyInvites:
         if self._stopped:
             log.info("survey: caller %s entered %s as the engine stops: not marked", ev.channel, ev.queue)
             return
-        task = asyncio.create_task(self._mark(ev.channel, ev.queue), name=f"survey.mark:{ev.linkedid}")
-        self._marks.add(task)
-        task.add_done_callback(self._marked)
+        self._marks.spawn(self._mark(ev.channel, ev.queue), f"survey.mark:{ev.linkedid}")
 
     async def _mark(self, channel: str, queue: str) -> None:
         try:
@@ -67,11 +62,6 @@ class SurveyInvites:
             await self.control().set_var(channel, "CTI_SURVEY_QUEUE", queue)
         except CtiError as err:
             log.warning("survey: could not mark caller %s: %s", channel, err.message)
-
-    def _marked(self, task: asyncio.Task[None]) -> None:
-        self._marks.discard(task)
-        if not task.cancelled() and (err := task.exception()) is not None:
-            log.error("survey: %s failed", task.get_name(), exc_info=err)
 
 
 def score(digit: str) -> int | None:

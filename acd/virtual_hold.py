@@ -134,7 +134,11 @@ def attempt_result(success: bool, reason: int | str, *, confirmed: bool | None =
 
 @dataclass(slots=True)
 class VirtualEntry:
-    """A virtual-hold entry as saved: its place (``entered_at``, ``priority``) and its attempts."""
+    """A virtual-hold entry as saved: its place (``entered_at``, ``priority``), its stay in its queue
+    and its attempts. The stay is what a restarted engine's live figures need (docs/callbacks.md):
+    ``queue_entered_at``, its entry into ``queue`` when it was moved there after ``entered_at``;
+    ``put_back_at``, when it was put back after an answer (its agent's softphone lost); ``moved_wait_s``,
+    the waits of its stays before a supervisor's move (``Router.restore_waiting`` takes all three)."""
 
     entry_id: str  # the router's id: the queued call's linkedid, or web-<hex> for a web request
     number: str  # E.164
@@ -147,6 +151,9 @@ class VirtualEntry:
     state: EntryState = EntryState.VIRTUAL
     attempts: list[dict[str, Any]] = field(default_factory=list)  # {at, result, linkedid, agent_id}
     connected_linkedid: str | None = None  # the callback call that reached the agent
+    queue_entered_at: float | None = None
+    put_back_at: float | None = None
+    moved_wait_s: float = 0.0
 
 
 class VirtualHoldStore(Protocol):

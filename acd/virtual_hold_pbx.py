@@ -28,7 +28,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from acd.calls import LiveCall
 from acd.decisions import Decision, Offer
@@ -52,7 +52,7 @@ from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
 from cti.errors import AgiHangup, AmiNotSent, AmiUnavailable, CtiError
 from cti.journey import CallArrived, QueueLeft
-from cti.tasks import cancel_all_and_wait
+from cti.tasks import TaskSet, cancel_all_and_wait
 
 if TYPE_CHECKING:
     from acd.delivery import AcdService
@@ -73,7 +73,7 @@ class VirtualHold:
         self.entries: dict[str, VirtualEntry] = {}  # open entries by router id
         self._offers: dict[str, tuple[int, float]] = {}  # linkedid -> (times offered, last offer)
         self._answers: dict[str, asyncio.Future[bool]] = {}  # entry id -> the answered leg's confirmation
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "virtual hold: %s failed")
         self._loop: asyncio.Task[None] | None = None
         acd.callbacks = self
 
@@ -94,14 +94,17 @@ class VirtualHold:
         return len(self.entries)
 
     def _restore(self, e: VirtualEntry, now: float) -> list[Decision]:
-        return self.acd.router.restore_waiting(e.entry_id, e.queue, now, entered_at=e.entered_at, skills=e.skills,
-                                               priority=e.priority, customer_id=e.customer_id, virtual=True)
+        return self.acd.router.restore_waiting(
+            e.entry_id, e.queue, now, entered_at=e.entered_at, skills=e.skills, priority=e.priority,
+            customer_id=e.customer_id, virtual=True, queue_entered_at=e.queue_entered_at, put_back_at=e.put_back_at,
+            moved_wait_s=e.moved_wait_s)
 
     async def start(self) -> None:
         self._loop = asyncio.create_task(self._offer_loop(), name="vhold.offers")
 
     async def stop(self) -> None:
-        await cancel_all_and_wait([*self._tasks, self._loop], failures="log")
+        await cancel_all_and_wait([self._loop], failures="log")
+        await self._tasks.stop()
 
     # -- offering the key -----------------------------------------------------------------------
     async def _offer_loop(self) -> None:
@@ -161,8 +164,14 @@ class VirtualHold:
         # From here on the ACD does not see this caller's hang-up: it is no abandon.
         self.acd.calls.pop(linkedid, None)
         self._offers.pop(linkedid, None)
+        # Its stay, kept so that a restarted engine's figures count this stay, not one since the first
+        # entry (docs/callbacks.md): its start as the router has it (an overflow is due at its own
+        # time, the step that ran it may be later), the put-back and the carried waits as the caller's
+        # entry on its channel has them (acd.recovery).
         entry = VirtualEntry(linkedid, number, call.queue, call.queued_at, call.priority,
-                             dict(call.skills) if call.skills else None, call.customer_id)
+                             dict(call.skills) if call.skills else None, call.customer_id,
+                             queue_entered_at=stay_from, put_back_at=call.put_back_at,
+                             moved_wait_s=call.moved_wait_s)
         self.entries[linkedid] = entry
         await self.store.save(entry)
         now = self.acd.clock()
@@ -239,14 +248,7 @@ class VirtualHold:
 
     def turn(self, offer: Offer) -> None:
         """The router reserved ``offer.agent_id`` for this entry: call the customer (a task)."""
-        task = asyncio.create_task(self._call_back(offer), name=f"vhold.call:{offer.call_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (err := task.exception()) is not None:
-            log.error("virtual hold: %s failed", task.get_name(), exc_info=err)
+        self._tasks.spawn(self._call_back(offer), f"vhold.call:{offer.call_id}")
 
     async def _call_back(self, offer: Offer) -> None:
         entry = self.entries.get(offer.call_id)

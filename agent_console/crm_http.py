@@ -28,7 +28,7 @@ from agent_console.security import Principal, current_principal
 from crm_core import cases, catalog, customers, interactions
 from crm_core.db import Database
 from crm_core.errors import NotFound
-from crm_core.events import CustomerChanged
+from crm_core.events import CustomerChanged, CustomerLinked
 from crm_core.schemas import (
     MAX_ID,
     ArticleIn,
@@ -230,13 +230,30 @@ async def get_interaction(interaction_id: Id, db: Database = Depends(get_db),
 
 
 @router.put("/interactions/{interaction_id}/customer", response_model=InteractionOut)
-async def link_customer(interaction_id: Id, body: LinkCustomer, db: Database = Depends(get_db),
+async def link_customer(request: Request, interaction_id: Id, body: LinkCustomer, db: Database = Depends(get_db),
                         p: Principal = Depends(current_principal)) -> Any:
+    """Once saved, the consoles showing the call get the linked customer's pop (``CustomerLinked``)."""
     async with db.session() as s:
         await _visible_interaction(s, interaction_id, p, db)
         found = await interactions.link_customer(session=s, interaction_id=interaction_id,
                                                  customer_id=body.customer_id)
-        return InteractionOut.model_validate(found)
+        linked = InteractionOut.model_validate(found)
+    await _announce_link(request, linked, p)
+    return linked
+
+
+async def _announce_link(request: Request, linked: InteractionOut, p: Principal) -> None:
+    """Tell the console's bus that a call's interaction now names another customer (committed): the
+    consoles showing that call's pop show the linked customer (``agent_console.pop_refresh``)."""
+    console = getattr(request.app.state, "console", None)
+    if console is None or linked.customer_id is None:
+        return
+    try:  # the link is committed: a bus away must not turn it into an error the client retries
+        await console.bus.publish(CustomerLinked(ts=time.time(), linkedid=linked.linkedid, interaction_id=linked.id,
+                                                 customer_id=linked.customer_id, actor=p.username))
+    except CtiError as err:
+        log.error("interaction %d linked to customer %d, but the bus did not take the news (%s): the "
+                  "consoles showing call %s keep its former pop", linked.id, linked.customer_id, err, linked.linkedid)
 
 
 # -- cases ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
-from acd.errors import AcdError, UnknownAgent
+from acd.errors import DialUnconfirmed, UnknownAgent
 from acd.events import AgentCallUpdate
 from acd.model import AgentState
 from agent_console.errors import (
@@ -41,10 +41,11 @@ from agent_console.queue_login import QueueLogin
 from crm_core import callbacks, catalog, wrapups
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable, InvalidField, NotFound
+from crm_core.events import CustomerLinked
 from crm_core.journal import RowJournal
 from crm_core.models import Callback, Customer, User, epoch
 from crm_core.phones import to_e164
-from cti.bus import EventBus
+from cti.bus import EventBus, observe
 from cti.journey import WrapUpDone
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,22 @@ class EngineDesk:
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self.queue_login = QueueLogin(acd, db, phone_of=self._phone_of)
         self._dialling: set[str] = set()  # agents whose dial rings their own phone now
+
+    def subscribe(self, bus: EventBus) -> None:
+        # In the publisher's step on the in-process bus: the ACD's call names the linked customer
+        # before the link's answer goes out (a transfer right after it offers that customer).
+        observe(bus, CustomerLinked, self.customer_linked, name="desk.linked_customers")
+
+    def customer_linked(self, ev: CustomerLinked) -> None:
+        """A call linked to another customer in the CRM: the ACD's call, its consultation and the
+        calls awaiting its wrap-up carry that customer from now on (a transfer's or a consultation's
+        offer and pop, the console's call updates). The wrap-up reads the interaction itself."""
+        call = self.acd.calls.get(ev.linkedid)
+        held = [call, call.consult] if call is not None else []
+        held += [c for (_, linkedid), c in self.acd.wrapups.items() if linkedid == ev.linkedid]
+        for c in held:
+            if c is not None:
+                c.customer_id = ev.customer_id
 
     def _phone_of(self, agent_id: str, user: User) -> AgentPhone:
         """The phone the ACD rings for ``agent_id``: a run-time override, else the CRM user's
@@ -130,9 +147,10 @@ class EngineDesk:
             raise IllegalAgentAction("log in to your queues before going ready")
         if state is AgentState.AVAILABLE:
             return  # already ready (a retried request, a second tab): nothing pending to cancel either
-        if state is AgentState.NOT_READY and self._on_a_call(agent_id):
+        if state is AgentState.NOT_READY and (self._on_a_call(agent_id) or self._unconfirmed_live(agent_id)):
             # An outbound call (the router's not ready): ready now would have the ACD offer queued calls
-            # on top of it. Ready after it: the reason "outbound" is what its wrap-up makes ready.
+            # on top of it. Ready after it: the reason "outbound" is what its wrap-up makes ready (or,
+            # for a dial Asterisk never confirmed whose call is up, acd.dial_readiness once it is gone).
             await acd_step(self.acd.set_not_ready(agent_id, "outbound"), "go ready")
             return
         await acd_step(self.acd.set_ready(agent_id), "go ready")
@@ -206,36 +224,22 @@ class EngineDesk:
             self._dialling.discard(agent_id)
 
     async def _dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool) -> str:
-        state = self._state(agent_id)
-        if state is AgentState.RESERVED:
+        if self._state(agent_id) is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
-        # The ACD must not offer a queued call to an agent busy on an outbound call. Dialling from
-        # wrap-up ends it (its timer would make the agent available during the call, and the call
-        # before would count after-call work through this one): not ready "outbound", or with the
-        # reason the agent chose for after the call, which the outbound call's wrap-up then keeps.
-        if state is AgentState.AVAILABLE:
-            await acd_step(self.acd.set_not_ready(agent_id, "outbound"), "dial")
-        elif state is AgentState.WRAP_UP:
-            pending = self.acd.agent(agent_id).not_ready_after_call
-            await acd_step(self.acd.set_not_ready(agent_id, pending or "outbound"), "dial")
+        # The ACD must not offer a queued call to an agent busy on an outbound call, nor while their
+        # phone rings for it (acd.dial_readiness): not ready "outbound", or, from wrap-up (its timer
+        # would make the agent available during the call), with the reason chosen for after the call.
+        readiness = self.acd.dial_readiness
+        before = await acd_step(readiness.hold(agent_id), "dial")
         try:
             return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id,
                                                         callback=callback), "dial")
-        except Exception:
-            # No call, so no wrap-up makes them ready: an agent ready before the dial is ready again
-            # (unless they chose another state meanwhile), not left out of the queues until they notice.
-            # One who dialled from wrap-up is where that wrap-up would have left them (it cannot be
-            # resumed): ready, or not ready for the reason they chose for after the call (the dial's).
-            if state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
-                await self._ready_again(agent_id)
+        except Exception as err:
+            # No call to wrap up: where they were, or where the wrap-up would have left them; after a
+            # dial Asterisk never confirmed, once their phone is free (its call may have been placed).
+            unconfirmed = next((e.linkedid for e in (err, err.__cause__) if isinstance(e, DialUnconfirmed)), None)
+            await readiness.give_back(agent_id, before, unconfirmed=unconfirmed)
             raise
-
-    async def _ready_again(self, agent_id: str) -> None:
-        try:
-            if self._state(agent_id) is AgentState.NOT_READY and self.acd.agent(agent_id).reason == "outbound":
-                await self.acd.set_ready(agent_id)
-        except AcdError as err:  # logged out meanwhile
-            log.warning("desk: agent %s not made ready again after a failed dial: %s", agent_id, err.message)
 
     async def _check_customer(self, customer_id: int) -> None:
         """A dial for a customer the CRM lacks is refused before anything rings (the call would be
@@ -250,6 +254,11 @@ class EngineDesk:
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
+
+    def _unconfirmed_live(self, agent_id: str) -> bool:
+        """The agent's dial Asterisk never confirmed has a call up on their phone (acd.dial_readiness)."""
+        readiness = self.acd.dial_readiness
+        return agent_id in readiness.watching and readiness.phone_live(agent_id)
 
     def _on_a_call(self, agent_id: str) -> bool:
         """The agent has a call not yet ended (one to wrap up does not count)."""

@@ -41,7 +41,7 @@ from agent_console.protocol import (
 from agent_console.security import Principal
 from crm_core.users import hash_secret, verify_secret_async
 from cti.bus import EventBus
-from cti.tasks import cancel_all_and_wait
+from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class FakeDesk:
     consults: dict[str, _Call] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _book: FakeCallbackBook = field(init=False)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: TaskSet = field(default_factory=lambda: TaskSet(log, "fake desk: %s failed"))
 
     def __post_init__(self) -> None:
         self._book = FakeCallbackBook(lambda: self.clock())  # a lambda: a test may swap the desk's clock
@@ -203,12 +203,10 @@ class FakeDesk:
                 await coro_fn(*args)
             except Exception:  # the simulated party acts on its own: log, never lose
                 log.exception("fake desk timer failed")
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(run(), "fake_desk.later")
 
     async def close(self) -> None:
-        await cancel_all_and_wait(list(self._tasks), failures="log")
+        await self._tasks.stop()
 
     # -- AgentDesk --
     async def snapshot(self, agent_id: str) -> DeskSnapshot:

@@ -17,9 +17,8 @@
 * Offers: when the event carries no pop the hub asks its PopSource, waiting at most
   ``pop_timeout_s``; after that the offer goes out with a placeholder pop and a ``pop`` frame
   follows when the CRM answers.
-* A customer changed in the CRM (``CustomerChanged``): the kept pops showing that customer get the
-  new card (read through ``CustomerSearch``), and each agent showing one a ``pop`` frame; a reload
-  mid-call shows the edited customer.
+* A customer changed in the CRM or a call linked to another customer: the kept pops are refreshed
+  and their agents get a ``pop`` frame (``agent_console.pop_refresh``).
 """
 
 from __future__ import annotations
@@ -50,12 +49,14 @@ from agent_console.deadlines import Deadlines
 from agent_console.errors import NotAuthenticated, shown_message
 from agent_console.outbox import Outbox
 from agent_console.plain import dumps, plain_validator
+from agent_console.pop_refresh import PopRefresh
 from agent_console.ports import AgentDesk, CustomerSearch, PopSource
 from agent_console.security import ConsoleAuth, Principal
 from agent_console.service import ConsoleService
-from crm_core.events import CustomerChanged
+from crm_core.events import CustomerChanged, CustomerLinked
 from cti.bus import EventBus
 from cti.errors import CtiError
+from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -177,19 +178,20 @@ class AgentHub:
                  rate_per_s: float = 20.0, burst: float = 40.0, auth: ConsoleAuth | None = None,
                  customers: CustomerSearch | None = None) -> None:
         self.desk, self.pops, self.service, self.clock, self.auth = desk, pops, service, clock, auth
-        self.customers = customers  # where a changed customer's card is read (None: pops are not refreshed)
         self.queue_size, self.pop_timeout_s = queue_size, pop_timeout_s
         self.rate_per_s, self.burst = rate_per_s, burst
         self.conns: dict[str, _Conn] = {}
         self.snaps: dict[str, _Snap] = {}
         self.dropped_slow = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "console hub: %s failed")  # CRM look-ups for pops, hard closes
         self._deadlines = Deadlines()
         self._spawned = 0
+        self.refresh = PopRefresh(self.snaps, self._build, self._send, customers)
 
     def subscribe(self, bus: EventBus) -> None:
         bus.subscribe(ConsoleEvent, self.on_event, name="agent_console.hub")
-        bus.subscribe(CustomerChanged, self.customer_changed, name="agent_console.hub.customers")
+        bus.subscribe(CustomerChanged, self.refresh.customer_changed, name="agent_console.hub.customers")
+        bus.subscribe(CustomerLinked, self.refresh.customer_linked, name="agent_console.hub.links")
 
     # -- bus side --------------------------------------------------------------------------------
 
@@ -241,7 +243,8 @@ class AgentHub:
         if old is None and ev.direction == "outbound" and pop is None:
             info = {"caller_number": ev.peer_number, "customer_id": ev.customer_id, "queue": ev.queue,
                     "direction": "outbound"}
-            self._spawn(self._late_pop(ev.agent_id, ev.linkedid, self._build(ev.linkedid, ev.agent_id, info)))
+            self._tasks.spawn(self._late_pop(ev.agent_id, ev.linkedid, self._build(ev.linkedid, ev.agent_id, info)),
+                              f"hub.late_pop:{ev.linkedid}")
 
     async def _build(self, linkedid: str, agent_id: str, info: dict[str, Any]) -> dict[str, Any]:
         """The pop as plain, validated data (a ``Pop``'s ``model_dump()``)."""
@@ -263,7 +266,7 @@ class AgentHub:
             return
         snap.offer_pending(ev)  # a reconnect during the CRM look-up still sees the offer (built then)
         # The CRM look-up runs beside the bus worker, so a slow CRM never delays other agents' events.
-        self._spawn(self._deliver_offer(ev))
+        self._tasks.spawn(self._deliver_offer(ev), f"hub.offer:{ev.linkedid}")
         # Let them (and the socket writers) run every few offers: in a burst the first pops go out at
         # once instead of after the whole burst has been taken off the bus. Not after every offer:
         # each yield is a turn of the loop (an epoll call) per offer.
@@ -330,38 +333,6 @@ class AgentHub:
             return
         self._send(agent_id, p.PopFrame(call_id=call_id, pop=pop).model_dump_json())
 
-    def _showing(self, customer_id: int) -> list[tuple[str, p.Pop]]:
-        """(agent, pop) of the kept offers and calls whose pop shows ``customer_id``."""
-        found = []
-        for agent_id, snap in self.snaps.items():
-            pops = [c.pop for c in snap.calls.values()]
-            if snap.offer_call_id() is not None and snap.offer_call_id() not in snap.calls:
-                pops.append(snap.offer.pop)  # type: ignore[union-attr]  # the call id says there is one
-            found += [(agent_id, pop) for pop in pops
-                      if pop is not None and pop.customer is not None and pop.customer.id == customer_id]
-        return found
-
-    async def customer_changed(self, ev: CustomerChanged) -> None:
-        """The CRM saved a change to a customer: the pops kept for live calls with that customer (what a
-        reload's hello shows) get the new card, and the agents showing them a ``pop`` frame. The rest of
-        the pop (history, cases, IVR path, transfer note) is the call's and stays as it was."""
-        if self.customers is None or not self._showing(ev.customer_id):
-            return
-        found = await self.customers.customer(ev.customer_id)
-        if found is None or found.get("customer") is None:
-            return  # deleted meanwhile: the pops keep what they showed
-        card = p.CustomerCard.model_validate(found["customer"])
-        for agent_id, pop in self._showing(ev.customer_id):  # again: calls may have ended during the read
-            pop.customer = card
-            self._send(agent_id, p.PopFrame(call_id=pop.call_id, pop=pop).model_dump_json())
-        log.info("customer %d changed by %s (%s): live pops refreshed", ev.customer_id, ev.actor,
-                 ", ".join(ev.fields))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     # -- connection side -------------------------------------------------------------------------
 
     def _send(self, agent_id: str, frame: str | bytes) -> None:
@@ -382,7 +353,7 @@ class AgentHub:
             del self.conns[conn.who.agent_id or ""]
         if bye is None:
             conn.out.cancel()
-            self._spawn(self._hard_close(conn, code))
+            self._tasks.spawn(self._hard_close(conn, code), f"hub.close:{conn.who.agent_id}")
             return
         conn.out.close_after(p.Bye(reason=bye).model_dump_json(), code)
 
@@ -529,6 +500,4 @@ class AgentHub:
         for conn in list(self.conns.values()):
             self._close(conn, 1001, "shutdown")
         self._deadlines.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop()

@@ -247,7 +247,10 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
     # With ``left``, the counters give the gauges' figures over any window in PromQL (SL =
     # increase(answered_within_sl) / (increase(left) - increase(abandoned_short))).
     left = CounterMetricFamily("cti_queue_left", "Calls that left the queue: answered, abandoned (short ones "
-                               "included), overflowed or sent elsewhere by a limit", labels=["queue"])
+                               "included), overflowed, sent elsewhere by a limit or hung up to be called back "
+                               "(virtual hold)", labels=["queue"])
+    virtual = CounterMetricFamily("cti_queue_virtual_holds", "Callers who hung up to be called back at their "
+                                  "turn (virtual hold): offered, not answered, no abandon (KPIS.md)", labels=["queue"])
     waited = CounterMetricFamily("cti_queue_answered_wait_seconds", "Total queue wait of the answered calls "
                                  "(ASA over a window: its increase / the answered calls' increase)",
                                  labels=["queue"])
@@ -272,7 +275,8 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
         within.add_metric([q.queue], q.answered_within_sl)
         abandoned.add_metric([q.queue], q.abandoned)
         short.add_metric([q.queue], q.abandoned_short)
-        left.add_metric([q.queue], q.answered + q.abandoned + q.overflowed + q.limit_exits)
+        left.add_metric([q.queue], q.answered + q.abandoned + q.overflowed + q.limit_exits + q.callbacks_requested)
+        virtual.add_metric([q.queue], q.callbacks_requested)
         cut.add_metric([q.queue], q.system_failures)
         moved.add_metric([q.queue], q.moved)
         waited.add_metric([q.queue], q.answered_wait_s)
@@ -284,7 +288,8 @@ def _queue_families(snaps: Sequence[QueueSnapshot]) -> Iterable[Metric]:
             asa.add_metric([q.queue], q.asa_s)
         if q.abandon_rate is not None:
             rate.add_metric([q.queue], q.abandon_rate)
-    return (calls, longest, offered, answered, within, abandoned, short, left, moved, cut, waited, sl, sl_t, asa, rate)
+    return (calls, longest, offered, answered, within, abandoned, short, left, virtual, moved, cut, waited, sl, sl_t,
+            asa, rate)
 
 
 def _agent_family(agents: Sequence[AgentView], queues: Sequence[str]) -> Metric:

@@ -15,7 +15,10 @@ with the collector settings and uvicorn options the engine uses in production (c
 engine's event loop (``cti.loop``: uvloop unless ``CTI_EVENT_LOOP=asyncio``).
 Three patterns: ``single`` (one offer at a time to a random agent, the normal case), ``paced``
 (one offer to every agent, 1 ms apart: ~1,000 offers a second) and ``burst`` (an offer to every
-agent at the same moment, the worst case, which no real centre produces).
+agent at the same moment, the worst case, which no real centre produces). Both fleets of clients
+stay connected throughout and the bursts alternate between the two servers (a warm-up burst each
+first, not counted), so a stall of the shared machine falls on either; the burst verdict compares
+the median burst's p99 of each (every burst's p99 and the pooled p99 are printed too).
 Compression: both servers run with the same setting, off by default as the console serves agents
 (``agent_console.hub.PER_MESSAGE_DEFLATE``); ``--deflate`` turns permessage-deflate on for both
 (uvicorn's websockets-sansio and ``websockets`` then negotiate the same parameters: 12-bit windows,
@@ -178,6 +181,7 @@ class Fleet:
         self.conns: list[Any] = []
         self.got = 0
         self.frame_bytes = 0
+        self.last_offer: dict[str, Any] = {}
 
     async def connect(self, urls: list[str]) -> None:
         from websockets.asyncio.client import connect
@@ -198,6 +202,7 @@ class Fleet:
                 if raw.startswith('{"type":"offer"'):
                     self.frame_bytes = len(raw.encode())
                     frame = json.loads(raw)
+                    self.last_offer = frame["offer"]
                     self.lat.append((now - frame["offer"]["offered_at"]) * 1000)
                     self.got += 1
         except Exception:
@@ -252,83 +257,78 @@ async def run(agents: int, singles: int, bursts: int, deflate: bool) -> list[dic
                 + signer.issue(Principal(10_000 + i, f"agent{i:04d}", "agent", f"b{i:04d}"))[0]
                 for i in range(agents)]
         t0 = time.perf_counter()
-        fleet = Fleet()
-        await fleet.connect(urls)
+        cf, bf = Fleet(), Fleet()  # both fleets stay connected: the bursts alternate between the servers
+        await cf.connect(urls)
         print(f"console: {agents} agents connected in {time.perf_counter() - t0:.1f} s", flush=True)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cport}", timeout=60) as http:
-            for seq in range(singles):
-                await http.post("/bench/offer", params={"mode": "single", "agent": random.randrange(agents),
-                                                        "seq": seq})
-                await fleet.wait_for(seq + 1)
-                await asyncio.sleep(0.002)
-            results.append(_summary("console single", fleet.lat))
-            fleet.lat.clear()
-            cpu0 = _cpu_s(console)
-            for r in range(bursts):
-                fleet.got = 0
-                await http.post("/bench/offer", params={"mode": "burst", "seq": 100_000 + r})
-                await fleet.wait_for(agents)
-                await asyncio.sleep(0.2)
-            results.append({**_summary("console burst", fleet.lat),
-                            "cpu_us": (_cpu_s(console) - cpu0) / (bursts * agents) * 1e6})
-            fleet.lat.clear()
-            fleet.got = 0
-            await http.post("/bench/offer", params={"mode": "paced", "seq": 200_000})
-            await fleet.wait_for(agents)
-            results.append(_summary("console paced", fleet.lat))
-        console_bytes = fleet.frame_bytes
-        # capture one real offer to send the same frame from the bare server
-        offer_sample = await _one_offer(cport, signer)
-        await fleet.close()
-
-        fleet = Fleet()
-        await fleet.connect([f"ws://127.0.0.1:{bport}/agent"] * agents)
+        await bf.connect([f"ws://127.0.0.1:{bport}/agent"] * agents)
         from websockets.asyncio.client import connect
 
-        async with connect(f"ws://127.0.0.1:{bport}/control", max_size=1 << 20) as ctl:
-            for seq in range(singles):
-                await ctl.send(json.dumps({"mode": "single", "agent": random.randrange(agents), "offer": offer_sample,
-                                           "seq": seq}))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cport}", timeout=60) as http, \
+                connect(f"ws://127.0.0.1:{bport}/control", max_size=1 << 20) as ctl:
+            async def console_offer(mode: str, seq: int, agent: int = 0) -> None:
+                await http.post("/bench/offer", params={"mode": mode, "agent": agent, "seq": seq})
+
+            async def bare_offer(mode: str, seq: int, agent: int = 0) -> None:
+                await ctl.send(json.dumps({"mode": mode, "agent": agent, "offer": offer_sample, "seq": seq}))
                 await ctl.recv()
-                await fleet.wait_for(seq + 1)
-                await asyncio.sleep(0.002)
-            results.append(_summary("bare single", fleet.lat))
-            fleet.lat.clear()
-            cpu0 = _cpu_s(bare)
-            for _ in range(bursts):
+
+            async def singles_of(name: str, fleet: Fleet, offer: Any) -> None:
+                fleet.lat.clear()
                 fleet.got = 0
-                await ctl.send(json.dumps({"mode": "burst", "offer": offer_sample}))
-                await ctl.recv()
+                for seq in range(singles):
+                    await offer("single", seq, random.randrange(agents))
+                    await fleet.wait_for(seq + 1)
+                    await asyncio.sleep(0.002)
+                results.append(_summary(f"{name} single", fleet.lat))
+
+            async def burst_of(fleet: Fleet, offer: Any, proc: subprocess.Popen[bytes],
+                               seq: int) -> tuple[list[float], float]:
+                fleet.lat.clear()
+                fleet.got = 0
+                cpu0 = _cpu_s(proc)
+                await offer("burst", seq)
                 await fleet.wait_for(agents)
+                cpu = _cpu_s(proc) - cpu0
                 await asyncio.sleep(0.2)
-            results.append({**_summary("bare burst", fleet.lat),
-                            "cpu_us": (_cpu_s(bare) - cpu0) / (bursts * agents) * 1e6})
-            fleet.lat.clear()
-            fleet.got = 0
-            await ctl.send(json.dumps({"mode": "paced", "offer": offer_sample}))
-            await ctl.recv()
-            await fleet.wait_for(agents)
-            results.append(_summary("bare paced", fleet.lat))
-        await fleet.close()
+                return list(fleet.lat), cpu
+
+            await singles_of("console", cf, console_offer)
+            await burst_of(cf, console_offer, console, 99_999)  # warm-up, not counted: every agent has an offer
+            offer_sample = dict(cf.last_offer)  # an offer the console built, for the bare server to send
+            console_bytes = cf.frame_bytes
+            await singles_of("bare", bf, bare_offer)
+            await burst_of(bf, bare_offer, bare, 99_999)  # warm-up, not counted
+            lat: dict[str, list[float]] = {"console": [], "bare": []}
+            cpu = {"console": 0.0, "bare": 0.0}
+            p99s: dict[str, list[float]] = {"console": [], "bare": []}
+            for r in range(bursts):  # console then bare, the same background load for both
+                c_lat, c_cpu = await burst_of(cf, console_offer, console, 100_000 + r)
+                b_lat, b_cpu = await burst_of(bf, bare_offer, bare, 100_000 + r)
+                p99s["console"].append(_pct(c_lat, 99))
+                p99s["bare"].append(_pct(b_lat, 99))
+                lat["console"] += c_lat
+                lat["bare"] += b_lat
+                cpu["console"] += c_cpu
+                cpu["bare"] += b_cpu
+            for name in ("console", "bare"):
+                results.append({**_summary(f"{name} burst", lat[name]),
+                                "cpu_us": cpu[name] / (bursts * agents) * 1e6})
+            results.append({"burst_p99s": p99s})
+            for name, fleet, offer in (("console", cf, console_offer), ("bare", bf, bare_offer)):
+                fleet.lat.clear()
+                fleet.got = 0
+                await offer("paced", 200_000)
+                await fleet.wait_for(agents)
+                results.append(_summary(f"{name} paced", fleet.lat))
+        await cf.close()
+        await bf.close()
         results.append({"pop_bytes": len(json.dumps(offer_sample["pop"], separators=(",", ":"), ensure_ascii=False)
-                                         .encode()), "frame_bytes": fleet.frame_bytes, "console_bytes": console_bytes})
+                                         .encode()), "frame_bytes": bf.frame_bytes, "console_bytes": console_bytes})
     finally:
         for proc in (console, bare):
             proc.terminate()
             proc.wait(10)
     return results
-
-
-async def _one_offer(port: int, signer: Any) -> dict[str, Any]:
-    """The offer the console built for agent 0 (from a fresh hello: the last paced round's offer)."""
-    from websockets.asyncio.client import connect
-
-    from agent_console.security import Principal
-
-    token = signer.issue(Principal(10_000, "agent0000", "agent", "b0000"))[0]
-    async with connect(f"ws://127.0.0.1:{port}/ws/agent?token={token}", max_size=1 << 20) as ws:
-        hello = json.loads(await ws.recv())
-    return dict(hello["offer"])
 
 
 def main() -> None:
@@ -348,7 +348,7 @@ def main() -> None:
         serve_bare(args.serve_bare, args.deflate)
         return
     agents = args.agents or (200 if args.quick else 1000)
-    singles, bursts = (100, 10) if args.quick else (300, 5)
+    singles, bursts = (100, 11) if args.quick else (300, 9)  # odd: the median burst is one of them
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, agents * 3 + 100)), hard))
     print(f"screen_pop: {agents} agents, {singles} single offers, {bursts} bursts to all agents "
@@ -374,11 +374,18 @@ def main() -> None:
         p99 = rows[f"console {kind}"]["p99"]
         print(f"target p99 < 50 ms, {kind}: {'MET' if p99 < 50.0 else 'MISSED'} ({p99:.1f} ms)")
     # A burst of one offer to every agent at once has no absolute target: how long the last agent
-    # waits is the machine's broadcast time, so it is judged against the bare broadcast instead.
-    print(f"burst p99 {c['p99']:.1f} ms (bare broadcast {b['p99']:.1f} ms): judged by the ratio below")
-    ratio = c["p99"] / b["p99"]
-    print(f"target burst p99 <= 1.5x bare: {'MET' if ratio <= 1.5 else 'MISSED'} ({ratio:.2f}x); "
-          f"single and paced p99 < 50 ms: "
+    # waits is the machine's broadcast time, so it is judged against the bare broadcast instead. The
+    # bursts alternate (console, bare, console, ...) so both see the same background load, and the
+    # verdict compares the median burst's p99 of each: the p99 of one burst, or of all of them
+    # pooled, follows the worst stall of the machine in either phase.
+    p99s = next(r["burst_p99s"] for r in results if "burst_p99s" in r)
+    cm, bm = statistics.median(p99s["console"]), statistics.median(p99s["bare"])
+    ratio = cm / bm
+    print(f"burst p99 over all bursts pooled: console {c['p99']:.1f} ms, bare {b['p99']:.1f} ms "
+          f"({c['p99'] / b['p99']:.2f}x); burst by burst (console/bare ms): "
+          + " ".join(f"{x:.0f}/{y:.0f}" for x, y in zip(p99s["console"], p99s["bare"], strict=True)))
+    print(f"target burst p99 <= 1.5x bare (median burst of {len(p99s['console'])} each: console {cm:.1f} ms, "
+          f"bare {bm:.1f} ms): {'MET' if ratio <= 1.5 else 'MISSED'} ({ratio:.2f}x); single and paced p99 < 50 ms: "
           f"{'MET' if max(rows['console single']['p99'], rows['console paced']['p99']) < 50.0 else 'MISSED'}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (2 cores shared with other work)")
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

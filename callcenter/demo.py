@@ -35,7 +35,7 @@ from agent_console.ports import WrapUpInput
 from cti.errors import CtiError
 from cti.events import Event
 from cti.journey import CallArrived, CallConnected, CallEnded, IvrFinished, QueueEntered, QueueLeft, WrapUpDone
-from cti.tasks import cancel_and_wait
+from cti.tasks import TaskSet, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,10 @@ class Demo:
         self._numbers: list[str] = []
         self._dispositions: list[str] = []
         self._waiters: dict[tuple[str, str], list[asyncio.Future[Event]]] = {}
-        self._callers: set[asyncio.Task[None]] = set()
-        self._bot_tasks: dict[str, asyncio.Task[None]] = {}
+        # Tracked until they end, a failure logged with the task's name (cti.tasks).
+        self._callers = TaskSet(log, "demo: %s failed")
+        self._bots = TaskSet(log, "demo: %s failed")
+        self._bot_tasks: dict[str, asyncio.Task[None]] = {}  # each bot's current work (a new one replaces it)
         self._demo_calls: dict[str, _Caller] = {}
         self._placed_ids: set[str] = set()
         self._arrivals: asyncio.Task[None] | None = None
@@ -219,12 +221,9 @@ class Demo:
         """No new callers; every demo call hung up; bots logged out. Waits for Asterisk to confirm."""
         self._running = False
         await cancel_and_wait(self._arrivals)
-        tasks = [*self._callers, *self._bot_tasks.values()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Cancelled at once, as before; a cancellation of stop() itself propagates (cti.tasks).
+        await self._bots.stop()
+        await self._callers.stop()
         # Each caller's own task hung its channel up; whatever is left (a call answered while
         # stopping, an agent leg) goes now, checked against Asterisk's view through the call model.
         # An offer made just before the stop may not have its agent leg yet: its ring ends first
@@ -280,7 +279,7 @@ class Demo:
         old = self._bot_tasks.get(agent)
         if old is not None and not old.done():
             old.cancel()
-        self._bot_tasks[agent] = asyncio.create_task(work, name=f"demo-bot-{agent}")
+        self._bot_tasks[agent] = self._bots.spawn(work, f"demo-bot-{agent}")
 
     # -- bots -----------------------------------------------------------------------------------------
     async def _talk(self, agent: str, call_id: str) -> None:
@@ -365,11 +364,9 @@ class Demo:
         rate_per_s = self.callers_per_minute / 60.0
         while self._running:
             await asyncio.sleep(self.rng.expovariate(rate_per_s))
-            self._callers = {t for t in self._callers if not t.done()}
             if len(self._callers) >= self.max_callers:
                 continue
-            task = asyncio.create_task(self._call(self._new_caller()), name="demo-caller")
-            self._callers.add(task)
+            self._callers.spawn(self._call(self._new_caller()), "demo-caller")
 
     async def _call(self, caller: _Caller) -> None:
         control = self.engine.ami.control

@@ -92,6 +92,7 @@ from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat, last_beat
 from cti.security import watch_auth_failures
 from cti.settings import Settings
+from cti.tasks import TaskSet
 from cti.trunks import load_trunks, public_callback_refusal
 from ivr.config import load_flows
 from ivr.driver import make_ivr_route
@@ -101,12 +102,6 @@ CALLER_FRESH_S = 30.0
 CALLLOG_FLUSH_GAP_S = 0.1  # at most ~10 journal flushes a second (bench/RESULTS.md, issue 19 fourth and 24th rounds)
 FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member updates may take
 OFFBOARDED = "offboarded"  # the not-ready reason of an agent deactivated or demoted during a call
-
-
-def _log_fence_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (err := task.exception()) is not None:
-        log.error("stopping %s after the lease was lost failed", task.get_name().removeprefix("fence: "),
-                  exc_info=err)
 
 
 async def _stop_listener(listener: HttpListener | StandbyWeb | None) -> None:
@@ -129,6 +124,8 @@ class Engine:
         self.bus = make_bus(settings)
         self.routing_lease = make_routing_lease(settings, self._lease_lost)
         self.fenced = asyncio.Event()  # set when another node took the routing lease: stop
+        # The stops the fence starts at once (_lease_lost); the engine's own stop runs them again.
+        self._fencing = TaskSet(log, "%s (a stop after the routing lease was lost) failed")
         self.db = Database.from_settings(settings)
         # "group": each batch the bus hands over is in the outbox and flushed to disk before it is
         # acknowledged (one flush per batch), so neither a crash nor a power cut loses an
@@ -207,6 +204,7 @@ class Engine:
         self.desk = EngineDesk(self.acd, self.db, self.bus, phone_kind=phone_kind, answer_after_s=answer_after_s,
                                callback_policy=self.callback_policy,
                                journal=settings.state_dir / "wrapup-journal.jsonl")
+        self.desk.subscribe(self.bus)  # a call linked to another customer: the ACD's call names them
         # The console's preview panel: due callbacks, then preview campaigns' contacts (docs/outbound.md).
         self.preview = PreviewDesk(self.desk, [CallbackSource(self.desk), CampaignSource(self.campaign_preview)])
         self.metrics.sources = self._metric_sources()
@@ -343,11 +341,9 @@ class Engine:
         engine."""
         self.fenced.set()
         self.dialer.fence()  # no more campaign dials from this node
-        loop = asyncio.get_running_loop()
         for name, stop in (("the ACD", self.acd.stop), ("webhooks", self.webhooks.stop),
                            ("the case follower", self.case_changes.stop)):
-            task = loop.create_task(stop(), name=f"fence: {name}")
-            task.add_done_callback(_log_fence_failure)
+            self._fencing.spawn(stop(), f"fence: {name}")
 
     def _metric_sources(self) -> LiveSources:
         """What /metrics reads at scrape time (agent_console.metrics)."""

@@ -336,4 +336,4 @@ def _live(entry: QueueEntry, channel: str) -> LiveCall:
                     queue=entry.queue, customer_id=entry.customer_id,
                     skills=dict(entry.skills) if entry.skills else None, priority=entry.priority,
                     queued_at=entry.entered_at, queue_entered_at=entry.queue_entered_at, put_back_at=entry.put_back_at,
-                    moved_wait_s=entry.moved_wait_s)
+                    moved_wait_s=entry.moved_wait_s, callback=entry.callback)

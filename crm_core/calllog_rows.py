@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, case, delete, insert, or_, select, update
 
 from crm_core.bulk_rows import execute_rows, insert_returning
 from crm_core.fold import Folded, FoldedSegment
@@ -44,14 +44,22 @@ _INSERT_SEGMENTS = insert(_S)
 # A call's segments from one on (its rows in front are stored as the fold makes them): one row each.
 _DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id == bindparam("b_id"), _S.c.seq >= bindparam("b_seq"))
 _UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns (with or without the customer)
+# An update names the call's customer (b_customer) only where the row has none or still has the one
+# this logger last sent for the call (b_logged; None: none, or not known, as after a restart): a
+# customer an agent linked meanwhile (crm_core.interactions.link_customer) is the later, deliberate
+# choice and stays. Decided by the database in the UPDATE itself, so a link made between the
+# logger's read and its write is not lost either.
+_CUSTOMER = case((or_(_I.c.customer_id.is_(None), _I.c.customer_id == bindparam("b_logged")),
+                  bindparam("b_customer", type_=_I.c.customer_id.type)), else_=_I.c.customer_id)
 
 
 def _update(columns: Iterable[str]) -> Any:
-    key = tuple(k for k in columns if k not in ("b_id", "linkedid"))
+    key = tuple(k for k in columns if k not in ("b_id", "linkedid", "b_logged"))  # Work.write drops the linkedid
     stmt = _UPDATES.get(key)
     if stmt is None:
         stmt = _UPDATES[key] = update(_I).where(_I.c.id == bindparam("b_id")).values(
-            {k: bindparam(k) for k in key})
+            {("customer_id" if k == "b_customer" else k): (_CUSTOMER if k == "b_customer" else bindparam(k))
+             for k in key})
     return stmt
 
 
@@ -60,6 +68,7 @@ class Written:
     ids: dict[str, int] = field(default_factory=dict)  # new interactions' ids
     customers: dict[str, int] = field(default_factory=dict)  # callers matched on their number
     gone: dict[str, int] = field(default_factory=dict)  # calls logged without a customer that does not exist
+    logged: dict[str, int] = field(default_factory=dict)  # the customer sent for each call that had one
 
 
 @dataclass(eq=False)
@@ -68,7 +77,9 @@ class Work:
     connection (``Database.run``: on SQLite in the database's thread) and touches nothing else."""
 
     new: dict[str, dict[str, Any]]  # linkedid -> interaction row to insert
-    old: dict[str, dict[str, Any]]  # linkedid -> interaction row to update (b_id: its id)
+    # linkedid -> interaction row to update (b_id: its id; b_logged: the customer this logger last
+    # sent for the call, the only one besides none its customer may replace)
+    old: dict[str, dict[str, Any]]
     segments: dict[str, list[dict[str, Any]]]  # linkedid -> segment rows to insert (interaction_id filled here)
     wanted: dict[str, list[str]]  # caller numbers to match on customer_phones -> their calls
     # Look the rows' customers up first (after a write failed on a constraint): one the database
@@ -99,6 +110,9 @@ class Work:
                 if row["customer_id"] is not None and row["customer_id"] not in there:
                     out.gone[row["linkedid"]] = row["customer_id"]
                     row["customer_id"] = None
+        for row in rows:
+            if row["customer_id"] is not None:
+                out.logged[row["linkedid"]] = row["customer_id"]
         new = list(self.new.values())
         for start in range(0, len(new), _ROW_CHUNK):
             for db_id, linkedid in insert_returning(conn, _INSERT, new[start:start + _ROW_CHUNK]):
@@ -109,6 +123,13 @@ class Work:
             without = [r for r in old if r["customer_id"] is None]
             for r in without:
                 r.pop("customer_id")  # never clear a customer an agent linked meanwhile
+                r.pop("b_logged")
+            for r in with_customer:
+                r["b_customer"] = r.pop("customer_id")  # nor replace it (_CUSTOMER)
+            for r in old:
+                # A row's key named like a column is set by the UPDATE (SQLAlchemy adds it to SET):
+                # the linkedid, which never changes, was written again on every update.
+                r.pop("linkedid")
             for group in (with_customer, without):
                 if group:
                     execute_rows(conn, _update(group[0]), group)

@@ -9,14 +9,15 @@
 
 Dialling is the console's click-to-dial (the agent's phone rings, then the customer's, with the
 campaign's caller ID); the do-not-call list and the calling window are checked again right before.
-The attempt row is written before the call exists and takes the call's linkedid once dialled; the
-dialer (``crm_core.dialer``) follows the call and settles the result like any other attempt. A Dial
-that never reached the customer's phone is withdrawn (no attempt, the contact due again with its
-count as before): the agent's phone did not answer, or AMI was not connected (the Originate never
-left the engine). One whose Originate was written before AMI dropped, or that Asterisk did not
-answer in time, may have reached the customer: it counts, ``failed``, under the retry rule; so does
-one Asterisk refused outright, as in the automatic dialer (a contact it always refuses is used up by
-``max_attempts`` rather than shown again and again).
+The attempt row is written before the call exists, and its linkedid names the call (the Originate's
+ChannelId); the dialer (``crm_core.dialer``) follows the call and settles the result like any other
+attempt. A Dial that never reached the customer's phone is withdrawn (no attempt, the contact due
+again with its count as before): the agent's phone did not answer, or AMI was not connected (the
+Originate never left the engine). One whose Originate was written before AMI dropped may have
+reached the customer: it counts, ``failed``, under the retry rule; so does one Asterisk refused
+outright, as in the automatic dialer (a contact it always refuses is used up by ``max_attempts``
+rather than shown again and again). One Asterisk did not answer in time may have placed its call:
+the dialer follows it by its linkedid (``follow_unconfirmed``), ``failed`` if none is seen.
 
 The console's preview panel (``agent_console.preview``) uses ``next_for``, ``dial_reserved`` and
 ``skip``: contact ids are unique across campaigns, so the reservation names the campaign.
@@ -34,8 +35,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.errors import AcdError, PhoneDidNotAnswer
-from acd.model import AgentState
+from acd.errors import AcdError, DialUnconfirmed, PhoneDidNotAnswer
 from acd.pacing import DialMode
 from crm_core import campaigns
 from crm_core.campaign_models import CampaignContact
@@ -162,37 +162,49 @@ class CampaignPreview:
                                "or outside its calling window)")
         a = self.dialer.new_attempt(run, contact, temp, now)
         a.preview, a.agent_id = True, agent_id
-        made_not_ready = self.dialer.acd.agent_state(agent_id) is AgentState.AVAILABLE
-        if made_not_ready:  # no queued call offered meanwhile
-            await self.dialer.acd.set_not_ready(agent_id, "outbound")
+        readiness = self.dialer.acd.dial_readiness
+        try:
+            before = await readiness.hold(agent_id)  # no queued call offered meanwhile; from wrap-up, it ends
+        except Exception:
+            await self.dialer.withdraw(a)  # nothing was dialled
+            raise
         try:
             try:
+                # ChannelId = the attempt's linkedid: a call Asterisk places after an Originate it never
+                # answered is the attempt's own (its interaction, its end), not a stranger's.
                 linkedid = await self.dialer.acd.actions.dial(agent_id, contact.number,
                                                               customer_id=contact.customer_id, campaign=run.name,
-                                                              caller_id=run.caller_id)
-            except Exception:
-                # No call to wrap up: the agent who was ready before the Dial is ready again (left not
-                # ready "outbound", they were offered no call until they noticed).
-                if made_not_ready:
-                    await self._ready_again(agent_id)
+                                                              caller_id=run.caller_id, channel_id=temp)
+            except Exception as err:
+                # No call to wrap up: the agent is where they were, or where the wrap-up would have left
+                # them; after a Dial Asterisk never confirmed, once their phone is free.
+                await readiness.give_back(agent_id, before, unconfirmed=temp if isinstance(err, DialUnconfirmed)
+                                          else None)
                 raise
+        except DialUnconfirmed:
+            # Asterisk may have placed the call, under the attempt's linkedid (its ChannelId): the call's
+            # end settles the attempt (human if the customer answered); none while no channel of the
+            # agent's phone lives, past the grace: one ``failed`` attempt, its interaction ended here.
+            await self.dialer.follow_unconfirmed(a, lambda: readiness.phone_live(agent_id), readiness.grace_s,
+                                                 readiness.poll_s)
+            raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
             # Originate never left the engine (AMI not connected).
             await self.dialer.withdraw(a)
             raise
         except CtiError:
-            # One attempt, ``failed``, as in the automatic dialer: AMI lost with the Originate on its way,
-            # or Asterisk's silence past the Originate's wait (AmiNoReply): the customer may have been
-            # called; or Asterisk refused the Originate outright (DialRefused, AmiActionFailed): no one
-            # was, but a contact it refuses every time is used up by max_attempts, not shown forever.
-            # No call reached the ACD (it publishes one once the agent's phone answered): the attempt's
-            # one interaction is begun and ended by the dialer.
+            # One attempt, ``failed``, as in the automatic dialer: AMI lost with the Originate on its way
+            # (the customer may have been called); or Asterisk refused the Originate outright
+            # (DialRefused, AmiActionFailed): no one was, but a contact it refuses every time is used up
+            # by max_attempts, not shown forever. No call reached the ACD (it publishes one once the
+            # agent's phone answered): the attempt's one interaction is begun and ended by the dialer.
             self.dialer.track(a)
             await self.dialer.settle(a, "failed", closes=True)
             raise
-        async with self.dialer.db.session() as s:
-            await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
+        if linkedid != temp:  # Asterisk did not take the ChannelId (a fake control): the call's own
+            async with self.dialer.db.session() as s:
+                await campaigns.relink_attempt(session=s, linkedid=temp, new_linkedid=linkedid)
         a.linkedid = linkedid
         a.arrived = True  # the ACD published the call
         call = self.dialer.acd.calls.get(linkedid)
@@ -200,12 +212,3 @@ class CampaignPreview:
         self.dialer.track(a)
         run.dials += 1
         return linkedid
-
-    async def _ready_again(self, agent_id: str) -> None:
-        """Ready, when still not ready "outbound" as the Dial left them (not if they chose a break meanwhile)."""
-        acd = self.dialer.acd
-        try:
-            if acd.agent_state(agent_id) is AgentState.NOT_READY and acd.agent(agent_id).reason == "outbound":
-                await acd.set_ready(agent_id)
-        except AcdError as err:  # logged out meanwhile: nothing to give back
-            log.warning("preview: agent %s not made ready again after a failed Dial: %s", agent_id, err.message)

@@ -15,6 +15,10 @@ One attempt, on the PBX:
         MACHINE                                -> the campaign's message, or hang up to retry later
       (``crm_core.campaign_answers``)
 
+The campaigns' states are read every ``refresh_s`` while one runs; idle, only on ``CampaignChanged``
+(a start, pause, resume or stop through ``command`` on any node, over the bus) or every
+``IDLE_REFRESH_S``.
+
 Preview campaigns are not paced: ``crm_core.campaign_preview`` hands contacts to agents and
 registers the calls they dial here (``track``), where their results are settled the same way.
 
@@ -54,13 +58,14 @@ from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
 from crm_core.errors import ContactTaken, IllegalCampaignStep
+from crm_core.events import CampaignChanged
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
 from cti.errors import AmiNotSent, CtiError
 from cti.journey import CallArrived, CallClosed, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
-from cti.tasks import cancel_all_and_wait, cancel_and_wait
+from cti.tasks import TaskSet, cancel_and_wait
 from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,9 @@ CAMPAIGN_CONTEXT = "cti-campaign"
 _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
+# With no campaign running, how often the campaigns are read though no CampaignChanged came (a state
+# changed outside the engine's API); running, every ``refresh_s``.
+IDLE_REFRESH_S = 60.0
 _BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 _BUSY_VALUES = frozenset(s.value for s in _BUSY_STATES)
 
@@ -82,13 +90,15 @@ class CampaignDialer:
 
     def __init__(self, db: Database, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, *,
                  routing: TrunksConfig, clock: Callable[[], float] = time.time, tick_s: float = 0.5,
-                 refresh_s: float = 2.0, dial_timeout_s: int = 30, grace_s: float = MAX_GRACE_S,
+                 refresh_s: float = 2.0, idle_refresh_s: float = IDLE_REFRESH_S, dial_timeout_s: int = 30,
+                 grace_s: float = MAX_GRACE_S,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  pbx_up: Callable[[], bool] = lambda: True) -> None:
         self.db, self.acd, self.control, self.bus = db, acd, control, bus
         self.pbx_up = pbx_up  # AMI connected: while it is not, every dial would fail and count as an attempt
         self.routing, self.clock = routing, clock
         self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
+        self.idle_refresh_s = idle_refresh_s  # with no campaign to run: CampaignChanged wakes it sooner
         self.live: dict[int, LiveCampaign] = {}
         self._attempts: dict[str, Attempt] = {}  # every attempt not yet finished, by linkedid
         self._busy_since: dict[str, float] = {}  # agent -> when their current call began
@@ -97,7 +107,7 @@ class CampaignDialer:
         self._fenced = False
         self._stopped = False  # stopping: nothing new is started (a freed agent's tick would dial)
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "dialer: %s failed")
         self._lock = asyncio.Lock()
         self.answers = Answers(acd, self._lock, self.settle, clock=clock, grace_s=grace_s, sleep=sleep)
 
@@ -111,6 +121,8 @@ class CampaignDialer:
         # In memory and quick (a task only when a freed agent may be dialed for): an observer,
         # called as each state is published, not a worker task woken ~5 times per call.
         observe(self.bus, AgentStateChanged, self._on_agent_state, name="dialer.agent_state")
+        # A campaign started, paused, resumed or stopped on any node (its API): read the campaigns now.
+        observe(self.bus, CampaignChanged, self._on_campaign_changed, name="dialer.campaign_changed")
 
     async def start(self) -> None:
         """Attempts a previous run left without a result end as ``failed`` (and are retried per rule)."""
@@ -124,7 +136,7 @@ class CampaignDialer:
     async def stop(self) -> None:
         self._stopped = True
         await cancel_and_wait(self._task)
-        await cancel_all_and_wait(list(self._tasks), failures="log")
+        await self._tasks.stop()
 
     def fence(self) -> None:
         """Another engine node routes now: this one dials nothing more (calls in progress end as they do)."""
@@ -142,6 +154,12 @@ class CampaignDialer:
             await self.tick()
         except Exception:  # the change is written: the loop's next tick follows it
             log.exception("dialer: tick after campaign %s %s failed", campaign_id, event)
+        try:  # the dialer of the node that routes (maybe not this one) follows it at once
+            await self.bus.publish(CampaignChanged(ts=self.clock(), campaign_id=campaign_id, state=campaign.state,
+                                                   actor=actor))
+        except CtiError as err:  # written: the other nodes' dialers see it within IDLE_REFRESH_S
+            log.error("dialer: campaign %s %s, but the bus did not take the news: %s", campaign_id, event,
+                      err.message)
         return campaign
 
     def view(self, campaign_id: int) -> dict[str, Any] | None:
@@ -162,7 +180,7 @@ class CampaignDialer:
             return
         async with self._lock:
             now = self.clock()
-            if now - self._refreshed >= self.refresh_s:
+            if now - self._refreshed >= (self.refresh_s if self._busy() else self.idle_refresh_s):
                 await self._refresh(now)
             for run in list(self.live.values()):
                 await self.answers.serve(run)
@@ -180,6 +198,17 @@ class CampaignDialer:
                     pace_log.debug("campaign %s dials %d: %s", run.id, n, _belief(run, floor, now))
                 if n > 0 and self.pbx_up():
                     await self._dial_some(run, n, now)
+
+    def _busy(self) -> bool:
+        """A campaign runs, or has calls under way: its state and progress are followed every
+        ``refresh_s``. Otherwise (none, or paused ones) only a change (``CampaignChanged``) or
+        ``idle_refresh_s`` brings a read: an idle engine does not query the table every 2 s."""
+        return any(run.state == "running" or run.ringing or run.waiting for run in self.live.values())
+
+    def _on_campaign_changed(self, ev: CampaignChanged) -> None:
+        self._refreshed = float("-inf")
+        if self._task is not None and not self._fenced:
+            self._spawn(self.tick(), f"dialer.changed.{ev.campaign_id}")
 
     async def _refresh(self, now: float) -> None:
         """Follow the campaigns' states in the database; a running one with nothing left completes.
@@ -348,6 +377,31 @@ class CampaignDialer:
         """Follow an attempt dialled elsewhere (a preview call) until its result."""
         self._attempts[a.linkedid] = a
 
+    async def follow_unconfirmed(self, a: Attempt, live: Callable[[], bool], grace_s: float,
+                                 poll_s: float = 0.5) -> None:
+        """A preview Dial Asterisk never answered may have placed its call, named by the attempt's
+        linkedid: the call is published now (as an automatic dial's once written), and its end
+        settles the attempt as any other (``_on_call_ended``: human if the customer answered). With
+        no end while ``live()`` says no call is up, and ``grace_s`` passed: ``failed``, closed here."""
+        self.track(a)
+        if not a.arrived:
+            a.arrived = True
+            await self.bus.publish(_arrived(a))
+        self._spawn(self._follow_unconfirmed(a, live, grace_s, poll_s), f"dialer.unconfirmed.{a.linkedid}")
+
+    async def _follow_unconfirmed(self, a: Attempt, live: Callable[[], bool], grace_s: float,
+                                  poll_s: float) -> None:
+        since, seen = self.clock(), False  # since: the start, or when the call's channels were last seen
+        while not a.done and not a.ended.is_set():
+            now = self.clock()
+            if live():
+                since, seen = now, True
+            elif now - since >= (ENDED_WAIT_S if seen else grace_s):  # gone, and its end not seen: closed
+                await self.settle(a, "failed", closes=True)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(a.ended.wait(), poll_s)
+
     async def withdraw(self, a: Attempt) -> None:
         """An attempt that dialled no one (``campaigns.withdraw_attempt``): no outcome, no pacer
         sample, no event."""
@@ -437,14 +491,7 @@ class CampaignDialer:
         if self._stopped:
             coro.close()
             return
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("dialer: %s failed", task.get_name(), exc_info=task.exception())
+        self._tasks.spawn(coro, name)
 
 
 def _arrived(a: Attempt) -> CallArrived:

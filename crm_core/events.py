@@ -37,3 +37,28 @@ class CustomerChanged(Event):
     customer_id: int
     actor: str
     fields: tuple[str, ...] = ()
+
+
+@event("interaction.customer_linked")
+class CustomerLinked(Event):
+    """A call's interaction was linked to a customer through the CRM's API (``PUT
+    /api/crm/interactions/{id}/customer``), committed: the consoles showing that call (its agent,
+    a consulted agent) get the pop of the linked customer, on every node (the engine's bus). The
+    interaction row is the call's customer from then on (the call log keeps it; the wrap-up's case
+    and callback read it). Not in the public feed."""
+
+    linkedid: str
+    interaction_id: int
+    customer_id: int
+    actor: str
+
+
+@event("campaign.changed")
+class CampaignChanged(Event):
+    """A campaign was started, paused, resumed or stopped, committed (``crm_core.dialer``'s
+    ``command``): every node's dialer reads the campaigns again now (an idle one reads them only on
+    such news, or once a minute). Not in the public feed."""
+
+    campaign_id: int
+    state: str
+    actor: str

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_core.bulk_rows import execute_rows
 from crm_core.db import Database
 from crm_core.errors import DatabaseUnavailable
-from crm_core.feed_events import SOURCES, encode, public_events
+from crm_core.feed_events import SOURCES, OneEndPerCall, encode
 from crm_core.feed_ring import CursorAhead, Feed, RingFeed, Row, parse_cursor, wire
 from crm_core.models import Base
 from crm_core.outbox import Outbox, SyncPolicy
@@ -95,6 +95,7 @@ class EventFeed(RingFeed):
         self.clock = clock
         self.compact_bytes = compact_bytes
         self.outbox = Outbox(Path(state_dir) / "feed-outbox.jsonl", sync=sync)
+        self._ends = OneEndPerCall()  # one call.ended per call (a campaign call's late end from Asterisk)
         self.stored = 0  # highest cursor in the table (``head``: the highest handed out)
         self._seq = 0
         self._pending: deque[Pending] = deque()
@@ -117,10 +118,10 @@ class EventFeed(RingFeed):
         subscribe_batch(bus, SOURCES, self.handle_batch, name="event_feed")
 
     async def handle(self, ev: Event) -> None:
-        await self.accept(public_events(ev))
+        await self.accept(self._ends.public_events(ev))
 
     async def handle_batch(self, events: Sequence[Event]) -> None:
-        publics = [public for ev in events for public in public_events(ev)]
+        publics = [public for ev in events for public in self._ends.public_events(ev)]
         if len(publics) <= _CHUNK:  # the common case (at 10 calls/s a batch holds an event or two)
             await self.accept(publics)
             return

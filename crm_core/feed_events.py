@@ -13,6 +13,7 @@ path or attributes, PINs, channel names or an agent's free-text notes. Pure: no 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -224,3 +225,40 @@ def public_events(ev: Event) -> list[Public]:
         return [public]
     return [public] + [{**public, "call_id": other, "data": {**public["data"], "merged_into": ev.linkedid}}
                        for other in dict.fromkeys(ev.merged) if other != ev.linkedid]
+
+
+class OneEndPerCall:
+    """``public_events`` with one end per call between the engine's ``CallClosed`` and Asterisk's
+    ``CallEnded``: the first published stands. A campaign call the dialer closed (Asterisk had not
+    reported its end) whose end Asterisk reports later (it had made the call after all) is not ended
+    a second time: the feed cannot take back the end it sent (the call log's interaction, which can,
+    takes Asterisk's end and cause: ``crm_core.fold``). Nor is a close that raced an end already out.
+    It remembers the calls the engine closed (few: each waits for a late end as long as ``closed``
+    newer closes allow) and the last ``recent`` ends. Pure, no I/O."""
+
+    def __init__(self, *, closed: int = 10_000, recent: int = 10_000) -> None:
+        # call -> the end that went out, (event class, ts): the same event again (a publish retried
+        # after its write failed) is not a second end.
+        self._closed: OrderedDict[str, tuple[type, float]] = OrderedDict()  # ended by CallClosed
+        self._ended: OrderedDict[str, tuple[type, float]] = OrderedDict()  # ended by CallEnded, lately
+        self._max_closed, self._max_recent = closed, recent
+
+    def public_events(self, ev: Event) -> list[Public]:
+        publics = public_events(ev)
+        end = (type(ev), ev.ts)
+        if isinstance(ev, CallClosed):
+            if self._ended.get(ev.linkedid, end) != end:
+                return []  # Asterisk's end is out already
+            _remember(self._closed, ev.linkedid, end, self._max_closed)
+        elif isinstance(ev, CallEnded):
+            if self._closed:
+                publics = [p for p in publics if self._closed.get(p["call_id"], end) == end]
+            for public in publics:
+                _remember(self._ended, public["call_id"], end, self._max_recent)
+        return publics
+
+
+def _remember(seen: OrderedDict[str, tuple[type, float]], key: str, end: tuple[type, float], most: int) -> None:
+    seen[key] = end
+    if len(seen) > most:
+        seen.popitem(last=False)

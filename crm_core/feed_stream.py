@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from crm_core.feed_events import encode_bytes, public_events
+from crm_core.feed_events import OneEndPerCall, encode_bytes
 from crm_core.feed_ring import CursorAhead, RingFeed, Row, wire
 from cti.events import Event
 from cti.redis_bus import BusUnavailable, RedisStreamLog, RedisStreamsBus, StreamAppend, StreamId
@@ -57,6 +57,7 @@ class StreamFeed(RingFeed):
         self.retry_max_s = retry_max_s
         self.clock = clock
         self._tail: asyncio.Task[None] | None = None
+        self._ends = OneEndPerCall()  # one call.ended per call (a campaign call's late end from Asterisk)
 
     # -- writing: a tap on this node's publishes --------------------------------------------------
 
@@ -72,7 +73,7 @@ class StreamFeed(RingFeed):
                              {b"t": public["type"].encode(),
                               b"e": encode_bytes(public)},
                              minid=(max(0, oldest_ms), 0))
-                for public in public_events(ev)]
+                for public in self._ends.public_events(ev)]
 
     # -- life cycle -----------------------------------------------------------------------------
 

@@ -316,6 +316,8 @@ def _campaign(st: _State, ev: CampaignAttemptEnded) -> None:
     st.f.update(campaign_id=ev.campaign_id, campaign_contact_id=ev.contact_id)
     if ev.result in ("machine", "dropped"):  # the customer answered, but no agent talked with a human
         st.explicit_outcome = ev.result
+    elif ev.result == "human":  # a person reached an agent, also on a call the ACD never connected
+        st.explicit_outcome = "answered"  # (a preview Dial's call placed after Asterisk never answered)
 
 
 def _closed(st: _State, ev: CallClosed) -> None:

@@ -301,7 +301,8 @@ class Callback(Base):
 class VirtualHold(Base):
     """A caller who keeps its place without staying on the line (virtual hold, docs/callbacks.md):
     the queued call that asked (``origin_linkedid``; none for a web request), its place
-    (``entered_at``, ``priority``), each callback attempt (``attempts``: when, result, the attempt's
+    (``entered_at``, ``priority``), its stay in its queue (``queue_entered_at``, ``put_back_at``,
+    ``moved_wait_s``), each callback attempt (``attempts``: when, result, the attempt's
     call) and the callback call that reached an agent (``connected_linkedid``, an interaction)."""
 
     __tablename__ = "virtual_holds"
@@ -317,6 +318,13 @@ class VirtualHold(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     skills: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     entered_at: Mapped[float] = mapped_column(Float)  # epoch seconds: the place in the queue
+    # Its stay in ``queue`` when it was moved there after ``entered_at`` (an overflow, a limit's queue
+    # action, a supervisor's move; None: since its first entry), when it was put back after an answer
+    # (its agent's softphone lost; None: never), and the waits before a supervisor's move that its
+    # queue counts with its stay's (migration 0024_vhold_stay; docs/callbacks.md).
+    queue_entered_at: Mapped[float | None] = mapped_column(Float)
+    put_back_at: Mapped[float | None] = mapped_column(Float)
+    moved_wait_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     state: Mapped[str] = mapped_column(String(12), default="virtual")
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     connected_linkedid: Mapped[str | None] = mapped_column(String(64), index=True)

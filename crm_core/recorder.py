@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,7 +52,7 @@ from cti.errors import ConfigError, CtiError, UnsafeValue
 from cti.files import private_dir
 from cti.journey import CallConnected, CallEnded, QueueEntered, RecordingStarted
 from cti.safety import check_agi_argument
-from cti.tasks import cancel_and_wait
+from cti.tasks import TaskSet, cancel_and_wait
 
 _RECORDINGS_DIR = "recordings.dir (CTI_RECORDINGS__DIR)"
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Recorder:
         self.retention_days, self.retention_check_s = retention_days, retention_check_s
         self.active: dict[str, ActiveRecording] = {}
         self.handoff = HandoffStarts()  # started by the dialplan after the IVR's hand-off
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(log, "recorder: %s failed")  # probes, mutes, filings: stop() waits for them
         self._retention: asyncio.Task[None] | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -129,18 +129,11 @@ class Recorder:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._retention)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop(None)
         await self.rows.stop()
 
-    def _track(self, coro: Any, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (err := task.exception()) is not None:
-            log.error("recorder: %s failed", task.get_name(), exc_info=err)
+    def _track(self, coro: Coroutine[Any, Any, object], name: str) -> None:
+        self._tasks.spawn(coro, name)
 
     # -- starting -------------------------------------------------------------------------------
     def handoff_vars(self, linkedid: str, queue: str) -> dict[str, str]:

@@ -29,7 +29,8 @@ async def save_entry(entry: VirtualEntry, *, session: AsyncSession) -> VirtualHo
             customer_id = None  # an unknown customer is left off, the entry kept
         row = VirtualHold(entry_id=entry.entry_id, source=entry.source, number=entry.number, queue=entry.queue,
                           customer_id=customer_id, priority=entry.priority, skills=entry.skills,
-                          entered_at=entry.entered_at,
+                          entered_at=entry.entered_at, queue_entered_at=entry.queue_entered_at,
+                          put_back_at=entry.put_back_at, moved_wait_s=entry.moved_wait_s,
                           origin_linkedid=entry.entry_id if entry.source == "queue" else None)
         session.add(row)
     row.queue, row.state = entry.queue, entry.state.value
@@ -53,7 +54,9 @@ def _entry(row: VirtualHold) -> VirtualEntry:
     skills: dict[str, Any] | None = row.skills
     return VirtualEntry(row.entry_id, row.number, row.queue, row.entered_at, row.priority,
                         {k: int(v) for k, v in skills.items()} if skills else None, row.customer_id, row.source,
-                        EntryState(row.state), list(row.attempts or []), row.connected_linkedid)
+                        EntryState(row.state), list(row.attempts or []), row.connected_linkedid,
+                        queue_entered_at=row.queue_entered_at, put_back_at=row.put_back_at,
+                        moved_wait_s=row.moved_wait_s or 0.0)
 
 
 def _fields(entry: VirtualEntry) -> dict[str, Any]:

@@ -58,7 +58,7 @@ from crm_core.feed_ring import Feed, Row
 from crm_core.models import Base
 from crm_core.schemas import no_control_characters
 from crm_core.sealed import SecretBox, UnknownKey
-from cti.tasks import cancel_all_and_wait, cancel_and_wait
+from cti.tasks import TaskSet, cancel_and_wait
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-CTI-Signature"
@@ -214,6 +214,7 @@ class WebhookDispatcher:
             limits=httpx.Limits(max_connections=500, max_keepalive_connections=500))
         self._subs: dict[int, _Sub] = {}
         self._saver: asyncio.Task[None] | None = None
+        self._deliveries = TaskSet(log, "webhook delivery task %s died")  # one per subscriber (its ``task``)
         self._started = False
 
     # -- life ---------------------------------------------------------------------------------
@@ -249,7 +250,8 @@ class WebhookDispatcher:
 
     async def stop(self) -> None:
         self._started = False
-        await cancel_all_and_wait([self._saver, *(s.task for s in self._subs.values())])
+        await cancel_and_wait(self._saver)
+        await self._deliveries.stop()
         self._saver = None
         for sub in self._subs.values():
             sub.task = None
@@ -260,13 +262,7 @@ class WebhookDispatcher:
     def _launch(self, sub: _Sub) -> None:
         if sub.secret is None:
             return  # locked: it cannot be signed
-        sub.task = asyncio.create_task(self._run(sub), name=f"webhook:{sub.id}")
-        sub.task.add_done_callback(self._report)
-
-    @staticmethod
-    def _report(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhook delivery task %s died", task.get_name(), exc_info=task.exception())
+        sub.task = self._deliveries.spawn(self._run(sub), f"webhook:{sub.id}")
 
     async def _save_every(self) -> None:
         while True:

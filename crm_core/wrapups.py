@@ -29,12 +29,13 @@ def wrapup_key(agent_id: str, linkedid: str) -> str:
 
 
 # Built once (the statement and its cache key), run with parameters: whether the wrap-up is done,
-# the call's interaction id, and whether a claimed callback was placed as this call -- one read
-# for the three (most calls are no callback's).
+# the call's interaction id and customer, and whether a claimed callback was placed as this call --
+# one read for the four (most calls are no callback's).
 _LOOK_UP = select(
     select(AuditEntry.id).where(AuditEntry.action == APPLIED, AuditEntry.target == bindparam("key"))
     .limit(1).scalar_subquery(),
     select(Interaction.id).where(Interaction.linkedid == bindparam("linkedid")).limit(1).scalar_subquery(),
+    select(Interaction.customer_id).where(Interaction.linkedid == bindparam("linkedid")).limit(1).scalar_subquery(),
     select(Callback.id).where(Callback.last_linkedid == bindparam("linkedid"), Callback.state == "claimed")
     .limit(1).scalar_subquery())
 _MARK_APPLIED = insert(AuditEntry)  # a Core insert: no ORM object, no unit-of-work flush
@@ -58,7 +59,7 @@ def _plain_wrap_up(conn: Connection, w: dict[str, Any]) -> dict[str, Any] | None
     """A wrap-up without a case or a callback to make: done, or None when the call was a claimed
     callback's (to settle on the ORM path; nothing written here then)."""
     key = wrapup_key(w["agent_id"], w["linkedid"])
-    applied, interaction, callback_call = conn.execute(_LOOK_UP, {"key": key, "linkedid": w["linkedid"]}).one()
+    applied, interaction, _, callback_call = conn.execute(_LOOK_UP, {"key": key, "linkedid": w["linkedid"]}).one()
     result: dict[str, Any] = {"case_id": None, "callback_id": None, "interaction_id": interaction}
     if applied is not None:
         return result
@@ -75,15 +76,19 @@ def _applied_row(w: dict[str, Any], key: str, result: dict[str, Any]) -> dict[st
 
 async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: callbacks.Policy) -> dict[str, Any]:
     """The wrap-up's CRM writes, from plain data (it may come back from a journal). ``w``: agent_id,
-    linkedid, customer_id, queue, notes, case (id, subject, status, priority, note or None),
-    callback (number, due_at epoch or None), reached, at (epoch). The answer carries the call's
-    interaction id."""
+    linkedid, customer_id (the live call's; the interaction's own customer wins), queue, notes, case
+    (id, subject, status, priority, note or None), callback (number, due_at epoch or None), reached,
+    at (epoch). The answer carries the call's interaction id."""
     key = wrapup_key(w["agent_id"], w["linkedid"])
     found = await session.execute(_LOOK_UP, {"key": key, "linkedid": w["linkedid"]})
-    applied, interaction, callback_call = found.one()
+    applied, interaction, logged_customer, callback_call = found.one()
     result: dict[str, Any] = {"case_id": None, "callback_id": None, "interaction_id": interaction}
     if applied is not None:
         return result
+    # The call's customer is its interaction's: one an agent linked during the call
+    # (crm_core.interactions.link_customer; the call log keeps it), else the one the call log wrote.
+    # The live call's (w's: the IVR's or the number's, as routed) only while the log has none yet.
+    customer_id = logged_customer if logged_customer is not None else w.get("customer_id")
     actor = f"agent:{w['agent_id']}"
     case = w.get("case")
     if case is not None and case.get("id") is not None:
@@ -93,7 +98,7 @@ async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: cal
     elif case is not None and case.get("subject"):
         created = await cases.create_case(session=session, data=CaseIn(
             subject=case["subject"], description=case.get("note") or w["notes"],
-            priority=case.get("priority") or "normal", customer_id=w.get("customer_id")), actor=actor)
+            priority=case.get("priority") or "normal", customer_id=customer_id), actor=actor)
         result["case_id"] = created.id
     cb = w.get("callback")
     if cb is not None:
@@ -101,12 +106,12 @@ async def apply_wrap_up(session: AsyncSession, w: dict[str, Any], *, policy: cal
         number = cb["number"]
         cb_case = await cases.create_case(session=session, data=CaseIn(
             subject=f"Call back {number} at {due.strftime('%Y-%m-%d %H:%M UTC')}", category="callback",
-            description=w["notes"], customer_id=w.get("customer_id")), actor=actor)
+            description=w["notes"], customer_id=customer_id), actor=actor)
         cb_case.due_at = due
         queue = w.get("queue") or None
         made = await callbacks.create_callback(
             session=session, number=number, due_at=due, queue=queue, agent_id=None if queue else w["agent_id"],
-            customer_id=w.get("customer_id"), case_id=cb_case.id, max_attempts=policy.max_attempts,
+            customer_id=customer_id, case_id=cb_case.id, max_attempts=policy.max_attempts,
             note=w["notes"][:4000])
         result.update(callback_id=made.id, callback_case_id=cb_case.id)
     settled = None

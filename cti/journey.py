@@ -179,7 +179,8 @@ class CallClosed(Event):
     Asterisk in time, lost with the AMI connection, or the call's end never seen). ``outcome``: the
     attempt's result (as CampaignAttemptEnded's). Published once per call, after the attempt's end;
     a CallEnded of the same call coming later (Asterisk had made the call after all) gives the call
-    its real end instead (``crm_core.fold``)."""
+    its real end instead (``crm_core.fold``); the public feed keeps the end it sent first
+    (``crm_core.feed_events.OneEndPerCall``)."""
 
     linkedid: str
     outcome: str

@@ -35,6 +35,20 @@ def check_header_name(name: str) -> str:
     return name
 
 
+# Dialplan functions an action may name where it names a channel variable (AGI's SET VARIABLE and
+# MSet write through the function; AMI's Getvar reads through it). Named one by one, in full: others
+# run commands or read and write files or AstDB (SHELL(), FILE(), DB()).
+VARIABLE_FUNCTIONS = frozenset({"CHANNEL(language)"})
+
+
+def check_variable_name(name: str) -> str:
+    """A channel variable's name (letters, digits, '_' and '-') or one of ``VARIABLE_FUNCTIONS``."""
+    if name in VARIABLE_FUNCTIONS or _HEADER_NAME.match(name):
+        return name
+    raise UnsafeValue("Variable", f"{name!r} is not a variable name (letters, digits, '_', '-') nor one of "
+                      f"the dialplan functions {', '.join(sorted(VARIABLE_FUNCTIONS))}")
+
+
 def check_agi_argument(field: str, value: object) -> str:
     """AGI arguments are space-separated and may be quoted; a quote inside breaks the framing."""
     text = check_value(field, value)

@@ -22,7 +22,7 @@ from typing import Literal
 
 from cti.agi.session import AgiReply, AgiSession, Digits
 from cti.errors import AgiHangup, CtiError, UnsafeValue
-from cti.safety import MAX_VALUE_LENGTH, check_agi_argument, check_header_name
+from cti.safety import MAX_VALUE_LENGTH, check_agi_argument, check_header_name, check_variable_name
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,10 @@ class AgiConversation:
         # on it. MSet splits its argument on ',' with Asterisk's app-argument parser, which also keeps
         # a ',' inside parentheses (an unbalanced '(' would swallow the next pair) and strips
         # backslashes: a value holding any of these is set on its own, as it is.
-        checked = {_variable_name(k): v for k, v in values.items()}
+        # A name may be one of the dialplan functions of cti.safety.VARIABLE_FUNCTIONS: MSet writes
+        # through the function as SET VARIABLE does (pbx_builtin_setvar_helper takes a name ending
+        # in ')' for one).
+        checked = {check_variable_name(k): v for k, v in values.items()}
         batch = {k: v for k, v in checked.items() if not _MSET_UNSAFE.search(v)}
         if len(batch) <= 1:
             batch = {}
@@ -288,17 +291,6 @@ class AgiConversation:
 
 
 _MSET_UNSAFE = re.compile(r"[,()\\]")  # see set_variables
-# Dialplan functions set like variables (MSet writes them through the function, as SET VARIABLE
-# does: pbx_builtin_setvar_helper takes a name ending in ')' for one). Named one by one: others
-# write files or AstDB (FILE(), DB()).
-_FUNCTION_WRITES = frozenset({"CHANNEL(language)"})
-
-
-def _variable_name(name: str) -> str:
-    """A channel variable's name, or one of ``_FUNCTION_WRITES``, checked."""
-    return name if name in _FUNCTION_WRITES else check_header_name(name)
-
-
 def _exec_words(application: str, *args: str) -> tuple[str, ...]:
     """The words of ``EXEC application args``, checked."""
     if not _APPLICATION.match(application):

@@ -29,7 +29,7 @@ from cti.ami.bridge_waits import BridgeWaits
 from cti.ami.manager import AmiReply
 from cti.ami.translate import translate
 from cti.errors import AmiActionFailed, AmiNoReply, UnsafeValue
-from cti.safety import check_header_name, check_value
+from cti.safety import check_header_name, check_value, check_variable_name
 
 SpyMode = Literal["listen", "whisper", "barge"]
 _SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
@@ -325,7 +325,8 @@ class AmiCallControl:
         await self._send("Setvar", {"Channel": channel, "Variable": check_header_name(name), "Value": value})
 
     async def get_var(self, channel: str, name: str) -> str | None:
-        reply = await self._send("Getvar", {"Channel": channel, "Variable": check_header_name(name)})
+        """A channel variable, or one of the dialplan functions of cti.safety.VARIABLE_FUNCTIONS."""
+        reply = await self._send("Getvar", {"Channel": channel, "Variable": check_variable_name(name)})
         value = reply.response.get("Value")
         return None if value in (None, "(null)") else value
 
@@ -425,6 +426,7 @@ class FakeCallControl:
         self.variables[(channel, name)] = value
 
     async def get_var(self, channel: str, name: str) -> str | None:
+        check_variable_name(name)
         self._record("get_var", channel=channel, name=name)
         return self.variables.get((channel, name))
 

@@ -326,3 +326,18 @@ async def test_the_stand_in_of_a_caller_bridge_pulls_never_reaches_the_engine(
         call = br.model.call(done.linkedid)
         assert call is not None and not [c.name for c in call.channels if c.name.startswith("Surrogate/")], call
         await until(lambda: stand_in not in pbx.cli("core show channels concise"), 15.0)  # its sleep ended
+
+
+async def test_get_var_reads_a_channels_language_through_the_dialplan_function(bridge: tuple[AmiBridge, Ended]) -> None:
+    """The IVR sets CHANNEL(language) (an AGI MSet through the function); Getvar reads it back through
+    the function on the live channel: Asterisk's default first, then the value set on the channel."""
+    br, _ = bridge
+    caller = await br.control.originate("Local/s@cti-sim-caller", context="cti-queue", exten="s", timeout_ms=5000)
+    assert caller.success and caller.channel
+    assert await br.control.get_var(caller.channel, "CHANNEL(language)") == "en"
+    # Set as the dialplan would (AMI's Setvar writes through the function too; set_var takes plain names).
+    await br.client.send_action("Setvar", {"Channel": caller.channel, "Variable": "CHANNEL(language)", "Value": "zh"})
+    assert await br.control.get_var(caller.channel, "CHANNEL(language)") == "zh"
+    with pytest.raises(UnsafeValue):
+        await br.control.get_var(caller.channel, "SHELL(id)")
+    await br.control.hangup(caller.channel)

@@ -1,13 +1,16 @@
 """Outbound campaigns on the real Asterisk with customers of the dialplan's own far end
 (cti-sim-customer): a person who answers when no agent is free hears the drop message and is
 recorded dropped; through the preview panel's code, an agent skips a due callback, then previews
-a campaign contact and dials it; a contact's Dial that Asterisk refuses outright is one failed
-attempt. Whole campaigns against customers on a second Asterisk (the
+a campaign contact and dials it (the call named by the attempt's linkedid, the Originate's
+ChannelId); a contact's Dial that Asterisk refuses outright is one failed attempt; one whose
+Originate answer was lost though Asterisk placed the call is the attempt's, its agent kept not
+ready while it lasts. Whole campaigns against customers on a second Asterisk (the
 carrier) run in tests/asterisk/trunks/test_campaigns.py."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -77,6 +80,7 @@ async def test_an_agent_previews_a_contact_then_dials_it(engine: tuple[Engine, l
     assert shown is not None and shown.number == HUMAN_2 and shown.campaign_id == cid
     assert await eng.campaign_preview.next_contact(cid, "1002") is None  # reserved for 1001
     call_id = await eng.preview.dial("1001", "campaign", shown.id)
+    assert call_id.startswith(f"pv{cid}-")  # the attempt's linkedid: Asterisk took the Originate's ChannelId
     await until(lambda: (c := eng.acd.agent_call("1001", call_id)) is not None and c.far_end == "answered",
                 what="the customer answered")
     # The agent's screen says whose call it is (the console: "Campaign look", not "Outbound").
@@ -126,9 +130,73 @@ async def test_a_preview_dial_asterisk_refuses_outright_is_one_failed_attempt(
     # No call to wrap up: the agent, ready before the Dial, is ready again; the attempt is one outbound
     # interaction, ended, ``failed`` (the dialer ends the call Asterisk never made).
     assert eng.acd.agent_state("1001") is AgentState.AVAILABLE
+    await eng.bus.drain()  # type: ignore[attr-defined]  # (without: the logger may not have the close yet)
+    await until(lambda: eng.logger.pending == 0, what="the call logger caught up")
     await eng.logger.flush()
     async with eng.db.session() as s:
         rows = list(await s.scalars(select(Interaction).where(Interaction.campaign_contact_id == shown.id)))
     assert [(i.direction, i.agent_id, i.outcome, i.status) for i in rows] == [
         ("outbound", "1001", "failed", "complete")]
     assert rows[0].ended_at is not None
+
+
+async def test_a_preview_call_whose_originate_answer_was_lost_is_the_attempts(
+        engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asterisk placed the Dial's call but its answer to the Originate never reached the engine
+    (simulated: the real Originate runs, its answer is replaced by the engine's own timeout). The
+    call carries the attempt's linkedid (the ChannelId Asterisk took), so it is the attempt's: the
+    customer answered, so when it ends the attempt is ``human`` (the contact done, not called again)
+    and its one interaction answered, ended once in the feed with Asterisk's cause. The agent, ready
+    before, is kept not ready while their phone is on that call (offered nothing on top of it), then
+    ready again."""
+    from cti.ami.control import OriginateResult
+    from cti.journey import CallClosed, CallEnded, FarEndResult
+
+    eng, seen = engine
+    await eng.desk.login_queues("1001", ["support"])
+    await eng.desk.set_ready("1001")
+    cid = await _create(eng, "lost", [(HUMAN_2, "UTC")], mode="preview", retry={"failed": 600})
+    await eng.dialer.command(cid, "start", "sup1")
+    real = eng.acd.control.originate
+
+    async def answer_lost(*args: object, **kwargs: object) -> OriginateResult:
+        placed = await real(*args, **kwargs)  # type: ignore[arg-type]
+        assert placed.success, placed
+        return OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s", timed_out=True)
+
+    monkeypatch.setattr(eng.acd.control, "originate", answer_lost)
+    shown = await eng.preview.next("1001")
+    assert shown is not None and shown.number == HUMAN_2
+    with pytest.raises(IllegalAgentAction, match="did not answer in time"):
+        await eng.preview.dial("1001", "campaign", shown.id)
+    async with eng.db.session() as s:
+        attempt = (await s.scalars(select(CampaignAttempt))).one()
+    linkedid = attempt.linkedid
+    assert linkedid.startswith(f"pv{cid}-")
+    call = await until(lambda: eng.ami.model.call(linkedid), what="the late call under the attempt's linkedid")
+    assert any(ch.name.startswith("Local/1001@cti-sim-phone-") for ch in call.live)  # Asterisk took the ChannelId
+    assert eng.acd.dial_readiness.watching.get("1001") == linkedid
+    await until(lambda: any(isinstance(e, FarEndResult) and e.linkedid == linkedid and e.result == "answered"
+                            for e in seen), what="the customer answered")
+    assert (eng.acd.agent_state("1001"), eng.acd.agent("1001").reason) == (AgentState.NOT_READY, "outbound")
+    agent_leg = next(ch.name for ch in call.live if ch.name.startswith("Local/1001@cti-sim-phone-"))
+    await eng.ami.control.hangup(agent_leg)  # the agent hangs up: the call ends
+    await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == linkedid for e in seen), what="its end")
+    await until(lambda: eng.acd.agent_state("1001") is AgentState.AVAILABLE, what="the agent ready again")
+    await until(lambda: not eng.dialer._attempts and not eng.dialer._tasks, what="the attempt's result")
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await until(lambda: eng.logger.pending == 0, what="the call logger caught up")
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        contact = (await s.scalars(select(CampaignContact))).one()
+        attempts = [a.outcome for a in await s.scalars(select(CampaignAttempt))]
+        rows = list(await s.scalars(select(Interaction).where(Interaction.campaign_contact_id == shown.id)))
+    assert (contact.state, contact.attempts, contact.last_outcome, attempts) == ("done", 1, "human", ["human"])
+    assert [(i.linkedid, i.direction, i.agent_id, i.outcome, i.status) for i in rows] == [
+        (linkedid, "outbound", "1001", "answered", "complete")]
+    assert rows[0].hangup_cause is not None and rows[0].ended_at is not None
+    assert not any(isinstance(e, CallClosed) and e.linkedid == linkedid for e in seen)  # Asterisk's end only
+    await eng.feed.flush()  # type: ignore[attr-defined]
+    bodies = [json.loads(body) for _, _, body in await eng.feed.page(0, 10_000)]
+    assert [b["data"]["cause"] for b in bodies if b["type"] == "call.ended" and b["call_id"] == linkedid] == [
+        rows[0].hangup_cause]

@@ -14,8 +14,10 @@ import time
 from sqlalchemy import select
 
 from acd.events import AgentCallUpdate, AgentOffer
+from acd.kpis import summarize
 from acd.virtual_hold import VirtualHoldPolicy
 from agent_console.ports import WrapUpInput
+from agent_console.supervisor.records import load_records
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import CustomerPhone
@@ -67,6 +69,7 @@ async def _talk_and_wrap(eng: Engine, seen: list[Event], linkedid: str) -> None:
 async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_agent(
         engine: tuple[Engine, list[Event]]) -> None:
     eng, seen = engine
+    started = time.time()
     customer_id, _, number = await customer_number(eng)
     async with eng.db.session() as s:
         s.add(CustomerPhone(customer_id=customer_id, e164=V_NUMBER, label="mobile"))
@@ -148,3 +151,12 @@ async def test_caller_keeps_its_place_is_called_back_retried_and_reaches_the_age
             "answered", "1001", customer_id, "resolved")
         assert callback.callback_id == v_id and first_call.callback_id is None  # the callback it served
         assert (await s.scalars(select(CustomerPhone).where(CustomerPhone.e164 == V_NUMBER))).first() is not None
+
+    # The live queue figures count the three callers as the reports do (docs/kpis.md, virtual hold): A
+    # and C answered, V offered and not answered (no abandon) although its callback reached the agent.
+    records = [r for r in await load_records(eng.db, started - 60) if r.linkedid in (a_id, v_id, c_id, back.linkedid)]
+    report = summarize(records)
+    live = next(q for q in eng.acd.queue_snapshots(time.time()) if q.queue == "support")
+    assert (live.offered - live.moved, live.answered, live.callbacks_requested, live.abandoned) == (
+        report.offered, report.answered, report.callback_requested, report.abandoned_queue) == (3, 2, 1, 0)
+    assert report.handled == 3  # A, C and V's callback call

@@ -60,9 +60,14 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         assert before["offers"] == [before["connected"]]  # the waiting callers were never offered
     finally:
         proc.send_signal(signal.SIGKILL)  # no clean shutdown: nothing hung up, nothing flushed
-        killed = time.time()
         await proc.wait()
-    await asyncio.sleep(3.0)  # callers wait on music; the IVR caller's AGI died with the engine
+    # Callers wait on music; the IVR caller's AGI died with the engine, and the dialplan queues it
+    # (cti-ivr-lost, then cti-queue) while no engine runs: nobody is left in the IVR (the connected
+    # caller's leg stays in cti-inbound, in the Dial() of its agent's phone).
+    await until(lambda: not [c for c in channels(pbx) if c.context == "cti-ivr-lost"
+                             or (c.context == "cti-inbound" and c.application != "Dial")],
+                what="the IVR caller queued by the dialplan")
+    restarting = time.time()
 
     seen: list[Event] = []
 
@@ -102,8 +107,12 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
         assert report.waiting == [*before["waiting"], before["ivr"]]
         assert report.attached == {before["connected"]: "1001"}
         assert before["ivr"] not in report.closed and report.lost_ivr == [before["ivr"]]
+        # Its entry is the one the dialplan made when the IVR was lost, after the callers queued
+        # before the crash and before this engine started; not one this engine made.
         lost = eng.acd.calls[before["ivr"]]
-        assert lost.queue == "general" and killed - 0.5 < lost.queued_at < killed + 1.5, (killed, lost.queued_at)
+        queued_before = max(eng.acd.calls[lid].queued_at for lid in before["waiting"])
+        assert lost.queue == "general" and queued_before < lost.queued_at < restarting, (
+            queued_before, lost.queued_at, restarting)
         agent = eng.router.agent("1001")
         assert agent.state.value == "on_call" and agent.calls == (before["connected"],)
         assert [c.call_id for c in eng.router.calls() if c.state.value == "waiting"] == report.waiting
@@ -174,20 +183,39 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
     await first.start()
     number = await english_customer_number(first)
     lid = (await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)).linkedid
-    await asyncio.sleep(2.5)  # the engine beats: the caller keeps waiting on music
-    assert not _channels_in(pbx, "cti-voicemail")
-    await first.stop()
-    gone = time.monotonic()
-    await until(lambda: _channels_in(pbx, "cti-voicemail"), timeout_s=15, what="the caller in voicemail")
-    waited = time.monotonic() - gone
-    assert 2.0 <= waited <= 7.0, waited  # the 3 s timeout, checked every second (EPOCH has whole seconds)
     [caller_half] = [c for c in _channels_in(pbx, "cti-sim-caller") if c.startswith("Local/5002@cti-inbound-")]
+    waiting_half = caller_half[:-1] + "2"  # the half that runs cti-queue's heartbeat checks
+    # The dialplan checks the heartbeat every second (CTI_HB_LAST: the beat it last saw). While the
+    # engine beats, it keeps the caller on music past the 3 s timeout: it has seen beats more than
+    # the timeout apart, and the caller is still waiting.
+    beats: list[int] = []
+
+    async def beat_seen() -> None:
+        value = await first.ami.control.get_var(waiting_half, "CTI_HB_LAST")
+        if value and (not beats or int(value) != beats[-1]):
+            beats.append(int(value))
+
+    await until(lambda: waiting_half in _channels_in(pbx, "cti-queue"), what="the caller on cti-queue's music")
+    deadline = time.monotonic() + 20
+    while not beats or beats[-1] - beats[0] <= 3:
+        assert time.monotonic() < deadline, f"no beats more than 3 s apart seen by the dialplan: {beats}"
+        await beat_seen()
+        assert not [c for c in channels(pbx) if c.context in ("cti-engine-down", "cti-voicemail")], (
+            "the caller went to the fallback while the engine ran")
+        await asyncio.sleep(0.2)
+    await first.stop()
+    await until(lambda: _channels_in(pbx, "cti-voicemail"), timeout_s=15, what="the caller in voicemail")
+    # It got there through the heartbeat check (cti-engine-down), on a beat no newer than the
+    # engine's last: the engine stopping did not send it; the beats stopping did.
+    shown = _variables(pbx, waiting_half)
+    assert shown.get("CTI_FALLBACK") == "engine_down", shown
+    assert int(shown["CTI_HB_LAST"]) >= beats[-1], (shown, beats)
     pbx.cli(f"channel redirect {caller_half} cti-sim-caller-tone,s,1")  # the caller speaks after the beep
     await asyncio.sleep(3.0)
+    hanging_up = time.time()
     pbx.cli(f"channel request hangup {caller_half}")
     await until(lambda: "0 active channels" in pbx.cli("core show channels count"), what="the caller gone")
-    hung_up = time.time()
-    await asyncio.sleep(1.5)
+    restarting = time.time()
 
     second = Engine(settings, answer_after_s=0.5, web=False)
     second.bus.subscribe(Event, record, name="test.recorder2")
@@ -195,7 +223,8 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
     try:
         report = second.recovery_report
         assert report is not None and lid in report.closed, report
-        assert hung_up - 1.5 < report.ended_at[lid] < hung_up + 0.5, (hung_up, report.ended_at)
+        # The end is the one the dialplan recorded when the caller hung up, not this engine's start.
+        assert hanging_up < report.ended_at[lid] < restarting, (hanging_up, report.ended_at, restarting)
         await second.bus.drain()  # type: ignore[attr-defined]
         await second.logger.flush()
         async with second.db.session() as s:
@@ -212,6 +241,16 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
 
 def _channels_in(pbx: ManagedPbx, context: str) -> list[str]:
     return [c.name for c in channels(pbx) if c.context == context]
+
+
+def _variables(pbx: ManagedPbx, channel: str) -> dict[str, str]:
+    """A channel's variables as Asterisk shows them (``core show channel``: NAME=value lines)."""
+    out: dict[str, str] = {}
+    for line in pbx.cli(f"core show channel {channel}").splitlines():
+        name, eq, value = line.strip().partition("=")
+        if eq and name.isidentifier():
+            out[name] = value
+    return out
 
 
 async def _customer_of(engine: Engine, number: str) -> int:

@@ -520,3 +520,109 @@ async def test_a_call_written_again_rewrites_only_the_segments_that_changed(
     await logger.flush()
     await logger.stop()
     assert steps == _comparable(await _rows(db))
+
+
+async def _from_scratch(db: Database, tmp_path: Path, events: list[Event]) -> dict[str, Any]:
+    """What one write of all ``events`` stores, on emptied tables (compared without ids and write times)."""
+    async with db.session() as s:
+        await s.execute(Segment.__table__.delete())
+        await s.execute(Interaction.__table__.delete())
+        await s.commit()
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await _feed(logger, events)
+    await logger.flush()
+    await logger.stop()
+    return _comparable(await _rows(db))
+
+
+@pytest.mark.parametrize("failure", ["rolled_back", "committed"])
+@pytest.mark.parametrize("name", ALL_NAMES)
+async def test_a_write_that_fails_is_not_taken_as_written(
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, failure: str) -> None:
+    """Every write of a call (one per event) after its first fails once, then is retried. "rolled_back": the write's
+    statements ran and its transaction was rolled back, so nothing of it is stored; "committed": the
+    transaction committed but the answer was lost (a connection dropped after COMMIT), so all of it
+    is. Either way the logger cannot know what the database holds of that write: the retry must
+    store what one write of all the events stores, no column and no segment left out or doubled.
+    (The call's first write succeeds: a new call whose insert failed is read back from the database
+    before its retry, which then finds it stored.)"""
+    from sqlalchemy.exc import OperationalError
+
+    events = load_journey(name)
+    real_run = db.run
+    fail_next = False
+
+    def lost() -> OperationalError:
+        return OperationalError("COMMIT", {}, ConnectionResetError("connection lost"))
+
+    async def run(fn: Any) -> Any:
+        nonlocal fail_next
+        if not fail_next:
+            return await real_run(fn)
+        fail_next = False
+        if failure == "committed":
+            await real_run(fn)
+            raise lost()
+
+        def then_fail(conn: Any) -> Any:
+            fn(conn)
+            raise lost()
+        return await real_run(then_fail)
+
+    monkeypatch.setattr(db, "run", run)
+    logger = CallLogger(db, tmp_path / "steps", retry_max_s=0.05)
+    await logger.start()
+    for i, ev in enumerate(events):
+        fail_next = i > 0
+        await logger.handle(ev)
+        await logger.flush()
+        assert not fail_next  # the write failed once (and was retried)
+    await logger.stop()
+    assert logger.stats["write_failures"] == len(events) - 1
+    steps = _comparable(await _rows(db))
+    monkeypatch.setattr(db, "run", real_run)
+    assert steps == await _from_scratch(db, tmp_path / "whole", events)
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+async def test_a_call_written_across_restarts_stores_every_column(db: Database, tmp_path: Path, name: str) -> None:
+    """A logger that starts while a call goes on knows the call only as the database holds it (its id
+    and events; not the columns and segments a logger's last write stored): a restart after every
+    second event (one write per event) stores what one write of all the events stores."""
+    events = load_journey(name)
+    for start in range(0, len(events), 2):
+        logger = CallLogger(db, tmp_path / "steps")
+        await logger.start()
+        for ev in events[start:start + 2]:
+            await logger.handle(ev)
+            await logger.flush()
+        await logger.stop()
+    steps = _comparable(await _rows(db))
+    assert steps == await _from_scratch(db, tmp_path / "whole", events)
+
+
+async def test_an_update_does_not_write_the_linkedid_again(db: Database, tmp_path: Path) -> None:
+    """SQLAlchemy sets every column a row's keys name: the linkedid an update's rows carry (for the
+    customer look-ups) was written again on every update of a call."""
+    events = load_journey("answered")
+    sets: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE interactions SET"):
+            sets.append(statement.split(" SET ", 1)[1].rsplit(" WHERE ", 1)[0])
+
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    for engine in db.statement_engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        for ev in events:
+            await logger.handle(ev)
+            await logger.flush()
+    finally:
+        for engine in db.statement_engines:
+            event.remove(engine, "before_cursor_execute", count)
+    await logger.stop()
+    assert len(sets) == len(events) - 1 and not [s for s in sets if "linkedid" in s], sets
+    assert list(await _rows(db)) == [events[0].linkedid]

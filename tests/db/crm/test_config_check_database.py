@@ -19,7 +19,7 @@ from crm_core.revisions import head_revision
 from tests.servers import free_port
 
 HEAD = head_revision()
-OLDER = "0021_desk_locks"  # two migrations before 0023_callback_index
+OLDER = "0022_integrations"  # two migrations before 0024_vhold_stay
 
 
 def _check(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:

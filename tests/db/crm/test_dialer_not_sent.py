@@ -8,6 +8,7 @@ called the customer: one attempt, ``failed``, with its one call."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC
 from pathlib import Path
@@ -25,6 +26,7 @@ from crm_core.campaign_models import CampaignAttempt, CampaignContact
 from crm_core.campaign_rules import CampaignIn
 from crm_core.db import Database
 from crm_core.dialer import CampaignDialer
+from crm_core.feed import EventFeed
 from crm_core.feed_events import to_public
 from crm_core.models import Interaction
 from cti.ami.control import FakeCallControl, OriginateResult
@@ -211,9 +213,13 @@ async def test_asterisks_own_end_after_the_dialers_is_the_calls_end(db: Database
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Asterisk's answer to the Originate never came (the engine's own timeout), yet it had placed the
     call: the dialer closed the call, then Asterisk reported its end. The attempt ends once (no second
-    CampaignAttemptEnded or CallClosed), and the interaction keeps one end: Asterisk's, with its cause."""
+    CampaignAttemptEnded or CallClosed), and the interaction keeps one end: Asterisk's, with its cause.
+    The public feed ends the call once too (it sent two call.ended): the first, the dialer's."""
     logged = _Logged(db, tmp_path)
     await logged.logger.start()
+    feed = EventFeed(db, tmp_path / "feed")
+    feed.subscribe(logged.bus)
+    await feed.start()
     await _running(db)
     control = FakeCallControl(originate_result=OriginateResult(False, "Originate: no answer from Asterisk "
                                                                       "within 45.0 s", timed_out=True))
@@ -239,9 +245,15 @@ async def test_asterisks_own_end_after_the_dialers_is_the_calls_end(db: Database
     assert ends == [CallArrived, CampaignAttemptEnded, CallClosed, CallEnded]
     attempts, _ = await _rows(db)
     assert [a.outcome for a in attempts] == ["failed"]
+    await logged.bus.drain()
+    await feed.flush()
+    bodies = [json.loads(body) for _, _, body in await feed.page(0, 1000)]
+    assert [(b["type"], b["data"]["cause"]) for b in bodies if b["call_id"] == linkedid
+            and b["type"] == "call.ended"] == [("call.ended", 0)]
     await dialer.stop()
     await logged.bus.stop()
     await logged.logger.stop()
+    await feed.stop()
 
 
 async def test_an_attempt_at_a_number_no_route_takes_is_one_ended_outbound_interaction(db: Database,

@@ -77,7 +77,7 @@ async def test_a_dial_asterisk_refused_says_so_not_that_the_phone_did_not_answer
 async def test_a_dial_asterisk_never_answered_may_have_rung_the_customer(acd: AcdService) -> None:
     """The Originate was written and Asterisk said nothing within its wait (the engine's own timeout):
     the agent's phone, and then the customer's, may have rung. Not "the phone did not answer"."""
-    from acd.errors import PhoneDidNotAnswer
+    from acd.errors import DialUnconfirmed, PhoneDidNotAnswer
     from cti.ami.control import OriginateResult
     from cti.errors import AmiNoReply
 
@@ -88,6 +88,27 @@ async def test_a_dial_asterisk_never_answered_may_have_rung_the_customer(acd: Ac
     assert not isinstance(err.value, PhoneDidNotAnswer)
     assert "agent 1001" in str(err.value) and "no answer from Asterisk within 45.0 s" in str(err.value)
     assert acd.calls == {}  # no call known: nothing is shown as connected
+    # The call it may have placed is known by name: the ChannelId the dial gave the agent's leg.
+    (orig,) = _control(acd).called("originate")
+    assert isinstance(err.value, DialUnconfirmed) and err.value.linkedid == orig["channel_id"]
+    assert orig["channel_id"].startswith("cti-")
+
+
+async def test_a_dial_names_its_call_before_it_exists(acd: AcdService) -> None:
+    """The agent's leg gets the ChannelId the caller chose (a preview attempt's linkedid), which is
+    then the call's linkedid; a value Asterisk would read as more headers is refused, nothing sent."""
+    from cti.ami.control import OriginateResult
+    from cti.errors import UnsafeValue
+
+    _control(acd).originate_result = OriginateResult(True, 4)  # Asterisk's answer names no uniqueid
+    assert await acd.actions.dial("1001", "013912345678", channel_id="pv3-abc") == "pv3-abc"
+    assert _control(acd).called("originate")[0]["channel_id"] == "pv3-abc" and "pv3-abc" in acd.calls
+    first = await acd.actions.dial("1002", "013912345678")
+    second = await acd.actions.dial("1003", "013912345678")
+    assert first.startswith("cti-") and second.startswith("cti-") and first != second
+    with pytest.raises(UnsafeValue) as err:
+        await acd.actions.dial("1004", "013912345678", channel_id="pv3-x\r\nAction: Hangup")
+    assert err.value.field == "ChannelId" and len(_control(acd).called("originate")) == 3
 
 
 async def test_blind_transfer_to_a_number_sets_the_route_then_redirects(acd: AcdService) -> None:

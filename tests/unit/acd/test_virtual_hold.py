@@ -130,16 +130,51 @@ def test_parked_entry_is_not_offered_to_the_agent_it_just_freed() -> None:
     assert offers(out) == [("c", "1001")]  # the agent goes on to c; v waits out its pause
 
 
+def _figures(r: object, at: float) -> tuple[int, ...]:
+    snap = r.queue_snapshot("support", at)  # type: ignore[attr-defined]
+    return (snap.offered, snap.answered, snap.abandoned, snap.limit_exits, snap.overflowed, snap.callbacks_requested)
+
+
 def test_missed_callback_without_retry_leaves_the_queue_uncounted_as_abandon() -> None:
+    """A web request is no call that entered the queue: its failure counts in no figure of the queue
+    (docs/kpis.md); a late report of its callback is ignored."""
     r = router(Q)
     ready_agent(r, "1001", {}, 0.0)
     r.enqueue("v", "support", 0.0, virtual=True)
     out = r.callback_missed("v", "1001", 30.0, retry_at=None)
     assert not of(out, Abandoned)
     assert r.calls() == [] and r.agent("1001").state is AgentState.AVAILABLE
-    snap = r.queue_snapshot("support", 31.0)
-    assert (snap.abandoned, snap.limit_exits) == (0, 1)
+    assert _figures(r, 31.0) == (0, 0, 0, 0, 0, 0)
     assert r.callback_missed("v", "1001", 32.0, retry_at=None) == []  # a late report is ignored
+
+
+def test_the_queue_counts_the_key_as_a_callback_request_and_the_callback_in_no_offered_figure() -> None:
+    """docs/kpis.md, virtual hold: the caller who pressed the key was offered and not answered, no
+    abandon, in the denominators of the service level and the abandon rate; its callback's answer is
+    no answer of the queue (the reports count it handled, never offered), nor its caller hanging up
+    or meeting a limit once on the line; the agent's talk and handle time count."""
+    (r,) = _queue_of_three()
+    assert _figures(r, 3.0) == (3, 0, 0, 0, 0, 1)
+    snap = r.queue_snapshot("support", 3.0)
+    assert (snap.service_level, snap.abandon_rate) == (0.0, 0.0)  # one call left the queue: v, not answered
+    r.withdraw("a", 3.5)
+    r.set_ready("1001", 4.0)  # reserved for v's callback
+    r.callback_answered("v", "1001", 10.0, new_id="cb")
+    r.offer_answered("cb", "1001", 12.0)
+    r.call_ended("cb", 40.0)
+    assert _figures(r, 40.0) == (3, 0, 0, 0, 0, 1)
+    snap = r.queue_snapshot("support", 40.0)
+    assert (snap.answered_wait_s, snap.ewt_samples, snap.handled, snap.avg_talk_s) == (0.0, 0, 1, 28.0)
+    # The next callback's caller misses the agent, then meets its queue's limits on the line: none counts.
+    r.enqueue("w", "support", 41.0, virtual=True)  # c (on the line) is offered first: withdraw it
+    r.withdraw("c", 41.0)
+    r.callback_answered("w", "1001", 45.0, new_id="cb2")
+    r.offer_no_answer("cb2", "1001", 60.0)
+    r.tick(200.0)  # overflowed at 91 (50 s after w entered), nobody answers in general
+    assert r.call("cb2").queue == "general" and r.queue_snapshot("support", 200.0).overflowed == 0
+    r.caller_hung_up("cb2", 210.0)
+    assert _figures(r, 210.0) == (3, 0, 0, 0, 0, 1)
+    assert r.queue_snapshot("general", 210.0).offered == 0
 
 
 def test_lost_callback_report_frees_the_agent_by_the_backstop_and_keeps_the_entry() -> None:

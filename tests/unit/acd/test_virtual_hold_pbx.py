@@ -9,7 +9,7 @@ import pytest
 
 from acd.calls import LiveCall
 from acd.delivery import AcdService
-from acd.model import QueueConfig
+from acd.model import CallState, QueueConfig
 from acd.routing import Router
 from acd.virtual_hold import EntryState, MemoryVirtualHoldStore, VirtualHoldPolicy
 from acd.virtual_hold_pbx import OFFER_CONTEXT, VirtualHold
@@ -194,3 +194,29 @@ async def test_a_put_back_caller_going_virtual_waited_since_the_put_back(rig: tu
     assert await vh.accept("c1")
     await vh.acd.bus.drain()  # type: ignore[attr-defined]
     assert [(e.reason, e.waited_s) for e in seen if isinstance(e, QueueLeft)] == [("virtual_hold", 30.0)]
+
+
+async def test_a_callback_call_put_back_after_its_agent_was_lost_counts_in_no_offered_figure(rig: tuple) -> None:
+    """docs/kpis.md, virtual hold: the callback's call is no offered call of the queue; put back after
+    its agent's softphone was lost (acd.reconnect) it is still none: its answer by the next agent
+    adds no wait to ASA (a put-back call's wait adds to its answer's otherwise)."""
+    import dataclasses
+
+    vh, control, clock, _ = rig
+    control.originate_result = OriginateResult(True, 4, "cb.1", "cb-call", "Local/8613900000001@cti-external/n")
+    entry = await vh.request("+8613900000001", "support")
+    await vh.acd.set_ready("1001")
+    await until(lambda: entry.entry_id in vh._answers)
+    vh.answer_reported(entry.entry_id, True)
+    router = vh.acd.router
+    await until(lambda: "cb-call" in vh.acd.calls and router.call("cb-call").state is CallState.CONNECTED)
+    call = vh.acd.calls["cb-call"]  # the fake phone answered: the agent talks with the customer
+    clock.now += 60.0  # the agent's softphone is lost and does not come back: the customer waits again
+    await vh.acd.release_agent(call)
+    await vh.acd.restore_waiting(dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None,
+                                                     answered_at=None, ring_task=None, consult=None),
+                                 fresh_timers=True)
+    router.agent_login("1002", {}, clock.now, queues=["support"], ready=True)  # offered the customer at once
+    router.offer_answered("cb-call", "1002", clock.now + 10)
+    snap = router.queue_snapshot("support", clock.now + 11)
+    assert (snap.offered, snap.answered, snap.answered_wait_s, snap.callbacks_requested) == (0, 0, 0.0, 0)

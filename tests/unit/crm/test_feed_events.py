@@ -205,3 +205,32 @@ def test_a_call_the_engine_closed_ends_as_any_call() -> None:
     assert pub is not None and (pub["type"], pub["call_id"]) == ("call.ended", "cmp1-x")
     assert pub["data"] == {"cause": 0, "cause_text": "closed by the engine: failed", "merged_into": None,
                            "customer_id": None}
+
+
+def test_a_call_ends_once_in_the_feed_whichever_end_comes_second() -> None:
+    """The dialer closed a campaign call Asterisk had not reported ended (CallClosed); Asterisk had
+    made it after all and reported its end later: the feed carried two call.ended for one call. The
+    first end stands (the feed cannot take it back; the call log's interaction takes Asterisk's).
+    The same the other way round, a close racing an end already out; the same event published
+    again (a retried publish) is still its call's one end; other calls and events pass."""
+    from crm_core.feed_events import OneEndPerCall
+
+    ends = OneEndPerCall(closed=2, recent=2)
+    closed = CallClosed(ts=50, linkedid="cmp1-b", outcome="failed")
+    assert [p["data"]["cause"] for p in ends.public_events(closed)] == [0]
+    assert ends.public_events(CallEnded(ts=80, linkedid="cmp1-b", cause=19)) == []
+    assert len(ends.public_events(closed)) == 1  # retried: the same end
+    ended = CallEnded(ts=9, linkedid="cmp1-c", cause=16)
+    assert len(ends.public_events(ended)) == 1
+    assert ends.public_events(CallClosed(ts=9.1, linkedid="cmp1-c", outcome="no_answer")) == []
+    assert len(ends.public_events(ended)) == 1
+    # A fold of a closed call into another: the survivor ends, the closed one not again.
+    assert len(ends.public_events(CallClosed(ts=9.5, linkedid="L1", outcome="failed"))) == 1
+    fold = CallEnded(ts=10, linkedid="L2", merged=("L1",))
+    assert [p["call_id"] for p in ends.public_events(fold)] == ["L2"]
+    arrived = CallArrived(ts=1, linkedid="cmp1-b", channel="", caller_number="8613912345678")
+    assert ends.public_events(arrived) == public_events(arrived)
+    # Bounded: the oldest remembered ends are forgotten.
+    for i in range(2):
+        ends.public_events(CallClosed(ts=60 + i, linkedid=f"cmp1-x{i}", outcome="failed"))
+    assert len(ends.public_events(CallEnded(ts=90, linkedid="cmp1-b"))) == 1

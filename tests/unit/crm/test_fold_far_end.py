@@ -90,3 +90,20 @@ def test_a_closed_attempt_has_one_end_asterisks_when_it_came(asterisk_end: float
         f = fold("cmp1-b", order).fields
         assert (f["outcome"], f["status"], f["ended_at"], f["hangup_cause"], f["campaign_contact_id"]) == (
             "failed", "complete", ended_at, cause, 43)
+
+
+def test_a_preview_attempts_late_call_a_person_answered_is_answered() -> None:
+    """A preview Dial Asterisk never answered, whose call it placed all the same: the dialer published
+    the call, the customer answered and the call ended; the ACD never connected it (no CallConnected).
+    The attempt is ``human`` (a person reached the agent who dialled); the interaction said ``failed``."""
+    evs: list[Event] = [
+        CallArrived(ts=1.0, linkedid="pv1-a", channel="", caller_number="869612340002", dnis="869612340002",
+                    direction="outbound", agent_id="1001"),
+        FarEndResult(ts=4.0, linkedid="pv1-a", channel="Local/1001@cti-sim-phone-1;1",
+                     dest_channel="Local/869612340002@cti-sim-customer-1;1", result="answered"),
+        CallEnded(ts=20.0, linkedid="pv1-a", cause=16),
+        CampaignAttemptEnded(ts=20.1, linkedid="pv1-a", campaign_id=1, contact_id=7, result="human")]
+    for order in (evs, evs[::-1]):
+        f = fold("pv1-a", order).fields
+        assert (f["outcome"], f["status"], f["agent_id"], f["ended_at"], f["hangup_cause"]) == (
+            "answered", "complete", "1001", 20.0, 16)

@@ -143,7 +143,7 @@ def quick_probe(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _settle(rec: Recorder) -> None:
-    await asyncio.gather(*rec._tasks)
+    await rec._tasks.wait_idle()
 
 
 async def test_until_proven_one_call_at_a_time_is_handed_off(tmp_path: Path, quick_probe: None) -> None:

@@ -276,3 +276,23 @@ def test_a_calls_end_carries_the_agent_and_customer_the_engine_knows_for_it() ->
     end = m.apply(ev.Hangup(ts=3.0, channel="PJSIP/b-1", uniqueid="2", linkedid="2", cause=16))[0]
     assert (end.agent_id, end.customer_id) == (None, None)
     assert m._handling("3", ["4"]) == ("a8", 43)
+
+
+async def test_get_var_reads_the_dialplan_functions_set_variables_writes_and_nothing_else() -> None:
+    """Getvar takes a dialplan function as its Variable: the IVR sets CHANNEL(language) (AGI's
+    set_variables admits it) and the engine may read it back; a function that runs commands or
+    reads files or AstDB (SHELL, FILE, DB), or a name with CR/LF, is refused before anything is sent."""
+    sender = RecordingSender()
+    control = AmiCallControl(sender)
+    fake = FakeCallControl(variables={("PJSIP/1001-1", "CHANNEL(language)"): "zh"})
+    assert await control.get_var("PJSIP/1001-1", "CHANNEL(language)") == "v"
+    assert sender.sent == [("Getvar", {"Channel": "PJSIP/1001-1", "Variable": "CHANNEL(language)"})]
+    assert await fake.get_var("PJSIP/1001-1", "CHANNEL(language)") == "zh"
+    for name in ("CHANNEL(language)\r\nAction: Originate", "CHANNEL(language)\n", "SHELL(id)", "FILE(/etc/passwd)",
+                 "DB(cti/secret)", "CHANNEL(language", "CHANNEL(language),SHELL(id)", "CHANNEL(language))",
+                 "CHANNEL(peerip)", "${SHELL(id)}", "CTI_Q\r\nAction: Hangup", ""):
+        for c in (control, fake):
+            with pytest.raises(UnsafeValue) as err:
+                await c.get_var("PJSIP/1001-1", name)
+            assert err.value.field == "Variable", name
+    assert len(sender.sent) == 1 and len(fake.calls) == 1

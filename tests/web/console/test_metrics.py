@@ -195,7 +195,7 @@ def test_queue_counters_give_the_service_level_over_any_window() -> None:
     increase(answered_within_sl) / (increase(left) - increase(abandoned_short)); a call cut by a PBX
     crash is in none of them but its own counter."""
     stats = QueueStats(service_level_s=20.0, short_abandon_s=5.0)
-    for _ in range(8):
+    for _ in range(9):
         stats.entered()
     stats.answered_after(10.0)
     stats.answered_after(30.0)
@@ -203,6 +203,7 @@ def test_queue_counters_give_the_service_level_over_any_window() -> None:
     stats.abandoned_after(40.0)
     stats.overflowed_out()  # left for another queue: in the denominator, as the gauge counts it
     stats.left_by_limit()
+    stats.callback_requested()  # virtual hold: left, not answered, no abandon (kpis.md)
     stats.cut_by_system()
     stats.moved_away()  # a supervisor's move: the queue it went to counts it, not this one's left
     snap = stats.snapshot("support", waiting=0, ringing=0, connected=0, longest_wait_s=0.0,
@@ -211,12 +212,13 @@ def test_queue_counters_give_the_service_level_over_any_window() -> None:
     got = samples(metrics.render().decode())
     q = (("queue", "support"),)
     left = got[("cti_queue_left_total", q)]
-    assert left == 6  # answered 2 + abandoned 2 + overflowed 1 + limit 1; the PBX's cut is apart
+    assert left == 7  # answered 2 + abandoned 2 + overflowed 1 + limit 1 + virtual hold 1; the PBX's cut is apart
+    assert got[("cti_queue_virtual_holds_total", q)] == 1
     assert got[("cti_queue_system_failures_total", q)] == 1
     # The calls this queue counts as the reports do (kpis.md: moved between queues): entries - moved.
-    assert got[("cti_queue_offered_total", q)] - got[("cti_queue_moved_total", q)] == 7
+    assert got[("cti_queue_offered_total", q)] - got[("cti_queue_moved_total", q)] == 8
     sl = got[("cti_queue_answered_within_sl_total", q)] / (left - got[("cti_queue_abandoned_short_total", q)])
-    assert sl == pytest.approx(got[("cti_queue_service_level_ratio", q)]) == pytest.approx(1 / 5)
+    assert sl == pytest.approx(got[("cti_queue_service_level_ratio", q)]) == pytest.approx(1 / 6)
     rate = ((got[("cti_queue_abandoned_total", q)] - got[("cti_queue_abandoned_short_total", q)])
             / (left - got[("cti_queue_abandoned_short_total", q)]))
     assert rate == pytest.approx(got[("cti_queue_abandon_rate_ratio", q)])

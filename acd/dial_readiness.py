@@ -1,0 +1,146 @@
+"""An agent's readiness around their own dial (the console's click-to-dial, a callback's Dial, a
+preview campaign contact's Dial): out of the queues while their phone may ring, given back when
+the dial failed. One place for every dial, so that the console's and the preview's agree.
+
+    held = await acd.dial_readiness.hold("1001")       # before the Originate
+    try:
+        linkedid = await acd.actions.dial("1001", number)
+    except DialUnconfirmed as err:                      # Asterisk never answered the Originate
+        await acd.dial_readiness.give_back("1001", held, unconfirmed=err.linkedid)
+        raise
+    except Exception:
+        await acd.dial_readiness.give_back("1001", held)
+        raise
+
+``hold``: a ready agent goes not ready "outbound"; one in wrap-up leaves it (its timer would make
+them available during the call) not ready for the reason chosen for after the call, else
+"outbound". ``give_back`` after a failed dial: no call came of it, so no wrap-up makes them ready;
+an agent ready before, or in wrap-up, is where that wrap-up would have left them: ready, unless
+they are no longer not ready "outbound" (they chose another state meanwhile, or the reason chosen
+for after the call stands).
+
+A dial Asterisk never answered (``DialUnconfirmed``: the Originate was written, its answer never
+came) may have placed its call: the agent's phone may ring, or they may be talking to the
+customer. Ready at once, they would be offered a queued call on top of it. They stay not ready
+"outbound" while any channel of their phone is live, and are given back when it is gone, or when
+``grace_s`` passed without one (Asterisk never made the call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from acd.calls import AgentPhone, LiveCall, PhoneBook
+from acd.errors import AcdError
+from acd.model import AgentState, AgentView
+from cti.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+OUTBOUND = "outbound"  # the engine's not-ready reason while an agent's own call is under way
+# After an unconfirmed dial, how long the engine looks for the call before believing it never was:
+# the Originate's own wait (ring time and 15 s) has passed already; a loaded Asterisk that still
+# places the call makes its channel within seconds.
+GRACE_S = 15.0
+POLL_S = 0.5
+
+
+class ReadinessHost(Protocol):
+    """The service (``acd.delivery.AcdService``) as this part sees it."""
+
+    phones: PhoneBook
+    clock: Callable[[], float]
+    live_channels: Callable[[], Iterable[str]]
+
+    def agent_state(self, agent_id: str) -> AgentState: ...
+
+    def agent(self, agent_id: str) -> AgentView: ...
+
+    def agent_calls(self, agent_id: str) -> list[LiveCall]: ...
+
+    async def set_ready(self, agent_id: str) -> None: ...
+
+    async def set_not_ready(self, agent_id: str, reason: str) -> None: ...
+
+
+class DialReadiness:
+    """Takes an agent out of the queues for their dial and gives them back after a failed one."""
+
+    def __init__(self, acd: ReadinessHost, *, grace_s: float = GRACE_S, poll_s: float = POLL_S) -> None:
+        self.acd = acd
+        self.grace_s, self.poll_s = grace_s, poll_s
+        self.watching: dict[str, str] = {}  # agent -> the linkedid of their unconfirmed dial
+        self._watches: dict[str, asyncio.Task[None]] = {}  # agent -> its watch (a newer one replaces it)
+        self._tasks = TaskSet(log, "acd: %s failed")
+
+    async def hold(self, agent_id: str) -> AgentState:
+        """Out of the queues for the dial; the state before it, for ``give_back``."""
+        state = self.acd.agent_state(agent_id)
+        if state is AgentState.AVAILABLE:
+            await self.acd.set_not_ready(agent_id, OUTBOUND)
+        elif state is AgentState.WRAP_UP:
+            pending = self.acd.agent(agent_id).not_ready_after_call
+            await self.acd.set_not_ready(agent_id, pending or OUTBOUND)
+        return state
+
+    async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None) -> None:
+        """After a failed dial. ``unconfirmed``: the linkedid of a call Asterisk may have placed."""
+        if before not in (AgentState.AVAILABLE, AgentState.WRAP_UP):
+            return  # not ready for their own reason before the dial: still so
+        if unconfirmed is None:
+            await self._ready_again(agent_id)
+            return
+        self.watching[agent_id] = unconfirmed
+        old = self._watches.pop(agent_id, None)
+        if old is not None:
+            old.cancel()
+        task = self._tasks.spawn(self._watch(agent_id, unconfirmed), f"acd.dial_watch.{agent_id}")
+        self._watches[agent_id] = task
+        task.add_done_callback(lambda t: self._forget(agent_id, t))
+
+    async def stop(self) -> None:
+        await self._tasks.stop()
+
+    def _forget(self, agent_id: str, task: asyncio.Task[Any]) -> None:
+        if self._watches.get(agent_id) is task:
+            del self._watches[agent_id]
+            self.watching.pop(agent_id, None)
+
+    def _held(self, agent_id: str) -> bool:
+        """Still as the dial left them: not ready "outbound", on no call (another dial's included; one
+        to wrap up, the call before a dial from wrap-up, does not count)."""
+        try:
+            return (self.acd.agent_state(agent_id) is AgentState.NOT_READY
+                    and self.acd.agent(agent_id).reason == OUTBOUND
+                    and all(c.status == "ended" for c in self.acd.agent_calls(agent_id)))
+        except AcdError:  # logged out meanwhile
+            return False
+
+    def phone_live(self, agent_id: str) -> bool:
+        """A channel of the agent's phone is live (ringing or up): with one call at a time, their dial's."""
+        phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
+        return any(name.startswith(phone.channel_prefix) for name in self.acd.live_channels())
+
+    async def _watch(self, agent_id: str, linkedid: str) -> None:
+        started, seen = self.acd.clock(), False
+        while self._held(agent_id):
+            if self.phone_live(agent_id):
+                if not seen:
+                    log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
+                                "not ready until their phone is free", agent_id, linkedid)
+                seen = True
+            elif seen or self.acd.clock() - started >= self.grace_s:
+                await self._ready_again(agent_id)
+                return
+            await asyncio.sleep(self.poll_s)
+
+    async def _ready_again(self, agent_id: str) -> None:
+        if not self._held(agent_id):
+            return
+        try:
+            await self.acd.set_ready(agent_id)
+        except AcdError as err:  # logged out meanwhile
+            log.warning("acd: agent %s not made ready again after a failed dial: %s", agent_id, err.message)

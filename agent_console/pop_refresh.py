@@ -1,0 +1,126 @@
+"""Pops kept by the console hub, refreshed when the CRM changes what they show.
+
+* A customer changed in the CRM (``CustomerChanged``): the kept pops showing that customer get the
+  new card (read through ``CustomerSearch``), and each agent showing one a ``pop`` frame; a reload
+  mid-call shows the edited customer.
+* A call linked to another customer (``CustomerLinked``): every kept offer or call of that call (its
+  agent, a consulted agent) gets the linked customer's pop (card, history, open cases, script, read
+  through ``PopSource``), and its agent a ``pop`` frame; a reload mid-call shows it.
+
+The hub (``agent_console.hub``) owns the kept offers and calls and the sockets; this reads and
+updates the former and sends through the latter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from agent_console import protocol as p
+from agent_console.ports import CustomerSearch
+from crm_core.events import CustomerChanged, CustomerLinked
+
+log = logging.getLogger(__name__)
+
+
+class Kept(Protocol):
+    """What the hub keeps for one agent: their calls and their current offer."""
+
+    calls: dict[str, p.CallView]
+
+    @property
+    def offer(self) -> p.OfferView | None: ...
+
+    def offer_call_id(self) -> str | None: ...
+
+
+class PopRefresh:
+    def __init__(self, snaps: Mapping[str, Kept],
+                 build: Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]],
+                 send: Callable[[str, str], None], customers: CustomerSearch | None) -> None:
+        """``build(linkedid, agent_id, info)``: a pop as plain data; ``send(agent_id, frame)``;
+        ``customers``: where a changed customer's card is read (None: pops are not refreshed)."""
+        self.snaps, self._build, self._send, self.customers = snaps, build, send, customers
+
+    def _showing(self, customer_id: int) -> list[tuple[str, p.Pop]]:
+        """(agent, pop) of the kept offers and calls whose pop shows ``customer_id``."""
+        found = []
+        for agent_id, snap in self.snaps.items():
+            pops = [c.pop for c in snap.calls.values()]
+            if snap.offer_call_id() is not None and snap.offer_call_id() not in snap.calls:
+                pops.append(snap.offer.pop)  # type: ignore[union-attr]  # the call id says there is one
+            found += [(agent_id, pop) for pop in pops
+                      if pop is not None and pop.customer is not None and pop.customer.id == customer_id]
+        return found
+
+    async def customer_changed(self, ev: CustomerChanged) -> None:
+        """The CRM saved a change to a customer: the pops kept for live calls with that customer (what a
+        reload's hello shows) get the new card, and the agents showing them a ``pop`` frame. The rest of
+        the pop (history, cases, IVR path, transfer note) is the call's and stays as it was."""
+        if self.customers is None or not self._showing(ev.customer_id):
+            return
+        found = await self.customers.customer(ev.customer_id)
+        if found is None or found.get("customer") is None:
+            return  # deleted meanwhile: the pops keep what they showed
+        card = p.CustomerCard.model_validate(found["customer"])
+        for agent_id, pop in self._showing(ev.customer_id):  # again: calls may have ended during the read
+            pop.customer = card
+            self._send(agent_id, p.PopFrame(call_id=pop.call_id, pop=pop).model_dump_json())
+        log.info("customer %d changed by %s (%s): live pops refreshed", ev.customer_id, ev.actor,
+                 ", ".join(ev.fields))
+
+    def _holding(self, call_id: str) -> list[tuple[str, p.OfferView | p.CallView]]:
+        """(agent, kept offer or call) of every agent whose console shows call ``call_id``."""
+        found: list[tuple[str, p.OfferView | p.CallView]] = []
+        for agent_id, snap in self.snaps.items():
+            call = snap.calls.get(call_id)
+            if call is not None:
+                found.append((agent_id, call))
+            elif snap.offer_call_id() == call_id:
+                found.append((agent_id, snap.offer))  # type: ignore[arg-type]  # the call id says there is one
+        return found
+
+    async def customer_linked(self, ev: CustomerLinked) -> None:
+        """A call's interaction was linked to another customer (committed): each console showing the
+        call gets that customer's pop -- card, history, open cases, script, articles read again -- in a
+        ``pop`` frame, and the kept offer or call has it (what a reload's hello shows). What the call
+        itself told (IVR path, wait, skills, transfer note) stays as it was."""
+        for agent_id, _ in self._holding(ev.linkedid):
+            await self._relink(agent_id, ev)
+
+    async def _relink(self, agent_id: str, ev: CustomerLinked) -> None:
+        shown = dict(self._holding(ev.linkedid)).get(agent_id)
+        if shown is None:
+            return  # gone meanwhile
+        old = shown.pop
+        info: dict[str, Any] = {"customer_id": ev.customer_id, "queue": shown.queue, "direction": shown.direction}
+        if isinstance(shown, p.CallView):
+            info["caller_number"] = shown.peer_number
+        else:
+            info["caller_number"] = shown.caller_number
+        if old is not None:
+            info.update(caller_number=old.caller_number or info["caller_number"], queue=old.queue or info["queue"],
+                        waited_s=old.waited_s, skills=dict(old.skills))
+        try:
+            built = p.Pop.model_validate(await self._build(ev.linkedid, agent_id, info))
+        except Exception:
+            log.exception("call %s linked to customer %d: the pop could not be built, the console keeps the "
+                          "former one", ev.linkedid, ev.customer_id)
+            return
+        if built.customer is None or built.customer.id != ev.customer_id:
+            log.warning("call %s linked to customer %d: the CRM gave no card for them (%s), the console keeps the "
+                        "former pop", ev.linkedid, ev.customer_id, built.source)
+            return
+        pop = built if old is None else old.model_copy(update={
+            "customer": built.customer, "interactions": built.interactions, "open_cases": built.open_cases,
+            "script": built.script, "articles": built.articles, "source": built.source, "complete": True})
+        shown = dict(self._holding(ev.linkedid)).get(agent_id)  # again: the call may have closed during the read
+        if shown is None:
+            return
+        shown.pop = pop
+        if isinstance(shown, p.CallView):
+            shown.customer_id = ev.customer_id  # as the ACD's call updates say from now on (EngineDesk)
+        self._send(agent_id, p.PopFrame(call_id=ev.linkedid, pop=pop).model_dump_json())
+        log.info("call %s linked to customer %d by %s: agent %s's pop shows them", ev.linkedid, ev.customer_id,
+                 ev.actor, agent_id)

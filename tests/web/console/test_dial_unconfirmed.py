@@ -1,0 +1,185 @@
+"""A dial Asterisk never answered (the Originate written, its answer never came) may have placed its
+call: the agent's phone rings, or they talk to the customer. The agent stays out of the queues
+(not ready "outbound") while a channel of their phone is live, and is given back once it is gone,
+or after a grace with none (Asterisk never made the call). Before, they were made ready at once and
+offered queued calls on top of it. A preview Dial names its call before it exists (the Originate's
+ChannelId is the attempt's linkedid), so a late call is the attempt's. And a preview Dial from
+wrap-up ends the wrap-up as the console's does (its timer made the agent available mid-call).
+
+On a real Engine (not started: no PBX) over a seeded SQLite CRM, the Originate's answers faked."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from acd.model import AgentState
+from crm_core.campaign_models import CampaignAttempt
+from cti.ami.control import OriginateResult
+from tests.helpers import until
+from tests.web.console import test_callbacks
+from tests.web.console.test_callbacks import Site
+from tests.web.console.test_preview import SPEC
+
+site = test_callbacks.site  # the fixture: a real Engine (no PBX) over a seeded SQLite CRM
+
+TIMED_OUT = OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s", timed_out=True)
+
+
+class Pbx:
+    """The Originate's answer and the channels the call model would show, as the test sets them."""
+
+    def __init__(self, site: Site, monkeypatch: Any, result: OriginateResult) -> None:
+        self.result = result
+        self.live: list[str] = []
+        self.originated: list[dict[str, Any]] = []
+        acd = site.engine.acd
+        monkeypatch.setattr(acd.control, "originate", self.originate)
+        monkeypatch.setattr(acd, "live_channels", lambda: list(self.live))
+        acd.dial_readiness.poll_s = 0.01
+
+    async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:
+        self.originated.append({"channel": channel, **kwargs})
+        return self.result
+
+
+def _state(site: Site) -> tuple[AgentState, str | None]:
+    acd = site.engine.acd
+    return acd.agent_state("1001"), acd.agent("1001").reason
+
+
+async def _ready(site: Site) -> None:
+    await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
+    assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+
+
+async def _campaign(site: Site, contacts: int = 2) -> int:
+    cid = int((await site.as_("sup1", "POST", "/api/campaigns", json=SPEC)).json()["id"])
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/contacts", json={"contacts": [
+        {"number": f"1391234567{i}"} for i in range(contacts)]})).status_code == 201
+    assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/start")).json()["state"] == "running"
+    return cid
+
+
+@pytest.mark.parametrize("how", ["console", "preview"])
+async def test_an_agent_stays_out_of_the_queues_while_an_unconfirmed_dial_may_ring(
+        site: Site, monkeypatch: Any, caplog: pytest.LogCaptureFixture, how: str) -> None:
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0  # no channel seen: the grace is what gives them back (below)
+    await _ready(site)
+    if how == "preview":
+        await _campaign(site, contacts=3)
+
+    async def dial() -> None:
+        if how == "console":
+            r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+        else:
+            item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+            r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+        assert r.status_code == 409 and "did not answer in time" in r.json()["detail"]["message"], r.text
+
+    # The call was placed after all: the agent's phone has a channel. Not ready while it lives.
+    await dial()
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    phone = site.engine.acd.phones["1001"]
+    with caplog.at_level(logging.WARNING, logger="acd.dial_readiness"):
+        pbx.live.append(phone.channel_prefix + "00000001;1")
+        await until(lambda: "was placed" in caplog.text)
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    # Ready pressed meanwhile: not on top of that call (ready once it is over, as after any call).
+    assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    pbx.live.clear()  # the call ended: ready again, as before the dial
+    await until(lambda: _state(site) == (AgentState.AVAILABLE, None))
+    await until(lambda: not readiness.watching, what="the watch over")
+
+    # No channel ever: ready again once the grace passed.
+    await dial()
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    assert readiness.watching.get("1001")
+    readiness.grace_s = 0.0
+    await until(lambda: _state(site) == (AgentState.AVAILABLE, None))
+
+    # An agent who chose a break meanwhile stays on it.
+    readiness.grace_s = 3600.0
+    await dial()
+    assert (await site.as_("agent1", "POST", "/api/agent/state",
+                           json={"state": "not_ready", "reason": "break"})).status_code == 200
+    readiness.grace_s = 0.0
+    await until(lambda: not readiness.watching)
+    assert _state(site) == (AgentState.NOT_READY, "break")
+    # Every dial named its call before it existed (the agent's leg's ChannelId).
+    assert all(o["channel_id"] for o in pbx.originated) and len({o["channel_id"] for o in pbx.originated}) == 3
+
+
+async def test_a_preview_dial_names_its_call_by_the_attempts_linkedid(site: Site, monkeypatch: Any) -> None:
+    """The Originate's ChannelId is the attempt's linkedid: a call Asterisk places after an Originate it
+    never answered, and one it answered, are the attempt's (its interaction, its end)."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    site.engine.acd.dial_readiness.grace_s = 0.0
+    await _ready(site)
+    await _campaign(site)
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    await until(lambda: site.engine.acd.agent_state("1001") is AgentState.AVAILABLE)
+    await until(lambda: not site.engine.dialer._tasks, what="the attempt settled: no call was seen")
+    (timed_out,) = pbx.originated
+    async with site.engine.db.session() as s:
+        (attempt,) = await s.scalars(select(CampaignAttempt))
+    assert attempt.outcome == "failed" and timed_out["channel_id"] == attempt.linkedid
+    assert attempt.linkedid.startswith("pv")
+
+    # Answered: the call is the attempt's under the same name (Asterisk took the ChannelId).
+    pbx.result = OriginateResult(True, 4)  # no uniqueid in the answer: the ChannelId stands
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 200, r.text
+    call_id = r.json()["call_id"]
+    assert call_id == pbx.originated[1]["channel_id"] and call_id.startswith("pv")
+    async with site.engine.db.session() as s:
+        linked = await s.scalar(select(CampaignAttempt).where(CampaignAttempt.contact_id == item["id"]))
+    assert linked is not None and linked.linkedid == call_id
+    assert call_id in site.engine.acd.calls
+
+
+async def test_a_preview_dial_from_wrap_up_ends_the_wrap_up(site: Site, monkeypatch: Any) -> None:
+    """The console's Dial from wrap-up ends it (not ready "outbound", or for the reason chosen for after
+    the call): its timer would make the agent available, and offered queued calls, during the call. The
+    preview's Dial left the agent in wrap-up. Failed, it leaves them where the wrap-up would have."""
+    pbx = Pbx(site, monkeypatch, OriginateResult(True, 4))
+    acd = site.engine.acd
+    await _ready(site)
+    await _campaign(site, contacts=3)
+
+    async def wrapping_up(call_id: str) -> None:
+        # A call answered and ended, straight through the router (the engine is not started: no PBX).
+        acd.router.enqueue(call_id, "support", acd.clock())
+        acd.router.offer_answered(call_id, "1001", acd.clock())
+        acd.router.call_ended(call_id, acd.clock())
+        assert acd.agent_state("1001") is AgentState.WRAP_UP
+
+    async def preview_dial() -> int:
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        return (await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")).status_code
+
+    await wrapping_up("wrap.1")
+    assert await preview_dial() == 200
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+
+    # Failed from wrap-up: ready, as the wrap-up would have left them...
+    pbx.result = OriginateResult(False, "Originate: Extension does not exist.")
+    acd.calls.clear()
+    assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+    await wrapping_up("wrap.2")
+    assert await preview_dial() == 409
+    assert _state(site) == (AgentState.AVAILABLE, None)
+    # ...or not ready for the reason chosen for after the call.
+    await wrapping_up("wrap.3")
+    acd.router.not_ready_after_call("1001", acd.clock(), "break")
+    assert await preview_dial() == 409
+    assert _state(site) == (AgentState.NOT_READY, "break")
