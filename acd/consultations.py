@@ -1,6 +1,6 @@
 """Consultations: an attended transfer to an agent runs through the ACD, and a transferred call's pop.
 
-The agent's side (``acd.call_actions``) puts the caller on hold and hands the consultation here: it
+The agent's side (``acd.consult_actions``) puts the caller on hold and hands the consultation here: it
 is queued for the named target only (``required_agent``, not counted in the queue's figures), so
 the router reserves the target and ``acd.ringing`` rings them with the screen pop. Its router id
 is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferring agent's leg.

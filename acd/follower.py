@@ -156,7 +156,7 @@ class JourneyFollower:
 
     async def on_consult_left(self, ev: ConsultLeft) -> None:
         """The consulted party (an agent's phone, a number's far end) hung up during the consultation:
-        the caller is back with the agent, a consulted agent wraps up (``acd.call_actions``). The
+        the caller is back with the agent, a consulted agent wraps up (``acd.consult_actions``). The
         leg's end the engine caused itself (Back to caller) finds no consultation on it any more."""
         call = next((c for c in self.acd.calls.values()
                      if c.status == "consulting" and c.consult_channel == ev.channel), None)
@@ -173,7 +173,7 @@ class JourneyFollower:
         """A party's own end hung up in a three-way conference. The consulted party (an agent, or a
         number): the caller and the agent talk on without them; a consulted agent's consultation
         ends ("left") and they wrap up. The transferring agent's phone: as their console's Hang up
-        there (``acd.call_actions``), the call goes on with the consulted party, or ends once that
+        there (``acd.consult_actions``), the call goes on with the consulted party, or ends once that
         party has left. The caller's leaving ends the call (no ConferenceLeft)."""
         call = next((c for c in self.acd.calls.values()
                      if c.status == "conference" and ev.channel in (c.consult_channel, c.agent_channel)), None)
