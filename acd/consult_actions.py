@@ -172,7 +172,8 @@ class ConsultActions:
     async def consultation_left(self, linkedid: str, channel: str) -> None:
         """The consulted party's own end hung up during the consultation (``channel``, its leg: the
         consulted agent's phone, the number's far end): the caller is back with the agent, as
-        after Back to caller, and a consulted agent wraps up (``target_hung_up``)."""
+        after Back to caller. A consulted agent, who only talked with the transferring agent, is
+        free at once (``target_hung_up``), as after their console's Hang up."""
         call = self.acd.calls.get(linkedid)
         if call is None or call.status != "consulting" or call.consult_channel != channel or not call.agent_channel:
             return
@@ -182,7 +183,7 @@ class ConsultActions:
         await self.acd.control.wait_bridged(call.agent_channel, channel, together=False)
         if call.status != "consulting" or call.consult_channel != channel:
             return  # the agent went back to the caller (or completed the transfer) meanwhile
-        await self.cancel_consult(linkedid, reason="target_hung_up", wrap_up=True)
+        await self.cancel_consult(linkedid, reason="target_hung_up")
 
     async def consulted_hangup(self, linkedid: str) -> None:
         """The consulted agent hangs up (their console): during the consultation the caller is back

@@ -6,10 +6,10 @@ the router reserves the target and ``acd.ringing`` rings them with the screen po
 is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferring agent's leg.
 
     answered   the target answered the transferring agent: the call shows "consulting"
-    dropped    cancelled, not answered, or the caller left: the target is free (or wraps up);
-               the target's phone hung up during the consultation: they wrap up, the caller
-               is back with the agent; the target hung up in the conference: they wrap up,
-               caller and agent talk on
+    dropped    cancelled, not answered, or the target hung up (console or phone) during the
+               consultation: the target is free at once, the caller back with the agent; the
+               caller left, or the target hung up in the conference (they talked with the
+               caller): the target wraps up, and in the conference caller and agent talk on
     adopted    the transfer completed (or the agent left the conference): the target holds the call
 
 A consultation answered is the target's work on the caller's call: ``ConsultationAnswered`` when

@@ -156,7 +156,7 @@ class JourneyFollower:
 
     async def on_consult_left(self, ev: ConsultLeft) -> None:
         """The consulted party (an agent's phone, a number's far end) hung up during the consultation:
-        the caller is back with the agent, a consulted agent wraps up (``acd.consult_actions``). The
+        the caller is back with the agent, a consulted agent is free (``acd.consult_actions``). The
         leg's end the engine caused itself (Back to caller) finds no consultation on it any more."""
         call = next((c for c in self.acd.calls.values()
                      if c.status == "consulting" and c.consult_channel == ev.channel), None)

@@ -115,19 +115,25 @@ async def test_the_consultation_leg_hung_up_on_the_pbx_puts_the_caller_back_with
     assert service.calls[linkedid].status == "talking"
 
 
-async def test_a_consulted_agent_whose_phone_hangs_up_during_the_consultation_wraps_up(rig: Rig) -> None:
+async def test_a_consulted_agent_whose_phone_hangs_up_during_the_consultation_is_free_at_once(rig: Rig) -> None:
     """The consulted agent's phone hangs up while the two agents talk: the caller is back with the
-    transferring agent, the consultation ends (``target_hung_up``) and the consulted agent wraps up
-    the work they did on the call."""
+    transferring agent, the consultation ends (``target_hung_up``) and the consulted agent, who only
+    talked with a colleague, is available at once, as after their console's Hang up (no wrap-up)."""
     service = rig[0]
     linkedid, channel, agent_leg, target_leg = await _consulting_an_agent(rig, "13200132042")
     await rig[1].control.hangup(_other_half(target_leg))  # 1002's phone
     await _back_with_the_caller(rig, linkedid, channel, agent_leg)
-    await until(lambda: _wrapped_up(rig, "1002"), what="1002 wrapping up")
-    assert [(e.agent_id, e.reason) for e in rig[2].of(ConsultationEnded)] == [("1002", "target_hung_up")]
+    await until(lambda: [(e.agent_id, e.reason) for e in rig[2].of(ConsultationEnded)] == [("1002", "target_hung_up")])
+
+    def closed() -> list[str]:
+        return [e.status for e in rig[2].of(AgentCallUpdate) if e.agent_id == "1002" and e.linkedid == linkedid]
+
+    await until(lambda: closed()[-1:] == ["closed"], what="the consultation closed on 1002's console")
+    assert "ended" not in closed()  # nothing to wrap up
+    # (The router steps the agent through wrap_up and straight on to available, as for the console's Hang up.)
+    await until(lambda: service.router.agent("1002").state is AgentState.AVAILABLE, what="1002 available")
+    assert service.agent_call("1002", linkedid) is None
     assert service.router.agent("1001").state is AgentState.ON_CALL
-    ended = [e.status for e in rig[2].of(AgentCallUpdate) if e.agent_id == "1002" and e.linkedid == linkedid]
-    assert ended[-1] == "ended"  # on 1002's console: the call to wrap up
 
 
 async def test_the_transferring_agents_phone_hanging_up_in_the_conference_hands_the_call_on(rig: Rig) -> None:
