@@ -162,6 +162,10 @@ class CallActions:
         """The consulted party's own end hung up (``ConsultActions.consultation_left``)."""
         await self.consults.consultation_left(linkedid, channel)
 
+    async def consultation_alone(self, linkedid: str, channel: str) -> None:
+        """The transferring agent's own phone hung up (``ConsultActions.consultation_alone``)."""
+        await self.consults.consultation_alone(linkedid, channel)
+
     async def consulted_hangup(self, linkedid: str) -> None:
         """The consulted agent's console Hang up (``ConsultActions.consulted_hangup``)."""
         await self.consults.consulted_hangup(linkedid)

@@ -42,6 +42,7 @@ class ConsultActions:
         self.acd = acd
         self.route = route
         self._leaving: set[str] = set()  # calls whose agent is leaving the conference, by linkedid
+        self._completing: set[str] = set()  # calls whose transfer is being completed, by linkedid
 
     async def agent_hangup(self, call: LiveCall) -> bool:
         """The transferring agent's Hang up while consulting (completes the transfer) or in a
@@ -248,9 +249,46 @@ class ConsultActions:
         if not await self.acd.control.wait_bridged(call.consult_channel, call.agent_channel):
             raise AcdError(f"call {call.linkedid}: the consulted party is not connected to the agent; "
                            "the transfer was not completed (cancel the consultation to go back to the caller)")
-        await self.acd.control.bridge(call.caller_channel, call.consult_channel)
-        with contextlib.suppress(CtiError):  # the agent's leg went with the bridge the consultee left
-            await self.acd.control.hangup(call.agent_channel, may_be_gone=True)
+        if not self._complete_once(call):
+            return
+        try:
+            # The leg's Bridge() ending after this is the caller leaving the transferred call, not
+            # the agent's leg leaving the consultation (cti-consult-connect).
+            await self.acd.control.set_var(call.consult_channel, "CTI_TRANSFERRED", "1")
+            await self.acd.control.bridge(call.caller_channel, call.consult_channel)
+            with contextlib.suppress(CtiError):  # the agent's leg went with the bridge the consultee left
+                await self.acd.control.hangup(call.agent_channel, may_be_gone=True)
+            await self._handed_over(call)
+        finally:
+            self._completing.discard(call.linkedid)
+
+    def _complete_once(self, call: LiveCall) -> bool:
+        """Claim ``call``'s completion: the console's Hang up and the agent's phone hanging up
+        (``consultation_alone``) may both try; False when the other did, or the call moved on."""
+        if call.linkedid in self._completing or call.status != "consulting" or call.consult_channel is None:
+            return False
+        self._completing.add(call.linkedid)
+        return True
+
+    async def consultation_alone(self, linkedid: str, channel: str) -> None:
+        """The transferring agent's own phone hung up during the consultation: ``channel``, the
+        consultation's leg, waits alone (cti-consult-alone). As the console's Hang up there, the
+        transfer completes: the caller and the consulted party talk, the agent wraps up."""
+        call = self.acd.calls.get(linkedid)
+        if call is None or call.consult_channel != channel or not self._complete_once(call):
+            return  # Back to caller left the leg alone (it hangs it up), or the call moved on
+        try:
+            # cti-consult-alone ends the leg once the caller it is then bridged with is gone.
+            await self.acd.control.set_var(channel, "CTI_HELD_CALLER", call.caller_channel)
+            await self.acd.control.bridge(call.caller_channel, channel)
+            await self._handed_over(call)
+        finally:
+            self._completing.discard(linkedid)
+
+    async def _handed_over(self, call: LiveCall) -> None:
+        """The caller is the consulted party's: the transferring agent's part ends (wrap-up), a
+        consulted agent holds the call."""
+        assert call.agent_id and call.consult_target
         now = self.acd.clock()
         await self.acd.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id,
                                              queue=call.queue or None))

@@ -20,7 +20,7 @@ from acd.calls import AgentPhone, LiveCall
 from acd.errors import AcdError
 from acd.parts import FollowerHost
 from acd.recovery import LOST_VAR
-from cti.ami.events import ConferenceLeft, ConsultLeft, DeviceStateChange, IvrLost
+from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, DeviceStateChange, IvrLost
 from cti.bus import observe
 from cti.errors import CtiError
 from cti.journey import AgentDialEnded, CallArrived, CallEnded, FarEndResult, IvrFinished
@@ -49,6 +49,7 @@ class JourneyFollower:
         bus.subscribe(CallEnded, self.on_call_ended, name="acd.call_ended")
         bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
         bus.subscribe(ConsultLeft, self.on_consult_left, name="acd.consult_left")
+        bus.subscribe(ConsultAlone, self.on_consult_alone, name="acd.consult_alone")
         bus.subscribe(ConferenceLeft, self.on_conference_left, name="acd.conference_left")
         observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
         # One observer for the ACD and its softphone watcher (acd.reconnect), called as each device
@@ -168,6 +169,21 @@ class JourneyFollower:
         except (AcdError, CtiError) as err:  # the agent's own leg gone too: nobody to go back to
             log.warning("call %s: the caller could not be put back with the agent after the consulted party "
                         "hung up: %s", call.linkedid, err)
+
+    async def on_consult_alone(self, ev: ConsultAlone) -> None:
+        """The agent's leg left the consultation's Bridge() and the engine did not move it: the
+        transferring agent's phone hung up. As their console's Hang up there, the transfer completes
+        (``acd.consult_actions``). The engine's own Back to caller finds no consultation on the leg."""
+        call = next((c for c in self.acd.calls.values()
+                     if c.status == "consulting" and c.consult_channel == ev.channel), None)
+        if call is None:
+            return
+        log.info("call %s: the agent's phone hung up during the consultation with %s", call.linkedid, ev.channel)
+        try:
+            await self.acd.actions.consultation_alone(call.linkedid, ev.channel)
+        except (AcdError, CtiError) as err:
+            log.warning("call %s: the transfer could not be completed after the agent's phone hung up: %s",
+                        call.linkedid, err)
 
     async def on_conference_left(self, ev: ConferenceLeft) -> None:
         """A party's own end hung up in a three-way conference. The consulted party (an agent, or a

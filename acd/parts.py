@@ -233,6 +233,8 @@ class PartyHangUps(Protocol):
 
     async def consultation_left(self, linkedid: str, channel: str) -> None: ...
 
+    async def consultation_alone(self, linkedid: str, channel: str) -> None: ...
+
 
 class ConsultationDesk(Protocol):
     """``Consultations`` as the call actions see it: start, drop, and hand over a consultation."""

@@ -185,3 +185,42 @@ async def test_the_transferring_agents_phone_hanging_up_after_the_third_party_le
     await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
     await until(lambda: not _alive(rig, channel), what="the caller hung up")
     assert not rec.of(CallTransferred)
+
+
+async def test_the_transferring_agents_phone_hanging_up_during_the_consultation_completes_the_transfer(
+        rig: Rig) -> None:
+    """The transferring agent's own phone hangs up while they talk with the number they consulted:
+    as a desk phone (and the console's Hang up) does, the caller and the third party are connected
+    and the agent wraps up. It used to hang up the third party and leave the caller on hold, the
+    call ``consulting``, with nobody."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, target_leg = await _consulting_a_number(rig, "13200132046", "86950046")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(functools.partial(_together, bridge, (channel, target_leg)), what="the caller with the third party")
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    assert [(e.kind, e.target, e.from_agent) for e in rec.of(CallTransferred)] == [("attended", "86950046", "1001")]
+    assert linkedid not in service.calls or service.calls[linkedid].agent_id != "1001"
+    # The caller hanging up after that completed transfer ends the third party's leg at once, and
+    # is no agent's phone leaving a consultation: nothing more is transferred.
+    await bridge.control.hangup(channel)
+    await until(lambda: not _alive(rig, target_leg), what="the third party's leg gone with the caller")
+    assert len(rec.of(CallTransferred)) == 1
+
+
+async def test_the_transferring_agents_phone_hanging_up_hands_the_consultation_to_the_consulted_agent(
+        rig: Rig) -> None:
+    """The same with a consulted agent who answered: the call becomes theirs (their consultation
+    ``transferred``), the transferring agent wraps up; the caller hanging up later ends it."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, target_leg = await _consulting_an_agent(rig, "13200132047")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(functools.partial(_together, bridge, (channel, target_leg)), what="the caller talking to 1002")
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await until(lambda: (c := service.calls.get(linkedid)) is not None and c.agent_id == "1002",
+                what="1002 holding the call")
+    assert [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "transferred")]
+    assert service.router.agent("1002").state is AgentState.ON_CALL
+    await bridge.control.hangup(channel)
+    await until(lambda: _wrapped_up(rig, "1002"), what="1002 wrapping up")
+    await until(lambda: not _alive(rig, target_leg), what="1002's leg gone with the caller")
+    assert len(rec.of(CallTransferred)) == 1

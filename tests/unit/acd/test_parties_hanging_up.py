@@ -14,7 +14,7 @@ from acd.delivery import AcdService
 from acd.events import AgentCallUpdate
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
-from cti.ami.events import ConferenceLeft, ConsultLeft
+from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft
 from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallTransferred
@@ -120,3 +120,48 @@ async def test_the_agents_phone_leaving_the_conference_while_their_console_leave
         assert "c.1" not in service.calls
     finally:
         await service.bus.stop()  # type: ignore[attr-defined]
+
+
+def _alone(channel: str) -> ConsultAlone:
+    return ConsultAlone(ts=1001.0, channel=channel, uniqueid="u.9", linkedid="c.9")
+
+
+async def test_the_agents_phone_hanging_up_during_the_consultation_completes_the_transfer(
+        acd: tuple[AcdService, list[Event]]) -> None:
+    """The consultation's leg reports itself alone (the agent's leg left its Bridge()): the caller is
+    bridged with it, the leg told whom it waits with, and the agent's part ends with the transfer."""
+    service, seen = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    _control(service).calls.clear()
+    await service.follower.on_consult_alone(_alone(TARGET_LEG))
+    steps = [(m, kw.get("channel"), kw.get("name"), kw.get("channel1"), kw.get("channel2"))
+             for m, kw in _control(service).calls]
+    assert steps[:2] == [("set_var", TARGET_LEG, "CTI_HELD_CALLER", None, None),
+                         ("bridge", None, None, CALLER, TARGET_LEG)]
+    assert "c.1" not in service.calls  # the agent's part is over (a number now holds the caller)
+    await service.bus.drain()  # type: ignore[attr-defined]
+    assert [(e.kind, e.target, e.from_agent) for e in seen if isinstance(e, CallTransferred)] == [
+        ("attended", "8610557", "1001")]
+
+
+async def test_a_leg_left_alone_by_back_to_caller_or_after_the_transfer_is_no_news(
+        acd: tuple[AcdService, list[Event]]) -> None:
+    """Back to caller moves the agent's leg out of the consultation's Bridge(): its report finds no
+    consultation on the leg; nor does one after the transfer was completed, nor another call's."""
+    service, seen = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    await service.follower.on_consult_alone(_alone("Local/other-00000009;1"))
+    await service.actions.cancel_consult("c.1")
+    _control(service).calls.clear()
+    await service.follower.on_consult_alone(_alone(TARGET_LEG))
+    assert _control(service).calls == []
+    assert service.calls["c.1"].status == "talking"
+    await service.actions.transfer("c.1", target_kind="number", target="8610558", kind="attended")
+    leg = service.calls["c.1"].consult_channel
+    assert leg
+    await service.actions.hangup("c.1")  # the console completes the transfer
+    _control(service).calls.clear()
+    await service.follower.on_consult_alone(_alone(leg))
+    assert _control(service).calls == []
+    await service.bus.drain()  # type: ignore[attr-defined]
+    assert len([e for e in seen if isinstance(e, CallTransferred)]) == 1
