@@ -166,6 +166,10 @@ class CallActions:
         """The transferring agent's own phone hung up (``ConsultActions.consultation_alone``)."""
         await self.consults.consultation_alone(linkedid, channel)
 
+    async def parked_agent_left(self, linkedid: str, channel: str) -> None:
+        """The transferring agent's phone hung up while the target rang (``ConsultActions.parked_agent_left``)."""
+        await self.consults.parked_agent_left(linkedid, channel)
+
     async def consulted_hangup(self, linkedid: str) -> None:
         """The consulted agent's console Hang up (``ConsultActions.consulted_hangup``)."""
         await self.consults.consulted_hangup(linkedid)

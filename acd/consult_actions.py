@@ -10,6 +10,8 @@ hangs up meanwhile. ``acd.call_actions`` owns the agent's other actions and hand
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import uuid
 from collections.abc import Callable
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
@@ -79,10 +81,19 @@ class ConsultActions:
             phone = self.acd.phones.get(target) or AgentPhone(target)
             dial, answer_after = phone.dial, phone.answer_after_s
         await self._hold_for_consult(call, (target_kind, target))
+        # Its uniqueid, known before it rings: the agent's phone hanging up meanwhile hangs it up.
+        call.consult_ring = f"cti-{uuid.uuid4().hex}"
         result = await self.acd.control.originate(
             dial, context="cti-consult-connect", exten="s",
             variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **trunk_vars},
-            timeout_ms=30000)
+            timeout_ms=30000, channel_id=call.consult_ring)
+        call.consult_ring = None
+        if self.acd.calls.get(call.linkedid) is not call:  # parked_agent_left put the caller back in queue
+            if result.channel:  # answered all the same: nobody left to talk to
+                with contextlib.suppress(CtiError):
+                    await self.acd.control.hangup(result.channel, may_be_gone=True)
+            raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} rang; "
+                           "the caller waits in the queue again")
         if not result.success or not result.channel:
             call.consult_target = None
             await self._back_from_consult(call)
@@ -284,6 +295,36 @@ class ConsultActions:
             await self._handed_over(call)
         finally:
             self._completing.discard(linkedid)
+
+    async def parked_agent_left(self, linkedid: str, channel: str) -> None:
+        """The transferring agent's own phone hung up while the consultation still rang (``channel``,
+        their leg, parked): there is nobody to hand the caller to yet, nor to go back to. The ringing
+        stops, the agent wraps up, and the caller waits in the queue again at its place (its first
+        entry: ahead of the callers who came after it), on hold's music until an agent answers. A
+        call with no queue to wait in (an agent's own dial) ends."""
+        call = self.acd.calls.get(linkedid)
+        if (call is None or call.status != "consulting" or call.agent_channel != channel or call.consult_channel
+                or linkedid in self._completing):
+            return  # answered meanwhile: the consultation's leg, left alone, completes the transfer
+        assert call.agent_id is not None
+        consult, ring = call.consult, call.consult_ring
+        call.consult = call.consult_target = call.consult_ring = None
+        if consult is not None:
+            ring = ring or consult.agent_channel
+            await self.acd.consultations.drop(consult, wrap_up=False, reason="cancelled")
+        if ring:
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(ring, may_be_gone=True)
+        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id,
+                                             queue=call.queue or None))
+        await self.acd.release_agent(call)
+        if not call.queue or not self.acd.router.has_queue(call.queue):
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(call.caller_channel, may_be_gone=True)
+            return
+        again = dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None, answered_at=None,
+                                    ring_task=None, consult=None, consult_channel=None, consult_target=None)
+        await self.acd.restore_waiting(again, fresh_timers=True)
 
     async def _handed_over(self, call: LiveCall) -> None:
         """The caller is the consulted party's: the transferring agent's part ends (wrap-up), a

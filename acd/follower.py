@@ -20,7 +20,7 @@ from acd.calls import AgentPhone, LiveCall
 from acd.errors import AcdError
 from acd.parts import FollowerHost
 from acd.recovery import LOST_VAR
-from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, DeviceStateChange, IvrLost
+from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, DeviceStateChange, IvrLost, ParkedLeft
 from cti.bus import observe
 from cti.errors import CtiError
 from cti.journey import AgentDialEnded, CallArrived, CallEnded, FarEndResult, IvrFinished
@@ -50,6 +50,7 @@ class JourneyFollower:
         bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
         bus.subscribe(ConsultLeft, self.on_consult_left, name="acd.consult_left")
         bus.subscribe(ConsultAlone, self.on_consult_alone, name="acd.consult_alone")
+        bus.subscribe(ParkedLeft, self.on_parked_left, name="acd.parked_left")
         bus.subscribe(ConferenceLeft, self.on_conference_left, name="acd.conference_left")
         observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
         # One observer for the ACD and its softphone watcher (acd.reconnect), called as each device
@@ -183,6 +184,20 @@ class JourneyFollower:
             await self.acd.actions.consultation_alone(call.linkedid, ev.channel)
         except (AcdError, CtiError) as err:
             log.warning("call %s: the transfer could not be completed after the agent's phone hung up: %s",
+                        call.linkedid, err)
+
+    async def on_parked_left(self, ev: ParkedLeft) -> None:
+        """An agent's parked leg hung up by its own end (their phone) while their caller was on hold
+        for a consultation that still rang: the caller waits in the queue again (``acd.consult_actions``)."""
+        call = next((c for c in self.acd.calls.values()
+                     if c.status == "consulting" and c.agent_channel == ev.channel and not c.consult_channel), None)
+        if call is None:
+            return  # a plain hold's (not followed yet), or a consultation answered meanwhile
+        log.info("call %s: the agent's phone %s hung up while the consultation rang", call.linkedid, ev.channel)
+        try:
+            await self.acd.actions.parked_agent_left(call.linkedid, ev.channel)
+        except (AcdError, CtiError) as err:
+            log.warning("call %s: the caller could not wait in the queue again after the agent's phone hung up: %s",
                         call.linkedid, err)
 
     async def on_conference_left(self, ev: ConferenceLeft) -> None:

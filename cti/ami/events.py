@@ -112,6 +112,16 @@ class ConsultAlone(Event):
     linkedid: str
 
 
+@event("ami.parked_left")
+class ParkedLeft(Event):
+    """The dialplan's ``UserEvent(CtiParkedLeft)``: ``channel``, an agent's leg parked in
+    ``cti-park-agent`` while its caller is on hold, hung up by its own end (the agent's phone)."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
 @event("ami.bridge_enter")
 class BridgeEnter(Event):
     bridge_id: str

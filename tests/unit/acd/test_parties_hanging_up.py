@@ -12,9 +12,10 @@ import pytest
 from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.events import AgentCallUpdate
+from acd.model import QueueConfig
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
-from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft
+from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, ParkedLeft
 from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallTransferred
@@ -37,7 +38,7 @@ class _SlowHangups(FakeCallControl):
             await self.go.wait()
 
 
-async def _acd(control: FakeCallControl) -> tuple[AcdService, list[Event]]:
+async def _acd(control: FakeCallControl, queues: list[QueueConfig] | None = None) -> tuple[AcdService, list[Event]]:
     bus = InProcessBus()
     seen: list[Event] = []
 
@@ -45,7 +46,7 @@ async def _acd(control: FakeCallControl) -> tuple[AcdService, list[Event]]:
         seen.append(ev)
 
     bus.subscribe(Event, record, name="recorder")
-    service = AcdService(Router([]), control, bus, clock=lambda: 1000.0)
+    service = AcdService(Router(queues or []), control, bus, clock=lambda: 1000.0)
     service.subscribe()
     await bus.start()
     service.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel=CALLER, caller_number="13800000001",
@@ -165,3 +166,34 @@ async def test_a_leg_left_alone_by_back_to_caller_or_after_the_transfer_is_no_ne
     assert _control(service).calls == []
     await service.bus.drain()  # type: ignore[attr-defined]
     assert len([e for e in seen if isinstance(e, CallTransferred)]) == 1
+
+
+async def test_the_agents_phone_hanging_up_while_the_consultation_rings_puts_the_caller_back_in_queue() -> None:
+    """The agent's parked leg reports its own end while the number consulted still rings: that ring
+    is hung up (by the uniqueid it was given), the agent's part ends, the caller waits in the queue
+    again; the caller's leg stays up. A nameless report (what a Bridge leaves behind) is no news."""
+    service, _ = await _acd(FakeCallControl(), [QueueConfig(name="support")])
+    try:
+        call = service.calls["c.1"]
+        call.status, call.consult_target, call.consult_ring = "consulting", ("number", "8610557"), "cti-ring-1"
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel="", uniqueid="", linkedid=""))
+        assert _control(service).calls == [] and service.calls["c.1"] is call
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2",
+                                                         linkedid="c.1"))
+        assert [c["channel"] for c in _control(service).called("hangup")] == ["cti-ring-1"]
+        again = service.calls["c.1"]
+        assert (again.status, again.agent_id, again.agent_channel, again.consult_target) == ("queued", None, None,
+                                                                                            None)
+        assert ("1001", "c.1") in service.wrapups  # the agent wraps up
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_an_answered_consultations_parked_agent_leg_is_not_put_back(acd: tuple[AcdService, list[Event]]) -> None:
+    """Answered, the consultation's own leg reports the agent leaving it (ConsultAlone): the parked
+    leg's report is not the follower's to act on."""
+    service, _ = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    _control(service).calls.clear()
+    await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2", linkedid="c.1"))
+    assert _control(service).calls == [] and service.calls["c.1"].status == "consulting"

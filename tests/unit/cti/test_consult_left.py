@@ -52,3 +52,14 @@ def test_a_leg_the_agents_leg_left_is_reported_alone_and_waits_unless_its_transf
     alone = _section("cti-consult-alone")
     assert alone[-2:] == ['same => n(claimed),GotoIf($["${CHANNEL_EXISTS(${CTI_HELD_CALLER})}" != "0"]?wait)',
                           "same => n,Hangup()"]  # once bridged with the caller, it ends after the caller
+
+
+def test_a_parked_agent_leg_whose_own_end_hung_up_is_reported() -> None:
+    """cti-park-agent's h reports the agent's phone hanging up while parked, not the leg ending itself."""
+    lines = _section("cti-park-agent")
+    assert 'exten => h,1,ExecIf($["${CTI_PARK_DONE}" != "1"]?UserEvent(CtiParkedLeft))' in lines
+    done = lines.index("same => n(done),Set(CTI_PARK_DONE=1)")
+    assert lines[done + 1] == "same => n,Hangup()"
+    assert translate({**USER_EVENT, "UserEvent": "CtiParkedLeft"}, 0.0) == ev.ParkedLeft(
+        ts=1700000000.5, channel="Local/8610557@cti-external-0000001c;1", uniqueid="18.4", linkedid="18.1")
+    assert ev.ParkedLeft in PUBLISHED_RAW
