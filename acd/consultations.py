@@ -1,15 +1,15 @@
 """Consultations: an attended transfer to an agent runs through the ACD, and a transferred call's pop.
 
-The agent's side (``acd.call_actions``) puts the caller on hold and hands the consultation here: it
+The agent's side (``acd.consult_actions``) puts the caller on hold and hands the consultation here: it
 is queued for the named target only (``required_agent``, not counted in the queue's figures), so
 the router reserves the target and ``acd.ringing`` rings them with the screen pop. Its router id
 is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferring agent's leg.
 
     answered   the target answered the transferring agent: the call shows "consulting"
-    dropped    cancelled, not answered, or the caller left: the target is free (or wraps up);
-               the target's phone hung up during the consultation: they wrap up, the caller
-               is back with the agent; the target hung up in the conference: they wrap up,
-               caller and agent talk on
+    dropped    cancelled, not answered, or the target hung up (console or phone) during the
+               consultation: the target is free at once, the caller back with the agent; the
+               caller left, or the target hung up in the conference (they talked with the
+               caller): the target wraps up, and in the conference caller and agent talk on
     adopted    the transfer completed (or the agent left the conference): the target holds the call
 
 A consultation answered is the target's work on the caller's call: ``ConsultationAnswered`` when

@@ -15,7 +15,8 @@ do the rest:
     acd.effects         what each step's decisions do: the ACD's events, actions on the PBX
     acd.ringing         the ringing itself: the agent's leg, the pop, the ring's outcome
     acd.consultations   attended transfers to an agent, riding on the same offers
-    acd.call_actions    what agents do with their calls (hold, transfer, conference, dial...)
+    acd.call_actions    what agents do with their calls (hold, transfer, dial...)
+    acd.consult_actions the attended transfer: consultation, back to caller, conference, completion
     acd.reconnect       a browser softphone lost mid-call, rung again
     acd.dial_readiness  an agent out of the queues while their own dial may ring, back after a failed one
 

@@ -20,7 +20,7 @@ from acd.calls import AgentPhone, LiveCall
 from acd.errors import AcdError
 from acd.parts import FollowerHost
 from acd.recovery import LOST_VAR
-from cti.ami.events import ConferenceLeft, ConsultLeft, DeviceStateChange, IvrLost
+from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, DeviceStateChange, IvrLost, ParkedLeft
 from cti.bus import observe
 from cti.errors import CtiError
 from cti.journey import AgentDialEnded, CallArrived, CallEnded, FarEndResult, IvrFinished
@@ -49,6 +49,8 @@ class JourneyFollower:
         bus.subscribe(CallEnded, self.on_call_ended, name="acd.call_ended")
         bus.subscribe(FarEndResult, self.on_far_end, name="acd.far_end")
         bus.subscribe(ConsultLeft, self.on_consult_left, name="acd.consult_left")
+        bus.subscribe(ConsultAlone, self.on_consult_alone, name="acd.consult_alone")
+        bus.subscribe(ParkedLeft, self.on_parked_left, name="acd.parked_left")
         bus.subscribe(ConferenceLeft, self.on_conference_left, name="acd.conference_left")
         observe(bus, AgentDialEnded, self.acd.rings.dial_ended, name="acd.dial_end")
         # One observer for the ACD and its softphone watcher (acd.reconnect), called as each device
@@ -156,7 +158,7 @@ class JourneyFollower:
 
     async def on_consult_left(self, ev: ConsultLeft) -> None:
         """The consulted party (an agent's phone, a number's far end) hung up during the consultation:
-        the caller is back with the agent, a consulted agent wraps up (``acd.call_actions``). The
+        the caller is back with the agent, a consulted agent is free (``acd.consult_actions``). The
         leg's end the engine caused itself (Back to caller) finds no consultation on it any more."""
         call = next((c for c in self.acd.calls.values()
                      if c.status == "consulting" and c.consult_channel == ev.channel), None)
@@ -169,11 +171,40 @@ class JourneyFollower:
             log.warning("call %s: the caller could not be put back with the agent after the consulted party "
                         "hung up: %s", call.linkedid, err)
 
+    async def on_consult_alone(self, ev: ConsultAlone) -> None:
+        """The agent's leg left the consultation's Bridge() and the engine did not move it: the
+        transferring agent's phone hung up. As their console's Hang up there, the transfer completes
+        (``acd.consult_actions``). The engine's own Back to caller finds no consultation on the leg."""
+        call = next((c for c in self.acd.calls.values()
+                     if c.status == "consulting" and c.consult_channel == ev.channel), None)
+        if call is None:
+            return
+        log.info("call %s: the agent's phone hung up during the consultation with %s", call.linkedid, ev.channel)
+        try:
+            await self.acd.actions.consultation_alone(call.linkedid, ev.channel)
+        except (AcdError, CtiError) as err:
+            log.warning("call %s: the transfer could not be completed after the agent's phone hung up: %s",
+                        call.linkedid, err)
+
+    async def on_parked_left(self, ev: ParkedLeft) -> None:
+        """An agent's parked leg hung up by its own end (their phone) while their caller was on hold
+        for a consultation that still rang: the caller waits in the queue again (``acd.consult_actions``)."""
+        call = next((c for c in self.acd.calls.values()
+                     if c.status == "consulting" and c.agent_channel == ev.channel and not c.consult_channel), None)
+        if call is None:
+            return  # a plain hold's (not followed yet), or a consultation answered meanwhile
+        log.info("call %s: the agent's phone %s hung up while the consultation rang", call.linkedid, ev.channel)
+        try:
+            await self.acd.actions.parked_agent_left(call.linkedid, ev.channel)
+        except (AcdError, CtiError) as err:
+            log.warning("call %s: the caller could not wait in the queue again after the agent's phone hung up: %s",
+                        call.linkedid, err)
+
     async def on_conference_left(self, ev: ConferenceLeft) -> None:
         """A party's own end hung up in a three-way conference. The consulted party (an agent, or a
         number): the caller and the agent talk on without them; a consulted agent's consultation
         ends ("left") and they wrap up. The transferring agent's phone: as their console's Hang up
-        there (``acd.call_actions``), the call goes on with the consulted party, or ends once that
+        there (``acd.consult_actions``), the call goes on with the consulted party, or ends once that
         party has left. The caller's leaving ends the call (no ConferenceLeft)."""
         call = next((c for c in self.acd.calls.values()
                      if c.status == "conference" and ev.channel in (c.consult_channel, c.agent_channel)), None)

@@ -10,7 +10,8 @@ service (no import circle, not even a type-only one), and a test may hand a part
     Rings            RingsHost           rings an agent's phone for an offer, pops the console (acd.ringing)
     PhoneReconnect   ReconnectHost       rings the same agent again after a lost softphone (acd.reconnect)
     Consultations    ConsultationsHost   attended transfers to an agent through the ACD (acd.consultations)
-    CallActions      CallActionsHost     hold, transfer, conference, DTMF, click-to-dial (acd.call_actions)
+    CallActions      CallActionsHost     hold, transfer, DTMF, click-to-dial (acd.call_actions); its attended
+                                         transfers and conference: ConsultActions (acd.consult_actions)
 
 Parts that call one another do so through the service too (its ``rings``, ``consultations``,
 ``actions``...), seen through the small protocols at the end of this module: no part needs another
@@ -100,7 +101,8 @@ class ConsultationsHost(Protocol):
 
 
 class CallActionsHost(Protocol):
-    """The service as ``acd.call_actions.CallActions`` sees it: the PBX, the calls' book, the queues."""
+    """The service as ``acd.call_actions.CallActions`` and its ``ConsultActions`` see it: the PBX, the
+    calls' book, the queues."""
 
     router: Router
     control: CallControl
@@ -122,6 +124,8 @@ class CallActionsHost(Protocol):
 
     async def enqueue(self, call: LiveCall, *, preferred: str | None = None, by_history: bool = True,
                       required: str | None = None) -> None: ...
+
+    async def restore_waiting(self, call: LiveCall, *, fresh_timers: bool = False) -> None: ...
 
     def agent_state(self, agent_id: str) -> AgentState: ...
 
@@ -230,6 +234,10 @@ class PartyHangUps(Protocol):
     async def hangup(self, linkedid: str) -> None: ...
 
     async def consultation_left(self, linkedid: str, channel: str) -> None: ...
+
+    async def consultation_alone(self, linkedid: str, channel: str) -> None: ...
+
+    async def parked_agent_left(self, linkedid: str, channel: str) -> None: ...
 
 
 class ConsultationDesk(Protocol):

@@ -25,7 +25,15 @@ from collections.abc import Awaitable, Callable
 from cti.ami.bridge_waits import BridgeWaits
 from cti.ami.callmodel import CallModel
 from cti.ami.control import AmiCallControl
-from cti.ami.events import ConferenceLeft, ConsultLeft, DeviceStateChange, IvrLost, SecurityFailure
+from cti.ami.events import (
+    ConferenceLeft,
+    ConsultAlone,
+    ConsultLeft,
+    DeviceStateChange,
+    IvrLost,
+    ParkedLeft,
+    SecurityFailure,
+)
 from cti.ami.manager import AmiClient
 from cti.bus import EventBus
 from cti.events import Event
@@ -36,12 +44,12 @@ log = logging.getLogger(__name__)
 
 
 # The raw AMI events anything above the bridge consumes (the ACD follows SIP phones' registration
-# and takes callers whose IVR was lost and parties who left a consultation or a conference;
-# cti.security counts refused logins). Everything else stays
+# and takes callers whose IVR was lost, parties who left a consultation or a conference, and
+# consultations the agent's phone left, parked or not; cti.security counts refused logins). Everything else stays
 # inside the bridge: the call model turns it into journey events, and raw DTMF (a caller's PIN,
 # card digits) must never reach the bus, let alone Redis.
-PUBLISHED_RAW: frozenset[type[Event]] = frozenset({ConferenceLeft, ConsultLeft, DeviceStateChange, IvrLost,
-                                                   SecurityFailure})
+PUBLISHED_RAW: frozenset[type[Event]] = frozenset({ConferenceLeft, ConsultAlone, ConsultLeft, DeviceStateChange,
+                                                   IvrLost, ParkedLeft, SecurityFailure})
 
 
 class Pump:

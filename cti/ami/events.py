@@ -101,6 +101,27 @@ class ConsultLeft(Event):
     linkedid: str
 
 
+@event("ami.consult_alone")
+class ConsultAlone(Event):
+    """The dialplan's ``UserEvent(CtiConsultAlone)``: ``channel``, an attended transfer's consultation
+    leg (``cti-consult-connect``), is up but the agent's leg left its Bridge(): the agent's own phone
+    hung up, or the engine took the agent back to the caller. It waits in ``cti-consult-alone``."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
+@event("ami.parked_left")
+class ParkedLeft(Event):
+    """The dialplan's ``UserEvent(CtiParkedLeft)``: ``channel``, an agent's leg parked in
+    ``cti-park-agent`` while its caller is on hold, hung up by its own end (the agent's phone)."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+
+
 @event("ami.bridge_enter")
 class BridgeEnter(Event):
     bridge_id: str

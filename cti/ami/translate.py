@@ -185,6 +185,12 @@ def _user_event(m: Msg, now: float) -> Event | None:
     if name == "CtiConsultLeft":
         return ev.ConsultLeft(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
                               linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
+    if name == "CtiConsultAlone":
+        return ev.ConsultAlone(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+                               linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
+    if name == "CtiParkedLeft":
+        return ev.ParkedLeft(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+                             linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
     if name != "CtiVoicemail":
         return None  # somebody else's
     return ev.VoicemailResult(

@@ -4,15 +4,17 @@ console. The ACD notices and does what the console's buttons would have done."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator
 
 import pytest
 
 from acd.calls import AgentPhone
-from acd.events import AgentCallUpdate, AgentStateChanged, ConsultationAnswered, ConsultationEnded
+from acd.errors import AcdError
+from acd.events import AgentCallUpdate, AgentOffer, AgentStateChanged, ConsultationAnswered, ConsultationEnded
 from acd.model import AgentState, QueueConfig
-from cti.journey import CallTransferred
+from cti.journey import CallConnected, CallTransferred
 from cti.pbx import ManagedPbx
 
 from .test_delivery import until
@@ -115,19 +117,25 @@ async def test_the_consultation_leg_hung_up_on_the_pbx_puts_the_caller_back_with
     assert service.calls[linkedid].status == "talking"
 
 
-async def test_a_consulted_agent_whose_phone_hangs_up_during_the_consultation_wraps_up(rig: Rig) -> None:
+async def test_a_consulted_agent_whose_phone_hangs_up_during_the_consultation_is_free_at_once(rig: Rig) -> None:
     """The consulted agent's phone hangs up while the two agents talk: the caller is back with the
-    transferring agent, the consultation ends (``target_hung_up``) and the consulted agent wraps up
-    the work they did on the call."""
+    transferring agent, the consultation ends (``target_hung_up``) and the consulted agent, who only
+    talked with a colleague, is available at once, as after their console's Hang up (no wrap-up)."""
     service = rig[0]
     linkedid, channel, agent_leg, target_leg = await _consulting_an_agent(rig, "13200132042")
     await rig[1].control.hangup(_other_half(target_leg))  # 1002's phone
     await _back_with_the_caller(rig, linkedid, channel, agent_leg)
-    await until(lambda: _wrapped_up(rig, "1002"), what="1002 wrapping up")
-    assert [(e.agent_id, e.reason) for e in rig[2].of(ConsultationEnded)] == [("1002", "target_hung_up")]
+    await until(lambda: [(e.agent_id, e.reason) for e in rig[2].of(ConsultationEnded)] == [("1002", "target_hung_up")])
+
+    def closed() -> list[str]:
+        return [e.status for e in rig[2].of(AgentCallUpdate) if e.agent_id == "1002" and e.linkedid == linkedid]
+
+    await until(lambda: closed()[-1:] == ["closed"], what="the consultation closed on 1002's console")
+    assert "ended" not in closed()  # nothing to wrap up
+    # (The router steps the agent through wrap_up and straight on to available, as for the console's Hang up.)
+    await until(lambda: service.router.agent("1002").state is AgentState.AVAILABLE, what="1002 available")
+    assert service.agent_call("1002", linkedid) is None
     assert service.router.agent("1001").state is AgentState.ON_CALL
-    ended = [e.status for e in rig[2].of(AgentCallUpdate) if e.agent_id == "1002" and e.linkedid == linkedid]
-    assert ended[-1] == "ended"  # on 1002's console: the call to wrap up
 
 
 async def test_the_transferring_agents_phone_hanging_up_in_the_conference_hands_the_call_on(rig: Rig) -> None:
@@ -179,3 +187,107 @@ async def test_the_transferring_agents_phone_hanging_up_after_the_third_party_le
     await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
     await until(lambda: not _alive(rig, channel), what="the caller hung up")
     assert not rec.of(CallTransferred)
+
+
+async def test_the_transferring_agents_phone_hanging_up_during_the_consultation_completes_the_transfer(
+        rig: Rig) -> None:
+    """The transferring agent's own phone hangs up while they talk with the number they consulted:
+    as a desk phone (and the console's Hang up) does, the caller and the third party are connected
+    and the agent wraps up. It used to hang up the third party and leave the caller on hold, the
+    call ``consulting``, with nobody."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, target_leg = await _consulting_a_number(rig, "13200132046", "86950046")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(functools.partial(_together, bridge, (channel, target_leg)), what="the caller with the third party")
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    assert [(e.kind, e.target, e.from_agent) for e in rec.of(CallTransferred)] == [("attended", "86950046", "1001")]
+    assert linkedid not in service.calls or service.calls[linkedid].agent_id != "1001"
+    # The caller hanging up after that completed transfer ends the third party's leg at once, and
+    # is no agent's phone leaving a consultation: nothing more is transferred.
+    await bridge.control.hangup(channel)
+    await until(lambda: not _alive(rig, target_leg), what="the third party's leg gone with the caller")
+    assert len(rec.of(CallTransferred)) == 1
+
+
+async def test_the_transferring_agents_phone_hanging_up_hands_the_consultation_to_the_consulted_agent(
+        rig: Rig) -> None:
+    """The same with a consulted agent who answered: the call becomes theirs (their consultation
+    ``transferred``), the transferring agent wraps up; the caller hanging up later ends it."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, target_leg = await _consulting_an_agent(rig, "13200132047")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(functools.partial(_together, bridge, (channel, target_leg)), what="the caller talking to 1002")
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await until(lambda: (c := service.calls.get(linkedid)) is not None and c.agent_id == "1002",
+                what="1002 holding the call")
+    assert [(e.agent_id, e.reason) for e in rec.of(ConsultationEnded)] == [("1002", "transferred")]
+    assert service.router.agent("1002").state is AgentState.ON_CALL
+    await bridge.control.hangup(channel)
+    await until(lambda: _wrapped_up(rig, "1002"), what="1002 wrapping up")
+    await until(lambda: not _alive(rig, target_leg), what="1002's leg gone with the caller")
+    assert len(rec.of(CallTransferred)) == 1
+
+
+def _live_names(rig: Rig) -> list[str]:
+    return [ch.name for c in rig[1].model.calls() for ch in c.live]
+
+
+async def _consultation_ringing(rig: Rig, number: str, target_kind: str, target: str) -> tuple[
+        str, str, str, asyncio.Task[None]]:
+    """Agent 1001 talks to a caller, then consults ``target``, which rings: the caller held in
+    cti-hold and 1001's leg parked in cti-park-agent, as the engine holds them. Returns the linkedid,
+    the caller's and the agent's legs and the transfer's task (a number's returns once it answers).
+    An agent target logs in once 1001 has the call (a simulated phone answering after 3 s)."""
+    service, bridge, _ = rig
+    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
+    linkedid, channel = await _connected_call(rig, number)
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    if target_kind == "agent":
+        await service.agent_login(target, {}, ["support"], phone=AgentPhone(target, answer_after_s=3.0), ready=True)
+    transfer = asyncio.create_task(service.actions.transfer(linkedid, target_kind=target_kind, target=target,
+                                                            kind="attended"))
+    await until(lambda: service.calls[linkedid].status == "consulting", what="the consultation on")
+    return linkedid, channel, agent_leg, transfer
+
+
+async def test_the_transferring_agents_phone_hanging_up_while_the_number_rings_puts_the_caller_back_in_queue(
+        rig: Rig) -> None:
+    """The transferring agent's phone hangs up while the number consulted still rings: nobody to
+    hand the caller to yet, nobody to go back to. The ringing stops, the agent wraps up, and the
+    caller waits in the queue again at its place, for the next agent. It used to stay on hold with
+    nobody, the call ``consulting``."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, transfer = await _consultation_ringing(rig, "13200132048", "number", "86990048")
+    await until(lambda: any("86990048" in n for n in _live_names(rig)), what="the number ringing")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(lambda: (c := service.calls.get(linkedid)) is not None and c.status == "queued",
+                what="the caller waiting in the queue again")
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await until(lambda: not any("86990048" in n for n in _live_names(rig)), what="the number no longer rung")
+    with pytest.raises(AcdError, match="hung up"):
+        await asyncio.wait_for(transfer, 20)
+    assert not rec.of(CallTransferred)
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.3), ready=True)
+    await until(lambda: [e.agent_id for e in rec.of(CallConnected) if e.linkedid == linkedid] == ["1001", "1002"],
+                what="the caller answered by 1002")
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and "1002" in p.name,
+                what="the caller talking to 1002")
+
+
+async def test_the_transferring_agents_phone_hanging_up_while_the_consulted_agent_rings_puts_the_caller_back(
+        rig: Rig) -> None:
+    """The same while a consulted agent's phone rings: their ringing stops (the consultation ends
+    unanswered), and the caller, back in the queue ahead of later callers, goes to the next agent
+    free -- here the very agent who was consulted."""
+    _, bridge, rec = rig
+    linkedid, channel, agent_leg, transfer = await _consultation_ringing(rig, "13200132049", "agent", "1002")
+    await until(lambda: [e.agent_id for e in rec.of(AgentOffer)][-1:] == ["1002"], what="1002 rung")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await asyncio.wait_for(transfer, 20)  # an agent's consultation is queued for them: it returned at once
+    await until(lambda: [e.agent_id for e in rec.of(CallConnected) if e.linkedid == linkedid] == ["1001", "1002"],
+                what="the caller answered by 1002")
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and "1002" in p.name,
+                what="the caller talking to 1002")
+    assert not rec.of(ConsultationAnswered) and not rec.of(CallTransferred)

@@ -99,7 +99,10 @@ async def test_completing_the_transfer_waits_for_the_consultation_bridge(acd: Ac
     _control(acd).never_bridged.clear()
     _control(acd).calls.clear()
     await acd.actions.hangup("c.1")
-    assert [m for m, _ in _control(acd).calls] == ["wait_bridged", "bridge", "hangup"]
+    # The consultation's leg is marked transferred before it is moved: its Bridge() ending later is
+    # the caller leaving, not the agent's phone (cti-consult-connect).
+    assert [m for m, _ in _control(acd).calls] == ["wait_bridged", "set_var", "bridge", "hangup"]
+    assert _control(acd).called("set_var")[0] == {"channel": TARGET_LEG, "name": "CTI_TRANSFERRED", "value": "1"}
     assert _control(acd).called("wait_bridged")[0] == {"channel": TARGET_LEG, "peer": AGENT_LEG, "together": True}
 
 

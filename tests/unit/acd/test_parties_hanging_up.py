@@ -12,9 +12,10 @@ import pytest
 from acd.calls import LiveCall
 from acd.delivery import AcdService
 from acd.events import AgentCallUpdate
+from acd.model import QueueConfig
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
-from cti.ami.events import ConferenceLeft, ConsultLeft
+from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, ParkedLeft
 from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallTransferred
@@ -37,7 +38,7 @@ class _SlowHangups(FakeCallControl):
             await self.go.wait()
 
 
-async def _acd(control: FakeCallControl) -> tuple[AcdService, list[Event]]:
+async def _acd(control: FakeCallControl, queues: list[QueueConfig] | None = None) -> tuple[AcdService, list[Event]]:
     bus = InProcessBus()
     seen: list[Event] = []
 
@@ -45,7 +46,7 @@ async def _acd(control: FakeCallControl) -> tuple[AcdService, list[Event]]:
         seen.append(ev)
 
     bus.subscribe(Event, record, name="recorder")
-    service = AcdService(Router([]), control, bus, clock=lambda: 1000.0)
+    service = AcdService(Router(queues or []), control, bus, clock=lambda: 1000.0)
     service.subscribe()
     await bus.start()
     service.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel=CALLER, caller_number="13800000001",
@@ -120,3 +121,79 @@ async def test_the_agents_phone_leaving_the_conference_while_their_console_leave
         assert "c.1" not in service.calls
     finally:
         await service.bus.stop()  # type: ignore[attr-defined]
+
+
+def _alone(channel: str) -> ConsultAlone:
+    return ConsultAlone(ts=1001.0, channel=channel, uniqueid="u.9", linkedid="c.9")
+
+
+async def test_the_agents_phone_hanging_up_during_the_consultation_completes_the_transfer(
+        acd: tuple[AcdService, list[Event]]) -> None:
+    """The consultation's leg reports itself alone (the agent's leg left its Bridge()): the caller is
+    bridged with it, the leg told whom it waits with, and the agent's part ends with the transfer."""
+    service, seen = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    _control(service).calls.clear()
+    await service.follower.on_consult_alone(_alone(TARGET_LEG))
+    steps = [(m, kw.get("channel"), kw.get("name"), kw.get("channel1"), kw.get("channel2"))
+             for m, kw in _control(service).calls]
+    assert steps[:2] == [("set_var", TARGET_LEG, "CTI_HELD_CALLER", None, None),
+                         ("bridge", None, None, CALLER, TARGET_LEG)]
+    assert "c.1" not in service.calls  # the agent's part is over (a number now holds the caller)
+    await service.bus.drain()  # type: ignore[attr-defined]
+    assert [(e.kind, e.target, e.from_agent) for e in seen if isinstance(e, CallTransferred)] == [
+        ("attended", "8610557", "1001")]
+
+
+async def test_a_leg_left_alone_by_back_to_caller_or_after_the_transfer_is_no_news(
+        acd: tuple[AcdService, list[Event]]) -> None:
+    """Back to caller moves the agent's leg out of the consultation's Bridge(): its report finds no
+    consultation on the leg; nor does one after the transfer was completed, nor another call's."""
+    service, seen = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    await service.follower.on_consult_alone(_alone("Local/other-00000009;1"))
+    await service.actions.cancel_consult("c.1")
+    _control(service).calls.clear()
+    await service.follower.on_consult_alone(_alone(TARGET_LEG))
+    assert _control(service).calls == []
+    assert service.calls["c.1"].status == "talking"
+    await service.actions.transfer("c.1", target_kind="number", target="8610558", kind="attended")
+    leg = service.calls["c.1"].consult_channel
+    assert leg
+    await service.actions.hangup("c.1")  # the console completes the transfer
+    _control(service).calls.clear()
+    await service.follower.on_consult_alone(_alone(leg))
+    assert _control(service).calls == []
+    await service.bus.drain()  # type: ignore[attr-defined]
+    assert len([e for e in seen if isinstance(e, CallTransferred)]) == 1
+
+
+async def test_the_agents_phone_hanging_up_while_the_consultation_rings_puts_the_caller_back_in_queue() -> None:
+    """The agent's parked leg reports its own end while the number consulted still rings: that ring
+    is hung up (by the uniqueid it was given), the agent's part ends, the caller waits in the queue
+    again; the caller's leg stays up. A nameless report (what a Bridge leaves behind) is no news."""
+    service, _ = await _acd(FakeCallControl(), [QueueConfig(name="support")])
+    try:
+        call = service.calls["c.1"]
+        call.status, call.consult_target, call.consult_ring = "consulting", ("number", "8610557"), "cti-ring-1"
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel="", uniqueid="", linkedid=""))
+        assert _control(service).calls == [] and service.calls["c.1"] is call
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2",
+                                                         linkedid="c.1"))
+        assert [c["channel"] for c in _control(service).called("hangup")] == ["cti-ring-1"]
+        again = service.calls["c.1"]
+        assert (again.status, again.agent_id, again.agent_channel, again.consult_target) == ("queued", None, None,
+                                                                                            None)
+        assert ("1001", "c.1") in service.wrapups  # the agent wraps up
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_an_answered_consultations_parked_agent_leg_is_not_put_back(acd: tuple[AcdService, list[Event]]) -> None:
+    """Answered, the consultation's own leg reports the agent leaving it (ConsultAlone): the parked
+    leg's report is not the follower's to act on."""
+    service, _ = acd
+    await service.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    _control(service).calls.clear()
+    await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2", linkedid="c.1"))
+    assert _control(service).calls == [] and service.calls["c.1"].status == "consulting"

@@ -20,15 +20,46 @@ def test_the_user_event_is_consult_left_and_reaches_the_bus() -> None:
     assert ev.ConsultLeft in PUBLISHED_RAW  # raw: the call model does not keep it from the ACD
 
 
+def _section(name: str) -> list[str]:
+    conf = (Path(__file__).parents[3] / "config/asterisk/extensions.conf").read_text()
+    section = conf.split(f"[{name}]", 1)[1].split("\n[", 1)[0]
+    return [line.strip() for line in section.splitlines() if line.strip() and not line.startswith(";")]
+
+
 def test_only_a_leg_whose_own_end_hung_up_is_reported() -> None:
     """Not a leg whose Bridge() ended because the agent's leg left it (that leg is still up: it
-    runs the next priority, which marks it, before its own Hangup())."""
-    conf = (Path(__file__).parents[3] / "config/asterisk/extensions.conf").read_text()
-    section = conf.split("[cti-consult-connect]", 1)[1].split("\n[", 1)[0]
-    lines = [line.strip() for line in section.splitlines() if line.strip() and not line.startswith(";")]
+    runs the next priority, which marks it, before anything else)."""
+    lines = _section("cti-consult-connect")
     bridge = lines.index("same => n(bridge),Bridge(${CTI_CALLER},F(cti-park-agent^s^1))")
     done = lines.index("same => n,Set(CTI_CONSULT_DONE=1)")
-    assert lines[done + 1] == "same => n,Hangup()"
     # Between them only the retry of a Bridge() that bridged nothing (FAILURE), which goes elsewhere.
     assert all("FAILURE" in line or "CTI_CONSULT_TRIES" in line for line in lines[bridge + 1:done])
     assert 'exten => h,1,ExecIf($["${CTI_CONSULT_DONE}" != "1"]?UserEvent(CtiConsultLeft))' in lines
+
+
+def test_a_leg_the_agents_leg_left_is_reported_alone_and_waits_unless_its_transfer_was_completed() -> None:
+    """The agent's phone hanging up must not take the consulted party with it: the leg reports
+    itself alone and waits for the engine; after a completed transfer (CTI_TRANSFERRED) or a
+    Bridge() that never bridged it hangs up, as before."""
+    lines = _section("cti-consult-connect")
+    done = lines.index("same => n,Set(CTI_CONSULT_DONE=1)")
+    assert lines[done + 1:done + 5] == [
+        'same => n,GotoIf($["${CTI_TRANSFERRED}" = "1" | "${BRIDGERESULT}" = "FAILURE"]?done)',
+        "same => n,UserEvent(CtiConsultAlone)", "same => n,Goto(cti-consult-alone,s,1)", "same => n(done),Hangup()"]
+    assert translate({**USER_EVENT, "UserEvent": "CtiConsultAlone"}, 0.0) == ev.ConsultAlone(
+        ts=1700000000.5, channel="Local/8610557@cti-external-0000001c;1", uniqueid="18.4", linkedid="18.1")
+    assert ev.ConsultAlone in PUBLISHED_RAW
+    alone = _section("cti-consult-alone")
+    assert alone[-2:] == ['same => n(claimed),GotoIf($["${CHANNEL_EXISTS(${CTI_HELD_CALLER})}" != "0"]?wait)',
+                          "same => n,Hangup()"]  # once bridged with the caller, it ends after the caller
+
+
+def test_a_parked_agent_leg_whose_own_end_hung_up_is_reported() -> None:
+    """cti-park-agent's h reports the agent's phone hanging up while parked, not the leg ending itself."""
+    lines = _section("cti-park-agent")
+    assert 'exten => h,1,ExecIf($["${CTI_PARK_DONE}" != "1"]?UserEvent(CtiParkedLeft))' in lines
+    done = lines.index("same => n(done),Set(CTI_PARK_DONE=1)")
+    assert lines[done + 1] == "same => n,Hangup()"
+    assert translate({**USER_EVENT, "UserEvent": "CtiParkedLeft"}, 0.0) == ev.ParkedLeft(
+        ts=1700000000.5, channel="Local/8610557@cti-external-0000001c;1", uniqueid="18.4", linkedid="18.1")
+    assert ev.ParkedLeft in PUBLISHED_RAW
