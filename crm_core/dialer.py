@@ -78,6 +78,9 @@ CAMPAIGN_CONTEXT = "cti-campaign"
 _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
+# An Originate Asterisk never answered (the engine's own timeout) may have placed its call: how long
+# the dialer looks for a channel of it before the attempt is ``failed`` (as acd.dial_readiness waits).
+UNCONFIRMED_GRACE_S = 15.0
 # With no campaign running, how often the campaigns are read though no CampaignChanged came (a state
 # changed outside the engine's API); running, every ``refresh_s``.
 IDLE_REFRESH_S = 60.0
@@ -91,13 +94,14 @@ class CampaignDialer:
     def __init__(self, db: Database, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, *,
                  routing: TrunksConfig, clock: Callable[[], float] = time.time, tick_s: float = 0.5,
                  refresh_s: float = 2.0, idle_refresh_s: float = IDLE_REFRESH_S, dial_timeout_s: int = 30,
-                 grace_s: float = MAX_GRACE_S,
+                 grace_s: float = MAX_GRACE_S, unconfirmed_grace_s: float | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  pbx_up: Callable[[], bool] = lambda: True) -> None:
         self.db, self.acd, self.control, self.bus = db, acd, control, bus
         self.pbx_up = pbx_up  # AMI connected: while it is not, every dial would fail and count as an attempt
         self.routing, self.clock = routing, clock
         self.tick_s, self.refresh_s, self.dial_timeout_s = tick_s, refresh_s, dial_timeout_s
+        self.unconfirmed_grace_s = unconfirmed_grace_s  # None: UNCONFIRMED_GRACE_S
         self.idle_refresh_s = idle_refresh_s  # with no campaign to run: CampaignChanged wakes it sooner
         self.live: dict[int, LiveCampaign] = {}
         self._attempts: dict[str, Attempt] = {}  # every attempt not yet finished, by linkedid
@@ -331,6 +335,18 @@ class CampaignDialer:
         except CtiError as err:  # written, then lost (AMI dropped with it pending): the customer may have been called
             log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
             await self.settle(a, "failed", closes=True)
+            return
+        if not result.success and not a.done and result.timed_out:
+            # Written, and Asterisk never answered: the call may ring all the same, as the attempt's
+            # linkedid (its ChannelId). Followed as a preview's unconfirmed Dial: a customer who
+            # answers reaches ``answered`` (an agent), the call's end settles the attempt; no channel
+            # of it seen within the grace: ``failed``, its call closed here.
+            log.warning("campaign %s: Asterisk did not answer the Originate of %s; following its call",
+                        run.id, a.linkedid)
+            prefix = f"Local/{target.exten}@{EXTERNAL_CONTEXT}-"
+            grace = UNCONFIRMED_GRACE_S if self.unconfirmed_grace_s is None else self.unconfirmed_grace_s
+            await self.follow_unconfirmed(
+                a, lambda: any(name.startswith(prefix) for name in self.acd.live_channels()), grace)
             return
         if not result.success and not a.done and not result.refused:
             # The Dial's result (FarEndResult) may come after the Originate's failure: the call's

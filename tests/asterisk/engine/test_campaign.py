@@ -4,8 +4,9 @@ recorded dropped; through the preview panel's code, an agent skips a due callbac
 a campaign contact and dials it (the call named by the attempt's linkedid, the Originate's
 ChannelId); a contact's Dial that Asterisk refuses outright is one failed attempt; one whose
 Originate answer was lost though Asterisk placed the call is the attempt's, its agent kept not
-ready while it lasts. Whole campaigns against customers on a second Asterisk (the
-carrier) run in tests/asterisk/trunks/test_campaigns.py."""
+ready while it lasts; an automatic dial whose Originate answer was lost reaches an agent. Whole
+campaigns against customers on a second Asterisk (the carrier) run in
+tests/asterisk/trunks/test_campaigns.py."""
 
 from __future__ import annotations
 
@@ -200,3 +201,44 @@ async def test_a_preview_call_whose_originate_answer_was_lost_is_the_attempts(
     bodies = [json.loads(body) for _, _, body in await eng.feed.page(0, 10_000)]
     assert [b["data"]["cause"] for b in bodies if b["type"] == "call.ended" and b["call_id"] == linkedid] == [
         rows[0].hangup_cause]
+
+
+async def test_an_automatic_dial_whose_originate_answer_was_lost_reaches_an_agent(
+        engine: tuple[Engine, list[Event]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The automatic dialer's Originate placed the call, but Asterisk's answer to it never reached
+    the engine (simulated: the real Originate runs, its answer is replaced by the engine's own
+    timeout). The call is the attempt's (its ChannelId), so the customer who answers is the
+    campaign's: the ACD offers them to the agent and the attempt is ``human``. Before, the attempt
+    was settled ``failed`` without waiting for the call, and the customer who answered was hung up
+    on by the campaign's AGI (no such attempt). The dialer's own wait for a call's end is shortened
+    here so that the answer comes after it, as after a real 45 s timeout."""
+    from cti.ami.control import OriginateResult
+    from cti.journey import CallEnded
+
+    monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.0)
+    eng, seen = engine
+    real = eng.ami.control.originate
+
+    async def answer_lost(*args: object, **kwargs: object) -> OriginateResult:
+        placed = await real(*args, **kwargs)  # type: ignore[arg-type]
+        assert placed.success, placed
+        return OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s", timed_out=True)
+
+    monkeypatch.setattr(eng.ami.control, "originate", answer_lost)
+    await eng.desk.login_queues("1001", ["support"])
+    await eng.desk.set_ready("1001")
+    cid = await _create(eng, "lost-auto", [(HUMAN_1, "UTC")], retry={"failed": 600})
+    await eng.dialer.command(cid, "start", "sup1")
+    offer = await until(lambda: next((e for e in seen if isinstance(e, AgentOffer) and e.campaign), None),
+                        timeout_s=40, what="the customer offered to the agent")
+    async with eng.db.session() as s:
+        attempt = (await s.scalars(select(CampaignAttempt))).one()
+    assert offer.linkedid == attempt.linkedid
+    customer = eng.acd.calls[offer.linkedid].caller_channel
+    await eng.ami.control.hangup(customer)  # the customer leaves while the agent's phone rings: done here
+    await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == offer.linkedid for e in seen), what="its end")
+    await until(lambda: not eng.dialer._attempts, what="the attempt's result")
+    async with eng.db.session() as s:
+        contact = (await s.scalars(select(CampaignContact))).one()
+        outcomes = [a.outcome for a in await s.scalars(select(CampaignAttempt))]
+    assert (contact.state, contact.last_outcome, outcomes) == ("done", "human", ["human"])

@@ -137,11 +137,13 @@ async def test_an_originate_lost_after_it_was_written_is_one_failed_attempt_with
                                     OriginateResult(False, "Originate: no answer from Asterisk within 45.0 s",
                                                     timed_out=True)], ids=["refused", "timed-out"])
 async def test_an_originate_asterisk_refused_or_never_answered_is_one_failed_attempt(
-        db: Database, result: OriginateResult) -> None:
+        db: Database, result: OriginateResult, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same rule as the preview dialer's (docs/outbound.md): Asterisk's Response: Error to an
     Originate written (no channel made) and the engine's own timeout on one (it may have rung) are one
     ``failed`` attempt under the retry rule, with the call published when written: a contact Asterisk
-    refuses every time is used up by max_attempts, never dialled again at every tick."""
+    refuses every time is used up by max_attempts, never dialled again at every tick (one never
+    answered, once no channel of its call was seen within the grace)."""
+    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
     dialer, seen, cid = await _dial_once(db, FakeCallControl(originate_result=result))
     attempts, contacts = await _rows(db)
     assert [a.outcome for a in attempts] == ["failed"]
@@ -182,6 +184,7 @@ async def test_an_attempt_settled_without_its_calls_end_ends_its_call_once(
     outcome), the feed showed a call.arrived that never ended. The dialer now ends it (CallClosed,
     with the attempt's outcome) once, after the attempt's own end."""
     monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.05)
+    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
     logged = _Logged(db, tmp_path)
     await logged.logger.start()
     cid = await _running(db)
@@ -215,6 +218,7 @@ async def test_asterisks_own_end_after_the_dialers_is_the_calls_end(db: Database
     call: the dialer closed the call, then Asterisk reported its end. The attempt ends once (no second
     CampaignAttemptEnded or CallClosed), and the interaction keeps one end: Asterisk's, with its cause.
     The public feed ends the call once too (it sent two call.ended): the first, the dialer's."""
+    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
     logged = _Logged(db, tmp_path)
     await logged.logger.start()
     feed = EventFeed(db, tmp_path / "feed")
@@ -285,3 +289,42 @@ async def test_an_attempt_at_a_number_no_route_takes_is_one_ended_outbound_inter
     await dialer.stop()
     await logged.bus.stop()
     await logged.logger.stop()
+
+
+async def test_a_call_asterisk_placed_without_answering_the_originate_is_the_attempts(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asterisk never answered the Originate (the engine's own timeout) but placed the call: its
+    channels are live under the dial's Local channel. The attempt stays the call's until its end, so
+    the customer who answers reaches the campaign's verdict (an agent), not a hang-up for an attempt
+    already settled ``failed``; its end settles it."""
+    monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.05)
+    cid = await _running(db)
+    live: list[str] = []
+    acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus(), live_channels=lambda: live)
+    await acd.agent_login("1001", {}, ["sales"], ready=True)
+    bus = InProcessBus()
+    seen: list[Event] = []
+    bus.observe(Event, seen.append, name="test.seen")
+    control = FakeCallControl(originate_result=OriginateResult(False, "Originate: no answer from Asterisk "
+                                                                      "within 45.0 s", timed_out=True))
+    dialer = CampaignDialer(db, acd, lambda: control, bus, routing=ROUTES, unconfirmed_grace_s=0.3)
+    dialer.subscribe()
+    await bus.start()
+    await dialer.tick()
+    await until(lambda: control.called("originate"), what="the dial")
+    dial = control.called("originate")[0]
+    linkedid = dial["channel_id"]
+    exten = dial["channel"].removeprefix("Local/").split("@")[0]
+    live.append(f"Local/{exten}@cti-external-0000002a;1")  # Asterisk placed it: the customer's phone rings
+    await asyncio.sleep(0.6)  # past the grace and ENDED_WAIT_S: a call seen live is followed, not settled
+    assert not any(isinstance(e, CampaignAttemptEnded) for e in seen)
+    nxt, _ = await dialer.answered(linkedid, f"Local/{exten}@cti-external-0000002a;1", "HUMAN")
+    assert nxt == "queue"  # an agent takes the customer (was: "hangup", the attempt settled failed)
+    live.clear()
+    await bus.publish(CallEnded(ts=time.time(), linkedid=linkedid, cause=16, cause_text="Normal Clearing"))
+    await until(lambda: any(isinstance(e, CampaignAttemptEnded) for e in seen), what="the attempt's end")
+    [ended] = [e for e in seen if isinstance(e, CampaignAttemptEnded)]
+    assert ended.call_id == linkedid and ended.result == "human"
+    assert cid in dialer.live
+    await dialer.stop()
+    await bus.stop()
