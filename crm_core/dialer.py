@@ -62,7 +62,7 @@ from crm_core.events import CampaignChanged
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
-from cti.errors import AmiNotSent, CtiError
+from cti.errors import AmiNotSent, AmiUnavailable, CtiError
 from cti.journey import CallArrived, CallClosed, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
 from cti.safety import check_value
 from cti.tasks import TaskSet, cancel_and_wait
@@ -332,7 +332,12 @@ class CampaignDialer:
             run.dials -= 1
             await self.withdraw(a)
             return
-        except CtiError as err:  # written, then lost (AMI dropped with it pending): the customer may have been called
+        except AmiUnavailable as err:  # written, then AMI dropped with it pending: the call may ring all the same
+            log.warning("campaign %s: AMI lost with the Originate of %s pending (%s); following its call", run.id,
+                        a.linkedid, err.message)
+            await self._follow_placed(a, target.exten)
+            return
+        except CtiError as err:
             log.warning("campaign %s: dialling %s failed: %s", run.id, a.linkedid, err.message)
             await self.settle(a, "failed", closes=True)
             return
@@ -343,10 +348,7 @@ class CampaignDialer:
             # of it seen within the grace: ``failed``, its call closed here.
             log.warning("campaign %s: Asterisk did not answer the Originate of %s; following its call",
                         run.id, a.linkedid)
-            prefix = f"Local/{target.exten}@{EXTERNAL_CONTEXT}-"
-            grace = UNCONFIRMED_GRACE_S if self.unconfirmed_grace_s is None else self.unconfirmed_grace_s
-            await self.follow_unconfirmed(
-                a, lambda: any(name.startswith(prefix) for name in self.acd.live_channels()), grace)
+            await self._follow_placed(a, target.exten)
             return
         if not result.success and not a.done and not result.refused:
             # The Dial's result (FarEndResult) may come after the Originate's failure: the call's
@@ -365,6 +367,13 @@ class CampaignDialer:
             reason = result.reason if isinstance(result.reason, int) else 0
             # No end of the call came (none was made, or it was not seen within ENDED_WAIT_S): closed here.
             await self.settle(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"), closes=True)
+
+    async def _follow_placed(self, a: Attempt, exten: str) -> None:
+        """An Originate written whose answer never came: its call, if Asterisk placed it, has the
+        dial's Local channel; followed until its end, ``failed`` if none is seen within the grace."""
+        prefix = f"Local/{exten}@{EXTERNAL_CONTEXT}-"
+        grace = UNCONFIRMED_GRACE_S if self.unconfirmed_grace_s is None else self.unconfirmed_grace_s
+        await self.follow_unconfirmed(a, lambda: any(n.startswith(prefix) for n in self.acd.live_channels()), grace)
 
     async def answered(self, linkedid: str, channel: str, amd_status: str) -> tuple[str, str]:
         """The customer answered and AMD listened: ``(next, sound)`` for the dialplan: ``queue``

@@ -2,8 +2,9 @@
 as an attempt"): AMI dropped between the tick that chose the contact and the dial. Nobody was called:
 no attempt is spent, the contact is due again with its count as before, and no call is published
 (no CallArrived: the call logger would write an interaction for it, the live figures and the feed
-would show a call that never was). An Originate written, then lost with the connection, may have
-called the customer: one attempt, ``failed``, with its one call."""
+would show a call that never was). An Originate written, then lost with the connection, or never
+answered, may have called the customer: its call is followed, one attempt, ``failed`` with its one
+call when no channel of it is seen."""
 
 from __future__ import annotations
 
@@ -118,7 +119,10 @@ async def test_an_originate_never_written_spends_no_attempt_and_publishes_no_cal
     await dialer.stop()
 
 
-async def test_an_originate_lost_after_it_was_written_is_one_failed_attempt_with_its_call(db: Database) -> None:
+async def test_an_originate_lost_after_it_was_written_is_one_failed_attempt_with_its_call(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No channel of its call is seen within the grace: ``failed`` (one seen is followed, below)."""
+    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
     dialer, seen, cid = await _dial_once(db, _LostAfterWriting())
     attempts, contacts = await _rows(db)
     assert [a.outcome for a in attempts] == ["failed"]
@@ -291,12 +295,16 @@ async def test_an_attempt_at_a_number_no_route_takes_is_one_ended_outbound_inter
     await logged.logger.stop()
 
 
+@pytest.mark.parametrize("control", [
+    lambda: FakeCallControl(originate_result=OriginateResult(False, "Originate: no answer from Asterisk "
+                                                                    "within 45.0 s", timed_out=True)),
+    _LostAfterWriting], ids=["timed-out", "lost"])
 async def test_a_call_asterisk_placed_without_answering_the_originate_is_the_attempts(
-        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Asterisk never answered the Originate (the engine's own timeout) but placed the call: its
-    channels are live under the dial's Local channel. The attempt stays the call's until its end, so
-    the customer who answers reaches the campaign's verdict (an agent), not a hang-up for an attempt
-    already settled ``failed``; its end settles it."""
+        db: Database, monkeypatch: pytest.MonkeyPatch, control: Any) -> None:
+    """Asterisk's answer to the Originate never came (the engine's own timeout, or AMI lost with it
+    pending) but the call was placed: its channels are live under the dial's Local channel. The
+    attempt stays the call's until its end, so the customer who answers reaches the campaign's
+    verdict (an agent), not a hang-up for an attempt already settled ``failed``; its end settles it."""
     monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.05)
     cid = await _running(db)
     live: list[str] = []
@@ -305,14 +313,13 @@ async def test_a_call_asterisk_placed_without_answering_the_originate_is_the_att
     bus = InProcessBus()
     seen: list[Event] = []
     bus.observe(Event, seen.append, name="test.seen")
-    control = FakeCallControl(originate_result=OriginateResult(False, "Originate: no answer from Asterisk "
-                                                                      "within 45.0 s", timed_out=True))
-    dialer = CampaignDialer(db, acd, lambda: control, bus, routing=ROUTES, unconfirmed_grace_s=0.3)
+    pbx = control()
+    dialer = CampaignDialer(db, acd, lambda: pbx, bus, routing=ROUTES, unconfirmed_grace_s=0.3)
     dialer.subscribe()
     await bus.start()
     await dialer.tick()
-    await until(lambda: control.called("originate"), what="the dial")
-    dial = control.called("originate")[0]
+    await until(lambda: pbx.called("originate"), what="the dial")
+    dial = pbx.called("originate")[0]
     linkedid = dial["channel_id"]
     exten = dial["channel"].removeprefix("Local/").split("@")[0]
     live.append(f"Local/{exten}@cti-external-0000002a;1")  # Asterisk placed it: the customer's phone rings
