@@ -14,7 +14,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 
-from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
+from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall, to_queue_music
 from acd.errors import AcdError
 from acd.parts import CallActionsHost
 from cti.errors import CtiError
@@ -300,7 +300,7 @@ class ConsultActions:
         """The transferring agent's own phone hung up while the consultation still rang (``channel``,
         their leg, parked): there is nobody to hand the caller to yet, nor to go back to. The ringing
         stops, the agent wraps up, and the caller waits in the queue again at its place (its first
-        entry: ahead of the callers who came after it), on hold's music until an agent answers. A
+        entry: ahead of the callers who came after it), on cti-queue's music until an agent answers. A
         call with no queue to wait in (an agent's own dial) ends."""
         call = self.acd.calls.get(linkedid)
         if (call is None or call.status != "consulting" or call.agent_channel != channel or call.consult_channel
@@ -322,6 +322,7 @@ class ConsultActions:
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(call.caller_channel, may_be_gone=True)
             return
+        await to_queue_music(self.acd.control, call.caller_channel)
         again = dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None, answered_at=None,
                                     ring_task=None, consult=None, consult_channel=None, consult_target=None)
         await self.acd.restore_waiting(again, fresh_timers=True)

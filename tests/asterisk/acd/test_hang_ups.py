@@ -16,6 +16,7 @@ from acd.events import AgentCallUpdate, AgentOffer, AgentStateChanged, Consultat
 from acd.model import AgentState, QueueConfig
 from cti.journey import CallConnected, CallTransferred
 from cti.pbx import ManagedPbx
+from tests.helpers import channels
 
 from .test_delivery import until
 from .test_transfers import Rig, _connected_call, _rig, _stop, _together
@@ -38,6 +39,11 @@ def _other_half(leg: str) -> str:
 def _alive(rig: Rig, name: str) -> bool:
     ch = rig[1].model.channel(name)
     return ch is not None and ch.ended_at is None
+
+
+def _context(pbx: ManagedPbx, channel: str) -> str | None:
+    """The dialplan context ``channel`` runs in now, as Asterisk lists it."""
+    return next((c.context for c in channels(pbx) if c.name == channel), None)
 
 
 def _wrapped_up(rig: Rig, agent: str) -> bool:
@@ -252,7 +258,7 @@ async def _consultation_ringing(rig: Rig, number: str, target_kind: str, target:
 
 
 async def test_the_transferring_agents_phone_hanging_up_while_the_number_rings_puts_the_caller_back_in_queue(
-        rig: Rig) -> None:
+        rig: Rig, pbx: ManagedPbx) -> None:
     """The transferring agent's phone hangs up while the number consulted still rings: nobody to
     hand the caller to yet, nobody to go back to. The ringing stops, the agent wraps up, and the
     caller waits in the queue again at its place, for the next agent. It used to stay on hold with
@@ -263,6 +269,9 @@ async def test_the_transferring_agents_phone_hanging_up_while_the_number_rings_p
     await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
     await until(lambda: (c := service.calls.get(linkedid)) is not None and c.status == "queued",
                 what="the caller waiting in the queue again")
+    # Waiting as the queue's callers do, in cti-queue, whose music also watches the engine's
+    # heartbeat (an engine that dies then sends it on to cti-engine-down), not in cti-hold.
+    await until(lambda: _context(pbx, channel) == "cti-queue", what="the caller on cti-queue's music")
     await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
     await until(lambda: not any("86990048" in n for n in _live_names(rig)), what="the number no longer rung")
     with pytest.raises(AcdError, match="hung up"):
