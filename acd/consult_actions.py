@@ -37,6 +37,25 @@ def route_vars(target: DialTarget) -> dict[str, str]:
     return {"CTI_TRUNK": target.trunk, **({"CTI_CALLER_ID": target.caller_id} if target.caller_id else {})}
 
 
+async def wait_again_after_hold(acd: CallActionsHost, call: LiveCall) -> None:
+    """The agent's phone hung up with ``call``'s caller on hold (a plain hold, or a consultation that
+    still rang, its ringing stopped): the hold ends, the agent wraps up, and the caller waits in the
+    queue again at its place (its first entry: ahead of the callers who came after it), with fresh
+    timers, on cti-queue's music. A call with no queue to wait in (an agent's own dial) ends."""
+    assert call.agent_id is not None
+    await acd.bus.publish(HoldEnded(ts=acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
+                                    queue=call.queue or None))
+    await acd.release_agent(call)
+    if not call.queue or not acd.router.has_queue(call.queue):
+        with contextlib.suppress(CtiError):
+            await acd.control.hangup(call.caller_channel, may_be_gone=True)
+        return
+    await to_queue_music(acd.control, call.caller_channel)
+    again = dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None, answered_at=None,
+                                ring_task=None, consult=None, consult_channel=None, consult_target=None)
+    await acd.restore_waiting(again, fresh_timers=True)
+
+
 class ConsultActions:
     """The agent's attended transfers; ``acd`` owns the calls, ``route`` routes a number (``CallActions.route``)."""
 
@@ -299,9 +318,7 @@ class ConsultActions:
     async def parked_agent_left(self, linkedid: str, channel: str) -> None:
         """The transferring agent's own phone hung up while the consultation still rang (``channel``,
         their leg, parked): there is nobody to hand the caller to yet, nor to go back to. The ringing
-        stops, the agent wraps up, and the caller waits in the queue again at its place (its first
-        entry: ahead of the callers who came after it), on cti-queue's music until an agent answers. A
-        call with no queue to wait in (an agent's own dial) ends."""
+        stops, and the caller waits in the queue again (``wait_again_after_hold``)."""
         call = self.acd.calls.get(linkedid)
         if (call is None or call.status != "consulting" or call.agent_channel != channel or call.consult_channel
                 or linkedid in self._completing):
@@ -315,17 +332,7 @@ class ConsultActions:
         if ring:
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(ring, may_be_gone=True)
-        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id,
-                                             queue=call.queue or None))
-        await self.acd.release_agent(call)
-        if not call.queue or not self.acd.router.has_queue(call.queue):
-            with contextlib.suppress(CtiError):
-                await self.acd.control.hangup(call.caller_channel, may_be_gone=True)
-            return
-        await to_queue_music(self.acd.control, call.caller_channel)
-        again = dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None, answered_at=None,
-                                    ring_task=None, consult=None, consult_channel=None, consult_target=None)
-        await self.acd.restore_waiting(again, fresh_timers=True)
+        await wait_again_after_hold(self.acd, call)
 
     async def _handed_over(self, call: LiveCall) -> None:
         """The caller is the consulted party's: the transferring agent's part ends (wrap-up), a

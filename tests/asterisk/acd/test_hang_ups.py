@@ -300,3 +300,27 @@ async def test_the_transferring_agents_phone_hanging_up_while_the_consulted_agen
     await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and "1002" in p.name,
                 what="the caller talking to 1002")
     assert not rec.of(ConsultationAnswered) and not rec.of(CallTransferred)
+
+
+async def test_the_agents_phone_hanging_up_with_the_caller_on_hold_puts_the_caller_back_in_queue(
+        rig: Rig, pbx: ManagedPbx) -> None:
+    """A plain hold (no consultation): the agent's phone hangs up while the caller is on hold. The
+    agent's part ends (wrap-up) and the caller waits in the queue again at its place, on cti-queue's
+    music, for the next agent. It used to stay on hold's music with nobody, the call ``held``."""
+    service, bridge, rec = rig
+    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
+    linkedid, channel = await _connected_call(rig, "13200132050")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.hold(linkedid)
+    await until(lambda: _context(pbx, channel) == "cti-hold", what="the caller on hold")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(lambda: (c := service.calls.get(linkedid)) is not None and c.status == "queued",
+                what="the caller waiting in the queue again")
+    await until(lambda: _context(pbx, channel) == "cti-queue", what="the caller on cti-queue's music")
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.3), ready=True)
+    await until(lambda: [e.agent_id for e in rec.of(CallConnected) if e.linkedid == linkedid] == ["1001", "1002"],
+                what="the caller answered by 1002")
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and "1002" in p.name,
+                what="the caller talking to 1002")

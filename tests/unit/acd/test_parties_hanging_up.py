@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from acd.calls import LiveCall
+from acd.calls import AgentPhone, LiveCall
 from acd.delivery import AcdService
 from acd.events import AgentCallUpdate
 from acd.model import QueueConfig
@@ -197,3 +197,35 @@ async def test_an_answered_consultations_parked_agent_leg_is_not_put_back(acd: t
     _control(service).calls.clear()
     await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2", linkedid="c.1"))
     assert _control(service).calls == [] and service.calls["c.1"].status == "consulting"
+
+
+async def test_the_agents_phone_hanging_up_on_a_plain_hold_puts_the_caller_back_in_queue() -> None:
+    """A plain hold: the agent's parked leg reports its own end. The agent's part ends and the caller,
+    taken to cti-queue's music first, waits in the queue again."""
+    service, _ = await _acd(FakeCallControl(), [QueueConfig(name="support")])
+    try:
+        service.calls["c.1"].status = "held"
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2",
+                                                         linkedid="c.1"))
+        assert [(c["channel"], c["context"]) for c in _control(service).called("redirect")] == [(CALLER, "cti-queue")]
+        assert not _control(service).called("hangup")
+        again = service.calls["c.1"]
+        assert (again.status, again.agent_id, again.agent_channel) == ("queued", None, None)
+        assert ("1001", "c.1") in service.wrapups
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_a_softphones_parked_leg_ending_on_a_plain_hold_is_left_to_the_reconnect_watcher() -> None:
+    """A browser softphone's leg ending by itself is a page reloaded or a network lost: acd.reconnect
+    rings that agent again; the follower does not put the caller back."""
+    service, _ = await _acd(FakeCallControl(), [QueueConfig(name="support")])
+    try:
+        service.phones["1001"] = AgentPhone("1001", "webrtc")
+        call = service.calls["c.1"]
+        call.status = "held"
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2",
+                                                         linkedid="c.1"))
+        assert _control(service).calls == [] and service.calls["c.1"] is call and call.status == "held"
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
