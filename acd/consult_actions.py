@@ -100,19 +100,23 @@ class ConsultActions:
             phone = self.acd.phones.get(target) or AgentPhone(target)
             dial, answer_after = phone.dial, phone.answer_after_s
         await self._hold_for_consult(call, (target_kind, target))
-        # Its uniqueid, known before it rings: the agent's phone hanging up meanwhile hangs it up.
-        call.consult_ring = f"cti-{uuid.uuid4().hex}"
+        # Its uniqueid, known before it rings: Back to caller, or the agent's phone hanging up, meanwhile
+        # hangs it up (and clears it: the ring is no longer this consultation's).
+        ring = call.consult_ring = f"cti-{uuid.uuid4().hex}"
         result = await self.acd.control.originate(
             dial, context="cti-consult-connect", exten="s",
             variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **trunk_vars},
-            timeout_ms=30000, channel_id=call.consult_ring)
-        call.consult_ring = None
-        if self.acd.calls.get(call.linkedid) is not call:  # parked_agent_left put the caller back in queue
+            timeout_ms=30000, channel_id=ring)
+        if call.consult_ring != ring:  # cancel_consult, or parked_agent_left, ended the consultation
             if result.channel:  # answered all the same: nobody left to talk to
                 with contextlib.suppress(CtiError):
                     await self.acd.control.hangup(result.channel, may_be_gone=True)
-            raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} rang; "
-                           "the caller waits in the queue again")
+            if self.acd.calls.get(call.linkedid) is not call:
+                raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} rang; "
+                               "the caller waits in the queue again")
+            raise AcdError(f"call {call.linkedid}: the consultation was cancelled while {target} rang; "
+                           "the caller is back with the agent")
+        call.consult_ring = None
         if not result.success or not result.channel:
             call.consult_target = None
             await self._back_from_consult(call)
@@ -187,12 +191,17 @@ class ConsultActions:
         call = live_call(self.acd, linkedid)
         if call.status != "consulting" or call.agent_channel is None:
             raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
-        consult, channel = call.consult, call.consult_channel
+        consult, channel, ring = call.consult, call.consult_channel, call.consult_ring
         call.consult = None
-        call.consult_channel = call.consult_target = None
+        call.consult_channel = call.consult_target = call.consult_ring = None
         if consult is not None:
             channel = channel or consult.agent_channel
             await self.acd.consultations.drop(consult, wrap_up=wrap_up, reason=reason)
+        if ring and not channel:
+            # A number still ringing (no consultation channel yet), hung up by its uniqueid before the
+            # agent's leg leaves its park: answered this instant, its Bridge() could pull that leg.
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(ring, may_be_gone=True)
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
         await self._back_from_consult(call)

@@ -14,7 +14,7 @@ from acd.calls import AgentPhone
 from acd.errors import AcdError
 from acd.events import AgentCallUpdate, AgentOffer, AgentStateChanged, ConsultationAnswered, ConsultationEnded
 from acd.model import AgentState, QueueConfig
-from cti.journey import CallConnected, CallTransferred
+from cti.journey import CallConnected, CallTransferred, HoldEnded
 from cti.pbx import ManagedPbx
 from tests.helpers import channels
 
@@ -324,3 +324,22 @@ async def test_the_agents_phone_hanging_up_with_the_caller_on_hold_puts_the_call
                 what="the caller answered by 1002")
     await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and "1002" in p.name,
                 what="the caller talking to 1002")
+
+
+async def test_back_to_caller_while_the_number_rings_hangs_up_that_ring(rig: Rig) -> None:
+    """Back to caller while the number consulted still rings: its ring is hung up at once (it used to
+    ring on until the trunk's dial timeout, and then 'did not answer' took the caller back a second
+    time), the caller talks with the agent again, and the transfer says it was cancelled."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, transfer = await _consultation_ringing(rig, "13200132051", "number", "86990051")
+    await until(lambda: any("86990051" in n for n in _live_names(rig)), what="the number ringing")
+    await service.actions.cancel_consult(linkedid)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and p.name == agent_leg,
+                what="the caller bridged with the agent's leg again")
+    await until(lambda: not any("86990051" in n for n in _live_names(rig)), what="the number no longer rung")
+    with pytest.raises(AcdError, match="cancelled"):
+        await asyncio.wait_for(transfer, 20)
+    call = service.calls[linkedid]
+    assert (call.status, call.agent_id, call.consult_channel, call.consult_ring) == ("talking", "1001", None, None)
+    assert len([e for e in rec.of(HoldEnded) if e.linkedid == linkedid]) == 1
+    assert (p := bridge.model.bridged_peer(channel)) is not None and p.name == agent_leg
