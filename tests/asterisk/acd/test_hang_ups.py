@@ -138,8 +138,8 @@ async def test_a_consulted_agent_whose_phone_hangs_up_during_the_consultation_is
 
     await until(lambda: closed()[-1:] == ["closed"], what="the consultation closed on 1002's console")
     assert "ended" not in closed()  # nothing to wrap up
-    # (The router steps the agent through wrap_up and straight on to available, as for the console's Hang up.)
     await until(lambda: service.router.agent("1002").state is AgentState.AVAILABLE, what="1002 available")
+    assert not _wrapped_up(rig, "1002")  # straight from on_call: no wrap_up state, not even for an instant
     assert service.agent_call("1002", linkedid) is None
     assert service.router.agent("1001").state is AgentState.ON_CALL
 
