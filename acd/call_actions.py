@@ -15,7 +15,7 @@ import logging
 import uuid
 
 from acd.calls import AgentPhone, LiveCall
-from acd.consult_actions import ConsultActions, live_call, route_vars
+from acd.consult_actions import ConsultActions, live_call, route_vars, wait_again_after_hold
 from acd.errors import AcdError, DialRefused, DialUnconfirmed, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
@@ -167,8 +167,27 @@ class CallActions:
         await self.consults.consultation_alone(linkedid, channel)
 
     async def parked_agent_left(self, linkedid: str, channel: str) -> None:
-        """The transferring agent's phone hung up while the target rang (``ConsultActions.parked_agent_left``)."""
+        """The agent's parked leg (``channel``) hung up by their phone: with the caller on a plain hold
+        (below), or while the consultation's target rang (``ConsultActions.parked_agent_left``)."""
+        call = self.acd.calls.get(linkedid)
+        if call is not None and call.status == "held":
+            await self._held_agent_left(call, channel)
+            return
         await self.consults.parked_agent_left(linkedid, channel)
+
+    async def _held_agent_left(self, call: LiveCall, channel: str) -> None:
+        """The agent's phone hung up with the caller on a plain hold: as a desk phone put down ends the
+        agent's part, they wrap up and the caller waits in the queue again at its place, rather than
+        on hold's music for nobody. A browser softphone's leg ending by itself is a page reloaded or
+        a network lost, never a hang-up (the console has its own): ``acd.reconnect`` rings that
+        agent again when it is back."""
+        if call.agent_channel != channel or call.agent_id is None:
+            return
+        if self.acd.phones.get(call.agent_id, AgentPhone(call.agent_id)).kind == "webrtc":
+            return
+        log.info("call %s: agent %s's phone hung up with the caller on hold; it waits in the queue again",
+                 call.linkedid, call.agent_id)
+        await wait_again_after_hold(self.acd, call)
 
     async def consulted_hangup(self, linkedid: str) -> None:
         """The consulted agent's console Hang up (``ConsultActions.consulted_hangup``)."""

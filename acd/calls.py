@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cti.endpoints import webrtc_endpoint
+from cti.errors import CtiError
+
+if TYPE_CHECKING:
+    from cti.ami.control import CallControl
 
 PhoneKind = Literal["webrtc", "sip", "sim"]
 PHONE_KINDS: tuple[PhoneKind, ...] = ("webrtc", "sip", "sim")
+QUEUE_CONTEXT = "cti-queue"  # where the ACD's waiting callers wait (docs/resilience.md)
 CallStatus = Literal["queued", "ringing", "talking", "held", "consulting", "conference", "ended", "gone"]
 
 
@@ -209,3 +215,13 @@ def call_detail(call: LiveCall) -> dict[str, Any] | None:
     if call.callback:
         detail["callback"] = True
     return detail or None
+
+
+async def to_queue_music(control: CallControl, channel: str) -> None:
+    """A caller the ACD takes back (held until now, in cti-hold) waits where the queue's callers
+    wait: cti-queue's music also watches the engine's heartbeat, so that an engine that dies then
+    sends it on to its fallback (cti-engine-down); cti-hold's would play on for nobody. Before the
+    call waits again: an agent's ring then pulls it from there (its Bridge() would be undone by a
+    Redirect after it). A caller gone meanwhile is no error (its end follows)."""
+    with contextlib.suppress(CtiError):
+        await control.redirect(channel, QUEUE_CONTEXT, "s")

@@ -14,7 +14,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 
-from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
+from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall, to_queue_music
 from acd.errors import AcdError
 from acd.parts import CallActionsHost
 from cti.errors import CtiError
@@ -35,6 +35,25 @@ def live_call(acd: CallActionsHost, linkedid: str) -> LiveCall:
 def route_vars(target: DialTarget) -> dict[str, str]:
     """Channel variables cti-external reads: the trunk chosen here and the presented number."""
     return {"CTI_TRUNK": target.trunk, **({"CTI_CALLER_ID": target.caller_id} if target.caller_id else {})}
+
+
+async def wait_again_after_hold(acd: CallActionsHost, call: LiveCall) -> None:
+    """The agent's phone hung up with ``call``'s caller on hold (a plain hold, or a consultation that
+    still rang, its ringing stopped): the hold ends, the agent wraps up, and the caller waits in the
+    queue again at its place (its first entry: ahead of the callers who came after it), with fresh
+    timers, on cti-queue's music. A call with no queue to wait in (an agent's own dial) ends."""
+    assert call.agent_id is not None
+    await acd.bus.publish(HoldEnded(ts=acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
+                                    queue=call.queue or None))
+    await acd.release_agent(call)
+    if not call.queue or not acd.router.has_queue(call.queue):
+        with contextlib.suppress(CtiError):
+            await acd.control.hangup(call.caller_channel, may_be_gone=True)
+        return
+    await to_queue_music(acd.control, call.caller_channel)
+    again = dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None, answered_at=None,
+                                ring_task=None, consult=None, consult_channel=None, consult_target=None)
+    await acd.restore_waiting(again, fresh_timers=True)
 
 
 class ConsultActions:
@@ -81,19 +100,23 @@ class ConsultActions:
             phone = self.acd.phones.get(target) or AgentPhone(target)
             dial, answer_after = phone.dial, phone.answer_after_s
         await self._hold_for_consult(call, (target_kind, target))
-        # Its uniqueid, known before it rings: the agent's phone hanging up meanwhile hangs it up.
-        call.consult_ring = f"cti-{uuid.uuid4().hex}"
+        # Its uniqueid, known before it rings: Back to caller, or the agent's phone hanging up, meanwhile
+        # hangs it up (and clears it: the ring is no longer this consultation's).
+        ring = call.consult_ring = f"cti-{uuid.uuid4().hex}"
         result = await self.acd.control.originate(
             dial, context="cti-consult-connect", exten="s",
             variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **trunk_vars},
-            timeout_ms=30000, channel_id=call.consult_ring)
-        call.consult_ring = None
-        if self.acd.calls.get(call.linkedid) is not call:  # parked_agent_left put the caller back in queue
+            timeout_ms=30000, channel_id=ring)
+        if call.consult_ring != ring:  # cancel_consult, or parked_agent_left, ended the consultation
             if result.channel:  # answered all the same: nobody left to talk to
                 with contextlib.suppress(CtiError):
                     await self.acd.control.hangup(result.channel, may_be_gone=True)
-            raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} rang; "
-                           "the caller waits in the queue again")
+            if self.acd.calls.get(call.linkedid) is not call:
+                raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} rang; "
+                               "the caller waits in the queue again")
+            raise AcdError(f"call {call.linkedid}: the consultation was cancelled while {target} rang; "
+                           "the caller is back with the agent")
+        call.consult_ring = None
         if not result.success or not result.channel:
             call.consult_target = None
             await self._back_from_consult(call)
@@ -168,12 +191,17 @@ class ConsultActions:
         call = live_call(self.acd, linkedid)
         if call.status != "consulting" or call.agent_channel is None:
             raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
-        consult, channel = call.consult, call.consult_channel
+        consult, channel, ring = call.consult, call.consult_channel, call.consult_ring
         call.consult = None
-        call.consult_channel = call.consult_target = None
+        call.consult_channel = call.consult_target = call.consult_ring = None
         if consult is not None:
             channel = channel or consult.agent_channel
             await self.acd.consultations.drop(consult, wrap_up=wrap_up, reason=reason)
+        if ring and not channel:
+            # A number still ringing (no consultation channel yet), hung up by its uniqueid before the
+            # agent's leg leaves its park: answered this instant, its Bridge() could pull that leg.
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(ring, may_be_gone=True)
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
         await self._back_from_consult(call)
@@ -299,9 +327,7 @@ class ConsultActions:
     async def parked_agent_left(self, linkedid: str, channel: str) -> None:
         """The transferring agent's own phone hung up while the consultation still rang (``channel``,
         their leg, parked): there is nobody to hand the caller to yet, nor to go back to. The ringing
-        stops, the agent wraps up, and the caller waits in the queue again at its place (its first
-        entry: ahead of the callers who came after it), on hold's music until an agent answers. A
-        call with no queue to wait in (an agent's own dial) ends."""
+        stops, and the caller waits in the queue again (``wait_again_after_hold``)."""
         call = self.acd.calls.get(linkedid)
         if (call is None or call.status != "consulting" or call.agent_channel != channel or call.consult_channel
                 or linkedid in self._completing):
@@ -315,16 +341,7 @@ class ConsultActions:
         if ring:
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(ring, may_be_gone=True)
-        await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=call.agent_id,
-                                             queue=call.queue or None))
-        await self.acd.release_agent(call)
-        if not call.queue or not self.acd.router.has_queue(call.queue):
-            with contextlib.suppress(CtiError):
-                await self.acd.control.hangup(call.caller_channel, may_be_gone=True)
-            return
-        again = dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None, answered_at=None,
-                                    ring_task=None, consult=None, consult_channel=None, consult_target=None)
-        await self.acd.restore_waiting(again, fresh_timers=True)
+        await wait_again_after_hold(self.acd, call)
 
     async def _handed_over(self, call: LiveCall) -> None:
         """The caller is the consulted party's: the transferring agent's part ends (wrap-up), a

@@ -29,7 +29,6 @@ from typing import Any
 from acd.calls import LiveCall
 from acd.errors import AcdError
 from acd.events import ConsultationAnswered, ConsultationEnded
-from acd.model import AgentState
 from acd.parts import ConsultationsHost
 from cti.journey import CallConnected
 
@@ -74,8 +73,8 @@ class Consultations:
         by default caller_left (``wrap_up``) or cancelled."""
         acd = self.acd
         talked = consult.status in ("consulting", "conference")
-        with contextlib.suppress(AcdError):
-            await acd.decide(lambda now: acd.router.withdraw(consult.rid, now))
+        with contextlib.suppress(AcdError):  # without wrap-up: no wrap_up state, not even for an instant
+            await acd.decide(lambda now: acd.router.withdraw(consult.rid, now, wrap_up=wrap_up))
         self.calls.pop(consult.rid, None)
         await self._ended(consult, reason or ("caller_left" if wrap_up else "cancelled"))
         if not talked or consult.agent_id is None:
@@ -88,9 +87,6 @@ class Consultations:
             return
         consult.status = "gone"
         await acd.call_update(consult, "closed")
-        if acd.agent_state(consult.agent_id) is AgentState.WRAP_UP:
-            with contextlib.suppress(AcdError):
-                await acd.set_ready(consult.agent_id)
 
     async def left_conference(self, call: LiveCall) -> None:
         """The consulted party (an agent, or a number) left ``call``'s conference: the caller and the

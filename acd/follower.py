@@ -187,13 +187,15 @@ class JourneyFollower:
                         call.linkedid, err)
 
     async def on_parked_left(self, ev: ParkedLeft) -> None:
-        """An agent's parked leg hung up by its own end (their phone) while their caller was on hold
-        for a consultation that still rang: the caller waits in the queue again (``acd.consult_actions``)."""
-        call = next((c for c in self.acd.calls.values()
-                     if c.status == "consulting" and c.agent_channel == ev.channel and not c.consult_channel), None)
+        """An agent's parked leg hung up by its own end (their phone) while their caller was on hold,
+        a plain hold or for a consultation that still rang: the caller waits in the queue again
+        (``acd.call_actions``, ``acd.consult_actions``)."""
+        call = next((c for c in self.acd.calls.values() if c.agent_channel == ev.channel and (
+            c.status == "held" or (c.status == "consulting" and not c.consult_channel))), None)
         if call is None:
-            return  # a plain hold's (not followed yet), or a consultation answered meanwhile
-        log.info("call %s: the agent's phone %s hung up while the consultation rang", call.linkedid, ev.channel)
+            return  # a consultation answered meanwhile (its leg, left alone, completes the transfer)
+        log.info("call %s: the agent's phone %s hung up with the caller on hold (%s)", call.linkedid, ev.channel,
+                 call.status)
         try:
             await self.acd.actions.parked_agent_left(call.linkedid, ev.channel)
         except (AcdError, CtiError) as err:

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Literal
 
-from acd.calls import AgentPhone, LiveCall
+from acd.calls import AgentPhone, LiveCall, to_queue_music
 from acd.parts import ReconnectHost
 from acd.recovery import AGENT_VAR
 from acd.routing_steps import MISSED
@@ -120,9 +120,8 @@ class PhoneReconnect:
         log.warning("acd: agent %s's softphone left call %s (page reloaded or network lost); the caller "
                     "waits on music for them", agent_id, call.linkedid)
         was_held, call.status, call.agent_channel = call.status == "held", "held", None
-        if was_held:  # parked in cti-hold; cti-queue's music also watches the engine's heartbeat
-            with contextlib.suppress(CtiError):
-                await self.acd.control.redirect(call.caller_channel, "cti-queue", "s")
+        if was_held:  # parked in cti-hold
+            await to_queue_music(self.acd.control, call.caller_channel)
         await self.acd.call_update(call, "held")
         back = self._back.setdefault(agent_id, asyncio.Event())
         deadline = self.acd.clock() + self.requeue_after_s

@@ -366,13 +366,15 @@ class Router(VirtualHoldEvents):
         return out
 
     @keeps_timer_decisions
-    def withdraw(self, call_id: str, now: float) -> list[Decision]:
+    def withdraw(self, call_id: str, now: float, *, wrap_up: bool = True) -> list[Decision]:
         """Take a call out of the ACD without counting it as abandoned (a cancelled consultation):
-        waiting, it leaves; ringing, the offer is cancelled; connected, it ends (the agent wraps up)."""
+        waiting, it leaves; ringing, the offer is cancelled; connected, it ends: the agent wraps up,
+        or (``wrap_up`` False: nothing to wrap up) goes straight on as after an offer that never
+        connected (available, or not ready with the reason pending)."""
         out, now = self._begin(now)
         call = self._call(call_id)
         if call.state is CallState.CONNECTED:
-            self._end_connected(call, now, out)
+            self._end_connected(call, now, out, wrap_up=wrap_up)
             return out
         agent = self._agents[call.agent_id] if call.state is CallState.RINGING and call.agent_id else None
         if agent is not None:

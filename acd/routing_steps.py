@@ -256,14 +256,16 @@ class RoutingSteps(RoutingState):
                 self._timers.arm(call, self._queues[call.queue], now)
             self._requeue_waiting(call, now, out)
 
-    def _end_connected(self, call: QueuedCall, now: float, out: list[Decision]) -> None:
+    def _end_connected(self, call: QueuedCall, now: float, out: list[Decision], *, wrap_up: bool = True) -> None:
+        """A connected call ends: its agent wraps up (``wrap_up``), or has nothing to wrap up and
+        goes on as after an offer that never connected."""
         agent = self._agents[call.agent_id or ""]
         call.state = next_call_state(call.call_id, call.state, CallEvent.END)
         self._stats_of(call).talked(now - call.answered_at if call.answered_at is not None else 0.0)
         del self._calls[call.call_id]
         agent.calls.discard(call.call_id)
-        self._settle(agent, call, now, out, connected=True)
-        if agent.state is AgentState.ON_CALL:
+        self._settle(agent, call, now, out, connected=wrap_up)
+        if agent.state in (AgentState.ON_CALL, AgentState.AVAILABLE):
             self._agent_freed(agent, now, out)
 
     def _settle(self, agent: Agent, call: QueuedCall, now: float, out: list[Decision], *,

@@ -14,8 +14,9 @@ from acd.calls import AgentPhone
 from acd.errors import AcdError
 from acd.events import AgentCallUpdate, AgentOffer, AgentStateChanged, ConsultationAnswered, ConsultationEnded
 from acd.model import AgentState, QueueConfig
-from cti.journey import CallConnected, CallTransferred
+from cti.journey import CallConnected, CallTransferred, HoldEnded
 from cti.pbx import ManagedPbx
+from tests.helpers import channels
 
 from .test_delivery import until
 from .test_transfers import Rig, _connected_call, _rig, _stop, _together
@@ -38,6 +39,11 @@ def _other_half(leg: str) -> str:
 def _alive(rig: Rig, name: str) -> bool:
     ch = rig[1].model.channel(name)
     return ch is not None and ch.ended_at is None
+
+
+def _context(pbx: ManagedPbx, channel: str) -> str | None:
+    """The dialplan context ``channel`` runs in now, as Asterisk lists it."""
+    return next((c.context for c in channels(pbx) if c.name == channel), None)
 
 
 def _wrapped_up(rig: Rig, agent: str) -> bool:
@@ -132,8 +138,8 @@ async def test_a_consulted_agent_whose_phone_hangs_up_during_the_consultation_is
 
     await until(lambda: closed()[-1:] == ["closed"], what="the consultation closed on 1002's console")
     assert "ended" not in closed()  # nothing to wrap up
-    # (The router steps the agent through wrap_up and straight on to available, as for the console's Hang up.)
     await until(lambda: service.router.agent("1002").state is AgentState.AVAILABLE, what="1002 available")
+    assert not _wrapped_up(rig, "1002")  # straight from on_call: no wrap_up state, not even for an instant
     assert service.agent_call("1002", linkedid) is None
     assert service.router.agent("1001").state is AgentState.ON_CALL
 
@@ -252,7 +258,7 @@ async def _consultation_ringing(rig: Rig, number: str, target_kind: str, target:
 
 
 async def test_the_transferring_agents_phone_hanging_up_while_the_number_rings_puts_the_caller_back_in_queue(
-        rig: Rig) -> None:
+        rig: Rig, pbx: ManagedPbx) -> None:
     """The transferring agent's phone hangs up while the number consulted still rings: nobody to
     hand the caller to yet, nobody to go back to. The ringing stops, the agent wraps up, and the
     caller waits in the queue again at its place, for the next agent. It used to stay on hold with
@@ -263,6 +269,9 @@ async def test_the_transferring_agents_phone_hanging_up_while_the_number_rings_p
     await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
     await until(lambda: (c := service.calls.get(linkedid)) is not None and c.status == "queued",
                 what="the caller waiting in the queue again")
+    # Waiting as the queue's callers do, in cti-queue, whose music also watches the engine's
+    # heartbeat (an engine that dies then sends it on to cti-engine-down), not in cti-hold.
+    await until(lambda: _context(pbx, channel) == "cti-queue", what="the caller on cti-queue's music")
     await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
     await until(lambda: not any("86990048" in n for n in _live_names(rig)), what="the number no longer rung")
     with pytest.raises(AcdError, match="hung up"):
@@ -291,3 +300,46 @@ async def test_the_transferring_agents_phone_hanging_up_while_the_consulted_agen
     await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and "1002" in p.name,
                 what="the caller talking to 1002")
     assert not rec.of(ConsultationAnswered) and not rec.of(CallTransferred)
+
+
+async def test_the_agents_phone_hanging_up_with_the_caller_on_hold_puts_the_caller_back_in_queue(
+        rig: Rig, pbx: ManagedPbx) -> None:
+    """A plain hold (no consultation): the agent's phone hangs up while the caller is on hold. The
+    agent's part ends (wrap-up) and the caller waits in the queue again at its place, on cti-queue's
+    music, for the next agent. It used to stay on hold's music with nobody, the call ``held``."""
+    service, bridge, rec = rig
+    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
+    linkedid, channel = await _connected_call(rig, "13200132050")
+    agent_leg = service.calls[linkedid].agent_channel
+    assert agent_leg
+    await service.actions.hold(linkedid)
+    await until(lambda: _context(pbx, channel) == "cti-hold", what="the caller on hold")
+    await bridge.control.hangup(_other_half(agent_leg))  # 1001's phone
+    await until(lambda: (c := service.calls.get(linkedid)) is not None and c.status == "queued",
+                what="the caller waiting in the queue again")
+    await until(lambda: _context(pbx, channel) == "cti-queue", what="the caller on cti-queue's music")
+    await until(lambda: _wrapped_up(rig, "1001"), what="1001 wrapping up")
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002", answer_after_s=0.3), ready=True)
+    await until(lambda: [e.agent_id for e in rec.of(CallConnected) if e.linkedid == linkedid] == ["1001", "1002"],
+                what="the caller answered by 1002")
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and "1002" in p.name,
+                what="the caller talking to 1002")
+
+
+async def test_back_to_caller_while_the_number_rings_hangs_up_that_ring(rig: Rig) -> None:
+    """Back to caller while the number consulted still rings: its ring is hung up at once (it used to
+    ring on until the trunk's dial timeout, and then 'did not answer' took the caller back a second
+    time), the caller talks with the agent again, and the transfer says it was cancelled."""
+    service, bridge, rec = rig
+    linkedid, channel, agent_leg, transfer = await _consultation_ringing(rig, "13200132051", "number", "86990051")
+    await until(lambda: any("86990051" in n for n in _live_names(rig)), what="the number ringing")
+    await service.actions.cancel_consult(linkedid)
+    await until(lambda: (p := bridge.model.bridged_peer(channel)) is not None and p.name == agent_leg,
+                what="the caller bridged with the agent's leg again")
+    await until(lambda: not any("86990051" in n for n in _live_names(rig)), what="the number no longer rung")
+    with pytest.raises(AcdError, match="cancelled"):
+        await asyncio.wait_for(transfer, 20)
+    call = service.calls[linkedid]
+    assert (call.status, call.agent_id, call.consult_channel, call.consult_ring) == ("talking", "1001", None, None)
+    assert len([e for e in rec.of(HoldEnded) if e.linkedid == linkedid]) == 1
+    assert (p := bridge.model.bridged_peer(channel)) is not None and p.name == agent_leg

@@ -9,16 +9,17 @@ from typing import Any
 
 import pytest
 
-from acd.calls import LiveCall
+from acd.calls import AgentPhone, LiveCall
 from acd.delivery import AcdService
-from acd.events import AgentCallUpdate
-from acd.model import QueueConfig
+from acd.events import AgentCallUpdate, AgentStateChanged
+from acd.model import AgentState, QueueConfig
 from acd.routing import Router
 from cti.ami.control import FakeCallControl
 from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, ParkedLeft
 from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallTransferred
+from tests.helpers import until
 
 CALLER, AGENT_LEG = "Local/s@cti-queue-00000001;2", "Local/1001@cti-sim-phone-00000002;1"
 TARGET_LEG = "Local/fake-00000001;1"  # FakeCallControl's answered originate
@@ -197,3 +198,59 @@ async def test_an_answered_consultations_parked_agent_leg_is_not_put_back(acd: t
     _control(service).calls.clear()
     await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2", linkedid="c.1"))
     assert _control(service).calls == [] and service.calls["c.1"].status == "consulting"
+
+
+async def test_the_agents_phone_hanging_up_on_a_plain_hold_puts_the_caller_back_in_queue() -> None:
+    """A plain hold: the agent's parked leg reports its own end. The agent's part ends and the caller,
+    taken to cti-queue's music first, waits in the queue again."""
+    service, _ = await _acd(FakeCallControl(), [QueueConfig(name="support")])
+    try:
+        service.calls["c.1"].status = "held"
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2",
+                                                         linkedid="c.1"))
+        assert [(c["channel"], c["context"]) for c in _control(service).called("redirect")] == [(CALLER, "cti-queue")]
+        assert not _control(service).called("hangup")
+        again = service.calls["c.1"]
+        assert (again.status, again.agent_id, again.agent_channel) == ("queued", None, None)
+        assert ("1001", "c.1") in service.wrapups
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_a_softphones_parked_leg_ending_on_a_plain_hold_is_left_to_the_reconnect_watcher() -> None:
+    """A browser softphone's leg ending by itself is a page reloaded or a network lost: acd.reconnect
+    rings that agent again; the follower does not put the caller back."""
+    service, _ = await _acd(FakeCallControl(), [QueueConfig(name="support")])
+    try:
+        service.phones["1001"] = AgentPhone("1001", "webrtc")
+        call = service.calls["c.1"]
+        call.status = "held"
+        await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2",
+                                                         linkedid="c.1"))
+        assert _control(service).calls == [] and service.calls["c.1"] is call and call.status == "held"
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("pending", [None, "break"])
+async def test_a_consulted_agent_hung_up_on_during_the_consultation_publishes_no_wrap_up(
+        pending: str | None) -> None:
+    """The consulted agent's Hang up during the consultation: they go straight to available, or to
+    the not ready they chose meanwhile; no wrap_up state is published (it used to be, and left at
+    once: a near-zero wrap-up in their state history)."""
+    service, seen = await _acd(FakeCallControl(), [QueueConfig(name="support", wrap_up_s=30.0)])
+    try:
+        await service.agent_login("1001", {}, ["support"], phone=AgentPhone("1001"), ready=False)
+        await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002"), ready=True)
+        await service.actions.transfer("c.1", target_kind="agent", target="1002", kind="attended")
+        await until(lambda: service.router.agent("1002").state is AgentState.ON_CALL, what="1002 answering")
+        if pending is not None:
+            await service.set_not_ready("1002", pending)
+        await service.actions.consulted_hangup("c.1")
+        await service.bus.drain()  # type: ignore[attr-defined]
+        states = [e.state for e in seen if isinstance(e, AgentStateChanged) and e.agent_id == "1002"]
+        assert "wrap_up" not in states
+        assert states[-1] == ("available" if pending is None else "not_ready")
+        assert service.calls["c.1"].status == "talking"
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]

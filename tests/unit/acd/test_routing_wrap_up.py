@@ -152,3 +152,24 @@ def test_a_call_ending_while_the_agent_is_on_another_keeps_the_ringing_offer() -
     assert _ends(out) == [("a", "c1", "other_call", 10.0)]
     assert not [d for d in out if isinstance(d, CancelOffer)]
     assert (r.agent("a").state.value, r.agent("a").offers) == ("on_call", ("c3",))
+
+
+@pytest.mark.parametrize(("pending", "state", "reason"), [(None, "available", None), ("break", "not_ready", "break")])
+def test_a_connected_consultation_withdrawn_without_wrap_up_goes_straight_on(
+        pending: str | None, state: str, reason: str | None) -> None:
+    """A consulted agent hung up on during the consultation (their console, their phone, or Back to
+    caller) has nothing to wrap up: no wrap_up state at all (it used to be published, then left at
+    once, a near-zero wrap-up in their state history), straight to available, or to the not ready
+    they chose meanwhile; available, they are offered the next call at once."""
+    r = router()
+    ready_agent(r, "b", {}, 0.0)
+    r.enqueue("L#consult", "support", 1.0, required_agent="b", counted=False)
+    r.offer_answered("L#consult", "b", 2.0)
+    if pending is not None:
+        r.set_not_ready("b", pending, 3.0)
+    r.enqueue("c2", "support", 4.0)
+    out = r.withdraw("L#consult", 5.0, wrap_up=False)
+    offered = [("b", "available", "reserved", None)] if pending is None else []
+    assert changes(out) == [("b", "on_call", state, reason), *offered]
+    assert _ends(out) == []
+    assert offers(out) == ([("c2", "b")] if pending is None else [])
