@@ -173,24 +173,21 @@ def _duration(raw: str) -> int:
     return _int(parts[0]) * 3600 + _int(parts[1]) * 60 + _int(parts[2])
 
 
+# The dialplan's reports of one leg of a transfer or hold ending by its own side (config/asterisk/extensions.conf).
+_LEG_EVENTS: dict[str, type[ev.ConferenceLeft | ev.ConsultLeft | ev.ConsultAlone | ev.ParkedLeft]] = {
+    "CtiConferenceLeft": ev.ConferenceLeft, "CtiConsultLeft": ev.ConsultLeft, "CtiConsultAlone": ev.ConsultAlone,
+    "CtiParkedLeft": ev.ParkedLeft}
+
+
 def _user_event(m: Msg, now: float) -> Event | None:
     name = m.get("UserEvent")
     if name == "CtiIvrLost":
         return ev.IvrLost(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
                           linkedid=m.get("Linkedid", m.get("Uniqueid", "")), queue=m.get("Queue", ""),
                           caller_num=_cid(m.get("CallerIDNum", "")), dnis=m.get("Dnis", ""))
-    if name == "CtiConferenceLeft":
-        return ev.ConferenceLeft(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
-                                 linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
-    if name == "CtiConsultLeft":
-        return ev.ConsultLeft(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
-                              linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
-    if name == "CtiConsultAlone":
-        return ev.ConsultAlone(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
-                               linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
-    if name == "CtiParkedLeft":
-        return ev.ParkedLeft(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
-                             linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
+    if (leg := _LEG_EVENTS.get(name or "")) is not None:
+        return leg(ts=_ts(m, now), channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""),
+                   linkedid=m.get("Linkedid", m.get("Uniqueid", "")))
     if name != "CtiVoicemail":
         return None  # somebody else's
     return ev.VoicemailResult(
