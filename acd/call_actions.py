@@ -14,7 +14,7 @@ import contextlib
 import logging
 import uuid
 
-from acd.calls import AgentPhone, LiveCall
+from acd.calls import QUEUE_CONTEXT, AgentPhone, LiveCall
 from acd.consult_actions import ConsultActions, live_call, route_vars, wait_again_after_hold
 from acd.errors import AcdError, DialRefused, DialUnconfirmed, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState, moved_skills
@@ -129,7 +129,7 @@ class CallActions:
                 await self.acd.control.set_var(call.caller_channel, name, value)
             await self.acd.control.redirect(call.caller_channel, EXTERNAL_CONTEXT, routed.exten)
         elif target_kind in ("queue", "agent"):
-            await self.acd.control.redirect(call.caller_channel, "cti-queue", "s")
+            await self.acd.control.redirect(call.caller_channel, QUEUE_CONTEXT, "s")
         else:
             raise AcdError(f"target_kind: unknown kind {target_kind!r}")
         await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=linkedid, from_agent=agent,

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from acd.calls import LiveCall
+from acd.calls import QUEUE_CONTEXT, LiveCall
 from acd.delivery import AcdService
 from acd.errors import AcdError
 from acd.recovery import (
@@ -142,7 +142,7 @@ class Recovery:
             with call_context(w.entry.linkedid, queue=w.entry.queue or None):  # its records name the call
                 try:
                     if w.pull_back:  # out of app_queue's Queue() (which stops ringing) back to the engine's music
-                        await self.control.redirect(w.channel, "cti-queue", "s")
+                        await self.control.redirect(w.channel, QUEUE_CONTEXT, "s")
                         report.pulled_back.append(w.entry.linkedid)
                     if w.lost_dnis is not None:
                         await self._log_lost(w.entry, w.channel, w.lost_dnis)

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from acd.delivery import AcdService
+from acd.dial_readiness import GRACE_S
 from acd.errors import UnknownQueue
 from acd.events import AgentStateChanged
 from acd.model import AgentState
@@ -79,8 +80,8 @@ _FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
 # An Originate Asterisk never answered (the engine's own timeout) may have placed its call: how long
-# the dialer looks for a channel of it before the attempt is ``failed`` (as acd.dial_readiness waits).
-UNCONFIRMED_GRACE_S = 15.0
+# the dialer looks for a channel of it before the attempt is ``failed`` (as long as acd.dial_readiness).
+UNCONFIRMED_GRACE_S = GRACE_S
 # With no campaign running, how often the campaigns are read though no CampaignChanged came (a state
 # changed outside the engine's API); running, every ``refresh_s``.
 IDLE_REFRESH_S = 60.0
