@@ -1,22 +1,18 @@
 """In-memory fakes of the console's ports, for tests, the browser tier, the benchmark and
-``cti console-demo``. ``FakeDesk`` keeps a small agent state machine (transition table below) and
-publishes the same console events the real ACD adapter will; ``FakeCrm`` is the pop source and
-customer search over a seeded demo book, and records wrap-ups as interactions.
+``cti console-demo``. ``FakeDesk`` keeps a small agent state machine (the ACD's own, on the world of
+agent_console.fake_acd) and publishes the same console events the real ACD adapter will; ``FakeCrm``
+(agent_console.fakecrm) is the pop source and customer search over a seeded demo book, and records
+wrap-ups as interactions; ``FakeUserStore`` is agent_console.fake_users'.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import logging
-import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from acd.errors import IllegalTransition
-from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn, AgentStateChanged
-from acd.model import AgentEvent, AgentState, next_agent_state
+from acd.events import AgentOffer
+from acd.model import AgentState
 from agent_console.errors import (
     CallNotFound,
     IllegalAgentAction,
@@ -24,6 +20,10 @@ from agent_console.errors import (
     NotYourCall,
     TargetNotFound,
 )
+from agent_console.fake_acd import AgentRecord as _Agent
+from agent_console.fake_acd import CallRecord as _Call
+from agent_console.fake_acd import FakeAcd
+from agent_console.fake_users import FakeUserStore
 from agent_console.fakecallbacks import FakeCallbackBook
 from agent_console.fakecrm import FakeCrm
 from agent_console.policy import check_queue_login, queues_open_to
@@ -31,52 +31,13 @@ from agent_console.ports import DeskSnapshot, TargetKind, TransferKind, WrapUpIn
 from agent_console.protocol import (
     AgentStateView,
     CallbackView,
-    CallView,
     Catalog,
     Choice,
     DispositionChoice,
-    OfferView,
-    Pop,
 )
-from agent_console.security import Principal
-from crm_core.users import hash_secret, verify_secret_async
-from cti.bus import EventBus
-from cti.tasks import TaskSet
-
-log = logging.getLogger(__name__)
-
-# -- users ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeUserStore:
-    users: dict[str, tuple[str, Principal]] = field(default_factory=dict)
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    def add(self, username: str, password: str, *, role: str = "agent", agent_id: str | None = None,
-            display_name: str = "", password_hash: str | None = None) -> Principal:
-        p = Principal(next(self._ids), username, role, agent_id, display_name or username)  # type: ignore[arg-type]
-        self.users[username.casefold()] = (password_hash or hash_secret(password), p)
-        return p
-
-    async def authenticate(self, username: str, password: str) -> Principal | None:
-        entry = self.users.get(username.strip().casefold())
-        # An unknown username costs one verification too (against a dummy hash): timing does not tell.
-        ok = await verify_secret_async(entry[0] if entry is not None else None, password)
-        return entry[1] if entry is not None and ok else None
-
 
 # -- desk ----------------------------------------------------------------------------------------
 
-# The agent's states and legal steps are the ACD's own (acd.model.AGENT_TRANSITIONS): the fake plays
-# the router's part, it does not keep a second state machine. Console actions map to its events.
-_EVENTS: dict[str, AgentEvent] = {
-    "login": AgentEvent.LOGIN, "logout": AgentEvent.LOGOUT, "ready": AgentEvent.READY,
-    "not_ready": AgentEvent.NOT_READY, "offer": AgentEvent.OFFER, "withdraw": AgentEvent.CANCEL,
-    "connect": AgentEvent.ANSWER, "end": AgentEvent.END, "wrapped": AgentEvent.WRAP_DONE,
-}
-# Repeating what already holds is not a step (logging in again, "ready" while ready).
-_ALREADY = {("login", AgentState.NOT_READY), ("login", AgentState.AVAILABLE), ("ready", AgentState.AVAILABLE)}
 # While busy, "not ready" is remembered and applied after the wrap-up.
 _BUSY = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
@@ -91,91 +52,15 @@ DISPOSITIONS = [DispositionChoice(code=c, label=label, resolves=resolves) for c,
 
 
 @dataclass
-class _Call:
-    call_id: str
-    agent_id: str
-    status: str
-    direction: str
-    peer_number: str
-    customer_id: int | None
-    queue: str | None
-    started_at: float
-    detail: dict[str, Any] | None = None
-
-    def view(self) -> CallView:
-        return CallView(call_id=self.call_id, status=self.status, direction=self.direction,
-                        peer_number=self.peer_number, customer_id=self.customer_id, queue=self.queue,
-                        started_at=self.started_at, detail=self.detail)
-
-
-@dataclass
-class _Agent:
-    agent_id: str
-    state: AgentState = AgentState.LOGGED_OUT
-    reason: str | None = None
-    since: float = 0.0
-    queues: list[str] = field(default_factory=list)
-    after_call: str | None = None
-    offer: OfferView | None = None
-
-
-@dataclass
-class FakeDesk:
+class FakeDesk(FakeAcd):
     """The ACD + telephony side, in memory. ``offer_call`` plays the ACD choosing this agent. What it
     answers (values, errors) and publishes is the real desk's (``agent_console.desk`` over the ACD):
     tests/db/console/test_desk_conformance.py runs the same scenarios on both."""
 
-    bus: EventBus
-    crm: FakeCrm | None = None
-    queues: tuple[str, ...] = ("support", "sales", "billing")
-    # Each agent's skills, which name the queues it may log in to (policy.queues_open_to); None:
-    # every agent may log in to every queue (the demo's agents are skilled for all of them).
-    agent_skills: dict[str, dict[str, int]] | None = None
-    answer_after_s: float | None = 1.0  # the simulated phone answers after this; None: never
-    clock: Any = time.time
-    agents: dict[str, _Agent] = field(default_factory=dict)
-    calls: dict[str, _Call] = field(default_factory=dict)
-    wrapups: list[dict[str, Any]] = field(default_factory=list)
-    actions: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (action, agent, args)
-    # Attended transfers to an agent: the consulted agent's leg of the call, by call id (the call
-    # keeps its id for both agents, as the real ACD's consultation does, acd.consultations).
-    consults: dict[str, _Call] = field(default_factory=dict)
-    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _book: FakeCallbackBook = field(init=False)
-    _tasks: TaskSet = field(default_factory=lambda: TaskSet(log, "fake desk: %s failed"))
 
     def __post_init__(self) -> None:
         self._book = FakeCallbackBook(lambda: self.clock())  # a lambda: a test may swap the desk's clock
-
-    # -- state machine --
-    def _agent(self, agent_id: str) -> _Agent:
-        if agent_id not in self.agents:
-            self.agents[agent_id] = _Agent(agent_id, since=self.clock())
-        return self.agents[agent_id]
-
-    async def _step(self, agent_id: str, action: str, *, reason: str | None = None) -> None:
-        a = self._agent(agent_id)
-        if (action, a.state) not in _ALREADY:
-            try:
-                to = next_agent_state(agent_id, a.state, _EVENTS[action])
-            except IllegalTransition:
-                raise IllegalAgentAction(f"cannot {action.replace('_', ' ')} while "
-                                         f"{a.state.value.replace('_', ' ')}") from None
-            if to is not a.state or to is AgentState.NOT_READY:
-                a.state, a.since = to, self.clock()
-                a.reason = reason if to is AgentState.NOT_READY else None
-        await self._publish_state(a)
-
-    async def _publish_state(self, a: _Agent) -> None:
-        await self.bus.publish(AgentStateChanged(ts=self.clock(), agent_id=a.agent_id, state=a.state.value,
-                                                 reason=a.reason, since=a.since, queues=tuple(a.queues),
-                                                 not_ready_after_call=a.after_call))
-
-    def _calls_of(self, agent_id: str) -> list[_Call]:
-        return [c for c in (*self.calls.values(), *self.consults.values()) if c.agent_id == agent_id]
-
-    def _on_a_call(self, agent_id: str) -> bool:
-        return any(c.status != "ended" for c in self._calls_of(agent_id))
 
     def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> _Call:
         leg = self.consults.get(call_id)
@@ -189,24 +74,6 @@ class FakeDesk:
         if call.agent_id != agent_id:
             raise NotYourCall(f"call {call_id} is not yours")
         return call
-
-    async def _call_update(self, call: _Call) -> None:
-        await self.bus.publish(AgentCallUpdate(
-            ts=self.clock(), agent_id=call.agent_id, linkedid=call.call_id, status=call.status,
-            direction=call.direction, peer_number=call.peer_number, customer_id=call.customer_id, queue=call.queue,
-            started_at=call.started_at, detail=call.detail))
-
-    def _later(self, delay: float, coro_fn: Any, *args: Any) -> None:
-        async def run() -> None:
-            await asyncio.sleep(delay)
-            try:
-                await coro_fn(*args)
-            except Exception:  # the simulated party acts on its own: log, never lose
-                log.exception("fake desk timer failed")
-        self._tasks.spawn(run(), "fake_desk.later")
-
-    async def close(self) -> None:
-        await self._tasks.stop()
 
     # -- AgentDesk --
     async def snapshot(self, agent_id: str) -> DeskSnapshot:
@@ -303,13 +170,6 @@ class FakeDesk:
             # The transfer completes: the consulted agent's call now, which says who passed it on.
             leg.status, leg.detail = "talking", {k: v for k, v in (leg.detail or {}).items() if k != "consult"}
             await self._call_update(leg)
-
-    async def _end(self, call: _Call, status: str) -> None:
-        call.status = status
-        await self._call_update(call)
-        a = self._agent(call.agent_id)
-        if a.state is AgentState.ON_CALL:
-            await self._step(call.agent_id, "end")
 
     async def hold(self, agent_id: str, call_id: str) -> None:
         call = self._own(agent_id, call_id)
@@ -513,65 +373,6 @@ class FakeDesk:
         call_id = await self.dial(agent_id, cb.number.lstrip("+"), cb.customer_id, callback=True)
         cb.calling, cb.last_call_id = True, call_id
         return call_id, cb
-
-    # -- the simulated ACD and phones --
-    async def offer_call(self, agent_id: str, *, caller_number: str, customer_id: int | None = None,
-                         queue: str = "support", waited_s: float = 12.0, skills: dict[str, int] | None = None,
-                         ivr_path: list[dict[str, Any]] | None = None, intent: str | None = None,
-                         pop: dict[str, Any] | None = None, campaign: str | None = None,
-                         callback: bool = False) -> str:
-        """Play the ACD: reserve the agent, ring their phone (publish the offer), answer later.
-        ``campaign``: a person that outbound campaign reached (progressive, predictive); ``callback``:
-        virtual hold's callback (the customer kept their place and answered the engine's call)."""
-        a = self._agent(agent_id)
-        call_id = f"call-{int(self.clock())}-{next(self._seq)}"
-        await self._step(agent_id, "offer")
-        if self.crm is not None:
-            self.crm.ivr[call_id] = {"path": ivr_path or [], "intent": intent, "flow": "main"}
-        call = _Call(call_id, agent_id, "ringing", "inbound", caller_number, customer_id, queue, self.clock(),
-                     {"campaign": campaign} if campaign else {"callback": True} if callback else None)
-        self.calls[call_id] = call
-        a.offer = OfferView(call_id=call_id, queue=queue, caller_number=caller_number, offered_at=self.clock(),
-                            campaign=campaign, callback=callback,
-                            pop=Pop(call_id=call_id, caller_number=caller_number, complete=False))
-        await self.bus.publish(AgentOffer(ts=self.clock(), agent_id=agent_id, linkedid=call_id, queue=queue,
-                                          caller_number=caller_number, customer_id=customer_id, waited_s=waited_s,
-                                          skills=skills or {"general": 1}, campaign=campaign, callback=callback,
-                                          pop=pop))
-        if self.answer_after_s is not None:
-            self._later(self.answer_after_s, self._connect, call)
-        return call_id
-
-    async def answer(self, call_id: str) -> None:
-        """The agent picked up the phone (tests drive this when ``answer_after_s`` is None)."""
-        await self._connect(self.calls[call_id])
-
-    async def caller_hangs_up(self, call_id: str) -> None:
-        call = self.calls.get(call_id)
-        if call is not None and call.status == "ringing":
-            await self.withdraw(call_id, "caller_hangup")
-            return
-        for part in (call, self.consults.get(call_id)):  # the agent's, and a consulted agent's leg
-            if part is not None and part.status != "ended":
-                await self._end(part, "ended")
-
-    async def withdraw(self, call_id: str, reason: str = "no_answer") -> None:
-        call = self.calls.pop(call_id)
-        a = self._agent(call.agent_id)
-        a.offer = None
-        await self.bus.publish(AgentOfferWithdrawn(ts=self.clock(), agent_id=call.agent_id, linkedid=call_id,
-                                                   reason=reason))
-        await self._step(call.agent_id, "withdraw")
-
-    async def _connect(self, call: _Call) -> None:
-        if self.calls.get(call.call_id) is not call or call.status != "ringing":
-            return
-        a = self._agent(call.agent_id)
-        a.offer = None
-        call.status = "talking"
-        await self._call_update(call)
-        if a.state is AgentState.RESERVED:  # an outbound call leaves the agent not ready "outbound"
-            await self._step(call.agent_id, "connect")
 
 
 def _consulted(leg: _Call) -> bool:

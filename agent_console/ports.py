@@ -113,14 +113,14 @@ class AgentDesk(Protocol):
 
 class PopSource(Protocol):
     async def build_pop(self, linkedid: str, agent_id: str, offer_info: dict[str, Any]) -> dict[str, Any]:
-        """The screen pop (shape: ``agent_console.protocol.Pop``) as plain data: dicts, lists,
+        """The screen pop (shape: ``agent_console.views.Pop``) as plain data: dicts, lists,
         strings, numbers, booleans, None (not model instances). ``offer_info`` holds the
         offer event's fields (caller_number, customer_id, queue, waited_s, skills, direction)."""
 
 
 class CustomerSearch(Protocol):
     async def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Customers matching a name, phone, email or account (shape: ``protocol.CustomerCard``)."""
+        """Customers matching a name, phone, email or account (shape: ``views.CustomerCard``)."""
 
     async def customer(self, customer_id: int) -> dict[str, Any] | None:
         """``{"customer": card, "interactions": [...], "open_cases": [...]}`` or None."""

@@ -1,6 +1,6 @@
 """The screen pop: everything an agent sees as the phone rings, assembled for a call or customer.
 
-The shape is the console's ``Pop`` (agent_console.protocol): customer card or unknown number,
+The shape is the console's ``Pop`` (agent_console.views): customer card or unknown number,
 last five interactions with outcomes and notes, open cases, what the caller did in the IVR,
 the suggested script for the queue / intent, and matching knowledge articles.
 

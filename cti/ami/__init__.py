@@ -3,6 +3,7 @@
     codec       bytes <-> AMI header dicts (fast framing, skips events nobody models)
     translate   header dicts -> typed events (events.py); nothing else sees an AMI header name
     callmodel   pure CallModel: calls by Linkedid, channels, Local halves, bridges, transfers
+    call_records  the model's records: channel phases, the Channel/Call/Transfer views it returns
     manager     AmiClient: the one place panoramisk's Manager is used; login, ping, backoff, resync
     control     CallControl port, AmiCallControl adapter, FakeCallControl for tests
     queue_members  AmiFallbackQueues: app_queue fallback queue members (acd.fallback's port)
