@@ -7,7 +7,6 @@
     manager     AmiClient: the one place panoramisk's Manager is used; login, ping, backoff, resync
     control     CallControl port, AmiCallControl adapter, FakeCallControl for tests
     queue_members  AmiFallbackQueues: app_queue fallback queue members (acd.fallback's port)
-X
     bridge      AmiBridge: client -> model -> bus, and .control
 
 Errors: see cti.ami.errors.
