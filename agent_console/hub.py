@@ -220,6 +220,7 @@ class AgentHub:
                 if snap.offer_call_id() == ev.linkedid:
                     snap.offer = None
                 snap.calls.pop(ev.linkedid, None)
+                self.refresh.forget(ev.linkedid)
                 self._send(ev.agent_id, p.OfferWithdrawnFrame(call_id=ev.linkedid, reason=ev.reason).model_dump_json())
             case AgentCallUpdate():
                 self._call_update(ev)
@@ -232,16 +233,19 @@ class AgentHub:
             pop = pop or snap.offer.pop  # type: ignore[union-attr]  # the call id says there is one
             if ev.status != "ringing":
                 snap.offer = None
+        linked = self.refresh.linked_customer(ev.linkedid)  # a link wins over an update published before it
+        customer_id = linked if linked is not None else ev.customer_id
         view = p.CallView(call_id=ev.linkedid, status=ev.status, direction=ev.direction, peer_number=ev.peer_number,
-                          customer_id=ev.customer_id, queue=ev.queue, started_at=ev.started_at or ev.ts,
+                          customer_id=customer_id, queue=ev.queue, started_at=ev.started_at or ev.ts,
                           detail=ev.detail, pop=pop)
         if ev.status == "closed":
             snap.calls.pop(ev.linkedid, None)
+            self.refresh.forget(ev.linkedid)
         else:
             snap.calls[ev.linkedid] = view
         self._send(ev.agent_id, p.CallFrame(call=view).model_dump_json())
         if old is None and ev.direction == "outbound" and pop is None:
-            info = {"caller_number": ev.peer_number, "customer_id": ev.customer_id, "queue": ev.queue,
+            info = {"caller_number": ev.peer_number, "customer_id": customer_id, "queue": ev.queue,
                     "direction": "outbound"}
             self._tasks.spawn(self._late_pop(ev.agent_id, ev.linkedid, self._build(ev.linkedid, ev.agent_id, info)),
                               f"hub.late_pop:{ev.linkedid}")
@@ -275,8 +279,9 @@ class AgentHub:
             await asyncio.sleep(0)
 
     async def _deliver_offer(self, ev: AgentOffer) -> None:
-        info = {"caller_number": ev.caller_number, "customer_id": ev.customer_id, "queue": ev.queue,
-                "waited_s": ev.waited_s, "skills": ev.skills or {}, "direction": ev.direction}
+        linked = self.refresh.linked_customer(ev.linkedid)
+        info = {"caller_number": ev.caller_number, "customer_id": linked if linked is not None else ev.customer_id,
+                "queue": ev.queue, "waited_s": ev.waited_s, "skills": ev.skills or {}, "direction": ev.direction}
         snap = self._snap(ev.agent_id)
         placeholder_sent = False
 
@@ -297,6 +302,10 @@ class AgentHub:
             pop = None
         finally:
             timer.cancel()
+        if pop is not None and not self.refresh.current(ev.linkedid, pop):
+            # Linked to another customer during the look-up: that link's refresh shows them, whichever ends last.
+            log.info("offer %s: linked during the pop's look-up, the link's pop stands", ev.linkedid)
+            pop = None
         if snap.offer_ev is ev:
             if pop is not None and snap.pending_is(ev):
                 # Nobody read the pending offer: the frame from plain data, the view only if read later.
@@ -320,10 +329,13 @@ class AgentHub:
 
     async def _late_pop(self, agent_id: str, call_id: str, pending: Any) -> None:
         try:
-            pop = p.Pop.model_validate(await pending)
+            raw = await pending
+            pop = p.Pop.model_validate(raw)
         except Exception:
             log.exception("pop for %s failed", call_id)
             return
+        if not self.refresh.current(call_id, raw):
+            return  # linked to another customer during the look-up: that link's refresh shows them
         snap = self._snap(agent_id)
         if snap.offer_call_id() == call_id:
             snap.offer.pop = pop  # type: ignore[union-attr]  # the call id says there is one

@@ -6,6 +6,11 @@
 * A call linked to another customer (``CustomerLinked``): every kept offer or call of that call (its
   agent, a consulted agent) gets the linked customer's pop (card, history, open cases, script, read
   through ``PopSource``), and its agent a ``pop`` frame; a reload mid-call shows it.
+* The link is the call's customer from then on, whichever pop build ends last: the link is kept per
+  call (``linked_customer``), and a pop built for the call with another customer -- the offer's,
+  begun before the link and ended after its refresh -- is not shown (``current``). The hub forgets a
+  call's link once no console shows the call; at most ``LINKS_KEPT`` are kept (a link for a call
+  this node's consoles never show).
 
 The hub (``agent_console.hub``) owns the kept offers and calls and the sockets; this reads and
 updates the former and sends through the latter.
@@ -22,6 +27,8 @@ from agent_console.ports import CustomerSearch
 from crm_core.events import CustomerChanged, CustomerLinked
 
 log = logging.getLogger(__name__)
+
+LINKS_KEPT = 4096  # calls linked during the call, kept at once; far more than a node's live calls
 
 
 class Kept(Protocol):
@@ -42,6 +49,22 @@ class PopRefresh:
         """``build(linkedid, agent_id, info)``: a pop as plain data; ``send(agent_id, frame)``;
         ``customers``: where a changed customer's card is read (None: pops are not refreshed)."""
         self.snaps, self._build, self._send, self.customers = snaps, build, send, customers
+        self._links: dict[str, int] = {}  # call -> the customer its latest link named, oldest link first
+
+    def linked_customer(self, call_id: str) -> int | None:
+        """The customer call ``call_id`` was last linked to, if it was."""
+        return self._links.get(call_id)
+
+    def current(self, call_id: str, pop: Mapping[str, Any]) -> bool:
+        """``pop`` (plain) may be shown for the call: it has no link, or the pop shows the linked customer."""
+        linked = self._links.get(call_id)
+        return linked is None or (pop.get("customer") or {}).get("id") == linked
+
+    def forget(self, call_id: str) -> None:
+        """Forget the call's link if no console shows the call any more (it closed or was withdrawn)."""
+        if call_id in self._links and not any(call_id in snap.calls or snap.offer_call_id() == call_id
+                                              for snap in self.snaps.values()):
+            del self._links[call_id]
 
     def _showing(self, customer_id: int) -> list[tuple[str, p.Pop]]:
         """(agent, pop) of the kept offers and calls whose pop shows ``customer_id``."""
@@ -86,6 +109,11 @@ class PopRefresh:
         call gets that customer's pop -- card, history, open cases, script, articles read again -- in a
         ``pop`` frame, and the kept offer or call has it (what a reload's hello shows). What the call
         itself told (IVR path, wait, skills, transfer note) stays as it was."""
+        # Kept before any await, so a pop build for the call ending from now on sees the link.
+        self._links.pop(ev.linkedid, None)
+        self._links[ev.linkedid] = ev.customer_id
+        if len(self._links) > LINKS_KEPT:
+            del self._links[next(iter(self._links))]
         for agent_id, _ in self._holding(ev.linkedid):
             await self._relink(agent_id, ev)
 
@@ -112,12 +140,16 @@ class PopRefresh:
             log.warning("call %s linked to customer %d: the CRM gave no card for them (%s), the console keeps the "
                         "former pop", ev.linkedid, ev.customer_id, built.source)
             return
-        pop = built if old is None else old.model_copy(update={
-            "customer": built.customer, "interactions": built.interactions, "open_cases": built.open_cases,
-            "script": built.script, "articles": built.articles, "source": built.source, "complete": True})
+        if self._links.get(ev.linkedid) != ev.customer_id:
+            return  # linked again during the read: that link's refresh shows its customer
         shown = dict(self._holding(ev.linkedid)).get(agent_id)  # again: the call may have closed during the read
         if shown is None:
             return
+        old = shown.pop  # again: the offer's own pop may have come during the read
+        # A placeholder (the offer's pop still being built): the built pop is whole, the call's IVR path too.
+        pop = built if old is None or not old.complete else old.model_copy(update={
+            "customer": built.customer, "interactions": built.interactions, "open_cases": built.open_cases,
+            "script": built.script, "articles": built.articles, "source": built.source, "complete": True})
         shown.pop = pop
         if isinstance(shown, p.CallView):
             shown.customer_id = ev.customer_id  # as the ACD's call updates say from now on (EngineDesk)

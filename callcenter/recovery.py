@@ -5,10 +5,12 @@ channel variables (Getvar), restores the agents from the CRM's agent-state histo
 out the plan in an order that never offers a busy agent a call: agents log in (not ready),
 connected calls are attached, half-rung agent legs are hung up, waiting callers are queued again
 in their original order (callers still in the fallback's app_queue are redirected back to
-``cti-queue`` first), and only then do agents become ready as they were. Last, interactions the CRM
-still holds open for calls Asterisk no longer has (an IVR session the crash cut off, a call the
-fallback served) are ended, at the time the dialplan's hangup handler left in AstDB
-(``cti_away/<linkedid>``) when it knows it. See docs/resilience.md.
+``cti-queue`` first), and only then do agents become ready as they were. Each call taken back has
+its interaction's customer where the interaction has one (an agent may have linked the call to
+another customer than the one it was routed with, which its queue entry names), else its entry's.
+Last, interactions the CRM still holds open for calls Asterisk no longer has (an IVR session the
+crash cut off, a call the fallback served) are ended, at the time the dialplan's hangup handler
+left in AstDB (``cti_away/<linkedid>``) when it knows it. See docs/resilience.md.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +59,7 @@ FACT_RETRY_S = (0.05, 0.15, 0.3, 0.5)  # between reads of a channel's variables 
 # shift that ended without a logout is not brought back).
 HISTORY_S = 12 * 3600.0
 _BUSY_STATES = frozenset({"available", "reserved", "on_call", "wrap_up"})
+_IN_CHUNK = 500  # linkedids per query (SQLite's bound parameters)
 
 
 @dataclass
@@ -121,6 +124,7 @@ class Recovery:
         started = time.monotonic()
         report = RecoveryReport()
         decided = plan(await self.facts())
+        customers = await self._customers(decided)
         last = await self._last_states()
         for agent_id, (state, _) in last.items():
             if state != "logged_out":
@@ -128,7 +132,7 @@ class Recovery:
                     await self.login(agent_id)
                 except Exception as err:  # an agent removed from the CRM meanwhile, say
                     log.warning("recovery: agent %s not logged in again: %s", agent_id, err)
-        await self._attach(decided, report)
+        await self._attach(decided, customers, report)
         for leg in decided.hangups:
             log.info("recovery: hanging up agent %s's leg %s (%s)", leg.agent_id, leg.channel, leg.reason)
             try:
@@ -147,7 +151,7 @@ class Recovery:
                     if w.lost_dnis is not None:
                         await self._log_lost(w.entry, w.channel, w.lost_dnis)
                         report.lost_ivr.append(w.entry.linkedid)
-                    await self.acd.restore_waiting(_live(w.entry, w.channel))
+                    await self.acd.restore_waiting(_live(w.entry, w.channel, customers))
                     report.waiting.append(w.entry.linkedid)
                 except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
                     log.warning("recovery: caller %s not queued again: %s", w.entry.linkedid, err.message)
@@ -177,16 +181,34 @@ class Recovery:
         except CtiError as err:
             log.info("recovery: could not clear the lost-IVR mark of %s: %s", channel, err.message)
 
-    async def _attach(self, decided: RecoveryPlan, report: RecoveryReport) -> None:
+    async def _customers(self, decided: RecoveryPlan) -> dict[str, int]:
+        """linkedid -> the customer of its interaction, for the calls taken back whose interaction names
+        one: a customer an agent linked the call to (``PUT /api/crm/interactions/{id}/customer``) is
+        there, and not in the queue entry, which keeps the one the call was routed with."""
+        linkedids = sorted({a.entry.linkedid for a in decided.connected} | {w.entry.linkedid for w in decided.waiting})
+        found: dict[str, int] = {}
+        try:
+            async with self.db.session() as s:
+                for at in range(0, len(linkedids), _IN_CHUNK):
+                    stmt = select(Interaction.linkedid, Interaction.customer_id).where(
+                        Interaction.linkedid.in_(linkedids[at:at + _IN_CHUNK]), Interaction.customer_id.is_not(None))
+                    found.update((lid, customer) for lid, customer in (await s.execute(stmt)).all()
+                                 if customer is not None)
+        except Exception:
+            log.exception("recovery: could not read the calls' customers; they keep the ones they were routed with")
+            return {}
+        return found
+
+    async def _attach(self, decided: RecoveryPlan, customers: dict[str, int], report: RecoveryReport) -> None:
         for a in decided.connected:
             with call_context(a.entry.linkedid, agent=a.agent_id, queue=a.entry.queue or None):
-                await self._attach_one(a, report)  # its records name the call (docs/observability.md)
+                await self._attach_one(a, customers, report)  # its records name the call (docs/observability.md)
 
-    async def _attach_one(self, a: Attach, report: RecoveryReport) -> None:
+    async def _attach_one(self, a: Attach, customers: dict[str, int], report: RecoveryReport) -> None:
         if a.lost_dnis is not None:  # lost its IVR, then app_queue connected it: all unlogged
             await self._log_lost(a.entry, a.caller_channel, a.lost_dnis)
             report.lost_ivr.append(a.entry.linkedid)
-        call = _live(a.entry, a.caller_channel)
+        call = _live(a.entry, a.caller_channel, customers)
         call.status = "held" if a.held else "talking"
         answered_at = await self._fallback_answer(a.agent_channel) if a.fallback else None
         answered_at = answered_at or a.answered_at
@@ -331,9 +353,11 @@ class AwayRecords:
             log.warning("recovery: %s/ not cleared: %s", self.FAMILY, err.message)
 
 
-def _live(entry: QueueEntry, channel: str) -> LiveCall:
+def _live(entry: QueueEntry, channel: str, customers: Mapping[str, int] | None = None) -> LiveCall:
+    """The ACD's call from its queue entry, with its interaction's customer (``customers``) where known."""
+    customer_id = (customers or {}).get(entry.linkedid, entry.customer_id)
     return LiveCall(linkedid=entry.linkedid, caller_channel=channel, caller_number=entry.caller_number,
-                    queue=entry.queue, customer_id=entry.customer_id,
+                    queue=entry.queue, customer_id=customer_id,
                     skills=dict(entry.skills) if entry.skills else None, priority=entry.priority,
                     queued_at=entry.entered_at, queue_entered_at=entry.queue_entered_at, put_back_at=entry.put_back_at,
                     moved_wait_s=entry.moved_wait_s, callback=entry.callback)

@@ -108,3 +108,40 @@ async def test_the_logger_still_fills_and_changes_its_own_customer(db: Database,
     await logger.flush()
     await logger.stop()
     assert (await _customer_of(db, lid))[1] == second.id
+
+
+@pytest.mark.parametrize("logged_first", [False, True])
+async def test_an_ivr_identification_written_after_the_link_does_not_replace_it(
+        db: Database, tmp_path: Path, logged_first: bool) -> None:
+    """The IVR's identification reaches the row after the agent's link (the logger writes behind the
+    call, or the caller went through the IVR again): the row keeps the linked customer, whether the
+    logger had written no customer before the link or one of its own. What the wrap-up then reads
+    (its case and callback are the row's customer) is the link."""
+    async with db.session() as s:
+        own = await create_customer(session=s, data=CustomerIn(name="Li"))
+        ivr = await create_customer(session=s, data=CustomerIn(name="Zhao"))
+        linked = await create_customer(session=s, data=CustomerIn(name="Wu"))
+    lid = "L-late-ivr"
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await logger.handle_batch([
+        CallArrived(ts=T, linkedid=lid, channel="PJSIP/trunk-1", caller_number="+14155552671", dnis="100"),
+        *([IvrFinished(ts=T + 2, linkedid=lid, flow="main", outcome="queue", queue="support", customer_id=own.id)]
+          if logged_first else []),
+        QueueEntered(ts=T + 3, linkedid=lid, queue="support"),
+        CallConnected(ts=T + 4, linkedid=lid, agent_id="1001", queue="support")])
+    await logger.flush()
+    interaction_id, before = await _customer_of(db, lid)
+    assert before == (own.id if logged_first else None)
+    async with db.session() as s:
+        await link_customer(session=s, interaction_id=interaction_id, customer_id=linked.id)
+    await logger.handle(IvrFinished(ts=T + 8, linkedid=lid, flow="main", outcome="queue", queue="support",
+                                    customer_id=ivr.id))
+    await logger.flush()
+    assert await _customer_of(db, lid) == (interaction_id, linked.id)
+    for ev in (CallEnded(ts=T + 20, linkedid=lid, cause=16),
+               WrapUpDone(ts=T + 25, linkedid=lid, agent_id="1001", disposition="resolved")):
+        await logger.handle(ev)
+        await logger.flush()
+        assert await _customer_of(db, lid) == (interaction_id, linked.id), ev
+    await logger.stop()

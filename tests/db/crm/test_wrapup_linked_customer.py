@@ -124,3 +124,62 @@ async def test_a_call_passed_on_after_the_link_offers_the_linked_customer(db: Da
         await bus.stop()
         await desk.journal.stop()
     assert [(o.agent_id, o.customer_id) for o in offers] == [("1001", ivr.id), ("1002", linked.id)]
+
+
+async def test_an_ivr_identification_written_after_the_link_does_not_take_the_wrap_up(
+        db: Database, tmp_path: Path) -> None:
+    """The wrap-up takes the interaction's customer: the call logger writing an IVR identification
+    after the link (its writes run behind the call) leaves the link there (its UPDATE replaces only a
+    customer it wrote itself), so the case is still the linked customer's."""
+    async with db.session() as s:
+        await catalog.create_disposition(session=s, data=DispositionIn(code="resolved", label="Resolved"))
+        ivr = await create_customer(session=s, data=CustomerIn(name="Li", phones=[PhoneIn(number="13912345670")]))
+        linked = await create_customer(session=s, data=CustomerIn(name="Wu", phones=[PhoneIn(number="13912345671")]))
+        late = await create_customer(session=s, data=CustomerIn(name="Zhao"))
+    bus = InProcessBus()
+    acd = AcdService(Router([QueueConfig(name="support")]), Pbx(), bus)
+    acd.subscribe()
+    logger = CallLogger(db, tmp_path / "calllog")
+    logger.subscribe(bus)
+    desk = EngineDesk(acd, db, bus, journal=tmp_path / "wrapups.jsonl")
+    await logger.start()
+    await desk.journal.start()
+    await bus.start()
+    try:
+        await acd.agent_login("1001", {"support": 3}, ["support"], ready=True)
+        await bus.publish(IvrFinished(ts=1_800_000_000.0, linkedid="L1", flow="main", outcome="queue",
+                                      channel="PJSIP/trunk-1", caller_number=CALLER, queue="support",
+                                      customer_id=ivr.id))
+        await bus.drain()
+        ring = acd.calls["L1"].ring_task
+        assert ring is not None
+        await ring
+        await bus.drain()
+        await logger.flush()
+        async with db.session() as s:
+            row = await interaction_by_linkedid(session=s, linkedid="L1")
+            assert row is not None
+            await link_customer(session=s, interaction_id=row.id, customer_id=linked.id)
+        # The logger writes an identification of the IVR after the link (to the logger only: the ACD
+        # would queue the call again).
+        await logger.handle(IvrFinished(ts=1_800_000_020.0, linkedid="L1", flow="main", outcome="queue",
+                                        channel="PJSIP/trunk-1", caller_number=CALLER, queue="support",
+                                        customer_id=late.id))
+        await logger.flush()
+        await bus.publish(CallEnded(ts=1_800_000_060.0, linkedid="L1"))
+        await bus.drain()
+        result = await desk.wrap_up("1001", "L1", WrapUpInput(disposition="resolved", notes="",
+                                                              case=CaseInput(subject="Refund")))
+        await bus.drain()
+        await logger.flush()
+    finally:
+        await acd.stop()
+        await bus.stop()
+        await logger.stop()
+        await desk.journal.stop()
+    assert "pending" not in result
+    async with db.session() as s:
+        case = await s.get(Case, result["case_id"])
+        assert case is not None and case.customer_id == linked.id
+        row = await interaction_by_linkedid(session=s, linkedid="L1")
+        assert row is not None and row.customer_id == linked.id
