@@ -311,18 +311,10 @@ class ConsultActions:
 
     async def _leave_conference(self, call: LiveCall) -> None:
         """The agent leaves the conference: a consulted agent takes the call over."""
-        assert call.agent_channel is not None and call.agent_id is not None
+        assert call.agent_channel is not None
         with contextlib.suppress(CtiError):
             await self.acd.control.hangup(call.agent_channel, may_be_gone=True)
-        consult, call.consult = call.consult, None
-        if call.consult_target is not None:
-            kind, target = call.consult_target
-            await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=call.linkedid,
-                                                       from_agent=call.agent_id, target=target, target_kind=kind,
-                                                       kind="attended"))  # journey kinds: blind | attended
-        await self.acd.release_agent(call)
-        if consult is not None:
-            await self.acd.consultations.adopt(consult, call)
+        await self._handed_over(call, hold_ended=False)  # the caller's hold ended when the conference began
 
     async def _complete_attended(self, call: LiveCall) -> None:
         """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
@@ -390,17 +382,21 @@ class ConsultActions:
                 await self.acd.control.hangup(ring, may_be_gone=True)
         await wait_again_after_hold(self.acd, call)
 
-    async def _handed_over(self, call: LiveCall) -> None:
-        """The caller is the consulted party's: the transferring agent's part ends (wrap-up), a
+    async def _handed_over(self, call: LiveCall, *, hold_ended: bool = True) -> None:
+        """The caller is the consulted party's: the transferring agent's part ends (the caller's hold
+        with it, ``hold_ended``: not after a conference; then the transfer, then wrap-up), and a
         consulted agent holds the call."""
-        assert call.agent_id and call.consult_target
+        assert call.agent_id is not None
         now = self.acd.clock()
-        await self.acd.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id,
-                                             queue=call.queue or None))
-        kind, target = call.consult_target
-        await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
-                                               target=target, target_kind=kind, kind="attended"))
-        consult, call.consult = call.consult, None
+        consult, call.consult = call.consult, None  # taken before any await: the call's end may race
+        if hold_ended:
+            await self.acd.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id,
+                                                 queue=call.queue or None))
+        if call.consult_target is not None:
+            kind, target = call.consult_target
+            await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
+                                                       target=target, target_kind=kind,
+                                                       kind="attended"))  # journey kinds: blind | attended
         await self.acd.release_agent(call)
         if consult is not None:
             await self.acd.consultations.adopt(consult, call)
