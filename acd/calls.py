@@ -127,7 +127,7 @@ class LiveCall:
     agent_channel: str | None = None
     consult_channel: str | None = None  # attended transfer: the target's leg, talking to the agent
     consult_target: tuple[str, str] | None = None  # (target kind, target)
-    consult_ring: str | None = None  # a number consulted, while it rings: its leg's uniqueid
+    consult_ring: str | None = None  # a number consulted, ringing (or answered, not yet bridged): its leg's uniqueid
     answered_at: float | None = None
     # The agent's part ended (hang-up, transfer away: ``AcdService.release_agent``), and when the
     # wrap-up state of the call ended before the form did (the timer, not ready...): its after-call work.

@@ -9,6 +9,7 @@ hangs up meanwhile. ``acd.call_actions`` owns the agent's other actions and hand
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import uuid
@@ -64,6 +65,9 @@ class ConsultActions:
         self.route = route
         self._leaving: set[str] = set()  # calls whose agent is leaving the conference, by linkedid
         self._completing: set[str] = set()  # calls whose transfer is being completed, by linkedid
+        # Numbers consulted that answered, while consult() waits for their leg's bridge with the agent's:
+        # ring (uniqueid) -> (the leg's name, set when the ring is dropped meanwhile).
+        self._connecting: dict[str, tuple[str, asyncio.Future[None]]] = {}
 
     async def agent_hangup(self, call: LiveCall) -> bool:
         """The transferring agent's Hang up while consulting (completes the transfer) or in a
@@ -108,23 +112,21 @@ class ConsultActions:
             variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **trunk_vars},
             timeout_ms=30000, channel_id=ring)
         if call.consult_ring != ring:  # cancel_consult, or parked_agent_left, ended the consultation
-            if result.channel:  # answered all the same: nobody left to talk to
-                with contextlib.suppress(CtiError):
-                    await self.acd.control.hangup(result.channel, may_be_gone=True)
-            if self.acd.calls.get(call.linkedid) is not call:
-                raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} rang; "
-                               "the caller waits in the queue again")
-            raise AcdError(f"call {call.linkedid}: the consultation was cancelled while {target} rang; "
-                           "the caller is back with the agent")
-        call.consult_ring = None
+            await self._ended_meanwhile(call, target, result.channel, "rang")
         if not result.success or not result.channel:
-            call.consult_target = None
+            call.consult_ring = call.consult_target = None
             await self._back_from_consult(call)
             raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
         # Answered is not yet talking: cti-consult-connect's Bridge() pulls the agent's leg in an
         # instant later. A conference or completion sent before that would redirect the target's
         # leg out of the Bridge() that is pulling the agent's, and the agent's leg ends with it.
-        if not await self.acd.control.wait_bridged(result.channel, call.agent_channel):
+        # Meanwhile the leg is still the ring (call.consult_ring), which Back to caller or the agent's
+        # phone hanging up hangs up, ending this wait (the bridge then never comes).
+        connected = await self._bridged_unless_dropped(ring, result.channel, call.agent_channel)
+        if call.consult_ring != ring:
+            await self._ended_meanwhile(call, target, result.channel, "was being connected")
+        call.consult_ring = None
+        if not connected:
             call.consult_target = None
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(result.channel, may_be_gone=True)
@@ -132,6 +134,45 @@ class ConsultActions:
             raise AcdError(f"transfer target {target} answered but could not be connected to the agent; "
                            "the caller is back with the agent")
         call.consult_channel = result.channel
+
+    async def _ended_meanwhile(self, call: LiveCall, target: str, channel: str | None, doing: str) -> None:
+        """The consultation ended while ``target`` ``doing`` (rang, was being connected): Back to
+        caller, or the agent's phone hanging up (the call then waits in the queue again). Its leg,
+        answered all the same, has nobody left to talk to; raises what the agent is told."""
+        if channel:
+            with contextlib.suppress(CtiError):
+                await self.acd.control.hangup(channel, may_be_gone=True)
+        if self.acd.calls.get(call.linkedid) is not call:
+            raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} {doing}; "
+                           "the caller waits in the queue again")
+        raise AcdError(f"call {call.linkedid}: the consultation was cancelled while {target} {doing}; "
+                       "the caller is back with the agent")
+
+    async def _bridged_unless_dropped(self, ring: str, channel: str, agent_channel: str) -> bool:
+        """Wait until the answered ``ring``'s leg ``channel`` and the agent's are bridged; False at
+        once when the ring is dropped meanwhile (``_drop_ring``)."""
+        dropped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._connecting[ring] = (channel, dropped)
+        bridged = asyncio.ensure_future(self.acd.control.wait_bridged(channel, agent_channel))
+        try:
+            await asyncio.wait((bridged, dropped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            del self._connecting[ring]
+            if not bridged.done():
+                bridged.cancel()
+        return bridged.result() if bridged.done() and not bridged.cancelled() else False
+
+    def _drop_ring(self, call: LiveCall) -> tuple[str | None, str | None]:
+        """The consultation's ring stops being the call's: (its uniqueid, the leg's name if it has
+        answered and ``consult`` waits for its bridge), and that wait ends."""
+        ring, call.consult_ring = call.consult_ring, None
+        connecting = self._connecting.get(ring) if ring else None
+        if connecting is None:
+            return ring, None
+        channel, dropped = connecting
+        if not dropped.done():
+            dropped.set_result(None)
+        return ring, channel
 
     async def consult_agent(self, call: LiveCall, target: str, note: str) -> None:
         """Attended transfer to an agent, step 1: the caller goes on hold and the consultation is
@@ -191,17 +232,23 @@ class ConsultActions:
         call = live_call(self.acd, linkedid)
         if call.status != "consulting" or call.agent_channel is None:
             raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
-        consult, channel, ring = call.consult, call.consult_channel, call.consult_ring
+        consult, channel = call.consult, call.consult_channel
+        ring, answered = self._drop_ring(call)
         call.consult = None
-        call.consult_channel = call.consult_target = call.consult_ring = None
+        call.consult_channel = call.consult_target = None
         if consult is not None:
             channel = channel or consult.agent_channel
             await self.acd.consultations.drop(consult, wrap_up=wrap_up, reason=reason)
         if ring and not channel:
-            # A number still ringing (no consultation channel yet), hung up by its uniqueid before the
-            # agent's leg leaves its park: answered this instant, its Bridge() could pull that leg.
+            # A number still ringing, or answered and not yet recorded (no consultation channel yet),
+            # hung up by its uniqueid before the agent's leg leaves its park: answered, its Bridge()
+            # could pull that leg from the caller.
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(ring, may_be_gone=True)
+            if answered:
+                # Its Bridge() may have pulled the agent's leg already: the unhold's Bridge must find
+                # that leg back in its park, out of the bridge (as in consultation_left).
+                await self.acd.control.wait_bridged(call.agent_channel, answered, together=False)
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
         await self._back_from_consult(call)
@@ -264,18 +311,10 @@ class ConsultActions:
 
     async def _leave_conference(self, call: LiveCall) -> None:
         """The agent leaves the conference: a consulted agent takes the call over."""
-        assert call.agent_channel is not None and call.agent_id is not None
+        assert call.agent_channel is not None
         with contextlib.suppress(CtiError):
             await self.acd.control.hangup(call.agent_channel, may_be_gone=True)
-        consult, call.consult = call.consult, None
-        if call.consult_target is not None:
-            kind, target = call.consult_target
-            await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=call.linkedid,
-                                                       from_agent=call.agent_id, target=target, target_kind=kind,
-                                                       kind="attended"))  # journey kinds: blind | attended
-        await self.acd.release_agent(call)
-        if consult is not None:
-            await self.acd.consultations.adopt(consult, call)
+        await self._handed_over(call, hold_ended=False)  # the caller's hold ended when the conference began
 
     async def _complete_attended(self, call: LiveCall) -> None:
         """Attended transfer, step 2: the agent hangs up and the caller is bridged to the target."""
@@ -333,8 +372,8 @@ class ConsultActions:
                 or linkedid in self._completing):
             return  # answered meanwhile: the consultation's leg, left alone, completes the transfer
         assert call.agent_id is not None
-        consult, ring = call.consult, call.consult_ring
-        call.consult = call.consult_target = call.consult_ring = None
+        consult, (ring, _) = call.consult, self._drop_ring(call)
+        call.consult = call.consult_target = None
         if consult is not None:
             ring = ring or consult.agent_channel
             await self.acd.consultations.drop(consult, wrap_up=False, reason="cancelled")
@@ -343,17 +382,21 @@ class ConsultActions:
                 await self.acd.control.hangup(ring, may_be_gone=True)
         await wait_again_after_hold(self.acd, call)
 
-    async def _handed_over(self, call: LiveCall) -> None:
-        """The caller is the consulted party's: the transferring agent's part ends (wrap-up), a
+    async def _handed_over(self, call: LiveCall, *, hold_ended: bool = True) -> None:
+        """The caller is the consulted party's: the transferring agent's part ends (the caller's hold
+        with it, ``hold_ended``: not after a conference; then the transfer, then wrap-up), and a
         consulted agent holds the call."""
-        assert call.agent_id and call.consult_target
+        assert call.agent_id is not None
         now = self.acd.clock()
-        await self.acd.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id,
-                                             queue=call.queue or None))
-        kind, target = call.consult_target
-        await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
-                                               target=target, target_kind=kind, kind="attended"))
-        consult, call.consult = call.consult, None
+        consult, call.consult = call.consult, None  # taken before any await: the call's end may race
+        if hold_ended:
+            await self.acd.bus.publish(HoldEnded(ts=now, linkedid=call.linkedid, agent_id=call.agent_id,
+                                                 queue=call.queue or None))
+        if call.consult_target is not None:
+            kind, target = call.consult_target
+            await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
+                                                       target=target, target_kind=kind,
+                                                       kind="attended"))  # journey kinds: blind | attended
         await self.acd.release_agent(call)
         if consult is not None:
             await self.acd.consultations.adopt(consult, call)

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,19 @@ def _offer_view(ev: AgentOffer, pop: p.Pop | None = None) -> p.OfferView:
     return p.OfferView(call_id=ev.linkedid, queue=ev.queue, caller_number=ev.caller_number, offered_at=ev.ts,
                        ring_timeout_s=ev.ring_timeout_s, direction=ev.direction, campaign=ev.campaign,
                        callback=ev.callback, pop=pop or _placeholder(ev))
+
+
+def _answered_late(raw: str | bytes) -> bool:
+    """An attended transfer: the consult to a number is answered once the number answers (the dial
+    gives up after 30 s). Its frame is carried out aside, so that the agent's next ones, Back to
+    caller above all, are not held up behind it; every other frame is carried out in turn."""
+    if b"attended" not in (raw.encode() if isinstance(raw, str) else raw):
+        return False
+    try:
+        msg = p.parse_client_frame(raw)
+    except p.FrameError:
+        return False
+    return isinstance(msg, p.Transfer) and msg.kind == "attended"
 
 
 class _Snap:
@@ -473,9 +486,16 @@ class AgentHub:
                 except NotAuthenticated:
                     self._close(conn, CLOSE_LOGGED_OUT, "logged_out")
                     return
-            reply = await self.handle_frame(conn.who, raw, allowed=self._allow(conn), conn=conn)
-            if reply is not None:
-                self._send(conn.who.agent_id or "", reply)
+            answer = self._answer(conn, self.handle_frame(conn.who, raw, allowed=self._allow(conn), conn=conn))
+            if _answered_late(raw):  # the agent's next frames are read meanwhile
+                self._tasks.spawn(answer, f"hub.act:{conn.who.agent_id}")
+            else:
+                await answer
+
+    async def _answer(self, conn: _Conn, reply: Awaitable[str | None]) -> None:
+        text = await reply
+        if text is not None:
+            self._send(conn.who.agent_id or "", text)
 
     async def handle_frame(self, who: Principal, raw: str | bytes, *, allowed: bool = True,
                            conn: _Conn | None = None) -> str | None:

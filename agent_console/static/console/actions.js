@@ -14,17 +14,29 @@ export function openTransfer() {
   openDialog("transfer-dialog");
   $("xfer-target").focus();
 }
+// An attended transfer to a number is answered once the number answers (or does not: the dial gives
+// up after 30 s). The call shows "consulting" before that, and the dialog closes then (call_panel.js),
+// so that Back to caller, on the call's card, can be clicked while the number rings.
+const CONSULT_ANSWER_MS = 60000;
 export async function submitTransfer(ev) {
   ev.preventDefault();
   const call = currentCall();
   if (!call) return;
   const kind = document.querySelector('input[name="xfer-kind"]:checked').value;
+  S.wentBack.delete(call.call_id);
   try {
     await send({ type: "transfer", call_id: call.call_id, kind, target_kind: $("xfer-target-kind").value,
-      target: $("xfer-target").value.trim(), note: $("xfer-note").value.trim() });
+      target: $("xfer-target").value.trim(), note: $("xfer-note").value.trim() },
+    kind === "attended" ? CONSULT_ANSWER_MS : undefined);
     $("xfer-note").value = "";
     $("transfer-dialog").close();
-  } catch (e) { const x = $("xfer-error"); x.hidden = false; x.textContent = e.message; }
+  } catch (e) {
+    // The agent went back to the caller while the number rang: the refusal ("the consultation was
+    // cancelled ...") is their own click coming true, which Back to caller tells itself.
+    if (S.wentBack.has(call.call_id)) return;
+    if ($("transfer-dialog").open) { const x = $("xfer-error"); x.hidden = false; x.textContent = e.message; }
+    else toast(t("err.generic", { m: e.message }), "error");  // e.g. the number did not answer
+  }
 }
 export function buildPad() {
   const pad = $("dtmf-pad");
@@ -79,7 +91,11 @@ export function holdToggle() {
 }
 export function cancelConsult() {
   const call = currentCall();
-  if (call && call.status === "consulting") act({ type: "cancel_consult", call_id: call.call_id }).catch(() => {});
+  if (!call || call.status !== "consulting") return;
+  S.wentBack.add(call.call_id);
+  act({ type: "cancel_consult", call_id: call.call_id })
+    .then(() => toast(t("transfer.back")))
+    .catch(() => S.wentBack.delete(call.call_id));
 }
 export function conference() {
   const call = currentCall();

@@ -72,6 +72,9 @@ export function renderAll() {
     const consult = call.detail && call.detail.consult;
     if (call.status === "consulting" && consult && consult.role === "transferring") {
       toastOnce(`c-${call.call_id}`, t("transfer.consulting", { t: consultTarget(consult) }));
+      // The transfer dialog started it: closed now, not when the target answers (actions.js), so that
+      // Back to caller, behind the modal dialog, can be clicked while the target rings.
+      if ($("transfer-dialog").open) $("transfer-dialog").close();
     }
   }
   // idle text

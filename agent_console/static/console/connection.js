@@ -63,13 +63,14 @@ function setConn(ok) {
   c.dataset.ok = String(ok);
   c.title = ok ? t("conn.ok") : t("conn.down");
 }
-export function send(msg) {
+// ``timeoutMs``: how long the answer may take (an attended transfer's comes once the target answered).
+export function send(msg, timeoutMs = 8000) {
   return new Promise((resolve, reject) => {
     if (!S.ws || S.ws.readyState !== WebSocket.OPEN) { reject(new Error(t("conn.down"))); return; }
     const ref = String(++S.refSeq);
     S.pending.set(ref, { resolve, reject });
     S.ws.send(JSON.stringify({ ...msg, ref }));
-    setTimeout(() => { if (S.pending.delete(ref)) reject(new Error("timeout")); }, 8000);
+    setTimeout(() => { if (S.pending.delete(ref)) reject(new Error("timeout")); }, timeoutMs);
   });
 }
 export function act(msg) {

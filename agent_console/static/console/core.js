@@ -9,6 +9,7 @@ export const S = {
   wrapped: new Map(),  // call_id -> the history row its wrap-up saved (rememberWrapUp)
   cards: new Map(),  // customer id -> the card as this agent last saved it (customerSaved)
   noMic: false,  // the browser phone has no microphone: not ready no_microphone is still to be sent (actions.js)
+  wentBack: new Set(),  // call_ids whose consultation the agent ended with Back to caller (actions.js)
 };
 
 // ---------- i18n ----------

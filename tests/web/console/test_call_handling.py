@@ -3,6 +3,11 @@ conference, and the agent's tags and attributes on the call."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
+
 from tests.web.console.conftest import Console, recv, send
 from tests.web.console.test_websocket import live_call, ready_agent
 
@@ -43,3 +48,32 @@ async def test_attribute_values_are_checked(console: Console) -> None:
     assert err["code"] == "invalid_field" and err["ref"] == "k"
     await send(ws, type="call_attributes", call_id=call_id, values={"note": "two\nlines"}, ref="v")
     assert (await recv(ws, "error"))["field"] == "values"
+
+
+async def test_back_to_caller_is_answered_while_the_consult_request_still_waits(
+        console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attended transfer to a number is answered only once the number answers (up to the dial's
+    30 s): the agent's Back to caller, sent meanwhile on the same socket, is carried out at once (it
+    waited behind the transfer, to be refused once the ring had given up)."""
+    ws = await ready_agent(console)
+    call_id = await live_call(console, "a1001")
+    desk = console.demo.desk
+    rang, answered = asyncio.Event(), asyncio.Event()
+    consult = desk.transfer
+
+    async def ringing(*args: Any, **kwargs: Any) -> None:
+        await consult(*args, **kwargs)  # the call shows "consulting"
+        rang.set()
+        await answered.wait()
+
+    monkeypatch.setattr(desk, "transfer", ringing)
+    await send(ws, type="transfer", call_id=call_id, kind="attended", target_kind="number", target="8610555",
+               ref="t")
+    try:
+        await asyncio.wait_for(rang.wait(), 5.0)
+        await send(ws, type="cancel_consult", call_id=call_id, ref="c")
+        ack = await recv(ws, "ack")  # it waited behind the transfer's answer
+        assert (ack["ref"], ack["action"]) == ("c", "cancel_consult")
+    finally:
+        answered.set()  # else the server's reader would wait for it for good
+    assert (await recv(ws, "ack"))["ref"] == "t"
