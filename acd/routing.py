@@ -4,7 +4,7 @@ Every public method first runs the timers that fell due up to ``now`` (wrap-up e
 steps, preferred-agent windows, overflow, max wait, announcements, the ring backstop), each at its
 own due time, then handles its event, and returns every decision taken, in order.
 
-``Router`` is built in four layers, one module each, read from the bottom up:
+``Router`` is built in five layers, one module each, read from the bottom up:
 
     acd.routing_state   RoutingState: what the router knows (queues, statistics, agents, calls, the
                         indexes: ``AgentIndex``, ``WaitingCalls``, ``Timers``), the lookups and the
@@ -13,7 +13,9 @@ own due time, then handles its event, and returns every decision taken, in order
                         flow, an agent's state machine, the seams to the indexes)
     acd.routing_virtual VirtualHoldEvents: the public events of virtual-hold entries (a caller who
                         hung up to be called back at its turn, the callback answered or missed)
-    acd.routing         Router: the other public events (agents, calls, the engine's stop), here
+    acd.routing_agents  AgentEvents: the public events of agents (log in and out, ready and not
+                        ready, the phone's registration, skills)
+    acd.routing         Router: the other public events (calls, the engine's stop), here
 
 They are one object (a subclass, not a delegation): the hot path pays no extra call per step.
 """
@@ -21,21 +23,18 @@ They are one object (a subclass, not a delegation): the hot path pays no extra c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from acd.decisions import (
     Abandoned,
     Bridge,
     CancelOffer,
     Decision,
-    NotReadyPending,
     Overflow,
-    PhoneReachability,
     Requeue,
 )
 from acd.errors import CallNotMovable, CallNotWaiting, InvalidRequest, StaleOffer
 from acd.model import (
-    Agent,
     AgentEvent,
     AgentState,
     CallEvent,
@@ -45,143 +44,14 @@ from acd.model import (
     QueuedCall,
     next_call_state,
 )
+from acd.routing_agents import AgentEvents
 from acd.routing_steps import RING_GRACE_S, keeps_timer_decisions
-from acd.routing_virtual import VirtualHoldEvents
 
 __all__ = ["RING_GRACE_S", "Router"]
 
 
-class Router(VirtualHoldEvents):
+class Router(AgentEvents):
     """Skill-based routing for a set of queues; one instance owns every agent's state."""
-
-    # ---- agents -------------------------------------------------------------------------------
-
-    @keeps_timer_decisions
-    def agent_login(
-        self, agent_id: str, skills: Mapping[str, int], now: float, *, capacity: int = 1,
-        queues: Sequence[str] = (), wrap_up_s: float | None = None, ready: bool = False,
-        registered: bool = True,
-    ) -> list[Decision]:
-        """Log in (state not ready, reason "login"), or straight to available with ``ready``."""
-        out, now = self._begin(now)
-        self._check_skills(skills)
-        if capacity < 1:
-            raise InvalidRequest("capacity", "must be at least 1")
-        for q in queues:
-            self._queue(q)
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            agent = Agent(agent_id, dict(skills), capacity, tuple(queues), rank=len(self._agents))
-            self._agents[agent_id] = agent
-            self._by_rank.append(agent)
-        elif agent.state is not AgentState.LOGGED_OUT:
-            raise InvalidRequest("agent_id", f"agent {agent_id} is already logged in")
-        agent.skills, agent.capacity, agent.queues = dict(skills), capacity, tuple(queues)
-        self._idle.forget_lists(agent_id)
-        agent.wrap_up_s, agent.registered, agent.not_ready_after_call = wrap_up_s, registered, None
-        self._fire(agent, AgentEvent.LOGIN, "login", now, out)
-        for q in agent.queues:
-            self._members[q].add(agent_id)
-        if ready:
-            self._fire(agent, AgentEvent.READY, None, now, out)
-            self._agent_freed(agent, now, out)
-        return out
-
-    @keeps_timer_decisions
-    def agent_logout(self, agent_id: str, now: float) -> list[Decision]:
-        out, now = self._begin(now)
-        agent = self._agent(agent_id)
-        self._fire(agent, AgentEvent.LOGOUT, None, now, out)
-        self._index_remove(agent)
-        for q in agent.queues:
-            self._members[q].discard(agent_id)
-        for call in [c for c in self._calls.values() if c.pinned and c.preferred_agent == agent_id
-                     and c.state is CallState.WAITING]:
-            # Its agent left: the transfer cannot reach them; the call goes to its queue's agents.
-            call.pinned = call.pref_active = False
-            call.need = self._queues[call.queue].steps[call.step].requirement(call.skills)
-            out.append(Requeue(call_id=call.call_id, queue=call.queue, reason="target_logged_out"))
-            self._requeue_waiting(call, now, out)
-        return out
-
-    @keeps_timer_decisions
-    def set_ready(self, agent_id: str, now: float) -> list[Decision]:
-        """Available now; during a call it only withdraws a pending "not ready after this call"."""
-        out, now = self._begin(now)
-        agent = self._agent(agent_id)
-        if agent.state in (AgentState.ON_CALL, AgentState.RESERVED) and agent.not_ready_after_call:
-            agent.not_ready_after_call = None
-            out.append(NotReadyPending(agent_id=agent_id, reason=None))
-            self._agent_freed(agent, now, out)
-            return out
-        if agent.state is AgentState.WRAP_UP:
-            agent.wrap_epoch += 1
-        agent.not_ready_after_call = None  # ready now: a pending "not ready after this call" is withdrawn
-        self._fire(agent, AgentEvent.READY, None, now, out)
-        self._agent_freed(agent, now, out)
-        return out
-
-    @keeps_timer_decisions
-    def set_not_ready(self, agent_id: str, reason: str, now: float) -> list[Decision]:
-        """Not ready with ``reason`` now; while ringing or talking, once the work ends."""
-        out, now = self._begin(now)
-        agent = self._agent(agent_id)
-        if agent.state in (AgentState.ON_CALL, AgentState.RESERVED):
-            agent.not_ready_after_call = reason
-            self._index_remove(agent)
-            out.append(NotReadyPending(agent_id=agent_id, reason=reason))  # the console says "then not ready"
-            return out
-        if agent.state is AgentState.WRAP_UP:
-            agent.wrap_epoch += 1
-        agent.not_ready_after_call = None  # not ready now: nothing is left pending for the next call
-        self._index_remove(agent)
-        self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
-        return out
-
-    @keeps_timer_decisions
-    def not_ready_after_call(self, agent_id: str, now: float, reason: str = "after_call") -> list[Decision]:
-        """Go not ready when the current call and its wrap-up end (now, if there is no work)."""
-        out, now = self._begin(now)
-        agent = self._agent(agent_id)
-        if agent.state in (AgentState.ON_CALL, AgentState.RESERVED, AgentState.WRAP_UP):
-            agent.not_ready_after_call = reason
-            self._index_remove(agent)
-            out.append(NotReadyPending(agent_id=agent_id, reason=reason))
-            return out
-        self._index_remove(agent)
-        self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
-        return out
-
-    @keeps_timer_decisions
-    def set_device_registered(self, agent_id: str, registered: bool, now: float) -> list[Decision]:
-        """Agents whose phone is unregistered are not offered calls; they keep their idle seniority."""
-        out, now = self._begin(now)
-        agent = self._agent(agent_id)
-        was = self._is_serving(agent)
-        if agent.registered is not registered and agent.state is not AgentState.LOGGED_OUT:
-            out.append(PhoneReachability(agent_id=agent_id, reachable=registered, state=agent.state,
-                                         reason=agent.reason, at=now))
-        agent.registered = registered
-        self._serving_changed(agent, was)
-        if registered:
-            self._agent_freed(agent, now, out, fresh=False)
-        else:
-            self._index_remove(agent)
-        return out
-
-    @keeps_timer_decisions
-    def set_skills(self, agent_id: str, skills: Mapping[str, int], now: float) -> list[Decision]:
-        """Live skill change; it counts from the next decision on (also the one it triggers)."""
-        out, now = self._begin(now)
-        self._check_skills(skills)
-        agent = self._agent(agent_id)
-        was_indexed = agent.indexed
-        self._index_remove(agent)
-        agent.skills = dict(skills)
-        self._idle.forget_lists(agent_id)
-        if was_indexed:
-            self._agent_freed(agent, now, out, fresh=False)
-        return out
 
     # ---- calls --------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The router's events of virtual-hold entries: a waiting entry whose caller hung up to be called
 back at its turn (``acd.virtual_hold``), the callback that reaches them, and one that does not.
 
-``VirtualHoldEvents`` is a layer of ``acd.routing.Router`` (between ``acd.routing_steps`` and it):
-one object, not a delegation. Pure: no I/O, no clock, no awaits.
+``VirtualHoldEvents`` is a layer of ``acd.routing.Router`` (between ``acd.routing_steps`` and
+``acd.routing_agents``): one object, not a delegation. Pure: no I/O, no clock, no awaits.
 """
 
 from __future__ import annotations

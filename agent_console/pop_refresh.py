@@ -12,8 +12,8 @@
   call's link once no console shows the call; at most ``LINKS_KEPT`` are kept (a link for a call
   this node's consoles never show).
 
-The hub (``agent_console.hub``) owns the kept offers and calls and the sockets; this reads and
-updates the former and sends through the latter.
+The hub owns the kept offers and calls (``agent_console.snapshots``) and the sockets
+(``agent_console.hub``); this reads and updates the former and sends through the latter.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORES = ["acd.routing", "acd.routing_state", "acd.routing_steps", "acd.routing_virtual",
+CORES = ["acd.routing", "acd.routing_state", "acd.routing_steps", "acd.routing_virtual", "acd.routing_agents",
          "acd.model", "acd.decisions", "acd.stats", "acd.staffing", "acd.kpis", "acd.agent_parts", "acd.alerts",
          "acd.alert_rules",
          "acd.recipients", "acd.agent_index", "acd.waiting", "acd.timers", "acd.recovery", "acd.virtual_hold",

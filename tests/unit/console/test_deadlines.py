@@ -8,7 +8,7 @@ import pytest
 
 from agent_console import protocol as p
 from agent_console.deadlines import Deadlines
-from agent_console.hub import _offer_frame
+from agent_console.snapshots import offer_frame
 
 
 async def test_deadlines_fire_in_order_and_cancelled_ones_never_fire() -> None:
@@ -51,4 +51,4 @@ def test_offer_frame_is_the_protocol_frame() -> None:
     pop = p.Pop(call_id="c1", caller_number="+8613800138000", customer=p.CustomerCard(id=7, name="Wei Zhang"),
                 waited_s=8.0, queue="support", skills={"general": 1})
     offer = p.OfferView(call_id="c1", queue="support", caller_number="+8613800138000", offered_at=1.5, pop=pop)
-    assert _offer_frame(offer) == p.OfferFrame(offer=offer).model_dump_json()
+    assert offer_frame(offer) == p.OfferFrame(offer=offer).model_dump_json()

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from acd.events import AgentOffer
 from agent_console import protocol as p
 from agent_console.fakecrm import FakeCrm
-from agent_console.hub import _offer_frame, _offer_view, _plain_offer_frame, _plain_pop
 from agent_console.plain import dumps, plain_validator
+from agent_console.snapshots import offer_frame, offer_view, plain_offer_frame, plain_pop
 
 POP = plain_validator(p.Pop)
 
@@ -130,9 +130,9 @@ def test_the_offer_frame_from_plain_data_is_the_models_frame_byte_for_byte() -> 
                               caller_number="+8613800138000", waited_s=8.0, skills={"general": 1}),
                    AgentOffer(ts=1_764_700_000, agent_id="a1", linkedid=raw["call_id"], queue=None,
                               ring_timeout_s=15, direction="outbound")):  # ints where the view has floats
-            pop = _plain_pop(ev.linkedid, raw, ev.agent_id)
-            assert _plain_offer_frame(ev, pop) == _offer_frame(_offer_view(ev, p.Pop.model_validate(pop))).encode()
-            assert p.SERVER_ADAPTER.validate_json(_plain_offer_frame(ev, pop)).type == "offer"
+            pop = plain_pop(ev.linkedid, raw, ev.agent_id)
+            assert plain_offer_frame(ev, pop) == offer_frame(offer_view(ev, p.Pop.model_validate(pop))).encode()
+            assert p.SERVER_ADAPTER.validate_json(plain_offer_frame(ev, pop)).type == "offer"
 
 
 def test_models_a_dict_cannot_copy_are_refused_when_the_validator_is_made() -> None:

@@ -353,16 +353,16 @@ async def test_slow_crm_sends_placeholder_offer_then_pop() -> None:
 
 async def test_offer_view_is_built_once_with_the_crm_pop(monkeypatch: pytest.MonkeyPatch) -> None:
     """A CRM that answers in time: no placeholder pop is built, the one offer frame holds the real pop."""
-    import agent_console.hub as hub_mod
+    import agent_console.snapshots as snapshots_mod
 
     built: list[str] = []
-    real = hub_mod._placeholder
+    real = snapshots_mod.placeholder
 
     def counting(ev: Any) -> Any:
         built.append(ev.linkedid)
         return real(ev)
 
-    monkeypatch.setattr(hub_mod, "_placeholder", counting)
+    monkeypatch.setattr(snapshots_mod, "placeholder", counting)
     hub, _desk, bus, ws, task, call_id = await _offered(pop_timeout_s=5.0)
     await until(lambda: any(f["type"] == "offer" for f in ws.sent), 5, "the offer frame")
     offers = [f for f in ws.sent if f["type"] == "offer"]
