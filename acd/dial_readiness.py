@@ -54,6 +54,7 @@ class ReadinessHost(Protocol):
     phones: PhoneBook
     clock: Callable[[], float]
     live_channels: Callable[[], Iterable[str]]
+    call_channels: Callable[[str], Iterable[str]]  # the live channels of the call known by a linkedid
 
     def agent_state(self, agent_id: str) -> AgentState: ...
 
@@ -123,6 +124,11 @@ class DialReadiness:
         """A channel of the agent's phone is live (ringing or up): with one call at a time, their dial's."""
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         return any(name.startswith(phone.channel_prefix) for name in self.acd.live_channels())
+
+    def dial_live(self, agent_id: str, linkedid: str) -> bool:
+        """A channel of the dial's call (its linkedid, the Originate's ChannelId) or of the agent's
+        phone is live: the dial may still ring, or be talking."""
+        return any(True for _ in self.acd.call_channels(linkedid)) or self.phone_live(agent_id)
 
     async def _watch(self, agent_id: str, linkedid: str) -> None:
         started, seen = self.acd.clock(), False

@@ -11,6 +11,7 @@ On a real Engine (not started: no PBX) over a seeded SQLite CRM, the Originate's
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from sqlalchemy import select
 from acd.model import AgentState
 from crm_core.campaign_models import CampaignAttempt
 from cti.ami.control import OriginateResult
+from cti.errors import AmiUnavailable
+from cti.journey import CallEnded, FarEndResult
 from tests.helpers import until
 from tests.web.console import test_callbacks
 from tests.web.console.test_callbacks import Site
@@ -183,3 +186,57 @@ async def test_a_preview_dial_from_wrap_up_ends_the_wrap_up(site: Site, monkeypa
     acd.router.not_ready_after_call("1001", acd.clock(), "break")
     assert await preview_dial() == 409
     assert _state(site) == (AgentState.NOT_READY, "break")
+
+
+class LostAfterWriting(Pbx):
+    """The Originate written, then the AMI connection dropped before Asterisk's answer."""
+
+    async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:
+        self.originated.append({"channel": channel, **kwargs})
+        raise AmiUnavailable("AMI connection lost (closed by Asterisk)")
+
+
+async def test_a_preview_dial_lost_with_ami_is_followed_as_one_never_answered(
+        site: Site, monkeypatch: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A preview Dial whose Originate was written, then lost with the AMI connection, may have placed
+    its call (under the attempt's linkedid): followed as an automatic dial's is (the agent kept out
+    of the queues while it rings, its end settling the attempt: ``human`` when the customer answered);
+    ``failed`` only when no channel of it is seen within the grace. Before, it was ``failed`` at once
+    and the agent ready at once, whatever became of the call."""
+    pbx = LostAfterWriting(site, monkeypatch, TIMED_OUT)
+    dialer, readiness = site.engine.dialer, site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    await _ready(site)
+    await _campaign(site)
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 503 and r.json()["detail"]["code"] == "ami_unavailable", r.text
+    (dial,) = pbx.originated
+    linkedid = dial["channel_id"]
+    # The call was placed all the same: the agent's phone, then the customer's, ring.
+    assert readiness.watching.get("1001") == linkedid
+    with caplog.at_level(logging.WARNING, logger="acd.dial_readiness"):
+        pbx.live.append(site.engine.acd.phones["1001"].channel_prefix + "00000001;1")
+        await until(lambda: "was placed" in caplog.text, what="the call seen")
+    async with site.engine.db.session() as s:
+        (attempt,) = await s.scalars(select(CampaignAttempt))
+    assert (attempt.linkedid, attempt.outcome) == (linkedid, None)  # followed, not settled
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    dialer._on_far_end(FarEndResult(ts=time.time(), linkedid=linkedid, channel="", dest_channel="",
+                                    result="answered"))
+    pbx.live.clear()
+    await dialer._on_call_ended(CallEnded(ts=time.time(), linkedid=linkedid, cause=16, cause_text="Normal Clearing"))
+    async with site.engine.db.session() as s:
+        (attempt,) = await s.scalars(select(CampaignAttempt))
+    assert attempt.outcome == "human"
+    await until(lambda: _state(site) == (AgentState.AVAILABLE, None), what="the agent ready again")
+
+    # No channel of it ever seen: ``failed`` once the grace has passed.
+    readiness.grace_s = 0.0
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 503, r.text
+    await until(lambda: not dialer._tasks, what="the attempt settled")
+    async with site.engine.db.session() as s:
+        outcomes = {a.linkedid: a.outcome for a in await s.scalars(select(CampaignAttempt))}
+    assert outcomes == {linkedid: "human", pbx.originated[1]["channel_id"]: "failed"}
