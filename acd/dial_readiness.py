@@ -6,7 +6,7 @@ the dial failed. One place for every dial, so that the console's and the preview
     try:
         linkedid = await acd.actions.dial("1001", number)
     except DialUnconfirmed as err:                      # Asterisk never answered the Originate
-        await acd.dial_readiness.give_back("1001", held, unconfirmed=err.linkedid)
+        await acd.dial_readiness.give_back("1001", held, unconfirmed=err.linkedid, placed=err.placed)
         raise
     except Exception:
         await acd.dial_readiness.give_back("1001", held)
@@ -22,20 +22,25 @@ for after the call stands).
 A dial Asterisk never answered (``DialUnconfirmed``: the Originate was written, its answer never
 came) may have placed its call: the agent's phone may ring, or they may be talking to the
 customer. Ready at once, they would be offered a queued call on top of it. They stay not ready
-"outbound" while any channel of their phone is live, and are given back when it is gone, or when
-``grace_s`` passed without one (Asterisk never made the call).
+"outbound" while any channel of their phone or of the call is live, and are given back when it is
+gone, or when ``grace_s`` passed without one (Asterisk never made the call). An agent not ready for
+their own reason is left so, but their dial is watched all the same. Watched, a call seen is
+published once as a confirmed dial's is (``placed``: CallArrived, CallConnected), so that its
+interaction knows its direction, agent and number.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from acd.calls import AgentPhone, LiveCall, PhoneBook
 from acd.errors import AcdError
 from acd.model import AgentState, AgentView
+from cti.bus import EventBus
+from cti.events import Event
 from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -46,12 +51,15 @@ OUTBOUND = "outbound"  # the engine's not-ready reason while an agent's own call
 # places the call makes its channel within seconds.
 GRACE_S = 15.0
 POLL_S = 0.5
+# For a time: what an unconfirmed dial publishes once its call is seen (DialUnconfirmed.placed).
+Placed = Callable[[float], Sequence[Event]]
 
 
 class ReadinessHost(Protocol):
     """The service (``acd.delivery.AcdService``) as this part sees it."""
 
     phones: PhoneBook
+    bus: EventBus
     clock: Callable[[], float]
     live_channels: Callable[[], Iterable[str]]
     call_channels: Callable[[str], Iterable[str]]  # the live channels of the call known by a linkedid
@@ -74,6 +82,7 @@ class DialReadiness:
         self.acd = acd
         self.grace_s, self.poll_s = grace_s, poll_s
         self.watching: dict[str, str] = {}  # agent -> the linkedid of their unconfirmed dial
+        self._asked: set[str] = set()  # agents who asked to be ready while its call was up (ready after it)
         self._watches: dict[str, asyncio.Task[None]] = {}  # agent -> its watch (a newer one replaces it)
         self._tasks = TaskSet(log, "acd: %s failed")
 
@@ -87,18 +96,22 @@ class DialReadiness:
             await self.acd.set_not_ready(agent_id, pending or OUTBOUND)
         return state
 
-    async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None) -> None:
-        """After a failed dial. ``unconfirmed``: the linkedid of a call Asterisk may have placed."""
-        if before not in (AgentState.AVAILABLE, AgentState.WRAP_UP):
-            return  # not ready for their own reason before the dial: still so
+    async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None,
+                        placed: Placed = lambda now: ()) -> None:
+        """After a failed dial. ``unconfirmed``: the linkedid of a call Asterisk may have placed, watched
+        whatever the agent's state; ``placed``: what to publish, once, if a channel of it is seen."""
+        # Not ready for their own reason before the dial: still so.
+        ready_after = before in (AgentState.AVAILABLE, AgentState.WRAP_UP)
         if unconfirmed is None:
-            await self._ready_again(agent_id)
+            if ready_after:
+                await self._ready_again(agent_id)
             return
         self.watching[agent_id] = unconfirmed
         old = self._watches.pop(agent_id, None)
         if old is not None:
             old.cancel()
-        task = self._tasks.spawn(self._watch(agent_id, unconfirmed), f"acd.dial_watch.{agent_id}")
+        self._asked.discard(agent_id)
+        task = self._tasks.spawn(self._watch(agent_id, unconfirmed, ready_after, placed), f"acd.dial_watch.{agent_id}")
         self._watches[agent_id] = task
         task.add_done_callback(lambda t: self._forget(agent_id, t))
 
@@ -109,6 +122,16 @@ class DialReadiness:
         if self._watches.get(agent_id) is task:
             del self._watches[agent_id]
             self.watching.pop(agent_id, None)
+            self._asked.discard(agent_id)
+
+    def ready_after_dial(self, agent_id: str) -> bool:
+        """The agent asks to be ready: while the call of their unconfirmed dial is up, they are made
+        ready once it is gone instead (True), as after any call; else False (ready now)."""
+        linkedid = self.watching.get(agent_id)
+        if linkedid is None or not self.dial_live(agent_id, linkedid):
+            return False
+        self._asked.add(agent_id)
+        return True
 
     def _held(self, agent_id: str) -> bool:
         """Still as the dial left them: not ready "outbound", on no call (another dial's included; one
@@ -130,16 +153,24 @@ class DialReadiness:
         phone is live: the dial may still ring, or be talking."""
         return any(True for _ in self.acd.call_channels(linkedid)) or self.phone_live(agent_id)
 
-    async def _watch(self, agent_id: str, linkedid: str) -> None:
+    async def _watch(self, agent_id: str, linkedid: str, ready_after: bool, placed: Placed) -> None:
+        """Until the call is gone, or the grace passed without it. While the agent is as the dial left
+        them, their phone's channels count as the call's (one call at a time) and they are made ready
+        at the end; once they are not (another state chosen), only the call's own channels count."""
         started, seen = self.acd.clock(), False
-        while self._held(agent_id):
-            if self.phone_live(agent_id):
+        while True:
+            giving = (ready_after or agent_id in self._asked) and self._held(agent_id)
+            live = self.dial_live(agent_id, linkedid) if giving else any(True for _ in self.acd.call_channels(linkedid))
+            if live:
                 if not seen:
                     log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
                                 "not ready until their phone is free", agent_id, linkedid)
+                    for ev in placed(self.acd.clock()):  # what a confirmed dial publishes, once
+                        await self.acd.bus.publish(ev)
                 seen = True
             elif seen or self.acd.clock() - started >= self.grace_s:
-                await self._ready_again(agent_id)
+                if giving:
+                    await self._ready_again(agent_id)
                 return
             await asyncio.sleep(self.poll_s)
 

@@ -19,9 +19,11 @@ from sqlalchemy import select
 
 from acd.model import AgentState
 from crm_core.campaign_models import CampaignAttempt
+from crm_core.fold import JOURNEY_EVENTS
 from cti.ami.control import OriginateResult
 from cti.errors import AmiUnavailable
-from cti.journey import CallEnded, FarEndResult
+from cti.events import Event
+from cti.journey import CallArrived, CallConnected, CallEnded, FarEndResult
 from tests.helpers import until
 from tests.web.console import test_callbacks
 from tests.web.console.test_callbacks import Site
@@ -240,3 +242,93 @@ async def test_a_preview_dial_lost_with_ami_is_followed_as_one_never_answered(
     async with site.engine.db.session() as s:
         outcomes = {a.linkedid: a.outcome for a in await s.scalars(select(CampaignAttempt))}
     assert outcomes == {linkedid: "human", pbx.originated[1]["channel_id"]: "failed"}
+
+
+@pytest.mark.parametrize("how", ["console", "callback", "preview"])
+async def test_an_unconfirmed_dial_whose_call_appears_is_published_once(site: Site, monkeypatch: Any,
+                                                                       how: str) -> None:
+    """A dial Asterisk never answered whose call turns out to have been placed (a channel of its
+    ChannelId appears while it is watched) publishes what a confirmed dial publishes, once: the call
+    (CallArrived, outbound, the agent's, the number dialled) and the agent on it (CallConnected).
+    Before, nothing was: the call's interaction was built from its later events alone (no direction,
+    no agent, no number). A preview Dial's call was published as the attempt's already (the
+    dialer): only the agent's part is added."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    looked: list[str] = []
+
+    def call_channels(linkedid: str) -> list[str]:
+        looked.append(linkedid)
+        return calls.get(linkedid, [])
+
+    monkeypatch.setattr(site.engine.acd, "call_channels", call_channels)
+    seen: list[Event] = []
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _ready(site)
+    if how == "console":
+        r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678", "customer_id": 1})
+    elif how == "callback":
+        cb = await site.add(number="13912345678")
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        assert item["id"] == cb
+        r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
+    else:
+        await _campaign(site)
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 409, r.text
+    linkedid = pbx.originated[-1]["channel_id"]
+
+    def mine(kind: type[Event]) -> list[Any]:
+        return [e for e in seen if isinstance(e, kind) and e.call_id == linkedid]
+
+    assert mine(CallConnected) == []
+    assert len(mine(CallArrived)) == (1 if how == "preview" else 0)  # the attempt's, published by the dialer
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]  # Asterisk placed the call after all
+    await until(lambda: mine(CallConnected), what="the call published")
+    polls = len(looked)
+    await until(lambda: len(looked) >= polls + 5, what="more looks at the live call")
+    calls.clear()
+    await until(lambda: not readiness.watching, what="the watch over")
+    (arrived,) = mine(CallArrived)
+    (connected,) = mine(CallConnected)
+    number = "8613912345670" if how == "preview" else "8613912345678"  # (the campaign's first contact)
+    assert (arrived.direction, arrived.agent_id, arrived.dnis) == ("outbound", "1001", number)
+    assert connected.agent_id == "1001"
+    if how == "console":
+        assert connected.customer_id == 1
+    assert _state(site) == (AgentState.AVAILABLE, None)
+
+
+async def test_a_dial_from_a_break_is_watched_and_ready_asked_meanwhile_comes_after_it(
+        site: Site, monkeypatch: Any) -> None:
+    """An agent not ready for their own reason (a break) dials; Asterisk never answers. Their dial is
+    watched all the same: its call, once seen, is published; they stay on their break after it. Ready
+    pressed while the call is up comes once it is gone (not on top of it)."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    seen: list[Event] = []
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _ready(site)
+    for press_ready in (False, True):
+        assert (await site.as_("agent1", "POST", "/api/agent/state",
+                               json={"state": "not_ready", "reason": "break"})).status_code == 200
+        r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+        assert r.status_code == 409, r.text
+        linkedid = pbx.originated[-1]["channel_id"]
+        assert readiness.watching.get("1001") == linkedid
+        calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]
+        await until(lambda lid=linkedid: any(isinstance(e, CallConnected) and e.call_id == lid for e in seen),
+                    what="the call published")
+        assert _state(site) == (AgentState.NOT_READY, "break")
+        if press_ready:
+            assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+            assert _state(site) == (AgentState.NOT_READY, "outbound")  # not on top of the call
+        calls.clear()
+        await until(lambda: not readiness.watching, what="the watch over")
+        assert _state(site) == ((AgentState.AVAILABLE, None) if press_ready else (AgentState.NOT_READY, "break"))
