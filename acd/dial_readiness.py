@@ -25,8 +25,8 @@ customer. Ready at once, they would be offered a queued call on top of it. They 
 "outbound" while any channel of their phone or of the call is live, and are given back when it is
 gone, or when ``grace_s`` passed without one (Asterisk never made the call). An agent not ready for
 their own reason is left so, but their dial is watched all the same. Watched, a call seen is
-published once as a confirmed dial's is (``placed``: CallArrived, CallConnected), so that its
-interaction knows its direction, agent and number.
+published once as a confirmed dial's call is (``placed``: its CallArrived), so that its interaction
+knows its direction, agent and number.
 """
 
 from __future__ import annotations

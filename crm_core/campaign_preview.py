@@ -43,7 +43,6 @@ from crm_core.campaign_runs import LiveCampaign
 from crm_core.dialer import CampaignDialer
 from crm_core.errors import ContactTaken, IllegalCampaignStep, InvalidField
 from cti.errors import AmiNotSent, AmiUnavailable, CtiError
-from cti.journey import CallConnected
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +178,8 @@ class CampaignPreview:
             except Exception as err:
                 # No call to wrap up: the agent is where they were, or where the wrap-up would have left
                 # them; after a Dial that may have placed its call, once their phone is free.
-                if not _may_have_placed(err):
-                    await readiness.give_back(agent_id, before)
-                    raise
-                # A call seen is the agent's, as a confirmed Dial's (the dialer publishes the call itself).
-                customer_id = contact.customer_id
-                await readiness.give_back(agent_id, before, unconfirmed=temp, placed=lambda now: (
-                    CallConnected(ts=now, linkedid=temp, agent_id=agent_id, customer_id=customer_id),))
+                # (Nothing for the watch to publish: the dialer publishes the attempt's call itself.)
+                await readiness.give_back(agent_id, before, unconfirmed=temp if _may_have_placed(err) else None)
                 raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
