@@ -12,12 +12,13 @@ the dial failed. One place for every dial, so that the console's and the preview
         await acd.dial_readiness.give_back("1001", held)
         raise
 
-``hold``: a ready agent goes not ready "outbound"; one in wrap-up leaves it (its timer would make
-them available during the call) not ready for the reason chosen for after the call, else
-"outbound". ``give_back`` after a failed dial: no call came of it, so no wrap-up makes them ready;
-an agent ready before, or in wrap-up, is where that wrap-up would have left them: ready, unless
-they are no longer not ready "outbound" (they chose another state meanwhile, or the reason chosen
-for after the call stands).
+``hold``: refused (AcdError) while the agent's last dial, one Asterisk never confirmed, is still
+watched (below: its call may ring yet); a ready agent goes not ready "outbound"; one in wrap-up
+leaves it (its timer would make them available during the call) not ready for the reason chosen
+for after the call, else "outbound". ``give_back`` after a failed dial: no call came of it, so no
+wrap-up makes them ready; an agent ready before, or in wrap-up, is where that wrap-up would have
+left them: ready, unless they are no longer not ready "outbound" (they chose another state
+meanwhile, or the reason chosen for after the call stands).
 
 A dial Asterisk never answered (``DialUnconfirmed``: the Originate was written, its answer never
 came) may have placed its call: the agent's phone may ring, or they may be talking to the
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -83,11 +85,24 @@ class DialReadiness:
         self.grace_s, self.poll_s = grace_s, poll_s
         self.watching: dict[str, str] = {}  # agent -> the linkedid of their unconfirmed dial
         self._asked: set[str] = set()  # agents who asked to be ready while its call was up (ready after it)
+        self._since: dict[str, float] = {}  # agent -> when the watch began
+        self._seen: set[str] = set()  # agents whose watched dial's call was seen
         self._watches: dict[str, asyncio.Task[None]] = {}  # agent -> its watch (a newer one replaces it)
         self._tasks = TaskSet(log, "acd: %s failed")
 
+    def check_dial(self, agent_id: str) -> None:
+        """AcdError while the agent's last dial, one Asterisk never confirmed, is watched: its call may
+        ring yet, and a second dial would ring their phone on top of it."""
+        if agent_id not in self.watching:
+            return
+        if agent_id in self._seen:
+            raise AcdError("your last dial was placed after all and is still on your phone: wait until it ends")
+        left = max(1, math.ceil(self.grace_s - (self.acd.clock() - self._since.get(agent_id, self.acd.clock()))))
+        raise AcdError(f"your last dial may still be ringing: wait up to {left} s")
+
     async def hold(self, agent_id: str) -> AgentState:
-        """Out of the queues for the dial; the state before it, for ``give_back``."""
+        """Out of the queues for the dial (AcdError: ``check_dial``); the state before it, for ``give_back``."""
+        self.check_dial(agent_id)
         state = self.acd.agent_state(agent_id)
         if state is AgentState.AVAILABLE:
             await self.acd.set_not_ready(agent_id, OUTBOUND)
@@ -111,6 +126,8 @@ class DialReadiness:
         if old is not None:
             old.cancel()
         self._asked.discard(agent_id)
+        self._seen.discard(agent_id)
+        self._since[agent_id] = self.acd.clock()
         task = self._tasks.spawn(self._watch(agent_id, unconfirmed, ready_after, placed), f"acd.dial_watch.{agent_id}")
         self._watches[agent_id] = task
         task.add_done_callback(lambda t: self._forget(agent_id, t))
@@ -121,8 +138,16 @@ class DialReadiness:
     def _forget(self, agent_id: str, task: asyncio.Task[Any]) -> None:
         if self._watches.get(agent_id) is task:
             del self._watches[agent_id]
-            self.watching.pop(agent_id, None)
-            self._asked.discard(agent_id)
+            self._end(agent_id, None)
+
+    def _end(self, agent_id: str, linkedid: str | None) -> None:
+        """The agent's watch is over (``linkedid``: only if it is still that dial's)."""
+        if linkedid is not None and self.watching.get(agent_id) != linkedid:
+            return
+        self.watching.pop(agent_id, None)
+        self._asked.discard(agent_id)
+        self._since.pop(agent_id, None)
+        self._seen.discard(agent_id)
 
     def ready_after_dial(self, agent_id: str) -> bool:
         """The agent asks to be ready: while the call of their unconfirmed dial is up, they are made
@@ -168,7 +193,9 @@ class DialReadiness:
                     for ev in placed(self.acd.clock()):  # what a confirmed dial publishes, once
                         await self.acd.bus.publish(ev)
                 seen = True
+                self._seen.add(agent_id)
             elif seen or self.acd.clock() - started >= self.grace_s:
+                self._end(agent_id, linkedid)  # a dial may follow at once (check_dial)
                 if giving:
                     await self._ready_again(agent_id)
                 return

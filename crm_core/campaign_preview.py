@@ -147,6 +147,7 @@ class CampaignPreview:
         if any(c.status != "ended" for c in self.dialer.acd.agent_calls(agent_id)):
             # One call at a time, as the console's Dial; the contact stays held, no attempt is spent.
             raise AcdError("finish your current call before dialling")
+        self.dialer.acd.dial_readiness.check_dial(agent_id)  # its last dial may ring yet (the contact stays held)
         now = self.dialer.clock()
         temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
         try:

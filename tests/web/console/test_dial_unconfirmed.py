@@ -323,3 +323,44 @@ async def test_a_dial_from_a_break_is_watched_and_ready_asked_meanwhile_comes_af
         calls.clear()
         await until(lambda: not readiness.watching, what="the watch over")
         assert _state(site) == ((AgentState.AVAILABLE, None) if press_ready else (AgentState.NOT_READY, "break"))
+
+
+async def test_a_second_dial_while_the_last_one_may_still_ring_is_refused(site: Site, monkeypatch: Any) -> None:
+    """While the agent's dial Asterisk never answered is still watched (its call may ring yet), a
+    second dial (the console's, a callback's, a preview contact's) would ring their phone on top of
+    it: refused with a 409 saying why and for how long, nothing dialled, no attempt spent, the
+    contact still held for the agent. Before, it was dialled."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    await _ready(site)
+    await _campaign(site)
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409 and "did not answer in time" in r.json()["detail"]["message"], r.text
+    assert readiness.watching.get("1001")
+    cb = await site.add(number="13800138001")
+    callback = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert callback["id"] == cb
+    for path, body in (("/api/calls/dial", {"number": "13912345679"}),
+                       (f"/api/preview/callback/{cb}/dial", None)):
+        r = await site.as_("agent1", "POST", path, json=body)
+        assert r.status_code == 409, (path, r.text)
+        detail = r.json()["detail"]
+        assert detail["code"] == "illegal_agent_action", detail
+        assert "your last dial may still be ringing: wait up to 3600 s" in detail["message"], detail
+    await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/skip", json={"reason": "not_now"})
+    contact = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert contact["source"] == "campaign"
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{contact['id']}/dial")
+    assert r.status_code == 409 and "your last dial may still be ringing" in r.json()["detail"]["message"], r.text
+    assert len(pbx.originated) == 1  # nothing more was dialled
+    async with site.engine.db.session() as s:
+        assert list(await s.scalars(select(CampaignAttempt))) == []  # no attempt spent
+    assert (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]["id"] == contact["id"]  # held
+
+    readiness.grace_s = 0.0  # the watch over (no call seen): dialling again is allowed
+    await until(lambda: not readiness.watching, what="the watch over")
+    pbx.result = OriginateResult(True, 4)
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345679"})
+    assert r.status_code == 200, r.text
+    assert len(pbx.originated) == 2
