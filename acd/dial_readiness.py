@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from acd.calls import AgentPhone, LiveCall, PhoneBook
@@ -55,6 +55,27 @@ GRACE_S = 15.0
 POLL_S = 0.5
 # For a time: what an unconfirmed dial publishes once its call is seen (DialUnconfirmed.placed).
 Placed = Callable[[float], Sequence[Event]]
+
+
+async def until_gone(live: Callable[[], bool], clock: Callable[[], float], *, grace_s: Callable[[], float],
+                     wait: Callable[[], Awaitable[bool]], gone_s: float = 0.0,
+                     on_seen: Callable[[], Awaitable[None]] | None = None) -> bool:
+    """Follow a call that may or may not have been placed, by looking at ``live()`` between
+    ``wait()``s: True once it is gone (seen, then not live for ``gone_s``) or was never seen within
+    ``grace_s()`` (read at each look); False when ``wait()`` says to stop first (the call's end came another way).
+    ``on_seen``: once, the first time it is live. Used by this module's watch and by the campaign
+    dialer's ``follow_unconfirmed``."""
+    since, seen = clock(), False  # since: the start, or when the call was last seen live
+    while True:
+        now = clock()
+        if live():
+            if not seen and on_seen is not None:
+                await on_seen()
+            since, seen = now, True
+        elif now - since >= (gone_s if seen else grace_s()):
+            return True
+        if await wait():
+            return False
 
 
 class ReadinessHost(Protocol):
@@ -182,24 +203,28 @@ class DialReadiness:
         """Until the call is gone, or the grace passed without it. While the agent is as the dial left
         them, their phone's channels count as the call's (one call at a time) and they are made ready
         at the end; once they are not (another state chosen), only the call's own channels count."""
-        started, seen = self.acd.clock(), False
-        while True:
+        giving = ready_after
+
+        def live() -> bool:
+            nonlocal giving
             giving = (ready_after or agent_id in self._asked) and self._held(agent_id)
-            live = self.dial_live(agent_id, linkedid) if giving else any(True for _ in self.acd.call_channels(linkedid))
-            if live:
-                if not seen:
-                    log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
-                                "not ready until their phone is free", agent_id, linkedid)
-                    for ev in placed(self.acd.clock()):  # what a confirmed dial publishes, once
-                        await self.acd.bus.publish(ev)
-                seen = True
-                self._seen.add(agent_id)
-            elif seen or self.acd.clock() - started >= self.grace_s:
-                self._end(agent_id, linkedid)  # a dial may follow at once (check_dial)
-                if giving:
-                    await self._ready_again(agent_id)
-                return
+            return self.dial_live(agent_id, linkedid) if giving else any(True for _ in self.acd.call_channels(linkedid))
+
+        async def seen() -> None:
+            log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
+                        "not ready until their phone is free", agent_id, linkedid)
+            self._seen.add(agent_id)
+            for ev in placed(self.acd.clock()):  # what a confirmed dial publishes, once
+                await self.acd.bus.publish(ev)
+
+        async def wait() -> bool:
             await asyncio.sleep(self.poll_s)
+            return False
+
+        await until_gone(live, self.acd.clock, grace_s=lambda: self.grace_s, wait=wait, on_seen=seen)
+        self._end(agent_id, linkedid)  # a dial may follow at once (check_dial)
+        if giving:
+            await self._ready_again(agent_id)
 
     async def _ready_again(self, agent_id: str) -> None:
         if not self._held(agent_id):

@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from acd.delivery import AcdService
-from acd.dial_readiness import GRACE_S
+from acd.dial_readiness import GRACE_S, until_gone
 from acd.errors import UnknownQueue
 from acd.events import AgentStateChanged
 from acd.model import AgentState
@@ -418,16 +418,16 @@ class CampaignDialer(DialerResults):
 
     async def _follow_unconfirmed(self, a: Attempt, live: Callable[[], bool], grace_s: float,
                                   poll_s: float) -> None:
-        since, seen = self.clock(), False  # since: the start, or when the call's channels were last seen
-        while not a.done and not a.ended.is_set():
-            now = self.clock()
-            if live():
-                since, seen = now, True
-            elif now - since >= (ENDED_WAIT_S if seen else grace_s):  # gone, and its end not seen: closed
-                await self.settle(a, "failed", closes=True)
-                return
+        async def wait() -> bool:  # True: settled, or its end came (_on_call_ended settles it)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(a.ended.wait(), poll_s)
+            return a.done or a.ended.is_set()
+
+        if a.done or a.ended.is_set():
+            return
+        # Gone (ENDED_WAIT_S after its channels, for its end to come) or never seen, its end not seen: closed.
+        if await until_gone(live, self.clock, grace_s=lambda: grace_s, gone_s=ENDED_WAIT_S, wait=wait):
+            await self.settle(a, "failed", closes=True)
 
 
 def _never_sent(originating: asyncio.Future[Any]) -> bool:
