@@ -236,7 +236,12 @@ class CallActions:
             variables={"CTI_ANSWER_S": str(phone.answer_after_s), **route_vars(routed)}, timeout_ms=30000,
             channel_id=channel_id)
         if result.timed_out:  # written, and Asterisk said nothing: the phones may have rung
-            raise DialUnconfirmed(f"the dial from the phone of agent {agent_id}: {result.reason}", channel_id)
+            # The call as a confirmed dial publishes it (below), once a channel of it is seen
+            # (acd.dial_readiness). Not the agent connected to it (CallConnected): the console does not
+            # know the call, so no wrap-up would ever complete its interaction.
+            placed_id = channel_id
+            raise DialUnconfirmed(f"the dial from the phone of agent {agent_id}: {result.reason}", channel_id,
+                                  lambda now: (dial_arrived(now, placed_id, "", number, agent_id),))
         if result.refused:  # no channel was made: the phone never rang
             # Asterisk's words go to the log only, as for every step it refuses (agent_console.errors).
             log.warning("acd: Asterisk refused the dial from the phone of agent %s: %s", agent_id, result.reason)
@@ -253,10 +258,14 @@ class CallActions:
                         agent_id=agent_id, agent_channel=result.channel, answered_at=self.acd.clock(),
                         far_end=self.acd.early_far_end.pop(linkedid, None), campaign=campaign, callback=callback)
         self.acd.calls[linkedid] = call
-        await self.acd.bus.publish(CallArrived(ts=self.acd.clock(), linkedid=linkedid, channel=call.caller_channel,
-                                           caller_number=number, dnis=number, direction="outbound",
-                                           agent_id=agent_id))
+        await self.acd.bus.publish(dial_arrived(self.acd.clock(), linkedid, call.caller_channel, number, agent_id))
         await self.acd.bus.publish(CallConnected(ts=self.acd.clock(), linkedid=linkedid, agent_id=agent_id,
                                                  customer_id=customer_id))
         await self.acd.call_update(call, "talking")
         return linkedid
+
+
+def dial_arrived(now: float, linkedid: str, channel: str, number: str, agent_id: str) -> CallArrived:
+    """A click-to-dial's call as published: outbound, the agent's, to ``number``."""
+    return CallArrived(ts=now, linkedid=linkedid, channel=channel, caller_number=number, dnis=number,
+                       direction="outbound", agent_id=agent_id)

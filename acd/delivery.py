@@ -76,6 +76,7 @@ class AcdService:
                  phones: Mapping[str, AgentPhone] | None = None, clock: Callable[[], float] = time.time,
                  tick_s: float = 0.25, preferred_window_s: float = 3600.0,
                  live_channels: Callable[[], Iterable[str]] = tuple,
+                 call_channels: Callable[[str], Iterable[str]] = lambda linkedid: (),
                  device_state: Callable[[str], str | None] = lambda device: None,
                  pop_builder: PopBuilder | None = None, retry_s: float = 0.5,
                  softphone_requeue_s: float = 60.0) -> None:
@@ -92,6 +93,7 @@ class AcdService:
         self.wrapups: dict[tuple[str, str], LiveCall] = {}
         self.tick_s = tick_s
         self.live_channels = live_channels  # names of the PBX's live channels (from the call model)
+        self.call_channels = call_channels  # linkedid -> the names of that call's live channels (the same)
         self.device_state = device_state  # e.g. "PJSIP/1001" -> "UNAVAILABLE" (from the call model)
         self.preferred_window_s = preferred_window_s
         self._last_agent = RecentAgents(preferred_window_s)  # customer -> the agent who served them

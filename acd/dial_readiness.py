@@ -6,36 +6,43 @@ the dial failed. One place for every dial, so that the console's and the preview
     try:
         linkedid = await acd.actions.dial("1001", number)
     except DialUnconfirmed as err:                      # Asterisk never answered the Originate
-        await acd.dial_readiness.give_back("1001", held, unconfirmed=err.linkedid)
+        await acd.dial_readiness.give_back("1001", held, unconfirmed=err.linkedid, placed=err.placed)
         raise
     except Exception:
         await acd.dial_readiness.give_back("1001", held)
         raise
 
-``hold``: a ready agent goes not ready "outbound"; one in wrap-up leaves it (its timer would make
-them available during the call) not ready for the reason chosen for after the call, else
-"outbound". ``give_back`` after a failed dial: no call came of it, so no wrap-up makes them ready;
-an agent ready before, or in wrap-up, is where that wrap-up would have left them: ready, unless
-they are no longer not ready "outbound" (they chose another state meanwhile, or the reason chosen
-for after the call stands).
+``hold``: refused (AcdError) while the agent's last dial, one Asterisk never confirmed, is still
+watched (below: its call may ring yet); a ready agent goes not ready "outbound"; one in wrap-up
+leaves it (its timer would make them available during the call) not ready for the reason chosen
+for after the call, else "outbound". ``give_back`` after a failed dial: no call came of it, so no
+wrap-up makes them ready; an agent ready before, or in wrap-up, is where that wrap-up would have
+left them: ready, unless they are no longer not ready "outbound" (they chose another state
+meanwhile, or the reason chosen for after the call stands).
 
 A dial Asterisk never answered (``DialUnconfirmed``: the Originate was written, its answer never
 came) may have placed its call: the agent's phone may ring, or they may be talking to the
 customer. Ready at once, they would be offered a queued call on top of it. They stay not ready
-"outbound" while any channel of their phone is live, and are given back when it is gone, or when
-``grace_s`` passed without one (Asterisk never made the call).
+"outbound" while any channel of their phone or of the call is live, and are given back when it is
+gone, or when ``grace_s`` passed without one (Asterisk never made the call). An agent not ready for
+their own reason is left so, but their dial is watched all the same. Watched, a call seen is
+published once as a confirmed dial's call is (``placed``: its CallArrived), so that its interaction
+knows its direction, agent and number.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from acd.calls import AgentPhone, LiveCall, PhoneBook
 from acd.errors import AcdError
 from acd.model import AgentState, AgentView
+from cti.bus import EventBus
+from cti.events import Event
 from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -46,14 +53,39 @@ OUTBOUND = "outbound"  # the engine's not-ready reason while an agent's own call
 # places the call makes its channel within seconds.
 GRACE_S = 15.0
 POLL_S = 0.5
+# For a time: what an unconfirmed dial publishes once its call is seen (DialUnconfirmed.placed).
+Placed = Callable[[float], Sequence[Event]]
+
+
+async def until_gone(live: Callable[[], bool], clock: Callable[[], float], *, grace_s: Callable[[], float],
+                     wait: Callable[[], Awaitable[bool]], gone_s: float = 0.0,
+                     on_seen: Callable[[], Awaitable[None]] | None = None) -> bool:
+    """Follow a call that may or may not have been placed, by looking at ``live()`` between
+    ``wait()``s: True once it is gone (seen, then not live for ``gone_s``) or was never seen within
+    ``grace_s()`` (read at each look); False when ``wait()`` says to stop first (the call's end came another way).
+    ``on_seen``: once, the first time it is live. Used by this module's watch and by the campaign
+    dialer's ``follow_unconfirmed``."""
+    since, seen = clock(), False  # since: the start, or when the call was last seen live
+    while True:
+        now = clock()
+        if live():
+            if not seen and on_seen is not None:
+                await on_seen()
+            since, seen = now, True
+        elif now - since >= (gone_s if seen else grace_s()):
+            return True
+        if await wait():
+            return False
 
 
 class ReadinessHost(Protocol):
     """The service (``acd.delivery.AcdService``) as this part sees it."""
 
     phones: PhoneBook
+    bus: EventBus
     clock: Callable[[], float]
     live_channels: Callable[[], Iterable[str]]
+    call_channels: Callable[[str], Iterable[str]]  # the live channels of the call known by a linkedid
 
     def agent_state(self, agent_id: str) -> AgentState: ...
 
@@ -73,11 +105,25 @@ class DialReadiness:
         self.acd = acd
         self.grace_s, self.poll_s = grace_s, poll_s
         self.watching: dict[str, str] = {}  # agent -> the linkedid of their unconfirmed dial
+        self._asked: set[str] = set()  # agents who asked to be ready while its call was up (ready after it)
+        self._since: dict[str, float] = {}  # agent -> when the watch began
+        self._seen: set[str] = set()  # agents whose watched dial's call was seen
         self._watches: dict[str, asyncio.Task[None]] = {}  # agent -> its watch (a newer one replaces it)
         self._tasks = TaskSet(log, "acd: %s failed")
 
+    def check_dial(self, agent_id: str) -> None:
+        """AcdError while the agent's last dial, one Asterisk never confirmed, is watched: its call may
+        ring yet, and a second dial would ring their phone on top of it."""
+        if agent_id not in self.watching:
+            return
+        if agent_id in self._seen:
+            raise AcdError("your last dial was placed after all and is still on your phone: wait until it ends")
+        left = max(1, math.ceil(self.grace_s - (self.acd.clock() - self._since.get(agent_id, self.acd.clock()))))
+        raise AcdError(f"your last dial may still be ringing: wait up to {left} s")
+
     async def hold(self, agent_id: str) -> AgentState:
-        """Out of the queues for the dial; the state before it, for ``give_back``."""
+        """Out of the queues for the dial (AcdError: ``check_dial``); the state before it, for ``give_back``."""
+        self.check_dial(agent_id)
         state = self.acd.agent_state(agent_id)
         if state is AgentState.AVAILABLE:
             await self.acd.set_not_ready(agent_id, OUTBOUND)
@@ -86,18 +132,24 @@ class DialReadiness:
             await self.acd.set_not_ready(agent_id, pending or OUTBOUND)
         return state
 
-    async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None) -> None:
-        """After a failed dial. ``unconfirmed``: the linkedid of a call Asterisk may have placed."""
-        if before not in (AgentState.AVAILABLE, AgentState.WRAP_UP):
-            return  # not ready for their own reason before the dial: still so
+    async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None,
+                        placed: Placed = lambda now: ()) -> None:
+        """After a failed dial. ``unconfirmed``: the linkedid of a call Asterisk may have placed, watched
+        whatever the agent's state; ``placed``: what to publish, once, if a channel of it is seen."""
+        # Not ready for their own reason before the dial: still so.
+        ready_after = before in (AgentState.AVAILABLE, AgentState.WRAP_UP)
         if unconfirmed is None:
-            await self._ready_again(agent_id)
+            if ready_after:
+                await self._ready_again(agent_id)
             return
         self.watching[agent_id] = unconfirmed
         old = self._watches.pop(agent_id, None)
         if old is not None:
             old.cancel()
-        task = self._tasks.spawn(self._watch(agent_id, unconfirmed), f"acd.dial_watch.{agent_id}")
+        self._asked.discard(agent_id)
+        self._seen.discard(agent_id)
+        self._since[agent_id] = self.acd.clock()
+        task = self._tasks.spawn(self._watch(agent_id, unconfirmed, ready_after, placed), f"acd.dial_watch.{agent_id}")
         self._watches[agent_id] = task
         task.add_done_callback(lambda t: self._forget(agent_id, t))
 
@@ -107,7 +159,25 @@ class DialReadiness:
     def _forget(self, agent_id: str, task: asyncio.Task[Any]) -> None:
         if self._watches.get(agent_id) is task:
             del self._watches[agent_id]
-            self.watching.pop(agent_id, None)
+            self._end(agent_id, None)
+
+    def _end(self, agent_id: str, linkedid: str | None) -> None:
+        """The agent's watch is over (``linkedid``: only if it is still that dial's)."""
+        if linkedid is not None and self.watching.get(agent_id) != linkedid:
+            return
+        self.watching.pop(agent_id, None)
+        self._asked.discard(agent_id)
+        self._since.pop(agent_id, None)
+        self._seen.discard(agent_id)
+
+    def ready_after_dial(self, agent_id: str) -> bool:
+        """The agent asks to be ready: while the call of their unconfirmed dial is up, they are made
+        ready once it is gone instead (True), as after any call; else False (ready now)."""
+        linkedid = self.watching.get(agent_id)
+        if linkedid is None or not self.dial_live(agent_id, linkedid):
+            return False
+        self._asked.add(agent_id)
+        return True
 
     def _held(self, agent_id: str) -> bool:
         """Still as the dial left them: not ready "outbound", on no call (another dial's included; one
@@ -124,18 +194,37 @@ class DialReadiness:
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         return any(name.startswith(phone.channel_prefix) for name in self.acd.live_channels())
 
-    async def _watch(self, agent_id: str, linkedid: str) -> None:
-        started, seen = self.acd.clock(), False
-        while self._held(agent_id):
-            if self.phone_live(agent_id):
-                if not seen:
-                    log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
-                                "not ready until their phone is free", agent_id, linkedid)
-                seen = True
-            elif seen or self.acd.clock() - started >= self.grace_s:
-                await self._ready_again(agent_id)
-                return
+    def dial_live(self, agent_id: str, linkedid: str) -> bool:
+        """A channel of the dial's call (its linkedid, the Originate's ChannelId) or of the agent's
+        phone is live: the dial may still ring, or be talking."""
+        return any(True for _ in self.acd.call_channels(linkedid)) or self.phone_live(agent_id)
+
+    async def _watch(self, agent_id: str, linkedid: str, ready_after: bool, placed: Placed) -> None:
+        """Until the call is gone, or the grace passed without it. While the agent is as the dial left
+        them, their phone's channels count as the call's (one call at a time) and they are made ready
+        at the end; once they are not (another state chosen), only the call's own channels count."""
+        giving = ready_after
+
+        def live() -> bool:
+            nonlocal giving
+            giving = (ready_after or agent_id in self._asked) and self._held(agent_id)
+            return self.dial_live(agent_id, linkedid) if giving else any(True for _ in self.acd.call_channels(linkedid))
+
+        async def seen() -> None:
+            log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
+                        "not ready until their phone is free", agent_id, linkedid)
+            self._seen.add(agent_id)
+            for ev in placed(self.acd.clock()):  # what a confirmed dial publishes, once
+                await self.acd.bus.publish(ev)
+
+        async def wait() -> bool:
             await asyncio.sleep(self.poll_s)
+            return False
+
+        await until_gone(live, self.acd.clock, grace_s=lambda: self.grace_s, wait=wait, on_seen=seen)
+        self._end(agent_id, linkedid)  # a dial may follow at once (check_dial)
+        if giving:
+            await self._ready_again(agent_id)
 
     async def _ready_again(self, agent_id: str) -> None:
         if not self._held(agent_id):

@@ -18,7 +18,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from cti.errors import AmiNoReply, CtiError
+from cti.events import Event
 
 
 class AcdError(CtiError):
@@ -99,8 +102,10 @@ class InvalidRequest(AcdError):
 class DialUnconfirmed(AmiNoReply):
     """A click-to-dial's Originate was written and Asterisk never answered it: the call may have been
     placed all the same, as ``linkedid`` (the ChannelId the dial gave it). Still an ``AmiNoReply``
-    for the web layer (409, "did not answer in time") and for what counts as an attempt."""
+    for the web layer (409, "did not answer in time") and for what counts as an attempt. ``placed``
+    builds, for a time, what the dial publishes once its call is seen (``acd.dial_readiness``)."""
 
-    def __init__(self, message: str, linkedid: str) -> None:
+    def __init__(self, message: str, linkedid: str,
+                 placed: Callable[[float], Sequence[Event]] = lambda now: ()) -> None:
         super().__init__(message)
-        self.linkedid = linkedid
+        self.linkedid, self.placed = linkedid, placed

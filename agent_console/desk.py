@@ -147,7 +147,8 @@ class EngineDesk:
             raise IllegalAgentAction("log in to your queues before going ready")
         if state is AgentState.AVAILABLE:
             return  # already ready (a retried request, a second tab): nothing pending to cancel either
-        if state is AgentState.NOT_READY and (self._on_a_call(agent_id) or self._unconfirmed_live(agent_id)):
+        if state is AgentState.NOT_READY and (self._on_a_call(agent_id)
+                                              or self.acd.dial_readiness.ready_after_dial(agent_id)):
             # An outbound call (the router's not ready): ready now would have the ACD offer queued calls
             # on top of it. Ready after it: the reason "outbound" is what its wrap-up makes ready (or,
             # for a dial Asterisk never confirmed whose call is up, acd.dial_readiness once it is gone).
@@ -237,8 +238,12 @@ class EngineDesk:
         except Exception as err:
             # No call to wrap up: where they were, or where the wrap-up would have left them; after a
             # dial Asterisk never confirmed, once their phone is free (its call may have been placed).
-            unconfirmed = next((e.linkedid for e in (err, err.__cause__) if isinstance(e, DialUnconfirmed)), None)
-            await readiness.give_back(agent_id, before, unconfirmed=unconfirmed)
+            unconfirmed = next((e for e in (err, err.__cause__) if isinstance(e, DialUnconfirmed)), None)
+            if unconfirmed is None:
+                await readiness.give_back(agent_id, before)
+            else:  # watched: a call seen is published as a confirmed dial's is
+                await readiness.give_back(agent_id, before, unconfirmed=unconfirmed.linkedid,
+                                          placed=unconfirmed.placed)
             raise
 
     async def _check_customer(self, customer_id: int) -> None:
@@ -254,11 +259,6 @@ class EngineDesk:
 
     def _state(self, agent_id: str) -> AgentState:
         return self.acd.agent_state(agent_id)
-
-    def _unconfirmed_live(self, agent_id: str) -> bool:
-        """The agent's dial Asterisk never confirmed has a call up on their phone (acd.dial_readiness)."""
-        readiness = self.acd.dial_readiness
-        return agent_id in readiness.watching and readiness.phone_live(agent_id)
 
     def _on_a_call(self, agent_id: str) -> bool:
         """The agent has a call not yet ended (one to wrap up does not count)."""

@@ -155,7 +155,7 @@ class Engine:
         self.ami.control.hold_context, self.ami.control.park_context = "cti-hold", "cti-park-agent"
         self.router = Router(self.acd_config.queues)
         self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels,
-                              device_state=self.ami.model.device_state,
+                              call_channels=self._call_channels, device_state=self.ami.model.device_state,
                               softphone_requeue_s=settings.pbx.softphone_requeue_s)
         # Recording and the caller's survey (docs/recording.md).
         rec = settings.recordings
@@ -370,6 +370,10 @@ class Engine:
 
     def _live_channels(self) -> list[str]:
         return [ch.name for call in self.ami.model.calls() for ch in call.live]
+
+    def _call_channels(self, linkedid: str) -> list[str]:
+        call = self.ami.model.call(linkedid)
+        return [ch.name for ch in call.live] if call is not None else []
 
     async def start(self) -> None:
         # Secrets, the call-log journal, the SQLite database.

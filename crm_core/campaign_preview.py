@@ -13,11 +13,11 @@ The attempt row is written before the call exists, and its linkedid names the ca
 ChannelId); the dialer (``crm_core.dialer``) follows the call and settles the result like any other
 attempt. A Dial that never reached the customer's phone is withdrawn (no attempt, the contact due
 again with its count as before): the agent's phone did not answer, or AMI was not connected (the
-Originate never left the engine). One whose Originate was written before AMI dropped may have
-reached the customer: it counts, ``failed``, under the retry rule; so does one Asterisk refused
-outright, as in the automatic dialer (a contact it always refuses is used up by ``max_attempts``
-rather than shown again and again). One Asterisk did not answer in time may have placed its call:
-the dialer follows it by its linkedid (``follow_unconfirmed``), ``failed`` if none is seen.
+Originate never left the engine). One Asterisk refused outright counts, ``failed``, under the retry
+rule, as in the automatic dialer (a contact it always refuses is used up by ``max_attempts`` rather
+than shown again and again). One Asterisk did not answer in time, or written before AMI dropped, may
+have placed its call: the dialer follows it by its linkedid (``follow_unconfirmed``), as it follows
+an automatic dial's; ``failed`` if none is seen within the grace.
 
 The console's preview panel (``agent_console.preview``) uses ``next_for``, ``dial_reserved`` and
 ``skip``: contact ids are unique across campaigns, so the reservation names the campaign.
@@ -42,7 +42,7 @@ from crm_core.campaign_models import CampaignContact
 from crm_core.campaign_runs import LiveCampaign
 from crm_core.dialer import CampaignDialer
 from crm_core.errors import ContactTaken, IllegalCampaignStep, InvalidField
-from cti.errors import AmiNotSent, CtiError
+from cti.errors import AmiNotSent, AmiUnavailable, CtiError
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ class CampaignPreview:
         if any(c.status != "ended" for c in self.dialer.acd.agent_calls(agent_id)):
             # One call at a time, as the console's Dial; the contact stays held, no attempt is spent.
             raise AcdError("finish your current call before dialling")
+        self.dialer.acd.dial_readiness.check_dial(agent_id)  # its last dial may ring yet (the contact stays held)
         now = self.dialer.clock()
         temp = f"pv{run.id}-{uuid.uuid4().hex[:20]}"
         try:
@@ -177,28 +178,28 @@ class CampaignPreview:
                                                               caller_id=run.caller_id, channel_id=temp)
             except Exception as err:
                 # No call to wrap up: the agent is where they were, or where the wrap-up would have left
-                # them; after a Dial Asterisk never confirmed, once their phone is free.
-                await readiness.give_back(agent_id, before, unconfirmed=temp if isinstance(err, DialUnconfirmed)
-                                          else None)
+                # them; after a Dial that may have placed its call, once their phone is free.
+                # (Nothing for the watch to publish: the dialer publishes the attempt's call itself.)
+                await readiness.give_back(agent_id, before, unconfirmed=temp if _may_have_placed(err) else None)
                 raise
-        except DialUnconfirmed:
-            # Asterisk may have placed the call, under the attempt's linkedid (its ChannelId): the call's
-            # end settles the attempt (human if the customer answered); none while no channel of the
-            # agent's phone lives, past the grace: one ``failed`` attempt, its interaction ended here.
-            await self.dialer.follow_unconfirmed(a, lambda: readiness.phone_live(agent_id), readiness.grace_s,
-                                                 readiness.poll_s)
-            raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
             # Originate never left the engine (AMI not connected).
             await self.dialer.withdraw(a)
             raise
+        except (DialUnconfirmed, AmiUnavailable):
+            # Written, and Asterisk never answered it (or AMI was lost with it on its way): the call may
+            # have been placed, under the attempt's linkedid (its ChannelId). Followed as an automatic
+            # dial's: its end settles the attempt (human if the customer answered); no channel of it
+            # seen within the grace: one ``failed`` attempt, its interaction ended here.
+            await self.dialer.follow_unconfirmed(a, lambda: readiness.dial_live(agent_id, temp), readiness.grace_s,
+                                                 readiness.poll_s)
+            raise
         except CtiError:
-            # One attempt, ``failed``, as in the automatic dialer: AMI lost with the Originate on its way
-            # (the customer may have been called); or Asterisk refused the Originate outright
-            # (DialRefused, AmiActionFailed): no one was, but a contact it refuses every time is used up
-            # by max_attempts, not shown forever. No call reached the ACD (it publishes one once the
-            # agent's phone answered): the attempt's one interaction is begun and ended by the dialer.
+            # One attempt, ``failed``, as in the automatic dialer: Asterisk refused the Originate outright
+            # (DialRefused, AmiActionFailed): no one was called, but a contact it refuses every time is
+            # used up by max_attempts, not shown forever. No call reached the ACD (it publishes one once
+            # the agent's phone answered): the attempt's one interaction is begun and ended by the dialer.
             self.dialer.track(a)
             await self.dialer.settle(a, "failed", closes=True)
             raise
@@ -212,3 +213,9 @@ class CampaignPreview:
         self.dialer.track(a)
         run.dials += 1
         return linkedid
+
+
+def _may_have_placed(err: BaseException) -> bool:
+    """The Originate was written and its answer never came: Asterisk did not answer in time, or the
+    AMI connection was lost with it pending (not ``AmiNotSent``: never written, nobody called)."""
+    return isinstance(err, DialUnconfirmed) or (isinstance(err, AmiUnavailable) and not isinstance(err, AmiNotSent))

@@ -22,6 +22,10 @@ The campaigns' states are read every ``refresh_s`` while one runs; idle, only on
 Preview campaigns are not paced: ``crm_core.campaign_preview`` hands contacts to agents and
 registers the calls they dial here (``track``), where their results are settled the same way.
 
+This module is the tick side (read the campaigns, pace, dial, place, follow a call whose Originate
+was never answered); the results side (``settle``, ``withdraw``, what the PBX and the ACD report)
+is ``crm_core.dialer_results.DialerResults``, which ``CampaignDialer`` extends.
+
 Results: the far end's Dial result (``FarEndResult``: no_answer, busy...) or the AGI's verdict,
 recorded once per attempt (``crm_core.campaigns.finish_attempt``) and published as
 ``CampaignAttemptEnded``; with the ``CallArrived`` published once the Originate is written, the
@@ -31,9 +35,11 @@ pacer learns from every result and every agent's handle time.
 Errors: a number no route takes ends its attempt as ``failed``; PBX errors are logged, the
 attempt ends when Asterisk reports the call gone (``CallEnded``). An Originate never written (AMI
 not connected: ``AmiNotSent``) called no one: it is no attempt (``withdraw``) and no call is
-published; one written, then lost with the connection, is a ``failed`` attempt. An attempt settled
-without its call's end (refused, lost, not answered by Asterisk, no route, the end not seen) has
-its call ended here (``CallClosed``, once): its interaction and the feed would keep it in progress.
+published; one written, then lost with the connection or never answered, is followed
+(``follow_unconfirmed``): ``failed`` when no channel of it is seen within the grace. An attempt
+settled without its call's end (refused, lost, not answered by Asterisk, no route, the end not
+seen) has its call ended (``CallClosed``, once): its interaction and the feed would keep it in
+progress.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from acd.delivery import AcdService
-from acd.dial_readiness import GRACE_S
+from acd.dial_readiness import GRACE_S, until_gone
 from acd.errors import UnknownQueue
 from acd.events import AgentStateChanged
 from acd.model import AgentState
@@ -58,13 +64,14 @@ from crm_core.campaign_answers import MAX_GRACE_S, Answers
 from crm_core.campaign_models import Campaign, CampaignContact
 from crm_core.campaign_runs import Attempt, LiveCampaign, Waiting, eligible
 from crm_core.db import Database
+from crm_core.dialer_results import BUSY_STATES, FAR_END, DialerResults, arrived_event
 from crm_core.errors import ContactTaken, IllegalCampaignStep
 from crm_core.events import CampaignChanged
 from cti.agi.session import AgiSession
 from cti.ami.control import CallControl
 from cti.bus import EventBus, observe
 from cti.errors import AmiNotSent, AmiUnavailable, CtiError
-from cti.journey import CallArrived, CallClosed, CallConnected, CallEnded, CampaignAttemptEnded, FarEndResult
+from cti.journey import CallConnected, CallEnded, FarEndResult
 from cti.safety import check_value
 from cti.tasks import TaskSet, cancel_and_wait
 from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, Unroutable
@@ -75,8 +82,7 @@ log = logging.getLogger(__name__)
 pace_log = logging.getLogger(__name__ + ".pace")
 
 CAMPAIGN_CONTEXT = "cti-campaign"
-# FarEndResult.result / Originate reason -> the attempt's outcome when nobody answered.
-_FAR_END = {"no_answer": "no_answer", "cancelled": "no_answer", "busy": "busy"}
+# Originate reason -> the attempt's outcome when nobody answered (FarEndResult's: FAR_END).
 _REASON = {3: "no_answer", 5: "busy"}
 ENDED_WAIT_S = 3.0
 # An Originate Asterisk never answered (the engine's own timeout) may have placed its call: how long
@@ -85,11 +91,9 @@ UNCONFIRMED_GRACE_S = GRACE_S
 # With no campaign running, how often the campaigns are read though no CampaignChanged came (a state
 # changed outside the engine's API); running, every ``refresh_s``.
 IDLE_REFRESH_S = 60.0
-_BUSY_STATES = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
-_BUSY_VALUES = frozenset(s.value for s in _BUSY_STATES)
 
 
-class CampaignDialer:
+class CampaignDialer(DialerResults):
     """Runs every running campaign: a tick paces, dials, and completes campaigns with nothing left."""
 
     def __init__(self, db: Database, acd: AcdService, control: Callable[[], CallControl], bus: EventBus, *,
@@ -260,7 +264,7 @@ class CampaignDialer:
                 continue
             if agent.state is AgentState.AVAILABLE and not agent.offers and not agent.calls:
                 idle += 1
-            elif agent.state in _BUSY_STATES:
+            elif agent.state in BUSY_STATES:
                 busy.append(now - self._busy_since.get(agent.agent_id, now))
         return Floor(idle=idle, busy_elapsed=tuple(busy),
                      ringing=tuple(now - a.dialled_at for a in run.ringing.values()), waiting=len(run.waiting))
@@ -304,7 +308,7 @@ class CampaignDialer:
         caller_id = target.caller_id  # the campaign's when its trunk lists it (cti.trunks), else the default
         variables = {"CTI_TRUNK": target.trunk, "CTI_CAMPAIGN": str(run.id),
                      **({"CTI_CALLER_ID": caller_id} if caller_id else {})}
-        arrived = _arrived(a)
+        arrived = arrived_event(a)
         try:
             sent = self.control().originate(
                 f"Local/{check_value('number', target.exten)}@{EXTERNAL_CONTEXT}/n", context=CAMPAIGN_CONTEXT,
@@ -367,7 +371,7 @@ class CampaignDialer:
                          result.reason)
             reason = result.reason if isinstance(result.reason, int) else 0
             # No end of the call came (none was made, or it was not seen within ENDED_WAIT_S): closed here.
-            await self.settle(a, _FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"), closes=True)
+            await self.settle(a, FAR_END.get(a.far_end or "") or _REASON.get(reason, "failed"), closes=True)
 
     async def _follow_placed(self, a: Attempt, exten: str) -> None:
         """An Originate written whose answer never came: its call, if Asterisk placed it, has the
@@ -399,130 +403,31 @@ class CampaignDialer:
             verdict = await self.answers.verdict(run, a, channel, amd_status)
         return await self.answers.wait(verdict) if isinstance(verdict, Waiting) else verdict
 
-    def track(self, a: Attempt) -> None:
-        """Follow an attempt dialled elsewhere (a preview call) until its result."""
-        self._attempts[a.linkedid] = a
-
     async def follow_unconfirmed(self, a: Attempt, live: Callable[[], bool], grace_s: float,
                                  poll_s: float = 0.5) -> None:
-        """A preview Dial Asterisk never answered may have placed its call, named by the attempt's
-        linkedid: the call is published now (as an automatic dial's once written), and its end
-        settles the attempt as any other (``_on_call_ended``: human if the customer answered). With
-        no end while ``live()`` says no call is up, and ``grace_s`` passed: ``failed``, closed here."""
+        """A Dial whose Originate Asterisk never answered (or that was lost with AMI) may have placed
+        its call, named by the attempt's linkedid: the call is published now (as an automatic dial's
+        once written), and its end settles the attempt as any other (``_on_call_ended``: human if the
+        customer answered). With no end while ``live()`` says no call is up, and ``grace_s`` passed:
+        ``failed``, closed here."""
         self.track(a)
         if not a.arrived:
             a.arrived = True
-            await self.bus.publish(_arrived(a))
+            await self.bus.publish(arrived_event(a))
         self._spawn(self._follow_unconfirmed(a, live, grace_s, poll_s), f"dialer.unconfirmed.{a.linkedid}")
 
     async def _follow_unconfirmed(self, a: Attempt, live: Callable[[], bool], grace_s: float,
                                   poll_s: float) -> None:
-        since, seen = self.clock(), False  # since: the start, or when the call's channels were last seen
-        while not a.done and not a.ended.is_set():
-            now = self.clock()
-            if live():
-                since, seen = now, True
-            elif now - since >= (ENDED_WAIT_S if seen else grace_s):  # gone, and its end not seen: closed
-                await self.settle(a, "failed", closes=True)
-                return
+        async def wait() -> bool:  # True: settled, or its end came (_on_call_ended settles it)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(a.ended.wait(), poll_s)
+            return a.done or a.ended.is_set()
 
-    async def withdraw(self, a: Attempt) -> None:
-        """An attempt that dialled no one (``campaigns.withdraw_attempt``): no outcome, no pacer
-        sample, no event."""
-        if a.done:
+        if a.done or a.ended.is_set():
             return
-        a.done = True
-        self._attempts.pop(a.linkedid, None)
-        if (run := self.live.get(a.campaign_id)) is not None:
-            run.ringing.pop(a.linkedid, None)  # not a ring the pacer learns from
-        async with self.db.session() as s:
-            await campaigns.withdraw_attempt(session=s, linkedid=a.linkedid)
-        log.info("campaign %s: attempt %s withdrawn (no one was dialled)", a.campaign_id, a.linkedid)
-
-    async def settle(self, a: Attempt, outcome: str, agent_id: str | None = None, *, closes: bool = False) -> None:
-        """Record the attempt's outcome once (CRM row, pacer, ``CampaignAttemptEnded``). ``closes``: the
-        call's end will not be reported (no channel was made, or its end was not seen): unless Asterisk
-        reported it already, the call is ended here (``CallClosed``), and published first if it never
-        was (an attempt no Originate was written for), so that its one interaction is begun and ended."""
-        if a.done:
-            return
-        a.done = True
-        closes = closes and not a.ended.is_set()
-        if closes and not a.arrived:
-            a.arrived = True
-            await self.bus.publish(_arrived(a))
-        run = self.live.get(a.campaign_id)
-        if run is not None and run.ringing.pop(a.linkedid, None) is not None and outcome != "human":
-            run.pacer.record_attempt(self.clock(), answered=False, ring_s=self.clock() - a.dialled_at)
-        self._attempts.pop(a.linkedid, None)
-        async with self.db.session() as s:
-            await campaigns.finish_attempt(session=s, linkedid=a.linkedid, outcome=outcome,
-                                           now=datetime.fromtimestamp(self.clock(), UTC), agent_id=agent_id)
-        await self.bus.publish(CampaignAttemptEnded(ts=self.clock(), linkedid=a.linkedid, campaign_id=a.campaign_id,
-                                                    contact_id=a.contact_id, result=outcome))
-        if closes:
-            await self.bus.publish(CallClosed(ts=self.clock(), linkedid=a.linkedid, outcome=outcome))
-        log.info("campaign %s: attempt %s -> %s", a.campaign_id, a.linkedid, outcome)
-
-    # -- what the PBX and the ACD report -----------------------------------------------------------
-    def _on_far_end(self, ev: FarEndResult) -> None:
-        a = self._attempts.get(ev.linkedid)
-        if a is not None and a.far_end != "answered":
-            a.far_end = ev.result
-
-    async def _on_call_ended(self, ev: CallEnded) -> None:
-        a = self._attempts.get(ev.linkedid)
-        if a is not None and (run := self.live.get(a.campaign_id)) is not None:
-            await self.answers.hung_up(run, a)  # hung up during the drop grace
-        if a is not None:
-            a.ended.set()
-            if a.preview and a.far_end == "answered":
-                await self.settle(a, "human")
-            else:
-                await self.settle(a, _FAR_END.get(a.far_end or "", "failed"))
-
-    def _on_connected(self, ev: CallConnected) -> None:
-        if ev.linkedid.startswith("cmp"):
-            campaign_id = int(ev.linkedid[3:].split("-", 1)[0])
-            self._handled[ev.agent_id] = (campaign_id, ev.ts)
-
-    def _on_agent_state(self, ev: AgentStateChanged) -> None:
-        state = ev.state
-        if state in _BUSY_VALUES:
-            self._busy_since.setdefault(ev.agent_id, ev.ts)
-            return
-        since = self._busy_since.pop(ev.agent_id, None)
-        handled = self._handled.pop(ev.agent_id, None)
-        if handled is not None and (run := self.live.get(handled[0])) is not None:
-            # Timed from the reservation, as the floor times the calls in progress (busy_elapsed):
-            # timed from the connect, every busy agent would look closer to the end of their call.
-            run.pacer.record_handle(ev.ts - (since if since is not None else handled[1]))
-        if state != AgentState.AVAILABLE.value or not self.live:
-            return  # no campaign in memory: nothing to dial for the agent (a started one ticks itself)
-        if self._task is not None and not self._fenced:
-            # Now, not next tick: the tick first gives the agent to a person waiting out the grace,
-            # else dials for them.
-            self._spawn(self.tick(), f"dialer.free.{ev.agent_id}")
-        elif any(run.waiting for run in self.live.values()):
-            self._spawn(self._serve_all(), f"dialer.serve.{ev.agent_id}")
-
-    async def _serve_all(self) -> None:
-        async with self._lock:
-            for run in list(self.live.values()):
-                await self.answers.serve(run)
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        if self._stopped:
-            coro.close()
-            return
-        self._tasks.spawn(coro, name)
-
-
-def _arrived(a: Attempt) -> CallArrived:
-    return CallArrived(ts=a.dialled_at, linkedid=a.linkedid, channel="", caller_number=a.digits, caller_name=a.name,
-                       dnis=a.digits, direction="outbound", agent_id=a.agent_id)
+        # Gone (ENDED_WAIT_S after its channels, for its end to come) or never seen, its end not seen: closed.
+        if await until_gone(live, self.clock, grace_s=lambda: grace_s, gone_s=ENDED_WAIT_S, wait=wait):
+            await self.settle(a, "failed", closes=True)
 
 
 def _never_sent(originating: asyncio.Future[Any]) -> bool:

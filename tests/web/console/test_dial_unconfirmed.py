@@ -11,6 +11,7 @@ On a real Engine (not started: no PBX) over a seeded SQLite CRM, the Originate's
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -18,7 +19,11 @@ from sqlalchemy import select
 
 from acd.model import AgentState
 from crm_core.campaign_models import CampaignAttempt
+from crm_core.fold import JOURNEY_EVENTS
 from cti.ami.control import OriginateResult
+from cti.errors import AmiUnavailable
+from cti.events import Event
+from cti.journey import CallArrived, CallEnded, FarEndResult
 from tests.helpers import until
 from tests.web.console import test_callbacks
 from tests.web.console.test_callbacks import Site
@@ -183,3 +188,179 @@ async def test_a_preview_dial_from_wrap_up_ends_the_wrap_up(site: Site, monkeypa
     acd.router.not_ready_after_call("1001", acd.clock(), "break")
     assert await preview_dial() == 409
     assert _state(site) == (AgentState.NOT_READY, "break")
+
+
+class LostAfterWriting(Pbx):
+    """The Originate written, then the AMI connection dropped before Asterisk's answer."""
+
+    async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:
+        self.originated.append({"channel": channel, **kwargs})
+        raise AmiUnavailable("AMI connection lost (closed by Asterisk)")
+
+
+async def test_a_preview_dial_lost_with_ami_is_followed_as_one_never_answered(
+        site: Site, monkeypatch: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A preview Dial whose Originate was written, then lost with the AMI connection, may have placed
+    its call (under the attempt's linkedid): followed as an automatic dial's is (the agent kept out
+    of the queues while it rings, its end settling the attempt: ``human`` when the customer answered);
+    ``failed`` only when no channel of it is seen within the grace. Before, it was ``failed`` at once
+    and the agent ready at once, whatever became of the call."""
+    pbx = LostAfterWriting(site, monkeypatch, TIMED_OUT)
+    dialer, readiness = site.engine.dialer, site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    await _ready(site)
+    await _campaign(site)
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 503 and r.json()["detail"]["code"] == "ami_unavailable", r.text
+    (dial,) = pbx.originated
+    linkedid = dial["channel_id"]
+    # The call was placed all the same: the agent's phone, then the customer's, ring.
+    assert readiness.watching.get("1001") == linkedid
+    with caplog.at_level(logging.WARNING, logger="acd.dial_readiness"):
+        pbx.live.append(site.engine.acd.phones["1001"].channel_prefix + "00000001;1")
+        await until(lambda: "was placed" in caplog.text, what="the call seen")
+    async with site.engine.db.session() as s:
+        (attempt,) = await s.scalars(select(CampaignAttempt))
+    assert (attempt.linkedid, attempt.outcome) == (linkedid, None)  # followed, not settled
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    dialer._on_far_end(FarEndResult(ts=time.time(), linkedid=linkedid, channel="", dest_channel="",
+                                    result="answered"))
+    pbx.live.clear()
+    await dialer._on_call_ended(CallEnded(ts=time.time(), linkedid=linkedid, cause=16, cause_text="Normal Clearing"))
+    async with site.engine.db.session() as s:
+        (attempt,) = await s.scalars(select(CampaignAttempt))
+    assert attempt.outcome == "human"
+    await until(lambda: _state(site) == (AgentState.AVAILABLE, None), what="the agent ready again")
+
+    # No channel of it ever seen: ``failed`` once the grace has passed.
+    readiness.grace_s = 0.0
+    item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
+    assert r.status_code == 503, r.text
+    await until(lambda: not dialer._tasks, what="the attempt settled")
+    async with site.engine.db.session() as s:
+        outcomes = {a.linkedid: a.outcome for a in await s.scalars(select(CampaignAttempt))}
+    assert outcomes == {linkedid: "human", pbx.originated[1]["channel_id"]: "failed"}
+
+
+@pytest.mark.parametrize("how", ["console", "callback"])
+async def test_an_unconfirmed_dial_whose_call_appears_is_published_once(site: Site, monkeypatch: Any,
+                                                                       how: str) -> None:
+    """A dial Asterisk never answered whose call turns out to have been placed (a channel of its
+    ChannelId appears while it is watched) publishes its call as a confirmed dial does, once
+    (CallArrived: outbound, the agent's, the number dialled). Before, nothing did: the call's
+    interaction was built from its later events alone (no direction, no agent, no number). Not the
+    agent connected to it (CallConnected): the console does not know the call, so no wrap-up would
+    ever complete its interaction. (A preview Dial's call is the attempt's: the dialer publishes it.)"""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    looked: list[str] = []
+
+    def call_channels(linkedid: str) -> list[str]:
+        looked.append(linkedid)
+        return calls.get(linkedid, [])
+
+    monkeypatch.setattr(site.engine.acd, "call_channels", call_channels)
+    seen: list[Event] = []
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _ready(site)
+    if how == "console":
+        r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678", "customer_id": 1})
+    else:
+        cb = await site.add(number="13912345678")
+        item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+        assert item["id"] == cb
+        r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
+    assert r.status_code == 409, r.text
+    linkedid = pbx.originated[-1]["channel_id"]
+
+    def mine() -> list[Event]:
+        return [e for e in seen if e.call_id == linkedid]
+
+    assert mine() == []
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]  # Asterisk placed the call after all
+    await until(mine, what="the call published")
+    polls = len(looked)
+    await until(lambda: len(looked) >= polls + 5, what="more looks at the live call")
+    calls.clear()
+    await until(lambda: not readiness.watching, what="the watch over")
+    (arrived,) = mine()
+    assert isinstance(arrived, CallArrived)
+    assert (arrived.direction, arrived.agent_id, arrived.dnis) == ("outbound", "1001", "8613912345678")
+    assert _state(site) == (AgentState.AVAILABLE, None)
+
+
+async def test_a_dial_from_a_break_is_watched_and_ready_asked_meanwhile_comes_after_it(
+        site: Site, monkeypatch: Any) -> None:
+    """An agent not ready for their own reason (a break) dials; Asterisk never answers. Their dial is
+    watched all the same: its call, once seen, is published; they stay on their break after it. Ready
+    pressed while the call is up comes once it is gone (not on top of it)."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    seen: list[Event] = []
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _ready(site)
+    for press_ready in (False, True):
+        assert (await site.as_("agent1", "POST", "/api/agent/state",
+                               json={"state": "not_ready", "reason": "break"})).status_code == 200
+        r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+        assert r.status_code == 409, r.text
+        linkedid = pbx.originated[-1]["channel_id"]
+        assert readiness.watching.get("1001") == linkedid
+        calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]
+        await until(lambda lid=linkedid: any(isinstance(e, CallArrived) and e.call_id == lid for e in seen),
+                    what="the call published")
+        assert _state(site) == (AgentState.NOT_READY, "break")
+        if press_ready:
+            assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
+            assert _state(site) == (AgentState.NOT_READY, "outbound")  # not on top of the call
+        calls.clear()
+        await until(lambda: not readiness.watching, what="the watch over")
+        assert _state(site) == ((AgentState.AVAILABLE, None) if press_ready else (AgentState.NOT_READY, "break"))
+
+
+async def test_a_second_dial_while_the_last_one_may_still_ring_is_refused(site: Site, monkeypatch: Any) -> None:
+    """While the agent's dial Asterisk never answered is still watched (its call may ring yet), a
+    second dial (the console's, a callback's, a preview contact's) would ring their phone on top of
+    it: refused with a 409 saying why and for how long, nothing dialled, no attempt spent, the
+    contact still held for the agent. Before, it was dialled."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    await _ready(site)
+    await _campaign(site)
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409 and "did not answer in time" in r.json()["detail"]["message"], r.text
+    assert readiness.watching.get("1001")
+    cb = await site.add(number="13800138001")
+    callback = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert callback["id"] == cb
+    for path, body in (("/api/calls/dial", {"number": "13912345679"}),
+                       (f"/api/preview/callback/{cb}/dial", None)):
+        r = await site.as_("agent1", "POST", path, json=body)
+        assert r.status_code == 409, (path, r.text)
+        detail = r.json()["detail"]
+        assert detail["code"] == "illegal_agent_action", detail
+        assert "your last dial may still be ringing: wait up to 3600 s" in detail["message"], detail
+    await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/skip", json={"reason": "not_now"})
+    contact = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+    assert contact["source"] == "campaign"
+    r = await site.as_("agent1", "POST", f"/api/preview/campaign/{contact['id']}/dial")
+    assert r.status_code == 409 and "your last dial may still be ringing" in r.json()["detail"]["message"], r.text
+    assert len(pbx.originated) == 1  # nothing more was dialled
+    async with site.engine.db.session() as s:
+        assert list(await s.scalars(select(CampaignAttempt))) == []  # no attempt spent
+    assert (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]["id"] == contact["id"]  # held
+
+    readiness.grace_s = 0.0  # the watch over (no call seen): dialling again is allowed
+    await until(lambda: not readiness.watching, what="the watch over")
+    pbx.result = OriginateResult(True, 4)
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345679"})
+    assert r.status_code == 200, r.text
+    assert len(pbx.originated) == 2

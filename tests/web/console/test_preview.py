@@ -284,7 +284,9 @@ async def test_a_dial_that_never_reached_the_phone_system_spends_no_attempt(site
     nobody was called. A 503 ami_unavailable, and the contact is pending and due again with its count
     as before (it was counted a ``failed`` attempt: two such Dials and this contact, max_attempts 2,
     was failed without ever being called). A Dial whose Originate was written before the connection
-    dropped may have reached the customer: that one still counts, ``failed``, under the retry rule."""
+    dropped may have reached the customer: that one still counts, one attempt, followed as a Dial
+    Asterisk never answered (tests/web/console/test_dial_unconfirmed.py), ``failed`` under the retry
+    rule when no channel of it is seen (the grace is 0 here)."""
     from cti.errors import AmiUnavailable
 
     await _campaign(site)
@@ -304,8 +306,10 @@ async def test_a_dial_that_never_reached_the_phone_system_spends_no_attempt(site
         raise AmiUnavailable("AMI connection lost (closed by Asterisk)")  # after the Originate was written
 
     monkeypatch.setattr(site.engine.acd.control, "originate", lost)
+    site.engine.acd.dial_readiness.grace_s = 0.0
     r = await site.as_("agent1", "POST", f"/api/preview/campaign/{again['id']}/dial")
     assert r.status_code == 503, r.text
+    await until(lambda: not site.engine.dialer._tasks, what="the attempt settled")
     async with site.engine.db.session() as s:
         row = await s.get(CampaignContact, again["id"])
         attempts = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.contact_id == again["id"])))
@@ -424,6 +428,7 @@ async def test_an_agent_made_not_ready_for_a_dial_that_failed_is_ready_again(sit
         return current[0]  # type: ignore[no-any-return]
 
     monkeypatch.setattr(site.engine.acd.control, "originate", originate)
+    site.engine.acd.dial_readiness.grace_s = 0.0  # AMI lost with the Originate: no channel of it is seen
     r = await site.as_("sup1", "POST", "/api/campaigns", json=SPEC)
     cid = int(r.json()["id"])
     assert (await site.as_("sup1", "POST", f"/api/campaigns/{cid}/contacts", json={"contacts": [
@@ -439,6 +444,7 @@ async def test_an_agent_made_not_ready_for_a_dial_that_failed_is_ready_again(sit
         assert item is not None
         r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
         assert r.status_code in (409, 503), r.text
+        await until(lambda: not acd.dial_readiness.watching, what="the watch over the lost one")
         states.append(acd.agent_state("1001"))
     assert states == [AgentState.AVAILABLE] * len(outcomes)
     # Not ready for a break before the Dial: still on that break after it failed.
