@@ -5,11 +5,11 @@ the dial failed. One place for every dial, so that the console's and the preview
     held = await acd.dial_readiness.hold("1001")       # before the Originate
     try:
         linkedid = await acd.actions.dial("1001", number)
-    except DialUnconfirmed as err:                      # Asterisk never answered the Originate
-        await acd.dial_readiness.give_back("1001", held, unconfirmed=err.linkedid, placed=err.placed)
-        raise
-    except Exception:
-        await acd.dial_readiness.give_back("1001", held)
+    except Exception as err:
+        if (u := unconfirmed_dial(err)) is not None:    # written, its answer never came (acd.errors)
+            await acd.dial_readiness.give_back("1001", held, unconfirmed=u.linkedid, placed=u.placed)
+        else:
+            await acd.dial_readiness.give_back("1001", held)
         raise
 
 ``hold``: refused (AcdError) while the agent's last dial, one Asterisk never confirmed, is still
@@ -21,13 +21,13 @@ left them: ready, unless they are no longer not ready "outbound" (they chose ano
 meanwhile, or the reason chosen for after the call stands).
 
 A dial Asterisk never answered (``DialUnconfirmed``: the Originate was written, its answer never
-came) may have placed its call: the agent's phone may ring, or they may be talking to the
-customer. Ready at once, they would be offered a queued call on top of it. They stay not ready
-"outbound" while any channel of their phone or of the call is live, and are given back when it is
-gone, or when ``grace_s`` passed without one (Asterisk never made the call). An agent not ready for
-their own reason is left so, but their dial is watched all the same. Watched, a call seen is
-published once as a confirmed dial's call is (``placed``: its CallArrived), so that its interaction
-knows its direction, agent and number.
+came; or ``DialLost``: written, then the AMI connection lost) may have placed its call: the agent's
+phone may ring, or they may be talking to the customer. Ready at once, they would be offered a
+queued call on top of it. They stay not ready "outbound" while any channel of their phone or of the
+call is live, and are given back when it is gone, or when ``grace_s`` passed without one (Asterisk
+never made the call). An agent not ready for their own reason is left so, but their dial is watched
+all the same. Watched, a call seen is published once as a confirmed dial's call is (``placed``: its
+CallArrived), so that its interaction knows its direction, agent and number.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 
 from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
-from acd.errors import DialUnconfirmed, UnknownAgent
+from acd.errors import UnknownAgent, unconfirmed_dial
 from acd.events import AgentCallUpdate
 from acd.model import AgentState
 from agent_console.errors import (
@@ -236,9 +236,9 @@ class EngineDesk:
             return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id,
                                                         callback=callback), "dial")
         except Exception as err:
-            # No call to wrap up: where they were, or where the wrap-up would have left them; after a
-            # dial Asterisk never confirmed, once their phone is free (its call may have been placed).
-            unconfirmed = next((e for e in (err, err.__cause__) if isinstance(e, DialUnconfirmed)), None)
+            # No call to wrap up: where they were, or where the wrap-up would have left them; after a dial
+            # Asterisk never confirmed (or lost with AMI), once their phone is free (its call may be placed).
+            unconfirmed = unconfirmed_dial(err)  # written, its answer never came: it may ring yet
             if unconfirmed is None:
                 await readiness.give_back(agent_id, before)
             else:  # watched: a call seen is published as a confirmed dial's is

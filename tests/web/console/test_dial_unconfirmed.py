@@ -21,7 +21,7 @@ from acd.model import AgentState
 from crm_core.campaign_models import CampaignAttempt
 from crm_core.fold import JOURNEY_EVENTS
 from cti.ami.control import OriginateResult
-from cti.errors import AmiUnavailable
+from cti.errors import AmiNotSent, AmiUnavailable
 from cti.events import Event
 from cti.journey import CallArrived, CallEnded, FarEndResult
 from tests.helpers import until
@@ -364,3 +364,53 @@ async def test_a_second_dial_while_the_last_one_may_still_ring_is_refused(site: 
     r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345679"})
     assert r.status_code == 200, r.text
     assert len(pbx.originated) == 2
+
+
+@pytest.mark.parametrize("how", ["console", "callback"])
+async def test_a_dial_lost_with_ami_after_writing_is_watched_as_one_never_answered(
+        site: Site, monkeypatch: Any, how: str) -> None:
+    """A console or callback Dial whose Originate was written, then lost with the AMI connection, may
+    have placed its call (as one Asterisk never answered): the agent stays not ready "outbound" while
+    it may ring, and its call, once seen, is published as a confirmed dial's. One never written (AMI
+    not connected) called nobody: the agent is given back at once, nothing watched. Before, both
+    gave the agent back at once, unwatched."""
+    pbx = LostAfterWriting(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    seen: list[Event] = []
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _ready(site)
+
+    async def dial() -> None:
+        if how == "console":
+            r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+        else:  # the same callback both times: its claim stands after a dial that placed no call
+            item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+            assert item["id"] == cb
+            r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
+        assert r.status_code == 409 and "not reachable" in r.json()["detail"]["message"], r.text
+
+    cb = await site.add(number="13912345678")
+    await dial()
+    linkedid = pbx.originated[-1]["channel_id"]
+    assert readiness.watching.get("1001") == linkedid
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]  # Asterisk placed the call after all
+    await until(lambda: any(isinstance(e, CallArrived) and e.call_id == linkedid for e in seen),
+                what="the call published")
+    calls.clear()
+    await until(lambda: not readiness.watching, what="the watch over")
+    assert next(e for e in seen if e.call_id == linkedid and isinstance(e, CallArrived)).agent_id == "1001"
+    assert _state(site) == (AgentState.AVAILABLE, None)
+
+    # Never written: nobody was called, nothing to watch.
+    async def not_sent(channel: str, **kwargs: Any) -> OriginateResult:
+        pbx.originated.append({"channel": channel, **kwargs})
+        raise AmiNotSent("AMI is not connected (Originate not sent)")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", not_sent)
+    await dial()
+    assert not readiness.watching
+    assert _state(site) == (AgentState.AVAILABLE, None)
