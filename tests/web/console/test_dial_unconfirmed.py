@@ -10,8 +10,10 @@ On a real Engine (not started: no PBX) over a seeded SQLite CRM, the Originate's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from acd.model import AgentState
 from crm_core.campaign_models import CampaignAttempt
 from crm_core.fold import JOURNEY_EVENTS
+from crm_core.models import Callback
 from cti.ami.control import OriginateResult
 from cti.errors import AmiNotSent, AmiUnavailable
 from cti.events import Event
@@ -386,13 +389,13 @@ async def test_a_dial_lost_with_ami_after_writing_is_watched_as_one_never_answer
     async def dial() -> None:
         if how == "console":
             r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
-        else:  # the same callback both times: its claim stands after a dial that placed no call
+        else:
+            cb = await site.add(number="13912345678")
             item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
             assert item["id"] == cb
             r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
         assert r.status_code == 409 and "not reachable" in r.json()["detail"]["message"], r.text
 
-    cb = await site.add(number="13912345678")
     await dial()
     linkedid = pbx.originated[-1]["channel_id"]
     assert readiness.watching.get("1001") == linkedid
@@ -414,3 +417,57 @@ async def test_a_dial_lost_with_ami_after_writing_is_watched_as_one_never_answer
     await dial()
     assert not readiness.watching
     assert _state(site) == (AgentState.AVAILABLE, None)
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["never_answered", "lost_with_ami"])
+async def test_a_callback_dial_whose_call_appears_is_recorded_as_placed(site: Site, monkeypatch: Any,
+                                                                        lost: bool) -> None:
+    """A callback's Dial whose Originate was written and never answered (or lost with AMI) may have
+    placed its call: the callback stays being called while it is watched; its call seen, it is
+    recorded as a confirmed dial's is (its last call named, once); none seen within the grace, the
+    dial placed nothing (the claim stands, not being called). Before, it was recorded not placed at
+    once and its last call never named the call Asterisk did place."""
+    pbx = (LostAfterWriting if lost else Pbx)(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    await _ready(site)
+
+    async def call(cb: int) -> str:
+        assert (await site.as_("agent1", "POST", f"/api/callbacks/{cb}/claim")).status_code == 200
+        r = await site.as_("agent1", "POST", f"/api/callbacks/{cb}/call")
+        assert r.status_code == 409, r.text
+        return str(pbx.originated[-1]["channel_id"])
+
+    placed = await site.add(number="13912345678")
+    linkedid = await call(placed)
+    row = await site.row(placed)
+    assert (row.state, row.claimed_by, row.last_linkedid) == ("claimed", "1001", None)
+    assert row.called_at is not None  # being called while its call may ring
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]  # Asterisk placed the call after all
+    row = await _row_once(site, placed, lambda r: r.last_linkedid is not None)  # while the call is up
+    assert (row.state, row.claimed_by, row.last_linkedid) == ("claimed", "1001", linkedid)
+    assert row.called_at is not None
+    calls.clear()
+    await until(lambda: not readiness.watching, what="the watch over")
+    row = await site.row(placed)  # still so: the watch's end records nothing more
+    assert (row.state, row.claimed_by, row.last_linkedid) == ("claimed", "1001", linkedid)
+    assert row.called_at is not None
+
+    # No call seen within the grace: nothing was placed; the claim stands, not being called.
+    other = await site.add(number="13912345679")
+    await call(other)
+    readiness.grace_s = 0.0
+    await until(lambda: not readiness.watching, what="the watch over")
+    row = await _row_once(site, other, lambda r: r.called_at is None)
+    assert (row.state, row.claimed_by, row.last_linkedid, row.called_at) == ("claimed", "1001", None, None)
+
+
+async def _row_once(site: Site, cb_id: int, ok: Callable[[Callback], bool], timeout_s: float = 20.0) -> Callback:
+    """The callback's row once ``ok`` holds (``tests.helpers.until`` for a database read)."""
+    deadline = time.monotonic() + timeout_s
+    while not ok(row := await site.row(cb_id)):
+        assert time.monotonic() < deadline, f"callback {cb_id} not as awaited within {timeout_s} s"
+        await asyncio.sleep(0.05)
+    return row
