@@ -16,10 +16,10 @@ import uuid
 
 from acd.calls import QUEUE_CONTEXT, AgentPhone, LiveCall
 from acd.consult_actions import ConsultActions, live_call, route_vars, wait_again_after_hold
-from acd.errors import AcdError, DialRefused, DialUnconfirmed, InvalidRequest, PhoneDidNotAnswer
+from acd.errors import AcdError, DialLost, DialRefused, DialUnconfirmed, InvalidRequest, PhoneDidNotAnswer
 from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
-from cti.errors import CtiError
+from cti.errors import AmiNotSent, AmiUnavailable, CtiError
 from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig, Unroutable
 
@@ -226,22 +226,31 @@ class CallActions:
         preview callback's call) also say on the agent's screen what the call is. ``channel_id``: the
         agent's leg's uniqueid, so the call's linkedid, chosen before the call exists (a preview
         attempt's); by default one is made here. Either way a call Asterisk places after an
-        Originate it never answered (``DialUnconfirmed``) is known by it."""
+        Originate it never answered (``DialUnconfirmed``), or one written before AMI was lost
+        (``DialLost``), is known by it."""
         routed = self.route(number, queue=queue, campaign=campaign, caller_id=caller_id)
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
         channel_id = channel_id or f"cti-{uuid.uuid4().hex}"
-        result = await self.acd.control.originate(
-            phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
-            variables={"CTI_ANSWER_S": str(phone.answer_after_s), **route_vars(routed)}, timeout_ms=30000,
-            channel_id=channel_id)
-        if result.timed_out:  # written, and Asterisk said nothing: the phones may have rung
+        placed_id = channel_id
+
+        def placed(now: float) -> tuple[CallArrived]:
             # The call as a confirmed dial publishes it (below), once a channel of it is seen
             # (acd.dial_readiness). Not the agent connected to it (CallConnected): the console does not
             # know the call, so no wrap-up would ever complete its interaction.
-            placed_id = channel_id
-            raise DialUnconfirmed(f"the dial from the phone of agent {agent_id}: {result.reason}", channel_id,
-                                  lambda now: (dial_arrived(now, placed_id, "", number, agent_id),))
+            return (dial_arrived(now, placed_id, "", number, agent_id),)
+
+        try:
+            result = await self.acd.control.originate(
+                phone.dial, context=EXTERNAL_CONTEXT, exten=routed.exten, caller_id=f"<{number}>",
+                variables={"CTI_ANSWER_S": str(phone.answer_after_s), **route_vars(routed)}, timeout_ms=30000,
+                channel_id=channel_id)
+        except AmiNotSent:  # never written: nobody was called
+            raise
+        except AmiUnavailable as err:  # written, then the connection lost with it pending: the phones may ring
+            raise DialLost(f"the dial from the phone of agent {agent_id}: {err.message}", channel_id, placed) from err
+        if result.timed_out:  # written, and Asterisk said nothing: the phones may have rung
+            raise DialUnconfirmed(f"the dial from the phone of agent {agent_id}: {result.reason}", channel_id, placed)
         if result.refused:  # no channel was made: the phone never rang
             # Asterisk's words go to the log only, as for every step it refuses (agent_console.errors).
             log.warning("acd: Asterisk refused the dial from the phone of agent %s: %s", agent_id, result.reason)

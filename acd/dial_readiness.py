@@ -5,11 +5,11 @@ the dial failed. One place for every dial, so that the console's and the preview
     held = await acd.dial_readiness.hold("1001")       # before the Originate
     try:
         linkedid = await acd.actions.dial("1001", number)
-    except DialUnconfirmed as err:                      # Asterisk never answered the Originate
-        await acd.dial_readiness.give_back("1001", held, unconfirmed=err.linkedid, placed=err.placed)
-        raise
-    except Exception:
-        await acd.dial_readiness.give_back("1001", held)
+    except Exception as err:
+        if (u := unconfirmed_dial(err)) is not None:    # written, its answer never came (acd.errors)
+            await acd.dial_readiness.give_back("1001", held, unconfirmed=u.linkedid, placed=u.placed)
+        else:
+            await acd.dial_readiness.give_back("1001", held)
         raise
 
 ``hold``: refused (AcdError) while the agent's last dial, one Asterisk never confirmed, is still
@@ -21,13 +21,13 @@ left them: ready, unless they are no longer not ready "outbound" (they chose ano
 meanwhile, or the reason chosen for after the call stands).
 
 A dial Asterisk never answered (``DialUnconfirmed``: the Originate was written, its answer never
-came) may have placed its call: the agent's phone may ring, or they may be talking to the
-customer. Ready at once, they would be offered a queued call on top of it. They stay not ready
-"outbound" while any channel of their phone or of the call is live, and are given back when it is
-gone, or when ``grace_s`` passed without one (Asterisk never made the call). An agent not ready for
-their own reason is left so, but their dial is watched all the same. Watched, a call seen is
-published once as a confirmed dial's call is (``placed``: its CallArrived), so that its interaction
-knows its direction, agent and number.
+came; or ``DialLost``: written, then the AMI connection lost) may have placed its call: the agent's
+phone may ring, or they may be talking to the customer. Ready at once, they would be offered a
+queued call on top of it. They stay not ready "outbound" while any channel of their phone or of the
+call is live, and are given back when it is gone, or when ``grace_s`` passed without one (Asterisk
+never made the call). An agent not ready for their own reason is left so, but their dial is watched
+all the same. Watched, a call seen is published once as a confirmed dial's call is (``placed``: its
+CallArrived), so that its interaction knows its direction, agent and number.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ GRACE_S = 15.0
 POLL_S = 0.5
 # For a time: what an unconfirmed dial publishes once its call is seen (DialUnconfirmed.placed).
 Placed = Callable[[float], Sequence[Event]]
+# What the dial's owner records of an unconfirmed dial once it is known: the call's linkedid when it is
+# first seen, None when the watch ends without it (a callback's Dial: placed, or not).
+Then = Callable[[str | None], Awaitable[None]]
 
 
 async def until_gone(live: Callable[[], bool], clock: Callable[[], float], *, grace_s: Callable[[], float],
@@ -133,9 +136,11 @@ class DialReadiness:
         return state
 
     async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None,
-                        placed: Placed = lambda now: ()) -> None:
+                        placed: Placed = lambda now: (), then: Then | None = None) -> None:
         """After a failed dial. ``unconfirmed``: the linkedid of a call Asterisk may have placed, watched
-        whatever the agent's state; ``placed``: what to publish, once, if a channel of it is seen."""
+        whatever the agent's state; ``placed``: what to publish, once, if a channel of it is seen;
+        ``then``: called once, with the linkedid when it is seen, or None when the watch ends without
+        it (not when the watch is cancelled: the engine stopping)."""
         # Not ready for their own reason before the dial: still so.
         ready_after = before in (AgentState.AVAILABLE, AgentState.WRAP_UP)
         if unconfirmed is None:
@@ -149,7 +154,8 @@ class DialReadiness:
         self._asked.discard(agent_id)
         self._seen.discard(agent_id)
         self._since[agent_id] = self.acd.clock()
-        task = self._tasks.spawn(self._watch(agent_id, unconfirmed, ready_after, placed), f"acd.dial_watch.{agent_id}")
+        task = self._tasks.spawn(self._watch(agent_id, unconfirmed, ready_after, placed, then),
+                                 f"acd.dial_watch.{agent_id}")
         self._watches[agent_id] = task
         task.add_done_callback(lambda t: self._forget(agent_id, t))
 
@@ -199,7 +205,8 @@ class DialReadiness:
         phone is live: the dial may still ring, or be talking."""
         return any(True for _ in self.acd.call_channels(linkedid)) or self.phone_live(agent_id)
 
-    async def _watch(self, agent_id: str, linkedid: str, ready_after: bool, placed: Placed) -> None:
+    async def _watch(self, agent_id: str, linkedid: str, ready_after: bool, placed: Placed,
+                     then: Then | None) -> None:
         """Until the call is gone, or the grace passed without it. While the agent is as the dial left
         them, their phone's channels count as the call's (one call at a time) and they are made ready
         at the end; once they are not (another state chosen), only the call's own channels count."""
@@ -210,18 +217,25 @@ class DialReadiness:
             giving = (ready_after or agent_id in self._asked) and self._held(agent_id)
             return self.dial_live(agent_id, linkedid) if giving else any(True for _ in self.acd.call_channels(linkedid))
 
+        was_seen = False
+
         async def seen() -> None:
+            nonlocal was_seen
+            was_seen = True
             log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
                         "not ready until their phone is free", agent_id, linkedid)
             self._seen.add(agent_id)
             for ev in placed(self.acd.clock()):  # what a confirmed dial publishes, once
                 await self.acd.bus.publish(ev)
+            await _call(then, linkedid)
 
         async def wait() -> bool:
             await asyncio.sleep(self.poll_s)
             return False
 
         await until_gone(live, self.acd.clock, grace_s=lambda: self.grace_s, wait=wait, on_seen=seen)
+        if not was_seen:
+            await _call(then, None)  # before a dial may follow (a callback's again: no longer being called)
         self._end(agent_id, linkedid)  # a dial may follow at once (check_dial)
         if giving:
             await self._ready_again(agent_id)
@@ -233,3 +247,14 @@ class DialReadiness:
             await self.acd.set_ready(agent_id)
         except AcdError as err:  # logged out meanwhile
             log.warning("acd: agent %s not made ready again after a failed dial: %s", agent_id, err.message)
+
+
+async def _call(then: Then | None, linkedid: str | None) -> None:
+    """``then(linkedid)``; its failure (the CRM away) is logged and ends neither the watch nor the
+    agent's way back to ready."""
+    if then is None:
+        return
+    try:
+        await then(linkedid)
+    except Exception:
+        log.exception("acd: recording an unconfirmed dial's outcome (%s) failed", linkedid or "no call seen")

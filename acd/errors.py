@@ -14,13 +14,17 @@
         └── InvalidRequest      the arguments of a router call are inconsistent (names the field)
     AmiNoReply (cti.errors)
     └── DialUnconfirmed         Asterisk never answered a click-to-dial's Originate: its call may be placed
+    AmiUnavailable (cti.errors)
+    └── DialLost                a click-to-dial's Originate was written, then AMI was lost: the same
+
+``unconfirmed_dial(err)``: the one of these two behind an error (itself or its cause), else None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from cti.errors import AmiNoReply, CtiError
+from cti.errors import AmiNoReply, AmiUnavailable, CtiError
 from cti.events import Event
 
 
@@ -109,3 +113,21 @@ class DialUnconfirmed(AmiNoReply):
                  placed: Callable[[float], Sequence[Event]] = lambda now: ()) -> None:
         super().__init__(message)
         self.linkedid, self.placed = linkedid, placed
+
+
+class DialLost(AmiUnavailable):
+    """A click-to-dial's Originate was written, then the AMI connection was lost before Asterisk
+    answered it: as ``DialUnconfirmed``, the call may have been placed as ``linkedid``. Still an
+    ``AmiUnavailable`` for the web layer (the phone system "is not reachable now")."""
+
+    def __init__(self, message: str, linkedid: str,
+                 placed: Callable[[float], Sequence[Event]] = lambda now: ()) -> None:
+        super().__init__(message)
+        self.linkedid, self.placed = linkedid, placed
+
+
+def unconfirmed_dial(err: BaseException) -> DialUnconfirmed | DialLost | None:
+    """The dial behind ``err`` (itself, or its cause: the console's ``acd_step`` wraps it) whose
+    Originate was written and whose answer never came, so whose call may have been placed; None when
+    it called no one for sure (never written: ``AmiNotSent``; refused; the agent's phone did not answer)."""
+    return next((e for e in (err, err.__cause__) if isinstance(e, (DialUnconfirmed, DialLost))), None)

@@ -14,7 +14,8 @@ from typing import Any
 
 from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
-from acd.errors import DialUnconfirmed, UnknownAgent
+from acd.dial_readiness import Then
+from acd.errors import UnknownAgent, unconfirmed_dial
 from acd.events import AgentCallUpdate
 from acd.model import AgentState
 from agent_console.errors import (
@@ -202,7 +203,10 @@ class EngineDesk:
         self._own(agent_id, call_id)
         await acd_step(self.acd.actions.set_attributes(call_id, tags=tags, values=values), "set the call's tags")
 
-    async def dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool = False) -> str:
+    async def dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool = False,
+                   then: Then | None = None) -> str:
+        """``then``: for a dial that may have placed its call (``unconfirmed_dial``), what to record once
+        that is known (``DialReadiness.give_back``: a callback's, ``call_callback``)."""
         if not number.lstrip("+").isdigit():
             raise InvalidInput("number", "digits only (an optional leading +)")
         if customer_id is not None and not callback:  # a callback's customer is the CRM's own row
@@ -220,11 +224,12 @@ class EngineDesk:
             raise IllegalAgentAction("a dial is already ringing your phone: answer it, or let it ring out, first")
         self._dialling.add(agent_id)
         try:
-            return await self._dial(agent_id, number, customer_id, callback=callback)
+            return await self._dial(agent_id, number, customer_id, callback=callback, then=then)
         finally:
             self._dialling.discard(agent_id)
 
-    async def _dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool) -> str:
+    async def _dial(self, agent_id: str, number: str, customer_id: int | None, *, callback: bool,
+                    then: Then | None) -> str:
         if self._state(agent_id) is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         # The ACD must not offer a queued call to an agent busy on an outbound call, nor while their
@@ -236,14 +241,14 @@ class EngineDesk:
             return await acd_step(self.acd.actions.dial(agent_id, number.lstrip("+"), customer_id=customer_id,
                                                         callback=callback), "dial")
         except Exception as err:
-            # No call to wrap up: where they were, or where the wrap-up would have left them; after a
-            # dial Asterisk never confirmed, once their phone is free (its call may have been placed).
-            unconfirmed = next((e for e in (err, err.__cause__) if isinstance(e, DialUnconfirmed)), None)
+            # No call to wrap up: where they were, or where the wrap-up would have left them; after a dial
+            # Asterisk never confirmed (or lost with AMI), once their phone is free (its call may be placed).
+            unconfirmed = unconfirmed_dial(err)  # written, its answer never came: it may ring yet
             if unconfirmed is None:
                 await readiness.give_back(agent_id, before)
             else:  # watched: a call seen is published as a confirmed dial's is
                 await readiness.give_back(agent_id, before, unconfirmed=unconfirmed.linkedid,
-                                          placed=unconfirmed.placed)
+                                          placed=unconfirmed.placed, then=then)
             raise
 
     async def _check_customer(self, customer_id: int) -> None:
@@ -413,14 +418,25 @@ class EngineDesk:
                                             now=self._now())
             number, customer_id = cb.number, cb.customer_id
         try:
-            linkedid = await self.dial(agent_id, number, customer_id, callback=True)
-        except BaseException:
-            async with self.db.session() as session:  # the claim stands; it may expire again
-                await callbacks.call_not_placed(session=session, callback_id=callback_id, now=self._now())
+            linkedid = await self.dial(agent_id, number, customer_id, callback=True,
+                                       then=lambda placed: self._callback_dialled(callback_id, placed))
+        except BaseException as err:
+            if unconfirmed_dial(err) is None:  # (else being called until the watch knows: _callback_dialled)
+                await self._callback_dialled(callback_id, None)
             raise
         async with self.db.session() as session:
             cb = await callbacks.call_placed(session=session, callback_id=callback_id, linkedid=linkedid)
             return linkedid, await _callback_view_of(session, cb)
+
+    async def _callback_dialled(self, callback_id: int, linkedid: str | None) -> None:
+        """What came of a callback's dial: its call (``linkedid``) placed, as a confirmed dial records
+        it, or none (the claim stands; it may expire again). A dial that may have placed its call
+        (``unconfirmed_dial``) is recorded once its watch knows which (``acd.dial_readiness``)."""
+        async with self.db.session() as session:
+            if linkedid is None:
+                await callbacks.call_not_placed(session=session, callback_id=callback_id, now=self._now())
+            else:
+                await callbacks.call_placed(session=session, callback_id=callback_id, linkedid=linkedid)
 
     async def _callback(self, session: Any, callback_id: int) -> Callback:
         try:

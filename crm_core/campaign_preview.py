@@ -35,14 +35,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from acd.errors import AcdError, DialUnconfirmed, PhoneDidNotAnswer
+from acd.errors import AcdError, DialLost, DialUnconfirmed, PhoneDidNotAnswer, unconfirmed_dial
 from acd.pacing import DialMode
 from crm_core import campaigns
 from crm_core.campaign_models import CampaignContact
 from crm_core.campaign_runs import LiveCampaign
 from crm_core.dialer import CampaignDialer
 from crm_core.errors import ContactTaken, IllegalCampaignStep, InvalidField
-from cti.errors import AmiNotSent, AmiUnavailable, CtiError
+from cti.errors import AmiNotSent, CtiError
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +180,14 @@ class CampaignPreview:
                 # No call to wrap up: the agent is where they were, or where the wrap-up would have left
                 # them; after a Dial that may have placed its call, once their phone is free.
                 # (Nothing for the watch to publish: the dialer publishes the attempt's call itself.)
-                await readiness.give_back(agent_id, before, unconfirmed=temp if _may_have_placed(err) else None)
+                await readiness.give_back(agent_id, before, unconfirmed=temp if unconfirmed_dial(err) else None)
                 raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
             # Originate never left the engine (AMI not connected).
             await self.dialer.withdraw(a)
             raise
-        except (DialUnconfirmed, AmiUnavailable):
+        except (DialUnconfirmed, DialLost):
             # Written, and Asterisk never answered it (or AMI was lost with it on its way): the call may
             # have been placed, under the attempt's linkedid (its ChannelId). Followed as an automatic
             # dial's: its end settles the attempt (human if the customer answered); no channel of it
@@ -214,8 +214,3 @@ class CampaignPreview:
         run.dials += 1
         return linkedid
 
-
-def _may_have_placed(err: BaseException) -> bool:
-    """The Originate was written and its answer never came: Asterisk did not answer in time, or the
-    AMI connection was lost with it pending (not ``AmiNotSent``: never written, nobody called)."""
-    return isinstance(err, DialUnconfirmed) or (isinstance(err, AmiUnavailable) and not isinstance(err, AmiNotSent))

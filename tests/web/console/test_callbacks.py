@@ -166,7 +166,7 @@ async def test_call_then_no_answer_wrap_up_retries_later(site: Site) -> None:
     await site.as_("agent1", "POST", "/api/agent/queues/login", json={"queues": ["support"]})
     dialled: list[tuple[str, str, int | None]] = []
 
-    async def dial(agent_id: str, number: str, customer_id: int | None, *, callback: bool) -> str:  # no PBX
+    async def dial(agent_id: str, number: str, customer_id: int | None, *, callback: bool, **_: Any) -> str:  # no PBX
         assert callback  # a callback's call: the agent's screen says so
         dialled.append((agent_id, number, customer_id))
         site.engine.acd.wrapups[(agent_id, "out-1")] = LiveCall(

@@ -10,8 +10,10 @@ On a real Engine (not started: no PBX) over a seeded SQLite CRM, the Originate's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,8 +22,9 @@ from sqlalchemy import select
 from acd.model import AgentState
 from crm_core.campaign_models import CampaignAttempt
 from crm_core.fold import JOURNEY_EVENTS
+from crm_core.models import Callback
 from cti.ami.control import OriginateResult
-from cti.errors import AmiUnavailable
+from cti.errors import AmiNotSent, AmiUnavailable
 from cti.events import Event
 from cti.journey import CallArrived, CallEnded, FarEndResult
 from tests.helpers import until
@@ -364,3 +367,107 @@ async def test_a_second_dial_while_the_last_one_may_still_ring_is_refused(site: 
     r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345679"})
     assert r.status_code == 200, r.text
     assert len(pbx.originated) == 2
+
+
+@pytest.mark.parametrize("how", ["console", "callback"])
+async def test_a_dial_lost_with_ami_after_writing_is_watched_as_one_never_answered(
+        site: Site, monkeypatch: Any, how: str) -> None:
+    """A console or callback Dial whose Originate was written, then lost with the AMI connection, may
+    have placed its call (as one Asterisk never answered): the agent stays not ready "outbound" while
+    it may ring, and its call, once seen, is published as a confirmed dial's. One never written (AMI
+    not connected) called nobody: the agent is given back at once, nothing watched. Before, both
+    gave the agent back at once, unwatched."""
+    pbx = LostAfterWriting(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    seen: list[Event] = []
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _ready(site)
+
+    async def dial() -> None:
+        if how == "console":
+            r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+        else:
+            cb = await site.add(number="13912345678")
+            item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
+            assert item["id"] == cb
+            r = await site.as_("agent1", "POST", f"/api/preview/callback/{cb}/dial")
+        assert r.status_code == 409 and "not reachable" in r.json()["detail"]["message"], r.text
+
+    await dial()
+    linkedid = pbx.originated[-1]["channel_id"]
+    assert readiness.watching.get("1001") == linkedid
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]  # Asterisk placed the call after all
+    await until(lambda: any(isinstance(e, CallArrived) and e.call_id == linkedid for e in seen),
+                what="the call published")
+    calls.clear()
+    await until(lambda: not readiness.watching, what="the watch over")
+    assert next(e for e in seen if e.call_id == linkedid and isinstance(e, CallArrived)).agent_id == "1001"
+    assert _state(site) == (AgentState.AVAILABLE, None)
+
+    # Never written: nobody was called, nothing to watch.
+    async def not_sent(channel: str, **kwargs: Any) -> OriginateResult:
+        pbx.originated.append({"channel": channel, **kwargs})
+        raise AmiNotSent("AMI is not connected (Originate not sent)")
+
+    monkeypatch.setattr(site.engine.acd.control, "originate", not_sent)
+    await dial()
+    assert not readiness.watching
+    assert _state(site) == (AgentState.AVAILABLE, None)
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["never_answered", "lost_with_ami"])
+async def test_a_callback_dial_whose_call_appears_is_recorded_as_placed(site: Site, monkeypatch: Any,
+                                                                        lost: bool) -> None:
+    """A callback's Dial whose Originate was written and never answered (or lost with AMI) may have
+    placed its call: the callback stays being called while it is watched; its call seen, it is
+    recorded as a confirmed dial's is (its last call named, once); none seen within the grace, the
+    dial placed nothing (the claim stands, not being called). Before, it was recorded not placed at
+    once and its last call never named the call Asterisk did place."""
+    pbx = (LostAfterWriting if lost else Pbx)(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    await _ready(site)
+
+    async def call(cb: int) -> str:
+        assert (await site.as_("agent1", "POST", f"/api/callbacks/{cb}/claim")).status_code == 200
+        r = await site.as_("agent1", "POST", f"/api/callbacks/{cb}/call")
+        assert r.status_code == 409, r.text
+        return str(pbx.originated[-1]["channel_id"])
+
+    placed = await site.add(number="13912345678")
+    linkedid = await call(placed)
+    row = await site.row(placed)
+    assert (row.state, row.claimed_by, row.last_linkedid) == ("claimed", "1001", None)
+    assert row.called_at is not None  # being called while its call may ring
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]  # Asterisk placed the call after all
+    row = await _row_once(site, placed, lambda r: r.last_linkedid is not None)  # while the call is up
+    assert (row.state, row.claimed_by, row.last_linkedid) == ("claimed", "1001", linkedid)
+    assert row.called_at is not None
+    calls.clear()
+    await until(lambda: not readiness.watching, what="the watch over")
+    row = await site.row(placed)  # still so: the watch's end records nothing more
+    assert (row.state, row.claimed_by, row.last_linkedid) == ("claimed", "1001", linkedid)
+    assert row.called_at is not None
+
+    # No call seen within the grace: nothing was placed; the claim stands, not being called.
+    other = await site.add(number="13912345679")
+    await call(other)
+    readiness.grace_s = 0.0
+    await until(lambda: not readiness.watching, what="the watch over")
+    row = await _row_once(site, other, lambda r: r.called_at is None)
+    assert (row.state, row.claimed_by, row.last_linkedid, row.called_at) == ("claimed", "1001", None, None)
+
+
+async def _row_once(site: Site, cb_id: int, ok: Callable[[Callback], bool], timeout_s: float = 20.0) -> Callback:
+    """The callback's row once ``ok`` holds (``tests.helpers.until`` for a database read)."""
+    deadline = time.monotonic() + timeout_s
+    while not ok(row := await site.row(cb_id)):
+        assert time.monotonic() < deadline, f"callback {cb_id} not as awaited within {timeout_s} s"
+        await asyncio.sleep(0.05)
+    return row
