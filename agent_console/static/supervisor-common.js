@@ -121,6 +121,10 @@ window.Sup = (() => {
     if (window.ctiSession) window.ctiSession.start(session, S.tz);  // renewed while used (session.js)
     if ($("tz-note")) $("tz-note").textContent = t("tz.note", { tz: S.tz });
     $("who-name").textContent = S.me.display_name || S.me.username;
+    // Users and Integrations are administrators' pages: others would only read "Administrators only."
+    if (S.me.role !== "admin") {
+      document.querySelectorAll('.snav a[href="/users"], .snav a[href="/integrations"]').forEach((a) => a.remove());
+    }
     if (S.me.role === "agent") { $("forbidden").hidden = false; return; }
     $("main").hidden = false;
     S.onLang.push(renderSecurity);

@@ -5,7 +5,8 @@ the shared meta, style sheets and common scripts go), ``<body data-title="<i18n 
 title), and ``<!-- supervisor:bar -->`` where the top bar goes. Items the page adds to the bar (the
 wallboard's phone and connection status) sit between ``<!-- supervisor:bar -->`` and
 ``<!-- /supervisor:bar -->``, before the user's name. The bar links every page and marks the one
-shown (``aria-current="page"``). Pages are rendered once, when the app is built: a page file without
+shown (``aria-current="page"``); the browser takes out the administrators' pages for other roles.
+Pages are rendered once, when the app is built: a page file without
 its markers stops the start-up instead of serving a page without a bar.
 """
 

@@ -54,3 +54,28 @@ def test_config_check_warns_and_still_passes(tmp_path: Path, monkeypatch: pytest
     assert result.exit_code == 0, result.output
     assert "warning: web.trusted_proxies lists 10.0.0.5" in result.output, result.output
     assert "configuration OK" in result.output, result.output
+
+
+def test_the_deployment_guides_environment_file_draws_no_warning(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/deployment.md's example /etc/cti-engine/cti.env, read the way its shell line reads it
+    (`set -a; . cti.env`), passes `cti config check` without a warning: it listed the remote proxy
+    10.0.0.5 but left web.host at 127.0.0.1, which the check names as a proxy that cannot connect."""
+    from callcenter.cli import app
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    block = doc.split("# /etc/cti-engine/cti.env\n", 1)[1].split("```", 1)[0]
+    env: dict[str, str] = {}
+    for line in block.splitlines():
+        name, _, value = line.strip().partition("=")
+        env[name] = value[1:-1] if value.startswith("'") else value
+    assert {"CTI_WEB__PUBLIC_URL", "CTI_WEB__TRUSTED_PROXIES", "CTI_DATABASE_URL"} <= set(env), env
+    for name in ("CTI_WEB__SESSION_SECRET", "CTI_AMI__SECRET", "CTI_PBX__MODE", "CTI_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CTI_STATE_DIR", str(tmp_path / "var"))
+    for name in ("CTI_WEB__PUBLIC_URL", "CTI_WEB__TRUSTED_PROXIES", "CTI_WEB__HOST"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    result = CliRunner().invoke(app, ["config", "check", "--no-database"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output, result.output

@@ -28,6 +28,7 @@ async def test_a_manager_sees_the_floor_without_its_controls(site: Site, page: P
     await expect(page.locator("#agents button")).to_have_count(0)
     await expect(page.locator("#my-phone")).to_be_hidden()
     await expect(page.locator("#agents th", has_text="Actions")).to_be_hidden()
+    await expect(page.locator(".snav a[href='/users'], .snav a[href='/integrations']")).to_have_count(0)  # admins'
     await page.screenshot(path=f"{SHOTS}/manager-wallboard.png", full_page=True)
 
     await page.click('a[href="/campaigns"]')
