@@ -225,3 +225,44 @@ async def test_a_hold_lasts_while_the_engine_beats_and_ends_with_the_call_after_
         await until(lambda: not channels(pbx), what="every channel gone")
         await eng.stop()
 
+
+
+async def test_a_caller_held_for_a_consultation_waits_for_the_agent_while_they_talk_with_the_third_party(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """The engine goes while the agent talks to a number it consulted: the caller is not taken
+    from them (nobody could complete the transfer anyway); the heartbeat's checks find the agent's
+    leg talking and the caller waits on. When the third party hangs up, the agent's leg is back in
+    the park and the caller is bridged with it."""
+    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
+    seen: list[Event] = []
+    first = await _recorded_engine(settings, seen)
+    try:
+        held = await _held_call(pbx, first, seen)
+        await first.desk.resume("1001", held.linkedid)
+        await until(lambda: _same_bridge(pbx, held.caller, held.agent_leg), what="the two talking again")
+        await first.acd.actions.transfer(held.linkedid, target_kind="number", target="8610001", kind="attended")
+        third = first.acd.calls[held.linkedid].consult_channel
+        assert third is not None
+        await until(lambda: _same_bridge(pbx, held.agent_leg, third), what="the agent talking to the number")
+        await until(lambda: playing_music(pbx, held.caller), what="the caller on hold's music")
+    finally:
+        await first.stop()
+    try:
+        # With the heartbeat stale and the agent's leg there, t's sixth step (the leg's BRIDGEPEER;
+        # Asterisk's log shows it substituted) sends the caller back to the music: seen twice.
+        def looked() -> bool:
+            log = pbx.log_file.read_text(errors="replace").splitlines()
+            return sum(1 for line in log if "Executing [t@cti-hold:6]" in line
+                       and f'("{held.caller}", "1?s,wait")' in line) >= 2
+
+        await until(looked, timeout_s=20, what="the dialplan's checks finding the agent on the consultation")
+        assert playing_music(pbx, held.caller) and not _same_bridge(pbx, held.caller, held.agent_leg)
+        assert _same_bridge(pbx, held.agent_leg, third)
+        assert not _variables(pbx, held.caller).get("CTI_FALLBACK")
+        # The third party hangs up: the agent's leg goes back to the park, and the caller to the agent.
+        pbx.cli(f"channel request hangup {third.removesuffix(';1')};2")
+        await until(lambda: _same_bridge(pbx, held.caller, held.agent_leg), timeout_s=15,
+                    what="the caller bridged with the agent again")
+    finally:
+        pbx.cli("channel request hangup all")
+        await until(lambda: not channels(pbx), what="every channel gone")
