@@ -204,6 +204,9 @@ async def test_a_hold_lasts_while_the_engine_beats_and_ends_with_the_call_after_
     eng = await _recorded_engine(settings, seen)
     try:
         held = await _held_call(pbx, eng, seen)
+        await eng.ami.control.play_dtmf(held.phone, "5")  # a key pressed on hold: no way out of it
+        key = f'Executing [i@cti-hold:1] Goto("{held.caller}"'
+        await until(lambda: key in pbx.log_file.read_text(errors="replace"), what="the key taken by cti-hold's i")
         beats: list[int] = []
         deadline = time.monotonic() + 20
         while not beats or beats[-1] - beats[0] <= 4:  # more than the 3 s timeout, 1 s slices

@@ -21,7 +21,7 @@ def test_the_music_slice_is_the_last_priority_of_s() -> None:
     assert lines[0].startswith("exten => s,1,")
     assert lines[after_s - 1] == "same => n,WaitExten(${CTI_HB_CHECK},m(default))"
     assert any(line.startswith("exten => t,1,") for line in lines)
-    assert "exten => i,1,Goto(s,wait)" in lines  # a key pressed on hold is no way out of it
+    assert "exten => i,1,Goto(t,1)" in lines  # a key pressed on hold: checked, no way out of it
 
 
 def test_no_engine_leads_to_the_agents_leg_or_the_fallback() -> None:
