@@ -12,7 +12,9 @@ out the ``RecoveryPlan`` this module decides:
   (``pull_back``: the adapter redirects it to ``cti-queue``);
 - a caller bridged with the agent leg the ACD originated for it (``CTI_AGENT`` and ``CTI_LINKEDID`` on
   that leg; app_queue's fallback marks the legs it connects the same way), or on hold in
-  ``cti-hold`` while that leg waits in ``cti-park-agent``, is re-attached to its agent;
+  ``cti-hold`` while that leg waits in ``cti-park-agent``, is re-attached to its agent (held only
+  while it is in no bridge: a caller taken off hold keeps ``cti-hold`` as its place, with no
+  engine too, when ``cti-hold`` bridged it back with that leg itself);
 - an agent leg that is not talking to its caller (still ringing, answered but not yet bridged, or
   its caller gone) is hung up, and its caller (if any) waits again;
 - anything else (IVR sessions, voicemail, outbound and transfer legs) is left alone: it has its own
@@ -210,8 +212,11 @@ def plan(channels: Iterable[ChannelFacts]) -> RecoveryPlan:
         if talking is not None and talking.agent_id is not None:
             used_legs.update(leg.name for leg in own)
             if talking.agent_id not in busy:
+                # Held: in cti-hold and in no bridge. A caller taken off hold (the AMI Bridge of an
+                # Unhold, or cti-hold's own Bridge() with no engine left) keeps cti-hold as its
+                # dialplan place while it talks in the bridge.
                 connected.append(Attach(entry, caller.name, talking.agent_id, talking.name, talking.created,
-                                        held=caller.context == HOLD_CONTEXT,
+                                        held=caller.context == HOLD_CONTEXT and caller.bridge_id is None,
                                         fallback=caller.context == FALLBACK_CONTEXT, lost_dnis=caller.lost_dnis))
             # else: a second conversation claiming the same agent; never cut, never attached
             busy.add(talking.agent_id)

@@ -5,8 +5,10 @@ Every ``heartbeat_s`` the engine sets the globals ``CTI_ENGINE_HEARTBEAT`` (epoc
 ``cti-queue`` plays music for ``CTI_ENGINE_CHECK`` seconds at a time and then compares the
 heartbeat with ``${EPOCH}``: with no engine for longer than ``CTI_ENGINE_TIMEOUT`` seconds, a
 waiting caller leaves for its queue's fallback (app_queue with the agents' phones, or voicemail)
-instead of waiting for an ACD that is not there. Globals survive the engine but not an Asterisk
-restart, and an Asterisk restart ends every call anyway. See docs/resilience.md.
+instead of waiting for an ACD that is not there. ``cti-hold`` checks it the same way: a held
+caller is bridged with its agent's parked leg again, or sent to the fallback. Globals survive the
+engine but not an Asterisk restart, and an Asterisk restart ends every call anyway. See
+docs/resilience.md.
 
 With the settings goes ``CTI_ENGINE_LOST_QUEUE``: the queue where ``cti-inbound`` sends a caller
 whose IVR was lost (the engine away or restarting, or it died under the call) instead of hanging

@@ -259,7 +259,7 @@ class ResilienceSettings(BaseModel):
 
     heartbeat_s: float = Field(1.0, gt=0, le=60)
     engine_timeout_s: float = Field(30.0, ge=2, le=3600)
-    check_every_s: int = Field(5, ge=1, le=60)  # how often cti-queue looks at the heartbeat
+    check_every_s: int = Field(5, ge=1, le=60)  # how often cti-queue and cti-hold look at the heartbeat
 
 
 class FeedSettings(BaseModel):

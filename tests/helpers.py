@@ -72,8 +72,11 @@ def busy_context(pbx: ManagedPbx, name: str, busy_s: int) -> Iterator[None]:
 
 
 def playing_music(pbx: ManagedPbx, channel: str) -> bool:
-    """Asterisk's own view: ``channel`` runs MusicOnHold now (the engine models no music events)."""
-    return any(c.name == channel and c.application == "MusicOnHold" for c in channels(pbx))
+    """Asterisk's own view: ``channel`` runs MusicOnHold now, or cti-hold's slice of music (WaitExten
+    with its m option) (the engine models no music events)."""
+    return any(c.name == channel and (c.application == "MusicOnHold"
+                                      or (c.application == "WaitExten" and c.context == "cti-hold"))
+               for c in channels(pbx))
 
 
 def engine_settings(pbx_settings: Settings, tmp_path: Path) -> Settings:

@@ -283,10 +283,16 @@ class AmiCallControl:
         if peer is None:
             await self.redirect(channel, self.hold_context, self.hold_exten)
         else:
+            # Both names go into several actions: refused before the first one, not half-way.
+            check_value("Channel", channel)
+            check_value("ExtraChannel", peer)
             # If the agent's leg leaves the bridge an instant before the caller's own redirect lands,
             # the caller takes the bridge's after-hangup path (cti-agent-gone), which reads this
             # variable and puts it on hold instead of hanging it up.
             await self.set_var(channel, "CTI_HOLDING", "1")
+            # The held party's way back to its partner when no engine is left to take it off hold:
+            # cti-hold bridges the two itself once the heartbeat is gone (docs/resilience.md).
+            await self.set_var(channel, "CTI_HOLD_PEER", peer)
             # The parked partner ends itself once the held party is gone (cti-park-agent).
             await self.set_var(peer, "CTI_HELD_CALLER", channel)
             await self.redirect(channel, self.hold_context, self.hold_exten, extra_channel=peer,

@@ -17,6 +17,7 @@ from acd.routing import Router
 from cti.ami.bridge import AmiBridge
 from cti.bus import InProcessBus
 from cti.events import Event
+from cti.heartbeat import Heartbeat
 from cti.journey import AgentRingNoAnswer, CallConnected, CallEnded, CallTransferred, QueueLeft
 from cti.pbx import ManagedPbx
 from tests.helpers import channels, hang_up_all, playing_music, until
@@ -31,6 +32,25 @@ class Recorder:
 
     def of(self, kind: type[Event]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+# The rigs stand in for the engine, so they beat its heartbeat too (cti/heartbeat.py). Without it,
+# the session Asterisk's globals are whatever an earlier test left (a stale heartbeat; a 1 s check
+# and a 3 s timeout after the recovery tests): cti-queue would send a waiting caller to its fallback,
+# and cti-hold take a held caller off hold, in the middle of a test.
+_BEATS: dict[int, Heartbeat] = {}
+
+
+def beat_for(pbx: ManagedPbx, bridge: AmiBridge) -> None:
+    beat = Heartbeat(bridge.client.send_action, pbx.settings.resilience)
+    beat.start()
+    _BEATS[id(bridge)] = beat
+
+
+async def stop_beating(bridge: AmiBridge) -> None:
+    beat = _BEATS.pop(id(bridge), None)
+    if beat is not None:
+        await beat.stop()
 
 
 @pytest.fixture
@@ -50,12 +70,14 @@ async def acd(pbx: ManagedPbx) -> AsyncIterator[tuple[AcdService, AmiBridge, Rec
     await bus.start()
     await bridge.start()
     await bridge.wait_connected(10)
+    beat_for(pbx, bridge)
     await service.start()
     try:
         yield service, bridge, rec
     finally:
         await hang_up_all(pbx, bridge.model)
         await service.stop()
+        await stop_beating(bridge)
         await bridge.stop()
         await bus.stop()
 

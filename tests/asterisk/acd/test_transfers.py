@@ -25,7 +25,7 @@ from cti.journey import CallConnected, CallTransferred
 from cti.pbx import ManagedPbx
 from tests.helpers import hang_up_all
 
-from .test_delivery import Recorder, place_caller, until
+from .test_delivery import Recorder, beat_for, place_caller, stop_beating, until
 
 Rig = tuple[AcdService, AmiBridge, Recorder]
 
@@ -42,6 +42,7 @@ async def _rig(pbx: ManagedPbx, queues: list[QueueConfig]) -> Rig:
     await bus.start()
     await bridge.start()
     await bridge.wait_connected(10)
+    beat_for(pbx, bridge)
     await service.start()
     return service, bridge, rec
 
@@ -50,6 +51,7 @@ async def _stop(pbx: ManagedPbx, rig: Rig) -> None:
     service, bridge, _ = rig
     await hang_up_all(pbx, bridge.model)
     await service.stop()
+    await stop_beating(bridge)
     await bridge.stop()
     await service.bus.stop()  # type: ignore[attr-defined]
 

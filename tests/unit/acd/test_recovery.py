@@ -78,6 +78,10 @@ def test_plan_takes_back_the_fallback_s_calls() -> None:
     # on hold: caller in cti-hold, the agent's leg parked
     ([caller("a", 10, context="cti-hold"), leg("1001", "a", context="cti-park-agent")], [],
      [("a", "1001", True)], [], {"1001"}),
+    # taken off hold (an Unhold's AMI Bridge, or cti-hold's own Bridge() once no engine was left):
+    # the two legs keep their dialplan places, cti-hold and cti-park-agent, but share a bridge: talking
+    ([caller("a", 10, context="cti-hold", bridge="B1"), leg("1001", "a", context="cti-park-agent", bridge="B1")],
+     [], [("a", "1001", False)], [], {"1001"}),
     # half-rung offer: the leg is hung up and the caller waits again
     ([caller("a", 10), leg("1001", "a", up=False)], ["a"], [], [("1001", "not_connected")], set()),
     # answered but not yet bridged: same

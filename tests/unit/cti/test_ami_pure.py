@@ -99,6 +99,25 @@ async def test_other_controls_check_their_values() -> None:
     assert await control.get_var("x", "CTI_Q") == "v"
 
 
+async def test_hold_names_the_partner_on_the_held_party_and_refuses_a_bad_name_before_sending() -> None:
+    """With no engine left, cti-hold bridges the held caller back with the leg named in CTI_HOLD_PEER:
+    Hold writes it on the caller before the Redirect; a name with CR/LF sends nothing at all."""
+    sender = RecordingSender()
+    control = AmiCallControl(sender)
+    await control.hold("Local/s@cti-sim-caller-1;1", peer="PJSIP/1001-2")
+    assert [(a, h.get("Channel"), h.get("Variable"), h.get("Value")) for a, h in sender.sent[:3]] == [
+        ("Setvar", "Local/s@cti-sim-caller-1;1", "CTI_HOLDING", "1"),
+        ("Setvar", "Local/s@cti-sim-caller-1;1", "CTI_HOLD_PEER", "PJSIP/1001-2"),
+        ("Setvar", "PJSIP/1001-2", "CTI_HELD_CALLER", "Local/s@cti-sim-caller-1;1")]
+    assert sender.sent[3][0] == "Redirect" and len(sender.sent) == 4
+    for channel, peer, field in (("Local/s@x-1;1", "PJSIP/1001-2\r\nAction: Command", "ExtraChannel"),
+                                 ("Local/s@x-1;1\nX: y", "PJSIP/1001-2", "Channel")):
+        sent = RecordingSender()
+        with pytest.raises(UnsafeValue) as err:
+            await AmiCallControl(sent).hold(channel, peer=peer)
+        assert err.value.field == field and sent.sent == []
+
+
 def test_backoff_doubles_caps_and_resets() -> None:
     b = Backoff(0.5, 15.0)
     assert [b.next_delay() for _ in range(8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0]
