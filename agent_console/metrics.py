@@ -131,25 +131,47 @@ class EngineMetrics:
 
     def _watch(self, sync: Engine) -> None:
         hist = self.db_statements
+        dialect = sync.dialect
+        clock = time.perf_counter
         # Each statement's histogram child, looked up once per statement text: ``labels()`` takes a
         # lock and builds a key, and this runs for every statement in the database's threads.
         children: dict[str, Any] = {}
 
-        def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-            conn.info.setdefault("cti_metrics_t0", []).append(time.perf_counter())
+        def child(statement: str) -> Any:
+            found = children[statement] = hist.labels(_statement_kind(statement))
+            if len(children) > 1000:  # statements with values written in are not kept
+                children.clear()
+            return found
 
-        def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-            stack = conn.info.get("cti_metrics_t0")
-            if stack:
-                child = children.get(statement)
-                if child is None:
-                    child = hist.labels(_statement_kind(statement))
-                    if len(children) < 1000:  # statements with values written in are not kept
-                        children[statement] = child
-                child.observe(time.perf_counter() - stack.pop())
+        # The dialect's execution events, not the connection's cursor events: a listener of
+        # before/after_cursor_execute makes every connection of the engine dispatch each of its
+        # events (before and after each statement and its cursor, begin, commit: 31 Python calls a
+        # statement); a dialect event is one dispatch a statement, and its listener runs the
+        # dialect's own call (returning True: done). A statement that raises is not timed.
+        def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+            t0 = clock()
+            dialect.do_execute(cursor, statement, parameters, context)
+            found = children.get(statement)
+            (child(statement) if found is None else found).observe(clock() - t0)
+            return True
 
-        sa_event.listen(sync, "before_cursor_execute", before)
-        sa_event.listen(sync, "after_cursor_execute", after)
+        def execute_many(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+            t0 = clock()
+            dialect.do_executemany(cursor, statement, parameters, context)
+            found = children.get(statement)
+            (child(statement) if found is None else found).observe(clock() - t0)
+            return True
+
+        def execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+            t0 = clock()
+            dialect.do_execute_no_params(cursor, statement, context)
+            found = children.get(statement)
+            (child(statement) if found is None else found).observe(clock() - t0)
+            return True
+
+        sa_event.listen(dialect, "do_execute", execute)
+        sa_event.listen(dialect, "do_executemany", execute_many)
+        sa_event.listen(dialect, "do_execute_no_params", execute_no_params)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

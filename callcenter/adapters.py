@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # redis is imported only when the redis bus is configured
     from cti.redis_lease import RoutingLease
 
 log = logging.getLogger(__name__)
-FEED_GATHER_S = 0.5
+FEED_GATHER_S = 1.0
 
 
 def expected_contexts(settings: Settings) -> list[str]:

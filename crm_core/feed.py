@@ -225,7 +225,7 @@ class EventFeed(RingFeed):
                 self._wake.clear()
                 await self._wake.wait()
             # Group commit: let a batch gather. Readers never wait for the table (the ring serves
-            # them), so the window costs no latency (the engine uses 500 ms, FEED_GATHER_S).
+            # them), so the window costs no latency (the engine uses 1 s, FEED_GATHER_S).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.flush_interval_s):
                     await self._hurry.wait()

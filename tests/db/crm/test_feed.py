@@ -219,7 +219,7 @@ async def test_a_restored_database_never_hands_out_a_cursor_twice(db: Database, 
 
 async def test_a_cursor_of_an_event_not_yet_stored_is_not_refused(db: Database, tmp_path: Path) -> None:
     """Readers get events from the ring before the writer stores them (the engine gathers inserts for
-    500 ms): a page's last cursor, sent back at once, was above the table's newest row and refused
+    1 s): a page's last cursor, sent back at once, was above the table's newest row and refused
     as a cursor this store never handed out (422)."""
     feed = EventFeed(db, tmp_path, flush_interval_s=3600)  # the writer gathers: nothing stored yet
     await feed.start()
@@ -231,5 +231,32 @@ async def test_a_cursor_of_an_event_not_yet_stored_is_not_refused(db: Database, 
         assert await feed.gap(2) is None  # not CursorAhead
         assert [r[0] for r in await feed.page(2)] == [3, 4]
         assert await feed.gap(4) is None
+    finally:
+        await feed.stop()
+
+
+async def test_followers_get_every_event_while_the_writer_still_gathers(db: Database, tmp_path: Path) -> None:
+    """The table's gather window (the engine's FEED_GATHER_S) is no part of the feed's latency: a
+    follower (what the SSE stream and each webhook run) gets every event from the ring while none
+    of them is stored yet, and the table gets them all at the flush."""
+    feed = EventFeed(db, tmp_path, flush_interval_s=3600)  # the writer gathers: nothing stored yet
+    await feed.start()
+    try:
+        async def rows(since: int, count: int) -> list[int]:
+            got: list[int] = []
+            async for row in feed.follow(since, idle_s=5):
+                assert row is not None, "the follower waited for a stored row"
+                got.append(row[0])
+                if len(got) == count:
+                    return got
+            raise AssertionError("the feed ended")
+
+        reader = asyncio.create_task(rows(feed.head, 8))
+        for ev in _journey(2):
+            await feed.handle(ev)  # type: ignore[arg-type]
+        assert await asyncio.wait_for(reader, 5) == [1, 2, 3, 4, 5, 6, 7, 8]
+        assert feed.stored == 0
+        await feed.flush()
+        assert feed.stored == 8
     finally:
         await feed.stop()
