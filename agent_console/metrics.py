@@ -148,25 +148,26 @@ class EngineMetrics:
         # events (before and after each statement and its cursor, begin, commit: 31 Python calls a
         # statement); a dialect event is one dispatch a statement, and its listener runs the
         # dialect's own call (returning True: done). A statement that raises is not timed.
+        def timed(statement: str, t0: float) -> None:
+            found = children.get(statement)
+            (child(statement) if found is None else found).observe(clock() - t0)
+
         def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
             t0 = clock()
             dialect.do_execute(cursor, statement, parameters, context)
-            found = children.get(statement)
-            (child(statement) if found is None else found).observe(clock() - t0)
+            timed(statement, t0)
             return True
 
         def execute_many(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
             t0 = clock()
             dialect.do_executemany(cursor, statement, parameters, context)
-            found = children.get(statement)
-            (child(statement) if found is None else found).observe(clock() - t0)
+            timed(statement, t0)
             return True
 
         def execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
             t0 = clock()
             dialect.do_execute_no_params(cursor, statement, context)
-            found = children.get(statement)
-            (child(statement) if found is None else found).observe(clock() - t0)
+            timed(statement, t0)
             return True
 
         sa_event.listen(dialect, "do_execute", execute)
