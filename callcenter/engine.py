@@ -1,8 +1,8 @@
 """The composition root: every adapter is built here, from settings loaded once, and nowhere else.
 Its helpers in this package: ``callcenter.adapters`` (the adapters the settings choose: bus, feed
 store, routing lease, recording store), ``callcenter.handoff`` (the IVR's hand-off to the ACD) and
-``callcenter.listeners`` (the web and /metrics HTTP listeners) and ``callcenter.standby`` (what a node
-serves on its web port before it routes).
+``callcenter.listeners`` (the web and /metrics HTTP listeners), ``callcenter.standby`` (what a node
+serves on its web port before it routes) and ``callcenter.stopping`` (the stop's steps, in order).
 
     engine = Engine(settings)
     await engine.start()   # bus, CRM logger, AMI bridge, ACD, FastAGI (IVR + announcements), web app
@@ -17,10 +17,8 @@ bridge, the ACD ticker, the FastAGI server that lets calls in, and the web conso
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -64,6 +62,8 @@ from callcenter.handoff import IvrHandoff
 from callcenter.listeners import HttpListener, metrics_listener
 from callcenter.recovery import Recovery, RecoveryReport
 from callcenter.standby import StandbyWeb
+from callcenter.stopping import FALLBACK_SETTLE_S as FALLBACK_SETTLE_S  # its home now
+from callcenter.stopping import stop_listener, stop_steps
 from crm_core.callback_intake import CallbackIntake
 from crm_core.callbacks import Policy
 from crm_core.calllog import CallLogger
@@ -100,13 +100,7 @@ from ivr.driver import make_ivr_route
 log = logging.getLogger(__name__)
 CALLER_FRESH_S = 30.0
 CALLLOG_FLUSH_GAP_S = 0.1  # at most ~10 journal flushes a second (bench/RESULTS.md, issue 19 fourth and 24th rounds)
-FALLBACK_SETTLE_S = 5.0  # at a stop, how long the last fallback-queue member updates may take
 OFFBOARDED = "offboarded"  # the not-ready reason of an agent deactivated or demoted during a call
-
-
-async def _stop_listener(listener: HttpListener | StandbyWeb | None) -> None:
-    if listener is not None:
-        await listener.stop()
 
 
 class Engine:
@@ -420,7 +414,7 @@ class Engine:
         await self._sync_desk_phones()
         await self.recorder.start()
         await self.agi.start()
-        await _stop_listener(self._standby_web)  # its port is the console's now
+        await stop_listener(self._standby_web)  # its port is the console's now
         if self.app is not None:
             self._web = HttpListener(self.app, "web", "web.port (CTI_WEB__PORT)", host=self.settings.web.host,
                                      port=self.settings.web.port, lifespan="on", ws_max_size=64 * 1024,
@@ -455,98 +449,16 @@ class Engine:
         return self.settings.web.public_url or f"http://{self.settings.web.host}:{self.settings.web.port}"
 
     async def stop(self) -> None:
-        """Stop every part, in the order docs/resilience.md ("A clean stop") explains. A part whose
-        stop fails is logged and the stop goes on: the parts after it still close what they hold
-        (the call log its journal, the recorder its filings, the database its file)."""
-        for name, step in self._stop_steps():
+        """Stop every part, in the order docs/resilience.md ("A clean stop") explains (the steps:
+        callcenter/stopping.py). A part whose stop fails is logged and the stop goes on: the parts
+        after it still close what they hold (the call log its journal, the recorder its filings, the
+        database its file)."""
+        for name, step in stop_steps(self):
             try:
                 await step()
             except Exception:
                 log.exception("stopping the engine: %s failed; the stop goes on", name)
         log.info("engine stopped")
-
-    def _stop_steps(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
-        return [
-            # An event stream never ends on its own, and the web server's stop waits for every
-            # response: an integration's reader held the stop until it went away.
-            ("the event streams", self._end_streams),
-            ("the web server", lambda: _stop_listener(self._web)),
-            ("the standby's web listener", lambda: _stop_listener(self._standby_web)),
-            ("the metrics server", lambda: _stop_listener(self._metrics_listener)),
-            ("FastAGI", self.agi.stop),
-            ("the heartbeat", self.heartbeat.stop),
-            ("the dialplan watch", self.dialplan.stop),
-            ("the ACD", self.acd.stop),  # first of the services: it offers nothing more
-            # The consoles are gone (the web server first): a wrap-up under way ends now, in the call
-            # log's after-call work and in the agent state history alike (docs/kpis.md).
-            ("the agents' wrap-ups", self._end_wrap_ups),
-            ("virtual hold", self.virtual_hold.stop),
-            ("the dialer", self.dialer.stop),
-            ("the console phones' credentials", self._revoke_phones),
-            # The last logouts (a shift ending with the stop) leave app_queue's fallback queues before
-            # AMI closes: app_queue must not ring them while no engine runs.
-            ("the fallback queues' members", self._settle_fallback),
-            ("the survey invitations", self.survey_invites.stop),  # their Setvars, before AMI closes
-            ("AMI", self.ami.stop),
-            ("webhooks", self.webhooks.stop),
-            ("the case follower", self.case_changes.stop),
-            ("the bus", self.bus.stop),
-            # After the bus, whose last agent states (the wrap-ups ended above) are recorded then.
-            ("the agents' time", self._agents_time_ends),
-            # After the bus, which hands them whatever it still holds (a wrap-up made as the demo
-            # stopped): the call log writes it, the feed stores it.
-            ("the call log", self.logger.stop),
-            # After AMI and the bus too: a recorded call that ended while the engine stopped is filed
-            # (moved, listed with its pauses), and after the call log, so its interaction is there.
-            ("the recorder", self.recorder.stop),
-            ("the event feed", self.feed.stop),
-            ("the callback intake", self.callback_intake.stop),
-            ("the wrap-up journal", self.desk.journal.stop),
-            ("the virtual-hold journal", self.vhold_store.stop),
-            ("the routing lease", self._release_lease),
-            ("the database", self.db.dispose),
-        ]
-
-    async def _end_streams(self) -> None:
-        self._closing_streams.set()
-
-    async def _end_wrap_ups(self) -> None:
-        if self.fenced.is_set():
-            log.info("wrap-ups under way left to the node that routes now")
-            return
-        await self.acd.end_wrap_ups()
-
-    async def _agents_time_ends(self) -> None:
-        """No engine counts the agents' time from now on: the state history says so (docs/kpis.md)."""
-        if self.fenced.is_set() or self.app is None:  # the node that routes now owns the agents
-            return
-        svc = self.app.state.supervisor
-        await svc.engine_stopping([a.agent_id for a in self.acd.agents() if a.state is not AgentState.LOGGED_OUT])
-        await svc.rows.stop()
-
-    async def _revoke_phones(self) -> None:
-        if self.routing_lease is not None and not self.routing_lease.held:
-            return  # a standby that never took over issued none; those in AstDB are the routing node's
-        if self.fenced.is_set():
-            # Another node routes and serves the consoles now, and the passwords in AstDB are the ones
-            # it issued (it cleared this node's at its start): clearing the family would log its
-            # agents' browser phones out at their next REGISTER.
-            log.info("console phone credentials left to the node that routes now")
-            return
-        try:
-            await self.phone.revoke_all()
-        except Exception as err:  # AMI may be gone already; the next start revokes them too
-            log.warning("console phone credentials not revoked at the stop (%s); the next start revokes them",
-                        type(err).__name__)
-
-    async def _settle_fallback(self) -> None:
-        with contextlib.suppress(TimeoutError):  # bounded: AMI may be gone
-            async with asyncio.timeout(FALLBACK_SETTLE_S):
-                await self.fallback_members.wait_synced()
-
-    async def _release_lease(self) -> None:
-        if self.routing_lease is not None:
-            await self.routing_lease.release()
 
     def summary(self) -> dict[str, Any]:
         """Live counters for the terminal: calls in IVR, waiting, talking."""
