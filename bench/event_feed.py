@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from callcenter.engine import FEED_GATHER_S
+from callcenter.adapters import FEED_GATHER_S
 from crm_core.db import Database
 from crm_core.feed import EventFeed
 from crm_core.feed_stream import StreamFeed
