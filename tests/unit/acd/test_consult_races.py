@@ -161,3 +161,18 @@ async def test_the_agents_phone_hanging_up_once_the_number_is_bridged_but_before
     assert "c.1" not in service.calls  # the agent's part is over
     await service.bus.drain()  # type: ignore[attr-defined]
     assert [(e.kind, e.target) for e in seen if isinstance(e, CallTransferred)] == [("attended", "8610557")]
+
+
+async def test_the_agents_parked_leg_reporting_its_end_after_that_report_does_not_put_the_caller_back(
+        acd: tuple[AcdService, _BridgeNotYet, list[Event]]) -> None:
+    """Both reports of the agent's phone hanging up in that instant (the number's leg alone, then the
+    agent's leg): the first wins, the transfer completes; the caller is not put back in the queue."""
+    service, control, _ = acd
+    transfer = await _answered_not_bridged(service, control)
+    await service.follower.on_consult_alone(ConsultAlone(ts=1001.0, channel=TARGET_LEG, uniqueid=_ring(control),
+                                                         linkedid="c.9"))
+    await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2", linkedid="c.1"))
+    await asyncio.wait_for(transfer, 5.0)
+    assert "c.1" not in service.calls  # handed over, not waiting in the queue again
+    assert [kw["channel2"] for kw in control.called("bridge")] == [TARGET_LEG]
+    assert not control.called("hangup")
