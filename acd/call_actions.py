@@ -15,8 +15,9 @@ import logging
 import uuid
 
 from acd.calls import QUEUE_CONTEXT, AgentPhone, LiveCall
-from acd.consult_actions import ConsultActions, live_call, route_vars, wait_again_after_hold
+from acd.consult_actions import ConsultActions, live_call, route_vars
 from acd.errors import AcdError, DialLost, DialRefused, DialUnconfirmed, InvalidRequest, PhoneDidNotAnswer
+from acd.held_caller import wait_again_after_hold
 from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
 from cti.errors import AmiNotSent, AmiUnavailable, CtiError
@@ -162,9 +163,9 @@ class CallActions:
         """The consulted party's own end hung up (``ConsultActions.consultation_left``)."""
         await self.consults.consultation_left(linkedid, channel)
 
-    async def consultation_alone(self, linkedid: str, channel: str) -> None:
+    async def consultation_alone(self, linkedid: str, channel: str, uniqueid: str = "") -> None:
         """The transferring agent's own phone hung up (``ConsultActions.consultation_alone``)."""
-        await self.consults.consultation_alone(linkedid, channel)
+        await self.consults.consultation_alone(linkedid, channel, uniqueid)
 
     async def parked_agent_left(self, linkedid: str, channel: str) -> None:
         """The agent's parked leg (``channel``) hung up by their phone: with the caller on a plain hold

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import uuid
 from collections.abc import Callable
 
-from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall, to_queue_music
+from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
 from acd.errors import AcdError
+from acd.held_caller import wait_again_after_hold
 from acd.parts import CallActionsHost
 from cti.errors import CtiError
 from cti.journey import CallTransferred, HoldEnded, HoldStarted
@@ -38,25 +38,6 @@ def route_vars(target: DialTarget) -> dict[str, str]:
     return {"CTI_TRUNK": target.trunk, **({"CTI_CALLER_ID": target.caller_id} if target.caller_id else {})}
 
 
-async def wait_again_after_hold(acd: CallActionsHost, call: LiveCall) -> None:
-    """The agent's phone hung up with ``call``'s caller on hold (a plain hold, or a consultation that
-    still rang, its ringing stopped): the hold ends, the agent wraps up, and the caller waits in the
-    queue again at its place (its first entry: ahead of the callers who came after it), with fresh
-    timers, on cti-queue's music. A call with no queue to wait in (an agent's own dial) ends."""
-    assert call.agent_id is not None
-    await acd.bus.publish(HoldEnded(ts=acd.clock(), linkedid=call.linkedid, agent_id=call.agent_id,
-                                    queue=call.queue or None))
-    await acd.release_agent(call)
-    if not call.queue or not acd.router.has_queue(call.queue):
-        with contextlib.suppress(CtiError):
-            await acd.control.hangup(call.caller_channel, may_be_gone=True)
-        return
-    await to_queue_music(acd.control, call.caller_channel)
-    again = dataclasses.replace(call, status="queued", agent_id=None, agent_channel=None, answered_at=None,
-                                ring_task=None, consult=None, consult_channel=None, consult_target=None)
-    await acd.restore_waiting(again, fresh_timers=True)
-
-
 class ConsultActions:
     """The agent's attended transfers; ``acd`` owns the calls, ``route`` routes a number (``CallActions.route``)."""
 
@@ -66,8 +47,11 @@ class ConsultActions:
         self._leaving: set[str] = set()  # calls whose agent is leaving the conference, by linkedid
         self._completing: set[str] = set()  # calls whose transfer is being completed, by linkedid
         # Numbers consulted that answered, while consult() waits for their leg's bridge with the agent's:
-        # ring (uniqueid) -> (the leg's name, set when the ring is dropped meanwhile).
-        self._connecting: dict[str, tuple[str, asyncio.Future[None]]] = {}
+        # ring (uniqueid) -> (the leg's name, set False when the ring is dropped meanwhile, True when the
+        # leg reports itself alone: the bridge came, and the agent's leg left it).
+        self._connecting: dict[str, tuple[str, asyncio.Future[bool]]] = {}
+        # Rings whose answered leg reported itself alone before consult() recorded it: ring -> the leg.
+        self._alone: dict[str, str] = {}
 
     async def agent_hangup(self, call: LiveCall) -> bool:
         """The transferring agent's Hang up while consulting (completes the transfer) or in a
@@ -123,6 +107,7 @@ class ConsultActions:
         # Meanwhile the leg is still the ring (call.consult_ring), which Back to caller or the agent's
         # phone hanging up hangs up, ending this wait (the bridge then never comes).
         connected = await self._bridged_unless_dropped(ring, result.channel, call.agent_channel)
+        alone = self._alone.pop(ring, None)
         if call.consult_ring != ring:
             await self._ended_meanwhile(call, target, result.channel, "was being connected")
         call.consult_ring = None
@@ -134,6 +119,8 @@ class ConsultActions:
             raise AcdError(f"transfer target {target} answered but could not be connected to the agent; "
                            "the caller is back with the agent")
         call.consult_channel = result.channel
+        if alone == result.channel:  # the agent's phone hung up meanwhile: the transfer completes now
+            await self.consultation_alone(call.linkedid, result.channel)
 
     async def _ended_meanwhile(self, call: LiveCall, target: str, channel: str | None, doing: str) -> None:
         """The consultation ended while ``target`` ``doing`` (rang, was being connected): Back to
@@ -150,28 +137,32 @@ class ConsultActions:
 
     async def _bridged_unless_dropped(self, ring: str, channel: str, agent_channel: str) -> bool:
         """Wait until the answered ``ring``'s leg ``channel`` and the agent's are bridged; False at
-        once when the ring is dropped meanwhile (``_drop_ring``)."""
-        dropped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._connecting[ring] = (channel, dropped)
+        once when the ring is dropped meanwhile (``_drop_ring``); True at once when the leg reported
+        itself alone (``consultation_alone``): they were bridged, and the agent's leg left."""
+        ended: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if ring in self._alone:
+            ended.set_result(True)
+        self._connecting[ring] = (channel, ended)
         bridged = asyncio.ensure_future(self.acd.control.wait_bridged(channel, agent_channel))
         try:
-            await asyncio.wait((bridged, dropped), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((bridged, ended), return_when=asyncio.FIRST_COMPLETED)
         finally:
             del self._connecting[ring]
             if not bridged.done():
                 bridged.cancel()
-        return bridged.result() if bridged.done() and not bridged.cancelled() else False
+        return ended.result() if ended.done() else not bridged.cancelled() and bridged.result()
 
     def _drop_ring(self, call: LiveCall) -> tuple[str | None, str | None]:
         """The consultation's ring stops being the call's: (its uniqueid, the leg's name if it has
         answered and ``consult`` waits for its bridge), and that wait ends."""
         ring, call.consult_ring = call.consult_ring, None
         connecting = self._connecting.get(ring) if ring else None
+        self._alone.pop(ring or "", None)
         if connecting is None:
             return ring, None
-        channel, dropped = connecting
-        if not dropped.done():
-            dropped.set_result(None)
+        channel, ended = connecting
+        if not ended.done():
+            ended.set_result(False)
         return ring, channel
 
     async def consult_agent(self, call: LiveCall, target: str, note: str) -> None:
@@ -348,11 +339,19 @@ class ConsultActions:
         self._completing.add(call.linkedid)
         return True
 
-    async def consultation_alone(self, linkedid: str, channel: str) -> None:
+    async def consultation_alone(self, linkedid: str, channel: str, uniqueid: str = "") -> None:
         """The transferring agent's own phone hung up during the consultation: ``channel``, the
         consultation's leg, waits alone (cti-consult-alone). As the console's Hang up there, the
-        transfer completes: the caller and the consulted party talk, the agent wraps up."""
+        transfer completes: the caller and the consulted party talk, the agent wraps up. A leg not
+        yet recorded (its ``uniqueid`` still the call's ring) is kept for ``consult``, which completes
+        the transfer once it has recorded the leg."""
         call = self.acd.calls.get(linkedid)
+        if call is not None and call.consult_channel is None and uniqueid and call.consult_ring == uniqueid:
+            self._alone[uniqueid] = channel
+            connecting = self._connecting.get(uniqueid)
+            if connecting is not None and not connecting[1].done():
+                connecting[1].set_result(True)
+            return
         if call is None or call.consult_channel != channel or not self._complete_once(call):
             return  # Back to caller left the leg alone (it hangs it up), or the call moved on
         try:
@@ -369,7 +368,7 @@ class ConsultActions:
         stops, and the caller waits in the queue again (``wait_again_after_hold``)."""
         call = self.acd.calls.get(linkedid)
         if (call is None or call.status != "consulting" or call.agent_channel != channel or call.consult_channel
-                or linkedid in self._completing):
+                or linkedid in self._completing or (call.consult_ring or "") in self._alone):
             return  # answered meanwhile: the consultation's leg, left alone, completes the transfer
         assert call.agent_id is not None
         consult, (ring, _) = call.consult, self._drop_ring(call)

@@ -175,13 +175,15 @@ class JourneyFollower:
         """The agent's leg left the consultation's Bridge() and the engine did not move it: the
         transferring agent's phone hung up. As their console's Hang up there, the transfer completes
         (``acd.consult_actions``). The engine's own Back to caller finds no consultation on the leg."""
-        call = next((c for c in self.acd.calls.values()
-                     if c.status == "consulting" and c.consult_channel == ev.channel), None)
+        # A leg consult() has not recorded yet (bridged and left in one turn) is still the call's ring:
+        # its uniqueid is the one the ring's Originate gave it.
+        call = next((c for c in self.acd.calls.values() if c.status == "consulting" and (
+            c.consult_channel == ev.channel or (c.consult_channel is None and c.consult_ring == ev.uniqueid))), None)
         if call is None:
             return
         log.info("call %s: the agent's phone hung up during the consultation with %s", call.linkedid, ev.channel)
         try:
-            await self.acd.actions.consultation_alone(call.linkedid, ev.channel)
+            await self.acd.actions.consultation_alone(call.linkedid, ev.channel, ev.uniqueid)
         except (AcdError, CtiError) as err:
             log.warning("call %s: the transfer could not be completed after the agent's phone hung up: %s",
                         call.linkedid, err)

@@ -11,6 +11,7 @@ heartbeat stops beating; docs/resilience.md), and it is the beats stopping that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from dataclasses import dataclass
@@ -266,6 +267,53 @@ async def test_a_caller_held_for_a_consultation_waits_for_the_agent_while_they_t
         pbx.cli(f"channel request hangup {third.removesuffix(';1')};2")
         await until(lambda: _same_bridge(pbx, held.caller, held.agent_leg), timeout_s=15,
                     what="the caller bridged with the agent again")
+    finally:
+        pbx.cli("channel request hangup all")
+        await until(lambda: not channels(pbx), what="every channel gone")
+
+
+async def test_a_consulted_number_answering_after_the_caller_got_its_agent_back_is_hung_up(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """The engine goes while a consulted number still rings: cti-hold takes the caller back to the
+    agent's parked leg. When the number answers after that, its leg (cti-consult-connect) must not
+    pull the agent's leg away from the caller (the caller would be hung up): it ends instead."""
+    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
+    number = f"8693{time.monotonic_ns() % 1000000:06d}"  # rings until CTI_SIM_ANSWER_<number> is 1
+    seen: list[Event] = []
+    first = await _recorded_engine(settings, seen)
+    transfer: asyncio.Task[None] | None = None
+    try:
+        held = await _held_call(pbx, first, seen)
+        await first.desk.resume("1001", held.linkedid)
+        await until(lambda: _same_bridge(pbx, held.caller, held.agent_leg), what="the two talking again")
+        transfer = asyncio.create_task(first.acd.actions.transfer(held.linkedid, target_kind="number",
+                                                                  target=number, kind="attended"))
+
+        def ring() -> str | None:
+            return next((c.name for c in channels(pbx) if c.name.startswith(f"Local/{number}@cti-external")
+                         and c.name.endswith(";1")), None)
+
+        await until(ring, what=f"{number} ringing")
+        await until(lambda: playing_music(pbx, held.caller), what="the caller on hold's music")
+        await until(lambda: _where(pbx, held.agent_leg) == ("cti-park-agent", "Wait"), what="the agent's leg parked")
+    finally:
+        if transfer is not None:
+            transfer.cancel()
+            with contextlib.suppress(BaseException):
+                await transfer
+        await first.stop()
+    try:
+        leg = ring()
+        assert leg is not None, "the consultation's ring ended with the engine"
+        await until(lambda: _same_bridge(pbx, held.caller, held.agent_leg), timeout_s=15,
+                    what="the caller bridged with its agent's leg again")
+        pbx.cli(f"dialplan set global CTI_SIM_ANSWER_{number} 1")  # the number answers now
+        await until(lambda: leg not in [c.name for c in channels(pbx)], timeout_s=10,
+                    what="the consultation's leg ended")
+        log = pbx.log_file.read_text(errors="replace")
+        assert f'Executing [s@cti-consult-connect:1] NoOp("{leg}"' in log, "the number never answered"
+        assert _same_bridge(pbx, held.caller, held.agent_leg)
+        assert not _variables(pbx, held.caller).get("CTI_FALLBACK")
     finally:
         pbx.cli("channel request hangup all")
         await until(lambda: not channels(pbx), what="every channel gone")

@@ -17,10 +17,10 @@ from acd.errors import AcdError
 from acd.model import QueueConfig
 from acd.routing import Router
 from cti.ami.control import BRIDGE_WAIT_S, FakeCallControl
-from cti.ami.events import ParkedLeft
+from cti.ami.events import ConsultAlone, ParkedLeft
 from cti.bus import InProcessBus
 from cti.events import Event
-from cti.journey import HoldEnded
+from cti.journey import CallTransferred, HoldEnded
 
 CALLER, AGENT_LEG = "Local/s@cti-queue-00000001;2", "Local/1001@cti-sim-phone-00000002;1"
 TARGET_LEG = "Local/fake-00000001;1"  # FakeCallControl's answered originate
@@ -140,4 +140,39 @@ async def test_a_bridge_that_comes_records_the_leg(acd: tuple[AcdService, _Bridg
     control.go.set()
     await asyncio.wait_for(transfer, 5.0)
     assert (call.status, call.consult_channel, call.consult_ring) == ("consulting", TARGET_LEG, None)
+    assert not control.called("hangup")
+
+
+async def test_the_agents_phone_hanging_up_once_the_number_is_bridged_but_before_its_leg_is_recorded_completes(
+        acd: tuple[AcdService, _BridgeNotYet, list[Event]]) -> None:
+    """The number's Bridge() joined the agent's leg and the agent's phone hung up before ``consult``
+    recorded the leg: the leg's report (ConsultAlone, its uniqueid the ring's) must not be ignored.
+    The transfer completes, as when the leg was recorded: the caller talks with the number."""
+    service, control, seen = acd
+    transfer = await _answered_not_bridged(service, control)
+    ring = _ring(control)
+    await service.follower.on_consult_alone(ConsultAlone(ts=1001.0, channel=TARGET_LEG, uniqueid=ring,
+                                                         linkedid="c.9"))
+    await asyncio.wait_for(transfer, 5.0)  # the bridge the wait looked for is over: never set go
+    steps = [(m, kw.get("channel"), kw.get("name"), kw.get("channel1"), kw.get("channel2"))
+             for m, kw in control.calls if m in ("set_var", "bridge")]
+    assert steps == [("set_var", TARGET_LEG, "CTI_HELD_CALLER", None, None),
+                     ("bridge", None, None, CALLER, TARGET_LEG)]
+    assert "c.1" not in service.calls  # the agent's part is over
+    await service.bus.drain()  # type: ignore[attr-defined]
+    assert [(e.kind, e.target) for e in seen if isinstance(e, CallTransferred)] == [("attended", "8610557")]
+
+
+async def test_the_agents_parked_leg_reporting_its_end_after_that_report_does_not_put_the_caller_back(
+        acd: tuple[AcdService, _BridgeNotYet, list[Event]]) -> None:
+    """Both reports of the agent's phone hanging up in that instant (the number's leg alone, then the
+    agent's leg): the first wins, the transfer completes; the caller is not put back in the queue."""
+    service, control, _ = acd
+    transfer = await _answered_not_bridged(service, control)
+    await service.follower.on_consult_alone(ConsultAlone(ts=1001.0, channel=TARGET_LEG, uniqueid=_ring(control),
+                                                         linkedid="c.9"))
+    await service.follower.on_parked_left(ParkedLeft(ts=1001.0, channel=AGENT_LEG, uniqueid="u.2", linkedid="c.1"))
+    await asyncio.wait_for(transfer, 5.0)
+    assert "c.1" not in service.calls  # handed over, not waiting in the queue again
+    assert [kw["channel2"] for kw in control.called("bridge")] == [TARGET_LEG]
     assert not control.called("hangup")

@@ -31,3 +31,20 @@ def test_no_engine_leads_to_the_agents_leg_or_the_fallback() -> None:
     assert len(gone) == 2 and "CTI_HOLD_PEER" in gone[0] and "CHANNEL_EXISTS(${CTI_HOLD_PEER})" in gone[1]
     assert "same => n,Bridge(${CTI_HOLD_PEER},F(cti-park-agent^s^done))" in t
     assert any(line.startswith("same => n(done),") for line in _section("cti-park-agent"))
+
+
+def test_a_consultation_answering_after_the_reconnect_finds_the_agents_leg_taken() -> None:
+    """cti-hold marks the agent's leg before bridging it (and clears the mark when that fails);
+    cti-consult-connect reads the mark before every Bridge() try; the park clears it."""
+    hold = _section("cti-hold")
+    bridge = hold.index("same => n,Bridge(${CTI_HOLD_PEER},F(cti-park-agent^s^done))")
+    assert hold[bridge - 1] == "same => n,Set(SHARED(CTI_HOLD_BACK,${CTI_HOLD_PEER})=${CHANNEL})"
+    assert "SHARED(CTI_HOLD_BACK,${CTI_HOLD_PEER})=)" in hold[bridge + 1]
+    consult = _section("cti-consult-connect")
+    tried = consult.index("same => n(bridge),Bridge(${CTI_CALLER},F(cti-park-agent^s^1))")
+    assert consult[tried - 1] == \
+        "same => n(check),GotoIf($[${LEN(${SHARED(CTI_HOLD_BACK,${CTI_CALLER})})} > 0]?taken)"
+    assert "same => n,Goto(check)" in consult  # the FAILURE retry checks again
+    taken = next(i for i, line in enumerate(consult) if line.startswith("same => n(taken),"))
+    assert consult[taken + 1:taken + 3] == ["same => n,Set(CTI_CONSULT_DONE=1)", "same => n,Hangup()"]
+    assert "same => n,Set(SHARED(CTI_HOLD_BACK)=)" in _section("cti-park-agent")
