@@ -45,7 +45,8 @@ from acd.recovery import (
 from crm_core.agent_log import last_states, states_between
 from crm_core.db import Database
 from crm_core.models import Interaction
-from cti.ami.callmodel import CallModel, Phase
+from cti.ami.call_records import Phase
+from cti.ami.callmodel import CallModel
 from cti.ami.control import CallControl
 from cti.bus import EventBus
 from cti.errors import CtiError

@@ -60,10 +60,10 @@ class Subscriber:
             while self._events:
                 async with self.lock:
                     await self.ws.send_text(self._events.popleft())
-            frame, self._latest = self._latest, None
-            if frame is not None:
+            board, self._latest = self._latest, None
+            if board is not None:
                 async with self.lock:
-                    await self.ws.send_text(frame)
+                    await self.ws.send_text(board)
 
 
 class Wallboard:
