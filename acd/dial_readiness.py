@@ -36,6 +36,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from acd.calls import AgentPhone, LiveCall, PhoneBook
@@ -81,6 +82,16 @@ async def until_gone(live: Callable[[], bool], clock: Callable[[], float], *, gr
             return False
 
 
+@dataclass(eq=False, slots=True)
+class _Watched:
+    """An agent's unconfirmed dial while it is watched."""
+
+    linkedid: str
+    since: float  # when the watch began
+    seen: bool = False  # a channel of its call was seen
+    asked: bool = False  # the agent asked to be ready while its call was up: ready after it
+
+
 class ReadinessHost(Protocol):
     """The service (``acd.delivery.AcdService``) as this part sees it."""
 
@@ -107,21 +118,24 @@ class DialReadiness:
     def __init__(self, acd: ReadinessHost, *, grace_s: float = GRACE_S, poll_s: float = POLL_S) -> None:
         self.acd = acd
         self.grace_s, self.poll_s = grace_s, poll_s
-        self.watching: dict[str, str] = {}  # agent -> the linkedid of their unconfirmed dial
-        self._asked: set[str] = set()  # agents who asked to be ready while its call was up (ready after it)
-        self._since: dict[str, float] = {}  # agent -> when the watch began
-        self._seen: set[str] = set()  # agents whose watched dial's call was seen
+        self._watched: dict[str, _Watched] = {}  # agent -> their unconfirmed dial, while it is watched
         self._watches: dict[str, asyncio.Task[None]] = {}  # agent -> its watch (a newer one replaces it)
         self._tasks = TaskSet(log, "acd: %s failed")
+
+    @property
+    def watching(self) -> dict[str, str]:
+        """Agent -> the linkedid of their unconfirmed dial, while it is watched."""
+        return {agent_id: w.linkedid for agent_id, w in self._watched.items()}
 
     def check_dial(self, agent_id: str) -> None:
         """AcdError while the agent's last dial, one Asterisk never confirmed, is watched: its call may
         ring yet, and a second dial would ring their phone on top of it."""
-        if agent_id not in self.watching:
+        w = self._watched.get(agent_id)
+        if w is None:
             return
-        if agent_id in self._seen:
+        if w.seen:
             raise AcdError("your last dial was placed after all and is still on your phone: wait until it ends")
-        left = max(1, math.ceil(self.grace_s - (self.acd.clock() - self._since.get(agent_id, self.acd.clock()))))
+        left = max(1, math.ceil(self.grace_s - (self.acd.clock() - w.since)))
         raise AcdError(f"your last dial may still be ringing: wait up to {left} s")
 
     async def hold(self, agent_id: str) -> AgentState:
@@ -147,14 +161,11 @@ class DialReadiness:
             if ready_after:
                 await self._ready_again(agent_id)
             return
-        self.watching[agent_id] = unconfirmed
+        w = self._watched[agent_id] = _Watched(unconfirmed, since=self.acd.clock())
         old = self._watches.pop(agent_id, None)
         if old is not None:
             old.cancel()
-        self._asked.discard(agent_id)
-        self._seen.discard(agent_id)
-        self._since[agent_id] = self.acd.clock()
-        task = self._tasks.spawn(self._watch(agent_id, unconfirmed, ready_after, placed, then),
+        task = self._tasks.spawn(self._watch(agent_id, w, ready_after, placed, then),
                                  f"acd.dial_watch.{agent_id}")
         self._watches[agent_id] = task
         task.add_done_callback(lambda t: self._forget(agent_id, t))
@@ -165,24 +176,15 @@ class DialReadiness:
     def _forget(self, agent_id: str, task: asyncio.Task[Any]) -> None:
         if self._watches.get(agent_id) is task:
             del self._watches[agent_id]
-            self._end(agent_id, None)
-
-    def _end(self, agent_id: str, linkedid: str | None) -> None:
-        """The agent's watch is over (``linkedid``: only if it is still that dial's)."""
-        if linkedid is not None and self.watching.get(agent_id) != linkedid:
-            return
-        self.watching.pop(agent_id, None)
-        self._asked.discard(agent_id)
-        self._since.pop(agent_id, None)
-        self._seen.discard(agent_id)
+            self._watched.pop(agent_id, None)
 
     def ready_after_dial(self, agent_id: str) -> bool:
         """The agent asks to be ready: while the call of their unconfirmed dial is up, they are made
         ready once it is gone instead (True), as after any call; else False (ready now)."""
-        linkedid = self.watching.get(agent_id)
-        if linkedid is None or not self.dial_live(agent_id, linkedid):
+        w = self._watched.get(agent_id)
+        if w is None or not self.dial_live(agent_id, w.linkedid):
             return False
-        self._asked.add(agent_id)
+        w.asked = True
         return True
 
     def _held(self, agent_id: str) -> bool:
@@ -205,26 +207,22 @@ class DialReadiness:
         phone is live: the dial may still ring, or be talking."""
         return any(True for _ in self.acd.call_channels(linkedid)) or self.phone_live(agent_id)
 
-    async def _watch(self, agent_id: str, linkedid: str, ready_after: bool, placed: Placed,
+    async def _watch(self, agent_id: str, w: _Watched, ready_after: bool, placed: Placed,
                      then: Then | None) -> None:
         """Until the call is gone, or the grace passed without it. While the agent is as the dial left
         them, their phone's channels count as the call's (one call at a time) and they are made ready
         at the end; once they are not (another state chosen), only the call's own channels count."""
-        giving = ready_after
+        giving, linkedid = ready_after, w.linkedid
 
         def live() -> bool:
             nonlocal giving
-            giving = (ready_after or agent_id in self._asked) and self._held(agent_id)
+            giving = (ready_after or w.asked) and self._held(agent_id)
             return self.dial_live(agent_id, linkedid) if giving else any(True for _ in self.acd.call_channels(linkedid))
 
-        was_seen = False
-
         async def seen() -> None:
-            nonlocal was_seen
-            was_seen = True
+            w.seen = True
             log.warning("acd: the dial of agent %s that Asterisk never confirmed was placed (%s): "
                         "not ready until their phone is free", agent_id, linkedid)
-            self._seen.add(agent_id)
             for ev in placed(self.acd.clock()):  # what a confirmed dial publishes, once
                 await self.acd.bus.publish(ev)
             await _call(then, linkedid)
@@ -234,9 +232,10 @@ class DialReadiness:
             return False
 
         await until_gone(live, self.acd.clock, grace_s=lambda: self.grace_s, wait=wait, on_seen=seen)
-        if not was_seen:
+        if not w.seen:
             await _call(then, None)  # before a dial may follow (a callback's again: no longer being called)
-        self._end(agent_id, linkedid)  # a dial may follow at once (check_dial)
+        if self._watched.get(agent_id) is w:  # a dial may follow at once (check_dial)
+            del self._watched[agent_id]
         if giving:
             await self._ready_again(agent_id)
 
