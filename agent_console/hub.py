@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -55,16 +56,10 @@ CLOSE_SLOW = 4008
 PER_MESSAGE_DEFLATE = False
 
 
-def _answered_late(raw: str | bytes) -> bool:
+def _answered_late(msg: Any) -> bool:
     """An attended transfer: the consult to a number is answered once the number answers (the dial
     gives up after 30 s). Its frame is carried out aside, so that the agent's next ones, Back to
     caller above all, are not held up behind it; every other frame is carried out in turn."""
-    if b"attended" not in (raw.encode() if isinstance(raw, str) else raw):
-        return False
-    try:
-        msg = p.parse_client_frame(raw)
-    except p.FrameError:
-        return False
     return isinstance(msg, p.Transfer) and msg.kind == "attended"
 
 
@@ -221,8 +216,13 @@ class AgentHub(Snapshots):
                 except NotAuthenticated:
                     self._close(conn, CLOSE_LOGGED_OUT, "logged_out")
                     return
-            answer = self._answer(conn, self.handle_frame(conn.who, raw, allowed=self._allow(conn), conn=conn))
-            if _answered_late(raw):  # the agent's next frames are read meanwhile
+            frame: Any
+            try:
+                frame = p.parse_client_frame(raw)
+            except p.FrameError as err:
+                frame = err
+            answer = self._answer(conn, self.handle_frame(conn.who, frame, allowed=self._allow(conn), conn=conn))
+            if _answered_late(frame):  # the agent's next frames are read meanwhile
                 self._tasks.spawn(answer, f"hub.act:{conn.who.agent_id}")
             else:
                 await answer
@@ -232,14 +232,12 @@ class AgentHub(Snapshots):
         if text is not None:
             self._send(conn.who.agent_id or "", text)
 
-    async def handle_frame(self, who: Principal, raw: str | bytes, *, allowed: bool = True,
+    async def handle_frame(self, who: Principal, msg: Any, *, allowed: bool = True,
                            conn: _Conn | None = None) -> str | None:
-        """One client frame (from ``conn``, when a socket's) -> the frame to answer with (ack, error, pong,
-        hello)."""
-        try:
-            msg = p.parse_client_frame(raw)
-        except p.FrameError as err:
-            return p.ErrorFrame(code=err.code, message=err.message, field=err.field, ref=err.ref).model_dump_json()
+        """One client frame, parsed (``p.parse_client_frame``: its model, or the FrameError it raised), from
+        ``conn`` when a socket's -> the frame to answer with (ack, error, pong, hello)."""
+        if isinstance(msg, p.FrameError):
+            return p.ErrorFrame(code=msg.code, message=msg.message, field=msg.field, ref=msg.ref).model_dump_json()
         if not allowed:
             return p.ErrorFrame(code="rate_limited", message=f"more than {self.rate_per_s:.0f} messages per second",
                                 ref=msg.ref).model_dump_json()
