@@ -23,19 +23,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
 from cti.errors import AmiNoReply, AmiUnavailable, CtiError
 from cti.events import Event
 
-if TYPE_CHECKING:
-    from acd.calls import LiveCall
-
 # What an unconfirmed dial publishes, for a time, once its call is seen (its CallArrived).
 Placed = Callable[[float], Sequence[Event]]
 # Makes an unconfirmed dial's call, once its agent's leg (the channel named) answered, the agent's
-# live call as a confirmed dial's is (``acd.call_actions``; called by ``acd.dial_readiness``).
-Adopt = Callable[[str], Awaitable["LiveCall"]]
+# live call as a confirmed dial's is (``acd.call_actions``; called by ``acd.dial_readiness``). Its
+# result (the LiveCall) is not typed here: the pure cores import this module, never ``acd.calls``.
+Adopt = Callable[[str], Awaitable[object]]
 
 
 class AcdError(CtiError):

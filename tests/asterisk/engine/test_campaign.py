@@ -4,9 +4,9 @@ recorded dropped; through the preview panel's code, an agent skips a due callbac
 a campaign contact and dials it (the call named by the attempt's linkedid, the Originate's
 ChannelId); a contact's Dial that Asterisk refuses outright is one failed attempt; one whose
 Originate answer was lost though Asterisk placed the call is the attempt's, adopted as the agent's
-call and wrapped up, its agent kept not ready until then; an automatic dial whose Originate answer was lost reaches an agent. Whole
-campaigns against customers on a second Asterisk (the carrier) run in
-tests/asterisk/trunks/test_campaigns.py."""
+call and wrapped up, its agent kept not ready until then; an automatic dial whose Originate answer
+was lost reaches an agent. Whole campaigns against customers on a second Asterisk (the carrier) run
+in tests/asterisk/trunks/test_campaigns.py."""
 
 from __future__ import annotations
 
