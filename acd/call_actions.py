@@ -228,7 +228,8 @@ class CallActions:
         agent's leg's uniqueid, so the call's linkedid, chosen before the call exists (a preview
         attempt's); by default one is made here. Either way a call Asterisk places after an
         Originate it never answered (``DialUnconfirmed``), or one written before AMI was lost
-        (``DialLost``), is known by it."""
+        (``DialLost``), is known by it, and adopted by the error's ``adopt`` once the agent's leg of
+        it answered (``acd.dial_readiness``): the same LiveCall as here."""
         routed = self.route(number, queue=queue, campaign=campaign, caller_id=caller_id)
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)

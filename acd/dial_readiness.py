@@ -219,15 +219,14 @@ class DialReadiness:
         phone is live: the dial may still ring, or be talking."""
         return any(True for _ in self.acd.call_channels(linkedid)) or self.phone_live(agent_id)
 
-    def answered_leg(self, agent_id: str, linkedid: str, *, phone_counts: bool) -> str | None:
-        """The agent's leg of the dial's call once it answered, else None: a channel of their phone
-        (among the call's; with ``phone_counts``, any of the phone's), with a customer's leg of the
-        call seen (a channel of it not the phone's, or its far end's result)."""
+    def answered_leg(self, agent_id: str, linkedid: str) -> str | None:
+        """The agent's leg of the dial's call once it answered, else None: a channel of the call on
+        their phone, with a customer's leg of the call seen (a channel of it not the phone's, or its
+        far end's result). A channel of their phone outside the call is not taken for it (a SIP
+        phone may be on a call of its own, which the engine never placed)."""
         prefix = (self.acd.phones.get(agent_id) or AgentPhone(agent_id)).channel_prefix
         names = list(self.acd.call_channels(linkedid))
         legs = [n for n in names if n.startswith(prefix)]
-        if not legs and phone_counts:
-            legs = [n for n in self.acd.live_channels() if n.startswith(prefix)]
         if not legs or not (linkedid in self.acd.early_far_end or any(not n.startswith(prefix) for n in names)):
             return None
         # A simulated phone is a Local channel: its ;1 half is the one the Originate made, which runs
@@ -272,8 +271,7 @@ class DialReadiness:
             nonlocal adopted
             if linkedid in self.acd.calls:  # known to the ACD some other way: its end is the ACD's
                 adopted = True
-            elif adopt is not None and w.seen and (
-                    leg := self.answered_leg(agent_id, linkedid, phone_counts=giving)) is not None:
+            elif adopt is not None and w.seen and (leg := self.answered_leg(agent_id, linkedid)) is not None:
                 # No await between the look at the call's channels and its LiveCall (adopt): its end,
                 # which comes after its channels are gone, finds it.
                 adopted = await self._adopt(agent_id, linkedid, adopt, leg)

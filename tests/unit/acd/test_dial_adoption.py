@@ -250,3 +250,21 @@ async def test_a_dial_with_nothing_to_adopt_is_only_watched(desk: Desk) -> None:
     await until(lambda: "CallArrived" in desk.of(u.linkedid), what="the call published")
     await desk.settle()
     assert u.linkedid not in acd.calls and desk.of(u.linkedid) == ["CallArrived"]
+
+
+async def test_a_channel_of_the_agents_phone_outside_the_call_is_not_taken_for_its_leg(desk: Desk) -> None:
+    """The customer's far end answered and went (its result kept), and the agent's phone has a channel
+    of another call (a SIP phone's own call, which the engine never placed): that channel is not the
+    dial's leg, nothing is adopted; the call's own leg, once seen, is."""
+    acd = desk.acd
+    linkedid = await desk.dial()
+    await desk.bus.publish(FarEndResult(ts=1.0, linkedid=linkedid, channel=AGENT_LEG, dest_channel="",
+                                        result="busy"))
+    await desk.bus.drain()
+    desk.channels["someone-else"] = [AGENT_LEG]
+    await until(lambda: "CallArrived" in desk.of(linkedid), what="the agent's phone seen")
+    await desk.settle()
+    assert linkedid not in acd.calls and acd.dial_readiness.watching == {"1001": linkedid}
+    desk.channels = {linkedid: [AGENT_LEG]}
+    await until(lambda: linkedid in acd.calls, what="the call adopted")
+    assert acd.calls[linkedid].far_end == "busy"
