@@ -534,3 +534,30 @@ async def test_a_late_call_is_the_agents_in_the_console_and_wrapped_up(site: Sit
         assert wrapped.json()["result"]["settled_callback"] == {"id": cb, "state": "done", "attempts": 1}
         row = await site.row(cb)
         assert (row.state, row.last_linkedid) == ("done", linkedid)
+
+
+async def test_a_break_chosen_while_the_late_call_was_watched_stands_after_its_wrap_up(
+        site: Site, monkeypatch: Any) -> None:
+    """The agent, ready before the dial, goes on a break while the dial is watched; its call is then
+    adopted (their phone answered) and wrapped up: the break stands after it, as after any outbound
+    call during which a break was chosen."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    await _ready(site)
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409, r.text
+    linkedid = pbx.originated[-1]["channel_id"]
+    assert (await site.as_("agent1", "POST", "/api/agent/state",
+                           json={"state": "not_ready", "reason": "break"})).status_code == 200
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1", "Local/8613912345678@cti-sim-customer-00000002;1"]
+    await until(lambda: linkedid in site.engine.acd.calls, what="the late call adopted")
+    assert _state(site) == (AgentState.NOT_READY, "break")
+    calls.clear()
+    await site.engine.acd.follower.on_call_ended(CallEnded(ts=time.time(), linkedid=linkedid))
+    wrapped = await site.as_("agent1", "POST", f"/api/calls/{linkedid}/wrap-up", json={"disposition": "resolved"})
+    assert wrapped.status_code == 200, wrapped.text
+    assert _state(site) == (AgentState.NOT_READY, "break")
+    assert not readiness.watching
