@@ -61,7 +61,6 @@ OUTBOUND = "outbound"  # the engine's not-ready reason while an agent's own call
 # places the call makes its channel within seconds.
 GRACE_S = 15.0
 POLL_S = 0.5
-__all__ = ["GRACE_S", "OUTBOUND", "Adopt", "DialReadiness", "Placed", "Then", "until_gone"]
 # What the dial's owner records of an unconfirmed dial once it is known: the call's linkedid when it is
 # first seen, None when the watch ends without it (a callback's Dial: placed, or not).
 Then = Callable[[str | None], Awaitable[None]]
