@@ -228,7 +228,8 @@ class CallActions:
         agent's leg's uniqueid, so the call's linkedid, chosen before the call exists (a preview
         attempt's); by default one is made here. Either way a call Asterisk places after an
         Originate it never answered (``DialUnconfirmed``), or one written before AMI was lost
-        (``DialLost``), is known by it."""
+        (``DialLost``), is known by it, and adopted by the error's ``adopt`` once the agent's leg of
+        it answered (``acd.dial_readiness``): the same LiveCall as here."""
         routed = self.route(number, queue=queue, campaign=campaign, caller_id=caller_id)
         number = routed.exten  # E.164 digits: what the CRM and the far-end tracking see
         phone = self.acd.phones.get(agent_id) or AgentPhone(agent_id)
@@ -237,9 +238,14 @@ class CallActions:
 
         def placed(now: float) -> tuple[CallArrived]:
             # The call as a confirmed dial publishes it (below), once a channel of it is seen
-            # (acd.dial_readiness). Not the agent connected to it (CallConnected): the console does not
-            # know the call, so no wrap-up would ever complete its interaction.
+            # (acd.dial_readiness); the agent connected to it once it is adopted (``adopt``).
             return (dial_arrived(now, placed_id, "", number, agent_id),)
+
+        async def adopt(agent_channel: str) -> LiveCall:
+            # The late call made the agent's, as a confirmed dial's (acd.dial_readiness: once its agent's
+            # leg answered, i.e. a customer's leg of it seen); CallArrived went out when it was first seen.
+            return await self._connected(placed_id, agent_id, agent_channel, number, customer_id=customer_id,
+                                         campaign=campaign, callback=callback)
 
         try:
             result = await self.acd.control.originate(
@@ -249,9 +255,11 @@ class CallActions:
         except AmiNotSent:  # never written: nobody was called
             raise
         except AmiUnavailable as err:  # written, then the connection lost with it pending: the phones may ring
-            raise DialLost(f"the dial from the phone of agent {agent_id}: {err.message}", channel_id, placed) from err
+            raise DialLost(f"the dial from the phone of agent {agent_id}: {err.message}", channel_id, placed,
+                           adopt) from err
         if result.timed_out:  # written, and Asterisk said nothing: the phones may have rung
-            raise DialUnconfirmed(f"the dial from the phone of agent {agent_id}: {result.reason}", channel_id, placed)
+            raise DialUnconfirmed(f"the dial from the phone of agent {agent_id}: {result.reason}", channel_id, placed,
+                                  adopt)
         if result.refused:  # no channel was made: the phone never rang
             # Asterisk's words go to the log only, as for every step it refuses (agent_console.errors).
             log.warning("acd: Asterisk refused the dial from the phone of agent %s: %s", agent_id, result.reason)
@@ -260,19 +268,30 @@ class CallActions:
         if not result.success:
             raise PhoneDidNotAnswer(f"the phone of agent {agent_id} did not answer (reason {result.reason})")
         linkedid = result.linkedid or result.uniqueid or channel_id
+        await self._connected(linkedid, agent_id, result.channel or "", number, customer_id=customer_id,
+                              campaign=campaign, callback=callback, arrived=False)
+        return linkedid
+
+    async def _connected(self, linkedid: str, agent_id: str, agent_channel: str, number: str, *,
+                         customer_id: int | None, campaign: str | None, callback: bool,
+                         arrived: bool = True) -> LiveCall:
+        """A click-to-dial's call whose agent's leg (``agent_channel``) answered, the agent's from now
+        on: talking, CallArrived published unless ``arrived`` already, then CallConnected, and the
+        console's call card (``call_update``)."""
         # The agent's leg runs the Dial to the customer: until the customer answers (acd.follower's
         # on_far_end names their leg) it is the only channel the call has, and no one to hold.
         customer = self.acd.early_customer_leg.pop(linkedid, None)
-        call = LiveCall(linkedid=linkedid, caller_channel=customer or result.channel or "", caller_number=number,
+        call = LiveCall(linkedid=linkedid, caller_channel=customer or agent_channel, caller_number=number,
                         queue="", direction="outbound", customer_id=customer_id, status="talking",
-                        agent_id=agent_id, agent_channel=result.channel, answered_at=self.acd.clock(),
+                        agent_id=agent_id, agent_channel=agent_channel or None, answered_at=self.acd.clock(),
                         far_end=self.acd.early_far_end.pop(linkedid, None), campaign=campaign, callback=callback)
         self.acd.calls[linkedid] = call
-        await self.acd.bus.publish(dial_arrived(self.acd.clock(), linkedid, call.caller_channel, number, agent_id))
+        if not arrived:
+            await self.acd.bus.publish(dial_arrived(self.acd.clock(), linkedid, call.caller_channel, number, agent_id))
         await self.acd.bus.publish(CallConnected(ts=self.acd.clock(), linkedid=linkedid, agent_id=agent_id,
                                                  customer_id=customer_id))
         await self.acd.call_update(call, "talking")
-        return linkedid
+        return call
 
 
 def dial_arrived(now: float, linkedid: str, channel: str, number: str, agent_id: str) -> CallArrived:

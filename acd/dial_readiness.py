@@ -28,6 +28,14 @@ call is live, and are given back when it is gone, or when ``grace_s`` passed wit
 never made the call). An agent not ready for their own reason is left so, but their dial is watched
 all the same. Watched, a call seen is published once as a confirmed dial's call is (``placed``: its
 CallArrived), so that its interaction knows its direction, agent and number.
+
+Once the agent's leg of it answered (a customer's leg of the call is seen, or its far end's result
+came: the dialplan dials the customer only then), the call is adopted (``adopt``): the agent's live
+call as a confirmed dial's is (CallConnected, the console's call card, hold, transfer, hang-up), and
+the watch ends there; its end goes the way of any call's (wrap-up, which makes the agent ready or
+not as after any outbound call). A call seen only through the agent's phone (it rings, or the
+customer's leg never came) is adopted once the customer's leg appears, or, gone first, ends the
+watch as a call never seen does: the agent given back.
 """
 
 from __future__ import annotations
@@ -35,15 +43,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from acd.calls import AgentPhone, LiveCall, PhoneBook
-from acd.errors import AcdError
+from acd.errors import AcdError, Adopt, Placed
 from acd.model import AgentState, AgentView
 from cti.bus import EventBus
-from cti.events import Event
 from cti.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -54,8 +61,6 @@ OUTBOUND = "outbound"  # the engine's not-ready reason while an agent's own call
 # places the call makes its channel within seconds.
 GRACE_S = 15.0
 POLL_S = 0.5
-# For a time: what an unconfirmed dial publishes once its call is seen (DialUnconfirmed.placed).
-Placed = Callable[[float], Sequence[Event]]
 # What the dial's owner records of an unconfirmed dial once it is known: the call's linkedid when it is
 # first seen, None when the watch ends without it (a callback's Dial: placed, or not).
 Then = Callable[[str | None], Awaitable[None]]
@@ -100,6 +105,10 @@ class ReadinessHost(Protocol):
     clock: Callable[[], float]
     live_channels: Callable[[], Iterable[str]]
     call_channels: Callable[[str], Iterable[str]]  # the live channels of the call known by a linkedid
+    calls: dict[str, LiveCall]
+
+    @property
+    def early_far_end(self) -> Mapping[str, str]: ...  # far-end results of calls not (yet) known: linkedid -> result
 
     def agent_state(self, agent_id: str) -> AgentState: ...
 
@@ -150,9 +159,11 @@ class DialReadiness:
         return state
 
     async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None,
-                        placed: Placed = lambda now: (), then: Then | None = None) -> None:
+                        placed: Placed = lambda now: (), adopt: Adopt | None = None,
+                        then: Then | None = None) -> None:
         """After a failed dial. ``unconfirmed``: the linkedid of a call Asterisk may have placed, watched
         whatever the agent's state; ``placed``: what to publish, once, if a channel of it is seen;
+        ``adopt``: makes it the agent's live call once their leg of it answered (the watch ends there);
         ``then``: called once, with the linkedid when it is seen, or None when the watch ends without
         it (not when the watch is cancelled: the engine stopping)."""
         # Not ready for their own reason before the dial: still so.
@@ -165,7 +176,7 @@ class DialReadiness:
         old = self._watches.pop(agent_id, None)
         if old is not None:
             old.cancel()
-        task = self._tasks.spawn(self._watch(agent_id, w, ready_after, placed, then),
+        task = self._tasks.spawn(self._watch(agent_id, w, ready_after, placed, adopt, then),
                                  f"acd.dial_watch.{agent_id}")
         self._watches[agent_id] = task
         task.add_done_callback(lambda t: self._forget(agent_id, t))
@@ -207,12 +218,40 @@ class DialReadiness:
         phone is live: the dial may still ring, or be talking."""
         return any(True for _ in self.acd.call_channels(linkedid)) or self.phone_live(agent_id)
 
+    def answered_leg(self, agent_id: str, linkedid: str) -> str | None:
+        """The agent's leg of the dial's call once it answered, else None: a channel of the call on
+        their phone, with a customer's leg of the call seen (a channel of it not the phone's, or its
+        far end's result). A channel of their phone outside the call is not taken for it (a SIP
+        phone may be on a call of its own, which the engine never placed)."""
+        prefix = (self.acd.phones.get(agent_id) or AgentPhone(agent_id)).channel_prefix
+        names = list(self.acd.call_channels(linkedid))
+        legs = [n for n in names if n.startswith(prefix)]
+        if not legs or not (linkedid in self.acd.early_far_end or any(not n.startswith(prefix) for n in names)):
+            return None
+        # A simulated phone is a Local channel: its ;1 half is the one the Originate made, which runs
+        # the Dial to the customer (the far end's result names it; DTMF and hold act on it).
+        return next((n for n in legs if n.endswith(";1")), legs[0])
+
+    async def _adopt(self, agent_id: str, linkedid: str, adopt: Adopt, leg: str) -> bool:
+        """The call made the agent's (``adopt``): whether the ACD knows it now. A failure once it does
+        (publishing it) is logged: the call stays the agent's, its end and wrap-up go on; one before,
+        too: the watch goes on."""
+        log.warning("acd: the dial of agent %s that Asterisk never confirmed was answered (%s): call %s "
+                    "adopted as theirs", agent_id, leg, linkedid)
+        try:
+            await adopt(leg)
+        except Exception:
+            log.exception("acd: adopting the call %s of agent %s failed", linkedid, agent_id)
+        return linkedid in self.acd.calls
+
     async def _watch(self, agent_id: str, w: _Watched, ready_after: bool, placed: Placed,
-                     then: Then | None) -> None:
-        """Until the call is gone, or the grace passed without it. While the agent is as the dial left
-        them, their phone's channels count as the call's (one call at a time) and they are made ready
-        at the end; once they are not (another state chosen), only the call's own channels count."""
-        giving, linkedid = ready_after, w.linkedid
+                     adopt: Adopt | None, then: Then | None) -> None:
+        """Until the call is gone, or the grace passed without it, or it is adopted (``adopt``: once its
+        agent's leg answered). While the agent is as the dial left them, their phone's channels count
+        as the call's (one call at a time) and they are made ready at the end; once they are not
+        (another state chosen), only the call's own channels count. An adopted call's wrap-up makes
+        them ready, as any outbound call's."""
+        giving, linkedid, adopted = ready_after, w.linkedid, False
 
         def live() -> bool:
             nonlocal giving
@@ -227,7 +266,16 @@ class DialReadiness:
                 await self.acd.bus.publish(ev)
             await _call(then, linkedid)
 
-        async def wait() -> bool:
+        async def wait() -> bool:  # True: adopted (the ACD knows the call from now on)
+            nonlocal adopted
+            if linkedid in self.acd.calls:  # known to the ACD some other way: its end is the ACD's
+                adopted = True
+            elif adopt is not None and w.seen and (leg := self.answered_leg(agent_id, linkedid)) is not None:
+                # No await between the look at the call's channels and its LiveCall (adopt): its end,
+                # which comes after its channels are gone, finds it.
+                adopted = await self._adopt(agent_id, linkedid, adopt, leg)
+            if adopted:
+                return True
             await asyncio.sleep(self.poll_s)
             return False
 
@@ -236,7 +284,7 @@ class DialReadiness:
             await _call(then, None)  # before a dial may follow (a callback's again: no longer being called)
         if self._watched.get(agent_id) is w:  # a dial may follow at once (check_dial)
             del self._watched[agent_id]
-        if giving:
+        if giving and not adopted:
             await self._ready_again(agent_id)
 
     async def _ready_again(self, agent_id: str) -> None:

@@ -22,10 +22,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from cti.errors import AmiNoReply, AmiUnavailable, CtiError
 from cti.events import Event
+
+# What an unconfirmed dial publishes, for a time, once its call is seen (its CallArrived).
+Placed = Callable[[float], Sequence[Event]]
+# Makes an unconfirmed dial's call, once its agent's leg (the channel named) answered, the agent's
+# live call as a confirmed dial's is (``acd.call_actions``; called by ``acd.dial_readiness``). Its
+# result (the LiveCall) is not typed here: the pure cores import this module, never ``acd.calls``.
+Adopt = Callable[[str], Awaitable[object]]
 
 
 class AcdError(CtiError):
@@ -107,12 +114,13 @@ class DialUnconfirmed(AmiNoReply):
     """A click-to-dial's Originate was written and Asterisk never answered it: the call may have been
     placed all the same, as ``linkedid`` (the ChannelId the dial gave it). Still an ``AmiNoReply``
     for the web layer (409, "did not answer in time") and for what counts as an attempt. ``placed``
-    builds, for a time, what the dial publishes once its call is seen (``acd.dial_readiness``)."""
+    builds, for a time, what the dial publishes once its call is seen; ``adopt`` makes its call the
+    agent's live call once their leg of it answered (``acd.dial_readiness``)."""
 
-    def __init__(self, message: str, linkedid: str,
-                 placed: Callable[[float], Sequence[Event]] = lambda now: ()) -> None:
+    def __init__(self, message: str, linkedid: str, placed: Placed = lambda now: (),
+                 adopt: Adopt | None = None) -> None:
         super().__init__(message)
-        self.linkedid, self.placed = linkedid, placed
+        self.linkedid, self.placed, self.adopt = linkedid, placed, adopt
 
 
 class DialLost(AmiUnavailable):
@@ -120,10 +128,10 @@ class DialLost(AmiUnavailable):
     answered it: as ``DialUnconfirmed``, the call may have been placed as ``linkedid``. Still an
     ``AmiUnavailable`` for the web layer (the phone system "is not reachable now")."""
 
-    def __init__(self, message: str, linkedid: str,
-                 placed: Callable[[float], Sequence[Event]] = lambda now: ()) -> None:
+    def __init__(self, message: str, linkedid: str, placed: Placed = lambda now: (),
+                 adopt: Adopt | None = None) -> None:
         super().__init__(message)
-        self.linkedid, self.placed = linkedid, placed
+        self.linkedid, self.placed, self.adopt = linkedid, placed, adopt
 
 
 def unconfirmed_dial(err: BaseException) -> DialUnconfirmed | DialLost | None:

@@ -246,9 +246,9 @@ class EngineDesk:
             unconfirmed = unconfirmed_dial(err)  # written, its answer never came: it may ring yet
             if unconfirmed is None:
                 await readiness.give_back(agent_id, before)
-            else:  # watched: a call seen is published as a confirmed dial's is
+            else:  # watched: a call seen is published, and once answered adopted, as a confirmed dial's
                 await readiness.give_back(agent_id, before, unconfirmed=unconfirmed.linkedid,
-                                          placed=unconfirmed.placed, then=then)
+                                          placed=unconfirmed.placed, adopt=unconfirmed.adopt, then=then)
             raise
 
     async def _check_customer(self, customer_id: int) -> None:

@@ -17,7 +17,8 @@ Originate never left the engine). One Asterisk refused outright counts, ``failed
 rule, as in the automatic dialer (a contact it always refuses is used up by ``max_attempts`` rather
 than shown again and again). One Asterisk did not answer in time, or written before AMI dropped, may
 have placed its call: the dialer follows it by its linkedid (``follow_unconfirmed``), as it follows
-an automatic dial's; ``failed`` if none is seen within the grace.
+an automatic dial's; ``failed`` if none is seen within the grace. Once the agent's leg of such a call
+answered, it is the agent's call (``acd.dial_readiness`` adopts it), wrapped up as a confirmed Dial's.
 
 The console's preview panel (``agent_console.preview``) uses ``next_for``, ``dial_reserved`` and
 ``skip``: contact ids are unique across campaigns, so the reservation names the campaign.
@@ -178,9 +179,22 @@ class CampaignPreview:
                                                               caller_id=run.caller_id, channel_id=temp)
             except Exception as err:
                 # No call to wrap up: the agent is where they were, or where the wrap-up would have left
-                # them; after a Dial that may have placed its call, once their phone is free.
-                # (Nothing for the watch to publish: the dialer publishes the attempt's call itself.)
-                await readiness.give_back(agent_id, before, unconfirmed=temp if unconfirmed_dial(err) else None)
+                # them; after a Dial that may have placed its call, once their phone is free, unless it is
+                # answered: then it is the agent's call (adopted), wrapped up as a confirmed Dial's.
+                if (unconfirmed := unconfirmed_dial(err)) is None:
+                    await readiness.give_back(agent_id, before)
+                else:
+                    # Written, and Asterisk never answered it (or AMI was lost with it on its way): the call
+                    # may have been placed, under the attempt's linkedid (its ChannelId). Followed as an
+                    # automatic dial's: its end settles the attempt (human if the customer answered); no
+                    # channel of it seen within the grace: one ``failed`` attempt, its interaction ended
+                    # here. Followed first: the dialer publishes the attempt's call (CallArrived), before
+                    # the watch may adopt it (CallConnected).
+                    try:
+                        await self.dialer.follow_unconfirmed(a, lambda: readiness.dial_live(agent_id, temp),
+                                                             readiness.grace_s, readiness.poll_s)
+                    finally:
+                        await readiness.give_back(agent_id, before, unconfirmed=temp, adopt=unconfirmed.adopt)
                 raise
         except (PhoneDidNotAnswer, AmiNotSent):
             # Nobody was called, so no attempt is spent: the agent's phone did not take the call, or the
@@ -188,13 +202,7 @@ class CampaignPreview:
             await self.dialer.withdraw(a)
             raise
         except (DialUnconfirmed, DialLost):
-            # Written, and Asterisk never answered it (or AMI was lost with it on its way): the call may
-            # have been placed, under the attempt's linkedid (its ChannelId). Followed as an automatic
-            # dial's: its end settles the attempt (human if the customer answered); no channel of it
-            # seen within the grace: one ``failed`` attempt, its interaction ended here.
-            await self.dialer.follow_unconfirmed(a, lambda: readiness.dial_live(agent_id, temp), readiness.grace_s,
-                                                 readiness.poll_s)
-            raise
+            raise  # followed above
         except CtiError:
             # One attempt, ``failed``, as in the automatic dialer: Asterisk refused the Originate outright
             # (DialRefused, AmiActionFailed): no one was called, but a contact it refuses every time is

@@ -3,10 +3,10 @@
 recorded dropped; through the preview panel's code, an agent skips a due callback, then previews
 a campaign contact and dials it (the call named by the attempt's linkedid, the Originate's
 ChannelId); a contact's Dial that Asterisk refuses outright is one failed attempt; one whose
-Originate answer was lost though Asterisk placed the call is the attempt's, its agent kept not
-ready while it lasts; an automatic dial whose Originate answer was lost reaches an agent. Whole
-campaigns against customers on a second Asterisk (the carrier) run in
-tests/asterisk/trunks/test_campaigns.py."""
+Originate answer was lost though Asterisk placed the call is the attempt's, adopted as the agent's
+call and wrapped up, its agent kept not ready until then; an automatic dial whose Originate answer
+was lost reaches an agent. Whole campaigns against customers on a second Asterisk (the carrier) run
+in tests/asterisk/trunks/test_campaigns.py."""
 
 from __future__ import annotations
 
@@ -147,11 +147,14 @@ async def test_a_preview_call_whose_originate_answer_was_lost_is_the_attempts(
     (simulated: the real Originate runs, its answer is replaced by the engine's own timeout). The
     call carries the attempt's linkedid (the ChannelId Asterisk took), so it is the attempt's: the
     customer answered, so when it ends the attempt is ``human`` (the contact done, not called again)
-    and its one interaction answered, ended once in the feed with Asterisk's cause. The agent, ready
-    before, is kept not ready while their phone is on that call (offered nothing on top of it), then
-    ready again."""
+    and its one interaction answered, ended once in the feed with Asterisk's cause. Once the agent's
+    leg answered, the call is adopted as the agent's (the campaign's call card, CallConnected once):
+    their phone hangs up, they wrap up, which completes the interaction with its disposition. The
+    agent, ready before, is kept not ready while their phone is on that call (offered nothing on top
+    of it), then, after the wrap-up, ready again. Before, it was never adopted: no call card, no
+    wrap-up."""
     from cti.ami.control import OriginateResult
-    from cti.journey import CallClosed, CallEnded, FarEndResult
+    from cti.journey import CallClosed, CallConnected, CallEnded, FarEndResult
 
     eng, seen = engine
     await eng.desk.login_queues("1001", ["support"])
@@ -176,14 +179,24 @@ async def test_a_preview_call_whose_originate_answer_was_lost_is_the_attempts(
     assert linkedid.startswith(f"pv{cid}-")
     call = await until(lambda: eng.ami.model.call(linkedid), what="the late call under the attempt's linkedid")
     assert any(ch.name.startswith("Local/1001@cti-sim-phone-") for ch in call.live)  # Asterisk took the ChannelId
-    assert eng.acd.dial_readiness.watching.get("1001") == linkedid
+    # Watched until its agent's leg answered, then adopted (the watch over).
+    assert eng.acd.dial_readiness.watching.get("1001") == linkedid or linkedid in eng.acd.calls
     await until(lambda: any(isinstance(e, FarEndResult) and e.linkedid == linkedid and e.result == "answered"
                             for e in seen), what="the customer answered")
     assert (eng.acd.agent_state("1001"), eng.acd.agent("1001").reason) == (AgentState.NOT_READY, "outbound")
+    adopted = await until(lambda: eng.acd.agent_call("1001", linkedid), what="the late call adopted")
+    assert (adopted.direction, adopted.status, adopted.campaign, adopted.caller_number) == (
+        "outbound", "talking", "lost", HUMAN_2.lstrip("+"))
+    await until(lambda: any(isinstance(e, AgentCallUpdate) and e.linkedid == linkedid
+                            and (e.detail or {}).get("campaign") == "lost" for e in seen), what="the call card")
     agent_leg = next(ch.name for ch in call.live if ch.name.startswith("Local/1001@cti-sim-phone-"))
-    await eng.ami.control.hangup(agent_leg)  # the agent hangs up: the call ends
+    await eng.ami.control.hangup(agent_leg)  # the agent's phone hangs up: the call ends
     await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == linkedid for e in seen), what="its end")
-    await until(lambda: eng.acd.agent_state("1001") is AgentState.AVAILABLE, what="the agent ready again")
+    await until(lambda: adopted.status == "ended", what="the agent's part over")
+    assert (eng.acd.agent_state("1001"), eng.acd.agent("1001").reason) == (AgentState.NOT_READY, "outbound")
+    await eng.desk.wrap_up("1001", linkedid, WrapUpInput(disposition="resolved", notes="late"))
+    assert eng.acd.agent_state("1001") is AgentState.AVAILABLE  # ready again, as after any outbound call
+    assert len([e for e in seen if isinstance(e, CallConnected) and e.linkedid == linkedid]) == 1
     await until(lambda: not eng.dialer._attempts and not eng.dialer._tasks, what="the attempt's result")
     await eng.bus.drain()  # type: ignore[attr-defined]
     await until(lambda: eng.logger.pending == 0, what="the call logger caught up")
@@ -193,8 +206,8 @@ async def test_a_preview_call_whose_originate_answer_was_lost_is_the_attempts(
         attempts = [a.outcome for a in await s.scalars(select(CampaignAttempt))]
         rows = list(await s.scalars(select(Interaction).where(Interaction.campaign_contact_id == shown.id)))
     assert (contact.state, contact.attempts, contact.last_outcome, attempts) == ("done", 1, "human", ["human"])
-    assert [(i.linkedid, i.direction, i.agent_id, i.outcome, i.status) for i in rows] == [
-        (linkedid, "outbound", "1001", "answered", "complete")]
+    assert [(i.linkedid, i.direction, i.agent_id, i.outcome, i.status, i.disposition) for i in rows] == [
+        (linkedid, "outbound", "1001", "answered", "complete", "resolved")]
     assert rows[0].hangup_cause is not None and rows[0].ended_at is not None
     assert not any(isinstance(e, CallClosed) and e.linkedid == linkedid for e in seen)  # Asterisk's end only
     await eng.feed.flush()  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ from crm_core.models import Callback
 from cti.ami.control import OriginateResult
 from cti.errors import AmiNotSent, AmiUnavailable
 from cti.events import Event
-from cti.journey import CallArrived, CallEnded, FarEndResult
+from cti.journey import CallArrived, CallConnected, CallEnded, FarEndResult
 from tests.helpers import until
 from tests.web.console import test_callbacks
 from tests.web.console.test_callbacks import Site
@@ -253,9 +253,10 @@ async def test_an_unconfirmed_dial_whose_call_appears_is_published_once(site: Si
     """A dial Asterisk never answered whose call turns out to have been placed (a channel of its
     ChannelId appears while it is watched) publishes its call as a confirmed dial does, once
     (CallArrived: outbound, the agent's, the number dialled). Before, nothing did: the call's
-    interaction was built from its later events alone (no direction, no agent, no number). Not the
-    agent connected to it (CallConnected): the console does not know the call, so no wrap-up would
-    ever complete its interaction. (A preview Dial's call is the attempt's: the dialer publishes it.)"""
+    interaction was built from its later events alone (no direction, no agent, no number). Seen only
+    on the agent's phone (no customer's leg: the phone never answered), it is not adopted (no
+    CallConnected; ``test_a_late_call_is_the_agents_in_the_console_and_wrapped_up`` below adopts one);
+    gone, the agent is given back. (A preview Dial's call is the attempt's: the dialer publishes it.)"""
     pbx = Pbx(site, monkeypatch, TIMED_OUT)
     readiness = site.engine.acd.dial_readiness
     readiness.grace_s = 3600.0
@@ -471,3 +472,92 @@ async def _row_once(site: Site, cb_id: int, ok: Callable[[Callback], bool], time
         assert time.monotonic() < deadline, f"callback {cb_id} not as awaited within {timeout_s} s"
         await asyncio.sleep(0.05)
     return row
+
+
+@pytest.mark.parametrize("how", ["console", "callback"])
+async def test_a_late_call_is_the_agents_in_the_console_and_wrapped_up(site: Site, monkeypatch: Any,
+                                                                     how: str) -> None:
+    """A dial Asterisk never answered whose call appears with its customer's leg (the agent's phone
+    answered) is adopted as the agent's call: in the console's snapshot (/api/agent/snapshot) with
+    its card, hung up and wrapped up over the console's API, which makes the agent ready again; a
+    callback's claim is settled by that wrap-up (done), as a confirmed Dial's. Before, the snapshot
+    had no call and the wrap-up was refused (no call), so the claim waited to expire."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    seen: list[Event] = []
+    site.engine.bus.observe(JOURNEY_EVENTS, seen.append, name="test.journey")  # type: ignore[attr-defined]
+    await _ready(site)
+    cb = None
+    if how == "console":
+        r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678", "customer_id": 1})
+    else:
+        cb = await site.add(number="13912345678")
+        assert (await site.as_("agent1", "POST", f"/api/callbacks/{cb}/claim")).status_code == 200
+        r = await site.as_("agent1", "POST", f"/api/callbacks/{cb}/call")
+    assert r.status_code == 409, r.text
+    linkedid = pbx.originated[-1]["channel_id"]
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1", "Local/1001@cti-sim-phone-00000001;2",
+                       "Local/8613912345678@cti-sim-customer-00000002;1"]  # placed after all, the phone answered
+    await until(lambda: linkedid in site.engine.acd.calls, what="the late call adopted")
+    await until(lambda: not readiness.watching, what="the watch over")
+    snap = (await site.as_("agent1", "GET", "/api/agent/snapshot")).json()
+    (card,) = [c for c in snap["calls"] if c["call_id"] == linkedid]
+    assert (card["status"], card["direction"], card["peer_number"]) == ("talking", "outbound", "8613912345678")
+    assert (card["detail"] or {}).get("callback", False) is (how == "callback")
+    assert _state(site) == (AgentState.NOT_READY, "outbound")
+    # A second dial meanwhile: refused, the agent is on that call.
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345679"})
+    assert r.status_code == 409 and "finish your current call" in r.json()["detail"]["message"], r.text
+
+    hung_up: list[str] = []
+
+    async def hangup(channel: str, cause: int = 16, *, may_be_gone: bool = False) -> None:
+        hung_up.append(channel)
+
+    monkeypatch.setattr(site.engine.acd.control, "hangup", hangup)
+    assert (await site.as_("agent1", "POST", f"/api/calls/{linkedid}/hangup")).status_code == 200
+    assert hung_up == ["Local/1001@cti-sim-phone-00000001;1"]  # the customer not answered yet: the agent's leg
+    calls.clear()  # the call's channels gone: its end, as the call model reports it (the engine not started)
+    await site.engine.acd.follower.on_call_ended(CallEnded(ts=time.time(), linkedid=linkedid, cause=16,
+                                                           cause_text="Normal Clearing"))
+    ended = site.engine.acd.agent_call("1001", linkedid)
+    assert ended is not None and ended.status == "ended"
+    wrapped = await site.as_("agent1", "POST", f"/api/calls/{linkedid}/wrap-up", json={"disposition": "resolved"})
+    assert wrapped.status_code == 200, wrapped.text
+    assert _state(site) == (AgentState.AVAILABLE, None)
+    connected = [e for e in seen if isinstance(e, CallConnected) and e.call_id == linkedid]
+    assert len(connected) == 1
+    if cb is not None:
+        assert wrapped.json()["result"]["settled_callback"] == {"id": cb, "state": "done", "attempts": 1}
+        row = await site.row(cb)
+        assert (row.state, row.last_linkedid) == ("done", linkedid)
+
+
+async def test_a_break_chosen_while_the_late_call_was_watched_stands_after_its_wrap_up(
+        site: Site, monkeypatch: Any) -> None:
+    """The agent, ready before the dial, goes on a break while the dial is watched; its call is then
+    adopted (their phone answered) and wrapped up: the break stands after it, as after any outbound
+    call during which a break was chosen."""
+    pbx = Pbx(site, monkeypatch, TIMED_OUT)
+    readiness = site.engine.acd.dial_readiness
+    readiness.grace_s = 3600.0
+    calls: dict[str, list[str]] = {}
+    monkeypatch.setattr(site.engine.acd, "call_channels", lambda linkedid: calls.get(linkedid, []))
+    await _ready(site)
+    r = await site.as_("agent1", "POST", "/api/calls/dial", json={"number": "13912345678"})
+    assert r.status_code == 409, r.text
+    linkedid = pbx.originated[-1]["channel_id"]
+    assert (await site.as_("agent1", "POST", "/api/agent/state",
+                           json={"state": "not_ready", "reason": "break"})).status_code == 200
+    calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1", "Local/8613912345678@cti-sim-customer-00000002;1"]
+    await until(lambda: linkedid in site.engine.acd.calls, what="the late call adopted")
+    assert _state(site) == (AgentState.NOT_READY, "break")
+    calls.clear()
+    await site.engine.acd.follower.on_call_ended(CallEnded(ts=time.time(), linkedid=linkedid))
+    wrapped = await site.as_("agent1", "POST", f"/api/calls/{linkedid}/wrap-up", json={"disposition": "resolved"})
+    assert wrapped.status_code == 200, wrapped.text
+    assert _state(site) == (AgentState.NOT_READY, "break")
+    assert not readiness.watching
