@@ -223,3 +223,30 @@ async def test_the_migration_adds_the_link_mark_and_its_downgrade_drops_it_keepi
     async with db.session() as s:  # the mark is unknown for rows from before: not set
         call = await s.get(Interaction, interaction_id)
         assert call is not None and call.customer_id == linked.id and call.customer_linked is False
+
+
+async def test_a_linked_customer_deleted_meanwhile_leaves_the_call_to_the_loggers_customer(
+        db: Database, tmp_path: Path) -> None:
+    """The mark keeps a customer, not an empty place: the linked customer deleted (the foreign key
+    empties the call's customer), the IVR's later identification fills it, as for any call without one."""
+    async with db.session() as s:
+        linked = await create_customer(session=s, data=CustomerIn(name="Wu"))
+        ivr = await create_customer(session=s, data=CustomerIn(name="Zhao"))
+    lid = "L-gone"
+    logger = CallLogger(db, tmp_path)
+    await logger.start()
+    await logger.handle_batch([
+        CallArrived(ts=T, linkedid=lid, channel="PJSIP/trunk-1", caller_number="+14155552671", dnis="100"),
+        CallConnected(ts=T + 4, linkedid=lid, agent_id="1001", queue="support")])
+    await logger.flush()
+    interaction_id, _ = await _customer_of(db, lid)
+    async with db.session() as s:
+        await link_customer(session=s, interaction_id=interaction_id, customer_id=linked.id)
+    async with db.session() as s:
+        await s.execute(text("DELETE FROM customers WHERE id = :i"), {"i": linked.id})
+    assert await _customer_of(db, lid) == (interaction_id, None)
+    await logger.handle(IvrFinished(ts=T + 8, linkedid=lid, flow="main", outcome="queue", queue="support",
+                                    customer_id=ivr.id))
+    await logger.flush()
+    await logger.stop()
+    assert await _customer_of(db, lid) == (interaction_id, ivr.id)
