@@ -95,6 +95,8 @@ class PopRefresh:
         card = p.CustomerCard.model_validate(found["customer"])
         for agent_id, pop in self._showing(ev.customer_id):  # again: calls may have ended during the read
             pop.customer = card
+            if pop.source == "unavailable":
+                pop.source = "crm"  # a card by id only (_unbuilt): the CRM's card now, read just now
             self._send(agent_id, p.PopFrame(call_id=pop.call_id, pop=pop).model_dump_json())
         log.info("customer %d changed by %s (%s): live pops refreshed", ev.customer_id, ev.actor,
                  ", ".join(ev.fields))

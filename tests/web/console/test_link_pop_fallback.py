@@ -8,11 +8,13 @@ placeholder ("Loading customer...") for good. The hub alone, with the console's 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
 from agent_console.security import Principal
+from crm_core.events import CustomerChanged
 from tests.helpers import until
 from tests.web.console.test_link_race import CALLER, LINKED, ROUTED, HeldPops, Rig
 
@@ -135,4 +137,24 @@ async def test_a_call_showing_the_routed_customer_shows_the_linked_one_when_the_
     call = rig.hub.snaps["a1"].calls[call_id]
     assert call.customer_id == LINKED and call.pop is not None and call.pop.customer is not None
     assert call.pop.customer.id == LINKED
+    await rig.stop()
+
+
+async def test_the_id_only_card_becomes_the_customers_card_when_they_are_next_changed() -> None:
+    """The CRM back, a change to the linked customer refreshes the card the console showed by id only:
+    their name, and no "details are not loaded" any more."""
+    pops = BrokenForLink("raise", crm_away=True)
+    rig = Rig(pops)
+    await rig.start()
+    call_id = await rig.desk.offer_call("a1", caller_number=CALLER, customer_id=ROUTED)
+    await until(lambda: rig.shown(call_id) == [ROUTED], 5, "the offer with the routed customer")
+    await rig.desk.answer(call_id)
+    await rig.link(call_id, LINKED)
+    await until(lambda: rig.shown(call_id)[-1] == LINKED, 5, "the linked customer")
+    assert _pops(rig, call_id)[-1]["source"] == "unavailable"
+    pops.crm_away = False
+    await rig.bus.publish(CustomerChanged(ts=time.time(), customer_id=LINKED, actor="agent a2", fields=("name",)))
+    await until(lambda: _pops(rig, call_id)[-1]["customer"]["name"] == "Emma Clarke", 5, "the refreshed card")
+    assert _pops(rig, call_id)[-1]["source"] == "crm"
+    assert (await _kept(rig, call_id))["source"] == "crm"
     await rig.stop()
