@@ -6,6 +6,11 @@
 * A call linked to another customer (``CustomerLinked``): every kept offer or call of that call (its
   agent, a consulted agent) gets the linked customer's pop (card, history, open cases, script, read
   through ``PopSource``), and its agent a ``pop`` frame; a reload mid-call shows it.
+* When the CRM cannot build the linked customer's pop (the build fails, or gives no card for them),
+  the console shows the linked customer anyway (``_unbuilt``): their card, history and open cases as
+  the CRM's customer read gives them, or, when that fails too, a card holding only their id (name
+  empty) with ``source: "unavailable"`` -- never the former customer's pop, nor an offer's placeholder
+  left for good when the link dropped the offer's own pop.
 * The link is the call's customer from then on, whichever pop build ends last: the link is kept per
   call (``linked_customer``), and a pop built for the call with another customer -- the offer's,
   begun before the link and ended after its refresh -- is not shown (``current``). The hub forgets a
@@ -22,6 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from agent_console import policy
 from agent_console import protocol as p
 from agent_console.ports import CustomerSearch
 from crm_core.events import CustomerChanged, CustomerLinked
@@ -89,6 +95,8 @@ class PopRefresh:
         card = p.CustomerCard.model_validate(found["customer"])
         for agent_id, pop in self._showing(ev.customer_id):  # again: calls may have ended during the read
             pop.customer = card
+            if pop.source == "unavailable":
+                pop.source = "crm"  # a card by id only (_unbuilt): the CRM's card now, read just now
             self._send(agent_id, p.PopFrame(call_id=pop.call_id, pop=pop).model_dump_json())
         log.info("customer %d changed by %s (%s): live pops refreshed", ev.customer_id, ev.actor,
                  ", ".join(ev.fields))
@@ -133,13 +141,13 @@ class PopRefresh:
         try:
             built = p.Pop.model_validate(await self._build(ev.linkedid, agent_id, info))
         except Exception:
-            log.exception("call %s linked to customer %d: the pop could not be built, the console keeps the "
-                          "former one", ev.linkedid, ev.customer_id)
-            return
+            log.exception("call %s linked to customer %d: the pop could not be built, the console shows what the "
+                          "CRM's customer read gives", ev.linkedid, ev.customer_id)
+            built = await self._unbuilt(ev, agent_id, info, None)
         if built.customer is None or built.customer.id != ev.customer_id:
-            log.warning("call %s linked to customer %d: the CRM gave no card for them (%s), the console keeps the "
-                        "former pop", ev.linkedid, ev.customer_id, built.source)
-            return
+            log.warning("call %s linked to customer %d: the CRM gave no card for them (%s), the console shows what "
+                        "the CRM's customer read gives", ev.linkedid, ev.customer_id, built.source)
+            built = await self._unbuilt(ev, agent_id, info, built)
         if self._links.get(ev.linkedid) != ev.customer_id:
             return  # linked again during the read: that link's refresh shows its customer
         shown = dict(self._holding(ev.linkedid)).get(agent_id)  # again: the call may have closed during the read
@@ -156,3 +164,27 @@ class PopRefresh:
         self._send(agent_id, p.PopFrame(call_id=ev.linkedid, pop=pop).model_dump_json())
         log.info("call %s linked to customer %d by %s: agent %s's pop shows them", ev.linkedid, ev.customer_id,
                  ev.actor, agent_id)
+
+    async def _unbuilt(self, ev: CustomerLinked, agent_id: str, info: dict[str, Any], built: p.Pop | None) -> p.Pop:
+        """The linked customer's pop when the CRM could not build it (``built``: what it built instead,
+        whose call facts -- IVR path, intent -- stay): the customer read's card, history (without other
+        agents' notes, as every pop) and open cases; failing that, a card with their id only (``source``
+        unavailable: the console says the customer records are not loaded)."""
+        found: dict[str, Any] | None = None
+        if self.customers is not None:
+            try:
+                found = await self.customers.customer(ev.customer_id)
+            except Exception:
+                log.exception("call %s linked to customer %d: the customer could not be read either, the "
+                              "console shows their id", ev.linkedid, ev.customer_id)
+        base: dict[str, Any] = {"call_id": ev.linkedid, "caller_number": info.get("caller_number") or "",
+                                "queue": info.get("queue"), "waited_s": info.get("waited_s") or 0.0,
+                                "skills": info.get("skills") or {}}
+        if built is not None:
+            base = built.model_dump()
+        base.update(complete=True, interactions=[], open_cases=[])
+        if found is not None and (found.get("customer") or {}).get("id") == ev.customer_id:
+            history = policy.others_notes_blanked(agent_id, found.get("interactions") or ())
+            return p.Pop.model_validate({**base, "customer": found["customer"], "interactions": history[:5],
+                                         "open_cases": found.get("open_cases") or [], "source": "crm"})
+        return p.Pop.model_validate({**base, "customer": {"id": ev.customer_id, "name": ""}, "source": "unavailable"})

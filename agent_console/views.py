@@ -112,7 +112,8 @@ class Pop(_View):
     source: str = Field("crm", description=(
         "crm: read now; cache: the CRM is unavailable, the customer card is the one read recently; "
         "unavailable: the CRM is unavailable and this caller was not seen recently (no card; the console says the "
-        "customer records are unavailable, not \"unknown caller\")"))
+        "customer records are unavailable, not \"unknown caller\"; a call linked to a customer the CRM could not "
+        "read: a card with the customer's id only, name empty)"))
 
 
 class CallView(_View):

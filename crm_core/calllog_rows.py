@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, case, delete, insert, or_, select, update
 
 from crm_core.bulk_rows import execute_rows, insert_returning
 from crm_core.fold import Folded, FoldedSegment
@@ -44,12 +44,13 @@ _INSERT_SEGMENTS = insert(_S)
 # A call's segments from one on (its rows in front are stored as the fold makes them): one row each.
 _DELETE_SEGMENTS = delete(_S).where(_S.c.interaction_id == bindparam("b_id"), _S.c.seq >= bindparam("b_seq"))
 _UPDATES: dict[tuple[str, ...], Any] = {}  # one UPDATE per set of columns (with or without the customer)
-# An update names the call's customer (b_customer) only where the row has none or still has the one
-# this logger last sent for the call (b_logged; None: none, or not known, as after a restart): a
-# customer an agent linked meanwhile (crm_core.interactions.link_customer) is the later, deliberate
-# choice and stays. Decided by the database in the UPDATE itself, so a link made between the
-# logger's read and its write is not lost either.
-_CUSTOMER = case((or_(_I.c.customer_id.is_(None), _I.c.customer_id == bindparam("b_logged")),
+# An update names the call's customer (b_customer) only where the row has none, or has one no agent
+# linked (customer_linked, set by crm_core.interactions.link_customer: the later, deliberate choice,
+# kept even when it names the very customer this logger wrote) that is still the one this logger
+# last sent for the call (b_logged; None: none, or not known, as after a restart). Decided by the
+# database in the UPDATE itself, so a link made between the logger's read and its write is not lost.
+_CUSTOMER = case((and_(_I.c.customer_linked, _I.c.customer_id.is_not(None)), _I.c.customer_id),
+                 (or_(_I.c.customer_id.is_(None), _I.c.customer_id == bindparam("b_logged")),
                   bindparam("b_customer", type_=_I.c.customer_id.type)), else_=_I.c.customer_id)
 
 

@@ -73,9 +73,11 @@ async def segments_of(*, session: AsyncSession, interaction_id: int) -> list[Seg
 
 
 async def link_customer(*, session: AsyncSession, interaction_id: int, customer_id: int) -> Interaction:
-    """An agent attaches a caller the system did not recognise to a customer."""
+    """An agent attaches a caller the system did not recognise to a customer; the call logger's later
+    writes of the call keep it (``customer_linked``, crm_core.calllog_rows)."""
     interaction = await get_interaction(session=session, interaction_id=interaction_id)
     await get_customer(session=session, customer_id=customer_id)
     interaction.customer_id = customer_id
+    interaction.customer_linked = True
     await session.flush()
     return interaction

@@ -187,6 +187,9 @@ class Interaction(Base):
     caller_name: Mapped[str] = mapped_column(String(120), default="")
     dialled_number: Mapped[str] = mapped_column(String(40), default="")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    # An agent linked the call to ``customer_id`` (crm_core.interactions.link_customer): the call
+    # logger never replaces it (crm_core.calllog_rows). Migration 0025.
+    customer_linked: Mapped[bool] = mapped_column(default=False, server_default=false())
     agent_id: Mapped[str | None] = mapped_column(String(64))
     queue: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(index=True)

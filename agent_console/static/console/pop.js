@@ -30,9 +30,17 @@ export function renderPop(pop) {
     $("unknown-number").hidden = byNumber;
     $("pop-source").hidden = !away;
   } else {
-    $("cust-avatar").textContent = (cust.name || "?").trim().charAt(0);
-    $("cust-name").textContent = cust.name;
-    $("cust-source").hidden = pop.source !== "cache";  // the card the engine kept while the CRM is away
+    $("cust-avatar").textContent = (cust.name || "#").trim().charAt(0);
+    // No name: a call linked to this customer while the CRM could not be read gives their id only.
+    $("cust-name").textContent = cust.name || t("pop.customer_id", { id: cust.id });
+    // cache: the card the engine kept while the CRM is away; unavailable: the CRM could not be read,
+    // the card holds only what the engine knew (agent_console/pop_refresh.py).
+    const note = pop.source === "cache" ? "pop.source_cache" : pop.source === "unavailable" ? "pop.source_not_loaded" : "";
+    $("cust-source").hidden = !note;
+    if (note) {
+      $("cust-source").dataset.i18n = note;  // what applyI18n writes again on a change of language
+      $("cust-source").textContent = t(note);
+    }
     for (const [id, text] of [["cust-company", cust.company], ["cust-phone", cust.phone], ["cust-email", cust.email]]) {
       $(id).textContent = text || "";
       $(id).hidden = !text;  // no " · " before or after what the customer does not have
@@ -45,7 +53,7 @@ export function renderPop(pop) {
     $("cust-lifecycle").hidden = !cust.lifecycle;
     $("cust-tags").replaceChildren(...(cust.tags || []).map((x) => el("span", "chip tag", x)));
     $("btn-dial-customer").hidden = !S.browseCustomer || !cust.phone;
-    $("btn-edit-customer").hidden = pop.source === "cache";  // the CRM is away: nothing to save to
+    $("btn-edit-customer").hidden = !!note;  // the CRM is away: nothing to save to
   }
   $("pop-facts").hidden = !isCall;
   if (isCall) {

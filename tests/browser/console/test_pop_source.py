@@ -4,8 +4,13 @@ long-standing customer as new); a card from the engine's memory says it may be o
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import pytest
 from playwright.async_api import Page, expect
 
+from crm_core.events import CustomerLinked
 from tests.browser.console.conftest import Site
 from tests.browser.console.test_console_flow import login
 
@@ -75,3 +80,37 @@ async def test_a_pop_without_the_crm_says_the_records_are_unavailable(page: Page
     await page.locator(".lang-toggle:visible").click()
     await expect(page.locator("#call-direction")).to_have_text("回呼（保留排队位置）")
     await expect(page.locator("#pop-kind")).to_have_text("回呼（保留排队位置）")
+
+
+async def test_a_call_linked_while_the_crm_is_away_shows_the_linked_customer_by_id(
+        page: Page, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent's call shows Li Wei; it is linked to customer 2 while the CRM can neither build the
+    pop nor read the customer: the console shows customer 2 by id, says their details are not loaded,
+    and offers no editing; not Li Wei's card (agent_console/pop_refresh.py)."""
+    await login(page, site)
+    await page.keyboard.press("r")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    desk = site.demo.desk
+    call_id = await desk.offer_call("a1001", caller_number="+8613800138000", customer_id=1)
+    await desk.answer(call_id)
+    await expect(page.locator("#cust-name")).to_have_text("李伟 Li Wei")
+    await expect(page.locator("#btn-edit-customer")).to_be_visible()
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("CRM away")
+
+    monkeypatch.setattr(site.demo.crm, "build_pop", away)
+    monkeypatch.setattr(site.demo.crm, "customer", away)
+    await site.demo.bus.publish(CustomerLinked(ts=time.time(), linkedid=call_id, interaction_id=7, customer_id=2,
+                                               actor="agent a1001"))
+    await expect(page.locator("#cust-name")).to_have_text("Customer #2")
+    await expect(page.locator("#cust-source")).to_have_text(
+        "The CRM cannot be reached just now: this customer's details are not loaded.")
+    await expect(page.locator("#btn-edit-customer")).to_be_hidden()
+    await expect(page.locator("#cust-cases li")).to_have_text(["None"])  # not Li Wei's open case
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#cust-name")).to_have_text("客户 #2")
+    await expect(page.locator("#cust-source")).to_have_text("暂时无法连接 CRM：该客户的资料未能加载。")
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#cust-source")).to_have_text(
+        "The CRM cannot be reached just now: this customer's details are not loaded.")

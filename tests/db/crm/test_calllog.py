@@ -266,13 +266,13 @@ async def test_backpressure_bounds_calls_waiting_in_memory(db: Database, tmp_pat
     # Hold the writer, so that whether the handler ever has to wait does not depend on how fast
     # this machine writes (a fast writer kept the queue below the bound: the old test failed).
     gate = asyncio.Event()
-    write = logger._write
+    write = logger.writer._write
 
     async def held_write(batch: list[str]) -> None:
         await gate.wait()
         await write(batch)
 
-    logger._write = held_write  # type: ignore[method-assign]
+    logger.writer._write = held_write  # type: ignore[method-assign]
     await logger.start()
 
     async def feed() -> None:
@@ -401,6 +401,7 @@ async def test_the_logger_lets_the_loop_turn_by_the_clock_whatever_an_item_costs
     logger yields after every ~2 ms of it, however long an item takes (a fixed count of items let a
     batch of slow items hold the loop for hundreds of milliseconds)."""
     import crm_core.calllog as calllog
+    import crm_core.calllog_writer as calllog_writer
 
     trace: list[str] = []
 
@@ -432,7 +433,7 @@ async def test_the_logger_lets_the_loop_turn_by_the_clock_whatever_an_item_costs
             await logger.handle_batch([ev for call in calls for ev in call])
         assert trace.count("w") == 60 and longest_stretch() <= 2
         trace.clear()
-        monkeypatch.setattr(calllog, "fold_keyed", slow(calllog.fold_keyed))
+        monkeypatch.setattr(calllog_writer, "fold_keyed", slow(calllog_writer.fold_keyed))
         await logger.flush()
         assert trace.count("w") == 30 and longest_stretch() <= 2
     finally:

@@ -19,7 +19,7 @@ from crm_core.revisions import head_revision
 from tests.servers import free_port
 
 HEAD = head_revision()
-OLDER = "0022_integrations"  # two migrations before 0024_vhold_stay
+OLDER = "0023_callback_index"  # two migrations before 0025_customer_linked
 
 
 def _check(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
