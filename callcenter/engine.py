@@ -35,6 +35,7 @@ from acd.virtual_hold_pbx import VirtualHold
 from agent_console.app import create_app
 from agent_console.callback_request_http import SlidingLimit, build_callback_request_router
 from agent_console.campaigns_http import router as campaigns_router
+from agent_console.catalog_http import router as catalog_router
 from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
 from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
@@ -236,7 +237,7 @@ class Engine:
             self.app = create_app(settings, users=logins, desk=self.desk,
                                   pops=pops, search=SqlCustomerSearch(self.db),
                                   bus=self.bus, extra_routers=[
-                                      crm_router, recordings_router, campaigns_router,
+                                      crm_router, catalog_router, recordings_router, campaigns_router,
                                       build_feed_router(self.feed, self.webhooks, closing=self._closing_streams),
                                       integrations_router(),
                                       users_router(self.db, forget=logins.forget,
