@@ -1,11 +1,12 @@
-"""REST API of the CRM (mounted in the console app): customers, interactions, cases, dispositions,
-scripts, knowledge articles and screen pops. Thin: validate, call a service, serialise.
+"""REST API of the CRM (mounted in the console app): customers, interactions, cases and screen
+pops; the catalogue (dispositions, scripts, knowledge articles) is ``agent_console.catalog_http``'s,
+which shares this module's parameters. Thin: validate, call a service, serialise.
 
 The app must hold the ``crm_core.db.Database`` on ``app.state.crm_db``. Who may do what is
-``agent_console.policy`` (a dependency of this router): agents read customers, cases, scripts and
-articles, create customers (with phone numbers, without a PIN or tier), edit them (not their PIN,
+``agent_console.policy`` (a dependency of this router): agents read customers and cases,
+create customers (with phone numbers, without a PIN or tier), edit them (not their PIN,
 phone numbers or tier), create and edit cases, and see only their own interactions and their own
-calls' pops; staff see everything; only admins manage dispositions, scripts and articles. Errors
+calls' pops; staff see everything. Errors
 are ``CrmError``s (code, message, field) and the policy's ``Forbidden``, turned into statuses by
 the app's CtiError handler (``install_error_handler`` for an app of its own).
 """
@@ -17,7 +18,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from agent_console import policy, queue_scope
@@ -25,14 +26,12 @@ from agent_console.errors import Forbidden
 from agent_console.queue_filter import QUEUE_FILTER, QueueNames, check_queues, configured_queues
 from agent_console.queue_scope import scope_of
 from agent_console.security import Principal, current_principal
-from crm_core import cases, catalog, customers, interactions
+from crm_core import cases, customers, interactions
 from crm_core.db import Database
 from crm_core.errors import NotFound
 from crm_core.events import CustomerChanged, CustomerLinked
 from crm_core.schemas import (
     MAX_ID,
-    ArticleIn,
-    ArticleOut,
     CaseAssign,
     CaseEscalate,
     CaseIn,
@@ -42,14 +41,10 @@ from crm_core.schemas import (
     CustomerIn,
     CustomerOut,
     CustomerPatch,
-    DispositionIn,
-    DispositionOut,
     InteractionOut,
     LinkCustomer,
     Outcome,
     Page,
-    ScriptIn,
-    ScriptOut,
     SegmentOut,
     Tier,
 )
@@ -59,10 +54,8 @@ from cti.errors import CtiError
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/crm", tags=["crm"], dependencies=[Depends(policy.enforce)])
-_admin = current_principal  # the roles are policy.enforce's: these names say what the table requires
-_staff = current_principal
+_staff = current_principal  # the roles are policy.enforce's: the name says what the table requires
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # a database id: SQLite and PostgreSQL ids are signed 64-bit
-BIG_BODY = 1024 * 1024  # scripts and knowledge articles are long texts
 
 
 # FastAPI keeps per-parameter state in the Query object: each parameter needs its own.
@@ -74,11 +67,11 @@ def _limit() -> Any:
     return Query(50, ge=1, le=200)
 
 
-def _text() -> Any:
+def text_query() -> Any:
     return Query(None, min_length=1, max_length=100)
 
 
-def _queue_query() -> Any:
+def queue_query() -> Any:
     return Query(None, min_length=1, max_length=100, description=QUEUE_FILTER)
 
 
@@ -131,7 +124,8 @@ def _actor(p: Principal) -> str:
 # -- customers ------------------------------------------------------------------------------
 
 @router.get("/customers", response_model=Page[CustomerOut])
-async def search_customers(q: str | None = _text(), phone: str | None = _text(), name: str | None = _text(),
+async def search_customers(q: str | None = text_query(), phone: str | None = text_query(),
+                           name: str | None = text_query(),
                            account_number: str | None = Query(None, min_length=1, max_length=32),
                            tier: Tier | None = None, offset: int = _offset(), limit: int = _limit(),
                            db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
@@ -178,10 +172,10 @@ async def update_customer(request: Request, customer_id: Id, patch: CustomerPatc
 # -- interactions ---------------------------------------------------------------------------
 
 @router.get("/interactions", response_model=Page[InteractionOut])
-async def list_interactions(customer_id: int | None = _id_query(), agent_id: str | None = _text(),
-                            queue: str | None = _queue_query(), outcome: Outcome | None = None,
+async def list_interactions(customer_id: int | None = _id_query(), agent_id: str | None = text_query(),
+                            queue: str | None = queue_query(), outcome: Outcome | None = None,
                             since: datetime | None = None, until: datetime | None = None,
-                            unknown: bool = False, linkedid: str | None = _text(),
+                            unknown: bool = False, linkedid: str | None = text_query(),
                             callback_id: str | None = _callback_query(),
                             offset: int = _offset(), limit: int = _limit(),
                             queues: QueueNames | None = Depends(configured_queues),
@@ -303,125 +297,6 @@ async def escalate_case(case_id: Id, body: CaseEscalate, db: Database = Depends(
     async with db.session() as s:
         return CaseOut.model_validate(await cases.escalate_case(session=s, case_id=case_id, reason=body.reason,
                                                                 actor=_actor(p)))
-
-
-# -- dispositions ---------------------------------------------------------------------------
-
-@router.get("/dispositions", response_model=list[DispositionOut])
-async def list_dispositions(all: bool = False, db: Database = Depends(get_db),
-                            p: Principal = Depends(current_principal)) -> Any:
-    async with db.session() as s:
-        return [DispositionOut.model_validate(d) for d in
-                await catalog.list_dispositions(session=s, active_only=not all)]
-
-
-@router.post("/dispositions", response_model=DispositionOut, status_code=201)
-async def create_disposition(data: DispositionIn, db: Database = Depends(get_db),
-                             p: Principal = Depends(_admin)) -> Any:
-    async with db.session() as s:
-        return DispositionOut.model_validate(await catalog.create_disposition(session=s, data=data))
-
-
-@router.put("/dispositions/{disposition_id}", response_model=DispositionOut)
-async def update_disposition(disposition_id: Id, data: DispositionIn, db: Database = Depends(get_db),
-                             p: Principal = Depends(_admin)) -> Any:
-    async with db.session() as s:
-        return DispositionOut.model_validate(
-            await catalog.update_disposition(session=s, disposition_id=disposition_id, data=data))
-
-
-@router.delete("/dispositions/{disposition_id}", status_code=204)
-async def delete_disposition(disposition_id: Id, db: Database = Depends(get_db),
-                             p: Principal = Depends(_admin)) -> Response:
-    async with db.session() as s:
-        await catalog.delete_disposition(session=s, disposition_id=disposition_id)
-    return Response(status_code=204)
-
-
-# -- scripts --------------------------------------------------------------------------------
-
-@router.get("/scripts", response_model=list[ScriptOut])
-async def list_scripts(queue: str | None = _queue_query(), db: Database = Depends(get_db),
-                       queues: QueueNames | None = Depends(configured_queues),
-                       p: Principal = Depends(current_principal)) -> Any:
-    check_queues(queues, [queue])
-    async with db.session() as s:
-        return [ScriptOut.model_validate(x) for x in await catalog.list_scripts(session=s, queue=queue)]
-
-
-@router.get("/scripts/suggest", response_model=ScriptOut | None)
-async def suggest_script(queue: str | None = _queue_query(), intent: str | None = _text(),
-                         language: str | None = Query(None, max_length=8), db: Database = Depends(get_db),
-                         queues: QueueNames | None = Depends(configured_queues),
-                         p: Principal = Depends(current_principal)) -> Any:
-    check_queues(queues, [queue])
-    async with db.session() as s:
-        found = await catalog.suggest_script(session=s, queue=queue, intent=intent, language=language)
-        return ScriptOut.model_validate(found) if found else None
-
-
-@router.get("/scripts/{script_id}", response_model=ScriptOut)
-async def get_script(script_id: Id, db: Database = Depends(get_db), p: Principal = Depends(current_principal)) -> Any:
-    async with db.session() as s:
-        return ScriptOut.model_validate(await catalog.get_script(session=s, script_id=script_id))
-
-
-@router.post("/scripts", response_model=ScriptOut, status_code=201, max_body_size=BIG_BODY)
-async def create_script(data: ScriptIn, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Any:
-    async with db.session() as s:
-        return ScriptOut.model_validate(await catalog.save_script(session=s, data=data))
-
-
-@router.put("/scripts/{script_id}", response_model=ScriptOut, max_body_size=BIG_BODY)
-async def update_script(script_id: Id, data: ScriptIn, db: Database = Depends(get_db),
-                        p: Principal = Depends(_admin)) -> Any:
-    async with db.session() as s:
-        return ScriptOut.model_validate(await catalog.save_script(session=s, data=data, script_id=script_id))
-
-
-@router.delete("/scripts/{script_id}", status_code=204)
-async def delete_script(script_id: Id, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Response:
-    async with db.session() as s:
-        await catalog.delete_script(session=s, script_id=script_id)
-    return Response(status_code=204)
-
-
-# -- knowledge articles ---------------------------------------------------------------------
-
-@router.get("/articles", response_model=list[ArticleOut])
-async def search_articles(q: str = Query(..., min_length=1, max_length=200), language: str | None = Query(
-                          None, max_length=8), limit: int = Query(10, ge=1, le=50), db: Database = Depends(get_db),
-                          p: Principal = Depends(current_principal)) -> Any:
-    async with db.session() as s:
-        found = await catalog.search_articles(session=s, q=q, language=language, limit=limit)
-        return [ArticleOut.model_validate(a) for a in found]
-
-
-@router.get("/articles/{article_id}", response_model=ArticleOut)
-async def get_article(article_id: Id, db: Database = Depends(get_db),
-                      p: Principal = Depends(current_principal)) -> Any:
-    async with db.session() as s:
-        return ArticleOut.model_validate(await catalog.get_article(session=s, article_id=article_id))
-
-
-@router.post("/articles", response_model=ArticleOut, status_code=201, max_body_size=BIG_BODY)
-async def create_article(data: ArticleIn, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Any:
-    async with db.session() as s:
-        return ArticleOut.model_validate(await catalog.save_article(session=s, data=data))
-
-
-@router.put("/articles/{article_id}", response_model=ArticleOut, max_body_size=BIG_BODY)
-async def update_article(article_id: Id, data: ArticleIn, db: Database = Depends(get_db),
-                         p: Principal = Depends(_admin)) -> Any:
-    async with db.session() as s:
-        return ArticleOut.model_validate(await catalog.save_article(session=s, data=data, article_id=article_id))
-
-
-@router.delete("/articles/{article_id}", status_code=204)
-async def delete_article(article_id: Id, db: Database = Depends(get_db), p: Principal = Depends(_admin)) -> Response:
-    async with db.session() as s:
-        await catalog.delete_article(session=s, article_id=article_id)
-    return Response(status_code=204)
 
 
 # -- screen pop -----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The composition root: every adapter is built here, from settings loaded once, and nowhere else.
 Its helpers in this package: ``callcenter.adapters`` (the adapters the settings choose: bus, feed
 store, routing lease, recording store), ``callcenter.handoff`` (the IVR's hand-off to the ACD) and
-``callcenter.listeners`` (the web and /metrics HTTP listeners), ``callcenter.standby`` (what a node
-serves on its web port before it routes) and ``callcenter.stopping`` (the stop's steps, in order).
+``callcenter.listeners`` (the web and /metrics HTTP listeners), ``callcenter.console_app`` (the web
+console's app over the engine's parts), ``callcenter.standby`` (what a node serves on its web port
+before it routes) and ``callcenter.stopping`` (the stop's steps, in order).
 
     engine = Engine(settings)
     await engine.start()   # bus, CRM logger, AMI bridge, ACD, FastAGI (IVR + announcements), web app
@@ -22,27 +23,16 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
-
 from acd.announce import announce_route
 from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.fallback import FallbackMembers
-from acd.model import AgentState
 from acd.routing import Router
 from acd.survey import SurveyInvites, make_survey_route
 from acd.virtual_hold_pbx import VirtualHold
-from agent_console.app import create_app
-from agent_console.callback_request_http import SlidingLimit, build_callback_request_router
-from agent_console.campaigns_http import router as campaigns_router
-from agent_console.crm_adapters import SqlCustomerSearch, SqlSessionStore, SqlUserStore
-from agent_console.crm_http import router as crm_router
 from agent_console.desk import EngineDesk
 from agent_console.desk_phones import CrmLockStore, DeskPhoneLocks, share_locks
-from agent_console.feed_http import build_feed_router
 from agent_console.hub import PER_MESSAGE_DEFLATE
-from agent_console.integrations import IntegrationTokens
-from agent_console.integrations_http import integrations_router
 from agent_console.metrics import EngineMetrics, LiveSources
 from agent_console.phone import (
     CrmPhoneKinds,
@@ -53,11 +43,9 @@ from agent_console.phone import (
     install_phone,
 )
 from agent_console.preview import CallbackSource, CampaignSource, PreviewDesk
-from agent_console.preview_http import build_preview_router
-from agent_console.recordings_http import router as recordings_router
-from agent_console.supervisor.install import SupervisorParts, install_supervisor
-from agent_console.users_http import users_router
+from agent_console.supervisor.install import SupervisorParts
 from callcenter.adapters import expected_contexts, make_bus, make_feed, make_routing_lease, recording_store
+from callcenter.console_app import build_console_app
 from callcenter.handoff import IvrHandoff
 from callcenter.listeners import HttpListener, metrics_listener
 from callcenter.recovery import Recovery, RecoveryReport
@@ -74,7 +62,6 @@ from crm_core.dialer import CampaignDialer, make_campaign_route
 from crm_core.directory import SqlCustomerDirectory
 from crm_core.events import CustomerChanged
 from crm_core.recorder import Recorder
-from crm_core.screenpop import SqlPopSource
 from crm_core.sealed import SecretBox
 from crm_core.virtual_holds import SqlVirtualHoldStore
 from crm_core.webhooks import WebhookDispatcher
@@ -86,21 +73,19 @@ from cti.ami.dialplan import DialplanWatch
 from cti.ami.phone_secrets import AstDbDeskLocks, AstDbPhoneSecrets
 from cti.ami.queue_members import AmiFallbackQueues
 from cti.credentials import check_secrets, webhook_keys, with_installation_secrets
-from cti.errors import CtiError
 from cti.files import private_dir
 from cti.heap import settle_heap
 from cti.heartbeat import Heartbeat, last_beat
 from cti.security import watch_auth_failures
 from cti.settings import Settings
 from cti.tasks import TaskSet
-from cti.trunks import load_trunks, public_callback_refusal
+from cti.trunks import load_trunks
 from ivr.config import load_flows
 from ivr.driver import make_ivr_route
 
 log = logging.getLogger(__name__)
 CALLER_FRESH_S = 30.0
 CALLLOG_FLUSH_GAP_S = 0.1  # at most ~10 journal flushes a second (bench/RESULTS.md, issue 19 fourth and 24th rounds)
-OFFBOARDED = "offboarded"  # the not-ready reason of an agent deactivated or demoted during a call
 
 
 class Engine:
@@ -220,40 +205,13 @@ class Engine:
                                           issued=lambda ep, pw: sip_credentials.issued(settings.state_dir, ep, pw))
         if settings.bus == "redis":  # every node's view of the locks follows a change on any node
             share_locks(self.desk_phones, self.bus, settings.node_id)
-        self.app: FastAPI | None = None
         self._web: HttpListener | None = None  # the listeners, from the start on (callcenter/listeners.py)
         self._metrics_listener: HttpListener | None = None
         # Several nodes: the web port answers /healthz 503 naming the role until the console's binds it.
         self._standby_web = StandbyWeb(settings, self.metrics, self.routing_lease, routes=self.routes) if (
             web and self.routing_lease is not None) else None
         self._closing_streams = asyncio.Event()  # set at the stop: the feed's streams end (feed_http)
-        if web:
-            pops = SqlPopSource(self.db, self.logger)
-            # An edited customer's recent cards (what outage pops show) are read again.
-            self.bus.subscribe(CustomerChanged, pops.customer_changed, name="crm.pop_cards")
-            self.acd.pop_builder = pops.build_pop  # a transferred call's pop: the customer and the note
-            logins = SqlUserStore(self.db)
-            self.app = create_app(settings, users=logins, desk=self.desk,
-                                  pops=pops, search=SqlCustomerSearch(self.db),
-                                  bus=self.bus, extra_routers=[
-                                      crm_router, recordings_router, campaigns_router,
-                                      build_feed_router(self.feed, self.webhooks, closing=self._closing_streams),
-                                      integrations_router(),
-                                      users_router(self.db, forget=logins.forget,
-                                                   skills=lambda: set(self.acd_config.skills),
-                                                   offboard=self._offboard_agent, desk_phones=self.desk_phones),
-                                      self._callback_request_router(settings),
-                                      build_preview_router(self.preview)],
-                                  metrics=self.metrics, metrics_token=settings.metrics.token,
-                                  sessions=SqlSessionStore(self.db, logins))
-            self.app.state.crm_db = self.db
-            self.app.state.queue_names = self.acd.queue_names  # the CRM's and recordings' ?queue= filters
-            # Integrations' bearer tokens: named ones (read only) and the settings' (the feed alone).
-            self.app.state.integrations = IntegrationTokens(self.db, fs.integration_tokens)
-            self.app.state.dialer, self.app.state.campaign_preview = self.dialer, self.campaign_preview
-            self.app.state.recorder = self.recorder
-            self.app.state.recordings_dir = self.recorder.store.store
-            install_supervisor(self.app, self.supervisor_parts())
+        self.app = build_console_app(self) if web else None  # callcenter/console_app.py
         # The browser softphone's per-login SIP passwords (docs/softphone.md).
         # With several nodes (bus: redis) a revocation reaches the node that issued the password.
         self.phone = PhoneService(settings, AstDbPhoneSecrets(self.ami.client), crm_extension_of(self.db),
@@ -261,20 +219,6 @@ class Engine:
                                   bus=self.bus if settings.bus == "redis" else None)
         if self.app is not None:
             install_phone(self.app, self.phone, kinds=CrmPhoneKinds(self.db))
-
-    def _callback_request_router(self, settings: Settings) -> APIRouter:
-        """Web callback requests, throttled by ``settings.callbacks`` (docs/callbacks.md)."""
-        cb, window_s = settings.callbacks, settings.callbacks.requests_window_min * 60
-        regions = cb.request_regions or (self.acd.actions.routing.default_region,)
-        return build_callback_request_router(
-            self.virtual_hold, secret=settings.web.session_secret.get_secret_value().encode(),
-            lookup=self._customer_of, per_address=SlidingLimit(cb.requests_per_address, window_s),
-            per_number=SlidingLimit(cb.requests_per_number, window_s),
-            refusal=lambda e164: public_callback_refusal(e164, regions))
-
-    async def _customer_of(self, e164: str) -> int | None:
-        found = await self.directory.lookup_by_number(e164)
-        return found.customer_id if found is not None else None
 
     async def _survey_started(self, linkedid: str) -> None:
         """The caller reached the survey: its agent's part is over (they may have hung up their phone)."""
@@ -310,23 +254,6 @@ class Engine:
             await self.desk_phones.sync()
         except Exception:
             log.exception("desk phones: locks not synced with the CRM")
-
-    async def _offboard_agent(self, agent_id: str) -> None:
-        """A deactivated or demoted user's agent leaves the ACD: logged out at once, or, during an
-        offer, a call or its wrap-up, not ready (``offboarded``) so that nothing more is offered; a
-        supervisor logs them out once the call is over."""
-        state = self.acd.agent_state(agent_id)
-        if state is AgentState.LOGGED_OUT:
-            return
-        try:
-            if state in (AgentState.AVAILABLE, AgentState.NOT_READY):
-                await self.acd.agent_logout(agent_id)
-            else:
-                await self.acd.set_not_ready(agent_id, OFFBOARDED)
-        except CtiError:  # the router refused (the agent's state moved meanwhile): say so, the change stands
-            log.exception("users: agent %s not taken out of the ACD", agent_id)
-        else:
-            log.info("users: agent %s taken out of the ACD (was %s)", agent_id, state.value)
 
     def _lease_lost(self, holder: str | None) -> None:
         """Another node routes now (this one stalled past the lease): stop at once what only the

@@ -2,8 +2,9 @@
 recorded once (``settle``: the CRM row, the pacer's sample, ``CampaignAttemptEnded``, and
 ``CallClosed`` for a call whose end Asterisk will not report); an attempt that dialled no one is
 withdrawn (``withdraw``); what the PBX and the ACD report (the far end's Dial result, the call's
-end, an agent connected, agents' states) is followed here. The tick side, which paces, dials and
-follows the calls it placed, is ``crm_core.dialer.CampaignDialer``, built on this class.
+end, an agent connected, agents' states) is followed here. The tick side, which paces and dials,
+is ``crm_core.dialer.CampaignDialer``, built on this class through ``crm_core.dialer_calls.DialerCalls``
+(which places the calls and follows those no Originate answer confirmed).
 """
 
 from __future__ import annotations

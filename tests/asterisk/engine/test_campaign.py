@@ -228,7 +228,7 @@ async def test_an_automatic_dial_whose_originate_answer_was_lost_reaches_an_agen
     from cti.ami.control import OriginateResult
     from cti.journey import CallEnded
 
-    monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.0)
+    monkeypatch.setattr("crm_core.dialer_calls.ENDED_WAIT_S", 0.0)
     eng, seen = engine
     real = eng.ami.control.originate
 

@@ -15,72 +15,49 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from pathlib import Path
 
 from acd.events import AgentOffer
 from acd.recovery import ENTRY_VAR, decode_entry
-from callcenter.engine import Engine
-from cti.events import Event
 from cti.journey import QueueEntered
-from cti.pbx import ManagedPbx
-from cti.settings import Settings
-from tests.helpers import engine_settings, english_customer_number, place_call, seed, until
+from tests.asterisk.recovery.restarts import Restarts
+from tests.helpers import english_customer_number, place_call, until
 
 
-async def test_a_put_back_callback_call_stays_the_callback_after_a_restart(
-        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
-    settings = engine_settings(pbx_settings, tmp_path)
-    await seed(settings)
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    first = Engine(settings, answer_after_s=0.5, web=False)
+async def test_a_put_back_callback_call_stays_the_callback_after_a_restart(restarts: Restarts) -> None:
+    await restarts.seed()
+    seen = restarts.seen
+    first = restarts.engine()
     queues = first.router._queues
     queues["support"] = dataclasses.replace(queues["support"], no_agents_action=None)  # nobody is logged in
-    first.bus.subscribe(Event, record, name="test.recorder")
     await first.start()
-    second: Engine | None = None
-    try:
-        number = await english_customer_number(first)
-        entered = await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
-        lid, channel = entered.linkedid, entered.channel
-        call = first.acd.calls[lid]
-        call.callback, call.put_back_at = True, first.acd.clock()
-        await first.acd.remember_entry(call)
+    number = await english_customer_number(first)
+    entered = await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)
+    lid, channel = entered.linkedid, entered.channel
+    call = first.acd.calls[lid]
+    call.callback, call.put_back_at = True, first.acd.clock()
+    await first.acd.remember_entry(call)
 
-        async def written() -> str | None:
-            return await first.ami.control.get_var(channel, ENTRY_VAR)
+    async def written() -> str | None:
+        return await first.ami.control.get_var(channel, ENTRY_VAR)
 
-        deadline = time.monotonic() + 5.0
-        while not ((await written()) or "").startswith("v6|"):
-            assert time.monotonic() < deadline, await written()
-            await asyncio.sleep(0.1)
-        entry = decode_entry(await written())
-        assert entry is not None and entry.callback and entry.queue == "support"
-        await first.stop()  # the customer stays in Asterisk, on music
+    deadline = time.monotonic() + 5.0
+    while not ((await written()) or "").startswith("v6|"):
+        assert time.monotonic() < deadline, await written()
+        await asyncio.sleep(0.1)
+    entry = decode_entry(await written())
+    assert entry is not None and entry.callback and entry.queue == "support"
+    await first.stop()  # the customer stays in Asterisk, on music
 
-        second = Engine(settings, answer_after_s=0.5, web=False)
-        second.bus.subscribe(Event, record, name="test.recorder2")
-        await second.start()
-        report = second.recovery_report
-        assert report is not None and lid in report.waiting
-        assert second.acd.calls[lid].callback
-        before = len(seen)
-        await second.desk.login_queues("1001", ["support"])
-        await second.desk.set_ready("1001")
-        offer = await until(lambda: next((e for e in seen[before:] if isinstance(e, AgentOffer)), None),
-                            what="the offer to 1001")
-        assert (offer.linkedid, offer.callback) == (lid, True)
-        await until(lambda: second is not None and second.router.agent("1001").state.value == "on_call",
-                    what="1001 answering")
-        support = second.router.queue_snapshot("support", time.time())
-        assert (support.offered, support.answered, support.answered_wait_s) == (0, 0, 0.0)
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        if second is not None:
-            await second.stop()
-        else:
-            await first.stop()
+    second = await restarts.start()
+    report = second.recovery_report
+    assert report is not None and lid in report.waiting
+    assert second.acd.calls[lid].callback
+    before = len(seen)
+    await second.desk.login_queues("1001", ["support"])
+    await second.desk.set_ready("1001")
+    offer = await until(lambda: next((e for e in seen[before:] if isinstance(e, AgentOffer)), None),
+                        what="the offer to 1001")
+    assert (offer.linkedid, offer.callback) == (lid, True)
+    await until(lambda: second.router.agent("1001").state.value == "on_call", what="1001 answering")
+    support = second.router.queue_snapshot("support", time.time())
+    assert (support.offered, support.answered, support.answered_wait_s) == (0, 0, 0.0)

@@ -23,13 +23,12 @@ from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import Interaction
-from cti.events import Event
 from cti.journey import CallEnded, QueueEntered
 from cti.logs import ContextFilter
 from cti.pbx import ManagedPbx
-from cti.settings import Settings
 from tests.asterisk.recovery import crashing_engine
-from tests.helpers import channels, engine_settings, english_customer_number, place_call, until
+from tests.asterisk.recovery.restarts import Restarts
+from tests.helpers import channels, english_customer_number, place_call, until
 
 
 class _ContextOf(logging.Handler):
@@ -51,11 +50,10 @@ def _live_names(eng: Engine) -> list[str]:
     return [ch.name for c in eng.ami.model.calls() for ch in c.live]
 
 
-async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedPbx, pbx_settings: Settings,
+async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedPbx, restarts: Restarts,
                                                                     tmp_path: Path) -> None:
-    settings = engine_settings(pbx_settings, tmp_path)
     began = time.time()
-    proc, before = await crashing_engine.start(settings, tmp_path)
+    proc, before = await crashing_engine.start(restarts.settings, tmp_path)
     try:
         assert before["offers"] == [before["connected"]]  # the waiting callers were never offered
     finally:
@@ -69,13 +67,8 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
                 what="the IVR caller queued by the dialplan")
     restarting = time.time()
 
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    eng = Engine(settings, answer_after_s=0.5, web=False)
-    eng.bus.subscribe(Event, record, name="test.recorder")
+    seen = restarts.seen
+    eng = restarts.engine()
     transitions, acd_log = _ContextOf(), logging.getLogger("acd.transitions")
     level = acd_log.level
     acd_log.addHandler(transitions)
@@ -85,102 +78,90 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
     finally:
         acd_log.removeHandler(transitions)
         acd_log.setLevel(level)
-    try:
-        # The re-attached call's agent transitions name the call, as every record about a call does
-        # (docs/observability.md); they named none.
-        attached = [(msg, call) for msg, call in transitions.seen if "-> on_call" in msg]
-        assert attached and all(call == before["connected"] for _, call in attached), transitions.seen
-        # start() returns once the recovery ran: its report is there, and the picture it rebuilt is
-        # Asterisk's, every live call in it once (how fast is the chaos bench's, not a test's).
-        report = eng.recovery_report
-        assert report is not None
-        live = {c.linkedid for c in eng.ami.model.calls() if c.live}
-        assert live == {*report.waiting, *report.attached}, (live, report)
-        assert len(report.waiting) == len(set(report.waiting)) and not set(report.waiting) & set(report.attached)
-        assert (report.unattached, report.pulled_back, report.closed) == ({}, [], []), report
-        # 1001 ready again, as before the crash (its re-attached call makes it on call: below); no agent
-        # leg was hung up, none was left without its agent.
-        assert (report.agents, report.hung_up) == ({"1001": "available"}, []), report
-        # The engine's picture matches Asterisk's.
-        # The IVR caller was not hung up when its AGI died with the engine: it waits last, in general,
-        # entered when it lost the IVR.
-        assert report.waiting == [*before["waiting"], before["ivr"]]
-        assert report.attached == {before["connected"]: "1001"}
-        assert before["ivr"] not in report.closed and report.lost_ivr == [before["ivr"]]
-        # Its entry is the one the dialplan made when the IVR was lost, after the callers queued
-        # before the crash and before this engine started; not one this engine made.
-        lost = eng.acd.calls[before["ivr"]]
-        queued_before = max(eng.acd.calls[lid].queued_at for lid in before["waiting"])
-        assert lost.queue == "general" and queued_before < lost.queued_at < restarting, (
-            queued_before, lost.queued_at, restarting)
-        agent = eng.router.agent("1001")
-        assert agent.state.value == "on_call" and agent.calls == (before["connected"],)
-        assert [c.call_id for c in eng.router.calls() if c.state.value == "waiting"] == report.waiting
-        assert eng.summary()["waiting"] == 4 and eng.summary()["talking"] == 1
+    # The re-attached call's agent transitions name the call, as every record about a call does
+    # (docs/observability.md); they named none.
+    attached = [(msg, call) for msg, call in transitions.seen if "-> on_call" in msg]
+    assert attached and all(call == before["connected"] for _, call in attached), transitions.seen
+    # start() returns once the recovery ran: its report is there, and the picture it rebuilt is
+    # Asterisk's, every live call in it once (how fast is the chaos bench's, not a test's).
+    report = eng.recovery_report
+    assert report is not None
+    live = {c.linkedid for c in eng.ami.model.calls() if c.live}
+    assert live == {*report.waiting, *report.attached}, (live, report)
+    assert len(report.waiting) == len(set(report.waiting)) and not set(report.waiting) & set(report.attached)
+    assert (report.unattached, report.pulled_back, report.closed) == ({}, [], []), report
+    # 1001 ready again, as before the crash (its re-attached call makes it on call: below); no agent
+    # leg was hung up, none was left without its agent.
+    assert (report.agents, report.hung_up) == ({"1001": "available"}, []), report
+    # The engine's picture matches Asterisk's.
+    # The IVR caller was not hung up when its AGI died with the engine: it waits last, in general,
+    # entered when it lost the IVR.
+    assert report.waiting == [*before["waiting"], before["ivr"]]
+    assert report.attached == {before["connected"]: "1001"}
+    assert before["ivr"] not in report.closed and report.lost_ivr == [before["ivr"]]
+    # Its entry is the one the dialplan made when the IVR was lost, after the callers queued
+    # before the crash and before this engine started; not one this engine made.
+    lost = eng.acd.calls[before["ivr"]]
+    queued_before = max(eng.acd.calls[lid].queued_at for lid in before["waiting"])
+    assert lost.queue == "general" and queued_before < lost.queued_at < restarting, (
+        queued_before, lost.queued_at, restarting)
+    agent = eng.router.agent("1001")
+    assert agent.state.value == "on_call" and agent.calls == (before["connected"],)
+    assert [c.call_id for c in eng.router.calls() if c.state.value == "waiting"] == report.waiting
+    assert eng.summary()["waiting"] == 4 and eng.summary()["talking"] == 1
 
-        # Agents who log in now take the waiting callers in their original order; 1001 gets nothing
-        # until its restored call ends and it has wrapped up, and then the next caller in line.
-        def offers(agent_id: str) -> list[str]:
-            return [e.linkedid for e in seen if isinstance(e, AgentOffer) and e.agent_id == agent_id]
+    # Agents who log in now take the waiting callers in their original order; 1001 gets nothing
+    # until its restored call ends and it has wrapped up, and then the next caller in line.
+    def offers(agent_id: str) -> list[str]:
+        return [e.linkedid for e in seen if isinstance(e, AgentOffer) and e.agent_id == agent_id]
 
-        for n, agent_id in enumerate(("1002", "1008")):
-            await eng.desk.login_queues(agent_id, ["support", "general"])
-            await eng.desk.set_ready(agent_id)
-            await until(lambda a=agent_id: offers(a), what=f"an offer to {agent_id}")
-            assert offers(agent_id) == [before["waiting"][n]], (agent_id, offers(agent_id))
-        await until(lambda: all(eng.router.agent(a).state.value == "on_call" for a in ("1002", "1008")))
-        assert offers("1001") == []
-        # Nobody entered a queue twice: the one entry logged now is the lost IVR caller's, which the
-        # dialplan made while no engine ran.
-        assert [(e.linkedid, e.queue) for e in seen if isinstance(e, QueueEntered)] == [(before["ivr"], "general")]
+    for n, agent_id in enumerate(("1002", "1008")):
+        await eng.desk.login_queues(agent_id, ["support", "general"])
+        await eng.desk.set_ready(agent_id)
+        await until(lambda a=agent_id: offers(a), what=f"an offer to {agent_id}")
+        assert offers(agent_id) == [before["waiting"][n]], (agent_id, offers(agent_id))
+    await until(lambda: all(eng.router.agent(a).state.value == "on_call" for a in ("1002", "1008")))
+    assert offers("1001") == []
+    # Nobody entered a queue twice: the one entry logged now is the lost IVR caller's, which the
+    # dialplan made while no engine ran.
+    assert [(e.linkedid, e.queue) for e in seen if isinstance(e, QueueEntered)] == [(before["ivr"], "general")]
 
-        # The restored call ends as usual: wrap-up, then the agent is free for the last caller.
-        await eng.desk.hangup("1001", before["connected"])
-        await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
-        assert offers("1001") == []
-        await eng.desk.wrap_up("1001", before["connected"], WrapUpInput(disposition="resolved", notes="after restart"))
-        await until(lambda: offers("1001"), what="the last caller offered to 1001")
-        assert offers("1001") == [before["waiting"][2]]
-        await until(lambda: eng.router.agent("1001").state.value == "on_call")
-        for agent_id, lid in zip(("1002", "1008", "1001"), before["waiting"], strict=True):
-            await eng.desk.hangup(agent_id, lid)
-        await eng.ami.control.hangup(lost.caller_channel)  # the last caller gives up waiting
-        await until(lambda: not _live_names(eng), what="every channel hung up")
-        await eng.bus.drain()  # type: ignore[attr-defined]
-        await eng.logger.flush()
-        async with eng.db.session() as s:
-            row = await interaction_by_linkedid(session=s, linkedid=before["connected"])
-            assert row is not None and row.agent_id == "1001" and row.outcome == "answered"
-            assert row.disposition == "resolved" and row.ended_at is not None
-            ivr = await interaction_by_linkedid(session=s, linkedid=before["ivr"])
-            assert ivr is not None and ivr.ended_at is not None
-            ours = {before["connected"], before["ivr"], *before["waiting"]}
-            rows = (await s.scalars(select(Interaction).where(
-                Interaction.started_at >= datetime.fromtimestamp(began - 1, UTC)))).all()
-            recent = {r.linkedid: (r.direction, r.agent_id, r.outcome, r.caller_number) for r in rows
-                      if not r.linkedid.startswith("demo-")}  # the seeded history
-        assert set(recent) == ours, recent  # no phantom interaction from an agent leg
-        assert "0 active channels" in pbx.cli("core show channels count")
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        await eng.stop()
+    # The restored call ends as usual: wrap-up, then the agent is free for the last caller.
+    await eng.desk.hangup("1001", before["connected"])
+    await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
+    assert offers("1001") == []
+    await eng.desk.wrap_up("1001", before["connected"], WrapUpInput(disposition="resolved", notes="after restart"))
+    await until(lambda: offers("1001"), what="the last caller offered to 1001")
+    assert offers("1001") == [before["waiting"][2]]
+    await until(lambda: eng.router.agent("1001").state.value == "on_call")
+    for agent_id, lid in zip(("1002", "1008", "1001"), before["waiting"], strict=True):
+        await eng.desk.hangup(agent_id, lid)
+    await eng.ami.control.hangup(lost.caller_channel)  # the last caller gives up waiting
+    await until(lambda: not _live_names(eng), what="every channel hung up")
+    await eng.bus.drain()  # type: ignore[attr-defined]
+    await eng.logger.flush()
+    async with eng.db.session() as s:
+        row = await interaction_by_linkedid(session=s, linkedid=before["connected"])
+        assert row is not None and row.agent_id == "1001" and row.outcome == "answered"
+        assert row.disposition == "resolved" and row.ended_at is not None
+        ivr = await interaction_by_linkedid(session=s, linkedid=before["ivr"])
+        assert ivr is not None and ivr.ended_at is not None
+        ours = {before["connected"], before["ivr"], *before["waiting"]}
+        rows = (await s.scalars(select(Interaction).where(
+            Interaction.started_at >= datetime.fromtimestamp(began - 1, UTC)))).all()
+        recent = {r.linkedid: (r.direction, r.agent_id, r.outcome, r.caller_number) for r in rows
+                  if not r.linkedid.startswith("demo-")}  # the seeded history
+    assert set(recent) == ours, recent  # no phantom interaction from an agent leg
+    assert "0 active channels" in pbx.cli("core show channels count")
 
 
-async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: ManagedPbx, pbx_settings: Settings,
-                                                                    tmp_path: Path) -> None:
+async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: ManagedPbx, restarts: Restarts) -> None:
     """No agent logged in, so no app_queue fallback member: once the heartbeat is older than the
     timeout, the waiting caller goes to voicemail, leaves a message and hangs up while no engine
     runs; the next engine records the message and the real end."""
-    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    first = Engine(settings, answer_after_s=0.5, web=False)
-    first.bus.subscribe(Event, record, name="test.recorder")
-    await first.start()
+    await restarts.seed(away=True)
+    seen = restarts.seen
+    first = await restarts.start()
     number = await english_customer_number(first)
     lid = (await place_call(first, lambda: [e for e in seen if isinstance(e, QueueEntered)], number)).linkedid
     [caller_half] = [c for c in _channels_in(pbx, "cti-sim-caller") if c.startswith("Local/5002@cti-inbound-")]
@@ -217,26 +198,21 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
     await until(lambda: "0 active channels" in pbx.cli("core show channels count"), what="the caller gone")
     restarting = time.time()
 
-    second = Engine(settings, answer_after_s=0.5, web=False)
-    second.bus.subscribe(Event, record, name="test.recorder2")
-    await second.start()
-    try:
-        report = second.recovery_report
-        assert report is not None and lid in report.closed, report
-        # The end is the one the dialplan recorded when the caller hung up, not this engine's start.
-        assert hanging_up < report.ended_at[lid] < restarting, (hanging_up, report.ended_at, restarting)
-        await second.bus.drain()  # type: ignore[attr-defined]
-        await second.logger.flush()
-        async with second.db.session() as s:
-            row = await interaction_by_linkedid(session=s, linkedid=lid)
-        assert row is not None and (row.outcome, row.voicemail_mailbox) == ("voicemail", "8000@cti"), row
-        # The recovery's call.ended names whom the call was with, as the live path's does (the IVR
-        # recognised the caller's number): it carried no customer. No agent ever took it.
-        [ended] = [e for e in seen if isinstance(e, CallEnded) and e.linkedid == lid]
-        assert row.customer_id is not None and row.customer_id == await _customer_of(second, number)
-        assert (ended.customer_id, ended.agent_id) == (row.customer_id, None), ended
-    finally:
-        await second.stop()
+    second = await restarts.start()
+    report = second.recovery_report
+    assert report is not None and lid in report.closed, report
+    # The end is the one the dialplan recorded when the caller hung up, not this engine's start.
+    assert hanging_up < report.ended_at[lid] < restarting, (hanging_up, report.ended_at, restarting)
+    await second.bus.drain()  # type: ignore[attr-defined]
+    await second.logger.flush()
+    async with second.db.session() as s:
+        row = await interaction_by_linkedid(session=s, linkedid=lid)
+    assert row is not None and (row.outcome, row.voicemail_mailbox) == ("voicemail", "8000@cti"), row
+    # The recovery's call.ended names whom the call was with, as the live path's does (the IVR
+    # recognised the caller's number): it carried no customer. No agent ever took it.
+    [ended] = [e for e in seen if isinstance(e, CallEnded) and e.linkedid == lid]
+    assert row.customer_id is not None and row.customer_id == await _customer_of(second, number)
+    assert (ended.customer_id, ended.agent_id) == (row.customer_id, None), ended
 
 
 def _channels_in(pbx: ManagedPbx, context: str) -> list[str]:

@@ -25,7 +25,7 @@ from cti.journey import CallConnected, CallEnded, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from cti.sip_credentials import passwords
-from tests.asterisk.recovery import crashing_engine
+from tests.asterisk.recovery.restarts import Restarts
 from tests.helpers import channels, engine_settings, english_customer_number, place_call, seed, until
 from tests.servers import free_port
 
@@ -65,20 +65,16 @@ def _phone_legs(pbx: ManagedPbx) -> int:
     return sum(1 for c in channels(pbx) if c.name.startswith("PJSIP/1001-"))
 
 
-async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, pbx_settings: Settings,
+async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, restarts: Restarts,
                                                              tmp_path: Path) -> None:
-    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
+    await restarts.seed(away=True)
+    seen = restarts.seen
 
     def queued() -> list[Event]:
         return [e for e in seen if isinstance(e, QueueEntered)]
 
     async with sip_phone(pbx, tmp_path):
-        first = Engine(settings, answer_after_s=0.5)  # web: the supervisor service records agent states
-        first.bus.subscribe(Event, record, name="test.recorder")
+        first = restarts.engine(web=True)  # web: the supervisor service records agent states
         first.desk.phone_overrides["1001"] = "sip"
         await first.start()
         number = await english_customer_number(first)
@@ -111,8 +107,7 @@ async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, pb
         assert most == 1, most
         assert "cti-voicemail" not in pbx.cli("core show channels concise")
 
-        second = Engine(settings, answer_after_s=0.5, web=False)
-        second.bus.subscribe(Event, record, name="test.recorder2")
+        second = restarts.engine()
         second.desk.phone_overrides["1001"] = "sip"
         back = time.time()
         await second.start()
@@ -163,9 +158,7 @@ async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, pb
             assert (ended.agent_id, ended.customer_id) == ("1001", a.customer_id), ended
             assert b.answered_at is not None and _epoch(b.answered_at) < back  # when app_queue's agent answered
         finally:
-            pbx.cli("channel request hangup all")
-            await asyncio.sleep(0.5)
-            await second.stop()
+            await restarts.close()  # before the SIP phone goes
 
 
 def _epoch(at: datetime) -> float:

@@ -13,18 +13,15 @@ Before, both callers were hung up as soon as ``AGI()`` failed."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from acd.recovery import ENTRY_VAR, LOST_VAR, decode_entry
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.models import Interaction
-from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from cti.pbx import ManagedPbx
-from cti.settings import Settings
-from tests.asterisk.recovery import crashing_engine
-from tests.helpers import channels, engine_settings, seed, until
+from tests.asterisk.recovery.restarts import Restarts
+from tests.helpers import channels, until
 
 CALLER = "+8613900000042"  # no customer: nobody is identified without the IVR
 
@@ -43,125 +40,94 @@ async def _hung_up_and_logged(eng: Engine, lid: str) -> Interaction | None:
         return await interaction_by_linkedid(session=s, linkedid=lid)
 
 
-async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_served(
-        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
-    settings = engine_settings(pbx_settings, tmp_path)
-    await seed(settings)
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    eng = Engine(settings, answer_after_s=0.5, web=False)
-    eng.bus.subscribe(Event, record, name="test.recorder")
-    await eng.start()
-    try:
-        await eng.agi.stop()  # the IVR's port is away: AGI() fails at once, as for a starting engine
-        await eng.desk.login_queues("1007", ["general"])
-        await eng.desk.set_ready("1007")
-        placed = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
-                                                 caller_id=f"<{CALLER}>", timeout_ms=10000)
-        assert placed.success, placed
-        lid = placed.linkedid
-        assert lid is not None
-        entered = await until(lambda: [e for e in seen if isinstance(e, QueueEntered) and e.linkedid == lid],
-                              what="the caller queued from the dialplan's UserEvent")
-        assert [(e.queue, e.customer_id) for e in entered] == [("general", None)]
-        await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
-                    what="agent 1007 talking to the caller")
-        call = eng.acd.calls[lid]
-        assert (call.agent_id, call.caller_number) == ("1007", CALLER)
-        entry = decode_entry(await eng.ami.control.get_var(call.caller_channel, ENTRY_VAR))
-        assert entry is not None and (entry.linkedid, entry.queue) == (lid, "general")
-        # Logged by this engine: the mark that would have a later engine log it again is gone.
-        for _ in range(50):
-            if not await eng.ami.control.get_var(call.caller_channel, LOST_VAR):
-                break
-            await asyncio.sleep(0.1)
-        assert not await eng.ami.control.get_var(call.caller_channel, LOST_VAR)
-        row = await _hung_up_and_logged(eng, lid)
-        # One interaction, like any call: answered by 1007 in general, from the caller's number.
-        assert row is not None and (row.agent_id, row.queue, row.outcome, row.caller_number, row.dialled_number) == (
-            "1007", "general", "answered", CALLER, "5002"), row
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        await eng.stop()
+async def test_a_caller_the_ivr_never_answered_waits_in_the_lost_queue_and_is_served(restarts: Restarts) -> None:
+    await restarts.seed()
+    seen = restarts.seen
+    eng = await restarts.start()
+    await eng.agi.stop()  # the IVR's port is away: AGI() fails at once, as for a starting engine
+    await eng.desk.login_queues("1007", ["general"])
+    await eng.desk.set_ready("1007")
+    placed = await eng.ami.control.originate("Local/5002@cti-inbound/n", context="cti-sim-caller", exten="s",
+                                             caller_id=f"<{CALLER}>", timeout_ms=10000)
+    assert placed.success, placed
+    lid = placed.linkedid
+    assert lid is not None
+    entered = await until(lambda: [e for e in seen if isinstance(e, QueueEntered) and e.linkedid == lid],
+                          what="the caller queued from the dialplan's UserEvent")
+    assert [(e.queue, e.customer_id) for e in entered] == [("general", None)]
+    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
+                what="agent 1007 talking to the caller")
+    call = eng.acd.calls[lid]
+    assert (call.agent_id, call.caller_number) == ("1007", CALLER)
+    entry = decode_entry(await eng.ami.control.get_var(call.caller_channel, ENTRY_VAR))
+    assert entry is not None and (entry.linkedid, entry.queue) == (lid, "general")
+    # Logged by this engine: the mark that would have a later engine log it again is gone.
+    for _ in range(50):
+        if not await eng.ami.control.get_var(call.caller_channel, LOST_VAR):
+            break
+        await asyncio.sleep(0.1)
+    assert not await eng.ami.control.get_var(call.caller_channel, LOST_VAR)
+    row = await _hung_up_and_logged(eng, lid)
+    # One interaction, like any call: answered by 1007 in general, from the caller's number.
+    assert row is not None and (row.agent_id, row.queue, row.outcome, row.caller_number, row.dialled_number) == (
+        "1007", "general", "answered", CALLER, "5002"), row
 
 
 async def test_a_caller_arriving_while_no_engine_runs_waits_for_the_next_one(
-        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
-    settings = engine_settings(pbx_settings, tmp_path)
-    await seed(settings)
-    first = Engine(settings, answer_after_s=0.5, web=False)
-    await first.start()  # its heartbeat names the lost queue to the dialplan
+        pbx: ManagedPbx, restarts: Restarts) -> None:
+    await restarts.seed()
+    first = await restarts.start()  # its heartbeat names the lost queue to the dialplan
     await first.stop()
-    seen: list[Event] = []
-
-    async def record(ev: Event) -> None:
-        seen.append(ev)
-
-    second = Engine(settings, answer_after_s=0.5, web=False)
-    second.bus.subscribe(Event, record, name="test.recorder")
-    try:
-        pbx.cli("channel originate Local/5002@cti-inbound/n extension s@cti-sim-caller")
-        await until(lambda: _context_of(pbx, "Local/5002@cti-inbound-") == "cti-queue", timeout_s=10,
-                    what="the caller waiting in cti-queue with no engine")
-        await asyncio.sleep(1.0)  # no FastAGI, no ACD: it stays on the music
-        assert _context_of(pbx, "Local/5002@cti-inbound-") == "cti-queue"
-        await second.start()
-        report = second.recovery_report
-        assert report is not None and len(report.waiting) == 1, report
-        [lid] = report.waiting
-        assert report.lost_ivr == [lid]
-        assert second.acd.calls[lid].queue == "general"
-        assert not await second.ami.control.get_var(second.acd.calls[lid].caller_channel, LOST_VAR)  # logged once
-        await second.desk.login_queues("1007", ["general"])
-        await second.desk.set_ready("1007")
-        await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
-                    what="the next engine's agent talking to the caller")
-        row = await _hung_up_and_logged(second, lid)
-        # Logged as if an engine had seen it arrive: the number dialled, its wait from its entry.
-        assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
-            "1007", "general", "answered", "5002"), row
-        assert row.wait_s is not None and row.wait_s >= 1.0, row.wait_s
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        await second.stop()
+    seen = restarts.seen
+    second = restarts.engine()
+    pbx.cli("channel originate Local/5002@cti-inbound/n extension s@cti-sim-caller")
+    await until(lambda: _context_of(pbx, "Local/5002@cti-inbound-") == "cti-queue", timeout_s=10,
+                what="the caller waiting in cti-queue with no engine")
+    await asyncio.sleep(1.0)  # no FastAGI, no ACD: it stays on the music
+    assert _context_of(pbx, "Local/5002@cti-inbound-") == "cti-queue"
+    await second.start()
+    report = second.recovery_report
+    assert report is not None and len(report.waiting) == 1, report
+    [lid] = report.waiting
+    assert report.lost_ivr == [lid]
+    assert second.acd.calls[lid].queue == "general"
+    assert not await second.ami.control.get_var(second.acd.calls[lid].caller_channel, LOST_VAR)  # logged once
+    await second.desk.login_queues("1007", ["general"])
+    await second.desk.set_ready("1007")
+    await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == lid for e in seen),
+                what="the next engine's agent talking to the caller")
+    row = await _hung_up_and_logged(second, lid)
+    # Logged as if an engine had seen it arrive: the number dialled, its wait from its entry.
+    assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
+        "1007", "general", "answered", "5002"), row
+    assert row.wait_s is not None and row.wait_s >= 1.0, row.wait_s
 
 
 async def test_a_lost_caller_app_queue_connected_is_logged_when_an_engine_returns(
-        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+        pbx: ManagedPbx, restarts: Restarts) -> None:
     """No engine for longer than the timeout: the caller who found no IVR goes on from the lost
     queue's music to its app_queue fallback, where agent 1007's phone answers it. The next engine
     attaches the call to 1007 and logs what no engine saw: the arrival (the number dialled), the
     queue entry and the answer."""
-    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
-    first = Engine(settings, answer_after_s=0.5)  # web: the supervisor service records 1007's state
-    await first.start()
+    await restarts.seed(away=True)
+    first = await restarts.start(web=True)  # web: the supervisor service records 1007's state
     await first.desk.login_queues("1007", ["general"])
     await first.desk.set_ready("1007")
     await until(lambda: "1007" in pbx.cli("queue show cti-fallback-general"), what="1007 a fallback member")
     await first.stop()
-    second = Engine(settings, answer_after_s=0.5, web=False)
-    try:
-        pbx.cli("channel originate Local/5002@cti-inbound/n extension s@cti-sim-caller")
-        await until(lambda: _context_of(pbx, "Local/5002@cti-inbound-") == "cti-engine-down", timeout_s=15,
-                    what="the caller handed to app_queue")
-        await until(lambda: any(c.name.startswith("Local/1007@cti-sim-phone-") and c.state == "Up"
-                                for c in channels(pbx)), timeout_s=15, what="1007's phone answering through app_queue")
-        await asyncio.sleep(0.5)
-        await second.start()
-        report = second.recovery_report
-        assert report is not None and list(report.attached.values()) == ["1007"], report
-        [lid] = report.attached
-        assert report.lost_ivr == [lid]
-        row = await _hung_up_and_logged(second, lid)
-        assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
-            "1007", "general", "answered", "5002"), row
-        assert row.answered_at is not None and row.started_at is not None and row.started_at < row.answered_at
-    finally:
-        pbx.cli("channel request hangup all")
-        await asyncio.sleep(0.5)
-        await second.stop()
+    second = restarts.engine()
+    pbx.cli("channel originate Local/5002@cti-inbound/n extension s@cti-sim-caller")
+    await until(lambda: _context_of(pbx, "Local/5002@cti-inbound-") == "cti-engine-down", timeout_s=15,
+                what="the caller handed to app_queue")
+    await until(lambda: any(c.name.startswith("Local/1007@cti-sim-phone-") and c.state == "Up"
+                            for c in channels(pbx)), timeout_s=15, what="1007's phone answering through app_queue")
+    await asyncio.sleep(0.5)
+    await second.start()
+    report = second.recovery_report
+    assert report is not None and list(report.attached.values()) == ["1007"], report
+    [lid] = report.attached
+    assert report.lost_ivr == [lid]
+    row = await _hung_up_and_logged(second, lid)
+    assert row is not None and (row.agent_id, row.queue, row.outcome, row.dialled_number) == (
+        "1007", "general", "answered", "5002"), row
+    assert row.answered_at is not None and row.started_at is not None and row.started_at < row.answered_at

@@ -122,7 +122,7 @@ async def test_an_originate_never_written_spends_no_attempt_and_publishes_no_cal
 async def test_an_originate_lost_after_it_was_written_is_one_failed_attempt_with_its_call(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """No channel of its call is seen within the grace: ``failed`` (one seen is followed, below)."""
-    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
+    monkeypatch.setattr("crm_core.dialer_calls.UNCONFIRMED_GRACE_S", 0.1)
     dialer, seen, cid = await _dial_once(db, _LostAfterWriting())
     attempts, contacts = await _rows(db)
     assert [a.outcome for a in attempts] == ["failed"]
@@ -147,7 +147,7 @@ async def test_an_originate_asterisk_refused_or_never_answered_is_one_failed_att
     ``failed`` attempt under the retry rule, with the call published when written: a contact Asterisk
     refuses every time is used up by max_attempts, never dialled again at every tick (one never
     answered, once no channel of its call was seen within the grace)."""
-    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
+    monkeypatch.setattr("crm_core.dialer_calls.UNCONFIRMED_GRACE_S", 0.1)
     dialer, seen, cid = await _dial_once(db, FakeCallControl(originate_result=result))
     attempts, contacts = await _rows(db)
     assert [a.outcome for a in attempts] == ["failed"]
@@ -187,8 +187,8 @@ async def test_an_attempt_settled_without_its_calls_end_ends_its_call_once(
     channel, or its end never came: nothing ended the call. Its interaction stayed open (no end, no
     outcome), the feed showed a call.arrived that never ended. The dialer now ends it (CallClosed,
     with the attempt's outcome) once, after the attempt's own end."""
-    monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.05)
-    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
+    monkeypatch.setattr("crm_core.dialer_calls.ENDED_WAIT_S", 0.05)
+    monkeypatch.setattr("crm_core.dialer_calls.UNCONFIRMED_GRACE_S", 0.1)
     logged = _Logged(db, tmp_path)
     await logged.logger.start()
     cid = await _running(db)
@@ -222,7 +222,7 @@ async def test_asterisks_own_end_after_the_dialers_is_the_calls_end(db: Database
     call: the dialer closed the call, then Asterisk reported its end. The attempt ends once (no second
     CampaignAttemptEnded or CallClosed), and the interaction keeps one end: Asterisk's, with its cause.
     The public feed ends the call once too (it sent two call.ended): the first, the dialer's."""
-    monkeypatch.setattr("crm_core.dialer.UNCONFIRMED_GRACE_S", 0.1)
+    monkeypatch.setattr("crm_core.dialer_calls.UNCONFIRMED_GRACE_S", 0.1)
     logged = _Logged(db, tmp_path)
     await logged.logger.start()
     feed = EventFeed(db, tmp_path / "feed")
@@ -305,7 +305,7 @@ async def test_a_call_asterisk_placed_without_answering_the_originate_is_the_att
     pending) but the call was placed: its channels are live under the dial's Local channel. The
     attempt stays the call's until its end, so the customer who answers reaches the campaign's
     verdict (an agent), not a hang-up for an attempt already settled ``failed``; its end settles it."""
-    monkeypatch.setattr("crm_core.dialer.ENDED_WAIT_S", 0.05)
+    monkeypatch.setattr("crm_core.dialer_calls.ENDED_WAIT_S", 0.05)
     cid = await _running(db)
     live: list[str] = []
     acd = AcdService(Router([QueueConfig("sales")]), FakeCallControl(), InProcessBus(), live_channels=lambda: live)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from agent_console.catalog_http import router as catalog_router
 from agent_console.crm_http import install_error_handler, router
 from agent_console.security import Principal, current_principal
 from crm_core.calllog import CallLogger
@@ -38,6 +39,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Client]:
     app = FastAPI()
     app.state.crm_db = db
     app.include_router(router)
+    app.include_router(catalog_router)
     install_error_handler(app)
     who = {"p": ADMIN}
     app.dependency_overrides[current_principal] = lambda: who["p"]
