@@ -1,7 +1,8 @@
 """The attended transfer, carried out on the PBX: the agent consults a number or an agent (through
 the ACD, which reserves and pops the target) with the caller on hold, then goes back to the caller,
 completes the transfer, or makes a three-way conference; and what happens when a party's own phone
-hangs up meanwhile. ``acd.call_actions`` owns the agent's other actions and hands these here.
+hangs up meanwhile. ``acd.call_actions`` owns the agent's other actions and hands these here; a
+consulted number's ring, until its leg talks with the agent's, is ``acd.consult_ring``'s.
 
     consults = ConsultActions(acd, route)   # acd: an acd.parts.CallActionsHost; route: CallActions.route
     await consults.consult(call, "number", "8610557")
@@ -9,12 +10,11 @@ hangs up meanwhile. ``acd.call_actions`` owns the agent's other actions and hand
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import uuid
 from collections.abc import Callable
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
+from acd.consult_ring import NumberRings
 from acd.errors import AcdError
 from acd.held_caller import wait_again_after_hold
 from acd.parts import CallActionsHost
@@ -46,12 +46,7 @@ class ConsultActions:
         self.route = route
         self._leaving: set[str] = set()  # calls whose agent is leaving the conference, by linkedid
         self._completing: set[str] = set()  # calls whose transfer is being completed, by linkedid
-        # Numbers consulted that answered, while consult() waits for their leg's bridge with the agent's:
-        # ring (uniqueid) -> (the leg's name, set False when the ring is dropped meanwhile, True when the
-        # leg reports itself alone: the bridge came, and the agent's leg left it).
-        self._connecting: dict[str, tuple[str, asyncio.Future[bool]]] = {}
-        # Rings whose answered leg reported itself alone before consult() recorded it: ring -> the leg.
-        self._alone: dict[str, str] = {}
+        self.rings = NumberRings(acd)  # the numbers consulted, ringing until bridged with the agent
 
     async def agent_hangup(self, call: LiveCall) -> bool:
         """The transferring agent's Hang up while consulting (completes the transfer) or in a
@@ -76,94 +71,31 @@ class ConsultActions:
         return False
 
     async def consult(self, call: LiveCall, target_kind: str, target: str) -> None:
-        """Attended transfer, step 1: the caller goes on hold and the agent talks to the target."""
+        """Attended transfer to a number, step 1: the caller goes on hold and the agent talks to the
+        number (``target_kind`` "number": an agent is consulted through the ACD, ``consult_agent``)."""
         if call.status != "talking" or call.agent_channel is None or call.agent_id is None:
             raise AcdError(f"call {call.linkedid}: only a connected call can be transferred with consultation")
-        trunk_vars: dict[str, str] = {}
-        if target_kind == "number":
-            routed = self.route(target, queue=call.queue or None, field="target")
-            dial, trunk_vars = f"Local/{routed.exten}@{EXTERNAL_CONTEXT}/n", route_vars(routed)
-            answer_after = self.acd.phones.get(call.agent_id, AgentPhone(call.agent_id)).answer_after_s
-        else:
-            phone = self.acd.phones.get(target) or AgentPhone(target)
-            dial, answer_after = phone.dial, phone.answer_after_s
+        if target_kind != "number":
+            raise AcdError(f"target_kind: {target_kind!r}; a consultation rings a number, or an agent through the ACD")
+        routed = self.route(target, queue=call.queue or None, field="target")
+        answer_after = self.acd.phones.get(call.agent_id, AgentPhone(call.agent_id)).answer_after_s
         await self._hold_for_consult(call, (target_kind, target))
-        # Its uniqueid, known before it rings: Back to caller, or the agent's phone hanging up, meanwhile
-        # hangs it up (and clears it: the ring is no longer this consultation's).
-        ring = call.consult_ring = f"cti-{uuid.uuid4().hex}"
-        result = await self.acd.control.originate(
-            dial, context="cti-consult-connect", exten="s",
-            variables={"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **trunk_vars},
-            timeout_ms=30000, channel_id=ring)
-        if call.consult_ring != ring:  # cancel_consult, or parked_agent_left, ended the consultation
-            await self._ended_meanwhile(call, target, result.channel, "rang")
-        if not result.success or not result.channel:
-            call.consult_ring = call.consult_target = None
-            await self._back_from_consult(call)
-            raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
-        # Answered is not yet talking: cti-consult-connect's Bridge() pulls the agent's leg in an
-        # instant later. A conference or completion sent before that would redirect the target's
-        # leg out of the Bridge() that is pulling the agent's, and the agent's leg ends with it.
-        # Meanwhile the leg is still the ring (call.consult_ring), which Back to caller or the agent's
-        # phone hanging up hangs up, ending this wait (the bridge then never comes).
-        connected = await self._bridged_unless_dropped(ring, result.channel, call.agent_channel)
-        alone = self._alone.pop(ring, None)
-        if call.consult_ring != ring:
-            await self._ended_meanwhile(call, target, result.channel, "was being connected")
-        call.consult_ring = None
-        if not connected:
+        # It rings as long as the trunk lets any number ring (trunks.yaml's dial_timeout_s).
+        rang = await self.rings.ring(
+            call, target, f"Local/{routed.exten}@{EXTERNAL_CONTEXT}/n",
+            {"CTI_ANSWER_S": str(answer_after), "CTI_CALLER": call.agent_channel, **route_vars(routed)},
+            timeout_ms=routed.ring_s * 1000)
+        if not rang.connected:
             call.consult_target = None
-            with contextlib.suppress(CtiError):
-                await self.acd.control.hangup(result.channel, may_be_gone=True)
             await self._back_from_consult(call)
+            if rang.channel is None:
+                raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
             raise AcdError(f"transfer target {target} answered but could not be connected to the agent; "
                            "the caller is back with the agent")
-        call.consult_channel = result.channel
-        if alone == result.channel:  # the agent's phone hung up meanwhile: the transfer completes now
-            await self.consultation_alone(call.linkedid, result.channel)
-
-    async def _ended_meanwhile(self, call: LiveCall, target: str, channel: str | None, doing: str) -> None:
-        """The consultation ended while ``target`` ``doing`` (rang, was being connected): Back to
-        caller, or the agent's phone hanging up (the call then waits in the queue again). Its leg,
-        answered all the same, has nobody left to talk to; raises what the agent is told."""
-        if channel:
-            with contextlib.suppress(CtiError):
-                await self.acd.control.hangup(channel, may_be_gone=True)
-        if self.acd.calls.get(call.linkedid) is not call:
-            raise AcdError(f"call {call.linkedid}: the agent's phone hung up while {target} {doing}; "
-                           "the caller waits in the queue again")
-        raise AcdError(f"call {call.linkedid}: the consultation was cancelled while {target} {doing}; "
-                       "the caller is back with the agent")
-
-    async def _bridged_unless_dropped(self, ring: str, channel: str, agent_channel: str) -> bool:
-        """Wait until the answered ``ring``'s leg ``channel`` and the agent's are bridged; False at
-        once when the ring is dropped meanwhile (``_drop_ring``); True at once when the leg reported
-        itself alone (``consultation_alone``): they were bridged, and the agent's leg left."""
-        ended: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if ring in self._alone:
-            ended.set_result(True)
-        self._connecting[ring] = (channel, ended)
-        bridged = asyncio.ensure_future(self.acd.control.wait_bridged(channel, agent_channel))
-        try:
-            await asyncio.wait((bridged, ended), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            del self._connecting[ring]
-            if not bridged.done():
-                bridged.cancel()
-        return ended.result() if ended.done() else not bridged.cancelled() and bridged.result()
-
-    def _drop_ring(self, call: LiveCall) -> tuple[str | None, str | None]:
-        """The consultation's ring stops being the call's: (its uniqueid, the leg's name if it has
-        answered and ``consult`` waits for its bridge), and that wait ends."""
-        ring, call.consult_ring = call.consult_ring, None
-        connecting = self._connecting.get(ring) if ring else None
-        self._alone.pop(ring or "", None)
-        if connecting is None:
-            return ring, None
-        channel, ended = connecting
-        if not ended.done():
-            ended.set_result(False)
-        return ring, channel
+        assert rang.channel is not None
+        call.consult_channel = rang.channel
+        if rang.alone:  # the agent's phone hung up meanwhile: the transfer completes now
+            await self.consultation_alone(call.linkedid, rang.channel)
 
     async def consult_agent(self, call: LiveCall, target: str, note: str) -> None:
         """Attended transfer to an agent, step 1: the caller goes on hold and the consultation is
@@ -224,7 +156,7 @@ class ConsultActions:
         if call.status != "consulting" or call.agent_channel is None:
             raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
         consult, channel = call.consult, call.consult_channel
-        ring, answered = self._drop_ring(call)
+        ring, answered = self.rings.drop(call)
         call.consult = None
         call.consult_channel = call.consult_target = None
         if consult is not None:
@@ -346,11 +278,7 @@ class ConsultActions:
         yet recorded (its ``uniqueid`` still the call's ring) is kept for ``consult``, which completes
         the transfer once it has recorded the leg."""
         call = self.acd.calls.get(linkedid)
-        if call is not None and call.consult_channel is None and uniqueid and call.consult_ring == uniqueid:
-            self._alone[uniqueid] = channel
-            connecting = self._connecting.get(uniqueid)
-            if connecting is not None and not connecting[1].done():
-                connecting[1].set_result(True)
+        if call is not None and self.rings.left_alone(call, channel, uniqueid):
             return
         if call is None or call.consult_channel != channel or not self._complete_once(call):
             return  # Back to caller left the leg alone (it hangs it up), or the call moved on
@@ -368,10 +296,10 @@ class ConsultActions:
         stops, and the caller waits in the queue again (``wait_again_after_hold``)."""
         call = self.acd.calls.get(linkedid)
         if (call is None or call.status != "consulting" or call.agent_channel != channel or call.consult_channel
-                or linkedid in self._completing or (call.consult_ring or "") in self._alone):
+                or linkedid in self._completing or self.rings.answered_alone(call)):
             return  # answered meanwhile: the consultation's leg, left alone, completes the transfer
         assert call.agent_id is not None
-        consult, (ring, _) = call.consult, self._drop_ring(call)
+        consult, (ring, _) = call.consult, self.rings.drop(call)
         call.consult = call.consult_target = None
         if consult is not None:
             ring = ring or consult.agent_channel

@@ -142,6 +142,7 @@ class DialTarget(_Model):
     context: str
     exten: str
     caller_id: str | None
+    ring_s: int = 30  # how long it may ring unanswered: the trunks' dial_timeout_s (cti-trunk-<name>'s Dial)
 
     @property
     def local_channel(self) -> str:
@@ -247,7 +248,8 @@ class TrunksConfig(_Model):
             else:  # the trunk's list changed since it was accepted, or the number leaves by another trunk
                 log.warning("caller ID %s is not one of trunk %s's caller_ids: the call presents %s instead",
                             caller_id, trunk.name, presented or "the channel's own")
-        return DialTarget(e164=e164, trunk=trunk.name, context=trunk.context, exten=digits, caller_id=presented)
+        return DialTarget(e164=e164, trunk=trunk.name, context=trunk.context, exten=digits, caller_id=presented,
+                          ring_s=self.outbound.dial_timeout_s)
 
     def caller_id(self, *, queue: str | None = None, campaign: str | None = None) -> str | None:
         cids = self.outbound.caller_id

@@ -14,10 +14,11 @@ export function openTransfer() {
   openDialog("transfer-dialog");
   $("xfer-target").focus();
 }
-// An attended transfer to a number is answered once the number answers (or does not: the dial gives
-// up after 30 s). The call shows "consulting" before that, and the dialog closes then (call_panel.js),
-// so that Back to caller, on the call's card, can be clicked while the number rings.
-const CONSULT_ANSWER_MS = 60000;
+// An attended transfer to a number is answered once the number answers (or does not: it rings for
+// trunks.yaml's dial_timeout_s, 30 s unless set, 300 s at most). The call shows "consulting" before
+// that, and the dialog closes then (call_panel.js), so that Back to caller, on the call's card, can be
+// clicked while the number rings. Waited for longer than the longest ring, plus the hold before it.
+const CONSULT_ANSWER_MS = 330000;
 export async function submitTransfer(ev) {
   ev.preventDefault();
   const call = currentCall();

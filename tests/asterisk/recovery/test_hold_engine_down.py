@@ -249,6 +249,9 @@ async def test_a_caller_held_for_a_consultation_waits_for_the_agent_while_they_t
         assert third is not None
         await until(lambda: _same_bridge(pbx, held.agent_leg, third), what="the agent talking to the number")
         await until(lambda: playing_music(pbx, held.caller), what="the caller on hold's music")
+        # Its leg claimed the agent's leg before its Bridge() (cti-consult-connect, under the leg's lock).
+        claim = f'Set("{third}", "SHARED(CTI_CONSULTING,{held.agent_leg})={third}")'
+        assert claim in pbx.log_file.read_text(errors="replace")
     finally:
         await first.stop()
     try:
@@ -313,6 +316,50 @@ async def test_a_consulted_number_answering_after_the_caller_got_its_agent_back_
         log = pbx.log_file.read_text(errors="replace")
         assert f'Executing [s@cti-consult-connect:1] NoOp("{leg}"' in log, "the number never answered"
         assert _same_bridge(pbx, held.caller, held.agent_leg)
+        assert not _variables(pbx, held.caller).get("CTI_FALLBACK")
+    finally:
+        pbx.cli("channel request hangup all")
+        await until(lambda: not channels(pbx), what="every channel gone")
+
+
+async def test_a_consultation_claiming_the_agents_leg_keeps_the_caller_waiting_until_its_leg_is_gone(
+        pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> None:
+    """The other order of the race with a late answer: a consulted number's leg that answered has
+    claimed the agent's parked leg (cti-consult-connect, under the leg's lock, just before its
+    Bridge() pulls it) when the held caller's check comes. The caller must not take the leg then
+    (both Bridge()s would pull it, and the caller's call could end): it waits, as while the agent
+    talks with the third party. A claim whose leg is gone counts for nothing. The claim is set by
+    hand here, the moment between the two dialplan steps being too short to hit on purpose."""
+    settings = await crashing_engine.away_settings(pbx_settings, tmp_path)
+    seen: list[Event] = []
+    first = await _recorded_engine(settings, seen)
+    try:
+        held = await _held_call(pbx, first, seen)
+        # Claimed by a live channel (the caller's own phone stands in for the consultation's leg).
+        pbx.cli(f"dialplan set chanvar {held.agent_leg} SHARED(CTI_CONSULTING) {held.phone}")
+    finally:
+        await first.stop()
+    try:
+        # With the heartbeat stale, t's sixth step finds the leg parked (no BRIDGEPEER) and goes on
+        # to the lock: seen twice, the caller never bridged with the claimed leg meanwhile.
+        def looked() -> int:
+            log = pbx.log_file.read_text(errors="replace").splitlines()
+            return sum(1 for line in log
+                       if "Executing [t@cti-hold:6]" in line and f'("{held.caller}", "0?s,wait")' in line)
+
+        deadline = time.monotonic() + 20
+        while looked() < 2:
+            assert not _same_bridge(pbx, held.caller, held.agent_leg), "the caller took the leg a consultation claimed"
+            assert time.monotonic() < deadline, "the dialplan's checks never found the agent's leg parked"
+            await asyncio.sleep(0.2)
+        assert playing_music(pbx, held.caller) and not _same_bridge(pbx, held.caller, held.agent_leg)
+        assert _where(pbx, held.agent_leg) == ("cti-park-agent", "Wait"), _where(pbx, held.agent_leg)
+        claimed = f'"CTI hold: no engine, {held.agent_leg} claimed by the consultation {held.phone}")'
+        assert claimed in pbx.log_file.read_text(errors="replace")
+        # The consultation's leg is gone (hung up during its Bridge(), which released nothing): taken back.
+        pbx.cli(f"dialplan set chanvar {held.agent_leg} SHARED(CTI_CONSULTING) Local/gone@cti-external-00000000;1")
+        await until(lambda: _same_bridge(pbx, held.caller, held.agent_leg), timeout_s=15,
+                    what="the caller bridged with its agent's leg again")
         assert not _variables(pbx, held.caller).get("CTI_FALLBACK")
     finally:
         pbx.cli("channel request hangup all")

@@ -32,8 +32,11 @@ def test_only_a_leg_whose_own_end_hung_up_is_reported() -> None:
     lines = _section("cti-consult-connect")
     bridge = lines.index("same => n(bridge),Bridge(${CTI_CALLER},F(cti-park-agent^s^1))")
     done = lines.index("same => n,Set(CTI_CONSULT_DONE=1)")
-    # Between them only the retry of a Bridge() that bridged nothing (FAILURE), which goes elsewhere.
-    assert all("FAILURE" in line or "CTI_CONSULT_TRIES" in line for line in lines[bridge + 1:done])
+    # Between them the release of its claim on the agent's leg (cti-consult-release: no report), and
+    # the retry of a Bridge() that bridged nothing (FAILURE), which goes elsewhere.
+    assert lines[bridge + 1] == "same => n,Gosub(cti-consult-release,s,1)"
+    assert all("FAILURE" in line or "CTI_CONSULT_TRIES" in line for line in lines[bridge + 2:done])
+    assert not any("UserEvent" in line for line in _section("cti-consult-release"))
     assert 'exten => h,1,ExecIf($["${CTI_CONSULT_DONE}" != "1"]?UserEvent(CtiConsultLeft))' in lines
 
 

@@ -38,13 +38,60 @@ def test_a_consultation_answering_after_the_reconnect_finds_the_agents_leg_taken
     cti-consult-connect reads the mark before every Bridge() try; the park clears it."""
     hold = _section("cti-hold")
     bridge = hold.index("same => n,Bridge(${CTI_HOLD_PEER},F(cti-park-agent^s^done))")
-    assert hold[bridge - 1] == "same => n,Set(SHARED(CTI_HOLD_BACK,${CTI_HOLD_PEER})=${CHANNEL})"
+    marked = hold.index("same => n(take),Set(SHARED(CTI_HOLD_BACK,${CTI_HOLD_PEER})=${CHANNEL})")
+    assert marked < bridge
     assert "SHARED(CTI_HOLD_BACK,${CTI_HOLD_PEER})=)" in hold[bridge + 1]
     consult = _section("cti-consult-connect")
     tried = consult.index("same => n(bridge),Bridge(${CTI_CALLER},F(cti-park-agent^s^1))")
-    assert consult[tried - 1] == \
-        "same => n(check),GotoIf($[${LEN(${SHARED(CTI_HOLD_BACK,${CTI_CALLER})})} > 0]?taken)"
+    assert "same => n,GotoIf($[${LEN(${SHARED(CTI_HOLD_BACK,${CTI_CALLER})})} > 0]?taken)" in consult[:tried]
     assert "same => n,Goto(check)" in consult  # the FAILURE retry checks again
     taken = next(i for i, line in enumerate(consult) if line.startswith("same => n(taken),"))
-    assert consult[taken + 1:taken + 3] == ["same => n,Set(CTI_CONSULT_DONE=1)", "same => n,Hangup()"]
+    assert consult[taken + 2:taken + 4] == ["same => n,Set(CTI_CONSULT_DONE=1)", "same => n,Hangup()"]
     assert "same => n,Set(SHARED(CTI_HOLD_BACK)=)" in _section("cti-park-agent")
+
+
+def _locked_steps(lines: list[str], lock: str, unlock_from: int) -> list[str]:
+    """The steps from the Gosub that takes the leg's lock up to the first UNLOCK after ``unlock_from``."""
+    start = lines.index(lock)
+    end = next(i for i in range(unlock_from, len(lines)) if "${UNLOCK(${CTI_LEG_LOCK})}" in lines[i])
+    return lines[start:end + 1]
+
+
+def test_each_side_looks_and_marks_under_the_legs_lock_and_never_bridges_holding_it() -> None:
+    """The race a late answer ran with the caller's own check: cti-hold takes the leg's lock, looks
+    for a consultation's claim (CTI_CONSULTING), marks the leg taken (CTI_HOLD_BACK) and unlocks
+    before its Bridge(); cti-consult-connect takes the same lock, looks for that mark, claims the
+    leg and unlocks before its Bridge(). One side's decision is final; a Bridge() never holds it."""
+    hold = _section("cti-hold")
+    lock = "same => n,Gosub(cti-leg-lock,s,1(${CTI_HOLD_PEER}))"
+    marked = hold.index("same => n(take),Set(SHARED(CTI_HOLD_BACK,${CTI_HOLD_PEER})=${CHANNEL})")
+    steps = _locked_steps(hold, lock, marked)
+    assert steps[1] == 'same => n,GotoIf($["${GOSUB_RETVAL}" != "1"]?s,wait)'  # not locked: the music again
+    assert "same => n,Set(CTI_HOLD_CLAIM=${SHARED(CTI_CONSULTING,${CTI_HOLD_PEER})})" in steps
+    assert not any("Bridge(" in line for line in steps)
+    assert hold.index("same => n,Bridge(${CTI_HOLD_PEER},F(cti-park-agent^s^done))") > marked
+    # A claim keeps the caller waiting, unless its leg is gone; the lock is let go on that way too.
+    claimed = next(i for i, line in enumerate(hold) if line.startswith("same => n(claimed),"))
+    assert hold[claimed] == 'same => n(claimed),GotoIf($["${CHANNEL_EXISTS(${CTI_HOLD_CLAIM})}" = "0"]?take)'
+    assert "${UNLOCK(${CTI_LEG_LOCK})}" in hold[claimed + 1] and hold[claimed + 3] == "same => n,Goto(s,wait)"
+
+    consult = _section("cti-consult-connect")
+    lock = "same => n(check),Gosub(cti-leg-lock,s,1(${CTI_CALLER}))"
+    claim = consult.index("same => n,Set(SHARED(CTI_CONSULTING,${CTI_CALLER})=${CHANNEL})")
+    steps = _locked_steps(consult, lock, claim)
+    assert steps[1] == 'same => n,GotoIf($["${GOSUB_RETVAL}" != "1"]?taken)'
+    assert steps[2] == "same => n,GotoIf($[${LEN(${SHARED(CTI_HOLD_BACK,${CTI_CALLER})})} > 0]?taken)"
+    bridge = consult.index("same => n(bridge),Bridge(${CTI_CALLER},F(cti-park-agent^s^1))")
+    assert consult[bridge - 1] == steps[-1] and consult[bridge + 1] == "same => n,Gosub(cti-consult-release,s,1)"
+    taken = next(i for i, line in enumerate(consult) if line.startswith("same => n(taken),"))
+    assert "${UNLOCK(${CTI_LEG_LOCK})}" in consult[taken]
+
+    # The claim is released under the lock, only if it is still this leg's.
+    release = _section("cti-consult-release")
+    assert release[0] == "exten => s,1,Gosub(cti-leg-lock,s,1(${CTI_CALLER}))"
+    assert release[1] == ('same => n,ExecIf($["${SHARED(CTI_CONSULTING,${CTI_CALLER})}" = "${CHANNEL}"]'
+                          "?Set(SHARED(CTI_CONSULTING,${CTI_CALLER})=))")
+    assert "${UNLOCK(${CTI_LEG_LOCK})}" in release[2] and release[3] == "same => n,Return()"
+    # A bounded set of lock names (func_lock keeps every name it was ever given).
+    assert _section("cti-leg-lock") == ["exten => s,1,Set(CTI_LEG_LOCK=cti-leg-${MD5(${ARG1}):0:2})",
+                                        "same => n,Return(${LOCK(${CTI_LEG_LOCK})})"]
