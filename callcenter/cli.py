@@ -58,7 +58,7 @@ def config_check(
         from callcenter.run import proxy_warnings
 
         # Settings that work but defeat their purpose (a trusted proxy never believed): said, not refused.
-        for warning in proxy_warnings(settings.web):
+        for warning in proxy_warnings(settings.web) + settings.checkout_data_warnings():
             typer.echo(f"warning: {warning}", err=True)
         if database:  # only with settings that loaded: the URL is theirs
             severity, line = check_database(settings)
