@@ -10,6 +10,14 @@
   // a manager sees the board without them (the server would refuse them with 403).
   const mayIntervene = () => ["supervisor", "admin"].includes(S.me && S.me.role);
 
+  // The bar cuts a long phone status with an ellipsis (supervisor.css): its tooltip holds it whole
+  // (phone.js gives the pill the error's detail as its title, else none).
+  const pill = $("phone-status");
+  if (pill) {
+    new MutationObserver(() => { if (!pill.title) pill.title = pill.textContent; })
+      .observe(pill, { childList: true, characterData: true, subtree: true });
+  }
+
   function setConn(on) {
     const c = $("conn");
     c.className = on ? "wb-conn on" : "wb-conn off";

@@ -49,6 +49,9 @@ async def test_the_bar_holds_on_one_line_at_1366(site: Site, page: Page, path: s
     await page.wait_for_load_state("networkidle")
     await page.screenshot(path=f"{SHOTS}/bar-1366-{user}{path.replace('/', '-')}.png")
     await _one_line(page, f"{user} {path} en")
+    for cut in await page.locator("header.sbar > *").all():  # what the ellipsis cuts, the tooltip holds
+        if await cut.evaluate("(e) => e.scrollWidth > e.clientWidth + 1"):
+            assert await cut.get_attribute("title"), f"{user} {path}: {await cut.text_content()!r} cut, no tooltip"
     await page.click(".lang-toggle >> visible=true")
     await expect(page.locator("#btn-logout")).to_have_text("退出")
     await page.screenshot(path=f"{SHOTS}/bar-1366-{user}{path.replace('/', '-')}-zh.png")
