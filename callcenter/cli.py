@@ -39,11 +39,12 @@ acd_cli.register(app)
 @config_app.command("check")
 def config_check(
     database: bool = typer.Option(True, "--database/--no-database",
-                                  help="Also connect to the database and compare its schema with this release's "
-                                       "(--no-database: the files only, e.g. on another machine)."),
+                                  help="Also connect to the database and compare its schema with this release's, "
+                                       "and with bus: redis ask Redis which node routes (--no-database: the "
+                                       "files only, e.g. on another machine)."),
 ) -> None:
-    """Validate engine settings and every shipped configuration file, and whether the database answers
-    and where its schema stands; print every problem found."""
+    """Validate engine settings and every shipped configuration file, whether the database answers
+    and where its schema stands, and with ``bus: redis`` whether Redis answers; print every problem found."""
     problems: list[str] = []
     try:
         settings = load_settings()
@@ -57,7 +58,7 @@ def config_check(
         from callcenter.run import proxy_warnings
 
         # Settings that work but defeat their purpose (a trusted proxy never believed): said, not refused.
-        for warning in proxy_warnings(settings.web):
+        for warning in proxy_warnings(settings.web) + settings.checkout_data_warnings():
             typer.echo(f"warning: {warning}", err=True)
         if database:  # only with settings that loaded: the URL is theirs
             severity, line = check_database(settings)
@@ -67,6 +68,11 @@ def config_check(
                 typer.echo(f"warning: {line}", err=True)
             else:
                 typer.echo(line)
+            if settings.bus == "redis" and settings.redis_url:  # what `cti run` asks first, said here too
+                try:
+                    typer.echo(redis_line(settings))
+                except ConfigError as err:
+                    problems.append(f"redis: {err.message}")
     problems += check_all(settings)
     if problems:
         for p in problems:
@@ -85,23 +91,43 @@ def config_show() -> None:
 
 
 
-def routing_elsewhere(settings: Settings) -> str | None:
-    """The node that routes on this Redis when it is another one (bus: redis), else None. A Redis
-    that does not answer is a ConfigError naming the setting, before anything starts."""
-    if settings.bus != "redis" or not settings.redis_url:
-        return None
+def _routing_holder(settings: Settings) -> str | None:
+    """The node that holds the routing lease on ``settings.redis_url`` now; a Redis that does not
+    answer is a ConfigError naming the setting (never its password)."""
     import asyncio
 
     from cti.logs import mask_url_password
     from cti.redis_lease import routing_holder
 
+    url = settings.redis_url or ""
     try:
-        holder = asyncio.run(routing_holder(settings.redis_url))
+        return asyncio.run(routing_holder(url))
     except CtiError as err:
-        where = mask_url_password(settings.redis_url)
+        where = mask_url_password(url)
         raise ConfigError(f"redis_url (CTI_REDIS_URL) {where}: {err.message.rstrip('.')}; check the address and "
                           "password and that the Redis server runs") from None
+
+
+def routing_elsewhere(settings: Settings) -> str | None:
+    """The node that routes on this Redis when it is another one (bus: redis), else None. A Redis
+    that does not answer is a ConfigError naming the setting, before anything starts."""
+    if settings.bus != "redis" or not settings.redis_url:
+        return None
+    holder = _routing_holder(settings)
     return holder if holder not in (None, settings.node_id) else None
+
+
+def redis_line(settings: Settings) -> str:
+    """`cti config check`'s line for the Redis of ``bus: redis``: it answers, and which node routes."""
+    from cti.logs import mask_url_password
+
+    holder = _routing_holder(settings)
+    where = f"redis: {mask_url_password(settings.redis_url or '')} answers"
+    if holder is None:
+        return f"{where}; no node routes calls on it now (this node, {settings.node_id!r}, would route)"
+    if holder == settings.node_id:
+        return f"{where}; this node, {holder!r}, routes calls on it"
+    return f"{where}; node {holder!r} routes calls on it (this node, {settings.node_id!r}, would wait as its standby)"
 
 
 def _line_buffered_stdout() -> None:

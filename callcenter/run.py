@@ -181,7 +181,7 @@ async def run(settings: Settings, *, demo: bool = True, callers_per_minute: floa
     # Before anything logs: engine lines (AMI connected, resync, outbox replay, database back) on
     # stderr with timestamps, or JSON lines, at the configured levels (docs/observability.md).
     configure_logging(settings)
-    for warning in proxy_warnings(settings.web):
+    for warning in proxy_warnings(settings.web) + settings.checkout_data_warnings():
         log.warning("%s", warning)
     admins = await prepare_database(settings, seed=demo)
     engine = Engine(settings, phone_kind="webrtc")  # people answer in the console's softphone

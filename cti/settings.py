@@ -385,6 +385,31 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlSource(settings_cls))
 
+    def checkout_data_warnings(self) -> list[str]:
+        """What the shipped relative defaults keep in the checkout's ``var/`` while ``state_dir`` was
+        moved elsewhere: ``CTI_STATE_DIR`` moves the secrets and journals only, not the SQLite
+        database nor the recordings, which have settings of their own."""
+        checkout = PROJECT_ROOT / "var"
+        state = self.state_dir.resolve()
+        if state == checkout.resolve():
+            return []
+        warnings = []
+        prefix = "sqlite+aiosqlite:///"
+        url = self.resolved_database_url()
+        if url.startswith(prefix) and Path(url[len(prefix):]).resolve().is_relative_to(checkout.resolve()):
+            warnings.append(f"database_url (CTI_DATABASE_URL): the SQLite database is {url[len(prefix):]}, in the "
+                            f"checkout's var/, not in state_dir {self.state_dir} (CTI_STATE_DIR moves the secrets "
+                            "and journals only): to keep it there, "
+                            f"CTI_DATABASE_URL={prefix}{self.state_dir / 'cti.db'} (a database that already holds "
+                            "data: `cti db backup` it, then `cti db restore` it "
+                            "there)")
+        recordings = self.recordings.dir if self.recordings.dir.is_absolute() else PROJECT_ROOT / self.recordings.dir
+        if recordings.resolve().is_relative_to(checkout.resolve()):
+            warnings.append(f"recordings.dir (CTI_RECORDINGS__DIR) is {recordings}, in the checkout's var/, not in "
+                            f"state_dir {self.state_dir}: set it to where the recordings belong (docs/recording.md; "
+                            "nodes of one machine that share the checkout's on purpose may leave it)")
+        return warnings
+
     def resolved_database_url(self) -> str:
         """Relative SQLite paths are taken from the project root, so any working directory works."""
         prefix = "sqlite+aiosqlite:///"

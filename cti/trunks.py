@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Literal
@@ -341,6 +342,8 @@ def _read(path: Path, env: Mapping[str, str] | None = None) -> tuple[TrunksConfi
             if isinstance(var, str) and var and not env.get(var):  # type: ignore[union-attr]
                 problems.append(Problem(("trunks", i, attr), f"the environment variable {var} is not set "
                                                              f"(trunk {trunk.get('name')!r} cannot register)"))
+            elif isinstance(var, str) and var and _CONTROL.search(env.get(var, "")):  # type: ignore[union-attr]
+                problems.append(Problem(("trunks", i, attr), _control_problem(var, trunk.get("name"))))
     if not problems:
         return checked.model, []
     lines = KeyLines.of(path)
@@ -360,10 +363,23 @@ def check_trunks(settings: Settings, env: Mapping[str, str] | None = None) -> li
     return [f"{path}: {p}" for p in _read(path, os.environ if env is None else env)[1]]
 
 
+# A character that ends or breaks a line of pjsip.conf, where the account is written: a value holding
+# one would write lines (sections) of its own into Asterisk's configuration.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_problem(var: str, trunk: object) -> str:
+    return (f"the environment variable {var} holds a control character (a line break, a tab...), which would "
+            f"end its line of pjsip.conf (trunk {trunk!r})")
+
+
 def account(trunk: Trunk, env: Mapping[str, str]) -> tuple[str, str]:
     """The registration trunk's username and secret, read from the environment."""
     values = [env.get(var or "", "") for var in (trunk.username_env, trunk.secret_env)]
     if not all(values):
         raise ConfigError(f"trunk {trunk.name!r}: set the environment variables {trunk.username_env} and "
                           f"{trunk.secret_env} (its carrier account)")
+    for var, value in zip((trunk.username_env, trunk.secret_env), values, strict=True):
+        if _CONTROL.search(value):
+            raise ConfigError(_control_problem(var or "", trunk.name))
     return values[0], values[1]

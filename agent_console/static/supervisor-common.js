@@ -26,7 +26,7 @@ window.Sup = (() => {
   }
   function applyI18n() {
     document.documentElement.lang = S.lang;
-    if ($("tz-note")) $("tz-note").textContent = t("tz.note", { tz: S.tz });
+    if ($("tz-note")) $("tz-note").textContent = $("tz-note").title = t("tz.note", { tz: S.tz });
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     const title = document.body.dataset.title;
     if (title) document.title = t(title);
@@ -119,8 +119,9 @@ window.Sup = (() => {
     } catch (e) { S.me = null; }
     if (!S.me) { location.href = "/"; return; }
     if (window.ctiSession) window.ctiSession.start(session, S.tz);  // renewed while used (session.js)
-    if ($("tz-note")) $("tz-note").textContent = t("tz.note", { tz: S.tz });
-    $("who-name").textContent = S.me.display_name || S.me.username;
+    if ($("tz-note")) $("tz-note").textContent = $("tz-note").title = t("tz.note", { tz: S.tz });
+    // The bar cuts a long name with an ellipsis on one line (supervisor.css): the tooltip has it whole.
+    $("who-name").textContent = $("who-name").title = S.me.display_name || S.me.username;
     // Users and Integrations are administrators' pages: others would only read "Administrators only."
     if (S.me.role !== "admin") {
       document.querySelectorAll('.snav a[href="/users"], .snav a[href="/integrations"]').forEach((a) => a.remove());

@@ -10,6 +10,14 @@
   // a manager sees the board without them (the server would refuse them with 403).
   const mayIntervene = () => ["supervisor", "admin"].includes(S.me && S.me.role);
 
+  // The bar cuts a long phone status with an ellipsis (supervisor.css): its tooltip holds it whole
+  // (phone.js gives the pill the error's detail as its title, else none).
+  const pill = $("phone-status");
+  if (pill) {
+    new MutationObserver(() => { if (!pill.title) pill.title = pill.textContent; })
+      .observe(pill, { childList: true, characterData: true, subtree: true });
+  }
+
   function setConn(on) {
     const c = $("conn");
     c.className = on ? "wb-conn on" : "wb-conn off";
@@ -71,6 +79,19 @@
     const off = (tot.agents && tot.agents.phone_offline) || 0;  // available, but their phone is unreachable
     $("tot-phone-offline").textContent = off;
     $("tot-phone-offline").classList.toggle("bad", off > 0);
+    // Which agents, and why: logged in and ready, but their phone is not connected (their console is
+    // closed, e.g. the browser shut while they stayed logged in across an engine restart, or a desk
+    // phone is off). They stay logged in until they come back or are logged out (their row's Log out).
+    const offline = b.agents.filter((a) => a.state === "available" && a.phone_offline);
+    const who = $("phone-offline-who");
+    who.hidden = offline.length === 0;
+    who.replaceChildren();
+    if (offline.length) {
+      who.append(el("b", "", `${t("k.phone_offline")}: `),
+        offline.map((a) => a.name ? `${a.agent_id} ${a.name}` : a.agent_id).join(" · "),
+        el("span", "muted", ` — ${t("wb.phone_offline_why")}`));
+    }
+    $("tile-phone-offline").title = offline.length ? t("a.phone_offline_hint") : "";
     renderQueues(b);
     renderWaiting(b);
     renderAgents(b);
@@ -255,7 +276,8 @@
         sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
         actions.append(nr, lo, sk);
       }
-      const reason = a.not_ready_after_call ? t("a.nr_after", { r: reasonLabel(a.not_ready_after_call) }) : reasonLabel(a.reason);
+      const reason = a.not_ready_after_call ? t("a.nr_after", { r: reasonLabel(a.not_ready_after_call) })
+        : shown === "phone_offline" ? t("a.phone_offline_hint") : reasonLabel(a.reason);
       tr.append(who, state, el("td", "small", reason), time, call, el("td", "num", a.handled_today), actions);
       body.append(tr);
     }

@@ -42,6 +42,11 @@ def test_asterisks_logs_are_private_quiet_and_free_of_errors(tmp_path: Path) -> 
         assert "modules will be loaded" in start, start  # notices are logged
         assert _errors(start) == [], "\n".join(_errors(start))
         assert _errors(pbx.console_log.read_text(errors="replace")) == []
+        # Every setting of manager.conf is one Asterisk reads where it stands: writetimeout in
+        # [general] was refused ("Invalid keyword <writetimeout> = <2000> in manager.conf [general]")
+        # and the engine's user kept the 100 ms default the comment said it raised.
+        unknown = [line for line in start.splitlines() if "Invalid keyword" in line]
+        assert unknown == [], "\n".join(unknown)
 
         # A verbose line (what every dialplan step and the heartbeat's Set() log) is not written.
         pbx.cli("dialplan set global CTI_TEST_MARK the-quiet-run")

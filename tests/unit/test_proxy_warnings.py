@@ -73,7 +73,10 @@ def test_the_deployment_guides_environment_file_draws_no_warning(tmp_path: Path,
     for name in ("CTI_WEB__SESSION_SECRET", "CTI_AMI__SECRET", "CTI_PBX__MODE", "CTI_DEV_MODE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CTI_STATE_DIR", str(tmp_path / "var"))
-    for name in ("CTI_WEB__PUBLIC_URL", "CTI_WEB__TRUSTED_PROXIES", "CTI_WEB__HOST"):
+    # The state directory is the test's own: so are the database and recordings (each would be named
+    # as left in the checkout's var/ otherwise; the guide's file leaves state_dir where it is).
+    monkeypatch.setenv("CTI_RECORDINGS__DIR", str(tmp_path / "recordings"))
+    for name in ("CTI_WEB__PUBLIC_URL", "CTI_WEB__TRUSTED_PROXIES", "CTI_WEB__HOST", "CTI_DATABASE_URL"):
         if name in env:
             monkeypatch.setenv(name, env[name])
     result = CliRunner().invoke(app, ["config", "check", "--no-database"])

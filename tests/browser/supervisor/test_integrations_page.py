@@ -97,3 +97,18 @@ async def test_a_supervisor_is_kept_out(site: Site, page: Page) -> None:
     await page.goto(site.base + "/integrations")
     await expect(page.locator("#forbidden")).to_be_visible()
     await expect(page.locator("#main")).to_be_hidden()
+
+
+async def test_the_audio_checkbox_sits_beside_its_words(site: Site, page: Page) -> None:
+    # The checkbox took a whole field's width and stood alone above its words (seen on the go-live
+    # trial's screenshot of /integrations): it is a box beside "may download recordings' audio".
+    await log_in(page, site.base, "admin", "admin-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await page.goto(site.base + "/integrations")
+    box = await page.locator("#it-audio").bounding_box()
+    words = await page.locator("#it-audio + span").bounding_box()
+    assert box and words
+    assert box["width"] < 30, box
+    middle = box["y"] + box["height"] / 2
+    assert words["y"] <= middle <= words["y"] + words["height"], (box, words)
+    assert box["x"] + box["width"] <= words["x"], (box, words)

@@ -92,3 +92,24 @@ async def test_a_reactivated_users_desk_phone_waits_for_a_new_password(site: Sit
     assert locks.locked == set() and list(locks.passwords) == ["1006"]
     await expect(page.locator("#us-msg")).to_contain_text(locks.passwords["1006"])
     await expect(row).not_to_contain_text("locked")
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}])
+async def test_the_role_chooser_shows_the_whole_role(site: Site, page: Page, viewport: dict[str, int]) -> None:
+    # At 1366 px the table squeezed each row's role chooser (width: 100% of a narrow cell): a
+    # supervisor's read "supervisoı", cut (found in the go-live trial's screenshot of /users).
+    await log_in(page, site.base, "admin", "admin-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await page.goto(site.base + "/users")
+    role = page.locator('#users tr[data-user="sup1"] select[data-act="role"]')
+    await expect(role).to_have_value("supervisor")
+    room, needed = await role.evaluate("""(s) => {
+        const cs = getComputedStyle(s), probe = document.createElement('span');
+        probe.style.font = cs.font; probe.style.whiteSpace = 'nowrap';
+        probe.textContent = s.options[s.selectedIndex].text;
+        document.body.append(probe);
+        const needed = probe.getBoundingClientRect().width;
+        probe.remove();
+        // the text's room: the box less its padding and the arrow Chromium draws (about 20 px)
+        return [s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 20, needed]; }""")
+    assert room >= needed, f"role chooser: {room:.0f} px for a text of {needed:.0f} px"

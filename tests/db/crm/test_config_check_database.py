@@ -26,6 +26,7 @@ def _check(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str
     for name in ("CTI_WEB__SESSION_SECRET", "CTI_AMI__SECRET", "CTI_PBX__MODE", "CTI_DEV_MODE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CTI_STATE_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CTI_RECORDINGS__DIR", str(tmp_path / "recordings"))  # with the state, not the checkout's
     monkeypatch.setenv("CTI_DATABASE_URL", url)
     return CliRunner().invoke(app, ["config", "check", *args])
 
