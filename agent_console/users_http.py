@@ -114,6 +114,19 @@ def _needs_agent_id(role: str, agent_id: str | None) -> None:
         raise InvalidField("agent_id", "an agent needs an agent id (the ACD routes calls to it)")
 
 
+def _check_extension(extension: str | None, desk: DeskPhoneLocks | None) -> None:
+    """An extension given is one of the PBX's phones (``pbx.agent_endpoints`` of them, 1001...): on
+    any other, the agent would be offered calls their phone can never take and their console would
+    get no softphone. No PBX managed here (``desk`` None): not checked. None (no extension) passes:
+    the user's phone is then their agent id (``callcenter.run`` names those who have none)."""
+    if extension is None or desk is None or extension in desk.endpoints:
+        return
+    count = len(desk.endpoints)
+    span = f"1001..{1000 + count}" if count else "none"
+    raise InvalidField("extension", f"{extension!r} is not a phone of this PBX: its agent phones are {span} "
+                                    f"(pbx.agent_endpoints is {count})")
+
+
 def _out(u: Any, queues: list[str] | None = None, desk: DeskPhoneLocks | None = None) -> UserOut:
     phone = u.extension or u.agent_id
     on_desk = desk is not None and phone in desk.endpoints
@@ -168,6 +181,7 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
         check_skills(body.skills)
         users.check_password(body.password, body.username)
         _needs_agent_id(body.role, body.agent_id)
+        _check_extension(body.extension, desk_phones)
         known = _known(request)
         wanted = users.check_queues(body.queues, known)  # before anything is written
         async with db.session() as s:  # a taken username, agent id or extension: 409 (crm_core.users)
@@ -194,6 +208,8 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
             if name in changes and changes[name] is None:
                 raise InvalidField(name, "cannot be null")
         check_skills(changes.get("skills"))
+        if "extension" in changes:
+            _check_extension(changes["extension"], desk_phones)
         known = _known(request)
         wanted = changes.pop("queues", None)
         if wanted is not None:

@@ -15,6 +15,14 @@ from cti.trunks import EXTERNAL_CONTEXT, TrunksConfig, account
 GROUP_CATEGORY = "cti-trunks"
 
 
+def config_value(value: str) -> str:
+    """``value`` as written after ``name = `` in an Asterisk .conf file: main/config.c reads an
+    unescaped ``;`` as the start of a comment (``password = ab;cd`` is ``ab``) and turns ``\\;`` back
+    into ``;``, dropping only the one backslash before a ``;``: every other backslash is read as it
+    stands, so a backslash needs no escape of its own (``a\\;`` is written ``a\\\\;``, read ``a\\;``)."""
+    return value.replace(";", "\\;")
+
+
 def pjsip_sections(cfg: TrunksConfig, env: Mapping[str, str], *, tls_available: bool) -> str:
     """Endpoint, aor, auth, registration and identify sections of the carrier trunks."""
     blocks: list[str] = []
@@ -34,7 +42,7 @@ def pjsip_sections(cfg: TrunksConfig, env: Mapping[str, str], *, tls_available: 
         sections = ["\n".join(endpoint),
                     f"[{trunk.name}]\ntype = aor\ncontact = {uri}\nqualify_frequency = 0"]
         if trunk.kind == "registration":
-            user, secret = account(trunk, env)
+            user, secret = (config_value(v) for v in account(trunk, env))
             sections[0] += f"\noutbound_auth = {trunk.name}-auth\nfrom_user = {user}"
             sections.append(f"[{trunk.name}-auth]\ntype = auth\nauth_type = userpass\nusername = {user}\n"
                             f"password = {secret}")

@@ -342,8 +342,8 @@ def _read(path: Path, env: Mapping[str, str] | None = None) -> tuple[TrunksConfi
             if isinstance(var, str) and var and not env.get(var):  # type: ignore[union-attr]
                 problems.append(Problem(("trunks", i, attr), f"the environment variable {var} is not set "
                                                              f"(trunk {trunk.get('name')!r} cannot register)"))
-            elif isinstance(var, str) and var and _CONTROL.search(env.get(var, "")):  # type: ignore[union-attr]
-                problems.append(Problem(("trunks", i, attr), _control_problem(var, trunk.get("name"))))
+            elif isinstance(var, str) and var and (why := _unwritable(env.get(var, ""))):  # type: ignore[union-attr]
+                problems.append(Problem(("trunks", i, attr), _value_problem(var, why, trunk.get("name"))))
     if not problems:
         return checked.model, []
     lines = KeyLines.of(path)
@@ -368,9 +368,18 @@ def check_trunks(settings: Settings, env: Mapping[str, str] | None = None) -> li
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _control_problem(var: str, trunk: object) -> str:
-    return (f"the environment variable {var} holds a control character (a line break, a tab...), which would "
-            f"end its line of pjsip.conf (trunk {trunk!r})")
+def _unwritable(value: str) -> str | None:
+    """Why an account value cannot be written into pjsip.conf as it is, else None (a ';' can: it is
+    escaped, ``cti.trunk_render.config_value``)."""
+    if _CONTROL.search(value):
+        return "holds a control character (a line break, a tab...), which would end its line of pjsip.conf"
+    if value != value.strip(" "):  # Asterisk's parser strips a value (main/config.c): no quoting keeps a space
+        return "begins or ends with a space, which Asterisk's configuration parser drops from its line of pjsip.conf"
+    return None
+
+
+def _value_problem(var: str, why: str, trunk: object) -> str:
+    return f"the environment variable {var} {why} (trunk {trunk!r})"
 
 
 def account(trunk: Trunk, env: Mapping[str, str]) -> tuple[str, str]:
@@ -380,6 +389,6 @@ def account(trunk: Trunk, env: Mapping[str, str]) -> tuple[str, str]:
         raise ConfigError(f"trunk {trunk.name!r}: set the environment variables {trunk.username_env} and "
                           f"{trunk.secret_env} (its carrier account)")
     for var, value in zip((trunk.username_env, trunk.secret_env), values, strict=True):
-        if _CONTROL.search(value):
-            raise ConfigError(_control_problem(var or "", trunk.name))
+        if why := _unwritable(value):
+            raise ConfigError(_value_problem(var or "", why, trunk.name))
     return values[0], values[1]

@@ -1,4 +1,4 @@
-/* User administration (administrators): the list, a create form, deactivate/reactivate, role and
+/* User administration (administrators): the list (with the phone each user rings), a create form, deactivate/reactivate, role and
    password reset, a supervisor's queues, a desk phone's new password (a locked phone, its user
    deactivated once, waits for one; shown once), through /api/admin/users (docs/api.md, "Users"). The queues
    offered are the configured ones (the administrator's wallboard: every queue of config/queues.yaml);
@@ -48,6 +48,19 @@
     return td;
   }
 
+  // The phone the user rings: their extension, else their agent id (agent_console/users_http.py's
+  // desk_phone is that phone when it is one of this PBX's: 1001.., pbx.agent_endpoints).
+  function phoneCell(u) {
+    const td = el("td");
+    td.dataset.col = "phone";
+    const phone = u.extension || u.agent_id;
+    if (!phone) { td.textContent = "—"; return td; }
+    td.append(phone);
+    if (!u.extension) td.append(" ", el("span", "muted", t("us.phone_agent")));
+    if (!u.desk_phone) td.append(el("div", "bad", t("us.nophone")));
+    return td;
+  }
+
   function row(u) {
     const tr = el("tr");
     tr.dataset.user = u.username;
@@ -86,7 +99,7 @@
     if (u.desk_locked) state.append(el("div", "bad", t("us.desklocked", { e: u.desk_phone })));
     const roleCell = el("td"); roleCell.append(role);
     tr.append(el("td", "", u.username), el("td", "", u.display_name), roleCell, el("td", "", u.agent_id || "—"),
-      el("td", "", skillsText(u.skills) || "—"), queuesCell(u),
+      phoneCell(u), el("td", "", skillsText(u.skills) || "—"), queuesCell(u),
       state, tools);
     return tr;
   }

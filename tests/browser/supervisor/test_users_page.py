@@ -113,3 +113,29 @@ async def test_the_role_chooser_shows_the_whole_role(site: Site, page: Page, vie
         // the text's room: the box less its padding and the arrow Chromium draws (about 20 px)
         return [s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 20, needed]; }""")
     assert room >= needed, f"role chooser: {room:.0f} px for a text of {needed:.0f} px"
+
+
+async def test_each_user_shows_the_phone_they_ring(site: Site, page: Page) -> None:
+    """The table had no extension or phone column (the go-live trial): an administrator could not see
+    which phone an agent rings. The Phone column shows the user's extension, else their agent id
+    (said so), and says when that is no phone of this PBX (pbx.agent_endpoints: 1001..1020 here)."""
+    async with site.client() as c:
+        admin = {"Authorization": f"Bearer {await login(c, 'admin', 'admin-demo-1')}"}
+        r = await c.post("/api/admin/users", headers=admin, json={
+            "username": "agent77", "password": "copper-lantern-57", "role": "agent", "agent_id": "a77"})
+        assert r.status_code == 201, r.text
+    await log_in(page, site.base, "admin", "admin-demo-1")
+    await page.wait_for_url("**/wallboard")
+    await page.goto(site.base + "/users")
+    await expect(page.locator("#users thead th", has_text="Phone")).to_have_count(1)
+    phone = lambda user: page.locator(f'#users tr[data-user="{user}"] td[data-col="phone"]')  # noqa: E731
+    await expect(phone("agent1")).to_have_text("1001")  # seeded with extension 1001
+    await expect(phone("sup1")).to_have_text("1009")  # staff: their softphone's extension
+    await expect(phone("agent77")).to_contain_text("a77")
+    await expect(phone("agent77")).to_contain_text("agent id")
+    await expect(phone("agent77").locator(".bad")).to_have_text("not a phone of this PBX")
+    await expect(phone("admin")).to_have_text("—")  # no extension, no agent id: no phone
+    # The column lines up with its header: the phone is under "Phone".
+    header = await page.locator("#users thead th").all_inner_texts()
+    cells = await page.locator('#users tr[data-user="agent1"] > td').all_inner_texts()
+    assert cells[header.index("Phone")] == "1001", (header, cells)

@@ -257,8 +257,11 @@ async def test_a_deactivated_users_desk_phone_is_locked_until_a_new_password(
     r = await admin.post("/api/admin/users", json={**NEW, "extension": "1015"})
     assert r.status_code == 201, r.text
     assert locks.locked == {"1006", "1015"} and r.json()["desk_locked"] is True
-    # Not a desk endpoint of this PBX (pbx.agent_endpoints): nothing to lock, no desk password.
+    # An extension that is no desk endpoint of this PBX (pbx.agent_endpoints) is refused
+    # (test_user_extension_range.py); a phone that is an agent id outside them: nothing to lock, no desk password.
     r = await admin.patch(f"/api/admin/users/{uid}", json={"extension": "4711"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "extension", r.text
+    r = await admin.patch(f"/api/admin/users/{uid}", json={"extension": None, "agent_id": "a4711"})
     assert r.status_code == 200 and locks.locked == {"1006", "1015"} and r.json()["desk_phone"] is None
     assert (await admin.patch(f"/api/admin/users/{uid}", json={"active": True})).status_code == 200
     none = await admin.post(f"/api/admin/users/{uid}/desk-password")
