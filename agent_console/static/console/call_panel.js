@@ -26,6 +26,7 @@ export function renderAll() {
   if (!S.me) return;
   freshCards();
   $("replaced-card").hidden = !S.replaced;
+  $("conn-lost").hidden = !S.lost || S.replaced;
   renderState();
   const call = currentCall();
   const pop = (S.offer && S.offer.pop) || (call && call.pop) || null;
@@ -55,9 +56,11 @@ export function renderAll() {
     // Hold and transfer act on the caller talking or held with this agent; while consulting (the
     // caller on hold for it) or in a conference the engine refuses both.
     const withCaller = ["talking", "held"].includes(call.status);
-    for (const id of ["btn-hold", "btn-transfer"]) $(id).disabled = !on || asked || !withCaller;
-    $("btn-dtmf").disabled = !on || asked;
-    $("btn-hangup").disabled = !on;
+    // Without the engine's socket none of these can go (the browser phone's own buttons still work).
+    const off = !S.live;
+    for (const id of ["btn-hold", "btn-transfer"]) $(id).disabled = off || !on || asked || !withCaller;
+    $("btn-dtmf").disabled = off || !on || asked;
+    $("btn-hangup").disabled = off || !on;
     $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
     $("btn-hold").setAttribute("aria-pressed", String(call.status === "held"));
     // A consultation can be cancelled (back to the caller) or joined into a three-way call, by the
@@ -102,8 +105,9 @@ function renderState() {
     : st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
   $("state-reason").textContent = reason;
   // Until the hello says the agent's state, a Ready would go without its queue login and be refused.
-  $("btn-ready").disabled = !S.state || st.state === "available" || S.replaced;
-  $("btn-not-ready").disabled = !S.state || st.state === "logged_out" || S.replaced;
+  // Nor while the engine's socket is down (S.live: its hello came): a click could only be refused.
+  $("btn-ready").disabled = !S.state || !S.live || st.state === "available" || S.replaced;
+  $("btn-not-ready").disabled = !S.state || !S.live || st.state === "logged_out" || S.replaced;
 }
 export function tick() {
   // A replaced tab's phone would keep registering and take the extension's one contact back from

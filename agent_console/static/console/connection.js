@@ -26,6 +26,7 @@ export function connect() {
     setConn(false);
     if (S.ws !== ws) return;
     S.ws = null;
+    S.live = false;
     if (ev.code === 4000) {  // the console was opened in another tab: that one is the console now
       S.replaced = true;
       toast(t("conn.replaced"), "error");
@@ -34,10 +35,13 @@ export function connect() {
       return;
     }
     if (ev.code === 4001 || ev.code === 1008) {
-      api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else sessionEnded(); })
+      api("GET", "/api/auth/session").then((s) => { if (s.authenticated) { S.lost = true; renderAll(); retry(); } else sessionEnded(); })
         .catch(() => sessionEnded());
       return;
     }
+    // Lost (a network drop, the engine restarting): said until the engine's hello is in again.
+    S.lost = true;
+    renderAll();
     retry();
   };
 }
@@ -80,6 +84,8 @@ export function act(msg) {
 function onFrame(f) {
   switch (f.type) {
     case "hello":
+      S.live = true;
+      if (S.lost) { S.lost = false; toast(t("conn.back"), "ok"); }
       S.clockSkew = f.server_time - Date.now() / 1000;
       S.state = f.state; S.offer = f.offer; S.catalog = f.catalog;
       S.calls = new Map(f.calls.map((c) => [c.call_id, c]));

@@ -18,6 +18,8 @@ export function showLogin(msg, keepPhone) {
     document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
   }
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+  S.live = false;
+  S.lost = false;
   $("console-view").hidden = true;
   $("login-view").hidden = false;
   const e = $("login-error");
