@@ -119,9 +119,23 @@ export function tick() {
     dropDrafts();
     document.dispatchEvent(new CustomEvent("cti:logout"));
   }
+  looseLine(phone);
   if (S.state) $("state-timer").textContent = clock(now() - (S.state.since || now()));
   const call = currentCall();
   $("call-timer").textContent = call ? clock(now() - call.started_at) : "";
+}
+
+// The browser phone on a line while the engine shows this agent no call, no offer and no dial ringing
+// (e.g. the agent's leg left up after a transfer) for LOOSE_MS: the phone offers its own Hang up.
+// The grace covers a dial answered on the phone before the engine's call frame is in.
+const LOOSE_MS = 3000;
+let looseSince = 0;
+function looseLine(phone) {
+  if (!phone || !phone.setLoose) return;
+  const engineCall = [...S.calls.values()].some((c) => c.status !== "ended") || !!S.offer || !$("dial-pending").hidden;
+  const loose = !!S.me && S.live && phone.status === "in_call" && !engineCall;
+  looseSince = loose ? looseSince || Date.now() : 0;
+  phone.setLoose(loose && Date.now() - looseSince >= LOOSE_MS);
 }
 
 export function applyI18n() {
