@@ -123,6 +123,11 @@ export function tick() {
   if (S.state) $("state-timer").textContent = clock(now() - (S.state.since || now()));
   const call = currentCall();
   $("call-timer").textContent = call ? clock(now() - call.started_at) : "";
+  // After a reload or a lost network the engine keeps the caller on hold and rings the browser phone
+  // again: the call card says so (else "On hold" and a ringing phone side by side look like a new call).
+  const rering = !!call && call.status === "held" && !S.offer && !!phone && phone.status === "ringing";
+  $("call-rering").hidden = !rering;
+  if (rering) $("call-rering").textContent = t("call.rering");
 }
 
 // The browser phone on a line while the engine shows this agent no call, no offer and no dial ringing
