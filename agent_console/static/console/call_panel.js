@@ -59,6 +59,9 @@ export function renderAll() {
     // Without the engine's socket none of these can go (the browser phone's own buttons still work).
     const off = !S.live;
     for (const id of ["btn-hold", "btn-transfer"]) $(id).disabled = off || !on || asked || !withCaller;
+    // Ringing again for the held call (a reload): the agent's leg is the ring, nothing to resume until
+    // it is answered (the engine refused with "not on hold").
+    if (reringing(call)) $("btn-hold").disabled = true;
     $("btn-dtmf").disabled = off || !on || asked;
     $("btn-hangup").disabled = off || !on;
     $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
@@ -125,9 +128,16 @@ export function tick() {
   $("call-timer").textContent = call ? clock(now() - call.started_at) : "";
   // After a reload or a lost network the engine keeps the caller on hold and rings the browser phone
   // again: the call card says so (else "On hold" and a ringing phone side by side look like a new call).
-  const rering = !!call && call.status === "held" && !S.offer && !!phone && phone.status === "ringing";
+  const rering = reringing(call);
   $("call-rering").hidden = !rering;
   if (rering) $("call-rering").textContent = t("call.rering");
+  if (rering !== wasRering) { wasRering = rering; renderAll(); }  // the phone's state is not a frame
+}
+
+let wasRering = false;
+function reringing(call) {
+  const phone = window.ctiPhone;
+  return !!call && call.status === "held" && !S.offer && !!phone && phone.status === "ringing";
 }
 
 // The browser phone on a line while the engine shows this agent no call, no offer and no dial ringing
