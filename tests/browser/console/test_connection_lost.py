@@ -54,3 +54,37 @@ async def test_a_dropped_connection_is_said_and_so_is_its_return(site: Site, pag
     await expect(page.locator("#btn-not-ready")).to_be_enabled()
     await page.click("#btn-not-ready")
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", "not_ready")
+
+
+async def test_a_connection_gone_silent_is_found_and_said(site: Site, page: Page) -> None:
+    """A network that drops without closing the socket (Wi-Fi gone, a NAT forgetting the connection):
+    nothing arrives and nothing the console sends gets through, with the socket still open to the
+    browser for minutes. The console's ping goes unanswered, and it says the connection is lost and
+    connects again (it showed everything as before, and a click waited unanswered)."""
+    sockets: list[WebSocketRoute] = []
+    muted: set[int] = set()  # the sockets the network no longer carries
+    back = asyncio.Event()  # a new socket gets through (else it waits, open but silent)
+    back.set()
+
+    async def relay(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+        await back.wait()
+        server = ws.connect_to_server()
+        ws.on_message(lambda m: None if id(ws) in muted else server.send(m))
+        server.on_message(lambda m: None if id(ws) in muted else ws.send(m))
+
+    await page.route_web_socket(re.compile(r"/ws/agent$"), relay)
+    await log_in(page, site.base, "alice", "demo-pass-1")
+    await expect(page.locator("#btn-ready")).to_be_enabled()
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+
+    back.clear()
+    muted.add(id(sockets[-1]))  # the live socket stays open and carries nothing from now on
+    lost = page.locator("#conn-lost")
+    await expect(lost).to_be_visible(timeout=20_000)  # a ping every 10 s, 5 s for its pong
+    back.set()  # the network is back: the console's new socket gets through
+    await expect(lost).to_be_hidden(timeout=15_000)
+    await expect(page.locator("#toasts")).to_contain_text("Connection back: the console is up to date.")
+    await page.click("#btn-not-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "not_ready")
