@@ -10,6 +10,7 @@ const P = {
   ua: null, registerer: null, session: null, incoming: null, stale: null, creds: null, status: "off", detail: "",
   muted: false, micId: "", speakerId: "", ctx: null, ring: null, meter: null, localStream: null,
   retry: 0, retryTimer: null, active: false, micProblem: "", noPhone: false, starting: null, micOpening: null,
+  loose: false,  // the console sees no call of this agent's while this phone is on a line (setLoose)
 };
 
 // Strings live with the console's in i18n.js (phone.*).
@@ -47,6 +48,10 @@ function render() {
   $("phone-answer").hidden = !ringing;
   $("phone-decline").hidden = !ringing;
   $("phone-mute").hidden = !P.session;
+  const loose = !!P.session && P.loose;
+  $("phone-hangup").hidden = !loose;
+  if (loose) $("phone-message").textContent = t("phone.loose");
+  $("phone-message").hidden = !$("phone-message").textContent;
   $("phone-mute").textContent = P.muted ? t("phone.unmute") : t("phone.mute");
   $("phone-mute").setAttribute("aria-pressed", String(P.muted));
   card.dataset.ringing = String(ringing);
@@ -425,6 +430,17 @@ function applyMute() {
   if (!pc) return;
   pc.getSenders().forEach((s) => { if (s.track && s.track.kind === "audio") s.track.enabled = !P.muted; });
 }
+// A line the engine no longer shows as a call (the console's setLoose): the phone's own Hang up. On
+// a call the engine knows, Hang up is the console's (the engine's), never this: a browser leg ending
+// by itself is a reload to the engine, which keeps the caller on hold to ring this phone again.
+function setLoose(loose) {
+  if (P.loose === loose) return;
+  P.loose = loose;
+  render();
+}
+function hangUpLoose() {
+  if (P.session && P.loose) P.session.bye().catch(() => {});
+}
 function toggleMute() {
   if (!P.session) return;
   P.muted = !P.muted;
@@ -472,6 +488,7 @@ const CARD = `
     <button id="phone-answer" class="btn go" hidden><span data-i18n="phone.answer"></span> <kbd>A</kbd></button>
     <button id="phone-decline" class="btn danger" hidden><span data-i18n="phone.decline"></span> <kbd>X</kbd></button>
     <button id="phone-mute" class="btn" hidden aria-pressed="false"></button>
+    <button id="phone-hangup" class="btn danger" hidden><span data-i18n="phone.hangup"></span></button>
     <label><span data-i18n="phone.mic"></span> <select id="phone-mic"></select></label>
     <label><span data-i18n="phone.speaker"></span> <select id="phone-speaker"></select></label>
     <label><span data-i18n="phone.level"></span> <meter id="phone-level" min="0" max="1" value="0"></meter></label>
@@ -492,6 +509,7 @@ function wire() {
   $("phone-answer").addEventListener("click", answer);
   $("phone-decline").addEventListener("click", decline);
   $("phone-mute").addEventListener("click", toggleMute);
+  $("phone-hangup").addEventListener("click", hangUpLoose);
   $("phone-mic").addEventListener("change", (ev) => chooseMic(ev.target.value));
   $("phone-speaker").addEventListener("change", (ev) => chooseSpeaker(ev.target.value));
   document.addEventListener("keydown", onKey);
@@ -523,7 +541,7 @@ function wire() {
 
 window.ctiPhone = {
   get status() { return P.status; }, get detail() { return P.detail; }, sendDtmf, stats, answer, decline, toggleMute, stop,
-  micCheck,
+  micCheck, setLoose,
   /** The ring tone is playing: oscillators started on a running (not autoplay-suspended) AudioContext. */
   get ringAudible() { return !!P.ring && !!P.ctx && P.ctx.state === "running"; },
 };

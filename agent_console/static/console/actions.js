@@ -86,7 +86,7 @@ export async function goReady() {
 export function goNotReady() { act({ type: "not_ready", reason: $("reason-select").value || "break" }).catch(() => {}); }
 export function holdToggle() {
   const call = currentCall();
-  if (!call || consulted(call)) return;
+  if (!call || consulted(call) || $("btn-hold").disabled) return;  // e.g. ringing again after a reload
   if (call.status === "held") act({ type: "resume", call_id: call.call_id }).catch(() => {});
   else if (call.status === "talking") act({ type: "hold", call_id: call.call_id }).catch(() => {});
 }

@@ -26,6 +26,7 @@ export function renderAll() {
   if (!S.me) return;
   freshCards();
   $("replaced-card").hidden = !S.replaced;
+  $("conn-lost").hidden = !S.lost || S.replaced;
   renderState();
   const call = currentCall();
   const pop = (S.offer && S.offer.pop) || (call && call.pop) || null;
@@ -55,9 +56,14 @@ export function renderAll() {
     // Hold and transfer act on the caller talking or held with this agent; while consulting (the
     // caller on hold for it) or in a conference the engine refuses both.
     const withCaller = ["talking", "held"].includes(call.status);
-    for (const id of ["btn-hold", "btn-transfer"]) $(id).disabled = !on || asked || !withCaller;
-    $("btn-dtmf").disabled = !on || asked;
-    $("btn-hangup").disabled = !on;
+    // Without the engine's socket none of these can go (the browser phone's own buttons still work).
+    const off = !S.live;
+    for (const id of ["btn-hold", "btn-transfer"]) $(id).disabled = off || !on || asked || !withCaller;
+    // Ringing again for the held call (a reload): the agent's leg is the ring, nothing to resume until
+    // it is answered (the engine refused with "not on hold").
+    if (reringing(call)) $("btn-hold").disabled = true;
+    $("btn-dtmf").disabled = off || !on || asked;
+    $("btn-hangup").disabled = off || !on;
     $("btn-hold").firstElementChild.textContent = call.status === "held" ? t("call.resume") : t("call.hold");
     $("btn-hold").setAttribute("aria-pressed", String(call.status === "held"));
     // A consultation can be cancelled (back to the caller) or joined into a three-way call, by the
@@ -102,8 +108,9 @@ function renderState() {
     : st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
   $("state-reason").textContent = reason;
   // Until the hello says the agent's state, a Ready would go without its queue login and be refused.
-  $("btn-ready").disabled = !S.state || st.state === "available" || S.replaced;
-  $("btn-not-ready").disabled = !S.state || st.state === "logged_out" || S.replaced;
+  // Nor while the engine's socket is down (S.live: its hello came): a click could only be refused.
+  $("btn-ready").disabled = !S.state || !S.live || st.state === "available" || S.replaced;
+  $("btn-not-ready").disabled = !S.state || !S.live || st.state === "logged_out" || S.replaced;
 }
 export function tick() {
   // A replaced tab's phone would keep registering and take the extension's one contact back from
@@ -115,9 +122,35 @@ export function tick() {
     dropDrafts();
     document.dispatchEvent(new CustomEvent("cti:logout"));
   }
+  looseLine(phone);
   if (S.state) $("state-timer").textContent = clock(now() - (S.state.since || now()));
   const call = currentCall();
   $("call-timer").textContent = call ? clock(now() - call.started_at) : "";
+  // After a reload or a lost network the engine keeps the caller on hold and rings the browser phone
+  // again: the call card says so (else "On hold" and a ringing phone side by side look like a new call).
+  const rering = reringing(call);
+  $("call-rering").hidden = !rering;
+  if (rering) $("call-rering").textContent = t("call.rering");
+  if (rering !== wasRering) { wasRering = rering; renderAll(); }  // the phone's state is not a frame
+}
+
+let wasRering = false;
+function reringing(call) {
+  const phone = window.ctiPhone;
+  return !!call && call.status === "held" && !S.offer && !!phone && phone.status === "ringing";
+}
+
+// The browser phone on a line while the engine shows this agent no call, no offer and no dial ringing
+// (e.g. the agent's leg left up after a transfer) for LOOSE_MS: the phone offers its own Hang up.
+// The grace covers a dial answered on the phone before the engine's call frame is in.
+const LOOSE_MS = 3000;
+let looseSince = 0;
+function looseLine(phone) {
+  if (!phone || !phone.setLoose) return;
+  const engineCall = [...S.calls.values()].some((c) => c.status !== "ended") || !!S.offer || !$("dial-pending").hidden;
+  const loose = !!S.me && S.live && phone.status === "in_call" && !engineCall;
+  looseSince = loose ? looseSince || Date.now() : 0;
+  phone.setLoose(loose && Date.now() - looseSince >= LOOSE_MS);
 }
 
 export function applyI18n() {

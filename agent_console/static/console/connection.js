@@ -20,12 +20,13 @@ export function connect() {
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${proto}://${location.host}/ws/agent`);
   S.ws = ws;
-  ws.onopen = () => { S.wsRetry = 0; setConn(true); };
+  ws.onopen = () => { S.wsRetry = 0; setConn(true); heartbeat(ws); };
   ws.onmessage = (m) => { try { onFrame(JSON.parse(m.data)); } catch (e) { console.error(e); } };
   ws.onclose = (ev) => {
     setConn(false);
     if (S.ws !== ws) return;
     S.ws = null;
+    S.live = false;
     if (ev.code === 4000) {  // the console was opened in another tab: that one is the console now
       S.replaced = true;
       toast(t("conn.replaced"), "error");
@@ -34,12 +35,33 @@ export function connect() {
       return;
     }
     if (ev.code === 4001 || ev.code === 1008) {
-      api("GET", "/api/auth/session").then((s) => { if (s.authenticated) retry(); else sessionEnded(); })
+      api("GET", "/api/auth/session").then((s) => { if (s.authenticated) { S.lost = true; renderAll(); retry(); } else sessionEnded(); })
         .catch(() => sessionEnded());
       return;
     }
+    // Lost (a network drop, the engine restarting): said until the engine's hello is in again.
+    S.lost = true;
+    renderAll();
     retry();
   };
+}
+// A network that drops silently (Wi-Fi gone, a NAT forgetting the connection) leaves the socket open
+// to the browser for minutes: a ping every HEARTBEAT_MS that has no pong within HEARTBEAT_WAIT_MS
+// gives that socket up as lost (said on the page, and connected again).
+const HEARTBEAT_MS = 10000, HEARTBEAT_WAIT_MS = 5000;
+function heartbeat(ws) {
+  const timer = setInterval(() => {
+    if (S.ws !== ws || ws.readyState !== WebSocket.OPEN) { clearInterval(timer); return; }
+    send({ type: "ping" }, HEARTBEAT_WAIT_MS).catch(() => {
+      if (S.ws !== ws) return;
+      clearInterval(timer);
+      ws.onmessage = null;
+      const onclose = ws.onclose;
+      ws.onclose = null;
+      ws.close();  // its close handshake may never come back: handled as closed now
+      onclose({ code: 1006 });
+    });
+  }, HEARTBEAT_MS);
 }
 // "Use this window": this tab becomes the console again (the other one is told in turn).
 export function takeBack() {
@@ -80,6 +102,8 @@ export function act(msg) {
 function onFrame(f) {
   switch (f.type) {
     case "hello":
+      S.live = true;
+      if (S.lost) { S.lost = false; toast(t("conn.back"), "ok"); }
       S.clockSkew = f.server_time - Date.now() / 1000;
       S.state = f.state; S.offer = f.offer; S.catalog = f.catalog;
       S.calls = new Map(f.calls.map((c) => [c.call_id, c]));
@@ -116,7 +140,11 @@ function onFrame(f) {
       return;
     }
     case "bye": return;
-    case "pong": return;
+    case "pong": {  // the heartbeat's
+      const p = f.ref && S.pending.get(f.ref);
+      if (p) { S.pending.delete(f.ref); p.resolve(f); }
+      return;
+    }
     default: return;
   }
   renderAll();

@@ -10,6 +10,8 @@ export const S = {
   cards: new Map(),  // customer id -> the card as this agent last saved it (customerSaved)
   noMic: false,  // the browser phone has no microphone: not ready no_microphone is still to be sent (actions.js)
   wentBack: new Set(),  // call_ids whose consultation the agent ended with Back to caller (actions.js)
+  live: false,  // the engine's hello came on the open socket: the state shown is the engine's (connection.js)
+  lost: false,  // the socket dropped while logged in: said on the page until a hello is in again
 };
 
 // ---------- i18n ----------

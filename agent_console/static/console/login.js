@@ -1,6 +1,6 @@
 /* Login and logout: the login form, the session's end, and the console shown for who logged in. */
 import { $, S, t, api } from "./core.js";
-import { connect } from "./connection.js";
+import { connect, send } from "./connection.js";
 import { dropDrafts } from "./wrap_up.js";
 
 // ---------- login ----------
@@ -18,6 +18,8 @@ export function showLogin(msg, keepPhone) {
     document.dispatchEvent(new CustomEvent("cti:logout"));  // phone.js unregisters
   }
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+  S.live = false;
+  S.lost = false;
   $("console-view").hidden = true;
   $("login-view").hidden = false;
   const e = $("login-error");
@@ -53,6 +55,11 @@ export async function onLogin(ev) {
   } finally { btn.disabled = false; }
 }
 export async function logout() {
+  // Log out ends the agent's call (docs/agent-console.md): hung up in the engine first. The browser
+  // phone's leg ending alone is a reload or a lost network to the engine, which keeps the caller on
+  // hold to ring this agent again: the caller would wait on music for an agent who has left.
+  const live = [...S.calls.values()].filter((c) => c.status !== "ended");
+  await Promise.allSettled(live.map((c) => send({ type: "hangup", call_id: c.call_id })));
   if (window.ctiPhone) await window.ctiPhone.stop();  // unregister while the SIP password still works
   try { await api("POST", "/api/auth/logout"); } catch (_) { /* already gone */ }
   showLogin();

@@ -79,8 +79,11 @@ export function renderPop(pop) {
     const li = el("li");
     if (r.call_id) li.dataset.call = r.call_id;
     const head = el("div", "h-head");
-    head.append(el("span", "badge disp", label("disp", r.disposition, dispLabel(r.disposition))),
-      el("span", "muted", `${ago(r.at)} · ${label("chan", r.channel, r.channel || "")} · ${r.agent_name || r.agent || ""}`));
+    // A call no agent wrapped up says how it ended (the caller hung up waiting, ...), not just "—".
+    const how = r.disposition || !r.outcome || r.outcome === "answered" ? label("disp", r.disposition, dispLabel(r.disposition))
+      : label("outcome", r.outcome, r.outcome);
+    const meta = [ago(r.at), label("chan", r.channel, r.channel || ""), r.agent_name || r.agent || ""];
+    head.append(el("span", "badge disp", how), el("span", "muted", meta.filter(Boolean).join(" · ")));
     if (r.resolved) head.append(el("span", "ok", "✓"));
     if (r.csat) head.append(el("span", "chip", `${t("rec.csat")} ${r.csat}/5`));
     li.append(head, el("div", "h-notes", r.notes || ""));
