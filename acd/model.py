@@ -55,6 +55,8 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
     (_A.NOT_READY, _E.READY): _A.AVAILABLE,
     (_A.NOT_READY, _E.NOT_READY): _A.NOT_READY,  # a new reason code
     (_A.NOT_READY, _E.LOGOUT): _A.LOGGED_OUT,
+    # The agent's own call (their dial: not ready "outbound" for it, acd.dial_readiness) ended.
+    (_A.NOT_READY, _E.END): _A.WRAP_UP,
     (_A.AVAILABLE, _E.OFFER): _A.RESERVED,
     (_A.AVAILABLE, _E.NOT_READY): _A.NOT_READY,
     (_A.AVAILABLE, _E.LOGOUT): _A.LOGGED_OUT,
