@@ -236,6 +236,7 @@ class Agent:
     wrap_until: float | None = None
     idle_since: float = 0.0
     idle_seq: int = 0  # ties of idle_since break by this, then by nothing else
+    state_since: float = 0.0  # when the current state (or not-ready reason) began: each AgentStateChange's ``at``
     offers: set[str] = field(default_factory=set)  # ringing call ids
     calls: set[str] = field(default_factory=set)  # connected call ids
     indexed: bool = False  # in the router's available-agent index
@@ -337,6 +338,7 @@ class AgentView:
     offers: tuple[str, ...]
     calls: tuple[str, ...]
     wrap_until: float | None = None  # when wrap-up ends on its own (console countdown)
+    state_since: float = 0.0  # when the current state (or not-ready reason) began (the console's state timer)
 
     @property
     def counted_state(self) -> str:
