@@ -133,6 +133,7 @@ class CallActions:
             await self.acd.control.redirect(call.caller_channel, QUEUE_CONTEXT, "s")
         else:
             raise AcdError(f"target_kind: unknown kind {target_kind!r}")
+        await self._release_agent_leg(call)
         await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=linkedid, from_agent=agent,
                                                target=target, target_kind=target_kind, kind=kind))
         await self.acd.release_agent(call)
@@ -154,6 +155,19 @@ class CallActions:
                 if target_kind != "agent":
                     raise
                 await self.acd.enqueue(requeued, by_history=False)
+
+    async def _release_agent_leg(self, call: LiveCall) -> None:
+        """The caller, just moved on by a blind transfer, no longer needs the agent's leg: it ends.
+        Bridged with the caller by its own Bridge() (or as a Dial's callee) it ends by itself once the
+        caller leaves. But once the call has been on hold it is the park's (cti-park-agent), and the
+        park's loop ends it only when the caller's channel is gone: the caller lives on with the
+        number or the queue, so the agent's phone stayed up, parked, and their next dial was refused.
+        CTI_RELEASED ends that loop at its next step, once the leg is out of the caller's bridge: an
+        AMI Hangup now could reach the leg before the caller has left that bridge, and take it along."""
+        if call.agent_channel is None:
+            return
+        with contextlib.suppress(CtiError):  # the agent's phone hung up meanwhile: nothing to release
+            await self.acd.control.set_var(call.agent_channel, "CTI_RELEASED", "1")
 
     async def cancel_consult(self, linkedid: str, *, reason: str = "cancelled", wrap_up: bool = False) -> None:
         """Back to caller: the consultation ends (``ConsultActions.cancel_consult``)."""

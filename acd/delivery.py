@@ -44,7 +44,7 @@ from acd.consultations import Consultations
 from acd.decisions import (
     Offer,
 )
-from acd.dial_readiness import DialReadiness
+from acd.dial_readiness import OUTBOUND, DialReadiness
 from acd.effects import DecisionEffects
 from acd.errors import AcdError, UnknownAgent
 from acd.events import (
@@ -357,6 +357,10 @@ class AcdService:
         if call.direction == "inbound":
             with contextlib.suppress(AcdError):
                 await self._run(lambda now: self.router.call_ended(call.rid, now))
+        elif call.agent_id is not None:  # the agent's own call, not ready "outbound" for it: its wrap-up
+            agent_id = call.agent_id
+            with contextlib.suppress(AcdError):  # logged out meanwhile
+                await self._run(lambda now: self.router.own_call_ended(agent_id, call.linkedid, OUTBOUND, now))
         await self.call_update(call, "ended")
 
     def remember_agent(self, customer_id: int, agent_id: str, now: float) -> None:

@@ -55,6 +55,8 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
     (_A.NOT_READY, _E.READY): _A.AVAILABLE,
     (_A.NOT_READY, _E.NOT_READY): _A.NOT_READY,  # a new reason code
     (_A.NOT_READY, _E.LOGOUT): _A.LOGGED_OUT,
+    # The agent's own call (their dial: not ready "outbound" for it, acd.dial_readiness) ended.
+    (_A.NOT_READY, _E.END): _A.WRAP_UP,
     (_A.AVAILABLE, _E.OFFER): _A.RESERVED,
     (_A.AVAILABLE, _E.NOT_READY): _A.NOT_READY,
     (_A.AVAILABLE, _E.LOGOUT): _A.LOGGED_OUT,
@@ -234,6 +236,7 @@ class Agent:
     wrap_until: float | None = None
     idle_since: float = 0.0
     idle_seq: int = 0  # ties of idle_since break by this, then by nothing else
+    state_since: float = 0.0  # when the current state (or not-ready reason) began: each AgentStateChange's ``at``
     offers: set[str] = field(default_factory=set)  # ringing call ids
     calls: set[str] = field(default_factory=set)  # connected call ids
     indexed: bool = False  # in the router's available-agent index
@@ -335,6 +338,7 @@ class AgentView:
     offers: tuple[str, ...]
     calls: tuple[str, ...]
     wrap_until: float | None = None  # when wrap-up ends on its own (console countdown)
+    state_since: float = 0.0  # when the current state (or not-ready reason) began (the console's state timer)
 
     @property
     def counted_state(self) -> str:

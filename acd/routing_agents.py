@@ -118,6 +118,22 @@ class AgentEvents(VirtualHoldEvents):
         return out
 
     @keeps_timer_decisions
+    def own_call_ended(self, agent_id: str, call_id: str, reason: str, now: float) -> list[Decision]:
+        """The agent's own call ``call_id`` (a dial, not routed here) ended while they are not ready
+        ``reason`` for it: they wrap it up, as an inbound call's agent does, with no timer (the
+        console's wrap-up ends it: ready, or not ready for the reason chosen). In another state (one
+        they chose meanwhile, or a dial from a break) they stay in it."""
+        out, now = self._begin(now)
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.NOT_READY or agent.reason != reason:
+            return out
+        agent.wrap_epoch += 1
+        agent.wrap_until = None
+        self._fire(agent, AgentEvent.END, None, now, out)
+        agent.wrap_call = call_id
+        return out
+
+    @keeps_timer_decisions
     def set_device_registered(self, agent_id: str, registered: bool, now: float) -> list[Decision]:
         """Agents whose phone is unregistered are not offered calls; they keep their idle seniority."""
         out, now = self._begin(now)

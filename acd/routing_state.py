@@ -62,7 +62,7 @@ class RoutingState:
         return AgentView(
             a.agent_id, a.state, a.reason, dict(a.skills), a.capacity, a.queues, a.registered, a.idle_since,
             a.not_ready_after_call, tuple(sorted(a.offers)), tuple(sorted(a.calls)),
-            a.wrap_until if a.state is AgentState.WRAP_UP else None,
+            a.wrap_until if a.state is AgentState.WRAP_UP else None, a.state_since,
         )
 
     def agent_queues(self, agent_id: str) -> tuple[tuple[str, ...], str | None]:

@@ -352,6 +352,7 @@ class RoutingSteps(RoutingState):
                 self._stats[agent.work_queue].handled(now - agent.work_since)
             agent.work_queue = agent.work_since = None
         if new is not old or event is AgentEvent.NOT_READY:
+            agent.state_since = now
             out.append(AgentStateChange(agent_id=agent.agent_id, old=old, new=new, reason=agent.reason, at=now,
                                         phone_reachable=agent.registered,
                                         wrap_until=agent.wrap_until if new is AgentState.WRAP_UP else None))

@@ -110,7 +110,7 @@ class EngineDesk:
         except UnknownAgent:
             return DeskSnapshot(AgentStateView(agent_id=agent_id, state="logged_out"))
         state = AgentStateView(agent_id=agent_id, state=view.state.value, reason=view.reason,
-                               since=view.idle_since, queues=list(view.queues),
+                               since=view.state_since, queues=list(view.queues),
                                not_ready_after_call=view.not_ready_after_call, wrap_until=view.wrap_until)
         offer = None
         calls = []

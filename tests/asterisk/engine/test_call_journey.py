@@ -9,6 +9,7 @@ import asyncio
 
 from acd.events import AgentOffer, AgentWrapUpEnded
 from agent_console.ports import WrapUpInput
+from agent_console.principal import Principal
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid, segments_of
 from cti.events import Event
@@ -76,6 +77,11 @@ async def test_click_to_dial_rings_agent_then_customer_and_is_logged(engine: tup
     await asyncio.sleep(1.0)
     await eng.desk.hangup("1002", linkedid)
     await until(lambda: eng.acd.agent_call("1002", linkedid) and eng.acd.agent_call("1002", linkedid).status == "ended")
+    # In wrap-up, as after an inbound call: the console's state (its hello, as after a reload) says so, with
+    # no countdown (an outbound call's wrap-up has no timer). It read "not ready: outbound" (an agent's trial).
+    who = Principal(user_id=1, username="agent1002", role="agent", agent_id="1002")
+    hello = await eng.app.state.console.hub.hello(who)  # type: ignore[union-attr]
+    assert (hello.state.state, hello.state.reason, hello.state.wrap_until) == ("wrap_up", None, None)
     await eng.desk.wrap_up("1002", linkedid, WrapUpInput(disposition="info_given", notes="Called back about the order"))
     assert eng.router.agent("1002").state.value == "available"
     await eng.bus.drain()  # type: ignore[attr-defined]

@@ -193,7 +193,7 @@ async def test_a_preview_call_whose_originate_answer_was_lost_is_the_attempts(
     await eng.ami.control.hangup(agent_leg)  # the agent's phone hangs up: the call ends
     await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == linkedid for e in seen), what="its end")
     await until(lambda: adopted.status == "ended", what="the agent's part over")
-    assert (eng.acd.agent_state("1001"), eng.acd.agent("1001").reason) == (AgentState.NOT_READY, "outbound")
+    assert (eng.acd.agent_state("1001"), eng.acd.agent("1001").reason) == (AgentState.WRAP_UP, None)  # its wrap-up
     await eng.desk.wrap_up("1001", linkedid, WrapUpInput(disposition="resolved", notes="late"))
     assert eng.acd.agent_state("1001") is AgentState.AVAILABLE  # ready again, as after any outbound call
     assert len([e for e in seen if isinstance(e, CallConnected) and e.linkedid == linkedid]) == 1

@@ -118,11 +118,14 @@ async def test_blind_transfer_to_a_number_sets_the_route_then_redirects(acd: Acd
         await acd.actions.transfer("c.1", target_kind="number", target="33612345678")
     assert err.value.field == "target" and not _control(acd).called("redirect")
     await acd.actions.transfer("c.1", target_kind="number", target="13912345678")
-    assert [(c["name"], c["value"]) for c in _control(acd).called("set_var")] == [
+    assert [(c["name"], c["value"]) for c in _control(acd).called("set_var") if c["channel"] == "PJSIP/lan-1"] == [
         ("CTI_TRUNK", "cn"), ("CTI_CALLER_ID", "+861058880001")]
     (redirect,) = _control(acd).called("redirect")
     assert (redirect["channel"], redirect["context"], redirect["exten"]) == ("PJSIP/lan-1", "cti-external",
                                                                             "8613912345678")
+    # Then the agent's leg is released: a parked one (after a hold) ends (cti-park-agent).
+    steps = [(m, k.get("channel"), k.get("name")) for m, k in _control(acd).calls if m in ("redirect", "set_var")]
+    assert steps[-2:] == [("redirect", "PJSIP/lan-1", None), ("set_var", "Local/1001@x;1", "CTI_RELEASED")]
 
 
 async def test_an_action_the_call_s_state_refuses_is_a_409_not_a_500(acd: AcdService) -> None:

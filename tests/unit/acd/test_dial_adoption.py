@@ -127,7 +127,7 @@ async def test_the_late_call_is_adopted_once_its_customer_leg_appears(desk: Desk
                                         result="answered"))
     await desk.bus.drain()
     assert (call.caller_channel, call.far_end) == (CUSTOMER_LEG, "answered")
-    # Its end goes the normal way: the agent's part over, the wrap-up pending; the watch gives nothing back.
+    # Its end goes the normal way: the agent's part over, in wrap-up; the watch gives nothing back.
     desk.channels.clear()
     await desk.bus.publish(CallEnded(ts=2.0, linkedid=linkedid))
     await desk.settle()
@@ -136,7 +136,7 @@ async def test_the_late_call_is_adopted_once_its_customer_leg_appears(desk: Desk
     assert ended is not None and ended.status == "ended"
     assert desk.of(linkedid)[-1] == "AgentCallUpdate:ended"
     assert desk.of(linkedid).count("CallConnected") == 1
-    assert desk.state() == (AgentState.NOT_READY, "outbound")
+    assert desk.state() == (AgentState.WRAP_UP, None)  # as after any outbound call (an inbound call's too)
     assert desk.placed == [linkedid]
 
 
