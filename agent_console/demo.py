@@ -173,7 +173,16 @@ async def serve(app: FastAPI, host: str, port: int, *, ws_max_size: int = 1024 *
                             ws_max_size=ws_max_size, ws_per_message_deflate=PER_MESSAGE_DEFLATE, lifespan="on",
                             access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+
+    async def run() -> None:
+        # uvicorn ends a failed start (its port taken) with SystemExit, which an asyncio task re-raises
+        # through the event loop itself: every later test of a pytest worker then failed at set-up.
+        try:
+            await server.serve()
+        except SystemExit as err:
+            raise RuntimeError(f"uvicorn could not start on {host}:{port} (exit {err.code})") from None
+
+    task = asyncio.create_task(run())
     try:
         while not server.started:
             if task.done():
