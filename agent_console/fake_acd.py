@@ -137,7 +137,8 @@ class FakeAcd:
         call.status = status
         await self._call_update(call)
         a = self._agent(call.agent_id)
-        if a.state is AgentState.ON_CALL:
+        own_call = call.direction == "outbound" and a.state is AgentState.NOT_READY and a.reason == "outbound"
+        if a.state is AgentState.ON_CALL or own_call:  # as the real ACD: an own call's end is a wrap-up too
             await self._step(call.agent_id, "end")
 
     # -- the simulated ACD and phones --
