@@ -6,20 +6,18 @@ answer, "cancelled while ... rang", is the agent's click coming true, told calml
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.async_api import Page, WebSocket, expect
+from playwright.async_api import Page, expect
 
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
-from tests.browser.console.test_real_transfer import log_in, state
+from tests.browser.console.test_real_transfer import consult_number, log_in, ringing, socket_frames, state
 from tests.helpers import customer_number, place_call, recorded_engine, until
 
 NUMBER = "86990071"  # cti-sim-customer: 8699... rings and never answers
@@ -31,43 +29,25 @@ async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> Asy
         yield recorded
 
 
-def _ringing(eng: Engine) -> bool:
-    return any(NUMBER in ch.name for c in eng.ami.model.calls() for ch in c.live)
-
-
 async def test_back_to_caller_while_the_number_rings_shows_the_caller_back_calmly(
         engine: tuple[Engine, list[Event]], page: Page) -> None:
     eng, queued = engine
     _, _, number = await customer_number(eng)
-    frames: list[dict[str, Any]] = []  # what the console's socket received
-
-    def on_socket(ws: WebSocket) -> None:
-        ws.on("framereceived", lambda f: frames.append(json.loads(f)) if isinstance(f, str) else None)
-
-    page.on("websocket", on_socket)
+    frames = socket_frames(page)  # what the console's socket received
     await log_in(page, eng.url, "agent1")
     await page.click("#btn-ready")
     await state(page, "available")
     await place_call(eng, lambda: queued, number)
     await expect(page.locator("#call-status")).to_have_text("Talking", timeout=20_000)
 
-    await page.keyboard.press("t")
-    await page.check('input[name="xfer-kind"][value="attended"]')
-    await page.select_option("#xfer-target-kind", "number")
-    await page.fill("#xfer-target", NUMBER)
-    await page.click("#transfer-form button[type=submit]")
-    await expect(page.locator("#call-status")).to_have_text("Consulting", timeout=10_000)
-    # The dialog closes once the call is consulting: the request itself is answered only when the
-    # number answers (or not), and the dialog, modal, would hide Back to caller until then.
-    await expect(page.locator("#transfer-dialog")).not_to_have_attribute("open", "")
-    await until(lambda: _ringing(eng), what="the number ringing")
+    await consult_number(page, eng, NUMBER)  # the dialog closed while the number rings
     await expect(page.locator("#btn-cancel-consult")).to_be_enabled()
 
     await page.click("#btn-cancel-consult")
     # Carried out while the consult request waited (not once the ring gave up, 30 s later: the request's
     # answer, below, would then be "did not answer", and Back to caller refused).
     await expect(page.locator("#call-status")).to_have_text("Talking", timeout=20_000)
-    await until(lambda: not _ringing(eng), what="the ring hung up")
+    await until(lambda: not ringing(eng, NUMBER), what="the ring hung up")
     await expect(page.locator("#btn-cancel-consult")).to_be_hidden()
     await expect(page.locator("#btn-hold")).to_be_enabled()
     # The consult request's answer came (cancelled while the number rang): the console tells the

@@ -10,14 +10,12 @@ own Dial gives up after 10 s: the engine's limit is the one that ends this ring)
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.async_api import Page, WebSocket, expect
+from playwright.async_api import Page, expect
 
 from callcenter.engine import Engine
 from cti.events import Event
@@ -25,7 +23,7 @@ from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from cti.trunks import TrunksConfig
-from tests.browser.console.test_real_transfer import log_in, state
+from tests.browser.console.test_real_transfer import consult_number, log_in, ringing, socket_frames, state
 from tests.helpers import customer_number, place_call, recorded_engine, until
 
 NUMBER = "86990073"  # cti-sim-customer: 8699... rings and never answers
@@ -43,20 +41,11 @@ async def engine(pbx: ManagedPbx, pbx_settings: Settings, tmp_path: Path) -> Asy
         yield recorded
 
 
-def _ringing(eng: Engine) -> bool:
-    return any(NUMBER in ch.name for c in eng.ami.model.calls() for ch in c.live)
-
-
 async def test_a_consulted_number_that_never_answers_ends_in_a_toast_with_the_agent_back_with_the_caller(
         engine: tuple[Engine, list[Event]], page: Page) -> None:
     eng, queued = engine
     _, _, number = await customer_number(eng)
-    frames: list[dict[str, Any]] = []  # what the console's socket received
-
-    def on_socket(ws: WebSocket) -> None:
-        ws.on("framereceived", lambda f: frames.append(json.loads(f)) if isinstance(f, str) else None)
-
-    page.on("websocket", on_socket)
+    frames = socket_frames(page)  # what the console's socket received
     await log_in(page, eng.url, "agent1")
     await page.click("#btn-ready")
     await state(page, "available")
@@ -66,19 +55,12 @@ async def test_a_consulted_number_that_never_answers_ends_in_a_toast_with_the_ag
     agent_leg = call.agent_channel
     assert agent_leg is not None
 
-    await page.keyboard.press("t")
-    await page.check('input[name="xfer-kind"][value="attended"]')
-    await page.select_option("#xfer-target-kind", "number")
-    await page.fill("#xfer-target", NUMBER)
-    await page.click("#transfer-form button[type=submit]")
-    await expect(page.locator("#call-status")).to_have_text("Consulting", timeout=10_000)
-    await expect(page.locator("#transfer-dialog")).not_to_have_attribute("open", "")
-    await until(lambda: _ringing(eng), what="the number ringing")
+    await consult_number(page, eng, NUMBER)  # the dialog closed while the number rings
     rang_at = time.monotonic()
     await expect(page.locator("#btn-cancel-consult")).to_be_enabled()
 
     # Nobody answers: the ring gives up after RING_S, before the test PBX's own Dial would (10 s).
-    await until(lambda: not _ringing(eng), timeout_s=15, what="the ring given up")
+    await until(lambda: not ringing(eng, NUMBER), timeout_s=15, what="the ring given up")
     rang_s = time.monotonic() - rang_at
     assert RING_S - 1.5 < rang_s < 9.0, rang_s
     toast = page.locator("#toasts .toast.error")

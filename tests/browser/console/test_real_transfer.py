@@ -6,11 +6,13 @@ until the transfer completes; then the call is theirs, note still on screen."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 
 from callcenter.engine import Engine
 from cti.events import Event
@@ -18,7 +20,7 @@ from cti.journey import QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
 from tests.browser.conftest import wait_js
-from tests.helpers import customer_number, place_call, recorded_engine
+from tests.helpers import customer_number, place_call, recorded_engine, until
 
 NOTE = "Wants the refund for order A-17, identity checked"
 
@@ -54,6 +56,36 @@ async def log_in(page: Page, url: str, user: str) -> None:
 
 async def state(page: Page, which: str) -> None:
     await expect(page.locator("#state-pill")).to_have_attribute("data-state", which, timeout=10_000)
+
+
+def socket_frames(page: Page) -> list[dict[str, Any]]:
+    """What the console's socket receives from now on (its JSON frames), in order."""
+    frames: list[dict[str, Any]] = []
+
+    def on_socket(ws: WebSocket) -> None:
+        ws.on("framereceived", lambda f: frames.append(json.loads(f)) if isinstance(f, str) else None)
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def ringing(eng: Engine, number: str) -> bool:
+    return any(number in ch.name for c in eng.ami.model.calls() for ch in c.live)
+
+
+async def consult_number(page: Page, eng: Engine, number: str) -> None:
+    """From a talking call: an attended transfer to ``number`` from the dialog, until the call is
+    consulting, the dialog closed and the number ringing. The dialog closes once the call is
+    consulting: the request itself is answered only when the number answers (or not), and the dialog,
+    modal, would hide Back to caller until then."""
+    await page.keyboard.press("t")
+    await page.check('input[name="xfer-kind"][value="attended"]')
+    await page.select_option("#xfer-target-kind", "number")
+    await page.fill("#xfer-target", number)
+    await page.click("#transfer-form button[type=submit]")
+    await expect(page.locator("#call-status")).to_have_text("Consulting", timeout=10_000)
+    await expect(page.locator("#transfer-dialog")).not_to_have_attribute("open", "")
+    await until(lambda: ringing(eng, number), what="the number ringing")
 
 
 async def test_an_attended_transfer_shows_each_agent_their_side_and_the_note(
