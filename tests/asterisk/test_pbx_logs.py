@@ -26,8 +26,9 @@ def _errors(text: str) -> list[str]:
 
 
 def test_asterisks_logs_are_private_quiet_and_free_of_errors(tmp_path: Path) -> None:
-    # With the tests' and benches' observer user too (its writetimeout: tests/unit/cti/test_credentials.py;
-    # Asterisk ignores an unknown key of a user's section without a word, so only the rendered file shows it).
+    # With the tests' and benches' observer user too. Asterisk ignores an unknown key of a user's section
+    # without a word: its writetimeout is checked in the rendered file (tests/unit/cti/test_credentials.py)
+    # and by what it does (tests/asterisk/test_observer_writetimeout.py).
     own = load_settings(state_dir=tmp_path / "state", agi={"port": free_port()},
                         ami={"port": free_port(), "observer_secret": secrets.token_urlsafe(24)},
                         pbx={"instance": f"logs{os.getpid()}", "sip_port": free_port(), **rtp_range("own"),
