@@ -115,26 +115,11 @@ DATABASE_TIMEOUT_S = 3.0  # a server that answers does so in milliseconds; a che
 Severity = Literal["ok", "warning", "error"]
 
 
-def database_where(url: str) -> str:
-    """Which database ``url`` names, for an operator: engine, host, port, database name and user,
-    never the password."""
-    from sqlalchemy.engine import make_url
-
-    from crm_core.db import sqlite_file
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        file = sqlite_file(url)
-        return f"SQLite file {file}" if file is not None else f"SQLite database {parsed.database or ':memory:'}"
-    user = f" as user {parsed.username!r}" if parsed.username else ""
-    return f"PostgreSQL database {parsed.database!r} on {parsed.host or 'localhost'}:{parsed.port or 5432}{user}"
-
-
 def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S) -> tuple[Severity, str]:
     """Whether the database answers (one connection, ``timeout_s`` at most) and where its schema stands
     against this release's migrations: ok, a warning (behind, or not made yet: ``cti run`` migrates
     it as it starts) or an error (unreachable, the login refused, migrated by a newer release)."""
-    from crm_core.db import probe_revision, sqlite_file
+    from crm_core.db import connect_problem, database_where, probe_revision, sqlite_file
     from crm_core.errors import DatabaseUnavailable
     from crm_core.revisions import head_revision, migrations_behind
     from cti.errors import ConfigError
@@ -147,11 +132,8 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
                            "with the schema")
     try:
         revision = asyncio.run(probe_revision(url, timeout_s=timeout_s))
-    except DatabaseUnavailable as err:
-        return "error", (f"database: cannot connect to {where}: {err.message}; check database_url "
-                         "(CTI_DATABASE_URL) and that the server runs")
-    except ConfigError as err:  # the server answered and refused the login
-        return "error", f"database: {where}: {err.message}"
+    except (DatabaseUnavailable, ConfigError) as err:  # away, or it answered and refused the login
+        return "error", connect_problem(url, err)
     head = head_revision()
     behind = migrations_behind(revision)
     if behind is None:

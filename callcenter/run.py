@@ -90,14 +90,18 @@ def proxy_warnings(web: WebSettings) -> list[str]:
 async def prepare_database(settings: Settings, *, seed: bool) -> int:
     """Migrate, seed the demo company if ``seed`` (else refuse published demo logins), warn of users
     with no phone endpoint; returns how many active administrators there are."""
-    from crm_core.db import Database
+    from crm_core.db import Database, connect_problem
+    from crm_core.errors import DatabaseUnavailable
     from crm_core.seed import published_logins, seed_demo
     from crm_core.users import list_users
 
     db = Database.from_settings(settings)
     try:
         print("database: applying migrations", flush=True)
-        await db.upgrade()
+        try:
+            await db.upgrade()
+        except (ConfigError, DatabaseUnavailable) as err:  # refused or away: `cti config check`'s line
+            raise type(err)(connect_problem(db.url, err)) from None
         if seed:
             await seed_demo(db, progress=lambda msg: print(f"database: {msg}", flush=True),
                             config_dir=settings.config_dir)

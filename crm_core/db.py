@@ -228,7 +228,7 @@ class Database:
                 await conn.run_sync(run_upgrade, revision)
         except (OperationalError, DBAPIError, OSError) as err:
             _raise_if_refused(err)
-            _raise_if_unavailable(err)  # a wrong URL's refused connection: `cti db upgrade` says so
+            _raise_if_unreachable(err)  # a wrong URL's refused connection: `cti db upgrade` says so
             raise
 
     async def current_revision(self) -> str | None:
@@ -237,7 +237,7 @@ class Database:
                 return await conn.run_sync(current_revision)
         except (OperationalError, DBAPIError, OSError) as err:
             _raise_if_refused(err)
-            _raise_if_unavailable(err)
+            _raise_if_unreachable(err)
             raise
 
     async def dispose(self) -> None:
@@ -265,14 +265,33 @@ async def probe_revision(url: str, *, timeout_s: float) -> str | None:
         async with asyncio.timeout(timeout_s + 1.0), engine.connect() as conn:
             return await conn.run_sync(current_revision)
     except TimeoutError as err:  # before OSError, of which it is one
-        raise DatabaseUnavailable(f"no answer within {timeout_s:g} s") from err
+        raise DatabaseUnavailable(f"{_UNREACHABLE}no answer within {timeout_s:g} s") from err
     except (OperationalError, DBAPIError, OSError) as err:
         _raise_if_refused(err)
-        if _is_unavailable(err):
-            raise DatabaseUnavailable(_why(err)) from err
+        _raise_if_unreachable(err)
         raise
     finally:
         await engine.dispose()
+
+
+def database_where(url: str) -> str:
+    """Which database ``url`` names, for an operator: engine, host, port, database name and user,
+    never the password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        file = sqlite_file(url)
+        return f"SQLite file {file}" if file is not None else f"SQLite database {parsed.database or ':memory:'}"
+    user = f" as user {parsed.username!r}" if parsed.username else ""
+    return f"PostgreSQL database {parsed.database!r} on {parsed.host or 'localhost'}:{parsed.port or 5432}{user}"
+
+
+def connect_problem(url: str, err: ConfigError | DatabaseUnavailable) -> str:
+    """The line `cti config check` and `cti run` print for a database that refused the login
+    (``ConfigError``) or did not answer (``DatabaseUnavailable``): where, and why, never the password."""
+    if isinstance(err, DatabaseUnavailable):
+        return (f"database: cannot connect to {database_where(url)}: {err.message.removeprefix(_UNREACHABLE)}; "
+                "check database_url (CTI_DATABASE_URL) and that the server runs")
+    return f"database: {database_where(url)}: {err.message}"
 
 
 def _why(err: BaseException) -> str:
@@ -306,6 +325,16 @@ def _raise_if_refused(err: BaseException) -> None:
         reason = text.split(") ", 1)[-1]  # past SQLAlchemy's "(dialect.Error) " prefix
         raise ConfigError(f"the database server refused the login: {reason}; check database_url "
                           "(CTI_DATABASE_URL): its user, password and database name") from None
+
+
+_UNREACHABLE = "database unavailable: "
+
+
+def _raise_if_unreachable(err: BaseException) -> None:
+    """A connection made to start work (migrations, the revision) that the database did not take:
+    ``DatabaseUnavailable`` saying why in a few words (connection refused, no such host...)."""
+    if _is_unavailable(err):
+        raise DatabaseUnavailable(f"{_UNREACHABLE}{_why(err)}") from err
 
 
 def _raise_if_unavailable(err: BaseException) -> None:

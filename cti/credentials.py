@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from cti.errors import ConfigError
 from cti.files import private_dir
 from cti.logs import mask_url_password
-from cti.settings import Settings
+from cti.settings import Settings, config_file
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def check_secrets(settings: Settings, *, web: bool = True) -> None:
         return
     raise ConfigError(
         "refusing to start with an unsafe secret:\n" + "\n".join(f"  - {p}" for p in weak)
-        + "\nfix: remove it from config/engine.yaml and the environment (a random one is then generated into "
+        + f"\nfix: remove it from {config_file()} and the environment (a random one is then generated into "
           f"{settings.state_dir}), or set a random value of at least {MIN_SESSION_SECRET_BYTES} bytes, e.g. "
           "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`; "
           "on a development machine only, dev_mode: true (CTI_DEV_MODE=1) accepts it with a warning")

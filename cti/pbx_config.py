@@ -23,6 +23,9 @@ from cti.trunk_render import pjsip_sections
 from cti.trunks import load_trunks
 
 log = logging.getLogger(__name__)
+# manager.conf's writetimeout of both AMI users: Asterisk drops a session that has not read what it
+# was sent within this many ms (a user's setting, 100 by default); a busy machine stalls a reader longer.
+AMI_WRITE_TIMEOUT_MS = 2000
 
 
 def template_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path: str) -> dict[str, str]:
@@ -35,6 +38,7 @@ def template_values(s: Settings, rootfs: Path, instance_dir: Path, instance_path
         "ami_user": s.ami.username,
         "ami_secret": s.ami.secret.get_secret_value(),
         "ami_observer": ami_observer(s),
+        "ami_writetimeout": str(AMI_WRITE_TIMEOUT_MS),
         "agi_host": s.agi.host,
         "agi_port": str(s.agi.port),
         "sip_port": str(s.pbx.sip_port),
@@ -57,7 +61,7 @@ def ami_observer(s: Settings) -> str:
     if not secret:
         return ""
     return (f"[{s.ami.observer_username}]\nsecret = {secret}\ndeny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.0/255.0.0.0\n"
-            "read = system,call,dtmf,agent,user\nwrite =\n")
+            f"writetimeout = {AMI_WRITE_TIMEOUT_MS}\nread = system,call,dtmf,agent,user\nwrite =\n")
 
 
 def _sip_values(s: Settings, instance_dir: Path, instance_path: str) -> dict[str, str]:

@@ -24,6 +24,8 @@ Bus semantics (``RedisStreamsBus``):
     loses the trimmed entries). Publishers are never blocked by another node's slow handler.
   - Connection loss: publish raises ``BusUnavailable`` (the caller decides); the reader retries
     with exponential backoff (0.1 s doubling to 5 s) and re-creates its group if Redis lost it.
+    It logs the outage once as it starts, every ``outage_log_every_s`` while it lasts and once as
+    it ends (``cti.outage_log``), not at every retry.
   - Taps (``add_tap``): a tap turns an event into entries for another stream (the public feed,
     ``crm_core.feed_stream``), written in the same MULTI/EXEC as the bus entry: exactly once per
     published event, whichever node published it, and in the bus's order.
@@ -46,6 +48,7 @@ from cti.bus import Types
 from cti.errors import CtiError
 from cti.events import Event, from_wire, to_wire
 from cti.logs import event_context
+from cti.outage_log import OutageLog
 from cti.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -113,7 +116,7 @@ class RedisStreamsBus:
 
     def __init__(self, url: str, *, stream_prefix: str = "cti", group: str, consumer: str,
                  maxlen: int = 100_000, queue_size: int = 10_000, batch: int = 100,
-                 block_ms: int = 1000) -> None:
+                 block_ms: int = 1000, outage_log_every_s: float = 30.0) -> None:
         self.stream = f"{stream_prefix}:events"
         self.group = group
         self.consumer = consumer
@@ -133,6 +136,7 @@ class RedisStreamsBus:
         self.reconnects = 0
         self.skipped = 0
         self._taps: list[Tap] = []
+        self._outage = OutageLog(f"redis bus reader of group {group}", outage_log_every_s, log)
 
     def add_tap(self, tap: Tap) -> None:
         """Write the entries ``tap(event)`` returns atomically with each event this node publishes."""
@@ -218,6 +222,7 @@ class RedisStreamsBus:
                     block=None if pending else self._block_ms,
                 )
                 backoff = _BACKOFF_MIN_S
+                self._outage.ended()
                 entries = reply[0][1] if reply else []
                 if pending:
                     # Reading our pending list: move past what we got, or on to new entries.
@@ -227,6 +232,7 @@ class RedisStreamsBus:
             except asyncio.CancelledError:
                 raise
             except ResponseError as err:
+                self._outage.ended()  # Redis answered (a refusal is no outage)
                 if "NOGROUP" in str(err):
                     # Redis restarted without persistence: the group and stream are gone.
                     log.warning("redis bus: group %s vanished; re-creating it", self.group)
@@ -239,7 +245,7 @@ class RedisStreamsBus:
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
             except (RedisError, OSError) as err:
                 self.reconnects += 1
-                log.warning("redis bus: connection lost (%s); retrying in %.1f s", err, backoff)
+                self._outage.failed(err)  # once, then every outage_log_every_s: not a line per retry
                 await self._retry_later(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
 

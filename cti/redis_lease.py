@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
 from cti.errors import ConfigError
+from cti.outage_log import OutageLog
 from cti.redis_bus import BusUnavailable, redis_client
 from cti.tasks import cancel_and_wait
 
@@ -71,36 +71,6 @@ class RedisLease:
         await self._redis.aclose()
 
 
-class _Outage:
-    """Redis unreachable, logged as a state rather than at every failed attempt: once as it starts, a
-    reminder with the count of failed attempts at most every ``every_s``, and once as it ends (an
-    outage of 15 s was 24 ERROR lines of the routing node's renewals)."""
-
-    def __init__(self, who: str, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.who, self.every_s, self.clock = who, every_s, clock
-        self.since: float | None = None
-        self.failures = 0
-        self._told = 0.0
-
-    def failed(self, err: BusUnavailable) -> None:
-        now = self.clock()
-        self.failures += 1
-        if self.since is None:
-            self.since = self._told = now
-            log.error("%s: Redis unavailable (%s); retrying, logged again every %g s while it lasts",
-                      self.who, err, self.every_s)
-        elif now - self._told >= self.every_s:
-            self._told = now
-            log.error("%s: Redis still unavailable after %.0f s (%d failed attempts): %s",
-                      self.who, now - self.since, self.failures, err)
-
-    def ended(self) -> None:
-        if self.since is not None:
-            log.warning("%s: Redis back after %.1f s (%d failed attempts)", self.who, self.clock() - self.since,
-                        self.failures)
-            self.since, self.failures = None, 0
-
-
 class RoutingLease:
     """One routing node per Redis: this node holds ``cti:lease:acd-router`` while its ACD routes.
 
@@ -140,7 +110,7 @@ class RoutingLease:
     async def acquire(self, *, wait: bool = False) -> None:
         """Hold the lease; ``wait``: as a standby, until the holder lets go or dies."""
         announced: str | None = None
-        outage = _Outage(f"standby {self.owner} (routing lease {self.KEY})", self.outage_log_every_s)
+        outage = OutageLog(f"standby {self.owner} (routing lease {self.KEY})", self.outage_log_every_s, log)
         retry_s = self.poll_s
         while True:
             try:
@@ -177,7 +147,7 @@ class RoutingLease:
         self._task = asyncio.create_task(self._renew_loop(), name="routing-lease")
 
     async def _renew_loop(self) -> None:
-        outage = _Outage(f"routing lease {self.KEY} of {self.owner}", self.outage_log_every_s)
+        outage = OutageLog(f"routing lease {self.KEY} of {self.owner}", self.outage_log_every_s, log)
         while True:
             await asyncio.sleep(self.renew_every_s)
             try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Literal
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from cti.config_problems import KeyLines, Problem, validate_all
 from cti.errors import ConfigError, CtiError
 from cti.settings import Settings, load_yaml
+from cti.trunk_account import line_problem, user_part_problem
 
 TRUNKS_FILE = "trunks.yaml"
 CODECS = frozenset({"ulaw", "alaw", "gsm", "g722", "g729", "opus", "ilbc", "speex", "slin"})
@@ -342,7 +342,8 @@ def _read(path: Path, env: Mapping[str, str] | None = None) -> tuple[TrunksConfi
             if isinstance(var, str) and var and not env.get(var):  # type: ignore[union-attr]
                 problems.append(Problem(("trunks", i, attr), f"the environment variable {var} is not set "
                                                              f"(trunk {trunk.get('name')!r} cannot register)"))
-            elif isinstance(var, str) and var and (why := _unwritable(env.get(var, ""))):  # type: ignore[union-attr]
+            elif isinstance(var, str) and var and (why := _unwritable(env.get(var, ""),  # type: ignore[union-attr]
+                                                                      username=attr == "username_env")):
                 problems.append(Problem(("trunks", i, attr), _value_problem(var, why, trunk.get("name"))))
     if not problems:
         return checked.model, []
@@ -363,19 +364,10 @@ def check_trunks(settings: Settings, env: Mapping[str, str] | None = None) -> li
     return [f"{path}: {p}" for p in _read(path, os.environ if env is None else env)[1]]
 
 
-# A character that ends or breaks a line of pjsip.conf, where the account is written: a value holding
-# one would write lines (sections) of its own into Asterisk's configuration.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _unwritable(value: str) -> str | None:
+def _unwritable(value: str, *, username: bool) -> str | None:
     """Why an account value cannot be written into pjsip.conf as it is, else None (a ';' can: it is
-    escaped, ``cti.trunk_render.config_value``)."""
-    if _CONTROL.search(value):
-        return "holds a control character (a line break, a tab...), which would end its line of pjsip.conf"
-    if value != value.strip(" "):  # Asterisk's parser strips a value (main/config.c): no quoting keeps a space
-        return "begins or ends with a space, which Asterisk's configuration parser drops from its line of pjsip.conf"
-    return None
+    escaped, ``cti.trunk_render.config_value``); a username is also a SIP URI's user part."""
+    return line_problem(value) or (user_part_problem(value) if username else None)
 
 
 def _value_problem(var: str, why: str, trunk: object) -> str:
@@ -388,7 +380,7 @@ def account(trunk: Trunk, env: Mapping[str, str]) -> tuple[str, str]:
     if not all(values):
         raise ConfigError(f"trunk {trunk.name!r}: set the environment variables {trunk.username_env} and "
                           f"{trunk.secret_env} (its carrier account)")
-    for var, value in zip((trunk.username_env, trunk.secret_env), values, strict=True):
-        if why := _unwritable(value):
+    for var, value, username in zip((trunk.username_env, trunk.secret_env), values, (True, False), strict=True):
+        if why := _unwritable(value, username=username):
             raise ConfigError(_value_problem(var or "", why, trunk.name))
     return values[0], values[1]

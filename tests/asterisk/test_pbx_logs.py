@@ -7,6 +7,7 @@ start, from modules the engine does not use, before). A real Asterisk of its own
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import time
 from pathlib import Path
@@ -25,7 +26,11 @@ def _errors(text: str) -> list[str]:
 
 
 def test_asterisks_logs_are_private_quiet_and_free_of_errors(tmp_path: Path) -> None:
-    own = load_settings(state_dir=tmp_path / "state", ami={"port": free_port()}, agi={"port": free_port()},
+    # With the tests' and benches' observer user too. Asterisk ignores an unknown key of a user's section
+    # without a word: its writetimeout is checked in the rendered file (tests/unit/cti/test_credentials.py)
+    # and by what it does (tests/asterisk/test_observer_writetimeout.py).
+    own = load_settings(state_dir=tmp_path / "state", agi={"port": free_port()},
+                        ami={"port": free_port(), "observer_secret": secrets.token_urlsafe(24)},
                         pbx={"instance": f"logs{os.getpid()}", "sip_port": free_port(), **rtp_range("own"),
                              "agent_endpoints": 1, "http_port": free_port()})
     assert own.pbx.log_verbose == 0  # what ships
@@ -47,6 +52,8 @@ def test_asterisks_logs_are_private_quiet_and_free_of_errors(tmp_path: Path) -> 
         # and the engine's user kept the 100 ms default the comment said it raised.
         unknown = [line for line in start.splitlines() if "Invalid keyword" in line]
         assert unknown == [], "\n".join(unknown)
+        manager = (pbx.instance_dir / "etc" / "manager.conf").read_text()
+        assert manager.count("\nwritetimeout = 2000\n") == 2, manager  # the engine's user and the observer
 
         # A verbose line (what every dialplan step and the heartbeat's Set() log) is not written.
         pbx.cli("dialplan set global CTI_TEST_MARK the-quiet-run")

@@ -10,6 +10,7 @@ the message it leaves is in the CRM when the next engine starts."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -118,7 +119,7 @@ async def test_killed_engine_is_replaced_and_takes_every_call_back(pbx: ManagedP
     for n, agent_id in enumerate(("1002", "1008")):
         await eng.desk.login_queues(agent_id, ["support", "general"])
         await eng.desk.set_ready(agent_id)
-        await until(lambda a=agent_id: offers(a), what=f"an offer to {agent_id}")
+        await until(functools.partial(offers, agent_id), what=f"an offer to {agent_id}")
         assert offers(agent_id) == [before["waiting"][n]], (agent_id, offers(agent_id))
     await until(lambda: all(eng.router.agent(a).state.value == "on_call" for a in ("1002", "1008")))
     assert offers("1001") == []

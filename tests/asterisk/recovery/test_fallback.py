@@ -125,8 +125,8 @@ async def test_app_queue_serves_callers_while_no_engine_runs(pbx: ManagedPbx, re
             # not when the engine came back. app_queue may connect the next caller within a second of
             # that end, so no fixed margin before `back` tells them apart.
             assert first_over is not None, "the first call was never seen over"
-            ended = report.ended_at[done]
-            assert ended < back and ended <= first_over + 0.2, (report, first_over, back)
+            ended_s = report.ended_at[done]
+            assert ended_s < back and ended_s <= first_over + 0.2, (report, first_over, back)
             assert second.router.agent("1001").state.value == "on_call"
             await second.desk.login_queues("1002", ["support"])
             await second.desk.set_ready("1002")

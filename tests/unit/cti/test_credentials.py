@@ -156,6 +156,11 @@ def test_the_observer_manager_user_reads_unfiltered_events_and_may_run_no_action
     for name in ("DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop", "DialBegin", "BridgeCreate", "BridgeDestroy"):
         assert f"name({name})" not in engine_part
     assert "eventfilter" not in manager[manager.index("[watcher]"):]
+    # Asterisk drops a session that does not read for writetimeout ms (100 by default, a user's setting):
+    # an observer on a busy test or bench machine was dropped mid-run; it gets the engine user's 2000.
+    assert users["cti"]["writetimeout"] == "2000"
+    assert watcher["writetimeout"] == users["cti"]["writetimeout"], watcher
+    assert "writetimeout" not in users["general"]  # Asterisk refuses it there ("Invalid keyword")
 
 
 @pytest.mark.parametrize(("ami", "problem"), [
