@@ -58,6 +58,7 @@ async def test_the_agent_report_and_csv_count_the_own_outbound_call_as_handling(
         # handling 240 + 60 + 600 + 120 = 1020; idle 300 + 300 + 180 = 780; logged in 2100
         assert (k.occupancy, k.utilization) == (pytest.approx(1020 / 1800), pytest.approx(1020 / 2100))
         assert (k.handled, k.aht_s) == (1, pytest.approx(300.0))  # the inbound call only
+        assert "handled and AHT: inbound calls only" in k.basis and "own outbound calls included" in k.basis
         lines = [line for line in csv.DictReader(io.StringIO(svc.report_csv(rows))) if line["key"] == "1001"]
         assert [(float(line["occupancy"]), float(line["utilization"]), line["handled"]) for line in lines] == [
             (pytest.approx(1020 / 1800, abs=1e-4), pytest.approx(1020 / 2100, abs=1e-4), "1")]
