@@ -136,7 +136,8 @@ class KpiPolicy:
         short = "excluded" if self.exclude_short_abandons else "counted"
         return (f"SL = answered within {self.sl_seconds:g} s / offered (target {self.sl_target:.0%}); "
                 f"abandons count in the denominator; short abandons (<= {self.short_abandon_s:g} s) {short}; "
-                f"IVR abandons reported apart; FCR repeat window {self.fcr_days:g} days")
+                f"IVR abandons reported apart; FCR repeat window {self.fcr_days:g} days; handled and AHT: "
+                f"inbound calls only; occupancy and utilization: handling time, agents' own outbound calls included")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

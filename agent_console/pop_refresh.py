@@ -10,7 +10,9 @@
   the console shows the linked customer anyway (``_unbuilt``): their card, history and open cases as
   the CRM's customer read gives them, or, when that fails too, a card holding only their id (name
   empty) with ``source: "unavailable"`` -- never the former customer's pop, nor an offer's placeholder
-  left for good when the link dropped the offer's own pop.
+  left for good when the link dropped the offer's own pop. The offer's own pop, built for the customer
+  before the link, is not shown, but the call's own facts in it (IVR path, IVR flow, intent, transfer:
+  ``CALL_FACTS``) go to the pop shown where it lacks them (``add_call_facts``).
 * The link is the call's customer from then on, whichever pop build ends last: the link is kept per
   call (``linked_customer``), and a pop built for the call with another customer -- the offer's,
   begun before the link and ended after its refresh -- is not shown (``current``). The hub forgets a
@@ -35,6 +37,19 @@ from crm_core.events import CustomerChanged, CustomerLinked
 log = logging.getLogger(__name__)
 
 LINKS_KEPT = 4096  # calls linked during the call, kept at once; far more than a node's live calls
+# What the call itself told, whoever its customer is: a pop for another customer still holds them.
+CALL_FACTS = ("ivr_flow", "ivr_path", "intent", "transfer")
+
+
+def add_call_facts(pop: p.Pop, other: p.Pop) -> bool:
+    """Give ``pop`` the call's own facts (``CALL_FACTS``) it lacks from ``other``, a pop of the same
+    call; True when it got any."""
+    changed = False
+    for name in CALL_FACTS:
+        if not getattr(pop, name) and getattr(other, name):
+            setattr(pop, name, getattr(other, name))
+            changed = True
+    return changed
 
 
 class Kept(Protocol):
@@ -154,7 +169,11 @@ class PopRefresh:
         if shown is None:
             return
         old = shown.pop  # again: the offer's own pop may have come during the read
-        # A placeholder (the offer's pop still being built): the built pop is whole, the call's IVR path too.
+        # A placeholder (the offer's pop still being built): the built pop is whole, the call's IVR path
+        # too, or, built without them (``_unbuilt``), with those the offer's own pop gave the placeholder
+        # (``snapshots``: it came during this read for the customer before the link).
+        if old is not None and not old.complete:
+            add_call_facts(built, old)
         pop = built if old is None or not old.complete else old.model_copy(update={
             "customer": built.customer, "interactions": built.interactions, "open_cases": built.open_cases,
             "script": built.script, "articles": built.articles, "source": built.source, "complete": True})

@@ -33,7 +33,7 @@ from agent_console import policy
 from agent_console import protocol as p
 from agent_console.deadlines import Deadlines
 from agent_console.plain import dumps, plain_validator
-from agent_console.pop_refresh import PopRefresh
+from agent_console.pop_refresh import PopRefresh, add_call_facts
 from agent_console.ports import CustomerSearch, PopSource
 from crm_core.events import CustomerChanged, CustomerLinked
 from cti.bus import EventBus
@@ -259,10 +259,12 @@ class Snapshots:
             pop = None
         finally:
             timer.cancel()
+        facts: p.Pop | None = None  # the offer's own pop when a link dropped it: the call's facts in it
         if pop is not None and not self.refresh.current(ev.linkedid, pop):
-            # Linked to another customer during the look-up: that link's refresh shows them, whichever ends last.
+            # Linked to another customer during the look-up: that link's refresh shows them, whichever ends
+            # last; what the call told (its IVR path...) is the call's, and goes to the pop shown.
             log.info("offer %s: linked during the pop's look-up, the link's pop stands", ev.linkedid)
-            pop = None
+            facts, pop = p.Pop.model_validate(pop), None
         if snap.offer_ev is ev:
             if pop is not None and snap.pending_is(ev):
                 # Nobody read the pending offer: the frame from plain data, the view only if read later.
@@ -273,15 +275,18 @@ class Snapshots:
             model = p.Pop.model_validate(pop) if pop is not None else None
             if model is not None:
                 offer.pop = model
+            added = facts is not None and add_call_facts(offer.pop, facts)
             if not placeholder_sent:
                 self._send(ev.agent_id, offer_frame(offer))
-            elif model is not None:
-                self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=model).model_dump_json())
+            elif model is not None or added:
+                self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=offer.pop).model_dump_json())
             return
         # Answered (or withdrawn) while the CRM looked up the caller: give the call its pop.
         call = snap.calls.get(ev.linkedid)
         if call is not None and pop is not None:
             call.pop = p.Pop.model_validate(pop)
+            self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=call.pop).model_dump_json())
+        elif call is not None and call.pop is not None and facts is not None and add_call_facts(call.pop, facts):
             self._send(ev.agent_id, p.PopFrame(call_id=ev.linkedid, pop=call.pop).model_dump_json())
 
     async def _late_pop(self, agent_id: str, call_id: str, pending: Any) -> None:

@@ -159,6 +159,12 @@ class InteractionOut(_Out):
     caller_name: str
     dialled_number: str
     customer_id: int | None
+    # An agent linked the call to ``customer_id`` (PUT .../customer, the console's link): the call
+    # logger never replaces it. False: the IVR or the number matched it, or none.
+    customer_linked: bool = Field(False, description=(
+        "true when an agent linked the call to customer_id (PUT /api/crm/interactions/{id}/customer, "
+        "the console's link); false when the IVR or the caller's number identified the customer, or "
+        "there is none. Interactions from before migration 0025 read false."))
     agent_id: str | None
     queue: str | None
     started_at: datetime

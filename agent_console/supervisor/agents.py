@@ -1,13 +1,15 @@
 """Agent time as the supervisor sees it: when each agent entered its state, and logged-in /
 available-idle / handle seconds per 15-minute bucket (for occupancy and utilization).
 
-Pure and synchronous: ``changed(agent, state, since, phone_reachable)`` is fed from
+Pure and synchronous: ``changed(agent, state, since, phone_reachable, reason=...)`` is fed from
 ``agent.state_changed`` events, ``phone(agent, reachable, at)`` from ``agent.phone_reachability``;
 ``times(now)`` closes the open periods at ``now``; ``window(now, since)`` gives the time of exactly
 ``[since, now)`` (the wallboard's rolling window: a window starting inside a 15-minute bucket counts
 none of the bucket's time before it), from the periods it keeps whole for ``exact_s``. An available
 agent whose phone is unreachable
-(``phone_offline``: the router offers them nothing) is logged in but not available idle. The
+(``phone_offline``: the router offers them nothing) is logged in but not available idle. An agent not
+ready ``outbound`` is on their own outbound call (acd.dial_readiness): handling, as on call and in
+wrap-up; every other not-ready reason is only logged-in time. The
 supervisor service rebuilds it from the recorded history (``crm_core.agent_log``) at start-up and
 for past report intervals.
 """
@@ -18,19 +20,29 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
+from acd.dial_readiness import OUTBOUND
 from acd.kpis import AgentTime
 from acd.model import PHONE_OFFLINE
 
 log = logging.getLogger(__name__)
 
 BUCKET_S = 900.0  # 15 min: every report interval (15 m, 30 m, 60 m, day, week) is a whole number of them
-HANDLE_STATES = frozenset({"on_call", "wrap_up"})  # talk + hold + after-call work (KPIS.md)
+# Where the time of an agent not ready "outbound" counts: on their own outbound call (its talk and
+# hold; its after-call work is the wrap_up state), handling time as an inbound call's is.
+OWN_CALL = "own_call"
+HANDLE_STATES = frozenset({"on_call", "wrap_up", OWN_CALL})  # talk + hold + after-call work (docs/kpis.md)
 IDLE_STATES = frozenset({"available"})  # and reachable: PHONE_OFFLINE time is only logged-in time
 
 
-def counted_state(state: str, phone_reachable: bool) -> str:
-    """Where the agent's time counts (as ``AgentView.counted_state``)."""
-    return PHONE_OFFLINE if state == "available" and not phone_reachable else state
+def counted_state(state: str, phone_reachable: bool, reason: str | None = None) -> str:
+    """Where the agent's time counts: the state, except ``PHONE_OFFLINE`` for an available agent
+    whose phone is unreachable (as ``AgentView.counted_state``) and ``OWN_CALL`` for one not ready
+    ``outbound``."""
+    if state == "available" and not phone_reachable:
+        return PHONE_OFFLINE
+    if state == "not_ready" and reason == OUTBOUND:
+        return OWN_CALL
+    return state
 
 
 @dataclass(slots=True)
@@ -57,6 +69,7 @@ class AgentClock:
     def __init__(self, *, keep_s: float = 8 * 86400.0, exact_s: float = 2 * 3600.0) -> None:
         self._state: dict[str, tuple[str, float]] = {}  # the ACD state and since when (time in state)
         self._reachable: dict[str, bool] = {}  # whether the agent's phone is registered (absent: yes)
+        self._reason: dict[str, str | None] = {}  # the not-ready reason of the current state
         self._open: dict[str, tuple[str, float]] = {}  # the counted state not yet accounted, since when
         self._buckets: dict[str, _Buckets] = {}
         self._keep_s = keep_s
@@ -67,17 +80,22 @@ class AgentClock:
         self._kept_from = float("-inf")  # every period ending after this is kept
         self._warned_from: float | None = None  # the ``_kept_from`` a future-dated period was logged for
 
-    def seed(self, agent_id: str, state: str, since: float, phone_reachable: bool = True) -> None:
+    def seed(self, agent_id: str, state: str, since: float, phone_reachable: bool = True, *,
+             reason: str | None = None) -> None:
         """An agent already in ``state`` when the clock started (no time before ``since`` is counted)."""
         if agent_id not in self._state:
             self._state[agent_id] = (state, since)
             self._reachable[agent_id] = phone_reachable
+            self._reason[agent_id] = reason
             self._recount(agent_id, since)
 
-    def changed(self, agent_id: str, state: str, since: float, phone_reachable: bool | None = None) -> None:
-        """The agent entered ``state`` at ``since``; ``phone_reachable``: its phone then, when known."""
+    def changed(self, agent_id: str, state: str, since: float, phone_reachable: bool | None = None, *,
+                reason: str | None = None) -> None:
+        """The agent entered ``state`` (with its not-ready ``reason``) at ``since``; ``phone_reachable``:
+        its phone then, when known."""
         if phone_reachable is not None:
             self._reachable[agent_id] = phone_reachable
+        self._reason[agent_id] = reason
         old = self._state.get(agent_id)
         # A new reason code in the same state: the time in state goes on.
         if old is None or old[0] != state or since < old[1]:
@@ -85,7 +103,7 @@ class AgentClock:
         self._recount(agent_id, since)
 
     def phone(self, agent_id: str, reachable: bool, at: float) -> None:
-        """The agent's phone became reachable or not at ``at`` (its state unchanged)."""
+        """The agent's phone became reachable or not at ``at`` (its state and reason unchanged)."""
         self._reachable[agent_id] = reachable
         self._recount(agent_id, at)
 
@@ -98,7 +116,7 @@ class AgentClock:
         cur = self._state.get(agent_id)
         if cur is None:
             return  # a phone change before any state: kept for the first state
-        counted = counted_state(cur[0], self._reachable.get(agent_id, True))
+        counted = counted_state(cur[0], self._reachable.get(agent_id, True), self._reason.get(agent_id))
         open_ = self._open.get(agent_id)
         if open_ is not None:
             if open_[0] == counted and at >= open_[1]:

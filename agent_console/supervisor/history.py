@@ -19,7 +19,7 @@ from crm_core.journal import RowJournal
 log = logging.getLogger(__name__)
 HISTORY_S = 8 * 86400.0  # the live clock's reach back (AgentClock's keep_s)
 
-Row = tuple[str, str, float, bool]  # agent, state, at, phone reachable
+Row = tuple[str, str, float, bool, str | None]  # agent, state, at, phone reachable, not-ready reason
 
 
 class AgentHistory:
@@ -33,7 +33,7 @@ class AgentHistory:
             rows = await states_between(session=s, since=since, until=until)
         # An engine's end at the same instant as a state the agent entered comes after it.
         rows.sort(key=lambda r: (r.at, engine_down(r.state, r.reason)))
-        return [(r.agent_id, r.state, r.at, r.phone_reachable) for r in rows]
+        return [(r.agent_id, r.state, r.at, r.phone_reachable, r.reason) for r in rows]
 
     async def close_downtime(self, last_beat: float | None, live: AgentClock) -> int:
         """Before this engine records anything: the agents the history leaves logged in get an
@@ -57,7 +57,7 @@ class AgentHistory:
                         "downtime is not marked in it", type(err).__name__)
             return 0
         last: dict[str, str] = {}
-        for agent_id, state, _, _ in history:
+        for agent_id, state, *_ in history:
             last[agent_id] = state
         open_ = [a for a, state in last.items() if state != "logged_out"]
         if not open_:

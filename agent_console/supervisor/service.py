@@ -99,7 +99,7 @@ class SupervisorService:
     def subscribe(self) -> None:
         now = self.clock()
         for a in self.acd.agents():
-            self.agent_clock.seed(a.agent_id, a.state.value, now, a.registered)
+            self.agent_clock.seed(a.agent_id, a.state.value, now, a.registered, reason=a.reason)
         # Every state waiting is taken at once: ~5 per call, and each was a worker wake-up, a
         # journal flush and a database transaction of its own; now one of each per batch. Phone
         # reachability in the same subscription: its order with the states is kept.
@@ -120,7 +120,7 @@ class SupervisorService:
                 self.agent_clock.phone(ev.agent_id, reachable, at)
             else:
                 reachable = ev.phone_reachable
-                self.agent_clock.changed(ev.agent_id, ev.state, at, reachable)
+                self.agent_clock.changed(ev.agent_id, ev.state, at, reachable, reason=ev.reason)
             # A reachability change is a row of the agent's unchanged state (and reason): the last
             # row still says the state, as the recovery reads it.
             rows.append((state_key(ev.agent_id, ev.state, at, reachable),
@@ -139,10 +139,10 @@ class SupervisorService:
         await self.close_downtime()  # done already when the engine started (with its heartbeat)
         await self.alerts.restore()
         now = self.clock()
-        for agent_id, state, at, reachable in await self.history.between(now - 8 * 86400.0, now):
-            self.agent_clock.changed(agent_id, state, at, reachable)
+        for agent_id, state, at, reachable, reason in await self.history.between(now - 8 * 86400.0, now):
+            self.agent_clock.changed(agent_id, state, at, reachable, reason=reason)
         for a in self.acd.agents():
-            self.agent_clock.changed(a.agent_id, a.state.value, max(now, a.idle_since), a.registered)
+            self.agent_clock.changed(a.agent_id, a.state.value, max(now, a.idle_since), a.registered, reason=a.reason)
 
     async def close_downtime(self, last_beat: float | None = None) -> int:
         """``AgentHistory.close_downtime``; the live clock takes the rows it writes."""
@@ -155,8 +155,9 @@ class SupervisorService:
     async def _report_agent_times(self, start: float, end: float) -> list[Any]:
         """Agent time for a past interval, from the recorded history (a day back for the state then)."""
         clock = AgentClock(keep_s=float("inf"))
-        for agent_id, state, at, reachable in await self.history.between(start - 86400.0, end):
-            clock.changed(agent_id, state, max(at, start), reachable)  # nothing before the interval counts
+        for agent_id, state, at, reachable, reason in await self.history.between(start - 86400.0, end):
+            # nothing before the interval counts
+            clock.changed(agent_id, state, max(at, start), reachable, reason=reason)
         # The clock's periods are its 15-minute buckets; the first one holds only time from ``start``
         # on, so it starts there (a report keeps agent time from its start: a From inside a quarter
         # hour lost that quarter's time).

@@ -174,6 +174,7 @@ async def test_a_transferred_call_counts_once_in_its_last_queue_and_an_outbound_
     await eng.desk.wrap_up("1003", linkedid, WrapUpInput(disposition="resolved", resolved=True))
 
     await eng.desk.set_ready("1001")
+    dialled_at = time.time()
     out = await eng.desk.dial("1001", "8613800138000", None)  # cti-sim-customer answers after 1 s
     await until(lambda: (eng.router.agent("1001").state.value, eng.router.agent("1001").reason)
                 == ("not_ready", "outbound"), what="1001 not ready outbound")
@@ -184,6 +185,14 @@ async def test_a_transferred_call_counts_once_in_its_last_queue_and_an_outbound_
     await eng.desk.hangup("1001", out)
     await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == out for e in running.seen),
                 what="the outbound call ended")
+    # Its time is handling time (docs/kpis.md, Agent time): not ready "outbound" while it was up, then
+    # wrap-up. Before, the 2+ s not ready "outbound" were logged-in time only, not handling.
+    await until(lambda: eng.router.agent("1001").state.value == "wrap_up", what="1001 wraps the outbound call up")
+    await eng.bus.drain()
+    since_dial = [t for t in svc.agent_clock.window(time.time(), since=dialled_at) if t.agent == "1001"]
+    assert len(since_dial) == 1, since_dial
+    mine = since_dial[0]
+    assert mine.handle_s > 2.0 and mine.logged_in_s - mine.available_idle_s - mine.handle_s < 0.5, mine
 
     async def queues() -> dict[str, dict[str, Any]]:
         svc.invalidate_records()

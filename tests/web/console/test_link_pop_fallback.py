@@ -108,7 +108,7 @@ async def test_the_crm_away_the_linked_customer_is_shown_by_id_not_loaded() -> N
                                 "phone": None, "email": None, "language": None, "tags": []}
     assert last["source"] == "unavailable" and last["complete"]
     assert (last["interactions"], last["open_cases"], last["script"]) == ([], [], None)
-    assert last["caller_number"] == CALLER  # the offer's placeholder knew no IVR path: nor does this pop
+    assert last["caller_number"] == CALLER  # the IVR path comes with the offer's own pop (test_link_pop_ivr_path.py)
     kept = await _kept(rig, call_id)
     assert (kept["customer"]["id"], kept["source"]) == (LINKED, "unavailable")
     await rig.stop()

@@ -212,6 +212,24 @@ async def test_unknown_caller_linked_by_agent(api: Client) -> None:
     assert (await sup.get("/api/crm/interactions", params={"customer_id": cust["id"]})).json()["total"] == 1
 
 
+async def test_an_interaction_says_whether_an_agent_linked_its_customer(api: Client) -> None:
+    """``customer_linked`` (migration 0025) in the REST read: an integrator tells the customer an
+    agent chose from one the IVR or the number matched. It was not in ``InteractionOut`` at all."""
+    sup = api.as_(SUP)
+    before = (await sup.get("/api/crm/interactions")).json()["items"]
+    assert before and all(i["customer_linked"] is False for i in before)  # the call logger's own rows
+    cust = (await sup.post("/api/crm/customers", json={"name": "Bo", "phones": [{"number": "+14155552671"}]})).json()
+    target = next(i for i in before if i["caller_number"] == "+14155552671")
+    assert (await sup.get(f"/api/crm/interactions/{target['id']}")).json()["customer_linked"] is False
+    r = await sup.put(f"/api/crm/interactions/{target['id']}/customer", json={"customer_id": cust["id"]})
+    assert r.status_code == 200 and r.json()["customer_linked"] is True
+    assert (await sup.get(f"/api/crm/interactions/{target['id']}")).json()["customer_linked"] is True
+    listed = (await sup.get("/api/crm/interactions")).json()["items"]
+    assert [i["id"] for i in listed if i["customer_linked"]] == [target["id"]]
+    field = api.app.openapi()["components"]["schemas"]["InteractionOut"]["properties"]["customer_linked"]
+    assert field["type"] == "boolean" and "0025" in field["description"]
+
+
 async def test_cases_create_update_assign_escalate(api: Client) -> None:
     agent = api.as_(AGENT2)
     r = await agent.post("/api/crm/cases", json={"subject": "账单金额有误", "priority": "urgent"})
