@@ -104,21 +104,28 @@ def test_create_admin_refuses_a_username_nobody_could_log_in_with(name: str, tmp
     assert "password:" not in result.output
 
 
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"]])
 @pytest.mark.parametrize("where", ["database", "user"])
-def test_a_login_the_server_refuses_is_an_error_line_naming_it(where: str, postgres_url: str,
+def test_a_login_the_server_refuses_is_an_error_line_naming_it(where: str, command: list[str], postgres_url: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrong database name, user or password in database_url printed asyncpg's traceback
-    (seen in the go-live trial: `password authentication failed for user "cti"`)."""
+    (seen in the go-live trial: `password authentication failed for user "cti"`); then a line of
+    its own that did not say which server or database had refused: now `cti config check`'s line
+    (crm_core.db.connect_problem), engine, host, port, database and user."""
     from sqlalchemy.engine import make_url
 
     url = make_url(postgres_url)
     url = url.set(database="nosuchdb") if where == "database" else url.set(username="nosuchuser")
     monkeypatch.setenv("CTI_DATABASE_URL", url.set(password="hunter2-secret").render_as_string(hide_password=False))
-    result = CliRunner().invoke(app, ["db", "upgrade"])
+    result = CliRunner().invoke(app, command)
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 1, result.output
+    check = CliRunner().invoke(app, ["config", "check"])
+    [line] = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert line in check.output.splitlines(), (result.output, check.output)
     expected = '"nosuchdb" does not exist' if where == "database" else '"nosuchuser" does not exist'
-    assert "error: the database server refused the login" in result.output and expected in result.output, \
-        result.output
-    assert "database_url (CTI_DATABASE_URL)" in result.output, result.output
-    assert "Traceback" not in result.output and "hunter2" not in result.output, result.output
+    assert line.startswith(f"error: database: PostgreSQL database {url.database!r} on {url.host}:{url.port} as user "
+                           f"{url.username!r}: the database server refused the login: "), line
+    assert expected in line and line.endswith("check database_url (CTI_DATABASE_URL): its user, password and "
+                                              "database name"), line
+    assert "Traceback" not in result.output and "hunter2" not in result.output + check.output, result.output
