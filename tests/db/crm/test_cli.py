@@ -20,7 +20,7 @@ def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     up = runner.invoke(app, ["db", "upgrade"])
     assert up.exit_code == 0, up.output
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert f"revision {head}" in up.output
+    assert head is not None and f"revision {head}" in up.output
     # An older revision: alembic does nothing, and the operator is told so (it printed only the
     # revision, as if the database were now at the older one's schema).
     older = ScriptDirectory.from_config(alembic_config()).get_revision(head).down_revision
