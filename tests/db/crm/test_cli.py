@@ -104,7 +104,9 @@ def test_create_admin_refuses_a_username_nobody_could_log_in_with(name: str, tmp
     assert "password:" not in result.output
 
 
-@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"]])
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"],
+                                     ["users", "create-admin", "root", "--generate"], ["users", "deactivate-demo"],
+                                     ["users", "reset-password", "root", "--generate"]])
 @pytest.mark.parametrize("where", ["database", "user"])
 def test_a_login_the_server_refuses_is_an_error_line_naming_it(where: str, command: list[str], postgres_url: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
