@@ -1,14 +1,14 @@
 """The real ``AgentDesk``: agent actions carried out by the ACD delivery service on the PBX, and
 wrap-ups written to the CRM (through ``WrapUpDone`` on the bus, which the call logger folds into
 the call's interaction, and cases through the CRM services). Queue login (which queues, which
-phone) is ``agent_console.queue_login``'s."""
+phone) is ``agent_console.queue_login``'s; the agent's callbacks (the list, claim, release, skip, call)
+are ``agent_console.desk_callbacks``'s."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,9 @@ from acd.dial_readiness import Then
 from acd.errors import UnknownAgent, unconfirmed_dial
 from acd.events import AgentCallUpdate
 from acd.model import AgentState
+from agent_console.desk_callbacks import DeskCallbacks
 from agent_console.errors import (
     CallNotFound,
-    Forbidden,
     IllegalAgentAction,
     InvalidInput,
     NotYourCall,
@@ -41,10 +41,10 @@ from agent_console.protocol import (
 from agent_console.queue_login import QueueLogin
 from crm_core import callbacks, catalog, wrapups
 from crm_core.db import Database
-from crm_core.errors import DatabaseUnavailable, InvalidField, NotFound
+from crm_core.errors import DatabaseUnavailable, InvalidField
 from crm_core.events import CustomerLinked
 from crm_core.journal import RowJournal
-from crm_core.models import Callback, Customer, User, epoch
+from crm_core.models import Customer, User
 from crm_core.phones import to_e164
 from cti.bus import EventBus, observe
 from cti.journey import WrapUpDone
@@ -79,6 +79,7 @@ class EngineDesk:
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self.queue_login = QueueLogin(acd, db, phone_of=self._phone_of)
         self._dialling: set[str] = set()  # agents whose dial rings their own phone now
+        self._callbacks = DeskCallbacks(acd, db, policy=self.callback_policy, clock=clock, on_a_call=self._on_a_call)
 
     def subscribe(self, bus: EventBus) -> None:
         # In the publisher's step on the in-process bus: the ACD's call names the linked customer
@@ -361,88 +362,22 @@ class EngineDesk:
                 "queue": call.queue or None, "notes": wrap.notes, "case": case, "callback": callback,
                 "reached": reached, "at": now}
 
-    # -- callbacks ----------------------------------------------------------------------------------
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), UTC)
-
-    def _queues(self, agent_id: str) -> tuple[str, ...]:
-        """The queues the agent is logged into now (none when logged off)."""
-        if self._state(agent_id) is AgentState.LOGGED_OUT:
-            return ()
-        return tuple(self.acd.agent(agent_id).queues)
-
+    # -- callbacks (agent_console.desk_callbacks) ----------------------------------------------------
     async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50,
                         overseen: Collection[str] | None = None) -> list[CallbackView]:
-        now = self._now()
-        async with self.db.session() as session:
-            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout,
-                                          call_timeout=self.callback_policy.call_timeout)
-            rows = await callbacks.due_callbacks(session=session, now=now, agent_id=agent_id, limit=limit,
-                                                 queues=None if everyone else self._queues(agent_id or ""),
-                                                 overseen=overseen if everyone else None)
-        return [_callback_view(cb, name) for cb, name in rows]
+        return await self._callbacks.due(agent_id, everyone=everyone, limit=limit, overseen=overseen)
 
     async def claim_callback(self, agent_id: str, callback_id: int) -> CallbackView:
-        now = self._now()
-        async with self.db.session() as session:
-            await callbacks.expire_claims(session=session, now=now, claim_timeout=self.callback_policy.claim_timeout,
-                                          call_timeout=self.callback_policy.call_timeout)
-            cb = await self._callback(session, callback_id)
-            if not callbacks.visible_to(cb, agent_id, self._queues(agent_id)):
-                where = f"queue {cb.queue}, which you are not logged into" if cb.queue else "another agent"
-                raise Forbidden(f"callback {callback_id} is for {where}")
-            cb = await callbacks.claim(session=session, callback_id=callback_id, agent_id=agent_id, now=now)
-            return await _callback_view_of(session, cb)
+        return await self._callbacks.claim(agent_id, callback_id)
 
     async def release_callback(self, agent_id: str, callback_id: int) -> CallbackView:
-        async with self.db.session() as session:
-            await self._callback(session, callback_id)
-            cb = await callbacks.release(session=session, callback_id=callback_id, agent_id=agent_id, now=self._now())
-            return await _callback_view_of(session, cb)
+        return await self._callbacks.release(agent_id, callback_id)
 
     async def skip_callback(self, agent_id: str, callback_id: int, reason: str) -> CallbackView:
-        async with self.db.session() as session:
-            await self._callback(session, callback_id)
-            cb = await callbacks.skip(session=session, callback_id=callback_id, agent_id=agent_id, reason=reason,
-                                      now=self._now(), policy=self.callback_policy)
-            return await _callback_view_of(session, cb)
+        return await self._callbacks.skip(agent_id, callback_id, reason)
 
     async def call_callback(self, agent_id: str, callback_id: int) -> tuple[str, CallbackView]:
-        if self._state(agent_id) is AgentState.LOGGED_OUT:
-            raise IllegalAgentAction("log in to your queues before calling a callback")
-        if self._on_a_call(agent_id):
-            raise IllegalAgentAction("finish your current call before calling a callback")
-        async with self.db.session() as session:
-            await self._callback(session, callback_id)
-            cb = await callbacks.start_call(session=session, callback_id=callback_id, agent_id=agent_id,
-                                            now=self._now())
-            number, customer_id = cb.number, cb.customer_id
-        try:
-            linkedid = await self.dial(agent_id, number, customer_id, callback=True,
-                                       then=lambda placed: self._callback_dialled(callback_id, placed))
-        except BaseException as err:
-            if unconfirmed_dial(err) is None:  # (else being called until the watch knows: _callback_dialled)
-                await self._callback_dialled(callback_id, None)
-            raise
-        async with self.db.session() as session:
-            cb = await callbacks.call_placed(session=session, callback_id=callback_id, linkedid=linkedid)
-            return linkedid, await _callback_view_of(session, cb)
-
-    async def _callback_dialled(self, callback_id: int, linkedid: str | None) -> None:
-        """What came of a callback's dial: its call (``linkedid``) placed, as a confirmed dial records
-        it, or none (the claim stands; it may expire again). A dial that may have placed its call
-        (``unconfirmed_dial``) is recorded once its watch knows which (``acd.dial_readiness``)."""
-        async with self.db.session() as session:
-            if linkedid is None:
-                await callbacks.call_not_placed(session=session, callback_id=callback_id, now=self._now())
-            else:
-                await callbacks.call_placed(session=session, callback_id=callback_id, linkedid=linkedid)
-
-    async def _callback(self, session: Any, callback_id: int) -> Callback:
-        try:
-            return await callbacks.get_callback(session=session, callback_id=callback_id)
-        except NotFound:
-            raise TargetNotFound(f"no callback {callback_id}") from None
+        return await self._callbacks.call(agent_id, callback_id, dial=self.dial)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _own(self, agent_id: str, call_id: str, *, consult_ok: bool = False) -> LiveCall:
@@ -482,16 +417,3 @@ def _call_view(call: LiveCall) -> CallView:
                     peer_number=call.caller_number, customer_id=call.customer_id, queue=call.queue or None,
                     started_at=call.answered_at or call.queued_at, detail=call_detail(call))
 
-
-def _callback_view(cb: Callback, customer_name: str | None) -> CallbackView:
-    return CallbackView(id=cb.id, number=cb.number, queue=cb.queue, agent_id=cb.agent_id, customer_id=cb.customer_id,
-                        customer_name=customer_name, case_id=cb.case_id, due_at=cb.due_at.timestamp(),
-                        state=cb.state, attempts=cb.attempts, max_attempts=cb.max_attempts,
-                        claimed_by=cb.claimed_by, claimed_at=epoch(cb.claimed_at),
-                        calling=cb.state == "claimed" and cb.called_at is not None, last_call_id=cb.last_linkedid,
-                        note=cb.note)
-
-
-async def _callback_view_of(session: Any, cb: Callback) -> CallbackView:
-    customer = await session.get(Customer, cb.customer_id) if cb.customer_id is not None else None
-    return _callback_view(cb, customer.name if customer is not None else None)

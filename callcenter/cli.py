@@ -23,6 +23,11 @@ from cti.errors import ConfigError, CtiError
 from cti.settings import DEFAULT_CONFIG_DIR, Settings, load_settings
 from ivr import cli as ivr_cli
 
+# `cti run`'s probe of the database before anything starts: longer than `cti config check`'s 3 s (a
+# server that answers does so in milliseconds; a slow link must not stop a start that would work),
+# far shorter than asyncpg's 60 s of waiting on a host that never answers.
+RUN_DATABASE_TIMEOUT_S = 10.0
+
 app = typer.Typer(help="CTI engine: Asterisk bridge, IVR, ACD, agent console and CRM.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Inspect and validate the configuration.", no_args_is_help=True)
@@ -193,6 +198,12 @@ def run_command(
                       if settings.metrics.port is not None else []))
     except CtiError as err:
         raise fail(err) from None
+    # The database before the PBX: a wrong database_url (or a server that does not answer) started
+    # the managed Asterisk, and the operator waited for it to be stopped again before the error.
+    severity, line = check_database(settings, timeout_s=RUN_DATABASE_TIMEOUT_S)
+    if severity == "error":
+        typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(1)
     pbx = ManagedPbx(settings) if settings.pbx.mode == "managed" and routing is None else None
     try:
         if pbx is not None:

@@ -138,7 +138,7 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     behind = migrations_behind(revision)
     if behind is None:
         return "error", (f"database: {where} is at revision {revision!r}, which this release does not know (its "
-                         f"newest is {head!r}): a newer release migrated it, and this one would refuse to start "
+                         f"newest is {head!r}): a newer release migrated it, and this one refuses to start "
                          "on it. Run that release, or restore a backup taken before the upgrade")
     if revision is None:
         return "warning", (f"database: {where} answers but has no tables yet: `cti db upgrade` (or `cti run`, as "

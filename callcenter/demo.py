@@ -353,7 +353,7 @@ class Demo:
         rng = self.rng
         known = bool(self._numbers) and rng.random() >= self.unknown_ratio
         number = rng.choice(self._numbers) if known else f"+8617{rng.randrange(10**9):09d}"
-        keys, weights = zip(*MENU_KEYS, strict=True)
+        keys, weights = [key for key, _ in MENU_KEYS], [weight for _, weight in MENU_KEYS]
         abandons = rng.random() < self.abandon_ratio
         return _Caller(number=number, known=known, account=None if known else rng.choice(DEMO_ACCOUNTS),
                        key=rng.choices(keys, weights)[0],

@@ -40,12 +40,16 @@ async def _with_db(work: Any) -> Any:
 def run_db(work: Any) -> Any:
     """``work(db)`` on the settings' database, disposed after; a database away or refusing us, or any
     CtiError, is one error line and exit code 1, never a traceback."""
+    from crm_core.db import LoginRefused, connect_problem
     from crm_core.errors import DatabaseUnavailable
     from cti.cli import settings_or_exit
     from cti.errors import CtiError
 
     try:
         return asyncio.run(_with_db(work))
+    except LoginRefused as err:  # `cti config check`'s and `cti run`'s line: which server, database and user
+        typer.echo(f"error: {connect_problem(settings_or_exit().resolved_database_url(), err)}", err=True)
+        raise typer.Exit(1) from None
     except DatabaseUnavailable as err:
         # A wrong URL, a server not started: which database, never a traceback.
         cause = f" ({err.__cause__})" if err.__cause__ is not None else ""

@@ -287,7 +287,8 @@ def database_where(url: str) -> str:
 
 def connect_problem(url: str, err: ConfigError | DatabaseUnavailable) -> str:
     """The line `cti config check` and `cti run` print for a database that refused the login
-    (``ConfigError``) or did not answer (``DatabaseUnavailable``): where, and why, never the password."""
+    (``ConfigError``) or did not answer (``DatabaseUnavailable``), and `cti db`'s and `cti users`'
+    commands for a refused login (``LoginRefused``): where, and why, never the password."""
     if isinstance(err, DatabaseUnavailable):
         return (f"database: cannot connect to {database_where(url)}: {err.message.removeprefix(_UNREACHABLE)}; "
                 "check database_url (CTI_DATABASE_URL) and that the server runs")
@@ -314,6 +315,11 @@ def _owner_only(path: Path) -> None:
             private_file(p)
 
 
+class LoginRefused(ConfigError):
+    """The database server answered and refused the login: a wrong user, password or database name
+    in database_url (``connect_problem`` says which server, database and user)."""
+
+
 # PostgreSQL's refusals of a login: configuration (database_url), not an outage to wait out.
 _REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "authentication failed")
 
@@ -323,7 +329,7 @@ def _raise_if_refused(err: BaseException) -> None:
     text = str(getattr(err, "orig", None) or err).splitlines()[0] if str(err) else ""
     if isinstance(err, DBAPIError) and any(s in text for s in _REFUSED):
         reason = text.split(") ", 1)[-1]  # past SQLAlchemy's "(dialect.Error) " prefix
-        raise ConfigError(f"the database server refused the login: {reason}; check database_url "
+        raise LoginRefused(f"the database server refused the login: {reason}; check database_url "
                           "(CTI_DATABASE_URL): its user, password and database name") from None
 
 

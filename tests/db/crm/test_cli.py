@@ -20,7 +20,7 @@ def test_upgrade_and_stats(db_url: str, tmp_path: Path, monkeypatch: pytest.Monk
     up = runner.invoke(app, ["db", "upgrade"])
     assert up.exit_code == 0, up.output
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert f"revision {head}" in up.output
+    assert head is not None and f"revision {head}" in up.output
     # An older revision: alembic does nothing, and the operator is told so (it printed only the
     # revision, as if the database were now at the older one's schema).
     older = ScriptDirectory.from_config(alembic_config()).get_revision(head).down_revision
@@ -104,21 +104,30 @@ def test_create_admin_refuses_a_username_nobody_could_log_in_with(name: str, tmp
     assert "password:" not in result.output
 
 
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "stats"],
+                                     ["users", "create-admin", "root", "--generate"], ["users", "deactivate-demo"],
+                                     ["users", "reset-password", "root", "--generate"]])
 @pytest.mark.parametrize("where", ["database", "user"])
-def test_a_login_the_server_refuses_is_an_error_line_naming_it(where: str, postgres_url: str,
+def test_a_login_the_server_refuses_is_an_error_line_naming_it(where: str, command: list[str], postgres_url: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrong database name, user or password in database_url printed asyncpg's traceback
-    (seen in the go-live trial: `password authentication failed for user "cti"`)."""
+    (seen in the go-live trial: `password authentication failed for user "cti"`); then a line of
+    its own that did not say which server or database had refused: now `cti config check`'s line
+    (crm_core.db.connect_problem), engine, host, port, database and user."""
     from sqlalchemy.engine import make_url
 
     url = make_url(postgres_url)
     url = url.set(database="nosuchdb") if where == "database" else url.set(username="nosuchuser")
     monkeypatch.setenv("CTI_DATABASE_URL", url.set(password="hunter2-secret").render_as_string(hide_password=False))
-    result = CliRunner().invoke(app, ["db", "upgrade"])
+    result = CliRunner().invoke(app, command)
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 1, result.output
+    check = CliRunner().invoke(app, ["config", "check"])
+    [line] = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert line in check.output.splitlines(), (result.output, check.output)
     expected = '"nosuchdb" does not exist' if where == "database" else '"nosuchuser" does not exist'
-    assert "error: the database server refused the login" in result.output and expected in result.output, \
-        result.output
-    assert "database_url (CTI_DATABASE_URL)" in result.output, result.output
-    assert "Traceback" not in result.output and "hunter2" not in result.output, result.output
+    assert line.startswith(f"error: database: PostgreSQL database {url.database!r} on {url.host}:{url.port} as user "
+                           f"{url.username!r}: the database server refused the login: "), line
+    assert expected in line and line.endswith("check database_url (CTI_DATABASE_URL): its user, password and "
+                                              "database name"), line
+    assert "Traceback" not in result.output and "hunter2" not in result.output + check.output, result.output

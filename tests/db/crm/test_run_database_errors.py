@@ -4,7 +4,12 @@ unavailable: OSError") without saying which server or database it had tried; `ct
 names them. Both now print the same line, from one function (crm_core.db.connect_problem): engine,
 host, port, database and user, never the password. The tests' PostgreSQL trusts local logins, so a
 wrong password cannot be refused here: a wrong database or user takes the same path (asyncpg's
-InvalidCatalogNameError / InvalidAuthorizationSpecificationError, both "... does not exist")."""
+InvalidCatalogNameError / InvalidAuthorizationSpecificationError, both "... does not exist").
+
+`cti run` also started the managed Asterisk before it opened the database, and stopped it again on
+the way out: the database is now probed first (as `cti config check` probes it), and a database
+that refuses the login, does not answer or was migrated by a newer release stops `cti run` before
+anything starts."""
 
 from __future__ import annotations
 
@@ -64,7 +69,7 @@ def test_cti_run_names_the_database_that_refused_the_login_as_config_check_does(
     assert f'"{"nosuchdb" if wrong == "database" else "nosuchuser"}" does not exist' in line, line
     assert line.endswith("check database_url (CTI_DATABASE_URL): its user, password and database name"), line
     assert password not in run.output + check.output and "Traceback" not in run.output
-    assert nothing_else_starts == ["pbx"]  # the managed PBX starts before the engine's database (as it did)
+    assert nothing_else_starts == []  # the managed Asterisk was started (then stopped) first
 
 
 def test_cti_run_names_a_database_that_does_not_answer_as_config_check_does(
@@ -80,3 +85,23 @@ def test_cti_run_names_a_database_that_does_not_answer_as_config_check_does(
         "connection refused (nothing listens there); check database_url (CTI_DATABASE_URL) and that the server "
         "runs"], (run.output, check.output)
     assert password not in run.output + check.output and "Traceback" not in run.output
+    assert nothing_else_starts == []
+
+
+def test_cti_run_on_a_database_a_newer_release_migrated_starts_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nothing_else_starts: list[str]) -> None:
+    import sqlite3
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cti.db'}"
+    assert _invoke(url, tmp_path, monkeypatch, "db", "upgrade").exit_code == 0
+    with sqlite3.connect(tmp_path / "cti.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'")
+    conn.close()
+    check = _invoke(url, tmp_path, monkeypatch, "config", "check")
+    run = _invoke(url, tmp_path, monkeypatch, "run", "--no-demo")
+    assert run.exit_code == 1, run.output
+    assert _error_lines(run) == _error_lines(check), (run.output, check.output)
+    [line] = _error_lines(run)
+    assert line.startswith(f"error: database: SQLite file {tmp_path / 'cti.db'} is at revision "
+                           "'0099_from_a_newer_release', which this release does not know"), line
+    assert nothing_else_starts == []

@@ -159,7 +159,7 @@ async def test_bus_survives_dropped_connections(make_bus: Callable[..., RedisStr
     await bus.publish(tick("a", 0))
     await seen.wait(1)
     raw = aioredis.Redis.from_url(redis_url)
-    await raw.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    await raw.client_kill_filter(_type="normal", skipme=True)  # CLIENT KILL TYPE normal SKIPME YES
     await raw.aclose()
     for n in range(1, 4):
         await bus.publish(tick("a", n))
