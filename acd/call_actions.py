@@ -139,6 +139,7 @@ class CallActions:
                                                  queue=call.queue or None))
         await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=linkedid, from_agent=agent,
                                                target=target, target_kind=target_kind, kind=kind))
+        call.transferred_to = (kind, target_kind, target)  # the agent's ended call says where it went
         await self.acd.release_agent(call)
         if target_kind in ("queue", "agent"):
             queue = target if target_kind == "queue" else call.queue

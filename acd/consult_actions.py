@@ -324,6 +324,7 @@ class ConsultActions:
             await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
                                                        target=target, target_kind=kind,
                                                        kind="attended"))  # journey kinds: blind | attended
+            call.transferred_to = ("attended", kind, target)  # the agent's ended call says where it went
         await self.acd.release_agent(call)
         if consult is not None:
             await self.acd.consultations.adopt(consult, call)

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import pytest
 
-from acd.calls import AgentPhone, LiveCall
+from acd.calls import AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
+from acd.events import AgentCallUpdate
 from acd.model import QueueConfig
 from acd.routing import Router
+from crm_core.feed_events import to_public
+from crm_core.fold import fold
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 from cti.events import Event
-from crm_core.feed_events import to_public
-from crm_core.fold import fold
 from cti.journey import CallArrived, CallConnected, CallEnded, CallTransferred, HoldEnded, HoldStarted
+from tests.unit.acd.test_hand_over_order import _consulting
 
 CALLER, AGENT_LEG = "Local/s@cti-queue-00000001;2", "Local/1001@cti-sim-phone-00000002;1"
 TARGETS = [("number", "8610557"), ("queue", "support"), ("agent", "1002")]
@@ -107,3 +109,39 @@ async def test_the_call_log_and_the_event_feed_see_the_hold_end_at_the_transfer(
     holds = [(s.started, s.ended, s.agent_id) for s in folded.segments if s.kind == "hold"]
     assert holds == [(1000.0, 1025.0, "1001")]
     assert (folded.fields["hold_s"], folded.fields["hold_count"]) == (25.0, 1)
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["talking", "held"])
+@pytest.mark.parametrize(("target_kind", "target"), TARGETS)
+async def test_the_agents_ended_call_says_where_the_transfer_sent_it(target_kind: str, target: str,
+                                                                      held: bool) -> None:
+    service, seen = await _talking()
+    try:
+        if held:
+            await service.actions.hold("c.1")
+        await service.actions.transfer("c.1", target_kind=target_kind, target=target)
+        await service.bus.drain()  # type: ignore[attr-defined]
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+    ended = [e for e in seen if isinstance(e, AgentCallUpdate) and e.agent_id == "1001" and e.status == "ended"]
+    assert len(ended) == 1 and ended[0].detail is not None
+    assert ended[0].detail["transferred"] == {"kind": "blind", "target_kind": target_kind, "target": target}
+    # The call as the desk's snapshot shows it to a console reconnecting during the wrap-up: the same.
+    wrapping = service.wrapups[("1001", "c.1")]
+    assert (call_detail(wrapping) or {})["transferred"] == ended[0].detail["transferred"]
+
+
+@pytest.mark.parametrize(("target_kind", "target"), [("number", "8610557"), ("agent", "1002")])
+@pytest.mark.parametrize("how", ["completed", "conference_left"])
+async def test_an_attended_transfer_s_ended_call_says_where_it_went(target_kind: str, target: str, how: str) -> None:
+    service, seen = await _consulting(target_kind)
+    try:
+        if how == "conference_left":
+            await service.actions.conference("c.1")
+        await service.actions.hangup("c.1")
+        await service.bus.drain()  # type: ignore[attr-defined]
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+    ended = [e for e in seen if isinstance(e, AgentCallUpdate) and e.agent_id == "1001" and e.status == "ended"]
+    assert [(e.detail or {}).get("transferred") for e in ended] == [
+        {"kind": "attended", "target_kind": target_kind, "target": target}]
