@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
 from acd.consult_ring import NumberRings
-from acd.errors import AcdError
+from acd.errors import AcdError, TargetNoAnswer
 from acd.held_caller import wait_again_after_hold
 from acd.parts import CallActionsHost
 from cti.errors import CtiError
@@ -89,7 +89,7 @@ class ConsultActions:
             call.consult_target = None
             await self._back_from_consult(call)
             if rang.channel is None:
-                raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
+                raise TargetNoAnswer(target)
             raise AcdError(f"transfer target {target} answered but could not be connected to the agent; "
                            "the caller is back with the agent")
         assert rang.channel is not None

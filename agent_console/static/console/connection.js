@@ -96,7 +96,13 @@ export function send(msg, timeoutMs = 8000) {
   });
 }
 export function act(msg) {
-  return send(msg).catch((err) => { toast(t("err.generic", { m: err.message }), "error"); throw err; });
+  return send(msg).catch((err) => { toast(...refusalToast(err)); throw err; });
+}
+// How a refusal is told: a phone that did not answer is no fault (nothing changed), said calmly as
+// information; anything else as an error.
+export function refusalToast(err) {
+  if (err.code === "phone_no_answer") return [t("dial.phone_no_answer")];
+  return [t("err.generic", { m: err.message }), "error"];
 }
 
 function onFrame(f) {
