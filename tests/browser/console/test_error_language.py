@@ -107,3 +107,33 @@ async def test_a_number_or_phone_that_did_not_answer_is_told_calmly_in_the_pages
     toast = page.locator("#toasts .toast").last
     await expect(toast).to_have_text("您的话机未接听，因此没有呼叫任何人。")
     assert "error" not in (await toast.get_attribute("class") or "").split()
+
+
+async def test_a_consulted_agent_who_did_not_answer_is_told_once_calmly(page: Page, site: Site) -> None:
+    """The ACD takes the caller back by itself when a consulted agent does not answer; its update says
+    why (detail.consult_ended, tests/unit/acd/test_consult_agent_no_answer.py): an information toast
+    in the page's language, once (a reload's hello does not say it again)."""
+    desk = site.demo.desk
+    await chinese(page, site)
+    await page.click("#btn-ready")
+    await expect(page.locator("#state-pill")).to_have_attribute("data-state", "available")
+    call_id = await desk.offer_call("a1001", caller_number="+441632960123")
+    await desk.answer(call_id)
+    await expect(page.locator("#call-status")).to_have_text("通话中")
+    call = desk.calls[call_id]
+    call.status, call.detail = "consulting", {"consult": {"role": "transferring", "target_kind": "agent",
+                                                          "target": "1002"}}
+    await desk._call_update(call)
+    await expect(page.locator("#call-status")).to_have_text("咨询中")
+    call.status, call.detail = "talking", {"consult_ended": {"reason": "no_answer", "target_kind": "agent",
+                                                             "target": "1002"}}
+    await desk._call_update(call)
+    toast = page.locator("#toasts .toast", has_text="未接听")
+    await expect(toast).to_have_text("座席 1002 未接听。来电者已回到您这里。")
+    assert "error" not in (await toast.get_attribute("class") or "").split()
+    await expect(page.locator("#call-status")).to_have_text("通话中")
+    await expect(page.locator("#btn-cancel-consult")).to_be_hidden()
+    await page.reload()
+    await expect(page.locator("#call-status")).to_have_text("通话中")
+    await page.wait_for_timeout(500)
+    await expect(page.locator("#toasts .toast", has_text="未接听")).to_have_count(0)
