@@ -47,7 +47,7 @@ async def test_the_update_taking_the_caller_back_says_the_agent_did_not_answer_o
         assert [(e.status, (e.detail or {}).get("consult_ended")) for e in seen] == [
             ("consulting", None),
             ("talking", {"reason": "no_answer", "target_kind": "agent", "target": "1002"})]
-        # Once: the call itself (what a reconnecting console's snapshot shows) and its next update do not say it.
+        # Once: the call itself (what the desk's snapshot shows) and its next update do not say it.
         assert "consult_ended" not in (call_detail(service.calls["c.1"]) or {})
         await service.actions.hold("c.1")
         await service.bus.drain()  # type: ignore[attr-defined]
