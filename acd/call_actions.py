@@ -134,8 +134,12 @@ class CallActions:
         else:
             raise AcdError(f"target_kind: unknown kind {target_kind!r}")
         await self._release_agent_leg(call)
+        if call.status == "held":  # the caller's hold ends with the agent's part, as a resume ends it
+            await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=agent,
+                                                 queue=call.queue or None))
         await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=linkedid, from_agent=agent,
                                                target=target, target_kind=target_kind, kind=kind))
+        call.transferred_to = (kind, target_kind, target)  # the agent's ended call says where it went
         await self.acd.release_agent(call)
         if target_kind in ("queue", "agent"):
             queue = target if target_kind == "queue" else call.queue

@@ -143,6 +143,12 @@ class LiveCall:
     tags: list[str] = field(default_factory=list)  # what agents tagged the call with; follows transfers
     note: str = ""  # the transferring agent's note, shown in the next agent's pop
     transfer_from: str | None = None  # the agent who transferred the call here
+    # Where this agent passed the call on, once their part ended by a transfer: (kind blind | attended,
+    # target kind, target), as CallTransferred says; their ended call's card says so (call_detail).
+    transferred_to: tuple[str, str, str] | None = None
+    # A consultation that ended without the agent's asking (its target did not answer): (reason, target
+    # kind, target), on the one update that takes the caller back to the agent (acd.consult_actions).
+    consult_ended: tuple[str, str, str] | None = None
     # An attended transfer to an agent goes through the ACD as a call of its own (pinned to the
     # target): ``router_id`` names it in the router; ``linkedid`` stays the customer's call.
     router_id: str | None = None
@@ -193,7 +199,8 @@ class RecentAgents:
 def call_detail(call: LiveCall) -> dict[str, Any] | None:
     """The console's ``detail`` of a call: attributes (IVR's and agents'), tags, the transfer that
     brought it (agent and note), the consultation on it (whom the agent consults, or that the agent
-    is the one consulted), an outbound call's far-end result, the campaign or callback it works."""
+    is the one consulted), where the agent's transfer sent it, an outbound call's far-end result,
+    the campaign or callback it works."""
     detail: dict[str, Any] = {}
     if call.attributes:
         detail["attributes"] = call.attributes
@@ -208,6 +215,12 @@ def call_detail(call: LiveCall) -> dict[str, Any] | None:
         # The consultation leg of an attended transfer to an agent (acd.consultations): the call is
         # still the transferring agent's, this agent may only hang up until it completes.
         detail["consult"] = {"role": "consulted", "from_agent": call.transfer_from}
+    if call.consult_ended is not None:
+        reason, kind, target = call.consult_ended
+        detail["consult_ended"] = {"reason": reason, "target_kind": kind, "target": target}
+    if call.transferred_to is not None:  # the agent's part ended by their transfer: where the call went
+        kind, target_kind, target = call.transferred_to
+        detail["transferred"] = {"kind": kind, "target_kind": target_kind, "target": target}
     if call.far_end is not None:
         detail["far_end"] = call.far_end
     if call.campaign is not None:

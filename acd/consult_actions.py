@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
 from acd.consult_ring import NumberRings
-from acd.errors import AcdError
+from acd.errors import AcdError, TargetNoAnswer
 from acd.held_caller import wait_again_after_hold
 from acd.parts import CallActionsHost
 from cti.errors import CtiError
@@ -89,7 +89,7 @@ class ConsultActions:
             call.consult_target = None
             await self._back_from_consult(call)
             if rang.channel is None:
-                raise AcdError(f"transfer target {target} did not answer; the caller is back with the agent")
+                raise TargetNoAnswer(target)
             raise AcdError(f"transfer target {target} answered but could not be connected to the agent; "
                            "the caller is back with the agent")
         assert rang.channel is not None
@@ -155,7 +155,7 @@ class ConsultActions:
         call = live_call(self.acd, linkedid)
         if call.status != "consulting" or call.agent_channel is None:
             raise AcdError(f"call {linkedid} is not consulting; there is no consultation to cancel")
-        consult, channel = call.consult, call.consult_channel
+        consult, channel, target = call.consult, call.consult_channel, call.consult_target
         ring, answered = self.rings.drop(call)
         call.consult = None
         call.consult_channel = call.consult_target = None
@@ -174,7 +174,12 @@ class ConsultActions:
                 await self.acd.control.wait_bridged(call.agent_channel, answered, together=False)
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
-        await self._back_from_consult(call)
+        if reason == "no_answer" and target is not None:  # the agent did not ask: their console says why
+            call.consult_ended = ("no_answer", *target)
+        try:
+            await self._back_from_consult(call)
+        finally:
+            call.consult_ended = None  # told once, by the update that takes the caller back
         if channel:
             with contextlib.suppress(CtiError):
                 await self.acd.control.hangup(channel, may_be_gone=True)
@@ -324,6 +329,7 @@ class ConsultActions:
             await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
                                                        target=target, target_kind=kind,
                                                        kind="attended"))  # journey kinds: blind | attended
+            call.transferred_to = ("attended", kind, target)  # the agent's ended call says where it went
         await self.acd.release_agent(call)
         if consult is not None:
             await self.acd.consultations.adopt(consult, call)

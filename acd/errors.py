@@ -3,6 +3,7 @@
     CtiError (cti.errors)
     └── AcdError
         ├── PhoneDidNotAnswer   a click-to-dial's first leg, the agent's phone, did not take the call
+        ├── TargetNoAnswer      a consulted number did not answer: the caller is back with the agent
         ├── DialRefused         Asterisk refused a click-to-dial's Originate outright (no channel made)
         ├── IllegalTransition   an agent or call state step not in its transition table
         ├── UnknownAgent        no agent with that id is known to the router
@@ -48,6 +49,19 @@ class PhoneDidNotAnswer(AcdError):
 
     code = "acd_phone_did_not_answer"
     http_status = 409
+
+
+class TargetNoAnswer(AcdError):
+    """An attended transfer's number rang out (or was busy): nobody was consulted, and the caller is
+    back with the agent, as before the transfer. The world's answer, not a fault; ``target`` is the
+    number as the agent named it."""
+
+    code = "acd_target_no_answer"
+    http_status = 409
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"transfer target {target} did not answer; the caller is back with the agent")
+        self.target = target
 
 
 class DialRefused(AcdError):

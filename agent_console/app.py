@@ -54,6 +54,7 @@ MAX_BODY_BYTES = 64 * 1024  # every JSON body we take is far smaller; routes tha
 ERROR_STATUS: dict[str, int] = {
     "not_authenticated": 401, "invalid_credentials": 401, "login_throttled": 429, "forbidden": 403,
     "not_your_call": 403, "call_not_found": 404, "target_not_found": 404, "illegal_agent_action": 409,
+    "target_no_answer": 409, "phone_no_answer": 409,
     "invalid_input": 422, "unsafe_value": 422, "desk_unavailable": 503, "ami_unavailable": 503,
     "ami_action_failed": 502,
 }

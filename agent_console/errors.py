@@ -11,6 +11,8 @@
         ├── CallNotFound          no such call (or it already ended)                     (404)
         ├── TargetNotFound        transfer target / customer / case does not exist       (404)
         ├── IllegalAgentAction    not allowed in the agent's current state               (409)
+        ├── TargetNoAnswer        a consulted number did not answer; caller back with the agent (409)
+        ├── PhoneNoAnswer         a phone the engine rang first (the agent's) did not answer    (409)
         ├── InvalidInput          a field is wrong (names the field)                     (422)
         └── DeskUnavailable       telephony / ACD side is not reachable                  (503)
 """
@@ -21,6 +23,8 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from acd.errors import PhoneDidNotAnswer
+from acd.errors import TargetNoAnswer as AcdTargetNoAnswer
 from cti.errors import AmiActionFailed, AmiNoReply, AmiUnavailable, CtiError, PbxError
 
 T = TypeVar("T")
@@ -85,6 +89,26 @@ class IllegalAgentAction(ConsoleError):
     http_status = 409
 
 
+class TargetNoAnswer(ConsoleError):
+    """An attended transfer's number did not answer: the caller is back with the agent, nothing is
+    wrong (the console says so as information). ``target``: the number as the agent named it."""
+
+    code = "target_no_answer"
+    http_status = 409
+
+    def __init__(self, message: str, target: str) -> None:
+        super().__init__(message)
+        self.target = target
+
+
+class PhoneNoAnswer(ConsoleError):
+    """The phone the engine rang first did not answer (a click-to-dial's agent phone): nobody else was
+    called, nothing changed; the console says so as information."""
+
+    code = "phone_no_answer"
+    http_status = 409
+
+
 class InvalidInput(ConsoleError):
     code = "invalid_input"
     http_status = 422
@@ -125,7 +149,8 @@ def shown_message(err: CtiError, where: str) -> str:
 
 async def acd_step(work: Awaitable[T], doing: str) -> T:
     """Await an ACD or telephony step ``doing``: the ACD's refusals become the console's own
-    (IllegalAgentAction) with their message, Asterisk's with ours (``asterisk_refusal``); the
+    (IllegalAgentAction) with their message, Asterisk's with ours (``asterisk_refusal``), a phone or
+    consulted number that did not answer its own (PhoneNoAnswer, TargetNoAnswer: no fault); the
     console's pass through."""
     try:
         return await work
@@ -133,5 +158,9 @@ async def acd_step(work: Awaitable[T], doing: str) -> T:
         raise
     except ASTERISK_ERRORS as err:
         raise asterisk_refusal(err, doing) from err
+    except AcdTargetNoAnswer as err:  # no refusal: the world answered so, and the call is as it was
+        raise TargetNoAnswer(err.message, err.target) from err
+    except PhoneDidNotAnswer as err:
+        raise PhoneNoAnswer(err.message) from err
     except CtiError as err:  # the ACD refused (its messages are ours)
         raise IllegalAgentAction(err.message) from err

@@ -165,6 +165,11 @@ class FakeDesk(FakeAcd):
         if call is leg and _consulted(leg):  # the consulted agent hangs up: the caller is back with the first
             await self.cancel_consult(self.calls[call_id].agent_id, call_id)
             return
+        consult = (call.detail or {}).get("consult")
+        if call.status in ("consulting", "conference") and consult and consult.get("role") == "transferring":
+            # The transfer completes (or the agent leaves the conference): the ended call says where it went.
+            call.detail = {**(call.detail or {}), "transferred": {
+                "kind": "attended", "target_kind": consult["target_kind"], "target": consult["target"]}}
         await self._end(call, "ended")  # the real ACD's only status for a call the agent's part of is over
         if leg is not None and leg is not call and leg.status in ("consulting", "conference"):
             # The transfer completes: the consulted agent's call now, which says who passed it on.
@@ -210,6 +215,9 @@ class FakeDesk(FakeAcd):
             if target_kind == "agent" and self._agent(target).state is AgentState.AVAILABLE:
                 await self._consult(call, target, note)  # a target not free: it waits (not rung here)
             return
+        # As acd.calls.call_detail: the agent's ended call says where their transfer sent it.
+        call.detail = {**(call.detail or {}), "transferred": {"kind": kind, "target_kind": target_kind,
+                                                              "target": target}}
         await self._end(call, "ended")
 
     async def _consult(self, call: _Call, target: str, note: str) -> None:

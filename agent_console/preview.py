@@ -28,8 +28,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from acd.errors import AcdError
-from agent_console.errors import Forbidden, IllegalAgentAction, TargetNotFound, asterisk_refusal
+from acd.errors import AcdError, PhoneDidNotAnswer
+from agent_console.errors import Forbidden, IllegalAgentAction, PhoneNoAnswer, TargetNotFound, asterisk_refusal
 from agent_console.ports import AgentDesk
 from crm_core.campaign_rules import contact_zone
 from crm_core.errors import CallbackTaken, IllegalCallbackStep
@@ -112,11 +112,14 @@ class CallbackSource:
 
 
 async def acd_refusal(dial: Awaitable[str]) -> str:
-    """A campaign contact's Dial goes to the ACD without the desk: its refusals (the agent's phone did
-    not answer, ...) become the desk's own 409 ``illegal_agent_action`` instead of a 500, and
+    """A campaign contact's Dial goes to the ACD without the desk: its refusals become the desk's own
+    409 ``illegal_agent_action`` instead of a 500 (the agent's phone not answering its 409
+    ``phone_no_answer``, as the desk's), and
     Asterisk's (an AMI Response: Error) one in our words (``asterisk_refusal``)."""
     try:
         return await dial
+    except PhoneDidNotAnswer as err:  # as the desk's own Dial (acd_step): no fault, the agent is told calmly
+        raise PhoneNoAnswer(err.message) from err
     except AcdError as err:
         raise IllegalAgentAction(err.message) from err
     except AmiActionFailed as err:  # (AMI not connected stays 503 ami_unavailable: that message is ours)

@@ -127,7 +127,10 @@ class CallView(_View):
     detail: dict[str, Any] | None = Field(None, description=(
         "attributes: what the IVR collected and agents wrote; tags: agents' tags; transfer: from_agent and "
         "note of the transfer that brought the call; consult: during an attended transfer, {role: transferring, "
-        "target_kind, target} or {role: consulted, from_agent} (the consulted agent may only hang up); far_end "
+        "target_kind, target} or {role: consulted, from_agent} (the consulted agent may only hang up); consult_ended "
+        "{reason: no_answer, target_kind, target}: on the update taking the caller back from an agent consulted "
+        "who did not answer; transferred "
+        "(an ended call its agent passed on by a transfer): {kind, target_kind, target}, where it went; far_end "
         "(outbound): how the customer's phone answered: answered, no_answer, busy, congestion, unavailable, "
         "cancelled"))
     pop: Pop | None = None

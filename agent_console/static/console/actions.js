@@ -24,10 +24,11 @@ export async function submitTransfer(ev) {
   const call = currentCall();
   if (!call) return;
   const kind = document.querySelector('input[name="xfer-kind"]:checked').value;
+  const target = $("xfer-target").value.trim();
   S.wentBack.delete(call.call_id);
   try {
     await send({ type: "transfer", call_id: call.call_id, kind, target_kind: $("xfer-target-kind").value,
-      target: $("xfer-target").value.trim(), note: $("xfer-note").value.trim() },
+      target, note: $("xfer-note").value.trim() },
     kind === "attended" ? CONSULT_ANSWER_MS : undefined);
     $("xfer-note").value = "";
     $("transfer-dialog").close();
@@ -35,8 +36,15 @@ export async function submitTransfer(ev) {
     // The agent went back to the caller while the number rang: the refusal ("the consultation was
     // cancelled ...") is their own click coming true, which Back to caller tells itself.
     if (S.wentBack.has(call.call_id)) return;
+    if (e.code === "target_no_answer") {
+      // No fault: the number rang out and the caller is back with the agent (the call's own frame
+      // says Talking again). Told as information, naming the number the agent asked for.
+      if ($("transfer-dialog").open) $("transfer-dialog").close();
+      toast(t("transfer.no_answer", { t: target }));
+      return;
+    }
     if ($("transfer-dialog").open) { const x = $("xfer-error"); x.hidden = false; x.textContent = e.message; }
-    else toast(t("err.generic", { m: e.message }), "error");  // e.g. the number did not answer
+    else toast(t("err.generic", { m: e.message }), "error");
   }
 }
 export function buildPad() {

@@ -45,3 +45,9 @@ export function consultTarget(c) {
   return c.target_kind === "agent" ? t("transfer.target_agent", { t: c.target })
     : c.target_kind === "queue" ? t("transfer.target_queue", { t: c.target }) : c.target;
 }
+// "Transferred to 86950001" (to agent 1002, to queue billing): where this agent's transfer sent the
+// call, on their ended call (detail.transferred).
+export function transferredText(tr) {
+  return t(tr.target_kind === "agent" ? "status.transferred_agent" : tr.target_kind === "queue"
+    ? "status.transferred_queue" : "status.transferred_number", { t: tr.target });
+}

@@ -1,7 +1,7 @@
 /* The call panel: the header's state, the offer and call cards, the idle card, the clock (tick), and
    the catalog's pickers; a language switch renders all again. */
 import { $, S, t, label, now, el, clock, duration, toast } from "./core.js";
-import { outward, callKind, e164, peerNumber, currentCall, consulted, transferText, consultTarget } from "./call_facts.js";
+import { outward, callKind, e164, peerNumber, currentCall, consulted, transferText, transferredText, consultTarget } from "./call_facts.js";
 import { syncRecording } from "./recording.js";
 import { staffText } from "./login.js";
 import { renderPop, renderSearch, freshCards } from "./pop.js";
@@ -48,7 +48,9 @@ export function renderAll() {
   if (call) {
     const st = $("call-status");
     const asked = consulted(call);
-    st.textContent = asked && call.status === "consulting" ? t("status.consultation") : label("status", call.status);
+    const went = call.status === "ended" && call.detail && call.detail.transferred;
+    st.textContent = asked && call.status === "consulting" ? t("status.consultation")
+      : went ? transferredText(went) : label("status", call.status);
     st.dataset.status = call.status;
     $("call-direction").textContent = callKind(call);
     $("call-peer").textContent = peerNumber(call);

@@ -96,7 +96,13 @@ export function send(msg, timeoutMs = 8000) {
   });
 }
 export function act(msg) {
-  return send(msg).catch((err) => { toast(t("err.generic", { m: err.message }), "error"); throw err; });
+  return send(msg).catch((err) => { toast(...refusalToast(err)); throw err; });
+}
+// How a refusal is told: a phone that did not answer is no fault (nothing changed), said calmly as
+// information; anything else as an error.
+export function refusalToast(err) {
+  if (err.code === "phone_no_answer") return [t("dial.phone_no_answer")];
+  return [t("err.generic", { m: err.message }), "error"];
 }
 
 function onFrame(f) {
@@ -122,6 +128,12 @@ function onFrame(f) {
       if (f.call.status === "closed") { S.calls.delete(f.call.call_id); dropDrafts(f.call.call_id); }
       else S.calls.set(f.call.call_id, { ...f.call, pop: f.call.pop || (old && old.pop) });
       if (S.offer && S.offer.call_id === f.call.call_id && f.call.status !== "ringing") S.offer = null;
+      // A consulted agent who did not answer: the caller is back (this very update). Told once, calmly,
+      // from the frame itself (a hello's copy of it, after a reload, is not news).
+      const ended = f.call.detail && f.call.detail.consult_ended;
+      if (ended && ended.reason === "no_answer") {
+        toast(t(ended.target_kind === "agent" ? "transfer.agent_no_answer" : "transfer.no_answer", { t: ended.target }));
+      }
       break;
     }
     case "pop": {

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from acd.model import AgentState, QueueConfig
-from cti.journey import CallTransferred
+from cti.journey import CallTransferred, HoldEnded, HoldStarted
 from cti.pbx import ManagedPbx
 from tests.helpers import channels, playing_music
 
@@ -64,6 +64,10 @@ async def test_a_blind_transfer_to_a_number_after_hold_ends_the_agents_leg(
     await until(lambda: not _up(pbx, agent_leg), timeout_s=4, what="the agent's leg hung up")
     await until(lambda: service.router.agent("1001").state is AgentState.WRAP_UP, what="1001 wrapping up")
     assert _up(pbx, channel), "the caller was hung up by the transfer"
+    # The hold ended once, at the resume or else with the transfer, just before it was published.
+    journey = [type(e).__name__ for e in rec.events if isinstance(e, (HoldStarted, HoldEnded, CallTransferred))
+               and getattr(e, "linkedid", None) == linkedid]
+    assert journey == ["HoldStarted", "HoldEnded", "CallTransferred"]
 
 
 async def test_a_blind_transfer_to_a_queue_after_hold_ends_the_agents_leg(rig: Rig, pbx: ManagedPbx) -> None:

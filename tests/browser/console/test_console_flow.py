@@ -98,9 +98,15 @@ async def test_transfer_to_queue_then_wrap_up(page: Page, site: Site) -> None:
     await page.fill("#xfer-target", "billing")
     await page.keyboard.press("Enter")
     await expect(page.locator("#transfer-dialog")).to_be_hidden()
-    # "Ended", as the real ACD shows a blind transfer (the agent's part is over); the fake desk
-    # showed "Transferred", a status the product never sends (tests/db/console/test_desk_conformance.py).
-    await expect(page.locator("#call-status")).to_have_text("Ended")
+    # The agent's part is over (status "ended", as the real ACD says: the fake desk once showed a status
+    # "transferred" the product never sends, tests/db/console/test_desk_conformance.py); the card says
+    # where the call went (detail.transferred), in the console's language.
+    await expect(page.locator("#call-status")).to_have_text("Transferred to queue billing")
+    await expect(page.locator("#call-status")).to_have_attribute("data-status", "ended")
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#call-status")).to_have_text("已转接至队列 billing")
+    await page.locator(".lang-toggle:visible").click()
+    await expect(page.locator("#call-status")).to_have_text("Transferred to queue billing")
     assert ("transfer", "a1001", {"call_id": call_id, "kind": "blind", "target_kind": "queue",
                                   "target": "billing"}) in site.demo.desk.actions
     await page.select_option("#wrap-disposition", "escalated")

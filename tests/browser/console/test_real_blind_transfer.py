@@ -50,6 +50,8 @@ async def test_a_blind_transfer_to_a_number_frees_the_agents_browser_phone(
     await page.fill("#xfer-target", TONE_NUMBER)
     await page.click("#transfer-form button[type=submit]")
     await expect(page.locator("#wrap-form")).to_be_visible(timeout=10_000)
+    # The card says where the call went, not just "Ended" (the engine's detail.transferred).
+    await expect(page.locator("#call-status")).to_have_text(f"Transferred to {TONE_NUMBER}", timeout=10_000)
     # Freed by the engine (once the server-side fault is fixed) or by the console's own button.
     hang = page.locator("#phone-hangup")
     status = page.locator("#phone-status")

@@ -8,7 +8,7 @@ import pytest
 
 from acd.calls import LiveCall
 from acd.delivery import AcdService
-from acd.errors import AcdError
+from acd.errors import AcdError, TargetNoAnswer
 from acd.routing import Router
 from cti.ami.control import FakeCallControl, OriginateResult
 from cti.bus import InProcessBus
@@ -52,8 +52,9 @@ async def test_a_number_that_never_answers_puts_the_caller_back_with_the_agent(a
     acd.bus.subscribe(HoldEnded, events.append, name="t.unhold")  # type: ignore[arg-type]
     assert isinstance(acd.control, FakeCallControl)
     acd.control.originate_result = OriginateResult(False, 3)  # Asterisk's "no answer"
-    with pytest.raises(AcdError, match="transfer target 8610557 did not answer; the caller is back with the agent"):
+    with pytest.raises(TargetNoAnswer, match="transfer target 8610557 did not answer; the caller is back") as err:
         await acd.actions.transfer("c.1", target_kind="number", target="8610557", kind="attended")
+    assert (err.value.code, err.value.target) == ("acd_target_no_answer", "8610557")
     call = acd.calls["c.1"]
     assert (call.status, call.consult_ring, call.consult_target, call.consult_channel) == ("talking", None, None, None)
     assert [m for m, _ in acd.control.calls if m in ("hold", "originate", "unhold")] == ["hold", "originate", "unhold"]

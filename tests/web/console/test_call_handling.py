@@ -77,3 +77,24 @@ async def test_back_to_caller_is_answered_while_the_consult_request_still_waits(
     finally:
         answered.set()  # else the server's reader would wait for it for good
     assert (await recv(ws, "ack"))["ref"] == "t"
+
+
+@pytest.mark.parametrize(("target_kind", "target"), [("number", "8610555"), ("queue", "billing")])
+async def test_a_blind_transfer_s_ended_call_says_where_the_call_went(
+        console: Console, target_kind: str, target: str) -> None:
+    """The ``call`` frame ending the agent's part (status ``ended``) carries ``detail.transferred``,
+    and so does a reconnecting console's ``hello`` during the wrap-up (the demo's fake desk, shaped as
+    acd.calls.call_detail shapes it: tests/unit/acd/test_blind_transfer_hold.py)."""
+    ws = await ready_agent(console)
+    call_id = await live_call(console, "a1001")
+    await send(ws, type="hold", call_id=call_id, ref="h")
+    assert (await recv(ws, "ack"))["action"] == "hold"
+    await send(ws, type="transfer", call_id=call_id, kind="blind", target_kind=target_kind, target=target, ref="t")
+    ack = await recv(ws, "ack")
+    assert ack["ref"] == "t", ack
+    while (call := (await recv(ws, "call"))["call"])["status"] != "ended":
+        pass
+    assert call["detail"]["transferred"] == {"kind": "blind", "target_kind": target_kind, "target": target}
+    again = await console.ws(await console.login("alice"))
+    hello = await recv(again, "hello")
+    assert [c["detail"]["transferred"]["target"] for c in hello["calls"] if c["call_id"] == call_id] == [target]

@@ -266,10 +266,11 @@ async def test_a_dial_the_agents_phone_does_not_answer_is_a_409_not_a_500(site: 
     item = (await site.as_("agent1", "POST", "/api/preview/next")).json()["item"]
     r = await site.as_("agent1", "POST", f"/api/preview/campaign/{item['id']}/dial")
     assert r.status_code == 409, r.text
-    assert r.json()["detail"]["code"] == "illegal_agent_action" and "did not answer" in r.json()["detail"]["message"]
+    assert r.json()["detail"]["code"] == "phone_no_answer" and "did not answer" in r.json()["detail"]["message"]
     contact = (await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview")).json()["contact"]
     r = await site.as_("agent1", "POST", f"/api/campaigns/{cid}/preview/{contact['contact_id']}/dial")
     assert r.status_code == 409, r.text
+    assert r.json()["detail"]["code"] == "phone_no_answer", r.text
     # The customers were not called: no attempt is spent (one was, "failed", and after max_attempts
     # missed Dials the contact was failed without a call); each is pending and due again.
     async with site.engine.db.session() as s:
@@ -383,7 +384,7 @@ async def test_an_originate_refused_or_never_answered_is_one_failed_attempt(site
             assert "the phone system did not answer in time" in r.json()["detail"]["message"], r.text
     assert answers == {"refused": (409, "illegal_agent_action", (1, "failed", ["failed"])),
                        "timed out": (409, "illegal_agent_action", (1, "failed", ["failed"])),
-                       "rang out": (409, "illegal_agent_action", (0, None, []))}, answers
+                       "rang out": (409, "phone_no_answer", (0, None, []))}, answers  # no fault: its own code
 
 
 async def test_no_contact_is_dialled_while_the_agent_has_a_call(site: Site) -> None:
