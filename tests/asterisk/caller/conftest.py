@@ -16,6 +16,7 @@ from tests.helpers import engine_settings, running_engine
 
 ANNOUNCE_EVERY_S = 10  # support's (30 in config/queues.yaml)
 GENERAL_MAX_WAIT_S = 12  # general's (900), whose action is the closing announcement
+VHOLD_OFFER_AFTER_S = 3  # billing's virtual hold offer (60)
 
 
 def _edit(config: Path) -> None:
@@ -27,6 +28,7 @@ def _edit(config: Path) -> None:
     data = yaml.safe_load((config / "queues.yaml").read_text(encoding="utf-8"))
     data["queues"]["support"].update(announce_every_s=ANNOUNCE_EVERY_S)
     data["queues"]["general"].update(max_wait_s=GENERAL_MAX_WAIT_S)
+    data["queues"]["billing"]["virtual_hold"].update(offer_after_s=VHOLD_OFFER_AFTER_S)
     (config / "queues.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
