@@ -60,11 +60,12 @@ async def test_a_chinese_caller_is_offered_virtual_hold_in_chinese_and_star_keep
         await asyncio.sleep(0.5)
     got = ears.heard(recording, log, tmp_path)
     said = [(name, lang) for _, name, lang in got.played]
-    # Known, not fixed here: the demo flow welcomes before its caller ID lookup, so the welcome is
-    # the flow's language (en) and only what follows the lookup is the caller's (zh).
-    assert said[0] == ("cti/welcome", "en")
-    assert [s for s in said[1:] if s[1] != "zh"] == [], said
-    assert ("cti/main_menu", "zh") in said
+    # Every word in Chinese, the welcome included: the CRM knows the caller speaks it (the demo flow
+    # welcomed before its caller ID lookup, in English).
+    assert [s for s in said if s[1] != "zh"] == [], said
+    assert said[0] == ("cti/welcome", "zh") and ("cti/main_menu", "zh") in said
+    # The lookup comes first: no dead air for it before the welcome.
+    assert ears.longest_silence(got.wav, 0.0, 3.0) < 1.0
     assert ("cti/vhold_offer", "zh") in said and said[-1] == ("cti/thanks", "zh"), said
     assert len(eng.virtual_hold.entries) == 1  # its place kept
     offer = next(t for t, name, _ in got.played if name == "cti/vhold_offer")
