@@ -3,7 +3,10 @@
 The delivery service sets CTI_POSITION and CTI_EWT (and the range CTI_EWT_LOW..CTI_EWT_HIGH when
 the estimate is uncertain) on the caller's channel and redirects it to
 ``cti-announce``, whose dialplan runs this route and then returns the caller to the music. Uses
-Asterisk's own queue prompts, the same ones app_queue plays.
+Asterisk's own queue prompts, the same ones app_queue plays; those (and the numbers Asterisk says)
+exist in English only, and a channel of another language falls back to them, so a Chinese-speaking
+caller (the IVR set CHANNEL(language) zh) hears the project's own Chinese prompts instead
+(config/ivr/prompts.tsv: cti/queue_*, cti/num_1..cti/num_20).
 """
 
 from __future__ import annotations
@@ -16,18 +19,24 @@ from cti.errors import AgiHangup
 log = logging.getLogger(__name__)
 
 
-def announcement(position: int, ewt_s: int, low_s: int | None = None,
-                 high_s: int | None = None) -> list[tuple[str, str | int]]:
+# The largest number the Chinese prompts say (cti/num_<n>); above it, "more than" it.
+ZH_NUMBERS = 20
+
+
+def announcement(position: int, ewt_s: int, low_s: int | None = None, high_s: int | None = None,
+                 language: str = "en") -> list[tuple[str, str | int]]:
     """What to say, as (kind, value) with kind 'sound' or 'number'. A range ``low_s``..``high_s``
-    that spans whole minutes is said as "between L and H minutes" instead of one figure."""
+    that spans whole minutes is said as "between L and H minutes" instead of one figure. A Chinese
+    ``language`` (zh, zh-CN, zh_TW...) is said in sounds only, the project's own."""
+    if language.replace("_", "-").split("-")[0].lower() == "zh":
+        return _announcement_zh(position, ewt_s, low_s, high_s)
     said: list[tuple[str, str | int]] = []
     if position <= 1:
         said.append(("sound", "queue-youarenext"))
     else:
         said += [("sound", "queue-thereare"), ("number", position - 1), ("sound", "queue-callswaiting")]
-    low_m = max(1, round(low_s / 60)) if low_s is not None else None
-    high_m = round(high_s / 60) if high_s is not None else None
-    if low_m is not None and high_m is not None and high_m > low_m:
+    low_m, high_m = _minutes(low_s, high_s)
+    if low_m is not None and high_m is not None:
         said += [("sound", "queue-holdtime"), ("number", low_m), ("sound", "vm-and"), ("number", high_m),
                  ("sound", "queue-minutes")]
     elif ewt_s >= 60:
@@ -40,12 +49,48 @@ def announcement(position: int, ewt_s: int, low_s: int | None = None,
     return said
 
 
+def _minutes(low_s: int | None, high_s: int | None) -> tuple[int | None, int | None]:
+    """(low, high) minutes of a range that spans whole minutes, else (None, None)."""
+    low_m = max(1, round(low_s / 60)) if low_s is not None else None
+    high_m = round(high_s / 60) if high_s is not None else None
+    if low_m is not None and high_m is not None and high_m > low_m:
+        return low_m, high_m
+    return None, None
+
+
+def _zh_number(n: int) -> list[tuple[str, str | int]]:
+    if n > ZH_NUMBERS:
+        return [("sound", "cti/queue_over"), ("sound", f"cti/num_{ZH_NUMBERS}")]
+    return [("sound", f"cti/num_{max(1, n)}")]
+
+
+def _announcement_zh(position: int, ewt_s: int, low_s: int | None,
+                     high_s: int | None) -> list[tuple[str, str | int]]:
+    said: list[tuple[str, str | int]] = []
+    if position <= 1:
+        said.append(("sound", "cti/queue_next"))
+    else:
+        said += [("sound", "cti/queue_ahead"), *_zh_number(position - 1), ("sound", "cti/queue_callers")]
+    low_m, high_m = _minutes(low_s, high_s)
+    if low_m is not None and high_m is not None:
+        said += [("sound", "cti/queue_wait"), *_zh_number(low_m), ("sound", "cti/queue_to"), *_zh_number(high_m),
+                 ("sound", "cti/queue_minutes")]
+    elif ewt_s >= 60:
+        said += [("sound", "cti/queue_wait"), *_zh_number(round(ewt_s / 60)), ("sound", "cti/queue_minutes")]
+    elif ewt_s > 0:
+        said.append(("sound", "cti/queue_under_minute"))
+    said.append(("sound", "cti/queue_thanks"))
+    return said
+
+
 async def announce_route(session: AgiSession) -> None:
     try:
         position = int(await session.get_variable("CTI_POSITION") or 0)
         ewt = int(await session.get_variable("CTI_EWT") or 0)
         low, high = (await session.get_variable("CTI_EWT_LOW"), await session.get_variable("CTI_EWT_HIGH"))
-        for kind, value in announcement(position, ewt, int(low) if low else None, int(high) if high else None):
+        language = session.env.get("language") or "en"  # agi_language: the channel's, as the IVR set it
+        for kind, value in announcement(position, ewt, int(low) if low else None, int(high) if high else None,
+                                        language):
             if kind == "number":
                 await session.say_number(int(value))
             else:

@@ -15,7 +15,7 @@ from cti.bus import InProcessBus
 from cti.events import Event
 from cti.journey import CallEnded, VoicemailLeft
 from cti.pbx import ManagedPbx
-from tests.helpers import until
+from tests.helpers import channels, until
 
 
 @pytest.fixture
@@ -49,9 +49,12 @@ async def _caller_into_voicemail(bridge: AmiBridge) -> tuple[str, str]:
     return res.channel, res.linkedid
 
 
-async def test_a_message_left_becomes_voicemail_left_for_the_call(heard: tuple[AmiBridge, list[Event]]) -> None:
+async def test_a_message_left_becomes_voicemail_left_for_the_call(heard: tuple[AmiBridge, list[Event]],
+                                                                  pbx: ManagedPbx) -> None:
     bridge, seen = heard
     channel, linkedid = await _caller_into_voicemail(bridge)
+    # cti-voicemail says what to do first (cti/leave_message), then VoiceMail beeps and records.
+    await until(lambda: any(c.application == "VoiceMail" for c in channels(pbx)), 15, "the caller in VoiceMail")
     await asyncio.sleep(3.0)  # the beep, then about two seconds of "speech" recorded
     await bridge.control.hangup(channel)
     left = await until(lambda: [e for e in seen if isinstance(e, VoicemailLeft)], 10, "VoicemailLeft")

@@ -12,14 +12,18 @@ from callcenter.engine import Engine
 from crm_core.models import Interaction
 from cti.events import Event
 from cti.journey import CallEnded, VoicemailLeft
-from tests.helpers import until
+from cti.pbx import ManagedPbx
+from tests.helpers import channels, until
 
 
-async def test_the_interaction_of_a_voicemail_names_the_mailbox(engine: tuple[Engine, list[Event]]) -> None:
+async def test_the_interaction_of_a_voicemail_names_the_mailbox(engine: tuple[Engine, list[Event]],
+                                                                pbx: ManagedPbx) -> None:
     eng, seen = engine
     res = await eng.ami.control.originate("Local/s@cti-voicemail", application="Playback", data="tt-monkeys",
                                           caller_id="<+8613800138000>", timeout_ms=10000)
     assert res.success and res.channel and res.linkedid, res
+    # cti-voicemail says what to do first (cti/leave_message), then VoiceMail beeps and records.
+    await until(lambda: any(c.application == "VoiceMail" for c in channels(pbx)), 15, "the caller in VoiceMail")
     await asyncio.sleep(3.0)  # the beep, then about two seconds recorded
     await eng.ami.control.hangup(res.channel)
     await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == res.linkedid for e in seen), 10, "CallEnded")

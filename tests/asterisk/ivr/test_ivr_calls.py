@@ -41,7 +41,7 @@ async def test_account_and_pin_then_billing_reaches_the_queue(rig: Rig, caplog: 
     assert done.caller_number == UNKNOWN and done.channel.endswith(";2")
     steps = [(p["node"], p["input"], p["choice"]) for p in done.path]
     assert steps == [
-        ("greeting", None, None), ("identify_by_number", None, "not_found"), ("ask_account", "123456", "ok"),
+        ("identify_by_number", None, "not_found"), ("greeting", None, None), ("ask_account", "123456", "ok"),
         ("ask_pin", "****", "ok"), ("verify", None, "found"), ("identified", None, None),
         ("open_check", None, "main_menu"), ("main_menu", "2", "billing"), ("billing", None, "queue"),
     ]

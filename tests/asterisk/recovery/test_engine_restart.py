@@ -193,6 +193,8 @@ async def test_waiting_caller_reaches_voicemail_when_no_engine_runs(pbx: Managed
     assert shown.get("CTI_FALLBACK") == "engine_down", shown
     assert int(shown["CTI_HB_LAST"]) >= beats[-1], (shown, beats)
     pbx.cli(f"channel redirect {caller_half} cti-sim-caller-tone,s,1")  # the caller speaks after the beep
+    # cti-voicemail says what to do first (cti/leave_message), then VoiceMail beeps and records.
+    await until(lambda: any(c.application == "VoiceMail" for c in channels(pbx)), 15, "the caller in VoiceMail")
     await asyncio.sleep(3.0)
     hanging_up = time.time()
     pbx.cli(f"channel request hangup {caller_half}")

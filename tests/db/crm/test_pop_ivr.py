@@ -18,7 +18,7 @@ from tests.unit.ivr.test_driver import Clock, ScriptedSession, directory
 from tests.unit.ivr.test_driver import bus as bus
 from tests.unit.ivr.walk import OPEN, demo
 
-LABELS = ["Welcome", "Caller ID lookup", "Account number", "PIN", "Account and PIN check", "Caller identified",
+LABELS = ["Caller ID lookup", "Welcome", "Account number", "PIN", "Account and PIN check", "Caller identified",
           "Opening hours", "Main menu", "Billing"]
 
 

@@ -21,7 +21,7 @@ CALLER = {"caller_number": "+8613800000001"}
 def test_every_step_has_a_label_and_the_handoff_the_menu_topic() -> None:
     state, _ = walk(FLOW, [GOLD, "2"], OPEN, CALLER)
     labels = [(p["node"], p["label"]) for p in state.path]
-    assert labels == [("greeting", "Welcome"), ("identify_by_number", "Caller ID lookup"),
+    assert labels == [("identify_by_number", "Caller ID lookup"), ("welcome_known", "Welcome"),
                       ("identified", "Caller identified"), ("open_check", "Opening hours"),
                       ("main_menu", "Main menu"), ("billing", "Billing")]
     assert state.path[-1]["choice"] == "queue" and state.path[-1]["intent"] == "billing"
@@ -56,7 +56,7 @@ async def test_published_path_keeps_labels_and_intent_through_the_call_log(bus: 
     finished = next(e for e in bus.seen if isinstance(e, IvrFinished))
     assert finished.path[-1]["intent"] == "billing"
     path = fold(finished.linkedid, bus.seen).fields["ivr_path"]
-    assert [p["label"] for p in path] == ["Welcome", "Caller ID lookup", "Account number", "PIN",
+    assert [p["label"] for p in path] == ["Caller ID lookup", "Welcome", "Account number", "PIN",
                                           "Account and PIN check", "Caller identified", "Opening hours",
                                           "Main menu", "Billing"]
     assert next(p for p in path if p["node"] == "ask_pin")["input"] == "****"

@@ -69,7 +69,7 @@ def test_handoff_carries_attributes_language_and_path() -> None:
     assert final.attributes == {"customer": "Acme Ltd", "account": "654321", "identified_by": "account",
                                 "topic": "billing"}
     visited = [p["node"] for p in state.path]
-    assert visited == ["greeting", "identify_by_number", "ask_account", "ask_pin", "verify", "identified",
+    assert visited == ["identify_by_number", "greeting", "ask_account", "ask_pin", "verify", "identified",
                        "open_check", "main_menu", "billing"]
     menu = next(p for p in state.path if p["node"] == "main_menu")
     assert (menu["input"], menu["choice"], menu["at"]) == ("2", "billing", OPEN)
@@ -98,10 +98,10 @@ def test_pin_forgotten_when_verification_fails() -> None:
 def test_menu_prompts_and_retry_prompts() -> None:
     state = s.start_state(FLOW)
     res = s.step(FLOW, state, s.Started(vars=CALLER), OPEN)
+    assert res.actions == (s.Lookup("caller_id", "+8613800000001"),)  # first: the welcome in the caller's language
+    res = s.step(FLOW, res.state, s.LookupResult(GOLD), OPEN)
     assert res.actions == (s.Play(("hello",)),)
     res = s.step(FLOW, res.state, s.PromptDone(), OPEN)
-    assert res.actions == (s.Lookup("caller_id", "+8613800000001"),)
-    res = s.step(FLOW, res.state, s.LookupResult(GOLD), OPEN)
     assert res.actions == (s.Collect(MENU, 1, 1, 5000),)
     res = s.step(FLOW, res.state, s.Digits("5"), OPEN)
     assert res.actions == (s.Collect(("invalid", *MENU), 1, 1, 5000),)
@@ -154,9 +154,10 @@ def test_hangup_anywhere_is_an_abandon(phase_inputs: list[Any]) -> None:
     ([], s.Digits("1")),
     ([], s.PromptDone()),
     ([s.Started(vars=CALLER)], s.Started()),
-    ([s.Started(vars=CALLER)], s.Digits("1")),  # greeting is playing
-    ([s.Started(vars=CALLER), s.PromptDone()], s.PromptDone()),  # waiting for the lookup
-    ([s.Started(vars=CALLER), s.PromptDone(), s.LookupResult(GOLD)], s.LookupResult(GOLD)),  # waiting for keys
+    ([s.Started(vars=CALLER)], s.Digits("1")),  # waiting for the lookup
+    ([s.Started(vars=CALLER)], s.PromptDone()),  # waiting for the lookup
+    ([s.Started(vars=CALLER), s.LookupResult(GOLD)], s.LookupResult(GOLD)),  # the welcome is playing
+    ([s.Started(vars=CALLER), s.LookupResult(GOLD), s.PromptDone()], s.LookupResult(GOLD)),  # waiting for keys
 ])
 def test_illegal_transitions_raise(phase_events: list[s.Event], bad: s.Event) -> None:
     state = s.start_state(FLOW)
@@ -177,12 +178,12 @@ def test_transitions_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="ivr.stepper")
     walk(FLOW, [GOLD, "1"], OPEN, CALLER)
     lines = [r.getMessage() for r in caplog.records]
-    assert "ivr demo: new -[Started]-> playing (node greeting)" in lines
+    assert "ivr demo: new -[Started]-> looking_up (node identify_by_number)" in lines
     assert "ivr demo: collecting -[Digits]-> finished (node support)" in lines
 
 
 def test_state_is_not_mutated() -> None:
     state = s.step(FLOW, s.start_state(FLOW), s.Started(vars=CALLER), OPEN).state
     before = (dict(state.vars), dict(state.visits), state.path)
-    s.step(FLOW, state, s.PromptDone(), OPEN)
+    s.step(FLOW, state, s.LookupResult(GOLD), OPEN)
     assert (dict(state.vars), dict(state.visits), state.path) == before

@@ -1,0 +1,137 @@
+"""A caller with ears, on the carrier of tests/asterisk/trunks: the caller's phone is a channel of
+the carrier's Asterisk that dials our DID over SIP, presses its keys on a script, and records what
+it hears (MixMonitor's r() file: the audio that channel reads, that is what our side sends over
+RTP). It sends a 3900 Hz tone all along, as a real phone sends RTP all along: a leg that sends
+nothing makes Asterisk's generators (music on hold) run unlike a real call, and the tone is out of
+the band the measures look at (below 3300 Hz). Our Asterisk's own log, its verbose lines in a log
+channel of the test's own, names each sound file it played, in which language, and the ones it
+could not find."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cti.pbx import ManagedPbx
+from tests.asterisk.trunks.rig import Rig
+
+_count = itertools.count()
+_PLAYING = re.compile(r"Playing '([^']+?)(?:\.[a-z0-9]+)?' .*\(language '([^']*)'\)")
+_MISSING = re.compile(r"File (\S+) does not exist")
+_TS = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\]")
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What one caller heard: the recording (8 kHz, the caller's tone filtered out) and, in order,
+    (seconds since the first line of the log, sound file, language) of each file our side played."""
+
+    wav: Path
+    played: list[tuple[float, str, str]]
+    missing: list[str]
+    log: str
+
+
+@contextmanager
+def verbose_log(pbx: ManagedPbx) -> Iterator[Path]:
+    """Asterisk's verbose lines in a log file of the test's own while the block runs (the
+    instance's messages file has notices and warnings only)."""
+    name = f"ears-{next(_count)}-{int(time.time())}"
+    pbx.cli(f"logger add channel {name} notice,warning,error,verbose")
+    pbx.cli("core set verbose 3")
+    try:
+        yield pbx.instance_dir / "log" / name
+    finally:
+        pbx.cli(f"logger remove channel {name}")
+
+
+def place(rig: Rig, number: str, did: str, script: list[str]) -> Path:
+    """The carrier's subscriber ``number`` dials ``did``; once answered its phone runs ``script``
+    (dialplan applications, e.g. ``Wait(4)``, ``SendDTMF(1)``) with its ears open, then waits.
+    Returns where, on this host, the recording of what it hears will be once the call ends."""
+    tag = f"ears{next(_count)}x{int(time.time() * 1000)}"
+    inside = f"{rig.carrier.instance_path}/spool/monitor/{tag}"
+    steps = ["Answer()", f"MixMonitor({inside}-mix.wav,r({inside}-heard.wav))", "Playtones(3900)"]
+    for app in script:  # a key press ends the tone: it goes on after each one
+        steps += [app, "Playtones(3900)"] if app.startswith("SendDTMF") else [app]
+    steps += ["Wait(3600)", "Hangup()"]
+    for n, app in enumerate(steps, 1):
+        rig.carrier.cli(f'dialplan add extension "{tag},{n},{app}" into caller-ears replace')
+    for n, app in enumerate((f"Set(CALLERID(num)={number})", f"Dial(PJSIP/{did}@callcenter,20)", "Hangup()"), 1):
+        rig.carrier.cli(f'dialplan add extension "{tag},{n},{app}" into caller-dials replace')
+    rig.carrier.cli(f"channel originate Local/{tag}@caller-dials extension {tag}@caller-ears")
+    return rig.carrier.instance_dir / "spool" / "monitor" / f"{tag}-heard.wav"
+
+
+def heard(recording: Path, log: Path, base: Path) -> Heard:
+    """The caller's recording, its tone filtered out, with what the log says our side played."""
+    wav = base / recording.name.replace("-heard", "-voice")
+    subprocess.run(["sox", str(recording), str(wav), "sinc", "-3300"], check=True, capture_output=True)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    played: list[tuple[float, str, str]] = []
+    start: float | None = None
+    for line in text.splitlines():
+        ts, m = _TS.match(line), _PLAYING.search(line)
+        if ts and m:
+            t = time.mktime(time.strptime(ts.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + float(ts.group(1)[19:])
+            start = t if start is None else start
+            played.append((round(t - start, 2), m.group(1), m.group(2)))
+    return Heard(wav, played, _MISSING.findall(text), text)
+
+
+def sox_stat(path: Path, *effects: str) -> dict[str, float]:
+    out = subprocess.run(["sox", str(path), "-n", *effects, "stat"], capture_output=True, text=True, check=True)
+    stats: dict[str, float] = {}
+    for line in out.stderr.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            try:
+                stats[key.strip()] = float(value.strip())
+            except ValueError:
+                continue
+    return stats
+
+
+def rms(path: Path, start_s: float, length_s: float) -> float:
+    """The RMS amplitude (0..1) of what the caller heard from ``start_s`` for ``length_s``."""
+    return sox_stat(path, "trim", f"{start_s:.2f}", f"{length_s:.2f}")["RMS     amplitude"]
+
+
+def sounding(path: Path, window_s: float = 0.1, threshold: float = 0.005) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each stretch where the caller heard something."""
+    raw = subprocess.run(["sox", str(path), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-r", "8000", "-"],
+                         capture_output=True, check=True).stdout
+    n = int(8000 * window_s)
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    samples = memoryview(raw).cast("h")
+    for i in range(0, len(samples), n):
+        chunk = samples[i:i + n]
+        loud = (sum(s * s for s in chunk) / max(1, len(chunk))) ** 0.5 / 32768 > threshold
+        if loud and start is None:
+            start = i / 8000
+        elif not loud and start is not None:
+            spans.append((start, i / 8000))
+            start = None
+    if start is not None:
+        spans.append((start, len(samples) / 8000))
+    return spans
+
+
+def longest_silence(path: Path, start_s: float = 0.0, end_s: float | None = None) -> float:
+    """The longest stretch of silence the caller heard between ``start_s`` and ``end_s``."""
+    total = sox_stat(path)["Length (seconds)"]
+    end = total if end_s is None else end_s
+    last, longest = start_s, 0.0
+    for a, b in sounding(path):
+        if b <= start_s or a >= end:
+            continue
+        longest = max(longest, min(a, end) - last)
+        last = max(last, b)
+    return max(longest, end - last)
