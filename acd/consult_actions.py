@@ -22,7 +22,6 @@ from cti.errors import CtiError
 from cti.journey import CallTransferred, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget
 
-
 # Why the ACD took the caller back to the agent by itself (a cancel_consult reason) -> the reason its
 # update says once (``detail.consult_ended``): the consulted agent did not answer, or is no longer
 # there (logged out, or their phone went offline, before answering). The agent's own Back to caller,
