@@ -9,7 +9,8 @@ Spying rings the supervisor's phone first: an Originate of the supervisor's phon
 ``ChanSpy`` application on the agent's channel; when the phone answers it hears (listen), speaks
 to the agent only (whisper) or joins both (barge). The phone is the supervisor's browser softphone
 (``PJSIP/web<extension>``, registered by the wallboard page) when it is registered, their SIP desk
-phone for kind ``sip``, else the simulated phone (docs/softphone.md).
+phone for kind ``sip``, else the simulated phone (docs/softphone.md). A phone that rings out, is busy
+or cannot be reached started nothing: ``PhoneNoAnswer`` (409 ``phone_no_answer``), told calmly.
 """
 
 from __future__ import annotations
