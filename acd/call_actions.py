@@ -105,7 +105,9 @@ class CallActions:
                        note: str = "") -> None:
         """Transfer the caller to a number, a queue or a named agent: blind (the agent leaves the
         call) or attended (the agent first talks to the target). ``note`` travels with the call to
-        the next agent's pop. A named agent is waited for, never replaced by another one."""
+        the next agent's pop. A named agent is waited for, never replaced by another one. An
+        attended transfer to a queue has nobody to consult (the queue picks an agent once the
+        caller waits there): it is carried out, and published, as the blind transfer it is."""
         call = self._live(linkedid)
         if call.agent_id is None or call.status not in ("talking", "held"):
             raise AcdError(f"call {linkedid} is not connected to an agent")
@@ -124,6 +126,7 @@ class CallActions:
         if kind == "attended" and target_kind == "number":
             await self.consults.consult(call, target_kind, target)
             return
+        kind = "blind"  # a queue asked "attended" too: the agent talks to nobody before the caller goes
         if target_kind == "number":
             routed = self.route(target, queue=call.queue or None, field="target")
             for name, value in route_vars(routed).items():

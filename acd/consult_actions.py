@@ -22,6 +22,12 @@ from cti.errors import CtiError
 from cti.journey import CallTransferred, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget
 
+# Why the ACD took the caller back to the agent by itself (a cancel_consult reason) -> the reason its
+# update says once (``detail.consult_ended``): the consulted agent did not answer, or is no longer
+# there (logged out, or their phone went offline, before answering). The agent's own Back to caller,
+# and a consulted party who hung up after talking with them, say nothing: the agent knows.
+_TOLD = {"no_answer": "no_answer", "target_logged_out": "unavailable", "target_offline": "unavailable"}
+
 
 def live_call(acd: CallActionsHost, linkedid: str) -> LiveCall:
     """The live call; a call in wrap-up (``acd.wrapups``) or gone is refused, not a KeyError."""
@@ -174,8 +180,9 @@ class ConsultActions:
                 await self.acd.control.wait_bridged(call.agent_channel, answered, together=False)
         # Back to the caller first: the AMI Bridge moves the agent's leg out of the consultation,
         # so hanging up the target's leg afterwards cannot take the agent's leg with it.
-        if reason == "no_answer" and target is not None:  # the agent did not ask: their console says why
-            call.consult_ended = ("no_answer", *target)
+        told = _TOLD.get(reason)
+        if told is not None and target is not None:  # the agent did not ask: their console says why
+            call.consult_ended = (told, *target)
         try:
             await self._back_from_consult(call)
         finally:

@@ -6,7 +6,8 @@ the router reserves the target and ``acd.ringing`` rings them with the screen po
 is ``<linkedid>#consult`` (``LiveCall.router_id``), its "caller" the transferring agent's leg.
 
     answered   the target answered the transferring agent: the call shows "consulting"
-    dropped    cancelled, not answered, or the target hung up (console or phone) during the
+    dropped    cancelled, not answered, the target logged out or their phone went offline before
+               answering, or the target hung up (console or phone) during the
                consultation: the target is free at once, the caller back with the agent; the
                caller left, or the target hung up in the conference (they talked with the
                caller): the target wraps up, and in the conference caller and agent talk on
@@ -135,13 +136,24 @@ class Consultations:
                                                          agent_id=agent, reason=reason))
 
     async def requeued(self, consult: LiveCall, reason: str) -> None:
-        """The consulted agent did not answer (or left): the caller goes back to the agent. A failed
-        offer (the PBX, not the agent) is offered again instead."""
+        """The consulted agent did not answer (``no_answer``) or logged out while the consultation
+        waited for them (``target_logged_out``): the caller goes back to the agent. A failed offer
+        (the PBX, not the agent) is offered again instead."""
         if reason == "offer_failed":
             return
         original = self.acd.calls.get(consult.linkedid)
         if original is not None and original.consult is consult:
             await self.acd.actions.cancel_consult(original.linkedid, reason=reason)
+
+    async def target_unreachable(self, agent_id: str) -> None:
+        """``agent_id``'s phone went offline: a consultation still waiting for them or ringing them
+        (not answered) would wait for nobody, so the caller goes back to the agent (``target_offline``).
+        The router keeps such a pinned call waiting: it only stops offering calls to that phone."""
+        for consult in [c for c in self.calls.values() if c.status in ("queued", "ringing")]:
+            original = self.acd.calls.get(consult.linkedid)
+            if (original is not None and original.consult is consult and original.status == "consulting"
+                    and original.consult_target == ("agent", agent_id)):
+                await self.acd.actions.cancel_consult(original.linkedid, reason="target_offline")
 
     async def transfer_pop(self, call: LiveCall, agent_id: str, now: float) -> dict[str, Any] | None:
         """A transferred call's pop: the customer (``acd.pop_builder``) and the transfer with its note."""

@@ -131,8 +131,11 @@ class AgentOfferWithdrawn(ConsoleEvent):
 
 @event("agent.call_update")
 class AgentCallUpdate(ConsoleEvent):
-    """A call of this agent changed. ``status``: dialing, ringing, talking, held, consulting,
-    ended (caller gone, wrap-up pending), closed (wrapped up: remove from the screen), transferred."""
+    """A call of this agent changed. ``status``: talking (a click-to-dial's from the start), held,
+    consulting, conference, ended (the agent's part is over, hung up or passed on by a transfer:
+    wrap-up pending; ``detail.transferred`` says where a transfer sent it) or closed (wrapped up, or
+    a consulted agent's consultation over: remove from the screen). A ringing offer is an
+    ``AgentOffer``, not an update; no status "transferred" is sent: the ended call carries it."""
 
     linkedid: str
     status: str

@@ -208,6 +208,8 @@ class FakeDesk(FakeAcd):
             raise IllegalAgentAction(f"target: agent {target} is not logged in; the call stays with you")
         self.actions.append(("transfer", agent_id, {"call_id": call_id, "kind": kind, "target_kind": target_kind,
                                                    "target": target, **({"note": note} if note else {})}))
+        if target_kind == "queue":
+            kind = "blind"  # as acd.call_actions.transfer: a queue has nobody to consult
         if kind == "attended":
             call.status = "consulting"  # detail.consult as acd.calls.call_detail shapes it
             call.detail = {"consult": {"role": "transferring", "target_kind": target_kind, "target": target}}

@@ -128,8 +128,9 @@ class CallView(_View):
         "attributes: what the IVR collected and agents wrote; tags: agents' tags; transfer: from_agent and "
         "note of the transfer that brought the call; consult: during an attended transfer, {role: transferring, "
         "target_kind, target} or {role: consulted, from_agent} (the consulted agent may only hang up); consult_ended "
-        "{reason: no_answer, target_kind, target}: on the update taking the caller back from an agent consulted "
-        "who did not answer; transferred "
+        "{reason: no_answer | unavailable, target_kind, target}: on the update taking the caller back from an "
+        "agent consulted who did not answer (no_answer), or logged out or whose phone went offline before "
+        "answering (unavailable); transferred "
         "(an ended call its agent passed on by a transfer): {kind, target_kind, target}, where it went; far_end "
         "(outbound): how the customer's phone answered: answered, no_answer, busy, congestion, unavailable, "
         "cancelled"))

@@ -206,7 +206,11 @@
   async function act(label, method, path, body) {
     $("act-msg").textContent = "…";
     try { await api(method, path, body); $("act-msg").textContent = t("act.done", { a: label }); }
-    catch (e) { $("act-msg").textContent = t("err", { m: e.message }); }
+    catch (e) {
+      // A supervisor's phone that did not answer a listen / whisper / barge is no fault: nothing was
+      // started, and the line says so as information.
+      $("act-msg").textContent = e.code === "phone_no_answer" ? t("act.phone_no_answer") : t("err", { m: e.message });
+    }
   }
   function spy(agent, mode) {
     const phone = $("my-phone").value.trim();

@@ -9,7 +9,8 @@ Spying rings the supervisor's phone first: an Originate of the supervisor's phon
 ``ChanSpy`` application on the agent's channel; when the phone answers it hears (listen), speaks
 to the agent only (whisper) or joins both (barge). The phone is the supervisor's browser softphone
 (``PJSIP/web<extension>``, registered by the wallboard page) when it is registered, their SIP desk
-phone for kind ``sip``, else the simulated phone (docs/softphone.md).
+phone for kind ``sip``, else the simulated phone (docs/softphone.md). A phone that rings out, is busy
+or cannot be reached started nothing: ``PhoneNoAnswer`` (409 ``phone_no_answer``), told calmly.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from acd.delivery import AcdService
 from acd.errors import UnknownAgent
 from acd.events import SupervisorIntervention
 from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
-from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, TargetNotFound
+from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, PhoneNoAnswer, TargetNotFound
 from agent_console.security import Principal
 from agent_console.supervisor.audit import AuditLog
 from cti.ami.control import CallControl
@@ -113,7 +114,15 @@ class Interventions:
             raise IllegalAgentAction(f"the {mode} was stopped before the supervisor's phone {phone} answered")
         if not result.success:
             self._forget_spy(who.username, leg)
-            raise IllegalAgentAction(f"the supervisor's phone {phone} did not answer (reason {result.reason})")
+            if result.refused or result.timed_out:  # Asterisk's words (a refusal) go to the log only
+                log.warning("spy: the %s of %s by %s through phone %s failed: %s", mode, agent_id, who.username,
+                            phone, result.reason)
+                raise IllegalAgentAction(f"the phone system could not call the supervisor's phone {phone} "
+                                         "(the details are in the engine's log)")
+            # Rang out, busy or declined: nothing was started and nothing is wrong (the wallboard says
+            # so as information, not as a fault).
+            raise PhoneNoAnswer(f"the supervisor's phone {phone} did not answer (reason {result.reason}): "
+                                f"no {mode} was started")
         if result.channel:
             self.spies[who.username] = (result.channel, agent_id, call.linkedid)
         return await self._done(who, f"spy.{mode}", agent_id, call.linkedid,

@@ -128,11 +128,14 @@ function onFrame(f) {
       if (f.call.status === "closed") { S.calls.delete(f.call.call_id); dropDrafts(f.call.call_id); }
       else S.calls.set(f.call.call_id, { ...f.call, pop: f.call.pop || (old && old.pop) });
       if (S.offer && S.offer.call_id === f.call.call_id && f.call.status !== "ringing") S.offer = null;
-      // A consulted agent who did not answer: the caller is back (this very update). Told once, calmly,
-      // from the frame itself (a hello's copy of it, after a reload, is not news).
+      // A consulted agent who did not answer, or is no longer there (logged out, phone offline): the
+      // caller is back (this very update). Told once, calmly, from the frame itself (a hello's copy of
+      // it, after a reload, is not news).
       const ended = f.call.detail && f.call.detail.consult_ended;
       if (ended && ended.reason === "no_answer") {
         toast(t(ended.target_kind === "agent" ? "transfer.agent_no_answer" : "transfer.no_answer", { t: ended.target }));
+      } else if (ended && ended.reason === "unavailable") {
+        toast(t("transfer.agent_unavailable", { t: ended.target }));
       }
       break;
     }

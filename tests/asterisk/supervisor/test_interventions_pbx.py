@@ -88,3 +88,25 @@ async def test_stop_hangs_up_a_spy_leg_whose_phone_still_rings(running: Running)
         answer = await asyncio.wait_for(listen, 10)  # not the 30 s of ringing
         assert answer.status_code == 409 and "stopped before" in answer.json()["detail"]["message"], answer.text
         assert (await c.post("/api/supervisor/spy/stop")).status_code == 409  # nothing left to stop
+
+async def test_a_supervisor_phone_that_cannot_answer_is_phone_no_answer(running: Running) -> None:
+    """The supervisor's SIP desk phone is not registered (PJSIP/1004 on the test PBX: an endpoint
+    with no contact): Asterisk's Originate fails, nothing was started. Answered 409 phone_no_answer
+    (the wallboard says so calmly: tests/browser/supervisor/test_wallboard_spy_no_answer.py), no spy
+    leg kept, nothing audited, the agent's call untouched."""
+    eng = running.engine
+    linkedid = await _agent_1001_on_a_call(running)
+    interventions = eng.app.state.supervisor.interventions
+    interventions._phone_kind = lambda: "sip"  # the engine's default phone kind: SIP desk phones
+    async with httpx.AsyncClient(base_url=eng.url, timeout=40) as c:
+        r = await c.post("/api/auth/login", json={"username": "sup1", "password": "sup1-demo-1"})
+        assert r.status_code == 200
+        r = await c.post("/api/supervisor/agents/1001/spy", json={"mode": "whisper", "phone": "1004"})
+        assert r.status_code == 409, r.text
+        assert r.json()["detail"]["code"] == "phone_no_answer", r.text
+        assert "1004" in r.json()["detail"]["message"]
+        assert (await c.post("/api/supervisor/spy/stop")).status_code == 409  # nothing to stop
+        audit = [a for a in (await c.get("/api/supervisor/audit")).json() if a["action"].startswith("spy.")]
+    assert audit == []
+    assert "ChanSpy" not in running.pbx.cli("core show channels concise")
+    assert eng.acd.calls[linkedid].status == "talking"

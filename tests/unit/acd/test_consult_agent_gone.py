@@ -1,0 +1,114 @@
+"""An attended transfer to an agent who is no longer there while the consultation waits for them or
+rings them: they log out, or their phone goes offline. The ACD takes the caller back to the
+transferring agent by itself, and the update that does so says why, once
+(``detail.consult_ended`` with reason ``unavailable``), as for a consulted agent who did not answer
+(tests/unit/acd/test_consult_agent_no_answer.py). The ACD with a fake PBX."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from acd.calls import AgentPhone, LiveCall, call_detail
+from acd.delivery import AcdService
+from acd.events import AgentCallUpdate
+from acd.model import AgentState, QueueConfig
+from acd.routing import Router
+from cti.ami.control import FakeCallControl, OriginateResult
+from cti.bus import InProcessBus
+from cti.events import Event
+from tests.helpers import until
+
+GONE = {"reason": "unavailable", "target_kind": "agent", "target": "1002"}
+
+
+async def _consulting_a_busy_agent() -> tuple[AcdService, list[AgentCallUpdate]]:
+    """1001 consults 1002, who is not ready: the consultation waits for them (pinned)."""
+    bus = InProcessBus()
+    seen: list[AgentCallUpdate] = []
+
+    async def record(ev: Event) -> None:
+        if isinstance(ev, AgentCallUpdate) and ev.agent_id == "1001":
+            seen.append(ev)
+
+    bus.subscribe(Event, record, name="recorder")
+    control = FakeCallControl()
+    service = AcdService(Router([QueueConfig(name="support", wrap_up_s=30.0, ring_timeout_s=30.0)]), control, bus,
+                         clock=lambda: 1000.0)
+    service.subscribe()
+    await bus.start()
+    for agent in ("1001", "1002"):
+        await service.agent_login(agent, {}, ["support"], phone=AgentPhone(agent), ready=False)
+    service.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel="Local/s@cti-queue-1;2", caller_number="138",
+                                    queue="support", status="talking", agent_id="1001", agent_channel="Local/1001;1")
+    await service.actions.transfer("c.1", target_kind="agent", target="1002", kind="attended")
+    assert service.calls["c.1"].status == "consulting"
+    return service, seen
+
+
+async def _told_once(service: AcdService, seen: list[AgentCallUpdate]) -> None:
+    await until(lambda: service.calls["c.1"].status == "talking", what="the caller back with 1001")
+    await service.bus.drain()  # type: ignore[attr-defined]
+    assert [(e.status, (e.detail or {}).get("consult_ended")) for e in seen] == [
+        ("consulting", None), ("talking", GONE)]
+    assert "consult_ended" not in (call_detail(service.calls["c.1"]) or {})
+    assert service.calls["c.1"].consult is None and not service.consultations.calls
+
+
+async def test_a_consulted_agent_who_logs_out_meanwhile_is_told_once() -> None:
+    service, seen = await _consulting_a_busy_agent()
+    try:
+        await service.agent_logout("1002")
+        await _told_once(service, seen)
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_a_consulted_agent_whose_phone_goes_offline_meanwhile_is_told_once() -> None:
+    service, seen = await _consulting_a_busy_agent()
+    try:
+        await service.decide(functools.partial(service.router.set_device_registered, "1002", False))
+        await _told_once(service, seen)
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_a_consulted_agent_whose_phone_goes_offline_while_it_rings_is_told_once() -> None:
+    """1002 is ready: the consultation rings them (the ring never answered), then their phone goes
+    offline: the ring stops, 1002 is free, the caller is back with 1001."""
+    bus = InProcessBus()
+    seen: list[AgentCallUpdate] = []
+
+    async def record(ev: Event) -> None:
+        if isinstance(ev, AgentCallUpdate) and ev.agent_id == "1001":
+            seen.append(ev)
+
+    bus.subscribe(Event, record, name="recorder")
+    control = FakeCallControl()
+    service = AcdService(Router([QueueConfig(name="support", wrap_up_s=30.0, ring_timeout_s=30.0)]), control, bus,
+                         clock=lambda: 1000.0)
+    service.subscribe()
+    await bus.start()
+    ringing = asyncio.Event()
+
+    async def rings_on(channel: str, **kw: Any) -> OriginateResult:
+        ringing.set()
+        await asyncio.Event().wait()  # never answered: cancelled when the ring is stopped
+        raise AssertionError("unreachable")
+
+    control.originate = rings_on  # type: ignore[method-assign]
+    try:
+        await service.agent_login("1001", {}, ["support"], phone=AgentPhone("1001"), ready=False)
+        await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002"), ready=True)
+        service.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel="Local/s@cti-queue-1;2", caller_number="138",
+                                        queue="support", status="talking", agent_id="1001",
+                                        agent_channel="Local/1001;1")
+        await service.actions.transfer("c.1", target_kind="agent", target="1002", kind="attended")
+        await asyncio.wait_for(ringing.wait(), 5)
+        assert service.router.agent("1002").state is AgentState.RESERVED
+        await service.decide(functools.partial(service.router.set_device_registered, "1002", False))
+        await _told_once(service, seen)
+        assert service.router.agent("1002").state is AgentState.AVAILABLE  # not blamed: no "missed"
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
