@@ -12,7 +12,7 @@
         ├── TargetNotFound        transfer target / customer / case does not exist       (404)
         ├── IllegalAgentAction    not allowed in the agent's current state               (409)
         ├── TargetNoAnswer        a consulted number did not answer; caller back with the agent (409)
-        ├── PhoneNoAnswer         a phone the engine rang first (the agent's) did not answer    (409)
+        ├── PhoneNoAnswer         a phone the engine rang first (agent's, supervisor's) did not answer (409)
         ├── InvalidInput          a field is wrong (names the field)                     (422)
         └── DeskUnavailable       telephony / ACD side is not reachable                  (503)
 """
@@ -102,8 +102,9 @@ class TargetNoAnswer(ConsoleError):
 
 
 class PhoneNoAnswer(ConsoleError):
-    """The phone the engine rang first did not answer (a click-to-dial's agent phone): nobody else was
-    called, nothing changed; the console says so as information."""
+    """The phone the engine rang first did not answer (a click-to-dial's agent phone, a supervisor's
+    phone for listen / whisper / barge): nobody else was called, nothing changed; the console and the
+    wallboard say so as information."""
 
     code = "phone_no_answer"
     http_status = 409

@@ -123,6 +123,11 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": texts[s]} for s in statuses}
 
 
+_SPY_409: dict[int | str, dict[str, Any]] = {409: {
+    "model": ErrorBody, "description": "The supervisor's phone did not answer (phone_no_answer: nothing was started), "
+                                       "or the agent has no connected call, it was stopped first or the phone system "
+                                       "could not call the phone (illegal_agent_action)"}}
+
 _CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
               "description": "JSON, or with format=csv one row per callback (times in ISO 8601 UTC)"}}
 
@@ -147,7 +152,7 @@ def build_router(svc: SupervisorService) -> APIRouter:
         """The wallboard's agents: for a supervisor, those serving one of their queues."""
         return list((await board_of(who))["agents"])
 
-    @r.post("/agents/{agent_id}/spy", responses=_errors(401, 403, 422))
+    @r.post("/agents/{agent_id}/spy", responses={**_errors(401, 403, 422), **_SPY_409})
     async def spy(agent_id: AgentId, body: SpyBody, who: Supervisor) -> dict[str, Any]:
         await svc.check_agent(who, agent_id)
         phone, kind = await svc.phone_of(who, body.phone)
