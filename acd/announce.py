@@ -83,6 +83,28 @@ def _announcement_zh(position: int, ewt_s: int, low_s: int | None,
     return said
 
 
+# What ``say_number`` plays for the numbers an announcement says in English (Asterisk's digits/*):
+# 1..20, the tens, "hundred" (a position past 100).
+SAID_NUMBER_SOUNDS = frozenset([*(f"digits/{n}" for n in range(1, 21)), *(f"digits/{n}" for n in range(30, 100, 10)),
+                                "digits/hundred"])
+
+
+def announcement_sounds(language: str) -> frozenset[str]:
+    """Every sound an announcement in ``language`` can play (what ``cti config check`` looks for):
+    ``announcement`` asked for each of its branches, the numbers as ``say_number`` says them."""
+    names: set[str] = set()
+    spans = range(ZH_NUMBERS + 3)  # every number the Chinese prompts have, and one past them
+    for position in spans:
+        for ewt, low, high in ((30, None, None), *((m * 60, None, None) for m in spans),
+                               *((m * 60, 60, m * 60) for m in spans)):
+            for kind, value in announcement(position + 1, ewt, low, high, language):
+                if kind == "sound":
+                    names.add(str(value))
+                else:
+                    names |= SAID_NUMBER_SOUNDS
+    return frozenset(names)
+
+
 async def announce_route(session: AgiSession) -> None:
     try:
         position = int(await session.get_variable("CTI_POSITION") or 0)

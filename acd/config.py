@@ -27,6 +27,13 @@ from cti.settings import Settings, load_yaml
 # fallback's app_queue queue is cti-fallback-<name>: a queue's name holds none of those.
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FILE_NAME = "queues.yaml"
+# Each position announcement redirects the caller into cti-announce anew, cutting off one still
+# playing: the longest lasts about 22 s (Chinese: more than 20 callers ahead, a range of more than
+# 20 minutes; an English one up to about 18 s), so a shorter period never lets a caller hear one
+# whole (tests/asterisk/caller/test_announcement_length.py measures them on the sound files).
+MIN_ANNOUNCE_EVERY_S = 25.0
+# A hangup action's announcement goes to Playback() through a channel variable: a sound name only.
+_SOUND = re.compile(r"[A-Za-z0-9_/\-]{1,128}")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -270,6 +277,13 @@ def _cross_check(spec: QueuesFile, queue_names: set[str]) -> list[Problem]:
             if action is not None and action.action == "queue":
                 if action.target not in queue_names or action.target == name:
                     problem((*where, field, "target"), f"needs another configured queue, got {action.target!r}")
+            if action is not None and action.action == "hangup" and action.target is not None \
+                    and not _SOUND.fullmatch(action.target):
+                problem((*where, field, "target"), "a sound name: 1-128 letters, digits, '_', '/' or '-' "
+                        f"(e.g. cti/queue_closing), got {action.target!r}")
+        if q.announce_every_s is not None and q.announce_every_s < MIN_ANNOUNCE_EVERY_S:
+            problem((*where, "announce_every_s"), f"at least {MIN_ANNOUNCE_EVERY_S:g} s: each announcement cuts "
+                    "off the one still playing, and one lasts up to about 22 s (Chinese, a range of minutes)")
         if q.max_wait_s is not None and q.max_wait_action is None:
             problem((*where, "max_wait_action"), "needed when max_wait_s is set")
         if q.max_length is not None and q.max_length_action is None:

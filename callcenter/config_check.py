@@ -4,17 +4,21 @@ cross-checks (what one file names must exist in another) live here, above the pa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Literal
 
 from acd.alert_config import check_alerts
-from acd.config import check_queues, declared_names, queues_path, read_queues
-from cti.config_problems import KeyLines, Problem
+from acd.announce import announcement_sounds
+from acd.config import QueuesFile, check_queues, declared_names, queues_path, read_queues
+from cti.config_problems import KeyLines, Loc, Problem, bracketed
 from cti.settings import Settings
 from cti.trunks import TrunksConfig, check_trunks, normalise, read_trunks, trunks_path
 from ivr import flow as f
-from ivr.config import check_flows, flows_dir, valid_flows
+from ivr.config import check_flows, flows_dir, sound_index, valid_flows
+from ivr.prompts import PREFIX, PromptError, read_texts
+from ivr.sounds import SoundIndex
 
 # Each takes Settings and returns problem strings that name the file and the field.
 CHECKERS: tuple[Callable[[Settings], list[str]], ...] = (check_flows, check_queues, check_alerts, check_trunks)
@@ -27,7 +31,8 @@ def check_all(settings: Settings) -> list[str]:
         problems.append(f"{templates}: missing Asterisk configuration templates")
     for checker in CHECKERS:
         problems.extend(checker(settings))
-    return problems + cross_check(settings) + cross_check_trunks(settings) + cross_check_caller_ids(settings)
+    return (problems + cross_check(settings) + cross_check_trunks(settings) + cross_check_caller_ids(settings)
+            + cross_check_queue_sounds(settings))
 
 
 def cross_check_trunks(settings: Settings) -> list[str]:
@@ -109,6 +114,87 @@ def cross_check(settings: Settings) -> list[str]:
             for skill in set(getattr(node, "skills", None) or {}) - skills:
                 problems.append(f"{where}: node {node_id!r}: skills.{skill}: no such skill in {queues_path(settings)}")
     return problems
+
+
+# The dialplan's cti-voicemail (config/asterisk/extensions.conf) says the first of these that exists
+# before the beep; with neither, a caller just told "please hold" hears a beep and silence.
+VOICEMAIL_INTRO = ("cti/leave_message", "vm-intro")
+
+
+def cross_check_queue_sounds(settings: Settings) -> list[str]:
+    """Every sound config/queues.yaml has callers hear exists in the PBX's sounds, in each language
+    the IVR flows give callers (a missing one is silence, an error as the IVR's own check makes it):
+    checked where the PBX's sounds can be seen from here (as the IVR's are)."""
+    queues, sounds = read_queues(settings), sound_index(settings)
+    if queues is None or sounds is None:
+        return []  # that file's own checker reports it; or nothing to look at
+    flows, _ = valid_flows(settings)
+    languages = sorted({"en"} | {lang for flow in flows.values() for lang in flow_languages(flow)})
+    try:
+        texts = {(f"{PREFIX}/{t.name}", t.language) for t in read_texts(flows_dir(settings) / "prompts.tsv")}
+    except (OSError, PromptError):
+        texts = set()
+    return queue_sound_problems(queues, queues_path(settings), languages, sounds, texts)
+
+
+def flow_languages(flow: f.Flow) -> set[str]:
+    """The languages a flow can give its callers' channels (its own, its entries', its set nodes')."""
+    return ({flow.language} | {e.language for e in flow.entries if e.language}
+            | {n.language for n in flow.nodes.values() if isinstance(n, f.SetNode) and n.language})
+
+
+def queue_sound_problems(queues: QueuesFile, path: Path, languages: list[str], sounds: SoundIndex,
+                         texts: Collection[tuple[str, str]] = ()) -> list[str]:
+    """The sounds ``queues`` names that ``sounds`` lacks in any of ``languages``, each a problem
+    naming the queue, the setting, the sound and the languages. ``texts``: (sound, language) that
+    config/ivr/prompts.tsv has a text for (then the problem says how to make it)."""
+    out: list[Problem] = []
+
+    def need(loc: Loc, candidates: tuple[str, ...]) -> None:
+        missing = [lang for lang in languages if not any(sounds.exists(c, lang) for c in candidates)]
+        if missing:
+            what = (sounds.not_found(candidates[0], missing) if len(candidates) == 1 else
+                    f"none of {', '.join(repr(c) for c in candidates)} found in "
+                    + " or ".join(f"{sounds.root}/{lang}" for lang in missing))
+            out.append(Problem(loc, what + _heard(str(loc[1]), candidates, missing, texts)))
+
+    for name, q in queues.queues.items():
+        where: Loc = ("queues", name)
+        for field in ("max_wait_action", "max_length_action", "no_agents_action"):
+            action = getattr(q, field)
+            if action is not None and action.action == "hangup" and action.target:
+                need((*where, field, "target"), (action.target,))
+            if action is not None and action.action == "voicemail":
+                need((*where, field, "action"), VOICEMAIL_INTRO)
+        if q.fallback == "voicemail":
+            need((*where, "fallback"), VOICEMAIL_INTRO)
+        if q.announce_every_s:  # said in the caller's language: other sounds per language
+            for lang in languages:
+                lacking = sorted(n for n in announcement_sounds(lang) if not sounds.exists(n, lang))
+                if lacking:
+                    shown = ", ".join(repr(n) for n in lacking[:4]) + (f" and {len(lacking) - 4} more"
+                                                                      if len(lacking) > 4 else "")
+                    out.append(Problem((*where, "announce_every_s"),
+                                       f"the position announcement's sounds {shown} not found in {sounds.root}/{lang}"
+                                       + _heard(name, tuple(lacking), [lang], texts)))
+        if q.survey is not None:
+            for i, question in enumerate(q.survey.questions):
+                need((*where, "survey", "questions", i), (question,))
+            need((*where, "survey", "thanks"), (q.survey.thanks,))
+        if q.virtual_hold is not None:
+            vh = q.virtual_hold
+            need((*where, "virtual_hold", "prompt"), (vh.prompt,))
+            need((*where, "virtual_hold", "accepted_prompt"), (vh.accepted_prompt,))
+            if vh.confirm:
+                need((*where, "virtual_hold", "confirm_prompt"), (vh.confirm_prompt,))
+    lines = KeyLines.of(path)
+    return [dataclasses.replace(p, dotted=bracketed(p.loc)).render(path, lines) for p in out]
+
+
+def _heard(queue: str, sounds: tuple[str, ...], languages: list[str], texts: Collection[tuple[str, str]]) -> str:
+    made = sorted({lang for s in sounds for lang in languages if (s, lang) in texts})
+    hint = f"; config/ivr/prompts.tsv has its text ({', '.join(made)}): `cti ivr prompts` makes it" if made else ""
+    return f": callers of queue {queue!r} would hear silence there{hint}"
 
 
 DATABASE_TIMEOUT_S = 3.0  # a server that answers does so in milliseconds; a check must not hang on one that does not

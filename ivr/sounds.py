@@ -35,6 +35,14 @@ class SoundIndex:
         # Asterisk falls back to the "en" sounds when a file is missing in the channel's language.
         return name in self.names(language) or name in self.names("en")
 
+    def missing_in(self, name: str, languages: list[str] | tuple[str, ...]) -> list[str]:
+        """The ``languages`` in which ``name`` cannot be played (none there, and none in "en")."""
+        return [lang for lang in languages if not self.exists(name, lang)]
+
+    def not_found(self, name: str, languages: list[str] | tuple[str, ...]) -> str:
+        """How every check words a missing sound: ``sound 'x' not found in <root>/en or <root>/zh``."""
+        return f"sound '{name}' not found in " + " or ".join(f"{self.root}/{lang}" for lang in languages)
+
     def _resolve(self, path: Path) -> Path | None:
         for _ in range(10):
             if not path.is_symlink():

@@ -211,7 +211,7 @@ def _check_sound(flow: f.Flow, name: str, sounds: SoundIndex | None, report: Any
     if name in flow.prompts or sounds is None:
         return
     if not sounds.exists(name, flow.language):
-        report(f"sound '{name}' not found in {sounds.root}/{flow.language} (and not a prompts alias)")
+        report(f"{sounds.not_found(name, [flow.language])} (and not a prompts alias)")
 
 
 def _leads_to_human(flow: f.Flow, target: str) -> bool:

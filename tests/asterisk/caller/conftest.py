@@ -1,10 +1,14 @@
 """Callers on a real carrier (tests/asterisk/trunks' second Asterisk) calling the shipped demo IVR
-over SIP, with the waits of config/queues.yaml shortened so that a test hears them in seconds."""
+over SIP, with the waits of config/queues.yaml shortened so that a test hears them in seconds: the
+first DID on the always-open line, the second on the line that keeps the opening hours, closed
+for the run."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -14,7 +18,7 @@ from cti.events import Event
 from tests.asterisk.trunks.rig import Rig, carrier_rig
 from tests.helpers import engine_settings, running_engine
 
-ANNOUNCE_EVERY_S = 10  # support's (30 in config/queues.yaml)
+ANNOUNCE_EVERY_S = 25  # support's (30 in config/queues.yaml; 25 is the least acd/config.py takes)
 GENERAL_MAX_WAIT_S = 12  # general's (900), whose action is the closing announcement
 VHOLD_OFFER_AFTER_S = 3  # billing's virtual hold offer (60)
 
@@ -24,7 +28,15 @@ def _edit(config: Path) -> None:
     text = trunks.read_text(encoding="utf-8")
     assert 'dnis: "7001", flow: sales-line' in text
     # The carrier's first DID opens the demo flow on its always-open line (5002).
-    trunks.write_text(text.replace('dnis: "7001", flow: sales-line', 'dnis: "5002", flow: demo', 1), encoding="utf-8")
+    # Its second DID opens the demo flow on its English line (5000), which keeps the opening hours: closed
+    # for this test run (today, and the days either side, are holidays), whatever the real clock says.
+    assert 'dnis: "7002", flow: hotline' in text
+    text = text.replace('dnis: "7001", flow: sales-line', 'dnis: "5002", flow: demo', 1)
+    trunks.write_text(text.replace('dnis: "7002", flow: hotline', 'dnis: "5000", flow: demo', 1), encoding="utf-8")
+    demo = yaml.safe_load((config / "ivr" / "demo.yaml").read_text(encoding="utf-8"))
+    today = datetime.now(ZoneInfo(demo["hours"]["timezone"])).date()
+    demo["hours"]["holidays"] += [str(today + timedelta(days=d)) for d in (-1, 0, 1)]
+    (config / "ivr" / "demo.yaml").write_text(yaml.safe_dump(demo, allow_unicode=True), encoding="utf-8")
     data = yaml.safe_load((config / "queues.yaml").read_text(encoding="utf-8"))
     data["queues"]["support"].update(announce_every_s=ANNOUNCE_EVERY_S)
     data["queues"]["general"].update(max_wait_s=GENERAL_MAX_WAIT_S)

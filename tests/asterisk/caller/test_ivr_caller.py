@@ -1,5 +1,6 @@
 """The IVR and the virtual-hold offer as a caller on the carrier's SIP leg hears them: a wrong key
-is told so and the menu comes again, no key at all ends (after the menu's retries) with the
+is told so and the menu comes again, no key is told so too ("we did not hear a choice") before the
+menu comes again, no key at all ends (after the menu's retries) with the
 operator, not a menu that never ends; a Chinese-speaking caller hears the menu, the virtual-hold
 offer and its goodbye in Chinese, and pressing * ends the call keeping its place."""
 
@@ -23,7 +24,7 @@ async def test_a_wrong_key_then_no_key_reach_the_operator_after_the_menu_s_retri
     await eng.desk.login_queues("1001", ["general"])  # the operator's queue has someone (not ready)
     with ears.verbose_log(rig.ours) as log:
         recording = ears.place(rig, number, DID_SALES, ["Wait(4)", "SendDTMF(7)"])
-        entered = await until(lambda: next((e for e in seen if isinstance(e, QueueEntered)), None), timeout_s=45,
+        entered = await until(lambda: next((e for e in seen if isinstance(e, QueueEntered)), None), timeout_s=70,
                               what="the caller queued")
         await asyncio.sleep(4)
         rig.carrier.cli("channel request hangup all")
@@ -31,14 +32,19 @@ async def test_a_wrong_key_then_no_key_reach_the_operator_after_the_menu_s_retri
         await asyncio.sleep(0.5)
     got = ears.heard(recording, log, tmp_path)
     said = [name for _, name, _ in got.played]
-    # welcome, the menu, "not a valid choice" for the 7, the menu, the menu (retries: 2), then the operator.
-    assert said[:6] == ["cti/welcome", "cti/main_menu", "cti/invalid", "cti/main_menu", "cti/main_menu",
-                        "cti/please_hold"], said
+    # welcome, the menu, "not a valid choice" for the 7, the menu, no key: "we did not hear a choice"
+    # before the menu comes again (it came again without a word), no key again (retries: 2), the operator.
+    assert said[:7] == ["cti/welcome", "cti/main_menu", "cti/invalid", "cti/main_menu", "cti/no_choice",
+                        "cti/main_menu", "cti/please_hold"], said
     assert entered.queue == "general"
     hold = next(t for t, name, _ in got.played if name == "cti/please_hold")
     # Each prompt was heard as speech, and the longest silence is the menu's wait for a key (5 s).
-    for t, name, _ in got.played[:6]:
+    for t, name, _ in got.played[:7]:
         assert ears.rms(got.wav, t + 0.3, 0.8) > 0.02, (name, t)
+    # The menu's wait for a key ends in the words, not in the menu: 5 s of silence, then speech.
+    no_choice = next(t for t, name, _ in got.played if name == "cti/no_choice")
+    assert ears.longest_silence(got.wav, no_choice - 5.0, no_choice) > 4.0
+    assert ears.rms(got.wav, no_choice + 0.2, 1.2) > 0.02
     assert ears.longest_silence(got.wav, 0.0, hold) < 5.8
     # Then music, not silence.
     assert ears.longest_silence(got.wav, hold + 4.0) < 2.0

@@ -61,8 +61,12 @@ async def test_known_number_wrong_key_and_timeout_then_sales(rig: Rig) -> None:
     await rig.prompt(MENU_PROMPT)
     rig.forget_streams()
     t = time.monotonic()
-    await rig.playing("vm-press")  # the 1 s timeout ran out: the menu is asked a third time
+    # The 1 s timeout ran out: "we did not hear a choice" (the menu's timeout_prompt; stock sounds
+    # here: "I'm sorry. Please try again."), then the menu is asked a third time.
+    await rig.playing("im-sorry")
     assert time.monotonic() - t >= 1.0
+    await rig.playing("please-try-again")
+    await rig.playing("vm-press")
     await rig.keys(chan, "3")
     done = await rig.result(linkedid)
     assert (done.outcome, done.queue, done.skills, done.priority) == ("queue", "sales", {"sales": 1}, 5)
