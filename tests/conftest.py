@@ -89,16 +89,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # config/trunks.yaml: 30 s), so a test of a call that rings out waits 10 s, not 30.
 TEST_DIAL_TIMEOUT_S = 10
 
+# The demo IVR's queue nodes say "this call may be recorded" and "please hold" before the hand-off
+# (ivr/stepper.py plays a final node's prompts, then hands off): 7.0 s in English, 12.7 s in Chinese
+# (most seeded customers), on every call a PBX test places into a queue: about half of the real-time
+# tiers' time. On the tests' PBX both aliases name Asterisk's short beep instead: the queue node still
+# plays its prompts (same alias lookup, same AGI steps, then the same hand-off), only shorter. The
+# generated sounds themselves are played by tests/asterisk/ivr/test_prompts_play.py.
+SHORT_QUEUE_PROMPTS = {
+    "recorded_notice: {en: [cti/recorded, beep], zh: [cti/recorded, beep]}":
+        "recorded_notice: {en: [beep], zh: [beep]}",
+    "please_hold: {en: [cti/please_hold, pls-hold-while-try], zh: [cti/please_hold, pls-hold-while-try]}":
+        "please_hold: {en: [beep], zh: [beep]}",
+}
+
 
 def tests_config_dir(base: Path) -> Path:
     """The shipped config/ copied into ``base``, with the outbound Dial's no-answer timeout lowered
-    to ``TEST_DIAL_TIMEOUT_S``; nothing else differs."""
+    to ``TEST_DIAL_TIMEOUT_S`` and the demo IVR's queue prompts shortened (``SHORT_QUEUE_PROMPTS``);
+    nothing else differs."""
     config = base / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config)
     trunks = config / "trunks.yaml"
     text = trunks.read_text(encoding="utf-8")
     assert text.count("dial_timeout_s: 30") == 1, "config/trunks.yaml's dial_timeout_s moved: update tests/conftest.py"
     trunks.write_text(text.replace("dial_timeout_s: 30", f"dial_timeout_s: {TEST_DIAL_TIMEOUT_S}"), encoding="utf-8")
+    flow = config / "ivr" / "demo.yaml"
+    text = flow.read_text(encoding="utf-8")
+    for shipped, short in SHORT_QUEUE_PROMPTS.items():
+        alias = shipped.split(":")[0]
+        assert text.count(shipped) == 1, f"config/ivr/demo.yaml's {alias} moved: update tests/conftest.py"
+        text = text.replace(shipped, short)
+    flow.write_text(text, encoding="utf-8")
     return config
 
 
