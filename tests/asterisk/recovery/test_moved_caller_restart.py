@@ -32,7 +32,9 @@ async def test_a_moved_caller_restored_after_a_restart_waits_in_its_queue_from_i
     lid, channel = entered.linkedid, entered.channel
     await until(lambda: any(isinstance(e, QueueLeft) and e.reason == "overflow" for e in seen), timeout_s=15,
                 what="the overflow to general")
-    moved = next(e.ts for e in seen if isinstance(e, QueueEntered) and e.queue == "general")
+    # QueueEntered(general) follows QueueLeft(overflow) on the bus: wait for it too, not only the leave.
+    moved = (await until(lambda: next((e for e in seen if isinstance(e, QueueEntered) and e.queue == "general"),
+                                      None), timeout_s=5, what="the caller's entry into general")).ts
     first_entry = first.acd.calls[lid].queued_at
 
     async def written() -> str | None:
