@@ -11,11 +11,11 @@ echo "types: mypy (strict on the pure cores and the listed adapters)"
   cti/ami/codec.py cti/ami/backoff.py cti/ami/manager.py cti/ami/queue_members.py cti/ami/phone_secrets.py cti/ami/dialplan.py acd/fallback.py acd/handoff.py crm_core/recording_handoff.py agent_console/security.py agent_console/tokens.py agent_console/principal.py \
   cti/redis_bus.py cti/redis_lease.py agent_console/outbox.py agent_console/hub.py agent_console/snapshots.py agent_console/pop_refresh.py agent_console/session_checks.py cti/tasks.py agent_console/plain.py agent_console/wire.py agent_console/desk.py agent_console/desk_callbacks.py agent_console/desk_phones.py agent_console/queue_login.py agent_console/errors.py crm_core/case_feed.py crm_core/events.py cti/files.py crm_core/backup.py cti/config_problems.py cti/trunk_account.py cti/outage_log.py agent_console/queue_filter.py \
   callcenter/adapters.py callcenter/handoff.py callcenter/listeners.py callcenter/standby.py callcenter/stopping.py callcenter/engine.py callcenter/console_app.py acd/reconnect.py acd/consultations.py acd/call_actions.py acd/consult_actions.py acd/consult_ring.py acd/held_caller.py acd/parts.py acd/delivery.py acd/follower.py acd/effects.py agent_console/integrations.py crm_core/integration_tokens.py crm_core/cli.py cti/bus.py acd/survey.py acd/dial_readiness.py agent_console/supervisor/agents.py agent_console/supervisor/history.py agent_console/supervisor/board.py ivr/sounds.py acd/announce.py callcenter/config_check.py acd/ringing.py
-# Four pytest-xdist workers on two cores (CTI_TEST_WORKERS=0 runs in one process): most of the
+# Five pytest-xdist workers on two cores (CTI_TEST_WORKERS=0 runs in one process): most of the
 # real-PBX, browser and chaos tests wait on real time (calls, prompts, timers), so more workers
-# overlap those waits (bench/RESULTS.md has the suite's times with two, three and four workers).
+# overlap those waits (bench/RESULTS.md has the suite's times with two to five workers).
 # Each worker starts its own servers; a module stays on one worker (its module fixtures start
 # once), and modules go out in collection order (tests/conftest.py puts the long real-time tiers first).
-workers=${CTI_TEST_WORKERS:-4}
+workers=${CTI_TEST_WORKERS:-5}
 echo "tests: tiers ${CTI_REQUIRE_TIERS} (${workers} workers)"
 exec .venv/bin/python -m pytest -p no:cacheprovider -n "${workers}" --dist loadscope --no-loadscope-reorder "$@"
