@@ -339,15 +339,16 @@ _UNREACHABLE = "database unavailable: "
 def _raise_if_unreachable(err: BaseException) -> None:
     """A connection made to start work (migrations, the revision) that the database did not take:
     ``DatabaseUnavailable`` saying why in a few words (connection refused, no such host...)."""
-    if _is_unavailable(err):
-        raise DatabaseUnavailable(f"{_UNREACHABLE}{_why(err)}") from err
+    _raise_if_unavailable(err, why=_why)
 
 
-def _raise_if_unavailable(err: BaseException) -> None:
-    """The database away (see ``_is_unavailable``) raises ``DatabaseUnavailable``; a wrong statement
-    is left to its own error."""
+def _raise_if_unavailable(err: BaseException, *,
+                          why: Callable[[BaseException], str] = lambda e: type(e).__name__) -> None:
+    """The database away (see ``_is_unavailable``) raises ``DatabaseUnavailable`` (``why``: the
+    failure in a few words; a statement's path says only its type); a wrong statement is left to its
+    own error."""
     if _is_unavailable(err):
-        raise DatabaseUnavailable(f"database unavailable: {type(err).__name__}") from err
+        raise DatabaseUnavailable(f"{_UNREACHABLE}{why(err)}") from err
 
 
 async def _quiet_rollback(session: AsyncSession) -> None:

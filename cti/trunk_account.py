@@ -7,6 +7,7 @@ A ``;`` is fine in both: the renderer escapes it (``cti.trunk_render.config_valu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # A character that ends or breaks a line of pjsip.conf, where the account is written: a value holding
 # one would write lines (sections) of its own into Asterisk's configuration.
@@ -30,35 +31,34 @@ def line_problem(value: str) -> str | None:
     return None
 
 
+# The classes of characters a user part cannot hold, in the order a refusal names them (the first
+# that matches a character is its class; anything else is named itself).
+_NOT_USER: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("'@' or ':' (which end a SIP URI's user part)", lambda ch: ch in "@:"),
+    ("'<', '>' or '\"' (which delimit a SIP address)", lambda ch: ch in '<>"'),
+    ("whitespace", str.isspace),
+    ("a character outside ASCII", lambda ch: not ch.isascii()),
+    ("a '%' not followed by two hexadecimal digits", lambda ch: ch == "%"),
+)
+
+
 def user_part_problem(value: str) -> str | None:
     """Why ``value`` is not a SIP URI user part, naming the classes of the characters that are not
     (a username is no secret, so a stray character is shown; the value itself never is), else None."""
-    classes: dict[str, list[str]] = {}
-    rest = _ESCAPED.sub("", value)
-    for ch in rest:
+    found: set[str] = set()
+    others: list[str] = []
+    for ch in _ESCAPED.sub("", value):
         if ch in _USER_CHARS:
             continue
-        if ch in "@:":
-            key = "'@' or ':' (which end a SIP URI's user part)"
-        elif ch in '<>"':
-            key = "'<', '>' or '\"' (which delimit a SIP address)"
-        elif ch.isspace():
-            key = "whitespace"
-        elif not ch.isascii():
-            key = "a character outside ASCII"
-        elif ch == "%":
-            key = "a '%' not followed by two hexadecimal digits"
-        else:
-            key = "other"
-        chars = classes.setdefault(key, [])
-        if ch not in chars:
-            chars.append(ch)
-    if not classes:
+        key = next((name for name, holds in _NOT_USER if holds(ch)), None)
+        if key is not None:
+            found.add(key)
+        elif ch not in others:
+            others.append(ch)
+    named = [name for name, _ in _NOT_USER if name in found]
+    if others:
+        named.append(", ".join(f"'{ch}'" for ch in others))
+    if not named:
         return None
-    order = ["'@' or ':' (which end a SIP URI's user part)", "'<', '>' or '\"' (which delimit a SIP address)",
-             "whitespace", "a character outside ASCII", "a '%' not followed by two hexadecimal digits"]
-    named = [key for key in order if key in classes]
-    if "other" in classes:
-        named.append(", ".join(f"'{ch}'" for ch in classes["other"]))
     held = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     return f"holds {held}, which {USER_PART_RULE}"
