@@ -23,8 +23,10 @@ from tests.helpers import until
 GONE = {"reason": "unavailable", "target_kind": "agent", "target": "1002"}
 
 
-async def _consulting_a_busy_agent() -> tuple[AcdService, list[AgentCallUpdate]]:
-    """1001 consults 1002, who is not ready: the consultation waits for them (pinned)."""
+async def _consulting(control: FakeCallControl | None = None, *,
+                     target_ready: bool = False) -> tuple[AcdService, list[AgentCallUpdate]]:
+    """1001 consults 1002: not ready (the default), the consultation waits for them (pinned); ready,
+    it rings them through ``control``."""
     bus = InProcessBus()
     seen: list[AgentCallUpdate] = []
 
@@ -33,13 +35,12 @@ async def _consulting_a_busy_agent() -> tuple[AcdService, list[AgentCallUpdate]]
             seen.append(ev)
 
     bus.subscribe(Event, record, name="recorder")
-    control = FakeCallControl()
-    service = AcdService(Router([QueueConfig(name="support", wrap_up_s=30.0, ring_timeout_s=30.0)]), control, bus,
-                         clock=lambda: 1000.0)
+    service = AcdService(Router([QueueConfig(name="support", wrap_up_s=30.0, ring_timeout_s=30.0)]),
+                         control or FakeCallControl(), bus, clock=lambda: 1000.0)
     service.subscribe()
     await bus.start()
-    for agent in ("1001", "1002"):
-        await service.agent_login(agent, {}, ["support"], phone=AgentPhone(agent), ready=False)
+    await service.agent_login("1001", {}, ["support"], phone=AgentPhone("1001"), ready=False)
+    await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002"), ready=target_ready)
     service.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel="Local/s@cti-queue-1;2", caller_number="138",
                                     queue="support", status="talking", agent_id="1001", agent_channel="Local/1001;1")
     await service.actions.transfer("c.1", target_kind="agent", target="1002", kind="attended")
@@ -57,7 +58,7 @@ async def _told_once(service: AcdService, seen: list[AgentCallUpdate]) -> None:
 
 
 async def test_a_consulted_agent_who_logs_out_meanwhile_is_told_once() -> None:
-    service, seen = await _consulting_a_busy_agent()
+    service, seen = await _consulting()
     try:
         await service.agent_logout("1002")
         await _told_once(service, seen)
@@ -66,7 +67,7 @@ async def test_a_consulted_agent_who_logs_out_meanwhile_is_told_once() -> None:
 
 
 async def test_a_consulted_agent_whose_phone_goes_offline_meanwhile_is_told_once() -> None:
-    service, seen = await _consulting_a_busy_agent()
+    service, seen = await _consulting()
     try:
         await service.decide(functools.partial(service.router.set_device_registered, "1002", False))
         await _told_once(service, seen)
@@ -77,19 +78,7 @@ async def test_a_consulted_agent_whose_phone_goes_offline_meanwhile_is_told_once
 async def test_a_consulted_agent_whose_phone_goes_offline_while_it_rings_is_told_once() -> None:
     """1002 is ready: the consultation rings them (the ring never answered), then their phone goes
     offline: the ring stops, 1002 is free, the caller is back with 1001."""
-    bus = InProcessBus()
-    seen: list[AgentCallUpdate] = []
-
-    async def record(ev: Event) -> None:
-        if isinstance(ev, AgentCallUpdate) and ev.agent_id == "1001":
-            seen.append(ev)
-
-    bus.subscribe(Event, record, name="recorder")
     control = FakeCallControl()
-    service = AcdService(Router([QueueConfig(name="support", wrap_up_s=30.0, ring_timeout_s=30.0)]), control, bus,
-                         clock=lambda: 1000.0)
-    service.subscribe()
-    await bus.start()
     ringing = asyncio.Event()
 
     async def rings_on(channel: str, **kw: Any) -> OriginateResult:
@@ -98,13 +87,8 @@ async def test_a_consulted_agent_whose_phone_goes_offline_while_it_rings_is_told
         raise AssertionError("unreachable")
 
     control.originate = rings_on  # type: ignore[method-assign]
+    service, seen = await _consulting(control, target_ready=True)
     try:
-        await service.agent_login("1001", {}, ["support"], phone=AgentPhone("1001"), ready=False)
-        await service.agent_login("1002", {}, ["support"], phone=AgentPhone("1002"), ready=True)
-        service.calls["c.1"] = LiveCall(linkedid="c.1", caller_channel="Local/s@cti-queue-1;2", caller_number="138",
-                                        queue="support", status="talking", agent_id="1001",
-                                        agent_channel="Local/1001;1")
-        await service.actions.transfer("c.1", target_kind="agent", target="1002", kind="attended")
         await asyncio.wait_for(ringing.wait(), 5)
         assert service.router.agent("1002").state is AgentState.RESERVED
         await service.decide(functools.partial(service.router.set_device_registered, "1002", False))
