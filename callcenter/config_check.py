@@ -205,7 +205,7 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     """Whether the database answers (one connection, ``timeout_s`` at most) and where its schema stands
     against this release's migrations: ok, a warning (behind, or not made yet: ``cti run`` migrates
     it as it starts) or an error (unreachable, the login refused, migrated by a newer release)."""
-    from crm_core.db import connect_problem, database_where, probe_revision, sqlite_file
+    from crm_core.db import connect_problem, database_where, probe_revision, sqlite_file, sqlite_folder_problem
     from crm_core.errors import DatabaseUnavailable
     from crm_core.revisions import head_revision, migrations_behind
     from cti.errors import ConfigError
@@ -214,6 +214,8 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     where = database_where(url)
     file = sqlite_file(url)
     if file is not None and not file.exists():  # connecting would create it: a check changes nothing
+        if (why := sqlite_folder_problem(file)) is not None:  # `cti run` would fail only after the PBX started
+            return "error", f"database: {where}: {why}; check database_url (CTI_DATABASE_URL)"
         return "warning", (f"database: no {where} yet: `cti db upgrade` (or `cti run`, as it starts) creates it "
                            "with the schema")
     try:

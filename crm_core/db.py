@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -61,6 +62,22 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
         return None
     return Path(path)
+
+
+def sqlite_folder_problem(file: Path) -> str | None:
+    """Why SQLite file ``file``, not made yet, could not be made (its folder, or the nearest one of its
+    folders that exists, is a file or not writable by this user), found without making anything;
+    None when it could be."""
+    folder = file.parent.absolute()
+    nearest = folder
+    while not nearest.exists() and nearest != nearest.parent:  # False too for a path through a file
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        return f"cannot create its folder {folder}: {nearest} is a file, not a folder"
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        return (f"cannot create it in {folder}: permission denied" if nearest == folder else
+                f"cannot create its folder {folder}: permission denied in {nearest}")
+    return None
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
