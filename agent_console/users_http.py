@@ -191,8 +191,7 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
     async def create(body: UserIn, request: Request, who: Principal = Depends(admin)) -> UserOut:
         """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills, and a
         phone of the PBX (their ``extension``, else their agent id). No two active users share a phone
-        extension. A supervisor
-        may be given ``queues`` (unknown ones: 422 naming them)."""
+        extension. A supervisor may be given ``queues`` (unknown ones: 422 naming them)."""
         check_skills(body.skills)
         users.check_password(body.password, body.username)
         _needs_agent_id(body.role, body.agent_id)

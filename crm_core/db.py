@@ -33,7 +33,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
-from crm_core.errors import DatabaseUnavailable, LoginRefused
+from crm_core.errors import DatabaseUnavailable
+from crm_core.errors import LoginRefused as LoginRefused  # its home before crm_core/errors.py: still importable here
 from crm_core.outbox import DiskThread
 from crm_core.revisions import current_revision, run_upgrade
 from cti.errors import ConfigError
