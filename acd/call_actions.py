@@ -14,14 +14,14 @@ import contextlib
 import logging
 import uuid
 
-from acd.calls import QUEUE_CONTEXT, AgentPhone, LiveCall
+from acd.calls import QUEUE_CONTEXT, AgentPhone, LiveCall, transferred
 from acd.consult_actions import ConsultActions, live_call, route_vars
 from acd.errors import AcdError, DialLost, DialRefused, DialUnconfirmed, InvalidRequest, PhoneDidNotAnswer
 from acd.held_caller import wait_again_after_hold
 from acd.model import AgentState, moved_skills
 from acd.parts import CallActionsHost
 from cti.errors import AmiNotSent, AmiUnavailable, CtiError
-from cti.journey import CallArrived, CallConnected, CallTransferred, HoldEnded, HoldStarted
+from cti.journey import CallArrived, CallConnected, HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget, Route, Trunk, TrunksConfig, Unroutable
 
 log = logging.getLogger(__name__)
@@ -140,9 +140,8 @@ class CallActions:
         if call.status == "held":  # the caller's hold ends with the agent's part, as a resume ends it
             await self.acd.bus.publish(HoldEnded(ts=self.acd.clock(), linkedid=linkedid, agent_id=agent,
                                                  queue=call.queue or None))
-        await self.acd.bus.publish(CallTransferred(ts=self.acd.clock(), linkedid=linkedid, from_agent=agent,
-                                               target=target, target_kind=target_kind, kind=kind))
-        call.transferred_to = (kind, target_kind, target)  # the agent's ended call says where it went
+        await self.acd.bus.publish(transferred(call, ts=self.acd.clock(), from_agent=agent, kind=kind,
+                                               target_kind=target_kind, target=target))
         await self.acd.release_agent(call)
         if target_kind in ("queue", "agent"):
             queue = target if target_kind == "queue" else call.queue

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cti.endpoints import webrtc_endpoint
 from cti.errors import CtiError
+from cti.journey import CallTransferred
 
 if TYPE_CHECKING:
     from cti.ami.control import CallControl
@@ -194,6 +195,15 @@ class RecentAgents:
         if served is None or now - served[1] > self.window_s:
             return None
         return served[0]
+
+
+def transferred(call: LiveCall, *, ts: float, from_agent: str, kind: str, target_kind: str,
+                target: str) -> CallTransferred:
+    """The event of ``from_agent``'s part of ``call`` ending by their transfer (blind or attended),
+    and where the call went noted on it: their ended call's card says so (``call_detail``)."""
+    call.transferred_to = (kind, target_kind, target)
+    return CallTransferred(ts=ts, linkedid=call.linkedid, from_agent=from_agent, target=target,
+                           target_kind=target_kind, kind=kind)
 
 
 def call_detail(call: LiveCall) -> dict[str, Any] | None:

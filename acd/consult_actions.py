@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall
+from acd.calls import CONSULT_SUFFIX, AgentPhone, LiveCall, transferred
 from acd.consult_ring import NumberRings
 from acd.errors import AcdError, TargetNoAnswer
 from acd.held_caller import wait_again_after_hold
 from acd.parts import CallActionsHost
 from cti.errors import CtiError
-from cti.journey import CallTransferred, HoldEnded, HoldStarted
+from cti.journey import HoldEnded, HoldStarted
 from cti.trunks import EXTERNAL_CONTEXT, DialTarget
 
 # Why the ACD took the caller back to the agent by itself (a cancel_consult reason) -> the reason its
@@ -333,10 +333,8 @@ class ConsultActions:
                                                  queue=call.queue or None))
         if call.consult_target is not None:
             kind, target = call.consult_target
-            await self.acd.bus.publish(CallTransferred(ts=now, linkedid=call.linkedid, from_agent=call.agent_id,
-                                                       target=target, target_kind=kind,
-                                                       kind="attended"))  # journey kinds: blind | attended
-            call.transferred_to = ("attended", kind, target)  # the agent's ended call says where it went
+            await self.acd.bus.publish(transferred(call, ts=now, from_agent=call.agent_id, kind="attended",
+                                                   target_kind=kind, target=target))
         await self.acd.release_agent(call)
         if consult is not None:
             await self.acd.consultations.adopt(consult, call)

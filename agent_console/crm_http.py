@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from agent_console import policy, queue_scope
 from agent_console.errors import Forbidden
@@ -77,6 +78,22 @@ def queue_query() -> Any:
 
 def _id_query() -> Any:
     return Query(None, ge=1, le=MAX_ID)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# A time of a query without a UTC offset is UTC (docs/api.md): the same instant on every node and
+# database, whatever the server's zone. Made so here, where the rule is promised, not left to the
+# column type's reading of a naive value.
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _time_query(bound: str) -> Any:
+    return Query(None, description=f"{bound}: an ISO 8601 date-time or date, or epoch seconds; give its UTC offset "
+                                   "(2026-12-06T00:00:00+08:00, or Z): without a UTC offset it is read as UTC, not in "
+                                   "the call center's time zone")
 
 
 def _callback_query() -> Any:
@@ -174,7 +191,8 @@ async def update_customer(request: Request, customer_id: Id, patch: CustomerPatc
 @router.get("/interactions", response_model=Page[InteractionOut])
 async def list_interactions(customer_id: int | None = _id_query(), agent_id: str | None = text_query(),
                             queue: str | None = queue_query(), outcome: Outcome | None = None,
-                            since: datetime | None = None, until: datetime | None = None,
+                            since: UtcTime | None = _time_query("started at or after"),
+                            until: UtcTime | None = _time_query("started before"),
                             unknown: bool = False, linkedid: str | None = text_query(),
                             callback_id: str | None = _callback_query(),
                             offset: int = _offset(), limit: int = _limit(),

@@ -127,6 +127,20 @@ def _check_extension(extension: str | None, desk: DeskPhoneLocks | None) -> None
                                     f"(pbx.agent_endpoints is {count})")
 
 
+def _agent_id_is_a_phone(agent_id: str | None, extension: str | None, desk: DeskPhoneLocks | None) -> None:
+    """A user who takes calls (an agent id) without an extension has their agent id as their phone:
+    it must be one of the PBX's phones, as an extension given must (``_check_extension``). Every phone
+    kind dials digits that exist (the browser's web<ext> and the desk's <ext> endpoints, 1001...; the
+    simulated phone's dialplan matches digits only): on another one no call could ever reach them."""
+    if agent_id is None or extension is not None or desk is None or agent_id in desk.endpoints:
+        return
+    count = len(desk.endpoints)
+    span = f"1001..{1000 + count}" if count else "none"
+    raise InvalidField("extension", f"agent id {agent_id!r} is no phone of this PBX (its agent phones are {span}, "
+                                    f"pbx.agent_endpoints is {count}), and without an extension it would be "
+                                    "their phone: give them an extension of the PBX, or such an agent id")
+
+
 def _out(u: Any, queues: list[str] | None = None, desk: DeskPhoneLocks | None = None) -> UserOut:
     phone = u.extension or u.agent_id
     on_desk = desk is not None and phone in desk.endpoints
@@ -175,13 +189,14 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
 
     @r.post("", response_model=UserOut, status_code=201)
     async def create(body: UserIn, request: Request, who: Principal = Depends(admin)) -> UserOut:
-        """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills. No two
-        active users share a phone extension (their ``extension``, else their agent id). A supervisor
-        may be given ``queues`` (unknown ones: 422 naming them)."""
+        """A new user; one who takes calls has an ``agent_id`` (one user per agent) and skills, and a
+        phone of the PBX (their ``extension``, else their agent id). No two active users share a phone
+        extension. A supervisor may be given ``queues`` (unknown ones: 422 naming them)."""
         check_skills(body.skills)
         users.check_password(body.password, body.username)
         _needs_agent_id(body.role, body.agent_id)
         _check_extension(body.extension, desk_phones)
+        _agent_id_is_a_phone(body.agent_id, body.extension, desk_phones)
         known = _known(request)
         wanted = users.check_queues(body.queues, known)  # before anything is written
         async with db.session() as s:  # a taken username, agent id or extension: 409 (crm_core.users)
@@ -217,6 +232,8 @@ def users_router(db: Database, *, forget: Callable[[str], None] | None = None,
         async with db.session() as s:
             before = await users.get_user(session=s, user_id=user_id)
             _needs_agent_id(changes.get("role", before.role), changes.get("agent_id", before.agent_id))
+            if changes.get("agent_id") not in (None, before.agent_id):  # a phone given is checked, not one taken away
+                _agent_id_is_a_phone(changes["agent_id"], changes.get("extension", before.extension), desk_phones)
             phone_before = before.extension or before.agent_id
             queues_before = await users.supervised_queues(session=s, user_id=user_id)
             u, end = await users.update_user(session=s, user_id=user_id, changes=changes)

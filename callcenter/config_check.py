@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -16,12 +16,13 @@ from cti.config_problems import KeyLines, Loc, Problem, bracketed
 from cti.settings import Settings
 from cti.trunks import TrunksConfig, check_trunks, normalise, read_trunks, trunks_path
 from ivr import flow as f
-from ivr.config import check_flows, flows_dir, sound_index, valid_flows
+from ivr.config import FlowFiles, flows_dir, read_flows, sound_index
 from ivr.prompts import PREFIX, PromptError, read_texts
 from ivr.sounds import SoundIndex
 
-# Each takes Settings and returns problem strings that name the file and the field.
-CHECKERS: tuple[Callable[[Settings], list[str]], ...] = (check_flows, check_queues, check_alerts, check_trunks)
+# Each takes Settings and returns problem strings that name the file and the field (the IVR flows'
+# problems come from the one reading of them that the cross-checks use too: ``read_flows``).
+CHECKERS: tuple[Callable[[Settings], list[str]], ...] = (check_queues, check_alerts, check_trunks)
 
 
 def check_all(settings: Settings) -> list[str]:
@@ -29,20 +30,22 @@ def check_all(settings: Settings) -> list[str]:
     templates = settings.config_dir / "asterisk"
     if not templates.is_dir():
         problems.append(f"{templates}: missing Asterisk configuration templates")
+    flows = read_flows(settings)  # each flow file parsed and validated once, for its own check and the cross-checks
+    problems.extend(flows.problems)
     for checker in CHECKERS:
         problems.extend(checker(settings))
-    return (problems + cross_check(settings) + cross_check_trunks(settings) + cross_check_caller_ids(settings)
-            + cross_check_queue_sounds(settings))
+    return (problems + cross_check(settings, flows.flows) + cross_check_trunks(settings, flows)
+            + cross_check_caller_ids(settings) + cross_check_queue_sounds(settings, flows.flows))
 
 
-def cross_check_trunks(settings: Settings) -> list[str]:
+def cross_check_trunks(settings: Settings, flow_files: FlowFiles) -> list[str]:
     """Each DID of config/trunks.yaml opens an IVR entry that exists (and the flow it names);
     caller IDs are given for queues that exist. Checked on what each file has that is valid, so a
     problem in one file does not hide another's."""
     trunks = read_trunks(settings)
     if trunks is None:
         return []  # that file's own checker reports it
-    flows, all_flows = valid_flows(settings)
+    flows, all_flows = flow_files.flows, flow_files.all_valid
     path, problems = trunks_path(settings), []
     for i, trunk in enumerate(trunks.trunks):
         for j, did in enumerate(trunk.dids):
@@ -88,14 +91,13 @@ def _unowned(trunks: TrunksConfig, path: Path, numbers: list[tuple[tuple[str | i
             if number and (why := trunks.caller_id_refusal(number)) is not None]
 
 
-def cross_check(settings: Settings) -> list[str]:
+def cross_check(settings: Settings, flows: Mapping[str, f.Flow]) -> list[str]:
     """What one file names must exist in another: the IVR's queues and skills in config/queues.yaml
     (the flows without problems of their own, against the queues and skills the file declares)."""
     names = declared_names(settings)
     if names is None:
         return []  # that file's own checker reports it
     queues, skills = names
-    flows, _ = valid_flows(settings)
     problems: list[str] = []
     seen: set[int] = set()
     for flow in flows.values():
@@ -121,14 +123,13 @@ def cross_check(settings: Settings) -> list[str]:
 VOICEMAIL_INTRO = ("cti/leave_message", "vm-intro")
 
 
-def cross_check_queue_sounds(settings: Settings) -> list[str]:
+def cross_check_queue_sounds(settings: Settings, flows: Mapping[str, f.Flow]) -> list[str]:
     """Every sound config/queues.yaml has callers hear exists in the PBX's sounds, in each language
     the IVR flows give callers (a missing one is silence, an error as the IVR's own check makes it):
     checked where the PBX's sounds can be seen from here (as the IVR's are)."""
     queues, sounds = read_queues(settings), sound_index(settings)
     if queues is None or sounds is None:
         return []  # that file's own checker reports it; or nothing to look at
-    flows, _ = valid_flows(settings)
     languages = sorted({"en"} | {lang for flow in flows.values() for lang in flow_languages(flow)})
     try:
         texts = {(f"{PREFIX}/{t.name}", t.language) for t in read_texts(flows_dir(settings) / "prompts.tsv")}
@@ -205,7 +206,7 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     """Whether the database answers (one connection, ``timeout_s`` at most) and where its schema stands
     against this release's migrations: ok, a warning (behind, or not made yet: ``cti run`` migrates
     it as it starts) or an error (unreachable, the login refused, migrated by a newer release)."""
-    from crm_core.db import connect_problem, database_where, probe_revision, sqlite_file
+    from crm_core.db import connect_problem, database_where, probe_revision, sqlite_file, sqlite_folder_problem
     from crm_core.errors import DatabaseUnavailable
     from crm_core.revisions import head_revision, migrations_behind
     from cti.errors import ConfigError
@@ -214,6 +215,8 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     where = database_where(url)
     file = sqlite_file(url)
     if file is not None and not file.exists():  # connecting would create it: a check changes nothing
+        if (why := sqlite_folder_problem(file)) is not None:  # `cti run` would fail only after the PBX started
+            return "error", f"database: {where}: {why}; check database_url (CTI_DATABASE_URL)"
         return "warning", (f"database: no {where} yet: `cti db upgrade` (or `cti run`, as it starts) creates it "
                            "with the schema")
     try:

@@ -40,8 +40,8 @@ async def _with_db(work: Any) -> Any:
 def run_db(work: Any) -> Any:
     """``work(db)`` on the settings' database, disposed after; a database away or refusing us, or any
     CtiError, is one error line and exit code 1, never a traceback."""
-    from crm_core.db import LoginRefused, connect_problem
-    from crm_core.errors import DatabaseUnavailable
+    from crm_core.db import connect_problem
+    from crm_core.errors import DatabaseUnavailable, LoginRefused
     from cti.cli import settings_or_exit
     from cti.errors import CtiError
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from crm_core.errors import DatabaseUnavailable
+from crm_core.errors import LoginRefused as LoginRefused  # its home before crm_core/errors.py: still importable here
 from crm_core.outbox import DiskThread
 from crm_core.revisions import current_revision, run_upgrade
 from cti.errors import ConfigError
@@ -61,6 +63,22 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
         return None
     return Path(path)
+
+
+def sqlite_folder_problem(file: Path) -> str | None:
+    """Why SQLite file ``file``, not made yet, could not be made (its folder, or the nearest one of its
+    folders that exists, is a file or not writable by this user), found without making anything;
+    None when it could be."""
+    folder = file.parent.absolute()
+    nearest = folder
+    while not nearest.exists() and nearest != nearest.parent:  # False too for a path through a file
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        return f"cannot create its folder {folder}: {nearest} is a file, not a folder"
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        return (f"cannot create it in {folder}: permission denied" if nearest == folder else
+                f"cannot create its folder {folder}: permission denied in {nearest}")
+    return None
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -265,7 +283,7 @@ async def probe_revision(url: str, *, timeout_s: float) -> str | None:
         async with asyncio.timeout(timeout_s + 1.0), engine.connect() as conn:
             return await conn.run_sync(current_revision)
     except TimeoutError as err:  # before OSError, of which it is one
-        raise DatabaseUnavailable(f"{_UNREACHABLE}no answer within {timeout_s:g} s") from err
+        raise DatabaseUnavailable.because(f"no answer within {timeout_s:g} s") from err
     except (OperationalError, DBAPIError, OSError) as err:
         _raise_if_refused(err)
         _raise_if_unreachable(err)
@@ -290,7 +308,7 @@ def connect_problem(url: str, err: ConfigError | DatabaseUnavailable) -> str:
     (``ConfigError``) or did not answer (``DatabaseUnavailable``), and `cti db`'s and `cti users`'
     commands for a refused login (``LoginRefused``): where, and why, never the password."""
     if isinstance(err, DatabaseUnavailable):
-        return (f"database: cannot connect to {database_where(url)}: {err.message.removeprefix(_UNREACHABLE)}; "
+        return (f"database: cannot connect to {database_where(url)}: {err.message if err.why is None else err.why}; "
                 "check database_url (CTI_DATABASE_URL) and that the server runs")
     return f"database: {database_where(url)}: {err.message}"
 
@@ -315,11 +333,6 @@ def _owner_only(path: Path) -> None:
             private_file(p)
 
 
-class LoginRefused(ConfigError):
-    """The database server answered and refused the login: a wrong user, password or database name
-    in database_url (``connect_problem`` says which server, database and user)."""
-
-
 # PostgreSQL's refusals of a login: configuration (database_url), not an outage to wait out.
 _REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "authentication failed")
 
@@ -331,9 +344,6 @@ def _raise_if_refused(err: BaseException) -> None:
         reason = text.split(") ", 1)[-1]  # past SQLAlchemy's "(dialect.Error) " prefix
         raise LoginRefused(f"the database server refused the login: {reason}; check database_url "
                           "(CTI_DATABASE_URL): its user, password and database name") from None
-
-
-_UNREACHABLE = "database unavailable: "
 
 
 def _raise_if_unreachable(err: BaseException) -> None:
@@ -348,7 +358,7 @@ def _raise_if_unavailable(err: BaseException, *,
     failure in a few words; a statement's path says only its type); a wrong statement is left to its
     own error."""
     if _is_unavailable(err):
-        raise DatabaseUnavailable(f"{_UNREACHABLE}{why(err)}") from err
+        raise DatabaseUnavailable.because(why(err)) from err
 
 
 async def _quiet_rollback(session: AsyncSession) -> None:

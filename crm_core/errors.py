@@ -1,6 +1,8 @@
 """Errors of the CRM core, each with a stable code; the web layer maps them in one table.
 
     CtiError
+    ├── ConfigError (cti.errors)
+    │   └── LoginRefused       the database server refused database_url's login (user, password, name)
     └── CrmError
         ├── NotFound               no row with that id (names the noun and id)          (404)
         ├── InvalidField           a field is wrong (names the field)                   (422)
@@ -11,12 +13,12 @@
         ├── CallbackError
         │   ├── CallbackTaken      another agent claimed the callback first             (409)
         │   └── IllegalCallbackStep  not allowed in the callback's state, or not yours  (409)
-        └── DatabaseUnavailable    the database cannot be reached right now             (503)
+        └── DatabaseUnavailable    the database cannot be reached right now (``why``)   (503)
 """
 
 from __future__ import annotations
 
-from cti.errors import CtiError
+from cti.errors import ConfigError, CtiError
 
 
 class CrmError(CtiError):
@@ -87,5 +89,22 @@ class IllegalCallbackStep(CallbackError):
 
 
 class DatabaseUnavailable(CrmError):
+    """The database did not take a connection or a statement. ``why``: the failure in a few words
+    (connection refused, no answer within 3 s), when the adapter found it (``because``); what
+    ``crm_core.db.connect_problem`` says after naming the database."""
+
     code = "database_unavailable"
     http_status = 503
+
+    def __init__(self, message: str, *, why: str | None = None) -> None:
+        super().__init__(message)
+        self.why = why
+
+    @classmethod
+    def because(cls, why: str) -> DatabaseUnavailable:
+        return cls(f"database unavailable: {why}", why=why)
+
+
+class LoginRefused(ConfigError):
+    """The database server answered and refused the login: a wrong user, password or database name
+    in database_url (``crm_core.db.connect_problem`` says which server, database and user)."""

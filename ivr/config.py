@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -77,31 +78,36 @@ def check_paths(paths: list[Path], sounds: SoundIndex | None) -> list[str]:
     return _load(paths, sounds)[1]
 
 
-def check_flows(settings: Settings) -> list[str]:
-    """Problems of every shipped flow (empty: all good)."""
+@dataclass(frozen=True)
+class FlowFiles:
+    """The shipped flow files, read and validated once: the flows of the files without a problem (keyed
+    as ``load_flows`` keys them), every problem, and whether every file read is valid."""
+
+    flows: dict[str, f.Flow]
+    problems: list[str]
+    all_valid: bool
+
+
+def read_flows(settings: Settings) -> FlowFiles:
+    """Every shipped flow file, each parsed and validated once."""
     d = flows_dir(settings)
     if not d.is_dir():
-        return [f"{d}: missing IVR flow directory"]
+        return FlowFiles({}, [f"{d}: missing IVR flow directory"], all_valid=False)
     paths = sorted(d.glob("*.yaml"))
     if not paths:
-        return [f"{d}: no IVR flow (*.yaml)"]
-    return check_paths(paths, sound_index(settings))
+        return FlowFiles({}, [f"{d}: no IVR flow (*.yaml)"], all_valid=True)
+    by_key, problems = _load(paths, sound_index(settings))
+    return FlowFiles(by_key, problems, all_valid=not problems)
 
 
-def valid_flows(settings: Settings) -> tuple[dict[str, f.Flow], bool]:
-    """The flows of the files that have no problem, keyed as ``load_flows`` keys them, and whether
-    that is all of them (``check_flows`` reports the others)."""
-    d = flows_dir(settings)
-    if not d.is_dir():
-        return {}, False
-    by_key, problems = _load(sorted(d.glob("*.yaml")), sound_index(settings))
-    return by_key, not problems
+def check_flows(settings: Settings) -> list[str]:
+    """Problems of every shipped flow (empty: all good)."""
+    return read_flows(settings).problems
 
 
 def load_flows(settings: Settings) -> dict[str, f.Flow]:
     """Flows keyed by DNIS (and ``@context``); raises FlowInvalid listing every problem."""
-    problems = check_flows(settings)
-    if problems:
-        raise FlowInvalid(problems)
-    by_key, _ = _load(sorted(flows_dir(settings).glob("*.yaml")), sound_index(settings))
-    return by_key
+    read = read_flows(settings)
+    if read.problems:
+        raise FlowInvalid(read.problems)
+    return read.flows

@@ -244,3 +244,21 @@ def test_cti_run_refuses_a_broken_configuration_before_starting_anything(
     assert result.exit_code == 2, result.output
     assert f"error: {queues}: " in result.output and "nothing was started" in result.output, result.output
     assert started == [] and not (tmp_path / "cti.db").exists()
+
+
+def test_each_flow_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_all read and validated every IVR flow file four times (its own check, then again for the
+    trunks', the queues' and the queue sounds' cross-checks): now once, the flows passed along."""
+    import ivr.config
+
+    config = _config(tmp_path)
+    reads: list[Path] = []
+    check_file = ivr.config.check_file
+
+    def counted(path: Path, sounds: object) -> object:
+        reads.append(path)
+        return check_file(path, sounds)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ivr.config, "check_file", counted)
+    assert check_all(load_settings(config_dir=config)) == []
+    assert reads and sorted(reads) == sorted(set(reads)) == sorted((config / "ivr").glob("*.yaml"))

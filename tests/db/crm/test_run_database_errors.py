@@ -105,3 +105,24 @@ def test_cti_run_on_a_database_a_newer_release_migrated_starts_nothing(
     assert line.startswith(f"error: database: SQLite file {tmp_path / 'cti.db'} is at revision "
                            "'0099_from_a_newer_release', which this release does not know"), line
     assert nothing_else_starts == []
+
+
+@pytest.mark.parametrize("under", ["a_file", "a_file/sub"])
+def test_a_sqlite_file_whose_folder_cannot_be_made_stops_cti_run_before_anything_starts(
+        under: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nothing_else_starts: list[str]) -> None:
+    """A SQLite path under a file: `cti config check` called it "not made yet" (a warning), and `cti run`
+    started the managed Asterisk before Database() failed to make the folder. Both now name the path and
+    why, before anything starts, and nothing is created."""
+    (tmp_path / "a_file").write_text("not a folder\n")
+    path = tmp_path / under / "cti.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    check = _invoke(url, tmp_path, monkeypatch, "config", "check")
+    run = _invoke(url, tmp_path, monkeypatch, "run", "--no-demo")
+    assert check.exit_code == 2, check.output
+    assert run.exit_code == 1, run.output
+    assert _error_lines(run) == _error_lines(check) == [
+        f"error: database: SQLite file {path}: cannot create its folder {path.parent}: {tmp_path / 'a_file'} is a "
+        "file, not a folder; check database_url (CTI_DATABASE_URL)"], (run.output, check.output)
+    assert "Traceback" not in run.output
+    assert nothing_else_starts == []  # the managed Asterisk was started first, and stopped again
+    assert (tmp_path / "a_file").read_text() == "not a folder\n"

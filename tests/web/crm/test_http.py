@@ -340,3 +340,46 @@ async def test_interactions_of_one_callback(api: Client) -> None:
         assert refused.status_code == 422 and _field_of(refused) == "callback_id", (bad, refused.text)
     mine = await api.as_(AGENT2).get("/api/crm/interactions", params={"callback_id": "web-7d1c"})
     assert theirs["id"] not in [i["id"] for i in mine.json()["items"]]  # another agent's call: as good as absent
+
+
+@pytest.mark.parametrize(("since", "until"), [
+    ("2026-09-21T14:14:00Z", "2026-09-21T14:18:00Z"),
+    ("2026-09-21T14:14:00", "2026-09-21T14:18:00"),  # no offset: UTC, never the server's or settings' zone
+    ("2026-09-21T22:14:00+08:00", "2026-09-21T14:18:00"),
+    ("1790000040", "1790000280"),  # epoch seconds
+])
+async def test_interactions_since_and_until_without_an_offset_are_utc(api: Client, since: str, until: str) -> None:
+    """docs/api.md: a `since` / `until` without a UTC offset is read as UTC. The route says so in its
+    OpenAPI description and makes the time UTC itself (it held only through the database column type)."""
+    sup = api.as_(SUP)
+    ranged = await sup.get("/api/crm/interactions", params={"since": since, "until": until})
+    assert ranged.status_code == 200, ranged.text
+    assert [i["linkedid"] for i in ranged.json()["items"]] == ["1790000200.303", "1790000100.202"]
+    day = await sup.get("/api/crm/interactions", params={"since": "2026-09-21", "until": "2026-09-22"})
+    assert day.json()["total"] == len(NAMES)  # a date: its midnight, UTC
+    params = {p["name"]: p for p in api.app.openapi()["paths"]["/api/crm/interactions"]["get"]["parameters"]}
+    for name in ("since", "until"):
+        assert "without a UTC offset it is read as UTC" in params[name]["description"], params[name]
+
+
+async def test_interactions_since_that_is_no_time_is_a_422_naming_it(api: Client) -> None:
+    r = await api.as_(SUP).get("/api/crm/interactions", params={"since": "2026-09-21T22:14:00 08:00"})
+    assert r.status_code == 422 and _field_of(r) == "since", r.text  # a "+" sent unencoded arrives as a space
+
+
+async def test_the_route_hands_the_call_log_utc_times(api: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule is the route's, not a side effect of how the database column reads a naive value."""
+    from crm_core import interactions
+
+    seen: dict[str, Any] = {}
+    listing = interactions.list_interactions
+
+    async def spy(**kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return await listing(**kwargs)
+
+    monkeypatch.setattr(interactions, "list_interactions", spy)
+    r = await api.as_(SUP).get("/api/crm/interactions", params={"since": "2026-09-21T14:14:00", "until": "2026-09-22"})
+    assert r.status_code == 200, r.text
+    assert seen["since"].isoformat() == "2026-09-21T14:14:00+00:00"
+    assert seen["until"].isoformat() == "2026-09-22T00:00:00+00:00"

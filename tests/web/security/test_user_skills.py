@@ -15,7 +15,7 @@ async def test_admin_and_supervisor_accept_the_same_skill_levels(site: Site) -> 
     for level in range(MIN_LEVEL - 1, MAX_LEVEL + 4):
         ok = MIN_LEVEL <= level <= MAX_LEVEL
         created = await admin.post("/api/admin/users", json={
-            "username": f"agent-l{level}", "password": "copper-lantern-57", "agent_id": f"3{level + 10}",
+            "username": f"agent-l{level}", "password": "copper-lantern-57", "agent_id": f"{1011 + level}",
             "skills": {"zh": level}})
         changed = await admin.patch(f"/api/admin/users/{agent2['id']}", json={"skills": {"zh": level}})
         supervised = await sup.put("/api/supervisor/agents/1002/skills", json={"skills": {"zh": level}})

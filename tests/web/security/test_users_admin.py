@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callcenter.engine import Engine
 from crm_core.audit import AuditEntry
 from crm_core.errors import DatabaseUnavailable
+from crm_core.models import User
 from tests.web.security.conftest import Site, password_of
 
 NEW = {"username": "agent9", "password": "copper-lantern-57", "role": "agent", "agent_id": "1011",  # 1009: sup1
@@ -145,7 +146,7 @@ async def test_a_user_deactivated_on_another_node_loses_the_outage_login_here(si
 async def test_the_last_administrator_stays_one(site: Site) -> None:
     admin = await site.login("admin")
     uid = await _user_id(site, admin, "admin")
-    for change, field in (({"active": False}, "active"), ({"role": "agent", "agent_id": "1077"}, "role")):
+    for change, field in (({"active": False}, "active"), ({"role": "agent", "agent_id": "1019"}, "role")):
         r = await admin.patch(f"/api/admin/users/{uid}", json=change)
         assert r.status_code == 409 and field in r.text, r.text
     r = await admin.patch(f"/api/admin/users/{uid}", json={"password_hash": "x"})
@@ -261,8 +262,12 @@ async def test_a_deactivated_users_desk_phone_is_locked_until_a_new_password(
     # (test_user_extension_range.py); a phone that is an agent id outside them: nothing to lock, no desk password.
     r = await admin.patch(f"/api/admin/users/{uid}", json={"extension": "4711"})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "extension", r.text
-    r = await admin.patch(f"/api/admin/users/{uid}", json={"extension": None, "agent_id": "a4711"})
-    assert r.status_code == 200 and locks.locked == {"1006", "1015"} and r.json()["desk_phone"] is None
+    # (The API no longer gives an agent such an agent id without an extension, test_user_extension_range.py:
+    # a user from before that, or left so by a lower pbx.agent_endpoints, is made here in the database.)
+    async with site.engine.db.session() as s:
+        await s.execute(update(User).where(User.id == uid).values(extension=None, agent_id="a4711"))
+    listed = {u["username"]: u for u in (await admin.get("/api/admin/users")).json()}
+    assert locks.locked == {"1006", "1015"} and listed["agent6"]["desk_phone"] is None
     assert (await admin.patch(f"/api/admin/users/{uid}", json={"active": True})).status_code == 200
     none = await admin.post(f"/api/admin/users/{uid}/desk-password")
     assert none.status_code == 422 and none.json()["detail"]["field"] == "extension", none.text
