@@ -202,11 +202,7 @@ async def _live_call_in_scope(request: Request, p: Principal, linkedid: str) -> 
     supervisor = getattr(request.app.state, "supervisor", None)
     if supervisor is None:
         return
-    scope = await supervisor.scope_of(p)
-    queue = supervisor.acd.queue_of(linkedid)
-    if not scope.sees(queue):
-        raise Forbidden(f"call {linkedid} is in queue {repr(queue) if queue else '(none)'}, not one of your queues "
-                        f"(you oversee {scope.describe()})")
+    queue_scope.check_call_scope(await supervisor.scope_of(p), linkedid, supervisor.acd.queue_of(linkedid))
 
 
 def _may_control(recorder: Recorder, p: Principal, linkedid: str) -> None:
