@@ -42,7 +42,7 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("sup1", "POST", "/api/supervisor/callbacks/1/cancel", {"reason": "@"}),
     ("admin", "POST", "/api/admin/integration-tokens", {"name": "@"}),
     ("admin", "POST", "/api/admin/integration-tokens", {"name": "warehouse", "grants": "@"}),
-    ("admin", "POST", "/api/admin/integration-tokens", {"name": "warehouse", "grants": ["@"]}),
+    ("admin", "POST", "/api/admin/integration-tokens", {"name": "warehouse", "audio": "@"}),
     ("admin", "POST", "/api/admin/users/2/password", {"password": "@"}),
     ("admin", "POST", "/api/admin/users/2/desk-password", {"password": "@"}),
     ("admin", "PATCH", "/api/admin/users/2", {"queues": "@"}),
