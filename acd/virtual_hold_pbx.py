@@ -53,6 +53,7 @@ from cti.agi.session import AgiSession
 from cti.errors import AgiHangup, AmiNotSent, AmiUnavailable, CtiError
 from cti.journey import CallArrived, QueueLeft
 from cti.tasks import TaskSet, cancel_all_and_wait
+from cti.trunks import toll_fraud_refusal
 
 if TYPE_CHECKING:
     from acd.delivery import AcdService
@@ -154,6 +155,10 @@ class VirtualHold:
             number = self.normalise(call.caller_number, call.queue)
         except AcdError as err:  # no outbound route for it: the caller keeps waiting on the line
             log.info("virtual hold: %s cannot be called back: %s", linkedid, err.message)
+            return False
+        refused = toll_fraud_refusal(number)  # a caller ID is the caller's to choose: toll fraud
+        if refused is not None:
+            log.warning("virtual hold: %s is not called back: %s %s", linkedid, number, refused)
             return False
         try:
             await self.acd.decide(lambda now: self.acd.router.hold_virtually(linkedid, now))

@@ -32,9 +32,12 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]  # database ids are signed 64-bit
 
 def _cursor(value: str | None, name: str) -> int | None:
     try:
-        return parse_cursor(value)
+        cursor = parse_cursor(value)
     except ValueError as err:
         raise InvalidField(name, str(err)) from None
+    if cursor is not None and cursor > MAX_ID:  # 19 digits past 2^63-1: no event id, and no database integer
+        raise InvalidField(name, f"cursor {cursor} is past the largest event id ({MAX_ID})")
+    return cursor
 
 
 async def _gap(feed: Feed, after: int | None, name: str) -> dict[str, str] | None:

@@ -35,6 +35,7 @@ from agent_console.views import OfferView as OfferView
 from agent_console.views import Pop as Pop
 from agent_console.views import ScriptView as ScriptView
 from agent_console.views import TransferView as TransferView
+from crm_core.schemas import MAX_ID
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -194,7 +195,7 @@ class DialFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     number: PhoneNumber
-    customer_id: int | None = Field(None, ge=1)
+    customer_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class Dial(_Msg, DialFields):
@@ -214,7 +215,7 @@ class CaseInput(BaseModel):
     """Create a case (no ``id``) or update one (``id``) from the wrap-up."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    id: int | None = Field(None, ge=1)
+    id: int | None = Field(None, ge=1, le=MAX_ID)
     subject: str | None = Field(None, min_length=1, max_length=200)
     status: Literal["open", "pending", "resolved", "closed"] | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None

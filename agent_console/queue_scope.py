@@ -61,6 +61,15 @@ def check_queue_scope(scope: QueueScope, wanted: Iterable[str | None]) -> None:
             raise Forbidden(f"queue {queue!r} is not one of your queues (you oversee {scope.describe()})")
 
 
+def check_call_scope(scope: QueueScope, linkedid: str, queue: str | None) -> None:
+    """Forbidden, naming its queue, for a live call ``scope`` does not oversee: hearing it (listen,
+    whisper, barge) or steering its recording. A call of no queue (an agent's own click-to-dial) is
+    no team's: only for who oversees every queue."""
+    if not scope.sees(queue or None):
+        raise Forbidden(f"call {linkedid} is in queue {repr(queue) if queue else '(none)'}, not one of your "
+                        f"queues (you oversee {scope.describe()})")
+
+
 def report_queues(scope: QueueScope, wanted: Collection[str]) -> list[str]:
     """The queues a report (or a list filtered by queue) covers: ``wanted``, each of them overseen
     (else Forbidden naming it); none wanted: every queue in the scope ([] for every queue)."""

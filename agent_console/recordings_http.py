@@ -96,8 +96,8 @@ async def recent_recordings(request: Request, queue: str | None = Query(None, ma
     ``start`` / ``end`` as the reports' (local time in the call center's zone without an offset, or
     epoch seconds), ``number``: digits of the caller's number; ``offset`` pages on past ``limit``."""
     tz = str(getattr(getattr(request.app.state, "console", None), "tz", "UTC"))
-    since = datetime.fromtimestamp(parse_time(start, tz, "start"), UTC) if start else None
-    until = datetime.fromtimestamp(parse_time(end, tz, "end"), UTC) if end else None
+    since = _moment(start, tz, "start") if start else None
+    until = _moment(end, tz, "end") if end else None
     if since is not None and until is not None and until <= since:
         raise InvalidInput("end", "must be after start")
     digits = re.sub(r"[\s+()-]", "", number or "")
@@ -112,6 +112,16 @@ async def recent_recordings(request: Request, queue: str | None = Query(None, ma
                                        number=digits or None, limit=limit, offset=offset, queues=scope.queues)
         return [{**_out(r), "queue": i.queue if i else None, "agent_id": i.agent_id if i else None,
                  "csat": i.csat if i else None, "caller_number": i.caller_number if i else None} for r, i in rows]
+
+
+def _moment(text: str, tz: str, field: str) -> datetime:
+    """``parse_time``'s epoch seconds as a datetime; NaN, infinities and times past year 9999 (epoch
+    seconds above 2^63 were a 500) are a 422 naming ``field``."""
+    try:
+        return datetime.fromtimestamp(parse_time(text, tz, field), UTC)
+    except (OverflowError, ValueError, OSError):
+        raise InvalidInput(field, "a time between 1970 and 9999: an ISO 8601 date or date-time, or epoch "
+                                  "seconds") from None
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -202,11 +212,7 @@ async def _live_call_in_scope(request: Request, p: Principal, linkedid: str) -> 
     supervisor = getattr(request.app.state, "supervisor", None)
     if supervisor is None:
         return
-    scope = await supervisor.scope_of(p)
-    queue = supervisor.acd.queue_of(linkedid)
-    if not scope.sees(queue):
-        raise Forbidden(f"call {linkedid} is in queue {repr(queue) if queue else '(none)'}, not one of your queues "
-                        f"(you oversee {scope.describe()})")
+    queue_scope.check_call_scope(await supervisor.scope_of(p), linkedid, supervisor.acd.queue_of(linkedid))
 
 
 def _may_control(recorder: Recorder, p: Principal, linkedid: str) -> None:

@@ -303,6 +303,18 @@ def public_callback_refusal(e164: str, regions: Collection[str]) -> str | None:
     if region not in regions:
         return (f"is a number of {region or 'no known region'}: web callbacks call numbers of "
                 f"{', '.join(sorted(regions))} only (callbacks.request_regions)")
+    return toll_fraud_refusal(e164)
+
+
+def toll_fraud_refusal(e164: str) -> str | None:
+    """Why a number someone else chose must not be called back, else None: a premium-rate,
+    shared-cost or other service number (``_NOT_CALLED_BACK``) costs the centre more than a call.
+    For a web form's number and for a caller's own caller ID (virtual hold), which a caller sets
+    at will on many trunks."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return "is not a phone number"
     if phonenumbers.number_type(number) in _NOT_CALLED_BACK:
         return "is a premium-rate, shared-cost or service number: such numbers are not called back"
     return None

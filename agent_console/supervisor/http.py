@@ -154,9 +154,9 @@ def build_router(svc: SupervisorService) -> APIRouter:
 
     @r.post("/agents/{agent_id}/spy", responses={**_errors(401, 403, 422), **_SPY_409})
     async def spy(agent_id: AgentId, body: SpyBody, who: Supervisor) -> dict[str, Any]:
-        await svc.check_agent(who, agent_id)
+        scope = await svc.check_agent(who, agent_id)
         phone, kind = await svc.phone_of(who, body.phone)
-        return await svc.interventions.spy(who, agent_id, body.mode, phone, kind)
+        return await svc.interventions.spy(who, agent_id, body.mode, phone, kind, scope=scope)
 
     @r.post("/spy/stop")
     async def spy_stop(who: Supervisor) -> dict[str, Any]:

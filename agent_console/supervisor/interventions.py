@@ -27,6 +27,7 @@ from acd.errors import UnknownAgent
 from acd.events import SupervisorIntervention
 from acd.model import MAX_LEVEL, MIN_LEVEL, AgentState
 from agent_console.errors import CallNotFound, IllegalAgentAction, InvalidInput, PhoneNoAnswer, TargetNotFound
+from agent_console.queue_scope import EVERY_QUEUE, QueueScope, check_call_scope
 from agent_console.security import Principal
 from agent_console.supervisor.audit import AuditLog
 from cti.ami.control import CallControl
@@ -89,8 +90,10 @@ class Interventions:
         return kind
 
     async def spy(self, who: Principal, agent_id: str, mode: SpyMode, phone: str,
-                  kind: str | None = None) -> dict[str, Any]:
-        """``kind``: the supervisor's own phone kind (users.phone_kind); None: the engine's default."""
+                  kind: str | None = None, *, scope: QueueScope = EVERY_QUEUE) -> dict[str, Any]:
+        """``kind``: the supervisor's own phone kind (users.phone_kind); None: the engine's default.
+        ``scope``: the queues ``who`` oversees; the call heard must be of one of them (an agent who
+        serves two teams may be on the other team's call)."""
         if mode not in ("listen", "whisper", "barge"):
             raise InvalidInput("mode", "listen, whisper or barge")
         self._agent(agent_id)
@@ -98,6 +101,7 @@ class Interventions:
         if not calls:
             raise IllegalAgentAction(f"agent {agent_id} has no connected call to {mode} on")
         call = calls[0]
+        check_call_scope(scope, call.linkedid, call.queue)
         kind = self._kind(phone, kind)
         channel = phone_channel(phone, kind)
         await self._end_spy(who.username)  # switching listen -> whisper -> barge: one spy leg at a time

@@ -220,3 +220,15 @@ async def test_a_callback_call_put_back_after_its_agent_was_lost_counts_in_no_of
     router.offer_answered("cb-call", "1002", clock.now + 10)
     snap = router.queue_snapshot("support", clock.now + 11)
     assert (snap.offered, snap.answered, snap.answered_wait_s, snap.callbacks_requested) == (0, 0, 0.0, 0)
+
+
+@pytest.mark.parametrize("number", ["+449098790000", "+19005550100"])
+async def test_a_caller_presenting_a_premium_rate_number_is_not_called_back(rig: tuple, number: str) -> None:
+    """Toll fraud: a caller ID is the caller's to choose (spoofed on many trunks); one presenting a
+    premium-rate number who takes the key would have the centre call that number, as a stranger's web
+    request may not (cti.trunks.toll_fraud_refusal). The caller keeps waiting on the line."""
+    vh, _control, _clock, seen = rig
+    await vh.acd.enqueue(LiveCall("c1", "PJSIP/x-1", number, "support"))
+    assert not await vh.accept("c1")
+    assert vh.entries == {} and vh.acd.calls["c1"].status == "queued"
+    assert not [e for e in seen if isinstance(e, QueueLeft)]
