@@ -101,7 +101,8 @@ class DecisionEffects:
                     call.ring_task.cancel()
                 await acd.rings.hang_up(d.agent_id)
                 reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn",
-                          "wrap_up": "withdrawn"}  # the agent's call ended while it rang: wrap-up first
+                          "wrap_up": "withdrawn",  # the agent's call ended while it rang: wrap-up first
+                          "logout": "withdrawn"}  # the agent logged out while it rang: the next agent's
                 await acd.bus.publish(AgentOfferWithdrawn(
                     ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
                     reason=reason.get(d.reason, "no_answer")))

@@ -75,9 +75,8 @@ async def test_a_consulted_agent_whose_phone_goes_offline_meanwhile_is_told_once
         await service.bus.stop()  # type: ignore[attr-defined]
 
 
-async def test_a_consulted_agent_whose_phone_goes_offline_while_it_rings_is_told_once() -> None:
-    """1002 is ready: the consultation rings them (the ring never answered), then their phone goes
-    offline: the ring stops, 1002 is free, the caller is back with 1001."""
+def _never_answered() -> tuple[FakeCallControl, asyncio.Event]:
+    """A PBX whose rings are never answered (cancelled when the ring is stopped); the event: one rings."""
     control = FakeCallControl()
     ringing = asyncio.Event()
 
@@ -87,6 +86,13 @@ async def test_a_consulted_agent_whose_phone_goes_offline_while_it_rings_is_told
         raise AssertionError("unreachable")
 
     control.originate = rings_on  # type: ignore[method-assign]
+    return control, ringing
+
+
+async def test_a_consulted_agent_whose_phone_goes_offline_while_it_rings_is_told_once() -> None:
+    """1002 is ready: the consultation rings them (the ring never answered), then their phone goes
+    offline: the ring stops, 1002 is free, the caller is back with 1001."""
+    control, ringing = _never_answered()
     service, seen = await _consulting(control, target_ready=True)
     try:
         await asyncio.wait_for(ringing.wait(), 5)
@@ -94,5 +100,20 @@ async def test_a_consulted_agent_whose_phone_goes_offline_while_it_rings_is_told
         await service.decide(functools.partial(service.router.set_device_registered, "1002", False))
         await _told_once(service, seen)
         assert service.router.agent("1002").state is AgentState.AVAILABLE  # not blamed: no "missed"
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_a_consulted_agent_who_logs_out_while_it_rings_is_told_once() -> None:
+    """1002 is ready: the consultation rings them, and they log out (was refused: 409, no transition
+    from reserved on logout). The ring stops, 1002 is logged out, the caller is back with 1001."""
+    control, ringing = _never_answered()
+    service, seen = await _consulting(control, target_ready=True)
+    try:
+        await asyncio.wait_for(ringing.wait(), 5)
+        assert service.router.agent("1002").state is AgentState.RESERVED
+        await service.agent_logout("1002")
+        await _told_once(service, seen)
+        assert service.agent_state("1002") is AgentState.LOGGED_OUT
     finally:
         await service.bus.stop()  # type: ignore[attr-defined]
