@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from acd.decisions import CancelOffer, Decision, NotReadyPending, PhoneReachability, Requeue
-from acd.errors import AcdError, InvalidRequest
+from acd.errors import AcdError, IllegalTransition, InvalidRequest
 from acd.model import Agent, AgentEvent, AgentState, CallEvent, CallState, next_call_state
 from acd.routing_steps import keeps_timer_decisions
 from acd.routing_virtual import VirtualHoldEvents
@@ -128,6 +128,8 @@ class AgentEvents(VirtualHoldEvents):
             return out
         if agent.state is AgentState.WRAP_UP:
             agent.wrap_epoch += 1
+        elif agent.not_ready_after_call is not None:  # on their own call (own_call_started): the break is off
+            out.append(NotReadyPending(agent_id=agent_id, reason=None))
         agent.not_ready_after_call = None  # not ready now: nothing is left pending for the next call
         self._index_remove(agent)
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
@@ -143,16 +145,41 @@ class AgentEvents(VirtualHoldEvents):
             self._index_remove(agent)
             out.append(NotReadyPending(agent_id=agent_id, reason=reason))
             return out
+        agent.not_ready_after_call = None  # not ready now, for this reason: no other one pending
         self._index_remove(agent)
         self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+        return out
+
+    @keeps_timer_decisions
+    def own_call_started(self, agent_id: str, reason: str, now: float) -> list[Decision]:
+        """The agent dials their own call: not ready ``reason`` (the engine's "outbound") while it is up,
+        from available, wrap-up or not ready for another reason, so that its time counts as handling
+        (docs/kpis.md). The not-ready reason they had (a break), or the one chosen for after the call
+        being wrapped up, is pending meanwhile (``NotReadyPending``): the call's wrap-up, or a failed
+        dial given back, leaves them in it. Already not ready ``reason``: nothing changes. Refused
+        (IllegalTransition) while a call rings them or they talk."""
+        out, now = self._begin(now)
+        agent = self._agent(agent_id)
+        if agent.state is AgentState.NOT_READY and agent.reason == reason:
+            return out
+        if agent.state not in (AgentState.AVAILABLE, AgentState.WRAP_UP, AgentState.NOT_READY):
+            raise IllegalTransition(f"agent {agent_id}", agent.state.value, "own_call")
+        back = agent.reason if agent.state is AgentState.NOT_READY else agent.not_ready_after_call
+        if agent.state is AgentState.WRAP_UP:
+            agent.wrap_epoch += 1  # its timer is void: the dial ends the wrap-up
+        self._index_remove(agent)
+        self._fire(agent, AgentEvent.NOT_READY, reason, now, out)
+        agent.not_ready_after_call = back
+        if back is not None:
+            out.append(NotReadyPending(agent_id=agent_id, reason=back))  # the console: "then not ready: break"
         return out
 
     @keeps_timer_decisions
     def own_call_ended(self, agent_id: str, call_id: str, reason: str, now: float) -> list[Decision]:
         """The agent's own call ``call_id`` (a dial, not routed here) ended while they are not ready
         ``reason`` for it: they wrap it up, as an inbound call's agent does, with no timer (the
-        console's wrap-up ends it: ready, or not ready for the reason chosen). In another state (one
-        they chose meanwhile, or a dial from a break) they stay in it."""
+        console's wrap-up ends it: ready, or not ready for the reason chosen, or pending since the
+        dial: the break they dialled from). In another state (one they chose meanwhile) they stay in it."""
         out, now = self._begin(now)
         agent = self._agent(agent_id)
         if agent.state is not AgentState.NOT_READY or agent.reason != reason:
