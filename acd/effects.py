@@ -82,7 +82,9 @@ class DecisionEffects:
                 await acd.bus.publish(AgentPhoneReachability(ts=now, agent_id=d.agent_id, reachable=d.reachable,
                                                              state=d.state.value, reason=d.reason, since=d.at))
                 if not d.reachable:  # a consultation waiting for (or ringing) them would wait for nobody
-                    await acd.consultations.target_unreachable(d.agent_id)
+                    await acd.consultations.target_unreachable(d.agent_id)  # once its grace passed
+                else:
+                    acd.consultations.target_reachable(d.agent_id)
             case Offer():
                 if d.callback:  # a virtual-hold entry's turn: the customer is called back first
                     if acd.callbacks is not None:
