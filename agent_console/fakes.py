@@ -131,6 +131,9 @@ class FakeDesk(FakeAcd):
             a.queues = sorted(set(a.queues) - set(queues))
             await self._publish_state(a)
             return
+        if a.state is AgentState.RESERVED and a.offer is not None and a.offer.call_id in self.calls:
+            # As the real ACD: the offer ringing them is withdrawn (not missed), its caller waits again.
+            await self.withdraw(a.offer.call_id, reason="withdrawn")
         await self._step(agent_id, "logout")  # the router keeps the queues it had (shown logged out)
 
     async def set_ready(self, agent_id: str) -> None:
