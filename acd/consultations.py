@@ -17,6 +17,11 @@ A consultation answered is the target's work on the caller's call: ``Consultatio
 they answer, ``ConsultationEnded`` when it is dropped or adopted (the call log's ``consult``
 segment, their talk in the per-agent figures: docs/kpis.md).
 
+A target whose phone becomes unreachable before answering (``target_unreachable``) is given
+``PHONE_GRACE_S`` to come back first: a browser phone unregisters while its page reloads and
+registers again a moment later, and that reload must not end the consultation. A phone still away
+after it ends the consultation as a logout does (``target_offline``: ``consult_ended`` unavailable).
+
 The service builds one (``acd.consultations``) and is seen from here as an ``acd.parts.ConsultationsHost``.
 """
 
@@ -35,6 +40,12 @@ from cti.journey import CallConnected
 
 log = logging.getLogger(__name__)
 
+# How long a consulted agent's phone may be unreachable before the consultation waiting for (or
+# ringing) them ends: the console's browser phone re-registers within a second or two of a page
+# reload (its credentials, the WSS connection, the REGISTER); a phone away longer is gone.
+PHONE_GRACE_S = 5.0
+_GRACE_POLL_S = 0.25  # how often the grace looks at the clock (the service's; a test's fake one)
+
 
 class Consultations:
     """The consultations the ACD offers or connects, by router id; ``acd`` owns the calls."""
@@ -46,6 +57,10 @@ class Consultations:
         # Consultations answered and not ended yet, router id -> the consulted agent (a requeued
         # consultation has lost its agent_id by its drop): their ConsultationEnded is due.
         self._talking: dict[str, str] = {}
+        self.phone_grace_s = PHONE_GRACE_S
+        # Consulted agents whose phone went unreachable, in their grace: agent -> its token (a phone
+        # back in time, or away again, makes the grace under way void).
+        self._away: dict[str, object] = {}
 
     def of_agent(self, agent_id: str) -> list[LiveCall]:
         """The consultations an agent was called into (ringing ones are not theirs yet)."""
@@ -146,14 +161,45 @@ class Consultations:
             await self.acd.actions.cancel_consult(original.linkedid, reason=reason)
 
     async def target_unreachable(self, agent_id: str) -> None:
-        """``agent_id``'s phone went offline: a consultation still waiting for them or ringing them
-        (not answered) would wait for nobody, so the caller goes back to the agent (``target_offline``).
-        The router keeps such a pinned call waiting: it only stops offering calls to that phone."""
+        """``agent_id``'s phone went offline: once ``phone_grace_s`` passed without it coming back
+        (``target_reachable``), a consultation still waiting for them or ringing them (not answered)
+        would wait for nobody, so the caller goes back to the agent (``target_offline``). The router
+        keeps such a pinned call waiting meanwhile: it only stops offering calls to that phone."""
+        if not self._waiting_for(agent_id):
+            return
+        token = self._away[agent_id] = object()
+        self.acd.spawn(self._after_grace(agent_id, token), f"acd.consult_grace:{agent_id}")
+
+    def target_reachable(self, agent_id: str) -> None:
+        """``agent_id``'s phone is reachable again: a grace under way ends with nothing done."""
+        self._away.pop(agent_id, None)
+
+    def _waiting_for(self, agent_id: str) -> list[LiveCall]:
+        """The consultations waiting for ``agent_id`` or ringing them (not answered)."""
+        out = []
         for consult in [c for c in self.calls.values() if c.status in ("queued", "ringing")]:
             original = self.acd.calls.get(consult.linkedid)
             if (original is not None and original.consult is consult and original.status == "consulting"
                     and original.consult_target == ("agent", agent_id)):
-                await self.acd.actions.cancel_consult(original.linkedid, reason="target_offline")
+                out.append(original)
+        return out
+
+    async def _after_grace(self, agent_id: str, token: object) -> None:
+        acd = self.acd
+        deadline = acd.clock() + self.phone_grace_s
+        while self._away.get(agent_id) is token:
+            left = deadline - acd.clock()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(_GRACE_POLL_S, left))
+        if self._away.get(agent_id) is not token:
+            return  # back in time (a page reload), or away again: that grace decides
+        del self._away[agent_id]
+        log.info("acd: agent %s's phone is still unreachable after %.0f s: their consultation ends",
+                 agent_id, self.phone_grace_s)
+        for original in self._waiting_for(agent_id):
+            with contextlib.suppress(AcdError):  # ended meanwhile another way
+                await acd.actions.cancel_consult(original.linkedid, reason="target_offline")
 
     async def transfer_pop(self, call: LiveCall, agent_id: str, now: float) -> dict[str, Any] | None:
         """A transferred call's pop: the customer (``acd.pop_builder``) and the transfer with its note."""

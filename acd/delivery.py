@@ -185,6 +185,10 @@ class AcdService:
         """Not ready now, or once the current offer or call ends (the router decides which)."""
         await self._run(lambda now: self.router.set_not_ready(agent_id, reason, now))
 
+    async def own_call_started(self, agent_id: str, reason: str) -> None:
+        """Not ready ``reason`` for the agent's own call, the reason they had pending (Router.own_call_started)."""
+        await self._run(lambda now: self.router.own_call_started(agent_id, reason, now))
+
     async def set_skills(self, agent_id: str, skills: Mapping[str, int]) -> None:
         await self._run(lambda now: self.router.set_skills(agent_id, skills, now))
 

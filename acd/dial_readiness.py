@@ -13,12 +13,15 @@ the dial failed. One place for every dial, so that the console's and the preview
         raise
 
 ``hold``: refused (AcdError) while the agent's last dial, one Asterisk never confirmed, is still
-watched (below: its call may ring yet); a ready agent goes not ready "outbound"; one in wrap-up
-leaves it (its timer would make them available during the call) not ready for the reason chosen
-for after the call, else "outbound". ``give_back`` after a failed dial: no call came of it, so no
-wrap-up makes them ready; an agent ready before, or in wrap-up, is where that wrap-up would have
-left them: ready, unless they are no longer not ready "outbound" (they chose another state
-meanwhile, or the reason chosen for after the call stands).
+watched (below: its call may ring yet); otherwise the agent goes not ready "outbound" for the call,
+so that its time counts as handling (docs/kpis.md; ``Router.own_call_started``): from ready, from
+wrap-up (its timer would make them available during the call; the dial ends it), and from a break
+or any other not-ready reason, which stays pending meanwhile (the console shows "then not ready:
+break"). After the call its wrap-up leaves them where they were going: the pending break, else
+ready (the console's wrap-up, ``agent_console.desk``). ``give_back`` after a failed dial: no call
+came of it, so no wrap-up does that; an agent still not ready "outbound" goes back to the pending
+reason (the break they dialled from, or the one chosen for after the call before), else, ready or
+in wrap-up before, ready; one who chose another state meanwhile stays in it.
 
 A dial Asterisk never answered (``DialUnconfirmed``: the Originate was written, its answer never
 came; or ``DialLost``: written, then the AMI connection lost) may have placed its call: the agent's
@@ -120,6 +123,8 @@ class ReadinessHost(Protocol):
 
     async def set_not_ready(self, agent_id: str, reason: str) -> None: ...
 
+    async def own_call_started(self, agent_id: str, reason: str) -> None: ...
+
 
 class DialReadiness:
     """Takes an agent out of the queues for their dial and gives them back after a failed one."""
@@ -151,11 +156,8 @@ class DialReadiness:
         """Out of the queues for the dial (AcdError: ``check_dial``); the state before it, for ``give_back``."""
         self.check_dial(agent_id)
         state = self.acd.agent_state(agent_id)
-        if state is AgentState.AVAILABLE:
-            await self.acd.set_not_ready(agent_id, OUTBOUND)
-        elif state is AgentState.WRAP_UP:
-            pending = self.acd.agent(agent_id).not_ready_after_call
-            await self.acd.set_not_ready(agent_id, pending or OUTBOUND)
+        if state in (AgentState.AVAILABLE, AgentState.WRAP_UP, AgentState.NOT_READY):
+            await self.acd.own_call_started(agent_id, OUTBOUND)  # a break stays pending: back to it after
         return state
 
     async def give_back(self, agent_id: str, before: AgentState, *, unconfirmed: str | None = None,
@@ -166,8 +168,9 @@ class DialReadiness:
         ``adopt``: makes it the agent's live call once their leg of it answered (the watch ends there);
         ``then``: called once, with the linkedid when it is seen, or None when the watch ends without
         it (not when the watch is cancelled: the engine stopping)."""
-        # Not ready for their own reason before the dial: still so.
-        ready_after = before in (AgentState.AVAILABLE, AgentState.WRAP_UP)
+        # Back where they were after the call: a reason pending since the dial (a break), else ready
+        # for an agent ready or in wrap-up before it. Not ready "outbound" before (no reason pending): still so.
+        ready_after = before in (AgentState.AVAILABLE, AgentState.WRAP_UP) or self._pending(agent_id) is not None
         if unconfirmed is None:
             if ready_after:
                 await self._ready_again(agent_id)
@@ -287,13 +290,22 @@ class DialReadiness:
         if giving and not adopted:
             await self._ready_again(agent_id)
 
+    def _pending(self, agent_id: str) -> str | None:
+        """The not-ready reason pending since the dial (a break), while the agent is as it left them."""
+        return self.acd.agent(agent_id).not_ready_after_call if self._held(agent_id) else None
+
     async def _ready_again(self, agent_id: str) -> None:
+        """Where the dial found them: the reason pending since (a break), else ready."""
         if not self._held(agent_id):
             return
         try:
-            await self.acd.set_ready(agent_id)
+            pending = self.acd.agent(agent_id).not_ready_after_call
+            if pending is not None:
+                await self.acd.set_not_ready(agent_id, pending)
+            else:
+                await self.acd.set_ready(agent_id)
         except AcdError as err:  # logged out meanwhile
-            log.warning("acd: agent %s not made ready again after a failed dial: %s", agent_id, err.message)
+            log.warning("acd: agent %s not given back after a failed dial: %s", agent_id, err.message)
 
 
 async def _call(then: Then | None, linkedid: str | None) -> None:

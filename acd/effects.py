@@ -82,7 +82,9 @@ class DecisionEffects:
                 await acd.bus.publish(AgentPhoneReachability(ts=now, agent_id=d.agent_id, reachable=d.reachable,
                                                              state=d.state.value, reason=d.reason, since=d.at))
                 if not d.reachable:  # a consultation waiting for (or ringing) them would wait for nobody
-                    await acd.consultations.target_unreachable(d.agent_id)
+                    await acd.consultations.target_unreachable(d.agent_id)  # once its grace passed
+                else:
+                    acd.consultations.target_reachable(d.agent_id)
             case Offer():
                 if d.callback:  # a virtual-hold entry's turn: the customer is called back first
                     if acd.callbacks is not None:
@@ -101,7 +103,8 @@ class DecisionEffects:
                     call.ring_task.cancel()
                 await acd.rings.hang_up(d.agent_id)
                 reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn",
-                          "wrap_up": "withdrawn"}  # the agent's call ended while it rang: wrap-up first
+                          "wrap_up": "withdrawn",  # the agent's call ended while it rang: wrap-up first
+                          "logout": "withdrawn"}  # the agent logged out while it rang: the next agent's
                 await acd.bus.publish(AgentOfferWithdrawn(
                     ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
                     reason=reason.get(d.reason, "no_answer")))

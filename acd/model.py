@@ -63,6 +63,8 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
     (_A.RESERVED, _E.ANSWER): _A.ON_CALL,
     (_A.RESERVED, _E.NO_ANSWER): _A.NOT_READY,  # reason "missed"
     (_A.RESERVED, _E.CANCEL): _A.AVAILABLE,
+    # An agent may always log out between calls: the offer ringing them is withdrawn (acd.routing_agents).
+    (_A.RESERVED, _E.LOGOUT): _A.LOGGED_OUT,
     (_A.ON_CALL, _E.OFFER): _A.ON_CALL,
     (_A.ON_CALL, _E.ANSWER): _A.ON_CALL,
     (_A.ON_CALL, _E.NO_ANSWER): _A.ON_CALL,  # goes not ready "missed" after the call

@@ -234,8 +234,9 @@ class EngineDesk:
         if self._state(agent_id) is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
         # The ACD must not offer a queued call to an agent busy on an outbound call, nor while their
-        # phone rings for it (acd.dial_readiness): not ready "outbound", or, from wrap-up (its timer
-        # would make the agent available during the call), with the reason chosen for after the call.
+        # phone rings for it (acd.dial_readiness): not ready "outbound" (handling time), the dial ending
+        # a wrap-up; a break they dialled from, or the reason chosen for after the call before, pending:
+        # the call's wrap-up puts them back in it.
         readiness = self.acd.dial_readiness
         before = await acd_step(readiness.hold(agent_id), "dial")
         try:

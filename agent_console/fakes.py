@@ -131,6 +131,9 @@ class FakeDesk(FakeAcd):
             a.queues = sorted(set(a.queues) - set(queues))
             await self._publish_state(a)
             return
+        if a.state is AgentState.RESERVED and a.offer is not None and a.offer.call_id in self.calls:
+            # As the real ACD: the offer ringing them is withdrawn (not missed), its caller waits again.
+            await self.withdraw(a.offer.call_id, reason="withdrawn")
         await self._step(agent_id, "logout")  # the router keeps the queues it had (shown logged out)
 
     async def set_ready(self, agent_id: str) -> None:
@@ -141,6 +144,7 @@ class FakeDesk(FakeAcd):
             await self._publish_state(a)
             return
         if a.state is AgentState.NOT_READY and self._on_a_call(agent_id):
+            a.after_call = None  # a break pending since the dial is off
             await self._step(agent_id, "not_ready", reason="outbound")  # as the real desk: ready after it
             return
         await self._step(agent_id, "ready")
@@ -154,6 +158,7 @@ class FakeDesk(FakeAcd):
             a.after_call = reason
             await self._publish_state(a)
             return
+        a.after_call = None  # not ready now: nothing pending (a break pending since a dial, as the router)
         await self._step(agent_id, "not_ready", reason=reason)
 
     async def hangup(self, agent_id: str, call_id: str) -> None:
@@ -285,11 +290,15 @@ class FakeDesk(FakeAcd):
             raise IllegalAgentAction("finish your current call before dialling")
         if a.state is AgentState.RESERVED:
             raise IllegalAgentAction("a call is ringing for you: answer it, or let it ring out, before dialling")
-        if a.state is AgentState.AVAILABLE:  # as the real desk: no queued call while on an outbound one
+        if a.state is not AgentState.NOT_READY or a.reason != "outbound":
+            # As the real desk (acd.dial_readiness): not ready "outbound" for the call (handling time),
+            # the dial ending a wrap-up; a break, or the reason chosen for after the call before, pending.
+            after = a.reason if a.state is AgentState.NOT_READY else a.after_call
+            a.after_call = None
             await self._step(agent_id, "not_ready", reason="outbound")
-        elif a.state is AgentState.WRAP_UP:  # the dial ends the wrap-up, with the not-ready chosen before
-            after, a.after_call = a.after_call, None
-            await self._step(agent_id, "not_ready", reason=after or "outbound")
+            if after is not None:
+                a.after_call = after
+                await self._publish_state(a)
         errand = {"campaign": campaign} if campaign else {"callback": True} if callback else None
         # The real dial answers once the agent's phone has answered: the call is talking at once
         # (the customer's leg's progress is detail.far_end there).
@@ -331,10 +340,12 @@ class FakeDesk(FakeAcd):
         call.status = "closed"
         await self._call_update(call)
         a = self._agent(agent_id)
-        after = wrap.not_ready_reason or a.after_call
-        a.after_call = None
         outbound_done = call.direction == "outbound" and a.state is AgentState.NOT_READY and a.reason == "outbound"
         if a.state is AgentState.WRAP_UP or outbound_done:
+            # As the real desk: the reason pending applies when this wrap-up ends the agent's work (a
+            # call before an own dial wrapped up during it leaves the dial's pending break alone).
+            after = wrap.not_ready_reason or a.after_call
+            a.after_call = None
             await self._step(agent_id, "wrapped" if a.state is AgentState.WRAP_UP else "ready")
             if after:
                 await self._step(agent_id, "not_ready", reason=after)

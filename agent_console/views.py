@@ -50,6 +50,10 @@ class InteractionView(_View):
     notes: str | None = None
     resolved: bool | None = None
     csat: int | None = Field(None, description="The caller's post-call survey score (1-5), if they answered.")
+    customer_linked: bool = Field(False, description=(
+        "true when an agent linked the call to this customer (PUT /api/crm/interactions/{id}/customer, "
+        "the console's link); false when the IVR or the caller's number identified them. Interactions "
+        "from before migration 0025 read false."))
     recording: bool = Field(False, description="The call has a recording the viewer may hear "
                                                "(GET /api/crm/interactions/{id}/recordings).")
 

@@ -62,6 +62,7 @@ def interaction_view(i: Interaction, names: dict[str, str] | None = None,
             "direction": i.direction, "agent": i.agent_id,
             "agent_name": (names or {}).get(i.agent_id or "") or None, "disposition": i.disposition,
             "outcome": i.outcome, "notes": i.notes, "resolved": i.resolved_first_contact, "csat": i.csat,
+            "customer_linked": i.customer_linked,
             "listeners": sorted(listeners) if listeners is not None else None}
 
 

@@ -319,14 +319,15 @@ async def test_a_wrap_up_with_an_unknown_not_ready_reason_is_refused_before_anyt
     assert written == [] and acd.agent("1001").state.value == "wrap_up"
 
 
-@pytest.mark.parametrize(("pending", "after"), [(None, "outbound"), ("break", "break")])
+@pytest.mark.parametrize("pending", [None, "break"])
 async def test_dialling_in_wrap_up_ends_the_wrap_up(desk: tuple[EngineDesk, FakeCallControl],
-                                                    pending: str | None, after: str) -> None:
+                                                    pending: str | None) -> None:
     """An agent in wrap-up may dial (the call before is over): the new call ends that wrap-up. It
     did not: the agent stayed in wrap-up through the outbound call, its timer then made them
     available and the ACD offered them a queued call while they talked, and the call before counted
-    after-call work through the outbound call. Now they go not ready ("outbound", or the reason they
-    chose for after the call) and the call before's wrap-up ends then (AgentWrapUpEnded)."""
+    after-call work through the outbound call. Now they go not ready "outbound" (the call is handling
+    time; the reason they chose for after the call before stays pending, for after this one) and the
+    call before's wrap-up ends then (AgentWrapUpEnded)."""
     from acd.events import AgentWrapUpEnded
     from acd.model import AgentState
 
@@ -353,7 +354,7 @@ async def test_dialling_in_wrap_up_ends_the_wrap_up(desk: tuple[EngineDesk, Fake
     now[0] = 1023.0
     await d.dial("1001", "8613800138000", None)
     view = acd.agent("1001")
-    assert (view.state, view.reason) == (AgentState.NOT_READY, after)
+    assert (view.state, view.reason, view.not_ready_after_call) == (AgentState.NOT_READY, "outbound", pending)
     now[0] = 1040.0
     await acd.decide(acd.router.tick)  # the old wrap-up timer: nothing
     assert acd.agent("1001").state is AgentState.NOT_READY
@@ -399,11 +400,12 @@ async def test_an_agent_on_an_outbound_call_is_offered_no_queued_call(
         return view.state, view.reason
 
     out = await d.dial("1003", "8613800138000", None)
-    assert state() == (AgentState.NOT_READY, pending or "outbound")
+    assert state() == (AgentState.NOT_READY, "outbound")  # the reason chosen before is pending
+    assert acd.agent("1003").not_ready_after_call == pending
     await d.wrap_up("1003", "L3", WrapUpInput(disposition="resolved"))
-    assert state() == (AgentState.NOT_READY, pending or "outbound")
-    await d.set_ready("1003")  # during the outbound call: ready after it
     assert state() == (AgentState.NOT_READY, "outbound")
+    await d.set_ready("1003")  # during the outbound call: ready after it (a pending reason is off)
+    assert state() == (AgentState.NOT_READY, "outbound") and acd.agent("1003").not_ready_after_call is None
     acd.router.enqueue("L4", "support", acd.clock())
     assert state() == (AgentState.NOT_READY, "outbound")  # the queued call waits
     await acd.release_agent(acd.calls[out])
@@ -490,3 +492,57 @@ async def test_a_second_dial_while_the_first_rings_the_agents_own_phone_is_refus
     answered.set()
     assert await first == "OUT-1"
     assert dialled == ["8613800138000"]
+
+
+@pytest.mark.parametrize("reason", ["break", "login"])
+async def test_a_dial_from_a_break_is_handling_then_the_agent_is_back_on_the_break(
+        desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest.MonkeyPatch, reason: str) -> None:
+    """An agent on a break dials: not ready "outbound" for the call (handling time, docs/kpis.md; it
+    stayed not ready "break", so the call's talk counted as the break), the break pending (the
+    console: "then not ready: break"); the call's wrap-up puts them back on the same break."""
+    from acd.events import AgentStateChanged
+    from acd.model import AgentState
+    from agent_console.ports import WrapUpInput
+
+    d, _ = _wrapping_desk(desk, monkeypatch)
+    acd = d.acd
+    states: list[tuple[str, str | None, str | None]] = []
+
+    async def keep(ev: AgentStateChanged) -> None:
+        states.append((ev.state, ev.reason, ev.not_ready_after_call))
+
+    acd.bus.subscribe(AgentStateChanged, keep, name="test.states")
+    await acd.bus.start()
+    await acd.agent_login("1003", {}, ["support"])  # not ready "login"
+    if reason != "login":
+        await d.set_not_ready("1003", reason)
+    out = await d.dial("1003", "8613800138000", None)
+    view = acd.agent("1003")
+    assert (view.state, view.reason, view.not_ready_after_call) == (AgentState.NOT_READY, "outbound", reason)
+    acd.router.enqueue("L4", "support", acd.clock())  # not offered to them: not ready
+    await acd.release_agent(acd.calls[out])
+    assert acd.agent("1003").state is AgentState.WRAP_UP
+    await d.wrap_up("1003", out, WrapUpInput(disposition="resolved"))
+    view = acd.agent("1003")
+    assert (view.state, view.reason, view.not_ready_after_call) == (AgentState.NOT_READY, reason, None)
+    await acd.bus.drain()
+    assert states[-3:] == [("not_ready", "outbound", reason), ("wrap_up", None, reason), ("not_ready", reason, None)]
+
+
+async def test_a_failed_dial_from_a_break_gives_the_break_back(desk: tuple[EngineDesk, FakeCallControl]) -> None:
+    """No call came of it: no wrap-up; the agent is on the break again at once."""
+    from acd.model import AgentState
+
+    d, control = desk
+    acd = d.acd
+    await acd.agent_login("1003", {}, ["support"])
+    await d.set_not_ready("1003", "lunch")
+
+    async def refused(*a: object, **kw: object) -> None:
+        raise AmiActionFailed("Originate: Extension does not exist.")
+
+    control.originate = refused  # type: ignore[assignment,method-assign]
+    with pytest.raises(IllegalAgentAction, match="refused it"):
+        await d.dial("1003", "8613800138000", None)
+    view = acd.agent("1003")
+    assert (view.state, view.reason, view.not_ready_after_call) == (AgentState.NOT_READY, "lunch", None)

@@ -106,8 +106,11 @@ function renderState() {
   const pill = $("state-pill");
   pill.dataset.state = st.state;
   $("state-label").textContent = label("state", st.state);
-  const reason = st.state === "not_ready" && st.reason ? label("reason", st.reason, st.reason)
-    : st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
+  // Pending: the not-ready chosen for after the call, or the break an own dial was made from (not
+  // ready "On an outbound call · then not ready: Break": the wrap-up ends in it).
+  const after = st.not_ready_after_call ? t("state.after_call", { r: label("reason", st.not_ready_after_call) }) : "";
+  const reason = st.state === "not_ready" && st.reason
+    ? [label("reason", st.reason, st.reason), after].filter(Boolean).join(" · ") : after;
   $("state-reason").textContent = reason;
   // Until the hello says the agent's state, a Ready would go without its queue login and be refused.
   // Nor while the engine's socket is down (S.live: its hello came): a click could only be refused.

@@ -248,6 +248,11 @@ async def ringing(w: World, t: Transcript) -> None:
     t.lines.append(("1001 answers", None, await t.consoles()))
     await t.step("hang up", lambda: d.hangup("1001", second))
     await t.step("wrap up", lambda: d.wrap_up("1001", second, WrapUpInput(disposition="resolved")))
+    await t.step("1001 ready again", lambda: d.set_ready("1001"))
+    third = await w.offer("1001")
+    t.name(third)
+    t.lines.append(("1001's phone rings a third time", None, await t.consoles()))
+    await t.step("log off while it rings", lambda: d.logout_queues("1001", []))
 
 
 async def consulting(w: World, t: Transcript) -> None:

@@ -28,6 +28,7 @@ LEGAL = [
     (AgentState.RESERVED, AgentEvent.ANSWER, AgentState.ON_CALL),
     (AgentState.RESERVED, AgentEvent.NO_ANSWER, AgentState.NOT_READY),
     (AgentState.RESERVED, AgentEvent.CANCEL, AgentState.AVAILABLE),
+    (AgentState.RESERVED, AgentEvent.LOGOUT, AgentState.LOGGED_OUT),  # the offer ringing is withdrawn
     (AgentState.ON_CALL, AgentEvent.END, AgentState.WRAP_UP),
     (AgentState.WRAP_UP, AgentEvent.WRAP_DONE, AgentState.AVAILABLE),
     (AgentState.WRAP_UP, AgentEvent.NOT_READY, AgentState.NOT_READY),
@@ -41,7 +42,6 @@ ILLEGAL = [
     (AgentState.AVAILABLE, AgentEvent.READY),
     (AgentState.AVAILABLE, AgentEvent.ANSWER),
     (AgentState.RESERVED, AgentEvent.OFFER),  # never two offers ringing at once
-    (AgentState.RESERVED, AgentEvent.LOGOUT),
     (AgentState.ON_CALL, AgentEvent.LOGOUT),
     (AgentState.ON_CALL, AgentEvent.READY),
     (AgentState.WRAP_UP, AgentEvent.OFFER),

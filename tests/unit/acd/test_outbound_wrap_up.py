@@ -70,11 +70,18 @@ async def test_a_reason_chosen_during_the_outbound_call_stands_after_it(acd: Acd
     assert acd.agent_state("1001") is AgentState.NOT_READY and acd.agent("1001").reason == "break"
 
 
-async def test_an_agent_who_dialled_from_a_break_stays_on_it(acd: AcdService) -> None:
+async def test_an_agent_who_dialled_from_a_break_is_on_the_call_then_wraps_up_towards_the_break(
+        acd: AcdService) -> None:
+    """The call is handling time (not ready "outbound"; it stayed "break", so its talk counted as the
+    break, docs/kpis.md), the break pending: its wrap-up's end puts them back on it."""
+    seen = await _seen(acd)
     await acd.agent_login("1001", {}, ["support"], phone=AgentPhone("1001"))
     await acd.set_not_ready("1001", "break")
     await acd.dial_readiness.hold("1001")
+    assert (acd.agent("1001").reason, acd.agent("1001").not_ready_after_call) == ("outbound", "break")
     linkedid = await acd.actions.dial("1001", "86950001")
     await acd.bus.publish(CallEnded(ts=1002.0, linkedid=linkedid))
     await acd.bus.drain()
-    assert acd.agent_state("1001") is AgentState.NOT_READY and acd.agent("1001").reason == "break"
+    assert acd.agent_state("1001") is AgentState.WRAP_UP and acd.agent("1001").not_ready_after_call == "break"
+    last = [e for e in seen if isinstance(e, AgentStateChanged)][-1]
+    assert (last.state, last.not_ready_after_call) == ("wrap_up", "break")  # the console: "then not ready: break"

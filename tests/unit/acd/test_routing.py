@@ -486,7 +486,7 @@ def test_errors() -> None:
     with pytest.raises(InvalidRequest):
         r.enqueue("c1", "support", 1.0)
     with pytest.raises(IllegalTransition):
-        r.agent_logout("a", 2.0)  # ringing
+        r.set_ready("a", 2.0)  # ringing (a logout is allowed then: test_routing_logout.py)
     with pytest.raises(StaleOffer):
         r.offer_answered("c1", "b", 2.0)
     with pytest.raises(InvalidRequest):

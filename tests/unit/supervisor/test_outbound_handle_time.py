@@ -84,3 +84,15 @@ def test_the_wallboard_counts_the_outbound_call_in_occupancy_and_utilization() -
         # handling a 960 + b 300; idle a 840 + b 300; logged in a 2100 + b 900
         assert figures["occupancy"] == pytest.approx(1260 / (1260 + 1140))
         assert figures["utilization"] == pytest.approx(1260 / 3000)
+
+
+def test_a_dial_from_a_break_is_handling_and_the_break_after_it_is_not() -> None:
+    """What acd.dial_readiness records for a dial from a break: break B..B+300, the call (not ready
+    outbound) B+300..B+600, its wrap-up B+600..B+660, the same break again until B+900. Handling is
+    the call and its wrap-up (360 s); the break's 540 s are only logged-in time."""
+    clock = AgentClock()
+    for state, reason, at in (("not_ready", "break", 0), ("not_ready", "outbound", 300), ("wrap_up", None, 600),
+                              ("not_ready", "break", 660), ("logged_out", None, 900)):
+        clock.changed("a", state, B + at, reason=reason)
+    assert totals(clock.times(B + 900, since=B), "a") == (900, 0, 360)
+    assert totals(clock.window(B + 900, since=B + 450), "a") == (450, 0, 210)  # half the call, the wrap-up

@@ -300,7 +300,8 @@ async def test_an_unconfirmed_dial_whose_call_appears_is_published_once(site: Si
 async def test_a_dial_from_a_break_is_watched_and_ready_asked_meanwhile_comes_after_it(
         site: Site, monkeypatch: Any) -> None:
     """An agent not ready for their own reason (a break) dials; Asterisk never answers. Their dial is
-    watched all the same: its call, once seen, is published; they stay on their break after it. Ready
+    watched all the same: its call, once seen, is published; meanwhile they are not ready "outbound"
+    (handling time, docs/kpis.md) with the break pending, and back on their break after it. Ready
     pressed while the call is up comes once it is gone (not on top of it)."""
     pbx = Pbx(site, monkeypatch, TIMED_OUT)
     readiness = site.engine.acd.dial_readiness
@@ -320,7 +321,8 @@ async def test_a_dial_from_a_break_is_watched_and_ready_asked_meanwhile_comes_af
         calls[linkedid] = ["Local/1001@cti-sim-phone-00000001;1"]
         await until(lambda lid=linkedid: any(isinstance(e, CallArrived) and e.call_id == lid for e in seen),
                     what="the call published")
-        assert _state(site) == (AgentState.NOT_READY, "break")
+        assert _state(site) == (AgentState.NOT_READY, "outbound")
+        assert site.engine.acd.agent("1001").not_ready_after_call == "break"
         if press_ready:
             assert (await site.as_("agent1", "POST", "/api/agent/state", json={"state": "ready"})).status_code == 200
             assert _state(site) == (AgentState.NOT_READY, "outbound")  # not on top of the call
