@@ -169,8 +169,9 @@ class Interventions:
         view = self._agent(agent_id)
         if view.state is AgentState.LOGGED_OUT:
             raise IllegalAgentAction(f"agent {agent_id} is already logged out")
-        if view.state not in (AgentState.AVAILABLE, AgentState.NOT_READY):
-            # The router logs out only an agent without a call; force not ready first, log out after.
+        if view.state not in (AgentState.AVAILABLE, AgentState.NOT_READY, AgentState.RESERVED):
+            # The router logs out an agent without a call, also while one rings them (the offer is
+            # withdrawn, the caller waits again); on a call: force not ready first, log out after.
             raise IllegalAgentAction(f"agent {agent_id} is {view.state.value}: force not ready, then log out "
                                      "when the call and wrap-up are over")
         await self.acd.agent_logout(agent_id)

@@ -10,6 +10,7 @@ import io
 import json
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import websockets
@@ -20,7 +21,7 @@ from acd.calls import LiveCall
 from acd.events import SupervisorIntervention
 from acd.kpis import bucket_start
 from crm_core.models import Case, Interaction, Segment
-from cti.ami.control import FakeCallControl
+from cti.ami.control import FakeCallControl, OriginateResult
 from cti.events import Event
 from tests.helpers import until
 from tests.web.supervisor.conftest import Site, login
@@ -628,3 +629,30 @@ async def test_wallboard_fcr_sees_an_earlier_contact_on_the_case_within_the_repe
     rows, _, _ = await site.svc.report(interval="day", group_by=None, start=str(day), end=None)
     (k,) = [r.kpis for r in rows]
     assert (k.handled, k.resolved_issues, k.resolved_first_contact) == (3, 2, 2)
+
+
+async def test_a_supervisor_logs_out_an_agent_whose_phone_is_ringing_and_the_caller_waits_again(site: Site) -> None:
+    """The router lets an agent log out while a call rings them (the offer withdrawn, the caller
+    waiting again at their place); a supervisor's force logout does the same instead of a 409."""
+    eng = site.engine
+    await eng.bus.start()
+
+    class Ringing(FakeCallControl):
+        async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:  # the phone rings on
+            self._record("originate", channel=channel)
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+    ringing = Ringing()
+    eng.acd.control = ringing  # type: ignore[assignment]
+    await eng.acd.agent_login("1002", {"support": 3}, ["support"], ready=True)
+    await eng.acd.enqueue(LiveCall(linkedid="L9", caller_channel="PJSIP/trunk-0009", caller_number="+8613800000009",
+                                   queue="support"))
+    await asyncio.sleep(0)
+    assert eng.router.agent("1002").state.value == "reserved" and ringing.called("originate")
+    async with site.client() as c:
+        await login(c, "sup1", "sup1-demo-1")
+        r = await c.post("/api/supervisor/agents/1002/logout")
+        assert r.status_code == 200, r.text
+    assert eng.router.agent("1002").state.value == "logged_out"
+    assert [w.call_id for w in eng.router.waiting_calls(time.time())] == ["L9"]
