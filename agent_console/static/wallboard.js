@@ -275,7 +275,8 @@
         nr.disabled = a.state === "logged_out" || a.state === "not_ready" || !!a.not_ready_after_call;
         const lo = actionButton("act.logout", "danger", () => act(`${t("act.logout")} ${a.agent_id}`, "POST",
           `/api/supervisor/agents/${encodeURIComponent(a.agent_id)}/logout`));
-        lo.disabled = !(a.state === "available" || a.state === "not_ready");
+        // Between calls, or while a call rings them (the offer is withdrawn, the caller waits again).
+        lo.disabled = !(a.state === "available" || a.state === "not_ready" || a.state === "reserved");
         const sk = actionButton("act.skills", "", () => editSkills(a));
         sk.disabled = a.state === "logged_out";  // the router knows an agent's skills from its login on
         actions.append(nr, lo, sk);
