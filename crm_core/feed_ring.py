@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 Row = tuple[int, str, str]  # (cursor, type, wire JSON)
 _PAGE = 500
+_EARLY = 0.001  # the loop may run a timer this much before its time (its clock's resolution)
 
 
 def wire(cursor: int, body: str) -> str:
@@ -64,6 +65,27 @@ class Feed(Protocol):
                idle_s: float = 15.0) -> AsyncIterator[Row | None]: ...
 
 
+class _Alarm:
+    """One reader's timer, armed once and re-armed only when it rings: a reader woken at every event
+    does not create and cancel a timer per wake (``asyncio.timeout`` around each wait did: a timer
+    handle pushed on the loop's heap and cancelled, about a third of a reader's work per event,
+    bench/RESULTS.md issue 19 thirty-fifth round)."""
+
+    __slots__ = ("fut", "handle", "rang")
+
+    def __init__(self) -> None:
+        self.fut: asyncio.Future[None] | None = None  # what the reader waits on now
+        self.handle: asyncio.TimerHandle | None = None
+        self.rang = False
+
+    def ring(self) -> None:
+        self.handle = None
+        self.rang = True
+        fut = self.fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+
 class RingFeed:
     """The reading half of a feed store; subclasses fill the ring and serve what it no longer holds."""
 
@@ -72,7 +94,8 @@ class RingFeed:
         self.recent = recent
         self.poll_s = poll_s  # readers also look at the store this often (rows the ring missed)
         self._ring: deque[Row] = deque()
-        self._changed = asyncio.Event()
+        # Readers asleep until the next rows (insertion-ordered: woken in the order they slept).
+        self._waiting: dict[asyncio.Future[None], None] = {}
 
     async def _older(self, after: int, limit: int, types: frozenset[str] | None) -> list[Row]:
         raise NotImplementedError
@@ -81,8 +104,16 @@ class RingFeed:
         """Rows (in cursor order, above ``head``) are visible: append them and wake the readers."""
         self._ring.extend(rows)
         self.head = rows[-1][0]
-        old, self._changed = self._changed, asyncio.Event()
-        old.set()
+        waiting, self._waiting = self._waiting, {}
+        for fut in waiting:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _next_rows(self) -> asyncio.Future[None]:
+        """A future done at the next ``_publish``."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[fut] = None
+        return fut
 
     def _trim(self, upto: int) -> None:
         """Forget the oldest rows beyond ``recent``, only rows at or below ``upto`` (those the
@@ -101,7 +132,9 @@ class RingFeed:
         """Up to ``limit`` rows with a cursor above ``after``, in cursor order."""
         ring = self._ring
         if ring and after >= ring[0][0] - 1:
-            start = bisect.bisect_right(ring, after, key=lambda r: r[0])
+            # The first row above ``after``: rows compare by cursor first, and ``(after + 1,)`` sorts
+            # before every row with that cursor (no key function: a Python call per step).
+            start = bisect.bisect_left(ring, (after + 1,))
             if types is None:
                 return [ring[i] for i in range(start, min(len(ring), start + limit))]
             rows = [ring[i] for i in range(start, len(ring)) if ring[i][1] in types]
@@ -113,38 +146,52 @@ class RingFeed:
         """Every row after ``since`` (None: from now on), in order, then live; yields None when
         nothing came for ``idle_s`` (the caller's heartbeat)."""
         cursor = self.head if since is None else since
-        idle = 0.0
-        while True:
-            # A reader at the head has nothing to read: it waits for the ring without asking the
-            # store. (With an empty ring -- a fresh start, nothing published yet -- page() would go
-            # to the database: 100 readers connecting at once queued on the connection pool for
-            # ~180 ms and held the first events back, the p99 tail of bench/event_feed.py.)
-            top = self.head
-            ring = self._ring
-            scans_ring = types is not None and bool(ring) and cursor >= ring[0][0] - 1  # as page() decides
-            rows = [] if cursor == top else await self.page(cursor, _PAGE, types)
-            for n, row in enumerate(rows, 1):
-                yield row
-                cursor = row[0]
-                if n % 100 == 0:
-                    await asyncio.sleep(0)  # a hundred readers catching up must not hold the loop in turn
-            if scans_ring and len(rows) < _PAGE:
-                # The ring held nothing more of these types up to ``top``: step past what was
-                # scanned, or a reader of a rare type re-scanned the whole ring at every event.
-                cursor = max(cursor, top)
-            if rows:
-                idle = 0.0
-                if len(rows) == _PAGE:
+        loop = asyncio.get_running_loop()
+        alarm = _Alarm()  # rings at the heartbeat's time, or ``poll_s`` after it was armed if sooner
+        given = loop.time()  # when the caller was last given a row or a heartbeat
+        try:
+            while True:
+                # A reader at the head has nothing to read: it waits for the ring without asking the
+                # store. (With an empty ring -- a fresh start, nothing published yet -- page() would go
+                # to the database: 100 readers connecting at once queued on the connection pool for
+                # ~180 ms and held the first events back, the p99 tail of bench/event_feed.py.)
+                top = self.head
+                ring = self._ring
+                scans_ring = types is not None and bool(ring) and cursor >= ring[0][0] - 1  # as page() decides
+                rows = [] if cursor == top else await self.page(cursor, _PAGE, types)
+                for n, row in enumerate(rows, 1):
+                    yield row
+                    cursor = row[0]
+                    if n % 100 == 0:
+                        await asyncio.sleep(0)  # a hundred readers catching up must not hold the loop in turn
+                if scans_ring and len(rows) < _PAGE:
+                    # The ring held nothing more of these types up to ``top``: step past what was
+                    # scanned, or a reader of a rare type re-scanned the whole ring at every event.
+                    cursor = max(cursor, top)
+                if rows:
+                    given = loop.time()
+                    if len(rows) == _PAGE:
+                        continue
+                if self.head > cursor and types is None:
                     continue
-            changed = self._changed
-            if self.head > cursor and types is None:
-                continue
-            wait = min(self.poll_s, idle_s - idle)
-            try:
-                async with asyncio.timeout(wait):
-                    await changed.wait()
-            except TimeoutError:
-                idle += wait
-                if idle >= idle_s:
-                    idle = 0.0
-                    yield None
+                if alarm.handle is None:
+                    alarm.handle = loop.call_at(min(given + idle_s, loop.time() + self.poll_s), alarm.ring)
+                fut = alarm.fut = self._next_rows()
+                try:
+                    await fut
+                except BaseException:  # cancelled: the caller went away
+                    self._waiting.pop(fut, None)
+                    raise
+                if alarm.rang:
+                    # Woken by the timer (maybe by rows too). Events of other types do not count as
+                    # given: a filtered reader's heartbeat comes idle_s after its last row whatever
+                    # else the feed carries.
+                    alarm.rang = False
+                    self._waiting.pop(fut, None)  # not left behind through a quiet night
+                    now = loop.time()
+                    if now >= given + idle_s - _EARLY:
+                        given = now
+                        yield None
+        finally:
+            if alarm.handle is not None:
+                alarm.handle.cancel()
