@@ -66,24 +66,50 @@ class Feed(Protocol):
 
 
 class _Alarm:
-    """One reader's timer, armed once and re-armed only when it rings: a reader woken at every event
-    does not create and cancel a timer per wake (``asyncio.timeout`` around each wait did: a timer
-    handle pushed on the loop's heap and cancelled, about a third of a reader's work per event,
-    bench/RESULTS.md issue 19 thirty-fifth round)."""
+    """One reader's timer: it wakes the reader for its heartbeat (``idle_s`` after the last thing the
+    reader gave its caller) and for a look at the store when nothing woke it for ``poll_s``. Armed
+    once and moved on only when it rings: a reader woken at every event neither creates nor cancels
+    a timer per wake (``asyncio.timeout`` around each wait did: about a third of a reader's work per
+    event, bench/RESULTS.md issue 19 thirty-fifth round), and a ring finding the reader woken since
+    it was armed (it looked at the ring then) re-arms without waking it."""
 
-    __slots__ = ("fut", "handle", "rang")
+    __slots__ = ("_armed_for", "fut", "given", "handle", "idle_s", "loop", "poll_s", "rang")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle_s: float, poll_s: float) -> None:
+        self.loop, self.idle_s, self.poll_s = loop, idle_s, poll_s
+        self.given = loop.time()  # when the reader last gave its caller a row or a heartbeat
         self.fut: asyncio.Future[None] | None = None  # what the reader waits on now
+        self._armed_for: asyncio.Future[None] | None = None
         self.handle: asyncio.TimerHandle | None = None
-        self.rang = False
+        self.rang = False  # rang and woke the reader
+
+    def arm(self) -> None:
+        """Before the reader waits on ``fut``: the timer runs (nothing to do if it already does)."""
+        if self.handle is None:
+            self._armed_for = self.fut
+            self.handle = self.loop.call_at(min(self.given + self.idle_s, self.loop.time() + self.poll_s), self.ring)
+
+    def heartbeat_due(self, now: float) -> bool:
+        return now >= self.given + self.idle_s - _EARLY
 
     def ring(self) -> None:
         self.handle = None
-        self.rang = True
         fut = self.fut
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        if fut is None or fut.done():
+            return  # the reader is busy giving rows: it arms again when it next waits
+        now = self.loop.time()
+        if fut is not self._armed_for and not self.heartbeat_due(now):
+            # The reader woke (rows came) after this was armed, so it looked at the store then.
+            self._armed_for = fut
+            self.handle = self.loop.call_at(min(self.given + self.idle_s, now + self.poll_s), self.ring)
+            return
+        self.rang = True
+        fut.set_result(None)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
 
 
 class RingFeed:
@@ -147,8 +173,7 @@ class RingFeed:
         nothing came for ``idle_s`` (the caller's heartbeat)."""
         cursor = self.head if since is None else since
         loop = asyncio.get_running_loop()
-        alarm = _Alarm()  # rings at the heartbeat's time, or ``poll_s`` after it was armed if sooner
-        given = loop.time()  # when the caller was last given a row or a heartbeat
+        alarm = _Alarm(loop, idle_s, self.poll_s)
         try:
             while True:
                 # A reader at the head has nothing to read: it waits for the ring without asking the
@@ -169,14 +194,13 @@ class RingFeed:
                     # scanned, or a reader of a rare type re-scanned the whole ring at every event.
                     cursor = max(cursor, top)
                 if rows:
-                    given = loop.time()
+                    alarm.given = loop.time()
                     if len(rows) == _PAGE:
                         continue
                 if self.head > cursor and types is None:
                     continue
-                if alarm.handle is None:
-                    alarm.handle = loop.call_at(min(given + idle_s, loop.time() + self.poll_s), alarm.ring)
                 fut = alarm.fut = self._next_rows()
+                alarm.arm()
                 try:
                     await fut
                 except BaseException:  # cancelled: the caller went away
@@ -189,9 +213,8 @@ class RingFeed:
                     alarm.rang = False
                     self._waiting.pop(fut, None)  # not left behind through a quiet night
                     now = loop.time()
-                    if now >= given + idle_s - _EARLY:
-                        given = now
+                    if alarm.heartbeat_due(now):
+                        alarm.given = now
                         yield None
         finally:
-            if alarm.handle is not None:
-                alarm.handle.cancel()
+            alarm.cancel()

@@ -101,3 +101,35 @@ async def test_readers_that_time_out_or_go_away_leave_no_waiter_behind() -> None
         task.cancel()
     await asyncio.gather(*readers[:10], return_exceptions=True)
     assert len(feed._waiting) == 0
+
+
+async def test_a_reader_woken_by_rows_is_not_woken_again_by_its_timer() -> None:
+    """A reader that events keep waking has looked at the store at each of them: its poll timer,
+    ringing meanwhile, moves on without waking it (a hundred SSE clients woken together by their
+    timers once a second, in the middle of the traffic, would hold the loop for a burst's time)."""
+    feed = _Ring(poll_s=0.02)
+    sleeps = 0
+    real = feed._next_rows
+
+    def counted() -> asyncio.Future[None]:
+        nonlocal sleeps
+        sleeps += 1
+        return real()
+
+    feed._next_rows = counted  # type: ignore[method-assign]
+    got: list[int] = []
+
+    async def read() -> None:
+        async for row in feed.follow(feed.head, idle_s=5):
+            assert row is not None
+            got.append(row[0])
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0)
+    for _ in range(60):  # 0.3 s: fifteen poll intervals
+        feed.add("call.answered")
+        await asyncio.sleep(0.005)
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    assert got == list(range(1, 61))
+    assert sleeps <= 61  # once before each event and after the last: no wake for the timer
