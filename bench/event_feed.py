@@ -17,9 +17,9 @@ between turns, untimed, each row's JSON is checked against the event published a
 Parsing it back out of the JSON in every follower, as this bench did until issue 19's thirty-fifth
 round, cost ~0.35 us a row, a fifth of the feed side's time, that no reader of the feed spends
 (the SSE stream and the webhooks pass the JSON on as it is). Targets: feed p99 <= 2x the bus's
-p99, and no event-loop stall over 20 ms. The followers are in-process readers of ``follow`` (what
-the SSE endpoint and every webhook task run); the HTTP write is not timed, as the bus's
-subscribers have none.
+p99, and no event-loop stall over 20 ms. The followers are in-process readers of ``follow_batches``
+(what the SSE endpoint runs; each webhook task reads the same rows one by one through ``follow``,
+then posts each); the HTTP write is not timed, as the bus's subscribers have none.
 
     .venv/bin/python bench/event_feed.py [--quick] [--rate N] [--seconds S] [--hour-rate N] [--redis-url URL]
 """
@@ -161,7 +161,7 @@ class BusSide:
 
 class FeedSide:
     """The feed: one bus subscription (the store), ``SUBSCRIBERS`` followers reading by cursor (the
-    path of the SSE endpoint and of each webhook)."""
+    SSE endpoint's path; the webhooks read the same rows one by one)."""
 
     label = "feed"
 
@@ -179,17 +179,18 @@ class FeedSide:
 
     async def _follow(self, i: int, since: int) -> None:
         last = since
-        sent = self.sent
-        async for row in self.feed.follow(since, idle_s=3600):
-            if row is None:
+        sent, lat, counts = self.sent, self.lat, self.counts
+        async for rows in self.feed.follow_batches(since, idle_s=3600):  # as the SSE stream reads
+            if rows is None:
                 continue
-            assert row[0] > last  # in order, no duplicates
-            last = row[0]
-            n = self.counts[i]  # the warm-up's row is the first: not timed
-            if n:
-                self.lat.append(time.perf_counter() - sent[n - 1])
-            self.counts[i] = n + 1
-            if self.counts[i] == self._target and all(c == self._target for c in self.counts):
+            for row in rows:
+                assert row[0] > last  # in order, no duplicates
+                last = row[0]
+                n = counts[i]  # the warm-up's row is the first: not timed
+                if n:
+                    lat.append(time.perf_counter() - sent[n - 1])
+                counts[i] = n + 1
+            if counts[i] == self._target and all(c == self._target for c in counts):
                 self._done.set()
 
     async def open(self) -> None:

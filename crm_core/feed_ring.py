@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 Row = tuple[int, str, str]  # (cursor, type, wire JSON)
@@ -63,6 +64,8 @@ class Feed(Protocol):
     async def page(self, after: int, limit: int = _PAGE, types: frozenset[str] | None = None) -> list[Row]: ...
     def follow(self, since: int | None, *, types: frozenset[str] | None = None,
                idle_s: float = 15.0) -> AsyncIterator[Row | None]: ...
+    def follow_batches(self, since: int | None, *, types: frozenset[str] | None = None,
+                       idle_s: float = 15.0) -> AsyncIterator[list[Row] | None]: ...
 
 
 class _Alarm:
@@ -171,6 +174,21 @@ class RingFeed:
                      idle_s: float = 15.0) -> AsyncIterator[Row | None]:
         """Every row after ``since`` (None: from now on), in order, then live; yields None when
         nothing came for ``idle_s`` (the caller's heartbeat)."""
+        async with contextlib.aclosing(self.follow_batches(since, types=types, idle_s=idle_s)) as batches:
+            async for rows in batches:
+                if rows is None:
+                    yield None
+                    continue
+                for n, row in enumerate(rows, 1):
+                    yield row
+                    if n % 100 == 0:
+                        await asyncio.sleep(0)  # a hundred readers catching up must not hold the loop in turn
+
+    async def follow_batches(self, since: int | None, *, types: frozenset[str] | None = None,
+                             idle_s: float = 15.0) -> AsyncGenerator[list[Row] | None, None]:
+        """``follow`` by the rows read at once (in order, never empty; up to a page), or None for the
+        heartbeat: one step of the caller per wake instead of one per row (the SSE stream writes
+        each list as one piece)."""
         cursor = self.head if since is None else since
         loop = asyncio.get_running_loop()
         alarm = _Alarm(loop, idle_s, self.poll_s)
@@ -184,18 +202,17 @@ class RingFeed:
                 ring = self._ring
                 scans_ring = types is not None and bool(ring) and cursor >= ring[0][0] - 1  # as page() decides
                 rows = [] if cursor == top else await self.page(cursor, _PAGE, types)
-                for n, row in enumerate(rows, 1):
-                    yield row
-                    cursor = row[0]
-                    if n % 100 == 0:
-                        await asyncio.sleep(0)  # a hundred readers catching up must not hold the loop in turn
+                if rows:
+                    cursor = rows[-1][0]
                 if scans_ring and len(rows) < _PAGE:
                     # The ring held nothing more of these types up to ``top``: step past what was
                     # scanned, or a reader of a rare type re-scanned the whole ring at every event.
                     cursor = max(cursor, top)
                 if rows:
+                    yield rows
                     alarm.given = loop.time()
                     if len(rows) == _PAGE:
+                        await asyncio.sleep(0)  # readers catching up take turns with the rest of the loop
                         continue
                 if self.head > cursor and types is None:
                     continue
