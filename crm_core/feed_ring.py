@@ -72,8 +72,8 @@ class _Alarm:
     """One reader's timer: it wakes the reader for its heartbeat (``idle_s`` after the last thing the
     reader gave its caller) and for a look at the store when nothing woke it for ``poll_s``. Armed
     once and moved on only when it rings: a reader woken at every event neither creates nor cancels
-    a timer per wake (``asyncio.timeout`` around each wait did: about a third of a reader's work per
-    event, bench/RESULTS.md issue 19 thirty-fifth round), and a ring finding the reader woken since
+    a timer per wake (``asyncio.timeout`` around each wait did: a quarter of a reader's Python calls
+    per wake, bench/RESULTS.md issue 19 thirty-fifth round), and a ring finding the reader woken since
     it was armed (it looked at the ring then) re-arms without waking it."""
 
     __slots__ = ("_armed_for", "fut", "given", "handle", "idle_s", "loop", "poll_s", "rang")
