@@ -95,7 +95,11 @@ class StreamFeed(RingFeed):
         target = to_cursor(last)
         async with asyncio.timeout(timeout_s):
             while self.head < target:
-                await self._changed.wait()  # _publish replaces it after setting it: read it anew
+                fut = self._next_rows()
+                try:
+                    await fut
+                finally:
+                    self._waiting.pop(fut, None)
 
     async def _follow_stream(self) -> None:
         delay = 0.1
