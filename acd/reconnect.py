@@ -35,6 +35,7 @@ from cti.ami.events import DeviceStateChange
 from cti.errors import CtiError
 from cti.journey import CallEnded
 from cti.logs import bind
+from cti.safety import number_caller_id
 from cti.tasks import TaskSet, cancel_all_and_wait
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class PhoneReconnect:
             try:
                 result = await self.acd.control.originate(
                     phone.dial, context="cti-agent-connect", exten="s",
-                    caller_id=f"<{call.caller_number}>" if call.caller_number else None,
+                    caller_id=number_caller_id(call.caller_number),
                     variables={"CTI_LINKEDID": call.linkedid, "CTI_CALLER": call.caller_channel,
                                AGENT_VAR: call.agent_id or "", KEEP_VAR: "1"},
                     timeout_ms=int(min(self.ring_s, left_s) * 1000), channel_id=leg_id)

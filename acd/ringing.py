@@ -47,6 +47,7 @@ from cti.ami.control import OriginateResult
 from cti.errors import AmiActionFailed, CtiError
 from cti.journey import AgentDialEnded, AgentRinging, AgentRingNoAnswer
 from cti.logs import bind
+from cti.safety import number_caller_id
 from cti.tasks import TaskSet, cancel_all_and_wait
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ class Rings:
         # the ring task may be cancelled, the Originate's outcome is still followed (_follow).
         return asyncio.ensure_future(self.acd.control.originate(
             phone.dial, context=context, exten="s",
-            caller_id=f"<{call.caller_number}>" if call.caller_number else None,
+            caller_id=number_caller_id(call.caller_number),
             variables=variables, timeout_ms=int(offer.ring_timeout_s * 1000)))
 
     def _dialled(self, caller: str, ring_timeout_s: float) -> asyncio.Future[OriginateResult]:

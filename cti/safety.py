@@ -55,3 +55,16 @@ def check_agi_argument(field: str, value: object) -> str:
     if '"' in text:
         raise UnsafeValue(field, 'contains a double quote, which would break AGI argument quoting')
     return text
+
+
+# What a caller ID's number may hold when the engine hands it to an Originate's CallerID ("<number>"):
+# a carrier sets the inbound caller's number, so a '"', '<' or '>' in it could change the name the
+# agent's phone shows (CallerID is parsed as '"name" <number>'). Dialable characters and the names
+# carriers use ("anonymous") pass; the rest is dropped.
+_NOT_CALLER_NUMBER = re.compile(r"[^0-9A-Za-z+*#._-]")
+
+
+def number_caller_id(number: str | None) -> str | None:
+    """``<number>`` for an Originate's CallerID with only a number's characters kept, or None."""
+    kept = _NOT_CALLER_NUMBER.sub("", number or "")
+    return f"<{kept}>" if kept else None
