@@ -7,16 +7,56 @@ Asterisk's own queue prompts, the same ones app_queue plays; those (and the numb
 exist in English only, and a channel of another language falls back to them, so a Chinese-speaking
 caller (the IVR set CHANNEL(language) zh) hears the project's own Chinese prompts instead
 (config/ivr/prompts.tsv: cti/queue_*, cti/num_1..cti/num_20).
+
+One prompt at a time (``PromptFloor``): each of the engine's prompts to a waiting caller (this
+announcement, the virtual-hold offer of ``acd.virtual_hold_pbx``) is a redirect, and a redirect ends
+the AGI that plays another; the prompt that comes second waits (the offer) or is not started (an
+announcement: the next one comes a period later), so no caller hears one cut off by the other.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from cti.agi.session import AgiSession
 from cti.errors import AgiHangup
 
 log = logging.getLogger(__name__)
+
+# How long a prompt holds a caller's floor at most when nothing says it ended (its redirect went out
+# but the caller hung up before the AGI came): past the longest announcement (under 23 s,
+# tests/asterisk/caller/test_announcement_length.py) and the offer (its prompt and 5 s for the key).
+FLOOR_LEASE_S = 45.0
+
+
+class PromptFloor:
+    """Which prompt each waiting caller (by channel) hears now besides the music; pure, the time passed in."""
+
+    def __init__(self, lease_s: float = FLOOR_LEASE_S) -> None:
+        self.lease_s = lease_s
+        self._held: dict[str, tuple[str, float]] = {}  # channel -> (what, since)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def holder(self, channel: str, now: float) -> str | None:
+        held = self._held.get(channel)
+        return held[0] if held is not None and now - held[1] < self.lease_s else None
+
+    def claim(self, channel: str, what: str, now: float) -> bool:
+        """Take ``channel``'s floor for ``what``; False while another prompt holds it."""
+        for gone in [c for c, (_, since) in self._held.items() if now - since >= self.lease_s]:
+            del self._held[gone]
+        if channel in self._held:
+            return False
+        self._held[channel] = (what, now)
+        return True
+
+    def release(self, channel: str, what: str) -> None:
+        """``what`` ended on ``channel`` (its AGI returned, or its redirect failed)."""
+        if self._held.get(channel, ("", 0.0))[0] == what:
+            del self._held[channel]
 
 
 # The largest number the Chinese prompts say (cti/num_<n>); above it, "more than" it.
@@ -103,6 +143,18 @@ def announcement_sounds(language: str) -> frozenset[str]:
                 else:
                     names |= SAID_NUMBER_SOUNDS
     return frozenset(names)
+
+
+def make_announce_route(floor: PromptFloor) -> Callable[[AgiSession], Awaitable[None]]:
+    """The ``announce`` route; the announcement's end gives ``floor`` back (the offer may come)."""
+
+    async def route(session: AgiSession) -> None:
+        try:
+            await announce_route(session)
+        finally:
+            floor.release(session.env.get("channel", ""), "announcement")
+
+    return route
 
 
 async def announce_route(session: AgiSession) -> None:

@@ -4,7 +4,8 @@ the engine calls it back and hands it to the agent the router reserved (docs/cal
 - Offering the key: every second the callers waiting on music in a queue with ``virtual_hold:`` are
   checked (``acd.virtual_hold.offer_due``); one that is due is redirected to ``cti-vhold-offer``,
   whose ``vhold-offer`` FastAGI route plays the prompt and listens for the key, then returns the
-  caller to the music. The key pressed: ``accept`` makes its router entry virtual
+  caller to the music; one waits while a position announcement plays (``acd.announce.PromptFloor``).
+  The key pressed: ``accept`` makes its router entry virtual
   (``Router.hold_virtually``), publishes ``QueueLeft(reason="virtual_hold")`` (the call is no
   abandon) and the route plays the goodbye and hangs up.
 - Web requests (``request``) enter the queue as virtual entries from the start; ``cancel`` takes an
@@ -135,6 +136,9 @@ class VirtualHold:
             if not offer_due(policy, waited_s=now - call.queued_at, ewt_s=ewt, offers=count, last_offer_at=last,
                              now=now):
                 continue
+            # Not over an announcement in progress: due still, it is offered once that has ended.
+            if not self.acd.floor.claim(call.caller_channel, "offer", now):
+                continue
             self._offers[call.linkedid] = (count + 1, now)
             try:
                 control = self.acd.control
@@ -143,6 +147,7 @@ class VirtualHold:
                 await control.set_var(call.caller_channel, "CTI_VH_PROMPT", policy.prompt)
                 await control.redirect(call.caller_channel, OFFER_CONTEXT, "s")
             except CtiError as err:
+                self.acd.floor.release(call.caller_channel, "offer")
                 log.info("virtual hold: could not offer the key to %s: %s", call.linkedid, err.message)
 
     async def accept(self, linkedid: str) -> bool:
@@ -392,6 +397,8 @@ class VirtualHold:
             await session.hangup()
         except AgiHangup:
             pass
+        finally:  # back to the music (or gone): an announcement may come
+            self.acd.floor.release(session.env.get("channel", ""), "offer")
 
     async def _answer_route(self, session: AgiSession) -> None:
         entry_id = ""

@@ -1,0 +1,77 @@
+"""A position announcement and the virtual-hold offer due while it plays, as a caller on the
+carrier's SIP leg hears them: the whole announcement (its last word, "thank you", to its end),
+then the offer; neither cuts the other off (acd.announce.PromptFloor)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+from acd.announce import announcement
+from acd.decisions import Announce
+from acd.virtual_hold import VirtualHoldPolicy
+from callcenter.engine import Engine
+from cti.events import Event
+from cti.journey import QueueEntered
+from cti.settings import load_settings
+from ivr.config import sound_index
+from tests.asterisk.caller import ears
+from tests.asterisk.trunks.rig import DID_SALES, Rig
+from tests.helpers import english_customer_number, until
+
+# Offered 2 s into the wait: while the announcement sent 1 s into it plays (about 12 s).
+OFFER = VirtualHoldPolicy(offer_after_s=2, offer_ewt_s=None, first_offer_s=2, reoffer_every_s=None)
+
+
+def _say_en(n: int) -> list[str]:  # Asterisk's English say_number for n < 20
+    assert 0 < n < 20
+    return [f"digits/{n}"]
+
+
+def _seconds(name: str) -> float:
+    index = sound_index(load_settings())
+    assert index is not None, "no managed Asterisk root file system with sounds (make pbx-rootfs)"
+    base = index.language_dir("en")
+    assert base is not None
+    path = next(base.glob(f"{name}.*"))
+    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True).stderr
+    return float(next(line for line in out.splitlines() if line.startswith("Length")).split(":")[1])
+
+
+async def test_the_offer_due_during_an_announcement_is_heard_after_the_whole_announcement(
+        rig: Rig, engine: tuple[Engine, list[Event]], tmp_path: Path) -> None:
+    eng, seen = engine
+    number = await english_customer_number(eng)
+    await eng.desk.login_queues("1001", ["support"])  # logged in, not ready: the caller waits
+    eng.virtual_hold.policies["support"] = OFFER  # this engine's support offers virtual hold
+    position, ewt, low, high = 5, 180, 120, 240  # "there are 4 calls waiting ... 2 and 4 minutes"
+    with ears.verbose_log(rig.ours) as log:
+        recording = ears.place(rig, number, DID_SALES, ["Wait(4)", "SendDTMF(1)"])
+        entered = await until(lambda: next((e for e in seen if isinstance(e, QueueEntered)), None), timeout_s=40,
+                              what="the caller queued")
+        await asyncio.sleep(1)
+        await eng.acd.decide(lambda now: [Announce(call_id=entered.linkedid, queue="support", position=position,
+                                                   ewt_s=ewt, ewt_low_s=low, ewt_high_s=high)])
+        await until(lambda: "cti/vhold_offer" in log.read_text(errors="replace"), timeout_s=30,
+                    what="the offer played")
+        await asyncio.sleep(3)
+        rig.carrier.cli("channel request hangup all")
+        await until(recording.exists, timeout_s=5, what="the caller's recording")
+        await asyncio.sleep(0.5)
+    got = ears.heard(recording, log, tmp_path)
+    expected: list[str] = []
+    for kind, value in announcement(position, ewt, low, high, "en"):
+        expected += _say_en(int(value)) if kind == "number" else [str(value)]
+    hold = max(t for t, name, _ in got.played if name == "cti/please_hold")
+    after = [(t, name) for t, name, _ in got.played if t > hold]
+    said = [name for _, name in after]
+    # The whole announcement, each of its sounds once and in order, then the offer.
+    assert said[:len(expected) + 1] == [*expected, "cti/vhold_offer"], said
+    last, offer = after[len(expected) - 1][0], after[len(expected)][0]
+    # Its last word played to its end before the offer began (the offer waited, cutting nothing).
+    assert offer - last >= _seconds(expected[-1]) - 0.1, (offer, last, expected[-1])
+    assert ears.rms(got.wav, offer + 0.3, 1.0) > 0.02  # the offer heard as speech
+    # Speech throughout, from the announcement's first word to the offer: no gap for the hand-over.
+    assert ears.longest_silence(got.wav, after[0][0], offer + 1.0) < 1.5
+    assert not got.missing, got.missing
