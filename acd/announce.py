@@ -6,7 +6,8 @@ the estimate is uncertain) on the caller's channel and redirects it to
 Asterisk's own queue prompts, the same ones app_queue plays; those (and the numbers Asterisk says)
 exist in English only, and a channel of another language falls back to them, so a Chinese-speaking
 caller (the IVR set CHANNEL(language) zh) hears the project's own Chinese prompts instead
-(config/ivr/prompts.tsv: cti/queue_*, cti/num_1..cti/num_20).
+(config/ivr/prompts.tsv: cti/queue_*, cti/num_1..cti/num_20). English has one prompt of the
+project's, cti/queue_between (Asterisk has no "between" for a range).
 
 One prompt at a time (``PromptFloor``): each of the engine's prompts to a waiting caller (this
 announcement, the virtual-hold offer of ``acd.virtual_hold_pbx``) is a redirect, and a redirect ends
@@ -77,8 +78,9 @@ def announcement(position: int, ewt_s: int, low_s: int | None = None, high_s: in
         said += [("sound", "queue-thereare"), ("number", position - 1), ("sound", "queue-callswaiting")]
     low_m, high_m = _minutes(low_s, high_s)
     if low_m is not None and high_m is not None:
-        said += [("sound", "queue-holdtime"), ("number", low_m), ("sound", "vm-and"), ("number", high_m),
-                 ("sound", "queue-minutes")]
+        # Asterisk has no "between": without it the range was "currently two and four minutes".
+        said += [("sound", "queue-holdtime"), ("sound", "cti/queue_between"), ("number", low_m), ("sound", "vm-and"),
+                 ("number", high_m), ("sound", "queue-minutes")]
     elif ewt_s >= 60:
         minutes = round(ewt_s / 60)
         said += [("sound", "queue-holdtime"), ("number", minutes),

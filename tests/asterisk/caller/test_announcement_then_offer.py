@@ -1,6 +1,7 @@
 """A position announcement and the virtual-hold offer due while it plays, as a caller on the
 carrier's SIP leg hears them: the whole announcement (its last word, "thank you", to its end),
-then the offer; neither cuts the other off (acd.announce.PromptFloor)."""
+then the offer; neither cuts the other off (acd.announce.PromptFloor). Its uncertain wait is said
+"between 2 and 4 minutes" (the project's cti/queue_between: Asterisk has no "between")."""
 
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ async def test_the_offer_due_during_an_announcement_is_heard_after_the_whole_ann
     said = [name for _, name in after]
     # The whole announcement, each of its sounds once and in order, then the offer.
     assert said[:len(expected) + 1] == [*expected, "cti/vhold_offer"], said
+    # The range: "the estimated hold time is currently between 2 and 4 minutes", the project's "between".
+    assert said[3:9] == ["queue-holdtime", "cti/queue_between", "digits/2", "vm-and", "digits/4", "queue-minutes"]
+    between = after[4][0]
+    assert ears.rms(got.wav, between + 0.05, 0.3) > 0.02  # spoken, not a silent file
     last, offer = after[len(expected) - 1][0], after[len(expected)][0]
     # Its last word played to its end before the offer began (the offer waited, cutting nothing).
     assert offer - last >= _seconds(expected[-1]) - 0.1, (offer, last, expected[-1])
