@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cti.pbx import ManagedPbx
+from cti.settings import load_settings
+from ivr.config import sound_index
 from tests.asterisk.trunks.rig import Rig
 
 _count = itertools.count()
@@ -69,6 +71,18 @@ def place(rig: Rig, number: str, did: str, script: list[str]) -> Path:
     return rig.carrier.instance_dir / "spool" / "monitor" / f"{tag}-heard.wav"
 
 
+def key_when_told(name: str) -> list[str]:
+    """Script steps: the phone waits, on its tone, until the test says which key (``press``), then presses it."""
+    # No double quotes: the CLI's ``dialplan add extension "..."`` takes the step in them.
+    return [f"While($[${{LEN(${{GLOBAL({name})}})}} = 0])", "Wait(0.1)", "EndWhile()", f"SendDTMF(${{GLOBAL({name})}})"]
+
+
+def press(rig: Rig, name: str, digit: str) -> None:
+    """The phone waiting at ``key_when_told(name)`` presses ``digit`` now."""
+    assert len(digit) == 1 and digit in "0123456789*#"
+    rig.carrier.cli(f"dialplan set global {name} {digit}")
+
+
 def heard(recording: Path, log: Path, base: Path) -> Heard:
     """The caller's recording, its tone filtered out, with what the log says our side played."""
     wav = base / recording.name.replace("-heard", "-voice")
@@ -83,6 +97,17 @@ def heard(recording: Path, log: Path, base: Path) -> Heard:
             start = t if start is None else start
             played.append((round(t - start, 2), m.group(1), m.group(2)))
     return Heard(wav, played, _MISSING.findall(text), text)
+
+
+def sound_seconds(name: str, language: str = "en") -> float:
+    """How long the managed Asterisk's sound file ``name`` lasts (its root file system's)."""
+    index = sound_index(load_settings())
+    assert index is not None, "no managed Asterisk root file system with sounds (make pbx-rootfs)"
+    base = index.language_dir(language)
+    assert base is not None, language
+    path = next(base.glob(f"{name}.*"))
+    # sox's stat, not soxi: soxi says 0 s for a raw .gsm file (no header), stat counts its samples.
+    return sox_stat(path)["Length (seconds)"]
 
 
 def sox_stat(path: Path, *effects: str) -> dict[str, float]:

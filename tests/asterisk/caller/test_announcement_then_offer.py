@@ -6,7 +6,6 @@ then the offer; neither cuts the other off (acd.announce.PromptFloor). Its uncer
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 from acd.announce import announcement
@@ -15,8 +14,6 @@ from acd.virtual_hold import VirtualHoldPolicy
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import QueueEntered
-from cti.settings import load_settings
-from ivr.config import sound_index
 from tests.asterisk.caller import ears
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import english_customer_number, until
@@ -28,16 +25,6 @@ OFFER = VirtualHoldPolicy(offer_after_s=2, offer_ewt_s=None, first_offer_s=2, re
 def _say_en(n: int) -> list[str]:  # Asterisk's English say_number for n < 20
     assert 0 < n < 20
     return [f"digits/{n}"]
-
-
-def _seconds(name: str) -> float:
-    index = sound_index(load_settings())
-    assert index is not None, "no managed Asterisk root file system with sounds (make pbx-rootfs)"
-    base = index.language_dir("en")
-    assert base is not None
-    path = next(base.glob(f"{name}.*"))
-    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True).stderr
-    return float(next(line for line in out.splitlines() if line.startswith("Length")).split(":")[1])
 
 
 async def test_the_offer_due_during_an_announcement_is_heard_after_the_whole_announcement(
@@ -75,7 +62,7 @@ async def test_the_offer_due_during_an_announcement_is_heard_after_the_whole_ann
     assert ears.rms(got.wav, between + 0.05, 0.3) > 0.02  # spoken, not a silent file
     last, offer = after[len(expected) - 1][0], after[len(expected)][0]
     # Its last word played to its end before the offer began (the offer waited, cutting nothing).
-    assert offer - last >= _seconds(expected[-1]) - 0.1, (offer, last, expected[-1])
+    assert offer - last >= ears.sound_seconds(expected[-1]) - 0.1, (offer, last, expected[-1])
     assert ears.rms(got.wav, offer + 0.3, 1.0) > 0.02  # the offer heard as speech
     # Speech throughout, from the announcement's first word to the offer: no gap for the hand-over.
     assert ears.longest_silence(got.wav, after[0][0], offer + 1.0) < 1.5
