@@ -45,6 +45,7 @@ from acd.virtual_hold import (
     VirtualHoldStore,
     attempt_result,
     callback_allowance_s,
+    callback_language,
     next_attempt,
     next_state,
     offer_due,
@@ -150,8 +151,9 @@ class VirtualHold:
                 self.acd.floor.release(call.caller_channel, "offer")
                 log.info("virtual hold: could not offer the key to %s: %s", call.linkedid, err.message)
 
-    async def accept(self, linkedid: str) -> bool:
-        """The caller pressed the key: its entry goes virtual. False when it is no longer waiting."""
+    async def accept(self, linkedid: str, *, language: str | None = None) -> bool:
+        """The caller pressed the key: its entry goes virtual. False when it is no longer waiting.
+        ``language``: its channel's (the callback speaks it)."""
         call = self.acd.calls.get(linkedid)
         if call is None or call.status != "queued" or call.queue not in self.policies or not call.caller_number:
             return False
@@ -176,7 +178,7 @@ class VirtualHold:
         entry = VirtualEntry(linkedid, number, call.queue, call.queued_at, call.priority,
                              dict(call.skills) if call.skills else None, call.customer_id,
                              queue_entered_at=stay_from, put_back_at=call.put_back_at,
-                             moved_wait_s=call.moved_wait_s)
+                             moved_wait_s=call.moved_wait_s, language=callback_language(language))
         self.entries[linkedid] = entry
         await self.store.save(entry)
         now = self.acd.clock()
@@ -390,7 +392,7 @@ class VirtualHold:
             key = await session.get_variable("CTI_VH_KEY") or "*"
             prompt = await session.get_variable("CTI_VH_PROMPT") or "cti/vhold_offer"
             digit = await play_prompt(session, prompt, key) or await session.wait_for_digit(5000)
-            if digit != key or not await self.accept(linkedid):
+            if digit != key or not await self.accept(linkedid, language=session.env.get("language")):
                 return  # back to the music
             policy = self.policies.get(self.entries[linkedid].queue) if linkedid in self.entries else None
             await play_prompt(session, policy.accepted_prompt if policy else "cti/thanks")
@@ -405,6 +407,9 @@ class VirtualHold:
         confirmed = False
         try:
             entry_id = await session.get_variable(ID_VAR) or ""
+            entry = self.entries.get(entry_id)
+            if entry is not None and entry.language:  # the caller's language, as it was offered the key
+                await session.set_variables({"CHANNEL(language)": entry.language})
             if (await session.get_variable("CTI_VH_CONFIRM") or "") != "1":
                 confirmed = True
                 return

@@ -53,10 +53,8 @@ def verbose_log(pbx: ManagedPbx) -> Iterator[Path]:
         pbx.cli(f"logger remove channel {name}")
 
 
-def place(rig: Rig, number: str, did: str, script: list[str]) -> Path:
-    """The carrier's subscriber ``number`` dials ``did``; once answered its phone runs ``script``
-    (dialplan applications, e.g. ``Wait(4)``, ``SendDTMF(1)``) with its ears open, then waits.
-    Returns where, on this host, the recording of what it hears will be once the call ends."""
+def _ears(rig: Rig, script: list[str]) -> tuple[str, Path]:
+    """A caller-ears extension on the carrier: answer, record what is heard, run ``script`` on the tone."""
     tag = f"ears{next(_count)}x{int(time.time() * 1000)}"
     inside = f"{rig.carrier.instance_path}/spool/monitor/{tag}"
     steps = ["Answer()", f"MixMonitor({inside}-mix.wav,r({inside}-heard.wav))", "Playtones(3900)"]
@@ -65,10 +63,31 @@ def place(rig: Rig, number: str, did: str, script: list[str]) -> Path:
     steps += ["Wait(3600)", "Hangup()"]
     for n, app in enumerate(steps, 1):
         rig.carrier.cli(f'dialplan add extension "{tag},{n},{app}" into caller-ears replace')
+    return tag, rig.carrier.instance_dir / "spool" / "monitor" / f"{tag}-heard.wav"
+
+
+def place(rig: Rig, number: str, did: str, script: list[str]) -> Path:
+    """The carrier's subscriber ``number`` dials ``did``; once answered its phone runs ``script``
+    (dialplan applications, e.g. ``Wait(4)``, ``SendDTMF(1)``) with its ears open, then waits.
+    Returns where, on this host, the recording of what it hears will be once the call ends."""
+    tag, recording = _ears(rig, script)
     for n, app in enumerate((f"Set(CALLERID(num)={number})", f"Dial(PJSIP/{did}@callcenter,20)", "Hangup()"), 1):
         rig.carrier.cli(f'dialplan add extension "{tag},{n},{app}" into caller-dials replace')
     rig.carrier.cli(f"channel originate Local/{tag}@caller-dials extension {tag}@caller-ears")
-    return rig.carrier.instance_dir / "spool" / "monitor" / f"{tag}-heard.wav"
+    return recording
+
+
+def answer_at(rig: Rig, number: str, script: list[str]) -> Path:
+    """The carrier's subscriber ``number`` answers the next call the call centre places to it (its
+    number's own extension in carrier-network, before the patterns), then as ``place``'s phone does.
+    ``forget_number`` takes the extension away again."""
+    tag, recording = _ears(rig, script)
+    rig.carrier.cli(f'dialplan add extension "{number},1,Goto(caller-ears,{tag},1)" into carrier-network replace')
+    return recording
+
+
+def forget_number(rig: Rig, number: str) -> None:
+    rig.carrier.cli(f"dialplan remove extension {number}@carrier-network")
 
 
 def key_when_told(name: str) -> list[str]:
