@@ -1,11 +1,12 @@
 """A caller with ears, on the carrier of tests/asterisk/trunks: the caller's phone is a channel of
 the carrier's Asterisk that dials our DID over SIP, presses its keys on a script, and records what
 it hears (MixMonitor's r() file: the audio that channel reads, that is what our side sends over
-RTP). It sends a 3900 Hz tone all along, as a real phone sends RTP all along: a leg that sends
-nothing makes Asterisk's generators (music on hold) run unlike a real call, and the tone is out of
-the band the measures look at (below 3300 Hz). Our Asterisk's own log, its verbose lines in a log
-channel of the test's own, names each sound file it played, in which language, and the ones it
-could not find."""
+RTP, silence where none came; a host too loaded for its Asterisk still loses stretches, and
+``from_end`` places a moment on it from its end, the hang-up). It sends a 3900 Hz tone all along,
+as a real phone sends RTP all along: a leg that sends nothing makes Asterisk's generators (music
+on hold) run unlike a real call, and the tone is out of the band the measures look at (below
+3300 Hz). Our Asterisk's own log, its verbose lines in a log channel of the test's own, names each
+sound file it played, in which language, and the ones it could not find."""
 
 from __future__ import annotations
 
@@ -57,7 +58,12 @@ def _ears(rig: Rig, script: list[str]) -> tuple[str, Path]:
     """A caller-ears extension on the carrier: answer, record what is heard, run ``script`` on the tone."""
     tag = f"ears{next(_count)}x{int(time.time() * 1000)}"
     inside = f"{rig.carrier.instance_path}/spool/monitor/{tag}"
-    steps = ["Answer()", f"MixMonitor({inside}-mix.wav,r({inside}-heard.wav))", "Playtones(3900)"]
+    # A jitter buffer on what the phone reads gives a frame every 20 ms, silence where none came:
+    # without it the recording held no time where our side sent no RTP (between the IVR's prompts,
+    # while a key is awaited), and every later moment came out up to 1.8 s early against Asterisk's
+    # log. It holds 200 ms, which the hang-up cuts off. (A host too loaded still loses stretches.)
+    steps = ["Answer()", "Set(JITTERBUFFER(fixed)=default)", f"MixMonitor({inside}-mix.wav,r({inside}-heard.wav))",
+             "Playtones(3900)"]
     for app in script:  # a key press ends the tone: it goes on after each one
         steps += [app, "Playtones(3900)"] if app.startswith("SendDTMF") else [app]
     steps += ["Wait(3600)", "Hangup()"]
@@ -116,6 +122,23 @@ def heard(recording: Path, log: Path, base: Path) -> Heard:
             start = t if start is None else start
             played.append((round(t - start, 2), m.group(1), m.group(2)))
     return Heard(wav, played, _MISSING.findall(text), text)
+
+
+def stamp(line: str) -> float:
+    """The time of one of Asterisk's log lines ([YYYY-MM-DD HH:MM:SS.mmm])."""
+    return time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S")) + float(line[20:24])
+
+
+def logged_at(got: Heard, marker: str) -> float:
+    """The time of the first line of our Asterisk's log that holds ``marker``."""
+    return stamp(next(line for line in got.log.splitlines() if marker in line))
+
+
+def from_end(got: Heard, at: float, ended: float) -> float:
+    """Where on the recording the moment ``at`` (epoch seconds) is, the call having ended at ``ended``:
+    counted from the recording's end, not its start, which a stretch missing from it (no RTP came;
+    the host too loaded) moves by seconds."""
+    return sox_stat(got.wav)["Length (seconds)"] - (ended - at)
 
 
 def sound_seconds(name: str, language: str = "en") -> float:

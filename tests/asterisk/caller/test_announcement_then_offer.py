@@ -6,6 +6,7 @@ then the offer; neither cuts the other off (acd.announce.PromptFloor). Its uncer
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from acd.announce import announcement
@@ -44,6 +45,7 @@ async def test_the_offer_due_during_an_announcement_is_heard_after_the_whole_ann
         await until(lambda: "cti/vhold_offer" in log.read_text(errors="replace"), timeout_s=30,
                     what="the offer played")
         await asyncio.sleep(3)
+        hung = time.time()
         rig.carrier.cli("channel request hangup all")
         await until(recording.exists, timeout_s=5, what="the caller's recording")
         await asyncio.sleep(0.5)
@@ -58,12 +60,16 @@ async def test_the_offer_due_during_an_announcement_is_heard_after_the_whole_ann
     assert said[:len(expected) + 1] == [*expected, "cti/vhold_offer"], said
     # The range: "the estimated hold time is currently between 2 and 4 minutes", the project's "between".
     assert said[3:9] == ["queue-holdtime", "cti/queue_between", "digits/2", "vm-and", "digits/4", "queue-minutes"]
-    between = after[4][0]
-    assert ears.rms(got.wav, between + 0.05, 0.3) > 0.02  # spoken, not a silent file
+    first = ears.logged_at(got, "Playing '")  # where the log's times count from (Heard.played)
+
+    def heard_at(t: float) -> float:  # on the recording, from its end (ears.from_end)
+        return ears.from_end(got, first + t, hung)
+
+    assert ears.rms(got.wav, heard_at(after[4][0]) + 0.05, 0.3) > 0.02  # "between": spoken, not a silent file
     last, offer = after[len(expected) - 1][0], after[len(expected)][0]
     # Its last word played to its end before the offer began (the offer waited, cutting nothing).
     assert offer - last >= ears.sound_seconds(expected[-1]) - 0.1, (offer, last, expected[-1])
-    assert ears.rms(got.wav, offer + 0.3, 1.0) > 0.02  # the offer heard as speech
+    assert ears.rms(got.wav, heard_at(offer) + 0.3, 1.0) > 0.02  # the offer heard as speech
     # Speech throughout, from the announcement's first word to the offer: no gap for the hand-over.
-    assert ears.longest_silence(got.wav, after[0][0], offer + 1.0) < 1.5
+    assert ears.longest_silence(got.wav, heard_at(after[0][0]), heard_at(offer) + 1.0) < 1.5
     assert not got.missing, got.missing

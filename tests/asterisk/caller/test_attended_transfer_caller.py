@@ -77,12 +77,9 @@ async def test_the_caller_hears_music_during_the_consultation_then_the_second_ag
         await asyncio.sleep(0.5)
     got = ears.heard(recording, log, tmp_path)
     wav = got.wav
-    # Marks placed on the recording from its end, the hang-up: the recording has no time where the
-    # caller's phone received no audio (between the IVR's prompts: our side sends no RTP then), so
-    # counting from its start (the welcome) put them up to 1.8 s late; from the agent's answer on,
-    # music or a voice is sent all along.
-    end = ears.sox_stat(wav)["Length (seconds)"]
-    at = {k: end - (marks["hangup"] - v) for k, v in marks.items()}
+    # Marks placed on the recording from its end, the hang-up (ears.from_end): counted from the
+    # welcome they came out 1.5-1.8 s late.
+    at = {k: ears.from_end(got, v, marks["hangup"]) for k, v in marks.items()}
     # The first agent, until the consultation.
     assert _band(wav, at["connected"] + 0.8, 1.5, FIRST) > 0.1
     # Consulting (the second agent's phone rings 2 s, then the agents talk): music, neither agent.

@@ -68,6 +68,7 @@ async def test_the_caller_accepts_the_callback_hangs_up_and_is_called_back_to_th
             connected = await until(lambda: next((e for e in seen if isinstance(e, CallConnected)), None),
                                     timeout_s=20, what="the agent answered the callback")
             await asyncio.sleep(3)
+            hung = time.time()
             await eng.desk.hangup("1003", connected.linkedid)
             await _no_calls(rig, "the callback ended with the agent's hang-up")
             await until(back.exists, timeout_s=5, what="the callback's recording")
@@ -82,10 +83,7 @@ async def test_the_caller_accepts_the_callback_hangs_up_and_is_called_back_to_th
     assert said[0] == ("cti/vhold_confirm", "zh"), said
     assert ears.rms(called.wav, 0.3, 1.5) > 0.02  # spoken, as soon as the caller answered
     assert connected.agent_id == "1003"
-    # The recording starts when the caller answered, as the question does (the log's first line).
-    line = next(line for line in called.log.splitlines() if "Playing 'cti/vhold_confirm" in line)
-    t0 = time.mktime(time.strptime(line[1:20], "%Y-%m-%d %H:%M:%S")) + float(line[20:24])
-    key = pressed - t0
+    key = ears.from_end(called, pressed, hung)
     # The agent within two seconds of the key (rung then, answering in 0.5 s), and on until the hang-up.
     assert ears.sox_stat(called.wav, "trim", f"{key + 2.0:.2f}", "1.0", *TONE)["RMS     amplitude"] > 0.1
     assert ears.longest_silence(called.wav, 0.0, key + 3.0) < 1.5  # no dead air on the way
