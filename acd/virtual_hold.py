@@ -162,9 +162,9 @@ class VirtualEntry:
     queue_entered_at: float | None = None
     put_back_at: float | None = None
     moved_wait_s: float = 0.0
-    # The caller's channel language when it pressed the key: the callback asks its question in it. Not
-    # a column of the CRM's table (kept in memory and the store's journal): a restarted engine's entry
-    # has None, and its callback speaks the PBX's default language (docs/callbacks.md).
+    # The caller's channel language when it pressed the key: the callback asks its question in it. Kept
+    # in memory only (no column of the CRM's table): a restarted engine's entry has None, and its
+    # callback speaks the PBX's default language (docs/callbacks.md).
     language: str | None = None
 
 

@@ -92,3 +92,12 @@ async def test_an_entry_with_no_language_leaves_the_callback_s_channel_as_it_is(
     answer = Session({"channel": "Local/x;1", "language": "en"}, {ID_VAR: entry.entry_id, "CTI_VH_CONFIRM": ""})
     await vh.routes()["vhold-answer"](answer)
     assert answer.set == {}
+
+
+def test_the_store_s_journal_does_not_carry_the_language() -> None:
+    """No column keeps it: a journal line with it could not be read back by a release without it."""
+    from acd.virtual_hold import VirtualEntry
+    from crm_core.virtual_holds import _fields
+
+    fields = _fields(VirtualEntry("c1", "+8613900000001", "support", 100.0, language="zh"))
+    assert "language" not in fields and VirtualEntry(**fields).language is None
