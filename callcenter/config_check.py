@@ -18,7 +18,6 @@ from cti.settings import Settings
 from cti.trunks import TrunksConfig, check_trunks, normalise, read_trunks, trunks_path
 from ivr import flow as f
 from ivr.config import check_flows, flows_dir, sound_index, valid_flows
-from ivr.language import sound_language
 from ivr.prompts import PREFIX, PromptError, read_texts
 from ivr.sounds import SoundIndex
 
@@ -147,6 +146,8 @@ def flow_languages(flow: f.Flow) -> set[str]:
     languages = ({flow.language} | {e.language for e in flow.entries if e.language}
                  | {n.language for n in flow.nodes.values() if isinstance(n, f.SetNode) and n.language})
     if any(isinstance(n, f.Lookup) for n in flow.nodes.values()):
+        from ivr.language import sound_language
+
         declared = {*flow.language_skills, *(lang for alias in flow.prompts.values() for lang in alias)}
         languages |= {sound_language(lang) for lang in declared}
     return languages
