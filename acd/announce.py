@@ -6,17 +6,58 @@ the estimate is uncertain) on the caller's channel and redirects it to
 Asterisk's own queue prompts, the same ones app_queue plays; those (and the numbers Asterisk says)
 exist in English only, and a channel of another language falls back to them, so a Chinese-speaking
 caller (the IVR set CHANNEL(language) zh) hears the project's own Chinese prompts instead
-(config/ivr/prompts.tsv: cti/queue_*, cti/num_1..cti/num_20).
+(config/ivr/prompts.tsv: cti/queue_*, cti/num_1..cti/num_20). English has one prompt of the
+project's, cti/queue_between (Asterisk has no "between" for a range).
+
+One prompt at a time (``PromptFloor``): each of the engine's prompts to a waiting caller (this
+announcement, the virtual-hold offer of ``acd.virtual_hold_pbx``) is a redirect, and a redirect ends
+the AGI that plays another; the prompt that comes second waits (the offer) or is not started (an
+announcement: the next one comes a period later), so no caller hears one cut off by the other.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from cti.agi.session import AgiSession
 from cti.errors import AgiHangup
 
 log = logging.getLogger(__name__)
+
+# How long a prompt holds a caller's floor at most when nothing says it ended (its redirect went out
+# but the caller hung up before the AGI came): past the longest announcement (under 23 s,
+# tests/asterisk/caller/test_announcement_length.py) and the offer (its prompt and 5 s for the key).
+FLOOR_LEASE_S = 45.0
+
+
+class PromptFloor:
+    """Which prompt each waiting caller (by channel) hears now besides the music; pure, the time passed in."""
+
+    def __init__(self, lease_s: float = FLOOR_LEASE_S) -> None:
+        self.lease_s = lease_s
+        self._held: dict[str, tuple[str, float]] = {}  # channel -> (what, since)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def holder(self, channel: str, now: float) -> str | None:
+        held = self._held.get(channel)
+        return held[0] if held is not None and now - held[1] < self.lease_s else None
+
+    def claim(self, channel: str, what: str, now: float) -> bool:
+        """Take ``channel``'s floor for ``what``; False while another prompt holds it."""
+        for gone in [c for c, (_, since) in self._held.items() if now - since >= self.lease_s]:
+            del self._held[gone]
+        if channel in self._held:
+            return False
+        self._held[channel] = (what, now)
+        return True
+
+    def release(self, channel: str, what: str) -> None:
+        """``what`` ended on ``channel`` (its AGI returned, or its redirect failed)."""
+        if self._held.get(channel, ("", 0.0))[0] == what:
+            del self._held[channel]
 
 
 # The largest number the Chinese prompts say (cti/num_<n>); above it, "more than" it.
@@ -37,8 +78,9 @@ def announcement(position: int, ewt_s: int, low_s: int | None = None, high_s: in
         said += [("sound", "queue-thereare"), ("number", position - 1), ("sound", "queue-callswaiting")]
     low_m, high_m = _minutes(low_s, high_s)
     if low_m is not None and high_m is not None:
-        said += [("sound", "queue-holdtime"), ("number", low_m), ("sound", "vm-and"), ("number", high_m),
-                 ("sound", "queue-minutes")]
+        # Asterisk has no "between": without it the range was "currently two and four minutes".
+        said += [("sound", "queue-holdtime"), ("sound", "cti/queue_between"), ("number", low_m), ("sound", "vm-and"),
+                 ("number", high_m), ("sound", "queue-minutes")]
     elif ewt_s >= 60:
         minutes = round(ewt_s / 60)
         said += [("sound", "queue-holdtime"), ("number", minutes),
@@ -103,6 +145,18 @@ def announcement_sounds(language: str) -> frozenset[str]:
                 else:
                     names |= SAID_NUMBER_SOUNDS
     return frozenset(names)
+
+
+def make_announce_route(floor: PromptFloor) -> Callable[[AgiSession], Awaitable[None]]:
+    """The ``announce`` route; the announcement's end gives ``floor`` back (the offer may come)."""
+
+    async def route(session: AgiSession) -> None:
+        try:
+            await announce_route(session)
+        finally:
+            floor.release(session.env.get("channel", ""), "announcement")
+
+    return route
 
 
 async def announce_route(session: AgiSession) -> None:

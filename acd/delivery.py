@@ -38,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
+from acd.announce import PromptFloor
 from acd.call_actions import CallActions
 from acd.calls import AgentPhone, LiveCall, PhoneBook, RecentAgents, call_detail
 from acd.consultations import Consultations
@@ -114,6 +115,8 @@ class AcdService:
         self.unattached: dict[str, LiveCall] = {}
         # Virtual hold (acd.virtual_hold_pbx): an ``Offer(callback=True)`` goes there, the customer is called first.
         self.callbacks: CallbackTurns | None = None
+        # The announcements and the virtual-hold offer to a waiting caller, one at a time (acd.announce).
+        self.floor = PromptFloor()
         # A browser softphone lost mid-call: its caller waits for the same agent (acd.reconnect).
         self.reconnect = PhoneReconnect(self, requeue_after_s=softphone_requeue_s)
         # Queue entries the IVR's hand-off wrote (acd.handoff): their enqueue writes nothing.

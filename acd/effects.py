@@ -143,20 +143,29 @@ class DecisionEffects:
                                                        skills=call.skills, customer_id=call.customer_id))
             case Announce():
                 call = acd.calls.get(d.call_id)
-                if call is not None and call.status == "queued":
-                    await acd.control.set_var(call.caller_channel, "CTI_POSITION", str(d.position))
-                    await acd.control.set_var(call.caller_channel, "CTI_EWT", str(int(d.ewt_s)))
-                    await acd.control.set_var(call.caller_channel, "CTI_EWT_LOW",
-                                              "" if d.ewt_low_s is None else str(int(d.ewt_low_s)))
-                    await acd.control.set_var(call.caller_channel, "CTI_EWT_HIGH",
-                                              "" if d.ewt_high_s is None else str(int(d.ewt_high_s)))
-                    await acd.control.redirect(call.caller_channel, "cti-announce", "s")
+                # Not over another prompt (the virtual-hold offer): the next announcement comes a period later.
+                if (call is not None and call.status == "queued"
+                        and acd.floor.claim(call.caller_channel, "announcement", now)):
+                    try:
+                        await self._announce(call, d)
+                    except BaseException:
+                        acd.floor.release(call.caller_channel, "announcement")
+                        raise
             case LimitAction():
                 await self._limit(d, now)
             case Abandoned():
                 await acd.bus.publish(QueueLeft(ts=now, linkedid=d.call_id, queue=d.queue,
                                                 reason="system_failure" if d.system_failure else "abandoned",
                                                 waited_s=d.wait_s))
+
+    async def _announce(self, call: LiveCall, d: Announce) -> None:
+        control = self.acd.control
+        await control.set_var(call.caller_channel, "CTI_POSITION", str(d.position))
+        await control.set_var(call.caller_channel, "CTI_EWT", str(int(d.ewt_s)))
+        await control.set_var(call.caller_channel, "CTI_EWT_LOW", "" if d.ewt_low_s is None else str(int(d.ewt_low_s)))
+        await control.set_var(call.caller_channel, "CTI_EWT_HIGH",
+                              "" if d.ewt_high_s is None else str(int(d.ewt_high_s)))
+        await control.redirect(call.caller_channel, "cti-announce", "s")
 
     async def _limit(self, d: LimitAction, now: float) -> None:
         """A queue limit (max wait, max length, no agents) sends the caller on: another queue, voicemail,

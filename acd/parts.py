@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
+from acd.announce import PromptFloor
 from acd.calls import AgentPhone, LiveCall, PhoneBook
 from acd.decisions import Decision, Offer
 from acd.handoff import Handoffs
@@ -183,6 +184,7 @@ class EffectsHost(Protocol):
     wrapups: dict[tuple[str, str], LiveCall]
     clock: Callable[[], float]
     callbacks: CallbackTurns | None
+    floor: PromptFloor  # one prompt at a time per waiting caller (acd.announce)
 
     @property
     def rings(self) -> RingHangUps: ...

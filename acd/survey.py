@@ -25,6 +25,7 @@ from cti.tasks import TaskSet
 log = logging.getLogger(__name__)
 
 _TRIES = 2
+BEEP = "beep"  # Asterisk's stock tone after each question, then the key (``cti config check`` looks for it)
 _STOP_MARKS_S = 2.0  # two Setvar actions, each answered in milliseconds when AMI is up
 
 
@@ -93,7 +94,7 @@ def make_survey_route(bus: EventBus, surveys: Mapping[str, SurveyPolicy], clock:
                 for _ in range(_TRIES):
                     digit = await play_prompt(session, question, "12345")
                     if not digit:
-                        got = await session.get_data("beep", policy.timeout_ms, 1)
+                        got = await session.get_data(BEEP, policy.timeout_ms, 1)
                         digit = got.digits
                     answer = score(digit)
                     if answer is not None:

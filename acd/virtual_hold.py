@@ -28,6 +28,8 @@ KEYS = "0123456789*#"
 # the agent): the CRM and the KPIs tell them by it (the callback call is handled, never offered).
 CALLBACK_DNIS = "virtual_hold"
 _SOUND = re.compile(r"^[A-Za-z0-9_/\-]{1,128}$")  # a sound file name: goes into the dialplan through AGI
+# A channel language as Asterisk names its sound directories (zh, en_GB): set on the callback's leg.
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
 
 
 class EntryState(StrEnum):
@@ -94,6 +96,12 @@ class VirtualHoldPolicy:
             raise ValueError("max_attempts: at least 1")
 
 
+def callback_language(channel_language: str | None) -> str | None:
+    """The language the callback speaks: the caller's channel's when it was offered the key (the
+    IVR's, ``agi_language``), if it is a sound directory's name; None leaves the callback's own."""
+    return channel_language if channel_language and _LANGUAGE.fullmatch(channel_language) else None
+
+
 def callback_allowance_s(policy: VirtualHoldPolicy) -> float:
     """How long an agent stays reserved for a callback before its own phone rings: the customer's
     ring, and with ``confirm`` the question asked twice (``QueueConfig.callback_ring_s``)."""
@@ -154,6 +162,10 @@ class VirtualEntry:
     queue_entered_at: float | None = None
     put_back_at: float | None = None
     moved_wait_s: float = 0.0
+    # The caller's channel language when it pressed the key: the callback asks its question in it. Kept
+    # in memory only (no column of the CRM's table): a restarted engine's entry has None, and its
+    # callback speaks the PBX's default language (docs/callbacks.md).
+    language: str | None = None
 
 
 class VirtualHoldStore(Protocol):

@@ -4,7 +4,8 @@ the engine calls it back and hands it to the agent the router reserved (docs/cal
 - Offering the key: every second the callers waiting on music in a queue with ``virtual_hold:`` are
   checked (``acd.virtual_hold.offer_due``); one that is due is redirected to ``cti-vhold-offer``,
   whose ``vhold-offer`` FastAGI route plays the prompt and listens for the key, then returns the
-  caller to the music. The key pressed: ``accept`` makes its router entry virtual
+  caller to the music; one waits while a position announcement plays (``acd.announce.PromptFloor``).
+  The key pressed: ``accept`` makes its router entry virtual
   (``Router.hold_virtually``), publishes ``QueueLeft(reason="virtual_hold")`` (the call is no
   abandon) and the route plays the goodbye and hangs up.
 - Web requests (``request``) enter the queue as virtual entries from the start; ``cancel`` takes an
@@ -44,6 +45,7 @@ from acd.virtual_hold import (
     VirtualHoldStore,
     attempt_result,
     callback_allowance_s,
+    callback_language,
     next_attempt,
     next_state,
     offer_due,
@@ -136,6 +138,9 @@ class VirtualHold:
             if not offer_due(policy, waited_s=now - call.queued_at, ewt_s=ewt, offers=count, last_offer_at=last,
                              now=now):
                 continue
+            # Not over an announcement in progress: due still, it is offered once that has ended.
+            if not self.acd.floor.claim(call.caller_channel, "offer", now):
+                continue
             self._offers[call.linkedid] = (count + 1, now)
             try:
                 control = self.acd.control
@@ -144,10 +149,12 @@ class VirtualHold:
                 await control.set_var(call.caller_channel, "CTI_VH_PROMPT", policy.prompt)
                 await control.redirect(call.caller_channel, OFFER_CONTEXT, "s")
             except CtiError as err:
+                self.acd.floor.release(call.caller_channel, "offer")
                 log.info("virtual hold: could not offer the key to %s: %s", call.linkedid, err.message)
 
-    async def accept(self, linkedid: str) -> bool:
-        """The caller pressed the key: its entry goes virtual. False when it is no longer waiting."""
+    async def accept(self, linkedid: str, *, language: str | None = None) -> bool:
+        """The caller pressed the key: its entry goes virtual. False when it is no longer waiting.
+        ``language``: its channel's (the callback speaks it)."""
         call = self.acd.calls.get(linkedid)
         if call is None or call.status != "queued" or call.queue not in self.policies or not call.caller_number:
             return False
@@ -176,7 +183,7 @@ class VirtualHold:
         entry = VirtualEntry(linkedid, number, call.queue, call.queued_at, call.priority,
                              dict(call.skills) if call.skills else None, call.customer_id,
                              queue_entered_at=stay_from, put_back_at=call.put_back_at,
-                             moved_wait_s=call.moved_wait_s)
+                             moved_wait_s=call.moved_wait_s, language=callback_language(language))
         self.entries[linkedid] = entry
         await self.store.save(entry)
         now = self.acd.clock()
@@ -390,19 +397,24 @@ class VirtualHold:
             key = await session.get_variable("CTI_VH_KEY") or "*"
             prompt = await session.get_variable("CTI_VH_PROMPT") or "cti/vhold_offer"
             digit = await play_prompt(session, prompt, key) or await session.wait_for_digit(5000)
-            if digit != key or not await self.accept(linkedid):
+            if digit != key or not await self.accept(linkedid, language=session.env.get("language")):
                 return  # back to the music
             policy = self.policies.get(self.entries[linkedid].queue) if linkedid in self.entries else None
             await play_prompt(session, policy.accepted_prompt if policy else "cti/thanks")
             await session.hangup()
         except AgiHangup:
             pass
+        finally:  # back to the music (or gone): an announcement may come
+            self.acd.floor.release(session.env.get("channel", ""), "offer")
 
     async def _answer_route(self, session: AgiSession) -> None:
         entry_id = ""
         confirmed = False
         try:
             entry_id = await session.get_variable(ID_VAR) or ""
+            entry = self.entries.get(entry_id)
+            if entry is not None and entry.language:  # the caller's language, as it was offered the key
+                await session.set_variables({"CHANNEL(language)": entry.language})
             if (await session.get_variable("CTI_VH_CONFIRM") or "") != "1":
                 confirmed = True
                 return

@@ -12,6 +12,7 @@ from typing import Literal
 from acd.alert_config import check_alerts
 from acd.announce import announcement_sounds
 from acd.config import QueuesFile, check_queues, declared_names, queues_path, read_queues
+from acd.survey import BEEP
 from cti.config_problems import KeyLines, Loc, Problem, bracketed
 from cti.settings import Settings
 from cti.trunks import TrunksConfig, check_trunks, normalise, read_trunks, trunks_path
@@ -139,9 +140,18 @@ def cross_check_queue_sounds(settings: Settings, flows: Mapping[str, f.Flow]) ->
 
 
 def flow_languages(flow: f.Flow) -> set[str]:
-    """The languages a flow can give its callers' channels (its own, its entries', its set nodes')."""
-    return ({flow.language} | {e.language for e in flow.entries if e.language}
-            | {n.language for n in flow.nodes.values() if isinstance(n, f.SetNode) and n.language})
+    """The languages a flow can give its callers' channels: its own, its entries', its set nodes', and
+    with a lookup the customer's language from the CRM. That one is free text there (any tag of up to
+    8 characters, ``Customer.language``), so the languages the flow declares it serves stand for it:
+    the keys of its ``language_skills`` and of its prompts (docs/deployment.md)."""
+    languages = ({flow.language} | {e.language for e in flow.entries if e.language}
+                 | {n.language for n in flow.nodes.values() if isinstance(n, f.SetNode) and n.language})
+    if any(isinstance(n, f.Lookup) for n in flow.nodes.values()):
+        from ivr.language import sound_language
+
+        declared = {*flow.language_skills, *(lang for alias in flow.prompts.values() for lang in alias)}
+        languages |= {sound_language(lang) for lang in declared}
+    return languages
 
 
 def queue_sound_problems(queues: QueuesFile, path: Path, languages: list[str], sounds: SoundIndex,
@@ -181,6 +191,7 @@ def queue_sound_problems(queues: QueuesFile, path: Path, languages: list[str], s
         if q.survey is not None:
             for i, question in enumerate(q.survey.questions):
                 need((*where, "survey", "questions", i), (question,))
+            need((*where, "survey"), (BEEP,))  # after each question, before the key
             need((*where, "survey", "thanks"), (q.survey.thanks,))
         if q.virtual_hold is not None:
             vh = q.virtual_hold

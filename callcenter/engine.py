@@ -23,7 +23,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from acd.announce import announce_route
+from acd.announce import make_announce_route
 from acd.config import load_queues
 from acd.delivery import AcdService
 from acd.fallback import FallbackMembers
@@ -167,7 +167,7 @@ class Engine:
             # call; an agent free then is rung through the IVR's session (callcenter/handoff.py).
             "ivr": make_ivr_route(flows, self.directory, self.bus, handoff_vars=self.handoff.vars,
                                   hold=self.handoff.hold_line),
-            "announce": announce_route,
+            "announce": make_announce_route(self.acd.floor),
             "survey": make_survey_route(self.bus, self.acd_config.surveys, time.time, on_start=self._survey_started),
             **self.virtual_hold.routes(),
             "campaign": make_campaign_route(self.dialer),

@@ -60,7 +60,10 @@ def _entry(row: VirtualHold) -> VirtualEntry:
 
 
 def _fields(entry: VirtualEntry) -> dict[str, Any]:
-    return {**dataclasses.asdict(entry), "state": entry.state.value}
+    # Not its language: no column keeps it (a release whose VirtualEntry has none could not read it back).
+    fields = {**dataclasses.asdict(entry), "state": entry.state.value}
+    fields.pop("language", None)
+    return fields
 
 
 async def _write(session: AsyncSession, key: str, fields: dict[str, Any]) -> None:

@@ -13,8 +13,9 @@ import yaml
 
 from acd.announce import announcement_sounds
 from acd.config import read_queues
-from callcenter.config_check import VOICEMAIL_INTRO, queue_sound_problems
+from callcenter.config_check import VOICEMAIL_INTRO, flow_languages, queue_sound_problems
 from cti.settings import DEFAULT_CONFIG_DIR, load_settings
+from ivr import flow as f
 from ivr.prompts import read_texts
 from ivr.sounds import SoundIndex
 
@@ -129,3 +130,36 @@ def test_cti_config_check_names_a_missing_queue_sound(tmp_path: Path, monkeypatc
                       f"'closing-announcement' not found in {sounds}/en or {sounds}/zh: callers of queue "
                       "'general' would hear silence there"], result.output
     assert result.exit_code == 2
+
+
+def test_the_survey_s_beep_is_looked_for(tmp_path: Path) -> None:
+    """The survey says each question, then listens after Asterisk's stock ``beep`` (acd/survey.py):
+    without it the caller waits for the key in silence."""
+    sounds = _sounds(tmp_path / "sounds")
+    (sounds / "en" / "beep.gsm").unlink()
+    problems = _problems(_config(tmp_path), sounds)
+    assert [re.sub(r" \(line \d+\)$", "", p).split(": ", 2)[1:] for p in problems if "'beep'" in p] == [
+        ["queues.billing.survey", f"sound 'beep' not found in {sounds}/en or {sounds}/zh: callers of queue "
+                                  "'billing' would hear silence there"]], problems
+
+
+def _demo_flow(*, chinese_line: bool, lookup: bool) -> f.Flow:
+    data = yaml.safe_load((DEFAULT_CONFIG_DIR / "ivr" / "demo.yaml").read_text(encoding="utf-8"))
+    if not chinese_line:  # no entry and no node of its own sets zh: only a customer's language in the CRM does
+        data["entries"] = [e for e in data["entries"] if not (isinstance(e, dict) and e.get("language"))]
+        data["nodes"]["switch_to_zh"].pop("language")
+    if not lookup:
+        lookups = [k for k, n in data["nodes"].items() if n["type"] == "lookup"]
+        for key in lookups:
+            data["nodes"][key] = {"type": "set", "next": data["nodes"][key]["not_found"]}
+    return f.Flow.model_validate(data)
+
+
+def test_the_languages_a_customer_s_crm_record_gives_the_caller_are_checked() -> None:
+    """A lookup gives the caller's channel the customer's language (the CRM's, free text of up to 8
+    characters): the languages the flow declares it serves (``language_skills``, its prompts') stand
+    for those, so a flow whose Chinese comes from the CRM alone has its Chinese sounds checked."""
+    assert flow_languages(_demo_flow(chinese_line=True, lookup=True)) == {"en", "zh"}
+    assert flow_languages(_demo_flow(chinese_line=False, lookup=True)) == {"en", "zh"}
+    # No lookup: nothing but the flow gives the channel a language.
+    assert flow_languages(_demo_flow(chinese_line=False, lookup=False)) == {"en"}

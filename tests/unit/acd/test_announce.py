@@ -15,8 +15,10 @@ def test_position_counts_calls_ahead_and_minutes_round() -> None:
 
 def test_an_uncertain_estimate_is_said_as_a_range_of_minutes() -> None:
     said = announcement(2, 240, 120, 360)
-    assert said[3:8] == [("sound", "queue-holdtime"), ("number", 2), ("sound", "vm-and"), ("number", 6),
-                         ("sound", "queue-minutes")]
+    # "The estimated hold time is currently between 2 and 6 minutes": Asterisk has no "between" (the
+    # range was said "2 and 6 minutes"), the project's own prompt says it.
+    assert said[3:9] == [("sound", "queue-holdtime"), ("sound", "cti/queue_between"), ("number", 2),
+                         ("sound", "vm-and"), ("number", 6), ("sound", "queue-minutes")]
     # A range inside one minute is one figure again.
     assert ("sound", "vm-and") not in announcement(1, 70, 60, 80)
 
@@ -48,3 +50,15 @@ def test_the_chinese_prompts_the_announcement_uses_are_all_in_prompts_tsv() -> N
                                                                 (150, None, None), (240, 120, 360), (9000, None, None))
             for _, v in announcement(pos, ewt, low, high, language="zh")}
     assert used <= made, used - made
+
+
+def test_the_english_announcement_s_own_prompts_are_in_prompts_tsv() -> None:
+    from pathlib import Path
+
+    from ivr.prompts import read_texts
+
+    tsv = Path(__file__).resolve().parents[3] / "config" / "ivr" / "prompts.tsv"
+    made = {f"cti/{t.name}" for t in read_texts(tsv) if t.language == "en"}
+    used = {str(v) for pos in (1, 2, 30) for ewt, low, high in ((30, None, None), (240, 120, 360))
+            for kind, v in announcement(pos, ewt, low, high) if kind == "sound" and str(v).startswith("cti/")}
+    assert used == {"cti/queue_between"} and used <= made, used - made
