@@ -6,29 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from playwright.async_api import Page, expect
 
 from acd.calls import LiveCall
-from cti.ami.control import FakeCallControl, OriginateResult
 from tests.browser.conftest import log_in
 from tests.browser.supervisor.conftest import NO_PBX_FOR_SUP1
-from tests.web.supervisor.conftest import Site
-
-
-class _Ringing(FakeCallControl):
-    async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:  # the phone rings on
-        self._record("originate", channel=channel)
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
+from tests.web.supervisor.conftest import RingingControl, Site
 
 
 @NO_PBX_FOR_SUP1
 async def test_the_wallboard_logs_out_an_agent_whose_phone_rings(site: Site, page: Page) -> None:
     eng = site.engine
     await eng.bus.start()
-    eng.acd.control = _Ringing()  # type: ignore[assignment]
+    eng.acd.control = RingingControl()  # type: ignore[assignment]
     await eng.acd.agent_login("1002", {"support": 3}, ["support"], ready=True)
     await eng.acd.enqueue(LiveCall(linkedid="L9", caller_channel="PJSIP/trunk-0009", caller_number="+8613800000009",
                                    queue="support"))

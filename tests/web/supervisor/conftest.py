@@ -3,9 +3,11 @@ uvicorn in the test's loop; the supervisor side is installed by the Engine itsel
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ from agent_console.demo import serve
 from agent_console.supervisor.install import install_supervisor
 from agent_console.supervisor.service import SupervisorService
 from callcenter.engine import Engine
+from cti.ami.control import FakeCallControl, OriginateResult
 from tests.web.engines import seeded_engine
 
 
@@ -42,3 +45,12 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         port = engine.settings.web.port
         async with serve(engine.app, "127.0.0.1", port):
             yield Site(engine, svc, f"http://127.0.0.1:{port}")
+
+
+class RingingControl(FakeCallControl):
+    """A PBX on which an agent's phone, once rung, rings on (the Originate never comes back)."""
+
+    async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:
+        self._record("originate", channel=channel)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")

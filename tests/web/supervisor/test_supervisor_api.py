@@ -10,7 +10,6 @@ import io
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import websockets
@@ -21,10 +20,10 @@ from acd.calls import LiveCall
 from acd.events import SupervisorIntervention
 from acd.kpis import bucket_start
 from crm_core.models import Case, Interaction, Segment
-from cti.ami.control import FakeCallControl, OriginateResult
+from cti.ami.control import FakeCallControl
 from cti.events import Event
 from tests.helpers import until
-from tests.web.supervisor.conftest import Site, login
+from tests.web.supervisor.conftest import RingingControl, Site, login
 
 ENDPOINTS = [
     ("GET", "/api/supervisor/wallboard", None), ("GET", "/api/supervisor/agents", None),
@@ -636,14 +635,7 @@ async def test_a_supervisor_logs_out_an_agent_whose_phone_is_ringing_and_the_cal
     waiting again at their place); a supervisor's force logout does the same instead of a 409."""
     eng = site.engine
     await eng.bus.start()
-
-    class Ringing(FakeCallControl):
-        async def originate(self, channel: str, **kwargs: Any) -> OriginateResult:  # the phone rings on
-            self._record("originate", channel=channel)
-            await asyncio.Event().wait()
-            raise AssertionError("unreachable")
-
-    ringing = Ringing()
+    ringing = RingingControl()
     eng.acd.control = ringing  # type: ignore[assignment]
     await eng.acd.agent_login("1002", {"support": 3}, ["support"], ready=True)
     await eng.acd.enqueue(LiveCall(linkedid="L9", caller_channel="PJSIP/trunk-0009", caller_number="+8613800000009",
