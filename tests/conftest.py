@@ -89,13 +89,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # config/trunks.yaml: 30 s), so a test of a call that rings out waits 10 s, not 30.
 TEST_DIAL_TIMEOUT_S = 10
 
-# The demo IVR's queue nodes say "this call may be recorded" and "please hold" before the hand-off
-# (ivr/stepper.py plays a final node's prompts, then hands off): 7.0 s in English, 12.7 s in Chinese
-# (most seeded customers), on every call a PBX test places into a queue: about half of the real-time
-# tiers' time. On the tests' PBX both aliases name Asterisk's short beep instead: the queue node still
-# plays its prompts (same alias lookup, same AGI steps, then the same hand-off), only shorter. The
-# generated sounds themselves are played by tests/asterisk/ivr/test_prompts_play.py.
-SHORT_QUEUE_PROMPTS = {
+# The demo IVR says "this call may be recorded" and "please hold" before the hand-off (ivr/stepper.py
+# plays a final node's prompts, then hands off): 7.0 s in English, 12.7 s in Chinese (most seeded
+# customers), on every call a PBX test places into a queue: about half of the real-time tiers' time.
+# Before that it welcomes the caller (2.0 s in English, 3.9 s in Chinese), a play node no key cuts
+# short, so the callers' keys for the menu wait it out. On the tests' PBX these aliases name Asterisk's
+# short beep (0.4 s) instead: the nodes still play their prompts (same alias lookup, same AGI steps,
+# then the same next node), only shorter. The menus keep their sounds: the tests' callers key while
+# they play (tests.helpers.place_call), which cuts them short, so a beep would save nothing there, and a
+# call left in a menu keeps the shipped pace to the operator. The generated sounds themselves are played by
+# tests/asterisk/ivr/test_prompts_play.py, and the caller tests (tests/asterisk/caller, a rig of their
+# own) hear the shipped prompts.
+SHORT_PROMPTS = {
+    "welcome: {en: [cti/welcome, hello], zh: [cti/welcome, hello]}": "welcome: {en: [beep], zh: [beep]}",
     "recorded_notice: {en: [cti/recorded, beep], zh: [cti/recorded, beep]}":
         "recorded_notice: {en: [beep], zh: [beep]}",
     "please_hold: {en: [cti/please_hold, pls-hold-while-try], zh: [cti/please_hold, pls-hold-while-try]}":
@@ -105,7 +111,7 @@ SHORT_QUEUE_PROMPTS = {
 
 def tests_config_dir(base: Path) -> Path:
     """The shipped config/ copied into ``base``, with the outbound Dial's no-answer timeout lowered
-    to ``TEST_DIAL_TIMEOUT_S`` and the demo IVR's queue prompts shortened (``SHORT_QUEUE_PROMPTS``);
+    to ``TEST_DIAL_TIMEOUT_S`` and the demo IVR's welcome and queue prompts shortened (``SHORT_PROMPTS``);
     nothing else differs."""
     config = base / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config)
@@ -115,7 +121,7 @@ def tests_config_dir(base: Path) -> Path:
     trunks.write_text(text.replace("dial_timeout_s: 30", f"dial_timeout_s: {TEST_DIAL_TIMEOUT_S}"), encoding="utf-8")
     flow = config / "ivr" / "demo.yaml"
     text = flow.read_text(encoding="utf-8")
-    for shipped, short in SHORT_QUEUE_PROMPTS.items():
+    for shipped, short in SHORT_PROMPTS.items():
         alias = shipped.split(":")[0]
         assert text.count(shipped) == 1, f"config/ivr/demo.yaml's {alias} moved: update tests/conftest.py"
         text = text.replace(shipped, short)
