@@ -162,9 +162,9 @@ class VirtualEntry:
     queue_entered_at: float | None = None
     put_back_at: float | None = None
     moved_wait_s: float = 0.0
-    # The caller's channel language when it pressed the key: the callback asks its question in it. Kept
-    # in memory only (no column of the CRM's table): a restarted engine's entry has None, and its
-    # callback speaks the PBX's default language (docs/callbacks.md).
+    # The language its callback asks its question in (``callback_language``): the caller's channel's
+    # when it pressed the key, the CRM customer's for a web request; None: the PBX's default. Saved
+    # with the entry (the CRM's column, migration 0026), so a restarted engine's callback speaks it too.
     language: str | None = None
 
 

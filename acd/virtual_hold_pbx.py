@@ -196,9 +196,11 @@ class VirtualHold:
         """``number`` in E.164 when it can be called back (InvalidRequest naming ``number`` if not)."""
         return self.acd.actions.route(number, queue=queue if queue in self.policies else None).e164
 
-    async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry:
+    async def request(self, number: str, queue: str, *, customer_id: int | None = None,
+                      language: str | None = None) -> VirtualEntry:
         """A callback asked for on the web: a virtual entry at the end of ``queue``. ``number`` is
-        normalised (E.164) and must be routable; InvalidRequest / UnknownQueue otherwise."""
+        normalised (E.164) and must be routable; InvalidRequest / UnknownQueue otherwise.
+        ``language``: the customer's (a sound directory's name), which the callback speaks."""
         if queue not in self.policies:
             try:
                 self.acd.router.waiting(queue)
@@ -210,7 +212,7 @@ class VirtualHold:
         if any(e.number == e164 and e.queue == queue for e in self.entries.values()):
             raise InvalidRequest("number", "a callback for this number is already waiting in this queue")
         entry = VirtualEntry(f"web-{uuid.uuid4().hex}", e164, queue, self.acd.clock(), customer_id=customer_id,
-                             source="web")
+                             source="web", language=callback_language(language))
         self.entries[entry.entry_id] = entry  # before any await: the same number asked twice at once
         try:
             await self.store.save(entry)

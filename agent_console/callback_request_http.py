@@ -8,6 +8,11 @@ address (one host asking for many numbers; an IPv6 address by its /64) and per n
 ones included. The limits are settings (``callbacks.requests_per_address``, ``requests_per_number``,
 ``requests_window_min``).
 
+A request has no call to take a language from: the CRM customer with that number (the IVR's caller
+lookup) puts themselves on the entry, for the agent's pop, and their language, which the callback
+speaks (``ivr.language.sound_language``: ``zh-CN`` is said in ``zh``); an unknown number, or the CRM
+away, leaves the PBX's default.
+
 The answer carries a ``cancel_token`` (an HMAC of the request's id under the console's session
 secret: nothing to store, nothing to guess): ``POST /api/callback-requests/{id}/cancel`` with it
 takes the request out of its queue. Supervisors cancel any waiting entry without a token
@@ -19,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -35,6 +41,11 @@ from agent_console import policy, queue_scope
 from agent_console.errors import Forbidden, InvalidInput, RequestThrottled
 from agent_console.queue_scope import scope_of
 from agent_console.security import Principal, address_key, client_address, current_principal
+from ivr.directory import CallerIdentity
+from ivr.errors import DirectoryUnavailable
+from ivr.language import sound_language
+
+log = logging.getLogger(__name__)
 
 
 class CallbackRequests(Protocol):
@@ -42,7 +53,8 @@ class CallbackRequests(Protocol):
 
     def normalise(self, number: str, queue: str) -> str: ...
 
-    async def request(self, number: str, queue: str, *, customer_id: int | None = None) -> VirtualEntry: ...
+    async def request(self, number: str, queue: str, *, customer_id: int | None = None,
+                      language: str | None = None) -> VirtualEntry: ...
 
     async def cancel(self, entry_id: str, *, actor: str) -> VirtualEntry: ...
 
@@ -105,12 +117,13 @@ def _cancelled(entry: VirtualEntry) -> dict[str, Any]:
 
 
 def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
-                                  lookup: Callable[[str], Awaitable[int | None]] | None = None,
+                                  lookup: Callable[[str], Awaitable[CallerIdentity | None]] | None = None,
                                   per_address: SlidingLimit | None = None,
                                   per_number: SlidingLimit | None = None,
                                   refusal: Callable[[str], str | None] | None = None) -> APIRouter:
-    """``secret`` signs the cancel tokens; ``lookup(e164)``: the CRM customer with that number, put
-    on the entry for the agent's pop; ``refusal(e164)``: why a number may not be called back at a
+    """``secret`` signs the cancel tokens; ``lookup(e164)``: the CRM customer with that number (the
+    IVR's ``CustomerDirectory.lookup_by_number``), put on the entry for the agent's pop, whose language
+    the callback speaks; ``refusal(e164)``: why a number may not be called back at a
     stranger's request (another country, a premium-rate number: toll fraud), else None."""
     by_address = per_address or SlidingLimit(10, 3600.0)
     by_number = per_number or SlidingLimit(3, 3600.0)
@@ -133,9 +146,16 @@ def build_callback_request_router(requests: CallbackRequests, *, secret: bytes,
         wait = by_number.hit(e164)
         if wait:
             raise RequestThrottled("too many callback requests for this number", wait)
-        customer_id = await lookup(e164) if lookup is not None else None
+        found = None
+        if lookup is not None:
+            try:
+                found = await lookup(e164)
+            except DirectoryUnavailable:  # taken unidentified, as the IVR takes a caller: the entry is journaled
+                log.info("callback request: the CRM cannot say whose number it is now; no customer, default language")
+        language = sound_language(found.language) if found is not None and found.language else None
         with _one_code():
-            entry = await requests.request(e164, body.queue, customer_id=customer_id)
+            entry = await requests.request(e164, body.queue, customer_id=found.customer_id if found else None,
+                                           language=language)
         return {"id": entry.entry_id, "number": entry.number, "queue": entry.queue, "state": entry.state.value,
                 "cancel_token": token_of(entry.entry_id)}
 

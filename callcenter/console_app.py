@@ -122,13 +122,9 @@ def _callback_request_router(engine: ConsoleEngine, settings: Settings) -> APIRo
     cb, window_s = settings.callbacks, settings.callbacks.requests_window_min * 60
     regions = cb.request_regions or (engine.acd.actions.routing.default_region,)
 
-    async def customer_of(e164: str) -> int | None:
-        found = await engine.directory.lookup_by_number(e164)
-        return found.customer_id if found is not None else None
-
     return build_callback_request_router(
         engine.virtual_hold, secret=settings.web.session_secret.get_secret_value().encode(),
-        lookup=customer_of, per_address=SlidingLimit(cb.requests_per_address, window_s),
+        lookup=engine.directory.lookup_by_number, per_address=SlidingLimit(cb.requests_per_address, window_s),
         per_number=SlidingLimit(cb.requests_per_number, window_s),
         refusal=lambda e164: public_callback_refusal(e164, regions))
 

@@ -306,7 +306,8 @@ class VirtualHold(Base):
     the queued call that asked (``origin_linkedid``; none for a web request), its place
     (``entered_at``, ``priority``), its stay in its queue (``queue_entered_at``, ``put_back_at``,
     ``moved_wait_s``), each callback attempt (``attempts``: when, result, the attempt's
-    call) and the callback call that reached an agent (``connected_linkedid``, an interaction)."""
+    call), the callback call that reached an agent (``connected_linkedid``, an interaction) and the
+    language its callback speaks (``language``)."""
 
     __tablename__ = "virtual_holds"
     __table_args__ = (Index("ix_virtual_holds_state", "state"),)
@@ -331,6 +332,10 @@ class VirtualHold(Base):
     state: Mapped[str] = mapped_column(String(12), default="virtual")
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     connected_linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The language its callback speaks (a sound directory's name: zh, en_GB; NULL: the PBX's default):
+    # the caller's channel's when it pressed the key, the CRM customer's for a web request (migration
+    # 0026_vhold_language).
+    language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -6,7 +6,8 @@ its own, is killed (SIGKILL: nothing flushed, nothing hung up) and a new one sta
 Asterisk and database: A and C are taken back from the PBX, V and W from the CRM, all in their
 original order. The agent then gets A, then V's callback, then W's, then C: each callback is
 dialled when its turn comes (never before a caller who was ahead) and reaches the agent with the
-customer's pop."""
+customer's pop, its leg in the entry's language (V's channel's when it pressed the key, W's
+customer's in the CRM: Chinese), which the new engine read back from the CRM."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ async def test_places_survive_a_crash_and_callbacks_come_in_order(pbx: ManagedPb
     try:
         assert eng.router.waiting("support") == order  # the callers on the line and the virtual entries
         assert set(eng.virtual_hold.entries) == {v_id, w_id}
+        # Both speak Chinese (V's channel when it pressed the key, W's customer in the CRM): read back from
+        # the CRM, as the killed engine's memory is gone.
+        assert {e.entry_id: e.language for e in eng.virtual_hold.entries.values()} == {v_id: "zh", w_id: "zh"}
         await eng.desk.login_queues("1001", ["support"])
         await eng.desk.set_ready("1001")
         offers = lambda: [e for e in seen if isinstance(e, AgentOffer)]  # noqa: E731
@@ -53,6 +57,10 @@ async def test_places_survive_a_crash_and_callbacks_come_in_order(pbx: ManagedPb
             back = (await until(lambda n=n: len(offers()) >= n and offers(), what=f"offer {n}", timeout_s=30))[-1]
             assert (back.caller_number, back.customer_id) == (number, customer_id)  # called back, with the pop
             assert back.linkedid not in order
+            # The callback's leg (the trunk's Local channel, in the PBX's default language when placed)
+            # was given the entry's language before its question.
+            leg = eng.acd.calls[back.linkedid].caller_channel
+            assert await eng.ami.control.get_var(leg, "CHANNEL(language)") == "zh", (entry_id, leg)
             await _talk_and_wrap(eng, seen, back.linkedid)
             async with eng.db.session() as s:
                 row = await entry_row(entry_id, session=s)

@@ -52,11 +52,17 @@ async def main(settings: Settings) -> None:
     await eng.desk.login_queues("1001", ["support"])  # logged in, not ready: everyone waits
     a_id, _ = await _queued_caller(eng, seen, number, customer_id, priority=0)
     v_id, v_half = await _queued_caller(eng, seen, v_number, customer_id, priority=0)
+    # V speaks Chinese, as the IVR would have set it on the half waiting in cti-queue (its offer's
+    # AGI reads it): the callback asks in it, after the restart too.
+    await eng.ami.client.send_action("Setvar", {"Channel": v_half.removesuffix(";1") + ";2",
+                                                "Variable": "CHANNEL(language)", "Value": "zh"})
     await _press_the_key(eng, v_id, v_half)
+    assert eng.virtual_hold.entries[v_id].language == "zh"
     assert eng.app is not None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=eng.app), base_url="http://site") as http:
         r = await http.post("/api/callback-requests", json={"number": w_number, "queue": "support"})
     assert r.status_code == 202, r.text
+    assert eng.virtual_hold.entries[r.json()["id"]].language == "zh"  # W's number is the Chinese-speaking customer's
     c_id, _ = await _queued_caller(eng, seen, number, customer_id, priority=0)
     order = [a_id, v_id, r.json()["id"], c_id]
     assert eng.router.waiting("support") == order

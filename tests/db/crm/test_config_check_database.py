@@ -19,7 +19,7 @@ from crm_core.revisions import head_revision
 from tests.servers import free_port
 
 HEAD = head_revision()
-OLDER = "0023_callback_index"  # two migrations before 0025_customer_linked
+OLDER = "0024_vhold_stay"  # two migrations before 0026_vhold_language
 
 
 def _check(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:

@@ -94,8 +94,9 @@ async def test_an_entry_with_no_language_leaves_the_callback_s_channel_as_it_is(
     assert answer.set == {}
 
 
-def test_the_store_s_journal_does_not_carry_the_language() -> None:
-    """No column keeps it: a journal line with it could not be read back by a release without it."""
+def test_the_store_s_journal_entry_record_does_not_carry_the_language() -> None:
+    """A journal line of an entry with it could not be read back by a release without it (after a
+    downgrade): the language is a record of its own (tests/db/crm/test_virtual_hold_language.py)."""
     from acd.virtual_hold import VirtualEntry
     from crm_core.virtual_holds import _fields
 

@@ -9,11 +9,14 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from callcenter.engine import Engine
+from crm_core.errors import DatabaseUnavailable
+from crm_core.models import Customer, CustomerPhone
 from crm_core.virtual_holds import entry_row
 from cti.settings import load_settings
 from tests.web.console import test_callbacks
@@ -189,3 +192,55 @@ async def test_a_request_whose_turn_came_is_not_cancelled(engine: Engine) -> Non
     r = await _cancel(engine, body["id"], body["cancel_token"])
     assert r.status_code == 409 and r.json()["detail"]["code"] == "acd_illegal_transition"
     assert engine.router.call(body["id"]).agent_id == "1003"  # still reserved, still called back
+
+
+async def test_a_known_customer_is_called_back_in_their_language(engine: Engine) -> None:
+    """A web request has no call to take a language from: the CRM's customer with that number (the
+    IVR's caller-ID lookup) gives it, stored with the entry; an unknown number leaves the PBX's
+    default. Before, every web request's callback spoke the default."""
+    async with engine.db.session() as s:
+        wang, ann = Customer(name="王芳", language="zh-CN"), Customer(name="Ann", language="en-GB")
+        s.add_all([wang, ann])
+        await s.flush()
+        s.add_all([CustomerPhone(customer_id=wang.id, e164="+8613912345678"),
+                   CustomerPhone(customer_id=ann.id, e164="+8613900000077")])
+        ids = {wang.name: wang.id, ann.name: ann.id}
+    said = {}
+    for number in ("139 1234 5678", "+8613900000077", "+8613900000066"):
+        r = await _post(engine, {"number": number, "queue": "billing"})
+        assert r.status_code == 202, r.text
+        assert "language" not in r.json()  # the answer is the web site's: unchanged
+        entry = engine.virtual_hold.entries[r.json()["id"]]
+        async with engine.db.session() as s:
+            row = await entry_row(entry.entry_id, session=s)
+        assert row is not None and row.language == entry.language
+        said[entry.number] = (entry.customer_id, entry.language)
+    assert said == {"+8613912345678": (ids["王芳"], "zh"), "+8613900000077": (ids["Ann"], "en"),
+                    "+8613900000066": (None, None)}
+
+
+class _CrmAwayForLookups:
+    """The engine's database, whose look-ups fail as an unreachable database's (DatabaseUnavailable)."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    async def run_read(self, *args: Any, **kwargs: Any) -> Any:
+        raise DatabaseUnavailable("database away")
+
+
+async def test_a_request_is_taken_while_the_crm_cannot_say_whose_number_it_is(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The customer look-up failing (the CRM away, the number not among the recent callers) refused
+    the request with a 503, though the entry itself is journaled until the database is back: it is
+    taken, with no customer and the PBX's default language, as the IVR goes on with an unidentified
+    caller."""
+    monkeypatch.setattr(engine.directory, "db", _CrmAwayForLookups(engine.db))
+    r = await _post(engine, {"number": "+8613900000055", "queue": "billing"})
+    assert r.status_code == 202, r.text
+    entry = engine.virtual_hold.entries[r.json()["id"]]
+    assert (entry.customer_id, entry.language) == (None, None)
+    assert engine.router.waiting("billing") == [entry.entry_id]
