@@ -62,7 +62,14 @@ async def _talk_and_wrap(eng: Engine, seen: list[Event], linkedid: str) -> None:
     await until(lambda: any(isinstance(e, CallConnected) and e.linkedid == linkedid for e in seen),
                 what=f"{linkedid} connected")
     await eng.desk.hangup("1001", linkedid)
-    await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
+    try:
+        await until(lambda: eng.router.agent("1001").state.value == "wrap_up")
+    except AssertionError as err:  # failed once in a full suite (2026-12-07): say what was seen
+        agent = eng.router.agent("1001")
+        call = eng.acd.calls.get(linkedid)
+        kinds = [type(e).__name__ for e in seen if getattr(e, "linkedid", "") == linkedid]
+        raise AssertionError(f"{err}: agent 1001 {agent.state.value} {agent.reason} calls={agent.calls}; "
+                             f"call {linkedid}: {call.status if call else 'gone'}; events of it: {kinds}") from err
     await eng.desk.wrap_up("1001", linkedid, WrapUpInput(disposition="resolved", notes=""))
 
 
