@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from acd.calls import AgentPhone
 from cti.pbx import ManagedPbx
 from cti.settings import load_settings
 from ivr.config import sound_index
@@ -202,3 +203,25 @@ def longest_silence(path: Path, start_s: float = 0.0, end_s: float | None = None
         longest = max(longest, min(a, end) - last)
         last = max(last, b)
     return max(longest, end - last)
+
+
+# The sox bands the caller tests measure: the simulated agent phone's 1000 Hz, music on hold below it.
+TONE, MUSIC = ("sinc", "900-1100"), ("sinc", "-800")
+
+
+@dataclass(frozen=True)
+class TonePhone(AgentPhone):
+    """A simulated agent phone that plays a tone once answered: 1000 Hz (cti-sim-phone-tone) or
+    ``context``'s."""
+
+    context: str = "cti-sim-phone-tone"
+
+    @property
+    def dial(self) -> str:
+        return f"Local/{self.extension}@{self.context}/n"
+
+
+def band(wav: Path, start_s: float, length_s: float, where: tuple[str, str]) -> float:
+    """The RMS amplitude of ``wav`` in a window, within a sox band (``TONE``, ``MUSIC``)."""
+    return sox_stat(wav, "trim", f"{start_s:.2f}", f"{length_s:.2f}", *where)["RMS     amplitude"]
+

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from acd.calls import AgentPhone
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected
@@ -18,20 +16,7 @@ from tests.asterisk.caller import ears
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import english_customer_number, until
 
-TONE, MUSIC = ("sinc", "900-1100"), ("sinc", "-800")  # the agent's phone; the music below it
-
-
-@dataclass(frozen=True)
-class TonePhone(AgentPhone):
-    """A simulated agent phone that plays 1000 Hz once answered."""
-
-    @property
-    def dial(self) -> str:
-        return f"Local/{self.extension}@cti-sim-phone-tone/n"
-
-
-def _band(wav: Path, start_s: float, length_s: float, band: tuple[str, str]) -> float:
-    return ears.sox_stat(wav, "trim", f"{start_s:.2f}", f"{length_s:.2f}", *band)["RMS     amplitude"]
+TONE, MUSIC = ears.TONE, ears.MUSIC  # the agent's phone; the music below it
 
 
 async def test_answer_hold_resume_transfer_and_hang_up_as_the_caller_hears_them(
@@ -40,8 +25,8 @@ async def test_answer_hold_resume_transfer_and_hang_up_as_the_caller_hears_them(
     number = await english_customer_number(eng)
     await eng.desk.login_queues("1001", ["support"])
     await eng.desk.login_queues("1002", ["general"])
-    eng.acd.phones["1001"] = TonePhone("1001", answer_after_s=0.5)
-    eng.acd.phones["1002"] = TonePhone("1002", answer_after_s=3)  # a transfer target that rings 3 s
+    eng.acd.phones["1001"] = ears.TonePhone("1001", answer_after_s=0.5)
+    eng.acd.phones["1002"] = ears.TonePhone("1002", answer_after_s=3)  # a transfer target that rings 3 s
     await eng.desk.set_ready("1001")
     marks: dict[str, float] = {}
     with ears.verbose_log(rig.ours) as log:
@@ -75,19 +60,19 @@ async def test_answer_hold_resume_transfer_and_hang_up_as_the_caller_hears_them(
     at = {k: v - t0 for k, v in marks.items()}
     wav = got.wav
     # Answered: the agent is heard within a second (no dead air, nothing clipped), and on.
-    assert _band(wav, at["connected"] + 0.8, 2.0, TONE) > 0.1
+    assert ears.band(wav, at["connected"] + 0.8, 2.0, TONE) > 0.1
     assert ears.longest_silence(wav, at["connected"] - 1.0, at["hold"]) < 1.5
     # On hold: music, not silence, and not the agent.
-    assert _band(wav, at["hold"] + 1.5, 3.0, MUSIC) > 0.01
-    assert _band(wav, at["hold"] + 1.0, 3.5, TONE) < 0.01
+    assert ears.band(wav, at["hold"] + 1.5, 3.0, MUSIC) > 0.01
+    assert ears.band(wav, at["hold"] + 1.0, 3.5, TONE) < 0.01
     assert ears.longest_silence(wav, at["hold"], at["resume"]) < 2.0
     # Resumed: the agent again.
-    assert _band(wav, at["resume"] + 0.8, 1.5, TONE) > 0.1
+    assert ears.band(wav, at["resume"] + 0.8, 1.5, TONE) > 0.1
     # While the transfer's target rings (3 s): music; then the target.
-    assert _band(wav, at["transfer"] + 1.0, 1.5, MUSIC) > 0.01
-    assert _band(wav, at["transfer"] + 1.0, 1.5, TONE) < 0.01
+    assert ears.band(wav, at["transfer"] + 1.0, 1.5, MUSIC) > 0.01
+    assert ears.band(wav, at["transfer"] + 1.0, 1.5, TONE) < 0.01
     assert ears.longest_silence(wav, at["transfer"], at["hangup"]) < 2.0
-    assert _band(wav, at["hangup"] - 1.5, 1.0, TONE) > 0.1
+    assert ears.band(wav, at["hangup"] - 1.5, 1.0, TONE) > 0.1
     # The agent hung up: the caller's call ended then, not later.
     assert ears.sox_stat(wav)["Length (seconds)"] < at["hangup"] + 2.0
     assert not got.missing, got.missing

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from acd.calls import AgentPhone
 from acd.model import AgentState
 from callcenter.engine import Engine
 from cti.events import Event
@@ -18,24 +16,8 @@ from tests.asterisk.caller import ears
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import english_customer_number, until
 
-FIRST, SECOND, MUSIC = ("sinc", "900-1100"), ("sinc", "1900-2100"), ("sinc", "-800")
+FIRST, SECOND, MUSIC = ears.TONE, ("sinc", "1900-2100"), ears.MUSIC
 SECOND_PHONE = "cti-test-phone-2000"  # rings 2 s, answers, plays 2000 Hz (added to our Asterisk here)
-
-
-@dataclass(frozen=True)
-class TonePhone(AgentPhone):
-    """A simulated agent phone that plays a tone once answered: 1000 Hz (cti-sim-phone-tone) or
-    ``context``'s."""
-
-    context: str = "cti-sim-phone-tone"
-
-    @property
-    def dial(self) -> str:
-        return f"Local/{self.extension}@{self.context}/n"
-
-
-def _band(wav: Path, start_s: float, length_s: float, band: tuple[str, str]) -> float:
-    return ears.sox_stat(wav, "trim", f"{start_s:.2f}", f"{length_s:.2f}", *band)["RMS     amplitude"]
 
 
 async def test_the_caller_hears_music_during_the_consultation_then_the_second_agent(
@@ -46,8 +28,8 @@ async def test_the_caller_hears_music_during_the_consultation_then_the_second_ag
     number = await english_customer_number(eng)
     await eng.desk.login_queues("1001", ["support"])
     await eng.desk.login_queues("1002", ["general"])  # not support: the caller is the first agent's
-    eng.acd.phones["1001"] = TonePhone("1001", answer_after_s=0.5)
-    eng.acd.phones["1002"] = TonePhone("1002", answer_after_s=0.5, context=SECOND_PHONE)
+    eng.acd.phones["1001"] = ears.TonePhone("1001", answer_after_s=0.5)
+    eng.acd.phones["1002"] = ears.TonePhone("1002", answer_after_s=0.5, context=SECOND_PHONE)
     await eng.desk.set_ready("1001")
     marks: dict[str, float] = {}
     with ears.verbose_log(rig.ours) as log:
@@ -81,16 +63,16 @@ async def test_the_caller_hears_music_during_the_consultation_then_the_second_ag
     # welcome they came out 1.5-1.8 s late.
     at = {k: ears.from_end(got, v, marks["hangup"]) for k, v in marks.items()}
     # The first agent, until the consultation.
-    assert _band(wav, at["connected"] + 0.8, 1.5, FIRST) > 0.1
+    assert ears.band(wav, at["connected"] + 0.8, 1.5, FIRST) > 0.1
     # Consulting (the second agent's phone rings 2 s, then the agents talk): music, neither agent.
     for start, stop in ((at["consult"] + 1.0, at["consulting"]), (at["consulting"] + 0.5, at["complete"] - 0.7)):
         assert stop - start > 1.0, (start, stop)
-        assert _band(wav, start, stop - start, MUSIC) > 0.01, (start, stop)
-        assert _band(wav, start, stop - start, FIRST) < 0.01, (start, stop)
-        assert _band(wav, start, stop - start, SECOND) < 0.01, (start, stop)
+        assert ears.band(wav, start, stop - start, MUSIC) > 0.01, (start, stop)
+        assert ears.band(wav, start, stop - start, FIRST) < 0.01, (start, stop)
+        assert ears.band(wav, start, stop - start, SECOND) < 0.01, (start, stop)
     assert ears.longest_silence(wav, at["consult"], at["complete"]) < 2.0
     # Completed: the second agent, within a second and a half, and not the first.
-    assert _band(wav, at["complete"] + 1.5, 1.5, SECOND) > 0.1
-    assert _band(wav, at["complete"] + 1.5, 1.5, FIRST) < 0.01
+    assert ears.band(wav, at["complete"] + 1.5, 1.5, SECOND) > 0.1
+    assert ears.band(wav, at["complete"] + 1.5, 1.5, FIRST) < 0.01
     assert ears.longest_silence(wav, at["complete"], at["hangup"]) < 2.0
     assert not got.missing, got.missing

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from acd.calls import AgentPhone
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
@@ -20,17 +18,8 @@ from tests.asterisk.caller import ears
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import customer_number, until
 
-TONE = ("sinc", "900-1100")  # the agent's phone
+TONE = ears.TONE  # the agent's phone
 _keys = itertools.count()
-
-
-@dataclass(frozen=True)
-class TonePhone(AgentPhone):
-    """A simulated agent phone that plays 1000 Hz once answered."""
-
-    @property
-    def dial(self) -> str:
-        return f"Local/{self.extension}@cti-sim-phone-tone/n"
 
 
 def _played(log: Path, name: str) -> bool:
@@ -46,7 +35,7 @@ async def test_the_caller_accepts_the_callback_hangs_up_and_is_called_back_to_th
     eng, seen = engine
     _, _, number = await customer_number(eng)  # speaks Chinese
     await eng.desk.login_queues("1003", ["billing"])  # billing 5, zh: logged in, not ready: the caller waits
-    eng.acd.phones["1003"] = TonePhone("1003", answer_after_s=0.5)
+    eng.acd.phones["1003"] = ears.TonePhone("1003", answer_after_s=0.5)
     star, one = f"CTI_VH_STAR_{next(_keys)}", f"CTI_VH_ONE_{next(_keys)}"
     try:
         with ears.verbose_log(rig.ours) as log:

@@ -15,7 +15,7 @@ from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from tests.asterisk.caller import ears
-from tests.asterisk.caller.test_callback_caller import TonePhone, _no_calls, _played
+from tests.asterisk.caller.test_callback_caller import _no_calls, _played
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import customer_number, engine_settings, hang_up_all, running_engine, until
 
@@ -52,7 +52,7 @@ async def test_the_callback_asks_in_the_caller_s_language_after_a_restart(rig: R
         try:
             assert [e.language for e in second.virtual_hold.entries.values()] == ["zh"]  # read from the CRM
             await second.desk.login_queues("1003", ["billing"])
-            second.acd.phones["1003"] = TonePhone("1003", answer_after_s=0.5)
+            second.acd.phones["1003"] = ears.TonePhone("1003", answer_after_s=0.5)
             back = ears.answer_at(rig, number, ears.key_when_told(one))
             with ears.verbose_log(rig.ours) as log:
                 await second.desk.set_ready("1003")  # its turn: the new engine calls the caller back

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from acd.calls import AgentPhone
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered, QueueLeft
@@ -17,20 +15,7 @@ from tests.asterisk.caller import ears
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import english_customer_number, until
 
-TONE, MUSIC = ("sinc", "900-1100"), ("sinc", "-800")  # the agent's phone; the music below it
-
-
-@dataclass(frozen=True)
-class TonePhone(AgentPhone):
-    """A simulated agent phone that plays 1000 Hz once answered."""
-
-    @property
-    def dial(self) -> str:
-        return f"Local/{self.extension}@cti-sim-phone-tone/n"
-
-
-def _band(wav: Path, start_s: float, length_s: float, band: tuple[str, str]) -> float:
-    return ears.sox_stat(wav, "trim", f"{start_s:.2f}", f"{length_s:.2f}", *band)["RMS     amplitude"]
+TONE, MUSIC = ears.TONE, ears.MUSIC  # the agent's phone; the music below it
 
 
 async def test_a_caller_of_a_queue_with_no_agents_waits_in_its_fallback_queue_and_reaches_its_agent(
@@ -38,7 +23,7 @@ async def test_a_caller_of_a_queue_with_no_agents_waits_in_its_fallback_queue_an
     eng, seen = engine
     number = await english_customer_number(eng)
     await eng.desk.login_queues("1001", ["general"])  # nobody in support; general has someone, not ready
-    eng.acd.phones["1001"] = TonePhone("1001", answer_after_s=0.5)
+    eng.acd.phones["1001"] = ears.TonePhone("1001", answer_after_s=0.5)
     with ears.verbose_log(rig.ours) as log:
         recording = ears.place(rig, number, DID_SALES, ["Wait(4)", "SendDTMF(1)"])
         moved = await until(lambda: next((e for e in seen if isinstance(e, QueueEntered) and e.queue == "general"),
@@ -67,6 +52,6 @@ async def test_a_caller_of_a_queue_with_no_agents_waits_in_its_fallback_queue_an
     answered, ready_at = ears.from_end(got, connected.ts, hung), ears.from_end(got, ready, hung)
     # From "please hold" to the agent: words, then music (the move makes no gap), then the agent.
     assert ears.longest_silence(got.wav, hold, answered + 1.0) < 2.0
-    assert _band(got.wav, ready_at - 3.0, 2.5, MUSIC) > 0.01
-    assert _band(got.wav, answered + 0.8, 1.5, TONE) > 0.1
+    assert ears.band(got.wav, ready_at - 3.0, 2.5, MUSIC) > 0.01
+    assert ears.band(got.wav, answered + 0.8, 1.5, TONE) > 0.1
     assert not got.missing, got.missing
