@@ -32,19 +32,12 @@ from crm_core.revisions import alembic_config
 from crm_core.virtual_holds import SqlVirtualHoldStore, _write, entry_row, open_entries, save_entry
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
+from tests.db.crm.test_virtual_holds import Clock
 from tests.helpers import DatabaseAway
 from tests.unit.acd.test_callback_language import Session
 
 QUEUES = (QueueConfig("support"),)
 POLICIES = {"support": VirtualHoldPolicy(confirm=True)}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
