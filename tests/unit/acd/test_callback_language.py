@@ -6,6 +6,7 @@ English (tests/asterisk/caller/test_callback_caller.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -57,14 +58,21 @@ class Session:
         pass
 
 
-@pytest.fixture
-async def vh() -> AsyncIterator[VirtualHold]:
+@asynccontextmanager
+async def virtual_hold(policy: VirtualHoldPolicy) -> AsyncIterator[VirtualHold]:
+    """Virtual hold for ``support`` on a fake PBX, its clock at 100 s."""
     bus = InProcessBus()
     await bus.start()
     acd = AcdService(Router((QueueConfig("support", ring_timeout_s=15, callback_ring_s=5),)), FakeCallControl(), bus,
                      clock=Clock())
-    yield VirtualHold(acd, {"support": POLICY}, MemoryVirtualHoldStore(), far_end_wait_s=0)
+    yield VirtualHold(acd, {"support": policy}, MemoryVirtualHoldStore(), far_end_wait_s=0)
     await bus.stop()
+
+
+@pytest.fixture
+async def vh() -> AsyncIterator[VirtualHold]:
+    async with virtual_hold(POLICY) as v:
+        yield v
 
 
 def test_a_channel_language_is_kept_only_when_it_is_a_sound_directory_name() -> None:

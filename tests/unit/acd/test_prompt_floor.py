@@ -12,13 +12,9 @@ import pytest
 from acd.announce import PromptFloor, make_announce_route
 from acd.calls import LiveCall
 from acd.decisions import Announce
-from acd.delivery import AcdService
-from acd.model import QueueConfig
-from acd.routing import Router
-from acd.virtual_hold import MemoryVirtualHoldStore, VirtualHoldPolicy
+from acd.virtual_hold import VirtualHoldPolicy
 from acd.virtual_hold_pbx import OFFER_CONTEXT, VirtualHold
-from cti.ami.control import FakeCallControl
-from cti.bus import InProcessBus
+from tests.unit.acd.test_callback_language import virtual_hold
 
 POLICY = VirtualHoldPolicy(offer_after_s=10, offer_ewt_s=None, first_offer_s=1, reoffer_every_s=None)
 
@@ -38,13 +34,6 @@ def test_one_prompt_at_a_time_per_channel_until_released_or_its_lease_is_over() 
     # A prompt whose AGI never came (the caller hung up on the way) does not hold the floor for ever.
     assert floor.claim("PJSIP/a-1", "announcement", 147.0)
     assert floor.holder("PJSIP/b-2", 147.0) is None and len(floor) == 1  # the expired one was let go
-
-
-class Clock:
-    now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Session:
@@ -73,12 +62,8 @@ class Session:
 
 @pytest.fixture
 async def vh() -> AsyncIterator[VirtualHold]:
-    bus = InProcessBus()
-    await bus.start()
-    acd = AcdService(Router((QueueConfig("support", ring_timeout_s=15, callback_ring_s=5),)), FakeCallControl(), bus,
-                     clock=Clock())
-    yield VirtualHold(acd, {"support": POLICY}, MemoryVirtualHoldStore(), far_end_wait_s=0)
-    await bus.stop()
+    async with virtual_hold(POLICY) as v:
+        yield v
 
 
 def _contexts(vh: VirtualHold) -> list[str]:
