@@ -130,8 +130,6 @@ class Engine:
         self.metrics = EngineMetrics()  # its own registry: several engines in one process never clash
         self.ami.pump.on_lag = self.metrics.event_lag.observe
         self.metrics.watch_database(*self.db.statement_engines)
-        # Held callers hear music in cti-hold; their agent's leg waits silently in cti-park-agent.
-        self.ami.control.hold_context, self.ami.control.park_context = "cti-hold", "cti-park-agent"
         self.router = Router(self.acd_config.queues)
         self.acd = AcdService(self.router, self.ami.control, self.bus, live_channels=self._live_channels,
                               call_channels=self._call_channels, device_state=self.ami.model.device_state,

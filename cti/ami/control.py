@@ -161,9 +161,15 @@ log = logging.getLogger(__name__)
 
 _MOVING_RETRY_S = (0.02, 0.05, 0.1)
 _CHANNEL_MISSING = ("does not exist", "No such channel")
-# Bridge's answer while a channel is still on its way out of its bridge (a Resume clicked the
-# instant Hold returned: the caller's Redirect to the hold context has not landed yet).
+# Bridge's answer while a channel is still on its way out of its bridge. Asterisk has then already
+# replaced that channel's way out with where it stood before: Hold waits for its legs to land so
+# that a Resume never meets one (see ``hold``); other Bridges are tried again.
 _BRIDGE_BUSY = ("Unable to add Channel",)
+# Hold returns once each leg runs the dialplan it was sent to, which clears the leg's mark (cti-hold
+# the caller's CTI_HOLDING, cti-park-agent the agent leg's CTI_PARKING): looked at this often, for
+# this long at most.
+_LANDING_POLL_S = (0.005, 0.01, 0.02, 0.05)
+LANDING_WAIT_S = 5.0
 
 
 class AmiCallControl:
@@ -171,10 +177,12 @@ class AmiCallControl:
 
     def __init__(self, sender: _Sender, *, linkedid_of: Callable[[str], str | None] | None = None,
                  bridges: BridgeWaits | None = None,
-                 hold_context: str = "cti-queue", hold_exten: str = "s",
-                 park_context: str = "cti-sim-caller", park_exten: str = "s") -> None:
+                 hold_context: str = "cti-hold", hold_exten: str = "s",
+                 park_context: str = "cti-park-agent", park_exten: str = "s") -> None:
         """``bridges``: the waits on the call model's bridges (woken by the model's bridge changes);
-        without them, ``wait_bridged`` cannot see bridges and answers True at once."""
+        without them, ``wait_bridged`` cannot see bridges and answers True at once. Held callers
+        hear music in ``hold_context``; their agent's leg waits silently in ``park_context``: both
+        clear the mark Hold waits for (config/asterisk/extensions.conf)."""
         self._send = sender.send_action
         self._submit_now: Callable[..., asyncio.Future[AmiReply]] | None = getattr(sender, "submit_action", None)
         self._linkedid_of = linkedid_of
@@ -295,9 +303,40 @@ class AmiCallControl:
             await self.set_var(channel, "CTI_HOLD_PEER", peer)
             # The parked partner ends itself once the held party is gone (cti-park-agent).
             await self.set_var(peer, "CTI_HELD_CALLER", channel)
+            await self.set_var(peer, "CTI_PARKING", "1")
             await self.redirect(channel, self.hold_context, self.hold_exten, extra_channel=peer,
                                 extra_context=self.park_context, extra_exten=self.park_exten)
             self._held[channel] = peer
+            # AMI answers the Redirect before the legs have left their bridge. A Resume's Bridge
+            # reaching a leg still on its way out fails, and Asterisk has already pointed that leg
+            # back to where it stood before the bridge (the agent's leg to cti-agent-connect's
+            # Hangup) instead of the park: so the hold is done once both have landed.
+            await asyncio.gather(self._landed(channel, "CTI_HOLDING"), self._landed(peer, "CTI_PARKING"))
+
+    async def _landed(self, channel: str, mark: str) -> None:
+        """Until the dialplan ``channel`` was redirected to has cleared its ``mark``; a channel that
+        stays missing (hung up) or never gets there (after ``LANDING_WAIT_S``, logged) ends the wait."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LANDING_WAIT_S
+        polls = iter(_LANDING_POLL_S)
+        missing_since: float | None = None
+        while True:
+            try:
+                if not await self.get_var(channel, mark):
+                    return
+                missing_since = None
+            except AmiActionFailed as err:
+                if not any(m in err.message for m in _CHANNEL_MISSING):
+                    raise
+                # Missing for an instant while Asterisk swaps it for a clone; for longer, hung up.
+                missing_since = loop.time() if missing_since is None else missing_since
+                if loop.time() - missing_since >= sum(_MOVING_RETRY_S):
+                    return
+            if loop.time() >= deadline:
+                log.warning("hold: %s has not reached its dialplan after %.0f s (%s still set)",
+                            channel, LANDING_WAIT_S, mark)
+                return
+            await asyncio.sleep(next(polls, _LANDING_POLL_S[-1]))
 
     async def unhold(self, channel: str, peer: str | None = None) -> None:
         peer = peer or self._held.get(channel)

@@ -291,7 +291,6 @@ async def test_a_call_ended_on_hold_frees_the_agents_parked_leg(acd: tuple[AcdSe
     goes (the agent's Hang up in the console, or the caller hanging up), that leg ends too: the
     call ends and the agent wraps up (the leg waited two hours and the agent stayed on the call)."""
     service, bridge, rec = acd
-    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
     await service.agent_login("1001", {"support": 4}, ["support"], phone=AgentPhone("1001", answer_after_s=0.3),
                               ready=True)
     channel = await place_caller(bridge, "13100131001")

@@ -244,8 +244,7 @@ async def _consultation_ringing(rig: Rig, number: str, target_kind: str, target:
     cti-hold and 1001's leg parked in cti-park-agent, as the engine holds them. Returns the linkedid,
     the caller's and the agent's legs and the transfer's task (a number's returns once it answers).
     An agent target logs in once 1001 has the call (a simulated phone answering after 3 s)."""
-    service, bridge, _ = rig
-    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
+    service, _, _ = rig
     linkedid, channel = await _connected_call(rig, number)
     agent_leg = service.calls[linkedid].agent_channel
     assert agent_leg
@@ -308,7 +307,6 @@ async def test_the_agents_phone_hanging_up_with_the_caller_on_hold_puts_the_call
     agent's part ends (wrap-up) and the caller waits in the queue again at its place, on cti-queue's
     music, for the next agent. It used to stay on hold's music with nobody, the call ``held``."""
     service, bridge, rec = rig
-    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
     linkedid, channel = await _connected_call(rig, "13200132050")
     agent_leg = service.calls[linkedid].agent_channel
     assert agent_leg

@@ -37,7 +37,6 @@ async def _held(rig: Rig, pbx: ManagedPbx, number: str, *, resume: bool) -> tupl
     """Agent 1001 talks to a caller, holds it (the agent's leg parked, as the engine holds), and
     with ``resume`` takes it back off hold; returns the linkedid, the caller's and the agent's legs."""
     service, bridge, _ = rig
-    bridge.control.hold_context, bridge.control.park_context = "cti-hold", "cti-park-agent"  # as the engine's
     linkedid, channel = await _connected_call(rig, number)
     agent_leg = service.calls[linkedid].agent_channel
     assert agent_leg

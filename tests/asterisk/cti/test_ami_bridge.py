@@ -222,6 +222,31 @@ async def test_unhold_the_instant_hold_returns_bridges_back(bridge: tuple[AmiBri
     await until(lambda: not playing_music(pbx, caller))
 
 
+def _context_of(pbx: ManagedPbx, channel: str) -> str:
+    for line in pbx.cli("core show channels concise").splitlines():
+        fields = line.split("!")
+        if fields[0] == channel:
+            return fields[1]
+    return ""
+
+
+async def test_a_hold_returns_once_both_legs_have_landed(bridge: tuple[AmiBridge, Ended], pbx: ManagedPbx) -> None:
+    """Hold's Redirect is answered before the two legs have left their bridge. An AMI Bridge that
+    reaches Asterisk in that instant fails ("Unable to add Channel1/2") and, worse, Asterisk has
+    already replaced the legs' way out of the bridge with where they stood before it: the agent's
+    leg went back to its old dialplan (cti-agent-connect's next step hangs it up; here the
+    simulated phone's Wait) instead of cti-park-agent. So Hold returns only once the caller is in
+    cti-hold and the agent's leg in cti-park-agent, and a Resume sent at once, without retries,
+    bridges them back."""
+    br, _ = bridge
+    caller, agent = await _caller_bridged_to_an_agent(br)
+    for _ in range(3):
+        await br.control.hold(caller, peer=agent)
+        assert (_context_of(pbx, caller), _context_of(pbx, agent)) == ("cti-hold", "cti-park-agent")
+        await br.client.send_action("Bridge", {"Channel1": agent, "Channel2": caller, "Tone": "no"})
+        await until(lambda: (p := br.model.bridged_peer(caller)) is not None and p.name == agent)
+
+
 async def test_reconnect_after_an_asterisk_restart_rebuilds_the_picture(pbx_settings: Settings) -> None:
     from tests.servers import free_port, rtp_range
 

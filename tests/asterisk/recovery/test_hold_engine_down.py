@@ -209,15 +209,20 @@ async def test_a_hold_lasts_while_the_engine_beats_and_ends_with_the_call_after_
         key = f'Executing [i@cti-hold:1] Goto("{held.caller}"'
         await until(lambda: key in pbx.log_file.read_text(errors="replace"), what="the key taken by cti-hold's i")
         beats: list[int] = []
+        music: list[bool] = []
         deadline = time.monotonic() + 20
         while not beats or beats[-1] - beats[0] <= 4:  # more than the 3 s timeout, 1 s slices
             assert time.monotonic() < deadline, f"no beats more than 4 s apart seen by the dialplan: {beats}"
             value = await eng.ami.control.get_var(held.caller, "CTI_HB_LAST")
             if value and (not beats or int(value) != beats[-1]):
                 beats.append(int(value))
-            assert playing_music(pbx, held.caller) and (_where(pbx, held.caller) or ("",))[0] == "cti-hold"
-            assert _where(pbx, held.agent_leg) == ("cti-park-agent", "Wait"), _where(pbx, held.agent_leg)
+            # Between two slices of music the caller runs cti-hold's check (a few steps, longer on
+            # a loaded machine): on hold all along, the music playing nearly all the time.
+            assert (_where(pbx, held.caller) or ("",))[0] == "cti-hold", _where(pbx, held.caller)
+            music.append(playing_music(pbx, held.caller))
+            assert (_where(pbx, held.agent_leg) or ("",))[0] == "cti-park-agent", _where(pbx, held.agent_leg)
             await asyncio.sleep(0.2)
+        assert sum(music) >= 0.75 * len(music), music
         assert eng.acd.calls[held.linkedid].status == "held"
         await eng.desk.resume("1001", held.linkedid)
         await until(lambda: _same_bridge(pbx, held.caller, held.agent_leg), what="the two talking again")
@@ -352,8 +357,10 @@ async def test_a_consultation_claiming_the_agents_leg_keeps_the_caller_waiting_u
             assert not _same_bridge(pbx, held.caller, held.agent_leg), "the caller took the leg a consultation claimed"
             assert time.monotonic() < deadline, "the dialplan's checks never found the agent's leg parked"
             await asyncio.sleep(0.2)
-        assert playing_music(pbx, held.caller) and not _same_bridge(pbx, held.caller, held.agent_leg)
-        assert _where(pbx, held.agent_leg) == ("cti-park-agent", "Wait"), _where(pbx, held.agent_leg)
+        # Right after a check the caller may still be on its way back to the music (a few steps).
+        await until(lambda: playing_music(pbx, held.caller), what="the caller back on the music")
+        assert not _same_bridge(pbx, held.caller, held.agent_leg)
+        assert (_where(pbx, held.agent_leg) or ("",))[0] == "cti-park-agent", _where(pbx, held.agent_leg)
         claimed = f'"CTI hold: no engine, {held.agent_leg} claimed by the consultation {held.phone}")'
         assert claimed in pbx.log_file.read_text(errors="replace")
         # The consultation's leg is gone (hung up during its Bridge(), which released nothing): taken back.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from cti.ami import events as ev
@@ -49,7 +51,9 @@ class RecordingSender:
         self.sent.append((action, dict(headers)))
         final = {"Event": "OriginateResponse", "Response": "Success", "Reason": "4",
                  "Channel": headers.get("Channel", ""), "Uniqueid": "123.4"} if expect == "originate" else None
-        return AmiReply({"Response": "Success", "Value": "v"}, (), final)
+        # Hold's marks read back cleared: the legs have landed (test_hold_waits_for_its_legs_to_land).
+        value = "" if headers.get("Variable") in ("CTI_HOLDING", "CTI_PARKING") else "v"
+        return AmiReply({"Response": "Success", "Value": value}, (), final)
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [
@@ -92,7 +96,9 @@ async def test_other_controls_check_their_values() -> None:
     await control.spy("PJSIP/1005", "PJSIP/1001-00000001", "whisper")
     assert sender.sent[-1][1]["Application"] == "ChanSpy" and sender.sent[-1][1]["Data"] == "PJSIP/1001-00000001,qwE"
     await control.hold("Local/s@cti-sim-caller-1;1", peer="PJSIP/1001-2")
-    assert sender.sent[-1][0] == "Redirect" and sender.sent[-1][1]["ExtraChannel"] == "PJSIP/1001-2"
+    redirect = next(h for a, h in sender.sent if a == "Redirect")
+    assert redirect["ExtraChannel"] == "PJSIP/1001-2" and redirect["Context"] == "cti-hold"
+    assert redirect["ExtraContext"] == "cti-park-agent"
     await control.unhold("Local/s@cti-sim-caller-1;1")
     assert sender.sent[-1] == ("Bridge", {"Channel1": "PJSIP/1001-2", "Channel2": "Local/s@cti-sim-caller-1;1",
                                           "Tone": "no"})
@@ -105,17 +111,52 @@ async def test_hold_names_the_partner_on_the_held_party_and_refuses_a_bad_name_b
     sender = RecordingSender()
     control = AmiCallControl(sender)
     await control.hold("Local/s@cti-sim-caller-1;1", peer="PJSIP/1001-2")
-    assert [(a, h.get("Channel"), h.get("Variable"), h.get("Value")) for a, h in sender.sent[:3]] == [
+    assert [(a, h.get("Channel"), h.get("Variable"), h.get("Value")) for a, h in sender.sent[:4]] == [
         ("Setvar", "Local/s@cti-sim-caller-1;1", "CTI_HOLDING", "1"),
         ("Setvar", "Local/s@cti-sim-caller-1;1", "CTI_HOLD_PEER", "PJSIP/1001-2"),
-        ("Setvar", "PJSIP/1001-2", "CTI_HELD_CALLER", "Local/s@cti-sim-caller-1;1")]
-    assert sender.sent[3][0] == "Redirect" and len(sender.sent) == 4
+        ("Setvar", "PJSIP/1001-2", "CTI_HELD_CALLER", "Local/s@cti-sim-caller-1;1"),
+        ("Setvar", "PJSIP/1001-2", "CTI_PARKING", "1")]
+    assert sender.sent[4][0] == "Redirect" and len(sender.sent) == 7
     for channel, peer, field in (("Local/s@x-1;1", "PJSIP/1001-2\r\nAction: Command", "ExtraChannel"),
                                  ("Local/s@x-1;1\nX: y", "PJSIP/1001-2", "Channel")):
         sent = RecordingSender()
         with pytest.raises(UnsafeValue) as err:
             await AmiCallControl(sent).hold(channel, peer=peer)
         assert err.value.field == field and sent.sent == []
+
+
+class LandingSender(RecordingSender):
+    """Hold's marks stay set for ``polls`` reads, or the channel is missing for ``missing`` reads."""
+
+    def __init__(self, polls: int = 0, missing: int = 0) -> None:
+        super().__init__()
+        self.polls, self.missing = polls, missing
+
+    async def send_action(self, action, headers, *, expect="response", timeout_s=10.0):  # type: ignore[no-untyped-def]
+        reply = await super().send_action(action, headers, expect=expect, timeout_s=timeout_s)
+        if action != "Getvar" or headers["Variable"] != "CTI_PARKING":
+            return reply
+        if self.missing:
+            self.missing -= 1
+            raise AmiActionFailed("Getvar: No such channel")
+        if self.polls:
+            self.polls -= 1
+            return AmiReply({"Response": "Success", "Value": "1"}, (), None)
+        return reply
+
+
+async def test_hold_waits_for_its_legs_to_land() -> None:
+    """Hold returns once the parked leg's mark is cleared (it reads it again meanwhile); a leg that
+    stays missing (hung up) ends the wait instead of holding the agent's Hold up."""
+    sender = LandingSender(polls=3)
+    await AmiCallControl(sender).hold("Local/s@x-1;1", peer="PJSIP/1001-2")
+    reads = [h["Channel"] for a, h in sender.sent if a == "Getvar"]
+    assert reads.count("PJSIP/1001-2") == 4 and reads.count("Local/s@x-1;1") == 1
+    gone = LandingSender(missing=1000)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await AmiCallControl(gone).hold("Local/s@x-1;1", peer="PJSIP/1001-2")
+    assert loop.time() - started < 1.0 and gone.missing > 900
 
 
 def test_backoff_doubles_caps_and_resets() -> None:
