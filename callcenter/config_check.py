@@ -217,7 +217,14 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     """Whether the database answers (one connection, ``timeout_s`` at most) and where its schema stands
     against this release's migrations: ok, a warning (behind, or not made yet: ``cti run`` migrates
     it as it starts) or an error (unreachable, the login refused, migrated by a newer release)."""
-    from crm_core.db import connect_problem, database_where, probe_revision, sqlite_file, sqlite_folder_problem
+    from crm_core.db import (
+        connect_problem,
+        database_where,
+        probe_revision,
+        sqlite_file,
+        sqlite_file_problem,
+        sqlite_problem_line,
+    )
     from crm_core.errors import DatabaseUnavailable
     from crm_core.revisions import head_revision, migrations_behind
     from cti.errors import ConfigError
@@ -225,9 +232,10 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     url = settings.resolved_database_url()
     where = database_where(url)
     file = sqlite_file(url)
+    # A SQLite file or folder this user cannot write: `cti run` would fail only after the PBX started.
+    if file is not None and (why := sqlite_file_problem(file)) is not None:
+        return "error", sqlite_problem_line(file, why)
     if file is not None and not file.exists():  # connecting would create it: a check changes nothing
-        if (why := sqlite_folder_problem(file)) is not None:  # `cti run` would fail only after the PBX started
-            return "error", f"database: {where}: {why}; check database_url (CTI_DATABASE_URL)"
         return "warning", (f"database: no {where} yet: `cti db upgrade` (or `cti run`, as it starts) creates it "
                            "with the schema")
     try:
