@@ -92,15 +92,15 @@ def sqlite_file_problem(file: Path) -> str | None:
     writable (SQLite makes its -wal and -shm files there as it opens it): each of these failed only
     once the engine ran, after the PBX had started (os.access: as this user, a read-only mount too)."""
     path = file.absolute()
-    if not path.exists() and not path.is_symlink():
+    if not path.exists():  # a dangling symlink too: SQLite makes its target
         return sqlite_folder_problem(file)
     if not path.is_file():
-        return f"{path} is {'a folder' if path.is_dir() else 'not a regular file'}, not a database file"
+        return "it is a folder, not a file" if path.is_dir() else "it is not a regular file"
     if not os.access(path, os.R_OK | os.W_OK):
         return "cannot write it: permission denied"
     for suffix, what in _BESIDE:
         beside = path.with_name(path.name + suffix)
-        if beside.is_symlink() or beside.exists():
+        if beside.exists():
             if not beside.is_file():
                 return f"cannot write its {what} {beside}: {'a folder' if beside.is_dir() else 'not a file'} is there"
             if not os.access(beside, os.R_OK | os.W_OK):

@@ -80,8 +80,7 @@ def test_a_database_path_that_is_a_folder_is_named_so(tmp_path: Path, monkeypatc
     path = tmp_path / "cti.db"
     path.mkdir()
     url = f"sqlite+aiosqlite:///{path}"
-    line = (f"error: database: SQLite file {path}: {path} is a folder, not a database file; check database_url "
-            "(CTI_DATABASE_URL)")
+    line = f"error: database: SQLite file {path}: it is a folder, not a file; check database_url (CTI_DATABASE_URL)"
     check = _invoke(url, tmp_path, monkeypatch, "config", "check")
     run = _invoke(url, tmp_path, monkeypatch, "run", "--no-demo")
     assert _error_lines(check) == _error_lines(run) == [line], (check.output, run.output)
