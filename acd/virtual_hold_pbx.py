@@ -5,6 +5,8 @@ the engine calls it back and hands it to the agent the router reserved (docs/cal
   checked (``acd.virtual_hold.offer_due``); one that is due is redirected to ``cti-vhold-offer``,
   whose ``vhold-offer`` FastAGI route plays the prompt and listens for the key, then returns the
   caller to the music; one waits while a position announcement plays (``acd.announce.PromptFloor``).
+  A caller the callback would refuse (``callback_number``: no number, no route, toll fraud) is
+  never offered it.
   The key pressed: ``accept`` makes its router entry virtual
   (``Router.hold_virtually``), publishes ``QueueLeft(reason="virtual_hold")`` (the call is no
   abandon) and the route plays the goodbye and hangs up.
@@ -75,6 +77,7 @@ class VirtualHold:
         self.policies: dict[str, VirtualHoldPolicy] = dict(policies)
         self.entries: dict[str, VirtualEntry] = {}  # open entries by router id
         self._offers: dict[str, tuple[int, float]] = {}  # linkedid -> (times offered, last offer)
+        self._not_offered: set[tuple[str, str]] = set()  # (linkedid, queue): the callback would refuse it
         self._answers: dict[str, asyncio.Future[bool]] = {}  # entry id -> the answered leg's confirmation
         self._tasks = TaskSet(log, "virtual hold: %s failed")
         self._loop: asyncio.Task[None] | None = None
@@ -122,6 +125,7 @@ class VirtualHold:
         now = self.acd.clock()
         for gone in [lid for lid in self._offers if lid not in self.acd.calls]:
             del self._offers[gone]
+        self._not_offered = {(lid, q) for lid, q in self._not_offered if lid in self.acd.calls}
         estimates: dict[str, dict[str, float]] = {}
         for queue in self.policies:  # one pass per queue, not one scan of the queue per caller
             with contextlib.suppress(UnknownQueue):
@@ -129,7 +133,7 @@ class VirtualHold:
         for call in list(self.acd.calls.values()):
             policy = self.policies.get(call.queue)
             if (policy is None or call.status != "queued" or call.direction != "inbound" or call.router_id
-                    or not call.caller_number):  # an anonymous caller cannot be called back
+                    or (call.linkedid, call.queue) in self._not_offered):
                 continue
             ewt = estimates.get(call.queue, {}).get(call.linkedid)
             if ewt is None:
@@ -137,6 +141,12 @@ class VirtualHold:
             count, last = self._offers.get(call.linkedid, (0, None))
             if not offer_due(policy, waited_s=now - call.queued_at, ewt_s=ewt, offers=count, last_offer_at=last,
                              now=now):
+                continue
+            try:  # a caller the key would refuse is not offered it (pressed, it would do nothing)
+                self.callback_number(call)
+            except AcdError as err:
+                self._not_offered.add((call.linkedid, call.queue))  # a route is a queue's: asked again after a move
+                log.info("virtual hold: %s is not offered the key: %s", call.linkedid, err.message)
                 continue
             # Not over an announcement in progress: due still, it is offered once that has ended.
             if not self.acd.floor.claim(call.caller_channel, "offer", now):
@@ -156,16 +166,12 @@ class VirtualHold:
         """The caller pressed the key: its entry goes virtual. False when it is no longer waiting.
         ``language``: its channel's (the callback speaks it)."""
         call = self.acd.calls.get(linkedid)
-        if call is None or call.status != "queued" or call.queue not in self.policies or not call.caller_number:
+        if call is None or call.status != "queued" or call.queue not in self.policies:
             return False
         try:
-            number = self.normalise(call.caller_number, call.queue)
-        except AcdError as err:  # no outbound route for it: the caller keeps waiting on the line
-            log.info("virtual hold: %s cannot be called back: %s", linkedid, err.message)
-            return False
-        refused = toll_fraud_refusal(number)  # a caller ID is the caller's to choose: toll fraud
-        if refused is not None:
-            log.warning("virtual hold: %s is not called back: %s %s", linkedid, number, refused)
+            number = self.callback_number(call)
+        except AcdError as err:  # the caller keeps waiting on the line
+            log.warning("virtual hold: %s is not called back: %s", linkedid, err.message)
             return False
         try:
             await self.acd.decide(lambda now: self.acd.router.hold_virtually(linkedid, now))
@@ -190,6 +196,19 @@ class VirtualHold:
         await self.acd.bus.publish(QueueLeft(ts=now, linkedid=linkedid, queue=call.queue, reason="virtual_hold",
                                              waited_s=max(0.0, now - stay_from)))
         return True
+
+    def callback_number(self, call: LiveCall) -> str:
+        """The E.164 number ``call``'s caller would be called back on: the one rule of the offer and
+        the key. InvalidRequest naming ``number`` when there is none: withheld, no outbound route
+        takes it, or one toll fraud aims at (a caller ID is the caller's to choose on many trunks:
+        ``cti.trunks.toll_fraud_refusal``, as for a web request)."""
+        if not call.caller_number:
+            raise InvalidRequest("number", "the caller's number is withheld")
+        number = self.normalise(call.caller_number, call.queue)
+        refused = toll_fraud_refusal(number)
+        if refused is not None:
+            raise InvalidRequest("number", f"{number} {refused}")
+        return number
 
     # -- web requests ---------------------------------------------------------------------------
     def normalise(self, number: str, queue: str) -> str:

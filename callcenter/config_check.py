@@ -31,12 +31,14 @@ def check_all(settings: Settings) -> list[str]:
     templates = settings.config_dir / "asterisk"
     if not templates.is_dir():
         problems.append(f"{templates}: missing Asterisk configuration templates")
-    flows = read_flows(settings)  # each flow file parsed and validated once, for its own check and the cross-checks
+    # The PBX's sounds indexed once (each language folder walked once) for the flows and the queues.
+    sounds = sound_index(settings)
+    flows = read_flows(settings, sounds)  # each flow file parsed and validated once, for its check and the cross-checks
     problems.extend(flows.problems)
     for checker in CHECKERS:
         problems.extend(checker(settings))
     return (problems + cross_check(settings, flows.flows) + cross_check_trunks(settings, flows)
-            + cross_check_caller_ids(settings) + cross_check_queue_sounds(settings, flows.flows))
+            + cross_check_caller_ids(settings) + cross_check_queue_sounds(settings, flows.flows, sounds))
 
 
 def cross_check_trunks(settings: Settings, flow_files: FlowFiles) -> list[str]:
@@ -124,11 +126,11 @@ def cross_check(settings: Settings, flows: Mapping[str, f.Flow]) -> list[str]:
 VOICEMAIL_INTRO = ("cti/leave_message", "vm-intro")
 
 
-def cross_check_queue_sounds(settings: Settings, flows: Mapping[str, f.Flow]) -> list[str]:
-    """Every sound config/queues.yaml has callers hear exists in the PBX's sounds, in each language
-    the IVR flows give callers (a missing one is silence, an error as the IVR's own check makes it):
-    checked where the PBX's sounds can be seen from here (as the IVR's are)."""
-    queues, sounds = read_queues(settings), sound_index(settings)
+def cross_check_queue_sounds(settings: Settings, flows: Mapping[str, f.Flow], sounds: SoundIndex | None) -> list[str]:
+    """Every sound config/queues.yaml has callers hear exists in the PBX's sounds (``sounds``, check_all's
+    ``sound_index``), in each language the IVR flows give callers (a missing one is silence, an error as
+    the IVR's own check makes it): checked where the PBX's sounds can be seen from here (as the IVR's are)."""
+    queues = read_queues(settings)
     if queues is None or sounds is None:
         return []  # that file's own checker reports it; or nothing to look at
     languages = sorted({"en"} | {lang for flow in flows.values() for lang in flow_languages(flow)})
@@ -217,7 +219,14 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     """Whether the database answers (one connection, ``timeout_s`` at most) and where its schema stands
     against this release's migrations: ok, a warning (behind, or not made yet: ``cti run`` migrates
     it as it starts) or an error (unreachable, the login refused, migrated by a newer release)."""
-    from crm_core.db import connect_problem, database_where, probe_revision, sqlite_file, sqlite_folder_problem
+    from crm_core.db import (
+        connect_problem,
+        database_where,
+        probe_revision,
+        sqlite_file,
+        sqlite_file_problem,
+        sqlite_problem_line,
+    )
     from crm_core.errors import DatabaseUnavailable
     from crm_core.revisions import head_revision, migrations_behind
     from cti.errors import ConfigError
@@ -225,9 +234,10 @@ def check_database(settings: Settings, *, timeout_s: float = DATABASE_TIMEOUT_S)
     url = settings.resolved_database_url()
     where = database_where(url)
     file = sqlite_file(url)
+    # A SQLite file or folder this user cannot write: `cti run` would fail only after the PBX started.
+    if file is not None and (why := sqlite_file_problem(file)) is not None:
+        return "error", sqlite_problem_line(file, why)
     if file is not None and not file.exists():  # connecting would create it: a check changes nothing
-        if (why := sqlite_folder_problem(file)) is not None:  # `cti run` would fail only after the PBX started
-            return "error", f"database: {where}: {why}; check database_url (CTI_DATABASE_URL)"
         return "warning", (f"database: no {where} yet: `cti db upgrade` (or `cti run`, as it starts) creates it "
                            "with the schema")
     try:

@@ -81,6 +81,40 @@ def sqlite_folder_problem(file: Path) -> str | None:
     return None
 
 
+# The files SQLite makes beside a database at run time (WAL mode: -wal and -shm; a rollback: -journal).
+_BESIDE = (("-wal", "write-ahead log"), ("-shm", "shared-memory index"), ("-journal", "rollback journal"))
+
+
+def sqlite_file_problem(file: Path) -> str | None:
+    """Why SQLite file ``file`` could not be opened and written by this user, found without making or
+    changing anything; None when it could be. Not made yet: ``sqlite_folder_problem``. Made: it, or a
+    file SQLite keeps beside it (``_BESIDE``), is a folder or not writable, or its folder is not
+    writable (SQLite makes its -wal and -shm files there as it opens it): each of these failed only
+    once the engine ran, after the PBX had started (os.access: as this user, a read-only mount too)."""
+    path = file.absolute()
+    if not path.exists():  # a dangling symlink too: SQLite makes its target
+        return sqlite_folder_problem(file)
+    if not path.is_file():
+        return "it is a folder, not a file" if path.is_dir() else "it is not a regular file"
+    if not os.access(path, os.R_OK | os.W_OK):
+        return "cannot write it: permission denied"
+    for suffix, what in _BESIDE:
+        beside = path.with_name(path.name + suffix)
+        if beside.exists():
+            if not beside.is_file():
+                return f"cannot write its {what} {beside}: {'a folder' if beside.is_dir() else 'not a file'} is there"
+            if not os.access(beside, os.R_OK | os.W_OK):
+                return f"cannot write its {what} {beside}: permission denied"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return f"cannot write its folder {path.parent} (SQLite makes its -wal and -shm files there): permission denied"
+    return None
+
+
+def sqlite_problem_line(file: Path, why: str) -> str:
+    """The one line `cti config check`, `cti run` and ``Database`` say for a SQLite file ``why`` names."""
+    return f"database: SQLite file {file}: {why}; check database_url (CTI_DATABASE_URL)"
+
+
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
@@ -105,12 +139,14 @@ class Database:
         # JSON stays readable (and searchable with LIKE) for Chinese text: no \uXXXX escapes.
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps}
         file = sqlite_file(url)
-        if file is not None:
+        if file is not None:  # an operator's path through a file, or not theirs to write: said before SQLite fails
+            if (why := sqlite_file_problem(file)) is not None:
+                raise ConfigError(sqlite_problem_line(file, why))
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as err:  # an operator's path through a file, or not theirs to create
-                raise ConfigError(f"database_url (CTI_DATABASE_URL): cannot create {file.parent}: "
-                                  f"{err.strerror or err}") from None
+            except OSError as err:  # what the probe could not foresee (a folder made meanwhile, a full disk)
+                raise ConfigError(sqlite_problem_line(
+                    file, f"cannot create its folder {file.parent.absolute()}: {err.strerror or err}")) from None
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
             # Enough pooled connections for the sessions open at once at full load (IVR look-ups,

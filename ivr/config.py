@@ -88,15 +88,16 @@ class FlowFiles:
     all_valid: bool
 
 
-def read_flows(settings: Settings) -> FlowFiles:
-    """Every shipped flow file, each parsed and validated once."""
+def read_flows(settings: Settings, sounds: SoundIndex | None = None) -> FlowFiles:
+    """Every shipped flow file, each parsed and validated once, against ``sounds`` (None: the
+    configured PBX's, ``sound_index``; `cti config check` passes the one it built for every check)."""
     d = flows_dir(settings)
     if not d.is_dir():
         return FlowFiles({}, [f"{d}: missing IVR flow directory"], all_valid=False)
     paths = sorted(d.glob("*.yaml"))
     if not paths:
         return FlowFiles({}, [f"{d}: no IVR flow (*.yaml)"], all_valid=True)
-    by_key, problems = _load(paths, sound_index(settings))
+    by_key, problems = _load(paths, sounds if sounds is not None else sound_index(settings))
     return FlowFiles(by_key, problems, all_valid=not problems)
 
 

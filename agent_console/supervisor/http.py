@@ -81,7 +81,8 @@ class WallboardView(BaseModel):
 
 class SpyBody(BaseModel):
     mode: Literal["listen", "whisper", "barge"] = "listen"
-    phone: str | None = Field(None, description="extension to ring first; default: the user's own extension")
+    phone: str | None = Field(None, description="extension to ring first: the user's own (the default) or one no other "
+                                                "active user has")
 
 
 class NotReadyBody(BaseModel):

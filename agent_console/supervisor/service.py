@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from acd.alerts import AlertEngine, AlertKind, AlertRule, Scope
 from acd.delivery import AcdService
@@ -26,7 +26,7 @@ from acd.recipients import Recipients
 from acd.reports import check_report_size, report_csv
 from acd.staffing import staff
 from agent_console import policy, queue_scope
-from agent_console.errors import InvalidInput
+from agent_console.errors import Forbidden, InvalidInput
 from agent_console.queue_scope import EVERY_QUEUE, QueueScope, scope_of
 from agent_console.security import Principal
 from agent_console.supervisor.agents import AgentClock
@@ -298,10 +298,19 @@ class SupervisorService:
 
     async def phone_of(self, who: Principal, phone: str | None) -> tuple[str, str | None]:
         """The extension to ring for a spy (the named one, else the user's own) and the user's
-        phone kind (users.phone_kind; None: the engine's default)."""
+        phone kind (users.phone_kind; None: the engine's default). A named phone is the user's own
+        or one no other active user has (their extension, else their agent id, as crm_core.users
+        gives phones): Forbidden naming ``phone`` for a colleague's, who would pick up into a spy."""
         async with self.db.session() as s:
             row = (await s.execute(select(User.extension, User.phone_kind).where(User.id == who.user_id))).first()
+            owner = (await s.execute(select(User.username, User.extension).where(
+                func.coalesce(User.extension, User.agent_id) == phone, User.active.is_(True),
+                User.id != who.user_id).order_by(User.id).limit(1))).first() if phone else None
         ext, kind = (row[0], row[1]) if row is not None else (None, None)
+        if owner is not None:
+            whose = f"{owner[0]!r}" + ("" if owner[1] else " (their agent id)")
+            raise Forbidden(f"phone: {phone} is the phone of {whose}: a spy rings your own phone or one no user "
+                            "has")
         if phone:
             return phone, kind
         if not ext:

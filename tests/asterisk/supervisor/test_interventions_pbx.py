@@ -93,8 +93,16 @@ async def test_a_supervisor_phone_that_cannot_answer_is_phone_no_answer(running:
     """The supervisor's SIP desk phone is not registered (PJSIP/1004 on the test PBX: an endpoint
     with no contact): Asterisk's Originate fails, nothing was started. Answered 409 phone_no_answer
     (the wallboard says so calmly: tests/browser/supervisor/test_wallboard_spy_no_answer.py), no spy
-    leg kept, nothing audited, the agent's call untouched."""
+    leg kept, nothing audited, the agent's call untouched. 1004 is made sup1's own desk phone (agent4,
+    whose it is in the demo, deactivated): a spy rings no colleague's phone (tests/web/security/test_spy_phone.py)."""
+    from sqlalchemy import update
+
+    from crm_core.models import User
+
     eng = running.engine
+    async with eng.db.session() as s:
+        await s.execute(update(User).where(User.username == "agent4").values(active=False))
+        await s.execute(update(User).where(User.username == "sup1").values(extension="1004"))
     linkedid = await _agent_1001_on_a_call(running)
     interventions = eng.app.state.supervisor.interventions
     interventions._phone_kind = lambda: "sip"  # the engine's default phone kind: SIP desk phones

@@ -59,7 +59,10 @@ def test_a_sqlite_database_where_no_directory_can_be_made_is_one_error_line(
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 1, result.output
-    assert f"error: database_url (CTI_DATABASE_URL): cannot create {tmp_path / 'afile' / 'db'}" in result.output
+    # The line `cti config check` and `cti run` print for it (crm_core.db.sqlite_problem_line), one message.
+    db = tmp_path / "afile" / "db"
+    assert (f"error: database: SQLite file {db / 'cti.db'}: cannot create its folder {db}: {tmp_path / 'afile'} is a "
+            "file, not a folder; check database_url (CTI_DATABASE_URL)") in result.output
 
 
 def test_an_unknown_revision_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -232,3 +232,21 @@ async def test_a_caller_presenting_a_premium_rate_number_is_not_called_back(rig:
     assert not await vh.accept("c1")
     assert vh.entries == {} and vh.acd.calls["c1"].status == "queued"
     assert not [e for e in seen if isinstance(e, QueueLeft)]
+
+
+@pytest.mark.parametrize("number", ["+449098790000", "+19005550100", "not-a-number"])
+async def test_a_caller_the_callback_would_refuse_is_not_offered_the_key(rig: tuple, number: str) -> None:
+    """The key a caller presses is refused for a premium-rate number, or one no route calls
+    (``accept``): the offer must not be made to such a caller at all, or they press a key that does
+    nothing. One rule (``VirtualHold.callback_number``) for both; a caller of a usable number waiting
+    as long is offered the key in the same pass."""
+    vh, control, clock, _ = rig
+    await vh.acd.enqueue(LiveCall("refused", "PJSIP/x-1", number, "support"))
+    await vh.acd.enqueue(LiveCall("fine", "PJSIP/x-2", "+8613900000001", "support"))
+    clock.now = 111.0
+    await vh.offer_due_callers()
+    clock.now = 200.0
+    await vh.offer_due_callers()
+    assert [r["channel"] for r in control.called("redirect")] == ["PJSIP/x-2"]
+    assert not [v for v in control.called("set_var") if v["channel"] == "PJSIP/x-1"]
+    assert vh.acd.floor.holder("PJSIP/x-1", clock.now) is None  # an announcement may still come
