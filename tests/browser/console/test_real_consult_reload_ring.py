@@ -14,6 +14,7 @@ import time
 
 from playwright.async_api import Page, expect
 
+from acd.consultations import PHONE_GRACE_S
 from acd.events import AgentOfferWithdrawn, AgentStateChanged
 from callcenter.engine import Engine
 from cti.events import Event
@@ -84,3 +85,48 @@ async def test_a_consulted_agents_reload_while_their_phone_rings_rings_it_again(
     assert not [e for e in seen if isinstance(e, AgentOfferWithdrawn) and e.agent_id == "1002"], seen
     assert not [e for e in seen if isinstance(e, AgentStateChanged) and e.reason == "missed"], seen
     await ctx.close()
+
+
+async def test_a_consulted_agents_page_closed_while_their_phone_rings_ends_the_consultation_after_the_grace(
+        engine: tuple[Engine, list[Event]], phone_page: Page, pbx: ManagedPbx) -> None:  # noqa: F811
+    """agent2 closes the console while the consultation rings: nobody registers again, and once
+    ``PHONE_GRACE_S`` passed agent1 is told agent2 is no longer available, the caller back with
+    them (it waited the whole 15 s ring, then said "did not answer" and made agent2 "missed")."""
+    eng, queued = engine
+    seen: list[Event] = []
+
+    async def keep(ev: Event) -> None:
+        seen.append(ev)
+
+    eng.bus.subscribe(AgentStateChanged, keep, name="test.states")
+    first = phone_page
+    assert first.context.browser is not None
+    ctx = await first.context.browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
+    second = await ctx.new_page()
+    await login(second, eng.url, "agent2")
+    await expect(second.locator("#phone-status")).to_have_attribute("data-state", "registered", timeout=15_000)
+    await eng.desk.login_queues("1002", ["support"])
+    _, _, number = await customer_number(eng)
+    await login_ready(first, eng.url)
+    await call_in(eng, queued, number, f"{pbx.instance_path}/spool/monitor/consult-close-ring-{id(first)}")
+    await expect(first.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+    await first.click("#phone-answer")
+    await expect(first.locator("#call-status")).to_have_text("Talking", timeout=10_000)
+    linkedid = eng.acd.agent_calls("1001")[0].linkedid
+    await second.click("#btn-ready")
+    await expect(second.locator("#state-pill")).to_have_attribute("data-state", "available", timeout=10_000)
+    await eng.desk.transfer("1001", linkedid, kind="attended", target_kind="agent", target="1002")
+    await expect(second.locator("#phone-card")).to_have_attribute("data-ringing", "true", timeout=15_000)
+
+    await ctx.close()
+    closed = time.monotonic()
+    toast = first.locator("#toasts .toast", has_text="no longer available")
+    await expect(toast).to_have_text("Agent 1002 is no longer available. The caller is back with you.",
+                                     timeout=12_000)
+    waited = time.monotonic() - closed
+    assert PHONE_GRACE_S - 0.5 < waited < 12.0, waited  # the grace, not the 15 s ring
+    await expect(first.locator("#call-status")).to_have_text("Talking")
+    assert eng.acd.calls[linkedid].status == "talking"
+    await until(lambda: not [n for n in eng.acd.live_channels() if n.startswith("PJSIP/web1002-")], 10.0,
+                what="the ring to nobody stopped")
+    assert not [e for e in seen if isinstance(e, AgentStateChanged) and e.reason == "missed"], seen
