@@ -16,6 +16,7 @@ import pytest
 from acd.calls import AgentPhone, LiveCall
 from acd.consult_contacts import ContactState, ContactWatch, Step
 from acd.consultations import _GRACE_POLL_S, PHONE_GRACE_S
+from acd.decisions import CancelOffer, Offer
 from acd.delivery import AcdService
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn
 from acd.model import AgentState, QueueConfig
@@ -84,6 +85,21 @@ def test_agents_are_apart() -> None:
     assert watch.seen("1002", OLD, "Removed", ringing=RING) is Step.AWAY
     assert watch.seen("1003", NEW, "Created", ringing="c.3#consult") is Step.NONE
     assert watch.state("1002", RING) is ContactState.AWAY
+
+
+def test_the_router_rings_the_pinned_call_again_in_one_step() -> None:
+    """``offer_failed(reason="ring_again")``: the offer is withdrawn (``CancelOffer`` ring_again,
+    which hangs up the old ring) before the same call is offered to the same agent: one list of
+    decisions, in that order, the agent reserved throughout, no "missed"."""
+    r = Router([QueueConfig(name="support", ring_timeout_s=15.0)])
+    r.agent_login("1002", {}, 0.0, queues=["support"], ready=True)
+    r.enqueue(RING, "support", 2.0, required_agent="1002", counted=False)
+    assert r.call(RING).agent_id == "1002"
+    out = r.offer_failed(RING, "1002", 5.0, reason="ring_again")
+    kinds = [(type(d).__name__, getattr(d, "reason", None)) for d in out if isinstance(d, (CancelOffer, Offer))]
+    assert kinds == [("CancelOffer", "ring_again"), ("Offer", None)]
+    assert [(d.call_id, d.agent_id) for d in out if isinstance(d, Offer)] == [(RING, "1002")]
+    assert r.agent("1002").state is AgentState.RESERVED and r.agent("1002").reason is None
 
 
 # -- the ACD ----------------------------------------------------------------------------------------
