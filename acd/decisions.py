@@ -27,7 +27,8 @@ class Offer:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelOffer:
     """Stop ringing ``agent_id`` (reason: caller_hung_up, ring_timeout, agent_missed, logout, wrap_up:
-    the agent's only connected call ended while it rang, and an agent in wrap-up is offered nothing)."""
+    the agent's only connected call ended while it rang, and an agent in wrap-up is offered nothing;
+    ring_again: the same offer is made again at once, to the phone's new contact)."""
 
     call_id: str
     agent_id: str

@@ -102,6 +102,8 @@ class DecisionEffects:
                 if call is not None and call.ring_task is not None and d.reason not in ("ring_timeout", "error"):
                     call.ring_task.cancel()
                 await acd.rings.hang_up(d.agent_id)
+                if d.reason == "ring_again":  # the same offer follows at once: no news to the console
+                    return
                 reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn",
                           "wrap_up": "withdrawn",  # the agent's call ended while it rang: wrap-up first
                           "logout": "withdrawn"}  # the agent logged out while it rang: the next agent's

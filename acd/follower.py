@@ -1,6 +1,6 @@
 """What the ACD follows on the bus: the IVR's hand-offs and lost callers, calls' ends, outbound calls'
 far ends, the callers' dials of agents' phones, parties hanging up during a consultation or a
-conference, and the device states of agents' phones.
+conference, and the device states and SIP contacts of agents' phones.
 
 The ACD service (``acd.delivery.AcdService``) builds one (``acd.follower``) and subscribes it with
 itself; the follower turns each event into the service's commands and router steps. It sees the
@@ -20,7 +20,15 @@ from acd.calls import AgentPhone, LiveCall
 from acd.errors import AcdError
 from acd.parts import FollowerHost
 from acd.recovery import LOST_VAR
-from cti.ami.events import ConferenceLeft, ConsultAlone, ConsultLeft, DeviceStateChange, IvrLost, ParkedLeft
+from cti.ami.events import (
+    ConferenceLeft,
+    ConsultAlone,
+    ConsultLeft,
+    ContactStatus,
+    DeviceStateChange,
+    IvrLost,
+    ParkedLeft,
+)
 from cti.bus import observe
 from cti.errors import CtiError
 from cti.journey import AgentDialEnded, CallArrived, CallEnded, FarEndResult, IvrFinished
@@ -58,6 +66,7 @@ class JourneyFollower:
         # or unregisters), so no worker task is woken; a registration change's router step runs in
         # a task of its own.
         observe(bus, DeviceStateChange, self.on_device_state, name="acd.device_state")
+        bus.subscribe(ContactStatus, self.on_contact_status, name="acd.contact_status")
 
     # -- agents' phones -------------------------------------------------------------------------
     def registered_at_login(self, agent_id: str, phone: AgentPhone) -> bool:
@@ -91,6 +100,12 @@ class JourneyFollower:
         except AcdError:  # not logged in to the ACD: the next device state tries again
             if self._told_registered.get(agent_id) is registered:
                 del self._told_registered[agent_id]
+
+    async def on_contact_status(self, ev: ContactStatus) -> None:
+        """An agent's phone's SIP contact changed: a consultation ringing it may have to ring it
+        again at its new contact (a browser phone's page reload, ``acd.consultations``)."""
+        for agent_id, _ in self.acd.phones.registering(f"PJSIP/{ev.endpoint}"):
+            await self.acd.consultations.contact_status(agent_id, ev.uri, ev.status)
 
     # -- calls ----------------------------------------------------------------------------------
     async def on_ivr_finished(self, ev: IvrFinished) -> None:

@@ -241,7 +241,8 @@ class PartyHangUps(Protocol):
 
 
 class ConsultationDesk(Protocol):
-    """``Consultations`` as the call actions see it: start, drop, and hand over a consultation."""
+    """``Consultations`` as the call actions see it: start, drop, and hand over a consultation (and
+    as the follower sees it: a consulted phone's SIP contact changing while it rings)."""
 
     async def enqueue(self, consult: LiveCall, target: str) -> None: ...
 
@@ -250,6 +251,8 @@ class ConsultationDesk(Protocol):
     async def adopt(self, consult: LiveCall, original: LiveCall) -> None: ...
 
     async def left_conference(self, call: LiveCall) -> None: ...
+
+    async def contact_status(self, agent_id: str, uri: str, status: str) -> None: ...
 
 
 class RingLines(Protocol):

@@ -216,16 +216,18 @@ class Router(AgentEvents):
         return out
 
     @keeps_timer_decisions
-    def offer_failed(self, call_id: str, agent_id: str, now: float) -> list[Decision]:
+    def offer_failed(self, call_id: str, agent_id: str, now: float, *, reason: str = "error") -> list[Decision]:
         """The offer could not be carried out (the PBX connection dropped while the phone rang): the
         offer is withdrawn without blaming the agent, and the call waits at its place (the head,
-        for a call that was next) again. A report for an offer no longer ringing is ignored."""
+        for a call that was next) again. A report for an offer no longer ringing is ignored.
+        ``reason``: the ``CancelOffer``'s (``ring_again``: the phone moved to a new contact while it
+        rang, acd.consult_contacts; the same agent is offered the call again at once if it is theirs)."""
         out, now = self._begin(now)
         call = self._calls.get(call_id)
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
             return out
         agent = self._agents[agent_id]
-        self._withdraw_offer(call, agent, "error", now, out)
+        self._withdraw_offer(call, agent, reason, now, out)
         self._settle(agent, call, now, out)
         out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))
         if not self._check_limits(call, now, out):

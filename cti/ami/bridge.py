@@ -29,6 +29,7 @@ from cti.ami.events import (
     ConferenceLeft,
     ConsultAlone,
     ConsultLeft,
+    ContactStatus,
     DeviceStateChange,
     IvrLost,
     ParkedLeft,
@@ -44,12 +45,12 @@ log = logging.getLogger(__name__)
 
 
 # The raw AMI events anything above the bridge consumes (the ACD follows SIP phones' registration
-# and takes callers whose IVR was lost, parties who left a consultation or a conference, and
+# and contacts, and takes callers whose IVR was lost, parties who left a consultation or a conference, and
 # consultations the agent's phone left, parked or not; cti.security counts refused logins). Everything else stays
 # inside the bridge: the call model turns it into journey events, and raw DTMF (a caller's PIN,
 # card digits) must never reach the bus, let alone Redis.
-PUBLISHED_RAW: frozenset[type[Event]] = frozenset({ConferenceLeft, ConsultAlone, ConsultLeft, DeviceStateChange,
-                                                   IvrLost, ParkedLeft, SecurityFailure})
+PUBLISHED_RAW: frozenset[type[Event]] = frozenset({ConferenceLeft, ConsultAlone, ConsultLeft, ContactStatus,
+                                                   DeviceStateChange, IvrLost, ParkedLeft, SecurityFailure})
 
 
 class Pump:
