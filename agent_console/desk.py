@@ -1,8 +1,8 @@
 """The real ``AgentDesk``: agent actions carried out by the ACD delivery service on the PBX, and
-wrap-ups written to the CRM (through ``WrapUpDone`` on the bus, which the call logger folds into
-the call's interaction, and cases through the CRM services). Queue login (which queues, which
-phone) is ``agent_console.queue_login``'s; the agent's callbacks (the list, claim, release, skip, call)
-are ``agent_console.desk_callbacks``'s."""
+wrap-ups written to the CRM (``agent_console.desk_wrapups``: through ``WrapUpDone`` on the bus,
+which the call logger folds into the call's interaction, and cases through the CRM services). Queue
+login (which queues, which phone) is ``agent_console.queue_login``'s; the agent's callbacks (the
+list, claim, release, skip, call) are ``agent_console.desk_callbacks``'s."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from acd.calls import PHONE_KINDS, AgentPhone, LiveCall, call_detail
 from acd.delivery import AcdService
 from acd.dial_readiness import Then
 from acd.errors import UnknownAgent, unconfirmed_dial
-from acd.events import AgentCallUpdate
 from acd.model import AgentState
 from agent_console.desk_callbacks import DeskCallbacks
+from agent_console.desk_wrapups import DeskWrapUps
 from agent_console.errors import (
     CallNotFound,
     IllegalAgentAction,
@@ -39,21 +39,14 @@ from agent_console.protocol import (
     Pop,
 )
 from agent_console.queue_login import QueueLogin
-from crm_core import callbacks, catalog, wrapups
+from crm_core import callbacks, catalog
 from crm_core.db import Database
-from crm_core.errors import DatabaseUnavailable, InvalidField
+from crm_core.errors import DatabaseUnavailable
 from crm_core.events import CustomerLinked
-from crm_core.journal import RowJournal
 from crm_core.models import Customer, User
-from crm_core.phones import to_e164
 from cti.bus import EventBus, observe
-from cti.journey import WrapUpDone
 
 log = logging.getLogger(__name__)
-
-# How long a disposition catalog read stands for wrap-up checks (a disposition retired in the
-# catalog is still accepted for at most this long).
-_CATALOG_FRESH_S = 5.0
 
 # The not-ready reasons an agent picks (the catalog's). The engine sets its own, which no agent may
 # choose: "missed" (a call rang unanswered), "login" (just logged in), "outbound" (on an outbound
@@ -71,10 +64,9 @@ class EngineDesk:
                  callback_policy: callbacks.Policy | None = None, journal: Path | None = None) -> None:
         self.acd, self.db, self.bus, self.clock = acd, db, bus, clock
         self.callback_policy = callback_policy or callbacks.Policy()
-        # Wrap-ups made while the database is away: journaled here, written when it is back.
-        self.journal = RowJournal(db, journal, {"wrapup": self._write_journaled}, name="desk.wrapups")
-        self._dispositions: dict[str, bool] = {}  # the catalog as last read: code -> resolves
-        self._dispositions_read = float("-inf")  # time.monotonic() of that read
+        # Wrap-ups written to the CRM, or journaled while the database is away (agent_console.desk_wrapups).
+        self.wrapups = DeskWrapUps(acd, db, bus, policy=self.callback_policy, journal=journal)
+        self.journal = self.wrapups.journal  # started and stopped by the engine
         self.phone_kind, self.answer_after_s = phone_kind, answer_after_s
         self.phone_overrides: dict[str, str] = {}  # agent -> phone kind, over the CRM's (demo bots: sim)
         self.queue_login = QueueLogin(acd, db, phone_of=self._phone_of)
@@ -285,27 +277,10 @@ class EngineDesk:
         if call.status != "ended":
             raise IllegalAgentAction("hang up before wrapping up")
         now = self.clock()
-        await self._check_disposition(wrap.disposition)
+        await self.wrapups.check_disposition(wrap.disposition)
         if wrap.not_ready_reason is not None:
             _check_reason("not_ready_reason", wrap.not_ready_reason)
-        # KPIS.md: FCR counts the wrap-up's resolved flag; a disposition that resolves is its default.
-        resolved = wrap.resolved if wrap.resolved is not None else self._dispositions[wrap.disposition]
-        w = self._wrap_up_record(agent_id, call, wrap, now)
-        result: dict[str, Any] = {"interaction_id": None, "case_id": None, "callback_id": None}
-        try:
-            result.update(await wrapups.write_wrap_up(self.db, w, policy=self.callback_policy))
-        except DatabaseUnavailable:
-            await self.journal.submit("wrapup", wrapups.wrapup_key(agent_id, call.linkedid), w)
-            result["pending"] = True  # journaled: the case and callback are made when the database is back
-        await self.bus.publish(WrapUpDone(ts=now, linkedid=call.linkedid, agent_id=agent_id,
-                                          disposition=wrap.disposition, notes=wrap.notes,
-                                          resolved_first_contact=resolved, case_id=result["case_id"],
-                                          wrapup_s=_after_call_work(call, now), queue=call.queue or None))
-        self.acd.wrapped_up(agent_id, call.linkedid)
-        await self.bus.publish(AgentCallUpdate(ts=now, agent_id=agent_id, linkedid=call.linkedid, status="closed",
-                                               direction=call.direction, peer_number=call.caller_number,
-                                               customer_id=call.customer_id, queue=call.queue or None,
-                                               started_at=call.answered_at or call.queued_at))
+        result = await self.wrapups.write(agent_id, call, wrap, now)
         state = self._state(agent_id)
         view = self.acd.agent(agent_id) if state is not AgentState.LOGGED_OUT else None
         outbound_done = (call.direction == "outbound" and state is AgentState.NOT_READY
@@ -319,49 +294,6 @@ class EngineDesk:
             elif view is not None:
                 await acd_step(self.acd.set_ready(agent_id), "go ready")
         return result
-
-    async def _write_journaled(self, session: Any, key: str, w: dict[str, Any]) -> None:
-        await wrapups.apply_wrap_up(session, w, policy=self.callback_policy)
-
-    async def _check_disposition(self, code: str) -> None:
-        """Against the CRM's catalog, or the last one read while the database is away. A known code
-        read less than ``_CATALOG_FRESH_S`` ago needs no new read (one database round trip less per
-        wrap-up at full load); an unknown one is always read again (it may have just been added)."""
-        now = time.monotonic()
-        if code in self._dispositions and now - self._dispositions_read < _CATALOG_FRESH_S:
-            return
-        try:
-            async with self.db.session() as session:
-                self._dispositions = {d.code: d.resolves for d in await catalog.list_dispositions(session=session)}
-            self._dispositions_read = now
-        except DatabaseUnavailable:
-            if not self._dispositions:
-                raise
-        if code not in self._dispositions:
-            raise InvalidInput("disposition", f"unknown disposition {code!r}")
-
-    def _wrap_up_record(self, agent_id: str, call: LiveCall, wrap: WrapUpInput, now: float) -> dict[str, Any]:
-        """The wrap-up's CRM writes as plain data (``crm_core.wrapups``), checked before anything is
-        written: a callback number that cannot be called is the agent's to fix now."""
-        callback = None
-        if wrap.callback_at is not None:
-            raw = wrap.callback_number or call.caller_number
-            try:
-                number = to_e164(raw, field="callback_number")
-            except InvalidField as err:
-                reason = err.message.split(": ", 1)[-1]
-                raise InvalidInput("callback_number", reason if wrap.callback_number else
-                                   f"the caller's number cannot be called back ({reason}); give a number") from None
-            callback = {"number": number, "due_at": wrap.callback_at}
-        case = None
-        if wrap.case is not None:
-            case = {"id": wrap.case.id, "subject": wrap.case.subject, "status": wrap.case.status,
-                    "priority": wrap.case.priority, "note": wrap.case.note}
-        # A customer leg that never answered (no answer, busy, ...) is not reached, ticked or not.
-        reached = not wrap.no_answer and call.far_end in (None, "answered")
-        return {"agent_id": agent_id, "linkedid": call.linkedid, "customer_id": call.customer_id,
-                "queue": call.queue or None, "notes": wrap.notes, "case": case, "callback": callback,
-                "reached": reached, "at": now}
 
     # -- callbacks (agent_console.desk_callbacks) ----------------------------------------------------
     async def callbacks(self, agent_id: str | None, *, everyone: bool, limit: int = 50,
@@ -403,14 +335,6 @@ def _check_reason(field: str, reason: str) -> None:
     if reason not in {c for c, _ in REASONS}:
         raise InvalidInput(field, f"{reason!r} is not a not-ready reason you can choose "
                                   f"({', '.join(c for c, _ in REASONS)})")
-
-
-def _after_call_work(call: LiveCall, now: float) -> float:
-    """The call's after-call work as the form ends it (docs/kpis.md): from the agent's end of the call
-    to the form, or to the end of their wrap-up state when that came first (no talk in it)."""
-    start = call.ended_at if call.ended_at is not None else now
-    end = min(now, call.wrap_left_at) if call.wrap_left_at is not None else now
-    return max(0.0, end - start)
 
 
 def _call_view(call: LiveCall) -> CallView:

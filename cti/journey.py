@@ -14,7 +14,7 @@ them. Who publishes what:
 - ``acd.delivery``: QueueEntered, QueueLeft, AgentRinging, AgentRingNoAnswer, CallConnected,
   HoldStarted / HoldEnded, CallTransferred, CallArrived (outbound click-to-dial), CallbackRequested
   (a queue's callback limit).
-- ``agent_console.desk``: WrapUpDone.
+- ``agent_console.desk_wrapups`` (the console's desk): WrapUpDone.
 - ``crm_core.dialer`` (outbound campaigns): CallArrived (each attempt), CampaignAttemptEnded, and
   CallClosed for an attempt whose call's end Asterisk never reports (no channel was made, or its end
   was never seen).

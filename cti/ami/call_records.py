@@ -127,7 +127,7 @@ class CallRecord:
     answered_at: float | None = None
     transfers: list[Transfer] = field(default_factory=list)
     merged: list[str] = field(default_factory=list)
-    housekeeping: bool = False  # the engine's own short-lived channel (callmodel.HOUSEKEEPING_CONTEXTS): no call
+    housekeeping: bool = False  # the engine's own short-lived channel (call_outcomes.HOUSEKEEPING_CONTEXTS): no call
 
     def view(self, ended_at: float | None = None, cause: int = 0, cause_text: str = "") -> Call:
         return Call(self.linkedid, tuple(c.view() for c in self.chans.values()), self.created, self.answered_at,

@@ -4,7 +4,7 @@
 (``CallEnded`` when the last channel of a call hangs up, ``FarEndResult`` when a Dial() ends,
 ``AgentDialEnded`` instead when it was the caller's dial of an agent's phone (the ACD's ring),
 ``VoicemailLeft`` when the dialplan reports a message left).
-Calls are keyed by Linkedid.
+Calls are keyed by Linkedid; what each journey event says is ``cti.ami.call_outcomes``'s.
 
 Asterisk quirks the model absorbs:
 - A Local channel is two channels (``;1`` and ``;2``) joined back to back; the model links the
@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from cti.ami import events as ev
+from cti.ami.call_outcomes import HOUSEKEEPING_CONTEXTS, call_ended, dial_ended, voicemail_left
 from cti.ami.call_records import ALLOWED as _ALLOWED
 from cti.ami.call_records import PHASE_OF_STATE as _PHASE_OF_STATE
 from cti.ami.call_records import Call, Channel, Phase, Transfer
@@ -45,23 +46,8 @@ from cti.ami.call_records import ChanRecord as _Chan
 from cti.ami.call_records import ResyncRecord as _Resync
 from cti.ami.errors import IllegalTransition
 from cti.events import Event
-from cti.journey import AgentDialEnded, CallEnded, FarEndResult, VoicemailLeft
 
 log = logging.getLogger(__name__)
-
-
-# Dialplan contexts the engine runs its own short-lived Local channels in (config/asterisk/
-# extensions.conf): nobody called, so such a channel never becomes a call on the journey.
-HOUSEKEEPING_CONTEXTS = frozenset({"cti-phone-secret", "cti-desk-lock", "cti-away-db"})
-# The context of the IVR's session, where the caller's own channel dials the agent's phone
-# (acd.ringing: the hand-off's ring). No other Dial() runs there.
-AGENT_DIAL_CONTEXT = "cti-inbound"
-
-
-# DialEnd's DialStatus -> FarEndResult.result. Other statuses (DONTCALL, TORTURE, INVALIDARGS)
-# are not a far end's answer and publish nothing.
-_FAR_END = {"ANSWER": "answered", "NOANSWER": "no_answer", "BUSY": "busy", "CONGESTION": "congestion",
-            "CHANUNAVAIL": "unavailable", "CANCEL": "cancelled"}
 
 
 class CallModel:
@@ -299,48 +285,25 @@ class CallModel:
                 self._ended.popitem(last=False)
             if call.housekeeping:
                 return  # the engine's own Local channel (e.g. writing a softphone password): not a call
-            agent_id, customer_id = self._handling(call.linkedid, call.merged)
-            self._out.append(CallEnded(ts=ts, linkedid=call.linkedid, cause=cause, cause_text=cause_text,
-                                       system_failure=system_failure, merged=tuple(call.merged),
-                                       queue=self._queue_of(call.linkedid) if self._queue_of else None,
-                                       agent_id=agent_id, customer_id=customer_id))
+            self._out.append(call_ended(call, ts, cause, cause_text, system_failure=system_failure,
+                                        queue_of=self._queue_of, handling_of=self._handling_of))
 
-    def _handling(self, linkedid: str, merged: Iterable[str]) -> tuple[str | None, int | None]:
-        """The agent and customer of an ending call: its own, else those of a call folded into it (a
-        conference can move the caller, and so the customer, to the consultation's linkedid)."""
-        agent_id: str | None = None
-        customer_id: int | None = None
-        if self._handling_of is None:
-            return agent_id, customer_id
-        for lid in (linkedid, *merged):
-            agent, customer = self._handling_of(lid)
-            agent_id = agent_id or agent
-            customer_id = customer if customer_id is None else customer_id
-        return agent_id, customer_id
+    def _call_now(self, uid: str, linkedid: str) -> str:
+        """The call channel ``uid`` is in now (an event names the Linkedid the channel had then)."""
+        chan = self._chans.get(uid)
+        return chan.linkedid if chan is not None else self._resolve(linkedid)
 
     def _dial_end(self, e: Event) -> None:
         assert isinstance(e, ev.DialEnd)
         if e.dest_uniqueid and e.dest_uniqueid not in self._chans:
             self._add_chan(e.dest_uniqueid, e.dest_channel, e.linkedid, e.ts)  # we missed its Newchannel
-        # An Originate's DialEnd has no calling channel: that leg is the agent's phone, not a far end.
-        if not e.channel:
-            return
-        status = e.dial_status.upper()
-        caller = self._chans.get(e.uniqueid)
-        linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
-        if e.context == AGENT_DIAL_CONTEXT:  # the caller rang the agent's phone: the ACD's ring ended
-            self._out.append(AgentDialEnded(ts=e.ts, linkedid=linkedid, channel=e.channel,
-                                            dest_channel=e.dest_channel, result=_FAR_END.get(status, status.lower())))
-        elif result := _FAR_END.get(status):
-            self._out.append(FarEndResult(ts=e.ts, linkedid=linkedid, channel=e.channel,
-                                          dest_channel=e.dest_channel, result=result))
+        if (ended := dial_ended(e, self._call_now(e.uniqueid, e.linkedid))) is not None:
+            self._out.append(ended)
 
     def _voicemail(self, e: Event) -> None:
         assert isinstance(e, ev.VoicemailResult)
-        if e.status.upper() == "SUCCESS" and e.mailbox:
-            caller = self._chans.get(e.uniqueid)
-            linkedid = caller.linkedid if caller is not None else self._resolve(e.linkedid)
-            self._out.append(VoicemailLeft(ts=e.ts, linkedid=linkedid, mailbox=e.mailbox))
+        if (left := voicemail_left(e, self._call_now(e.uniqueid, e.linkedid))) is not None:
+            self._out.append(left)
 
     def _bridge_enter(self, e: Event) -> None:
         assert isinstance(e, ev.BridgeEnter)

@@ -111,15 +111,16 @@ async def test_finishing_wrap_up_applies_a_not_ready_pressed_during_the_call(
     import time
 
     from acd.model import AgentState
-    from agent_console.desk import wrapups
     from agent_console.ports import WrapUpInput
+    from crm_core import wrapups
 
     async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
         return {}
 
     monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)  # the CRM write is not what this is about
     d, _ = desk
-    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()  # the catalog: code -> resolves
+    # The catalog: code -> resolves.
+    d.wrapups._dispositions, d.wrapups._dispositions_read = {"resolved": True}, time.monotonic()
     acd = d.acd
     acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
     await acd.agent_login("1001", {}, ["support"], ready=True)
@@ -218,8 +219,8 @@ async def test_hold_resume_and_wrap_up_name_the_calls_queue(desk: tuple[EngineDe
     call: their events carry the call's queue now, as call.answered's does."""
     import time
 
-    from agent_console.desk import wrapups
     from agent_console.ports import WrapUpInput
+    from crm_core import wrapups
     from cti.journey import HoldEnded, HoldStarted, WrapUpDone
 
     async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
@@ -234,7 +235,7 @@ async def test_hold_resume_and_wrap_up_name_the_calls_queue(desk: tuple[EngineDe
 
     monkeypatch.setattr(d.acd.bus, "publish", publish)
     monkeypatch.setattr(d.bus, "publish", publish)
-    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    d.wrapups._dispositions, d.wrapups._dispositions_read = {"resolved": True}, time.monotonic()
     await d.hold("1001", "L1")
     await d.resume("1001", "L1")
     call = d.acd.calls.pop("L1")
@@ -287,7 +288,7 @@ def _wrapping_desk(desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest
     replaced by one that keeps what it is given."""
     import time
 
-    from agent_console.desk import wrapups
+    from crm_core import wrapups
 
     written: list[object] = []
 
@@ -297,7 +298,7 @@ def _wrapping_desk(desk: tuple[EngineDesk, FakeCallControl], monkeypatch: pytest
 
     monkeypatch.setattr(wrapups, "write_wrap_up", write_wrap_up)
     d, _ = desk
-    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    d.wrapups._dispositions, d.wrapups._dispositions_read = {"resolved": True}, time.monotonic()
     d.acd.router = Router([QueueConfig(name="support", wrap_up_s=10.0)])
     return d, written
 
@@ -425,8 +426,8 @@ async def test_wrapup_s_is_the_calls_after_call_work_not_its_talk(
     the form and the end of their wrap-up state (docs/kpis.md)."""
     import time
 
-    from agent_console.desk import wrapups
     from agent_console.ports import WrapUpInput
+    from crm_core import wrapups
     from cti.journey import WrapUpDone
 
     async def write_wrap_up(db: object, w: object, *, policy: object) -> dict[str, object]:
@@ -438,7 +439,7 @@ async def test_wrapup_s_is_the_calls_after_call_work_not_its_talk(
     acd = AcdService(Router([QueueConfig(name="support", wrap_up_s=wrap_up_s)]), FakeCallControl(), bus,
                      clock=lambda: t[0])
     d = EngineDesk(acd, db=None, bus=bus, clock=lambda: t[0])  # type: ignore[arg-type]
-    d._dispositions, d._dispositions_read = {"resolved": True}, time.monotonic()
+    d.wrapups._dispositions, d.wrapups._dispositions_read = {"resolved": True}, time.monotonic()
     seen: list[WrapUpDone] = []
 
     async def publish(ev: object) -> None:

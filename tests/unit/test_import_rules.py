@@ -16,7 +16,7 @@ CORES = ["acd.routing", "acd.routing_state", "acd.routing_steps", "acd.routing_v
          "acd.recipients", "acd.agent_index", "acd.waiting", "acd.timers", "acd.recovery", "acd.virtual_hold",
          "acd.pacing",
          "ivr.stepper", "ivr.flow", "ivr.actions", "crm_core.fold", "crm_core.event_keys", "cti.journey", "cti.events",
-         "cti.ami.callmodel", "cti.ami.call_records"]
+         "cti.ami.callmodel", "cti.ami.call_records", "cti.ami.call_outcomes"]
 FORBIDDEN = ("panoramisk", "asterisk", "fastapi", "starlette", "sqlalchemy", "redis", "uvicorn", "websockets",
              "httpx", "asyncio", "socket", "subprocess")
 PROJECT = ("acd", "ivr", "cti", "crm_core", "agent_console")

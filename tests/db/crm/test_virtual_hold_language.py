@@ -24,7 +24,8 @@ from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from acd.virtual_hold import VirtualEntry, VirtualHoldPolicy
-from acd.virtual_hold_pbx import ID_VAR, VirtualHold
+from acd.virtual_hold_calls import ID_VAR
+from acd.virtual_hold_pbx import VirtualHold
 from crm_core.db import Database
 from crm_core.journal import RowJournal
 from crm_core.models import VirtualHold as VirtualHoldRow

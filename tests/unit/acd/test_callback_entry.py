@@ -71,8 +71,8 @@ async def test_a_put_back_callback_call_taken_back_by_a_restarted_engine_is_stil
     control.originate_result = OriginateResult(True, 4, "cb.1", "cb-call", "Local/8613900000001@cti-external/n")
     entry = await vh.request("+8613900000001", "support")
     await vh.acd.set_ready("1001")
-    await until(lambda: entry.entry_id in vh._answers)
-    vh.answer_reported(entry.entry_id, True)
+    await until(lambda: entry.entry_id in vh.calling._answers)
+    vh.calling.answer_reported(entry.entry_id, True)
     await until(lambda: "cb-call" in vh.acd.calls and vh.acd.router.call("cb-call").state is CallState.CONNECTED)
     call = vh.acd.calls["cb-call"]  # the agent talks with the customer
     clock.now += 60.0  # the agent's softphone is lost and does not come back: the customer waits again

@@ -15,7 +15,8 @@ from acd.delivery import AcdService
 from acd.model import QueueConfig
 from acd.routing import Router
 from acd.virtual_hold import MemoryVirtualHoldStore, VirtualHoldPolicy, callback_language
-from acd.virtual_hold_pbx import ID_VAR, VirtualHold
+from acd.virtual_hold_calls import ID_VAR
+from acd.virtual_hold_pbx import VirtualHold
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
 

@@ -166,8 +166,8 @@ async def test_an_answered_callback_rings_the_agent_as_a_callback(rig: tuple) ->
     control.originate_result = OriginateResult(True, 4, "cb.1", "cb-call", "Local/8613900000001@cti-external/n")
     entry = await vh.request("+8613900000001", "support")
     await vh.acd.set_ready("1001")
-    await until(lambda: entry.entry_id in vh._answers)
-    vh.answer_reported(entry.entry_id, True)  # the customer's leg reached vhold-answer
+    await until(lambda: entry.entry_id in vh.calling._answers)
+    vh.calling.answer_reported(entry.entry_id, True)  # the customer's leg reached vhold-answer
     await until(lambda: "cb-call" in vh.acd.calls)
     await vh.acd.bus.drain()  # type: ignore[attr-defined]
     offer = next(e for e in seen if isinstance(e, AgentOffer))
@@ -206,8 +206,8 @@ async def test_a_callback_call_put_back_after_its_agent_was_lost_counts_in_no_of
     control.originate_result = OriginateResult(True, 4, "cb.1", "cb-call", "Local/8613900000001@cti-external/n")
     entry = await vh.request("+8613900000001", "support")
     await vh.acd.set_ready("1001")
-    await until(lambda: entry.entry_id in vh._answers)
-    vh.answer_reported(entry.entry_id, True)
+    await until(lambda: entry.entry_id in vh.calling._answers)
+    vh.calling.answer_reported(entry.entry_id, True)
     router = vh.acd.router
     await until(lambda: "cb-call" in vh.acd.calls and router.call("cb-call").state is CallState.CONNECTED)
     call = vh.acd.calls["cb-call"]  # the fake phone answered: the agent talks with the customer

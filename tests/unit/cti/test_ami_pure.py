@@ -8,6 +8,7 @@ import pytest
 
 from cti.ami import events as ev
 from cti.ami.backoff import Backoff
+from cti.ami.call_outcomes import handling
 from cti.ami.callmodel import CallModel, Phase
 from cti.ami.codec import AmiFrameParser, encode_action, parse_block
 from cti.ami.control import AmiCallControl, FakeCallControl
@@ -335,7 +336,7 @@ def test_a_calls_end_carries_the_agent_and_customer_the_engine_knows_for_it() ->
     assert (end.agent_id, end.customer_id) == ("a7", 42)
     end = m.apply(ev.Hangup(ts=3.0, channel="PJSIP/b-1", uniqueid="2", linkedid="2", cause=16))[0]
     assert (end.agent_id, end.customer_id) == (None, None)
-    assert m._handling("3", ["4"]) == ("a8", 43)
+    assert handling(lambda lid: known.get(lid, (None, None)), "3", ["4"]) == ("a8", 43)
 
 
 async def test_get_var_reads_the_dialplan_functions_set_variables_writes_and_nothing_else() -> None:
