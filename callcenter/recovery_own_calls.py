@@ -1,0 +1,92 @@
+"""Recovery of the agents' own calls (a click-to-dial, a callback's or a preview contact's Dial) that
+Asterisk kept through the restart: ``acd.recovery.plan`` leaves them alone (no ACD leg, no queue
+entry), so the restarted engine would not know them, and the agent on one would never wrap it up.
+
+An agent the history leaves on their own call (``recovery_agents``: not ready "outbound") whose
+phone's leg is up with a customer's leg up in the same call gets it back as their live outbound
+call, as ``CallActions.dial`` made it: talking, on their console, its end wrapped up (which gives
+them back to the break they dialled from). Its interaction, opened by the engine that dialled, names
+the number and the customer. A call on their phone that is not up yet (the dial still rings it) is
+only named, for the dial's watch (``acd.dial_readiness``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from acd.calls import AgentPhone, LiveCall
+from acd.delivery import AcdService
+from acd.dial_readiness import OUTBOUND
+from acd.recovery import ChannelFacts, RecoveryPlan
+from callcenter.recovery_agents import LastState
+from crm_core.db import Database
+from crm_core.models import Interaction
+
+log = logging.getLogger(__name__)
+
+
+async def own_calls_of(acd: AcdService, db: Database, last: Mapping[str, LastState], facts: Sequence[ChannelFacts],
+                       decided: RecoveryPlan) -> dict[str, tuple[str, bool]]:
+    """Agent -> (the linkedid of the call on their phone, taken back) for the agents ``last`` leaves
+    on their own call: a call with a channel of their phone that the plan does not own (none of its
+    channels an ACD leg or a queued caller); taken back (in ``acd.calls``) once their leg and a
+    customer's leg are up."""
+    planned = {a.entry.linkedid for a in decided.connected} | {w.entry.linkedid for w in decided.waiting}
+    planned |= {f.linkedid for f in facts if f.agent_id is not None or f.entry is not None}
+    found: dict[str, tuple[str, bool]] = {}
+    adopt: dict[str, tuple[ChannelFacts, ChannelFacts]] = {}
+    for agent_id, agent_last in last.items():
+        if not (agent_last.own_call and agent_last.state == "not_ready" and agent_last.reason == OUTBOUND):
+            continue
+        prefix = (acd.phones.get(agent_id) or AgentPhone(agent_id)).channel_prefix
+        legs = [f for f in facts if f.name.startswith(prefix) and f.linkedid not in planned]
+        if not legs:
+            continue
+        up = [f for f in legs if f.up]
+        # A simulated phone is a Local channel: its ;1 half is the Originate's, which runs the Dial
+        # to the customer (as acd.dial_readiness.answered_leg picks it).
+        leg = next((f for f in up if f.name.endswith(";1")), up[0] if up else legs[0])
+        others = [f for f in facts if f.linkedid == leg.linkedid and f.up and not f.name.startswith(prefix)]
+        customer = next((f for f in others if f.bridge_id is not None and f.bridge_id == leg.bridge_id),
+                        others[0] if others else None)
+        found[agent_id] = (leg.linkedid, False)
+        if leg.up and customer is not None:
+            adopt[agent_id] = (leg, customer)
+    rows = await _interactions(db, [leg.linkedid for leg, _ in adopt.values()])
+    for agent_id, (leg, customer) in adopt.items():
+        number, customer_id, answered_at = rows.get(leg.linkedid, ("", None, None))
+        call = LiveCall(linkedid=leg.linkedid, caller_channel=customer.name, caller_number=number, queue="",
+                        direction="outbound", customer_id=customer_id, status="talking", agent_id=agent_id,
+                        agent_channel=leg.name, answered_at=answered_at or leg.created, far_end="answered")
+        acd.calls[call.linkedid] = call
+        found[agent_id] = (leg.linkedid, True)
+        log.info("recovery: agent %s's own call %s taken back (%s with %s)", agent_id, leg.linkedid, leg.name,
+                 customer.name)
+        await acd.call_update(call, "talking")
+    return found
+
+
+async def _interactions(db: Database, linkedids: Sequence[str]) -> dict[str, tuple[str, int | None, float | None]]:
+    """linkedid -> the number dialled, the customer and the answer of each own call's interaction."""
+    if not linkedids:
+        return {}
+    found: dict[str, tuple[str, int | None, float | None]] = {}
+    try:
+        async with db.session() as s:
+            stmt = select(Interaction.linkedid, Interaction.dialled_number, Interaction.customer_id,
+                          Interaction.answered_at).where(Interaction.linkedid.in_(list(linkedids)))
+            for lid, number, customer_id, answered in (await s.execute(stmt)).all():
+                found[lid] = (number or "", customer_id, _epoch(answered))
+    except Exception:
+        log.exception("recovery: could not read the own calls' interactions; they are taken back without them")
+    return found
+
+
+def _epoch(at: datetime | None) -> float | None:
+    """The call logger's times are UTC (SQLite gives them back naive)."""
+    if at is None:
+        return None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
