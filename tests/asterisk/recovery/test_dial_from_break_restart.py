@@ -8,17 +8,25 @@ dialled from, or ready if they dialled from ready (as the no-restart path's wrap
 Before (on the code before this test), the restarted engine restored the last row only: "outbound"
 with nothing pending, and the call was not the ACD's, so it was never wrapped up and the agent
 stayed not ready "outbound" after it: the break was lost; a call gone by the restart left them
-"outbound" too."""
+"outbound" too.
+
+The same through a crash (SIGKILL, ``crashing_dialler``): the call's interaction is the one the dead
+engine opened, closed by the restarted engine's wrap-up."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from agent_console.ports import WrapUpInput
 from callcenter.engine import Engine
+from crm_core.models import Interaction
 from cti.journey import CallEnded, FarEndResult
+from tests.asterisk.recovery import crashing_engine
 from tests.asterisk.recovery.restarts import Restarts
 from tests.helpers import until
 
@@ -79,3 +87,28 @@ async def test_an_own_call_gone_by_the_restart_gives_the_agent_back(
     second = await restarts.start()
     assert linkedid not in second.acd.calls
     assert _agent(second) == after  # was ("not_ready", "outbound", None): stuck on a call long gone
+
+
+async def test_a_crash_during_a_dial_from_a_break_keeps_the_break_for_after_the_call(
+        restarts: Restarts, tmp_path: Path) -> None:
+    await restarts.seed()
+    proc, did = await crashing_engine.start(restarts.settings, tmp_path, "tests.asterisk.recovery.crashing_dialler")
+    assert did["agent"] == ["not_ready", "outbound", "lunch"]
+    linkedid = did["linkedid"]
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    second = await restarts.start(web=True)
+    assert _agent(second) == ("not_ready", "outbound", "lunch")
+    call = second.acd.calls.get(linkedid)
+    assert call is not None and (call.direction, call.caller_number) == ("outbound", NUMBER)
+    await second.desk.hangup("1002", linkedid)
+    await until(lambda: _agent(second)[0] == "wrap_up", what="1002 wraps the call up")
+    await second.desk.wrap_up("1002", linkedid, WrapUpInput(disposition="info_given"))
+    assert _agent(second) == ("not_ready", "lunch", None)
+    await second.bus.drain()  # type: ignore[attr-defined]
+    await second.logger.flush()
+    async with second.db.session() as s:
+        rows = (await s.execute(select(Interaction.direction, Interaction.agent_id, Interaction.outcome,
+                                       Interaction.disposition, Interaction.ended_at.is_not(None))
+                                .where(Interaction.linkedid == linkedid))).all()
+    assert [tuple(r) for r in rows] == [("outbound", "1002", "answered", "info_given", True)], rows
