@@ -46,7 +46,7 @@ from acd.recovery import (
     decode_entry,
     plan,
 )
-from callcenter.recovery_agents import LOGIN, LastState, Restore, last_states, restore
+from callcenter.recovery_agents import LOGIN, LastState, Restore, last_states, restore, restore_order
 from callcenter.recovery_own_calls import own_calls_of
 from crm_core.agent_log import states_between
 from crm_core.db import Database
@@ -163,9 +163,9 @@ class Recovery:
                 except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
                     log.warning("recovery: caller %s not queued again: %s", w.entry.linkedid, err.message)
         own_calls = await own_calls_of(self.acd, self.db, last, facts, decided)
-        for agent_id, agent_last in last.items():
+        for agent_id in restore_order(last):  # the longest idle first: the first caller waiting is theirs
             with call_context(agent=agent_id):
-                report.agents[agent_id] = await self._restore_state(agent_id, agent_last, decided, own_calls)
+                report.agents[agent_id] = await self._restore_state(agent_id, last[agent_id], decided, own_calls)
         report.closed = await self._close_orphans(report)
         report.took_s = time.monotonic() - started
         log.info("recovery: %d waiting, %d attached, %d unattached, %d legs hung up, %d agents, %d closed in %.2f s",

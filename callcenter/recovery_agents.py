@@ -18,8 +18,8 @@ agent's, and does not end the own call's story.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from acd.dial_readiness import OUTBOUND
@@ -42,6 +42,9 @@ class StateRow(Protocol):
     def reason(self) -> str | None: ...
 
     @property
+    def at(self) -> float: ...
+
+    @property
     def phone_reachable(self) -> bool: ...
 
 
@@ -49,12 +52,14 @@ class StateRow(Protocol):
 class LastState:
     """An agent's last recorded state and reason; ``own_call``: they were on their own dial's call
     (not ready "outbound") or wrapping it up, and ``back_to`` is where its end gives them back: the
-    not-ready reason pending since the dial (a break), None for ready."""
+    not-ready reason pending since the dial (a break), None for ready. ``since``: when they entered
+    the state (its row's time)."""
 
     state: str
     reason: str | None = None
     own_call: bool = False
     back_to: str | None = None
+    since: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,13 @@ def last_states(rows: Iterable[StateRow]) -> dict[str, LastState]:
     return {agent_id: w.result() for agent_id, w in walks.items() if w.last is not None}
 
 
+def restore_order(last: Mapping[str, LastState]) -> list[str]:
+    """The agents in the order recovery gives them back: those available before the restart first,
+    longest idle first (the router's idle order, and the first agent made ready takes the first
+    caller waiting), then the others (ready from the restart on: a call or a wrap-up before it)."""
+    return sorted(last, key=lambda a: (last[a].state != "available", last[a].since))
+
+
 def restore(last: LastState, *, busy: bool, own_call_live: bool, phone_live: bool) -> Restore:
     """Recovery's decision for an agent logged in again. ``busy``: talking on a call the plan could not
     attach (never offered a second call: left not ready); ``own_call_live``: their own call is up and
@@ -108,6 +120,7 @@ class _Row:
     state: str
     reason: str | None
     reachable: bool
+    at: float
 
 
 @dataclass
@@ -125,7 +138,11 @@ class _Walk:
         if r.state == "logged_out" and r.reason == _ENGINE_DOWN:
             self.down = True
             return
-        row = _Row(r.state, r.reason, r.phone_reachable)
+        row = _Row(r.state, r.reason, r.phone_reachable, r.at)
+        last = self.last
+        if (last is not None and (last.state, last.reason) == (row.state, row.reason)
+                and last.reachable != row.reachable):
+            row.at = last.at  # its phone's reachability changed: in the state since the earlier row
         self.last = row
         if self.down and (row.state, row.reason) == ("not_ready", LOGIN):
             self.skipped = True
@@ -146,4 +163,4 @@ class _Walk:
     def result(self) -> LastState:
         assert self.last is not None
         own = self.own and not self.skipped
-        return LastState(self.last.state, self.last.reason, own, self.back if own else None)
+        return LastState(self.last.state, self.last.reason, own, self.back if own else None, self.last.at)

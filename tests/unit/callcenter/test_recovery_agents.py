@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from callcenter.recovery_agents import LastState, Restore, last_states, restore
+from callcenter.recovery_agents import LastState, Restore, last_states, restore, restore_order
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Row:
     state: str
     reason: str | None = None
     phone_reachable: bool = True
+    at: float = 0.0
 
 
 AVAILABLE = ("available", None)
@@ -103,3 +104,15 @@ ON_OWN_READY = LastState("not_ready", "outbound", True, None)
 ])
 def test_restore(last: LastState, busy: bool, live: bool, phone: bool, expected: Restore) -> None:
     assert restore(last, busy=busy, own_call_live=live, phone_live=phone) == expected
+
+
+def test_agents_are_given_back_longest_idle_first() -> None:
+    """The available ones in the order they became available (a reachability row is no new start),
+    then the others: the first made ready takes the first caller waiting."""
+    history = [Row("1001", "not_ready", "login", at=0), Row("1002", "available", at=10),
+               Row("1003", "wrap_up", at=5), Row("1002", "available", phone_reachable=False, at=90),
+               Row("1002", "available", at=95), Row("1001", "available", at=50),
+               Row("1004", "not_ready", "lunch", at=1)]
+    last = last_states(history)
+    assert (last["1002"].since, last["1001"].since) == (10, 50)
+    assert restore_order(last) == ["1002", "1001", "1004", "1003"]
