@@ -2,24 +2,26 @@
 Asterisk kept through the restart: ``acd.recovery.plan`` leaves them alone (no ACD leg, no queue
 entry), so the restarted engine would not know them, and the agent on one would never wrap it up.
 
-An agent the history leaves on their own call (``recovery_agents``: not ready "outbound") whose
-phone's leg is up with a customer's leg up in the same call gets it back as their live outbound
-call, as ``CallActions.dial`` made it: talking, on their console, its end wrapped up (which gives
-them back to the break they dialled from). Its interaction, opened by the engine that dialled, names
-the number and the customer. A call on their phone that is not up yet (the dial still rings it) is
-only named, for the dial's watch (``acd.dial_readiness``)."""
+A call with an agent's phone leg up and a customer's leg up, whose interaction (opened by the engine
+that dialled) is that agent's outbound call, is their live outbound call again, as
+``CallActions.dial`` made it: talking, on their console, its end wrapped up (an agent the history
+leaves not ready "outbound" for it is given back to the break they dialled from then; one who chose
+another reason during the call stays in it, as without the restart). The interaction names the
+number and the customer. A call on the phone of an agent left "outbound" that is not taken back
+(the dial still rings it; no such interaction: a call the engine did not place) is only named, for
+the dial's watch (``acd.dial_readiness``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from acd.calls import AgentPhone, LiveCall
 from acd.delivery import AcdService
-from acd.dial_readiness import OUTBOUND
 from acd.recovery import ChannelFacts, RecoveryPlan
 from callcenter.recovery_agents import LastState
 from crm_core.db import Database
@@ -31,15 +33,15 @@ log = logging.getLogger(__name__)
 async def own_calls_of(acd: AcdService, db: Database, last: Mapping[str, LastState], facts: Sequence[ChannelFacts],
                        decided: RecoveryPlan) -> dict[str, tuple[str, bool]]:
     """Agent -> (the linkedid of the call on their phone, taken back) for the agents ``last`` leaves
-    on their own call: a call with a channel of their phone that the plan does not own (none of its
-    channels an ACD leg or a queued caller); taken back (in ``acd.calls``) once their leg and a
-    customer's leg are up."""
+    logged in: a call with a channel of their phone that the plan does not own (none of its channels
+    an ACD leg or a queued caller); taken back (in ``acd.calls``) when their leg and a customer's leg
+    are up and its interaction is their outbound call."""
     planned = {a.entry.linkedid for a in decided.connected} | {w.entry.linkedid for w in decided.waiting}
     planned |= {f.linkedid for f in facts if f.agent_id is not None or f.entry is not None}
     found: dict[str, tuple[str, bool]] = {}
     adopt: dict[str, tuple[ChannelFacts, ChannelFacts]] = {}
     for agent_id, agent_last in last.items():
-        if not (agent_last.own_call and agent_last.state == "not_ready" and agent_last.reason == OUTBOUND):
+        if agent_last.state == "logged_out":
             continue
         prefix = (acd.phones.get(agent_id) or AgentPhone(agent_id)).channel_prefix
         legs = [f for f in facts if f.name.startswith(prefix) and f.linkedid not in planned]
@@ -57,7 +59,12 @@ async def own_calls_of(acd: AcdService, db: Database, last: Mapping[str, LastSta
             adopt[agent_id] = (leg, customer)
     rows = await _interactions(db, [leg.linkedid for leg, _ in adopt.values()])
     for agent_id, (leg, customer) in adopt.items():
-        number, customer_id, answered_at = rows.get(leg.linkedid, ("", None, None))
+        row = rows.get(leg.linkedid)
+        if row is None or row.agent_id != agent_id:
+            log.info("recovery: the call %s on agent %s's phone is no outbound call of theirs the CRM knows: "
+                     "not taken back", leg.linkedid, agent_id)
+            continue
+        number, customer_id, answered_at = row.number, row.customer_id, row.answered_at
         call = LiveCall(linkedid=leg.linkedid, caller_channel=customer.name, caller_number=number, queue="",
                         direction="outbound", customer_id=customer_id, status="talking", agent_id=agent_id,
                         agent_channel=leg.name, answered_at=answered_at or leg.created, far_end="answered")
@@ -69,19 +76,29 @@ async def own_calls_of(acd: AcdService, db: Database, last: Mapping[str, LastSta
     return found
 
 
-async def _interactions(db: Database, linkedids: Sequence[str]) -> dict[str, tuple[str, int | None, float | None]]:
-    """linkedid -> the number dialled, the customer and the answer of each own call's interaction."""
+@dataclass(frozen=True, slots=True)
+class _OwnCall:
+    agent_id: str | None
+    number: str
+    customer_id: int | None
+    answered_at: float | None
+
+
+async def _interactions(db: Database, linkedids: Sequence[str]) -> dict[str, _OwnCall]:
+    """linkedid -> its interaction's agent, number dialled, customer and answer, for the outbound ones;
+    none when the database cannot say (the calls are not taken back: their agents are watched)."""
     if not linkedids:
         return {}
-    found: dict[str, tuple[str, int | None, float | None]] = {}
+    found: dict[str, _OwnCall] = {}
     try:
         async with db.session() as s:
-            stmt = select(Interaction.linkedid, Interaction.dialled_number, Interaction.customer_id,
-                          Interaction.answered_at).where(Interaction.linkedid.in_(list(linkedids)))
-            for lid, number, customer_id, answered in (await s.execute(stmt)).all():
-                found[lid] = (number or "", customer_id, _epoch(answered))
+            stmt = select(Interaction.linkedid, Interaction.agent_id, Interaction.dialled_number,
+                          Interaction.customer_id, Interaction.answered_at).where(
+                Interaction.linkedid.in_(list(linkedids)), Interaction.direction == "outbound")
+            for lid, agent_id, number, customer_id, answered in (await s.execute(stmt)).all():
+                found[lid] = _OwnCall(agent_id, number or "", customer_id, _epoch(answered))
     except Exception:
-        log.exception("recovery: could not read the own calls' interactions; they are taken back without them")
+        log.exception("recovery: could not read the own calls' interactions; they are not taken back")
     return found
 
 

@@ -112,3 +112,32 @@ async def test_a_crash_during_a_dial_from_a_break_keeps_the_break_for_after_the_
                                        Interaction.disposition, Interaction.ended_at.is_not(None))
                                 .where(Interaction.linkedid == linkedid))).all()
     assert [tuple(r) for r in rows] == [("outbound", "1002", "answered", "info_given", True)], rows
+
+
+async def test_an_own_call_whose_agent_chose_another_break_is_taken_back_and_the_break_kept(
+        restarts: Restarts) -> None:
+    """During the call the agent chose "training" (not ready now: the history's last row); the
+    restarted engine keeps them on it and still takes their call back, so it can be hung up and
+    wrapped up from the console, which leaves them on training, as without the restart. Before, the
+    call was not the restarted engine's: the console could neither hang it up nor wrap it up."""
+    await restarts.seed()
+    first = await restarts.start(web=True)
+    await first.desk.login_queues("1002", ["support"])
+    await first.desk.set_not_ready("1002", "lunch")
+    linkedid = await first.desk.dial("1002", NUMBER, None)
+    await until(lambda: any(isinstance(e, FarEndResult) and e.linkedid == linkedid and e.result == "answered"
+                            for e in restarts.seen), what="the customer answered")
+    await first.desk.set_not_ready("1002", "training")
+    assert _agent(first) == ("not_ready", "training", None)
+    await first.bus.drain()  # type: ignore[attr-defined]
+    await first.logger.flush()
+    await first.stop()
+    second = await restarts.start()
+    assert _agent(second) == ("not_ready", "training", None)
+    call = second.acd.calls.get(linkedid)
+    assert call is not None and (call.direction, call.agent_id) == ("outbound", "1002"), "the call was not taken back"
+    await second.desk.hangup("1002", linkedid)
+    await until(lambda: any(isinstance(e, CallEnded) and e.linkedid == linkedid for e in restarts.seen),
+                what="the call ended")
+    await second.desk.wrap_up("1002", linkedid, WrapUpInput(disposition="info_given"))
+    assert _agent(second) == ("not_ready", "training", None)
