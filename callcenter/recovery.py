@@ -47,6 +47,7 @@ from acd.recovery import (
     plan,
 )
 from callcenter.recovery_agents import LOGIN, LastState, Restore, last_states, restore, restore_order
+from callcenter.recovery_last_agents import remember_last_agents
 from callcenter.recovery_own_calls import own_calls_of
 from crm_core.agent_log import states_between
 from crm_core.db import Database
@@ -132,6 +133,7 @@ class Recovery:
         facts = await self.facts()
         decided = plan(facts)
         customers = await self._customers(decided)
+        await remember_last_agents(self.acd, self.db, self.clock())  # preferred-agent routing's memory
         last = await self._last_states()
         for agent_id, agent_last in last.items():
             if agent_last.state != "logged_out":

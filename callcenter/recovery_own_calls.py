@@ -96,13 +96,13 @@ async def _interactions(db: Database, linkedids: Sequence[str]) -> dict[str, _Ow
                           Interaction.customer_id, Interaction.answered_at).where(
                 Interaction.linkedid.in_(list(linkedids)), Interaction.direction == "outbound")
             for lid, agent_id, number, customer_id, answered in (await s.execute(stmt)).all():
-                found[lid] = _OwnCall(agent_id, number or "", customer_id, _epoch(answered))
+                found[lid] = _OwnCall(agent_id, number or "", customer_id, utc_epoch(answered))
     except Exception:
         log.exception("recovery: could not read the own calls' interactions; they are not taken back")
     return found
 
 
-def _epoch(at: datetime | None) -> float | None:
+def utc_epoch(at: datetime | None) -> float | None:
     """The call logger's times are UTC (SQLite gives them back naive)."""
     if at is None:
         return None
