@@ -256,6 +256,7 @@ class Recovery:
             await self._carry_out(agent_id, step, linkedid)
         except AcdError as err:
             log.warning("recovery: agent %s: %s", agent_id, err.message)
+            return "not_ready"
         return step.label
 
     async def _carry_out(self, agent_id: str, step: Restore, linkedid: str) -> None:

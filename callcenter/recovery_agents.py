@@ -107,12 +107,18 @@ def restore(last: LastState, *, busy: bool, own_call_live: bool, phone_live: boo
     if on_own and (own_call_live or phone_live):
         return Restore(not_ready=last.back_to, own_call=True, watch=not own_call_live)
     if last.own_call:  # its call ended, while no engine ran or before: where its wrap-up leads
-        return Restore(not_ready=last.back_to) if last.back_to else Restore(ready=True)
-    if last.state in BUSY_STATES:
-        return Restore(ready=True)
-    if last.reason and last.reason != LOGIN:
-        return Restore(not_ready=last.reason)
-    return Restore()
+        step = Restore(not_ready=last.back_to) if last.back_to else Restore(ready=True)
+    elif last.state in BUSY_STATES:
+        step = Restore(ready=True)
+    elif last.reason and last.reason != LOGIN:
+        step = Restore(not_ready=last.reason)
+    else:
+        step = Restore()
+    if own_call_live and (step.ready or last.own_call):
+        # On a call of theirs taken back (one the history does not show: a dial its rows missed):
+        # never ready during it, which would offer a queued call on top; after it, where they were going.
+        return Restore(not_ready=step.not_ready, own_call=True)
+    return step
 
 
 @dataclass

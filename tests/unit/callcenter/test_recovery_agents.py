@@ -99,6 +99,11 @@ ON_OWN_READY = LastState("not_ready", "outbound", True, None)
     # Wrapping the own call up at the restart: the same.
     (LastState("wrap_up", None, True, "lunch"), False, False, False, Restore(not_ready="lunch")),
     (LastState("wrap_up", None, True, None), False, False, False, Restore(ready=True)),
+    # A call of theirs taken back that the history does not show as theirs: never ready during it.
+    (LastState("available"), False, True, True, Restore(own_call=True)),
+    (LastState("wrap_up", None, True, "lunch"), False, True, True, Restore(not_ready="lunch", own_call=True)),
+    # ... but a break they chose stays (the call taken back all the same).
+    (LastState("not_ready", "training"), False, True, True, Restore(not_ready="training")),
     # Talking on a call of the plan's that it could not attach: left not ready, whatever the history.
     (ON_OWN_LUNCH, True, False, True, Restore()),
 ])
