@@ -40,18 +40,27 @@ async def own_calls_of(acd: AcdService, db: Database, last: Mapping[str, LastSta
     planned |= {f.linkedid for f in facts if f.agent_id is not None or f.entry is not None}
     found: dict[str, tuple[str, bool]] = {}
     adopt: dict[str, tuple[ChannelFacts, ChannelFacts]] = {}
+    # A phone's channels are named by its prefix and a sequence number ("PJSIP/1002-0000002a",
+    # "Local/1002@cti-sim-phone-0000002b;1"): one look-up per agent, not a pass over every channel.
+    by_prefix: dict[str, list[ChannelFacts]] = {}
+    for f in facts:
+        if f.linkedid not in planned:
+            by_prefix.setdefault(f.name.rpartition("-")[0] + "-", []).append(f)
+    by_linkedid: dict[str, list[ChannelFacts]] = {}
+    for f in facts:
+        by_linkedid.setdefault(f.linkedid, []).append(f)
     for agent_id, agent_last in last.items():
         if agent_last.state == "logged_out":
             continue
         prefix = (acd.phones.get(agent_id) or AgentPhone(agent_id)).channel_prefix
-        legs = [f for f in facts if f.name.startswith(prefix) and f.linkedid not in planned]
+        legs = by_prefix.get(prefix, [])
         if not legs:
             continue
         up = [f for f in legs if f.up]
         # A simulated phone is a Local channel: its ;1 half is the Originate's, which runs the Dial
         # to the customer (as acd.dial_readiness.answered_leg picks it).
         leg = next((f for f in up if f.name.endswith(";1")), up[0] if up else legs[0])
-        others = [f for f in facts if f.linkedid == leg.linkedid and f.up and not f.name.startswith(prefix)]
+        others = [f for f in by_linkedid.get(leg.linkedid, ()) if f.up and not f.name.startswith(prefix)]
         customer = next((f for f in others if f.bridge_id is not None and f.bridge_id == leg.bridge_id),
                         others[0] if others else None)
         found[agent_id] = (leg.linkedid, False)
