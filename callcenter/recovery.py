@@ -5,7 +5,9 @@ channel variables (Getvar), restores the agents from the CRM's agent-state histo
 out the plan in an order that never offers a busy agent a call: agents log in (not ready),
 connected calls are attached, half-rung agent legs are hung up, waiting callers are queued again
 in their original order (callers still in the fallback's app_queue are redirected back to
-``cti-queue`` first), and only then do agents become ready as they were. Each call taken back has
+``cti-queue`` first), and only then do agents become ready as they were (``recovery_agents``: an
+agent on their own dial's call is not ready "outbound" again, that call taken back, the break they
+dialled from pending; the call gone, they are back on that break). Each call taken back has
 its interaction's customer where the interaction has one (an agent may have linked the call to
 another customer than the one it was routed with, which its queue entry names), else its entry's.
 Last, interactions the CRM still holds open for calls Asterisk no longer has (an IVR session the
@@ -27,7 +29,9 @@ from sqlalchemy import select
 
 from acd.calls import QUEUE_CONTEXT, LiveCall
 from acd.delivery import AcdService
+from acd.dial_readiness import OUTBOUND
 from acd.errors import AcdError
+from acd.model import AgentState
 from acd.recovery import (
     AGENT_VAR,
     CALL_VAR,
@@ -42,7 +46,10 @@ from acd.recovery import (
     decode_entry,
     plan,
 )
-from crm_core.agent_log import last_states, states_between
+from callcenter.recovery_agents import LOGIN, LastState, Restore, last_states, restore, restore_order
+from callcenter.recovery_last_agents import remember_last_agents
+from callcenter.recovery_own_calls import own_calls_of
+from crm_core.agent_log import states_between
 from crm_core.db import Database
 from crm_core.models import Interaction
 from cti.ami.call_records import Phase
@@ -59,7 +66,6 @@ FACT_RETRY_S = (0.05, 0.15, 0.3, 0.5)  # between reads of a channel's variables 
 # Agents logged in within this window before the restart are logged in again (older history: a
 # shift that ended without a logout is not brought back).
 HISTORY_S = 12 * 3600.0
-_BUSY_STATES = frozenset({"available", "reserved", "on_call", "wrap_up"})
 _IN_CHUNK = 500  # linkedids per query (SQLite's bound parameters)
 
 
@@ -124,11 +130,13 @@ class Recovery:
     async def run(self) -> RecoveryReport:
         started = time.monotonic()
         report = RecoveryReport()
-        decided = plan(await self.facts())
+        facts = await self.facts()
+        decided = plan(facts)
         customers = await self._customers(decided)
+        await remember_last_agents(self.acd, self.db, self.clock())  # preferred-agent routing's memory
         last = await self._last_states()
-        for agent_id, (state, _) in last.items():
-            if state != "logged_out":
+        for agent_id, agent_last in last.items():
+            if agent_last.state != "logged_out":
                 try:
                     await self.login(agent_id)
                 except Exception as err:  # an agent removed from the CRM meanwhile, say
@@ -156,9 +164,10 @@ class Recovery:
                     report.waiting.append(w.entry.linkedid)
                 except (AcdError, CtiError) as err:  # a queue removed from the configuration; a caller gone
                     log.warning("recovery: caller %s not queued again: %s", w.entry.linkedid, err.message)
-        for agent_id, (state, reason) in last.items():
+        own_calls = await own_calls_of(self.acd, self.db, last, facts, decided)
+        for agent_id in restore_order(last):  # the longest idle first: the first caller waiting is theirs
             with call_context(agent=agent_id):
-                report.agents[agent_id] = await self._restore_state(agent_id, state, reason, decided)
+                report.agents[agent_id] = await self._restore_state(agent_id, last[agent_id], decided, own_calls)
         report.closed = await self._close_orphans(report)
         report.took_s = time.monotonic() - started
         log.info("recovery: %d waiting, %d attached, %d unattached, %d legs hung up, %d agents, %d closed in %.2f s",
@@ -232,25 +241,46 @@ class Recovery:
         except (CtiError, ValueError):
             return None
 
-    async def _restore_state(self, agent_id: str, state: str, reason: str | None, decided: RecoveryPlan) -> str:
+    async def _restore_state(self, agent_id: str, last: LastState, decided: RecoveryPlan,
+                             own_calls: Mapping[str, tuple[str, bool]]) -> str:
         """Ready as before the restart, or not ready with the same reason; an agent talking to a call
-        the plan could not attach stays not ready (never offered a second call)."""
-        if state == "logged_out":
-            return state
+        the plan could not attach stays not ready (never offered a second call); an agent on their own
+        call, or wrapping it up, as ``recovery_agents.restore`` decides."""
+        if last.state == "logged_out":
+            return last.state
         attached = agent_id in {a.agent_id for a in decided.connected}
+        linkedid, taken_back = own_calls.get(agent_id, ("", False))
+        step = restore(last, busy=agent_id in decided.busy_agents and not attached, own_call_live=taken_back,
+                       phone_live=bool(linkedid))
         try:
-            if agent_id in decided.busy_agents and not attached:
-                return "not_ready"
-            if state in _BUSY_STATES:
-                await self.acd.set_ready(agent_id)
-                return "available"
-            if reason and reason != "login":
-                await self.acd.set_not_ready(agent_id, reason)
+            await self._carry_out(agent_id, step, linkedid)
         except AcdError as err:
             log.warning("recovery: agent %s: %s", agent_id, err.message)
-        return "not_ready"
+            return "not_ready"
+        return step.label
 
-    async def _last_states(self) -> dict[str, tuple[str, str | None]]:
+    async def _carry_out(self, agent_id: str, step: Restore, linkedid: str) -> None:
+        if step.ready:
+            await self.acd.set_ready(agent_id)
+            return
+        if not step.own_call:
+            if step.not_ready is not None:
+                await self.acd.set_not_ready(agent_id, step.not_ready)
+            return
+        # Logged in again not ready "login": the reason to give back first, then the own call's
+        # "outbound" with it pending (Router.own_call_started), as the dial left them; nothing pending
+        # (ready after the call): "outbound" alone.
+        if step.not_ready is None:
+            await self.acd.set_not_ready(agent_id, OUTBOUND)
+        else:
+            if step.not_ready != LOGIN:
+                await self.acd.set_not_ready(agent_id, step.not_ready)
+            await self.acd.own_call_started(agent_id, OUTBOUND)
+        if step.watch:  # their dial may still ring their phone: given back once it is free
+            before = AgentState.AVAILABLE if step.not_ready is None else AgentState.NOT_READY
+            await self.acd.dial_readiness.give_back(agent_id, before, unconfirmed=linkedid)
+
+    async def _last_states(self) -> dict[str, LastState]:
         now = self.clock()
         try:
             async with self.db.session() as s:

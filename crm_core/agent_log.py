@@ -19,7 +19,8 @@ from crm_core.models import Base
 # (docs/kpis.md, "Agent time"): a clean stop writes it at the stop; after a crash the next engine
 # writes it at the dead engine's last heartbeat or the last row it recorded, whichever is later. An
 # engine that is down does not know what agents do: their time in state ends there. The next engine
-# restores the state recorded before it (``last_states``).
+# restores the state recorded before it (``last_states``; its recovery reads more of the history:
+# ``callcenter.recovery_agents.last_states``).
 ENGINE_DOWN = "engine_down"
 
 

@@ -131,34 +131,41 @@ class RowJournal:
     async def submit(self, kind: str, key: str, fields: dict[str, Any]) -> bool:
         """Journal the row, then write it. True: in the database now; False: journaled, written
         when the database is back."""
-        if not await self._journal(kind, ((key, fields),)):
+        if not await self._journal(((kind, key, fields),)):
             return False
         return await self._write_or_retry(lambda: self._write_waiting(upto=key), f"{kind} row")
 
     async def submit_many(self, kind: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> bool:
         """``submit`` for several rows of one kind at once (in order): one journal flush and one
         database transaction for all of them instead of one each."""
-        if not rows:
-            return True
-        if not await self._journal(kind, rows):
-            return False
-        upto = rows[-1][0]
-        return await self._write_or_retry(lambda: self._write_waiting_together(upto), f"{len(rows)} {kind} rows")
+        return await self.submit_records([(kind, key, fields) for key, fields in rows], f"{len(rows)} {kind} rows")
 
-    async def _journal(self, kind: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> bool:
-        """Append the rows to the journal, flushed, and mark them waiting; False when the retries
-        own the journal until the database answers again."""
-        if kind not in self.writers:
-            raise ValueError(f"{self.name}: no writer for {kind!r}")
+    async def submit_records(self, records: Sequence[tuple[str, str, dict[str, Any]]], what: str = "") -> bool:
+        """``submit_many`` for records of several kinds (``(kind, key, fields)``, in order): journaled
+        in one write and one flush, so that a crash keeps all of them or none, and written in one
+        transaction (a virtual-hold entry and its language's record, ``crm_core.virtual_holds``)."""
+        if not records:
+            return True
+        if not await self._journal(records):
+            return False
+        upto = records[-1][1]
+        return await self._write_or_retry(lambda: self._write_waiting_together(upto), what or f"{len(records)} rows")
+
+    async def _journal(self, records: Sequence[tuple[str, str, dict[str, Any]]]) -> bool:
+        """Append the records to the journal in one write, flushed, and mark them waiting; False when
+        the retries own the journal until the database answers again."""
+        for kind, _, _ in records:
+            if kind not in self.writers:
+                raise ValueError(f"{self.name}: no writer for {kind!r}")
         self.open()
         if self._task is None:
             await self.start()
         async with self._file_lock:
             if self.outbox is not None:
-                for key, fields in rows:
-                    self.outbox.append(json.dumps({"kind": kind, "key": key, "fields": fields}, default=str))
+                self.outbox.append_many([json.dumps({"kind": kind, "key": key, "fields": fields}, default=str)
+                                         for kind, key, fields in records])
                 await self.outbox.sync()
-            for key, fields in rows:
+            for kind, key, fields in records:
                 self.waiting[key] = (kind, fields)
         if self.failing:
             self._wake.set()

@@ -9,7 +9,7 @@ The journal stays readable by a release without the entry's ``language`` (migrat
 downgrade with saves pending): the entry's record carries no language, since such a release builds
 its ``VirtualEntry`` from the record's fields and would refuse one it has no field for; the language
 is a record of its own kind (``language``), which such a release skips (an unknown kind) and this
-one writes after the entry's."""
+one journals with the entry's, in the same write, and writes after it in the same transaction."""
 
 from __future__ import annotations
 
@@ -104,13 +104,18 @@ class SqlVirtualHoldStore:
 
     async def save(self, entry: VirtualEntry) -> None:
         """Journaled (flushed to disk), then written; a database away: written when it is back. The
-        language once per entry (it does not change), after the entry's first record."""
-        await self.rows.submit("entry", entry.entry_id, _fields(entry))
+        language once per entry (it does not change), with the entry's first record: one write and
+        flush of the journal, one transaction (a crash between two would leave the entry without it)."""
+        records = [("entry", entry.entry_id, _fields(entry))]
+        language = None
         if entry.state not in OPEN_STATES:
             self._languages.pop(entry.entry_id, None)
         elif entry.language and self._languages.get(entry.entry_id) != entry.language:
-            await self.rows.submit("language", f"{entry.entry_id}#language", _language_fields(entry))
-            self._languages[entry.entry_id] = entry.language
+            language = entry.language
+            records.append(("language", f"{entry.entry_id}#language", _language_fields(entry)))
+        await self.rows.submit_records(records, "virtual-hold entry")
+        if language is not None:
+            self._languages[entry.entry_id] = language
 
     async def open_entries(self) -> list[VirtualEntry]:
         """The open entries, once the saves an earlier run left in the journal are written."""
