@@ -22,7 +22,7 @@ A target whose phone becomes unreachable before answering (``target_unreachable`
 registers again a moment later, and that reload must not end the consultation. A phone still away
 after it ends the consultation as a logout does (``target_offline``: ``consult_ended`` unavailable).
 A reload while the consultation *rings* the phone is seen from the phone's SIP contact instead
-(``contact_status``, ``acd.consult_contacts``: the ringing phone's device state never says
+(``contact_status``, ``acd.phone_contacts``: the ringing phone's device state never says
 UNAVAILABLE): the ring to the contact that went away is nobody's no answer; the same grace runs,
 and a phone back at a new contact within it is rung there again (the router's ``offer_failed``,
 ``ring_again``), the caller still on hold.
@@ -38,10 +38,10 @@ import logging
 from typing import Any
 
 from acd.calls import LiveCall
-from acd.consult_contacts import ContactWatch, Step
 from acd.errors import AcdError
 from acd.events import ConsultationAnswered, ConsultationEnded
 from acd.parts import ConsultationsHost
+from acd.phone_contacts import ContactWatch, Step
 from cti.journey import CallConnected
 
 log = logging.getLogger(__name__)

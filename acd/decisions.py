@@ -22,6 +22,8 @@ class Offer:
     # Where the caller's present wait started when not at its queue entry (a call put back after its
     # agent's softphone was lost: its talk was no wait); the agent's pop says how long it waited.
     waiting_since: float | None = None
+    # The same offer rung again at the phone's new contact (acd.phone_contacts): no new journey step.
+    again: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

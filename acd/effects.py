@@ -106,7 +106,8 @@ class DecisionEffects:
                     return
                 reason = {"caller_hung_up": "caller_hangup", "error": "error", "withdrawn": "withdrawn",
                           "wrap_up": "withdrawn",  # the agent's call ended while it rang: wrap-up first
-                          "logout": "withdrawn"}  # the agent logged out while it rang: the next agent's
+                          "logout": "withdrawn",  # the agent logged out while it rang: the next agent's
+                          "phone_lost": "withdrawn"}  # its phone's contact gone past the grace (acd.ring_contacts)
                 await acd.bus.publish(AgentOfferWithdrawn(
                     ts=now, agent_id=d.agent_id, linkedid=call.linkedid if call is not None else d.call_id,
                     reason=reason.get(d.reason, "no_answer")))

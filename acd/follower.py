@@ -17,9 +17,11 @@ import functools
 import logging
 
 from acd.calls import AgentPhone, LiveCall
+from acd.decisions import Decision
 from acd.errors import AcdError
 from acd.parts import FollowerHost
 from acd.recovery import LOST_VAR
+from acd.ring_contacts import RingContacts
 from cti.ami.events import (
     ConferenceLeft,
     ConsultAlone,
@@ -49,6 +51,8 @@ class JourneyFollower:
         # What the router was last told of each agent's phone registration: a device state that
         # does not change it (ringing, in use, idle again: three per call) is not a router step.
         self._told_registered: dict[str, bool] = {}
+        # Queue calls' rings whose phone moved to a new SIP contact (a browser phone's page reload).
+        self.ring_contacts = RingContacts(acd, offline=self.phone_lost)
 
     def subscribe(self) -> None:
         bus = self.acd.bus
@@ -102,10 +106,19 @@ class JourneyFollower:
                 del self._told_registered[agent_id]
 
     async def on_contact_status(self, ev: ContactStatus) -> None:
-        """An agent's phone's SIP contact changed: a consultation ringing it may have to ring it
-        again at its new contact (a browser phone's page reload, ``acd.consultations``)."""
+        """An agent's phone's SIP contact changed: a queue call or a consultation ringing it may
+        have to ring it again at its new contact (a browser phone's page reload,
+        ``acd.ring_contacts``, ``acd.consultations``)."""
         for agent_id, _ in self.acd.phones.registering(f"PJSIP/{ev.endpoint}"):
+            await self.ring_contacts.contact_status(agent_id, ev.uri, ev.status)
             await self.acd.consultations.contact_status(agent_id, ev.uri, ev.status)
+
+    def phone_lost(self, agent_id: str, now: float) -> list[Decision]:
+        """The router step that makes ``agent_id``'s phone offline: its ring's contact went away and
+        did not come back (``acd.ring_contacts``), though the device state, ringing, never said it.
+        Noted as told, so the device state that says registered again is told to the router."""
+        self._told_registered[agent_id] = False
+        return self.acd.router.set_device_registered(agent_id, False, now)
 
     # -- calls ----------------------------------------------------------------------------------
     async def on_ivr_finished(self, ev: IvrFinished) -> None:

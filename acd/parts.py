@@ -6,6 +6,7 @@ service (no import circle, not even a type-only one), and a test may hand a part
 
     part             protocol            what it does (module)
     JourneyFollower  FollowerHost        the bus events the ACD follows: hand-offs, ends, phones (acd.follower)
+    RingContacts     RingContactsHost    rings again a queue call whose phone moved while it rang (the follower's)
     DecisionEffects  EffectsHost         what each router decision publishes and does on the PBX (acd.effects)
     Rings            RingsHost           rings an agent's phone for an offer, pops the console (acd.ringing)
     PhoneReconnect   ReconnectHost       rings the same agent again after a lost softphone (acd.reconnect)
@@ -131,14 +132,28 @@ class CallActionsHost(Protocol):
     def queue_names(self) -> list[str]: ...
 
 
+class RingContactsHost(Protocol):
+    """The service as ``acd.ring_contacts.RingContacts`` sees it: the calls ringing, the router's steps."""
+
+    router: Router
+    calls: dict[str, LiveCall]
+    clock: Callable[[], float]
+
+    async def decide(self, step: RouterStep) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None: ...
+
+
 class FollowerHost(Protocol):
-    """The service as ``acd.follower.JourneyFollower`` sees it: where the events it follows lead."""
+    """The service as ``acd.follower.JourneyFollower`` sees it: where the events it follows lead
+    (and, through it, ``acd.ring_contacts.RingContacts``)."""
 
     router: Router
     control: CallControl
     bus: EventBus
     phones: PhoneBook
     calls: dict[str, LiveCall]
+    clock: Callable[[], float]
     wrapups: dict[tuple[str, str], LiveCall]
     device_state: Callable[[str], str | None]
     handoffs: Handoffs

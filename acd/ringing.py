@@ -149,7 +149,9 @@ class Rings:
         task = self._tasks.spawn(self._ring(call, d, sent), f"acd.ring:{d.call_id}")
         call.ring_task = task
         task.add_done_callback(functools.partial(self._follow, sent))
-        if call.router_id is None:  # a consultation is no new journey step of the call
+        # A consultation is no new journey step of the call, nor the same offer rung again at the
+        # phone's new contact (acd.ring_contacts): the call still rings that agent.
+        if call.router_id is None and not d.again:
             await acd.bus.publish(AgentRinging(ts=now, linkedid=d.call_id, agent_id=d.agent_id, queue=d.queue))
         await acd.bus.publish(AgentOffer(
             ts=now, agent_id=d.agent_id, linkedid=call.linkedid, queue=d.queue,

@@ -221,12 +221,16 @@ class Router(AgentEvents):
         offer is withdrawn without blaming the agent, and the call waits at its place (the head,
         for a call that was next) again. A report for an offer no longer ringing is ignored.
         ``reason``: the ``CancelOffer``'s (``ring_again``: the phone moved to a new contact while it
-        rang, acd.consult_contacts; the same agent is offered the call again at once if it is theirs)."""
+        rang, acd.phone_contacts: the same agent is rung again at once with the call, which keeps
+        ringing them, the agent reserved; a virtual-hold entry's offer is withdrawn as for an error)."""
         out, now = self._begin(now)
         call = self._calls.get(call_id)
         if call is None or call.state is not CallState.RINGING or call.agent_id != agent_id:
             return out
         agent = self._agents[agent_id]
+        if reason == "ring_again" and not call.virtual:
+            self._ring_again(call, agent, now, out)
+            return out
         self._withdraw_offer(call, agent, reason, now, out)
         self._settle(agent, call, now, out)
         out.append(Requeue(call_id=call_id, queue=call.queue, reason="offer_failed"))

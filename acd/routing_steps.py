@@ -223,11 +223,27 @@ class RoutingSteps(RoutingState):
         agent.offers.add(call.call_id)
         if cfg.strategy is Strategy.ROUND_ROBIN:
             self._rr_last[cfg.name] = agent.rank
+        ring_s = self._ring_offer(call, agent, out)
+        self._fire(agent, AgentEvent.OFFER, None, now, out, about=call)  # maybe in another call's context
+        self._timers.at(now + ring_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
+
+    def _ring_offer(self, call: QueuedCall, agent: Agent, out: list[Decision], *, again: bool = False) -> float:
+        """The ``Offer`` that rings ``agent`` with ``call``; its ring's timeout."""
+        cfg = self._queues[call.queue]
         ring_s = cfg.ring_timeout_s + (cfg.callback_ring_s if call.virtual else 0.0)
         out.append(Offer(call_id=call.call_id, agent_id=agent.agent_id, queue=call.queue,
                          ring_timeout_s=ring_s, customer_id=call.customer_id, callback=call.virtual,
-                         waiting_since=call.waiting_since))
-        self._fire(agent, AgentEvent.OFFER, None, now, out, about=call)  # maybe in another call's context
+                         waiting_since=call.waiting_since, again=again))
+        return ring_s
+
+    def _ring_again(self, call: QueuedCall, agent: Agent, now: float, out: list[Decision]) -> None:
+        """The ringing phone moved to a new SIP contact (a browser phone's page reload,
+        acd.phone_contacts): the ring to the old one is stopped (``CancelOffer`` ring_again) and the
+        same offer rings the agent again, a whole ring long; the call keeps ringing them (its place,
+        its timers), the agent stays reserved: no state change, no miss."""
+        out.append(CancelOffer(call_id=call.call_id, agent_id=agent.agent_id, reason="ring_again"))
+        call.offer_no += 1  # the old ring's backstop is void
+        ring_s = self._ring_offer(call, agent, out, again=True)
         self._timers.at(now + ring_s + RING_GRACE_S, timers.RING, call.call_id, call.offer_no)
 
     def _withdraw_offer(self, call: QueuedCall, agent: Agent, reason: str, now: float, out: list[Decision]) -> None:

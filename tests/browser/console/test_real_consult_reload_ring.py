@@ -4,7 +4,7 @@ the consultation. The page's WebSocket closes, Asterisk removes the phone's cont
 Removed) and the reloaded page registers a new one within a second, but the ring to the old
 contact is not failed: it rang nobody for the whole ring (15 s), the consultation then ended as
 agent2's no answer (agent1 told "did not answer", the caller back with them) and agent2 went not
-ready "missed". Now the engine rings agent2's new contact again at once (acd.consult_contacts),
+ready "missed". Now the engine rings agent2's new contact again at once (acd.phone_contacts),
 the caller on hold throughout; agent2 answers and talks with agent1. A phone not back within
 ``PHONE_GRACE_S`` ends the consultation unblamed (tests/unit/acd/test_consult_reregister.py)."""
 

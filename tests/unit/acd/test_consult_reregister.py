@@ -4,7 +4,7 @@ ended the consultation as the consulted agent's no answer (the caller back with 
 agent, the consulted agent not ready "missed") although the page registered again within a second.
 The phone back at a new contact within ``PHONE_GRACE_S`` is rung there again, the caller still on
 hold; one still away after it ends the consultation as an offline phone does (``unavailable``, not
-blamed). The pure table (``acd.consult_contacts``), then the ACD with a fake PBX."""
+blamed). The pure table (``acd.phone_contacts``), then the ACD with a fake PBX."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from acd.calls import AgentPhone, LiveCall
-from acd.consult_contacts import ContactState, ContactWatch, Step
 from acd.consultations import _GRACE_POLL_S, PHONE_GRACE_S
 from acd.decisions import CancelOffer, Offer
 from acd.delivery import AcdService
 from acd.events import AgentCallUpdate, AgentOffer, AgentOfferWithdrawn
 from acd.model import AgentState, QueueConfig
+from acd.phone_contacts import ContactState, ContactWatch, Step
 from acd.routing import Router
 from cti.ami.control import FakeCallControl, OriginateResult
 from cti.ami.events import ContactStatus

@@ -1,16 +1,16 @@
-"""A consulted agent's phone that moves to a new SIP contact while the consultation rings it.
+"""An agent's phone that moves to a new SIP contact while a call rings it.
 
 A browser phone's page reload closes its WebSocket: Asterisk removes the phone's contact and the
-new page registers a new one within a second. The consultation's ring, sent to the old contact, is
-not failed by Asterisk: it rings nobody until its timeout, and was then counted as the consulted
-agent's no answer (the caller back with the transferring agent, the consulted agent "missed"),
-although they were back long before. While a channel rings the phone, its device state says
-RINGING, never UNAVAILABLE: only Asterisk's ContactStatus events tell the move.
+new page registers a new one within a second. A ring sent to the old contact (a queue call's
+offer, ``acd.ring_contacts``; a consultation's, ``acd.consultations``) is not failed by Asterisk:
+it rings nobody until its timeout, and was then counted as the agent's no answer (not ready
+"missed"), although they were back long before. While a channel rings the phone, its device state
+says RINGING, never UNAVAILABLE: only Asterisk's ContactStatus events tell the move.
 
-The pure part: what a contact change means for the ring under way (``acd.consultations`` carries
-it out). Per agent, the contacts seen present (ContactStatus tells changes only: a contact
-registered before the engine started is unknown until it changes), and the ring that lost its
-contact, if any:
+The pure part: what a contact change means for the ring under way (the callers above carry it
+out; each keeps its own watch, for its own rings). Per agent, the contacts seen present
+(ContactStatus tells changes only: a contact registered before the engine started is unknown
+until it changes), and the ring that lost its contact, if any:
 
     there  -[last contact removed while ringing]->             away   (AWAY: the ring's outcome is
                                                                        nobody's; the grace starts)
@@ -60,12 +60,12 @@ class ContactWatch:
         self._away: dict[str, str] = {}  # agent -> the ring (router id) whose contact went away
 
     def state(self, agent_id: str, ringing: str | None) -> ContactState:
-        """``agent_id``'s state for the ring ``ringing`` (the router id of the consultation ringing them)."""
+        """``agent_id``'s state for the ring ``ringing`` (the router id of the call ringing them)."""
         away = self._away.get(agent_id)
         return ContactState.AWAY if away is not None and away == ringing else ContactState.THERE
 
     def seen(self, agent_id: str, uri: str, status: str, *, ringing: str | None) -> Step:
-        """A ContactStatus of ``agent_id``'s phone; ``ringing``: the consultation ringing them now."""
+        """A ContactStatus of ``agent_id``'s phone; ``ringing``: the call ringing them now."""
         contacts = self._contacts.setdefault(agent_id, set())
         if status == REMOVED:
             contacts.discard(uri)
