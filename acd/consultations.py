@@ -22,10 +22,10 @@ A target whose phone becomes unreachable before answering (``target_unreachable`
 registers again a moment later, and that reload must not end the consultation. A phone still away
 after it ends the consultation as a logout does (``target_offline``: ``consult_ended`` unavailable).
 A reload while the consultation *rings* the phone is seen from the phone's SIP contact instead
-(``contact_status``, ``acd.phone_contacts``: the ringing phone's device state never says
-UNAVAILABLE): the ring to the contact that went away is nobody's no answer; the same grace runs,
-and a phone back at a new contact within it is rung there again (the router's ``offer_failed``,
-``ring_again``), the caller still on hold.
+(``acd.ring_contacts``, for queue calls and consultations alike: the ringing phone's device state
+never says UNAVAILABLE): the ring to the contact that went away is nobody's no answer, a phone back
+at a new contact within the grace is rung there again, and one still away after it ends the
+consultation here (``phone_gone``), the caller on hold until then.
 
 The service builds one (``acd.consultations``) and is seen from here as an ``acd.parts.ConsultationsHost``.
 """
@@ -41,7 +41,6 @@ from acd.calls import LiveCall
 from acd.errors import AcdError
 from acd.events import ConsultationAnswered, ConsultationEnded
 from acd.parts import ConsultationsHost
-from acd.phone_contacts import ContactWatch, Step
 from cti.journey import CallConnected
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,6 @@ class Consultations:
         # Consulted agents whose phone went unreachable, in their grace: agent -> its token (a phone
         # back in time, or away again, makes the grace under way void).
         self._away: dict[str, object] = {}
-        self.contacts = ContactWatch()  # consulted agents' phones' SIP contacts while a consultation rings them
 
     def of_agent(self, agent_id: str) -> list[LiveCall]:
         """The consultations an agent was called into (ringing ones are not theirs yet)."""
@@ -181,29 +179,9 @@ class Consultations:
         """``agent_id``'s phone is reachable again: a grace under way ends with nothing done."""
         self._away.pop(agent_id, None)
 
-    async def contact_status(self, agent_id: str, uri: str, status: str) -> None:
-        """``agent_id``'s phone's SIP contact ``uri`` changed (``status``: Asterisk's ContactStatus).
-        A consultation ringing them whose contact went away (a page reload) stops listening to
-        that ring's outcome and waits ``phone_grace_s`` (``target_unreachable``); the phone back at
-        a new contact meanwhile is rung there again, a fresh ring of the same offer."""
-        consult = next((c for c in self.calls.values() if c.status == "ringing" and c.agent_id == agent_id), None)
-        step = self.contacts.seen(agent_id, uri, status, ringing=consult.rid if consult is not None else None)
-        if consult is None or step is Step.NONE:
-            return
-        if consult.ring_task is not None:
-            # That ring reaches nobody: its end (no answer, or a failure) is not the agent's doing.
-            consult.ring_task.cancel()
-        if step is Step.AWAY:
-            log.info("acd: agent %s's phone lost its contact while consultation %s rang it: waiting %.0f s "
-                     "for it to register again", agent_id, consult.linkedid, self.phone_grace_s)
-            await self.target_unreachable(agent_id)
-            return
-        self.target_reachable(agent_id)
-        log.info("acd: agent %s's phone registered at a new contact while consultation %s rang it: rung again",
-                 agent_id, consult.linkedid)
-        with contextlib.suppress(AcdError):  # ended meanwhile another way
-            await self.acd.decide(lambda now: self.acd.router.offer_failed(consult.rid, agent_id, now,
-                                                                          reason="ring_again"))
+    def ringing(self, agent_id: str) -> LiveCall | None:
+        """The consultation ringing ``agent_id``'s phone now (not answered), if any."""
+        return next((c for c in self.calls.values() if c.status == "ringing" and c.agent_id == agent_id), None)
 
     def _waiting_for(self, agent_id: str) -> list[LiveCall]:
         """The consultations waiting for ``agent_id`` or ringing them (not answered)."""
@@ -226,12 +204,17 @@ class Consultations:
         if self._away.get(agent_id) is not token:
             return  # back in time (a page reload), or away again: that grace decides
         del self._away[agent_id]
-        self.contacts.settled(agent_id)
         log.info("acd: agent %s's phone is still unreachable after %.0f s: their consultation ends",
                  agent_id, self.phone_grace_s)
+        await self.phone_gone(agent_id)
+
+    async def phone_gone(self, agent_id: str) -> None:
+        """``agent_id``'s phone stayed away past the grace: the consultations waiting for them or
+        ringing them end (``target_offline``: ``consult_ended`` unavailable, the caller back with the
+        transferring agent)."""
         for original in self._waiting_for(agent_id):
             with contextlib.suppress(AcdError):  # ended meanwhile another way
-                await acd.actions.cancel_consult(original.linkedid, reason="target_offline")
+                await self.acd.actions.cancel_consult(original.linkedid, reason="target_offline")
 
     async def transfer_pop(self, call: LiveCall, agent_id: str, now: float) -> dict[str, Any] | None:
         """A transferred call's pop: the customer (``acd.pop_builder``) and the transfer with its note."""

@@ -51,7 +51,7 @@ class JourneyFollower:
         # What the router was last told of each agent's phone registration: a device state that
         # does not change it (ringing, in use, idle again: three per call) is not a router step.
         self._told_registered: dict[str, bool] = {}
-        # Queue calls' rings whose phone moved to a new SIP contact (a browser phone's page reload).
+        # Rings (queue calls', consultations') whose phone moved to a new SIP contact (a page reload).
         self.ring_contacts = RingContacts(acd, offline=self.phone_lost)
 
     def subscribe(self) -> None:
@@ -111,7 +111,6 @@ class JourneyFollower:
         ``acd.ring_contacts``, ``acd.consultations``)."""
         for agent_id, _ in self.acd.phones.registering(f"PJSIP/{ev.endpoint}"):
             await self.ring_contacts.contact_status(agent_id, ev.uri, ev.status)
-            await self.acd.consultations.contact_status(agent_id, ev.uri, ev.status)
 
     def phone_lost(self, agent_id: str, now: float) -> list[Decision]:
         """The router step that makes ``agent_id``'s phone offline: its ring's contact went away and

@@ -133,11 +133,15 @@ class CallActionsHost(Protocol):
 
 
 class RingContactsHost(Protocol):
-    """The service as ``acd.ring_contacts.RingContacts`` sees it: the calls ringing, the router's steps."""
+    """The service as ``acd.ring_contacts.RingContacts`` sees it: the calls and consultations ringing,
+    the router's steps."""
 
     router: Router
     calls: dict[str, LiveCall]
     clock: Callable[[], float]
+
+    @property
+    def consultations(self) -> ConsultationDesk: ...
 
     async def decide(self, step: RouterStep) -> None: ...
 
@@ -257,7 +261,7 @@ class PartyHangUps(Protocol):
 
 class ConsultationDesk(Protocol):
     """``Consultations`` as the call actions see it: start, drop, and hand over a consultation (and
-    as the follower sees it: a consulted phone's SIP contact changing while it rings)."""
+    as ``acd.ring_contacts`` sees it: the one ringing an agent, ended when their phone stays away)."""
 
     async def enqueue(self, consult: LiveCall, target: str) -> None: ...
 
@@ -267,7 +271,9 @@ class ConsultationDesk(Protocol):
 
     async def left_conference(self, call: LiveCall) -> None: ...
 
-    async def contact_status(self, agent_id: str, uri: str, status: str) -> None: ...
+    def ringing(self, agent_id: str) -> LiveCall | None: ...
+
+    async def phone_gone(self, agent_id: str) -> None: ...
 
 
 class RingLines(Protocol):

@@ -1,5 +1,5 @@
-"""A queue call ringing an agent's phone when that phone moves to a new SIP contact: a browser
-phone's page reloaded while the call rings it.
+"""A queue call or a consultation ringing an agent's phone when that phone moves to a new SIP
+contact: a browser phone's page reloaded while the call rings it.
 
 Asterisk does not fail the ring when the page's WebSocket closes: it rings the removed contact
 until the ring's timeout, and that ring was then the agent's no answer (not ready "missed", the
@@ -12,12 +12,14 @@ here it is carried out:
 - a contact there again for that ring (RING_AGAIN): the router's ``offer_failed(reason="ring_again")``
   hangs the old ring up and rings the same agent with the same call at once (the caller keeps
   waiting on the queue's music at its place, the agent stays reserved);
-- not back within the grace: the offer is withdrawn unblamed (``phone_lost``) and the phone counts
-  as offline, as a device state UNAVAILABLE makes it (the agent stays available, offered nothing
-  until it registers again): the caller waits at its place again, or goes to the next agent.
+- not back within the grace: the phone counts as offline, as a device state UNAVAILABLE makes it
+  (the agent stays available, offered nothing until it registers again), then a queue call's
+  offer is withdrawn unblamed (``phone_lost``: the caller waits at its place again, or goes to the
+  next agent) and a consultation ends (``acd.consultations``' ``phone_gone``: the caller back with
+  the transferring agent). Offline first: the agent freed must not be offered the next caller on
+  a phone with no contact (that ring would fail at once, a miss).
 
-A consultation ringing the agent is ``acd.consultations``' (its own watch, the same steps). The
-follower (``acd.follower``) builds one and hands it the agents' phones' ContactStatus.
+The follower (``acd.follower``) builds one and hands it the agents' phones' ContactStatus.
 
     moves = RingContacts(acd, offline=follower.phone_lost)
     await moves.contact_status("1001", "sip:x@10.0.0.1:5060;transport=WS", "Removed")
@@ -54,9 +56,10 @@ class RingContacts:
         self._away: dict[str, object] = {}  # agent -> the token of their grace under way
 
     def _ringing(self, agent_id: str) -> LiveCall | None:
-        """The queue call ringing ``agent_id`` whose ring has not been answered."""
+        """The queue call or the consultation ringing ``agent_id`` whose ring has not been answered."""
         return next((c for c in self.acd.calls.values() if c.status == "ringing" and c.agent_id == agent_id
-                     and c.router_id is None and c.agent_channel is None), None)
+                     and c.router_id is None and c.agent_channel is None), None) \
+            or self.acd.consultations.ringing(agent_id)
 
     async def contact_status(self, agent_id: str, uri: str, status: str) -> None:
         """``agent_id``'s phone's SIP contact ``uri`` changed (``status``: Asterisk's ContactStatus)."""
@@ -93,13 +96,22 @@ class RingContacts:
         del self._away[agent_id]
         self.contacts.settled(agent_id)
 
+        consultation = call.router_id is not None
+        gone: list[bool] = []
+
         def withdraw(now: float) -> list[Decision]:
             if call.rid not in acd.router.agent(agent_id).offers:
                 return []  # the caller hung up, or the offer ended another way, meanwhile
-            log.info("acd: agent %s's phone is still away after %.0f s: the offer of call %s is withdrawn and "
-                     "the phone counts as offline", agent_id, self.phone_grace_s, call.linkedid)
-            return self._offline(agent_id, now) + acd.router.offer_failed(call.rid, agent_id, now,
-                                                                          reason="phone_lost")
+            log.info("acd: agent %s's phone is still away after %.0f s: the offer of %s %s is withdrawn and "
+                     "the phone counts as offline", agent_id, self.phone_grace_s,
+                     "consultation" if consultation else "call", call.linkedid)
+            gone.append(True)
+            out = self._offline(agent_id, now)
+            if not consultation:
+                out += acd.router.offer_failed(call.rid, agent_id, now, reason="phone_lost")
+            return out
 
         with contextlib.suppress(AcdError):  # logged out meanwhile
             await acd.decide(withdraw)
+        if gone and consultation:  # it ends: the caller back with the transferring agent
+            await acd.consultations.phone_gone(agent_id)

@@ -22,7 +22,7 @@ from acd.model import AgentState, QueueConfig
 from acd.phone_contacts import ContactState, ContactWatch, Step
 from acd.routing import Router
 from cti.ami.control import FakeCallControl, OriginateResult
-from cti.ami.events import ContactStatus
+from cti.ami.events import ContactStatus, DeviceStateChange
 from cti.bus import InProcessBus
 from cti.events import Event
 from tests.helpers import until
@@ -253,6 +253,31 @@ async def test_a_phone_not_back_within_the_grace_ends_the_consultation_unblamed(
         assert service.router.agent("1002").state is AgentState.AVAILABLE  # not "missed"
         await _contact(service, NEW, "Created")  # back too late: nothing to ring
         assert len(pbx.rings) == 1
+    finally:
+        await service.bus.stop()  # type: ignore[attr-defined]
+
+
+async def test_a_phone_not_back_within_the_grace_is_offline_before_the_consultation_frees_its_agent() -> None:
+    """Once the consultation ends, 1002 is available again: a caller waiting meanwhile must not be
+    rung to a phone with no contact (that ring would fail at once and count as 1002's miss). The
+    phone counts as offline first, as an UNAVAILABLE device state makes it."""
+    clock = Clock()
+    service, pbx, _ = await _ringing(clock)
+    try:
+        await service.enqueue(LiveCall(linkedid="c.2", caller_channel="Local/s@cti-queue-2;2", caller_number="139",
+                                       queue="support"))
+        assert service.calls["c.2"].status == "queued"  # 1001 talks, 1002 is reserved for the consultation
+        await _contact(service, OLD, "Removed")
+        clock.now += PHONE_GRACE_S + 1.0
+        await until(lambda: service.calls["c.1"].status == "talking", what="the caller back with 1001")
+        await service.bus.drain()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.1)
+        view = service.router.agent("1002")
+        assert view.state is AgentState.AVAILABLE and not view.registered
+        assert service.calls["c.2"].status == "queued" and len(pbx.rings) == 1  # nobody rung on no contact
+        await service.bus.publish(DeviceStateChange(ts=0.0, device="PJSIP/web1002", state="UNAVAILABLE"))
+        await service.bus.publish(DeviceStateChange(ts=0.0, device="PJSIP/web1002", state="NOT_INUSE"))
+        await until(lambda: service.calls["c.2"].agent_id == "1002", what="1002 rung once registered again")
     finally:
         await service.bus.stop()  # type: ignore[attr-defined]
 
