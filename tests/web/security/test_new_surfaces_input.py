@@ -31,7 +31,7 @@ NASTY = ["", " ", "\u0000", "a\r\nb", "\U0001f600", "\u0661\u0662\u0663", "\uff1
 JUNK: list[Any] = [None, 0, -1, 2**63, 1.5, True, [], {}, "x" * 5000, "\u0000"]
 
 # (who, method, path, body): the body's value under test is put in place of "@".
-CASES: list[tuple[str, str, str, dict[str, Any] | None]] = [
+CASES: list[tuple[str | None, str, str, dict[str, Any]]] = [
     ("agent1", "POST", "/api/calls/c1/transfer", {"target_kind": "number", "target": "@"}),
     ("agent1", "POST", "/api/calls/c1/transfer", {"target_kind": "agent", "target": "@"}),
     ("agent1", "POST", "/api/calls/c1/transfer", {"target_kind": "queue", "target": "@"}),
@@ -63,7 +63,7 @@ CASES: list[tuple[str, str, str, dict[str, Any] | None]] = [
     (None, "POST", "/api/callback-requests", {"number": "+8613800000001", "queue": "@"}),
 ]
 # Cases whose accepted values change a user (sup1 is user 2, agent1 is agent 1001): each on a fresh site.
-USER_CHANGES: list[tuple[str, str, str, dict[str, Any] | None]] = [
+USER_CHANGES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("admin", "POST", "/api/admin/users/2/password", {"password": "@"}),
     ("admin", "POST", "/api/admin/users/2/desk-password", {"password": "@"}),
     ("admin", "PATCH", "/api/admin/users/2", {"queues": "@"}),
