@@ -103,6 +103,11 @@ def key_when_told(name: str) -> list[str]:
     return [f"While($[${{LEN(${{GLOBAL({name})}})}} = 0])", "Wait(0.1)", "EndWhile()", f"SendDTMF(${{GLOBAL({name})}})"]
 
 
+def played(log: Path, name: str) -> bool:
+    """Whether our Asterisk's log (``verbose_log``) says it began to play the sound file ``name``."""
+    return log.exists() and f"Playing '{name}." in log.read_text(errors="replace")
+
+
 def press(rig: Rig, name: str, digit: str) -> None:
     """The phone waiting at ``key_when_told(name)`` presses ``digit`` now."""
     assert len(digit) == 1 and digit in "0123456789*#"
@@ -140,6 +145,12 @@ def from_end(got: Heard, at: float, ended: float) -> float:
     counted from the recording's end, not its start, which a stretch missing from it (no RTP came;
     the host too loaded) moves by seconds."""
     return sox_stat(got.wav)["Length (seconds)"] - (ended - at)
+
+
+def played_from_end(got: Heard, t: float, ended: float) -> float:
+    """Where on the recording a moment of ``got.played`` is (``t``: seconds since the log's first
+    sound, the welcome), the call having ended at ``ended``: placed from the end (``from_end``)."""
+    return from_end(got, logged_at(got, "Playing '") + t, ended)
 
 
 def sound_seconds(name: str, language: str = "en") -> float:

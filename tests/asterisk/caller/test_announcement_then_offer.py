@@ -60,10 +60,9 @@ async def test_the_offer_due_during_an_announcement_is_heard_after_the_whole_ann
     assert said[:len(expected) + 1] == [*expected, "cti/vhold_offer"], said
     # The range: "the estimated hold time is currently between 2 and 4 minutes", the project's "between".
     assert said[3:9] == ["queue-holdtime", "cti/queue_between", "digits/2", "vm-and", "digits/4", "queue-minutes"]
-    first = ears.logged_at(got, "Playing '")  # where the log's times count from (Heard.played)
 
-    def heard_at(t: float) -> float:  # on the recording, from its end (ears.from_end)
-        return ears.from_end(got, first + t, hung)
+    def heard_at(t: float) -> float:  # a moment of got.played on the recording, from its end (ears.from_end)
+        return ears.played_from_end(got, t, hung)
 
     assert ears.rms(got.wav, heard_at(after[4][0]) + 0.05, 0.3) > 0.02  # "between": spoken, not a silent file
     last, offer = after[len(expected) - 1][0], after[len(expected)][0]

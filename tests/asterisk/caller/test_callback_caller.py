@@ -22,10 +22,6 @@ TONE = ears.TONE  # the agent's phone
 _keys = itertools.count()
 
 
-def _played(log: Path, name: str) -> bool:
-    return log.exists() and f"Playing '{name}." in log.read_text(errors="replace")
-
-
 async def _no_calls(rig: Rig, what: str) -> None:
     await until(lambda: "0 active channels" in rig.carrier.cli("core show channels count"), timeout_s=20, what=what)
 
@@ -36,12 +32,15 @@ async def test_the_caller_accepts_the_callback_hangs_up_and_is_called_back_to_th
     _, _, number = await customer_number(eng)  # speaks Chinese
     await eng.desk.login_queues("1003", ["billing"])  # billing 5, zh: logged in, not ready: the caller waits
     eng.acd.phones["1003"] = ears.TonePhone("1003", answer_after_s=0.5)
-    star, one = f"CTI_VH_STAR_{next(_keys)}", f"CTI_VH_ONE_{next(_keys)}"
+    menu, star, one = f"CTI_VH_MENU_{next(_keys)}", f"CTI_VH_STAR_{next(_keys)}", f"CTI_VH_ONE_{next(_keys)}"
     try:
         with ears.verbose_log(rig.ours) as log:
-            first = ears.place(rig, number, DID_SALES, ["Wait(4)", "SendDTMF(2)", *ears.key_when_told(star)])
+            # "2" once the menu plays: 4 s into the call, the Chinese welcome (3.9 s) could still be playing.
+            first = ears.place(rig, number, DID_SALES, [*ears.key_when_told(menu), *ears.key_when_told(star)])
+            await until(lambda: ears.played(log, "cti/main_menu"), timeout_s=20, what="the menu")
+            ears.press(rig, menu, "2")
             await until(lambda: any(isinstance(e, QueueEntered) for e in seen), timeout_s=40, what="the caller queued")
-            await until(lambda: _played(log, "cti/vhold_offer"), timeout_s=15, what="the offer")
+            await until(lambda: ears.played(log, "cti/vhold_offer"), timeout_s=15, what="the offer")
             ears.press(rig, star, "*")
             await _no_calls(rig, "the caller hung up after pressing *")
             await until(first.exists, timeout_s=5, what="the caller's recording")
@@ -51,7 +50,7 @@ async def test_the_caller_accepts_the_callback_hangs_up_and_is_called_back_to_th
         back = ears.answer_at(rig, number, ears.key_when_told(one))
         with ears.verbose_log(rig.ours) as log:
             await eng.desk.set_ready("1003")  # its turn: the engine calls the caller back
-            await until(lambda: _played(log, "cti/vhold_confirm"), timeout_s=20, what="the callback's question")
+            await until(lambda: ears.played(log, "cti/vhold_confirm"), timeout_s=20, what="the callback's question")
             ears.press(rig, one, "1")
             pressed = time.time()
             connected = await until(lambda: next((e for e in seen if isinstance(e, CallConnected)), None),

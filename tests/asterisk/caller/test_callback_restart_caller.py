@@ -15,7 +15,7 @@ from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from tests.asterisk.caller import ears
-from tests.asterisk.caller.test_callback_caller import _no_calls, _played
+from tests.asterisk.caller.test_callback_caller import _no_calls
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import customer_number, engine_settings, hang_up_all, running_engine, until
 
@@ -29,7 +29,7 @@ async def test_the_callback_asks_in_the_caller_s_language_after_a_restart(rig: R
     async def record(ev: Event) -> None:
         seen.append(ev)
 
-    star, one = f"CTI_VHR_STAR_{next(_keys)}", f"CTI_VHR_ONE_{next(_keys)}"
+    menu, star, one = f"CTI_VHR_MENU_{next(_keys)}", f"CTI_VHR_STAR_{next(_keys)}", f"CTI_VHR_ONE_{next(_keys)}"
     number = ""
     try:
         async with running_engine(rig.ours, settings, answer_after_s=0.5,
@@ -37,10 +37,13 @@ async def test_the_callback_asks_in_the_caller_s_language_after_a_restart(rig: R
             _, _, number = await customer_number(eng)  # speaks Chinese
             await eng.desk.login_queues("1003", ["billing"])  # logged in, not ready: the caller waits
             with ears.verbose_log(rig.ours) as log:
-                ears.place(rig, number, DID_SALES, ["Wait(4)", "SendDTMF(2)", *ears.key_when_told(star)])
+                # "2" once the menu plays: 4 s into the call, the Chinese welcome (3.9 s) could still be playing.
+                ears.place(rig, number, DID_SALES, [*ears.key_when_told(menu), *ears.key_when_told(star)])
+                await until(lambda: ears.played(log, "cti/main_menu"), timeout_s=20, what="the menu")
+                ears.press(rig, menu, "2")
                 await until(lambda: any(isinstance(e, QueueEntered) for e in seen), timeout_s=40,
                             what="the caller queued")
-                await until(lambda: _played(log, "cti/vhold_offer"), timeout_s=15, what="the offer")
+                await until(lambda: ears.played(log, "cti/vhold_offer"), timeout_s=15, what="the offer")
                 ears.press(rig, star, "*")
                 await _no_calls(rig, "the caller hung up after pressing *")
             assert [e.language for e in eng.virtual_hold.entries.values()] == ["zh"]
@@ -56,7 +59,7 @@ async def test_the_callback_asks_in_the_caller_s_language_after_a_restart(rig: R
             back = ears.answer_at(rig, number, ears.key_when_told(one))
             with ears.verbose_log(rig.ours) as log:
                 await second.desk.set_ready("1003")  # its turn: the new engine calls the caller back
-                await until(lambda: _played(log, "cti/vhold_confirm"), timeout_s=20, what="the callback's question")
+                await until(lambda: ears.played(log, "cti/vhold_confirm"), timeout_s=20, what="the callback's question")
                 ears.press(rig, one, "1")
                 connected = await until(lambda: next((e for e in seen[before:] if isinstance(e, CallConnected)), None),
                                         timeout_s=20, what="the agent answered the callback")

@@ -6,6 +6,7 @@ message before the beep."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from callcenter.engine import Engine
@@ -26,6 +27,7 @@ async def test_a_chinese_caller_outside_opening_hours_hears_the_closed_menu_then
         done = await until(lambda: next((e for e in seen if isinstance(e, IvrFinished)), None), timeout_s=40,
                            what="the IVR finished")
         await asyncio.sleep(8)
+        hung = time.time()
         rig.carrier.cli("channel request hangup all")
         await until(recording.exists, timeout_s=5, what="the caller's recording")
         await asyncio.sleep(0.5)
@@ -35,9 +37,9 @@ async def test_a_chinese_caller_outside_opening_hours_hears_the_closed_menu_then
     assert said[:3] == [("cti/welcome", "zh"), ("cti/closed", "zh"), ("cti/leave_message", "zh")], said
     assert ("beep", "zh") in said, said
     assert not any(name == "cti/main_menu" for name, _ in said), said  # closed: no main menu
-    closed = next(t for t, name, _ in got.played if name == "cti/closed")
-    message = next(t for t, name, _ in got.played if name == "cti/leave_message")
-    beep = next(t for t, name, _ in got.played if name == "beep")
+    # Placed on the recording from its end, the hang-up (ears.from_end), not from the welcome.
+    closed, message, beep = (ears.played_from_end(got, next(t for t, name, _ in got.played if name == prompt), hung)
+                             for prompt in ("cti/closed", "cti/leave_message", "beep"))
     # Spoken, each of them: words the caller heard, not silent files.
     assert ears.rms(got.wav, closed + 0.3, 1.5) > 0.02
     assert ears.rms(got.wav, message + 0.3, 1.5) > 0.02

@@ -7,6 +7,8 @@ offer and its goodbye in Chinese, and pressing * ends the call keeping its place
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from pathlib import Path
 
 from callcenter.engine import Engine
@@ -15,6 +17,8 @@ from cti.journey import QueueEntered
 from tests.asterisk.caller import ears
 from tests.asterisk.trunks.rig import DID_SALES, Rig
 from tests.helpers import customer_number, english_customer_number, until
+
+_keys = itertools.count()
 
 
 async def test_a_wrong_key_then_no_key_reach_the_operator_after_the_menu_s_retries(
@@ -27,6 +31,7 @@ async def test_a_wrong_key_then_no_key_reach_the_operator_after_the_menu_s_retri
         entered = await until(lambda: next((e for e in seen if isinstance(e, QueueEntered)), None), timeout_s=70,
                               what="the caller queued")
         await asyncio.sleep(4)
+        hung = time.time()
         rig.carrier.cli("channel request hangup all")
         await until(recording.exists, timeout_s=5, what="the caller's recording")
         await asyncio.sleep(0.5)
@@ -37,12 +42,16 @@ async def test_a_wrong_key_then_no_key_reach_the_operator_after_the_menu_s_retri
     assert said[:7] == ["cti/welcome", "cti/main_menu", "cti/invalid", "cti/main_menu", "cti/no_choice",
                         "cti/main_menu", "cti/please_hold"], said
     assert entered.queue == "general"
-    hold = next(t for t, name, _ in got.played if name == "cti/please_hold")
+
+    def heard_at(t: float) -> float:  # a moment of got.played on the recording, placed from its end
+        return ears.played_from_end(got, t, hung)
+
+    hold = heard_at(next(t for t, name, _ in got.played if name == "cti/please_hold"))
     # Each prompt was heard as speech, and the longest silence is the menu's wait for a key (5 s).
     for t, name, _ in got.played[:7]:
-        assert ears.rms(got.wav, t + 0.3, 0.8) > 0.02, (name, t)
+        assert ears.rms(got.wav, heard_at(t) + 0.3, 0.8) > 0.02, (name, t)
     # The menu's wait for a key ends in the words, not in the menu: 5 s of silence, then speech.
-    no_choice = next(t for t, name, _ in got.played if name == "cti/no_choice")
+    no_choice = heard_at(next(t for t, name, _ in got.played if name == "cti/no_choice"))
     assert ears.longest_silence(got.wav, no_choice - 5.0, no_choice) > 4.0
     assert ears.rms(got.wav, no_choice + 0.2, 1.2) > 0.02
     assert ears.longest_silence(got.wav, 0.0, hold) < 5.8
@@ -56,10 +65,17 @@ async def test_a_chinese_caller_is_offered_virtual_hold_in_chinese_and_star_keep
     eng, seen = engine
     _, _, number = await customer_number(eng)  # speaks Chinese
     await eng.desk.login_queues("1002", ["billing"])  # logged in, not ready: the caller waits
-    script = ["Wait(4)", "SendDTMF(2)"] + ["Wait(2)", "SendDTMF(*)"] * 12
+    # Each key pressed once what it answers plays (the log says so), not at a time counted from the
+    # call's start: a "2" sent 4 s in, as before, came 0.1 s after the Chinese welcome (3.9 s) ended
+    # when all went well, and was lost in the welcome (no key cuts it) when the host was loaded.
+    menu, star = f"CTI_IVR_MENU_{next(_keys)}", f"CTI_IVR_STAR_{next(_keys)}"
     with ears.verbose_log(rig.ours) as log:
-        recording = ears.place(rig, number, DID_SALES, script)
+        recording = ears.place(rig, number, DID_SALES, [*ears.key_when_told(menu), *ears.key_when_told(star)])
+        await until(lambda: ears.played(log, "cti/main_menu"), timeout_s=20, what="the menu")
+        ears.press(rig, menu, "2")
         await until(lambda: any(isinstance(e, QueueEntered) for e in seen), timeout_s=40, what="the caller queued")
+        await until(lambda: ears.played(log, "cti/vhold_offer"), timeout_s=15, what="the offer")
+        ears.press(rig, star, "*")
         await until(lambda: "0 active channels" in rig.carrier.cli("core show channels count"), timeout_s=30,
                     what="the caller hung up after pressing *")
         await until(recording.exists, timeout_s=5, what="the caller's recording")
@@ -74,6 +90,9 @@ async def test_a_chinese_caller_is_offered_virtual_hold_in_chinese_and_star_keep
     assert ears.longest_silence(got.wav, 0.0, 3.0) < 1.0
     assert ("cti/vhold_offer", "zh") in said and said[-1] == ("cti/thanks", "zh"), said
     assert len(eng.virtual_hold.entries) == 1  # its place kept
-    offer = next(t for t, name, _ in got.played if name == "cti/vhold_offer")
+    # The offer placed on the recording from its end: our side's hang-up after the thanks, the end of
+    # the offer's AGI in the same log (ears.from_end).
+    ended = ears.logged_at(got, "/vhold-offer completed")
+    offer = ears.played_from_end(got, next(t for t, name, _ in got.played if name == "cti/vhold_offer"), ended)
     assert ears.rms(got.wav, offer + 0.3, 1.0) > 0.02
     assert not got.missing, got.missing

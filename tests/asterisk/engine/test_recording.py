@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import stat
-import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from acd.calls import AgentPhone, LiveCall
+from acd.calls import LiveCall
 from callcenter.engine import Engine
 from crm_core.interactions import interaction_by_linkedid
 from crm_core.recordings import Recording
@@ -29,16 +27,8 @@ from cti.events import Event
 from cti.journey import CallConnected, QueueEntered, RecordingStarted, SurveyAnswered
 from cti.pbx import ManagedPbx
 from cti.settings import PROJECT_ROOT, Settings
+from tests.asterisk.caller.ears import TONE, TonePhone, sox_stat
 from tests.helpers import customer_number, engine_settings, running_engine, until
-
-
-@dataclass(frozen=True)
-class TonePhone(AgentPhone):
-    """A simulated agent phone that plays 1000 Hz once answered (cti-sim-phone-tone)."""
-
-    @property
-    def dial(self) -> str:
-        return f"Local/{self.extension}@cti-sim-phone-tone/n"
 
 
 def _config(tmp_path: Path, **support: Any) -> Path:
@@ -89,18 +79,6 @@ async def _call_support(eng: Engine, seen: list[Event], agent: str) -> tuple[str
     return connected.linkedid, caller_half, time.time()
 
 
-def _sox_stat(path: Path, *effects: str) -> dict[str, float]:
-    out = subprocess.run(["sox", str(path), "-n", *effects, "stat"], capture_output=True, text=True, check=True)
-    stats = {}
-    for line in out.stderr.splitlines():
-        key, _, value = line.partition(":")
-        try:
-            stats[key.strip()] = float(value.strip())
-        except ValueError:
-            pass
-    return stats
-
-
 async def _filed(eng: Engine, linkedid: str) -> Recording:
     async def row() -> Recording | None:
         async with eng.db.session() as s:
@@ -144,17 +122,17 @@ async def test_recorded_call_holds_both_parties_and_a_silent_pause(
     # As long as the bridged call (the queue's music is not recorded: MixMonitor's b option).
     talked = hangup_at - connected_at
     assert abs(row.duration_s - talked) < 1.0, (row.duration_s, talked)
-    assert abs(_sox_stat(path)["Length (seconds)"] - row.duration_s) < 0.1
+    assert abs(sox_stat(path)["Length (seconds)"] - row.duration_s) < 0.1
     # Both parties: the caller's 440 Hz and the agent's 1000 Hz are heard before the pause.
     before = ("trim", "0.3", f"{pause_at - connected_at - 0.5:.2f}")
-    assert _sox_stat(path, *before)["RMS     amplitude"] > 0.05
-    assert _sox_stat(path, *before, "sinc", "350-550")["RMS     amplitude"] > 0.03
-    assert _sox_stat(path, *before, "sinc", "900-1100")["RMS     amplitude"] > 0.03
+    assert sox_stat(path, *before)["RMS     amplitude"] > 0.05
+    assert sox_stat(path, *before, "sinc", "350-550")["RMS     amplitude"] > 0.03
+    assert sox_stat(path, *before, *TONE)["RMS     amplitude"] > 0.03
     # The pause is silence, as long as it lasted; the audio is back after it.
     gap = ("trim", f"{pause_at - connected_at + 0.4:.2f}", f"{resume_at - pause_at - 0.8:.2f}")
-    assert _sox_stat(path, *gap)["Maximum amplitude"] < 0.001
+    assert sox_stat(path, *gap)["Maximum amplitude"] < 0.001
     after = ("trim", f"{resume_at - connected_at + 0.4:.2f}", "1.0")
-    assert _sox_stat(path, *after)["RMS     amplitude"] > 0.05
+    assert sox_stat(path, *after)["RMS     amplitude"] > 0.05
     assert len(row.pauses) == 1 and row.pauses[0]["by"] == "agent1"
     assert abs(row.pauses[0]["start"] - pause_at) < 0.5 and abs(row.pauses[0]["end"] - resume_at) < 0.5
 
@@ -225,7 +203,7 @@ async def test_one_recording_follows_the_caller_across_a_transfer(
     waited = second_at - first_at - first_s  # requeued, the second phone rang: ~0.5 s of music
     assert waited > 0.4
     assert abs(row.duration_s - (first_s + second_s)) < 0.35, (row.duration_s, first_s, second_s, waited)
-    assert _sox_stat(path, "trim", f"{row.duration_s - 1.5:.2f}", "1.0")["RMS     amplitude"] > 0.05
+    assert sox_stat(path, "trim", f"{row.duration_s - 1.5:.2f}", "1.0")["RMS     amplitude"] > 0.05
 
 
 @pytest.mark.parametrize("recording_engine", [{"recording": "on_demand"}], indirect=True)
@@ -258,8 +236,8 @@ async def test_on_demand_recording_keeps_only_what_follows_record(
     await eng.desk.hangup("1001", linkedid)
     row = await _filed(eng, linkedid)
     path = eng.recorder.store.store / row.path
-    assert _sox_stat(path, "trim", "0.2", f"{record_at - connected_at - 0.6:.2f}")["Maximum amplitude"] < 0.001
-    assert _sox_stat(path, "trim", f"{record_at - connected_at + 0.4:.2f}", "1.0")["RMS     amplitude"] > 0.05
+    assert sox_stat(path, "trim", "0.2", f"{record_at - connected_at - 0.6:.2f}")["Maximum amplitude"] < 0.001
+    assert sox_stat(path, "trim", f"{record_at - connected_at + 0.4:.2f}", "1.0")["RMS     amplitude"] > 0.05
     assert [(p["reason"], p["by"], p["ended_by"]) for p in row.pauses] == [("not_started", "system", "agent1")]
 
 
@@ -306,11 +284,11 @@ async def test_a_three_way_conference_is_recorded_with_every_party(
     # Mid-conference: the caller's 440 Hz, the agent's 1000 Hz and the third party's 2000 Hz.
     mid = ("trim", f"{before + 0.8:.2f}", f"{leave_at - conf_at - 1.6:.2f}")
     for band in ("350-550", "900-1100", "1900-2100"):
-        assert _sox_stat(path, *mid, "sinc", band)["RMS     amplitude"] > 0.02, band
+        assert sox_stat(path, *mid, "sinc", band)["RMS     amplitude"] > 0.02, band
     # After the agent left: caller and third party, no more 1000 Hz.
     tail = ("trim", f"{before + leave_at - conf_at + 0.6:.2f}", "1.0")
-    assert _sox_stat(path, *tail, "sinc", "1900-2100")["RMS     amplitude"] > 0.02
-    assert _sox_stat(path, *tail, "sinc", "900-1100")["RMS     amplitude"] < 0.01
+    assert sox_stat(path, *tail, "sinc", "1900-2100")["RMS     amplitude"] > 0.02
+    assert sox_stat(path, *tail, *TONE)["RMS     amplitude"] < 0.01
 
     await eng.bus.drain()  # type: ignore[attr-defined]
     await eng.logger.flush()
@@ -357,5 +335,5 @@ async def test_a_caller_queued_without_the_ivr_is_redirected_through_cti_record_
     path = eng.recorder.store.store / row.path
     assert row.path.endswith(f"/{linkedid}-1.wav") and abs(row.duration_s - talked) < 1.0, (row.duration_s, talked)
     both = ("trim", "0.3", f"{talked - 0.8:.2f}")
-    assert _sox_stat(path, *both, "sinc", "350-550")["RMS     amplitude"] > 0.03
-    assert _sox_stat(path, *both, "sinc", "900-1100")["RMS     amplitude"] > 0.03
+    assert sox_stat(path, *both, "sinc", "350-550")["RMS     amplitude"] > 0.03
+    assert sox_stat(path, *both, *TONE)["RMS     amplitude"] > 0.03

@@ -12,28 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from acd.calls import AgentPhone
 from callcenter.engine import Engine
 from cti.events import Event
 from cti.journey import CallConnected, QueueEntered
 from cti.pbx import ManagedPbx
 from cti.settings import Settings
+from tests.asterisk.caller.ears import TonePhone, sox_stat
 from tests.asterisk.recovery import crashing_engine
 from tests.helpers import channels, english_customer_number, playing_music, until
-
-
-@dataclass(frozen=True)
-class TonePhone(AgentPhone):
-    """A simulated agent phone that plays 1000 Hz once answered (cti-sim-phone-tone)."""
-
-    @property
-    def dial(self) -> str:
-        return f"Local/{self.extension}@cti-sim-phone-tone/n"
 
 
 @dataclass
@@ -104,15 +94,7 @@ def _same_bridge(pbx: ManagedPbx, a: str, b: str) -> bool:
 
 def _tail_frequency(path: Path, seconds: float) -> tuple[float, float]:
     """The last ``seconds`` of a recording: sox's rough frequency and RMS amplitude."""
-    out = subprocess.run(["sox", str(path), "-n", "trim", f"-{seconds}", "stat"], capture_output=True, text=True,
-                         check=True).stderr
-    stats: dict[str, float] = {}
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        try:
-            stats[key.strip()] = float(value.strip())
-        except ValueError:
-            pass
+    stats = sox_stat(path, "trim", f"-{seconds}")
     return stats["Rough   frequency"], stats["RMS     amplitude"]
 
 

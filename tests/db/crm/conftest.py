@@ -1,7 +1,8 @@
 """Every CRM database test runs twice: on SQLite and on a real PostgreSQL server.
 
 Each test gets a fresh, migrated database: a copy of a migrated SQLite file, or a PostgreSQL
-database created from a migrated template (fast, and nothing leaks between tests).
+database created from a migrated template (fast, and nothing leaks between tests). ``bus`` is a
+started in-process bus (the virtual-hold tests' engines share one).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncpg
 import pytest
 
 from crm_core.db import Database
+from cti.bus import InProcessBus
 
 _counter = itertools.count()
 
@@ -85,3 +87,12 @@ async def db(db_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[InProcessBus]:
+    """A started in-process bus, stopped after the test."""
+    b = InProcessBus()
+    await b.start()
+    yield b
+    await b.stop()

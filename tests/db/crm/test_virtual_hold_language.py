@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import inspect, update
 
 from acd.calls import LiveCall
@@ -39,14 +37,6 @@ from tests.unit.acd.test_callback_language import Session
 
 QUEUES = (QueueConfig("support"),)
 POLICIES = {"support": VirtualHoldPolicy(confirm=True)}
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[InProcessBus]:
-    b = InProcessBus()
-    await b.start()
-    yield b
-    await b.stop()
 
 
 def _engine(db: Database, bus: InProcessBus, clock: Clock, journal: Path | None = None

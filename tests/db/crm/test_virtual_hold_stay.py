@@ -9,10 +9,8 @@ its answer a second time, and the overflowed caller's wait from its first queue.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import inspect
 
 from acd.calls import LiveCall
@@ -28,28 +26,13 @@ from crm_core.revisions import alembic_config
 from crm_core.virtual_holds import SqlVirtualHoldStore, entry_row, open_entries, save_entry
 from cti.ami.control import FakeCallControl
 from cti.bus import InProcessBus
+from tests.db.crm.test_virtual_holds import Clock
 
 QUEUES = (QueueConfig("support", overflow_after_s=30.0, overflow_to="billing"), QueueConfig("billing"),
           QueueConfig("sales"))
 POLICIES = {q.name: VirtualHoldPolicy() for q in QUEUES}
 AGENT = "1001"
 RESTART = 1_050.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[InProcessBus]:
-    b = InProcessBus()
-    await b.start()
-    yield b
-    await b.stop()
 
 
 def _engine(db: Database, bus: InProcessBus, clock: Clock) -> tuple[AcdService, VirtualHold]:

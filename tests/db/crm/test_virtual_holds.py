@@ -5,10 +5,7 @@ connected entry is not."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from acd.calls import LiveCall
 from acd.delivery import AcdService
@@ -32,14 +29,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def bus() -> AsyncIterator[InProcessBus]:
-    b = InProcessBus()
-    await b.start()
-    yield b
-    await b.stop()
 
 
 def _engine(db: Database, bus: InProcessBus, clock: Clock) -> tuple[AcdService, VirtualHold]:

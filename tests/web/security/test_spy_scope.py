@@ -6,31 +6,17 @@ it is a 403 naming that queue, and nothing is originated. A real (unstarted) Eng
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from acd.calls import LiveCall
-from agent_console.demo import serve
-from agent_console.supervisor.install import install_supervisor
 from cti.ami.control import FakeCallControl
-from tests.web.engines import seeded_engine
 from tests.web.supervisor.conftest import Site, login
+from tests.web.supervisor.conftest import site as site  # the floor's site, served: not this folder's
 from tests.web.supervisor.test_queue_scope import assign
 
 pytestmark = pytest.mark.web
-
-
-@pytest.fixture
-async def floor_site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with seeded_engine(tmp_path) as engine:
-        assert engine.app is not None
-        svc = install_supervisor(engine.app, engine.supervisor_parts())
-        port = engine.settings.web.port
-        async with serve(engine.app, "127.0.0.1", port):
-            yield Site(engine, svc, f"http://127.0.0.1:{port}")
 
 
 async def _two_team_agent_on(site: Site, queue: str) -> FakeCallControl:
@@ -54,36 +40,36 @@ async def _spy(site: Site, username: str, password: str) -> httpx.Response:
 
 
 async def test_a_supervisor_of_billing_cannot_listen_to_a_support_call_of_an_agent_serving_both(
-        floor_site: Site) -> None:
-    control = await _two_team_agent_on(floor_site, "support")
-    assert (await assign(floor_site, "sup1", ["billing"])).status_code == 200
-    r = await _spy(floor_site, "sup1", "sup1-demo-1")
+        site: Site) -> None:
+    control = await _two_team_agent_on(site, "support")
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    r = await _spy(site, "sup1", "sup1-demo-1")
     assert r.status_code == 403, (r.status_code, r.text)
     detail = r.json()["detail"]
     assert detail["code"] == "forbidden" and "'support'" in detail["message"] and "billing" in detail["message"], detail
     assert control.called("spy") == [] and control.called("originate") == []
     # The agent is theirs: forcing them not ready stays allowed (docs: either supervisor may).
-    async with floor_site.client() as c:
+    async with site.client() as c:
         await login(c, "sup1", "sup1-demo-1")
         r = await c.post("/api/supervisor/agents/1003/not-ready", json={"reason": "supervisor"})
         assert r.status_code == 200, r.text
 
 
-async def test_the_same_agent_on_a_billing_call_may_be_listened_to(floor_site: Site) -> None:
-    control = await _two_team_agent_on(floor_site, "billing")
-    assert (await assign(floor_site, "sup1", ["billing"])).status_code == 200
-    r = await _spy(floor_site, "sup1", "sup1-demo-1")
+async def test_the_same_agent_on_a_billing_call_may_be_listened_to(site: Site) -> None:
+    control = await _two_team_agent_on(site, "billing")
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    r = await _spy(site, "sup1", "sup1-demo-1")
     assert r.status_code == 200, r.text
     assert [c["target_channel"] for c in control.called("spy")] == ["Local/1003@cti-sim-phone-00000009;1"]
 
 
-async def test_an_agents_own_call_of_no_queue_is_not_a_scoped_supervisors_to_hear(floor_site: Site) -> None:
+async def test_an_agents_own_call_of_no_queue_is_not_a_scoped_supervisors_to_hear(site: Site) -> None:
     """A click-to-dial call (no queue) is no team's: a supervisor of queues does not hear it (as for
     its live recording); an unscoped supervisor or an administrator does."""
-    control = await _two_team_agent_on(floor_site, "")
-    assert (await assign(floor_site, "sup1", ["billing"])).status_code == 200
-    r = await _spy(floor_site, "sup1", "sup1-demo-1")
+    control = await _two_team_agent_on(site, "")
+    assert (await assign(site, "sup1", ["billing"])).status_code == 200
+    r = await _spy(site, "sup1", "sup1-demo-1")
     assert r.status_code == 403 and "(none)" in r.json()["detail"]["message"], r.text
     assert control.called("spy") == []
-    r = await _spy(floor_site, "admin", "admin-demo-1")
+    r = await _spy(site, "admin", "admin-demo-1")
     assert r.status_code == 200, r.text
