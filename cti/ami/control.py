@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 from cti.ami.bridge_waits import BridgeWaits
 from cti.ami.manager import AmiReply
 from cti.ami.translate import translate
-from cti.errors import AmiActionFailed, AmiNoReply, UnsafeValue
+from cti.errors import AmiActionFailed, AmiNoReply, CtiError, UnsafeValue
 from cti.safety import check_header_name, check_value, check_variable_name
 
 SpyMode = Literal["listen", "whisper", "barge"]
@@ -315,7 +315,8 @@ class AmiCallControl:
 
     async def _landed(self, channel: str, mark: str) -> None:
         """Until the dialplan ``channel`` was redirected to has cleared its ``mark``; a channel that
-        stays missing (hung up) or never gets there (after ``LANDING_WAIT_S``, logged) ends the wait."""
+        stays missing (hung up), never gets there (after ``LANDING_WAIT_S``) or cannot be asked ends
+        the wait (logged): the Redirect was taken, so the hold stands either way."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LANDING_WAIT_S
         polls = iter(_LANDING_POLL_S)
@@ -325,9 +326,10 @@ class AmiCallControl:
                 if not await self.get_var(channel, mark):
                     return
                 missing_since = None
-            except AmiActionFailed as err:
+            except CtiError as err:  # refused, no answer, or the AMI connection gone
                 if not any(m in err.message for m in _CHANNEL_MISSING):
-                    raise
+                    log.warning("hold: cannot tell whether %s reached its dialplan: %s", channel, err.message)
+                    return  # the Redirect was taken: the hold stands
                 # Missing for an instant while Asterisk swaps it for a clone; for longer, hung up.
                 missing_since = loop.time() if missing_since is None else missing_since
                 if loop.time() - missing_since >= sum(_MOVING_RETRY_S):

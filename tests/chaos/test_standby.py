@@ -38,6 +38,9 @@ def expected_page_errors() -> tuple[str, ...]:
     return ("WebSocket connection to",)
 
 
+# The console reads its due callbacks again when the agent's state changes (preview.js): one read
+# may fall in the moments no node answers, as the websocket's reconnects do (caught by the page).
+@pytest.mark.expected_failed_load("net::ERR_CONNECTION_REFUSED", "/api/callbacks", always=False)
 async def test_standby_node_takes_over_from_a_killed_active_node(pbx: ManagedPbx, pbx_settings: Settings,
                                                                  redis_url: str, tmp_path: Path, page: Page) -> None:
     tag = uuid.uuid4().hex[:6]

@@ -13,7 +13,7 @@ from cti.ami.callmodel import CallModel, Phase
 from cti.ami.codec import AmiFrameParser, encode_action, parse_block
 from cti.ami.control import AmiCallControl, FakeCallControl
 from cti.ami.manager import AmiReply
-from cti.errors import AmiActionFailed, UnsafeValue
+from cti.errors import AmiActionFailed, AmiNoReply, UnsafeValue
 from cti.journey import CallEnded
 
 INJECTION = "1001\r\nAction: Originate\r\nChannel: Local/666@evil\r\nApplication: System"
@@ -132,11 +132,14 @@ class LandingSender(RecordingSender):
     def __init__(self, polls: int = 0, missing: int = 0) -> None:
         super().__init__()
         self.polls, self.missing = polls, missing
+        self.refuse = False
 
     async def send_action(self, action, headers, *, expect="response", timeout_s=10.0):  # type: ignore[no-untyped-def]
         reply = await super().send_action(action, headers, expect=expect, timeout_s=timeout_s)
         if action != "Getvar" or headers["Variable"] != "CTI_PARKING":
             return reply
+        if self.refuse:
+            raise AmiNoReply("Getvar: no answer within 10 s")
         if self.missing:
             self.missing -= 1
             raise AmiActionFailed("Getvar: No such channel")
@@ -158,6 +161,12 @@ async def test_hold_waits_for_its_legs_to_land() -> None:
     started = loop.time()
     await AmiCallControl(gone).hold("Local/s@x-1;1", peer="PJSIP/1001-2")
     assert loop.time() - started < 1.0 and gone.missing > 900
+    # Asterisk not answering the question (or the connection gone): the Redirect was taken, the
+    # hold stands (the call is on hold for the engine too), logged.
+    mute = LandingSender(polls=1000)
+    mute.refuse = True
+    await AmiCallControl(mute).hold("Local/s@x-1;1", peer="PJSIP/1001-2")
+    assert mute.polls == 1000
 
 
 def test_backoff_doubles_caps_and_resets() -> None:
