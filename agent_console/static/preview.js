@@ -99,6 +99,7 @@
     $("cb-count").textContent = n ? C().t("pv.due", { n }) : "";
   }
   function onState(ev) {
+    if (P.leaving) return;  // logging out (cti:leaving): the session is about to end
     P.state = ev.detail;
     const key = P.state ? `${P.state.state}|${(P.state.queues || []).join(",")}` : "";
     if (key !== P.stateKey) { P.stateKey = key; countDue(); }
@@ -118,6 +119,8 @@
     });
     document.addEventListener("cti:lang", render);
     document.addEventListener("cti:logout", () => { P.item = null; P.calling = false; P.state = null; render(); });
+    document.addEventListener("cti:leaving", () => { P.leaving = true; P.state = null; P.stateKey = ""; });
+    document.addEventListener("cti:login", () => { P.leaving = false; });
     setInterval(countDue, 30000);
     render();
   }

@@ -58,6 +58,9 @@ export async function logout() {
   // Log out ends the agent's call (docs/agent-console.md): hung up in the engine first. The browser
   // phone's leg ending alone is a reload or a lost network to the engine, which keeps the caller on
   // hold to ring this agent again: the caller would wait on music for an agent who has left.
+  // From here the session is ending: nothing reads the API on the state changes the hang-ups bring
+  // (preview.js's count of due callbacks would meet the ended session: a 401).
+  document.dispatchEvent(new CustomEvent("cti:leaving"));
   const live = [...S.calls.values()].filter((c) => c.status !== "ended");
   await Promise.allSettled(live.map((c) => send({ type: "hangup", call_id: c.call_id })));
   if (window.ctiPhone) await window.ctiPhone.stop();  // unregister while the SIP password still works
