@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from acd.calls import LiveCall
@@ -50,6 +51,23 @@ log = logging.getLogger(__name__)
 # reload (its credentials, the WSS connection, the REGISTER); a phone away longer is gone.
 PHONE_GRACE_S = 5.0
 _GRACE_POLL_S = 0.25  # how often the grace looks at the clock (the service's; a test's fake one)
+
+
+async def grace_over(away: dict[str, object], agent_id: str, token: object, clock: Callable[[], float],
+                     grace_s: float) -> bool:
+    """Wait ``grace_s`` (on ``clock``, the service's; a test's fake one) while ``away[agent_id]`` is
+    ``token``: True, and the grace taken out of ``away``, when it is still the same grace at the
+    end; False when the phone came back or went away again meanwhile (that grace decides)."""
+    deadline = clock() + grace_s
+    while away.get(agent_id) is token:
+        left = deadline - clock()
+        if left <= 0:
+            break
+        await asyncio.sleep(min(_GRACE_POLL_S, left))
+    if away.get(agent_id) is not token:
+        return False
+    del away[agent_id]
+    return True
 
 
 class Consultations:
@@ -194,16 +212,8 @@ class Consultations:
         return out
 
     async def _after_grace(self, agent_id: str, token: object) -> None:
-        acd = self.acd
-        deadline = acd.clock() + self.phone_grace_s
-        while self._away.get(agent_id) is token:
-            left = deadline - acd.clock()
-            if left <= 0:
-                break
-            await asyncio.sleep(min(_GRACE_POLL_S, left))
-        if self._away.get(agent_id) is not token:
+        if not await grace_over(self._away, agent_id, token, self.acd.clock, self.phone_grace_s):
             return  # back in time (a page reload), or away again: that grace decides
-        del self._away[agent_id]
         log.info("acd: agent %s's phone is still unreachable after %.0f s: their consultation ends",
                  agent_id, self.phone_grace_s)
         await self.phone_gone(agent_id)

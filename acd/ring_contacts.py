@@ -27,21 +27,18 @@ The follower (``acd.follower``) builds one and hands it the agents' phones' Cont
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
 
 from acd.calls import LiveCall
-from acd.consultations import PHONE_GRACE_S
+from acd.consultations import PHONE_GRACE_S, grace_over
 from acd.decisions import Decision
 from acd.errors import AcdError
 from acd.parts import RingContactsHost
 from acd.phone_contacts import ContactWatch, Step
 
 log = logging.getLogger(__name__)
-
-_GRACE_POLL_S = 0.25  # how often the grace looks at the clock (the service's; a test's fake one)
 
 
 class RingContacts:
@@ -85,15 +82,8 @@ class RingContacts:
 
     async def _after_grace(self, agent_id: str, call: LiveCall, token: object) -> None:
         acd = self.acd
-        deadline = acd.clock() + self.phone_grace_s
-        while self._away.get(agent_id) is token:
-            left = deadline - acd.clock()
-            if left <= 0:
-                break
-            await asyncio.sleep(min(_GRACE_POLL_S, left))
-        if self._away.get(agent_id) is not token:
+        if not await grace_over(self._away, agent_id, token, acd.clock, self.phone_grace_s):
             return  # back in time (rung again), or away again: that grace decides
-        del self._away[agent_id]
         self.contacts.settled(agent_id)
 
         consultation = call.router_id is not None

@@ -12,11 +12,11 @@ import asyncio
 from typing import Any
 
 from acd.calls import AgentPhone, LiveCall
+from acd.consultations import _GRACE_POLL_S
 from acd.decisions import AgentStateChange, CancelOffer, Offer, Requeue
 from acd.delivery import AcdService
 from acd.events import AgentOffer, AgentOfferWithdrawn, AgentPhoneReachability, AgentStateChanged
 from acd.model import AgentState, QueueConfig
-from acd.ring_contacts import _GRACE_POLL_S
 from acd.routing import RING_GRACE_S, Router
 from cti.ami.control import FakeCallControl, OriginateResult
 from cti.ami.events import ContactStatus, DeviceStateChange
