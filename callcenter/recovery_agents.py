@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from acd.dial_readiness import OUTBOUND
+from crm_core.agent_log import engine_down
 
 LOGIN = "login"  # the reason of an agent logged in not ready (the desk's login, the recovery's)
 BUSY_STATES = frozenset({"available", "reserved", "on_call", "wrap_up"})  # restored as ready
-_ENGINE_DOWN = "engine_down"  # crm_core.agent_log.ENGINE_DOWN (crm_core is a layer above this import)
 
 
 class StateRow(Protocol):
@@ -141,7 +141,7 @@ class _Walk:
     skipped: bool = False  # the last row is the restart's login
 
     def step(self, r: StateRow) -> None:
-        if r.state == "logged_out" and r.reason == _ENGINE_DOWN:
+        if engine_down(r.state, r.reason):
             self.down = True
             return
         row = _Row(r.state, r.reason, r.phone_reachable, r.at)
